@@ -1,0 +1,27 @@
+/**
+ * An error whose message is safe to print as one line: it names files, key IDs and Redis keys,
+ * never key material or session contents.
+ */
+export class UserFacingError extends Error {
+  /** Process exit code the CLI uses for this error (2 = usage, input or connection error). */
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.name = 'UserFacingError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** One-line description of a filesystem error, without the stack. */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'ENOENT': return 'no such file or directory';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'ELOOP': return 'is a symbolic link (refused)';
+    case 'EISDIR': return 'is a directory';
+    case 'ENOTDIR': return 'a path component is not a directory';
+    default: return e.code ?? String(e.message);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Envelope format version 1: see docs/envelope.md (the one spec) and docs/envelope-vectors.json.
+ *
+ *   magic "SM" (2) | version 0x01 (1) | key ID (8) | nonce (24) | XChaCha20-Poly1305-IETF ciphertext+tag
+ *   AD = header (bytes 0..10) || Redis key name
+ */
+import { randomFillSync } from 'node:crypto';
+import { loadSodium, type Sodium } from './sodium.ts';
+
+export const MAGIC = Buffer.from('SM', 'latin1');
+export const VERSION = 1;
+export const KEY_ID_BYTES = 8;
+export const NONCE_BYTES = 24;
+export const TAG_BYTES = 16;
+export const HEADER_BYTES = 2 + 1 + KEY_ID_BYTES;
+/** Smallest possible envelope: header, nonce and tag around an empty plaintext (51 bytes). */
+export const MIN_ENVELOPE_BYTES = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
+export const MASTER_KEY_BYTES = 32;
+/** crypto_kdf context (exactly 8 bytes), shared with the PHP class. */
+export const KDF_CONTEXT = 'sessmig1';
+export const KDF_ID_ENCRYPTION = 1;
+export const KDF_ID_LOOKUP = 2;
+export const KDF_ID_KEY_ID = 3;
+/** Default Redis key prefix. */
+export const DEFAULT_PREFIX = 'smsess:';
+
+/** Why an envelope did not open (docs/envelope.md, "Opening"). */
+export type OpenFailure = 'not-envelope' | 'unsupported-version' | 'unknown-key-id' | 'auth-failed';
+
+export type OpenResult =
+  | { ok: true; plaintext: Buffer; keyId: string }
+  | { ok: false; reason: OpenFailure; keyId?: string };
+
+/** Keys derived from one master key. Holds secrets: never log an instance. */
+export interface DerivedKeys {
+  /** Key ID, 16 lowercase hex characters; safe to print. */
+  readonly keyId: string;
+  readonly keyIdBytes: Buffer;
+  readonly encryptionKey: Uint8Array;
+  readonly lookupKey: Uint8Array;
+}
+
+/** Derives the per-purpose keys of a 32-byte master key with crypto_kdf (docs/envelope.md). */
+export function deriveKeys(sodium: Sodium, masterKey: Uint8Array): DerivedKeys {
+  if (masterKey.length !== MASTER_KEY_BYTES) {
+    throw new RangeError(`master key must be ${MASTER_KEY_BYTES} bytes`);
+  }
+  const keyIdBytes = Buffer.from(
+    sodium.crypto_kdf_derive_from_key(16, KDF_ID_KEY_ID, KDF_CONTEXT, masterKey).subarray(0, KEY_ID_BYTES),
+  );
+  return {
+    keyId: keyIdBytes.toString('hex'),
+    keyIdBytes,
+    encryptionKey: sodium.crypto_kdf_derive_from_key(32, KDF_ID_ENCRYPTION, KDF_CONTEXT, masterKey),
+    lookupKey: sodium.crypto_kdf_derive_from_key(32, KDF_ID_LOOKUP, KDF_CONTEXT, masterKey),
+  };
+}
+
+/**
+ * Draws nonces from node:crypto in bulk: libsodium.js's randombytes_buf costs ~150 µs a call, ten
+ * times the AEAD itself on 1 KiB.
+ */
+class NoncePool {
+  private pool = Buffer.alloc(0);
+  private offset = 0;
+
+  next(): Buffer {
+    if (this.offset + NONCE_BYTES > this.pool.length) {
+      this.pool = Buffer.allocUnsafe(NONCE_BYTES * 4096);
+      randomFillSync(this.pool);
+      this.offset = 0;
+    }
+    const nonce = this.pool.subarray(this.offset, this.offset + NONCE_BYTES);
+    this.offset += NONCE_BYTES;
+    return nonce;
+  }
+}
+
+/**
+ * Seals and opens envelopes and names Redis keys, for a key ring: the first master key is current
+ * (used for new writes and for key names), every key opens values carrying its key ID.
+ */
+export class EnvelopeCodec {
+  private readonly current: DerivedKeys;
+  private readonly byKeyId: Map<string, DerivedKeys>;
+  private readonly nonces = new NoncePool();
+
+  private constructor(
+    private readonly sodium: Sodium,
+    keys: DerivedKeys[],
+  ) {
+    const first = keys[0];
+    if (first === undefined) throw new RangeError('a key ring needs at least one key');
+    this.current = first;
+    this.byKeyId = new Map(keys.map((k) => [k.keyId, k]));
+  }
+
+  /**
+   * @param masterKeys 32-byte master keys; the first is current.
+   * @throws RangeError when a key is not 32 bytes or the list is empty.
+   */
+  static async create(masterKeys: Uint8Array[]): Promise<EnvelopeCodec> {
+    const sodium = await loadSodium();
+    return new EnvelopeCodec(
+      sodium,
+      masterKeys.map((k) => deriveKeys(sodium, k)),
+    );
+  }
+
+  /** Key ID of the current key (16 hex characters). */
+  get keyId(): string {
+    return this.current.keyId;
+  }
+
+  /** Key IDs of every key in the ring, current first. */
+  get keyIds(): string[] {
+    return [...this.byKeyId.keys()];
+  }
+
+  /**
+   * Redis key name for a session ID: prefix + hex(BLAKE2b-256 keyed with the lookup key).
+   * @param sessionId PHP session ID (the part after `sess_` in a file name).
+   */
+  keyName(prefix: string, sessionId: string): string {
+    return prefix + this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.current.lookupKey, 'hex');
+  }
+
+  /**
+   * Encrypts a session payload for one Redis key.
+   * @param redisKey the full key name the value will be stored under (bound through the AD).
+   * @param plaintext the session bytes exactly as PHP wrote them.
+   * @param nonce 24 bytes; only tests pass one, production draws a fresh random nonce.
+   * @returns the envelope bytes (plaintext length + 51).
+   */
+  seal(redisKey: string, plaintext: Uint8Array, nonce: Uint8Array = this.nonces.next()): Buffer {
+    if (nonce.length !== NONCE_BYTES) throw new RangeError(`nonce must be ${NONCE_BYTES} bytes`);
+    const header = this.header(this.current.keyIdBytes);
+    const ciphertext = this.sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+      plaintext,
+      Buffer.concat([header, Buffer.from(redisKey, 'utf8')]),
+      null,
+      nonce,
+      this.current.encryptionKey,
+    );
+    return Buffer.concat([header, nonce, ciphertext]);
+  }
+
+  /**
+   * Opens an envelope read from `redisKey`. Never throws for bad input: the failure is named in the
+   * result (docs/envelope.md, "Opening").
+   */
+  open(redisKey: string, envelope: Uint8Array): OpenResult {
+    const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
+    if (buf.length < MIN_ENVELOPE_BYTES || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
+      return { ok: false, reason: 'not-envelope' };
+    }
+    const keyId = buf.subarray(3, HEADER_BYTES).toString('hex');
+    if (buf[2] !== VERSION) return { ok: false, reason: 'unsupported-version', keyId };
+    const keys = this.byKeyId.get(keyId);
+    if (keys === undefined) return { ok: false, reason: 'unknown-key-id', keyId };
+    const header = buf.subarray(0, HEADER_BYTES);
+    const nonce = buf.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
+    try {
+      const plaintext = this.sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        null,
+        buf.subarray(HEADER_BYTES + NONCE_BYTES),
+        Buffer.concat([header, Buffer.from(redisKey, 'utf8')]),
+        nonce,
+        keys.encryptionKey,
+      );
+      return { ok: true, plaintext: Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength), keyId };
+    } catch {
+      return { ok: false, reason: 'auth-failed', keyId };
+    }
+  }
+
+  private header(keyIdBytes: Buffer): Buffer {
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    MAGIC.copy(header, 0);
+    header[2] = VERSION;
+    keyIdBytes.copy(header, 3);
+    return header;
+  }
+}

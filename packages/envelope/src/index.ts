@@ -1,0 +1,3 @@
+export * from './envelope.ts';
+export * from './key-file.ts';
+export { loadSodium, type Sodium } from './sodium.ts';

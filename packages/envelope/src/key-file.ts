@@ -1,0 +1,75 @@
+/**
+ * Master key files: 32 bytes as standard, padded base64 (RFC 4648 section 4), 44 characters plus
+ * optional white space. Decoded strictly, as the PHP class does with base64_decode($s, true)
+ * (shared/cases/BUG-22: libsodium.js defaults to URL-safe base64, PHP's default decode is lax).
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { MASTER_KEY_BYTES } from './envelope.ts';
+
+const STRICT_BASE64_32 = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * Decodes key-file text into the 32-byte master key.
+ * @throws UserFacingError naming `source` (never echoing the text) when it is not 44 base64 characters.
+ */
+export function parseMasterKey(text: string, source: string): Buffer {
+  const trimmed = text.trim();
+  if (!STRICT_BASE64_32.test(trimmed)) {
+    throw new UserFacingError(
+      `${source}: not a session-migrate key (expected ${MASTER_KEY_BYTES} bytes as 44 characters of standard base64; create one with 'session-migrate keys generate --out FILE')`,
+    );
+  }
+  return Buffer.from(trimmed, 'base64');
+}
+
+/**
+ * Reads a master key file.
+ * @throws UserFacingError when the file is missing, unreadable, not a regular file, readable by group
+ *   or others, or malformed.
+ */
+export function readKeyFile(path: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw new UserFacingError(`key file ${path}: ${describeFsError(err)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new UserFacingError(`key file ${path}: not a regular file`);
+    if ((st.mode & 0o077) !== 0) {
+      throw new UserFacingError(
+        `key file ${path}: readable or writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); fix with 'chmod 600 ${path}'`,
+      );
+    }
+    if (st.size > 4096) throw new UserFacingError(`key file ${path}: too large to be a key file`);
+    return parseMasterKey(readFileSync(fd, 'latin1'), `key file ${path}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes a new random master key to `path` with mode 0600, refusing to overwrite anything.
+ * @returns the new key (callers only use it to print its key ID).
+ * @throws UserFacingError when the path exists or cannot be created.
+ */
+export function generateKeyFile(path: string): Buffer {
+  const key = randomBytes(MASTER_KEY_BYTES);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UserFacingError(`key file ${path} already exists; refusing to overwrite it`);
+    throw new UserFacingError(`key file ${path}: ${describeFsError(err)}`);
+  }
+  try {
+    writeSync(fd, key.toString('base64') + '\n');
+  } finally {
+    closeSync(fd);
+  }
+  return key;
+}

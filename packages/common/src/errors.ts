@@ -25,3 +25,11 @@ export function describeFsError(err: unknown): string {
     default: return e.code ?? String(e.message);
   }
 }
+
+/**
+ * Shortens the session ID in a `sess_<id>` path so that reports name the file without printing a
+ * replayable session ID: `/var/lib/php/sessions/sess_abc123…` keeps 6 characters of the ID.
+ */
+export function redactSessionPath(path: string): string {
+  return path.replace(/(^|\/)sess_([A-Za-z0-9,-]{6})[A-Za-z0-9,-]+$/, '$1sess_$2…');
+}

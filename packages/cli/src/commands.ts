@@ -1,0 +1,242 @@
+/**
+ * The CLI's commands. Each wires the packages together (sources -> envelope -> target -> verify) and
+ * returns the process exit code: 0 success, 1 a check failed (verify) or sessions failed/conflicted
+ * (apply), 2 usage, input or connection errors (thrown as UserFacingError).
+ */
+import { resolve, relative } from 'node:path';
+import type { Redis } from 'ioredis';
+import { UserFacingError } from '@session-migrate/common';
+import { EnvelopeCodec, DEFAULT_PREFIX, generateKeyFile, readKeyFile } from '@session-migrate/envelope';
+import {
+  DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
+  readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
+} from '@session-migrate/migrate';
+import type { SerializeHandler } from '@session-migrate/php-session';
+import { DEFAULT_MAX_SESSION_BYTES, FilesSource, openSource } from '@session-migrate/sources';
+import { connectTarget, parseTargetUrl, scanPatternForPrefix } from '@session-migrate/target';
+import { verifyTarget, type VerifyReport } from '@session-migrate/verify';
+import { formatBytes, formatCounts, progressLine } from './output.ts';
+
+export type Print = (line: string) => void;
+
+/** Reads the key file and builds the codec; the key bytes are zeroed once derived. */
+async function codecFromKeyFile(path: string): Promise<EnvelopeCodec> {
+  const key = readKeyFile(path);
+  try {
+    return await EnvelopeCodec.create([key]);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** Checks a key prefix: printable, no spaces, not empty. */
+export function checkPrefix(prefix: string): string {
+  if (prefix === '' || !/^[\x21-\x7e]{1,128}$/.test(prefix)) {
+    throw new UserFacingError(`prefix "${prefix}" must be 1 to 128 printable ASCII characters without spaces`);
+  }
+  return prefix;
+}
+
+async function serverRunId(client: Redis): Promise<string> {
+  const info = await client.info('server');
+  return /run_id:(\w+)/.exec(info)?.[1] ?? 'unknown';
+}
+
+async function countKeysUnderPrefix(client: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', 1000);
+    cursor = next;
+    n += keys.length;
+  } while (cursor !== '0');
+  return n;
+}
+
+// ---------------------------------------------------------------- keys generate
+
+/** Writes a new master key file (mode 0600, never overwriting) and prints its key ID. */
+export async function keysGenerate(args: { out: string }, print: Print): Promise<number> {
+  const key = generateKeyFile(args.out);
+  try {
+    const codec = await EnvelopeCodec.create([key]);
+    print(`wrote a new master key to ${args.out} (mode 0600), key ID ${codec.keyId}`);
+  } finally {
+    key.fill(0);
+  }
+  print('keep it out of version control and php.ini; PHP reads it through SESSION_MIGRATE_KEY_FILE or SESSION_MIGRATE_KEY');
+  return 0;
+}
+
+// ---------------------------------------------------------------- plan
+
+export interface PlanArgs {
+  source: string;
+  target: string;
+  keyFile: string;
+  prefix: string;
+  out: string;
+  gcMaxlifetime: number;
+  serializeHandler: SerializeHandler;
+  maxSessionBytes: number;
+  artifactsDir: string;
+  installDir?: string;
+  json: boolean;
+}
+
+/** Builds a plan (scans the source, connects to the target) and writes it. */
+export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
+  const prefix = checkPrefix(args.prefix);
+  if (!Number.isInteger(args.gcMaxlifetime) || args.gcMaxlifetime <= 0) {
+    throw new UserFacingError(`--gc-maxlifetime must be a positive number of seconds (got ${args.gcMaxlifetime})`);
+  }
+  const codec = await codecFromKeyFile(args.keyFile);
+  const source = openSource(args.source, { maxSessionBytes: args.maxSessionBytes });
+  const target = parseTargetUrl(args.target);
+  const client = await connectTarget(target);
+  try {
+    const summary = summarizeSource(source, { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
+    const outDir = resolve(args.artifactsDir);
+    const installDir = args.installDir !== undefined ? resolve(args.installDir) : outDir;
+    const plan: Plan = {
+      format: PLAN_FORMAT,
+      version: PLAN_VERSION,
+      createdAt: new Date().toISOString(),
+      source: source.describe(),
+      target: { ...target.description, prefix, serverRunId: await serverRunId(client), existingKeysUnderPrefix: await countKeysUnderPrefix(client, prefix) },
+      key: { file: resolve(args.keyFile), keyId: codec.keyId },
+      php: { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler },
+      limits: { maxSessionBytes: args.maxSessionBytes },
+      summary,
+      ttlPolicy: `remaining lifetime: gc_maxlifetime (${args.gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`,
+      artifacts: { outDir, installDir, files: [] },
+    };
+    plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);
+    writePlanFile(args.out, plan);
+    if (args.json) {
+      print(JSON.stringify(plan, null, 2));
+      return 0;
+    }
+    printPlanSummary(plan, args.out, print);
+    return 0;
+  } finally {
+    client.disconnect();
+  }
+}
+
+function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
+  const s = plan.summary;
+  print('session-migrate plan');
+  print(`  source      files:${plan.source.savePath} (${plan.source.dir}, depth ${plan.source.depth})`);
+  print(`  sessions    ${s.found} found: ${s.live} to migrate (${formatBytes(s.liveBytes)}), ${s.expired} already expired, ${s.empty} empty, ${s.corrupt} that PHP would reject`);
+  print(`  formats     ${formatCounts(s.formats)} (configured serialize_handler: ${plan.php.serializeHandler})`);
+  if (s.serializerMismatch > 0) {
+    print(`  WARNING     ${s.serializerMismatch} session(s) are not in the configured serialize_handler format (${plan.php.serializeHandler}): PHP fails to load them and deletes them; they are not migrated`);
+  }
+  if (Object.keys(s.warnings).length > 0) print(`  notes       ${formatCounts(s.warnings)}`);
+  print(`  skipped     ${formatCounts(s.skipped)}`);
+  for (const k of s.skippedSample.slice(0, 10)) print(`                ${k.location}: ${k.reason}${k.detail !== undefined ? ` (${k.detail})` : ''}`);
+  print(`  target      ${plan.target.url}${plan.target.auth ? ' (with AUTH)' : ''}, key prefix "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under the prefix now`);
+  print(`  key         key ID ${plan.key.keyId} (from ${plan.key.file})`);
+  print(`  TTL         ${plan.ttlPolicy}`);
+  print(`  artifacts   ${plan.artifacts.files.map((f) => relative(process.cwd(), resolve(plan.artifacts.outDir, f))).join(', ')}`);
+  print(`  plan        written to ${planPath}; run 'session-migrate apply --plan ${planPath}'`);
+}
+
+// ---------------------------------------------------------------- apply
+
+export interface ApplyArgs {
+  plan: string;
+  dryRun: boolean;
+  json: boolean;
+}
+
+export interface ApplyResult {
+  dryRun: boolean;
+  artifacts: ArtifactResult[];
+  sessions: Awaited<ReturnType<typeof applySessions>>;
+  nothingToDo: boolean;
+}
+
+/** Carries out a plan; refuses on drift. */
+export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
+  const plan = readPlanFile(args.plan);
+  const codec = await codecFromKeyFile(plan.key.file);
+  const client = await connectTarget(parseTargetUrl(plan.target.url));
+  try {
+    const drift = detectDrift(plan, {
+      keyId: codec.keyId,
+      sourceIdentity: FilesSource.identify(plan.source.dir),
+      serverRunId: await serverRunId(client),
+    });
+    if (drift.length > 0) {
+      throw new UserFacingError(`plan ${args.plan} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
+    }
+    const source = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
+    const artifacts = applyArtifacts(plan, args.dryRun);
+    const progress = args.json ? undefined : progressLine('apply', plan.summary.live + plan.summary.expired + plan.summary.empty + plan.summary.corrupt);
+    const sessions = await applySessions({ plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, onProgress: (n) => progress?.update(n) });
+    progress?.done();
+    const c = sessions.counts;
+    const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && artifacts.every((a) => a.status === 'unchanged');
+    const result: ApplyResult = { dryRun: args.dryRun, artifacts, sessions, nothingToDo };
+    if (args.json) print(JSON.stringify(result, null, 2));
+    else printApplySummary(result, print);
+    return c.failed > 0 || c.conflicts > 0 ? 1 : 0;
+  } finally {
+    client.disconnect();
+  }
+}
+
+function printApplySummary(r: ApplyResult, print: Print): void {
+  const c = r.sessions.counts;
+  const verb = r.dryRun ? 'would migrate' : 'migrated';
+  print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
+  for (const a of r.artifacts) print(`  artifact    ${a.path}: ${a.status}`);
+  print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, conflicts ${c.conflicts}, failed ${c.failed}`);
+  print(`  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`);
+  for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${p.file}): ${p.reason}`);
+  for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${p.file}): ${p.reason}`);
+  if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
+  else if (!r.dryRun && c.failed === 0 && c.conflicts === 0) {
+    print('  next        deploy the artifacts to PHP, then run session-migrate verify');
+  }
+}
+
+// ---------------------------------------------------------------- verify
+
+export interface VerifyArgs {
+  target: string;
+  keyFile: string;
+  prefix: string;
+  source?: string;
+  gcMaxlifetime: number;
+  serializeHandler: SerializeHandler;
+  json: boolean;
+}
+
+/** Verifies the target; exit 0 when every check holds, 1 otherwise. */
+export async function verifyCommand(args: VerifyArgs, print: Print): Promise<number> {
+  const prefix = checkPrefix(args.prefix);
+  const codec = await codecFromKeyFile(args.keyFile);
+  const source = args.source !== undefined ? openSource(args.source, { maxSessionBytes: DEFAULT_MAX_SESSION_BYTES }) : undefined;
+  const client = await connectTarget(parseTargetUrl(args.target));
+  let report: VerifyReport;
+  try {
+    report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
+  } finally {
+    client.disconnect();
+  }
+  if (args.json) {
+    print(JSON.stringify(report, null, 2));
+  } else {
+    print(`session-migrate verify: ${report.ok ? 'OK' : 'FAILED'}`);
+    print(`  keys        ${report.keysScanned} under prefix "${prefix}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
+    if (report.source !== undefined) print(`  source      ${report.source.checked} live session(s) checked, ${report.source.matching} identical in Redis`);
+    if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
+    for (const f of report.failures) print(`  FAIL        ${f.key}${f.file !== undefined ? ` (${f.file})` : ''}: ${f.reason}`);
+  }
+  return report.ok ? 0 : 1;
+}
+
+export { DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_PREFIX, DEFAULT_MAX_SESSION_BYTES };

@@ -1,0 +1,122 @@
+/**
+ * `session-migrate demo`: the whole operator flow on a throwaway sandbox. Real PHP (`php -S`) writes
+ * sessions to files for simulated users, then keys generate -> plan -> apply -> verify run against a
+ * local redis-server, PHP restarts with the generated handler and ini fragment, and every user must
+ * still see the same session. Prints what happens, never session contents.
+ */
+import { renameSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { DEFAULT_PREFIX } from '@session-migrate/envelope';
+import { applyCommand, keysGenerate, planCommand, verifyCommand, type Print } from './commands.ts';
+import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type PhpServer, type RedisServer, type SandboxLayout } from './sandbox.ts';
+
+const GC_MAXLIFETIME = 1440;
+
+interface SessionView {
+  handler: string;
+  session: unknown;
+  encoded: string;
+}
+
+async function view(client: CookieClient, php: PhpServer, path: string): Promise<SessionView> {
+  const res = await client.get(php.base, path);
+  if (res.status !== 200) throw new Error(`PHP answered HTTP ${res.status} for ${path.split('&')[0]}`);
+  return JSON.parse(res.body) as SessionView;
+}
+
+/** Runs the demo; returns 0 when every step and check passed. */
+export async function demoCommand(options: { users: number; keep: boolean }, print: Print): Promise<number> {
+  const users = Math.max(1, Math.min(200, Math.floor(options.users)));
+  const step = (n: number, text: string) => print(`\n[${n}] ${text}`);
+  const indent: Print = (line) => print(`    ${line}`);
+  let redis: RedisServer | undefined;
+  let php: PhpServer | undefined;
+  let layout: SandboxLayout | undefined;
+  let failures = 0;
+  const check = (ok: boolean, text: string) => {
+    if (!ok) failures++;
+    print(`    ${ok ? 'ok  ' : 'FAIL'} ${text}`);
+  };
+  try {
+    layout = createSandbox({ gcMaxlifetime: GC_MAXLIFETIME });
+    redis = await startRedis();
+    step(1, `sandbox in ${layout.root}; redis-server on 127.0.0.1:${redis.port} (pid ${redis.pid}, no persistence)`);
+
+    php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni });
+    step(2, `PHP on the files handler (php -S 127.0.0.1:${php.port}): ${users} users log in and fill a cart`);
+    const clients: CookieClient[] = [];
+    const before: SessionView[] = [];
+    for (let i = 0; i < users; i++) {
+      const c = new CookieClient();
+      await view(c, php, `/?action=login&user=user${i + 1}`);
+      await view(c, php, `/?action=add&sku=SKU-${100 + i}&qty=${i + 1}`);
+      before.push(await view(c, php, `/?action=add&sku=GIFT-CARD&qty=1`));
+      clients.push(c);
+    }
+    const stale = new CookieClient();
+    await view(stale, php, '/?action=login&user=gone-home');
+    await php.stop();
+    php = undefined;
+    // Realistic leftovers: one session past gc_maxlifetime, a stray file and a symlink planted in the directory.
+    const files = readdirSync(layout.sessions).filter((f) => f.startsWith('sess_'));
+    const staleId = stale.cookies.get('PHPSESSID');
+    const old = Date.now() / 1000 - GC_MAXLIFETIME - 60;
+    if (staleId !== undefined) utimesSync(join(layout.sessions, `sess_${staleId}`), old, old);
+    writeFileSync(join(layout.sessions, 'sess_not.a.session'), 'x');
+    symlinkSync('/etc/passwd', join(layout.sessions, 'sess_symlinkedoutsidethedirectory'));
+    indent(`${files.length} plaintext session files written by PHP in ${layout.sessions} (one of them is ${GC_MAXLIFETIME + 60} s old), plus a stray file and a symlink`);
+
+    step(3, 'session-migrate keys generate');
+    await keysGenerate({ out: layout.keyFile }, indent);
+
+    step(4, 'session-migrate plan');
+    const planArgs = {
+      source: `files:${layout.sessions}`, target: redis.url, keyFile: layout.keyFile, prefix: DEFAULT_PREFIX, out: layout.planFile,
+      gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, maxSessionBytes: 8 * 1024 * 1024, artifactsDir: layout.artifactsDir, json: false,
+    };
+    check(await planCommand(planArgs, indent) === 0, 'plan written');
+
+    step(5, 'session-migrate apply');
+    check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'apply succeeded');
+    step(6, 'session-migrate apply (again: must change nothing)');
+    check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'second apply succeeded and changed nothing');
+
+    step(7, 'session-migrate verify --source');
+    const verifyArgs = { target: redis.url, keyFile: layout.keyFile, prefix: DEFAULT_PREFIX, gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, json: false };
+    check(await verifyCommand({ ...verifyArgs, source: `files:${layout.sessions}` }, indent) === 0, 'verify: every value is an authentic envelope with a TTL, every live session is in Redis');
+    const keys = await redis.client.keys('*');
+    check(keys.every((k) => !files.some((f) => k.includes(f.slice(5)))), `no session ID appears in any of the ${keys.length} Redis key names`);
+
+    step(8, 'PHP restarts with the generated handler and ini fragment; the plaintext directory is moved away');
+    renameSync(layout.sessions, layout.sessions + '.old');
+    php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni, scanDir: layout.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: layout.keyFile } });
+    let same = 0;
+    for (let i = 0; i < users; i++) {
+      const after = await view(clients[i]!, php, '/?action=whoami');
+      if (after.handler === 'user' && isDeepStrictEqual(after.session, before[i]!.session) && after.encoded === before[i]!.encoded) same++;
+    }
+    check(same === users, `${same}/${users} users still logged in with byte-identical session data, served from encrypted Redis`);
+    const added = await view(clients[0]!, php, '/?action=add&sku=AFTER-MIGRATION&qty=1');
+    check(added.handler === 'user' && JSON.stringify(added.session).includes('AFTER-MIGRATION'), 'a user keeps shopping: the handler writes the updated session, encrypted');
+    const expired = await view(stale, php, '/?action=whoami');
+    check(isDeepStrictEqual(expired.session, []), 'the expired session was not carried over (that user starts a fresh session)');
+    await php.stop();
+    php = undefined;
+    check(await verifyCommand(verifyArgs, indent) === 0, 'verify after PHP wrote through the handler');
+
+    step(9, 'tamper check: a plaintext value planted under the prefix');
+    await redis.client.set(`${DEFAULT_PREFIX}planted`, 'user|s:5:"admin";', 'EX', 60);
+    check(await verifyCommand(verifyArgs, indent) === 1, `verify exits 1 and names ${DEFAULT_PREFIX}planted`);
+
+    print(failures === 0 ? '\ndemo passed: sessions moved from plaintext files into encrypted Redis without logging anyone out' : `\ndemo FAILED: ${failures} check(s) failed`);
+    return failures === 0 ? 0 : 1;
+  } finally {
+    await php?.stop();
+    await redis?.stop();
+    if (layout !== undefined) {
+      if (options.keep) print(`sandbox kept in ${layout.root}`);
+      else removeSandbox(layout);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Entry point of the `session-migrate` CLI: parses arguments with yargs and runs one command.
+ * Exit codes: 0 success, 1 a check failed, 2 usage, input or connection error (one line on stderr).
+ */
+import yargs, { type Argv } from 'yargs';
+import { UserFacingError } from '@session-migrate/common';
+import type { SerializeHandler } from '@session-migrate/php-session';
+import {
+  DEFAULT_ARTIFACTS_DIR, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PLAN_FILE, DEFAULT_PREFIX,
+  applyCommand, keysGenerate, planCommand, verifyCommand,
+} from './commands.ts';
+import { demoCommand } from './demo.ts';
+
+const HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
+
+const print = (line: string) => process.stdout.write(line + '\n');
+
+function keyOptions<T>(y: Argv<T>) {
+  return y
+    .option('key-file', { type: 'string', demandOption: true, describe: 'master key file (base64, mode 0600), from keys generate' })
+    .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' });
+}
+
+function phpOptions<T>(y: Argv<T>) {
+  return y
+    .option('gc-maxlifetime', { type: 'number', default: 1440, describe: "session.gc_maxlifetime in seconds, as in the PHP application's php.ini" })
+    .option('serialize-handler', { type: 'string', choices: HANDLERS, default: 'php', describe: "session.serialize_handler, as in the application's php.ini" });
+}
+
+/**
+ * Runs the CLI.
+ * @param argv arguments without `node` and the script path.
+ * @returns the exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const run = (fn: () => Promise<number> | number) => async () => {
+    code = await fn();
+  };
+  const parser = yargs(argv)
+    .scriptName('session-migrate')
+    .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
+    .command('keys', 'manage master keys', (y) =>
+      y
+        .command('generate', 'write a new random 32-byte master key (base64, mode 0600); never overwrites', (g) =>
+          g.option('out', { type: 'string', demandOption: true, describe: 'file to create' }),
+        (a) => run(() => keysGenerate({ out: a.out }, print))())
+        .demandCommand(1, 'name a keys command: generate'),
+    )
+    .command('plan', 'scan the source and target and write a plan file', (y) =>
+      phpOptions(keyOptions(y))
+        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions')" })
+        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
+        .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
+        .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
+        .option('max-session-bytes', { type: 'number', default: DEFAULT_MAX_SESSION_BYTES, describe: 'larger session files are reported, not migrated' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
+    (a) => run(() => planCommand({
+      source: a.source, target: a.target, keyFile: a['key-file'], prefix: a.prefix, out: a.out,
+      gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler,
+      maxSessionBytes: a['max-session-bytes'], artifactsDir: a['artifacts-dir'],
+      ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), json: a.json,
+    }, print))())
+    .command('apply', 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis', (y) =>
+      y
+        .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
+    (a) => run(() => applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json }, print))())
+    .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
+      phpOptions(keyOptions(y))
+        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db' })
+        .option('source', { type: 'string', describe: 'files:DIR: also check every live source session is in Redis, byte for byte' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    (a) => run(() => verifyCommand({
+      target: a.target, keyFile: a['key-file'], prefix: a.prefix, ...(a.source !== undefined ? { source: a.source } : {}),
+      gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler, json: a.json,
+    }, print))())
+    .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
+      y
+        .option('users', { type: 'number', default: 5, describe: 'simulated users who log in before the migration' })
+        .option('keep', { type: 'boolean', default: false, describe: 'keep the sandbox directory afterwards' }),
+    (a) => run(() => demoCommand({ users: a.users, keep: a.keep }, print))())
+    .demandCommand(1, 'name a command: keys, plan, apply, verify or demo')
+    .strict()
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UserFacingError(`${msg} (see --help)`);
+    });
+  try {
+    await parser.parseAsync();
+    return code;
+  } catch (err) {
+    const exitCode = (err as { exitCode?: unknown }).exitCode;
+    if (err instanceof UserFacingError || (err instanceof Error && typeof exitCode === 'number')) {
+      process.stderr.write(`session-migrate: ${err.message.split('\n')[0]}\n`);
+      return typeof exitCode === 'number' ? exitCode : 2;
+    }
+    const e = err as Error;
+    process.stderr.write(`session-migrate: unexpected error: ${(e.message ?? String(e)).split('\n')[0]}\n`);
+    return 2;
+  }
+}

@@ -1,0 +1,42 @@
+/** Small output helpers: sizes, one-line tables and a progress line on a TTY. */
+
+/** Formats a byte count for humans (KiB, MiB; 1024-based). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** "a 1, b 2" from a record of counts, largest first; `none` when empty. */
+export function formatCounts(counts: Record<string, number>): string {
+  const entries = Object.entries(counts).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? 'none' : entries.map(([k, n]) => `${k} ${n}`).join(', ');
+}
+
+/**
+ * A progress line on stderr, redrawn at most every 100 ms, only when stderr is a terminal.
+ * @param total expected number of items (0 when unknown).
+ */
+export function progressLine(label: string, total: number): { update(done: number): void; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  const draw = (done: number) => {
+    const width = 30;
+    const frac = total > 0 ? Math.min(1, done / total) : 0;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+    process.stderr.write(`\r${label} [${bar}] ${done}${total > 0 ? `/${total}` : ''}`);
+  };
+  return {
+    update(done: number) {
+      if (!tty) return;
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      draw(done);
+    },
+    done() {
+      if (tty) process.stderr.write('\r\x1b[K');
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvelopeCodec, MIN_ENVELOPE_BYTES, generateKeyFile, parseMasterKey, readKeyFile } from '../src/index.ts';
+
+const vectors = JSON.parse(readFileSync(new URL('../../../docs/envelope-vectors.json', import.meta.url), 'utf8')) as {
+  master_key_base64: string; key_id: string; other_master_key_base64: string; other_key_id: string;
+  valid: Array<{ name: string; prefix: string; session_id: string; redis_key: string; nonce_hex: string; plaintext_hex: string; envelope_hex: string }>;
+  invalid: Array<{ name: string; redis_key: string; envelope_hex: string; expect: string }>;
+};
+const master = Buffer.from(vectors.master_key_base64, 'base64');
+const codec = await EnvelopeCodec.create([master]);
+
+describe('envelope vectors (docs/envelope-vectors.json)', () => {
+  it('derives the published key ID', () => {
+    expect(codec.keyId).toBe(vectors.key_id);
+  });
+  for (const v of vectors.valid) {
+    it(`seals and opens: ${v.name}`, () => {
+      expect(codec.keyName(v.prefix, v.session_id)).toBe(v.redis_key);
+      const sealed = codec.seal(v.redis_key, Buffer.from(v.plaintext_hex, 'hex'), Buffer.from(v.nonce_hex, 'hex'));
+      expect(sealed.toString('hex')).toBe(v.envelope_hex);
+      const opened = codec.open(v.redis_key, Buffer.from(v.envelope_hex, 'hex'));
+      expect(opened).toEqual({ ok: true, plaintext: Buffer.from(v.plaintext_hex, 'hex'), keyId: vectors.key_id });
+    });
+  }
+  for (const v of vectors.invalid) {
+    it(`rejects: ${v.name} -> ${v.expect}`, () => {
+      const opened = codec.open(v.redis_key, Buffer.from(v.envelope_hex, 'hex'));
+      expect(opened.ok).toBe(false);
+      if (!opened.ok) expect(opened.reason).toBe(v.expect);
+    });
+  }
+});
+
+describe('EnvelopeCodec', () => {
+  it('uses a fresh nonce for every seal', () => {
+    const a = codec.seal('k', Buffer.from('x'));
+    const b = codec.seal('k', Buffer.from('x'));
+    expect(a.subarray(11, 35).equals(b.subarray(11, 35))).toBe(false);
+    expect(a.length).toBe(MIN_ENVELOPE_BYTES + 1);
+  });
+  it('opens values of a previous key in the ring and names keys with the current one', async () => {
+    const other = Buffer.from(vectors.other_master_key_base64, 'base64');
+    const ring = await EnvelopeCodec.create([other, master]);
+    expect(ring.keyId).toBe(vectors.other_key_id);
+    const v = vectors.valid[0]!;
+    expect(ring.open(v.redis_key, Buffer.from(v.envelope_hex, 'hex')).ok).toBe(true);
+    expect(ring.keyName(v.prefix, v.session_id)).not.toBe(v.redis_key);
+  });
+  it('rejects a wrong key as unknown-key-id and a same-ID wrong key as auth-failed', async () => {
+    const other = await EnvelopeCodec.create([Buffer.from(vectors.other_master_key_base64, 'base64')]);
+    const sealed = codec.seal('smsess:x', Buffer.from('uid|i:1;'));
+    expect(other.open('smsess:x', sealed)).toMatchObject({ ok: false, reason: 'unknown-key-id', keyId: vectors.key_id });
+  });
+});
+
+describe('key files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sm-keys-'));
+  it('generates a 0600 base64 key and refuses to overwrite it', () => {
+    const path = join(dir, 'master.key');
+    const key = generateKeyFile(path);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path, 'utf8')).toBe(key.toString('base64') + '\n');
+    expect(readKeyFile(path).equals(key)).toBe(true);
+    expect(() => generateKeyFile(path)).toThrow(/already exists/);
+  });
+  it('rejects URL-safe base64, short keys and garbage without echoing them (BUG-22)', () => {
+    const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
+    expect(() => parseMasterKey(urlSafe, 'k')).toThrow(/not a session-migrate key/);
+    expect(() => parseMasterKey('c2hvcnQ=', 'k')).toThrow(/not a session-migrate key/);
+    try { parseMasterKey('SECRET-GARBAGE', 'k'); } catch (e) { expect(String(e)).not.toContain('SECRET'); }
+    expect(parseMasterKey(vectors.master_key_base64 + '\r\n', 'k').equals(master)).toBe(true);
+  });
+  it('refuses a key file readable by others, a symlink, and a missing file', () => {
+    const path = join(dir, 'open.key');
+    writeFileSync(path, vectors.master_key_base64);
+    chmodSync(path, 0o644);
+    expect(() => readKeyFile(path)).toThrow(/chmod 600/);
+    chmodSync(path, 0o600);
+    expect(readKeyFile(path).equals(master)).toBe(true);
+    symlinkSync(path, join(dir, 'link.key'));
+    expect(() => readKeyFile(join(dir, 'link.key'))).toThrow(/symbolic link/);
+    expect(() => readKeyFile(join(dir, 'nope.key'))).toThrow(/no such file/);
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * `plan`: look at the source and the target, count what would move, and write a plan file that
+ * `apply` carries out. The plan names the key file and key ID, never the key.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { classifySession, type SerializeHandler } from '@session-migrate/php-session';
+import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import type { FilesSourceDescription, SessionSource, SkipReason } from '@session-migrate/sources';
+import type { TargetDescription } from '@session-migrate/target';
+import { remainingTtlSeconds } from './ttl.ts';
+
+export const PLAN_FORMAT = 'session-migrate-plan';
+export const PLAN_VERSION = 1;
+export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
+export const DEFAULT_ARTIFACTS_DIR = 'session-migrate-artifacts';
+export const SERIALIZE_HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
+
+/** How many skipped files a plan lists by name (the counts are always complete). */
+const SKIPPED_SAMPLE = 50;
+
+/** Counts over one scan of the source. Byte counts are payload bytes. */
+export interface SourceSummary {
+  /** Session files found (readable, valid name), including empty, expired and corrupt ones. */
+  found: number;
+  /** Sessions that apply will copy: live, non-empty, and loadable by PHP. */
+  live: number;
+  liveBytes: number;
+  /** mtime older than gc_maxlifetime: PHP already treats them as gone. */
+  expired: number;
+  /** 0-byte files: valid empty sessions, nothing to migrate. */
+  empty: number;
+  /** Payloads PHP itself would reject under the configured serialize_handler: not migrated. */
+  corrupt: number;
+  /** Sessions whose format differs from the configured serialize_handler (shared/cases/BUG-08). */
+  serializerMismatch: number;
+  /** Live sessions per sniffed format. */
+  formats: Record<string, number>;
+  /** Decoder warnings (e.g. trailing-bytes-ignored-by-php) with counts. */
+  warnings: Record<string, number>;
+  /** Entries that are not migrated, by reason, with a sample of file names. */
+  skipped: Record<string, number>;
+  skippedSample: Array<{ location: string; reason: SkipReason | 'corrupt'; detail?: string }>;
+}
+
+/** The plan file (JSON). */
+export interface Plan {
+  format: typeof PLAN_FORMAT;
+  version: typeof PLAN_VERSION;
+  createdAt: string;
+  source: FilesSourceDescription;
+  target: TargetDescription & { prefix: string; serverRunId: string; existingKeysUnderPrefix: number };
+  key: { file: string; keyId: string };
+  php: { gcMaxlifetime: number; serializeHandler: SerializeHandler };
+  limits: { maxSessionBytes: number };
+  /** Summary at plan time; apply re-scans, because sessions keep changing under live traffic. */
+  summary: SourceSummary;
+  ttlPolicy: string;
+  artifacts: { outDir: string; installDir: string; files: string[] };
+}
+
+export interface SummaryOptions {
+  gcMaxlifetime: number;
+  serializeHandler: SerializeHandler;
+  /** Seconds since the epoch; defaults to the current time. */
+  nowSeconds?: number;
+}
+
+/**
+ * Scans a source once and counts what `apply` would do.
+ * Reads each session's bytes only to classify its format; never prints them.
+ */
+export function summarizeSource(source: SessionSource, options: SummaryOptions): SourceSummary {
+  const now = options.nowSeconds ?? Date.now() / 1000;
+  const s: SourceSummary = {
+    found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0,
+    formats: {}, warnings: {}, skipped: {}, skippedSample: [],
+  };
+  const skip = (location: string, reason: SkipReason | 'corrupt', detail?: string) => {
+    s.skipped[reason] = (s.skipped[reason] ?? 0) + 1;
+    if (s.skippedSample.length < SKIPPED_SAMPLE) s.skippedSample.push({ location: redactSessionPath(location), reason, ...(detail !== undefined ? { detail } : {}) });
+  };
+  for (const item of source.scan()) {
+    if (item.kind === 'skipped') {
+      skip(item.location, item.reason, item.detail);
+      continue;
+    }
+    s.found++;
+    const decision = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime, options.serializeHandler, now);
+    if (decision.action === 'expired') { s.expired++; continue; }
+    if (decision.action === 'empty') { s.empty++; continue; }
+    const c = decision.classification;
+    if (c.serializerMismatch) s.serializerMismatch++;
+    for (const w of c.warnings) s.warnings[w] = (s.warnings[w] ?? 0) + 1;
+    if (decision.action === 'corrupt') {
+      s.corrupt++;
+      skip(item.location, 'corrupt', c.serializerMismatch ? `looks like ${c.format}, configured ${options.serializeHandler}` : `not loadable as ${options.serializeHandler}`);
+      continue;
+    }
+    s.live++;
+    s.liveBytes += item.data.length;
+    s.formats[c.format] = (s.formats[c.format] ?? 0) + 1;
+  }
+  return s;
+}
+
+export type SessionDecision =
+  | { action: 'expired'; ttlSeconds: number }
+  | { action: 'empty' }
+  | { action: 'corrupt'; classification: ReturnType<typeof classifySession> }
+  | { action: 'migrate'; ttlSeconds: number; classification: ReturnType<typeof classifySession> };
+
+/**
+ * What happens to one session file: expired (TTL <= 0, shared/cases/BUG-25), empty (nothing to
+ * migrate), corrupt (PHP would not load it: not migrated, not deleted; BUG-07/BUG-08), or migrate with
+ * its remaining TTL in seconds.
+ */
+export function decideSession(data: Buffer, mtimeMs: number, gcMaxlifetime: number, handler: SerializeHandler, nowSeconds: number): SessionDecision {
+  const ttlSeconds = remainingTtlSeconds(mtimeMs / 1000, gcMaxlifetime, nowSeconds);
+  if (ttlSeconds <= 0) return { action: 'expired', ttlSeconds };
+  if (data.length === 0) return { action: 'empty' };
+  const classification = classifySession(data, handler);
+  if (!classification.phpAccepts) return { action: 'corrupt', classification };
+  return { action: 'migrate', ttlSeconds, classification };
+}
+
+/**
+ * Writes a plan file atomically (temporary file, then rename), mode 0644: it holds no secret.
+ * @throws UserFacingError when the file cannot be written.
+ */
+export function writePlanFile(path: string, plan: Plan): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, JSON.stringify(plan, null, 2) + '\n', { mode: 0o644 });
+    renameSync(tmp, path);
+  } catch (err) {
+    throw new UserFacingError(`cannot write plan ${path}: ${describeFsError(err)}`);
+  }
+}
+
+/**
+ * Reads and checks a plan file.
+ * @throws UserFacingError when it is missing, not JSON, or not a session-migrate plan of this version.
+ */
+export function readPlanFile(path: string): Plan {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserFacingError(`plan ${path}: ${describeFsError(err)}; create one with 'session-migrate plan'`);
+  }
+  let plan: unknown;
+  try {
+    plan = JSON.parse(text);
+  } catch {
+    throw new UserFacingError(`plan ${path}: not valid JSON`);
+  }
+  const p = plan as Partial<Plan>;
+  if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
+  if (p.version !== PLAN_VERSION) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
+  const ok = typeof p.source?.dir === 'string' && typeof p.source.savePath === 'string' && typeof p.target?.url === 'string' &&
+    typeof p.target.prefix === 'string' && typeof p.key?.file === 'string' && typeof p.key.keyId === 'string' &&
+    Number.isInteger(p.php?.gcMaxlifetime) && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
+    typeof p.artifacts?.outDir === 'string' && typeof p.artifacts.installDir === 'string' && Number.isInteger(p.limits?.maxSessionBytes);
+  if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
+  return { ...(p as Plan), artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
+}

@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EnvelopeCodec } from '@session-migrate/envelope';
+import { openSource } from '@session-migrate/sources';
+import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
+import { applySessions, detectDrift, remainingTtlSeconds, summarizeSource, type Plan } from '../src/index.ts';
+
+const shared = resolve(import.meta.dirname, '../../../../shared');
+const bug25 = JSON.parse(readFileSync(join(shared, 'cases/BUG-25/input.json'), 'utf8')) as {
+  now: number; 'session.gc_maxlifetime': number; files: Array<{ id: string; mtime: number }>;
+  pre_existing_redis_state: Array<{ key: string; value: string[] }>;
+};
+const bug25Expected = JSON.parse(readFileSync(join(shared, 'cases/BUG-25/expected.json'), 'utf8')) as {
+  expected_toolkit: { per_file_result: Record<string, { action: string; ttl: number }>; summary: Record<string, number> };
+};
+
+let redis: RedisServer;
+const codec = await EnvelopeCodec.create([Buffer.alloc(32, 7)]);
+
+function planFor(dir: string, prefix: string, gcMaxlifetime: number): Plan {
+  return {
+    format: 'session-migrate-plan', version: 1, createdAt: '', ttlPolicy: '',
+    source: { kind: 'files', savePath: dir, dir, depth: 0, dev: 0, ino: 0 },
+    target: { url: redis.url, host: '127.0.0.1', port: redis.port, db: 0, tls: false, auth: false, prefix, serverRunId: 'x', existingKeysUnderPrefix: 0 },
+    key: { file: '/k', keyId: codec.keyId },
+    php: { gcMaxlifetime, serializeHandler: 'php' },
+    limits: { maxSessionBytes: 1 << 20 },
+    summary: summarizeSource({ describe: () => { throw new Error(); }, scan: () => [] }, { gcMaxlifetime, serializeHandler: 'php' }),
+    artifacts: { outDir: '/nonexistent', installDir: '/nonexistent', files: [] },
+  };
+}
+
+beforeAll(async () => { redis = await startRedis(); });
+afterAll(async () => { await redis.stop(); });
+
+describe('TTL rule (shared/cases/BUG-25)', () => {
+  it('ttl = mtime + gc_maxlifetime - now', () => {
+    for (const f of bug25.files) {
+      const want = bug25Expected.expected_toolkit.per_file_result[f.id]!;
+      expect(remainingTtlSeconds(f.mtime, bug25['session.gc_maxlifetime'], bug25.now)).toBe(want.ttl);
+    }
+  });
+
+  it('migrates the fresh session, skips the expired and edge ones, reports the wrong-type key as a conflict', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    for (const f of bug25.files) {
+      writeFileSync(join(dir, `sess_${f.id}`), 'uid|i:42;');
+      utimesSync(join(dir, `sess_${f.id}`), f.mtime, f.mtime);
+    }
+    // The pre-existing list key sits where a migrated session must go.
+    const prefix = 'bug25:';
+    writeFileSync(join(dir, 'sess_wrongtype000000000000000000001'), 'uid|i:7;');
+    utimesSync(join(dir, 'sess_wrongtype000000000000000000001'), bug25.now - 10, bug25.now - 10);
+    await redis.client.rpush(codec.keyName(prefix, 'wrongtype000000000000000000001'), 'x');
+    const report = await applySessions({ plan: planFor(dir, prefix, bug25['session.gc_maxlifetime']), source: openSource(`files:${dir}`), codec, client: redis.client, dryRun: false, nowSeconds: bug25.now });
+    const s = bug25Expected.expected_toolkit.summary;
+    expect(report.counts).toMatchObject({ migrated: s.migrated, expired: s.skipped_expired, failed: s.failed, conflicts: s.conflicts });
+    expect(report.conflicts.map((c) => c.reason)).toEqual(['key holds another Redis type']);
+    const fresh = codec.keyName(prefix, 'fresh00000000000000000000000001');
+    // The key's TTL is the remaining lifetime measured against the pinned clock: 1340 s.
+    expect(await redis.client.ttl(fresh)).toBe(1340);
+    expect(await redis.client.exists(codec.keyName(prefix, 'expired000000000000000000000001'), codec.keyName(prefix, 'edge0000000000000000000000000001'))).toBe(0);
+    expect(await redis.client.type(codec.keyName(prefix, 'wrongtype000000000000000000001'))).toBe('list');
+  });
+});
+
+describe('applySessions', () => {
+  it('stores binary envelopes that open to the file bytes, is idempotent, and never overwrites a newer value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    const now = Math.floor(Date.now() / 1000);
+    const ids = Array.from({ length: 2500 }, (_, i) => `idem${String(i).padStart(22, '0')}`);
+    ids.forEach((id, i) => writeFileSync(join(dir, `sess_${id}`), Buffer.concat([Buffer.from(`n|i:${i};b|s:3:"`), Buffer.from([0xa0, 0xff, 0x00]), Buffer.from('";')])));
+    const prefix = 'idem:';
+    const plan = planFor(dir, prefix, 1440);
+    const first = await applySessions({ plan, source: openSource(`files:${dir}`), codec, client: redis.client, dryRun: false, nowSeconds: now });
+    expect(first.counts).toMatchObject({ migrated: 2500, alreadyPresent: 0, conflicts: 0, failed: 0 });
+    const key = codec.keyName(prefix, ids[7]!);
+    const stored = await redis.client.getBuffer(key);
+    const opened = codec.open(key, stored!);
+    expect(opened.ok && opened.plaintext.equals(readFileSync(join(dir, `sess_${ids[7]}`)))).toBe(true);
+
+    const second = await applySessions({ plan, source: openSource(`files:${dir}`), codec, client: redis.client, dryRun: false, nowSeconds: now });
+    expect(second.counts).toMatchObject({ migrated: 0, alreadyPresent: 2500, conflicts: 0, failed: 0 });
+    expect((await redis.client.getBuffer(key))!.equals(stored!)).toBe(true);
+
+    // PHP wrote a newer session through the handler: apply must not clobber it.
+    const newer = codec.seal(key, Buffer.from('n|i:999;'));
+    await redis.client.set(key, newer, 'EX', 100);
+    const third = await applySessions({ plan, source: openSource(`files:${dir}`), codec, client: redis.client, dryRun: false, nowSeconds: now });
+    expect(third.counts).toMatchObject({ migrated: 0, alreadyPresent: 2499, conflicts: 1 });
+    expect(third.conflicts[0]).toMatchObject({ key, reason: 'key holds a different session (newer write?)' });
+    expect(third.conflicts[0]!.file).toMatch(/sess_idem00…$/);
+    expect((await redis.client.getBuffer(key))!.equals(newer)).toBe(true);
+  });
+
+  it('dry run writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    writeFileSync(join(dir, 'sess_dryrun0000000000000000000001'), 'a|i:1;');
+    const report = await applySessions({ plan: planFor(dir, 'dry:', 1440), source: openSource(`files:${dir}`), codec, client: undefined, dryRun: true });
+    expect(report.counts.migrated).toBe(1);
+    expect(await redis.client.keys('dry:*')).toEqual([]);
+  });
+
+  it('does not migrate empty or corrupt sessions (shared/cases/BUG-01, BUG-07)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    writeFileSync(join(dir, 'sess_empty00000000000000000000001'), '');
+    writeFileSync(join(dir, 'sess_crafted0000000000000000000001'), readFileSync(join(shared, 'cases/BUG-01/sess_crafted_pipe_key')));
+    writeFileSync(join(dir, 'sess_truncated00000000000000000001'), readFileSync(join(shared, 'cases/BUG-07/sess_truncated')));
+    const report = await applySessions({ plan: planFor(dir, 'odd:', 1440), source: openSource(`files:${dir}`), codec, client: redis.client, dryRun: false });
+    expect(report.counts).toMatchObject({ migrated: 0, empty: 1, corrupt: 2 });
+    expect(await redis.client.keys('odd:*')).toEqual([]);
+  });
+});
+
+describe('detectDrift', () => {
+  it('names each kind of drift', () => {
+    const plan = { ...planFor('/d', 'p:', 1440), source: { kind: 'files' as const, savePath: '/d', dir: '/d', depth: 0, dev: 1, ino: 2 } };
+    expect(detectDrift(plan, { keyId: codec.keyId, sourceIdentity: { dev: 1, ino: 2 }, serverRunId: 'x' })).toEqual([]);
+    expect(detectDrift(plan, { keyId: 'ffff', sourceIdentity: { dev: 1, ino: 3 }, serverRunId: 'y' }).map((d) => d.what)).toEqual(['key', 'source', 'target']);
+    expect(detectDrift(plan, { keyId: codec.keyId, sourceIdentity: undefined, serverRunId: 'x' })[0]?.message).toMatch(/no longer exists/);
+  });
+});

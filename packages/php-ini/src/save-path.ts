@@ -1,0 +1,76 @@
+/**
+ * The `files` save handler's `session.save_path` forms: `/path`, `N;/path`, `N;MODE;/path`, and the
+ * empty string (the system temp dir). Rules from php-src ext/session/mod_files.c (PS_OPEN_FUNC(files)):
+ * the value is split on at most the first two `;` (so the path itself may hold `;`), the depth is
+ * strtol(base 10) of the first field (non-numeric means 0), the mode is strtol(base 8) of the second
+ * (default 0600), and the path is everything after the last split.
+ */
+import { tmpdir } from 'node:os';
+
+/** A finding about a save_path value (stable `id`s; see shared/cases/BUG-15). */
+export interface SavePathFinding {
+  id: 'save-path-depth-looks-like-mode' | 'save-path-invalid-depth' | 'save-path-non-numeric-depth' | 'save-path-invalid-mode' | 'save-path-empty';
+  severity: 'error' | 'warning' | 'info';
+  message: string;
+}
+
+export interface FilesSavePath {
+  /** Directory levels below `path`, each named by one character of the session ID. */
+  depth: number;
+  /** File mode PHP asks for when creating session files (before the process umask). */
+  mode: number;
+  /** The base directory; the system temp dir when the value is empty. */
+  path: string;
+  findings: SavePathFinding[];
+}
+
+/** Parses a C-like strtol prefix: optional sign, then digits of `base`; returns 0 when there are none. */
+function strtol(text: string, base: 8 | 10): number {
+  const m = (base === 10 ? /^\s*([+-]?)(\d*)/ : /^\s*([+-]?)([0-7]*)/).exec(text);
+  const digits = m?.[2] ?? '';
+  if (digits === '') return 0;
+  const value = parseInt(digits, base);
+  return m?.[1] === '-' ? -value : value;
+}
+
+/**
+ * Parses a `files` handler save_path.
+ * @param value the raw session.save_path string as ini_get() returns it.
+ * @returns depth, mode (number, e.g. 0o600) and base path, with findings for values PHP mishandles.
+ */
+export function parseFilesSavePath(value: string): FilesSavePath {
+  const findings: SavePathFinding[] = [];
+  if (value === '') {
+    findings.push({ id: 'save-path-empty', severity: 'info', message: 'empty save_path: PHP uses the system temporary directory' });
+    return { depth: 0, mode: 0o600, path: tmpdir(), findings };
+  }
+  const fields: string[] = [];
+  let rest = value;
+  for (let i = 0; i < 2; i++) {
+    const at = rest.indexOf(';');
+    if (at < 0) break;
+    fields.push(rest.slice(0, at));
+    rest = rest.slice(at + 1);
+  }
+  fields.push(rest);
+  let depth = 0;
+  let mode = 0o600;
+  if (fields.length > 1) {
+    const first = fields[0] ?? '';
+    depth = strtol(first, 10);
+    if (!/^\s*[+-]?\d/.test(first)) {
+      findings.push({ id: 'save-path-non-numeric-depth', severity: 'warning', message: `the depth field "${first}" is not a number: PHP silently uses depth 0` });
+    } else if (depth < 0) {
+      findings.push({ id: 'save-path-invalid-depth', severity: 'error', message: `depth ${depth} is invalid: PHP fails every session_start` });
+    } else if (fields.length === 2 && /^\s*0\d{3}\s*$/.test(first)) {
+      findings.push({ id: 'save-path-depth-looks-like-mode', severity: 'error', message: `the first field is the DEPTH (${depth}), not a mode; PHP fails every session_start ('Failed to create session data file path')` });
+    }
+  }
+  if (fields.length > 2) {
+    mode = strtol(fields[1] ?? '', 8);
+    if (mode < 0 || mode > 0o7777) {
+      findings.push({ id: 'save-path-invalid-mode', severity: 'error', message: `mode ${fields[1]} is out of range: PHP fails every session_start` });
+    }
+  }
+  return { depth, mode, path: fields[fields.length - 1] ?? '', findings };
+}

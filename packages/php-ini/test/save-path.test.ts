@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseFilesSavePath } from '../src/index.ts';
+
+const sharedCases = resolve(import.meta.dirname, '../../../../shared/cases');
+const bug15 = JSON.parse(readFileSync(resolve(sharedCases, 'BUG-15/expected.json'), 'utf8')) as {
+  expected_toolkit: { parse_save_path: Record<string, { depth: number; mode_octal?: string; path?: string; finding?: string | { id: string; severity: string } }> };
+};
+
+describe('parseFilesSavePath (shared/cases/BUG-15)', () => {
+  for (const [input, want] of Object.entries(bug15.expected_toolkit.parse_save_path)) {
+    it(JSON.stringify(input), () => {
+      const got = parseFilesSavePath(input);
+      expect(got.depth).toBe(want.depth);
+      if (want.mode_octal !== undefined) expect('0' + got.mode.toString(8)).toBe(want.mode_octal);
+      if (want.path !== undefined) expect(got.path).toBe(want.path);
+      if (typeof want.finding === 'object') {
+        expect(got.findings.map((f) => [f.id, f.severity])).toContainEqual([want.finding.id, want.finding.severity]);
+      } else if (typeof want.finding === 'string') {
+        expect(got.findings.map((f) => f.id)).toContain('save-path-non-numeric-depth');
+      } else {
+        expect(got.findings).toEqual([]);
+      }
+    });
+  }
+  it('plain path and empty value', () => {
+    expect(parseFilesSavePath('/var/lib/php/sessions')).toMatchObject({ depth: 0, mode: 0o600, path: '/var/lib/php/sessions', findings: [] });
+    expect(parseFilesSavePath('').findings[0]?.id).toBe('save-path-empty');
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * The Redis target: connection from a URL, and a pipelined no-clobber writer of envelopes.
+ * Values are always Buffers, read back with the *Buffer commands (shared/cases/BUG-24), and every
+ * reply of a pipeline is inspected (shared/cases/BUG-25: exec() resolves even when commands failed).
+ */
+import { Redis } from 'ioredis';
+import { UserFacingError } from '@session-migrate/common';
+
+/** Where the target is, without its password: safe to print and to store in a plan. */
+export interface TargetDescription {
+  /** `redis://host:port/db` or `rediss://...`, never with credentials. */
+  url: string;
+  host: string;
+  port: number;
+  db: number;
+  tls: boolean;
+  /** Whether a password was given (through the URL or SESSION_MIGRATE_REDIS_PASSWORD). */
+  auth: boolean;
+}
+
+export interface ParsedTarget {
+  description: TargetDescription;
+  username?: string;
+  password?: string;
+}
+
+/**
+ * Parses `redis://[user:password@]host[:port][/db]` or `rediss://...` (TLS). A password may instead come
+ * from the environment variable SESSION_MIGRATE_REDIS_PASSWORD, which keeps it out of `ps`.
+ * @throws UserFacingError for anything else (the message never repeats a password).
+ */
+export function parseTargetUrl(text: string, env: NodeJS.ProcessEnv = process.env): ParsedTarget {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UserFacingError(`target is not a URL: expected redis://host:port/db`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new UserFacingError(`unsupported target scheme "${url.protocol}": expected redis://host:port/db or rediss://`);
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new UserFacingError('target URL has no host');
+  const port = url.port === '' ? 6379 : Number(url.port);
+  const dbText = url.pathname.replace(/^\//, '');
+  const db = dbText === '' ? 0 : Number(dbText);
+  if (!Number.isInteger(db) || db < 0 || !/^\d*$/.test(dbText)) {
+    throw new UserFacingError(`target URL database "${dbText}" is not a number`);
+  }
+  const password = url.password !== '' ? decodeURIComponent(url.password) : env.SESSION_MIGRATE_REDIS_PASSWORD;
+  const username = url.username !== '' ? decodeURIComponent(url.username) : undefined;
+  const tls = url.protocol === 'rediss:';
+  const printableHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    description: { url: `${tls ? 'rediss' : 'redis'}://${printableHost}:${port}/${db}`, host, port, db, tls, auth: password !== undefined && password !== '' },
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined && password !== '' ? { password } : {}),
+  };
+}
+
+/**
+ * Connects and checks the server answers PING.
+ * @throws UserFacingError ("cannot connect to Redis at redis://host:port/db: ECONNREFUSED") on failure.
+ */
+export async function connectTarget(target: ParsedTarget): Promise<Redis> {
+  const d = target.description;
+  const client = new Redis({
+    host: d.host,
+    port: d.port,
+    db: d.db,
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    ...(d.tls ? { tls: {} } : {}),
+    lazyConnect: true,
+    connectTimeout: 5000,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    retryStrategy: (times) => (times > 3 ? null : Math.min(times * 200, 1000)),
+  });
+  // Errors are reported through the failing command; without a listener ioredis prints them itself.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    client.disconnect();
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code ?? redactedMessage(e.message, target.password);
+    throw new UserFacingError(`cannot connect to Redis at ${d.url}: ${why}`);
+  }
+  return client;
+}
+
+function redactedMessage(message: string, password: string | undefined): string {
+  const line = message.split('\n')[0] ?? '';
+  return password !== undefined && password !== '' ? line.split(password).join('***') : line;
+}
+
+/** Escapes glob characters of a prefix for SCAN MATCH (`*`, `?`, `[`, `]`, `\`). */
+export function scanPatternForPrefix(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
+}
+
+/** Outcome of one no-clobber write. */
+export type WriteOutcome =
+  | { status: 'written' }
+  | { status: 'exists'; existing: Buffer }
+  | { status: 'wrong-type' }
+  | { status: 'failed'; error: string };
+
+/** One value to store: key name, envelope bytes, TTL in whole seconds (> 0). */
+export interface WriteRequest {
+  key: string;
+  value: Buffer;
+  ttlSeconds: number;
+}
+
+/**
+ * Writes a batch with `SET key value EX ttl NX` in one pipeline; for keys that already exist, reads
+ * the existing value (GET as Buffer) in a second pipeline so the caller can compare.
+ * @returns one outcome per request, in order. Never throws for a single failed command.
+ * @throws when the connection itself fails (every command errors with a connection error).
+ */
+export async function writeBatchNoClobber(client: Redis, batch: WriteRequest[]): Promise<WriteOutcome[]> {
+  if (batch.length === 0) return [];
+  const pipe = client.pipeline();
+  for (const r of batch) {
+    if (!Number.isInteger(r.ttlSeconds) || r.ttlSeconds <= 0) throw new RangeError(`TTL must be a positive integer for ${r.key}`);
+    pipe.set(r.key, r.value, 'EX', r.ttlSeconds, 'NX');
+  }
+  const replies = (await pipe.exec()) ?? [];
+  const outcomes: WriteOutcome[] = [];
+  const toRead: number[] = [];
+  batch.forEach((r, i) => {
+    const [err, result] = replies[i] ?? [new Error('no reply'), null];
+    if (err) outcomes.push({ status: 'failed', error: oneLine(err) });
+    else if (result === 'OK') outcomes.push({ status: 'written' });
+    else {
+      outcomes.push({ status: 'exists', existing: Buffer.alloc(0) });
+      toRead.push(i);
+    }
+  });
+  if (toRead.length > 0) {
+    const reads = client.pipeline();
+    for (const i of toRead) reads.getBuffer(batch[i]!.key);
+    const readReplies = (await reads.exec()) ?? [];
+    toRead.forEach((i, j) => {
+      const [err, result] = readReplies[j] ?? [new Error('no reply'), null];
+      if (err && /WRONGTYPE/.test(String(err.message))) outcomes[i] = { status: 'wrong-type' };
+      else if (err) outcomes[i] = { status: 'failed', error: oneLine(err) };
+      else if (result === null) outcomes[i] = { status: 'failed', error: 'key vanished between SET NX and GET; re-run to retry' };
+      else outcomes[i] = { status: 'exists', existing: result as Buffer };
+    });
+  }
+  return outcomes;
+}
+
+function oneLine(err: Error): string {
+  return (err.message.split('\n')[0] ?? '').slice(0, 200);
+}

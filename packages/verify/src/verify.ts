@@ -1,0 +1,141 @@
+/**
+ * `verify`: prove that nothing under the prefix in Redis is plaintext, and (with a source) that every
+ * live source session is in Redis with the same bytes. Reports name Redis keys and files, never values.
+ */
+import type { Redis } from 'ioredis';
+import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
+import { redactSessionPath } from '@session-migrate/common';
+import type { SessionSource } from '@session-migrate/sources';
+import { scanPatternForPrefix } from '@session-migrate/target';
+import { decideSession } from '@session-migrate/migrate';
+import type { SerializeHandler } from '@session-migrate/php-session';
+
+/** Why one key or one source session fails verification. */
+export type VerifyFailureReason =
+  | OpenFailure
+  | 'wrong-type'
+  | 'no-ttl'
+  | 'missing-in-redis'
+  | 'different-content'
+  | 'read-error';
+
+export interface VerifyFailure {
+  /** Redis key name. */
+  key: string;
+  reason: VerifyFailureReason;
+  /** For source checks: the source file, with the session ID shortened. */
+  file?: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  prefix: string;
+  /** Keys found under the prefix by SCAN. */
+  keysScanned: number;
+  /** Keys that opened under the key ring and have a TTL. */
+  keysValid: number;
+  /** Valid keys per key ID (rotation progress). */
+  keyIds: Record<string, number>;
+  /** Failures by reason (complete counts). */
+  failureCounts: Record<string, number>;
+  /** Failures listed by key name (at most `maxListed`). */
+  failures: VerifyFailure[];
+  source?: { checked: number; matching: number };
+}
+
+export interface VerifyOptions {
+  client: Redis;
+  codec: EnvelopeCodec;
+  prefix: string;
+  /** With a source, every live session of it must be present and decrypt to the same bytes. */
+  source?: SessionSource;
+  gcMaxlifetime?: number;
+  serializeHandler?: SerializeHandler;
+  maxListed?: number;
+  /** SCAN COUNT hint. */
+  scanCount?: number;
+}
+
+/** Verifies a target. Never throws for bad values; throws only when Redis itself fails. */
+export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
+  const { client, codec, prefix } = options;
+  const maxListed = options.maxListed ?? 1000;
+  const report: VerifyReport = { ok: true, prefix, keysScanned: 0, keysValid: 0, keyIds: {}, failureCounts: {}, failures: [] };
+  const fail = (f: VerifyFailure) => {
+    report.ok = false;
+    report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
+    if (report.failures.length < maxListed) report.failures.push(f);
+  };
+
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', options.scanCount ?? 1000);
+    cursor = next;
+    if (keys.length === 0) continue;
+    const pipe = client.pipeline();
+    for (const key of keys) {
+      pipe.getBuffer(key);
+      pipe.pttl(key);
+    }
+    const replies = (await pipe.exec()) ?? [];
+    keys.forEach((key, i) => {
+      report.keysScanned++;
+      const [getErr, value] = replies[2 * i] ?? [new Error('no reply'), null];
+      const [, pttl] = replies[2 * i + 1] ?? [null, -2];
+      if (getErr) {
+        fail({ key, reason: /WRONGTYPE/.test(getErr.message) ? 'wrong-type' : 'read-error' });
+        return;
+      }
+      if (value === null) return; // expired between SCAN and GET
+      const opened = codec.open(key, value as Buffer);
+      if (!opened.ok) {
+        fail({ key, reason: opened.reason });
+        return;
+      }
+      if (pttl === -1) {
+        fail({ key, reason: 'no-ttl' });
+        return;
+      }
+      report.keysValid++;
+      report.keyIds[opened.keyId] = (report.keyIds[opened.keyId] ?? 0) + 1;
+    });
+  } while (cursor !== '0');
+
+  if (options.source !== undefined) {
+    report.source = await verifySource(options, fail);
+  }
+  return report;
+}
+
+async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<{ checked: number; matching: number }> {
+  const { client, codec, prefix } = options;
+  const now = Date.now() / 1000;
+  const result = { checked: 0, matching: 0 };
+  let batch: Array<{ key: string; data: Buffer; file: string }> = [];
+  const flush = async () => {
+    const pipe = client.pipeline();
+    for (const b of batch) pipe.getBuffer(b.key);
+    const replies = (await pipe.exec()) ?? [];
+    batch.forEach((b, i) => {
+      result.checked++;
+      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      const file = redactSessionPath(b.file);
+      if (err) return fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
+      if (value === null) return fail({ key: b.key, file, reason: 'missing-in-redis' });
+      const opened = codec.open(b.key, value as Buffer);
+      if (!opened.ok) return; // already reported by the scan of the prefix
+      if (!opened.plaintext.equals(b.data)) return fail({ key: b.key, file, reason: 'different-content' });
+      result.matching++;
+    });
+    batch = [];
+  };
+  for (const item of options.source!.scan()) {
+    if (item.kind !== 'session') continue;
+    const decision = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime ?? 1440, options.serializeHandler ?? 'php', now);
+    if (decision.action !== 'migrate') continue;
+    batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location });
+    if (batch.length >= 1000) await flush();
+  }
+  if (batch.length > 0) await flush();
+  return result;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what session-migrate's demo and tests need on a Debian/Ubuntu machine, then runs the command
+# given after --then. Idempotent: installs only what is missing.
+#   Debian packages: redis-server, php-cli, php-redis (phpredis; pulls in php-igbinary), php-cgi
+#   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^redis$'; then need+=(php-redis); fi
+if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^igbinary$'; then need+=(php-igbinary); fi
+command -v php-cgi >/dev/null 2>&1 || need+=(php-cgi)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "setup: installing ${need[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The Debian package starts a system redis-server on 6379; nothing here uses it (tests and the demo
+# start their own on free loopback ports).
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund >/dev/null
+fi
+
+if [ "${1:-}" = "--then" ]; then
+  shift
+  exec "$@"
+fi

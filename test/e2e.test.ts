@@ -1,0 +1,238 @@
+/**
+ * End to end with real processes: PHP's built-in server on the files handler, the session-migrate CLI,
+ * a throwaway redis-server, then PHP again on the generated handler and ini fragment.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
+import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type RedisServer, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
+
+const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+
+interface CliResult { status: number; stdout: string; stderr: string }
+
+function cli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A one-line error on stderr, exit 2, nothing on stdout. */
+function expectUsageError(r: CliResult, pattern: RegExp): void {
+  expect(r.status, r.stderr + r.stdout).toBe(2);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(pattern);
+}
+
+interface View { handler: string; session: Record<string, unknown>; encoded: string }
+
+async function view(c: CookieClient, base: string, path: string): Promise<View> {
+  const res = await c.get(base, path);
+  expect(res.status).toBe(200);
+  return JSON.parse(res.body) as View;
+}
+
+let redis: RedisServer;
+let box: SandboxLayout;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  box = createSandbox({ gcMaxlifetime: 1440 });
+});
+afterAll(async () => {
+  await redis.stop();
+  removeSandbox(box);
+});
+
+describe('main job: files -> plan -> apply -> PHP on the generated handler -> verify', () => {
+  const users: Array<{ client: CookieClient; before: View }> = [];
+
+  it('moves real PHP sessions into encrypted Redis and every user stays logged in', async () => {
+    // 1. PHP writes sessions through the real files handler.
+    const php = await startPhpServer({ docroot: box.docroot, phpIni: box.phpIni });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const client = new CookieClient();
+        await view(client, php.base, `/?action=login&user=e2e${i}`);
+        const before = await view(client, php.base, `/?action=add&sku=Zo%C3%AB-${i}&qty=${i + 2}`);
+        expect(before.handler).toBe('files');
+        users.push({ client, before });
+      }
+    } finally {
+      await php.stop();
+    }
+    const files = readdirSync(box.sessions).filter((f) => f.startsWith('sess_'));
+    expect(files.length).toBeGreaterThanOrEqual(4);
+
+    // 2. keys generate, plan, apply.
+    expect(cli(['keys', 'generate', '--out', box.keyFile]).status).toBe(0);
+    const plan = cli(['plan', '--source', `files:${box.sessions}`, '--target', redis.url, '--key-file', box.keyFile, '--out', box.planFile, '--artifacts-dir', box.artifactsDir]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(plan.stdout).toMatch(/4 to migrate/);
+    const planJson = JSON.parse(readFileSync(box.planFile, 'utf8')) as { key: { keyId: string }; summary: { live: number; formats: Record<string, number> } };
+    expect(planJson.summary.live).toBe(4);
+    expect(planJson.summary.formats).toEqual({ php: 4 });
+    const key = readFileSync(box.keyFile, 'utf8').trim();
+    expect(readFileSync(box.planFile, 'utf8')).not.toContain(key);
+
+    const apply = cli(['apply', '--plan', box.planFile, '--json']);
+    expect(apply.status, apply.stderr).toBe(0);
+    const applied = JSON.parse(apply.stdout) as { sessions: { counts: { migrated: number } }; nothingToDo: boolean; artifacts: Array<{ status: string }> };
+    expect(applied.sessions.counts.migrated).toBe(4);
+    expect(applied.artifacts.map((a) => a.status)).toEqual(['written', 'written', 'written']);
+
+    // Redis holds no session ID and no plaintext.
+    const keys = await redis.client.keys('*');
+    expect(keys).toHaveLength(4);
+    for (const k of keys) {
+      expect(k).toMatch(/^smsess:[0-9a-f]{64}$/);
+      const value = (await redis.client.getBuffer(k))!;
+      expect(value.includes(Buffer.from('e2e'))).toBe(false);
+      expect(await redis.client.ttl(k)).toBeGreaterThan(1300);
+    }
+    for (const f of files) expect(keys.join(' ')).not.toContain(f.slice(5));
+
+    // 3. Re-running apply changes nothing and says so.
+    const again = cli(['apply', '--plan', box.planFile]);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/nothing to do/);
+    expect(again.stdout).toMatch(/already present 4/);
+
+    // 4. PHP restarts with the generated handler; the plaintext files are moved away.
+    renameSync(box.sessions, box.sessions + '.old');
+    const php2 = await startPhpServer({ docroot: box.docroot, phpIni: box.phpIni, scanDir: box.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: box.keyFile } });
+    try {
+      for (const u of users) {
+        const after = await view(u.client, php2.base, '/?action=whoami');
+        expect(after.handler).toBe('user');
+        expect(after.session).toEqual(u.before.session);
+        expect(after.encoded).toBe(u.before.encoded);
+      }
+      const updated = await view(users[0]!.client, php2.base, '/?action=add&sku=NEW&qty=1');
+      expect((updated.session.cart as unknown[]).length).toBe(2);
+      const reread = await view(users[0]!.client, php2.base, '/?action=whoami');
+      expect(reread.session).toEqual(updated.session);
+    } finally {
+      await php2.stop();
+    }
+    expect(existsSync(box.sessions)).toBe(false);
+    expect(await redis.client.dbsize()).toBe(4);
+  });
+
+  it('verify exits 0, and 1 naming the key once plaintext is planted under the prefix', async () => {
+    const base = ['verify', '--target', redis.url, '--key-file', box.keyFile];
+    const ok = cli([...base, '--source', `files:${box.sessions}.old`]);
+    // User 0 changed their cart through the handler, so the old file no longer matches that key.
+    expect(ok.status).toBe(1);
+    expect(ok.stdout).toMatch(/different-content/);
+    const clean = cli(base);
+    expect(clean.status, clean.stdout).toBe(0);
+    expect(clean.stdout).toMatch(/4 valid/);
+
+    await redis.client.set('smsess:planted-by-attacker', 'user|s:5:"admin";');
+    const planted = cli([...base, '--json']);
+    expect(planted.status).toBe(1);
+    const report = JSON.parse(planted.stdout) as { failures: Array<{ key: string; reason: string }> };
+    expect(report.failures).toEqual([{ key: 'smsess:planted-by-attacker', reason: 'not-envelope' }]);
+    expect(planted.stdout).not.toContain('admin');
+
+    const human = cli(base);
+    expect(human.stdout).toMatch(/FAIL\s+smsess:planted-by-attacker: not-envelope/);
+    await redis.client.del('smsess:planted-by-attacker');
+
+    // An authentic envelope without a TTL would never expire.
+    const codec = await EnvelopeCodec.create([readKeyFile(box.keyFile)]);
+    await redis.client.set('smsess:no-ttl', codec.seal('smsess:no-ttl', Buffer.from('a|i:1;')));
+    const noTtl = cli([...base, '--json']);
+    expect(noTtl.status).toBe(1);
+    expect((JSON.parse(noTtl.stdout) as { failures: unknown[] }).failures).toEqual([{ key: 'smsess:no-ttl', reason: 'no-ttl' }]);
+    // The same envelope copied to another key name does not open.
+    await redis.client.set('smsess:copied', codec.seal('smsess:no-ttl', Buffer.from('a|i:1;')), 'EX', 60);
+    await redis.client.del('smsess:no-ttl');
+    const copied = cli([...base, '--json']);
+    expect((JSON.parse(copied.stdout) as { failures: unknown[] }).failures).toEqual([{ key: 'smsess:copied', reason: 'auth-failed' }]);
+    await redis.client.del('smsess:copied');
+  });
+});
+
+describe('bad input: one line, exit 2, nothing written to Redis', () => {
+  const target = () => redis.url.replace(/\/0$/, '/5');
+  async function db5Size(): Promise<number> {
+    await redis.client.select(5);
+    const n = await redis.client.dbsize();
+    await redis.client.select(0);
+    return n;
+  }
+
+  it('missing session directory', async () => {
+    expectUsageError(cli(['plan', '--source', `files:${box.root}/missing`, '--target', target(), '--key-file', box.keyFile, '--out', join(box.root, 'p1.json')]), /source directory .*missing: no such file or directory/);
+    expect(existsSync(join(box.root, 'p1.json'))).toBe(false);
+  });
+
+  it('unreadable session directory', async () => {
+    // Root reads everything, so an unreadable directory is simulated with a file in its place.
+    writeFileSync(join(box.root, 'not-a-dir'), '');
+    expectUsageError(cli(['plan', '--source', `files:${box.root}/not-a-dir`, '--target', target(), '--key-file', box.keyFile]), /not a directory/);
+  });
+
+  it('Redis unreachable', async () => {
+    const r = cli(['plan', '--source', `files:${box.sessions}.old`, '--target', 'redis://127.0.0.1:1/0', '--key-file', box.keyFile, '--out', join(box.root, 'p2.json')]);
+    expectUsageError(r, /cannot connect to Redis at redis:\/\/127\.0\.0\.1:1\/0: ECONNREFUSED/);
+    const v = cli(['verify', '--target', 'redis://127.0.0.1:1/0', '--key-file', box.keyFile]);
+    expectUsageError(v, /cannot connect to Redis/);
+  });
+
+  it('missing, malformed and world-readable key files', async () => {
+    const src = `files:${box.sessions}.old`;
+    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', join(box.root, 'nope.key')]), /key file .*nope\.key: no such file/);
+    const bad = join(box.root, 'bad.key');
+    writeFileSync(bad, 'this-is-not-a-key-SECRETISH', { mode: 0o600 });
+    const r = cli(['plan', '--source', src, '--target', target(), '--key-file', bad]);
+    expectUsageError(r, /not a session-migrate key/);
+    expect(r.stderr).not.toContain('SECRETISH');
+    const open = join(box.root, 'open.key');
+    writeFileSync(open, readFileSync(box.keyFile));
+    chmodSync(open, 0o644);
+    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', open]), /chmod 600/);
+    expect(await db5Size()).toBe(0);
+  });
+
+  it('plan drift: another key, a replaced source directory', async () => {
+    const dir = join(box.root, 'drift-sessions');
+    renameSync(box.sessions + '.old', dir);
+    const planFile = join(box.root, 'drift.plan.json');
+    const keyFile = join(box.root, 'drift.key');
+    expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
+    expect(cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(box.root, 'drift-art')]).status).toBe(0);
+
+    // The key file is replaced by another key.
+    renameSync(keyFile, keyFile + '.orig');
+    expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
+    expectUsageError(cli(['apply', '--plan', planFile]), /no longer matches: key file .* now holds key ID/);
+    renameSync(keyFile + '.orig', keyFile);
+
+    // The source directory is replaced.
+    renameSync(dir, dir + '.moved');
+    const { mkdirSync, cpSync } = await import('node:fs');
+    mkdirSync(dir);
+    cpSync(dir + '.moved', dir, { recursive: true });
+    expectUsageError(cli(['apply', '--plan', planFile]), /source directory .* was replaced/);
+    expect(await db5Size()).toBe(0);
+    expect(existsSync(join(box.root, 'drift-art'))).toBe(false);
+  });
+
+  it('bad plan file, unknown command and missing options', async () => {
+    writeFileSync(join(box.root, 'garbage.json'), '{"not": "a plan"');
+    expectUsageError(cli(['apply', '--plan', join(box.root, 'garbage.json')]), /not valid JSON/);
+    expectUsageError(cli(['apply', '--plan', join(box.root, 'none.json')]), /no such file/);
+    expectUsageError(cli(['frobnicate']), /Unknown argument|Unknown command/i);
+    expectUsageError(cli(['plan']), /Missing required argument/);
+  });
+
+  it('keys generate refuses to overwrite', async () => {
+    const before = readFileSync(box.keyFile);
+    expectUsageError(cli(['keys', 'generate', '--out', box.keyFile]), /already exists/);
+    expect(readFileSync(box.keyFile).equals(before)).toBe(true);
+  });
+});

@@ -178,7 +178,8 @@ header('Content-Type: application/json');
 echo json_encode([
     'handler' => ini_get('session.save_handler'),
     'session' => $_SESSION,
-    'encoded' => base64_encode(session_encode()),
+    // session_encode() returns false for an empty session.
+    'encoded' => base64_encode((string) session_encode()),
 ]);
 `;
 
@@ -219,6 +220,7 @@ export function createSandbox(options: { gcMaxlifetime: number }): SandboxLayout
     `session.gc_maxlifetime = ${options.gcMaxlifetime}`,
     'session.gc_probability = 0',
     'display_errors = stderr',
+    'html_errors = Off',
     'log_errors = On',
     `error_log = "${join(root, 'php-error.log')}"`,
     '',

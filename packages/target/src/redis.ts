@@ -78,13 +78,14 @@ export async function connectTarget(target: ParsedTarget): Promise<Redis> {
     retryStrategy: (times) => (times > 3 ? null : Math.min(times * 200, 1000)),
   });
   // Errors are reported through the failing command; without a listener ioredis prints them itself.
-  client.on('error', () => undefined);
+  let lastError: NodeJS.ErrnoException | undefined;
+  client.on('error', (err: NodeJS.ErrnoException) => { lastError = err; });
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
     client.disconnect();
-    const e = err as NodeJS.ErrnoException;
+    const e = (lastError ?? err) as NodeJS.ErrnoException;
     const why = e.code ?? redactedMessage(e.message, target.password);
     throw new UserFacingError(`cannot connect to Redis at ${d.url}: ${why}`);
   }

@@ -1,0 +1,90 @@
+/**
+ * Shared helpers of the PHP-side tests (test/php-handler*.test.ts): run the real `php` binary with a
+ * clean environment, render the generated artifacts into a temporary directory, and load the shared
+ * envelope vectors.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderArtifacts, writeArtifacts, type Artifact, type GenerateOptions } from '@session-migrate/generate';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const PHP_DIR = fileURLToPath(new URL('./', import.meta.url));
+
+/**
+ * `-n` ignores the machine's php.ini and conf.d, so extensions must be named. On this Debian build
+ * sodium is compiled in, but redis.so needs igbinary.so loaded first ("undefined symbol:
+ * igbinary_serialize" otherwise).
+ */
+export const PHP_EXTENSIONS = ['-d', 'extension=igbinary', '-d', 'extension=redis'];
+
+export interface PhpRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `php -n` with `args` (`-n`: the machine's php.ini and conf.d are never read; pass `-c FILE`
+ * to use one ini file). The environment holds PATH, TMPDIR and only the variables in `env`, so no
+ * SESSION_MIGRATE_* variable leaks in from the shell.
+ */
+export function runPhp(args: string[], opts: { env?: Record<string, string>; input?: string; binary?: string } = {}): PhpRun {
+  const res = spawnSync(opts.binary ?? 'php', ['-n', ...args], {
+    encoding: 'utf8',
+    input: opts.input ?? '',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: opts.env?.TMPDIR ?? tmpdir(), ...opts.env },
+    timeout: 30_000,
+  });
+  if (res.error) throw res.error;
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** Parses the last non-empty stdout line as JSON, with the whole run in the error if it fails. */
+export function lastJson<T>(run: PhpRun): T {
+  const line = run.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    throw new Error(`php printed no JSON (status ${run.status})\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+  }
+}
+
+export interface Rendered {
+  dir: string;
+  artifacts: Artifact[];
+  handlerFile: string;
+  bootstrapFile: string;
+  iniFile: string;
+}
+
+/** Renders the artifacts for `installDir = dir` (a new temp dir) and writes them there. */
+export function renderInto(options: Omit<GenerateOptions, 'installDir'>, dir = mkdtempSync(join(tmpdir(), 'sm-gen-'))): Rendered {
+  const artifacts = renderArtifacts({ ...options, installDir: dir });
+  writeArtifacts(dir, artifacts);
+  const [handler, bootstrap, ini] = artifacts;
+  if (!handler || !bootstrap || !ini) throw new Error('expected three artifacts');
+  return {
+    dir,
+    artifacts,
+    handlerFile: join(dir, handler.path),
+    bootstrapFile: join(dir, bootstrap.path),
+    iniFile: join(dir, ini.path),
+  };
+}
+
+export interface Vectors {
+  master_key_base64: string;
+  key_id: string;
+  other_master_key_base64: string;
+  other_key_id: string;
+  valid: Array<{ name: string; prefix: string; session_id: string; redis_key: string; nonce_hex: string; plaintext_hex: string; envelope_hex: string }>;
+  invalid: Array<{ name: string; redis_key: string; envelope_hex: string; expect: string }>;
+}
+
+export const vectors = JSON.parse(readFileSync(join(REPO, 'docs/envelope-vectors.json'), 'utf8')) as Vectors;
+
+/** Lines PHP prints for deprecations, warnings and notices (display_errors=1 format). */
+export const PHP_DIAGNOSTIC = /(Deprecated|Warning|Notice|Fatal error|Parse error):/;

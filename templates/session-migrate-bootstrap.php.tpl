@@ -39,6 +39,10 @@ declare(strict_types=1);
         'timeout' => {{REDIS_TIMEOUT}},     // connect and read timeout, seconds
         'prefix' => {{REDIS_PREFIX}},       // prefix of the session key names
         'username' => {{REDIS_USERNAME}},   // Redis 6 ACL user name, '' for none
+        // Key ID the sessions in Redis were written with (from the plan); [] accepts any key. Key
+        // names derive from the key, so a wrong key would find no session and log everyone out
+        // silently: with it set, a wrong key fails session_start() and logs both key IDs instead.
+        'expectedKeyIds' => {{EXPECTED_KEY_IDS}},
     ];
 
     /** Builds the real handler: reads the key, connects to Redis. Throws when either is unavailable. */
@@ -72,6 +76,13 @@ declare(strict_types=1);
 
         $handler = new \{{NAMESPACE}}\EncryptedRedisSessionHandler($redis, $masterKey, $config['prefix']);
         sodium_memzero($masterKey);
+        if ($config['expectedKeyIds'] !== [] && !in_array($handler->keyId(), $config['expectedKeyIds'], true)) {
+            throw new \RuntimeException(sprintf(
+                'session-migrate: the master key from the environment has key ID %s, but this deployment expects %s',
+                $handler->keyId(),
+                implode(' or ', $config['expectedKeyIds'])
+            ));
+        }
 
         return $handler;
     };

@@ -118,6 +118,20 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     }
     expect(existsSync(box.sessions)).toBe(false);
     expect(await redis.client.dbsize()).toBe(4);
+
+    // PHP given another master key fails visibly and names both key IDs, instead of logging everyone out.
+    const wrongKey = join(box.root, 'wrong.key');
+    expect(cli(['keys', 'generate', '--out', wrongKey]).status).toBe(0);
+    const php3 = await startPhpServer({ docroot: box.docroot, phpIni: box.phpIni, scanDir: box.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: wrongKey } });
+    try {
+      const res = await users[1]!.client.get(php3.base, '/?action=whoami');
+      expect(res.status).toBe(500);
+      expect(res.body).toContain('session_start failed');
+    } finally {
+      await php3.stop();
+    }
+    expect(readFileSync(join(box.root, 'php-error.log'), 'utf8')).toMatch(new RegExp(`has key ID [0-9a-f]{16}, but this deployment expects ${planJson.key.keyId}`));
+    expect(await redis.client.dbsize()).toBe(4);
   });
 
   it('verify exits 0, and 1 naming the key once plaintext is planted under the prefix', async () => {

@@ -15,10 +15,11 @@ export interface ArtifactResult {
 }
 
 /** Renders the handler class, bootstrap and ini fragment for a plan (pure: no file is touched). */
-export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts'>): Artifact[] {
+export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'>): Artifact[] {
   return renderArtifacts({
     installDir: plan.artifacts.installDir,
     redis: { host: plan.target.host, port: plan.target.port, db: plan.target.db, prefix: plan.target.prefix },
+    expectedKeyIds: [plan.key.keyId],
   });
 }
 
@@ -34,7 +35,7 @@ function sameOnDisk(path: string, a: Artifact): boolean {
  * Writes a plan's artifacts (atomically, only those that differ), or with dryRun reports which would
  * be written.
  */
-export function applyArtifacts(plan: Pick<Plan, 'target' | 'artifacts'>, dryRun: boolean): ArtifactResult[] {
+export function applyArtifacts(plan: Pick<Plan, 'target' | 'artifacts' | 'key'>, dryRun: boolean): ArtifactResult[] {
   const dir = plan.artifacts.outDir;
   const artifacts = artifactsForPlan(plan);
   if (dryRun) {

@@ -156,6 +156,8 @@ export interface ApplyResult {
   artifacts: ArtifactResult[];
   sessions: Awaited<ReturnType<typeof applySessions>>;
   nothingToDo: boolean;
+  /** Wall time of the session copy, milliseconds (excludes process start, plan checks and artifacts). */
+  copyMs: number;
 }
 
 /** Carries out a plan; refuses on drift. */
@@ -175,11 +177,12 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
     const source = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
     const artifacts = applyArtifacts(plan, args.dryRun);
     const progress = args.json ? undefined : progressLine('apply', plan.summary.live + plan.summary.expired + plan.summary.empty + plan.summary.corrupt);
+    const copyStart = performance.now();
     const sessions = await applySessions({ plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, onProgress: (n) => progress?.update(n) });
     progress?.done();
     const c = sessions.counts;
     const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && artifacts.every((a) => a.status === 'unchanged');
-    const result: ApplyResult = { dryRun: args.dryRun, artifacts, sessions, nothingToDo };
+    const result: ApplyResult = { dryRun: args.dryRun, artifacts, sessions, nothingToDo, copyMs: Math.round(performance.now() - copyStart) };
     if (args.json) print(JSON.stringify(result, null, 2));
     else printApplySummary(result, print);
     return c.failed > 0 || c.conflicts > 0 ? 1 : 0;

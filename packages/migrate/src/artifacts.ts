@@ -18,7 +18,8 @@ export interface ArtifactResult {
 export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'>): Artifact[] {
   return renderArtifacts({
     installDir: plan.artifacts.installDir,
-    redis: { host: plan.target.host, port: plan.target.port, db: plan.target.db, prefix: plan.target.prefix },
+    // phpredis takes TLS as a `tls://` scheme on the host.
+    redis: { host: plan.target.tls ? `tls://${plan.target.host}` : plan.target.host, port: plan.target.port, db: plan.target.db, prefix: plan.target.prefix },
     expectedKeyIds: [plan.key.keyId],
   });
 }

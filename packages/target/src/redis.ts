@@ -87,7 +87,10 @@ export async function connectTarget(target: ParsedTarget): Promise<Redis> {
     client.disconnect();
     const e = (lastError ?? err) as NodeJS.ErrnoException;
     const why = e.code ?? redactedMessage(e.message, target.password);
-    throw new UserFacingError(`cannot connect to Redis at ${d.url}: ${why}`);
+    const hint = /NOAUTH|WRONGPASS|invalid password/i.test(why)
+      ? ' (give the password through the environment variable SESSION_MIGRATE_REDIS_PASSWORD)'
+      : '';
+    throw new UserFacingError(`cannot connect to Redis at ${d.url}: ${why}${hint}`);
   }
   return client;
 }

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
+import { connectTarget, parseTargetUrl, scanPatternForPrefix, writeBatchNoClobber } from '../src/index.ts';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+  await redis.client.config('SET', 'requirepass', 'pa,ss+w&rd');
+});
+afterAll(async () => { await redis.stop(); });
+
+describe('parseTargetUrl', () => {
+  it('strips credentials from the printable URL', () => {
+    const t = parseTargetUrl('redis://user:s%3Acret@10.1.2.3:6380/4', {});
+    expect(t.description).toEqual({ url: 'redis://10.1.2.3:6380/4', host: '10.1.2.3', port: 6380, db: 4, tls: false, auth: true });
+    expect(t.password).toBe('s:cret');
+    expect(t.username).toBe('user');
+    expect(parseTargetUrl('rediss://[::1]/', {}).description).toMatchObject({ url: 'rediss://[::1]:6379/0', host: '::1', tls: true, auth: false });
+  });
+  it('takes the password from SESSION_MIGRATE_REDIS_PASSWORD', () => {
+    expect(parseTargetUrl('redis://h', { SESSION_MIGRATE_REDIS_PASSWORD: 'x' }).password).toBe('x');
+  });
+  it('rejects other schemes and bad databases in one line', () => {
+    expect(() => parseTargetUrl('http://h', {})).toThrow(/unsupported target scheme/);
+    expect(() => parseTargetUrl('redis://h/x', {})).toThrow(/not a number/);
+    expect(() => parseTargetUrl('nonsense', {})).toThrow(/not a URL/);
+  });
+  it('escapes glob characters of a prefix for SCAN MATCH', () => {
+    expect(scanPatternForPrefix('a*b?[c]\\:')).toBe('a\\*b\\?\\[c\\]\\\\:*');
+  });
+});
+
+describe('connectTarget and writeBatchNoClobber against a real redis-server with AUTH', () => {
+  it('names a missing password without printing any', async () => {
+    await expect(connectTarget(parseTargetUrl(`redis://127.0.0.1:${redis.port}/0`, {}))).rejects.toThrow(/NOAUTH.*SESSION_MIGRATE_REDIS_PASSWORD/);
+    await expect(connectTarget(parseTargetUrl(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'wrong-secret' }))).rejects.toThrow(/^(?!.*wrong-secret)/);
+  });
+
+  it('writes Buffers byte for byte, never clobbers, and reports every failed command (BUG-24, BUG-25)', async () => {
+    const client = await connectTarget(parseTargetUrl(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'pa,ss+w&rd' }));
+    try {
+      const binary = Buffer.from(Array.from({ length: 65 }, (_, i) => 0xa0 + (i % 0x60)));
+      await client.rpush('t:list', 'x');
+      await client.set('t:old', 'previous');
+      const out = await writeBatchNoClobber(client, [
+        { key: 't:new', value: binary, ttlSeconds: 100 },
+        { key: 't:old', value: binary, ttlSeconds: 100 },
+        { key: 't:list', value: binary, ttlSeconds: 100 },
+      ]);
+      expect(out[0]).toEqual({ status: 'written' });
+      expect(out[1]).toEqual({ status: 'exists', existing: Buffer.from('previous') });
+      expect(out[2]).toEqual({ status: 'wrong-type' });
+      const back = await client.getBuffer('t:new');
+      expect(back?.length).toBe(65);
+      expect(back?.equals(binary)).toBe(true);
+      expect(await client.ttl('t:new')).toBeGreaterThan(90);
+      expect(await client.get('t:old')).toBe('previous');
+      await expect(writeBatchNoClobber(client, [{ key: 't:zero', value: binary, ttlSeconds: 0 }])).rejects.toThrow(RangeError);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

@@ -3,6 +3,7 @@
  * returns the process exit code: 0 success, 1 a check failed (verify) or sessions failed/conflicted
  * (apply), 2 usage, input or connection errors (thrown as UserFacingError).
  */
+import { availableParallelism } from 'node:os';
 import { resolve, relative } from 'node:path';
 import type { Redis } from 'ioredis';
 import { UserFacingError } from '@session-migrate/common';
@@ -149,7 +150,12 @@ export interface ApplyArgs {
   plan: string;
   dryRun: boolean;
   json: boolean;
+  /** Worker threads for reading and sealing; undefined = automatic (by the plan's session count). */
+  workers?: number;
 }
+
+/** Below this many planned sessions, worker threads cost more to start than they save. */
+const WORKERS_FROM_SESSIONS = 20_000;
 
 export interface ApplyResult {
   dryRun: boolean;
@@ -163,7 +169,22 @@ export interface ApplyResult {
 /** Carries out a plan; refuses on drift. */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
   const plan = readPlanFile(args.plan);
-  const codec = await codecFromKeyFile(plan.key.file);
+  const masterKey = readKeyFile(plan.key.file);
+  let codec: EnvelopeCodec;
+  try {
+    codec = await EnvelopeCodec.create([masterKey]);
+  } catch (err) {
+    masterKey.fill(0);
+    throw err;
+  }
+  try {
+    return await applyWithCodec(args, plan, codec, masterKey, print);
+  } finally {
+    masterKey.fill(0);
+  }
+}
+
+async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec, masterKey: Buffer, print: Print): Promise<number> {
   const client = await connectTarget(parseTargetUrl(plan.target.url));
   try {
     const drift = detectDrift(plan, {
@@ -178,7 +199,12 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
     const artifacts = applyArtifacts(plan, args.dryRun);
     const progress = args.json ? undefined : progressLine('apply', plan.summary.live + plan.summary.expired + plan.summary.empty + plan.summary.corrupt);
     const copyStart = performance.now();
-    const sessions = await applySessions({ plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, onProgress: (n) => progress?.update(n) });
+    const workers = args.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
+    if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
+    const sessions = await applySessions({
+      plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, workers, masterKeys: [masterKey],
+      onProgress: (n) => progress?.update(n),
+    });
     progress?.done();
     const c = sessions.counts;
     const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && artifacts.every((a) => a.status === 'unchanged');

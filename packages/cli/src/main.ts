@@ -66,8 +66,9 @@ export async function main(argv: string[]): Promise<number> {
       y
         .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
+        .option('workers', { type: 'number', describe: 'threads that read and encrypt sessions (default: automatic)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
-    (a) => run(() => applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json }, print))())
+    (a) => run(() => applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}) }, print))())
     .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
       phpOptions(keyOptions(y))
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db' })

@@ -8,13 +8,14 @@ import type { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { UserFacingError, redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
-import { writeBatchNoClobber, type WriteRequest } from '@session-migrate/target';
-import { decideSession, type Plan } from './plan.ts';
+import type { SessionCandidate } from '@session-migrate/sources';
+import { writeBatchNoClobber } from '@session-migrate/target';
+import type { Plan } from './plan.ts';
+import { prepareBatch, type PrepareContext, type PreparedBatch } from './prepare.ts';
+import { PreparePool } from './prepare-pool.ts';
 
 /** Sessions per pipeline. */
 const BATCH_SIZE = 1000;
-/** Pipelines in flight at once while the next batch is read and sealed. */
-const MAX_IN_FLIGHT = 3;
 
 /** A reason apply refuses to run because the world no longer matches the plan. */
 export interface Drift {
@@ -85,6 +86,12 @@ export interface ApplySessionsOptions {
   /** Not used (may be undefined) in a dry run. */
   client: Redis | undefined;
   dryRun: boolean;
+  /**
+   * Worker threads that read and seal sessions in parallel (0 = all on this thread). Workers need
+   * `masterKeys` (the same ring as `codec`); each gets its own copy.
+   */
+  workers?: number;
+  masterKeys?: Uint8Array[];
   /** Called after every batch with sessions handled so far. */
   onProgress?: (handled: number) => void;
   /** Seconds since the epoch; defaults to the current time (tests pin it). */
@@ -101,33 +108,55 @@ const MAX_LISTED = 100;
  */
 export async function applySessions(options: ApplySessionsOptions): Promise<ApplySessionsReport> {
   const { plan, codec, client, dryRun } = options;
-  const now = options.nowSeconds ?? Date.now() / 1000;
+  const ctx: PrepareContext = {
+    prefix: plan.target.prefix,
+    gcMaxlifetime: plan.php.gcMaxlifetime,
+    serializeHandler: plan.php.serializeHandler,
+    nowSeconds: options.nowSeconds ?? Date.now() / 1000,
+    maxSessionBytes: options.source.maxSessionBytes,
+    dryRun,
+  };
   const counts: SessionCounts = { migrated: 0, alreadyPresent: 0, conflicts: 0, failed: 0, expired: 0, empty: 0, corrupt: 0, skipped: {}, migratedBytes: 0 };
   const conflicts: KeyProblem[] = [];
   const failures: KeyProblem[] = [];
   let handled = 0;
 
-  type Pending = { request: WriteRequest; plaintext: Buffer; file: string };
-  let batch: Pending[] = [];
-  const inFlight: Promise<void>[] = [];
+  const workers = options.workers ?? 0;
+  const pool = workers > 0 && options.masterKeys !== undefined ? new PreparePool(workers, options.masterKeys, ctx) : undefined;
+  const prepare = (candidates: SessionCandidate[]): Promise<PreparedBatch> =>
+    pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx));
 
-  const settle = async (items: Pending[]): Promise<void> => {
+  const write = async (batch: PreparedBatch): Promise<void> => {
+    counts.expired += batch.expired;
+    counts.empty += batch.empty;
+    counts.corrupt += batch.corrupt;
+    for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
+    const items = batch.sessions;
+    if (dryRun || items.length === 0) {
+      if (dryRun) {
+        counts.migrated += items.length;
+        for (const i of items) counts.migratedBytes += i.plaintext.length;
+      }
+      handled += items.length + batch.expired + batch.empty + batch.corrupt;
+      options.onProgress?.(handled);
+      return;
+    }
     if (client === undefined) throw new Error('no Redis client');
-    const outcomes = await writeBatchNoClobber(client, items.map((i) => i.request));
+    const outcomes = await writeBatchNoClobber(client, items.map((i) => ({ key: i.key, value: i.value, ttlSeconds: i.ttlSeconds })));
     const first = outcomes[0];
     if (first?.status === 'failed' && outcomes.every((o) => o.status === 'failed')) {
       throw new UserFacingError(`Redis at ${plan.target.url} failed every command of a batch (${first.error}); keys already written are complete and valid: re-run apply to continue`);
     }
     outcomes.forEach((o, idx) => {
       const item = items[idx]!;
-      const problem = (reason: string): KeyProblem => ({ key: item.request.key, file: redactSessionPath(item.file), reason });
+      const problem = (reason: string): KeyProblem => ({ key: item.key, file: redactSessionPath(item.file), reason });
       switch (o.status) {
         case 'written':
           counts.migrated++;
           counts.migratedBytes += item.plaintext.length;
           break;
         case 'exists': {
-          const opened = codec.open(item.request.key, o.existing);
+          const opened = codec.open(item.key, o.existing);
           if (opened.ok && opened.plaintext.equals(item.plaintext)) counts.alreadyPresent++;
           else {
             counts.conflicts++;
@@ -145,42 +174,37 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
           break;
       }
     });
-    handled += items.length;
+    handled += items.length + batch.expired + batch.empty + batch.corrupt;
     options.onProgress?.(handled);
   };
 
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    const items = batch;
-    batch = [];
-    if (dryRun) {
-      counts.migrated += items.length;
-      for (const i of items) counts.migratedBytes += i.plaintext.length;
-      handled += items.length;
-      options.onProgress?.(handled);
-      return;
-    }
-    const pending = settle(items);
+  // Batches are prepared (on workers when there are any) and written with a bounded number in flight,
+  // so memory stays flat whatever the number of sessions.
+  const maxInFlight = Math.max(2, workers * 2);
+  const inFlight: Promise<void>[] = [];
+  const dispatch = async (candidates: SessionCandidate[]): Promise<void> => {
+    const pending = prepare(candidates).then(write);
     pending.catch(() => undefined); // observed when awaited below; avoids an unhandled rejection meanwhile
     inFlight.push(pending);
-    if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
+    if (inFlight.length >= maxInFlight) await inFlight.shift();
   };
-
-  for (const item of options.source.scan()) {
-    if (item.kind === 'skipped') {
-      counts.skipped[item.reason] = (counts.skipped[item.reason] ?? 0) + 1;
-      continue;
+  try {
+    let chunk: SessionCandidate[] = [];
+    for (const c of options.source.candidates()) {
+      if (c.kind === 'skipped') {
+        counts.skipped[c.reason] = (counts.skipped[c.reason] ?? 0) + 1;
+        continue;
+      }
+      chunk.push(c);
+      if (chunk.length >= BATCH_SIZE) {
+        await dispatch(chunk);
+        chunk = [];
+      }
     }
-    const decision = decideSession(item.data, item.mtimeMs, plan.php.gcMaxlifetime, plan.php.serializeHandler, now);
-    if (decision.action === 'expired') { counts.expired++; continue; }
-    if (decision.action === 'empty') { counts.empty++; continue; }
-    if (decision.action === 'corrupt') { counts.corrupt++; continue; }
-    const key = codec.keyName(plan.target.prefix, item.id);
-    const value = dryRun ? item.data : codec.seal(key, item.data);
-    batch.push({ request: { key, value, ttlSeconds: decision.ttlSeconds }, plaintext: item.data, file: item.location });
-    if (batch.length >= BATCH_SIZE) await flush();
+    if (chunk.length > 0) await dispatch(chunk);
+    await Promise.all(inFlight);
+  } finally {
+    await pool?.close();
   }
-  await flush();
-  await Promise.all(inFlight);
   return { dryRun, counts, conflicts, failures };
 }

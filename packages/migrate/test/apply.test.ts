@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import { openSource } from '@session-migrate/sources';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
-import { applySessions, detectDrift, remainingTtlSeconds, summarizeSource, type Plan } from '../src/index.ts';
+import { applySessions, detectDrift, remainingTtlSeconds, type Plan } from '../src/index.ts';
 
 const shared = resolve(import.meta.dirname, '../../../../shared');
 const bug25 = JSON.parse(readFileSync(join(shared, 'cases/BUG-25/input.json'), 'utf8')) as {
@@ -27,7 +27,7 @@ function planFor(dir: string, prefix: string, gcMaxlifetime: number): Plan {
     key: { file: '/k', keyId: codec.keyId },
     php: { gcMaxlifetime, serializeHandler: 'php' },
     limits: { maxSessionBytes: 1 << 20 },
-    summary: summarizeSource({ describe: () => { throw new Error(); }, scan: () => [] }, { gcMaxlifetime, serializeHandler: 'php' }),
+    summary: { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [] },
     artifacts: { outDir: '/nonexistent', installDir: '/nonexistent', files: [] },
   };
 }
@@ -93,6 +93,21 @@ describe('applySessions', () => {
     expect(third.conflicts[0]).toMatchObject({ key, reason: 'key holds a different session (newer write?)' });
     expect(third.conflicts[0]!.file).toMatch(/sess_idem00…$/);
     expect((await redis.client.getBuffer(key))!.equals(newer)).toBe(true);
+  });
+
+  it('gives the same result with worker threads reading and sealing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    for (let i = 0; i < 3100; i++) writeFileSync(join(dir, `sess_work${String(i).padStart(22, '0')}`), i % 1000 === 0 ? '' : `n|i:${i};`);
+    writeFileSync(join(dir, 'sess_workcorrupt00000000000000001'), 'n|i:1');
+    const plan = planFor(dir, 'work:', 1440);
+    const opts = { plan, codec, client: redis.client, dryRun: false, workers: 2, masterKeys: [Buffer.alloc(32, 7)] };
+    const first = await applySessions({ ...opts, source: openSource(`files:${dir}`) });
+    expect(first.counts).toMatchObject({ migrated: 3096, empty: 4, corrupt: 1, alreadyPresent: 0, failed: 0 });
+    const key = codec.keyName('work:', `work${String(1234).padStart(22, '0')}`);
+    const opened = codec.open(key, (await redis.client.getBuffer(key))!);
+    expect(opened.ok && opened.plaintext.toString()).toBe('n|i:1234;');
+    const second = await applySessions({ ...opts, source: openSource(`files:${dir}`) });
+    expect(second.counts).toMatchObject({ migrated: 0, alreadyPresent: 3096 });
   });
 
   it('dry run writes nothing', async () => {

@@ -44,6 +44,13 @@ export interface SkippedEntry {
 
 export type SourceItem = SourceSession | SkippedEntry;
 
+/** A file that looks like a session by its name and type; reading it may still skip it. */
+export interface SessionCandidate {
+  kind: 'candidate';
+  id: string;
+  location: string;
+}
+
 /** Identity of the source directory, recorded in plans to detect drift. */
 export interface FilesSourceDescription {
   kind: 'files';
@@ -61,6 +68,12 @@ export interface FilesSourceDescription {
 export interface SessionSource {
   describe(): FilesSourceDescription;
   scan(): Iterable<SourceItem>;
+  /** Lists candidates without reading them (cheap: directory entries only). */
+  candidates(): Iterable<SessionCandidate | SkippedEntry>;
+  /** Reads one candidate. Never throws: problems come back as a skipped entry. */
+  read(candidate: SessionCandidate): SourceItem;
+  /** Cap on a session's size in bytes. */
+  readonly maxSessionBytes: number;
 }
 
 export interface FilesSourceOptions {
@@ -83,12 +96,12 @@ export function openFilesSource(savePath: string, options: FilesSourceOptions = 
 
 export class FilesSource implements SessionSource {
   private readonly dir: string;
-  private readonly maxBytes: number;
+  readonly maxSessionBytes: number;
   private readonly description: FilesSourceDescription;
 
   constructor(savePath: string, private readonly parsed: FilesSavePath, options: FilesSourceOptions) {
     this.dir = resolve(parsed.path);
-    this.maxBytes = options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
+    this.maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
     let st;
     try {
       st = lstatSync(this.dir);
@@ -122,10 +135,18 @@ export class FilesSource implements SessionSource {
   }
 
   *scan(): Generator<SourceItem> {
-    yield* this.walk(this.dir, '', this.parsed.depth);
+    for (const c of this.candidates()) yield c.kind === 'candidate' ? this.read(c) : c;
   }
 
-  private *walk(dir: string, idPrefix: string, levelsLeft: number): Generator<SourceItem> {
+  candidates(): Generator<SessionCandidate | SkippedEntry> {
+    return this.walk(this.dir, '', this.parsed.depth);
+  }
+
+  read(candidate: SessionCandidate): SourceItem {
+    return readSessionFile(candidate, this.maxSessionBytes);
+  }
+
+  private *walk(dir: string, idPrefix: string, levelsLeft: number): Generator<SessionCandidate | SkippedEntry> {
     let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
@@ -159,42 +180,47 @@ export class FilesSource implements SessionSource {
         yield { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
         continue;
       }
-      yield this.readSession(location, id);
+      yield { kind: 'candidate', id, location };
     }
   }
+}
 
-  /** Reads one file without following a symlink and without blocking on a FIFO. */
-  private readSession(location: string, id: string): SourceItem {
-    let fd: number;
-    try {
-      fd = openSync(location, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ELOOP') return { kind: 'skipped', location, reason: 'symlink' };
-      if (e.code === 'ENOENT') return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'deleted' };
-      return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
+/**
+ * Reads one session file without following a symlink and without blocking on a FIFO: open with
+ * O_NOFOLLOW|O_NONBLOCK, fstat (regular file, size cap), read, close. Never throws.
+ * @param maxBytes larger files come back as skipped `oversized`.
+ */
+export function readSessionFile(candidate: SessionCandidate, maxBytes: number): SourceItem {
+  const { id, location } = candidate;
+  let fd: number;
+  try {
+    fd = openSync(location, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ELOOP') return { kind: 'skipped', location, reason: 'symlink' };
+    if (e.code === 'ENOENT') return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'deleted' };
+    return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
+    if (st.size > maxBytes) {
+      return { kind: 'skipped', location, reason: 'oversized', detail: `${st.size} bytes > cap ${maxBytes}` };
     }
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
-      if (st.size > this.maxBytes) {
-        return { kind: 'skipped', location, reason: 'oversized', detail: `${st.size} bytes > cap ${this.maxBytes}` };
-      }
-      const data = Buffer.allocUnsafe(st.size);
-      let got = 0;
-      while (got < st.size) {
-        const n = readSync(fd, data, got, st.size - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      if (got !== st.size) {
-        return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'file shrank while being read' };
-      }
-      return { kind: 'session', id, location, mtimeMs: st.mtimeMs, data };
-    } catch (err) {
-      return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
-    } finally {
-      closeSync(fd);
+    const data = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = readSync(fd, data, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
     }
+    if (got !== st.size) {
+      return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'file shrank while being read' };
+    }
+    return { kind: 'session', id, location, mtimeMs: st.mtimeMs, data };
+  } catch (err) {
+    return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
+  } finally {
+    closeSync(fd);
   }
 }

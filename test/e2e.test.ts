@@ -236,6 +236,22 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     expect(existsSync(join(box.root, 'drift-art'))).toBe(false);
   });
 
+  it('plan drift: the target Redis was restarted or replaced', async () => {
+    const other = await startRedis();
+    const planFile = join(box.root, 'target-drift.plan.json');
+    const src = join(box.root, 'drift-sessions');
+    expect(cli(['plan', '--source', `files:${src}`, '--target', other.url, '--key-file', box.keyFile, '--out', planFile, '--artifacts-dir', join(box.root, 'td-art')]).status).toBe(0);
+    const port = other.port;
+    await other.stop();
+    const replacement = await startRedis([], port);
+    try {
+      expectUsageError(cli(['apply', '--plan', planFile]), /is not the server the plan was made against/);
+      expect(await replacement.client.dbsize()).toBe(0);
+    } finally {
+      await replacement.stop();
+    }
+  });
+
   it('bad plan file, unknown command and missing options', async () => {
     writeFileSync(join(box.root, 'garbage.json'), '{"not": "a plan"');
     expectUsageError(cli(['apply', '--plan', join(box.root, 'garbage.json')]), /not valid JSON/);

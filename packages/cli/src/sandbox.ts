@@ -67,10 +67,13 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` on a free loopback port with no persistence (`--save ''`). */
-export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
+/**
+ * Starts `redis-server` on a loopback port with no persistence (`--save ''`).
+ * @param port a port to reuse (to stand in for a restarted server); default a free one.
+ */
+export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
   requireProgram('redis-server', ['--version'], 'redis-server');
-  const port = await freePort();
+  port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sm-redis-'));
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], { stdio: 'ignore' });
   try {

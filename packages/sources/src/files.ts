@@ -4,7 +4,7 @@
  * save_path has a depth `N;`. Only regular files named `sess_<id>` with a valid ID are sessions;
  * symbolic links are never followed, neither for directories nor for files.
  */
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync, lstatSync, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readSync, statSync, lstatSync, type Dir, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
@@ -94,6 +94,10 @@ export function openFilesSource(savePath: string, options: FilesSourceOptions = 
   return new FilesSource(savePath, parsed, options);
 }
 
+/**
+ * Sessions of one `files` save_path. The base directory must be a real directory (not a symlink);
+ * entries are streamed, never followed through symlinks, and read one at a time.
+ */
 export class FilesSource implements SessionSource {
   private readonly dir: string;
   readonly maxSessionBytes: number;
@@ -147,41 +151,43 @@ export class FilesSource implements SessionSource {
   }
 
   private *walk(dir: string, idPrefix: string, levelsLeft: number): Generator<SessionCandidate | SkippedEntry> {
-    let entries: Dirent[];
+    // Streams the directory (opendir) instead of listing it whole, so memory stays flat however many
+    // sessions it holds.
+    let handle: Dir;
     try {
-      entries = readdirSync(dir, { withFileTypes: true });
+      handle = opendirSync(dir, { bufferSize: 256 });
     } catch (err) {
       yield { kind: 'skipped', location: dir, reason: 'unreadable', detail: describeFsError(err) };
       return;
     }
-    for (const entry of entries) {
-      const location = join(dir, entry.name);
-      if (levelsLeft > 0) {
-        if (entry.name.length === 1 && entry.isDirectory()) {
-          yield* this.walk(location, idPrefix + entry.name, levelsLeft - 1);
-        } else if (entry.isSymbolicLink()) {
-          yield { kind: 'skipped', location, reason: 'symlink' };
-        } else if (entry.name.startsWith('sess_')) {
-          yield { kind: 'skipped', location, reason: 'wrong-depth', detail: `PHP reads sessions ${levelsLeft} level(s) further down` };
-        }
-        continue;
+    try {
+      for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
+        yield* this.classifyEntry(dir, entry, idPrefix, levelsLeft);
       }
-      if (!entry.name.startsWith('sess_')) continue;
-      const id = entry.name.slice(5);
-      if (entry.isSymbolicLink()) {
-        yield { kind: 'skipped', location, reason: 'symlink' };
-        continue;
-      }
-      if (!SESSION_ID_PATTERN.test(id)) {
-        yield { kind: 'skipped', location, reason: 'bad-session-id' };
-        continue;
-      }
-      if (!id.startsWith(idPrefix)) {
-        yield { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
-        continue;
-      }
-      yield { kind: 'candidate', id, location };
+    } finally {
+      handle.closeSync();
     }
+  }
+
+  /** Turns one directory entry into a candidate, a skipped entry, or nothing (not session-like). */
+  private *classifyEntry(dir: string, entry: Dirent, idPrefix: string, levelsLeft: number): Generator<SessionCandidate | SkippedEntry> {
+    const location = join(dir, entry.name);
+    if (levelsLeft > 0) {
+      if (entry.name.length === 1 && entry.isDirectory()) {
+        yield* this.walk(location, idPrefix + entry.name, levelsLeft - 1);
+      } else if (entry.isSymbolicLink()) {
+        yield { kind: 'skipped', location, reason: 'symlink' };
+      } else if (entry.name.startsWith('sess_')) {
+        yield { kind: 'skipped', location, reason: 'wrong-depth', detail: `PHP reads sessions ${levelsLeft} level(s) further down` };
+      }
+      return;
+    }
+    if (!entry.name.startsWith('sess_')) return;
+    const id = entry.name.slice(5);
+    if (entry.isSymbolicLink()) yield { kind: 'skipped', location, reason: 'symlink' };
+    else if (!SESSION_ID_PATTERN.test(id)) yield { kind: 'skipped', location, reason: 'bad-session-id' };
+    else if (!id.startsWith(idPrefix)) yield { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
+    else yield { kind: 'candidate', id, location };
   }
 }
 

@@ -10,12 +10,14 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { startRedis } from '../packages/cli/src/sandbox.ts';
 
 const N = Number(process.argv[2] ?? 100_000);
+/** Worker threads for apply, the same at both sizes so their peak RSS compares (default: one per core). */
+const WORKERS = Number(process.env.BENCH_WORKERS ?? availableParallelism());
 const root = mkdtempSync(join(tmpdir(), 'sm-bench-'));
 const cli = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 
@@ -27,7 +29,8 @@ function sessionPayload(i: number): Buffer {
   return Buffer.from(
     `user|a:3:{s:2:"id";i:${i};s:5:"email";s:${`user${i}@example.com`.length}:"user${i}@example.com";s:5:"roles";a:2:{i:0;s:8:"customer";i:1;s:10:"newsletter";}}` +
     `cart|a:6:{${items}}csrf|s:64:"${token}";flash|a:1:{i:0;s:32:"Your cart was saved successfully";}` +
-    `last_seen|i:${1_700_000_000 + i};locale|s:5:"en_GB";`, 'latin1');
+    `last_seen|i:${1_700_000_000 + i};locale|s:5:"en_GB";` +
+    `history|a:4:{${[0, 1, 2, 3].map((k) => { const u = `/catalog/category-${(i + k) % 50}/product-${(i * 7 + k) % 1000}?ref=home`; return `i:${k};s:${u.length}:"${u}";`; }).join('')}}`, 'latin1');
 }
 
 function sessionId(i: number): string {
@@ -62,7 +65,7 @@ async function benchApply(n: number, label: string): Promise<{ ms: number; copyM
     const plan = join(root, `plan-${label}.json`);
     run(['plan', '--source', `files:${dir}`, '--target', redis.url, '--key-file', key, '--out', plan, '--artifacts-dir', join(root, `art-${label}`), '--json']);
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [cli, 'apply', '--plan', plan, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli, 'apply', '--plan', plan, '--json', '--workers', String(WORKERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let peak = 0;
     const poll = setInterval(() => {
       try {
@@ -111,7 +114,7 @@ async function benchPipe(n: number): Promise<number> {
 
 try {
   const bytes = Array.from({ length: 10 }, (_, i) => sessionPayload(i).length).reduce((a, b) => a + b) / 10;
-  console.log(`bench/apply: ${N} sessions of about ${Math.round(bytes)} bytes (php serialize_handler)`);
+  console.log(`bench/apply: ${N} sessions of about ${Math.round(bytes)} bytes (php serialize_handler), apply with ${WORKERS} worker thread(s)`);
   const pipeMs = await benchPipe(N);
   const small = await benchApply(Math.max(1, Math.floor(N / 10)), 'small');
   const full = await benchApply(N, 'full');

@@ -154,8 +154,8 @@ export interface ApplyArgs {
   workers?: number;
 }
 
-/** Below this many planned sessions, worker threads cost more to start than they save. */
-const WORKERS_FROM_SESSIONS = 20_000;
+/** Below this many planned sessions, worker threads (about 2 s to start: each loads the TypeScript sources) cost more than they save. */
+const WORKERS_FROM_SESSIONS = 100_000;
 
 export interface ApplyResult {
   dryRun: boolean;

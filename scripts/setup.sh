@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what session-migrate's demo and tests need on a Debian/Ubuntu machine, then runs the command
 # given after --then. Idempotent: installs only what is missing.
-#   Debian packages: redis-server, php-cli, php-redis (phpredis; pulls in php-igbinary), php-cgi
+#   Debian packages: redis-server, php-cli, php-redis (phpredis), php-igbinary, php-cgi,
+#   php-codesniffer (the PSR-12 check of the generated PHP)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ command -v php >/dev/null 2>&1 || need+=(php-cli)
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^redis$'; then need+=(php-redis); fi
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^igbinary$'; then need+=(php-igbinary); fi
 command -v php-cgi >/dev/null 2>&1 || need+=(php-cgi)
+command -v phpcs >/dev/null 2>&1 || need+=(php-codesniffer)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need[*]}" >&2

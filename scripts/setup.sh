@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v php >/dev/null 2>&1 || need+=(php-cli)
-if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^redis$'; then need+=(php-redis); fi
-if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^igbinary$'; then need+=(php-igbinary); fi
+# Capture the module list first: `php -m | grep -q` can die of SIGPIPE under pipefail and look like "missing".
+modules=$(php -m 2>/dev/null || true)
+grep -qix 'redis' <<<"$modules" || need+=(php-redis)
+grep -qix 'igbinary' <<<"$modules" || need+=(php-igbinary)
 command -v php-cgi >/dev/null 2>&1 || need+=(php-cgi)
 command -v phpcs >/dev/null 2>&1 || need+=(php-codesniffer)
 if [ ${#need[@]} -gt 0 ]; then

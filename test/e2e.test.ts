@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type RedisServer, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
@@ -228,7 +228,7 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
 
     // The source directory is replaced.
     renameSync(dir, dir + '.moved');
-    const { mkdirSync, cpSync } = await import('node:fs');
+    const { cpSync } = await import('node:fs');
     mkdirSync(dir);
     cpSync(dir + '.moved', dir, { recursive: true });
     expectUsageError(cli(['apply', '--plan', planFile]), /source directory .* was replaced/);
@@ -258,6 +258,40 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     expectUsageError(cli(['apply', '--plan', join(box.root, 'none.json')]), /no such file/);
     expectUsageError(cli(['frobnicate']), /Unknown argument|Unknown command/i);
     expectUsageError(cli(['plan']), /Missing required argument/);
+  });
+
+  it('flags that take no value, numbers out of range, hand-edited plans', async () => {
+    expectUsageError(cli(['apply', '--dry-run=yes']), /--dry-run takes no value/);
+    const src = `files:${join(box.root, 'drift-sessions')}`;
+    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', 'abc']), /--gc-maxlifetime must be a whole number/);
+    expectUsageError(cli(['verify', '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', '-1']), /--gc-maxlifetime must be a whole number/);
+    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--serialize-handler', 'wddx']), /Invalid values: .*Choices: "php"/);
+    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--prefix', 'a b']), /prefix "a b" must be/);
+    expectUsageError(cli(['plan', '--source', 'files:;;', '--target', target(), '--key-file', box.keyFile]), /no directory after the last/);
+    writeFileSync(join(box.root, 'null.json'), 'null');
+    expectUsageError(cli(['apply', '--plan', join(box.root, 'null.json')]), /not a session-migrate plan/);
+    const planFile = join(box.root, 'edit.plan.json');
+    expect(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--out', planFile, '--artifacts-dir', join(box.root, 'edit-art')]).status).toBe(0);
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { target: { db: number } };
+    plan.target.db = 7;
+    writeFileSync(planFile, JSON.stringify(plan));
+    expectUsageError(cli(['apply', '--plan', planFile]), /target fields disagree with target.url/);
+    writeFileSync(join(box.root, 'a-file'), '');
+    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--artifacts-dir', join(box.root, 'a-file', 'art')]), /--artifacts-dir .* is not a directory/);
+    expect(await db5Size()).toBe(0);
+  });
+
+  it('prints hostile file names escaped, and hints at a depth layout when no session is at the top', async () => {
+    const dir = join(box.root, 'hostile');
+    mkdirSync(join(dir, 'a'), { recursive: true });
+    writeFileSync(join(dir, 'sess_\u001b]0;PWNED\u0007\u001b[31mRED'), 'x');
+    writeFileSync(join(dir, 'sess_bad\nFAKE LINE'), 'x');
+    const r = cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', box.keyFile, '--out', join(box.root, 'h.json'), '--artifacts-dir', join(box.root, 'h-art')]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u001b\u0007]/);
+    expect(r.stdout).toContain('\\x1b]0;PWNED');
+    expect(r.stdout.split('\n').some((l) => l.startsWith('FAKE LINE'))).toBe(false);
+    expect(r.stdout).toMatch(/WARNING +no session files found .*one-character subdirectories/);
   });
 
   it('keys generate refuses to overwrite', async () => {

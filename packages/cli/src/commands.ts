@@ -4,16 +4,17 @@
  * (apply), 2 usage, input or connection errors (thrown as UserFacingError).
  */
 import { availableParallelism } from 'node:os';
-import { resolve, relative } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
 import { EnvelopeCodec, DEFAULT_PREFIX, generateKeyFile, readKeyFile } from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
   readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { DEFAULT_MAX_SESSION_BYTES, FilesSource, openSource } from '@session-migrate/sources';
+import { DEFAULT_MAX_SESSION_BYTES, openSource } from '@session-migrate/sources';
 import { connectTarget, parseTargetUrl, scanPatternForPrefix } from '@session-migrate/target';
 import { verifyTarget, type VerifyReport } from '@session-migrate/verify';
 import { formatBytes, formatCounts, progressLine } from './output.ts';
@@ -33,9 +34,30 @@ async function codecFromKeyFile(path: string): Promise<EnvelopeCodec> {
 /** Checks a key prefix: printable, no spaces, not empty. */
 export function checkPrefix(prefix: string): string {
   if (prefix === '' || !/^[\x21-\x7e]{1,128}$/.test(prefix)) {
-    throw new UserFacingError(`prefix "${prefix}" must be 1 to 128 printable ASCII characters without spaces`);
+    throw new UserFacingError(`prefix "${printable(prefix)}" must be 1 to 128 printable ASCII characters without spaces`);
   }
   return prefix;
+}
+
+/** session.gc_maxlifetime as a TTL: a whole number of seconds from 1 to 2^31-1. */
+export function checkGcMaxlifetime(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 2 ** 31 - 1) {
+    throw new UserFacingError('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
+  }
+  return seconds;
+}
+
+/** Checks that `dir` is a directory or can be created (its nearest existing ancestor is a directory). */
+function checkCanCreateDir(dir: string, option: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      if (!statSync(d).isDirectory()) throw new UserFacingError(`${option} ${dir}: ${d} is not a directory`);
+      return;
+    } catch (err) {
+      if (err instanceof UserFacingError) throw err;
+      if (dirname(d) === d) throw new UserFacingError(`${option} ${dir}: ${describeFsError(err)}`);
+    }
+  }
 }
 
 async function serverRunId(client: Redis): Promise<string> {
@@ -88,16 +110,15 @@ export interface PlanArgs {
 /** Builds a plan (scans the source, connects to the target) and writes it. */
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
   const prefix = checkPrefix(args.prefix);
-  if (!Number.isInteger(args.gcMaxlifetime) || args.gcMaxlifetime <= 0) {
-    throw new UserFacingError(`--gc-maxlifetime must be a positive number of seconds (got ${args.gcMaxlifetime})`);
-  }
+  checkGcMaxlifetime(args.gcMaxlifetime);
+  const outDir = resolve(args.artifactsDir);
+  checkCanCreateDir(outDir, '--artifacts-dir');
   const codec = await codecFromKeyFile(args.keyFile);
   const source = openSource(args.source, { maxSessionBytes: args.maxSessionBytes });
   const target = parseTargetUrl(args.target);
   const client = await connectTarget(target);
   try {
     const summary = summarizeSource(source, { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
-    const outDir = resolve(args.artifactsDir);
     const installDir = args.installDir !== undefined ? resolve(args.installDir) : outDir;
     const plan: Plan = {
       format: PLAN_FORMAT,
@@ -136,11 +157,14 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   }
   if (Object.keys(s.warnings).length > 0) print(`  notes       ${formatCounts(s.warnings)}`);
   print(`  skipped     ${formatCounts(s.skipped)}`);
-  for (const k of s.skippedSample.slice(0, 10)) print(`                ${k.location}: ${k.reason}${k.detail !== undefined ? ` (${k.detail})` : ''}`);
+  if (s.found === 0) {
+    print(`  WARNING     no session files found in ${printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
+  }
+  for (const k of s.skippedSample.slice(0, 10)) print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
   print(`  target      ${plan.target.url}${plan.target.auth ? ' (with AUTH)' : ''}, key prefix "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under the prefix now`);
   print(`  key         key ID ${plan.key.keyId} (from ${plan.key.file})`);
   print(`  TTL         ${plan.ttlPolicy}`);
-  print(`  artifacts   ${plan.artifacts.files.map((f) => relative(process.cwd(), resolve(plan.artifacts.outDir, f))).join(', ')}`);
+  print(`  artifacts   ${plan.artifacts.files.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}`);
   print(`  plan        written to ${planPath}; run 'session-migrate apply --plan ${planPath}'`);
 }
 
@@ -187,16 +211,22 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
 async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec, masterKey: Buffer, print: Print): Promise<number> {
   const client = await connectTarget(parseTargetUrl(plan.target.url));
   try {
-    const drift = detectDrift(plan, {
-      keyId: codec.keyId,
-      sourceIdentity: FilesSource.identify(plan.source.dir),
-      serverRunId: await serverRunId(client),
-    });
+    const source = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
+    const now = source.describe();
+    if (now.dir !== plan.source.dir) {
+      throw new UserFacingError(`plan ${args.plan}: source.savePath and source.dir disagree (edited by hand?); re-run plan`);
+    }
+    const drift = detectDrift(plan, { keyId: codec.keyId, sourceIdentity: { dev: now.dev, ino: now.ino }, serverRunId: await serverRunId(client) });
     if (drift.length > 0) {
       throw new UserFacingError(`plan ${args.plan} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
     }
-    const source = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
-    const artifacts = applyArtifacts(plan, args.dryRun);
+    let artifacts: ArtifactResult[];
+    try {
+      artifacts = applyArtifacts(plan, args.dryRun);
+    } catch (err) {
+      if (err instanceof UserFacingError) throw err;
+      throw new UserFacingError(`cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`);
+    }
     const progress = args.json ? undefined : progressLine('apply', plan.summary.live + plan.summary.expired + plan.summary.empty + plan.summary.corrupt);
     const copyStart = performance.now();
     const workers = args.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
@@ -224,8 +254,8 @@ function printApplySummary(r: ApplyResult, print: Print): void {
   for (const a of r.artifacts) print(`  artifact    ${a.path}: ${a.status}`);
   print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, conflicts ${c.conflicts}, failed ${c.failed}`);
   print(`  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`);
-  for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${p.file}): ${p.reason}`);
-  for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${p.file}): ${p.reason}`);
+  for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
+  for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
   if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
   else if (!r.dryRun && c.failed === 0 && c.conflicts === 0) {
     print('  next        deploy the artifacts to PHP, then run session-migrate verify');
@@ -247,6 +277,7 @@ export interface VerifyArgs {
 /** Verifies the target; exit 0 when every check holds, 1 otherwise. */
 export async function verifyCommand(args: VerifyArgs, print: Print): Promise<number> {
   const prefix = checkPrefix(args.prefix);
+  checkGcMaxlifetime(args.gcMaxlifetime);
   const codec = await codecFromKeyFile(args.keyFile);
   const source = args.source !== undefined ? openSource(args.source, { maxSessionBytes: DEFAULT_MAX_SESSION_BYTES }) : undefined;
   const client = await connectTarget(parseTargetUrl(args.target));
@@ -263,7 +294,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     print(`  keys        ${report.keysScanned} under prefix "${prefix}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
     if (report.source !== undefined) print(`  source      ${report.source.checked} live session(s) checked, ${report.source.matching} identical in Redis`);
     if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
-    for (const f of report.failures) print(`  FAIL        ${f.key}${f.file !== undefined ? ` (${f.file})` : ''}: ${f.reason}`);
+    for (const f of report.failures) print(`  FAIL        ${printable(f.key)}${f.file !== undefined ? ` (${printable(f.file)})` : ''}: ${f.reason}`);
   }
   return report.ok ? 0 : 1;
 }

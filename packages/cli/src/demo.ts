@@ -7,6 +7,7 @@
 import { renameSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { UserFacingError } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
 import { applyCommand, keysGenerate, planCommand, verifyCommand, type Print } from './commands.ts';
 import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type PhpServer, type RedisServer, type SandboxLayout } from './sandbox.ts';
@@ -27,7 +28,10 @@ async function view(client: CookieClient, php: PhpServer, path: string): Promise
 
 /** Runs the demo; returns 0 when every step and check passed. */
 export async function demoCommand(options: { users: number; keep: boolean }, print: Print): Promise<number> {
-  const users = Math.max(1, Math.min(200, Math.floor(options.users)));
+  if (!Number.isInteger(options.users) || options.users < 1 || options.users > 200) {
+    throw new UserFacingError('--users must be a whole number from 1 to 200');
+  }
+  const users = options.users;
   const step = (n: number, text: string) => print(`\n[${n}] ${text}`);
   const indent: Print = (line) => print(`    ${line}`);
   let redis: RedisServer | undefined;

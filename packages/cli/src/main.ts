@@ -3,7 +3,7 @@
  * Exit codes: 0 success, 1 a check failed, 2 usage, input or connection error (one line on stderr).
  */
 import yargs, { type Argv } from 'yargs';
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, printable } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PLAN_FILE, DEFAULT_PREFIX,
@@ -11,9 +11,16 @@ import {
 } from './commands.ts';
 import { demoCommand } from './demo.ts';
 
+const VERSION = '0.1.0';
+
 const HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
 
 const print = (line: string) => process.stdout.write(line + '\n');
+
+/** Joins a multi-line message (yargs writes some on several lines) into one printable line. */
+function oneLine(message: string): string {
+  return printable(message.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' '));
+}
 
 function keyOptions<T>(y: Argv<T>) {
   return y
@@ -34,6 +41,14 @@ function phpOptions<T>(y: Argv<T>) {
  */
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
+  // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
+  for (const arg of argv) {
+    const m = /^--(dry-run|json|keep|help)=(.*)$/s.exec(arg);
+    if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
+      process.stderr.write(`session-migrate: --${m[1]} takes no value (got "${printable(m[2] ?? '')}")\n`);
+      return 2;
+    }
+  }
   const run = (fn: () => Promise<number> | number) => async () => {
     code = await fn();
   };
@@ -86,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
     .demandCommand(1, 'name a command: keys, plan, apply, verify or demo')
     .strict()
     .help()
-    .version(false)
+    .version(VERSION)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((msg, err) => {
@@ -99,11 +114,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const exitCode = (err as { exitCode?: unknown }).exitCode;
     if (err instanceof UserFacingError || (err instanceof Error && typeof exitCode === 'number')) {
-      process.stderr.write(`session-migrate: ${err.message.split('\n')[0]}\n`);
+      process.stderr.write(`session-migrate: ${oneLine(err.message)}\n`);
       return typeof exitCode === 'number' ? exitCode : 2;
     }
     const e = err as Error;
-    process.stderr.write(`session-migrate: unexpected error: ${(e.message ?? String(e)).split('\n')[0]}\n`);
+    process.stderr.write(`session-migrate: unexpected error: ${oneLine(e.message ?? String(e))}\n`);
     return 2;
   }
 }

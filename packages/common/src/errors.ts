@@ -33,3 +33,12 @@ export function describeFsError(err: unknown): string {
 export function redactSessionPath(path: string): string {
   return path.replace(/(^|\/)sess_([A-Za-z0-9,-]{6})[A-Za-z0-9,-]+$/, '$1sess_$2…');
 }
+
+/**
+ * Makes text safe to print on a terminal: control characters (which a hostile file name can carry to
+ * move the cursor, retitle the window or fake report lines) become `\xNN`.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

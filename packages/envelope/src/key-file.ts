@@ -4,6 +4,7 @@
  * (shared/cases/BUG-22: libsodium.js defaults to URL-safe base64, PHP's default decode is lax).
  */
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
 import { MASTER_KEY_BYTES } from './envelope.ts';
@@ -26,13 +27,16 @@ export function parseMasterKey(text: string, source: string): Buffer {
 
 /**
  * Reads a master key file.
- * @throws UserFacingError when the file is missing, unreadable, not a regular file, readable by group
- *   or others, or malformed.
+ * @throws UserFacingError when the file is missing, unreadable, not a regular file (a FIFO, a
+ *   directory), readable or writable by group or others, or malformed. A symlink is followed (secret
+ *   mounts are symlinks) and the mode of its target is what counts.
  */
 export function readKeyFile(path: string): Buffer {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO put in place of the key file must not hang the tool (fstat refuses it below).
+    // Symlinks are followed: secret mounts (Kubernetes, Docker) are symlinks; the target's mode is checked.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new UserFacingError(`key file ${path}: ${describeFsError(err)}`);
   }
@@ -57,6 +61,7 @@ export function readKeyFile(path: string): Buffer {
  * @throws UserFacingError when the path exists or cannot be created.
  */
 export function generateKeyFile(path: string): Buffer {
+  if (path === '') throw new UserFacingError('--out: give the path of the key file to create');
   const key = randomBytes(MASTER_KEY_BYTES);
   let fd: number;
   try {
@@ -64,6 +69,7 @@ export function generateKeyFile(path: string): Buffer {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new UserFacingError(`key file ${path} already exists; refusing to overwrite it`);
+    if (code === 'ENOENT') throw new UserFacingError(`key file ${path}: directory ${dirname(path)} does not exist; create it first (mode 0700)`);
     throw new UserFacingError(`key file ${path}: ${describeFsError(err)}`);
   }
   try {

@@ -1,8 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync, symlinkSync } from 'node:fs';
+import { describe, expect, it, afterAll } from 'vitest';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { EnvelopeCodec, MIN_ENVELOPE_BYTES, generateKeyFile, parseMasterKey, readKeyFile } from '../src/index.ts';
+
+/** Every temporary directory of this file, removed afterwards (they hold session files and keys). */
+const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
+afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/envelope-vectors.json', import.meta.url), 'utf8')) as {
   master_key_base64: string; key_id: string; other_master_key_base64: string; other_key_id: string;
@@ -57,7 +62,7 @@ describe('EnvelopeCodec', () => {
 });
 
 describe('key files', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sm-keys-'));
+  const dir = mkdtempSync(join(scratchRoot, 'sm-keys-'));
   it('generates a 0600 base64 key and refuses to overwrite it', () => {
     const path = join(dir, 'master.key');
     const key = generateKeyFile(path);
@@ -65,6 +70,7 @@ describe('key files', () => {
     expect(readFileSync(path, 'utf8')).toBe(key.toString('base64') + '\n');
     expect(readKeyFile(path).equals(key)).toBe(true);
     expect(() => generateKeyFile(path)).toThrow(/already exists/);
+    expect(() => generateKeyFile(join(dir, 'missing-dir', 'k'))).toThrow(/directory .*missing-dir does not exist/);
   });
   it('rejects URL-safe base64, short keys and garbage without echoing them (BUG-22)', () => {
     const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
@@ -73,7 +79,7 @@ describe('key files', () => {
     try { parseMasterKey('SECRET-GARBAGE', 'k'); } catch (e) { expect(String(e)).not.toContain('SECRET'); }
     expect(parseMasterKey(vectors.master_key_base64 + '\r\n', 'k').equals(master)).toBe(true);
   });
-  it('refuses a key file readable by others, a symlink, and a missing file', () => {
+  it('refuses a key file readable by others, a FIFO and a missing file; follows a symlink to a 0600 file', () => {
     const path = join(dir, 'open.key');
     writeFileSync(path, vectors.master_key_base64);
     chmodSync(path, 0o644);
@@ -81,7 +87,9 @@ describe('key files', () => {
     chmodSync(path, 0o600);
     expect(readKeyFile(path).equals(master)).toBe(true);
     symlinkSync(path, join(dir, 'link.key'));
-    expect(() => readKeyFile(join(dir, 'link.key'))).toThrow(/symbolic link/);
+    expect(readKeyFile(join(dir, 'link.key')).equals(master)).toBe(true);
+    execFileSync('mkfifo', [join(dir, 'fifo.key')]);
+    expect(() => readKeyFile(join(dir, 'fifo.key'))).toThrow(/not a regular file/);
     expect(() => readKeyFile(join(dir, 'nope.key'))).toThrow(/no such file/);
   });
 });

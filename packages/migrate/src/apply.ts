@@ -145,7 +145,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     const outcomes = await writeBatchNoClobber(client, items.map((i) => ({ key: i.key, value: i.value, ttlSeconds: i.ttlSeconds })));
     const first = outcomes[0];
     if (first?.status === 'failed' && outcomes.every((o) => o.status === 'failed')) {
-      throw new UserFacingError(`Redis at ${plan.target.url} failed every command of a batch (${first.error}); keys already written are complete and valid: re-run apply to continue`);
+      throw new UserFacingError(`Redis at ${plan.target.url} failed every command of a batch (${first.error}); keys already written are complete and valid: re-run apply to continue (re-run plan first if Redis restarted)`);
     }
     outcomes.forEach((o, idx) => {
       const item = items[idx]!;

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { classifySession, type SerializeHandler } from '@session-migrate/php-session';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import type { FilesSourceDescription, SessionSource, SkipReason } from '@session-migrate/sources';
-import type { TargetDescription } from '@session-migrate/target';
+import { parseTargetUrl, type TargetDescription } from '@session-migrate/target';
 import { remainingTtlSeconds } from './ttl.ts';
 
 export const PLAN_FORMAT = 'session-migrate-plan';
@@ -155,13 +155,20 @@ export function readPlanFile(path: string): Plan {
   } catch {
     throw new UserFacingError(`plan ${path}: not valid JSON`);
   }
+  if (typeof plan !== 'object' || plan === null || Array.isArray(plan)) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
   const p = plan as Partial<Plan>;
   if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
   if (p.version !== PLAN_VERSION) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
   const ok = typeof p.source?.dir === 'string' && typeof p.source.savePath === 'string' && typeof p.target?.url === 'string' &&
     typeof p.target.prefix === 'string' && typeof p.key?.file === 'string' && typeof p.key.keyId === 'string' &&
-    Number.isInteger(p.php?.gcMaxlifetime) && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
-    typeof p.artifacts?.outDir === 'string' && typeof p.artifacts.installDir === 'string' && Number.isInteger(p.limits?.maxSessionBytes);
+    Number.isInteger(p.php?.gcMaxlifetime) && p.php!.gcMaxlifetime > 0 && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
+    typeof p.artifacts?.outDir === 'string' && typeof p.artifacts.installDir === 'string' &&
+    Number.isInteger(p.limits?.maxSessionBytes) && p.limits!.maxSessionBytes > 0 && typeof p.summary?.found === 'number';
   if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
+  // The URL is what apply connects to; the fields beside it are what the PHP bootstrap is built from.
+  const t = parseTargetUrl(p.target!.url, {}).description;
+  if (t.host !== p.target!.host || t.port !== p.target!.port || t.db !== p.target!.db || t.tls !== p.target!.tls) {
+    throw new UserFacingError(`plan ${path}: target fields disagree with target.url (edited by hand?); re-run plan`);
+  }
   return { ...(p as Plan), artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
 }

@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, utimesSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import { openSource } from '@session-migrate/sources';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
 import { applySessions, detectDrift, remainingTtlSeconds, type Plan } from '../src/index.ts';
+
+/** Every temporary directory of this file, removed afterwards (they hold session files and keys). */
+const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
+afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 
 const shared = resolve(import.meta.dirname, '../../../../shared');
 const bug25 = JSON.parse(readFileSync(join(shared, 'cases/BUG-25/input.json'), 'utf8')) as {
@@ -44,7 +48,7 @@ describe('TTL rule (shared/cases/BUG-25)', () => {
   });
 
   it('migrates the fresh session, skips the expired and edge ones, reports the wrong-type key as a conflict', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     for (const f of bug25.files) {
       writeFileSync(join(dir, `sess_${f.id}`), 'uid|i:42;');
       utimesSync(join(dir, `sess_${f.id}`), f.mtime, f.mtime);
@@ -68,7 +72,7 @@ describe('TTL rule (shared/cases/BUG-25)', () => {
 
 describe('applySessions', () => {
   it('stores binary envelopes that open to the file bytes, is idempotent, and never overwrites a newer value', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     const now = Math.floor(Date.now() / 1000);
     const ids = Array.from({ length: 2500 }, (_, i) => `idem${String(i).padStart(22, '0')}`);
     ids.forEach((id, i) => writeFileSync(join(dir, `sess_${id}`), Buffer.concat([Buffer.from(`n|i:${i};b|s:3:"`), Buffer.from([0xa0, 0xff, 0x00]), Buffer.from('";')])));
@@ -96,7 +100,7 @@ describe('applySessions', () => {
   });
 
   it('gives the same result with worker threads reading and sealing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     for (let i = 0; i < 3100; i++) writeFileSync(join(dir, `sess_work${String(i).padStart(22, '0')}`), i % 1000 === 0 ? '' : `n|i:${i};`);
     writeFileSync(join(dir, 'sess_workcorrupt00000000000000001'), 'n|i:1');
     const plan = planFor(dir, 'work:', 1440);
@@ -111,7 +115,7 @@ describe('applySessions', () => {
   });
 
   it('dry run writes nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     writeFileSync(join(dir, 'sess_dryrun0000000000000000000001'), 'a|i:1;');
     const report = await applySessions({ plan: planFor(dir, 'dry:', 1440), source: openSource(`files:${dir}`), codec, client: undefined, dryRun: true });
     expect(report.counts.migrated).toBe(1);
@@ -119,7 +123,7 @@ describe('applySessions', () => {
   });
 
   it('does not migrate empty or corrupt sessions (shared/cases/BUG-01, BUG-07)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-apply-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     writeFileSync(join(dir, 'sess_empty00000000000000000000001'), '');
     writeFileSync(join(dir, 'sess_crafted0000000000000000000001'), readFileSync(join(shared, 'cases/BUG-01/sess_crafted_pipe_key')));
     writeFileSync(join(dir, 'sess_truncated00000000000000000001'), readFileSync(join(shared, 'cases/BUG-07/sess_truncated')));

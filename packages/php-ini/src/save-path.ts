@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 
 /** A finding about a save_path value (stable `id`s; see shared/cases/BUG-15). */
 export interface SavePathFinding {
-  id: 'save-path-depth-looks-like-mode' | 'save-path-invalid-depth' | 'save-path-non-numeric-depth' | 'save-path-invalid-mode' | 'save-path-empty';
+  id: 'save-path-depth-looks-like-mode' | 'save-path-invalid-depth' | 'save-path-non-numeric-depth' | 'save-path-invalid-mode' | 'save-path-empty' | 'save-path-empty-directory';
   severity: 'error' | 'warning' | 'info';
   message: string;
 }
@@ -72,5 +72,9 @@ export function parseFilesSavePath(value: string): FilesSavePath {
       findings.push({ id: 'save-path-invalid-mode', severity: 'error', message: `mode ${fields[1]} is out of range: PHP fails every session_start` });
     }
   }
-  return { depth, mode, path: fields[fields.length - 1] ?? '', findings };
+  const path = fields[fields.length - 1] ?? '';
+  if (path === '') {
+    findings.push({ id: 'save-path-empty-directory', severity: 'error', message: 'no directory after the last ";": PHP cannot store sessions' });
+  }
+  return { depth, mode, path, findings };
 }

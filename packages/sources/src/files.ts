@@ -31,7 +31,7 @@ export interface SourceSession {
   data: Buffer;
 }
 
-export type SkipReason = 'symlink' | 'not-regular-file' | 'bad-session-id' | 'wrong-depth' | 'unreadable' | 'oversized' | 'changed-while-reading';
+export type SkipReason = 'symlink' | 'not-regular-file' | 'subdirectory' | 'bad-session-id' | 'wrong-depth' | 'unreadable' | 'oversized' | 'changed-while-reading';
 
 /** A directory entry that looked like a session but is not migrated. */
 export interface SkippedEntry {
@@ -182,6 +182,11 @@ export class FilesSource implements SessionSource {
       }
       return;
     }
+    if (this.parsed.depth === 0 && entry.name.length === 1 && entry.isDirectory()) {
+      // The layout of a depth-N save_path: worth a hint when no session sits at the top.
+      yield { kind: 'skipped', location, reason: 'subdirectory', detail: "looks like a 'N;/path' save_path layout" };
+      return;
+    }
     if (!entry.name.startsWith('sess_')) return;
     const id = entry.name.slice(5);
     if (entry.isSymbolicLink()) yield { kind: 'skipped', location, reason: 'symlink' };
@@ -205,6 +210,7 @@ export function readSessionFile(candidate: SessionCandidate, maxBytes: number): 
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ELOOP') return { kind: 'skipped', location, reason: 'symlink' };
     if (e.code === 'ENOENT') return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'deleted' };
+    if (e.code === 'ENXIO') return { kind: 'skipped', location, reason: 'not-regular-file', detail: 'a socket' };
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   }
   try {

@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { describe, expect, it, afterAll } from 'vitest';
+import { cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { openSource, type SourceItem } from '../src/index.ts';
+
+/** Every temporary directory of this file, removed afterwards (they hold session files and keys). */
+const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
+afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 
 const shared = resolve(import.meta.dirname, '../../../../shared');
 
@@ -13,7 +17,7 @@ function scan(spec: string): SourceItem[] {
 
 describe('files source', () => {
   it('discovers exactly the three real sessions of the depth-2 tree (BUG-15)', () => {
-    const tree = join(mkdtempSync(join(tmpdir(), 'sm-src-')), 'tree');
+    const tree = join(mkdtempSync(join(scratchRoot, 'sm-src-')), 'tree');
     cpSync(join(shared, 'cases/BUG-15/tree'), tree, { recursive: true });
     const items = scan(`files:2;0660;${tree}`);
     const sessions = items.filter((i) => i.kind === 'session').map((i) => 'tree/' + relative(tree, i.location)).sort();
@@ -28,8 +32,8 @@ describe('files source', () => {
   });
 
   it('never follows symlinks, reports FIFOs, empty and oversized files, and keeps going', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-src-'));
-    const outside = mkdtempSync(join(tmpdir(), 'sm-outside-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-src-'));
+    const outside = mkdtempSync(join(scratchRoot, 'sm-outside-'));
     writeFileSync(join(outside, 'secret'), 'uid|i:1;');
     writeFileSync(join(dir, 'sess_good0000000000000000000001'), 'uid|i:1;');
     writeFileSync(join(dir, 'sess_empty000000000000000000001'), '');
@@ -51,7 +55,7 @@ describe('files source', () => {
   });
 
   it('reports an unreadable file without aborting (skipped when running as root)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-src-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-src-'));
     writeFileSync(join(dir, 'sess_locked000000000000000000001'), 'uid|i:1;');
     chmodSync(join(dir, 'sess_locked000000000000000000001'), 0);
     const items = scan(`files:${dir}`);
@@ -61,7 +65,7 @@ describe('files source', () => {
   });
 
   it('refuses a missing directory, a file, a symlinked directory and a bad scheme with one line', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sm-src-'));
+    const dir = mkdtempSync(join(scratchRoot, 'sm-src-'));
     symlinkSync(dir, dir + '-link');
     writeFileSync(join(dir, 'f'), '');
     expect(() => openSource(`files:${dir}/missing`)).toThrow(/no such file or directory/);

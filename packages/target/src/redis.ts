@@ -59,10 +59,11 @@ export function parseTargetUrl(text: string, env: NodeJS.ProcessEnv = process.en
 }
 
 /**
- * Connects and checks the server answers PING.
+ * Connects, checks the server answers PING, and SELECTs the database. Every command times out after
+ * `commandTimeoutMs` (default 30 000 ms).
  * @throws UserFacingError ("cannot connect to Redis at redis://host:port/db: ECONNREFUSED") on failure.
  */
-export async function connectTarget(target: ParsedTarget): Promise<Redis> {
+export async function connectTarget(target: ParsedTarget, options: { commandTimeoutMs?: number } = {}): Promise<Redis> {
   const d = target.description;
   const client = new Redis({
     host: d.host,
@@ -73,6 +74,8 @@ export async function connectTarget(target: ParsedTarget): Promise<Redis> {
     ...(d.tls ? { tls: {} } : {}),
     lazyConnect: true,
     connectTimeout: 5000,
+    // A server that accepts the connection but never answers must not hang the tool.
+    commandTimeout: options.commandTimeoutMs ?? 30_000,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (times) => (times > 3 ? null : Math.min(times * 200, 1000)),
@@ -91,6 +94,16 @@ export async function connectTarget(target: ParsedTarget): Promise<Redis> {
       ? ' (give the password through the environment variable SESSION_MIGRATE_REDIS_PASSWORD)'
       : '';
     throw new UserFacingError(`cannot connect to Redis at ${d.url}: ${why}${hint}`);
+  }
+  // SELECT again and check it: ioredis's `db` option (kept so reconnects re-select) ignores a refused
+  // SELECT and silently stays on db 0.
+  if (d.db !== 0) {
+    try {
+      await client.select(d.db);
+    } catch (err) {
+      client.disconnect();
+      throw new UserFacingError(`Redis at ${d.url} refused SELECT ${d.db}: ${redactedMessage((err as Error).message, target.password)}`);
+    }
   }
   return client;
 }

@@ -61,3 +61,33 @@ describe('connectTarget and writeBatchNoClobber against a real redis-server with
     }
   });
 });
+
+describe('database index', () => {
+  it('refuses a database the server does not have instead of writing to db 0', async () => {
+    const plain = await startRedis();
+    try {
+      await expect(connectTarget(parseTargetUrl(`redis://127.0.0.1:${plain.port}/99`, {}))).rejects.toThrow(/refused SELECT 99/);
+      const c = await connectTarget(parseTargetUrl(`redis://127.0.0.1:${plain.port}/3`, {}));
+      await c.set('in-db-3', '1');
+      c.disconnect();
+      await plain.client.select(3);
+      expect(await plain.client.exists('in-db-3')).toBe(1);
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  it('times out on a server that accepts connections but never answers', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const blackhole = createServer((s) => { sockets.push(s); });
+    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', () => r()));
+    const port = (blackhole.address() as import('node:net').AddressInfo).port;
+    try {
+      await expect(connectTarget(parseTargetUrl(`redis://127.0.0.1:${port}/0`, {}), { commandTimeoutMs: 300 })).rejects.toThrow(/cannot connect to Redis/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      blackhole.close();
+    }
+  });
+});

@@ -165,6 +165,7 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   print(`  key         key ID ${plan.key.keyId} (from ${plan.key.file})`);
   print(`  TTL         ${plan.ttlPolicy}`);
   print(`  artifacts   ${plan.artifacts.files.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}`);
+  print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
   print(`  plan        written to ${planPath}; run 'session-migrate apply --plan ${planPath}'`);
 }
 

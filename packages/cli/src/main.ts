@@ -81,12 +81,12 @@ export async function main(argv: string[]): Promise<number> {
       y
         .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
-        .option('workers', { type: 'number', describe: 'threads that read and encrypt sessions (default: automatic)' })
+        .option('workers', { type: 'number', describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
     (a) => run(() => applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}) }, print))())
     .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
       phpOptions(keyOptions(y))
-        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db' })
+        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
         .option('source', { type: 'string', describe: 'files:DIR: also check every live source session is in Redis, byte for byte' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => verifyCommand({
@@ -99,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
         .option('keep', { type: 'boolean', default: false, describe: 'keep the sandbox directory afterwards' }),
     (a) => run(() => demoCommand({ users: a.users, keep: a.keep }, print))())
     .demandCommand(1, 'name a command: keys, plan, apply, verify or demo')
+    .epilog('Exit codes: 0 success; 1 a check failed (verify) or sessions conflicted or failed (apply); 2 usage, input or connection error.')
     .strict()
     .help()
     .version(VERSION)

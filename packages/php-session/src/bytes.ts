@@ -94,3 +94,11 @@ export function nameByteLength(name: string): number {
 export function isValidUtf8(buf: Buffer): boolean {
   return isUtf8(buf);
 }
+
+/**
+ * Lower-cases ASCII letters only, as PHP's zend_str_tolower does for class names (php-src
+ * Zend/zend_operators.c); JS toLowerCase() would also map e.g. U+212A KELVIN SIGN to "k".
+ */
+export function asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}

@@ -12,7 +12,7 @@
  * Like the `php` decoder it is iterative (no JS recursion) and needs no class registry: classes are
  * treated as missing (PHP's __PHP_Incomplete_Class), except stdClass.
  */
-import { bytesToName } from './bytes.ts';
+import { bytesToName, asciiLower } from './bytes.ts';
 import {
   type PhpArray,
   type PhpEntry,
@@ -350,10 +350,10 @@ export class IgbinaryDecoder {
     const nameBytes = t <= T.object32 ? this.readCharArray(t) : this.readStringId(t);
     if (nameBytes === null) return false;
     let className = bytesToName(nameBytes);
-    const isStdClass = className.toLowerCase() === 'stdclass';
+    const isStdClass = asciiLower(className) === 'stdclass';
     if (isStdClass) className = 'stdClass';
     // IGBINARY_IS_NOT_UNSERIALIZABLE: "Unserialization of 'X' is not allowed"
-    if (NOT_SERIALIZABLE_CLASSES.has(className.toLowerCase())) {
+    if (NOT_SERIALIZABLE_CLASSES.has(asciiLower(className))) {
       return this.fail('class that does not allow unserialization', nameStart);
     }
     if (!this.need(1)) return this.fail('unexpected end of data');

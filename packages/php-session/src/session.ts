@@ -10,6 +10,7 @@ import { bytesToName, nameByteLength, phpKeyBytes } from './bytes.ts';
 import { IgbinaryDecoder, hasIgbinaryHeader } from './igbinary.ts';
 import { type PhpEntry, type PhpValue, NULL_VALUE } from './model.ts';
 import { DEFAULT_MAX_DEPTH, UnserializeError, VarUnserializer, handleNumericKey } from './unserialize.ts';
+import { type Verdict, validateSession } from './validate.ts';
 
 export type SerializeHandler = 'php' | 'php_binary' | 'php_serialize' | 'igbinary';
 
@@ -247,31 +248,56 @@ function startsLikePhpSerialize(bytes: Buffer): boolean {
   return i > 2 && bytes[i] === 0x3a && bytes[i + 1] === 0x7b;
 }
 
-interface Sniffed {
-  format: SerializeHandler | 'empty' | 'unknown';
-  decoded?: { handler: SerializeHandler; internal: Internal };
+/** One decode attempt as classification sees it (see validate.ts). */
+type Decide = (bytes: Buffer, handler: SerializeHandler) => Verdict;
+
+/**
+ * @internal The decoder's verdict: the reference that {@link validateSession} must reproduce.
+ * `decodedEntries` is only meaningful (and only used) for php and php_binary.
+ */
+export function decodeVerdict(bytes: Buffer, handler: SerializeHandler): Verdict {
+  const { result, phpAccepts, decodedEntries } = decodeInternal(bytes, handler);
+  return {
+    ok: result.ok,
+    phpAccepts,
+    decodedEntries: handler === 'php' || handler === 'php_binary' ? decodedEntries : 0,
+    warnings: result.ok ? result.warnings : [],
+  };
 }
 
-function sniffDetailed(bytes: Buffer): Sniffed {
-  if (bytes.length === 0) return { format: 'empty' };
-  if (hasIgbinaryHeader(bytes)) return { format: 'igbinary' };
-  const tried: Array<{ handler: SerializeHandler; internal: Internal }> = [];
-  const attempt = (handler: SerializeHandler): Internal => {
-    const internal = decodeInternal(bytes, handler);
-    tried.push({ handler, internal });
-    return internal;
-  };
+/** The validating pass; should it ever throw, the decoder decides instead (same verdict by definition). */
+function fastVerdict(bytes: Buffer, handler: SerializeHandler): Verdict {
+  try {
+    return validateSession(bytes, handler);
+  } catch {
+    return decodeVerdict(bytes, handler);
+  }
+}
+
+interface Sniffed {
+  format: SerializeHandler | 'empty' | 'unknown';
+  /** every attempt made while sniffing (decoding is deterministic: classification reuses them) */
+  tried: Partial<Record<SerializeHandler, Verdict>>;
+}
+
+function sniffDetailed(bytes: Buffer, decide: Decide): Sniffed {
+  const tried: Partial<Record<SerializeHandler, Verdict>> = {};
+  if (bytes.length === 0) return { format: 'empty', tried };
+  if (hasIgbinaryHeader(bytes)) return { format: 'igbinary', tried };
   const serializeShape = startsLikePhpSerialize(bytes);
-  if (serializeShape && attempt('php_serialize').result.ok) return { format: 'php_serialize', decoded: tried.at(-1)! };
-  if (attempt('php').result.ok) return { format: 'php', decoded: tried.at(-1)! };
-  if (attempt('php_binary').result.ok) return { format: 'php_binary', decoded: tried.at(-1)! };
+  if (serializeShape) {
+    const ser = tried.php_serialize = decide(bytes, 'php_serialize');
+    if (ser.ok) return { format: 'php_serialize', tried };
+  }
+  const php = tried.php = decide(bytes, 'php');
+  if (php.ok) return { format: 'php', tried };
+  const bin = tried.php_binary = decide(bytes, 'php_binary');
+  if (bin.ok) return { format: 'php_binary', tried };
   // Nothing decodes: name the format the bytes are shaped like (a corrupt payload of that format).
-  if (serializeShape) return { format: 'php_serialize' };
-  const php = tried.find((t) => t.handler === 'php')!.internal;
-  if (php.decodedEntries > 0) return { format: 'php' };
-  const bin = tried.find((t) => t.handler === 'php_binary')!.internal;
-  if (bin.decodedEntries > 0) return { format: 'php_binary' };
-  return { format: 'unknown' };
+  if (serializeShape) return { format: 'php_serialize', tried };
+  if (php.decodedEntries > 0) return { format: 'php', tried };
+  if (bin.decodedEntries > 0) return { format: 'php_binary', tried };
+  return { format: 'unknown', tried };
 }
 
 /**
@@ -282,7 +308,7 @@ function sniffDetailed(bytes: Buffer): Sniffed {
  */
 export function sniffFormat(bytes: Buffer): SerializeHandler | 'empty' | 'unknown' {
   try {
-    return sniffDetailed(bytes).format;
+    return sniffDetailed(bytes, fastVerdict).format;
   } catch {
     return 'unknown';
   }
@@ -309,20 +335,32 @@ export interface SessionClassification {
  * mismatches matter. Classes and enums the payload names are assumed to be loadable by the application.
  */
 export function classifySession(bytes: Buffer, configured: SerializeHandler): SessionClassification {
+  return classifyWith(bytes, configured, fastVerdict);
+}
+
+/**
+ * {@link classifySession} computed from full decodes (decodeSession's internals) instead of the
+ * validating pass: the reference the fast path is tested against. Same result for every input; several
+ * times slower.
+ */
+export function classifySessionReference(bytes: Buffer, configured: SerializeHandler): SessionClassification {
+  return classifyWith(bytes, configured, decodeVerdict);
+}
+
+function classifyWith(bytes: Buffer, configured: SerializeHandler, decide: Decide): SessionClassification {
   if (bytes.length === 0) {
     return { format: 'empty', status: 'empty', phpAccepts: true, serializerMismatch: false, warnings: [] };
   }
   try {
-    const sniffed = sniffDetailed(bytes);
-    const internal = sniffed.decoded?.handler === configured ? sniffed.decoded.internal : decodeInternal(bytes, configured);
-    const { result, phpAccepts } = internal;
+    const sniffed = sniffDetailed(bytes, decide);
+    const { ok, phpAccepts, warnings } = sniffed.tried[configured] ?? decide(bytes, configured);
     const otherFormat = sniffed.format !== 'unknown' && sniffed.format !== 'empty' && sniffed.format !== configured;
     return {
       format: sniffed.format,
-      status: result.ok ? 'ok' : 'corrupt',
+      status: ok ? 'ok' : 'corrupt',
       phpAccepts,
       serializerMismatch: !phpAccepts && otherFormat,
-      warnings: result.ok ? result.warnings : [],
+      warnings: ok ? warnings : [],
     };
   } catch {
     return { format: 'unknown', status: 'corrupt', phpAccepts: false, serializerMismatch: false, warnings: [] };

@@ -17,7 +17,7 @@
  * across all keys of the session. A slot is a position (container + index), exactly like PHP's slot is
  * a `zval *`.
  */
-import { bytesToName } from './bytes.ts';
+import { bytesToName, asciiLower } from './bytes.ts';
 import {
   type PhpEntry,
   type PhpKey,
@@ -397,7 +397,7 @@ export class VarUnserializer {
     const first = this.buf[nameStart]!;
     if (first === 0 || first === CH.backslash) return this.fail('invalid class name', nameStart);
     let className = bytesToName(this.buf, nameStart, quote);
-    const lower = className.toLowerCase();
+    const lower = asciiLower(className);
     if (lower === 'stdclass') {
       className = 'stdClass';
     } else if (NOT_SERIALIZABLE_CLASSES.has(lower)) {

@@ -168,3 +168,12 @@ describe('value model rules', () => {
     expect(decodeSession(p, 'php', { maxDepth: 0 }).ok).toBe(true);
   });
 });
+
+describe('class names are lower-cased in ASCII only, as PHP does', () => {
+  it('a class named with U+212A KELVIN SIGN is not WeakMap: PHP 8.2 accepts it', () => {
+    const name = Buffer.from('Wea\u212Amap', 'utf8');
+    const payload = Buffer.concat([Buffer.from(`a|O:${name.length}:"`), name, Buffer.from('":0:{}')]);
+    expect(classifySession(payload, 'php')).toMatchObject({ status: 'ok', phpAccepts: true });
+    expect(classifySession(Buffer.from('a|O:7:"WEAKMAP":0:{}'), 'php')).toMatchObject({ phpAccepts: false });
+  });
+});

@@ -15,7 +15,7 @@ import {
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { DEFAULT_MAX_SESSION_BYTES, openSource } from '@session-migrate/sources';
-import { connectTarget, parseTargetUrl, scanPatternForPrefix } from '@session-migrate/target';
+import { connectTarget, parseTargetUrl, scanKeys } from '@session-migrate/target';
 import { verifyTarget, type VerifyReport } from '@session-migrate/verify';
 import { formatBytes, formatCounts, progressLine } from './output.ts';
 
@@ -66,13 +66,8 @@ async function serverRunId(client: Redis): Promise<string> {
 }
 
 async function countKeysUnderPrefix(client: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
   let n = 0;
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', 1000);
-    cursor = next;
-    n += keys.length;
-  } while (cursor !== '0');
+  for await (const keys of scanKeys(client, prefix)) n += keys.length;
   return n;
 }
 

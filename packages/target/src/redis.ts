@@ -118,6 +118,20 @@ export function scanPatternForPrefix(prefix: string): string {
   return prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
 }
 
+/**
+ * SCANs the keys under a prefix (SCAN MATCH with the prefix's glob characters escaped), one batch of
+ * key names per SCAN reply. A key may come twice, as SCAN guarantees no more (redis.io/commands/scan).
+ * @param count SCAN COUNT hint
+ */
+export async function* scanKeys(client: Redis, prefix: string, count = 1000): AsyncGenerator<string[]> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+    cursor = next;
+    if (keys.length > 0) yield keys;
+  } while (cursor !== '0');
+}
+
 /** Outcome of one no-clobber write. */
 export type WriteOutcome =
   | { status: 'written' }

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
-import { scanPatternForPrefix } from '@session-migrate/target';
+import { scanKeys } from '@session-migrate/target';
 import { decideSession } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
@@ -67,11 +67,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     if (report.failures.length < maxListed) report.failures.push(f);
   };
 
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', options.scanCount ?? 1000);
-    cursor = next;
-    if (keys.length === 0) continue;
+  for await (const keys of scanKeys(client, prefix, options.scanCount ?? 1000)) {
     const pipe = client.pipeline();
     for (const key of keys) {
       pipe.getBuffer(key);
@@ -99,7 +95,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       report.keysValid++;
       report.keyIds[opened.keyId] = (report.keyIds[opened.keyId] ?? 0) + 1;
     });
-  } while (cursor !== '0');
+  }
 
   if (options.source !== undefined) {
     report.source = await verifySource(options, fail);

@@ -71,6 +71,13 @@ async function countKeysUnderPrefix(client: Redis, prefix: string): Promise<numb
   return n;
 }
 
+/** Wraps an error from Redis in the middle of a command into a one-line UserFacingError. */
+function redisFailure(err: unknown, url: string, during: string): UserFacingError {
+  if (err instanceof UserFacingError) return err;
+  const message = ((err as Error).message ?? String(err)).split('\n')[0] ?? '';
+  return new UserFacingError(`Redis at ${parseTargetUrl(url, {}).description.url} failed during ${during}: ${message}`);
+}
+
 // ---------------------------------------------------------------- keys generate
 
 /** Writes a new master key file (mode 0600, never overwriting) and prints its key ID. */
@@ -280,6 +287,8 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   let report: VerifyReport;
   try {
     report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
+  } catch (err) {
+    throw redisFailure(err, args.target, 'verify');
   } finally {
     client.disconnect();
   }

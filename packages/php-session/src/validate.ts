@@ -218,6 +218,9 @@ class VarValidator {
   private ivLen = 0;
   private ivNext = 0;
   private uivNext = 0;
+  /** Set by quotedName(): the name's first byte and its closing quote. */
+  private nameStart = 0;
+  private nameEnd = 0;
   private strAt = 0;
   private strN = 0;
 
@@ -613,10 +616,11 @@ class VarValidator {
     return true;
   }
 
-  /** parseObject: `[OC] ":" uiv ":" ["]` */
-  private object(at: number, custom: boolean): boolean {
-    const buf = this.buf;
-    const end = this.end;
+  /**
+   * The `":" uiv ":" '"' name '"'` that follows `O`, `C` and `E` at this.pos: sets nameStart/nameEnd
+   * (nameEnd is the closing quote) and returns true, or false when malformed or the name is empty.
+   */
+  private quotedName(): boolean {
     const start = this.pos;
     if (this.at(start + 1) !== COLON) return false;
     const d = this.at(start + 2);
@@ -625,9 +629,21 @@ class VarValidator {
     const next = this.uivNext;
     if (this.at(next) !== COLON || this.at(next + 1) !== QUOTE) return false;
     const nameStart = next + 2;
-    if (end - nameStart < len || len === 0) return false;
-    const quote = nameStart + len;
-    if (this.at(quote) !== QUOTE || this.at(quote + 1) !== COLON) return false;
+    if (this.end - nameStart < len || len === 0) return false;
+    if (this.at(nameStart + len) !== QUOTE) return false;
+    this.nameStart = nameStart;
+    this.nameEnd = nameStart + len;
+    return true;
+  }
+
+  /** parseObject: `[OC] ":" uiv ":" ["]` */
+  private object(at: number, custom: boolean): boolean {
+    const buf = this.buf;
+    const end = this.end;
+    if (!this.quotedName()) return false;
+    const nameStart = this.nameStart;
+    const quote = this.nameEnd;
+    if (this.at(quote + 1) !== COLON) return false;
     const first = buf[nameStart]!;
     if (first === 0 || first === BACKSLASH) return false;
     const kind = classNameKind(buf, nameStart, quote);
@@ -663,17 +679,10 @@ class VarValidator {
   /** parseEnum: `"E:" uiv ":" ["]` */
   private enumToken(at: number): boolean {
     const buf = this.buf;
-    const start = this.pos;
-    if (this.at(start + 1) !== COLON) return false;
-    const d = this.at(start + 2);
-    if (d < ZERO || d > NINE) return false;
-    const len = this.uiv(start + 2);
-    const next = this.uivNext;
-    if (this.at(next) !== COLON || this.at(next + 1) !== QUOTE) return false;
-    const s = next + 2;
-    if (this.end - s < len || len === 0) return false;
-    const e = s + len;
-    if (this.at(e) !== QUOTE || this.at(e + 1) !== SEMI) return false;
+    if (!this.quotedName()) return false;
+    const s = this.nameStart;
+    const e = this.nameEnd;
+    if (this.at(e + 1) !== SEMI) return false;
     let colon = s;
     while (colon < e && buf[colon] !== COLON) colon++;
     if (colon >= e) return false;

@@ -113,6 +113,10 @@ export interface PlanArgs {
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
   const prefix = checkPrefix(args.prefix);
   checkGcMaxlifetime(args.gcMaxlifetime);
+  if (!Number.isInteger(args.maxSessionBytes) || args.maxSessionBytes < 1 || args.maxSessionBytes > 2 ** 31 - 1) {
+    throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
+  }
+  if (args.artifactsDir === '' || args.installDir === '') throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');
   const outDir = resolve(args.artifactsDir);
   checkCanCreateDir(outDir, '--artifacts-dir');
   const codec = await codecFromKeyFile(args.keyFile);
@@ -151,7 +155,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
 function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   const s = plan.summary;
   print('session-migrate plan');
-  print(`  source      files:${plan.source.savePath} (${plan.source.dir}, depth ${plan.source.depth})`);
+  print(`  source      files:${printable(plan.source.savePath)} (${printable(plan.source.dir)}, depth ${plan.source.depth})`);
   print(`  sessions    ${s.found} found: ${s.live} to migrate (${formatBytes(s.liveBytes)}), ${s.expired} already expired, ${s.empty} empty, ${s.corrupt} that PHP would reject`);
   print(`  formats     ${formatCounts(s.formats)} (configured serialize_handler: ${plan.php.serializeHandler})`);
   if (s.serializerMismatch > 0) {
@@ -159,16 +163,16 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   }
   if (Object.keys(s.warnings).length > 0) print(`  notes       ${formatCounts(s.warnings)}`);
   print(`  skipped     ${formatCounts(s.skipped)}`);
+  for (const k of s.skippedSample.slice(0, 10)) print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
   if (s.found === 0) {
     print(`  WARNING     no session files found in ${printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
   }
-  for (const k of s.skippedSample.slice(0, 10)) print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
   print(`  target      ${plan.target.url}${plan.target.auth ? ' (with AUTH)' : ''}, key prefix "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under the prefix now`);
-  print(`  key         key ID ${plan.key.keyId} (from ${plan.key.file})`);
+  print(`  key         key ID ${plan.key.keyId} (from ${printable(plan.key.file)})`);
   print(`  TTL         ${plan.ttlPolicy}`);
   print(`  artifacts   ${plan.artifacts.files.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}`);
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
-  print(`  plan        written to ${planPath}; run 'session-migrate apply --plan ${planPath}'`);
+  print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
 }
 
 // ---------------------------------------------------------------- apply
@@ -216,7 +220,7 @@ async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec,
   try {
     const source = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
     const now = source.describe();
-    if (now.dir !== plan.source.dir) {
+    if (now.dir !== plan.source.dir || now.depth !== plan.source.depth) {
       throw new UserFacingError(`plan ${args.plan}: source.savePath and source.dir disagree (edited by hand?); re-run plan`);
     }
     const drift = detectDrift(plan, { keyId: codec.keyId, sourceIdentity: { dev: now.dev, ino: now.ino }, serverRunId: await serverRunId(client) });
@@ -268,27 +272,39 @@ function printApplySummary(r: ApplyResult, print: Print): void {
 // ---------------------------------------------------------------- verify
 
 export interface VerifyArgs {
-  target: string;
-  keyFile: string;
-  prefix: string;
+  /** A plan whose target, key file, prefix, gc_maxlifetime and serialize_handler are the defaults. */
+  plan?: string;
+  target?: string;
+  keyFile?: string;
+  prefix?: string;
   source?: string;
-  gcMaxlifetime: number;
-  serializeHandler: SerializeHandler;
+  gcMaxlifetime?: number;
+  serializeHandler?: SerializeHandler;
   json: boolean;
 }
 
-/** Verifies the target; exit 0 when every check holds, 1 otherwise. */
+/**
+ * Verifies the target; exit 0 when every check holds, 1 otherwise. Options given explicitly win over
+ * the plan's; without a plan, target and key file are required.
+ */
 export async function verifyCommand(args: VerifyArgs, print: Print): Promise<number> {
-  const prefix = checkPrefix(args.prefix);
-  checkGcMaxlifetime(args.gcMaxlifetime);
-  const codec = await codecFromKeyFile(args.keyFile);
-  const source = args.source !== undefined ? openSource(args.source, { maxSessionBytes: DEFAULT_MAX_SESSION_BYTES }) : undefined;
-  const client = await connectTarget(parseTargetUrl(args.target));
+  const plan = args.plan !== undefined ? readPlanFile(args.plan) : undefined;
+  const target = args.target ?? plan?.target.url;
+  const keyFile = args.keyFile ?? plan?.key.file;
+  if (target === undefined || keyFile === undefined) {
+    throw new UserFacingError('verify needs --target and --key-file, or --plan (see --help)');
+  }
+  const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
+  const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
+  const serializeHandler = args.serializeHandler ?? plan?.php.serializeHandler ?? 'php';
+  const codec = await codecFromKeyFile(keyFile);
+  const source = args.source !== undefined ? openSource(args.source, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES }) : undefined;
+  const client = await connectTarget(parseTargetUrl(target));
   let report: VerifyReport;
   try {
-    report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
+    report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler });
   } catch (err) {
-    throw redisFailure(err, args.target, 'verify');
+    throw redisFailure(err, target, 'verify');
   } finally {
     client.disconnect();
   }
@@ -296,8 +312,14 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     print(JSON.stringify(report, null, 2));
   } else {
     print(`session-migrate verify: ${report.ok ? 'OK' : 'FAILED'}`);
-    print(`  keys        ${report.keysScanned} under prefix "${prefix}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
-    if (report.source !== undefined) print(`  source      ${report.source.checked} live session(s) checked, ${report.source.matching} identical in Redis`);
+    print(`  keys        ${report.keysScanned} under prefix "${printable(prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
+    const src = report.source;
+    if (src !== undefined) {
+      print(`  source      ${src.checked} live session(s) checked, ${src.matching} identical in Redis`);
+      if (src.expired + src.corrupt > 0) {
+        print(`  NOTE        not checked: ${src.expired} past gc_maxlifetime (${gcMaxlifetime} s), ${src.empty} empty, ${src.corrupt} not loadable as ${serializeHandler}; if these were migrated, --gc-maxlifetime or --serialize-handler differ from the plan (use --plan)`);
+      }
+    }
     if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
     for (const f of report.failures) print(`  FAIL        ${printable(f.key)}${f.file !== undefined ? ` (${printable(f.file)})` : ''}: ${f.reason}`);
   }

@@ -41,11 +41,16 @@ function phpOptions<T>(y: Argv<T>) {
  */
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
+  // Output piped into `head` and closed early is not an error of ours: stop quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(code);
+    throw err;
+  });
   // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
   for (const arg of argv) {
     const m = /^--(dry-run|json|keep|help)=(.*)$/s.exec(arg);
     if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
-      process.stderr.write(`session-migrate: --${m[1]} takes no value (got "${printable(m[2] ?? '')}")\n`);
+      process.stderr.write(`session-migrate: --${m[1]} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
       return 2;
     }
   }
@@ -85,13 +90,24 @@ export async function main(argv: string[]): Promise<number> {
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
     (a) => run(() => applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}) }, print))())
     .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
-      phpOptions(keyOptions(y))
-        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+      y
+        .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('key-file', { type: 'string', describe: 'master key file (base64, mode 0600)' })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
         .option('source', { type: 'string', describe: 'files:DIR: also check every live source session is in Redis, byte for byte' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => verifyCommand({
-      target: a.target, keyFile: a['key-file'], prefix: a.prefix, ...(a.source !== undefined ? { source: a.source } : {}),
-      gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler, json: a.json,
+      ...(a.plan !== undefined ? { plan: a.plan } : {}),
+      ...(a.target !== undefined ? { target: a.target } : {}),
+      ...(a['key-file'] !== undefined ? { keyFile: a['key-file'] } : {}),
+      ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
+      ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
+      ...(a['serialize-handler'] !== undefined ? { serializeHandler: a['serialize-handler'] as SerializeHandler } : {}),
+      ...(a.source !== undefined ? { source: a.source } : {}),
+      json: a.json,
     }, print))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y

@@ -27,18 +27,24 @@ export function describeFsError(err: unknown): string {
 }
 
 /**
- * Shortens the session ID in a `sess_<id>` path so that reports name the file without printing a
- * replayable session ID: `/var/lib/php/sessions/sess_abc123…` keeps 6 characters of the ID.
+ * Shortens whatever follows `sess_` in the last component of a path, so that reports name the file
+ * without printing a replayable session ID: `/var/lib/php/sessions/sess_abc123…` keeps 6 characters.
+ * Covers backup and editor copies too (`sess_<id>.bak`, `sess_<id>~`), which carry a live ID.
  */
 export function redactSessionPath(path: string): string {
-  return path.replace(/(^|\/)sess_([A-Za-z0-9,-]{6})[A-Za-z0-9,-]+$/, '$1sess_$2…');
+  return path.replace(/(^|\/)sess_([^/]{6})[^/]+$/, '$1sess_$2…');
 }
 
 /**
  * Makes text safe to print on a terminal: control characters (which a hostile file name can carry to
- * move the cursor, retitle the window or fake report lines) become `\xNN`.
+ * move the cursor, retitle the window or fake report lines) become `\xNN`, bidirectional overrides
+ * (which reorder what is shown) become `\u{NNNN}`, and a backslash is doubled so escapes stay unambiguous.
  */
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
 }

@@ -146,10 +146,11 @@ export class EnvelopeCodec {
   }
 
   /**
-   * Opens an envelope read from `redisKey`. Never throws for bad input: the failure is named in the
+   * Opens an envelope read from `redisKey` (a string is taken as UTF-8; a Buffer as the raw bytes of a
+   * key name that may not be UTF-8). Never throws for bad input: the failure is named in the
    * result (docs/envelope.md, "Opening").
    */
-  open(redisKey: string, envelope: Uint8Array): OpenResult {
+  open(redisKey: string | Buffer, envelope: Uint8Array): OpenResult {
     const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
     if (buf.length < MIN_ENVELOPE_BYTES || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
       return { ok: false, reason: 'not-envelope' };
@@ -164,7 +165,7 @@ export class EnvelopeCodec {
       const plaintext = this.sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
         null,
         buf.subarray(HEADER_BYTES + NONCE_BYTES),
-        Buffer.concat([header, Buffer.from(redisKey, 'utf8')]),
+        Buffer.concat([header, typeof redisKey === 'string' ? Buffer.from(redisKey, 'utf8') : redisKey]),
         nonce,
         keys.encryptionKey,
       );

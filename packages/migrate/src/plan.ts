@@ -2,7 +2,7 @@
  * `plan`: look at the source and the target, count what would move, and write a plan file that
  * `apply` carries out. The plan names the key file and key ID, never the key.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { classifySession, type SerializeHandler } from '@session-migrate/php-session';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
@@ -129,13 +129,36 @@ export function decideSession(data: Buffer, mtimeMs: number, gcMaxlifetime: numb
  * @throws UserFacingError when the file cannot be written.
  */
 export function writePlanFile(path: string, plan: Plan): void {
+  refuseToReplaceNonPlan(path);
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, JSON.stringify(plan, null, 2) + '\n', { mode: 0o644 });
+    writeFileSync(tmp, JSON.stringify(plan, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
     renameSync(tmp, path);
   } catch (err) {
+    rmSync(tmp, { force: true });
     throw new UserFacingError(`cannot write plan ${path}: ${describeFsError(err)}`);
   }
+}
+
+/**
+ * A plan may replace an earlier plan, never anything else: `--out` pointed at a key file or a live
+ * session file by mistake must not destroy it.
+ */
+function refuseToReplaceNonPlan(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!st.isFile()) throw new UserFacingError(`plan ${path} exists and is not a regular file; refusing to replace it`);
+  let format: unknown;
+  try {
+    format = (JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown } | null)?.format;
+  } catch {
+    format = undefined;
+  }
+  if (format !== PLAN_FORMAT) throw new UserFacingError(`${path} exists and is not a session-migrate plan; refusing to replace it (choose another --out)`);
 }
 
 /**
@@ -145,8 +168,10 @@ export function writePlanFile(path: string, plan: Plan): void {
 export function readPlanFile(path: string): Plan {
   let text: string;
   try {
+    if (!statSync(path).isFile()) throw new UserFacingError(`plan ${path}: not a regular file`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
+    if (err instanceof UserFacingError) throw err;
     throw new UserFacingError(`plan ${path}: ${describeFsError(err)}; create one with 'session-migrate plan'`);
   }
   let plan: unknown;
@@ -161,7 +186,8 @@ export function readPlanFile(path: string): Plan {
   if (p.version !== PLAN_VERSION) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
   const ok = typeof p.source?.dir === 'string' && typeof p.source.savePath === 'string' && typeof p.target?.url === 'string' &&
     typeof p.target.prefix === 'string' && typeof p.key?.file === 'string' && typeof p.key.keyId === 'string' &&
-    Number.isInteger(p.php?.gcMaxlifetime) && p.php!.gcMaxlifetime > 0 && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
+    Number.isInteger(p.php?.gcMaxlifetime) && p.php!.gcMaxlifetime > 0 && p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
+    /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) && Number.isInteger(p.source.depth) && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
     typeof p.artifacts?.outDir === 'string' && typeof p.artifacts.installDir === 'string' &&
     Number.isInteger(p.limits?.maxSessionBytes) && p.limits!.maxSessionBytes > 0 && typeof p.summary?.found === 'number';
   if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);

@@ -34,7 +34,7 @@ export function parseTargetUrl(text: string, env: NodeJS.ProcessEnv = process.en
   try {
     url = new URL(text);
   } catch {
-    throw new UserFacingError(`target is not a URL: expected redis://host:port/db`);
+    throw new UserFacingError(`target is not a valid URL (port 1 to 65535?): expected redis://host:port/db`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new UserFacingError(`unsupported target scheme "${url.protocol}": expected redis://host:port/db or rediss://`);
@@ -120,16 +120,24 @@ export function scanPatternForPrefix(prefix: string): string {
 
 /**
  * SCANs the keys under a prefix (SCAN MATCH with the prefix's glob characters escaped), one batch of
- * key names per SCAN reply. A key may come twice, as SCAN guarantees no more (redis.io/commands/scan).
+ * key names (raw bytes) per SCAN reply. A key may come twice, as SCAN guarantees no more (redis.io/commands/scan).
  * @param count SCAN COUNT hint
  */
-export async function* scanKeys(client: Redis, prefix: string, count = 1000): AsyncGenerator<string[]> {
+export async function* scanKeys(client: Redis, prefix: string, count = 1000): AsyncGenerator<Buffer[]> {
   let cursor = '0';
   do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
-    cursor = next;
+    // Key names as raw bytes: a name that is not UTF-8 must still be read back and checked.
+    const [next, keys] = await client.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+    cursor = next.toString('latin1');
     if (keys.length > 0) yield keys;
   } while (cursor !== '0');
+}
+
+/** A key name for reports: as text when it is UTF-8, with any other byte as `\xNN`. */
+export function keyNameForDisplay(key: Buffer): string {
+  const text = key.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(key)) return text;
+  return [...key].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
 /** Outcome of one no-clobber write. */

@@ -23,7 +23,7 @@ describe('parseTargetUrl', () => {
   it('rejects other schemes and bad databases in one line', () => {
     expect(() => parseTargetUrl('http://h', {})).toThrow(/unsupported target scheme/);
     expect(() => parseTargetUrl('redis://h/x', {})).toThrow(/not a number/);
-    expect(() => parseTargetUrl('nonsense', {})).toThrow(/not a URL/);
+    expect(() => parseTargetUrl('nonsense', {})).toThrow(/not a valid URL/);
   });
   it('escapes glob characters of a prefix for SCAN MATCH', () => {
     expect(scanPatternForPrefix('a*b?[c]\\:')).toBe('a\\*b\\?\\[c\\]\\\\:*');

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
-import { scanKeys } from '@session-migrate/target';
+import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
 import { decideSession } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
@@ -40,7 +40,12 @@ export interface VerifyReport {
   failureCounts: Record<string, number>;
   /** Failures listed by key name (at most `maxListed`). */
   failures: VerifyFailure[];
-  source?: { checked: number; matching: number };
+  /**
+   * With a source: live sessions checked and found identical, and the source sessions not checked
+   * because gc_maxlifetime says they expired, they are empty, or PHP would reject them under the
+   * serialize_handler (many of those usually mean the options do not match the plan).
+   */
+  source?: { checked: number; matching: number; expired: number; empty: number; corrupt: number };
 }
 
 export interface VerifyOptions {
@@ -74,8 +79,9 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       pipe.pttl(key);
     }
     const replies = (await pipe.exec()) ?? [];
-    keys.forEach((key, i) => {
+    keys.forEach((rawKey, i) => {
       report.keysScanned++;
+      const key = keyNameForDisplay(rawKey);
       const [getErr, value] = replies[2 * i] ?? [new Error('no reply'), null];
       const [, pttl] = replies[2 * i + 1] ?? [null, -2];
       if (getErr) {
@@ -83,7 +89,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
         return;
       }
       if (value === null) return; // expired between SCAN and GET
-      const opened = codec.open(key, value as Buffer);
+      const opened = codec.open(rawKey, value as Buffer);
       if (!opened.ok) {
         fail({ key, reason: opened.reason });
         return;
@@ -103,10 +109,10 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   return report;
 }
 
-async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<{ checked: number; matching: number }> {
+async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['source']>> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const result = { checked: 0, matching: 0 };
+  const result = { checked: 0, matching: 0, expired: 0, empty: 0, corrupt: 0 };
   let batch: Array<{ key: string; data: Buffer; file: string }> = [];
   const flush = async () => {
     const pipe = client.pipeline();
@@ -128,7 +134,10 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
   for (const item of options.source!.scan()) {
     if (item.kind !== 'session') continue;
     const decision = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime ?? 1440, options.serializeHandler ?? 'php', now);
-    if (decision.action !== 'migrate') continue;
+    if (decision.action !== 'migrate') {
+      result[decision.action]++;
+      continue;
+    }
     batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location });
     if (batch.length >= 1000) await flush();
   }

@@ -59,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const parser = yargs(argv)
     .scriptName('session-migrate')
+    // An option given twice takes its last value, as most CLIs do (yargs would make it an array).
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
     .command('keys', 'manage master keys', (y) =>
       y

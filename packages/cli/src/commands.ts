@@ -71,6 +71,15 @@ async function countKeysUnderPrefix(client: Redis, prefix: string): Promise<numb
   return n;
 }
 
+/** What plan records about the target: its run_id (to detect a restart) and the keys under the prefix. */
+async function targetState(client: Redis, prefix: string, url: string): Promise<{ serverRunId: string; existingKeysUnderPrefix: number }> {
+  try {
+    return { serverRunId: await serverRunId(client), existingKeysUnderPrefix: await countKeysUnderPrefix(client, prefix) };
+  } catch (err) {
+    throw redisFailure(err, url, 'plan');
+  }
+}
+
 /** Wraps an error from Redis in the middle of a command into a one-line UserFacingError. */
 function redisFailure(err: unknown, url: string, during: string): UserFacingError {
   if (err instanceof UserFacingError) return err;
@@ -131,7 +140,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       version: PLAN_VERSION,
       createdAt: new Date().toISOString(),
       source: source.describe(),
-      target: { ...target.description, prefix, serverRunId: await serverRunId(client), existingKeysUnderPrefix: await countKeysUnderPrefix(client, prefix) },
+      target: { ...target.description, prefix, ...(await targetState(client, prefix, args.target)) },
       key: { file: resolve(args.keyFile), keyId: codec.keyId },
       php: { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler },
       limits: { maxSessionBytes: args.maxSessionBytes },

@@ -4,7 +4,7 @@
  * save_path has a depth `N;`. Only regular files named `sess_<id>` with a valid ID are sessions;
  * symbolic links are never followed, neither for directories nor for files.
  */
-import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readSync, statSync, lstatSync, type Dir, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readSync, lstatSync, type Dir, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
@@ -126,16 +126,6 @@ export class FilesSource implements SessionSource {
 
   describe(): FilesSourceDescription {
     return this.description;
-  }
-
-  /** Re-reads the base directory's identity now (for drift checks). */
-  static identify(dir: string): { dev: number; ino: number } | undefined {
-    try {
-      const st = statSync(dir);
-      return { dev: st.dev, ino: st.ino };
-    } catch {
-      return undefined;
-    }
   }
 
   *scan(): Generator<SourceItem> {

@@ -21,6 +21,8 @@ export const KDF_CONTEXT = 'sessmig1';
 export const KDF_ID_ENCRYPTION = 1;
 export const KDF_ID_LOOKUP = 2;
 export const KDF_ID_KEY_ID = 3;
+/** crypto_kdf subkey ID of the lookup ID, derived from K_lookup (docs/keys.md). */
+const KDF_ID_LOOKUP_ID = 4;
 /** Default Redis key prefix. */
 export const DEFAULT_PREFIX = 'smsess:';
 
@@ -78,33 +80,62 @@ class NoncePool {
 
 /**
  * Seals and opens envelopes and names Redis keys, for a key ring: the first master key is current
- * (used for new writes and for key names), every key opens values carrying its key ID.
+ * (used for new writes), every key opens values carrying its key ID, and the ring's lookup key (by
+ * default derived from the first master key) names keys.
  */
 export class EnvelopeCodec {
   private readonly current: DerivedKeys;
   private readonly byKeyId: Map<string, DerivedKeys>;
   private readonly nonces = new NoncePool();
+  /** K_lookup that names keys: the ring's stable lookup key (docs/keys.md). */
+  private readonly lookupKey: Uint8Array;
+  /** Lookup ID (16 hex characters) of lookupKey. */
+  readonly lookupId: string;
 
   private constructor(
     private readonly sodium: Sodium,
     keys: DerivedKeys[],
+    lookupKey: Uint8Array | undefined,
   ) {
     const first = keys[0];
     if (first === undefined) throw new RangeError('a key ring needs at least one key');
     this.current = first;
     this.byKeyId = new Map(keys.map((k) => [k.keyId, k]));
+    if (lookupKey !== undefined && lookupKey.length !== 32) throw new RangeError('a lookup key is 32 bytes');
+    this.lookupKey = lookupKey !== undefined ? Uint8Array.from(lookupKey) : first.lookupKey;
+    this.lookupId = Buffer.from(
+      sodium.crypto_kdf_derive_from_key(16, KDF_ID_LOOKUP_ID, KDF_CONTEXT, this.lookupKey).subarray(0, KEY_ID_BYTES),
+    ).toString('hex');
   }
 
   /**
-   * @param masterKeys 32-byte master keys; the first is current.
+   * @param masterKeys 32-byte master keys; the first is current (seals), every one opens.
+   * @param lookupKey the ring's 32-byte lookup key (docs/keys.md); default: K_lookup derived from the
+   *   first master key, as for a single key file. The codec keeps its own copies of the keys: callers
+   *   may zero theirs afterwards.
    * @throws RangeError when a key is not 32 bytes or the list is empty.
    */
-  static async create(masterKeys: Uint8Array[]): Promise<EnvelopeCodec> {
+  static async create(masterKeys: Uint8Array[], lookupKey?: Uint8Array): Promise<EnvelopeCodec> {
     const sodium = await loadSodium();
     return new EnvelopeCodec(
       sodium,
       masterKeys.map((k) => deriveKeys(sodium, k)),
+      lookupKey,
     );
+  }
+
+  /** Codec for a key ring (keyring.ts): current, then previous keys, and the ring's lookup key. */
+  static async fromRing(ring: { lookupKey: Uint8Array; current: Uint8Array; previous: Uint8Array[] }): Promise<EnvelopeCodec> {
+    return EnvelopeCodec.create([ring.current, ...ring.previous], ring.lookupKey);
+  }
+
+  /** Zeroes every derived key this codec holds; the codec is unusable afterwards. */
+  wipe(): void {
+    for (const k of this.byKeyId.values()) {
+      k.encryptionKey.fill(0);
+      k.lookupKey.fill(0);
+    }
+    this.lookupKey.fill(0);
   }
 
   /** Key ID of the current key (16 hex characters). */
@@ -118,11 +149,11 @@ export class EnvelopeCodec {
   }
 
   /**
-   * Redis key name for a session ID: prefix + hex(BLAKE2b-256 keyed with the lookup key).
+   * Redis key name for a session ID: prefix + hex(BLAKE2b-256 keyed with the ring's lookup key).
    * @param sessionId PHP session ID (the part after `sess_` in a file name).
    */
   keyName(prefix: string, sessionId: string): string {
-    return prefix + this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.current.lookupKey, 'hex');
+    return prefix + this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.lookupKey, 'hex');
   }
 
   /**

@@ -4,8 +4,10 @@
  * (shared/cases/BUG-22: libsodium.js defaults to URL-safe base64, PHP's default decode is lax).
  */
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
-import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import {
+  closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync,
+} from 'node:fs';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
 import { MASTER_KEY_BYTES } from './envelope.ts';
 
@@ -32,26 +34,81 @@ export function parseMasterKey(text: string, source: string): Buffer {
  *   mounts are symlinks) and the mode of its target is what counts.
  */
 export function readKeyFile(path: string): Buffer {
+  const text = readSecretFile(path, 'key file', 4096);
+  return parseMasterKey(text, `key file ${path}`);
+}
+
+/**
+ * Reads a file holding key material (a key file or a key ring file) as latin1 text, with the checks
+ * every secret file gets: a regular file (a symlink is followed, secret mounts are symlinks; the
+ * target's mode counts), not readable or writable by group or others, at most `maxBytes` bytes.
+ * @param what how errors name the file (`key file`, `key ring`).
+ * @throws UserFacingError (exit 2) naming the path and the fix, never the contents.
+ */
+export function readSecretFile(path: string, what: string, maxBytes: number): string {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO put in place of the key file must not hang the tool (fstat refuses it below).
-    // Symlinks are followed: secret mounts (Kubernetes, Docker) are symlinks; the target's mode is checked.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new UserFacingError(`key file ${path}: ${describeFsError(err)}`);
+    throw new UserFacingError(`${what} ${path}: ${describeFsError(err)}`);
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new UserFacingError(`key file ${path}: not a regular file`);
+    if (!st.isFile()) throw new UserFacingError(`${what} ${path}: not a regular file`);
     if ((st.mode & 0o077) !== 0) {
       throw new UserFacingError(
-        `key file ${path}: readable or writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); fix with 'chmod 600 ${path}'`,
+        `${what} ${path}: readable or writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); fix with 'chmod 600 ${path}'`,
       );
     }
-    if (st.size > 4096) throw new UserFacingError(`key file ${path}: too large to be a key file`);
-    return parseMasterKey(readFileSync(fd, 'latin1'), `key file ${path}`);
+    if (st.size > maxBytes) throw new UserFacingError(`${what} ${path}: too large to be a ${what} (more than ${maxBytes} bytes)`);
+    const bytes = readFileSync(fd);
+    const text = bytes.toString('latin1');
+    bytes.fill(0);
+    return text;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Writes key material to `path` with mode 0600: through a temporary file in the same directory
+ * (created O_EXCL, fsynced, renamed over `path`), so a reader sees the old or the new file, never
+ * half of one. With `replace: false` an existing `path` is never overwritten.
+ * @throws UserFacingError when the directory is missing, the file exists (replace: false) or the
+ *   write fails; the temporary file is removed.
+ */
+export function writeSecretFileAtomic(path: string, text: string, options: { replace: boolean; what: string }): void {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserFacingError(`${options.what} ${path}: directory ${dir} does not exist; create it first (mode 0700)`);
+    throw new UserFacingError(`${options.what} ${path}: cannot create a file in ${dir}: ${describeFsError(err)}`);
+  }
+  const data = Buffer.from(text, 'latin1');
+  try {
+    try {
+      fchmodSync(fd, 0o600);
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+      data.fill(0);
+    }
+    if (options.replace) renameSync(temp, path);
+    else {
+      // link() fails if path exists: no window in which another file could be overwritten.
+      linkSync(temp, path);
+      unlinkSync(temp);
+    }
+  } catch (err) {
+    rmSync(temp, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserFacingError(`${options.what} ${path} already exists; refusing to overwrite it`);
+    throw new UserFacingError(`${options.what} ${path}: ${describeFsError(err)}`);
   }
 }
 

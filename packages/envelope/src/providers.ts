@@ -1,0 +1,143 @@
+/**
+ * Key providers: where the CLI reads a key or key ring from (docs/keys.md). Exactly one per command:
+ *
+ * - `file`:    a key file or key ring file (mode 0600: group/other access is refused with the chmod fix);
+ * - `ring`:    a key ring file (the same checks; a single 44-character key is refused: rotate needs a ring);
+ * - `env`:     an environment variable holding the base64 key or the key ring text;
+ * - `command`: a command run through `/bin/sh -c` with no stdin, whose stdout is the key or ring text
+ *              (e.g. a secrets-manager or vault CLI), killed after a timeout.
+ *
+ * Never from the command line itself. Errors never contain the key text, the command's output or its
+ * stderr (either could hold key material).
+ */
+import { spawn } from 'node:child_process';
+import { UserFacingError } from '@session-migrate/common';
+import { readSecretFile } from './key-file.ts';
+import { parseKeyText, type KeyRing } from './keyring.ts';
+import { loadSodium } from './sodium.ts';
+
+/** Largest key ring file or command output read, in bytes (a ring of about 1,000 keys). */
+export const MAX_KEY_TEXT_BYTES = 64 * 1024;
+/** Default timeout of a key command, in seconds. */
+export const DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS = 10;
+
+/** Where a key comes from. Holds no secret (a command line is not a key). */
+export type KeyProvider =
+  | { kind: 'file'; path: string }
+  | { kind: 'ring'; path: string }
+  | { kind: 'env'; name: string }
+  | { kind: 'command'; command: string; timeoutSeconds: number };
+
+/** How a provider is named in messages and plans: `key file PATH`, `environment variable NAME`, `--key-command`. */
+export function describeKeyProvider(p: KeyProvider): string {
+  switch (p.kind) {
+    case 'file': return `key file ${p.path}`;
+    case 'ring': return `key ring ${p.path}`;
+    case 'env': return `environment variable ${p.name}`;
+    case 'command': return 'the output of --key-command';
+  }
+}
+
+/**
+ * Reads a provider's key text and parses it (keyring.ts, parseKeyText). The caller owns the returned
+ * buffers and should wipe them (wipeKeyRing) once a codec is built.
+ * @param env environment to read `env` providers from (default process.env).
+ * @throws UserFacingError (exit 2) naming the provider and what is wrong, never the text.
+ */
+export async function loadKeyRing(p: KeyProvider, env: NodeJS.ProcessEnv = process.env): Promise<KeyRing> {
+  const sodium = await loadSodium();
+  const source = describeKeyProvider(p);
+  switch (p.kind) {
+    case 'file':
+      return parseKeyText(sodium, readSecretFile(p.path, 'key file', MAX_KEY_TEXT_BYTES), source);
+    case 'ring': {
+      const ring = parseKeyText(sodium, readSecretFile(p.path, 'key ring', MAX_KEY_TEXT_BYTES), source);
+      if (ring.form !== 'ring') {
+        ring.current.fill(0);
+        ring.lookupKey.fill(0);
+        throw new UserFacingError(`${source}: is a single key, not a key ring; make a ring from it with 'session-migrate keys ring init --key-file ${p.path} --out RING'`);
+      }
+      return ring;
+    }
+    case 'env': {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.name)) throw new UserFacingError('--key-env: give the NAME of an environment variable (letters, digits, _), not a key');
+      const text = env[p.name];
+      if (text === undefined || text === '') throw new UserFacingError(`${source} is not set or empty`);
+      return parseKeyText(sodium, text, source);
+    }
+    case 'command': {
+      const out = await runKeyCommand(p.command, p.timeoutSeconds);
+      try {
+        return parseKeyText(sodium, out.toString('latin1'), source);
+      } finally {
+        out.fill(0);
+      }
+    }
+  }
+}
+
+/**
+ * Runs a key command: `/bin/sh -c CMD`, stdin closed, stdout collected (at most MAX_KEY_TEXT_BYTES),
+ * stderr discarded, the whole process group killed after `timeoutSeconds`.
+ * @returns stdout (the caller zeroes it).
+ * @throws UserFacingError on a spawn failure, a non-zero exit, a signal, the timeout, too much or no
+ *   output; the message never repeats what the command printed.
+ */
+export function runKeyCommand(command: string, timeoutSeconds: number): Promise<Buffer> {
+  if (command.trim() === '') return Promise.reject(new UserFacingError('--key-command: empty command'));
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) {
+    return Promise.reject(new UserFacingError('--key-command-timeout must be more than 0 and at most 3600 seconds'));
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failure: string | undefined;
+    const wipe = () => {
+      for (const c of chunks) c.fill(0);
+    };
+    const killGroup = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      failure = `did not finish within ${timeoutSeconds} s (killed; raise --key-command-timeout if it is just slow)`;
+      killGroup();
+    }, timeoutSeconds * 1000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > MAX_KEY_TEXT_BYTES && failure === undefined) {
+        failure = `printed more than ${MAX_KEY_TEXT_BYTES} bytes; it must print only the key or key ring`;
+        killGroup();
+      }
+    });
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      wipe();
+      reject(new UserFacingError(`--key-command: cannot run /bin/sh: ${err.code ?? 'error'}`));
+    });
+    // 'close' waits for stdout to end: a killed group closes it; a background child keeping it open
+    // past the timeout is killed with the group.
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const fail = (why: string) => {
+        wipe();
+        reject(new UserFacingError(`--key-command ${why} (its output is not shown: it may hold key material)`));
+      };
+      if (failure !== undefined) return fail(failure);
+      if (signal !== null) return fail(`was killed by ${signal}`);
+      if (code !== 0) return fail(`exited with status ${code}`);
+      const out = Buffer.concat(chunks);
+      wipe();
+      if (out.toString('latin1').trim() === '') {
+        out.fill(0);
+        return reject(new UserFacingError('--key-command printed nothing; it must print the key or key ring on stdout'));
+      }
+      resolve(out);
+    });
+  });
+}

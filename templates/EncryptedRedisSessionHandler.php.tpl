@@ -41,6 +41,15 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     /** Environment variable holding the path of a file with the master key as base64 text. */
     public const KEY_FILE_ENV = 'SESSION_MIGRATE_KEY_FILE';
 
+    /** Environment variable holding the path of a key ring file (docs/keys.md). */
+    public const KEY_RING_FILE_ENV = 'SESSION_MIGRATE_KEY_RING_FILE';
+
+    /** Environment variable holding the path of a PHP file that returns a key provider callable. */
+    public const KEY_PROVIDER_ENV = 'SESSION_MIGRATE_KEY_PROVIDER';
+
+    /** First line of a key ring file (docs/keys.md). */
+    public const KEY_RING_HEADER = 'session-migrate-keyring 1';
+
     /** Length of a master key in bytes. */
     public const MASTER_KEY_BYTES = 32;
 
@@ -53,12 +62,13 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     private const KDF_ID_ENCRYPTION = 1;
     private const KDF_ID_LOOKUP = 2;
     private const KDF_ID_KEY_ID = 3;
+    private const KDF_ID_LOOKUP_ID = 4;
     private const KEY_ID_BYTES = 8;
     private const HEADER_BYTES = 11;
     private const NONCE_BYTES = 24;
     private const TAG_BYTES = 16;
     private const MIN_ENVELOPE_BYTES = self::HEADER_BYTES + self::NONCE_BYTES + self::TAG_BYTES;
-    private const MAX_KEY_FILE_BYTES = 4096;
+    private const MAX_KEY_FILE_BYTES = 65536;
 
     private \Redis $redis;
 
@@ -70,7 +80,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     /** Raw 8-byte key ID of the current master key. */
     private string $currentKeyId = '';
 
-    /** K_lookup of the current master key (32 bytes). */
+    /** K_lookup (32 bytes): the ring's lookup key, or derived from the first master key. */
     private string $lookupKey = '';
 
     /** @var array<string, string> raw 8-byte key ID => K_enc (32 bytes), current key first */
@@ -80,9 +90,11 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
      * @param \Redis                 $redis      a connected phpredis client, used by this handler only:
      *                                           it must have no serializer, no compression and no key
      *                                           prefix option set (values are raw binary strings)
-     * @param string|string[]        $masterKeys the raw 32-byte master key, or a key ring: the current
-     *                                           key first (it writes and names keys), then previous
-     *                                           keys whose values must still open
+     * @param string|string[]|array{lookup: string, current: string, previous: string[]} $masterKeys
+     *        the raw 32-byte master key; or a list of master keys, the current key first (it writes
+     *        and, through its derived K_lookup, names keys), then previous keys whose values must
+     *        still open; or a key ring as returned by keyRingFromEnvironment() / keyRingFromText():
+     *        the ring's 32-byte lookup key names keys (docs/keys.md)
      * @param string                 $prefix     prefix of Redis key names
      * @param callable(string): void $logger     receives one line per problem (never key material,
      *                                           session IDs or session data); default error_log()
@@ -96,7 +108,16 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         string $prefix = self::DEFAULT_PREFIX,
         ?callable $logger = null
     ) {
-        $ring = is_array($masterKeys) ? array_values($masterKeys) : [$masterKeys];
+        $ringLookupKey = null;
+        if (is_array($masterKeys) && array_key_exists('current', $masterKeys)) {
+            $ringLookupKey = $masterKeys['lookup'] ?? null;
+            if (!is_string($ringLookupKey) || strlen($ringLookupKey) !== 32) {
+                throw new \InvalidArgumentException('session-migrate: the key ring\'s lookup key is not 32 raw bytes');
+            }
+            $ring = array_merge([$masterKeys['current']], array_values($masterKeys['previous'] ?? []));
+        } else {
+            $ring = is_array($masterKeys) ? array_values($masterKeys) : [$masterKeys];
+        }
         if ($ring === []) {
             throw new \InvalidArgumentException('session-migrate: the master key ring is empty');
         }
@@ -115,7 +136,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             );
             if ($index === 0) {
                 $this->currentKeyId = $keyId;
-                $this->lookupKey = sodium_crypto_kdf_derive_from_key(
+                $this->lookupKey = $ringLookupKey ?? sodium_crypto_kdf_derive_from_key(
                     32,
                     self::KDF_ID_LOOKUP,
                     self::KDF_CONTEXT,
@@ -180,6 +201,293 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /**
+     * Reads the key ring from the environment (docs/keys.md). Exactly one of these may be set:
+     * SESSION_MIGRATE_KEY_RING_FILE or SESSION_MIGRATE_KEY_FILE (the path of a key ring file or a
+     * single key file), SESSION_MIGRATE_KEY (the text itself), SESSION_MIGRATE_KEY_PROVIDER (the path
+     * of a PHP file that returns a callable giving the text, see keyRingFromCallable()).
+     *
+     * @return array{lookup: string, current: string, previous: string[]} raw 32-byte keys; pass it to
+     *         the constructor, then wipe it with wipeKeyRing()
+     *
+     * @throws \RuntimeException when none or several are set, or the key cannot be read or is
+     *                           malformed; the message never contains key text
+     */
+    public static function keyRingFromEnvironment(): array
+    {
+        $set = [];
+        foreach ([self::KEY_RING_FILE_ENV, self::KEY_FILE_ENV, self::KEY_ENV, self::KEY_PROVIDER_ENV] as $name) {
+            $value = getenv($name);
+            if (is_string($value) && $value !== '') {
+                $set[$name] = $value;
+            }
+        }
+        if (count($set) > 1) {
+            foreach ($set as $name => $value) {
+                sodium_memzero($value);
+            }
+            throw new \RuntimeException(sprintf(
+                'session-migrate: %s are all set; set only one',
+                implode(' and ', array_keys($set))
+            ));
+        }
+        foreach ($set as $name => $value) {
+            if ($name === self::KEY_ENV) {
+                return self::keyRingFromText($value, 'environment variable ' . $name);
+            }
+            if ($name === self::KEY_PROVIDER_ENV) {
+                return self::keyRingFromProviderFile($value);
+            }
+            return self::keyRingFromFile($value);
+        }
+        throw new \RuntimeException(sprintf(
+            'session-migrate: no master key: set %s or %s (preferred), %s or %s',
+            self::KEY_FILE_ENV,
+            self::KEY_RING_FILE_ENV,
+            self::KEY_ENV,
+            self::KEY_PROVIDER_ENV
+        ));
+    }
+
+    /**
+     * Reads a key ring file or a single key file (same checks as masterKeyFromFile()).
+     *
+     * @return array{lookup: string, current: string, previous: string[]}
+     *
+     * @throws \RuntimeException when the file is missing, unreadable, not a regular file, accessible
+     *                           to others, too large, or malformed
+     */
+    public static function keyRingFromFile(string $path): array
+    {
+        return self::keyRingFromText(self::readKeyFile($path), 'key file ' . $path);
+    }
+
+    /**
+     * Gets the key text from a callable the application provides (for example one that fetches a
+     * secret from a secrets manager and caches it: templates/examples/aws-secrets-manager.php.example)
+     * and parses it as keyRingFromText() does.
+     *
+     * @param callable(): string $provider returns a single base64 key or key ring text
+     * @param string             $source   names the provider in error messages
+     *
+     * @return array{lookup: string, current: string, previous: string[]}
+     *
+     * @throws \RuntimeException when the provider throws, returns no string, or the text is malformed
+     *                           (the provider's exception message is not repeated: it may hold secrets)
+     */
+    public static function keyRingFromCallable(callable $provider, string $source = 'key provider'): array
+    {
+        try {
+            $text = $provider();
+        } catch (\Throwable $e) {
+            throw new \RuntimeException(sprintf('session-migrate: %s failed (%s)', $source, get_class($e)));
+        }
+        if (!is_string($text)) {
+            throw new \RuntimeException(
+                sprintf('session-migrate: %s returned a %s, not key text', $source, gettype($text))
+            );
+        }
+
+        return self::keyRingFromText($text, $source);
+    }
+
+    /**
+     * Loads a PHP file that returns a key provider callable (SESSION_MIGRATE_KEY_PROVIDER) and calls it.
+     *
+     * @return array{lookup: string, current: string, previous: string[]}
+     *
+     * @throws \RuntimeException when the file is missing or does not return a callable, or as
+     *                           keyRingFromCallable()
+     */
+    public static function keyRingFromProviderFile(string $path): array
+    {
+        $source = 'key provider ' . $path;
+        if (!is_file($path)) {
+            throw new \RuntimeException(sprintf('session-migrate: %s: not a regular file or does not exist', $source));
+        }
+        $provider = require $path;
+        if (!is_callable($provider)) {
+            throw new \RuntimeException(sprintf('session-migrate: %s: the file must return a callable', $source));
+        }
+
+        return self::keyRingFromCallable($provider, $source);
+    }
+
+    /**
+     * Parses key text (docs/keys.md): a single master key (44 characters of standard base64; a ring of
+     * one whose lookup key is derived from it) or a key ring file:
+     *
+     *   session-migrate-keyring 1
+     *   lookup <32-byte lookup key, standard base64>
+     *   current <master key>
+     *   previous <master key>          (zero or more)
+     *   end
+     *
+     * with '#' comment lines and blank lines ignored. Decoding is strict (base64_decode($s, true) of
+     * exactly 44 characters), the same as the TypeScript CLI (shared/cases/BUG-22).
+     *
+     * @return array{lookup: string, current: string, previous: string[]}
+     *
+     * @throws \RuntimeException for malformed text, a truncated ring (no 'end' line), a missing or
+     *                           repeated lookup/current line, or two keys with the same key ID; the
+     *                           message names $source and the line, never the text
+     */
+    public static function keyRingFromText(string $text, string $source): array
+    {
+        $lines = explode("\n", $text);
+        sodium_memzero($text);
+        $isRing = false;
+        foreach ($lines as $raw) {
+            $line = trim($raw);
+            if ($line === '' || $line[0] === '#') {
+                continue;
+            }
+            $isRing = preg_split('/\s+/', $line)[0] === 'session-migrate-keyring';
+            break;
+        }
+        if (!$isRing) {
+            $single = trim(implode("\n", $lines));
+            self::wipeStrings($lines);
+            if ($single === '') {
+                throw new \RuntimeException(sprintf(
+                    'session-migrate: %s: empty; expected a session-migrate key or key ring',
+                    $source
+                ));
+            }
+            if (strpos($single, "\n") !== false) {
+                sodium_memzero($single);
+                throw new \RuntimeException(sprintf(
+                    'session-migrate: %s: not a session-migrate key (several lines, but no \'%s\' header line)',
+                    $source,
+                    self::KEY_RING_HEADER
+                ));
+            }
+            $current = self::decodeMasterKey($single, $source);
+
+            return [
+                'lookup' => sodium_crypto_kdf_derive_from_key(32, self::KDF_ID_LOOKUP, self::KDF_CONTEXT, $current),
+                'current' => $current,
+                'previous' => [],
+            ];
+        }
+
+        $ring = ['lookup' => null, 'current' => null, 'previous' => []];
+        $lineOf = [];
+        $sawHeader = false;
+        $ended = false;
+        try {
+            foreach ($lines as $i => $raw) {
+                $n = $i + 1;
+                $line = trim($raw);
+                if ($line === '' || $line[0] === '#') {
+                    continue;
+                }
+                if ($ended) {
+                    throw self::ringError($source, sprintf('line %d: text after the \'end\' line', $n));
+                }
+                if (!$sawHeader) {
+                    if ($line !== self::KEY_RING_HEADER) {
+                        throw self::ringError($source, sprintf(
+                            'line %d: unsupported key ring version (expected \'%s\')',
+                            $n,
+                            self::KEY_RING_HEADER
+                        ));
+                    }
+                    $sawHeader = true;
+                    continue;
+                }
+                if ($line === 'end') {
+                    $ended = true;
+                    continue;
+                }
+                $parts = preg_split('/[ \t]+/', $line);
+                $entry = is_array($parts) ? $parts[0] : '';
+                $known = in_array($entry, ['lookup', 'current', 'previous'], true);
+                if (!is_array($parts) || count($parts) !== 2 || !$known) {
+                    throw self::ringError($source, sprintf(
+                        'line %d: expected \'lookup\', \'current\' or \'previous\' followed by one key, or \'end\'',
+                        $n
+                    ));
+                }
+                $key = self::decodeMasterKey($parts[1], sprintf('%s: line %d (%s)', $source, $n, $entry));
+                sodium_memzero($parts[1]);
+                if ($entry === 'previous') {
+                    $ring['previous'][] = $key;
+                    $lineOf[] = $n;
+                    continue;
+                }
+                if ($ring[$entry] !== null) {
+                    throw self::ringError($source, sprintf(
+                        $entry === 'lookup'
+                            ? 'line %d: a second \'lookup\' line (a ring has exactly one lookup key)'
+                            : 'line %d: a second \'current\' line (a ring has exactly one current key;'
+                            . ' older ones are \'previous\')',
+                        $n
+                    ));
+                }
+                $ring[$entry] = $key;
+                if ($entry === 'current') {
+                    array_unshift($lineOf, $n);
+                }
+            }
+            if (!$sawHeader) {
+                throw self::ringError($source, sprintf('no \'%s\' header line', self::KEY_RING_HEADER));
+            }
+            if (!$ended) {
+                throw self::ringError($source, 'truncated: no \'end\' line (restore the ring from its backup)');
+            }
+            if ($ring['lookup'] === null) {
+                throw self::ringError($source, 'no \'lookup\' line');
+            }
+            if ($ring['current'] === null) {
+                throw self::ringError($source, 'no \'current\' line');
+            }
+            $seen = [];
+            foreach (array_merge([$ring['current']], $ring['previous']) as $index => $masterKey) {
+                $keyId = bin2hex(substr(
+                    sodium_crypto_kdf_derive_from_key(16, self::KDF_ID_KEY_ID, self::KDF_CONTEXT, $masterKey),
+                    0,
+                    self::KEY_ID_BYTES
+                ));
+                if (isset($seen[$keyId])) {
+                    throw self::ringError($source, sprintf(
+                        'key ID %s appears twice (lines %d and %d); remove the duplicate line',
+                        $keyId,
+                        $seen[$keyId],
+                        $lineOf[$index]
+                    ));
+                }
+                $seen[$keyId] = $lineOf[$index];
+            }
+        } catch (\RuntimeException $e) {
+            self::wipeKeyRing($ring);
+            throw $e;
+        } finally {
+            self::wipeStrings($lines);
+        }
+
+        return $ring;
+    }
+
+    /**
+     * Zeroes the keys of a ring returned by keyRingFromText() and friends (sodium_memzero; a string
+     * still shared with another variable, such as the handler's own copy, is released, not zeroed).
+     *
+     * @param array<string, mixed> $ring
+     */
+    public static function wipeKeyRing(array &$ring): void
+    {
+        foreach (['lookup', 'current'] as $name) {
+            if (isset($ring[$name]) && is_string($ring[$name])) {
+                sodium_memzero($ring[$name]);
+            }
+        }
+        if (isset($ring['previous']) && is_array($ring['previous'])) {
+            self::wipeStrings($ring['previous']);
+        }
+        $ring = [];
+    }
+
+    /**
      * Reads a master key file (44 characters of standard base64, optionally followed by a newline).
      *
      * @return string the raw 32-byte master key
@@ -188,6 +496,17 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
      *                           to others (mode o+rwx), too large, or malformed
      */
     public static function masterKeyFromFile(string $path): string
+    {
+        return self::decodeMasterKey(self::readKeyFile($path), 'key file ' . $path);
+    }
+
+    /**
+     * Reads the text of a key or key ring file: a regular file (symlinks followed), not accessible to
+     * others (mode o+rwx; the group may read, as PHP-FPM often reads through it), at most 64 KiB.
+     *
+     * @throws \RuntimeException naming the file and the fix, never its contents
+     */
+    private static function readKeyFile(string $path): string
     {
         $source = 'key file ' . $path;
         clearstatcache(true, $path);
@@ -213,7 +532,21 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             sodium_memzero($text);
             throw new \RuntimeException(sprintf('session-migrate: %s: too large to be a key file', $source));
         }
-        return self::decodeMasterKey($text, $source);
+
+        return $text;
+    }
+
+    /**
+     * Lookup ID of the lookup key that names Redis keys: 16 lowercase hex characters, safe to log. It
+     * stays the same when master keys rotate (docs/keys.md).
+     */
+    public function lookupId(): string
+    {
+        return bin2hex(substr(
+            sodium_crypto_kdf_derive_from_key(16, self::KDF_ID_LOOKUP_ID, self::KDF_CONTEXT, $this->lookupKey),
+            0,
+            self::KEY_ID_BYTES
+        ));
     }
 
     /** Key ID of the current master key: 16 lowercase hex characters, safe to log. */
@@ -523,6 +856,24 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         }
 
         return $key;
+    }
+
+    private static function ringError(string $source, string $message): \RuntimeException
+    {
+        return new \RuntimeException(sprintf('session-migrate: %s: %s', $source, $message));
+    }
+
+    /**
+     * @param array<int|string, mixed> $strings
+     */
+    private static function wipeStrings(array &$strings): void
+    {
+        foreach ($strings as $k => $value) {
+            if (is_string($value)) {
+                sodium_memzero($strings[$k]);
+            }
+        }
+        $strings = [];
     }
 
     /**

@@ -11,10 +11,15 @@
  * session pay nothing and need neither the key nor Redis.
  *
  * Environment (e.g. env[...] lines in the PHP-FPM pool; never php.ini, never this file):
- *   SESSION_MIGRATE_KEY_FILE        path of the master key file: 44 characters of standard base64,
- *                                   readable by the PHP user, not by others (preferred)
- *   SESSION_MIGRATE_KEY             or the same base64 text itself (shows up in phpinfo(): prefer
- *                                   the file); setting both is an error
+ *   SESSION_MIGRATE_KEY_RING_FILE   path of the key ring file (docs/keys.md), readable by the PHP
+ *                                   user, not by others (preferred once keys rotate)
+ *   SESSION_MIGRATE_KEY_FILE        or the path of a single master key file (44 characters of
+ *                                   standard base64) or of a key ring file
+ *   SESSION_MIGRATE_KEY             or the key or key ring text itself (shows up in phpinfo():
+ *                                   prefer a file)
+ *   SESSION_MIGRATE_KEY_PROVIDER    or the path of a PHP file returning a callable that returns the
+ *                                   text (a secrets manager client; see docs/keys.md)
+ *                                   Exactly one of the four may be set.
  *   SESSION_MIGRATE_REDIS_PASSWORD  Redis password (AUTH), only if Redis requires one
  *
  * When the key or Redis is unavailable, session_start() returns false with the warning "Failed to
@@ -41,10 +46,12 @@ declare(strict_types=1);
         'timeout' => {{REDIS_TIMEOUT}},     // connect and read timeout, seconds
         'prefix' => {{REDIS_PREFIX}},       // prefix of the session key names
         'username' => {{REDIS_USERNAME}},   // Redis 6 ACL user name, '' for none
-        // Key ID the sessions in Redis were written with (from the plan); [] accepts any key. Key
-        // names derive from the key, so a wrong key would find no session and log everyone out
-        // silently: with it set, a wrong key fails session_start() and logs both key IDs instead.
-        'expectedKeyIds' => {{EXPECTED_KEY_IDS}},
+        // Lookup ID of the key ring the sessions in Redis were named with (from the plan); [] accepts
+        // any. Key names derive from the lookup key, so a wrong key would find no session and log
+        // everyone out silently: with it set, a wrong key fails session_start() and logs both IDs
+        // instead. The lookup key stays the same when master keys rotate (docs/keys.md), so rotation
+        // needs no new bootstrap.
+        'expectedLookupIds' => {{EXPECTED_LOOKUP_IDS}},
     ];
 
     /** Builds the real handler: reads the key, connects to Redis. Throws when either is unavailable. */
@@ -52,7 +59,7 @@ declare(strict_types=1);
         if (!extension_loaded('redis') || !extension_loaded('sodium')) {
             throw new \RuntimeException('session-migrate: the PHP extensions redis and sodium are both required');
         }
-        $masterKey = \{{NAMESPACE}}\EncryptedRedisSessionHandler::masterKeyFromEnvironment();
+        $keyRing = \{{NAMESPACE}}\EncryptedRedisSessionHandler::keyRingFromEnvironment();
 
         $redis = new \Redis();
         $isSocket = $config['host'][0] === '/';
@@ -76,13 +83,16 @@ declare(strict_types=1);
             throw new \RuntimeException('session-migrate: Redis refused SELECT ' . $config['database']);
         }
 
-        $handler = new \{{NAMESPACE}}\EncryptedRedisSessionHandler($redis, $masterKey, $config['prefix']);
-        sodium_memzero($masterKey);
-        if ($config['expectedKeyIds'] !== [] && !in_array($handler->keyId(), $config['expectedKeyIds'], true)) {
+        $handler = new \{{NAMESPACE}}\EncryptedRedisSessionHandler($redis, $keyRing, $config['prefix']);
+        \{{NAMESPACE}}\EncryptedRedisSessionHandler::wipeKeyRing($keyRing);
+        $expected = $config['expectedLookupIds'];
+        if ($expected !== [] && !in_array($handler->lookupId(), $expected, true)) {
             throw new \RuntimeException(sprintf(
-                'session-migrate: the master key from the environment has key ID %s, but this deployment expects %s',
+                'session-migrate: the key from the environment has lookup ID %s (current key ID %s),'
+                . ' but this deployment expects lookup ID %s',
+                $handler->lookupId(),
                 $handler->keyId(),
-                implode(' or ', $config['expectedKeyIds'])
+                implode(' or ', $config['expectedLookupIds'])
             ));
         }
 

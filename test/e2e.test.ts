@@ -70,7 +70,7 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     const plan = cli(['plan', '--source', `files:${box.sessions}`, '--target', redis.url, '--key-file', box.keyFile, '--out', box.planFile, '--artifacts-dir', box.artifactsDir]);
     expect(plan.status, plan.stderr).toBe(0);
     expect(plan.stdout).toMatch(/4 to migrate/);
-    const planJson = JSON.parse(readFileSync(box.planFile, 'utf8')) as { key: { keyId: string }; summary: { live: number; formats: Record<string, number> } };
+    const planJson = JSON.parse(readFileSync(box.planFile, 'utf8')) as { key: { keyId: string; lookupId: string }; summary: { live: number; formats: Record<string, number> } };
     expect(planJson.summary.live).toBe(4);
     expect(planJson.summary.formats).toEqual({ php: 4 });
     const key = readFileSync(box.keyFile, 'utf8').trim();
@@ -119,7 +119,7 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     expect(existsSync(box.sessions)).toBe(false);
     expect(await redis.client.dbsize()).toBe(4);
 
-    // PHP given another master key fails visibly and names both key IDs, instead of logging everyone out.
+    // PHP given another master key fails visibly and names both lookup IDs, instead of logging everyone out.
     const wrongKey = join(box.root, 'wrong.key');
     expect(cli(['keys', 'generate', '--out', wrongKey]).status).toBe(0);
     const php3 = await startPhpServer({ docroot: box.docroot, phpIni: box.phpIni, scanDir: box.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: wrongKey } });
@@ -130,7 +130,7 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     } finally {
       await php3.stop();
     }
-    expect(readFileSync(join(box.root, 'php-error.log'), 'utf8')).toMatch(new RegExp(`has key ID [0-9a-f]{16}, but this deployment expects ${planJson.key.keyId}`));
+    expect(readFileSync(join(box.root, 'php-error.log'), 'utf8')).toMatch(new RegExp(`has lookup ID [0-9a-f]{16} \\(current key ID [0-9a-f]{16}\\), but this deployment expects lookup ID ${planJson.key.lookupId}`));
     expect(await redis.client.dbsize()).toBe(4);
   });
 
@@ -223,7 +223,7 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     // The key file is replaced by another key.
     renameSync(keyFile, keyFile + '.orig');
     expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
-    expectUsageError(cli(['apply', '--plan', planFile]), /no longer matches: key file .* now holds key ID/);
+    expectUsageError(cli(['apply', '--plan', planFile]), /no longer matches: key file .* now has lookup ID [0-9a-f]{16}, the plan was made for lookup ID/);
     renameSync(keyFile + '.orig', keyFile);
 
     // The source directory is replaced.

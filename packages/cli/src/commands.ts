@@ -8,7 +8,9 @@ import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
-import { EnvelopeCodec, DEFAULT_PREFIX, generateKeyFile, readKeyFile } from '@session-migrate/envelope';
+import {
+  EnvelopeCodec, DEFAULT_PREFIX, describeKeyProvider, generateKeyFile, keyRingIds, loadKeyRing, loadSodium, wipeKeyRing, type KeyProvider,
+} from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
   readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
@@ -18,17 +20,13 @@ import { DEFAULT_MAX_SESSION_BYTES, openSource } from '@session-migrate/sources'
 import { connectTarget, parseTargetUrl, scanKeys } from '@session-migrate/target';
 import { verifyTarget, type VerifyReport } from '@session-migrate/verify';
 import { formatBytes, formatCounts, progressLine } from './output.ts';
+import { codecFromProvider, planKeyFor, providerFromPlan } from './key-options.ts';
 
 export type Print = (line: string) => void;
 
-/** Reads the key file and builds the codec; the key bytes are zeroed once derived. */
-async function codecFromKeyFile(path: string): Promise<EnvelopeCodec> {
-  const key = readKeyFile(path);
-  try {
-    return await EnvelopeCodec.create([key]);
-  } finally {
-    key.fill(0);
-  }
+/** Wraps an error from Redis in the middle of a command into a one-line UserFacingError (for other command files). */
+export function redisFailureFor(err: unknown, url: string, during: string): UserFacingError {
+  return redisFailure(err, url, during);
 }
 
 /** Checks a key prefix: printable, no spaces, not empty. */
@@ -107,7 +105,8 @@ export async function keysGenerate(args: { out: string }, print: Print): Promise
 export interface PlanArgs {
   source: string;
   target: string;
-  keyFile: string;
+  /** Where the key comes from (key-options.ts). */
+  key: KeyProvider;
   prefix: string;
   out: string;
   gcMaxlifetime: number;
@@ -128,7 +127,8 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
   if (args.artifactsDir === '' || args.installDir === '') throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');
   const outDir = resolve(args.artifactsDir);
   checkCanCreateDir(outDir, '--artifacts-dir');
-  const codec = await codecFromKeyFile(args.keyFile);
+  const { codec, ids } = await codecFromProvider(args.key);
+  codec.wipe(); // plan only needs the IDs
   const source = openSource(args.source, { maxSessionBytes: args.maxSessionBytes });
   const target = parseTargetUrl(args.target);
   const client = await connectTarget(target);
@@ -141,7 +141,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       createdAt: new Date().toISOString(),
       source: source.describe(),
       target: { ...target.description, prefix, ...(await targetState(client, prefix, args.target)) },
-      key: { file: resolve(args.keyFile), keyId: codec.keyId },
+      key: planKeyFor(args.key, { keyId: ids.currentKeyId, lookupId: ids.lookupId }),
       php: { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler },
       limits: { maxSessionBytes: args.maxSessionBytes },
       summary,
@@ -177,7 +177,8 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
     print(`  WARNING     no session files found in ${printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
   }
   print(`  target      ${plan.target.url}${plan.target.auth ? ' (with AUTH)' : ''}, key prefix "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under the prefix now`);
-  print(`  key         key ID ${plan.key.keyId} (from ${printable(plan.key.file)})`);
+  const from = plan.key.file !== undefined ? printable(plan.key.file) : plan.key.env !== undefined ? `environment variable ${plan.key.env}` : '--key-command';
+  print(`  key         lookup ID ${plan.key.lookupId ?? 'unknown'} (checked by the PHP bootstrap), current key ID ${plan.key.keyId} (from ${from})`);
   print(`  TTL         ${plan.ttlPolicy}`);
   print(`  artifacts   ${plan.artifacts.files.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}`);
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
@@ -192,6 +193,8 @@ export interface ApplyArgs {
   json: boolean;
   /** Worker threads for reading and sealing; undefined = automatic (by the plan's session count). */
   workers?: number;
+  /** Where the key comes from; default: the provider recorded in the plan. */
+  key?: KeyProvider;
 }
 
 /** Below this many planned sessions, worker threads (about 2 s to start: each loads the TypeScript sources) cost more than they save. */
@@ -209,22 +212,18 @@ export interface ApplyResult {
 /** Carries out a plan; refuses on drift. */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
   const plan = readPlanFile(args.plan);
-  const masterKey = readKeyFile(plan.key.file);
-  let codec: EnvelopeCodec;
+  const ring = await loadKeyRing(args.key ?? providerFromPlan(plan.key, args.plan));
+  let codec: EnvelopeCodec | undefined;
   try {
-    codec = await EnvelopeCodec.create([masterKey]);
-  } catch (err) {
-    masterKey.fill(0);
-    throw err;
-  }
-  try {
-    return await applyWithCodec(args, plan, codec, masterKey, print);
+    codec = await EnvelopeCodec.fromRing(ring);
+    return await applyWithCodec(args, plan, codec, [ring.current, ...ring.previous], ring.lookupKey, print);
   } finally {
-    masterKey.fill(0);
+    wipeKeyRing(ring);
+    codec?.wipe();
   }
 }
 
-async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec, masterKey: Buffer, print: Print): Promise<number> {
+async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec, masterKeys: Buffer[], lookupKey: Buffer, print: Print): Promise<number> {
   const client = await connectTarget(parseTargetUrl(plan.target.url));
   try {
     const source = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
@@ -232,10 +231,12 @@ async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec,
     if (now.dir !== plan.source.dir || now.depth !== plan.source.depth) {
       throw new UserFacingError(`plan ${args.plan}: source.savePath and source.dir disagree (edited by hand?); re-run plan`);
     }
-    const drift = detectDrift(plan, { keyId: codec.keyId, sourceIdentity: { dev: now.dev, ino: now.ino }, serverRunId: await serverRunId(client) });
+    const drift = detectDrift(plan, { keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity: { dev: now.dev, ino: now.ino }, serverRunId: await serverRunId(client) });
     if (drift.length > 0) {
       throw new UserFacingError(`plan ${args.plan} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
     }
+    // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
+    if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
     let artifacts: ArtifactResult[];
     try {
       artifacts = applyArtifacts(plan, args.dryRun);
@@ -248,7 +249,7 @@ async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec,
     const workers = args.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
     if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
     const sessions = await applySessions({
-      plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, workers, masterKeys: [masterKey],
+      plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, workers, masterKeys, lookupKey,
       onProgress: (n) => progress?.update(n),
     });
     progress?.done();
@@ -284,9 +285,12 @@ export interface VerifyArgs {
   /** A plan whose target, key file, prefix, gc_maxlifetime and serialize_handler are the defaults. */
   plan?: string;
   target?: string;
-  keyFile?: string;
+  /** Where the key comes from; default: the plan's provider. */
+  key?: KeyProvider;
   prefix?: string;
   source?: string;
+  /** Fail (exit 1) when any value is sealed under another key ID (after a rotation). */
+  requireKeyId?: string;
   gcMaxlifetime?: number;
   serializeHandler?: SerializeHandler;
   json: boolean;
@@ -299,23 +303,30 @@ export interface VerifyArgs {
 export async function verifyCommand(args: VerifyArgs, print: Print): Promise<number> {
   const plan = args.plan !== undefined ? readPlanFile(args.plan) : undefined;
   const target = args.target ?? plan?.target.url;
-  const keyFile = args.keyFile ?? plan?.key.file;
-  if (target === undefined || keyFile === undefined) {
-    throw new UserFacingError('verify needs --target and --key-file, or --plan (see --help)');
+  const provider = args.key ?? (plan !== undefined && args.plan !== undefined ? providerFromPlan(plan.key, args.plan) : undefined);
+  if (target === undefined || provider === undefined) {
+    throw new UserFacingError('verify needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)');
+  }
+  if (args.requireKeyId !== undefined && !/^[0-9a-f]{16}$/.test(args.requireKeyId)) {
+    throw new UserFacingError('--require-key-id must be a key ID: 16 lowercase hex characters (see keys id)');
   }
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
   const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
   const serializeHandler = args.serializeHandler ?? plan?.php.serializeHandler ?? 'php';
-  const codec = await codecFromKeyFile(keyFile);
+  const { codec } = await codecFromProvider(provider);
   const source = args.source !== undefined ? openSource(args.source, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES }) : undefined;
   const client = await connectTarget(parseTargetUrl(target));
   let report: VerifyReport;
   try {
-    report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler });
+    report = await verifyTarget({
+      client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler,
+      ...(args.requireKeyId !== undefined ? { requireKeyId: args.requireKeyId } : {}),
+    });
   } catch (err) {
     throw redisFailure(err, target, 'verify');
   } finally {
     client.disconnect();
+    codec.wipe();
   }
   if (args.json) {
     print(JSON.stringify(report, null, 2));

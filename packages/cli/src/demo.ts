@@ -76,7 +76,7 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
 
     step(4, 'session-migrate plan');
     const planArgs = {
-      source: `files:${layout.sessions}`, target: redis.url, keyFile: layout.keyFile, prefix: DEFAULT_PREFIX, out: layout.planFile,
+      source: `files:${layout.sessions}`, target: redis.url, key: { kind: 'file' as const, path: layout.keyFile }, prefix: DEFAULT_PREFIX, out: layout.planFile,
       gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, maxSessionBytes: 8 * 1024 * 1024, artifactsDir: layout.artifactsDir, json: false,
     };
     check(await planCommand(planArgs, indent) === 0, 'plan written');
@@ -87,7 +87,7 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
     check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'second apply succeeded and changed nothing');
 
     step(7, 'session-migrate verify --source');
-    const verifyArgs = { target: redis.url, keyFile: layout.keyFile, prefix: DEFAULT_PREFIX, gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, json: false };
+    const verifyArgs = { target: redis.url, key: { kind: 'file' as const, path: layout.keyFile }, prefix: DEFAULT_PREFIX, gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, json: false };
     check(await verifyCommand({ ...verifyArgs, source: `files:${layout.sessions}` }, indent) === 0, 'verify: every value is an authentic envelope with a TTL, every live session is in Redis');
     const keys = await redis.client.keys('*');
     check(keys.every((k) => !files.some((f) => k.includes(f.slice(5)))), `no session ID appears in any of the ${keys.length} Redis key names`);

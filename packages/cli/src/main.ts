@@ -10,6 +10,9 @@ import {
   applyCommand, keysGenerate, planCommand, verifyCommand,
 } from './commands.ts';
 import { demoCommand } from './demo.ts';
+import { keyProviderFromArgs, keyProviderOptions } from './key-options.ts';
+import { keysId, keysRingAdd, keysRingInit, keysRingRetire, keysRingRotate } from './commands-keys.ts';
+import { rotateCommand } from './commands-rotate.ts';
 
 const VERSION = '0.1.0';
 
@@ -23,8 +26,7 @@ function oneLine(message: string): string {
 }
 
 function keyOptions<T>(y: Argv<T>) {
-  return y
-    .option('key-file', { type: 'string', demandOption: true, describe: 'master key file (base64, mode 0600), from keys generate' })
+  return keyProviderOptions(y)
     .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' });
 }
 
@@ -67,7 +69,30 @@ export async function main(argv: string[]): Promise<number> {
         .command('generate', 'write a new random 32-byte master key (base64, mode 0600); never overwrites', (g) =>
           g.option('out', { type: 'string', demandOption: true, describe: 'file to create' }),
         (a) => run(() => keysGenerate({ out: a.out }, print))())
-        .demandCommand(1, 'name a keys command: generate'),
+        .command('id', 'print the key ID of a key, or the lookup ID and key IDs of a key ring (safe to print)', (g) =>
+          keyProviderOptions(g).option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
+        (a) => run(() => keysId({ key: keyProviderFromArgs(a, true)!, json: a.json }, print))())
+        .command('ring', 'manage a key ring file (docs/keys.md)', (r) =>
+          r
+            .command('init', 'create a key ring (mode 0600) from a key or ring (keeps its lookup key), or from a new key', (g) =>
+              keyProviderOptions(g).option('out', { type: 'string', demandOption: true, describe: 'key ring file to create' }),
+            (a) => run(() => {
+              const key = keyProviderFromArgs(a, false);
+              return keysRingInit({ out: a.out, ...(key !== undefined ? { key } : {}) }, print);
+            })())
+            .command('add', 'add a new random master key as a previous key (opens, does not seal yet)', (g) =>
+              g.option('key-ring', { type: 'string', demandOption: true, describe: 'key ring file to update' }),
+            (a) => run(() => keysRingAdd({ ring: a['key-ring'] }, print))())
+            .command('rotate', 'make a new random key (or --to a previous key) current; the old current key becomes previous', (g) =>
+              g.option('key-ring', { type: 'string', demandOption: true, describe: 'key ring file to update' })
+                .option('to', { type: 'string', describe: 'key ID of a previous key to make current (from keys ring add)' }),
+            (a) => run(() => keysRingRotate({ ring: a['key-ring'], ...(a.to !== undefined ? { to: a.to } : {}) }, print))())
+            .command('retire', 'remove a previous key from the ring (after verify --require-key-id)', (g) =>
+              g.option('key-ring', { type: 'string', demandOption: true, describe: 'key ring file to update' })
+                .option('key-id', { type: 'string', demandOption: true, describe: 'key ID to remove' }),
+            (a) => run(() => keysRingRetire({ ring: a['key-ring'], keyId: a['key-id'] }, print))())
+            .demandCommand(1, 'name a keys ring command: init, add, rotate or retire'))
+        .demandCommand(1, 'name a keys command: generate, id or ring'),
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
       phpOptions(keyOptions(y))
@@ -79,23 +104,26 @@ export async function main(argv: string[]): Promise<number> {
         .option('max-session-bytes', { type: 'number', default: DEFAULT_MAX_SESSION_BYTES, describe: 'larger session files are reported, not migrated' })
         .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
     (a) => run(() => planCommand({
-      source: a.source, target: a.target, keyFile: a['key-file'], prefix: a.prefix, out: a.out,
+      source: a.source, target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, out: a.out,
       gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler,
       maxSessionBytes: a['max-session-bytes'], artifactsDir: a['artifacts-dir'],
       ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), json: a.json,
     }, print))())
     .command('apply', 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis', (y) =>
-      y
+      keyProviderOptions(y)
         .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
         .option('workers', { type: 'number', describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
-    (a) => run(() => applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}) }, print))())
+    (a) => run(() => {
+      const key = keyProviderFromArgs(a, false);
+      return applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}), ...(key !== undefined ? { key } : {}) }, print);
+    })())
     .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
-      y
+      keyProviderOptions(y)
         .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
         .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
-        .option('key-file', { type: 'string', describe: 'master key file (base64, mode 0600)' })
+        .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
@@ -104,19 +132,27 @@ export async function main(argv: string[]): Promise<number> {
     (a) => run(() => verifyCommand({
       ...(a.plan !== undefined ? { plan: a.plan } : {}),
       ...(a.target !== undefined ? { target: a.target } : {}),
-      ...(a['key-file'] !== undefined ? { keyFile: a['key-file'] } : {}),
+      ...((k) => (k !== undefined ? { key: k } : {}))(keyProviderFromArgs(a, false)),
+      ...(a['require-key-id'] !== undefined ? { requireKeyId: a['require-key-id'] } : {}),
       ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       ...(a['serialize-handler'] !== undefined ? { serializeHandler: a['serialize-handler'] as SerializeHandler } : {}),
       ...(a.source !== undefined ? { source: a.source } : {}),
       json: a.json,
     }, print))())
+    .command('rotate', 'online: re-encrypt every session under the key ring\'s current key (compare-and-set, TTLs kept)', (y) =>
+      keyProviderOptions(y)
+        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' })
+        .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    (a) => run(() => rotateCommand({ target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, json: a.json, scanCount: a['scan-count'] }, print))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y
         .option('users', { type: 'number', default: 5, describe: 'simulated users who log in before the migration' })
         .option('keep', { type: 'boolean', default: false, describe: 'keep the sandbox directory afterwards' }),
     (a) => run(() => demoCommand({ users: a.users, keep: a.keep }, print))())
-    .demandCommand(1, 'name a command: keys, plan, apply, verify or demo')
+    .demandCommand(1, 'name a command: keys, plan, apply, verify, rotate or demo')
     .epilog('Exit codes: 0 success; 1 a check failed (verify) or sessions conflicted or failed (apply); 2 usage, input or connection error.')
     .strict()
     .help()

@@ -72,11 +72,12 @@ export interface GenerateOptions {
    */
   previousAutoPrependFile?: string;
   /**
-   * Key IDs (16 lowercase hex characters each) the master key given to PHP must have; the bootstrap
-   * refuses any other key, so a wrong key fails visibly instead of silently logging everyone out.
-   * Default: none (any key is accepted).
+   * Lookup IDs (16 lowercase hex characters each, docs/keys.md) the key ring given to PHP must have;
+   * the bootstrap refuses any other, so a wrong key fails visibly instead of silently logging
+   * everyone out. The lookup ID stays the same when master keys rotate. Default: none (any key is
+   * accepted).
    */
-  expectedKeyIds?: string[];
+  expectedLookupIds?: string[];
   /**
    * session.save_path written by the fragment: a path that cannot exist, so the files handler fails
    * instead of writing plaintext. Default `/dev/null/session-migrate-files-handler-disabled`
@@ -181,13 +182,13 @@ export function renderArtifacts(options: GenerateOptions, templates: Templates =
     chain = `// The auto_prepend_file this bootstrap replaced, run in the global scope as before.\nrequire_once ${phpString(previous)};`;
   }
 
-  const expectedKeyIds = options.expectedKeyIds ?? [];
-  for (const id of expectedKeyIds) {
-    if (!/^[0-9a-f]{16}$/.test(id)) throw new GenerateOptionsError('expectedKeyIds: each must be 16 lowercase hex characters');
+  const expectedLookupIds = options.expectedLookupIds ?? [];
+  for (const id of expectedLookupIds) {
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new GenerateOptionsError('expectedLookupIds: each must be 16 lowercase hex characters');
   }
 
   const values: Record<string, string> = {
-    EXPECTED_KEY_IDS: `[${expectedKeyIds.map(phpString).join(', ')}]`,
+    EXPECTED_LOOKUP_IDS: `[${expectedLookupIds.map(phpString).join(', ')}]`,
     NAMESPACE: namespace,
     HANDLER_FILE: phpString(names.handler),
     INI_FILE: names.ini,

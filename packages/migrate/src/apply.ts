@@ -26,6 +26,8 @@ export interface Drift {
 /** What apply observed now, to compare with the plan. */
 export interface CurrentState {
   keyId: string;
+  /** Lookup ID of the ring read now (docs/keys.md). */
+  lookupId?: string;
   sourceIdentity: { dev: number; ino: number } | undefined;
   serverRunId: string;
 }
@@ -33,8 +35,15 @@ export interface CurrentState {
 /** Compares a plan with the current state; an empty list means no drift. Pure. */
 export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   const drift: Drift[] = [];
-  if (now.keyId !== plan.key.keyId) {
-    drift.push({ what: 'key', message: `key file ${plan.key.file} now holds key ID ${now.keyId}, the plan was made for ${plan.key.keyId}` });
+  // With a lookup ID (key ring plans), only the lookup key must match: the master key may have
+  // rotated since the plan, and sessions still get the same names.
+  const where = plan.key.file !== undefined && plan.key.file !== '' ? `key file ${plan.key.file}` : 'the key';
+  if (plan.key.lookupId !== undefined) {
+    if (now.lookupId !== plan.key.lookupId) {
+      drift.push({ what: 'key', message: `${where} now has lookup ID ${now.lookupId ?? 'unknown'}, the plan was made for lookup ID ${plan.key.lookupId}` });
+    }
+  } else if (now.keyId !== plan.key.keyId) {
+    drift.push({ what: 'key', message: `${where} now holds key ID ${now.keyId}, the plan was made for ${plan.key.keyId}` });
   }
   if (now.sourceIdentity === undefined) {
     drift.push({ what: 'source', message: `source directory ${plan.source.dir} no longer exists` });
@@ -88,10 +97,12 @@ export interface ApplySessionsOptions {
   dryRun: boolean;
   /**
    * Worker threads that read and seal sessions in parallel (0 = all on this thread). Workers need
-   * `masterKeys` (the same ring as `codec`); each gets its own copy.
+   * `masterKeys` and `lookupKey` (the same ring as `codec`); each gets its own copy.
    */
   workers?: number;
   masterKeys?: Uint8Array[];
+  /** The ring's 32-byte lookup key (default: derived from the first master key). */
+  lookupKey?: Uint8Array;
   /** Called after every batch with sessions handled so far. */
   onProgress?: (handled: number) => void;
   /** Seconds since the epoch; defaults to the current time (tests pin it). */
@@ -122,7 +133,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   let handled = 0;
 
   const workers = options.workers ?? 0;
-  const pool = workers > 0 && options.masterKeys !== undefined ? new PreparePool(workers, options.masterKeys, ctx) : undefined;
+  const pool = workers > 0 && options.masterKeys !== undefined ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey) : undefined;
   const prepare = (candidates: SessionCandidate[]): Promise<PreparedBatch> =>
     pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx));
 

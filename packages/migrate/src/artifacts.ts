@@ -21,7 +21,8 @@ export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'
     installDir: plan.artifacts.installDir,
     // phpredis takes TLS as a `tls://` scheme on the host.
     redis: { host: plan.target.tls ? `tls://${plan.target.host}` : plan.target.host, port: plan.target.port, db: plan.target.db, prefix: plan.target.prefix },
-    expectedKeyIds: [plan.key.keyId],
+    // The lookup ID survives key rotation; a plan from before key rings has none (apply fills it in).
+    expectedLookupIds: plan.key.lookupId !== undefined ? [plan.key.lookupId] : [],
   });
 }
 

@@ -43,6 +43,24 @@ export interface SourceSummary {
   skippedSample: Array<{ location: string; reason: SkipReason | 'corrupt'; detail?: string }>;
 }
 
+/**
+ * Where the key comes from and which key it is; never the key. `provider` is how apply and verify
+ * read it again: `file` and `ring` name a file, `env` an environment variable; a `command` is not
+ * stored (it may hold a token) and must be given again. Plans written before key rings have only
+ * `file` and `keyId` (read as provider `file`, without a lookup ID).
+ */
+export interface PlanKey {
+  provider: 'file' | 'ring' | 'env' | 'command';
+  /** Absolute path, for `file` and `ring`. */
+  file?: string;
+  /** Variable name, for `env`. */
+  env?: string;
+  /** Current key ID at plan time (16 hex characters). */
+  keyId: string;
+  /** Lookup ID of the ring (docs/keys.md): what the PHP bootstrap checks; absent in old plans. */
+  lookupId?: string;
+}
+
 /** The plan file (JSON). */
 export interface Plan {
   format: typeof PLAN_FORMAT;
@@ -50,7 +68,7 @@ export interface Plan {
   createdAt: string;
   source: FilesSourceDescription;
   target: TargetDescription & { prefix: string; serverRunId: string; existingKeysUnderPrefix: number };
-  key: { file: string; keyId: string };
+  key: PlanKey;
   php: { gcMaxlifetime: number; serializeHandler: SerializeHandler };
   limits: { maxSessionBytes: number };
   /** Summary at plan time; apply re-scans, because sessions keep changing under live traffic. */
@@ -185,7 +203,7 @@ export function readPlanFile(path: string): Plan {
   if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
   if (p.version !== PLAN_VERSION) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
   const ok = typeof p.source?.dir === 'string' && typeof p.source.savePath === 'string' && typeof p.target?.url === 'string' &&
-    typeof p.target.prefix === 'string' && typeof p.key?.file === 'string' && typeof p.key.keyId === 'string' &&
+    typeof p.target.prefix === 'string' && validPlanKey(p.key) &&
     Number.isInteger(p.php?.gcMaxlifetime) && p.php!.gcMaxlifetime > 0 && p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
     /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) && Number.isInteger(p.source.depth) && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
     typeof p.artifacts?.outDir === 'string' && typeof p.artifacts.installDir === 'string' &&
@@ -196,5 +214,18 @@ export function readPlanFile(path: string): Plan {
   if (t.host !== p.target!.host || t.port !== p.target!.port || t.db !== p.target!.db || t.tls !== p.target!.tls) {
     throw new UserFacingError(`plan ${path}: target fields disagree with target.url (edited by hand?); re-run plan`);
   }
-  return { ...(p as Plan), artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
+  const key: PlanKey = p.key!.provider === undefined ? { ...p.key!, provider: 'file' } : p.key!;
+  return { ...(p as Plan), key, artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
+}
+
+function validPlanKey(k: Partial<PlanKey> | undefined): boolean {
+  if (k === undefined || typeof k.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(k.keyId)) return false;
+  if (k.lookupId !== undefined && !/^[0-9a-f]{16}$/.test(k.lookupId)) return false;
+  switch (k.provider) {
+    case undefined: return typeof k.file === 'string'; // a plan from before key rings
+    case 'file': case 'ring': return typeof k.file === 'string' && k.file !== '';
+    case 'env': return typeof k.env === 'string' && k.env !== '';
+    case 'command': return true;
+    default: return false;
+  }
 }

@@ -17,14 +17,15 @@ export class PreparePool {
 
   /**
    * @param size number of worker threads (>= 1)
-   * @param masterKeys the key ring; each worker gets a copy, zeroed once derived
+   * @param masterKeys the key ring's master keys, current first; each worker gets a copy, zeroed once derived
+   * @param lookupKey the ring's lookup key (default: derived from the first master key)
    */
-  constructor(size: number, masterKeys: Uint8Array[], ctx: PrepareContext) {
+  constructor(size: number, masterKeys: Uint8Array[], ctx: PrepareContext, lookupKey?: Uint8Array) {
     const started: Promise<unknown>[] = [];
     for (let i = 0; i < size; i++) {
       // A JavaScript entry that loads tsx, since the sources are TypeScript run without a build step.
       const worker = new Worker(new URL('./prepare-worker-entry.mjs', import.meta.url), {
-        workerData: { masterKeys: masterKeys.map((k) => Uint8Array.from(k)), ctx },
+        workerData: { masterKeys: masterKeys.map((k) => Uint8Array.from(k)), lookupKey: lookupKey !== undefined ? Uint8Array.from(lookupKey) : undefined, ctx },
       });
       started.push(new Promise((resolve, reject) => {
         worker.once('error', reject);

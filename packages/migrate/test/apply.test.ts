@@ -28,7 +28,7 @@ function planFor(dir: string, prefix: string, gcMaxlifetime: number): Plan {
     format: 'session-migrate-plan', version: 1, createdAt: '', ttlPolicy: '',
     source: { kind: 'files', savePath: dir, dir, depth: 0, dev: 0, ino: 0 },
     target: { url: redis.url, host: '127.0.0.1', port: redis.port, db: 0, tls: false, auth: false, prefix, serverRunId: 'x', existingKeysUnderPrefix: 0 },
-    key: { file: '/k', keyId: codec.keyId },
+    key: { provider: 'file', file: '/k', keyId: codec.keyId },
     php: { gcMaxlifetime, serializeHandler: 'php' },
     limits: { maxSessionBytes: 1 << 20 },
     summary: { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [] },

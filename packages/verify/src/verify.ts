@@ -17,7 +17,9 @@ export type VerifyFailureReason =
   | 'no-ttl'
   | 'missing-in-redis'
   | 'different-content'
-  | 'read-error';
+  | 'read-error'
+  /** With requireKeyId: the value opens, but was sealed under another key ID (not rotated yet). */
+  | 'other-key-id';
 
 export interface VerifyFailure {
   /** Redis key name. */
@@ -59,6 +61,12 @@ export interface VerifyOptions {
   maxListed?: number;
   /** SCAN COUNT hint. */
   scanCount?: number;
+  /**
+   * Key ID (16 hex characters) every value must be sealed under, e.g. the current key after
+   * `rotate`: a value that opens under another key of the ring fails with `other-key-id`, so a key
+   * can be retired from the ring only once nothing uses it.
+   */
+  requireKeyId?: string;
 }
 
 /** Verifies a target. Never throws for bad values; throws only when Redis itself fails. */
@@ -100,6 +108,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       }
       report.keysValid++;
       report.keyIds[opened.keyId] = (report.keyIds[opened.keyId] ?? 0) + 1;
+      if (options.requireKeyId !== undefined && opened.keyId !== options.requireKeyId) fail({ key, reason: 'other-key-id' });
     });
   }
 

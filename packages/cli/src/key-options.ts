@@ -1,0 +1,95 @@
+/**
+ * The key provider options every command that needs a key shares (docs/keys.md): exactly one of
+ * `--key-file`, `--key-ring`, `--key-env`, `--key-command` (with `--key-command-timeout`). The key
+ * itself is never an option value. Register with keyProviderOptions(), read with keyProviderFromArgs().
+ */
+import { resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { UserFacingError } from '@session-migrate/common';
+import {
+  DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS, EnvelopeCodec, keyRingIds, loadKeyRing, loadSodium, wipeKeyRing,
+  type KeyProvider, type KeyRingIds,
+} from '@session-migrate/envelope';
+import type { PlanKey } from '@session-migrate/migrate';
+
+/** The parsed option values (yargs names). */
+export interface KeyProviderArgs {
+  'key-file'?: string | undefined;
+  'key-ring'?: string | undefined;
+  'key-env'?: string | undefined;
+  'key-command'?: string | undefined;
+  'key-command-timeout'?: number | undefined;
+}
+
+/** Adds the key provider options to a yargs command (none is demanded here: see keyProviderFromArgs). */
+export function keyProviderOptions<T>(y: Argv<T>) {
+  return y
+    .option('key-file', { type: 'string', describe: 'key file or key ring file (mode 0600)' })
+    .option('key-ring', { type: 'string', describe: 'key ring file (mode 0600), see keys ring init' })
+    .option('key-env', { type: 'string', describe: 'NAME of an environment variable holding the base64 key or the key ring text' })
+    .option('key-command', { type: 'string', describe: 'command (run with /bin/sh -c, no stdin) that prints the key or key ring, e.g. a secrets manager CLI' })
+    .option('key-command-timeout', { type: 'number', default: DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS, describe: 'seconds before --key-command is killed' });
+}
+
+/**
+ * The one key provider the options name.
+ * @param required when false, no provider at all gives undefined (the caller falls back to a plan).
+ * @throws UserFacingError when several are given, or none and `required`.
+ */
+export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyProvider | undefined {
+  const given: KeyProvider[] = [];
+  const nonEmpty = (name: string, v: string | undefined): string | undefined => {
+    if (v === undefined) return undefined;
+    if (v === '') throw new UserFacingError(`--${name} cannot be empty`);
+    return v;
+  };
+  const file = nonEmpty('key-file', a['key-file']);
+  const ring = nonEmpty('key-ring', a['key-ring']);
+  const env = nonEmpty('key-env', a['key-env']);
+  const command = nonEmpty('key-command', a['key-command']);
+  if (file !== undefined) given.push({ kind: 'file', path: file });
+  if (ring !== undefined) given.push({ kind: 'ring', path: ring });
+  if (env !== undefined) given.push({ kind: 'env', name: env });
+  if (command !== undefined) given.push({ kind: 'command', command, timeoutSeconds: a['key-command-timeout'] ?? DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS });
+  if (given.length > 1) throw new UserFacingError('give only one of --key-file, --key-ring, --key-env and --key-command');
+  if (given.length === 0 && required) throw new UserFacingError('give the key with one of --key-file, --key-ring, --key-env or --key-command (see --help)');
+  return given[0];
+}
+
+/** What a plan records about a provider (never the key, never a command line). */
+export function planKeyFor(p: KeyProvider, ids: { keyId: string; lookupId: string }): PlanKey {
+  switch (p.kind) {
+    case 'file': return { provider: 'file', file: resolve(p.path), ...ids };
+    case 'ring': return { provider: 'ring', file: resolve(p.path), ...ids };
+    case 'env': return { provider: 'env', env: p.name, ...ids };
+    case 'command': return { provider: 'command', ...ids };
+  }
+}
+
+/**
+ * The provider a plan was made with, to read the key again.
+ * @throws UserFacingError for a plan made with --key-command (the command is not stored).
+ */
+export function providerFromPlan(key: PlanKey, planPath: string): KeyProvider {
+  switch (key.provider) {
+    case 'file': return { kind: 'file', path: key.file ?? '' };
+    case 'ring': return { kind: 'ring', path: key.file ?? '' };
+    case 'env': return { kind: 'env', name: key.env ?? '' };
+    case 'command':
+      throw new UserFacingError(`plan ${planPath} was made with --key-command, which plans do not store; give --key-command (or another key option) again`);
+  }
+}
+
+/**
+ * Loads a provider's ring and builds a codec; the ring's key buffers are zeroed before returning.
+ * @returns the codec (wipe it when done) and the ring's IDs.
+ */
+export async function codecFromProvider(p: KeyProvider): Promise<{ codec: EnvelopeCodec; ids: KeyRingIds }> {
+  const ring = await loadKeyRing(p);
+  try {
+    const ids = keyRingIds(await loadSodium(), ring);
+    return { codec: await EnvelopeCodec.fromRing(ring), ids };
+  } finally {
+    wipeKeyRing(ring);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * `rotate`: re-encrypt every session under the key ring's current key, online (docs/keys.md).
+ *
+ * SCAN the prefix; for each session key (prefix + 64 hex characters) GET the value, open it with the
+ * ring, and if it was sealed under an older key, seal the same plaintext under the current key and
+ * write it with a compare-and-set Lua script: the new value replaces the old one only if the key
+ * still holds exactly the bytes that were read, and it keeps the key's remaining TTL to the
+ * millisecond (PTTL, then SET PX, atomically inside the script; redis.io/docs/interact/programmability/eval-intro:
+ * a script runs atomically, no other command runs in between). A value PHP rewrote meanwhile is never
+ * overwritten: it is re-read, and counted as changed-by-php when it is already under the current key
+ * (PHP writes with the new ring), or retried when it is still under an old one.
+ *
+ * Re-running is safe and cheap (idempotent): values already under the current key are only read.
+ * Key names do not change (the lookup key is stable), so the AEAD associated data stays the same.
+ * Values that open with no key of the ring are counted and listed by key name, never touched.
+ */
+import type { Redis } from 'ioredis';
+import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
+import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
+
+/**
+ * KEYS[1] = key name, ARGV[1] = the value read, ARGV[2] = the new value.
+ * Returns 1 replaced (TTL kept), 0 the key is gone, -1 the key holds another value now.
+ */
+export const ROTATE_CAS_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if v ~= ARGV[1] then return -1 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+elseif ttl == -1 then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  return 0
+end
+return 1
+`;
+
+/** Counts of one rotation run (complete, whatever the number of keys). */
+export interface RotateCounts {
+  /** Keys SCAN returned under the prefix (a key may be returned twice by SCAN). */
+  scanned: number;
+  /** Session keys among them (prefix + 64 lowercase hex characters). */
+  sessionKeys: number;
+  /** Keys under the prefix that are not session key names (left alone, e.g. markers of other tools). */
+  otherKeys: number;
+  /** Re-encrypted under the current key by this run. */
+  reEncrypted: number;
+  /** Already under the current key (nothing to do). */
+  alreadyCurrent: number;
+  /** PHP wrote the session between our read and our write; its value (under the current key) was kept. */
+  changedByPhp: number;
+  /** Expired or deleted before we could write it. */
+  gone: number;
+  /** Values that open with no key of the ring (by reason in notOpenedByReason): left untouched. */
+  notOpened: number;
+  notOpenedByReason: Partial<Record<OpenFailure, number>>;
+  /** Keys holding another Redis type: left untouched. */
+  wrongType: number;
+  /** Still under an older key after every retry (PHP keeps writing with an old ring?). */
+  remainingOld: number;
+  /** Redis errors on single keys. */
+  failed: number;
+  /** Session values per key ID as first read (before rotation). */
+  keyIdsBefore: Record<string, number>;
+}
+
+export interface RotateProblem {
+  /** Redis key name (safe to print). */
+  key: string;
+  reason: OpenFailure | 'wrong-type' | 'still-under-old-key' | 'redis-error';
+}
+
+export interface RotateReport {
+  ok: boolean;
+  prefix: string;
+  /** Key ID every session should now be under. */
+  currentKeyId: string;
+  counts: RotateCounts;
+  /** Problems listed by key name (at most maxListed; counts are complete). */
+  problems: RotateProblem[];
+}
+
+export interface RotateOptions {
+  client: Redis;
+  /** The key ring: its current key seals, every key opens, its lookup key named the keys. */
+  codec: EnvelopeCodec;
+  prefix: string;
+  /** SCAN COUNT hint and batch size. Default 500. */
+  scanCount?: number;
+  /** Rounds a key PHP keeps rewriting under an old key is retried. Default 3. */
+  maxRetries?: number;
+  maxListed?: number;
+  /** Called after every SCAN batch with the counts so far (throwing stops the run: tests use it to crash). */
+  onProgress?: (counts: RotateCounts) => void;
+}
+
+const SESSION_KEY_SUFFIX = /^[0-9a-f]{64}$/;
+
+/**
+ * Rotates every session under the prefix to the ring's current key (see the module comment).
+ * @throws when Redis fails as a whole (connection lost); everything written so far is complete and
+ *   valid, and a re-run continues.
+ */
+export async function rotateTarget(options: RotateOptions): Promise<RotateReport> {
+  const { client, codec, prefix } = options;
+  const maxListed = options.maxListed ?? 1000;
+  const maxRetries = options.maxRetries ?? 3;
+  const counts: RotateCounts = {
+    scanned: 0, sessionKeys: 0, otherKeys: 0, reEncrypted: 0, alreadyCurrent: 0, changedByPhp: 0, gone: 0,
+    notOpened: 0, notOpenedByReason: {}, wrongType: 0, remainingOld: 0, failed: 0, keyIdsBefore: {},
+  };
+  const problems: RotateProblem[] = [];
+  const problem = (key: string, reason: RotateProblem['reason']) => {
+    if (problems.length < maxListed) problems.push({ key, reason });
+  };
+  const prefixBytes = Buffer.from(prefix, 'utf8');
+
+  /** Reads `keys`, re-seals those under an old key, CASes them; returns keys to retry. */
+  const rotateKeys = async (keys: string[], attempt: number): Promise<string[]> => {
+    const reads = client.pipeline();
+    for (const k of keys) reads.getBuffer(k);
+    const replies = (await reads.exec()) ?? [];
+    const writes: Array<{ key: string; old: Buffer; sealed: Buffer }> = [];
+    keys.forEach((key, i) => {
+      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      if (err) {
+        if (/WRONGTYPE/.test(err.message)) {
+          counts.wrongType++;
+          problem(key, 'wrong-type');
+        } else {
+          counts.failed++;
+          problem(key, 'redis-error');
+        }
+        return;
+      }
+      if (value === null) {
+        counts.gone++;
+        return;
+      }
+      const opened = codec.open(key, value as Buffer);
+      if (!opened.ok) {
+        counts.notOpened++;
+        counts.notOpenedByReason[opened.reason] = (counts.notOpenedByReason[opened.reason] ?? 0) + 1;
+        problem(key, opened.reason);
+        return;
+      }
+      if (attempt === 0) counts.keyIdsBefore[opened.keyId] = (counts.keyIdsBefore[opened.keyId] ?? 0) + 1;
+      if (opened.keyId === codec.keyId) {
+        if (attempt === 0) counts.alreadyCurrent++;
+        else counts.changedByPhp++;
+        opened.plaintext.fill(0);
+        return;
+      }
+      if (attempt > maxRetries) {
+        counts.remainingOld++;
+        problem(key, 'still-under-old-key');
+        opened.plaintext.fill(0);
+        return;
+      }
+      writes.push({ key, old: value as Buffer, sealed: codec.seal(key, opened.plaintext) });
+      opened.plaintext.fill(0);
+    });
+    if (writes.length === 0) return [];
+    const cas = client.pipeline();
+    for (const w of writes) cas.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed);
+    const results = (await cas.exec()) ?? [];
+    const retry: string[] = [];
+    writes.forEach((w, i) => {
+      const [err, result] = results[i] ?? [new Error('no reply'), null];
+      if (err) {
+        counts.failed++;
+        problem(w.key, 'redis-error');
+      } else if (result === 1) counts.reEncrypted++;
+      else if (result === 0) counts.gone++;
+      else retry.push(w.key); // PHP wrote meanwhile: look again
+    });
+    return retry;
+  };
+
+  for await (const rawKeys of scanKeys(client, prefix, options.scanCount ?? 500)) {
+    const keys: string[] = [];
+    for (const raw of rawKeys) {
+      counts.scanned++;
+      const isSession = raw.length === prefixBytes.length + 64 && raw.subarray(0, prefixBytes.length).equals(prefixBytes) &&
+        SESSION_KEY_SUFFIX.test(raw.subarray(prefixBytes.length).toString('latin1'));
+      if (!isSession) {
+        counts.otherKeys++;
+        continue;
+      }
+      counts.sessionKeys++;
+      keys.push(keyNameForDisplay(raw));
+    }
+    let pending = keys;
+    for (let attempt = 0; pending.length > 0; attempt++) pending = await rotateKeys(pending, attempt);
+    options.onProgress?.(counts);
+  }
+  const ok = counts.notOpened === 0 && counts.wrongType === 0 && counts.remainingOld === 0 && counts.failed === 0;
+  return { ok, prefix, currentKeyId: codec.keyId, counts, problems };
+}

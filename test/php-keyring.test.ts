@@ -78,7 +78,8 @@ describe('PHP key sources', () => {
 
   it('SESSION_MIGRATE_KEY_RING_FILE, SESSION_MIGRATE_KEY_FILE and SESSION_MIGRATE_KEY read a ring', () => {
     const ringFile = file('ring', ringVector.text, 0o600);
-    for (const env of [{ SESSION_MIGRATE_KEY_RING_FILE: ringFile }, { SESSION_MIGRATE_KEY_FILE: ringFile }, { SESSION_MIGRATE_KEY: ringVector.text }]) {
+    const envs: Array<Record<string, string>> = [{ SESSION_MIGRATE_KEY_RING_FILE: ringFile }, { SESSION_MIGRATE_KEY_FILE: ringFile }, { SESSION_MIGRATE_KEY: ringVector.text }];
+    for (const env of envs) {
       const [r] = php({ fromEnvironment: true, sessionId: ringVector.session_id }, env);
       expect(r!.ok, JSON.stringify(r)).toMatchObject({ lookupId: ringVector.lookup_id, keyId: ringVector.current_key_id, redisKey: ringVector.redis_key });
     }

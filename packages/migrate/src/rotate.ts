@@ -94,6 +94,11 @@ export interface RotateOptions {
   maxListed?: number;
   /** Called after every SCAN batch with the counts so far (throwing stops the run: tests use it to crash). */
   onProgress?: (counts: RotateCounts) => void;
+  /**
+   * Called between reading a batch and its compare-and-set, with the keys about to be written.
+   * Tests use it to let PHP write in exactly that window; production leaves it unset.
+   */
+  beforeWrite?: (keys: string[]) => Promise<void> | void;
 }
 
 const SESSION_KEY_SUFFIX = /^[0-9a-f]{64}$/;
@@ -163,6 +168,7 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
       opened.plaintext.fill(0);
     });
     if (writes.length === 0) return [];
+    await options.beforeWrite?.(writes.map((w) => w.key));
     const cas = client.pipeline();
     for (const w of writes) cas.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed);
     const results = (await cas.exec()) ?? [];

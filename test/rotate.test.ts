@@ -1,0 +1,239 @@
+/**
+ * Online key rotation (docs/keys.md) against real redis-server and real PHP:
+ * - rotation under load: PHP processes keep writing sessions through the generated handler (with
+ *   the new key ring) while `session-migrate rotate` runs; afterwards every value opens under the new
+ *   key ID and equals its last write (no lost update);
+ * - TTLs kept to the millisecond budget, keys without TTL stay without;
+ * - a crash in the middle, then a re-run finishes the job; a third run changes nothing;
+ * - values that open with no key of the ring are reported and left untouched (exit 1);
+ * - verify --require-key-id fails before the rotation and passes after.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { EnvelopeCodec, deriveLookupKey, formatKeyRing, loadSodium } from '@session-migrate/envelope';
+import { rotateTarget } from '@session-migrate/migrate';
+import { startRedis, type RedisServer } from './support/servers.ts';
+import { PHP_DIR, PHP_EXTENSIONS, renderInto, type Rendered } from './php/harness.ts';
+
+const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+const PREFIX = 'smsess:';
+
+function cli(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const sodium = await loadSodium();
+const k0 = randomBytes(32);
+const k1 = randomBytes(32);
+const lookup = deriveLookupKey(sodium, k0);
+const oldCodec = await EnvelopeCodec.create([k0]); // the deployment before rotation: a single key file
+const newCodec = await EnvelopeCodec.fromRing({ lookupKey: lookup, current: k1, previous: [k0] });
+const strangerCodec = await EnvelopeCodec.create([randomBytes(32)]);
+
+let redis: RedisServer;
+let dir: string;
+let ringFile: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  dir = mkdtempSync(join(tmpdir(), 'sm-rotate-'));
+  ringFile = join(dir, 'ring');
+  writeFileSync(ringFile, formatKeyRing(sodium, { lookupKey: lookup, current: k1, previous: [k0] }));
+  chmodSync(ringFile, 0o600);
+});
+afterAll(async () => {
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sid = (i: number, tag: string) => `${tag}${String(i).padStart(6, '0')}abcdefghijklmnop`;
+
+async function seed(ids: string[], ttlMs: (i: number) => number | undefined): Promise<Map<string, Buffer>> {
+  const plaintexts = new Map<string, Buffer>();
+  const pipe = redis.client.pipeline();
+  ids.forEach((id, i) => {
+    const key = oldCodec.keyName(PREFIX, id);
+    const plaintext = Buffer.from(`n|i:0;id|s:${id.length}:"${id}";`);
+    plaintexts.set(key, plaintext);
+    const ttl = ttlMs(i);
+    if (ttl === undefined) pipe.set(key, oldCodec.seal(key, plaintext));
+    else pipe.set(key, oldCodec.seal(key, plaintext), 'PX', ttl);
+  });
+  await pipe.exec();
+  return plaintexts;
+}
+
+describe('rotate', () => {
+  it('keeps TTLs, survives a crash mid-run, is idempotent, and leaves values it cannot open untouched', async () => {
+    await redis.client.flushdb();
+    const ids = Array.from({ length: 240 }, (_, i) => sid(i, 'ttl'));
+    const ttlOf = (i: number) => (i % 10 === 0 ? undefined : 600_000 + i * 1000);
+    const plaintexts = await seed(ids, ttlOf);
+    const keys = [...plaintexts.keys()];
+    // A value sealed by a key outside the ring, plaintext planted under a session name, and a
+    // non-session key under the prefix (another tool's marker): none may be touched.
+    const strangerKey = newCodec.keyName(PREFIX, 'stranger0000000000000000001');
+    const stranger = strangerCodec.seal(strangerKey, Buffer.from('x|i:1;'));
+    await redis.client.set(strangerKey, stranger, 'EX', 3600);
+    const plantedKey = `${PREFIX}${'ab'.repeat(32)}`;
+    await redis.client.set(plantedKey, 'user|s:5:"admin";', 'EX', 3600);
+    await redis.client.set(`${PREFIX}destroyed:${'cd'.repeat(32)}`, '1', 'EX', 3600);
+    const started = Date.now(); // before the first PTTL below: every TTL has lost at most (now - started) since
+    const before = new Map<string, number>();
+    for (const k of keys) before.set(k, await redis.client.pttl(k));
+
+    // Crash after the first batch.
+    let batches = 0;
+    await expect(rotateTarget({
+      client: redis.client, codec: newCodec, prefix: PREFIX, scanCount: 40,
+      onProgress: () => { if (++batches === 1) throw new Error('simulated crash'); },
+    })).rejects.toThrow('simulated crash');
+    const underNew = async () => {
+      let n = 0;
+      for (const k of keys) if ((await redis.client.getBuffer(k))!.subarray(3, 11).toString('hex') === newCodec.keyId) n++;
+      return n;
+    };
+    const afterCrash = await underNew();
+    expect(afterCrash).toBeGreaterThan(0);
+    expect(afterCrash).toBeLessThan(keys.length);
+
+    // Re-run: finishes, reports the three foreign values, touches none of them.
+    const rerun = await rotateTarget({ client: redis.client, codec: newCodec, prefix: PREFIX, scanCount: 40 });
+    expect(rerun.ok).toBe(false);
+    expect(rerun.counts).toMatchObject({
+      sessionKeys: keys.length + 2, otherKeys: 1, reEncrypted: keys.length - afterCrash, alreadyCurrent: afterCrash,
+      notOpened: 2, notOpenedByReason: { 'unknown-key-id': 1, 'not-envelope': 1 }, changedByPhp: 0, remainingOld: 0, failed: 0,
+    });
+    expect(rerun.problems.map((p) => p.key).sort()).toEqual([plantedKey, strangerKey].sort());
+    expect((await redis.client.getBuffer(strangerKey))!.equals(stranger)).toBe(true);
+    expect(await redis.client.get(plantedKey)).toBe('user|s:5:"admin";');
+
+    for (const [i, k] of keys.entries()) {
+      const value = (await redis.client.getBuffer(k))!;
+      const opened = newCodec.open(k, value);
+      expect(opened).toMatchObject({ ok: true, keyId: newCodec.keyId });
+      if (opened.ok) expect(opened.plaintext.equals(plaintexts.get(k)!)).toBe(true);
+      const pttl = await redis.client.pttl(k);
+      const elapsed = Date.now() - started;
+      if (ttlOf(i) === undefined) expect(pttl).toBe(-1);
+      else {
+        // Kept, not reset: never more than before, and no less than what the elapsed time took (1 ms rounding).
+        expect(pttl).toBeLessThanOrEqual(before.get(k)!);
+        expect(pttl).toBeGreaterThanOrEqual(before.get(k)! - elapsed - 1);
+      }
+    }
+
+    // Third run: nothing to do.
+    const third = await rotateTarget({ client: redis.client, codec: newCodec, prefix: PREFIX });
+    expect(third.counts).toMatchObject({ reEncrypted: 0, alreadyCurrent: keys.length, notOpened: 2 });
+  });
+
+  it('CLI: verify --require-key-id fails before and passes after; rotate exits 1 on a value it cannot open', async () => {
+    await redis.client.flushdb();
+    const keys = [...(await seed(Array.from({ length: 30 }, (_, i) => sid(i, 'cli')), () => 900_000)).keys()];
+    const verify = (extra: string[]) => cli(['verify', '--target', redis.url, '--key-ring', ringFile, '--json', ...extra]);
+    const pre = verify(['--require-key-id', newCodec.keyId]);
+    expect(pre.status).toBe(1);
+    expect(JSON.parse(pre.stdout)).toMatchObject({ ok: false, keyIds: { [oldCodec.keyId]: 30 }, failureCounts: { 'other-key-id': 30 } });
+
+    const r = cli(['rotate', '--target', redis.url, '--key-ring', ringFile, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, currentKeyId: newCodec.keyId, lookupId: newCodec.lookupId, counts: { reEncrypted: 30, keyIdsBefore: { [oldCodec.keyId]: 30 } } });
+    expect(r.stderr).toMatch(/^rotate: done: 30 session keys, 30 re-encrypted$/m);
+    const post = verify(['--require-key-id', newCodec.keyId]);
+    expect(post.status, post.stdout).toBe(0);
+    expect(JSON.parse(post.stdout)).toMatchObject({ ok: true, keyIds: { [newCodec.keyId]: 30 } });
+    expect(verify(['--require-key-id', 'nothex']).stderr).toMatch(/--require-key-id must be a key ID/);
+
+    await redis.client.set(keys[0]!, 'plain', 'EX', 60);
+    const bad = cli(['rotate', '--target', redis.url, '--key-ring', ringFile]);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('NOT OPENED  1 value(s) open with no key of the ring (not-envelope 1); left untouched');
+    expect(bad.stdout).toContain(`FAIL        ${keys[0]}: not-envelope`);
+    expect(await redis.client.get(keys[0]!)).toBe('plain');
+  });
+
+  it('under load: PHP keeps writing through the generated handler with the new ring; no update is lost', async () => {
+    await redis.client.flushdb();
+    const ids = Array.from({ length: 300 }, (_, i) => sid(i, 'load'));
+    await seed(ids, () => 3_600_000);
+    // PHP works on two thirds of the sessions; the others are idle and only rotate re-encrypts them.
+    const active = ids.filter((_, i) => i % 3 !== 2);
+    const rendered: Rendered = renderInto({ redis: { host: '127.0.0.1', port: redis.port }, expectedLookupIds: [newCodec.lookupId] });
+    const stopFile = join(dir, 'stop');
+    const progressFiles = [0, 1, 2].map((w) => join(dir, `progress-${w}`));
+    let workers: Array<Promise<{ code: number | null; stdout: string; stderr: string }>> = [];
+    const startWorkers = () => [0, 1, 2].map((w) => {
+      const mine = active.filter((_, i) => i % 3 === w);
+      const child = spawn('php', ['-n', '-c', rendered.iniFile, ...PHP_EXTENSIONS, '-d', 'display_errors=stderr', '-d', 'log_errors=0', join(PHP_DIR, 'rotate-writer.php'), stopFile, progressFiles[w]!, ...mine], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SESSION_MIGRATE_KEY_RING_FILE: ringFile },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+      child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+      return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+    });
+    const passes = (w: number) => {
+      try {
+        return Number(readFileSync(progressFiles[w]!, 'utf8'));
+      } catch {
+        return 0;
+      }
+    };
+    /** Waits (polling, no deadline of ours: the test timeout bounds it) until every worker finished one more pass. */
+    const onePassMore = async () => {
+      const from = [0, 1, 2].map(passes);
+      while ([0, 1, 2].some((w) => passes(w) <= from[w]!)) await new Promise((r) => setTimeout(r, 5));
+    };
+    let report;
+    try {
+      // Between reading each batch and writing it back, PHP rewrites every active session once: the
+      // first batch was read before PHP started, so its active sessions must come out as changed-by-php.
+      report = await rotateTarget({
+        client: redis.client, codec: newCodec, prefix: PREFIX, scanCount: 20,
+        beforeWrite: async () => {
+          if (workers.length === 0) workers = startWorkers();
+          await onePassMore();
+        },
+      });
+    } finally {
+      writeFileSync(stopFile, '');
+      if (workers.length === 0) workers = startWorkers();
+    }
+    const results = await Promise.all(workers);
+    expect(report.ok).toBe(true);
+    expect(report.counts.sessionKeys).toBe(300);
+    expect(report.counts.changedByPhp).toBeGreaterThan(0);
+    expect(report.counts.reEncrypted).toBeGreaterThanOrEqual(100);
+    expect(report.counts.gone + report.counts.remainingOld + report.counts.notOpened).toBe(0);
+
+    const last = new Map<string, string>();
+    for (const res of results) {
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toBe('');
+      const out = JSON.parse(res.stdout) as { passes: number; writes: number; failures: number; last: Record<string, string> };
+      expect(out.failures).toBe(0);
+      expect(out.passes).toBeGreaterThanOrEqual(2);
+      for (const [id, hex] of Object.entries(out.last)) last.set(id, hex);
+    }
+    expect(last.size).toBe(active.length);
+    let lost = 0;
+    for (const [i, id] of ids.entries()) {
+      const key = newCodec.keyName(PREFIX, id);
+      const opened = newCodec.open(key, (await redis.client.getBuffer(key))!);
+      expect(opened).toMatchObject({ ok: true, keyId: newCodec.keyId });
+      const expected = i % 3 === 2 ? Buffer.from(`n|i:0;id|s:${id.length}:"${id}";`).toString('hex') : last.get(id);
+      if (!opened.ok || opened.plaintext.toString('hex') !== expected) lost++;
+    }
+    expect(lost).toBe(0);
+    expect(await redis.client.dbsize()).toBe(300);
+    rmSync(rendered.dir, { recursive: true, force: true });
+  });
+});

@@ -7,6 +7,7 @@
  * one-source rule. Real php and redis-server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,5 +109,17 @@ describe('PHP key sources', () => {
     expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: open })[0]!.error).toMatch(/accessible to others \(mode 0604\); fix with chmod o-rwx/);
     const truncated = file('ring-cut', ringVector.text.slice(0, ringVector.text.indexOf('\nend')), 0o600);
     expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: truncated })[0]!.error).toContain(`key file ${truncated}: truncated: no 'end' line`);
+  });
+});
+
+describe('templates/examples/aws-secrets-manager.php.example', () => {
+  const example = join(REPO, 'templates/examples/aws-secrets-manager.php.example');
+  it('passes php -l, keeps PHP 7.4 syntax and PSR-12', () => {
+    const lint = runPhp(['-l', example]);
+    expect(lint.status, lint.stdout + lint.stderr).toBe(0);
+    const guard = lastJson<string[]>(runPhp(['-d', 'extension=tokenizer', join(PHP_DIR, 'syntax-guard.php'), example]));
+    expect(guard).toEqual([]);
+    const phpcs = spawnSync('phpcs', ['--standard=PSR12', '--extensions=example/php', '--report=summary', example], { encoding: 'utf8' });
+    expect(phpcs.stdout + phpcs.stderr).toBe('');
   });
 });

@@ -8,9 +8,7 @@ import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
-import {
-  EnvelopeCodec, DEFAULT_PREFIX, describeKeyProvider, generateKeyFile, keyRingIds, loadKeyRing, loadSodium, wipeKeyRing, type KeyProvider,
-} from '@session-migrate/envelope';
+import { EnvelopeCodec, DEFAULT_PREFIX, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
   readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,

@@ -3,6 +3,7 @@
  * atomically with mode 0600; only key IDs and lookup IDs are printed, never key material.
  */
 import { randomBytes } from 'node:crypto';
+import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { UserFacingError } from '@session-migrate/common';
 import {
   MAX_KEY_TEXT_BYTES, deriveLookupKey, formatKeyRing, keyIdOf, keyRingIds, loadKeyRing, loadSodium, parseKeyText,
@@ -28,6 +29,31 @@ export async function keysId(args: { key: KeyProvider; json: boolean }, print: P
     return 0;
   } finally {
     wipeKeyRing(ring);
+  }
+}
+
+/**
+ * Runs a read-modify-write of a ring file under `RING.lock` (created O_EXCL, removed afterwards), so
+ * two `keys ring` commands at once cannot lose one's change.
+ * @throws UserFacingError when the lock exists (another command runs, or one crashed: the message says
+ *   which file to remove).
+ */
+async function withRingLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${path}.lock`;
+  let fd: number;
+  try {
+    fd = openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new UserFacingError(`key ring ${path} is locked by ${lock}: another keys ring command is running; if none is, remove ${lock}`);
+    }
+    throw new UserFacingError(`key ring ${path}: cannot create ${lock}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  closeSync(fd);
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
   }
 }
 
@@ -78,6 +104,10 @@ export async function keysRingInit(args: { key?: KeyProvider; out: string }, pri
 
 /** Adds a new random master key as a previous key (readable everywhere before it writes: docs/keys.md). */
 export async function keysRingAdd(args: { ring: string }, print: Print): Promise<number> {
+  return withRingLock(args.ring, () => ringAdd(args, print));
+}
+
+async function ringAdd(args: { ring: string }, print: Print): Promise<number> {
   const sodium = await loadSodium();
   const ring = await readRingForUpdate(args.ring);
   const added = randomBytes(32);
@@ -100,6 +130,10 @@ export async function keysRingAdd(args: { ring: string }, print: Print): Promise
  * earlier with `keys ring add`). The old current key becomes previous. Atomic rewrite, mode 0600.
  */
 export async function keysRingRotate(args: { ring: string; to?: string }, print: Print): Promise<number> {
+  return withRingLock(args.ring, () => ringRotate(args, print));
+}
+
+async function ringRotate(args: { ring: string; to?: string }, print: Print): Promise<number> {
   const sodium = await loadSodium();
   const ring = await readRingForUpdate(args.ring);
   let fresh: Buffer | undefined;
@@ -136,6 +170,10 @@ export async function keysRingRotate(args: { ring: string; to?: string }, print:
 /** Removes a previous key from the ring; the current key cannot be retired. */
 export async function keysRingRetire(args: { ring: string; keyId: string }, print: Print): Promise<number> {
   if (!/^[0-9a-f]{16}$/.test(args.keyId)) throw new UserFacingError('--key-id must be a key ID: 16 lowercase hex characters (see keys id)');
+  return withRingLock(args.ring, () => ringRetire(args, print));
+}
+
+async function ringRetire(args: { ring: string; keyId: string }, print: Print): Promise<number> {
   const sodium = await loadSodium();
   const ring = await readRingForUpdate(args.ring);
   try {

@@ -177,7 +177,10 @@ describe('no command leaks key material', () => {
     await fail(['keys', 'id', '--key-command', `echo ${k0.toString('base64url')}`], 2, /the output of --key-command: not a session-migrate key/);
     await fail(['keys', 'id', '--key-command', `cat ${S('k0')}; sleep 20`, '--key-command-timeout', '0.5'], 2, /did not finish within 0.5 s/);
     await fail(['keys', 'id', '--key-env', 'LEAK_KEY'], 2, /environment variable LEAK_KEY: not a session-migrate key/, { LEAK_KEY: k0.toString('base64url') });
-    await fail(['keys', 'id', '--key-env', b64], 2, /give the NAME of an environment variable/);
+    await fail(['keys', 'id', '--key-env', b64], 2, /looks like key material \(not shown\)/);
+    await fail(['keys', 'id', '--key-env', k0.toString('hex')], 2, /looks like key material \(not shown\)/);
+    await fail(['verify', '--target', redis.url, '--key-file', b64], 2, /looks like key material \(not shown\)/);
+    await fail(['rotate', '--target', redis.url, '--key-ring', k0.toString('base64url')], 2, /looks like key material \(not shown\)/);
     await fail(['keys', 'ring', 'retire', '--key-ring', ring, '--key-id', ids.currentKeyId], 2, /is the current key/);
 
     // Everything produced: every run's output, every file outside secrets/, and Redis.

@@ -3,6 +3,7 @@
  * `--key-file`, `--key-ring`, `--key-env`, `--key-command` (with `--key-command-timeout`). The key
  * itself is never an option value. Register with keyProviderOptions(), read with keyProviderFromArgs().
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { UserFacingError } from '@session-migrate/common';
@@ -19,6 +20,17 @@ export interface KeyProviderArgs {
   'key-env'?: string | undefined;
   'key-command'?: string | undefined;
   'key-command-timeout'?: number | undefined;
+}
+
+/**
+ * Whether an option value looks like a 32-byte key (standard or URL-safe base64, hex) or key ring
+ * text rather than a path or a variable name. An existing file is always a path.
+ */
+export function looksLikeKeyText(value: string): boolean {
+  if (value.includes('session-migrate-keyring')) return true;
+  const v = value.trim();
+  if (!/^(?:[A-Za-z0-9+/]{43}=?|[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64})$/.test(v)) return false;
+  return !existsSync(value);
 }
 
 /** Adds the key provider options to a yargs command (none is demanded here: see keyProviderFromArgs). */
@@ -41,6 +53,10 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
   const nonEmpty = (name: string, v: string | undefined): string | undefined => {
     if (v === undefined) return undefined;
     if (v === '') throw new UserFacingError(`--${name} cannot be empty`);
+    // A key pasted where a path or a name belongs must not be echoed back in an error message.
+    if (name !== 'key-command' && looksLikeKeyText(v)) {
+      throw new UserFacingError(`--${name} takes a ${name === 'key-env' ? 'variable name' : 'file path'}, and this value looks like key material (not shown); keys never come from the command line`);
+    }
     return v;
   };
   const file = nonEmpty('key-file', a['key-file']);

@@ -66,3 +66,25 @@ describe('keys ring', () => {
     expect(idsOf(ring)).toEqual(ids);
   });
 });
+
+describe('key provider options', async () => {
+  const { keyProviderFromArgs } = await import('../src/key-options.ts');
+  it('takes exactly one provider, and refuses a key pasted as a path or a variable name without echoing it', () => {
+    expect(keyProviderFromArgs({ 'key-file': '/etc/sm/key' }, true)).toEqual({ kind: 'file', path: '/etc/sm/key' });
+    expect(keyProviderFromArgs({ 'key-command': 'vault read x', 'key-command-timeout': 3 }, true)).toEqual({ kind: 'command', command: 'vault read x', timeoutSeconds: 3 });
+    expect(keyProviderFromArgs({}, false)).toBeUndefined();
+    expect(() => keyProviderFromArgs({}, true)).toThrow(/give the key with one of --key-file, --key-ring, --key-env or --key-command/);
+    expect(() => keyProviderFromArgs({ 'key-file': 'a', 'key-env': 'B' }, true)).toThrow(/give only one of/);
+    const key = Buffer.alloc(32, 0xfa);
+    for (const [option, value] of [['key-file', key.toString('base64')], ['key-ring', key.toString('base64url')], ['key-env', key.toString('hex')], ['key-env', 'session-migrate-keyring 1']] as const) {
+      let message = '';
+      try {
+        keyProviderFromArgs({ [option]: value }, true);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, option).toMatch(/looks like key material \(not shown\); keys never come from the command line/);
+      expect(message).not.toContain(value.slice(0, 12));
+    }
+  });
+});

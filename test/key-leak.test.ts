@@ -164,24 +164,28 @@ describe('no command leaks key material', () => {
     keyTexts.push(readFileSync(other, 'latin1'));
     await fail(['apply', '--plan', planFile, '--key-file', other], 2, /no longer matches: .*lookup ID/);
     await fail(['verify', '--target', redis.url, '--key-file', other, '--json'], 1, /unknown-key-id/);
-    await fail(['keys', 'id', '--key-file', secretFile('truncated', b64.slice(0, 30))], 2, /not a session-migrate key/);
-    await fail(['keys', 'id', '--key-file', secretFile('long', Buffer.concat([k0, Buffer.from([7])]).toString('base64'))], 2, /not a session-migrate key/);
-    await fail(['keys', 'id', '--key-file', secretFile('urlsafe', k0.toString('base64url'))], 2, /URL-safe or unpadded base64 is refused/);
-    await fail(['keys', 'id', '--key-file', secretFile('open', b64, 0o644)], 2, /chmod 600/);
     const ringText = readFileSync(ring, 'latin1');
     const current = /^current (\S+)$/m.exec(ringText)![1]!;
-    await fail(['keys', 'id', '--key-ring', secretFile('dup', ringText.replace('\nend', `\nprevious ${current}\nend`))], 2, /appears twice/);
-    await fail(['keys', 'id', '--key-ring', secretFile('cut', ringText.slice(0, ringText.indexOf('\nend')))], 2, /truncated: no 'end' line/);
-    await fail(['keys', 'ring', 'rotate', '--key-ring', S('k0')], 2, /is a single key, not a key ring/);
-    await fail(['keys', 'id', '--key-command', `cat ${ring}; echo ${b64} >&2; exit 3`], 2, /--key-command exited with status 3/);
-    await fail(['keys', 'id', '--key-command', `echo ${k0.toString('base64url')}`], 2, /the output of --key-command: not a session-migrate key/);
-    await fail(['keys', 'id', '--key-command', `cat ${S('k0')}; sleep 20`, '--key-command-timeout', '0.5'], 2, /did not finish within 0.5 s/);
-    await fail(['keys', 'id', '--key-env', 'LEAK_KEY'], 2, /environment variable LEAK_KEY: not a session-migrate key/, { LEAK_KEY: k0.toString('base64url') });
-    await fail(['keys', 'id', '--key-env', b64], 2, /looks like key material \(not shown\)/);
-    await fail(['keys', 'id', '--key-env', k0.toString('hex')], 2, /looks like key material \(not shown\)/);
-    await fail(['verify', '--target', redis.url, '--key-file', b64], 2, /looks like key material \(not shown\)/);
-    await fail(['rotate', '--target', redis.url, '--key-ring', k0.toString('base64url')], 2, /looks like key material \(not shown\)/);
-    await fail(['keys', 'ring', 'retire', '--key-ring', ring, '--key-id', ids.currentKeyId], 2, /is the current key/);
+    // Independent of each other: run three at a time (each is a separate CLI process).
+    const errorPaths: Array<() => Promise<Run>> = [
+      () => fail(['keys', 'id', '--key-file', secretFile('truncated', b64.slice(0, 30))], 2, /not a session-migrate key/),
+      () => fail(['keys', 'id', '--key-file', secretFile('long', Buffer.concat([k0, Buffer.from([7])]).toString('base64'))], 2, /not a session-migrate key/),
+      () => fail(['keys', 'id', '--key-file', secretFile('urlsafe', k0.toString('base64url'))], 2, /URL-safe or unpadded base64 is refused/),
+      () => fail(['keys', 'id', '--key-file', secretFile('open', b64, 0o644)], 2, /chmod 600/),
+      () => fail(['keys', 'id', '--key-ring', secretFile('dup', ringText.replace('\nend', `\nprevious ${current}\nend`))], 2, /appears twice/),
+      () => fail(['keys', 'id', '--key-ring', secretFile('cut', ringText.slice(0, ringText.indexOf('\nend')))], 2, /truncated: no 'end' line/),
+      () => fail(['keys', 'ring', 'rotate', '--key-ring', S('k0')], 2, /is a single key, not a key ring/),
+      () => fail(['keys', 'id', '--key-command', `cat ${ring}; echo ${b64} >&2; exit 3`], 2, /--key-command exited with status 3/),
+      () => fail(['keys', 'id', '--key-command', `echo ${k0.toString('base64url')}`], 2, /the output of --key-command: not a session-migrate key/),
+      () => fail(['keys', 'id', '--key-command', `cat ${S('k0')}; sleep 20`, '--key-command-timeout', '0.5'], 2, /did not finish within 0.5 s/),
+      () => fail(['keys', 'id', '--key-env', 'LEAK_KEY'], 2, /environment variable LEAK_KEY: not a session-migrate key/, { LEAK_KEY: k0.toString('base64url') }),
+      () => fail(['keys', 'id', '--key-env', b64], 2, /looks like key material \(not shown\)/),
+      () => fail(['keys', 'id', '--key-env', k0.toString('hex')], 2, /looks like key material \(not shown\)/),
+      () => fail(['verify', '--target', redis.url, '--key-file', b64], 2, /looks like key material \(not shown\)/),
+      () => fail(['rotate', '--target', redis.url, '--key-ring', k0.toString('base64url')], 2, /looks like key material \(not shown\)/),
+      () => fail(['keys', 'ring', 'retire', '--key-ring', ring, '--key-id', ids.currentKeyId], 2, /is the current key/),
+    ];
+    for (let i = 0; i < errorPaths.length; i += 3) await Promise.all(errorPaths.slice(i, i + 3).map((f) => f()));
 
     // Everything produced: every run's output, every file outside secrets/, and Redis.
     const haystacks: Array<{ where: string; bytes: Buffer }> = [];

@@ -10,6 +10,7 @@ import {
   applyCommand, keysGenerate, planCommand, verifyCommand,
 } from './commands.ts';
 import { demoCommand } from './demo.ts';
+import { codemodPhpModule } from './commands-codemod-php.ts';
 
 const VERSION = '0.1.0';
 
@@ -111,6 +112,11 @@ export async function main(argv: string[]): Promise<number> {
       ...(a.source !== undefined ? { source: a.source } : {}),
       json: a.json,
     }, print))())
+    .command('codemod', 'rewrite application code as a reviewed diff', (y) =>
+      y
+        .command(codemodPhpModule(run, print))
+        .demandCommand(1, 'name a codemod: php'),
+    )
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y
         .option('users', { type: 'number', default: 5, describe: 'simulated users who log in before the migration' })

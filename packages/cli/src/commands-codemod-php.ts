@@ -1,0 +1,100 @@
+/**
+ * `session-migrate codemod php DIR`: wires the generated handler into a PHP application (issue 6).
+ * Only wiring: the work is in @session-migrate/codemod-php (codemods/php).
+ */
+import type { CommandModule } from 'yargs';
+import { UserFacingError, printable } from '@session-migrate/common';
+import { CodemodInputError, runCodemod, type CodemodReport } from '@session-migrate/codemod-php';
+
+export interface CodemodPhpArgs {
+  dir: string;
+  bootstrap?: string;
+  handlerBootstrap?: string;
+  dryRun: boolean;
+  json: boolean;
+  shortOpenTag: boolean;
+}
+
+/** Control characters a terminal would act on (tab, LF and CR stay: they are part of a diff's layout). */
+function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
+}
+
+/**
+ * Runs the codemod and prints the diff (with --dry-run) and a report, or the report as JSON.
+ * @returns 0 when the migration of the code is complete, 1 when something is left to a person
+ *   (an error finding or a skipped file).
+ * @throws UserFacingError (exit 2) on bad input: DIR not a directory, --bootstrap outside DIR.
+ */
+export function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) => void): number {
+  let report: CodemodReport;
+  try {
+    report = runCodemod({
+      dir: args.dir,
+      dryRun: args.dryRun,
+      shortOpenTag: args.shortOpenTag,
+      ...(args.bootstrap !== undefined ? { bootstrap: args.bootstrap } : {}),
+      ...(args.handlerBootstrap !== undefined ? { handlerBootstrap: args.handlerBootstrap } : {}),
+    });
+  } catch (err) {
+    if (err instanceof CodemodInputError) throw new UserFacingError(err.message);
+    throw err;
+  }
+  const code = report.incomplete ? 1 : 0;
+  if (args.json) {
+    print(JSON.stringify({
+      ...report,
+      changes: report.changes.map((c) => ({ file: c.file, written: c.written, diff: c.diff })),
+    }, null, 2));
+    return code;
+  }
+  if (args.dryRun) for (const c of report.changes) print(terminalSafe(c.diff).replace(/\n$/, ''));
+  const verb = args.dryRun ? 'would change' : 'changed';
+  print(`${verb} ${report.changes.length} file(s)${report.changes.length > 0 ? ': ' + report.changes.map((c) => printable(c.file)).join(', ') : ''}`);
+  print(`handler bootstrap ${printable(report.handlerBootstrap)}`);
+  print(report.registeredIn.length > 0
+    ? `handler registered in: ${report.registeredIn.map(printable).join(', ')}`
+    : 'handler registration: no new require_once needed');
+  print(`entry points that start a session: ${report.sessionEntryPoints.length > 0 ? report.sessionEntryPoints.map(printable).join(', ') : 'none'}`);
+  for (const s of report.skipped) print(`skipped ${printable(s.file)}: ${printable(s.reason)}`);
+  const starts = report.findings.filter((f) => f.id === 'session-start').length;
+  print(`session_start() calls: ${starts}`);
+  for (const f of report.findings) {
+    if (f.id === 'session-start' || f.id === 'parse-error' || f.id === 'lint-failed') continue;
+    const where = f.line > 0 ? `${f.file}:${f.line}` : f.file;
+    print(`${f.severity}: ${printable(where)}: ${f.id}: ${printable(f.message)}`);
+    if (f.suggestion !== undefined) print(`  suggestion: ${printable(f.suggestion)}`);
+  }
+  print(code === 0 ? 'complete: nothing left to decide by hand' : 'incomplete: review the errors above');
+  return code;
+}
+
+/**
+ * The yargs module for `codemod php`, for main.ts.
+ * @param run main.ts's wrapper that records the exit code of a handler.
+ */
+export function codemodPhpModule(
+  run: (fn: () => number | Promise<number>) => () => Promise<void>, print: (line: string) => void,
+): CommandModule<object, CodemodPhpArgs & { 'dry-run': boolean; 'handler-bootstrap'?: string; 'short-open-tag': boolean }> {
+  return {
+    command: 'php <dir>',
+    describe: 'register the encrypted handler in a PHP app and remove code that switches back to files (diff with --dry-run)',
+    builder: (y) => y
+      .positional('dir', { type: 'string', demandOption: true, describe: 'application directory' })
+      .option('bootstrap', { type: 'string', describe: 'PHP file that gets the require_once (default: detected from the include graph)' })
+      .option('handler-bootstrap', { type: 'string', describe: 'path of the generated session-migrate-bootstrap.php (default DIR/session-migrate/session-migrate-bootstrap.php)' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
+      .option('short-open-tag', { type: 'boolean', default: false, describe: 'the app runs with short_open_tag=On (<? opens PHP)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
+    handler: (a) => run(() => codemodPhpCommand({
+      dir: a.dir,
+      dryRun: a['dry-run'],
+      json: a.json,
+      shortOpenTag: a['short-open-tag'],
+      ...(a.bootstrap !== undefined ? { bootstrap: a.bootstrap } : {}),
+      ...(a['handler-bootstrap'] !== undefined ? { handlerBootstrap: a['handler-bootstrap'] } : {}),
+    }, print))(),
+  };
+}

@@ -39,7 +39,8 @@ export type FindingCode =
   | 'cache-cluster-no-encryption'
   | 'transit-mode-preferred'
   | 'import-conflict'
-  | 'replaced-on-deploy';
+  | 'replaced-on-deploy'
+  | 'deploy-review';
 
 /** The L1 constructs this codemod knows. */
 export type ConstructKind = 'CfnReplicationGroup' | 'CfnCacheCluster';
@@ -493,10 +494,15 @@ class FileContext {
     }
     const touchedAtRest = atRest.kind === 'false' || atRest.kind === 'missing';
     const touchedTransit = transit.kind === 'false' || transit.kind === 'missing';
-    if (touchedAtRest || touchedTransit || added.includes('authToken')) {
+    if (touchedAtRest) {
       this.report(expr, {
         code: 'replaced-on-deploy', severity: 'info', construct,
         message: 'if this replication group is already deployed, CloudFormation replaces it to turn on encryption at rest (an empty new cache); review `cdk diff` and migrate sessions to the new endpoint',
+      });
+    } else if (touchedTransit || added.includes('authToken')) {
+      this.report(expr, {
+        code: 'deploy-review', severity: 'info', construct,
+        message: 'if this replication group is already deployed, turning on transit encryption in place needs Valkey or Redis OSS 7.0.5+ (via transitEncryptionMode preferred) and TLS-capable clients first; review `cdk diff`',
       });
     }
   }

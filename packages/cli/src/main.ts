@@ -11,6 +11,7 @@ import {
 } from './commands.ts';
 import { demoCommand } from './demo.ts';
 import { codemodPhpModule } from './commands-codemod-php.ts';
+import { codemodCdkModule } from './commands-codemod-cdk.ts';
 
 const VERSION = '0.1.0';
 
@@ -115,7 +116,8 @@ export async function main(argv: string[]): Promise<number> {
     .command('codemod', 'rewrite application code as a reviewed diff', (y) =>
       y
         .command(codemodPhpModule(run, print))
-        .demandCommand(1, 'name a codemod: php'),
+        .command(codemodCdkModule(run, print))
+        .demandCommand(1, 'name a codemod: php or cdk'),
     )
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y

@@ -12,6 +12,7 @@ import {
 import { demoCommand } from './demo.ts';
 import { codemodPhpModule } from './commands-codemod-php.ts';
 import { codemodCdkModule } from './commands-codemod-cdk.ts';
+import { generateIacModule } from './commands-generate-iac.ts';
 
 const VERSION = '0.1.0';
 
@@ -118,6 +119,11 @@ export async function main(argv: string[]): Promise<number> {
         .command(codemodPhpModule(run, print))
         .command(codemodCdkModule(run, print))
         .demandCommand(1, 'name a codemod: php or cdk'),
+    )
+    .command('generate', 'write infrastructure templates for the Redis side', (y) =>
+      y
+        .command(generateIacModule(run, print))
+        .demandCommand(1, 'name what to generate: iac'),
     )
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y

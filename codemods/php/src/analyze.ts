@@ -62,17 +62,30 @@ export interface IncludeEvent {
   raw: string;
 }
 
+/** session_start() or session_set_save_handler() (a custom handler), in source order. */
 export interface SessionStartEvent {
   kind: 'session_start';
   offset: number;
   line: number;
 }
 
+export interface CustomHandlerEvent {
+  kind: 'custom_handler';
+  offset: number;
+  line: number;
+}
+
+export type FileEvent = IncludeEvent | SessionStartEvent | CustomHandlerEvent;
+
 /** Where a `require_once` of the handler bootstrap goes in this file, and how to write it. */
 export interface InsertPoint {
   offset: number;
-  /** 'line' = own line after the open tag; 'after-statement' = EOL first (after declare/namespace); 'inline' = `<?php x ` on one line; 'php-block' = before HTML. */
-  style: 'line' | 'after-statement' | 'inline' | 'php-block';
+  /**
+   * 'line' = own line after the open tag; 'after-statement' = EOL first (after declare/namespace);
+   * 'inline' = after an open tag that ends in a blank, code follows on the line; 'inline-nospace' =
+   * after `<?` with no blank in the tag (short open tag); 'php-block' = `<?php ... ?>` before HTML.
+   */
+  style: 'line' | 'after-statement' | 'inline' | 'inline-nospace' | 'php-block';
 }
 
 export interface FileAnalysis {
@@ -80,7 +93,7 @@ export interface FileAnalysis {
   file: string;
   findings: Finding[];
   edits: Edit[];
-  events: (IncludeEvent | SessionStartEvent)[];
+  events: FileEvent[];
   /** Only declarations at the top level (classes, functions, use, const): not an entry point. */
   declarationsOnly: boolean;
   insertPoint: InsertPoint | null;
@@ -114,7 +127,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
   const { ast, tokens } = parsePhp(text, rel, input.parse);
   const findings: Finding[] = [];
   const edits: Edit[] = [];
-  const events: (IncludeEvent | SessionStartEvent)[] = [];
+  const events: FileEvent[] = [];
   const dir = posix.dirname(input.absPath);
   const at = (offset: number) => lineOf(text, offset);
   const find = (offset: number, id: string, severity: Severity, message: string, suggestion?: string) => {
@@ -193,6 +206,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
         }
         case 'session_set_save_handler': {
           const callable = args.length >= 6;
+          events.push({ kind: 'custom_handler', offset: start, line: at(start) });
           find(start, 'custom-handler-registered', 'error',
             callable
               ? 'session_set_save_handler() with callables registers a custom handler (the callable form is deprecated as of PHP 8.4): left alone; if it runs after the bootstrap it replaces the encrypted Redis handler'
@@ -515,7 +529,7 @@ function insertPoint(ast: PhpNode, tokens: readonly Token[]): InsertPoint | stri
   const open = tokens[openIndex]!;
   if (open.type === 'T_OPEN_TAG_WITH_ECHO') return { offset: open.start, style: 'php-block' };
   if (open.type !== 'T_OPEN_TAG') return 'the file does not start with PHP code';
-  let point: InsertPoint = { offset: open.end, style: /\n$/.test(open.text) ? 'line' : 'inline' };
+  let point: InsertPoint = { offset: open.end, style: /\n$/.test(open.text) ? 'line' : /\s$/.test(open.text) ? 'inline' : 'inline-nospace' };
   for (const stmt of ast.children as PhpNode[]) {
     if (stmt.kind === 'declare' && ((stmt.children as PhpNode[] | undefined) ?? []).length === 0) {
       const end = terminator(tokens, stmt.loc!.start.offset, [';']);

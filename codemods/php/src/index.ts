@@ -189,13 +189,11 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     const text = ip.style === 'line' ? `${line} ${REQUIRE_MARKER}${a.eol}`
       : ip.style === 'after-statement' ? `${a.eol}${line} ${REQUIRE_MARKER}`
         : ip.style === 'inline' ? `${line} `
-          : `<?php ${line} ?>${a.eol}`;
+          : ip.style === 'inline-nospace' ? ` ${line}`
+            : `<?php ${line} ?>${a.eol}`;
     edits.set(target, [{ start: ip.offset, end: ip.offset, text }, ...(edits.get(target) ?? [])]);
     registeredIn.push(a.file);
     findings.push({ file: a.file, line: lineAt(texts.get(target)!, ip.offset), id: 'handler-registered', severity: 'info', message: `require_once of ${posix.basename(handlerBootstrap)} added before the first session_start()` });
-  }
-  if (plan.targets.length === 0 && plan.sessionEntryPoints.length > 0 && !findings.some((f) => f.id === 'insert-impossible')) {
-    findings.push({ file: '.', line: 0, id: 'handler-already-registered', severity: 'info', message: `every entry point that starts a session already loads ${posix.basename(handlerBootstrap)} first` });
   }
   try {
     lstatSync(handlerBootstrap);
@@ -204,6 +202,15 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   }
 
   // 4. Rewrite: lint, diff, write.
+  /** A file whose changes were not made: its change findings become one error. */
+  const unmade = (r: string, id: string, reason: string) => {
+    const made = new Set(['handler-registered', 'files-handler-call-removed', 'files-handler-call-neutralized']);
+    const dropped = findings.filter((f) => f.file === r && made.has(f.id));
+    for (const f of dropped) findings.splice(findings.indexOf(f), 1);
+    skipped.push({ file: r, reason });
+    findings.push({ file: r, line: 0, id, severity: 'error', message: `${reason} (${dropped.length} change(s) not made)` });
+    if (registeredIn.includes(r)) registeredIn.splice(registeredIn.indexOf(r), 1);
+  };
   const changes: FileChange[] = [];
   for (const [abs, fileEdits] of [...edits].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const before = texts.get(abs)!;
@@ -214,9 +221,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     if (lint !== null) {
       const original = phpLint(options.php ?? 'php', before, options.shortOpenTag === true);
       const reason = original !== null ? `php -l already fails on the original (${original}): not changed` : `php -l fails on the rewritten file (${lint}): not changed`;
-      skipped.push({ file: r, reason });
-      findings.push({ file: r, line: 0, id: 'lint-failed', severity: 'error', message: reason });
-      if (registeredIn.includes(r)) registeredIn.splice(registeredIn.indexOf(r), 1);
+      unmade(r, 'lint-failed', reason);
       continue;
     }
     const patch = createTwoFilesPatch(`a/${Buffer.from(r, 'utf8').toString('latin1')}`, `b/${Buffer.from(r, 'utf8').toString('latin1')}`, before, after, undefined, undefined, { context: 3 });
@@ -225,9 +230,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     if (options.dryRun !== true) {
       const reason = writeAtomically(abs, before, after);
       if (reason !== null) {
-        skipped.push({ file: r, reason });
-        findings.push({ file: r, line: 0, id: 'file-changed-meanwhile', severity: 'error', message: reason });
-        if (registeredIn.includes(r)) registeredIn.splice(registeredIn.indexOf(r), 1);
+        unmade(r, 'file-changed-meanwhile', reason);
         continue;
       }
       written = true;

@@ -10,7 +10,8 @@
  * - a relative include path is tried in the including file's directory, then in the app directory.
  *
  * Choice: with `--bootstrap`, that file. Otherwise, among the entry points that reach a
- * session_start() and do not already load the handler bootstrap before it, the first file (in
+ * session_start() and do not already load the handler bootstrap (or register a custom handler with
+ * session_set_save_handler()) before it, the first file (in
  * execution order of the first such entry point) that all of them enter before their first
  * session_start(), preferring one that is not itself an entry point; if there is none, each of those
  * entry points.
@@ -62,11 +63,16 @@ export function planRegistration(
     const entered: string[] = [];
     const seen = new Set<string>();
     let covered = false;
+    let custom = false;
     const visit = (file: string): boolean => {
       entered.push(file);
       seen.add(file);
       for (const ev of files.get(file)!.events) {
         if (ev.kind === 'session_start') return true;
+        if (ev.kind === 'custom_handler') {
+          custom = true;
+          continue;
+        }
         if (isHandler(ev)) {
           covered = true;
           continue;
@@ -77,7 +83,7 @@ export function planRegistration(
       return false;
     };
     const started = visit(entry);
-    return { started, covered, entered };
+    return { started, covered, custom, entered };
   };
 
   const runs = new Map(entryPoints.map((e) => [e, simulate(e)] as const));
@@ -102,8 +108,15 @@ export function planRegistration(
     findings.push({ file: '.', line: 0, id: 'no-session-start', severity: 'info', message: 'no entry point reaches session_start(): the handler was not registered anywhere' });
     return { targets: [], entryPoints, sessionEntryPoints, findings };
   }
-  const uncovered = sessionEntryPoints.filter((e) => !runs.get(e)!.covered);
-  if (uncovered.length === 0) return { targets: [], entryPoints, sessionEntryPoints, findings };
+  // An entry point that registers its own handler before session_start() is left to a person
+  // (reported as custom-handler-registered): the bootstrap would only be replaced there.
+  const uncovered = sessionEntryPoints.filter((e) => !runs.get(e)!.covered && !runs.get(e)!.custom);
+  if (uncovered.length === 0) {
+    if (sessionEntryPoints.some((e) => runs.get(e)!.covered)) {
+      findings.push({ file: '.', line: 0, id: 'handler-already-registered', severity: 'info', message: `the entry points that start a session already load ${handlerBase} first (or register their own handler)` });
+    }
+    return { targets: [], entryPoints, sessionEntryPoints, findings };
+  }
 
   const lists = uncovered.map((e) => runs.get(e)!.entered);
   const common = lists[0]!.filter((f) => lists.every((l) => l.includes(f)) && files.get(f)!.insertPoint !== null);

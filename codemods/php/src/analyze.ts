@@ -466,6 +466,7 @@ function evalPath(node: PhpNode, absPath: string): string | null {
       if (v === '__FILE__') return absPath;
       return null;
     }
+    case 'name':
     case 'constref': {
       const n = identifierName(node.name);
       return n === 'DIRECTORY_SEPARATOR' || n === '\\DIRECTORY_SEPARATOR' ? '/' : null;

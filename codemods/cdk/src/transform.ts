@@ -132,6 +132,11 @@ interface Edit {
 export function transformSource(text: string, fileName: string, options: TransformOptions = {}): TransformResult {
   const secretName = options.authSecretName ?? DEFAULT_AUTH_SECRET_NAME;
   if (!isValidSecretName(secretName)) throw new Error('authSecretName: must be a Secrets Manager secret name or ARN');
+  // A BOM is kept but not parsed (ts-morph drops it, which would shift every position by one).
+  if (text.startsWith('\ufeff')) {
+    const inner = transformSource(text.slice(1), fileName, options);
+    return { ...inner, output: '\ufeff' + inner.output };
+  }
   const result: TransformResult = { output: text, changed: false, changes: [], findings: [], constructs: 0 };
   if (!mayContainElastiCache(text)) return result;
 

@@ -13,10 +13,12 @@ import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { analyzeFile, analyzeSymfonyYaml, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
 import { planRegistration } from './plan.ts';
+import { analyzeFpmPool } from './pool.ts';
 import { PhpSyntaxError } from './source.ts';
 
 export { analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
 export { planRegistration } from './plan.ts';
+export { analyzeFpmPool } from './pool.ts';
 export { parsePhp, PhpSyntaxError } from './source.ts';
 
 /** Default names of directories never entered (at any depth). */
@@ -46,6 +48,8 @@ export interface CodemodOptions {
   php?: string;
   /** Directory names never entered. Default DEFAULT_EXCLUDED_DIRS. */
   excludeDirs?: readonly string[];
+  /** PHP-FPM pool files to check for php_admin_value pins of session keys (pool.ts, BUG-14). */
+  fpmPools?: readonly string[];
 }
 
 /** One rewritten (or, with dryRun, to-be-rewritten) file. */
@@ -167,6 +171,15 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     }
   }
   for (const abs of yamlFiles) findings.push(...analyzeSymfonyYaml(readFileSync(abs, 'utf8'), rel(abs)));
+  for (const pool of options.fpmPools ?? []) {
+    let text: string;
+    try {
+      text = readFileSync(pool, 'utf8');
+    } catch {
+      throw new CodemodInputError(`--fpm-pool ${pool}: cannot read it`);
+    }
+    findings.push(...analyzeFpmPool(text, pool));
+  }
   if (bootstrap !== undefined && !analyses.has(bootstrap)) {
     throw new CodemodInputError(`--bootstrap ${options.bootstrap}: does not parse, see the report without --bootstrap`);
   }

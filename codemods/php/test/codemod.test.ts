@@ -151,6 +151,21 @@ describe('what it never touches', () => {
     expect(r.incomplete).toBe(false);
   });
 
+  it('BUG-14: a pool that pins session.save_handler with php_admin_value is codemod-target-locked; a pinned save_path is not', () => {
+    const dir = app({ 'index.php': '<?php\nsession_start();\n' });
+    const pinned = join(dir, '..', `${dir.split('/').pop()}-pinned.conf`);
+    writeFileSync(pinned, '; pool\n[www]\nlisten = /run/php.sock\nphp_admin_value[session.save_handler] = files\n');
+    apps.push(pinned);
+    const bug14 = join(SHARED, 'cases/BUG-14/pool.conf');
+    const r = runCodemod({ dir, fpmPools: [bug14, pinned], dryRun: true });
+    expect(r.findings.filter((f) => f.file === bug14).map((f) => [f.id, f.severity, f.line])).toEqual([['pool-save-path-locked', 'info', 6]]);
+    const locked = r.findings.filter((f) => f.file === pinned);
+    expect(locked.map((f) => [f.id, f.severity, f.line])).toEqual([['codemod-target-locked', 'error', 4]]);
+    expect(locked[0]!.message).toContain('pool [www] pins session.save_handler = files');
+    expect(r.incomplete).toBe(true);
+    expect(() => runCodemod({ dir, fpmPools: [join(dir, 'missing.conf')] })).toThrow(CodemodInputError);
+  });
+
   it('reports Symfony handler_id settings in config/packages without changing them', () => {
     const dir = app({
       'config/packages/framework.yaml': "framework:\n    session:\n        handler_id: 'session.handler.native_file'\n        save_path: '%kernel.project_dir%/var/sessions'\n",

@@ -13,6 +13,7 @@ export interface CodemodPhpArgs {
   dryRun: boolean;
   json: boolean;
   shortOpenTag: boolean;
+  fpmPool?: string[];
 }
 
 /** Control characters a terminal would act on (tab, LF and CR stay: they are part of a diff's layout). */
@@ -37,6 +38,7 @@ export function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) =>
       shortOpenTag: args.shortOpenTag,
       ...(args.bootstrap !== undefined ? { bootstrap: args.bootstrap } : {}),
       ...(args.handlerBootstrap !== undefined ? { handlerBootstrap: args.handlerBootstrap } : {}),
+      ...(args.fpmPool !== undefined ? { fpmPools: args.fpmPool } : {}),
     });
   } catch (err) {
     if (err instanceof CodemodInputError) throw new UserFacingError(err.message);
@@ -77,7 +79,7 @@ export function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) =>
  */
 export function codemodPhpModule(
   run: (fn: () => number | Promise<number>) => () => Promise<void>, print: (line: string) => void,
-): CommandModule<object, CodemodPhpArgs & { 'dry-run': boolean; 'handler-bootstrap'?: string; 'short-open-tag': boolean }> {
+): CommandModule<object, Omit<CodemodPhpArgs, 'fpmPool'> & { 'dry-run': boolean; 'handler-bootstrap'?: string; 'short-open-tag': boolean; 'fpm-pool'?: string[] }> {
   return {
     command: 'php <dir>',
     describe: 'register the encrypted handler in a PHP app and remove code that switches back to files (diff with --dry-run)',
@@ -87,6 +89,7 @@ export function codemodPhpModule(
       .option('handler-bootstrap', { type: 'string', describe: 'path of the generated session-migrate-bootstrap.php (default DIR/session-migrate/session-migrate-bootstrap.php)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
       .option('short-open-tag', { type: 'boolean', default: false, describe: 'the app runs with short_open_tag=On (<? opens PHP)' })
+      .option('fpm-pool', { type: 'string', array: true, describe: 'PHP-FPM pool file(s) to check for php_admin_value pins of session keys' })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
     handler: (a) => run(() => codemodPhpCommand({
       dir: a.dir,
@@ -95,6 +98,7 @@ export function codemodPhpModule(
       shortOpenTag: a['short-open-tag'],
       ...(a.bootstrap !== undefined ? { bootstrap: a.bootstrap } : {}),
       ...(a['handler-bootstrap'] !== undefined ? { handlerBootstrap: a['handler-bootstrap'] } : {}),
+      ...(a['fpm-pool'] !== undefined ? { fpmPool: a['fpm-pool'].map(String) } : {}),
     }, print))(),
   };
 }

@@ -530,7 +530,8 @@ class FileContext {
       this.report(at, { code: 'import-conflict', severity: 'medium', construct: 'CfnReplicationGroup', property: 'authToken', message: 'authToken not added: the name SecretValue is already used in this file for something else; add the token by hand' });
       return undefined;
     }
-    const unwrapCall = this.rootModule === '@aws-cdk/core' ? 'toString' : 'unsafeUnwrap';
+    // unsafeUnwrap() is CDK v2's name; v1 and monocdk used toString() for the same token.
+    const unwrapCall = this.rootModule === 'aws-cdk-lib' ? 'unsafeUnwrap' : 'toString';
     return `${this.secretValueRef.expr}.secretsManager(${this.quote}${this.secretName}${this.quote}).${unwrapCall}()`;
   }
 

@@ -3,11 +3,11 @@
  * output.ts (equal to the input for cases that must be left alone) and report.json (the changes and
  * findings expected, by line, property and code).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { transformSource } from '../src/index.ts';
+import { transformSource, type TransformOptions } from '../src/index.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const cases = readdirSync(FIXTURES).sort();
@@ -59,9 +59,11 @@ describe('codemod cdk fixtures', () => {
       const input = readFileSync(join(dir, 'input.ts'), 'utf8');
       const expected = readFileSync(join(dir, 'output.ts'), 'utf8');
       const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ExpectedReport;
+      // options.json, when present, holds transformSource options (e.g. authSecretName).
+      const options = existsSync(join(dir, 'options.json')) ? JSON.parse(readFileSync(join(dir, 'options.json'), 'utf8')) as TransformOptions : {};
 
       it('produces output.ts and the expected report', () => {
-        const r = transformSource(input, 'input.ts');
+        const r = transformSource(input, 'input.ts', options);
         expect(r.output).toBe(expected);
         expect(r.changed).toBe(input !== expected);
         expect(r.changes.map((c) => ({ line: c.line, property: c.property, action: c.action }))).toEqual(report.changes);
@@ -70,7 +72,7 @@ describe('codemod cdk fixtures', () => {
       });
 
       it('is idempotent: a second run changes nothing', () => {
-        const again = transformSource(expected, 'input.ts');
+        const again = transformSource(expected, 'input.ts', options);
         expect(again.output).toBe(expected);
         expect(again.changes).toEqual([]);
         expect(again.findings.filter((f) => f.code === 'replaced-on-deploy' || f.code === 'deploy-review')).toEqual([]);

@@ -89,6 +89,33 @@ export function planRegistration(
   const runs = new Map(entryPoints.map((e) => [e, simulate(e)] as const));
   const sessionEntryPoints = entryPoints.filter((e) => runs.get(e)!.started);
 
+  // session_start() calls no entry point reaches through static includes (a class loaded by an
+  // autoloader, a path computed at run time): reported, never guessed at.
+  const reached = new Set<string>();
+  const reach = (file: string) => {
+    if (reached.has(file)) return;
+    reached.add(file);
+    for (const ev of files.get(file)!.events) {
+      if (ev.kind !== 'include' || isHandler(ev)) continue;
+      const target = resolveInclude(ev);
+      if (target !== null) reach(target);
+    }
+  };
+  entryPoints.forEach(reach);
+  const unreached = [...files].filter(([abs]) => !reached.has(abs))
+    .flatMap(([, a]) => a.events.filter((ev) => ev.kind === 'session_start').map((ev) => ({ file: a.file, line: ev.line })));
+  for (const u of unreached) {
+    const none = bootstrap === undefined && sessionEntryPoints.length === 0;
+    findings.push({
+      file: u.file, line: u.line, id: 'session-start-unreached',
+      severity: bootstrap !== undefined ? 'info' : none ? 'error' : 'warning',
+      message: bootstrap !== undefined
+        ? 'session_start() in a file no entry point includes statically: assumed to run after --bootstrap'
+        : 'session_start() in a file no entry point includes statically (autoloaded class? computed include path?): could not tell which entry point runs it',
+      ...(bootstrap !== undefined ? {} : { suggestion: 'run again with --bootstrap FILE naming the file every request loads first (the front controller or its bootstrap)' }),
+    });
+  }
+
   if (bootstrap !== undefined) {
     for (const e of sessionEntryPoints) {
       if (!runs.get(e)!.entered.includes(bootstrap)) {
@@ -105,6 +132,7 @@ export function planRegistration(
   }
 
   if (sessionEntryPoints.length === 0) {
+    if (unreached.length > 0) return { targets: [], entryPoints, sessionEntryPoints, findings };
     findings.push({ file: '.', line: 0, id: 'no-session-start', severity: 'info', message: 'no entry point reaches session_start(): the handler was not registered anywhere' });
     return { targets: [], entryPoints, sessionEntryPoints, findings };
   }

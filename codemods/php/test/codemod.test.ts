@@ -117,6 +117,21 @@ describe('where the handler is registered', () => {
     expect(() => runCodemod({ dir: join(dir, 'missing') })).toThrow(CodemodInputError);
   });
 
+  it('reports a session_start() no entry point includes statically instead of guessing where it runs', () => {
+    const dir = app({
+      'public/index.php': "<?php\nrequire __DIR__ . '/../vendor/autoload.php';\n(new App\\Kernel())->run();\n",
+      'src/Session.php': '<?php\nnamespace App;\nfinal class Session\n{\n    public function start(): void\n    {\n        session_start();\n    }\n}\n',
+    });
+    const r = runCodemod({ dir });
+    expect(r.changes).toEqual([]);
+    expect(r.findings.filter((f) => f.id === 'session-start-unreached').map((f) => [f.file, f.line, f.severity])).toEqual([['src/Session.php', 7, 'error']]);
+    expect(r.incomplete).toBe(true);
+    const given = runCodemod({ dir, bootstrap: join(dir, 'public/index.php') });
+    expect(given.registeredIn).toEqual(['public/index.php']);
+    expect(given.findings.find((f) => f.id === 'session-start-unreached')?.severity).toBe('info');
+    expect(given.incomplete).toBe(false);
+  });
+
   it('names the handler bootstrap relative to __DIR__ inside the app, by absolute path outside it', () => {
     expect(requireExpression('/srv/app', '/srv/app/public/index.php', '/srv/app/lib/sm/session-migrate-bootstrap.php'))
       .toBe("__DIR__ . '/../lib/sm/session-migrate-bootstrap.php'");

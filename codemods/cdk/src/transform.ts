@@ -295,6 +295,9 @@ class FileContext {
   }
 
   private resolveDeclaration(decl: Node, depth: number): Resolved | undefined {
+    // A type-only import names no value: it can be neither constructed nor called.
+    const importDecl = decl.getFirstAncestorByKind(SyntaxKind.ImportDeclaration);
+    if (importDecl?.isTypeOnly() === true || (Node.isImportSpecifier(decl) && decl.isTypeOnly())) return undefined;
     if (Node.isNamespaceImport(decl)) {
       const mod = decl.getFirstAncestorByKind(SyntaxKind.ImportDeclaration)?.getModuleSpecifierValue();
       return mod === undefined ? undefined : namespaceOf(mod);

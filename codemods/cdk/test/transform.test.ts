@@ -50,4 +50,18 @@ describe('transformSource', () => {
     expect(JSON.stringify(r.findings)).not.toContain('hunter2');
     expect(r.changed).toBe(false);
   });
+
+  it('does not use a type-only SecretValue import as a value', () => {
+    const text = `import { type SecretValue, Stack } from 'aws-cdk-lib';
+import type * as cdk from 'aws-cdk-lib';
+import { CfnReplicationGroup } from 'aws-cdk-lib/aws-elasticache';
+export type T = SecretValue | cdk.Stack;
+new CfnReplicationGroup(new Stack(), 'R', { replicationGroupDescription: 'r' });
+`;
+    const r = transformSource(text, 'a.ts');
+    // The name is taken (by a type), so no value import can be added under it: reported, not guessed.
+    expect(r.findings.map((f) => f.code)).toEqual(['import-conflict', 'replaced-on-deploy']);
+    expect(r.output).not.toContain('authToken');
+    expect(r.output).toContain('atRestEncryptionEnabled: true');
+  });
 });

@@ -109,7 +109,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   }
   const rel = (abs: string) => posix.relative(root, abs) || '.';
   const handlerBootstrap = options.handlerBootstrap !== undefined
-    ? resolve(options.handlerBootstrap)
+    ? realDir(resolve(options.handlerBootstrap))
     : posix.join(root, 'session-migrate', 'session-migrate-bootstrap.php');
   const excluded = new Set(options.excludeDirs ?? DEFAULT_EXCLUDED_DIRS);
   const findings: Finding[] = [];
@@ -137,7 +137,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
 
   let bootstrap: string | undefined;
   if (options.bootstrap !== undefined) {
-    const abs = resolve(options.bootstrap);
+    const abs = realDir(resolve(options.bootstrap));
     let st;
     try {
       st = lstatSync(abs);
@@ -264,6 +264,24 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     findings,
     incomplete: skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => f.severity === 'error'),
   };
+}
+
+/**
+ * `path` with its nearest existing ancestor directory resolved through symlinks (as the app
+ * directory is); the rest, and the file name, kept as given.
+ */
+function realDir(path: string): string {
+  let dir = posix.dirname(path);
+  let rest = posix.basename(path);
+  for (;;) {
+    try {
+      return posix.join(realpathSync(dir), rest);
+    } catch {
+      if (dir === '/') return path;
+      rest = posix.join(posix.basename(dir), rest);
+      dir = posix.dirname(dir);
+    }
+  }
 }
 
 function isPhpName(name: string): boolean {

@@ -71,9 +71,9 @@ export function parsePhp(text: string, fileName: string, options: ParseOptions =
     ast = e.parseCode(text, fileName) as unknown as PhpNode;
     raw = e.tokenGetAll(text);
   } catch (err) {
-    const line = (err as { lineNumber?: number }).lineNumber;
     const message = (err as Error).message ?? String(err);
-    throw new PhpSyntaxError(message.split('\n')[0] ?? 'syntax error', line);
+    const line = (err as { lineNumber?: number }).lineNumber ?? Number(/ line (\d+)/.exec(message)?.[1] ?? NaN);
+    throw new PhpSyntaxError(message.split('\n')[0] ?? 'syntax error', Number.isInteger(line) ? line : undefined);
   }
   const tokens: Token[] = [];
   let offset = 0;

@@ -138,6 +138,16 @@ describe('where the handler is registered', () => {
     expect(requireExpression('/srv/app', '/srv/app/index.php', "/opt/it's/session-migrate-bootstrap.php"))
       .toBe("'/opt/it\\'s/session-migrate-bootstrap.php'");
   });
+
+  it('treats paths given through a symlinked app directory as inside the app', () => {
+    const dir = app({ 'web/index.php': '<?php\nsession_start();\n', 'lib/boot.php': '<?php\n' });
+    const link = `${dir}-link`;
+    symlinkSync(dir, link);
+    apps.push(link);
+    const r = runCodemod({ dir: link, handlerBootstrap: join(link, 'lib/sm/session-migrate-bootstrap.php'), bootstrap: join(link, 'web/index.php') });
+    expect(r.registeredIn).toEqual(['web/index.php']);
+    expect(read(dir, 'web/index.php')).toContain("require_once __DIR__ . '/../lib/sm/session-migrate-bootstrap.php';");
+  });
 });
 
 describe('what it never touches', () => {

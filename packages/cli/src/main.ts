@@ -130,8 +130,8 @@ export async function main(argv: string[]): Promise<number> {
         .option('users', { type: 'number', default: 5, describe: 'simulated users who log in before the migration' })
         .option('keep', { type: 'boolean', default: false, describe: 'keep the sandbox directory afterwards' }),
     (a) => run(() => demoCommand({ users: a.users, keep: a.keep }, print))())
-    .demandCommand(1, 'name a command: keys, plan, apply, verify or demo')
-    .epilog('Exit codes: 0 success; 1 a check failed (verify) or sessions conflicted or failed (apply); 2 usage, input or connection error.')
+    .demandCommand(1, 'name a command: keys, plan, apply, verify, codemod, generate or demo')
+    .epilog('Exit codes: 0 success; 1 a check failed (verify), sessions conflicted or failed (apply), or a codemod left something to decide by hand; 2 usage, input or connection error.')
     .strict()
     .help()
     .version(VERSION)

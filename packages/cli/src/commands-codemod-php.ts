@@ -61,10 +61,18 @@ export function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) =>
     : 'handler registration: no new require_once needed');
   print(`entry points that start a session: ${report.sessionEntryPoints.length > 0 ? report.sessionEntryPoints.map(printable).join(', ') : 'none'}`);
   for (const s of report.skipped) print(`skipped ${printable(s.file)}: ${printable(s.reason)}`);
-  const starts = report.findings.filter((f) => f.id === 'session-start').length;
-  print(`session_start() calls: ${starts}`);
+  // Findings that can be many in a big app and need no action are counted, not listed (--json lists them).
+  const counted: Record<string, string> = {
+    'session-start': 'session_start() calls',
+    'include-unresolved': 'includes with a computed path (not followed)',
+    'session-getter': 'session getters (kept)',
+  };
+  for (const [id, label] of Object.entries(counted)) {
+    const n = report.findings.filter((f) => f.id === id).length;
+    if (n > 0 || id === 'session-start') print(`${label}: ${n}`);
+  }
   for (const f of report.findings) {
-    if (f.id === 'session-start' || f.id === 'parse-error' || f.id === 'lint-failed') continue;
+    if (f.id in counted || f.id === 'parse-error' || f.id === 'lint-failed') continue;
     const where = f.line > 0 ? `${f.file}:${f.line}` : f.file;
     print(`${f.severity}: ${printable(where)}: ${f.id}: ${printable(f.message)}`);
     if (f.suggestion !== undefined) print(`  suggestion: ${printable(f.suggestion)}`);

@@ -140,7 +140,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
       const start = node.loc?.start.offset ?? 0;
       const value = evalPath(target, input.absPath);
       const tStart = target.loc?.start.offset ?? start;
-      const tEnd = exprEndOf(target, tokens, text);
+      const tEnd = exprEndOf(target, tokens);
       const raw = text.slice(tStart, tEnd);
       let candidates: string[] | null = null;
       if (value !== null) {
@@ -186,7 +186,9 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
               key === 'session.save_handler' ? 'make sure it never switches the save handler back (files, redis, ...) after the bootstrap has registered the encrypted handler' : 'session.save_path is ignored by the encrypted handler; remove the call if it only serves files sessions');
             return;
           }
-          change(node, ctx, start, end, `ini_get(${phpString(key)})`, `${name}('${key}', '${value}')`);
+          // A save_path can carry a Redis password (`tcp://host?auth=...`): never shown in reports.
+          const shownValue = key === 'session.save_path' ? '...' : `'${value}'`;
+          change(ctx, start, end, `ini_get(${phpString(key)})`, `${name}('${key}', ${shownValue})`);
           return;
         }
         case 'session_save_path':
@@ -201,7 +203,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
               name === 'session_module_name' ? 'make sure it never switches the save handler back after the bootstrap has registered the encrypted handler' : 'the encrypted handler ignores session.save_path; remove the call if it only serves files sessions');
             return;
           }
-          change(node, ctx, start, end, `${name}()`, `${name}('${value}')`);
+          change(ctx, start, end, `${name}()`, name === 'session_save_path' ? `${name}(...)` : `${name}('${value}')`);
           return;
         }
         case 'session_set_save_handler': {
@@ -225,7 +227,11 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
     if (node.kind === 'propertystatement') ci4Property(node);
   });
 
-  function change(call: PhpNode, ctx: WalkContext | null, start: number, end: number, getter: string, shown: string): void {
+  /**
+   * Removes or neutralizes the call [start, end) whose parent context is `ctx`. `getter` is the
+   * replacement when the call's value is used; `shown` names the call in the finding.
+   */
+  function change(ctx: WalkContext | null, start: number, end: number, getter: string, shown: string): void {
     // The call is the whole statement (possibly behind `@`): remove the statement.
     let stmtCtx = ctx;
     if (stmtCtx?.node.kind === 'silent') stmtCtx = stmtCtx.parent;
@@ -242,7 +248,6 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
       }
       return;
     }
-    void call;
     edits.push({ start, end, text: REPLACE_COMMENT + getter });
     find(start, 'files-handler-call-neutralized', 'info', `replaced ${shown}, whose value is used, with ${getter}: it returns the current value as a string, as the call did on success`);
   }
@@ -494,7 +499,7 @@ function evalPath(node: PhpNode, absPath: string): string | null {
 }
 
 /** End offset of an expression; calls end at their `)` (php-parser may include a `;` in loc.end). */
-function exprEndOf(node: PhpNode, tokens: readonly Token[], text: string): number {
+function exprEndOf(node: PhpNode, tokens: readonly Token[]): number {
   let end = node.loc?.end.offset ?? 0;
   while (end > 0) {
     const i = tokenAt(tokens, end - 1);
@@ -502,7 +507,6 @@ function exprEndOf(node: PhpNode, tokens: readonly Token[], text: string): numbe
     if (t !== undefined && (isTrivia(t) || t.type === ';')) end = t.start;
     else break;
   }
-  void text;
   return end;
 }
 

@@ -8,15 +8,16 @@
  * `$config['sess_driver']`, CodeIgniter 4 `$sessionDriver` / `$driver` of Config\Session).
  *
  * Rules for changes (README "codemod php"):
- * - a call that would put PHP back on another save handler or a files save_path, with literal
+ * - a call that would put PHP back on the files handler or set a files save_path, with literal
  *   arguments (`ini_set('session.save_handler', 'files')`, `ini_set('session.save_path', '/tmp')`,
  *   `session_save_path('/tmp')`, `session_module_name('files')`) is removed when it is a statement of
  *   its own (with an `@` or not); as the only body of a brace-less if/else/loop it becomes `{}`;
  *   when its value is used it is replaced by the matching getter, which returns a string like a
  *   successful call (`ini_get('session.save_handler')`, `session_save_path()`,
  *   `session_module_name()`) and a comment;
- * - dynamic values, custom handlers (session_set_save_handler, both forms) and framework settings are
- *   reported, never changed.
+ * - dynamic values, other save handlers (`'redis'`, `'memcached'`: their sessions are not migrated)
+ *   and their URL save_paths, custom handlers (session_set_save_handler, both forms) and framework
+ *   settings are reported, never changed.
  */
 import { posix } from 'node:path';
 import { callEnd, isTrivia, lineOf, parsePhp, statementEnd, tokenAt, type ParseOptions, type PhpNode, type Token } from './source.ts';
@@ -26,7 +27,9 @@ export type Severity = 'info' | 'warning' | 'error';
 /**
  * One thing the codemod found. `id` values:
  * session-start, files-handler-call-removed, files-handler-call-neutralized, session-ini-kept,
- * session-getter, dynamic-value, dynamic-ini-option, custom-handler-registered, framework-config,
+ * session-getter, dynamic-value, dynamic-ini-option, other-save-handler, other-save-path,
+ * custom-handler-registered, framework-config, session-start-unreached, codemod-target-locked,
+ * pool-save-path-locked,
  * include-unresolved, parse-error, lint-failed, symlink-skipped, overlapping-edit, handler-registered,
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
  * insert-impossible, file-changed-meanwhile.
@@ -186,6 +189,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
               key === 'session.save_handler' ? 'make sure it never switches the save handler back (files, redis, ...) after the bootstrap has registered the encrypted handler' : 'session.save_path is ignored by the encrypted handler; remove the call if it only serves files sessions');
             return;
           }
+          if (key === 'session.save_handler' ? otherHandler(start, `${name}('${key}', '${value}')`, value) : otherSavePath(start, `${name}('${key}', ...)`, value)) return;
           // A save_path can carry a Redis password (`tcp://host?auth=...`): never shown in reports.
           const shownValue = key === 'session.save_path' ? '...' : `'${value}'`;
           change(ctx, start, end, `ini_get(${phpString(key)})`, `${name}('${key}', ${shownValue})`);
@@ -203,6 +207,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
               name === 'session_module_name' ? 'make sure it never switches the save handler back after the bootstrap has registered the encrypted handler' : 'the encrypted handler ignores session.save_path; remove the call if it only serves files sessions');
             return;
           }
+          if (name === 'session_module_name' ? otherHandler(start, `${name}('${value}')`, value) : otherSavePath(start, `${name}(...)`, value)) return;
           change(ctx, start, end, `${name}()`, name === 'session_save_path' ? `${name}(...)` : `${name}('${value}')`);
           return;
         }
@@ -226,6 +231,28 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
     if (node.kind === 'entry') laravelEntry(node);
     if (node.kind === 'propertystatement') ci4Property(node);
   });
+
+  /**
+   * A save handler other than files (redis, memcached, ...): sessions stored there are not what
+   * session-migrate migrates (it reads files), so switching them away would log users out. Reported
+   * as an error and left alone. @returns true when reported.
+   */
+  function otherHandler(start: number, shown: string, value: string): boolean {
+    if (value.toLowerCase() === 'files') return false;
+    find(start, 'other-save-handler', 'error',
+      `${shown} left alone: it selects a save handler other than files, whose sessions session-migrate does not migrate; if it runs after the bootstrap it replaces the encrypted Redis handler`,
+      'decide whether this storage is to be replaced by the encrypted Redis handler (its sessions would be lost) and remove the call by hand if so');
+    return true;
+  }
+
+  /** A save_path for another handler (a URL such as `tcp://...`): left alone with a warning. @returns true when reported. */
+  function otherSavePath(start: number, shown: string, value: string): boolean {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !/^(tcp|unix|tls):/i.test(value)) return false;
+    find(start, 'other-save-path', 'warning',
+      `${shown} left alone: the value is a URL for another save handler, not a files directory`,
+      'remove it together with the save handler it belongs to, if that handler is replaced');
+    return true;
+  }
 
   /**
    * Removes or neutralizes the call [start, end) whose parent context is `ctx`. `getter` is the

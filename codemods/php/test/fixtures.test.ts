@@ -61,7 +61,7 @@ describe('codemod php fixtures', () => {
   });
 
   it('leaves alone what it must not decide: custom handlers, dynamic values, files without session code', () => {
-    for (const name of ['bug20-callable-handler-left-alone', 'custom-handler-left-alone', 'dynamic-values-left-alone', 'no-session-code', 'getters-kept', 'laravel-config', 'codeigniter3-config', 'codeigniter4-config', 'short-open-tag-off', 'already-registered', 'syntax-error-skipped', 'lint-error-skipped']) {
+    for (const name of ['bug20-callable-handler-left-alone', 'custom-handler-left-alone', 'dynamic-values-left-alone', 'no-session-code', 'getters-kept', 'laravel-config', 'codeigniter3-config', 'codeigniter4-config', 'other-save-handler-left-alone', 'short-open-tag-off', 'already-registered', 'syntax-error-skipped', 'lint-error-skipped']) {
       expect(read(name, 'output.php').equals(read(name, 'input.php')), name).toBe(true);
       const { report } = runFixture(name);
       expect(report.changes, name).toEqual([]);

@@ -14,6 +14,8 @@ import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { renderArtifacts, writeArtifacts } from '@session-migrate/generate';
 import { CookieClient, startPhpServer, startRedis, type RedisServer } from './support/servers.ts';
 
+/** Each test starts the CLI (tsx) several times; on a loaded machine one start can take 10 s. */
+const CLI_TIMEOUT_MS = 240_000;
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const LEGACY_APP = join(import.meta.dirname, '../codemods/php/test/legacy-app');
 
@@ -69,7 +71,7 @@ beforeAll(async () => {
     `error_log = "${join(root, 'php-error.log')}"`,
     '',
   ].join('\n'));
-});
+}, CLI_TIMEOUT_MS);
 
 afterAll(async () => {
   await redis?.stop();
@@ -85,7 +87,7 @@ describe('codemod php on a legacy app, end to end', () => {
       await php.stop();
     }
     expect(await redis.client.dbsize()).toBe(0);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('--dry-run prints the diff as JSON and writes nothing; the real run rewrites exactly two files, which pass php -l', () => {
     const before = snapshot(app);
@@ -119,7 +121,7 @@ describe('codemod php on a legacy app, end to end', () => {
     expect(again.status).toBe(0);
     expect((JSON.parse(again.stdout) as { changes: unknown[] }).changes).toEqual([]);
     expect(snapshot(app)).toEqual(after);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('serves a session through the generated handler: encrypted in Redis, seen by the next requests on every entry point', async () => {
     const php = await startPhpServer({ docroot: app, phpIni, env: { SESSION_MIGRATE_KEY_FILE: keyFile } });
@@ -157,5 +159,5 @@ describe('codemod php on a legacy app, end to end', () => {
       await php.stop();
     }
     expect(readdirSync(filesDir)).toEqual([]);
-  });
+  }, CLI_TIMEOUT_MS);
 });

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
+/** Each test starts the CLI (tsx) several times; on a loaded machine one start can take 10 s. */
+const CLI_TIMEOUT_MS = 240_000;
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const root = mkdtempSync(join(tmpdir(), 'codemod-php-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -38,7 +40,7 @@ describe('session-migrate codemod php', () => {
     expect(r.stdout).toContain('would change 1 file(s): index.php');
     expect(r.stdout).toContain('complete: nothing left to decide by hand');
     expect(readFileSync(join(dir, 'index.php'), 'utf8')).toBe(text);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('exits 1 and names the file and line when a custom handler or a dynamic value is left to a person', () => {
     const dir = app('undecided', {
@@ -56,14 +58,14 @@ describe('session-migrate codemod php', () => {
     expect(report.changes).toEqual([]);
     expect(report.findings.filter((f) => f.id !== 'session-start' && f.id !== 'handler-bootstrap-missing').map((f) => `${f.id}@${f.line}`))
       .toEqual(['custom-handler-registered@2', 'dynamic-value@3']);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('exits 1 and lists a file that does not parse as skipped', () => {
     const dir = app('broken', { 'index.php': '<?php\nsession_start();\n', 'bad.php': '<?php if ( {\n' });
     const r = cli(['codemod', 'php', dir, '--dry-run']);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/^skipped bad\.php: does not parse: .+$/m);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('bad input is one line on stderr and exit 2', () => {
     for (const args of [
@@ -77,5 +79,5 @@ describe('session-migrate codemod php', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stdout).toBe('');
     }
-  });
+  }, CLI_TIMEOUT_MS);
 });

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, cpSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync,
+  chmodSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,7 +179,8 @@ describe('codemod cdk (runner)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdk-all-'));
     cpSync(FIXTURES, dir, { recursive: true });
     runCdkCodemod(dir);
-    for (const c of readdirSync(FIXTURES)) {
+    // Cases with an options.json ran with other options than the default ones used here.
+    for (const c of readdirSync(FIXTURES).filter((x) => !existsSync(join(FIXTURES, x, 'options.json')))) {
       expect(readFileSync(join(dir, c, 'input.ts'), 'utf8'), c).toBe(fixture(c, 'output.ts'));
     }
     const second = runCdkCodemod(dir);

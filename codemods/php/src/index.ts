@@ -14,7 +14,7 @@ import { createTwoFilesPatch } from 'diff';
 import { analyzeFile, analyzeSymfonyYaml, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
-import { PhpSyntaxError } from './source.ts';
+import { PhpSyntaxError, lineOf } from './source.ts';
 
 export { analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
 export { planRegistration } from './plan.ts';
@@ -206,7 +206,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
             : `<?php ${line} ?>${a.eol}`;
     edits.set(target, [{ start: ip.offset, end: ip.offset, text }, ...(edits.get(target) ?? [])]);
     registeredIn.push(a.file);
-    findings.push({ file: a.file, line: lineAt(texts.get(target)!, ip.offset), id: 'handler-registered', severity: 'info', message: `require_once of ${posix.basename(handlerBootstrap)} added before the first session_start()` });
+    findings.push({ file: a.file, line: lineOf(texts.get(target)!, ip.offset), id: 'handler-registered', severity: 'info', message: `require_once of ${posix.basename(handlerBootstrap)} added before the first session_start()` });
   }
   try {
     lstatSync(handlerBootstrap);
@@ -286,12 +286,6 @@ function realDir(path: string): string {
 
 function isPhpName(name: string): boolean {
   return PHP_EXTENSIONS.some((ext) => name.endsWith(ext));
-}
-
-function lineAt(text: string, offset: number): number {
-  let n = 1;
-  for (let i = 0; i < offset; i++) if (text.charCodeAt(i) === 10) n++;
-  return n;
 }
 
 /**

@@ -418,11 +418,18 @@ function removal(text: string, tokens: readonly Token[], start: number, end: num
       return { start: lineStart, end: lineEnd, text: '' };
     }
   }
+  // Code before it on the line: also take the blanks between that code and the statement when
+  // nothing follows it on the line (unless the blanks belong to the open tag `<?php `).
+  let from = start;
+  if (lineEnd >= 0 && lineStart < start) {
+    const blank = tokenAt(tokens, lineStart);
+    if (blank >= 0 && tokens[blank]!.type === 'T_WHITESPACE') from = lineStart;
+  }
   if (comment && text[stop - 1] === '\n') {
     // Keep the newline that the comment token carried.
-    return { start, end: stop, text: text.endsWith('\r\n', stop) ? '\r\n' : '\n' };
+    return { start: from, end: stop, text: text.endsWith('\r\n', stop) ? '\r\n' : '\n' };
   }
-  return { start, end: stop, text: '' };
+  return { start: from, end: stop, text: '' };
 }
 
 interface WalkContext {

@@ -164,10 +164,11 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
       analyses.set(abs, a);
       findings.push(...a.findings);
     } catch (err) {
-      if (!(err instanceof PhpSyntaxError)) throw err;
-      const reason = `does not parse: ${err.message}`;
+      // A construct the analysis does not expect costs that one file, never the run.
+      const syntax = err instanceof PhpSyntaxError;
+      const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
       skipped.push({ file: rel(abs), reason });
-      findings.push({ file: rel(abs), line: err.line ?? 0, id: 'parse-error', severity: 'error', message: `skipped, ${reason}` });
+      findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'error', message: `skipped, ${reason}` });
     }
   }
   for (const abs of yamlFiles) findings.push(...analyzeSymfonyYaml(readFileSync(abs, 'utf8'), rel(abs)));

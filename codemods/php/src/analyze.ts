@@ -89,6 +89,8 @@ export interface InsertPoint {
    * after `<?` with no blank in the tag (short open tag); 'php-block' = `<?php ... ?>` before HTML.
    */
   style: 'line' | 'after-statement' | 'inline' | 'inline-nospace' | 'php-block';
+  /** Indentation of the inserted line ('after-statement' inside `namespace X {`: that of the block's first line). */
+  indent?: string;
 }
 
 export interface FileAnalysis {
@@ -580,6 +582,9 @@ function insertPoint(ast: PhpNode, tokens: readonly Token[]): InsertPoint | stri
       const end = terminator(tokens, stmt.loc!.start.offset, [';', '{']);
       if (end === null) return 'a namespace statement without `;` or `{`';
       point = { offset: end, style: 'after-statement' };
+      const next = tokens[tokenAt(tokens, end)];
+      const indent = next?.type === 'T_WHITESPACE' ? /\n([ \t]*)$/.exec(next.text)?.[1] : undefined;
+      if (indent !== undefined && indent !== '') point.indent = indent;
     }
     break;
   }

@@ -201,7 +201,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     const line = `require_once ${expr};`;
     const ip = a.insertPoint;
     const text = ip.style === 'line' ? `${line} ${REQUIRE_MARKER}${a.eol}`
-      : ip.style === 'after-statement' ? `${a.eol}${line} ${REQUIRE_MARKER}`
+      : ip.style === 'after-statement' ? `${a.eol}${ip.indent ?? ''}${line} ${REQUIRE_MARKER}`
         : ip.style === 'inline' ? `${line} `
           : ip.style === 'inline-nospace' ? ` ${line}`
             : `<?php ${line} ?>${a.eol}`;

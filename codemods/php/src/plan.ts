@@ -13,8 +13,8 @@
  * session_start() and do not already load the handler bootstrap (or register a custom handler with
  * session_set_save_handler()) before it, the first file (in
  * execution order of the first such entry point) that all of them enter before their first
- * session_start(), preferring one that is not itself an entry point; if there is none, each of those
- * entry points.
+ * session_start(), preferring one with top-level code of its own over a file of declarations, and
+ * either over an entry point; if there is none, each of those entry points.
  */
 import { posix } from 'node:path';
 import type { FileAnalysis, Finding, IncludeEvent } from './analyze.ts';
@@ -149,7 +149,9 @@ export function planRegistration(
   const lists = uncovered.map((e) => runs.get(e)!.entered);
   const common = lists[0]!.filter((f) => lists.every((l) => l.includes(f)) && files.get(f)!.insertPoint !== null);
   const entrySet = new Set(entryPoints);
-  const chosen = common.find((f) => !entrySet.has(f)) ?? common[0];
+  // Prefer a shared bootstrap with code of its own over a library of declarations, and either over an entry point.
+  const chosen = common.find((f) => !entrySet.has(f) && !files.get(f)!.declarationsOnly)
+    ?? common.find((f) => !entrySet.has(f)) ?? common[0];
   if (chosen !== undefined) return { targets: [chosen], entryPoints, sessionEntryPoints, findings };
   return { targets: uncovered, entryPoints, sessionEntryPoints, findings };
 }

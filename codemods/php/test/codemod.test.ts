@@ -86,6 +86,16 @@ describe('where the handler is registered', () => {
     expect(read(dir, 'index.php')).toBe("<?php\nrequire __DIR__ . '/includes/bootstrap.php';\nsession_start();\n");
   });
 
+  it('in a shared file with code of its own rather than in a library of functions included first', () => {
+    const dir = app({
+      'a.php': "<?php\nrequire_once 'lib/functions.php';\nrequire_once 'lib/init.php';\nsession_start();\n",
+      'b.php': "<?php\nrequire_once 'lib/functions.php';\nrequire_once 'lib/init.php';\nsession_start();\n",
+      'lib/functions.php': '<?php\nfunction h(string $s): string\n{\n    return $s;\n}\n',
+      'lib/init.php': '<?php\n$app = [];\n',
+    });
+    expect(runCodemod({ dir }).registeredIn).toEqual(['lib/init.php']);
+  });
+
   it('in each entry point that starts a session when no file is common to all of them before session_start()', () => {
     const dir = app({
       // index.php starts the session BEFORE it includes the shared file: that file would be too late.

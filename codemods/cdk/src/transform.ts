@@ -23,6 +23,9 @@
  *   not guessed. An `authToken` given as a string literal is reported as a secret in source code.
  */
 import { Node, Project, SyntaxKind, ts, type ObjectLiteralExpression, type SourceFile } from 'ts-morph';
+import { DEFAULT_AUTH_SECRET_NAME, isValidSecretName } from './names.ts';
+
+export { DEFAULT_AUTH_SECRET_NAME, isValidSecretName };
 
 /** How serious a finding is: high and medium mean a construct is still not compliant. */
 export type Severity = 'high' | 'medium' | 'low' | 'info';
@@ -87,17 +90,6 @@ export interface TransformOptions {
    * `SecretValue.secretsManager(...)`. Default DEFAULT_AUTH_SECRET_NAME.
    */
   authSecretName?: string;
-}
-
-/** The secret `generate iac` creates with the default `--name`: `<name>/redis-auth-token`. */
-export const DEFAULT_AUTH_SECRET_NAME = 'session-migrate/redis-auth-token';
-
-/**
- * A Secrets Manager secret name (1 to 512 of `A-Za-z0-9/_+=.@-`, per the CreateSecret API reference)
- * or a secret ARN (which adds `:`). Nothing that would need escaping inside a string literal.
- */
-export function isValidSecretName(name: string): boolean {
-  return /^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(name) && (name.startsWith('arn:') || !name.includes(':'));
 }
 
 /** Cheap test whether a text can contain an ElastiCache import at all (files without it are not parsed). */

@@ -4,9 +4,10 @@
  */
 import type { CommandModule } from 'yargs';
 import { UserFacingError, printable } from '@session-migrate/common';
-import {
-  DEFAULT_AUTH_SECRET_NAME, isBlocking, isValidSecretName, runCdkCodemod, type CodemodReport,
-} from '@session-migrate/codemod-cdk';
+// The codemod itself (ts-morph, hence the TypeScript compiler: seconds to load) is imported only
+// when the command runs, not on every start of the CLI.
+import type { CodemodReport } from '@session-migrate/codemod-cdk';
+import { DEFAULT_AUTH_SECRET_NAME, isValidSecretName } from '@session-migrate/codemod-cdk/names';
 
 export interface CodemodCdkArgs {
   dir: string;
@@ -24,7 +25,7 @@ function terminalSafe(text: string): string {
 
 /** Whether something is left to a person: a high or medium finding, or a file that was skipped. */
 export function isIncomplete(report: CodemodReport): boolean {
-  return report.files.some((f) => f.skipped !== undefined || f.findings.some(isBlocking));
+  return report.files.some((f) => f.skipped !== undefined || f.findings.some((x) => x.severity === 'high' || x.severity === 'medium'));
 }
 
 /**
@@ -33,10 +34,11 @@ export function isIncomplete(report: CodemodReport): boolean {
  *   1 when something is left to a person.
  * @throws UserFacingError (exit 2) when DIR is not a directory or the secret name is invalid.
  */
-export function codemodCdkCommand(args: CodemodCdkArgs, print: (line: string) => void): number {
+export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: string) => void): Promise<number> {
   if (!isValidSecretName(args.authSecretName)) {
     throw new UserFacingError('--auth-secret-name: must be a Secrets Manager secret name (A-Za-z0-9/_+=.@-) or a secret ARN');
   }
+  const { runCdkCodemod } = await import('@session-migrate/codemod-cdk');
   const report = runCdkCodemod(args.dir, { dryRun: args.dryRun, authSecretName: args.authSecretName });
   const incomplete = isIncomplete(report);
   const code = incomplete ? 1 : 0;

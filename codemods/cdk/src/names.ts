@@ -1,0 +1,15 @@
+/**
+ * Names and checks of the CDK codemod that need no parser, so the CLI can offer them without loading
+ * ts-morph (and TypeScript) on every start.
+ */
+
+/** The secret `generate iac` creates with the default `--name`: `<name>/redis-auth-token`. */
+export const DEFAULT_AUTH_SECRET_NAME = 'session-migrate/redis-auth-token';
+
+/**
+ * A Secrets Manager secret name (1 to 512 of `A-Za-z0-9/_+=.@-`, per the CreateSecret API reference)
+ * or a secret ARN (which adds `:`). Nothing that would need escaping inside a string literal.
+ */
+export function isValidSecretName(name: string): boolean {
+  return /^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(name) && (name.startsWith('arn:') || !name.includes(':'));
+}

@@ -148,6 +148,16 @@ describe('codemod cdk (CLI)', () => {
   });
 });
 
+describe('codemod cdk (CLI start-up)', () => {
+  it('other commands do not load ts-morph (the TypeScript compiler takes seconds to load)', () => {
+    // ts-morph is CommonJS: NODE_DEBUG=module lists every CommonJS module the process loads.
+    const r = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'module' }, timeout: 120_000 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('MODULE'); // the debug output is there, so its silence below means something
+    expect(r.stderr).not.toMatch(/ts-morph|typescript[\\/]lib[\\/]typescript\.js/);
+  });
+});
+
 describe('codemod cdk (runner)', () => {
   it('leaves a hard-linked file alone and says why', () => {
     const { root, app } = makeApp();

@@ -4,7 +4,8 @@
  */
 import type { CommandModule } from 'yargs';
 import { UserFacingError, printable } from '@session-migrate/common';
-import { CodemodInputError, runCodemod, type CodemodReport } from '@session-migrate/codemod-php';
+// Types only: the codemod (php-parser, ~0.3 s to load) is imported when `codemod php` runs, not on every start.
+import type { CodemodReport } from '@session-migrate/codemod-php';
 
 export interface CodemodPhpArgs {
   dir: string;
@@ -29,7 +30,8 @@ function terminalSafe(text: string): string {
  *   (an error finding or a skipped file).
  * @throws UserFacingError (exit 2) on bad input: DIR not a directory, --bootstrap outside DIR.
  */
-export function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) => void): number {
+export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) => void): Promise<number> {
+  const { CodemodInputError, runCodemod } = await import('@session-migrate/codemod-php');
   let report: CodemodReport;
   try {
     report = runCodemod({

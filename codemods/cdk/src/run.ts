@@ -53,10 +53,7 @@ export interface RunOptions extends TransformOptions {
   dryRun?: boolean;
 }
 
-/** Whether a finding leaves a construct non-compliant (the CLI exits 1 when any does). */
-export function isBlocking(f: Finding): boolean {
-  return f.severity === 'high' || f.severity === 'medium';
-}
+export { isBlocking } from './names.ts';
 
 /**
  * Runs the codemod over every `.ts`, `.mts` and `.cts` file below `dir` (not `.d.ts`).

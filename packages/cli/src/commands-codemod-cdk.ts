@@ -7,7 +7,7 @@ import { UserFacingError, printable } from '@session-migrate/common';
 // The codemod itself (ts-morph, hence the TypeScript compiler: seconds to load) is imported only
 // when the command runs, not on every start of the CLI.
 import type { CodemodReport } from '@session-migrate/codemod-cdk';
-import { DEFAULT_AUTH_SECRET_NAME, isValidSecretName } from '@session-migrate/codemod-cdk/names';
+import { DEFAULT_AUTH_SECRET_NAME, isBlocking, isValidSecretName } from '@session-migrate/codemod-cdk/names';
 
 export interface CodemodCdkArgs {
   dir: string;
@@ -25,7 +25,7 @@ function terminalSafe(text: string): string {
 
 /** Whether something is left to a person: a high or medium finding, or a file that was skipped. */
 export function isIncomplete(report: CodemodReport): boolean {
-  return report.files.some((f) => f.skipped !== undefined || f.findings.some((x) => x.severity === 'high' || x.severity === 'medium'));
+  return report.files.some((f) => f.skipped !== undefined || f.findings.some(isBlocking));
 }
 
 /**

@@ -169,6 +169,13 @@ describe('codemod cdk (runner)', () => {
     expect(readFileSync(join(root, 'hardlink.ts'), 'utf8')).toBe(fixture('namespace-import', 'input.ts'));
   });
 
+  it('rejects a bad secret name before touching any file', () => {
+    const { root, app } = makeApp();
+    const before = snapshot(root);
+    expect(() => runCdkCodemod(app, { authSecretName: 'a b' })).toThrow(/secret name/);
+    expect(snapshot(root)).toEqual(before);
+  });
+
   it('reports a file that mentions ElastiCache but is not UTF-8, and does not touch it', () => {
     const { app } = makeApp();
     const bytes = Buffer.concat([Buffer.from(fixture('namespace-import', 'input.ts')), Buffer.from([0xff, 0xfe, 0x0a])]);

@@ -53,6 +53,8 @@ export interface RunOptions extends TransformOptions {
   dryRun?: boolean;
 }
 
+import { isValidSecretName } from './names.ts';
+
 export { isBlocking } from './names.ts';
 
 /**
@@ -62,6 +64,9 @@ export { isBlocking } from './names.ts';
  *   problems (unreadable, not UTF-8, changed meanwhile) are reported in the file's `skipped`.
  */
 export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodReport {
+  if (options.authSecretName !== undefined && !isValidSecretName(options.authSecretName)) {
+    throw new UserFacingError('auth secret name: must be a Secrets Manager secret name (A-Za-z0-9/_+=.@-) or a secret ARN');
+  }
   let root: string;
   try {
     root = realpathSync(dir);
@@ -135,7 +140,13 @@ function processFile(path: string, rel: string, options: RunOptions): { report?:
   } catch {
     return mayContainElastiCache(read.bytes.toString('latin1')) ? skip('not valid UTF-8') : { constructs: 0 };
   }
-  const result = transformSource(text, path, options);
+  let result;
+  try {
+    result = transformSource(text, path, options);
+  } catch (err) {
+    // An edit that would not parse (a bug of ours): this file is left alone, the others go on.
+    return skip(`not changed: ${(err as Error).message}`);
+  }
   if (!result.changed && result.findings.length === 0) return { constructs: result.constructs };
   const fr: FileReport = { path: rel, changed: result.changed, changes: result.changes, findings: result.findings };
   if (result.changed) {

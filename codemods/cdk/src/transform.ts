@@ -119,7 +119,8 @@ interface Edit {
  *
  * @param text the file's contents, as decoded UTF-8 (a BOM, if any, is kept).
  * @param fileName used only to choose the parser's script kind (`.ts`, `.mts`, `.cts`).
- * @throws Error when authSecretName is not a valid secret name or ARN.
+ * @throws Error when authSecretName is not a valid secret name or ARN, or (a bug) when the edited
+ *   text would not parse; the edited text is then not returned.
  */
 export function transformSource(text: string, fileName: string, options: TransformOptions = {}): TransformResult {
   const secretName = options.authSecretName ?? DEFAULT_AUTH_SECRET_NAME;

@@ -43,7 +43,8 @@ export type FindingCode =
   | 'transit-mode-preferred'
   | 'import-conflict'
   | 'replaced-on-deploy'
-  | 'deploy-review';
+  | 'deploy-review'
+  | 'rbac-user-groups';
 
 /** The L1 constructs this codemod knows. */
 export type ConstructKind = 'CfnReplicationGroup' | 'CfnCacheCluster';
@@ -445,7 +446,7 @@ class FileContext {
     const atRest = state('atRestEncryptionEnabled');
     const auth = state('authToken');
 
-    const needsWork = transit.kind !== 'true' || atRest.kind !== 'true' || auth.kind === 'missing';
+    const needsWork = transit.kind !== 'true' || atRest.kind !== 'true' || (auth.kind === 'missing' && !members.values.has('userGroupIds'));
     if (members.spread !== undefined && needsWork) {
       this.report(members.spread, { code: 'spread-props', severity: 'medium', construct, message: 'CfnReplicationGroup props use a spread that may set (or unset) transitEncryptionEnabled, atRestEncryptionEnabled or authToken; set them explicitly after the spread' });
       return;
@@ -465,7 +466,11 @@ class FileContext {
       }
     }
     const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
-    if (auth.kind === 'missing') {
+    // RBAC user groups replace the AUTH token (ElastiCache takes one or the other).
+    const usesRbac = members.values.has('userGroupIds') || members.unknown.has('userGroupIds');
+    if (auth.kind === 'missing' && usesRbac) {
+      this.report(expr, { code: 'rbac-user-groups', severity: 'info', construct, property: 'authToken', message: 'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token' });
+    } else if (auth.kind === 'missing') {
       if (!transitWillBeTrue) {
         this.report(expr, { code: 'computed-value', severity: 'medium', construct, property: 'authToken', message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here' });
       } else {

@@ -13,6 +13,9 @@ import { demoCommand } from './demo.ts';
 import { keyProviderFromArgs, keyProviderOptions } from './key-options.ts';
 import { keysId, keysRingAdd, keysRingInit, keysRingRetire, keysRingRotate } from './commands-keys.ts';
 import { rotateCommand } from './commands-rotate.ts';
+import { codemodPhpModule } from './commands-codemod-php.ts';
+import { codemodCdkModule } from './commands-codemod-cdk.ts';
+import { generateIacModule } from './commands-generate-iac.ts';
 
 const VERSION = '0.1.0';
 
@@ -147,13 +150,24 @@ export async function main(argv: string[]): Promise<number> {
         .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => rotateCommand({ target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, json: a.json, scanCount: a['scan-count'] }, print))())
+    .command('codemod', 'rewrite application code as a reviewed diff', (y) =>
+      y
+        .command(codemodPhpModule(run, print))
+        .command(codemodCdkModule(run, print))
+        .demandCommand(1, 'name a codemod: php or cdk'),
+    )
+    .command('generate', 'write infrastructure templates for the Redis side', (y) =>
+      y
+        .command(generateIacModule(run, print))
+        .demandCommand(1, 'name what to generate: iac'),
+    )
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y
         .option('users', { type: 'number', default: 5, describe: 'simulated users who log in before the migration' })
         .option('keep', { type: 'boolean', default: false, describe: 'keep the sandbox directory afterwards' }),
     (a) => run(() => demoCommand({ users: a.users, keep: a.keep }, print))())
-    .demandCommand(1, 'name a command: keys, plan, apply, verify, rotate or demo')
-    .epilog('Exit codes: 0 success; 1 a check failed (verify) or sessions conflicted or failed (apply); 2 usage, input or connection error.')
+    .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, rotate, codemod, generate or demo')
+    .epilog('Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate), or a codemod left something to decide by hand; 2 usage, input or connection error.')
     .strict()
     .help()
     .version(VERSION)

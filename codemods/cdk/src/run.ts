@@ -1,0 +1,194 @@
+/**
+ * The CDK codemod's file side: walks a directory of CDK TypeScript code, runs transformSource on
+ * each file, and writes the results atomically (or, in a dry run, returns unified diffs).
+ *
+ * Safety rules: symbolic links are never followed (neither directories nor files: a link could lead
+ * out of the directory); `node_modules`, `cdk.out` and `.git` are skipped; files are opened with
+ * O_NOFOLLOW; a file that changed on disk while the codemod ran, that has several hard links, is not
+ * UTF-8 or is larger than MAX_FILE_BYTES is reported and left alone.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync, closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readSync, readdirSync, realpathSync, renameSync, unlinkSync, writeSync,
+} from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
+import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { mayContainElastiCache, transformSource, type Change, type Finding, type TransformOptions } from './transform.ts';
+
+/** Files larger than this (bytes) are reported and skipped: CDK stacks are far smaller. */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+/** Directory names never entered. */
+export const SKIPPED_DIRS: ReadonlySet<string> = new Set(['node_modules', 'cdk.out', '.git']);
+
+/** What happened to one file that had something to report. */
+export interface FileReport {
+  /** Path relative to the codemod's directory, with `/` separators. */
+  path: string;
+  /** Whether the file was rewritten (or, in a dry run, would be). */
+  changed: boolean;
+  /** Unified diff of the change (only when changed). */
+  diff?: string;
+  changes: Change[];
+  findings: Finding[];
+  /** Why the file was not processed at all, if it was not. */
+  skipped?: string;
+}
+
+/** Result of runCdkCodemod. */
+export interface CodemodReport {
+  dryRun: boolean;
+  /** TypeScript files looked at. */
+  scanned: number;
+  /** ElastiCache L1 constructs found. */
+  constructs: number;
+  /** Files with changes, findings or a skip reason, in path order. */
+  files: FileReport[];
+}
+
+/** Options of runCdkCodemod. */
+export interface RunOptions extends TransformOptions {
+  /** Compute and return diffs, write nothing. */
+  dryRun?: boolean;
+}
+
+import { isValidSecretName } from './names.ts';
+
+export { isBlocking } from './names.ts';
+
+/**
+ * Runs the codemod over every `.ts`, `.mts` and `.cts` file below `dir` (not `.d.ts`).
+ *
+ * @throws UserFacingError when `dir` is not a directory or the secret name is invalid. Per-file
+ *   problems (unreadable, not UTF-8, changed meanwhile) are reported in the file's `skipped`.
+ */
+export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodReport {
+  if (options.authSecretName !== undefined && !isValidSecretName(options.authSecretName)) {
+    throw new UserFacingError('auth secret name: must be a Secrets Manager secret name (A-Za-z0-9/_+=.@-) or a secret ARN');
+  }
+  let root: string;
+  try {
+    root = realpathSync(dir);
+    if (!lstatSync(root).isDirectory()) throw new UserFacingError(`${dir}: not a directory`);
+  } catch (err) {
+    if (err instanceof UserFacingError) throw err;
+    throw new UserFacingError(`${dir}: ${describeFsError(err)}`);
+  }
+  const report: CodemodReport = { dryRun: options.dryRun === true, scanned: 0, constructs: 0, files: [] };
+  for (const file of walk(root)) {
+    const rel = relative(root, file).split(sep).join('/');
+    report.scanned++;
+    const fr = processFile(file, rel, options);
+    if (fr.report !== undefined) report.files.push(fr.report);
+    report.constructs += fr.constructs;
+  }
+  report.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return report;
+}
+
+function* walk(dir: string): Generator<string> {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return; // unreadable directory: nothing we may change there
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isSymbolicLink()) continue;
+    if (e.isDirectory()) {
+      if (!SKIPPED_DIRS.has(e.name)) yield* walk(path);
+    } else if (e.isFile() && /\.(ts|mts|cts)$/.test(e.name) && !/\.d\.(ts|mts|cts)$/.test(e.name)) {
+      yield path;
+    }
+  }
+}
+
+function readNoFollow(path: string): { bytes: Buffer; mode: number; nlink: number } {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+    if (st.size > MAX_FILE_BYTES) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
+    const bytes = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < bytes.length) {
+      const n = readSync(fd, bytes, off, bytes.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return { bytes: bytes.subarray(0, off), mode: st.mode & 0o7777, nlink: st.nlink };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function processFile(path: string, rel: string, options: RunOptions): { report?: FileReport; constructs: number } {
+  const skip = (why: string) => ({ report: { path: rel, changed: false, changes: [], findings: [], skipped: why }, constructs: 0 });
+  let read;
+  try {
+    read = readNoFollow(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return skip(code === 'EFBIG' ? `larger than ${MAX_FILE_BYTES} bytes` : code === 'ENOTREG' ? 'not a regular file' : describeFsError(err));
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(read.bytes);
+  } catch {
+    return mayContainElastiCache(read.bytes.toString('latin1')) ? skip('not valid UTF-8') : { constructs: 0 };
+  }
+  let result;
+  try {
+    result = transformSource(text, path, options);
+  } catch (err) {
+    // An edit that would not parse (a bug of ours): this file is left alone, the others go on.
+    return skip(`not changed: ${(err as Error).message}`);
+  }
+  if (!result.changed && result.findings.length === 0) return { constructs: result.constructs };
+  const fr: FileReport = { path: rel, changed: result.changed, changes: result.changes, findings: result.findings };
+  if (result.changed) {
+    fr.diff = createTwoFilesPatch(`a/${rel}`, `b/${rel}`, text, result.output, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY });
+    if (options.dryRun !== true) {
+      if (read.nlink > 1) return { report: { ...fr, changed: false, skipped: 'has several hard links; not rewritten (rewriting would split them)' }, constructs: result.constructs };
+      try {
+        writeAtomically(path, read.bytes, Buffer.from(result.output, 'utf8'), read.mode);
+      } catch (err) {
+        const why = (err as NodeJS.ErrnoException).code === 'ECHANGED' ? 'changed on disk while the codemod ran; not rewritten (run it again)' : `not rewritten: ${describeFsError(err)}`;
+        return { report: { ...fr, changed: false, skipped: why }, constructs: result.constructs };
+      }
+    }
+  }
+  return { report: fr, constructs: result.constructs };
+}
+
+/**
+ * Replaces `path` with `contents` through a temporary file in the same directory (fsynced, same
+ * permission bits, then renamed over), after checking the file still holds `expected`.
+ */
+function writeAtomically(path: string, expected: Buffer, contents: Buffer, mode: number): void {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    let off = 0;
+    while (off < contents.length) off += writeSync(fd, contents, off, contents.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    chmodSync(temp, mode);
+    const now = readNoFollow(path);
+    if (!now.bytes.equals(expected)) throw Object.assign(new Error('changed meanwhile'), { code: 'ECHANGED' });
+    renameSync(temp, path);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // never created, or already renamed
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Fixture tests of the PHP codemod, one directory per case under fixtures/: input.php, the expected
+ * output.php (byte for byte), report.json (the findings, compact) and optional options.json.
+ * Cases that must be left alone have output.php equal to input.php.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES_DIR, runFixture, summarize, type FixtureOptions } from './support.ts';
+
+const CASES = readdirSync(FIXTURES_DIR).filter((n) => existsSync(join(FIXTURES_DIR, n, 'input.php'))).sort();
+
+function read(name: string, file: string): Buffer {
+  return readFileSync(join(FIXTURES_DIR, name, file));
+}
+
+function options(name: string): FixtureOptions {
+  const p = join(FIXTURES_DIR, name, 'options.json');
+  return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) as FixtureOptions : {};
+}
+
+function phpLint(file: string, shortOpenTag: boolean): { ok: boolean; out: string } {
+  const r = spawnSync('php', ['-n', '-d', `short_open_tag=${shortOpenTag ? 1 : 0}`, '-l', file], { encoding: 'utf8' });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+
+describe('codemod php fixtures', () => {
+  it('has the cases the issue asks for', () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(20);
+    for (const name of CASES) {
+      expect(existsSync(join(FIXTURES_DIR, name, 'output.php')), name).toBe(true);
+      expect(existsSync(join(FIXTURES_DIR, name, 'report.json')), name).toBe(true);
+    }
+  });
+
+  describe.each(CASES)('%s', (name) => {
+    it('rewrites input.php into output.php byte for byte, with the expected report', () => {
+      const { output, report } = runFixture(name);
+      expect(output.equals(read(name, 'output.php')), `${name}: output differs:\n${output.toString('latin1')}`).toBe(true);
+      expect(summarize(report)).toEqual(JSON.parse(read(name, 'report.json').toString('utf8')));
+    });
+
+    it('is idempotent: a second run changes nothing', () => {
+      const { output, reports } = runFixture(name, 2);
+      expect(reports[1]!.changes).toEqual([]);
+      expect(reports[1]!.registeredIn).toEqual([]);
+      expect(output.equals(read(name, 'output.php'))).toBe(true);
+    });
+
+    it('output.php passes php -l (or the case is a skipped one, left unchanged)', () => {
+      const expected = JSON.parse(read(name, 'report.json').toString('utf8')) as { skipped: boolean };
+      const lint = phpLint(join(FIXTURES_DIR, name, 'output.php'), options(name).shortOpenTag === true);
+      if (expected.skipped) {
+        expect(read(name, 'output.php').equals(read(name, 'input.php'))).toBe(true);
+        expect(lint.ok).toBe(false);
+      } else {
+        expect(lint.ok, lint.out).toBe(true);
+      }
+    });
+  });
+
+  it('leaves alone what it must not decide: custom handlers, dynamic values, files without session code', () => {
+    for (const name of ['bug20-callable-handler-left-alone', 'custom-handler-left-alone', 'dynamic-values-left-alone', 'no-session-code', 'getters-kept', 'laravel-config', 'codeigniter3-config', 'codeigniter4-config', 'other-save-handler-left-alone', 'short-open-tag-off', 'already-registered', 'syntax-error-skipped', 'lint-error-skipped']) {
+      expect(read(name, 'output.php').equals(read(name, 'input.php')), name).toBe(true);
+      const { report } = runFixture(name);
+      expect(report.changes, name).toEqual([]);
+    }
+  });
+
+  it('BUG-20: the six-callable session_set_save_handler() is reported with the object form as the suggestion, not rewritten', () => {
+    const { report } = runFixture('bug20-callable-handler-left-alone');
+    const f = report.findings.find((x) => x.id === 'custom-handler-registered');
+    expect(f?.severity).toBe('error');
+    expect(f?.message).toContain('deprecated as of PHP 8.4');
+    expect(f?.suggestion).toContain('session_set_save_handler(new <Handler>(...), true)');
+    expect(report.incomplete).toBe(true);
+    expect(report.registeredIn).toEqual([]);
+  });
+
+  it('a file that does not parse is skipped with the reason and the line', () => {
+    const { report } = runFixture('syntax-error-skipped');
+    expect(report.skipped).toEqual([{ file: 'index.php', reason: expect.stringMatching(/^does not parse: .+/) }]);
+    expect(report.findings.find((f) => f.id === 'parse-error')?.line).toBe(5);
+  });
+
+  it('a rewrite that fails php -l is not written, and says whether the original already failed', () => {
+    const { report } = runFixture('lint-error-skipped');
+    expect(report.skipped[0]?.reason).toMatch(/^php -l already fails on the original \(.*break.*\): not changed$/);
+  });
+});

@@ -1,0 +1,3 @@
+<footer><?php echo date('Y'); ?> <?= h(SITE_NAME) ?></footer>
+</body>
+</html>

@@ -1,0 +1,83 @@
+/**
+ * `session-migrate codemod cdk DIR`: turns on ElastiCache encryption in transit, at rest and AUTH in
+ * AWS CDK TypeScript code (issue 6). Only wiring: the work is in @session-migrate/codemod-cdk.
+ */
+import type { CommandModule } from 'yargs';
+import { UserFacingError, printable } from '@session-migrate/common';
+// The codemod itself (ts-morph, hence the TypeScript compiler: seconds to load) is imported only
+// when the command runs, not on every start of the CLI.
+import type { CodemodReport } from '@session-migrate/codemod-cdk';
+import { DEFAULT_AUTH_SECRET_NAME, isBlocking, isValidSecretName } from '@session-migrate/codemod-cdk/names';
+
+export interface CodemodCdkArgs {
+  dir: string;
+  dryRun: boolean;
+  json: boolean;
+  authSecretName: string;
+}
+
+/** Control characters a terminal would act on (tab, LF and CR stay: they are part of a diff's layout). */
+function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
+}
+
+/** Whether something is left to a person: a high or medium finding, or a file that was skipped. */
+export function isIncomplete(report: CodemodReport): boolean {
+  return report.files.some((f) => f.skipped !== undefined || f.findings.some(isBlocking));
+}
+
+/**
+ * Runs the codemod and prints the diffs (with --dry-run) and a report, or the report as JSON.
+ * @returns 0 when every ElastiCache construct found is (or, in a dry run, would be) compliant;
+ *   1 when something is left to a person.
+ * @throws UserFacingError (exit 2) when DIR is not a directory or the secret name is invalid.
+ */
+export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: string) => void): Promise<number> {
+  if (!isValidSecretName(args.authSecretName)) {
+    throw new UserFacingError('--auth-secret-name: must be a Secrets Manager secret name (A-Za-z0-9/_+=.@-) or a secret ARN');
+  }
+  const { runCdkCodemod } = await import('@session-migrate/codemod-cdk');
+  const report = runCdkCodemod(args.dir, { dryRun: args.dryRun, authSecretName: args.authSecretName });
+  const incomplete = isIncomplete(report);
+  const code = incomplete ? 1 : 0;
+  if (args.json) {
+    print(JSON.stringify({ ...report, incomplete }, null, 2));
+    return code;
+  }
+  const changed = report.files.filter((f) => f.changed);
+  if (args.dryRun) for (const f of changed) print(terminalSafe(f.diff ?? '').replace(/\n$/, ''));
+  for (const f of changed) {
+    const what = f.changes.map((c) => `${c.property} ${c.action === 'added' ? 'added' : 'set to true'} (line ${c.line})`).join(', ');
+    print(`${args.dryRun ? 'would change' : 'changed'} ${printable(f.path)}: ${what}`);
+  }
+  for (const f of report.files) {
+    if (f.skipped !== undefined) print(`skipped ${printable(f.path)}: ${printable(f.skipped)}`);
+    for (const x of f.findings) print(`${x.severity}: ${printable(f.path)}:${x.line}:${x.column}: ${x.code}: ${printable(x.message)}`);
+  }
+  print(`${report.constructs} ElastiCache construct(s) in ${report.scanned} TypeScript file(s); ${args.dryRun ? 'would change' : 'changed'} ${changed.length} file(s)`);
+  print(incomplete ? 'incomplete: review the high and medium findings above' : 'complete: nothing left to decide by hand');
+  return code;
+}
+
+/**
+ * The yargs module for `codemod cdk`, for main.ts.
+ * @param run main.ts's wrapper that records the exit code of a handler.
+ */
+export function codemodCdkModule(
+  run: (fn: () => number | Promise<number>) => () => Promise<void>, print: (line: string) => void,
+): CommandModule<object, { dir: string; 'dry-run': boolean; json: boolean; 'auth-secret-name': string }> {
+  return {
+    command: 'cdk <dir>',
+    describe: 'turn on ElastiCache transit/at-rest encryption and a Secrets Manager AUTH token in AWS CDK TypeScript code (diff with --dry-run)',
+    builder: (y) => y
+      .positional('dir', { type: 'string', demandOption: true, describe: 'CDK app directory (node_modules and cdk.out are skipped)' })
+      .option('auth-secret-name', { type: 'string', default: DEFAULT_AUTH_SECRET_NAME, describe: 'Secrets Manager secret (name or ARN) holding the AUTH token' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
+    handler: (a) => run(() => codemodCdkCommand({
+      dir: a.dir, dryRun: a['dry-run'], json: a.json, authSecretName: a['auth-secret-name'],
+    }, print))(),
+  };
+}

@@ -45,6 +45,10 @@ declare(strict_types=1);
         // names derive from the key, so a wrong key would find no session and log everyone out
         // silently: with it set, a wrong key fails session_start() and logs both key IDs instead.
         'expectedKeyIds' => {{EXPECTED_KEY_IDS}},
+        // Read-through (migrating) mode: null, or the legacy files save_path ('dir', 'depth') that a
+        // Redis miss falls back to while sessions move (docs/runbook.md). Regenerate without it to
+        // switch to strict mode once the migration is verified.
+        'readThrough' => {{READ_THROUGH}},
     ];
 
     /** Builds the real handler: reads the key, connects to Redis. Throws when either is unavailable. */
@@ -84,6 +88,10 @@ declare(strict_types=1);
                 $handler->keyId(),
                 implode(' or ', $config['expectedKeyIds'])
             ));
+        }
+
+        if ($config['readThrough'] !== null) {
+            $handler->enableReadThrough($config['readThrough']['dir'], $config['readThrough']['depth']);
         }
 
         return $handler;

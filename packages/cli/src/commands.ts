@@ -115,6 +115,8 @@ export interface PlanArgs {
   maxSessionBytes: number;
   artifactsDir: string;
   installDir?: string;
+  /** Generate the handler in read-through (migrating) mode over the source directory (docs/runbook.md). */
+  readThrough?: boolean;
   json: boolean;
 }
 
@@ -146,7 +148,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       limits: { maxSessionBytes: args.maxSessionBytes },
       summary,
       ttlPolicy: `remaining lifetime: gc_maxlifetime (${args.gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`,
-      artifacts: { outDir, installDir, files: [] },
+      artifacts: { outDir, installDir, files: [], ...(args.readThrough === true ? { readThrough: true } : {}) },
     };
     plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);
     writePlanFile(args.out, plan);
@@ -181,6 +183,7 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   print(`  TTL         ${plan.ttlPolicy}`);
   print(`  artifacts   ${plan.artifacts.files.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}`);
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
+  print(`  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${printable(plan.source.dir)} (docs/runbook.md)` : 'strict mode: sessions only in Redis'}`);
   print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
 }
 

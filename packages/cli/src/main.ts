@@ -77,12 +77,13 @@ export async function main(argv: string[]): Promise<number> {
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
         .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
         .option('max-session-bytes', { type: 'number', default: DEFAULT_MAX_SESSION_BYTES, describe: 'larger session files are reported, not migrated' })
+        .option('read-through', { type: 'boolean', default: false, describe: 'generate the handler in read-through (migrating) mode: a Redis miss reads the old session file (docs/runbook.md)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
     (a) => run(() => planCommand({
       source: a.source, target: a.target, keyFile: a['key-file'], prefix: a.prefix, out: a.out,
       gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler,
       maxSessionBytes: a['max-session-bytes'], artifactsDir: a['artifacts-dir'],
-      ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), json: a.json,
+      ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), readThrough: a['read-through'], json: a.json,
     }, print))())
     .command('apply', 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis', (y) =>
       y

@@ -56,7 +56,8 @@ export interface Plan {
   /** Summary at plan time; apply re-scans, because sessions keep changing under live traffic. */
   summary: SourceSummary;
   ttlPolicy: string;
-  artifacts: { outDir: string; installDir: string; files: string[] };
+  /** readThrough: the handler is generated in read-through (migrating) mode (plan --read-through). */
+  artifacts: { outDir: string; installDir: string; files: string[]; readThrough?: boolean };
 }
 
 export interface SummaryOptions {

@@ -10,6 +10,7 @@ import {
   applyCommand, keysGenerate, planCommand, verifyCommand,
 } from './commands.ts';
 import { demoCommand } from './demo.ts';
+import { purgeCommand } from './commands-purge.ts';
 
 const VERSION = '0.1.0';
 
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
   for (const arg of argv) {
-    const m = /^--(dry-run|json|keep|help)=(.*)$/s.exec(arg);
+    const m = /^--(dry-run|json|keep|help|allow-partial|read-through)=(.*)$/s.exec(arg);
     if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
       process.stderr.write(`session-migrate: --${m[1]} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
       return 2;
@@ -111,6 +112,26 @@ export async function main(argv: string[]): Promise<number> {
       ...(a['serialize-handler'] !== undefined ? { serializeHandler: a['serialize-handler'] as SerializeHandler } : {}),
       ...(a.source !== undefined ? { source: a.source } : {}),
       json: a.json,
+    }, print))())
+    .command('purge', 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not', (y) =>
+      y
+        .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
+        .option('source', { type: 'string', describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\')' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('key-file', { type: 'string', describe: 'master key file (base64, mode 0600)' })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
+        .option('allow-partial', { type: 'boolean', default: false, describe: 'delete the proven files even while others are not proven (still exits 1)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    (a) => run(() => purgeCommand({
+      ...(a.plan !== undefined ? { plan: a.plan } : {}),
+      ...(a.source !== undefined ? { source: a.source } : {}),
+      ...(a.target !== undefined ? { target: a.target } : {}),
+      ...(a['key-file'] !== undefined ? { keyFile: a['key-file'] } : {}),
+      ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
+      ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
+      dryRun: a['dry-run'], allowPartial: a['allow-partial'], json: a.json,
     }, print))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y

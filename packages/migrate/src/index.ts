@@ -2,3 +2,4 @@ export * from './plan.ts';
 export * from './apply.ts';
 export * from './ttl.ts';
 export * from './artifacts.ts';
+export * from './purge.ts';

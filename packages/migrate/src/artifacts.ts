@@ -20,11 +20,11 @@ export interface ArtifactResult {
  * With `plan.artifacts.readThrough` (plan --read-through), or `mode` given explicitly, the handler
  * runs in read-through (migrating) mode over the plan's source directory (docs/runbook.md).
  */
-export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Pick<Plan['source'], 'dir' | 'depth'> }, mode?: 'read-through' | 'strict'): Artifact[] {
+export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source'] }, mode?: 'read-through' | 'strict'): Artifact[] {
   const readThrough = mode !== undefined ? mode === 'read-through' : plan.artifacts.readThrough === true;
-  if (readThrough && plan.source === undefined) throw new UserFacingError('read-through mode needs the plan\'s source directory');
+  if (readThrough && plan.source?.kind !== 'files') throw new UserFacingError('read-through mode needs the plan\'s source directory (a files: source)');
   return renderArtifacts({
-    ...(readThrough && plan.source !== undefined ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}` } } : {}),
+    ...(readThrough && plan.source?.kind === 'files' ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}` } } : {}),
     installDir: plan.artifacts.installDir,
     // phpredis takes TLS as a `tls://` scheme on the host.
     redis: { host: plan.target.tls ? `tls://${plan.target.host}` : plan.target.host, port: plan.target.port, db: plan.target.db, prefix: plan.target.prefix },
@@ -61,7 +61,7 @@ function sameOnDisk(path: string, a: Artifact): boolean {
  * Writes a plan's artifacts (atomically, only those that differ), or with dryRun reports which would
  * be written.
  */
-export function applyArtifacts(plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Pick<Plan['source'], 'dir' | 'depth'> }, dryRun: boolean, mode?: 'read-through' | 'strict'): ArtifactResult[] {
+export function applyArtifacts(plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source'] }, dryRun: boolean, mode?: 'read-through' | 'strict'): ArtifactResult[] {
   const dir = plan.artifacts.outDir;
   const artifacts = artifactsForPlan(plan, mode);
   for (const a of artifacts) refuseToReplaceForeignFile(join(dir, a.path));

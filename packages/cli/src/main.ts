@@ -10,8 +10,8 @@ import {
   applyCommand, keysGenerate, planCommand, verifyCommand,
 } from './commands.ts';
 import { demoCommand } from './demo.ts';
+import { rollbackCommand } from './commands-rollback.ts';
 import { purgeCommand } from './commands-purge.ts';
-import { generateCommand } from './commands-generate.ts';
 
 const VERSION = '0.1.0';
 
@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
   for (const arg of argv) {
-    const m = /^--(dry-run|json|keep|help|allow-partial|read-through|strict)=(.*)$/s.exec(arg);
+    const m = /^--(dry-run|json|keep|help|allow-partial|remove-keys|read-through)=(.*)$/s.exec(arg);
     if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
       process.stderr.write(`session-migrate: --${m[1]} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
       return 2;
@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
       phpOptions(keyOptions(y))
-        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions')" })
+        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis://host:port/db?prefix=P or tcp://host:port?auth=..&prefix=..&database=..; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
@@ -92,8 +92,13 @@ export async function main(argv: string[]): Promise<number> {
         .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
         .option('workers', { type: 'number', describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)' })
+        .option('retries', { type: 'number', describe: 'retries of a failed Redis batch (restart, dropped connection) before apply stops, exit 1; re-run to finish (default 8)' })
+        .option('retry-delay-ms', { type: 'number', describe: 'first retry pause in ms, doubled each retry up to 5 s (default 250)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
-    (a) => run(() => applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}) }, print))())
+    (a) => run(() => applyCommand({
+      plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}),
+      ...(a.retries !== undefined ? { retries: a.retries } : {}), ...(a['retry-delay-ms'] !== undefined ? { retryDelayMs: a['retry-delay-ms'] } : {}),
+    }, print))())
     .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
       y
         .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
@@ -102,7 +107,8 @@ export async function main(argv: string[]): Promise<number> {
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
-        .option('source', { type: 'string', describe: 'files:DIR: also check every live source session is in Redis, byte for byte' })
+        .option('source', { type: 'string', describe: 'files:DIR or redis:URL: also check every live source session is in Redis, byte for byte; a redis: source also fails while plaintext keys remain under its prefix' })
+        .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => verifyCommand({
       ...(a.plan !== undefined ? { plan: a.plan } : {}),
@@ -112,19 +118,8 @@ export async function main(argv: string[]): Promise<number> {
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       ...(a['serialize-handler'] !== undefined ? { serializeHandler: a['serialize-handler'] as SerializeHandler } : {}),
       ...(a.source !== undefined ? { source: a.source } : {}),
+      ...(a['plaintext-prefix'] !== undefined ? { plaintextPrefix: a['plaintext-prefix'] } : {}),
       json: a.json,
-    }, print))())
-    .command('generate', "write only the plan's PHP artifacts (read-through or strict mode), copy nothing", (y) =>
-      y
-        .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
-        .option('read-through', { type: 'boolean', describe: 'read-through (migrating) mode, whatever the plan says' })
-        .option('strict', { type: 'boolean', describe: 'strict mode (sessions only in Redis), whatever the plan says' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'show which files would change, write nothing' })
-        .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' })
-        .conflicts('read-through', 'strict'),
-    (a) => run(() => generateCommand({
-      plan: a.plan, dryRun: a['dry-run'], json: a.json,
-      ...(a['read-through'] === true ? { mode: 'read-through' as const } : a.strict === true ? { mode: 'strict' as const } : {}),
     }, print))())
     .command('purge', 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not', (y) =>
       y
@@ -145,6 +140,28 @@ export async function main(argv: string[]): Promise<number> {
       ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       dryRun: a['dry-run'], allowPartial: a['allow-partial'], json: a.json,
+    }, print))())
+    .command('rollback', 'the way back: write the Redis sessions back as plaintext files (--to), or remove the migrated keys (--remove-keys)', (y) =>
+      y
+        .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('key-file', { type: 'string', describe: 'master key file (base64, mode 0600)' })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('to', { type: 'string', describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')" })
+        .option('ids-from', { type: 'string', describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)' })
+        .option('remove-keys', { type: 'boolean', default: false, describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    (a) => run(() => rollbackCommand({
+      ...(a.plan !== undefined ? { plan: a.plan } : {}),
+      ...(a.target !== undefined ? { target: a.target } : {}),
+      ...(a['key-file'] !== undefined ? { keyFile: a['key-file'] } : {}),
+      ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
+      ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
+      ...(a.to !== undefined ? { to: a.to } : {}),
+      ...(a['ids-from'] !== undefined ? { idsFrom: a['ids-from'] } : {}),
+      removeKeys: a['remove-keys'], dryRun: a['dry-run'], json: a.json,
     }, print))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y

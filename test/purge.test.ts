@@ -175,9 +175,32 @@ describe('purge (CLI)', () => {
     const r = cli(['purge', '--source', `files:${dir}`]);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    const bad = cli(['purge', '--source', 'redis:redis://127.0.0.1:1/0', '--target', redis.url, '--key-file', keyFile]);
+    const bad = cli(['purge', '--source', 'ftp:/x', '--target', redis.url, '--key-file', keyFile]);
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/--source must be files:DIR/);
+    expect(bad.stderr).toMatch(/--source must be files:DIR or redis:URL/);
+  });
+
+  it('a plaintext phpredis source: same, newer or missing by the same rule; keys deleted by compare-and-delete', async () => {
+    const src = 'PHPREDIS_SESSION:';
+    await redis.client.set(`${src}samesame0000000000000000000006`, 'a|i:1;', 'EX', MAX - 100);
+    await copied('samesame0000000000000000000006', 'a|i:1;');
+    await redis.client.set(`${src}newernewer000000000000000000006`, 'b|i:1;', 'EX', MAX - 300); // phpredis wrote it 300 s ago
+    await handlerWrote('newernewer000000000000000000006', 'b|i:2;');
+    await redis.client.set(`${src}missingmissing000000000000000006`, 'c|i:1;', 'EX', MAX - 100);
+    const source = `redis:${redis.url}?prefix=${src}`;
+    const args = ['purge', '--source', source, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX), '--json'];
+    const refused = cli(args);
+    expect(refused.status, refused.stderr).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ sourceKind: 'redis', deleted: 0, blocked: { missing: 1 }, deletable: { same: 1, newer: 1 }, remaining: { files: 3 } });
+    expect(refused.stdout).not.toContain('missingmissing000000000000000006');
+    expect(await redis.client.keys(`${src}*`)).toHaveLength(3);
+
+    await copied('missingmissing000000000000000006', 'c|i:1;');
+    const done = cli(args);
+    expect(done.status, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ deleted: 3, remaining: { files: 0, bytes: 0 } });
+    expect(await redis.client.keys(`${src}*`)).toEqual([]);
+    expect(await redis.client.keys(`${PREFIX}*`)).toHaveLength(3); // the encrypted sessions stay
   });
 });
 

@@ -6,7 +6,7 @@
 import { UserFacingError, printable } from '@session-migrate/common';
 import { EnvelopeCodec, DEFAULT_PREFIX, readKeyFile } from '@session-migrate/envelope';
 import { purgeSessions, readPlanFile, type PurgeReport } from '@session-migrate/migrate';
-import { DEFAULT_MAX_SESSION_BYTES, openSource } from '@session-migrate/sources';
+import { DEFAULT_MAX_SESSION_BYTES, checkSourceTargetPrefixes, openAnySource, type RedisSourceDescription } from '@session-migrate/sources';
 import { connectTarget, parseTargetUrl } from '@session-migrate/target';
 import { checkGcMaxlifetime, checkPrefix, type Print } from './commands.ts';
 import { formatBytes, formatCounts } from './output.ts';
@@ -31,17 +31,17 @@ export interface PurgeArgs {
  */
 export async function purgeCommand(args: PurgeArgs, print: Print): Promise<number> {
   const plan = args.plan !== undefined ? readPlanFile(args.plan) : undefined;
-  const planSource = plan?.source as { kind?: string; savePath?: string } | undefined;
-  const sourceSpec = args.source ?? (planSource?.kind === 'files' && planSource.savePath !== undefined ? `files:${planSource.savePath}` : undefined);
+  const planSource = plan?.source as { kind?: string; savePath?: string; spec?: string } | undefined;
+  const sourceSpec = args.source ?? (planSource?.kind === 'files' && planSource.savePath !== undefined ? `files:${planSource.savePath}`
+    : planSource?.kind === 'redis' && planSource.spec !== undefined && !planSource.spec.includes('<redacted') ? `redis:${planSource.spec}` : undefined);
   const target = args.target ?? plan?.target.url;
   const keyFile = args.keyFile ?? plan?.key.file;
   if (sourceSpec === undefined || target === undefined || keyFile === undefined) {
-    throw new UserFacingError('purge needs --source files:DIR, --target and --key-file, or --plan (see --help)');
+    throw new UserFacingError('purge needs --source (files:DIR or redis:URL), --target and --key-file, or --plan (see --help)');
   }
-  if (!sourceSpec.startsWith('files:')) throw new UserFacingError('purge deletes session files: --source must be files:DIR');
+  if (!sourceSpec.startsWith('files:') && !sourceSpec.startsWith('redis:')) throw new UserFacingError('purge deletes plaintext sessions: --source must be files:DIR or redis:URL');
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
   const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
-  const source = openSource(sourceSpec, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES });
   const key = readKeyFile(keyFile);
   let codec: EnvelopeCodec;
   try {
@@ -50,22 +50,29 @@ export async function purgeCommand(args: PurgeArgs, print: Print): Promise<numbe
     key.fill(0);
   }
   const parsed = parseTargetUrl(target);
-  const client = await connectTarget(parsed);
+  const source = await openAnySource(sourceSpec, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES });
   let report: PurgeReport;
   try {
-    report = await purgeSessions({ source, client, codec, prefix, gcMaxlifetime, dryRun: args.dryRun, allowPartial: args.allowPartial });
-  } catch (err) {
-    if (err instanceof UserFacingError) throw err;
-    throw new UserFacingError(`purge stopped, nothing was deleted: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${parsed.description.url})`);
+    if (source.kind === 'redis') checkSourceTargetPrefixes(source.describe() as RedisSourceDescription, { url: parsed.description.url, prefix });
+    const client = await connectTarget(parsed);
+    try {
+      report = await purgeSessions({ source, client, codec, prefix, gcMaxlifetime, dryRun: args.dryRun, allowPartial: args.allowPartial });
+    } catch (err) {
+      if (err instanceof UserFacingError) throw err;
+      throw new UserFacingError(`purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${parsed.description.url}); nothing is deleted before every session was checked, and re-running is safe`);
+    } finally {
+      client.disconnect();
+    }
   } finally {
-    client.disconnect();
+    await source.close();
   }
   const ok = report.complete && report.changed === 0;
   if (args.json) {
     print(JSON.stringify(report, null, 2));
     return ok ? 0 : 1;
   }
-  printReport(report, source.describe().dir, print);
+  const d = source.describe() as { dir?: string; url?: string; prefix?: string };
+  printReport(report, d.dir ?? `${d.url ?? ''} prefix "${d.prefix ?? ''}"`, print);
   return ok ? 0 : 1;
 }
 
@@ -73,7 +80,7 @@ function printReport(r: PurgeReport, dir: string, print: Print): void {
   const blocked = Object.values(r.blocked).reduce((a, b) => a + b, 0);
   const deletable = Object.values(r.deletable).reduce((a, b) => a + b, 0);
   print(`session-migrate purge${r.dryRun ? ' (dry run: nothing deleted)' : ''}: ${printable(dir)}`);
-  print(`  sessions    ${r.sessions} file(s): ${deletable} proven (${formatCounts(r.deletable)}), ${blocked} not proven${blocked > 0 ? ` (${formatCounts(r.blocked)})` : ''}`);
+  print(`  sessions    ${r.sessions} ${r.sourceKind === 'redis' ? 'key' : 'file'}(s): ${deletable} proven (${formatCounts(r.deletable)}), ${blocked} not proven${blocked > 0 ? ` (${formatCounts(r.blocked)})` : ''}`);
   if (Object.keys(r.skipped).length > 0) print(`  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}`);
   for (const b of r.blockers) print(`  NOT PROVEN  ${printable(b.file)}${b.key !== '' ? ` (${b.key})` : ''}: ${describeBlocker(b.reason)}`);
   if (blocked > r.blockers.length) print(`  ...         and ${blocked - r.blockers.length} more not proven`);
@@ -84,11 +91,11 @@ function printReport(r: PurgeReport, dir: string, print: Print): void {
   if (!r.deleting) {
     print(`  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${blocked} session(s) are not in Redis same or newer; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`);
   } else if (r.dryRun) {
-    print(`  would delete ${deletable} file(s) (${formatBytes(r.deletableBytes)})`);
+    print(`  would delete ${deletable} ${r.sourceKind === 'redis' ? 'key' : 'file'}(s) (${formatBytes(r.deletableBytes)})`);
   } else {
-    print(`  deleted     ${r.deleted} file(s) (${formatBytes(r.deletedBytes)})${r.changed > 0 ? `; ${r.changed} changed since the check and were kept: run purge again` : ''}`);
+    print(`  deleted     ${r.deleted} ${r.sourceKind === 'redis' ? 'key' : 'file'}(s) (${formatBytes(r.deletedBytes)})${r.changed > 0 ? `; ${r.changed} changed since the check and were kept: run purge again` : ''}`);
   }
-  print(`  remaining   ${r.remaining.files} plaintext session file(s), ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`);
+  print(`  remaining   ${r.remaining.files} plaintext session ${r.sourceKind === 'redis' ? 'key' : 'file'}(s), ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`);
 }
 
 function describeBlocker(reason: string): string {

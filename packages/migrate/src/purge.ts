@@ -24,13 +24,18 @@
  * PHP rewrote meanwhile is kept (`changed`). unlink never follows a symbolic link, and the session
  * directory walk never descends through one (FilesSource). Running purge again is safe: deleted
  * files are simply no longer there.
+ *
+ * A plaintext Redis source (`redis:`, phpredis keys `<prefix><id>`) is purged by the same rule: a
+ * key's "mtime" is its inferred last write (now + PTTL - gc_maxlifetime, phpredis writes with SETEX
+ * gc_maxlifetime), and each key is deleted by the source's atomic compare-and-delete (Lua), so a key
+ * PHP rewrote meanwhile is kept as `changed`.
  */
 import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
-import { readSessionFile, type FilesSource, type SkippedEntry } from '@session-migrate/sources';
+import { readSessionFile, type FilesSource, type SkippedEntry, type Source, type SourceSession } from '@session-migrate/sources';
 import { remainingTtlSeconds } from './ttl.ts';
 
 /** How much later than the file's mtime the inferred last write in Redis must be to count as newer (ms). */
@@ -92,6 +97,8 @@ export interface PurgeEntry {
 }
 
 export interface PurgeReport {
+  /** `files` (session files deleted) or `redis` (plaintext phpredis keys deleted). */
+  sourceKind: 'files' | 'redis';
   dryRun: boolean;
   allowPartial: boolean;
   /** True when every session file was deletable (nothing blocks). */
@@ -121,7 +128,12 @@ export interface PurgeReport {
 }
 
 export interface PurgeOptions {
-  source: FilesSource;
+  /**
+   * A files source, or a plaintext Redis source (`redis:`; its sessions have no mtime: their last
+   * write is inferred from the PTTL the same way, as phpredis also writes with SETEX gc_maxlifetime,
+   * and each key is deleted by the source's atomic compare-and-delete).
+   */
+  source: FilesSource | Source;
   client: Redis;
   codec: EnvelopeCodec;
   prefix: string;
@@ -141,10 +153,22 @@ const BLOCKING_SKIPS = new Set(['oversized', 'unreadable', 'unstable']);
 
 interface Pending {
   location: string;
-  key: string;
   reason: PurgeDeletable;
-  stat: BigIntStats;
-  sha256: string;
+  /** Files: identity and content hash to re-check before unlink. */
+  stat?: BigIntStats;
+  sha256?: string;
+  /** Redis source: the session, for the source's compare-and-delete. */
+  session?: SourceSession;
+  bytes: number;
+}
+
+interface Judged {
+  id: string;
+  location: string;
+  data: Buffer;
+  mtimeMs: number;
+  stat?: BigIntStats;
+  session?: SourceSession;
 }
 
 /**
@@ -155,8 +179,9 @@ interface Pending {
 export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport> {
   const { source, client, codec, prefix, gcMaxlifetime } = options;
   const maxListed = options.maxListed ?? 1000;
+  const redisSource = source.kind === 'redis' ? source as Source : undefined;
   const report: PurgeReport = {
-    dryRun: options.dryRun, allowPartial: options.allowPartial, complete: true, deleting: false, sessions: 0,
+    sourceKind: redisSource !== undefined ? 'redis' : 'files', dryRun: options.dryRun, allowPartial: options.allowPartial, complete: true, deleting: false, sessions: 0,
     deletable: {}, deletableBytes: 0, blocked: {}, deleted: 0, deletedBytes: 0, changed: 0, skipped: {},
     remaining: { files: 0, bytes: 0 }, blockers: [], wouldDelete: [],
   };
@@ -170,7 +195,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     if (report.blockers.length < maxListed) report.blockers.push(entry);
   };
   const skip = (s: SkippedEntry) => {
-    const size = regularFileSize(s.location);
+    const size = redisSource !== undefined ? undefined : regularFileSize(s.location);
     if (size !== undefined && isSessionName(s.location)) {
       present.files++;
       present.bytes += size;
@@ -179,7 +204,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     else report.skipped[s.reason] = (report.skipped[s.reason] ?? 0) + 1;
   };
 
-  const judgeBatch = async (batch: Array<{ id: string; location: string; data: Buffer; mtimeMs: number; stat: BigIntStats }>) => {
+  const judgeBatch = async (batch: Judged[]) => {
     if (batch.length === 0) return;
     const nowMs = options.nowMs ?? Date.now();
     const pipe = client.pipeline();
@@ -213,12 +238,34 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
       report.deletable[verdict.reason] = (report.deletable[verdict.reason] ?? 0) + 1;
       report.deletableBytes += s.data.length;
       if (options.dryRun && report.wouldDelete.length < maxListed) report.wouldDelete.push(entry);
-      pending.push({ location: s.location, key, reason: verdict.reason, stat: s.stat, sha256: sha256(s.data) });
+      pending.push(s.session !== undefined
+        ? { location: s.location, reason: verdict.reason, session: s.session, bytes: s.data.length }
+        : { location: s.location, reason: verdict.reason, stat: s.stat!, sha256: sha256(s.data), bytes: s.data.length });
     });
   };
 
-  let batch: Array<{ id: string; location: string; data: Buffer; mtimeMs: number; stat: BigIntStats }> = [];
-  for (const c of source.candidates()) {
+  let batch: Judged[] = [];
+  if (redisSource !== undefined) {
+    for await (const items of redisSource.sessions({ batchSize: 500 })) {
+      const nowMs = options.nowMs ?? Date.now();
+      for (const item of items) {
+        if (item.kind === 'skipped') {
+          if (item.reason !== 'changed-while-reading') skip(item);
+          continue;
+        }
+        report.sessions++;
+        present.files++;
+        present.bytes += item.data.length;
+        // phpredis writes with SETEX gc_maxlifetime: the key's last write is inferred like the target's.
+        const mtimeMs = item.ttlMs !== undefined ? nowMs + item.ttlMs - gcMaxlifetime * 1000 : item.mtimeMs;
+        batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs, session: item });
+      }
+      await judgeBatch(batch);
+      batch = [];
+    }
+  }
+  const files = redisSource === undefined ? source as FilesSource : undefined;
+  for (const c of files?.candidates() ?? []) {
     if (c.kind === 'skipped') {
       skip(c);
       continue;
@@ -230,7 +277,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     } catch {
       continue; // gone meanwhile
     }
-    const item = source.read(c);
+    const item = files!.read(c);
     if (item.kind === 'skipped') {
       if (item.reason === 'changed-while-reading') continue; // deleted meanwhile
       skip(item);
@@ -254,16 +301,16 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     report.remaining.bytes -= report.deletableBytes;
   } else if (report.deleting) {
     for (const p of pending) {
-      const outcome = removeFileIfUnchanged(p.location, p.stat, p.sha256);
+      const outcome = p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
       if (outcome === 'changed') {
         report.changed++;
         continue;
       }
       report.remaining.files--;
-      report.remaining.bytes -= Number(p.stat.size);
+      report.remaining.bytes -= p.bytes;
       if (outcome === 'removed') {
         report.deleted++;
-        report.deletedBytes += Number(p.stat.size);
+        report.deletedBytes += p.bytes;
       }
     }
   }

@@ -12,6 +12,7 @@ import {
 import { demoCommand } from './demo.ts';
 import { rollbackCommand } from './commands-rollback.ts';
 import { purgeCommand } from './commands-purge.ts';
+import { generateCommand } from './commands-generate.ts';
 
 const VERSION = '0.1.0';
 
@@ -50,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
   for (const arg of argv) {
-    const m = /^--(dry-run|json|keep|help|allow-partial|remove-keys|read-through)=(.*)$/s.exec(arg);
+    const m = /^--(dry-run|json|keep|help|allow-partial|remove-keys|read-through|strict)=(.*)$/s.exec(arg);
     if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
       process.stderr.write(`session-migrate: --${m[1]} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
       return 2;
@@ -120,6 +121,18 @@ export async function main(argv: string[]): Promise<number> {
       ...(a.source !== undefined ? { source: a.source } : {}),
       ...(a['plaintext-prefix'] !== undefined ? { plaintextPrefix: a['plaintext-prefix'] } : {}),
       json: a.json,
+    }, print))())
+    .command('generate', "write only the plan's PHP artifacts (read-through or strict mode), copy nothing", (y) =>
+      y
+        .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
+        .option('read-through', { type: 'boolean', describe: 'read-through (migrating) mode, whatever the plan says' })
+        .option('strict', { type: 'boolean', describe: 'strict mode (sessions only in Redis), whatever the plan says' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'show which files would change, write nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' })
+        .conflicts('read-through', 'strict'),
+    (a) => run(() => generateCommand({
+      plan: a.plan, dryRun: a['dry-run'], json: a.json,
+      ...(a['read-through'] === true ? { mode: 'read-through' as const } : a.strict === true ? { mode: 'strict' as const } : {}),
     }, print))())
     .command('purge', 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not', (y) =>
       y

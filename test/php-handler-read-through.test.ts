@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
-import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+import { PHP_DIR, PHP_EXTENSIONS, REPO, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
 const PREFIX = 'smsess:';
@@ -125,6 +125,24 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     expect(out.results).toEqual([hex('d|i:2;'), '', false]);
     // An ID no longer than the depth: PHP's files handler has no path for it.
     expect(ops(dir, 2, [{ op: 'read', sessionId: 'b-' }]).results).toEqual(['']);
+  });
+
+  it('BUG-15 tree (save_path 2;0660;tree): reads exactly the three real sessions, never the decoys', async () => {
+    const tree = join(legacyDir(), 'tree');
+    cpSync(join(REPO, '../shared/cases/BUG-15/tree'), tree, { recursive: true }); // fresh mtimes: live
+    const expected = JSON.parse(readFileSync(join(REPO, '../shared/cases/BUG-15/expected.json'), 'utf8')) as {
+      expected_toolkit: { discover_tree_with_depth_2: string[] };
+    };
+    const real = expected.expected_toolkit.discover_tree_with_depth_2.map((p) => p.split('/sess_')[1]!);
+    expect(real).toHaveLength(3);
+    const decoys = ['abcdef0123456789abcdef01234567.bak', 'ab.cd0123456789abcdef012345', 'zz0000000000000000000000000000'];
+    const list = [...real, ...decoys].flatMap((sessionId) => [{ op: 'validateId', sessionId }, { op: 'read', sessionId }]);
+    const out = ops(tree, 2, list);
+    const fileHex = (p: string) => readFileSync(join(tree, p.replace(/^tree\//, ''))).toString('hex');
+    expect(out.results).toEqual([
+      ...expected.expected_toolkit.discover_tree_with_depth_2.flatMap((p) => [true, fileHex(p)]),
+      ...decoys.flatMap(() => [false, '']),
+    ]);
   });
 
   it('a symlinked session file or directory is never followed', async () => {

@@ -175,6 +175,23 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
   }
   const sessionFiles = () => readdirSync(box.sessions).filter((f) => f.startsWith('sess_'));
 
+  /**
+   * Sends requests as `client` until `proc` exits (at least one, sent while it runs); every answer
+   * must be a logged-in session. Returns how many were sent and the last view.
+   */
+  async function whileRunning(proc: Promise<CliResult>, client: CookieClient, path: string): Promise<{ requests: number; last: View }> {
+    let done = false;
+    void proc.then(() => { done = true; });
+    let requests = 0;
+    let last: View | undefined;
+    do {
+      last = await view(client, path);
+      requests++;
+      expect((last.session as Record<string, unknown>).user).toBe('alice');
+    } while (!done);
+    return { requests, last };
+  }
+
   it('files -> read-through -> apply -> strict -> purge; a logout before apply stays logged out', async () => {
     // Phase 0: the files handler.
     await restartPhp(false);
@@ -212,8 +229,10 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     expect(existsSync(bobFile)).toBe(false); // destroy removed the plaintext
     copyFileSync(join(box.root, 'bob-session-copy'), bobFile); // ...but apply still finds a copy of it
 
-    // Phase 2: apply while PHP serves, then verify.
-    const apply = cli(['apply', '--plan', box.planFile, '--json']);
+    // Phase 2: apply while PHP serves (Alice keeps shopping during the copy), then verify.
+    const applying = run(process.execPath, [BIN, 'apply', '--plan', box.planFile, '--json']);
+    const during = await whileRunning(applying, alice, '/?action=add&sku=DURING-APPLY&qty=1');
+    const apply = await applying;
     expect(apply.stderr).toBe('');
     const counts = (JSON.parse(apply.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts;
     expect(counts.failed).toBe(0);
@@ -226,7 +245,9 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     const bobView = await view(bobAgain, '/?action=whoami');
     expect(bobView.session).toEqual([]); // not resurrected
     expect(bobAgain.cookies.get('PHPSESSID')).not.toBe(bobId); // strict mode issued a new ID
-    expect((await view(alice, '/?action=whoami')).session).toEqual(aliceAdded.session);
+    const aliceNow = await view(alice, '/?action=whoami');
+    expect(aliceNow.session).toEqual(during.last.session); // every update made during apply is kept
+    expect(JSON.stringify(aliceNow.session).split('DURING-APPLY').length - 1).toBe(during.requests);
     expect((await view(carol, '/?action=whoami')).session).toEqual(carolBefore.session); // copied by apply
 
     // Phase 3: strict mode.
@@ -234,14 +255,17 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     expect(strict.status, strict.stderr).toBe(0);
     expect(readFileSync(join(box.artifactsDir, 'session-migrate-bootstrap.php'), 'utf8')).toContain("'readThrough' => null,");
     await restartPhp(true);
-    expect((await view(alice, '/?action=whoami')).session).toEqual(aliceAdded.session);
+    expect((await view(alice, '/?action=whoami')).session).toEqual(aliceNow.session);
     expect((await view(carol, '/?action=whoami')).session).toEqual(carolBefore.session);
 
     // Phase 4: purge. Every file is proven (same, newer, destroyed), so all plaintext goes.
     const dry = cli(['purge', '--plan', box.planFile, '--dry-run']);
     expect(dry.status, dry.stdout + dry.stderr).toBe(0);
     expect(sessionFiles().length).toBeGreaterThan(0);
-    const purge = cli(['purge', '--plan', box.planFile, '--json']);
+    const purging = run(process.execPath, [BIN, 'purge', '--plan', box.planFile, '--json']);
+    const duringPurge = await whileRunning(purging, alice, '/?action=whoami');
+    expect(duringPurge.last.session).toEqual(aliceNow.session);
+    const purge = await purging;
     expect(purge.status, purge.stdout + purge.stderr).toBe(0);
     expect(JSON.parse(purge.stdout)).toMatchObject({ complete: true, remaining: { files: 0, bytes: 0 } });
     expect(sessionFiles()).toEqual([]);

@@ -110,7 +110,7 @@ describe('plaintext phpredis sessions as the source', () => {
     await redis.client.persist(`shop:sess:${ids[2]}`);
     // Not a session: another type, and a lock key of phpredis.
     await redis.client.rpush('shop:sess:listkey000000000000', 'x');
-    await redis.client.set(`shop:sess:${ids[0]}_LOCK`, '1', 'EX', 30);
+    await redis.client.set(`shop:sess:${ids[0]}_LOCK`, '1', 'EX', 3600);
 
     const env = { SESSION_MIGRATE_REDIS_PASSWORD: password };
     const target = `redis://127.0.0.1:${redis.port}/2`;

@@ -82,8 +82,15 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
   const layout = { dir: resolve(parsed.path), depth: parsed.depth, mode: parsed.mode };
   // The IDs come from a directory listing (names only; contents are not read).
   const idSource = openSource(args.idsFrom ?? to);
+  // A symlink named sess_<id> still names a session: listed, so that rollback reports it refused.
   const ids = (function* () {
-    for (const c of idSource.candidates()) if (c.kind === 'candidate') yield c.id;
+    for (const c of idSource.candidates()) {
+      if (c.kind === 'candidate') yield c.id;
+      else if (c.reason === 'symlink') {
+        const m = /(?:^|\/)sess_([^/]+)$/.exec(c.location);
+        if (m !== null) yield m[1]!;
+      }
+    }
   })();
   warn(WARNING_TO_FILES);
   const client = await connectTarget(parseTargetUrl(target));

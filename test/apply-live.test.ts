@@ -100,7 +100,7 @@ async function expectAllCopied(client: Redis, dir: string, ids: string[]): Promi
   return checked;
 }
 
-describe('torn reads: PHP rewrites files (ftruncate + write under flock, as mod_files.c) while apply reads', () => {
+describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write at 0, under flock, as mod_files.c) while apply reads', () => {
   let redis: RedisServer;
   beforeAll(async () => { redis = await startRedis(); });
   afterAll(async () => { await redis.stop(); });
@@ -137,9 +137,14 @@ describe('torn reads: PHP rewrites files (ftruncate + write under flock, as mod_
         await redis.client.flushdb();
         const r = cli(['apply', '--plan', planFile, '--json']);
         expect([0, 1], r.stderr).toContain(r.status);
-        const out = JSON.parse(r.stdout) as { sessions: { counts: { migrated: number; unstable: number; failed: number; conflicts: number } } };
+        const out = JSON.parse(r.stdout) as { sessions: { counts: { migrated: number; unstable: number; failed: number; conflicts: number; empty: number; corrupt: number } } };
         const c = out.sessions.counts;
         expect(c.failed + c.conflicts).toBe(0);
+        // Every file holds a valid, non-empty session at every moment PHP is not writing it: a torn
+        // read taken as "empty" or "corrupt" would silently lose that session. Each one is copied, or
+        // reported unstable.
+        expect(c.empty + c.corrupt, 'a torn read was taken for an empty or corrupt session').toBe(0);
+        expect(c.migrated + c.unstable).toBe(count);
         // Exit 1 only for files that never settled, which are reported, not copied.
         if (r.status === 1) expect(c.unstable).toBeGreaterThan(0);
         unstable += c.unstable;

@@ -24,6 +24,8 @@ export function openSource(spec: string, options: FilesSourceOptions = {}): File
  *   server; the message never contains a password.
  */
 export async function openAnySource(spec: string, options: FilesSourceOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<Source> {
+  // `redis://...` alone is taken as `redis:redis://...`.
+  if (/^rediss?:\/\//.test(spec)) return openRedisSource(spec, options);
   if (spec.startsWith('redis:')) return openRedisSource(spec.slice('redis:'.length), options);
   if (spec.startsWith('files:')) return openSource(spec, options);
   throw new UserFacingError(`unsupported source "${spec.replace(/[?].*$/s, '')}": expected files:DIR or redis:redis://host:port/db?prefix=P`);

@@ -292,8 +292,3 @@ export async function writeBatchGuarded(client: Redis, prefix: string, batch: Gu
     return { status: 'failed', error: 'unexpected reply from the write script' };
   });
 }
-
-/** True when an error message means the connection, not the command, failed (worth a retry). */
-export function isConnectionError(message: string): boolean {
-  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|max retries|MaxRetriesPerRequest|Command timed out|LOADING|no reply|connection|socket/i.test(message);
-}

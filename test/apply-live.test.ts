@@ -272,6 +272,28 @@ describe('crash safety', () => {
   }, 300_000);
 });
 
+describe('several hosts at once', () => {
+  let redis: RedisServer;
+  beforeAll(async () => { redis = await startRedis(); });
+  afterAll(async () => { await redis.stop(); });
+
+  it('two applies run at the same time, each on its own directory, into one Redis: all copied, no conflict', async () => {
+    const dirs = [join(root, 'host-a'), join(root, 'host-b')];
+    const ids = [makeSessions(dirs[0]!, 5000, 'hosta'), makeSessions(dirs[1]!, 5000, 'hostb')];
+    const plans = [plan(dirs[0]!, redis.url, 'host-a'), plan(dirs[1]!, redis.url, 'host-b')];
+    const runs = plans.map((p) => cliChild(['apply', '--plan', p, '--json']));
+    const results = await Promise.all(runs.map((r) => r.done));
+    for (const r of results) {
+      expect(r.status, r.stderr).toBe(0);
+      const c = (JSON.parse(r.stdout) as { sessions: { counts: Counts } }).sessions.counts;
+      expect(c).toMatchObject({ migrated: 5000, conflicts: 0, failed: 0, notDone: 0 });
+    }
+    expect(await redis.client.dbsize()).toBe(10_000);
+    expect(await expectAllCopied(redis.client, dirs[0]!, ids[0]!)).toBe(5000);
+    expect(await expectAllCopied(redis.client, dirs[1]!, ids[1]!)).toBe(5000);
+  }, 300_000);
+});
+
 describe('ordering rule: a tombstone left by the handler blocks the copy', () => {
   let redis: RedisServer;
   beforeAll(async () => { redis = await startRedis(); });

@@ -665,7 +665,8 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
      * @param string $id session ID
      *
      * @return string|false the session payload; '' for a session that does not exist or whose value
-     *                      does not open (logged); false when Redis fails, so session_start() fails
+     *                      does not open (logged); false when Redis fails, so session_start() fails.
+     *                      In read-through mode a miss falls back to the legacy file (readThroughMiss())
      */
     #[\ReturnTypeWillChange]
     public function read($id)
@@ -678,7 +679,8 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             return false; // Redis failed (logged): session_start() fails
         }
         if ($value === false) {
-            return ''; // no such session
+            // no such session (in read-through mode: maybe still in the legacy files directory)
+            return $this->legacyDir === '' ? '' : $this->readThroughMiss((string) $id, $redisKey);
         }
         if (!is_string($value)) {
             $this->log(sprintf('Redis GET of %s returned a %s, not a string', $redisKey, gettype($value)));
@@ -718,12 +720,16 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /**
-     * Deletes a session.
+     * Deletes a session. In read-through mode it also leaves a tombstone and removes the legacy file
+     * (destroyMigrating()).
      *
      * @param string $id session ID
      */
     public function destroy($id): bool
     {
+        if ($this->legacyDir !== '') {
+            return $this->destroyMigrating((string) $id);
+        }
         $redisKey = $this->keyName((string) $id);
 
         return $this->redisCall('DEL', $redisKey, function () use ($redisKey) {
@@ -745,7 +751,8 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /**
-     * Tells PHP whether a session ID exists (session.use_strict_mode): EXISTS of its key name.
+     * Tells PHP whether a session ID exists (session.use_strict_mode): EXISTS of its key name; in
+     * read-through mode also a live legacy file of a session that was not destroyed.
      *
      * @param string $id session ID
      */
@@ -756,7 +763,12 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             return $this->redis->exists($redisKey);
         });
 
-        return is_int($exists) ? $exists > 0 : $exists === true;
+        $found = is_int($exists) ? $exists > 0 : $exists === true;
+        if ($found || $exists === null || $this->legacyDir === '') {
+            return $found;
+        }
+
+        return $this->legacySessionExists((string) $id);
     }
 
     /**
@@ -788,6 +800,277 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
 
         // false without an error means NX found a key: another request stored a newer session.
         return $stored !== null;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Read-through (migrating) mode. Off unless enableReadThrough() is called (the generated bootstrap
+    // does so when generated with read-through). The ordering rule shared with `session-migrate apply`
+    // (docs/runbook.md): the handler's write() always wins (SETEX), apply only ever adds a key that is
+    // absent (SET NX) and never one whose tombstone exists, and destroy() leaves a tombstone first.
+    // ------------------------------------------------------------------------------------------------
+
+    /** Tombstone value: one byte; its TTL is session.gc_maxlifetime. */
+    private const TOMBSTONE_VALUE = '1';
+
+    /** Infix of tombstone key names: prefix . 'destroyed:' . the same 64 hex characters as the key name. */
+    private const TOMBSTONE_INFIX = 'destroyed:';
+
+    /** PHP's session ID charset and length (php-src ext/session/session.c, php_session_valid_key). */
+    private const SESSION_ID_PATTERN = '/\A[A-Za-z0-9,-]{1,256}\z/';
+
+    private const S_IFMT = 0170000;
+    private const S_IFDIR = 0040000;
+    private const S_IFREG = 0100000;
+
+    /** Base directory of the legacy files save_path; '' while read-through mode is off. */
+    private string $legacyDir = '';
+
+    /** Directory levels of the legacy save_path (the N of 'N;/path'). */
+    private int $legacyDepth = 0;
+
+    /**
+     * Turns on read-through (migrating) mode: on a Redis miss, read() takes the session from the
+     * legacy `files` save handler's plaintext file, which PHP then stores encrypted in Redis through
+     * write() or updateTimestamp(). Nothing is ever written as plaintext. Files are never followed
+     * through symbolic links, and a file older than session.gc_maxlifetime counts as gone (as PHP's
+     * files GC would delete it). destroy() leaves a tombstone so that no copy brings the session back.
+     *
+     * @param string $dir   absolute base directory of the old save_path (the path of 'N;MODE;/path')
+     * @param int    $depth directory levels N of 'N;/path' (php-src ext/session/mod_files.c), 0 to 64
+     *
+     * @throws \InvalidArgumentException when $dir is not absolute or $depth is out of range
+     */
+    public function enableReadThrough(string $dir, int $depth): void
+    {
+        if ($dir === '' || $dir[0] !== '/' || strpos($dir, "\0") !== false) {
+            throw new \InvalidArgumentException('session-migrate: the read-through directory must be an absolute path');
+        }
+        if ($depth < 0 || $depth > 64) {
+            throw new \InvalidArgumentException('session-migrate: the read-through depth must be 0 to 64');
+        }
+        $this->legacyDir = rtrim($dir, '/') === '' ? '/' : rtrim($dir, '/');
+        $this->legacyDepth = $depth;
+    }
+
+    /** Whether read-through (migrating) mode is on. */
+    public function readThroughEnabled(): bool
+    {
+        return $this->legacyDir !== '';
+    }
+
+    /**
+     * Redis key name of a session's tombstone: prefix . 'destroyed:' . the 64 hex characters of the
+     * session's key name. Holds "1" with TTL session.gc_maxlifetime after destroy() in read-through mode.
+     *
+     * @param string $sessionId the PHP session ID
+     */
+    public function tombstoneName(string $sessionId): string
+    {
+        return $this->prefix . self::TOMBSTONE_INFIX . substr($this->keyName($sessionId), strlen($this->prefix));
+    }
+
+    /**
+     * read() after a Redis miss in read-through mode: '' when the session was destroyed (tombstone)
+     * or has no live legacy file, else the file's bytes.
+     *
+     * @return string|false false when Redis fails (logged)
+     */
+    private function readThroughMiss(string $id, string $redisKey)
+    {
+        if (preg_match(self::SESSION_ID_PATTERN, $id) !== 1) {
+            return ''; // PHP's files handler would refuse this ID: no file system access at all
+        }
+        $destroyed = $this->tombstoneExists($id);
+        if ($destroyed === null) {
+            return false;
+        }
+        if ($destroyed) {
+            return '';
+        }
+        $data = $this->readLegacyFile($id, $redisKey);
+        if ($data !== null) {
+            $this->log(sprintf('read-through: took over the legacy session file of %s', $redisKey));
+        }
+
+        return $data ?? '';
+    }
+
+    /**
+     * validateId() after a Redis miss in read-through mode: a live legacy file of a session that was
+     * not destroyed is an existing session.
+     */
+    private function legacySessionExists(string $id): bool
+    {
+        if (preg_match(self::SESSION_ID_PATTERN, $id) !== 1) {
+            return false;
+        }
+        $destroyed = $this->tombstoneExists($id);
+        if ($destroyed !== false) {
+            return false;
+        }
+
+        return $this->legacyFileStat($id) !== null;
+    }
+
+    /**
+     * destroy() in read-through mode, in this order: SET the tombstone (EX gc_maxlifetime), DEL the
+     * key, unlink the legacy file (best effort). A copy that runs in between finds the tombstone and
+     * does not bring the session back.
+     */
+    private function destroyMigrating(string $id): bool
+    {
+        $redisKey = $this->keyName($id);
+        $tombstone = $this->tombstoneName($id);
+        $ttl = self::ttl();
+        $marked = $this->redisCall('SET', $tombstone, function () use ($tombstone, $ttl) {
+            return $this->redis->set($tombstone, self::TOMBSTONE_VALUE, ['ex' => $ttl]);
+        });
+        if ($marked !== true) {
+            return false;
+        }
+        $deleted = $this->redisCall('DEL', $redisKey, function () use ($redisKey) {
+            return $this->redis->del($redisKey);
+        });
+        if ($deleted === null) {
+            return false;
+        }
+        if (preg_match(self::SESSION_ID_PATTERN, $id) === 1 && $this->legacyFileStat($id) !== null) {
+            $path = $this->legacyPath($id);
+            if ($path !== null && !@unlink($path)) {
+                clearstatcache();
+                if (@lstat($path) !== false) {
+                    $this->log(sprintf(
+                        'read-through: could not delete the legacy session file of %s (destroyed in Redis)',
+                        $redisKey
+                    ));
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /** @return bool|null whether the session's tombstone exists; null when Redis failed (logged) */
+    private function tombstoneExists(string $id): ?bool
+    {
+        $tombstone = $this->tombstoneName($id);
+        $exists = $this->redisCall('EXISTS', $tombstone, function () use ($tombstone) {
+            return $this->redis->exists($tombstone);
+        });
+        if ($exists === null) {
+            return null;
+        }
+
+        return is_int($exists) ? $exists > 0 : $exists === true;
+    }
+
+    /**
+     * Path of a session's legacy file, as php-src ext/session/mod_files.c (ps_files_path_create)
+     * builds it: dir / id[0] / ... / id[depth-1] / 'sess_' . id. Null for an ID PHP would refuse.
+     */
+    private function legacyPath(string $id): ?string
+    {
+        if (preg_match(self::SESSION_ID_PATTERN, $id) !== 1 || strlen($id) <= $this->legacyDepth) {
+            return null;
+        }
+        $path = $this->legacyDir === '/' ? '' : $this->legacyDir;
+        for ($i = 0; $i < $this->legacyDepth; $i++) {
+            $path .= '/' . $id[$i];
+        }
+
+        return $path . '/sess_' . $id;
+    }
+
+    /**
+     * lstat of a live legacy file: every directory on the way (the base and the depth levels) is a
+     * real directory, the file a regular file (no symbolic link anywhere), and its mtime is less than
+     * session.gc_maxlifetime seconds ago.
+     *
+     * @return array<int|string, int>|null lstat() of the file; null when there is none or it is refused
+     */
+    private function legacyFileStat(string $id): ?array
+    {
+        $path = $this->legacyPath($id);
+        if ($path === null) {
+            return null;
+        }
+        clearstatcache();
+        $dir = $this->legacyDir;
+        for ($i = 0; $i <= $this->legacyDepth; $i++) {
+            $st = @lstat($dir);
+            if ($st === false || ($st['mode'] & self::S_IFMT) !== self::S_IFDIR) {
+                return null; // missing, or a symbolic link / not a directory: never followed
+            }
+            if ($i < $this->legacyDepth) {
+                $dir = ($dir === '/' ? '' : $dir) . '/' . $id[$i];
+            }
+        }
+        $st = @lstat($path);
+        if ($st === false || ($st['mode'] & self::S_IFMT) !== self::S_IFREG) {
+            return null;
+        }
+        if (self::legacyExpired((int) $st['mtime'])) {
+            return null;
+        }
+
+        return $st;
+    }
+
+    /**
+     * A file PHP's files GC would delete: its remaining lifetime mtime + gc_maxlifetime - now is 0 or
+     * less (the same rule as the migrator's TTL; php-src ext/session/mod_files.c, ps_files_cleanup_dir).
+     */
+    private static function legacyExpired(int $mtime): bool
+    {
+        return $mtime + self::ttl() - time() <= 0;
+    }
+
+    /**
+     * Reads a live legacy file under a shared flock (PHP's files handler holds an exclusive one while
+     * a request uses the session, so a half-written file is never read). The opened file must be the
+     * one lstat() saw (same device and inode), so a symbolic link swapped in is never followed.
+     *
+     * @return string|null the file's bytes; null when there is no live regular file
+     */
+    private function readLegacyFile(string $id, string $redisKey): ?string
+    {
+        $seen = $this->legacyFileStat($id);
+        $path = $this->legacyPath($id);
+        if ($seen === null || $path === null) {
+            return null;
+        }
+        $handle = @fopen($path, 'rb');
+        if ($handle === false) {
+            $this->log(sprintf('read-through: cannot open the legacy session file of %s', $redisKey));
+            return null;
+        }
+        try {
+            if (!flock($handle, LOCK_SH)) {
+                $this->log(sprintf('read-through: cannot lock the legacy session file of %s', $redisKey));
+                return null;
+            }
+            $st = fstat($handle);
+            if (
+                $st === false || $st['dev'] !== $seen['dev'] || $st['ino'] !== $seen['ino']
+                || ($st['mode'] & self::S_IFMT) !== self::S_IFREG
+            ) {
+                $this->log(sprintf('read-through: the legacy session file of %s changed identity; ignored', $redisKey));
+                return null;
+            }
+            if (self::legacyExpired((int) $st['mtime'])) {
+                return null;
+            }
+            $data = stream_get_contents($handle);
+            if (!is_string($data) || strlen($data) !== (int) $st['size']) {
+                $this->log(sprintf('read-through: short read of the legacy session file of %s', $redisKey));
+                return null;
+            }
+
+            return $data;
+        } finally {
+            flock($handle, LOCK_UN);
+            fclose($handle);
+        }
     }
 
     /**

@@ -52,6 +52,10 @@ declare(strict_types=1);
         // instead. The lookup key stays the same when master keys rotate (docs/keys.md), so rotation
         // needs no new bootstrap.
         'expectedLookupIds' => {{EXPECTED_LOOKUP_IDS}},
+        // Read-through (migrating) mode: null, or the legacy files save_path ('dir', 'depth') that a
+        // Redis miss falls back to while sessions move (docs/runbook.md). Regenerate without it to
+        // switch to strict mode once the migration is verified.
+        'readThrough' => {{READ_THROUGH}},
     ];
 
     /** Builds the real handler: reads the key, connects to Redis. Throws when either is unavailable. */
@@ -94,6 +98,10 @@ declare(strict_types=1);
                 $handler->keyId(),
                 implode(' or ', $config['expectedLookupIds'])
             ));
+        }
+
+        if ($config['readThrough'] !== null) {
+            $handler->enableReadThrough($config['readThrough']['dir'], $config['readThrough']['depth']);
         }
 
         return $handler;

@@ -8,6 +8,8 @@
 ;
 ; session.serialize_handler and session.gc_maxlifetime are left as they are on purpose: migrated
 ; sessions keep their serializer's bytes, and gc_maxlifetime is the TTL of every session in Redis.
+;
+{{READ_THROUGH_NOTE}}
 
 ; Runs the bootstrap before every script; it registers the encrypted Redis handler.
 ; This replaces any auto_prepend_file set earlier: the bootstrap chains the previous one if it was

@@ -11,6 +11,7 @@
  *   "prefix": "smsess:",                      (optional)
  *   "redisPort": 6379,                        Redis on 127.0.0.1
  *   "redisOptions": {"serializer": "php"|"igbinary", "prefix": "x:"},   (optional, set before construction)
+ *   "readThrough": {"dir": "/legacy/sessions", "depth": 2},              (optional: enableReadThrough())
  *   "ops": [{"op": "...", ...}, ...]
  * }
  * Prints {"construct": null|"<exception message>", "results": [...], "logs": [...]} as JSON.
@@ -49,6 +50,9 @@ try {
     echo json_encode($out, JSON_THROW_ON_ERROR), "\n";
     exit(0);
 }
+if (isset($request['readThrough'])) {
+    $handler->enableReadThrough($request['readThrough']['dir'], (int) $request['readThrough']['depth']);
+}
 
 $hexOrFalse = static function ($value) {
     return is_string($value) ? bin2hex($value) : $value;
@@ -85,6 +89,9 @@ foreach ($request['ops'] as $op) {
             break;
         case 'destroy':
             $result = $handler->destroy($op['sessionId']);
+            break;
+        case 'tombstoneName':
+            $result = $handler->tombstoneName($op['sessionId']);
             break;
         case 'gc':
             $result = $handler->gc(1440);

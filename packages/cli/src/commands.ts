@@ -10,11 +10,11 @@ import type { Redis } from 'ioredis';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
 import { EnvelopeCodec, DEFAULT_PREFIX, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
-  DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
+  DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
   readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { DEFAULT_MAX_SESSION_BYTES, openSource } from '@session-migrate/sources';
+import { DEFAULT_MAX_SESSION_BYTES, RedisSource, checkSourceTargetPrefixes, openAnySource, openRedisSource, openSource, type Source } from '@session-migrate/sources';
 import { connectTarget, parseTargetUrl, scanKeys } from '@session-migrate/target';
 import { verifyTarget, type VerifyReport } from '@session-migrate/verify';
 import { formatBytes, formatCounts, progressLine } from './output.ts';
@@ -112,6 +112,8 @@ export interface PlanArgs {
   maxSessionBytes: number;
   artifactsDir: string;
   installDir?: string;
+  /** Generate the handler in read-through (migrating) mode over the source directory (docs/runbook.md). */
+  readThrough?: boolean;
   json: boolean;
 }
 
@@ -127,11 +129,26 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
   checkCanCreateDir(outDir, '--artifacts-dir');
   const { codec, ids } = await codecFromProvider(args.key);
   codec.wipe(); // plan only needs the IDs
-  const source = openSource(args.source, { maxSessionBytes: args.maxSessionBytes });
   const target = parseTargetUrl(args.target);
-  const client = await connectTarget(target);
+  const source = await openAnySource(args.source, { maxSessionBytes: args.maxSessionBytes });
+  const sourceDescription = source.describe();
+  if (sourceDescription.kind === 'redis') {
+    try {
+      checkSourceTargetPrefixes(sourceDescription, { url: target.description.url, prefix });
+    } catch (err) {
+      await source.close();
+      throw err;
+    }
+  }
+  let client: Redis;
   try {
-    const summary = summarizeSource(source, { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
+    client = await connectTarget(target);
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+  try {
+    const summary = await summarizeSource(source, { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
     const installDir = args.installDir !== undefined ? resolve(args.installDir) : outDir;
     const plan: Plan = {
       format: PLAN_FORMAT,
@@ -143,8 +160,10 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       php: { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler },
       limits: { maxSessionBytes: args.maxSessionBytes },
       summary,
-      ttlPolicy: `remaining lifetime: gc_maxlifetime (${args.gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`,
-      artifacts: { outDir, installDir, files: [] },
+      ttlPolicy: sourceDescription.kind === 'redis'
+        ? `the source key's remaining PTTL, kept to the millisecond; keys without a TTL get gc_maxlifetime (${args.gcMaxlifetime} s)`
+        : `remaining lifetime: gc_maxlifetime (${args.gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`,
+      artifacts: { outDir, installDir, files: [], ...(args.readThrough === true ? { readThrough: true } : {}) },
     };
     plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);
     writePlanFile(args.out, plan);
@@ -156,13 +175,22 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
     return 0;
   } finally {
     client.disconnect();
+    await source.close();
   }
+}
+
+/** How a plan's source is named in reports (never with a password). */
+function describeSourceForPrint(source: Plan['source']): string {
+  return source.kind === 'redis'
+    ? `redis:${printable(source.spec)} (${source.url}, key prefix "${printable(source.prefix)}")`
+    : `files:${printable(source.savePath)} (${printable(source.dir)}, depth ${source.depth})`;
 }
 
 function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   const s = plan.summary;
   print('session-migrate plan');
-  print(`  source      files:${printable(plan.source.savePath)} (${printable(plan.source.dir)}, depth ${plan.source.depth})`);
+  print(`  source      ${describeSourceForPrint(plan.source)}`);
+  if ((s.noTtl ?? 0) > 0) print(`  NOTE        ${s.noTtl} source key(s) have no TTL: they get gc_maxlifetime (${plan.php.gcMaxlifetime} s)`);
   print(`  sessions    ${s.found} found: ${s.live} to migrate (${formatBytes(s.liveBytes)}), ${s.expired} already expired, ${s.empty} empty, ${s.corrupt} that PHP would reject`);
   print(`  formats     ${formatCounts(s.formats)} (configured serialize_handler: ${plan.php.serializeHandler})`);
   if (s.serializerMismatch > 0) {
@@ -172,7 +200,7 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   print(`  skipped     ${formatCounts(s.skipped)}`);
   for (const k of s.skippedSample.slice(0, 10)) print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
   if (s.found === 0) {
-    print(`  WARNING     no session files found in ${printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
+    print(`  WARNING     no session${plan.source.kind === 'redis' ? 's' : ' files'} found in ${plan.source.kind === 'redis' ? describeSourceForPrint(plan.source) : printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
   }
   print(`  target      ${plan.target.url}${plan.target.auth ? ' (with AUTH)' : ''}, key prefix "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under the prefix now`);
   const from = plan.key.file !== undefined ? printable(plan.key.file) : plan.key.env !== undefined ? `environment variable ${plan.key.env}` : '--key-command';
@@ -180,6 +208,7 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   print(`  TTL         ${plan.ttlPolicy}`);
   print(`  artifacts   ${plan.artifacts.files.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}`);
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
+  print(`  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)` : 'strict mode: sessions only in Redis'}`);
   print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
 }
 
@@ -193,6 +222,10 @@ export interface ApplyArgs {
   workers?: number;
   /** Where the key comes from; default: the provider recorded in the plan. */
   key?: KeyProvider;
+  /** Retries of a failed Redis batch before apply stops (default 8). */
+  retries?: number;
+  /** First retry pause in ms, doubled each time up to 5 s (default 250). */
+  retryDelayMs?: number;
 }
 
 /** Below this many planned sessions, worker threads (about 2 s to start: each loads the TypeScript sources) cost more than they save. */
@@ -222,14 +255,32 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
 }
 
 async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec, masterKeys: Buffer[], lookupKey: Buffer, print: Print): Promise<number> {
-  const client = await connectTarget(parseTargetUrl(plan.target.url));
+  const retries = args.retries ?? DEFAULT_RETRY.attempts;
+  const retryDelayMs = args.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UserFacingError('--retries must be a whole number from 0 to 100');
+  if (!Number.isInteger(retryDelayMs) || retryDelayMs < 1 || retryDelayMs > 60_000) throw new UserFacingError('--retry-delay-ms must be a whole number from 1 to 60000');
+  // keepReconnecting: a Redis restart mid-run is retried (bounded by --retries), not fatal.
+  const client = await connectTarget(parseTargetUrl(plan.target.url), { keepReconnecting: true });
+  let source: Source | undefined;
   try {
-    const source = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
-    const now = source.describe();
-    if (now.dir !== plan.source.dir || now.depth !== plan.source.depth) {
-      throw new UserFacingError(`plan ${args.plan}: source.savePath and source.dir disagree (edited by hand?); re-run plan`);
+    let sourceIdentity: { dev: number; ino: number } | undefined;
+    if (plan.source.kind === 'redis') {
+      const planned = plan.source;
+      const redisSource = await openRedisSource(redisSpecOf(planned), { maxSessionBytes: plan.limits.maxSessionBytes });
+      source = redisSource;
+      const now = redisSource.describe();
+      if (now.url !== planned.url || now.prefix !== planned.prefix) throw new UserFacingError(`plan ${args.plan}: source spec and source fields disagree (edited by hand?); re-run plan`);
+      checkSourceTargetPrefixes(now, { url: plan.target.url, prefix: plan.target.prefix });
+    } else {
+      const filesSource = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
+      source = filesSource;
+      const now = filesSource.describe();
+      if (now.dir !== plan.source.dir || now.depth !== plan.source.depth) {
+        throw new UserFacingError(`plan ${args.plan}: source.savePath and source.dir disagree (edited by hand?); re-run plan`);
+      }
+      sourceIdentity = { dev: now.dev, ino: now.ino };
     }
-    const drift = detectDrift(plan, { keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity: { dev: now.dev, ino: now.ino }, serverRunId: await serverRunId(client) });
+    const drift = detectDrift(plan, { keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity, serverRunId: await serverRunId(client) });
     if (drift.length > 0) {
       throw new UserFacingError(`plan ${args.plan} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
     }
@@ -249,17 +300,30 @@ async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec,
     const sessions = await applySessions({
       plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, workers, masterKeys, lookupKey,
       onProgress: (n) => progress?.update(n),
+      retry: { ...DEFAULT_RETRY, attempts: retries, baseDelayMs: retryDelayMs },
+      // One line per retry on stderr: a restart of Redis is visible, never silent.
+      onRetry: (attempt, error) => process.stderr.write(`session-migrate: Redis at ${plan.target.url} failed (${printable(error)}); retry ${attempt} of ${retries}\n`),
     });
     progress?.done();
     const c = sessions.counts;
-    const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && artifacts.every((a) => a.status === 'unchanged');
+    const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && c.notDone === 0 && c.unstable === 0 && artifacts.every((a) => a.status === 'unchanged');
     const result: ApplyResult = { dryRun: args.dryRun, artifacts, sessions, nothingToDo, copyMs: Math.round(performance.now() - copyStart) };
     if (args.json) print(JSON.stringify(result, null, 2));
     else printApplySummary(result, print);
-    return c.failed > 0 || c.conflicts > 0 ? 1 : 0;
+    return c.failed > 0 || c.conflicts > 0 || c.notDone > 0 || c.unstable > 0 ? 1 : 0;
   } finally {
     client.disconnect();
+    await source?.close();
   }
+}
+
+/**
+ * The spec apply reopens a plan's Redis source with: built from the plan's fields (the plan keeps no
+ * password; it comes from SESSION_MIGRATE_SOURCE_REDIS_PASSWORD).
+ */
+function redisSpecOf(d: Extract<Plan['source'], { kind: 'redis' }>): string {
+  const host = d.host.includes(':') ? `[${d.host}]` : d.host;
+  return `${d.tls ? 'rediss' : 'redis'}://${host}:${d.port}/${d.db}?prefix=${encodeURIComponent(d.prefix)}`;
 }
 
 function printApplySummary(r: ApplyResult, print: Print): void {
@@ -267,12 +331,17 @@ function printApplySummary(r: ApplyResult, print: Print): void {
   const verb = r.dryRun ? 'would migrate' : 'migrated';
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const a of r.artifacts) print(`  artifact    ${a.path}: ${a.status}`);
-  print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, conflicts ${c.conflicts}, failed ${c.failed}`);
+  print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`);
+  if (c.retries > 0) print(`  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after connection failures`);
+  if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
+  if (c.notDone > 0 || r.sessions.aborted) print(`  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`);
+  if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
+  for (const u of r.sessions.unstable) print(`  UNSTABLE    ${printable(u)}`);
   print(`  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`);
   for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
   for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
   if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
-  else if (!r.dryRun && c.failed === 0 && c.conflicts === 0) {
+  else if (!r.dryRun && c.failed === 0 && c.conflicts === 0 && c.notDone === 0 && c.unstable === 0) {
     print('  next        deploy the artifacts to PHP, then run session-migrate verify');
   }
 }
@@ -291,6 +360,8 @@ export interface VerifyArgs {
   requireKeyId?: string;
   gcMaxlifetime?: number;
   serializeHandler?: SerializeHandler;
+  /** Fail while plaintext keys remain under this prefix on the target server (e.g. PHPREDIS_SESSION:). */
+  plaintextPrefix?: string;
   json: boolean;
 }
 
@@ -312,12 +383,25 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
   const serializeHandler = args.serializeHandler ?? plan?.php.serializeHandler ?? 'php';
   const { codec } = await codecFromProvider(provider);
-  const source = args.source !== undefined ? openSource(args.source, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES }) : undefined;
-  const client = await connectTarget(parseTargetUrl(target));
+  if (args.plaintextPrefix !== undefined) checkPrefix(args.plaintextPrefix);
+  const parsedTarget = parseTargetUrl(target);
+  const source = args.source !== undefined ? await openAnySource(args.source, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES }) : undefined;
+  let client: Redis;
+  try {
+    const sd = source?.describe();
+    if (sd?.kind === 'redis') checkSourceTargetPrefixes(sd, { url: parsedTarget.description.url, prefix });
+    client = await connectTarget(parsedTarget);
+  } catch (err) {
+    await source?.close();
+    throw err;
+  }
   let report: VerifyReport;
   try {
-    report = await verifyTarget({
-      client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler,
+    // A plaintext Redis source must be empty in the end: every key left under its prefix fails.
+    const plaintext = source instanceof RedisSource
+      ? { client: source.redis, prefix: source.describe().prefix, url: source.describe().url }
+      : args.plaintextPrefix !== undefined ? { client, prefix: args.plaintextPrefix, url: parsedTarget.description.url } : undefined;
+    report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler, ...(plaintext !== undefined ? { plaintext } : {}),
       ...(args.requireKeyId !== undefined ? { requireKeyId: args.requireKeyId } : {}),
     });
   } catch (err) {
@@ -325,6 +409,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   } finally {
     client.disconnect();
     codec.wipe();
+    await source?.close();
   }
   if (args.json) {
     print(JSON.stringify(report, null, 2));
@@ -338,6 +423,9 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
         print(`  NOTE        not checked: ${src.expired} past gc_maxlifetime (${gcMaxlifetime} s), ${src.empty} empty, ${src.corrupt} not loadable as ${serializeHandler}; if these were migrated, --gc-maxlifetime or --serialize-handler differ from the plan (use --plan)`);
       }
     }
+    if ((report.tombstones ?? 0) > 0) print(`  tombstones  ${report.tombstones} destroyed session(s) (tombstones, valid)`);
+    if (report.source?.destroyed !== undefined && report.source.destroyed > 0) print(`  destroyed   ${report.source.destroyed} source session(s) were logged out through the handler since (tombstone): not expected in Redis`);
+    if (report.plaintext !== undefined) print(`  plaintext   ${report.plaintext.remaining} plaintext key(s) left under "${printable(report.plaintext.prefix)}" at ${report.plaintext.url}${report.plaintext.remaining > 0 ? ' (FAIL until purged)' : ''}`);
     if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
     for (const f of report.failures) print(`  FAIL        ${printable(f.key)}${f.file !== undefined ? ` (${printable(f.file)})` : ''}: ${f.reason}`);
   }

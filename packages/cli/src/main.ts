@@ -16,6 +16,9 @@ import { rotateCommand } from './commands-rotate.ts';
 import { codemodPhpModule } from './commands-codemod-php.ts';
 import { codemodCdkModule } from './commands-codemod-cdk.ts';
 import { generateIacModule } from './commands-generate-iac.ts';
+import { rollbackCommand } from './commands-rollback.ts';
+import { purgeCommand } from './commands-purge.ts';
+import { generateCommand } from './commands-generate.ts';
 
 const VERSION = '0.1.0';
 
@@ -53,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
   for (const arg of argv) {
-    const m = /^--(dry-run|json|keep|help)=(.*)$/s.exec(arg);
+    const m = /^--(dry-run|json|keep|help|allow-partial|remove-keys|read-through|strict)=(.*)$/s.exec(arg);
     if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
       process.stderr.write(`session-migrate: --${m[1]} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
       return 2;
@@ -99,28 +102,35 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
       phpOptions(keyOptions(y))
-        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions')" })
+        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis://host:port/db?prefix=P or tcp://host:port?auth=..&prefix=..&database=..; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
         .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
         .option('max-session-bytes', { type: 'number', default: DEFAULT_MAX_SESSION_BYTES, describe: 'larger session files are reported, not migrated' })
+        .option('read-through', { type: 'boolean', default: false, describe: 'generate the handler in read-through (migrating) mode: a Redis miss reads the old session file (docs/runbook.md)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
     (a) => run(() => planCommand({
       source: a.source, target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, out: a.out,
       gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler,
       maxSessionBytes: a['max-session-bytes'], artifactsDir: a['artifacts-dir'],
-      ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), json: a.json,
+      ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), readThrough: a['read-through'], json: a.json,
     }, print))())
     .command('apply', 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis', (y) =>
       keyProviderOptions(y)
         .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
         .option('workers', { type: 'number', describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)' })
+        .option('retries', { type: 'number', describe: 'retries of a failed Redis batch (restart, dropped connection) before apply stops, exit 1; re-run to finish (default 8)' })
+        .option('retry-delay-ms', { type: 'number', describe: 'first retry pause in ms, doubled each retry up to 5 s (default 250)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
     (a) => run(() => {
       const key = keyProviderFromArgs(a, false);
-      return applyCommand({ plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}), ...(key !== undefined ? { key } : {}) }, print);
+      return applyCommand({
+        plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}),
+        ...(a.retries !== undefined ? { retries: a.retries } : {}), ...(a['retry-delay-ms'] !== undefined ? { retryDelayMs: a['retry-delay-ms'] } : {}),
+        ...(key !== undefined ? { key } : {}),
+      }, print);
     })())
     .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
       keyProviderOptions(y)
@@ -130,7 +140,8 @@ export async function main(argv: string[]): Promise<number> {
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
-        .option('source', { type: 'string', describe: 'files:DIR: also check every live source session is in Redis, byte for byte' })
+        .option('source', { type: 'string', describe: 'files:DIR or redis:URL: also check every live source session is in Redis, byte for byte; a redis: source also fails while plaintext keys remain under its prefix' })
+        .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => verifyCommand({
       ...(a.plan !== undefined ? { plan: a.plan } : {}),
@@ -141,6 +152,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       ...(a['serialize-handler'] !== undefined ? { serializeHandler: a['serialize-handler'] as SerializeHandler } : {}),
       ...(a.source !== undefined ? { source: a.source } : {}),
+      ...(a['plaintext-prefix'] !== undefined ? { plaintextPrefix: a['plaintext-prefix'] } : {}),
       json: a.json,
     }, print))())
     .command('rotate', 'online: re-encrypt every session under the key ring\'s current key (compare-and-set, TTLs kept)', (y) =>
@@ -156,11 +168,63 @@ export async function main(argv: string[]): Promise<number> {
         .command(codemodCdkModule(run, print))
         .demandCommand(1, 'name a codemod: php or cdk'),
     )
-    .command('generate', 'write infrastructure templates for the Redis side', (y) =>
+    .command('generate', "write a plan's PHP artifacts (php) or infrastructure templates for the Redis side (iac)", (y) =>
       y
+        .command('php', "write only the plan's PHP artifacts (read-through or strict mode), copy nothing", (g) =>
+          g
+            .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
+            .option('read-through', { type: 'boolean', describe: 'read-through (migrating) mode, whatever the plan says' })
+            .option('strict', { type: 'boolean', describe: 'strict mode (sessions only in Redis), whatever the plan says' })
+            .option('dry-run', { type: 'boolean', default: false, describe: 'show which files would change, write nothing' })
+            .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' })
+            .conflicts('read-through', 'strict'),
+        (a) => run(() => generateCommand({
+          plan: a.plan, dryRun: a['dry-run'], json: a.json,
+          ...(a['read-through'] === true ? { mode: 'read-through' as const } : a.strict === true ? { mode: 'strict' as const } : {}),
+        }, print))())
         .command(generateIacModule(run, print))
-        .demandCommand(1, 'name what to generate: iac'),
+        .demandCommand(1, 'name what to generate: php or iac'),
     )
+    .command('purge', 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not', (y) =>
+      keyProviderOptions(y)
+        .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
+        .option('source', { type: 'string', describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\')' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
+        .option('allow-partial', { type: 'boolean', default: false, describe: 'delete the proven files even while others are not proven (still exits 1)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    (a) => run(() => purgeCommand({
+      ...(keyProviderFromArgs(a, false) !== undefined ? { key: keyProviderFromArgs(a, false)! } : {}),
+      ...(a.plan !== undefined ? { plan: a.plan } : {}),
+      ...(a.source !== undefined ? { source: a.source } : {}),
+      ...(a.target !== undefined ? { target: a.target } : {}),
+      ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
+      ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
+      dryRun: a['dry-run'], allowPartial: a['allow-partial'], json: a.json,
+    }, print))())
+    .command('rollback', 'the way back: write the Redis sessions back as plaintext files (--to), or remove the migrated keys (--remove-keys)', (y) =>
+      keyProviderOptions(y)
+        .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('to', { type: 'string', describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')" })
+        .option('ids-from', { type: 'string', describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)' })
+        .option('remove-keys', { type: 'boolean', default: false, describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    (a) => run(() => rollbackCommand({
+      ...(keyProviderFromArgs(a, false) !== undefined ? { key: keyProviderFromArgs(a, false)! } : {}),
+      ...(a.plan !== undefined ? { plan: a.plan } : {}),
+      ...(a.target !== undefined ? { target: a.target } : {}),
+      ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
+      ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
+      ...(a.to !== undefined ? { to: a.to } : {}),
+      ...(a['ids-from'] !== undefined ? { idsFrom: a['ids-from'] } : {}),
+      removeKeys: a['remove-keys'], dryRun: a['dry-run'], json: a.json,
+    }, print))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y
         .option('users', { type: 'number', default: 5, describe: 'simulated users who log in before the migration' })

@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
 export interface Artifact {
@@ -84,6 +85,23 @@ export interface GenerateOptions {
    * (below a character device: not even root can create it).
    */
   filesHandlerTrapPath?: string;
+  /**
+   * Read-through (migrating) mode: on a Redis miss the handler reads the session from the legacy
+   * `files` save_path (plaintext, never written), and PHP then stores it encrypted in Redis.
+   * destroy() leaves a tombstone key `<prefix>destroyed:<64 hex>` (TTL gc_maxlifetime) so a bulk copy
+   * never brings a destroyed session back. Default: off (strict mode). See docs/runbook.md.
+   */
+  readThrough?: ReadThroughOptions;
+}
+
+/** The legacy session files a read-through handler falls back to. */
+export interface ReadThroughOptions {
+  /**
+   * session.save_path of the old `files` handler, exactly as in php.ini: `/path`, `N;/path` or
+   * `N;MODE;/path` (php-src ext/session/mod_files.c). The path must be absolute. Expiry uses
+   * session.gc_maxlifetime at run time, as PHP's files GC does.
+   */
+  savePath: string;
 }
 
 /** The three template texts, as read by loadTemplates(). */
@@ -182,6 +200,8 @@ export function renderArtifacts(options: GenerateOptions, templates: Templates =
     chain = `// The auto_prepend_file this bootstrap replaced, run in the global scope as before.\nrequire_once ${phpString(previous)};`;
   }
 
+  const readThrough = options.readThrough !== undefined ? renderReadThrough(options.readThrough.savePath) : undefined;
+
   const expectedLookupIds = options.expectedLookupIds ?? [];
   for (const id of expectedLookupIds) {
     if (!/^[0-9a-f]{16}$/.test(id)) throw new GenerateOptionsError('expectedLookupIds: each must be 16 lowercase hex characters');
@@ -201,6 +221,8 @@ export function renderArtifacts(options: GenerateOptions, templates: Templates =
     CHAIN_PREVIOUS_PREPEND: chain,
     BOOTSTRAP_PATH: bootstrapPath,
     FILES_TRAP_PATH: trapPath,
+    READ_THROUGH: readThrough?.php ?? 'null',
+    READ_THROUGH_NOTE: readThrough?.iniNote ?? '; Strict mode: sessions live only in Redis; no session file is read.',
   };
   return [
     { path: names.handler, contents: fill(TEMPLATE_FILES.handler, templates.handler, values), mode: ARTIFACT_MODE },
@@ -255,6 +277,30 @@ export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): Wri
     result.changed.push(artifact.path);
   }
   return result;
+}
+
+/**
+ * The bootstrap's read-through config (a PHP array literal) and the ini fragment's note for a legacy
+ * save_path.
+ * @throws GenerateOptionsError when the save_path has an error PHP would fail on, or its path is not
+ *   an absolute path that renders safely.
+ */
+function renderReadThrough(savePath: string): { php: string; iniNote: string } {
+  checkText('readThrough.savePath', savePath);
+  const parsed = parseFilesSavePath(savePath);
+  const fatal = parsed.findings.find((f) => f.severity === 'error');
+  if (fatal !== undefined) throw new GenerateOptionsError(`readThrough.savePath: ${fatal.message}`);
+  if (savePath === '') throw new GenerateOptionsError('readThrough.savePath: empty; give the directory explicitly');
+  const dir = checkIniPath('readThrough.savePath', parsed.path);
+  const depth = checkInt('readThrough depth', parsed.depth, 0, 64);
+  return {
+    php: `['dir' => ${phpString(dir)}, 'depth' => ${depth}]`,
+    iniNote: [
+      `; Read-through (migrating) mode: on a Redis miss the handler reads the old plaintext session file`,
+      `; below ${dir} (depth ${depth}); PHP then stores the session encrypted in Redis. No file is written.`,
+      '; Regenerate without read-through (strict mode) once every host has migrated and verify passes.',
+    ].join('\n'),
+  };
 }
 
 /** Replaces every `{{NAME}}`; a placeholder without a value is a template bug and throws. */

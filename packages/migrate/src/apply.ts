@@ -3,15 +3,26 @@
  * as an envelope with its remaining TTL, without ever overwriting a key that already exists.
  * Re-running is safe and changes nothing: keys already holding the same session are counted as
  * `alreadyPresent`, keys holding anything else are `conflicts`, reported and left alone.
+ *
+ * Ordering rule under live traffic (agreed with the generated handler, docs/runbook.md): each session
+ * is written by one Lua script (target.GUARDED_WRITE_LUA): if the handler destroyed the session
+ * (tombstone `<prefix>destroyed:<hash>`) nothing is written (`destroyed`); else `SET .. NX`, so a
+ * session the handler already wrote (always newer than the file) is never overwritten. Several hosts
+ * may run apply on their own directories into one Redis at once.
+ *
+ * Failures of Redis (restart, dropped connection) are retried with exponential backoff, bounded by
+ * `retry`; each retry is counted. When the budget is spent apply stops and reports what is not done
+ * (`notDone`); because every write is no-clobber, running it again finishes the job.
  */
 import type { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { UserFacingError, redactSessionPath } from '@session-migrate/common';
+import { redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
-import { writeBatchNoClobber } from '@session-migrate/target';
+import type { Source } from '@session-migrate/sources';
+import { writeBatchGuarded } from '@session-migrate/target';
 import type { Plan } from './plan.ts';
-import { prepareBatch, type PrepareContext, type PreparedBatch } from './prepare.ts';
+import { prepareBatch, prepareSessions, type PrepareContext, type PreparedBatch, type PreparedSession } from './prepare.ts';
 import { PreparePool } from './prepare-pool.ts';
 
 /** Sessions per pipeline. */
@@ -45,7 +56,9 @@ export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   } else if (now.keyId !== plan.key.keyId) {
     drift.push({ what: 'key', message: `${where} now holds key ID ${now.keyId}, the plan was made for ${plan.key.keyId}` });
   }
-  if (now.sourceIdentity === undefined) {
+  if (plan.source.kind === 'redis') {
+    // A Redis source has no directory identity; its server is checked when apply connects.
+  } else if (now.sourceIdentity === undefined) {
     drift.push({ what: 'source', message: `source directory ${plan.source.dir} no longer exists` });
   } else if (now.sourceIdentity.dev !== plan.source.dev || now.sourceIdentity.ino !== plan.source.ino) {
     drift.push({ what: 'source', message: `source directory ${plan.source.dir} was replaced since the plan (different inode)` });
@@ -65,6 +78,16 @@ export interface SessionCounts {
   conflicts: number;
   /** A command failed: reported, and apply exits non-zero. */
   failed: number;
+  /** The handler destroyed the session (tombstone): not written, by design. */
+  destroyed: number;
+  /** Redis commands retried after a connection failure (each batch attempt counts once). */
+  retries: number;
+  /** Sessions not written because the retry budget ran out (re-run apply to finish). */
+  notDone: number;
+  /** Files that kept changing while read: not copied (re-run apply). */
+  unstable: number;
+  /** Redis source keys without a TTL, given gc_maxlifetime. */
+  noTtl: number;
   expired: number;
   empty: number;
   corrupt: number;
@@ -86,11 +109,28 @@ export interface ApplySessionsReport {
   counts: SessionCounts;
   conflicts: KeyProblem[];
   failures: KeyProblem[];
+  /** Files that never gave a stable read (paths with the session ID shortened). */
+  unstable: string[];
+  /** True when apply stopped early (retry budget spent): `counts.notDone` sessions remain. */
+  aborted: boolean;
 }
+
+/** Bounded exponential backoff for Redis failures. */
+export interface RetryPolicy {
+  /** Retries per batch before apply gives up (default 8). */
+  attempts: number;
+  /** First pause in ms, doubled each retry (default 250). */
+  baseDelayMs: number;
+  /** Longest pause in ms (default 5000). */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 250, maxDelayMs: 5000 };
 
 export interface ApplySessionsOptions {
   plan: Plan;
-  source: SessionSource;
+  /** A FilesSource (read on worker threads when there are any) or any Source (e.g. RedisSource). */
+  source: SessionSource | Source;
   codec: EnvelopeCodec;
   /** Not used (may be undefined) in a dry run. */
   client: Redis | undefined;
@@ -107,6 +147,10 @@ export interface ApplySessionsOptions {
   onProgress?: (handled: number) => void;
   /** Seconds since the epoch; defaults to the current time (tests pin it). */
   nowSeconds?: number;
+  /** Backoff for Redis failures (default DEFAULT_RETRY). */
+  retry?: RetryPolicy;
+  /** Called before each retry with the attempt number and the error (one line, no values). */
+  onRetry?: (attempt: number, error: string) => void;
 }
 
 /** Lists reported per kind of problem; counts are always complete. */
@@ -119,6 +163,7 @@ const MAX_LISTED = 100;
  */
 export async function applySessions(options: ApplySessionsOptions): Promise<ApplySessionsReport> {
   const { plan, codec, client, dryRun } = options;
+  const retry = options.retry ?? DEFAULT_RETRY;
   const ctx: PrepareContext = {
     prefix: plan.target.prefix,
     gcMaxlifetime: plan.php.gcMaxlifetime,
@@ -127,64 +172,99 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     maxSessionBytes: options.source.maxSessionBytes,
     dryRun,
   };
-  const counts: SessionCounts = { migrated: 0, alreadyPresent: 0, conflicts: 0, failed: 0, expired: 0, empty: 0, corrupt: 0, skipped: {}, migratedBytes: 0 };
+  const counts: SessionCounts = {
+    migrated: 0, alreadyPresent: 0, conflicts: 0, failed: 0, destroyed: 0, retries: 0, notDone: 0, unstable: 0, noTtl: 0,
+    expired: 0, empty: 0, corrupt: 0, skipped: {}, migratedBytes: 0,
+  };
   const conflicts: KeyProblem[] = [];
   const failures: KeyProblem[] = [];
+  const unstable: string[] = [];
   let handled = 0;
+  let aborted = false;
 
   const workers = options.workers ?? 0;
-  const pool = workers > 0 && options.masterKeys !== undefined ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey) : undefined;
+  const filesSource = 'candidates' in options.source ? options.source : undefined;
+  const pool = workers > 0 && options.masterKeys !== undefined && filesSource !== undefined ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey) : undefined;
   const prepare = (candidates: SessionCandidate[]): Promise<PreparedBatch> =>
     pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx));
+
+  const record = (item: PreparedSession, o: GuardedWriteOutcomeLike): void => {
+    const problem = (reason: string): KeyProblem => ({ key: item.key, file: redactSessionPath(item.file), reason });
+    switch (o.status) {
+      case 'written':
+        counts.migrated++;
+        counts.migratedBytes += item.plaintext.length;
+        break;
+      case 'destroyed':
+        counts.destroyed++;
+        break;
+      case 'exists': {
+        const opened = codec.open(item.key, o.existing);
+        if (opened.ok && opened.plaintext.equals(item.plaintext)) counts.alreadyPresent++;
+        else {
+          counts.conflicts++;
+          if (conflicts.length < MAX_LISTED) conflicts.push(problem(opened.ok ? 'key holds a different session (newer write?)' : `key holds a value that does not open (${opened.reason})`));
+        }
+        break;
+      }
+      case 'wrong-type':
+        counts.conflicts++;
+        if (conflicts.length < MAX_LISTED) conflicts.push(problem('key holds another Redis type'));
+        break;
+      case 'failed':
+        counts.failed++;
+        if (failures.length < MAX_LISTED) failures.push(problem(o.error));
+        break;
+    }
+  };
+
+  /** Writes items, retrying the failed ones with backoff; gives up (aborted) when the budget is spent. */
+  const writeWithRetry = async (items: PreparedSession[]): Promise<void> => {
+    if (client === undefined) throw new Error('no Redis client');
+    let pending = items;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (aborted) {
+        counts.notDone += pending.length;
+        return;
+      }
+      const outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: i.key, value: i.value, ttlMs: i.ttlMs })));
+      const again: PreparedSession[] = [];
+      let lastError = '';
+      outcomes.forEach((o, idx) => {
+        const item = pending[idx]!;
+        if (o.status === 'failed') {
+          again.push(item);
+          lastError = o.error;
+        } else record(item, o);
+      });
+      if (again.length === 0) return;
+      if (attempt >= retry.attempts) {
+        // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
+        for (const item of again) record(item, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
+        aborted = true;
+        return;
+      }
+      counts.retries++;
+      options.onRetry?.(attempt + 1, lastError);
+      await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
+      pending = again;
+    }
+  };
 
   const write = async (batch: PreparedBatch): Promise<void> => {
     counts.expired += batch.expired;
     counts.empty += batch.empty;
     counts.corrupt += batch.corrupt;
+    counts.unstable += batch.unstable.length;
+    for (const u of batch.unstable) if (unstable.length < MAX_LISTED) unstable.push(u);
     for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
     const items = batch.sessions;
-    if (dryRun || items.length === 0) {
-      if (dryRun) {
-        counts.migrated += items.length;
-        for (const i of items) counts.migratedBytes += i.plaintext.length;
-      }
-      handled += items.length + batch.expired + batch.empty + batch.corrupt;
-      options.onProgress?.(handled);
-      return;
+    if (dryRun) {
+      counts.migrated += items.length;
+      for (const i of items) counts.migratedBytes += i.plaintext.length;
+    } else if (items.length > 0) {
+      await writeWithRetry(items);
     }
-    if (client === undefined) throw new Error('no Redis client');
-    const outcomes = await writeBatchNoClobber(client, items.map((i) => ({ key: i.key, value: i.value, ttlSeconds: i.ttlSeconds })));
-    const first = outcomes[0];
-    if (first?.status === 'failed' && outcomes.every((o) => o.status === 'failed')) {
-      throw new UserFacingError(`Redis at ${plan.target.url} failed every command of a batch (${first.error}); keys already written are complete and valid: re-run apply to continue (re-run plan first if Redis restarted)`);
-    }
-    outcomes.forEach((o, idx) => {
-      const item = items[idx]!;
-      const problem = (reason: string): KeyProblem => ({ key: item.key, file: redactSessionPath(item.file), reason });
-      switch (o.status) {
-        case 'written':
-          counts.migrated++;
-          counts.migratedBytes += item.plaintext.length;
-          break;
-        case 'exists': {
-          const opened = codec.open(item.key, o.existing);
-          if (opened.ok && opened.plaintext.equals(item.plaintext)) counts.alreadyPresent++;
-          else {
-            counts.conflicts++;
-            if (conflicts.length < MAX_LISTED) conflicts.push(problem(opened.ok ? 'key holds a different session (newer write?)' : `key holds a value that does not open (${opened.reason})`));
-          }
-          break;
-        }
-        case 'wrong-type':
-          counts.conflicts++;
-          if (conflicts.length < MAX_LISTED) conflicts.push(problem('key holds another Redis type'));
-          break;
-        case 'failed':
-          counts.failed++;
-          if (failures.length < MAX_LISTED) failures.push(problem(o.error));
-          break;
-      }
-    });
     handled += items.length + batch.expired + batch.empty + batch.corrupt;
     options.onProgress?.(handled);
   };
@@ -193,29 +273,44 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   // so memory stays flat whatever the number of sessions.
   const maxInFlight = Math.max(2, workers * 2);
   const inFlight: Promise<void>[] = [];
-  const dispatch = async (candidates: SessionCandidate[]): Promise<void> => {
-    const pending = prepare(candidates).then(write);
+  const dispatch = async (next: Promise<PreparedBatch>): Promise<void> => {
+    const pending = next.then(write);
     pending.catch(() => undefined); // observed when awaited below; avoids an unhandled rejection meanwhile
     inFlight.push(pending);
     if (inFlight.length >= maxInFlight) await inFlight.shift();
   };
   try {
-    let chunk: SessionCandidate[] = [];
-    for (const c of options.source.candidates()) {
-      if (c.kind === 'skipped') {
-        counts.skipped[c.reason] = (counts.skipped[c.reason] ?? 0) + 1;
-        continue;
+    if (filesSource !== undefined) {
+      let chunk: SessionCandidate[] = [];
+      for (const c of filesSource.candidates()) {
+        if (c.kind === 'skipped') {
+          counts.skipped[c.reason] = (counts.skipped[c.reason] ?? 0) + 1;
+          continue;
+        }
+        chunk.push(c);
+        if (chunk.length >= BATCH_SIZE) {
+          await dispatch(prepare(chunk));
+          chunk = [];
+        }
       }
-      chunk.push(c);
-      if (chunk.length >= BATCH_SIZE) {
-        await dispatch(chunk);
-        chunk = [];
+      if (chunk.length > 0) await dispatch(prepare(chunk));
+    } else {
+      for await (const items of (options.source as Source).sessions({ batchSize: BATCH_SIZE })) {
+        for (const i of items) if (i.kind === 'session' && i.noTtl === true) counts.noTtl++;
+        await dispatch(Promise.resolve(prepareSessions(items, codec, ctx)));
       }
     }
-    if (chunk.length > 0) await dispatch(chunk);
     await Promise.all(inFlight);
   } finally {
     await pool?.close();
   }
-  return { dryRun, counts, conflicts, failures };
+  return { dryRun, counts, conflicts, failures, unstable, aborted };
+}
+
+type GuardedWriteOutcomeLike =
+  | { status: 'written' } | { status: 'destroyed' } | { status: 'wrong-type' }
+  | { status: 'exists'; existing: Buffer } | { status: 'failed'; error: string };
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

@@ -15,9 +15,16 @@ export interface ArtifactResult {
   status: 'written' | 'unchanged' | 'would-write';
 }
 
-/** Renders the handler class, bootstrap and ini fragment for a plan (pure: no file is touched). */
-export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'>): Artifact[] {
+/**
+ * Renders the handler class, bootstrap and ini fragment for a plan (pure: no file is touched).
+ * With `plan.artifacts.readThrough` (plan --read-through), or `mode` given explicitly, the handler
+ * runs in read-through (migrating) mode over the plan's source directory (docs/runbook.md).
+ */
+export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source'] }, mode?: 'read-through' | 'strict'): Artifact[] {
+  const readThrough = mode !== undefined ? mode === 'read-through' : plan.artifacts.readThrough === true;
+  if (readThrough && plan.source?.kind !== 'files') throw new UserFacingError('read-through mode needs the plan\'s source directory (a files: source)');
   return renderArtifacts({
+    ...(readThrough && plan.source?.kind === 'files' ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}` } } : {}),
     installDir: plan.artifacts.installDir,
     // phpredis takes TLS as a `tls://` scheme on the host.
     redis: { host: plan.target.tls ? `tls://${plan.target.host}` : plan.target.host, port: plan.target.port, db: plan.target.db, prefix: plan.target.prefix },
@@ -55,9 +62,9 @@ function sameOnDisk(path: string, a: Artifact): boolean {
  * Writes a plan's artifacts (atomically, only those that differ), or with dryRun reports which would
  * be written.
  */
-export function applyArtifacts(plan: Pick<Plan, 'target' | 'artifacts' | 'key'>, dryRun: boolean): ArtifactResult[] {
+export function applyArtifacts(plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source'] }, dryRun: boolean, mode?: 'read-through' | 'strict'): ArtifactResult[] {
   const dir = plan.artifacts.outDir;
-  const artifacts = artifactsForPlan(plan);
+  const artifacts = artifactsForPlan(plan, mode);
   for (const a of artifacts) refuseToReplaceForeignFile(join(dir, a.path));
   if (dryRun) {
     return artifacts.map((a) => {

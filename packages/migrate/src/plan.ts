@@ -6,7 +6,7 @@ import { lstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { resolve } from 'node:path';
 import { classifySession, type SerializeHandler } from '@session-migrate/php-session';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
-import type { FilesSourceDescription, SessionSource, SkipReason } from '@session-migrate/sources';
+import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
 import { parseTargetUrl, type TargetDescription } from '@session-migrate/target';
 import { remainingTtlSeconds } from './ttl.ts';
 
@@ -41,6 +41,8 @@ export interface SourceSummary {
   /** Entries that are not migrated, by reason, with a sample of file names. */
   skipped: Record<string, number>;
   skippedSample: Array<{ location: string; reason: SkipReason | 'corrupt'; detail?: string }>;
+  /** Redis source keys without a TTL: they are given gc_maxlifetime. */
+  noTtl?: number;
 }
 
 /**
@@ -66,7 +68,8 @@ export interface Plan {
   format: typeof PLAN_FORMAT;
   version: typeof PLAN_VERSION;
   createdAt: string;
-  source: FilesSourceDescription;
+  /** `files` (a save_path) or `redis` (plaintext phpredis keys; no credentials). */
+  source: SourceDescription;
   target: TargetDescription & { prefix: string; serverRunId: string; existingKeysUnderPrefix: number };
   key: PlanKey;
   php: { gcMaxlifetime: number; serializeHandler: SerializeHandler };
@@ -74,7 +77,8 @@ export interface Plan {
   /** Summary at plan time; apply re-scans, because sessions keep changing under live traffic. */
   summary: SourceSummary;
   ttlPolicy: string;
-  artifacts: { outDir: string; installDir: string; files: string[] };
+  /** readThrough: the handler is generated in read-through (migrating) mode (plan --read-through). */
+  artifacts: { outDir: string; installDir: string; files: string[]; readThrough?: boolean };
 }
 
 export interface SummaryOptions {
@@ -88,23 +92,24 @@ export interface SummaryOptions {
  * Scans a source once and counts what `apply` would do.
  * Reads each session's bytes only to classify its format; never prints them.
  */
-export function summarizeSource(source: SessionSource, options: SummaryOptions): SourceSummary {
+export async function summarizeSource(source: Source, options: SummaryOptions): Promise<SourceSummary> {
   const now = options.nowSeconds ?? Date.now() / 1000;
   const s: SourceSummary = {
     found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0,
-    formats: {}, warnings: {}, skipped: {}, skippedSample: [],
+    formats: {}, warnings: {}, skipped: {}, skippedSample: [], noTtl: 0,
   };
   const skip = (location: string, reason: SkipReason | 'corrupt', detail?: string) => {
     s.skipped[reason] = (s.skipped[reason] ?? 0) + 1;
     if (s.skippedSample.length < SKIPPED_SAMPLE) s.skippedSample.push({ location: redactSessionPath(location), reason, ...(detail !== undefined ? { detail } : {}) });
   };
-  for (const item of source.scan()) {
+  for await (const batch of source.sessions({ read: { looksComplete: looksCompleteFor(options.serializeHandler) } })) for (const item of batch) {
     if (item.kind === 'skipped') {
       skip(item.location, item.reason, item.detail);
       continue;
     }
     s.found++;
-    const decision = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime, options.serializeHandler, now);
+    if (item.noTtl === true) s.noTtl = (s.noTtl ?? 0) + 1;
+    const decision = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime, options.serializeHandler, now, exactTtlMsOf(item, options.gcMaxlifetime));
     if (decision.action === 'expired') { s.expired++; continue; }
     if (decision.action === 'empty') { s.empty++; continue; }
     const c = decision.classification;
@@ -126,20 +131,41 @@ export type SessionDecision =
   | { action: 'expired'; ttlSeconds: number }
   | { action: 'empty' }
   | { action: 'corrupt'; classification: ReturnType<typeof classifySession> }
-  | { action: 'migrate'; ttlSeconds: number; classification: ReturnType<typeof classifySession> };
+  | { action: 'migrate'; ttlSeconds: number; ttlMs: number; classification: ReturnType<typeof classifySession> };
 
 /**
  * What happens to one session file: expired (TTL <= 0, shared/cases/BUG-25), empty (nothing to
  * migrate), corrupt (PHP would not load it: not migrated, not deleted; BUG-07/BUG-08), or migrate with
  * its remaining TTL in seconds.
  */
-export function decideSession(data: Buffer, mtimeMs: number, gcMaxlifetime: number, handler: SerializeHandler, nowSeconds: number): SessionDecision {
-  const ttlSeconds = remainingTtlSeconds(mtimeMs / 1000, gcMaxlifetime, nowSeconds);
-  if (ttlSeconds <= 0) return { action: 'expired', ttlSeconds };
+export function decideSession(data: Buffer, mtimeMs: number, gcMaxlifetime: number, handler: SerializeHandler, nowSeconds: number, exactTtlMs?: number): SessionDecision {
+  // A Redis source knows the remaining lifetime to the millisecond (PTTL): it is kept exactly.
+  const ttlMs = exactTtlMs ?? remainingTtlSeconds(mtimeMs / 1000, gcMaxlifetime, nowSeconds) * 1000;
+  const ttlSeconds = Math.ceil(ttlMs / 1000);
+  if (ttlMs <= 0) return { action: 'expired', ttlSeconds };
   if (data.length === 0) return { action: 'empty' };
   const classification = classifySession(data, handler);
   if (!classification.phpAccepts) return { action: 'corrupt', classification };
-  return { action: 'migrate', ttlSeconds, classification };
+  return { action: 'migrate', ttlSeconds, ttlMs, classification };
+}
+
+/** The TTL a session from a source gets, in ms: its exact PTTL, or gc_maxlifetime for a Redis key without one. */
+export function exactTtlMsOf(item: SourceSession, gcMaxlifetime: number): number | undefined {
+  if (item.ttlMs !== undefined) return item.ttlMs;
+  if (item.noTtl === true) return gcMaxlifetime * 1000;
+  return undefined;
+}
+
+/**
+ * Whether a stable read looks like a complete session (readSessionFile's looksComplete): empty or
+ * not loadable by PHP, and written in the last 5 s, may be a write in progress (ftruncate before
+ * pwrite in mod_files.c) and is read again. Older ones are taken as they are (really empty/corrupt).
+ */
+export function looksCompleteFor(handler: SerializeHandler, nowMs: () => number = Date.now): (data: Buffer, mtimeMs: number) => boolean {
+  return (data, mtimeMs) => {
+    if (nowMs() - mtimeMs > 5000) return true;
+    return data.length > 0 && classifySession(data, handler).phpAccepts;
+  };
 }
 
 /**
@@ -202,10 +228,14 @@ export function readPlanFile(path: string): Plan {
   const p = plan as Partial<Plan>;
   if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
   if (p.version !== PLAN_VERSION) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
-  const ok = typeof p.source?.dir === 'string' && typeof p.source.savePath === 'string' && typeof p.target?.url === 'string' &&
+  const src = p.source as Partial<SourceDescription> | undefined;
+  const sourceOk = src?.kind === 'redis'
+    ? typeof src.url === 'string' && typeof src.prefix === 'string' && src.prefix !== '' && typeof src.spec === 'string' && Number.isInteger(src.port) && Number.isInteger(src.db)
+    : typeof (src as { dir?: unknown } | undefined)?.dir === 'string' && typeof (src as { savePath?: unknown }).savePath === 'string' && Number.isInteger((src as { depth?: unknown }).depth);
+  const ok = sourceOk && typeof p.target?.url === 'string' &&
     typeof p.target.prefix === 'string' && validPlanKey(p.key) &&
     Number.isInteger(p.php?.gcMaxlifetime) && p.php!.gcMaxlifetime > 0 && p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
-    /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) && Number.isInteger(p.source.depth) && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
+    /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
     typeof p.artifacts?.outDir === 'string' && typeof p.artifacts.installDir === 'string' &&
     Number.isInteger(p.limits?.maxSessionBytes) && p.limits!.maxSessionBytes > 0 && typeof p.summary?.found === 'number';
   if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);

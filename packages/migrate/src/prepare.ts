@@ -5,8 +5,9 @@
  */
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { readSessionFile, type SessionCandidate } from '@session-migrate/sources';
-import { decideSession } from './plan.ts';
+import { readSessionFile, type SessionCandidate, type SourceItem } from '@session-migrate/sources';
+import { redactSessionPath } from '@session-migrate/common';
+import { decideSession, exactTtlMsOf, looksCompleteFor } from './plan.ts';
 
 /** What preparing needs to know; plain data so it can be sent to a worker. */
 export interface PrepareContext {
@@ -20,11 +21,13 @@ export interface PrepareContext {
   dryRun: boolean;
 }
 
-/** One session ready for `SET key value EX ttlSeconds NX`. */
+/** One session ready for the guarded write (`SET key value PX ttlMs NX` unless a tombstone exists). */
 export interface PreparedSession {
   key: string;
   value: Buffer;
   ttlSeconds: number;
+  /** Remaining lifetime in milliseconds (files: whole seconds x 1000; Redis source: its PTTL). */
+  ttlMs: number;
   /** The file's bytes, to compare with a value already in Redis. */
   plaintext: Buffer;
   /** The source file's path. */
@@ -38,18 +41,26 @@ export interface PreparedBatch {
   corrupt: number;
   /** Candidates that could not be read, by reason. */
   skipped: Record<string, number>;
+  /** Files that kept changing while read (redacted paths): not copied, reported, apply exits 1. */
+  unstable: string[];
 }
 
 /** Reads, classifies and seals a batch of candidates. Never throws for a bad file. */
 export function prepareBatch(candidates: readonly SessionCandidate[], codec: EnvelopeCodec, ctx: PrepareContext): PreparedBatch {
-  const batch: PreparedBatch = { sessions: [], expired: 0, empty: 0, corrupt: 0, skipped: {} };
-  for (const candidate of candidates) {
-    const item = readSessionFile(candidate, ctx.maxSessionBytes);
+  const looksComplete = looksCompleteFor(ctx.serializeHandler);
+  return prepareSessions(candidates.map((c) => readSessionFile(c, ctx.maxSessionBytes, { looksComplete })), codec, ctx);
+}
+
+/** Classifies and seals sessions already read (any Source). Never throws for a bad session. */
+export function prepareSessions(items: readonly SourceItem[], codec: EnvelopeCodec, ctx: PrepareContext): PreparedBatch {
+  const batch: PreparedBatch = { sessions: [], expired: 0, empty: 0, corrupt: 0, skipped: {}, unstable: [] };
+  for (const item of items) {
     if (item.kind === 'skipped') {
       batch.skipped[item.reason] = (batch.skipped[item.reason] ?? 0) + 1;
+      if (item.reason === 'unstable') batch.unstable.push(redactSessionPath(item.location));
       continue;
     }
-    const decision = decideSession(item.data, item.mtimeMs, ctx.gcMaxlifetime, ctx.serializeHandler, ctx.nowSeconds);
+    const decision = decideSession(item.data, item.mtimeMs, ctx.gcMaxlifetime, ctx.serializeHandler, ctx.nowSeconds, exactTtlMsOf(item, ctx.gcMaxlifetime));
     if (decision.action === 'expired') batch.expired++;
     else if (decision.action === 'empty') batch.empty++;
     else if (decision.action === 'corrupt') batch.corrupt++;
@@ -59,6 +70,7 @@ export function prepareBatch(candidates: readonly SessionCandidate[], codec: Env
         key,
         value: ctx.dryRun ? Buffer.alloc(0) : codec.seal(key, item.data),
         ttlSeconds: decision.ttlSeconds,
+        ttlMs: decision.ttlMs,
         plaintext: item.data,
         file: item.location,
       });

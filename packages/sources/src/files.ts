@@ -4,10 +4,11 @@
  * save_path has a depth `N;`. Only regular files named `sess_<id>` with a valid ID are sessions;
  * symbolic links are never followed, neither for directories nor for files.
  */
-import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readSync, lstatSync, type Dir, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
-import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import type { RemoveOutcome, Source } from './source.ts';
 
 /**
  * PHP's session ID rule (php-src ext/session/session.c, php_session_valid_key): characters
@@ -29,9 +30,16 @@ export interface SourceSession {
   mtimeMs: number;
   /** The payload exactly as PHP wrote it. */
   data: Buffer;
+  /**
+   * Remaining lifetime in milliseconds when the source knows it exactly (a Redis source's PTTL);
+   * undefined for files (the age rule of mod_files.c applies) and for Redis keys without a TTL.
+   */
+  ttlMs?: number;
+  /** A Redis source key without a TTL: it gets gc_maxlifetime. */
+  noTtl?: boolean;
 }
 
-export type SkipReason = 'symlink' | 'not-regular-file' | 'subdirectory' | 'bad-session-id' | 'wrong-depth' | 'unreadable' | 'oversized' | 'changed-while-reading';
+export type SkipReason = 'symlink' | 'not-regular-file' | 'subdirectory' | 'bad-session-id' | 'wrong-depth' | 'unreadable' | 'oversized' | 'changed-while-reading' | 'unstable' | 'wrong-type';
 
 /** A directory entry that looked like a session but is not migrated. */
 export interface SkippedEntry {
@@ -98,7 +106,8 @@ export function openFilesSource(savePath: string, options: FilesSourceOptions = 
  * Sessions of one `files` save_path. The base directory must be a real directory (not a symlink);
  * entries are streamed, never followed through symlinks, and read one at a time.
  */
-export class FilesSource implements SessionSource {
+export class FilesSource implements SessionSource, Source {
+  readonly kind = 'files' as const;
   private readonly dir: string;
   readonly maxSessionBytes: number;
   private readonly description: FilesSourceDescription;
@@ -138,6 +147,41 @@ export class FilesSource implements SessionSource {
 
   read(candidate: SessionCandidate): SourceItem {
     return readSessionFile(candidate, this.maxSessionBytes);
+  }
+
+  /** Source interface: every session read (stable reads, see readSessionFile), in batches. */
+  async *sessions(options: { batchSize?: number; read?: StableReadOptions } = {}): AsyncGenerator<SourceItem[]> {
+    const size = options.batchSize ?? 1000;
+    let batch: SourceItem[] = [];
+    for (const c of this.candidates()) {
+      batch.push(c.kind === 'candidate' ? readSessionFile(c, this.maxSessionBytes, options.read) : c);
+      if (batch.length >= size) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * Source interface: deletes a session file only if it still holds exactly `session.data` (read again
+   * with O_NOFOLLOW, compared, then unlinked). A file rewritten in between is `changed` and kept.
+   */
+  async removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome> {
+    const now = readSessionFile({ kind: 'candidate', id: session.id, location: session.location }, this.maxSessionBytes);
+    if (now.kind !== 'session') return now.reason === 'changed-while-reading' ? 'gone' : 'changed';
+    if (!now.data.equals(session.data)) return 'changed';
+    try {
+      unlinkSync(session.location);
+      return 'removed';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+      throw new UserFacingError(`cannot remove ${redactSessionPath(session.location)}: ${describeFsError(err)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    // nothing held open between calls
   }
 
   private *walk(dir: string, idPrefix: string, levelsLeft: number): Generator<SessionCandidate | SkippedEntry> {
@@ -186,12 +230,74 @@ export class FilesSource implements SessionSource {
   }
 }
 
+/** How readSessionFile retries a file that changes under it. */
+export interface StableReadOptions {
+  /** Reads tried before the file is reported as `unstable` (default 6). */
+  attempts?: number;
+  /** First pause between reads in milliseconds, doubled each time (default 2: 2, 4, 8, 16, 32 ms). */
+  baseDelayMs?: number;
+  /**
+   * Whether a stable read looks complete (e.g. PHP would load it under the configured
+   * serialize_handler). A read that fails it is tried again; if every read fails it, the last one is
+   * returned as it is (the file really is empty or corrupt).
+   */
+  looksComplete?: (data: Buffer, mtimeMs: number) => boolean;
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks this thread for `ms` milliseconds (readSessionFile is synchronous; it runs in workers too). */
+function sleepSync(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
 /**
  * Reads one session file without following a symlink and without blocking on a FIFO: open with
  * O_NOFOLLOW|O_NONBLOCK, fstat (regular file, size cap), read, close. Never throws.
+ *
+ * Torn reads: PHP's files handler rewrites a session in place under flock(LOCK_EX) (php-src
+ * ext/session/mod_files.c, ps_files_write: ftruncate(fd, 0) when the new data is shorter, then one
+ * pwrite at offset 0). Node has no flock, so a read is accepted only when it is stable: the fstat
+ * before and after (inode, size, mtime and ctime in ns) agree, a second pread gives the same bytes,
+ * and `looksComplete` (if given) accepts it. Otherwise it is read again after 2, 4, 8... ms; a file
+ * that never settles comes back as skipped `unstable` (reported, never migrated half-written).
  * @param maxBytes larger files come back as skipped `oversized`.
  */
-export function readSessionFile(candidate: SessionCandidate, maxBytes: number): SourceItem {
+export function readSessionFile(candidate: SessionCandidate, maxBytes: number, options: StableReadOptions = {}): SourceItem {
+  const attempts = options.attempts ?? 6;
+  let delay = options.baseDelayMs ?? 2;
+  let last: SourceItem | undefined;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (attempt > 0) {
+      sleepSync(delay);
+      delay *= 2;
+    }
+    const r = readOnce(candidate, maxBytes);
+    if (r === 'unstable') continue;
+    if (r.kind === 'skipped') return r;
+    last = r;
+    if (options.looksComplete === undefined || options.looksComplete(r.data, r.mtimeMs)) return r;
+  }
+  if (last !== undefined) return last;
+  return { kind: 'skipped', location: candidate.location, reason: 'unstable', detail: `kept changing over ${attempts} reads; re-run to copy it` };
+}
+
+function sameStat(a: BigIntStats, b: BigIntStats): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+function readAll(fd: number, size: number): Buffer | undefined {
+  // One byte more than fstat said: a file that grew meanwhile is caught here.
+  const data = Buffer.allocUnsafe(size + 1);
+  let got = 0;
+  while (got < size + 1) {
+    const n = readSync(fd, data, got, size + 1 - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === size ? data.subarray(0, size) : undefined;
+}
+
+function readOnce(candidate: SessionCandidate, maxBytes: number): SourceItem | 'unstable' {
   const { id, location } = candidate;
   let fd: number;
   try {
@@ -204,22 +310,20 @@ export function readSessionFile(candidate: SessionCandidate, maxBytes: number): 
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   }
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
-    if (st.size > maxBytes) {
-      return { kind: 'skipped', location, reason: 'oversized', detail: `${st.size} bytes > cap ${maxBytes}` };
+    const before = fstatSync(fd, { bigint: true });
+    if (!before.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
+    if (before.size > BigInt(maxBytes)) {
+      return { kind: 'skipped', location, reason: 'oversized', detail: `${before.size} bytes > cap ${maxBytes}` };
     }
-    const data = Buffer.allocUnsafe(st.size);
-    let got = 0;
-    while (got < st.size) {
-      const n = readSync(fd, data, got, st.size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    if (got !== st.size) {
-      return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'file shrank while being read' };
-    }
-    return { kind: 'session', id, location, mtimeMs: st.mtimeMs, data };
+    const size = Number(before.size);
+    const data = readAll(fd, size);
+    if (data === undefined) return 'unstable';
+    const after = fstatSync(fd, { bigint: true });
+    if (!sameStat(before, after)) return 'unstable';
+    // Same size and, with coarse kernel timestamps, possibly the same mtime: compare a second read.
+    const again = readAll(fd, size);
+    if (again === undefined || !again.equals(data)) return 'unstable';
+    return { kind: 'session', id, location, mtimeMs: Number(before.mtimeNs / 1_000_000n), data };
   } catch (err) {
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   } finally {

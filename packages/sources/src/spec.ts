@@ -1,15 +1,32 @@
 import { UserFacingError } from '@session-migrate/common';
 import { openFilesSource, type FilesSource, type FilesSourceOptions } from './files.ts';
+import { openRedisSource } from './redis-source.ts';
+import type { Source } from './source.ts';
 
 /**
- * Opens a source from its command-line spec. Supported: `files:DIR` where DIR may be a save_path in
+ * Opens a `files:` source from its command-line spec: `files:DIR` where DIR may be a save_path in
  * PHP's `N;MODE;/path` form (quote it in the shell).
- * @throws UserFacingError for an unknown scheme or an unusable directory.
+ * @throws UserFacingError for another scheme or an unusable directory.
  */
 export function openSource(spec: string, options: FilesSourceOptions = {}): FilesSource {
   const colon = spec.indexOf(':');
   const scheme = colon < 0 ? '' : spec.slice(0, colon);
   const rest = spec.slice(colon + 1);
   if (scheme === 'files' && rest !== '') return openFilesSource(rest, options);
-  throw new UserFacingError(`unsupported source "${spec}": expected files:DIR (for example files:/var/lib/php/sessions)`);
+  throw new UserFacingError(`unsupported source "${spec.split('?')[0]}": expected files:DIR (for example files:/var/lib/php/sessions)`);
+}
+
+/**
+ * Opens any source: `files:DIR` (see openSource) or `redis:URL`, where URL is
+ * `redis://host:port/db?prefix=P` or phpredis's save_path `tcp://host:port?auth=..&prefix=..&database=..`
+ * (see parseRedisSourceSpec; the password may come from SESSION_MIGRATE_SOURCE_REDIS_PASSWORD).
+ * @throws UserFacingError for an unknown scheme, a bad spec, a missing directory or an unreachable
+ *   server; the message never contains a password.
+ */
+export async function openAnySource(spec: string, options: FilesSourceOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<Source> {
+  // `redis://...` alone is taken as `redis:redis://...`.
+  if (/^rediss?:\/\//.test(spec)) return openRedisSource(spec, options);
+  if (spec.startsWith('redis:')) return openRedisSource(spec.slice('redis:'.length), options);
+  if (spec.startsWith('files:')) return openSource(spec, options);
+  throw new UserFacingError(`unsupported source "${spec.replace(/[?].*$/s, '')}": expected files:DIR or redis:redis://host:port/db?prefix=P`);
 }

@@ -63,7 +63,7 @@ export function parseTargetUrl(text: string, env: NodeJS.ProcessEnv = process.en
  * `commandTimeoutMs` (default 30 000 ms).
  * @throws UserFacingError ("cannot connect to Redis at redis://host:port/db: ECONNREFUSED") on failure.
  */
-export async function connectTarget(target: ParsedTarget, options: { commandTimeoutMs?: number } = {}): Promise<Redis> {
+export async function connectTarget(target: ParsedTarget, options: { commandTimeoutMs?: number; keepReconnecting?: boolean } = {}): Promise<Redis> {
   const d = target.description;
   const client = new Redis({
     host: d.host,
@@ -78,7 +78,11 @@ export async function connectTarget(target: ParsedTarget, options: { commandTime
     commandTimeout: options.commandTimeoutMs ?? 30_000,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
-    retryStrategy: (times) => (times > 3 ? null : Math.min(times * 200, 1000)),
+    // With keepReconnecting (apply), ioredis reconnects in the background for as long as the client
+    // lives, and apply's own bounded retry loop decides when to give up; otherwise 3 attempts.
+    retryStrategy: options.keepReconnecting === true
+      ? (times) => Math.min(times * 100, 2000)
+      : (times) => (times > 3 ? null : Math.min(times * 200, 1000)),
   });
   // Errors are reported through the failing command; without a listener ioredis prints them itself.
   let lastError: NodeJS.ErrnoException | undefined;
@@ -196,4 +200,95 @@ export async function writeBatchNoClobber(client: Redis, batch: WriteRequest[]):
 
 function oneLine(err: Error): string {
   return (err.message.split('\n')[0] ?? '').slice(0, 200);
+}
+
+/** The infix of a tombstone key: `<prefix>destroyed:<64-hex lookup hash>` (agreed with the PHP handler). */
+export const TOMBSTONE_INFIX = 'destroyed:';
+
+/**
+ * The tombstone key of a session key: the generated handler's destroy() leaves
+ * `<prefix>destroyed:<the same lookup hash>` = `1` with TTL gc_maxlifetime, so that a bulk copy
+ * running later never brings a destroyed (logged out) session back.
+ * @param sessionKey `<prefix><64-hex lookup hash>`
+ */
+export function tombstoneKeyFor(prefix: string, sessionKey: string): string {
+  if (!sessionKey.startsWith(prefix)) throw new RangeError(`key ${sessionKey} is not under prefix ${prefix}`);
+  return prefix + TOMBSTONE_INFIX + sessionKey.slice(prefix.length);
+}
+
+/** Outcome of one guarded write: the no-clobber outcomes, plus `destroyed` (a tombstone blocked it). */
+export type GuardedWriteOutcome = WriteOutcome | { status: 'destroyed' };
+
+/** One value to store with a TTL in milliseconds (> 0): PX keeps a Redis source's PTTL exactly. */
+export interface GuardedWriteRequest {
+  key: string;
+  value: Buffer;
+  ttlMs: number;
+}
+
+/**
+ * The write of one session, atomic in Redis (a Lua script runs alone): a tombstone wins, then
+ * `SET key value PX ttl NX`; when the key exists its type and value come back for the caller to compare.
+ * KEYS[1] session key, KEYS[2] tombstone key; ARGV[1] value, ARGV[2] TTL in milliseconds.
+ * Replies: 'destroyed' | 'written' | 'wrong-type' | ['exists', value].
+ */
+export const GUARDED_WRITE_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'destroyed' end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 'written' end
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return 'vanished' end
+if t ~= 'string' then return 'wrong-type' end
+return {'exists', redis.call('GET', KEYS[1])}
+`;
+
+type ClientWithGuardedWrite = Redis & {
+  smGuardedWriteBuffer?: (k1: string, k2: string, value: Buffer, ttlMs: string) => Promise<unknown>;
+};
+
+/**
+ * Registers the guarded-write script on a client (ioredis defineCommand: EVALSHA, falling back to
+ * EVAL on NOSCRIPT, which also covers a Redis restarted mid-run). Idempotent.
+ */
+function ensureGuardedWrite(client: Redis): void {
+  const c = client as ClientWithGuardedWrite;
+  if (typeof c.smGuardedWriteBuffer === 'function') return;
+  client.defineCommand('smGuardedWrite', { numberOfKeys: 2, lua: GUARDED_WRITE_LUA });
+}
+
+/**
+ * Writes a batch of sessions in one pipeline, each with the guarded-write script
+ * (GUARDED_WRITE_LUA): a session whose tombstone exists is `destroyed` (not written), an existing key
+ * is never overwritten (`exists` with its value, or `wrong-type`). Every reply is inspected
+ * (shared/cases/BUG-25); values are Buffers (shared/cases/BUG-24).
+ * @param prefix the key prefix, to name each session's tombstone
+ * @returns one outcome per request, in order; never throws for a failed command (a dropped
+ *   connection makes every remaining command `failed`).
+ * @throws RangeError for a TTL that is not a positive integer of milliseconds.
+ */
+export async function writeBatchGuarded(client: Redis, prefix: string, batch: GuardedWriteRequest[]): Promise<GuardedWriteOutcome[]> {
+  if (batch.length === 0) return [];
+  ensureGuardedWrite(client);
+  const pipe = client.pipeline() as unknown as { smGuardedWriteBuffer(k1: string, k2: string, v: Buffer, ttl: string): void; exec(): Promise<Array<[Error | null, unknown]> | null> };
+  for (const r of batch) {
+    if (!Number.isInteger(r.ttlMs) || r.ttlMs <= 0) throw new RangeError(`TTL must be a positive integer for ${r.key}`);
+    pipe.smGuardedWriteBuffer(r.key, tombstoneKeyFor(prefix, r.key), r.value, String(r.ttlMs));
+  }
+  let replies: Array<[Error | null, unknown]>;
+  try {
+    replies = (await pipe.exec()) ?? [];
+  } catch (err) {
+    const error = oneLine(err as Error);
+    return batch.map(() => ({ status: 'failed', error }));
+  }
+  return batch.map((_, i): GuardedWriteOutcome => {
+    const [err, result] = replies[i] ?? [new Error('no reply'), null];
+    if (err) return { status: 'failed', error: oneLine(err) };
+    const text = Buffer.isBuffer(result) ? result.toString('latin1') : typeof result === 'string' ? result : undefined;
+    if (text === 'written') return { status: 'written' };
+    if (text === 'destroyed') return { status: 'destroyed' };
+    if (text === 'wrong-type') return { status: 'wrong-type' };
+    if (text === 'vanished') return { status: 'failed', error: 'key expired during the write; retrying' };
+    if (Array.isArray(result) && result.length === 2 && Buffer.isBuffer(result[1])) return { status: 'exists', existing: result[1] };
+    return { status: 'failed', error: 'unexpected reply from the write script' };
+  });
 }

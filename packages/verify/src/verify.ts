@@ -5,9 +5,10 @@
 import type { Redis } from 'ioredis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
-import type { SessionSource } from '@session-migrate/sources';
-import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
-import { decideSession } from '@session-migrate/migrate';
+import type { Source } from '@session-migrate/sources';
+import { SESSION_ID_PATTERN } from '@session-migrate/sources';
+import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys } from '@session-migrate/target';
+import { decideSession, exactTtlMsOf } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
 /** Why one key or one source session fails verification. */
@@ -19,7 +20,9 @@ export type VerifyFailureReason =
   | 'different-content'
   | 'read-error'
   /** With requireKeyId: the value opens, but was sealed under another key ID (not rotated yet). */
-  | 'other-key-id';
+  | 'other-key-id'
+  | 'bad-tombstone'
+  | 'plaintext-remains';
 
 export interface VerifyFailure {
   /** Redis key name. */
@@ -38,6 +41,16 @@ export interface VerifyReport {
   keysValid: number;
   /** Valid keys per key ID (rotation progress). */
   keyIds: Record<string, number>;
+  /**
+   * Tombstones of destroyed sessions (`<prefix>destroyed:<64 hex>` = `1` with a TTL), counted apart
+   * from sessions; any other key under `<prefix>destroyed:` fails as `bad-tombstone`.
+   */
+  tombstones?: number;
+  /**
+   * With a plaintext source to check: keys still under its prefix (phpredis `PHPREDIS_SESSION:<id>`).
+   * Any of them fails verification as `plaintext-remains` (named with the session ID shortened).
+   */
+  plaintext?: { prefix: string; url: string; remaining: number };
   /** Failures by reason (complete counts). */
   failureCounts: Record<string, number>;
   /** Failures listed by key name (at most `maxListed`). */
@@ -47,7 +60,7 @@ export interface VerifyReport {
    * because gc_maxlifetime says they expired, they are empty, or PHP would reject them under the
    * serialize_handler (many of those usually mean the options do not match the plan).
    */
-  source?: { checked: number; matching: number; expired: number; empty: number; corrupt: number };
+  source?: { checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number };
 }
 
 export interface VerifyOptions {
@@ -55,7 +68,7 @@ export interface VerifyOptions {
   codec: EnvelopeCodec;
   prefix: string;
   /** With a source, every live session of it must be present and decrypt to the same bytes. */
-  source?: SessionSource;
+  source?: Source;
   gcMaxlifetime?: number;
   serializeHandler?: SerializeHandler;
   maxListed?: number;
@@ -67,13 +80,23 @@ export interface VerifyOptions {
    * can be retired from the ring only once nothing uses it.
    */
   requireKeyId?: string;
+  /**
+   * Also fail while plaintext session keys remain under this prefix (a Redis source, or
+   * --plaintext-prefix). `client` may be the target's connection (same server) or another one;
+   * `url` names the server in reports.
+   */
+  plaintext?: { client: Redis; prefix: string; url: string };
 }
+
+/** `destroyed:` + 64 lowercase hex: the agreed tombstone name after the prefix. */
+const TOMBSTONE_REST = /^destroyed:[0-9a-f]{64}$/;
 
 /** Verifies a target. Never throws for bad values; throws only when Redis itself fails. */
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
   const { client, codec, prefix } = options;
   const maxListed = options.maxListed ?? 1000;
-  const report: VerifyReport = { ok: true, prefix, keysScanned: 0, keysValid: 0, keyIds: {}, failureCounts: {}, failures: [] };
+  const report: VerifyReport = { ok: true, prefix, keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, failureCounts: {}, failures: [] };
+  const tombstonePrefix = Buffer.from(prefix + TOMBSTONE_INFIX, 'utf8');
   const fail = (f: VerifyFailure) => {
     report.ok = false;
     report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
@@ -97,6 +120,13 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
         return;
       }
       if (value === null) return; // expired between SCAN and GET
+      if (rawKey.subarray(0, tombstonePrefix.length).equals(tombstonePrefix)) {
+        // A tombstone left by the handler's destroy(): exactly `1`, with a TTL, under a well-formed name.
+        const rest = rawKey.subarray(prefix.length).toString('latin1');
+        if (TOMBSTONE_REST.test(rest) && (value as Buffer).equals(TOMBSTONE_VALUE) && typeof pttl === 'number' && pttl > 0) report.tombstones!++;
+        else fail({ key, reason: 'bad-tombstone' });
+        return;
+      }
       const opened = codec.open(rawKey, value as Buffer);
       if (!opened.ok) {
         fail({ key, reason: opened.reason });
@@ -115,23 +145,57 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   if (options.source !== undefined) {
     report.source = await verifySource(options, fail);
   }
+  if (options.plaintext !== undefined) {
+    report.plaintext = await countPlaintext(options.plaintext, prefix, fail);
+  }
   return report;
+}
+
+const TOMBSTONE_VALUE = Buffer.from('1');
+
+/**
+ * SCANs the plaintext prefix; every key there is a session still readable without the key. Keys under
+ * the target prefix (same server, nested prefixes) are not counted.
+ */
+async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, targetPrefix: string, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['plaintext']>> {
+  let remaining = 0;
+  const target = Buffer.from(targetPrefix, 'utf8');
+  const plain = Buffer.from(p.prefix, 'utf8');
+  for await (const keys of scanKeys(p.client, p.prefix)) {
+    for (const k of keys) {
+      if (k.subarray(0, target.length).equals(target) && target.length > plain.length) continue;
+      remaining++;
+      const rest = k.subarray(plain.length).toString('latin1');
+      // Never print a full session ID: it is a replayable credential.
+      const shown = SESSION_ID_PATTERN.test(rest) ? `${p.prefix}${rest.slice(0, 6)}…` : `${p.prefix}…`;
+      fail({ key: shown, reason: 'plaintext-remains' });
+    }
+  }
+  return { prefix: p.prefix, url: p.url, remaining };
 }
 
 async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['source']>> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const result = { checked: 0, matching: 0, expired: 0, empty: 0, corrupt: 0 };
+  const result = { checked: 0, matching: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0 };
   let batch: Array<{ key: string; data: Buffer; file: string }> = [];
   const flush = async () => {
     const pipe = client.pipeline();
-    for (const b of batch) pipe.getBuffer(b.key);
+    for (const b of batch) {
+      pipe.getBuffer(b.key);
+      pipe.exists(prefix + TOMBSTONE_INFIX + b.key.slice(prefix.length));
+    }
     const replies = (await pipe.exec()) ?? [];
     batch.forEach((b, i) => {
       result.checked++;
-      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      const [err, value] = replies[2 * i] ?? [new Error('no reply'), null];
+      const [, tombstone] = replies[2 * i + 1] ?? [null, 0];
       const file = redactSessionPath(b.file);
       if (err) return fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
+      if (value === null && tombstone === 1) {
+        result.destroyed++; // logged out through the handler after the copy: gone on purpose
+        return;
+      }
       if (value === null) return fail({ key: b.key, file, reason: 'missing-in-redis' });
       const opened = codec.open(b.key, value as Buffer);
       if (!opened.ok) return; // already reported by the scan of the prefix
@@ -140,9 +204,10 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
     });
     batch = [];
   };
-  for (const item of options.source!.scan()) {
+  const gc = options.gcMaxlifetime ?? 1440;
+  for await (const items of options.source!.sessions()) for (const item of items) {
     if (item.kind !== 'session') continue;
-    const decision = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime ?? 1440, options.serializeHandler ?? 'php', now);
+    const decision = decideSession(item.data, item.mtimeMs, gc, options.serializeHandler ?? 'php', now, exactTtlMsOf(item, gc));
     if (decision.action !== 'migrate') {
       result[decision.action]++;
       continue;

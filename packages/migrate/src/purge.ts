@@ -1,0 +1,372 @@
+/**
+ * `purge`: the last step of a migration. Deletes the plaintext session files of a `files` save_path,
+ * but only those whose session is proven to be in Redis "same or newer" (or is gone for PHP anyway),
+ * and by default nothing at all while any live session is not proven: then it lists those sessions
+ * (file names shortened by redactSessionPath) and the caller exits 1.
+ *
+ * The rule for one session file (judgeSession, pure):
+ *   - `expired`: mtime + gc_maxlifetime is past (remainingTtlSeconds <= 0): PHP's files GC would delete
+ *     it and no handler reads it (php-src ext/session/mod_files.c, ps_files_cleanup_dir). Deleted.
+ *   - `empty`: a 0-byte file holds no session data; deleting it loses nothing. Deleted.
+ *   - `destroyed`: the session's tombstone `<prefix>destroyed:<hash>` exists: it was logged out
+ *     through the read-through handler. Deleted.
+ *   - `same`: the Redis value opens under the key and its plaintext equals the file's bytes. Deleted.
+ *   - `newer`: the Redis value opens, and its last write, inferred as now + PTTL - gc_maxlifetime
+ *     (the handler sets TTL = gc_maxlifetime at every write and refresh), is at least
+ *     PURGE_NEWER_MARGIN_MS after the file's mtime. Deleted. The margin makes a value copied by
+ *     `apply` from an older version of the file (TTL = whole seconds of mtime + gc_maxlifetime - now,
+ *     so its inferred write time is below mtime + 1 s) never count as newer than a later rewrite.
+ *   - otherwise the session is not proven: `missing` (no key), `older` (key holds other bytes and is
+ *     not newer), `not-envelope`/`auth-failed`/... (the value does not open), `no-ttl`, `wrong-type`.
+ *
+ * Deleting (removeFileIfUnchanged): right before each unlink the file is lstat'ed again and must be
+ * the same regular file (device, inode, size, mtime and ctime in ns) as when it was judged; a file
+ * PHP rewrote meanwhile is kept (`changed`). unlink never follows a symbolic link, and the session
+ * directory walk never descends through one (FilesSource). Running purge again is safe: deleted
+ * files are simply no longer there.
+ *
+ * A plaintext Redis source (`redis:`, phpredis keys `<prefix><id>`) is purged by the same rule: a
+ * key's "mtime" is its inferred last write (now + PTTL - gc_maxlifetime, phpredis writes with SETEX
+ * gc_maxlifetime), and each key is deleted by the source's atomic compare-and-delete (Lua), so a key
+ * PHP rewrote meanwhile is kept as `changed`.
+ */
+import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { redactSessionPath } from '@session-migrate/common';
+import { readSessionFile, type FilesSource, type SkippedEntry, type Source, type SourceSession } from '@session-migrate/sources';
+import { remainingTtlSeconds } from './ttl.ts';
+
+/** How much later than the file's mtime the inferred last write in Redis must be to count as newer (ms). */
+export const PURGE_NEWER_MARGIN_MS = 1000;
+
+/** Why a session file may be deleted. */
+export type PurgeDeletable = 'same' | 'newer' | 'destroyed' | 'expired' | 'empty';
+/** Why a session file is not proven in Redis (blocks purge unless allowPartial). */
+export type PurgeBlocker = 'missing' | 'older' | 'no-ttl' | 'wrong-type' | 'not-envelope' | 'unsupported-version' | 'unknown-key-id' | 'auth-failed' | 'unreadable-file';
+
+export type PurgeVerdict = { deletable: true; reason: PurgeDeletable } | { deletable: false; reason: PurgeBlocker };
+
+/** What Redis holds for one session. */
+export interface RedisState {
+  /** The session key's value; null when the key does not exist; 'wrong-type' for a non-string key. */
+  value: Buffer | null | 'wrong-type';
+  /** PTTL of the session key in ms (-1 no TTL, -2 no key). */
+  pttlMs: number;
+  /** Whether the session's tombstone exists. */
+  tombstone: boolean;
+}
+
+/**
+ * Judges one session file against Redis (pure; see the module comment for the rule).
+ * @param file the file's bytes and mtime (ms since the epoch)
+ * @param opened the Redis value opened under its key name (only when `redis.value` is a Buffer)
+ * @param gcMaxlifetime session.gc_maxlifetime, seconds
+ * @param nowMs current time, ms since the epoch
+ */
+export function judgeSession(
+  file: { data: Buffer; mtimeMs: number },
+  redis: RedisState,
+  opened: { ok: true; plaintext: Buffer } | { ok: false; reason: Exclude<PurgeBlocker, 'missing' | 'older' | 'no-ttl' | 'wrong-type' | 'unreadable-file'> } | undefined,
+  gcMaxlifetime: number,
+  nowMs: number,
+): PurgeVerdict {
+  if (remainingTtlSeconds(file.mtimeMs / 1000, gcMaxlifetime, nowMs / 1000) <= 0) return { deletable: true, reason: 'expired' };
+  if (redis.tombstone) return { deletable: true, reason: 'destroyed' };
+  if (redis.value === 'wrong-type') return { deletable: false, reason: 'wrong-type' };
+  if (redis.value === null) return file.data.length === 0 ? { deletable: true, reason: 'empty' } : { deletable: false, reason: 'missing' };
+  if (opened === undefined) throw new Error('judgeSession: a value without its opened result');
+  if (!opened.ok) return { deletable: false, reason: opened.reason };
+  if (opened.plaintext.equals(file.data)) return { deletable: true, reason: 'same' };
+  if (redis.pttlMs < 0) return { deletable: false, reason: 'no-ttl' };
+  const inferredWriteMs = nowMs + redis.pttlMs - gcMaxlifetime * 1000;
+  if (inferredWriteMs >= file.mtimeMs + PURGE_NEWER_MARGIN_MS) return { deletable: true, reason: 'newer' };
+  if (file.data.length === 0) return { deletable: true, reason: 'empty' };
+  return { deletable: false, reason: 'older' };
+}
+
+/** One file purge looked at (names shortened; never contents). */
+export interface PurgeEntry {
+  /** File path with the session ID shortened (redactSessionPath). */
+  file: string;
+  /** Redis key name of the session (safe to print). */
+  key: string;
+  reason: PurgeDeletable | PurgeBlocker;
+  bytes: number;
+}
+
+export interface PurgeReport {
+  /** `files` (session files deleted) or `redis` (plaintext phpredis keys deleted). */
+  sourceKind: 'files' | 'redis';
+  dryRun: boolean;
+  allowPartial: boolean;
+  /** True when every session file was deletable (nothing blocks). */
+  complete: boolean;
+  /** Whether files were (or, in a dry run, would be) deleted: complete, or allowPartial. */
+  deleting: boolean;
+  /** Session files looked at. */
+  sessions: number;
+  /** Deletable files by reason. */
+  deletable: Record<string, number>;
+  deletableBytes: number;
+  /** Files not proven in Redis, by reason. */
+  blocked: Record<string, number>;
+  /** Files deleted now (0 in a dry run or when purge refused). */
+  deleted: number;
+  deletedBytes: number;
+  /** Files kept because they changed between the check and the unlink (re-run purge). */
+  changed: number;
+  /** Directory entries that are not sessions PHP reads (symlinks, bad names...) or could not be read, by reason: never touched. */
+  skipped: Record<string, number>;
+  /** Plaintext left in the directory afterwards (in a dry run: what would be left). */
+  remaining: { files: number; bytes: number };
+  /** Blocking sessions, listed (at most maxListed). */
+  blockers: PurgeEntry[];
+  /** In a dry run: the files that would be deleted (at most maxListed). */
+  wouldDelete: PurgeEntry[];
+}
+
+export interface PurgeOptions {
+  /**
+   * A files source, or a plaintext Redis source (`redis:`; its sessions have no mtime: their last
+   * write is inferred from the PTTL the same way, as phpredis also writes with SETEX gc_maxlifetime,
+   * and each key is deleted by the source's atomic compare-and-delete).
+   */
+  source: FilesSource | Source;
+  client: Redis;
+  codec: EnvelopeCodec;
+  prefix: string;
+  /** session.gc_maxlifetime, seconds. */
+  gcMaxlifetime: number;
+  dryRun: boolean;
+  /** Delete the proven files even while others are not proven. */
+  allowPartial: boolean;
+  /** ms since the epoch; default now (tests pin it). */
+  nowMs?: number;
+  /** Entries listed per list (counts are always complete). Default 1000. */
+  maxListed?: number;
+}
+
+/** Skip reasons of entries that may be real sessions PHP reads, not proven in Redis: they block purge. */
+const BLOCKING_SKIPS = new Set(['oversized', 'unreadable', 'unstable']);
+
+interface Pending {
+  location: string;
+  reason: PurgeDeletable;
+  /** Files: identity and content hash to re-check before unlink. */
+  stat?: BigIntStats;
+  sha256?: string;
+  /** Redis source: the session, for the source's compare-and-delete. */
+  session?: SourceSession;
+  bytes: number;
+}
+
+interface Judged {
+  id: string;
+  location: string;
+  data: Buffer;
+  mtimeMs: number;
+  stat?: BigIntStats;
+  session?: SourceSession;
+}
+
+/**
+ * Runs purge over a files source (see the module comment).
+ * @throws when Redis fails (nothing has been deleted yet when the check itself fails: deleting starts
+ *   only after every session was judged).
+ */
+export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport> {
+  const { source, client, codec, prefix, gcMaxlifetime } = options;
+  const maxListed = options.maxListed ?? 1000;
+  const redisSource = source.kind === 'redis' ? source as Source : undefined;
+  const report: PurgeReport = {
+    sourceKind: redisSource !== undefined ? 'redis' : 'files', dryRun: options.dryRun, allowPartial: options.allowPartial, complete: true, deleting: false, sessions: 0,
+    deletable: {}, deletableBytes: 0, blocked: {}, deleted: 0, deletedBytes: 0, changed: 0, skipped: {},
+    remaining: { files: 0, bytes: 0 }, blockers: [], wouldDelete: [],
+  };
+  const pending: Pending[] = [];
+  // Plaintext session files present (regular files named sess_*), to report what remains.
+  const present = { files: 0, bytes: 0 };
+
+  const block = (entry: PurgeEntry) => {
+    report.complete = false;
+    report.blocked[entry.reason] = (report.blocked[entry.reason] ?? 0) + 1;
+    if (report.blockers.length < maxListed) report.blockers.push(entry);
+  };
+  const skip = (s: SkippedEntry) => {
+    const size = redisSource !== undefined ? undefined : regularFileSize(s.location);
+    if (size !== undefined && isSessionName(s.location)) {
+      present.files++;
+      present.bytes += size;
+    }
+    if (BLOCKING_SKIPS.has(s.reason)) block({ file: redactSessionPath(s.location), key: '', reason: 'unreadable-file', bytes: size ?? 0 });
+    else report.skipped[s.reason] = (report.skipped[s.reason] ?? 0) + 1;
+  };
+
+  const judgeBatch = async (batch: Judged[]) => {
+    if (batch.length === 0) return;
+    const nowMs = options.nowMs ?? Date.now();
+    const pipe = client.pipeline();
+    const keys = batch.map((s) => codec.keyName(prefix, s.id));
+    keys.forEach((key) => {
+      pipe.getBuffer(key);
+      pipe.pttl(key);
+      pipe.exists(tombstoneKeyName(prefix, key));
+    });
+    const replies = (await pipe.exec()) ?? [];
+    batch.forEach((s, i) => {
+      const key = keys[i]!;
+      const [getErr, value] = replies[i * 3] ?? [new Error('no reply'), null];
+      const [pttlErr, pttl] = replies[i * 3 + 1] ?? [new Error('no reply'), null];
+      const [tombErr, tomb] = replies[i * 3 + 2] ?? [new Error('no reply'), null];
+      const wrongType = getErr !== null && /WRONGTYPE/.test(String(getErr.message));
+      const failure = (wrongType ? null : getErr) ?? pttlErr ?? tombErr;
+      if (failure) throw new Error(`Redis failed while checking ${key}: ${String(failure.message).split('\n')[0]}`);
+      const state: RedisState = { value: wrongType ? 'wrong-type' : (value as Buffer | null), pttlMs: Number(pttl), tombstone: Number(tomb) > 0 };
+      let opened: Parameters<typeof judgeSession>[2];
+      if (Buffer.isBuffer(state.value)) {
+        const o = codec.open(key, state.value);
+        opened = o.ok ? { ok: true, plaintext: o.plaintext } : { ok: false, reason: o.reason };
+      }
+      const verdict = judgeSession(s, state, opened, gcMaxlifetime, nowMs);
+      const entry: PurgeEntry = { file: redactSessionPath(s.location), key, reason: verdict.reason, bytes: s.data.length };
+      if (!verdict.deletable) {
+        block(entry);
+        return;
+      }
+      report.deletable[verdict.reason] = (report.deletable[verdict.reason] ?? 0) + 1;
+      report.deletableBytes += s.data.length;
+      if (options.dryRun && report.wouldDelete.length < maxListed) report.wouldDelete.push(entry);
+      pending.push(s.session !== undefined
+        ? { location: s.location, reason: verdict.reason, session: s.session, bytes: s.data.length }
+        : { location: s.location, reason: verdict.reason, stat: s.stat!, sha256: sha256(s.data), bytes: s.data.length });
+    });
+  };
+
+  let batch: Judged[] = [];
+  if (redisSource !== undefined) {
+    for await (const items of redisSource.sessions({ batchSize: 500 })) {
+      const nowMs = options.nowMs ?? Date.now();
+      for (const item of items) {
+        if (item.kind === 'skipped') {
+          if (item.reason !== 'changed-while-reading') skip(item);
+          continue;
+        }
+        report.sessions++;
+        present.files++;
+        present.bytes += item.data.length;
+        // phpredis writes with SETEX gc_maxlifetime: the key's last write is inferred like the target's.
+        const mtimeMs = item.ttlMs !== undefined ? nowMs + item.ttlMs - gcMaxlifetime * 1000 : item.mtimeMs;
+        batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs, session: item });
+      }
+      await judgeBatch(batch);
+      batch = [];
+    }
+  }
+  const files = redisSource === undefined ? source as FilesSource : undefined;
+  for (const c of files?.candidates() ?? []) {
+    if (c.kind === 'skipped') {
+      skip(c);
+      continue;
+    }
+    // lstat first, then read (O_NOFOLLOW): the identity recorded is never newer than the bytes judged.
+    let stat: BigIntStats;
+    try {
+      stat = lstatSync(c.location, { bigint: true });
+    } catch {
+      continue; // gone meanwhile
+    }
+    const item = files!.read(c);
+    if (item.kind === 'skipped') {
+      if (item.reason === 'changed-while-reading') continue; // deleted meanwhile
+      skip(item);
+      continue;
+    }
+    report.sessions++;
+    present.files++;
+    present.bytes += item.data.length;
+    batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs: item.mtimeMs, stat });
+    if (batch.length >= 500) {
+      await judgeBatch(batch);
+      batch = [];
+    }
+  }
+  await judgeBatch(batch);
+
+  report.deleting = report.complete || options.allowPartial;
+  report.remaining = { ...present };
+  if (report.deleting && options.dryRun) {
+    report.remaining.files -= pending.length;
+    report.remaining.bytes -= report.deletableBytes;
+  } else if (report.deleting) {
+    for (const p of pending) {
+      const outcome = p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
+      if (outcome === 'changed') {
+        report.changed++;
+        continue;
+      }
+      report.remaining.files--;
+      report.remaining.bytes -= p.bytes;
+      if (outcome === 'removed') {
+        report.deleted++;
+        report.deletedBytes += p.bytes;
+      }
+    }
+  }
+  return report;
+}
+
+/**
+ * Unlinks a session file only if it is still the file that was judged: lstat (never follows a
+ * symlink) gives a regular file with the same device, inode, size, mtime and ctime (ns) as `seen`,
+ * and the bytes read now (O_NOFOLLOW) hash to `sha256Hex`. unlink(2) removes a name, never a link target.
+ * @returns removed, changed (kept), or gone (already deleted).
+ */
+export function removeFileIfUnchanged(location: string, seen: BigIntStats, sha256Hex: string): 'removed' | 'changed' | 'gone' {
+  let now: BigIntStats;
+  try {
+    now = lstatSync(location, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    return 'changed';
+  }
+  if (!now.isFile() || now.dev !== seen.dev || now.ino !== seen.ino || now.size !== seen.size || now.mtimeNs !== seen.mtimeNs || now.ctimeNs !== seen.ctimeNs) {
+    return 'changed';
+  }
+  const again = readSessionFile({ kind: 'candidate', id: '', location }, Number(seen.size));
+  if (again.kind !== 'session' || sha256(again.data) !== sha256Hex) return again.kind === 'skipped' && again.reason === 'changed-while-reading' ? 'gone' : 'changed';
+  try {
+    unlinkSync(location);
+    return 'removed';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw err;
+  }
+}
+
+/**
+ * The tombstone of a session key: `<prefix>destroyed:<the same 64-hex lookup hash>` (the generated
+ * handler's destroy() in read-through mode sets it to "1" with TTL gc_maxlifetime; docs/runbook.md).
+ */
+export function tombstoneKeyName(prefix: string, sessionKey: string): string {
+  return `${prefix}destroyed:${sessionKey.slice(prefix.length)}`;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Size of a regular file (lstat: a symlink is not one), undefined otherwise. */
+function regularFileSize(location: string): number | undefined {
+  try {
+    const st = lstatSync(location);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isSessionName(location: string): boolean {
+  return /(^|\/)sess_[^/]+$/.test(location);
+}

@@ -1,0 +1,329 @@
+/**
+ * `rollback`: the way back from encrypted Redis, in one of two forms (docs/rollback.md).
+ *
+ * - To files: writes sessions from Redis back as plaintext files in the `files` handler's layout
+ *   (php-src ext/session/mod_files.c: `<dir>/<c1>/.../<cN>/sess_<id>` for a `N;` depth, mode from the
+ *   save_path's MODE field or 0600), with an mtime that makes PHP's GC age them as Redis would have
+ *   (mtime = now + remaining TTL - gc_maxlifetime). Key names are a keyed hash of the session ID, so
+ *   the ID cannot be recovered from Redis: rollback writes only sessions whose IDs it is given (the
+ *   `sess_<id>` names of a files directory, normally the original one before purge). Sessions that
+ *   exist only in Redis (created after the cutover) are counted, not written: those users log in again.
+ * - Remove keys: deletes the migrated envelopes (only values that open with the key, each with a Lua
+ *   compare-and-delete), so PHP back on the files handler never sees them. Users whose session exists
+ *   only in Redis are logged out.
+ */
+import { chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import { SESSION_ID_PATTERN } from '@session-migrate/sources';
+import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys } from '@session-migrate/target';
+
+/** Where and how rollback writes files: a parsed `files` save_path. */
+export interface RollbackFilesLayout {
+  /** Absolute base directory (must exist, not a symlink). */
+  dir: string;
+  /** Directory levels, one per leading character of the session ID (save_path `N;`). */
+  depth: number;
+  /** File mode (save_path `N;MODE;` field, default 0600), set exactly (no umask). */
+  mode: number;
+}
+
+export type RollbackFileOutcome =
+  /** Written (created or replaced with the Redis copy). */
+  | 'written'
+  /** The file already holds exactly the Redis copy. */
+  | 'unchanged'
+  /** The file was written after the Redis copy (its mtime is later): kept, never overwritten. */
+  | 'newer-file-kept'
+  /** No key in Redis for this ID (expired, never migrated): any file is left as it is. */
+  | 'not-in-redis'
+  /** The session was destroyed through the handler (tombstone) after the file's last write: the stale file is removed. */
+  | 'destroyed-file-removed'
+  /** The key holds something that does not open with the key, or a file could not be written. */
+  | 'failed';
+
+export interface RollbackToFilesReport {
+  dryRun: boolean;
+  counts: Record<RollbackFileOutcome, number>;
+  /** Session IDs looked up (from the ID listing). */
+  idsChecked: number;
+  /** Sessions under the prefix in Redis (tombstones not counted). */
+  keysInRedis: number;
+  /** Keys in Redis whose session ID was not in the listing: cannot be written back (those users log in again). */
+  keysWithoutKnownId: number;
+  /** Problems by key name and file (session ID shortened), at most 100. */
+  failures: Array<{ key: string; file: string; reason: string }>;
+}
+
+export interface RollbackToFilesOptions {
+  client: Redis;
+  codec: EnvelopeCodec;
+  prefix: string;
+  layout: RollbackFilesLayout;
+  /** Session IDs to restore (e.g. the `sess_<id>` names of the original directory). */
+  ids: Iterable<string>;
+  /** session.gc_maxlifetime, seconds: the file mtime is now + TTL - gc_maxlifetime. */
+  gcMaxlifetime: number;
+  dryRun: boolean;
+  /** Owner for new files and directories (root only): default the base directory's uid/gid. */
+  owner?: { uid: number; gid: number };
+  /** Milliseconds since the epoch (tests pin it). */
+  nowMs?: number;
+}
+
+/** Files that differ by less than this in mtime count as written at the same time (mtime is whole seconds in PHP's GC). */
+const SAME_TIME_MS = 1000;
+
+/** Path of a session file for an ID under a `files` layout (mod_files.c ps_files_path_create). */
+export function sessionFilePath(layout: Pick<RollbackFilesLayout, 'dir' | 'depth'>, id: string): string {
+  const parts = [layout.dir];
+  for (let i = 0; i < layout.depth; i++) parts.push(id[i]!);
+  parts.push(`sess_${id}`);
+  return join(...parts);
+}
+
+/**
+ * Makes sure the directory levels for an ID exist and are real directories (never symlinks),
+ * creating missing ones (mode of the base directory, same owner).
+ * @throws UserFacingError for a symlink or non-directory in the way.
+ */
+function ensureLevels(layout: RollbackFilesLayout, id: string, owner: { uid: number; gid: number } | undefined, dirMode: number): string {
+  let d = layout.dir;
+  for (let i = 0; i < layout.depth; i++) {
+    d = join(d, id[i]!);
+    let st;
+    try {
+      st = lstatSync(d);
+    } catch {
+      mkdirSync(d, { mode: dirMode });
+      if (owner !== undefined) chownSync(d, owner.uid, owner.gid);
+      continue;
+    }
+    if (!st.isDirectory()) throw new UserFacingError(`${d} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to write through it`);
+  }
+  return d;
+}
+
+/**
+ * Writes one file atomically: a temporary `.sess_<id>.rollback-*` (PHP's GC only touches `sess_*`)
+ * created with O_EXCL|O_NOFOLLOW in the same directory, mode set exactly, owner, mtime, then rename.
+ */
+function writeSessionFile(path: string, dir: string, id: string, data: Buffer, mode: number, owner: { uid: number; gid: number } | undefined, mtimeMs: number): void {
+  const tmp = join(dir, `.sess_${id}.rollback-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  try {
+    fchmodSync(fd, mode);
+    if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    const t = mtimeMs / 1000;
+    futimesSync(fd, t, t);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Reads an existing session file without following a symlink; undefined when absent. */
+function existingFile(path: string): { data: Buffer; mtimeMs: number } | 'not-a-file' | undefined {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!st.isFile()) return 'not-a-file';
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    return { data: readFileSync(fd), mtimeMs: st.mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes the Redis sessions of the given IDs back as plaintext files (see the module comment).
+ * Never overwrites a file written after the Redis copy; never follows a symlink.
+ * @throws UserFacingError when the base directory is missing or a symlink; Redis errors propagate.
+ */
+export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<RollbackToFilesReport> {
+  const { client, codec, prefix, layout, dryRun } = options;
+  let base;
+  try {
+    base = lstatSync(layout.dir);
+  } catch (err) {
+    throw new UserFacingError(`rollback directory ${layout.dir}: ${describeFsError(err)} (create it with the owner and mode PHP uses)`);
+  }
+  if (!base.isDirectory()) throw new UserFacingError(`rollback directory ${layout.dir}: ${base.isSymbolicLink() ? 'is a symbolic link; give the real directory' : 'not a directory'}`);
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
+  const dirMode = base.mode & 0o777;
+  const gcMs = options.gcMaxlifetime * 1000;
+  const report: RollbackToFilesReport = {
+    dryRun,
+    counts: { written: 0, unchanged: 0, 'newer-file-kept': 0, 'not-in-redis': 0, 'destroyed-file-removed': 0, failed: 0 },
+    idsChecked: 0,
+    keysInRedis: 0,
+    keysWithoutKnownId: 0,
+    failures: [],
+  };
+  const fail = (key: string, file: string, reason: string) => {
+    report.counts.failed++;
+    if (report.failures.length < 100) report.failures.push({ key, file: redactSessionPath(file), reason });
+  };
+  const found = new Set<string>();
+
+  const handle = async (ids: string[]) => {
+    const keys = ids.map((id) => codec.keyName(prefix, id));
+    const pipe = client.pipeline();
+    for (const k of keys) {
+      pipe.getBuffer(k);
+      pipe.pttl(k);
+      pipe.pttl(prefix + TOMBSTONE_INFIX + k.slice(prefix.length));
+    }
+    const replies = (await pipe.exec()) ?? [];
+    const now = options.nowMs ?? Date.now();
+    ids.forEach((id, i) => {
+      report.idsChecked++;
+      const key = keys[i]!;
+      const path = sessionFilePath(layout, id);
+      const [err, value] = replies[3 * i] ?? [new Error('no reply'), null];
+      const [, pttl] = replies[3 * i + 1] ?? [null, -2];
+      const [, tombPttl] = replies[3 * i + 2] ?? [null, -2];
+      if (err) return fail(key, path, (err.message.split('\n')[0] ?? '').slice(0, 120));
+      try {
+        if (value === null) {
+          // Destroyed through the handler after the file was last written: the file would bring the
+          // logged-out session back, so it goes.
+          const file = existingFile(path);
+          if (typeof tombPttl === 'number' && tombPttl > 0 && file !== undefined && file !== 'not-a-file') {
+            const destroyedAt = now + tombPttl - gcMs;
+            if (file.mtimeMs < destroyedAt) {
+              if (!dryRun) unlinkSync(path);
+              report.counts['destroyed-file-removed']++;
+              return;
+            }
+          }
+          report.counts['not-in-redis']++;
+          return;
+        }
+        found.add(key);
+        const opened = codec.open(key, value as Buffer);
+        if (!opened.ok) return fail(key, path, `value does not open (${opened.reason}); left alone`);
+        const ttlMs = typeof pttl === 'number' && pttl > 0 ? pttl : gcMs;
+        const mtimeMs = Math.min(now, now + ttlMs - gcMs);
+        const file = existingFile(path);
+        if (file === 'not-a-file') return fail(key, path, 'a symbolic link or non-file is in the way; refused');
+        if (file !== undefined && file.data.equals(opened.plaintext)) {
+          report.counts.unchanged++;
+          return;
+        }
+        if (file !== undefined && file.mtimeMs > mtimeMs + SAME_TIME_MS) {
+          report.counts['newer-file-kept']++;
+          return;
+        }
+        if (!dryRun) {
+          const dir = ensureLevels(layout, id, owner, dirMode);
+          writeSessionFile(path, dir, id, opened.plaintext, layout.mode, owner, mtimeMs);
+        }
+        report.counts.written++;
+      } catch (e) {
+        if (e instanceof UserFacingError) return fail(key, path, e.message);
+        fail(key, path, describeFsError(e));
+      }
+    });
+  };
+
+  let batch: string[] = [];
+  for (const id of options.ids) {
+    if (!SESSION_ID_PATTERN.test(id)) continue;
+    batch.push(id);
+    if (batch.length >= 500) {
+      await handle(batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await handle(batch);
+
+  // What is in Redis but was not in the listing: counted (key names only).
+  const tomb = Buffer.from(prefix + TOMBSTONE_INFIX);
+  for await (const keys of scanKeys(client, prefix)) {
+    for (const k of keys) {
+      if (k.subarray(0, tomb.length).equals(tomb)) continue;
+      report.keysInRedis++;
+      if (!found.has(keyNameForDisplay(k))) report.keysWithoutKnownId++;
+    }
+  }
+  return report;
+}
+
+export interface RemoveKeysReport {
+  dryRun: boolean;
+  /** Envelopes that opened with the key and were deleted (or would be). */
+  removed: number;
+  /** Keys left: their value does not open with the key (not ours), or changed meanwhile. */
+  leftNotOpening: number;
+  leftChanged: number;
+  /** Tombstones (left to expire: harmless). */
+  tombstones: number;
+}
+
+/** DEL only if the value is still the one checked (KEYS[1], ARGV[1]); 1 deleted, 0 not. */
+const DELETE_IF_SAME_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
+ * Removes the migrated keys under a prefix: every value that opens with the key ring is deleted with
+ * a compare-and-delete (a session the handler rewrites meanwhile is left and counted). Values that
+ * do not open, other types and tombstones are left alone.
+ */
+export async function rollbackRemoveKeys(options: { client: Redis; codec: EnvelopeCodec; prefix: string; dryRun: boolean }): Promise<RemoveKeysReport> {
+  const { client, codec, prefix, dryRun } = options;
+  const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, tombstones: 0 };
+  const tomb = Buffer.from(prefix + TOMBSTONE_INFIX);
+  for await (const keys of scanKeys(client, prefix)) {
+    const sessions = keys.filter((k) => {
+      if (k.subarray(0, tomb.length).equals(tomb)) {
+        report.tombstones++;
+        return false;
+      }
+      return true;
+    });
+    const pipe = client.pipeline();
+    for (const k of sessions) pipe.getBuffer(k);
+    const replies = (await pipe.exec()) ?? [];
+    for (let i = 0; i < sessions.length; i++) {
+      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      if (err || value === null) {
+        if (err) report.leftNotOpening++;
+        continue;
+      }
+      const k = sessions[i]!;
+      if (!codec.open(k, value as Buffer).ok) {
+        report.leftNotOpening++;
+        continue;
+      }
+      if (dryRun) {
+        report.removed++;
+        continue;
+      }
+      const n = await client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
+      if (n === 1) report.removed++;
+      else report.leftChanged++;
+    }
+  }
+  return report;
+}

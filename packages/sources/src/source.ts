@@ -1,0 +1,48 @@
+/**
+ * The one interface plan, apply, verify and purge use for any session source: a `files` save_path
+ * (FilesSource) or plaintext sessions already in Redis under phpredis's key prefix (RedisSource).
+ */
+import type { FilesSourceDescription, SourceItem, SourceSession, StableReadOptions } from './files.ts';
+
+/** A plaintext Redis source, without credentials: safe to print and to store in a plan. */
+export interface RedisSourceDescription {
+  kind: 'redis';
+  /** `redis://host:port/db` (or rediss://), never with credentials. */
+  url: string;
+  host: string;
+  port: number;
+  db: number;
+  tls: boolean;
+  /** Whether a password was given (URL, save_path `auth=` or SESSION_MIGRATE_SOURCE_REDIS_PASSWORD). */
+  auth: boolean;
+  /** Key prefix: a session is the string key `<prefix><session ID>` (phpredis default `PHPREDIS_SESSION:`). */
+  prefix: string;
+  /** The spec as given, with any password replaced by `<redacted len=N>`. */
+  spec: string;
+}
+
+export type SourceDescription = FilesSourceDescription | RedisSourceDescription;
+
+/** Result of removing one plaintext session from its source (purge). */
+export type RemoveOutcome = 'removed' | 'changed' | 'gone';
+
+/**
+ * A source of PHP sessions.
+ *
+ * - `sessions()` streams every session once, already read (bytes exactly as PHP stored them), in
+ *   batches, with skipped entries (named, never with content). A `SourceSession` from Redis carries
+ *   `ttlMs` (its remaining PTTL, or undefined when the key has no TTL: then gc_maxlifetime applies and
+ *   `noTtl` is true); one from files carries only `mtimeMs` (age rule of mod_files.c).
+ * - `removeIfUnchanged(session)` deletes the plaintext copy only if it still holds exactly the bytes
+ *   given (Redis: a Lua compare-and-delete; files: re-read without following symlinks, compare, unlink).
+ * - `close()` releases connections.
+ */
+export interface Source {
+  readonly kind: 'files' | 'redis';
+  /** Cap on a session's size in bytes; larger ones are skipped as `oversized`. */
+  readonly maxSessionBytes: number;
+  describe(): SourceDescription;
+  sessions(options?: { batchSize?: number; read?: StableReadOptions }): AsyncIterable<SourceItem[]>;
+  removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,343 @@
+/**
+ * Read-through (migrating) mode of the generated handler, with real PHP and a real redis-server:
+ * on a Redis miss the handler reads the legacy `files` session (save_path `N;/path`, php-src
+ * ext/session/mod_files.c), never through a symbolic link, never for an ID PHP would refuse, never
+ * when the file is past gc_maxlifetime or the session has a tombstone; destroy() leaves the tombstone
+ * `<prefix>destroyed:<64 hex>` = "1" with TTL gc_maxlifetime. Nothing plaintext is ever written.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvelopeCodec } from '@session-migrate/envelope';
+import { startRedis, type RedisServer } from './support/servers.ts';
+import { PHP_DIR, PHP_EXTENSIONS, REPO, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+
+const MASTER = vectors.master_key_base64;
+const PREFIX = 'smsess:';
+/** php -n: session.gc_maxlifetime is PHP's default. */
+const PHP_DEFAULT_MAXLIFETIME = 1440;
+const hex = (b: Buffer | string) => (typeof b === 'string' ? Buffer.from(b, 'latin1') : b).toString('hex');
+
+interface OpsOutput { construct: string | null; results: unknown[]; logs: string[] }
+
+let redis: RedisServer;
+let rendered: Rendered;
+let codec: EnvelopeCodec;
+let tmp: string;
+let seq = 0;
+
+/** Runs envelope-ops.php with read-through over `dir` at `depth`. */
+function ops(dir: string, depth: number, list: Array<Record<string, unknown>>): OpsOutput {
+  const run = runPhp(
+    [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.handlerFile],
+    { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], readThrough: { dir, depth }, ops: list }) },
+  );
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  const out = lastJson<OpsOutput>(run);
+  expect(out.construct).toBeNull();
+  return out;
+}
+
+/** A fresh legacy session directory with `depth` levels prepared for `ids`. */
+function legacyDir(): string {
+  const dir = join(tmp, `legacy-${++seq}`);
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+/** Writes a legacy session file where PHP's files handler keeps it (creating the depth directories). */
+function plantSession(dir: string, depth: number, id: string, data: string, ageSeconds = 10): string {
+  let d = dir;
+  for (let i = 0; i < depth; i++) {
+    d = join(d, id[i]!);
+    mkdirSync(d, { recursive: true });
+  }
+  const file = join(d, `sess_${id}`);
+  writeFileSync(file, Buffer.from(data, 'latin1'), { mode: 0o600 });
+  const t = Date.now() / 1000 - ageSeconds;
+  utimesSync(file, t, t);
+  return file;
+}
+
+/** Every path below a directory (to prove nothing was written). */
+function tree(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: false }).map(String).sort();
+}
+
+const keyOf = (id: string) => codec.keyName(PREFIX, id);
+const tombstoneOf = (id: string) => `${PREFIX}destroyed:${keyOf(id).slice(PREFIX.length)}`;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  rendered = renderInto({ redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 } });
+  codec = await EnvelopeCodec.create([Buffer.from(MASTER, 'base64')]);
+  tmp = mkdtempSync(join(tmpdir(), 'sm-read-through-'));
+});
+
+afterAll(async () => {
+  await redis?.stop();
+  if (rendered) rmSync(rendered.dir, { recursive: true, force: true });
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('read-through: a Redis miss reads the legacy file', () => {
+  it('depth 0: read returns the file bytes, validateId is true, nothing is written until PHP writes', async () => {
+    const dir = legacyDir();
+    const id = 'rtdepth0aaaaaaaaaaaaaaaaaaaaaa1';
+    const data = 'uid|i:42;name|s:4:"Zo\xc3\xab";';
+    plantSession(dir, 0, id, data);
+    const before = tree(dir);
+    const out = ops(dir, 0, [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }, { op: 'tombstoneName', sessionId: id }]);
+    expect(out.results[0]).toBe(true);
+    expect(out.results[1]).toBe(hex(data));
+    expect(out.results[2]).toBe(tombstoneOf(id)); // PHP and TypeScript agree on the tombstone name
+    expect(await redis.client.exists(keyOf(id))).toBe(0); // read alone stores nothing
+    expect(tree(dir)).toEqual(before);
+    expect(out.logs).toEqual([`session-migrate: read-through: took over the legacy session file of ${keyOf(id)}`]);
+    expect(out.logs.join('\n')).not.toContain(id);
+  });
+
+  it('after write() the session lives in Redis: the (older) file is no longer read', async () => {
+    const dir = legacyDir();
+    const id = 'rtwrite0aaaaaaaaaaaaaaaaaaaaaa1';
+    plantSession(dir, 0, id, 'v|i:1;');
+    const out = ops(dir, 0, [
+      { op: 'read', sessionId: id },
+      { op: 'write', sessionId: id, dataHex: hex('v|i:2;') },
+      { op: 'read', sessionId: id },
+    ]);
+    expect(out.results).toEqual([hex('v|i:1;'), true, hex('v|i:2;')]);
+    const stored = await redis.client.getBuffer(keyOf(id));
+    expect(codec.open(keyOf(id), stored!)).toMatchObject({ ok: true, plaintext: Buffer.from('v|i:2;') });
+    expect(readFileSync(join(dir, `sess_${id}`), 'latin1')).toBe('v|i:1;'); // never writes plaintext
+  });
+
+  it('depth 2: reads dir/<c1>/<c2>/sess_<id>; a file at the wrong depth is not a session', async () => {
+    const dir = legacyDir();
+    const id = 'b-,depth2aaaaaaaaaaaaaaaaaaaaaa';
+    plantSession(dir, 2, id, 'd|i:2;');
+    const wrong = 'wrongdepth2aaaaaaaaaaaaaaaaaaaa';
+    plantSession(dir, 0, wrong, 'd|i:0;');
+    const out = ops(dir, 2, [{ op: 'read', sessionId: id }, { op: 'read', sessionId: wrong }, { op: 'validateId', sessionId: wrong }]);
+    expect(out.results).toEqual([hex('d|i:2;'), '', false]);
+    // An ID no longer than the depth: PHP's files handler has no path for it.
+    expect(ops(dir, 2, [{ op: 'read', sessionId: 'b-' }]).results).toEqual(['']);
+  });
+
+  it('BUG-15 tree (save_path 2;0660;tree): reads exactly the three real sessions, never the decoys', async () => {
+    const tree = join(legacyDir(), 'tree');
+    cpSync(join(REPO, '../shared/cases/BUG-15/tree'), tree, { recursive: true }); // fresh mtimes: live
+    const expected = JSON.parse(readFileSync(join(REPO, '../shared/cases/BUG-15/expected.json'), 'utf8')) as {
+      expected_toolkit: { discover_tree_with_depth_2: string[] };
+    };
+    const real = expected.expected_toolkit.discover_tree_with_depth_2.map((p) => p.split('/sess_')[1]!);
+    expect(real).toHaveLength(3);
+    const decoys = ['abcdef0123456789abcdef01234567.bak', 'ab.cd0123456789abcdef012345', 'zz0000000000000000000000000000'];
+    const list = [...real, ...decoys].flatMap((sessionId) => [{ op: 'validateId', sessionId }, { op: 'read', sessionId }]);
+    const out = ops(tree, 2, list);
+    const fileHex = (p: string) => readFileSync(join(tree, p.replace(/^tree\//, ''))).toString('hex');
+    expect(out.results).toEqual([
+      ...expected.expected_toolkit.discover_tree_with_depth_2.flatMap((p) => [true, fileHex(p)]),
+      ...decoys.flatMap(() => [false, '']),
+    ]);
+  });
+
+  it('a symlinked session file or directory is never followed', async () => {
+    const dir = legacyDir();
+    const outside = join(tmp, `outside-${seq}`);
+    mkdirSync(join(outside, 'k'), { recursive: true });
+    writeFileSync(join(outside, 'secret'), 'admin|b:1;');
+    const fileLink = 'symlinkfileaaaaaaaaaaaaaaaaaaaa';
+    symlinkSync(join(outside, 'secret'), join(dir, `sess_${fileLink}`));
+    const out0 = ops(dir, 0, [{ op: 'validateId', sessionId: fileLink }, { op: 'read', sessionId: fileLink }]);
+    expect(out0.results).toEqual([false, '']);
+
+    // depth 2: the first level is a symlink to a directory that holds a valid-looking session
+    const dir2 = legacyDir();
+    const id = 'sksymlinkdiraaaaaaaaaaaaaaaaaaa';
+    writeFileSync(join(outside, 'k', `sess_${id}`), 'admin|b:1;');
+    symlinkSync(outside, join(dir2, 's'));
+    const out2 = ops(dir2, 2, [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }, { op: 'destroy', sessionId: id }]);
+    expect(out2.results).toEqual([false, '', true]);
+    expect(existsSync(join(outside, 'k', `sess_${id}`))).toBe(true); // destroy did not follow it either
+
+    // a symlinked base directory is refused too
+    const linkedBase = join(tmp, `linked-base-${seq}`);
+    const realBase = legacyDir();
+    plantSession(realBase, 0, 'linkedbaseaaaaaaaaaaaaaaaaaaaaa', 'x|i:1;');
+    symlinkSync(realBase, linkedBase);
+    expect(ops(linkedBase, 0, [{ op: 'read', sessionId: 'linkedbaseaaaaaaaaaaaaaaaaaaaaa' }]).results).toEqual(['']);
+  });
+
+  it('a file past gc_maxlifetime is gone, as PHP\'s files GC would delete it', async () => {
+    const dir = legacyDir();
+    const old = 'expiredaaaaaaaaaaaaaaaaaaaaaaaa';
+    const live = 'stillliveaaaaaaaaaaaaaaaaaaaaaa';
+    plantSession(dir, 0, old, 'o|i:1;', PHP_DEFAULT_MAXLIFETIME + 5);
+    plantSession(dir, 0, live, 'l|i:1;', PHP_DEFAULT_MAXLIFETIME - 60);
+    const out = ops(dir, 0, [
+      { op: 'validateId', sessionId: old }, { op: 'read', sessionId: old },
+      { op: 'validateId', sessionId: live }, { op: 'read', sessionId: live },
+    ]);
+    expect(out.results).toEqual([false, '', true, hex('l|i:1;')]);
+  });
+
+  it('an ID outside [A-Za-z0-9,-] never touches the file system, even where a file exists for it', async () => {
+    const dir = legacyDir();
+    // files at exactly the paths the bad IDs would name
+    writeFileSync(join(dir, 'sess_ab.c'), 'dot|i:1;');
+    mkdirSync(join(dir, 'sess_q'));
+    writeFileSync(join(tmp, `escaped-${seq}`), 'escaped|i:1;');
+    const traversal = `q/../../escaped-${seq}`;
+    const bad = ['ab.c', traversal, 'a b', 'x\u0000y', ''];
+    const list = bad.flatMap((sessionId) => [{ op: 'validateId', sessionId }, { op: 'read', sessionId }]);
+    const out = ops(dir, 0, list);
+    expect(out.results).toEqual(bad.flatMap(() => [false, '']));
+    expect(out.logs).toEqual([]);
+    // destroy of such an ID removes nothing from the file system
+    ops(dir, 0, [{ op: 'destroy', sessionId: 'ab.c' }, { op: 'destroy', sessionId: traversal }]);
+    expect(existsSync(join(dir, 'sess_ab.c'))).toBe(true);
+    expect(existsSync(join(tmp, `escaped-${seq}`))).toBe(true);
+  });
+});
+
+describe('read-through: destroy and tombstones', () => {
+  it('destroy sets the tombstone ("1", TTL gc_maxlifetime), deletes the key and the legacy file', async () => {
+    const dir = legacyDir();
+    const id = 'destroyaaaaaaaaaaaaaaaaaaaaaaa1';
+    const file = plantSession(dir, 0, id, 'u|i:1;');
+    const out = ops(dir, 0, [
+      { op: 'read', sessionId: id },
+      { op: 'write', sessionId: id, dataHex: hex('u|i:2;') },
+      { op: 'destroy', sessionId: id },
+      { op: 'validateId', sessionId: id },
+      { op: 'read', sessionId: id },
+    ]);
+    expect(out.results).toEqual([hex('u|i:1;'), true, true, false, '']);
+    expect(await redis.client.exists(keyOf(id))).toBe(0);
+    expect(existsSync(file)).toBe(false);
+    expect(await redis.client.get(tombstoneOf(id))).toBe('1');
+    const ttl = await redis.client.ttl(tombstoneOf(id));
+    expect(ttl).toBeGreaterThan(PHP_DEFAULT_MAXLIFETIME - 10);
+    expect(ttl).toBeLessThanOrEqual(PHP_DEFAULT_MAXLIFETIME);
+  });
+
+  it('a tombstone blocks the file: a stale copy of a destroyed session is never read', async () => {
+    const dir = legacyDir();
+    const id = 'tombstoneaaaaaaaaaaaaaaaaaaaaa1';
+    plantSession(dir, 0, id, 'stale|i:1;');
+    await redis.client.set(tombstoneOf(id), '1', 'EX', 600);
+    const out = ops(dir, 0, [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }]);
+    expect(out.results).toEqual([false, '']);
+    expect(out.logs).toEqual([]);
+    expect(existsSync(join(dir, `sess_${id}`))).toBe(true); // read never deletes
+  });
+
+  it('strict mode (no read-through) ignores legacy files and writes no tombstone', async () => {
+    const dir = legacyDir();
+    const id = 'strictmodeaaaaaaaaaaaaaaaaaaaa1';
+    plantSession(dir, 0, id, 's|i:1;');
+    const run = runPhp(
+      [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.handlerFile],
+      { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], ops: [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }, { op: 'destroy', sessionId: id }] }) },
+    );
+    expect(lastJson<OpsOutput>(run).results).toEqual([false, '', true]);
+    expect(await redis.client.exists(tombstoneOf(id))).toBe(0);
+    expect(existsSync(join(dir, `sess_${id}`))).toBe(true);
+  });
+});
+
+describe('read-through through session_start() with the generated ini and bootstrap', () => {
+  const MAXLIFETIME = 1000;
+  let rt: Rendered;
+  let dir: string;
+
+  beforeAll(() => {
+    dir = legacyDir();
+    rt = renderInto({ redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 }, readThrough: { savePath: `2;0600;${dir}` } });
+  });
+  afterAll(() => {
+    if (rt) rmSync(rt.dir, { recursive: true, force: true });
+  });
+
+  /** Writes a session with PHP's real files handler (save_path 2;DIR), as the fleet did before. */
+  function phpFilesWrite(id: string, data: Record<string, unknown>): void {
+    for (const sub of [join(dir, id[0]!), join(dir, id[0]!, id[1]!)]) mkdirSync(sub, { recursive: true });
+    const run = runPhp([
+      '-d', `session.save_path="2;${dir}"`, '-d', 'session.use_strict_mode=0', '-d', 'session.use_cookies=0', '-d', 'session.cache_limiter=',
+      '-d', 'error_reporting=-1', '-d', 'display_errors=stderr',
+      '-r', 'session_id($argv[1]); session_start(); foreach (json_decode($argv[2], true) as $k => $v) { $_SESSION[$k] = $v; } session_write_close();',
+      '--', id, JSON.stringify(data),
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  }
+
+  /** One request through the ini + bootstrap; the handler's error_log() lines come back as `logs`. */
+  function request(args: string[]): { started: boolean; idAfter: string; session: unknown; stderr: string; logs: string[] } {
+    const logFile = join(tmp, `php-${++seq}.log`);
+    const run = runPhp(
+      ['-c', rt.iniFile, ...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', 'log_errors=0',
+        '-d', `error_log=${logFile}`, '-d', `session.gc_maxlifetime=${MAXLIFETIME}`, join(PHP_DIR, 'session-request.php'), ...args],
+      { env: { SESSION_MIGRATE_KEY: MASTER } },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const logs = existsSync(logFile) ? readFileSync(logFile, 'latin1').split('\n').filter((l) => l !== '').map((l) => l.replace(/^\[[^\]]*\] /, '')) : [];
+    return { ...lastJson<{ started: boolean; idAfter: string; session: unknown }>(run), stderr: run.stderr, logs };
+  }
+
+  it('strict mode accepts the legacy ID, the session is served and then stored encrypted (unchanged: updateTimestamp)', async () => {
+    const id = 'c0ffee00112233445566778899aabbcc';
+    phpFilesWrite(id, { user: 'alice', cart: [1, 2] });
+    const fileBytes = readFileSync(join(dir, 'c', '0', `sess_${id}`));
+    const before = tree(dir);
+
+    const first = request([`--id=${id}`]);
+    expect(first).toMatchObject({ started: true, idAfter: id, session: { user: 'alice', cart: [1, 2] }, stderr: '' });
+    expect(first.logs).toEqual([`session-migrate: read-through: took over the legacy session file of ${keyOf(id)}`]);
+    const stored = await redis.client.getBuffer(keyOf(id));
+    expect(stored).not.toBeNull();
+    expect(codec.open(keyOf(id), stored!)).toMatchObject({ ok: true, plaintext: fileBytes });
+    expect(await redis.client.ttl(keyOf(id))).toBeGreaterThan(MAXLIFETIME - 10);
+
+    const second = request([`--id=${id}`, '--set={"step":2}']);
+    expect(second.session).toEqual({ user: 'alice', cart: [1, 2] });
+    expect(second.logs).toEqual([]); // served from Redis now
+    const third = request([`--id=${id}`, '--destroy']);
+    expect(third.session).toEqual({ user: 'alice', cart: [1, 2], step: 2 });
+    expect(existsSync(join(dir, 'c', '0', `sess_${id}`))).toBe(false); // logout removed the plaintext
+    expect(tree(dir)).toEqual(before.filter((p) => !p.endsWith(`sess_${id}`)));
+
+    const after = request([`--id=${id}`]);
+    expect(after.idAfter).not.toBe(id); // strict mode: the destroyed ID is not accepted again
+    expect(after.session).toEqual([]);
+  });
+});
+
+describe('generate: readThrough option', () => {
+  it('bakes the parsed save_path into the bootstrap and notes the mode in the ini fragment; strict by default', async () => {
+    const { renderArtifacts, GenerateOptionsError } = await import('@session-migrate/generate');
+    const base = { installDir: '/opt/sm', redis: { host: '127.0.0.1' } };
+    const [, strictBoot, strictIni] = renderArtifacts(base);
+    expect(strictBoot!.contents).toContain("'readThrough' => null,");
+    expect(strictIni!.contents).toContain('; Strict mode: sessions live only in Redis');
+    const [, boot, ini] = renderArtifacts({ ...base, readThrough: { savePath: '2;0600;/var/lib/php/sessions;x' } });
+    expect(boot!.contents).toContain("'readThrough' => ['dir' => '/var/lib/php/sessions;x', 'depth' => 2],");
+    expect(ini!.contents).toContain('; below /var/lib/php/sessions;x (depth 2)');
+    for (const savePath of ['0660;/var/lib/php/sessions', '-1;/x', 'sessions', '2;relative/dir', '', '/a"b', '/a\nb']) {
+      expect(() => renderArtifacts({ ...base, readThrough: { savePath } }), JSON.stringify(savePath)).toThrow(GenerateOptionsError);
+    }
+  });
+
+  it('the read-through bootstrap passes php -l and phpcs PSR-12', () => {
+    const dir = mkdtempSync(join(tmp, 'psr12-'));
+    const r = renderInto({ redis: { host: '127.0.0.1' }, readThrough: { savePath: '1;/srv/sessions' } }, dir);
+    for (const f of [r.handlerFile, r.bootstrapFile]) expect(runPhp(['-l', f]).status).toBe(0);
+    const cs = spawnSync('phpcs', ['--standard=PSR12', '--report=summary', r.handlerFile, r.bootstrapFile], { encoding: 'utf8' });
+    expect(cs.stdout + cs.stderr).toBe('');
+    expect(cs.status).toBe(0);
+  });
+});

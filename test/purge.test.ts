@@ -1,0 +1,250 @@
+/**
+ * `session-migrate purge` through the CLI binary, against a real redis-server and a session directory:
+ * refusal when a session is missing from Redis (nothing deleted, exit 1), deletion of sessions that
+ * are the same, newer in Redis, destroyed (tombstone) or expired, --dry-run deleting nothing,
+ * --allow-partial, symlinks left alone, a re-run changing nothing. Plus the pure rule (judgeSession)
+ * and the identity re-check before unlink (removeFileIfUnchanged).
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvelopeCodec, generateKeyFile } from '@session-migrate/envelope';
+import { judgeSession, removeFileIfUnchanged, PURGE_NEWER_MARGIN_MS, type RedisState } from '@session-migrate/migrate';
+import { startRedis, type RedisServer } from './support/servers.ts';
+
+const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+const PREFIX = 'smsess:';
+const MAX = 1440;
+
+interface CliResult { status: number; stdout: string; stderr: string }
+function cli(args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 120_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+let redis: RedisServer;
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+let dir: string;
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  root = mkdtempSync(join(tmpdir(), 'sm-purge-'));
+  keyFile = join(root, 'master.key');
+  const key = generateKeyFile(keyFile);
+  codec = await EnvelopeCodec.create([key]);
+  key.fill(0);
+});
+afterAll(async () => {
+  await redis?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  dir = join(root, `sessions-${++n}`);
+  mkdirSync(dir, { mode: 0o700 });
+  await redis.client.flushall();
+});
+
+const keyOf = (id: string) => codec.keyName(PREFIX, id);
+const tombstoneOf = (id: string) => `${PREFIX}destroyed:${keyOf(id).slice(PREFIX.length)}`;
+
+/** A session file with the given age in seconds. */
+function file(id: string, data: string, ageSeconds = 100): string {
+  const path = join(dir, `sess_${id}`);
+  writeFileSync(path, data);
+  const t = Date.now() / 1000 - ageSeconds;
+  utimesSync(path, t, t);
+  return path;
+}
+
+/** What apply does: the file's bytes sealed under its key, TTL = remaining lifetime. */
+async function copied(id: string, data: string, ageSeconds = 100): Promise<void> {
+  await redis.client.set(keyOf(id), codec.seal(keyOf(id), Buffer.from(data)), 'EX', MAX - ageSeconds);
+}
+
+/** What the handler's write() does: SETEX gc_maxlifetime, now. */
+async function handlerWrote(id: string, data: string): Promise<void> {
+  await redis.client.set(keyOf(id), codec.seal(keyOf(id), Buffer.from(data)), 'EX', MAX);
+}
+
+const purge = (...extra: string[]) => cli(['purge', '--source', `files:${dir}`, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX), ...extra]);
+const sessionFiles = () => readdirSync(dir).filter((f) => f.startsWith('sess_')).sort();
+
+describe('purge (CLI)', () => {
+  it('refuses while a session is missing from Redis: exit 1, nothing deleted, the session named (shortened)', async () => {
+    file('samesame0000000000000000000001', 'a|i:1;');
+    await copied('samesame0000000000000000000001', 'a|i:1;');
+    file('missingmissing000000000000000001', 'secret|s:3:"abc";');
+    const before = sessionFiles();
+    const r = purge();
+    expect(r.status, r.stderr).toBe(1);
+    expect(sessionFiles()).toEqual(before);
+    expect(r.stdout).toMatch(/NOT PROVEN {2}.*sess_missin….*: not in Redis/);
+    expect(r.stdout).toContain('REFUSED');
+    expect(r.stdout).toMatch(/remaining {3}2 plaintext session file\(s\)/);
+    expect(r.stdout).not.toContain('missingmissing000000000000000001'); // no replayable session ID
+    expect(r.stdout).not.toContain('secret');
+
+    const json = JSON.parse(purge('--json').stdout);
+    expect(json).toMatchObject({ complete: false, deleting: false, deleted: 0, blocked: { missing: 1 }, deletable: { same: 1 }, remaining: { files: 2, bytes: 6 + 17 } });
+  });
+
+  it('--dry-run lists what it would delete and deletes nothing', async () => {
+    file('dryrun00000000000000000000001', 'a|i:1;');
+    await copied('dryrun00000000000000000000001', 'a|i:1;');
+    const before = sessionFiles().map((f) => lstatSync(join(dir, f)).mtimeMs);
+    const r = purge('--dry-run');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/would delete .*\/sess_dryrun…: same/);
+    expect(r.stdout).toMatch(/remaining {3}0 plaintext session file\(s\), 0 B would remain/);
+    expect(sessionFiles()).toHaveLength(1);
+    expect(sessionFiles().map((f) => lstatSync(join(dir, f)).mtimeMs)).toEqual(before);
+  });
+
+  it('deletes sessions that are the same, newer in Redis, destroyed or expired; leaves symlinks; a re-run changes nothing', async () => {
+    file('samesame0000000000000000000002', 'a|i:1;');
+    await copied('samesame0000000000000000000002', 'a|i:1;');
+    file('newernewer000000000000000000002', 'cart|i:1;', 300);
+    await handlerWrote('newernewer000000000000000000002', 'cart|i:2;'); // the handler took it over and wrote since
+    file('destroyed00000000000000000000002', 'u|i:1;');
+    await redis.client.set(tombstoneOf('destroyed00000000000000000000002'), '1', 'EX', MAX);
+    file('expired0000000000000000000000002', 'old|i:1;', MAX + 60);
+    file('emptyempty000000000000000000002', '');
+    const outside = join(root, `outside-${n}`);
+    writeFileSync(outside, 'not a session');
+    symlinkSync(outside, join(dir, 'sess_symlinkaaaaaaaaaaaaaaaaaaa2'));
+
+    const r = purge('--json');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({
+      complete: true, deleted: 5, changed: 0,
+      deletable: { same: 1, newer: 1, destroyed: 1, expired: 1, empty: 1 },
+      skipped: { symlink: 1 }, remaining: { files: 0, bytes: 0 },
+    });
+    expect(sessionFiles()).toEqual(['sess_symlinkaaaaaaaaaaaaaaaaaaa2']);
+    expect(existsSync(outside)).toBe(true);
+    // Redis is untouched by purge
+    expect(await redis.client.exists(keyOf('samesame0000000000000000000002'), keyOf('newernewer000000000000000000002'))).toBe(2);
+
+    const again = purge();
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/deleted {5}0 file\(s\)/);
+  });
+
+  it('refuses a file rewritten after apply copied it (Redis holds the older session)', async () => {
+    const id = 'olderolder0000000000000000000003';
+    await copied(id, 'v|i:1;', 2);
+    file(id, 'v|i:2;', 1); // a host still on the files handler wrote it again
+    const r = purge('--json');
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ blocked: { older: 1 }, deleted: 0 });
+    expect(sessionFiles()).toEqual([`sess_${id}`]);
+  });
+
+  it('--allow-partial deletes only the proven files and still exits 1', async () => {
+    file('samesame0000000000000000000004', 'a|i:1;');
+    await copied('samesame0000000000000000000004', 'a|i:1;');
+    file('missingmissing000000000000000004', 'b|i:1;');
+    const r = purge('--allow-partial', '--json');
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deleted: 1, remaining: { files: 1, bytes: 6 } });
+    expect(sessionFiles()).toEqual(['sess_missingmissing000000000000000004']);
+  });
+
+  it('depth 2 save_path; a value that does not open blocks', async () => {
+    const id = 'abdepth2000000000000000000000005';
+    mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+    writeFileSync(join(dir, 'a', 'b', `sess_${id}`), 'x|i:1;');
+    await redis.client.set(keyOf(id), 'x|i:1;', 'EX', 600); // plaintext planted in Redis: not proof
+    const r = cli(['purge', '--source', `files:2;${dir}`, '--target', redis.url, '--key-file', keyFile, '--json']);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ blocked: { 'not-envelope': 1 } });
+    await copied(id, 'x|i:1;');
+    const ok = cli(['purge', '--source', `files:2;${dir}`, '--target', redis.url, '--key-file', keyFile, '--json']);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(existsSync(join(dir, 'a', 'b', `sess_${id}`))).toBe(false);
+  });
+
+  it('usage errors: one line, exit 2', () => {
+    const r = cli(['purge', '--source', `files:${dir}`]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const bad = cli(['purge', '--source', 'ftp:/x', '--target', redis.url, '--key-file', keyFile]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--source must be files:DIR or redis:URL/);
+  });
+
+  it('a plaintext phpredis source: same, newer or missing by the same rule; keys deleted by compare-and-delete', async () => {
+    const src = 'PHPREDIS_SESSION:';
+    await redis.client.set(`${src}samesame0000000000000000000006`, 'a|i:1;', 'EX', MAX - 100);
+    await copied('samesame0000000000000000000006', 'a|i:1;');
+    await redis.client.set(`${src}newernewer000000000000000000006`, 'b|i:1;', 'EX', MAX - 300); // phpredis wrote it 300 s ago
+    await handlerWrote('newernewer000000000000000000006', 'b|i:2;');
+    await redis.client.set(`${src}missingmissing000000000000000006`, 'c|i:1;', 'EX', MAX - 100);
+    const source = `redis:${redis.url}?prefix=${src}`;
+    const args = ['purge', '--source', source, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX), '--json'];
+    const refused = cli(args);
+    expect(refused.status, refused.stderr).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ sourceKind: 'redis', deleted: 0, blocked: { missing: 1 }, deletable: { same: 1, newer: 1 }, remaining: { files: 3 } });
+    expect(refused.stdout).not.toContain('missingmissing000000000000000006');
+    expect(await redis.client.keys(`${src}*`)).toHaveLength(3);
+
+    await copied('missingmissing000000000000000006', 'c|i:1;');
+    const done = cli(args);
+    expect(done.status, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ deleted: 3, remaining: { files: 0, bytes: 0 } });
+    expect(await redis.client.keys(`${src}*`)).toEqual([]);
+    expect(await redis.client.keys(`${PREFIX}*`)).toHaveLength(3); // the encrypted sessions stay
+  });
+});
+
+describe('judgeSession (the rule, pure)', () => {
+  const now = 1_700_000_000_000;
+  const file = { data: Buffer.from('a|i:1;'), mtimeMs: now - 100_000 };
+  const state = (over: Partial<RedisState>): RedisState => ({ value: Buffer.from('env'), pttlMs: 1_000_000, tombstone: false, ...over });
+  const opened = (text: string) => ({ ok: true as const, plaintext: Buffer.from(text) });
+
+  it('covers every verdict', () => {
+    expect(judgeSession({ ...file, mtimeMs: now - MAX * 1000 }, state({ value: null }), undefined, MAX, now)).toEqual({ deletable: true, reason: 'expired' });
+    expect(judgeSession(file, state({ value: null, tombstone: true }), undefined, MAX, now)).toEqual({ deletable: true, reason: 'destroyed' });
+    expect(judgeSession(file, state({ value: null }), undefined, MAX, now)).toEqual({ deletable: false, reason: 'missing' });
+    expect(judgeSession({ ...file, data: Buffer.alloc(0) }, state({ value: null }), undefined, MAX, now)).toEqual({ deletable: true, reason: 'empty' });
+    expect(judgeSession(file, state({ value: 'wrong-type' }), undefined, MAX, now)).toEqual({ deletable: false, reason: 'wrong-type' });
+    expect(judgeSession(file, state({}), { ok: false, reason: 'auth-failed' }, MAX, now)).toEqual({ deletable: false, reason: 'auth-failed' });
+    expect(judgeSession(file, state({}), opened('a|i:1;'), MAX, now)).toEqual({ deletable: true, reason: 'same' });
+    expect(judgeSession(file, state({ pttlMs: -1 }), opened('a|i:2;'), MAX, now)).toEqual({ deletable: false, reason: 'no-ttl' });
+  });
+
+  it('newer: the inferred last write (now + PTTL - gc_maxlifetime) is at least the margin after the mtime', () => {
+    const pttlFor = (writeMs: number) => writeMs + MAX * 1000 - now;
+    const at = file.mtimeMs + PURGE_NEWER_MARGIN_MS;
+    expect(judgeSession(file, state({ pttlMs: pttlFor(at) }), opened('a|i:2;'), MAX, now)).toEqual({ deletable: true, reason: 'newer' });
+    expect(judgeSession(file, state({ pttlMs: pttlFor(at - 1) }), opened('a|i:2;'), MAX, now)).toEqual({ deletable: false, reason: 'older' });
+    // what apply stores for the file's older version: TTL = floor(mtime) + max - floor(now), inferred < mtime + 1 s
+    const applyTtlMs = (Math.floor(file.mtimeMs / 1000) + MAX - Math.floor(now / 1000)) * 1000;
+    expect(judgeSession(file, state({ pttlMs: applyTtlMs }), opened('a|i:0;'), MAX, now)).toEqual({ deletable: false, reason: 'older' });
+  });
+});
+
+describe('removeFileIfUnchanged', () => {
+  it('keeps a file rewritten or touched after the check, removes an unchanged one, reports a vanished one', () => {
+    const d = mkdtempSync(join(root, 'rm-'));
+    const p = join(d, 'sess_abc');
+    writeFileSync(p, 'a|i:1;');
+    const seen = lstatSync(p, { bigint: true });
+    const hash = '6b0b6d1d8c8f1c9b5e0cb4a0e06f8e0a27f5e0d10a0e0bd3a8bb1b5b3b0bbd59';
+    writeFileSync(p, 'a|i:2;'); // same size, new mtime/ctime
+    expect(removeFileIfUnchanged(p, seen, hash)).toBe('changed');
+    expect(existsSync(p)).toBe(true);
+    const seen2 = lstatSync(p, { bigint: true });
+    expect(removeFileIfUnchanged(p, seen2, createHash('sha256').update('a|i:2;').digest('hex'))).toBe('removed');
+    expect(existsSync(p)).toBe(false);
+    expect(removeFileIfUnchanged(p, seen2, hash)).toBe('gone');
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * `session-migrate rollback` through the CLI binary, with sessions written by real PHP's files handler
+ * (depth 2, mode from the save_path): files -> Redis -> files gives byte-identical files (content,
+ * layout, mode, owner, mtime within the second); back into the original directory it replaces stale
+ * files with newer Redis copies, keeps files newer than Redis, removes files of destroyed sessions,
+ * refuses symlinks; --remove-keys deletes only envelopes that open with the key.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
+import { startRedis, type RedisServer } from './support/servers.ts';
+
+const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+const PREFIX = 'smsess:';
+
+interface CliResult { status: number; stdout: string; stderr: string }
+function cli(args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 120_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every regular file under dir: relative path -> { bytes, mode, uid, gid, mtimeMs }. */
+function tree(dir: string): Map<string, { data: Buffer; mode: number; uid: number; gid: number; mtimeMs: number }> {
+  const out = new Map<string, { data: Buffer; mode: number; uid: number; gid: number; mtimeMs: number }>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const st = lstatSync(p);
+        out.set(relative(dir, p), { data: readFileSync(p), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs });
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+let redis: RedisServer;
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+let sessions: string;
+let planFile: string;
+const ids = ['ab0000000000000000000000001', 'ab0000000000000000000000002', 'cd0000000000000000000000003', 'ef0000000000000000000000004', 'ef0000000000000000000000005'];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  root = mkdtempSync(join(tmpdir(), 'sm-rollback-'));
+  keyFile = join(root, 'master.key');
+  expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
+  codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);
+  sessions = join(root, 'sessions');
+  for (const id of ids) mkdirSync(join(sessions, id[0]!, id[1]!), { recursive: true, mode: 0o700 });
+  // Real PHP writes them through the files handler, depth 2, mode 0640 from the save_path.
+  for (const [i, id] of ids.entries()) {
+    const r = spawnSync('php', [
+      '-d', 'session.save_handler=files',
+      '-d', `session.save_path="2;0640;${sessions}"`,
+      '-r', 'session_id($argv[1]); session_start(); $_SESSION["user"] = $argv[1]; $_SESSION["cart"] = array_fill(0, (int) $argv[2], "Zoë"); session_write_close(); echo "ok";',
+      id, String(i + 1),
+    ], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('ok');
+  }
+  // Ages from 0 to 400 s, so the mtime carried through the TTL is checked.
+  ids.forEach((id, i) => {
+    const t = Date.now() / 1000 - i * 100;
+    utimesSync(join(sessions, id[0]!, id[1]!, `sess_${id}`), t, t);
+  });
+  planFile = join(root, 'plan.json');
+  expect(cli(['plan', '--source', `files:2;0640;${sessions}`, '--target', redis.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'art')]).status).toBe(0);
+  const apply = cli(['apply', '--plan', planFile, '--json']);
+  expect(apply.status, apply.stderr).toBe(0);
+  expect((JSON.parse(apply.stdout) as { sessions: { counts: { migrated: number } } }).sessions.counts.migrated).toBe(5);
+});
+afterAll(async () => { await redis.stop(); });
+
+describe('rollback --to files', () => {
+  it('round trip files -> Redis -> files: byte-identical content, same layout, mode, owner; mtime within 1 s', () => {
+    const out = join(root, 'restored');
+    mkdirSync(out, { mode: 0o700 });
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) chownSync(out, 4321, 4322);
+    const r = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${out}`, '--ids-from', `files:2;${sessions}`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/WARNING: rollback to files writes session contents to disk in PLAINTEXT/);
+    expect(r.stdout).toMatch(/wrote 5, unchanged 0/);
+    const before = tree(sessions);
+    const after = tree(out);
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    for (const [path, b] of before) {
+      const a = after.get(path)!;
+      expect(a.data.equals(b.data), path).toBe(true);
+      expect(a.mode.toString(8)).toBe(b.mode.toString(8));
+      expect(a.mode).toBe(0o640);
+      if (asRoot) expect([a.uid, a.gid]).toEqual([4321, 4322]);
+      // PHP's GC ages the restored file as Redis would have expired it.
+      expect(Math.abs(a.mtimeMs - b.mtimeMs)).toBeLessThan(1500);
+    }
+    // No temporary file left behind.
+    expect(readdirSync(join(out, 'a', 'b')).filter((f) => !f.startsWith('sess_'))).toEqual([]);
+    // Running it again changes nothing.
+    const again = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${out}`, '--ids-from', `files:2;${sessions}`, '--json']);
+    expect((JSON.parse(again.stdout) as { counts: Record<string, number> }).counts).toMatchObject({ written: 0, unchanged: 5 });
+  });
+
+  it('into the original directory: newer Redis copies replace stale files, newer files are kept, destroyed sessions lose their file, symlinks are refused', async () => {
+    const file = (id: string) => join(sessions, id[0]!, id[1]!, `sess_${id}`);
+    // The handler updated session 0 in Redis after the cutover.
+    const k0 = codec.keyName(PREFIX, ids[0]!);
+    await redis.client.set(k0, codec.seal(k0, Buffer.from('user|s:7:"updated";')), 'EX', 1440);
+    // Session 1's file was written after the Redis copy (and differs): kept.
+    writeFileSync(file(ids[1]!), 'user|s:5:"newer";');
+    const future = Date.now() / 1000 + 60;
+    utimesSync(file(ids[1]!), future, future);
+    // Session 2 was destroyed through the handler: no key, a tombstone newer than the file.
+    const k2 = codec.keyName(PREFIX, ids[2]!);
+    await redis.client.del(k2);
+    await redis.client.set(`${PREFIX}destroyed:${k2.slice(PREFIX.length)}`, '1', 'EX', 1440);
+    const old = Date.now() / 1000 - 30;
+    utimesSync(file(ids[2]!), old, old);
+    // Session 3's file was replaced by a symlink to a file outside.
+    const outside = join(root, 'outside.txt');
+    writeFileSync(outside, 'not a session');
+    const link = file(ids[3]!);
+    spawnSync('rm', ['-f', link]);
+    symlinkSync(outside, link);
+
+    const dry = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${sessions}`, '--dry-run', '--json']);
+    expect(dry.status).toBe(1);
+    expect((JSON.parse(dry.stdout) as { counts: Record<string, number> }).counts).toMatchObject({ written: 1, 'newer-file-kept': 1, 'destroyed-file-removed': 1, failed: 1, unchanged: 1 });
+    expect(readFileSync(file(ids[0]!), 'utf8')).not.toBe('user|s:7:"updated";');
+    expect(existsSync(file(ids[2]!))).toBe(true);
+
+    const r = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${sessions}`, '--json']);
+    expect(r.status).toBe(1); // the symlink
+    const report = JSON.parse(r.stdout) as { counts: Record<string, number>; failures: Array<{ reason: string; file: string }> };
+    expect(report.counts).toMatchObject({ written: 1, 'newer-file-kept': 1, 'destroyed-file-removed': 1, failed: 1, unchanged: 1 });
+    expect(report.failures[0]!.reason).toMatch(/symbolic link/);
+    expect(report.failures[0]!.file).not.toContain(ids[3]);
+    expect(readFileSync(file(ids[0]!), 'utf8')).toBe('user|s:7:"updated";');
+    expect(statSync(file(ids[0]!)).mode & 0o777).toBe(0o640);
+    expect(readFileSync(file(ids[1]!), 'utf8')).toBe('user|s:5:"newer";');
+    expect(existsSync(file(ids[2]!))).toBe(false);
+    expect(readlinkSync(link)).toBe(outside);
+    expect(readFileSync(outside, 'utf8')).toBe('not a session');
+  });
+});
+
+describe('rollback --remove-keys', () => {
+  it('deletes only envelopes that open with the key; dry run deletes nothing; usage errors', async () => {
+    await redis.client.set(`${PREFIX}planted`, 'user|s:5:"admin";', 'EX', 60);
+    const keysBefore = (await redis.client.keys(`${PREFIX}*`)).length;
+    const dry = cli(['rollback', '--plan', planFile, '--remove-keys', '--dry-run', '--json']);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/WARNING: --remove-keys deletes the migrated sessions from Redis/);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ removed: 4, leftNotOpening: 1, tombstones: 1 });
+    expect((await redis.client.keys(`${PREFIX}*`)).length).toBe(keysBefore);
+
+    const r = cli(['rollback', '--plan', planFile, '--remove-keys']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/removed 4 envelope\(s\)/);
+    const left = (await redis.client.keys(`${PREFIX}*`)).sort();
+    expect(left).toHaveLength(2);
+    expect(left).toContain(`${PREFIX}planted`);
+    expect(left.some((k) => k.startsWith(`${PREFIX}destroyed:`))).toBe(true);
+
+    const both = cli(['rollback', '--plan', planFile, '--remove-keys', '--to', `files:${sessions}`]);
+    expect(both.status).toBe(2);
+    expect(both.stderr.trim().split('\n')).toHaveLength(1);
+    expect(both.stderr).toMatch(/exactly one of --to/);
+  });
+});

@@ -15,3 +15,6 @@ export * from './constants.ts';
 export * from './directives.ts';
 export * from './fs.ts';
 export * from './loader.ts';
+export * from './layers.ts';
+export * from './fpm.ts';
+export * from './redis-save-path.ts';

@@ -1,0 +1,287 @@
+/**
+ * Per-request layers on top of the startup configuration, as pure functions (plus readers that
+ * collect their inputs through an IniFileSystem).
+ *
+ * Order (shared/reference/php-ini-semantics.md sections 2, 5, 6; BUG-14):
+ *   php.ini/conf.d (startup) < FPM pool php_value/php_flag < pool php_admin_value/php_admin_flag
+ *   < [HOST=] < [PATH=] (root -> leaf) < .user.ini (docroot -> script dir) < ini_set().
+ * - FPM (sapi/fpm/fpm/fpm_php.c `fpm_php_apply_defines`): every php_value first, then every
+ *   php_admin_value; inside one pool the FIRST occurrence of a key wins (php-src #8398/#13249);
+ *   php_admin_* lowers the directive to PHP_INI_SYSTEM (ini_set() returns false, .user.ini ignored).
+ * - [HOST=]/[PATH=] (main/php_ini.c `php_ini_activate_config` with PHP_INI_SYSTEM at ACTIVATE stage,
+ *   Zend/zend_ini.c `zend_alter_ini_entry_ex`): applied and LOCKED (case 55).
+ * - .user.ini (sapi/cgi/cgi_main.c `php_cgi_ini_activate_user_config`): applied in PHP_INI_PERDIR
+ *   mode: directives whose access lacks PERDIR (PHP_INI_SYSTEM ones) or that are locked are ignored.
+ * - ini_set(): PHP_INI_USER mode; returns the old value or false.
+ * A value the directive's validator rejects leaves the previous value (rejectReason()).
+ */
+import { posix } from 'node:path';
+import { parseIni, type IniEntry, type IniError } from './parser.ts';
+import { directiveInfo, iniGetFor, rejectReason, PHP_INI_PERDIR, PHP_INI_SYSTEM, PHP_INI_USER, type DirectiveContext } from './directives.ts';
+import { isFsError, type IniFileSystem } from './fs.ts';
+import type { Configuration } from './loader.ts';
+
+export type Origin = 'default' | 'php.ini' | 'pool php_value' | 'pool php_admin_value' | 'host-section' | 'path-section' | '.user.ini' | 'ini_set';
+
+export interface EffectiveSetting {
+  value: string;
+  origin: Origin;
+  file: string | null;
+  line: number | null;
+  /** True when lowered to PHP_INI_SYSTEM for the request (php_admin_*, [PATH=]/[HOST=]). */
+  locked: boolean;
+}
+
+/** A php_value/php_flag/php_admin_value/php_admin_flag line of an FPM pool. */
+export interface PoolValue {
+  key: string;
+  /** After ini parsing and, for flags, normalisation to '1'/'0'. */
+  value: string;
+  admin: boolean;
+  flag: boolean;
+  file: string;
+  line: number;
+}
+
+export interface FpmPool {
+  name: string;
+  file: string;
+  line: number;
+  /** php_value + php_flag, in file order (duplicates kept; the first wins when applied). */
+  phpValues: PoolValue[];
+  /** php_admin_value + php_admin_flag, in file order. */
+  phpAdminValues: PoolValue[];
+  /** Every other pool setting (listen, user, pm, env[X] as 'env[X]', ...): last wins. */
+  settings: Map<string, { value: string; file: string; line: number }>;
+}
+
+export interface RequestLayers {
+  /** FPM pool whose php_value/php_admin_value apply (worker start). */
+  pool?: FpmPool | null;
+  /** SERVER_NAME for [HOST=] (CGI/FPM only). */
+  serverName?: string | null;
+  /** Directory of SCRIPT_FILENAME for [PATH=] (CGI/FPM only). */
+  scriptDir?: string | null;
+  /** Entries of the .user.ini files in application order (see collectUserIni). */
+  userIni?: IniEntry[];
+  /** Runtime ini_set() calls in order. */
+  iniSet?: Array<[string, string]>;
+}
+
+export interface EffectiveValues {
+  /** Directive -> ini_get() string or false (unknown name). */
+  values: Record<string, string | false>;
+  settings: Record<string, EffectiveSetting>;
+  /** What each ini_set() returned (old value, or false when locked / rejected / unknown). */
+  iniSetResults: Array<{ key: string; returned: string | false }>;
+  /** Layer values PHP ignored, with the reason. */
+  ignored: Array<{ key: string; origin: Origin; file: string | null; line: number | null; reason: string }>;
+}
+
+/** Dedupe pool values keeping the FIRST occurrence of each key (FPM applies the list that way). */
+export function firstWins(values: PoolValue[]): PoolValue[] {
+  const seen = new Set<string>();
+  return values.filter((v) => (seen.has(v.key) ? false : (seen.add(v.key), true)));
+}
+
+/**
+ * Effective values for one request / pool. `keys`: directives to report (default: every key any
+ * layer or the configuration mentions plus every session.* directive).
+ */
+export function effectiveForRequest(config: Configuration, layers: RequestLayers = {}, keys?: string[]): EffectiveValues {
+  const ctx: DirectiveContext = config.context;
+  const state = new Map<string, EffectiveSetting & { access: number }>();
+  const ignored: EffectiveValues['ignored'] = [];
+  const get = (key: string): (EffectiveSetting & { access: number }) | null => {
+    const cur = state.get(key);
+    if (cur) return cur;
+    const info = directiveInfo(key, ctx);
+    if (!info.exists) return null;
+    const raw = config.settings.get(key);
+    const v = iniGetFor(key, raw?.value, ctx);
+    const fromFile = raw !== undefined && v === raw.value && rejectReason(key, raw.value, config.phpVersion) === null;
+    const s = { value: v === false ? '' : v, origin: (fromFile ? 'php.ini' : 'default') as Origin, file: fromFile ? raw!.file : null, line: fromFile ? raw!.line : null, locked: false, access: info.access ?? 7 };
+    state.set(key, s);
+    return s;
+  };
+  const alter = (key: string, value: string, origin: Origin, file: string | null, line: number | null, mode: number, lockOnActivate: boolean): boolean => {
+    const s = get(key);
+    if (!s) {
+      ignored.push({ key, origin, file, line, reason: 'PHP has no such directive' });
+      return false;
+    }
+    if (lockOnActivate) s.locked = true;
+    const modifiable = s.locked ? PHP_INI_SYSTEM : s.access;
+    if (!(modifiable & mode)) {
+      ignored.push({ key, origin, file, line, reason: s.locked ? 'locked by php_admin_value or a [PATH=]/[HOST=] section' : 'not changeable at this level (PHP_INI_SYSTEM)' });
+      return false;
+    }
+    const why = rejectReason(key, value, config.phpVersion, origin === 'ini_set' ? 'runtime' : 'startup');
+    if (why) {
+      ignored.push({ key, origin, file, line, reason: `rejected: ${why}` });
+      return false;
+    }
+    Object.assign(s, { value, origin, file, line });
+    return true;
+  };
+
+  if (layers.pool) {
+    for (const v of firstWins(layers.pool.phpValues)) {
+      if (v.key === 'extension') continue;
+      const s = get(v.key);
+      if (!s) {
+        ignored.push({ key: v.key, origin: 'pool php_value', file: v.file, line: v.line, reason: 'PHP has no such directive ("Unable to set php_value")' });
+        continue;
+      }
+      if (rejectReason(v.key, v.value, config.phpVersion) === null) Object.assign(s, { value: v.value, origin: 'pool php_value', file: v.file, line: v.line });
+      else ignored.push({ key: v.key, origin: 'pool php_value', file: v.file, line: v.line, reason: 'rejected by the directive' });
+    }
+    for (const v of firstWins(layers.pool.phpAdminValues)) {
+      if (v.key === 'extension') continue;
+      const s = get(v.key);
+      if (!s) {
+        ignored.push({ key: v.key, origin: 'pool php_admin_value', file: v.file, line: v.line, reason: 'PHP has no such directive ("Unable to set php_admin_value")' });
+        continue;
+      }
+      if (rejectReason(v.key, v.value, config.phpVersion) === null) {
+        Object.assign(s, { value: v.value, origin: 'pool php_admin_value', file: v.file, line: v.line, locked: true });
+      } else {
+        ignored.push({ key: v.key, origin: 'pool php_admin_value', file: v.file, line: v.line, reason: 'rejected by the directive' });
+      }
+    }
+  }
+  if (layers.serverName) {
+    const table = config.hostSections.get(layers.serverName.toLowerCase());
+    for (const [k, v] of table ?? []) alter(k, v.value, 'host-section', v.file, v.line, PHP_INI_SYSTEM, true);
+  }
+  if (layers.scriptDir) {
+    const path = layers.scriptDir.endsWith('/') ? layers.scriptDir : layers.scriptDir + '/';
+    let at = path.indexOf('/', 1);
+    while (at >= 0) {
+      const table = config.pathSections.get(path.slice(0, at));
+      for (const [k, v] of table ?? []) alter(k, v.value, 'path-section', v.file, v.line, PHP_INI_SYSTEM, true);
+      at = path.indexOf('/', at + 1);
+    }
+  }
+  if (layers.userIni) {
+    // one hash for all .user.ini files: deeper files overwrite, in first-insertion order
+    const merged = new Map<string, IniEntry>();
+    for (const e of layers.userIni) if (e.scope.kind === 'global' && e.offset === undefined && !e.extension) merged.set(e.key, e);
+    for (const e of layers.userIni) if (e.extension) merged.set(e.key, e);
+    for (const [k, e] of merged) alter(k, e.value, '.user.ini', e.file, e.line, PHP_INI_PERDIR, false);
+  }
+  const iniSetResults: EffectiveValues['iniSetResults'] = [];
+  for (const [k, v] of layers.iniSet ?? []) {
+    const before = get(k)?.value;
+    const ok = alter(k, v, 'ini_set', null, null, PHP_INI_USER, false);
+    iniSetResults.push({ key: k, returned: ok && before !== undefined ? before : false });
+  }
+
+  const names = keys ?? [...new Set([
+    ...Object.keys(Object.fromEntries(config.settings)),
+    ...state.keys(),
+    ...(layers.pool ? [...layers.pool.phpValues, ...layers.pool.phpAdminValues].map((v) => v.key) : []),
+    ...(layers.userIni ?? []).map((e) => e.key),
+  ])].sort();
+  const values: Record<string, string | false> = {};
+  const settings: Record<string, EffectiveSetting> = {};
+  for (const k of names) {
+    const s = get(k);
+    if (!s) {
+      values[k] = false;
+      continue;
+    }
+    values[k] = s.value;
+    const { access: _a, ...pub } = s;
+    void _a;
+    settings[k] = pub;
+  }
+  return { values, settings, iniSetResults, ignored };
+}
+
+/** Pool-level effective values (BUG-14): php.ini < php_value < .user.ini < ini_set, admin locks. */
+export function effectiveForPool(config: Configuration, pool: FpmPool | null, extra: Omit<RequestLayers, 'pool'> = {}, keys?: string[]): EffectiveValues {
+  return effectiveForRequest(config, { ...extra, pool }, keys);
+}
+
+export interface UserIniOptions {
+  fs: IniFileSystem;
+  /** DOCUMENT_ROOT (a trailing '/' is ignored). */
+  documentRoot: string;
+  /** Directory of the script. */
+  scriptDir: string;
+  /** user_ini.filename as effective for the request; '' disables (case 58). */
+  filename: string;
+  env?: Record<string, string | undefined>;
+  /** `${NAME}` in .user.ini looks at the main configuration hash: pass config.settings lookup. */
+  lookup?: (name: string) => string | undefined;
+}
+
+/**
+ * Reads the .user.ini files PHP would read for a script (cgi_main.c
+ * php_cgi_ini_activate_user_config): every directory from DOCUMENT_ROOT down to the script's
+ * directory when the latter starts with the docroot (a string prefix test, as in PHP), otherwise
+ * only the script's directory. Returns the entries in application order.
+ */
+export function collectUserIni(opts: UserIniOptions): { files: string[]; entries: IniEntry[]; errors: IniError[]; partial: boolean } {
+  const out = { files: [] as string[], entries: [] as IniEntry[], errors: [] as IniError[], partial: false };
+  if (opts.filename === '') return out;
+  let docRoot = opts.documentRoot;
+  if (docRoot.length > 0 && docRoot.endsWith('/')) docRoot = docRoot.slice(0, -1);
+  const path = opts.scriptDir.endsWith('/') ? opts.scriptDir : opts.scriptDir + '/';
+  const dirs: string[] = [];
+  const sLen = Math.min(path.length, docRoot.length);
+  if (path.slice(0, sLen) === docRoot.slice(0, sLen)) {
+    let at = path.indexOf('/', docRoot.length);
+    while (at >= 0) {
+      dirs.push(path.slice(0, at));
+      at = path.indexOf('/', at + 1);
+    }
+  } else {
+    dirs.push(path.slice(0, -1));
+  }
+  for (const dir of dirs) {
+    const file = posix.join(dir || '/', opts.filename);
+    const st = opts.fs.stat(file);
+    if (isFsError(st)) {
+      if (st.code !== 'ENOENT' && st.code !== 'ENOTDIR') {
+        out.errors.push({ file, line: 0, kind: 'io', message: st.error });
+        out.partial = true;
+      }
+      continue;
+    }
+    if (st.type !== 'file') continue;
+    const data = opts.fs.readFile(file);
+    if (isFsError(data)) {
+      out.errors.push({ file, line: 0, kind: 'io', message: data.error });
+      out.partial = true;
+      continue;
+    }
+    const r = parseIni(data, { file, mode: 'user.ini', env: opts.env, lookup: opts.lookup });
+    out.files.push(file);
+    out.entries.push(...r.entries);
+    out.errors.push(...r.errors);
+  }
+  return out;
+}
+
+/**
+ * Effective values for a CGI/FastCGI (or FPM) request: [HOST=] for `serverName`, [PATH=] for the
+ * script's directory, then the .user.ini files (read through `fs`, named by the effective
+ * user_ini.filename), then `iniSet`.
+ */
+export function effectiveForCgiRequest(
+  config: Configuration,
+  req: { fs: IniFileSystem; scriptFilename: string; documentRoot: string; serverName?: string; pool?: FpmPool | null; iniSet?: Array<[string, string]>; env?: Record<string, string | undefined> },
+  keys?: string[],
+): EffectiveValues & { userIniFiles: string[]; errors: IniError[]; partial: boolean } {
+  const scriptDir = posix.dirname(req.scriptFilename);
+  const base = effectiveForRequest(config, { pool: req.pool, serverName: req.serverName, scriptDir }, ['user_ini.filename']);
+  const filename = base.values['user_ini.filename'];
+  const u = collectUserIni({
+    fs: req.fs, documentRoot: req.documentRoot, scriptDir, filename: typeof filename === 'string' ? filename : '.user.ini', env: req.env,
+    lookup: (n) => config.settings.get(n)?.value,
+  });
+  const r = effectiveForRequest(config, { pool: req.pool, serverName: req.serverName, scriptDir, userIni: u.entries, iniSet: req.iniSet }, keys);
+  return { ...r, userIniFiles: u.files, errors: u.errors, partial: u.partial };
+}

@@ -217,19 +217,19 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     const version = l.version ?? probeVersion ?? opts.assumeVersion ?? DEFAULT_VERSION;
     const vsource: AuditedConfig['phpVersionSource'] = l.version !== null ? 'layout' : probeVersion !== null ? 'php-binary' : 'assumed';
     const loaded = engine.load(fs, l.mainIni, l.scanDirs, opts.env, version);
-    const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded, l.defaults);
+    // Compiled defaults differ per build: only Debian patches session.save_path (php-ini-semantics §1).
+    const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded, { 'session.save_path': '', ...l.defaults });
     if (l.mainIni === null && l.layout === 'docker') {
       findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
     }
     if (l.sapi === 'fpm') {
-      const fpm = readFpmConfig(fs, engine, l.fpmConf ?? null, l.fpmPoolGlob ?? null, opts.env, version);
+      const fpm = readFpmConfig(fs, engine, l.fpmConf ?? null, l.fpmPoolGlob ?? null, opts.env, version, l.layout === 'docker' ? '/usr/local' : '/usr');
       problems.push(...fpm.problems);
       for (const e of fpm.errors) findings.push(finding('ini-syntax-error', base.cfg.id, `${e.message}: php-fpm refuses this line (${e.file}:${e.line})`, { file: e.file, line: e.line }));
       if (fpm.pools.length === 0) drafts.push(base);
       for (const pool of fpm.pools) {
         const d = clone(base, `${base.cfg.id}:${pool.name}`);
         d.cfg.pool = pool.name;
-        d.cfg.problems.push(...fpm.problems);
         d.cfg.partial ||= fpm.problems.length > 0;
         for (const def of pool.defines) {
           if (def.value === null) {
@@ -310,7 +310,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
         continue;
       }
       const lookup = new Map<string, string>();
-      const parsed = engine.parseText(r.data.toString('latin1'), f, o.env, lookup, d.cfg.phpVersion);
+      const parsed = engine.parseText(r.data, f, o.env, lookup, d.cfg.phpVersion, 'user.ini');
       d.errors.push(...parsed.errors);
       for (const e of parsed.entries) {
         if ('section' in e || e.offset !== undefined) continue;

@@ -64,8 +64,8 @@ export function defaultEngine(): IniEngine {
       }
       return out;
     },
-    parseText(text, file, env, lookup, phpVersion) {
-      const parsed = parseIni(text, { file, mode: file.endsWith('.conf') ? 'fpm' : 'user.ini', env, lookup: (n) => lookup.get(n), phpVersion });
+    parseText(text, file, env, lookup, phpVersion, mode) {
+      const parsed = parseIni(text, { file, mode, env, lookup: (n) => lookup.get(n), phpVersion });
       const entries: Array<HashEntry | { section: string; line: number; file: string }> = [];
       let section: string | null = null;
       for (const e of parsed.entries) {

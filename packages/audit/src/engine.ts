@@ -51,9 +51,10 @@ export interface IniEngine {
    */
   load(fs: AuditFs, mainFile: string | null, scanDirs: string[], env: Record<string, string>, phpVersion: string): LoadedConfiguration;
   /**
-   * Parses one ini text (a .user.ini, one FPM pool line) against a lookup table for ${key}.
+   * Parses one ini text (a .user.ini, or an FPM configuration file read line by line as php-fpm does)
+   * against a lookup table for ${key}. Section changes come back as `{section}` markers in order.
    */
-  parseText(text: string, file: string, env: Record<string, string>, lookup: Map<string, string>, phpVersion: string): { entries: Array<HashEntry | { section: string; line: number; file: string }>; errors: IniSyntaxError[] };
+  parseText(text: string | Uint8Array, file: string, env: Record<string, string>, lookup: Map<string, string>, phpVersion: string, mode: 'fpm' | 'user.ini'): { entries: Array<HashEntry | { section: string; line: number; file: string }>; errors: IniSyntaxError[] };
   /**
    * ini_get() for every directive: applies the validators and defaults to the hash.
    * @returns directive -> effective string, and for each the index in `entries` that set it (-1 = default).

@@ -8,12 +8,20 @@ import { printable } from '@session-migrate/common';
 import { RULES } from './catalog.ts';
 import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type Severity } from './model.ts';
 
+/**
+ * Replaces the value of every `auth=` / `auth[...]=` query parameter (phpredis save_path password) with
+ * `<redacted len=N>` (shared/cases BUG-17 report_redaction). Applied to every string the audit prints.
+ */
+export function redactSecrets(text: string): string {
+  return text.replace(/((?:^|[?&\s"'])auth(?:\[[^\]=]*\])?=)([^&\s"']*)/g, (_m, k: string, v: string) => `${k}<redacted len=${v.length}>`);
+}
+
 /** The save path as one printable line, secrets redacted. */
 export function describeSavePath(sp: ResolvedSavePath): string {
   switch (sp.kind) {
     case 'files': return `${sp.systemTemp ? '(system temp) ' : ''}${sp.path}${sp.depth > 0 ? ` depth=${sp.depth}` : ''} mode=${sp.mode}`;
     case 'redis': return sp.servers.map((s) => `${s.scheme}://${s.host}${s.port !== null ? ':' + s.port : ''}${s.database !== undefined ? ' db=' + s.database : ''}${s.auth ? ' auth=<redacted>' : ''}`).join(', ') || '(no server)';
-    default: return sp.value;
+    default: return redactSecrets(sp.value);
   }
 }
 
@@ -27,7 +35,7 @@ function originText(cfg: AuditedConfig, key: string): string {
 function shown(cfg: AuditedConfig, key: string): string {
   if (key === 'session.save_path') return describeSavePath(cfg.savePath);
   const v = cfg.values[key]?.value;
-  return v === undefined ? '(n/a)' : v === false ? '(unknown)' : JSON.stringify(v);
+  return v === undefined ? '(n/a)' : v === false ? '(unknown)' : redactSecrets(JSON.stringify(v));
 }
 
 /** Counts per severity. */
@@ -54,7 +62,7 @@ export function renderTable(reports: HostReport[]): string {
     lines.push(`   findings: ${sorted.length === 0 ? 'none' : Object.entries(countBySeverity(sorted)).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ')}`);
     for (const f of sorted) {
       const loc = f.location !== undefined ? ` [${f.location.file}${f.location.line !== undefined ? ':' + f.location.line : ''}]` : '';
-      lines.push(`   ${f.severity.toUpperCase().padEnd(8)} ${f.ruleId}${f.config !== null ? ` (${f.config})` : ''}: ${printable(f.message)}${printable(loc)}`);
+      lines.push(`   ${f.severity.toUpperCase().padEnd(8)} ${f.ruleId}${f.config !== null ? ` (${f.config})` : ''}: ${printable(redactSecrets(f.message))}${printable(loc)}`);
       lines.push(`            fix: ${printable(f.fix)}`);
     }
     lines.push('');
@@ -62,16 +70,20 @@ export function renderTable(reports: HostReport[]): string {
   return lines.join('\n');
 }
 
-/** JSON for one configuration: `values` maps each directive to what ini_get() returns (string or false). */
+/**
+ * JSON for one configuration: `values` maps each directive to what ini_get() returns (string, or false
+ * for a name PHP does not know), with any auth= password replaced by `<redacted len=N>`.
+ */
 export function configJson(c: AuditedConfig): Record<string, unknown> {
   const values: Record<string, string | false> = {};
   const origins: Record<string, string> = {};
   for (const k of Object.keys(c.values).sort()) {
-    values[k] = (c.values[k] as { value: string | false }).value;
+    const v = (c.values[k] as { value: string | false }).value;
+    values[k] = v === false ? v : redactSecrets(v);
     origins[k] = originText(c, k);
   }
   const session: Record<string, unknown> = {};
-  for (const k of SESSION_REPORT_KEYS) session[k] = { value: c.values[k]?.value ?? null, origin: originText(c, k), locked: c.values[k]?.locked === true };
+  for (const k of SESSION_REPORT_KEYS) session[k] = { value: typeof c.values[k]?.value === 'string' ? redactSecrets(c.values[k]?.value as string) : c.values[k]?.value ?? null, origin: originText(c, k), locked: c.values[k]?.locked === true };
   return {
     id: c.id, sapi: c.sapi, pool: c.pool ?? null, directory: c.directory ?? null, php_version: c.phpVersion, php_version_source: c.phpVersionSource,
     loaded_file: c.loadedFile, scanned_files: c.scannedFiles, partial: c.partial, problems: c.problems,
@@ -87,7 +99,7 @@ export function renderJson(reports: HostReport[]): string {
     hosts: reports.map((r) => ({
       host: r.host, source: r.source, partial: r.partial, problems: r.problems,
       configurations: r.configs.map(configJson),
-      findings: r.findings.map((f) => ({ rule_id: f.ruleId, severity: f.severity, message: f.message, fix: f.fix, config: f.config, location: f.location ?? null })),
+      findings: r.findings.map((f) => ({ rule_id: f.ruleId, severity: f.severity, message: redactSecrets(f.message), fix: f.fix, config: f.config, location: f.location ?? null })),
     })),
   }, null, 2);
 }
@@ -100,7 +112,7 @@ export function renderSarif(reports: HostReport[], version: string): string {
     ruleId: f.ruleId,
     ruleIndex: RULES.findIndex((x) => x.id === f.ruleId),
     level: SARIF_LEVEL[f.severity],
-    message: { text: `${f.message}. Fix: ${f.fix}` },
+    message: { text: `${redactSecrets(f.message)}. Fix: ${f.fix}` },
     locations: [{
       physicalLocation: {
         artifactLocation: { uri: fileUri(f.location?.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile ?? 'php.ini') },

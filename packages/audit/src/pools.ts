@@ -51,9 +51,11 @@ export function fpmFlag(value: string): string | null {
 
 /**
  * Reads the FPM configuration starting at `confFile` (or, when it does not exist, the pool files of
- * `poolGlob`).
+ * `poolGlob`). Include loops (a glob that matches an including file, symlinked directories) and
+ * nesting beyond 5 levels are reported in `problems` and not followed.
+ * @param prefix php-fpm's install prefix, for relative include= paths (/usr, docker /usr/local).
  */
-export function readFpmConfig(fs: AuditFs, engine: IniEngine, confFile: string | null, poolGlob: string | null, env: Record<string, string>, phpVersion: string): FpmConfig {
+export function readFpmConfig(fs: AuditFs, engine: IniEngine, confFile: string | null, poolGlob: string | null, env: Record<string, string>, phpVersion: string, prefix = '/usr'): FpmConfig {
   const result: FpmConfig = { confFile: null, files: [], pools: [], errors: [], problems: [] };
   const pools = new Map<string, FpmPool>();
   const active = new Set<string>();
@@ -79,39 +81,38 @@ export function readFpmConfig(fs: AuditFs, engine: IniEngine, confFile: string |
     }
     active.add(file);
     result.files.push(file);
-    const lines = r.data.toString('latin1').split(/\r\n|\n|\r/);
-    for (let i = 0; i < lines.length; i++) {
-      const text = lines[i] as string;
-      if (!/\S/.test(text)) continue;
-      const parsed = engine.parseText(text, file, env, new Map(), phpVersion);
-      for (const e of parsed.errors) result.errors.push({ file, line: i + 1, message: e.message });
-      for (const ent of parsed.entries) {
-        if ('section' in ent) {
-          if (ent.section === 'global') { current = null; continue; }
-          const name = ent.section;
-          let pool = pools.get(name);
-          if (pool === undefined) {
-            pool = { name, file, line: i + 1, defines: [] };
-            pools.set(name, pool);
-            result.pools.push(pool);
-          }
-          current = pool;
-          continue;
+    // php-fpm feeds each line to the ini parser on its own; php-ini's 'fpm' mode does exactly that.
+    const parsed = engine.parseText(r.data, file, env, new Map(), phpVersion, 'fpm');
+    result.errors.push(...parsed.errors);
+    for (const ent of parsed.entries) {
+      if ('section' in ent) {
+        if (ent.section === 'global') { current = null; continue; }
+        const name = ent.section;
+        let pool = pools.get(name);
+        if (pool === undefined) {
+          pool = { name, file, line: ent.line, defines: [] };
+          pools.set(name, pool);
+          result.pools.push(pool);
         }
-        if (ent.key === 'include' && ent.offset === undefined) {
-          const pattern = ent.value.startsWith('/') ? ent.value : posix.join(posix.dirname(file), ent.value);
-          const matches = globFs(fs, pattern);
-          for (const m of matches) readFile(m, depth + 1);
-          continue;
-        }
-        const m = /^(php_value|php_flag|php_admin_value|php_admin_flag)$/.exec(ent.key);
-        if (m === null || ent.offset === undefined || current === null) continue;
-        const kind = m[1] as PoolDefine['kind'];
-        const pool: FpmPool = current;
-        const raw = ent.value.replace(/\$pool/g, pool.name);
-        const value = kind.endsWith('flag') ? fpmFlag(raw) : raw;
-        pool.defines.push({ kind, key: ent.offset, value, file, line: i + 1 });
+        current = pool;
+        continue;
       }
+      if (ent.key === 'include' && ent.offset === undefined) {
+        // A relative include is relative to php-fpm's install prefix (fpm_conf.c
+        // fpm_conf_ini_parser_include; docker: include=etc/php-fpm.d/*.conf under /usr/local).
+        const pattern = ent.value.startsWith('/') ? ent.value : posix.join(prefix, ent.value);
+        const saved = current;
+        for (const m of globFs(fs, pattern)) readFile(m, depth + 1);
+        current = saved;
+        continue;
+      }
+      const m = /^(php_value|php_flag|php_admin_value|php_admin_flag)$/.exec(ent.key);
+      if (m === null || ent.offset === undefined || current === null) continue;
+      const kind = m[1] as PoolDefine['kind'];
+      const pool: FpmPool = current;
+      const raw = ent.value.replace(/\$pool/g, pool.name);
+      const value = kind.endsWith('flag') ? fpmFlag(raw) : raw;
+      pool.defines.push({ kind, key: ent.offset, value, file, line: ent.line });
     }
     active.delete(file);
   };

@@ -9,13 +9,18 @@ import type { RedisSavePathView, RedisServer, ValueFinding } from './engine.ts';
 export function parseRedisView(value: string): RedisSavePathView {
   const servers: RedisServer[] = [];
   const findings: ValueFinding[] = [];
+  let previousHadQuery = false;
   for (const raw of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const hadQuery = previousHadQuery;
+    previousHadQuery = raw.includes('?');
     const m = /^(?:(tcp|tls|unix|ssl|redis|rediss):\/\/)?([^?]*)(?:\?(.*))?$/i.exec(raw);
     if (m === null) continue;
     const scheme = (m[1] ?? (raw.startsWith('/') ? 'unix' : 'tcp')).toLowerCase();
     const hostPort = m[2] ?? '';
     const query = m[3] ?? '';
-    if (!/^[a-z]+:\/\//i.test(raw) && !raw.startsWith('/') && !/^[\w.-]+(:\d+)?(\?|$)/.test(raw)) {
+    // After a part with a query, a part without a scheme is almost always the rest of a value that
+    // contained ',' (phpredis splits on ',' before anything else, BUG-17): PHP then fails to connect.
+    if ((hadQuery && !/^[a-z]+:\/\//i.test(raw)) || (!/^[a-z]+:\/\//i.test(raw) && !raw.startsWith('/') && !/^[\w.-]+(:\d+)?(\?|$)/.test(raw))) {
       findings.push({ id: 'save-path-comma-splits-hosts', severity: 'error', message: `"${raw.includes('=') ? raw.replace(/=.*/, '=…') : '…'}" after a ',' is read as another server: a ',' inside a value must be written %2C` });
       continue;
     }

@@ -146,7 +146,7 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
     if (/^[^;]*;[^;]*;/.test(String(sp?.value ?? ''))) {
       out.push(make('file-mode-umask', cfg, `save_path MODE ${cfg.savePath.mode} is reduced by the PHP process umask`, at(sp?.origin)));
     }
-    if (handler === 'files') out.push(...checkSaveDir(cfg, ctx, path, depth, sp?.origin));
+    if (handler === 'files') out.push(...checkSaveDir(cfg, ctx, path, depth, sp?.origin, systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))));
   }
   if (cfg.savePath.kind === 'redis') {
     for (const s of cfg.savePath.servers) {
@@ -203,7 +203,7 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
 }
 
 /** Directory and sample-file permission checks for the files handler (lstat only). */
-function checkSaveDir(cfg: AuditedConfig, ctx: RuleContext, path: string, depth: number, origin: Origin | undefined): Finding[] {
+function checkSaveDir(cfg: AuditedConfig, ctx: RuleContext, path: string, depth: number, origin: Origin | undefined, sharedTemp: boolean): Finding[] {
   const out: Finding[] = [];
   if (!path.startsWith('/')) {
     out.push(make('save-path-missing', cfg, `save_path directory "${path}" is relative: PHP resolves it against the working directory of each request`, at(origin)));
@@ -216,8 +216,9 @@ function checkSaveDir(cfg: AuditedConfig, ctx: RuleContext, path: string, depth:
     return out;
   }
   const mode = st.mode.toString(8).padStart(4, '0');
-  if (st.mode >= 0 && otherReadable(st.mode)) out.push(make('save-path-world-readable', cfg, `session directory ${path} has mode ${mode}: other users can list session IDs`, at(origin)));
-  if (st.mode >= 0 && (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) out.push(make('save-path-world-writable', cfg, `session directory ${path} has mode ${mode} (world-writable, no sticky bit)`, at(origin)));
+  // A shared temp dir (1777) is reported once, as save-path-shared-temp.
+  if (!sharedTemp && st.mode >= 0 && otherReadable(st.mode)) out.push(make('save-path-world-readable', cfg, `session directory ${path} has mode ${mode}: other users can list session IDs`, at(origin)));
+  if (!sharedTemp && st.mode >= 0 && (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) out.push(make('save-path-world-writable', cfg, `session directory ${path} has mode ${mode} (world-writable, no sticky bit)`, at(origin)));
   // Sample session files: walk `depth` levels, lstat only.
   let others = 0; let group = 0; let sampled = 0;
   let exampleOthers = ''; let exampleGroup = '';

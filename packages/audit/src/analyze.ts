@@ -121,15 +121,17 @@ function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampl
 
 /**
  * Audits exactly what `php -n -c FILE` (or, with scanDirs, `php -c FILE` with PHP_INI_SCAN_DIR) loads.
- * @param scanDirs the PHP_INI_SCAN_DIR string, or undefined for none.
+ * `scanDirs` is the PHP_INI_SCAN_DIR string (':'-joined, "" = none) or undefined for none; `defaults`
+ * are the compiled defaults of the PHP build to compare with (`php -n -r` ini_get_all), when known;
+ * `phpVersion` "8.2" picks the version-dependent rules (default 8.2).
  */
-export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string }): HostReport {
+export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string> }): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
   const dirs = opts.scanDirs === undefined || opts.scanDirs === '' ? [] : opts.scanDirs.split(':');
   const loaded = opts.engine.load(opts.fs, opts.iniFile, dirs, opts.env, version);
   const cfg: AuditedConfig = {
     id: 'ini', sapi: 'cli', phpVersion: version, phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
-    loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(opts.engine, loaded, version, {}),
+    loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(opts.engine, loaded, version, opts.defaults ?? {}),
     savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
   };
   const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));

@@ -56,6 +56,26 @@ export function probePhp(php: string): PhpProbe | null {
   return { version: parsed.version, iniOutput, values, ...(typeof parsed.sys_temp_dir === 'string' ? { sysTempDir: parsed.sys_temp_dir } : {}) };
 }
 
+/**
+ * The compiled defaults and version of a php binary (`php -n`: no ini file at all), or null without php.
+ */
+export function phpDefaults(php: string): { version: string; defaults: Record<string, string>; sysTempDir: string } | null {
+  let out: string;
+  try {
+    out = execFileSync(php, ['-n', '-r', PROBE_PHP], { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  } catch {
+    return null;
+  }
+  try {
+    const p = JSON.parse(out) as { version: string; sys_temp_dir: string; values: Record<string, unknown> };
+    const defaults: Record<string, string> = {};
+    for (const [k, v] of Object.entries(p.values)) defaults[k] = typeof v === 'string' ? v : '';
+    return { version: /^\d+\.\d+/.exec(p.version)?.[0] ?? '8.2', defaults, sysTempDir: p.sys_temp_dir };
+  } catch {
+    return null;
+  }
+}
+
 function readCollected(path: string): string {
   try {
     const st = statSync(path);
@@ -94,9 +114,11 @@ export function auditCommand(o: AuditOptions, print: Print): number {
     let st;
     try { st = statSync(path); } catch (err) { throw new UserFacingError(`--ini ${printable(o.ini)}: ${describeFsError(err)}`); }
     if (!st.isFile()) throw new UserFacingError(`--ini ${printable(o.ini)}: not a regular file`);
-    const r = new RootFs('/').readFile(path);
-    if (!r.ok) throw new UserFacingError(`--ini ${printable(o.ini)}: ${r.error}`);
-    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env }));
+    // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
+    // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
+    // the values equal what `php -n -c FILE` prints on this machine.
+    const local = phpDefaults(o.php);
+    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env }));
   } else if (o.fromCollected.length > 0) {
     for (const file of o.fromCollected) {
       const c = parseCollected(readCollected(file), file);

@@ -182,8 +182,9 @@ function fakeRoot(name: string, savePath: string, handler = 'files'): string {
   mkdirSync(join(root, 'etc/php/8.2/fpm/conf.d'), { recursive: true });
   symlinkSync('/etc/php/8.2/mods-available/redis.ini', join(root, 'etc/php/8.2/cli/conf.d/20-redis.ini'));
   chmodSync(join(root, 'var/lib/php/sessions'), 0o1733);
-  writeFileSync(join(root, 'etc/php/8.2/fpm/conf.d/30-session.ini'), `session.save_handler = ${handler}\nsession.save_path = "${savePath}"\n`, { mode: 0o640 });
-  chmodSync(join(root, 'etc/php/8.2/fpm/conf.d/30-session.ini'), 0o640);
+  // The CLI SAPI's conf.d (the fpm pool of the Debian fixture pins its own save_path).
+  writeFileSync(join(root, 'etc/php/8.2/cli/conf.d/30-session.ini'), `session.save_handler = ${handler}\nsession.save_path = "${savePath}"\n`, { mode: 0o640 });
+  chmodSync(join(root, 'etc/php/8.2/cli/conf.d/30-session.ini'), 0o640);
   return root;
 }
 
@@ -265,8 +266,11 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/fleet: 3 hosts/);
     expect(r.stdout).toMatch(/hosts per save handler[\s\S]*files\s+3 host\(s\): web-1, web-2, web-3[\s\S]*redis\s+1 host\(s\): web-3/);
+    expect(r.stdout).toMatch(/files: \/var\/lib\/php\/sessions mode=0600\s+3 host\(s\)/);
     expect(r.stdout).toMatch(/tls:\/\/10\.0\.0\.5:6380 auth=<redacted>\s+1 host\(s\): web-3/);
     expect(r.stdout).toMatch(/high\s+plaintext-files-storage\s+3 host\(s\)/);
+    expect(r.stdout).toMatch(/info\s+codemod-target-locked\s+3 host\(s\)/);
+    expect(r.stdout).not.toMatch(/redis-no-tls|redis-no-auth/);
     expect(r.stdout).not.toContain('hunter2');
     const j = JSON.parse(cli(['audit', '--from-collected', ...files, '--fleet', '--json', '--fail-on', 'none']).stdout) as { hosts: string[]; by_handler: Record<string, string[]> };
     expect(j.hosts).toEqual(['web-1', 'web-2', 'web-3']);

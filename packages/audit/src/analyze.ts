@@ -57,35 +57,29 @@ function lineReader(fs: AuditFs): (file: string, line: number) => string | null 
   };
 }
 
-/** Builds the directive table of a configuration from loaded ini entries. */
-function baseValues(engine: IniEngine, loaded: LoadedConfiguration, version: string, defaults: Record<string, string>): Record<string, DirectiveValue> {
+/** The directive table of a configuration (ini_get() values with the file and line that set them). */
+function baseValues(loaded: LoadedConfiguration): Record<string, DirectiveValue> {
   const values: Record<string, DirectiveValue> = {};
-  const eff = engine.effective(loaded.entries, version, defaults);
-  for (const [name, { value, from }] of eff) {
-    const e = from >= 0 ? loaded.entries[from] : undefined;
-    const layer: Layer = e !== undefined && e.file === loaded.loadedFile ? 'php.ini' : 'conf.d';
-    values[name] = { value, origin: e === undefined ? 'default' : { file: e.file, line: e.line, layer } };
-  }
-  for (const e of loaded.entries) {
-    if (e.offset !== undefined || /^(zend_)?extension$/i.test(e.key)) continue;
-    if (engine.directive(e.key, version) === null) values[e.key] = { value: false, origin: { file: e.file, line: e.line, layer: e.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } };
+  for (const [name, { value, origin }] of loaded.values) {
+    const layer: Layer = origin !== null && origin.file === loaded.loadedFile ? 'php.ini' : 'conf.d';
+    values[name] = { value, origin: origin === null ? 'default' : { file: origin.file, line: origin.line, layer } };
   }
   return values;
 }
 
 /**
- * Applies one layer of overrides that PHP validates one by one (zend_alter_ini_entry): a rejected value
- * leaves the previous one in place; unknown directives are ignored; locked ones are kept unless `force`.
+ * Applies one override that PHP validates on its own (zend_alter_ini_entry): a rejected value leaves
+ * the previous one in place, unknown directives are ignored, and in PERDIR mode (.user.ini, .htaccess)
+ * locked and PHP_INI_SYSTEM directives are ignored too.
  */
-function applyOverride(engine: IniEngine, values: Record<string, DirectiveValue>, version: string, key: string, value: string, file: string, line: number, layer: Layer, opts: { lock: boolean; perdir: boolean }): void {
+function applyOverride(engine: IniEngine, d: Draft, key: string, value: string, file: string, line: number, layer: Layer, opts: { lock: boolean; perdir: boolean }): void {
+  const values = d.cfg.values;
+  const version = d.cfg.phpVersion;
   const facts = engine.directive(key, version);
-  if (facts === null) return;
+  if (facts === null || !engine.accepts(key, value, version, d.extensions)) return;
   const prev = values[key];
   if (opts.perdir && (facts.changeable === 'system' || prev?.locked === true)) return;
-  const check = engine.effective([{ key, value, file, line }], version, {});
-  const got = check.get(key);
-  if (got === undefined || got.from !== 0) return;
-  values[key] = { value: got.value, origin: { file, line, layer }, ...(opts.lock || prev?.locked === true ? { locked: true } : {}) };
+  values[key] = { value, origin: { file, line, layer }, ...(opts.lock || prev?.locked === true ? { locked: true } : {}) };
 }
 
 /** Resolves save_handler + save_path into the report shape. */
@@ -111,6 +105,8 @@ interface Draft {
   cfg: AuditedConfig;
   entries: HashEntry[];
   errors: IniSyntaxError[];
+  /** Modules loaded: which directives exist. */
+  extensions: string[];
 }
 
 function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null): Finding[] {
@@ -127,14 +123,16 @@ function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampl
  */
 export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string> }): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
-  const dirs = opts.scanDirs === undefined || opts.scanDirs === '' ? [] : opts.scanDirs.split(':');
-  const loaded = opts.engine.load(opts.fs, opts.iniFile, dirs, opts.env, version);
+  const loaded = opts.engine.load(opts.fs, {
+    sapi: 'cli', iniFile: opts.iniFile, noIni: opts.scanDirs === undefined, ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
+    env: opts.env, phpVersion: version, defaults: opts.defaults ?? {},
+  });
   const cfg: AuditedConfig = {
     id: 'ini', sapi: 'cli', phpVersion: version, phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
-    loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(opts.engine, loaded, version, opts.defaults ?? {}),
+    loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(loaded),
     savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
   };
-  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
+  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
   for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
   return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial, problems: cfg.problems };
 }
@@ -173,33 +171,32 @@ export function auditHost(opts: HostAuditOptions): HostReport {
   const probeIni = probe === null ? null : parsePhpIniOutput(probe.iniOutput);
   const probeVersion = probe === null ? null : /^(\d+\.\d+)/.exec(probe.version)?.[1] ?? null;
   const sysTemp = probe?.sysTempDir || '/tmp';
+  // PHPRC / PHP_INI_SCAN_DIR of the auditing shell say nothing about how the services start.
+  const layoutEnv = Object.fromEntries(Object.entries(opts.env).filter(([k]) => k !== 'PHPRC' && k !== 'PHP_INI_SCAN_DIR'));
 
-  const newDraft = (id: string, sapi: string, version: string, vsource: AuditedConfig['phpVersionSource'], loaded: LoadedConfiguration, defaults: Record<string, string>): Draft => ({
+  const newDraft = (id: string, sapi: string, version: string, vsource: AuditedConfig['phpVersionSource'], loaded: LoadedConfiguration): Draft => ({
     cfg: {
       id, sapi, phpVersion: version, phpVersionSource: vsource, loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles,
-      values: baseValues(engine, loaded, version, defaults), savePath: { kind: 'other', handler: '', value: '' },
+      values: baseValues(loaded), savePath: { kind: 'other', handler: '', value: '' },
       partial: loaded.problems.length > 0, problems: [...loaded.problems],
     },
-    entries: [...loaded.entries], errors: [...loaded.errors],
+    entries: [...loaded.entries], errors: [...loaded.errors], extensions: loaded.extensions,
   });
   const clone = (d: Draft, id: string): Draft => ({
     cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
-    entries: [...d.entries], errors: [...d.errors],
+    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions,
   });
   const drafts: Draft[] = [];
 
   // The CLI as the php binary sees it.
   let probeCovers: string | null = null;
   if (probe !== null && probeIni !== null && probeVersion !== null) {
-    const loaded = engine.load(fs, probeIni.loadedFile, [], opts.env, probeVersion);
-    // Scanned files exactly as PHP listed them, in its order.
-    const extra = probeIni.scannedFiles.map((f) => engine.load(fs, f, [], opts.env, probeVersion));
-    const merged: LoadedConfiguration = {
-      loadedFile: probeIni.loadedFile, scannedFiles: probeIni.scannedFiles,
-      entries: [...loaded.entries, ...extra.flatMap((x) => x.entries)], errors: [...loaded.errors, ...extra.flatMap((x) => x.errors)],
-      problems: [...loaded.problems, ...extra.flatMap((x) => x.problems)],
-    };
-    const d = newDraft(`${opts.host}/cli`, 'cli', probeVersion, 'php-binary', merged, {});
+    const loaded = engine.load(fs, {
+      sapi: 'cli', iniFile: probeIni.loadedFile, ...(probeIni.configPath !== null ? { configDir: probeIni.configPath } : {}),
+      scanDir: (probeIni.scanDirs ?? []).join(':'), env: layoutEnv, phpVersion: probeVersion, defaults: {},
+    });
+    const merged = loaded;
+    const d = newDraft(`${opts.host}/cli`, 'cli', probeVersion, 'php-binary', merged);
     // The binary's own values win (it knows its compiled defaults and loaded extensions).
     // Where our reading differs, PHP is right: a default differs (Debian's save_path), or an extension's
     // directive we do not model; the origin then stays "default" or becomes the binary itself.
@@ -218,9 +215,12 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     if (l.sapi === 'cli' && probeCovers !== null && probeCovers === l.configDir) continue;
     const version = l.version ?? probeVersion ?? opts.assumeVersion ?? DEFAULT_VERSION;
     const vsource: AuditedConfig['phpVersionSource'] = l.version !== null ? 'layout' : probeVersion !== null ? 'php-binary' : 'assumed';
-    const loaded = engine.load(fs, l.mainIni, l.scanDirs, opts.env, version);
     // Compiled defaults differ per build: only Debian patches session.save_path (php-ini-semantics §1).
-    const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded, { 'session.save_path': '', ...l.defaults });
+    const loaded = engine.load(fs, {
+      sapi: l.sapi, configDir: l.configDir, compiledScanDir: l.scanDirs[0] ?? '', env: layoutEnv, phpVersion: version,
+      defaults: { 'session.save_path': '', ...l.defaults },
+    });
+    const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded);
     if (l.mainIni === null && l.layout === 'docker') {
       findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
     }
@@ -239,7 +239,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
           } else d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
         }
         for (const [key, def] of effectivePoolDefines(pool)) {
-          applyOverride(engine, d.cfg.values, version, key, def.value as string, def.file, def.line, def.locked ? 'pool-admin' : 'pool', { lock: def.locked, perdir: false });
+          applyOverride(engine, d, key, def.value as string, def.file, def.line, def.locked ? 'pool-admin' : 'pool', { lock: def.locked, perdir: false });
         }
         if (d.cfg.values['session.save_handler']?.locked === true || d.cfg.values['session.save_path']?.locked === true) {
           const o = d.cfg.values['session.save_path']?.locked === true ? d.cfg.values['session.save_path']?.origin : d.cfg.values['session.save_handler']?.origin;
@@ -252,7 +252,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       problems.push(...ap.problems);
       for (const [key, def] of mergeApacheDefines(ap.defines)) {
         base.entries.push({ key, value: def.value, file: def.file, line: def.line });
-        applyOverride(engine, base.cfg.values, version, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
+        applyOverride(engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
       }
       drafts.push(base);
     } else drafts.push(base);
@@ -307,7 +307,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
         const defs: ApacheDefine[] = parseApacheText(r.data.toString('latin1'), f, true);
         for (const def of defs) {
           d.entries.push({ key: def.key, value: def.value, file: f, line: def.line });
-          applyOverride(engine, d.cfg.values, d.cfg.phpVersion, def.key, def.value, f, def.line, 'htaccess', { lock: false, perdir: true });
+          applyOverride(engine, d, def.key, def.value, f, def.line, 'htaccess', { lock: false, perdir: true });
         }
         continue;
       }
@@ -317,7 +317,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       for (const e of parsed.entries) {
         if ('section' in e || e.offset !== undefined) continue;
         d.entries.push(e);
-        applyOverride(engine, d.cfg.values, d.cfg.phpVersion, e.key, e.value, f, e.line, 'user.ini', { lock: false, perdir: true });
+        applyOverride(engine, d, e.key, e.value, f, e.line, 'user.ini', { lock: false, perdir: true });
       }
     }
     return d;

@@ -24,20 +24,42 @@ export interface IniSyntaxError {
   message: string;
 }
 
-/** What php_init_config() would build for one main file + scan dirs. */
+/** What php_init_config() would build for one SAPI: files read, every assignment, ini_get() values. */
 export interface LoadedConfiguration {
   loadedFile: string | null;
   scannedFiles: string[];
-  /** Every assignment, in order (later wins for the same key). */
+  /** Every global-scope assignment, in order (later wins for the same key); extension= lines excluded. */
   entries: HashEntry[];
   errors: IniSyntaxError[];
   /** Files that could not be read (one line each); the result is partial when non-empty. */
   problems: string[];
+  /** ini_get() for every directive this build knows plus every key set (false = unknown name), with the assignment that set it (null = compiled default). */
+  values: Map<string, { value: string | false; origin: { file: string; line: number } | null }>;
+  /** Modules loaded (built-in + extension= lines): decides which directives exist. */
+  extensions: string[];
+}
+
+/** How to start one SAPI (php-src main/php_ini.c php_init_config()). */
+export interface LoadSpec {
+  sapi: 'cli' | 'fpm' | 'apache2' | 'cgi';
+  /** `-c FILE`: exactly this main file. */
+  iniFile?: string | null;
+  /** Compiled --with-config-file-path: searched for php-<sapi>.ini, then php.ini, when no iniFile. */
+  configDir?: string;
+  /** PHP_INI_SCAN_DIR: ':'-joined, '' = no scanning, an empty element = `compiledScanDir`; undefined = the compiled dir. */
+  scanDir?: string;
+  compiledScanDir?: string;
+  /** `-n`: no scanning (an iniFile is still read). */
+  noIni?: boolean;
+  env: Record<string, string>;
+  phpVersion: string;
+  /** Build-specific compiled defaults ({'session.save_path': '/var/lib/php/sessions'} for Debian). */
+  defaults: Record<string, string>;
 }
 
 /** Facts about one directive for one PHP version. */
 export interface DirectiveFacts {
-  /** Compiled default (upstream) as ini_get() shows it. */
+  /** Compiled default as ini_get() shows it. */
   default: string;
   /** PHP_INI_ALL / PERDIR / SYSTEM. */
   changeable: 'all' | 'perdir' | 'system';
@@ -45,21 +67,18 @@ export interface DirectiveFacts {
 
 /** The functions the audit needs from packages/php-ini. */
 export interface IniEngine {
-  /**
-   * Loads a main ini file (or none) and the scan directories, in PHP's order.
-   * @param scanDirs already split; empty list = no scanning.
-   */
-  load(fs: AuditFs, mainFile: string | null, scanDirs: string[], env: Record<string, string>, phpVersion: string): LoadedConfiguration;
+  /** Loads one SAPI's startup configuration from `fs`, in PHP's order. Never throws for bad input. */
+  load(fs: AuditFs, spec: LoadSpec): LoadedConfiguration;
   /**
    * Parses one ini text (a .user.ini, or an FPM configuration file read line by line as php-fpm does)
    * against a lookup table for ${key}. Section changes come back as `{section}` markers in order.
    */
   parseText(text: string | Uint8Array, file: string, env: Record<string, string>, lookup: Map<string, string>, phpVersion: string, mode: 'fpm' | 'user.ini'): { entries: Array<HashEntry | { section: string; line: number; file: string }>; errors: IniSyntaxError[] };
   /**
-   * ini_get() for every directive: applies the validators and defaults to the hash.
-   * @returns directive -> effective string, and for each the index in `entries` that set it (-1 = default).
+   * Whether PHP accepts `value` for `name` when it is set after startup (pool php_value, .user.ini,
+   * Apache): the directive exists (with these modules) and its on_modify validator takes the value.
    */
-  effective(entries: HashEntry[], phpVersion: string, defaults: Record<string, string>): Map<string, { value: string; from: number }>;
+  accepts(name: string, value: string, phpVersion: string, extensions: string[]): boolean;
   /** Facts about a directive in that version, or null when PHP (of that version) does not have it. */
   directive(name: string, phpVersion: string): DirectiveFacts | null;
   /** Every directive name of that version (for typo suggestions). */

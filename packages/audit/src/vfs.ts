@@ -39,6 +39,8 @@ export interface AuditFs {
   readFile(path: string): ReadResult;
   /** Target of a symbolic link, or null. */
   readlink(path: string): string | null;
+  /** The path with every symbolic link resolved (inside the root), or null when missing or looping. */
+  realpath(path: string): string | null;
 }
 
 function toStat(s: import('node:fs').Stats): VStat {
@@ -88,6 +90,13 @@ export class RootFs implements AuditFs {
 
   private hostPath(parts: string[]): string {
     return this.root === '/' ? '/' + parts.join('/') : posix.join(this.root, ...parts);
+  }
+
+  realpath(path: string): string | null {
+    const real = this.resolve(path, true);
+    if (real === null) return null;
+    if (this.root === '/') return real;
+    return real === this.root ? '/' : real.startsWith(this.root + '/') ? real.slice(this.root.length) : null;
   }
 
   lstat(path: string): VStat | null {
@@ -202,6 +211,10 @@ export class CollectedFs implements AuditFs {
 
   private static st(e: CollectedEntry): VStat {
     return { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
+  }
+
+  realpath(path: string): string | null {
+    return this.find(path, true)?.path ?? null;
   }
 
   lstat(path: string): VStat | null {

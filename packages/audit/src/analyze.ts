@@ -285,8 +285,8 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
     configs.push(d.cfg);
   }
-  for (const p of problems) findings.push(incomplete(null, p));
   if (layouts.length === 0 && probe === null) problems.push(`no PHP configuration found on ${fs.label} (looked for Debian, RHEL, Remi, Alpine and Docker layouts)`);
+  for (const p of new Set(problems)) findings.push(incomplete(null, p));
   const partial = problems.length > 0 || configs.some((c) => c.partial);
   return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)] };
 

@@ -152,14 +152,14 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
   }
   if (layers.serverName) {
     const table = config.hostSections.get(layers.serverName.toLowerCase());
-    for (const [k, v] of table ?? []) alter(k, v.value, 'host-section', v.file, v.line, PHP_INI_SYSTEM, true);
+    for (const [k, v] of table ?? []) if (!v.array) alter(k, v.value, 'host-section', v.file, v.line, PHP_INI_SYSTEM, true);
   }
   if (layers.scriptDir) {
     const path = layers.scriptDir.endsWith('/') ? layers.scriptDir : layers.scriptDir + '/';
     let at = path.indexOf('/', 1);
     while (at >= 0) {
       const table = config.pathSections.get(path.slice(0, at));
-      for (const [k, v] of table ?? []) alter(k, v.value, 'path-section', v.file, v.line, PHP_INI_SYSTEM, true);
+      for (const [k, v] of table ?? []) if (!v.array) alter(k, v.value, 'path-section', v.file, v.line, PHP_INI_SYSTEM, true);
       at = path.indexOf('/', at + 1);
     }
   }

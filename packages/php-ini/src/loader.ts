@@ -25,7 +25,10 @@ import { BUILTIN_EXTENSIONS, CLI_HARDCODED_INI, CLI_INI_DEFAULTS, directiveInfo,
 
 /** One value in the configuration hash and where it was set. */
 export interface Setting {
+  /** The string value ('' when `array` is set). */
   value: string;
+  /** `key[x] = v` inside a [PATH=]/[HOST=] section: the array PHP stores there, in order. */
+  array?: Array<{ offset: string; value: string }>;
   /** File path as PHP sees it, or '(cli built-in)' / '(-d)' / '(sapi default)'. */
   file: string;
   line: number;
@@ -169,7 +172,13 @@ export function loadConfiguration(opts: LoadOptions = {}): Configuration {
   const fs = opts.fs ?? createRootFs({ root: opts.root });
   const abs = (p: string): string => posix.normalize(posix.isAbsolute(p) ? p : posix.join(cwd, p));
 
-  const lookup = (name: string): string | undefined => cfg.settings.get(name)?.value;
+  const lookup = (name: string): string | undefined => {
+    if (cfg.arrays.has(name)) {
+      cfg.errors.push({ file: '', line: 0, kind: 'notice', message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")` });
+      return '';
+    }
+    return cfg.settings.get(name)?.value;
+  };
   const apply = (entries: IniEntry[]): void => {
     for (const e of entries) {
       cfg.entries.push(e);
@@ -183,6 +192,10 @@ export function loadConfiguration(opts: LoadOptions = {}): Configuration {
         let m = table.get(e.scope.name);
         if (!m) table.set(e.scope.name, (m = new Map()));
         if (e.offset === undefined) m.set(e.key, setting);
+        else {
+          const prev = m.get(e.key);
+          m.set(e.key, { value: '', file: e.file, line: e.line, array: [...(prev?.array ?? []), { offset: e.offset, value: e.value }] });
+        }
         continue;
       }
       if (e.offset !== undefined) {
@@ -209,6 +222,11 @@ export function loadConfiguration(opts: LoadOptions = {}): Configuration {
     }
     cfg.parsedFiles.push(path);
     const r = parseIni(data, { file: path, mode: 'php.ini', env, lookup, constants, phpVersion });
+    for (const sec of r.sections) {
+      // php_ini_parser_cb creates the [PATH=]/[HOST=] table when it sees the header
+      if (sec.scope.kind === 'path' && !cfg.pathSections.has(sec.scope.name)) cfg.pathSections.set(sec.scope.name, new Map());
+      if (sec.scope.kind === 'host' && !cfg.hostSections.has(sec.scope.name)) cfg.hostSections.set(sec.scope.name, new Map());
+    }
     apply(r.entries);
     cfg.errors.push(...r.errors);
     return !r.errors.some((e) => e.kind === 'syntax');

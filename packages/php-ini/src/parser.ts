@@ -81,6 +81,8 @@ export interface ParseIniOptions {
 export interface ParseIniResult {
   entries: IniEntry[];
   errors: IniError[];
+  /** Every `[section]` header in order (PHP creates an empty [PATH=]/[HOST=] table for each). */
+  sections: Array<{ name: string; scope: IniScope; file: string; line: number }>;
 }
 
 type Tok = { t: string; v: string; line: number };
@@ -99,11 +101,11 @@ function isBlank(c: number): boolean {
 function isNl(c: number): boolean {
   return c === 0x0a || c === 0x0d;
 }
-/** LABEL_CHAR: [^=\n\r\t;&|^$~(){}!"[\]\x00] */
+/** LABEL_CHAR (8.2): [^=\n\r\t;&|^$~(){}!"\[\x00] (a ']' is part of a key; checked against php 8.2.36). */
 function isLabelChar(c: number): boolean {
   switch (c) {
     case 0x3d: case 0x0a: case 0x0d: case 0x09: case 0x3b: case 0x26: case 0x7c: case 0x5e: case 0x24:
-    case 0x7e: case 0x28: case 0x29: case 0x7b: case 0x7d: case 0x21: case 0x22: case 0x5b: case 0x5d: case 0x00:
+    case 0x7e: case 0x28: case 0x29: case 0x7b: case 0x7d: case 0x21: case 0x22: case 0x5b: case 0x00:
       return false;
     default:
       return !Number.isNaN(c);
@@ -146,7 +148,7 @@ const BOOL_WORDS: Array<[string, string]> = [
 ];
 
 class SyntaxStop extends Error {
-  constructor(readonly tok: Tok) {
+  constructor(readonly tok: Tok, readonly expecting?: string) {
     super('syntax');
   }
 }
@@ -336,7 +338,8 @@ class Scanner {
         const cands: Array<[number, number]> = []; // [len, rule]
         if (L > 0 && this.c(i + L) === 0x5b) cands.push([L + 1 + this.blanks(i + L + 1), 2]);
         const [bl, bt] = this.boolAt(i);
-        if (bl > 0) cands.push([bl, 3]);
+        // a keyword line that ends the file is read as a bare key (php 8.2.36: no syntax error)
+        if (bl > 0 && i + bl < s.length) cands.push([bl, 3]);
         if (L > 0) cands.push([L, 4]);
         const b = this.blanks(i);
         if (this.c(i + b) === 0x3d) cands.push([b + 1 + this.blanks(i + b + 1), 5]);
@@ -381,7 +384,12 @@ class Scanner {
         if (c === 0x27) {
           const close = s.indexOf("'", i + 1);
           if (close > i + 1) return this.tok('RAW', s.slice(i + 1, close), close + 1 - i);
-          this.state = S_INITIAL; // <ST_VALUE,ST_RAW>[^]: end of value, the quote is dropped
+          if (close < 0) {
+            // no closing quote anywhere: PHP 8.2 stops reading the file here (value so far kept)
+            this.pos = s.length;
+            return { t: 'END', v: '', line };
+          }
+          this.state = S_INITIAL; // '' : the value ends, the second quote is read as a key char
           return this.tok('EOL', '', 1);
         }
         if (c === 0x24 && this.c(i + 1) === 0x7b) {
@@ -419,12 +427,13 @@ class Scanner {
         }
         if (c === 0x3b) {
           const cm = this.comment(i);
-          this.state = S_INITIAL;
           if (cm > 0) {
+            this.state = S_INITIAL;
             this.line++;
             return this.tok('EOL', '', cm, line);
           }
-          return this.tok('EOL', '', 1);
+          this.pos = s.length; // ';' with no newline after it: no rule matches, the scanner returns 0
+          return { t: 'END', v: '', line };
         }
         if (OPERATORS.has(c)) return this.tok(String.fromCharCode(c), '', 1 + this.blanks(i + 1));
         if (c === 0x3d) {
@@ -437,8 +446,8 @@ class Scanner {
         if (bl > 0 && bl >= V && bl >= C) return this.tok(bt, bt === 'BOOL_TRUE' ? '1' : '', bl);
         if (C > 0 && C >= V) return this.tok('CONSTANT', s.slice(i, i + C), C);
         if (V > 0) return this.tok('STRING', s.slice(i, i + V), V);
-        this.state = S_INITIAL; // any other byte (NUL, a lone '$' at the end): end of value
-        return this.tok('EOL', '', 1);
+        this.state = S_INITIAL; // NUL, or a '$' before NUL / the end: end of value (php 8.2.36)
+        return this.tok('EOL', '', c === 0x24 && this.c(i + 1) === 0x00 ? 2 : 1);
       }
       case S_SECTION:
       case S_OFFSET:
@@ -574,11 +583,13 @@ interface SectionState {
 function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: SectionState, lineBase: number): ParseIniResult {
   const entries: IniEntry[] = [];
   const errors: IniError[] = [];
+  const sections: ParseIniResult['sections'] = [];
   const file = opts.file;
   const env = opts.env ?? {};
   const constants = opts.constants ?? startupConstants();
   const fallback = versionAtLeast(opts.phpVersion ?? '8.2', 8, 3);
   const local = new Map<string, string>();
+  const localArrays = new Set<string>();
   const sc = new Scanner(src, fallback);
   sc.line = lineBase;
   let la: Tok | null = null;
@@ -591,11 +602,15 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
     return sc.next();
   };
   const peek = (): Tok => (la ??= sc.next());
-  const fail = (t: Tok): never => {
-    throw new SyntaxStop(t);
+  const fail = (t: Tok, expecting?: string): never => {
+    throw new SyntaxStop(t, expecting);
   };
 
   const getVar = (name: string, fb: string | null): string => {
+    if (mode === 'php.ini' && localArrays.has(name)) {
+      errors.push({ file, line: sc.line, kind: 'notice', message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")` });
+      return '';
+    }
     if (mode === 'php.ini' && local.has(name)) return local.get(name)!;
     const v = opts.lookup?.(name);
     if (v !== undefined) return v;
@@ -611,7 +626,7 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
   const varRef = (): string => {
     // after TC_DOLLAR_CURLY
     const n = next();
-    if (n.t !== 'VARNAME') fail(n);
+    if (n.t !== 'VARNAME') fail(n, 'TC_VARNAME');
     let t = next();
     let fb: string | null = null;
     if (t.t === 'FALLBACK') {
@@ -624,7 +639,7 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
       }
       t = next();
     }
-    if (t.t !== '}') fail(t);
+    if (t.t !== '}') fail(t, fallback ? undefined : "'}'");
     return getVar(n.v, fb);
   };
 
@@ -707,9 +722,15 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
       if (lk === 'extension' || lk === 'zend_extension') e.extension = lk;
     }
     entries.push(e);
-    if (offset === undefined && st.scope.kind === 'global' && !e.extension) local.set(key, value);
+    if (offset === undefined && st.scope.kind === 'global' && !e.extension) {
+      local.set(key, value);
+      localArrays.delete(key);
+    } else if (offset !== undefined && st.scope.kind === 'global') {
+      localArrays.add(key);
+      local.delete(key);
+    }
   };
-  const onSection = (name: string): void => {
+  const onSection = (name: string, line: number): void => {
     st.section = name;
     if (mode === 'fpm') return;
     // php_ini_parser_cb, ZEND_INI_PARSER_SECTION
@@ -725,6 +746,7 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
     } else {
       st.special = false; // the PATH/HOST table stays active (case 23)
     }
+    sections.push({ name, scope: st.scope, file, line });
   };
 
   try {
@@ -737,7 +759,7 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
         if (peek().t !== ']') name = varStringList(false);
         const c = next();
         if (c.t !== ']') fail(c);
-        onSection(name);
+        onSection(name, t.line);
       } else if (t.t === 'LABEL') {
         const p = peek();
         if (p.t === '=') {
@@ -747,11 +769,11 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
         // bare key without '=': ignored by every callback
       } else if (t.t === 'OFFSET') {
         let off = '';
-        if (peek().t !== ']') off = varStringList(false);
+        if (peek().t !== ']') off = varStringList(true); // option_offset resolves constants (sections do not)
         const c = next();
         if (c.t !== ']') fail(c);
         const eq = next();
-        if (eq.t !== '=') fail(eq);
+        if (eq.t !== '=') fail(eq, "'='");
         onEntry(t.v, stringOrValue(), t.line, off);
       } else {
         fail(t);
@@ -762,9 +784,9 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
     }
   } catch (e) {
     if (!(e instanceof SyntaxStop)) throw e;
-    errors.push({ file, line: sc.line, kind: 'syntax', message: `syntax error, unexpected ${tokenName(e.tok)}` });
+    errors.push({ file, line: sc.line, kind: 'syntax', message: `syntax error, unexpected ${tokenName(e.tok)}${e.expecting ? `, expecting ${e.expecting}` : ''}` });
   }
-  return { entries, errors };
+  return { entries, errors, sections };
 }
 
 /**
@@ -775,6 +797,7 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
 function parseFpmLines(src: string, opts: ParseIniOptions): ParseIniResult {
   const entries: IniEntry[] = [];
   const errors: IniError[] = [];
+  const sections: ParseIniResult['sections'] = [];
   const st: SectionState = { section: null, scope: { kind: 'global' }, special: false };
   const lines = src.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -782,12 +805,13 @@ function parseFpmLines(src: string, opts: ParseIniOptions): ParseIniResult {
     if (i === 0 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     const r = parseText(line + '\n', opts, 'fpm', st, i + 1);
     for (const e of r.entries) entries.push({ ...e, line: i + 1 });
+    for (const x of r.sections) sections.push({ ...x, line: i + 1 });
     if (r.errors.length > 0) {
       for (const e of r.errors) errors.push({ ...e, line: i + 1 });
       if (r.errors.some((e) => e.kind === 'syntax')) break;
     }
   }
-  return { entries, errors };
+  return { entries, errors, sections };
 }
 
 /** True when `version` ("8.2", "8.2.36", "7.4") is at least major.minor. */

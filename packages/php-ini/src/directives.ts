@@ -164,6 +164,37 @@ function strtolWhole(s: string, base: 0 | 10): [number, boolean] {
   return [m[1] === '-' ? -v : v, m[0].length === s.length];
 }
 
+/** C strtol(base 0) prefix of `s`, clamped to the 64-bit range, as a BigInt. */
+function strtolBig(s: string): bigint {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)/.exec(s);
+  if (!m) return 0n;
+  const body = m[2]!;
+  let v = /^0[xX]/.test(body) ? BigInt('0x' + body.slice(2)) : body.length > 1 && body.startsWith('0') ? BigInt('0o' + body.slice(1)) : BigInt(body);
+  if (m[1] === '-') v = -v;
+  const max = 9223372036854775807n;
+  return v > max ? max : v < -max - 1n ? -max - 1n : v;
+}
+
+/**
+ * zend_ini_parse_quantity() (Zend/zend_ini.c, 8.2): blanks trimmed, optional sign, 0x/0o/0b/0
+ * prefixes, an optional k/m/g suffix (x1024^n). Invalid trailing text is ignored (PHP warns).
+ */
+export function parseQuantity(value: string): bigint {
+  const t = value.trim();
+  const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9]\d*)?/.exec(t)!;
+  const body = m[2];
+  if (body === undefined) return 0n;
+  let v: bigint;
+  if (/^0[xX]/.test(body)) v = BigInt('0x' + body.slice(2));
+  else if (/^0[oO]/.test(body)) v = BigInt('0o' + body.slice(2));
+  else if (/^0[bB]/.test(body)) v = BigInt('0b' + body.slice(2));
+  else if (body.length > 1 && body.startsWith('0')) v = BigInt('0o' + body.slice(1));
+  else v = BigInt(body);
+  const suffix = t.slice(-1).toLowerCase();
+  if (t.length > m[0].length && (suffix === 'k' || suffix === 'm' || suffix === 'g')) v *= suffix === 'k' ? 1024n : suffix === 'm' ? 1048576n : 1073741824n;
+  return m[1] === '-' ? -v : v;
+}
+
 /** PHP's is_numeric_string() without errors allowed (PHP 8: leading and trailing whitespace ok). */
 export function isNumericString(s: string): boolean {
   return /^[ \t\n\r\v\f]*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?[ \t\n\r\v\f]*$/.test(s);
@@ -197,10 +228,17 @@ export function rejectReason(name: string, value: string, phpVersion = '8.2', st
       return whole && v >= 4 && v <= 6 ? null : 'session.configuration "session.sid_bits_per_character" must be between 4 and 6';
     }
     case 'session.upload_progress.freq': {
-      const [v] = strtolWhole(value, 0);
+      // zend_atoi(): (int) strtol(base 0) -- clamped to LONG_MAX, then truncated to 32 bits
+      const v = Number(BigInt.asIntN(32, strtolBig(value)));
       if (v < 0) return 'session.upload_progress.freq must be greater than or equal to 0';
       if (value.endsWith('%') && v > 100) return 'session.upload_progress.freq must be less than or equal to 100%';
       return null;
+    }
+    case 'memory_limit': {
+      // main/main.c OnChangeMemoryLimit: zend_set_memory_limit() fails below the memory already in
+      // use at startup (one 2 MiB chunk); -1 means no limit
+      const q = parseQuantity(value);
+      return q === -1n || q >= 2097152n ? null : `Failed to set memory limit to ${q} bytes`;
     }
     case 'session.save_handler':
       if (value === 'user') return 'Session save handler "user" cannot be set by ini_set()';

@@ -1,12 +1,14 @@
 <?php
-// Regenerates packages/php-ini/test/fixtures/<case>/expected.json from the REAL php CLI, with the
-// same command and output format as ../shared/ini-cases/oracle.sh (CLI cases only).
+// Regenerates packages/php-ini/test/fixtures/<case>/expected.json from the REAL php CLI (or php-cgi
+// for "mode": "cgi"), with the same command, CGI variables and output format as
+// ../shared/ini-cases/oracle.sh.
 //   php -n packages/php-ini/scripts/ini-oracle.php [case...]
 declare(strict_types=1);
 $fixtures = dirname(__DIR__) . '/test/fixtures';
 $dump = dirname(__DIR__, 3) . '/../shared/ini-cases/dump.php';
 $dump = realpath($dump) ?: $dump;
 $php = getenv('PHP') ?: 'php';
+$phpCgi = getenv('PHP_CGI') ?: 'php-cgi';
 $only = array_slice($argv, 1);
 $dirs = glob("$fixtures/*", GLOB_ONLYDIR);
 sort($dirs, SORT_STRING);
@@ -17,15 +19,25 @@ foreach ($dirs as $dir) {
     $sub = static fn (string $s): string => str_replace('{CASE}', $dir, $s);
     $env = ['PATH' => '/usr/local/bin:/usr/bin:/bin', 'ORACLE_CASE_DIR' => $dir];
     foreach (is_file("$dir/env.json") ? json_decode(file_get_contents("$dir/env.json"), true) : [] as $k => $v) $env[$k] = $sub((string) $v);
-    $argvPhp = [$php];
+    $mode = $case['mode'] ?? 'cli';
+    $argvPhp = [$mode === 'cgi' ? $phpCgi : $php];
     if (array_key_exists('scan_dir', $case)) $env['PHP_INI_SCAN_DIR'] = $sub($case['scan_dir']); else $argvPhp[] = '-n';
     $ini = $case['ini'] ?? 'php.ini';
     if ($ini === 'php.ini') array_push($argvPhp, '-c', "$dir/php.ini");
     elseif ($ini === 'dir') array_push($argvPhp, '-c', "$dir/");
     elseif ($ini !== 'none') array_push($argvPhp, '-c', "$dir/$ini");
     foreach ($case['args'] ?? [] as $a) $argvPhp[] = $sub((string) $a);
-    $argvPhp[] = $dump;
-    foreach ($case['keys'] as $k) $argvPhp[] = $k;
+    if ($mode === 'cgi') {
+        $script = "$dir/" . $case['cgi']['script'];
+        $docroot = "$dir/" . $case['cgi']['document_root'];
+        $env += ['ORACLE_DUMP' => $dump, 'ORACLE_KEYS' => implode(',', $case['keys']), 'REDIRECT_STATUS' => '200',
+            'GATEWAY_INTERFACE' => 'CGI/1.1', 'SERVER_PROTOCOL' => 'HTTP/1.1', 'REQUEST_METHOD' => 'GET',
+            'SCRIPT_FILENAME' => $script, 'SCRIPT_NAME' => substr($script, strlen($docroot)), 'DOCUMENT_ROOT' => $docroot,
+            'SERVER_NAME' => $case['cgi']['server_name'] ?? 'localhost'];
+    } else {
+        $argvPhp[] = $dump;
+        foreach ($case['keys'] as $k) $argvPhp[] = $k;
+    }
     $cmd = ['env', '-i'];
     foreach ($env as $k => $v) $cmd[] = "$k=$v";
     $proc = proc_open(array_merge($cmd, $argvPhp), [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, $dir);

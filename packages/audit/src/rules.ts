@@ -210,6 +210,8 @@ function checkSaveDir(cfg: AuditedConfig, ctx: RuleContext, path: string, depth:
     return out;
   }
   const st = ctx.fs.lstat(path);
+  // A copied /etc has no /tmp: the shared temp dir is already save-path-shared-temp.
+  if (st === null && sharedTemp) return out;
   if (st === null || st.type !== 'dir') {
     const what = st === null ? 'does not exist' : st.type === 'symlink' ? 'is a symbolic link (not followed by the audit)' : 'is not a directory';
     out.push(make('save-path-missing', cfg, `session directory ${path} ${what} on ${ctx.fs.label}`, at(origin)));

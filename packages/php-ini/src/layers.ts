@@ -21,7 +21,7 @@ import { directiveInfo, iniGetFor, rejectReason, PHP_INI_PERDIR, PHP_INI_SYSTEM,
 import { isFsError, type IniFileSystem } from './fs.ts';
 import type { Configuration } from './loader.ts';
 
-export type Origin = 'default' | 'php.ini' | 'pool php_value' | 'pool php_admin_value' | 'host-section' | 'path-section' | '.user.ini' | 'ini_set';
+export type Origin = 'default' | 'php.ini' | 'pool php_value' | 'pool php_admin_value' | 'fastcgi PHP_VALUE' | 'fastcgi PHP_ADMIN_VALUE' | 'host-section' | 'path-section' | '.user.ini' | 'ini_set';
 
 export interface EffectiveSetting {
   value: string;
@@ -58,6 +58,13 @@ export interface FpmPool {
 export interface RequestLayers {
   /** FPM pool whose php_value/php_admin_value apply (worker start). */
   pool?: FpmPool | null;
+  /**
+   * FPM FastCGI params of this (or an earlier) request: `PHP_VALUE` / `PHP_ADMIN_VALUE`, newline-
+   * separated `key=value` lines (fpm_main.c init_request_info -> fastcgi_ini_parser). They change
+   * the worker's master value WITHOUT a changeability check (even over php_admin_value) and persist
+   * for later requests of that worker (shared/reference/fpm-check request 3).
+   */
+  fastcgiParams?: { PHP_VALUE?: string; PHP_ADMIN_VALUE?: string };
   /** SERVER_NAME for [HOST=] (CGI/FPM only). */
   serverName?: string | null;
   /** Directory of SCRIPT_FILENAME for [PATH=] (CGI/FPM only). */
@@ -148,6 +155,26 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
       } else {
         ignored.push({ key: v.key, origin: 'pool php_admin_value', file: v.file, line: v.line, reason: 'rejected by the directive' });
       }
+    }
+  }
+  for (const param of ['PHP_VALUE', 'PHP_ADMIN_VALUE'] as const) {
+    const text = layers.fastcgiParams?.[param];
+    if (text === undefined) continue;
+    const origin: Origin = param === 'PHP_VALUE' ? 'fastcgi PHP_VALUE' : 'fastcgi PHP_ADMIN_VALUE';
+    const parsed = parseIni(`${text}\n`, { file: `(fastcgi ${param})`, lookup: (n) => config.settings.get(n)?.value });
+    for (const e of parsed.entries) {
+      if (e.offset !== undefined || e.extension) continue;
+      const s = get(e.key);
+      if (!s) {
+        ignored.push({ key: e.key, origin, file: e.file, line: e.line, reason: 'PHP has no such directive' });
+        continue;
+      }
+      if (rejectReason(e.key, e.value, config.phpVersion) !== null) {
+        ignored.push({ key: e.key, origin, file: e.file, line: e.line, reason: 'rejected by the directive' });
+        continue;
+      }
+      Object.assign(s, { value: e.value, origin, file: e.file, line: e.line });
+      if (param === 'PHP_ADMIN_VALUE') s.locked = true;
     }
   }
   if (layers.serverName) {

@@ -222,3 +222,29 @@ describe('directive data', () => {
     expect(r.ignored[0]).toMatchObject({ key: 'sys_temp_dir', origin: '.user.ini' });
   });
 });
+
+describe('shared/reference/fpm-check: pool php_value/php_flag/php_admin_value as real php-fpm 8.2 applied them', () => {
+  const dir = resolve(import.meta.dirname, '../../../../shared/reference/fpm-check');
+  const lines = readFileSync(join(dir, 'expected.txt'), 'utf8').split('\n').filter((l) => l.startsWith('{'));
+  const expected = lines.map((l) => JSON.parse(l) as Record<string, string>);
+  const env = { FPMTEST_ENV: 'fromenv' };
+  const cfg = loadConfiguration({ sapi: 'fpm', iniPath: join(dir, 'php.ini'), noIni: true, env });
+  const fpm = parseFpmConfig({ file: join(dir, 'pool.conf.in'), fs: createRootFs(), env, lookup: (n) => cfg.settings.get(n)?.value });
+  const www = fpm.pools.find((p) => p.name === 'www')!;
+  const keys = Object.keys(expected[0]!).filter((k) => k.startsWith('session.'));
+  const request = (fastcgiParams?: { PHP_VALUE?: string }) => {
+    const userIni = collectUserIni({ fs: createRootFs(), documentRoot: join(dir, 'www'), scriptDir: join(dir, 'www'), filename: '.user.ini' }).entries;
+    return effectiveForRequest(cfg, { pool: www, fastcgiParams, serverName: 'localhost', scriptDir: join(dir, 'www'), userIni, iniSet: [['session.name', 'RUNTIME'], ['session.cache_limiter', 'public']] }, keys);
+  };
+  it('request 1: first duplicate wins, flags 1/0, php_value off = "", admin locks, ${ENV}', () => {
+    const r = request();
+    const before = effectiveForRequest(cfg, { pool: www, serverName: 'localhost', scriptDir: join(dir, 'www'), userIni: collectUserIni({ fs: createRootFs(), documentRoot: join(dir, 'www'), scriptDir: join(dir, 'www'), filename: '.user.ini' }).entries }, keys);
+    for (const k of keys) expect(before.values[k], k).toBe(expected[0]![k]);
+    expect(r.iniSetResults.map((x) => x.returned)).toEqual([false, expected[0]!.ini_set_cl!.replace(/'/g, '')]);
+    expect(r.values['session.name']).toBe(expected[0]!.name_after);
+  });
+  it('request 2: fastcgi PHP_VALUE overrides the pool value', () => {
+    const r = effectiveForRequest(cfg, { pool: www, fastcgiParams: { PHP_VALUE: 'session.gc_maxlifetime=999' } }, ['session.gc_maxlifetime']);
+    expect(r.values['session.gc_maxlifetime']).toBe(expected[1]!['session.gc_maxlifetime']);
+  });
+});

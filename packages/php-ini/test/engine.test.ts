@@ -248,3 +248,32 @@ describe('shared/reference/fpm-check: pool php_value/php_flag/php_admin_value as
     expect(r.values['session.gc_maxlifetime']).toBe(expected[1]!['session.gc_maxlifetime']);
   });
 });
+
+describe('parser modes and versions', () => {
+  it('${NAME:-fallback} is 8.3+; 8.2 reads the whole NAME:-fallback as a variable name', () => {
+    const text = 'a = ${SM_UNSET:-/fb}\nb = "x${SM_SET:-no}y"\n';
+    const env = { SM_SET: 'set' };
+    expect(parseIni(text, { file: 'v.ini', env, phpVersion: '8.2' }).entries.map((e) => e.value)).toEqual(['', 'xy']);
+    expect(parseIni(text, { file: 'v.ini', env, phpVersion: '8.3' }).entries.map((e) => e.value)).toEqual(['/fb', 'xsety']);
+  });
+  it('fpm mode: each line is parsed alone (a quoted value cannot span lines), sections are pools', () => {
+    const r = parseIni('[www]\nphp_value[session.name] = "A\nB"\nuser = x\n', { file: 'pool.conf', mode: 'fpm' });
+    expect(r.errors[0]).toMatchObject({ kind: 'syntax', line: 2 });
+    const ok = parseIni('[www]\nphp_admin_value[session.save_path] = "/a;b"\n[other]\nphp_flag[display_errors] = on\n', { file: 'pool.conf', mode: 'fpm' });
+    expect(ok.entries.map((e) => [e.section, e.key, e.offset, e.value, e.line])).toEqual([
+      ['www', 'php_admin_value', 'session.save_path', '/a;b', 2],
+      ['other', 'php_flag', 'display_errors', '1', 4],
+    ]);
+  });
+  it('user.ini mode: ${} sees the main configuration (lookup), not earlier .user.ini lines', () => {
+    const r = parseIni('x = 1\ny = ${x}${main}\n', { file: '.user.ini', mode: 'user.ini', lookup: (n) => (n === 'main' ? 'M' : undefined) });
+    expect(r.entries.map((e) => e.value)).toEqual(['1', 'M']);
+    const p = parseIni('x = 1\ny = ${x}${main}\n', { file: 'php.ini', mode: 'php.ini', lookup: (n) => (n === 'main' ? 'M' : undefined) });
+    expect(p.entries.map((e) => e.value)).toEqual(['1', '1M']);
+  });
+  it('every entry keeps file and line; errors carry the line PHP prints', () => {
+    const r = parseIni('; c\n\na = 1\n[S]\nb = "2\n3"\nc = (\n', { file: '/etc/php.ini' });
+    expect(r.entries.map((e) => [e.key, e.file, e.line])).toEqual([['a', '/etc/php.ini', 3], ['b', '/etc/php.ini', 5]]);
+    expect(r.errors).toEqual([{ file: '/etc/php.ini', line: 8, kind: 'syntax', message: 'syntax error, unexpected END_OF_LINE' }]);
+  });
+});

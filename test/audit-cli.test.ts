@@ -9,7 +9,11 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, redactSecrets } from '@session-migrate/audit';
+import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson } from '@session-migrate/audit';
+import { phpDefaults } from '../packages/cli/src/commands-audit.ts';
+
+/** CLI runs spawn node + tsx: seconds each on a loaded machine, so these tests get a generous limit. */
+const SLOW = 600_000;
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const FIXTURES = join(import.meta.dirname, '../packages/audit/test/fixtures');
@@ -45,17 +49,28 @@ describe('audit --ini: values equal real PHP (php -n -c FILE)', () => {
     join(SHARED, 'cases/BUG-14/php.ini'),
     join(SHARED, 'cases/BUG-08/php.ini'),
   ];
+  // The library path the CLI takes (local php's version and compiled defaults), file by file ...
+  const local = phpDefaults('php');
   for (const file of files) {
     it(file.replace(/.*\/(fixtures|cases)\//, ''), () => {
-      const r = cli(['audit', '--ini', file, '--json', '--fail-on', 'none']);
-      expect(r.status, r.stderr).toBe(0);
-      const doc = JSON.parse(r.stdout) as AuditJson;
+      expect(local).not.toBeNull();
+      const r = auditIniFile({ fs: new RootFs('/'), engine: defaultEngine(), iniFile: file, env: {}, phpVersion: local?.version, defaults: local?.defaults });
+      const doc = JSON.parse(renderJson([r])) as AuditJson;
       const values = doc.hosts[0]?.configurations[0]?.values ?? {};
       const php = phpSessionValues(file);
       for (const [k, v] of Object.entries(php)) expect(values[k], k).toBe(redactSecrets(v));
       expect(Object.keys(php).length).toBeGreaterThan(20);
     });
   }
+
+  // ... and once through the binary.
+  it('the CLI prints the same values', () => {
+    const file = join(SHARED, 'cases/BUG-13/booleans.ini');
+    const r = cli(['audit', '--ini', file, '--json', '--fail-on', 'none']);
+    expect(r.status, r.stderr).toBe(0);
+    const values = (JSON.parse(r.stdout) as AuditJson).hosts[0]?.configurations[0]?.values ?? {};
+    for (const [k, v] of Object.entries(phpSessionValues(file))) expect(values[k], k).toBe(v);
+  }, SLOW);
 
   it('names PHP does not know are false; unknown-directive says which one was meant', () => {
     const r = cli(['audit', '--ini', join(FIXTURES, 'typos-and-removed/php.ini'), '--json', '--fail-on', 'none']);
@@ -65,7 +80,7 @@ describe('audit --ini: values equal real PHP (php -n -c FILE)', () => {
     expect(values['session.entropy_length']).toBe(false);
     const probe = spawnSync('php', ['-n', '-c', join(FIXTURES, 'typos-and-removed/php.ini'), '-r', 'var_export([ini_get("session.save_hander"), ini_get("session.entropy_length")]);'], { encoding: 'utf8' });
     expect(probe.stdout.replace(/\s+/g, '')).toBe('array(0=>false,1=>false,)');
-  });
+  }, SLOW);
 
   it('--scan-dir: the scan dirs are read in order after the main file', () => {
     const dir = join(work, 'scan');
@@ -83,7 +98,7 @@ describe('audit --ini: values equal real PHP (php -n -c FILE)', () => {
     for (const k of ['session.name', 'session.cookie_path', 'session.gc_maxlifetime']) expect(values[k], k).toBe(want[k]);
     const empty = cli(['audit', '--ini', join(dir, 'php.ini'), '--scan-dir', '', '--json', '--fail-on', 'none']);
     expect((JSON.parse(empty.stdout) as AuditJson).hosts[0]?.configurations[0]?.values['session.name']).toBe('MAIN');
-  });
+  }, SLOW);
 });
 
 describe('audit output and exit codes', () => {
@@ -104,7 +119,7 @@ describe('audit output and exit codes', () => {
       expect(['error', 'warning', 'note']).toContain(res.level);
       expect(run?.tool.driver.rules[res.ruleIndex]?.id).toBe(res.ruleId);
     }
-  });
+  }, SLOW);
 
   it('--fail-on decides the exit code', () => {
     const ini = join(FIXTURES, 'clean-redis/php.ini');
@@ -117,24 +132,24 @@ describe('audit output and exit codes', () => {
     expect(cli(['audit', '--ini', weak, '--fail-on', 'critical']).status).toBe(0);
     expect(cli(['audit', '--ini', weak, '--fail-on', 'none']).status).toBe(0);
     expectUsageError(cli(['audit', '--ini', weak, '--fail-on', 'severe']), /fail-on/);
-  });
+  }, SLOW);
 
   it('the table names each setting with the file and line that set it', () => {
     const r = cli(['audit', '--ini', join(SHARED, 'cases/BUG-11/quoted_with_inline_comment.ini'), '--fail-on', 'none']);
     expect(r.stdout).toMatch(/session\.save_path\s+\/var\/lib\/php\/sessions depth=2 mode=0700\s+\S*quoted_with_inline_comment\.ini:\d+/);
     expect(r.stdout).toMatch(/session\.use_strict_mode\s+"0"\s+default/);
-  });
+  }, SLOW);
 });
 
 describe('audit bad input: one line, exit 2, or partial results marked partial', () => {
-  it('a non-existent --root', () => expectUsageError(cli(['audit', '--root', join(work, 'nope')]), /--root .*no such file or directory/));
-  it('a missing --ini file', () => expectUsageError(cli(['audit', '--ini', join(work, 'nope.ini')]), /--ini .*no such file/));
-  it('--ini naming a directory', () => expectUsageError(cli(['audit', '--ini', work]), /not a regular file/));
+  it('a non-existent --root', () => expectUsageError(cli(['audit', '--root', join(work, 'nope')]), /--root .*no such file or directory/), SLOW);
+  it('a missing --ini file', () => expectUsageError(cli(['audit', '--ini', join(work, 'nope.ini')]), /--ini .*no such file/), SLOW);
+  it('--ini naming a directory', () => expectUsageError(cli(['audit', '--ini', work]), /not a regular file/), SLOW);
   it('conflicting options', () => {
     expectUsageError(cli(['audit', '--ini', 'x', '--json', '--sarif']), /exclude each other/);
     expectUsageError(cli(['audit', '--scan-dir', '/x']), /--scan-dir needs --ini/);
     expectUsageError(cli(['audit', '--fleet']), /--fleet needs --from-collected/);
-  });
+  }, SLOW);
   it('malformed collected documents', () => {
     const cases: Array<[string, RegExp]> = [
       ['{not json', /invalid JSON/],
@@ -144,14 +159,14 @@ describe('audit bad input: one line, exit 2, or partial results marked partial',
       ['{"format":"session-migrate-collect/1","host":"aGk=","files":[{"path":"L2V0Yw==","type":"weird","mode":"644","uid":0,"gid":0,"size":1}]}', /files\[0\]\.type/],
     ];
     cases.forEach(([text, re], i) => {
-      const f = join(work, `bad-${i}.json`);
-      writeFileSync(f, text);
-      expectUsageError(cli(['audit', '--from-collected', f]), re);
+      expect(() => parseCollected(text, `bad-${i}.json`)).toThrow(re);
+      try { parseCollected(text, `bad-${i}.json`); } catch (err) { expect((err as { exitCode?: number }).exitCode).toBe(2); expect(String((err as Error).message)).not.toContain('\n'); }
     });
     const bin = join(work, 'garbage.json');
     writeFileSync(bin, Buffer.from([0, 1, 2, 255, 254, 0x7b]));
-    expectUsageError(cli(['audit', '--from-collected', bin]), /invalid JSON/);
-  });
+    expectUsageError(cli(['audit', '--from-collected', bin]), /garbage\.json: not a session-migrate collect document \(invalid JSON/);
+    expectUsageError(cli(['audit', '--from-collected', join(work, 'missing.json')]), /no such file or directory/);
+  }, SLOW);
   it('a 50 MB ini file is not read (too large), without a crash, and the result is marked partial', () => {
     const big = join(work, 'big.ini');
     const line = 'session.name = BIG\n';
@@ -161,7 +176,7 @@ describe('audit bad input: one line, exit 2, or partial results marked partial',
     const doc = JSON.parse(r.stdout) as AuditJson;
     expect(doc.partial).toBe(true);
     expect(doc.hosts[0]?.findings.some((f) => f.rule_id === 'audit-incomplete' && /too large/.test(f.message))).toBe(true);
-  });
+  }, SLOW);
   it('binary garbage as php.ini: a syntax error, no crash', () => {
     const g = join(work, 'garbage.ini');
     const buf = Buffer.alloc(8192);
@@ -171,7 +186,7 @@ describe('audit bad input: one line, exit 2, or partial results marked partial',
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as AuditJson;
     expect(doc.hosts[0]?.findings.some((f) => f.rule_id === 'ini-syntax-error' || f.rule_id === 'audit-incomplete')).toBe(true);
-  });
+  }, SLOW);
 });
 
 /** Builds a small Debian-like root with a php-fpm pool and a session dir. */
@@ -190,7 +205,7 @@ function fakeRoot(name: string, savePath: string, handler = 'files'): string {
 
 function runCollect(root: string, args: string[] = [], env: Record<string, string> = {}): string {
   const script = join(work, 'collect.sh');
-  writeFileSync(script, cli(['audit', 'collect-script']).stdout);
+  writeFileSync(script, collectScript());
   const r = spawnSync('dash', [script, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', AUDIT_ROOT: root, ...env }, maxBuffer: 64 * 1024 * 1024 });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
@@ -198,14 +213,17 @@ function runCollect(root: string, args: string[] = [], env: Record<string, strin
 
 describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
   it('collect-script is POSIX sh: dash -n accepts it and it has no bashisms', () => {
-    const text = cli(['audit', 'collect-script']).stdout;
+    const r = cli(['audit', 'collect-script']);
+    expect(r.status).toBe(0);
+    const text = r.stdout;
+    expect(text).toBe(collectScript());
     expect(text.startsWith('#!/bin/sh\n')).toBe(true);
     const f = join(work, 'syntax.sh');
     writeFileSync(f, text);
     expect(spawnSync('dash', ['-n', f]).status).toBe(0);
     const code = text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
     expect(code).not.toMatch(/\[\[ |^\s*local\s|\$\{[A-Za-z_]+\/|^\s*function\s|<<<|\$'|\bdeclare\b|\bsource\s/m);
-  });
+  }, SLOW);
 
   it('collects a fake root with dash, never reading session contents, and the audit of the document equals the audit of the root', () => {
     const root = fakeRoot('host-a', '/var/lib/php/sessions');
@@ -220,18 +238,22 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     expect(decoded.find((f) => f.path === '/srv/www/app/.user.ini')?.content).toContain('gc_maxlifetime');
     const file = join(work, 'host-a.json');
     writeFileSync(file, doc);
-    const fromDoc = JSON.parse(cli(['audit', '--from-collected', file, '--json', '--fail-on', 'none']).stdout) as AuditJson;
-    const fromRoot = JSON.parse(cli(['audit', '--root', root, '--docroot', '/srv/www', '--json', '--fail-on', 'none']).stdout) as AuditJson;
+    const run = cli(['audit', '--from-collected', file, '--json', '--fail-on', 'none']);
+    expect(run.status, run.stderr).toBe(0);
+    const fromDoc = JSON.parse(run.stdout) as AuditJson;
+    const fromRoot = JSON.parse(renderJson([auditHost({ fs: new RootFs(root), engine: defaultEngine(), host: 'root', env: {}, docroots: ['/srv/www'] })])) as AuditJson;
     const strip = (d: AuditJson) => d.hosts[0]?.configurations.map((c) => ({ id: c.id.replace(/^[^/]+\//, ''), values: c.values }));
     expect(strip(fromDoc)).toEqual(strip(fromRoot));
     const rules = (d: AuditJson) => [...new Set(d.hosts[0]?.findings.map((f) => f.rule_id))].sort();
     expect(rules(fromDoc)).toEqual(rules(fromRoot));
     expect(rules(fromDoc)).toContain('codemod-target-locked');
-  });
+    const c = parseCollected(doc, 'host-a.json');
+    expect(c.docroots).toEqual(['/srv/www']);
+  }, SLOW);
 
   it('on the live host with real php: php --ini and the effective values are in the document', () => {
     const script = join(work, 'collect-live.sh');
-    writeFileSync(script, cli(['audit', 'collect-script']).stdout);
+    writeFileSync(script, collectScript());
     const r = spawnSync('dash', [script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, maxBuffer: 64 * 1024 * 1024 });
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { php: { ini_output: string; values: string } };
@@ -247,7 +269,7 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     const a = JSON.parse(audit.stdout) as AuditJson;
     const cliCfg = a.hosts[0]?.configurations.find((c) => c.id.endsWith('/cli'));
     expect(cliCfg?.values['session.save_path']).toBe(redactSecrets(real[0] ?? ''));
-  });
+  }, SLOW);
 
   it('--fleet summarises three hosts per handler, save path and finding', () => {
     const files = [
@@ -277,7 +299,7 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     expect(j.by_handler.redis).toEqual(['web-3']);
     const failing = cli(['audit', '--from-collected', ...files, '--fleet']);
     expect(failing.status).toBe(1);
-  });
+  }, SLOW);
 
   it('a collected file whose contents were not readable makes the result partial', () => {
     const root = fakeRoot('host-u', '/var/lib/php/sessions');
@@ -287,7 +309,8 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     if (target !== undefined) { delete target.content; target.skipped = Buffer.from('permission denied').toString('base64'); }
     const f = join(work, 'host-u.json');
     writeFileSync(f, JSON.stringify(doc));
-    const a = JSON.parse(cli(['audit', '--from-collected', f, '--json', '--fail-on', 'none']).stdout) as AuditJson;
+    const c = parseCollected(JSON.stringify(doc), 'host-u.json');
+    const a = JSON.parse(renderJson([auditHost({ fs: c.fs, engine: defaultEngine(), host: c.host, env: {}, docroots: c.docroots, probe: c.probe })])) as AuditJson;
     expect(a.partial).toBe(true);
     expect(a.hosts[0]?.findings.some((x) => x.rule_id === 'audit-incomplete' && /fpm\/php\.ini: permission denied/.test(x.message))).toBe(true);
   });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson } from '@session-migrate/audit';
-import { phpDefaults } from '../packages/cli/src/commands-audit.ts';
+import { phpDefaults, repeatedOption } from '../packages/cli/src/commands-audit.ts';
 
 /** CLI runs spawn node + tsx: seconds each on a loaded machine, so these tests get a generous limit. */
 const SLOW = 600_000;
@@ -98,6 +98,22 @@ describe('audit --ini: values equal real PHP (php -n -c FILE)', () => {
     for (const k of ['session.name', 'session.cookie_path', 'session.gc_maxlifetime']) expect(values[k], k).toBe(want[k]);
     const empty = cli(['audit', '--ini', join(dir, 'php.ini'), '--scan-dir', '', '--json', '--fail-on', 'none']);
     expect((JSON.parse(empty.stdout) as AuditJson).hosts[0]?.configurations[0]?.values['session.name']).toBe('MAIN');
+  }, SLOW);
+});
+
+describe('audit options', () => {
+  it('--docroot and --from-collected may be repeated and take several values', () => {
+    expect(repeatedOption(['audit', '--docroot', '/a', '--json', '--docroot=/b', '--docroot', '/c', '/d', '--fail-on', 'none'], 'docroot')).toEqual(['/a', '/b', '/c', '/d']);
+    expect(repeatedOption(['audit', '--from-collected', 'x.json', 'y.json'], 'from-collected')).toEqual(['x.json', 'y.json']);
+    expect(repeatedOption(['audit'], 'docroot')).toEqual([]);
+  });
+  it('the CLI reads every --docroot', () => {
+    const root = join(FIXTURES, 'rhel-layout/root');
+    const r = cli(['audit', '--root', root, '--docroot', '/var/www/html', '--docroot', '/missing', '--json', '--fail-on', 'none']);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as AuditJson;
+    expect(doc.hosts[0]?.configurations.map((c) => c.id)).toContain('root/rhel/apache2@/var/www/html/shop');
+    expect(doc.hosts[0]?.problems.some((p) => p.includes('/missing'))).toBe(true);
   }, SLOW);
 });
 

@@ -10,7 +10,7 @@ import {
   applyCommand, keysGenerate, planCommand, verifyCommand,
 } from './commands.ts';
 import { demoCommand } from './demo.ts';
-import { FAIL_ON, auditCollectScript, auditCommand } from './commands-audit.ts';
+import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './commands-audit.ts';
 
 const VERSION = '0.1.0';
 
@@ -129,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(a.ini !== undefined ? { ini: a.ini } : {}),
       ...(a['scan-dir'] !== undefined ? { scanDir: a['scan-dir'] } : {}),
       ...(a.root !== undefined ? { root: a.root } : {}),
-      docroot: a.docroot.map(String), fromCollected: a['from-collected'].map(String), fleet: a.fleet,
+      docroot: repeatedOption(argv, 'docroot'), fromCollected: repeatedOption(argv, 'from-collected'), fleet: a.fleet,
       json: a.json, sarif: a.sarif, failOn: a['fail-on'] as (typeof FAIL_ON)[number], php: a.php, version: VERSION,
     }, print)))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>

@@ -195,8 +195,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       sapi: 'cli', iniFile: probeIni.loadedFile, ...(probeIni.configPath !== null ? { configDir: probeIni.configPath } : {}),
       scanDir: (probeIni.scanDirs ?? []).join(':'), env: layoutEnv, phpVersion: probeVersion, defaults: {},
     });
-    const merged = loaded;
-    const d = newDraft(`${opts.host}/cli`, 'cli', probeVersion, 'php-binary', merged);
+    const d = newDraft(`${opts.host}/cli`, 'cli', probeVersion, 'php-binary', loaded);
     // The binary's own values win (it knows its compiled defaults and loaded extensions).
     // Where our reading differs, PHP is right: a default differs (Debian's save_path), or an extension's
     // directive we do not model; the origin then stays "default" or becomes the binary itself.

@@ -295,5 +295,3 @@ function globToRegExp(part: string): RegExp {
 
 /** True when `mode` lets users other than the owner (and group) read: o+r. */
 export const otherReadable = (mode: number): boolean => (mode & 0o004) !== 0;
-
-export { describeFsError };

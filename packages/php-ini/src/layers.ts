@@ -83,7 +83,16 @@ export interface EffectiveValues {
   iniSetResults: Array<{ key: string; returned: string | false }>;
   /** Layer values PHP ignored, with the reason. */
   ignored: Array<{ key: string; origin: Origin; file: string | null; line: number | null; reason: string }>;
+  /**
+   * Set when PHP would stop every such request with a fatal error during request startup: a numeric
+   * or empty session.name in .user.ini, or session.save_handler = user in [PATH=]/[HOST=]/.user.ini
+   * (session.c raises E_ERROR outside the runtime stage; checked against php-cgi 8.2.36).
+   */
+  fatal?: { key: string; origin: Origin; file: string | null; line: number | null; message: string };
 }
+
+const HANDLER_MODULES: Record<string, string | null> = { files: null, redis: 'redis', rediscluster: 'redis', memcached: 'memcached', memcache: 'memcache' };
+const SERIALIZER_MODULES: Record<string, string | null> = { php: null, php_binary: null, php_serialize: null, igbinary: 'igbinary', msgpack: 'msgpack' };
 
 /** Dedupe pool values keeping the FIRST occurrence of each key (FPM applies the list that way). */
 export function firstWins(values: PoolValue[]): PoolValue[] {
@@ -111,6 +120,30 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
     state.set(key, s);
     return s;
   };
+  // A value rejected during request activation prints a warning; with display_errors on, that output
+  // sends the headers, and every later session.* change of the request then fails
+  // (ext/session/session.c SESSION_CHECK_OUTPUT_STATE: "Session ini settings cannot be changed after
+  // headers have already been sent"). Found by test/fuzz-cgi-vs-php.test.ts.
+  let headersSent = false;
+  let fatal: EffectiveValues['fatal'];
+  const modules = new Set(ctx.extensions ?? []);
+  const moduleMissing = (key: string, value: string): string | null => {
+    const table = key === 'session.save_handler' ? HANDLER_MODULES : key === 'session.serialize_handler' ? SERIALIZER_MODULES : null;
+    if (!table) return null;
+    const need = Object.prototype.hasOwnProperty.call(table, value) ? table[value] : undefined;
+    if (need === null) return null;
+    if (need !== undefined && modules.has(need)) return null;
+    return key === 'session.save_handler' ? `Session save handler "${value}" cannot be found` : `Serialization handler "${value}" cannot be found`;
+  };
+  const displaysErrors = (): boolean => {
+    const d = get('display_errors')?.value.toLowerCase() ?? '1';
+    // main.c php_error_cb: "stderr" is honoured only by the cli/cgi/phpdbg SAPI names; php-cgi
+    // registers as "cgi-fcgi", so there (and in FPM) the warning still goes to the response
+    if (d === 'stderr') return config.sapi !== 'cli';
+    return d === 'on' || d === 'yes' || d === 'true' || d === 'stdout' || Number.parseInt(d, 10) !== 0 && !Number.isNaN(Number.parseInt(d, 10));
+  };
+  const checksOutput = (key: string): boolean =>
+    key.startsWith('session.') && !key.startsWith('session.upload_progress.') && key !== 'session.trans_sid_tags' && key !== 'session.trans_sid_hosts';
   const alter = (key: string, value: string, origin: Origin, file: string | null, line: number | null, mode: number, lockOnActivate: boolean): boolean => {
     const s = get(key);
     if (!s) {
@@ -123,9 +156,21 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
       ignored.push({ key, origin, file, line, reason: s.locked ? 'locked by php_admin_value or a [PATH=]/[HOST=] section' : 'not changeable at this level (PHP_INI_SYSTEM)' });
       return false;
     }
-    const why = rejectReason(key, value, config.phpVersion, origin === 'ini_set' ? 'runtime' : 'startup');
+    const perRequest = origin === 'host-section' || origin === 'path-section' || origin === '.user.ini';
+    if (perRequest && headersSent && checksOutput(key)) {
+      ignored.push({ key, origin, file, line, reason: 'rejected: session ini settings cannot be changed after headers have already been sent (an earlier warning was displayed)' });
+      return false;
+    }
+    // after startup the modules are activated: an unknown save/serialize handler is rejected
+    // at runtime the modules are activated: ini_set() of an unknown save/serialize handler fails
+    // (php-cgi accepts unknown ones in [PATH=]/.user.ini, checked against php-cgi 8.2.36)
+    const why = rejectReason(key, value, config.phpVersion, origin === 'ini_set' ? 'runtime' : 'startup') ?? (origin === 'ini_set' ? moduleMissing(key, value) : null);
     if (why) {
       ignored.push({ key, origin, file, line, reason: `rejected: ${why}` });
+      // session.c raises E_ERROR outside the runtime stage for these (OnUpdateName: only at HTACCESS)
+      const fatalHere = (origin === '.user.ini' && key === 'session.name') || (perRequest && key === 'session.save_handler');
+      if (fatalHere && !fatal) fatal = { key, origin, file, line, message: `PHP Request Startup: ${why}` };
+      if (perRequest && displaysErrors()) headersSent = true;
       return false;
     }
     Object.assign(s, { value, origin, file, line });
@@ -223,7 +268,7 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
     void _a;
     settings[k] = pub;
   }
-  return { values, settings, iniSetResults, ignored };
+  return fatal ? { values, settings, iniSetResults, ignored, fatal } : { values, settings, iniSetResults, ignored };
 }
 
 /** Pool-level effective values (BUG-14): php.ini < php_value < .user.ini < ini_set, admin locks. */

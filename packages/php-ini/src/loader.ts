@@ -334,6 +334,8 @@ export function loadConfiguration(opts: LoadOptions = {}): Configuration {
   }
 
   cfg.context = { ...cfg.context, extensions: [...(cfg.context.extensions ?? []), ...cfg.extensions.map((e) => e.name)] };
+  // NB: `session.save_handler = user` prints "Fatal error: PHP Startup: ..." but PHP 8.2 keeps
+  // running with the default (php-cgi 8.2.36): see startupRejections().
   return cfg;
 }
 

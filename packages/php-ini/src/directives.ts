@@ -119,7 +119,7 @@ export function directiveInfo(name: string, ctx: DirectiveContext | string = {})
   const row = PHP82_DIRECTIVES[name];
   const fact = VERSION_FACTS[name];
   let exists = row !== undefined;
-  let ext = row?.[0] ?? fact?.ext ?? null;
+  const ext = row?.[0] ?? fact?.ext ?? null;
   let def: string | null = row ? (row[1] ?? '') : null;
   const access = row?.[2] ?? fact?.access ?? null;
   if (fact?.removedIn && cmpVersion(version, fact.removedIn) >= 0) exists = false;
@@ -141,7 +141,6 @@ export function directiveInfo(name: string, ctx: DirectiveContext | string = {})
   if (fact?.addedIn) info.addedIn = fact.addedIn;
   if (fact?.deprecatedIn) info.deprecatedIn = fact.deprecatedIn;
   if (fact?.note) info.note = fact.note;
-  if (!exists) ext = null;
   return info;
 }
 
@@ -209,10 +208,12 @@ export function cAtol(s: string): number {
 }
 
 /**
- * Would `name`'s on_modify handler accept `value` at startup (or at `stage`)? Returns a reason
- * string when PHP rejects it (the compiled default stays), or null when accepted.
+ * Would `name`'s on_modify handler accept `value`? Returns the warning PHP prints when it rejects
+ * it (at startup the compiled default then stays), or null when accepted. Module availability
+ * (unknown save/serialize handlers) is not checked here: see effectiveForRequest().
  */
 export function rejectReason(name: string, value: string, phpVersion = '8.2', stage: 'startup' | 'runtime' = 'startup'): string | null {
+  void stage; // kept for callers: these validators reject the same values at every stage in 8.2
   switch (name) {
     case 'session.name':
       if (value === '' || isNumericString(value)) return `session.name "${value}" cannot be numeric or empty`;
@@ -250,7 +251,6 @@ export function rejectReason(name: string, value: string, phpVersion = '8.2', st
       if (versionAtLeast(phpVersion, 8, 4) && cAtol(value) <= 0) return 'session.gc_divisor must be greater than 0';
       return null;
     default:
-      void stage;
       return null;
   }
 }

@@ -55,6 +55,8 @@ export function expandGlob(fs: IniFileSystem, pattern: string): string[] {
   return names.filter((n) => !n.startsWith('.') && re.test(n)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((n) => posix.join(dir, n));
 }
 
+/** key -> [admin, flag] */
+const POOL_VALUE_KINDS: Record<string, [boolean, boolean]> = { php_value: [false, false], php_flag: [false, true], php_admin_value: [true, false], php_admin_flag: [true, true] };
 const FLAG_TRUE = new Set(['1', 'yes', 'true', 'on']);
 const FLAG_FALSE = new Set(['0', 'no', 'none', 'false', 'off', '']);
 
@@ -99,8 +101,7 @@ export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
         pools.set(current, pool);
         cfg.pools.push(pool);
       }
-      const kinds: Record<string, [boolean, boolean]> = { php_value: [false, false], php_flag: [false, true], php_admin_value: [true, false], php_admin_flag: [true, true] };
-      const kind = e.offset !== undefined ? kinds[e.key] : undefined;
+      const kind = e.offset !== undefined ? POOL_VALUE_KINDS[e.key] : undefined;
       if (kind && e.offset !== undefined) {
         const [admin, flag] = kind;
         let value = e.value;

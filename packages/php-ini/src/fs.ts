@@ -77,10 +77,6 @@ export function createRootFs(opts: RootFsOptions = {}): IniFileSystem {
       try {
         st = lstatSync(onDisk(virt));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && pending.length === 0) {
-          cur.push(name);
-          return errOf(e, path);
-        }
         return errOf(e, path);
       }
       if (st.isSymbolicLink()) {

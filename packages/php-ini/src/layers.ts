@@ -164,7 +164,7 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
     // after startup the modules are activated: an unknown save/serialize handler is rejected
     // at runtime the modules are activated: ini_set() of an unknown save/serialize handler fails
     // (php-cgi accepts unknown ones in [PATH=]/.user.ini, checked against php-cgi 8.2.36)
-    const why = rejectReason(key, value, config.phpVersion, origin === 'ini_set' ? 'runtime' : 'startup') ?? (origin === 'ini_set' ? moduleMissing(key, value) : null);
+    const why = rejectReason(key, value, config.phpVersion) ?? (origin === 'ini_set' ? moduleMissing(key, value) : null);
     if (why) {
       ignored.push({ key, origin, file, line, reason: `rejected: ${why}` });
       // session.c raises E_ERROR outside the runtime stage for these (OnUpdateName: only at HTACCESS)
@@ -178,27 +178,19 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
   };
 
   if (layers.pool) {
-    for (const v of firstWins(layers.pool.phpValues)) {
-      if (v.key === 'extension') continue;
-      const s = get(v.key);
-      if (!s) {
-        ignored.push({ key: v.key, origin: 'pool php_value', file: v.file, line: v.line, reason: 'PHP has no such directive ("Unable to set php_value")' });
-        continue;
-      }
-      if (rejectReason(v.key, v.value, config.phpVersion) === null) Object.assign(s, { value: v.value, origin: 'pool php_value', file: v.file, line: v.line });
-      else ignored.push({ key: v.key, origin: 'pool php_value', file: v.file, line: v.line, reason: 'rejected by the directive' });
-    }
-    for (const v of firstWins(layers.pool.phpAdminValues)) {
-      if (v.key === 'extension') continue;
-      const s = get(v.key);
-      if (!s) {
-        ignored.push({ key: v.key, origin: 'pool php_admin_value', file: v.file, line: v.line, reason: 'PHP has no such directive ("Unable to set php_admin_value")' });
-        continue;
-      }
-      if (rejectReason(v.key, v.value, config.phpVersion) === null) {
-        Object.assign(s, { value: v.value, origin: 'pool php_admin_value', file: v.file, line: v.line, locked: true });
-      } else {
-        ignored.push({ key: v.key, origin: 'pool php_admin_value', file: v.file, line: v.line, reason: 'rejected by the directive' });
+    // fpm_php_apply_defines: every php_value first, then every php_admin_value (admin locks)
+    for (const [list, origin] of [[layers.pool.phpValues, 'pool php_value'], [layers.pool.phpAdminValues, 'pool php_admin_value']] as const) {
+      for (const v of firstWins(list)) {
+        if (v.key === 'extension') continue;
+        const s = get(v.key);
+        if (!s) {
+          ignored.push({ key: v.key, origin, file: v.file, line: v.line, reason: `PHP has no such directive ("Unable to set ${origin.slice(5)}")` });
+        } else if (rejectReason(v.key, v.value, config.phpVersion) !== null) {
+          ignored.push({ key: v.key, origin, file: v.file, line: v.line, reason: 'rejected by the directive' });
+        } else {
+          Object.assign(s, { value: v.value, origin, file: v.file, line: v.line });
+          if (origin === 'pool php_admin_value') s.locked = true;
+        }
       }
     }
   }
@@ -250,7 +242,7 @@ export function effectiveForRequest(config: Configuration, layers: RequestLayers
   }
 
   const names = keys ?? [...new Set([
-    ...Object.keys(Object.fromEntries(config.settings)),
+    ...config.settings.keys(),
     ...state.keys(),
     ...(layers.pool ? [...layers.pool.phpValues, ...layers.pool.phpAdminValues].map((v) => v.key) : []),
     ...(layers.userIni ?? []).map((e) => e.key),

@@ -346,15 +346,12 @@ export function loadConfiguration(opts: LoadOptions = {}): Configuration {
  */
 export function iniGetValues(config: Configuration, keys?: string[], phpVersion?: string): Record<string, string | false> {
   const ctx: DirectiveContext = { ...config.context, phpVersion: phpVersion ?? config.context.phpVersion };
-  const names = keys ?? [...new Set([...knownNames(), ...config.settings.keys()])].sort();
+  const names = keys ?? [...new Set([...knownDirectiveNames(), ...config.settings.keys()])].sort();
   const out: Record<string, string | false> = {};
   for (const k of names) out[k] = iniGetFor(k, config.settings.get(k)?.value, ctx);
   return out;
 }
 
-function knownNames(): string[] {
-  return knownDirectiveNames();
-}
 
 /** Startup warnings PHP prints for rejected values (the compiled default stays). */
 export function startupRejections(config: Configuration): Array<{ key: string; setting: Setting; message: string }> {

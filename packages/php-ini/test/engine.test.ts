@@ -213,6 +213,19 @@ describe('directive data', () => {
     expect(directiveInfo('session.cookie_partitioned', '8.2').exists).toBe(false);
     expect(directiveInfo('session.cookie_partitioned', '8.5')).toMatchObject({ exists: true, default: '0' });
     expect(directiveInfo('sys_temp_dir')).toMatchObject({ exists: true, access: 4, default: '' });
+    expect(directiveInfo('session.cookie_secure', '7.1').default).toBe('');
+    expect(directiveInfo('redis.session.locking_enabled').exists).toBe(false);
+    expect(directiveInfo('redis.session.locking_enabled', { extensions: ['Core', 'session', 'redis'] }).exists).toBe(true);
+  });
+  it('ini_get() for another PHP version: 8.4 rejects gc_divisor = 0, 7.0 still knows entropy_length', () => {
+    const f = join(tmp, 'versions.ini');
+    writeFileSync(f, 'session.gc_divisor = 0\nsession.entropy_length = 32\nsession.cookie_partitioned = 1\n');
+    const cfg = loadConfiguration({ iniPath: f, noIni: true });
+    const keys = ['session.gc_divisor', 'session.entropy_length', 'session.cookie_partitioned'];
+    expect(iniGetValues(cfg, keys, '8.2')).toEqual({ 'session.gc_divisor': '0', 'session.entropy_length': false, 'session.cookie_partitioned': false });
+    expect(iniGetValues(cfg, keys, '8.4')).toEqual({ 'session.gc_divisor': '100', 'session.entropy_length': false, 'session.cookie_partitioned': false });
+    expect(iniGetValues(cfg, keys, '8.5')['session.cookie_partitioned']).toBe('1');
+    expect(iniGetValues(cfg, keys, '7.0')['session.entropy_length']).toBe('32');
   });
   it('PATH sections lock; .user.ini cannot change PHP_INI_SYSTEM directives', () => {
     const cfg = loadConfiguration({ sapi: 'cgi', noIni: true, defines: ['session.name=A'] });

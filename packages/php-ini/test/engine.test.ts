@@ -290,3 +290,28 @@ describe('parser modes and versions', () => {
     expect(r.errors).toEqual([{ file: '/etc/php.ini', line: 8, kind: 'syntax', message: 'syntax error, unexpected END_OF_LINE' }]);
   });
 });
+
+describe('FPM config under --root', () => {
+  it('include= globs are sorted and read inside the root; an include loop stops at 5 levels', () => {
+    const root = join(tmp, 'fpmroot');
+    mkdirSync(join(root, 'etc/php/8.2/fpm/pool.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/php/8.2/fpm/php-fpm.conf'), '[global]\npid = /run/php/php8.2-fpm.pid\ninclude=/etc/php/8.2/fpm/pool.d/*.conf\n');
+    writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/www.conf'), '[www]\nuser = www-data\nphp_admin_value[session.save_path] = "/var/lib/php/sessions/$pool"\n');
+    writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/api.conf'), '[api]\nphp_value[session.save_handler] = redis\nphp_value[session.save_path] = "tcp://127.0.0.1:6379?auth=x"\n');
+    writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/zz.txt'), '[ignored]\n');
+    const fs = createRootFs({ root });
+    const c = parseFpmConfig({ file: '/etc/php/8.2/fpm/php-fpm.conf', fs });
+    expect(c.files).toEqual(['/etc/php/8.2/fpm/php-fpm.conf', '/etc/php/8.2/fpm/pool.d/api.conf', '/etc/php/8.2/fpm/pool.d/www.conf']);
+    expect(c.pools.map((p) => p.name)).toEqual(['api', 'www']);
+    expect(c.pools[1]!.phpAdminValues[0]).toMatchObject({ key: 'session.save_path', value: '/var/lib/php/sessions/www', line: 3 });
+    expect(c.global.get('pid')?.value).toBe('/run/php/php8.2-fpm.pid');
+    expect(c.partial).toBe(false);
+
+    writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/loop.conf'), 'include=/etc/php/8.2/fpm/pool.d/loop.conf\n');
+    const looped = parseFpmConfig({ file: '/etc/php/8.2/fpm/php-fpm.conf', fs });
+    expect(looped.fatal).toBe(true);
+    expect(looped.partial).toBe(true);
+    expect(looped.errors.map((e) => e.message).join('\n')).toMatch(/nested more than 5 levels/);
+    expect(looped.pools.map((p) => p.name)).toEqual(['api', 'www']);
+  });
+});

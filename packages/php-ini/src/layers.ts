@@ -104,10 +104,17 @@ export function firstWins(values: PoolValue[]): PoolValue[] {
  * Effective values for one request / pool. `keys`: directives to report (default: every key any
  * layer or the configuration mentions plus every session.* directive).
  */
-export function effectiveForRequest(config: Configuration, layers: RequestLayers = {}, keys?: string[]): EffectiveValues {
+export function effectiveForRequest(config: Configuration, layersIn: RequestLayers = {}, keys?: string[]): EffectiveValues {
   const ctx: DirectiveContext = config.context;
+  // Only CGI/FastCGI/FPM (sapi_cgi_activate) apply [HOST=]/[PATH=] and .user.ini; the CLI and
+  // Apache mod_php ignore them (shared/ini-cases 23-25, 59). Pools and PHP_VALUE are FPM-only.
+  const perDir = config.sapi === 'cgi' || config.sapi === 'fpm';
+  const layers: RequestLayers = perDir ? layersIn : { iniSet: layersIn.iniSet };
   const state = new Map<string, EffectiveSetting & { access: number }>();
   const ignored: EffectiveValues['ignored'] = [];
+  if (!perDir) {
+    for (const e of layersIn.userIni ?? []) ignored.push({ key: e.key, origin: '.user.ini', file: e.file, line: e.line, reason: `the ${config.sapi} SAPI never reads .user.ini` });
+  }
   const get = (key: string): (EffectiveSetting & { access: number }) | null => {
     const cur = state.get(key);
     if (cur) return cur;

@@ -315,3 +315,17 @@ describe('FPM config under --root', () => {
     expect(looped.pools.map((p) => p.name)).toEqual(['api', 'www']);
   });
 });
+
+describe('SAPI scope of the request layers', () => {
+  it('the CLI ignores .user.ini and [PATH=] even when asked (cases 23, 59)', () => {
+    const f = join(tmp, 'cli-scope.ini');
+    writeFileSync(f, 'session.name = MAIN\n[PATH=/srv/app]\nsession.name = PATHVAL\n');
+    const cfg = loadConfiguration({ sapi: 'cli', iniPath: f, noIni: true });
+    const userIni = parseIni('session.gc_maxlifetime = 5\n', { file: '/srv/app/.user.ini', mode: 'user.ini' }).entries;
+    const r = effectiveForRequest(cfg, { scriptDir: '/srv/app', userIni }, ['session.name', 'session.gc_maxlifetime']);
+    expect(r.values).toEqual({ 'session.name': 'MAIN', 'session.gc_maxlifetime': '1440' });
+    expect(r.ignored[0]).toMatchObject({ origin: '.user.ini', reason: expect.stringMatching(/never reads/) });
+    const cgi = effectiveForRequest(loadConfiguration({ sapi: 'cgi', iniPath: f, noIni: true }), { scriptDir: '/srv/app', userIni }, ['session.name', 'session.gc_maxlifetime']);
+    expect(cgi.values).toEqual({ 'session.name': 'PATHVAL', 'session.gc_maxlifetime': '5' });
+  });
+});

@@ -238,7 +238,6 @@ export function effectiveForRequest(config: Configuration, layersIn: RequestLaye
     // one hash for all .user.ini files: deeper files overwrite, in first-insertion order
     const merged = new Map<string, IniEntry>();
     for (const e of layers.userIni) if (e.scope.kind === 'global' && e.offset === undefined && !e.extension) merged.set(e.key, e);
-    for (const e of layers.userIni) if (e.extension) merged.set(e.key, e);
     for (const [k, e] of merged) alter(k, e.value, '.user.ini', e.file, e.line, PHP_INI_PERDIR, false);
   }
   const iniSetResults: EffectiveValues['iniSetResults'] = [];

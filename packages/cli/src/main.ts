@@ -19,6 +19,7 @@ import { generateIacModule } from './commands-generate-iac.ts';
 import { rollbackCommand } from './commands-rollback.ts';
 import { purgeCommand } from './commands-purge.ts';
 import { generateCommand } from './commands-generate.ts';
+import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './commands-audit.ts';
 
 const VERSION = '0.1.0';
 
@@ -56,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
   for (const arg of argv) {
-    const m = /^--(dry-run|json|keep|help|allow-partial|remove-keys|read-through|strict)=(.*)$/s.exec(arg);
+    const m = /^--(dry-run|json|keep|help|allow-partial|remove-keys|read-through|strict|sarif|fleet)=(.*)$/s.exec(arg);
     if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
       process.stderr.write(`session-migrate: --${m[1]} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
       return 2;
@@ -225,6 +226,26 @@ export async function main(argv: string[]): Promise<number> {
       ...(a['ids-from'] !== undefined ? { idsFrom: a['ids-from'] } : {}),
       removeKeys: a['remove-keys'], dryRun: a['dry-run'], json: a.json,
     }, print))())
+    .command('audit [action]', 'find the effective PHP session configuration (per SAPI, FPM pool, docroot) and what is unsafe', (y) =>
+      y
+        .positional('action', { type: 'string', choices: ['collect-script'], describe: 'collect-script: print the POSIX sh script that gathers a host for --from-collected' })
+        .option('ini', { type: 'string', describe: 'audit exactly what `php -n -c FILE` loads' })
+        .option('scan-dir', { type: 'string', describe: "with --ini: PHP_INI_SCAN_DIR (':'-joined; \"\" = none)" })
+        .option('root', { type: 'string', describe: 'audit a mounted or copied filesystem (nothing outside it is read)' })
+        .option('docroot', { type: 'string', array: true, default: [], describe: 'document root to search for .user.ini / .htaccess (repeatable)' })
+        .option('from-collected', { type: 'string', array: true, default: [], describe: 'analyse documents written by the collect script' })
+        .option('fleet', { type: 'boolean', default: false, describe: 'with --from-collected: one summary table for all hosts' })
+        .option('php', { type: 'string', default: 'php', describe: 'php binary to ask on the live host' })
+        .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+        .option('sarif', { type: 'boolean', default: false, describe: 'print SARIF 2.1.0' })
+        .option('fail-on', { type: 'string', choices: FAIL_ON, default: 'high', describe: 'exit 1 when a finding is at or above this severity' }),
+    (a) => run(() => (a.action === 'collect-script' ? auditCollectScript(print) : auditCommand({
+      ...(a.ini !== undefined ? { ini: a.ini } : {}),
+      ...(a['scan-dir'] !== undefined ? { scanDir: a['scan-dir'] } : {}),
+      ...(a.root !== undefined ? { root: a.root } : {}),
+      docroot: repeatedOption(argv, 'docroot'), fromCollected: repeatedOption(argv, 'from-collected'), fleet: a.fleet,
+      json: a.json, sarif: a.sarif, failOn: a['fail-on'] as (typeof FAIL_ON)[number], php: a.php, version: VERSION,
+    }, print)))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
       y
         .option('users', { type: 'number', default: 5, describe: 'simulated users who log in before the migration' })

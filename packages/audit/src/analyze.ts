@@ -1,0 +1,326 @@
+/**
+ * Builds the audited configurations of one host (or one --ini file) and runs the rules on them.
+ * Precedence per configuration, lowest first (shared/cases BUG-14, php-ini-semantics.md §2, §5-7):
+ * compiled defaults < php.ini < conf.d (scan order) < FPM pool php_value/php_flag < pool
+ * php_admin_* (locks) < .user.ini (docroot → directory; locked and PHP_INI_SYSTEM keys ignored);
+ * for mod_php: php.ini < Apache php_value < php_admin_value (locks) < .htaccess php_value.
+ */
+import { posix } from 'node:path';
+import { parseFilesSavePath } from '@session-migrate/php-ini';
+import type { AuditedConfig, DirectiveValue, Finding, HostReport, Layer, ResolvedSavePath } from './model.ts';
+import type { AuditFs } from './vfs.ts';
+import type { HashEntry, IniEngine, IniSyntaxError, LoadedConfiguration, ValueFinding } from './engine.ts';
+import { discoverLayouts, parsePhpIniOutput, type SapiLayout } from './layouts.ts';
+import { effectivePoolDefines, readFpmConfig } from './pools.ts';
+import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
+import { checkConfig, finding } from './rules.ts';
+
+/** What a php binary (live, or recorded by the collect script) says about its CLI configuration. */
+export interface PhpProbe {
+  version: string;
+  /** `php --ini` output. */
+  iniOutput: string;
+  /** ini_get_all(null, false): directive -> value (null for PHP's null). */
+  values: Record<string, string | null>;
+  sysTempDir?: string;
+}
+
+/** Options of a host audit. */
+export interface HostAuditOptions {
+  fs: AuditFs;
+  engine: IniEngine;
+  host: string;
+  env: Record<string, string>;
+  /** Document roots to look for .user.ini / .htaccess in (host paths). */
+  docroots: string[];
+  probe?: PhpProbe | null;
+  /** PHP version when nothing tells (default 8.2). */
+  assumeVersion?: string;
+  /** Session files to lstat per configuration (default 20). */
+  sampleSize?: number;
+}
+
+const DEFAULT_VERSION = '8.2';
+const MAX_VARIANTS_PER_ROOT = 50;
+
+/** Line reader with a cache (for rules that look at the raw text of a line). */
+function lineReader(fs: AuditFs): (file: string, line: number) => string | null {
+  const cache = new Map<string, string[] | null>();
+  return (file, line) => {
+    let lines = cache.get(file);
+    if (lines === undefined) {
+      const r = fs.readFile(file);
+      lines = r.ok ? r.data.toString('latin1').split(/\r\n|\n|\r/) : null;
+      cache.set(file, lines);
+    }
+    return lines?.[line - 1] ?? null;
+  };
+}
+
+/** The directive table of a configuration (ini_get() values with the file and line that set them). */
+function baseValues(loaded: LoadedConfiguration): Record<string, DirectiveValue> {
+  const values: Record<string, DirectiveValue> = {};
+  for (const [name, { value, origin }] of loaded.values) {
+    const layer: Layer = origin !== null && origin.file === loaded.loadedFile ? 'php.ini' : 'conf.d';
+    values[name] = { value, origin: origin === null ? 'default' : { file: origin.file, line: origin.line, layer } };
+  }
+  return values;
+}
+
+/**
+ * Applies one override that PHP validates on its own (zend_alter_ini_entry): a rejected value leaves
+ * the previous one in place, unknown directives are ignored, and in PERDIR mode (.user.ini, .htaccess)
+ * locked and PHP_INI_SYSTEM directives are ignored too.
+ */
+function applyOverride(engine: IniEngine, d: Draft, key: string, value: string, file: string, line: number, layer: Layer, opts: { lock: boolean; perdir: boolean }): void {
+  const values = d.cfg.values;
+  const version = d.cfg.phpVersion;
+  const facts = engine.directive(key, version);
+  if (facts === null || !engine.accepts(key, value, version, d.extensions)) return;
+  const prev = values[key];
+  if (opts.perdir && (facts.changeable === 'system' || prev?.locked === true)) return;
+  values[key] = { value, origin: { file, line, layer }, ...(opts.lock || prev?.locked === true ? { locked: true } : {}) };
+}
+
+/** Resolves save_handler + save_path into the report shape. */
+function resolveSavePath(engine: IniEngine, values: Record<string, DirectiveValue>, sysTemp: string): { resolved: ResolvedSavePath; findings: ValueFinding[] } {
+  const handler = String(values['session.save_handler']?.value ?? 'files');
+  const raw = values['session.save_path']?.value;
+  const value = raw === false || raw === undefined ? '' : raw;
+  if (handler === 'files') {
+    if (value === '') return { resolved: { kind: 'files', depth: 0, mode: '0600', path: sysTemp, systemTemp: true }, findings: [] };
+    const p = parseFilesSavePath(value);
+    const findings = p.findings.filter((f) => f.id !== 'save-path-empty').map((f) => ({ id: f.id, severity: f.severity, message: f.message }));
+    return { resolved: { kind: 'files', depth: p.depth, mode: '0' + p.mode.toString(8), path: p.path, systemTemp: false }, findings };
+  }
+  if (handler === 'redis' || handler === 'rediscluster') {
+    const r = engine.redis(value);
+    return { resolved: { kind: 'redis', servers: r.servers }, findings: r.findings };
+  }
+  return { resolved: { kind: 'other', handler, value: value.replace(/(auth(\[\])?=)[^&]*/g, '$1<redacted>') }, findings: [] };
+}
+
+/** Everything needed to finish one configuration. */
+interface Draft {
+  cfg: AuditedConfig;
+  entries: HashEntry[];
+  errors: IniSyntaxError[];
+  /** Modules loaded: which directives exist. */
+  extensions: string[];
+}
+
+function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null): Finding[] {
+  const { resolved, findings } = resolveSavePath(engine, d.cfg.values, sysTemp);
+  d.cfg.savePath = resolved;
+  return checkConfig(d.cfg, { fs, engine, entries: d.entries, syntaxErrors: d.errors, savePathFindings: findings, lineText, sampleSize });
+}
+
+/**
+ * Audits exactly what `php -n -c FILE` (or, with scanDirs, `php -c FILE` with PHP_INI_SCAN_DIR) loads.
+ * `scanDirs` is the PHP_INI_SCAN_DIR string (':'-joined, "" = none) or undefined for none; `defaults`
+ * are the compiled defaults of the PHP build to compare with (`php -n -r` ini_get_all), when known;
+ * `phpVersion` "8.2" picks the version-dependent rules (default 8.2).
+ */
+export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string> }): HostReport {
+  const version = opts.phpVersion ?? DEFAULT_VERSION;
+  const loaded = opts.engine.load(opts.fs, {
+    sapi: 'cli', iniFile: opts.iniFile, noIni: opts.scanDirs === undefined, ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
+    env: opts.env, phpVersion: version, defaults: opts.defaults ?? {},
+  });
+  const cfg: AuditedConfig = {
+    id: 'ini', sapi: 'cli', phpVersion: version, phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
+    loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(loaded),
+    savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
+  };
+  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
+  for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
+  return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial, problems: cfg.problems };
+}
+
+function incomplete(config: string | null, problem: string): Finding {
+  return finding('audit-incomplete', config, problem);
+}
+
+/** One finding per rule and location (shared php.ini lines are reported once, for the first configuration). */
+function dedupe(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  const out: Finding[] = [];
+  for (const f of findings) {
+    const key = f.location !== undefined && ['ini-syntax-error', 'removed-directive', 'unknown-directive', 'deprecated-directive', 'secret-in-world-readable-file', 'fpm-invalid-flag'].includes(f.ruleId)
+      ? `${f.ruleId}\0${f.location.file}\0${f.location.line ?? 0}` : `${f.ruleId}\0${f.config}\0${f.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(f);
+  }
+  return out;
+}
+
+/**
+ * Audits a host: every standard PHP layout on `fs`, the live or recorded php binary's CLI view, FPM
+ * pools, Apache php_* lines and .user.ini/.htaccess files below the document roots.
+ */
+export function auditHost(opts: HostAuditOptions): HostReport {
+  const { fs, engine } = opts;
+  const sampleSize = opts.sampleSize ?? 20;
+  const lineText = lineReader(fs);
+  const findings: Finding[] = [];
+  const configs: AuditedConfig[] = [];
+  const problems: string[] = [];
+  const layouts = discoverLayouts(fs);
+  const probe = opts.probe ?? null;
+  const probeIni = probe === null ? null : parsePhpIniOutput(probe.iniOutput);
+  const probeVersion = probe === null ? null : /^(\d+\.\d+)/.exec(probe.version)?.[1] ?? null;
+  const sysTemp = probe?.sysTempDir || '/tmp';
+  // PHPRC / PHP_INI_SCAN_DIR of the auditing shell say nothing about how the services start.
+  const layoutEnv = Object.fromEntries(Object.entries(opts.env).filter(([k]) => k !== 'PHPRC' && k !== 'PHP_INI_SCAN_DIR'));
+
+  const newDraft = (id: string, sapi: string, version: string, vsource: AuditedConfig['phpVersionSource'], loaded: LoadedConfiguration): Draft => ({
+    cfg: {
+      id, sapi, phpVersion: version, phpVersionSource: vsource, loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles,
+      values: baseValues(loaded), savePath: { kind: 'other', handler: '', value: '' },
+      partial: loaded.problems.length > 0, problems: [...loaded.problems],
+    },
+    entries: [...loaded.entries], errors: [...loaded.errors], extensions: loaded.extensions,
+  });
+  const clone = (d: Draft, id: string): Draft => ({
+    cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
+    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions,
+  });
+  const drafts: Draft[] = [];
+
+  // The CLI as the php binary sees it.
+  let probeCovers: string | null = null;
+  if (probe !== null && probeIni !== null && probeVersion !== null) {
+    const loaded = engine.load(fs, {
+      sapi: 'cli', iniFile: probeIni.loadedFile, ...(probeIni.configPath !== null ? { configDir: probeIni.configPath } : {}),
+      scanDir: (probeIni.scanDirs ?? []).join(':'), env: layoutEnv, phpVersion: probeVersion, defaults: {},
+    });
+    const d = newDraft(`${opts.host}/cli`, 'cli', probeVersion, 'php-binary', loaded);
+    // The binary's own values win (it knows its compiled defaults and loaded extensions).
+    // Where our reading differs, PHP is right: a default differs (Debian's save_path), or an extension's
+    // directive we do not model; the origin then stays "default" or becomes the binary itself.
+    for (const [k, pv] of Object.entries(probe.values)) {
+      const ours = d.cfg.values[k];
+      const value = pv ?? '';
+      if (ours !== undefined && ours.value === value) continue;
+      const origin = ours === undefined || ours.origin === 'default' ? 'default' as const : { file: 'php binary', line: 0, layer: 'php-binary' as const };
+      d.cfg.values[k] = { value, origin };
+    }
+    drafts.push(d);
+    probeCovers = probeIni.configPath;
+  }
+
+  for (const l of layouts) {
+    if (l.sapi === 'cli' && probeCovers !== null && probeCovers === l.configDir) continue;
+    const version = l.version ?? probeVersion ?? opts.assumeVersion ?? DEFAULT_VERSION;
+    const vsource: AuditedConfig['phpVersionSource'] = l.version !== null ? 'layout' : probeVersion !== null ? 'php-binary' : 'assumed';
+    // Compiled defaults differ per build: only Debian patches session.save_path (php-ini-semantics §1).
+    const loaded = engine.load(fs, {
+      sapi: l.sapi, configDir: l.configDir, compiledScanDir: l.scanDirs[0] ?? '', env: layoutEnv, phpVersion: version,
+      defaults: { 'session.save_path': '', ...l.defaults },
+    });
+    const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded);
+    if (l.mainIni === null && l.layout === 'docker') {
+      findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
+    }
+    if (l.sapi === 'fpm') {
+      const fpm = readFpmConfig(fs, engine, l.fpmConf ?? null, l.fpmPoolGlob ?? null, opts.env, version, l.layout === 'docker' ? '/usr/local' : '/usr');
+      problems.push(...fpm.problems);
+      for (const e of fpm.errors) findings.push(finding('ini-syntax-error', base.cfg.id, `${e.message}: php-fpm refuses this line (${e.file}:${e.line})`, { file: e.file, line: e.line }));
+      if (fpm.pools.length === 0) drafts.push(base);
+      for (const pool of fpm.pools) {
+        const d = clone(base, `${base.cfg.id}:${pool.name}`);
+        d.cfg.pool = pool.name;
+        d.cfg.partial ||= fpm.problems.length > 0;
+        for (const def of pool.defines) {
+          if (def.value === null) {
+            findings.push(finding('fpm-invalid-flag', d.cfg.id, `${def.kind}[${def.key}] at ${def.file}:${def.line} is not a boolean: php-fpm refuses to start`, { file: def.file, line: def.line }));
+          } else d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
+        }
+        for (const [key, def] of effectivePoolDefines(pool)) {
+          applyOverride(engine, d, key, def.value as string, def.file, def.line, def.locked ? 'pool-admin' : 'pool', { lock: def.locked, perdir: false });
+        }
+        if (d.cfg.values['session.save_handler']?.locked === true || d.cfg.values['session.save_path']?.locked === true) {
+          const o = d.cfg.values['session.save_path']?.locked === true ? d.cfg.values['session.save_path']?.origin : d.cfg.values['session.save_handler']?.origin;
+          findings.push(finding('codemod-target-locked', d.cfg.id, `pool ${pool.name}: ${['session.save_handler', 'session.save_path'].filter((k) => d.cfg.values[k]?.locked === true).join(' and ')} pinned by php_admin_value; ini_set() returns false`, o !== undefined && o !== 'default' ? { file: o.file, line: o.line } : undefined));
+        }
+        drafts.push(d);
+      }
+    } else if (l.sapi === 'apache2') {
+      const ap = readApacheConfigs(fs);
+      problems.push(...ap.problems);
+      for (const [key, def] of mergeApacheDefines(ap.defines)) {
+        base.entries.push({ key, value: def.value, file: def.file, line: def.line });
+        applyOverride(engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
+      }
+      drafts.push(base);
+    } else drafts.push(base);
+  }
+
+  // Document-root variants: .user.ini for cgi/fpm, .htaccess for apache2.
+  const variants: Draft[] = [];
+  for (const root of opts.docroots) {
+    const st = fs.stat(root);
+    if (st === null || st.type !== 'dir') { problems.push(`document root ${root}: not a directory on ${fs.label}`); continue; }
+    for (const d of drafts) {
+      if (d.cfg.sapi === 'cli') continue;
+      if (d.cfg.sapi === 'apache2') {
+        const { files, truncated } = walkFiles(fs, root, (n) => n === '.htaccess');
+        if (truncated) problems.push(`${root}: too many directories; .htaccess files read in part`);
+        for (const f of files.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, posix.dirname(f), '.htaccess'));
+        continue;
+      }
+      const name = String(d.cfg.values['user_ini.filename']?.value ?? '.user.ini');
+      if (name === '' || name.includes('/')) continue;
+      const { files, truncated } = walkFiles(fs, root, (n) => n === name);
+      if (truncated) problems.push(`${root}: too many directories; ${name} files read in part`);
+      for (const f of files.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, posix.dirname(f), name));
+    }
+  }
+  drafts.push(...variants);
+
+  for (const d of drafts) {
+    findings.push(...finish(engine, fs, d, sysTemp, sampleSize, lineText));
+    for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
+    configs.push(d.cfg);
+  }
+  if (layouts.length === 0 && probe === null) problems.push(`no PHP configuration found on ${fs.label} (looked for Debian, RHEL, Remi, Alpine and Docker layouts)`);
+  for (const p of new Set(problems)) findings.push(incomplete(null, p));
+  const partial = problems.length > 0 || configs.some((c) => c.partial);
+  return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)] };
+
+  function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string): Draft {
+    const d = clone(base, `${base.cfg.id}@${dir}`);
+    d.cfg.directory = dir;
+    const chain: string[] = [];
+    for (let p = dir; ; p = posix.dirname(p)) {
+      chain.unshift(posix.join(p, name));
+      if (p === root || p === '/' || !p.startsWith(root)) break;
+    }
+    for (const f of chain) {
+      if (fs.lstat(f)?.type !== 'file') continue;
+      const r = fs.readFile(f);
+      if (!r.ok) { d.cfg.problems.push(`${f}: ${r.error}`); d.cfg.partial = true; continue; }
+      if (r.data.includes(0)) { d.cfg.problems.push(`${f}: binary data (NUL bytes); not read`); d.cfg.partial = true; continue; }
+      if (name === '.htaccess') {
+        const defs: ApacheDefine[] = parseApacheText(r.data.toString('latin1'), f, true);
+        for (const def of defs) {
+          d.entries.push({ key: def.key, value: def.value, file: f, line: def.line });
+          applyOverride(engine, d, def.key, def.value, f, def.line, 'htaccess', { lock: false, perdir: true });
+        }
+        continue;
+      }
+      const lookup = new Map<string, string>();
+      const parsed = engine.parseText(r.data, f, o.env, lookup, d.cfg.phpVersion, 'user.ini');
+      d.errors.push(...parsed.errors);
+      for (const e of parsed.entries) {
+        if ('section' in e || e.offset !== undefined) continue;
+        d.entries.push(e);
+        applyOverride(engine, d, e.key, e.value, f, e.line, 'user.ini', { lock: false, perdir: true });
+      }
+    }
+    return d;
+  }
+}
+
+export { discoverLayouts, type SapiLayout };

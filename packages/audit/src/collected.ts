@@ -1,0 +1,100 @@
+/**
+ * The collect script (collect-script.sh, printed by `session-migrate audit collect-script`) and the
+ * reader for the JSON documents it writes. Document format `session-migrate-collect/1`:
+ * `{format, collector_version, host, collected_at, root, php: null | {binary, ini_output, values},
+ *   docroots: [b64...], files: [{path, type, mode (octal string), uid, gid, size, content?, skipped?, target?}]}`
+ * where every host string (host, root, paths, contents, targets, php output) is base64 (or `hex:…` when
+ * the host had no base64 tool). `php.values` decodes to PHP's JSON
+ * `{version, sys_temp_dir, loaded, values: ini_get_all(null, false)}`.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { UserFacingError, printable } from '@session-migrate/common';
+import { CollectedFs, type CollectedEntry } from './vfs.ts';
+import type { PhpProbe } from './analyze.ts';
+
+/** The POSIX sh collect script, as printed by `audit collect-script`. */
+export function collectScript(): string {
+  return readFileSync(fileURLToPath(new URL('./collect-script.sh', import.meta.url)), 'utf8');
+}
+
+/** One host's collected document, decoded. */
+export interface CollectedHost {
+  host: string;
+  collectedAt: string;
+  fs: CollectedFs;
+  probe: PhpProbe | null;
+  docroots: string[];
+}
+
+/** Largest collected document accepted (bytes). */
+export const MAX_COLLECTED_BYTES = 256 * 1024 * 1024;
+
+function bad(source: string, what: string): never {
+  throw new UserFacingError(`${printable(source)}: not a session-migrate collect document (${what})`);
+}
+
+function decode(source: string, field: string, v: unknown): Buffer {
+  if (typeof v !== 'string') bad(source, `${field} is not a string`);
+  if (v.startsWith('hex:')) {
+    const hex = v.slice(4);
+    if (!/^(?:[0-9a-f]{2})*$/i.test(hex)) bad(source, `${field} is not valid hex`);
+    return Buffer.from(hex, 'hex');
+  }
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v)) bad(source, `${field} is not valid base64`);
+  return Buffer.from(v, 'base64');
+}
+
+const str = (source: string, field: string, v: unknown) => decode(source, field, v).toString('utf8');
+
+/**
+ * Parses one collected document.
+ * @param text the document; @param source its file name (for messages).
+ * @throws UserFacingError (exit 2) with one line naming the file and what is wrong.
+ */
+export function parseCollected(text: string, source: string): CollectedHost {
+  let doc: unknown;
+  try { doc = JSON.parse(text); } catch (err) { bad(source, `invalid JSON: ${(err as Error).message.split('\n')[0]}`); }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) bad(source, 'not a JSON object');
+  const d = doc as Record<string, unknown>;
+  if (d.format !== 'session-migrate-collect/1') bad(source, `format is ${JSON.stringify(d.format) ?? 'missing'}, expected "session-migrate-collect/1"`);
+  const host = printable(str(source, 'host', d.host)) || source;
+  if (!Array.isArray(d.files)) bad(source, 'files is not an array');
+  const entries: CollectedEntry[] = [];
+  d.files.forEach((f: unknown, i: number) => {
+    if (typeof f !== 'object' || f === null) bad(source, `files[${i}] is not an object`);
+    const e = f as Record<string, unknown>;
+    const path = str(source, `files[${i}].path`, e.path);
+    if (!path.startsWith('/')) bad(source, `files[${i}].path is not absolute`);
+    const type = e.type;
+    if (type !== 'file' && type !== 'dir' && type !== 'symlink' && type !== 'other') bad(source, `files[${i}].type is ${JSON.stringify(type)}`);
+    const mode = typeof e.mode === 'string' && /^[0-7]{1,5}$/.test(e.mode) ? parseInt(e.mode, 8) : bad(source, `files[${i}].mode is not an octal string`);
+    const num = (k: string) => (typeof e[k] === 'number' && Number.isInteger(e[k]) ? e[k] as number : bad(source, `files[${i}].${k} is not an integer`));
+    const entry: CollectedEntry = { path, type, mode, uid: num('uid'), gid: num('gid'), size: num('size') };
+    if (e.content !== undefined) entry.content = decode(source, `files[${i}].content`, e.content);
+    if (e.skipped !== undefined) entry.skipped = str(source, `files[${i}].skipped`, e.skipped);
+    if (e.target !== undefined) entry.target = str(source, `files[${i}].target`, e.target);
+    entries.push(entry);
+  });
+  let probe: PhpProbe | null = null;
+  if (d.php !== null && d.php !== undefined) {
+    if (typeof d.php !== 'object') bad(source, 'php is not an object');
+    const p = d.php as Record<string, unknown>;
+    const iniOutput = str(source, 'php.ini_output', p.ini_output ?? '');
+    const valuesText = str(source, 'php.values', p.values ?? '');
+    let parsed: unknown = null;
+    try { parsed = valuesText === '' ? null : JSON.parse(valuesText); } catch { parsed = null; }
+    if (parsed !== null && typeof parsed === 'object') {
+      const pv = parsed as { version?: unknown; sys_temp_dir?: unknown; values?: unknown };
+      const values: Record<string, string | null> = {};
+      if (typeof pv.values === 'object' && pv.values !== null) {
+        for (const [k, v] of Object.entries(pv.values)) values[k] = typeof v === 'string' ? v : v === null ? null : String(v);
+      }
+      if (typeof pv.version === 'string') {
+        probe = { version: pv.version, iniOutput, values, ...(typeof pv.sys_temp_dir === 'string' ? { sysTempDir: pv.sys_temp_dir } : {}) };
+      }
+    }
+  }
+  const docroots = Array.isArray(d.docroots) ? d.docroots.map((x, i) => str(source, `docroots[${i}]`, x)) : [];
+  return { host, collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '', fs: new CollectedFs(`collected ${host}`, entries), probe, docroots };
+}

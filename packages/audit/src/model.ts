@@ -1,0 +1,95 @@
+/**
+ * Shapes shared by the audit: one audited configuration (a SAPI, an FPM pool, a document-root
+ * variant), where each value came from, and findings with stable rule IDs.
+ */
+
+/** Where a directive's value was set: a file and 1-based line, or the compiled default. */
+export type Origin = { file: string; line: number; layer: Layer } | 'default';
+
+/**
+ * The layer that set a value, lowest precedence first (shared/cases BUG-14):
+ * php.ini (+conf.d) < pool php_value/php_flag < pool php_admin_* (locks) < .user.ini / Apache.
+ */
+export type Layer = 'php.ini' | 'conf.d' | 'pool' | 'pool-admin' | 'user.ini' | 'apache' | 'apache-admin' | 'htaccess' | 'php-binary';
+
+/** One directive as the audit sees it in one configuration. */
+export interface DirectiveValue {
+  /** What ini_get() returns: the string, or false when PHP does not know the directive. */
+  value: string | false;
+  origin: Origin;
+  /** Locked by php_admin_value/php_admin_flag (ini_set() and .user.ini cannot change it). */
+  locked?: boolean;
+}
+
+/** Severities, highest first. */
+export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Rank for comparisons: critical 4 … info 0. */
+export function severityRank(s: Severity): number {
+  return SEVERITIES.length - 1 - SEVERITIES.indexOf(s);
+}
+
+/** A file position a finding points at. */
+export interface Location {
+  file: string;
+  line?: number;
+}
+
+/** One finding. `ruleId` is stable (docs/audit-rules.md); the message names files and keys, never secrets. */
+export interface Finding {
+  ruleId: string;
+  severity: Severity;
+  message: string;
+  fix: string;
+  /** Configuration ID the finding belongs to (`host/cli`, `host/fpm:www`), or null for host-wide ones. */
+  config: string | null;
+  location?: Location;
+}
+
+/** The session settings reported for every configuration (issue 3, "What it reports"). */
+export const SESSION_REPORT_KEYS = [
+  'session.save_handler', 'session.save_path', 'session.serialize_handler', 'session.gc_maxlifetime',
+  'session.cookie_secure', 'session.cookie_httponly', 'session.cookie_samesite', 'session.use_strict_mode',
+  'session.use_only_cookies', 'session.use_trans_sid', 'session.sid_length', 'session.sid_bits_per_character',
+] as const;
+
+/** The resolved save path (files or redis form), secrets redacted. */
+export type ResolvedSavePath =
+  | { kind: 'files'; depth: number; mode: string; path: string; systemTemp: boolean }
+  | { kind: 'redis'; servers: Array<{ scheme: string; host: string; port: number | null; tls: boolean; auth: boolean; database?: number; prefix?: string }> }
+  | { kind: 'other'; handler: string; value: string };
+
+/** One audited configuration. */
+export interface AuditedConfig {
+  /** Stable ID: `<host>/<sapi>[:<pool>][@<dir>]`, e.g. `web-1/fpm:www`, `ini`. */
+  id: string;
+  /** cli, fpm, apache2, cgi, or `ini` for `--ini FILE`. */
+  sapi: string;
+  /** PHP version the rules assume (from the php binary, the layout path, or the default 8.2). */
+  phpVersion: string;
+  /** Where the version came from. */
+  phpVersionSource: 'php-binary' | 'layout' | 'assumed';
+  pool?: string;
+  /** The directory whose .user.ini / .htaccess chain this variant applies. */
+  directory?: string;
+  /** Main ini file loaded (null: none, compiled defaults). */
+  loadedFile: string | null;
+  scannedFiles: string[];
+  /** Every directive ini_get() knows, plus unknown names that were set (value false). */
+  values: Record<string, DirectiveValue>;
+  savePath: ResolvedSavePath;
+  /** Something could not be read: the values may be incomplete. */
+  partial: boolean;
+  problems: string[];
+}
+
+/** A whole audit result (one host, or one --ini file). */
+export interface HostReport {
+  host: string;
+  source: string;
+  configs: AuditedConfig[];
+  findings: Finding[];
+  partial: boolean;
+  problems: string[];
+}

@@ -1,0 +1,186 @@
+/**
+ * Renders audit results: a readable table, JSON (`session-migrate-audit/1`), SARIF 2.1.0 (OASIS
+ * SARIF v2.1.0, sections 3.13 run, 3.19 toolComponent.rules, 3.27 result, 3.28 location), and a fleet
+ * summary over many hosts. No secret reaches any output: save paths are shown resolved with auth
+ * reduced to a flag, and messages name files and keys only.
+ */
+import { printable } from '@session-migrate/common';
+import { RULES } from './catalog.ts';
+import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type Severity } from './model.ts';
+
+/**
+ * Replaces the value of every `auth=` / `auth[...]=` query parameter (phpredis save_path password) with
+ * `<redacted len=N>` (shared/cases BUG-17 report_redaction). Applied to every string the audit prints.
+ */
+export function redactSecrets(text: string): string {
+  return text.replace(/((?:^|[?&\s"'])auth(?:\[[^\]=]*\])?=)([^&\s"']*)/g, (_m, k: string, v: string) => `${k}<redacted len=${v.length}>`);
+}
+
+/** The save path as one printable line, secrets redacted. */
+export function describeSavePath(sp: ResolvedSavePath): string {
+  switch (sp.kind) {
+    case 'files': return `${sp.systemTemp ? '(system temp) ' : ''}${sp.path}${sp.depth > 0 ? ` depth=${sp.depth}` : ''} mode=${sp.mode}`;
+    case 'redis': return sp.servers.map((s) => `${s.scheme}://${s.host}${s.port !== null ? ':' + s.port : ''}${s.database !== undefined ? ' db=' + s.database : ''}${s.auth ? ' auth=<redacted>' : ''}`).join(', ') || '(no server)';
+    default: return redactSecrets(sp.value);
+  }
+}
+
+function originText(cfg: AuditedConfig, key: string): string {
+  const v = cfg.values[key];
+  if (v === undefined) return '';
+  if (v.origin === 'default') return 'default';
+  return `${v.origin.file}${v.origin.line > 0 ? ':' + v.origin.line : ''}${v.locked === true ? ' (locked)' : ''}`;
+}
+
+function shown(cfg: AuditedConfig, key: string): string {
+  if (key === 'session.save_path') return describeSavePath(cfg.savePath);
+  const v = cfg.values[key]?.value;
+  return v === undefined ? '(n/a)' : v === false ? '(unknown)' : redactSecrets(JSON.stringify(v));
+}
+
+/** Counts per severity. */
+export function countBySeverity(findings: Finding[]): Record<Severity, number> {
+  const c = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const f of findings) c[f.severity]++;
+  return c;
+}
+
+/** The readable report: per configuration the session settings with their origin, then the findings. */
+export function renderTable(reports: HostReport[]): string {
+  const lines: string[] = [];
+  for (const r of reports) {
+    lines.push(`== ${printable(r.host)} (${printable(r.source)})${r.partial ? '  [PARTIAL: some input could not be read]' : ''}`);
+    if (r.configs.length === 0) lines.push('   no PHP configuration found');
+    for (const c of r.configs) {
+      lines.push(`-- ${printable(c.id)}  PHP ${c.phpVersion}${c.phpVersionSource === 'assumed' ? ' (assumed)' : ''}  ini: ${printable(c.loadedFile ?? '(none)')}${c.scannedFiles.length > 0 ? ` + ${c.scannedFiles.length} scanned` : ''}${c.partial ? '  [partial]' : ''}`);
+      const rows = SESSION_REPORT_KEYS.map((k) => [k, shown(c, k), originText(c, k)] as const);
+      const w1 = Math.max(...rows.map((x) => x[0].length));
+      const w2 = Math.min(60, Math.max(...rows.map((x) => x[1].length)));
+      for (const [k, v, o] of rows) lines.push(`   ${k.padEnd(w1)}  ${printable(v).padEnd(w2)}  ${printable(o)}`);
+    }
+    const sorted = [...r.findings].sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
+    lines.push(`   findings: ${sorted.length === 0 ? 'none' : Object.entries(countBySeverity(sorted)).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ')}`);
+    for (const f of sorted) {
+      const loc = f.location !== undefined ? ` [${f.location.file}${f.location.line !== undefined ? ':' + f.location.line : ''}]` : '';
+      lines.push(`   ${f.severity.toUpperCase().padEnd(8)} ${f.ruleId}${f.config !== null ? ` (${f.config})` : ''}: ${printable(redactSecrets(f.message))}${printable(loc)}`);
+      lines.push(`            fix: ${printable(f.fix)}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/**
+ * JSON for one configuration: `values` maps each directive to what ini_get() returns (string, or false
+ * for a name PHP does not know), with any auth= password replaced by `<redacted len=N>`.
+ */
+export function configJson(c: AuditedConfig): Record<string, unknown> {
+  const values: Record<string, string | false> = {};
+  const origins: Record<string, string> = {};
+  for (const k of Object.keys(c.values).sort()) {
+    const v = (c.values[k] as { value: string | false }).value;
+    values[k] = v === false ? v : redactSecrets(v);
+    origins[k] = originText(c, k);
+  }
+  const session: Record<string, unknown> = {};
+  for (const k of SESSION_REPORT_KEYS) session[k] = { value: typeof c.values[k]?.value === 'string' ? redactSecrets(c.values[k]?.value as string) : c.values[k]?.value ?? null, origin: originText(c, k), locked: c.values[k]?.locked === true };
+  return {
+    id: c.id, sapi: c.sapi, pool: c.pool ?? null, directory: c.directory ?? null, php_version: c.phpVersion, php_version_source: c.phpVersionSource,
+    loaded_file: c.loadedFile, scanned_files: c.scannedFiles, partial: c.partial, problems: c.problems,
+    save_path: c.savePath, session, values, origins,
+  };
+}
+
+/** The `--json` document. */
+export function renderJson(reports: HostReport[]): string {
+  return JSON.stringify({
+    format: 'session-migrate-audit/1',
+    partial: reports.some((r) => r.partial),
+    hosts: reports.map((r) => ({
+      host: r.host, source: r.source, partial: r.partial, problems: r.problems,
+      configurations: r.configs.map(configJson),
+      findings: r.findings.map((f) => ({ rule_id: f.ruleId, severity: f.severity, message: redactSecrets(f.message), fix: f.fix, config: f.config, location: f.location ?? null })),
+    })),
+  }, null, 2);
+}
+
+const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { critical: 'error', high: 'error', medium: 'warning', low: 'note', info: 'note' };
+
+/** SARIF 2.1.0 log: one run, every rule in tool.driver.rules, one result per finding. */
+export function renderSarif(reports: HostReport[], version: string): string {
+  const results = reports.flatMap((r) => r.findings.map((f) => ({
+    ruleId: f.ruleId,
+    ruleIndex: RULES.findIndex((x) => x.id === f.ruleId),
+    level: SARIF_LEVEL[f.severity],
+    message: { text: `${redactSecrets(f.message)}. Fix: ${f.fix}` },
+    locations: [{
+      physicalLocation: {
+        artifactLocation: { uri: fileUri(f.location?.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile ?? 'php.ini') },
+        ...(f.location?.line !== undefined && f.location.line > 0 ? { region: { startLine: f.location.line } } : {}),
+      },
+    }],
+    properties: { severity: f.severity, host: r.host, configuration: f.config },
+  })));
+  return JSON.stringify({
+    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+    version: '2.1.0',
+    runs: [{
+      tool: {
+        driver: {
+          name: 'session-migrate-audit', version, informationUri: 'https://github.com/session-migrate/session-migrate/blob/main/docs/audit-rules.md',
+          rules: RULES.map((x) => ({
+            id: x.id, name: x.id, shortDescription: { text: x.title }, fullDescription: { text: x.title },
+            help: { text: `Fix: ${x.fix}`, markdown: `**Fix:** ${x.fix}` },
+            defaultConfiguration: { level: SARIF_LEVEL[x.severity] }, properties: { severity: x.severity },
+          })),
+        },
+      },
+      results,
+    }],
+  }, null, 2);
+}
+
+/** A host path as a relative SARIF URI (no leading slash: code-scanning tools resolve against a root). */
+function fileUri(path: string): string {
+  return path.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
+}
+
+/** Fleet table: hosts per handler, per save path, per finding. */
+export function renderFleet(reports: HostReport[]): string {
+  const tally = (pick: (r: HostReport) => string[]) => {
+    const m = new Map<string, Set<string>>();
+    for (const r of reports) for (const k of new Set(pick(r))) {
+      let s = m.get(k);
+      if (s === undefined) { s = new Set(); m.set(k, s); }
+      s.add(r.host);
+    }
+    return [...m.entries()].sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1));
+  };
+  const out: string[] = [`fleet: ${reports.length} hosts${reports.some((r) => r.partial) ? ` (${reports.filter((r) => r.partial).length} partial)` : ''}`];
+  const section = (title: string, rows: Array<[string, Set<string>]>) => {
+    out.push('', title);
+    if (rows.length === 0) out.push('  (none)');
+    const w = Math.max(0, ...rows.map(([k]) => printable(k).length));
+    for (const [k, hosts] of rows) out.push(`  ${printable(k).padEnd(w)}  ${String(hosts.size).padStart(4)} host(s): ${printable([...hosts].sort().slice(0, 8).join(', '))}${hosts.size > 8 ? ', …' : ''}`);
+  };
+  section('hosts per save handler', tally((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))));
+  section('hosts per save path', tally((r) => r.configs.map((c) => `${String(c.values['session.save_handler']?.value ?? '')}: ${describeSavePath(c.savePath)}`)));
+  section('hosts per finding', tally((r) => r.findings.map((f) => `${f.severity.padEnd(8)} ${f.ruleId}`)));
+  return out.join('\n') + '\n';
+}
+
+/** Fleet summary as JSON. */
+export function fleetJson(reports: HostReport[]): Record<string, unknown> {
+  const by = (pick: (r: HostReport) => string[]) => {
+    const m: Record<string, string[]> = {};
+    for (const r of reports) for (const k of new Set(pick(r))) (m[k] ??= []).push(r.host);
+    return m;
+  };
+  return {
+    hosts: reports.map((r) => r.host),
+    partial_hosts: reports.filter((r) => r.partial).map((r) => r.host),
+    by_handler: by((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))),
+    by_save_path: by((r) => r.configs.map((c) => describeSavePath(c.savePath))),
+    by_finding: by((r) => r.findings.map((f) => f.ruleId)),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Per-directory and per-server layers: Apache mod_php `php_value`/`php_flag`/`php_admin_*` lines
+ * (php-src sapi/apache2handler/apache_config.c: values are NOT ini-parsed; `none` → ""; a flag is "1"
+ * only for On (any case) or 1, anything else "0"; admin entries beat non-admin ones and cannot be set
+ * from .htaccess) and `.user.ini` files below document roots (main/php_ini.c, sapi/cgi/cgi_main.c:
+ * read from the docroot down to the script's directory, deeper wins, PHP_INI_SYSTEM directives and
+ * locked ones ignored).
+ */
+import { posix } from 'node:path';
+import type { AuditFs } from './vfs.ts';
+
+/** One Apache php_* directive line. */
+export interface ApacheDefine {
+  kind: 'php_value' | 'php_flag' | 'php_admin_value' | 'php_admin_flag';
+  key: string;
+  value: string;
+  file: string;
+  line: number;
+}
+
+/** Limits of a directory walk (a hostile tree must not make the audit run forever). */
+const MAX_DIRS = 20000;
+const MAX_DEPTH = 32;
+
+/**
+ * Walks `dir` without following symbolic links and returns files whose name matches `accept`.
+ * @returns paths in sorted (byte) order, and whether the walk hit a limit.
+ */
+export function walkFiles(fs: AuditFs, dir: string, accept: (name: string) => boolean): { files: string[]; truncated: boolean } {
+  const files: string[] = [];
+  let dirs = 0;
+  let truncated = false;
+  const visit = (d: string, depth: number) => {
+    if (depth > MAX_DEPTH || ++dirs > MAX_DIRS) { truncated = true; return; }
+    const names = fs.readdir(d);
+    if (names === null) return;
+    for (const n of names.sort()) {
+      const p = posix.join(d, n);
+      const st = fs.lstat(p);
+      if (st === null || st.type === 'symlink') continue;
+      if (st.type === 'dir') visit(p, depth + 1);
+      else if (st.type === 'file' && accept(n)) files.push(p);
+    }
+  };
+  visit(dir, 0);
+  return { files, truncated };
+}
+
+/** Splits an Apache directive line into words (ap_getword_conf: "..." or '...' quoting, \ escapes inside quotes). */
+export function apacheWords(line: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  while (i < line.length) {
+    while (i < line.length && /[ \t]/.test(line[i] as string)) i++;
+    if (i >= line.length) break;
+    const q = line[i];
+    if (q === '"' || q === "'") {
+      let w = '';
+      i++;
+      while (i < line.length && line[i] !== q) {
+        if (line[i] === '\\' && i + 1 < line.length && (line[i + 1] === q || line[i + 1] === '\\')) i++;
+        w += line[i];
+        i++;
+      }
+      i++;
+      words.push(w);
+    } else {
+      let w = '';
+      while (i < line.length && !/[ \t]/.test(line[i] as string)) w += line[i++];
+      words.push(w);
+    }
+  }
+  return words;
+}
+
+/**
+ * Reads php_* lines from one Apache config or .htaccess text.
+ * @param htaccess true for .htaccess: php_admin_* are not allowed there and are skipped.
+ */
+export function parseApacheText(text: string, file: string, htaccess: boolean): ApacheDefine[] {
+  const out: ApacheDefine[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i] as string;
+    const start = i;
+    while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i];
+    const words = apacheWords(line.trim());
+    const dir = words[0]?.toLowerCase();
+    if (dir === undefined || dir.startsWith('#')) continue;
+    if (!['php_value', 'php_flag', 'php_admin_value', 'php_admin_flag'].includes(dir)) continue;
+    if (htaccess && dir.startsWith('php_admin')) continue;
+    const key = words[1];
+    const raw = words[2];
+    if (key === undefined || raw === undefined) continue;
+    const kind = dir as ApacheDefine['kind'];
+    let value: string;
+    if (kind.endsWith('flag')) value = raw.toLowerCase() === 'on' || raw === '1' ? '1' : '0';
+    else value = raw.toLowerCase() === 'none' ? '' : raw;
+    out.push({ kind, key, value, file, line: start + 1 });
+  }
+  return out;
+}
+
+/** Apache configuration files on the host: everything below /etc/apache2 and /etc/httpd that mentions php_. */
+export function readApacheConfigs(fs: AuditFs): { defines: ApacheDefine[]; files: string[]; problems: string[] } {
+  const defines: ApacheDefine[] = [];
+  const files: string[] = [];
+  const problems: string[] = [];
+  for (const base of ['/etc/apache2', '/etc/httpd']) {
+    if (fs.stat(base)?.type !== 'dir') continue;
+    // Debian enables sites/modules through symlinks into *-available: read the enabled names' targets
+    // too, but only inside the root (the filesystem never lets them escape).
+    const walked = walkFiles(fs, base, (n) => n.endsWith('.conf') || n.endsWith('.load'));
+    for (const sub of ['sites-enabled', 'conf-enabled', 'mods-enabled', 'conf.d']) {
+      for (const n of (fs.readdir(`${base}/${sub}`) ?? []).sort()) {
+        const p = `${base}/${sub}/${n}`;
+        if (fs.lstat(p)?.type === 'symlink' && fs.stat(p)?.type === 'file') walked.files.push(p);
+      }
+    }
+    if (walked.truncated) problems.push(`${base}: too many directories; Apache configuration read in part`);
+    for (const f of walked.files) {
+      const r = fs.readFile(f);
+      if (!r.ok) { problems.push(`${f}: ${r.error}`); continue; }
+      if (r.data.includes(0)) continue;
+      const found = parseApacheText(r.data.toString('latin1'), f, false);
+      if (found.length > 0) files.push(f);
+      defines.push(...found);
+    }
+  }
+  return { defines, files, problems };
+}
+
+/**
+ * Merges Apache defines the way apache_config.c does for one request: later lines override earlier
+ * ones, except that an admin entry is never overridden by a non-admin one.
+ */
+export function mergeApacheDefines(defines: ApacheDefine[]): Map<string, ApacheDefine & { locked: boolean }> {
+  const out = new Map<string, ApacheDefine & { locked: boolean }>();
+  for (const d of defines) {
+    const admin = d.kind.startsWith('php_admin');
+    const prev = out.get(d.key);
+    if (prev !== undefined && prev.locked && !admin) continue;
+    out.set(d.key, { ...d, locked: admin });
+  }
+  return out;
+}

@@ -1,0 +1,249 @@
+/**
+ * The checks behind every rule in catalog.ts, on one audited configuration. Pure apart from the
+ * AuditFs stat calls on the save path (never opens a session file, never follows a symbolic link).
+ */
+import { posix } from 'node:path';
+import { redactSessionPath } from '@session-migrate/common';
+import { rule } from './catalog.ts';
+import type { AuditedConfig, Finding, Location, Origin } from './model.ts';
+import type { AuditFs } from './vfs.ts';
+import { otherReadable } from './vfs.ts';
+import type { HashEntry, IniEngine, IniSyntaxError, ValueFinding } from './engine.ts';
+
+/** What the checks may look at besides the configuration itself. */
+export interface RuleContext {
+  fs: AuditFs;
+  engine: IniEngine;
+  /** Every assignment that fed this configuration (ini files, pool, .user.ini, Apache), in order. */
+  entries: HashEntry[];
+  syntaxErrors: IniSyntaxError[];
+  /** Findings php-ini reported about the save_path value. */
+  savePathFindings: ValueFinding[];
+  /** The raw text of a file's line (1-based), or null. */
+  lineText(file: string, line: number): string | null;
+  /** Session file sampling: how many files to lstat at most. */
+  sampleSize: number;
+}
+
+/**
+ * PHP's boolean reading of an ini string (zend_ini_parse_bool): on/yes/true (any case) are true,
+ * anything else is its integer value != 0 ("2" true, "enabled" false).
+ */
+export function phpBool(value: string | false | undefined): boolean {
+  if (value === false || value === undefined) return false;
+  const v = value.trim().toLowerCase();
+  if (v === 'on' || v === 'yes' || v === 'true') return true;
+  return parseInt(v, 10) !== 0 && !Number.isNaN(parseInt(v, 10));
+}
+
+const SHARED_TEMP = ['/tmp', '/var/tmp', '/dev/shm'];
+
+/** A finding of `ruleId` (severity and fix from the catalogue) for configuration `config`. */
+export function finding(ruleId: string, config: string | null, message: string, location?: Location): Finding {
+  const r = rule(ruleId);
+  return { ruleId, severity: r.severity, message, fix: r.fix, config, ...(location !== undefined ? { location } : {}) };
+}
+
+const make = (ruleId: string, config: AuditedConfig, message: string, location?: Location): Finding => finding(ruleId, config.id, message, location);
+
+const at = (o: Origin | undefined): Location | undefined => (o === undefined || o === 'default' ? undefined : { file: o.file, line: o.line });
+
+function where(o: Origin | undefined): string {
+  return o === undefined || o === 'default' ? 'compiled default' : `${o.file}:${o.line}`;
+}
+
+/** Levenshtein distance, capped: enough to suggest the directive a typo meant. */
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0] as number;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j] as number;
+      dp[j] = Math.min((dp[j] as number) + 1, (dp[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length] as number;
+}
+
+/** Text after the first `=` of an ini line, up to the first `;` outside quotes, and what follows the `;`. */
+export function splitRawValue(line: string): { value: string; comment: string | null } | null {
+  const eq = line.indexOf('=');
+  if (eq < 0) return null;
+  const rest = line.slice(eq + 1);
+  let quote: string | null = null;
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest[i];
+    if (quote !== null) {
+      if (c === '\\' && quote === '"') { i++; continue; }
+      if (c === quote) quote = null;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === ';') return { value: rest.slice(0, i), comment: rest.slice(i + 1) };
+  }
+  return { value: rest, comment: null };
+}
+
+function mapValueFinding(f: ValueFinding): string | null {
+  switch (f.id) {
+    case 'save-path-depth-looks-like-mode': return 'save-path-depth-looks-like-mode';
+    case 'save-path-invalid-depth': case 'save-path-invalid-mode': case 'save-path-empty-directory': return 'save-path-invalid';
+    case 'save-path-non-numeric-depth': return 'save-path-non-numeric-depth';
+    case 'save-path-comma-splits-hosts': case 'save-path-plus-is-space': case 'save-path-ampersand-splits-query':
+    case 'save-path-no-host': case 'save-path-invalid-url': return 'redis-save-path-malformed';
+    default: return f.severity === 'error' && f.id.startsWith('save-path') ? 'redis-save-path-malformed' : null;
+  }
+}
+
+/**
+ * Runs every configuration-level rule.
+ * @returns findings in rule order; never throws on odd input.
+ */
+export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  const out: Finding[] = [];
+  const v = (k: string) => cfg.values[k];
+  const val = (k: string) => { const x = v(k)?.value; return x === false || x === undefined ? '' : x; };
+  const handler = val('session.save_handler');
+  const sp = v('session.save_path');
+
+  // Syntax errors: PHP ignores the rest of the file.
+  for (const e of ctx.syntaxErrors) {
+    out.push(make('ini-syntax-error', cfg, `${e.message}: PHP ignores every line after ${e.file}:${e.line}`, { file: e.file, line: e.line }));
+  }
+  if (handler === 'files') {
+    out.push(make('plaintext-files-storage', cfg, `sessions are stored in clear text by the files handler (save_handler set by ${where(v('session.save_handler')?.origin)})`, at(v('session.save_handler')?.origin)));
+  }
+  // save_path typed without quotes and cut at ';'.
+  if (sp !== undefined && sp.origin !== 'default') {
+    const raw = ctx.lineText(sp.origin.file, sp.origin.line);
+    const split = raw === null ? null : splitRawValue(raw);
+    if (split !== null && split.comment !== null && /^\s*(\/|\d+;|[0-7]{3,4};|[a-z]+:\/\/)/i.test(split.comment) && !/["']/.test(split.value)) {
+      out.push(make('save-path-truncated-by-comment', cfg, `session.save_path is "${String(sp.value)}": the unquoted ';' at ${sp.origin.file}:${sp.origin.line} starts a comment`, at(sp.origin)));
+    }
+  }
+  const sameSite = v('session.cookie_samesite');
+  if (sameSite !== undefined && sameSite.origin !== 'default' && sameSite.value === '') {
+    const raw = ctx.lineText(sameSite.origin.file, sameSite.origin.line);
+    const split = raw === null ? null : splitRawValue(raw);
+    if (split !== null && /^\s*none\s*$/i.test(split.value)) {
+      out.push(make('samesite-none-unquoted', cfg, `session.cookie_samesite = None (unquoted) at ${sameSite.origin.file}:${sameSite.origin.line} is the empty string: no SameSite attribute`, at(sameSite.origin)));
+    }
+  }
+  // save_path forms.
+  for (const f of ctx.savePathFindings) {
+    const id = mapValueFinding(f);
+    if (id !== null) out.push(make(id, cfg, f.message, at(sp?.origin)));
+  }
+  if (cfg.savePath.kind === 'files') {
+    const { depth, path, systemTemp } = cfg.savePath;
+    if (systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))) {
+      out.push(make('save-path-shared-temp', cfg, systemTemp ? `session.save_path is empty: sessions go to the system temp dir ${path}` : `sessions are stored in the shared temporary directory ${path}`, at(sp?.origin)));
+    }
+    if (depth > 0) {
+      out.push(make('session-subdirs-required', cfg, `save_path depth ${depth}: PHP does not create the ${depth} levels of sub-directories below ${path}`, at(sp?.origin)));
+      out.push(make('gc-disabled-by-depth', cfg, `save_path depth ${depth}: PHP never garbage-collects files below ${path}`, at(sp?.origin)));
+    }
+    if (/^[^;]*;[^;]*;/.test(String(sp?.value ?? ''))) {
+      out.push(make('file-mode-umask', cfg, `save_path MODE ${cfg.savePath.mode} is reduced by the PHP process umask`, at(sp?.origin)));
+    }
+    if (handler === 'files') out.push(...checkSaveDir(cfg, ctx, path, depth, sp?.origin, systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))));
+  }
+  if (cfg.savePath.kind === 'redis') {
+    for (const s of cfg.savePath.servers) {
+      if (s.scheme === 'unix') continue;
+      if (!s.tls) out.push(make('redis-no-tls', cfg, `Redis ${s.host}${s.port !== null ? ':' + s.port : ''} is reached over ${s.scheme}:// without TLS`, at(sp?.origin)));
+    }
+    if (cfg.savePath.servers.some((s) => !s.auth)) {
+      out.push(make('redis-no-auth', cfg, 'session.save_path has no auth= parameter: the Redis connection is unauthenticated', at(sp?.origin)));
+    }
+  }
+  if (sp !== undefined && sp.origin !== 'default' && /[?&]auth(\[\])?=/.test(String(sp.value))) {
+    const st = ctx.fs.stat(sp.origin.file);
+    if (st !== null && st.mode >= 0 && otherReadable(st.mode)) {
+      out.push(make('secret-in-world-readable-file', cfg, `${sp.origin.file} (mode ${st.mode.toString(8).padStart(4, '0')}) holds the Redis password of session.save_path and is readable by every user`, at(sp.origin)));
+    }
+  }
+  // Session hardening.
+  if (!phpBool(val('session.use_strict_mode'))) out.push(make('strict-mode-off', cfg, `session.use_strict_mode is off (${where(v('session.use_strict_mode')?.origin)})`, at(v('session.use_strict_mode')?.origin)));
+  if (!phpBool(val('session.cookie_secure'))) out.push(make('cookie-not-secure', cfg, `session.cookie_secure is off (${where(v('session.cookie_secure')?.origin)})`, at(v('session.cookie_secure')?.origin)));
+  if (!phpBool(val('session.cookie_httponly'))) out.push(make('cookie-not-httponly', cfg, `session.cookie_httponly is off (${where(v('session.cookie_httponly')?.origin)})`, at(v('session.cookie_httponly')?.origin)));
+  if (v('session.cookie_samesite') !== undefined && val('session.cookie_samesite') === '') out.push(make('cookie-no-samesite', cfg, `session.cookie_samesite is empty (${where(v('session.cookie_samesite')?.origin)})`, at(v('session.cookie_samesite')?.origin)));
+  if (v('session.use_only_cookies') !== undefined && !phpBool(val('session.use_only_cookies'))) out.push(make('use-only-cookies-off', cfg, `session.use_only_cookies is off (${where(v('session.use_only_cookies')?.origin)})`, at(v('session.use_only_cookies')?.origin)));
+  if (phpBool(val('session.use_trans_sid'))) out.push(make('use-trans-sid-on', cfg, `session.use_trans_sid is on (${where(v('session.use_trans_sid')?.origin)})`, at(v('session.use_trans_sid')?.origin)));
+  // Names that do nothing, and deprecations.
+  const known = ctx.engine.directiveNames(cfg.phpVersion).filter((n) => n.startsWith('session.'));
+  const seen = new Set<string>();
+  for (const e of ctx.entries) {
+    if (e.offset !== undefined || seen.has(`${e.key}\0${e.file}\0${e.line}`)) continue;
+    seen.add(`${e.key}\0${e.file}\0${e.line}`);
+    if (ctx.engine.directive(e.key, cfg.phpVersion) !== null) {
+      const note = ctx.engine.deprecation(e.key, e.value, cfg.phpVersion);
+      if (note !== null) out.push(make('deprecated-directive', cfg, `${e.key} at ${e.file}:${e.line}: ${note}`, { file: e.file, line: e.line }));
+      continue;
+    }
+    const removed = ctx.engine.removedIn(e.key);
+    if (removed !== null) {
+      out.push(make('removed-directive', cfg, `${e.key} at ${e.file}:${e.line} was removed in PHP ${removed}: the line does nothing`, { file: e.file, line: e.line }));
+      continue;
+    }
+    const bare = e.key.replace(/^#+\s*/, '');
+    const lower = bare.toLowerCase();
+    let best: string | null = null;
+    let bestD = 3;
+    for (const k of known) {
+      const d = k === lower ? 0 : distance(lower, k);
+      if (d < bestD) { best = k; bestD = d; }
+    }
+    if (e.key.startsWith('session.') || best !== null) {
+      const hint = e.key.startsWith('#') ? ` ('#' is not a comment since PHP 7.0${best !== null ? `; it hides ${best}` : ''})` : best !== null ? ` (did you mean ${best}?)` : '';
+      out.push(make('unknown-directive', cfg, `${e.key} at ${e.file}:${e.line} is not a PHP directive${hint}: the line does nothing`, { file: e.file, line: e.line }));
+    }
+  }
+  return out;
+}
+
+/** Directory and sample-file permission checks for the files handler (lstat only). */
+function checkSaveDir(cfg: AuditedConfig, ctx: RuleContext, path: string, depth: number, origin: Origin | undefined, sharedTemp: boolean): Finding[] {
+  const out: Finding[] = [];
+  if (!path.startsWith('/')) {
+    out.push(make('save-path-missing', cfg, `save_path directory "${path}" is relative: PHP resolves it against the working directory of each request`, at(origin)));
+    return out;
+  }
+  const st = ctx.fs.lstat(path);
+  // A copied /etc has no /tmp: the shared temp dir is already save-path-shared-temp.
+  if (st === null && sharedTemp) return out;
+  if (st === null || st.type !== 'dir') {
+    const what = st === null ? 'does not exist' : st.type === 'symlink' ? 'is a symbolic link (not followed by the audit)' : 'is not a directory';
+    out.push(make('save-path-missing', cfg, `session directory ${path} ${what} on ${ctx.fs.label}`, at(origin)));
+    return out;
+  }
+  const mode = st.mode.toString(8).padStart(4, '0');
+  // A shared temp dir (1777) is reported once, as save-path-shared-temp.
+  if (!sharedTemp && st.mode >= 0 && otherReadable(st.mode)) out.push(make('save-path-world-readable', cfg, `session directory ${path} has mode ${mode}: other users can list session IDs`, at(origin)));
+  if (!sharedTemp && st.mode >= 0 && (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) out.push(make('save-path-world-writable', cfg, `session directory ${path} has mode ${mode} (world-writable, no sticky bit)`, at(origin)));
+  // Sample session files: walk `depth` levels, lstat only.
+  let others = 0; let group = 0; let sampled = 0;
+  let exampleOthers = ''; let exampleGroup = '';
+  const visit = (dir: string, level: number) => {
+    const names = ctx.fs.readdir(dir);
+    if (names === null) return;
+    for (const n of names.sort()) {
+      if (sampled >= ctx.sampleSize) return;
+      const p = posix.join(dir, n);
+      if (level < depth) {
+        if (n.length === 1 && ctx.fs.lstat(p)?.type === 'dir') visit(p, level + 1);
+        continue;
+      }
+      if (!n.startsWith('sess_')) continue;
+      const fst = ctx.fs.lstat(p);
+      if (fst === null || fst.type !== 'file') continue;
+      sampled++;
+      if (fst.mode >= 0 && otherReadable(fst.mode)) { others++; exampleOthers ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`; }
+      else if (fst.mode >= 0 && (fst.mode & 0o040) !== 0) { group++; exampleGroup ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`; }
+    }
+  };
+  visit(path, 0);
+  if (others > 0) out.push(make('session-file-readable-by-others', cfg, `${others} of ${sampled} sampled session files in ${path} are readable by other users, e.g. ${exampleOthers}`, at(origin)));
+  if (group > 0) out.push(make('session-file-group-readable', cfg, `${group} of ${sampled} sampled session files in ${path} are group-readable, e.g. ${exampleGroup}`, at(origin)));
+  return out;
+}

@@ -1,0 +1,163 @@
+/**
+ * `session-migrate audit`: wires packages/audit to the command line. Exit codes: 0 no finding at or
+ * above --fail-on, 1 at least one, 2 usage or bad input (UserFacingError).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
+import {
+  MAX_COLLECTED_BYTES, RootFs, SEVERITIES, auditHost, auditIniFile, collectScript, defaultEngine, fleetJson, parseCollected,
+  renderFleet, renderJson, renderSarif, renderTable, severityRank, type HostReport, type PhpProbe, type Severity,
+} from '@session-migrate/audit';
+import type { Print } from './commands.ts';
+
+/** --fail-on values. */
+export const FAIL_ON = [...SEVERITIES, 'none'] as const;
+
+export interface AuditOptions {
+  ini?: string;
+  scanDir?: string;
+  root?: string;
+  docroot: string[];
+  fromCollected: string[];
+  fleet: boolean;
+  json: boolean;
+  sarif: boolean;
+  failOn: (typeof FAIL_ON)[number];
+  php: string;
+  version: string;
+}
+
+const PROBE_PHP = 'echo json_encode(array("version" => PHP_VERSION, "sys_temp_dir" => sys_get_temp_dir(), "values" => ini_get_all(null, false)), JSON_INVALID_UTF8_SUBSTITUTE | JSON_PARTIAL_OUTPUT_ON_ERROR);';
+
+/**
+ * Asks a php binary for its CLI configuration (`php --ini`, ini_get_all()).
+ * @returns null when there is no such binary; throws UserFacingError when it runs but answers nonsense.
+ */
+export function probePhp(php: string): PhpProbe | null {
+  const run = (args: string[]) => execFileSync(php, args, { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
+  let iniOutput: string;
+  let json: string;
+  try {
+    iniOutput = run(['--ini']);
+    json = run(['-r', PROBE_PHP]);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') return null;
+    throw new UserFacingError(`${printable(php)} --ini / -r failed: ${printable(e.message.split('\n')[0] ?? '')}`);
+  }
+  let parsed: { version?: unknown; sys_temp_dir?: unknown; values?: unknown };
+  try { parsed = JSON.parse(json) as typeof parsed; } catch { throw new UserFacingError(`${printable(php)} -r did not print JSON (is it PHP?)`); }
+  if (typeof parsed.version !== 'string' || typeof parsed.values !== 'object' || parsed.values === null) throw new UserFacingError(`${printable(php)} -r printed an unexpected document`);
+  const values: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(parsed.values)) values[k] = typeof v === 'string' ? v : v === null ? null : String(v);
+  return { version: parsed.version, iniOutput, values, ...(typeof parsed.sys_temp_dir === 'string' ? { sysTempDir: parsed.sys_temp_dir } : {}) };
+}
+
+/**
+ * The compiled defaults and version of a php binary (`php -n`: no ini file at all), or null without php.
+ */
+export function phpDefaults(php: string): { version: string; defaults: Record<string, string>; sysTempDir: string } | null {
+  let out: string;
+  try {
+    out = execFileSync(php, ['-n', '-r', PROBE_PHP], { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  } catch {
+    return null;
+  }
+  try {
+    const p = JSON.parse(out) as { version: string; sys_temp_dir: string; values: Record<string, unknown> };
+    const defaults: Record<string, string> = {};
+    for (const [k, v] of Object.entries(p.values)) defaults[k] = typeof v === 'string' ? v : '';
+    return { version: /^\d+\.\d+/.exec(p.version)?.[0] ?? '8.2', defaults, sysTempDir: p.sys_temp_dir };
+  } catch {
+    return null;
+  }
+}
+
+function readCollected(path: string): string {
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new UserFacingError(`--from-collected ${printable(path)}: not a regular file`);
+    if (st.size > MAX_COLLECTED_BYTES) throw new UserFacingError(`--from-collected ${printable(path)}: too large (${st.size} bytes)`);
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof UserFacingError) throw err;
+    throw new UserFacingError(`--from-collected ${printable(path)}: ${describeFsError(err)}`);
+  }
+}
+
+/**
+ * Every value of a repeatable option: `--docroot a --docroot b c` gives [a, b, c]. The CLI keeps only
+ * the last value of a repeated option (main.ts parser configuration), which is right for single values
+ * but not for these lists.
+ */
+export function repeatedOption(argv: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    if (arg.startsWith(`--${name}=`)) { out.push(arg.slice(name.length + 3)); continue; }
+    if (arg !== `--${name}`) continue;
+    while (i + 1 < argv.length && !(argv[i + 1] as string).startsWith('-')) out.push(argv[++i] as string);
+  }
+  return out;
+}
+
+/** Prints the collect script. */
+export function auditCollectScript(print: Print): number {
+  process.stdout.write(collectScript());
+  void print;
+  return 0;
+}
+
+/**
+ * Runs an audit and prints it.
+ * @returns 1 when a finding is at or above `failOn`, else 0.
+ * @throws UserFacingError on conflicting options or unreadable input.
+ */
+export function auditCommand(o: AuditOptions, print: Print): number {
+  if (o.json && o.sarif) throw new UserFacingError('--json and --sarif exclude each other');
+  const modes = [o.ini !== undefined, o.fromCollected.length > 0, o.root !== undefined].filter(Boolean).length;
+  if (modes > 1) throw new UserFacingError('use only one of --ini, --from-collected and --root');
+  if (o.scanDir !== undefined && o.ini === undefined) throw new UserFacingError('--scan-dir needs --ini');
+  if (o.fleet && o.fromCollected.length === 0) throw new UserFacingError('--fleet needs --from-collected FILE...');
+  const engine = defaultEngine();
+  const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  const reports: HostReport[] = [];
+  if (o.ini !== undefined) {
+    const path = resolve(o.ini);
+    let st;
+    try { st = statSync(path); } catch (err) { throw new UserFacingError(`--ini ${printable(o.ini)}: ${describeFsError(err)}`); }
+    if (!st.isFile()) throw new UserFacingError(`--ini ${printable(o.ini)}: not a regular file`);
+    // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
+    // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
+    // the values equal what `php -n -c FILE` prints on this machine.
+    const local = phpDefaults(o.php);
+    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env }));
+  } else if (o.fromCollected.length > 0) {
+    for (const file of o.fromCollected) {
+      const c = parseCollected(readCollected(file), file);
+      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe }));
+    }
+  } else {
+    let fs: RootFs;
+    if (o.root !== undefined) {
+      let st;
+      try { st = statSync(o.root); } catch (err) { throw new UserFacingError(`--root ${printable(o.root)}: ${describeFsError(err)}`); }
+      if (!st.isDirectory()) throw new UserFacingError(`--root ${printable(o.root)}: not a directory`);
+      fs = new RootFs(o.root);
+    } else fs = new RootFs('/');
+    const probe = o.root === undefined ? probePhp(o.php) : null;
+    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot, probe }));
+  }
+  if (o.fleet) {
+    print(o.json ? JSON.stringify(fleetJson(reports), null, 2) : renderFleet(reports).trimEnd());
+  } else if (o.json) print(renderJson(reports));
+  else if (o.sarif) print(renderSarif(reports, o.version));
+  else print(renderTable(reports).trimEnd());
+  if (o.failOn === 'none') return 0;
+  const threshold = severityRank(o.failOn as Severity);
+  return reports.some((r) => r.findings.some((f) => severityRank(f.severity) >= threshold)) ? 1 : 0;
+}

@@ -1,0 +1,194 @@
+/**
+ * phpredis `session.save_path` for the `redis` save handler (phpredis redis_session.c
+ * PS_OPEN_FUNC(redis), 5.3/6.x): the value is split into server entries on whitespace and ','
+ * FIRST, each entry is parsed with php_url_parse_ex (`unix:` rewritten to `file:`), and its query is
+ * decoded like application/x-www-form-urlencoded by PHP's parse_str (`&` separates, `+` is a space,
+ * %XX a byte, `auth[]=user&auth[]=pass` an array). Known parameters: weight, persistent,
+ * persistent_id, database, prefix (default PHPREDIS_SESSION:), timeout (default 86400),
+ * read_timeout, retry_interval, auth, stream[...]. shared/cases BUG-17: a ',' or '+' or '&' in an
+ * unencoded password breaks it; percent-encode (%2C %2B %26 %3D).
+ *
+ * Passwords are never part of a printed form: use `redactRedisSavePath()` / `describeRedisHost()`.
+ */
+
+export interface RedisSavePathFinding {
+  id: 'save-path-comma-splits-hosts' | 'save-path-plus-is-space' | 'save-path-ampersand-splits-query' | 'save-path-unparsable-host' | 'save-path-no-auth' | 'save-path-no-tls';
+  severity: 'error' | 'warning' | 'info';
+  /** Index of the server entry concerned. */
+  host: number;
+  message: string;
+}
+
+export interface RedisHost {
+  /** The entry with any password replaced by `<redacted len=N>`. */
+  redacted: string;
+  scheme: 'tcp' | 'tls' | 'unix' | null;
+  host: string | null;
+  /** TCP port (default 6379 for tcp/tls). */
+  port: number | null;
+  /** Unix socket path. */
+  socket: string | null;
+  /** Decoded query parameters (arrays for `key[]=`); includes `auth` — do not print. */
+  params: Record<string, string | string[]>;
+  /** AUTH credentials after decoding (`auth=pass` or `auth[]=user&auth[]=pass`). Secret. */
+  auth: { user: string | null; password: string } | null;
+  database: number | null;
+  /** Key prefix (default 'PHPREDIS_SESSION:'). */
+  prefix: string;
+  /** Connect timeout in seconds (default 86400). */
+  timeout: number;
+  readTimeout: number | null;
+  persistent: boolean;
+  weight: number;
+  /** Parameters phpredis does not know (e.g. the tail of a password cut by '&'). */
+  unknownParams: string[];
+  /** True when phpredis would fail to parse this entry ("Failed to parse session.save_path"). */
+  invalid: boolean;
+}
+
+export interface RedisSavePath {
+  hosts: RedisHost[];
+  findings: RedisSavePathFinding[];
+}
+
+const KNOWN = new Set(['weight', 'persistent', 'persistent_id', 'database', 'prefix', 'timeout', 'read_timeout', 'retry_interval', 'auth', 'stream']);
+
+/** PHP urldecode(): '+' -> space, %XX -> byte (bytes decoded as UTF-8). */
+export function formDecode(s: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '+') bytes.push(0x20);
+    else if (c === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
+      bytes.push(Number.parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...Buffer.from(c, 'utf8'));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** PHP parse_str() for flat keys and `key[]` / `key[x]` (one level). */
+function parseQuery(q: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const part of q.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const rawKey = formDecode(eq < 0 ? part : part.slice(0, eq));
+    const val = eq < 0 ? '' : formDecode(part.slice(eq + 1));
+    const m = /^([^[]+)\[([^\]]*)\]/.exec(rawKey);
+    if (m) {
+      const k = m[1]!;
+      const cur = out[k];
+      const arr = Array.isArray(cur) ? cur : [];
+      arr.push(val);
+      out[k] = arr;
+    } else {
+      out[rawKey] = val;
+    }
+  }
+  return out;
+}
+
+function redactEntry(entry: string): string {
+  return entry.replace(/([?&]auth(?:%5B[^=&]*%5D|\[[^\]=&]*\])?=)([^&#]*)/gi, (_m, k: string, v: string) => `${k}<redacted len=${formDecode(v).length}>`);
+}
+
+/** The whole save_path with every `auth=` value replaced by `<redacted len=N>`. */
+export function redactRedisSavePath(value: string): string {
+  return value.split(/([\s,]+)/).map((p) => (/^[\s,]*$/.test(p) ? p : redactEntry(p))).join('');
+}
+
+function parseEntry(entry: string): RedisHost {
+  const h: RedisHost = {
+    redacted: redactEntry(entry), scheme: null, host: null, port: null, socket: null, params: {}, auth: null, database: null,
+    prefix: 'PHPREDIS_SESSION:', timeout: 86400, readTimeout: null, persistent: false, weight: 1, unknownParams: [], invalid: false,
+  };
+  let rest = entry;
+  const q = rest.indexOf('?');
+  let query: string | null = null;
+  if (q >= 0) {
+    query = rest.slice(q + 1); // the fragment is appended back to the query by phpredis (#1631)
+    rest = rest.slice(0, q);
+  }
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/.exec(rest);
+  if (m) {
+    const scheme = m[1]!.toLowerCase();
+    if (scheme === 'unix' || scheme === 'file') {
+      h.scheme = 'unix';
+      h.socket = m[2]!.startsWith('/') ? m[2]! : '/' + m[2]!;
+    } else {
+      h.scheme = scheme === 'tls' || scheme === 'ssl' ? 'tls' : 'tcp';
+      const hp = /^(\[[^\]]+\]|[^:/]*)(?::(\d*))?/.exec(m[2]!)!;
+      h.host = hp[1] || null;
+      h.port = hp[2] ? Number(hp[2]) : 6379;
+      if (!h.host) h.invalid = true;
+    }
+  } else if (rest.startsWith('/')) {
+    h.scheme = 'unix';
+    h.socket = rest;
+  } else {
+    const hp = /^([^:/]+):(\d+)$/.exec(rest);
+    if (hp) {
+      h.scheme = 'tcp';
+      h.host = hp[1]!;
+      h.port = Number(hp[2]);
+    } else {
+      h.invalid = true;
+    }
+  }
+  if (query !== null) {
+    h.params = parseQuery(query);
+    for (const [k, v] of Object.entries(h.params)) {
+      if (!KNOWN.has(k)) h.unknownParams.push(k);
+      const s = Array.isArray(v) ? v[0] ?? '' : v;
+      if (k === 'database') h.database = Number.parseInt(s, 10) || 0;
+      else if (k === 'prefix') h.prefix = s;
+      else if (k === 'timeout') h.timeout = Number.parseFloat(s) || 0;
+      else if (k === 'read_timeout') h.readTimeout = Number.parseFloat(s) || 0;
+      else if (k === 'weight') h.weight = Number.parseInt(s, 10) || 0;
+      else if (k === 'persistent') h.persistent = ['1', 'yes', 'true'].includes(s.toLowerCase());
+      else if (k === 'auth') {
+        if (Array.isArray(v)) h.auth = v.length >= 2 ? { user: v[0] ?? null, password: v[1] ?? '' } : { user: null, password: v[0] ?? '' };
+        else h.auth = { user: null, password: v };
+      }
+    }
+  }
+  return h;
+}
+
+/**
+ * Parses a phpredis session.save_path into its server entries.
+ * @param value the string ini_get('session.save_path') returns.
+ */
+export function parseRedisSavePath(value: string): RedisSavePath {
+  const findings: RedisSavePathFinding[] = [];
+  const entries = value.split(/[\s,]+/).filter((e) => e !== '');
+  const hosts = entries.map(parseEntry);
+  hosts.forEach((h, i) => {
+    const raw = entries[i]!;
+    if (h.invalid) {
+      const afterAuth = i > 0 && hosts[i - 1]!.auth !== null && /[?&]auth=[^&]*$/i.test(entries[i - 1]!);
+      findings.push(afterAuth
+        ? { id: 'save-path-comma-splits-hosts', severity: 'error', host: i, message: `entry ${i + 1} is not a server: a ',' in the previous entry's auth value splits the save_path (percent-encode it as %2C)` }
+        : { id: 'save-path-unparsable-host', severity: 'error', host: i, message: `entry ${i + 1} is not a server URL phpredis can parse` });
+    }
+    const rawAuth = /[?&]auth=([^&#]*)/i.exec(raw)?.[1];
+    if (rawAuth !== undefined && rawAuth.includes('+')) {
+      findings.push({ id: 'save-path-plus-is-space', severity: 'error', host: i, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
+    }
+    if (h.auth && h.unknownParams.length > 0) {
+      findings.push({ id: 'save-path-ampersand-splits-query', severity: 'error', host: i, message: `unknown parameter(s) ${h.unknownParams.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+    }
+    if (!h.invalid && h.scheme !== 'unix' && !h.auth) findings.push({ id: 'save-path-no-auth', severity: 'warning', host: i, message: 'no auth parameter: the Redis server must require a password' });
+    if (!h.invalid && h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'warning', host: i, message: 'tcp:// sends session data unencrypted; use tls://' });
+  });
+  // An entry that only exists because of a ',' inside a password.
+  return { hosts, findings };
+}
+
+/** A printable description of one server entry (never contains the password). */
+export function describeRedisHost(h: RedisHost): string {
+  const where = h.scheme === 'unix' ? `unix://${h.socket}` : `${h.scheme ?? '?'}://${h.host ?? '?'}:${h.port ?? '?'}`;
+  const auth = h.auth ? ` auth=<redacted len=${h.auth.password.length}>${h.auth.user !== null ? ` user=${h.auth.user}` : ''}` : '';
+  return `${where} db=${h.database ?? 0} prefix=${JSON.stringify(h.prefix)}${auth}`;
+}

@@ -331,7 +331,7 @@ function printApplySummary(r: ApplyResult, print: Print): void {
   const verb = r.dryRun ? 'would migrate' : 'migrated';
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const a of r.artifacts) print(`  artifact    ${a.path}: ${a.status}`);
-  print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`);
+  print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, newer in Redis ${c.newerInRedis}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`);
   if (c.retries > 0) print(`  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after connection failures`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
   if (c.notDone > 0 || r.sessions.aborted) print(`  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`);

@@ -69,12 +69,33 @@ export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   return drift;
 }
 
+/** Margin (ms) by which a value in Redis must postdate the source copy to count as newer. */
+export const NEWER_MARGIN_MS = 1000;
+
+/**
+ * Whether a value already in Redis was written after the source copy was last changed. Both times are
+ * inferred from remaining lifetimes, measured at the same moment: the handler sets TTL =
+ * gc_maxlifetime at every write, and apply gives a source copy gc_maxlifetime minus its age (a
+ * plaintext Redis source: its own PTTL). So the larger remaining lifetime is the later write.
+ * The same rule as purge's `newer` verdict (packages/migrate/src/purge.ts).
+ * @param redisPttlMs PTTL of the value in Redis, ms (-1: no TTL, never newer)
+ * @param sourceTtlMs remaining lifetime apply computed for the source copy, ms
+ */
+export function isNewerInRedis(redisPttlMs: number, sourceTtlMs: number): boolean {
+  return redisPttlMs >= 0 && redisPttlMs >= sourceTtlMs + NEWER_MARGIN_MS;
+}
+
 export interface SessionCounts {
   /** Written now. */
   migrated: number;
   /** Already in Redis with the same session bytes (an earlier apply). */
   alreadyPresent: number;
-  /** Key exists with other contents or another type: left alone and reported. */
+  /**
+   * Key exists with another session, written after the source copy was last changed: the handler
+   * (read-through mode) already took the session over and updated it. Left alone, by design.
+   */
+  newerInRedis: number;
+  /** Key exists with other contents that are not newer, or another type: left alone and reported. */
   conflicts: number;
   /** A command failed: reported, and apply exits non-zero. */
   failed: number;
@@ -173,7 +194,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     dryRun,
   };
   const counts: SessionCounts = {
-    migrated: 0, alreadyPresent: 0, conflicts: 0, failed: 0, destroyed: 0, retries: 0, notDone: 0, unstable: 0, noTtl: 0,
+    migrated: 0, alreadyPresent: 0, newerInRedis: 0, conflicts: 0, failed: 0, destroyed: 0, retries: 0, notDone: 0, unstable: 0, noTtl: 0,
     expired: 0, empty: 0, corrupt: 0, skipped: {}, migratedBytes: 0,
   };
   const conflicts: KeyProblem[] = [];
@@ -201,9 +222,14 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
       case 'exists': {
         const opened = codec.open(item.key, o.existing);
         if (opened.ok && opened.plaintext.equals(item.plaintext)) counts.alreadyPresent++;
+        else if (opened.ok && isNewerInRedis(o.pttlMs, item.ttlMs)) counts.newerInRedis++;
         else {
           counts.conflicts++;
-          if (conflicts.length < MAX_LISTED) conflicts.push(problem(opened.ok ? 'key holds a different session (newer write?)' : `key holds a value that does not open (${opened.reason})`));
+          if (conflicts.length < MAX_LISTED) {
+            conflicts.push(problem(opened.ok
+              ? 'key holds a different session that is not newer than the source (was the file changed by a host still on the files handler?)'
+              : `key holds a value that does not open (${opened.reason})`));
+          }
         }
         break;
       }
@@ -309,7 +335,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
 
 type GuardedWriteOutcomeLike =
   | { status: 'written' } | { status: 'destroyed' } | { status: 'wrong-type' }
-  | { status: 'exists'; existing: Buffer } | { status: 'failed'; error: string };
+  | { status: 'exists'; existing: Buffer; pttlMs: number } | { status: 'failed'; error: string };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -37,9 +37,10 @@ import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import { readSessionFile, type FilesSource, type SkippedEntry, type Source, type SourceSession } from '@session-migrate/sources';
 import { remainingTtlSeconds } from './ttl.ts';
+import { NEWER_MARGIN_MS } from './apply.ts';
 
 /** How much later than the file's mtime the inferred last write in Redis must be to count as newer (ms). */
-export const PURGE_NEWER_MARGIN_MS = 1000;
+export const PURGE_NEWER_MARGIN_MS = NEWER_MARGIN_MS;
 
 /** Why a session file may be deleted. */
 export type PurgeDeletable = 'same' | 'newer' | 'destroyed' | 'expired' | 'empty';

@@ -144,59 +144,17 @@ export function keyNameForDisplay(key: Buffer): string {
   return [...key].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
-/** Outcome of one no-clobber write. */
+/**
+ * Outcome of one no-clobber write. `exists` carries the value already there and its PTTL in ms
+ * (-1: no TTL), so the caller can tell a newer write by the handler (it sets TTL = gc_maxlifetime at
+ * every write) from a stale copy.
+ */
 export type WriteOutcome =
   | { status: 'written' }
-  | { status: 'exists'; existing: Buffer }
+  | { status: 'exists'; existing: Buffer; pttlMs: number }
   | { status: 'wrong-type' }
   | { status: 'failed'; error: string };
 
-/** One value to store: key name, envelope bytes, TTL in whole seconds (> 0). */
-export interface WriteRequest {
-  key: string;
-  value: Buffer;
-  ttlSeconds: number;
-}
-
-/**
- * Writes a batch with `SET key value EX ttl NX` in one pipeline; for keys that already exist, reads
- * the existing value (GET as Buffer) in a second pipeline so the caller can compare.
- * @returns one outcome per request, in order. Never throws for a single failed command.
- * @throws when the connection itself fails (every command errors with a connection error).
- */
-export async function writeBatchNoClobber(client: Redis, batch: WriteRequest[]): Promise<WriteOutcome[]> {
-  if (batch.length === 0) return [];
-  const pipe = client.pipeline();
-  for (const r of batch) {
-    if (!Number.isInteger(r.ttlSeconds) || r.ttlSeconds <= 0) throw new RangeError(`TTL must be a positive integer for ${r.key}`);
-    pipe.set(r.key, r.value, 'EX', r.ttlSeconds, 'NX');
-  }
-  const replies = (await pipe.exec()) ?? [];
-  const outcomes: WriteOutcome[] = [];
-  const toRead: number[] = [];
-  batch.forEach((r, i) => {
-    const [err, result] = replies[i] ?? [new Error('no reply'), null];
-    if (err) outcomes.push({ status: 'failed', error: oneLine(err) });
-    else if (result === 'OK') outcomes.push({ status: 'written' });
-    else {
-      outcomes.push({ status: 'exists', existing: Buffer.alloc(0) });
-      toRead.push(i);
-    }
-  });
-  if (toRead.length > 0) {
-    const reads = client.pipeline();
-    for (const i of toRead) reads.getBuffer(batch[i]!.key);
-    const readReplies = (await reads.exec()) ?? [];
-    toRead.forEach((i, j) => {
-      const [err, result] = readReplies[j] ?? [new Error('no reply'), null];
-      if (err && /WRONGTYPE/.test(String(err.message))) outcomes[i] = { status: 'wrong-type' };
-      else if (err) outcomes[i] = { status: 'failed', error: oneLine(err) };
-      else if (result === null) outcomes[i] = { status: 'failed', error: 'key vanished between SET NX and GET; re-run to retry' };
-      else outcomes[i] = { status: 'exists', existing: result as Buffer };
-    });
-  }
-  return outcomes;
-}
 
 function oneLine(err: Error): string {
   return (err.message.split('\n')[0] ?? '').slice(0, 200);
@@ -230,7 +188,7 @@ export interface GuardedWriteRequest {
  * The write of one session, atomic in Redis (a Lua script runs alone): a tombstone wins, then
  * `SET key value PX ttl NX`; when the key exists its type and value come back for the caller to compare.
  * KEYS[1] session key, KEYS[2] tombstone key; ARGV[1] value, ARGV[2] TTL in milliseconds.
- * Replies: 'destroyed' | 'written' | 'wrong-type' | ['exists', value].
+ * Replies: 'destroyed' | 'written' | 'wrong-type' | ['exists', value, pttl ms].
  */
 export const GUARDED_WRITE_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'destroyed' end
@@ -238,7 +196,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 'written
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then return 'vanished' end
 if t ~= 'string' then return 'wrong-type' end
-return {'exists', redis.call('GET', KEYS[1])}
+return {'exists', redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 `;
 
 type ClientWithGuardedWrite = Redis & {
@@ -288,7 +246,9 @@ export async function writeBatchGuarded(client: Redis, prefix: string, batch: Gu
     if (text === 'destroyed') return { status: 'destroyed' };
     if (text === 'wrong-type') return { status: 'wrong-type' };
     if (text === 'vanished') return { status: 'failed', error: 'key expired during the write; retrying' };
-    if (Array.isArray(result) && result.length === 2 && Buffer.isBuffer(result[1])) return { status: 'exists', existing: result[1] };
+    if (Array.isArray(result) && result.length === 3 && Buffer.isBuffer(result[1]) && typeof result[2] === 'number') {
+      return { status: 'exists', existing: result[1], pttlMs: result[2] };
+    }
     return { status: 'failed', error: 'unexpected reply from the write script' };
   });
 }

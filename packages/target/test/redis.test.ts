@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
-import { connectTarget, parseTargetUrl, scanPatternForPrefix, writeBatchNoClobber } from '../src/index.ts';
+import { connectTarget, parseTargetUrl, scanPatternForPrefix, writeBatchGuarded } from '../src/index.ts';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -30,7 +30,7 @@ describe('parseTargetUrl', () => {
   });
 });
 
-describe('connectTarget and writeBatchNoClobber against a real redis-server with AUTH', () => {
+describe('connectTarget and writeBatchGuarded against a real redis-server with AUTH', () => {
   it('names a missing password without printing any', async () => {
     await expect(connectTarget(parseTargetUrl(`redis://127.0.0.1:${redis.port}/0`, {}))).rejects.toThrow(/NOAUTH.*SESSION_MIGRATE_REDIS_PASSWORD/);
     await expect(connectTarget(parseTargetUrl(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'wrong-secret' }))).rejects.toThrow(/^(?!.*wrong-secret)/);
@@ -42,20 +42,24 @@ describe('connectTarget and writeBatchNoClobber against a real redis-server with
       const binary = Buffer.from(Array.from({ length: 65 }, (_, i) => 0xa0 + (i % 0x60)));
       await client.rpush('t:list', 'x');
       await client.set('t:old', 'previous');
-      const out = await writeBatchNoClobber(client, [
-        { key: 't:new', value: binary, ttlSeconds: 100 },
-        { key: 't:old', value: binary, ttlSeconds: 100 },
-        { key: 't:list', value: binary, ttlSeconds: 100 },
+      await client.set('t:old', 'previous', 'EX', 50);
+      const out = await writeBatchGuarded(client, 't:', [
+        { key: 't:new', value: binary, ttlMs: 100_000 },
+        { key: 't:old', value: binary, ttlMs: 100_000 },
+        { key: 't:list', value: binary, ttlMs: 100_000 },
       ]);
       expect(out[0]).toEqual({ status: 'written' });
-      expect(out[1]).toEqual({ status: 'exists', existing: Buffer.from('previous') });
+      expect(out[1]).toMatchObject({ status: 'exists', existing: Buffer.from('previous') });
+      // The PTTL of the value already there comes back with it (50 s set above, not the 100 s asked for).
+      expect(out[1]!.status === 'exists' && out[1]!.pttlMs).toBeGreaterThan(40_000);
+      expect(out[1]!.status === 'exists' && out[1]!.pttlMs).toBeLessThanOrEqual(50_000);
       expect(out[2]).toEqual({ status: 'wrong-type' });
       const back = await client.getBuffer('t:new');
       expect(back?.length).toBe(65);
       expect(back?.equals(binary)).toBe(true);
       expect(await client.ttl('t:new')).toBeGreaterThan(90);
       expect(await client.get('t:old')).toBe('previous');
-      await expect(writeBatchNoClobber(client, [{ key: 't:zero', value: binary, ttlSeconds: 0 }])).rejects.toThrow(RangeError);
+      await expect(writeBatchGuarded(client, 't:', [{ key: 't:zero', value: binary, ttlMs: 0 }])).rejects.toThrow(RangeError);
     } finally {
       client.disconnect();
     }

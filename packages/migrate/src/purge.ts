@@ -36,6 +36,7 @@ import type { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import { readSessionFile, type FilesSource, type SkippedEntry, type Source, type SourceSession } from '@session-migrate/sources';
+import { tombstoneKeyFor } from '@session-migrate/target';
 import { remainingTtlSeconds } from './ttl.ts';
 import { NEWER_MARGIN_MS } from './apply.ts';
 
@@ -213,7 +214,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     keys.forEach((key) => {
       pipe.getBuffer(key);
       pipe.pttl(key);
-      pipe.exists(tombstoneKeyName(prefix, key));
+      pipe.exists(tombstoneKeyFor(prefix, key));
     });
     const replies = (await pipe.exec()) ?? [];
     batch.forEach((s, i) => {
@@ -344,14 +345,6 @@ export function removeFileIfUnchanged(location: string, seen: BigIntStats, sha25
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
     throw err;
   }
-}
-
-/**
- * The tombstone of a session key: `<prefix>destroyed:<the same 64-hex lookup hash>` (the generated
- * handler's destroy() in read-through mode sets it to "1" with TTL gc_maxlifetime; docs/runbook.md).
- */
-export function tombstoneKeyName(prefix: string, sessionKey: string): string {
-  return `${prefix}destroyed:${sessionKey.slice(prefix.length)}`;
 }
 
 function sha256(data: Buffer): string {

@@ -19,7 +19,7 @@ import type { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
-import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys } from '@session-migrate/target';
+import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys, tombstoneKeyFor } from '@session-migrate/target';
 
 /** Where and how rollback writes files: a parsed `files` save_path. */
 export interface RollbackFilesLayout {
@@ -190,7 +190,7 @@ export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<
     for (const k of keys) {
       pipe.getBuffer(k);
       pipe.pttl(k);
-      pipe.pttl(prefix + TOMBSTONE_INFIX + k.slice(prefix.length));
+      pipe.pttl(tombstoneKeyFor(prefix, k));
     }
     const replies = (await pipe.exec()) ?? [];
     const now = options.nowMs ?? Date.now();

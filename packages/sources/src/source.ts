@@ -2,19 +2,16 @@
  * The one interface plan, apply, verify and purge use for any session source: a `files` save_path
  * (FilesSource) or plaintext sessions already in Redis under phpredis's key prefix (RedisSource).
  */
+import type { TargetDescription } from '@session-migrate/target';
 import type { FilesSourceDescription, SourceItem, SourceSession, StableReadOptions } from './files.ts';
 
 /** A plaintext Redis source, without credentials: safe to print and to store in a plan. */
-export interface RedisSourceDescription {
+/**
+ * A plaintext phpredis source: where it is (as a target would be described: url without
+ * credentials, host, port, db, tls, whether a password was given), plus its key prefix and spec.
+ */
+export interface RedisSourceDescription extends TargetDescription {
   kind: 'redis';
-  /** `redis://host:port/db` (or rediss://), never with credentials. */
-  url: string;
-  host: string;
-  port: number;
-  db: number;
-  tls: boolean;
-  /** Whether a password was given (URL, save_path `auth=` or SESSION_MIGRATE_SOURCE_REDIS_PASSWORD). */
-  auth: boolean;
   /** Key prefix: a session is the string key `<prefix><session ID>` (phpredis default `PHPREDIS_SESSION:`). */
   prefix: string;
   /** The spec as given, with any password replaced by `<redacted len=N>`. */

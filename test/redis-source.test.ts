@@ -173,6 +173,10 @@ describe('plaintext phpredis sessions as the source', () => {
     const v2 = cli(['verify', '--plan', planFile, '--plaintext-prefix', 'shop:sess:'], env);
     expect(v2.status).toBe(1);
     expect(v2.stdout).toMatch(/plaintext-remains 8/);
+    // --plan alone: the plan's source is a plaintext Redis prefix, so it is checked as well.
+    const v2b = cli(['verify', '--plan', planFile], env);
+    expect(v2b.status).toBe(1);
+    expect(v2b.stdout).toMatch(/plaintext-remains 8/);
 
     // The purge primitive: deletes a plaintext key only while it still holds what was verified.
     const source = await openRedisSource(sourceSpec(redis.port).slice('redis:'.length));
@@ -194,5 +198,8 @@ describe('plaintext phpredis sessions as the source', () => {
     const v3 = cli(['verify', '--plan', planFile, '--source', sourceSpec(redis.port)], env);
     expect(v3.status, v3.stdout).toBe(0);
     expect(v3.stdout).toMatch(/0 plaintext key\(s\) left/);
+    const v4 = cli(['verify', '--plan', planFile], env);
+    expect(v4.status, v4.stdout).toBe(0);
+    expect(v4.stdout).toMatch(/0 plaintext key\(s\) left under "shop:sess:"/);
   });
 });

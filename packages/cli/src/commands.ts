@@ -395,12 +395,19 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     await source?.close();
     throw err;
   }
+  // A plan made from a plaintext Redis source: its prefix is checked too, without --source.
+  const planRedis = source === undefined && args.plaintextPrefix === undefined && plan?.source.kind === 'redis' ? plan.source : undefined;
+  let planSourceClient: RedisSource | undefined;
   let report: VerifyReport;
   try {
+    if (planRedis !== undefined && planRedis.url !== parsedTarget.description.url) {
+      planSourceClient = await openRedisSource(redisSpecOf(planRedis), { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES });
+    }
     // A plaintext Redis source must be empty in the end: every key left under its prefix fails.
     const plaintext = source instanceof RedisSource
       ? { client: source.redis, prefix: source.describe().prefix, url: source.describe().url }
-      : args.plaintextPrefix !== undefined ? { client, prefix: args.plaintextPrefix, url: parsedTarget.description.url } : undefined;
+      : args.plaintextPrefix !== undefined ? { client, prefix: args.plaintextPrefix, url: parsedTarget.description.url }
+        : planRedis !== undefined ? { client: planSourceClient?.redis ?? client, prefix: planRedis.prefix, url: planRedis.url } : undefined;
     report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler, ...(plaintext !== undefined ? { plaintext } : {}),
       ...(args.requireKeyId !== undefined ? { requireKeyId: args.requireKeyId } : {}),
     });
@@ -410,6 +417,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     client.disconnect();
     codec.wipe();
     await source?.close();
+    await planSourceClient?.close();
   }
   if (args.json) {
     print(JSON.stringify(report, null, 2));

@@ -86,6 +86,9 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     /** @var array<string, string> raw 8-byte key ID => K_enc (32 bytes), current key first */
     private array $encryptionKeys = [];
 
+    /** The handler the generated bootstrap registered with PHP in this request; null until it ran. */
+    private static ?\SessionHandlerInterface $registeredHandler = null;
+
     /**
      * @param \Redis                 $redis      a connected phpredis client, used by this handler only:
      *                                           it must have no serializer, no compression and no key
@@ -162,6 +165,36 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         $this->logger = \Closure::fromCallable($logger ?? static function (string $message): void {
             error_log($message);
         });
+    }
+
+    /**
+     * The save handler the generated session-migrate-bootstrap.php registered with PHP (a lazy
+     * wrapper that builds this class on the first open()). Application code that must call
+     * session_set_save_handler() itself registers this one, so it keeps the encrypted Redis storage:
+     * `session_set_save_handler(EncryptedRedisSessionHandler::registeredHandler(), true)` (what
+     * `session-migrate codemod php --replace-custom-handler` writes).
+     *
+     * @throws \LogicException when the bootstrap has not run in this request (require it first)
+     */
+    public static function registeredHandler(): \SessionHandlerInterface
+    {
+        if (self::$registeredHandler === null) {
+            throw new \LogicException(
+                'session-migrate: no encrypted session handler is registered yet;'
+                . ' require session-migrate-bootstrap.php before this call'
+            );
+        }
+
+        return self::$registeredHandler;
+    }
+
+    /**
+     * Records the handler the generated bootstrap registered (called by that bootstrap only), for
+     * registeredHandler().
+     */
+    public static function rememberRegisteredHandler(\SessionHandlerInterface $handler): void
+    {
+        self::$registeredHandler = $handler;
     }
 
     /**

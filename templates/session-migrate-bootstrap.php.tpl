@@ -179,6 +179,8 @@ declare(strict_types=1);
         // Only possible when a session is already active (session.auto_start=1): make it loud.
         throw new \RuntimeException('session-migrate: session_set_save_handler() failed; is session.auto_start on?');
     }
+    // For application code that registers a save handler itself (codemod --replace-custom-handler).
+    \{{NAMESPACE}}\EncryptedRedisSessionHandler::rememberRegisteredHandler($handler);
 })();
 
 {{CHAIN_PREVIOUS_PREPEND}}

@@ -17,7 +17,12 @@
  *   `session_module_name()`) and a comment;
  * - dynamic values, other save handlers (`'redis'`, `'memcached'`: their sessions are not migrated)
  *   and their URL save_paths, custom handlers (session_set_save_handler, both forms) and framework
- *   settings are reported, never changed.
+ *   settings are reported, never changed;
+ * - except, when the caller opts in (`replaceCustomHandler`, CLI `--replace-custom-handler`), a
+ *   custom handler registration (six callables, or an object with or without register_shutdown) is
+ *   rewritten to `session_set_save_handler(\<Namespace>\EncryptedRedisSessionHandler::registeredHandler(), true)`,
+ *   which registers again the handler the generated bootstrap registered; the custom handler's
+ *   storage is abandoned (its sessions are not migrated), which the finding says.
  */
 import { posix } from 'node:path';
 import { callEnd, isTrivia, lineOf, parsePhp, statementEnd, tokenAt, type ParseOptions, type PhpNode, type Token } from './source.ts';
@@ -28,7 +33,7 @@ export type Severity = 'info' | 'warning' | 'error';
  * One thing the codemod found. `id` values:
  * session-start, files-handler-call-removed, files-handler-call-neutralized, session-ini-kept,
  * session-getter, dynamic-value, dynamic-ini-option, other-save-handler, other-save-path,
- * custom-handler-registered, framework-config, session-start-unreached, codemod-target-locked,
+ * custom-handler-registered, custom-handler-replaced, generated-handler-registration, framework-config, session-start-unreached, codemod-target-locked,
  * pool-save-path-locked,
  * include-unresolved, parse-error, lint-failed, symlink-skipped, overlapping-edit, handler-registered,
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
@@ -72,10 +77,16 @@ export interface SessionStartEvent {
   line: number;
 }
 
+/**
+ * session_set_save_handler(). `needsBootstrap`: the call registers the generated handler through
+ * EncryptedRedisSessionHandler::registeredHandler() (rewritten now or earlier), so the bootstrap must
+ * be required before it runs, as before session_start(); otherwise it is a custom handler left alone.
+ */
 export interface CustomHandlerEvent {
   kind: 'custom_handler';
   offset: number;
   line: number;
+  needsBootstrap?: boolean;
 }
 
 export type FileEvent = IncludeEvent | SessionStartEvent | CustomHandlerEvent;
@@ -118,7 +129,15 @@ export interface AnalyzeInput {
   /** Relative path for reports. */
   rel: string;
   parse?: ParseOptions;
+  /**
+   * Opt-in rewrite of custom handler registrations: the PHP namespace of the generated
+   * EncryptedRedisSessionHandler class (e.g. `SessionMigrate`). Absent: they are only reported.
+   */
+  replaceCustomHandler?: { namespace: string };
 }
+
+/** Recognises a registration of the generated handler (as --replace-custom-handler writes it). */
+const GENERATED_REGISTRATION = /EncryptedRedisSessionHandler\s*::\s*registeredHandler\s*\(\s*\)/i;
 
 const FILES_SWITCH_KEYS = new Set(['session.save_handler', 'session.save_path']);
 const REPLACE_COMMENT = '/* session-migrate: no longer switches the session storage */ ';
@@ -215,14 +234,35 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
         }
         case 'session_set_save_handler': {
           const callable = args.length >= 6;
+          const argsText = text.slice(what.loc!.end.offset, end);
+          if (args.length >= 1 && args.length <= 2 && GENERATED_REGISTRATION.test(argsText)) {
+            events.push({ kind: 'custom_handler', offset: start, line: at(start), needsBootstrap: true });
+            find(start, 'generated-handler-registration', 'info', 'session_set_save_handler() registers the handler of the generated bootstrap (EncryptedRedisSessionHandler::registeredHandler()): kept; the bootstrap must be required before it');
+            return;
+          }
+          const plain = args.every((a) => a.kind !== 'namedargument' && a.kind !== 'variadic');
+          if (input.replaceCustomHandler !== undefined && plain && ((args.length >= 6 && args.length <= 9) || args.length === 1 || args.length === 2)) {
+            // Only the argument list changes: the name (its case, a leading `\`) and whatever uses the
+            // call's bool result stay.
+            let p = tokenAt(tokens, what.loc!.end.offset);
+            while (p >= 0 && p < tokens.length && isTrivia(tokens[p]!)) p++;
+            const open = tokens[p]!.start;
+            const expression = `\\${input.replaceCustomHandler.namespace}\\EncryptedRedisSessionHandler::registeredHandler()`;
+            edits.push({ start: open, end, text: `(${expression}, true)` });
+            events.push({ kind: 'custom_handler', offset: start, line: at(start), needsBootstrap: true });
+            find(start, 'custom-handler-replaced', 'warning',
+              `session_set_save_handler() with ${callable ? 'six callables (deprecated as of PHP 8.4)' : 'a handler object'} replaced by the encrypted Redis handler of the generated bootstrap (--replace-custom-handler): sessions stored by the custom handler are NOT migrated, users with one start a new session`,
+              `the custom handler's ${callable ? 'callback functions are' : 'class is'} no longer registered here; remove ${callable ? 'them' : 'it'} once no other code uses ${callable ? 'them' : 'it'}`);
+            return;
+          }
           events.push({ kind: 'custom_handler', offset: start, line: at(start) });
           find(start, 'custom-handler-registered', 'error',
             callable
               ? 'session_set_save_handler() with callables registers a custom handler (the callable form is deprecated as of PHP 8.4): left alone; if it runs after the bootstrap it replaces the encrypted Redis handler'
               : 'session_set_save_handler() registers a custom handler: left alone; if it runs after the bootstrap it replaces the encrypted Redis handler',
             callable
-              ? 'remove this registration (the bootstrap registers the encrypted handler), or if this handler must stay, register it as an object: session_set_save_handler(new <Handler>(...), true)'
-              : 'remove this registration if the encrypted Redis handler is to store these sessions');
+              ? 'remove this registration (the bootstrap registers the encrypted handler) or run again with --replace-custom-handler, or if this handler must stay, register it as an object: session_set_save_handler(new <Handler>(...), true)'
+              : 'remove this registration, or run again with --replace-custom-handler, if the encrypted Redis handler is to store these sessions');
           return;
         }
         default:

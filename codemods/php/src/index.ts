@@ -50,7 +50,23 @@ export interface CodemodOptions {
   excludeDirs?: readonly string[];
   /** PHP-FPM pool files to check for php_admin_value pins of session keys (pool.ts, BUG-14). */
   fpmPools?: readonly string[];
+  /**
+   * Opt in to rewriting custom handler registrations (session_set_save_handler() with six to nine
+   * callables, or with an object) into
+   * `session_set_save_handler(\<Namespace>\EncryptedRedisSessionHandler::registeredHandler(), true)`
+   * (BUG-20). The custom handler's sessions are NOT migrated. Default false: reported only.
+   */
+  replaceCustomHandler?: boolean;
+  /**
+   * PHP namespace of the generated EncryptedRedisSessionHandler, for replaceCustomHandler. Default:
+   * read from the handler bootstrap file, else DEFAULT_HANDLER_NAMESPACE.
+   */
+  handlerNamespace?: string;
 }
+
+/** The generate package's default namespace of the handler class (packages/generate DEFAULT_NAMESPACE). */
+export const DEFAULT_HANDLER_NAMESPACE = 'SessionMigrate';
+const NAMESPACE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*(?:\\[A-Za-z_][A-Za-z0-9_]*)*$/;
 
 /** One rewritten (or, with dryRun, to-be-rewritten) file. */
 export interface FileChange {
@@ -112,6 +128,14 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     ? realDir(resolve(options.handlerBootstrap))
     : posix.join(root, 'session-migrate', 'session-migrate-bootstrap.php');
   const excluded = new Set(options.excludeDirs ?? DEFAULT_EXCLUDED_DIRS);
+  let replaceCustomHandler: { namespace: string } | undefined;
+  if (options.handlerNamespace !== undefined && !NAMESPACE_PATTERN.test(options.handlerNamespace.replace(/^\\/, ''))) {
+    throw new CodemodInputError('--handler-namespace: must be a PHP namespace such as SessionMigrate or Acme\\Session');
+  }
+  if (options.replaceCustomHandler === true) {
+    const namespace = options.handlerNamespace?.replace(/^\\/, '') ?? namespaceFromBootstrap(handlerBootstrap) ?? DEFAULT_HANDLER_NAMESPACE;
+    replaceCustomHandler = { namespace };
+  }
   const findings: Finding[] = [];
   const skipped: { file: string; reason: string }[] = [];
 
@@ -159,7 +183,10 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     const text = readFileSync(abs).toString('latin1');
     if (text.slice(0, 4096).includes(GENERATED_MARKER)) continue;
     try {
-      const a = analyzeFile({ text, absPath: abs, rootDir: root, rel: rel(abs), parse: { shortOpenTag: options.shortOpenTag === true } });
+      const a = analyzeFile({
+        text, absPath: abs, rootDir: root, rel: rel(abs), parse: { shortOpenTag: options.shortOpenTag === true },
+        ...(replaceCustomHandler !== undefined ? { replaceCustomHandler } : {}),
+      });
       texts.set(abs, text);
       analyses.set(abs, a);
       findings.push(...a.findings);
@@ -218,7 +245,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   // 4. Rewrite: lint, diff, write.
   /** A file whose changes were not made: its change findings become one error. */
   const unmade = (r: string, id: string, reason: string) => {
-    const made = new Set(['handler-registered', 'files-handler-call-removed', 'files-handler-call-neutralized']);
+    const made = new Set(['handler-registered', 'files-handler-call-removed', 'files-handler-call-neutralized', 'custom-handler-replaced']);
     const dropped = findings.filter((f) => f.file === r && made.has(f.id));
     for (const f of dropped) findings.splice(findings.indexOf(f), 1);
     skipped.push({ file: r, reason });
@@ -283,6 +310,23 @@ function realDir(path: string): string {
       dir = posix.dirname(dir);
     }
   }
+}
+
+/**
+ * The namespace of EncryptedRedisSessionHandler as the generated bootstrap names it
+ * (`\\<Namespace>\\EncryptedRedisSessionHandler`); null when the file cannot be read or does not name it.
+ */
+export function namespaceFromBootstrap(handlerBootstrap: string): string | null {
+  let text: string;
+  try {
+    const st = lstatSync(handlerBootstrap);
+    if (!st.isFile()) return null;
+    text = readFileSync(handlerBootstrap, 'latin1');
+  } catch {
+    return null;
+  }
+  const m = /\\([A-Za-z_][A-Za-z0-9_]*(?:\\[A-Za-z_][A-Za-z0-9_]*)*)\\EncryptedRedisSessionHandler\b/.exec(text);
+  return m !== null ? m[1]! : null;
 }
 
 function isPhpName(name: string): boolean {

@@ -10,7 +10,8 @@
  * - a relative include path is tried in the including file's directory, then in the app directory.
  *
  * Choice: with `--bootstrap`, that file. Otherwise, among the entry points that reach a
- * session_start() and do not already load the handler bootstrap (or register a custom handler with
+ * session_start() (or a session_set_save_handler() of the generated handler, as
+ * --replace-custom-handler writes it: it needs the bootstrap first as well) and do not already load the handler bootstrap (or register a custom handler with
  * session_set_save_handler()) before it, the first file (in
  * execution order of the first such entry point) that all of them enter before their first
  * session_start(), preferring one with top-level code of its own over a file of declarations, and
@@ -68,7 +69,8 @@ export function planRegistration(
       entered.push(file);
       seen.add(file);
       for (const ev of files.get(file)!.events) {
-        if (ev.kind === 'session_start') return true;
+        // A registration of the generated handler (registeredHandler()) needs the bootstrap first, as session_start() does.
+        if (ev.kind === 'session_start' || (ev.kind === 'custom_handler' && ev.needsBootstrap === true)) return true;
         if (ev.kind === 'custom_handler') {
           custom = true;
           continue;
@@ -103,15 +105,16 @@ export function planRegistration(
   };
   entryPoints.forEach(reach);
   const unreached = [...files].filter(([abs]) => !reached.has(abs))
-    .flatMap(([, a]) => a.events.filter((ev) => ev.kind === 'session_start').map((ev) => ({ file: a.file, line: ev.line })));
+    .flatMap(([, a]) => a.events.filter((ev) => ev.kind === 'session_start' || (ev.kind === 'custom_handler' && ev.needsBootstrap === true))
+      .map((ev) => ({ file: a.file, line: ev.line, what: ev.kind === 'session_start' ? 'session_start()' : 'session_set_save_handler(...registeredHandler())' })));
   for (const u of unreached) {
     const none = bootstrap === undefined && sessionEntryPoints.length === 0;
     findings.push({
       file: u.file, line: u.line, id: 'session-start-unreached',
       severity: bootstrap !== undefined ? 'info' : none ? 'error' : 'warning',
       message: bootstrap !== undefined
-        ? 'session_start() in a file no entry point includes statically: assumed to run after --bootstrap'
-        : 'session_start() in a file no entry point includes statically (autoloaded class? computed include path?): could not tell which entry point runs it',
+        ? `${u.what} in a file no entry point includes statically: assumed to run after --bootstrap`
+        : `${u.what} in a file no entry point includes statically (autoloaded class? computed include path?): could not tell which entry point runs it`,
       ...(bootstrap !== undefined ? {} : { suggestion: 'run again with --bootstrap FILE naming the file every request loads first (the front controller or its bootstrap)' }),
     });
   }

@@ -250,3 +250,48 @@ describe('how it writes', () => {
     expect(read(dir, 'index.php')).toBe(`<?php\n${REQUIRE('/session-migrate/session-migrate-bootstrap.php')}\n/* keep   this */\tsession_start();  // and this\n`);
   });
 });
+
+describe('--replace-custom-handler (BUG-20)', () => {
+  const CALLBACKS = "session_set_save_handler('sess_open', 'sess_close', 'sess_read', 'sess_write', 'sess_destroy', 'sess_gc');";
+
+  it('off (the default): a custom registration in an included file is reported, not changed, and that entry point gets no require', () => {
+    const dir = app({ 'index.php': "<?php\nrequire __DIR__ . '/lib/session.php';\nsession_start();\n", 'lib/session.php': `<?php\n${CALLBACKS}\n` });
+    const r = runCodemod({ dir });
+    expect(r.changes).toEqual([]);
+    expect(r.findings.find((f) => f.id === 'custom-handler-registered')).toMatchObject({ file: 'lib/session.php', severity: 'error' });
+    expect(r.incomplete).toBe(true);
+  });
+
+  it('on: the registration in an included file is rewritten and the require goes into a file entered before it', () => {
+    const dir = app({
+      'index.php': "<?php\nrequire __DIR__ . '/lib/session.php';\nsession_start();\n",
+      'api.php': "<?php\nrequire __DIR__ . '/lib/session.php';\nsession_start();\necho json_encode($_SESSION);\n",
+      'lib/session.php': `<?php\nfunction sess_open() { return true; }\n${CALLBACKS}\n`,
+    });
+    const r = runCodemod({ dir, replaceCustomHandler: true });
+    expect(r.registeredIn).toEqual(['lib/session.php']);
+    expect(read(dir, 'lib/session.php')).toBe(`<?php\n${REQUIRE('/../session-migrate/session-migrate-bootstrap.php')}\nfunction sess_open() { return true; }\nsession_set_save_handler(\\SessionMigrate\\EncryptedRedisSessionHandler::registeredHandler(), true);\n`);
+    expect(r.findings.filter((f) => f.id === 'custom-handler-replaced').map((f) => [f.file, f.line])).toEqual([['lib/session.php', 3]]);
+    expect(r.incomplete).toBe(false);
+    const again = runCodemod({ dir, replaceCustomHandler: true });
+    expect(again.changes).toEqual([]);
+  });
+
+  it('the namespace comes from the generated bootstrap (--handler-bootstrap), else --handler-namespace, and a bad one is bad input', () => {
+    const [, bootstrap] = renderArtifacts({ installDir: '/srv/app/session-migrate', redis: { host: '127.0.0.1' }, namespace: 'Acme\\Session' });
+    const dir = app({ 'index.php': `<?php\n${CALLBACKS}\nsession_start();\n`, 'session-migrate/session-migrate-bootstrap.php': bootstrap!.contents });
+    const dry = runCodemod({ dir, replaceCustomHandler: true, dryRun: true });
+    expect(dry.changes[0]!.diff).toContain('+session_set_save_handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true);');
+    const given = runCodemod({ dir, replaceCustomHandler: true, dryRun: true, handlerNamespace: '\\Other\\Ns' });
+    expect(given.changes[0]!.diff).toContain('+session_set_save_handler(\\Other\\Ns\\EncryptedRedisSessionHandler::registeredHandler(), true);');
+    expect(() => runCodemod({ dir, replaceCustomHandler: true, handlerNamespace: "x'); evil(); //" })).toThrow(CodemodInputError);
+    expect(read(dir, 'index.php')).toBe(`<?php\n${CALLBACKS}\nsession_start();\n`);
+  });
+
+  it('leaves a registration it cannot rewrite safely (named or unpacked arguments) reported', () => {
+    const dir = app({ 'index.php': '<?php\nsession_set_save_handler(...$callbacks);\nsession_start();\n' });
+    const r = runCodemod({ dir, replaceCustomHandler: true });
+    expect(r.findings.find((f) => f.id === 'custom-handler-registered')?.severity).toBe('error');
+    expect(read(dir, 'index.php')).toBe('<?php\nsession_set_save_handler(...$callbacks);\nsession_start();\n');
+  });
+});

@@ -4,9 +4,11 @@
  * Cases that must be left alone have output.php equal to input.php.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCodemod } from '../src/index.ts';
 import { FIXTURES_DIR, runFixture, summarize, type FixtureOptions } from './support.ts';
 
 const CASES = readdirSync(FIXTURES_DIR).filter((n) => existsSync(join(FIXTURES_DIR, n, 'input.php'))).sort();
@@ -76,6 +78,45 @@ describe('codemod php fixtures', () => {
     expect(f?.suggestion).toContain('session_set_save_handler(new <Handler>(...), true)');
     expect(report.incomplete).toBe(true);
     expect(report.registeredIn).toEqual([]);
+  });
+
+  it('BUG-20 with --replace-custom-handler: the six-callable registration of legacy_callbacks_registration.php registers the generated handler, after the require, and says the old storage is not migrated', () => {
+    const input = readFileSync(join(FIXTURES_DIR, '../../../../../shared/cases/BUG-20/legacy_callbacks_registration.php'));
+    expect(read('bug20-callable-handler-replaced', 'input.php').equals(input)).toBe(true);
+    expect(read('bug20-callable-handler-left-alone', 'input.php').equals(input)).toBe(true);
+    const { output, report } = runFixture('bug20-callable-handler-replaced');
+    const text = output.toString('latin1');
+    expect(text).toContain('\nsession_set_save_handler(\\SessionMigrate\\EncryptedRedisSessionHandler::registeredHandler(), true);\nsession_start();\n');
+    expect(text).not.toContain('sess_open');
+    expect(text.indexOf('require_once')).toBeLessThan(text.indexOf('session_set_save_handler'));
+    const f = report.findings.find((x) => x.id === 'custom-handler-replaced');
+    expect(f?.severity).toBe('warning');
+    expect(f?.line).toBe(3);
+    expect(f?.message).toContain('NOT migrated');
+    expect(f?.message).toContain('deprecated as of PHP 8.4');
+    expect(report.findings.some((x) => x.id === 'custom-handler-registered')).toBe(false);
+    expect(report.registeredIn).toEqual(['index.php']);
+    expect(report.incomplete).toBe(false);
+  });
+
+  it('--replace-custom-handler: the object form keeps the call name and the use of its result, with the namespace given', () => {
+    const { output, report } = runFixture('custom-handler-object-replaced');
+    expect(output.toString('latin1')).toContain('if (!\\Session_Set_Save_Handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true)) {\n');
+    expect(report.findings.find((x) => x.id === 'custom-handler-replaced')?.message).toContain('a handler object');
+  });
+
+  it('a rewritten registration is recognised later without the flag: no custom-handler error, no change', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codemod-php-rerun-'));
+    try {
+      cpSync(join(FIXTURES_DIR, 'bug20-callable-handler-replaced', 'output.php'), join(dir, 'index.php'));
+      const report = runCodemod({ dir });
+      expect(report.changes).toEqual([]);
+      expect(report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+      expect(report.findings.find((f) => f.id === 'generated-handler-registration')?.line).toBe(4);
+      expect(report.incomplete).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a file that does not parse is skipped with the reason and the line', () => {

@@ -11,6 +11,10 @@ export interface FixtureOptions {
   /** Where input.php goes in the app directory. Default `index.php`. */
   path?: string;
   shortOpenTag?: boolean;
+  /** --replace-custom-handler. */
+  replaceCustomHandler?: boolean;
+  /** --handler-namespace. */
+  handlerNamespace?: string;
 }
 
 /** Findings as compact strings `severity id @line`, without the ones every fixture has. */
@@ -39,7 +43,11 @@ export function runFixture(name: string, times = 1): { output: Buffer; report: C
     mkdirSync(dirname(file), { recursive: true });
     cpSync(join(fixture, 'input.php'), file);
     const reports: CodemodReport[] = [];
-    for (let i = 0; i < times; i++) reports.push(runCodemod({ dir: app, shortOpenTag: options.shortOpenTag === true }));
+    for (let i = 0; i < times; i++) reports.push(runCodemod({
+      dir: app, shortOpenTag: options.shortOpenTag === true,
+      ...(options.replaceCustomHandler === true ? { replaceCustomHandler: true } : {}),
+      ...(options.handlerNamespace !== undefined ? { handlerNamespace: options.handlerNamespace } : {}),
+    }));
     return { output: readFileSync(file), report: reports[0]!, reports };
   } finally {
     rmSync(app, { recursive: true, force: true });

@@ -15,6 +15,9 @@ export interface CodemodPhpArgs {
   json: boolean;
   shortOpenTag: boolean;
   fpmPool?: string[];
+  /** Rewrite custom session_set_save_handler() registrations to the generated handler (opt-in). */
+  replaceCustomHandler?: boolean;
+  handlerNamespace?: string;
 }
 
 /** Control characters a terminal would act on (tab, LF and CR stay: they are part of a diff's layout). */
@@ -41,6 +44,8 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
       ...(args.bootstrap !== undefined ? { bootstrap: args.bootstrap } : {}),
       ...(args.handlerBootstrap !== undefined ? { handlerBootstrap: args.handlerBootstrap } : {}),
       ...(args.fpmPool !== undefined ? { fpmPools: args.fpmPool } : {}),
+      ...(args.replaceCustomHandler === true ? { replaceCustomHandler: true } : {}),
+      ...(args.handlerNamespace !== undefined ? { handlerNamespace: args.handlerNamespace } : {}),
     });
   } catch (err) {
     if (err instanceof CodemodInputError) throw new UserFacingError(err.message);
@@ -89,7 +94,7 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
  */
 export function codemodPhpModule(
   run: (fn: () => number | Promise<number>) => () => Promise<void>, print: (line: string) => void,
-): CommandModule<object, Omit<CodemodPhpArgs, 'fpmPool'> & { 'dry-run': boolean; 'handler-bootstrap'?: string; 'short-open-tag': boolean; 'fpm-pool'?: string[] }> {
+): CommandModule<object, Omit<CodemodPhpArgs, 'fpmPool'> & { 'dry-run': boolean; 'handler-bootstrap'?: string; 'short-open-tag': boolean; 'fpm-pool'?: string[]; 'replace-custom-handler': boolean; 'handler-namespace'?: string }> {
   return {
     command: 'php <dir>',
     describe: 'register the encrypted handler in a PHP app and remove code that switches back to files (diff with --dry-run)',
@@ -100,6 +105,8 @@ export function codemodPhpModule(
       .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
       .option('short-open-tag', { type: 'boolean', default: false, describe: 'the app runs with short_open_tag=On (<? opens PHP)' })
       .option('fpm-pool', { type: 'string', array: true, describe: 'PHP-FPM pool file(s) to check for php_admin_value pins of session keys' })
+      .option('replace-custom-handler', { type: 'boolean', default: false, describe: 'rewrite session_set_save_handler() of a custom handler to register the generated one (its sessions are NOT migrated)' })
+      .option('handler-namespace', { type: 'string', describe: 'PHP namespace of the generated handler class (default: read from --handler-bootstrap, else SessionMigrate)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
     handler: (a) => run(() => codemodPhpCommand({
       dir: a.dir,
@@ -109,6 +116,8 @@ export function codemodPhpModule(
       ...(a.bootstrap !== undefined ? { bootstrap: a.bootstrap } : {}),
       ...(a['handler-bootstrap'] !== undefined ? { handlerBootstrap: a['handler-bootstrap'] } : {}),
       ...(a['fpm-pool'] !== undefined ? { fpmPool: a['fpm-pool'].map(String) } : {}),
+      ...(a['replace-custom-handler'] ? { replaceCustomHandler: true } : {}),
+      ...(a['handler-namespace'] !== undefined ? { handlerNamespace: a['handler-namespace'] } : {}),
     }, print))(),
   };
 }

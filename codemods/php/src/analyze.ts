@@ -604,7 +604,12 @@ function insertPoint(ast: PhpNode, tokens: readonly Token[]): InsertPoint | stri
   if (first === undefined) return 'the file is empty';
   let openIndex = 0;
   if (first.type === 'T_INLINE_HTML') {
+    // The CLI skips a `#!` line at byte 0 (php_execute_script / CG(skip_shebang)): nothing may go
+    // before it, or the script prints it and `./script.php` stops working.
+    const shebang = /^#![^\n]*\n/.exec(first.text)?.[0];
     if (first.text === '\xef\xbb\xbf' && tokens[1]?.type === 'T_OPEN_TAG') openIndex = 1;
+    else if (shebang !== undefined && shebang.length === first.text.length && tokens[1]?.type === 'T_OPEN_TAG') openIndex = 1;
+    else if (shebang !== undefined) return { offset: shebang.length, style: 'php-block' };
     else return { offset: first.text.startsWith('\xef\xbb\xbf') ? 3 : 0, style: 'php-block' };
   }
   const open = tokens[openIndex]!;

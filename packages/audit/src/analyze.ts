@@ -224,7 +224,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
     }
     if (l.sapi === 'fpm') {
-      const fpm = readFpmConfig(fs, engine, l.fpmConf ?? null, l.fpmPoolGlob ?? null, opts.env, version, l.layout === 'docker' ? '/usr/local' : '/usr');
+      const fpm = readFpmConfig(fs, l.fpmConf ?? null, l.fpmPoolGlob ?? null, opts.env, version, l.layout === 'docker' ? '/usr/local' : '/usr');
       problems.push(...fpm.problems);
       for (const e of fpm.errors) findings.push(finding('ini-syntax-error', base.cfg.id, `${e.message}: php-fpm refuses this line (${e.file}:${e.line})`, { file: e.file, line: e.line }));
       if (fpm.pools.length === 0) drafts.push(base);

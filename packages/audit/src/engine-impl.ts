@@ -5,37 +5,12 @@
  */
 import {
   BUILTIN_EXTENSIONS, PHP_INI_PERDIR, PHP_INI_USER, directiveInfo, iniGetValues, knownDirectiveNames, loadConfiguration,
-  parseIni, parseRedisSavePath, rejectReason, type IniFileSystem, type Sapi,
+  parseIni, parseRedisSavePath, rejectReason, type Sapi,
 } from '@session-migrate/php-ini';
-import type { AuditFs } from './vfs.ts';
+import { iniFs, type AuditFs } from './vfs.ts';
 import type { DirectiveFacts, HashEntry, IniEngine, IniSyntaxError, LoadSpec, LoadedConfiguration, RedisSavePathView, ValueFinding } from './engine.ts';
 
 const SAPI: Record<LoadSpec['sapi'], Sapi> = { cli: 'cli', fpm: 'fpm', apache2: 'apache2handler', cgi: 'cgi' };
-
-/** Adapts an AuditFs to php-ini's IniFileSystem (errors as values, errno-like codes). */
-export function iniFs(fs: AuditFs): IniFileSystem {
-  const err = (path: string, code: string, text: string) => ({ code, error: `${path}: ${text}` });
-  return {
-    stat(path) {
-      const s = fs.stat(path);
-      if (s === null) return err(path, 'ENOENT', 'no such file or directory');
-      return { type: s.type === 'file' || s.type === 'dir' ? s.type : 'other', size: s.size, mode: s.mode, uid: s.uid, gid: s.gid };
-    },
-    readFile(path) {
-      const r = fs.readFile(path);
-      if (r.ok) return r.data;
-      return err(path, /too large/.test(r.error) ? 'EFBIG' : /permission/.test(r.error) ? 'EACCES' : /directory/.test(r.error) ? 'EISDIR' : 'EIO', r.error);
-    },
-    readDir(path) {
-      const n = fs.readdir(path);
-      return n === null ? err(path, fs.stat(path) === null ? 'ENOENT' : 'ENOTDIR', 'not a readable directory') : n;
-    },
-    realpath(path) {
-      const r = fs.realpath(path);
-      return r === null ? err(path, 'ELOOP', 'no such file, or a symbolic link loop') : r;
-    },
-  };
-}
 
 const facts = (name: string, version: string, extensions?: string[]): DirectiveFacts | null => {
   const info = directiveInfo(name, { phpVersion: version, ...(extensions !== undefined ? { extensions } : { extensions: ALL_EXTENSIONS }) });

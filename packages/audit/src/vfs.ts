@@ -4,9 +4,8 @@
  * (`--from-collected`). Paths are always the paths as the audited host sees them (`/etc/php/8.2/...`);
  * a root filesystem maps them below its root and never lets a path or a symbolic link escape it.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
-import { describeFsError } from '@session-migrate/common';
+import { createRootFs, expandGlob, isFsError, type FsError, type FsStat, type IniFileSystem } from '@session-migrate/php-ini';
 
 /** Default cap on a file the audit reads: 8 MiB. A larger ini file is refused as too large (partial result). */
 export const MAX_READ_BYTES = 8 * 1024 * 1024;
@@ -43,113 +42,66 @@ export interface AuditFs {
   realpath(path: string): string | null;
 }
 
-function toStat(s: import('node:fs').Stats): VStat {
-  const type = s.isFile() ? 'file' : s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : 'other';
-  return { type, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size };
+const FS_ERROR_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory', EACCES: 'permission denied', EPERM: 'permission denied',
+  ELOOP: 'no such file, or a symbolic link loop or escape', EISDIR: 'is a directory', EINVAL: 'not a regular file',
+  ENOTDIR: 'a path component is not a directory',
+};
+
+function toVStat(s: FsStat | FsError): VStat | null {
+  if (isFsError(s)) return null;
+  return { type: s.type, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size };
 }
 
 /**
- * A real filesystem seen through `root` ("/" for the live host). Symbolic links are resolved by hand,
- * component by component, against the root: an absolute target means root + target, `..` never climbs
- * above the root, and more than 40 links in one lookup is a loop (ELOOP, as Linux does).
+ * A real filesystem seen through `root` ("/" for the live host): php-ini's createRootFs (one
+ * implementation of "read below a root without escaping it"), adapted to the audit's total,
+ * null-for-missing interface. Symbolic links are resolved by hand, component by component, against
+ * the root: an absolute target means root + target, `..` never climbs above the root, and more than 40
+ * links in one lookup is a loop (ELOOP, as Linux does). Files larger than MAX_READ_BYTES are refused.
  */
 export class RootFs implements AuditFs {
   readonly label: string;
-  private readonly root: string;
+  /** The same filesystem as php-ini's IniFileSystem (what the ini loader reads through). */
+  readonly ini: IniFileSystem;
 
   /** @param root an existing directory; "/" for the live host. */
   constructor(root: string) {
-    this.root = posix.resolve(root);
-    this.label = this.root === '/' ? 'host' : `root ${this.root}`;
-  }
-
-  /** Host path of an audited path, after resolving symlinks inside the root; null if missing or looping. */
-  private resolve(path: string, followLast: boolean): string | null {
-    const parts = posix.normalize('/' + path).split('/').filter((p) => p !== '');
-    const done: string[] = [];
-    let links = 0;
-    while (parts.length > 0) {
-      const part = parts.shift() as string;
-      if (part === '.') continue;
-      if (part === '..') { done.pop(); continue; }
-      const real = this.hostPath(done.concat(part));
-      let st;
-      try { st = lstatSync(real); } catch { return parts.length === 0 ? real : null; }
-      if (st.isSymbolicLink() && (parts.length > 0 || followLast)) {
-        if (++links > 40) return null;
-        let target: string;
-        try { target = readlinkSync(real); } catch { return null; }
-        if (target.startsWith('/')) done.length = 0;
-        parts.unshift(...target.split('/').filter((p) => p !== ''));
-        continue;
-      }
-      done.push(part);
-    }
-    return this.hostPath(done);
-  }
-
-  private hostPath(parts: string[]): string {
-    return this.root === '/' ? '/' + parts.join('/') : posix.join(this.root, ...parts);
+    const resolved = posix.resolve(root);
+    this.label = resolved === '/' ? 'host' : `root ${resolved}`;
+    this.ini = createRootFs({ root: resolved, maxFileBytes: MAX_READ_BYTES });
   }
 
   realpath(path: string): string | null {
-    const real = this.resolve(path, true);
-    if (real === null) return null;
-    if (this.root === '/') return real;
-    return real === this.root ? '/' : real.startsWith(this.root + '/') ? real.slice(this.root.length) : null;
+    const r = this.ini.realpath(path);
+    return isFsError(r) ? null : r;
   }
 
   lstat(path: string): VStat | null {
-    const real = this.resolve(path, false);
-    if (real === null) return null;
-    try { return toStat(lstatSync(real)); } catch { return null; }
+    return toVStat(this.ini.lstat(path));
   }
 
   stat(path: string): VStat | null {
-    const real = this.resolve(path, true);
-    if (real === null) return null;
-    try { return toStat(lstatSync(real)); } catch { return null; }
+    return toVStat(this.ini.stat(path));
   }
 
   readdir(path: string): string[] | null {
-    const real = this.resolve(path, true);
-    if (real === null) return null;
-    try { return readdirSync(real); } catch { return null; }
+    const r = this.ini.readDir(path);
+    return isFsError(r) ? null : r;
   }
 
   readlink(path: string): string | null {
-    const real = this.resolve(path, false);
-    if (real === null) return null;
-    try { return readlinkSync(real); } catch { return null; }
+    const r = this.ini.readlink(path);
+    return isFsError(r) ? null : r;
   }
 
   readFile(path: string): ReadResult {
-    const real = this.resolve(path, true);
-    if (real === null) return { ok: false, error: 'no such file, or a symbolic link loop or escape' };
-    let fd: number;
-    try {
-      // O_NOFOLLOW: the path was resolved above; a link swapped in since is refused, not followed.
-      fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      return { ok: false, error: describeFsError(err) };
-    }
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) return { ok: false, error: st.isDirectory() ? 'is a directory' : 'not a regular file' };
-      if (st.size > MAX_READ_BYTES) return { ok: false, error: `too large (${st.size} bytes, limit ${MAX_READ_BYTES})` };
-      const buf = Buffer.alloc(st.size);
-      let off = 0;
-      while (off < buf.length) {
-        const n = readSync(fd, buf, off, buf.length - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      return { ok: true, data: buf.subarray(0, off) };
-    } catch (err) {
-      return { ok: false, error: describeFsError(err) };
-    } finally {
-      closeSync(fd);
-    }
+    const r = this.ini.readFile(path);
+    if (!isFsError(r)) return { ok: true, data: Buffer.from(r.buffer, r.byteOffset, r.byteLength) };
+    // php-ini's message is "<path>: <reason>"; the audit names the path itself.
+    const reason = r.error.startsWith(`${path}: `) ? r.error.slice(path.length + 2) : r.error;
+    if (r.code === 'EFBIG') return { ok: false, error: reason.replace(/^file too large/, 'too large') };
+    return { ok: false, error: FS_ERROR_TEXT[r.code] ?? reason };
   }
 }
 
@@ -246,51 +198,45 @@ export class CollectedFs implements AuditFs {
   }
 }
 
-/**
- * Expands a glob(3) pattern the way php-fpm's include= does (`*`, `?`, `[...]` per path component,
- * results sorted, hidden names only when the pattern component starts with `.`).
- */
-export function globFs(fs: AuditFs, pattern: string): string[] {
-  const parts = posix.normalize(pattern).split('/').filter((p) => p !== '');
-  let current = ['/'];
-  for (const part of parts) {
-    const next: string[] = [];
-    if (!/[*?[]/.test(part)) {
-      for (const dir of current) {
-        const p = posix.join(dir, part);
-        if (fs.lstat(p) !== null) next.push(p);
-      }
-    } else {
-      const re = globToRegExp(part);
-      for (const dir of current) {
-        const names = fs.readdir(dir) ?? [];
-        for (const n of names.sort()) {
-          if (n.startsWith('.') && !part.startsWith('.')) continue;
-          if (re.test(n)) next.push(posix.join(dir, n));
-        }
-      }
-    }
-    current = next;
-  }
-  return current.sort();
+/** Adapts an AuditFs to php-ini's IniFileSystem (errors as values, errno-like codes). */
+export function iniFs(fs: AuditFs): IniFileSystem {
+  const err = (path: string, code: string, text: string) => ({ code, error: `${path}: ${text}` });
+  return {
+    stat(path) {
+      const s = fs.stat(path);
+      if (s === null) return err(path, 'ENOENT', 'no such file or directory');
+      return { type: s.type === 'file' || s.type === 'dir' ? s.type : 'other', size: s.size, mode: s.mode, uid: s.uid, gid: s.gid };
+    },
+    lstat(path) {
+      const s = fs.lstat(path);
+      return s === null ? err(path, 'ENOENT', 'no such file or directory') : { ...s };
+    },
+    readlink(path) {
+      const t = fs.readlink(path);
+      return t === null ? err(path, fs.lstat(path) === null ? 'ENOENT' : 'EINVAL', 'not a symbolic link') : t;
+    },
+    readFile(path) {
+      const r = fs.readFile(path);
+      if (r.ok) return r.data;
+      return err(path, /too large/.test(r.error) ? 'EFBIG' : /permission/.test(r.error) ? 'EACCES' : /directory/.test(r.error) ? 'EISDIR' : 'EIO', r.error);
+    },
+    readDir(path) {
+      const n = fs.readdir(path);
+      return n === null ? err(path, fs.stat(path) === null ? 'ENOENT' : 'ENOTDIR', 'not a readable directory') : n;
+    },
+    realpath(path) {
+      const r = fs.realpath(path);
+      return r === null ? err(path, 'ELOOP', 'no such file, or a symbolic link loop') : r;
+    },
+  };
 }
 
-function globToRegExp(part: string): RegExp {
-  let re = '^';
-  for (let i = 0; i < part.length; i++) {
-    const c = part[i] as string;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = part.indexOf(']', i + 2);
-      if (end < 0) { re += '\\['; continue; }
-      let body = part.slice(i + 1, end);
-      if (body.startsWith('!')) body = '^' + body.slice(1);
-      re += '[' + body.replace(/\\/g, '\\\\') + ']';
-      i = end;
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(re + '$');
+/**
+ * Expands a glob(3) pattern the way php-fpm's include= does (php-ini expandGlob: `*`, `?`, `[...]`
+ * per path component, results sorted, hidden names only when the pattern component starts with `.`).
+ */
+export function globFs(fs: AuditFs, pattern: string): string[] {
+  return expandGlob(iniFs(fs), pattern);
 }
 
 /** True when `mode` lets users other than the owner (and group) read: o+r. */

@@ -3,7 +3,9 @@
  * (sapi/fpm/fpm/fpm_conf.c): line by line through the Zend ini parser (NORMAL mode, so quoting,
  * booleans, constants and `${VAR}` work, but a quoted value cannot span lines); `[global]` vs
  * `[poolname]` sections (a pool name seen again continues that pool); `include=GLOB` (glob(3),
- * sorted, relative to the including file's directory here, at most 5 levels); `php_value[K]`,
+ * sorted, at most 5 levels; a relative pattern is relative to php-fpm's install prefix, not to the
+ * including file: fpm_conf_load_ini_file passes it through fpm_evaluate_full_path, which prepends
+ * fpm_globals.prefix (`php-fpm --prefix`) or else the compiled PHP_PREFIX); `php_value[K]`,
  * `php_flag[K]`, `php_admin_value[K]`, `php_admin_flag[K]`; flags must be one of 1/yes/true/on or
  * 0/no/none/false/off/'' after ini parsing (else FPM refuses to start) and become '1'/'0'.
  * `$pool` in php values is replaced by the pool name (fpm_conf_expand_pool_name).
@@ -22,37 +24,99 @@ export interface FpmConfig {
   errors: IniError[];
   /** True when a file could not be read or php-fpm would refuse this configuration. */
   partial: boolean;
-  /** True when php-fpm would refuse to start (syntax error, invalid flag, include depth). */
+  /** True when php-fpm would refuse to start (syntax error, invalid flag, include depth or loop). */
   fatal: boolean;
+  /**
+   * php_flag / php_admin_flag lines whose value is not a boolean (also reported in `errors`, kind
+   * 'syntax'): not in any pool's values; `value` is the raw value, `pool` the pool name.
+   */
+  invalidFlags: Array<PoolValue & { pool: string }>;
 }
 
 export interface FpmConfigOptions {
-  /** php-fpm.conf path as PHP sees it (e.g. /etc/php/8.2/fpm/php-fpm.conf). */
-  file: string;
+  /**
+   * php-fpm.conf path as PHP sees it (e.g. /etc/php/8.2/fpm/php-fpm.conf); or a list of pool files
+   * read in order as if a php-fpm.conf included them (an audit of a host whose php-fpm.conf is missing).
+   */
+  file: string | string[];
+  /** PHP version whose ini scanner rules apply (parseIni phpVersion; default: parseIni's). */
+  phpVersion?: string;
   fs: IniFileSystem;
   env?: Record<string, string | undefined>;
   /** `${NAME}` resolution from php.ini keys first (pass config.settings lookup). */
   lookup?: (name: string) => string | undefined;
+  /**
+   * php-fpm's install prefix, which a relative `include=` is joined to (fpm_evaluate_full_path in
+   * fpm_conf.c: `php-fpm --prefix`, else the compiled PHP_PREFIX). Default: defaultFpmPrefix(file),
+   * i.e. /usr/local for a configuration under /usr/local (the official Docker image, built with
+   * --prefix=/usr/local), else /usr (Debian/Ubuntu, RHEL and Alpine packages are built with --prefix=/usr).
+   */
+  prefix?: string;
 }
 
-function globToRegExp(pat: string): RegExp {
-  let re = '';
-  for (const ch of pat) {
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+/**
+ * The install prefix php-fpm most likely has, judged from where its php-fpm.conf lives: '/usr/local'
+ * for a configuration below /usr/local/ (Docker `php:*-fpm`: /usr/local/etc/php-fpm.conf), else '/usr'
+ * (distribution packages). Pass FpmConfigOptions.prefix when the real value is known (`php-fpm -p`).
+ */
+export function defaultFpmPrefix(confFile: string): string {
+  return confFile.startsWith('/usr/local/') ? '/usr/local' : '/usr';
+}
+
+/** One glob(3) path component as a RegExp: `*`, `?`, `[...]` / `[!...]`; an unclosed `[` is literal. */
+function globToRegExp(part: string): RegExp {
+  let re = '^';
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i] as string;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = part.indexOf(']', i + 2);
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
+      let body = part.slice(i + 1, end);
+      if (body.startsWith('!')) body = '^' + body.slice(1);
+      re += '[' + body.replace(/\\/g, '\\\\') + ']';
+      i = end;
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`);
+  return new RegExp(re + '$');
 }
 
-/** Expands a glob whose wildcards are in the last path component (the form FPM configs use). */
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Expands `pattern` as glob(3) does for php-fpm's include= (fpm_conf_ini_parser_include): `*`, `?` and
+ * `[...]` in any path component, a name starting with '.' only when the pattern component does, a
+ * literal component kept when it exists (lstat: a dangling link is still a match), results sorted
+ * byte-wise (the C locale). Never throws; an unreadable directory contributes nothing.
+ */
 export function expandGlob(fs: IniFileSystem, pattern: string): string[] {
-  if (!/[*?[]/.test(pattern)) return isFsError(fs.stat(pattern)) ? [] : [pattern];
-  const dir = posix.dirname(pattern);
-  const names = fs.readDir(dir);
-  if (isFsError(names)) return [];
-  const re = globToRegExp(posix.basename(pattern));
-  return names.filter((n) => !n.startsWith('.') && re.test(n)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((n) => posix.join(dir, n));
+  const parts = posix.normalize(pattern).split('/').filter((p) => p !== '');
+  let current = ['/'];
+  for (const part of parts) {
+    const next: string[] = [];
+    if (!/[*?[]/.test(part)) {
+      for (const dir of current) {
+        const p = posix.join(dir, part);
+        if (!isFsError(fs.lstat(p))) next.push(p);
+      }
+    } else {
+      const re = globToRegExp(part);
+      for (const dir of current) {
+        const names = fs.readDir(dir);
+        if (isFsError(names)) continue;
+        for (const n of [...names].sort(byteOrder)) {
+          if (n.startsWith('.') && !part.startsWith('.')) continue;
+          if (re.test(n)) next.push(posix.join(dir, n));
+        }
+      }
+    }
+    current = next;
+  }
+  return current.sort(byteOrder);
 }
 
 /** key -> [admin, flag] */
@@ -60,15 +124,36 @@ const POOL_VALUE_KINDS: Record<string, [boolean, boolean]> = { php_value: [false
 const FLAG_TRUE = new Set(['1', 'yes', 'true', 'on']);
 const FLAG_FALSE = new Set(['0', 'no', 'none', 'false', 'off', '']);
 
-/** Reads php-fpm.conf and everything it includes. Never throws. */
+/**
+ * php-fpm reads at most 5 files nested in each other, php-fpm.conf included (fpm_conf_load_ini_file:
+ * `if (ini_recursion++ > 4)` fails "failed to include more than 5 files recursively").
+ */
+const MAX_INCLUDE_DEPTH = 5;
+
+/**
+ * Reads php-fpm.conf and everything it includes. Never throws. Beyond php-fpm: an include loop (a
+ * file including itself, directly or not) is read once and reported (php-fpm would fail on the
+ * nesting limit), and a file with NUL bytes is refused as not an FPM configuration; both are
+ * `kind: 'io'` errors and make the result partial.
+ */
 export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
-  const cfg: FpmConfig = { global: new Map(), pools: [], files: [], errors: [], partial: false, fatal: false };
+  const cfg: FpmConfig = { global: new Map(), pools: [], files: [], errors: [], partial: false, fatal: false, invalidFlags: [] };
   const pools = new Map<string, FpmPool>();
+  const active = new Set<string>();
   let current: string | null = null;
+  let seq = 0;
+  const first = typeof opts.file === 'string' ? opts.file : opts.file[0] ?? '/';
+  const prefix = opts.prefix ?? defaultFpmPrefix(first);
 
   const readOne = (file: string, depth: number): void => {
-    if (depth > 5) {
-      cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: includes nested more than 5 levels (php-fpm refuses to start)` });
+    // depth 0 is php-fpm.conf itself: depth 5 would be the sixth file open at once.
+    if (depth >= MAX_INCLUDE_DEPTH) {
+      cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: include nested more than ${MAX_INCLUDE_DEPTH} levels (php-fpm refuses it); not read` });
+      cfg.partial = cfg.fatal = true;
+      return;
+    }
+    if (active.has(file)) {
+      cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: include loop; not read again` });
       cfg.partial = cfg.fatal = true;
       return;
     }
@@ -78,8 +163,16 @@ export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
       cfg.partial = true;
       return;
     }
+    if (data.includes(0)) {
+      cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: binary data (NUL bytes); not an FPM configuration, not read` });
+      cfg.partial = true;
+      return;
+    }
+    active.add(file);
     cfg.files.push(file);
-    const r = parseIni(data, { file, mode: 'fpm', env: opts.env, lookup: opts.lookup });
+    const r = parseIni(data, { file, mode: 'fpm', env: opts.env, lookup: opts.lookup, ...(opts.phpVersion !== undefined ? { phpVersion: opts.phpVersion } : {}) });
+    if (r.errors.some((x) => x.kind === 'syntax')) cfg.fatal = true;
+    cfg.errors.push(...r.errors);
     let lastSection: string | null = null;
     for (const e of r.entries) {
       if (e.section !== lastSection) {
@@ -87,7 +180,7 @@ export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
         if (e.section !== null) current = e.section;
       }
       if (e.key === 'include' && e.offset === undefined) {
-        const pattern = posix.isAbsolute(e.value) ? e.value : posix.join(posix.dirname(file), e.value);
+        const pattern = posix.isAbsolute(e.value) ? e.value : posix.join(prefix, e.value);
         for (const f of expandGlob(opts.fs, pattern)) readOne(f, depth + 1);
         continue;
       }
@@ -111,21 +204,22 @@ export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
           else if (FLAG_FALSE.has(lv)) value = '0';
           else {
             cfg.errors.push({ file: e.file, line: e.line, kind: 'syntax', message: `${e.key}[${e.offset}]: invalid boolean value (php-fpm refuses to start)` });
+            cfg.invalidFlags.push({ key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: seq++, pool: current });
             cfg.fatal = true;
             continue;
           }
         }
         value = value.split('$pool').join(current);
-        const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line };
+        const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: seq++ };
         (admin ? pool.phpAdminValues : pool.phpValues).push(pv);
       } else {
         pool.settings.set(e.offset !== undefined ? `${e.key}[${e.offset}]` : e.key, { value: e.value, file: e.file, line: e.line });
       }
     }
-    if (r.errors.some((x) => x.kind === 'syntax')) cfg.fatal = true;
-    cfg.errors.push(...r.errors);
+    active.delete(file);
   };
-  readOne(opts.file, 0);
+  if (typeof opts.file === 'string') readOne(opts.file, 0);
+  else for (const f of opts.file) readOne(f, 1);
   if (cfg.fatal) cfg.partial = true;
   return cfg;
 }

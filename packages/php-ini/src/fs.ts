@@ -15,7 +15,8 @@ export interface FsError {
   code: string;
 }
 export interface FsStat {
-  type: 'file' | 'dir' | 'other';
+  /** 'symlink' only from lstat(). */
+  type: 'file' | 'dir' | 'symlink' | 'other';
   /** Bytes. */
   size: number;
   /** Permission bits and type as st_mode. */
@@ -24,9 +25,16 @@ export interface FsStat {
   gid: number;
 }
 
-/** What the loader needs from a filesystem. Every method follows symlinks (inside the root). */
+/**
+ * What the loader (and the audit) needs from a filesystem. Every method follows symlinks (inside the
+ * root), except lstat() and readlink(), which look at the last component itself.
+ */
 export interface IniFileSystem {
   stat(path: string): FsStat | FsError;
+  /** lstat(2): like stat(), but a symbolic link as the last component is reported as type 'symlink'. */
+  lstat(path: string): FsStat | FsError;
+  /** readlink(2): the target text of a symbolic link (as stored, not resolved); EINVAL when not a link. */
+  readlink(path: string): string | FsError;
   readFile(path: string): Uint8Array | FsError;
   /** Entry names (no '.' / '..'), unsorted. */
   readDir(path: string): string[] | FsError;
@@ -97,8 +105,18 @@ export function createRootFs(opts: RootFsOptions = {}): IniFileSystem {
     return '/' + cur.join('/');
   };
 
-  const toStat = (s: { isFile(): boolean; isDirectory(): boolean; size: number; mode: number; uid: number; gid: number }): FsStat => ({
-    type: s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other',
+  /** Resolves every component but the last (lstat/readlink semantics); the last is kept as named. */
+  const resolveParent = (path: string): string | FsError => {
+    const abs = posix.resolve('/', path);
+    const base = posix.basename(abs);
+    if (abs === '/') return '/';
+    const dir = resolve(posix.dirname(abs));
+    if (typeof dir !== 'string') return dir;
+    return dir === '/' ? '/' + base : `${dir}/${base}`;
+  };
+
+  const toStat = (s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mode: number; uid: number; gid: number }): FsStat => ({
+    type: s.isFile() ? 'file' : s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : 'other',
     size: s.size,
     mode: s.mode,
     uid: s.uid,
@@ -113,6 +131,25 @@ export function createRootFs(opts: RootFsOptions = {}): IniFileSystem {
       try {
         return toStat(lstatSync(onDisk(r)));
       } catch (e) {
+        return errOf(e, path);
+      }
+    },
+    lstat(path) {
+      const r = resolveParent(path);
+      if (typeof r !== 'string') return r;
+      try {
+        return toStat(lstatSync(onDisk(r)));
+      } catch (e) {
+        return errOf(e, path);
+      }
+    },
+    readlink(path) {
+      const r = resolveParent(path);
+      if (typeof r !== 'string') return r;
+      try {
+        return readlinkSync(onDisk(r));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException)?.code === 'EINVAL') return { code: 'EINVAL', error: `${path}: not a symbolic link` };
         return errOf(e, path);
       }
     },

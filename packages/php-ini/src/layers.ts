@@ -41,6 +41,11 @@ export interface PoolValue {
   flag: boolean;
   file: string;
   line: number;
+  /**
+   * Position among all php_value/php_flag/php_admin_* lines of the configuration, in the order
+   * php-fpm read them (parseFpmConfig sets it): interleaves phpValues and phpAdminValues as written.
+   */
+  seq?: number;
 }
 
 export interface FpmPool {

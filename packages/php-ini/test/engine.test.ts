@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  createRootFs, effectiveForPool, iniGetValues, loadConfiguration, parseFpmConfig, parseIni, parseRedisSavePath, redactRedisSavePath,
+  createRootFs, defaultFpmPrefix, effectiveForPool, expandGlob, iniGetValues, loadConfiguration, parseFpmConfig, parseIni, parseRedisSavePath, redactRedisSavePath,
   describeRedisHost, collectUserIni, effectiveForRequest, directiveInfo,
 } from '../src/index.ts';
 
@@ -197,6 +197,28 @@ describe('bad input', () => {
     expect(iniGetValues(cfg, ['session.save_path', 'redis.session.locking_enabled'])).toEqual({ 'session.save_path': '/in/root', 'redis.session.locking_enabled': '0' });
     expect(readdirSync(join(root, 'etc/php/8.2/cli/conf.d')).length).toBe(2);
   });
+  it('lstat and readlink look at the link itself; the directories above it resolve inside the root', () => {
+    const root = join(tmp, 'lroot');
+    mkdirSync(join(root, 'etc/real'), { recursive: true });
+    writeFileSync(join(root, 'etc/real/a.ini'), 'x=1\n');
+    symlinkSync('/etc/real', join(root, 'etc/dirlink'));
+    symlinkSync('/etc/real/a.ini', join(root, 'etc/real/abs.ini'));
+    symlinkSync('../../../../../../etc/passwd', join(root, 'etc/real/escape.ini'));
+    symlinkSync('loop2', join(root, 'etc/real/loop1'));
+    symlinkSync('loop1', join(root, 'etc/real/loop2'));
+    const fs = createRootFs({ root });
+    expect(fs.lstat('/etc/dirlink/abs.ini')).toMatchObject({ type: 'symlink' });
+    expect(fs.stat('/etc/dirlink/abs.ini')).toMatchObject({ type: 'file', size: 4 });
+    expect(fs.readlink('/etc/dirlink/abs.ini')).toBe('/etc/real/a.ini');
+    expect(fs.readlink('/etc/real/escape.ini')).toBe('../../../../../../etc/passwd');
+    expect(fs.stat('/etc/real/escape.ini')).toMatchObject({ code: 'ENOENT' });
+    expect(fs.lstat('/etc/real/loop1')).toMatchObject({ type: 'symlink' });
+    expect(fs.stat('/etc/real/loop1')).toMatchObject({ code: 'ELOOP' });
+    expect(fs.lstat('/etc/real/a.ini')).toMatchObject({ type: 'file' });
+    expect(fs.readlink('/etc/real/a.ini')).toMatchObject({ code: 'EINVAL' });
+    expect(fs.lstat('/etc/nope/a.ini')).toMatchObject({ code: 'ENOENT' });
+    expect(fs.lstat('/')).toMatchObject({ type: 'dir' });
+  });
   it('a non-existent root: one error, partial, empty configuration', () => {
     const cfg = loadConfiguration({ root: join(tmp, 'no-such-root') });
     expect(cfg.partial).toBe(true);
@@ -292,7 +314,7 @@ describe('parser modes and versions', () => {
 });
 
 describe('FPM config under --root', () => {
-  it('include= globs are sorted and read inside the root; an include loop stops at 5 levels', () => {
+  it('include= globs are sorted and read inside the root; an include loop is read once and fatal', () => {
     const root = join(tmp, 'fpmroot');
     mkdirSync(join(root, 'etc/php/8.2/fpm/pool.d'), { recursive: true });
     writeFileSync(join(root, 'etc/php/8.2/fpm/php-fpm.conf'), '[global]\npid = /run/php/php8.2-fpm.pid\ninclude=/etc/php/8.2/fpm/pool.d/*.conf\n');
@@ -311,8 +333,86 @@ describe('FPM config under --root', () => {
     const looped = parseFpmConfig({ file: '/etc/php/8.2/fpm/php-fpm.conf', fs });
     expect(looped.fatal).toBe(true);
     expect(looped.partial).toBe(true);
-    expect(looped.errors.map((e) => e.message).join('\n')).toMatch(/nested more than 5 levels/);
+    expect(looped.errors.map((e) => e.message)).toEqual(['/etc/php/8.2/fpm/pool.d/loop.conf: include loop; not read again']);
+    expect(looped.files.filter((f) => f.endsWith('loop.conf'))).toHaveLength(1);
     expect(looped.pools.map((p) => p.name)).toEqual(['api', 'www']);
+  });
+  it('more than 5 files nested in each other is refused (fpm_conf_load_ini_file: ini_recursion++ > 4)', () => {
+    const root = join(tmp, 'fpmdeep');
+    mkdirSync(join(root, 'etc/fpm'), { recursive: true });
+    writeFileSync(join(root, 'etc/fpm/php-fpm.conf'), 'include=/etc/fpm/1.conf\n');
+    for (let i = 1; i <= 6; i++) writeFileSync(join(root, `etc/fpm/${i}.conf`), `[p${i}]\nuser = u${i}\ninclude=/etc/fpm/${i + 1}.conf\n`);
+    const c = parseFpmConfig({ file: '/etc/fpm/php-fpm.conf', fs: createRootFs({ root }) });
+    expect(c.pools.map((p) => p.name)).toEqual(['p1', 'p2', 'p3', 'p4']);
+    expect(c.fatal).toBe(true);
+    expect(c.errors.map((e) => e.message)).toEqual(['/etc/fpm/5.conf: include nested more than 5 levels (php-fpm refuses it); not read']);
+  });
+  it('glob(3): wildcards in any component, [...] classes, dot names only for a dot pattern; NUL files refused', () => {
+    const root = join(tmp, 'fpmglob');
+    for (const d of ['etc/fpm/a1', 'etc/fpm/a2', 'etc/fpm/b1']) mkdirSync(join(root, d), { recursive: true });
+    writeFileSync(join(root, 'etc/fpm/php-fpm.conf'), 'include=/etc/fpm/a[0-9]/*.conf\ninclude=/etc/fpm/b?/.*.conf\n');
+    writeFileSync(join(root, 'etc/fpm/a2/x.conf'), '[a2x]\nuser = a\n');
+    writeFileSync(join(root, 'etc/fpm/a1/y.conf'), '[a1y]\nuser = a\n');
+    writeFileSync(join(root, 'etc/fpm/a1/.hidden.conf'), '[hidden]\nuser = a\n');
+    writeFileSync(join(root, 'etc/fpm/b1/.dot.conf'), '[dot]\nuser = b\n');
+    writeFileSync(join(root, 'etc/fpm/b1/z.conf'), '[nodot]\nuser = b\n');
+    writeFileSync(join(root, 'etc/fpm/a2/bin.conf'), Buffer.from([0x5b, 0x62, 0x5d, 0x0a, 0, 1, 2]));
+    const fs = createRootFs({ root });
+    expect(expandGlob(fs, '/etc/fpm/a[!2]/*.conf')).toEqual(['/etc/fpm/a1/y.conf']);
+    const c = parseFpmConfig({ file: '/etc/fpm/php-fpm.conf', fs });
+    expect(c.pools.map((p) => p.name)).toEqual(['a1y', 'a2x', 'dot']);
+    expect(c.files).toEqual(['/etc/fpm/php-fpm.conf', '/etc/fpm/a1/y.conf', '/etc/fpm/a2/x.conf', '/etc/fpm/b1/.dot.conf']);
+    expect(c.errors).toEqual([expect.objectContaining({ kind: 'io', message: '/etc/fpm/a2/bin.conf: binary data (NUL bytes); not an FPM configuration, not read' })]);
+    expect(c.partial).toBe(true);
+    expect(c.fatal).toBe(false);
+  });
+  it('invalid flags are listed apart; seq keeps the written order across php_value and php_admin_value; a file list reads like includes', () => {
+    const root = join(tmp, 'fpmflags');
+    mkdirSync(join(root, 'etc/fpm/pool.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/fpm/pool.d/www.conf'), '[www]\nphp_admin_value[a] = 1\nphp_flag[b] = maybe\nphp_value[c] = $pool\nphp_admin_flag[d] = off\n');
+    writeFileSync(join(root, 'etc/fpm/pool.d/zz.conf'), '[www]\nphp_value[e] = 2\n');
+    const fs = createRootFs({ root });
+    const c = parseFpmConfig({ file: expandGlob(fs, '/etc/fpm/pool.d/*.conf'), fs });
+    expect(c.pools).toHaveLength(1);
+    const www = c.pools[0]!;
+    const all = [...www.phpValues, ...www.phpAdminValues, ...c.invalidFlags].sort((x, y) => x.seq! - y.seq!);
+    expect(all.map((v) => [v.key, v.value, v.line])).toEqual([['a', '1', 2], ['b', 'maybe', 3], ['c', 'www', 4], ['d', '0', 5], ['e', '2', 2]]);
+    expect(c.invalidFlags).toEqual([expect.objectContaining({ pool: 'www', key: 'b', flag: true, admin: false })]);
+    expect(c.errors).toEqual([expect.objectContaining({ kind: 'syntax', line: 3, message: 'php_flag[b]: invalid boolean value (php-fpm refuses to start)' })]);
+    expect(c.fatal).toBe(true);
+  });
+});
+
+describe('FPM include= relative to the install prefix (fpm_conf.c fpm_evaluate_full_path)', () => {
+  const root = join(tmp, 'fpmprefix');
+  mkdirSync(join(root, 'usr/local/etc/php-fpm.d'), { recursive: true });
+  mkdirSync(join(root, 'usr/etc/pools'), { recursive: true });
+  mkdirSync(join(root, 'etc/php/8.2/fpm/etc/pools'), { recursive: true });
+  mkdirSync(join(root, 'opt/php/etc/pools'), { recursive: true });
+  // Docker php:*-fpm ships exactly this line in /usr/local/etc/php-fpm.conf.
+  writeFileSync(join(root, 'usr/local/etc/php-fpm.conf'), '[global]\ninclude=etc/php-fpm.d/*.conf\n');
+  writeFileSync(join(root, 'usr/local/etc/php-fpm.d/www.conf'), '[www]\nphp_value[session.name] = DOCKER\n');
+  writeFileSync(join(root, 'etc/php/8.2/fpm/php-fpm.conf'), '[global]\ninclude=etc/pools/*.conf\n');
+  writeFileSync(join(root, 'usr/etc/pools/a.conf'), '[prefixed]\nphp_value[session.name] = USR\n');
+  writeFileSync(join(root, 'etc/php/8.2/fpm/etc/pools/a.conf'), '[beside]\nphp_value[session.name] = BESIDE\n');
+  writeFileSync(join(root, 'opt/php/etc/pools/a.conf'), '[custom]\nphp_value[session.name] = OPT\n');
+  const fs = createRootFs({ root });
+
+  it('the Docker image: include=etc/php-fpm.d/*.conf is read below /usr/local', () => {
+    expect(defaultFpmPrefix('/usr/local/etc/php-fpm.conf')).toBe('/usr/local');
+    const c = parseFpmConfig({ file: '/usr/local/etc/php-fpm.conf', fs });
+    expect(c.files).toEqual(['/usr/local/etc/php-fpm.conf', '/usr/local/etc/php-fpm.d/www.conf']);
+    expect(c.pools.map((p) => [p.name, p.phpValues[0]?.value])).toEqual([['www', 'DOCKER']]);
+  });
+  it('a distribution build (prefix /usr): relative to /usr, never to the including file', () => {
+    expect(defaultFpmPrefix('/etc/php/8.2/fpm/php-fpm.conf')).toBe('/usr');
+    const c = parseFpmConfig({ file: '/etc/php/8.2/fpm/php-fpm.conf', fs });
+    expect(c.pools.map((p) => p.name)).toEqual(['prefixed']);
+  });
+  it('the caller can pass the real prefix (php-fpm --prefix)', () => {
+    const c = parseFpmConfig({ file: '/etc/php/8.2/fpm/php-fpm.conf', fs, prefix: '/opt/php' });
+    expect(c.files).toEqual(['/etc/php/8.2/fpm/php-fpm.conf', '/opt/php/etc/pools/a.conf']);
+    expect(c.pools.map((p) => [p.name, p.phpValues[0]?.value])).toEqual([['custom', 'OPT']]);
   });
 });
 

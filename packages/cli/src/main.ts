@@ -23,6 +23,9 @@ import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './com
 
 const VERSION = '0.1.0';
 
+/** Options that take several values and may be given more than once. */
+const REPEATABLE_OPTIONS = new Set(['docroot', 'from-collected']);
+
 const HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
 
 const print = (line: string) => process.stdout.write(line + '\n');
@@ -63,12 +66,25 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  // An option given twice is a mistake (`--dry-run --dry-run=false`, two --key-file): refuse it
+  // rather than guess which one was meant. Only list options may repeat.
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (arg === '--') break;
+    const m = /^--(?:no-)?([a-z][a-z0-9-]*)(?:=|$)/.exec(arg);
+    if (m === null || REPEATABLE_OPTIONS.has(m[1]!)) continue;
+    if (seen.has(m[1]!)) {
+      process.stderr.write(`session-migrate: --${m[1]} given more than once\n`);
+      return 2;
+    }
+    seen.add(m[1]!);
+  }
   const run = (fn: () => Promise<number> | number) => async () => {
     code = await fn();
   };
   const parser = yargs(argv)
     .scriptName('session-migrate')
-    // An option given twice takes its last value, as most CLIs do (yargs would make it an array).
+    // Repeats are refused above; list options (REPEATABLE_OPTIONS) collect their values themselves.
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
     .command('keys', 'manage master keys', (y) =>

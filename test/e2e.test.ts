@@ -262,6 +262,10 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
 
   it('flags that take no value, numbers out of range, hand-edited plans', async () => {
     expectUsageError(cli(['apply', '--dry-run=yes']), /--dry-run takes no value/);
+    // An option given twice is refused, not resolved by guessing (a real purge instead of a dry run).
+    expectUsageError(cli(['purge', '--plan', 'p.json', '--dry-run', '--dry-run=false']), /--dry-run given more than once/);
+    expectUsageError(cli(['verify', '--target', target(), '--key-file', box.keyFile, '--key-file', box.keyFile]), /--key-file given more than once/);
+    expectUsageError(cli(['apply', '--plan', 'a.json', '--no-json', '--json']), /--json given more than once/);
     const src = `files:${join(box.root, 'drift-sessions')}`;
     expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', 'abc']), /--gc-maxlifetime must be a whole number/);
     expectUsageError(cli(['verify', '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', '-1']), /--gc-maxlifetime must be a whole number/);
@@ -328,6 +332,11 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     const withPlan = cli(['verify', '--plan', planFile, '--source', `files:${dir}`]);
     expect(withPlan.status).toBe(1);
     expect(withPlan.stdout).toMatch(/missing-in-redis 3/);
+    // Without --source, an empty prefix where the plan copied sessions is not success either.
+    const emptyTarget = cli(['verify', '--plan', planFile, '--gc-maxlifetime', '1440']);
+    expect(emptyTarget.status).toBe(1);
+    expect(emptyTarget.stdout).toMatch(/no-keys 1/);
+    expect(emptyTarget.stderr).toMatch(/note: verify overrides the plan: --gc-maxlifetime 1440 \(plan: 86400\)/);
     const withoutPlan = cli(['verify', '--target', t, '--key-file', box.keyFile, '--source', `files:${dir}`]);
     expect(withoutPlan.stdout).toMatch(/NOTE +not checked: 3 past gc_maxlifetime \(1440 s\)/);
   });

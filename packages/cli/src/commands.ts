@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
-import { EnvelopeCodec, DEFAULT_PREFIX, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
+import { EnvelopeCodec, DEFAULT_PREFIX, describeKeyProvider, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
   readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
@@ -199,6 +199,8 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   if (Object.keys(s.warnings).length > 0) print(`  notes       ${formatCounts(s.warnings)}`);
   print(`  skipped     ${formatCounts(s.skipped)}`);
   for (const k of s.skippedSample.slice(0, 10)) print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
+  const unread = s.skipped.unreadable ?? 0;
+  if (unread > 0) print(`  WARNING     ${unread} session file(s) cannot be read by this user: apply would not copy them (their users would be logged out); run as the PHP user or root`);
   if (s.found === 0) {
     print(`  WARNING     no session${plan.source.kind === 'redis' ? 's' : ' files'} found in ${plan.source.kind === 'redis' ? describeSourceForPrint(plan.source) : printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
   }
@@ -243,18 +245,19 @@ export interface ApplyResult {
 /** Carries out a plan; refuses on drift. */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
   const plan = readPlanFile(args.plan);
-  const ring = await loadKeyRing(args.key ?? providerFromPlan(plan.key, args.plan));
+  const provider = args.key ?? providerFromPlan(plan.key, args.plan);
+  const ring = await loadKeyRing(provider);
   let codec: EnvelopeCodec | undefined;
   try {
     codec = await EnvelopeCodec.fromRing(ring);
-    return await applyWithCodec(args, plan, codec, [ring.current, ...ring.previous], ring.lookupKey, print);
+    return await applyWithCodec({ ...args, keyDescription: describeKeyProvider(provider) }, plan, codec, [ring.current, ...ring.previous], ring.lookupKey, print);
   } finally {
     wipeKeyRing(ring);
     codec?.wipe();
   }
 }
 
-async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec, masterKeys: Buffer[], lookupKey: Buffer, print: Print): Promise<number> {
+async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, plan: Plan, codec: EnvelopeCodec, masterKeys: Buffer[], lookupKey: Buffer, print: Print): Promise<number> {
   const retries = args.retries ?? DEFAULT_RETRY.attempts;
   const retryDelayMs = args.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UserFacingError('--retries must be a whole number from 0 to 100');
@@ -280,7 +283,10 @@ async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec,
       }
       sourceIdentity = { dev: now.dev, ino: now.ino };
     }
-    const drift = detectDrift(plan, { keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity, serverRunId: await serverRunId(client) });
+    const drift = detectDrift(plan, {
+      keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity, serverRunId: await serverRunId(client),
+      ...(args.keyDescription !== undefined ? { keyDescription: args.keyDescription } : {}),
+    });
     if (drift.length > 0) {
       throw new UserFacingError(`plan ${args.plan} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
     }
@@ -310,7 +316,10 @@ async function applyWithCodec(args: ApplyArgs, plan: Plan, codec: EnvelopeCodec,
     const result: ApplyResult = { dryRun: args.dryRun, artifacts, sessions, nothingToDo, copyMs: Math.round(performance.now() - copyStart) };
     if (args.json) print(JSON.stringify(result, null, 2));
     else printApplySummary(result, print);
-    return c.failed > 0 || c.conflicts > 0 || c.notDone > 0 || c.unstable > 0 ? 1 : 0;
+    // A session file this user cannot read is a session not copied: its user would be logged out.
+    const unreadable = c.skipped.unreadable ?? 0;
+    if (unreadable > 0 && !args.json) print(`  FAIL        ${unreadable} session file(s) could not be read (permissions?): not copied; run apply as the PHP user or root`);
+    return c.failed > 0 || c.conflicts > 0 || c.notDone > 0 || c.unstable > 0 || unreadable > 0 ? 1 : 0;
   } finally {
     client.disconnect();
     await source?.close();
@@ -382,6 +391,16 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
   const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
   const serializeHandler = args.serializeHandler ?? plan?.php.serializeHandler ?? 'php';
+  if (plan !== undefined) {
+    // Options that contradict the plan are allowed (e.g. another target), but never silently.
+    const differs = [
+      args.gcMaxlifetime !== undefined && args.gcMaxlifetime !== plan.php.gcMaxlifetime ? `--gc-maxlifetime ${args.gcMaxlifetime} (plan: ${plan.php.gcMaxlifetime})` : '',
+      args.serializeHandler !== undefined && args.serializeHandler !== plan.php.serializeHandler ? `--serialize-handler ${args.serializeHandler} (plan: ${plan.php.serializeHandler})` : '',
+      args.prefix !== undefined && args.prefix !== plan.target.prefix ? `--prefix (plan: ${printable(plan.target.prefix)})` : '',
+      args.target !== undefined && args.target !== plan.target.url ? `--target (plan: ${plan.target.url})` : '',
+    ].filter((d) => d !== '');
+    if (differs.length > 0) process.stderr.write(`session-migrate: note: verify overrides the plan: ${differs.join(', ')}\n`);
+  }
   const { codec } = await codecFromProvider(provider);
   if (args.plaintextPrefix !== undefined) checkPrefix(args.plaintextPrefix);
   const parsedTarget = parseTargetUrl(target);
@@ -410,6 +429,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
         : planRedis !== undefined ? { client: planSourceClient?.redis ?? client, prefix: planRedis.prefix, url: planRedis.url } : undefined;
     report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler, ...(plaintext !== undefined ? { plaintext } : {}),
       ...(args.requireKeyId !== undefined ? { requireKeyId: args.requireKeyId } : {}),
+      ...(plan !== undefined ? { expectedSessions: plan.summary.live } : {}),
     });
   } catch (err) {
     throw redisFailure(err, target, 'verify');
@@ -433,7 +453,10 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     }
     if ((report.tombstones ?? 0) > 0) print(`  tombstones  ${report.tombstones} destroyed session(s) (tombstones, valid)`);
     if (report.source?.destroyed !== undefined && report.source.destroyed > 0) print(`  destroyed   ${report.source.destroyed} source session(s) were logged out through the handler since (tombstone): not expected in Redis`);
-    if (report.plaintext !== undefined) print(`  plaintext   ${report.plaintext.remaining} plaintext key(s) left under "${printable(report.plaintext.prefix)}" at ${report.plaintext.url}${report.plaintext.remaining > 0 ? ' (FAIL until purged)' : ''}`);
+    if (report.plaintext !== undefined) {
+      const p = report.plaintext;
+      print(`  plaintext   ${p.remaining} plaintext session key(s) left under "${printable(p.prefix)}" at ${p.url}${p.remaining > 0 ? ' (FAIL until purged)' : ''}${p.otherKeys > 0 ? `; ${p.otherKeys} other key(s) there are not sessions (ignored)` : ''}`);
+    }
     if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
     for (const f of report.failures) print(`  FAIL        ${printable(f.key)}${f.file !== undefined ? ` (${printable(f.file)})` : ''}: ${f.reason}`);
   }

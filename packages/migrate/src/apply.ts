@@ -39,6 +39,8 @@ export interface CurrentState {
   keyId: string;
   /** Lookup ID of the ring read now (docs/keys.md). */
   lookupId?: string;
+  /** Where the key was read from now, for messages (e.g. `key file /etc/sm/master.key`); default: the plan's. */
+  keyDescription?: string;
   sourceIdentity: { dev: number; ino: number } | undefined;
   serverRunId: string;
 }
@@ -48,7 +50,7 @@ export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   const drift: Drift[] = [];
   // With a lookup ID (key ring plans), only the lookup key must match: the master key may have
   // rotated since the plan, and sessions still get the same names.
-  const where = plan.key.file !== undefined && plan.key.file !== '' ? `key file ${plan.key.file}` : 'the key';
+  const where = now.keyDescription ?? (plan.key.file !== undefined && plan.key.file !== '' ? `key file ${plan.key.file}` : 'the key');
   if (plan.key.lookupId !== undefined) {
     if (now.lookupId !== plan.key.lookupId) {
       drift.push({ what: 'key', message: `${where} now has lookup ID ${now.lookupId ?? 'unknown'}, the plan was made for lookup ID ${plan.key.lookupId}` });

@@ -49,6 +49,9 @@ describe('plan key', () => {
       expect(detectDrift(plan, state({ keyId: 'cccccccccccccccc' }))).toEqual([]);
       expect(detectDrift(plan, state({ lookupId: 'dddddddddddddddd' }))[0]?.message).toMatch(/now has lookup ID dddddddddddddddd, the plan was made for lookup ID bbbbbbbbbbbbbbbb$/);
       expect(artifactsForPlan(plan)[1]!.contents).toContain("'expectedLookupIds' => ['bbbbbbbbbbbbbbbb'],");
+      // The message names the key actually read (e.g. --key-file given to apply), not the plan's.
+      expect(detectDrift(plan, state({ lookupId: 'dddddddddddddddd', keyDescription: 'key file /tmp/other.key' }))[0]?.message)
+        .toMatch(/^key file \/tmp\/other\.key now has lookup ID dddddddddddddddd/);
     }
   });
 

@@ -7,7 +7,7 @@ import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
-import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys } from '@session-migrate/target';
+import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys, tombstoneKeyFor } from '@session-migrate/target';
 import { decideSession, exactTtlMsOf } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
@@ -22,7 +22,11 @@ export type VerifyFailureReason =
   /** With requireKeyId: the value opens, but was sealed under another key ID (not rotated yet). */
   | 'other-key-id'
   | 'bad-tombstone'
-  | 'plaintext-remains';
+  | 'plaintext-remains'
+  /** With a source: a session file that could not be read (permissions, kept changing), so not copied. */
+  | 'source-unreadable'
+  /** With a plan that found live sessions: no key at all under the prefix. */
+  | 'no-keys';
 
 export interface VerifyFailure {
   /** Redis key name. */
@@ -50,7 +54,7 @@ export interface VerifyReport {
    * With a plaintext source to check: keys still under its prefix (phpredis `PHPREDIS_SESSION:<id>`).
    * Any of them fails verification as `plaintext-remains` (named with the session ID shortened).
    */
-  plaintext?: { prefix: string; url: string; remaining: number };
+  plaintext?: { prefix: string; url: string; remaining: number; /** Other keys under the prefix (phpredis `_LOCK` keys, names that are no session ID): not counted. */ otherKeys: number };
   /** Failures by reason (complete counts). */
   failureCounts: Record<string, number>;
   /** Failures listed by key name (at most `maxListed`). */
@@ -80,6 +84,11 @@ export interface VerifyOptions {
    * can be retired from the ring only once nothing uses it.
    */
   requireKeyId?: string;
+  /**
+   * Sessions the plan found live: with some expected, an empty prefix fails (`no-keys`) instead of
+   * passing (a wrong target URL, database or prefix would otherwise look like success).
+   */
+  expectedSessions?: number;
   /**
    * Also fail while plaintext session keys remain under this prefix (a Redis source, or
    * --plaintext-prefix). `client` may be the target's connection (same server) or another one;
@@ -142,6 +151,10 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     });
   }
 
+  if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
+    // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
+    fail({ key: `${prefix}*`, reason: 'no-keys' });
+  }
   if (options.source !== undefined) {
     report.source = await verifySource(options, fail);
   }
@@ -159,19 +172,35 @@ const TOMBSTONE_VALUE = Buffer.from('1');
  */
 async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, targetPrefix: string, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['plaintext']>> {
   let remaining = 0;
+  let other = 0;
   const target = Buffer.from(targetPrefix, 'utf8');
   const plain = Buffer.from(p.prefix, 'utf8');
   for await (const keys of scanKeys(p.client, p.prefix)) {
+    const named: Array<{ key: Buffer; rest: string }> = [];
     for (const k of keys) {
       if (k.subarray(0, target.length).equals(target) && target.length > plain.length) continue;
-      remaining++;
       const rest = k.subarray(plain.length).toString('latin1');
-      // Never print a full session ID: it is a replayable credential.
-      const shown = SESSION_ID_PATTERN.test(rest) ? `${p.prefix}${rest.slice(0, 6)}…` : `${p.prefix}…`;
-      fail({ key: shown, reason: 'plaintext-remains' });
+      // Only string keys named like phpredis sessions count (<prefix><session ID>); its `<id>_LOCK`
+      // keys and anything else under the prefix are not sessions, and purge leaves them alone too.
+      if (SESSION_ID_PATTERN.test(rest)) named.push({ key: k, rest });
+      else other++;
     }
+    const pipe = p.client.pipeline();
+    for (const n of named) pipe.type(n.key);
+    const types = named.length > 0 ? (await pipe.exec()) ?? [] : [];
+    named.forEach((n, i) => {
+      const [err, type] = types[i] ?? [new Error('no reply'), null];
+      if (err === null && type !== 'string' && type !== 'none') {
+        other++;
+        return;
+      }
+      if (type === 'none') return; // expired or purged since the SCAN
+      remaining++;
+      // Never print a full session ID: it is a replayable credential.
+      fail({ key: `${p.prefix}${n.rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+    });
   }
-  return { prefix: p.prefix, url: p.url, remaining };
+  return { prefix: p.prefix, url: p.url, remaining, otherKeys: other };
 }
 
 async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['source']>> {
@@ -183,7 +212,7 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
     const pipe = client.pipeline();
     for (const b of batch) {
       pipe.getBuffer(b.key);
-      pipe.exists(prefix + TOMBSTONE_INFIX + b.key.slice(prefix.length));
+      pipe.exists(tombstoneKeyFor(prefix, b.key));
     }
     const replies = (await pipe.exec()) ?? [];
     batch.forEach((b, i) => {
@@ -206,7 +235,13 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
   };
   const gc = options.gcMaxlifetime ?? 1440;
   for await (const items of options.source!.sessions()) for (const item of items) {
-    if (item.kind !== 'session') continue;
+    if (item.kind === 'skipped') {
+      // A session file that could not be read was not copied either: its user would be logged out.
+      if (item.reason === 'unreadable' || item.reason === 'unstable') {
+        fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
+      }
+      continue;
+    }
     const decision = decideSession(item.data, item.mtimeMs, gc, options.serializeHandler ?? 'php', now, exactTtlMsOf(item, gc));
     if (decision.action !== 'migrate') {
       result[decision.action]++;

@@ -112,9 +112,15 @@ export async function connectTarget(target: ParsedTarget, options: { commandTime
   return client;
 }
 
-function redactedMessage(message: string, password: string | undefined): string {
+/**
+ * First line of a Redis error, with the password masked wherever it stands as a token of its own
+ * (not inside a longer word: a one-letter password must not turn "disabled" into "disa***led").
+ */
+export function redactedMessage(message: string, password: string | undefined): string {
   const line = message.split('\n')[0] ?? '';
-  return password !== undefined && password !== '' ? line.split(password).join('***') : line;
+  if (password === undefined || password === '') return line;
+  const escaped = password.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return line.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, 'g'), '***');
 }
 
 /** Escapes glob characters of a prefix for SCAN MATCH (`*`, `?`, `[`, `]`, `\`). */

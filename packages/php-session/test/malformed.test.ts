@@ -179,20 +179,21 @@ describe('deep nesting', () => {
 });
 
 describe('size and time are linear', () => {
-  it('a 1.1 MB session with 100k keys decodes, and 8x the keys costs about 8x the time, not 64x', () => {
+  it('a 1.1 MB session with 100k keys decodes, and 16x the keys costs about 16x the time, not 256x', () => {
     const session = (n: number): Buffer => {
       const parts: string[] = [];
       for (let i = 0; i < n; i++) parts.push(`k${i}|i:${i};`);
       return B(parts.join(''));
     };
-    const small = session(12_500);
+    const small = session(6_250);
     const big = session(100_000);
-    // Best of three runs each, so one pause on a loaded machine cannot decide the ratio.
-    const best = (bytes: Buffer): number => Math.min(...[0, 1, 2].map(() => timed(() => decodeSession(bytes, 'php')).ms));
+    // Best of five runs each, so pauses on a loaded machine (other processes, GC) cannot decide the
+    // ratio. Linear decoding gives about 16, quadratic 256: the bound sits far from both.
+    const best = (bytes: Buffer): number => Math.min(...[0, 1, 2, 3, 4].map(() => timed(() => decodeSession(bytes, 'php')).ms));
     const r = decodeSession(big, 'php');
     expect(r.ok && r.entries.length).toBe(100_000);
     const ratio = best(big) / Math.max(best(small), 0.05);
-    expect(ratio).toBeLessThan(32);
+    expect(ratio).toBeLessThan(100);
   });
 
   it('inputs that are pathological for a regex parser stay linear', () => {

@@ -14,6 +14,7 @@ import { discoverLayouts, parsePhpIniOutput, type SapiLayout } from './layouts.t
 import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
 import { checkConfig, finding } from './rules.ts';
+import { redactSecrets } from './output.ts';
 
 /** What a php binary (live, or recorded by the collect script) says about its CLI configuration. */
 export interface PhpProbe {
@@ -97,7 +98,7 @@ function resolveSavePath(engine: IniEngine, values: Record<string, DirectiveValu
     const r = engine.redis(value);
     return { resolved: { kind: 'redis', servers: r.servers }, findings: r.findings };
   }
-  return { resolved: { kind: 'other', handler, value: value.replace(/(auth(\[\])?=)[^&]*/g, '$1<redacted>') }, findings: [] };
+  return { resolved: { kind: 'other', handler, value: redactSecrets(value) }, findings: [] };
 }
 
 /** Everything needed to finish one configuration. */

@@ -9,11 +9,16 @@ import { RULES } from './catalog.ts';
 import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type Severity } from './model.ts';
 
 /**
- * Replaces the value of every `auth=` / `auth[...]=` query parameter (phpredis save_path password) with
- * `<redacted len=N>` (shared/cases BUG-17 report_redaction). Applied to every string the audit prints.
+ * Replaces the non-empty value of every `auth=` / `auth[...]=` / `auth%5B...%5D=` query parameter
+ * (phpredis `redis` and `rediscluster` save_path password, shared/cases BUG-17 report_redaction) with
+ * `<redacted len=N>` (N = characters of the raw value). The parameter name matches in any case
+ * (`AUTH=` is no password to phpredis, whose parse is case-sensitive, but it is still a secret someone
+ * meant). The value ends at `&`, whitespace, a quote, or a ',' followed by a separator (`auth=x, tcp://`);
+ * a ',' inside it (`auth=ab,cd`, BUG-17) is redacted with it. An empty value (`auth=` in prose) is left
+ * alone. Applied to every string the audit prints (values, settings, findings, table, SARIF, fleet).
  */
 export function redactSecrets(text: string): string {
-  return text.replace(/((?:^|[?&\s"'])auth(?:\[[^\]=]*\])?=)([^&\s"']*)/g, (_m, k: string, v: string) => `${k}<redacted len=${v.length}>`);
+  return text.replace(/((?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=)((?:[^&\s"',]|,(?=[^\s,"'&]))+)/gi, (_m, k: string, v: string) => `${k}<redacted len=${v.length}>`);
 }
 
 /** The save path as one printable line, secrets redacted. */

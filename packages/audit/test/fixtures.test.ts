@@ -7,7 +7,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, RootFs, auditHost, auditIniFile, defaultEngine, renderJson, renderSarif, renderTable, type HostReport } from '@session-migrate/audit';
+import { RULES, RootFs, auditHost, auditIniFile, configJson, defaultEngine, renderJson, renderSarif, renderTable, type HostReport } from '@session-migrate/audit';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const fixturesDir = join(here, 'fixtures');
@@ -36,6 +36,10 @@ interface ExpectedJson {
   partial?: boolean;
   savePath?: Record<string, Record<string, unknown>>;
   phpVersion?: Record<string, string>;
+  /** Per configuration: the value as the JSON report prints it (`values` and the session settings), after redaction. */
+  redactedValues?: Record<string, Record<string, string>>;
+  /** Text that must appear in no output (table, JSON, SARIF). */
+  notInOutput?: string[];
 }
 
 const cases = readdirSync(fixturesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -111,6 +115,14 @@ describe('audit fixtures', () => {
       const all = [renderTable([report]), renderJson([report]), renderSarif([report], '0.0.0')].join('\n');
       for (const m of expected.messages ?? []) expect(all).toContain(m);
       for (const s of expected.secretsNotIn ?? []) expect(all, `${name}: secret leaked`).not.toContain(s);
+      for (const s of expected.notInOutput ?? []) expect(all, `${name}: must not print ${s}`).not.toContain(s);
+      for (const [id, vals] of Object.entries(expected.redactedValues ?? {})) {
+        const j = configJson(byId.get(id)!) as { values: Record<string, unknown>; session: Record<string, { value: unknown }> };
+        for (const [k, v] of Object.entries(vals)) {
+          expect(j.values[k], `${name} ${id} values.${k}`).toBe(v);
+          if (k in j.session) expect(j.session[k]?.value, `${name} ${id} session.${k}`).toBe(v);
+        }
+      }
     });
   }
 

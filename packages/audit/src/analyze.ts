@@ -39,6 +39,12 @@ export interface HostAuditOptions {
   assumeVersion?: string;
   /** Session files to lstat per configuration (default 20). */
   sampleSize?: number;
+  /**
+   * SERVER_NAME of the requests the document-root variants stand for: CGI/FPM variants then apply
+   * the `[HOST=name]` section whose name equals it lower-cased (php-ini-semantics §5.1). Unset: no
+   * [HOST=] section applies.
+   */
+  serverName?: string;
 }
 
 const DEFAULT_VERSION = '8.2';
@@ -108,6 +114,9 @@ interface Draft {
   errors: IniSyntaxError[];
   /** Modules loaded: which directives exist. */
   extensions: string[];
+  /** [PATH=dir] / [HOST=name] sections of the SAPI's php.ini + scan dir (applied by CGI/FPM variants only). */
+  pathSections: Map<string, HashEntry[]>;
+  hostSections: Map<string, HashEntry[]>;
 }
 
 function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null): Finding[] {
@@ -133,7 +142,7 @@ export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: st
     loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(loaded),
     savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
   };
-  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
+  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions, pathSections: new Map(), hostSections: new Map() }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
   for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
   return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial, problems: cfg.problems };
 }
@@ -182,10 +191,11 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       partial: loaded.problems.length > 0, problems: [...loaded.problems],
     },
     entries: [...loaded.entries], errors: [...loaded.errors], extensions: loaded.extensions,
+    pathSections: loaded.pathSections ?? new Map(), hostSections: loaded.hostSections ?? new Map(),
   });
   const clone = (d: Draft, id: string): Draft => ({
     cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
-    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions,
+    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions, pathSections: d.pathSections, hostSections: d.hostSections,
   });
   const drafts: Draft[] = [];
 
@@ -271,11 +281,19 @@ export function auditHost(opts: HostAuditOptions): HostReport {
         for (const f of files.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, posix.dirname(f), '.htaccess'));
         continue;
       }
+      // CGI/FPM: a variant per directory holding a .user.ini, plus the document root itself and every
+      // [PATH=] section directory below it when [PATH=]/[HOST=] sections apply there.
       const name = String(d.cfg.values['user_ini.filename']?.value ?? '.user.ini');
-      if (name === '' || name.includes('/')) continue;
-      const { files, truncated } = walkFiles(fs, root, (n) => n === name);
-      if (truncated) problems.push(`${root}: too many directories; ${name} files read in part`);
-      for (const f of files.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, posix.dirname(f), name));
+      const dirs: string[] = [];
+      if (name !== '' && !name.includes('/')) {
+        const { files, truncated } = walkFiles(fs, root, (n) => n === name);
+        if (truncated) problems.push(`${root}: too many directories; ${name} files read in part`);
+        dirs.push(...files.map((f) => posix.dirname(f)));
+      }
+      const sectionDirs = [...d.pathSections.keys()];
+      if (sectionDirs.some((p) => isAtOrBelow(root, p) || isAtOrBelow(p, root)) || (opts.serverName !== undefined && d.hostSections.has(opts.serverName.toLowerCase()))) dirs.unshift(root);
+      for (const p of sectionDirs) if (p !== root && isAtOrBelow(p, root) && fs.stat(p)?.type === 'dir') dirs.push(p);
+      for (const dir of [...new Set(dirs)].slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, dir, name === '' || name.includes('/') ? null : name));
     }
   }
   drafts.push(...variants);
@@ -290,9 +308,24 @@ export function auditHost(opts: HostAuditOptions): HostReport {
   const partial = problems.length > 0 || configs.some((c) => c.partial);
   return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)] };
 
-  function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string): Draft {
+  function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string | null): Draft {
     const d = clone(base, `${base.cfg.id}@${dir}`);
     d.cfg.directory = dir;
+    if (name !== '.htaccess') {
+      // sapi_cgi_activate(): [HOST=SERVER_NAME], then [PATH=] for every prefix of the script's
+      // directory ending before a '/', root first (deeper wins); applied at PHP_INI_SYSTEM, so they
+      // lock the value against .user.ini and ini_set() (php-ini-semantics §5.1-5.3).
+      const apply = (entries: HashEntry[] | undefined, layer: Layer) => {
+        for (const e of entries ?? []) {
+          d.entries.push(e);
+          applyOverride(engine, d, e.key, e.value, e.file, e.line, layer, { lock: true, perdir: false });
+        }
+      };
+      if (o.serverName !== undefined) apply(base.hostSections.get(o.serverName.toLowerCase()), 'host-section');
+      const path = dir.endsWith('/') ? dir : dir + '/';
+      for (let at = path.indexOf('/', 1); at >= 0; at = path.indexOf('/', at + 1)) apply(base.pathSections.get(path.slice(0, at)), 'path-section');
+    }
+    if (name === null) return d;
     const chain: string[] = [];
     for (let p = dir; ; p = posix.dirname(p)) {
       chain.unshift(posix.join(p, name));
@@ -322,6 +355,12 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     }
     return d;
   }
+}
+
+/** True when `path` is `dir` or inside it (per path component: /a/su is not inside /a/sub). */
+function isAtOrBelow(path: string, dir: string): boolean {
+  const d = dir.endsWith('/') ? dir : dir + '/';
+  return path === dir || path.startsWith(d);
 }
 
 export { discoverLayouts, type SapiLayout };

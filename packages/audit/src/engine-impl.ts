@@ -72,6 +72,9 @@ export function defaultEngine(): IniEngine {
         else if (err.kind === 'io') out.problems.push(err.message.startsWith(err.file) ? err.message : `${err.file}: ${err.message}`);
         else out.problems.push(`${err.file}${err.line > 0 ? ':' + err.line : ''}: ${err.message}`);
       }
+      const sections = (m: Map<string, Map<string, { value: string; array?: unknown; file: string; line: number }>>) => new Map([...m].map(([name, t]) => [name, [...t].filter(([, s]) => s.array === undefined).map(([key, s]): HashEntry => ({ key, value: s.value, file: s.file, line: s.line }))]));
+      out.pathSections = sections(cfg.pathSections);
+      out.hostSections = sections(cfg.hostSections);
       const values = iniGetValues(cfg);
       for (const [name, value] of Object.entries(values)) {
         const s = cfg.settings.get(name);

@@ -37,6 +37,13 @@ export interface LoadedConfiguration {
   values: Map<string, { value: string | false; origin: { file: string; line: number } | null }>;
   /** Modules loaded (built-in + extension= lines): decides which directives exist. */
   extensions: string[];
+  /**
+   * `[PATH=dir]` sections (dir without trailing '/') and `[HOST=name]` sections (name lower-cased):
+   * the assignments CGI/FastCGI/FPM apply per request (php_ini.c php_ini_activate_per_dir_config /
+   * _per_host_config; php-ini-semantics §5). Scalar keys only, last assignment per key.
+   */
+  pathSections?: Map<string, HashEntry[]>;
+  hostSections?: Map<string, HashEntry[]>;
 }
 
 /** How to start one SAPI (php-src main/php_ini.c php_init_config()). */

@@ -23,6 +23,8 @@ interface CaseJson {
   chmod?: Record<string, string>;
   symlinks?: Record<string, string>;
   binary?: Record<string, number>;
+  /** SERVER_NAME for [HOST=] sections (auditHost serverName). */
+  serverName?: string;
 }
 interface ExpectedJson {
   expect: string[];
@@ -40,6 +42,8 @@ interface ExpectedJson {
   redactedValues?: Record<string, Record<string, string>>;
   /** Text that must appear in no output (table, JSON, SARIF). */
   notInOutput?: string[];
+  /** Per configuration: rule IDs that must not be reported for it. */
+  configFindings?: Record<string, { absent: string[] }>;
 }
 
 const cases = readdirSync(fixturesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -70,7 +74,7 @@ export function runCase(name: string): { report: HostReport; expected: ExpectedJ
   const engine = defaultEngine();
   const report = c.mode === 'ini'
     ? auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(dir, c.ini ?? 'php.ini'), env: {}, ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}), ...(c.scanDir !== undefined ? { scanDirs: c.scanDir.split(':').map((d) => join(dir, d)).join(':') } : {}) })
-    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [] });
+    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [], ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) });
   return { report, expected };
 }
 
@@ -115,6 +119,9 @@ describe('audit fixtures', () => {
       const all = [renderTable([report]), renderJson([report]), renderSarif([report], '0.0.0')].join('\n');
       for (const m of expected.messages ?? []) expect(all).toContain(m);
       for (const s of expected.secretsNotIn ?? []) expect(all, `${name}: secret leaked`).not.toContain(s);
+      for (const [id, { absent: no }] of Object.entries(expected.configFindings ?? {})) {
+        for (const rule of no) expect(report.findings.filter((f) => f.config === id && f.ruleId === rule).map((f) => f.message), `${name} ${id} ${rule}`).toEqual([]);
+      }
       for (const s of expected.notInOutput ?? []) expect(all, `${name}: must not print ${s}`).not.toContain(s);
       for (const [id, vals] of Object.entries(expected.redactedValues ?? {})) {
         const j = configJson(byId.get(id)!) as { values: Record<string, unknown>; session: Record<string, { value: unknown }> };

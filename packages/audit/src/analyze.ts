@@ -117,6 +117,8 @@ interface Draft {
   /** [PATH=dir] / [HOST=name] sections of the SAPI's php.ini + scan dir (applied by CGI/FPM variants only). */
   pathSections: Map<string, HashEntry[]>;
   hostSections: Map<string, HashEntry[]>;
+  /** apache2: httpd-config php_* lines inside `<Directory>` / `<VirtualHost DocumentRoot>` (applied by document-root variants at or below). */
+  apacheScoped?: Array<ApacheDefine & { scope: { kind: 'directory'; path: string } }>;
 }
 
 function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null): Finding[] {
@@ -196,6 +198,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
   const clone = (d: Draft, id: string): Draft => ({
     cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
     entries: [...d.entries], errors: [...d.errors], extensions: d.extensions, pathSections: d.pathSections, hostSections: d.hostSections,
+    ...(d.apacheScoped !== undefined ? { apacheScoped: d.apacheScoped } : {}),
   });
   const drafts: Draft[] = [];
 
@@ -260,7 +263,10 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     } else if (l.sapi === 'apache2') {
       const ap = readApacheConfigs(fs);
       problems.push(...ap.problems);
-      for (const [key, def] of mergeApacheDefines(ap.defines)) {
+      // Server-level lines apply to every request; <Directory>/<VirtualHost> lines only to the
+      // document-root variants at or below their directory; <Location>/<Files>/regex ones to none.
+      base.apacheScoped = ap.defines.filter((x): x is ApacheDefine & { scope: { kind: 'directory'; path: string } } => x.scope?.kind === 'directory');
+      for (const [key, def] of mergeApacheDefines(ap.defines.filter((x) => x.scope === undefined || x.scope.kind === 'server'))) {
         base.entries.push({ key, value: def.value, file: def.file, line: def.line });
         applyOverride(engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
       }
@@ -278,7 +284,11 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       if (d.cfg.sapi === 'apache2') {
         const { files, truncated } = walkFiles(fs, root, (n) => n === '.htaccess');
         if (truncated) problems.push(`${root}: too many directories; .htaccess files read in part`);
-        for (const f of files.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, posix.dirname(f), '.htaccess'));
+        const dirs = files.map((f) => posix.dirname(f));
+        const scoped = d.apacheScoped ?? [];
+        if (scoped.some((x) => isAtOrBelow(root, x.scope.path))) dirs.unshift(root);
+        for (const x of scoped) if (x.scope.path !== root && isAtOrBelow(x.scope.path, root) && fs.stat(x.scope.path)?.type === 'dir') dirs.push(x.scope.path);
+        for (const dir of [...new Set(dirs)].sort().slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, dir, '.htaccess'));
         continue;
       }
       // CGI/FPM: a variant per directory holding a .user.ini, plus the document root itself and every
@@ -331,7 +341,25 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       chain.unshift(posix.join(p, name));
       if (p === root || p === '/' || !p.startsWith(root)) break;
     }
+    // apache2: httpd merges per directory level, root first: <Directory> blocks of a level (and a
+    // <VirtualHost> at its DocumentRoot), then that level's .htaccess; an admin value is never
+    // overridden by a non-admin one (apache_config.c php_merge_dir).
+    const scoped = name === '.htaccess' ? d.apacheScoped ?? [] : [];
+    const applyLevel = (level: string) => {
+      for (const def of scoped) {
+        if (def.scope.path !== level) continue;
+        const admin = def.kind.startsWith('php_admin');
+        if (!admin && d.cfg.values[def.key]?.locked === true) continue;
+        d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
+        applyOverride(engine, d, def.key, def.value, def.file, def.line, admin ? 'apache-admin' : 'apache', { lock: admin, perdir: false });
+      }
+    };
+    const firstInChain = posix.dirname(chain[0]!);
+    const above: string[] = [];
+    for (let p = posix.dirname(firstInChain); p !== firstInChain; p = posix.dirname(p)) { above.unshift(p); if (p === '/') break; }
+    for (const level of above) applyLevel(level);
     for (const f of chain) {
+      applyLevel(posix.dirname(f));
       if (fs.lstat(f)?.type !== 'file') continue;
       const r = fs.readFile(f);
       if (!r.ok) { d.cfg.problems.push(`${f}: ${r.error}`); d.cfg.partial = true; continue; }

@@ -101,7 +101,7 @@ function resolveSavePath(engine: IniEngine, values: Record<string, DirectiveValu
     return { resolved: { kind: 'files', depth: p.depth, mode: '0' + p.mode.toString(8), path: p.path, systemTemp: false }, findings };
   }
   if (handler === 'redis' || handler === 'rediscluster') {
-    const r = engine.redis(value);
+    const r = engine.redis(value, handler);
     return { resolved: { kind: 'redis', servers: r.servers }, findings: r.findings };
   }
   return { resolved: { kind: 'other', handler, value: redactSecrets(value) }, findings: [] };

@@ -5,7 +5,7 @@
  */
 import {
   BUILTIN_EXTENSIONS, PHP_INI_PERDIR, PHP_INI_USER, directiveInfo, iniGetValues, knownDirectiveNames, loadConfiguration,
-  parseIni, parseRedisSavePath, rejectReason, type IniFileSystem, type Sapi,
+  parseIni, parseRedisClusterSavePath, parseRedisSavePath, rejectReason, type IniFileSystem, type Sapi,
 } from '@session-migrate/php-ini';
 import type { AuditFs } from './vfs.ts';
 import type { DirectiveFacts, HashEntry, IniEngine, IniSyntaxError, LoadSpec, LoadedConfiguration, RedisSavePathView, ValueFinding } from './engine.ts';
@@ -103,8 +103,8 @@ export function defaultEngine(): IniEngine {
     directiveNames: (v) => knownDirectiveNames().filter((n) => facts(n, v) !== null),
     removedIn: (name) => directiveInfo(name).removedIn ?? null,
     deprecation: (name, value, v) => deprecationOf(name, value, v),
-    redis: (value: string): RedisSavePathView => {
-      const r = parseRedisSavePath(value);
+    redis: (value: string, handler: 'redis' | 'rediscluster' = 'redis'): RedisSavePathView => {
+      const r = handler === 'rediscluster' ? parseRedisClusterSavePath(value) : parseRedisSavePath(value);
       return {
         servers: r.hosts.filter((h) => !h.invalid).map((h) => ({
           scheme: h.scheme ?? 'tcp', host: h.scheme === 'unix' ? h.socket ?? '' : h.host ?? '', port: h.port, tls: h.scheme === 'tls', auth: h.auth !== null,

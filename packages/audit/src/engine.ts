@@ -121,6 +121,9 @@ export interface RedisSavePathView {
 }
 
 export interface IniEngine {
-  /** Parses a phpredis save_path (several servers, query parameters) with secrets reduced to flags. */
-  redis(value: string): RedisSavePathView;
+  /**
+   * Parses a phpredis save_path with secrets reduced to flags: for `redis` several servers with
+   * query parameters; for `rediscluster` one query string whose `seed[]` entries are the servers.
+   */
+  redis(value: string, handler?: 'redis' | 'rediscluster'): RedisSavePathView;
 }

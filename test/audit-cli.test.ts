@@ -161,6 +161,15 @@ describe('audit bad input: one line, exit 2, or partial results marked partial',
   it('a non-existent --root', () => expectUsageError(cli(['audit', '--root', join(work, 'nope')]), /--root .*no such file or directory/), SLOW);
   it('a missing --ini file', () => expectUsageError(cli(['audit', '--ini', join(work, 'nope.ini')]), /--ini .*no such file/), SLOW);
   it('--ini naming a directory', () => expectUsageError(cli(['audit', '--ini', work]), /not a regular file/), SLOW);
+  it('--ini / --root on a loop of symbolic links says "symlink loop"', () => {
+    symlinkSync('loop-b', join(work, 'loop-a'));
+    symlinkSync('loop-a', join(work, 'loop-b'));
+    for (const opt of ['--ini', '--root']) {
+      const r = cli(['audit', opt, join(work, 'loop-a')]);
+      expectUsageError(r, new RegExp(`${opt} .*loop-a: symlink loop`));
+      expect(r.stderr).not.toMatch(/refused/);
+    }
+  }, SLOW);
   it('conflicting options', () => {
     expectUsageError(cli(['audit', '--ini', 'x', '--json', '--sarif']), /exclude each other/);
     expectUsageError(cli(['audit', '--scan-dir', '/x']), /--scan-dir needs --ini/);

@@ -112,6 +112,11 @@ export function auditCollectScript(print: Print): number {
   return 0;
 }
 
+/** A stat() (which follows links) failure: ELOOP there means a loop of symbolic links, not a refused link. */
+function statError(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'symlink loop (too many levels of symbolic links)' : describeFsError(err);
+}
+
 /**
  * Runs an audit and prints it.
  * @returns 1 when a finding is at or above `failOn`, else 0.
@@ -129,7 +134,7 @@ export function auditCommand(o: AuditOptions, print: Print): number {
   if (o.ini !== undefined) {
     const path = resolve(o.ini);
     let st;
-    try { st = statSync(path); } catch (err) { throw new UserFacingError(`--ini ${printable(o.ini)}: ${describeFsError(err)}`); }
+    try { st = statSync(path); } catch (err) { throw new UserFacingError(`--ini ${printable(o.ini)}: ${statError(err)}`); }
     if (!st.isFile()) throw new UserFacingError(`--ini ${printable(o.ini)}: not a regular file`);
     // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
     // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
@@ -145,7 +150,7 @@ export function auditCommand(o: AuditOptions, print: Print): number {
     let fs: RootFs;
     if (o.root !== undefined) {
       let st;
-      try { st = statSync(o.root); } catch (err) { throw new UserFacingError(`--root ${printable(o.root)}: ${describeFsError(err)}`); }
+      try { st = statSync(o.root); } catch (err) { throw new UserFacingError(`--root ${printable(o.root)}: ${statError(err)}`); }
       if (!st.isDirectory()) throw new UserFacingError(`--root ${printable(o.root)}: not a directory`);
       fs = new RootFs(o.root);
     } else fs = new RootFs('/');

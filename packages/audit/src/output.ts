@@ -118,12 +118,14 @@ export function renderSarif(reports: HostReport[], version: string): string {
     ruleIndex: RULES.findIndex((x) => x.id === f.ruleId),
     level: SARIF_LEVEL[f.severity],
     message: { text: `${redactSecrets(f.message)}. Fix: ${f.fix}` },
-    locations: [{
+    // A finding on a compiled default has no line: point at the configuration's loaded php.ini when
+    // there is one (no region), else give no location at all (SARIF 3.27.12: locations may be empty).
+    locations: ((file) => file === undefined || file === null ? [] : [{
       physicalLocation: {
-        artifactLocation: { uri: fileUri(f.location?.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile ?? 'php.ini') },
+        artifactLocation: { uri: fileUri(file), uriBaseId: 'ROOT' },
         ...(f.location?.line !== undefined && f.location.line > 0 ? { region: { startLine: f.location.line } } : {}),
       },
-    }],
+    }])(f.location?.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile),
     properties: { severity: f.severity, host: r.host, configuration: f.config },
   })));
   return JSON.stringify({
@@ -140,12 +142,14 @@ export function renderSarif(reports: HostReport[], version: string): string {
           })),
         },
       },
+      // Artifact URIs are host paths without the leading '/', relative to ROOT (SARIF 3.14.14).
+      originalUriBaseIds: { ROOT: { uri: 'file:///', description: { text: 'The root of the audited host or --root directory' } } },
       results,
     }],
   }, null, 2);
 }
 
-/** A host path as a relative SARIF URI (no leading slash: code-scanning tools resolve against a root). */
+/** A host path as a SARIF URI relative to the ROOT uriBaseId (no leading slash: code-scanning tools resolve against a root). */
 function fileUri(path: string): string {
   return path.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
 }

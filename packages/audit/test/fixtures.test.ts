@@ -122,6 +122,17 @@ describe('audit fixtures', () => {
       for (const [id, { absent: no }] of Object.entries(expected.configFindings ?? {})) {
         for (const rule of no) expect(report.findings.filter((f) => f.config === id && f.ruleId === rule).map((f) => f.message), `${name} ${id} ${rule}`).toEqual([]);
       }
+      // SARIF: every location names a file the audit really read or pointed at (never an invented
+      // php.ini for a compiled default), relative to the ROOT base declared in originalUriBaseIds.
+      const sarif = JSON.parse(renderSarif([report], '0.0.0')) as { runs: Array<{ originalUriBaseIds?: Record<string, { uri: string }>; results: Array<{ locations?: Array<{ physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string } } }> }> }> };
+      const real = new Set([...report.configs.flatMap((c) => [c.loadedFile, ...c.scannedFiles]), ...report.findings.map((f) => f.location?.file)].filter((x): x is string => typeof x === 'string').map((f) => f.replace(/^\/+/, '')));
+      for (const res of sarif.runs[0]!.results) {
+        for (const l of res.locations ?? []) {
+          expect(real, `${name}: SARIF uri ${l.physicalLocation.artifactLocation.uri}`).toContain(decodeURIComponent(l.physicalLocation.artifactLocation.uri));
+          expect(l.physicalLocation.artifactLocation.uriBaseId, `${name}: uriBaseId`).toBe('ROOT');
+          expect(sarif.runs[0]!.originalUriBaseIds?.ROOT?.uri).toBe('file:///');
+        }
+      }
       for (const s of expected.notInOutput ?? []) expect(all, `${name}: must not print ${s}`).not.toContain(s);
       for (const [id, vals] of Object.entries(expected.redactedValues ?? {})) {
         const j = configJson(byId.get(id)!) as { values: Record<string, unknown>; session: Record<string, { value: unknown }> };

@@ -157,6 +157,26 @@ describe('audit output and exit codes', () => {
   }, SLOW);
 });
 
+describe('audit --host: [HOST=] sections for FPM/CGI docroot variants', () => {
+  it('--host NAME applies [HOST=name] (case-insensitive) to the docroot variants only; without it none applies', () => {
+    const root = join(FIXTURES, 'rb4-path-host-sections/root');
+    const variant = (args: string[]) => {
+      const r = cli(['audit', '--root', root, '--docroot', '/var/www/html', '--json', '--fail-on', 'none', ...args]);
+      expect(r.status, r.stderr).toBe(0);
+      const cfgs = (JSON.parse(r.stdout) as AuditJson).hosts[0]?.configurations ?? [];
+      return (id: string) => cfgs.find((c) => c.id === id)?.values ?? {};
+    };
+    const withHost = variant(['--host', 'WWW.EXAMPLE.COM']);
+    expect(withHost('root/debian-8.2/fpm:www@/var/www/html')['session.cookie_secure']).toBe('1');
+    expect(withHost('root/debian-8.2/fpm:www@/var/www/html')['session.use_strict_mode']).toBe('1');
+    expect(withHost('root/debian-8.2/fpm:www')['session.cookie_secure']).toBe('0');
+    const without = variant([]);
+    expect(without('root/debian-8.2/fpm:www@/var/www/html')['session.cookie_secure']).toBe('0');
+    expect(without('root/debian-8.2/fpm:www@/var/www/html')['session.use_strict_mode']).toBe('1');
+    expect(variant(['--host', 'other.example.com'])('root/debian-8.2/fpm:www@/var/www/html')['session.cookie_secure']).toBe('0');
+  }, SLOW);
+});
+
 describe('audit bad input: one line, exit 2, or partial results marked partial', () => {
   it('a non-existent --root', () => expectUsageError(cli(['audit', '--root', join(work, 'nope')]), /--root .*no such file or directory/), SLOW);
   it('a missing --ini file', () => expectUsageError(cli(['audit', '--ini', join(work, 'nope.ini')]), /--ini .*no such file/), SLOW);

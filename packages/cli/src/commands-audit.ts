@@ -21,6 +21,8 @@ export interface AuditOptions {
   scanDir?: string;
   root?: string;
   docroot: string[];
+  /** SERVER_NAME of the requests docroot variants stand for ([HOST=] sections). */
+  host?: string;
   fromCollected: string[];
   fleet: boolean;
   json: boolean;
@@ -144,7 +146,7 @@ export function auditCommand(o: AuditOptions, print: Print): number {
   } else if (o.fromCollected.length > 0) {
     for (const file of o.fromCollected) {
       const c = parseCollected(readCollected(file), file);
-      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe }));
+      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
     }
   } else {
     let fs: RootFs;
@@ -155,7 +157,7 @@ export function auditCommand(o: AuditOptions, print: Print): number {
       fs = new RootFs(o.root);
     } else fs = new RootFs('/');
     const probe = o.root === undefined ? probePhp(o.php) : null;
-    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot, probe }));
+    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot, probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
   }
   if (o.fleet) {
     print(o.json ? JSON.stringify(fleetJson(reports), null, 2) : renderFleet(reports).trimEnd());

@@ -101,6 +101,26 @@ describe('audit --ini: values equal real PHP (php -n -c FILE)', () => {
   }, SLOW);
 });
 
+describe('audit --ini --scan-dir: every value equals real PHP, extension directives included (fixtures-scan)', () => {
+  const dir = join(import.meta.dirname, '../packages/audit/test/fixtures-scan');
+  for (const name of readdirSync(dir).filter((n) => !n.endsWith('.md')).sort()) {
+    it(name, () => {
+      const c = JSON.parse(readFileSync(join(dir, name, 'case.json'), 'utf8')) as { scanDir: string; expect: Record<string, string | false>; absent?: string[] };
+      const scan = c.scanDir.split(':').map((d) => (d === '' ? '' : join(dir, name, d))).join(':');
+      const ini = join(dir, name, 'php.ini');
+      const r = cli(['audit', '--ini', ini, '--scan-dir', scan, '--json', '--fail-on', 'none']);
+      expect(r.status, r.stderr).toBe(0);
+      const values = (JSON.parse(r.stdout) as AuditJson).hosts[0]?.configurations[0]?.values ?? {};
+      const php = spawnSync('php', ['-c', ini, '-r', 'echo "\\n", json_encode(ini_get_all(null, false));'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', PHP_INI_SCAN_DIR: scan } });
+      const want = JSON.parse(php.stdout.slice(php.stdout.indexOf('{'))) as Record<string, string | null>;
+      for (const [k, v] of Object.entries(want)) expect(values[k], `${name}: ${k}`).toBe(v ?? '');
+      for (const [k, v] of Object.entries(values)) if (v !== false) expect(k in want, `${name}: ${k} is not a directive of real PHP`).toBe(true);
+      for (const [k, v] of Object.entries(c.expect)) expect(values[k], `${name}: ${k}`).toBe(v);
+      for (const k of c.absent ?? []) expect(values, `${name}: ${k}`).not.toHaveProperty(k);
+    }, SLOW);
+  }
+});
+
 describe('audit options', () => {
   it('--docroot and --from-collected may be repeated and take several values', () => {
     expect(repeatedOption(['audit', '--docroot', '/a', '--json', '--docroot=/b', '--docroot', '/c', '/d', '--fail-on', 'none'], 'docroot')).toEqual(['/a', '/b', '/c', '/d']);

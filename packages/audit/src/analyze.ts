@@ -6,7 +6,7 @@
  * for mod_php: php.ini < Apache php_value < php_admin_value (locks) < .htaccess php_value.
  */
 import { posix } from 'node:path';
-import { parseFilesSavePath } from '@session-migrate/php-ini';
+import { directiveInfo, parseFilesSavePath } from '@session-migrate/php-ini';
 import type { AuditedConfig, DirectiveValue, Finding, HostReport, Layer, ResolvedSavePath } from './model.ts';
 import type { AuditFs } from './vfs.ts';
 import type { HashEntry, IniEngine, IniSyntaxError, LoadedConfiguration, ValueFinding } from './engine.ts';
@@ -133,7 +133,7 @@ function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampl
  * are the compiled defaults of the PHP build to compare with (`php -n -r` ini_get_all), when known;
  * `phpVersion` "8.2" picks the version-dependent rules (default 8.2).
  */
-export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string> }): HostReport {
+export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string>; extensionProbe?: ExtensionProbe }): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
   const loaded = opts.engine.load(opts.fs, {
     sapi: 'cli', iniFile: opts.iniFile, noIni: opts.scanDirs === undefined, ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
@@ -144,9 +144,48 @@ export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: st
     loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(loaded),
     savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
   };
+  if (opts.extensionProbe !== undefined && (loaded.extensionLines ?? []).length > 0) applyExtensionProbe(cfg, loaded, opts.extensionProbe);
   const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions, pathSections: new Map(), hostSections: new Map() }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
   for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
   return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial, problems: cfg.problems };
+}
+
+/**
+ * What a real php binary reports for a list of `extension=` lines loaded in that order (the CLI runs
+ * `php -n -d extension_dir=… -d extension=… … -r ini_get_all()`): the modules that really loaded
+ * (lower-cased get_loaded_extensions()) and every directive with its default. null = no php to ask.
+ */
+export type ExtensionProbe = (lines: Array<{ value: string; name: string }>, extensionDir: string | null) => { loaded: string[]; directives: Record<string, string> } | null;
+
+/**
+ * Makes `values` follow the local php for extension directives: a directive of a module that loaded
+ * is added (the file's value, else php's default) when php-ini's table does not know it (cli.*,
+ * exif.*, phar.*, …); the directives of a module that php could not load (redis without igbinary
+ * loaded before it on Debian, a module not installed) disappear, or become false when the file sets them.
+ */
+function applyExtensionProbe(cfg: AuditedConfig, loaded: LoadedConfiguration, probe: ExtensionProbe): void {
+  const lines = loaded.extensionLines ?? [];
+  const dir = cfg.values['extension_dir']?.value;
+  const r = probe(lines, typeof dir === 'string' && cfg.values['extension_dir']?.origin !== 'default' ? dir : null);
+  if (r === null) return;
+  const lastSet = new Map<string, HashEntry>();
+  for (const e of loaded.entries) if (e.offset === undefined) lastSet.set(e.key, e);
+  const failed = new Set(lines.map((l) => l.name.toLowerCase()).filter((n) => !r.loaded.includes(n)));
+  for (const k of Object.keys(cfg.values)) {
+    const module = directiveInfo(k).extension?.toLowerCase();
+    if (module === undefined || !failed.has(module) || k in r.directives) continue;
+    const set = lastSet.get(k);
+    if (set === undefined) delete cfg.values[k];
+    else cfg.values[k] = { value: false, origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } };
+  }
+  for (const [k, def] of Object.entries(r.directives)) {
+    const cur = cfg.values[k];
+    if (cur !== undefined && cur.value !== false) continue;
+    const set = lastSet.get(k);
+    cfg.values[k] = set !== undefined
+      ? { value: set.value, origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } }
+      : { value: def, origin: 'default' };
+  }
 }
 
 function incomplete(config: string | null, problem: string): Finding {

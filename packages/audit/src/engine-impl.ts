@@ -73,6 +73,7 @@ export function defaultEngine(): IniEngine {
         else out.problems.push(`${err.file}${err.line > 0 ? ':' + err.line : ''}: ${err.message}`);
       }
       const sections = (m: Map<string, Map<string, { value: string; array?: unknown; file: string; line: number }>>) => new Map([...m].map(([name, t]) => [name, [...t].filter(([, s]) => s.array === undefined).map(([key, s]): HashEntry => ({ key, value: s.value, file: s.file, line: s.line }))]));
+      out.extensionLines = cfg.extensions.filter((e) => e.kind === 'extension').map((e) => ({ value: e.value, name: e.name }));
       out.pathSections = sections(cfg.pathSections);
       out.hostSections = sections(cfg.hostSections);
       const values = iniGetValues(cfg);

@@ -42,6 +42,8 @@ export interface LoadedConfiguration {
    * the assignments CGI/FastCGI/FPM apply per request (php_ini.c php_ini_activate_per_dir_config /
    * _per_host_config; php-ini-semantics §5). Scalar keys only, last assignment per key.
    */
+  /** `extension=` lines in load order (raw value and normalised module name), zend_extension= excluded. */
+  extensionLines?: Array<{ value: string; name: string }>;
   pathSections?: Map<string, HashEntry[]>;
   hostSections?: Map<string, HashEntry[]>;
 }

@@ -101,6 +101,26 @@ describe('audit --ini: values equal real PHP (php -n -c FILE)', () => {
   }, SLOW);
 });
 
+describe('audit --ini --scan-dir: every value equals real PHP, extension directives included (fixtures-scan)', () => {
+  const dir = join(import.meta.dirname, '../packages/audit/test/fixtures-scan');
+  for (const name of readdirSync(dir).filter((n) => !n.endsWith('.md')).sort()) {
+    it(name, () => {
+      const c = JSON.parse(readFileSync(join(dir, name, 'case.json'), 'utf8')) as { scanDir: string; expect: Record<string, string | false>; absent?: string[] };
+      const scan = c.scanDir.split(':').map((d) => (d === '' ? '' : join(dir, name, d))).join(':');
+      const ini = join(dir, name, 'php.ini');
+      const r = cli(['audit', '--ini', ini, '--scan-dir', scan, '--json', '--fail-on', 'none']);
+      expect(r.status, r.stderr).toBe(0);
+      const values = (JSON.parse(r.stdout) as AuditJson).hosts[0]?.configurations[0]?.values ?? {};
+      const php = spawnSync('php', ['-c', ini, '-r', 'echo "\\n", json_encode(ini_get_all(null, false));'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', PHP_INI_SCAN_DIR: scan } });
+      const want = JSON.parse(php.stdout.slice(php.stdout.indexOf('{'))) as Record<string, string | null>;
+      for (const [k, v] of Object.entries(want)) expect(values[k], `${name}: ${k}`).toBe(v ?? '');
+      for (const [k, v] of Object.entries(values)) if (v !== false) expect(k in want, `${name}: ${k} is not a directive of real PHP`).toBe(true);
+      for (const [k, v] of Object.entries(c.expect)) expect(values[k], `${name}: ${k}`).toBe(v);
+      for (const k of c.absent ?? []) expect(values, `${name}: ${k}`).not.toHaveProperty(k);
+    }, SLOW);
+  }
+});
+
 describe('audit options', () => {
   it('--docroot and --from-collected may be repeated and take several values', () => {
     expect(repeatedOption(['audit', '--docroot', '/a', '--json', '--docroot=/b', '--docroot', '/c', '/d', '--fail-on', 'none'], 'docroot')).toEqual(['/a', '/b', '/c', '/d']);
@@ -157,10 +177,39 @@ describe('audit output and exit codes', () => {
   }, SLOW);
 });
 
+describe('audit --host: [HOST=] sections for FPM/CGI docroot variants', () => {
+  it('--host NAME applies [HOST=name] (case-insensitive) to the docroot variants only; without it none applies', () => {
+    const root = join(FIXTURES, 'rb4-path-host-sections/root');
+    const variant = (args: string[]) => {
+      const r = cli(['audit', '--root', root, '--docroot', '/var/www/html', '--json', '--fail-on', 'none', ...args]);
+      expect(r.status, r.stderr).toBe(0);
+      const cfgs = (JSON.parse(r.stdout) as AuditJson).hosts[0]?.configurations ?? [];
+      return (id: string) => cfgs.find((c) => c.id === id)?.values ?? {};
+    };
+    const withHost = variant(['--host', 'WWW.EXAMPLE.COM']);
+    expect(withHost('root/debian-8.2/fpm:www@/var/www/html')['session.cookie_secure']).toBe('1');
+    expect(withHost('root/debian-8.2/fpm:www@/var/www/html')['session.use_strict_mode']).toBe('1');
+    expect(withHost('root/debian-8.2/fpm:www')['session.cookie_secure']).toBe('0');
+    const without = variant([]);
+    expect(without('root/debian-8.2/fpm:www@/var/www/html')['session.cookie_secure']).toBe('0');
+    expect(without('root/debian-8.2/fpm:www@/var/www/html')['session.use_strict_mode']).toBe('1');
+    expect(variant(['--host', 'other.example.com'])('root/debian-8.2/fpm:www@/var/www/html')['session.cookie_secure']).toBe('0');
+  }, SLOW);
+});
+
 describe('audit bad input: one line, exit 2, or partial results marked partial', () => {
   it('a non-existent --root', () => expectUsageError(cli(['audit', '--root', join(work, 'nope')]), /--root .*no such file or directory/), SLOW);
   it('a missing --ini file', () => expectUsageError(cli(['audit', '--ini', join(work, 'nope.ini')]), /--ini .*no such file/), SLOW);
   it('--ini naming a directory', () => expectUsageError(cli(['audit', '--ini', work]), /not a regular file/), SLOW);
+  it('--ini / --root on a loop of symbolic links says "symlink loop"', () => {
+    symlinkSync('loop-b', join(work, 'loop-a'));
+    symlinkSync('loop-a', join(work, 'loop-b'));
+    for (const opt of ['--ini', '--root']) {
+      const r = cli(['audit', opt, join(work, 'loop-a')]);
+      expectUsageError(r, new RegExp(`${opt} .*loop-a: symlink loop`));
+      expect(r.stderr).not.toMatch(/refused/);
+    }
+  }, SLOW);
   it('conflicting options', () => {
     expectUsageError(cli(['audit', '--ini', 'x', '--json', '--sarif']), /exclude each other/);
     expectUsageError(cli(['audit', '--scan-dir', '/x']), /--scan-dir needs --ini/);

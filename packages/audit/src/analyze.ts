@@ -6,7 +6,7 @@
  * for mod_php: php.ini < Apache php_value < php_admin_value (locks) < .htaccess php_value.
  */
 import { posix } from 'node:path';
-import { parseFilesSavePath } from '@session-migrate/php-ini';
+import { directiveInfo, parseFilesSavePath } from '@session-migrate/php-ini';
 import type { AuditedConfig, DirectiveValue, Finding, HostReport, Layer, ResolvedSavePath } from './model.ts';
 import type { AuditFs } from './vfs.ts';
 import type { HashEntry, IniEngine, IniSyntaxError, LoadedConfiguration, ValueFinding } from './engine.ts';
@@ -14,6 +14,7 @@ import { discoverLayouts, parsePhpIniOutput, type SapiLayout } from './layouts.t
 import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
 import { checkConfig, finding } from './rules.ts';
+import { redactSecrets } from './output.ts';
 
 /** What a php binary (live, or recorded by the collect script) says about its CLI configuration. */
 export interface PhpProbe {
@@ -38,6 +39,12 @@ export interface HostAuditOptions {
   assumeVersion?: string;
   /** Session files to lstat per configuration (default 20). */
   sampleSize?: number;
+  /**
+   * SERVER_NAME of the requests the document-root variants stand for: CGI/FPM variants then apply
+   * the `[HOST=name]` section whose name equals it lower-cased (php-ini-semantics §5.1). Unset: no
+   * [HOST=] section applies.
+   */
+  serverName?: string;
 }
 
 const DEFAULT_VERSION = '8.2';
@@ -94,10 +101,10 @@ function resolveSavePath(engine: IniEngine, values: Record<string, DirectiveValu
     return { resolved: { kind: 'files', depth: p.depth, mode: '0' + p.mode.toString(8), path: p.path, systemTemp: false }, findings };
   }
   if (handler === 'redis' || handler === 'rediscluster') {
-    const r = engine.redis(value);
+    const r = engine.redis(value, handler);
     return { resolved: { kind: 'redis', servers: r.servers }, findings: r.findings };
   }
-  return { resolved: { kind: 'other', handler, value: value.replace(/(auth(\[\])?=)[^&]*/g, '$1<redacted>') }, findings: [] };
+  return { resolved: { kind: 'other', handler, value: redactSecrets(value) }, findings: [] };
 }
 
 /** Everything needed to finish one configuration. */
@@ -107,6 +114,11 @@ interface Draft {
   errors: IniSyntaxError[];
   /** Modules loaded: which directives exist. */
   extensions: string[];
+  /** [PATH=dir] / [HOST=name] sections of the SAPI's php.ini + scan dir (applied by CGI/FPM variants only). */
+  pathSections: Map<string, HashEntry[]>;
+  hostSections: Map<string, HashEntry[]>;
+  /** apache2: httpd-config php_* lines inside `<Directory>` / `<VirtualHost DocumentRoot>` (applied by document-root variants at or below). */
+  apacheScoped?: Array<ApacheDefine & { scope: { kind: 'directory'; path: string } }>;
 }
 
 function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null): Finding[] {
@@ -121,7 +133,7 @@ function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampl
  * are the compiled defaults of the PHP build to compare with (`php -n -r` ini_get_all), when known;
  * `phpVersion` "8.2" picks the version-dependent rules (default 8.2).
  */
-export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string> }): HostReport {
+export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string>; extensionProbe?: ExtensionProbe }): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
   const loaded = opts.engine.load(opts.fs, {
     sapi: 'cli', iniFile: opts.iniFile, noIni: opts.scanDirs === undefined, ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
@@ -132,9 +144,48 @@ export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: st
     loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(loaded),
     savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
   };
-  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
+  if (opts.extensionProbe !== undefined && (loaded.extensionLines ?? []).length > 0) applyExtensionProbe(cfg, loaded, opts.extensionProbe);
+  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions, pathSections: new Map(), hostSections: new Map() }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
   for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
   return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial, problems: cfg.problems };
+}
+
+/**
+ * What a real php binary reports for a list of `extension=` lines loaded in that order (the CLI runs
+ * `php -n -d extension_dir=… -d extension=… … -r ini_get_all()`): the modules that really loaded
+ * (lower-cased get_loaded_extensions()) and every directive with its default. null = no php to ask.
+ */
+export type ExtensionProbe = (lines: Array<{ value: string; name: string }>, extensionDir: string | null) => { loaded: string[]; directives: Record<string, string> } | null;
+
+/**
+ * Makes `values` follow the local php for extension directives: a directive of a module that loaded
+ * is added (the file's value, else php's default) when php-ini's table does not know it (cli.*,
+ * exif.*, phar.*, …); the directives of a module that php could not load (redis without igbinary
+ * loaded before it on Debian, a module not installed) disappear, or become false when the file sets them.
+ */
+function applyExtensionProbe(cfg: AuditedConfig, loaded: LoadedConfiguration, probe: ExtensionProbe): void {
+  const lines = loaded.extensionLines ?? [];
+  const dir = cfg.values['extension_dir']?.value;
+  const r = probe(lines, typeof dir === 'string' && cfg.values['extension_dir']?.origin !== 'default' ? dir : null);
+  if (r === null) return;
+  const lastSet = new Map<string, HashEntry>();
+  for (const e of loaded.entries) if (e.offset === undefined) lastSet.set(e.key, e);
+  const failed = new Set(lines.map((l) => l.name.toLowerCase()).filter((n) => !r.loaded.includes(n)));
+  for (const k of Object.keys(cfg.values)) {
+    const module = directiveInfo(k).extension?.toLowerCase();
+    if (module === undefined || !failed.has(module) || k in r.directives) continue;
+    const set = lastSet.get(k);
+    if (set === undefined) delete cfg.values[k];
+    else cfg.values[k] = { value: false, origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } };
+  }
+  for (const [k, def] of Object.entries(r.directives)) {
+    const cur = cfg.values[k];
+    if (cur !== undefined && cur.value !== false) continue;
+    const set = lastSet.get(k);
+    cfg.values[k] = set !== undefined
+      ? { value: set.value, origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } }
+      : { value: def, origin: 'default' };
+  }
 }
 
 function incomplete(config: string | null, problem: string): Finding {
@@ -181,10 +232,12 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       partial: loaded.problems.length > 0, problems: [...loaded.problems],
     },
     entries: [...loaded.entries], errors: [...loaded.errors], extensions: loaded.extensions,
+    pathSections: loaded.pathSections ?? new Map(), hostSections: loaded.hostSections ?? new Map(),
   });
   const clone = (d: Draft, id: string): Draft => ({
     cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
-    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions,
+    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions, pathSections: d.pathSections, hostSections: d.hostSections,
+    ...(d.apacheScoped !== undefined ? { apacheScoped: d.apacheScoped } : {}),
   });
   const drafts: Draft[] = [];
 
@@ -249,7 +302,10 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     } else if (l.sapi === 'apache2') {
       const ap = readApacheConfigs(fs);
       problems.push(...ap.problems);
-      for (const [key, def] of mergeApacheDefines(ap.defines)) {
+      // Server-level lines apply to every request; <Directory>/<VirtualHost> lines only to the
+      // document-root variants at or below their directory; <Location>/<Files>/regex ones to none.
+      base.apacheScoped = ap.defines.filter((x): x is ApacheDefine & { scope: { kind: 'directory'; path: string } } => x.scope?.kind === 'directory');
+      for (const [key, def] of mergeApacheDefines(ap.defines.filter((x) => x.scope === undefined || x.scope.kind === 'server'))) {
         base.entries.push({ key, value: def.value, file: def.file, line: def.line });
         applyOverride(engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
       }
@@ -267,14 +323,26 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       if (d.cfg.sapi === 'apache2') {
         const { files, truncated } = walkFiles(fs, root, (n) => n === '.htaccess');
         if (truncated) problems.push(`${root}: too many directories; .htaccess files read in part`);
-        for (const f of files.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, posix.dirname(f), '.htaccess'));
+        const dirs = files.map((f) => posix.dirname(f));
+        const scoped = d.apacheScoped ?? [];
+        if (scoped.some((x) => isAtOrBelow(root, x.scope.path))) dirs.unshift(root);
+        for (const x of scoped) if (x.scope.path !== root && isAtOrBelow(x.scope.path, root) && fs.stat(x.scope.path)?.type === 'dir') dirs.push(x.scope.path);
+        for (const dir of [...new Set(dirs)].sort().slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, dir, '.htaccess'));
         continue;
       }
+      // CGI/FPM: a variant per directory holding a .user.ini, plus the document root itself and every
+      // [PATH=] section directory below it when [PATH=]/[HOST=] sections apply there.
       const name = String(d.cfg.values['user_ini.filename']?.value ?? '.user.ini');
-      if (name === '' || name.includes('/')) continue;
-      const { files, truncated } = walkFiles(fs, root, (n) => n === name);
-      if (truncated) problems.push(`${root}: too many directories; ${name} files read in part`);
-      for (const f of files.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, posix.dirname(f), name));
+      const dirs: string[] = [];
+      if (name !== '' && !name.includes('/')) {
+        const { files, truncated } = walkFiles(fs, root, (n) => n === name);
+        if (truncated) problems.push(`${root}: too many directories; ${name} files read in part`);
+        dirs.push(...files.map((f) => posix.dirname(f)));
+      }
+      const sectionDirs = [...d.pathSections.keys()];
+      if (sectionDirs.some((p) => isAtOrBelow(root, p) || isAtOrBelow(p, root)) || (opts.serverName !== undefined && d.hostSections.has(opts.serverName.toLowerCase()))) dirs.unshift(root);
+      for (const p of sectionDirs) if (p !== root && isAtOrBelow(p, root) && fs.stat(p)?.type === 'dir') dirs.push(p);
+      for (const dir of [...new Set(dirs)].slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, dir, name === '' || name.includes('/') ? null : name));
     }
   }
   drafts.push(...variants);
@@ -289,15 +357,48 @@ export function auditHost(opts: HostAuditOptions): HostReport {
   const partial = problems.length > 0 || configs.some((c) => c.partial);
   return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)] };
 
-  function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string): Draft {
+  function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string | null): Draft {
     const d = clone(base, `${base.cfg.id}@${dir}`);
     d.cfg.directory = dir;
+    if (name !== '.htaccess') {
+      // sapi_cgi_activate(): [HOST=SERVER_NAME], then [PATH=] for every prefix of the script's
+      // directory ending before a '/', root first (deeper wins); applied at PHP_INI_SYSTEM, so they
+      // lock the value against .user.ini and ini_set() (php-ini-semantics §5.1-5.3).
+      const apply = (entries: HashEntry[] | undefined, layer: Layer) => {
+        for (const e of entries ?? []) {
+          d.entries.push(e);
+          applyOverride(engine, d, e.key, e.value, e.file, e.line, layer, { lock: true, perdir: false });
+        }
+      };
+      if (o.serverName !== undefined) apply(base.hostSections.get(o.serverName.toLowerCase()), 'host-section');
+      const path = dir.endsWith('/') ? dir : dir + '/';
+      for (let at = path.indexOf('/', 1); at >= 0; at = path.indexOf('/', at + 1)) apply(base.pathSections.get(path.slice(0, at)), 'path-section');
+    }
+    if (name === null) return d;
     const chain: string[] = [];
     for (let p = dir; ; p = posix.dirname(p)) {
       chain.unshift(posix.join(p, name));
       if (p === root || p === '/' || !p.startsWith(root)) break;
     }
+    // apache2: httpd merges per directory level, root first: <Directory> blocks of a level (and a
+    // <VirtualHost> at its DocumentRoot), then that level's .htaccess; an admin value is never
+    // overridden by a non-admin one (apache_config.c php_merge_dir).
+    const scoped = name === '.htaccess' ? d.apacheScoped ?? [] : [];
+    const applyLevel = (level: string) => {
+      for (const def of scoped) {
+        if (def.scope.path !== level) continue;
+        const admin = def.kind.startsWith('php_admin');
+        if (!admin && d.cfg.values[def.key]?.locked === true) continue;
+        d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
+        applyOverride(engine, d, def.key, def.value, def.file, def.line, admin ? 'apache-admin' : 'apache', { lock: admin, perdir: false });
+      }
+    };
+    const firstInChain = posix.dirname(chain[0]!);
+    const above: string[] = [];
+    for (let p = posix.dirname(firstInChain); p !== firstInChain; p = posix.dirname(p)) { above.unshift(p); if (p === '/') break; }
+    for (const level of above) applyLevel(level);
     for (const f of chain) {
+      applyLevel(posix.dirname(f));
       if (fs.lstat(f)?.type !== 'file') continue;
       const r = fs.readFile(f);
       if (!r.ok) { d.cfg.problems.push(`${f}: ${r.error}`); d.cfg.partial = true; continue; }
@@ -321,6 +422,12 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     }
     return d;
   }
+}
+
+/** True when `path` is `dir` or inside it (per path component: /a/su is not inside /a/sub). */
+function isAtOrBelow(path: string, dir: string): boolean {
+  const d = dir.endsWith('/') ? dir : dir + '/';
+  return path === dir || path.startsWith(d);
 }
 
 export { discoverLayouts, type SapiLayout };

@@ -96,5 +96,5 @@ export function parseCollected(text: string, source: string): CollectedHost {
     }
   }
   const docroots = Array.isArray(d.docroots) ? d.docroots.map((x, i) => str(source, `docroots[${i}]`, x)) : [];
-  return { host, collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '', fs: new CollectedFs(`collected ${host}`, entries), probe, docroots };
+  return { host, collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '', fs: new CollectedFs(`collected ${host} from ${printable(source)}`, entries), probe, docroots };
 }

@@ -5,7 +5,7 @@
  */
 import {
   BUILTIN_EXTENSIONS, PHP_INI_PERDIR, PHP_INI_USER, directiveInfo, iniGetValues, knownDirectiveNames, loadConfiguration,
-  parseIni, parseRedisSavePath, rejectReason, type Sapi,
+  parseIni, parseRedisClusterSavePath, parseRedisSavePath, rejectReason, type Sapi,
 } from '@session-migrate/php-ini';
 import { iniFs, type AuditFs } from './vfs.ts';
 import type { DirectiveFacts, HashEntry, IniEngine, IniSyntaxError, LoadSpec, LoadedConfiguration, RedisSavePathView, ValueFinding } from './engine.ts';
@@ -47,6 +47,10 @@ export function defaultEngine(): IniEngine {
         else if (err.kind === 'io') out.problems.push(err.message.startsWith(err.file) ? err.message : `${err.file}: ${err.message}`);
         else out.problems.push(`${err.file}${err.line > 0 ? ':' + err.line : ''}: ${err.message}`);
       }
+      const sections = (m: Map<string, Map<string, { value: string; array?: unknown; file: string; line: number }>>) => new Map([...m].map(([name, t]) => [name, [...t].filter(([, s]) => s.array === undefined).map(([key, s]): HashEntry => ({ key, value: s.value, file: s.file, line: s.line }))]));
+      out.extensionLines = cfg.extensions.filter((e) => e.kind === 'extension').map((e) => ({ value: e.value, name: e.name }));
+      out.pathSections = sections(cfg.pathSections);
+      out.hostSections = sections(cfg.hostSections);
       const values = iniGetValues(cfg);
       for (const [name, value] of Object.entries(values)) {
         const s = cfg.settings.get(name);
@@ -75,8 +79,8 @@ export function defaultEngine(): IniEngine {
     directiveNames: (v) => knownDirectiveNames().filter((n) => facts(n, v) !== null),
     removedIn: (name) => directiveInfo(name).removedIn ?? null,
     deprecation: (name, value, v) => deprecationOf(name, value, v),
-    redis: (value: string): RedisSavePathView => {
-      const r = parseRedisSavePath(value);
+    redis: (value: string, handler: 'redis' | 'rediscluster' = 'redis'): RedisSavePathView => {
+      const r = handler === 'rediscluster' ? parseRedisClusterSavePath(value) : parseRedisSavePath(value);
       return {
         servers: r.hosts.filter((h) => !h.invalid).map((h) => ({
           scheme: h.scheme ?? 'tcp', host: h.scheme === 'unix' ? h.socket ?? '' : h.host ?? '', port: h.port, tls: h.scheme === 'tls', auth: h.auth !== null,

@@ -37,6 +37,15 @@ export interface LoadedConfiguration {
   values: Map<string, { value: string | false; origin: { file: string; line: number } | null }>;
   /** Modules loaded (built-in + extension= lines): decides which directives exist. */
   extensions: string[];
+  /**
+   * `[PATH=dir]` sections (dir without trailing '/') and `[HOST=name]` sections (name lower-cased):
+   * the assignments CGI/FastCGI/FPM apply per request (php_ini.c php_ini_activate_per_dir_config /
+   * _per_host_config; php-ini-semantics §5). Scalar keys only, last assignment per key.
+   */
+  /** `extension=` lines in load order (raw value and normalised module name), zend_extension= excluded. */
+  extensionLines?: Array<{ value: string; name: string }>;
+  pathSections?: Map<string, HashEntry[]>;
+  hostSections?: Map<string, HashEntry[]>;
 }
 
 /** How to start one SAPI (php-src main/php_ini.c php_init_config()). */
@@ -114,6 +123,9 @@ export interface RedisSavePathView {
 }
 
 export interface IniEngine {
-  /** Parses a phpredis save_path (several servers, query parameters) with secrets reduced to flags. */
-  redis(value: string): RedisSavePathView;
+  /**
+   * Parses a phpredis save_path with secrets reduced to flags: for `redis` several servers with
+   * query parameters; for `rediscluster` one query string whose `seed[]` entries are the servers.
+   */
+  redis(value: string, handler?: 'redis' | 'rediscluster'): RedisSavePathView;
 }

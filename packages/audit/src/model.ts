@@ -8,9 +8,10 @@ export type Origin = { file: string; line: number; layer: Layer } | 'default';
 
 /**
  * The layer that set a value, lowest precedence first (shared/cases BUG-14):
- * php.ini (+conf.d) < pool php_value/php_flag < pool php_admin_* (locks) < .user.ini / Apache.
+ * php.ini (+conf.d) < pool php_value/php_flag < pool php_admin_* (locks) < [HOST=] < [PATH=] (CGI/FPM,
+ * locks) < .user.ini / Apache.
  */
-export type Layer = 'php.ini' | 'conf.d' | 'pool' | 'pool-admin' | 'user.ini' | 'apache' | 'apache-admin' | 'htaccess' | 'php-binary';
+export type Layer = 'php.ini' | 'conf.d' | 'pool' | 'pool-admin' | 'user.ini' | 'apache' | 'apache-admin' | 'htaccess' | 'php-binary' | 'host-section' | 'path-section';
 
 /** One directive as the audit sees it in one configuration. */
 export interface DirectiveValue {

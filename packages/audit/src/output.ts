@@ -9,11 +9,16 @@ import { RULES } from './catalog.ts';
 import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type Severity } from './model.ts';
 
 /**
- * Replaces the value of every `auth=` / `auth[...]=` query parameter (phpredis save_path password) with
- * `<redacted len=N>` (shared/cases BUG-17 report_redaction). Applied to every string the audit prints.
+ * Replaces the non-empty value of every `auth=` / `auth[...]=` / `auth%5B...%5D=` query parameter
+ * (phpredis `redis` and `rediscluster` save_path password, shared/cases BUG-17 report_redaction) with
+ * `<redacted len=N>` (N = characters of the raw value). The parameter name matches in any case
+ * (`AUTH=` is no password to phpredis, whose parse is case-sensitive, but it is still a secret someone
+ * meant). The value ends at `&`, whitespace, a quote, or a ',' followed by a separator (`auth=x, tcp://`);
+ * a ',' inside it (`auth=ab,cd`, BUG-17) is redacted with it. An empty value (`auth=` in prose) is left
+ * alone. Applied to every string the audit prints (values, settings, findings, table, SARIF, fleet).
  */
 export function redactSecrets(text: string): string {
-  return text.replace(/((?:^|[?&\s"'])auth(?:\[[^\]=]*\])?=)([^&\s"']*)/g, (_m, k: string, v: string) => `${k}<redacted len=${v.length}>`);
+  return text.replace(/((?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=)((?:[^&\s"',]|,(?=[^\s,"'&]))+)/gi, (_m, k: string, v: string) => `${k}<redacted len=${v.length}>`);
 }
 
 /** The save path as one printable line, secrets redacted. */
@@ -113,12 +118,14 @@ export function renderSarif(reports: HostReport[], version: string): string {
     ruleIndex: RULES.findIndex((x) => x.id === f.ruleId),
     level: SARIF_LEVEL[f.severity],
     message: { text: `${redactSecrets(f.message)}. Fix: ${f.fix}` },
-    locations: [{
+    // A finding on a compiled default has no line: point at the configuration's loaded php.ini when
+    // there is one (no region), else give no location at all (SARIF 3.27.12: locations may be empty).
+    locations: ((file) => file === undefined || file === null ? [] : [{
       physicalLocation: {
-        artifactLocation: { uri: fileUri(f.location?.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile ?? 'php.ini') },
+        artifactLocation: { uri: fileUri(file), uriBaseId: 'ROOT' },
         ...(f.location?.line !== undefined && f.location.line > 0 ? { region: { startLine: f.location.line } } : {}),
       },
-    }],
+    }])(f.location?.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile),
     properties: { severity: f.severity, host: r.host, configuration: f.config },
   })));
   return JSON.stringify({
@@ -135,28 +142,76 @@ export function renderSarif(reports: HostReport[], version: string): string {
           })),
         },
       },
+      // Artifact URIs are host paths without the leading '/', relative to ROOT (SARIF 3.14.14).
+      originalUriBaseIds: { ROOT: { uri: 'file:///', description: { text: 'The root of the audited host or --root directory' } } },
       results,
     }],
   }, null, 2);
 }
 
-/** A host path as a relative SARIF URI (no leading slash: code-scanning tools resolve against a root). */
+/** A host path as a SARIF URI relative to the ROOT uriBaseId (no leading slash: code-scanning tools resolve against a root). */
 function fileUri(path: string): string {
   return path.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
 }
 
-/** Fleet table: hosts per handler, per save path, per finding. */
-export function renderFleet(reports: HostReport[]): string {
-  const tally = (pick: (r: HostReport) => string[]) => {
-    const m = new Map<string, Set<string>>();
-    for (const r of reports) for (const k of new Set(pick(r))) {
-      let s = m.get(k);
-      if (s === undefined) { s = new Set(); m.set(k, s); }
-      s.add(r.host);
+/** The document a report came from: the file of a `--from-collected` document (label `collected H from FILE`), else the report's source. */
+function documentName(r: HostReport): string {
+  const m = / from (.+)$/.exec(r.source);
+  return m !== null ? m[1]! : r.source;
+}
+
+/**
+ * One distinct name per report for fleet views. Hosts are told apart by name; when several reports
+ * carry the same host name (cloned VMs, containers all called `localhost`), each of them is named
+ * `host (document)` instead, and a warning names the collision. Same-named reports from the same
+ * document get `#n` appended.
+ * @returns `names[i]` for `reports[i]`, and one warning line per colliding host name.
+ */
+export function fleetHostNames(reports: HostReport[]): { names: string[]; warnings: string[] } {
+  const byHost = new Map<string, number[]>();
+  reports.forEach((r, i) => { const l = byHost.get(r.host) ?? []; l.push(i); byHost.set(r.host, l); });
+  const names = reports.map((r) => r.host);
+  const warnings: string[] = [];
+  for (const [host, idx] of byHost) {
+    if (idx.length < 2) continue;
+    const seen = new Map<string, number>();
+    for (const i of idx) {
+      const base = `${host} (${documentName(reports[i]!)})`;
+      const n = (seen.get(base) ?? 0) + 1;
+      seen.set(base, n);
+      names[i] = n === 1 ? base : `${base} #${n}`;
     }
-    return [...m.entries()].sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1));
+    warnings.push(`${idx.length} documents name the same host ${JSON.stringify(host)}: ${idx.map((i) => documentName(reports[i]!)).join(', ')} (counted as ${idx.length} hosts, named by document)`);
+  }
+  return { names, warnings };
+}
+
+/** Finding keys `severity ruleId` of a fleet, highest severity first, then most hosts, then rule ID. */
+function bySeverityThenCount(a: [string, Set<string>], b: [string, Set<string>]): number {
+  const sev = (k: string) => severityRank(k.split(/\s+/)[0] as Severity);
+  return sev(b[0]) - sev(a[0]) || b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1);
+}
+
+/**
+ * Fleet table: hosts per handler, per save path, per finding (highest severity first, then most
+ * hosts). Reports with the same host name stay separate hosts (see fleetHostNames) and a `warning:`
+ * line says so.
+ */
+export function renderFleet(reports: HostReport[]): string {
+  const { names, warnings } = fleetHostNames(reports);
+  const tally = (pick: (r: HostReport) => string[], order?: (a: [string, Set<string>], b: [string, Set<string>]) => number) => {
+    const m = new Map<string, Set<string>>();
+    reports.forEach((r, i) => {
+      for (const k of new Set(pick(r))) {
+        let s = m.get(k);
+        if (s === undefined) { s = new Set(); m.set(k, s); }
+        s.add(names[i]!);
+      }
+    });
+    return [...m.entries()].sort(order ?? ((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1)));
   };
   const out: string[] = [`fleet: ${reports.length} hosts${reports.some((r) => r.partial) ? ` (${reports.filter((r) => r.partial).length} partial)` : ''}`];
+  for (const w of warnings) out.push(`warning: ${printable(w)}`);
   const section = (title: string, rows: Array<[string, Set<string>]>) => {
     out.push('', title);
     if (rows.length === 0) out.push('  (none)');
@@ -165,20 +220,22 @@ export function renderFleet(reports: HostReport[]): string {
   };
   section('hosts per save handler', tally((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))));
   section('hosts per save path', tally((r) => r.configs.map((c) => `${String(c.values['session.save_handler']?.value ?? '')}: ${describeSavePath(c.savePath)}`)));
-  section('hosts per finding', tally((r) => r.findings.map((f) => `${f.severity.padEnd(8)} ${f.ruleId}`)));
+  section('hosts per finding', tally((r) => r.findings.map((f) => `${f.severity.padEnd(8)} ${f.ruleId}`), bySeverityThenCount));
   return out.join('\n') + '\n';
 }
 
-/** Fleet summary as JSON. */
+/** Fleet summary as JSON (host names as in fleetHostNames; `warnings` lists same-name collisions). */
 export function fleetJson(reports: HostReport[]): Record<string, unknown> {
+  const { names, warnings } = fleetHostNames(reports);
   const by = (pick: (r: HostReport) => string[]) => {
     const m: Record<string, string[]> = {};
-    for (const r of reports) for (const k of new Set(pick(r))) (m[k] ??= []).push(r.host);
+    reports.forEach((r, i) => { for (const k of new Set(pick(r))) (m[k] ??= []).push(names[i]!); });
     return m;
   };
   return {
-    hosts: reports.map((r) => r.host),
-    partial_hosts: reports.filter((r) => r.partial).map((r) => r.host),
+    hosts: names,
+    partial_hosts: names.filter((_, i) => reports[i]!.partial),
+    warnings,
     by_handler: by((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))),
     by_save_path: by((r) => r.configs.map((c) => describeSavePath(c.savePath))),
     by_finding: by((r) => r.findings.map((f) => f.ruleId)),

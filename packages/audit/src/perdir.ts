@@ -16,6 +16,14 @@ export interface ApacheDefine {
   value: string;
   file: string;
   line: number;
+  /**
+   * Where the line applies (httpd config only; .htaccess lines are always `server` for their file):
+   * `server` = server level, every request; `directory` = inside `<Directory path>` (or a
+   * `<VirtualHost>` whose `DocumentRoot` is `path`): requests for files at or below `path`;
+   * `other` = a scope the audit cannot map to directories (`<Location>`, `<Files>`, `*Match`, regex
+   * `<Directory ~>`, a `<VirtualHost>` without DocumentRoot): applied to no configuration.
+   */
+  scope?: { kind: 'server' } | { kind: 'directory'; path: string } | { kind: 'other'; container: string };
 }
 
 /** Limits of a directory walk (a hostile tree must not make the audit run forever). */
@@ -80,13 +88,44 @@ export function apacheWords(line: string): string[] {
 export function parseApacheText(text: string, file: string, htaccess: boolean): ApacheDefine[] {
   const out: ApacheDefine[] = [];
   const lines = text.split(/\r?\n/);
+  // Open containers (httpd core.c section directives). <IfModule>/<IfDefine>/<IfVersion> etc. do not
+  // narrow where a line applies and are not tracked.
+  const stack: Array<{ tag: string; scope: ApacheDefine['scope']; pending: ApacheDefine[]; docRoot: string | null }> = [];
+  const current = (): ApacheDefine['scope'] => stack.length === 0 ? { kind: 'server' } : stack[stack.length - 1]!.scope;
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i] as string;
     const start = i;
     while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i];
+    const tag = /^<\s*(\/?)\s*([A-Za-z]+)\s*([^>]*)>/.exec(line.trim());
+    if (tag !== null && !htaccess) {
+      const name = tag[2]!.toLowerCase();
+      if (!['directory', 'directorymatch', 'location', 'locationmatch', 'files', 'filesmatch', 'virtualhost'].includes(name)) continue;
+      if (tag[1] === '/') {
+        const idx = stack.map((x) => x.tag).lastIndexOf(name);
+        if (idx < 0) continue;
+        const closed = stack.splice(idx);
+        // A <VirtualHost> line applies below its DocumentRoot, wherever in the block that stands.
+        for (const c of closed) if (c.tag === 'virtualhost') for (const d of c.pending) d.scope = c.docRoot !== null ? { kind: 'directory', path: c.docRoot } : { kind: 'other', container: '<VirtualHost> without DocumentRoot' };
+        continue;
+      }
+      const args = apacheWords(tag[3]!.trim());
+      const outer = current();
+      let scope: ApacheDefine['scope'];
+      if (outer?.kind === 'other' && outer.container !== '<VirtualHost>') scope = outer;
+      else if (name === 'directory' && args.length === 1 && args[0]!.startsWith('/') && !/[*?[]/.test(args[0]!)) {
+        scope = { kind: 'directory', path: args[0]!.length > 1 ? args[0]!.replace(/\/+$/, '') : '/' };
+      } else if (name === 'virtualhost') scope = { kind: 'other', container: '<VirtualHost>' };
+      else scope = { kind: 'other', container: `<${tag[2]}${tag[3] ? ' ' + tag[3].trim() : ''}>` };
+      stack.push({ tag: name, scope, pending: [], docRoot: null });
+      continue;
+    }
     const words = apacheWords(line.trim());
     const dir = words[0]?.toLowerCase();
     if (dir === undefined || dir.startsWith('#')) continue;
+    if (dir === 'documentroot' && stack.length > 0 && stack[stack.length - 1]!.tag === 'virtualhost' && words[1]?.startsWith('/') === true) {
+      stack[stack.length - 1]!.docRoot = words[1].length > 1 ? words[1].replace(/\/+$/, '') : '/';
+      continue;
+    }
     if (!['php_value', 'php_flag', 'php_admin_value', 'php_admin_flag'].includes(dir)) continue;
     if (htaccess && dir.startsWith('php_admin')) continue;
     const key = words[1];
@@ -96,7 +135,10 @@ export function parseApacheText(text: string, file: string, htaccess: boolean): 
     let value: string;
     if (kind.endsWith('flag')) value = raw.toLowerCase() === 'on' || raw === '1' ? '1' : '0';
     else value = raw.toLowerCase() === 'none' ? '' : raw;
-    out.push({ kind, key, value, file, line: start + 1 });
+    const def: ApacheDefine = { kind, key, value, file, line: start + 1, scope: current() };
+    // Directly inside a <VirtualHost>: the scope is known once its DocumentRoot has been read.
+    if (stack.length > 0 && stack[stack.length - 1]!.tag === 'virtualhost') stack[stack.length - 1]!.pending.push(def);
+    out.push(def);
   }
   return out;
 }

@@ -154,10 +154,10 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
       if (!s.tls) out.push(make('redis-no-tls', cfg, `Redis ${s.host}${s.port !== null ? ':' + s.port : ''} is reached over ${s.scheme}:// without TLS`, at(sp?.origin)));
     }
     if (cfg.savePath.servers.some((s) => !s.auth)) {
-      out.push(make('redis-no-auth', cfg, 'session.save_path has no auth= parameter: the Redis connection is unauthenticated', at(sp?.origin)));
+      out.push(make('redis-no-auth', cfg, 'session.save_path has no auth parameter: the Redis connection is unauthenticated', at(sp?.origin)));
     }
   }
-  if (sp !== undefined && sp.origin !== 'default' && /[?&]auth(\[\])?=/.test(String(sp.value))) {
+  if (sp !== undefined && sp.origin !== 'default' && /(?:^|[?&\s,])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=[^&\s,]/i.test(String(sp.value))) {
     const st = ctx.fs.stat(sp.origin.file);
     if (st !== null && st.mode >= 0 && otherReadable(st.mode)) {
       out.push(make('secret-in-world-readable-file', cfg, `${sp.origin.file} (mode ${st.mode.toString(8).padStart(4, '0')}) holds the Redis password of session.save_path and is readable by every user`, at(sp.origin)));

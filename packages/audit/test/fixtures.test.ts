@@ -7,7 +7,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, RootFs, auditHost, auditIniFile, defaultEngine, renderJson, renderSarif, renderTable, type HostReport } from '@session-migrate/audit';
+import { RULES, RootFs, auditHost, auditIniFile, configJson, defaultEngine, renderJson, renderSarif, renderTable, type HostReport } from '@session-migrate/audit';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const fixturesDir = join(here, 'fixtures');
@@ -23,6 +23,8 @@ interface CaseJson {
   chmod?: Record<string, string>;
   symlinks?: Record<string, string>;
   binary?: Record<string, number>;
+  /** SERVER_NAME for [HOST=] sections (auditHost serverName). */
+  serverName?: string;
 }
 interface ExpectedJson {
   expect: string[];
@@ -36,6 +38,12 @@ interface ExpectedJson {
   partial?: boolean;
   savePath?: Record<string, Record<string, unknown>>;
   phpVersion?: Record<string, string>;
+  /** Per configuration: the value as the JSON report prints it (`values` and the session settings), after redaction. */
+  redactedValues?: Record<string, Record<string, string>>;
+  /** Text that must appear in no output (table, JSON, SARIF). */
+  notInOutput?: string[];
+  /** Per configuration: rule IDs that must not be reported for it. */
+  configFindings?: Record<string, { absent: string[] }>;
 }
 
 const cases = readdirSync(fixturesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -66,7 +74,7 @@ export function runCase(name: string): { report: HostReport; expected: ExpectedJ
   const engine = defaultEngine();
   const report = c.mode === 'ini'
     ? auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(dir, c.ini ?? 'php.ini'), env: {}, ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}), ...(c.scanDir !== undefined ? { scanDirs: c.scanDir.split(':').map((d) => join(dir, d)).join(':') } : {}) })
-    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [] });
+    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [], ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) });
   return { report, expected };
 }
 
@@ -111,6 +119,28 @@ describe('audit fixtures', () => {
       const all = [renderTable([report]), renderJson([report]), renderSarif([report], '0.0.0')].join('\n');
       for (const m of expected.messages ?? []) expect(all).toContain(m);
       for (const s of expected.secretsNotIn ?? []) expect(all, `${name}: secret leaked`).not.toContain(s);
+      for (const [id, { absent: no }] of Object.entries(expected.configFindings ?? {})) {
+        for (const rule of no) expect(report.findings.filter((f) => f.config === id && f.ruleId === rule).map((f) => f.message), `${name} ${id} ${rule}`).toEqual([]);
+      }
+      // SARIF: every location names a file the audit really read or pointed at (never an invented
+      // php.ini for a compiled default), relative to the ROOT base declared in originalUriBaseIds.
+      const sarif = JSON.parse(renderSarif([report], '0.0.0')) as { runs: Array<{ originalUriBaseIds?: Record<string, { uri: string }>; results: Array<{ locations?: Array<{ physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string } } }> }> }> };
+      const real = new Set([...report.configs.flatMap((c) => [c.loadedFile, ...c.scannedFiles]), ...report.findings.map((f) => f.location?.file)].filter((x): x is string => typeof x === 'string').map((f) => f.replace(/^\/+/, '')));
+      for (const res of sarif.runs[0]!.results) {
+        for (const l of res.locations ?? []) {
+          expect(real, `${name}: SARIF uri ${l.physicalLocation.artifactLocation.uri}`).toContain(decodeURIComponent(l.physicalLocation.artifactLocation.uri));
+          expect(l.physicalLocation.artifactLocation.uriBaseId, `${name}: uriBaseId`).toBe('ROOT');
+          expect(sarif.runs[0]!.originalUriBaseIds?.ROOT?.uri).toBe('file:///');
+        }
+      }
+      for (const s of expected.notInOutput ?? []) expect(all, `${name}: must not print ${s}`).not.toContain(s);
+      for (const [id, vals] of Object.entries(expected.redactedValues ?? {})) {
+        const j = configJson(byId.get(id)!) as { values: Record<string, unknown>; session: Record<string, { value: unknown }> };
+        for (const [k, v] of Object.entries(vals)) {
+          expect(j.values[k], `${name} ${id} values.${k}`).toBe(v);
+          if (k in j.session) expect(j.session[k]?.value, `${name} ${id} session.${k}`).toBe(v);
+        }
+      }
     });
   }
 

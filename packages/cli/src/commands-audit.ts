@@ -10,6 +10,7 @@ import { UserFacingError, describeFsError, printable } from '@session-migrate/co
 import {
   MAX_COLLECTED_BYTES, RootFs, SEVERITIES, auditHost, auditIniFile, collectScript, defaultEngine, fleetJson, parseCollected,
   renderFleet, renderJson, renderSarif, renderTable, severityRank, type HostReport, type PhpProbe, type Severity,
+  type ExtensionProbe,
 } from '@session-migrate/audit';
 import type { Print } from './commands.ts';
 
@@ -21,6 +22,8 @@ export interface AuditOptions {
   scanDir?: string;
   root?: string;
   docroot: string[];
+  /** SERVER_NAME of the requests docroot variants stand for ([HOST=] sections). */
+  host?: string;
   fromCollected: string[];
   fleet: boolean;
   json: boolean;
@@ -76,6 +79,37 @@ export function phpDefaults(php: string): { version: string; defaults: Record<st
   }
 }
 
+/**
+ * ExtensionProbe backed by the local php: `php -n [-d extension_dir=DIR] -d extension=A -d extension=B …`
+ * in the file's load order, then get_loaded_extensions() and ini_get_all() of each requested module
+ * that loaded. A module that fails to load (missing, or a dependency loaded later) is simply absent.
+ * @returns null when php cannot be run or answers nonsense.
+ */
+export function localExtensionProbe(php: string): ExtensionProbe {
+  return (lines, extensionDir) => {
+    const code = 'echo json_encode(array("loaded" => array_map("strtolower", get_loaded_extensions()), "directives" => array_map(function ($e) { $a = @ini_get_all(strtolower($e), false); return $a === false ? array() : $a; }, array_combine(get_loaded_extensions(), get_loaded_extensions()))));';
+    const args = ['-n', ...(extensionDir !== null ? ['-d', `extension_dir=${extensionDir}`] : []), ...lines.flatMap((l) => ['-d', `extension=${l.value}`]), '-r', code];
+    let out: string;
+    try {
+      out = execFileSync(php, args, { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    } catch {
+      return null;
+    }
+    try {
+      const p = JSON.parse(out.slice(out.indexOf('{'))) as { loaded: string[]; directives: Record<string, Record<string, unknown>> };
+      const wanted = new Set(lines.map((l) => l.name.toLowerCase()));
+      const directives: Record<string, string> = {};
+      for (const [mod, d] of Object.entries(p.directives)) {
+        if (!wanted.has(mod.toLowerCase())) continue;
+        for (const [k, v] of Object.entries(d)) directives[k] = typeof v === 'string' ? v : '';
+      }
+      return { loaded: p.loaded.filter((m) => wanted.has(m)), directives };
+    } catch {
+      return null;
+    }
+  };
+}
+
 function readCollected(path: string): string {
   try {
     const st = statSync(path);
@@ -112,6 +146,11 @@ export function auditCollectScript(print: Print): number {
   return 0;
 }
 
+/** A stat() (which follows links) failure: ELOOP there means a loop of symbolic links, not a refused link. */
+function statError(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'symlink loop (too many levels of symbolic links)' : describeFsError(err);
+}
+
 /**
  * Runs an audit and prints it.
  * @returns 1 when a finding is at or above `failOn`, else 0.
@@ -129,28 +168,28 @@ export function auditCommand(o: AuditOptions, print: Print): number {
   if (o.ini !== undefined) {
     const path = resolve(o.ini);
     let st;
-    try { st = statSync(path); } catch (err) { throw new UserFacingError(`--ini ${printable(o.ini)}: ${describeFsError(err)}`); }
+    try { st = statSync(path); } catch (err) { throw new UserFacingError(`--ini ${printable(o.ini)}: ${statError(err)}`); }
     if (!st.isFile()) throw new UserFacingError(`--ini ${printable(o.ini)}: not a regular file`);
     // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
     // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
     // the values equal what `php -n -c FILE` prints on this machine.
     const local = phpDefaults(o.php);
-    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env }));
+    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir, extensionProbe: localExtensionProbe(o.php) } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env }));
   } else if (o.fromCollected.length > 0) {
     for (const file of o.fromCollected) {
       const c = parseCollected(readCollected(file), file);
-      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe }));
+      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
     }
   } else {
     let fs: RootFs;
     if (o.root !== undefined) {
       let st;
-      try { st = statSync(o.root); } catch (err) { throw new UserFacingError(`--root ${printable(o.root)}: ${describeFsError(err)}`); }
+      try { st = statSync(o.root); } catch (err) { throw new UserFacingError(`--root ${printable(o.root)}: ${statError(err)}`); }
       if (!st.isDirectory()) throw new UserFacingError(`--root ${printable(o.root)}: not a directory`);
       fs = new RootFs(o.root);
     } else fs = new RootFs('/');
     const probe = o.root === undefined ? probePhp(o.php) : null;
-    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot, probe }));
+    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot, probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
   }
   if (o.fleet) {
     print(o.json ? JSON.stringify(fleetJson(reports), null, 2) : renderFleet(reports).trimEnd());

@@ -249,6 +249,7 @@ export async function main(argv: string[]): Promise<number> {
         .option('scan-dir', { type: 'string', describe: "with --ini: PHP_INI_SCAN_DIR (':'-joined; \"\" = none)" })
         .option('root', { type: 'string', describe: 'audit a mounted or copied filesystem (nothing outside it is read)' })
         .option('docroot', { type: 'string', array: true, default: [], describe: 'document root to search for .user.ini / .htaccess (repeatable)' })
+        .option('host', { type: 'string', describe: 'SERVER_NAME for the docroot variants: applies php.ini [HOST=NAME] sections (FPM/CGI)' })
         .option('from-collected', { type: 'string', array: true, default: [], describe: 'analyse documents written by the collect script' })
         .option('fleet', { type: 'boolean', default: false, describe: 'with --from-collected: one summary table for all hosts' })
         .option('php', { type: 'string', default: 'php', describe: 'php binary to ask on the live host' })
@@ -259,6 +260,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(a.ini !== undefined ? { ini: a.ini } : {}),
       ...(a['scan-dir'] !== undefined ? { scanDir: a['scan-dir'] } : {}),
       ...(a.root !== undefined ? { root: a.root } : {}),
+      ...(a.host !== undefined ? { host: a.host } : {}),
       docroot: repeatedOption(argv, 'docroot'), fromCollected: repeatedOption(argv, 'from-collected'), fleet: a.fleet,
       json: a.json, sarif: a.sarif, failOn: a['fail-on'] as (typeof FAIL_ON)[number], php: a.php, version: VERSION,
     }, print)))())

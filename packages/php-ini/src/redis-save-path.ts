@@ -192,3 +192,57 @@ export function describeRedisHost(h: RedisHost): string {
   const auth = h.auth ? ` auth=<redacted len=${h.auth.password.length}>${h.auth.user !== null ? ` user=${h.auth.user}` : ''}` : '';
   return `${where} db=${h.database ?? 0} prefix=${JSON.stringify(h.prefix)}${auth}`;
 }
+
+const CLUSTER_KNOWN = new Set(['seed', 'timeout', 'read_timeout', 'persistent', 'prefix', 'auth', 'failover', 'stream']);
+
+/**
+ * Parses a phpredis `session.save_path` for the `rediscluster` save handler (phpredis
+ * redis_session.c PS_OPEN_FUNC(rediscluster), cluster.md "Session Handler"): the WHOLE value is one
+ * query string decoded by PHP's treat_data/parse_str (`&` separates, `+` is a space, no ',' or
+ * whitespace splitting), e.g. `seed[]=h1:7000&seed[]=h2:7000&auth=pw&stream[verify_peer]=0`.
+ * Every `seed[]` is one server (`host:port`, optionally `tls://host:port` / `ssl://host:port`: the
+ * seed string is handed to PHP's stream layer, so only such a scheme selects TLS; `stream[...]` only
+ * sets SSL context options and does not by itself encrypt a plain `host:port` seed). `auth` (or
+ * `auth[]=user&auth[]=pass`) applies to every node. Without a valid seed phpredis refuses to open
+ * the session ("No valid seeds detected").
+ * @param value the string ini_get('session.save_path') returns.
+ * @returns hosts (one per seed; `redacted` never holds the password) and findings with the same IDs
+ *   as parseRedisSavePath (`host` = seed index, or 0 for whole-value findings).
+ */
+export function parseRedisClusterSavePath(value: string): RedisSavePath {
+  const findings: RedisSavePathFinding[] = [];
+  const params = parseQuery(value.trim());
+  const a = params.auth;
+  const auth = a === undefined ? null : Array.isArray(a) ? (a.length >= 2 ? { user: a[0] ?? null, password: a[1] ?? '' } : { user: null, password: a[0] ?? '' }) : { user: null, password: a };
+  const one = (k: string): string | undefined => { const v = params[k]; return Array.isArray(v) ? v[0] : v; };
+  const prefix = one('prefix') ?? 'PHPREDIS_CLUSTER_SESSION:';
+  const unknown = Object.keys(params).filter((k) => !CLUSTER_KNOWN.has(k));
+  const rawSeeds = params.seed === undefined ? [] : Array.isArray(params.seed) ? params.seed : [];
+  const hosts: RedisHost[] = rawSeeds.map((seed) => {
+    const m = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):\/\/)?(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(seed.trim());
+    const scheme = m?.[1]?.toLowerCase();
+    const tls = scheme === 'tls' || scheme === 'ssl';
+    return {
+      redacted: m ? `${tls ? 'tls' : 'tcp'}://${m[2]}:${m[3]}` : '(invalid seed)', scheme: m ? (tls ? 'tls' : 'tcp') : null, host: m?.[2] ?? null, port: m ? Number(m[3]) : null,
+      socket: null, params, auth, database: null, prefix, timeout: Number.parseFloat(one('timeout') ?? '0') || 0,
+      readTimeout: one('read_timeout') !== undefined ? Number.parseFloat(one('read_timeout')!) || 0 : null,
+      persistent: ['1', 'yes', 'true'].includes((one('persistent') ?? '').toLowerCase()), weight: 1, unknownParams: unknown,
+      invalid: m === null || (scheme !== undefined && !['tcp', 'tls', 'ssl'].includes(scheme)),
+    };
+  });
+  if (hosts.length === 0 || hosts.every((h) => h.invalid)) {
+    findings.push({ id: 'save-path-unparsable-host', severity: 'error', host: 0, message: 'no valid seed[]=host:port parameter: phpredis refuses to open the rediscluster session ("No valid seeds detected")' });
+  }
+  hosts.forEach((h, i) => {
+    if (h.invalid && hosts.some((x) => !x.invalid)) findings.push({ id: 'save-path-unparsable-host', severity: 'error', host: i, message: `seed ${i + 1} is not host:port (phpredis skips it)` });
+  });
+  const rawAuth = /(?:^|&)auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=([^&]*)/i.exec(value)?.[1];
+  if (rawAuth !== undefined && rawAuth.includes('+')) findings.push({ id: 'save-path-plus-is-space', severity: 'error', host: 0, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
+  if (auth !== null && unknown.length > 0) findings.push({ id: 'save-path-ampersand-splits-query', severity: 'error', host: 0, message: `unknown parameter(s) ${unknown.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+  hosts.forEach((h, i) => {
+    if (h.invalid) return;
+    if (auth === null) findings.push({ id: 'save-path-no-auth', severity: 'warning', host: i, message: 'no auth parameter: the Redis cluster must require a password' });
+    if (h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'warning', host: i, message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds' });
+  });
+  return { hosts, findings };
+}

@@ -41,12 +41,22 @@ for (const v of validTexts) {
 }
 
 const ring = (lines: string[]) => lines.join('\n') + '\n';
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** The key's base64 with one unused bit of the last character set: decodes (laxly) to the same 32 bytes. */
+const nonCanonical = (b: Buffer) => {
+  const t = b64(b);
+  const last = t[42]!;
+  return t.slice(0, 42) + B64_ALPHABET[B64_ALPHABET.indexOf(last) ^ 1]! + '=';
+};
 const L = `lookup ${b64(freshLookup)}`;
 const invalid = [
   { name: 'URL-safe base64 key (libsodium.js default, BUG-22)', text: `${master.toString('base64url')}\n`, expect: 'not a session-migrate key' },
   { name: 'unpadded standard base64 key', text: `${b64(other).replace(/=$/, '')}\n`, expect: 'not a session-migrate key' },
   { name: 'key of 31 bytes', text: `${b64(master.subarray(1))}\n`, expect: 'not a session-migrate key' },
   { name: 'key of 33 bytes', text: `${b64(Buffer.concat([master, Buffer.from([1])]))}\n`, expect: 'not a session-migrate key' },
+  { name: 'non-canonical base64 key (unused bits of the last character set; decodes laxly to the same key)', text: `${nonCanonical(master)}\n`, expect: 'not a session-migrate key' },
+  { name: 'non-canonical base64 current key inside a ring', text: ring(['session-migrate-keyring 1', L, `current ${nonCanonical(other)}`, 'end']), expect: 'line 3 (current): not a session-migrate key' },
+  { name: 'non-canonical base64 lookup key inside a ring', text: ring(['session-migrate-keyring 1', `lookup ${nonCanonical(freshLookup)}`, `current ${b64(other)}`, 'end']), expect: 'line 2 (lookup): not a session-migrate key' },
   { name: 'truncated key file', text: b64(master).slice(0, 30), expect: 'not a session-migrate key' },
   { name: 'ring truncated (no end line)', text: ring(['session-migrate-keyring 1', L, `current ${b64(other)}`, `previous ${b64(master)}`]), expect: "truncated: no 'end' line" },
   { name: 'ring truncated inside a key', text: ring(['session-migrate-keyring 1', L, `current ${b64(other).slice(0, 20)}`]), expect: 'line 3 (current): not a session-migrate key' },

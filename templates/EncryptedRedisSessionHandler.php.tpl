@@ -1161,6 +1161,16 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         $trimmed = trim($text, " \t\n\r\0\x0B");
         sodium_memzero($text);
         $key = preg_match('~\A[A-Za-z0-9+/]{43}=\z~', $trimmed) === 1 ? base64_decode($trimmed, true) : false;
+        if (is_string($key)) {
+            // Canonical only: base64_decode() ignores the unused low bits of the last character, so
+            // '...c=' and '...d=' would name the same key; re-encode and compare (docs/keys.md).
+            $canonical = base64_encode($key);
+            if (!hash_equals($canonical, $trimmed)) {
+                sodium_memzero($key);
+                $key = false;
+            }
+            sodium_memzero($canonical);
+        }
         sodium_memzero($trimmed);
         if (!is_string($key) || strlen($key) !== self::MASTER_KEY_BYTES) {
             throw new \RuntimeException(sprintf(

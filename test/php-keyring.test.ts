@@ -101,6 +101,23 @@ describe('PHP key sources', () => {
     expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_PROVIDER: wrongType })[0]!.error).toContain('returned a NULL, not key text');
   });
 
+  it('refuses a non-canonical base64 key from SESSION_MIGRATE_KEY and SESSION_MIGRATE_KEY_FILE without echoing it', () => {
+    const single = vectors.valid[0]!.text.trim();
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const flipped = single.slice(0, 42) + alphabet[alphabet.indexOf(single[42]!) ^ 1] + '=';
+    const keyFile = file('non-canonical.key', `${flipped}\n`, 0o600);
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ SESSION_MIGRATE_KEY: flipped }, 'environment variable SESSION_MIGRATE_KEY: not a session-migrate key'],
+      [{ SESSION_MIGRATE_KEY_FILE: keyFile }, `key file ${keyFile}: not a session-migrate key`],
+    ];
+    for (const [env, expected] of cases) {
+      const [r] = php({ fromEnvironment: true }, env);
+      expect(r!.ok, JSON.stringify(env)).toBeUndefined();
+      expect(r!.error).toContain(expected);
+      expect(r!.error).not.toContain(flipped.slice(0, 16));
+    }
+  });
+
   it('refuses two sources at once, a ring file others can read, and a truncated ring file', () => {
     const ringFile = file('ring2', ringVector.text, 0o600);
     const both = php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: ringFile, SESSION_MIGRATE_KEY: ringVector.text })[0]!.error!;

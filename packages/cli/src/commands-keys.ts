@@ -7,7 +7,7 @@ import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { UserFacingError } from '@session-migrate/common';
 import {
   MAX_KEY_TEXT_BYTES, deriveLookupKey, formatKeyRing, keyIdOf, keyRingIds, loadKeyRing, loadSodium, parseKeyText,
-  readSecretFile, wipeKeyRing, writeSecretFileAtomic, type KeyProvider, type KeyRing,
+  readSecretFile, refuseSymlinkTarget, wipeKeyRing, writeSecretFileAtomic, type KeyProvider, type KeyRing,
 } from '@session-migrate/envelope';
 import type { Print } from './commands.ts';
 
@@ -35,10 +35,13 @@ export async function keysId(args: { key: KeyProvider; json: boolean }, print: P
 /**
  * Runs a read-modify-write of a ring file under `RING.lock` (created O_EXCL, removed afterwards), so
  * two `keys ring` commands at once cannot lose one's change.
- * @throws UserFacingError when the lock exists (another command runs, or one crashed: the message says
- *   which file to remove).
+ * @throws UserFacingError when `path` is a symlink (the message names the real path to use), or the
+ *   lock exists (another command runs, or one crashed: the message says which file to remove).
  */
 async function withRingLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  // Checked before the lock and again when writing (writeSecretFileAtomic): a ring behind a symlink
+  // would be replaced by a file while PHP keeps reading the unchanged target.
+  refuseSymlinkTarget(path, 'key ring');
   const lock = `${path}.lock`;
   let fd: number;
   try {

@@ -40,13 +40,14 @@ export function keyProviderOptions<T>(y: Argv<T>) {
     .option('key-ring', { type: 'string', describe: 'key ring file (mode 0600), see keys ring init' })
     .option('key-env', { type: 'string', describe: 'NAME of an environment variable holding the base64 key or the key ring text' })
     .option('key-command', { type: 'string', describe: 'command (run with /bin/sh -c, no stdin) that prints the key or key ring, e.g. a secrets manager CLI' })
-    .option('key-command-timeout', { type: 'number', default: DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS, describe: 'seconds before --key-command is killed' });
+    .option('key-command-timeout', { type: 'number', describe: `seconds before --key-command is killed (default ${DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS}); only with --key-command` });
 }
 
 /**
  * The one key provider the options name.
  * @param required when false, no provider at all gives undefined (the caller falls back to a plan).
- * @throws UserFacingError when several are given, or none and `required`.
+ * @throws UserFacingError when several are given, none and `required`, or `--key-command-timeout`
+ *   without `--key-command`.
  */
 export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyProvider | undefined {
   const given: KeyProvider[] = [];
@@ -68,6 +69,10 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
   if (env !== undefined) given.push({ kind: 'env', name: env });
   if (command !== undefined) given.push({ kind: 'command', command, timeoutSeconds: a['key-command-timeout'] ?? DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS });
   if (given.length > 1) throw new UserFacingError('give only one of --key-file, --key-ring, --key-env and --key-command');
+  // A timeout only means something for a command: silently ignoring it would hide a mistyped option.
+  if (a['key-command-timeout'] !== undefined && command === undefined) {
+    throw new UserFacingError('--key-command-timeout applies only to --key-command; remove it or give the key with --key-command');
+  }
   if (given.length === 0 && required) throw new UserFacingError('give the key with one of --key-file, --key-ring, --key-env or --key-command (see --help)');
   return given[0];
 }

@@ -4,10 +4,11 @@
  * stay mode 0600, and concurrent or invalid changes are refused with one-line errors.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSodium, parseKeyText, keyRingIds, generateKeyFile } from '@session-migrate/envelope';
+import { UserFacingError } from '@session-migrate/common';
 import { keysId, keysRingAdd, keysRingInit, keysRingRetire, keysRingRotate } from '../src/commands-keys.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sm-keys-ring-'));
@@ -67,6 +68,65 @@ describe('keys ring', () => {
   });
 });
 
+describe('keys ring through a symlink', () => {
+  it('add, rotate and retire refuse a ring path that is a symlink, name the real path, and change nothing', async () => {
+    const real = join(dir, 'real-ring');
+    await keysRingInit({ out: real }, quiet);
+    await keysRingAdd({ ring: real }, quiet);
+    const before = readFileSync(real, 'latin1');
+    const ids = idsOf(real);
+    const link = join(dir, 'ringlink');
+    symlinkSync(real, link);
+    const realPath = realpathSync(real);
+    const attempts: Array<[string, () => Promise<number>]> = [
+      ['add', () => keysRingAdd({ ring: link }, quiet)],
+      ['rotate', () => keysRingRotate({ ring: link }, quiet)],
+      ['rotate --to', () => keysRingRotate({ ring: link, to: ids.previousKeyIds[0]! }, quiet)],
+      ['retire', () => keysRingRetire({ ring: link, keyId: ids.previousKeyIds[0]! }, quiet)],
+    ];
+    for (const [name, attempt] of attempts) {
+      let message = '';
+      try {
+        await attempt();
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, name).toBe(`key ring ${link} is a symlink; refusing to replace it (the link would become a file and ${realPath} would stay unchanged): give the real path ${realPath}`);
+      expect(lstatSync(link).isSymbolicLink(), name).toBe(true);
+      expect(readlinkSync(link)).toBe(real);
+      expect(readFileSync(real, 'latin1'), name).toBe(before);
+      expect(existsSync(`${link}.lock`), name).toBe(false);
+    }
+    // The real path, as the message says, works.
+    expect(await keysRingRotate({ ring: realPath }, quiet)).toBe(0);
+    expect(idsOf(link).previousKeyIds[0]).toBe(ids.currentKeyId);
+  });
+
+  it('a dangling ring symlink is refused too', async () => {
+    const link = join(dir, 'dangling-ring');
+    symlinkSync(join(dir, 'no-such-ring'), link);
+    await expect(keysRingAdd({ ring: link }, quiet)).rejects.toThrow(/is a symlink whose target does not exist; refusing to write through it/);
+    expect(existsSync(join(dir, 'no-such-ring'))).toBe(false);
+  });
+
+  it('keys generate --out and keys ring init --out refuse an existing symlink (live or dangling) and leave its target alone', async () => {
+    const target = join(dir, 'gen-target.key');
+    generateKeyFile(target);
+    const before = readFileSync(target, 'latin1');
+    const live = join(dir, 'gen-live-link');
+    const dangling = join(dir, 'gen-dangling-link');
+    symlinkSync(target, live);
+    symlinkSync(join(dir, 'gen-nothing'), dangling);
+    for (const out of [live, dangling]) {
+      expect(() => generateKeyFile(out)).toThrow(/already exists; refusing to overwrite it/);
+      await expect(keysRingInit({ out }, quiet)).rejects.toThrow(/already exists; refusing to overwrite it/);
+      expect(lstatSync(out).isSymbolicLink()).toBe(true);
+    }
+    expect(readFileSync(target, 'latin1')).toBe(before);
+    expect(existsSync(join(dir, 'gen-nothing'))).toBe(false);
+  });
+});
+
 describe('key provider options', async () => {
   const { keyProviderFromArgs } = await import('../src/key-options.ts');
   it('takes exactly one provider, and refuses a key pasted as a path or a variable name without echoing it', () => {
@@ -75,6 +135,19 @@ describe('key provider options', async () => {
     expect(keyProviderFromArgs({}, false)).toBeUndefined();
     expect(() => keyProviderFromArgs({}, true)).toThrow(/give the key with one of --key-file, --key-ring, --key-env or --key-command/);
     expect(() => keyProviderFromArgs({ 'key-file': 'a', 'key-env': 'B' }, true)).toThrow(/give only one of/);
+    // --key-command-timeout means nothing without --key-command: a usage error, not silently ignored.
+    for (const a of [{ 'key-file': '/etc/sm/key' }, { 'key-ring': '/etc/sm/ring' }, { 'key-env': 'SM_KEY' }, {}]) {
+      let error: unknown;
+      try {
+        keyProviderFromArgs({ ...a, 'key-command-timeout': 3 }, false);
+      } catch (err) {
+        error = err;
+      }
+      expect(error, JSON.stringify(a)).toBeInstanceOf(UserFacingError);
+      expect((error as UserFacingError).message).toBe('--key-command-timeout applies only to --key-command; remove it or give the key with --key-command');
+      expect((error as UserFacingError).exitCode).toBe(2);
+    }
+    expect(keyProviderFromArgs({ 'key-command': 'vault read x' }, true)).toEqual({ kind: 'command', command: 'vault read x', timeoutSeconds: 10 });
     const key = Buffer.alloc(32, 0xfa);
     for (const [option, value] of [['key-file', key.toString('base64')], ['key-ring', key.toString('base64url')], ['key-env', key.toString('hex')], ['key-env', 'session-migrate-keyring 1']] as const) {
       let message = '';

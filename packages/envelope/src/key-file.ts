@@ -6,10 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import {
-  closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync,
+  closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, rmSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
 import { MASTER_KEY_BYTES } from './envelope.ts';
+import { isCanonicalBase64 } from './keyring.ts';
 
 const STRICT_BASE64_32 = /^[A-Za-z0-9+/]{43}=$/;
 
@@ -24,7 +25,12 @@ export function parseMasterKey(text: string, source: string): Buffer {
       `${source}: not a session-migrate key (expected ${MASTER_KEY_BYTES} bytes as 44 characters of standard base64; create one with 'session-migrate keys generate --out FILE')`,
     );
   }
-  return Buffer.from(trimmed, 'base64');
+  const key = Buffer.from(trimmed, 'base64');
+  if (!isCanonicalBase64(key, trimmed)) {
+    key.fill(0);
+    throw new UserFacingError(`${source}: not a session-migrate key (not canonical base64: the last character before '=' has non-zero unused bits; copy the key again or make a new one)`);
+  }
+  return key;
 }
 
 /**
@@ -72,13 +78,43 @@ export function readSecretFile(path: string, what: string, maxBytes: number): st
 }
 
 /**
+ * Refuses to replace a key file or key ring that is a symlink: an atomic rename would replace the
+ * link itself with a regular file and leave its target (what PHP reads) unchanged, and writing
+ * through links atomically is error-prone. The message names the real path to use instead.
+ * A missing `path` passes (nothing to replace).
+ * @param what how the message names the file (`key ring`, `key file`).
+ * @throws UserFacingError (exit 2) when `path` is a symlink.
+ */
+export function refuseSymlinkTarget(path: string, what: string): void {
+  let isLink = false;
+  try {
+    isLink = lstatSync(path).isSymbolicLink();
+  } catch {
+    return;
+  }
+  if (!isLink) return;
+  let real: string | undefined;
+  try {
+    real = realpathSync(path);
+  } catch {
+    real = undefined;
+  }
+  throw new UserFacingError(real === undefined
+    ? `${what} ${path} is a symlink whose target does not exist; refusing to write through it`
+    : `${what} ${path} is a symlink; refusing to replace it (the link would become a file and ${real} would stay unchanged): give the real path ${real}`);
+}
+
+/**
  * Writes key material to `path` with mode 0600: through a temporary file in the same directory
  * (created O_EXCL, fsynced, renamed over `path`), so a reader sees the old or the new file, never
- * half of one. With `replace: false` an existing `path` is never overwritten.
- * @throws UserFacingError when the directory is missing, the file exists (replace: false) or the
+ * half of one. With `replace: false` an existing `path` (a symlink too) is never overwritten; with
+ * `replace: true` a symlink at `path` is refused (refuseSymlinkTarget).
+ * @throws UserFacingError when the directory is missing, the file exists (replace: false), `path` is
+ *   a symlink (replace: true) or the
  *   write fails; the temporary file is removed.
  */
 export function writeSecretFileAtomic(path: string, text: string, options: { replace: boolean; what: string }): void {
+  if (options.replace) refuseSymlinkTarget(path, options.what);
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number;

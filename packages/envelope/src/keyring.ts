@@ -21,6 +21,7 @@
  * padding; URL-safe or unpadded text is a malformed key, never "a wrong key". Error messages name the
  * source and the line, never the text.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { UserFacingError } from '@session-migrate/common';
 import {
   KDF_CONTEXT, KDF_ID_LOOKUP, KEY_ID_BYTES, MASTER_KEY_BYTES, deriveKeys,
@@ -108,7 +109,28 @@ function decodeKey(text: string, what: string): Buffer {
   if (!STRICT_BASE64_32.test(text)) {
     throw new UserFacingError(`${what}: not a session-migrate key (expected ${MASTER_KEY_BYTES} bytes as 44 characters of standard base64, with '+', '/' and one '='; URL-safe or unpadded base64 is refused)`);
   }
-  return Buffer.from(text, 'base64');
+  const key = Buffer.from(text, 'base64');
+  if (!isCanonicalBase64(key, text)) {
+    key.fill(0);
+    throw new UserFacingError(`${what}: not a session-migrate key (not canonical base64: the last character before '=' has non-zero unused bits, so it is not the encoding of any key; copy the key again or make a new one)`);
+  }
+  return key;
+}
+
+/**
+ * Whether `text` is exactly the standard base64 encoding of `bytes` (RFC 4648 section 3.5: encoders
+ * set the unused pad bits to zero; Node's and PHP's decoders ignore them, so `...c=` and `...d=` would
+ * otherwise decode to the same key). Compares in constant time; the re-encoding is zeroed.
+ */
+export function isCanonicalBase64(bytes: Buffer, text: string): boolean {
+  const again = Buffer.from(bytes.toString('base64'), 'latin1');
+  const given = Buffer.from(text, 'latin1');
+  try {
+    return again.length === given.length && timingSafeEqual(again, given);
+  } finally {
+    again.fill(0);
+    given.fill(0);
+  }
 }
 
 /**

@@ -76,9 +76,20 @@ export async function loadKeyRing(p: KeyProvider, env: NodeJS.ProcessEnv = proce
   }
 }
 
+/** How long, in ms, stdout may stay open after the key command exited with status 0 (see runKeyCommand). */
+export const KEY_COMMAND_EXIT_GRACE_MS = 500;
+
 /**
  * Runs a key command: `/bin/sh -c CMD`, stdin closed, stdout collected (at most MAX_KEY_TEXT_BYTES),
- * stderr discarded, the whole process group killed after `timeoutSeconds`.
+ * stderr discarded.
+ *
+ * `timeoutSeconds` is a hard limit: at the deadline the process group is killed (SIGKILL), stdout is
+ * destroyed and the promise rejects, whether or not stdout reached EOF (a background process in its
+ * own session, e.g. `setsid sleep 20 &`, can keep the pipe open and is out of the group's reach).
+ * When `/bin/sh` exits with status 0 but something it started keeps stdout open, what was printed
+ * up to KEY_COMMAND_EXIT_GRACE_MS after the exit is the output: the pipe is closed on our side and
+ * the rest of the process group is killed (docs/keys.md, "--key-command").
+ * @param timeoutSeconds seconds, more than 0 and at most 3600.
  * @returns stdout (the caller zeroes it).
  * @throws UserFacingError on a spawn failure, a non-zero exit, a signal, the timeout, too much or no
  *   output; the message never repeats what the command printed.
@@ -90,9 +101,11 @@ export function runKeyCommand(command: string, timeoutSeconds: number): Promise<
   }
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    const stdout = child.stdout!;
     const chunks: Buffer[] = [];
     let size = 0;
-    let failure: string | undefined;
+    let settled = false;
+    let grace: NodeJS.Timeout | undefined;
     const wipe = () => {
       for (const c of chunks) c.fill(0);
     };
@@ -103,41 +116,64 @@ export function runKeyCommand(command: string, timeoutSeconds: number): Promise<
         // already gone
       }
     };
-    const timer = setTimeout(() => {
-      failure = `did not finish within ${timeoutSeconds} s (killed; raise --key-command-timeout if it is just slow)`;
+    /** Ends the run once: stops timers, closes our end of stdout (never waits for EOF again). */
+    const finish = () => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      if (grace !== undefined) clearTimeout(grace);
+      stdout.removeAllListeners('data');
+      stdout.on('error', () => undefined);
+      stdout.destroy();
+      return true;
+    };
+    const fail = (why: string) => {
+      if (!finish()) return;
       killGroup();
-    }, timeoutSeconds * 1000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      chunks.push(chunk);
-      if (size > MAX_KEY_TEXT_BYTES && failure === undefined) {
-        failure = `printed more than ${MAX_KEY_TEXT_BYTES} bytes; it must print only the key or key ring`;
-        killGroup();
-      }
-    });
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
       wipe();
-      reject(new UserFacingError(`--key-command: cannot run /bin/sh: ${err.code ?? 'error'}`));
-    });
-    // 'close' waits for stdout to end: a killed group closes it; a background child keeping it open
-    // past the timeout is killed with the group.
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const fail = (why: string) => {
-        wipe();
-        reject(new UserFacingError(`--key-command ${why} (its output is not shown: it may hold key material)`));
-      };
-      if (failure !== undefined) return fail(failure);
-      if (signal !== null) return fail(`was killed by ${signal}`);
-      if (code !== 0) return fail(`exited with status ${code}`);
+      reject(new UserFacingError(`--key-command ${why} (its output is not shown: it may hold key material)`));
+    };
+    const succeed = (lingering: boolean) => {
+      if (!finish()) return;
+      if (lingering) killGroup(); // what the command left running in its group holds our stdout
       const out = Buffer.concat(chunks);
       wipe();
       if (out.toString('latin1').trim() === '') {
         out.fill(0);
-        return reject(new UserFacingError('--key-command printed nothing; it must print the key or key ring on stdout'));
+        reject(new UserFacingError('--key-command printed nothing; it must print the key or key ring on stdout'));
+        return;
       }
       resolve(out);
+    };
+    const timer = setTimeout(() => {
+      fail(`did not finish within ${timeoutSeconds} s (killed; raise --key-command-timeout if it is just slow)`);
+    }, timeoutSeconds * 1000);
+    stdout.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > MAX_KEY_TEXT_BYTES) fail(`printed more than ${MAX_KEY_TEXT_BYTES} bytes; it must print only the key or key ring`);
+    });
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (!finish()) return;
+      wipe();
+      reject(new UserFacingError(`--key-command: cannot run /bin/sh: ${err.code ?? 'error'}`));
+    });
+    const judge = (code: number | null, signal: NodeJS.Signals | null): boolean => {
+      if (signal !== null) fail(`was killed by ${signal}`);
+      else if (code !== 0) fail(`exited with status ${code}`);
+      else return true;
+      return false;
+    };
+    // 'exit': /bin/sh is done. A failure is final at once; on success stdout gets a short grace to
+    // drain, then what it printed counts even if a lingering process still holds the pipe.
+    child.once('exit', (code, signal) => {
+      if (settled || !judge(code, signal)) return;
+      grace = setTimeout(() => succeed(true), KEY_COMMAND_EXIT_GRACE_MS);
+    });
+    // 'close': stdout reached EOF and the process exited: the usual end.
+    child.once('close', (code, signal) => {
+      if (settled || !judge(code, signal)) return;
+      succeed(false);
     });
   });
 }

@@ -79,6 +79,16 @@ describe('key files', () => {
     try { parseMasterKey('SECRET-GARBAGE', 'k'); } catch (e) { expect(String(e)).not.toContain('SECRET'); }
     expect(parseMasterKey(vectors.master_key_base64 + '\r\n', 'k').equals(master)).toBe(true);
   });
+  it('rejects non-canonical base64 (unused bits of the last character set) without echoing it', () => {
+    const canonical = vectors.master_key_base64 as string;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const flipped = canonical.slice(0, 42) + alphabet[alphabet.indexOf(canonical[42]!) ^ 1] + '=';
+    expect(Buffer.from(flipped, 'base64').equals(master)).toBe(true); // the lax decoder sees the same key
+    let message = '';
+    try { parseMasterKey(`${flipped}\n`, 'key file k'); } catch (e) { message = (e as Error).message; }
+    expect(message).toMatch(/^key file k: not a session-migrate key \(not canonical base64/);
+    expect(message).not.toContain(flipped.slice(0, 16));
+  });
   it('refuses a key file readable by others, a FIFO and a missing file; follows a symlink to a 0600 file', () => {
     const path = join(dir, 'open.key');
     writeFileSync(path, vectors.master_key_base64);

@@ -22,6 +22,33 @@ interface Vectors {
 }
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/keyring-vectors.json', import.meta.url), 'utf8')) as Vectors;
 
+/** Kills the process whose PID a test command wrote to `path` (if it ran and still runs). */
+function killPidFile(path: string): void {
+  try {
+    process.kill(Number(readFileSync(path, 'utf8')), 'SIGKILL');
+  } catch {
+    // not started or already gone
+  }
+}
+
+/** Shell that waits until a background process has written its PID file. */
+const waitFor = (pidFile: string) => `while [ ! -s ${pidFile} ]; do sleep 0.05; done`;
+
+/** Resolves once `pid` no longer runs (gone, or a zombie not yet reaped); fails the test after 20 s. */
+async function waitGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch {
+      return;
+    }
+    if (/\) Z /.test(stat)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`process ${pid} still runs`);
+}
+
 /** Every base64 run of 40+ characters in a text (keys), to check an error message against. */
 const keyLike = (text: string) => text.match(/[A-Za-z0-9+/_-]{40,}={0,2}/g) ?? [];
 
@@ -132,6 +159,11 @@ describe('key providers', () => {
     const bad = await errorOf({ kind: 'env', name: 'SM_K' }, { SM_K: master.toString('base64url') });
     expect(bad).toMatch(/^environment variable SM_K: not a session-migrate key/);
     expect(bad).not.toContain(master.toString('base64url').slice(0, 16));
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const flipped = b64.slice(0, 42) + alphabet[alphabet.indexOf(b64[42]!) ^ 1] + '=';
+    const nonCanonical = await errorOf({ kind: 'env', name: 'SM_K' }, { SM_K: flipped });
+    expect(nonCanonical).toMatch(/^environment variable SM_K: not a session-migrate key \(not canonical base64/);
+    expect(nonCanonical).not.toContain(flipped.slice(0, 16));
   });
 
   it('command: reads stdout; non-zero exit, signal, timeout, empty or huge output fail without echoing output', async () => {
@@ -141,7 +173,6 @@ describe('key providers', () => {
       [`cat ${keyFile}; echo ${b64} >&2; exit 3`, /^--key-command exited with status 3 \(its output is not shown/],
       [`cat ${keyFile}; kill -TERM $$`, /^--key-command was killed by SIGTERM/],
       [`cat ${keyFile}; sleep 30`, /^--key-command did not finish within 0.5 s/],
-      [`cat ${keyFile}; sleep 30 &`, /^--key-command did not finish within 0.5 s/],
       ['true', /^--key-command printed nothing/],
       ['head -c 70000 /dev/zero', /printed more than 65536 bytes/],
       [`echo ${master.toString('base64url')}`, /^the output of --key-command: not a session-migrate key/],
@@ -154,4 +185,42 @@ describe('key providers', () => {
     }
     expect(await errorOf({ kind: 'command', command: 'cat /dev/null', timeoutSeconds: 0 })).toMatch(/--key-command-timeout must be more than 0/);
   });
+
+  it('command: the timeout is a hard limit even when a process in another session keeps stdout open', async () => {
+    const keyFile = file('k4', `${b64}\n`, 0o600);
+    const pidFile = join(scratch, 'lingering.pid');
+    // setsid: the lingering sleep is in its own session, out of reach of the process-group kill, and
+    // holds the pipe open for 60 s; the command itself never exits on its own.
+    const command = `setsid sh -c 'echo $$ > ${pidFile}; exec sleep 60' & ${waitFor(pidFile)}; cat ${keyFile}; sleep 60`;
+    const started = Date.now();
+    try {
+      const message = await errorOf({ kind: 'command', command, timeoutSeconds: 1 });
+      expect(message).toMatch(/^--key-command did not finish within 1 s/);
+      expect(message).not.toContain(b64.slice(0, 16));
+      // Far below the 60 s the pipe stays open: the CLI stopped waiting at the deadline.
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      killPidFile(pidFile);
+    }
+  }, 60_000);
+
+  it('command: output is accepted once the command exited 0, even if a process it started keeps stdout open', async () => {
+    const keyFile = file('k5', `${b64}\n`, 0o600);
+    const pidFile = join(scratch, 'lingering2.pid');
+    const command = `setsid sh -c 'echo $$ > ${pidFile}; exec sleep 60' & ${waitFor(pidFile)}; cat ${keyFile}`;
+    const started = Date.now();
+    try {
+      const ring = await loadKeyRing({ kind: 'command', command, timeoutSeconds: 40 });
+      expect(ring.current.equals(master)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      // A background process in the command's own process group is killed once the output is taken.
+      const groupPidFile = join(scratch, 'group.pid');
+      const again = await loadKeyRing({ kind: 'command', command: `sh -c 'echo $$ > ${groupPidFile}; exec sleep 60' & ${waitFor(groupPidFile)}; cat ${keyFile}`, timeoutSeconds: 40 });
+      expect(again.current.equals(master)).toBe(true);
+      const pid = Number(readFileSync(groupPidFile, 'utf8'));
+      await waitGone(pid);
+    } finally {
+      killPidFile(pidFile);
+    }
+  }, 60_000);
 });

@@ -89,14 +89,23 @@ describe('applySessions', () => {
     expect(second.counts).toMatchObject({ migrated: 0, alreadyPresent: 2500, conflicts: 0, failed: 0 });
     expect((await redis.client.getBuffer(key))!.equals(stored!)).toBe(true);
 
-    // PHP wrote a newer session through the handler: apply must not clobber it.
-    const newer = codec.seal(key, Buffer.from('n|i:999;'));
-    await redis.client.set(key, newer, 'EX', 100);
+    // A different session whose TTL shows it was written before the file last changed (100 s left of
+    // 1440, file fresh): a stale copy, reported as a conflict and left alone.
+    const stale = codec.seal(key, Buffer.from('n|i:999;'));
+    await redis.client.set(key, stale, 'EX', 100);
+    // PHP wrote a newer session through the handler (full gc_maxlifetime left; file 60 s old): newer.
+    const key8 = codec.keyName(prefix, ids[8]!);
+    const minuteAgo = now - 60;
+    utimesSync(join(dir, `sess_${ids[8]}`), minuteAgo, minuteAgo);
+    const newer = codec.seal(key8, Buffer.from('n|i:1000;'));
+    await redis.client.set(key8, newer, 'EX', 1440);
     const third = await applySessions({ plan, source: openSource(`files:${dir}`), codec, client: redis.client, dryRun: false, nowSeconds: now });
-    expect(third.counts).toMatchObject({ migrated: 0, alreadyPresent: 2499, conflicts: 1 });
-    expect(third.conflicts[0]).toMatchObject({ key, reason: 'key holds a different session (newer write?)' });
+    expect(third.counts).toMatchObject({ migrated: 0, alreadyPresent: 2498, newerInRedis: 1, conflicts: 1 });
+    expect(third.conflicts).toHaveLength(1);
+    expect(third.conflicts[0]).toMatchObject({ key, reason: expect.stringMatching(/^key holds a different session that is not newer than the source/) });
     expect(third.conflicts[0]!.file).toMatch(/sess_idem00…$/);
-    expect((await redis.client.getBuffer(key))!.equals(newer)).toBe(true);
+    expect((await redis.client.getBuffer(key))!.equals(stale)).toBe(true);
+    expect((await redis.client.getBuffer(key8))!.equals(newer)).toBe(true);
   });
 
   it('gives the same result with worker threads reading and sealing', async () => {

@@ -617,6 +617,8 @@ function insertPoint(ast: PhpNode, tokens: readonly Token[]): InsertPoint | stri
   if (open.type !== 'T_OPEN_TAG') return 'the file does not start with PHP code';
   let point: InsertPoint = { offset: open.end, style: /\n$/.test(open.text) ? 'line' : /\s$/.test(open.text) ? 'inline' : 'inline-nospace' };
   for (const stmt of ast.children as PhpNode[]) {
+    // The `#!` line before the open tag is an inline node of its own: not a statement to stop at.
+    if (stmt.kind === 'inline' && (stmt.loc?.end.offset ?? Infinity) <= open.start) continue;
     if (stmt.kind === 'declare' && ((stmt.children as PhpNode[] | undefined) ?? []).length === 0) {
       const end = terminator(tokens, stmt.loc!.start.offset, [';']);
       if (end === null) return 'a declare() statement without `;`';

@@ -266,6 +266,11 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     expectUsageError(cli(['purge', '--plan', 'p.json', '--dry-run', '--dry-run=false']), /--dry-run given more than once/);
     expectUsageError(cli(['verify', '--target', target(), '--key-file', box.keyFile, '--key-file', box.keyFile]), /--key-file given more than once/);
     expectUsageError(cli(['apply', '--plan', 'a.json', '--no-json', '--json']), /--json given more than once/);
+    // yargs also takes camelCase spellings: they are the same option, checked the same way.
+    expectUsageError(cli(['purge', '--plan', 'p.json', '--dry-run', '--dryRun=false']), /--dry-run given more than once/);
+    expectUsageError(cli(['purge', '--plan', 'p.json', '--dryRun=yes']), /--dry-run takes no value/);
+    expectUsageError(cli(['apply', '--plan', 'a.json', '--dry-run', '--no-dryRun']), /--dry-run given more than once/);
+    expectUsageError(cli(['keys', 'id', '--key-file', 'a', '--keyFile', 'b']), /--key-file given more than once/);
     const src = `files:${join(box.root, 'drift-sessions')}`;
     expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', 'abc']), /--gc-maxlifetime must be a whole number/);
     expectUsageError(cli(['verify', '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', '-1']), /--gc-maxlifetime must be a whole number/);

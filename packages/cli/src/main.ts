@@ -23,6 +23,9 @@ import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './com
 
 const VERSION = '0.1.0';
 
+/** Boolean flags: `--flag=VALUE` takes only true or false (yargs reads `--dry-run=yes` as false). */
+const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'keep', 'help', 'allow-partial', 'remove-keys', 'read-through', 'strict', 'sarif', 'fleet', 'replace-custom-handler', 'short-open-tag', 'version']);
+
 /** Options that take several values and may be given more than once. */
 const REPEATABLE_OPTIONS = new Set(['docroot', 'from-collected']);
 
@@ -59,10 +62,14 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   });
   // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
+  // yargs also accepts camelCase spellings (--dryRun): both checks below see kebab-case names.
+  const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   for (const arg of argv) {
-    const m = /^--(dry-run|json|keep|help|allow-partial|remove-keys|read-through|strict|sarif|fleet)=(.*)$/s.exec(arg);
-    if (m !== null && m[2] !== 'true' && m[2] !== 'false') {
-      process.stderr.write(`session-migrate: --${m[1]} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
+    if (arg === '--') break;
+    const m = /^--([A-Za-z][A-Za-z0-9-]*)=(.*)$/s.exec(arg);
+    const name = m !== null ? kebab(m[1]!) : '';
+    if (m !== null && BOOLEAN_FLAGS.has(name) && m[2] !== 'true' && m[2] !== 'false') {
+      process.stderr.write(`session-migrate: --${name} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
       return 2;
     }
   }
@@ -71,13 +78,16 @@ export async function main(argv: string[]): Promise<number> {
   const seen = new Set<string>();
   for (const arg of argv) {
     if (arg === '--') break;
-    const m = /^--(?:no-)?([a-z][a-z0-9-]*)(?:=|$)/.exec(arg);
-    if (m === null || REPEATABLE_OPTIONS.has(m[1]!)) continue;
-    if (seen.has(m[1]!)) {
-      process.stderr.write(`session-migrate: --${m[1]} given more than once\n`);
+    const m = /^--([A-Za-z][A-Za-z0-9-]*)(?:=|$)/.exec(arg);
+    if (m === null) continue;
+    let name = kebab(m[1]!);
+    if (name.startsWith('no-')) name = name.slice(3);
+    if (REPEATABLE_OPTIONS.has(name)) continue;
+    if (seen.has(name)) {
+      process.stderr.write(`session-migrate: --${name} given more than once\n`);
       return 2;
     }
-    seen.add(m[1]!);
+    seen.add(name);
   }
   const run = (fn: () => Promise<number> | number) => async () => {
     code = await fn();

@@ -136,10 +136,22 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
 
   it('verify exits 0, and 1 naming the key once plaintext is planted under the prefix', async () => {
     const base = ['verify', '--target', redis.url, '--key-file', box.keyFile];
-    const ok = cli([...base, '--source', `files:${box.sessions}.old`]);
-    // User 0 changed their cart through the handler, so the old file no longer matches that key.
-    expect(ok.status).toBe(1);
-    expect(ok.stdout).toMatch(/different-content/);
+    // The old files were last written a minute ago (before the cutover).
+    const oldDir = `${box.sessions}.old`;
+    const minuteAgo = Date.now() / 1000 - 60;
+    for (const f of readdirSync(oldDir)) utimesSync(join(oldDir, f), minuteAgo, minuteAgo);
+    // User 0 changed their cart through the handler since: different bytes, but newer (full TTL left).
+    const ok = cli([...base, '--source', `files:${oldDir}`]);
+    expect(ok.status, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/3 identical in Redis, 1 newer in Redis \(updated through the handler\)/);
+    // The same value with less lifetime left than the file: a copy older than the file, so it fails.
+    const codec = await EnvelopeCodec.create([readKeyFile(box.keyFile)]);
+    const key0 = codec.keyName('smsess:', users[0]!.client.cookies.get('PHPSESSID')!);
+    expect(await redis.client.pexpire(key0, 100_000)).toBe(1);
+    const stale = cli([...base, '--source', `files:${oldDir}`]);
+    expect(stale.status).toBe(1);
+    expect(stale.stdout).toMatch(/different-content 1/);
+    await redis.client.expire(key0, 1440);
     const clean = cli(base);
     expect(clean.status, clean.stdout).toBe(0);
     expect(clean.stdout).toMatch(/4 valid/);
@@ -156,7 +168,6 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     await redis.client.del('smsess:planted-by-attacker');
 
     // An authentic envelope without a TTL would never expire.
-    const codec = await EnvelopeCodec.create([readKeyFile(box.keyFile)]);
     await redis.client.set('smsess:no-ttl', codec.seal('smsess:no-ttl', Buffer.from('a|i:1;')));
     const noTtl = cli([...base, '--json']);
     expect(noTtl.status).toBe(1);

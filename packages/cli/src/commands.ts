@@ -446,7 +446,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     print(`  keys        ${report.keysScanned} under prefix "${printable(prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
     const src = report.source;
     if (src !== undefined) {
-      print(`  source      ${src.checked} live session(s) checked, ${src.matching} identical in Redis`);
+      print(`  source      ${src.checked} live session(s) checked, ${src.matching} identical in Redis${(src.newer ?? 0) > 0 ? `, ${src.newer} newer in Redis (updated through the handler)` : ''}`);
       if (src.expired + src.corrupt > 0) {
         print(`  NOTE        not checked: ${src.expired} past gc_maxlifetime (${gcMaxlifetime} s), ${src.empty} empty, ${src.corrupt} not loadable as ${serializeHandler}; if these were migrated, --gc-maxlifetime or --serialize-handler differ from the plan (use --plan)`);
       }

@@ -8,7 +8,7 @@ import { redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys, tombstoneKeyFor } from '@session-migrate/target';
-import { decideSession, exactTtlMsOf } from '@session-migrate/migrate';
+import { decideSession, exactTtlMsOf, isNewerInRedis } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
 /** Why one key or one source session fails verification. */
@@ -64,7 +64,11 @@ export interface VerifyReport {
    * because gc_maxlifetime says they expired, they are empty, or PHP would reject them under the
    * serialize_handler (many of those usually mean the options do not match the plan).
    */
-  source?: { checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number };
+  source?: {
+    checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number;
+    /** Different in Redis, but written there after the source copy last changed (the handler's update). */
+    newer?: number;
+  };
 }
 
 export interface VerifyOptions {
@@ -206,19 +210,21 @@ async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, target
 async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['source']>> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const result = { checked: 0, matching: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0 };
-  let batch: Array<{ key: string; data: Buffer; file: string }> = [];
+  const result = { checked: 0, matching: 0, newer: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0 };
+  let batch: Array<{ key: string; data: Buffer; file: string; ttlMs: number }> = [];
   const flush = async () => {
     const pipe = client.pipeline();
     for (const b of batch) {
       pipe.getBuffer(b.key);
       pipe.exists(tombstoneKeyFor(prefix, b.key));
+      pipe.pttl(b.key);
     }
     const replies = (await pipe.exec()) ?? [];
     batch.forEach((b, i) => {
       result.checked++;
-      const [err, value] = replies[2 * i] ?? [new Error('no reply'), null];
-      const [, tombstone] = replies[2 * i + 1] ?? [null, 0];
+      const [err, value] = replies[3 * i] ?? [new Error('no reply'), null];
+      const [, tombstone] = replies[3 * i + 1] ?? [null, 0];
+      const [, pttl] = replies[3 * i + 2] ?? [null, -2];
       const file = redactSessionPath(b.file);
       if (err) return fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
       if (value === null && tombstone === 1) {
@@ -228,7 +234,15 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
       if (value === null) return fail({ key: b.key, file, reason: 'missing-in-redis' });
       const opened = codec.open(b.key, value as Buffer);
       if (!opened.ok) return; // already reported by the scan of the prefix
-      if (!opened.plaintext.equals(b.data)) return fail({ key: b.key, file, reason: 'different-content' });
+      if (!opened.plaintext.equals(b.data)) {
+        // Written by the handler after the file last changed (read-through mode): newer, by the same
+        // rule as apply's newerInRedis and purge's `newer`; otherwise the copy is wrong or stale.
+        if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
+          result.newer++;
+          return;
+        }
+        return fail({ key: b.key, file, reason: 'different-content' });
+      }
       result.matching++;
     });
     batch = [];
@@ -247,7 +261,7 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
       result[decision.action]++;
       continue;
     }
-    batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location });
+    batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location, ttlMs: decision.ttlMs });
     if (batch.length >= 1000) await flush();
   }
   if (batch.length > 0) await flush();

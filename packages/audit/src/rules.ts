@@ -154,7 +154,11 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
       if (!s.tls) out.push(make('redis-no-tls', cfg, `Redis ${s.host}${s.port !== null ? ':' + s.port : ''} is reached over ${s.scheme}:// without TLS`, at(sp?.origin)));
     }
     if (cfg.savePath.servers.some((s) => !s.auth)) {
-      out.push(make('redis-no-auth', cfg, 'session.save_path has no auth parameter: the Redis connection is unauthenticated', at(sp?.origin)));
+      // phpredis reads only lower-case `auth`: `AUTH=` or `Auth=` is ignored, and silently so.
+      const ignored = /(?:^|[?&\s,])(?!auth)[aA][uU][tT][hH](?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=/.test(String(sp?.value ?? ''));
+      out.push(make('redis-no-auth', cfg, ignored
+        ? 'session.save_path has no lower-case auth parameter (phpredis ignores AUTH= in another case): the Redis connection is unauthenticated; write auth='
+        : 'session.save_path has no auth parameter: the Redis connection is unauthenticated', at(sp?.origin)));
     }
   }
   if (sp !== undefined && sp.origin !== 'default' && /(?:^|[?&\s,])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=[^&\s,]/i.test(String(sp.value))) {

@@ -6,7 +6,7 @@
  *   npx tsx scripts/make-envelope-vectors.ts
  */
 import { writeFileSync } from 'node:fs';
-import { EnvelopeCodec, loadSodium, deriveKeys } from '@session-migrate/envelope';
+import { EnvelopeCodec, KEY_LAYOUT_VERSION, loadSodium, deriveKeys, lockKeyFor, tombstoneKeyFor } from '@session-migrate/envelope';
 
 const master = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
 const other = Buffer.from(Array.from({ length: 32 }, (_, i) => 0xff - i));
@@ -30,6 +30,8 @@ const valid = cases.map((c, i) => {
     prefix: c.prefix,
     session_id: c.sessionId,
     redis_key: redisKey,
+    tombstone_key: tombstoneKeyFor(c.prefix, redisKey),
+    lock_key: lockKeyFor(c.prefix, redisKey),
     nonce_hex: n.toString('hex'),
     plaintext_hex: c.plaintext.toString('hex'),
     envelope_hex: codec.seal(redisKey, c.plaintext, n).toString('hex'),
@@ -48,11 +50,13 @@ const invalid = [
   { name: 'tag byte flipped', redis_key: base.redis_key, envelope_hex: flip(env, env.length - 1).toString('hex'), expect: 'auth-failed' },
   { name: 'moved to another session key', redis_key: valid[1]!.redis_key, envelope_hex: base.envelope_hex, expect: 'auth-failed' },
   { name: 'moved to another prefix', redis_key: 'other:' + base.redis_key.slice('smsess:'.length), envelope_hex: base.envelope_hex, expect: 'auth-failed' },
+  { name: 'moved to the key layout 1 name (no hash tag)', redis_key: base.redis_key.replace(/[{}]/g, ''), envelope_hex: base.envelope_hex, expect: 'auth-failed' },
   { name: 'sealed under another master key', redis_key: base.redis_key, envelope_hex: otherCodec.seal(base.redis_key, Buffer.from('uid|i:42;'), nonce(7)).toString('hex'), expect: 'unknown-key-id' },
 ];
 const doc = {
   spec: 'docs/envelope.md',
   version: 1,
+  key_layout: KEY_LAYOUT_VERSION,
   master_key_base64: master.toString('base64'),
   master_key_hex: master.toString('hex'),
   key_id: keys.keyId,

@@ -6,7 +6,8 @@
  * Storage format: envelope version 1 of session-migrate's docs/envelope.md (the one spec, shared with
  * the TypeScript migrator and checked against docs/envelope-vectors.json):
  *
- *   Redis key name  prefix . hex(BLAKE2b-256(session ID, keyed with K_lookup))   (no session ID in Redis)
+ *   Redis key name  prefix . '{' . hex(BLAKE2b-256(session ID, keyed with K_lookup)) . '}'   (key layout 2:
+ *                   the braces are a Redis Cluster hash tag; no session ID in Redis)
  *   Redis value     "SM" | 0x01 | key ID (8) | nonce (24) | XChaCha20-Poly1305-IETF ciphertext + tag
  *   associated data header (first 11 bytes) . Redis key name
  *
@@ -102,8 +103,9 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
      * @param callable(string): void $logger     receives one line per problem (never key material,
      *                                           session IDs or session data); default error_log()
      *
-     * @throws \InvalidArgumentException when a key is not 32 bytes, the ring is empty, or the Redis
-     *                                   client has options that would alter the stored bytes
+     * @throws \InvalidArgumentException when a key is not 32 bytes, the ring is empty, the prefix
+     *                                   holds "{" or "}", or the Redis client has options that
+     *                                   would alter the stored bytes
      */
     public function __construct(
         \Redis $redis,
@@ -160,6 +162,11 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         unset($ring);
 
         self::assertRawClient($redis);
+        if (strpbrk($prefix, '{}') !== false) {
+            throw new \InvalidArgumentException(
+                'session-migrate: the key prefix must not contain "{" or "}" (key layout 2 puts a hash tag after it)'
+            );
+        }
         $this->redis = $redis;
         $this->prefix = $prefix;
         $this->logger = \Closure::fromCallable($logger ?? static function (string $message): void {
@@ -602,13 +609,21 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /**
-     * Redis key name of a session: prefix . hex(BLAKE2b-256(session ID, keyed with K_lookup)).
+     * Redis key name of a session (key layout 2, docs/envelope.md):
+     * prefix . '{' . hex(BLAKE2b-256(session ID, keyed with K_lookup)) . '}'. The braces are a Redis
+     * Cluster hash tag, so the session, its tombstone and its lock share one hash slot.
      *
      * @param string $sessionId the PHP session ID (charset [A-Za-z0-9,-])
      */
     public function keyName(string $sessionId): string
     {
-        return $this->prefix . bin2hex(sodium_crypto_generichash($sessionId, $this->lookupKey, 32));
+        return $this->prefix . '{' . $this->digest($sessionId) . '}';
+    }
+
+    /** The 64 lowercase hex characters naming a session: hex(BLAKE2b-256(session ID, keyed with K_lookup)). */
+    private function digest(string $sessionId): string
+    {
+        return bin2hex(sodium_crypto_generichash($sessionId, $this->lookupKey, 32));
     }
 
     /**
@@ -845,7 +860,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     /** Tombstone value: one byte; its TTL is session.gc_maxlifetime. */
     private const TOMBSTONE_VALUE = '1';
 
-    /** Infix of tombstone key names: prefix . 'destroyed:' . the same 64 hex characters as the key name. */
+    /** Infix of tombstone key names: prefix . 'destroyed:{' . the same 64 hex characters . '}'. */
     private const TOMBSTONE_INFIX = 'destroyed:';
 
     /** PHP's session ID charset and length (php-src ext/session/session.c, php_session_valid_key). */
@@ -892,14 +907,14 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /**
-     * Redis key name of a session's tombstone: prefix . 'destroyed:' . the 64 hex characters of the
-     * session's key name. Holds "1" with TTL session.gc_maxlifetime after destroy() in read-through mode.
+     * Redis key name of a session's tombstone (key layout 2): prefix . 'destroyed:{' . digest . '}', in
+     * the session's hash slot. Holds "1" with TTL session.gc_maxlifetime after destroy() in read-through mode.
      *
      * @param string $sessionId the PHP session ID
      */
     public function tombstoneName(string $sessionId): string
     {
-        return $this->prefix . self::TOMBSTONE_INFIX . substr($this->keyName($sessionId), strlen($this->prefix));
+        return $this->prefix . self::TOMBSTONE_INFIX . '{' . $this->digest($sessionId) . '}';
     }
 
     /**

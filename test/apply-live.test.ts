@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
+import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from './support/servers.ts';
 
@@ -304,7 +304,7 @@ describe('ordering rule: a tombstone left by the handler blocks the copy', () =>
     const ids = makeSessions(dir, 5, 'tomb');
     const planFile = plan(dir, redis.url, 'tomb');
     const destroyedKey = codec.keyName(PREFIX, ids[2]!);
-    const tombstone = `${PREFIX}destroyed:${destroyedKey.slice(PREFIX.length)}`;
+    const tombstone = tombstoneKeyFor(PREFIX, destroyedKey);
     await redis.client.set(tombstone, '1', 'EX', 1440);
     const r = cli(['apply', '--plan', planFile, '--json']);
     expect(r.status, r.stderr).toBe(0);
@@ -323,8 +323,8 @@ describe('ordering rule: a tombstone left by the handler blocks the copy', () =>
     expect(report.source).toMatchObject({ matching: 4, destroyed: 1 });
 
     // Anything else under <prefix>destroyed: fails.
-    await redis.client.set(`${PREFIX}destroyed:${'0'.repeat(64)}`, '2', 'EX', 60);
-    await redis.client.set(`${PREFIX}destroyed:${'1'.repeat(64)}`, '1');
+    await redis.client.set(`${PREFIX}destroyed:{${'0'.repeat(64)}}`, '2', 'EX', 60);
+    await redis.client.set(`${PREFIX}destroyed:{${'1'.repeat(64)}}`, '1');
     await redis.client.set(`${PREFIX}destroyed:not-hex`, '1', 'EX', 60);
     const bad = cli(['verify', '--plan', planFile, '--json']);
     expect(bad.status).toBe(1);

@@ -134,7 +134,7 @@ describe('codemod php on a legacy app, end to end', () => {
 
       const keys = await redis.client.keys('*');
       expect(keys).toHaveLength(1);
-      expect(keys[0]).toMatch(/^smsess:[0-9a-f]{64}$/);
+      expect(keys[0]).toMatch(/^smsess:\{[0-9a-f]{64}\}$/);
       const stored = (await redis.client.getBuffer(keys[0]!))!;
       expect(stored.includes(Buffer.from('alice'))).toBe(false);
       const codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);

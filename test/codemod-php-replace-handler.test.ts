@@ -148,7 +148,7 @@ describe('codemod php --replace-custom-handler, end to end (BUG-20)', () => {
     expect(await visit(alice)).toBe('visits=2');
     const keys = await redis.client.keys('*');
     expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatch(/^smsess:[0-9a-f]{64}$/);
+    expect(keys[0]).toMatch(/^smsess:\{[0-9a-f]{64}\}$/);
     const codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);
     const opened = codec.open(keys[0]!, (await redis.client.getBuffer(keys[0]!))!);
     expect(opened.ok).toBe(true);

@@ -86,7 +86,7 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     const keys = await redis.client.keys('*');
     expect(keys).toHaveLength(4);
     for (const k of keys) {
-      expect(k).toMatch(/^smsess:[0-9a-f]{64}$/);
+      expect(k).toMatch(/^smsess:\{[0-9a-f]{64}\}$/);
       const value = (await redis.client.getBuffer(k))!;
       expect(value.includes(Buffer.from('e2e'))).toBe(false);
       expect(await redis.client.ttl(k)).toBeGreaterThan(1300);

@@ -3,14 +3,14 @@
  * on a Redis miss the handler reads the legacy `files` session (save_path `N;/path`, php-src
  * ext/session/mod_files.c), never through a symbolic link, never for an ID PHP would refuse, never
  * when the file is past gc_maxlifetime or the session has a tombstone; destroy() leaves the tombstone
- * `<prefix>destroyed:<64 hex>` = "1" with TTL gc_maxlifetime. Nothing plaintext is ever written.
+ * `<prefix>destroyed:{<64 hex>}` = "1" with TTL gc_maxlifetime. Nothing plaintext is ever written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeCodec } from '@session-migrate/envelope';
+import { EnvelopeCodec, tombstoneKeyFor } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, REPO, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
 
@@ -68,7 +68,7 @@ function tree(dir: string): string[] {
 }
 
 const keyOf = (id: string) => codec.keyName(PREFIX, id);
-const tombstoneOf = (id: string) => `${PREFIX}destroyed:${keyOf(id).slice(PREFIX.length)}`;
+const tombstoneOf = (id: string) => tombstoneKeyFor(PREFIX, keyOf(id));
 
 beforeAll(async () => {
   redis = await startRedis();

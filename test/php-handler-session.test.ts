@@ -377,7 +377,7 @@ describe('Redis password from SESSION_MIGRATE_REDIS_PASSWORD, never baked in', (
     const none = request(r, ['--set={"a":1}']);
     expect(none.out.started).toBe(false);
     expect(none.stderr).toContain('Failed to read session data: user');
-    expect(none.logs).toEqual([expect.stringMatching(/session-migrate: Redis GET of smsess:[0-9a-f]{64} failed: NOAUTH/)]);
+    expect(none.logs).toEqual([expect.stringMatching(/session-migrate: Redis GET of smsess:\{[0-9a-f]{64}\} failed: NOAUTH/)]);
     const wrong = request(r, ['--set={"a":1}'], { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'not-it' });
     expect(wrong.out.started).toBe(false);
     expect(wrong.logs).toHaveLength(1);

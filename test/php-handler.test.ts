@@ -237,7 +237,7 @@ describe('handler methods (called directly)', () => {
       expect((out.results[2] as { warnings: string[] }).warnings.join('\n')).toMatch(/Failed to read session data: user/);
       expect(out.results.slice(3)).toEqual([false, false, false, false]); // write, destroy, validateId, updateTimestamp
       expect(out.logs.length).toBeGreaterThanOrEqual(6);
-      expect(out.logs[0]).toMatch(/^session-migrate: Redis GET of smsess:[0-9a-f]{64} failed: /);
+      expect(out.logs[0]).toMatch(/^session-migrate: Redis GET of smsess:\{[0-9a-f]{64}\} failed: /);
       expect(out.logs.join('\n')).not.toContain(sessionId);
     } finally {
       await doomed.stop();

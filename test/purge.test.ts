@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeCodec, generateKeyFile } from '@session-migrate/envelope';
+import { EnvelopeCodec, generateKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import { judgeSession, removeFileIfUnchanged, PURGE_NEWER_MARGIN_MS, type RedisState } from '@session-migrate/migrate';
 import { startRedis, type RedisServer } from './support/servers.ts';
 
@@ -51,7 +51,7 @@ beforeEach(async () => {
 });
 
 const keyOf = (id: string) => codec.keyName(PREFIX, id);
-const tombstoneOf = (id: string) => `${PREFIX}destroyed:${keyOf(id).slice(PREFIX.length)}`;
+const tombstoneOf = (id: string) => tombstoneKeyFor(PREFIX, keyOf(id));
 
 /** A session file with the given age in seconds. */
 function file(id: string, data: string, ageSeconds = 100): string {

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
+import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
@@ -119,7 +119,7 @@ describe('rollback --to files', () => {
     // Session 2 was destroyed through the handler: no key, a tombstone newer than the file.
     const k2 = codec.keyName(PREFIX, ids[2]!);
     await redis.client.del(k2);
-    await redis.client.set(`${PREFIX}destroyed:${k2.slice(PREFIX.length)}`, '1', 'EX', 1440);
+    await redis.client.set(tombstoneKeyFor(PREFIX, k2), '1', 'EX', 1440);
     const old = Date.now() / 1000 - 30;
     utimesSync(file(ids[2]!), old, old);
     // Session 3's file was replaced by a symlink to a file outside.

@@ -80,9 +80,9 @@ describe('rotate', () => {
     const strangerKey = newCodec.keyName(PREFIX, 'stranger0000000000000000001');
     const stranger = strangerCodec.seal(strangerKey, Buffer.from('x|i:1;'));
     await redis.client.set(strangerKey, stranger, 'EX', 3600);
-    const plantedKey = `${PREFIX}${'ab'.repeat(32)}`;
+    const plantedKey = `${PREFIX}{${'ab'.repeat(32)}}`;
     await redis.client.set(plantedKey, 'user|s:5:"admin";', 'EX', 3600);
-    await redis.client.set(`${PREFIX}destroyed:${'cd'.repeat(32)}`, '1', 'EX', 3600);
+    await redis.client.set(`${PREFIX}destroyed:{${'cd'.repeat(32)}}`, '1', 'EX', 3600);
     const started = Date.now(); // before the first PTTL below: every TTL has lost at most (now - started) since
     const before = new Map<string, number>();
     for (const k of keys) before.set(k, await redis.client.pttl(k));

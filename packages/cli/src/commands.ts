@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
-import { EnvelopeCodec, DEFAULT_PREFIX, describeKeyProvider, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
+import { EnvelopeCodec, DEFAULT_PREFIX, prefixProblem, describeKeyProvider, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
   readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
@@ -27,11 +27,16 @@ export function redisFailureFor(err: unknown, url: string, during: string): User
   return redisFailure(err, url, during);
 }
 
-/** Checks a key prefix: printable, no spaces, not empty. */
-export function checkPrefix(prefix: string): string {
+/**
+ * Checks a key prefix: printable, no spaces, not empty; a target prefix (`layout`, the default) also
+ * without `{` or `}`, which would move key layout 2's hash tag (docs/envelope.md).
+ */
+export function checkPrefix(prefix: string, layout = true): string {
   if (prefix === '' || !/^[\x21-\x7e]{1,128}$/.test(prefix)) {
     throw new UserFacingError(`prefix "${printable(prefix)}" must be 1 to 128 printable ASCII characters without spaces`);
   }
+  const problem = layout ? prefixProblem(prefix) : undefined;
+  if (problem !== undefined) throw new UserFacingError(`prefix "${printable(prefix)}" ${problem}`);
   return prefix;
 }
 
@@ -402,7 +407,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     if (differs.length > 0) process.stderr.write(`session-migrate: note: verify overrides the plan: ${differs.join(', ')}\n`);
   }
   const { codec } = await codecFromProvider(provider);
-  if (args.plaintextPrefix !== undefined) checkPrefix(args.plaintextPrefix);
+  if (args.plaintextPrefix !== undefined) checkPrefix(args.plaintextPrefix, false);
   const parsedTarget = parseTargetUrl(target);
   const source = args.source !== undefined ? await openAnySource(args.source, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES }) : undefined;
   let client: Redis;

@@ -6,6 +6,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { loadSodium, type Sodium } from './sodium.ts';
+import { sessionKeyName } from './key-layout.ts';
 
 export const MAGIC = Buffer.from('SM', 'latin1');
 export const VERSION = 1;
@@ -149,11 +150,19 @@ export class EnvelopeCodec {
   }
 
   /**
-   * Redis key name for a session ID: prefix + hex(BLAKE2b-256 keyed with the ring's lookup key).
+   * The 64-hex digest that names a session: hex(BLAKE2b-256(session ID) keyed with the ring's lookup key).
+   * @param sessionId PHP session ID (the part after `sess_` in a file name).
+   */
+  sessionDigest(sessionId: string): string {
+    return this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.lookupKey, 'hex');
+  }
+
+  /**
+   * Redis key name for a session ID, key layout 2: `<prefix>{<digest>}` (key-layout.ts, docs/envelope.md).
    * @param sessionId PHP session ID (the part after `sess_` in a file name).
    */
   keyName(prefix: string, sessionId: string): string {
-    return prefix + this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.lookupKey, 'hex');
+    return sessionKeyName(prefix, this.sessionDigest(sessionId));
   }
 
   /**

@@ -3,3 +3,4 @@ export * from './key-file.ts';
 export { loadSodium, type Sodium } from './sodium.ts';
 export * from './keyring.ts';
 export * from './providers.ts';
+export * from './key-layout.ts';

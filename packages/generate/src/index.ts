@@ -88,7 +88,7 @@ export interface GenerateOptions {
   /**
    * Read-through (migrating) mode: on a Redis miss the handler reads the session from the legacy
    * `files` save_path (plaintext, never written), and PHP then stores it encrypted in Redis.
-   * destroy() leaves a tombstone key `<prefix>destroyed:<64 hex>` (TTL gc_maxlifetime) so a bulk copy
+   * destroy() leaves a tombstone key `<prefix>destroyed:{<64 hex>}` (TTL gc_maxlifetime) so a bulk copy
    * never brings a destroyed session back. Default: off (strict mode). See docs/runbook.md.
    */
   readThrough?: ReadThroughOptions;
@@ -187,6 +187,7 @@ export function renderArtifacts(options: GenerateOptions, templates: Templates =
   const port = checkInt('redis.port', redis.port ?? DEFAULT_REDIS_PORT, 1, 65535);
   const db = checkInt('redis.db', redis.db ?? 0, 0, 1_000_000);
   const prefix = checkText('redis.prefix', redis.prefix ?? DEFAULT_PREFIX);
+  if (/[{}]/.test(prefix)) throw new GenerateOptionsError('redis.prefix: must not contain "{" or "}" (key layout 2 puts a hash tag after it)');
   const username = checkText('redis.username', redis.username ?? '');
   const timeout = redis.timeoutSeconds ?? DEFAULT_REDIS_TIMEOUT;
   if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {

@@ -6,7 +6,7 @@
  *
  * Ordering rule under live traffic (agreed with the generated handler, docs/runbook.md): each session
  * is written by one Lua script (target.GUARDED_WRITE_LUA): if the handler destroyed the session
- * (tombstone `<prefix>destroyed:<hash>`) nothing is written (`destroyed`); else `SET .. NX`, so a
+ * (tombstone `<prefix>destroyed:{<hash>}`) nothing is written (`destroyed`); else `SET .. NX`, so a
  * session the handler already wrote (always newer than the file) is never overwritten. Several hosts
  * may run apply on their own directories into one Redis at once.
  *

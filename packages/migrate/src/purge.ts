@@ -8,7 +8,7 @@
  *   - `expired`: mtime + gc_maxlifetime is past (remainingTtlSeconds <= 0): PHP's files GC would delete
  *     it and no handler reads it (php-src ext/session/mod_files.c, ps_files_cleanup_dir). Deleted.
  *   - `empty`: a 0-byte file holds no session data; deleting it loses nothing. Deleted.
- *   - `destroyed`: the session's tombstone `<prefix>destroyed:<hash>` exists: it was logged out
+ *   - `destroyed`: the session's tombstone `<prefix>destroyed:{<hash>}` exists: it was logged out
  *     through the read-through handler. Deleted.
  *   - `same`: the Redis value opens under the key and its plaintext equals the file's bytes. Deleted.
  *   - `newer`: the Redis value opens, and its last write, inferred as now + PTTL - gc_maxlifetime

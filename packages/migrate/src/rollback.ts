@@ -19,7 +19,8 @@ import type { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
-import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys, tombstoneKeyFor } from '@session-migrate/target';
+import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
+import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
 
 /** Where and how rollback writes files: a parsed `files` save_path. */
 export interface RollbackFilesLayout {
@@ -257,10 +258,11 @@ export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<
   if (batch.length > 0) await handle(batch);
 
   // What is in Redis but was not in the listing: counted (key names only).
-  const tomb = Buffer.from(prefix + TOMBSTONE_INFIX);
+  const prefixBytes = Buffer.from(prefix);
   for await (const keys of scanKeys(client, prefix)) {
     for (const k of keys) {
-      if (k.subarray(0, tomb.length).equals(tomb)) continue;
+      const kind = classifyKeyName(prefixBytes, k).kind;
+      if (kind === 'tombstone' || kind === 'lock') continue;
       report.keysInRedis++;
       if (!found.has(keyNameForDisplay(k))) report.keysWithoutKnownId++;
     }
@@ -293,14 +295,16 @@ return 0
 export async function rollbackRemoveKeys(options: { client: Redis; codec: EnvelopeCodec; prefix: string; dryRun: boolean }): Promise<RemoveKeysReport> {
   const { client, codec, prefix, dryRun } = options;
   const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, tombstones: 0 };
-  const tomb = Buffer.from(prefix + TOMBSTONE_INFIX);
+  const prefixBytes = Buffer.from(prefix);
   for await (const keys of scanKeys(client, prefix)) {
     const sessions = keys.filter((k) => {
-      if (k.subarray(0, tomb.length).equals(tomb)) {
+      const kind = classifyKeyName(prefixBytes, k).kind;
+      if (kind === 'tombstone') {
         report.tombstones++;
         return false;
       }
-      return true;
+      // A lock of the handler: it expires by itself, and is not a session.
+      return kind !== 'lock';
     });
     const pipe = client.pipeline();
     for (const k of sessions) pipe.getBuffer(k);

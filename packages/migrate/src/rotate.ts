@@ -16,6 +16,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
+import { classifyKeyName } from '@session-migrate/envelope';
 import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
 
 /**
@@ -100,8 +101,6 @@ export interface RotateOptions {
    */
   beforeWrite?: (keys: string[]) => Promise<void> | void;
 }
-
-const SESSION_KEY_SUFFIX = /^[0-9a-f]{64}$/;
 
 /**
  * Rotates every session under the prefix to the ring's current key (see the module comment).
@@ -189,8 +188,7 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
     const keys: string[] = [];
     for (const raw of rawKeys) {
       counts.scanned++;
-      const isSession = raw.length === prefixBytes.length + 64 && raw.subarray(0, prefixBytes.length).equals(prefixBytes) &&
-        SESSION_KEY_SUFFIX.test(raw.subarray(prefixBytes.length).toString('latin1'));
+      const isSession = classifyKeyName(prefixBytes, raw).kind === 'session';
       if (!isSession) {
         counts.otherKeys++;
         continue;

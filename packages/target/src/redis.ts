@@ -5,6 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { UserFacingError } from '@session-migrate/common';
+import { tombstoneKeyFor } from '@session-migrate/envelope';
 
 /** Where the target is, without its password: safe to print and to store in a plan. */
 export interface TargetDescription {
@@ -166,19 +167,8 @@ function oneLine(err: Error): string {
   return (err.message.split('\n')[0] ?? '').slice(0, 200);
 }
 
-/** The infix of a tombstone key: `<prefix>destroyed:<64-hex lookup hash>` (agreed with the PHP handler). */
-export const TOMBSTONE_INFIX = 'destroyed:';
-
-/**
- * The tombstone key of a session key: the generated handler's destroy() leaves
- * `<prefix>destroyed:<the same lookup hash>` = `1` with TTL gc_maxlifetime, so that a bulk copy
- * running later never brings a destroyed (logged out) session back.
- * @param sessionKey `<prefix><64-hex lookup hash>`
- */
-export function tombstoneKeyFor(prefix: string, sessionKey: string): string {
-  if (!sessionKey.startsWith(prefix)) throw new RangeError(`key ${sessionKey} is not under prefix ${prefix}`);
-  return prefix + TOMBSTONE_INFIX + sessionKey.slice(prefix.length);
-}
+/** Key names of layout 2 (their one home is @session-migrate/envelope's key-layout.ts). */
+export { TOMBSTONE_INFIX, tombstoneKeyFor } from '@session-migrate/envelope';
 
 /** Outcome of one guarded write: the no-clobber outcomes, plus `destroyed` (a tombstone blocked it). */
 export type GuardedWriteOutcome = WriteOutcome | { status: 'destroyed' };

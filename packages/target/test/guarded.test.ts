@@ -12,11 +12,11 @@ beforeAll(async () => { redis = await startRedis(); });
 afterAll(async () => { await redis.stop(); });
 
 const P = 'g:';
-const key = (c: string) => P + c.repeat(64);
+const key = (c: string) => `${P}{${c.repeat(64)}}`;
 
 describe('tombstoneKeyFor', () => {
-  it('names <prefix>destroyed:<hash>', () => {
-    expect(tombstoneKeyFor(P, key('a'))).toBe(`g:destroyed:${'a'.repeat(64)}`);
+  it('names <prefix>destroyed:{<hash>} (key layout 2: same hash tag as the session)', () => {
+    expect(tombstoneKeyFor(P, key('a'))).toBe(`g:destroyed:{${'a'.repeat(64)}}`);
     expect(() => tombstoneKeyFor('other:', key('a'))).toThrow(RangeError);
   });
 });

@@ -36,17 +36,22 @@ describe('connectTarget and writeBatchGuarded against a real redis-server with A
     await expect(connectTarget(parseTargetUrl(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'wrong-secret' }))).rejects.toThrow(/^(?!.*wrong-secret)/);
   });
 
+  // Session key names of layout 2 (the guarded write names each one's tombstone).
+  const K_NEW = `t:{${'1'.repeat(64)}}`;
+  const K_OLD = `t:{${'2'.repeat(64)}}`;
+  const K_LIST = `t:{${'3'.repeat(64)}}`;
+
   it('writes Buffers byte for byte, never clobbers, and reports every failed command (BUG-24, BUG-25)', async () => {
     const client = await connectTarget(parseTargetUrl(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'pa,ss+w&rd' }));
     try {
       const binary = Buffer.from(Array.from({ length: 65 }, (_, i) => 0xa0 + (i % 0x60)));
-      await client.rpush('t:list', 'x');
-      await client.set('t:old', 'previous');
-      await client.set('t:old', 'previous', 'EX', 50);
+      await client.rpush(K_LIST, 'x');
+      await client.set(K_OLD, 'previous');
+      await client.set(K_OLD, 'previous', 'EX', 50);
       const out = await writeBatchGuarded(client, 't:', [
-        { key: 't:new', value: binary, ttlMs: 100_000 },
-        { key: 't:old', value: binary, ttlMs: 100_000 },
-        { key: 't:list', value: binary, ttlMs: 100_000 },
+        { key: K_NEW, value: binary, ttlMs: 100_000 },
+        { key: K_OLD, value: binary, ttlMs: 100_000 },
+        { key: K_LIST, value: binary, ttlMs: 100_000 },
       ]);
       expect(out[0]).toEqual({ status: 'written' });
       expect(out[1]).toMatchObject({ status: 'exists', existing: Buffer.from('previous') });
@@ -54,12 +59,12 @@ describe('connectTarget and writeBatchGuarded against a real redis-server with A
       expect(out[1]!.status === 'exists' && out[1]!.pttlMs).toBeGreaterThan(40_000);
       expect(out[1]!.status === 'exists' && out[1]!.pttlMs).toBeLessThanOrEqual(50_000);
       expect(out[2]).toEqual({ status: 'wrong-type' });
-      const back = await client.getBuffer('t:new');
+      const back = await client.getBuffer(K_NEW);
       expect(back?.length).toBe(65);
       expect(back?.equals(binary)).toBe(true);
-      expect(await client.ttl('t:new')).toBeGreaterThan(90);
-      expect(await client.get('t:old')).toBe('previous');
-      await expect(writeBatchGuarded(client, 't:', [{ key: 't:zero', value: binary, ttlMs: 0 }])).rejects.toThrow(RangeError);
+      expect(await client.ttl(K_NEW)).toBeGreaterThan(90);
+      expect(await client.get(K_OLD)).toBe('previous');
+      await expect(writeBatchGuarded(client, 't:', [{ key: K_NEW, value: binary, ttlMs: 0 }])).rejects.toThrow(/TTL must be a positive integer/);
     } finally {
       client.disconnect();
     }

@@ -7,7 +7,8 @@ import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
-import { TOMBSTONE_INFIX, keyNameForDisplay, scanKeys, tombstoneKeyFor } from '@session-migrate/target';
+import { LOCK_INFIX, TOMBSTONE_INFIX, classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
+import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
 import { decideSession, exactTtlMsOf, isNewerInRedis } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
@@ -22,6 +23,7 @@ export type VerifyFailureReason =
   /** With requireKeyId: the value opens, but was sealed under another key ID (not rotated yet). */
   | 'other-key-id'
   | 'bad-tombstone'
+  | 'lock-without-ttl'
   | 'plaintext-remains'
   /** With a source: a session file that could not be read (permissions, kept changing), so not copied. */
   | 'source-unreadable'
@@ -46,10 +48,15 @@ export interface VerifyReport {
   /** Valid keys per key ID (rotation progress). */
   keyIds: Record<string, number>;
   /**
-   * Tombstones of destroyed sessions (`<prefix>destroyed:<64 hex>` = `1` with a TTL), counted apart
+   * Tombstones of destroyed sessions (`<prefix>destroyed:{<64 hex>}` = `1` with a TTL), counted apart
    * from sessions; any other key under `<prefix>destroyed:` fails as `bad-tombstone`.
    */
   tombstones?: number;
+  /**
+   * Session locks the generated handler holds right now (`<prefix>lock:{<64 hex>}`, always with a
+   * TTL); a lock without a TTL fails as `lock-without-ttl` (the handler never makes one).
+   */
+  locks?: number;
   /**
    * With a plaintext source to check: keys still under its prefix (phpredis `PHPREDIS_SESSION:<id>`).
    * Any of them fails verification as `plaintext-remains` (named with the session ID shortened).
@@ -101,15 +108,15 @@ export interface VerifyOptions {
   plaintext?: { client: Redis; prefix: string; url: string };
 }
 
-/** `destroyed:` + 64 lowercase hex: the agreed tombstone name after the prefix. */
-const TOMBSTONE_REST = /^destroyed:[0-9a-f]{64}$/;
 
 /** Verifies a target. Never throws for bad values; throws only when Redis itself fails. */
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
   const { client, codec, prefix } = options;
   const maxListed = options.maxListed ?? 1000;
-  const report: VerifyReport = { ok: true, prefix, keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, failureCounts: {}, failures: [] };
+  const report: VerifyReport = { ok: true, prefix, keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0, failureCounts: {}, failures: [] };
+  const prefixBytes = Buffer.from(prefix, 'utf8');
   const tombstonePrefix = Buffer.from(prefix + TOMBSTONE_INFIX, 'utf8');
+  const lockPrefix = Buffer.from(prefix + LOCK_INFIX, 'utf8');
   const fail = (f: VerifyFailure) => {
     report.ok = false;
     report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
@@ -135,9 +142,14 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       if (value === null) return; // expired between SCAN and GET
       if (rawKey.subarray(0, tombstonePrefix.length).equals(tombstonePrefix)) {
         // A tombstone left by the handler's destroy(): exactly `1`, with a TTL, under a well-formed name.
-        const rest = rawKey.subarray(prefix.length).toString('latin1');
-        if (TOMBSTONE_REST.test(rest) && (value as Buffer).equals(TOMBSTONE_VALUE) && typeof pttl === 'number' && pttl > 0) report.tombstones!++;
+        if (classifyKeyName(prefixBytes, rawKey).kind === 'tombstone' && (value as Buffer).equals(TOMBSTONE_VALUE) && typeof pttl === 'number' && pttl > 0) report.tombstones!++;
         else fail({ key, reason: 'bad-tombstone' });
+        return;
+      }
+      if (rawKey.subarray(0, lockPrefix.length).equals(lockPrefix) && classifyKeyName(prefixBytes, rawKey).kind === 'lock') {
+        // The handler's session lock: an owner token with a TTL (PX), never without one.
+        if (typeof pttl === 'number' && pttl > 0) report.locks!++;
+        else fail({ key, reason: 'lock-without-ttl' });
         return;
       }
       const opened = codec.open(rawKey, value as Buffer);

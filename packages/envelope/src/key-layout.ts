@@ -1,0 +1,92 @@
+/**
+ * Key layout 2 (docs/envelope.md, "Redis key names"): the one home of every Redis key name that
+ * session-migrate and the generated PHP handler agree on.
+ *
+ *   session    <prefix>{<64 hex>}
+ *   tombstone  <prefix>destroyed:{<64 hex>}
+ *   lock       <prefix>lock:{<64 hex>}
+ *
+ * `<64 hex>` is hex(BLAKE2b-256(session ID, keyed with K_lookup)). The braces are a Redis Cluster
+ * hash tag (https://redis.io/docs/reference/cluster-spec/#hash-tags): only the digest is hashed,
+ * so a session, its tombstone and its lock share one hash slot and one Lua script may touch all
+ * three, while sessions still spread over all 16384 slots. The same names are used on a single
+ * node, so moving to cluster mode later renames nothing. A prefix may therefore not contain `{` or
+ * `}` (it would move the hash tag).
+ */
+
+/** Version of the key layout (docs/envelope.md); recorded in plans. */
+export const KEY_LAYOUT_VERSION = 2;
+
+/** Infix after the prefix of a tombstone key name. */
+export const TOMBSTONE_INFIX = 'destroyed:';
+
+/** Infix after the prefix of a lock key name. */
+export const LOCK_INFIX = 'lock:';
+
+const DIGEST = /^[0-9a-f]{64}$/;
+
+function checkDigest(digestHex: string): void {
+  if (!DIGEST.test(digestHex)) throw new RangeError('a session digest is 64 lowercase hex characters');
+}
+
+/**
+ * Whether a prefix keeps the hash tag on the digest: it must not contain `{` or `}`.
+ * @returns a reason when it does not, else undefined.
+ */
+export function prefixProblem(prefix: string): string | undefined {
+  return /[{}]/.test(prefix) ? 'must not contain "{" or "}" (the key layout puts a Redis Cluster hash tag after it)' : undefined;
+}
+
+/** `<prefix>{<digest>}`: the session's value. @throws RangeError for a digest that is not 64 hex. */
+export function sessionKeyName(prefix: string, digestHex: string): string {
+  checkDigest(digestHex);
+  return `${prefix}{${digestHex}}`;
+}
+
+/** `<prefix>destroyed:{<digest>}`: left by the handler's destroy(), blocks a bulk copy. */
+export function tombstoneKeyName(prefix: string, digestHex: string): string {
+  checkDigest(digestHex);
+  return `${prefix}${TOMBSTONE_INFIX}{${digestHex}}`;
+}
+
+/** `<prefix>lock:{<digest>}`: the handler's session lock (SET NX PX with an owner token). */
+export function lockKeyName(prefix: string, digestHex: string): string {
+  checkDigest(digestHex);
+  return `${prefix}${LOCK_INFIX}{${digestHex}}`;
+}
+
+/** What a key name under a prefix is, by layout 2. */
+export type KeyKind = { kind: 'session' | 'tombstone' | 'lock'; digestHex: string } | { kind: 'other' };
+
+const REST = /^(destroyed:|lock:)?\{([0-9a-f]{64})\}$/;
+
+/**
+ * Classifies a key name (bytes or text) that starts with `prefix`; anything else is `other`.
+ * Allocation-light: only the part after the prefix is decoded.
+ */
+export function classifyKeyName(prefix: string | Buffer, key: string | Buffer): KeyKind {
+  const p = typeof prefix === 'string' ? Buffer.from(prefix, 'utf8') : prefix;
+  const k = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  if (k.length < p.length + 66 || k.compare(p, 0, p.length, 0, p.length) !== 0) return { kind: 'other' };
+  const m = REST.exec(k.toString('latin1', p.length));
+  if (m === null) return { kind: 'other' };
+  const kind = m[1] === 'destroyed:' ? 'tombstone' : m[1] === 'lock:' ? 'lock' : 'session';
+  return { kind, digestHex: m[2]! };
+}
+
+/** The digest of a session key name `<prefix>{<digest>}`. @throws RangeError for any other name. */
+export function digestOfSessionKey(prefix: string, sessionKey: string): string {
+  const c = classifyKeyName(prefix, sessionKey);
+  if (c.kind !== 'session') throw new RangeError(`key ${sessionKey} is not a session key under prefix ${prefix}`);
+  return c.digestHex;
+}
+
+/** The tombstone key name of a session key name. @throws RangeError when it is not a session key. */
+export function tombstoneKeyFor(prefix: string, sessionKey: string): string {
+  return tombstoneKeyName(prefix, digestOfSessionKey(prefix, sessionKey));
+}
+
+/** The lock key name of a session key name. @throws RangeError when it is not a session key. */
+export function lockKeyFor(prefix: string, sessionKey: string): string {
+  return lockKeyName(prefix, digestOfSessionKey(prefix, sessionKey));
+}

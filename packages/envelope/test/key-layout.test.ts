@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  EnvelopeCodec, KEY_LAYOUT_VERSION, classifyKeyName, lockKeyFor, prefixProblem, sessionKeyName, tombstoneKeyFor,
+} from '../src/index.ts';
+
+const vectors = JSON.parse(readFileSync(new URL('../../../docs/envelope-vectors.json', import.meta.url), 'utf8')) as {
+  key_layout: number; master_key_base64: string;
+  valid: Array<{ prefix: string; session_id: string; redis_key: string; tombstone_key: string; lock_key: string }>;
+};
+
+describe('key layout 2 (docs/envelope.md)', () => {
+  it('matches the shared vectors: session, tombstone and lock names', async () => {
+    expect(vectors.key_layout).toBe(KEY_LAYOUT_VERSION);
+    const codec = await EnvelopeCodec.create([Buffer.from(vectors.master_key_base64, 'base64')]);
+    for (const v of vectors.valid) {
+      expect(codec.keyName(v.prefix, v.session_id)).toBe(v.redis_key);
+      expect(tombstoneKeyFor(v.prefix, v.redis_key)).toBe(v.tombstone_key);
+      expect(lockKeyFor(v.prefix, v.redis_key)).toBe(v.lock_key);
+    }
+  });
+
+  it('puts the hash tag on the digest only', () => {
+    const d = 'ab'.repeat(32);
+    expect(sessionKeyName('p:', d)).toBe(`p:{${d}}`);
+    expect(() => sessionKeyName('p:', 'AB'.repeat(32))).toThrow(RangeError);
+    expect(() => sessionKeyName('p:', 'ab')).toThrow(RangeError);
+  });
+
+  it('classifies names under a prefix, and nothing else', () => {
+    const d = '0f'.repeat(32);
+    expect(classifyKeyName('p:', `p:{${d}}`)).toEqual({ kind: 'session', digestHex: d });
+    expect(classifyKeyName('p:', `p:destroyed:{${d}}`)).toEqual({ kind: 'tombstone', digestHex: d });
+    expect(classifyKeyName(Buffer.from('p:'), Buffer.from(`p:lock:{${d}}`))).toEqual({ kind: 'lock', digestHex: d });
+    for (const other of [`p:${d}`, `q:{${d}}`, `p:{${d}}x`, `p:{${d.toUpperCase()}}`, `p:destroyed:${d}`, `p:{${d}`, 'p:']) {
+      expect(classifyKeyName('p:', other)).toEqual({ kind: 'other' });
+    }
+    expect(() => tombstoneKeyFor('p:', `p:${d}`)).toThrow(RangeError);
+  });
+
+  it('refuses a prefix with braces (it would move the hash tag)', () => {
+    expect(prefixProblem('smsess:')).toBeUndefined();
+    expect(prefixProblem('app{1}:')).toMatch(/must not contain/);
+    expect(prefixProblem('a}')).toMatch(/must not contain/);
+  });
+});

@@ -1,6 +1,9 @@
 <?php
 
 /**
+ * Copied by session-migrate (`session-migrate generate php`, `apply`) from its php/ folder: do not edit
+ * this copy; regenerate instead.
+ *
  * session-migrate's PSR-4 autoloader: classes of this namespace are loaded from src/, one class per
  * file (PSR-4: https://www.php-fig.org/psr/psr-4/). The generated bootstrap requires it; a project
  * with Composer may map the namespace to src/ in its own composer.json instead.

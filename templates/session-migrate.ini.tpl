@@ -2,14 +2,23 @@
 ;
 ; Install in the conf.d directory of the SAPI that serves the application (for example
 ; /etc/php/8.2/fpm/conf.d/{{INI_FILE}}), so that it is read after the other files there.
-; The master key and the Redis password are never set here: they come from the environment
+; The master key and the Redis passwords are never set here: they come from the environment
 ; (SESSION_MIGRATE_KEY_RING_FILE, SESSION_MIGRATE_KEY_FILE, SESSION_MIGRATE_KEY or SESSION_MIGRATE_KEY_PROVIDER,
-; SESSION_MIGRATE_REDIS_PASSWORD), see the bootstrap.
+; SESSION_MIGRATE_REDIS_PASSWORD, SESSION_MIGRATE_SENTINEL_PASSWORD), see the bootstrap.
 ;
 ; session.serialize_handler and session.gc_maxlifetime are left as they are on purpose: migrated
 ; sessions keep their serializer's bytes, and gc_maxlifetime is the TTL of every session in Redis.
 ;
 {{READ_THROUGH_NOTE}}
+;
+; Redis connection (set in the bootstrap at generation time; regenerate to change it):
+{{CONNECTION_NOTE}}
+;
+; Session locking (set in the bootstrap at generation time; regenerate to change it). Like the files
+; handler, a request holds its session's lock from session_start() until the session is written or
+; closed (session_write_close(), session_abort(), read_and_close, the end of the script), so
+; concurrent requests of one user never lose each other's updates.
+{{LOCKING_NOTE}}
 
 ; Runs the bootstrap before every script; it registers the encrypted Redis handler.
 ; This replaces any auto_prepend_file set earlier: the bootstrap chains the previous one if it was

@@ -1,5 +1,10 @@
 <?php
 
+/**
+ * Copied by session-migrate (`session-migrate generate php`, `apply`) from its php/ folder, like every
+ * file beside it: do not edit this copy; regenerate instead.
+ */
+
 declare(strict_types=1);
 
 namespace SessionMigrate;

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderArtifacts, writeArtifacts, type Artifact, type GenerateOptions } from '@session-migrate/generate';
+import { AUTOLOAD_FILE, HANDLER_FILE, renderArtifacts, writeArtifacts, type Artifact, type GenerateOptions } from '@session-migrate/generate';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const PHP_DIR = fileURLToPath(new URL('./', import.meta.url));
@@ -55,23 +55,30 @@ export function lastJson<T>(run: PhpRun): T {
 export interface Rendered {
   dir: string;
   artifacts: Artifact[];
+  /** src/EncryptedRedisSessionHandler.php (load autoloadFile first: it needs the other classes). */
   handlerFile: string;
+  /** autoload.php: the PSR-4 autoloader of the handler's classes. */
+  autoloadFile: string;
   bootstrapFile: string;
   iniFile: string;
+  /** Every rendered PHP file (bootstrap, autoloader, classes). */
+  phpFiles: string[];
 }
 
 /** Renders the artifacts for `installDir = dir` (a new temp dir) and writes them there. */
 export function renderInto(options: Omit<GenerateOptions, 'installDir'>, dir = mkdtempSync(join(tmpdir(), 'sm-gen-'))): Rendered {
   const artifacts = renderArtifacts({ ...options, installDir: dir });
   writeArtifacts(dir, artifacts);
-  const [handler, bootstrap, ini] = artifacts;
-  if (!handler || !bootstrap || !ini) throw new Error('expected three artifacts');
+  const [bootstrap, ini] = artifacts;
+  if (!bootstrap || !ini) throw new Error('expected the bootstrap and the ini fragment first');
   return {
     dir,
     artifacts,
-    handlerFile: join(dir, handler.path),
+    handlerFile: join(dir, HANDLER_FILE),
+    autoloadFile: join(dir, AUTOLOAD_FILE),
     bootstrapFile: join(dir, bootstrap.path),
     iniFile: join(dir, ini.path),
+    phpFiles: artifacts.filter((a) => a.path.endsWith('.php')).map((a) => join(dir, a.path)),
   };
 }
 

@@ -5,13 +5,18 @@
  * the switch to strict mode regenerates them without read-through (docs/runbook.md).
  */
 import { UserFacingError, printable } from '@session-migrate/common';
-import { applyArtifacts, readPlanFile } from '@session-migrate/migrate';
+import { applyArtifacts, describeArtifactResults, readPlanFile, type ArtifactOverrides } from '@session-migrate/migrate';
+import type { LockingOptions } from '@session-migrate/generate';
 import type { Print } from './commands.ts';
 
 export interface GenerateArgs {
   plan: string;
   /** Overrides the plan's mode (plan --read-through); undefined = as the plan says. */
   mode?: 'read-through' | 'strict';
+  /** Overrides of the plan's locking options (--lock-*); each undefined = as the plan says. */
+  locking?: LockingOptions;
+  /** Overrides the plan's persistent connections (--persistent / --no-persistent). */
+  persistent?: boolean;
   dryRun: boolean;
   json: boolean;
 }
@@ -26,7 +31,12 @@ export async function generateCommand(args: GenerateArgs, print: Print): Promise
   const mode = args.mode ?? (plan.artifacts.readThrough === true ? 'read-through' : 'strict');
   let results;
   try {
-    results = applyArtifacts(plan, args.dryRun, mode);
+    const overrides: ArtifactOverrides = {
+      mode,
+      ...(args.locking !== undefined ? { locking: args.locking } : {}),
+      ...(args.persistent !== undefined ? { persistent: args.persistent } : {}),
+    };
+    results = applyArtifacts(plan, args.dryRun, overrides);
   } catch (err) {
     if (err instanceof UserFacingError || (err as { exitCode?: unknown }).exitCode !== undefined) throw err;
     throw new UserFacingError(`cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${(err as Error).message.split('\n')[0]}`);
@@ -36,7 +46,7 @@ export async function generateCommand(args: GenerateArgs, print: Print): Promise
     return 0;
   }
   print(`session-migrate generate: ${mode} mode${args.dryRun ? ' (dry run: nothing written)' : ''}`);
-  for (const r of results) print(`  artifact    ${printable(r.path)}: ${r.status}`);
+  for (const line of describeArtifactResults(results, plan.artifacts.outDir)) print(`  artifact    ${printable(line)}`);
   print(mode === 'read-through'
     ? '  next        deploy these to EVERY PHP host and reload PHP, then run apply on each host (docs/runbook.md)'
     : '  next        deploy these to every PHP host and reload PHP; then session-migrate purge (docs/runbook.md)');

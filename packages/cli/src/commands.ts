@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
 import { EnvelopeCodec, DEFAULT_PREFIX, prefixProblem, describeKeyProvider, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
-  DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, detectDrift,
+  DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, describeArtifactResults, detectDrift,
   readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -213,7 +213,8 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   const from = plan.key.file !== undefined ? printable(plan.key.file) : plan.key.env !== undefined ? `environment variable ${plan.key.env}` : '--key-command';
   print(`  key         lookup ID ${plan.key.lookupId ?? 'unknown'} (checked by the PHP bootstrap), current key ID ${plan.key.keyId} (from ${from})`);
   print(`  TTL         ${plan.ttlPolicy}`);
-  print(`  artifacts   ${plan.artifacts.files.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}`);
+  const generated = plan.artifacts.files.filter((f) => f !== 'autoload.php' && !f.startsWith('src/'));
+  print(`  artifacts   ${generated.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}, and the handler's classes in ${resolve(plan.artifacts.outDir, 'src')}/ (${plan.artifacts.files.length - generated.length} files with autoload.php)`);
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
   print(`  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)` : 'strict mode: sessions only in Redis'}`);
   print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
@@ -320,7 +321,7 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
     const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && c.notDone === 0 && c.unstable === 0 && artifacts.every((a) => a.status === 'unchanged');
     const result: ApplyResult = { dryRun: args.dryRun, artifacts, sessions, nothingToDo, copyMs: Math.round(performance.now() - copyStart) };
     if (args.json) print(JSON.stringify(result, null, 2));
-    else printApplySummary(result, print);
+    else printApplySummary(result, plan.artifacts.outDir, print);
     // A session file this user cannot read is a session not copied: its user would be logged out.
     const unreadable = c.skipped.unreadable ?? 0;
     if (unreadable > 0 && !args.json) print(`  FAIL        ${unreadable} session file(s) could not be read (permissions?): not copied; run apply as the PHP user or root`);
@@ -340,11 +341,11 @@ function redisSpecOf(d: Extract<Plan['source'], { kind: 'redis' }>): string {
   return `${d.tls ? 'rediss' : 'redis'}://${host}:${d.port}/${d.db}?prefix=${encodeURIComponent(d.prefix)}`;
 }
 
-function printApplySummary(r: ApplyResult, print: Print): void {
+function printApplySummary(r: ApplyResult, outDir: string, print: Print): void {
   const c = r.sessions.counts;
   const verb = r.dryRun ? 'would migrate' : 'migrated';
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
-  for (const a of r.artifacts) print(`  artifact    ${a.path}: ${a.status}`);
+  for (const line of describeArtifactResults(r.artifacts, outDir)) print(`  artifact    ${line}`);
   print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, newer in Redis ${c.newerInRedis}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`);
   if (c.retries > 0) print(`  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after connection failures`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);

@@ -1,17 +1,20 @@
 /**
- * Renders the PHP side of session-migrate from the repository's `templates/` folder:
+ * Renders the PHP side of session-migrate: the handler's classes, copied from the repository's `php/`
+ * folder (valid PHP sources, PSR-4 namespace `SessionMigrate\`, reviewed and tested as they are), and
+ * the two files generated from the repository's `templates/` folder:
  *
- * - `EncryptedRedisSessionHandler.php`: the session handler class (docs/envelope.md, version 1);
- * - `session-migrate-bootstrap.php`: the auto_prepend_file that registers it;
- * - `99-session-migrate.ini`: the conf.d fragment that loads the bootstrap and hardens the session ini.
+ * - `session-migrate-bootstrap.php`: the auto_prepend_file that registers the handler, with this
+ *   deployment's configuration (Redis topology and connection, prefix, lookup IDs, read-through, locking);
+ * - `99-session-migrate.ini`: the conf.d fragment that loads the bootstrap and hardens the session ini;
+ * - `autoload.php` and `src/*.php`: the sources (the namespace is rewritten when another one is asked for).
  *
  * Templates use `{{NAME}}` placeholders only. Values are validated, then inserted as PHP or ini literals,
  * so nothing a caller passes can end a string or a comment early. No secret is ever rendered: the master
- * key and the Redis password come from the environment of the PHP process at run time.
+ * key and the Redis passwords come from the environment of the PHP process at run time.
  */
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync,
+  chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,23 +30,48 @@ export interface Artifact {
   mode: number;
 }
 
-/** Names of the generated files, relative to the output directory and to `installDir`. */
+/** Names of the two generated files, relative to the output directory and to `installDir`. */
 export interface ArtifactFileNames {
-  /** Handler class file. Default `EncryptedRedisSessionHandler.php`. */
-  handler: string;
   /** Bootstrap for auto_prepend_file. Default `session-migrate-bootstrap.php`. */
   bootstrap: string;
   /** conf.d fragment. Default `99-session-migrate.ini` (the `99-` makes it load after the others). */
   ini: string;
 }
 
-/** Where the generated handler connects. No password here: it comes from `SESSION_MIGRATE_REDIS_PASSWORD`. */
+/** A Redis node: host name or IP address, and TCP port. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * TLS to Redis (present means on). Paths are absolute paths on the PHP host. The server certificate is
+ * always verified: against `caFile`, or the system CA store without it.
+ */
+export interface RedisTlsOptions {
+  /** PEM file of the CA that signed the server certificate (a private CA). */
+  caFile?: string;
+  /** Client certificate (PEM), when the server asks for one. */
+  certFile?: string;
+  /** Client certificate's private key (PEM). */
+  keyFile?: string;
+  /** Name the server certificate must carry, when it differs from the host name (e.g. an IP address). */
+  serverName?: string;
+}
+
+/**
+ * Where the generated handler connects (the contract with `plan`). No password here: it comes from
+ * `SESSION_MIGRATE_REDIS_PASSWORD` (and `SESSION_MIGRATE_SENTINEL_PASSWORD` for the sentinels) in the
+ * environment of the PHP process.
+ */
 export interface RedisTargetOptions {
-  /** Host name or IP address, or the absolute path of a unix socket. */
+  /** `standalone` (default), `cluster` (RedisCluster from `seeds`) or `sentinel` (master `masterName` from `sentinels`). */
+  topology?: 'standalone' | 'cluster' | 'sentinel';
+  /** Host name or IP address, or the absolute path of a unix socket (standalone); a cluster's first seed when `seeds` is absent. */
   host: string;
   /** TCP port, 1 to 65535. Default 6379. Ignored for a unix socket. */
   port?: number;
-  /** Database index for SELECT, 0 or more. Default 0. */
+  /** Database index for SELECT, 0 or more. Default 0. A cluster has only database 0. */
   db?: number;
   /** Prefix of session key names. Default `smsess:` (docs/envelope.md). */
   prefix?: string;
@@ -51,19 +79,52 @@ export interface RedisTargetOptions {
   timeoutSeconds?: number;
   /** Redis 6 ACL user name, used with the password from the environment. Default: none. */
   username?: string;
+  /** TLS settings; present means TLS on. */
+  tls?: RedisTlsOptions;
+  /** Cluster: seed nodes. Default: `[{ host, port }]`. */
+  seeds?: RedisNode[];
+  /** Sentinel: the sentinels, asked in order. */
+  sentinels?: RedisNode[];
+  /** Sentinel: name of the monitored master. */
+  masterName?: string;
+  /**
+   * Persistent connections (phpredis pconnect, one per PHP worker, with a persistent ID covering host,
+   * port, database, user and TLS settings). Default true.
+   */
+  persistent?: boolean;
+}
+
+/**
+ * Session locking of the generated handler (php/src/SessionLock.php). Defaults: on, 20 000 µs between
+ * 100 retries (phpredis 6's redis.session.lock_wait_time and lock_retries), lock TTL max_execution_time
+ * or 30 s when that is 0, and session_start() fails when the lock cannot be taken.
+ */
+export interface LockingOptions {
+  /** Lock sessions at all. Default true (the files handler locks). */
+  enabled?: boolean;
+  /** Pause between two attempts, in microseconds, 1 to 10 000 000. Default 20 000. */
+  waitMicros?: number;
+  /** Attempts after the first, 0 to 100 000 (never unbounded). Default 100. */
+  retries?: number;
+  /** Lock TTL in seconds when max_execution_time is 0, 1 to 86 400. Default 30. */
+  ttlSeconds?: number;
+  /** When the lock cannot be taken: `fail` session_start() (default, phpredis 6) or open `readonly` (writes refused). */
+  onFailure?: 'fail' | 'readonly';
 }
 
 /** Everything renderArtifacts needs. */
 export interface GenerateOptions {
   /**
    * Absolute POSIX directory where the files will be installed on the PHP host. The ini fragment
-   * points auto_prepend_file at `installDir/<bootstrap file name>`; the bootstrap loads the handler
+   * points auto_prepend_file at `installDir/<bootstrap file name>`; the bootstrap loads the classes
    * from its own directory.
    */
   installDir: string;
   /** Redis connection baked into the bootstrap. */
   redis: RedisTargetOptions;
-  /** PHP namespace of the handler class. Default `SessionMigrate`. */
+  /** Session locking baked into the bootstrap. Default: see LockingOptions. */
+  locking?: LockingOptions;
+  /** PHP namespace of the handler classes. Default `SessionMigrate`. */
   namespace?: string;
   /** File names; each defaults as documented on ArtifactFileNames. */
   fileNames?: Partial<ArtifactFileNames>;
@@ -104,11 +165,16 @@ export interface ReadThroughOptions {
   savePath: string;
 }
 
-/** The three template texts, as read by loadTemplates(). */
+/** The two template texts, as read by loadTemplates(). */
 export interface Templates {
-  handler: string;
   bootstrap: string;
   ini: string;
+}
+
+/** One PHP source file copied into the artifacts: its path below the output directory and its text. */
+export interface PhpSource {
+  path: string;
+  contents: string;
 }
 
 /** Result of writeArtifacts: artifact paths (as given) split by whether the file on disk changed. */
@@ -131,68 +197,92 @@ export class GenerateOptionsError extends Error {
 }
 
 export const DEFAULT_FILE_NAMES: Readonly<ArtifactFileNames> = Object.freeze({
-  handler: 'EncryptedRedisSessionHandler.php',
   bootstrap: 'session-migrate-bootstrap.php',
   ini: '99-session-migrate.ini',
 });
+/** The namespace the sources in `php/` are written in. */
 export const DEFAULT_NAMESPACE = 'SessionMigrate';
 export const DEFAULT_PREFIX = 'smsess:';
 export const DEFAULT_REDIS_PORT = 6379;
 /** Seconds. */
 export const DEFAULT_REDIS_TIMEOUT = 2.5;
 export const DEFAULT_FILES_HANDLER_TRAP_PATH = '/dev/null/session-migrate-files-handler-disabled';
+/** Defaults of LockingOptions (the same as php/src/SessionLock.php). */
+export const DEFAULT_LOCKING: Readonly<Required<LockingOptions>> = Object.freeze({
+  enabled: true, waitMicros: 20_000, retries: 100, ttlSeconds: 30, onFailure: 'fail' as const,
+});
 /** Permission bits of every generated file: nothing in them is secret. */
 export const ARTIFACT_MODE = 0o644;
+/** Path of the autoloader among the artifacts (the bootstrap requires it). */
+export const AUTOLOAD_FILE = 'autoload.php';
+/** Folder of the classes among the artifacts (PSR-4 root). */
+export const SOURCE_DIR = 'src';
+/** Path of the handler class among the artifacts. */
+export const HANDLER_FILE = `${SOURCE_DIR}/EncryptedRedisSessionHandler.php`;
 
 /** Absolute path of the repository's `templates/` folder. */
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url));
+/** Absolute path of the repository's `php/` folder (the handler's sources). */
+export const PHP_SOURCES_DIR = fileURLToPath(new URL('../../../php/', import.meta.url));
 
 const TEMPLATE_FILES: Readonly<Record<keyof Templates, string>> = {
-  handler: 'EncryptedRedisSessionHandler.php.tpl',
   bootstrap: 'session-migrate-bootstrap.php.tpl',
   ini: 'session-migrate.ini.tpl',
 };
 
-/** Reads the three templates (UTF-8) from `dir`, by default the repository's `templates/`. */
+/** Reads the two templates (UTF-8) from `dir`, by default the repository's `templates/`. */
 export function loadTemplates(dir: string = TEMPLATES_DIR): Templates {
   return {
-    handler: readFileSync(join(dir, TEMPLATE_FILES.handler), 'utf8'),
     bootstrap: readFileSync(join(dir, TEMPLATE_FILES.bootstrap), 'utf8'),
     ini: readFileSync(join(dir, TEMPLATE_FILES.ini), 'utf8'),
   };
 }
 
 /**
- * Renders the handler class, the bootstrap and the ini fragment. Deterministic: the same options and
- * templates always give the same artifacts, so writeArtifacts can tell whether anything changed.
+ * Reads the handler's sources from `dir` (by default the repository's `php/`): `autoload.php` and
+ * every `src/**\/*.php`, sorted by path.
+ */
+export function loadPhpSources(dir: string = PHP_SOURCES_DIR): PhpSource[] {
+  const out: PhpSource[] = [{ path: AUTOLOAD_FILE, contents: readFileSync(join(dir, AUTOLOAD_FILE), 'utf8') }];
+  const walk = (relative: string): void => {
+    for (const entry of readdirSync(join(dir, relative), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = `${relative}/${entry.name}`;
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && entry.name.endsWith('.php')) out.push({ path, contents: readFileSync(join(dir, path), 'utf8') });
+    }
+  };
+  walk(SOURCE_DIR);
+  return out;
+}
+
+/**
+ * Renders the bootstrap and the ini fragment, and copies the sources. Deterministic: the same options,
+ * templates and sources always give the same artifacts, so writeArtifacts can tell whether anything
+ * changed.
  *
  * @param templates template texts; by default read from the repository's `templates/`.
- * @returns three artifacts (handler, bootstrap, ini, in that order), each with mode 0o644.
+ * @param sources   the handler's sources; by default read from the repository's `php/`.
+ * @returns the bootstrap, the ini fragment, then `autoload.php` and `src/...` (sorted), each with mode 0o644.
  * @throws GenerateOptionsError when an option is out of range or holds characters that cannot be
  *   rendered safely (quotes, `$`, backslashes or control characters in paths, for example).
  */
-export function renderArtifacts(options: GenerateOptions, templates: Templates = loadTemplates()): Artifact[] {
+export function renderArtifacts(options: GenerateOptions, templates: Templates = loadTemplates(), sources: PhpSource[] = loadPhpSources()): Artifact[] {
+  if ((options.fileNames as { handler?: unknown } | undefined)?.handler !== undefined) {
+    throw new GenerateOptionsError(`fileNames.handler: the handler is ${HANDLER_FILE} (PSR-4); only the bootstrap and ini names can change`);
+  }
   const names: ArtifactFileNames = { ...DEFAULT_FILE_NAMES, ...definedOnly(options.fileNames ?? {}) };
   for (const [what, name] of Object.entries(names)) checkFileName(`fileNames.${what}`, name);
-  if (new Set(Object.values(names)).size !== 3) throw new GenerateOptionsError('fileNames: the three file names must differ');
+  if (names.bootstrap === names.ini) throw new GenerateOptionsError('fileNames: the two file names must differ');
+  for (const name of Object.values(names)) {
+    if (name === AUTOLOAD_FILE || name === SOURCE_DIR) throw new GenerateOptionsError(`fileNames: ${name} is taken by the handler's sources`);
+  }
 
   const installDir = checkIniPath('installDir', options.installDir);
   const bootstrapPath = posix.join(installDir, names.bootstrap);
   const trapPath = checkIniPath('filesHandlerTrapPath', options.filesHandlerTrapPath ?? DEFAULT_FILES_HANDLER_TRAP_PATH);
   const namespace = checkNamespace(options.namespace ?? DEFAULT_NAMESPACE);
-
-  const redis = options.redis;
-  const host = checkText('redis.host', redis.host);
-  if (host === '') throw new GenerateOptionsError('redis.host: empty');
-  const port = checkInt('redis.port', redis.port ?? DEFAULT_REDIS_PORT, 1, 65535);
-  const db = checkInt('redis.db', redis.db ?? 0, 0, 1_000_000);
-  const prefix = checkText('redis.prefix', redis.prefix ?? DEFAULT_PREFIX);
-  if (/[{}]/.test(prefix)) throw new GenerateOptionsError('redis.prefix: must not contain "{" or "}" (key layout 2 puts a hash tag after it)');
-  const username = checkText('redis.username', redis.username ?? '');
-  const timeout = redis.timeoutSeconds ?? DEFAULT_REDIS_TIMEOUT;
-  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
-    throw new GenerateOptionsError('redis.timeoutSeconds: must be more than 0 and at most 3600 seconds');
-  }
+  const redis = renderRedis(options.redis);
+  const locking = renderLocking(options.locking ?? {});
 
   let chain = '// No previous auto_prepend_file to chain.';
   if (options.previousAutoPrependFile !== undefined && options.previousAutoPrependFile !== '') {
@@ -211,25 +301,167 @@ export function renderArtifacts(options: GenerateOptions, templates: Templates =
   const values: Record<string, string> = {
     EXPECTED_LOOKUP_IDS: `[${expectedLookupIds.map(phpString).join(', ')}]`,
     NAMESPACE: namespace,
-    HANDLER_FILE: phpString(names.handler),
     INI_FILE: names.ini,
-    REDIS_HOST: phpString(host),
-    REDIS_PORT: String(port),
-    REDIS_DB: String(db),
-    REDIS_TIMEOUT: Number.isInteger(timeout) ? timeout.toFixed(1) : String(timeout),
-    REDIS_PREFIX: phpString(prefix),
-    REDIS_USERNAME: phpString(username),
+    REDIS_CONFIG: redis.php,
+    REDIS_PREFIX: phpString(redis.prefix),
+    LOCKING_CONFIG: locking.php,
     CHAIN_PREVIOUS_PREPEND: chain,
     BOOTSTRAP_PATH: bootstrapPath,
     FILES_TRAP_PATH: trapPath,
     READ_THROUGH: readThrough?.php ?? 'null',
     READ_THROUGH_NOTE: readThrough?.iniNote ?? '; Strict mode: sessions live only in Redis; no session file is read.',
+    CONNECTION_NOTE: redis.iniNote,
+    LOCKING_NOTE: locking.iniNote,
   };
   return [
-    { path: names.handler, contents: fill(TEMPLATE_FILES.handler, templates.handler, values), mode: ARTIFACT_MODE },
     { path: names.bootstrap, contents: fill(TEMPLATE_FILES.bootstrap, templates.bootstrap, values), mode: ARTIFACT_MODE },
     { path: names.ini, contents: fill(TEMPLATE_FILES.ini, templates.ini, values), mode: ARTIFACT_MODE },
+    ...sources.map((source) => ({ path: source.path, contents: withNamespace(source.contents, namespace), mode: ARTIFACT_MODE })),
   ];
+}
+
+/**
+ * A source in another root namespace than `SessionMigrate`: its `namespace` line and fully qualified
+ * `\SessionMigrate\` names are renamed (the sources name nothing else of theirs).
+ */
+function withNamespace(text: string, namespace: string): string {
+  if (namespace === DEFAULT_NAMESPACE) return text;
+  return text
+    .replace(/^namespace SessionMigrate;$/m, `namespace ${namespace};`)
+    .replace(/\\SessionMigrate\\/g, `\\${namespace}\\`);
+}
+
+/** A PHP array literal's lines at 8 spaces, each with its comment. */
+function phpLines(entries: Array<[key: string, value: string, comment: string]>): string {
+  return entries.map(([key, value, comment]) => `        ${phpString(key)} => ${value},${comment !== '' ? ` // ${comment}` : ''}`).join('\n');
+}
+
+function phpNodes(nodes: RedisNode[]): string {
+  return `[${nodes.map((n) => `['host' => ${phpString(n.host)}, 'port' => ${n.port}]`).join(', ')}]`;
+}
+
+/**
+ * The bootstrap's `redis` entries and the ini fragment's connection note.
+ * @throws GenerateOptionsError for a value that cannot work or cannot be rendered safely.
+ */
+function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string; prefix: string } {
+  const topology = redis.topology ?? 'standalone';
+  if (!['standalone', 'cluster', 'sentinel'].includes(topology)) throw new GenerateOptionsError('redis.topology: must be standalone, cluster or sentinel');
+  const host = checkText('redis.host', redis.host);
+  if (host === '') throw new GenerateOptionsError('redis.host: empty');
+  if (/^[a-z]+:\/\//i.test(host)) throw new GenerateOptionsError('redis.host: a host name, IP address or socket path, without a scheme (TLS is redis.tls)');
+  const port = checkInt('redis.port', redis.port ?? DEFAULT_REDIS_PORT, 1, 65535);
+  const db = checkInt('redis.db', redis.db ?? 0, 0, 1_000_000);
+  if (topology === 'cluster' && db !== 0) throw new GenerateOptionsError('redis.db: a Redis Cluster has only database 0');
+  const prefix = checkText('redis.prefix', redis.prefix ?? DEFAULT_PREFIX);
+  if (/[{}]/.test(prefix)) throw new GenerateOptionsError('redis.prefix: must not contain "{" or "}" (key layout 2 puts a hash tag after it)');
+  const username = checkText('redis.username', redis.username ?? '');
+  const timeout = redis.timeoutSeconds ?? DEFAULT_REDIS_TIMEOUT;
+  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
+    throw new GenerateOptionsError('redis.timeoutSeconds: must be more than 0 and at most 3600 seconds');
+  }
+  const persistent = redis.persistent ?? true;
+  if (typeof persistent !== 'boolean') throw new GenerateOptionsError('redis.persistent: must be true or false');
+  const nodes = (what: string, list: RedisNode[] | undefined): RedisNode[] => (list ?? []).map((n, i) => {
+    const h = checkText(`${what}[${i}].host`, n.host);
+    if (h === '' || /[\s/]/.test(h)) throw new GenerateOptionsError(`${what}[${i}].host: must be a host name or IP address`);
+    return { host: h, port: checkInt(`${what}[${i}].port`, n.port, 1, 65535) };
+  });
+  const seeds = topology === 'cluster' ? (redis.seeds !== undefined ? nodes('redis.seeds', redis.seeds) : [{ host, port }]) : [];
+  if (topology === 'cluster' && seeds.length === 0) throw new GenerateOptionsError('redis.seeds: a cluster needs at least one seed');
+  const sentinels = topology === 'sentinel' ? nodes('redis.sentinels', redis.sentinels) : [];
+  const masterName = topology === 'sentinel' ? checkText('redis.masterName', redis.masterName ?? '') : '';
+  if (topology === 'sentinel' && (sentinels.length === 0 || masterName === '')) {
+    throw new GenerateOptionsError('redis.sentinels, redis.masterName: Sentinel needs at least one sentinel and the master name');
+  }
+  if (topology !== 'cluster' && redis.seeds !== undefined && redis.seeds.length > 0) throw new GenerateOptionsError('redis.seeds: only for topology cluster');
+  if (topology !== 'sentinel' && (redis.sentinels?.length ?? 0) > 0) throw new GenerateOptionsError('redis.sentinels: only for topology sentinel');
+
+  let tls = 'null';
+  let tlsNote = 'off';
+  if (redis.tls !== undefined) {
+    const entries: string[] = [];
+    const notes: string[] = [];
+    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+      const value = redis.tls[key];
+      if (value === undefined || value === '') continue;
+      entries.push(`${phpString(key)} => ${phpString(checkIniPath(`redis.tls.${key}`, value))}`);
+      notes.push(`${key} ${value}`);
+    }
+    if ((redis.tls.certFile === undefined) !== (redis.tls.keyFile === undefined)) {
+      throw new GenerateOptionsError('redis.tls: certFile and keyFile go together (a client certificate and its key)');
+    }
+    if (redis.tls.serverName !== undefined && redis.tls.serverName !== '') {
+      const name = checkText('redis.tls.serverName', redis.tls.serverName);
+      if (/[\s/]/.test(name)) throw new GenerateOptionsError('redis.tls.serverName: must be a host name');
+      entries.push(`'serverName' => ${phpString(name)}`);
+      notes.push(`server name ${name}`);
+    }
+    if (host.startsWith('/')) throw new GenerateOptionsError('redis.tls: not for a unix socket');
+    tls = `[${entries.join(', ')}]`;
+    tlsNote = `on, server certificate verified (${notes.length > 0 ? notes.join(', ') : 'system CA store'})`;
+  }
+
+  const php = phpLines([
+    ['topology', phpString(topology), "'standalone', 'cluster' (RedisCluster) or 'sentinel' (RedisSentinel)"],
+    ['host', phpString(host), 'host name, IP, or a unix socket path (starts with "/")'],
+    ['port', String(port), ''],
+    ['database', String(db), 'SELECT index'],
+    ['username', phpString(username), "Redis 6 ACL user, '' for none (password: environment)"],
+    ['timeout', Number.isInteger(timeout) ? timeout.toFixed(1) : String(timeout), 'connect and read timeout, seconds'],
+    ['persistent', persistent ? 'true' : 'false', 'pconnect: one connection per PHP worker'],
+    ['tls', tls, 'null, or verified TLS with these files'],
+    ['seeds', phpNodes(seeds), 'cluster seeds'],
+    ['sentinels', phpNodes(sentinels), 'sentinels, asked in order'],
+    ['masterName', phpString(masterName), 'name of the master the sentinels monitor'],
+  ]);
+  const where = topology === 'cluster'
+    ? `Redis Cluster, seeds ${seeds.map((n) => `${n.host}:${n.port}`).join(', ')}`
+    : topology === 'sentinel'
+      ? `Sentinel master "${masterName}" from ${sentinels.map((n) => `${n.host}:${n.port}`).join(', ')}, database ${db}`
+      : host.startsWith('/') ? `unix socket ${host}, database ${db}` : `${host}:${port}, database ${db}`;
+  const iniNote = [
+    `;   server       ${where}`,
+    `;   user         ${username !== '' ? `${username} (ACL), password from SESSION_MIGRATE_REDIS_PASSWORD` : 'default; password (if any) from SESSION_MIGRATE_REDIS_PASSWORD'}`,
+    `;   TLS          ${tlsNote}`,
+    `;   connections  ${persistent ? 'persistent (one per PHP worker, with a persistent ID for this configuration)' : 'one per request'}; timeout ${timeout} s`,
+  ].join('\n');
+  return { php, iniNote, prefix };
+}
+
+/**
+ * The bootstrap's `locking` entries and the ini fragment's locking note.
+ * @throws GenerateOptionsError for a value out of range.
+ */
+function renderLocking(options: LockingOptions): { php: string; iniNote: string } {
+  const o = { ...DEFAULT_LOCKING, ...definedOnly(options) };
+  if (typeof o.enabled !== 'boolean') throw new GenerateOptionsError('locking.enabled: must be true or false');
+  checkInt('locking.waitMicros', o.waitMicros, 1, 10_000_000);
+  checkInt('locking.retries', o.retries, 0, 100_000);
+  checkInt('locking.ttlSeconds', o.ttlSeconds, 1, 86_400);
+  if (o.onFailure !== 'fail' && o.onFailure !== 'readonly') throw new GenerateOptionsError('locking.onFailure: must be fail or readonly');
+  const php = phpLines([
+    ['enabled', o.enabled ? 'true' : 'false', 'lock each session while a request uses it'],
+    ['waitMicros', String(o.waitMicros), 'pause between two attempts, microseconds'],
+    ['retries', String(o.retries), 'attempts after the first'],
+    ['ttlSeconds', String(o.ttlSeconds), 'lock TTL when max_execution_time is 0'],
+    ['onFailure', phpString(o.onFailure), "'fail' session_start(), or open 'readonly'"],
+  ]);
+  const waitMs = (o.waitMicros * o.retries) / 1000;
+  const iniNote = o.enabled
+    ? [
+      `;   locking      on: a request waits for the lock at most ${o.retries} times ${o.waitMicros} microseconds (${waitMs} ms)`,
+      ';   lock TTL     max_execution_time, or ' + `${o.ttlSeconds} s when that is 0; never a lock without a TTL. A request`,
+      ';                that runs longer loses its lock: its write is refused and logged, never overwriting another',
+      `;   on failure   ${o.onFailure === 'fail'
+        ? 'session_start() fails with a warning, the reason in the error log (as phpredis 6)'
+        : 'the session opens read-only: its writes are refused and logged (as phpredis lock_failure_readonly)'}`,
+    ].join('\n')
+    : [
+      ';   locking      off: concurrent requests of one session may overwrite each other (the last write',
+      ';                wins), as with phpredis without redis.session.locking_enabled',
+    ].join('\n');
+  return { php, iniNote };
 }
 
 /**

@@ -8,6 +8,7 @@ import { classifySession, type SerializeHandler } from '@session-migrate/php-ses
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
 import { parseTargetUrl, type TargetDescription } from '@session-migrate/target';
+import type { LockingOptions } from '@session-migrate/generate';
 import { remainingTtlSeconds } from './ttl.ts';
 
 export const PLAN_FORMAT = 'session-migrate-plan';
@@ -77,8 +78,12 @@ export interface Plan {
   /** Summary at plan time; apply re-scans, because sessions keep changing under live traffic. */
   summary: SourceSummary;
   ttlPolicy: string;
-  /** readThrough: the handler is generated in read-through (migrating) mode (plan --read-through). */
-  artifacts: { outDir: string; installDir: string; files: string[]; readThrough?: boolean };
+  /**
+   * readThrough: the handler is generated in read-through (migrating) mode (plan --read-through);
+   * locking: its session locking options (plan --lock-*; absent: the defaults of LockingOptions);
+   * persistent: persistent Redis connections (plan --no-persistent; absent: true).
+   */
+  artifacts: { outDir: string; installDir: string; files: string[]; readThrough?: boolean; locking?: LockingOptions; persistent?: boolean };
 }
 
 export interface SummaryOptions {

@@ -166,9 +166,9 @@ describe('codemod php --replace-custom-handler, end to end (BUG-20)', () => {
   }, CLI_TIMEOUT_MS);
 
   it('registeredHandler() before the bootstrap ran throws a LogicException that says to require it first', () => {
-    const handlerFile = join(app, 'session-migrate', 'EncryptedRedisSessionHandler.php');
+    const autoload = join(app, 'session-migrate', 'autoload.php');
     const script = join(root, 'early.php');
-    writeFileSync(script, `<?php\nrequire ${JSON.stringify(handlerFile)};\ntry {\n    \\Acme\\Sessions\\EncryptedRedisSessionHandler::registeredHandler();\n    echo 'no exception';\n} catch (\\LogicException $e) {\n    echo get_class($e), ': ', $e->getMessage();\n}\n`);
+    writeFileSync(script, `<?php\nrequire ${JSON.stringify(autoload)};\ntry {\n    \\Acme\\Sessions\\EncryptedRedisSessionHandler::registeredHandler();\n    echo 'no exception';\n} catch (\\LogicException $e) {\n    echo get_class($e), ': ', $e->getMessage();\n}\n`);
     const r = spawnSync('php', ['-d', 'error_reporting=-1', script], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('LogicException: session-migrate: no encrypted session handler is registered yet; require session-migrate-bootstrap.php before this call');

@@ -194,7 +194,7 @@ describe('no command leaks key material', () => {
       haystacks.push({ where: `stderr of ${r.args.join(' ')}`, bytes: Buffer.from(r.stderr, 'latin1') });
     }
     const produced = filesUnder(join(root, 'out'));
-    expect(produced.map((p) => p.slice(root.length))).toEqual(expect.arrayContaining(['/out/plan.json', '/out/artifacts/EncryptedRedisSessionHandler.php', '/out/artifacts/session-migrate-bootstrap.php', '/out/artifacts/99-session-migrate.ini']));
+    expect(produced.map((p) => p.slice(root.length))).toEqual(expect.arrayContaining(['/out/plan.json', '/out/artifacts/src/EncryptedRedisSessionHandler.php', '/out/artifacts/autoload.php', '/out/artifacts/session-migrate-bootstrap.php', '/out/artifacts/99-session-migrate.ini']));
     for (const p of produced) haystacks.push({ where: p, bytes: readFileSync(p) });
     for (const p of filesUnder(join(root, 'secrets'))) expect(statSync(p).mode & 0o077, p).toBe(p.endsWith('open') ? 0o044 : 0);
     for (const k of await redis.client.keysBuffer('*')) {

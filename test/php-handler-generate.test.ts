@@ -8,8 +8,8 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ARTIFACT_MODE, DEFAULT_FILES_HANDLER_TRAP_PATH, GenerateOptionsError, loadTemplates, renderArtifacts, writeArtifacts,
-  type GenerateOptions,
+  ARTIFACT_MODE, DEFAULT_FILES_HANDLER_TRAP_PATH, GenerateOptionsError, HANDLER_FILE, PHP_SOURCES_DIR, loadPhpSources, loadTemplates,
+  renderArtifacts, writeArtifacts, type GenerateOptions,
 } from '@session-migrate/generate';
 import { PHP_DIAGNOSTIC, PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, type Rendered } from './php/harness.ts';
 
@@ -27,44 +27,77 @@ afterAll(() => {
 });
 
 describe('renderArtifacts', () => {
-  it('renders the three files with their default names and mode, every placeholder filled', () => {
+  it('renders the bootstrap and the ini fragment, copies the sources, default names and mode, every placeholder filled', () => {
     const artifacts = renderArtifacts(BASE);
+    const sources = loadPhpSources();
     expect(artifacts.map((a) => [a.path, a.mode])).toEqual([
-      ['EncryptedRedisSessionHandler.php', 0o644],
       ['session-migrate-bootstrap.php', 0o644],
       ['99-session-migrate.ini', 0o644],
+      ...sources.map((src) => [src.path, 0o644]),
     ]);
-    for (const a of artifacts) expect(a.contents).not.toMatch(/\{\{|\}\}/);
-    expect(artifacts[0]!.contents).toContain('namespace SessionMigrate;');
-    expect(artifacts[2]!.contents).toContain('auto_prepend_file = "/opt/session-migrate/session-migrate-bootstrap.php"');
-    expect(artifacts[2]!.contents).toContain(`session.save_path = "${DEFAULT_FILES_HANDLER_TRAP_PATH}"`);
+    expect(sources.map((src) => src.path)).toEqual(expect.arrayContaining(['autoload.php', HANDLER_FILE, 'src/Envelope.php', 'src/SessionLock.php']));
+    for (const a of artifacts.slice(0, 2)) expect(a.contents).not.toMatch(/\{\{|\}\}/);
+    // the sources are copied byte for byte (they are the reviewed, tested files of php/)
+    for (const [i, src] of sources.entries()) expect(artifacts[i + 2]!.contents).toBe(readFileSync(join(PHP_SOURCES_DIR, src.path), 'utf8'));
+    expect(artifacts[0]!.contents).toContain('\\SessionMigrate\\Bootstrap::register([');
+    expect(artifacts[1]!.contents).toContain('auto_prepend_file = "/opt/session-migrate/session-migrate-bootstrap.php"');
+    expect(artifacts[1]!.contents).toContain(`session.save_path = "${DEFAULT_FILES_HANDLER_TRAP_PATH}"`);
   });
 
   it('is deterministic and follows the options', () => {
     const options: GenerateOptions = {
       installDir: '/srv/app/session/',
       namespace: '\\Acme\\Session',
-      fileNames: { handler: 'Handler.php', bootstrap: 'boot.php', ini: '50-sessions.ini' },
-      redis: { host: '/run/redis/redis.sock', db: 4, prefix: 'p:', timeoutSeconds: 0.5, username: 'sessions' },
+      fileNames: { bootstrap: 'boot.php', ini: '50-sessions.ini' },
+      redis: { host: '/run/redis/redis.sock', db: 4, prefix: 'p:', timeoutSeconds: 0.5, username: 'sessions', persistent: false },
       previousAutoPrependFile: '/srv/waf/prepend.php',
+      locking: { retries: 7, waitMicros: 1000, ttlSeconds: 12, onFailure: 'readonly' },
     };
     const a = renderArtifacts(options);
     expect(renderArtifacts(options)).toEqual(a);
-    expect(a.map((x) => x.path)).toEqual(['Handler.php', 'boot.php', '50-sessions.ini']);
-    const [handler, bootstrap, ini] = a.map((x) => x.contents) as [string, string, string];
+    expect(a.map((x) => x.path).slice(0, 3)).toEqual(['boot.php', '50-sessions.ini', 'autoload.php']);
+    const [bootstrap, ini] = a.map((x) => x.contents) as [string, string];
+    const handler = a.find((x) => x.path === HANDLER_FILE)!.contents;
     expect(handler).toContain('namespace Acme\\Session;');
-    expect(bootstrap).toContain("require_once __DIR__ . '/' . 'Handler.php';");
+    expect(handler).toContain('session_set_save_handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true)');
+    for (const x of a.slice(2)) expect(x.contents, x.path).not.toContain('SessionMigrate');
+    expect(bootstrap).toContain("require_once __DIR__ . '/autoload.php';");
+    expect(bootstrap).toContain('\\Acme\\Session\\Bootstrap::register([');
     expect(bootstrap).toContain("'host' => '/run/redis/redis.sock',");
     expect(bootstrap).toContain("'database' => 4,");
     expect(bootstrap).toContain("'timeout' => 0.5,");
     expect(bootstrap).toContain("'username' => 'sessions',");
+    expect(bootstrap).toContain("'persistent' => false,");
+    expect(bootstrap).toContain("'retries' => 7,");
+    expect(bootstrap).toContain("'waitMicros' => 1000,");
+    expect(bootstrap).toContain("'ttlSeconds' => 12,");
+    expect(bootstrap).toContain("'onFailure' => 'readonly',");
     expect(bootstrap).toContain('\\Acme\\Session\\EncryptedRedisSessionHandler');
     expect(bootstrap).toContain("require_once '/srv/waf/prepend.php';");
     expect(ini).toContain('auto_prepend_file = "/srv/app/session/boot.php"');
+    expect(ini).toContain(';   on failure   the session opens read-only');
+    expect(ini).toContain(';   connections  one per request');
+  });
+
+  it('renders cluster seeds, sentinels and verified TLS from the plan contract; never a scheme glued to the host', () => {
+    const tls = { caFile: '/etc/redis/ca.pem', certFile: '/etc/redis/client.pem', keyFile: '/etc/redis/client.key', serverName: 'redis.internal' };
+    const [cluster, clusterIni] = renderArtifacts({ ...BASE, redis: { topology: 'cluster', host: 'cfg.example', port: 7000, seeds: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }], tls } });
+    expect(cluster!.contents).toContain("'topology' => 'cluster',");
+    expect(cluster!.contents).toContain("'seeds' => [\n            ['host' => '10.0.0.1', 'port' => 7000],\n            ['host' => '10.0.0.2', 'port' => 7001],\n        ],");
+    expect(cluster!.contents).toContain("'tls' => [\n            'caFile' => '/etc/redis/ca.pem',\n            'certFile' => '/etc/redis/client.pem',\n"
+      + "            'keyFile' => '/etc/redis/client.key',\n            'serverName' => 'redis.internal',\n        ],");
+    expect(clusterIni!.contents).toContain(';   TLS          on, server certificate verified (caFile /etc/redis/ca.pem');
+    const [defaultSeed] = renderArtifacts({ ...BASE, redis: { topology: 'cluster', host: 'cfg.example', port: 7000 } });
+    expect(defaultSeed!.contents).toContain("'seeds' => [\n            ['host' => 'cfg.example', 'port' => 7000],\n        ],");
+    const [sentinel] = renderArtifacts({ ...BASE, redis: { topology: 'sentinel', host: 'unused', sentinels: [{ host: '10.0.0.5', port: 26379 }], masterName: 'sessions' } });
+    expect(sentinel!.contents).toContain("'sentinels' => [\n            ['host' => '10.0.0.5', 'port' => 26379],\n        ],");
+    expect(sentinel!.contents).toContain("'masterName' => 'sessions',");
+    const [plainTls] = renderArtifacts({ ...BASE, redis: { host: 'r.example', tls: {} } });
+    expect(plainTls!.contents).toContain("'tls' => [],");
   });
 
   it('escapes values into PHP literals', () => {
-    const [, bootstrap] = renderArtifacts({ ...BASE, redis: { host: 'h', prefix: "it's\\x:" } });
+    const [bootstrap] = renderArtifacts({ ...BASE, redis: { host: 'h', prefix: "it's\\x:" } });
     expect(bootstrap!.contents).toContain("'prefix' => 'it\\'s\\\\x:',");
   });
 
@@ -81,17 +114,35 @@ describe('renderArtifacts', () => {
       ['timeout 0', { ...BASE, redis: { host: 'h', timeoutSeconds: 0 } }],
       ['NaN timeout', { ...BASE, redis: { host: 'h', timeoutSeconds: Number.NaN } }],
       ['bad namespace', { ...BASE, namespace: 'Acme\\9x' }],
-      ['file name with a directory', { ...BASE, fileNames: { handler: 'sub/Handler.php' } }],
+      ['file name with a directory', { ...BASE, fileNames: { bootstrap: 'sub/boot.php' } }],
       ['file name ending a comment', { ...BASE, fileNames: { ini: 'x*/.ini' } }],
-      ['duplicate file names', { ...BASE, fileNames: { handler: 'a.php', bootstrap: 'a.php' } }],
+      ['duplicate file names', { ...BASE, fileNames: { ini: 'a.php', bootstrap: 'a.php' } }],
+      ['a name the sources use', { ...BASE, fileNames: { bootstrap: 'autoload.php' } }],
+      ['the handler file name (fixed by PSR-4)', { ...BASE, fileNames: { handler: 'H.php' } as GenerateOptions['fileNames'] }],
+      ['scheme on the host', { ...BASE, redis: { host: 'tls://r.example' } }],
+      ['unknown topology', { ...BASE, redis: { host: 'h', topology: 'ring' as 'cluster' } }],
+      ['cluster database', { ...BASE, redis: { host: 'h', topology: 'cluster', db: 1 } }],
+      ['sentinel without sentinels', { ...BASE, redis: { host: 'h', topology: 'sentinel', masterName: 'm' } }],
+      ['sentinel without master name', { ...BASE, redis: { host: 'h', topology: 'sentinel', sentinels: [{ host: 's', port: 26379 }] } }],
+      ['seeds without cluster', { ...BASE, redis: { host: 'h', seeds: [{ host: 's', port: 1 }] } }],
+      ['relative CA file', { ...BASE, redis: { host: 'h', tls: { caFile: 'ca.pem' } } }],
+      ['client certificate without key', { ...BASE, redis: { host: 'h', tls: { certFile: '/c.pem' } } }],
+      ['TLS over a unix socket', { ...BASE, redis: { host: '/run/redis.sock', tls: {} } }],
+      ['unbounded lock retries', { ...BASE, locking: { retries: -1 } }],
+      ['lock TTL 0', { ...BASE, locking: { ttlSeconds: 0 } }],
+      ['lock wait 0', { ...BASE, locking: { waitMicros: 0 } }],
+      ['unknown failure mode', { ...BASE, locking: { onFailure: 'ignore' as 'fail' } }],
       ['chain to itself', { ...BASE, previousAutoPrependFile: '/opt/session-migrate/session-migrate-bootstrap.php' }],
     ];
     for (const [what, options] of bad) expect(() => renderArtifacts(options), what).toThrow(GenerateOptionsError);
   });
 
   it('never renders a password: there is no option for one, the bootstrap reads the environment', () => {
-    const [, bootstrap] = renderArtifacts(BASE);
-    expect(bootstrap!.contents).toContain("getenv('SESSION_MIGRATE_REDIS_PASSWORD')");
+    const artifacts = renderArtifacts(BASE);
+    expect(artifacts[0]!.contents).toContain('SESSION_MIGRATE_REDIS_PASSWORD');
+    const factory = artifacts.find((a) => a.path === 'src/ConnectionFactory.php')!.contents;
+    expect(factory).toContain("public const PASSWORD_ENV = 'SESSION_MIGRATE_REDIS_PASSWORD';");
+    expect(factory).toContain('getenv($env)');
   });
 
   it('throws on a template placeholder it does not know', () => {
@@ -114,7 +165,8 @@ describe('writeArtifacts', () => {
       expect(readFileSync(join(dir, a.path), 'utf8')).toBe(a.contents);
       expect(statSync(join(dir, a.path)).mode & 0o777).toBe(ARTIFACT_MODE);
     }
-    expect(readdirSync(dir).sort()).toEqual(artifacts.map((a) => a.path).sort()); // no temp files left
+    const listed = readdirSync(dir, { recursive: true }).map(String).filter((p) => p !== 'src').sort();
+    expect(listed).toEqual(artifacts.map((a) => a.path).sort()); // no temp files left
     const mtime = statSync(join(dir, artifacts[0]!.path)).mtimeMs;
     expect(writeArtifacts(dir, artifacts)).toEqual({ changed: [], unchanged: artifacts.map((a) => a.path) });
     expect(statSync(join(dir, artifacts[0]!.path)).mtimeMs).toBe(mtime);
@@ -124,10 +176,13 @@ describe('writeArtifacts', () => {
     const dir = join(tmp, 'out-b');
     const artifacts = renderArtifacts(BASE);
     writeArtifacts(dir, artifacts);
-    writeFileSync(join(dir, artifacts[1]!.path), 'edited by hand');
+    writeFileSync(join(dir, artifacts[0]!.path), 'edited by hand');
     chmodSync(join(dir, artifacts[2]!.path), 0o600);
-    expect(writeArtifacts(dir, artifacts)).toEqual({ changed: [artifacts[1]!.path, artifacts[2]!.path], unchanged: [artifacts[0]!.path] });
-    expect(readFileSync(join(dir, artifacts[1]!.path), 'utf8')).toBe(artifacts[1]!.contents);
+    expect(writeArtifacts(dir, artifacts)).toEqual({
+      changed: [artifacts[0]!.path, artifacts[2]!.path],
+      unchanged: artifacts.filter((_, i) => i !== 0 && i !== 2).map((a) => a.path),
+    });
+    expect(readFileSync(join(dir, artifacts[0]!.path), 'utf8')).toBe(artifacts[0]!.contents);
     expect(statSync(join(dir, artifacts[2]!.path)).mode & 0o777).toBe(0o644);
   });
 
@@ -139,7 +194,8 @@ describe('writeArtifacts', () => {
 });
 
 describe('rendered PHP checked by PHP 8.2', () => {
-  const phpFiles = () => [rendered.handlerFile, rendered.bootstrapFile];
+  // the autoloader first, the bootstrap (which registers the handler) last
+  const phpFiles = () => [...rendered.phpFiles.filter((f) => f !== rendered.bootstrapFile), rendered.bootstrapFile];
 
   it('php -l accepts every rendered PHP file', () => {
     for (const file of phpFiles()) {
@@ -151,7 +207,8 @@ describe('rendered PHP checked by PHP 8.2', () => {
 
   /** Loads the files under error_reporting=-1 and returns PHP's diagnostic lines. */
   function diagnostics(files: string[]): { lines: string[]; stdout: string } {
-    const code = `${files.map((f) => `require ${JSON.stringify(f)};`).join(' ')} echo "loaded\\n";`;
+    // require_once: the autoloader may have loaded a class file already
+    const code = `${files.map((f) => `require_once ${JSON.stringify(f)};`).join(' ')} echo "loaded\\n";`;
     const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=1', '-d', 'display_startup_errors=1', '-r', code]);
     const all = `${run.stdout}\n${run.stderr}`;
     return { lines: all.split('\n').filter((l) => PHP_DIAGNOSTIC.test(l)), stdout: run.stdout };
@@ -172,17 +229,21 @@ describe('rendered PHP checked by PHP 8.2', () => {
     expect(stdout.trim()).toBe('loaded');
   });
 
-  it('the handler has the PHP 8 interface shape: read/gc untyped with #[\\ReturnTypeWillChange], the rest : bool', () => {
-    const code = `require ${JSON.stringify(rendered.handlerFile)};
-      $c = new ReflectionClass('SessionMigrate\\\\EncryptedRedisSessionHandler');
-      $out = ['interfaces' => $c->getInterfaceNames()];
+  it('the handler and the lazy handler have the PHP 8 interface shape: read/gc untyped with #[\\ReturnTypeWillChange], the rest : bool', () => {
+    const code = `require ${JSON.stringify(rendered.autoloadFile)};
+      $out = [];
+      foreach (['SessionMigrate\\\\EncryptedRedisSessionHandler', 'SessionMigrate\\\\LazySessionHandler'] as $class) {
+      $c = new ReflectionClass($class);
+      $out['interfaces'] = $c->getInterfaceNames();
       foreach (['open', 'close', 'read', 'write', 'destroy', 'gc', 'validateId', 'updateTimestamp'] as $m) {
         $r = $c->getMethod($m);
         $out[$m] = [(string) $r->getReturnType(), array_map(fn($a) => $a->getName(), $r->getAttributes()), array_map(fn($p) => $p->getName(), $r->getParameters())];
       }
-      echo json_encode($out);`;
-    const out = lastJson<Record<string, unknown>>(runPhp([...PHP_EXTENSIONS, '-r', code]));
-    expect(out).toEqual({
+      $all[$class] = $out;
+      }
+      echo json_encode($all);`;
+    const all = lastJson<Record<string, unknown>>(runPhp([...PHP_EXTENSIONS, '-r', code]));
+    for (const out of Object.values(all)) expect(out).toEqual({
       interfaces: ['SessionHandlerInterface', 'SessionUpdateTimestampHandlerInterface'],
       open: ['bool', [], ['path', 'name']],
       close: ['bool', [], []],
@@ -204,9 +265,11 @@ describe('rendered PHP checked by PHP 8.2', () => {
   });
 
   it('uses only ext-redis and ext-sodium beyond the core: no igbinary, no other extension function', () => {
-    const handler = readFileSync(rendered.handlerFile, 'utf8');
-    expect(handler).not.toMatch(/igbinary|openssl_|mcrypt|apcu_|ini_get\('session\.save_path/);
-    expect(handler).not.toMatch(/ini_get\([^)]*KEY/i); // the key never comes from ini
+    for (const file of rendered.phpFiles) {
+      const text = readFileSync(file, 'utf8');
+      expect(text, file).not.toMatch(/igbinary|openssl_|mcrypt|apcu_|ini_get\('session\.save_path/);
+      expect(text, file).not.toMatch(/ini_get\([^)]*KEY/i); // the key never comes from ini
+    }
   });
 });
 

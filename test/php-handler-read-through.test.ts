@@ -31,7 +31,7 @@ let seq = 0;
 /** Runs envelope-ops.php with read-through over `dir` at `depth`. */
 function ops(dir: string, depth: number, list: Array<Record<string, unknown>>): OpsOutput {
   const run = runPhp(
-    [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.handlerFile],
+    [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.autoloadFile],
     { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], readThrough: { dir, depth }, ops: list }) },
   );
   expect(run.stderr).toBe('');
@@ -241,7 +241,7 @@ describe('read-through: destroy and tombstones', () => {
     const id = 'strictmodeaaaaaaaaaaaaaaaaaaaa1';
     plantSession(dir, 0, id, 's|i:1;');
     const run = runPhp(
-      [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.handlerFile],
+      [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.autoloadFile],
       { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], ops: [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }, { op: 'destroy', sessionId: id }] }) },
     );
     expect(lastJson<OpsOutput>(run).results).toEqual([false, '', true]);
@@ -321,10 +321,10 @@ describe('generate: readThrough option', () => {
   it('bakes the parsed save_path into the bootstrap and notes the mode in the ini fragment; strict by default', async () => {
     const { renderArtifacts, GenerateOptionsError } = await import('@session-migrate/generate');
     const base = { installDir: '/opt/sm', redis: { host: '127.0.0.1' } };
-    const [, strictBoot, strictIni] = renderArtifacts(base);
+    const [strictBoot, strictIni] = renderArtifacts(base);
     expect(strictBoot!.contents).toContain("'readThrough' => null,");
     expect(strictIni!.contents).toContain('; Strict mode: sessions live only in Redis');
-    const [, boot, ini] = renderArtifacts({ ...base, readThrough: { savePath: '2;0600;/var/lib/php/sessions;x' } });
+    const [boot, ini] = renderArtifacts({ ...base, readThrough: { savePath: '2;0600;/var/lib/php/sessions;x' } });
     expect(boot!.contents).toContain("'readThrough' => ['dir' => '/var/lib/php/sessions;x', 'depth' => 2],");
     expect(ini!.contents).toContain('; below /var/lib/php/sessions;x (depth 2)');
     for (const savePath of ['0660;/var/lib/php/sessions', '-1;/x', 'sessions', '2;relative/dir', '', '/a"b', '/a\nb']) {
@@ -335,8 +335,8 @@ describe('generate: readThrough option', () => {
   it('the read-through bootstrap passes php -l and phpcs PSR-12', () => {
     const dir = mkdtempSync(join(tmp, 'psr12-'));
     const r = renderInto({ redis: { host: '127.0.0.1' }, readThrough: { savePath: '1;/srv/sessions' } }, dir);
-    for (const f of [r.handlerFile, r.bootstrapFile]) expect(runPhp(['-l', f]).status).toBe(0);
-    const cs = spawnSync('phpcs', ['--standard=PSR12', '--report=summary', r.handlerFile, r.bootstrapFile], { encoding: 'utf8' });
+    for (const f of r.phpFiles) expect(runPhp(['-l', f]).status).toBe(0);
+    const cs = spawnSync('phpcs', ['--standard=PSR12', '--report=summary', ...r.phpFiles], { encoding: 'utf8' });
     expect(cs.stdout + cs.stderr).toBe('');
     expect(cs.status).toBe(0);
   });

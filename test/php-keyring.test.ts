@@ -27,7 +27,7 @@ let rendered: Rendered;
 let tmp: string;
 
 function php(request: Record<string, unknown>, env: Record<string, string> = {}): Result[] {
-  const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'keyring-ops.php'), rendered.handlerFile], {
+  const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'keyring-ops.php'), rendered.autoloadFile], {
     input: JSON.stringify({ redisPort: redis.port, ...request }), env,
   });
   expect(run.stderr).toBe('');

@@ -14,10 +14,17 @@ const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
 afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 
 describe('generated PHP follows PSR-12', () => {
-  it('phpcs --standard=PSR12 reports nothing for the handler class and the bootstrap', () => {
+  it('phpcs --standard=PSR12 reports nothing (no error, no warning) for the bootstrap, the autoloader and every class', () => {
     const dir = mkdtempSync(join(scratchRoot, 'sm-psr12-'));
-    writeArtifacts(dir, renderArtifacts({ installDir: dir, redis: { host: '127.0.0.1', port: 6380, db: 2, prefix: 'shop:sess:' }, expectedLookupIds: ['0123456789abcdef'] }));
-    const r = spawnSync('phpcs', ['--standard=PSR12', '--report=summary', '-s', join(dir, 'EncryptedRedisSessionHandler.php'), join(dir, 'session-migrate-bootstrap.php')], { encoding: 'utf8' });
+    const tls = { caFile: '/etc/redis/ca.pem', certFile: '/etc/redis/client.pem', keyFile: '/etc/redis/client.key', serverName: 'redis.internal' };
+    const artifacts = renderArtifacts({
+      installDir: dir, redis: { topology: 'cluster', host: '127.0.0.1', port: 6380, prefix: 'shop:sess:', tls, seeds: [{ host: '10.0.0.1', port: 7000 }] },
+      expectedLookupIds: ['0123456789abcdef'], readThrough: { savePath: '2;/var/lib/php/sessions' }, previousAutoPrependFile: '/srv/prepend.php',
+    });
+    writeArtifacts(dir, artifacts);
+    const files = artifacts.filter((a) => a.path.endsWith('.php')).map((a) => join(dir, a.path));
+    expect(files.length).toBeGreaterThan(10);
+    const r = spawnSync('phpcs', ['--standard=PSR12', '--report=summary', '-s', ...files], { encoding: 'utf8' });
     expect(r.error, 'phpcs is missing: run scripts/setup.sh (apt-get install php-codesniffer)').toBeUndefined();
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);

@@ -152,7 +152,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         try {
             $this->store->connect();
         } catch (StorageException $e) {
-            $this->log($e->getMessage());
+            $this->log('sessions are unavailable: ' . $e->getMessage());
             return false;
         }
 
@@ -231,7 +231,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     {
         $id = (string) $id;
         $key = $this->envelope->keyName($id);
-        if ($this->lock->readOnly()) {
+        if ($this->lock->isReadOnly()) {
             $this->log(sprintf('%s was opened read-only (another request held its lock): write refused', $key));
             return false;
         }
@@ -251,7 +251,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     {
         $id = (string) $id;
         $key = $this->envelope->keyName($id);
-        $token = $this->lock->readOnly() ? '' : $this->lock->token();
+        $token = $this->lock->isReadOnly() ? '' : $this->lock->token();
         try {
             $result = $this->store->touch($key, $this->envelope->lockName($id), $token, self::ttl());
         } catch (StorageException $e) {
@@ -265,7 +265,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         if ($result === SessionStore::LOCK_LOST) {
             return $this->lockLost($key);
         }
-        if ($this->lock->readOnly()) {
+        if ($this->lock->isReadOnly()) {
             return true; // gone meanwhile, and this request may not write: nothing to refresh
         }
 

@@ -175,7 +175,7 @@ final class SessionLock
         $this->readOnly = true;
     }
 
-    public function readOnly(): bool
+    public function isReadOnly(): bool
     {
         return $this->readOnly;
     }

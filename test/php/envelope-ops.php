@@ -1,17 +1,19 @@
 <?php
 
 /**
- * Test helper: builds the generated handler class directly and runs a list of operations on it.
+ * Test helper: builds the handler from its classes (as Bootstrap::build() does, with the keys given
+ * here) and runs a list of operations on it.
  *
- *   php -n -d extension=igbinary -d extension=redis envelope-ops.php HANDLER_FILE < request.json
+ *   php -n -d extension=igbinary -d extension=redis envelope-ops.php AUTOLOAD_FILE < request.json
  *
  * request.json: {
  *   "namespace": "SessionMigrate",            (optional)
- *   "keys": ["<base64>", ...],                master keys, current first (a single key is passed as a string)
+ *   "keys": ["<base64>", ...],                master keys, current first
  *   "prefix": "smsess:",                      (optional)
- *   "redisPort": 6379,                        Redis on 127.0.0.1
- *   "redisOptions": {"serializer": "php"|"igbinary", "prefix": "x:"},   (optional, set before construction)
- *   "readThrough": {"dir": "/legacy/sessions", "depth": 2},              (optional: enableReadThrough())
+ *   "redisPort": 6379,                        Redis on 127.0.0.1 (a new connection, not persistent)
+ *   "locking": {...},                         (optional) SessionLock options; default: locking off, so
+ *                                             the operations below are the plain storage steps
+ *   "readThrough": {"dir": "/legacy/sessions", "depth": 2},              (optional: LegacySessionFiles)
  *   "ops": [{"op": "...", ...}, ...]
  * }
  * Prints {"construct": null|"<exception message>", "results": [...], "logs": [...]} as JSON.
@@ -22,17 +24,7 @@ declare(strict_types=1);
 
 $request = json_decode((string) stream_get_contents(STDIN), true, 512, JSON_THROW_ON_ERROR);
 require $argv[1];
-$class = ($request['namespace'] ?? 'SessionMigrate') . '\\EncryptedRedisSessionHandler';
-
-$redis = new Redis();
-$redis->connect('127.0.0.1', (int) $request['redisPort'], 2.0);
-$options = $request['redisOptions'] ?? [];
-if (isset($options['serializer'])) {
-    $redis->setOption(Redis::OPT_SERIALIZER, $options['serializer'] === 'igbinary' ? Redis::SERIALIZER_IGBINARY : Redis::SERIALIZER_PHP);
-}
-if (isset($options['prefix'])) {
-    $redis->setOption(Redis::OPT_PREFIX, $options['prefix']);
-}
+$ns = ($request['namespace'] ?? 'SessionMigrate') . '\\';
 
 $keys = array_map(static function (string $b64): string {
     return (string) base64_decode($b64, true);
@@ -44,14 +36,24 @@ $logger = static function (string $message) use (&$logs): void {
 
 $out = ['construct' => null, 'results' => [], 'logs' => &$logs];
 try {
-    $handler = new $class($redis, count($keys) === 1 ? $keys[0] : $keys, $request['prefix'] ?? 'smsess:', $logger);
+    $ring = ($ns . 'KeyRing')::fromMasterKeys($keys);
+    $envelopeClass = $ns . 'Envelope';
+    $envelope = new $envelopeClass($ring, $request['prefix'] ?? 'smsess:');
+    $factoryClass = $ns . 'ConnectionFactory';
+    $factory = new $factoryClass(['host' => '127.0.0.1', 'port' => (int) $request['redisPort'], 'persistent' => false], $ring, $logger);
+    $storeClass = $ns . 'SessionStore';
+    $lockClass = $ns . 'SessionLock';
+    $legacyClass = $ns . 'LegacySessionFiles';
+    $handlerClass = $ns . 'EncryptedRedisSessionHandler';
+    $legacy = isset($request['readThrough'])
+        ? new $legacyClass($request['readThrough']['dir'], (int) $request['readThrough']['depth'], $logger)
+        : null;
+    $lock = isset($request['locking']) ? new $lockClass($request['locking']) : $lockClass::disabled();
+    $handler = new $handlerClass(new $storeClass($factory), $envelope, $lock, $legacy, $logger);
 } catch (Throwable $e) {
     $out['construct'] = get_class($e) . ': ' . $e->getMessage();
     echo json_encode($out, JSON_THROW_ON_ERROR), "\n";
     exit(0);
-}
-if (isset($request['readThrough'])) {
-    $handler->enableReadThrough($request['readThrough']['dir'], (int) $request['readThrough']['depth']);
 }
 
 $hexOrFalse = static function ($value) {
@@ -61,17 +63,20 @@ $hexOrFalse = static function ($value) {
 foreach ($request['ops'] as $op) {
     switch ($op['op']) {
         case 'keyIds':
-            $result = ['keyId' => $handler->keyId(), 'keyIds' => $handler->keyIds()];
+            $result = ['keyId' => bin2hex($ring->currentKeyId()), 'keyIds' => $ring->keyIds()];
             break;
         case 'keyName':
-            $result = $handler->keyName($op['sessionId']);
+            $result = $envelope->keyName($op['sessionId']);
+            break;
+        case 'lockName':
+            $result = $envelope->lockName($op['sessionId']);
             break;
         case 'seal':
             $nonce = isset($op['nonceHex']) ? hex2bin($op['nonceHex']) : null;
-            $result = bin2hex($handler->seal($op['redisKey'], (string) hex2bin($op['plaintextHex']), $nonce));
+            $result = bin2hex($envelope->seal($op['redisKey'], (string) hex2bin($op['plaintextHex']), $nonce));
             break;
         case 'open':
-            $opened = $handler->openEnvelope($op['redisKey'], (string) hex2bin($op['envelopeHex']));
+            $opened = $envelope->open($op['redisKey'], (string) hex2bin($op['envelopeHex']));
             $opened['plaintext'] = $hexOrFalse($opened['plaintext']);
             $result = $opened;
             break;
@@ -91,10 +96,16 @@ foreach ($request['ops'] as $op) {
             $result = $handler->destroy($op['sessionId']);
             break;
         case 'tombstoneName':
-            $result = $handler->tombstoneName($op['sessionId']);
+            $result = $envelope->tombstoneName($op['sessionId']);
             break;
         case 'gc':
             $result = $handler->gc(1440);
+            break;
+        case 'handlerOpen':
+            $result = $handler->open('', 'PHPSESSID');
+            break;
+        case 'handlerClose':
+            $result = $handler->close();
             break;
         case 'rawGet':
             // a separate, option-free connection: what phpredis sees on the wire

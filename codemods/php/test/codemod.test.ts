@@ -278,7 +278,7 @@ describe('--replace-custom-handler (BUG-20)', () => {
   });
 
   it('the namespace comes from the generated bootstrap (--handler-bootstrap), else --handler-namespace, and a bad one is bad input', () => {
-    const [, bootstrap] = renderArtifacts({ installDir: '/srv/app/session-migrate', redis: { host: '127.0.0.1' }, namespace: 'Acme\\Session' });
+    const [bootstrap] = renderArtifacts({ installDir: '/srv/app/session-migrate', redis: { host: '127.0.0.1' }, namespace: 'Acme\\Session' });
     const dir = app({ 'index.php': `<?php\n${CALLBACKS}\nsession_start();\n`, 'session-migrate/session-migrate-bootstrap.php': bootstrap!.contents });
     const dry = runCodemod({ dir, replaceCustomHandler: true, dryRun: true });
     expect(dry.changes[0]!.diff).toContain('+session_set_save_handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true);');

@@ -336,8 +336,10 @@ function phpLines(entries: Array<[key: string, value: string, comment: string]>)
   return entries.map(([key, value, comment]) => `        ${phpString(key)} => ${value},${comment !== '' ? ` // ${comment}` : ''}`).join('\n');
 }
 
+/** A list of nodes as a PHP array literal: `[]`, or one node per line (under an entry at 8 spaces). */
 function phpNodes(nodes: RedisNode[]): string {
-  return `[${nodes.map((n) => `['host' => ${phpString(n.host)}, 'port' => ${n.port}]`).join(', ')}]`;
+  if (nodes.length === 0) return '[]';
+  return `[\n${nodes.map((n) => `            ['host' => ${phpString(n.host)}, 'port' => ${n.port}],`).join('\n')}\n        ]`;
 }
 
 /**
@@ -385,7 +387,7 @@ function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string;
     for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
       const value = redis.tls[key];
       if (value === undefined || value === '') continue;
-      entries.push(`${phpString(key)} => ${phpString(checkIniPath(`redis.tls.${key}`, value))}`);
+      entries.push(`            ${phpString(key)} => ${phpString(checkIniPath(`redis.tls.${key}`, value))},`);
       notes.push(`${key} ${value}`);
     }
     if ((redis.tls.certFile === undefined) !== (redis.tls.keyFile === undefined)) {
@@ -394,11 +396,11 @@ function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string;
     if (redis.tls.serverName !== undefined && redis.tls.serverName !== '') {
       const name = checkText('redis.tls.serverName', redis.tls.serverName);
       if (/[\s/]/.test(name)) throw new GenerateOptionsError('redis.tls.serverName: must be a host name');
-      entries.push(`'serverName' => ${phpString(name)}`);
+      entries.push(`            'serverName' => ${phpString(name)},`);
       notes.push(`server name ${name}`);
     }
     if (host.startsWith('/')) throw new GenerateOptionsError('redis.tls: not for a unix socket');
-    tls = `[${entries.join(', ')}]`;
+    tls = entries.length === 0 ? '[]' : `[\n${entries.join('\n')}\n        ]`;
     tlsNote = `on, server certificate verified (${notes.length > 0 ? notes.join(', ') : 'system CA store'})`;
   }
 

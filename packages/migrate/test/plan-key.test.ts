@@ -35,7 +35,7 @@ describe('plan key', () => {
     expect(detectDrift(plan, state({}))).toEqual([]);
     expect(detectDrift(plan, state({ keyId: 'cccccccccccccccc' }))[0]?.message).toBe('key file /etc/sm/master.key now holds key ID cccccccccccccccc, the plan was made for aaaaaaaaaaaaaaaa');
     // No lookup ID: the bootstrap accepts any key until apply fills the ID in.
-    expect(artifactsForPlan(plan)[1]!.contents).toContain("'expectedLookupIds' => [],");
+    expect(artifactsForPlan(plan)[0]!.contents).toContain("'expectedLookupIds' => [],");
   });
 
   it('reads every provider; judges drift on the lookup ID, so a rotated master key is not drift', () => {
@@ -48,7 +48,7 @@ describe('plan key', () => {
       expect(plan.key).toEqual(key);
       expect(detectDrift(plan, state({ keyId: 'cccccccccccccccc' }))).toEqual([]);
       expect(detectDrift(plan, state({ lookupId: 'dddddddddddddddd' }))[0]?.message).toMatch(/now has lookup ID dddddddddddddddd, the plan was made for lookup ID bbbbbbbbbbbbbbbb$/);
-      expect(artifactsForPlan(plan)[1]!.contents).toContain("'expectedLookupIds' => ['bbbbbbbbbbbbbbbb'],");
+      expect(artifactsForPlan(plan)[0]!.contents).toContain("'expectedLookupIds' => ['bbbbbbbbbbbbbbbb'],");
       // The message names the key actually read (e.g. --key-file given to apply), not the plan's.
       expect(detectDrift(plan, state({ lookupId: 'dddddddddddddddd', keyDescription: 'key file /tmp/other.key' }))[0]?.message)
         .toMatch(/^key file \/tmp\/other\.key now has lookup ID dddddddddddddddd/);

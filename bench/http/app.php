@@ -6,9 +6,9 @@
  *
  *   ?a=new&k=K  fill the session with about 1 KB (user, cart, CSRF token, history) and n = 0
  *   ?a=hit      n = n + 1 and a new `seen` value (so the session is always rewritten); answers
- *               {"n": N, "k": K}, or {"missing": true} when the session holds nothing (a new or
- *               rejected session ID: the user was logged out)
- *   ?a=peek     read only (read_and_close): {"n": N, "k": K} or {"missing": true}
+ *               {"n": N, "k": K, "h": session.save_handler}, or {"missing": true} when the session
+ *               holds nothing (a new or rejected session ID: the user was logged out)
+ *   ?a=peek     read only (read_and_close): {"n": N, "k": K, "h": ...} or {"missing": true}
  *
  * session_start() failing answers 503 (the handler logged why to PHP's error log).
  */
@@ -58,4 +58,4 @@ if ($action === 'hit') {
     $_SESSION['n']++;
     $_SESSION['seen'] = microtime(true);
 }
-echo json_encode(['n' => $_SESSION['n'], 'k' => $_SESSION['k']]), "\n";
+echo json_encode(['n' => $_SESSION['n'], 'k' => $_SESSION['k'], 'h' => ini_get('session.save_handler')]), "\n";

@@ -134,7 +134,7 @@ export class SessionHttp {
 }
 
 /** The app's JSON answer to hit/peek/new. */
-export interface AppView { n?: number; k?: number; missing?: true; bytes?: number; error?: string }
+export interface AppView { n?: number; k?: number; h?: string; missing?: true; bytes?: number; error?: string }
 
 export function parseView(body: string): AppView | undefined {
   try {

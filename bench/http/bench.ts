@@ -29,6 +29,7 @@
  *   --variants files,phpredis,... --json FILE (write every measurement as JSON).
  * Loopback only; every server is started here from temp dirs and stopped by PID.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +97,19 @@ async function wrk(url: string, idsFile: string, seconds: number): Promise<WrkSu
   return JSON.parse(line.slice(7)) as WrkSummary;
 }
 
+/** Versions of the parts measured, for the report (first line of each program's version output). */
+function versions(): string {
+  const first = (cmd: string, args: string[]): string => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '?';
+  };
+  const php = first('php', ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', '-r', 'echo "PHP ", PHP_VERSION, ", phpredis ", phpversion("redis"), " (lock_retries ", ini_get("redis.session.lock_retries"), ", lock_wait_time ", ini_get("redis.session.lock_wait_time"), " us)";']);
+  const redisV = /v=(\S+)/.exec(first('redis-server', ['--version']))?.[1] ?? '?';
+  const nginxV = first(findProgram(['nginx'], 'nginx', 'NGINX_BIN'), ['-v']).replace(/^nginx version: /, '');
+  const wrkV = first(WRK_BIN, ['--version']).split(' ').slice(0, 2).join(' ');
+  return `${php}; redis-server ${redisV}; ${nginxV}; ${wrkV}`;
+}
+
 const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 const fmtMs = (us: number): string => (Number.isFinite(us) ? (us / 1000).toFixed(2) : '-');
 const fmtRatio = (r: number): string => (Number.isFinite(r) ? r.toFixed(2) : '-');
@@ -132,6 +146,7 @@ process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
 
 try {
   console.log(`bench/http: nginx + php-fpm (${WORKERS} workers) + wrk (${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up), ${SESSIONS} sessions of about 1 KB, ${ROUNDS} round(s), interleaved`);
+  console.log(`  versions: ${versions()}`);
   console.log(`  machine: ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; expect about ${Math.ceil(estimate / 60)} min`);
 
   // Redis: one server, a plain port and a TLS port.

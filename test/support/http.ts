@@ -98,6 +98,19 @@ async function canConnect(target: { path: string } | { port: number; host: strin
   });
 }
 
+/**
+ * Masters still running when this process exits (a test that crashed before stop()): each gets
+ * SIGTERM, on which php-fpm and nginx stop their workers themselves. Best effort only.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+});
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
 /** Stops a child by PID: `signal` first, SIGKILL after `graceMs`; resolves when it has exited. */
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -293,6 +306,7 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
 
   const readyCount = (): number => tail(fpmLogFile, 1 << 20).split('ready to handle connections').length - 1;
   const child = spawn(bin, args, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  track(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-4000); });
 
@@ -445,6 +459,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const confFile = join(dir, 'nginx.conf');
   writeFileSync(confFile, conf);
   const child = spawn(bin, ['-p', `${dir}/`, '-c', confFile, '-e', errorLog], { stdio: ['ignore', 'ignore', 'pipe'] });
+  track(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-4000); });
   const deadline = Date.now() + 10_000;

@@ -5,11 +5,11 @@
  * sessions; PHP's error log is readable; stop() ends both by PID and removes their directories.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CookieClient, findProgram, makeDocroot, startPhpStack, type PhpStack } from './support/http.ts';
+import { CookieClient, findProgram, makeDocroot, startPhpFpm, startPhpStack, type PhpStack } from './support/http.ts';
 
 const REPO = join(import.meta.dirname, '..');
 
@@ -136,6 +136,26 @@ describe('harness options and users', () => {
       rmSync(docroot, { recursive: true, force: true });
       rmSync(sessions, { recursive: true, force: true });
     }
+  });
+
+  it('a master killed outright leaves no worker behind once stop() ran', async () => {
+    const fpm = await startPhpFpm({ workers: 2 });
+    // Live (not zombie) processes of the master's process group, from /proc/<pid>/stat (proc(5)).
+    const groupAlive = (): boolean => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).some((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(f[2]) === fpm.pid && f[0] !== 'Z';
+      } catch { return false; }
+    });
+    expect(groupAlive()).toBe(true);
+    process.kill(fpm.pid, 'SIGKILL'); // the workers outlive their master
+    await new Promise((r) => setTimeout(r, 100));
+    expect(groupAlive()).toBe(true);
+    await fpm.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(groupAlive()).toBe(false);
+    expect(existsSync(fpm.dir)).toBe(false);
   });
 
   // CI runs as root, developers do not: both must work. As root, run the stand-alone smoke script as

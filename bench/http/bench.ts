@@ -129,6 +129,7 @@ const WRK_BIN = findProgram(['wrk'], 'wrk', 'WRK_BIN');
 const root = mkdtempSync(join(tmpdir(), 'sm-bench-http-'));
 let redis: RedisServer | undefined;
 let stack: PhpStack | undefined;
+let docroot: string | undefined;
 const started = Date.now();
 const perRun = WARMUP + DURATION + 2;
 const estimate = ROUNDS * TRANSPORTS.reduce((s, t) => s + VARIANTS.filter((v) => !(t === 'tls' && v === 'files')).length, 0) * perRun
@@ -141,6 +142,7 @@ async function cleanup(): Promise<void> {
   await stack?.stop().catch(() => undefined);
   await redis?.stop().catch(() => undefined);
   rmSync(root, { recursive: true, force: true });
+  if (docroot !== undefined) rmSync(docroot, { recursive: true, force: true });
 }
 process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
 
@@ -157,7 +159,7 @@ try {
   redis = await startRedis(redisTlsArgs(tls, tlsPort));
   const cliEnv = { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile };
 
-  const docroot = makeDocroot({ 'index.php': APP_PHP });
+  docroot = makeDocroot({ 'index.php': APP_PHP });
   const filesDir = join(root, 'files-sessions');
   mkdirSync(filesDir, { mode: 0o700 });
   const emptySource = join(root, 'no-sessions');

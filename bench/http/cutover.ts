@@ -115,11 +115,12 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
   let http: SessionHttp | undefined;
   let running = false;
   let lanes: Array<Promise<void>> = [];
+  let docroot: string | undefined;
   try {
     redis = await startRedis();
     const sessionsDir = join(root, 'sessions');
     mkdirSync(sessionsDir, { mode: 0o700 });
-    const docroot = makeDocroot({ 'index.php': APP_PHP });
+    docroot = makeDocroot({ 'index.php': APP_PHP });
     const keyFile = join(root, 'master.key');
     const planFile = join(root, 'plan.json');
     const artifactsDir = join(root, 'artifacts');
@@ -327,6 +328,7 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
     await stack?.stop();
     await redis?.stop();
     rmSync(root, { recursive: true, force: true });
+    if (docroot !== undefined) rmSync(docroot, { recursive: true, force: true });
   }
 }
 

@@ -111,14 +111,22 @@ function track(child: ChildProcess): void {
   child.once('exit', () => running.delete(child));
 }
 
-/** Stops a child by PID: `signal` first, SIGKILL after `graceMs`; resolves when it has exited. */
+/**
+ * Stops a master by PID: `signal` first, SIGKILL after `graceMs`; resolves when it has exited. The
+ * masters are started in their own process group (`detached`), whose ID is the master's PID: a
+ * worker left behind by a master that was killed outright gets SIGKILL through that group.
+ */
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (child.pid !== undefined) {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* no process left in the group */ }
+  }
 }
 
 // ------------------------------------------------------------------------------------------ php-fpm
@@ -305,7 +313,7 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
   }
 
   const readyCount = (): number => tail(fpmLogFile, 1 << 20).split('ready to handle connections').length - 1;
-  const child = spawn(bin, args, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, args, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   track(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-4000); });
@@ -327,7 +335,7 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
   try {
     await waitReady(1, 'at start');
   } catch (err) {
-    await stopChild(child, 'SIGKILL');
+    await stopChild(child, 'SIGTERM');
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -458,7 +466,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   ].join('\n');
   const confFile = join(dir, 'nginx.conf');
   writeFileSync(confFile, conf);
-  const child = spawn(bin, ['-p', `${dir}/`, '-c', confFile, '-e', errorLog], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, ['-p', `${dir}/`, '-c', confFile, '-e', errorLog], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   track(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-4000); });
@@ -473,7 +481,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       await sleep(25);
     }
   } catch (err) {
-    await stopChild(child, 'SIGKILL');
+    await stopChild(child, 'SIGTERM');
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }

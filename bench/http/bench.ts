@@ -202,6 +202,9 @@ try {
         if (g === undefined) {
           const dir = join(root, `generated-${t}`);
           mkdirSync(dir);
+          // Over TLS the CLI trusts the private CA through NODE_EXTRA_CA_CERTS and PHP through
+          // openssl.cafile (tlsIni below). If `plan` learns to take a CA file for the handler's stream
+          // context, pass it here too.
           g = await generateHandler({
             dir, keyFile, sourceDir: emptySource, gcMaxlifetime: GC_MAXLIFETIME, mode: 'strict', env: cliEnv,
             target: t === 'plain' ? `redis://127.0.0.1:${redis!.port}/0` : `rediss://127.0.0.1:${tlsPort}/0`,

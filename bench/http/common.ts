@@ -10,7 +10,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 
@@ -218,9 +218,20 @@ export async function lostUpdateProbe(base: string, concurrent = 50): Promise<Lo
 
 // ---------------------------------------------------------------------------- the generated handler
 
-/** The conf.d fragments among generated artifacts: the `*.ini` files at the top of the artifacts dir. */
-export function artifactIniFiles(artifactsDir: string): string[] {
-  return readdirSync(artifactsDir).filter((f) => f.endsWith('.ini')).sort().map((f) => join(artifactsDir, f));
+/**
+ * The conf.d fragment(s) among a plan's generated artifacts: the `*.ini` files the plan lists in
+ * `artifacts.files` (paths relative to `artifacts.outDir`), so nothing here depends on how the
+ * generator lays its files out. A plan without that list falls back to the `*.ini` files at the top
+ * of the artifacts directory.
+ */
+export function artifactIniFiles(planFile: string): string[] {
+  const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { artifacts?: { outDir?: string; files?: string[] } };
+  const outDir = plan.artifacts?.outDir;
+  if (outDir === undefined) throw new Error(`${planFile}: no artifacts.outDir`);
+  const listed = (plan.artifacts?.files ?? []).filter((f) => f.endsWith('.ini')).map((f) => (isAbsolute(f) ? f : join(outDir, f)));
+  const files = listed.length > 0 ? listed : readdirSync(outDir).filter((f) => f.endsWith('.ini')).sort().map((f) => join(outDir, f));
+  if (files.length === 0) throw new Error(`${planFile}: the generated artifacts hold no .ini fragment`);
+  return files;
 }
 
 export interface GeneratedHandler {
@@ -245,7 +256,7 @@ export async function generateHandler(options: {
   await cliOk(['plan', '--source', `files:${options.sourceDir}`, '--target', options.target, '--key-file', options.keyFile, '--out', planFile,
     '--gc-maxlifetime', String(options.gcMaxlifetime), '--artifacts-dir', artifactsDir, ...(options.mode === 'read-through' ? ['--read-through'] : [])], options.env);
   await cliOk(['generate', 'php', '--plan', planFile, options.mode === 'strict' ? '--strict' : '--read-through'], options.env);
-  return { planFile, artifactsDir, iniFiles: artifactIniFiles(artifactsDir), env: { SESSION_MIGRATE_KEY_FILE: options.keyFile } };
+  return { planFile, artifactsDir, iniFiles: artifactIniFiles(planFile), env: { SESSION_MIGRATE_KEY_FILE: options.keyFile } };
 }
 
 /** Median of numbers (NaN for none). */

@@ -241,7 +241,7 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
       '--gc-maxlifetime', '1440', '--artifacts-dir', artifactsDir, '--read-through']);
     await cliOk(['generate', 'php', '--plan', planFile]);
     const env = { SESSION_MIGRATE_KEY_FILE: keyFile };
-    await stack.fpm.reload({ iniFiles: artifactIniFiles(artifactsDir), env: options.fault === 'no-key' ? {} : env });
+    await stack.fpm.reload({ iniFiles: artifactIniFiles(planFile), env: options.fault === 'no-key' ? {} : env });
     enter('read-through');
     await sleep(phaseMs);
 
@@ -272,7 +272,7 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
       enter('files again (fault)');
     } else {
       await cliOk(['generate', 'php', '--plan', planFile, '--strict']);
-      await stack.fpm.reload({ iniFiles: artifactIniFiles(artifactsDir), env });
+      await stack.fpm.reload({ iniFiles: artifactIniFiles(planFile), env });
       enter('strict');
     }
     comeBack('in-strict');

@@ -2,7 +2,8 @@
 # Installs what session-migrate's demo and tests need on a Debian/Ubuntu machine, then runs the command
 # given after --then. Idempotent: installs only what is missing.
 #   Debian packages: redis-server, php-cli, php-redis (phpredis), php-igbinary, php-cgi,
-#   php-codesniffer (the PSR-12 check of the generated PHP)
+#   php-codesniffer (the PSR-12 check of the generated PHP), php-fpm and nginx (the HTTP tests and
+#   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS benchmark's private CA)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,14 +17,21 @@ grep -qix 'redis' <<<"$modules" || need+=(php-redis)
 grep -qix 'igbinary' <<<"$modules" || need+=(php-igbinary)
 command -v php-cgi >/dev/null 2>&1 || need+=(php-cgi)
 command -v phpcs >/dev/null 2>&1 || need+=(php-codesniffer)
+# php-fpm and nginx live in /usr/sbin, which a normal user's PATH may lack.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+php_version=$(php -n -r 'echo PHP_MAJOR_VERSION, ".", PHP_MINOR_VERSION;' 2>/dev/null || true)
+have "php-fpm${php_version}" || have php-fpm || need+=(php-fpm)
+have nginx || need+=(nginx)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# The Debian package starts a system redis-server on 6379; nothing here uses it (tests and the demo
-# start their own on free loopback ports).
+# The Debian packages may start a system redis-server (6379), nginx (80) and php-fpm; nothing here uses
+# them (tests, benchmarks and the demo start their own on free loopback ports, from temp dirs).
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2

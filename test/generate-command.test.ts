@@ -54,4 +54,39 @@ describe('generate', () => {
     expect(both.status).toBe(2);
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it('plan --no-locking / --lock-* / --no-persistent are stored in the plan; generate php overrides them for one run; bad values exit 2', () => {
+    const sessions = join(root, 'sessions-lock');
+    mkdirSync(sessions, { recursive: true });
+    const keyFile = join(root, 'k-lock');
+    expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
+    const plan = join(root, 'plan-lock.json');
+    const artifacts = join(root, 'artifacts-lock');
+    const planned = cli(['plan', '--source', `files:${sessions}`, '--target', redis.url, '--key-file', keyFile, '--out', plan, '--artifacts-dir', artifacts,
+      '--lock-retries', '7', '--lock-wait-micros', '5000', '--lock-ttl', '12', '--lock-failure', 'readonly', '--no-persistent']);
+    expect(planned.status, planned.stderr).toBe(0);
+    expect(planned.stdout).toMatch(/locking +on: up to 7 retries 5000 µs apart, lock TTL max_execution_time or 12 s, on failure readonly; one Redis connection per request/);
+    expect(JSON.parse(readFileSync(plan, 'utf8')).artifacts).toMatchObject({ locking: { retries: 7, waitMicros: 5000, ttlSeconds: 12, onFailure: 'readonly' }, persistent: false });
+    const bootstrap = () => readFileSync(join(artifacts, 'session-migrate-bootstrap.php'), 'utf8');
+    expect(cli(['generate', 'php', '--plan', plan]).status).toBe(0);
+    expect(bootstrap()).toContain("'retries' => 7,");
+    expect(bootstrap()).toContain("'onFailure' => 'readonly',");
+    expect(bootstrap()).toContain("'persistent' => false,");
+    const ini = readFileSync(join(artifacts, '99-session-migrate.ini'), 'utf8');
+    expect(ini).toContain(';   locking      on: a request waits for the lock at most 7 times 5000 microseconds (35 ms)');
+
+    const off = cli(['generate', 'php', '--plan', plan, '--no-locking', '--persistent']);
+    expect(off.status, off.stderr).toBe(0);
+    expect(off.stdout).toMatch(/artifact +.*session-migrate-bootstrap\.php: written/);
+    expect(off.stdout).toMatch(/artifact +.*autoload\.php and .*src\/ \(\d+ files\): \d+ unchanged/);
+    expect(bootstrap()).toContain("'enabled' => false,");
+    expect(bootstrap()).toContain("'retries' => 7,"); // the plan's other choices stay
+    expect(bootstrap()).toContain("'persistent' => true,");
+
+    for (const bad of [['--lock-retries', '-1'], ['--lock-ttl', '0'], ['--lock-wait-micros', '1.5'], ['--lock-failure', 'ignore'], ['--locking=maybe']]) {
+      const r = cli(['generate', 'php', '--plan', plan, ...bad]);
+      expect(r.status, bad.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), bad.join(' ')).toHaveLength(1);
+    }
+  });
 });

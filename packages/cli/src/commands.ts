@@ -4,6 +4,7 @@
  * (apply), 2 usage, input or connection errors (thrown as UserFacingError).
  */
 import { availableParallelism } from 'node:os';
+import { DEFAULT_LOCKING, type LockingOptions } from '@session-migrate/generate';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -119,6 +120,8 @@ export interface PlanArgs {
   installDir?: string;
   /** Generate the handler in read-through (migrating) mode over the source directory (docs/runbook.md). */
   readThrough?: boolean;
+  /** Locking and connection choices of the generated handler (handler-options.ts); absent: its defaults. */
+  handler?: { locking?: LockingOptions; persistent?: boolean };
   json: boolean;
 }
 
@@ -168,7 +171,11 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       ttlPolicy: sourceDescription.kind === 'redis'
         ? `the source key's remaining PTTL, kept to the millisecond; keys without a TTL get gc_maxlifetime (${args.gcMaxlifetime} s)`
         : `remaining lifetime: gc_maxlifetime (${args.gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`,
-      artifacts: { outDir, installDir, files: [], ...(args.readThrough === true ? { readThrough: true } : {}) },
+      artifacts: {
+        outDir, installDir, files: [], ...(args.readThrough === true ? { readThrough: true } : {}),
+        ...(args.handler?.locking !== undefined ? { locking: args.handler.locking } : {}),
+        ...(args.handler?.persistent !== undefined ? { persistent: args.handler.persistent } : {}),
+      },
     };
     plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);
     writePlanFile(args.out, plan);
@@ -216,6 +223,8 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   const generated = plan.artifacts.files.filter((f) => f !== 'autoload.php' && !f.startsWith('src/'));
   print(`  artifacts   ${generated.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}, and the handler's classes in ${resolve(plan.artifacts.outDir, 'src')}/ (${plan.artifacts.files.length - generated.length} files with autoload.php)`);
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
+  const lock = { ...DEFAULT_LOCKING, ...(plan.artifacts.locking ?? {}) };
+  print(`  locking     ${lock.enabled ? `on: up to ${lock.retries} retries ${lock.waitMicros} µs apart, lock TTL max_execution_time or ${lock.ttlSeconds} s, on failure ${lock.onFailure}` : 'off: the last write wins (--locking to turn it on)'}; ${plan.artifacts.persistent === false ? 'one Redis connection per request' : 'persistent Redis connections'}`);
   print(`  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)` : 'strict mode: sessions only in Redis'}`);
   print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
 }

@@ -19,12 +19,13 @@ import { generateIacModule } from './commands-generate-iac.ts';
 import { rollbackCommand } from './commands-rollback.ts';
 import { purgeCommand } from './commands-purge.ts';
 import { generateCommand } from './commands-generate.ts';
+import { HANDLER_BOOLEAN_FLAGS, handlerChoicesFromArgs, handlerOptions } from './handler-options.ts';
 import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './commands-audit.ts';
 
 const VERSION = '0.1.0';
 
 /** Boolean flags: `--flag=VALUE` takes only true or false (yargs reads `--dry-run=yes` as false). */
-const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'keep', 'help', 'allow-partial', 'remove-keys', 'read-through', 'strict', 'sarif', 'fleet', 'replace-custom-handler', 'short-open-tag', 'version']);
+const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'keep', 'help', 'allow-partial', 'remove-keys', 'read-through', 'strict', 'sarif', 'fleet', 'replace-custom-handler', 'short-open-tag', 'version', ...HANDLER_BOOLEAN_FLAGS]);
 
 /** Options that take several values and may be given more than once. */
 const REPEATABLE_OPTIONS = new Set(['docroot', 'from-collected']);
@@ -128,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
         .demandCommand(1, 'name a keys command: generate, id or ring'),
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
-      phpOptions(keyOptions(y))
+      handlerOptions(phpOptions(keyOptions(y)))
         .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis://host:port/db?prefix=P or tcp://host:port?auth=..&prefix=..&database=..; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
@@ -142,6 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler,
       maxSessionBytes: a['max-session-bytes'], artifactsDir: a['artifacts-dir'],
       ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), readThrough: a['read-through'], json: a.json,
+      handler: handlerChoicesFromArgs(a),
     }, print))())
     .command('apply', 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis', (y) =>
       keyProviderOptions(y)
@@ -198,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('generate', "write a plan's PHP artifacts (php) or infrastructure templates for the Redis side (iac)", (y) =>
       y
         .command('php', "write only the plan's PHP artifacts (read-through or strict mode), copy nothing", (g) =>
-          g
+          handlerOptions(g)
             .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
             .option('read-through', { type: 'boolean', describe: 'read-through (migrating) mode, whatever the plan says' })
             .option('strict', { type: 'boolean', describe: 'strict mode (sessions only in Redis), whatever the plan says' })
@@ -206,7 +208,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' })
             .conflicts('read-through', 'strict'),
         (a) => run(() => generateCommand({
-          plan: a.plan, dryRun: a['dry-run'], json: a.json,
+          plan: a.plan, dryRun: a['dry-run'], json: a.json, ...handlerChoicesFromArgs(a),
           ...(a['read-through'] === true ? { mode: 'read-through' as const } : a.strict === true ? { mode: 'strict' as const } : {}),
         }, print))())
         .command(generateIacModule(run, print))

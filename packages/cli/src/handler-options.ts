@@ -1,0 +1,61 @@
+/**
+ * The options of `plan` and `generate php` that choose how the generated PHP handler locks sessions and
+ * connects (php/src/SessionLock.php, php/src/ConnectionFactory.php). `plan` stores them in the plan
+ * (`artifacts.locking`, `artifacts.persistent`); `generate php` overrides the plan's for one run.
+ * Register with handlerOptions(), read with handlerChoicesFromArgs().
+ */
+import type { Argv } from 'yargs';
+import { UserFacingError } from '@session-migrate/common';
+import { DEFAULT_LOCKING, type LockingOptions } from '@session-migrate/generate';
+
+/** The parsed option values (yargs names). */
+export interface HandlerOptionArgs {
+  locking?: boolean | undefined;
+  'lock-wait-micros'?: number | undefined;
+  'lock-retries'?: number | undefined;
+  'lock-ttl'?: number | undefined;
+  'lock-failure'?: string | undefined;
+  persistent?: boolean | undefined;
+}
+
+/** Boolean flags among these options (main.ts's `--flag=VALUE` check). */
+export const HANDLER_BOOLEAN_FLAGS = ['locking', 'persistent'];
+
+/** Adds the handler options to a yargs command; none has a default here (absent: the plan's, or the handler's default). */
+export function handlerOptions<T>(y: Argv<T>) {
+  return y
+    .option('locking', { type: 'boolean', describe: `lock each session while a request uses it, as the files handler does (default on; --no-locking: the last write wins)` })
+    .option('lock-wait-micros', { type: 'number', describe: `pause between two attempts to take a session lock, microseconds (default ${DEFAULT_LOCKING.waitMicros}, phpredis's lock_wait_time)` })
+    .option('lock-retries', { type: 'number', describe: `attempts after the first before giving up (default ${DEFAULT_LOCKING.retries}, phpredis's lock_retries; never unbounded)` })
+    .option('lock-ttl', { type: 'number', describe: `lock TTL in seconds when max_execution_time is 0 (default ${DEFAULT_LOCKING.ttlSeconds}); otherwise max_execution_time` })
+    .option('lock-failure', { type: 'string', choices: ['fail', 'readonly'], describe: 'when the lock cannot be taken: fail session_start() (default, as phpredis 6) or open the session read-only' })
+    .option('persistent', { type: 'boolean', describe: 'persistent Redis connections, one per PHP worker (default on; --no-persistent: one per request)' });
+}
+
+/**
+ * The handler choices given on the command line (only those given).
+ * @throws UserFacingError for a value out of range (the same ranges the generator enforces).
+ */
+export function handlerChoicesFromArgs(a: HandlerOptionArgs): { locking?: LockingOptions; persistent?: boolean } {
+  const locking: LockingOptions = {};
+  const whole = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
+    if (value === undefined) return undefined;
+    if (!Number.isInteger(value) || value < min || value > max) throw new UserFacingError(`--${name} must be a whole number from ${min} to ${max}`);
+    return value;
+  };
+  if (a.locking !== undefined) locking.enabled = a.locking;
+  const wait = whole('lock-wait-micros', a['lock-wait-micros'], 1, 10_000_000);
+  if (wait !== undefined) locking.waitMicros = wait;
+  const retries = whole('lock-retries', a['lock-retries'], 0, 100_000);
+  if (retries !== undefined) locking.retries = retries;
+  const ttl = whole('lock-ttl', a['lock-ttl'], 1, 86_400);
+  if (ttl !== undefined) locking.ttlSeconds = ttl;
+  if (a['lock-failure'] !== undefined) {
+    if (a['lock-failure'] !== 'fail' && a['lock-failure'] !== 'readonly') throw new UserFacingError('--lock-failure must be fail or readonly');
+    locking.onFailure = a['lock-failure'];
+  }
+  return {
+    ...(Object.keys(locking).length > 0 ? { locking } : {}),
+    ...(a.persistent !== undefined ? { persistent: a.persistent } : {}),
+  };
+}

@@ -268,7 +268,14 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         if ($this->lock->isReadOnly()) {
             return true; // gone meanwhile, and this request may not write: nothing to refresh
         }
+        if ((string) $data === '') {
+            // Nothing to keep (phpredis's EXPIRE of a missing key stores nothing either): an empty
+            // session that was never written stays unwritten, so strict mode refuses its ID later.
+            $this->dropLock($id);
+            return true;
+        }
 
+        // Stored again, so a session that expired or was deleted during a read-only request is kept.
         // Without locking, SET NX: a concurrent newer write wins.
         return $this->store($id, $key, (string) $data, !$this->lock->enabled());
     }
@@ -478,6 +485,12 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         }
         $id = $this->pending['id'];
         $this->pending = null;
+        $this->dropLock($id);
+    }
+
+    /** Releases the lock of this session if this request holds it (a failure is logged; the TTL ends it). */
+    private function dropLock(string $id): void
+    {
         $lockKey = $this->envelope->lockName($id);
         if ($this->lock->held() !== $lockKey) {
             return;

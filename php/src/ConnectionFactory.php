@@ -251,12 +251,18 @@ final class ConnectionFactory
         $port = $isSocket ? 0 : $port;
         $redis = new \Redis();
         $persistentId = $this->persistentId($host, $port);
-        $connected = $c['persistent']
-            ? $redis->pconnect($address, $port, $c['timeout'], $persistentId, 0, $c['timeout'], $context)
-            : $redis->connect($address, $port, $c['timeout'], null, 0, $c['timeout'], $context);
+        $warnings = [];
+        $timeout = $c['timeout'];
+        $persistent = $c['persistent'];
+        $open = static function () use ($redis, $persistent, $address, $port, $timeout, $persistentId, $context) {
+            return $persistent
+                ? $redis->pconnect($address, $port, $timeout, $persistentId, 0, $timeout, $context)
+                : $redis->connect($address, $port, $timeout, null, 0, $timeout, $context);
+        };
+        $connected = self::capturingWarnings($warnings, $open);
         if ($connected !== true) {
-            $message = $this->describe() . ': cannot connect' . self::lastError($redis);
-            throw new StorageException($message, self::CONNECT_FAILED);
+            $why = $warnings !== [] ? ': ' . self::redact(implode('; ', $warnings)) : self::lastError($redis);
+            throw new StorageException($this->describe() . ': cannot connect' . $why, self::CONNECT_FAILED);
         }
         // phpredis keeps options per object, so a pooled connection starts raw; set them explicitly.
         $redis->setOption(\Redis::OPT_SERIALIZER, \Redis::SERIALIZER_NONE);
@@ -281,16 +287,16 @@ final class ConnectionFactory
         // redis.clusters.cache_slots keeps the slot map in the worker (no CLUSTER SLOTS per request);
         // it is read only while the object is built, so it is turned on for this construction alone.
         $previous = ini_set('redis.clusters.cache_slots', '1');
+        $warnings = [];
+        $ssl = $c['tls'] !== null ? $this->sslOptions() : null;
         try {
-            $cluster = new \RedisCluster(
-                null,
-                $seeds,
-                $c['timeout'],
-                $c['timeout'],
-                $c['persistent'],
-                $auth,
-                $c['tls'] !== null ? $this->sslOptions() : null
-            );
+            $open = static function () use ($seeds, $c, $auth, $ssl): \RedisCluster {
+                return new \RedisCluster(null, $seeds, $c['timeout'], $c['timeout'], $c['persistent'], $auth, $ssl);
+            };
+            $cluster = self::capturingWarnings($warnings, $open);
+        } catch (\RedisClusterException $e) {
+            $why = self::redact($e->getMessage() . ($warnings !== [] ? ' (' . implode('; ', $warnings) . ')' : ''));
+            throw new StorageException($this->describe() . ': ' . $why, self::CONNECT_FAILED, $e);
         } finally {
             if ($previous !== false) {
                 ini_set('redis.clusters.cache_slots', $previous);
@@ -318,6 +324,28 @@ final class ConnectionFactory
         $user = $env === self::PASSWORD_ENV ? $this->config['username'] : '';
 
         return $user !== '' ? [$user, $password] : [$password];
+    }
+
+    /**
+     * Runs $fn with PHP warnings collected into $warnings instead of printed or logged: phpredis reports
+     * why a connection failed (refused, TLS verification, ...) only as warnings, and the handler puts
+     * that reason into its own one log line. Each warning loses its "Redis::connect(): " prefix.
+     *
+     * @param string[] $warnings
+     *
+     * @return mixed what $fn returns
+     */
+    public static function capturingWarnings(array &$warnings, callable $fn)
+    {
+        set_error_handler(static function (int $type, string $message) use (&$warnings): bool {
+            $warnings[] = (string) preg_replace('/^[A-Za-z]+::[A-Za-z]+\(\): /', '', str_replace("\n", ' ', $message));
+            return true;
+        }, E_WARNING | E_NOTICE);
+        try {
+            return $fn();
+        } finally {
+            restore_error_handler();
+        }
     }
 
     /** @param array<int, array{host: string, port: int}> $nodes */

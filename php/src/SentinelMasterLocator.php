@@ -122,14 +122,18 @@ final class SentinelMasterLocator
         $reasons = [];
         foreach ($this->sentinels as $sentinel) {
             $where = $sentinel['host'] . ':' . $sentinel['port'];
+            $warnings = [];
             try {
-                $answer = $this->askOne($sentinel['host'], $sentinel['port']);
+                $answer = ConnectionFactory::capturingWarnings($warnings, function () use ($sentinel) {
+                    return $this->askOne($sentinel['host'], $sentinel['port']);
+                });
             } catch (\RedisException $e) {
-                $reasons[] = $where . ' ' . ConnectionFactory::redact($e->getMessage());
+                $detail = $warnings !== [] ? implode('; ', $warnings) : $e->getMessage();
+                $reasons[] = $where . ' ' . ConnectionFactory::redact($detail);
                 continue;
             }
             if (is_array($answer) && count($answer) === 2 && is_string($answer[0])) {
-                if (ctype_digit((string) $answer[1])) {
+                if (preg_match('/\A\d{1,5}\z/', (string) $answer[1]) === 1) {
                     return [$answer[0], (int) $answer[1]];
                 }
             }

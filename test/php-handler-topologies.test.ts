@@ -1,0 +1,214 @@
+/**
+ * The generated handler on the Redis topologies of production (issue 11 item 1): TLS with the plan's
+ * CA, client certificate and server name (always verified), an ACL user with the password from the
+ * environment, Redis Cluster through RedisCluster (MOVED is followed, never a new session ID), and
+ * Sentinel through RedisSentinel (the master is cached; after a fail-over a READONLY or connection
+ * error refreshes it and the step is retried once). Bad input: an untrusted server, a missing client
+ * certificate, a user without the needed commands, a cluster that is down, a sentinel with no such
+ * master each fail session_start() with one log line naming the cause, never a new session ID, never
+ * a files session. Real redis-server processes (test/support/redis-topologies.ts), real PHP.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvelopeCodec } from '@session-migrate/envelope';
+import type { RedisTargetOptions } from '@session-migrate/generate';
+import {
+  addAclUser, makeTlsMaterial, migrateSlots, startCluster, startFailedClusterNode, startSentinel, startTlsRedis, type TlsMaterial,
+} from './support/redis-topologies.ts';
+import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+
+const MASTER = vectors.master_key_base64;
+const PREFIX = 'smsess:';
+
+interface Out { started: boolean; idBefore: string; idAfter: string; session: Record<string, unknown> | unknown[] | null; closed: boolean | null }
+interface Request { out: Out; stderr: string; logs: string[] }
+
+let tls: TlsMaterial;
+let sandbox: string;
+let codec: EnvelopeCodec;
+let n = 0;
+const rendered: Rendered[] = [];
+
+function render(redis: RedisTargetOptions): Rendered {
+  const r = renderInto({ redis });
+  rendered.push(r);
+  return r;
+}
+
+/** One request of an application (php CLI) through the rendered ini fragment and bootstrap. */
+function request(r: Rendered, args: string[], env: Record<string, string> = {}): Request {
+  const logFile = join(sandbox, `php-${++n}.log`);
+  const run = runPhp(
+    ['-c', r.iniFile, ...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', `error_log=${logFile}`,
+      join(PHP_DIR, 'session-request.php'), ...args],
+    { env: { TMPDIR: sandbox, SESSION_MIGRATE_KEY: MASTER, ...env } },
+  );
+  expect(run.status, run.stderr).toBe(0);
+  const logs = existsSync(logFile) ? readFileSync(logFile, 'latin1').split('\n').filter((l) => l !== '').map((l) => l.replace(/^\[[^\]]*\] /, '')) : [];
+  return { out: lastJson<Out>(run), stderr: run.stderr, logs };
+}
+
+/** A failed start: false, the same ID kept (no new one), one log line matching `cause`, no sess_ file anywhere. */
+function expectVisibleFailure(res: Request, id: string, cause: RegExp): void {
+  expect(res.out.started).toBe(false);
+  expect(res.out.idAfter === '' || res.out.idAfter === id).toBe(true);
+  expect(res.logs, res.logs.join('\n')).toHaveLength(1);
+  expect(res.logs[0], res.logs[0]).toMatch(cause);
+  expect(res.stderr).toMatch(/session_start\(\): Failed to (initialize storage module|read session data): user/);
+  expect(readdirSync(sandbox).filter((f) => f.startsWith('sess_'))).toEqual([]);
+}
+
+beforeAll(async () => {
+  tls = makeTlsMaterial();
+  sandbox = mkdtempSync(join(tmpdir(), 'sm-topologies-'));
+  codec = await EnvelopeCodec.create([Buffer.from(MASTER, 'base64')]);
+});
+afterAll(() => {
+  tls?.remove();
+  for (const r of rendered) rmSync(r.dir, { recursive: true, force: true });
+  if (sandbox) rmSync(sandbox, { recursive: true, force: true });
+});
+
+describe('TLS (mutual, private CA) and an ACL user', () => {
+  it('works with the plan\'s CA, client certificate and user; refuses an untrusted CA, a missing client certificate, a wrong server name', async () => {
+    const node = await startTlsRedis(tls, { mutual: true });
+    try {
+      await addAclUser(node, { name: 'sessions', password: 'pw-sessions', rule: `~${PREFIX}* +get +set +del +exists +expire +eval +evalsha +select +echo +ping` });
+      const base = { host: '127.0.0.1', port: node.port, username: 'sessions' };
+      const good = render({ ...base, tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+      const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-sessions' };
+      const first = request(good, ['--set={"a":1}'], env);
+      expect(first.out.started, first.logs.join('\n')).toBe(true);
+      expect(first.stderr).toBe('');
+      const again = request(good, [`--id=${first.out.idAfter}`], env);
+      expect(again.out).toMatchObject({ started: true, idAfter: first.out.idAfter, session: { a: 1 } });
+      expect(await node.admin.exists(codec.keyName(PREFIX, first.out.idAfter))).toBe(1);
+      const id = first.out.idAfter;
+
+      const untrusted = render({ ...base, tls: { caFile: tls.otherCaFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+      expectVisibleFailure(request(untrusted, [`--id=${id}`], env), id, /sessions are unavailable: Redis at rediss:\/\/sessions@127\.0\.0\.1:\d+\/0: .*(certificate|SSL|TLS)/i);
+      const noClientCert = render({ ...base, tls: { caFile: tls.caFile } });
+      expectVisibleFailure(request(noClientCert, [`--id=${id}`], env), id, /sessions are unavailable|failed/);
+      const wrongUser = render({ ...base, username: 'nobody', tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+      const denied = request(wrongUser, [`--id=${id}`], env);
+      expectVisibleFailure(denied, id, /sessions are unavailable|WRONGPASS|invalid username-password/i);
+      expect(denied.logs[0]).not.toContain('pw-sessions');
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('checks the server name given in the plan (a certificate for a DNS name, reached by IP)', async () => {
+    const node = await startTlsRedis(tls, { serverCert: 'named' });
+    try {
+      const named = render({ host: '127.0.0.1', port: node.port, tls: { caFile: tls.caFile, serverName: tls.namedServerName } });
+      const ok = request(named, ['--set={"a":1}']);
+      expect(ok.out.started, ok.logs.join('\n')).toBe(true);
+      const unnamed = render({ host: '127.0.0.1', port: node.port, tls: { caFile: tls.caFile } });
+      expectVisibleFailure(request(unnamed, [`--id=${ok.out.idAfter}`]), ok.out.idAfter, /sessions are unavailable: .*(certificate|SSL|peer)/i);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('an ACL user without the commands the handler needs: NOPERM, named with the fix', async () => {
+    const node = await startTlsRedis(tls);
+    try {
+      await addAclUser(node, { name: 'readonly', password: 'pw-ro', rule: `~${PREFIX}* +get +echo +ping +select` });
+      await node.admin.set(codec.keyName(PREFIX, 'existing0000000000000000000001'), codec.seal(codec.keyName(PREFIX, 'existing0000000000000000000001'), Buffer.from('a|i:1;')));
+      const r = render({ host: '127.0.0.1', port: node.port, username: 'readonly', tls: { caFile: tls.caFile } });
+      const id = 'existing0000000000000000000001';
+      const res = request(r, [`--id=${id}`], { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-ro' });
+      expectVisibleFailure(res, id, /NOPERM.*\(the ACL user needs \+get \+set \+del \+exists \+expire \+eval \+evalsha \+select on the session keys\)/);
+    } finally {
+      await node.stop();
+    }
+  });
+});
+
+describe('Redis Cluster (RedisCluster)', () => {
+  it('spreads sessions over the slots, follows a slot that moved (MOVED is never a new ID), and a cluster that is down fails visibly', async () => {
+    const cluster = await startCluster();
+    try {
+      const r = render({ topology: 'cluster', host: '127.0.0.1', port: cluster.nodes[0]!.port, seeds: cluster.nodes.map((x) => ({ host: '127.0.0.1', port: x.port })) });
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const res = request(r, [`--set={"i":${i}}`]);
+        expect(res.out.started, res.logs.join('\n')).toBe(true);
+        ids.push(res.out.idAfter);
+      }
+      const owners = new Set<number>();
+      for (const id of ids) {
+        const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', codec.keyName(PREFIX, id)));
+        owners.add((await cluster.ownerOf(slot)).port);
+        expect(Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', codec.keyName(PREFIX, id).replace(PREFIX, `${PREFIX}lock:`)))).toBe(slot);
+      }
+      expect(owners.size).toBeGreaterThan(1);
+
+      // Move the slot of the first session: the next request follows MOVED and keeps the session.
+      const key = codec.keyName(PREFIX, ids[0]!);
+      const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', key));
+      const from = await cluster.ownerOf(slot);
+      const to = cluster.nodes.find((x) => x !== from)!;
+      expect(await migrateSlots(cluster, { slots: [slot], to })).toBe(1);
+      const after = request(r, [`--id=${ids[0]}`, '--set={"moved":true}']);
+      expect(after.out, after.logs.join('\n')).toMatchObject({ started: true, idAfter: ids[0], session: { i: 0 } });
+      expect(await to.admin.exists(key)).toBe(1);
+
+      // A standalone handler pointed at one cluster node: MOVED fails the start, with the fix named.
+      const wrongNode = cluster.nodes.find((x) => x !== to)!;
+      const standalone = render({ host: '127.0.0.1', port: wrongNode.port });
+      expectVisibleFailure(request(standalone, [`--id=${ids[0]}`]), ids[0]!, /MOVED .*\(the server is a Redis Cluster node: generate the handler with the cluster topology\)/);
+    } finally {
+      await cluster.stop();
+    }
+    const down = render({ topology: 'cluster', host: '127.0.0.1', port: 1, seeds: [{ host: '127.0.0.1', port: 1 }] });
+    expectVisibleFailure(request(down, ['--id=someone0000000000000000000001']), 'someone0000000000000000000001', /sessions are unavailable: Redis Cluster redis:\/\/127\.0\.0\.1:1: /);
+    const lone = await startFailedClusterNode();
+    try {
+      const failed = render({ topology: 'cluster', host: '127.0.0.1', port: lone.port });
+      expectVisibleFailure(request(failed, ['--id=someone0000000000000000000001']), 'someone0000000000000000000001', /Redis Cluster|CLUSTERDOWN|keyspace/);
+    } finally {
+      await lone.stop();
+    }
+  });
+});
+
+describe('Sentinel (RedisSentinel)', () => {
+  it('finds the master, caches it, follows a fail-over (READONLY -> ask again -> one retry), keeps every session', async () => {
+    const s = await startSentinel({ sentinelPassword: 'sentinel-pw' });
+    try {
+      const r = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: s.masterName });
+      const env = { SESSION_MIGRATE_SENTINEL_PASSWORD: 'sentinel-pw' };
+      const first = request(r, ['--set={"n":1}'], env);
+      expect(first.out.started, first.logs.join('\n')).toBe(true);
+      const id = first.out.idAfter;
+      const cache = readdirSync(sandbox).filter((f) => f.startsWith('session-migrate-sentinel-'));
+      expect(cache).toHaveLength(1); // the master, for the next requests (and workers)
+      const before = await s.currentMaster();
+      expect(await before.admin.call('WAIT', '1', '5000')).toBe(1);
+      const after = await s.failover({ reconfigureOldMaster: 'now' });
+      expect(after).not.toBe(before);
+      // Wait until the old master is a replica: a write it took before that would be dropped by the
+      // resync (the asynchronous-replication window of any fail-over, not this handler's doing).
+      for (let i = 0; i < 200 && !/role:slave/.test(await before.admin.info('replication')); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await before.admin.info('replication')).toMatch(/role:slave/);
+      // The cache still names the old master, now a replica: READONLY, then the sentinel is asked again.
+      const next = request(r, [`--id=${id}`, '--set={"n":2}'], env);
+      expect(next.out, next.logs.join('\n')).toMatchObject({ started: true, idAfter: id, session: { n: 1 }, closed: true });
+      expect(next.logs).toEqual([]);
+      const third = request(r, [`--id=${id}`], env);
+      expect(third.out).toMatchObject({ started: true, idAfter: id, session: { n: 2 } });
+      expect(await after.admin.exists(codec.keyName(PREFIX, id))).toBe(1);
+
+      const noSuchMaster = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: 'nope' });
+      expectVisibleFailure(request(noSuchMaster, [`--id=${id}`], env), id, /sessions are unavailable: Sentinel: no master for "nope" \(127\.0\.0\.1:\d+ knows no master named "nope"\)/);
+      const noSentinel = render({ topology: 'sentinel', host: '127.0.0.1', port: 1, sentinels: [{ host: '127.0.0.1', port: 1 }], masterName: s.masterName });
+      expectVisibleFailure(request(noSentinel, [`--id=${id}`], env), id, /Sentinel: no master for "sessions" \(127\.0\.0\.1:1 /);
+    } finally {
+      await s.stop();
+    }
+  });
+});

@@ -2,7 +2,8 @@
 # Installs what session-migrate's demo and tests need on a Debian/Ubuntu machine, then runs the command
 # given after --then. Idempotent: installs only what is missing.
 #   Debian packages: redis-server, php-cli, php-redis (phpredis), php-igbinary, php-cgi,
-#   php-codesniffer (the PSR-12 check of the generated PHP), php-fpm and nginx (the HTTP tests and
+#   php-codesniffer (the PSR-12 check of the generated PHP), phpunit (the PHP side's own tests,
+#   php/tests), php-fpm and nginx (the HTTP tests and
 #   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS benchmark's private CA)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
 set -euo pipefail
@@ -17,6 +18,7 @@ grep -qix 'redis' <<<"$modules" || need+=(php-redis)
 grep -qix 'igbinary' <<<"$modules" || need+=(php-igbinary)
 command -v php-cgi >/dev/null 2>&1 || need+=(php-cgi)
 command -v phpcs >/dev/null 2>&1 || need+=(php-codesniffer)
+command -v phpunit >/dev/null 2>&1 || need+=(phpunit)
 # php-fpm and nginx live in /usr/sbin, which a normal user's PATH may lack.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 php_version=$(php -n -r 'echo PHP_MAJOR_VERSION, ".", PHP_MINOR_VERSION;' 2>/dev/null || true)

@@ -1,0 +1,108 @@
+<?php
+
+declare(strict_types=1);
+
+namespace SessionMigrate\Tests;
+
+use PHPUnit\Framework\TestCase;
+use SessionMigrate\ConnectionFactory;
+
+/**
+ * ConnectionFactory without a server: persistent IDs, TLS options, messages, when SELECT is needed.
+ */
+final class ConnectionFactoryTest extends TestCase
+{
+    /** @param array<string, mixed> $config */
+    private static function factory(array $config = []): ConnectionFactory
+    {
+        return new ConnectionFactory($config + ['host' => 'redis.internal', 'port' => 6379]);
+    }
+
+    public function testThePersistentIdCoversHostPortDatabaseUserAndTls(): void
+    {
+        $base = self::factory()->persistentId('redis.internal', 6379);
+        self::assertMatchesRegularExpression('/^session-migrate:[0-9a-f]{16}$/', $base);
+        self::assertSame($base, self::factory()->persistentId('redis.internal', 6379));
+        $different = [
+            self::factory()->persistentId('other.internal', 6379),
+            self::factory()->persistentId('redis.internal', 6380),
+            self::factory(['database' => 1])->persistentId('redis.internal', 6379),
+            self::factory(['username' => 'sessions'])->persistentId('redis.internal', 6379),
+            self::factory(['tls' => []])->persistentId('redis.internal', 6379),
+            self::factory(['tls' => ['caFile' => '/etc/ca.pem']])->persistentId('redis.internal', 6379),
+            self::factory(['tls' => ['serverName' => 'x']])->persistentId('redis.internal', 6379),
+        ];
+        self::assertCount(count($different), array_unique($different));
+        self::assertNotContains($base, $different);
+    }
+
+    public function testTlsAlwaysVerifiesThePeer(): void
+    {
+        $options = self::factory(['tls' => ['caFile' => '/ca.pem', 'certFile' => '/c.pem', 'keyFile' => '/k.pem', 'serverName' => 'r']])->sslOptions();
+        self::assertSame([
+            'verify_peer' => true, 'verify_peer_name' => true, 'allow_self_signed' => false,
+            'cafile' => '/ca.pem', 'local_cert' => '/c.pem', 'local_pk' => '/k.pem', 'peer_name' => 'r',
+        ], $options);
+        self::assertSame(['verify_peer' => true, 'verify_peer_name' => true, 'allow_self_signed' => false], self::factory(['tls' => []])->sslOptions());
+    }
+
+    public function testDescribeNamesTheServerNeverAPassword(): void
+    {
+        putenv('SESSION_MIGRATE_REDIS_PASSWORD=s3cret-pw');
+        try {
+            self::assertSame('Redis at rediss://app@redis.internal:6379/2', self::factory(['tls' => [], 'username' => 'app', 'database' => 2])->describe());
+            self::assertSame('Redis Cluster redis://a:1,b:2', self::factory(['topology' => 'cluster', 'seeds' => [['host' => 'a', 'port' => 1], ['host' => 'b', 'port' => 2]]])->describe());
+            self::assertSame('NOAUTH *** rejected', ConnectionFactory::redact("NOAUTH s3cret-pw rejected\nsecond line"));
+        } finally {
+            putenv('SESSION_MIGRATE_REDIS_PASSWORD');
+        }
+    }
+
+    public function testRedactMasksThePasswordOnlyAsATokenOfItsOwn(): void
+    {
+        putenv('SESSION_MIGRATE_REDIS_PASSWORD=b');
+        try {
+            self::assertSame('disabled: ***', ConnectionFactory::redact('disabled: b'));
+        } finally {
+            putenv('SESSION_MIGRATE_REDIS_PASSWORD');
+        }
+    }
+
+    public function testSelectIsNeededForADatabaseOrAPoolSharedWithTheApplication(): void
+    {
+        $pooling = ini_get('redis.pconnect.pooling_enabled');
+        $pattern = ini_get('redis.pconnect.pool_pattern');
+        try {
+            ini_set('redis.pconnect.pooling_enabled', '1');
+            ini_set('redis.pconnect.pool_pattern', '');
+            self::assertTrue(self::factory(['database' => 3, 'persistent' => false])->needsSelect());
+            self::assertFalse(self::factory(['persistent' => false])->needsSelect());
+            self::assertTrue(self::factory()->needsSelect(), 'phpredis pools by host and port only');
+            ini_set('redis.pconnect.pool_pattern', 'i');
+            self::assertFalse(self::factory()->needsSelect(), 'the persistent ID partitions the pool');
+            self::assertFalse(self::factory(['topology' => 'cluster', 'seeds' => [['host' => 'a', 'port' => 1]]])->needsSelect());
+        } finally {
+            ini_set('redis.pconnect.pooling_enabled', (string) $pooling);
+            ini_set('redis.pconnect.pool_pattern', (string) $pattern);
+        }
+    }
+
+    /** @return iterable<string, array{array<string, mixed>}> */
+    public function badConfigurations(): iterable
+    {
+        yield 'unknown topology' => [['topology' => 'ring']];
+        yield 'cluster without seeds' => [['topology' => 'cluster', 'seeds' => []]];
+        yield 'sentinel without sentinels' => [['topology' => 'sentinel', 'masterName' => 'm']];
+        yield 'sentinel without master name' => [['topology' => 'sentinel', 'sentinels' => [['host' => 's', 'port' => 1]]]];
+    }
+
+    /**
+     * @dataProvider badConfigurations
+     * @param array<string, mixed> $config
+     */
+    public function testRefusesConfigurationsThatCannotWork(array $config): void
+    {
+        $this->expectException(\InvalidArgumentException::class);
+        self::factory($config);
+    }
+}

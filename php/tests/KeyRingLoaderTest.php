@@ -1,0 +1,94 @@
+<?php
+
+declare(strict_types=1);
+
+namespace SessionMigrate\Tests;
+
+use PHPUnit\Framework\TestCase;
+use SessionMigrate\KeyRingLoader;
+
+/**
+ * KeyRingLoader: one source from the environment, file checks, and the stat-based reuse of a ring
+ * whose file did not change.
+ */
+final class KeyRingLoaderTest extends TestCase
+{
+    private string $dir;
+
+    /** @var array<string, mixed> */
+    private array $rings;
+
+    protected function setUp(): void
+    {
+        $this->dir = sys_get_temp_dir() . '/sm-loader-' . bin2hex(random_bytes(4));
+        mkdir($this->dir, 0700);
+        $this->rings = sessionMigrateVectors('keyring-vectors.json')['valid'];
+        KeyRingLoader::clearCache();
+        foreach (['SESSION_MIGRATE_KEY', 'SESSION_MIGRATE_KEY_FILE', 'SESSION_MIGRATE_KEY_RING_FILE', 'SESSION_MIGRATE_KEY_PROVIDER'] as $name) {
+            putenv($name);
+        }
+    }
+
+    protected function tearDown(): void
+    {
+        foreach ((array) glob($this->dir . '/*') as $file) {
+            unlink((string) $file);
+        }
+        rmdir($this->dir);
+        KeyRingLoader::clearCache();
+        putenv('SESSION_MIGRATE_KEY_FILE');
+        putenv('SESSION_MIGRATE_KEY');
+    }
+
+    private function file(string $name, string $text, int $mode = 0600): string
+    {
+        $path = $this->dir . '/' . $name;
+        file_put_contents($path, $text);
+        chmod($path, $mode);
+
+        return $path;
+    }
+
+    public function testAnUnchangedFileIsNotParsedAgainAChangedOneIs(): void
+    {
+        $path = $this->file('ring', $this->rings[1]['text']);
+        $first = KeyRingLoader::fromFile($path);
+        self::assertSame($first, KeyRingLoader::fromFile($path), 'same stat signature: the same ring');
+        // a rotation rewrites the file (another inode, size or mtime): read again
+        file_put_contents($path . '.new', $this->rings[0]['text']);
+        chmod($path . '.new', 0600);
+        rename($path . '.new', $path);
+        $second = KeyRingLoader::fromFile($path);
+        self::assertNotSame($first, $second);
+        self::assertSame($this->rings[0]['current_key_id'], bin2hex($second->currentKeyId()));
+        // a wiped ring is never handed out again
+        $second->wipe();
+        self::assertFalse(KeyRingLoader::fromFile($path)->isWiped());
+    }
+
+    public function testRefusesAFileOthersCanReadAMissingFileAndADirectory(): void
+    {
+        $open = $this->file('open', $this->rings[0]['text'], 0604);
+        foreach ([[$open, 'accessible to others (mode 0604)'], [$this->dir . '/none', 'not a regular file or does not exist'], [$this->dir, 'not a regular file']] as [$path, $message]) {
+            try {
+                KeyRingLoader::fromFile($path);
+                self::fail('accepted ' . $path);
+            } catch (\RuntimeException $e) {
+                self::assertStringContainsString($message, $e->getMessage());
+            }
+        }
+    }
+
+    public function testExactlyOneSourceFromTheEnvironment(): void
+    {
+        putenv('SESSION_MIGRATE_KEY_FILE=' . $this->file('k', $this->rings[0]['text']));
+        self::assertSame($this->rings[0]['lookup_id'], KeyRingLoader::fromEnvironment()->lookupId());
+        putenv('SESSION_MIGRATE_KEY=' . $this->rings[0]['text']);
+        try {
+            KeyRingLoader::fromEnvironment();
+            self::fail('two sources accepted');
+        } catch (\RuntimeException $e) {
+            self::assertSame('session-migrate: SESSION_MIGRATE_KEY_FILE and SESSION_MIGRATE_KEY are all set; set only one', $e->getMessage());
+        }
+    }
+}

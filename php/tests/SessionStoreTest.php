@@ -1,0 +1,124 @@
+<?php
+
+declare(strict_types=1);
+
+namespace SessionMigrate\Tests;
+
+use SessionMigrate\SessionStore;
+use SessionMigrate\StorageException;
+use SessionMigrate\Tests\Support\RedisTestCase;
+
+/**
+ * SessionStore's scripts against a real Redis: the lock is SET NX PX with the caller's token, writes
+ * and touches only while the token holds it, compare-and-delete release, errors are never a miss,
+ * and a dropped connection is retried once.
+ */
+final class SessionStoreTest extends RedisTestCase
+{
+    private const KEY = 'p:{aa}';
+    private const LOCK = 'p:lock:{aa}';
+    private const TOMB = 'p:destroyed:{aa}';
+
+    public function testLockAndReadTakesAPxLockReadsAndIsReentrantForItsOwnToken(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->set(self::KEY, 'v');
+        $r = $store->lockAndRead(self::KEY, self::LOCK, self::TOMB, 'tok-1', 5000, false, false);
+        self::assertSame(['locked' => true, 'value' => 'v', 'exists' => true, 'destroyed' => false], $r);
+        self::assertSame('tok-1', $this->admin->get(self::LOCK));
+        $pttl = $this->admin->pttl(self::LOCK);
+        self::assertGreaterThan(4000, $pttl);
+        self::assertLessThanOrEqual(5000, $pttl);
+        self::assertTrue($store->lockAndRead(self::KEY, self::LOCK, self::TOMB, 'tok-1', 5000, false, false)['locked'], 'a retry after a lost reply');
+        $busy = $store->lockAndRead(self::KEY, self::LOCK, self::TOMB, 'tok-2', 5000, false, false);
+        self::assertSame(['locked' => false, 'value' => false, 'exists' => true, 'destroyed' => false], $busy);
+    }
+
+    public function testAMissingSessionCanGiveItsLockBackAtOnceAndReportsItsTombstone(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->set(self::TOMB, '1');
+        $r = $store->lockAndRead(self::KEY, self::LOCK, self::TOMB, 'tok', 5000, true, true);
+        self::assertSame(['locked' => false, 'value' => false, 'exists' => false, 'destroyed' => true], $r);
+        self::assertSame(0, $this->admin->exists(self::LOCK));
+        self::assertSame([false, true], $store->read(self::KEY, self::TOMB, true));
+        self::assertSame([false, false], $store->read(self::KEY, self::TOMB, false), 'strict mode never asks');
+    }
+
+    public function testWriteAndTouchOnlyWhileTheTokenHoldsTheLockThenRelease(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->set(self::LOCK, 'someone-else');
+        self::assertSame(SessionStore::LOCK_LOST, $store->write(self::KEY, self::LOCK, 'mine', 'new', 100));
+        self::assertSame(0, $this->admin->exists(self::KEY), 'never overwrites');
+        self::assertSame(SessionStore::LOCK_LOST, $store->touch(self::KEY, self::LOCK, 'mine', 100));
+        self::assertFalse($store->unlock(self::LOCK, 'mine'));
+        self::assertSame('someone-else', $this->admin->get(self::LOCK), 'compare-and-delete leaves another lock alone');
+
+        $this->admin->set(self::LOCK, 'mine');
+        self::assertSame(SessionStore::DONE, $store->write(self::KEY, self::LOCK, 'mine', 'new', 100));
+        self::assertSame('new', $this->admin->get(self::KEY));
+        self::assertSame(100, $this->admin->ttl(self::KEY));
+        self::assertSame(0, $this->admin->exists(self::LOCK));
+
+        $this->admin->set(self::LOCK, 'mine');
+        self::assertSame(SessionStore::DONE, $store->touch(self::KEY, self::LOCK, 'mine', 300));
+        self::assertSame(300, $this->admin->ttl(self::KEY));
+        self::assertSame('new', $this->admin->get(self::KEY));
+        self::assertSame(0, $this->admin->exists(self::LOCK));
+
+        $this->admin->del(self::KEY);
+        $this->admin->set(self::LOCK, 'mine');
+        self::assertSame(SessionStore::MISSING, $store->touch(self::KEY, self::LOCK, 'mine', 300));
+        self::assertSame('mine', $this->admin->get(self::LOCK), 'kept for the write that follows');
+    }
+
+    public function testWithoutLockingWritesAreUnconditionalOrNx(): void
+    {
+        $store = new SessionStore($this->factory());
+        self::assertSame(SessionStore::DONE, $store->write(self::KEY, self::LOCK, '', 'a', 100));
+        self::assertSame(SessionStore::DONE, $store->write(self::KEY, self::LOCK, '', 'b', 100, true));
+        self::assertSame('a', $this->admin->get(self::KEY), 'NX: a newer write wins');
+    }
+
+    public function testDestroyLeavesATombstoneOnlyWhenAskedAndReleasesItsOwnLock(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->set(self::KEY, 'v');
+        $this->admin->set(self::LOCK, 'mine');
+        $store->destroy(self::KEY, self::LOCK, self::TOMB, 'mine', 0);
+        self::assertSame([0, 0, 0], [$this->admin->exists(self::KEY), $this->admin->exists(self::LOCK), $this->admin->exists(self::TOMB)]);
+        $this->admin->set(self::KEY, 'v');
+        $store->destroy(self::KEY, self::LOCK, self::TOMB, 'mine', 60);
+        self::assertSame('1', $this->admin->get(self::TOMB));
+        self::assertSame(60, $this->admin->ttl(self::TOMB));
+    }
+
+    public function testAnErrorReplyIsAStorageExceptionNeverAMiss(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->hSet(self::KEY, 'f', 'v'); // WRONGTYPE for GET
+        $this->expectException(StorageException::class);
+        $this->expectExceptionMessageMatches('/^Redis READ of p:\{aa\} failed: WRONGTYPE/');
+        $store->read(self::KEY, self::TOMB, false);
+    }
+
+    public function testADroppedConnectionIsRetriedOnceOnANewOne(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->set(self::KEY, 'v');
+        self::assertSame(['v', false], $store->read(self::KEY, self::TOMB, false));
+        $this->admin->rawCommand('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+        // phpredis reconnects by itself where it can; where it throws, the store retries once
+        self::assertSame(['v', false], $store->read(self::KEY, self::TOMB, false));
+        self::assertContains($store->roundTrips(), [2, 3]);
+    }
+
+    public function testAnUnreachableServerFailsWithItsAddress(): void
+    {
+        $store = new SessionStore($this->factory(['port' => 1]));
+        $this->expectException(StorageException::class);
+        $this->expectExceptionMessageMatches('/^Redis at redis:\/\/127\.0\.0\.1:1\/0: .*refused/i');
+        $store->connect();
+    }
+}

@@ -61,3 +61,10 @@ session.lazy_write = 1
 
 ; Never run PHP's session GC: every key in Redis expires by its TTL (session.gc_maxlifetime).
 session.gc_probability = 0
+
+; phpredis pools persistent connections by host and port only; with "i" the persistent ID is part of the
+; pool's name, so the handler's connections (one persistent ID per Redis configuration) are its own and
+; need neither phpredis's ECHO check nor a SELECT on every request. Connections the application opens
+; with pconnect() and a persistent ID of its own are then pooled by that ID (as its code asks). Without
+; this line the handler still works: it checks and SELECTs on every request.
+redis.pconnect.pool_pattern = "i"

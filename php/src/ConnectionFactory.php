@@ -129,28 +129,39 @@ final class ConnectionFactory
     }
 
     /**
-     * Whether every session command must be preceded by SELECT database: the database is not 0, or
-     * the connection is persistent and may come from phpredis's shared pool (with
-     * redis.pconnect.pooling_enabled=1 and a pool_pattern without 'i', phpredis pools connections
-     * by host and port only, so the application's own pconnect() to the same server, on another
-     * database, can hand its connection to the handler).
+     * Whether this configuration's persistent connections are its own: phpredis pools persistent
+     * connections by host and port only, unless redis.pconnect.pool_pattern includes 'i' (then the
+     * persistent ID, which covers this configuration, is part of the pool's name), or pooling is off
+     * (then PHP's persistent streams are named by the persistent ID). phpredis library.c,
+     * redis_sock_get_connection_pool() and redis_pool_spprintf(); the generated ini fragment sets the
+     * pattern.
+     */
+    public function ownsItsConnections(): bool
+    {
+        if (!$this->config['persistent']) {
+            return true;
+        }
+        $pooling = (string) ini_get('redis.pconnect.pooling_enabled');
+        if ($pooling === '' || $pooling === '0') {
+            return true;
+        }
+
+        return strpos((string) ini_get('redis.pconnect.pool_pattern'), 'i') !== false;
+    }
+
+    /**
+     * Whether every request must SELECT its database: the database is not 0, or the connection may
+     * come from a pool it shares with the application's own pconnect() to the same server, which may
+     * have left it on another database (see ownsItsConnections()). The SELECT travels in one pipeline
+     * with the first script of the request (SessionStore).
      */
     public function needsSelect(): bool
     {
         if ($this->config['topology'] === 'cluster') {
             return false;
         }
-        if ($this->config['database'] !== 0) {
-            return true;
-        }
-        if (!$this->config['persistent']) {
-            return false;
-        }
-        $pooling = (string) ini_get('redis.pconnect.pooling_enabled');
 
-        $pattern = (string) ini_get('redis.pconnect.pool_pattern');
-
-        return $pooling !== '' && $pooling !== '0' && strpos($pattern, 'i') === false;
+        return $this->config['database'] !== 0 || !$this->ownsItsConnections();
     }
 
     /** The SELECT index. */
@@ -259,7 +270,19 @@ final class ConnectionFactory
                 ? $redis->pconnect($address, $port, $timeout, $persistentId, 0, $timeout, $context)
                 : $redis->connect($address, $port, $timeout, null, 0, $timeout, $context);
         };
-        $connected = self::capturingWarnings($warnings, $open);
+        // phpredis checks a pooled connection with an ECHO round trip (redis.pconnect.echo_check_liveness),
+        // which guards against a connection another client left out of step. A connection only this
+        // configuration uses needs no such check: PHP's own liveness check still drops a connection
+        // the server closed, and a failed command is retried once on a new connection (SessionStore).
+        // The setting is read only while connecting, so it is changed for this call alone.
+        $echo = $persistent && $this->ownsItsConnections() ? ini_set('redis.pconnect.echo_check_liveness', '0') : false;
+        try {
+            $connected = self::capturingWarnings($warnings, $open);
+        } finally {
+            if ($echo !== false) {
+                ini_set('redis.pconnect.echo_check_liveness', $echo);
+            }
+        }
         if ($connected !== true) {
             $why = $warnings !== [] ? ': ' . self::redact(implode('; ', $warnings)) : self::lastError($redis);
             throw new StorageException($this->describe() . ': cannot connect' . $why, self::CONNECT_FAILED);

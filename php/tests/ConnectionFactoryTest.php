@@ -78,8 +78,12 @@ final class ConnectionFactoryTest extends TestCase
             self::assertTrue(self::factory(['database' => 3, 'persistent' => false])->needsSelect());
             self::assertFalse(self::factory(['persistent' => false])->needsSelect());
             self::assertTrue(self::factory()->needsSelect(), 'phpredis pools by host and port only');
+            self::assertFalse(self::factory()->ownsItsConnections());
+            self::assertTrue(self::factory(['persistent' => false])->ownsItsConnections());
             ini_set('redis.pconnect.pool_pattern', 'i');
-            self::assertFalse(self::factory()->needsSelect(), 'the persistent ID partitions the pool');
+            self::assertTrue(self::factory()->ownsItsConnections(), 'the persistent ID names the pool');
+            self::assertFalse(self::factory()->needsSelect());
+            self::assertTrue(self::factory(['database' => 2])->needsSelect(), 'a new connection starts on database 0');
             self::assertFalse(self::factory(['topology' => 'cluster', 'seeds' => [['host' => 'a', 'port' => 1]]])->needsSelect());
         } finally {
             ini_set('redis.pconnect.pooling_enabled', (string) $pooling);

@@ -53,7 +53,9 @@ try {
   const best = new Map<string, Result>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const [variant, dir] of variants) {
-      const run = spawnSync('php', ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', join(HERE, 'php/handler-loop.php'), variant, String(N), String(redis.port), dir], {
+      // the generated ini fragment's redis.pconnect.pool_pattern, for the generated handler
+      const fragment = variant.startsWith('generated') ? ['-d', 'redis.pconnect.pool_pattern=i'] : [];
+      const run = spawnSync('php', ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', ...fragment, join(HERE, 'php/handler-loop.php'), variant, String(N), String(redis.port), dir], {
         encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: root, SESSION_MIGRATE_KEY_FILE: keyFile },
       });
       if (run.status !== 0) throw new Error(`${variant}: ${run.stderr || run.stdout}`);

@@ -203,6 +203,11 @@ describe('Sentinel (RedisSentinel)', () => {
       expect(third.out).toMatchObject({ started: true, idAfter: id, session: { n: 2 } });
       expect(await after.admin.exists(codec.keyName(PREFIX, id))).toBe(1);
 
+      // A standalone handler pointed at a replica (the old master): READONLY, retried once on a new
+      // connection, still READONLY: a visible failure that keeps the ID, never a new session.
+      const toReplica = render({ host: '127.0.0.1', port: before.port });
+      expectVisibleFailure(request(toReplica, [`--id=${id}`]), id, /READONLY/);
+
       const noSuchMaster = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: 'nope' });
       expectVisibleFailure(request(noSuchMaster, [`--id=${id}`], env), id, /sessions are unavailable: Sentinel: no master for "nope" \(127\.0\.0\.1:\d+ knows no master named "nope"\)/);
       const noSentinel = render({ topology: 'sentinel', host: '127.0.0.1', port: 1, sentinels: [{ host: '127.0.0.1', port: 1 }], masterName: s.masterName });

@@ -1,6 +1,6 @@
 /**
  * `session-migrate generate php --plan P [--read-through | --strict]`: writes only the PHP artifacts of a
- * plan (handler class, bootstrap, ini fragment) into the plan's artifacts directory, without copying
+ * plan (bootstrap, ini fragment, the handler's classes) into the plan's artifacts directory, without copying
  * any session. The migration's first phase deploys them in read-through mode before `apply` runs;
  * the switch to strict mode regenerates them without read-through (docs/runbook.md).
  */

@@ -1,0 +1,93 @@
+<?php
+
+declare(strict_types=1);
+
+namespace SessionMigrate\Tests;
+
+use PHPUnit\Framework\TestCase;
+use SessionMigrate\KeyRing;
+use SessionMigrate\SentinelMasterLocator;
+use SessionMigrate\StorageException;
+
+/**
+ * The Sentinel master cache: an authentic cache file is used without asking a sentinel; a planted or
+ * stale one is not followed; forget() asks the sentinels again. The sentinel here is unreachable
+ * (port 1), so "asked" shows as the StorageException that lists it.
+ */
+final class SentinelMasterLocatorTest extends TestCase
+{
+    private string $tmp;
+
+    private KeyRing $keys;
+
+    /** @var array<string, mixed> */
+    private array $config = ['sentinels' => [['host' => '127.0.0.1', 'port' => 1]], 'masterName' => 'sessions', 'timeout' => 0.5, 'database' => 0];
+
+    protected function setUp(): void
+    {
+        $this->tmp = sys_get_temp_dir();
+        $this->keys = KeyRing::fromText(sessionMigrateVectors('keyring-vectors.json')['valid'][0]['text'], 'vector');
+        foreach ((array) glob($this->tmp . '/session-migrate-sentinel-*') as $f) {
+            unlink((string) $f);
+        }
+    }
+
+    protected function tearDown(): void
+    {
+        foreach ((array) glob($this->tmp . '/session-migrate-sentinel-*') as $f) {
+            unlink((string) $f);
+        }
+    }
+
+    private function cacheFile(): string
+    {
+        $identity = (string) json_encode([$this->config['sentinels'], 'sessions', 0]);
+
+        return rtrim($this->tmp, '/') . '/session-migrate-sentinel-' . substr(hash('sha256', $identity), 0, 16);
+    }
+
+    /** The cache line format, authenticated as SentinelMasterLocator writes it. */
+    private function plant(string $host, int $port, ?string $mac = null): void
+    {
+        $mac = $mac ?? bin2hex(sodium_crypto_generichash(
+            "session-migrate sentinel master\nsessions\n" . $host . "\n" . $port,
+            $this->keys->purposeKey(100),
+            16
+        ));
+        file_put_contents($this->cacheFile(), sprintf("%s\n%d\n%s\n", $host, $port, $mac));
+    }
+
+    public function testAnAuthenticCacheIsUsedWithoutAskingASentinel(): void
+    {
+        $this->plant('10.0.0.9', 6390);
+        $locator = new SentinelMasterLocator($this->config, null, $this->keys);
+        self::assertSame(['10.0.0.9', 6390], $locator->master());
+    }
+
+    public function testAPlantedCacheIsNeverFollowed(): void
+    {
+        $this->plant('attacker.example', 6379, str_repeat('0', 32));
+        $locator = new SentinelMasterLocator($this->config, null, $this->keys);
+        $this->expectException(StorageException::class);
+        $this->expectExceptionMessageMatches('/^Sentinel: no master for "sessions" \(127\.0\.0\.1:1 /');
+        $locator->master();
+    }
+
+    public function testWithoutKeysNothingIsCachedOrRead(): void
+    {
+        $this->plant('10.0.0.9', 6390);
+        $locator = new SentinelMasterLocator($this->config, null, null);
+        $this->expectException(StorageException::class);
+        $locator->master();
+    }
+
+    public function testForgetAsksTheSentinelsAgainWhateverTheCacheSays(): void
+    {
+        $this->plant('10.0.0.9', 6390);
+        $locator = new SentinelMasterLocator($this->config, null, $this->keys);
+        self::assertSame(['10.0.0.9', 6390], $locator->master());
+        $locator->forget();
+        $this->expectException(StorageException::class);
+        $locator->master();
+    }
+}

@@ -51,6 +51,15 @@ export interface RedisTargetOptions {
   timeoutSeconds?: number;
   /** Redis 6 ACL user name, used with the password from the environment. Default: none. */
   username?: string;
+  /** How the data is served (default `standalone`). */
+  topology?: 'standalone' | 'cluster' | 'sentinel';
+  /** TLS to Redis (present means on): CA, client certificate and key (absolute paths), name to verify. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
+  /** Cluster: seed nodes. */
+  seeds?: Array<{ host: string; port: number }>;
+  /** Sentinel: the sentinels and the master group name (password: SESSION_MIGRATE_SENTINEL_PASSWORD). */
+  sentinels?: Array<{ host: string; port: number }>;
+  masterName?: string;
 }
 
 /** Everything renderArtifacts needs. */
@@ -182,7 +191,8 @@ export function renderArtifacts(options: GenerateOptions, templates: Templates =
   const namespace = checkNamespace(options.namespace ?? DEFAULT_NAMESPACE);
 
   const redis = options.redis;
-  const host = checkText('redis.host', redis.host);
+  // The current template takes TLS as phpredis does: a `tls://` scheme on the host.
+  const host = checkText('redis.host', redis.tls !== undefined && !redis.host.startsWith('tls://') ? `tls://${redis.host}` : redis.host);
   if (host === '') throw new GenerateOptionsError('redis.host: empty');
   const port = checkInt('redis.port', redis.port ?? DEFAULT_REDIS_PORT, 1, 65535);
   const db = checkInt('redis.db', redis.db ?? 0, 0, 1_000_000);

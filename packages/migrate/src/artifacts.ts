@@ -5,7 +5,7 @@
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { UserFacingError } from '@session-migrate/common';
 import { join } from 'node:path';
-import { renderArtifacts, writeArtifacts, type Artifact } from '@session-migrate/generate';
+import { renderArtifacts, writeArtifacts, type Artifact, type RedisTargetOptions } from '@session-migrate/generate';
 import type { Plan } from './plan.ts';
 
 /** What apply did (or, in a dry run, would do) with one artifact. */
@@ -26,11 +26,34 @@ export function artifactsForPlan(plan: Pick<Plan, 'target' | 'artifacts' | 'key'
   return renderArtifacts({
     ...(readThrough && plan.source?.kind === 'files' ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}` } } : {}),
     installDir: plan.artifacts.installDir,
-    // phpredis takes TLS as a `tls://` scheme on the host.
-    redis: { host: plan.target.tls ? `tls://${plan.target.host}` : plan.target.host, port: plan.target.port, db: plan.target.db, prefix: plan.target.prefix },
+    redis: redisForArtifacts(plan.target),
     // The lookup ID survives key rotation; a plan from before key rings has none (apply fills it in).
     expectedLookupIds: plan.key.lookupId !== undefined ? [plan.key.lookupId] : [],
   });
+}
+
+/**
+ * What the PHP bootstrap needs of the plan's target (the contract with @session-migrate/generate's
+ * RedisTargetOptions): topology, the node (or the master at plan time), database, ACL user, prefix,
+ * TLS files (present means TLS on; absolute paths, never contents), cluster seeds (the node given
+ * first, then the masters plan saw), sentinels and master name. Passwords come from the environment
+ * on the PHP host (SESSION_MIGRATE_REDIS_PASSWORD, SESSION_MIGRATE_SENTINEL_PASSWORD).
+ */
+export function redisForArtifacts(t: Plan['target']): RedisTargetOptions {
+  const seeds = t.topology === 'cluster'
+    ? [{ host: t.host, port: t.port }, ...(t.nodes ?? [])].filter((n, i, all) => all.findIndex((m) => m.host === n.host && m.port === n.port) === i)
+    : undefined;
+  return {
+    topology: t.topology,
+    host: t.host,
+    port: t.port,
+    db: t.db,
+    ...(t.username !== undefined ? { username: t.username } : {}),
+    prefix: t.prefix,
+    ...(t.tls ? { tls: { ...(t.tlsFiles?.caFile !== undefined ? { caFile: t.tlsFiles.caFile } : {}), ...(t.tlsFiles?.certFile !== undefined ? { certFile: t.tlsFiles.certFile } : {}), ...(t.tlsFiles?.keyFile !== undefined ? { keyFile: t.tlsFiles.keyFile } : {}), ...(t.tlsFiles?.serverName !== undefined ? { serverName: t.tlsFiles.serverName } : {}) } } : {}),
+    ...(seeds !== undefined ? { seeds } : {}),
+    ...(t.topology === 'sentinel' ? { sentinels: t.sentinels ?? [], masterName: t.masterName ?? '' } : {}),
+  };
 }
 
 /** Every generated file says so; a file without that mark is someone else's and is never replaced. */

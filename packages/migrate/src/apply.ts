@@ -307,6 +307,8 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     if (client === undefined) throw new Error('no Redis client');
     let pending = items;
     let written = 0;
+    // WAIT speaks only for writes on the same connection: note it before writing.
+    const generation = waitWanted ? await client.generation() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (aborted) {
         counts.notDone += pending.length;
@@ -349,7 +351,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     if (waitWanted && written > 0) {
       let short: Awaited<ReturnType<RedisConnection['waitForReplicas']>>;
       try {
-        short = await client.waitForReplicas(confirm.minReplicas, confirm.waitTimeoutMs);
+        short = await client.waitForReplicas(confirm.minReplicas, confirm.waitTimeoutMs, generation);
       } catch (err) {
         const c = client.classify(err);
         if (c.kind === 'permanent') {

@@ -183,7 +183,9 @@ export class RedisConnection {
       ...baseDescription(spec), topology: 'standalone', host: a.host, port: a.port,
       ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
     };
-    return new RedisConnection(spec, client, description, options.aclRule);
+    const conn = new RedisConnection(spec, client, description, options.aclRule);
+    if (options.keepReconnecting === true) conn.keepConnected();
+    return conn;
   }
 
   /** Classifies an error of this connection (see errors.ts). */
@@ -291,26 +293,38 @@ export class RedisConnection {
   }
 
   /**
-   * Replicas connected to each master now (INFO replication `connected_slaves`), by `host:port`.
+   * Replicas connected to each master now (INFO replication `connected_slaves`), by `host:port`
+   * (a cluster) or as `*` (the one master of a single node or Sentinel).
    */
   async replicasPerMaster(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (const { node, info } of await this.infoPerMaster('replication')) out.set(node, Number(info.get('connected_slaves') ?? '0'));
+    const all = await this.infoPerMaster('replication');
+    // One master (a single node, or behind Sentinel): `*`, so the count still applies after a
+    // failover moved the master to another address.
+    if (this.topology !== 'cluster') {
+      out.set('*', Number(all[0]?.info.get('connected_slaves') ?? '0'));
+      return out;
+    }
+    for (const { node, info } of all) out.set(node, Number(info.get('connected_slaves') ?? '0'));
     return out;
   }
 
   /**
    * Sends `WAIT numreplicas timeout` to every master that has `min` > 0 (redis.io/commands/wait): it
    * blocks until that many replicas acknowledged every earlier write of this client's connection to
-   * that master, or the timeout passes.
-   * @param min replicas wanted per master (`host:port` -> n); masters not in the map are skipped
+   * that master, or the timeout passes. WAIT only speaks for writes sent on the same connection: when
+   * a master connection closed since `since` (a generation()), ioredis may have re-sent WAIT on a new
+   * connection (another master after a failover), where it proves nothing; then that master counts as
+   * short (acked 0).
+   * @param min replicas wanted per master (`host:port` -> n, or `*` for any master)
    * @returns the masters that acknowledged fewer than asked, with how many did
    */
-  async waitForReplicas(min: Map<string, number>, timeoutMs: number): Promise<Array<{ node: string; wanted: number; acked: number }>> {
+  async waitForReplicas(min: Map<string, number>, timeoutMs: number, since?: string): Promise<Array<{ node: string; wanted: number; acked: number }>> {
     const short: Array<{ node: string; wanted: number; acked: number }> = [];
     await Promise.all((await this.masters()).map(async (node) => {
       const name = this.nodeName(node);
-      const wanted = min.get(name) ?? min.get('*') ?? 0;
+      // A master not known at the start (a cluster failover promoted a replica): as many as the most.
+      const wanted = min.get(name) ?? min.get('*') ?? Math.max(0, ...min.values());
       if (wanted <= 0) return;
       let acked = 0;
       try {
@@ -321,7 +335,32 @@ export class RedisConnection {
       }
       if (acked < wanted) short.push({ node: name, wanted, acked });
     }));
+    if (since !== undefined && short.length === 0 && (await this.generation()) !== since) {
+      short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
+    }
     return short;
+  }
+
+  private closes = new WeakMap<Redis, { id: number; closes: number }>();
+  private nextNodeId = 0;
+
+  /**
+   * A token that changes whenever a master connection closes or is replaced (a reconnect, a
+   * failover, a new cluster node): writes and a WAIT separated by a change were not on one connection.
+   */
+  async generation(): Promise<string> {
+    const parts: string[] = [];
+    for (const node of await this.masters()) {
+      let w = this.closes.get(node);
+      if (w === undefined) {
+        const entry = { id: this.nextNodeId++, closes: 0 };
+        this.closes.set(node, entry);
+        node.on('close', () => { entry.closes++; });
+        w = entry;
+      }
+      parts.push(`${w.id}:${w.closes}`);
+    }
+    return parts.sort().join(',');
   }
 
   /**
@@ -373,8 +412,30 @@ export class RedisConnection {
     }
   }
 
+  private closing = false;
+
+  /**
+   * Keeps the client connected for as long as this connection lives: ioredis ends a client for good
+   * when a reconnect races with a disconnect (e.g. its Sentinel failover detector firing while the
+   * client reconnects after a CLIENT KILL), after which every command fails with "Connection is
+   * closed". Such an end is followed by a new connect (with backoff) unless close() was called.
+   */
+  keepConnected(): void {
+    let attempt = 0;
+    const client = this.client;
+    const again = (): void => {
+      if (this.closing) return;
+      setTimeout(() => {
+        if (this.closing || client.status !== 'end') return;
+        client.connect().then(() => { attempt = 0; }, () => { attempt++; if (client.status === 'end') again(); });
+      }, Math.min(100 * 2 ** attempt, 2000));
+    };
+    client.on('end', again);
+  }
+
   /** Closes every connection of this client. */
   close(): void {
+    this.closing = true;
     this.client.disconnect();
   }
 }
@@ -499,6 +560,7 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
     cluster.disconnect();
     throw connectFailure(spec, lastError ?? err, options.aclRule);
   }
+  if (options.keepReconnecting === true) conn.keepConnected();
   return conn;
 }
 
@@ -581,7 +643,9 @@ async function openSentinel(spec: RedisSpec, options: OpenOptions, common: Redis
     sentinels: a.sentinels ?? [], masterName: a.masterName!,
     ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
   };
-  return newConnection(spec, client, desc, options.aclRule);
+  const conn = newConnection(spec, client, desc, options.aclRule);
+  if (options.keepReconnecting === true) conn.keepConnected();
+  return conn;
 }
 
 function newConnection(spec: RedisSpec, client: Redis | Cluster, desc: ConnectionDescription, aclRule: string | undefined): RedisConnection {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { aclRuleFor } from '@session-migrate/redis';
 import { addAclUser, migrateSlots, startCluster, startFailedClusterNode, type ClusterTopology } from './support/redis-topologies.ts';
 import { cli, cliChild, countPresent, newKey, usageLine, writePlaintextSessions, writeSessionFiles } from './support/migrate-cli.ts';
 
@@ -172,7 +173,7 @@ describe('Redis Cluster', () => {
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
   }, 240_000);
 
-  it('works for an ACL user with "+@all -@dangerous +info" on the prefix (ElastiCache-style; no CONFIG)', async () => {
+  it('works for an ACL user with "+@all -@dangerous +info" on the prefix (ElastiCache-style; no CONFIG), and with exactly the documented rules', async () => {
     await addAclUser(cluster, { name: 'app', password: 'app-secret-1', rule: `~${PREFIX}* +@all -@dangerous +info` });
     const dir = join(root, 'acl');
     writeSessionFiles(dir, 'acl', 50);
@@ -188,6 +189,17 @@ describe('Redis Cluster', () => {
     expect(v.status, v.stderr + v.stdout).toBe(0);
     // Without the password: one line naming the variable, exit 2.
     expect(usageLine(cli(['verify', '--plan', planFile]))).toMatch(/WRONGPASS|NOAUTH.*SESSION_MIGRATE_REDIS_PASSWORD/);
+    await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
+
+    // The documented minimal rules of a cluster (CLUSTER SLOTS/INFO/MYID added), exactly.
+    for (const command of ['plan', 'apply', 'verify', 'rotate'] as const) {
+      await addAclUser(cluster, { name: 'app', password: 'app-secret-1', rule: aclRuleFor(command, PREFIX, 'cluster') });
+      const args = command === 'plan' ? ['plan', '--source', `files:${dir}`, '--target', url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'acl-art')]
+        : command === 'rotate' ? ['rotate', '--target', url, '--key-file', keyFile] : [command, '--plan', planFile];
+      const r = cli(args, env);
+      expect(r.status, `${command}: ${r.stderr}${r.stdout}`).toBe(0);
+    }
+    expect(aclRuleFor('apply', PREFIX, 'cluster')).toMatch(/\+cluster\|slots \+cluster\|info \+cluster\|myid$/);
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
   });
 

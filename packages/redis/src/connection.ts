@@ -126,7 +126,9 @@ export class RedisConnection {
     const common = commonOptions(spec, options, tls);
     if (a.kind === 'sentinel') return openSentinel(spec, options, common, tls);
     // One plain connection to the node given, to learn what it is.
-    const probe = new Redis({ ...common, host: a.host, port: a.port, db: 0, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    // No ready check: it is INFO, which the probe sends itself (and a rule without INFO must fail
+    // with our message, not with ioredis's console warning).
+    const probe = new Redis({ ...common, host: a.host, port: a.port, db: 0, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableReadyCheck: false });
     let lastError: Error | undefined;
     probe.on('error', (err: Error) => { lastError = err; });
     let info: Map<string, string>;

@@ -218,8 +218,7 @@ describe('crash safety', () => {
       await sleep(2500);
       server = await startRedis([], port);
       const r = await run.done;
-      expect(r.status, r.stderr).toBe(0);
-      const counts = (JSON.parse(r.stdout) as { sessions: { counts: Counts } }).sessions.counts;
+      const counts = (JSON.parse(r.stdout) as { sessions: { counts: Counts & { missingAfterWrite: number } } }).sessions.counts;
       expect(counts.retries).toBeGreaterThan(0);
       expect(r.stderr).toMatch(/failed \(.*\); retry 1 of 40/);
       expect(counts.failed + counts.notDone + counts.conflicts).toBe(0);
@@ -228,6 +227,9 @@ describe('crash safety', () => {
       const afterRestart = await server.client.dbsize();
       expect(afterRestart).toBeGreaterThan(0);
       expect(afterRestart).toBeLessThan(total); // the restart lost the early writes...
+      // ...and apply says so instead of reporting success: the read-back found them missing, exit 1.
+      expect(counts.missingAfterWrite).toBe(total - afterRestart);
+      expect(r.status, r.stderr).toBe(1);
 
       // ...so, as documented, plan again (another server) and apply: it completes the copy.
       const replan = plan(dir, server.url, 'restart2');

@@ -296,7 +296,7 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { target: { db: number } };
     plan.target.db = 7;
     writeFileSync(planFile, JSON.stringify(plan));
-    expectUsageError(cli(['apply', '--plan', planFile]), /target fields disagree with target.url/);
+    expectUsageError(cli(['apply', '--plan', planFile]), /target fields disagree with the URL/);
     writeFileSync(join(box.root, 'a-file'), '');
     expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--artifacts-dir', join(box.root, 'a-file', 'art')]), /--artifacts-dir .* is not a directory/);
     expect(await db5Size()).toBe(0);

@@ -66,12 +66,30 @@ const CASES: Array<{ name: string; full: boolean; artifacts: () => Artifact[] }>
   },
   {
     name: 'plan-rediss', full: false,
-    // A plan as `plan` writes it for rediss://: TLS with the system CA store, the lookup ID checked.
+    // A plan as `plan` writes it for rediss://sessions@...: TLS with the system CA store, the ACL user,
+    // the lookup ID checked (prod-redis's redisForArtifacts maps the plan's target).
     artifacts: () => artifactsForPlan({
-      target: { url: 'rediss://redis.internal:6379/0', host: 'redis.internal', port: 6379, db: 0, tls: true, auth: true, prefix: 'smsess:', serverRunId: 'x', existingKeysUnderPrefix: 0 },
+      target: {
+        url: 'rediss://redis.internal:6379/0', topology: 'standalone', host: 'redis.internal', port: 6379, db: 0, tls: true, auth: true, username: 'sessions',
+        prefix: 'smsess:', existingKeysUnderPrefix: 0,
+      },
       artifacts: { outDir: '/tmp/unused', installDir: '/srv/app/session-migrate', files: [] },
       key: { provider: 'file', file: '/etc/session-migrate/master.key', keyId: 'aaaaaaaaaaaaaaaa', lookupId: 'bbbbbbbbbbbbbbbb' },
-    } as Pick<Plan, 'target' | 'artifacts' | 'key'>),
+    } satisfies Pick<Plan, 'target' | 'artifacts' | 'key'>),
+  },
+  {
+    name: 'plan-cluster-tls', full: false,
+    // A cluster plan with a private CA and client certificate: seeds are the node given, then the masters plan saw.
+    artifacts: () => artifactsForPlan({
+      target: {
+        url: 'rediss://10.0.1.10:6379/0', topology: 'cluster', host: '10.0.1.10', port: 6379, db: 0, tls: true, auth: true, username: 'sessions',
+        tlsFiles: { caFile: '/etc/session-migrate/ca.pem', certFile: '/etc/session-migrate/client.pem', keyFile: '/etc/session-migrate/client.key' },
+        nodes: [{ host: '10.0.1.10', port: 6379 }, { host: '10.0.2.10', port: 6379 }, { host: '10.0.3.10', port: 6379 }],
+        prefix: 'smsess:', existingKeysUnderPrefix: 0,
+      },
+      artifacts: { outDir: '/tmp/unused', installDir: '/srv/app/session-migrate', files: [], locking: { onFailure: 'readonly' } },
+      key: { provider: 'ring', file: '/etc/session-migrate/ring', keyId: 'aaaaaaaaaaaaaaaa', lookupId: 'bbbbbbbbbbbbbbbb' },
+    } satisfies Pick<Plan, 'target' | 'artifacts' | 'key'>),
   },
 ];
 

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EnvelopeCodec, deriveLookupKey, formatKeyRing, loadSodium } from '@session-migrate/envelope';
 import { rotateTarget } from '@session-migrate/migrate';
+import { RedisConnection, specFromUrl } from '@session-migrate/redis';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, type Rendered } from './php/harness.ts';
 
@@ -38,15 +39,19 @@ const strangerCodec = await EnvelopeCodec.create([randomBytes(32)]);
 let redis: RedisServer;
 let dir: string;
 let ringFile: string;
+/** The target through the connection layer (what rotate takes). */
+let conn: RedisConnection;
 
 beforeAll(async () => {
   redis = await startRedis();
+  conn = await RedisConnection.open(specFromUrl(redis.url, {}, 'target', { env: {} }));
   dir = mkdtempSync(join(tmpdir(), 'sm-rotate-'));
   ringFile = join(dir, 'ring');
   writeFileSync(ringFile, formatKeyRing(sodium, { lookupKey: lookup, current: k1, previous: [k0] }));
   chmodSync(ringFile, 0o600);
 });
 afterAll(async () => {
+  conn?.close();
   await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -90,7 +95,7 @@ describe('rotate', () => {
     // Crash after the first batch.
     let batches = 0;
     await expect(rotateTarget({
-      client: redis.client, codec: newCodec, prefix: PREFIX, scanCount: 40,
+      client: conn, codec: newCodec, prefix: PREFIX, scanCount: 40,
       onProgress: () => { if (++batches === 1) throw new Error('simulated crash'); },
     })).rejects.toThrow('simulated crash');
     const underNew = async () => {
@@ -103,7 +108,7 @@ describe('rotate', () => {
     expect(afterCrash).toBeLessThan(keys.length);
 
     // Re-run: finishes, reports the three foreign values, touches none of them.
-    const rerun = await rotateTarget({ client: redis.client, codec: newCodec, prefix: PREFIX, scanCount: 40 });
+    const rerun = await rotateTarget({ client: conn, codec: newCodec, prefix: PREFIX, scanCount: 40 });
     expect(rerun.ok).toBe(false);
     expect(rerun.counts).toMatchObject({
       sessionKeys: keys.length + 2, otherKeys: 1, reEncrypted: keys.length - afterCrash, alreadyCurrent: afterCrash,
@@ -129,7 +134,7 @@ describe('rotate', () => {
     }
 
     // Third run: nothing to do.
-    const third = await rotateTarget({ client: redis.client, codec: newCodec, prefix: PREFIX });
+    const third = await rotateTarget({ client: conn, codec: newCodec, prefix: PREFIX });
     expect(third.counts).toMatchObject({ reEncrypted: 0, alreadyCurrent: keys.length, notOpened: 2 });
   });
 
@@ -200,7 +205,7 @@ describe('rotate', () => {
       // Between reading each batch and writing it back, PHP rewrites every active session once: the
       // first batch was read before PHP started, so its active sessions must come out as changed-by-php.
       report = await rotateTarget({
-        client: redis.client, codec: newCodec, prefix: PREFIX, scanCount: 20,
+        client: conn, codec: newCodec, prefix: PREFIX, scanCount: 20,
         beforeWrite: async () => {
           if (workers.length === 0) workers = startWorkers();
           await onePassMore();

@@ -6,8 +6,9 @@
 import { UserFacingError, printable } from '@session-migrate/common';
 import { DEFAULT_PREFIX, type KeyProvider } from '@session-migrate/envelope';
 import { purgeSessions, readPlanFile, type PurgeReport } from '@session-migrate/migrate';
-import { DEFAULT_MAX_SESSION_BYTES, checkSourceTargetPrefixes, openAnySource, type RedisSourceDescription } from '@session-migrate/sources';
-import { connectTarget, parseTargetUrl } from '@session-migrate/target';
+import { DEFAULT_MAX_SESSION_BYTES, checkSourceTargetPrefixes, openAnySource, openRecordedRedisSource, type RedisSourceDescription, type Source } from '@session-migrate/sources';
+import { aclRuleFor, specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import { openTarget, warn } from './redis-options.ts';
 import { codecFromProvider, providerFromPlan } from './key-options.ts';
 import { checkGcMaxlifetime, checkPrefix, type Print } from './commands.ts';
 import { formatBytes, formatCounts } from './output.ts';
@@ -23,6 +24,9 @@ export interface PurgeArgs {
   gcMaxlifetime?: number;
   dryRun: boolean;
   allowPartial: boolean;
+  /** TLS files of the target (replace the plan's) and of a Redis source. */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
   json: boolean;
 }
 
@@ -33,9 +37,8 @@ export interface PurgeArgs {
  */
 export async function purgeCommand(args: PurgeArgs, print: Print): Promise<number> {
   const plan = args.plan !== undefined ? readPlanFile(args.plan) : undefined;
-  const planSource = plan?.source as { kind?: string; savePath?: string; spec?: string } | undefined;
-  const sourceSpec = args.source ?? (planSource?.kind === 'files' && planSource.savePath !== undefined ? `files:${planSource.savePath}`
-    : planSource?.kind === 'redis' && planSource.spec !== undefined && !planSource.spec.includes('<redacted') ? `redis:${planSource.spec}` : undefined);
+  const planSource = args.source === undefined ? plan?.source : undefined;
+  const sourceSpec = args.source ?? (planSource?.kind === 'files' ? `files:${planSource.savePath}` : planSource?.kind === 'redis' ? 'redis:(plan)' : undefined);
   const target = args.target ?? plan?.target.url;
   const provider = args.key ?? (plan !== undefined && args.plan !== undefined ? providerFromPlan(plan.key, args.plan) : undefined);
   if (sourceSpec === undefined || target === undefined || provider === undefined) {
@@ -44,20 +47,25 @@ export async function purgeCommand(args: PurgeArgs, print: Print): Promise<numbe
   if (!sourceSpec.startsWith('files:') && !sourceSpec.startsWith('redis:')) throw new UserFacingError('purge deletes plaintext sessions: --source must be files:DIR or redis:URL');
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
   const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
+  const fromPlan = args.target === undefined && plan !== undefined;
+  if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
   const { codec } = await codecFromProvider(provider);
-  const parsed = parseTargetUrl(target);
-  const source = await openAnySource(sourceSpec, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES });
+  const maxSessionBytes = plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
+  const sourceOptions = { maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}), onWarning: warn, write: true };
+  const source: Source = planSource?.kind === 'redis'
+    ? await openRecordedRedisSource(planSource, { ...sourceOptions, aclRule: aclRuleFor('source-purge', planSource.prefix, planSource.topology, planSource.db) })
+    : await openAnySource(sourceSpec, { ...sourceOptions, aclRule: aclRuleFor('source-purge', '?') });
   let report: PurgeReport;
   try {
-    if (source.kind === 'redis') checkSourceTargetPrefixes(source.describe() as RedisSourceDescription, { url: parsed.description.url, prefix });
-    const client = await connectTarget(parsed);
+    const client = await openTarget(fromPlan ? { recorded: plan!.target } : { url: target }, args.tls ?? {}, { command: 'purge', prefix });
     try {
+      if (source.kind === 'redis') checkSourceTargetPrefixes(source.describe() as RedisSourceDescription, { ...client.description, prefix });
       report = await purgeSessions({ source, client, codec, prefix, gcMaxlifetime, dryRun: args.dryRun, allowPartial: args.allowPartial });
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
-      throw new UserFacingError(`purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${parsed.description.url}); nothing is deleted before every session was checked, and re-running is safe`);
+      throw new UserFacingError(`purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${client.url}); nothing is deleted before every session was checked, and re-running is safe`);
     } finally {
-      client.disconnect();
+      client.close();
     }
   } finally {
     await source.close();

@@ -8,7 +8,8 @@ import { DEFAULT_PREFIX, type KeyProvider } from '@session-migrate/envelope';
 import { readPlanFile, rollbackRemoveKeys, rollbackToFiles } from '@session-migrate/migrate';
 import { parseFilesSavePath } from '@session-migrate/php-ini';
 import { openSource } from '@session-migrate/sources';
-import { connectTarget, parseTargetUrl } from '@session-migrate/target';
+import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import { openTarget } from './redis-options.ts';
 import { checkPrefix, type Print } from './commands.ts';
 import { codecFromProvider, providerFromPlan } from './key-options.ts';
 
@@ -25,6 +26,8 @@ export interface RollbackArgs {
   idsFrom?: string;
   removeKeys: boolean;
   dryRun: boolean;
+  /** TLS files of the target (replace the plan's). */
+  tls?: TlsFiles;
   json: boolean;
 }
 
@@ -48,6 +51,10 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
   const gc = args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440;
   if (!Number.isInteger(gc) || gc < 1 || gc > 2 ** 31 - 1) throw new UserFacingError('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
+  const fromPlan = args.target === undefined && plan !== undefined;
+  if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
+  const connect = (command: 'rollback-to-files' | 'rollback-remove-keys') =>
+    openTarget(fromPlan ? { recorded: plan!.target } : { url: target }, args.tls ?? {}, { command, prefix, write: !args.dryRun && command === 'rollback-remove-keys' });
   const { codec } = await codecFromProvider(provider);
   const warn = (w: string) => {
     if (args.json) process.stderr.write(`session-migrate: ${w}\n`);
@@ -56,7 +63,7 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
 
   if (args.removeKeys) {
     warn(WARNING_REMOVE_KEYS);
-    const client = await connectTarget(parseTargetUrl(target));
+    const client = await connect('rollback-remove-keys');
     try {
       const r = await rollbackRemoveKeys({ client, codec, prefix, dryRun: args.dryRun });
       if (args.json) print(JSON.stringify(r, null, 2));
@@ -66,7 +73,7 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
       }
       return 0;
     } finally {
-      client.disconnect();
+      client.close();
     }
   }
 
@@ -89,7 +96,7 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
     }
   })();
   warn(WARNING_TO_FILES);
-  const client = await connectTarget(parseTargetUrl(target));
+  const client = await connect('rollback-to-files');
   try {
     const r = await rollbackToFiles({ client, codec, prefix, layout, ids, gcMaxlifetime: gc, dryRun: args.dryRun });
     if (args.json) print(JSON.stringify(r, null, 2));
@@ -103,6 +110,6 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
     }
     return r.counts.failed > 0 ? 1 : 0;
   } finally {
-    client.disconnect();
+    client.close();
   }
 }

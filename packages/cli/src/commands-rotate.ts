@@ -6,7 +6,8 @@
 import { UserFacingError, printable } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import { rotateTarget, type RotateReport } from '@session-migrate/migrate';
-import { connectTarget, parseTargetUrl } from '@session-migrate/target';
+import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import { openTarget } from './redis-options.ts';
 import { checkPrefix, redisFailureFor, type Print } from './commands.ts';
 import { codecFromProvider } from './key-options.ts';
 import { formatCounts } from './output.ts';
@@ -17,6 +18,8 @@ export interface RotateArgs {
   prefix: string;
   json: boolean;
   scanCount?: number;
+  /** TLS files of the target. */
+  tls?: TlsFiles;
 }
 
 /** Runs a rotation and prints its report; returns 0 when every session is under the current key. */
@@ -24,11 +27,11 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
   const prefix = checkPrefix(args.prefix);
   const scanCount = args.scanCount ?? 500;
   if (!Number.isInteger(scanCount) || scanCount < 1 || scanCount > 100_000) throw new UserFacingError('--scan-count must be a whole number from 1 to 100000');
+  const spec = specFromUrl(args.target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
   const { codec, ids } = await codecFromProvider(args.key);
-  const target = parseTargetUrl(args.target);
   let report: RotateReport;
   try {
-    const client = await connectTarget(target);
+    const client = await openTarget({ url: args.target }, args.tls ?? {}, { command: 'rotate', prefix, write: true });
     const tty = process.stderr.isTTY === true;
     let lastLine = Date.now();
     try {
@@ -44,10 +47,11 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
         },
       });
     } catch (err) {
-      throw redisFailureFor(err, args.target, 'rotate (values already rotated are complete and valid; run rotate again to continue)');
+      if (err instanceof UserFacingError) throw err;
+      throw redisFailureFor(err, client, 'rotate (values already rotated are complete and valid; run rotate again to continue)');
     } finally {
       if (tty) process.stderr.write('\r\x1b[K');
-      client.disconnect();
+      client.close();
     }
   } finally {
     codec.wipe();
@@ -67,7 +71,7 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
     if (c.remainingOld > 0) print(`  REMAINING   ${c.remainingOld} session(s) PHP kept rewriting under an old key: is every PHP host on the new ring? run rotate again`);
     if (c.failed > 0) print(`  FAILED      ${c.failed} Redis error(s)`);
     for (const p of report.problems) print(`  FAIL        ${printable(p.key)}: ${p.reason}`);
-    if (report.ok) print(`  next        session-migrate verify --target ${target.description.url} ... --require-key-id ${report.currentKeyId}, then keys ring retire the old key`);
+    if (report.ok) print(`  next        session-migrate verify --target ${spec.address.url} ... --require-key-id ${report.currentKeyId}, then keys ring retire the old key`);
   }
   return report.ok ? 0 : 1;
 }

@@ -7,25 +7,25 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_LOCKING, type LockingOptions } from '@session-migrate/generate';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Redis } from 'ioredis';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
 import { EnvelopeCodec, DEFAULT_PREFIX, prefixProblem, describeKeyProvider, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, describeArtifactResults, detectDrift,
-  readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type Plan,
+  expectedMemoryBytes, readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type ConfirmOptions, type Plan, type PlanMemory,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { DEFAULT_MAX_SESSION_BYTES, RedisSource, checkSourceTargetPrefixes, openAnySource, openRedisSource, openSource, type Source } from '@session-migrate/sources';
-import { connectTarget, parseTargetUrl, scanKeys } from '@session-migrate/target';
+import { DEFAULT_MAX_SESSION_BYTES, RedisSource, checkSourceTargetPrefixes, openAnySource, openRecordedRedisSource, openSource, type Source } from '@session-migrate/sources';
+import { RedisConnection, aclRuleFor, formatHostPort, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import { verifyTarget, type VerifyReport } from '@session-migrate/verify';
+import { openTarget, warn } from './redis-options.ts';
 import { formatBytes, formatCounts, progressLine } from './output.ts';
 import { codecFromProvider, planKeyFor, providerFromPlan } from './key-options.ts';
 
 export type Print = (line: string) => void;
 
 /** Wraps an error from Redis in the middle of a command into a one-line UserFacingError (for other command files). */
-export function redisFailureFor(err: unknown, url: string, during: string): UserFacingError {
-  return redisFailure(err, url, during);
+export function redisFailureFor(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
+  return redisFailure(err, conn, during);
 }
 
 /**
@@ -62,31 +62,28 @@ function checkCanCreateDir(dir: string, option: string): void {
   }
 }
 
-async function serverRunId(client: Redis): Promise<string> {
-  const info = await client.info('server');
-  return /run_id:(\w+)/.exec(info)?.[1] ?? 'unknown';
-}
-
-async function countKeysUnderPrefix(client: Redis, prefix: string): Promise<number> {
+async function countKeysUnderPrefix(conn: RedisConnection, prefix: string): Promise<number> {
   let n = 0;
-  for await (const keys of scanKeys(client, prefix)) n += keys.length;
+  for await (const keys of conn.scan(prefix)) n += keys.length;
   return n;
 }
 
-/** What plan records about the target: its run_id (to detect a restart) and the keys under the prefix. */
-async function targetState(client: Redis, prefix: string, url: string): Promise<{ serverRunId: string; existingKeysUnderPrefix: number }> {
+/** What plan records about the target beside its description: keys under the prefix now, and memory. */
+async function targetState(conn: RedisConnection, prefix: string, expectedBytes: number): Promise<{ existingKeysUnderPrefix: number; memory: PlanMemory }> {
   try {
-    return { serverRunId: await serverRunId(client), existingKeysUnderPrefix: await countKeysUnderPrefix(client, prefix) };
+    const nodes = await readMemory(conn);
+    return { existingKeysUnderPrefix: await countKeysUnderPrefix(conn, prefix), memory: { expectedBytes, nodes, warnings: memoryWarnings(nodes, expectedBytes) } };
   } catch (err) {
-    throw redisFailure(err, url, 'plan');
+    throw redisFailure(err, conn, 'plan');
   }
 }
 
-/** Wraps an error from Redis in the middle of a command into a one-line UserFacingError. */
-function redisFailure(err: unknown, url: string, during: string): UserFacingError {
+/** Wraps an error from Redis in the middle of a command into a one-line UserFacingError with its fix. */
+function redisFailure(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
   if (err instanceof UserFacingError) return err;
-  const message = ((err as Error).message ?? String(err)).split('\n')[0] ?? '';
-  return new UserFacingError(`Redis at ${parseTargetUrl(url, {}).description.url} failed during ${during}: ${message}`);
+  const url = typeof conn === 'string' ? conn : conn.url;
+  const c = typeof conn === 'string' ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined } : conn.classify(err);
+  return new UserFacingError(`Redis at ${url} failed during ${during}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
 }
 
 // ---------------------------------------------------------------- keys generate
@@ -122,6 +119,9 @@ export interface PlanArgs {
   readThrough?: boolean;
   /** Locking and connection choices of the generated handler (handler-options.ts); absent: its defaults. */
   handler?: { locking?: LockingOptions; persistent?: boolean };
+  /** TLS files of the target (--tls-*) and of a Redis source (--source-tls-*). */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
   json: boolean;
 }
 
@@ -137,25 +137,19 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
   checkCanCreateDir(outDir, '--artifacts-dir');
   const { codec, ids } = await codecFromProvider(args.key);
   codec.wipe(); // plan only needs the IDs
-  const target = parseTargetUrl(args.target);
-  const source = await openAnySource(args.source, { maxSessionBytes: args.maxSessionBytes });
+  // The target URL and TLS options are checked before anything is opened.
+  const targetSpec = specFromUrl(args.target, args.tls ?? {}, 'target', { onWarning: warn });
+  const source = await openAnySource(args.source, { maxSessionBytes: args.maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn, aclRule: aclRuleFor('source-read', '?') });
   const sourceDescription = source.describe();
-  if (sourceDescription.kind === 'redis') {
-    try {
-      checkSourceTargetPrefixes(sourceDescription, { url: target.description.url, prefix });
-    } catch (err) {
-      await source.close();
-      throw err;
-    }
-  }
-  let client: Redis;
+  let conn: RedisConnection;
   try {
-    client = await connectTarget(target);
+    conn = await RedisConnection.open(targetSpec, { aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
   } catch (err) {
     await source.close();
     throw err;
   }
   try {
+    if (sourceDescription.kind === 'redis') checkSourceTargetPrefixes(sourceDescription, { ...conn.description, prefix });
     const summary = await summarizeSource(source, { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
     const installDir = args.installDir !== undefined ? resolve(args.installDir) : outDir;
     const plan: Plan = {
@@ -163,7 +157,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       version: PLAN_VERSION,
       createdAt: new Date().toISOString(),
       source: source.describe(),
-      target: { ...target.description, prefix, ...(await targetState(client, prefix, args.target)) },
+      target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
       key: planKeyFor(args.key, { keyId: ids.currentKeyId, lookupId: ids.lookupId }),
       php: { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler },
       limits: { maxSessionBytes: args.maxSessionBytes },
@@ -186,15 +180,26 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
     printPlanSummary(plan, args.out, print);
     return 0;
   } finally {
-    client.disconnect();
+    conn.close();
     await source.close();
   }
+}
+
+/** How a plan's target (or Redis source) is named in reports: URL, topology, user, TLS, nodes. */
+export function describeRedisForPrint(t: Plan['target'] | Extract<Plan['source'], { kind: 'redis' }>): string {
+  const parts: string[] = [t.url];
+  if (t.topology === 'cluster') parts.push(`Redis Cluster, ${t.nodes?.length ?? 0} master(s): ${(t.nodes ?? []).map(formatHostPort).join(', ')}`);
+  else if (t.topology === 'sentinel') parts.push(`Sentinel master "${t.masterName ?? ''}", now at ${formatHostPort(t)}`);
+  if (t.username !== undefined) parts.push(`user "${printable(t.username)}"`);
+  if (t.auth) parts.push('with AUTH');
+  if (t.tls) parts.push(`TLS${t.tlsFiles?.caFile !== undefined ? `, CA ${printable(t.tlsFiles.caFile)}` : ', system CAs'}${t.tlsFiles?.certFile !== undefined ? `, client certificate ${printable(t.tlsFiles.certFile)}` : ''}${t.tlsFiles?.serverName !== undefined ? `, name ${printable(t.tlsFiles.serverName)}` : ''}`);
+  return parts.join('; ');
 }
 
 /** How a plan's source is named in reports (never with a password). */
 function describeSourceForPrint(source: Plan['source']): string {
   return source.kind === 'redis'
-    ? `redis:${printable(source.spec)} (${source.url}, key prefix "${printable(source.prefix)}")`
+    ? `redis:${printable(source.spec)} (${describeRedisForPrint(source)}, key prefix "${printable(source.prefix)}")`
     : `files:${printable(source.savePath)} (${printable(source.dir)}, depth ${source.depth})`;
 }
 
@@ -216,7 +221,13 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   if (s.found === 0) {
     print(`  WARNING     no session${plan.source.kind === 'redis' ? 's' : ' files'} found in ${plan.source.kind === 'redis' ? describeSourceForPrint(plan.source) : printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
   }
-  print(`  target      ${plan.target.url}${plan.target.auth ? ' (with AUTH)' : ''}, key prefix "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under the prefix now`);
+  print(`  target      ${describeRedisForPrint(plan.target)}`);
+  print(`  prefix      "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under it now`);
+  const m = plan.target.memory;
+  if (m !== undefined) {
+    print(`  memory      expected ~${formatBytes(m.expectedBytes)} in Redis for ${s.live} session(s); ${m.nodes.map((n) => `${n.node}: used ${formatBytes(n.usedBytes)}, maxmemory ${n.maxmemory > 0 ? formatBytes(n.maxmemory) : 'none'}, policy ${n.policy}`).join('; ')}`);
+    for (const w of m.warnings) print(`  WARNING     ${w}`);
+  }
   const from = plan.key.file !== undefined ? printable(plan.key.file) : plan.key.env !== undefined ? `environment variable ${plan.key.env}` : '--key-command';
   print(`  key         lookup ID ${plan.key.lookupId ?? 'unknown'} (checked by the PHP bootstrap), current key ID ${plan.key.keyId} (from ${from})`);
   print(`  TTL         ${plan.ttlPolicy}`);
@@ -243,7 +254,17 @@ export interface ApplyArgs {
   retries?: number;
   /** First retry pause in ms, doubled each time up to 5 s (default 250). */
   retryDelayMs?: number;
+  /** Replicas that must acknowledge each batch (WAIT); default: the replicas each master has now (INFO replication). */
+  minReplicas?: number;
+  /** WAIT timeout in ms (default 2000). */
+  waitTimeoutMs?: number;
+  /** TLS files given now, replacing the plan's (e.g. other paths on this host). */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
 }
+
+/** Default WAIT timeout of apply, ms. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 2000;
 
 /** Below this many planned sessions, worker threads (about 2 s to start: each loads the TypeScript sources) cost more than they save. */
 const WORKERS_FROM_SESSIONS = 100_000;
@@ -255,6 +276,8 @@ export interface ApplyResult {
   nothingToDo: boolean;
   /** Wall time of the session copy, milliseconds (excludes process start, plan checks and artifacts). */
   copyMs: number;
+  /** WAIT after each batch: replicas wanted per master (`host:port` or `*`), and the timeout. */
+  confirm: { minReplicas: Record<string, number>; waitTimeoutMs: number };
 }
 
 /** Carries out a plan; refuses on drift. */
@@ -277,18 +300,20 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
   const retryDelayMs = args.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UserFacingError('--retries must be a whole number from 0 to 100');
   if (!Number.isInteger(retryDelayMs) || retryDelayMs < 1 || retryDelayMs > 60_000) throw new UserFacingError('--retry-delay-ms must be a whole number from 1 to 60000');
-  // keepReconnecting: a Redis restart mid-run is retried (bounded by --retries), not fatal.
-  const client = await connectTarget(parseTargetUrl(plan.target.url), { keepReconnecting: true });
+  const minReplicasArg = args.minReplicas;
+  if (minReplicasArg !== undefined && (!Number.isInteger(minReplicasArg) || minReplicasArg < 0 || minReplicasArg > 100)) throw new UserFacingError('--min-replicas must be a whole number from 0 to 100');
+  const waitTimeoutMs = args.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+  if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000) throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
+  // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
+  const client = await openTarget({ recorded: plan.target }, args.tls ?? {}, { keepReconnecting: true, write: !args.dryRun, command: 'apply', prefix: plan.target.prefix });
   let source: Source | undefined;
   try {
     let sourceIdentity: { dev: number; ino: number } | undefined;
     if (plan.source.kind === 'redis') {
       const planned = plan.source;
-      const redisSource = await openRedisSource(redisSpecOf(planned), { maxSessionBytes: plan.limits.maxSessionBytes });
+      const redisSource = await openRecordedRedisSource(planned, { maxSessionBytes: plan.limits.maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}), aclRule: aclRuleFor('source-read', planned.prefix, planned.topology, planned.db) });
       source = redisSource;
-      const now = redisSource.describe();
-      if (now.url !== planned.url || now.prefix !== planned.prefix) throw new UserFacingError(`plan ${args.plan}: source spec and source fields disagree (edited by hand?); re-run plan`);
-      checkSourceTargetPrefixes(now, { url: plan.target.url, prefix: plan.target.prefix });
+      checkSourceTargetPrefixes(redisSource.describe(), { ...client.description, prefix: plan.target.prefix });
     } else {
       const filesSource = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
       source = filesSource;
@@ -298,13 +323,27 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
       }
       sourceIdentity = { dev: now.dev, ino: now.ino };
     }
+    let state;
+    try {
+      state = { topology: client.topology, ...(client.topology === 'standalone' ? { runId: (await client.runId()) ?? 'unknown' } : {}), ...(client.topology === 'cluster' ? { nodeIds: await client.clusterNodeIds() } : {}) };
+    } catch (err) {
+      throw redisFailure(err, client, 'apply');
+    }
     const drift = detectDrift(plan, {
-      keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity, serverRunId: await serverRunId(client),
+      keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity, target: state,
       ...(args.keyDescription !== undefined ? { keyDescription: args.keyDescription } : {}),
     });
     if (drift.length > 0) {
       throw new UserFacingError(`plan ${args.plan} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
     }
+    // WAIT after each batch: for as many replicas as each master has now, unless --min-replicas says.
+    let minReplicas: Map<string, number>;
+    try {
+      minReplicas = minReplicasArg !== undefined ? new Map([['*', minReplicasArg]]) : await client.replicasPerMaster();
+    } catch (err) {
+      throw redisFailure(err, client, 'apply');
+    }
+    const confirm: ConfirmOptions = { minReplicas, waitTimeoutMs };
     // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
     if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
     let artifacts: ArtifactResult[];
@@ -319,7 +358,7 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
     const workers = args.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
     if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
     const sessions = await applySessions({
-      plan, source, codec, client: args.dryRun ? undefined : client, dryRun: args.dryRun, workers, masterKeys, lookupKey,
+      plan, source, codec, target: args.dryRun ? undefined : client, confirm, dryRun: args.dryRun, workers, masterKeys, lookupKey,
       onProgress: (n) => progress?.update(n),
       retry: { ...DEFAULT_RETRY, attempts: retries, baseDelayMs: retryDelayMs },
       // One line per retry on stderr: a restart of Redis is visible, never silent.
@@ -327,27 +366,26 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
     });
     progress?.done();
     const c = sessions.counts;
-    const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && c.notDone === 0 && c.unstable === 0 && artifacts.every((a) => a.status === 'unchanged');
-    const result: ApplyResult = { dryRun: args.dryRun, artifacts, sessions, nothingToDo, copyMs: Math.round(performance.now() - copyStart) };
+    if (sessions.stopped !== undefined && c.migrated === 0) {
+      // A permanent error before anything was written: exit 2 with what to fix.
+      throw new UserFacingError(`apply stopped, nothing was written to Redis at ${plan.target.url}: ${sessions.stopped.message}${sessions.stopped.fix !== undefined ? ` (${sessions.stopped.fix})` : ''}`);
+    }
+    const incomplete = c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0;
+    const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && !incomplete && c.unstable === 0 && artifacts.every((a) => a.status === 'unchanged');
+    const result: ApplyResult = {
+      dryRun: args.dryRun, artifacts, sessions, nothingToDo, copyMs: Math.round(performance.now() - copyStart),
+      confirm: { minReplicas: Object.fromEntries(minReplicas), waitTimeoutMs },
+    };
     if (args.json) print(JSON.stringify(result, null, 2));
     else printApplySummary(result, plan.artifacts.outDir, print);
     // A session file this user cannot read is a session not copied: its user would be logged out.
     const unreadable = c.skipped.unreadable ?? 0;
     if (unreadable > 0 && !args.json) print(`  FAIL        ${unreadable} session file(s) could not be read (permissions?): not copied; run apply as the PHP user or root`);
-    return c.failed > 0 || c.conflicts > 0 || c.notDone > 0 || c.unstable > 0 || unreadable > 0 ? 1 : 0;
+    return c.failed > 0 || c.conflicts > 0 || incomplete || c.unstable > 0 || unreadable > 0 || sessions.stopped !== undefined ? 1 : 0;
   } finally {
-    client.disconnect();
+    client.close();
     await source?.close();
   }
-}
-
-/**
- * The spec apply reopens a plan's Redis source with: built from the plan's fields (the plan keeps no
- * password; it comes from SESSION_MIGRATE_SOURCE_REDIS_PASSWORD).
- */
-function redisSpecOf(d: Extract<Plan['source'], { kind: 'redis' }>): string {
-  const host = d.host.includes(':') ? `[${d.host}]` : d.host;
-  return `${d.tls ? 'rediss' : 'redis'}://${host}:${d.port}/${d.db}?prefix=${encodeURIComponent(d.prefix)}`;
 }
 
 function printApplySummary(r: ApplyResult, outDir: string, print: Print): void {
@@ -356,7 +394,16 @@ function printApplySummary(r: ApplyResult, outDir: string, print: Print): void {
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const line of describeArtifactResults(r.artifacts, outDir)) print(`  artifact    ${line}`);
   print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, newer in Redis ${c.newerInRedis}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`);
-  if (c.retries > 0) print(`  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after connection failures`);
+  if (c.retries > 0) print(`  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after transient failures (connection, failover, resharding)`);
+  const wanted = Object.entries(r.confirm.minReplicas).filter(([, n]) => n > 0);
+  if (!r.dryRun && wanted.length > 0) print(`  replicas    WAIT after each batch for ${wanted.map(([node, n]) => `${n} replica(s) of ${node === '*' ? 'each master' : node}`).join(', ')} (timeout ${r.confirm.waitTimeoutMs} ms)`);
+  if (r.sessions.stopped !== undefined) print(`  STOPPED     ${printable(r.sessions.stopped.message)}${r.sessions.stopped.fix !== undefined ? `: ${printable(r.sessions.stopped.fix)}` : ''}; fix it and run apply again`);
+  if (c.unconfirmed > 0) {
+    print(`  UNCONFIRMED ${c.unconfirmed} session(s) were written in batches fewer replicas than asked acknowledged in time (${r.sessions.replicaShortfalls.slice(0, 3).map((x) => `${x.node}: ${x.acked} of ${x.wanted}`).join(', ')}): a failover could lose them; run apply again (it re-checks them), or adjust --min-replicas / --wait-timeout-ms`);
+  }
+  if (c.missingAfterWrite > 0) print(`  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`);
+  for (const k of r.sessions.missing.slice(0, 20)) print(`  MISSING     ${k}`);
+  if (c.unverified > 0) print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
   if (c.notDone > 0 || r.sessions.aborted) print(`  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`);
   if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
@@ -365,7 +412,7 @@ function printApplySummary(r: ApplyResult, outDir: string, print: Print): void {
   for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
   for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
   if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
-  else if (!r.dryRun && c.failed === 0 && c.conflicts === 0 && c.notDone === 0 && c.unstable === 0) {
+  else if (!r.dryRun && c.failed === 0 && c.conflicts === 0 && c.notDone === 0 && c.unstable === 0 && c.unconfirmed === 0 && c.missingAfterWrite === 0 && c.unverified === 0 && r.sessions.stopped === undefined) {
     print('  next        deploy the artifacts to PHP, then run session-migrate verify');
   }
 }
@@ -386,6 +433,14 @@ export interface VerifyArgs {
   serializeHandler?: SerializeHandler;
   /** Fail while plaintext keys remain under this prefix on the target server (e.g. PHPREDIS_SESSION:). */
   plaintextPrefix?: string;
+  /**
+   * With --plan and no --source: check that every live session of the plan's source is present
+   * (default true; false after the switch to strict mode, when logouts delete keys without a tombstone).
+   */
+  presence?: boolean;
+  /** TLS files of the target (replace the plan's) and of a Redis --source. */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
   json: boolean;
 }
 
@@ -418,47 +473,66 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   }
   const { codec } = await codecFromProvider(provider);
   if (args.plaintextPrefix !== undefined) checkPrefix(args.plaintextPrefix, false);
-  const parsedTarget = parseTargetUrl(target);
-  const source = args.source !== undefined ? await openAnySource(args.source, { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES }) : undefined;
-  let client: Redis;
+  const maxSessionBytes = plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
+  const openOptions = { command: 'verify' as const, prefix };
+  // The target given now (its URL and TLS options), or the plan's (TLS options given now replace the plan's files).
+  const fromPlan = args.target === undefined && plan !== undefined;
+  if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
+  const source = args.source !== undefined ? await openAnySource(args.source, { maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn, aclRule: aclRuleFor('source-read', '?') }) : undefined;
+  let client: RedisConnection;
   try {
-    const sd = source?.describe();
-    if (sd?.kind === 'redis') checkSourceTargetPrefixes(sd, { url: parsedTarget.description.url, prefix });
-    client = await connectTarget(parsedTarget);
+    client = await openTarget(fromPlan ? { recorded: plan!.target } : { url: target }, args.tls ?? {}, openOptions);
   } catch (err) {
     await source?.close();
     throw err;
   }
-  // A plan made from a plaintext Redis source: its prefix is checked too, without --source.
+  // A plan made from a plaintext Redis source: its prefix is checked too, without --source. And
+  // with --plan alone, every live session of the plan's source must be present.
   const planRedis = source === undefined && args.plaintextPrefix === undefined && plan?.source.kind === 'redis' ? plan.source : undefined;
-  let planSourceClient: RedisSource | undefined;
+  const wantPresence = source === undefined && plan !== undefined && args.presence !== false;
+  let planSource: Source | undefined;
   let report: VerifyReport;
+  let memoryNotes: string[] = [];
   try {
-    if (planRedis !== undefined && planRedis.url !== parsedTarget.description.url) {
-      planSourceClient = await openRedisSource(redisSpecOf(planRedis), { maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES });
+    const sd = source?.describe();
+    if (sd?.kind === 'redis') checkSourceTargetPrefixes(sd, { ...client.description, prefix });
+    if (plan !== undefined && (planRedis !== undefined || wantPresence)) {
+      planSource = plan.source.kind === 'redis'
+        ? await openRecordedRedisSource(plan.source, { maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}), aclRule: aclRuleFor('source-read', plan.source.prefix, plan.source.topology, plan.source.db) })
+        : openSource(`files:${plan.source.savePath}`, { maxSessionBytes });
     }
     // A plaintext Redis source must be empty in the end: every key left under its prefix fails.
     const plaintext = source instanceof RedisSource
-      ? { client: source.redis, prefix: source.describe().prefix, url: source.describe().url }
-      : args.plaintextPrefix !== undefined ? { client, prefix: args.plaintextPrefix, url: parsedTarget.description.url }
-        : planRedis !== undefined ? { client: planSourceClient?.redis ?? client, prefix: planRedis.prefix, url: planRedis.url } : undefined;
+      ? { client: source.connection, prefix: source.describe().prefix, url: source.describe().url }
+      : args.plaintextPrefix !== undefined ? { client, prefix: args.plaintextPrefix, url: client.url }
+        : planRedis !== undefined && planSource instanceof RedisSource ? { client: planSource.connection, prefix: planRedis.prefix, url: planRedis.url } : undefined;
     report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler, ...(plaintext !== undefined ? { plaintext } : {}),
+      ...(wantPresence && planSource !== undefined ? { presence: planSource } : {}),
       ...(args.requireKeyId !== undefined ? { requireKeyId: args.requireKeyId } : {}),
       ...(plan !== undefined ? { expectedSessions: plan.summary.live } : {}),
     });
+    // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
+    memoryNotes = memoryWarnings(await readMemory(client));
   } catch (err) {
-    throw redisFailure(err, target, 'verify');
+    throw redisFailure(err, client, 'verify');
   } finally {
-    client.disconnect();
+    client.close();
     codec.wipe();
     await source?.close();
-    await planSourceClient?.close();
+    await planSource?.close();
   }
+  for (const w of memoryNotes) warn(`warning: ${w}`);
   if (args.json) {
     print(JSON.stringify(report, null, 2));
   } else {
     print(`session-migrate verify: ${report.ok ? 'OK' : 'FAILED'}`);
+    const nodes = report.nodes ?? [];
+    print(`  target      ${report.topology === 'cluster' ? `Redis Cluster: every master scanned (${nodes.length}: ${nodes.join(', ')})` : report.topology === 'sentinel' ? `Sentinel master now at ${nodes.join(', ')}` : nodes.join(', ')}`);
     print(`  keys        ${report.keysScanned} under prefix "${printable(prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
+    const pr = report.presence;
+    if (pr !== undefined) {
+      print(`  presence    ${pr.checked} live session(s) of the plan's source checked: ${pr.present} present, ${pr.destroyed} logged out (tombstone), ${pr.missing} missing${pr.missing > 0 ? ' (run apply again)' : ''}`);
+    }
     const src = report.source;
     if (src !== undefined) {
       print(`  source      ${src.checked} live session(s) checked, ${src.matching} identical in Redis${(src.newer ?? 0) > 0 ? `, ${src.newer} newer in Redis (updated through the handler)` : ''}`);

@@ -21,11 +21,12 @@ import { purgeCommand } from './commands-purge.ts';
 import { generateCommand } from './commands-generate.ts';
 import { HANDLER_BOOLEAN_FLAGS, handlerChoicesFromArgs, handlerOptions } from './handler-options.ts';
 import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './commands-audit.ts';
+import { allTlsOptions, tlsFilesFromArgs, tlsOptions } from './redis-options.ts';
 
 const VERSION = '0.1.0';
 
 /** Boolean flags: `--flag=VALUE` takes only true or false (yargs reads `--dry-run=yes` as false). */
-const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'keep', 'help', 'allow-partial', 'remove-keys', 'read-through', 'strict', 'sarif', 'fleet', 'replace-custom-handler', 'short-open-tag', 'version', ...HANDLER_BOOLEAN_FLAGS]);
+const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'keep', 'help', 'allow-partial', 'remove-keys', 'read-through', 'strict', 'sarif', 'fleet', 'replace-custom-handler', 'short-open-tag', 'version', 'presence', ...HANDLER_BOOLEAN_FLAGS]);
 
 /** Options that take several values and may be given more than once. */
 const REPEATABLE_OPTIONS = new Set(['docroot', 'from-collected']);
@@ -129,9 +130,9 @@ export async function main(argv: string[]): Promise<number> {
         .demandCommand(1, 'name a keys command: generate, id or ring'),
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
-      handlerOptions(phpOptions(keyOptions(y)))
+      handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
         .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis://host:port/db?prefix=P or tcp://host:port?auth=..&prefix=..&database=..; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
-        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
         .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
@@ -143,36 +144,43 @@ export async function main(argv: string[]): Promise<number> {
       gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler,
       maxSessionBytes: a['max-session-bytes'], artifactsDir: a['artifacts-dir'],
       ...(a['install-dir'] !== undefined ? { installDir: a['install-dir'] } : {}), readThrough: a['read-through'], json: a.json,
+      tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
       handler: handlerChoicesFromArgs(a),
     }, print))())
     .command('apply', 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis', (y) =>
-      keyProviderOptions(y)
+      allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
         .option('workers', { type: 'number', describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)' })
         .option('retries', { type: 'number', describe: 'retries of a failed Redis batch (restart, dropped connection) before apply stops, exit 1; re-run to finish (default 8)' })
         .option('retry-delay-ms', { type: 'number', describe: 'first retry pause in ms, doubled each retry up to 5 s (default 250)' })
+        .option('min-replicas', { type: 'number', describe: 'replicas that must acknowledge each batch (WAIT); fewer in time exits 1 (default: the replicas each master has now, from INFO replication)' })
+        .option('wait-timeout-ms', { type: 'number', describe: 'WAIT timeout per batch in ms (default 2000)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
     (a) => run(() => {
       const key = keyProviderFromArgs(a, false);
       return applyCommand({
         plan: a.plan, dryRun: a['dry-run'], json: a.json, ...(a.workers !== undefined ? { workers: a.workers } : {}),
         ...(a.retries !== undefined ? { retries: a.retries } : {}), ...(a['retry-delay-ms'] !== undefined ? { retryDelayMs: a['retry-delay-ms'] } : {}),
+        ...(a['min-replicas'] !== undefined ? { minReplicas: a['min-replicas'] } : {}), ...(a['wait-timeout-ms'] !== undefined ? { waitTimeoutMs: a['wait-timeout-ms'] } : {}),
+        tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
         ...(key !== undefined ? { key } : {}),
       }, print);
     })())
-    .command('verify', 'check every value under the prefix is an authentic envelope with a TTL', (y) =>
-      keyProviderOptions(y)
+    .command('verify', 'check every value under the prefix (on every master) is an authentic envelope with a TTL', (y) =>
+      allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
-        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
         .option('source', { type: 'string', describe: 'files:DIR or redis:URL: also check every live source session is in Redis, byte for byte; a redis: source also fails while plaintext keys remain under its prefix' })
         .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
+        .option('presence', { type: 'boolean', default: true, describe: "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)" })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => verifyCommand({
+      presence: a.presence, tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
       ...(a.plan !== undefined ? { plan: a.plan } : {}),
       ...(a.target !== undefined ? { target: a.target } : {}),
       ...((k) => (k !== undefined ? { key: k } : {}))(keyProviderFromArgs(a, false)),
@@ -185,12 +193,12 @@ export async function main(argv: string[]): Promise<number> {
       json: a.json,
     }, print))())
     .command('rotate', 'online: re-encrypt every session under the key ring\'s current key (compare-and-set, TTLs kept)', (y) =>
-      keyProviderOptions(y)
-        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+      tlsOptions(keyProviderOptions(y), 'target')
+        .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' })
         .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
-    (a) => run(() => rotateCommand({ target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, json: a.json, scanCount: a['scan-count'] }, print))())
+    (a) => run(() => rotateCommand({ target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, json: a.json, scanCount: a['scan-count'], tls: tlsFilesFromArgs(a, 'target') }, print))())
     .command('codemod', 'rewrite application code as a reviewed diff', (y) =>
       y
         .command(codemodPhpModule(run, print))
@@ -215,10 +223,10 @@ export async function main(argv: string[]): Promise<number> {
         .demandCommand(1, 'name what to generate: php or iac'),
     )
     .command('purge', 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not', (y) =>
-      keyProviderOptions(y)
+      allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
         .option('source', { type: 'string', describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\')' })
-        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
@@ -232,11 +240,12 @@ export async function main(argv: string[]): Promise<number> {
       ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       dryRun: a['dry-run'], allowPartial: a['allow-partial'], json: a.json,
+      tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
     }, print))())
     .command('rollback', 'the way back: write the Redis sessions back as plaintext files (--to), or remove the migrated keys (--remove-keys)', (y) =>
-      keyProviderOptions(y)
+      tlsOptions(keyProviderOptions(y), 'target')
         .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
-        .option('target', { type: 'string', describe: 'redis://host:port/db or rediss://... (password: SESSION_MIGRATE_REDIS_PASSWORD)' })
+        .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('to', { type: 'string', describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')" })
@@ -252,7 +261,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       ...(a.to !== undefined ? { to: a.to } : {}),
       ...(a['ids-from'] !== undefined ? { idsFrom: a['ids-from'] } : {}),
-      removeKeys: a['remove-keys'], dryRun: a['dry-run'], json: a.json,
+      removeKeys: a['remove-keys'], dryRun: a['dry-run'], json: a.json, tls: tlsFilesFromArgs(a, 'target'),
     }, print))())
     .command('audit [action]', 'find the effective PHP session configuration (per SAPI, FPM pool, docroot) and what is unsafe', (y) =>
       y

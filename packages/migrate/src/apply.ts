@@ -10,17 +10,26 @@
  * session the handler already wrote (always newer than the file) is never overwritten. Several hosts
  * may run apply on their own directories into one Redis at once.
  *
- * Failures of Redis (restart, dropped connection) are retried with exponential backoff, bounded by
- * `retry`; each retry is counted. When the budget is spent apply stops and reports what is not done
- * (`notDone`); because every write is no-clobber, running it again finishes the job.
+ * Transient failures of Redis (restart, dropped connection, LOADING, a resharding, a failover) are
+ * retried with exponential backoff, bounded by `retry`; each retry is counted. When the budget is
+ * spent apply stops and reports what is not done (`notDone`); because every write is no-clobber,
+ * running it again finishes the job. A permanent error (an ACL rule, a replica, OOM; see
+ * @session-migrate/redis errors.ts) is never retried: apply stops at once with what to fix (`stopped`).
+ *
+ * Writes are confirmed: on a target with replicas, WAIT after each batch (`confirm.minReplicas`,
+ * `confirm.waitTimeoutMs`); a batch fewer replicas acknowledged is counted `unconfirmed`. At the end
+ * the presence of every session written (or found already there) is read back (EXISTS, grouped by
+ * slot; behind Sentinel from the master the sentinels report now): a session missing then, e.g. lost
+ * in a failover, is counted `missingAfterWrite`. Either makes apply exit 1; running it again writes
+ * what is missing.
  */
-import type { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
+import type { ClassifiedError, RedisConnection, Topology } from '@session-migrate/redis';
 import { redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
-import { writeBatchGuarded } from '@session-migrate/target';
+import { readBackPresence, writeBatchGuarded } from '@session-migrate/target';
 import type { Plan } from './plan.ts';
 import { prepareBatch, prepareSessions, type PrepareContext, type PreparedBatch, type PreparedSession } from './prepare.ts';
 import { PreparePool } from './prepare-pool.ts';
@@ -42,7 +51,8 @@ export interface CurrentState {
   /** Where the key was read from now, for messages (e.g. `key file /etc/sm/master.key`); default: the plan's. */
   keyDescription?: string;
   sourceIdentity: { dev: number; ino: number } | undefined;
-  serverRunId: string;
+  /** What the target is now: its topology, run_id (single node), node IDs (cluster). */
+  target: { topology: Topology; runId?: string; nodeIds?: string[] };
 }
 
 /** Compares a plan with the current state; an empty list means no drift. Pure. */
@@ -65,9 +75,17 @@ export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   } else if (now.sourceIdentity.dev !== plan.source.dev || now.sourceIdentity.ino !== plan.source.ino) {
     drift.push({ what: 'source', message: `source directory ${plan.source.dir} was replaced since the plan (different inode)` });
   }
-  if (now.serverRunId !== plan.target.serverRunId) {
-    drift.push({ what: 'target', message: `Redis at ${plan.target.url} is not the server the plan was made against (restarted or replaced)` });
+  const t = plan.target;
+  if (now.target.topology !== t.topology) {
+    drift.push({ what: 'target', message: `Redis at ${t.url} is now ${now.target.topology === 'cluster' ? 'a Redis Cluster' : `a ${now.target.topology} server`}, the plan was made for ${t.topology === 'cluster' ? 'a Redis Cluster' : `a ${t.topology} server`}` });
+  } else if (t.topology === 'standalone' && now.target.runId !== t.runId) {
+    drift.push({ what: 'target', message: `Redis at ${t.url} is not the server the plan was made against (restarted or replaced)` });
+  } else if (t.topology === 'cluster' && !(now.target.nodeIds ?? []).some((id) => (t.nodeIds ?? []).includes(id))) {
+    // A resharding or a failover keeps node IDs; only another cluster shares none.
+    drift.push({ what: 'target', message: `the Redis Cluster at ${t.url} shares no node with the cluster the plan was made against (replaced)` });
   }
+  // Sentinel: the master behind the name may change (a failover); re-running apply is how an
+  // interrupted apply finishes, so the plan stays valid.
   return drift;
 }
 
@@ -105,8 +123,14 @@ export interface SessionCounts {
   destroyed: number;
   /** Redis commands retried after a connection failure (each batch attempt counts once). */
   retries: number;
-  /** Sessions not written because the retry budget ran out (re-run apply to finish). */
+  /** Sessions not written because the retry budget ran out or a permanent error stopped apply (re-run apply to finish). */
   notDone: number;
+  /** Sessions of batches fewer replicas than asked acknowledged (WAIT) in time (re-run apply). */
+  unconfirmed: number;
+  /** Sessions written (or found present) that the read-back at the end did not find (lost, e.g. in a failover): re-run apply. */
+  missingAfterWrite: number;
+  /** Sessions whose read-back failed (Redis errors): their presence is not proven (re-run apply). */
+  unverified: number;
   /** Files that kept changing while read: not copied (re-run apply). */
   unstable: number;
   /** Redis source keys without a TTL, given gc_maxlifetime. */
@@ -134,8 +158,24 @@ export interface ApplySessionsReport {
   failures: KeyProblem[];
   /** Files that never gave a stable read (paths with the session ID shortened). */
   unstable: string[];
-  /** True when apply stopped early (retry budget spent): `counts.notDone` sessions remain. */
+  /** True when apply stopped early (retry budget spent, or a permanent error): `counts.notDone` sessions remain. */
   aborted: boolean;
+  /** The permanent error that stopped apply, with its fix. */
+  stopped?: ClassifiedError;
+  /** Key names the read-back did not find (at most 100). */
+  missing: string[];
+  /** Masters that acknowledged fewer replicas than asked, with counts (at most 100 lines). */
+  replicaShortfalls: Array<{ node: string; wanted: number; acked: number }>;
+}
+
+/** How apply confirms writes. */
+export interface ConfirmOptions {
+  /** Replicas that must acknowledge each batch, per master `host:port` (`*`: every master); 0 or absent: no WAIT. */
+  minReplicas: Map<string, number>;
+  /** WAIT timeout in ms. */
+  waitTimeoutMs: number;
+  /** Read back the presence of every session at the end (default true). */
+  readBack?: boolean;
 }
 
 /** Bounded exponential backoff for Redis failures. */
@@ -155,8 +195,10 @@ export interface ApplySessionsOptions {
   /** A FilesSource (read on worker threads when there are any) or any Source (e.g. RedisSource). */
   source: SessionSource | Source;
   codec: EnvelopeCodec;
-  /** Not used (may be undefined) in a dry run. */
-  client: Redis | undefined;
+  /** The target connection; not used (may be undefined) in a dry run. */
+  target: RedisConnection | undefined;
+  /** WAIT and read-back (default: no WAIT, read-back on). */
+  confirm?: ConfirmOptions;
   dryRun: boolean;
   /**
    * Worker threads that read and seal sessions in parallel (0 = all on this thread). Workers need
@@ -185,7 +227,13 @@ const MAX_LISTED = 100;
  *   valid, and a re-run continues where it stopped.
  */
 export async function applySessions(options: ApplySessionsOptions): Promise<ApplySessionsReport> {
-  const { plan, codec, client, dryRun } = options;
+  const { plan, codec, dryRun } = options;
+  const client = options.target;
+  const confirm: ConfirmOptions = options.confirm ?? { minReplicas: new Map(), waitTimeoutMs: 1000 };
+  const waitWanted = [...confirm.minReplicas.values()].some((n) => n > 0);
+  const ledger = new PresenceLedger(plan.target.prefix);
+  const replicaShortfalls: ApplySessionsReport['replicaShortfalls'] = [];
+  let stopped: ClassifiedError | undefined;
   const retry = options.retry ?? DEFAULT_RETRY;
   const ctx: PrepareContext = {
     prefix: plan.target.prefix,
@@ -196,7 +244,8 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     dryRun,
   };
   const counts: SessionCounts = {
-    migrated: 0, alreadyPresent: 0, newerInRedis: 0, conflicts: 0, failed: 0, destroyed: 0, retries: 0, notDone: 0, unstable: 0, noTtl: 0,
+    migrated: 0, alreadyPresent: 0, newerInRedis: 0, conflicts: 0, failed: 0, destroyed: 0, retries: 0, notDone: 0,
+    unconfirmed: 0, missingAfterWrite: 0, unverified: 0, unstable: 0, noTtl: 0,
     expired: 0, empty: 0, corrupt: 0, skipped: {}, migratedBytes: 0,
   };
   const conflicts: KeyProblem[] = [];
@@ -217,13 +266,17 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
       case 'written':
         counts.migrated++;
         counts.migratedBytes += item.plaintext.length;
+        ledger.add(item.key, item.ttlMs);
         break;
       case 'destroyed':
         counts.destroyed++;
         break;
       case 'exists': {
         const opened = codec.open(item.key, o.existing);
-        if (opened.ok && opened.plaintext.equals(item.plaintext)) counts.alreadyPresent++;
+        if (opened.ok && opened.plaintext.equals(item.plaintext)) {
+          counts.alreadyPresent++;
+          ledger.add(item.key, Math.min(item.ttlMs, o.pttlMs > 0 ? o.pttlMs : item.ttlMs));
+        }
         else if (opened.ok && isNewerInRedis(o.pttlMs, item.ttlMs)) counts.newerInRedis++;
         else {
           counts.conflicts++;
@@ -246,10 +299,16 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     }
   };
 
-  /** Writes items, retrying the failed ones with backoff; gives up (aborted) when the budget is spent. */
+  /**
+   * Writes items, retrying the failed ones with backoff; gives up (aborted) when the budget is spent,
+   * and at once on a permanent error (stopped). Then WAITs for replicas when asked.
+   */
   const writeWithRetry = async (items: PreparedSession[]): Promise<void> => {
     if (client === undefined) throw new Error('no Redis client');
     let pending = items;
+    let written = 0;
+    // WAIT speaks only for writes on the same connection: note it before writing.
+    const generation = waitWanted ? await client.generation() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (aborted) {
         counts.notDone += pending.length;
@@ -258,24 +317,53 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
       const outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: i.key, value: i.value, ttlMs: i.ttlMs })));
       const again: PreparedSession[] = [];
       let lastError = '';
+      let permanent: ClassifiedError | undefined;
       outcomes.forEach((o, idx) => {
         const item = pending[idx]!;
         if (o.status === 'failed') {
+          if (o.classified.kind === 'permanent') permanent ??= o.classified;
           again.push(item);
           lastError = o.error;
-        } else record(item, o);
+        } else {
+          if (o.status === 'written') written++;
+          record(item, o);
+        }
       });
-      if (again.length === 0) return;
+      if (permanent !== undefined) {
+        // Retrying cannot help: stop the run, say what to fix.
+        stopped ??= permanent;
+        aborted = true;
+        counts.notDone += again.length;
+        break;
+      }
+      if (again.length === 0) break;
       if (attempt >= retry.attempts) {
         // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
         for (const item of again) record(item, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
         aborted = true;
-        return;
+        break;
       }
       counts.retries++;
       options.onRetry?.(attempt + 1, lastError);
       await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
       pending = again;
+    }
+    if (waitWanted && written > 0) {
+      let short: Awaited<ReturnType<RedisConnection['waitForReplicas']>>;
+      try {
+        short = await client.waitForReplicas(confirm.minReplicas, confirm.waitTimeoutMs, generation);
+      } catch (err) {
+        const c = client.classify(err);
+        if (c.kind === 'permanent') {
+          stopped ??= c;
+          aborted = true;
+        }
+        short = [{ node: '?', wanted: 1, acked: 0 }];
+      }
+      if (short.length > 0) {
+        counts.unconfirmed += written;
+        for (const s of short) if (replicaShortfalls.length < MAX_LISTED) replicaShortfalls.push(s);
+      }
     }
   };
 
@@ -332,7 +420,90 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   } finally {
     await pool?.close();
   }
-  return { dryRun, counts, conflicts, failures, unstable, aborted };
+  const missing: string[] = [];
+  if (!dryRun && client !== undefined && confirm.readBack !== false && ledger.size > 0) {
+    await readBack(client, plan.target.prefix, ledger, counts, missing, retry);
+  }
+  return { dryRun, counts, conflicts, failures, unstable, aborted, ...(stopped !== undefined ? { stopped } : {}), missing, replicaShortfalls };
+}
+
+/**
+ * Reads back the presence of every session in the ledger (EXISTS of the key and its tombstone,
+ * grouped by slot). Behind Sentinel it first makes sure the connection is on the master the sentinels
+ * report now, so a write lost in a failover is seen as missing. Sessions whose TTL ran out since are
+ * not counted; transient errors are retried with the same backoff.
+ */
+async function readBack(client: RedisConnection, prefix: string, ledger: PresenceLedger, counts: SessionCounts, missing: string[], retry: RetryPolicy): Promise<void> {
+  try {
+    await client.followSentinelMaster();
+  } catch {
+    // The read-back below then fails or finds what this master has; either way nothing is hidden.
+  }
+  for (const chunk of ledger.chunks(BATCH_SIZE)) {
+    let pending = chunk;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const presence = await readBackPresence(client, prefix, pending.map((e) => e.key));
+      const again: typeof pending = [];
+      const now = Date.now();
+      presence.forEach((p, i) => {
+        const e = pending[i]!;
+        if (p === 'present' || p === 'destroyed') return;
+        if (e.deadlineMs - 1000 <= now) return; // expired meanwhile, as it should
+        if (p === 'missing') {
+          counts.missingAfterWrite++;
+          if (missing.length < MAX_LISTED) missing.push(e.key);
+          return;
+        }
+        if (p.error.kind === 'transient' && attempt < retry.attempts) again.push(e);
+        else counts.unverified++;
+      });
+      if (again.length > 0) await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
+      pending = again;
+    }
+  }
+}
+
+/**
+ * Sessions apply wrote or found present, kept compactly for the read-back: the 32 digest bytes of
+ * each key name (layout 2: `<prefix>{<64 hex>}`) and the time its TTL ends (ms since the epoch).
+ */
+export class PresenceLedger {
+  private digests = Buffer.alloc(32 * 1024);
+  private deadlines = new Float64Array(1024);
+  private n = 0;
+
+  constructor(private readonly prefix: string) {}
+
+  get size(): number {
+    return this.n;
+  }
+
+  /** Adds a session key `<prefix>{<64 hex>}` whose TTL is `ttlMs` from now. */
+  add(key: string, ttlMs: number): void {
+    const hex = key.slice(this.prefix.length + 1, this.prefix.length + 65);
+    if (this.n === this.deadlines.length) {
+      const d = Buffer.alloc(this.digests.length * 2);
+      this.digests.copy(d);
+      this.digests = d;
+      const t = new Float64Array(this.deadlines.length * 2);
+      t.set(this.deadlines);
+      this.deadlines = t;
+    }
+    this.digests.write(hex, this.n * 32, 32, 'hex');
+    this.deadlines[this.n] = Date.now() + ttlMs;
+    this.n++;
+  }
+
+  /** The entries in chunks of `size`: key name and TTL deadline. */
+  *chunks(size: number): Generator<Array<{ key: string; deadlineMs: number }>> {
+    for (let start = 0; start < this.n; start += size) {
+      const out: Array<{ key: string; deadlineMs: number }> = [];
+      for (let i = start; i < Math.min(this.n, start + size); i++) {
+        out.push({ key: `${this.prefix}{${this.digests.toString('hex', i * 32, i * 32 + 32)}}`, deadlineMs: this.deadlines[i]! });
+      }
+      yield out;
+    }
+  }
 }
 
 type GuardedWriteOutcomeLike =

@@ -6,7 +6,7 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { UserFacingError } from '@session-migrate/common';
 import { join } from 'node:path';
 import {
-  AUTOLOAD_FILE, GenerateOptionsError, SOURCE_DIR, renderArtifacts, writeArtifacts, type Artifact, type LockingOptions, type RedisTargetOptions, type RedisTlsOptions,
+  AUTOLOAD_FILE, GenerateOptionsError, SOURCE_DIR, renderArtifacts, writeArtifacts, type Artifact, type LockingOptions, type RedisTargetOptions,
 } from '@session-migrate/generate';
 import type { Plan } from './plan.ts';
 
@@ -28,33 +28,6 @@ export interface ArtifactOverrides {
 }
 
 /**
- * The `redis` options of the generated bootstrap for a plan's target (the contract of
- * RedisTargetOptions: topology, host, port, db, username, prefix, tls, seeds, sentinels, masterName).
- * Plans from before topologies describe a single node; `tls: true` there means TLS with the system CA
- * store. The ACL user name comes from the plan; passwords never do.
- */
-export function redisOptionsForPlan(target: Plan['target'], persistent?: boolean): RedisTargetOptions {
-  const t = target as Plan['target'] & Partial<Pick<RedisTargetOptions, 'topology' | 'username' | 'seeds' | 'sentinels' | 'masterName' | 'timeoutSeconds' | 'persistent'>> & {
-    tls: boolean | RedisTlsOptions;
-  };
-  const tls = typeof t.tls === 'object' && t.tls !== null ? t.tls : t.tls === true ? {} : undefined;
-  return {
-    topology: t.topology ?? 'standalone',
-    host: t.host,
-    port: t.port,
-    db: t.db,
-    prefix: t.prefix,
-    ...(t.username !== undefined && t.username !== '' ? { username: t.username } : {}),
-    ...(t.timeoutSeconds !== undefined ? { timeoutSeconds: t.timeoutSeconds } : {}),
-    ...(tls !== undefined ? { tls } : {}),
-    ...(t.seeds !== undefined ? { seeds: t.seeds } : {}),
-    ...(t.sentinels !== undefined ? { sentinels: t.sentinels } : {}),
-    ...(t.masterName !== undefined ? { masterName: t.masterName } : {}),
-    ...(persistent !== undefined ? { persistent } : t.persistent !== undefined ? { persistent: t.persistent } : {}),
-  };
-}
-
-/**
  * Renders the bootstrap, the ini fragment and the handler's sources for a plan (pure: no file is
  * touched). With `plan.artifacts.readThrough` (plan --read-through), or `mode` given explicitly, the
  * handler runs in read-through (migrating) mode over the plan's source directory (docs/runbook.md).
@@ -69,11 +42,12 @@ export function artifactsForPlan(
   const readThrough = o.mode !== undefined ? o.mode === 'read-through' : plan.artifacts.readThrough === true;
   if (readThrough && plan.source?.kind !== 'files') throw new UserFacingError('read-through mode needs the plan\'s source directory (a files: source)');
   const locking = { ...(plan.artifacts.locking ?? {}), ...(o.locking ?? {}) };
+  const persistent = o.persistent ?? plan.artifacts.persistent;
   try {
     return renderArtifacts({
       ...(readThrough && plan.source?.kind === 'files' ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}` } } : {}),
       installDir: plan.artifacts.installDir,
-      redis: redisOptionsForPlan({ ...plan.target, ...(plan.artifacts.persistent !== undefined ? { persistent: plan.artifacts.persistent } : {}) }, o.persistent),
+      redis: { ...redisForArtifacts(plan.target), ...(persistent !== undefined ? { persistent } : {}) },
       ...(Object.keys(locking).length > 0 ? { locking } : {}),
       // The lookup ID survives key rotation; a plan from before key rings has none (apply fills it in).
       expectedLookupIds: plan.key.lookupId !== undefined ? [plan.key.lookupId] : [],
@@ -82,6 +56,30 @@ export function artifactsForPlan(
     if (err instanceof GenerateOptionsError) throw new UserFacingError(`cannot generate the PHP artifacts: ${err.message}`);
     throw err;
   }
+}
+
+/**
+ * What the PHP bootstrap needs of the plan's target (the contract with @session-migrate/generate's
+ * RedisTargetOptions): topology, the node (or the master at plan time), database, ACL user, prefix,
+ * TLS files (present means TLS on; absolute paths, never contents), cluster seeds (the node given
+ * first, then the masters plan saw), sentinels and master name. Passwords come from the environment
+ * on the PHP host (SESSION_MIGRATE_REDIS_PASSWORD, SESSION_MIGRATE_SENTINEL_PASSWORD).
+ */
+export function redisForArtifacts(t: Plan['target']): RedisTargetOptions {
+  const seeds = t.topology === 'cluster'
+    ? [{ host: t.host, port: t.port }, ...(t.nodes ?? [])].filter((n, i, all) => all.findIndex((m) => m.host === n.host && m.port === n.port) === i)
+    : undefined;
+  return {
+    topology: t.topology,
+    host: t.host,
+    port: t.port,
+    db: t.db,
+    ...(t.username !== undefined ? { username: t.username } : {}),
+    prefix: t.prefix,
+    ...(t.tls ? { tls: { ...(t.tlsFiles?.caFile !== undefined ? { caFile: t.tlsFiles.caFile } : {}), ...(t.tlsFiles?.certFile !== undefined ? { certFile: t.tlsFiles.certFile } : {}), ...(t.tlsFiles?.keyFile !== undefined ? { keyFile: t.tlsFiles.keyFile } : {}), ...(t.tlsFiles?.serverName !== undefined ? { serverName: t.tlsFiles.serverName } : {}) } } : {}),
+    ...(seeds !== undefined ? { seeds } : {}),
+    ...(t.topology === 'sentinel' ? { sentinels: t.sentinels ?? [], masterName: t.masterName ?? '' } : {}),
+  };
 }
 
 /**

@@ -7,12 +7,18 @@ import { resolve } from 'node:path';
 import { classifySession, type SerializeHandler } from '@session-migrate/php-session';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
-import { parseTargetUrl, type TargetDescription } from '@session-migrate/target';
+import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
+import { parseRedisUrl, type ConnectionDescription, type NodeMemory } from '@session-migrate/redis';
 import type { LockingOptions } from '@session-migrate/generate';
 import { remainingTtlSeconds } from './ttl.ts';
 
 export const PLAN_FORMAT = 'session-migrate-plan';
-export const PLAN_VERSION = 1;
+/**
+ * Plan format version. 2: the target (and a Redis source) records its topology (standalone,
+ * cluster with its nodes, sentinel with its sentinels and master name), the ACL user name and the TLS
+ * file paths; and the expected memory use.
+ */
+export const PLAN_VERSION = 2;
 export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
 export const DEFAULT_ARTIFACTS_DIR = 'session-migrate-artifacts';
 export const SERIALIZE_HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
@@ -64,6 +70,38 @@ export interface PlanKey {
   lookupId?: string;
 }
 
+/** Memory of the target at plan time (INFO memory of every master) and what the sessions will take. */
+export interface PlanMemory {
+  /** Estimated bytes the planned sessions take in Redis (keys, envelopes, per-key overhead). */
+  expectedBytes: number;
+  nodes: NodeMemory[];
+  /** Warnings with their fix (eviction policy, headroom). */
+  warnings: string[];
+}
+
+/**
+ * The target of a plan: the connection layer's description (URL without credentials, topology, user,
+ * TLS file paths, cluster nodes or sentinels and master name), the key prefix, and what plan saw.
+ * `runId` (a single node) and `nodeIds` (a cluster) let apply tell a replaced server from the same one.
+ */
+export interface PlanTarget extends ConnectionDescription {
+  prefix: string;
+  existingKeysUnderPrefix: number;
+  memory?: PlanMemory;
+}
+
+/** Redis bytes per session beside its payload: key name, envelope header/nonce/tag, per-key and expiry overhead (~96 bytes in redis 7 with jemalloc). */
+const PER_KEY_OVERHEAD = 96;
+
+/**
+ * Estimated memory the planned sessions take in Redis: per session its key name (prefix + 66), the
+ * envelope overhead (MIN_ENVELOPE_BYTES) and ~96 bytes of Redis bookkeeping (dict entry, object,
+ * expiry entry), plus the payload bytes.
+ */
+export function expectedMemoryBytes(summary: Pick<SourceSummary, 'live' | 'liveBytes'>, prefix: string): number {
+  return summary.live * (Buffer.byteLength(prefix) + 66 + MIN_ENVELOPE_BYTES + PER_KEY_OVERHEAD) + summary.liveBytes;
+}
+
 /** The plan file (JSON). */
 export interface Plan {
   format: typeof PLAN_FORMAT;
@@ -71,7 +109,7 @@ export interface Plan {
   createdAt: string;
   /** `files` (a save_path) or `redis` (plaintext phpredis keys; no credentials). */
   source: SourceDescription;
-  target: TargetDescription & { prefix: string; serverRunId: string; existingKeysUnderPrefix: number };
+  target: PlanTarget;
   key: PlanKey;
   php: { gcMaxlifetime: number; serializeHandler: SerializeHandler };
   limits: { maxSessionBytes: number };
@@ -245,12 +283,40 @@ export function readPlanFile(path: string): Plan {
     Number.isInteger(p.limits?.maxSessionBytes) && p.limits!.maxSessionBytes > 0 && typeof p.summary?.found === 'number';
   if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
   // The URL is what apply connects to; the fields beside it are what the PHP bootstrap is built from.
-  const t = parseTargetUrl(p.target!.url, {}).description;
-  if (t.host !== p.target!.host || t.port !== p.target!.port || t.db !== p.target!.db || t.tls !== p.target!.tls) {
-    throw new UserFacingError(`plan ${path}: target fields disagree with target.url (edited by hand?); re-run plan`);
-  }
+  checkRecordedRedis(p.target as unknown as Record<string, unknown>, `plan ${path}`, 'target');
+  if (src?.kind === 'redis') checkRecordedRedis(src as unknown as Record<string, unknown>, `plan ${path}`, 'source');
   const key: PlanKey = p.key!.provider === undefined ? { ...p.key!, provider: 'file' } : p.key!;
   return { ...(p as Plan), key, artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
+}
+
+const HOST_PORT_LIST = (v: unknown): boolean => Array.isArray(v) && v.every((h) => typeof (h as { host?: unknown }).host === 'string' && Number.isInteger((h as { port?: unknown }).port));
+
+/**
+ * Checks a recorded Redis description of a plan (target or Redis source) against its URL.
+ * @throws UserFacingError when fields are missing or disagree with the URL (edited by hand?).
+ */
+function checkRecordedRedis(t: Record<string, unknown>, where: string, what: 'target' | 'source'): void {
+  const bad = (why: string): never => { throw new UserFacingError(`${where}: ${what} ${why} (edited by hand?); re-run plan`); };
+  let a;
+  try {
+    a = parseRedisUrl(String(t.url), what);
+  } catch {
+    return bad('URL does not parse');
+  }
+  if (a.urlPassword !== undefined || a.username !== undefined) bad('URL holds credentials');
+  const topology = t.topology;
+  if (topology !== 'standalone' && topology !== 'cluster' && topology !== 'sentinel') return bad('topology is missing');
+  if ((topology === 'sentinel') !== (a.kind === 'sentinel')) bad('topology disagrees with the URL');
+  if (t.db !== a.db || t.tls !== a.tls || (topology !== 'sentinel' && (t.host !== a.host || t.port !== a.port))) bad('fields disagree with the URL');
+  if (t.username !== undefined && (typeof t.username !== 'string' || t.username === '')) bad('user name is malformed');
+  if (t.tlsFiles !== undefined) {
+    const f = t.tlsFiles as Record<string, unknown>;
+    if (!a.tls) bad('has TLS files but a redis:// URL');
+    for (const k of ['caFile', 'certFile', 'keyFile']) if (f[k] !== undefined && (typeof f[k] !== 'string' || !String(f[k]).startsWith('/'))) bad(`TLS ${k} is not an absolute path`);
+    if (f.serverName !== undefined && typeof f.serverName !== 'string') bad('TLS server name is malformed');
+  }
+  if (topology === 'cluster' && (!HOST_PORT_LIST(t.nodes) || !Array.isArray(t.nodeIds))) bad('cluster nodes are missing');
+  if (topology === 'sentinel' && (!HOST_PORT_LIST(t.sentinels) || typeof t.masterName !== 'string')) bad('sentinels are missing');
 }
 
 function validPlanKey(k: Partial<PlanKey> | undefined): boolean {

@@ -32,7 +32,8 @@
  */
 import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import { readSessionFile, type FilesSource, type SkippedEntry, type Source, type SourceSession } from '@session-migrate/sources';
@@ -136,7 +137,8 @@ export interface PurgeOptions {
    * and each key is deleted by the source's atomic compare-and-delete).
    */
   source: FilesSource | Source;
-  client: Redis;
+  /** The target, on any topology (pipelines grouped by slot). */
+  client: RedisConnection;
   codec: EnvelopeCodec;
   prefix: string;
   /** session.gc_maxlifetime, seconds. */
@@ -209,22 +211,22 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
   const judgeBatch = async (batch: Judged[]) => {
     if (batch.length === 0) return;
     const nowMs = options.nowMs ?? Date.now();
-    const pipe = client.pipeline();
     const keys = batch.map((s) => codec.keyName(prefix, s.id));
-    keys.forEach((key) => {
-      pipe.getBuffer(key);
-      pipe.pttl(key);
-      pipe.exists(tombstoneKeyFor(prefix, key));
-    });
-    const replies = (await pipe.exec()) ?? [];
+    const replies = await client.runGrouped(keys.map((key) => ({
+      key,
+      build: (pipe: ChainableCommander) => { pipe.getBuffer(key); pipe.pttl(key); pipe.exists(tombstoneKeyFor(prefix, key)); },
+    })));
     batch.forEach((s, i) => {
       const key = keys[i]!;
-      const [getErr, value] = replies[i * 3] ?? [new Error('no reply'), null];
-      const [pttlErr, pttl] = replies[i * 3 + 1] ?? [new Error('no reply'), null];
-      const [tombErr, tomb] = replies[i * 3 + 2] ?? [new Error('no reply'), null];
+      const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
+      const [pttlErr, pttl] = replies[i]?.[1] ?? [new Error('no reply'), null];
+      const [tombErr, tomb] = replies[i]?.[2] ?? [new Error('no reply'), null];
       const wrongType = getErr !== null && /WRONGTYPE/.test(String(getErr.message));
       const failure = (wrongType ? null : getErr) ?? pttlErr ?? tombErr;
-      if (failure) throw new Error(`Redis failed while checking ${key}: ${String(failure.message).split('\n')[0]}`);
+      if (failure) {
+        const c = client.classify(failure);
+        throw new Error(`Redis failed while checking ${key}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+      }
       const state: RedisState = { value: wrongType ? 'wrong-type' : (value as Buffer | null), pttlMs: Number(pttl), tombstone: Number(tomb) > 0 };
       let opened: Parameters<typeof judgeSession>[2];
       if (Buffer.isBuffer(state.value)) {

@@ -15,12 +15,12 @@
 import { chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
-import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
+import { keyNameForDisplay, type RedisConnection } from '@session-migrate/redis';
 
 /** Where and how rollback writes files: a parsed `files` save_path. */
 export interface RollbackFilesLayout {
@@ -60,7 +60,8 @@ export interface RollbackToFilesReport {
 }
 
 export interface RollbackToFilesOptions {
-  client: Redis;
+  /** The target, on any topology. */
+  client: RedisConnection;
   codec: EnvelopeCodec;
   prefix: string;
   layout: RollbackFilesLayout;
@@ -187,22 +188,23 @@ export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<
 
   const handle = async (ids: string[]) => {
     const keys = ids.map((id) => codec.keyName(prefix, id));
-    const pipe = client.pipeline();
-    for (const k of keys) {
-      pipe.getBuffer(k);
-      pipe.pttl(k);
-      pipe.pttl(tombstoneKeyFor(prefix, k));
-    }
-    const replies = (await pipe.exec()) ?? [];
+    const replies = await client.runGrouped(keys.map((k) => ({
+      key: k,
+      build: (pipe: ChainableCommander) => { pipe.getBuffer(k); pipe.pttl(k); pipe.pttl(tombstoneKeyFor(prefix, k)); },
+    })));
     const now = options.nowMs ?? Date.now();
     ids.forEach((id, i) => {
       report.idsChecked++;
       const key = keys[i]!;
       const path = sessionFilePath(layout, id);
-      const [err, value] = replies[3 * i] ?? [new Error('no reply'), null];
-      const [, pttl] = replies[3 * i + 1] ?? [null, -2];
-      const [, tombPttl] = replies[3 * i + 2] ?? [null, -2];
-      if (err) return fail(key, path, (err.message.split('\n')[0] ?? '').slice(0, 120));
+      const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
+      const [, pttl] = replies[i]?.[1] ?? [null, -2];
+      const [, tombPttl] = replies[i]?.[2] ?? [null, -2];
+      if (err) {
+        const c = client.classify(err);
+        if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`);
+        return fail(key, path, c.message.slice(0, 120));
+      }
       try {
         if (value === null) {
           // Destroyed through the handler after the file was last written: the file would bring the
@@ -259,7 +261,7 @@ export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<
 
   // What is in Redis but was not in the listing: counted (key names only).
   const prefixBytes = Buffer.from(prefix);
-  for await (const keys of scanKeys(client, prefix)) {
+  for await (const keys of client.scan(prefix)) {
     for (const k of keys) {
       const kind = classifyKeyName(prefixBytes, k).kind;
       if (kind === 'tombstone' || kind === 'lock') continue;
@@ -292,11 +294,11 @@ return 0
  * a compare-and-delete (a session the handler rewrites meanwhile is left and counted). Values that
  * do not open, other types and tombstones are left alone.
  */
-export async function rollbackRemoveKeys(options: { client: Redis; codec: EnvelopeCodec; prefix: string; dryRun: boolean }): Promise<RemoveKeysReport> {
+export async function rollbackRemoveKeys(options: { client: RedisConnection; codec: EnvelopeCodec; prefix: string; dryRun: boolean }): Promise<RemoveKeysReport> {
   const { client, codec, prefix, dryRun } = options;
   const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, tombstones: 0 };
   const prefixBytes = Buffer.from(prefix);
-  for await (const keys of scanKeys(client, prefix)) {
+  for await (const keys of client.scan(prefix)) {
     const sessions = keys.filter((k) => {
       const kind = classifyKeyName(prefixBytes, k).kind;
       if (kind === 'tombstone') {
@@ -306,13 +308,15 @@ export async function rollbackRemoveKeys(options: { client: Redis; codec: Envelo
       // A lock of the handler: it expires by itself, and is not a session.
       return kind !== 'lock';
     });
-    const pipe = client.pipeline();
-    for (const k of sessions) pipe.getBuffer(k);
-    const replies = (await pipe.exec()) ?? [];
+    const replies = await client.runGrouped(sessions.map((k) => ({ key: k, build: (pipe: ChainableCommander) => { pipe.getBuffer(k); } })));
     for (let i = 0; i < sessions.length; i++) {
-      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
       if (err || value === null) {
-        if (err) report.leftNotOpening++;
+        if (err) {
+          const c = client.classify(err);
+          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`);
+          report.leftNotOpening++;
+        }
         continue;
       }
       const k = sessions[i]!;
@@ -324,7 +328,7 @@ export async function rollbackRemoveKeys(options: { client: Redis; codec: Envelo
         report.removed++;
         continue;
       }
-      const n = await client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
+      const n = await client.client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
       if (n === 1) report.removed++;
       else report.leftChanged++;
     }

@@ -14,10 +14,11 @@
  * Key names do not change (the lookup key is stable), so the AEAD associated data stays the same.
  * Values that open with no key of the ring are counted and listed by key name, never touched.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { classifyKeyName } from '@session-migrate/envelope';
-import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
+import { UserFacingError } from '@session-migrate/common';
+import { keyNameForDisplay, type RedisConnection } from '@session-migrate/redis';
 
 /**
  * KEYS[1] = key name, ARGV[1] = the value read, ARGV[2] = the new value.
@@ -37,6 +38,16 @@ else
 end
 return 1
 `;
+
+/**
+ * A permanent Redis error (an ACL rule without EVAL, a replica, OOM) is the same for every key: stop
+ * the run with what to fix instead of counting it key by key.
+ * @throws UserFacingError for a permanent error other than WRONGTYPE (counted per key).
+ */
+function stopOnPermanent(client: RedisConnection, err: Error): void {
+  const c = client.classify(err);
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rotate stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; values already rotated are complete and valid`, 1);
+}
 
 /** Counts of one rotation run (complete, whatever the number of keys). */
 export interface RotateCounts {
@@ -84,7 +95,8 @@ export interface RotateReport {
 }
 
 export interface RotateOptions {
-  client: Redis;
+  /** The target, on any topology (SCAN on every master, pipelines grouped by slot). */
+  client: RedisConnection;
   /** The key ring: its current key seals, every key opens, its lookup key named the keys. */
   codec: EnvelopeCodec;
   prefix: string;
@@ -123,13 +135,12 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
 
   /** Reads `keys`, re-seals those under an old key, CASes them; returns keys to retry. */
   const rotateKeys = async (keys: string[], attempt: number): Promise<string[]> => {
-    const reads = client.pipeline();
-    for (const k of keys) reads.getBuffer(k);
-    const replies = (await reads.exec()) ?? [];
+    const replies = await client.runGrouped(keys.map((k) => ({ key: k, build: (p: ChainableCommander) => { p.getBuffer(k); } })));
     const writes: Array<{ key: string; old: Buffer; sealed: Buffer }> = [];
     keys.forEach((key, i) => {
-      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
       if (err) {
+        stopOnPermanent(client, err);
         if (/WRONGTYPE/.test(err.message)) {
           counts.wrongType++;
           problem(key, 'wrong-type');
@@ -168,13 +179,12 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
     });
     if (writes.length === 0) return [];
     await options.beforeWrite?.(writes.map((w) => w.key));
-    const cas = client.pipeline();
-    for (const w of writes) cas.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed);
-    const results = (await cas.exec()) ?? [];
+    const results = await client.runGrouped(writes.map((w) => ({ key: w.key, build: (p: ChainableCommander) => { p.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed); } })));
     const retry: string[] = [];
     writes.forEach((w, i) => {
-      const [err, result] = results[i] ?? [new Error('no reply'), null];
+      const [err, result] = results[i]?.[0] ?? [new Error('no reply'), null];
       if (err) {
+        stopOnPermanent(client, err);
         counts.failed++;
         problem(w.key, 'redis-error');
       } else if (result === 1) counts.reEncrypted++;
@@ -184,7 +194,7 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
     return retry;
   };
 
-  for await (const rawKeys of scanKeys(client, prefix, options.scanCount ?? 500)) {
+  for await (const rawKeys of client.scan(prefix, options.scanCount ?? 500)) {
     const keys: string[] = [];
     for (const raw of rawKeys) {
       counts.scanned++;

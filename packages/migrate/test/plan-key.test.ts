@@ -13,9 +13,9 @@ const dir = mkdtempSync(join(tmpdir(), 'sm-plan-key-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const base = {
-  format: 'session-migrate-plan', version: 1, createdAt: '', ttlPolicy: '',
+  format: 'session-migrate-plan', version: 2, createdAt: '', ttlPolicy: '',
   source: { kind: 'files', savePath: dir, dir, depth: 0, dev: 1, ino: 2 },
-  target: { url: 'redis://127.0.0.1:6379/0', host: '127.0.0.1', port: 6379, db: 0, tls: false, auth: false, prefix: 'smsess:', serverRunId: 'r', existingKeysUnderPrefix: 0 },
+  target: { url: 'redis://127.0.0.1:6379/0', topology: 'standalone', host: '127.0.0.1', port: 6379, db: 0, tls: false, auth: false, prefix: 'smsess:', runId: 'r', existingKeysUnderPrefix: 0 },
   php: { gcMaxlifetime: 1440, serializeHandler: 'php' },
   limits: { maxSessionBytes: 1024 },
   summary: { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [] },
@@ -26,7 +26,7 @@ const write = (name: string, key: unknown) => {
   writeFileSync(p, JSON.stringify({ ...base, key }));
   return p;
 };
-const state = (over: Partial<Parameters<typeof detectDrift>[1]>) => ({ keyId: 'aaaaaaaaaaaaaaaa', lookupId: 'bbbbbbbbbbbbbbbb', sourceIdentity: { dev: 1, ino: 2 }, serverRunId: 'r', ...over });
+const state = (over: Partial<Parameters<typeof detectDrift>[1]>) => ({ keyId: 'aaaaaaaaaaaaaaaa', lookupId: 'bbbbbbbbbbbbbbbb', sourceIdentity: { dev: 1, ino: 2 }, target: { topology: 'standalone' as const, runId: 'r' }, ...over });
 
 describe('plan key', () => {
   it('reads a plan from before key rings as provider file, without a lookup ID', () => {

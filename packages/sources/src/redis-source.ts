@@ -1,11 +1,17 @@
 /**
  * Plaintext sessions already in Redis, as phpredis's `redis` save handler stores them: a string key
  * `<prefix><session ID>` (default prefix `PHPREDIS_SESSION:`) holding the serialized session, with
- * `SETEX gc_maxlifetime` (phpredis redis_session.c). Read with SCAN + GET (as Buffer) + PTTL.
+ * `SETEX gc_maxlifetime` (phpredis redis_session.c). Read with SCAN on every master + GET (as
+ * Buffer) + PTTL in pipelines grouped by slot, through the one connection layer
+ * (@session-migrate/redis): a single node, a Redis Cluster or a master behind Sentinel, with TLS
+ * (`--source-tls-*`) and an ACL user.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { UserFacingError } from '@session-migrate/common';
-import { connectTarget, scanKeys, type ParsedTarget } from '@session-migrate/target';
+import {
+  RedisConnection, credentialsFor, parseRedisUrl, normalizeTlsFiles, specFromRecorded,
+  type ConnectionDescription, type RedisSpec, type TlsFiles,
+} from '@session-migrate/redis';
 import { DEFAULT_MAX_SESSION_BYTES, SESSION_ID_PATTERN, type SourceItem, type SourceSession, type StableReadOptions } from './files.ts';
 import type { RedisSourceDescription, RemoveOutcome, Source } from './source.ts';
 
@@ -15,8 +21,17 @@ export const PHPREDIS_DEFAULT_PREFIX = 'PHPREDIS_SESSION:';
 /** The environment variable a Redis source's password may come from (keeps it out of `ps`). */
 export const SOURCE_PASSWORD_ENV = 'SESSION_MIGRATE_SOURCE_REDIS_PASSWORD';
 
+/** A parsed source spec: how to connect (no password printed anywhere) and what to read. */
 export interface ParsedRedisSource {
-  description: RedisSourceDescription;
+  /** Connection spec (credentials inside: never printed). */
+  spec: RedisSpec;
+  prefix: string;
+  /** The spec as given, with any password replaced by `<redacted len=N>`. */
+  redactedSpec: string;
+  /** A password was written in the spec itself (userinfo or auth=). */
+  passwordInSpec: boolean;
+  /** What is known before connecting (printable). */
+  description: { url: string; host: string; port: number; db: number; tls: boolean; auth: boolean; prefix: string; spec: string };
   username?: string;
   password?: string;
 }
@@ -34,18 +49,21 @@ function formDecode(text: string): string {
 
 /**
  * Parses a Redis source: a URL `redis://[user:password@]host[:port][/db][?prefix=P&database=N&auth=X]`
- * (or `rediss://`), or phpredis's save_path form `tcp://host:port?auth=..&prefix=..&database=..`
+ * (or `rediss://`), `redis+sentinel://host:port[,host:port]/MASTER[/db][?prefix=P]` (or
+ * `rediss+sentinel://`), or phpredis's save_path form `tcp://host:port?auth=..&prefix=..&database=..`
  * (or `tls://`). Rules of phpredis (shared/cases/BUG-17): the value is split on `,` FIRST (each part
  * is one server; a source must name exactly one), then the query after the first `?` is split on `&`
  * and form-decoded (`+` is a space, `%2C` a comma); `#`, `/` and `?` inside the query are data.
  * `auth` may be `auth=PASS` or `auth[]=USER&auth[]=PASS`. Without a password in the spec, the
  * environment variable SESSION_MIGRATE_SOURCE_REDIS_PASSWORD is used.
+ * @param tls `--source-tls-*` options (only with rediss://, tls:// or rediss+sentinel://)
  * @throws UserFacingError for anything else; the message never contains the password.
  */
-export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = process.env): ParsedRedisSource {
-  const servers = spec.split(',');
-  const m = /^(redis|rediss|tcp|tls):\/\/(?:([^@/?]*)@)?(\[[^\]]+\]|[^:/?[\]]+)(?::(\d+))?(?:\/(\d*))?(?:\?(.*))?$/s.exec(servers[0] ?? '');
-  const query = m?.[6] ?? '';
+export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = process.env, tls: TlsFiles = {}): ParsedRedisSource {
+  const sentinel = /^rediss?\+sentinel:\/\//i.test(spec);
+  const servers = sentinel ? [spec] : spec.split(',');
+  const m = sentinel ? null : /^(redis|rediss|tcp|tls):\/\/(?:([^@/?]*)@)?(\[[^\]]+\]|[^:/?[\]]+)(?::(\d+))?(?:\/(\d*))?(?:\?(.*))?$/s.exec(servers[0] ?? '');
+  const query = sentinel ? (spec.includes('?') ? spec.slice(spec.indexOf('?') + 1) : '') : m?.[6] ?? '';
   const params = new Map<string, string[]>();
   for (const part of query === '' ? [] : query.split('&')) {
     const eq = part.indexOf('=');
@@ -56,50 +74,49 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const auth = params.get('auth') ?? params.get('auth[]') ?? [];
   // Passwords are replaced where they stand (userinfo, every auth= value), whatever their encoding.
   const redact = (text: string) => text
-    .replace(/^([a-z]+:\/\/[^:@/?]*:)[^@/?]*@/, (_, k: string) => `${k}<redacted>@`)
+    .replace(/^([a-z+]+:\/\/[^:@/?]*:)[^@/?]*@/, (_, k: string) => `${k}<redacted>@`)
     .replace(/([?&]auth(?:%5B%5D|\[\])?=)([^&]*)/g, (_, k: string, v: string) => `${k}${redactedSecret(formDecode(v ?? ''))}`);
   if (servers.length > 1) {
     throw new UserFacingError(`source redis:${redact(spec)} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`);
   }
-  if (m === null) {
-    throw new UserFacingError(`source redis:${redact(spec)} is not understood: expected redis://host:port/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`);
+  if (!sentinel && m === null) {
+    throw new UserFacingError(`source redis:${redact(spec)} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`);
   }
-  const tls = m[1] === 'rediss' || m[1] === 'tls';
-  const host = (m[3] ?? '').replace(/^\[(.*)\]$/, '$1');
-  const port = m[4] !== undefined ? Number(m[4]) : 6379;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${redact(spec)}: port must be 1 to 65535`);
-  const dbText = params.get('database')?.at(-1) ?? (m[5] !== undefined && m[5] !== '' ? m[5] : '0');
-  if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${redact(spec)}: database "${dbText}" is not a number`);
-  const db = Number(dbText);
   const prefix = params.get('prefix')?.at(-1) ?? PHPREDIS_DEFAULT_PREFIX;
   if (prefix === '') throw new UserFacingError(`source redis:${redact(spec)}: an empty prefix would take every key of the database as a session; give prefix=`);
-  let username: string | undefined;
-  let password: string | undefined;
-  if (m[2] !== undefined) {
-    const colon = m[2].indexOf(':');
-    const user = decodeURIComponent(colon < 0 ? m[2] : m[2].slice(0, colon));
-    const pass = colon < 0 ? '' : decodeURIComponent(m[2].slice(colon + 1));
-    if (user !== '') username = user;
-    if (pass !== '') password = pass;
+  let url: string;
+  if (sentinel) {
+    url = spec.replace(/\?.*$/s, '');
+  } else {
+    const tlsScheme = m![1] === 'rediss' || m![1] === 'tls';
+    const port = m![4] !== undefined ? Number(m![4]) : 6379;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${redact(spec)}: port must be 1 to 65535`);
+    const dbText = params.get('database')?.at(-1) ?? (m![5] !== undefined && m![5] !== '' ? m![5] : '0');
+    if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${redact(spec)}: database "${dbText}" is not a number`);
+    url = `${tlsScheme ? 'rediss' : 'redis'}://${m![2] !== undefined ? `${m![2]}@` : ''}${m![3]}:${port}/${Number(dbText)}`;
   }
-  if (auth.length === 1) password = auth[0];
+  let address;
+  try {
+    address = parseRedisUrl(url, 'source');
+  } catch (err) {
+    throw new UserFacingError(`source redis:${redact(spec)}: ${(err as Error).message}`);
+  }
+  if (auth.length === 1) address.urlPassword = auth[0];
   else if (auth.length >= 2) {
-    username = auth[0];
-    password = auth[1];
+    address.username = auth[0];
+    address.urlPassword = auth[1];
   }
-  if (password === undefined || password === '') password = env[SOURCE_PASSWORD_ENV] || undefined;
-  const printableHost = host.includes(':') ? `[${host}]` : host;
+  if (address.urlPassword === '') delete address.urlPassword;
+  const files = normalizeTlsFiles(tls, address.tls, 'source');
+  const credentials = credentialsFor(address, 'source', env);
   return {
-    description: {
-      kind: 'redis',
-      url: `${tls ? 'rediss' : 'redis'}://${printableHost}:${port}/${db}`,
-      host, port, db, tls,
-      auth: password !== undefined,
-      prefix,
-      spec: redact(spec),
-    },
-    ...(username !== undefined ? { username } : {}),
-    ...(password !== undefined ? { password } : {}),
+    spec: { address, ...(files !== undefined ? { tls: files } : {}), credentials, role: 'source' },
+    prefix,
+    redactedSpec: redact(spec),
+    passwordInSpec: credentials.passwordInUrl,
+    description: { url: address.url, host: address.host, port: address.port, db: address.db, tls: address.tls, auth: credentials.password !== undefined, prefix, spec: redact(spec) },
+    ...(credentials.username !== undefined ? { username: credentials.username } : {}),
+    ...(credentials.password !== undefined ? { password: credentials.password } : {}),
   };
 }
 
@@ -117,43 +134,42 @@ return 0
 `;
 
 /**
- * Sessions under one prefix of one Redis database. Use `openRedisSource`. The connection is opened
- * once and closed by close().
+ * Sessions under one prefix of one Redis database, on any topology. Use `openRedisSource` or
+ * `openRecordedRedisSource`. The connection is opened once and closed by close().
  */
 export class RedisSource implements Source {
   readonly kind = 'redis' as const;
   readonly maxSessionBytes: number;
 
-  constructor(private readonly parsed: ParsedRedisSource, private readonly client: Redis, options: { maxSessionBytes?: number } = {}) {
+  constructor(private readonly desc: RedisSourceDescription, private readonly conn: RedisConnection, options: { maxSessionBytes?: number } = {}) {
     this.maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
   }
 
   describe(): RedisSourceDescription {
-    return this.parsed.description;
+    return this.desc;
   }
 
-  /** The connection (for a caller that compares servers); do not close it directly. */
-  get redis(): Redis {
-    return this.client;
+  /** The connection (for a caller that compares servers or counts keys); do not close it directly. */
+  get connection(): RedisConnection {
+    return this.conn;
   }
 
   /**
-   * SCANs the prefix, then GET (as Buffer) and PTTL each key in one pipeline per SCAN batch. Keys
-   * whose remainder is not a valid session ID, or that are not strings, are skipped and named (with
-   * the ID shortened); a key that expired between SCAN and GET is skipped as changed-while-reading.
+   * SCANs the prefix on every master, then GET (as Buffer) and PTTL each key in pipelines grouped
+   * by slot, one round per SCAN batch. Keys whose remainder is not a valid session ID, or that are not
+   * strings, are skipped and named (with the ID shortened); a key that expired between SCAN and GET
+   * is skipped as changed-while-reading.
    * @throws UserFacingError when Redis fails mid-scan.
    */
   async *sessions(options: { batchSize?: number; read?: StableReadOptions } = {}): AsyncGenerator<SourceItem[]> {
-    const { prefix } = this.parsed.description;
+    const { prefix } = this.desc;
     const prefixBytes = Buffer.from(prefix, 'utf8');
     try {
-      for await (const keys of scanKeys(this.client, prefix, options.batchSize ?? 1000)) {
-        const pipe = this.client.pipeline();
-        for (const k of keys) {
-          pipe.getBuffer(k);
-          pipe.pttl(k);
-        }
-        const replies = (await pipe.exec()) ?? [];
+      for await (const keys of this.conn.scan(prefix, options.batchSize ?? 1000)) {
+        const replies = await this.conn.runGrouped(keys.map((k) => ({
+          key: k,
+          build: (pipe: ChainableCommander) => { pipe.getBuffer(k); pipe.pttl(k); },
+        })));
         const now = Date.now();
         const items: SourceItem[] = keys.map((key, i): SourceItem => {
           const idBytes = key.subarray(prefixBytes.length);
@@ -161,12 +177,14 @@ export class RedisSource implements Source {
           const valid = key.subarray(0, prefixBytes.length).equals(prefixBytes) && SESSION_ID_PATTERN.test(id);
           const location = shortKey(prefix, valid ? id : '');
           if (!valid) return { kind: 'skipped', location: `${prefix}…`, reason: 'bad-session-id' };
-          const [getErr, value] = replies[2 * i] ?? [new Error('no reply'), null];
-          const [, pttl] = replies[2 * i + 1] ?? [null, -2];
+          const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
+          const [, pttl] = replies[i]?.[1] ?? [null, -2];
           if (getErr) {
-            return /WRONGTYPE/.test(getErr.message)
-              ? { kind: 'skipped', location, reason: 'wrong-type', detail: 'not a string key' }
-              : { kind: 'skipped', location, reason: 'unreadable', detail: (getErr.message.split('\n')[0] ?? '').slice(0, 120) };
+            const c = this.conn.classify(getErr);
+            if (c.code === 'WRONGTYPE') return { kind: 'skipped', location, reason: 'wrong-type', detail: 'not a string key' };
+            // A rule that lacks GET is the same for every key: stop with what to fix.
+            if (c.code === 'NOPERM') throw new UserFacingError(`source Redis at ${this.desc.url} refused GET: ${c.message} (${c.fix ?? ''})`);
+            return { kind: 'skipped', location, reason: 'unreadable', detail: c.message.slice(0, 120) };
           }
           if (value === null || pttl === -2) return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'expired or deleted' };
           const data = value as Buffer;
@@ -180,24 +198,49 @@ export class RedisSource implements Source {
       }
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
-      throw new UserFacingError(`source Redis at ${this.parsed.description.url} failed while reading: ${((err as Error).message.split('\n')[0] ?? '').slice(0, 200)}`);
+      const c = this.conn.classify(err);
+      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
     }
   }
 
   /** Deletes `<prefix><id>` only if it still holds exactly `session.data` (atomic, in Lua). */
   async removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome> {
     try {
-      const r = await this.client.eval(REMOVE_IF_UNCHANGED_LUA, 1, this.parsed.description.prefix + session.id, session.data);
+      const r = await this.conn.client.eval(REMOVE_IF_UNCHANGED_LUA, 1, this.desc.prefix + session.id, session.data);
       return r === 1 ? 'removed' : r === -1 ? 'gone' : 'changed';
     } catch (err) {
-      if (/WRONGTYPE/.test((err as Error).message)) return 'changed';
-      throw new UserFacingError(`source Redis at ${this.parsed.description.url} failed while removing ${shortKey(this.parsed.description.prefix, session.id)}: ${((err as Error).message.split('\n')[0] ?? '').slice(0, 200)}`);
+      const c = this.conn.classify(err);
+      if (c.code === 'WRONGTYPE') return 'changed';
+      throw new UserFacingError(`source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
     }
   }
 
   async close(): Promise<void> {
-    this.client.disconnect();
+    this.conn.close();
   }
+}
+
+/** Options of a Redis source connection. */
+export interface OpenRedisSourceOptions {
+  maxSessionBytes?: number;
+  env?: NodeJS.ProcessEnv;
+  /** `--source-tls-*` options. */
+  tls?: TlsFiles;
+  /** Called with a one-line warning (a password written in the spec). */
+  onWarning?: (line: string) => void;
+  /** The documented ACL rule of the command (for NOPERM advice). */
+  aclRule?: string;
+  /** The command deletes source keys (purge): a replica is refused. */
+  write?: boolean;
+}
+
+async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOptions): Promise<RedisSource> {
+  const conn = await RedisConnection.open(parsed.spec, {
+    ...(options.aclRule !== undefined ? { aclRule: options.aclRule } : {}),
+    ...(options.write === true ? { write: true } : {}),
+  });
+  const d: RedisSourceDescription = { ...conn.description, kind: 'redis', prefix: parsed.prefix, spec: parsed.redactedSpec };
+  return new RedisSource(d, conn, options);
 }
 
 /**
@@ -205,22 +248,33 @@ export class RedisSource implements Source {
  * @param spec what follows `redis:` in `--source redis:...` (see parseRedisSourceSpec)
  * @throws UserFacingError when the spec is bad or the server cannot be reached (password redacted).
  */
-export async function openRedisSource(spec: string, options: { maxSessionBytes?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RedisSource> {
-  const parsed = parseRedisSourceSpec(spec, options.env ?? process.env);
-  const d = parsed.description;
-  const target: ParsedTarget = {
-    description: { url: d.url, host: d.host, port: d.port, db: d.db, tls: d.tls, auth: d.auth },
-    ...(parsed.username !== undefined ? { username: parsed.username } : {}),
-    ...(parsed.password !== undefined ? { password: parsed.password } : {}),
-  };
-  let client: Redis;
-  try {
-    client = await connectTarget(target);
-  } catch (err) {
-    const msg = (err as Error).message.replace('SESSION_MIGRATE_REDIS_PASSWORD', SOURCE_PASSWORD_ENV).replace(/^cannot connect to Redis/, 'cannot connect to the source Redis');
-    throw new UserFacingError(msg);
+export async function openRedisSource(spec: string, options: OpenRedisSourceOptions = {}): Promise<RedisSource> {
+  const parsed = parseRedisSourceSpec(spec, options.env ?? process.env, options.tls ?? {});
+  if (parsed.passwordInSpec) options.onWarning?.('warning: the password in the source spec is visible to other users of this host (ps, shell history); give it in SESSION_MIGRATE_SOURCE_REDIS_PASSWORD instead');
+  return openParsed(parsed, options);
+}
+
+/**
+ * Connects to the Redis source a plan recorded (topology, user, TLS files); the password comes from
+ * SESSION_MIGRATE_SOURCE_REDIS_PASSWORD. `options.tls` given now replaces the recorded TLS files.
+ */
+export async function openRecordedRedisSource(d: RedisSourceDescription, options: OpenRedisSourceOptions = {}): Promise<RedisSource> {
+  const spec = specFromRecorded(d, 'source', { ...(options.env !== undefined ? { env: options.env } : {}), ...(options.tls !== undefined ? { override: options.tls } : {}) });
+  return openParsed({ spec, prefix: d.prefix, redactedSpec: d.spec, passwordInSpec: false, description: { url: d.url, host: d.host, port: d.port, db: d.db, tls: d.tls, auth: d.auth, prefix: d.prefix, spec: d.spec } }, options);
+}
+
+/**
+ * Whether two Redis descriptions name the same data: the same URL, a cluster sharing a node ID, or
+ * the same Sentinel master name with a sentinel in common.
+ */
+export function sameRedisData(a: ConnectionDescription, b: ConnectionDescription): boolean {
+  if (a.url === b.url) return true;
+  if (a.db !== b.db) return false;
+  if (a.topology === 'cluster' && b.topology === 'cluster') return (a.nodeIds ?? []).some((id) => (b.nodeIds ?? []).includes(id));
+  if (a.topology === 'sentinel' && b.topology === 'sentinel' && a.masterName === b.masterName) {
+    return (a.sentinels ?? []).some((s) => (b.sentinels ?? []).some((t) => t.host === s.host && t.port === s.port));
   }
-  return new RedisSource(parsed, client, options);
+  return a.topology === b.topology && a.host === b.host && a.port === b.port;
 }
 
 /**
@@ -229,8 +283,8 @@ export async function openRedisSource(spec: string, options: { maxSessionBytes?:
  * take plaintext keys for broken envelopes. Different prefixes on one database are fine.
  * @throws UserFacingError naming both prefixes.
  */
-export function checkSourceTargetPrefixes(source: RedisSourceDescription, target: { url: string; prefix: string }): void {
-  if (source.url !== target.url) return;
+export function checkSourceTargetPrefixes(source: RedisSourceDescription, target: ConnectionDescription & { prefix: string }): void {
+  if (!sameRedisData(source, target)) return;
   if (source.prefix.startsWith(target.prefix) || target.prefix.startsWith(source.prefix)) {
     throw new UserFacingError(`source prefix "${source.prefix}" and target prefix "${target.prefix}" overlap on the same Redis database ${source.url}; choose another --prefix for the target`);
   }

@@ -2,15 +2,15 @@
  * The one interface plan, apply, verify and purge use for any session source: a `files` save_path
  * (FilesSource) or plaintext sessions already in Redis under phpredis's key prefix (RedisSource).
  */
-import type { TargetDescription } from '@session-migrate/target';
+import type { ConnectionDescription } from '@session-migrate/redis';
 import type { FilesSourceDescription, SourceItem, SourceSession, StableReadOptions } from './files.ts';
 
-/** A plaintext Redis source, without credentials: safe to print and to store in a plan. */
 /**
- * A plaintext phpredis source: where it is (as a target would be described: url without
- * credentials, host, port, db, tls, whether a password was given), plus its key prefix and spec.
+ * A plaintext phpredis source, without credentials: safe to print and to store in a plan. Where it is
+ * (as the connection layer describes any Redis: URL without credentials, topology, user, TLS file
+ * paths, cluster nodes or sentinels), plus its key prefix and spec.
  */
-export interface RedisSourceDescription extends TargetDescription {
+export interface RedisSourceDescription extends ConnectionDescription {
   kind: 'redis';
   /** Key prefix: a session is the string key `<prefix><session ID>` (phpredis default `PHPREDIS_SESSION:`). */
   prefix: string;

@@ -1,6 +1,6 @@
 import { UserFacingError } from '@session-migrate/common';
 import { openFilesSource, type FilesSource, type FilesSourceOptions } from './files.ts';
-import { openRedisSource } from './redis-source.ts';
+import { openRedisSource, type OpenRedisSourceOptions } from './redis-source.ts';
 import type { Source } from './source.ts';
 
 /**
@@ -18,14 +18,14 @@ export function openSource(spec: string, options: FilesSourceOptions = {}): File
 
 /**
  * Opens any source: `files:DIR` (see openSource) or `redis:URL`, where URL is
- * `redis://host:port/db?prefix=P` or phpredis's save_path `tcp://host:port?auth=..&prefix=..&database=..`
+ * `redis://host:port/db?prefix=P`, `redis+sentinel://host:port/MASTER/db?prefix=P` or phpredis's save_path `tcp://host:port?auth=..&prefix=..&database=..`
  * (see parseRedisSourceSpec; the password may come from SESSION_MIGRATE_SOURCE_REDIS_PASSWORD).
  * @throws UserFacingError for an unknown scheme, a bad spec, a missing directory or an unreachable
  *   server; the message never contains a password.
  */
-export async function openAnySource(spec: string, options: FilesSourceOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<Source> {
+export async function openAnySource(spec: string, options: FilesSourceOptions & OpenRedisSourceOptions = {}): Promise<Source> {
   // `redis://...` alone is taken as `redis:redis://...`.
-  if (/^rediss?:\/\//.test(spec)) return openRedisSource(spec, options);
+  if (/^rediss?(\+sentinel)?:\/\//.test(spec)) return openRedisSource(spec, options);
   if (spec.startsWith('redis:')) return openRedisSource(spec.slice('redis:'.length), options);
   if (spec.startsWith('files:')) return openSource(spec, options);
   throw new UserFacingError(`unsupported source "${spec.replace(/[?].*$/s, '')}": expected files:DIR or redis:redis://host:port/db?prefix=P`);

@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
-import { connectTarget, parseTargetUrl, tombstoneKeyFor, writeBatchGuarded } from '../src/index.ts';
+import { RedisConnection, specFromUrl } from '@session-migrate/redis';
+import { readBackPresence, tombstoneKeyFor, writeBatchGuarded } from '../src/index.ts';
+
+const connect = (url: string) => RedisConnection.open(specFromUrl(url, {}, 'target', { env: {} }));
 
 let redis: RedisServer;
 beforeAll(async () => { redis = await startRedis(); });
@@ -23,7 +26,7 @@ describe('tombstoneKeyFor', () => {
 
 describe('writeBatchGuarded', () => {
   it('writes, leaves existing keys and tombstoned sessions alone, reports other types', async () => {
-    const client = await connectTarget(parseTargetUrl(redis.url));
+    const client = await connect(redis.url);
     try {
       const binary = Buffer.from([0x53, 0x4d, 0x01, 0xff, 0x00, 0xc3, 0x28, 0x80]);
       await redis.client.set(key('b'), 'older-or-newer', 'EX', 100);
@@ -49,23 +52,28 @@ describe('writeBatchGuarded', () => {
       const again = await writeBatchGuarded(client, P, [{ key: key('e'), value: binary, ttlMs: 5000 }]);
       expect(again).toEqual([{ status: 'written' }]);
 
+      // The read-back: present, gone on purpose (tombstone), missing.
+      expect(await readBackPresence(client, P, [key('a'), key('c'), key('9')])).toEqual(['present', 'destroyed', 'missing']);
+
       await expect(writeBatchGuarded(client, P, [{ key: key('f'), value: binary, ttlMs: 0 }])).rejects.toThrow(RangeError);
       await expect(writeBatchGuarded(client, P, [{ key: key('f'), value: binary, ttlMs: 1.5 }])).rejects.toThrow(RangeError);
     } finally {
-      client.disconnect();
+      client.close();
     }
   });
 
   it('a server that is gone gives failed outcomes, not an exception', async () => {
     const other = await startRedis();
-    const client = await connectTarget(parseTargetUrl(other.url));
+    const client = await connect(other.url);
     try {
       await other.stop();
       const out = await writeBatchGuarded(client, P, [{ key: key('a'), value: Buffer.from('x'), ttlMs: 1000 }]);
       expect(out).toHaveLength(1);
       expect(out[0]!.status).toBe('failed');
+      // A lost connection is worth retrying: classified transient.
+      expect(out[0]!.status === 'failed' && out[0]!.classified.kind).toBe('transient');
     } finally {
-      client.disconnect();
+      client.close();
     }
   });
 });

@@ -1,14 +1,17 @@
 /**
  * `verify`: prove that nothing under the prefix in Redis is plaintext, and (with a source) that every
- * live source session is in Redis with the same bytes. Reports name Redis keys and files, never values.
+ * live source session is in Redis with the same bytes, or (with `presence`, the plan's source) at
+ * least present. On a Redis Cluster every master is scanned; behind Sentinel the master the sentinels
+ * report now. Reports name Redis keys and files, never values.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { LOCK_INFIX, TOMBSTONE_INFIX, classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
-import { keyNameForDisplay, scanKeys } from '@session-migrate/target';
+import { keyNameForDisplay } from '@session-migrate/redis';
 import { decideSession, exactTtlMsOf, isNewerInRedis } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
@@ -41,6 +44,9 @@ export interface VerifyFailure {
 export interface VerifyReport {
   ok: boolean;
   prefix: string;
+  /** The target's topology and the masters scanned (`host:port`): every master of a cluster. */
+  topology?: string;
+  nodes?: string[];
   /** Keys found under the prefix by SCAN. */
   keysScanned: number;
   /** Keys that opened under the key ring and have a TTL. */
@@ -76,14 +82,25 @@ export interface VerifyReport {
     /** Different in Redis, but written there after the source copy last changed (the handler's update). */
     newer?: number;
   };
+  /**
+   * With `presence` (verify --plan without --source): live sessions of the plan's source checked for
+   * presence only (contents change once PHP writes); a missing one fails as `missing-in-redis`.
+   */
+  presence?: { checked: number; present: number; destroyed: number; missing: number; expired: number; empty: number; corrupt: number };
 }
 
 export interface VerifyOptions {
-  client: Redis;
+  /** The target, on any topology. */
+  client: RedisConnection;
   codec: EnvelopeCodec;
   prefix: string;
   /** With a source, every live session of it must be present and decrypt to the same bytes. */
   source?: Source;
+  /**
+   * Check only that every live session of this source is present (EXISTS, or its tombstone): the
+   * plan's source when verify runs with --plan and no --source, so a lost batch fails verify.
+   */
+  presence?: Source;
   gcMaxlifetime?: number;
   serializeHandler?: SerializeHandler;
   maxListed?: number;
@@ -105,7 +122,7 @@ export interface VerifyOptions {
    * --plaintext-prefix). `client` may be the target's connection (same server) or another one;
    * `url` names the server in reports.
    */
-  plaintext?: { client: Redis; prefix: string; url: string };
+  plaintext?: { client: RedisConnection; prefix: string; url: string };
 }
 
 
@@ -113,7 +130,9 @@ export interface VerifyOptions {
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
   const { client, codec, prefix } = options;
   const maxListed = options.maxListed ?? 1000;
-  const report: VerifyReport = { ok: true, prefix, keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0, failureCounts: {}, failures: [] };
+  const report: VerifyReport = { ok: true, prefix, topology: client.topology, nodes: [], keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0, failureCounts: {}, failures: [] };
+  // Behind Sentinel: read the master the sentinels report now, never a demoted one.
+  await client.followSentinelMaster();
   const prefixBytes = Buffer.from(prefix, 'utf8');
   const tombstonePrefix = Buffer.from(prefix + TOMBSTONE_INFIX, 'utf8');
   const lockPrefix = Buffer.from(prefix + LOCK_INFIX, 'utf8');
@@ -123,19 +142,15 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     if (report.failures.length < maxListed) report.failures.push(f);
   };
 
-  for await (const keys of scanKeys(client, prefix, options.scanCount ?? 1000)) {
-    const pipe = client.pipeline();
-    for (const key of keys) {
-      pipe.getBuffer(key);
-      pipe.pttl(key);
-    }
-    const replies = (await pipe.exec()) ?? [];
+  for await (const keys of client.scan(prefix, options.scanCount ?? 1000, (node) => report.nodes!.push(node))) {
+    const replies = await client.runGrouped(keys.map((key) => ({ key, build: (pipe: ChainableCommander) => { pipe.getBuffer(key); pipe.pttl(key); } })));
     keys.forEach((rawKey, i) => {
       report.keysScanned++;
       const key = keyNameForDisplay(rawKey);
-      const [getErr, value] = replies[2 * i] ?? [new Error('no reply'), null];
-      const [, pttl] = replies[2 * i + 1] ?? [null, -2];
+      const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
+      const [, pttl] = replies[i]?.[1] ?? [null, -2];
       if (getErr) {
+        stopOnPermanent(client, getErr);
         fail({ key, reason: /WRONGTYPE/.test(getErr.message) ? 'wrong-type' : 'read-error' });
         return;
       }
@@ -173,6 +188,8 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   }
   if (options.source !== undefined) {
     report.source = await verifySource(options, fail);
+  } else if (options.presence !== undefined) {
+    report.presence = await verifyPresence(options, options.presence, fail);
   }
   if (options.plaintext !== undefined) {
     report.plaintext = await countPlaintext(options.plaintext, prefix, fail);
@@ -183,6 +200,62 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
 const TOMBSTONE_VALUE = Buffer.from('1');
 
 /**
+ * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
+ * @throws Error with the fix.
+ */
+function stopOnPermanent(client: RedisConnection, err: Error): void {
+  const c = client.classify(err);
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new Error(`${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+}
+
+/**
+ * Presence of every live session of a source (EXISTS of its key, else of its tombstone), in pipelines
+ * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis.
+ */
+async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['presence']>> {
+  const { client, codec, prefix } = options;
+  const now = Date.now() / 1000;
+  const gc = options.gcMaxlifetime ?? 1440;
+  const result = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0 };
+  let batch: Array<{ key: string; file: string }> = [];
+  const flush = async (): Promise<void> => {
+    const replies = await client.runGrouped(batch.map((b) => ({ key: b.key, build: (pipe: ChainableCommander) => { pipe.exists(b.key); pipe.exists(tombstoneKeyFor(prefix, b.key)); } })));
+    batch.forEach((b, i) => {
+      result.checked++;
+      const [e1, present] = replies[i]?.[0] ?? [new Error('no reply'), null];
+      const [e2, tomb] = replies[i]?.[1] ?? [new Error('no reply'), null];
+      const err = e1 ?? e2;
+      if (err) {
+        stopOnPermanent(client, err);
+        return fail({ key: b.key, file: redactSessionPath(b.file), reason: 'read-error' });
+      }
+      if (Number(present) === 1) result.present++;
+      else if (Number(tomb) === 1) result.destroyed++;
+      else {
+        result.missing++;
+        fail({ key: b.key, file: redactSessionPath(b.file), reason: 'missing-in-redis' });
+      }
+    });
+    batch = [];
+  };
+  for await (const items of source.sessions()) for (const item of items) {
+    if (item.kind === 'skipped') {
+      if (item.reason === 'unreadable' || item.reason === 'unstable') fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
+      continue;
+    }
+    const decision = decideSession(item.data, item.mtimeMs, gc, options.serializeHandler ?? 'php', now, exactTtlMsOf(item, gc));
+    if (decision.action !== 'migrate') {
+      result[decision.action]++;
+      continue;
+    }
+    batch.push({ key: codec.keyName(prefix, item.id), file: item.location });
+    if (batch.length >= 1000) await flush();
+  }
+  if (batch.length > 0) await flush();
+  return result;
+}
+
+/**
  * SCANs the plaintext prefix; every key there is a session still readable without the key. Keys under
  * the target prefix (same server, nested prefixes) are not counted.
  */
@@ -191,7 +264,7 @@ async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, target
   let other = 0;
   const target = Buffer.from(targetPrefix, 'utf8');
   const plain = Buffer.from(p.prefix, 'utf8');
-  for await (const keys of scanKeys(p.client, p.prefix)) {
+  for await (const keys of p.client.scan(p.prefix)) {
     const named: Array<{ key: Buffer; rest: string }> = [];
     for (const k of keys) {
       if (k.subarray(0, target.length).equals(target) && target.length > plain.length) continue;
@@ -201,11 +274,9 @@ async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, target
       if (SESSION_ID_PATTERN.test(rest)) named.push({ key: k, rest });
       else other++;
     }
-    const pipe = p.client.pipeline();
-    for (const n of named) pipe.type(n.key);
-    const types = named.length > 0 ? (await pipe.exec()) ?? [] : [];
+    const types = await p.client.runGrouped(named.map((n) => ({ key: n.key, build: (pipe: ChainableCommander) => { pipe.type(n.key); } })));
     named.forEach((n, i) => {
-      const [err, type] = types[i] ?? [new Error('no reply'), null];
+      const [err, type] = types[i]?.[0] ?? [new Error('no reply'), null];
       if (err === null && type !== 'string' && type !== 'none') {
         other++;
         return;
@@ -225,20 +296,20 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
   const result = { checked: 0, matching: 0, newer: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0 };
   let batch: Array<{ key: string; data: Buffer; file: string; ttlMs: number }> = [];
   const flush = async () => {
-    const pipe = client.pipeline();
-    for (const b of batch) {
-      pipe.getBuffer(b.key);
-      pipe.exists(tombstoneKeyFor(prefix, b.key));
-      pipe.pttl(b.key);
-    }
-    const replies = (await pipe.exec()) ?? [];
+    const replies = await client.runGrouped(batch.map((b) => ({
+      key: b.key,
+      build: (pipe: ChainableCommander) => { pipe.getBuffer(b.key); pipe.exists(tombstoneKeyFor(prefix, b.key)); pipe.pttl(b.key); },
+    })));
     batch.forEach((b, i) => {
       result.checked++;
-      const [err, value] = replies[3 * i] ?? [new Error('no reply'), null];
-      const [, tombstone] = replies[3 * i + 1] ?? [null, 0];
-      const [, pttl] = replies[3 * i + 2] ?? [null, -2];
+      const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
+      const [, tombstone] = replies[i]?.[1] ?? [null, 0];
+      const [, pttl] = replies[i]?.[2] ?? [null, -2];
       const file = redactSessionPath(b.file);
-      if (err) return fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
+      if (err) {
+        stopOnPermanent(client, err);
+        return fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
+      }
       if (value === null && tombstone === 1) {
         result.destroyed++; // logged out through the handler after the copy: gone on purpose
         return;

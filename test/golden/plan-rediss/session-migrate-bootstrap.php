@@ -43,7 +43,7 @@ require_once __DIR__ . '/autoload.php';
         'host' => 'redis.internal', // host name, IP, or a unix socket path (starts with "/")
         'port' => 6379,
         'database' => 0, // SELECT index
-        'username' => '', // Redis 6 ACL user, '' for none (password: environment)
+        'username' => 'sessions', // Redis 6 ACL user, '' for none (password: environment)
         'timeout' => 2.5, // connect and read timeout, seconds
         'persistent' => true, // pconnect: one connection per PHP worker
         'tls' => [], // null, or verified TLS with these files

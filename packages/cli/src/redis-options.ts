@@ -1,0 +1,72 @@
+/**
+ * The Redis connection options every command that connects shares, defined once: TLS files for the
+ * target (`--tls-ca-file`, `--tls-cert-file`, `--tls-key-file`, `--tls-server-name`) and for a Redis
+ * source (`--source-tls-*`), and opening a target from a URL or from what a plan recorded.
+ */
+import type { Argv } from 'yargs';
+import { UserFacingError } from '@session-migrate/common';
+import {
+  RedisConnection, aclRuleFor, specFromRecorded, specFromUrl, tlsFilesEmpty,
+  type AclCommand, type ConnectionDescription, type OpenOptions, type RedisRole, type TlsFiles,
+} from '@session-migrate/redis';
+
+/** Adds the TLS options of a role to a yargs command. */
+export function tlsOptions<T>(y: Argv<T>, role: RedisRole) {
+  const p = role === 'source' ? 'source-' : '';
+  const what = role === 'source' ? 'the Redis source' : 'the target';
+  return y
+    .option(`${p}tls-ca-file`, { type: 'string', describe: `PEM file of the CA that signed ${what}'s certificate (a private CA; default: the system's trusted CAs)` })
+    .option(`${p}tls-cert-file`, { type: 'string', describe: `PEM client certificate for mutual TLS with ${what} (needs --${p}tls-key-file)` })
+    .option(`${p}tls-key-file`, { type: 'string', describe: `PEM key of --${p}tls-cert-file` })
+    .option(`${p}tls-server-name`, { type: 'string', describe: `name to verify ${what}'s certificate against (and SNI), when connecting by IP address` });
+}
+
+/** Both roles' TLS options (commands with a target and a Redis source). */
+export function allTlsOptions<T>(y: Argv<T>) {
+  return tlsOptions(tlsOptions(y, 'target'), 'source');
+}
+
+/** The TLS files given for a role (undefined fields left out). */
+export function tlsFilesFromArgs(a: Record<string, unknown>, role: RedisRole): TlsFiles {
+  const p = role === 'source' ? 'source-' : '';
+  const get = (name: string): string | undefined => {
+    const v = a[`${p}${name}`];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw new UserFacingError(`--${p}${name} takes one value`);
+    return v;
+  };
+  const caFile = get('tls-ca-file');
+  const certFile = get('tls-cert-file');
+  const keyFile = get('tls-key-file');
+  const serverName = get('tls-server-name');
+  return {
+    ...(caFile !== undefined ? { caFile } : {}),
+    ...(certFile !== undefined ? { certFile } : {}),
+    ...(keyFile !== undefined ? { keyFile } : {}),
+    ...(serverName !== undefined ? { serverName } : {}),
+  };
+}
+
+/** Writes a warning line on stderr (the password-in-URL note). */
+export function warn(line: string): void {
+  process.stderr.write(`session-migrate: ${line}\n`);
+}
+
+/**
+ * Opens the target of a command: from a URL given now (with TLS options given now), or from what a
+ * plan recorded (TLS options given now replace the recorded ones).
+ * @param command the ACL rule of this command is named in NOPERM advice
+ * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect.
+ */
+export async function openTarget(
+  from: { url: string } | { recorded: ConnectionDescription },
+  tls: TlsFiles,
+  options: OpenOptions & { command: AclCommand; prefix: string },
+): Promise<RedisConnection> {
+  const spec = 'url' in from
+    ? specFromUrl(from.url, tls, 'target', { onWarning: warn })
+    : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
+  const topology = 'recorded' in from ? from.recorded.topology : spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone';
+  const { command, prefix, ...open } = options;
+  return RedisConnection.open(spec, { ...open, aclRule: aclRuleFor(command, prefix, topology, spec.address.db) });
+}

@@ -1,0 +1,677 @@
+/**
+ * The one Redis connection layer of every command: connects from a parsed URL with TLS files and
+ * credentials, tells the topology apart (a single node, Redis Cluster from `INFO cluster`, or a master
+ * behind Sentinel), and offers what the commands need on any topology: SCAN on every master,
+ * pipelines grouped by hash slot, INFO of every master, WAIT for replicas, and one error classifier.
+ *
+ * Cluster and Sentinel are ioredis's own clients (https://github.com/redis/ioredis#cluster,
+ * #sentinel): ioredis follows MOVED/ASK, refreshes the slot map, and finds the master through the
+ * sentinels again after a failover (failoverDetector). What is ours: grouping a batch by slot owner so
+ * each pipeline goes to one node, retrying the commands of a pipeline that a resharding redirected,
+ * and checking the topology before anything is written.
+ */
+import { Redis, Cluster, type ChainableCommander, type RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import { UserFacingError } from '@session-migrate/common';
+import { formatHostPort, type HostPort, type RedisAddress, type RedisCredentials, type RedisRole, type Topology, PASSWORD_ENV, SENTINEL_PASSWORD_ENV } from './url.ts';
+import { describeTlsError, loadTlsOptions, type TlsFiles } from './tls.ts';
+import { classifyRedisError, redactedMessage, type ClassifiedError } from './errors.ts';
+
+/** Everything needed to connect: where (URL), how (TLS files), as whom (credentials), and for what. */
+export interface RedisSpec {
+  address: RedisAddress;
+  /** Absolute paths (normalizeTlsFiles); only with a TLS URL. */
+  tls?: TlsFiles;
+  credentials: RedisCredentials;
+  role: RedisRole;
+}
+
+export interface OpenOptions {
+  /** Every command times out after this many ms (default 30 000): a server that never answers must not hang the tool. */
+  commandTimeoutMs?: number;
+  /** Reconnect in the background for as long as the connection lives (apply's own retry loop decides when to stop). */
+  keepReconnecting?: boolean;
+  /** The command writes: a single node that is a replica is refused before anything is written. */
+  write?: boolean;
+  /** The documented minimal ACL rule of the command (for NOPERM advice). */
+  aclRule?: string;
+}
+
+/** What the connection found; safe to print and to store in a plan (no password, no file contents). */
+export interface ConnectionDescription {
+  /** The URL without credentials. */
+  url: string;
+  topology: Topology;
+  /** The node given (standalone, cluster seed) or the master found through Sentinel at connect time. */
+  host: string;
+  port: number;
+  db: number;
+  tls: boolean;
+  /** Absolute TLS file paths and server name (TLS only). */
+  tlsFiles?: TlsFiles;
+  username?: string;
+  /** A password was given. */
+  auth: boolean;
+  /** Cluster: the masters at connect time, and their node IDs (CLUSTER MYID), same order. */
+  nodes?: HostPort[];
+  nodeIds?: string[];
+  /** Sentinel: the sentinels and the master group name. */
+  sentinels?: HostPort[];
+  masterName?: string;
+  /** Standalone and Sentinel: run_id of the node serving (INFO server). */
+  runId?: string;
+}
+
+/** One entry of a grouped pipeline: a key (it decides the slot) and the commands for it. */
+export interface GroupedItem {
+  key: string | Buffer;
+  /** Adds this item's commands to the pipeline (all on keys of the same slot as `key`). */
+  build(pipe: ChainableCommander): void;
+}
+
+/** [error, result] of one command, as ioredis's pipeline gives it. */
+export type Reply = [Error | null, unknown];
+
+/** Errors of a cluster command that moved with its slot, or may succeed a moment later. */
+const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+/** Rounds of re-sending redirected commands before the error is given back to the caller. */
+const REDIRECT_ROUNDS = 30;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Parses INFO text into field -> value. */
+export function parseInfo(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * An open connection to a target or a source, on any topology. Use `RedisConnection.open`; close it
+ * with `close()`.
+ */
+export class RedisConnection {
+  /** Use `RedisConnection.open`. */
+  constructor(
+    readonly spec: RedisSpec,
+    /** ioredis client: a `Redis` (single node or Sentinel) or a `Cluster`; routes keyed commands itself. */
+    readonly client: Redis | Cluster,
+    readonly description: ConnectionDescription,
+    private readonly aclRule?: string,
+  ) {}
+
+  get topology(): Topology {
+    return this.description.topology;
+  }
+
+  /** The printable URL. */
+  get url(): string {
+    return this.description.url;
+  }
+
+  /**
+   * Connects and checks the server: PING, the database, the topology (INFO cluster; for a cluster
+   * `cluster_state:ok`; for Sentinel that a sentinel knows the master name), and with `write` that a
+   * single node is a master.
+   * @throws UserFacingError (exit 2) naming the URL and the cause: an unreachable server or sentinel,
+   *   a certificate problem with the option that fixes it, a wrong password, an ACL rule without
+   *   INFO, a failed cluster, an unknown master name, a replica.
+   */
+  static async open(spec: RedisSpec, options: OpenOptions = {}): Promise<RedisConnection> {
+    const a = spec.address;
+    const tls = a.tls ? loadTlsOptions(spec.tls, spec.role) : undefined;
+    const common = commonOptions(spec, options, tls);
+    if (a.kind === 'sentinel') return openSentinel(spec, options, common, tls);
+    // One plain connection to the node given, to learn what it is.
+    // No ready check: it is INFO, which the probe sends itself (and a rule without INFO must fail
+    // with our message, not with ioredis's console warning).
+    const probe = new Redis({ ...common, host: a.host, port: a.port, db: 0, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableReadyCheck: false });
+    let lastError: Error | undefined;
+    probe.on('error', (err: Error) => { lastError = err; });
+    let info: Map<string, string>;
+    try {
+      await probe.connect();
+      info = parseInfo(await probe.info());
+    } catch (err) {
+      probe.disconnect();
+      throw connectFailure(spec, lastError ?? err, options.aclRule);
+    }
+    if (info.get('cluster_enabled') === '1') {
+      let state: Map<string, string>;
+      try {
+        state = parseInfo(String(await probe.call('CLUSTER', 'INFO')));
+      } catch (err) {
+        probe.disconnect();
+        throw connectFailure(spec, err, options.aclRule);
+      }
+      probe.disconnect();
+      if (state.get('cluster_state') !== 'ok') {
+        throw new UserFacingError(`Redis Cluster at ${a.url} reports cluster_state:${state.get('cluster_state') ?? 'unknown'} (${state.get('cluster_slots_assigned') ?? '?'} of 16384 slots assigned, ${state.get('cluster_slots_fail') ?? '?'} failing): fix the cluster first; nothing was written`);
+      }
+      if (a.db !== 0) throw new UserFacingError(`${a.url} is a Redis Cluster, which has only database 0: use /0 in the URL`);
+      return openCluster(spec, options, common);
+    }
+    // A single node: the probe becomes the connection, on the database asked for.
+    if (options.write === true && info.get('role') === 'slave') {
+      probe.disconnect();
+      const master = info.get('master_host') !== undefined ? ` of ${info.get('master_host')}:${info.get('master_port')}` : '';
+      throw new UserFacingError(`Redis at ${a.url} is a replica${master} (READONLY): give the master (the primary endpoint); nothing was written`);
+    }
+    probe.disconnect();
+    const client = new Redis({ ...common, host: a.host, port: a.port, db: a.db, lazyConnect: true });
+    lastError = undefined;
+    client.on('error', (err: Error) => { lastError = err; });
+    try {
+      await client.connect();
+      await client.ping();
+    } catch (err) {
+      client.disconnect();
+      throw connectFailure(spec, lastError ?? err, options.aclRule);
+    }
+    // SELECT again and check it: ioredis's `db` option (kept so reconnects re-select) ignores a
+    // refused SELECT and silently stays on db 0.
+    if (a.db !== 0) {
+      try {
+        await client.select(a.db);
+      } catch (err) {
+        client.disconnect();
+        throw new UserFacingError(`Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`);
+      }
+    }
+    const description: ConnectionDescription = {
+      ...baseDescription(spec), topology: 'standalone', host: a.host, port: a.port,
+      ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
+    };
+    const conn = new RedisConnection(spec, client, description, options.aclRule);
+    if (options.keepReconnecting === true) conn.keepConnected();
+    return conn;
+  }
+
+  /** Classifies an error of this connection (see errors.ts). */
+  classify(err: unknown): ClassifiedError {
+    return classifyRedisError(err, {
+      topology: this.topology,
+      ...(this.spec.credentials.username !== undefined ? { username: this.spec.credentials.username } : {}),
+      ...(this.spec.credentials.password !== undefined ? { password: this.spec.credentials.password } : {}),
+      role: this.spec.role,
+      ...(this.aclRule !== undefined ? { aclRule: this.aclRule } : {}),
+    });
+  }
+
+  /**
+   * The connections to every master: a cluster's masters (from its current slot map), or the one
+   * node (Sentinel: the current master). Each is a `Redis` connection of this client.
+   * @throws Error when a cluster has no master in its slot map.
+   */
+  async masters(): Promise<Redis[]> {
+    if (!(this.client instanceof Cluster)) return [this.client];
+    const masters = this.client.nodes('master');
+    if (masters.length === 0) throw new Error('the cluster reports no master');
+    return masters;
+  }
+
+  /** `host:port` of a master connection (what it connected to). */
+  nodeName(node: Redis): string {
+    const o = node.options;
+    if (this.topology === 'sentinel') {
+      const s = node.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+      if (s?.remoteAddress !== undefined && s.remotePort !== undefined) return formatHostPort({ host: s.remoteAddress, port: s.remotePort });
+    }
+    return formatHostPort({ host: o.host ?? '127.0.0.1', port: o.port ?? 6379 });
+  }
+
+  /**
+   * SCANs the keys under a prefix on every master (SCAN MATCH with the prefix's glob characters
+   * escaped), one batch of key names (raw bytes) per SCAN reply. A key may come twice, as SCAN
+   * guarantees no more (https://redis.io/commands/scan); during a resharding a key that moves may be
+   * seen on both nodes.
+   * @param count SCAN COUNT hint
+   * @param onNode called before each master is scanned, with its `host:port`
+   */
+  async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {
+    for (const node of await this.masters()) {
+      onNode?.(this.nodeName(node));
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+        cursor = next.toString('latin1');
+        if (keys.length > 0) yield keys;
+      } while (cursor !== '0');
+    }
+  }
+
+  /**
+   * Runs the commands of many items in pipelines, one pipeline per node owning their slots (a single
+   * node or Sentinel: one pipeline). Commands a resharding redirected (MOVED, ASK, TRYAGAIN,
+   * CLUSTERDOWN) are sent again, the whole item, after the slot map is refreshed; an item still
+   * redirected after that keeps its error.
+   * @returns the replies of each item, in order (never throws for a failed command; a dropped
+   *   connection gives every command of the pipeline an error).
+   */
+  async runGrouped(items: GroupedItem[]): Promise<Reply[][]> {
+    const out: Reply[][] = new Array(items.length);
+    if (items.length === 0) return out;
+    if (!(this.client instanceof Cluster)) {
+      await runPipeline(this.client, items, items.map((_, i) => i), out);
+      return out;
+    }
+    const cluster = this.client;
+    let pending = items.map((_, i) => i);
+    // Items that got ASK go alone in the next round.
+    const alone = new Set<number>();
+    for (let round = 0; pending.length > 0; round++) {
+      if (cluster.slots.length === 0) await waitClusterReady(cluster);
+      const groups = new Map<string, number[]>();
+      for (const i of pending) {
+        const slot = calculateSlot(items[i]!.key);
+        // One pipeline per ioredis slot group (the nodes that serve the slot): what its pipeline accepts.
+        const group = alone.has(i) ? `ask:${i}` : String(cluster._groupsBySlot[slot] ?? cluster.slots[slot]?.join(';') ?? 'none');
+        let list = groups.get(group);
+        if (list === undefined) groups.set(group, (list = []));
+        list.push(i);
+      }
+      alone.clear();
+      await Promise.all([...groups.values()].map((idx) => runPipeline(cluster, items, idx, out)));
+      const again = pending.filter((i) => out[i]!.some(([err]) => err !== null && REDIRECTED.test(err.message)));
+      if (again.length === 0 || round >= REDIRECT_ROUNDS) break;
+      // A slot being migrated answers ASK until it is done: those items go alone, so ioredis's
+      // pipeline can follow the ASK (it does when every command of a pipeline got the same redirection).
+      for (const i of again) if (out[i]!.some(([err]) => err !== null && /^ASK\b/.test(err.message))) alone.add(i);
+      if (again.some((i) => out[i]!.some(([err]) => err !== null && /^MOVED\b/.test(err.message)))) await refreshSlots(cluster);
+      await sleep(Math.min(20 * (round + 1), 200));
+      pending = again;
+    }
+    return out;
+  }
+
+  /** INFO `section` of every master, by `host:port`. */
+  async infoPerMaster(section: string): Promise<Array<{ node: string; info: Map<string, string> }>> {
+    const out: Array<{ node: string; info: Map<string, string> }> = [];
+    for (const node of await this.masters()) out.push({ node: this.nodeName(node), info: parseInfo(await node.info(section)) });
+    return out;
+  }
+
+  /**
+   * Replicas connected to each master now (INFO replication `connected_slaves`), by `host:port`
+   * (a cluster) or as `*` (the one master of a single node or Sentinel).
+   */
+  async replicasPerMaster(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const all = await this.infoPerMaster('replication');
+    // One master (a single node, or behind Sentinel): `*`, so the count still applies after a
+    // failover moved the master to another address.
+    if (this.topology !== 'cluster') {
+      out.set('*', Number(all[0]?.info.get('connected_slaves') ?? '0'));
+      return out;
+    }
+    for (const { node, info } of all) out.set(node, Number(info.get('connected_slaves') ?? '0'));
+    return out;
+  }
+
+  /**
+   * Sends `WAIT numreplicas timeout` to every master that has `min` > 0 (redis.io/commands/wait): it
+   * blocks until that many replicas acknowledged every earlier write of this client's connection to
+   * that master, or the timeout passes. WAIT only speaks for writes sent on the same connection: when
+   * a master connection closed since `since` (a generation()), ioredis may have re-sent WAIT on a new
+   * connection (another master after a failover), where it proves nothing; then that master counts as
+   * short (acked 0).
+   * @param min replicas wanted per master (`host:port` -> n, or `*` for any master)
+   * @returns the masters that acknowledged fewer than asked, with how many did
+   */
+  async waitForReplicas(min: Map<string, number>, timeoutMs: number, since?: string): Promise<Array<{ node: string; wanted: number; acked: number }>> {
+    const short: Array<{ node: string; wanted: number; acked: number }> = [];
+    await Promise.all((await this.masters()).map(async (node) => {
+      const name = this.nodeName(node);
+      // A master not known at the start (a cluster failover promoted a replica): as many as the most.
+      const wanted = min.get(name) ?? min.get('*') ?? Math.max(0, ...min.values());
+      if (wanted <= 0) return;
+      let acked = 0;
+      try {
+        acked = Number(await node.call('WAIT', String(wanted), String(timeoutMs)));
+      } catch (err) {
+        if (this.classify(err).kind === 'permanent') throw err;
+        acked = 0;
+      }
+      if (acked < wanted) short.push({ node: name, wanted, acked });
+    }));
+    if (since !== undefined && short.length === 0 && (await this.generation()) !== since) {
+      short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
+    }
+    return short;
+  }
+
+  private closes = new WeakMap<Redis, { id: number; closes: number }>();
+  private nextNodeId = 0;
+
+  /**
+   * A token that changes whenever a master connection closes or is replaced (a reconnect, a
+   * failover, a new cluster node): writes and a WAIT separated by a change were not on one connection.
+   */
+  async generation(): Promise<string> {
+    const parts: string[] = [];
+    for (const node of await this.masters()) {
+      let w = this.closes.get(node);
+      if (w === undefined) {
+        const entry = { id: this.nextNodeId++, closes: 0 };
+        this.closes.set(node, entry);
+        node.on('close', () => { entry.closes++; });
+        w = entry;
+      }
+      parts.push(`${w.id}:${w.closes}`);
+    }
+    return parts.sort().join(',');
+  }
+
+  /**
+   * Cluster node IDs of the masters now (CLUSTER MYID), to recognise the same cluster after a
+   * resharding or failover; empty for other topologies.
+   */
+  async clusterNodeIds(): Promise<string[]> {
+    if (!(this.client instanceof Cluster)) return [];
+    const ids: string[] = [];
+    for (const node of await this.masters()) ids.push(String(await node.call('CLUSTER', 'MYID')));
+    return ids;
+  }
+
+  /** run_id of the node serving now (INFO server): the master behind Sentinel, or the single node. */
+  async runId(): Promise<string | undefined> {
+    if (this.client instanceof Cluster) return undefined;
+    return parseInfo(await this.client.info('server')).get('run_id');
+  }
+
+  /**
+   * Sentinel: the master the sentinels report now (SENTINEL GET-MASTER-ADDR-BY-NAME), so a caller can
+   * check that it reads from the current master after a failover. Undefined for other topologies.
+   */
+  async sentinelMaster(): Promise<HostPort | undefined> {
+    if (this.topology !== 'sentinel') return undefined;
+    return (await askSentinels(this.spec, this.spec.address.tls ? loadTlsOptions(this.spec.tls, this.spec.role) : undefined)).master;
+  }
+
+  /**
+   * Sentinel: makes sure the client talks to the master the sentinels report now; reconnects (ioredis
+   * asks the sentinels again) when it does not, and waits until it does.
+   * @throws Error when it still does not after `timeoutMs`.
+   */
+  async followSentinelMaster(timeoutMs = 30_000): Promise<void> {
+    if (this.topology !== 'sentinel' || !(this.client instanceof Redis)) return;
+    const client = this.client;
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const master = await this.sentinelMaster();
+      const role = await client.info('replication').then((t) => parseInfo(t).get('role'), () => undefined);
+      const here = this.nodeName(client);
+      if (master !== undefined && role === 'master' && here === formatHostPort(master)) return;
+      if (Date.now() > deadline) throw new Error(`the Sentinel master ${master !== undefined ? formatHostPort(master) : '?'} is not reachable as master (connected to ${here}, role ${role ?? 'unknown'})`);
+      if (attempt > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
+        // Reconnect: ioredis asks the sentinels for the master again.
+        client.disconnect(true);
+      }
+      await sleep(250);
+    }
+  }
+
+  private closing = false;
+
+  /**
+   * Keeps the client connected for as long as this connection lives: ioredis ends a client for good
+   * when a reconnect races with a disconnect (e.g. its Sentinel failover detector firing while the
+   * client reconnects after a CLIENT KILL), after which every command fails with "Connection is
+   * closed". Such an end is followed by a new connect (with backoff) unless close() was called.
+   */
+  keepConnected(): void {
+    let attempt = 0;
+    const client = this.client;
+    const again = (): void => {
+      if (this.closing) return;
+      setTimeout(() => {
+        if (this.closing || client.status !== 'end') return;
+        client.connect().then(() => { attempt = 0; }, () => { attempt++; if (client.status === 'end') again(); });
+      }, Math.min(100 * 2 ** attempt, 2000));
+    };
+    client.on('end', again);
+  }
+
+  /** Closes every connection of this client. */
+  close(): void {
+    this.closing = true;
+    this.client.disconnect();
+  }
+}
+
+async function runPipeline(client: Redis | Cluster, items: GroupedItem[], idx: number[], out: Reply[][]): Promise<void> {
+  const pipe = client.pipeline();
+  const counts: number[] = [];
+  for (const i of idx) {
+    const before = pipe.length;
+    items[i]!.build(pipe);
+    counts.push(pipe.length - before);
+  }
+  let replies: Reply[];
+  try {
+    replies = ((await pipe.exec()) ?? []) as Reply[];
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    idx.forEach((i, n) => { out[i] = Array.from({ length: counts[n]! }, (): Reply => [e, null]); });
+    return;
+  }
+  let at = 0;
+  idx.forEach((i, n) => {
+    const c = counts[n]!;
+    const r: Reply[] = [];
+    for (let k = 0; k < c; k++) r.push(replies[at + k] ?? [new Error('no reply'), null]);
+    out[i] = r;
+    at += c;
+  });
+}
+
+function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
+}
+
+function waitClusterReady(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => {
+    if (cluster.status === 'ready') return resolve();
+    const done = (): void => { cluster.off('ready', done); resolve(); };
+    cluster.once('ready', done);
+    setTimeout(done, 5000);
+  });
+}
+
+/** Escapes glob characters of a prefix for SCAN MATCH (`*`, `?`, `[`, `]`, `\`). */
+export function scanPatternForPrefix(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
+}
+
+/** A key name for reports: as text when it is UTF-8, with any other byte as `\xNN`. */
+export function keyNameForDisplay(key: Buffer): string {
+  const text = key.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(key)) return text;
+  return [...key].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
+function baseDescription(spec: RedisSpec): Pick<ConnectionDescription, 'url' | 'db' | 'tls' | 'tlsFiles' | 'username' | 'auth'> {
+  const a = spec.address;
+  return {
+    url: a.url, db: a.db, tls: a.tls,
+    ...(a.tls && spec.tls !== undefined ? { tlsFiles: spec.tls } : {}),
+    ...(spec.credentials.username !== undefined ? { username: spec.credentials.username } : {}),
+    auth: spec.credentials.password !== undefined,
+  };
+}
+
+/** ioredis options shared by every connection of a spec. */
+function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions['tls'] | undefined): RedisOptions {
+  const c = spec.credentials;
+  return {
+    ...(c.username !== undefined ? { username: c.username } : {}),
+    ...(c.password !== undefined ? { password: c.password } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+    connectTimeout: 5000,
+    commandTimeout: options.commandTimeoutMs ?? 30_000,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    // CLIENT SETINFO is unknown to Redis 7.0 and needs +client|setinfo in an ACL rule: not sent.
+    disableClientInfo: true,
+    // With keepReconnecting (apply) ioredis reconnects for as long as the client lives, and apply's
+    // own bounded retry loop decides when to give up; otherwise 3 attempts.
+    retryStrategy: options.keepReconnecting === true
+      ? (times: number) => Math.min(times * 100, 2000)
+      : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
+    // A write to a node that became a replica (failover) answers READONLY: reconnect, so a Sentinel
+    // client asks the sentinels for the new master; the command itself fails and is classified.
+    reconnectOnError: (err: Error) => (/^READONLY\b/.test(err.message) && spec.address.kind === 'sentinel' ? 1 : false),
+  };
+}
+
+async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions): Promise<RedisConnection> {
+  const a = spec.address;
+  const { retryStrategy: _r, reconnectOnError: _e, ...redisOptions } = common;
+  const cluster = new Cluster([{ host: a.host, port: a.port }], {
+    redisOptions: { ...redisOptions, ...(common.tls !== undefined ? { tls: common.tls } : {}) },
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    maxRedirections: 32,
+    retryDelayOnMoved: 0,
+    retryDelayOnTryAgain: 100,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnFailover: 200,
+    slotsRefreshTimeout: 5000,
+    // Keep host names as the nodes announce them, so TLS verifies the name the certificate is for
+    // (https://github.com/redis/ioredis#special-note-aws-elasticache-clusters-with-tls).
+    ...(common.tls !== undefined ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) } : {}),
+    clusterRetryStrategy: options.keepReconnecting === true
+      ? (times: number) => Math.min(times * 100, 2000)
+      : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
+  });
+  let lastError: Error | undefined;
+  cluster.on('error', (err: Error) => { lastError = err; });
+  cluster.on('node error', (err: Error) => { lastError = err; });
+  const desc: ConnectionDescription = { ...baseDescription(spec), topology: 'cluster', host: a.host, port: a.port };
+  const conn = newConnection(spec, cluster, desc, options.aclRule);
+  try {
+    await cluster.connect();
+    const masters = await conn.masters();
+    desc.nodes = masters.map((m) => ({ host: m.options.host ?? a.host, port: m.options.port ?? a.port }));
+    desc.nodeIds = [];
+    for (const m of masters) desc.nodeIds.push(String(await m.call('CLUSTER', 'MYID')));
+  } catch (err) {
+    cluster.disconnect();
+    throw connectFailure(spec, lastError ?? err, options.aclRule);
+  }
+  if (options.keepReconnecting === true) conn.keepConnected();
+  return conn;
+}
+
+/** Sentinel answers: the master address, or why there is none. */
+async function askSentinels(spec: RedisSpec, tls: RedisOptions['tls'] | undefined): Promise<{ master?: HostPort; unknownName: boolean; errors: string[] }> {
+  const a = spec.address;
+  const errors: string[] = [];
+  let unknownName = false;
+  for (const s of a.sentinels ?? []) {
+    const client = new Redis({
+      host: s.host, port: s.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableReadyCheck: false,
+      connectTimeout: 3000, commandTimeout: 5000, disableClientInfo: true,
+      ...(spec.credentials.sentinelPassword !== undefined ? { password: spec.credentials.sentinelPassword } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+    });
+    let lastError: Error | undefined;
+    client.on('error', (err: Error) => { lastError = err; });
+    try {
+      await client.connect();
+      const r = await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', a.masterName!) as [string, string] | null;
+      if (r === null) {
+        unknownName = true;
+        continue;
+      }
+      return { master: { host: r[0], port: Number(r[1]) }, unknownName, errors };
+    } catch (err) {
+      const e = (lastError ?? err) as NodeJS.ErrnoException;
+      const why = describeTlsError(e, spec.role) ?? (/NOAUTH|WRONGPASS|invalid password/i.test(e.message) ? `${e.message.split('\n')[0]} (give the sentinel password in ${SENTINEL_PASSWORD_ENV[spec.role]})` : e.code ?? redactedMessage(e.message, spec.credentials.sentinelPassword));
+      errors.push(`${formatHostPort(s)}: ${why}`);
+    } finally {
+      client.disconnect();
+    }
+  }
+  return { unknownName, errors };
+}
+
+async function openSentinel(spec: RedisSpec, options: OpenOptions, common: RedisOptions, tls: RedisOptions['tls'] | undefined): Promise<RedisConnection> {
+  const a = spec.address;
+  const found = await askSentinels(spec, tls);
+  if (found.master === undefined) {
+    if (found.unknownName) throw new UserFacingError(`no sentinel of ${a.url} knows a master named "${a.masterName}" (SENTINEL GET-MASTER-ADDR-BY-NAME); check the name in the URL`);
+    throw new UserFacingError(`cannot reach any sentinel of ${a.url}: ${found.errors.join('; ')}`);
+  }
+  const client = new Redis({
+    ...common,
+    sentinels: (a.sentinels ?? []).map((s) => ({ host: s.host, port: s.port })),
+    name: a.masterName!,
+    role: 'master',
+    db: a.db,
+    lazyConnect: true,
+    ...(spec.credentials.sentinelPassword !== undefined ? { sentinelPassword: spec.credentials.sentinelPassword } : {}),
+    ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+    // Subscribes to +switch-master on the sentinels and reconnects to the new master at once.
+    failoverDetector: true,
+    sentinelRetryStrategy: options.keepReconnecting === true
+      ? (times: number) => Math.min(times * 100, 2000)
+      : (times: number) => (times > 5 ? null : Math.min(times * 200, 1000)),
+  });
+  let lastError: Error | undefined;
+  client.on('error', (err: Error) => { lastError = err; });
+  let info: Map<string, string>;
+  try {
+    await client.connect();
+    await client.ping();
+    info = parseInfo(await client.info('server'));
+  } catch (err) {
+    client.disconnect();
+    throw connectFailure(spec, lastError ?? err, options.aclRule, `the master ${formatHostPort(found.master)} of ${a.url}`);
+  }
+  if (a.db !== 0) {
+    try {
+      await client.select(a.db);
+    } catch (err) {
+      client.disconnect();
+      throw new UserFacingError(`Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`);
+    }
+  }
+  const desc: ConnectionDescription = {
+    ...baseDescription(spec), topology: 'sentinel', host: found.master.host, port: found.master.port,
+    sentinels: a.sentinels ?? [], masterName: a.masterName!,
+    ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
+  };
+  const conn = newConnection(spec, client, desc, options.aclRule);
+  if (options.keepReconnecting === true) conn.keepConnected();
+  return conn;
+}
+
+function newConnection(spec: RedisSpec, client: Redis | Cluster, desc: ConnectionDescription, aclRule: string | undefined): RedisConnection {
+  return new RedisConnection(spec, client, desc, aclRule);
+}
+
+/** A one-line UserFacingError for a failed connect, with the fix when one is known. */
+function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefined, what?: string): UserFacingError {
+  const e = err as NodeJS.ErrnoException;
+  const where = what ?? `${spec.role === 'source' ? 'the source ' : ''}Redis at ${spec.address.url}`;
+  const tlsWhy = describeTlsError(e, spec.role);
+  if (tlsWhy !== undefined) return new UserFacingError(`cannot connect to ${where}: ${tlsWhy}`);
+  const c = classifyRedisError(err, {
+    role: spec.role,
+    ...(spec.credentials.username !== undefined ? { username: spec.credentials.username } : {}),
+    ...(spec.credentials.password !== undefined ? { password: spec.credentials.password } : {}),
+    ...(aclRule !== undefined ? { aclRule } : {}),
+  });
+  if (c.code === 'NOAUTH' || c.code === 'WRONGPASS') {
+    return new UserFacingError(`cannot connect to ${where}: ${c.message} (${spec.credentials.username !== undefined ? `user "${spec.credentials.username}"; ` : ''}give the password in ${PASSWORD_ENV[spec.role]})`);
+  }
+  if (c.kind === 'permanent') return new UserFacingError(`cannot connect to ${where}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  const code = e?.code;
+  let why = typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : c.message;
+  if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls) why += ' (a TLS-only server? use rediss://)';
+  return new UserFacingError(`cannot connect to ${where}: ${why}`);
+}

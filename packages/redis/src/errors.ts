@@ -1,0 +1,114 @@
+/**
+ * The one classifier of Redis errors. A `transient` error is worth retrying (the connection dropped,
+ * the server is loading, a cluster slot is moving, a failover is under way); a `permanent` error
+ * comes back the same however often it is retried (an ACL rule, a replica, a full server, a key of
+ * another type) and stops the command with what to fix.
+ *
+ * Error prefixes: https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors and the
+ * server sources (src/server.c `shared.*err`, src/acl.c, src/cluster.c, src/script.c of redis 7.0).
+ */
+import type { RedisRole, Topology } from './url.ts';
+import { PASSWORD_ENV } from './url.ts';
+
+export interface ClassifiedError {
+  kind: 'transient' | 'permanent';
+  /** The Redis error code (first word: NOPERM, READONLY, LOADING, ...) or a Node code (ECONNRESET). */
+  code: string;
+  /** First line of the error, password masked, at most 200 characters. */
+  message: string;
+  /** What the operator should do (permanent errors). */
+  fix?: string;
+}
+
+/** Context that changes a verdict or the advice. */
+export interface ClassifyContext {
+  topology?: Topology;
+  username?: string;
+  password?: string;
+  role?: RedisRole;
+  /** The documented minimal ACL rule of the running command, for NOPERM advice. */
+  aclRule?: string;
+}
+
+/** Codes that are retried: the state they describe passes (redis.io, src/server.c, src/cluster.c). */
+const TRANSIENT_CODES = new Set(['LOADING', 'TRYAGAIN', 'CLUSTERDOWN', 'MASTERDOWN', 'MOVED', 'ASK', 'BUSY', 'NOREPLICAS', 'UNBLOCKED']);
+
+/** Node / ioredis errors of a connection that is gone or not answering. */
+const CONNECTION_PATTERNS = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
+
+/**
+ * First line of a Redis error, with the password masked wherever it stands as a token of its own
+ * (not inside a longer word: a one-letter password must not turn "disabled" into "disa***led").
+ */
+export function redactedMessage(message: string, password: string | undefined): string {
+  const line = message.split('\n')[0] ?? '';
+  if (password === undefined || password === '') return line;
+  const escaped = password.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return line.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, 'g'), '***');
+}
+
+/**
+ * Classifies an error from ioredis (a reply error, a connection error, a timeout).
+ * READONLY is permanent on a single node ("this node is a replica") and transient behind Sentinel or
+ * in a cluster, where the client follows the new master after a failover.
+ */
+export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): ClassifiedError {
+  const e = err as (Error & { code?: string; command?: { name?: string } }) | undefined;
+  const raw = e?.message ?? String(err);
+  const message = redactedMessage(raw, ctx.password).slice(0, 200);
+  const first = /^([A-Z][A-Z0-9_-]*)\b/.exec(raw)?.[1];
+  const user = ctx.username !== undefined ? `user "${ctx.username}"` : 'the default user';
+  const rule = ctx.aclRule !== undefined ? `; the minimal rule is ${ctx.aclRule} (docs/redis.md)` : ' (docs/redis.md lists the minimal rule of each command)';
+  if (e !== undefined && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && first === undefined) {
+    return { kind: 'transient', code: e.code, message };
+  }
+  if (first === 'NOPERM') {
+    const cmd = /run the '([^']+)' command/.exec(raw)?.[1];
+    const fix = cmd !== undefined
+      ? `the ACL rule of ${user} lacks ${cmd.toUpperCase()} (+${cmd.toLowerCase()})${rule}`
+      : /keys/.test(raw)
+        ? `the ACL rule of ${user} does not allow keys under the prefix (add ~PREFIX*)${rule}`
+        : `the ACL rule of ${user} does not allow this${rule}`;
+    return { kind: 'permanent', code: 'NOPERM', message, fix };
+  }
+  if (/can't run this command or subcommand/.test(raw)) {
+    return { kind: 'permanent', code: 'NOPERM', message, fix: `the ACL rule of ${user} lacks a command that session-migrate's Lua script runs (SET, GET, EXISTS, TYPE, PTTL, DEL)${rule}` };
+  }
+  if (first === 'WRONGPASS' || first === 'NOAUTH' || /invalid password|invalid username-password/i.test(raw)) {
+    const env = PASSWORD_ENV[ctx.role ?? 'target'];
+    return { kind: 'permanent', code: first ?? 'WRONGPASS', message, fix: `check the user name in the URL and the password in ${env}` };
+  }
+  if (first === 'READONLY') {
+    if (ctx.topology === 'sentinel' || ctx.topology === 'cluster') return { kind: 'transient', code: first, message };
+    return { kind: 'permanent', code: first, message, fix: 'this node is a replica: give the master (the primary endpoint); after a failover, run the command again' };
+  }
+  if (first === 'OOM') {
+    return { kind: 'permanent', code: first, message, fix: 'Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again' };
+  }
+  if (first === 'CROSSSLOT') {
+    return { kind: 'permanent', code: first, message, fix: 'keys of one command are in different hash slots: the prefix must not contain "{" or "}"' };
+  }
+  if (first === 'WRONGTYPE') {
+    return { kind: 'permanent', code: first, message, fix: 'a key under the prefix holds another Redis type: choose a prefix no other application uses' };
+  }
+  if (first === 'MISCONF') {
+    return { kind: 'permanent', code: first, message, fix: 'Redis refuses writes because it cannot save its RDB snapshot: fix its disk or persistence settings' };
+  }
+  if (first === 'NOSCRIPT') return { kind: 'transient', code: first, message };
+  if (first === 'ERR' && /unknown command/i.test(raw)) {
+    return { kind: 'permanent', code: 'ERR', message, fix: 'this server does not offer a command session-migrate needs (renamed or disabled)' };
+  }
+  if (first === 'ERR' && /DB index is out of range|SELECT is not allowed in cluster mode/i.test(raw)) {
+    return { kind: 'permanent', code: 'ERR', message, fix: ctx.topology === 'cluster' ? 'a Redis Cluster has only database 0: use /0 in the URL' : 'the database number in the URL does not exist on this server' };
+  }
+  if (first !== undefined && TRANSIENT_CODES.has(first)) return { kind: 'transient', code: first, message };
+  if (first === undefined && CONNECTION_PATTERNS.test(raw)) return { kind: 'transient', code: 'CONNECTION', message };
+  if (first === undefined) return { kind: 'transient', code: e?.name ?? 'ERROR', message };
+  // Any other error reply of the server: it will answer the same again.
+  return { kind: 'permanent', code: first, message, fix: 'Redis refused the command' };
+}
+
+/** `CODE message` plus the fix, as one line for reports. */
+export function describeClassified(c: ClassifiedError): string {
+  return c.fix !== undefined ? `${c.message} (${c.fix})` : c.message;
+}

@@ -1,0 +1,179 @@
+/**
+ * Redis URLs of every command that connects (plan, apply, verify, purge, rollback, rotate, and a
+ * `--source redis:`): where the server is and how it is reached, never a password.
+ *
+ *   redis://[USER@]host[:port][/db]            one node; Redis Cluster is detected from the node
+ *   rediss://[USER@]host[:port][/db]           the same over TLS
+ *   redis+sentinel://h[:p][,h[:p]...]/MASTER[/db]   Sentinel (default port 26379)
+ *   rediss+sentinel://...                      Sentinel with TLS to the sentinels and the data nodes
+ *
+ * Passwords come from the environment (SESSION_MIGRATE_REDIS_PASSWORD, ..._SOURCE_REDIS_PASSWORD,
+ * ..._SENTINEL_PASSWORD); a password in the URL still works, and the caller warns that it shows in `ps`.
+ * The `redis+sentinel` scheme follows the convention of redis-py and Lettuce
+ * (https://github.com/redis/lettuce/wiki/Redis-URI-and-connection-details).
+ */
+import { UserFacingError } from '@session-migrate/common';
+
+/** How the data is served: one node, a Redis Cluster, or a master found through Sentinel. */
+export type Topology = 'standalone' | 'cluster' | 'sentinel';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Whose connection this is: the names of options and environment variables differ. */
+export type RedisRole = 'target' | 'source';
+
+/** A parsed Redis URL (safe to print and to store: no password). */
+export interface RedisAddress {
+  /** `node` (standalone or cluster, told apart by asking the node) or `sentinel`. */
+  kind: 'node' | 'sentinel';
+  tls: boolean;
+  /** The node given, or the first sentinel. */
+  host: string;
+  port: number;
+  /** Every sentinel, in the order given (`sentinel` only). */
+  sentinels?: HostPort[];
+  /** The master group name (`sentinel` only). */
+  masterName?: string;
+  db: number;
+  /** ACL user from the URL's user part. */
+  username?: string;
+  /** A password found in the URL (works, but shows in `ps`: the caller warns). */
+  urlPassword?: string;
+  /** The URL without user or password: `redis://host:port/db`, `rediss+sentinel://h:p,h:p/name/db`. */
+  url: string;
+}
+
+export const SCHEMES = ['redis:', 'rediss:', 'redis+sentinel:', 'rediss+sentinel:'];
+
+/** `host:port`, with brackets around an IPv6 address. */
+export function formatHostPort(h: HostPort): string {
+  return `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+}
+
+function parsePort(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined || text === '') return fallback;
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`${what}: port "${text}" must be 1 to 65535`);
+  return port;
+}
+
+function parseDb(text: string | undefined, what: string): number {
+  if (text === undefined || text === '') return 0;
+  if (!/^\d{1,5}$/.test(text)) throw new UserFacingError(`${what} database "${text}" is not a number`);
+  return Number(text);
+}
+
+function decode(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new UserFacingError(`${what}: bad %-escape in the user or master name`);
+  }
+}
+
+/**
+ * Parses a Redis URL (see the module comment).
+ * @param what how to name it in errors: `target` or `source`
+ * @throws UserFacingError (one line, never with the password) for an unknown scheme, a missing host
+ *   or master name, a bad port or database.
+ */
+export function parseRedisUrl(text: string, what: RedisRole = 'target'): RedisAddress {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
+  const expected = 'expected redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...';
+  if (scheme === undefined) throw new UserFacingError(`${what} "${redactUrl(text)}" is not a URL: ${expected}`);
+  if (!SCHEMES.includes(`${scheme}:`)) throw new UserFacingError(`unsupported ${what} scheme "${scheme}:": ${expected}`);
+  const tls = scheme.startsWith('rediss');
+  if (scheme.endsWith('+sentinel')) return parseSentinelUrl(text, tls, what);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UserFacingError(`${what} is not a valid URL (port 1 to 65535?): ${expected}`);
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new UserFacingError(`${what} URL has no host`);
+  const port = parsePort(url.port, 6379, `${what} URL`);
+  const dbText = url.pathname.replace(/^\//, '');
+  const db = parseDb(dbText, `${what} URL`);
+  const username = url.username !== '' ? decode(url.username, `${what} URL`) : undefined;
+  const urlPassword = url.password !== '' ? decode(url.password, `${what} URL`) : undefined;
+  return {
+    kind: 'node', tls, host, port, db,
+    ...(username !== undefined ? { username } : {}),
+    ...(urlPassword !== undefined ? { urlPassword } : {}),
+    url: `${tls ? 'rediss' : 'redis'}://${formatHostPort({ host, port })}/${db}`,
+  };
+}
+
+function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddress {
+  const m = /^[^:]+:\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^/?#]*))?(?:\/([^/?#]*))?\/?$/.exec(text);
+  if (m === null) throw new UserFacingError(`${what} "${redactUrl(text)}" is not understood: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port[,host:port]/MASTER[/db]`);
+  const sentinels: HostPort[] = [];
+  for (const part of (m[2] ?? '').split(',')) {
+    const hp = /^(\[[^\]]+\]|[^:[\]]+)(?::([^:]*))?$/.exec(part);
+    if (hp === null) throw new UserFacingError(`${what} URL: sentinel address "${part}" is not host or host:port`);
+    sentinels.push({ host: hp[1]!.replace(/^\[(.*)\]$/, '$1'), port: parsePort(hp[2], 26379, `${what} URL sentinel ${hp[1]}`) });
+  }
+  const masterName = m[3] !== undefined ? decode(m[3], `${what} URL`) : '';
+  if (masterName === '') throw new UserFacingError(`${what} URL names no Sentinel master: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port/MASTER[/db]`);
+  const db = parseDb(m[4], `${what} URL`);
+  let username: string | undefined;
+  let urlPassword: string | undefined;
+  if (m[1] !== undefined) {
+    const colon = m[1].indexOf(':');
+    const u = decode(colon < 0 ? m[1] : m[1].slice(0, colon), `${what} URL`);
+    const p = colon < 0 ? '' : decode(m[1].slice(colon + 1), `${what} URL`);
+    if (u !== '') username = u;
+    if (p !== '') urlPassword = p;
+  }
+  const first = sentinels[0]!;
+  return {
+    kind: 'sentinel', tls, host: first.host, port: first.port, sentinels, masterName, db,
+    ...(username !== undefined ? { username } : {}),
+    ...(urlPassword !== undefined ? { urlPassword } : {}),
+    url: `${tls ? 'rediss' : 'redis'}+sentinel://${sentinels.map(formatHostPort).join(',')}/${encodeURIComponent(masterName)}/${db}`,
+  };
+}
+
+/** A URL with any password in its user part replaced by `***` (for error messages). */
+export function redactUrl(text: string): string {
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+}
+
+/** Environment variables of passwords, per role. */
+export const PASSWORD_ENV: Record<RedisRole, string> = {
+  target: 'SESSION_MIGRATE_REDIS_PASSWORD',
+  source: 'SESSION_MIGRATE_SOURCE_REDIS_PASSWORD',
+};
+export const SENTINEL_PASSWORD_ENV: Record<RedisRole, string> = {
+  target: 'SESSION_MIGRATE_SENTINEL_PASSWORD',
+  source: 'SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD',
+};
+
+/** Credentials of one connection (never stored, never printed). */
+export interface RedisCredentials {
+  username?: string;
+  password?: string;
+  sentinelPassword?: string;
+  /** The password came from the URL (the caller warns: it shows in `ps`). */
+  passwordInUrl: boolean;
+}
+
+/**
+ * The credentials for an address: the user from the URL; the password from the URL (if any, with
+ * `passwordInUrl`) or else the role's environment variable; the sentinel password from its variable.
+ */
+export function credentialsFor(address: RedisAddress, role: RedisRole, env: NodeJS.ProcessEnv = process.env): RedisCredentials {
+  const fromEnv = env[PASSWORD_ENV[role]];
+  const password = address.urlPassword ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
+  const sentinel = env[SENTINEL_PASSWORD_ENV[role]];
+  return {
+    ...(address.username !== undefined ? { username: address.username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(sentinel !== undefined && sentinel !== '' ? { sentinelPassword: sentinel } : {}),
+    passwordInUrl: address.urlPassword !== undefined,
+  };
+}

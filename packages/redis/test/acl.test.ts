@@ -1,0 +1,22 @@
+/**
+ * docs/redis.md prints the minimal ACL rule of every command: it must be exactly what aclRuleFor
+ * gives (the rules test/acl-rules.test.ts runs every command under).
+ */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ACL_COMMANDS, aclRuleFor, type AclCommand } from '../src/index.ts';
+
+const doc = readFileSync(join(import.meta.dirname, '../../../docs/redis.md'), 'utf8');
+
+describe('ACL rules', () => {
+  it('docs/redis.md lists every command with exactly its rule', () => {
+    for (const command of Object.keys(ACL_COMMANDS) as AclCommand[]) {
+      const rule = aclRuleFor(command, command.startsWith('source') ? 'PHPREDIS_SESSION:' : 'smsess:');
+      expect(doc, command).toContain(`\`${rule}\``);
+    }
+  });
+  it('adds SELECT for a database other than 0 and the CLUSTER subcommands on a cluster; escapes glob characters', () => {
+    expect(aclRuleFor('plan', 'a*b:', 'cluster', 3)).toBe('resetkeys ~a\\*b:* -@all +ping +info +select +scan +cluster|slots +cluster|info +cluster|myid');
+  });
+});

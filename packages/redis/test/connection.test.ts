@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
+import { writeBatchGuarded } from '../../target/src/index.ts';
+import { RedisConnection, parseRedisUrl, scanPatternForPrefix, specFromUrl, credentialsFor, redactUrl } from '../src/index.ts';
+
+const connectTarget = (url: string, env: NodeJS.ProcessEnv = {}, options: { commandTimeoutMs?: number } = {}) => RedisConnection.open(specFromUrl(url, {}, 'target', { env }), options);
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+  await redis.client.config('SET', 'requirepass', 'pa,ss+w&rd');
+});
+afterAll(async () => { await redis.stop(); });
+
+describe('parseRedisUrl', () => {
+  it('strips credentials from the printable URL and keeps the user name', () => {
+    const a = parseRedisUrl('redis://user:s%3Acret@10.1.2.3:6380/4');
+    expect(a).toMatchObject({ kind: 'node', url: 'redis://10.1.2.3:6380/4', host: '10.1.2.3', port: 6380, db: 4, tls: false, username: 'user', urlPassword: 's:cret' });
+    expect(parseRedisUrl('rediss://[::1]/')).toMatchObject({ url: 'rediss://[::1]:6379/0', host: '::1', tls: true });
+    expect(redactUrl('redis://u:secret@h:1/0')).toBe('redis://u:***@h:1/0');
+  });
+  it('parses Sentinel URLs: several sentinels, master name, database', () => {
+    expect(parseRedisUrl('redis+sentinel://10.0.0.1:26379,10.0.0.2,[::1]:26380/mymaster/2')).toMatchObject({
+      kind: 'sentinel', tls: false, masterName: 'mymaster', db: 2, url: 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,[::1]:26380/mymaster/2',
+      sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }, { host: '::1', port: 26380 }],
+    });
+    expect(parseRedisUrl('rediss+sentinel://app@s1:5000/m')).toMatchObject({ tls: true, username: 'app', db: 0 });
+    expect(() => parseRedisUrl('redis+sentinel://s1:5000')).toThrow(/names no Sentinel master/);
+  });
+  it('takes passwords from the environment, by role', () => {
+    const a = parseRedisUrl('redis://app@h');
+    expect(credentialsFor(a, 'target', { SESSION_MIGRATE_REDIS_PASSWORD: 'x', SESSION_MIGRATE_SENTINEL_PASSWORD: 's' })).toEqual({ username: 'app', password: 'x', sentinelPassword: 's', passwordInUrl: false });
+    expect(credentialsFor(a, 'source', { SESSION_MIGRATE_REDIS_PASSWORD: 'x', SESSION_MIGRATE_SOURCE_REDIS_PASSWORD: 'y' }).password).toBe('y');
+    expect(credentialsFor(parseRedisUrl('redis://:p@h'), 'target', {})).toMatchObject({ password: 'p', passwordInUrl: true });
+  });
+  it('rejects other schemes and bad databases in one line', () => {
+    expect(() => parseRedisUrl('http://h')).toThrow(/unsupported target scheme "http:"/);
+    expect(() => parseRedisUrl('memcached://h', 'source')).toThrow(/unsupported source scheme/);
+    expect(() => parseRedisUrl('redis://h/x')).toThrow(/not a number/);
+    expect(() => parseRedisUrl('nonsense')).toThrow(/not a URL/);
+  });
+  it('escapes glob characters of a prefix for SCAN MATCH', () => {
+    expect(scanPatternForPrefix('a*b?[c]\\:')).toBe('a\\*b\\?\\[c\\]\\\\:*');
+  });
+});
+
+describe('connectTarget and writeBatchGuarded against a real redis-server with AUTH', () => {
+  it('names a missing password without printing any', async () => {
+    await expect(connectTarget(`redis://127.0.0.1:${redis.port}/0`)).rejects.toThrow(/NOAUTH.*SESSION_MIGRATE_REDIS_PASSWORD/);
+    await expect(connectTarget(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'wrong-secret' })).rejects.toThrow(/^(?!.*wrong-secret)/);
+  });
+
+  // Session key names of layout 2 (the guarded write names each one's tombstone).
+  const K_NEW = `t:{${'1'.repeat(64)}}`;
+  const K_OLD = `t:{${'2'.repeat(64)}}`;
+  const K_LIST = `t:{${'3'.repeat(64)}}`;
+
+  it('writes Buffers byte for byte, never clobbers, and reports every failed command (BUG-24, BUG-25)', async () => {
+    const conn = await connectTarget(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'pa,ss+w&rd' });
+    const client = conn.client;
+    try {
+      const binary = Buffer.from(Array.from({ length: 65 }, (_, i) => 0xa0 + (i % 0x60)));
+      await client.rpush(K_LIST, 'x');
+      await client.set(K_OLD, 'previous');
+      await client.set(K_OLD, 'previous', 'EX', 50);
+      const out = await writeBatchGuarded(conn, 't:', [
+        { key: K_NEW, value: binary, ttlMs: 100_000 },
+        { key: K_OLD, value: binary, ttlMs: 100_000 },
+        { key: K_LIST, value: binary, ttlMs: 100_000 },
+      ]);
+      expect(out[0]).toEqual({ status: 'written' });
+      expect(out[1]).toMatchObject({ status: 'exists', existing: Buffer.from('previous') });
+      // The PTTL of the value already there comes back with it (50 s set above, not the 100 s asked for).
+      expect(out[1]!.status === 'exists' && out[1]!.pttlMs).toBeGreaterThan(40_000);
+      expect(out[1]!.status === 'exists' && out[1]!.pttlMs).toBeLessThanOrEqual(50_000);
+      expect(out[2]).toEqual({ status: 'wrong-type' });
+      const back = await client.getBuffer(K_NEW);
+      expect(back?.length).toBe(65);
+      expect(back?.equals(binary)).toBe(true);
+      expect(await client.ttl(K_NEW)).toBeGreaterThan(90);
+      expect(await client.get(K_OLD)).toBe('previous');
+      await expect(writeBatchGuarded(conn, 't:', [{ key: K_NEW, value: binary, ttlMs: 0 }])).rejects.toThrow(/TTL must be a positive integer/);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+describe('database index', () => {
+  it('refuses a database the server does not have instead of writing to db 0', async () => {
+    const plain = await startRedis();
+    try {
+      await expect(connectTarget(`redis://127.0.0.1:${plain.port}/99`)).rejects.toThrow(/refused SELECT 99/);
+      const c = await connectTarget(`redis://127.0.0.1:${plain.port}/3`);
+      await c.client.set('in-db-3', '1');
+      c.close();
+      await plain.client.select(3);
+      expect(await plain.client.exists('in-db-3')).toBe(1);
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  it('times out on a server that accepts connections but never answers', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const blackhole = createServer((s) => { sockets.push(s); });
+    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', () => r()));
+    const port = (blackhole.address() as import('node:net').AddressInfo).port;
+    try {
+      await expect(connectTarget(`redis://127.0.0.1:${port}/0`, {}, { commandTimeoutMs: 300 })).rejects.toThrow(/cannot connect to Redis/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      blackhole.close();
+    }
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * Running the session-migrate CLI in tests, and the session fixtures the production-Redis tests
+ * share: session files with a given age, plaintext phpredis keys, a key file.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis, Cluster } from 'ioredis';
+import { EnvelopeCodec, generateKeyFile } from '@session-migrate/envelope';
+
+export const BIN = join(import.meta.dirname, '../../packages/cli/bin/session-migrate.js');
+
+export interface CliResult { status: number; stdout: string; stderr: string }
+
+/**
+ * Runs the CLI to completion with extra environment variables (passwords); TMPDIR and PATH are kept.
+ * The environment given replaces any SESSION_MIGRATE_* variable of this process.
+ */
+export function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 180_000): CliResult {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_MIGRATE_')));
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...base, ...env }, timeout: timeoutMs });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts the CLI in the background; `done` resolves with its exit status and output. */
+export function cliChild(args: string[], env: Record<string, string> = {}): { pid: number; done: Promise<CliResult> } {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_MIGRATE_')));
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const done = new Promise<CliResult>((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, stdout, stderr })));
+  return { pid: child.pid ?? -1, done };
+}
+
+/** Asserts a usage error: exit 2 and exactly one line on stderr. Returns that line. */
+export function usageLine(r: CliResult): string {
+  const lines = r.stderr.trim().split('\n').filter((l) => !/^session-migrate: warning:/.test(l));
+  if (r.status !== 2 || lines.length !== 1) throw new Error(`expected exit 2 and one line, got ${r.status}: ${r.stderr}${r.stdout}`);
+  return lines[0]!;
+}
+
+/** A session ID of PHP's charset, unique per tag and number. */
+export const sid = (tag: string, i: number): string => `${tag}${String(i).padStart(8, '0')}abcdefghijkl`;
+
+/**
+ * Writes `n` session files `sess_<id>` (php serializer, a few bytes each) aged `ageSeconds`.
+ * @returns the IDs
+ */
+export function writeSessionFiles(dir: string, tag: string, n: number, ageSeconds = 60): string[] {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ids: string[] = [];
+  const t = Date.now() / 1000 - ageSeconds;
+  for (let i = 0; i < n; i++) {
+    const id = sid(tag, i);
+    const path = join(dir, `sess_${id}`);
+    writeFileSync(path, `user|s:${String(i).length}:"${i}";cart|a:0:{}`);
+    utimesSync(path, t, t);
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** Writes `n` plaintext phpredis sessions `<prefix><id>` with a TTL, through any client. */
+export async function writePlaintextSessions(client: Redis | Cluster, prefix: string, tag: string, n: number, ttlSeconds = 1440): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = sid(tag, i);
+    await client.set(`${prefix}${id}`, `user|s:${String(i).length}:"${i}";`, 'EX', ttlSeconds);
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** A new key file in `dir` and its codec (to name and open keys in assertions). */
+export async function newKey(dir: string): Promise<{ keyFile: string; codec: EnvelopeCodec }> {
+  const keyFile = join(dir, 'master.key');
+  const key = generateKeyFile(keyFile);
+  const codec = await EnvelopeCodec.create([key]);
+  key.fill(0);
+  return { keyFile, codec };
+}
+
+/** Counts the IDs whose session key exists (through a client that routes by key, e.g. a Cluster). */
+export async function countPresent(client: Redis | Cluster, codec: EnvelopeCodec, prefix: string, ids: string[]): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const found = await Promise.all(chunk.map((id) => client.exists(codec.keyName(prefix, id))));
+    n += found.reduce((a, b) => a + b, 0);
+  }
+  return n;
+}

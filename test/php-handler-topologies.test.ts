@@ -75,7 +75,8 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
   it('works with the plan\'s CA, client certificate and user; refuses an untrusted CA, a missing client certificate, a wrong server name', async () => {
     const node = await startTlsRedis(tls, { mutual: true });
     try {
-      await addAclUser(node, { name: 'sessions', password: 'pw-sessions', rule: `~${PREFIX}* +get +set +del +exists +expire +eval +evalsha +select +echo +ping` });
+      // exactly the handler's rule of docs/redis.md (database 0, with the ini fragment's pool pattern)
+      await addAclUser(node, { name: 'sessions', password: 'pw-sessions', rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire` });
       const base = { host: '127.0.0.1', port: node.port, username: 'sessions' };
       const good = render({ ...base, tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
       const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-sessions' };
@@ -121,7 +122,7 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
       const r = render({ host: '127.0.0.1', port: node.port, username: 'readonly', tls: { caFile: tls.caFile } });
       const id = 'existing0000000000000000000001';
       const res = request(r, [`--id=${id}`], { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-ro' });
-      expectVisibleFailure(res, id, /NOPERM.*\(the ACL user needs \+get \+set \+del \+exists \+expire \+eval \+evalsha \+select on the session keys\)/);
+      expectVisibleFailure(res, id, /NOPERM.*\(the ACL user needs \+eval \+evalsha \+get \+set \+del \+exists \+expire on the session keys; \+select for a database other than 0; docs\/redis\.md\)/);
     } finally {
       await node.stop();
     }
@@ -188,7 +189,13 @@ describe('Sentinel (RedisSentinel)', () => {
       const cache = readdirSync(sandbox).filter((f) => f.startsWith('session-migrate-sentinel-'));
       expect(cache).toHaveLength(1); // the master, for the next requests (and workers)
       const before = await s.currentMaster();
-      expect(await before.admin.call('WAIT', '1', '5000')).toBe(1);
+      expect(first.logs).toEqual([]);
+      expect(await before.admin.exists(codec.keyName(PREFIX, id)), JSON.stringify(first)).toBe(1);
+      // The handler's write reached the replica before the forced fail-over (WAIT on another
+      // connection proves nothing about it; SENTINEL FAILOVER does not wait for the replica).
+      const replica = s.nodes.find((x) => x !== before)!;
+      for (let i = 0; i < 200 && await replica.admin.exists(codec.keyName(PREFIX, id)) !== 1; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await replica.admin.exists(codec.keyName(PREFIX, id))).toBe(1);
       const after = await s.failover({ reconfigureOldMaster: 'now' });
       expect(after).not.toBe(before);
       // Wait until the old master is a replica: a write it took before that would be dropped by the
@@ -197,9 +204,19 @@ describe('Sentinel (RedisSentinel)', () => {
       expect(await before.admin.info('replication')).toMatch(/role:slave/);
       // The cache still names the old master, now a replica: READONLY, then the sentinel is asked again.
       const next = request(r, [`--id=${id}`, '--set={"n":2}'], env);
+      if (next.out.idAfter !== id || (next.out.session as { n?: number } | null)?.n !== 1) {
+        throw new Error(JSON.stringify({ next: next.out, logs: next.logs, stderr: next.stderr,
+          nodes: await Promise.all(s.nodes.map(async (x) => ({ port: x.port, role: /role:(\w+)/.exec(await x.admin.info('replication'))?.[1], value: (await x.admin.getBuffer(codec.keyName(PREFIX, id)))?.length ?? null }))) }));
+      }
       expect(next.out, next.logs.join('\n')).toMatchObject({ started: true, idAfter: id, session: { n: 1 }, closed: true });
       expect(next.logs).toEqual([]);
       const third = request(r, [`--id=${id}`], env);
+      const diag = async (): Promise<string> => JSON.stringify({
+        next: next.out, nextLogs: next.logs, third: third.out, thirdLogs: third.logs,
+        cache: readdirSync(sandbox).filter((f) => f.startsWith('session-migrate-sentinel-')).map((f) => readFileSync(join(sandbox, f), 'utf8')),
+        nodes: await Promise.all(s.nodes.map(async (x) => ({ port: x.port, role: /role:(\w+)/.exec(await x.admin.info('replication'))?.[1], value: (await x.admin.getBuffer(codec.keyName(PREFIX, id)))?.length ?? null }))),
+      });
+      if (third.out.session === null || (third.out.session as { n?: number }).n !== 2) throw new Error(await diag());
       expect(third.out).toMatchObject({ started: true, idAfter: id, session: { n: 2 } });
       expect(await after.admin.exists(codec.keyName(PREFIX, id))).toBe(1);
 

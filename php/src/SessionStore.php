@@ -457,7 +457,8 @@ LUA;
             return ' (the server is a Redis Cluster node: generate the handler with the cluster topology)';
         }
         if (strncmp($message, 'NOPERM', 6) === 0) {
-            return ' (the ACL user needs +get +set +del +exists +expire +eval +evalsha +select on the session keys)';
+            return ' (the ACL user needs +eval +evalsha +get +set +del +exists +expire on the session keys;'
+                . ' +select for a database other than 0; docs/redis.md)';
         }
 
         return '';

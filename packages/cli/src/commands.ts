@@ -140,7 +140,8 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
   const sourceDescription = source.describe();
   let conn: RedisConnection;
   try {
-    conn = await RedisConnection.open(targetSpec, { aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
+    // write: the plan is for writing; a replica is refused now rather than by apply.
+    conn = await RedisConnection.open(targetSpec, { write: true, aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
   } catch (err) {
     await source.close();
     throw err;

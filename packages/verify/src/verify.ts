@@ -7,7 +7,7 @@
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
-import { redactSessionPath } from '@session-migrate/common';
+import { UserFacingError, redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { LOCK_INFIX, TOMBSTONE_INFIX, classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -201,11 +201,11 @@ const TOMBSTONE_VALUE = Buffer.from('1');
 
 /**
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
- * @throws Error with the fix.
+ * @throws UserFacingError (exit 2) naming the server and the fix.
  */
 function stopOnPermanent(client: RedisConnection, err: Error): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new Error(`${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
 }
 
 /**

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what session-migrate's demo and tests need on a Debian/Ubuntu machine, then runs the command
 # given after --then. Idempotent: installs only what is missing.
-#   Debian packages: redis-server, php-cli, php-redis (phpredis), php-igbinary, php-cgi,
+#   Debian packages: redis-server, redis-tools, openssl, php-cli, php-redis (phpredis), php-igbinary, php-cgi,
 #   php-codesniffer (the PSR-12 check of the generated PHP)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
 set -euo pipefail
@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# redis-cli builds the test clusters; openssl makes the tests' CA and certificates (TLS tests).
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v php >/dev/null 2>&1 || need+=(php-cli)
 # Capture the module list first: `php -m | grep -q` can die of SIGPIPE under pipefail and look like "missing".
 modules=$(php -m 2>/dev/null || true)

@@ -149,6 +149,8 @@ describe('Sentinel', () => {
       .toMatch(/no sentinel of .* knows a master named "no-such-master"/);
     expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', join(root, 'bad.json')])))
       .toMatch(/SESSION_MIGRATE_SENTINEL_PASSWORD/);
+    // A sentinel's address given as a plain redis:// URL.
+    expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', s.sentinel.url, '--key-file', keyFile, '--out', join(root, 'bad.json')], { SESSION_MIGRATE_REDIS_PASSWORD: SENTINEL_PW }))).toMatch(/is a sentinel, not a data node: use redis\+sentinel:\/\//);
     expect(Number(await (await s.currentMaster()).admin.dbsize())).toBe(0);
   });
 });

@@ -139,6 +139,10 @@ export class RedisConnection {
       probe.disconnect();
       throw connectFailure(spec, lastError ?? err, options.aclRule);
     }
+    if (info.get('redis_mode') === 'sentinel') {
+      probe.disconnect();
+      throw new UserFacingError(`${a.url} is a sentinel, not a data node: use ${a.tls ? 'rediss' : 'redis'}+sentinel://${formatHostPort(a)}/MASTER_NAME/${a.db}`);
+    }
     if (info.get('cluster_enabled') === '1') {
       let state: Map<string, string>;
       try {

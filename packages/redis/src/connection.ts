@@ -158,7 +158,7 @@ export class RedisConnection {
       if (a.db !== 0) throw new UserFacingError(`${a.url} is a Redis Cluster, which has only database 0: use /0 in the URL`);
       return openCluster(spec, options, common);
     }
-    // A single node: the probe becomes the connection, on the database asked for.
+    // A single node: a master for commands that write; then the connection on the database asked for.
     if (options.write === true && info.get('role') === 'slave') {
       probe.disconnect();
       const master = info.get('master_host') !== undefined ? ` of ${info.get('master_host')}:${info.get('master_port')}` : '';

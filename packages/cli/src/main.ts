@@ -130,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
       allTlsOptions(phpOptions(keyOptions(y)))
-        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis://host:port/db?prefix=P or tcp://host:port?auth=..&prefix=..&database=..; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
+        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })

@@ -13,8 +13,8 @@ const SCANNED_DIRS = ['test', 'bench', 'scripts', 'packages', 'codemods'];
 const SKIPPED = new Set(['node_modules', 'fixtures', '.git']);
 const EXTENSIONS = /\.(ts|mts|js|mjs|php|sh)$/;
 
-/** A relative path that climbs to a `shared` folder, or an absolute path under /work or a home directory. */
-const OUTSIDE = /(?:\.\.\/)+shared\b|['"`]\/work\/|['"`]\/(?:home|root)\/[^'"`]/;
+/** A relative path that climbs to a `shared` folder beside the clone, or an absolute path under /work (this workplace). */
+const OUTSIDE = /(?:\.\.\/)+shared\b|['"`]\/work\//;
 
 function* files(dir: string): Generator<string> {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

@@ -77,7 +77,7 @@ describe('the installed tarball', () => {
     walk(installed);
     expect(files.filter((f) => /\.(ts|mts|cts)$/.test(f) && !/\.d\.m?ts$/.test(f))).toEqual([]);
     expect(files.filter((f) => /^dist\/[^/]+\.js$/.test(f))).toEqual(expect.arrayContaining(['dist/cli.js', 'dist/index.js', 'dist/prepare-worker.js']));
-    for (const f of ['templates/EncryptedRedisSessionHandler.php.tpl', 'templates/iac/terraform/session-migrate-redis.tf.tpl', 'packages/audit/src/collect-script.sh', 'THIRD-PARTY-LICENSES.txt', 'README.md']) {
+    for (const f of ['templates/EncryptedRedisSessionHandler.php.tpl', 'templates/iac/terraform/session-migrate-redis.tf.tpl', 'packages/audit/src/collect-script.sh', 'docs/keys.md', 'THIRD-PARTY-LICENSES.txt', 'README.md']) {
       expect(files, f).toContain(f);
     }
     const bundled = readdirSync(join(installed, 'dist')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(installed, 'dist', f), 'utf8')).join('\n');

@@ -25,6 +25,8 @@ export const PACKAGE_ASSETS = {
   templates: 'templates',
   /** The POSIX sh collect script printed by `audit collect-script` (packages/audit/src/collected.ts). */
   auditCollectScript: 'packages/audit/src/collect-script.sh',
+  /** Read by people: the README's links (envelope format, keys, runbook, audit rules) work in the package. */
+  docs: 'docs',
 } as const satisfies Record<string, string>;
 
 /** Name of a shipped file or directory (a key of PACKAGE_ASSETS). */

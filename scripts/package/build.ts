@@ -53,6 +53,9 @@ const HEAVY_PACKAGES = ['typescript', 'ts-morph', '@ts-morph/common', 'php-parse
  */
 const OPTIONAL_REQUIRES = ['supports-color', 'source-map-support'];
 
+/** Packages bundled inside another package's files (not visible as inputs of their own). */
+const EMBEDDED_PACKAGES: Record<string, string[]> = { '@ts-morph/common': ['typescript'] };
+
 /** What the package is built from: a change to any of these makes --if-stale rebuild. */
 const INPUT_ROOTS = ['packages', 'codemods', 'scripts/package', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json', ...Object.values(PACKAGE_ASSETS)];
 
@@ -108,7 +111,7 @@ async function bundle(): Promise<Metafile> {
         "const __dirname = __smFileURLToPath(new URL('.', import.meta.url));",
       ].join('\n'),
     },
-    legalComments: 'none', // the licenses go to THIRD-PARTY-LICENSES.txt
+    legalComments: 'eof', // and every bundled package's license in THIRD-PARTY-LICENSES.txt
     minify: true,
     keepNames: true,
     metafile: true,
@@ -165,6 +168,11 @@ function thirdPartyLicenses(meta: Metafile): string {
   for (const input of Object.keys(meta.inputs)) {
     const m = /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
     if (m !== null) packages.set(m[2]!, join(REPO, m[1]!));
+  }
+  // Packages that carry another one inside their own files: @ts-morph/common ships a copy of the
+  // TypeScript compiler (dist/typescript.js, Apache-2.0).
+  for (const [carrier, embedded] of Object.entries(EMBEDDED_PACKAGES)) {
+    if (packages.has(carrier)) for (const name of embedded) packages.set(name, join(REPO, 'node_modules', name));
   }
   const parts = ['session-migrate bundles the following packages into dist/. Their licenses follow.\n'];
   for (const [name, dir] of [...packages].sort(([a], [b]) => a.localeCompare(b))) {

@@ -171,15 +171,17 @@ function thirdPartyLicenses(meta: Metafile): string {
   }
   // Packages that carry another one inside their own files: @ts-morph/common ships a copy of the
   // TypeScript compiler (dist/typescript.js, Apache-2.0).
+  const carriedBy = new Map<string, string>();
   for (const [carrier, embedded] of Object.entries(EMBEDDED_PACKAGES)) {
-    if (packages.has(carrier)) for (const name of embedded) packages.set(name, join(REPO, 'node_modules', name));
+    if (packages.has(carrier)) for (const name of embedded) { packages.set(name, join(REPO, 'node_modules', name)); carriedBy.set(name, carrier); }
   }
   const parts = ['session-migrate bundles the following packages into dist/. Their licenses follow.\n'];
   for (const [name, dir] of [...packages].sort(([a], [b]) => a.localeCompare(b))) {
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; license?: string };
     const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
     const text = file !== undefined ? readFileSync(join(dir, file), 'utf8').trim() : `(no license file; package.json says: ${pkg.license ?? 'nothing'})`;
-    parts.push(`${'='.repeat(78)}\n${name}@${pkg.version ?? '?'} (${pkg.license ?? 'unknown license'})\n${'='.repeat(78)}\n${text}\n`);
+    const title = carriedBy.has(name) ? `${name}, the copy inside ${carriedBy.get(name)}` : `${name}@${pkg.version ?? '?'}`;
+    parts.push(`${'='.repeat(78)}\n${title} (${pkg.license ?? 'unknown license'})\n${'='.repeat(78)}\n${text}\n`);
   }
   return parts.join('\n');
 }

@@ -11,11 +11,13 @@
  * only catch a CLI that hangs or loads the TypeScript compiler on every start.
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VERSION } from '@session-migrate/common';
+import { PACKAGE_ASSETS, VERSION } from '@session-migrate/common';
 import { buildPackage } from '../scripts/package/build.ts';
 import { startRedis, type RedisServer } from './support/servers.ts';
 
@@ -77,8 +79,9 @@ describe('the installed tarball', () => {
     walk(installed);
     expect(files.filter((f) => /\.(ts|mts|cts)$/.test(f) && !/\.d\.m?ts$/.test(f))).toEqual([]);
     expect(files.filter((f) => /^dist\/[^/]+\.js$/.test(f))).toEqual(expect.arrayContaining(['dist/cli.js', 'dist/index.js', 'dist/prepare-worker.js']));
-    for (const f of ['templates/EncryptedRedisSessionHandler.php.tpl', 'templates/iac/terraform/session-migrate-redis.tf.tpl', 'packages/audit/src/collect-script.sh', 'docs/keys.md', 'THIRD-PARTY-LICENSES.txt', 'README.md']) {
-      expect(files, f).toContain(f);
+    for (const f of ['templates/iac/terraform/session-migrate-redis.tf.tpl', 'THIRD-PARTY-LICENSES.txt', 'README.md']) expect(files, f).toContain(f);
+    for (const [name, path] of Object.entries(PACKAGE_ASSETS)) {
+      expect(files.some((f) => f === path || f.startsWith(`${path}/`)), `PACKAGE_ASSETS.${name} (${path})`).toBe(true);
     }
     const bundled = readdirSync(join(installed, 'dist')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(installed, 'dist', f), 'utf8')).join('\n');
     expect(bundled).not.toMatch(/from\s*["']tsx|["']tsx\/esm/);
@@ -284,13 +287,27 @@ describe('the library API from the installed package, without the CLI', () => {
 });
 
 describe('scripts/setup.sh builds the package and stops on a failed build', () => {
-  /** A copy of what the build reads (mtimes kept, so setup.sh sees node_modules as current), with one fault. */
+  /**
+   * A copy of what the build reads, with one fault. Its node_modules is a directory of links to this
+   * clone's packages (the workspace links point at the copy's own sources), and its lock file is
+   * older than node_modules, so setup.sh never runs `npm ci` there (which would empty a linked tree).
+   */
   function brokenCopy(breakIt: (root: string) => void): string {
     const root = mkdtempSync(join(tmpdir(), 'sm-setup-'));
-    for (const p of ['scripts', 'packages', 'codemods', 'templates', 'docs', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json']) {
+    for (const p of ['scripts', 'packages', 'codemods', 'docs', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json', ...Object.values(PACKAGE_ASSETS)]) {
+      if (existsSync(join(root, p))) continue;
+      mkdirSync(dirname(join(root, p)), { recursive: true });
       execFileSync('cp', ['-a', join(REPO, p), join(root, p)]);
     }
-    execFileSync('ln', ['-s', join(REPO, 'node_modules'), join(root, 'node_modules')]);
+    const modules = join(root, 'node_modules');
+    mkdirSync(join(modules, '@session-migrate'), { recursive: true });
+    for (const name of readdirSync(join(REPO, 'node_modules')).filter((n) => n !== '@session-migrate')) {
+      symlinkSync(join(REPO, 'node_modules', name), join(modules, name));
+    }
+    for (const name of readdirSync(join(REPO, 'node_modules/@session-migrate'))) {
+      symlinkSync(readlinkSync(join(REPO, 'node_modules/@session-migrate', name)), join(modules, '@session-migrate', name));
+    }
+    utimesSync(join(root, 'package-lock.json'), new Date(0), new Date(0));
     breakIt(root);
     return root;
   }
@@ -304,7 +321,7 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
       try {
         const r = spawnSync('bash', ['scripts/setup.sh', '--then', 'true'], { cwd: root, encoding: 'utf8', env: NPM_ENV, timeout: 180_000 });
         expect(r.status, r.stderr).toBe(1);
-        const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('setup: building'));
+        const lines = r.stderr.trim().split('\n');
         expect(lines, r.stderr).toHaveLength(1);
         expect(lines[0]).toMatch(/^setup: the npm package did not build: session-migrate build: /);
         expect(lines[0]).toMatch(message);

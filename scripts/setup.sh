@@ -5,6 +5,8 @@
 #   php-codesniffer (the PSR-12 check of the generated PHP), php-fpm and nginx (the HTTP tests and
 #   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS benchmark's private CA)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
+#   the npm package: dist/session-migrate-<version>.tgz (npm run pack), when its sources changed since
+#   it was built; a failed build stops here with one line on stderr and exit 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,15 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund >/dev/null
 fi
+
+# The npm package (scripts/package/build.ts): rebuilt only when its inputs changed. The clone itself
+# runs the TypeScript sources (packages/cli/bin/session-migrate.js) and does not need it.
+if ! build_log=$(node_modules/.bin/tsx scripts/package/build.ts --if-stale 2>&1); then
+  reason=$(grep -m1 '^session-migrate build: ' <<<"$build_log" || tail -n1 <<<"$build_log")
+  echo "setup: the npm package did not build: ${reason:-no output}" >&2
+  exit 1
+fi
+grep -v ' is up to date$' <<<"$build_log" | sed 's/^session-migrate build: /setup: /' >&2 || true
 
 if [ "${1:-}" = "--then" ]; then
   shift

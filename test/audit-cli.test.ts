@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson } from '@session-migrate/audit';
 import { phpDefaults, repeatedOption } from '../packages/cli/src/commands-audit.ts';
+import { FIXTURES_DIR } from './support/fixtures.ts';
 
 /** CLI runs spawn node + tsx: seconds each on a loaded machine, so these tests get a generous limit. */
 const SLOW = 600_000;
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const FIXTURES = join(import.meta.dirname, '../packages/audit/test/fixtures');
-const SHARED = join(import.meta.dirname, '../../shared');
+const SHARED = FIXTURES_DIR; // test/fixtures: cases/BUG-XX
 const work = mkdtempSync(join(tmpdir(), 'audit-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -5,11 +5,8 @@
  * decoding), so offsets are byte offsets, splicing never re-encodes anything, and a BOM, invalid UTF-8
  * or CRLF line endings come back out byte for byte.
  */
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-// php-parser ships CommonJS with its own types.d.ts.
-const PhpParser = require('php-parser') as typeof import('php-parser');
+// php-parser ships CommonJS with its own types.d.ts; Node and the package bundler both see `Engine` as a named export.
+import { Engine as PhpParserEngine } from 'php-parser';
 
 /** A php-parser AST node as this codemod reads it (only the fields it uses are typed). */
 export interface PhpNode {
@@ -49,7 +46,7 @@ export class PhpSyntaxError extends Error {
 }
 
 function engine(options: ParseOptions) {
-  return new PhpParser.Engine({
+  return new PhpParserEngine({
     // php8 mode, newest grammar the package knows (8.3 covers enums, readonly, match, attributes,
     // first-class callables, named arguments, typed class constants); errors are errors, not recovered.
     parser: { php8: true, version: '8.3', suppressErrors: false, extractDoc: true },

@@ -7,13 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderArtifacts } from '@session-migrate/generate';
 import { CodemodInputError, applyEdits, parsePhp, requireExpression, runCodemod, type Edit } from '../src/index.ts';
 import { callEnd, type PhpNode } from '../src/source.ts';
+import { FIXTURES_DIR } from '../../../test/support/fixtures.ts';
 
-const SHARED = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const SHARED = FIXTURES_DIR; // test/fixtures: cases/BUG-XX
 const REQUIRE = (rel: string) => `require_once __DIR__ . '${rel}'; // session-migrate: encrypted Redis session handler`;
 
 let apps: string[] = [];

@@ -3,7 +3,7 @@
  * Exit codes: 0 success, 1 a check failed, 2 usage, input or connection error (one line on stderr).
  */
 import yargs, { type Argv } from 'yargs';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { UserFacingError, VERSION, printable } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PLAN_FILE, DEFAULT_PREFIX,
@@ -20,8 +20,6 @@ import { rollbackCommand } from './commands-rollback.ts';
 import { purgeCommand } from './commands-purge.ts';
 import { generateCommand } from './commands-generate.ts';
 import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './commands-audit.ts';
-
-const VERSION = '0.1.0';
 
 /** Boolean flags: `--flag=VALUE` takes only true or false (yargs reads `--dry-run=yes` as false). */
 const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'keep', 'help', 'allow-partial', 'remove-keys', 'read-through', 'strict', 'sarif', 'fleet', 'replace-custom-handler', 'short-open-tag', 'version']);

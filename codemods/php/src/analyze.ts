@@ -34,6 +34,7 @@ export type Severity = 'info' | 'warning' | 'error';
  * session-start, files-handler-call-removed, files-handler-call-neutralized, session-ini-kept,
  * session-getter, dynamic-value, dynamic-ini-option, other-save-handler, other-save-path,
  * custom-handler-registered, custom-handler-replaced, generated-handler-registration, framework-config, session-start-unreached, codemod-target-locked,
+ * session-callable (a first-class callable `session_start(...)`, `ini_set(...)`: a Closure, no call),
  * pool-save-path-locked,
  * include-unresolved, parse-error, lint-failed, symlink-skipped, overlapping-edit, handler-registered,
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
@@ -182,6 +183,27 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
       const start = what.loc!.start.offset;
       const end = callEnd(tokens, what.loc!.end.offset);
       const args = node.arguments as PhpNode[];
+      if (isFirstClassCallable(args) && SESSION_FUNCTIONS.has(name)) {
+        // `session_start(...)` (PHP 8.1 first-class callable syntax) creates a Closure and calls
+        // nothing (php-src Zend/tests/first_class_callable_*.phpt); only `session_start(...)()`
+        // calls it at once. Anywhere else the Closure runs wherever it is called, which this
+        // analysis does not follow.
+        const invoked = ctx?.node.kind === 'call' && ctx.node.what === node;
+        if (invoked && name === 'session_start') {
+          events.push({ kind: 'session_start', offset: start, line: at(start) });
+          find(start, 'session-start', 'info', 'session_start(...)() calls the Closure at once: a session start; the handler must be registered before this runs');
+          return;
+        }
+        if (invoked) return;
+        find(start, 'session-callable', 'warning',
+          name === 'session_start'
+            ? 'session_start(...) is a first-class callable: it creates a Closure and starts no session here; a session starts wherever the Closure is called'
+            : `${name}(...) is a first-class callable: it creates a Closure and changes nothing here; the change happens wherever the Closure is called`,
+          name === 'session_start'
+            ? 'make sure the handler bootstrap is required before the Closure is called'
+            : 'check what the Closure is called with, and where');
+        return;
+      }
       switch (name) {
         case 'session_start':
           events.push({ kind: 'session_start', offset: start, line: at(start) });
@@ -497,6 +519,14 @@ function walk(node: PhpNode, parent: WalkContext | null, visit: (node: PhpNode, 
 
 function isNode(value: unknown): value is PhpNode {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}
+
+/** The functions whose calls the analysis reads (for the first-class callable check). */
+const SESSION_FUNCTIONS = new Set(['session_start', 'ini_set', 'ini_alter', 'session_save_path', 'session_module_name', 'session_set_save_handler']);
+
+/** `f(...)`: PHP 8.1 first-class callable syntax (php-parser: a single `variadicplaceholder` argument). */
+export function isFirstClassCallable(args: readonly PhpNode[]): boolean {
+  return args.length === 1 && args[0]!.kind === 'variadicplaceholder';
 }
 
 /** Lower-cased global function name of a callee, or null when it is not a plain (global) name. */

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson } from '@session-migrate/audit';
-import { phpDefaults, repeatedOption } from '../packages/cli/src/commands-audit.ts';
+import { phpDefaults } from '../packages/cli/src/commands-audit.ts';
+import { main } from '../packages/cli/src/main.ts';
 
 /** CLI runs spawn node + tsx: seconds each on a loaded machine, so these tests get a generous limit. */
 const SLOW = 600_000;
@@ -122,10 +123,16 @@ describe('audit --ini --scan-dir: every value equals real PHP, extension directi
 });
 
 describe('audit options', () => {
-  it('--docroot and --from-collected may be repeated and take several values', () => {
-    expect(repeatedOption(['audit', '--docroot', '/a', '--json', '--docroot=/b', '--docroot', '/c', '/d', '--fail-on', 'none'], 'docroot')).toEqual(['/a', '/b', '/c', '/d']);
-    expect(repeatedOption(['audit', '--from-collected', 'x.json', 'y.json'], 'from-collected')).toEqual(['x.json', 'y.json']);
-    expect(repeatedOption(['audit'], 'docroot')).toEqual([]);
+  it('--docroot and --from-collected may be repeated and take several values, in any spelling', async () => {
+    const parsed = async (argv: string[]) => {
+      let got: Record<string, unknown> = {};
+      expect(await main(argv, { inspect: (a) => { got = a; } })).toBe(0);
+      return got;
+    };
+    expect((await parsed(['audit', '--docroot', '/a', '--json', '--docroot=/b', '--docroot', '/c', '/d', '--fail-on', 'none'])).docroot).toEqual(['/a', '/b', '/c', '/d']);
+    expect((await parsed(['audit', '--from-collected', 'x.json', 'y.json']))['from-collected']).toEqual(['x.json', 'y.json']);
+    expect((await parsed(['audit', '--fromCollected', 'x.json', '--from-collected=y.json']))['from-collected']).toEqual(['x.json', 'y.json']);
+    expect((await parsed(['audit'])).docroot).toBeUndefined();
   });
   it('the CLI reads every --docroot', () => {
     const root = join(FIXTURES, 'rhel-layout/root');
@@ -334,6 +341,18 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     const a = JSON.parse(audit.stdout) as AuditJson;
     const cliCfg = a.hosts[0]?.configurations.find((c) => c.id.endsWith('/cli'));
     expect(cliCfg?.values['session.save_path']).toBe(redactSecrets(real[0] ?? ''));
+  }, SLOW);
+
+  it('--fromCollected (camelCase) audits the document, not the local host (issue 13)', () => {
+    const doc = JSON.parse(runCollect(fakeRoot('host-c', '/var/lib/php/sessions'))) as Record<string, unknown>;
+    doc.host = Buffer.from('web-camel').toString('base64');
+    const f = join(work, 'web-camel.json');
+    writeFileSync(f, JSON.stringify(doc));
+    for (const args of [['--fromCollected', f], [`--fromCollected=${f}`], ['--from-collected', f]]) {
+      const r = cli(['audit', ...args, '--json', '--failOn', 'none']);
+      expect(r.status, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as AuditJson).hosts.map((h) => h.host), args.join(' ')).toEqual(['web-camel']);
+    }
   }, SLOW);
 
   it('--fleet summarises three hosts per handler, save path and finding', () => {

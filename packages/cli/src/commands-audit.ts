@@ -122,23 +122,6 @@ function readCollected(path: string): string {
   }
 }
 
-/**
- * Every value of a repeatable option: `--docroot a --docroot b c` gives [a, b, c]. The CLI keeps only
- * the last value of a repeated option (main.ts parser configuration), which is right for single values
- * but not for these lists.
- */
-export function repeatedOption(argv: string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--') break;
-    if (arg.startsWith(`--${name}=`)) { out.push(arg.slice(name.length + 3)); continue; }
-    if (arg !== `--${name}`) continue;
-    while (i + 1 < argv.length && !(argv[i + 1] as string).startsWith('-')) out.push(argv[++i] as string);
-  }
-  return out;
-}
-
 /** Prints the collect script. */
 export function auditCollectScript(print: Print): number {
   process.stdout.write(collectScript());

@@ -124,7 +124,7 @@ interface Draft {
 function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null): Finding[] {
   const { resolved, findings } = resolveSavePath(engine, d.cfg.values, sysTemp);
   d.cfg.savePath = resolved;
-  return checkConfig(d.cfg, { fs, engine, entries: d.entries, syntaxErrors: d.errors, savePathFindings: findings, lineText, sampleSize });
+  return checkConfig(d.cfg, { fs, engine, entries: d.entries, syntaxErrors: d.errors, savePathFindings: findings, lineText, sampleSize, extensions: d.extensions });
 }
 
 /**

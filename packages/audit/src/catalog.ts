@@ -59,7 +59,7 @@ export const RULES: readonly Rule[] = [
     'Percent-encode reserved characters in values (`,`→%2C, `+`→%2B, `&`→%26) and quote the whole value in the ini file.'),
   R('removed-directive', 'medium', 'a directive that this PHP version no longer has (e.g. session.entropy_file, removed in 7.1): the line silently does nothing',
     'Delete the line; for session ID strength use session.sid_length / sid_bits_per_character (PHP < 8.4) or the defaults.'),
-  R('unknown-directive', 'medium', 'a directive name PHP never had (a typo such as session.save_hander, or wrong case): the line silently does nothing',
+  R('unknown-directive', 'medium', 'a directive name PHP never had (a typo such as session.save_hander, wrong case, or any name containing `session` that PHP does not know, such as openssl_session_save_path from published hardening guides): the line silently does nothing',
     'Fix the name (ini keys are case-sensitive) or delete the line.'),
   R('deprecated-directive', 'low', 'a setting deprecated in the PHP version found (8.4: changing sid_length, sid_bits_per_character, use_only_cookies, use_trans_sid, trans_sid_*, referer_check)',
     'Remove the setting and keep the default.'),

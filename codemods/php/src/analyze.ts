@@ -26,6 +26,7 @@
  */
 import { posix } from 'node:path';
 import { callEnd, isTrivia, lineOf, parsePhp, statementEnd, tokenAt, type ParseOptions, type PhpNode, type Token } from './source.ts';
+import { evaluateStatic, globalScope } from './static-value.ts';
 
 export type Severity = 'info' | 'warning' | 'error';
 
@@ -562,46 +563,13 @@ function literal(node: PhpNode | undefined): string | null {
 }
 
 /**
- * Evaluates a static include path: string literals, `__DIR__`, `__FILE__`, `dirname(X[, levels])`,
- * `DIRECTORY_SEPARATOR` and `.` concatenation. Anything else (constants, variables) gives null.
- * String values are binary strings; they are decoded as UTF-8 for the path.
+ * Evaluates a static include path (static-value.ts without symbols: string literals, `__DIR__`,
+ * `__FILE__`, `dirname(X[, levels])`, `DIRECTORY_SEPARATOR`, `.` concatenation). Constants and
+ * variables give null. The result, a binary string, is decoded as UTF-8 for the path.
  */
 function evalPath(node: PhpNode, absPath: string): string | null {
-  switch (node.kind) {
-    case 'string':
-    case 'nowdoc':
-      return typeof node.value === 'string' ? Buffer.from(node.value, 'latin1').toString('utf8') : null;
-    case 'magic': {
-      const v = String(node.raw ?? node.value).toUpperCase();
-      if (v === '__DIR__') return posix.dirname(absPath);
-      if (v === '__FILE__') return absPath;
-      return null;
-    }
-    case 'name':
-    case 'constref': {
-      const n = identifierName(node.name);
-      return n === 'DIRECTORY_SEPARATOR' || n === '\\DIRECTORY_SEPARATOR' ? '/' : null;
-    }
-    case 'bin': {
-      if (node.type !== '.') return null;
-      const l = evalPath(node.left as PhpNode, absPath);
-      const r = evalPath(node.right as PhpNode, absPath);
-      return l === null || r === null ? null : l + r;
-    }
-    case 'call': {
-      if (functionName(node.what as PhpNode) !== 'dirname') return null;
-      const args = node.arguments as PhpNode[];
-      const inner = args[0] !== undefined ? evalPath(args[0], absPath) : null;
-      if (inner === null) return null;
-      const levels = args[1] !== undefined ? Number(literal(args[1])) : 1;
-      if (!Number.isInteger(levels) || levels < 1) return null;
-      let out = inner;
-      for (let i = 0; i < levels; i++) out = posix.dirname(out);
-      return out;
-    }
-    default:
-      return null;
-  }
+  const v = evaluateStatic(node, globalScope(Buffer.from(absPath, 'utf8').toString('latin1')));
+  return typeof v === 'string' ? Buffer.from(v, 'latin1').toString('utf8') : null;
 }
 
 /** End offset of an expression; calls end at their `)` (php-parser may include a `;` in loc.end). */

@@ -60,7 +60,9 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
   if (walked.files.length > MAX_APP_FILES) report.problems.push(`${real}: more than ${MAX_APP_FILES} PHP files; the rest were not read`);
 
   const symbols = new PhpSymbols();
-  const asts: Array<{ file: string; ast: PhpNode; source: string }> = [];
+  // One pass keeps only the calls of interest (and the files' constants in `symbols`), not whole
+  // syntax trees: the settings are evaluated once every file's constants are known.
+  const pending: Array<{ file: string; source: string; calls: Array<{ node: PhpNode; scope: PhpScope }> }> = [];
   for (const file of files) {
     const fst = fs.lstat(file);
     if (fst !== null && fst.size > MAX_APP_FILE_BYTES) { report.problems.push(`${file}: too large (${fst.size} bytes); not read`); continue; }
@@ -80,10 +82,11 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
     }
     // __FILE__ / __DIR__ are the real path, as binary strings like the source.
     symbols.addFile(ast, binary(file));
-    asts.push({ file, ast, source });
+    const calls = callsOf(ast, file);
+    if (calls.length > 0) pending.push({ file, source, calls });
     report.files++;
   }
-  for (const { file, ast, source } of asts) report.settings.push(...settingsOf(ast, file, source, symbols));
+  for (const { file, source, calls } of pending) report.settings.push(...settingsOf(calls, file, source, symbols));
   return report;
 }
 
@@ -95,9 +98,9 @@ function sourceOf(source: string, node: PhpNode | undefined): string {
   return t.length > 100 ? `${t.slice(0, 97)}...` : t;
 }
 
-/** The run-time settings of one parsed file. */
-function settingsOf(ast: PhpNode, file: string, source: string, symbols: PhpSymbols): RuntimeSetting[] {
-  const out: RuntimeSetting[] = [];
+/** The calls of one parsed file that may set session configuration, with their scope. */
+function callsOf(ast: PhpNode, file: string): Array<{ node: PhpNode; scope: PhpScope }> {
+  const out: Array<{ node: PhpNode; scope: PhpScope }> = [];
   walkScoped(ast, globalScope(binary(file)), (node, scope) => {
     if (node.kind !== 'call') return;
     const what = node.what as PhpNode;
@@ -106,6 +109,18 @@ function settingsOf(ast: PhpNode, file: string, source: string, symbols: PhpSymb
     if (name.includes('\\') || !FUNCTIONS.has(name)) return;
     const args = (node.arguments as PhpNode[] | undefined) ?? [];
     if (args.length === 1 && args[0]!.kind === 'variadicplaceholder') return; // a Closure, no call
+    out.push({ node, scope });
+  });
+  return out;
+}
+
+/** The run-time settings of one file's calls (callsOf), evaluated with every file's constants. */
+function settingsOf(calls: Array<{ node: PhpNode; scope: PhpScope }>, file: string, source: string, symbols: PhpSymbols): RuntimeSetting[] {
+  const out: RuntimeSetting[] = [];
+  for (const { node, scope } of calls) {
+    const what = node.what as PhpNode;
+    const name = String(what.name).replace(/^\\/, '').toLowerCase();
+    const args = (node.arguments as PhpNode[] | undefined) ?? [];
     const line = node.loc?.start.line ?? what.loc?.start.line ?? 0;
     const add = (directive: string | null, value: PhpValue | Unresolved | string | null, expr?: PhpNode, extra: Partial<RuntimeSetting> = {}) => {
       const s = value === UNRESOLVED || value === null ? null : typeof value === 'string' ? value : phpToString(value);
@@ -122,30 +137,30 @@ function settingsOf(ast: PhpNode, file: string, source: string, symbols: PhpSymb
         const optNode = argNode(0, 'option', 'varname');
         const valNode = argNode(1, 'value', 'newvalue');
         const opt = evaluate(callArgument(args, 0, 'option', 'varname'));
-        if (opt === undefined) return;
+        if (opt === undefined) continue;
         if (opt === UNRESOLVED || typeof opt !== 'string') {
           const prefix = staticPrefix(optNode, scope, symbols);
           // A computed name that cannot be a session directive is not reported.
-          if (prefix !== null && prefix !== '' && !prefix.toLowerCase().includes('session') && !'session'.startsWith(prefix.toLowerCase())) return;
+          if (prefix !== null && prefix !== '' && !prefix.toLowerCase().includes('session') && !'session'.startsWith(prefix.toLowerCase())) continue;
           out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, optNode) });
-          return;
+          continue;
         }
-        if (!opt.toLowerCase().includes('session')) return;
+        if (!opt.toLowerCase().includes('session')) continue;
         const v = evaluate(callArgument(args, 1, 'value', 'newvalue'));
-        if (v === undefined) return;
+        if (v === undefined) continue;
         add(text(opt), v !== UNRESOLVED && typeof v === 'object' && v !== null ? UNRESOLVED : v, valNode);
-        return;
+        continue;
       }
       case 'session_save_path':
       case 'session_module_name':
       case 'session_name': {
         const n = argNode(0, name === 'session_save_path' ? 'path' : name === 'session_name' ? 'name' : 'module');
         const raw = callArgument(args, 0, name === 'session_save_path' ? 'path' : name === 'session_name' ? 'name' : 'module');
-        if (raw === undefined) return; // the getter form
+        if (raw === undefined) continue; // the getter form
         const v = evaluate(raw);
-        if (v === null) return; // null: getter as well (PHP 8: ?string)
+        if (v === null) continue; // null: getter as well (PHP 8: ?string)
         add(name === 'session_save_path' ? 'session.save_path' : name === 'session_name' ? 'session.name' : 'session.save_handler', v !== UNRESOLVED && typeof v === 'object' ? UNRESOLVED : v as PhpValue | Unresolved, n);
-        return;
+        continue;
       }
       case 'session_set_save_handler': {
         const first = argNode(0, 'open', 'sessionhandler');
@@ -154,12 +169,12 @@ function settingsOf(ast: PhpNode, file: string, source: string, symbols: PhpSymb
         else if (first?.kind === 'new' && (first.what as PhpNode)?.kind === 'name') handler = resolveClassName(String((first.what as PhpNode).name), (first.what as PhpNode).resolution as string | undefined, scope);
         else if (first !== undefined) handler = sourceOf(source, first);
         out.push({ directive: 'session.save_handler', value: 'user', via: name, file, line, handler: text(handler) });
-        return;
+        continue;
       }
       case 'session_set_cookie_params': {
         const firstNode = argNode(0, 'lifetime_or_options');
         const first = evaluate(callArgument(args, 0, 'lifetime_or_options'));
-        if (first === undefined) return;
+        if (first === undefined) continue;
         const isArray = first !== UNRESOLVED && typeof first === 'object' && first !== null;
         const positional = args.length > 1 || (!isArray && first !== UNRESOLVED);
         if (isArray) {
@@ -169,12 +184,12 @@ function settingsOf(ast: PhpNode, file: string, source: string, symbols: PhpSymb
             const isFlag = directive.endsWith('secure') || directive.endsWith('httponly');
             add(directive, isFlag ? (phpTruthy(v) ? '1' : '0') : typeof v === 'object' && v !== null ? UNRESOLVED : v, firstNode);
           }
-          return;
+          continue;
         }
         if (!positional) {
           // One computed argument: an options array or a lifetime, PHP decides at run time.
           out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, firstNode) });
-          return;
+          continue;
         }
         add('session.cookie_lifetime', first, firstNode);
         const names = ['path', 'domain', 'secure', 'httponly'];
@@ -187,15 +202,15 @@ function settingsOf(ast: PhpNode, file: string, source: string, symbols: PhpSymb
           if (n === 'secure' || n === 'httponly') add(directive, v === UNRESOLVED || v === undefined ? UNRESOLVED : phpTruthy(v) ? '1' : '0', a === UNRESOLVED ? undefined : a);
           else add(directive, v === undefined ? UNRESOLVED : v, a === UNRESOLVED ? undefined : a);
         });
-        return;
+        continue;
       }
       case 'session_start': {
         const optNode = argNode(0, 'options');
         const opts = evaluate(callArgument(args, 0, 'options'));
-        if (opts === undefined) return;
+        if (opts === undefined) continue;
         if (opts === UNRESOLVED || typeof opts !== 'object' || opts === null) {
           out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, optNode) });
-          return;
+          continue;
         }
         for (const [k, v] of opts.entries) {
           if (typeof k !== 'string' || k === 'read_and_close') continue;
@@ -203,11 +218,11 @@ function settingsOf(ast: PhpNode, file: string, source: string, symbols: PhpSymb
           const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v));
           add(`session.${text(k)}`, ok ? v : UNRESOLVED, optNode);
         }
-        return;
+        continue;
       }
       default:
     }
-  });
+  }
   return out;
 }
 

@@ -251,7 +251,8 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('ini', { type: 'string', describe: 'audit exactly what `php -n -c FILE` loads' })
         .option('scan-dir', { type: 'string', describe: "with --ini: PHP_INI_SCAN_DIR (':'-joined; \"\" = none)" })
         .option('root', { type: 'string', describe: 'audit a mounted or copied filesystem (nothing outside it is read)' })
-        .option('docroot', { type: 'string', array: true, describe: 'document root to search for .user.ini / .htaccess (repeatable)' })
+        .option('docroot', { type: 'string', array: true, describe: 'document root to search for .user.ini / .htaccess (repeatable); its PHP code is read as with --app' })
+        .option('app', { type: 'string', array: true, describe: 'application directory whose PHP code is read for run-time session settings: ini_set(), session_save_path(), session_set_cookie_params(), ... (repeatable)' })
         .option('host', { type: 'string', describe: 'SERVER_NAME for the docroot variants: applies php.ini [HOST=NAME] sections (FPM/CGI)' })
         .option('from-collected', { type: 'string', array: true, describe: 'analyse documents written by the collect script' })
         .option('fleet', { type: 'boolean', default: false, describe: 'with --from-collected: one summary table for all hosts' })
@@ -264,7 +265,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       ...(a['scan-dir'] !== undefined ? { scanDir: a['scan-dir'] } : {}),
       ...(a.root !== undefined ? { root: a.root } : {}),
       ...(a.host !== undefined ? { host: a.host } : {}),
-      docroot: a.docroot ?? [], fromCollected: a['from-collected'] ?? [], fleet: a.fleet,
+      docroot: a.docroot ?? [], app: a.app ?? [], fromCollected: a['from-collected'] ?? [], fleet: a.fleet,
       json: a.json, sarif: a.sarif, failOn: a['fail-on'] as (typeof FAIL_ON)[number], php: a.php, version: VERSION,
     }, print)))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>

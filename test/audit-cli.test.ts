@@ -427,7 +427,8 @@ describe('audit --app: run-time session settings in application code', () => {
       chmodSync(join(root, 'srv/api/private'), 0o000);
       const r = cliAsUser(['audit', '--root', root, '--app', '/srv/api', '--docroot', '/var/www/blog', '--json', '--fail-on', 'none'], base);
       expect(r.status, r.stderr).toBe(0);
-      const doc = JSON.parse(r.stdout) as AuditJson & { hosts: Array<{ applications: Array<{ dir: string; php_files: number; implied_by_docroot: boolean }>; configurations: Array<{ id: string; runtime?: Array<{ directive: string; value: string; status: string }> }> }> };
+      type AppJson = { hosts: Array<{ partial: boolean; findings: Array<{ rule_id: string; message: string }>; applications: Array<{ dir: string; php_files: number; implied_by_docroot: boolean }>; configurations: Array<{ id: string; runtime?: Array<{ directive: string; value: string; status: string }> }> }> };
+      const doc = JSON.parse(r.stdout) as AppJson;
       const host = doc.hosts[0]!;
       expect(host.applications.map((a) => [a.dir, a.php_files, a.implied_by_docroot])).toEqual([['/srv/api', 1, false], ['/var/www/blog', 1, true]]);
       expect(host.partial).toBe(true);

@@ -135,10 +135,14 @@ function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampl
   const { resolved, findings } = resolveSavePath(engine, d.cfg.values, sysTemp);
   d.cfg.savePath = resolved;
   const out = checkConfig(d.cfg, { fs, engine, entries: d.entries, syntaxErrors: d.errors, savePathFindings: findings, lineText, sampleSize, extensions: d.extensions });
-  const settings = rt.apps.filter((a) => appRunsUnder(d.cfg, a, rt.webConfigs)).flatMap((a) => a.settings);
-  const runtime = runtimeValues(d.cfg, settings, engine, d.extensions);
-  if (settings.length > 0) d.cfg.runtime = runtime;
-  out.push(...runtimeFindings(d.cfg, runtime, rt.cleaners));
+  // Each application is its own requests: its settings are worked out on their own.
+  const apps = rt.apps.filter((a) => appRunsUnder(d.cfg, a, rt.webConfigs) && a.settings.length > 0);
+  for (const a of apps) {
+    const runtime = runtimeValues(d.cfg, a.settings, engine, d.extensions);
+    d.cfg.runtime = [...(d.cfg.runtime ?? []), ...runtime];
+    out.push(...runtimeFindings(d.cfg, runtime, rt.cleaners));
+  }
+  if (apps.length === 0) out.push(...runtimeFindings(d.cfg, [], rt.cleaners));
   return out;
 }
 
@@ -262,7 +266,7 @@ export function auditHost(opts: HostAuditOptions): HostReport {
   });
   const drafts: Draft[] = [];
   /** session.save_path of each Debian SAPI's php.ini (+ conf.d), files handler: what sessionclean cleans. */
-  const iniSavePaths: string[] = [];
+  const iniSavePaths: Array<{ path: string; gcMaxlifetime: number }> = [];
 
   // The CLI as the php binary sees it.
   let probeCovers: string | null = null;
@@ -298,7 +302,8 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded);
     if (l.layout === 'debian' && l.mainIni !== null && String(base.cfg.values['session.save_handler']?.value ?? 'files') === 'files') {
       const sp = base.cfg.values['session.save_path']?.value;
-      if (typeof sp === 'string' && sp !== '') iniSavePaths.push(parseFilesSavePath(sp).path);
+      const gc = parseInt(String(base.cfg.values['session.gc_maxlifetime']?.value ?? '1440'), 10);
+      if (typeof sp === 'string' && sp !== '') iniSavePaths.push({ path: parseFilesSavePath(sp).path, gcMaxlifetime: Number.isNaN(gc) ? 1440 : gc });
     }
     if (l.mainIni === null && l.layout === 'docker') {
       findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));

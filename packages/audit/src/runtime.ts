@@ -21,8 +21,12 @@ import { isInside } from './app.ts';
 
 /** Who cleans expired session files outside PHP, as far as the audit can tell. */
 export interface Cleaners {
-  /** Directories Debian's sessionclean cleans (php.ini save paths), when it is installed. */
-  sessionclean: string[] | null;
+  /**
+   * Directories Debian's sessionclean cleans (php.ini save paths) and after how many seconds of
+   * inactivity (the largest php.ini gc_maxlifetime of the SAPIs that share the directory, whole
+   * minutes, as sessionclean's `find -cmin +N`), when it is installed.
+   */
+  sessionclean: Map<string, number> | null;
   /** Text of the cron tables read (to look for a directory named in a cleanup job). */
   cronText: string;
   /** Where the cron text came from (for messages), e.g. "/etc/cron.d/*". */
@@ -31,9 +35,20 @@ export interface Cleaners {
   known: boolean;
 }
 
-/** Reads Debian's sessionclean presence and the cron tables of `fs`. */
-export function readCleaners(fs: AuditFs, iniSavePaths: string[]): Cleaners {
-  const sessionclean = fs.lstat('/usr/lib/php/sessionclean') !== null ? [...new Set(iniSavePaths.map((p) => posix.normalize(p)))] : null;
+/**
+ * Reads Debian's sessionclean presence and the cron tables of `fs`.
+ * @param iniSavePaths the files-handler save path and gc_maxlifetime (seconds) of each Debian SAPI's php.ini.
+ */
+export function readCleaners(fs: AuditFs, iniSavePaths: Array<{ path: string; gcMaxlifetime: number }>): Cleaners {
+  let sessionclean: Map<string, number> | null = null;
+  if (fs.lstat('/usr/lib/php/sessionclean') !== null) {
+    sessionclean = new Map();
+    for (const p of iniSavePaths) {
+      const dir = posix.normalize(p.path);
+      const minutes = Math.floor(p.gcMaxlifetime / 60);
+      sessionclean.set(dir, Math.max(sessionclean.get(dir) ?? 0, minutes * 60));
+    }
+  }
   const files: string[] = [];
   for (const f of ['/etc/crontab', '/etc/anacrontab']) if (fs.lstat(f)?.type === 'file') files.push(f);
   for (const d of ['/etc/cron.d', '/etc/cron.hourly', '/etc/cron.daily', '/etc/cron.weekly', '/etc/cron.monthly', '/var/spool/cron/crontabs', '/var/spool/cron']) {
@@ -163,7 +178,7 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
       const dir = posix.normalize(sp.path);
       if (gcOn && sp.depth === 0) continue;
       const cron = cleaners.cronText.includes(dir) || cleaners.cronText.includes(sp.path);
-      const byClean = cleaners.sessionclean?.includes(dir) === true;
+      const byClean = cleaners.sessionclean?.has(dir) === true;
       if (cron || byClean) continue;
       const why = sp.depth > 0
         ? `PHP never garbage-collects below a depth of ${sp.depth}`
@@ -171,9 +186,24 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
       const who = !cleaners.known
         ? 'no cleaner is known to an audit of one ini file (a cron job that reads php.ini, such as Debian\'s sessionclean, cleans only its session.save_path)'
         : cleaners.sessionclean !== null
-          ? `/usr/lib/php/sessionclean cleans only php.ini's session.save_path (${cleaners.sessionclean.join(', ') || 'none'})${cleaners.cronFiles.length > 0 ? ', and no cron job names it' : ''}`
+          ? `/usr/lib/php/sessionclean cleans only php.ini's session.save_path (${[...cleaners.sessionclean.keys()].join(', ') || 'none'})${cleaners.cronFiles.length > 0 ? ', and no cron job names it' : ''}`
           : `no cron job names it (${cleaners.cronFiles.length} cron file(s) read)`;
       make('runtime-save-path-no-gc', `session.save_path is ${shown(r.value!)} at run time (${where(r)}), not the configured ${shown(configured('session.save_path'))}; ${why}, and ${who}: session files there are never deleted, and expired session IDs stay valid`, r);
+    }
+  }
+
+  // A longer gc_maxlifetime set at run time, in a directory Debian's sessionclean cleans with
+  // php.ini's gc_maxlifetime: the files go after php.ini's lifetime, whatever the code says.
+  if (handler === 'files' && cleaners.sessionclean !== null) {
+    const paths = applied('session.save_path').map((r) => r.value!);
+    const dirs = (paths.length > 0 ? paths : [String(configured('session.save_path') ?? '')]).filter((p) => p !== '').map((p) => posix.normalize(parseFilesSavePath(p).path));
+    for (const dir of new Set(dirs)) {
+      const limit = cleaners.sessionclean.get(dir);
+      if (limit === undefined) continue;
+      const longer = applied('session.gc_maxlifetime').filter((r) => (seconds(r.value!) ?? 0) > limit + 60);
+      for (const r of longer) {
+        make('runtime-gc-maxlifetime-cut-by-cleaner', `session.gc_maxlifetime is ${seconds(r.value!)} s at run time (${where(r)}), but /usr/lib/php/sessionclean deletes session files in ${dir} after ${limit / 60} minutes without change (php.ini's session.gc_maxlifetime): sessions end after ${limit / 60} minutes of inactivity`, r);
+      }
     }
   }
 

@@ -8,6 +8,11 @@
 // php-parser ships CommonJS with its own types.d.ts; Node and the package bundler both see `Engine` as a named export.
 import { Engine as PhpParserEngine } from 'php-parser';
 
+/** Default names of directories never entered (at any depth): dependencies and VCS data. */
+export const DEFAULT_EXCLUDED_DIRS: readonly string[] = ['vendor', 'node_modules', '.git'];
+/** Extensions of the files read as PHP. */
+export const PHP_EXTENSIONS: readonly string[] = ['.php', '.phtml', '.inc'];
+
 /** A php-parser AST node as this codemod reads it (only the fields it uses are typed). */
 export interface PhpNode {
   kind: string;
@@ -55,6 +60,26 @@ function engine(options: ParseOptions) {
   });
 }
 
+/** The parser's error as a PhpSyntaxError (message's first line, and the line when known). */
+function syntaxError(err: unknown): PhpSyntaxError {
+  const message = (err as Error).message ?? String(err);
+  const line = (err as { lineNumber?: number }).lineNumber ?? Number(/ line (\d+)/.exec(message)?.[1] ?? NaN);
+  return new PhpSyntaxError(message.split('\n')[0] ?? 'syntax error', Number.isInteger(line) ? line : undefined);
+}
+
+/**
+ * Parses `text` (a binary string) into an AST only, with positions: for readers that splice nothing
+ * (the audit's run-time settings). Same engine and options as parsePhp.
+ * @throws PhpSyntaxError when php-parser rejects the file.
+ */
+export function parsePhpAst(text: string, fileName: string, options: ParseOptions = {}): PhpNode {
+  try {
+    return engine(options).parseCode(text, fileName) as unknown as PhpNode;
+  } catch (err) {
+    throw syntaxError(err);
+  }
+}
+
 /**
  * Parses `text` (a binary string, see the module comment) into an AST and a token table.
  * @throws PhpSyntaxError when php-parser rejects the file, or when its tokens do not cover the text
@@ -68,9 +93,7 @@ export function parsePhp(text: string, fileName: string, options: ParseOptions =
     ast = e.parseCode(text, fileName) as unknown as PhpNode;
     raw = e.tokenGetAll(text);
   } catch (err) {
-    const message = (err as Error).message ?? String(err);
-    const line = (err as { lineNumber?: number }).lineNumber ?? Number(/ line (\d+)/.exec(message)?.[1] ?? NaN);
-    throw new PhpSyntaxError(message.split('\n')[0] ?? 'syntax error', Number.isInteger(line) ? line : undefined);
+    throw syntaxError(err);
   }
   const tokens: Token[] = [];
   let offset = 0;

@@ -295,3 +295,17 @@ describe('--replace-custom-handler (BUG-20)', () => {
     expect(read(dir, 'index.php')).toBe('<?php\nsession_set_save_handler(...$callbacks);\nsession_start();\n');
   });
 });
+
+describe('first-class callables (PHP 8.1)', () => {
+  it('session_start(...) is a callable, not a session start; session_start(...)() is a start; PHP agrees', () => {
+    const code = "<?php\n$start = session_start(...);\nsession_start(...)();\n";
+    const dir = app({ 'index.php': code });
+    const report = runCodemod({ dir, dryRun: true });
+    expect(report.findings.filter((f) => f.id === 'session-callable').map((f) => `${f.severity} @${f.line}`)).toEqual(['warning @2']);
+    expect(report.findings.filter((f) => f.id === 'session-start').map((f) => f.line)).toEqual([3]);
+    expect(report.registeredIn).toEqual(['index.php']);
+    // The oracle: the Closure starts nothing until it is called.
+    const r = spawnSync('php', ['-n', '-r', '$f = session_start(...); $a = session_status(); $f(); echo json_encode([$a, session_status(), $f instanceof Closure]);'], { encoding: 'utf8' });
+    expect(r.stdout).toBe('[1,2,true]');
+  });
+});

@@ -10,3 +10,4 @@ export * from './analyze.ts';
 export * from './collected.ts';
 export * from './output.ts';
 export * from './engine-impl.ts';
+export * from './app.ts';

@@ -25,6 +25,8 @@ interface CaseJson {
   binary?: Record<string, number>;
   /** SERVER_NAME for [HOST=] sections (auditHost serverName). */
   serverName?: string;
+  /** --app directories (host paths below root/ in root mode, paths below the fixture in ini mode). */
+  apps?: string[];
 }
 interface ExpectedJson {
   expect: string[];
@@ -73,8 +75,8 @@ export function runCase(name: string): { report: HostReport; expected: ExpectedJ
   const dir = materialise(name, c);
   const engine = defaultEngine();
   const report = c.mode === 'ini'
-    ? auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(dir, c.ini ?? 'php.ini'), env: {}, ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}), ...(c.scanDir !== undefined ? { scanDirs: c.scanDir.split(':').map((d) => join(dir, d)).join(':') } : {}) })
-    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [], ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) });
+    ? auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(dir, c.ini ?? 'php.ini'), env: {}, ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}), ...(c.scanDir !== undefined ? { scanDirs: c.scanDir.split(':').map((d) => join(dir, d)).join(':') } : {}), ...(c.apps !== undefined ? { apps: c.apps.map((a) => join(dir, a)) } : {}) })
+    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [], ...(c.serverName !== undefined ? { serverName: c.serverName } : {}), ...(c.apps !== undefined ? { apps: c.apps } : {}) });
   return { report, expected };
 }
 

@@ -9,10 +9,13 @@ import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson } from '@session-migrate/audit';
+import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson, loadPhpParser } from '@session-migrate/audit';
 import { phpDefaults } from '../packages/cli/src/commands-audit.ts';
 import { main } from '../packages/cli/src/main.ts';
 import { FIXTURES_DIR } from './support/fixtures.ts';
+
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
 
 /** CLI runs spawn node + tsx: seconds each on a loaded machine, so these tests get a generous limit. */
 const SLOW = 600_000;

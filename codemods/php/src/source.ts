@@ -8,10 +8,9 @@
 // php-parser ships CommonJS with its own types.d.ts; Node and the package bundler both see `Engine` as a named export.
 import { Engine as PhpParserEngine } from 'php-parser';
 
-/** Default names of directories never entered (at any depth): dependencies and VCS data. */
-export const DEFAULT_EXCLUDED_DIRS: readonly string[] = ['vendor', 'node_modules', '.git'];
-/** Extensions of the files read as PHP. */
-export const PHP_EXTENSIONS: readonly string[] = ['.php', '.phtml', '.inc'];
+import { PhpSyntaxError } from './php-files.ts';
+
+export { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from './php-files.ts';
 
 /** A php-parser AST node as this codemod reads it (only the fields it uses are typed). */
 export interface PhpNode {
@@ -40,14 +39,6 @@ export interface ParsedSource {
 export interface ParseOptions {
   /** Whether `<?` opens PHP code (php.ini short_open_tag). Default false, as in php.ini-production. */
   shortOpenTag?: boolean;
-}
-
-/** A file php-parser cannot parse; `message` has the parser's reason and line. */
-export class PhpSyntaxError extends Error {
-  constructor(message: string, readonly line: number | undefined) {
-    super(message);
-    this.name = 'PhpSyntaxError';
-  }
 }
 
 function engine(options: ParseOptions) {

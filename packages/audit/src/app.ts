@@ -18,7 +18,9 @@
  * A first-class callable (`ini_set(...)`) creates a Closure and sets nothing; it is not read.
  */
 import { printable } from '@session-migrate/common';
-import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, parsePhpAst, type PhpNode } from '@session-migrate/codemod-php/source';
+import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from '@session-migrate/codemod-php/php-files';
+import type { PhpNode } from '@session-migrate/codemod-php/source';
+import { phpParser } from './php-parser.ts';
 import {
   PhpSymbols, UNRESOLVED, callArgument, globalScope, phpToString, phpTruthy, resolveClassName, walkScoped,
   type PhpArray, type PhpScope, type PhpValue, type Unresolved,
@@ -72,9 +74,10 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
     const nul = source.indexOf('\0');
     // NUL bytes are legal only after __halt_compiler() (phar stubs); anywhere else this is no PHP source.
     if (nul >= 0 && !/__halt_compiler\s*\(\s*\)/i.test(source.slice(0, nul))) { report.problems.push(`${file}: binary data (NUL bytes); not read`); continue; }
+    const parse = phpParser(); // outside the try: a parser not loaded is the caller's error, not a file's
     let ast: PhpNode;
     try {
-      ast = parsePhpAst(source, file);
+      ast = parse(source, file);
     } catch (err) {
       const e = err instanceof PhpSyntaxError ? err : new PhpSyntaxError(String((err as Error).message ?? err), undefined);
       report.problems.push(`${file}${e.line !== undefined ? `:${e.line}` : ''}: does not parse (${printable(e.message)}); its session settings were not read`);

@@ -11,3 +11,4 @@ export * from './collected.ts';
 export * from './output.ts';
 export * from './engine-impl.ts';
 export * from './app.ts';
+export * from './php-parser.ts';

@@ -9,7 +9,10 @@ import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_APP_FILE_BYTES, RootFs, auditIniFile, defaultEngine, readApp, renderJson, renderSarif } from '@session-migrate/audit';
+import { MAX_APP_FILE_BYTES, RootFs, auditIniFile, defaultEngine, readApp, renderJson, renderSarif, loadPhpParser } from '@session-migrate/audit';
+
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'audit-app-')));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -7,7 +7,10 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, RootFs, auditHost, auditIniFile, configJson, defaultEngine, renderJson, renderSarif, renderTable, type HostReport } from '@session-migrate/audit';
+import { RULES, RootFs, auditHost, auditIniFile, configJson, defaultEngine, renderJson, renderSarif, renderTable, type HostReport, loadPhpParser } from '@session-migrate/audit';
+
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
 
 const here = dirname(new URL(import.meta.url).pathname);
 const fixturesDir = join(here, 'fixtures');
@@ -20,6 +23,8 @@ interface CaseJson {
   scanDir?: string;
   phpVersion?: string;
   docroots?: string[];
+  /** Empty directories to create (git keeps no empty directory). */
+  dirs?: string[];
   chmod?: Record<string, string>;
   symlinks?: Record<string, string>;
   binary?: Record<string, number>;
@@ -54,6 +59,7 @@ const cases = readdirSync(fixturesDir, { withFileTypes: true }).filter((d) => d.
 function materialise(name: string, c: CaseJson): string {
   const dir = join(work, name);
   cpSync(join(fixturesDir, name), dir, { recursive: true });
+  for (const p of c.dirs ?? []) mkdirSync(join(dir, p), { recursive: true });
   for (const [p, target] of Object.entries(c.symlinks ?? {})) {
     mkdirSync(dirname(join(dir, p)), { recursive: true });
     symlinkSync(target, join(dir, p));

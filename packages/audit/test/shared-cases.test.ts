@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES_DIR } from '../../../test/support/fixtures.ts';
-import { RootFs, auditHost, auditIniFile, defaultEngine, phpBool, renderJson, renderTable } from '@session-migrate/audit';
+import { RootFs, auditHost, auditIniFile, defaultEngine, phpBool, renderJson, renderTable, loadPhpParser } from '@session-migrate/audit';
+
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
 
 const work = mkdtempSync(join(tmpdir(), 'audit-shared-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -10,8 +10,7 @@ import { UserFacingError, describeFsError, printable } from '@session-migrate/co
 import {
   MAX_COLLECTED_BYTES, RootFs, SEVERITIES, auditHost, auditIniFile, collectScript, defaultEngine, fleetJson, parseCollected,
   renderFleet, renderJson, renderSarif, renderTable, severityRank, type HostReport, type PhpProbe, type Severity,
-  type ExtensionProbe,
-} from '@session-migrate/audit';
+  type ExtensionProbe, loadPhpParser } from '@session-migrate/audit';
 import type { Print } from './commands.ts';
 
 /** --fail-on values. */
@@ -141,7 +140,9 @@ function statError(err: unknown): string {
  * @returns 1 when a finding is at or above `failOn`, else 0.
  * @throws UserFacingError on conflicting options or unreadable input.
  */
-export function auditCommand(o: AuditOptions, print: Print): number {
+export async function auditCommand(o: AuditOptions, print: Print): Promise<number> {
+  // Application code (--app, document roots) is read with codemod php's parser, loaded only for audit.
+  if (o.fromCollected.length === 0) await loadPhpParser();
   if (o.json && o.sarif) throw new UserFacingError('--json and --sarif exclude each other');
   const modes = [o.ini !== undefined, o.fromCollected.length > 0, o.root !== undefined].filter(Boolean).length;
   if (modes > 1) throw new UserFacingError('use only one of --ini, --from-collected and --root');

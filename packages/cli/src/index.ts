@@ -80,7 +80,7 @@ export { verifyTarget, type VerifyOptions, type VerifyReport, type VerifyFailure
 
 // ------------------------------------------------------------------ audit of the PHP session configuration (docs/audit-rules.md)
 export {
-  auditHost, auditIniFile, defaultEngine, collectScript, parseCollected, MAX_COLLECTED_BYTES, RootFs, CollectedFs,
+  auditHost, auditIniFile, loadPhpParser, defaultEngine, collectScript, parseCollected, MAX_COLLECTED_BYTES, RootFs, CollectedFs,
   renderTable, renderJson, renderSarif, renderFleet, fleetJson, redactSecrets, RULES, SEVERITIES, severityRank,
   type HostAuditOptions, type HostReport, type AuditedConfig, type CollectedHost,
   type Finding as AuditFinding, type Severity as AuditSeverity, type Rule as AuditRule,

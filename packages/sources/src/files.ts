@@ -337,22 +337,36 @@ function readStable(fd: number, before: BigIntStats): Buffer | undefined {
   return again !== undefined && again.equals(data) ? data : undefined;
 }
 
+/** Inodes with a lock held or waited for, read from /proc/locks at `takenMs`; undefined: not readable. */
+let lockSnapshot: { takenMs: number; inodes: Set<string> | undefined } | undefined;
+
 /**
  * Whether some process holds or waits for a lock on inode `ino`, from /proc/locks (proc(5): one line
  * per lock, `... MAJOR:MINOR:INODE START END`); undefined where it cannot be read (not Linux). Only
  * the inode number is compared (overlay and network file systems report devices differently): a
  * lock on another file with the same number only costs a shared-lock read.
+ *
+ * A snapshot taken after the file's last change is as good as a fresh one: a writer whose truncate
+ * or partial write we read has held its lock from before that change until after our read, so any
+ * snapshot in between lists it. One snapshot (at most 1 s old) thus serves many files, however many
+ * locks the machine holds.
+ * @param changedMs the file's last change (ctime/mtime), ms since the epoch
  */
-function inodeLocked(ino: bigint): boolean | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/proc/locks', 'latin1');
-  } catch {
-    return undefined;
+function inodeLocked(ino: bigint, changedMs: number): boolean | undefined {
+  const now = Date.now();
+  // 100 ms: kernel timestamps come from a clock that lags the real time by up to a tick.
+  if (lockSnapshot === undefined || lockSnapshot.takenMs < changedMs + 100 || now - lockSnapshot.takenMs > 1000) {
+    let inodes: Set<string> | undefined;
+    try {
+      const text = readFileSync('/proc/locks', 'latin1');
+      inodes = new Set();
+      for (const m of text.matchAll(/\s[0-9a-f]+:[0-9a-f]+:(\d+)\s/g)) inodes.add(m[1]!);
+    } catch {
+      inodes = undefined;
+    }
+    lockSnapshot = { takenMs: now, inodes };
   }
-  const wanted = String(ino);
-  for (const m of text.matchAll(/\s[0-9a-f]+:[0-9a-f]+:(\d+)\s/g)) if (m[1] === wanted) return true;
-  return false;
+  return lockSnapshot.inodes?.has(String(ino));
 }
 
 /**
@@ -392,9 +406,9 @@ function readOnce(candidate: SessionCandidate, maxBytes: number, rule: { looksCo
     if (rule.looksComplete(data)) return session(before, data);
 
     // Empty or not loadable: really so, or PHP is between its ftruncate and the end of its pwrite.
-    const lastChangeNs = before.ctimeNs > before.mtimeNs ? before.ctimeNs : before.mtimeNs;
-    if (BigInt(Date.now()) * 1_000_000n - lastChangeNs >= BigInt(rule.settleMs) * 1_000_000n && inodeLocked(before.ino) !== true) {
-      // Not locked now: a write in progress during the read has ended, and it moved the ctime.
+    const changedMs = Number((before.ctimeNs > before.mtimeNs ? before.ctimeNs : before.mtimeNs) / 1_000_000n);
+    if (Date.now() - changedMs >= rule.settleMs && inodeLocked(before.ino, changedMs) !== true) {
+      // Settled and nobody holds its lock: a write that ended after the read moved the ctime.
       if (!sameStat(before, fstatSync(fd, { bigint: true }))) return 'changing';
       return session(before, data);
     }

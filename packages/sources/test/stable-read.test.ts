@@ -59,8 +59,16 @@ describe('readSessionFile', () => {
           const r = readSessionFile(candidate, 1000, { ...options, attempts: 3, baseDelayMs: 1 });
           expect(r).toMatchObject({ kind: 'skipped', reason: 'unstable' });
         }
-        // However long it takes: a file PHP is writing is never taken as it is.
+        // However long PHP stays stopped (a quiet period of 0 here): its lock shows in /proc/locks, and
+        // a shared flock cannot be had, or without flock(1) cannot be tried.
         expect(readSessionFile(candidate, 1000, { attempts: 3, baseDelayMs: 1, settleMs: 0 })).toMatchObject({ kind: 'skipped', reason: 'unstable' });
+        const savedPath = process.env.PATH;
+        process.env.PATH = mkdtempSync(join(scratchRoot, 'empty-bin-'));
+        try {
+          expect(readSessionFile(candidate, 1000, { attempts: 3, baseDelayMs: 1, settleMs: 0 })).toMatchObject({ kind: 'skipped', reason: 'unstable' });
+        } finally {
+          process.env.PATH = savedPath;
+        }
       } finally {
         await php.finish();
       }

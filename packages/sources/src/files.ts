@@ -303,7 +303,7 @@ export function readSessionFile(candidate: SessionCandidate, maxBytes: number, o
     if (typeof r !== 'string') return r;
     why = r;
   }
-  const detail = why === 'changing' ? 'kept changing' : why === 'held' ? 'stayed incomplete while PHP held its lock' : `stayed incomplete, changed within ${rule.settleMs} ms and flock(1) is not available to confirm it`;
+  const detail = why === 'changing' ? 'kept changing' : why === 'held' ? 'stayed incomplete while PHP held its lock' : 'stayed incomplete and flock(1) is not available to confirm it';
   return { kind: 'skipped', location: candidate.location, reason: 'unstable', detail: `${detail} over ${attempts} reads; re-run to copy it` };
 }
 

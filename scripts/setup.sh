@@ -3,7 +3,7 @@
 # given after --then. Idempotent: installs only what is missing.
 #   Debian packages: redis-server, php-cli, php-redis (phpredis), php-igbinary, php-cgi,
 #   php-codesniffer (the PSR-12 check of the generated PHP), php-fpm and nginx (the HTTP tests and
-#   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS benchmark's private CA)
+#   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS benchmark's private CA), util-linux (flock, for stable reads)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
 #   the npm package: dist/session-migrate-<version>.tgz (npm run pack), when its sources changed since
 #   it was built; a failed build stops here with one line on stderr and exit 1
@@ -26,6 +26,8 @@ have "php-fpm${php_version}" || have php-fpm || need+=(php-fpm)
 have nginx || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# flock(1): the stable read of session files confirms an incomplete-looking file under a shared lock.
+command -v flock >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need[*]}" >&2

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { openRedisSource, parseRedisSourceSpec, type SourceSession } from '@session-migrate/sources';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { caseFile } from './support/fixtures.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
-const shared = join(import.meta.dirname, '../../shared');
 
 interface CliResult { status: number; stdout: string; stderr: string }
 function cli(args: string[], env: Record<string, string> = {}): CliResult {
@@ -25,7 +25,7 @@ function cli(args: string[], env: Record<string, string> = {}): CliResult {
 
 describe('parseRedisSourceSpec: phpredis save_path rules (shared/cases/BUG-17)', () => {
   interface Case { save_path: string; parsed: Array<Record<string, unknown>>; finding?: { id: string } }
-  const expected = JSON.parse(readFileSync(join(shared, 'cases/BUG-17/expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } };
+  const expected = JSON.parse(readFileSync(caseFile('BUG-17', 'expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } };
 
   for (const c of expected.expected_toolkit.cases) {
     it(`${c.save_path}`, () => {

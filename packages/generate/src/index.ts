@@ -14,7 +14,7 @@ import {
   chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '@session-migrate/common';
 import { parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
@@ -153,8 +153,8 @@ export const DEFAULT_FILES_HANDLER_TRAP_PATH = '/dev/null/session-migrate-files-
 /** Permission bits of every generated file: nothing in them is secret. */
 export const ARTIFACT_MODE = 0o644;
 
-/** Absolute path of the repository's `templates/` folder. */
-export const TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url));
+/** Absolute path of the `templates/` folder (of the repository, or of the installed package: common/src/assets.ts). */
+export const TEMPLATES_DIR = assetPath('templates');
 
 const TEMPLATE_FILES: Readonly<Record<keyof Templates, string>> = {
   handler: 'EncryptedRedisSessionHandler.php.tpl',

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs what session-migrate's demo and tests need on a Debian/Ubuntu machine, then runs the command
 # given after --then. Idempotent: installs only what is missing.
-#   Debian packages: redis-server, php-cli, php-redis (phpredis), php-igbinary, php-cgi,
+#   Debian packages: redis-server, redis-tools (redis-cli: the test clusters), php-cli, php-redis (phpredis), php-igbinary, php-cgi,
 #   php-codesniffer (the PSR-12 check of the generated PHP), phpunit (the PHP side's own tests,
 #   php/tests), php-fpm and nginx (the HTTP tests and
-#   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS benchmark's private CA)
+#   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS tests' and benchmark's private CA), util-linux (flock, for stable reads)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
+#   the npm package: dist/session-migrate-<version>.tgz (npm run pack), when its sources changed since
+#   it was built; a failed build stops here with one line on stderr and exit 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# redis-cli builds the test clusters (test/support/redis-topologies.ts).
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v php >/dev/null 2>&1 || need+=(php-cli)
 # Capture the module list first: `php -m | grep -q` can die of SIGPIPE under pipefail and look like "missing".
 modules=$(php -m 2>/dev/null || true)
@@ -26,6 +30,8 @@ have "php-fpm${php_version}" || have php-fpm || need+=(php-fpm)
 have nginx || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# flock(1): the stable read of session files confirms an incomplete-looking file under a shared lock.
+command -v flock >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need[*]}" >&2
@@ -39,6 +45,15 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund >/dev/null
 fi
+
+# The npm package (scripts/package/build.ts): rebuilt only when its inputs changed. The clone itself
+# runs the TypeScript sources (packages/cli/bin/session-migrate.js) and does not need it.
+if ! build_log=$(node_modules/.bin/tsx scripts/package/build.ts --if-stale 2>&1); then
+  reason=$(grep -m1 '^session-migrate build: ' <<<"$build_log" || tail -n1 <<<"$build_log")
+  echo "setup: the npm package did not build: ${reason:-no output}" >&2
+  exit 1
+fi
+grep -v ' is up to date$' <<<"$build_log" | sed 's/^session-migrate build: /setup: /' >&2 || true
 
 if [ "${1:-}" = "--then" ]; then
   shift

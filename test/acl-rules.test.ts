@@ -140,6 +140,15 @@ describe('minimal ACL rules', () => {
     expect(Number(await master.admin.dbsize())).toBe(0);
   });
 
+  it('a replica given as the target is refused before anything is written (this node is a replica)', async () => {
+    await master.admin.flushall();
+    await appRule('plan', `resetkeys ~${PREFIX}* +@all -@dangerous +info`);
+    const dir = join(root, 'replica');
+    writeSessionFiles(dir, 'rep', 3);
+    const line = usageLine(cli(['plan', '--source', `files:${dir}`, '--target', `redis://app@127.0.0.1:${replica.port}/${DB}`, '--key-file', keyFile, '--out', join(root, 'rep.json')], ENV));
+    expect(line).toMatch(/is a replica of 127\.0\.0\.1:\d+ \(READONLY\): give the master/);
+  });
+
   it('"+@all -@dangerous +info" on the prefix works for every command (no CONFIG, as on ElastiCache)', async () => {
     await master.admin.flushall();
     const rule = `resetkeys ~${PREFIX}* +@all -@dangerous +info`;

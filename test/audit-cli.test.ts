@@ -5,19 +5,24 @@
  * codes, and bad input (missing root, malformed collected JSON, a 50 MB ini file, unreadable content).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson } from '@session-migrate/audit';
-import { phpDefaults, repeatedOption } from '../packages/cli/src/commands-audit.ts';
+import { RULES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, parseCollected, redactSecrets, renderJson, loadPhpParser } from '@session-migrate/audit';
+import { phpDefaults } from '../packages/cli/src/commands-audit.ts';
+import { main } from '../packages/cli/src/main.ts';
+import { FIXTURES_DIR } from './support/fixtures.ts';
+
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
 
 /** CLI runs spawn node + tsx: seconds each on a loaded machine, so these tests get a generous limit. */
 const SLOW = 600_000;
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const FIXTURES = join(import.meta.dirname, '../packages/audit/test/fixtures');
-const SHARED = join(import.meta.dirname, '../../shared');
+const SHARED = FIXTURES_DIR; // test/fixtures: cases/BUG-XX
 const work = mkdtempSync(join(tmpdir(), 'audit-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -122,10 +127,16 @@ describe('audit --ini --scan-dir: every value equals real PHP, extension directi
 });
 
 describe('audit options', () => {
-  it('--docroot and --from-collected may be repeated and take several values', () => {
-    expect(repeatedOption(['audit', '--docroot', '/a', '--json', '--docroot=/b', '--docroot', '/c', '/d', '--fail-on', 'none'], 'docroot')).toEqual(['/a', '/b', '/c', '/d']);
-    expect(repeatedOption(['audit', '--from-collected', 'x.json', 'y.json'], 'from-collected')).toEqual(['x.json', 'y.json']);
-    expect(repeatedOption(['audit'], 'docroot')).toEqual([]);
+  it('--docroot and --from-collected may be repeated and take several values, in any spelling', async () => {
+    const parsed = async (argv: string[]) => {
+      let got: Record<string, unknown> = {};
+      expect(await main(argv, { inspect: (a) => { got = a; } })).toBe(0);
+      return got;
+    };
+    expect((await parsed(['audit', '--docroot', '/a', '--json', '--docroot=/b', '--docroot', '/c', '/d', '--fail-on', 'none'])).docroot).toEqual(['/a', '/b', '/c', '/d']);
+    expect((await parsed(['audit', '--from-collected', 'x.json', 'y.json']))['from-collected']).toEqual(['x.json', 'y.json']);
+    expect((await parsed(['audit', '--fromCollected', 'x.json', '--from-collected=y.json']))['from-collected']).toEqual(['x.json', 'y.json']);
+    expect((await parsed(['audit'])).docroot).toBeUndefined();
   });
   it('the CLI reads every --docroot', () => {
     const root = join(FIXTURES, 'rhel-layout/root');
@@ -336,6 +347,18 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     expect(cliCfg?.values['session.save_path']).toBe(redactSecrets(real[0] ?? ''));
   }, SLOW);
 
+  it('--fromCollected (camelCase) audits the document, not the local host (issue 13)', () => {
+    const doc = JSON.parse(runCollect(fakeRoot('host-c', '/var/lib/php/sessions'))) as Record<string, unknown>;
+    doc.host = Buffer.from('web-camel').toString('base64');
+    const f = join(work, 'web-camel.json');
+    writeFileSync(f, JSON.stringify(doc));
+    for (const args of [['--fromCollected', f], [`--fromCollected=${f}`], ['--from-collected', f]]) {
+      const r = cli(['audit', ...args, '--json', '--failOn', 'none']);
+      expect(r.status, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as AuditJson).hosts.map((h) => h.host), args.join(' ')).toEqual(['web-camel']);
+    }
+  }, SLOW);
+
   it('--fleet summarises three hosts per handler, save path and finding', () => {
     const files = [
       ['web-1', fakeRoot('web-1', '/var/lib/php/sessions')],
@@ -379,4 +402,66 @@ describe('fleet: collect script (dash) -> --from-collected -> --fleet', () => {
     expect(a.partial).toBe(true);
     expect(a.hosts[0]?.findings.some((x) => x.rule_id === 'audit-incomplete' && /fpm\/php\.ini: permission denied/.test(x.message))).toBe(true);
   });
+});
+
+describe('audit --app: run-time session settings in application code', () => {
+  const NOBODY = 65534;
+  const asRoot = process.getuid?.() === 0;
+  /** As root, the CLI runs as `nobody` (setpriv), since root reads any file. */
+  function cliAsUser(args: string[], home: string): CliResult {
+    const cmd = asRoot ? 'setpriv' : process.execPath;
+    const argv = asRoot ? [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args] : [BIN, ...args];
+    const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, HOME: home, TMPDIR: join(home, 'tmp') }, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it('reads --app and --docroot code below --root; unreadable files and directories make the result partial', () => {
+    const base = mkdtempSync(join('/tmp', 'audit-app-cli-'));
+    try {
+      chmodSync(base, 0o755);
+      mkdirSync(join(base, 'tmp'), { mode: 0o700 });
+      if (asRoot) chownSync(join(base, 'tmp'), NOBODY, NOBODY);
+      const root = join(base, 'root');
+      cpSync(join(FIXTURES, 'app-runtime-clean/root'), root, { recursive: true });
+      mkdirSync(join(root, 'srv/api/private'), { recursive: true });
+      writeFileSync(join(root, 'srv/api/index.php'), "<?php\nsession_save_path('/srv/api/sessions');\n");
+      writeFileSync(join(root, 'srv/api/secret.php'), "<?php\nini_set('session.name', 'HIDDEN');\n");
+      writeFileSync(join(root, 'srv/api/private/x.php'), "<?php\nini_set('session.name', 'HIDDEN2');\n");
+      chmodSync(join(root, 'srv/api/secret.php'), 0o000);
+      chmodSync(join(root, 'srv/api/private'), 0o000);
+      const r = cliAsUser(['audit', '--root', root, '--app', '/srv/api', '--docroot', '/var/www/blog', '--json', '--fail-on', 'none'], base);
+      expect(r.status, r.stderr).toBe(0);
+      type AppJson = { hosts: Array<{ partial: boolean; findings: Array<{ rule_id: string; message: string }>; applications: Array<{ dir: string; php_files: number; implied_by_docroot: boolean }>; configurations: Array<{ id: string; runtime?: Array<{ directive: string; value: string; status: string }> }> }> };
+      const doc = JSON.parse(r.stdout) as AppJson;
+      const host = doc.hosts[0]!;
+      expect(host.applications.map((a) => [a.dir, a.php_files, a.implied_by_docroot])).toEqual([['/srv/api', 1, false], ['/var/www/blog', 1, true]]);
+      expect(host.partial).toBe(true);
+      const incomplete = host.findings.filter((f) => f.rule_id === 'audit-incomplete').map((f) => f.message);
+      expect(incomplete).toEqual(expect.arrayContaining([expect.stringMatching(/\/srv\/api\/secret\.php: permission denied/), expect.stringMatching(/\/srv\/api\/private: directory not readable/)]));
+      const fpm = host.configurations.find((c) => c.id === 'root/debian-8.2/fpm:www');
+      expect(fpm?.runtime?.find((x) => x.directive === 'session.save_path' && x.value === '/srv/api/sessions')?.status).toBe('differs');
+      // No cron job and no sessionclean directory covers /srv/api/sessions; /srv/app-sessions has its cron job.
+      const noGc = host.findings.filter((f) => f.rule_id === 'runtime-save-path-no-gc').map((f) => f.message);
+      expect(noGc).toEqual([expect.stringContaining('"/srv/api/sessions"')]);
+      expect(r.stdout).not.toContain('HIDDEN');
+      const failing = cliAsUser(['audit', '--root', root, '--app', '/srv/api', '--sarif'], base);
+      expect(failing.status).toBe(1);
+      expect((JSON.parse(failing.stdout) as { runs: Array<{ results: Array<{ ruleId: string }> }> }).runs[0]!.results.map((x) => x.ruleId)).toContain('runtime-save-path-no-gc');
+    } finally {
+      spawnSync('chmod', ['-R', 'u+rwx', base]);
+      rmSync(base, { recursive: true, force: true });
+    }
+  }, SLOW);
+
+  it('--app with --from-collected is a usage error; --app on a symlink loop is partial, not a crash', () => {
+    expectUsageError(cli(['audit', '--from-collected', join(work, 'x.json'), '--app', '/srv']), /--app reads application code on this host or below --root/);
+    const root = join(work, 'app-loop');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    symlinkSync('/srv/b', join(root, 'a'));
+    symlinkSync('/a', join(root, 'b'));
+    const r = cli(['audit', '--root', root, '--app', '/a', '--json', '--fail-on', 'none']);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as AuditJson;
+    expect(doc.hosts[0]?.findings.filter((f) => f.rule_id === 'audit-incomplete').map((f) => f.message)).toContain('application directory /a: symlink loop (too many levels of symbolic links), or a link out of root ' + root);
+  }, SLOW);
 });

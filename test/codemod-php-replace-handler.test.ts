@@ -15,10 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { renderArtifacts, writeArtifacts } from '@session-migrate/generate';
 import { CookieClient, startPhpServer, startRedis, type RedisServer } from './support/servers.ts';
+import { caseFile } from './support/fixtures.ts';
 
 const CLI_TIMEOUT_MS = 240_000;
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
-const BUG20 = join(import.meta.dirname, '../../shared/cases/BUG-20/legacy_callbacks_registration.php');
+const BUG20 = caseFile('BUG-20', 'legacy_callbacks_registration.php');
 
 function cli(args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });

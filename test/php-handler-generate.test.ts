@@ -12,6 +12,7 @@ import {
   renderArtifacts, writeArtifacts, type GenerateOptions,
 } from '@session-migrate/generate';
 import { PHP_DIAGNOSTIC, PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, type Rendered } from './php/harness.ts';
+import { caseFile } from './support/fixtures.ts';
 
 const BASE: GenerateOptions = { installDir: '/opt/session-migrate', redis: { host: '127.0.0.1' } };
 let tmp: string;
@@ -222,7 +223,7 @@ describe('rendered PHP checked by PHP 8.2', () => {
     const legacy = join(tmp, 'legacy_handler.php');
     writeFileSync(
       legacy,
-      readFileSync('/work/shared/cases/BUG-20/legacy_handler.php', 'utf8').replace('echo "loaded\\n";', ''),
+      readFileSync(caseFile('BUG-20', 'legacy_handler.php'), 'utf8').replace('echo "loaded\\n";', ''),
     );
     expect(diagnostics([legacy]).lines.filter((l) => l.includes('Deprecated: Return type'))).toHaveLength(8);
   });

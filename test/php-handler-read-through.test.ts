@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec, tombstoneKeyFor } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { caseFile } from './support/fixtures.ts';
 import { PHP_DIR, PHP_EXTENSIONS, REPO, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
@@ -129,8 +130,8 @@ describe('read-through: a Redis miss reads the legacy file', () => {
 
   it('BUG-15 tree (save_path 2;0660;tree): reads exactly the three real sessions, never the decoys', async () => {
     const tree = join(legacyDir(), 'tree');
-    cpSync(join(REPO, '../shared/cases/BUG-15/tree'), tree, { recursive: true }); // fresh mtimes: live
-    const expected = JSON.parse(readFileSync(join(REPO, '../shared/cases/BUG-15/expected.json'), 'utf8')) as {
+    cpSync(caseFile('BUG-15', 'tree'), tree, { recursive: true }); // fresh mtimes: live
+    const expected = JSON.parse(readFileSync(caseFile('BUG-15', 'expected.json'), 'utf8')) as {
       expected_toolkit: { discover_tree_with_depth_2: string[] };
     };
     const real = expected.expected_toolkit.discover_tree_with_depth_2.map((p) => p.split('/sess_')[1]!);

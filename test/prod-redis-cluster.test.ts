@@ -108,7 +108,11 @@ describe('Redis Cluster', () => {
     const r = cli(['rotate', '--target', cluster.url, '--key-file', keyFile]);
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/600 sessions/);
-    await client.flushall();
+    // rollback --remove-keys on every master.
+    const rb = cli(['rollback', '--plan', planFile, '--remove-keys']);
+    expect(rb.status, rb.stderr + rb.stdout).toBe(0);
+    expect(rb.stdout).toMatch(/removed 600 envelope/);
+    expect(await cluster.dbsize()).toBe(0);
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
   });
 

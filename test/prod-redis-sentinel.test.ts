@@ -6,7 +6,7 @@
  * completes the job; verify reads the current master; a plaintext source behind Sentinel; purge and
  * rotate; an unknown master name is refused; sentinels with a password.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,9 @@ async function flush(): Promise<void> {
 }
 
 describe('Sentinel', () => {
+  // Each test starts from an empty master, whatever the previous one left.
+  beforeEach(async () => { await flush(); });
+
   it('plan -> apply (WAIT for the replica) -> verify --plan --source; the plan survives a failover; purge and rotate', async () => {
     const dir = join(root, 'files');
     const ids = writeSessionFiles(dir, 'snt', 500);
@@ -89,6 +92,9 @@ describe('Sentinel', () => {
     const ids = writeSessionFiles(dir, 'fov', 30_000);
     const planFile = join(root, 'failover-plan.json');
     expect(cli(['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'fov-art')], ENV).status).toBe(0);
+    // The sentinel must be able to fail over at once (it saw the replica in sync), so the failover
+    // lands while apply writes.
+    await s.waitForSync();
     const master = await s.currentMaster();
     const run = cliChild(['apply', '--plan', planFile, '--json', '--workers', '0', '--retry-delay-ms', '100'], ENV);
     let finished = false;
@@ -149,6 +155,8 @@ describe('Sentinel', () => {
       .toMatch(/no sentinel of .* knows a master named "no-such-master"/);
     expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', join(root, 'bad.json')])))
       .toMatch(/SESSION_MIGRATE_SENTINEL_PASSWORD/);
+    // A sentinel's address given as a plain redis:// URL.
+    expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', s.sentinel.url, '--key-file', keyFile, '--out', join(root, 'bad.json')], { SESSION_MIGRATE_REDIS_PASSWORD: SENTINEL_PW }))).toMatch(/is a sentinel, not a data node: use redis\+sentinel:\/\//);
     expect(Number(await (await s.currentMaster()).admin.dbsize())).toBe(0);
   });
 });

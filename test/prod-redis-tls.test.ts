@@ -100,6 +100,7 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     const r = cli(['verify', '--target', server.url.replace('rediss://', 'rediss://app:app-pw-1@'), ...TLS_ARGS, '--key-file', keyFile]);
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stderr).toMatch(/warning: the password in the target URL is visible .*SESSION_MIGRATE_REDIS_PASSWORD/);
+    expect(r.stdout + r.stderr).not.toContain('app-pw-1');
   });
 
   it('bad input: one line naming the option, exit 2, nothing written', async () => {
@@ -127,7 +128,9 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     expect(usageLine(cli(['plan', '--source', `redis:${url('reader')}`, '--source-tls-key-file', tls.clientKeyFile, '--target', url('app'), ...TLS_ARGS, '--key-file', keyFile, '--out', join(root, 'bad.json')], ENV)))
       .toMatch(/--source-tls-key-file needs --source-tls-cert-file/);
     // Wrong password; an ACL rule without the prefix.
-    expect(usageLine(plan(url('app'), TLS_ARGS, { SESSION_MIGRATE_REDIS_PASSWORD: 'wrong' }))).toMatch(/WRONGPASS.*user "app".*SESSION_MIGRATE_REDIS_PASSWORD/);
+    const wrong = plan(url('app'), TLS_ARGS, { SESSION_MIGRATE_REDIS_PASSWORD: 'Wr0ngPassw0rdXYZ' });
+    expect(usageLine(wrong)).toMatch(/WRONGPASS.*user "app".*SESSION_MIGRATE_REDIS_PASSWORD/);
+    expect(wrong.stdout + wrong.stderr).not.toContain('Wr0ngPassw0rdXYZ');
     expect(Number(await server.admin.dbsize())).toBe(0);
   });
 

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { openRedisSource, parseRedisSourceSpec, type SourceSession } from '@session-migrate/sources';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { caseFile } from './support/fixtures.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
-const shared = join(import.meta.dirname, '../../shared');
 
 interface CliResult { status: number; stdout: string; stderr: string }
 function cli(args: string[], env: Record<string, string> = {}): CliResult {
@@ -25,7 +25,7 @@ function cli(args: string[], env: Record<string, string> = {}): CliResult {
 
 describe('parseRedisSourceSpec: phpredis save_path rules (shared/cases/BUG-17)', () => {
   interface Case { save_path: string; parsed: Array<Record<string, unknown>>; finding?: { id: string } }
-  const expected = JSON.parse(readFileSync(join(shared, 'cases/BUG-17/expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } };
+  const expected = JSON.parse(readFileSync(caseFile('BUG-17', 'expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } };
 
   for (const c of expected.expected_toolkit.cases) {
     it(`${c.save_path}`, () => {
@@ -171,12 +171,14 @@ describe('plaintext phpredis sessions as the source', () => {
     expect(r1.failureCounts).toEqual({ 'plaintext-remains': 6 });
     for (const f of r1.failures) for (const id of ids) expect(f.key).not.toContain(id); // IDs shortened
     // --plaintext-prefix does the same without a source.
-    const v2 = cli(['verify', '--plan', planFile, '--plaintext-prefix', 'shop:sess:'], env);
+    // With --plan the plan's source is read too (presence of its sessions): it needs the source password.
+    expect(cli(['verify', '--plan', planFile, '--plaintext-prefix', 'shop:sess:'], env).stderr).toMatch(/source Redis.*SESSION_MIGRATE_SOURCE_REDIS_PASSWORD/);
+    const v2 = cli(['verify', '--plan', planFile, '--plaintext-prefix', 'shop:sess:'], applyEnv);
     expect(v2.status).toBe(1);
     expect(v2.stdout).toMatch(/plaintext-remains 6/);
     expect(v2.stdout).toMatch(/2 other key\(s\) there are not sessions \(ignored\)/);
     // --plan alone: the plan's source is a plaintext Redis prefix, so it is checked as well.
-    const v2b = cli(['verify', '--plan', planFile], env);
+    const v2b = cli(['verify', '--plan', planFile], applyEnv);
     expect(v2b.status).toBe(1);
     expect(v2b.stdout).toMatch(/plaintext-remains 6/);
 
@@ -200,7 +202,7 @@ describe('plaintext phpredis sessions as the source', () => {
     const v3 = cli(['verify', '--plan', planFile, '--source', sourceSpec(redis.port)], env);
     expect(v3.status, v3.stdout).toBe(0);
     expect(v3.stdout).toMatch(/0 plaintext session key\(s\) left/);
-    const v4 = cli(['verify', '--plan', planFile], env);
+    const v4 = cli(['verify', '--plan', planFile], applyEnv);
     expect(v4.status, v4.stdout).toBe(0);
     expect(v4.stdout).toMatch(/0 plaintext session key\(s\) left under "shop:sess:"/);
   });

@@ -496,12 +496,18 @@ export interface SentinelTopology {
    * (`reconfigureOldMaster: 'now'`) the old master is then turned into a replica at once the way the
    * sentinel does it later (MULTI, REPLICAOF, CLIENT KILL TYPE normal, EXEC), which saves the ~8 s the
    * sentinel waits before it does so itself; `'sentinel'` leaves that to the sentinel. With
-   * `waitForReplica` (default true) also waits until the old master replicates from the new one.
+   * `waitForReplica` (default true) also waits until the old master replicates from the new one
+   * (call `waitForSync()` before the next failover: the sentinel must have seen that too).
    * Returns the new master.
    */
   failover(options?: { waitForReplica?: boolean; reconfigureOldMaster?: 'now' | 'sentinel'; timeoutMs?: number }): Promise<RedisNode>;
-  /** Waits until every replica of the current master has master_link_status:up and the sentinel sees it. */
-  waitForSync(timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until every replica of the current master has master_link_status:up and the sentinel saw it
+   * so in its own INFO of the replica (which it refreshes every 10 s): then a failover can start at
+   * once. `sentinelView: false` skips the second wait (the data nodes are in sync; the sentinel may
+   * not know yet).
+   */
+  waitForSync(timeoutMs?: number, options?: { sentinelView?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -545,7 +551,7 @@ export async function startSentinel(options: { masterName?: string; tls?: TlsSer
         if (node === undefined) throw new Error(`sentinel reports an unknown master port ${port}`);
         return node;
       },
-      async waitForSync(timeoutMs = 15_000) {
+      async waitForSync(timeoutMs = 30_000, syncOptions = {}) {
         const m = await topology.currentMaster();
         for (const n of nodes) {
           if (n === m) continue;
@@ -553,12 +559,17 @@ export async function startSentinel(options: { masterName?: string; tls?: TlsSer
             const info = parseInfo(await n.admin.info('replication'));
             return info.get('role') === 'slave' && info.get('master_port') === String(m.port) && info.get('master_link_status') === 'up';
           });
-          await waitFor(`sentinel sees replica ${n.port}`, timeoutMs, async () => {
+          if (syncOptions.sentinelView === false) continue;
+          // The sentinel's own view, from its periodic INFO of the replica (every 10 s): only a
+          // replica it saw in sync with the current master can be promoted (else SENTINEL FAILOVER
+          // answers NOGOODSLAVE), so a test can fail over at once once this returns.
+          await waitFor(`sentinel sees replica ${n.port} in sync`, timeoutMs, async () => {
             const reps = await sentinel.admin.call('SENTINEL', 'REPLICAS', masterName) as string[][];
             return reps.some((r) => {
               const f = new Map<string, string>();
               for (let i = 0; i + 1 < r.length; i += 2) f.set(r[i]!, r[i + 1]!);
-              return f.get('port') === String(n.port) && !/s_down|o_down|disconnected/.test(f.get('flags') ?? '') && f.get('master-link-status') === 'ok';
+              return f.get('port') === String(n.port) && !/s_down|o_down|disconnected/.test(f.get('flags') ?? '') && f.get('master-link-status') === 'ok'
+                && f.get('role-reported') === 'slave' && f.get('master-port') === String(m.port) && f.get('master-link-down-time') === '0';
             });
           });
         }
@@ -586,7 +597,7 @@ export async function startSentinel(options: { masterName?: string; tls?: TlsSer
           r.call('CLIENT', 'KILL', 'TYPE', 'normal');
           await r.exec().catch(() => undefined);
         }
-        if (opts.waitForReplica !== false) await topology.waitForSync(timeoutMs);
+        if (opts.waitForReplica !== false) await topology.waitForSync(timeoutMs, { sentinelView: false });
         return next;
       },
       async stop() {

@@ -1,127 +1,37 @@
 /**
- * Type-checks every CDK v2 fixture's output.ts against a small declaration stub of aws-cdk-lib.
+ * Type-checks every CDK v2 fixture's output.ts against the real aws-cdk-lib and constructs (pinned
+ * devDependencies of the repository, package.json), in ONE TypeScript program: the library's
+ * declarations are read once for all fixtures, and skipLibCheck keeps TypeScript from checking the
+ * library itself. Strict mode and the excess-property check of object literals make a misspelled
+ * CfnReplicationGroupProps property an error, and `authToken` is typed `string` in aws-cdk-lib
+ * (aws-elasticache CfnReplicationGroupProps), so a SecretValue without `.unsafeUnwrap()` is one too.
  *
- * aws-cdk-lib itself is not a dependency (hundreds of megabytes for a test); the stub below declares
- * only what the fixtures use, with CfnReplicationGroupProps spelled out property by property as in the
- * AWS CDK API reference (aws-cdk-lib.aws_elasticache.CfnReplicationGroupProps) and no index
- * signature, so TypeScript's excess-property check rejects a misspelled property, and `authToken`
- * typed `string`, so a SecretValue without `.unsafeUnwrap()` is rejected.
+ * The extra texts (the "catches" test) are written next to the fixtures in memory only, so module
+ * resolution finds aws-cdk-lib in the repository's node_modules exactly as for the real files.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
-const STUB = `
-declare module 'constructs' {
-  export class Construct {
-    constructor(scope: Construct, id: string);
-  }
-}
-declare module 'aws-cdk-lib' {
-  import { Construct } from 'constructs';
-  export interface IResolvable { resolve(context: unknown): unknown }
-  export interface StackProps { description?: string }
-  export class App extends Construct { constructor() }
-  export class Stack extends Construct {
-    constructor(scope?: Construct, id?: string, props?: StackProps);
-  }
-  export class SecretValue {
-    static secretsManager(secretId: string, options?: { jsonField?: string; versionStage?: string; versionId?: string }): SecretValue;
-    unsafeUnwrap(): string;
-    toJSON(): never;
-  }
-  import * as elasticache from 'aws-cdk-lib/aws-elasticache';
-  export { elasticache as aws_elasticache };
-}
-declare module 'aws-cdk-lib/aws-secretsmanager' {
-  import { Construct } from 'constructs';
-  import { SecretValue } from 'aws-cdk-lib';
-  export class Secret extends Construct {
-    constructor(scope: Construct, id: string, props?: { generateSecretString?: { excludePunctuation?: boolean; passwordLength?: number } });
-    readonly secretValue: SecretValue;
-  }
-}
-declare module 'aws-cdk-lib/aws-elasticache' {
-  import { Construct } from 'constructs';
-  import { IResolvable } from 'aws-cdk-lib';
-  type Flag = boolean | IResolvable;
-  export interface CfnReplicationGroupProps {
-    readonly replicationGroupDescription: string;
-    readonly atRestEncryptionEnabled?: Flag;
-    readonly authToken?: string;
-    readonly automaticFailoverEnabled?: Flag;
-    readonly autoMinorVersionUpgrade?: Flag;
-    readonly cacheNodeType?: string;
-    readonly cacheParameterGroupName?: string;
-    readonly cacheSecurityGroupNames?: string[];
-    readonly cacheSubnetGroupName?: string;
-    readonly clusterMode?: string;
-    readonly dataTieringEnabled?: Flag;
-    readonly engine?: string;
-    readonly engineVersion?: string;
-    readonly globalReplicationGroupId?: string;
-    readonly ipDiscovery?: string;
-    readonly kmsKeyId?: string;
-    readonly multiAzEnabled?: Flag;
-    readonly networkType?: string;
-    readonly notificationTopicArn?: string;
-    readonly numCacheClusters?: number;
-    readonly numNodeGroups?: number;
-    readonly port?: number;
-    readonly preferredCacheClusterAZs?: string[];
-    readonly preferredMaintenanceWindow?: string;
-    readonly primaryClusterId?: string;
-    readonly replicasPerNodeGroup?: number;
-    readonly replicationGroupId?: string;
-    readonly securityGroupIds?: string[];
-    readonly snapshotArns?: string[];
-    readonly snapshotName?: string;
-    readonly snapshotRetentionLimit?: number;
-    readonly snapshottingClusterId?: string;
-    readonly snapshotWindow?: string;
-    readonly transitEncryptionEnabled?: Flag;
-    readonly transitEncryptionMode?: string;
-    readonly userGroupIds?: string[];
-  }
-  export class CfnReplicationGroup extends Construct {
-    constructor(scope: Construct, id: string, props: CfnReplicationGroupProps);
-  }
-  export interface CfnCacheClusterProps {
-    readonly cacheNodeType: string;
-    readonly engine: string;
-    readonly numCacheNodes: number;
-    readonly transitEncryptionEnabled?: Flag;
-  }
-  export class CfnCacheCluster extends Construct {
-    constructor(scope: Construct, id: string, props: CfnCacheClusterProps);
-  }
-  export class CfnSubnetGroup extends Construct {
-    constructor(scope: Construct, id: string, props: { description: string; subnetIds: string[] });
-    readonly ref: string;
-  }
-}
-declare const process: { env: Record<string, string | undefined> };
-declare function require(module: string): any;
-declare const module: { exports: unknown };
-`;
-
 /** Fixtures not written against aws-cdk-lib v2 (or that use a local module on purpose). */
 const NOT_V2 = new Set(['cdk-v1', 'monocdk', 'not-elasticache']);
 
+const OPTIONS: ts.CompilerOptions = {
+  strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS,
+  moduleResolution: ts.ModuleResolutionKind.Node10, esModuleInterop: true,
+  lib: ['lib.es2022.d.ts'], types: ['node'], skipLibCheck: true,
+};
+
 /**
- * Type errors per file, for several files checked in one program (one lib load for all).
- * @param texts file name (without directory) -> source text.
+ * Type errors per file, for several files checked in one program.
+ * @param files absolute path -> source text; texts not on disk are served from memory.
  */
-function typeErrorsOf(texts: Map<string, string>): Map<string, string[]> {
-  const files = new Map([['/stub.d.ts', STUB], ...[...texts].map(([n, t]) => [`/src/${n}.ts`, t] as const)]);
-  const options: ts.CompilerOptions = {
-    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS,
-    lib: ['lib.es2022.d.ts'], types: [], skipLibCheck: true,
-  };
-  const host = ts.createCompilerHost(options);
+function typeErrorsOf(files: Map<string, string>): Map<string, string[]> {
+  const host = ts.createCompilerHost(OPTIONS);
   const base = host.getSourceFile.bind(host);
   host.getSourceFile = (name, version, ...rest) => {
     const t = files.get(name);
@@ -129,36 +39,49 @@ function typeErrorsOf(texts: Map<string, string>): Map<string, string[]> {
   };
   const baseExists = host.fileExists.bind(host);
   host.fileExists = (name) => files.has(name) || baseExists(name);
-  const program = ts.createProgram([...files.keys()], options, host);
+  const program = ts.createProgram([...files.keys()], OPTIONS, host);
+  const global = program.getGlobalDiagnostics();
+  if (global.length > 0) throw new Error(`program: ${global.map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')).join('; ')}`);
   const out = new Map<string, string[]>();
-  for (const n of texts.keys()) {
-    const sf = program.getSourceFile(`/src/${n}.ts`)!;
+  for (const name of files.keys()) {
+    const sf = program.getSourceFile(name)!;
     const diags = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
-    out.set(n, diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')));
+    out.set(name, diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')));
   }
-  const global = [...program.getGlobalDiagnostics(), ...program.getSemanticDiagnostics(program.getSourceFile('/stub.d.ts'))];
-  if (global.length > 0) throw new Error(`stub: ${global.map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')).join('; ')}`);
   return out;
 }
 
-describe('codemod cdk fixtures type-check against the aws-cdk-lib stub', () => {
+describe('codemod cdk fixtures type-check against the real aws-cdk-lib', () => {
   const cases = readdirSync(FIXTURES).filter((c) => !NOT_V2.has(c)).sort();
 
-  it('the stub catches what it is for', () => {
-    const good = readFileSync(join(FIXTURES, 'namespace-import', 'output.ts'), 'utf8');
-    const errors = typeErrorsOf(new Map([
-      ['good', good],
-      ['no-unwrap', good.replace('.unsafeUnwrap()', '')],
-      ['misspelled', good.replace('atRestEncryptionEnabled', 'atRestEncryption')],
-    ]));
-    expect(errors.get('good')).toEqual([]);
-    expect(errors.get('no-unwrap')).toEqual([expect.stringMatching(/SecretValue.*not assignable to type 'string'/)]);
-    expect(errors.get('misspelled')).toEqual([expect.stringMatching(/Object literal may only specify known properties/)]);
+  it('uses the pinned aws-cdk-lib and constructs', () => {
+    const require = createRequire(import.meta.url);
+    const pinned = JSON.parse(readFileSync(join(import.meta.dirname, '../../../package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    for (const name of ['aws-cdk-lib', 'constructs']) {
+      const installed = JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string };
+      expect(pinned.devDependencies[name], name).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(installed.version, name).toBe(pinned.devDependencies[name]);
+    }
   });
 
-  it('every v2 output.ts type-checks', () => {
-    const errors = typeErrorsOf(new Map(cases.map((c) => [c, readFileSync(join(FIXTURES, c, 'output.ts'), 'utf8')])));
+  it('every v2 output.ts type-checks, and the check catches what it is for', () => {
+    const outputs = new Map(cases.map((c) => [join(FIXTURES, c, 'output.ts'), readFileSync(join(FIXTURES, c, 'output.ts'), 'utf8')]));
+    const good = outputs.get(join(FIXTURES, 'namespace-import', 'output.ts'))!;
+    const noUnwrap = join(FIXTURES, 'namespace-import', 'no-unwrap.ts');
+    const misspelled = join(FIXTURES, 'namespace-import', 'misspelled.ts');
+    const wrongType = join(FIXTURES, 'namespace-import', 'wrong-type.ts');
+    expect(good).toContain('.unsafeUnwrap()');
+    expect(good).toContain('transitEncryptionEnabled: true');
+    const errors = typeErrorsOf(new Map([
+      ...outputs,
+      [noUnwrap, good.replace('.unsafeUnwrap()', '')],
+      [misspelled, good.replace('atRestEncryptionEnabled', 'atRestEncryption')],
+      [wrongType, good.replace('transitEncryptionEnabled: true', "transitEncryptionEnabled: 'yes'")],
+    ]));
     expect(cases.length).toBeGreaterThan(15);
-    for (const c of cases) expect(errors.get(c), c).toEqual([]);
+    for (const c of cases) expect(errors.get(join(FIXTURES, c, 'output.ts')), c).toEqual([]);
+    expect(errors.get(noUnwrap)).toEqual([expect.stringMatching(/SecretValue.*not assignable to type 'string'/)]);
+    expect(errors.get(misspelled)).toEqual([expect.stringMatching(/Object literal may only specify known properties/)]);
+    expect(errors.get(wrongType)).toEqual([expect.stringMatching(/'string' is not assignable to type 'boolean \| IResolvable/)]);
   });
 });

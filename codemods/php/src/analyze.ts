@@ -26,6 +26,7 @@
  */
 import { posix } from 'node:path';
 import { callEnd, isTrivia, lineOf, parsePhp, statementEnd, tokenAt, type ParseOptions, type PhpNode, type Token } from './source.ts';
+import { evaluateStatic, globalScope } from './static-value.ts';
 
 export type Severity = 'info' | 'warning' | 'error';
 
@@ -34,6 +35,7 @@ export type Severity = 'info' | 'warning' | 'error';
  * session-start, files-handler-call-removed, files-handler-call-neutralized, session-ini-kept,
  * session-getter, dynamic-value, dynamic-ini-option, other-save-handler, other-save-path,
  * custom-handler-registered, custom-handler-replaced, generated-handler-registration, framework-config, session-start-unreached, codemod-target-locked,
+ * session-callable (a first-class callable `session_start(...)`, `ini_set(...)`: a Closure, no call),
  * pool-save-path-locked,
  * include-unresolved, parse-error, lint-failed, symlink-skipped, overlapping-edit, handler-registered,
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
@@ -182,6 +184,27 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
       const start = what.loc!.start.offset;
       const end = callEnd(tokens, what.loc!.end.offset);
       const args = node.arguments as PhpNode[];
+      if (isFirstClassCallable(args) && SESSION_FUNCTIONS.has(name)) {
+        // `session_start(...)` (PHP 8.1 first-class callable syntax) creates a Closure and calls
+        // nothing (php-src Zend/tests/first_class_callable_*.phpt); only `session_start(...)()`
+        // calls it at once. Anywhere else the Closure runs wherever it is called, which this
+        // analysis does not follow.
+        const invoked = ctx?.node.kind === 'call' && ctx.node.what === node;
+        if (invoked && name === 'session_start') {
+          events.push({ kind: 'session_start', offset: start, line: at(start) });
+          find(start, 'session-start', 'info', 'session_start(...)() calls the Closure at once: a session start; the handler must be registered before this runs');
+          return;
+        }
+        if (invoked) return;
+        find(start, 'session-callable', 'warning',
+          name === 'session_start'
+            ? 'session_start(...) is a first-class callable: it creates a Closure and starts no session here; a session starts wherever the Closure is called'
+            : `${name}(...) is a first-class callable: it creates a Closure and changes nothing here; the change happens wherever the Closure is called`,
+          name === 'session_start'
+            ? 'make sure the handler bootstrap is required before the Closure is called'
+            : 'check what the Closure is called with, and where');
+        return;
+      }
       switch (name) {
         case 'session_start':
           events.push({ kind: 'session_start', offset: start, line: at(start) });
@@ -499,6 +522,14 @@ function isNode(value: unknown): value is PhpNode {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
 }
 
+/** The functions whose calls the analysis reads (for the first-class callable check). */
+const SESSION_FUNCTIONS = new Set(['session_start', 'ini_set', 'ini_alter', 'session_save_path', 'session_module_name', 'session_set_save_handler']);
+
+/** `f(...)`: PHP 8.1 first-class callable syntax (php-parser: a single `variadicplaceholder` argument). */
+export function isFirstClassCallable(args: readonly PhpNode[]): boolean {
+  return args.length === 1 && args[0]!.kind === 'variadicplaceholder';
+}
+
 /** Lower-cased global function name of a callee, or null when it is not a plain (global) name. */
 function functionName(what: PhpNode): string | null {
   if (what.kind !== 'name' || typeof what.name !== 'string') return null;
@@ -532,46 +563,13 @@ function literal(node: PhpNode | undefined): string | null {
 }
 
 /**
- * Evaluates a static include path: string literals, `__DIR__`, `__FILE__`, `dirname(X[, levels])`,
- * `DIRECTORY_SEPARATOR` and `.` concatenation. Anything else (constants, variables) gives null.
- * String values are binary strings; they are decoded as UTF-8 for the path.
+ * Evaluates a static include path (static-value.ts without symbols: string literals, `__DIR__`,
+ * `__FILE__`, `dirname(X[, levels])`, `DIRECTORY_SEPARATOR`, `.` concatenation). Constants and
+ * variables give null. The result, a binary string, is decoded as UTF-8 for the path.
  */
 function evalPath(node: PhpNode, absPath: string): string | null {
-  switch (node.kind) {
-    case 'string':
-    case 'nowdoc':
-      return typeof node.value === 'string' ? Buffer.from(node.value, 'latin1').toString('utf8') : null;
-    case 'magic': {
-      const v = String(node.raw ?? node.value).toUpperCase();
-      if (v === '__DIR__') return posix.dirname(absPath);
-      if (v === '__FILE__') return absPath;
-      return null;
-    }
-    case 'name':
-    case 'constref': {
-      const n = identifierName(node.name);
-      return n === 'DIRECTORY_SEPARATOR' || n === '\\DIRECTORY_SEPARATOR' ? '/' : null;
-    }
-    case 'bin': {
-      if (node.type !== '.') return null;
-      const l = evalPath(node.left as PhpNode, absPath);
-      const r = evalPath(node.right as PhpNode, absPath);
-      return l === null || r === null ? null : l + r;
-    }
-    case 'call': {
-      if (functionName(node.what as PhpNode) !== 'dirname') return null;
-      const args = node.arguments as PhpNode[];
-      const inner = args[0] !== undefined ? evalPath(args[0], absPath) : null;
-      if (inner === null) return null;
-      const levels = args[1] !== undefined ? Number(literal(args[1])) : 1;
-      if (!Number.isInteger(levels) || levels < 1) return null;
-      let out = inner;
-      for (let i = 0; i < levels; i++) out = posix.dirname(out);
-      return out;
-    }
-    default:
-      return null;
-  }
+  const v = evaluateStatic(node, globalScope(Buffer.from(absPath, 'utf8').toString('latin1')));
+  return typeof v === 'string' ? Buffer.from(v, 'latin1').toString('utf8') : null;
 }
 
 /** End offset of an expression; calls end at their `)` (php-parser may include a `;` in loc.end). */

@@ -5,11 +5,12 @@
  * decoding), so offsets are byte offsets, splicing never re-encodes anything, and a BOM, invalid UTF-8
  * or CRLF line endings come back out byte for byte.
  */
-import { createRequire } from 'node:module';
+// php-parser ships CommonJS with its own types.d.ts; Node and the package bundler both see `Engine` as a named export.
+import { Engine as PhpParserEngine } from 'php-parser';
 
-const require = createRequire(import.meta.url);
-// php-parser ships CommonJS with its own types.d.ts.
-const PhpParser = require('php-parser') as typeof import('php-parser');
+import { PhpSyntaxError } from './php-files.ts';
+
+export { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from './php-files.ts';
 
 /** A php-parser AST node as this codemod reads it (only the fields it uses are typed). */
 export interface PhpNode {
@@ -40,22 +41,34 @@ export interface ParseOptions {
   shortOpenTag?: boolean;
 }
 
-/** A file php-parser cannot parse; `message` has the parser's reason and line. */
-export class PhpSyntaxError extends Error {
-  constructor(message: string, readonly line: number | undefined) {
-    super(message);
-    this.name = 'PhpSyntaxError';
-  }
-}
-
 function engine(options: ParseOptions) {
-  return new PhpParser.Engine({
+  return new PhpParserEngine({
     // php8 mode, newest grammar the package knows (8.3 covers enums, readonly, match, attributes,
     // first-class callables, named arguments, typed class constants); errors are errors, not recovered.
     parser: { php8: true, version: '8.3', suppressErrors: false, extractDoc: true },
     ast: { withPositions: true, withSource: false },
     lexer: { short_tags: options.shortOpenTag === true, asp_tags: false },
   });
+}
+
+/** The parser's error as a PhpSyntaxError (message's first line, and the line when known). */
+function syntaxError(err: unknown): PhpSyntaxError {
+  const message = (err as Error).message ?? String(err);
+  const line = (err as { lineNumber?: number }).lineNumber ?? Number(/ line (\d+)/.exec(message)?.[1] ?? NaN);
+  return new PhpSyntaxError(message.split('\n')[0] ?? 'syntax error', Number.isInteger(line) ? line : undefined);
+}
+
+/**
+ * Parses `text` (a binary string) into an AST only, with positions: for readers that splice nothing
+ * (the audit's run-time settings). Same engine and options as parsePhp.
+ * @throws PhpSyntaxError when php-parser rejects the file.
+ */
+export function parsePhpAst(text: string, fileName: string, options: ParseOptions = {}): PhpNode {
+  try {
+    return engine(options).parseCode(text, fileName) as unknown as PhpNode;
+  } catch (err) {
+    throw syntaxError(err);
+  }
 }
 
 /**
@@ -71,9 +84,7 @@ export function parsePhp(text: string, fileName: string, options: ParseOptions =
     ast = e.parseCode(text, fileName) as unknown as PhpNode;
     raw = e.tokenGetAll(text);
   } catch (err) {
-    const message = (err as Error).message ?? String(err);
-    const line = (err as { lineNumber?: number }).lineNumber ?? Number(/ line (\d+)/.exec(message)?.[1] ?? NaN);
-    throw new PhpSyntaxError(message.split('\n')[0] ?? 'syntax error', Number.isInteger(line) ? line : undefined);
+    throw syntaxError(err);
   }
   const tokens: Token[] = [];
   let offset = 0;

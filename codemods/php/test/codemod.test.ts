@@ -7,13 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderArtifacts } from '@session-migrate/generate';
 import { CodemodInputError, applyEdits, parsePhp, requireExpression, runCodemod, type Edit } from '../src/index.ts';
 import { callEnd, type PhpNode } from '../src/source.ts';
+import { FIXTURES_DIR } from '../../../test/support/fixtures.ts';
 
-const SHARED = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const SHARED = FIXTURES_DIR; // test/fixtures: cases/BUG-XX
 const REQUIRE = (rel: string) => `require_once __DIR__ . '${rel}'; // session-migrate: encrypted Redis session handler`;
 
 let apps: string[] = [];
@@ -293,5 +293,19 @@ describe('--replace-custom-handler (BUG-20)', () => {
     const r = runCodemod({ dir, replaceCustomHandler: true });
     expect(r.findings.find((f) => f.id === 'custom-handler-registered')?.severity).toBe('error');
     expect(read(dir, 'index.php')).toBe('<?php\nsession_set_save_handler(...$callbacks);\nsession_start();\n');
+  });
+});
+
+describe('first-class callables (PHP 8.1)', () => {
+  it('session_start(...) is a callable, not a session start; session_start(...)() is a start; PHP agrees', () => {
+    const code = "<?php\n$start = session_start(...);\nsession_start(...)();\n";
+    const dir = app({ 'index.php': code });
+    const report = runCodemod({ dir, dryRun: true });
+    expect(report.findings.filter((f) => f.id === 'session-callable').map((f) => `${f.severity} @${f.line}`)).toEqual(['warning @2']);
+    expect(report.findings.filter((f) => f.id === 'session-start').map((f) => f.line)).toEqual([3]);
+    expect(report.registeredIn).toEqual(['index.php']);
+    // The oracle: the Closure starts nothing until it is called.
+    const r = spawnSync('php', ['-n', '-r', '$f = session_start(...); $a = session_status(); $f(); echo json_encode([$a, session_status(), $f instanceof Closure]);'], { encoding: 'utf8' });
+    expect(r.stdout).toBe('[1,2,true]');
   });
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCodemod } from '../src/index.ts';
 import { FIXTURES_DIR, runFixture, summarize, type FixtureOptions } from './support.ts';
+import { caseFile } from '../../../test/support/fixtures.ts';
 
 const CASES = readdirSync(FIXTURES_DIR).filter((n) => existsSync(join(FIXTURES_DIR, n, 'input.php'))).sort();
 
@@ -81,7 +82,7 @@ describe('codemod php fixtures', () => {
   });
 
   it('BUG-20 with --replace-custom-handler: the six-callable registration of legacy_callbacks_registration.php registers the generated handler, after the require, and says the old storage is not migrated', () => {
-    const input = readFileSync(join(FIXTURES_DIR, '../../../../../shared/cases/BUG-20/legacy_callbacks_registration.php'));
+    const input = readFileSync(caseFile('BUG-20', 'legacy_callbacks_registration.php'));
     expect(read('bug20-callable-handler-replaced', 'input.php').equals(input)).toBe(true);
     expect(read('bug20-callable-handler-left-alone', 'input.php').equals(input)).toBe(true);
     const { output, report } = runFixture('bug20-callable-handler-replaced');

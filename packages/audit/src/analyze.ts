@@ -15,6 +15,9 @@ import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
 import { checkConfig, finding } from './rules.ts';
 import { redactSecrets } from './output.ts';
+import { readApps } from './app.ts';
+import { NO_CLEANERS, appFindings, appRunsUnder, readCleaners, runtimeFindings, runtimeValues, type Cleaners } from './runtime.ts';
+import type { AppReport } from './model.ts';
 
 /** What a php binary (live, or recorded by the collect script) says about its CLI configuration. */
 export interface PhpProbe {
@@ -45,6 +48,10 @@ export interface HostAuditOptions {
    * [HOST=] section applies.
    */
   serverName?: string;
+  /** Application directories whose PHP code is read for run-time session settings (--app). */
+  apps?: string[];
+  /** Also read the PHP code below each document root (default true; false for collected documents, which hold no code). */
+  appsFromDocroots?: boolean;
 }
 
 const DEFAULT_VERSION = '8.2';
@@ -121,10 +128,22 @@ interface Draft {
   apacheScoped?: Array<ApacheDefine & { scope: { kind: 'directory'; path: string } }>;
 }
 
-function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null): Finding[] {
+/** The applications' run-time settings in this configuration, and what they mean (runtime.ts). */
+interface RuntimeInput { apps: AppReport[]; cleaners: Cleaners; webConfigs: boolean }
+
+function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null, rt: RuntimeInput): Finding[] {
   const { resolved, findings } = resolveSavePath(engine, d.cfg.values, sysTemp);
   d.cfg.savePath = resolved;
-  return checkConfig(d.cfg, { fs, engine, entries: d.entries, syntaxErrors: d.errors, savePathFindings: findings, lineText, sampleSize });
+  const out = checkConfig(d.cfg, { fs, engine, entries: d.entries, syntaxErrors: d.errors, savePathFindings: findings, lineText, sampleSize, extensions: d.extensions });
+  // Each application is its own requests: its settings are worked out on their own.
+  const apps = rt.apps.filter((a) => appRunsUnder(d.cfg, a, rt.webConfigs) && a.settings.length > 0);
+  for (const a of apps) {
+    const runtime = runtimeValues(d.cfg, a.settings, engine, d.extensions);
+    d.cfg.runtime = [...(d.cfg.runtime ?? []), ...runtime];
+    out.push(...runtimeFindings(d.cfg, runtime, rt.cleaners));
+  }
+  if (apps.length === 0) out.push(...runtimeFindings(d.cfg, [], rt.cleaners));
+  return out;
 }
 
 /**
@@ -133,7 +152,7 @@ function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampl
  * are the compiled defaults of the PHP build to compare with (`php -n -r` ini_get_all), when known;
  * `phpVersion` "8.2" picks the version-dependent rules (default 8.2).
  */
-export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string>; extensionProbe?: ExtensionProbe }): HostReport {
+export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string>; extensionProbe?: ExtensionProbe; apps?: string[] }): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
   const loaded = opts.engine.load(opts.fs, {
     sapi: 'cli', iniFile: opts.iniFile, noIni: opts.scanDirs === undefined, ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
@@ -145,9 +164,15 @@ export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: st
     savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
   };
   if (opts.extensionProbe !== undefined && (loaded.extensionLines ?? []).length > 0) applyExtensionProbe(cfg, loaded, opts.extensionProbe);
-  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions, pathSections: new Map(), hostSections: new Map() }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs));
+  const apps = readApps(opts.fs, (opts.apps ?? []).map((dir) => ({ dir, implied: false })));
+  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions, pathSections: new Map(), hostSections: new Map() }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs), { apps, cleaners: NO_CLEANERS, webConfigs: false });
   for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
-  return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial, problems: cfg.problems };
+  const problems = [...cfg.problems];
+  for (const a of apps) {
+    findings.push(...appFindings(a));
+    for (const p of a.problems) { findings.push(incomplete(null, p)); problems.push(p); }
+  }
+  return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial || apps.some((a) => a.problems.length > 0), problems, ...(apps.length > 0 ? { apps } : {}) };
 }
 
 /**
@@ -240,6 +265,8 @@ export function auditHost(opts: HostAuditOptions): HostReport {
     ...(d.apacheScoped !== undefined ? { apacheScoped: d.apacheScoped } : {}),
   });
   const drafts: Draft[] = [];
+  /** session.save_path of each Debian SAPI's php.ini (+ conf.d), files handler: what sessionclean cleans. */
+  const iniSavePaths: Array<{ path: string; gcMaxlifetime: number }> = [];
 
   // The CLI as the php binary sees it.
   let probeCovers: string | null = null;
@@ -273,6 +300,11 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       defaults: { 'session.save_path': '', ...l.defaults },
     });
     const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded);
+    if (l.layout === 'debian' && l.mainIni !== null && String(base.cfg.values['session.save_handler']?.value ?? 'files') === 'files') {
+      const sp = base.cfg.values['session.save_path']?.value;
+      const gc = parseInt(String(base.cfg.values['session.gc_maxlifetime']?.value ?? '1440'), 10);
+      if (typeof sp === 'string' && sp !== '') iniSavePaths.push({ path: parseFilesSavePath(sp).path, gcMaxlifetime: Number.isNaN(gc) ? 1440 : gc });
+    }
     if (l.mainIni === null && l.layout === 'docker') {
       findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
     }
@@ -347,15 +379,23 @@ export function auditHost(opts: HostAuditOptions): HostReport {
   }
   drafts.push(...variants);
 
+  // Application code: --app directories and, unless told otherwise, the document roots.
+  const apps = readApps(fs, [...(opts.apps ?? []).map((dir) => ({ dir, implied: false })), ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true })))]);
+  const rt: RuntimeInput = { apps, cleaners: apps.length > 0 ? readCleaners(fs, iniSavePaths) : NO_CLEANERS, webConfigs: drafts.some((d) => d.cfg.sapi !== 'cli') };
+  for (const a of apps) {
+    findings.push(...appFindings(a));
+    problems.push(...a.problems);
+  }
+
   for (const d of drafts) {
-    findings.push(...finish(engine, fs, d, sysTemp, sampleSize, lineText));
+    findings.push(...finish(engine, fs, d, sysTemp, sampleSize, lineText, rt));
     for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
     configs.push(d.cfg);
   }
   if (layouts.length === 0 && probe === null) problems.push(`no PHP configuration found on ${fs.label} (looked for Debian, RHEL, Remi, Alpine and Docker layouts)`);
   for (const p of new Set(problems)) findings.push(incomplete(null, p));
   const partial = problems.length > 0 || configs.some((c) => c.partial);
-  return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)] };
+  return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)], ...(apps.length > 0 ? { apps } : {}) };
 
   function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string | null): Draft {
     const d = clone(base, `${base.cfg.id}@${dir}`);

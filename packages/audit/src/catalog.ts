@@ -3,7 +3,8 @@
  * this table in prose (a test keeps the two in step); SARIF output lists it as tool.driver.rules.
  * Sources: shared/reference/php-ini-semantics.md (php-src main/php_ini.c, Zend/zend_ini_scanner.l,
  * ext/session/session.c, ext/session/mod_files.c, sapi/fpm/fpm/fpm_conf.c), shared/cases BUG-11,
- * BUG-13, BUG-14, BUG-15, BUG-17, OWASP Session Management Cheat Sheet (cookie attributes, strict mode).
+ * BUG-13, BUG-14, BUG-15, BUG-17, OWASP Session Management Cheat Sheet (cookie attributes, strict mode);
+ * the run-time rules: runtime.ts (Zend/zend_ini.c, ext/session/mod_files.c, Debian's sessionclean).
  */
 import type { Severity } from './model.ts';
 
@@ -59,7 +60,7 @@ export const RULES: readonly Rule[] = [
     'Percent-encode reserved characters in values (`,`→%2C, `+`→%2B, `&`→%26) and quote the whole value in the ini file.'),
   R('removed-directive', 'medium', 'a directive that this PHP version no longer has (e.g. session.entropy_file, removed in 7.1): the line silently does nothing',
     'Delete the line; for session ID strength use session.sid_length / sid_bits_per_character (PHP < 8.4) or the defaults.'),
-  R('unknown-directive', 'medium', 'a directive name PHP never had (a typo such as session.save_hander, or wrong case): the line silently does nothing',
+  R('unknown-directive', 'medium', 'a directive name PHP never had (a typo such as session.save_hander, wrong case, or any name containing `session` that PHP does not know, such as openssl_session_save_path from published hardening guides): the line silently does nothing',
     'Fix the name (ini keys are case-sensitive) or delete the line.'),
   R('deprecated-directive', 'low', 'a setting deprecated in the PHP version found (8.4: changing sid_length, sid_bits_per_character, use_only_cookies, use_trans_sid, trans_sid_*, referer_check)',
     'Remove the setting and keep the default.'),
@@ -85,6 +86,20 @@ export const RULES: readonly Rule[] = [
     'Copy php.ini-production to php.ini (`cp "$PHP_INI_DIR/php.ini-production" "$PHP_INI_DIR/php.ini"`) and review the session section.'),
   R('fpm-invalid-flag', 'high', 'php_flag/php_admin_flag in a pool file has a value that is not a boolean: php-fpm refuses to start',
     'Use on/off, 1/0, yes/no, true/false.'),
+  R('runtime-setting-differs', 'info', 'the application\'s PHP code sets a session directive at run time (ini_set(), session_save_path(), session_name(), session_set_cookie_params(), session_start() options) to another value than the configuration: requests that run it use the run-time value',
+    'Check that the run-time value is meant; set it in php.ini (or the pool) instead when it applies to the whole application, so the configuration shows what PHP really uses.'),
+  R('runtime-setting-unresolved', 'info', 'a run-time session setting whose value (or directive name) depends on the request (a variable, a function call): the audit cannot say what PHP will use',
+    'Review the call by hand; prefer constants or the configuration for session settings.'),
+  R('runtime-setting-ignored', 'medium', 'a run-time session setting PHP refuses (the directive does not exist, cannot be changed at run time, is pinned by php_admin_value or a [PATH=]/[HOST=] section, or the value is invalid): the call returns false and the configured value stays',
+    'Remove the call, or make the change where PHP accepts it (php.ini, the pool, .user.ini for PHP_INI_PERDIR directives); fix the value or the name.'),
+  R('runtime-custom-save-handler', 'medium', 'the application registers its own save handler (session_set_save_handler()): the configured save_handler and save_path do not apply to it, and where it stores sessions is not visible to the audit',
+    'Review where the handler stores sessions and whether they are encrypted; to move it to encrypted Redis, see `session-migrate codemod php --replace-custom-handler`.'),
+  R('runtime-save-path-no-gc', 'high', 'the application sets session.save_path at run time to a directory no garbage collection cleans (PHP\'s own GC off, e.g. gc_probability=0 on Debian, or a depth N > 0, and no cron job such as Debian\'s /usr/lib/php/sessionclean, which reads only php.ini\'s save_path): session files pile up and expired session IDs stay valid',
+    'Remove the run-time save_path (use the configured one), or clean the directory (cron: find DIR -name \'sess_*\' -cmin +MINUTES -delete, or gc_probability > 0 for that application); better, move sessions to encrypted Redis.'),
+  R('runtime-gc-maxlifetime-cut-by-cleaner', 'medium', 'the application raises session.gc_maxlifetime at run time, but its sessions are in a directory Debian\'s /usr/lib/php/sessionclean cleans with php.ini\'s gc_maxlifetime: the files are deleted after php.ini\'s lifetime, and users are logged out earlier than the code says',
+    'Set session.gc_maxlifetime in php.ini (the value sessionclean reads), or give the application its own session directory and cleanup; with encrypted Redis the TTL follows the plan\'s gc_maxlifetime.'),
+  R('cookie-lifetime-above-gc-maxlifetime', 'low', 'session.cookie_lifetime (configured or set at run time) is above session.gc_maxlifetime: the session data can be removed (or its Redis TTL expire) while the browser still sends the cookie, so users are logged out earlier than the cookie says',
+    'Raise session.gc_maxlifetime to at least the cookie lifetime, or shorten the cookie; a "remember me" needs its own token, not a long session.'),
   R('audit-incomplete', 'medium', 'the audit could not read something it needed (unreadable, too large, binary, a symbolic link loop): results are partial',
     'Re-run with enough permissions, or check the named file by hand.'),
 ];

@@ -8,14 +8,13 @@
  * `{version, sys_temp_dir, loaded, values: ini_get_all(null, false)}`.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { UserFacingError, assetPath, printable } from '@session-migrate/common';
 import { CollectedFs, type CollectedEntry } from './vfs.ts';
 import type { PhpProbe } from './analyze.ts';
 
 /** The POSIX sh collect script, as printed by `audit collect-script`. */
 export function collectScript(): string {
-  return readFileSync(fileURLToPath(new URL('./collect-script.sh', import.meta.url)), 'utf8');
+  return readFileSync(assetPath('auditCollectScript'), 'utf8');
 }
 
 /** One host's collected document, decoded. */

@@ -10,3 +10,5 @@ export * from './analyze.ts';
 export * from './collected.ts';
 export * from './output.ts';
 export * from './engine-impl.ts';
+export * from './app.ts';
+export * from './php-parser.ts';

@@ -61,6 +61,53 @@ export type ResolvedSavePath =
   | { kind: 'redis'; servers: Array<{ scheme: string; host: string; port: number | null; tls: boolean; auth: boolean; database?: number; prefix?: string }> }
   | { kind: 'other'; handler: string; value: string };
 
+/** One run-time session setting found in application code (app.ts). */
+export interface RuntimeSetting {
+  /** `session.save_path`, ...; null when the name itself is computed. */
+  directive: string | null;
+  /** The string PHP would store (ini_get() after the call), or null when not known statically. */
+  value: string | null;
+  /** The call: ini_set, ini_alter, session_save_path, session_module_name, session_name, session_set_save_handler, session_set_cookie_params, session_start. */
+  via: string;
+  /** Host path of the file (symbolic links resolved, as PHP's __FILE__) and 1-based line. */
+  file: string;
+  line: number;
+  /** The source text of what could not be resolved (shortened), for the reader. */
+  expression?: string;
+  /** session_set_save_handler(): the handler (class name when static, else the source text). */
+  handler?: string;
+}
+
+/** What the reading of one application directory found (`--app DIR`, or a `--docroot`). */
+export interface AppReport {
+  /** The directory as given. */
+  dir: string;
+  /** The directory with symbolic links resolved (what __DIR__ is below it), or null when it could not be read. */
+  realDir: string | null;
+  /** Implied by a --docroot rather than named with --app. */
+  implied: boolean;
+  /** PHP files parsed. */
+  files: number;
+  settings: RuntimeSetting[];
+  /** Things not read (unparsable, binary, too large, unreadable, loops): the result is partial. */
+  problems: string[];
+  /** Symbolic links inside the directory, not followed. */
+  notFollowed: string[];
+}
+
+/**
+ * A run-time setting as it works out in one configuration: `differs` from the configured value,
+ * the `same`, `refused` by PHP (unknown name, not changeable at run time, pinned by php_admin_value
+ * or a [PATH=]/[HOST=] section, a value its validator rejects; `reason` says which), `unresolved`
+ * (value or name not static), or `handler` (session_set_save_handler(): a user save handler).
+ */
+export interface RuntimeValue extends RuntimeSetting {
+  status: 'differs' | 'same' | 'refused' | 'unresolved' | 'handler';
+  reason?: string;
+  /** The configuration's own value of the directive (false: PHP does not know the name). */
+  configured?: string | false;
+}
+
 /** One audited configuration. */
 export interface AuditedConfig {
   /** Stable ID: `<host>/<sapi>[:<pool>][@<dir>]`, e.g. `web-1/fpm:www`, `ini`. */
@@ -83,6 +130,8 @@ export interface AuditedConfig {
   /** Something could not be read: the values may be incomplete. */
   partial: boolean;
   problems: string[];
+  /** Run-time settings of the application code that runs under this configuration (--app, --docroot). */
+  runtime?: RuntimeValue[];
 }
 
 /** A whole audit result (one host, or one --ini file). */
@@ -93,4 +142,6 @@ export interface HostReport {
   findings: Finding[];
   partial: boolean;
   problems: string[];
+  /** Application directories whose PHP code was read. */
+  apps?: AppReport[];
 }

@@ -6,7 +6,7 @@
  */
 import { printable } from '@session-migrate/common';
 import { RULES } from './catalog.ts';
-import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type Severity } from './model.ts';
+import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AppReport, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type RuntimeValue, type Severity } from './model.ts';
 
 /**
  * Replaces the non-empty value of every `auth=` / `auth[...]=` / `auth%5B...%5D=` query parameter
@@ -62,7 +62,12 @@ export function renderTable(reports: HostReport[]): string {
       const w1 = Math.max(...rows.map((x) => x[0].length));
       const w2 = Math.min(60, Math.max(...rows.map((x) => x[1].length)));
       for (const [k, v, o] of rows) lines.push(`   ${k.padEnd(w1)}  ${printable(v).padEnd(w2)}  ${printable(o)}`);
+      if (c.runtime !== undefined && c.runtime.length > 0) {
+        lines.push('   run time (application code), beside the configured value:');
+        for (const r of c.runtime) lines.push(`     ${printable(runtimeLine(r))}`);
+      }
     }
+    for (const a of r.apps ?? []) lines.push(`   ${printable(appLine(a))}`);
     const sorted = [...r.findings].sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
     lines.push(`   findings: ${sorted.length === 0 ? 'none' : Object.entries(countBySeverity(sorted)).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ')}`);
     for (const f of sorted) {
@@ -73,6 +78,31 @@ export function renderTable(reports: HostReport[]): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** A run-time setting on one line: directive, value (redacted) or unresolved, where, and what PHP makes of it. */
+export function runtimeLine(r: RuntimeValue): string {
+  const name = r.directive ?? '(computed name)';
+  const value = r.status === 'handler' ? `user handler ${r.handler ?? ''}`.trim() : r.value === null ? `unresolved: ${r.expression ?? 'computed'}` : JSON.stringify(redactSecrets(r.value));
+  const configured = r.configured === undefined ? '' : r.configured === false ? ' (configured: unknown)' : ` (configured: ${JSON.stringify(redactSecrets(r.configured))})`;
+  const status = r.status === 'refused' ? `refused: ${r.reason ?? ''}` : r.status;
+  return `${name} = ${value}  ${r.via}() ${r.file}:${r.line}  ${status}${r.status === 'differs' || r.status === 'same' ? configured : ''}`;
+}
+
+/** One line about an application directory read. */
+function appLine(a: AppReport): string {
+  return `application ${a.dir}${a.realDir !== null && a.realDir !== a.dir ? ` (${a.realDir})` : ''}${a.implied ? ' [document root]' : ''}: ${a.files} PHP file(s) read, ${a.settings.length} run-time session setting(s)${a.problems.length > 0 ? `, ${a.problems.length} not read (audit-incomplete)` : ''}${a.notFollowed.length > 0 ? `, ${a.notFollowed.length} symbolic link(s) not followed` : ''}`;
+}
+
+/** A run-time value for JSON, secrets redacted. */
+function runtimeJson(r: RuntimeValue): Record<string, unknown> {
+  return {
+    directive: r.directive, value: r.value === null ? null : redactSecrets(r.value), status: r.status, via: r.via, file: r.file, line: r.line,
+    ...(r.reason !== undefined ? { reason: redactSecrets(r.reason) } : {}),
+    ...(r.configured !== undefined ? { configured: r.configured === false ? false : redactSecrets(r.configured) } : {}),
+    ...(r.expression !== undefined ? { expression: redactSecrets(r.expression) } : {}),
+    ...(r.handler !== undefined ? { handler: r.handler } : {}),
+  };
 }
 
 /**
@@ -93,6 +123,7 @@ export function configJson(c: AuditedConfig): Record<string, unknown> {
     id: c.id, sapi: c.sapi, pool: c.pool ?? null, directory: c.directory ?? null, php_version: c.phpVersion, php_version_source: c.phpVersionSource,
     loaded_file: c.loadedFile, scanned_files: c.scannedFiles, partial: c.partial, problems: c.problems,
     save_path: c.savePath, session, values, origins,
+    ...(c.runtime !== undefined ? { runtime: c.runtime.map(runtimeJson) } : {}),
   };
 }
 
@@ -104,6 +135,12 @@ export function renderJson(reports: HostReport[]): string {
     hosts: reports.map((r) => ({
       host: r.host, source: r.source, partial: r.partial, problems: r.problems,
       configurations: r.configs.map(configJson),
+      ...(r.apps !== undefined ? {
+        applications: r.apps.map((a) => ({
+          dir: a.dir, real_dir: a.realDir, implied_by_docroot: a.implied, php_files: a.files, problems: a.problems, not_followed: a.notFollowed,
+          settings: a.settings.map((x) => ({ directive: x.directive, value: x.value === null ? null : redactSecrets(x.value), via: x.via, file: x.file, line: x.line, ...(x.expression !== undefined ? { expression: redactSecrets(x.expression) } : {}), ...(x.handler !== undefined ? { handler: x.handler } : {}) })),
+        })),
+      } : {}),
       findings: r.findings.map((f) => ({ rule_id: f.ruleId, severity: f.severity, message: redactSecrets(f.message), fix: f.fix, config: f.config, location: f.location ?? null })),
     })),
   }, null, 2);

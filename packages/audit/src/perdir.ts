@@ -32,26 +32,31 @@ const MAX_DEPTH = 32;
 
 /**
  * Walks `dir` without following symbolic links and returns files whose name matches `accept`.
+ * `skipDir` names directories not entered; symbolic links met and directories that could not be
+ * listed are returned too (for callers that report them).
  * @returns paths in sorted (byte) order, and whether the walk hit a limit.
  */
-export function walkFiles(fs: AuditFs, dir: string, accept: (name: string) => boolean): { files: string[]; truncated: boolean } {
+export function walkFiles(fs: AuditFs, dir: string, accept: (name: string) => boolean, skipDir?: (name: string) => boolean): { files: string[]; truncated: boolean; symlinks: string[]; unreadable: string[] } {
   const files: string[] = [];
+  const symlinks: string[] = [];
+  const unreadable: string[] = [];
   let dirs = 0;
   let truncated = false;
   const visit = (d: string, depth: number) => {
     if (depth > MAX_DEPTH || ++dirs > MAX_DIRS) { truncated = true; return; }
     const names = fs.readdir(d);
-    if (names === null) return;
+    if (names === null) { unreadable.push(d); return; }
     for (const n of names.sort()) {
       const p = posix.join(d, n);
       const st = fs.lstat(p);
-      if (st === null || st.type === 'symlink') continue;
-      if (st.type === 'dir') visit(p, depth + 1);
+      if (st === null) continue;
+      if (st.type === 'symlink') { symlinks.push(p); continue; }
+      if (st.type === 'dir') { if (skipDir === undefined || !skipDir(n)) visit(p, depth + 1); }
       else if (st.type === 'file' && accept(n)) files.push(p);
     }
   };
   visit(dir, 0);
-  return { files, truncated };
+  return { files, truncated, symlinks, unreadable };
 }
 
 /** Splits an Apache directive line into words (ap_getword_conf: "..." or '...' quoting, \ escapes inside quotes). */

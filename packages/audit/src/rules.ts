@@ -23,6 +23,8 @@ export interface RuleContext {
   lineText(file: string, line: number): string | null;
   /** Session file sampling: how many files to lstat at most. */
   sampleSize: number;
+  /** Modules the configuration loads (built-in and `extension=` lines), when known. */
+  extensions?: readonly string[];
 }
 
 /**
@@ -198,12 +200,43 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
       const d = k === lower ? 0 : distance(lower, k);
       if (d < bestD) { best = k; bestD = d; }
     }
-    if (e.key.startsWith('session.') || best !== null) {
+    // Any name with "session" in it that PHP does not know (openssl_session_save_path from hardening
+    // guides, session_save_path, session-cookie-secure): the part from "session" on, with `.`/`_`/`-`
+    // as the separator after it, is compared with the session.* names for the hint.
+    const at = lower.indexOf('session');
+    if (at >= 0 && best === null) {
+      const tail = lower.slice(at + 'session'.length).replace(/^[\s._-]+/, '').replace(/-/g, '_');
+      const guess = `session.${tail}`;
+      let guessD = Math.max(3, Math.floor(guess.length / 6) + 1);
+      for (const k of known) {
+        const d = k === guess ? 0 : distance(guess, k);
+        if (d < guessD) { best = k; guessD = d; }
+      }
+    }
+    if (at >= 0 && !e.key.startsWith('#') && directiveOfUnmodelledModule(e.key, cfg, ctx)) continue;
+    if (e.key.startsWith('session.') || best !== null || at >= 0) {
       const hint = e.key.startsWith('#') ? ` ('#' is not a comment since PHP 7.0${best !== null ? `; it hides ${best}` : ''})` : best !== null ? ` (did you mean ${best}?)` : '';
       out.push(make('unknown-directive', cfg, `${e.key} at ${e.file}:${e.line} is not a PHP directive${hint}: the line does nothing`, { file: e.file, line: e.line }));
     }
   }
   return out;
+}
+
+/**
+ * A directive PHP may well know although the audit's directive table does not: one the configuration
+ * reports with a value (a module the local php loaded, `--ini` with an extension probe), or
+ * `<module>.name` of a module loaded with `extension=` that the table has no directive of at all
+ * (pecl memcache's memcache.session_redundancy, suhosin7's suhosin.session.*). Nothing can be said
+ * about those, so no unknown-directive is reported for them.
+ */
+function directiveOfUnmodelledModule(key: string, cfg: AuditedConfig, ctx: RuleContext): boolean {
+  const v = cfg.values[key];
+  if (v !== undefined && v.value !== false) return true;
+  const dot = key.indexOf('.');
+  if (dot <= 0) return false;
+  const module = key.slice(0, dot).toLowerCase();
+  if (!(ctx.extensions ?? []).some((x) => x.toLowerCase() === module)) return false;
+  return !ctx.engine.directiveNames(cfg.phpVersion).some((n) => n.toLowerCase().startsWith(`${module}.`));
 }
 
 /** Directory and sample-file permission checks for the files handler (lstat only). */

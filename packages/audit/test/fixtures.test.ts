@@ -7,7 +7,10 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, RootFs, auditHost, auditIniFile, configJson, defaultEngine, renderJson, renderSarif, renderTable, type HostReport } from '@session-migrate/audit';
+import { RULES, RootFs, auditHost, auditIniFile, configJson, defaultEngine, renderJson, renderSarif, renderTable, type HostReport, loadPhpParser } from '@session-migrate/audit';
+
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
 
 const here = dirname(new URL(import.meta.url).pathname);
 const fixturesDir = join(here, 'fixtures');
@@ -20,11 +23,15 @@ interface CaseJson {
   scanDir?: string;
   phpVersion?: string;
   docroots?: string[];
+  /** Empty directories to create (git keeps no empty directory). */
+  dirs?: string[];
   chmod?: Record<string, string>;
   symlinks?: Record<string, string>;
   binary?: Record<string, number>;
   /** SERVER_NAME for [HOST=] sections (auditHost serverName). */
   serverName?: string;
+  /** --app directories (host paths below root/ in root mode, paths below the fixture in ini mode). */
+  apps?: string[];
 }
 interface ExpectedJson {
   expect: string[];
@@ -52,6 +59,7 @@ const cases = readdirSync(fixturesDir, { withFileTypes: true }).filter((d) => d.
 function materialise(name: string, c: CaseJson): string {
   const dir = join(work, name);
   cpSync(join(fixturesDir, name), dir, { recursive: true });
+  for (const p of c.dirs ?? []) mkdirSync(join(dir, p), { recursive: true });
   for (const [p, target] of Object.entries(c.symlinks ?? {})) {
     mkdirSync(dirname(join(dir, p)), { recursive: true });
     symlinkSync(target, join(dir, p));
@@ -73,8 +81,8 @@ export function runCase(name: string): { report: HostReport; expected: ExpectedJ
   const dir = materialise(name, c);
   const engine = defaultEngine();
   const report = c.mode === 'ini'
-    ? auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(dir, c.ini ?? 'php.ini'), env: {}, ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}), ...(c.scanDir !== undefined ? { scanDirs: c.scanDir.split(':').map((d) => join(dir, d)).join(':') } : {}) })
-    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [], ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) });
+    ? auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(dir, c.ini ?? 'php.ini'), env: {}, ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}), ...(c.scanDir !== undefined ? { scanDirs: c.scanDir.split(':').map((d) => join(dir, d)).join(':') } : {}), ...(c.apps !== undefined ? { apps: c.apps.map((a) => join(dir, a)) } : {}) })
+    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [], ...(c.serverName !== undefined ? { serverName: c.serverName } : {}), ...(c.apps !== undefined ? { apps: c.apps } : {}) });
   return { report, expected };
 }
 

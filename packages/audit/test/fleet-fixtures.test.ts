@@ -6,7 +6,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { auditHost, defaultEngine, fleetJson, parseCollected, renderFleet } from '@session-migrate/audit';
+import { auditHost, defaultEngine, fleetJson, parseCollected, renderFleet, loadPhpParser } from '@session-migrate/audit';
+
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
 
 const here = dirname(new URL(import.meta.url).pathname);
 const dir = join(here, 'fixtures-fleet');

@@ -1,24 +1,27 @@
 /**
- * The shared known faults the audit must get right, from their own input files:
+ * The known faults the audit must get right, from their own input files (test/fixtures/cases):
  * BUG-13 (booleans: raw and effective), BUG-14 (php.ini < pool php_value < .user.ini, php_admin_value
  * locks), BUG-17 (phpredis save_path forms and redaction), and the real php-fpm run in
- * shared/reference/fpm-check (first php_value wins, php_flag normalisation, admin beats .user.ini).
+ * test/fixtures/reference/fpm-check (first php_value wins, php_flag normalisation, admin beats .user.ini).
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RootFs, auditHost, auditIniFile, defaultEngine, phpBool, renderJson, renderTable } from '@session-migrate/audit';
+import { FIXTURES_DIR } from '../../../test/support/fixtures.ts';
+import { RootFs, auditHost, auditIniFile, defaultEngine, phpBool, renderJson, renderTable, loadPhpParser } from '@session-migrate/audit';
 
-const SHARED = join(import.meta.dirname, '../../../../shared');
+// Audits that read application code (--app, document roots) need codemod php's parser loaded.
+await loadPhpParser();
+
 const work = mkdtempSync(join(tmpdir(), 'audit-shared-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const engine = defaultEngine();
 
 describe('BUG-13: booleans', () => {
-  const exp = JSON.parse(readFileSync(join(SHARED, 'cases/BUG-13/expected.json'), 'utf8')).expected_toolkit;
+  const exp = JSON.parse(readFileSync(join(FIXTURES_DIR, 'cases/BUG-13/expected.json'), 'utf8')).expected_toolkit;
   it('booleans.ini: raw values and what PHP makes of them', () => {
-    const r = auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(SHARED, 'cases/BUG-13/booleans.ini'), env: {} });
+    const r = auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(FIXTURES_DIR, 'cases/BUG-13/booleans.ini'), env: {} });
     const cfg = r.configs[0];
     for (const [k, want] of Object.entries(exp['booleans.ini'] as Record<string, { raw: string; effective: boolean | number }>)) {
       expect(cfg?.values[k]?.value, k).toBe(want.raw);
@@ -43,7 +46,7 @@ describe('BUG-13: booleans', () => {
 
 describe('BUG-14: php.ini < pool php_value < .user.ini; php_admin_value locks', () => {
   it('the four effective results confirmed on php-fpm', () => {
-    const c = join(SHARED, 'cases/BUG-14');
+    const c = join(FIXTURES_DIR, 'cases/BUG-14');
     const root = join(work, 'bug14');
     mkdirSync(join(root, 'etc/php/8.2/fpm/pool.d'), { recursive: true });
     cpSync(join(c, 'php.ini'), join(root, 'etc/php/8.2/fpm/php.ini'));
@@ -70,9 +73,9 @@ describe('BUG-14: php.ini < pool php_value < .user.ini; php_admin_value locks', 
   });
 });
 
-describe('shared/reference/fpm-check: the real php-fpm run, as fixture data', () => {
+describe('reference/fpm-check: the real php-fpm run, as fixture data', () => {
   it('request 1 values: first php_value wins, php_flag -> "1"/"0", php_value off -> "", admin beats .user.ini, ${VAR} from the environment', () => {
-    const c = join(SHARED, 'reference/fpm-check');
+    const c = join(FIXTURES_DIR, 'reference/fpm-check');
     const root = join(work, 'fpmcheck');
     mkdirSync(join(root, 'etc/php/8.2/fpm/pool.d'), { recursive: true });
     cpSync(join(c, 'php.ini'), join(root, 'etc/php/8.2/fpm/php.ini'));
@@ -89,7 +92,7 @@ describe('shared/reference/fpm-check: the real php-fpm run, as fixture data', ()
 });
 
 describe('BUG-17: phpredis save_path forms', () => {
-  const exp = JSON.parse(readFileSync(join(SHARED, 'cases/BUG-17/expected.json'), 'utf8')).expected_toolkit.cases as Array<{ save_path: string; finding?: { id: string } }>;
+  const exp = JSON.parse(readFileSync(join(FIXTURES_DIR, 'cases/BUG-17/expected.json'), 'utf8')).expected_toolkit.cases as Array<{ save_path: string; finding?: { id: string } }>;
   for (const c of exp) {
     it(c.save_path.replace(/auth=[^&]*/, 'auth=…'), () => {
       const f = join(work, `redis-${Buffer.from(c.save_path).toString('hex').slice(0, 40)}.ini`);

@@ -10,8 +10,7 @@ import { UserFacingError, describeFsError, printable } from '@session-migrate/co
 import {
   MAX_COLLECTED_BYTES, RootFs, SEVERITIES, auditHost, auditIniFile, collectScript, defaultEngine, fleetJson, parseCollected,
   renderFleet, renderJson, renderSarif, renderTable, severityRank, type HostReport, type PhpProbe, type Severity,
-  type ExtensionProbe,
-} from '@session-migrate/audit';
+  type ExtensionProbe, loadPhpParser } from '@session-migrate/audit';
 import type { Print } from './commands.ts';
 
 /** --fail-on values. */
@@ -22,6 +21,8 @@ export interface AuditOptions {
   scanDir?: string;
   root?: string;
   docroot: string[];
+  /** Application directories whose PHP code is read for run-time session settings. */
+  app: string[];
   /** SERVER_NAME of the requests docroot variants stand for ([HOST=] sections). */
   host?: string;
   fromCollected: string[];
@@ -122,23 +123,6 @@ function readCollected(path: string): string {
   }
 }
 
-/**
- * Every value of a repeatable option: `--docroot a --docroot b c` gives [a, b, c]. The CLI keeps only
- * the last value of a repeated option (main.ts parser configuration), which is right for single values
- * but not for these lists.
- */
-export function repeatedOption(argv: string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--') break;
-    if (arg.startsWith(`--${name}=`)) { out.push(arg.slice(name.length + 3)); continue; }
-    if (arg !== `--${name}`) continue;
-    while (i + 1 < argv.length && !(argv[i + 1] as string).startsWith('-')) out.push(argv[++i] as string);
-  }
-  return out;
-}
-
 /** Prints the collect script. */
 export function auditCollectScript(print: Print): number {
   process.stdout.write(collectScript());
@@ -156,12 +140,15 @@ function statError(err: unknown): string {
  * @returns 1 when a finding is at or above `failOn`, else 0.
  * @throws UserFacingError on conflicting options or unreadable input.
  */
-export function auditCommand(o: AuditOptions, print: Print): number {
+export async function auditCommand(o: AuditOptions, print: Print): Promise<number> {
+  // Application code (--app, document roots) is read with codemod php's parser, loaded only for audit.
+  if (o.fromCollected.length === 0) await loadPhpParser();
   if (o.json && o.sarif) throw new UserFacingError('--json and --sarif exclude each other');
   const modes = [o.ini !== undefined, o.fromCollected.length > 0, o.root !== undefined].filter(Boolean).length;
   if (modes > 1) throw new UserFacingError('use only one of --ini, --from-collected and --root');
   if (o.scanDir !== undefined && o.ini === undefined) throw new UserFacingError('--scan-dir needs --ini');
   if (o.fleet && o.fromCollected.length === 0) throw new UserFacingError('--fleet needs --from-collected FILE...');
+  if (o.app.length > 0 && o.fromCollected.length > 0) throw new UserFacingError('--app reads application code on this host or below --root; collected documents hold no application code');
   const engine = defaultEngine();
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const reports: HostReport[] = [];
@@ -174,11 +161,11 @@ export function auditCommand(o: AuditOptions, print: Print): number {
     // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
     // the values equal what `php -n -c FILE` prints on this machine.
     const local = phpDefaults(o.php);
-    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir, extensionProbe: localExtensionProbe(o.php) } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env }));
+    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir, extensionProbe: localExtensionProbe(o.php) } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env, apps: o.app.map((d) => resolve(d)) }));
   } else if (o.fromCollected.length > 0) {
     for (const file of o.fromCollected) {
       const c = parseCollected(readCollected(file), file);
-      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
+      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe, appsFromDocroots: false, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
     }
   } else {
     let fs: RootFs;
@@ -189,7 +176,9 @@ export function auditCommand(o: AuditOptions, print: Print): number {
       fs = new RootFs(o.root);
     } else fs = new RootFs('/');
     const probe = o.root === undefined ? probePhp(o.php) : null;
-    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot, probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
+    // Live host: relative --app and --docroot paths are relative to the working directory; below --root they are host paths.
+    const hostPath = (d: string) => (o.root === undefined ? resolve(d) : d);
+    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot.map(hostPath), apps: o.app.map(hostPath), probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
   }
   if (o.fleet) {
     print(o.json ? JSON.stringify(fleetJson(reports), null, 2) : renderFleet(reports).trimEnd());

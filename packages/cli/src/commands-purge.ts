@@ -7,7 +7,7 @@ import { UserFacingError, printable } from '@session-migrate/common';
 import { DEFAULT_PREFIX, type KeyProvider } from '@session-migrate/envelope';
 import { purgeSessions, readPlanFile, type PurgeReport } from '@session-migrate/migrate';
 import { DEFAULT_MAX_SESSION_BYTES, checkSourceTargetPrefixes, openAnySource, openRecordedRedisSource, type RedisSourceDescription, type Source } from '@session-migrate/sources';
-import { aclRuleFor, specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import { openTarget, warn } from './redis-options.ts';
 import { codecFromProvider, providerFromPlan } from './key-options.ts';
 import { checkGcMaxlifetime, checkPrefix, type Print } from './commands.ts';
@@ -53,8 +53,8 @@ export async function purgeCommand(args: PurgeArgs, print: Print): Promise<numbe
   const maxSessionBytes = plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
   const sourceOptions = { maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}), onWarning: warn, write: true };
   const source: Source = planSource?.kind === 'redis'
-    ? await openRecordedRedisSource(planSource, { ...sourceOptions, aclRule: aclRuleFor('source-purge', planSource.prefix, planSource.topology, planSource.db) })
-    : await openAnySource(sourceSpec, { ...sourceOptions, aclRule: aclRuleFor('source-purge', '?') });
+    ? await openRecordedRedisSource(planSource, { ...sourceOptions, aclCommand: 'source-purge' as const })
+    : await openAnySource(sourceSpec, { ...sourceOptions, aclCommand: 'source-purge' as const });
   let report: PurgeReport;
   try {
     const client = await openTarget(fromPlan ? { recorded: plan!.target } : { url: target }, args.tls ?? {}, { command: 'purge', prefix });

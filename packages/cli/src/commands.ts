@@ -139,11 +139,12 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
   codec.wipe(); // plan only needs the IDs
   // The target URL and TLS options are checked before anything is opened.
   const targetSpec = specFromUrl(args.target, args.tls ?? {}, 'target', { onWarning: warn });
-  const source = await openAnySource(args.source, { maxSessionBytes: args.maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn, aclRule: aclRuleFor('source-read', '?') });
+  const source = await openAnySource(args.source, { maxSessionBytes: args.maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn });
   const sourceDescription = source.describe();
   let conn: RedisConnection;
   try {
-    conn = await RedisConnection.open(targetSpec, { aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
+    // write: the plan is for writing; a replica is refused now rather than by apply.
+    conn = await RedisConnection.open(targetSpec, { write: true, aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
   } catch (err) {
     await source.close();
     throw err;
@@ -311,7 +312,7 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
     let sourceIdentity: { dev: number; ino: number } | undefined;
     if (plan.source.kind === 'redis') {
       const planned = plan.source;
-      const redisSource = await openRecordedRedisSource(planned, { maxSessionBytes: plan.limits.maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}), aclRule: aclRuleFor('source-read', planned.prefix, planned.topology, planned.db) });
+      const redisSource = await openRecordedRedisSource(planned, { maxSessionBytes: plan.limits.maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}) });
       source = redisSource;
       checkSourceTargetPrefixes(redisSource.describe(), { ...client.description, prefix: plan.target.prefix });
     } else {
@@ -478,7 +479,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   // The target given now (its URL and TLS options), or the plan's (TLS options given now replace the plan's files).
   const fromPlan = args.target === undefined && plan !== undefined;
   if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
-  const source = args.source !== undefined ? await openAnySource(args.source, { maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn, aclRule: aclRuleFor('source-read', '?') }) : undefined;
+  const source = args.source !== undefined ? await openAnySource(args.source, { maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn }) : undefined;
   let client: RedisConnection;
   try {
     client = await openTarget(fromPlan ? { recorded: plan!.target } : { url: target }, args.tls ?? {}, openOptions);
@@ -498,7 +499,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     if (sd?.kind === 'redis') checkSourceTargetPrefixes(sd, { ...client.description, prefix });
     if (plan !== undefined && (planRedis !== undefined || wantPresence)) {
       planSource = plan.source.kind === 'redis'
-        ? await openRecordedRedisSource(plan.source, { maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}), aclRule: aclRuleFor('source-read', plan.source.prefix, plan.source.topology, plan.source.db) })
+        ? await openRecordedRedisSource(plan.source, { maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}) })
         : openSource(`files:${plan.source.savePath}`, { maxSessionBytes });
     }
     // A plaintext Redis source must be empty in the end: every key left under its prefix fails.

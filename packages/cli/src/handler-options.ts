@@ -18,9 +18,6 @@ export interface HandlerOptionArgs {
   persistent?: boolean | undefined;
 }
 
-/** Boolean flags among these options (main.ts's `--flag=VALUE` check). */
-export const HANDLER_BOOLEAN_FLAGS = ['locking', 'persistent'];
-
 /** Adds the handler options to a yargs command; none has a default here (absent: the plan's, or the handler's default). */
 export function handlerOptions<T>(y: Argv<T>) {
   return y

@@ -3,7 +3,7 @@
  * Exit codes: 0 success, 1 a check failed, 2 usage, input or connection error (one line on stderr).
  */
 import yargs, { type Argv } from 'yargs';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { UserFacingError, VERSION, printable } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PLAN_FILE, DEFAULT_PREFIX,
@@ -19,17 +19,11 @@ import { generateIacModule } from './commands-generate-iac.ts';
 import { rollbackCommand } from './commands-rollback.ts';
 import { purgeCommand } from './commands-purge.ts';
 import { generateCommand } from './commands-generate.ts';
-import { HANDLER_BOOLEAN_FLAGS, handlerChoicesFromArgs, handlerOptions } from './handler-options.ts';
-import { FAIL_ON, auditCollectScript, auditCommand, repeatedOption } from './commands-audit.ts';
+import { handlerChoicesFromArgs, handlerOptions } from './handler-options.ts';
+import { FAIL_ON, auditCollectScript, auditCommand } from './commands-audit.ts';
 import { allTlsOptions, tlsFilesFromArgs, tlsOptions } from './redis-options.ts';
+import { checkSpellings, checkValues, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
 
-const VERSION = '0.1.0';
-
-/** Boolean flags: `--flag=VALUE` takes only true or false (yargs reads `--dry-run=yes` as false). */
-const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'keep', 'help', 'allow-partial', 'remove-keys', 'read-through', 'strict', 'sarif', 'fleet', 'replace-custom-handler', 'short-open-tag', 'version', 'presence', ...HANDLER_BOOLEAN_FLAGS]);
-
-/** Options that take several values and may be given more than once. */
-const REPEATABLE_OPTIONS = new Set(['docroot', 'from-collected']);
 
 const HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
 
@@ -52,52 +46,50 @@ function phpOptions<T>(y: Argv<T>) {
 }
 
 /**
+ * Test hook: `inspect` sees what yargs parsed and the option table of the command (after the spelling
+ * checks and yargs' own validation: strict names, required options, choices; or, with
+ * `beforeValidation`, before yargs' validation), and nothing runs.
+ */
+export interface MainHooks {
+  inspect?: (args: Record<string, unknown>, table: OptionTable) => void;
+  beforeValidation?: boolean;
+}
+
+/** Thrown by the inspect hook's middleware to stop before the command runs. */
+class Inspected extends Error {}
+
+let exitCode = 0;
+let epipeHandled = false;
+
+/**
  * Runs the CLI.
  * @param argv arguments without `node` and the script path.
+ * @param hooks tests only: `inspect` receives what yargs parsed, and no command runs (returns 0).
  * @returns the exit code.
  */
-export async function main(argv: string[]): Promise<number> {
-  let code = 0;
+export async function main(argv: string[], hooks: MainHooks = {}): Promise<number> {
+  exitCode = 0;
   // Output piped into `head` and closed early is not an error of ours: stop quietly.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(code);
-    throw err;
-  });
-  // yargs reads `--dry-run=yes` as false: a typo must not turn a dry run into a real one.
-  // yargs also accepts camelCase spellings (--dryRun): both checks below see kebab-case names.
-  const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  for (const arg of argv) {
-    if (arg === '--') break;
-    const m = /^--([A-Za-z][A-Za-z0-9-]*)=(.*)$/s.exec(arg);
-    const name = m !== null ? kebab(m[1]!) : '';
-    if (m !== null && BOOLEAN_FLAGS.has(name) && m[2] !== 'true' && m[2] !== 'false') {
-      process.stderr.write(`session-migrate: --${name} takes no value, or =true / =false (got "${printable(m[2] ?? '')}")\n`);
-      return 2;
-    }
-  }
-  // An option given twice is a mistake (`--dry-run --dry-run=false`, two --key-file): refuse it
-  // rather than guess which one was meant. Only list options may repeat.
-  const seen = new Set<string>();
-  for (const arg of argv) {
-    if (arg === '--') break;
-    const m = /^--([A-Za-z][A-Za-z0-9-]*)(?:=|$)/.exec(arg);
-    if (m === null) continue;
-    let name = kebab(m[1]!);
-    if (name.startsWith('no-')) name = name.slice(3);
-    if (REPEATABLE_OPTIONS.has(name)) continue;
-    if (seen.has(name)) {
-      process.stderr.write(`session-migrate: --${name} given more than once\n`);
-      return 2;
-    }
-    seen.add(name);
+  if (!epipeHandled) {
+    epipeHandled = true;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(exitCode);
+      throw err;
+    });
   }
   const run = (fn: () => Promise<number> | number) => async () => {
-    code = await fn();
+    exitCode = await fn();
   };
   const parser = yargs(argv)
     .scriptName('session-migrate')
-    // Repeats are refused above; list options (REPEATABLE_OPTIONS) collect their values themselves.
-    .parserConfiguration({ 'duplicate-arguments-array': false })
+    // yargs is the only parser: its result is what commands read. What it accepts but cannot show in
+    // its result (--dry-run=yes, an option given twice, --no-<string>) is refused from the words as
+    // typed, against yargs' own option table of the command (argv.ts).
+    .middleware((a: Record<string, unknown>, y?: unknown) => {
+      const table = optionTableOf(y);
+      checkSpellings(argv, table, positionalsOf(y));
+      checkValues(a, table);
+    }, true)
     .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
     .command('keys', 'manage master keys', (y) =>
       y
@@ -131,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
       handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
-        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis://host:port/db?prefix=P or tcp://host:port?auth=..&prefix=..&database=..; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
+        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
@@ -269,9 +261,10 @@ export async function main(argv: string[]): Promise<number> {
         .option('ini', { type: 'string', describe: 'audit exactly what `php -n -c FILE` loads' })
         .option('scan-dir', { type: 'string', describe: "with --ini: PHP_INI_SCAN_DIR (':'-joined; \"\" = none)" })
         .option('root', { type: 'string', describe: 'audit a mounted or copied filesystem (nothing outside it is read)' })
-        .option('docroot', { type: 'string', array: true, default: [], describe: 'document root to search for .user.ini / .htaccess (repeatable)' })
+        .option('docroot', { type: 'string', array: true, describe: 'document root to search for .user.ini / .htaccess (repeatable); its PHP code is read as with --app' })
+        .option('app', { type: 'string', array: true, describe: 'application directory whose PHP code is read for run-time session settings: ini_set(), session_save_path(), session_set_cookie_params(), ... (repeatable)' })
         .option('host', { type: 'string', describe: 'SERVER_NAME for the docroot variants: applies php.ini [HOST=NAME] sections (FPM/CGI)' })
-        .option('from-collected', { type: 'string', array: true, default: [], describe: 'analyse documents written by the collect script' })
+        .option('from-collected', { type: 'string', array: true, describe: 'analyse documents written by the collect script' })
         .option('fleet', { type: 'boolean', default: false, describe: 'with --from-collected: one summary table for all hosts' })
         .option('php', { type: 'string', default: 'php', describe: 'php binary to ask on the live host' })
         .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
@@ -282,7 +275,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(a['scan-dir'] !== undefined ? { scanDir: a['scan-dir'] } : {}),
       ...(a.root !== undefined ? { root: a.root } : {}),
       ...(a.host !== undefined ? { host: a.host } : {}),
-      docroot: repeatedOption(argv, 'docroot'), fromCollected: repeatedOption(argv, 'from-collected'), fleet: a.fleet,
+      docroot: a.docroot ?? [], app: a.app ?? [], fromCollected: a['from-collected'] ?? [], fleet: a.fleet,
       json: a.json, sarif: a.sarif, failOn: a['fail-on'] as (typeof FAIL_ON)[number], php: a.php, version: VERSION,
     }, print)))())
     .command('demo', 'run the whole flow on a throwaway sandbox: real PHP sessions, a local redis-server', (y) =>
@@ -297,14 +290,25 @@ export async function main(argv: string[]): Promise<number> {
     .version(VERSION)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
+    .middleware((a: Record<string, unknown>, y?: unknown) => {
+      if (hooks.inspect === undefined || hooks.beforeValidation !== true) return;
+      hooks.inspect(a, optionTableOf(y));
+      throw new Inspected();
+    }, true)
+    .middleware((a: Record<string, unknown>, y?: unknown) => {
+      if (hooks.inspect === undefined || hooks.beforeValidation === true) return;
+      hooks.inspect(a, optionTableOf(y));
+      throw new Inspected();
+    }, false)
     .fail((msg, err) => {
       if (err) throw err;
       throw new UserFacingError(`${msg} (see --help)`);
     });
   try {
     await parser.parseAsync();
-    return code;
+    return exitCode;
   } catch (err) {
+    if (err instanceof Inspected) return 0;
     const exitCode = (err as { exitCode?: unknown }).exitCode;
     if (err instanceof UserFacingError || (err instanceof Error && typeof exitCode === 'number')) {
       process.stderr.write(`session-migrate: ${oneLine(err.message)}\n`);

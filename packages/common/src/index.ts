@@ -1,1 +1,3 @@
 export * from './errors.ts';
+export * from './assets.ts';
+export * from './version.ts';

@@ -17,7 +17,7 @@ import {
   chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '@session-migrate/common';
 import { parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
@@ -220,10 +220,10 @@ export const SOURCE_DIR = 'src';
 /** Path of the handler class among the artifacts. */
 export const HANDLER_FILE = `${SOURCE_DIR}/EncryptedRedisSessionHandler.php`;
 
-/** Absolute path of the repository's `templates/` folder. */
-export const TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url));
-/** Absolute path of the repository's `php/` folder (the handler's sources). */
-export const PHP_SOURCES_DIR = fileURLToPath(new URL('../../../php/', import.meta.url));
+/** Absolute path of the `templates/` folder (of the repository, or of the installed package: common/src/assets.ts). */
+export const TEMPLATES_DIR = assetPath('templates');
+/** Absolute path of the `php/` folder, the handler's sources (of the repository, or of the installed package). */
+export const PHP_SOURCES_DIR = assetPath('php');
 
 const TEMPLATE_FILES: Readonly<Record<keyof Templates, string>> = {
   bootstrap: 'session-migrate-bootstrap.php.tpl',

@@ -200,15 +200,13 @@ export function exactTtlMsOf(item: SourceSession, gcMaxlifetime: number): number
 }
 
 /**
- * Whether a stable read looks like a complete session (readSessionFile's looksComplete): empty or
- * not loadable by PHP, and written in the last 5 s, may be a write in progress (ftruncate before
- * pwrite in mod_files.c) and is read again. Older ones are taken as they are (really empty/corrupt).
+ * Whether the bytes of a stable read look like a complete session (readSessionFile's looksComplete):
+ * not empty and loadable by PHP under `handler`. A read that fails it is not taken as empty or
+ * corrupt while PHP may be writing the file (packages/sources/src/files.ts, readSessionFile: the
+ * quiet period, the shared flock, or `unstable`). The one content check of plan, apply and verify.
  */
-export function looksCompleteFor(handler: SerializeHandler, nowMs: () => number = Date.now): (data: Buffer, mtimeMs: number) => boolean {
-  return (data, mtimeMs) => {
-    if (nowMs() - mtimeMs > 5000) return true;
-    return data.length > 0 && classifySession(data, handler).phpAccepts;
-  };
+export function looksCompleteFor(handler: SerializeHandler): (data: Buffer) => boolean {
+  return (data) => data.length > 0 && classifySession(data, handler).phpAccepts;
 }
 
 /**

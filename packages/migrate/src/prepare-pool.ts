@@ -3,6 +3,7 @@
  * use every core while the main thread talks to Redis.
  */
 import { Worker } from 'node:worker_threads';
+import { workerEntryUrl } from '@session-migrate/common';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { PrepareContext, PreparedBatch } from './prepare.ts';
 
@@ -23,8 +24,8 @@ export class PreparePool {
   constructor(size: number, masterKeys: Uint8Array[], ctx: PrepareContext, lookupKey?: Uint8Array) {
     const started: Promise<unknown>[] = [];
     for (let i = 0; i < size; i++) {
-      // A JavaScript entry that loads tsx, since the sources are TypeScript run without a build step.
-      const worker = new Worker(new URL('./prepare-worker-entry.mjs', import.meta.url), {
+      // The bundled worker in the built package; in a clone, a JavaScript entry that loads the TypeScript through tsx.
+      const worker = new Worker(workerEntryUrl('prepare-worker'), {
         workerData: { masterKeys: masterKeys.map((k) => Uint8Array.from(k)), lookupKey: lookupKey !== undefined ? Uint8Array.from(lookupKey) : undefined, ctx },
       });
       started.push(new Promise((resolve, reject) => {

@@ -202,7 +202,7 @@ export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<
       const [, tombPttl] = replies[i]?.[2] ?? [null, -2];
       if (err) {
         const c = client.classify(err);
-        if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`);
+        if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`, report.counts.written > 0 ? 1 : 2);
         return fail(key, path, c.message.slice(0, 120));
       }
       try {
@@ -314,7 +314,7 @@ export async function rollbackRemoveKeys(options: { client: RedisConnection; cod
       if (err || value === null) {
         if (err) {
           const c = client.classify(err);
-          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`);
+          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`, report.removed > 0 ? 1 : 2);
           report.leftNotOpening++;
         }
         continue;

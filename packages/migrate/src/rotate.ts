@@ -44,9 +44,12 @@ return 1
  * the run with what to fix instead of counting it key by key.
  * @throws UserFacingError for a permanent error other than WRONGTYPE (counted per key).
  */
-function stopOnPermanent(client: RedisConnection, err: Error): void {
+function stopOnPermanent(client: RedisConnection, err: Error, rotatedSoFar: number): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rotate stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; values already rotated are complete and valid`, 1);
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') {
+    // Exit 2 when nothing was rewritten yet, else 1.
+    throw new UserFacingError(`rotate stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; ${rotatedSoFar > 0 ? 'values already rotated are complete and valid' : 'nothing was rewritten'}`, rotatedSoFar > 0 ? 1 : 2);
+  }
 }
 
 /** Counts of one rotation run (complete, whatever the number of keys). */
@@ -140,7 +143,7 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
     keys.forEach((key, i) => {
       const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
       if (err) {
-        stopOnPermanent(client, err);
+        stopOnPermanent(client, err, counts.reEncrypted);
         if (/WRONGTYPE/.test(err.message)) {
           counts.wrongType++;
           problem(key, 'wrong-type');
@@ -184,7 +187,7 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
     writes.forEach((w, i) => {
       const [err, result] = results[i]?.[0] ?? [new Error('no reply'), null];
       if (err) {
-        stopOnPermanent(client, err);
+        stopOnPermanent(client, err, counts.reEncrypted);
         counts.failed++;
         problem(w.key, 'redis-error');
       } else if (result === 1) counts.reEncrypted++;

@@ -1,23 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, utimesSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import { openSource } from '@session-migrate/sources';
 import { RedisConnection, specFromUrl } from '@session-migrate/redis';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
+import { FIXTURES_DIR } from '../../../test/support/fixtures.ts';
 import { applySessions, detectDrift, remainingTtlSeconds, type Plan } from '../src/index.ts';
 
 /** Every temporary directory of this file, removed afterwards (they hold session files and keys). */
 const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
 afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 
-const shared = resolve(import.meta.dirname, '../../../../shared');
-const bug25 = JSON.parse(readFileSync(join(shared, 'cases/BUG-25/input.json'), 'utf8')) as {
+const fixtures = FIXTURES_DIR;
+const bug25 = JSON.parse(readFileSync(join(fixtures, 'cases/BUG-25/input.json'), 'utf8')) as {
   now: number; 'session.gc_maxlifetime': number; files: Array<{ id: string; mtime: number }>;
   pre_existing_redis_state: Array<{ key: string; value: string[] }>;
 };
-const bug25Expected = JSON.parse(readFileSync(join(shared, 'cases/BUG-25/expected.json'), 'utf8')) as {
+const bug25Expected = JSON.parse(readFileSync(join(fixtures, 'cases/BUG-25/expected.json'), 'utf8')) as {
   expected_toolkit: { per_file_result: Record<string, { action: string; ttl: number }>; summary: Record<string, number> };
 };
 
@@ -47,7 +48,7 @@ afterAll(async () => {
   await redis.stop();
 });
 
-describe('TTL rule (shared/cases/BUG-25)', () => {
+describe('TTL rule (test/fixtures/cases/BUG-25)', () => {
   it('ttl = mtime + gc_maxlifetime - now', () => {
     for (const f of bug25.files) {
       const want = bug25Expected.expected_toolkit.per_file_result[f.id]!;
@@ -139,11 +140,11 @@ describe('applySessions', () => {
     expect(await redis.client.keys('dry:*')).toEqual([]);
   });
 
-  it('does not migrate empty or corrupt sessions (shared/cases/BUG-01, BUG-07)', async () => {
+  it('does not migrate empty or corrupt sessions (test/fixtures/cases/BUG-01, BUG-07)', async () => {
     const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     writeFileSync(join(dir, 'sess_empty00000000000000000000001'), '');
-    writeFileSync(join(dir, 'sess_crafted0000000000000000000001'), readFileSync(join(shared, 'cases/BUG-01/sess_crafted_pipe_key')));
-    writeFileSync(join(dir, 'sess_truncated00000000000000000001'), readFileSync(join(shared, 'cases/BUG-07/sess_truncated')));
+    writeFileSync(join(dir, 'sess_crafted0000000000000000000001'), readFileSync(join(fixtures, 'cases/BUG-01/sess_crafted_pipe_key')));
+    writeFileSync(join(dir, 'sess_truncated00000000000000000001'), readFileSync(join(fixtures, 'cases/BUG-07/sess_truncated')));
     const report = await applySessions({ plan: planFor(dir, 'odd:', 1440), source: openSource(`files:${dir}`), codec, target: conn, dryRun: false });
     expect(report.counts).toMatchObject({ migrated: 0, empty: 1, corrupt: 2 });
     expect(await redis.client.keys('odd:*')).toEqual([]);

@@ -1,11 +1,11 @@
 <?php
 // Regenerates packages/php-ini/test/fixtures/<case>/expected.json from the REAL php CLI (or php-cgi
 // for "mode": "cgi"), with the same command, CGI variables and output format as
-// ../shared/ini-cases/oracle.sh.
+// test/fixtures/ini-cases/oracle.sh.
 //   php -n packages/php-ini/scripts/ini-oracle.php [case...]
 declare(strict_types=1);
 $fixtures = dirname(__DIR__) . '/test/fixtures';
-$dump = dirname(__DIR__, 3) . '/../shared/ini-cases/dump.php';
+$dump = dirname(__DIR__, 3) . '/test/fixtures/ini-cases/dump.php';
 $dump = realpath($dump) ?: $dump;
 $php = getenv('PHP') ?: 'php';
 $phpCgi = getenv('PHP_CGI') ?: 'php-cgi';

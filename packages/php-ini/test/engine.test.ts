@@ -1,5 +1,5 @@
 /**
- * Known faults (shared/cases BUG-11, 13, 14, 17) and bad input (unreadable file, binary garbage,
+ * Known faults (test/fixtures/cases BUG-11, 13, 14, 17) and bad input (unreadable file, binary garbage,
  * a 50 MB file, a symlink loop in a scan dir, a missing root) for the ini engine.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,8 +10,9 @@ import {
   createRootFs, defaultFpmPrefix, effectiveForPool, expandGlob, iniGetValues, loadConfiguration, parseFpmConfig, parseIni, parseRedisSavePath, redactRedisSavePath,
   describeRedisHost, collectUserIni, effectiveForRequest, directiveInfo,
 } from '../src/index.ts';
+import { CASES_DIR, FPM_CHECK_DIR } from '../../../test/support/fixtures.ts';
 
-const cases = resolve(import.meta.dirname, '../../../../shared/cases');
+const cases = CASES_DIR;
 const tmp = mkdtempSync(join(tmpdir(), 'php-ini-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -258,8 +259,8 @@ describe('directive data', () => {
   });
 });
 
-describe('shared/reference/fpm-check: pool php_value/php_flag/php_admin_value as real php-fpm 8.2 applied them', () => {
-  const dir = resolve(import.meta.dirname, '../../../../shared/reference/fpm-check');
+describe('reference/fpm-check: pool php_value/php_flag/php_admin_value as real php-fpm 8.2 applied them', () => {
+  const dir = FPM_CHECK_DIR;
   const lines = readFileSync(join(dir, 'expected.txt'), 'utf8').split('\n').filter((l) => l.startsWith('{'));
   const expected = lines.map((l) => JSON.parse(l) as Record<string, string>);
   const env = { FPMTEST_ENV: 'fromenv' };

@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parseFilesSavePath } from '../src/index.ts';
+import { caseFile } from '../../../test/support/fixtures.ts';
 
-const sharedCases = resolve(import.meta.dirname, '../../../../shared/cases');
-const bug15 = JSON.parse(readFileSync(resolve(sharedCases, 'BUG-15/expected.json'), 'utf8')) as {
+const bug15 = JSON.parse(readFileSync(caseFile('BUG-15', 'expected.json'), 'utf8')) as {
   expected_toolkit: { parse_save_path: Record<string, { depth: number; mode_octal?: string; path?: string; finding?: string | { id: string; severity: string } }> };
 };
 
-describe('parseFilesSavePath (shared/cases/BUG-15)', () => {
+describe('parseFilesSavePath (test/fixtures/cases/BUG-15)', () => {
   for (const [input, want] of Object.entries(bug15.expected_toolkit.parse_save_path)) {
     it(JSON.stringify(input), () => {
       const got = parseFilesSavePath(input);

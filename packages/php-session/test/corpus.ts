@@ -11,7 +11,7 @@ import { casesDir, generatePayloads } from './helpers.ts';
 
 export interface Case { label: string; handler: SerializeHandler; bytes: Buffer }
 
-/** Every sess_* file under shared/cases/BUG-XX (recursively). */
+/** Every sess_* file under test/fixtures/cases/BUG-XX (recursively). */
 export function sharedFiles(): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
@@ -22,6 +22,7 @@ export function sharedFiles(): string[] {
     }
   };
   for (const d of readdirSync(casesDir)) if (/^BUG-\d+$/.test(d)) walk(path.join(casesDir, d));
+  if (out.length === 0) throw new Error(`no sess_* input under ${casesDir}/BUG-XX`);
   return out.sort();
 }
 

@@ -1,5 +1,5 @@
 /**
- * Test helpers: where the shared QA folder is, how to ask real PHP (the oracle), and how to compare.
+ * Test helpers: where the QA cases are (test/fixtures/cases), how to ask real PHP (the oracle), and how to compare.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url';
 import type { SerializeHandler, SessionEntries } from '../src/index.ts';
 import { handleNumericKey } from '../src/unserialize.ts';
 import { renderValueModel } from '../src/value-model.ts';
+import { CASES_DIR } from '../../../test/support/fixtures.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The monorepo root (packages/php-session/test -> ../../..). */
 export const repoRoot = path.resolve(here, '../../..');
-/** A copy of shared/ sits beside the clone, in CI as on dev machines. */
-export const sharedDir = path.resolve(repoRoot, '../shared');
-export const casesDir = path.join(sharedDir, 'cases');
+/** The known-fault cases and the oracle scripts (tools/), in the repository (test/fixtures/README.md). */
+export const casesDir = CASES_DIR;
 export const normScript = path.join(casesDir, 'tools/php-session-norm.php');
 export const generatorScript = path.join(here, 'fixtures/gen-sessions.php');
 export const batchScript = path.join(here, 'fixtures/norm-batch.php');

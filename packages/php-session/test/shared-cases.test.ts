@@ -1,6 +1,6 @@
 /**
- * The shared QA cases (shared/cases/BUG-XX: inputs + expected.json) as assertions. Inputs and expected
- * values are read from the shared folder, so a changed case changes the test.
+ * The QA cases (test/fixtures/cases/BUG-XX: inputs + expected.json) as assertions. Inputs and expected
+ * values are read from the fixtures, so a changed case changes the test.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';

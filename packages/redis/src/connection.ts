@@ -139,6 +139,10 @@ export class RedisConnection {
       probe.disconnect();
       throw connectFailure(spec, lastError ?? err, options.aclRule);
     }
+    if (info.get('redis_mode') === 'sentinel') {
+      probe.disconnect();
+      throw new UserFacingError(`${a.url} is a sentinel, not a data node: use ${a.tls ? 'rediss' : 'redis'}+sentinel://${formatHostPort(a)}/MASTER_NAME/${a.db}`);
+    }
     if (info.get('cluster_enabled') === '1') {
       let state: Map<string, string>;
       try {
@@ -154,7 +158,7 @@ export class RedisConnection {
       if (a.db !== 0) throw new UserFacingError(`${a.url} is a Redis Cluster, which has only database 0: use /0 in the URL`);
       return openCluster(spec, options, common);
     }
-    // A single node: the probe becomes the connection, on the database asked for.
+    // A single node: a master for commands that write; then the connection on the database asked for.
     if (options.write === true && info.get('role') === 'slave') {
       probe.disconnect();
       const master = info.get('master_host') !== undefined ? ` of ${info.get('master_host')}:${info.get('master_port')}` : '';

@@ -4,7 +4,8 @@
  * save_path has a depth `N;`. Only regular files named `sess_<id>` with a valid ID are sessions;
  * symbolic links are never followed, neither for directories nor for files.
  */
-import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readFileSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
@@ -230,18 +231,28 @@ export class FilesSource implements SessionSource, Source {
   }
 }
 
-/** How readSessionFile retries a file that changes under it. */
+/**
+ * Quiet period in ms after which a stable read that does not look complete may be taken as it is:
+ * PHP's files handler keeps a write in progress far shorter than this (ftruncate and pwrite are
+ * consecutive calls in mod_files.c), so a file whose ctime and mtime are 5 s old is not half-written
+ * unless its writer is stalled, which the lock check of readSessionFile catches.
+ */
+export const DEFAULT_SETTLE_MS = 5000;
+
+/** How readSessionFile retries a file that changes under it (see readSessionFile for the rule). */
 export interface StableReadOptions {
   /** Reads tried before the file is reported as `unstable` (default 6). */
   attempts?: number;
   /** First pause between reads in milliseconds, doubled each time (default 2: 2, 4, 8, 16, 32 ms). */
   baseDelayMs?: number;
   /**
-   * Whether a stable read looks complete (e.g. PHP would load it under the configured
-   * serialize_handler). A read that fails it is tried again; if every read fails it, the last one is
-   * returned as it is (the file really is empty or corrupt).
+   * Whether the bytes of a stable read look like a complete session, by content only (e.g. PHP would
+   * load them under the configured serialize_handler). Default: not empty (a file PHP has just
+   * truncated is empty).
    */
-  looksComplete?: (data: Buffer, mtimeMs: number) => boolean;
+  looksComplete?: (data: Buffer) => boolean;
+  /** Quiet period in ms (default DEFAULT_SETTLE_MS); see readSessionFile. */
+  settleMs?: number;
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -250,36 +261,54 @@ function sleepSync(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 
+const nonEmpty = (data: Buffer): boolean => data.length > 0;
+
 /**
  * Reads one session file without following a symlink and without blocking on a FIFO: open with
- * O_NOFOLLOW|O_NONBLOCK, fstat (regular file, size cap), read, close. Never throws.
+ * O_NOFOLLOW|O_NONBLOCK, fstat (regular file, size cap), read, close. Never throws. The one
+ * stable-read rule of plan, apply, verify --source and purge.
  *
- * Torn reads: PHP's files handler rewrites a session in place under flock(LOCK_EX) (php-src
- * ext/session/mod_files.c, ps_files_write: ftruncate(fd, 0) when the new data is shorter, then one
- * pwrite at offset 0). Node has no flock, so a read is accepted only when it is stable: the fstat
- * before and after (inode, size, mtime and ctime in ns) agree, a second pread gives the same bytes,
- * and `looksComplete` (if given) accepts it. Otherwise it is read again after 2, 4, 8... ms; a file
- * that never settles comes back as skipped `unstable` (reported, never migrated half-written).
+ * PHP's files handler (php-src ext/session/mod_files.c) holds flock(LOCK_EX) on a session file from
+ * session_start to the end of the request (ps_files_open) and rewrites it in place: ftruncate(fd, 0)
+ * when the new data is shorter, then one pwrite at offset 0 (ps_files_write). A reader can meet the
+ * empty file or a prefix of the new version, and when PHP is descheduled between those calls (a
+ * loaded machine) that state lasts longer than any fixed number of retries; by its bytes it is an
+ * empty or corrupt session. So a read is accepted only when:
+ * 1. it is stable: the fstat before and after (inode, size, mtime and ctime in ns) agree and a second
+ *    pread gives the same bytes; and
+ * 2. it looks complete (`looksComplete`), or else it is proven not to be a write in progress:
+ *    - settled: it last changed (ctime, mtime) `settleMs` or more ago, no process holds a lock on its
+ *      inode (/proc/locks, Linux; skipped where it cannot be read) and the fstat after that check
+ *      still agrees (a write that ended meanwhile moved the ctime); or
+ *    - read again under a shared flock (util-linux flock(1) on the open file description; the
+ *      generated read-through handler reads under LOCK_SH the same way): no PHP request is between
+ *      its open and its close, so the bytes are what PHP last wrote, empty or corrupt as they are.
+ * Anything else is read again after 2, 4, 8... ms (PHP still holds its lock, or without flock(1) a
+ * recent file cannot be confirmed); a file that never meets the rule within `attempts` reads comes
+ * back as skipped `unstable`: reported, never migrated half-written, never taken for an empty or
+ * corrupt session.
  * @param maxBytes larger files come back as skipped `oversized`.
  */
 export function readSessionFile(candidate: SessionCandidate, maxBytes: number, options: StableReadOptions = {}): SourceItem {
   const attempts = options.attempts ?? 6;
+  const rule = { looksComplete: options.looksComplete ?? nonEmpty, settleMs: options.settleMs ?? DEFAULT_SETTLE_MS };
   let delay = options.baseDelayMs ?? 2;
-  let last: SourceItem | undefined;
+  let why: Retry = 'changing';
   for (let attempt = 0; attempt < attempts; attempt++) {
     if (attempt > 0) {
       sleepSync(delay);
       delay *= 2;
     }
-    const r = readOnce(candidate, maxBytes);
-    if (r === 'unstable') continue;
-    if (r.kind === 'skipped') return r;
-    last = r;
-    if (options.looksComplete === undefined || options.looksComplete(r.data, r.mtimeMs)) return r;
+    const r = readOnce(candidate, maxBytes, rule);
+    if (typeof r !== 'string') return r;
+    why = r;
   }
-  if (last !== undefined) return last;
-  return { kind: 'skipped', location: candidate.location, reason: 'unstable', detail: `kept changing over ${attempts} reads; re-run to copy it` };
+  const detail = why === 'changing' ? 'kept changing' : why === 'held' ? 'stayed incomplete while PHP held its lock' : 'stayed incomplete and flock(1) is not available to confirm it';
+  return { kind: 'skipped', location: candidate.location, reason: 'unstable', detail: `${detail} over ${attempts} reads; re-run to copy it` };
 }
+
+/** Why a read is tried again: the file changed, PHP holds its lock, or it could not be confirmed. */
+type Retry = 'changing' | 'held' | 'unconfirmed';
 
 function sameStat(a: BigIntStats, b: BigIntStats): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
@@ -297,7 +326,62 @@ function readAll(fd: number, size: number): Buffer | undefined {
   return got === size ? data.subarray(0, size) : undefined;
 }
 
-function readOnce(candidate: SessionCandidate, maxBytes: number): SourceItem | 'unstable' {
+/** fstat, read, fstat, read again: the bytes when both agree, undefined when the file moved meanwhile. */
+function readStable(fd: number, before: BigIntStats): Buffer | undefined {
+  const size = Number(before.size);
+  const data = readAll(fd, size);
+  if (data === undefined) return undefined;
+  if (!sameStat(before, fstatSync(fd, { bigint: true }))) return undefined;
+  // Same size and, with coarse kernel timestamps, possibly the same mtime: compare a second read.
+  const again = readAll(fd, size);
+  return again !== undefined && again.equals(data) ? data : undefined;
+}
+
+/** Inodes with a lock held or waited for, read from /proc/locks at `takenMs`; undefined: not readable. */
+let lockSnapshot: { takenMs: number; inodes: Set<string> | undefined } | undefined;
+
+/**
+ * Whether some process holds or waits for a lock on inode `ino`, from /proc/locks (proc(5): one line
+ * per lock, `... MAJOR:MINOR:INODE START END`); undefined where it cannot be read (not Linux). Only
+ * the inode number is compared (overlay and network file systems report devices differently): a
+ * lock on another file with the same number only costs a shared-lock read.
+ *
+ * A snapshot taken after the file's last change is as good as a fresh one: a writer whose truncate
+ * or partial write we read has held its lock from before that change until after our read, so any
+ * snapshot in between lists it. One snapshot (at most 1 s old) thus serves many files, however many
+ * locks the machine holds.
+ * @param changedMs the file's last change (ctime/mtime), ms since the epoch
+ */
+function inodeLocked(ino: bigint, changedMs: number): boolean | undefined {
+  const now = Date.now();
+  // 100 ms: kernel timestamps come from a clock that lags the real time by up to a tick.
+  if (lockSnapshot === undefined || lockSnapshot.takenMs < changedMs + 100 || now - lockSnapshot.takenMs > 1000) {
+    let inodes: Set<string> | undefined;
+    try {
+      const text = readFileSync('/proc/locks', 'latin1');
+      inodes = new Set();
+      for (const m of text.matchAll(/\s[0-9a-f]+:[0-9a-f]+:(\d+)\s/g)) inodes.add(m[1]!);
+    } catch {
+      inodes = undefined;
+    }
+    lockSnapshot = { takenMs: now, inodes };
+  }
+  return lockSnapshot.inodes?.has(String(ino));
+}
+
+/**
+ * Takes a shared flock on the open file description behind `fd` with util-linux flock(1) (Node has
+ * no flock(2)): the child gets the description as its stdin, and the lock stays with the
+ * description after the child exits, until `fd` is closed (flock(2): locks belong to the open file
+ * description). 'held' while another process (PHP) holds an exclusive lock.
+ */
+function lockShared(fd: number): 'ok' | 'held' | 'unconfirmed' {
+  const r = spawnSync('flock', ['--shared', '--nonblock', '0'], { stdio: [fd, 'ignore', 'ignore'], timeout: 10_000 });
+  if (r.error === undefined && r.status === 0) return 'ok';
+  return r.error === undefined && r.status === 1 ? 'held' : 'unconfirmed';
+}
+
+function readOnce(candidate: SessionCandidate, maxBytes: number, rule: { looksComplete: (data: Buffer) => boolean; settleMs: number }): SourceItem | Retry {
   const { id, location } = candidate;
   let fd: number;
   try {
@@ -310,20 +394,31 @@ function readOnce(candidate: SessionCandidate, maxBytes: number): SourceItem | '
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   }
   try {
+    const oversized = (st: BigIntStats): SkippedEntry | undefined =>
+      st.size > BigInt(maxBytes) ? { kind: 'skipped', location, reason: 'oversized', detail: `${st.size} bytes > cap ${maxBytes}` } : undefined;
+    const session = (st: BigIntStats, data: Buffer): SourceSession => ({ kind: 'session', id, location, mtimeMs: Number(st.mtimeNs / 1_000_000n), data });
     const before = fstatSync(fd, { bigint: true });
     if (!before.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
-    if (before.size > BigInt(maxBytes)) {
-      return { kind: 'skipped', location, reason: 'oversized', detail: `${before.size} bytes > cap ${maxBytes}` };
+    const tooBig = oversized(before);
+    if (tooBig !== undefined) return tooBig;
+    const data = readStable(fd, before);
+    if (data === undefined) return 'changing';
+    if (rule.looksComplete(data)) return session(before, data);
+
+    // Empty or not loadable: really so, or PHP is between its ftruncate and the end of its pwrite.
+    const changedMs = Number((before.ctimeNs > before.mtimeNs ? before.ctimeNs : before.mtimeNs) / 1_000_000n);
+    if (Date.now() - changedMs >= rule.settleMs && inodeLocked(before.ino, changedMs) !== true) {
+      // Settled and nobody holds its lock: a write that ended after the read moved the ctime.
+      if (!sameStat(before, fstatSync(fd, { bigint: true }))) return 'changing';
+      return session(before, data);
     }
-    const size = Number(before.size);
-    const data = readAll(fd, size);
-    if (data === undefined) return 'unstable';
-    const after = fstatSync(fd, { bigint: true });
-    if (!sameStat(before, after)) return 'unstable';
-    // Same size and, with coarse kernel timestamps, possibly the same mtime: compare a second read.
-    const again = readAll(fd, size);
-    if (again === undefined || !again.equals(data)) return 'unstable';
-    return { kind: 'session', id, location, mtimeMs: Number(before.mtimeNs / 1_000_000n), data };
+    const lock = lockShared(fd);
+    if (lock !== 'ok') return lock;
+    const locked = fstatSync(fd, { bigint: true });
+    const tooBigNow = oversized(locked);
+    if (tooBigNow !== undefined) return tooBigNow;
+    const settled = readStable(fd, locked);
+    return settled === undefined ? 'changing' : session(locked, settled);
   } catch (err) {
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   } finally {

@@ -9,7 +9,7 @@
 import type { ChainableCommander } from 'ioredis';
 import { UserFacingError } from '@session-migrate/common';
 import {
-  RedisConnection, credentialsFor, parseRedisUrl, normalizeTlsFiles, specFromRecorded,
+  RedisConnection, aclRuleFor, credentialsFor, parseRedisUrl, normalizeTlsFiles, specFromRecorded,
   type ConnectionDescription, type RedisSpec, type TlsFiles,
 } from '@session-migrate/redis';
 import { DEFAULT_MAX_SESSION_BYTES, SESSION_ID_PATTERN, type SourceItem, type SourceSession, type StableReadOptions } from './files.ts';
@@ -228,15 +228,15 @@ export interface OpenRedisSourceOptions {
   tls?: TlsFiles;
   /** Called with a one-line warning (a password written in the spec). */
   onWarning?: (line: string) => void;
-  /** The documented ACL rule of the command (for NOPERM advice). */
-  aclRule?: string;
+  /** What the command does with the source, for the ACL rule named in NOPERM advice (default source-read). */
+  aclCommand?: 'source-read' | 'source-purge';
   /** The command deletes source keys (purge): a replica is refused. */
   write?: boolean;
 }
 
 async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOptions): Promise<RedisSource> {
   const conn = await RedisConnection.open(parsed.spec, {
-    ...(options.aclRule !== undefined ? { aclRule: options.aclRule } : {}),
+    aclRule: aclRuleFor(options.aclCommand ?? 'source-read', parsed.prefix, parsed.spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', parsed.spec.address.db),
     ...(options.write === true ? { write: true } : {}),
   });
   const d: RedisSourceDescription = { ...conn.description, kind: 'redis', prefix: parsed.prefix, spec: parsed.redactedSpec };

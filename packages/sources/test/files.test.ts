@@ -2,14 +2,13 @@ import { describe, expect, it, afterAll } from 'vitest';
 import { cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { openSource, type SourceItem } from '../src/index.ts';
+import { caseFile } from '../../../test/support/fixtures.ts';
 
 /** Every temporary directory of this file, removed afterwards (they hold session files and keys). */
 const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
 afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
-
-const shared = resolve(import.meta.dirname, '../../../../shared');
 
 function scan(spec: string): SourceItem[] {
   return [...openSource(spec).scan()];
@@ -18,7 +17,7 @@ function scan(spec: string): SourceItem[] {
 describe('files source', () => {
   it('discovers exactly the three real sessions of the depth-2 tree (BUG-15)', () => {
     const tree = join(mkdtempSync(join(scratchRoot, 'sm-src-')), 'tree');
-    cpSync(join(shared, 'cases/BUG-15/tree'), tree, { recursive: true });
+    cpSync(caseFile('BUG-15', 'tree'), tree, { recursive: true });
     const items = scan(`files:2;0660;${tree}`);
     const sessions = items.filter((i) => i.kind === 'session').map((i) => 'tree/' + relative(tree, i.location)).sort();
     expect(sessions).toEqual([

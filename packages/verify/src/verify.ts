@@ -7,12 +7,12 @@
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
-import { redactSessionPath } from '@session-migrate/common';
+import { UserFacingError, redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { LOCK_INFIX, TOMBSTONE_INFIX, classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
 import { keyNameForDisplay } from '@session-migrate/redis';
-import { decideSession, exactTtlMsOf, isNewerInRedis } from '@session-migrate/migrate';
+import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 
 /** Why one key or one source session fails verification. */
@@ -201,11 +201,11 @@ const TOMBSTONE_VALUE = Buffer.from('1');
 
 /**
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
- * @throws Error with the fix.
+ * @throws UserFacingError (exit 2) naming the server and the fix.
  */
 function stopOnPermanent(client: RedisConnection, err: Error): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new Error(`${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
 }
 
 /**
@@ -238,12 +238,14 @@ async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: 
     });
     batch = [];
   };
-  for await (const items of source.sessions()) for (const item of items) {
+  const handler = options.serializeHandler ?? 'php';
+  // The stable-read rule of plan, apply and verifySource (a file PHP is rewriting is read whole or unstable).
+  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
     if (item.kind === 'skipped') {
       if (item.reason === 'unreadable' || item.reason === 'unstable') fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
       continue;
     }
-    const decision = decideSession(item.data, item.mtimeMs, gc, options.serializeHandler ?? 'php', now, exactTtlMsOf(item, gc));
+    const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
     if (decision.action !== 'migrate') {
       result[decision.action]++;
       continue;
@@ -331,7 +333,10 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
     batch = [];
   };
   const gc = options.gcMaxlifetime ?? 1440;
-  for await (const items of options.source!.sessions()) for (const item of items) {
+  const handler = options.serializeHandler ?? 'php';
+  // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
+  // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
+  for await (const items of options.source!.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
     if (item.kind === 'skipped') {
       // A session file that could not be read was not copied either: its user would be logged out.
       if (item.reason === 'unreadable' || item.reason === 'unstable') {
@@ -339,7 +344,7 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
       }
       continue;
     }
-    const decision = decideSession(item.data, item.mtimeMs, gc, options.serializeHandler ?? 'php', now, exactTtlMsOf(item, gc));
+    const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
     if (decision.action !== 'migrate') {
       result[decision.action]++;
       continue;

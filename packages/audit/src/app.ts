@@ -1,0 +1,267 @@
+/**
+ * Run-time session settings in an application's PHP code (`audit --app DIR`, and each `--docroot`):
+ * the calls that change session configuration while a request runs, with the value PHP would use
+ * when it is static. Parsing is the PHP codemod's (php-parser 3.7.0, codemods/php/src/source.ts) and
+ * values come from its static evaluator (static-value.ts: constants, class constants, __DIR__,
+ * dirname(), concatenation). Reads through the AuditFs, so `--root` works and nothing escapes it;
+ * symbolic links inside DIR are never followed.
+ *
+ * Calls read (global functions, any case, a leading `\` allowed; PHP 8.2 ext/session/session.c and
+ * ext/standard/basic_functions.c):
+ * - `ini_set()`/`ini_alter()` of a name containing `session`;
+ * - `session_save_path(PATH)` (session.save_path), `session_module_name(M)` (session.save_handler),
+ *   `session_name(N)` (session.name), `session_set_save_handler(...)` (a user handler);
+ * - `session_set_cookie_params()` in both forms: `(int lifetime, ?path, ?domain, ?bool secure, ?bool
+ *   httponly)` and `(array options)` with the keys lifetime, path, domain, secure, httponly, samesite
+ *   (any case; other keys are ignored with a warning);
+ * - `session_start(array options)`: each key is `session.<key>` (read_and_close excepted).
+ * A first-class callable (`ini_set(...)`) creates a Closure and sets nothing; it is not read.
+ */
+import { printable } from '@session-migrate/common';
+import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from '@session-migrate/codemod-php/php-files';
+import type { PhpNode } from '@session-migrate/codemod-php/source';
+import { phpParser } from './php-parser.ts';
+import {
+  PhpSymbols, UNRESOLVED, callArgument, globalScope, phpToString, phpTruthy, resolveClassName, walkScoped,
+  type PhpArray, type PhpScope, type PhpValue, type Unresolved,
+} from '@session-migrate/codemod-php/static-value';
+import type { AppReport, RuntimeSetting } from './model.ts';
+import type { AuditFs } from './vfs.ts';
+import { walkFiles } from './perdir.ts';
+
+/** Largest PHP file parsed (bytes); a larger one is reported, not read. */
+export const MAX_APP_FILE_BYTES = 4 * 1024 * 1024;
+/** Most PHP files read per application directory. */
+export const MAX_APP_FILES = 20_000;
+
+const FUNCTIONS = new Set(['ini_set', 'ini_alter', 'session_save_path', 'session_module_name', 'session_name', 'session_set_save_handler', 'session_set_cookie_params', 'session_start']);
+const COOKIE_KEYS: Record<string, string> = { lifetime: 'session.cookie_lifetime', path: 'session.cookie_path', domain: 'session.cookie_domain', secure: 'session.cookie_secure', httponly: 'session.cookie_httponly', samesite: 'session.cookie_samesite' };
+
+/** A binary string (one char per byte) as text for reports and comparisons (UTF-8 decoded). */
+const text = (binary: string): string => Buffer.from(binary, 'latin1').toString('utf8');
+const binary = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+
+/**
+ * Reads the PHP files below `dir` (none of vendor/, node_modules/, .git/; symbolic links not followed)
+ * and returns the run-time session settings they make. Never throws for bad input: unreadable,
+ * binary, too large or unparsable files and a looping directory are `problems`.
+ */
+export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
+  const report: AppReport = { dir, realDir: null, implied, files: 0, settings: [], problems: [], notFollowed: [] };
+  const st = fs.lstat(dir);
+  const real = fs.realpath(dir);
+  if (st === null) { report.problems.push(`application directory ${dir}: no such directory on ${fs.label}`); return report; }
+  if (real === null) { report.problems.push(`application directory ${dir}: symlink loop (too many levels of symbolic links), or a link out of ${fs.label}`); return report; }
+  if (fs.stat(real)?.type !== 'dir') { report.problems.push(`application directory ${dir}: not a directory`); return report; }
+  report.realDir = real;
+  const walked = walkFiles(fs, real, (n) => PHP_EXTENSIONS.some((e) => n.endsWith(e)), (n) => DEFAULT_EXCLUDED_DIRS.includes(n));
+  if (walked.truncated) report.problems.push(`${real}: too many directories, or nested too deep; PHP code read in part`);
+  for (const d of walked.unreadable) report.problems.push(`${d}: directory not readable; its PHP code was not read`);
+  report.notFollowed = walked.symlinks;
+  const files = walked.files.slice(0, MAX_APP_FILES);
+  if (walked.files.length > MAX_APP_FILES) report.problems.push(`${real}: more than ${MAX_APP_FILES} PHP files; the rest were not read`);
+
+  const symbols = new PhpSymbols();
+  // One pass keeps only the calls of interest (and the files' constants in `symbols`), not whole
+  // syntax trees: the settings are evaluated once every file's constants are known.
+  const pending: Array<{ file: string; source: string; calls: Array<{ node: PhpNode; scope: PhpScope }> }> = [];
+  for (const file of files) {
+    const fst = fs.lstat(file);
+    if (fst !== null && fst.size > MAX_APP_FILE_BYTES) { report.problems.push(`${file}: too large (${fst.size} bytes); not read`); continue; }
+    const r = fs.readFile(file);
+    if (!r.ok) { report.problems.push(`${file}: ${r.error}`); continue; }
+    const source = r.data.toString('latin1');
+    const nul = source.indexOf('\0');
+    // NUL bytes are legal only after __halt_compiler() (phar stubs); anywhere else this is no PHP source.
+    if (nul >= 0 && !/__halt_compiler\s*\(\s*\)/i.test(source.slice(0, nul))) { report.problems.push(`${file}: binary data (NUL bytes); not read`); continue; }
+    const parse = phpParser(); // outside the try: a parser not loaded is the caller's error, not a file's
+    let ast: PhpNode;
+    try {
+      ast = parse(source, file);
+    } catch (err) {
+      const e = err instanceof PhpSyntaxError ? err : new PhpSyntaxError(String((err as Error).message ?? err), undefined);
+      report.problems.push(`${file}${e.line !== undefined ? `:${e.line}` : ''}: does not parse (${printable(e.message)}); its session settings were not read`);
+      continue;
+    }
+    // __FILE__ / __DIR__ are the real path, as binary strings like the source.
+    symbols.addFile(ast, binary(file));
+    const calls = callsOf(ast, file);
+    if (calls.length > 0) pending.push({ file, source, calls });
+    report.files++;
+  }
+  for (const { file, source, calls } of pending) report.settings.push(...settingsOf(calls, file, source, symbols));
+  return report;
+}
+
+/** The source text of a node, on one line and shortened (for unresolved values). */
+function sourceOf(source: string, node: PhpNode | undefined): string {
+  const loc = node?.loc;
+  if (loc === undefined || loc === null) return '(computed)';
+  const t = printable(text(source.slice(loc.start.offset, loc.end.offset)).replace(/\s+/g, ' ').trim());
+  return t.length > 100 ? `${t.slice(0, 97)}...` : t;
+}
+
+/** The calls of one parsed file that may set session configuration, with their scope. */
+function callsOf(ast: PhpNode, file: string): Array<{ node: PhpNode; scope: PhpScope }> {
+  const out: Array<{ node: PhpNode; scope: PhpScope }> = [];
+  walkScoped(ast, globalScope(binary(file)), (node, scope) => {
+    if (node.kind !== 'call') return;
+    const what = node.what as PhpNode;
+    if (what?.kind !== 'name' || typeof what.name !== 'string') return;
+    const name = what.name.replace(/^\\/, '').toLowerCase();
+    if (name.includes('\\') || !FUNCTIONS.has(name)) return;
+    const args = (node.arguments as PhpNode[] | undefined) ?? [];
+    if (args.length === 1 && args[0]!.kind === 'variadicplaceholder') return; // a Closure, no call
+    out.push({ node, scope });
+  });
+  return out;
+}
+
+/** The run-time settings of one file's calls (callsOf), evaluated with every file's constants. */
+function settingsOf(calls: Array<{ node: PhpNode; scope: PhpScope }>, file: string, source: string, symbols: PhpSymbols): RuntimeSetting[] {
+  const out: RuntimeSetting[] = [];
+  for (const { node, scope } of calls) {
+    const what = node.what as PhpNode;
+    const name = String(what.name).replace(/^\\/, '').toLowerCase();
+    const args = (node.arguments as PhpNode[] | undefined) ?? [];
+    const line = node.loc?.start.line ?? what.loc?.start.line ?? 0;
+    const add = (directive: string | null, value: PhpValue | Unresolved | string | null, expr?: PhpNode, extra: Partial<RuntimeSetting> = {}) => {
+      const s = value === UNRESOLVED || value === null ? null : typeof value === 'string' ? value : phpToString(value);
+      out.push({ directive, value: s === null ? null : text(s), via: name, file, line, ...(s === null ? { expression: sourceOf(source, expr) } : {}), ...extra });
+    };
+    const evaluate = (n: PhpNode | Unresolved | undefined): PhpValue | Unresolved | undefined => (n === undefined ? undefined : n === UNRESOLVED ? UNRESOLVED : symbols.evaluate(n, scope));
+    const argNode = (i: number, ...names: string[]): PhpNode | undefined => {
+      const a = callArgument(args, i, ...names);
+      return a === UNRESOLVED ? undefined : a;
+    };
+    switch (name) {
+      case 'ini_set':
+      case 'ini_alter': {
+        const optNode = argNode(0, 'option', 'varname');
+        const valNode = argNode(1, 'value', 'newvalue');
+        const opt = evaluate(callArgument(args, 0, 'option', 'varname'));
+        if (opt === undefined) continue;
+        if (opt === UNRESOLVED || typeof opt !== 'string') {
+          const prefix = staticPrefix(optNode, scope, symbols);
+          // A computed name that cannot be a session directive is not reported.
+          if (prefix !== null && prefix !== '' && !prefix.toLowerCase().includes('session') && !'session'.startsWith(prefix.toLowerCase())) continue;
+          out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, optNode) });
+          continue;
+        }
+        if (!opt.toLowerCase().includes('session')) continue;
+        const v = evaluate(callArgument(args, 1, 'value', 'newvalue'));
+        if (v === undefined) continue;
+        add(text(opt), v !== UNRESOLVED && typeof v === 'object' && v !== null ? UNRESOLVED : v, valNode);
+        continue;
+      }
+      case 'session_save_path':
+      case 'session_module_name':
+      case 'session_name': {
+        const n = argNode(0, name === 'session_save_path' ? 'path' : name === 'session_name' ? 'name' : 'module');
+        const raw = callArgument(args, 0, name === 'session_save_path' ? 'path' : name === 'session_name' ? 'name' : 'module');
+        if (raw === undefined) continue; // the getter form
+        const v = evaluate(raw);
+        if (v === null) continue; // null: getter as well (PHP 8: ?string)
+        add(name === 'session_save_path' ? 'session.save_path' : name === 'session_name' ? 'session.name' : 'session.save_handler', v !== UNRESOLVED && typeof v === 'object' ? UNRESOLVED : v as PhpValue | Unresolved, n);
+        continue;
+      }
+      case 'session_set_save_handler': {
+        const first = argNode(0, 'open', 'sessionhandler');
+        let handler = '(computed)';
+        if (args.length >= 6) handler = 'functions (six callables)';
+        else if (first?.kind === 'new' && (first.what as PhpNode)?.kind === 'name') handler = resolveClassName(String((first.what as PhpNode).name), (first.what as PhpNode).resolution as string | undefined, scope);
+        else if (first !== undefined) handler = sourceOf(source, first);
+        out.push({ directive: 'session.save_handler', value: 'user', via: name, file, line, handler: text(handler) });
+        continue;
+      }
+      case 'session_set_cookie_params': {
+        const firstNode = argNode(0, 'lifetime_or_options');
+        const first = evaluate(callArgument(args, 0, 'lifetime_or_options'));
+        if (first === undefined) continue;
+        const isArray = first !== UNRESOLVED && typeof first === 'object' && first !== null;
+        const positional = args.length > 1 || (!isArray && first !== UNRESOLVED);
+        if (isArray) {
+          for (const [k, v] of (first as PhpArray).entries) {
+            const directive = typeof k === 'string' ? COOKIE_KEYS[k.toLowerCase()] : undefined;
+            if (directive === undefined) continue; // PHP warns and ignores the key
+            const isFlag = directive.endsWith('secure') || directive.endsWith('httponly');
+            add(directive, isFlag ? (phpTruthy(v) ? '1' : '0') : typeof v === 'object' && v !== null ? UNRESOLVED : v, firstNode);
+          }
+          continue;
+        }
+        if (!positional) {
+          // One computed argument: an options array or a lifetime, PHP decides at run time.
+          out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, firstNode) });
+          continue;
+        }
+        add('session.cookie_lifetime', first, firstNode);
+        const names = ['path', 'domain', 'secure', 'httponly'];
+        names.forEach((n, i) => {
+          const a = callArgument(args, i + 1, n);
+          if (a === undefined) return;
+          const v = evaluate(a);
+          if (v === null) return; // null keeps the current value
+          const directive = COOKIE_KEYS[n]!;
+          if (n === 'secure' || n === 'httponly') add(directive, v === UNRESOLVED || v === undefined ? UNRESOLVED : phpTruthy(v) ? '1' : '0', a === UNRESOLVED ? undefined : a);
+          else add(directive, v === undefined ? UNRESOLVED : v, a === UNRESOLVED ? undefined : a);
+        });
+        continue;
+      }
+      case 'session_start': {
+        const optNode = argNode(0, 'options');
+        const opts = evaluate(callArgument(args, 0, 'options'));
+        if (opts === undefined) continue;
+        if (opts === UNRESOLVED || typeof opts !== 'object' || opts === null) {
+          out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, optNode) });
+          continue;
+        }
+        for (const [k, v] of opts.entries) {
+          if (typeof k !== 'string' || k === 'read_and_close') continue;
+          // session_start() takes string, int and bool values (a float or null is a TypeError).
+          const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v));
+          add(`session.${text(k)}`, ok ? v : UNRESOLVED, optNode);
+        }
+        continue;
+      }
+      default:
+    }
+  }
+  return out;
+}
+
+/** The static start of a string expression (`'session.' . $key` gives "session."), or null. */
+function staticPrefix(node: PhpNode | undefined, scope: PhpScope, symbols: PhpSymbols): string | null {
+  if (node === undefined) return null;
+  const v = symbols.evaluate(node, scope);
+  if (typeof v === 'string') return v;
+  if (node.kind === 'bin' && node.type === '.') return staticPrefix(node.left as PhpNode, scope, symbols);
+  if (node.kind === 'encapsed') {
+    const first = ((node.value as PhpNode[] | undefined) ?? [])[0];
+    const e = first?.kind === 'encapsedpart' ? first.expression as PhpNode : first;
+    return e?.kind === 'string' ? String(e.value) : null;
+  }
+  return null;
+}
+
+/** Whether `path` is `dir` or below it (per component). */
+export function isInside(path: string, dir: string): boolean {
+  const d = dir.endsWith('/') ? dir : `${dir}/`;
+  return path === dir || path.startsWith(d);
+}
+
+/**
+ * Reads several application directories: `--app` ones first, then those implied by `--docroot`
+ * (skipped when missing: the document root is reported already). A directory inside another one
+ * read (after symbolic links) is not read twice.
+ */
+export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolean }>): AppReport[] {
+  const out: AppReport[] = [];
+  const candidates = dirs.map((d) => ({ ...d, real: fs.realpath(d.dir) }));
+  for (const c of candidates) {
+    if (c.implied && (c.real === null || fs.stat(c.real)?.type !== 'dir')) continue;
+    if (c.real !== null && candidates.some((o) => o !== c && o.real !== null && o.real !== c.real && isInside(c.real!, o.real) && (!o.implied || fs.stat(o.real)?.type === 'dir'))) continue;
+    if (c.real !== null && out.some((r) => r.realDir === c.real)) continue;
+    out.push(readApp(fs, c.dir, c.implied));
+  }
+  return out;
+}

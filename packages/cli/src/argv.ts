@@ -1,0 +1,136 @@
+/**
+ * Option spellings. yargs (yargs-parser 22) is the only parser of the command line: every value a
+ * command reads comes from its parsed result. yargs reads each option in several spellings, all the
+ * same option: kebab-case and camelCase (`--dry-run`, `--dryRun`: camel-case-expansion), a value
+ * after `=` or as the next word (`--key-file=F`, `--key-file F`), `--no-<option>` (boolean-negation),
+ * and `true`/`false` after a boolean (`--dry-run false`). Unknown names are refused by `.strict()`.
+ *
+ * Some spellings yargs accepts but resolves silently, in a way that would turn a mistake into another
+ * meaning; its parsed result no longer shows them, so they are refused here, from the words as typed,
+ * against the option table yargs built for the command being run (names, aliases, types: nothing is
+ * listed by hand):
+ * - a boolean given a value other than true/false after `=`: yargs reads `--dry-run=yes` as false;
+ * - an option given twice (`--dry-run --no-dry-run`, `--key-file a --keyFile b`): yargs keeps the
+ *   last boolean and makes an array of the rest; only array options (`--docroot`) may repeat;
+ * - `--no-<option>` of an option that is not a boolean (`--no-key-file` would be `false`);
+ * - a number option whose value is not a number (yargs gives NaN), an array option with no value;
+ * - words after `--`, which yargs' strict mode lets through and no command reads;
+ * - another case (`--DRY-RUN`): yargs sets the camelCase key but not the kebab-case one;
+ * - a positional argument spelled as an option (`codemod php --dir x`): yargs ignores it when the
+ *   word is there too.
+ * (yargs-parser lib/yargs-parser.js: the `--foo=bar` branch, processValue() for booleans, setKey()
+ * for duplicates.)
+ */
+import { Parser } from 'yargs/helpers';
+import { UserFacingError, printable } from '@session-migrate/common';
+
+/** The part of yargs' `getOptions()` the checks read. */
+export interface OptionTable {
+  key: Record<string, unknown>;
+  alias: Record<string, string[]>;
+  boolean: string[];
+  array: string[];
+  number: string[];
+  string: string[];
+  count?: string[];
+}
+
+/**
+ * The option table of the command being parsed: yargs passes its instance to a middleware as the
+ * second argument (yargs lib/middleware.js applyMiddleware), whose getOptions() has the options the
+ * command's builder declared (@types/yargs does not type that argument).
+ */
+export function optionTableOf(y: unknown): OptionTable {
+  const get = (y as { getOptions?: () => OptionTable } | undefined)?.getOptions;
+  if (typeof get !== 'function') throw new Error('yargs did not pass its instance to the middleware');
+  return get.call(y);
+}
+
+/**
+ * The positional argument names of the command being parsed (`dir` of `codemod php <dir>`, `action` of
+ * `audit [action]`), from the command strings yargs keeps in its context (yargs lib/command.js
+ * fullCommands). yargs also accepts them as options (`--dir x`), and then ignores the option when the
+ * word is given too.
+ */
+export function positionalsOf(y: unknown): string[] {
+  const internal = (y as { getInternalMethods?: () => { getContext?: () => { fullCommands?: unknown } } } | undefined)?.getInternalMethods?.();
+  const full = internal?.getContext?.().fullCommands;
+  if (!Array.isArray(full)) return [];
+  return full.flatMap((c) => (typeof c === 'string' ? [...c.matchAll(/[<[]([A-Za-z][\w-]*)(?:\.\.)?[>\]]/g)].map((m) => m[1]!) : []));
+}
+
+/** A table of names to the canonical (declared) option key: the key, its camelCase form and its declared aliases. */
+function namesOf(table: OptionTable): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const key of Object.keys(table.key)) {
+    names.set(key, key);
+    names.set(Parser.camelCase(key), key);
+    for (const a of table.alias[key] ?? []) {
+      names.set(a, key);
+      names.set(Parser.camelCase(a), key);
+    }
+  }
+  return names;
+}
+
+/**
+ * Checks the option words of `tokens` (the command line as typed, up to `--`) against `table`.
+ * @throws UserFacingError naming the option in its kebab-case (declared) spelling.
+ */
+export function checkSpellings(tokens: readonly string[], table: OptionTable, positionals: readonly string[] = []): void {
+  const names = namesOf(table);
+  const has = (list: string[] | undefined, key: string) => (list ?? []).includes(key);
+  const seen = new Set<string>();
+  for (const [i, token] of tokens.entries()) {
+    if (token === '--') {
+      // yargs passes what follows `--` on as positional words that no command reads, unchecked.
+      if (i + 1 < tokens.length) throw new UserFacingError(`no command takes arguments after "--" (got "${printable(tokens[i + 1]!)}")`);
+      break;
+    }
+    const m = /^--(?!-)([^=]+?)(?:=([\s\S]*))?$/.exec(token);
+    if (m === null) continue;
+    let name = m[1]!;
+    const value = m[2];
+    let negated = false;
+    if (!names.has(name) && name.startsWith('no-') && (names.has(name.slice(3)) || names.has(Parser.camelCase(name.slice(3))))) {
+      name = name.slice(3);
+      negated = true;
+    }
+    const key = names.get(name);
+    if (key === undefined) {
+      // yargs-parser lower-cases an all-upper-case name before camelCase (`--DRY-RUN` sets dryRun but
+      // not dry-run, and not as a boolean): another meaning, so refused. Anything else unknown is
+      // refused by .strict().
+      const near = names.get(Parser.camelCase(name));
+      if (near !== undefined) throw new UserFacingError(`--${printable(name)} is not an option: write --${near}`);
+      continue;
+    }
+    if (positionals.includes(key)) throw new UserFacingError(`<${key}> is a word of the command, not an option: give it without --${key}`);
+    const isBoolean = has(table.boolean, key);
+    if (negated && !isBoolean) throw new UserFacingError(`--${key} takes a value; --no-${key} is not an option`);
+    if (negated && value !== undefined) throw new UserFacingError(`--no-${key} takes no value (got "${printable(value)}")`);
+    if (isBoolean && value !== undefined && value !== 'true' && value !== 'false') {
+      throw new UserFacingError(`--${key} takes no value, or =true / =false (got "${printable(value)}")`);
+    }
+    if (seen.has(key) && !has(table.array, key)) throw new UserFacingError(`--${key} given more than once`);
+    seen.add(key);
+  }
+}
+
+/**
+ * Checks parsed values yargs accepted without complaint: a number option that is not a number, an
+ * array option given with no value. @throws UserFacingError.
+ */
+export function checkValues(args: Record<string, unknown>, table: OptionTable): void {
+  for (const key of table.number) {
+    const v = args[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || Number.isNaN(v)) throw new UserFacingError(`--${key} must be a number`);
+  }
+  for (const key of table.array) {
+    const v = args[key];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.length === 0) throw new UserFacingError(`--${key} needs a value`);
+    if (v.some((x) => typeof x !== 'string' && typeof x !== 'number')) throw new UserFacingError(`--${key} takes values; --no-${key} is not an option`);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * session-migrate as a library: the public API of the `session-migrate` npm package (`import ... from
+ * 'session-migrate'`). The `session-migrate` CLI is built on these same functions: every value it
+ * takes from the packages is exported here (test/package-api.test.ts checks that).
+ *
+ * The flow, as the CLI runs it (packages/cli/src/commands.ts):
+ *
+ * ```ts
+ * import {
+ *   EnvelopeCodec, loadKeyRing, wipeKeyRing, openSource, RedisConnection, specFromUrl,
+ *   summarizeSource, applySessions, verifyTarget, PLAN_FORMAT, PLAN_VERSION, type Plan,
+ * } from 'session-migrate';
+ *
+ * const ring = await loadKeyRing({ kind: 'file', path: '/etc/session-migrate/master.key' });
+ * const codec = await EnvelopeCodec.fromRing(ring);              // wipe() it when done
+ * const source = openSource('files:/var/lib/php/sessions');      // or openAnySource('redis://...')
+ * // rediss://, redis+sentinel://h:p/MASTER; TLS files as the 2nd argument; password: SESSION_MIGRATE_REDIS_PASSWORD
+ * const client = await RedisConnection.open(specFromUrl('redis://10.0.0.5:6379/0', {}, 'target'), { write: true });
+ * const php = { gcMaxlifetime: 1440, serializeHandler: 'php' } as const;
+ * const summary = await summarizeSource(source, php);            // plan: what would move
+ * const plan: Plan = { format: PLAN_FORMAT, version: PLAN_VERSION, ..., summary };  // see Plan
+ * const applied = await applySessions({ plan, source, codec, target: client, dryRun: false, workers: 2,
+ *   masterKeys: [ring.current, ...ring.previous], lookupKey: ring.lookupKey });
+ * const report = await verifyTarget({ client, codec, prefix: plan.target.prefix, source, ...php });
+ * client.close(); codec.wipe(); wipeKeyRing(ring); await source.close();
+ * ```
+ *
+ * Errors meant for an operator are `UserFacingError` (one printable line, `exitCode` 2); nothing
+ * here prints or logs session contents, key material or passwords. The codemods load their parsers
+ * (php-parser, the TypeScript compiler through ts-morph) only when called, so importing this module
+ * stays cheap.
+ */
+import type { CodemodOptions, CodemodReport as PhpCodemodReportType } from '@session-migrate/codemod-php';
+import type { CodemodReport as CdkCodemodReportType, RunOptions as CdkRunOptionsType } from '@session-migrate/codemod-cdk';
+
+// ------------------------------------------------------------------ errors, output, version, files
+export {
+  UserFacingError, describeFsError, printable, redactSessionPath, VERSION,
+  assetPath, workerEntryUrl, PACKAGE_ASSETS, WORKER_ENTRIES, IS_BUILT_PACKAGE, ROOT_DIR,
+  type AssetName, type WorkerName,
+} from '@session-migrate/common';
+
+// ------------------------------------------------------------------ keys and the envelope (docs/keys.md, docs/envelope.md)
+export {
+  EnvelopeCodec, DEFAULT_PREFIX, MAGIC, VERSION as ENVELOPE_VERSION, MASTER_KEY_BYTES,
+  loadKeyRing, wipeKeyRing, describeKeyProvider, runKeyCommand, DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS, MAX_KEY_TEXT_BYTES,
+  generateKeyFile, readKeyFile, parseMasterKey, readSecretFile, writeSecretFileAtomic, refuseSymlinkTarget,
+  KEYRING_HEADER, keyRingIds, keyIdOf, lookupIdOf, deriveLookupKey, deriveKeys, parseKeyText, formatKeyRing, looksLikeKeyRing,
+  loadSodium, prefixProblem, sessionKeyName, tombstoneKeyName, lockKeyName, classifyKeyName, KEY_LAYOUT_VERSION,
+  type KeyProvider, type KeyRing, type KeyRingIds, type OpenResult, type OpenFailure, type DerivedKeys, type KeyKind, type Sodium,
+} from '@session-migrate/envelope';
+
+// ------------------------------------------------------------------ sources: session files, plaintext phpredis keys
+export {
+  openSource, openAnySource, openFilesSource, openRedisSource, openRecordedRedisSource, parseRedisSourceSpec, checkSourceTargetPrefixes, sameRedisData,
+  FilesSource, RedisSource, readSessionFile, DEFAULT_MAX_SESSION_BYTES, SESSION_ID_PATTERN, PHPREDIS_DEFAULT_PREFIX, SOURCE_PASSWORD_ENV,
+  type Source, type SessionSource, type SourceItem, type SourceSession, type SkippedEntry, type SkipReason, type SessionCandidate,
+  type SourceDescription, type FilesSourceDescription, type RedisSourceDescription, type FilesSourceOptions, type ParsedRedisSource, type OpenRedisSourceOptions,
+} from '@session-migrate/sources';
+
+// ------------------------------------------------------------------ Redis: the one connection layer (docs/redis.md)
+export {
+  RedisConnection, parseRedisUrl, formatHostPort, redactUrl, credentialsFor, specFromUrl, specFromRecorded,
+  normalizeTlsFiles, loadTlsOptions, tlsFilesEmpty, tlsOptionName, describeTlsError,
+  classifyRedisError, describeClassified, redactedMessage, scanPatternForPrefix, keyNameForDisplay, parseInfo,
+  readMemory, memoryWarnings, MEMORY_HEADROOM, aclRuleFor, ACL_COMMANDS, SENTINEL_ACL, PASSWORD_ENV, SENTINEL_PASSWORD_ENV, SCHEMES,
+  type RedisSpec, type OpenOptions, type ConnectionDescription, type GroupedItem, type Reply, type RedisAddress, type RedisCredentials,
+  type RedisRole, type Topology, type HostPort, type TlsFiles, type ClassifiedError, type ClassifyContext, type NodeMemory,
+  type AclCommand, type RecordedRedis,
+} from '@session-migrate/redis';
+
+// ------------------------------------------------------------------ target: the guarded write, WAIT and read-back
+export {
+  writeBatchGuarded, readBackPresence, GUARDED_WRITE_LUA, tombstoneKeyFor, TOMBSTONE_INFIX,
+  type GuardedWriteRequest, type GuardedWriteOutcome, type WriteOutcome, type Presence,
+} from '@session-migrate/target';
+
+// ------------------------------------------------------------------ plan, apply, rotate, purge, rollback
+export {
+  summarizeSource, writePlanFile, readPlanFile, PLAN_FORMAT, PLAN_VERSION, DEFAULT_PLAN_FILE, DEFAULT_ARTIFACTS_DIR,
+  applySessions, detectDrift, DEFAULT_RETRY, remainingTtlSeconds, artifactsForPlan, applyArtifacts, redisForArtifacts, expectedMemoryBytes, PresenceLedger,
+  rotateTarget, purgeSessions, rollbackToFiles, rollbackRemoveKeys,
+  type Plan, type PlanKey, type PlanTarget, type PlanMemory, type ConfirmOptions, type SourceSummary, type SummaryOptions,
+  type ApplySessionsOptions, type ApplySessionsReport, type SessionCounts, type KeyProblem, type RetryPolicy, type Drift, type CurrentState,
+  type ArtifactResult, type RotateOptions, type RotateReport, type PurgeOptions, type PurgeReport,
+  type RollbackToFilesOptions, type RollbackToFilesReport, type RemoveKeysReport,
+} from '@session-migrate/migrate';
+
+// ------------------------------------------------------------------ verify
+export { verifyTarget, type VerifyOptions, type VerifyReport, type VerifyFailure, type VerifyFailureReason } from '@session-migrate/verify';
+
+// ------------------------------------------------------------------ audit of the PHP session configuration (docs/audit-rules.md)
+export {
+  auditHost, auditIniFile, loadPhpParser, defaultEngine, collectScript, parseCollected, MAX_COLLECTED_BYTES, RootFs, CollectedFs,
+  renderTable, renderJson, renderSarif, renderFleet, fleetJson, redactSecrets, RULES, SEVERITIES, severityRank,
+  type HostAuditOptions, type HostReport, type AuditedConfig, type CollectedHost,
+  type Finding as AuditFinding, type Severity as AuditSeverity, type Rule as AuditRule,
+} from '@session-migrate/audit';
+
+// ------------------------------------------------------------------ generate: the PHP handler and the Redis infrastructure
+export {
+  renderArtifacts, writeArtifacts, loadTemplates, TEMPLATES_DIR, DEFAULT_FILE_NAMES, DEFAULT_NAMESPACE, GenerateOptionsError,
+  type Artifact, type ArtifactFileNames, type GenerateOptions, type RedisTargetOptions, type ReadThroughOptions, type Templates, type WriteResult,
+} from '@session-migrate/generate';
+export {
+  renderIac, writeIac, isValidIacName, IAC_FORMATS, DEFAULT_IAC_NAME, IAC_TEMPLATES_DIR, ForeignFileError,
+  type IacFormat, type IacOptions, type IacWriteResult,
+} from '@session-migrate/generate/iac';
+
+// ------------------------------------------------------------------ PHP formats: sessions and ini files
+export {
+  decodeSession, classifySession, sniffFormat, toValueModel, SERIALIZE_HANDLERS,
+  type SerializeHandler, type SessionEntries, type DecodeResult, type SessionClassification, type PhpValue,
+} from '@session-migrate/php-session';
+export {
+  parseIni, loadConfiguration, iniGetValues, parseFilesSavePath, parseRedisSavePath, redactRedisSavePath,
+  type Configuration, type FilesSavePath, type RedisSavePath,
+} from '@session-migrate/php-ini';
+
+// ------------------------------------------------------------------ codemods (parsers loaded on first call)
+export { DEFAULT_AUTH_SECRET_NAME, isValidSecretName, isBlocking as isBlockingCdkFinding } from '@session-migrate/codemod-cdk/names';
+export type {
+  CodemodOptions as PhpCodemodOptions, CodemodReport as PhpCodemodReport, FileChange as PhpCodemodFileChange,
+  Finding as PhpCodemodFinding, Severity as PhpCodemodSeverity, CodemodInputError as PhpCodemodInputError,
+} from '@session-migrate/codemod-php';
+export type {
+  RunOptions as CdkCodemodOptions, CodemodReport as CdkCodemodReport, FileReport as CdkCodemodFileReport,
+  Finding as CdkCodemodFinding, Change as CdkCodemodChange,
+} from '@session-migrate/codemod-cdk';
+
+/**
+ * The PHP codemod (README "codemod php"): registers the generated handler's bootstrap in a PHP
+ * application and removes code that would switch PHP back to files sessions, as a reviewed,
+ * format-preserving change (`options.dryRun`: diff only). Loads php-parser on the first call.
+ * @returns the report: changes with their unified diff, findings (id, severity, file, line), skipped files.
+ * @throws PhpCodemodInputError (`name` 'CodemodInputError', `exitCode` 2) for a bad directory or option.
+ */
+export async function codemodPhp(options: CodemodOptions): Promise<PhpCodemodReportType> {
+  const { runCodemod } = await import('@session-migrate/codemod-php');
+  return runCodemod(options);
+}
+
+/**
+ * The AWS CDK codemod (README "codemod cdk"): turns on encryption in transit and at rest and AUTH for
+ * ElastiCache replication groups in a CDK app's TypeScript, and reports what it cannot decide. Loads
+ * the TypeScript compiler (ts-morph) on the first call, which takes about a second.
+ * @param dir the CDK app directory (node_modules, cdk.out and .git are skipped).
+ * @throws UserFacingError for a bad directory or secret name.
+ */
+export async function codemodCdk(dir: string, options: CdkRunOptionsType = {}): Promise<CdkCodemodReportType> {
+  const { runCdkCodemod } = await import('@session-migrate/codemod-cdk');
+  return runCdkCodemod(dir, options);
+}

@@ -1,0 +1,169 @@
+/**
+ * Option spellings (issue 13): every option of every command, in every spelling yargs accepts
+ * (kebab-case, camelCase, `--opt=value`, `--opt value`, `--no-flag`, `--flag=true|false`), is the same
+ * option with the same value; what yargs would resolve silently (a boolean with another value, an
+ * option given twice, `--no-` of a non-boolean, a number that is not one, an array option without a
+ * value, an unknown spelling) is refused with exit 2 and one line on stderr. The commands and their
+ * options are discovered from the CLI itself (`--help` and yargs' option table), not listed here.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Parser } from 'yargs/helpers';
+import { main } from '../src/main.ts';
+import type { OptionTable } from '../src/argv.ts';
+
+let stdout = '';
+let stderr = '';
+beforeEach(() => {
+  stdout = '';
+  stderr = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { stdout += String(chunk); return true; });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { stderr += String(chunk); return true; });
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { stdout += a.join(' ') + '\n'; });
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { stderr += a.join(' ') + '\n'; });
+});
+afterEach(() => vi.restoreAllMocks());
+
+interface Parsed { code: number; args?: Record<string, unknown>; table?: OptionTable; stderr: string }
+
+/** Parses argv through the real CLI (after yargs' validation, or before it); nothing runs. */
+async function parse(argv: string[], beforeValidation = false): Promise<Parsed> {
+  let args: Record<string, unknown> | undefined;
+  let table: OptionTable | undefined;
+  stderr = '';
+  const code = await main(argv, { inspect: (a, t) => { args = a; table = t; }, beforeValidation });
+  return { code, ...(args !== undefined ? { args } : {}), ...(table !== undefined ? { table } : {}), stderr };
+}
+
+/** The --help text of a command path. */
+async function help(path: string[]): Promise<string> {
+  stdout = '';
+  await main([...path, '--help']);
+  return stdout;
+}
+
+/** Command paths (e.g. ['keys', 'ring', 'init']) with the positional words they need, from --help. */
+async function commands(path: string[] = []): Promise<Array<{ path: string[]; positionals: string[] }>> {
+  const text = await help(path);
+  const usage = text.split('\n')[0] ?? '';
+  const subs = [...text.matchAll(/^ {2}session-migrate ((?:[a-z-]+ )*[a-z-]+)(?: +\[?<?[a-z-]+>?\]?)*  /gm)]
+    .map((m) => m[1]!.split(' '))
+    .filter((p) => p.length === path.length + 1 && p.slice(0, path.length).join(' ') === path.join(' '));
+  if (subs.length === 0) {
+    const positionals = [...usage.matchAll(/<([a-z-]+)>/g)].map(() => 'x');
+    return [{ path, positionals }];
+  }
+  const out: Array<{ path: string[]; positionals: string[] }> = [];
+  for (const s of subs) out.push(...await commands(s));
+  return out;
+}
+
+/** One spelling of an option: the words, and the value yargs must give the canonical key. */
+interface Spelling { words: string[]; value: unknown }
+
+function spellings(key: string, table: OptionTable): { good: Spelling[]; bad: string[][] } {
+  const camel = Parser.camelCase(key);
+  const names = camel === key ? [key] : [key, camel];
+  const choices = (table as unknown as { choices?: Record<string, unknown[]> }).choices?.[key];
+  const good: Spelling[] = [];
+  const bad: string[][] = [];
+  if (table.boolean.includes(key)) {
+    for (const n of names) {
+      good.push({ words: [`--${n}`], value: true }, { words: [`--${n}=true`], value: true }, { words: [`--${n}`, 'true'], value: true });
+      good.push({ words: [`--${n}=false`], value: false }, { words: [`--no-${n}`], value: false }, { words: [`--${n}`, 'false'], value: false });
+      bad.push([`--${n}=yes`], [`--${n}=1`], [`--${n}=`], [`--no-${n}=true`], [`--${n}`, `--no-${n}`]);
+    }
+    bad.push([`--${names[0]}`, `--${names[names.length - 1]}=false`]);
+  } else if (table.array.includes(key)) {
+    const v = String(choices?.[0] ?? 'a');
+    for (const n of names) {
+      good.push({ words: [`--${n}`, v], value: [v] }, { words: [`--${n}=${v}`], value: [v] });
+      good.push({ words: [`--${n}`, v, 'b'], value: [v, 'b'] }, { words: [`--${n}=${v}`, `--${names[0]}`, 'b'], value: [v, 'b'] });
+      bad.push([`--no-${n}`], [`--${n}`]);
+    }
+  } else {
+    const isNumber = table.number.includes(key);
+    const v = isNumber ? '7' : String(choices?.[0] ?? 'some value');
+    const value = isNumber ? 7 : v;
+    for (const n of names) {
+      good.push({ words: [`--${n}`, v], value }, { words: [`--${n}=${v}`], value });
+      bad.push([`--no-${n}`], [`--${n}`, v, `--${names[names.length - 1]}=${v}`]);
+      if (isNumber) bad.push([`--${n}=abc`], [`--${n}`, 'abc']);
+    }
+  }
+  // Spellings yargs does not know are refused by its strict mode (never read as something else).
+  if (key.includes('-')) bad.push([`--${key.replace(/-/g, '_')}`, ...(table.boolean.includes(key) ? [] : ['v'])]);
+  bad.push([`--${key.toUpperCase()}`, ...(table.boolean.includes(key) ? [] : ['v'])]);
+  return { good, bad };
+}
+
+describe('option spellings', () => {
+  it('every command, every option: each spelling gives the same value, and what yargs would swallow is refused', async () => {
+    const found = await commands();
+    const paths = found.map((c) => c.path.join(' '));
+    for (const c of ['audit', 'keys generate', 'keys id', 'keys ring init', 'plan', 'apply', 'verify', 'rotate', 'purge', 'rollback', 'codemod php', 'codemod cdk', 'generate php', 'generate iac', 'demo']) {
+      expect(paths).toContain(c);
+    }
+    let checked = 0;
+    for (const { path, positionals } of found) {
+      const first = await parse([...path, ...positionals], true);
+      expect(first.code, `${path.join(' ')}: ${first.stderr}`).toBe(0);
+      const table = first.table!;
+      // Required options get a value of their type, so that yargs' validation passes.
+      const choicesOf = (k: string) => (table as unknown as { choices?: Record<string, unknown[]> }).choices?.[k];
+      const words = [...(await help(path)).split('\n')[0]!.matchAll(/[<[]([a-z-]+)[>\]]/g)].map((m) => m[1]!);
+      const required = Object.keys((table as unknown as { demandedOptions?: Record<string, unknown> }).demandedOptions ?? {}).filter((k) => !words.includes(k));
+      const baseAll = [...path, ...positionals, ...required.flatMap((k) => [`--${k}`, String(choicesOf(k)?.[0] ?? (table.number.includes(k) ? 7 : 'x'))])];
+      const ok = await parse(baseAll);
+      expect(ok.code, `${baseAll.join(' ')}: ${ok.stderr}`).toBe(0);
+      for (const w of words) {
+        const r = await parse([...baseAll, `--${w}`, 'x']);
+        expect(r.code, `${path.join(' ')} --${w}: a positional is not an option`).toBe(2);
+        expect(r.stderr).toMatch(new RegExp(`<${w}> is a word of the command`));
+      }
+      const keys = Object.keys(table.key).filter((k) => k !== 'help' && k !== 'version' && !words.includes(k));
+      expect(keys.length, path.join(' ')).toBeGreaterThan(0);
+      for (const key of keys) {
+        const { good, bad } = spellings(key, table);
+        // A required option under test is given only in the spelling under test.
+        const at = required.includes(key) ? baseAll.indexOf(`--${key}`) : -1;
+        const base = at < 0 ? baseAll : [...baseAll.slice(0, at), ...baseAll.slice(at + 2)];
+        for (const s of good) {
+          const r = await parse([...base, ...s.words]);
+          const where = `${path.join(' ')} ${s.words.join(' ')}`;
+          expect(r.code, `${where}: ${r.stderr}`).toBe(0);
+          expect(r.args?.[key], where).toEqual(s.value);
+          // camelCase and kebab-case keys of the result agree, whichever was typed.
+          expect(r.args?.[Parser.camelCase(key)], where).toEqual(s.value);
+          checked++;
+        }
+        for (const words of bad) {
+          const r = await parse([...base, ...words]);
+          const where = `${path.join(' ')} ${words.join(' ')}`;
+          expect(r.code, `${where} must be refused`).toBe(2);
+          expect(r.args, `${where} must not reach the command`).toBeUndefined();
+          expect(r.stderr.trim().split('\n'), where).toHaveLength(1);
+          expect(r.stderr, where).toMatch(/^session-migrate: /);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(500);
+  });
+
+  it('says what is wrong, naming the option as documented', async () => {
+    expect((await parse(['apply', '--dryRun=yes'])).stderr).toMatch(/--dry-run takes no value, or =true \/ =false \(got "yes"\)/);
+    expect((await parse(['purge', '--dry-run', '--no-dryRun'])).stderr).toMatch(/--dry-run given more than once/);
+    expect((await parse(['keys', 'id', '--key-file', 'a', '--keyFile=b'])).stderr).toMatch(/--key-file given more than once/);
+    expect((await parse(['keys', 'id', '--no-key-file'])).stderr).toMatch(/--key-file takes a value; --no-key-file is not an option/);
+    expect((await parse(['apply', '--workers=many'])).stderr).toMatch(/--workers must be a number/);
+    expect((await parse(['audit', '--docroot'])).stderr).toMatch(/--docroot needs a value/);
+    expect((await parse(['audit', '--from_collected', 'x'])).stderr).toMatch(/--from_collected is not an option: write --from-collected/);
+    expect((await parse(['audit', '--from-collectd', 'x'])).stderr).toMatch(/Unknown argument/);
+    expect((await parse(['apply', '--DRY-RUN'])).stderr).toMatch(/--DRY-RUN is not an option: write --dry-run/);
+    expect((await parse(['codemod', 'php', 'x', '--dir', 'y'])).stderr).toMatch(/<dir> is a word of the command, not an option/);
+    // Words after `--` would be passed on unread.
+    expect((await parse(['apply', '--', 'extra'])).stderr).toMatch(/no command takes arguments after "--" \(got "extra"\)/);
+    expect((await parse(['audit', 'collect-script', '--', '--dry-run=yes'])).code).toBe(2);
+    expect((await parse(['apply', '--dry-run', '--'])).code).toBe(0);
+  });
+});

@@ -1,0 +1,302 @@
+/**
+ * Builds the publishable `session-migrate` npm package and packs it:
+ *
+ *   npm run pack                      # build/package/ (the package tree), then dist/session-migrate-<version>.tgz
+ *   npx tsx scripts/package/build.ts --if-stale   # the same, unless the tarball already matches its inputs
+ *   npx tsx scripts/package/build.ts --no-pack    # only build/package/ (e.g. to run build/package/bin/session-migrate.js)
+ *
+ * What goes in (README "Install from npm"):
+ * - `dist/`: JavaScript bundled by esbuild from the TypeScript sources, with every runtime dependency
+ *   inside (yargs, ioredis, libsodium, php-parser, ts-morph and the TypeScript compiler, diff), so
+ *   installing the tarball needs no registry. Entries: `index.js` (the library API,
+ *   packages/cli/src/index.ts), `cli.js` (packages/cli/src/main.ts) and one file per worker thread
+ *   (common/src/assets.ts WORKER_ENTRIES). Code splitting keeps the heavy modules in chunks that load
+ *   only when a command needs them (checked below: HEAVY_PACKAGES).
+ * - `dist/types/`: type declarations of the API (scripts/package/types.ts).
+ * - every entry of PACKAGE_ASSETS (templates, scripts, docs) at its repository path.
+ * - `bin/session-migrate.js`, a generated package.json (no dependencies), README.md and
+ *   THIRD-PARTY-LICENSES.txt (the licenses of the bundled packages).
+ *
+ * Any failure exits 1 with one line on stderr, `session-migrate build: ...` (scripts/setup.sh relies on it).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { builtinModules } from 'node:module';
+import {
+  chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { build, type Metafile } from 'esbuild';
+import { PACKAGE_ASSETS, VERSION, WORKER_ENTRIES } from '../../packages/common/src/index.ts';
+import { TypesError, buildTypes } from './types.ts';
+
+const REPO = join(import.meta.dirname, '../..');
+/** The package tree that `npm pack` packs. */
+export const PACKAGE_DIR = join(REPO, 'build/package');
+/** Where the tarball goes: dist/session-migrate-<version>.tgz. */
+export const DIST_DIR = join(REPO, 'dist');
+export const PACKAGE_NAME = 'session-migrate';
+export const TARBALL = join(DIST_DIR, `${PACKAGE_NAME}-${VERSION}.tgz`);
+/** Beside the tarball: the fingerprint of the inputs it was built from (for --if-stale). */
+const FINGERPRINT_FILE = `${TARBALL}.inputs-sha256`;
+
+/**
+ * Packages too heavy to load on every start (the TypeScript compiler alone takes about a second):
+ * no entry may import them statically, only through `await import()` in the command that needs them.
+ */
+const HEAVY_PACKAGES = ['typescript', 'ts-morph', '@ts-morph/common', 'php-parser', 'libsodium', 'libsodium-wrappers'];
+
+/**
+ * Modules that bundled code require()s inside a try/catch and does without: esbuild leaves those
+ * calls as they are. debug (ioredis's logger) colours its output with supports-color when present;
+ * the TypeScript compiler (ts-morph) installs source-map-support for its own stack traces when present.
+ */
+const OPTIONAL_REQUIRES = ['supports-color', 'source-map-support'];
+
+/** Packages bundled inside another package's files (not visible as inputs of their own). */
+const EMBEDDED_PACKAGES: Record<string, string[]> = { '@ts-morph/common': ['typescript'] };
+
+/** What the package is built from: a change to any of these makes --if-stale rebuild. */
+const INPUT_ROOTS = ['packages', 'codemods', 'scripts/package', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json', ...Object.values(PACKAGE_ASSETS)];
+
+class BuildError extends Error {}
+
+function fail(message: string): never {
+  throw new BuildError(message);
+}
+
+/** sha256 over every input file (path and bytes), skipping tests and node_modules. */
+export function inputsFingerprint(): string {
+  const hash = createHash('sha256');
+  const files: string[] = [];
+  const walk = (path: string): void => {
+    const st = statSync(path);
+    if (st.isDirectory()) {
+      for (const name of readdirSync(path).sort()) {
+        if (name === 'node_modules' || name === 'test' || name === '.git') continue;
+        walk(join(path, name));
+      }
+    } else if (st.isFile()) files.push(path);
+  };
+  for (const root of INPUT_ROOTS) if (existsSync(join(REPO, root))) walk(join(REPO, root));
+  for (const file of [...new Set(files)].sort()) {
+    hash.update(relative(REPO, file)).update('\0').update(readFileSync(file)).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** The JavaScript: three entries (API, CLI, workers) and their shared chunks, all in dist/. */
+async function bundle(): Promise<Metafile> {
+  const workers = Object.fromEntries(Object.entries(WORKER_ENTRIES).map(([name, w]) => [name, join(REPO, w.source)]));
+  const result = await build({
+    absWorkingDir: REPO,
+    entryPoints: { index: join(REPO, 'packages/cli/src/index.ts'), cli: join(REPO, 'packages/cli/src/main.ts'), ...workers },
+    outdir: join(PACKAGE_DIR, 'dist'),
+    // Chunks stay flat in dist/: common/src/assets.ts finds the package root as '../' from any of them.
+    chunkNames: '[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    define: { __SESSION_MIGRATE_PACKAGE_ROOT__: JSON.stringify('../') },
+    // CommonJS dependencies (ioredis, php-parser, ts-morph) call require() for Node's modules, and the
+    // TypeScript compiler reads __filename; an ES module has neither.
+    banner: {
+      js: [
+        "import { createRequire as __smCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __smFileURLToPath } from 'node:url';",
+        'const require = __smCreateRequire(import.meta.url);',
+        'const __filename = __smFileURLToPath(import.meta.url);',
+        "const __dirname = __smFileURLToPath(new URL('.', import.meta.url));",
+      ].join('\n'),
+    },
+    legalComments: 'eof', // and every bundled package's license in THIRD-PARTY-LICENSES.txt
+    minify: true,
+    keepNames: true,
+    metafile: true,
+    logLevel: 'error',
+  });
+  return result.metafile;
+}
+
+/**
+ * The modules each entry loads before it runs (its static imports, recursively), and a check that
+ * none is a heavy package and that nothing outside the bundle is imported but Node's own modules.
+ */
+function checkBundle(meta: Metafile): void {
+  const outputs = meta.outputs;
+  const staticClosure = (entry: string): Set<string> => {
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const imp of outputs[file]?.imports ?? []) if (imp.kind === 'import-statement' && !imp.external) visit(imp.path);
+    };
+    visit(entry);
+    return seen;
+  };
+  const packageOf = (input: string): string | undefined => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1];
+  const builtins = new Set(builtinModules);
+  const unbundled = new Set<string>();
+  for (const [file, out] of Object.entries(outputs)) {
+    for (const imp of out.imports) {
+      if (!imp.external || imp.path.startsWith('node:') || builtins.has(imp.path)) continue;
+      if (imp.kind === 'require-call' && OPTIONAL_REQUIRES.includes(imp.path)) continue;
+      unbundled.add(`${relative(PACKAGE_DIR, file)} imports ${imp.path} (${imp.kind})`);
+    }
+  }
+  if (unbundled.size > 0) fail(`not bundled, and the package has no dependencies: ${[...unbundled].join('; ')}`);
+  // The CLI and the API; workers load what sealing needs (libsodium) once per thread.
+  for (const name of ['dist/cli.js', 'dist/index.js']) {
+    const file = Object.keys(outputs).find((f) => relative(PACKAGE_DIR, f) === name);
+    if (file === undefined) fail(`esbuild wrote no ${name}`);
+    for (const chunk of staticClosure(file)) {
+      for (const input of Object.keys(outputs[chunk]?.inputs ?? {})) {
+        const pkg = packageOf(input);
+        if (pkg !== undefined && HEAVY_PACKAGES.includes(pkg)) {
+          fail(`${name} loads ${pkg} at start-up (through ${input}); import it with await import() where it is used`);
+        }
+      }
+    }
+  }
+}
+
+/** The licenses of every bundled package, from node_modules. */
+function thirdPartyLicenses(meta: Metafile): string {
+  const packages = new Map<string, string>();
+  for (const input of Object.keys(meta.inputs)) {
+    const m = /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
+    if (m !== null) packages.set(m[2]!, join(REPO, m[1]!));
+  }
+  // Packages that carry another one inside their own files: @ts-morph/common ships a copy of the
+  // TypeScript compiler (dist/typescript.js, Apache-2.0).
+  const carriedBy = new Map<string, string>();
+  for (const [carrier, embedded] of Object.entries(EMBEDDED_PACKAGES)) {
+    if (packages.has(carrier)) for (const name of embedded) { packages.set(name, join(REPO, 'node_modules', name)); carriedBy.set(name, carrier); }
+  }
+  const parts = ['session-migrate bundles the following packages into dist/. Their licenses follow.\n'];
+  for (const [name, dir] of [...packages].sort(([a], [b]) => a.localeCompare(b))) {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; license?: string };
+    const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
+    const text = file !== undefined ? readFileSync(join(dir, file), 'utf8').trim() : `(no license file; package.json says: ${pkg.license ?? 'nothing'})`;
+    const title = carriedBy.has(name) ? `${name}, the copy inside ${carriedBy.get(name)}` : `${name}@${pkg.version ?? '?'}`;
+    parts.push(`${'='.repeat(78)}\n${title} (${pkg.license ?? 'unknown license'})\n${'='.repeat(78)}\n${text}\n`);
+  }
+  return parts.join('\n');
+}
+
+function writePackageJson(): void {
+  const root = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { description: string; engines: Record<string, string> };
+  const pkg = {
+    name: PACKAGE_NAME,
+    version: VERSION,
+    description: root.description,
+    type: 'module',
+    bin: { [PACKAGE_NAME]: 'bin/session-migrate.js' },
+    main: './dist/index.js',
+    types: './dist/types/packages/cli/src/index.d.ts',
+    exports: {
+      '.': { types: './dist/types/packages/cli/src/index.d.ts', default: './dist/index.js' },
+      './package.json': './package.json',
+    },
+    engines: root.engines,
+    keywords: ['php', 'session', 'redis', 'migration', 'encryption', 'libsodium', 'elasticache'],
+  };
+  writeFileSync(join(PACKAGE_DIR, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
+}
+
+function writeBin(): void {
+  const bin = join(PACKAGE_DIR, 'bin/session-migrate.js');
+  mkdirSync(dirname(bin), { recursive: true });
+  writeFileSync(bin, [
+    '#!/usr/bin/env node',
+    '// The session-migrate CLI, built: no TypeScript at run time (the repository runs packages/cli/src through tsx).',
+    "import { main } from '../dist/cli.js';",
+    '',
+    'process.exitCode = await main(process.argv.slice(2));',
+    '',
+  ].join('\n'));
+  chmodSync(bin, 0o755);
+}
+
+function checkAssets(): void {
+  for (const [name, path] of Object.entries(PACKAGE_ASSETS)) {
+    if (!existsSync(join(REPO, path))) fail(`PACKAGE_ASSETS.${name}: ${path} does not exist (packages/common/src/assets.ts)`);
+  }
+}
+
+function copyAssets(): void {
+  for (const path of Object.values(PACKAGE_ASSETS)) cpSync(join(REPO, path), join(PACKAGE_DIR, path), { recursive: true });
+  cpSync(join(REPO, 'README.md'), join(PACKAGE_DIR, 'README.md'));
+}
+
+/** `npm pack` of build/package into dist/; returns the tarball path. */
+function pack(): string {
+  mkdirSync(DIST_DIR, { recursive: true });
+  rmSync(TARBALL, { force: true });
+  let out: string;
+  try {
+    out = execFileSync('npm', ['pack', '--json', '--pack-destination', DIST_DIR], {
+      cwd: PACKAGE_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_ignore_scripts: 'true' },
+    });
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop();
+    fail(`npm pack failed: ${stderr || (err as Error).message}`);
+  }
+  const [info] = JSON.parse(out) as Array<{ filename: string }>;
+  const file = join(DIST_DIR, info!.filename.replace(/^@[^/]+\//, '').replace('/', '-'));
+  if (file !== TARBALL || !existsSync(TARBALL)) fail(`npm pack wrote ${info?.filename}, expected ${relative(REPO, TARBALL)}`);
+  return TARBALL;
+}
+
+/** Builds build/package/ (and packs it unless `noPack`); returns the tarball path, or the package dir. */
+export async function buildPackage(options: { noPack?: boolean; ifStale?: boolean; quiet?: boolean } = {}): Promise<string> {
+  const log = (line: string) => { if (options.quiet !== true) process.stderr.write(`session-migrate build: ${line}\n`); };
+  const fingerprint = inputsFingerprint();
+  if (options.ifStale === true && !options.noPack && existsSync(TARBALL) && existsSync(FINGERPRINT_FILE) &&
+      readFileSync(FINGERPRINT_FILE, 'utf8').trim() === fingerprint) {
+    log(`${relative(REPO, TARBALL)} is up to date`);
+    return TARBALL;
+  }
+  const started = performance.now();
+  checkAssets();
+  rmSync(PACKAGE_DIR, { recursive: true, force: true });
+  mkdirSync(PACKAGE_DIR, { recursive: true });
+  let meta: Metafile;
+  try {
+    meta = await bundle();
+  } catch (err) {
+    const first = (err as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors?.[0];
+    fail(`esbuild: ${first !== undefined ? `${first.location ? `${first.location.file}:${first.location.line}: ` : ''}${first.text}` : (err as Error).message.split('\n')[0]}`);
+  }
+  checkBundle(meta);
+  mkdirSync(join(REPO, 'build'), { recursive: true });
+  writeFileSync(join(REPO, 'build/metafile.json'), JSON.stringify(meta));
+  buildTypes({ repo: REPO, outDir: join(PACKAGE_DIR, 'dist/types'), entry: 'packages/cli/src/index.ts' });
+  copyAssets();
+  writeBin();
+  writePackageJson();
+  writeFileSync(join(PACKAGE_DIR, 'THIRD-PARTY-LICENSES.txt'), thirdPartyLicenses(meta));
+  if (options.noPack === true) {
+    log(`built ${relative(REPO, PACKAGE_DIR)}/ in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return PACKAGE_DIR;
+  }
+  const tarball = pack();
+  writeFileSync(FINGERPRINT_FILE, fingerprint + '\n');
+  log(`wrote ${relative(REPO, tarball)} (${(statSync(tarball).size / 1024 / 1024).toFixed(1)} MiB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return tarball;
+}
+
+if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--if-stale' && a !== '--no-pack' && a !== '--quiet');
+  try {
+    if (unknown.length > 0) fail(`unknown option ${unknown[0]} (options: --if-stale, --no-pack, --quiet)`);
+    await buildPackage({ ifStale: args.includes('--if-stale'), noPack: args.includes('--no-pack'), quiet: args.includes('--quiet') });
+  } catch (err) {
+    const message = err instanceof BuildError || err instanceof TypesError ? err.message : `unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`;
+    process.stderr.write(`session-migrate build: ${message}\n`);
+    process.exitCode = 1;
+  }
+}

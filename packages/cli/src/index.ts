@@ -78,11 +78,11 @@ export {
 // ------------------------------------------------------------------ plan, apply, rotate, purge, rollback
 export {
   summarizeSource, writePlanFile, readPlanFile, PLAN_FORMAT, PLAN_VERSION, DEFAULT_PLAN_FILE, DEFAULT_ARTIFACTS_DIR,
-  applySessions, detectDrift, DEFAULT_RETRY, remainingTtlSeconds, artifactsForPlan, applyArtifacts, redisForArtifacts, expectedMemoryBytes, PresenceLedger,
+  applySessions, detectDrift, DEFAULT_RETRY, remainingTtlSeconds, artifactsForPlan, applyArtifacts, describeArtifactResults, redisForArtifacts, expectedMemoryBytes, PresenceLedger,
   rotateTarget, purgeSessions, rollbackToFiles, rollbackRemoveKeys,
   type Plan, type PlanKey, type PlanTarget, type PlanMemory, type ConfirmOptions, type SourceSummary, type SummaryOptions,
   type ApplySessionsOptions, type ApplySessionsReport, type SessionCounts, type KeyProblem, type RetryPolicy, type Drift, type CurrentState,
-  type ArtifactResult, type RotateOptions, type RotateReport, type PurgeOptions, type PurgeReport,
+  type ArtifactResult, type ArtifactOverrides, type RotateOptions, type RotateReport, type PurgeOptions, type PurgeReport,
   type RollbackToFilesOptions, type RollbackToFilesReport, type RemoveKeysReport,
 } from '@session-migrate/migrate';
 
@@ -99,8 +99,10 @@ export {
 
 // ------------------------------------------------------------------ generate: the PHP handler and the Redis infrastructure
 export {
-  renderArtifacts, writeArtifacts, loadTemplates, TEMPLATES_DIR, DEFAULT_FILE_NAMES, DEFAULT_NAMESPACE, GenerateOptionsError,
-  type Artifact, type ArtifactFileNames, type GenerateOptions, type RedisTargetOptions, type ReadThroughOptions, type Templates, type WriteResult,
+  renderArtifacts, writeArtifacts, loadTemplates, loadPhpSources, TEMPLATES_DIR, PHP_SOURCES_DIR, DEFAULT_FILE_NAMES, DEFAULT_NAMESPACE,
+  DEFAULT_LOCKING, AUTOLOAD_FILE, SOURCE_DIR, HANDLER_FILE, GenerateOptionsError,
+  type Artifact, type ArtifactFileNames, type GenerateOptions, type RedisTargetOptions, type RedisTlsOptions, type RedisNode, type LockingOptions,
+  type ReadThroughOptions, type Templates, type PhpSource, type WriteResult,
 } from '@session-migrate/generate';
 export {
   renderIac, writeIac, isValidIacName, IAC_FORMATS, DEFAULT_IAC_NAME, IAC_TEMPLATES_DIR, ForeignFileError,

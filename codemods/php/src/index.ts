@@ -5,10 +5,8 @@
  * hold the pure logic, this module the file system and `php -l`.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import {
-  chmodSync, closeSync, fsyncSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, unlinkSync, writeSync,
-} from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { UserFacingError, writeFileAtomic } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { analyzeFile, analyzeSymfonyYaml, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
@@ -92,12 +90,10 @@ export interface CodemodReport {
   incomplete: boolean;
 }
 
-/** Bad input to the codemod (missing directory, bootstrap outside it); `exitCode` 2 as UserFacingError. */
-export class CodemodInputError extends Error {
-  readonly exitCode = 2;
-
+/** Bad input to the codemod (missing directory, bootstrap outside it): a UserFacingError, exit code 2. */
+export class CodemodInputError extends UserFacingError {
   constructor(message: string) {
-    super(message);
+    super(message, 2);
     this.name = 'CodemodInputError';
   }
 }
@@ -355,30 +351,17 @@ export function phpLint(php: string, text: string, shortOpenTag: boolean): strin
   return (out ?? `exit status ${r.status}`).replace(/^PHP\s+/, '').replace(/ in Standard input code/, '');
 }
 
-/** Writes `after` over `abs` through a temporary file + rename, keeping the mode; null on success, else why not. */
+/**
+ * Writes `after` over `abs` with the one atomic write (writeFileAtomic: temporary file, same mode,
+ * rename), unless the file no longer holds `before`. @returns null on success, else why not.
+ */
 function writeAtomically(abs: string, before: string, after: string): string | null {
-  const st = lstatSync(abs);
-  if (!st.isFile()) return 'is no longer a regular file: not changed';
-  if (readFileSync(abs).toString('latin1') !== before) return 'changed on disk while the codemod ran: not changed, run it again';
-  const temp = posix.join(posix.dirname(abs), `.${posix.basename(abs)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const data = Buffer.from(after, 'latin1');
   try {
-    const fd = openSync(temp, 'wx', st.mode & 0o7777);
-    try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(temp, st.mode & 0o7777);
-    renameSync(temp, abs);
+    writeFileAtomic(abs, Buffer.from(after, 'latin1'), { expected: Buffer.from(before, 'latin1') });
   } catch (err) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // never created or already renamed
-    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ECHANGED') return 'changed on disk while the codemod ran: not changed, run it again';
+    if (code === 'ELOOP' || code === 'ENOTREG') return 'is no longer a regular file: not changed';
     throw err;
   }
   return null;

@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
+  type Stats,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -105,7 +106,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   fsyncDirectory(dirname(path));
 }
 
-function lstatOrNull(path: string): ReturnType<typeof lstatSync> | null {
+function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (err) {

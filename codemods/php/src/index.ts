@@ -193,9 +193,9 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   }
   for (const abs of yamlFiles) findings.push(...analyzeSymfonyYaml(readFileSync(abs, 'utf8'), rel(abs)));
   for (const pool of options.fpmPools ?? []) {
-    let text: string;
+    let text: Buffer;
     try {
-      text = readFileSync(pool, 'utf8');
+      text = readFileSync(pool);
     } catch {
       throw new CodemodInputError(`--fpm-pool ${pool}: cannot read it`);
     }

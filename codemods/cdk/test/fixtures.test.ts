@@ -14,7 +14,7 @@ const cases = readdirSync(FIXTURES).sort();
 
 interface ExpectedReport {
   changes: { line: number; property: string; action: string }[];
-  findings: { line: number; code: string; severity: string; property?: string }[];
+  findings: { line: number; id: string; severity: string; property?: string }[];
 }
 
 /** Syntax errors of a TypeScript text, per the TypeScript compiler itself (not ts-morph). */
@@ -67,7 +67,7 @@ describe('codemod cdk fixtures', () => {
         expect(r.output).toBe(expected);
         expect(r.changed).toBe(input !== expected);
         expect(r.changes.map((c) => ({ line: c.line, property: c.property, action: c.action }))).toEqual(report.changes);
-        expect(r.findings.map((f) => ({ line: f.line, code: f.code, severity: f.severity, ...(f.property !== undefined ? { property: f.property } : {}) }))).toEqual(report.findings);
+        expect(r.findings.map((f) => ({ line: f.line, id: f.id, severity: f.severity, ...(f.property !== undefined ? { property: f.property } : {}) }))).toEqual(report.findings);
         for (const f of r.findings) expect(f.message).not.toMatch(/[\r\n]/);
       });
 
@@ -75,7 +75,7 @@ describe('codemod cdk fixtures', () => {
         const again = transformSource(expected, 'input.ts', options);
         expect(again.output).toBe(expected);
         expect(again.changes).toEqual([]);
-        expect(again.findings.filter((f) => f.code === 'replaced-on-deploy' || f.code === 'deploy-review')).toEqual([]);
+        expect(again.findings.filter((f) => f.id === 'replaced-on-deploy' || f.id === 'deploy-review')).toEqual([]);
       });
 
       it('output.ts parses and binds every name the codemod added', () => {

@@ -27,11 +27,12 @@
 import { posix } from 'node:path';
 import { callEnd, isTrivia, lineOf, parsePhp, statementEnd, tokenAt, type ParseOptions, type PhpNode, type Token } from './source.ts';
 import { evaluateStatic, globalScope } from './static-value.ts';
-
-export type Severity = 'info' | 'warning' | 'error';
+import { applyEdits, type Finding as CommonFinding, type Severity, type TextEdit } from '@session-migrate/common';
 
 /**
- * One thing the codemod found. `id` values:
+ * One thing the codemod found: @session-migrate/common's Finding, always with a file and a line.
+ * Severities (the one scale of common/finding.ts): `high`: the migration is not complete until
+ * someone acts (exit 1, PHP_CODEMOD_FAILS_AT); `medium`: review; `info`: nothing to do. `id` values:
  * session-start, files-handler-call-removed, files-handler-call-neutralized, session-ini-kept,
  * session-getter, dynamic-value, dynamic-ini-option, other-save-handler, other-save-path,
  * custom-handler-registered, custom-handler-replaced, generated-handler-registration, framework-config, session-start-unreached, codemod-target-locked,
@@ -41,25 +42,21 @@ export type Severity = 'info' | 'warning' | 'error';
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
  * insert-impossible, file-changed-meanwhile.
  */
-export interface Finding {
+export interface Finding extends CommonFinding {
   /** File path relative to the app directory, `/`-separated. */
   file: string;
   /** 1-based line, 0 when the finding is about the whole file. */
   line: number;
-  id: string;
-  /** info: nothing to do; warning: review; error: the migration is not complete until someone acts. */
-  severity: Severity;
-  message: string;
-  /** A change a person should consider, when the codemod did not make it. */
-  suggestion?: string;
 }
 
-/** Replace bytes [start, end) of the file with `text` (binary string). */
-export interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
+export type { Severity };
+
+/** From this severity on, a finding leaves the codemod's work incomplete (CodemodReport.incomplete, exit 1). */
+export const PHP_CODEMOD_FAILS_AT: Severity = 'high';
+
+/** Replace bytes [start, end) of the file with `text` (binary string): common's TextEdit. */
+export type Edit = TextEdit;
+export { applyEdits };
 
 /** An include/require in source order; `candidates` are absolute paths tried in order, null when not static. */
 export interface IncludeEvent {
@@ -156,8 +153,8 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
   const events: FileEvent[] = [];
   const dir = posix.dirname(input.absPath);
   const at = (offset: number) => lineOf(text, offset);
-  const find = (offset: number, id: string, severity: Severity, message: string, suggestion?: string) => {
-    findings.push({ file: rel, line: offset < 0 ? 0 : at(offset), id, severity, message, ...(suggestion !== undefined ? { suggestion } : {}) });
+  const find = (offset: number, id: string, severity: Severity, message: string, fix?: string) => {
+    findings.push({ file: rel, line: offset < 0 ? 0 : at(offset), id, severity, message, ...(fix !== undefined ? { fix } : {}) });
   };
 
   walk(ast, null, (node, ctx) => {
@@ -196,7 +193,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
           return;
         }
         if (invoked) return;
-        find(start, 'session-callable', 'warning',
+        find(start, 'session-callable', 'medium',
           name === 'session_start'
             ? 'session_start(...) is a first-class callable: it creates a Closure and starts no session here; a session starts wherever the Closure is called'
             : `${name}(...) is a first-class callable: it creates a Closure and changes nothing here; the change happens wherever the Closure is called`,
@@ -216,7 +213,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
           const optionValue = literal(option);
           if (optionValue === null) {
             if (option !== undefined) {
-              find(start, 'dynamic-ini-option', 'warning', `${name}() with a computed option name: could not tell whether it changes session.save_handler or session.save_path`, 'check that it never sets session.save_handler or session.save_path');
+              find(start, 'dynamic-ini-option', 'medium', `${name}() with a computed option name: could not tell whether it changes session.save_handler or session.save_path`, 'check that it never sets session.save_handler or session.save_path');
             }
             return;
           }
@@ -228,7 +225,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
           }
           const value = literal(argument(args, 1, 'value', 'newvalue'));
           if (value === null) {
-            const severity: Severity = key === 'session.save_handler' ? 'error' : 'warning';
+            const severity: Severity = key === 'session.save_handler' ? 'high' : 'medium';
             find(start, 'dynamic-value', severity, `${name}('${key}', <computed value>) left alone: its value is not known statically`,
               key === 'session.save_handler' ? 'make sure it never switches the save handler back (files, redis, ...) after the bootstrap has registered the encrypted handler' : 'session.save_path is ignored by the encrypted handler; remove the call if it only serves files sessions');
             return;
@@ -247,7 +244,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
           }
           const value = literal(argument(args, 0, name === 'session_save_path' ? 'path' : 'module'));
           if (value === null) {
-            find(start, 'dynamic-value', name === 'session_module_name' ? 'error' : 'warning', `${name}(<computed value>) left alone: its value is not known statically`,
+            find(start, 'dynamic-value', name === 'session_module_name' ? 'high' : 'medium', `${name}(<computed value>) left alone: its value is not known statically`,
               name === 'session_module_name' ? 'make sure it never switches the save handler back after the bootstrap has registered the encrypted handler' : 'the encrypted handler ignores session.save_path; remove the call if it only serves files sessions');
             return;
           }
@@ -273,13 +270,13 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
             const expression = `\\${input.replaceCustomHandler.namespace}\\EncryptedRedisSessionHandler::registeredHandler()`;
             edits.push({ start: open, end, text: `(${expression}, true)` });
             events.push({ kind: 'custom_handler', offset: start, line: at(start), needsBootstrap: true });
-            find(start, 'custom-handler-replaced', 'warning',
+            find(start, 'custom-handler-replaced', 'medium',
               `session_set_save_handler() with ${callable ? 'six callables (deprecated as of PHP 8.4)' : 'a handler object'} replaced by the encrypted Redis handler of the generated bootstrap (--replace-custom-handler): sessions stored by the custom handler are NOT migrated, users with one start a new session`,
               `the custom handler's ${callable ? 'callback functions are' : 'class is'} no longer registered here; remove ${callable ? 'them' : 'it'} once no other code uses ${callable ? 'them' : 'it'}`);
             return;
           }
           events.push({ kind: 'custom_handler', offset: start, line: at(start) });
-          find(start, 'custom-handler-registered', 'error',
+          find(start, 'custom-handler-registered', 'high',
             callable
               ? 'session_set_save_handler() with callables registers a custom handler (the callable form is deprecated as of PHP 8.4): left alone; if it runs after the bootstrap it replaces the encrypted Redis handler'
               : 'session_set_save_handler() registers a custom handler: left alone; if it runs after the bootstrap it replaces the encrypted Redis handler',
@@ -304,7 +301,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
    */
   function otherHandler(start: number, shown: string, value: string): boolean {
     if (value.toLowerCase() === 'files') return false;
-    find(start, 'other-save-handler', 'error',
+    find(start, 'other-save-handler', 'high',
       `${shown} left alone: it selects a save handler other than files, whose sessions session-migrate does not migrate; if it runs after the bootstrap it replaces the encrypted Redis handler`,
       'decide whether this storage is to be replaced by the encrypted Redis handler (its sessions would be lost) and remove the call by hand if so');
     return true;
@@ -313,7 +310,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
   /** A save_path for another handler (a URL such as `tcp://...`): left alone with a warning. @returns true when reported. */
   function otherSavePath(start: number, shown: string, value: string): boolean {
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !/^(tcp|unix|tls):/i.test(value)) return false;
-    find(start, 'other-save-path', 'warning',
+    find(start, 'other-save-path', 'medium',
       `${shown} left alone: the value is a URL for another save handler, not a files directory`,
       'remove it together with the save handler it belongs to, if that handler is replaced');
     return true;
@@ -353,7 +350,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
     if (what.kind !== 'variable' || what.name !== 'config' || offset !== 'sess_driver') return;
     const value = literal(node.right as PhpNode);
     const start = node.loc!.start.offset;
-    find(start, 'framework-config', value === 'files' ? 'warning' : 'info',
+    find(start, 'framework-config', value === 'files' ? 'medium' : 'info',
       `CodeIgniter 3 sess_driver is ${value === null ? 'computed' : `'${value}'`}: CodeIgniter registers its own session handler class, which replaces the encrypted Redis handler`,
       "CodeIgniter's session library calls session_set_save_handler() itself; keep the driver's storage or move it to a driver you have reviewed, the codemod does not change it");
   }
@@ -367,7 +364,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
       value = literal(argument(valueNode.arguments as PhpNode[], 1, 'default'));
     }
     const start = node.loc!.start.offset;
-    find(start, 'framework-config', value === 'file' ? 'warning' : 'info',
+    find(start, 'framework-config', value === 'file' ? 'medium' : 'info',
       `Laravel session driver ${value === null ? '(computed)' : `'${value}'`}: Laravel stores sessions through its own driver and never calls PHP's save handler, so the encrypted Redis handler does not apply`,
       "Laravel sessions are not PHP native sessions: migrate them with Laravel's own session configuration (SESSION_DRIVER), the codemod does not change it");
   }
@@ -380,7 +377,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
       const start = prop.loc!.start.offset;
       const valueText = text.slice(start, (prop.loc!.end.offset));
       if (!/FileHandler/.test(valueText)) continue;
-      find(start, 'framework-config', 'warning',
+      find(start, 'framework-config', 'medium',
         'CodeIgniter 4 session driver FileHandler: CodeIgniter registers its own handler class, which replaces the encrypted Redis handler',
         "CodeIgniter's Session class calls session_set_save_handler() itself; the codemod does not change it");
     }
@@ -389,7 +386,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
   edits.sort((a, b) => a.start - b.start);
   for (let i = 1; i < edits.length; i++) {
     if (edits[i]!.start < edits[i - 1]!.end) {
-      find(edits[i]!.start, 'overlapping-edit', 'warning', 'two changes overlap here: the second was not made');
+      find(edits[i]!.start, 'overlapping-edit', 'medium', 'two changes overlap here: the second was not made');
       edits.splice(i, 1);
       i--;
     }
@@ -425,28 +422,16 @@ export function analyzeSymfonyYaml(text: string, rel: string): Finding[] {
       file: rel,
       line: i + 1,
       id: 'framework-config',
-      severity: usesNative ? 'info' : 'warning',
+      severity: usesNative ? 'info' : 'medium',
       message: usesNative
         ? "Symfony framework.session.handler_id is null: Symfony uses PHP's registered save handler, so the encrypted Redis handler applies"
         : `Symfony framework.session.handler_id is '${value}': Symfony registers that handler itself, which replaces the encrypted Redis handler`,
-      ...(usesNative ? {} : { suggestion: "set framework.session.handler_id: null to use the handler registered by session-migrate's bootstrap (review first)" }),
+      ...(usesNative ? {} : { fix: "set framework.session.handler_id: null to use the handler registered by session-migrate's bootstrap (review first)" }),
     });
   });
   return findings;
 }
 
-/** Applies non-overlapping edits (sorted or not) to text. */
-export function applyEdits(text: string, edits: readonly Edit[]): string {
-  const sorted = [...edits].sort((a, b) => a.start - b.start);
-  let out = '';
-  let pos = 0;
-  for (const e of sorted) {
-    if (e.start < pos) throw new Error('overlapping edits');
-    out += text.slice(pos, e.start) + e.text;
-    pos = e.end;
-  }
-  return out + text.slice(pos);
-}
 
 /** A PHP single-quoted string literal: only `\` and `'` need escaping there. */
 export function phpString(value: string): string {

@@ -6,15 +6,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
-import { UserFacingError, writeFileAtomic } from '@session-migrate/common';
+import { UserFacingError, isAtLeast, writeFileAtomic } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { analyzeFile, analyzeSymfonyYaml, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
+import { PHP_CODEMOD_FAILS_AT, analyzeFile, analyzeSymfonyYaml, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf } from './source.ts';
 
-export { analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
+export { PHP_CODEMOD_FAILS_AT, analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
 export { planRegistration } from './plan.ts';
 export { analyzeFpmPool } from './pool.ts';
 export { parsePhp, PhpSyntaxError } from './source.ts';
@@ -188,7 +188,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
       const syntax = err instanceof PhpSyntaxError;
       const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
       skipped.push({ file: rel(abs), reason });
-      findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'error', message: `skipped, ${reason}` });
+      findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'high', message: `skipped, ${reason}` });
     }
   }
   for (const abs of yamlFiles) findings.push(...analyzeSymfonyYaml(readFileSync(abs, 'utf8'), rel(abs)));
@@ -214,7 +214,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   for (const target of plan.targets) {
     const a = analyses.get(target)!;
     if (a.insertPoint === null) {
-      findings.push({ file: a.file, line: 0, id: 'insert-impossible', severity: 'error', message: `cannot place the handler require here: ${a.insertProblem ?? 'unknown'}`, suggestion: 'add the require_once of the handler bootstrap by hand, or pass --bootstrap' });
+      findings.push({ file: a.file, line: 0, id: 'insert-impossible', severity: 'high', message: `cannot place the handler require here: ${a.insertProblem ?? 'unknown'}`, fix: 'add the require_once of the handler bootstrap by hand, or pass --bootstrap' });
       continue;
     }
     const expr = requireExpression(root, target, handlerBootstrap);
@@ -232,7 +232,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   try {
     lstatSync(handlerBootstrap);
   } catch {
-    findings.push({ file: '.', line: 0, id: 'handler-bootstrap-missing', severity: 'warning', message: `${handlerBootstrap} does not exist yet`, suggestion: 'install the files from `session-migrate apply` (or generate) there before deploying this change' });
+    findings.push({ file: '.', line: 0, id: 'handler-bootstrap-missing', severity: 'medium', message: `${handlerBootstrap} does not exist yet`, fix: 'install the files from `session-migrate apply` (or generate) there before deploying this change' });
   }
 
   // 4. Rewrite: lint, diff, write.
@@ -242,7 +242,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     const dropped = findings.filter((f) => f.file === r && made.has(f.id));
     for (const f of dropped) findings.splice(findings.indexOf(f), 1);
     skipped.push({ file: r, reason });
-    findings.push({ file: r, line: 0, id, severity: 'error', message: `${reason} (${dropped.length} change(s) not made)` });
+    findings.push({ file: r, line: 0, id, severity: 'high', message: `${reason} (${dropped.length} change(s) not made)` });
     if (registeredIn.includes(r)) registeredIn.splice(registeredIn.indexOf(r), 1);
   };
   const changes: FileChange[] = [];
@@ -283,7 +283,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     changes,
     skipped,
     findings,
-    incomplete: skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => f.severity === 'error'),
+    incomplete: skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => isAtLeast(f.severity, PHP_CODEMOD_FAILS_AT)),
   };
 }
 

@@ -35,9 +35,9 @@ export function analyzeFpmPool(text: string | Uint8Array, file: string): Finding
       const directive = `${v.flag ? 'php_admin_flag' : 'php_admin_value'}[${v.key}]`;
       if (key === 'session.save_handler') {
         findings.push({
-          file: v.file, line: v.line, id: 'codemod-target-locked', severity: 'error',
+          file: v.file, line: v.line, id: 'codemod-target-locked', severity: 'high',
           message: `pool [${pool.name}] pins session.save_handler = ${v.value} with ${v.flag ? 'php_admin_flag' : 'php_admin_value'}: PHP refuses run-time changes of it, so the handler the codemod registers cannot be relied on there`,
-          suggestion: `change the pool file instead: remove ${directive} from [${pool.name}] (or deploy the ini fragment from apply)`,
+          fix: `change the pool file instead: remove ${directive} from [${pool.name}] (or deploy the ini fragment from apply)`,
         });
       } else if (key === 'session.save_path') {
         findings.push({

@@ -71,12 +71,12 @@ describe('codemod php fixtures', () => {
     }
   });
 
-  it('BUG-20: the six-callable session_set_save_handler() is reported with the object form as the suggestion, not rewritten', () => {
+  it('BUG-20: the six-callable session_set_save_handler() is reported with the object form as the fix, not rewritten', () => {
     const { report } = runFixture('bug20-callable-handler-left-alone');
     const f = report.findings.find((x) => x.id === 'custom-handler-registered');
-    expect(f?.severity).toBe('error');
+    expect(f?.severity).toBe('high');
     expect(f?.message).toContain('deprecated as of PHP 8.4');
-    expect(f?.suggestion).toContain('session_set_save_handler(new <Handler>(...), true)');
+    expect(f?.fix).toContain('session_set_save_handler(new <Handler>(...), true)');
     expect(report.incomplete).toBe(true);
     expect(report.registeredIn).toEqual([]);
   });
@@ -91,7 +91,7 @@ describe('codemod php fixtures', () => {
     expect(text).not.toContain('sess_open');
     expect(text.indexOf('require_once')).toBeLessThan(text.indexOf('session_set_save_handler'));
     const f = report.findings.find((x) => x.id === 'custom-handler-replaced');
-    expect(f?.severity).toBe('warning');
+    expect(f?.severity).toBe('medium');
     expect(f?.line).toBe(3);
     expect(f?.message).toContain('NOT migrated');
     expect(f?.message).toContain('deprecated as of PHP 8.4');
@@ -112,7 +112,7 @@ describe('codemod php fixtures', () => {
       cpSync(join(FIXTURES_DIR, 'bug20-callable-handler-replaced', 'output.php'), join(dir, 'index.php'));
       const report = runCodemod({ dir });
       expect(report.changes).toEqual([]);
-      expect(report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+      expect(report.findings.filter((f) => f.severity === 'high')).toEqual([]);
       expect(report.findings.find((f) => f.id === 'generated-handler-registration')?.line).toBe(4);
       expect(report.incomplete).toBe(false);
     } finally {

@@ -222,8 +222,8 @@ function dedupe(findings: Finding[]): Finding[] {
   const seen = new Set<string>();
   const out: Finding[] = [];
   for (const f of findings) {
-    const key = f.location !== undefined && ['ini-syntax-error', 'removed-directive', 'unknown-directive', 'deprecated-directive', 'secret-in-world-readable-file', 'fpm-invalid-flag'].includes(f.ruleId)
-      ? `${f.ruleId}\0${f.location.file}\0${f.location.line ?? 0}` : `${f.ruleId}\0${f.config}\0${f.message}`;
+    const key = f.file !== undefined && ['ini-syntax-error', 'removed-directive', 'unknown-directive', 'deprecated-directive', 'secret-in-world-readable-file', 'fpm-invalid-flag'].includes(f.id)
+      ? `${f.id}\0${f.file}\0${f.line ?? 0}` : `${f.id}\0${f.config}\0${f.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(f);

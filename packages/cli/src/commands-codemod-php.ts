@@ -77,7 +77,7 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
     if (f.id in counted || f.id === 'parse-error' || f.id === 'lint-failed') continue;
     const where = f.line > 0 ? `${f.file}:${f.line}` : f.file;
     print(`${f.severity}: ${printable(where)}: ${f.id}: ${printable(f.message)}`);
-    if (f.suggestion !== undefined) print(`  suggestion: ${printable(f.suggestion)}`);
+    if (f.fix !== undefined) print(`  suggestion: ${printable(f.fix)}`);
   }
   print(code === 0 ? 'complete: nothing left to decide by hand' : 'incomplete: review the errors above');
   return code;

@@ -9,13 +9,15 @@ import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { UserFacingError, isAtLeast, writeFileAtomic } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { PHP_CODEMOD_FAILS_AT, analyzeFile, analyzeSymfonyYaml, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
+import { PHP_CODEMOD_FAILS_AT, analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
+import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf } from './source.ts';
 
 export { PHP_CODEMOD_FAILS_AT, analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
 export { planRegistration } from './plan.ts';
+export { RULES, CONFIG_FILE_RULES, SESSION_FUNCTIONS, type Rule, type ConfigFileRule } from './rules/index.ts';
 export { analyzeFpmPool } from './pool.ts';
 export { parsePhp, PhpSyntaxError } from './source.ts';
 
@@ -134,7 +136,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
 
   // 1. Collect files without following symlinks.
   const phpFiles: string[] = [];
-  const yamlFiles: string[] = [];
+  const configFiles: string[] = [];
   const visitDir = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const abs = posix.join(dir, entry.name);
@@ -146,7 +148,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
         if (!excluded.has(entry.name)) visitDir(abs);
       } else if (entry.isFile()) {
         if (isPhpName(entry.name)) phpFiles.push(abs);
-        else if (/\.ya?ml$/.test(entry.name) && /(^|\/)config\/packages\//.test(rel(abs))) yamlFiles.push(abs);
+        else if (CONFIG_FILE_RULES.some((r) => r.matches(rel(abs)))) configFiles.push(abs);
       }
     }
   };
@@ -191,7 +193,10 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
       findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'high', message: `skipped, ${reason}` });
     }
   }
-  for (const abs of yamlFiles) findings.push(...analyzeSymfonyYaml(readFileSync(abs, 'utf8'), rel(abs)));
+  for (const abs of configFiles) {
+    const text = readFileSync(abs, 'utf8');
+    for (const rule of CONFIG_FILE_RULES) if (rule.matches(rel(abs))) findings.push(...rule.analyze(text, rel(abs)));
+  }
   for (const pool of options.fpmPools ?? []) {
     let text: Buffer;
     try {

@@ -18,7 +18,7 @@
  * either over an entry point; if there is none, each of those entry points.
  */
 import { posix } from 'node:path';
-import type { FileAnalysis, Finding, IncludeEvent } from './analyze.ts';
+import type { FileAnalysis, Finding, IncludeEvent } from './model.ts';
 
 export interface RegistrationPlan {
   /** Absolute paths of the files that get the require_once, in order. */

@@ -18,7 +18,7 @@
  * `fpm-invalid-flag`).
  */
 import { createRootFs, firstWins, parseFpmConfig, type IniFileSystem } from '@session-migrate/php-ini';
-import type { Finding } from './analyze.ts';
+import type { Finding } from './model.ts';
 
 /**
  * Findings for one pool file.

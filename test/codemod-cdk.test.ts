@@ -20,7 +20,9 @@ function cli(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const fixture = (name: string, file: 'input.ts' | 'output.ts') => readFileSync(join(FIXTURES, name, file), 'utf8');
+/** A fixture's input.ts, or what the codemod makes of it: output.ts, or the input itself when the case must not change (no output.ts). */
+const fixture = (name: string, file: 'input.ts' | 'output.ts') =>
+  readFileSync(join(FIXTURES, name, file === 'output.ts' && !existsSync(join(FIXTURES, name, 'output.ts')) ? 'input.ts' : file), 'utf8');
 
 /** Every file below dir (following nothing), path -> contents. */
 function snapshot(dir: string): Map<string, string> {

@@ -43,6 +43,7 @@ const INTEGRATION = [
 const UNIT = [
   'test/generate-iac-golden.test.ts',
   'test/self-contained.test.ts',
+  'test/unit-guard.test.ts', // checks the unit tier's guard, so it must run in the unit tier
 ];
 
 const UNIT_FILES = [...ALL.filter((g) => !g.startsWith('test/')), ...UNIT];

@@ -32,25 +32,29 @@ const cp = childProcess as unknown as Record<string, AnyFn>;
 for (const name of ['spawn', 'spawnSync', 'execFile', 'execFileSync', 'exec', 'execSync']) {
   const real = cp[name]!;
   cp[name] = function guarded(this: unknown, command: unknown, ...rest: unknown[]) {
+    // exec/execSync run a shell line (spawn with `shell: true` too): its first word is the program.
     checkProgram(command);
-    // exec/execSync run a shell line; spawn with `shell: true` too: look at its first word.
     return real.call(this, command, ...rest);
   };
 }
 
+/** The Unix socket path a connect()/listen() call names, or undefined for TCP/IP (a port, a host). */
+function socketPath(args: unknown[]): string | undefined {
+  const first = args[0];
+  if (typeof first === 'string') return first;
+  const path = typeof first === 'object' && first !== null && 'path' in first ? (first as { path?: unknown }).path : undefined;
+  return typeof path === 'string' ? path : undefined;
+}
+
 const realConnect = net.Socket.prototype.connect as AnyFn;
 net.Socket.prototype.connect = function guardedConnect(this: net.Socket, ...args: unknown[]) {
-  const first = args[0];
-  const path = typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'path' in first ? (first as { path?: unknown }).path : undefined;
-  if (typeof path !== 'string') refuse('opens a network connection');
+  if (socketPath(args) === undefined) refuse('opens a network connection');
   return realConnect.apply(this, args) as net.Socket;
 } as typeof net.Socket.prototype.connect;
 
 const realListen = net.Server.prototype.listen as AnyFn;
 net.Server.prototype.listen = function guardedListen(this: net.Server, ...args: unknown[]) {
-  const first = args[0];
-  const path = typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'path' in first ? (first as { path?: unknown }).path : undefined;
-  if (typeof path !== 'string') refuse('listens on a network port');
+  if (socketPath(args) === undefined) refuse('listens on a network port');
   return realListen.apply(this, args) as net.Server;
 } as typeof net.Server.prototype.listen;
 

@@ -1,11 +1,78 @@
-import { defineConfig } from 'vitest/config';
+/**
+ * Two tiers of tests (CONTRIBUTING.md, "Test layers"), as vitest projects:
+ *
+ * - `unit`: starts no server and no PHP (no redis-server, php, php-cgi, php-fpm, nginx, no network
+ *   socket); test/support/unit-guard.ts makes any attempt fail. `npm run test:unit`, well under 30 s.
+ * - `integration`: everything that starts one of them. `npm run test:integration`.
+ *
+ * `npm test` type-checks and runs both. A test's tier is decided by what it starts, not by its
+ * folder: by default the tests below packages/ and codemods/ are unit tests and those below test/
+ * are integration tests, and the lists below name the files that are the other way round.
+ */
+import { configDefaults, defineConfig } from 'vitest/config';
+
+const ALL = ['packages/*/test/**/*.test.ts', 'codemods/*/test/**/*.test.ts', 'test/**/*.test.ts'];
+
+/** Tests below packages/ and codemods/ that start PHP, php-fpm or redis-server. */
+const INTEGRATION = [
+  'codemods/php/test/codemod.test.ts', // php -l (runCodemod)
+  'codemods/php/test/fixtures.test.ts', // php -l
+  'codemods/php/test/guards.test.ts', // php -l
+  'codemods/php/test/static-value.test.ts', // php as the oracle
+  'packages/audit/test/app.test.ts', // php as the oracle
+  'packages/migrate/test/apply.test.ts', // redis-server
+  'packages/migrate/test/plan-key.test.ts', // php
+  'packages/php-ini/test/fuzz-cgi-vs-php.test.ts', // php-cgi
+  'packages/php-ini/test/fuzz-loader-vs-php.test.ts', // php
+  'packages/php-ini/test/fuzz-vs-php.test.ts', // php
+  'packages/php-ini/test/ini-cases.test.ts', // php
+  'packages/php-ini/test/validators-vs-php.test.ts', // php
+  'packages/php-session/test/classify-equivalence.test.ts', // php (helpers.ts)
+  'packages/php-session/test/differential.test.ts', // php (helpers.ts)
+  'packages/php-session/test/malformed.test.ts', // php (helpers.ts)
+  'packages/php-session/test/shared-cases.test.ts', // php
+  'packages/php-session/test/unit.test.ts', // php
+  'packages/target/test/guarded.test.ts', // redis-server
+  'packages/target/test/redis.test.ts', // redis-server
+];
+
+/**
+ * Tests below test/ that start nothing: they read generated output or the repository's files. (The
+ * rest of test/ runs the CLI end to end, as a process, and most of it starts servers and PHP.)
+ */
+const UNIT = [
+  'test/generate-iac-golden.test.ts',
+  'test/self-contained.test.ts',
+  'test/unit-guard.test.ts', // checks the unit tier's guard, so it must run in the unit tier
+];
+
+const UNIT_FILES = [...ALL.filter((g) => !g.startsWith('test/')), ...UNIT];
+const INTEGRATION_FILES = ['test/**/*.test.ts', ...INTEGRATION];
 
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'codemods/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     globalSetup: ['test/support/global-setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: UNIT_FILES,
+          exclude: [...configDefaults.exclude, ...INTEGRATION],
+          setupFiles: ['test/support/unit-guard.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: INTEGRATION_FILES,
+          exclude: [...configDefaults.exclude, ...UNIT],
+        },
+      },
+    ],
   },
 });

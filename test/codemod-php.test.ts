@@ -48,8 +48,8 @@ describe('session-migrate codemod php', () => {
     });
     const r = cli(['codemod', 'php', dir]);
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('error: index.php:2: custom-handler-registered:');
-    expect(r.stdout).toContain('error: index.php:3: dynamic-value:');
+    expect(r.stdout).toContain('high: index.php:2: custom-handler-registered:');
+    expect(r.stdout).toContain('high: index.php:3: dynamic-value:');
     expect(r.stdout).toContain('incomplete: review the errors above');
     const json = cli(['codemod', 'php', dir, '--json']);
     expect(json.status).toBe(1);

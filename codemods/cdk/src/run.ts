@@ -7,13 +7,10 @@
  * O_NOFOLLOW; a file that changed on disk while the codemod ran, that has several hard links, is not
  * UTF-8 or is larger than MAX_FILE_BYTES is reported and left alone.
  */
-import { randomBytes } from 'node:crypto';
-import {
-  chmodSync, closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readSync, readdirSync, realpathSync, renameSync, unlinkSync, writeSync,
-} from 'node:fs';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, realpathSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { UserFacingError, describeFsError, writeFileAtomic } from '@session-migrate/common';
 import { mayContainElastiCache, transformSource, type Change, type Finding, type TransformOptions } from './transform.ts';
 
 /** Files larger than this (bytes) are reported and skipped: CDK stacks are far smaller. */
@@ -165,30 +162,10 @@ function processFile(path: string, rel: string, options: RunOptions): { report?:
 }
 
 /**
- * Replaces `path` with `contents` through a temporary file in the same directory (fsynced, same
- * permission bits, then renamed over), after checking the file still holds `expected`.
+ * Replaces `path` with `contents` through the one atomic write (writeFileAtomic: a temporary file in
+ * the same directory, fsynced, same permission bits, renamed over), after checking the file still
+ * holds `expected` (else code ECHANGED, nothing written).
  */
 function writeAtomically(path: string, expected: Buffer, contents: Buffer, mode: number): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    let off = 0;
-    while (off < contents.length) off += writeSync(fd, contents, off, contents.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    chmodSync(temp, mode);
-    const now = readNoFollow(path);
-    if (!now.bytes.equals(expected)) throw Object.assign(new Error('changed meanwhile'), { code: 'ECHANGED' });
-    renameSync(temp, path);
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(temp);
-    } catch {
-      // never created, or already renamed
-    }
-    throw err;
-  }
+  writeFileAtomic(path, contents, { mode, expected });
 }

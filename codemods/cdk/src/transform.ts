@@ -23,12 +23,17 @@
  *   not guessed. An `authToken` given as a string literal is reported as a secret in source code.
  */
 import { Node, Project, SyntaxKind, ts, type ObjectLiteralExpression, type SourceFile } from 'ts-morph';
+import { applyEdits, type Finding as CommonFinding, type Severity, type TextEdit } from '@session-migrate/common';
 import { DEFAULT_AUTH_SECRET_NAME, isValidSecretName } from './names.ts';
 
 export { DEFAULT_AUTH_SECRET_NAME, isValidSecretName };
 
-/** How serious a finding is: high and medium mean a construct is still not compliant. */
-export type Severity = 'high' | 'medium' | 'low' | 'info';
+/**
+ * How serious a finding is, on the one scale of @session-migrate/common (common/finding.ts); this
+ * codemod uses high, medium, low and info. High and medium mean a construct is still not compliant
+ * (isBlocking, exit 1).
+ */
+export type { Severity };
 
 /** Finding codes (stable, for --json consumers). */
 export type FindingCode =
@@ -49,10 +54,13 @@ export type FindingCode =
 /** The L1 constructs this codemod knows. */
 export type ConstructKind = 'CfnReplicationGroup' | 'CfnCacheCluster';
 
-/** Something the codemod found and did not (or could not) fix, or must tell about a fix. */
-export interface Finding {
-  code: FindingCode;
-  severity: Severity;
+/**
+ * Something the codemod found and did not (or could not) fix, or must tell about a fix:
+ * @session-migrate/common's Finding with the position in the file (FileReport.path names the file)
+ * and the construct and property concerned.
+ */
+export interface Finding extends CommonFinding {
+  id: FindingCode;
   /** 1-based line of the construct (or property) in the input text. */
   line: number;
   /** 1-based column (UTF-16 code units). */
@@ -60,8 +68,6 @@ export interface Finding {
   construct?: ConstructKind;
   /** The construct property concerned, e.g. `transitEncryptionEnabled`. */
   property?: string;
-  /** One line, safe to print: names properties and code shapes, never a secret's value. */
-  message: string;
 }
 
 /** One change the codemod made. */
@@ -109,11 +115,7 @@ type Resolved =
   | { kind: 'root-ns'; module: string }
   | { kind: 'secret-value' };
 
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
+type Edit = TextEdit;
 
 /**
  * Transforms one TypeScript source text (pure: no file is read or written).
@@ -137,7 +139,7 @@ export function transformSource(text: string, fileName: string, options: Transfo
   const sf = parse(text, fileName);
   const syntax = syntaxErrors(sf);
   if (syntax !== undefined) {
-    result.findings.push({ code: 'syntax-error', severity: 'medium', line: syntax.line, column: syntax.column, message: `not changed: the TypeScript parser reports a syntax error here (${syntax.message})` });
+    result.findings.push({ id: 'syntax-error', severity: 'medium', line: syntax.line, column: syntax.column, message: `not changed: the TypeScript parser reports a syntax error here (${syntax.message})` });
     return result;
   }
   const ctx = new FileContext(sf, text, secretName);
@@ -180,18 +182,6 @@ function syntaxErrors(sf: SourceFile): { line: number; column: number; message: 
   return { line: pos.line, column: pos.column, message: message.replace(/[^\x20-\x7e]/g, '?').slice(0, 200) };
 }
 
-/** Applies non-overlapping edits (insertions at the same position keep their order). */
-export function applyEdits(text: string, edits: readonly Edit[]): string {
-  const sorted = edits.map((e, i) => ({ ...e, i })).sort((a, b) => a.start - b.start || a.i - b.i);
-  let out = '';
-  let at = 0;
-  for (const e of sorted) {
-    if (e.start < at) throw new Error('internal error: overlapping edits');
-    out += text.slice(at, e.start) + e.text;
-    at = e.end;
-  }
-  return out + text.slice(at);
-}
 
 /** Unwraps `(x)`, `x as T`, `x satisfies T`, `<T>x` and `x!`. */
 function unwrap(node: Node): Node {
@@ -354,7 +344,7 @@ class FileContext {
     const props = propsArg === undefined ? undefined : unwrap(propsArg);
     if (props === undefined || !Node.isObjectLiteralExpression(props)) {
       const shape = props === undefined ? 'missing' : Node.isIdentifier(props) ? `the variable ${props.getText()}` : Node.isCallExpression(props) ? 'a function call' : 'not an object literal';
-      this.report(propsArg ?? expr, { code: 'props-not-literal', severity: 'medium', construct, message: `${construct} props are ${shape}; set transitEncryptionEnabled, atRestEncryptionEnabled and authToken where the props are built` });
+      this.report(propsArg ?? expr, { id: 'props-not-literal', severity: 'medium', construct, message: `${construct} props are ${shape}; set transitEncryptionEnabled, atRestEncryptionEnabled and authToken where the props are built` });
       return;
     }
     const members = this.readMembers(props);
@@ -407,11 +397,11 @@ class FileContext {
   private visitCacheCluster(expr: Node, _props: ObjectLiteralExpression, members: ReturnType<FileContext['readMembers']>): void {
     const engine = this.engineOf(members);
     if (engine !== undefined && 'literal' in engine && !/^(redis|valkey)$/i.test(engine.literal)) {
-      this.report(expr, { code: 'engine-not-redis', severity: 'info', construct: 'CfnCacheCluster', property: 'engine', message: `CfnCacheCluster with engine "${printableLiteral(engine.literal)}" is not a Redis/Valkey session store; left alone` });
+      this.report(expr, { id: 'engine-not-redis', severity: 'info', construct: 'CfnCacheCluster', property: 'engine', message: `CfnCacheCluster with engine "${printableLiteral(engine.literal)}" is not a Redis/Valkey session store; left alone` });
       return;
     }
     this.report(expr, {
-      code: 'cache-cluster-no-encryption', severity: 'high', construct: 'CfnCacheCluster',
+      id: 'cache-cluster-no-encryption', severity: 'high', construct: 'CfnCacheCluster',
       message: 'CfnCacheCluster cannot have encryption at rest or an AUTH token for Redis/Valkey (its transitEncryptionEnabled is for Memcached only); replace it with a CfnReplicationGroup (numCacheClusters: 1 for a single node) and run this codemod again',
     });
   }
@@ -421,7 +411,7 @@ class FileContext {
     const line = this.pos(expr).line;
     const engine = this.engineOf(members);
     if (engine !== undefined && 'literal' in engine && !/^(redis|valkey)$/i.test(engine.literal)) {
-      this.report(expr, { code: 'engine-not-redis', severity: 'low', construct, property: 'engine', message: `CfnReplicationGroup with engine "${printableLiteral(engine.literal)}" (not redis or valkey); left alone` });
+      this.report(expr, { id: 'engine-not-redis', severity: 'low', construct, property: 'engine', message: `CfnReplicationGroup with engine "${printableLiteral(engine.literal)}" (not redis or valkey); left alone` });
       return;
     }
 
@@ -448,7 +438,7 @@ class FileContext {
 
     const needsWork = transit.kind !== 'true' || atRest.kind !== 'true' || (auth.kind === 'missing' && !members.values.has('userGroupIds'));
     if (members.spread !== undefined && needsWork) {
-      this.report(members.spread, { code: 'spread-props', severity: 'medium', construct, message: 'CfnReplicationGroup props use a spread that may set (or unset) transitEncryptionEnabled, atRestEncryptionEnabled or authToken; set them explicitly after the spread' });
+      this.report(members.spread, { id: 'spread-props', severity: 'medium', construct, message: 'CfnReplicationGroup props use a spread that may set (or unset) transitEncryptionEnabled, atRestEncryptionEnabled or authToken; set them explicitly after the spread' });
       return;
     }
 
@@ -462,17 +452,17 @@ class FileContext {
         inserts.push(`${name}: true`);
         added.push(name);
       } else if (s.kind === 'computed') {
-        this.report(s.node, { code: 'computed-value', severity: 'medium', construct, property: name, message: `${name} is computed at run time (${shapeOf(s.node)}); make it the literal true` });
+        this.report(s.node, { id: 'computed-value', severity: 'medium', construct, property: name, message: `${name} is computed at run time (${shapeOf(s.node)}); make it the literal true` });
       }
     }
     const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
     // RBAC user groups replace the AUTH token (ElastiCache takes one or the other).
     const usesRbac = members.values.has('userGroupIds') || members.unknown.has('userGroupIds');
     if (auth.kind === 'missing' && usesRbac) {
-      this.report(expr, { code: 'rbac-user-groups', severity: 'info', construct, property: 'authToken', message: 'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token' });
+      this.report(expr, { id: 'rbac-user-groups', severity: 'info', construct, property: 'authToken', message: 'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token' });
     } else if (auth.kind === 'missing') {
       if (!transitWillBeTrue) {
-        this.report(expr, { code: 'computed-value', severity: 'medium', construct, property: 'authToken', message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here' });
+        this.report(expr, { id: 'computed-value', severity: 'medium', construct, property: 'authToken', message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here' });
       } else {
         const ref = this.secretValue(expr);
         if (ref !== undefined) {
@@ -481,16 +471,16 @@ class FileContext {
         }
       }
     } else if (auth.kind === 'literal-secret') {
-      this.report(auth.node, { code: 'auth-token-in-code', severity: 'high', construct, property: 'authToken', message: 'authToken is a string in source code (a secret in the repository and in the synthesized template); rotate it and read it from Secrets Manager, e.g. SecretValue.secretsManager(name).unsafeUnwrap()' });
+      this.report(auth.node, { id: 'auth-token-in-code', severity: 'high', construct, property: 'authToken', message: 'authToken is a string in source code (a secret in the repository and in the synthesized template); rotate it and read it from Secrets Manager, e.g. SecretValue.secretsManager(name).unsafeUnwrap()' });
     } else if (auth.kind === 'plaintext') {
-      this.report(auth.node, { code: 'auth-token-plaintext', severity: 'medium', construct, property: 'authToken', message: 'authToken comes from the environment at synth time and is written into the template in plain text; read it from Secrets Manager instead' });
+      this.report(auth.node, { id: 'auth-token-plaintext', severity: 'medium', construct, property: 'authToken', message: 'authToken comes from the environment at synth time and is written into the template in plain text; read it from Secrets Manager instead' });
     }
 
     const mode = members.values.get('transitEncryptionMode');
     if (mode !== undefined) {
       const v = unwrap((mode as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow());
       if ((Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v)) && v.getLiteralValue().toLowerCase() === 'preferred') {
-        this.report(mode, { code: 'transit-mode-preferred', severity: 'medium', construct, property: 'transitEncryptionMode', message: "transitEncryptionMode 'preferred' still accepts plaintext connections; set 'required' once every client connects with TLS" });
+        this.report(mode, { id: 'transit-mode-preferred', severity: 'medium', construct, property: 'transitEncryptionMode', message: "transitEncryptionMode 'preferred' still accepts plaintext connections; set 'required' once every client connects with TLS" });
       }
     }
 
@@ -502,12 +492,12 @@ class FileContext {
     const touchedTransit = transit.kind === 'false' || transit.kind === 'missing';
     if (touchedAtRest) {
       this.report(expr, {
-        code: 'replaced-on-deploy', severity: 'info', construct,
+        id: 'replaced-on-deploy', severity: 'info', construct,
         message: 'if this replication group is already deployed, CloudFormation replaces it to turn on encryption at rest (an empty new cache); review `cdk diff` and migrate sessions to the new endpoint',
       });
     } else if (touchedTransit || added.includes('authToken')) {
       this.report(expr, {
-        code: 'deploy-review', severity: 'info', construct,
+        id: 'deploy-review', severity: 'info', construct,
         message: 'if this replication group is already deployed, turning on transit encryption in place needs Valkey or Redis OSS 7.0.5+ (via transitEncryptionMode preferred) and TLS-capable clients first; review `cdk diff`',
       });
     }
@@ -528,7 +518,7 @@ class FileContext {
   private secretValue(at: Node): string | undefined {
     if (this.secretValueRef === undefined) this.secretValueRef = this.planSecretValue();
     if (this.secretValueRef === null) {
-      this.report(at, { code: 'import-conflict', severity: 'medium', construct: 'CfnReplicationGroup', property: 'authToken', message: 'authToken not added: the name SecretValue is already used in this file for something else; add the token by hand' });
+      this.report(at, { id: 'import-conflict', severity: 'medium', construct: 'CfnReplicationGroup', property: 'authToken', message: 'authToken not added: the name SecretValue is already used in this file for something else; add the token by hand' });
       return undefined;
     }
     // unsafeUnwrap() is CDK v2's name; v1 and monocdk used toString() for the same token.

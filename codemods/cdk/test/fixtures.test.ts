@@ -1,7 +1,8 @@
 /**
- * Fixture tests of the CDK codemod: each folder under fixtures/ holds input.ts, the expected
- * output.ts (equal to the input for cases that must be left alone) and report.json (the changes and
- * findings expected, by line, property and code).
+ * Fixture tests of the CDK codemod (jscodeshift's `__testfixtures__` layout): each folder under
+ * fixtures/ holds input.ts, the expected output.ts (none for a case that must be left alone: the
+ * codemod must then return the input unchanged) and report.json (the changes and findings expected,
+ * by line, property and id).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ const cases = readdirSync(FIXTURES).sort();
 
 interface ExpectedReport {
   changes: { line: number; property: string; action: string }[];
-  findings: { line: number; code: string; severity: string; property?: string }[];
+  findings: { line: number; id: string; severity: string; property?: string }[];
 }
 
 /** Syntax errors of a TypeScript text, per the TypeScript compiler itself (not ts-morph). */
@@ -57,17 +58,19 @@ describe('codemod cdk fixtures', () => {
     describe(name, () => {
       const dir = join(FIXTURES, name);
       const input = readFileSync(join(dir, 'input.ts'), 'utf8');
-      const expected = readFileSync(join(dir, 'output.ts'), 'utf8');
+      const mustNotChange = !existsSync(join(dir, 'output.ts'));
+      const expected = mustNotChange ? input : readFileSync(join(dir, 'output.ts'), 'utf8');
       const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ExpectedReport;
       // options.json, when present, holds transformSource options (e.g. authSecretName).
       const options = existsSync(join(dir, 'options.json')) ? JSON.parse(readFileSync(join(dir, 'options.json'), 'utf8')) as TransformOptions : {};
 
-      it('produces output.ts and the expected report', () => {
+      it('produces output.ts (or, without one, leaves the input as it is) and the expected report', () => {
+        if (!mustNotChange) expect(expected, 'output.ts equals input.ts: delete it').not.toBe(input);
         const r = transformSource(input, 'input.ts', options);
         expect(r.output).toBe(expected);
         expect(r.changed).toBe(input !== expected);
         expect(r.changes.map((c) => ({ line: c.line, property: c.property, action: c.action }))).toEqual(report.changes);
-        expect(r.findings.map((f) => ({ line: f.line, code: f.code, severity: f.severity, ...(f.property !== undefined ? { property: f.property } : {}) }))).toEqual(report.findings);
+        expect(r.findings.map((f) => ({ line: f.line, id: f.id, severity: f.severity, ...(f.property !== undefined ? { property: f.property } : {}) }))).toEqual(report.findings);
         for (const f of r.findings) expect(f.message).not.toMatch(/[\r\n]/);
       });
 
@@ -75,7 +78,7 @@ describe('codemod cdk fixtures', () => {
         const again = transformSource(expected, 'input.ts', options);
         expect(again.output).toBe(expected);
         expect(again.changes).toEqual([]);
-        expect(again.findings.filter((f) => f.code === 'replaced-on-deploy' || f.code === 'deploy-review')).toEqual([]);
+        expect(again.findings.filter((f) => f.id === 'replaced-on-deploy' || f.id === 'deploy-review')).toEqual([]);
       });
 
       it('output.ts parses and binds every name the codemod added', () => {

@@ -26,7 +26,7 @@ describe('transformSource', () => {
     const r = transformSource(broken, 'a.ts');
     expect(r.output).toBe(broken);
     expect(r.changed).toBe(false);
-    expect(r.findings).toMatchObject([{ code: 'syntax-error', severity: 'medium', line: 3 }]);
+    expect(r.findings).toMatchObject([{ id: 'syntax-error', severity: 'medium', line: 3 }]);
   });
 
   it('does not parse files that cannot import ElastiCache', () => {
@@ -46,7 +46,7 @@ describe('transformSource', () => {
   it('never reports a secret value, only where it is', () => {
     const text = RG.replace("replicationGroupDescription: 'r'", "replicationGroupDescription: 'r', transitEncryptionEnabled: true, atRestEncryptionEnabled: true, authToken: 'hunter2-the-secret'");
     const r = transformSource(text, 'a.ts');
-    expect(r.findings.map((f) => f.code)).toEqual(['auth-token-in-code']);
+    expect(r.findings.map((f) => f.id)).toEqual(['auth-token-in-code']);
     expect(JSON.stringify(r.findings)).not.toContain('hunter2');
     expect(r.changed).toBe(false);
   });
@@ -60,7 +60,7 @@ new CfnReplicationGroup(new Stack(), 'R', { replicationGroupDescription: 'r' });
 `;
     const r = transformSource(text, 'a.ts');
     // The name is taken (by a type), so no value import can be added under it: reported, not guessed.
-    expect(r.findings.map((f) => f.code)).toEqual(['import-conflict', 'replaced-on-deploy']);
+    expect(r.findings.map((f) => f.id)).toEqual(['import-conflict', 'replaced-on-deploy']);
     expect(r.output).not.toContain('authToken');
     expect(r.output).toContain('atRestEncryptionEnabled: true');
   });

@@ -5,19 +5,19 @@
  * hold the pure logic, this module the file system and `php -l`.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import {
-  chmodSync, closeSync, fsyncSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, unlinkSync, writeSync,
-} from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { UserFacingError, isAtLeast, writeFileAtomic } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { analyzeFile, analyzeSymfonyYaml, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
+import { PHP_CODEMOD_FAILS_AT, analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
+import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf } from './source.ts';
 
-export { analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
+export { PHP_CODEMOD_FAILS_AT, analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
 export { planRegistration } from './plan.ts';
+export { RULES, CONFIG_FILE_RULES, SESSION_FUNCTIONS, type Rule, type ConfigFileRule } from './rules/index.ts';
 export { analyzeFpmPool } from './pool.ts';
 export { parsePhp, PhpSyntaxError } from './source.ts';
 
@@ -92,12 +92,10 @@ export interface CodemodReport {
   incomplete: boolean;
 }
 
-/** Bad input to the codemod (missing directory, bootstrap outside it); `exitCode` 2 as UserFacingError. */
-export class CodemodInputError extends Error {
-  readonly exitCode = 2;
-
+/** Bad input to the codemod (missing directory, bootstrap outside it): a UserFacingError, exit code 2. */
+export class CodemodInputError extends UserFacingError {
   constructor(message: string) {
-    super(message);
+    super(message, 2);
     this.name = 'CodemodInputError';
   }
 }
@@ -138,7 +136,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
 
   // 1. Collect files without following symlinks.
   const phpFiles: string[] = [];
-  const yamlFiles: string[] = [];
+  const configFiles: string[] = [];
   const visitDir = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const abs = posix.join(dir, entry.name);
@@ -150,7 +148,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
         if (!excluded.has(entry.name)) visitDir(abs);
       } else if (entry.isFile()) {
         if (isPhpName(entry.name)) phpFiles.push(abs);
-        else if (/\.ya?ml$/.test(entry.name) && /(^|\/)config\/packages\//.test(rel(abs))) yamlFiles.push(abs);
+        else if (CONFIG_FILE_RULES.some((r) => r.matches(rel(abs)))) configFiles.push(abs);
       }
     }
   };
@@ -192,14 +190,17 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
       const syntax = err instanceof PhpSyntaxError;
       const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
       skipped.push({ file: rel(abs), reason });
-      findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'error', message: `skipped, ${reason}` });
+      findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'high', message: `skipped, ${reason}` });
     }
   }
-  for (const abs of yamlFiles) findings.push(...analyzeSymfonyYaml(readFileSync(abs, 'utf8'), rel(abs)));
+  for (const abs of configFiles) {
+    const text = readFileSync(abs, 'utf8');
+    for (const rule of CONFIG_FILE_RULES) if (rule.matches(rel(abs))) findings.push(...rule.analyze(text, rel(abs)));
+  }
   for (const pool of options.fpmPools ?? []) {
-    let text: string;
+    let text: Buffer;
     try {
-      text = readFileSync(pool, 'utf8');
+      text = readFileSync(pool);
     } catch {
       throw new CodemodInputError(`--fpm-pool ${pool}: cannot read it`);
     }
@@ -218,7 +219,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   for (const target of plan.targets) {
     const a = analyses.get(target)!;
     if (a.insertPoint === null) {
-      findings.push({ file: a.file, line: 0, id: 'insert-impossible', severity: 'error', message: `cannot place the handler require here: ${a.insertProblem ?? 'unknown'}`, suggestion: 'add the require_once of the handler bootstrap by hand, or pass --bootstrap' });
+      findings.push({ file: a.file, line: 0, id: 'insert-impossible', severity: 'high', message: `cannot place the handler require here: ${a.insertProblem ?? 'unknown'}`, fix: 'add the require_once of the handler bootstrap by hand, or pass --bootstrap' });
       continue;
     }
     const expr = requireExpression(root, target, handlerBootstrap);
@@ -236,7 +237,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   try {
     lstatSync(handlerBootstrap);
   } catch {
-    findings.push({ file: '.', line: 0, id: 'handler-bootstrap-missing', severity: 'warning', message: `${handlerBootstrap} does not exist yet`, suggestion: 'install the files from `session-migrate apply` (or generate) there before deploying this change' });
+    findings.push({ file: '.', line: 0, id: 'handler-bootstrap-missing', severity: 'medium', message: `${handlerBootstrap} does not exist yet`, fix: 'install the files from `session-migrate apply` (or generate) there before deploying this change' });
   }
 
   // 4. Rewrite: lint, diff, write.
@@ -246,7 +247,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     const dropped = findings.filter((f) => f.file === r && made.has(f.id));
     for (const f of dropped) findings.splice(findings.indexOf(f), 1);
     skipped.push({ file: r, reason });
-    findings.push({ file: r, line: 0, id, severity: 'error', message: `${reason} (${dropped.length} change(s) not made)` });
+    findings.push({ file: r, line: 0, id, severity: 'high', message: `${reason} (${dropped.length} change(s) not made)` });
     if (registeredIn.includes(r)) registeredIn.splice(registeredIn.indexOf(r), 1);
   };
   const changes: FileChange[] = [];
@@ -287,7 +288,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     changes,
     skipped,
     findings,
-    incomplete: skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => f.severity === 'error'),
+    incomplete: skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => isAtLeast(f.severity, PHP_CODEMOD_FAILS_AT)),
   };
 }
 
@@ -355,30 +356,17 @@ export function phpLint(php: string, text: string, shortOpenTag: boolean): strin
   return (out ?? `exit status ${r.status}`).replace(/^PHP\s+/, '').replace(/ in Standard input code/, '');
 }
 
-/** Writes `after` over `abs` through a temporary file + rename, keeping the mode; null on success, else why not. */
+/**
+ * Writes `after` over `abs` with the one atomic write (writeFileAtomic: temporary file, same mode,
+ * rename), unless the file no longer holds `before`. @returns null on success, else why not.
+ */
 function writeAtomically(abs: string, before: string, after: string): string | null {
-  const st = lstatSync(abs);
-  if (!st.isFile()) return 'is no longer a regular file: not changed';
-  if (readFileSync(abs).toString('latin1') !== before) return 'changed on disk while the codemod ran: not changed, run it again';
-  const temp = posix.join(posix.dirname(abs), `.${posix.basename(abs)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const data = Buffer.from(after, 'latin1');
   try {
-    const fd = openSync(temp, 'wx', st.mode & 0o7777);
-    try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(temp, st.mode & 0o7777);
-    renameSync(temp, abs);
+    writeFileAtomic(abs, Buffer.from(after, 'latin1'), { expected: Buffer.from(before, 'latin1') });
   } catch (err) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // never created or already renamed
-    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ECHANGED') return 'changed on disk while the codemod ran: not changed, run it again';
+    if (code === 'ELOOP' || code === 'ENOTREG') return 'is no longer a regular file: not changed';
     throw err;
   }
   return null;

@@ -18,7 +18,7 @@
  * either over an entry point; if there is none, each of those entry points.
  */
 import { posix } from 'node:path';
-import type { FileAnalysis, Finding, IncludeEvent } from './analyze.ts';
+import type { FileAnalysis, Finding, IncludeEvent } from './model.ts';
 
 export interface RegistrationPlan {
   /** Absolute paths of the files that get the require_once, in order. */
@@ -111,11 +111,11 @@ export function planRegistration(
     const none = bootstrap === undefined && sessionEntryPoints.length === 0;
     findings.push({
       file: u.file, line: u.line, id: 'session-start-unreached',
-      severity: bootstrap !== undefined ? 'info' : none ? 'error' : 'warning',
+      severity: bootstrap !== undefined ? 'info' : none ? 'high' : 'medium',
       message: bootstrap !== undefined
         ? `${u.what} in a file no entry point includes statically: assumed to run after --bootstrap`
         : `${u.what} in a file no entry point includes statically (autoloaded class? computed include path?): could not tell which entry point runs it`,
-      ...(bootstrap !== undefined ? {} : { suggestion: 'run again with --bootstrap FILE naming the file every request loads first (the front controller or its bootstrap)' }),
+      ...(bootstrap !== undefined ? {} : { fix: 'run again with --bootstrap FILE naming the file every request loads first (the front controller or its bootstrap)' }),
     });
   }
 
@@ -123,9 +123,9 @@ export function planRegistration(
     for (const e of sessionEntryPoints) {
       if (!runs.get(e)!.entered.includes(bootstrap)) {
         findings.push({
-          file: rel(e), line: 0, id: 'bootstrap-not-reached', severity: 'warning',
+          file: rel(e), line: 0, id: 'bootstrap-not-reached', severity: 'medium',
           message: `this entry point reaches session_start() without including ${rel(bootstrap)} first (as far as static includes show)`,
-          suggestion: `include ${rel(bootstrap)} before session_start() here, or run the codemod without --bootstrap`,
+          fix: `include ${rel(bootstrap)} before session_start() here, or run the codemod without --bootstrap`,
         });
       }
     }

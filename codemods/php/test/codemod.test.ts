@@ -134,7 +134,7 @@ describe('where the handler is registered', () => {
     });
     const r = runCodemod({ dir });
     expect(r.changes).toEqual([]);
-    expect(r.findings.filter((f) => f.id === 'session-start-unreached').map((f) => [f.file, f.line, f.severity])).toEqual([['src/Session.php', 7, 'error']]);
+    expect(r.findings.filter((f) => f.id === 'session-start-unreached').map((f) => [f.file, f.line, f.severity])).toEqual([['src/Session.php', 7, 'high']]);
     expect(r.incomplete).toBe(true);
     const given = runCodemod({ dir, bootstrap: join(dir, 'public/index.php') });
     expect(given.registeredIn).toEqual(['public/index.php']);
@@ -195,7 +195,7 @@ describe('what it never touches', () => {
     const r = runCodemod({ dir, fpmPools: [bug14, pinned], dryRun: true });
     expect(r.findings.filter((f) => f.file === bug14).map((f) => [f.id, f.severity, f.line])).toEqual([['pool-save-path-locked', 'info', 6]]);
     const locked = r.findings.filter((f) => f.file === pinned);
-    expect(locked.map((f) => [f.id, f.severity, f.line])).toEqual([['codemod-target-locked', 'error', 4]]);
+    expect(locked.map((f) => [f.id, f.severity, f.line])).toEqual([['codemod-target-locked', 'high', 4]]);
     expect(locked[0]!.message).toContain('pool [www] pins session.save_handler = files');
     expect(r.incomplete).toBe(true);
     expect(() => runCodemod({ dir, fpmPools: [join(dir, 'missing.conf')] })).toThrow(CodemodInputError);
@@ -208,7 +208,7 @@ describe('what it never touches', () => {
     });
     const r = runCodemod({ dir });
     expect(r.findings.filter((f) => f.id === 'framework-config').map((f) => [f.file, f.line, f.severity])).toEqual([
-      ['config/packages/framework.yaml', 3, 'warning'],
+      ['config/packages/framework.yaml', 3, 'medium'],
       ['config/packages/prod/framework.yaml', 3, 'info'],
     ]);
     expect(r.changes).toEqual([]);
@@ -258,7 +258,7 @@ describe('--replace-custom-handler (BUG-20)', () => {
     const dir = app({ 'index.php': "<?php\nrequire __DIR__ . '/lib/session.php';\nsession_start();\n", 'lib/session.php': `<?php\n${CALLBACKS}\n` });
     const r = runCodemod({ dir });
     expect(r.changes).toEqual([]);
-    expect(r.findings.find((f) => f.id === 'custom-handler-registered')).toMatchObject({ file: 'lib/session.php', severity: 'error' });
+    expect(r.findings.find((f) => f.id === 'custom-handler-registered')).toMatchObject({ file: 'lib/session.php', severity: 'high' });
     expect(r.incomplete).toBe(true);
   });
 
@@ -291,7 +291,7 @@ describe('--replace-custom-handler (BUG-20)', () => {
   it('leaves a registration it cannot rewrite safely (named or unpacked arguments) reported', () => {
     const dir = app({ 'index.php': '<?php\nsession_set_save_handler(...$callbacks);\nsession_start();\n' });
     const r = runCodemod({ dir, replaceCustomHandler: true });
-    expect(r.findings.find((f) => f.id === 'custom-handler-registered')?.severity).toBe('error');
+    expect(r.findings.find((f) => f.id === 'custom-handler-registered')?.severity).toBe('high');
     expect(read(dir, 'index.php')).toBe('<?php\nsession_set_save_handler(...$callbacks);\nsession_start();\n');
   });
 });
@@ -301,7 +301,7 @@ describe('first-class callables (PHP 8.1)', () => {
     const code = "<?php\n$start = session_start(...);\nsession_start(...)();\n";
     const dir = app({ 'index.php': code });
     const report = runCodemod({ dir, dryRun: true });
-    expect(report.findings.filter((f) => f.id === 'session-callable').map((f) => `${f.severity} @${f.line}`)).toEqual(['warning @2']);
+    expect(report.findings.filter((f) => f.id === 'session-callable').map((f) => `${f.severity} @${f.line}`)).toEqual(['medium @2']);
     expect(report.findings.filter((f) => f.id === 'session-start').map((f) => f.line)).toEqual([3]);
     expect(report.registeredIn).toEqual(['index.php']);
     // The oracle: the Closure starts nothing until it is called.

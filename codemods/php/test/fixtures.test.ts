@@ -1,26 +1,24 @@
 /**
- * Fixture tests of the PHP codemod, one directory per case under fixtures/: input.php, the expected
- * output.php (byte for byte), report.json (the findings, compact) and optional options.json.
- * Cases that must be left alone have output.php equal to input.php.
+ * Fixture tests of the PHP codemod (support.ts describes the layout): one folder per rule
+ * (rules/index.ts) plus `registration/` and `skipped/`, one directory per case with input.php,
+ * the expected output.php byte for byte (none when the file must not change), report.json (the
+ * findings, compact) and optional options.json.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCodemod } from '../src/index.ts';
-import { FIXTURES_DIR, runFixture, summarize, type FixtureOptions } from './support.ts';
+import { CONFIG_FILE_RULES, RULES, runCodemod } from '../src/index.ts';
+import {
+  CASES, FIXTURES_DIR, NON_RULE_FOLDERS, expectedOutput, fixture, fixtureInput, fixtureOptions, hasOutput, readFixture, runFixture, summarize,
+} from './support.ts';
 import { caseFile } from '../../../test/support/fixtures.ts';
 
-const CASES = readdirSync(FIXTURES_DIR).filter((n) => existsSync(join(FIXTURES_DIR, n, 'input.php'))).sort();
+const NAMES = [...CASES.keys()];
 
 function read(name: string, file: string): Buffer {
-  return readFileSync(join(FIXTURES_DIR, name, file));
-}
-
-function options(name: string): FixtureOptions {
-  const p = join(FIXTURES_DIR, name, 'options.json');
-  return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) as FixtureOptions : {};
+  return file === 'input.php' ? fixtureInput(name) : readFixture(name, file);
 }
 
 function phpLint(file: string, shortOpenTag: boolean): { ok: boolean; out: string } {
@@ -30,32 +28,43 @@ function phpLint(file: string, shortOpenTag: boolean): { ok: boolean; out: strin
 
 describe('codemod php fixtures', () => {
   it('has the cases the issue asks for', () => {
-    expect(CASES.length).toBeGreaterThanOrEqual(20);
-    for (const name of CASES) {
-      expect(existsSync(join(FIXTURES_DIR, name, 'output.php')), name).toBe(true);
-      expect(existsSync(join(FIXTURES_DIR, name, 'report.json')), name).toBe(true);
+    expect(NAMES.length).toBeGreaterThanOrEqual(20);
+    for (const name of NAMES) {
+      expect(readdirSync(fixture(name).dir), name).toContain('report.json');
+      // A case that must not change has no output copy: one identical to the input would hide a change.
+      if (hasOutput(name)) expect(readFixture(name, 'output.php').equals(fixtureInput(name)), `${name}: output.php equals the input; delete it`).toBe(false);
     }
   });
 
-  describe.each(CASES)('%s', (name) => {
-    it('rewrites input.php into output.php byte for byte, with the expected report', () => {
+  it('has one fixture folder per rule, each with a case, and no folder that is not a rule', () => {
+    const rules = [...RULES, ...CONFIG_FILE_RULES].map((r) => r.name).sort();
+    const folders = readdirSync(FIXTURES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    expect(folders.filter((f) => !(NON_RULE_FOLDERS as readonly string[]).includes(f)).sort()).toEqual(rules);
+    for (const folder of folders) expect([...CASES.values()].some((c) => c.folder === folder), folder).toBe(true);
+    expect(new Set(NAMES).size).toBe([...CASES.values()].length);
+  });
+
+  describe.each(NAMES)('%s', (name) => {
+    it('rewrites the input into output.php byte for byte (or leaves it as it is), with the expected report', () => {
       const { output, report } = runFixture(name);
-      expect(output.equals(read(name, 'output.php')), `${name}: output differs:\n${output.toString('latin1')}`).toBe(true);
+      expect(output.equals(expectedOutput(name)), `${name}: output differs:\n${output.toString('latin1')}`).toBe(true);
       expect(summarize(report)).toEqual(JSON.parse(read(name, 'report.json').toString('utf8')));
+      if (!hasOutput(name)) expect(report.changes, name).toEqual([]);
     });
 
     it('is idempotent: a second run changes nothing', () => {
       const { output, reports } = runFixture(name, 2);
       expect(reports[1]!.changes).toEqual([]);
       expect(reports[1]!.registeredIn).toEqual([]);
-      expect(output.equals(read(name, 'output.php'))).toBe(true);
+      expect(output.equals(expectedOutput(name))).toBe(true);
     });
 
-    it('output.php passes php -l (or the case is a skipped one, left unchanged)', () => {
+    // php -l applies to PHP cases; a configuration-file case (input.yaml) has none.
+    if (fixture(name).input === 'input.php') it('the output passes php -l (or the case is a skipped one, left unchanged)', () => {
       const expected = JSON.parse(read(name, 'report.json').toString('utf8')) as { skipped: boolean };
-      const lint = phpLint(join(FIXTURES_DIR, name, 'output.php'), options(name).shortOpenTag === true);
+      const lint = phpLint(join(fixture(name).dir, hasOutput(name) ? 'output.php' : 'input.php'), fixtureOptions(name).shortOpenTag === true);
       if (expected.skipped) {
-        expect(read(name, 'output.php').equals(read(name, 'input.php'))).toBe(true);
+        expect(hasOutput(name)).toBe(false);
         expect(lint.ok).toBe(false);
       } else {
         expect(lint.ok, lint.out).toBe(true);
@@ -65,18 +74,18 @@ describe('codemod php fixtures', () => {
 
   it('leaves alone what it must not decide: custom handlers, dynamic values, files without session code', () => {
     for (const name of ['bug20-callable-handler-left-alone', 'custom-handler-left-alone', 'dynamic-values-left-alone', 'no-session-code', 'getters-kept', 'laravel-config', 'codeigniter3-config', 'codeigniter4-config', 'other-save-handler-left-alone', 'short-open-tag-off', 'already-registered', 'syntax-error-skipped', 'lint-error-skipped']) {
-      expect(read(name, 'output.php').equals(read(name, 'input.php')), name).toBe(true);
+      expect(hasOutput(name), `${name} must have no output copy`).toBe(false);
       const { report } = runFixture(name);
       expect(report.changes, name).toEqual([]);
     }
   });
 
-  it('BUG-20: the six-callable session_set_save_handler() is reported with the object form as the suggestion, not rewritten', () => {
+  it('BUG-20: the six-callable session_set_save_handler() is reported with the object form as the fix, not rewritten', () => {
     const { report } = runFixture('bug20-callable-handler-left-alone');
     const f = report.findings.find((x) => x.id === 'custom-handler-registered');
-    expect(f?.severity).toBe('error');
+    expect(f?.severity).toBe('high');
     expect(f?.message).toContain('deprecated as of PHP 8.4');
-    expect(f?.suggestion).toContain('session_set_save_handler(new <Handler>(...), true)');
+    expect(f?.fix).toContain('session_set_save_handler(new <Handler>(...), true)');
     expect(report.incomplete).toBe(true);
     expect(report.registeredIn).toEqual([]);
   });
@@ -91,7 +100,7 @@ describe('codemod php fixtures', () => {
     expect(text).not.toContain('sess_open');
     expect(text.indexOf('require_once')).toBeLessThan(text.indexOf('session_set_save_handler'));
     const f = report.findings.find((x) => x.id === 'custom-handler-replaced');
-    expect(f?.severity).toBe('warning');
+    expect(f?.severity).toBe('medium');
     expect(f?.line).toBe(3);
     expect(f?.message).toContain('NOT migrated');
     expect(f?.message).toContain('deprecated as of PHP 8.4');
@@ -109,10 +118,10 @@ describe('codemod php fixtures', () => {
   it('a rewritten registration is recognised later without the flag: no custom-handler error, no change', () => {
     const dir = mkdtempSync(join(tmpdir(), 'codemod-php-rerun-'));
     try {
-      cpSync(join(FIXTURES_DIR, 'bug20-callable-handler-replaced', 'output.php'), join(dir, 'index.php'));
+      cpSync(join(fixture('bug20-callable-handler-replaced').dir, 'output.php'), join(dir, 'index.php'));
       const report = runCodemod({ dir });
       expect(report.changes).toEqual([]);
-      expect(report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+      expect(report.findings.filter((f) => f.severity === 'high')).toEqual([]);
       expect(report.findings.find((f) => f.id === 'generated-handler-registration')?.line).toBe(4);
       expect(report.incomplete).toBe(false);
     } finally {

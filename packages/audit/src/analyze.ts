@@ -6,6 +6,7 @@
  * for mod_php: php.ini < Apache php_value < php_admin_value (locks) < .htaccess php_value.
  */
 import { posix } from 'node:path';
+import { DEFAULT_GC_MAXLIFETIME } from '@session-migrate/common';
 import { directiveInfo, parseFilesSavePath } from '@session-migrate/php-ini';
 import type { AuditedConfig, DirectiveValue, Finding, HostReport, Layer, ResolvedSavePath } from './model.ts';
 import type { AuditFs } from './vfs.ts';
@@ -222,8 +223,8 @@ function dedupe(findings: Finding[]): Finding[] {
   const seen = new Set<string>();
   const out: Finding[] = [];
   for (const f of findings) {
-    const key = f.location !== undefined && ['ini-syntax-error', 'removed-directive', 'unknown-directive', 'deprecated-directive', 'secret-in-world-readable-file', 'fpm-invalid-flag'].includes(f.ruleId)
-      ? `${f.ruleId}\0${f.location.file}\0${f.location.line ?? 0}` : `${f.ruleId}\0${f.config}\0${f.message}`;
+    const key = f.file !== undefined && ['ini-syntax-error', 'removed-directive', 'unknown-directive', 'deprecated-directive', 'secret-in-world-readable-file', 'fpm-invalid-flag'].includes(f.id)
+      ? `${f.id}\0${f.file}\0${f.line ?? 0}` : `${f.id}\0${f.config}\0${f.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(f);
@@ -236,46 +237,55 @@ function dedupe(findings: Finding[]): Finding[] {
  * pools, Apache php_* lines and .user.ini/.htaccess files below the document roots.
  */
 export function auditHost(opts: HostAuditOptions): HostReport {
-  const { fs, engine } = opts;
-  const sampleSize = opts.sampleSize ?? 20;
-  const lineText = lineReader(fs);
-  const findings: Finding[] = [];
-  const configs: AuditedConfig[] = [];
-  const problems: string[] = [];
-  const layouts = discoverLayouts(fs);
-  const probe = opts.probe ?? null;
-  const probeIni = probe === null ? null : parsePhpIniOutput(probe.iniOutput);
-  const probeVersion = probe === null ? null : /^(\d+\.\d+)/.exec(probe.version)?.[1] ?? null;
-  const sysTemp = probe?.sysTempDir || '/tmp';
-  // PHPRC / PHP_INI_SCAN_DIR of the auditing shell say nothing about how the services start.
-  const layoutEnv = Object.fromEntries(Object.entries(opts.env).filter(([k]) => k !== 'PHPRC' && k !== 'PHP_INI_SCAN_DIR'));
+  const audit = new HostAudit(opts);
+  audit.binaryCli();
+  for (const l of audit.layouts) audit.layout(l);
+  audit.documentRootVariants();
+  return audit.finish();
+}
 
-  const newDraft = (id: string, sapi: string, version: string, vsource: AuditedConfig['phpVersionSource'], loaded: LoadedConfiguration): Draft => ({
-    cfg: {
-      id, sapi, phpVersion: version, phpVersionSource: vsource, loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles,
-      values: baseValues(loaded), savePath: { kind: 'other', handler: '', value: '' },
-      partial: loaded.problems.length > 0, problems: [...loaded.problems],
-    },
-    entries: [...loaded.entries], errors: [...loaded.errors], extensions: loaded.extensions,
-    pathSections: loaded.pathSections ?? new Map(), hostSections: loaded.hostSections ?? new Map(),
-  });
-  const clone = (d: Draft, id: string): Draft => ({
-    cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
-    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions, pathSections: d.pathSections, hostSections: d.hostSections,
-    ...(d.apacheScoped !== undefined ? { apacheScoped: d.apacheScoped } : {}),
-  });
-  const drafts: Draft[] = [];
+/** One host audit in progress: the configurations found so far and what they report. */
+class HostAudit {
+  private readonly fs: AuditFs;
+  private readonly engine: IniEngine;
+  private readonly sampleSize: number;
+  private readonly lineText: (file: string, line: number) => string | null;
+  private readonly findings: Finding[] = [];
+  private readonly problems: string[] = [];
+  private readonly drafts: Draft[] = [];
+  readonly layouts: SapiLayout[];
+  private readonly probe: PhpProbe | null;
+  private readonly probeVersion: string | null;
+  private readonly sysTemp: string;
+  /** PHPRC / PHP_INI_SCAN_DIR of the auditing shell say nothing about how the services start. */
+  private readonly layoutEnv: Record<string, string>;
   /** session.save_path of each Debian SAPI's php.ini (+ conf.d), files handler: what sessionclean cleans. */
-  const iniSavePaths: Array<{ path: string; gcMaxlifetime: number }> = [];
+  private readonly iniSavePaths: Array<{ path: string; gcMaxlifetime: number }> = [];
+  /** The config directory the php binary's own CLI view covers (that layout's CLI is not read again). */
+  private probeCovers: string | null = null;
 
-  // The CLI as the php binary sees it.
-  let probeCovers: string | null = null;
-  if (probe !== null && probeIni !== null && probeVersion !== null) {
-    const loaded = engine.load(fs, {
+  constructor(private readonly opts: HostAuditOptions) {
+    this.fs = opts.fs;
+    this.engine = opts.engine;
+    this.sampleSize = opts.sampleSize ?? 20;
+    this.lineText = lineReader(opts.fs);
+    this.layouts = discoverLayouts(opts.fs);
+    this.probe = opts.probe ?? null;
+    this.probeVersion = this.probe === null ? null : /^(\d+\.\d+)/.exec(this.probe.version)?.[1] ?? null;
+    this.sysTemp = this.probe?.sysTempDir || '/tmp';
+    this.layoutEnv = Object.fromEntries(Object.entries(opts.env).filter(([k]) => k !== 'PHPRC' && k !== 'PHP_INI_SCAN_DIR'));
+  }
+
+  /** The CLI as the php binary sees it (`php --ini`, ini_get_all()), when there is one to ask. */
+  binaryCli(): void {
+    const { probe, probeVersion } = this;
+    const probeIni = probe === null ? null : parsePhpIniOutput(probe.iniOutput);
+    if (probe === null || probeIni === null || probeVersion === null) return;
+    const loaded = this.engine.load(this.fs, {
       sapi: 'cli', iniFile: probeIni.loadedFile, ...(probeIni.configPath !== null ? { configDir: probeIni.configPath } : {}),
-      scanDir: (probeIni.scanDirs ?? []).join(':'), env: layoutEnv, phpVersion: probeVersion, defaults: {},
+      scanDir: (probeIni.scanDirs ?? []).join(':'), env: this.layoutEnv, phpVersion: probeVersion, defaults: {},
     });
-    const d = newDraft(`${opts.host}/cli`, 'cli', probeVersion, 'php-binary', loaded);
+    const d = newDraft(`${this.opts.host}/cli`, 'cli', probeVersion, 'php-binary', loaded);
     // The binary's own values win (it knows its compiled defaults and loaded extensions).
     // Where our reading differs, PHP is right: a default differs (Debian's save_path), or an extension's
     // directive we do not model; the origin then stays "default" or becomes the binary itself.
@@ -286,181 +296,253 @@ export function auditHost(opts: HostAuditOptions): HostReport {
       const origin = ours === undefined || ours.origin === 'default' ? 'default' as const : { file: 'php binary', line: 0, layer: 'php-binary' as const };
       d.cfg.values[k] = { value, origin };
     }
-    drafts.push(d);
-    probeCovers = probeIni.configPath;
+    this.drafts.push(d);
+    this.probeCovers = probeIni.configPath;
   }
 
-  for (const l of layouts) {
-    if (l.sapi === 'cli' && probeCovers !== null && probeCovers === l.configDir) continue;
+  /** The configurations of one PHP layout: its SAPI as configured, and for FPM one per pool. */
+  layout(l: SapiLayout): void {
+    const { opts, fs, probeVersion } = this;
+    if (l.sapi === 'cli' && this.probeCovers !== null && this.probeCovers === l.configDir) return;
     const version = l.version ?? probeVersion ?? opts.assumeVersion ?? DEFAULT_VERSION;
     const vsource: AuditedConfig['phpVersionSource'] = l.version !== null ? 'layout' : probeVersion !== null ? 'php-binary' : 'assumed';
     // Compiled defaults differ per build: only Debian patches session.save_path (php-ini-semantics §1).
-    const loaded = engine.load(fs, {
-      sapi: l.sapi, configDir: l.configDir, compiledScanDir: l.scanDirs[0] ?? '', env: layoutEnv, phpVersion: version,
+    const loaded = this.engine.load(fs, {
+      sapi: l.sapi, configDir: l.configDir, compiledScanDir: l.scanDirs[0] ?? '', env: this.layoutEnv, phpVersion: version,
       defaults: { 'session.save_path': '', ...l.defaults },
     });
     const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded);
-    if (l.layout === 'debian' && l.mainIni !== null && String(base.cfg.values['session.save_handler']?.value ?? 'files') === 'files') {
-      const sp = base.cfg.values['session.save_path']?.value;
-      const gc = parseInt(String(base.cfg.values['session.gc_maxlifetime']?.value ?? '1440'), 10);
-      if (typeof sp === 'string' && sp !== '') iniSavePaths.push({ path: parseFilesSavePath(sp).path, gcMaxlifetime: Number.isNaN(gc) ? 1440 : gc });
-    }
+    if (l.layout === 'debian' && l.mainIni !== null && String(base.cfg.values['session.save_handler']?.value ?? 'files') === 'files') this.recordDebianSavePath(base);
     if (l.mainIni === null && l.layout === 'docker') {
-      findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
+      this.findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
     }
-    if (l.sapi === 'fpm') {
-      const fpm = readFpmConfig(fs, l.fpmConf ?? null, l.fpmPoolGlob ?? null, opts.env, version, l.layout === 'docker' ? '/usr/local' : '/usr');
-      problems.push(...fpm.problems);
-      for (const e of fpm.errors) findings.push(finding('ini-syntax-error', base.cfg.id, `${e.message}: php-fpm refuses this line (${e.file}:${e.line})`, { file: e.file, line: e.line }));
-      if (fpm.pools.length === 0) drafts.push(base);
-      for (const pool of fpm.pools) {
-        const d = clone(base, `${base.cfg.id}:${pool.name}`);
-        d.cfg.pool = pool.name;
-        d.cfg.partial ||= fpm.problems.length > 0;
-        for (const def of pool.defines) {
-          if (def.value === null) {
-            findings.push(finding('fpm-invalid-flag', d.cfg.id, `${def.kind}[${def.key}] at ${def.file}:${def.line} is not a boolean: php-fpm refuses to start`, { file: def.file, line: def.line }));
-          } else d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
-        }
-        for (const [key, def] of effectivePoolDefines(pool)) {
-          applyOverride(engine, d, key, def.value as string, def.file, def.line, def.locked ? 'pool-admin' : 'pool', { lock: def.locked, perdir: false });
-        }
-        if (d.cfg.values['session.save_handler']?.locked === true || d.cfg.values['session.save_path']?.locked === true) {
-          const o = d.cfg.values['session.save_path']?.locked === true ? d.cfg.values['session.save_path']?.origin : d.cfg.values['session.save_handler']?.origin;
-          findings.push(finding('codemod-target-locked', d.cfg.id, `pool ${pool.name}: ${['session.save_handler', 'session.save_path'].filter((k) => d.cfg.values[k]?.locked === true).join(' and ')} pinned by php_admin_value; ini_set() returns false`, o !== undefined && o !== 'default' ? { file: o.file, line: o.line } : undefined));
-        }
-        drafts.push(d);
-      }
-    } else if (l.sapi === 'apache2') {
-      const ap = readApacheConfigs(fs);
-      problems.push(...ap.problems);
-      // Server-level lines apply to every request; <Directory>/<VirtualHost> lines only to the
-      // document-root variants at or below their directory; <Location>/<Files>/regex ones to none.
-      base.apacheScoped = ap.defines.filter((x): x is ApacheDefine & { scope: { kind: 'directory'; path: string } } => x.scope?.kind === 'directory');
-      for (const [key, def] of mergeApacheDefines(ap.defines.filter((x) => x.scope === undefined || x.scope.kind === 'server'))) {
-        base.entries.push({ key, value: def.value, file: def.file, line: def.line });
-        applyOverride(engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
-      }
-      drafts.push(base);
-    } else drafts.push(base);
+    if (l.sapi === 'fpm') this.fpmPools(l, base, version);
+    else if (l.sapi === 'apache2') this.apacheServer(base);
+    else this.drafts.push(base);
   }
 
-  // Document-root variants: .user.ini for cgi/fpm, .htaccess for apache2.
-  const variants: Draft[] = [];
-  for (const root of opts.docroots) {
-    const st = fs.stat(root);
-    if (st === null || st.type !== 'dir') { problems.push(`document root ${root}: not a directory on ${fs.label}`); continue; }
+  /** What Debian's sessionclean will clean for this SAPI: its files save_path and gc_maxlifetime. */
+  private recordDebianSavePath(base: Draft): void {
+    const sp = base.cfg.values['session.save_path']?.value;
+    const gc = parseInt(String(base.cfg.values['session.gc_maxlifetime']?.value ?? String(DEFAULT_GC_MAXLIFETIME)), 10);
+    if (typeof sp === 'string' && sp !== '') this.iniSavePaths.push({ path: parseFilesSavePath(sp).path, gcMaxlifetime: Number.isNaN(gc) ? DEFAULT_GC_MAXLIFETIME : gc });
+  }
+
+  /** One configuration per FPM pool: the SAPI's, then the pool's php_value/php_flag and (locking) php_admin_* lines. */
+  private fpmPools(l: SapiLayout, base: Draft, version: string): void {
+    const { engine, findings } = this;
+    const fpm = readFpmConfig(this.fs, l.fpmConf ?? null, l.fpmPoolGlob ?? null, this.opts.env, version, l.layout === 'docker' ? '/usr/local' : '/usr');
+    this.problems.push(...fpm.problems);
+    for (const e of fpm.errors) findings.push(finding('ini-syntax-error', base.cfg.id, `${e.message}: php-fpm refuses this line (${e.file}:${e.line})`, { file: e.file, line: e.line }));
+    if (fpm.pools.length === 0) this.drafts.push(base);
+    for (const pool of fpm.pools) {
+      const d = clone(base, `${base.cfg.id}:${pool.name}`);
+      d.cfg.pool = pool.name;
+      d.cfg.partial ||= fpm.problems.length > 0;
+      for (const def of pool.defines) {
+        if (def.value === null) {
+          findings.push(finding('fpm-invalid-flag', d.cfg.id, `${def.kind}[${def.key}] at ${def.file}:${def.line} is not a boolean: php-fpm refuses to start`, { file: def.file, line: def.line }));
+        } else d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
+      }
+      for (const [key, def] of effectivePoolDefines(pool)) {
+        applyOverride(engine, d, key, def.value as string, def.file, def.line, def.locked ? 'pool-admin' : 'pool', { lock: def.locked, perdir: false });
+      }
+      if (d.cfg.values['session.save_handler']?.locked === true || d.cfg.values['session.save_path']?.locked === true) {
+        const o = d.cfg.values['session.save_path']?.locked === true ? d.cfg.values['session.save_path']?.origin : d.cfg.values['session.save_handler']?.origin;
+        findings.push(finding('codemod-target-locked', d.cfg.id, `pool ${pool.name}: ${['session.save_handler', 'session.save_path'].filter((k) => d.cfg.values[k]?.locked === true).join(' and ')} pinned by php_admin_value; ini_set() returns false`, o !== undefined && o !== 'default' ? { file: o.file, line: o.line } : undefined));
+      }
+      this.drafts.push(d);
+    }
+  }
+
+  /** mod_php: the server-level php_* lines of httpd's configuration apply to every request. */
+  private apacheServer(base: Draft): void {
+    const ap = readApacheConfigs(this.fs);
+    this.problems.push(...ap.problems);
+    // Server-level lines apply to every request; <Directory>/<VirtualHost> lines only to the
+    // document-root variants at or below their directory; <Location>/<Files>/regex ones to none.
+    base.apacheScoped = ap.defines.filter((x): x is ApacheDefine & { scope: { kind: 'directory'; path: string } } => x.scope?.kind === 'directory');
+    for (const [key, def] of mergeApacheDefines(ap.defines.filter((x) => x.scope === undefined || x.scope.kind === 'server'))) {
+      base.entries.push({ key, value: def.value, file: def.file, line: def.line });
+      applyOverride(this.engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
+    }
+    this.drafts.push(base);
+  }
+
+  /** Document-root variants: .user.ini (and [PATH=]/[HOST=]) for cgi/fpm, .htaccess for apache2. */
+  documentRootVariants(): void {
+    const variants: Draft[] = [];
+    for (const root of this.opts.docroots) {
+      const st = this.fs.stat(root);
+      if (st === null || st.type !== 'dir') { this.problems.push(`document root ${root}: not a directory on ${this.fs.label}`); continue; }
+      for (const d of this.drafts) {
+        if (d.cfg.sapi === 'cli') continue;
+        const dirs = d.cfg.sapi === 'apache2' ? this.htaccessDirs(root, d) : this.userIniDirs(root, d);
+        for (const dir of dirs.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(this.opts, d, root, dir, d.cfg.sapi === 'apache2' ? '.htaccess' : perDirFileName(d)));
+      }
+    }
+    this.drafts.push(...variants);
+  }
+
+  /** apache2: every directory holding a .htaccess, and those of <Directory> blocks at or below the root, sorted. */
+  private htaccessDirs(root: string, d: Draft): string[] {
+    const { files, truncated } = walkFiles(this.fs, root, (n) => n === '.htaccess');
+    if (truncated) this.problems.push(`${root}: too many directories; .htaccess files read in part`);
+    const dirs = files.map((f) => posix.dirname(f));
+    const scoped = d.apacheScoped ?? [];
+    if (scoped.some((x) => isAtOrBelow(root, x.scope.path))) dirs.unshift(root);
+    for (const x of scoped) if (x.scope.path !== root && isAtOrBelow(x.scope.path, root) && this.fs.stat(x.scope.path)?.type === 'dir') dirs.push(x.scope.path);
+    return [...new Set(dirs)].sort();
+  }
+
+  /**
+   * CGI/FPM: a variant per directory holding a .user.ini, plus the document root itself and every
+   * [PATH=] section directory below it when [PATH=]/[HOST=] sections apply there.
+   */
+  private userIniDirs(root: string, d: Draft): string[] {
+    const name = String(d.cfg.values['user_ini.filename']?.value ?? '.user.ini');
+    const dirs: string[] = [];
+    if (name !== '' && !name.includes('/')) {
+      const { files, truncated } = walkFiles(this.fs, root, (n) => n === name);
+      if (truncated) this.problems.push(`${root}: too many directories; ${name} files read in part`);
+      dirs.push(...files.map((f) => posix.dirname(f)));
+    }
+    const sectionDirs = [...d.pathSections.keys()];
+    if (sectionDirs.some((p) => isAtOrBelow(root, p) || isAtOrBelow(p, root)) || (this.opts.serverName !== undefined && d.hostSections.has(this.opts.serverName.toLowerCase()))) dirs.unshift(root);
+    for (const p of sectionDirs) if (p !== root && isAtOrBelow(p, root) && this.fs.stat(p)?.type === 'dir') dirs.push(p);
+    return [...new Set(dirs)];
+  }
+
+  /** Application code (--app directories and, unless told otherwise, the document roots), the rules, the report. */
+  finish(): HostReport {
+    const { opts, fs, findings, problems, drafts } = this;
+    const apps = readApps(fs, [...(opts.apps ?? []).map((dir) => ({ dir, implied: false })), ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true })))]);
+    const rt: RuntimeInput = { apps, cleaners: apps.length > 0 ? readCleaners(fs, this.iniSavePaths) : NO_CLEANERS, webConfigs: drafts.some((d) => d.cfg.sapi !== 'cli') };
+    for (const a of apps) {
+      findings.push(...appFindings(a));
+      problems.push(...a.problems);
+    }
+    const configs: AuditedConfig[] = [];
     for (const d of drafts) {
-      if (d.cfg.sapi === 'cli') continue;
-      if (d.cfg.sapi === 'apache2') {
-        const { files, truncated } = walkFiles(fs, root, (n) => n === '.htaccess');
-        if (truncated) problems.push(`${root}: too many directories; .htaccess files read in part`);
-        const dirs = files.map((f) => posix.dirname(f));
-        const scoped = d.apacheScoped ?? [];
-        if (scoped.some((x) => isAtOrBelow(root, x.scope.path))) dirs.unshift(root);
-        for (const x of scoped) if (x.scope.path !== root && isAtOrBelow(x.scope.path, root) && fs.stat(x.scope.path)?.type === 'dir') dirs.push(x.scope.path);
-        for (const dir of [...new Set(dirs)].sort().slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, dir, '.htaccess'));
-        continue;
-      }
-      // CGI/FPM: a variant per directory holding a .user.ini, plus the document root itself and every
-      // [PATH=] section directory below it when [PATH=]/[HOST=] sections apply there.
-      const name = String(d.cfg.values['user_ini.filename']?.value ?? '.user.ini');
-      const dirs: string[] = [];
-      if (name !== '' && !name.includes('/')) {
-        const { files, truncated } = walkFiles(fs, root, (n) => n === name);
-        if (truncated) problems.push(`${root}: too many directories; ${name} files read in part`);
-        dirs.push(...files.map((f) => posix.dirname(f)));
-      }
-      const sectionDirs = [...d.pathSections.keys()];
-      if (sectionDirs.some((p) => isAtOrBelow(root, p) || isAtOrBelow(p, root)) || (opts.serverName !== undefined && d.hostSections.has(opts.serverName.toLowerCase()))) dirs.unshift(root);
-      for (const p of sectionDirs) if (p !== root && isAtOrBelow(p, root) && fs.stat(p)?.type === 'dir') dirs.push(p);
-      for (const dir of [...new Set(dirs)].slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(opts, d, root, dir, name === '' || name.includes('/') ? null : name));
+      findings.push(...finish(this.engine, fs, d, this.sysTemp, this.sampleSize, this.lineText, rt));
+      for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
+      configs.push(d.cfg);
     }
+    if (this.layouts.length === 0 && this.probe === null) problems.push(`no PHP configuration found on ${fs.label} (looked for Debian, RHEL, Remi, Alpine and Docker layouts)`);
+    for (const p of new Set(problems)) findings.push(incomplete(null, p));
+    const partial = problems.length > 0 || configs.some((c) => c.partial);
+    return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)], ...(apps.length > 0 ? { apps } : {}) };
   }
-  drafts.push(...variants);
+}
 
-  // Application code: --app directories and, unless told otherwise, the document roots.
-  const apps = readApps(fs, [...(opts.apps ?? []).map((dir) => ({ dir, implied: false })), ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true })))]);
-  const rt: RuntimeInput = { apps, cleaners: apps.length > 0 ? readCleaners(fs, iniSavePaths) : NO_CLEANERS, webConfigs: drafts.some((d) => d.cfg.sapi !== 'cli') };
-  for (const a of apps) {
-    findings.push(...appFindings(a));
-    problems.push(...a.problems);
+/** The per-directory file a CGI/FPM variant reads (user_ini.filename), or null when it names none PHP would read. */
+function perDirFileName(d: Draft): string | null {
+  const name = String(d.cfg.values['user_ini.filename']?.value ?? '.user.ini');
+  return name === '' || name.includes('/') ? null : name;
+}
+
+/** A draft of one configuration as the SAPI's ini files make it. */
+function newDraft(id: string, sapi: string, version: string, vsource: AuditedConfig['phpVersionSource'], loaded: LoadedConfiguration): Draft {
+  return {
+    cfg: {
+      id, sapi, phpVersion: version, phpVersionSource: vsource, loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles,
+      values: baseValues(loaded), savePath: { kind: 'other', handler: '', value: '' },
+      partial: loaded.problems.length > 0, problems: [...loaded.problems],
+    },
+    entries: [...loaded.entries], errors: [...loaded.errors], extensions: loaded.extensions,
+    pathSections: loaded.pathSections ?? new Map(), hostSections: loaded.hostSections ?? new Map(),
+  };
+}
+
+/** A copy of a draft (its values deep enough to change them) under another configuration ID. */
+function clone(d: Draft, id: string): Draft {
+  return {
+    cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
+    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions, pathSections: d.pathSections, hostSections: d.hostSections,
+    ...(d.apacheScoped !== undefined ? { apacheScoped: d.apacheScoped } : {}),
+  };
+}
+
+/**
+ * The variant of `base` for requests of scripts in `dir` below the document root `root`: CGI/FPM
+ * apply [HOST=]/[PATH=] sections, then the `name` files (.user.ini) from the root down; apache2
+ * applies <Directory> blocks and .htaccess files level by level.
+ */
+function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string | null): Draft {
+  const d = clone(base, `${base.cfg.id}@${dir}`);
+  d.cfg.directory = dir;
+  if (name !== '.htaccess') applySections(o, d, base, dir);
+  if (name === null) return d;
+  const chain: string[] = [];
+  for (let p = dir; ; p = posix.dirname(p)) {
+    chain.unshift(posix.join(p, name));
+    if (p === root || p === '/' || !p.startsWith(root)) break;
   }
+  applyPerDirChain(o, d, chain, name);
+  return d;
+}
 
-  for (const d of drafts) {
-    findings.push(...finish(engine, fs, d, sysTemp, sampleSize, lineText, rt));
-    for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
-    configs.push(d.cfg);
-  }
-  if (layouts.length === 0 && probe === null) problems.push(`no PHP configuration found on ${fs.label} (looked for Debian, RHEL, Remi, Alpine and Docker layouts)`);
-  for (const p of new Set(problems)) findings.push(incomplete(null, p));
-  const partial = problems.length > 0 || configs.some((c) => c.partial);
-  return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)], ...(apps.length > 0 ? { apps } : {}) };
+/**
+ * sapi_cgi_activate(): [HOST=SERVER_NAME], then [PATH=] for every prefix of the script's directory
+ * ending before a '/', root first (deeper wins); applied at PHP_INI_SYSTEM, so they lock the value
+ * against .user.ini and ini_set() (php-ini-semantics §5.1-5.3).
+ */
+function applySections(o: HostAuditOptions, d: Draft, base: Draft, dir: string): void {
+  const apply = (entries: HashEntry[] | undefined, layer: Layer) => {
+    for (const e of entries ?? []) {
+      d.entries.push(e);
+      applyOverride(o.engine, d, e.key, e.value, e.file, e.line, layer, { lock: true, perdir: false });
+    }
+  };
+  if (o.serverName !== undefined) apply(base.hostSections.get(o.serverName.toLowerCase()), 'host-section');
+  const path = dir.endsWith('/') ? dir : dir + '/';
+  for (let at = path.indexOf('/', 1); at >= 0; at = path.indexOf('/', at + 1)) apply(base.pathSections.get(path.slice(0, at)), 'path-section');
+}
 
-  function perDirVariant(o: HostAuditOptions, base: Draft, root: string, dir: string, name: string | null): Draft {
-    const d = clone(base, `${base.cfg.id}@${dir}`);
-    d.cfg.directory = dir;
-    if (name !== '.htaccess') {
-      // sapi_cgi_activate(): [HOST=SERVER_NAME], then [PATH=] for every prefix of the script's
-      // directory ending before a '/', root first (deeper wins); applied at PHP_INI_SYSTEM, so they
-      // lock the value against .user.ini and ini_set() (php-ini-semantics §5.1-5.3).
-      const apply = (entries: HashEntry[] | undefined, layer: Layer) => {
-        for (const e of entries ?? []) {
-          d.entries.push(e);
-          applyOverride(engine, d, e.key, e.value, e.file, e.line, layer, { lock: true, perdir: false });
-        }
-      };
-      if (o.serverName !== undefined) apply(base.hostSections.get(o.serverName.toLowerCase()), 'host-section');
-      const path = dir.endsWith('/') ? dir : dir + '/';
-      for (let at = path.indexOf('/', 1); at >= 0; at = path.indexOf('/', at + 1)) apply(base.pathSections.get(path.slice(0, at)), 'path-section');
+/**
+ * The per-directory files of `chain` (root first), each over the last. apache2: httpd merges per
+ * directory level, root first: <Directory> blocks of a level (and a <VirtualHost> at its
+ * DocumentRoot), then that level's .htaccess; an admin value is never overridden by a non-admin one
+ * (apache_config.c php_merge_dir).
+ */
+function applyPerDirChain(o: HostAuditOptions, d: Draft, chain: string[], name: string): void {
+  const { fs, engine } = o;
+  const scoped = name === '.htaccess' ? d.apacheScoped ?? [] : [];
+  const applyLevel = (level: string) => {
+    for (const def of scoped) {
+      if (def.scope.path !== level) continue;
+      const admin = def.kind.startsWith('php_admin');
+      if (!admin && d.cfg.values[def.key]?.locked === true) continue;
+      d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
+      applyOverride(engine, d, def.key, def.value, def.file, def.line, admin ? 'apache-admin' : 'apache', { lock: admin, perdir: false });
     }
-    if (name === null) return d;
-    const chain: string[] = [];
-    for (let p = dir; ; p = posix.dirname(p)) {
-      chain.unshift(posix.join(p, name));
-      if (p === root || p === '/' || !p.startsWith(root)) break;
+  };
+  const firstInChain = posix.dirname(chain[0]!);
+  const above: string[] = [];
+  for (let p = posix.dirname(firstInChain); p !== firstInChain; p = posix.dirname(p)) { above.unshift(p); if (p === '/') break; }
+  for (const level of above) applyLevel(level);
+  for (const f of chain) {
+    applyLevel(posix.dirname(f));
+    if (fs.lstat(f)?.type !== 'file') continue;
+    const r = fs.readFile(f);
+    if (!r.ok) { d.cfg.problems.push(`${f}: ${r.error}`); d.cfg.partial = true; continue; }
+    if (r.data.includes(0)) { d.cfg.problems.push(`${f}: binary data (NUL bytes); not read`); d.cfg.partial = true; continue; }
+    if (name === '.htaccess') {
+      const defs: ApacheDefine[] = parseApacheText(r.data.toString('latin1'), f, true);
+      for (const def of defs) {
+        d.entries.push({ key: def.key, value: def.value, file: f, line: def.line });
+        applyOverride(engine, d, def.key, def.value, f, def.line, 'htaccess', { lock: false, perdir: true });
+      }
+      continue;
     }
-    // apache2: httpd merges per directory level, root first: <Directory> blocks of a level (and a
-    // <VirtualHost> at its DocumentRoot), then that level's .htaccess; an admin value is never
-    // overridden by a non-admin one (apache_config.c php_merge_dir).
-    const scoped = name === '.htaccess' ? d.apacheScoped ?? [] : [];
-    const applyLevel = (level: string) => {
-      for (const def of scoped) {
-        if (def.scope.path !== level) continue;
-        const admin = def.kind.startsWith('php_admin');
-        if (!admin && d.cfg.values[def.key]?.locked === true) continue;
-        d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
-        applyOverride(engine, d, def.key, def.value, def.file, def.line, admin ? 'apache-admin' : 'apache', { lock: admin, perdir: false });
-      }
-    };
-    const firstInChain = posix.dirname(chain[0]!);
-    const above: string[] = [];
-    for (let p = posix.dirname(firstInChain); p !== firstInChain; p = posix.dirname(p)) { above.unshift(p); if (p === '/') break; }
-    for (const level of above) applyLevel(level);
-    for (const f of chain) {
-      applyLevel(posix.dirname(f));
-      if (fs.lstat(f)?.type !== 'file') continue;
-      const r = fs.readFile(f);
-      if (!r.ok) { d.cfg.problems.push(`${f}: ${r.error}`); d.cfg.partial = true; continue; }
-      if (r.data.includes(0)) { d.cfg.problems.push(`${f}: binary data (NUL bytes); not read`); d.cfg.partial = true; continue; }
-      if (name === '.htaccess') {
-        const defs: ApacheDefine[] = parseApacheText(r.data.toString('latin1'), f, true);
-        for (const def of defs) {
-          d.entries.push({ key: def.key, value: def.value, file: f, line: def.line });
-          applyOverride(engine, d, def.key, def.value, f, def.line, 'htaccess', { lock: false, perdir: true });
-        }
-        continue;
-      }
-      const lookup = new Map<string, string>();
-      const parsed = engine.parseText(r.data, f, o.env, lookup, d.cfg.phpVersion, 'user.ini');
-      d.errors.push(...parsed.errors);
-      for (const e of parsed.entries) {
-        if ('section' in e || e.offset !== undefined) continue;
-        d.entries.push(e);
-        applyOverride(engine, d, e.key, e.value, f, e.line, 'user.ini', { lock: false, perdir: true });
-      }
+    const lookup = new Map<string, string>();
+    const parsed = engine.parseText(r.data, f, o.env, lookup, d.cfg.phpVersion, 'user.ini');
+    d.errors.push(...parsed.errors);
+    for (const e of parsed.entries) {
+      if ('section' in e || e.offset !== undefined) continue;
+      d.entries.push(e);
+      applyOverride(engine, d, e.key, e.value, f, e.line, 'user.ini', { lock: false, perdir: true });
     }
-    return d;
   }
 }
 

@@ -2,6 +2,7 @@
  * Shapes shared by the audit: one audited configuration (a SAPI, an FPM pool, a document-root
  * variant), where each value came from, and findings with stable rule IDs.
  */
+import { SEVERITIES, severityRank, type Finding as CommonFinding, type Severity } from '@session-migrate/common';
 
 /** Where a directive's value was set: a file and 1-based line, or the compiled default. */
 export type Origin = { file: string; line: number; layer: Layer } | 'default';
@@ -22,30 +23,23 @@ export interface DirectiveValue {
   locked?: boolean;
 }
 
-/** Severities, highest first. */
-export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { SEVERITIES, severityRank, type Severity };
 
-/** Rank for comparisons: critical 4 … info 0. */
-export function severityRank(s: Severity): number {
-  return SEVERITIES.length - 1 - SEVERITIES.indexOf(s);
-}
-
-/** A file position a finding points at. */
+/** A file position a finding points at (rules.ts `finding()`; stored in the finding as `file` and `line`). */
 export interface Location {
   file: string;
   line?: number;
 }
 
-/** One finding. `ruleId` is stable (docs/audit-rules.md); the message names files and keys, never secrets. */
-export interface Finding {
-  ruleId: string;
-  severity: Severity;
-  message: string;
+/**
+ * One finding: @session-migrate/common's Finding, whose `id` is a stable rule ID of the catalogue
+ * (docs/audit-rules.md), with the catalogue's `fix` and the configuration it belongs to. The message
+ * names files and keys, never secrets; `file`/`line` point at what set the value, when a file did.
+ */
+export interface Finding extends CommonFinding {
   fix: string;
   /** Configuration ID the finding belongs to (`host/cli`, `host/fpm:www`), or null for host-wide ones. */
   config: string | null;
-  location?: Location;
 }
 
 /** The session settings reported for every configuration (issue 3, "What it reports"). */

@@ -71,8 +71,8 @@ export function renderTable(reports: HostReport[]): string {
     const sorted = [...r.findings].sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
     lines.push(`   findings: ${sorted.length === 0 ? 'none' : Object.entries(countBySeverity(sorted)).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ')}`);
     for (const f of sorted) {
-      const loc = f.location !== undefined ? ` [${f.location.file}${f.location.line !== undefined ? ':' + f.location.line : ''}]` : '';
-      lines.push(`   ${f.severity.toUpperCase().padEnd(8)} ${f.ruleId}${f.config !== null ? ` (${f.config})` : ''}: ${printable(redactSecrets(f.message))}${printable(loc)}`);
+      const loc = f.file !== undefined ? ` [${f.file}${f.line !== undefined ? ':' + f.line : ''}]` : '';
+      lines.push(`   ${f.severity.toUpperCase().padEnd(8)} ${f.id}${f.config !== null ? ` (${f.config})` : ''}: ${printable(redactSecrets(f.message))}${printable(loc)}`);
       lines.push(`            fix: ${printable(f.fix)}`);
     }
     lines.push('');
@@ -127,6 +127,11 @@ export function configJson(c: AuditedConfig): Record<string, unknown> {
   };
 }
 
+/** The JSON report's `location` of a finding: `{ file, line? }`, or null when it points at no file. */
+function locationOf(f: Finding): { file: string; line?: number } | null {
+  return f.file !== undefined ? { file: f.file, ...(f.line !== undefined ? { line: f.line } : {}) } : null;
+}
+
 /** The `--json` document. */
 export function renderJson(reports: HostReport[]): string {
   return JSON.stringify({
@@ -141,7 +146,7 @@ export function renderJson(reports: HostReport[]): string {
           settings: a.settings.map((x) => ({ directive: x.directive, value: x.value === null ? null : redactSecrets(x.value), via: x.via, file: x.file, line: x.line, ...(x.expression !== undefined ? { expression: redactSecrets(x.expression) } : {}), ...(x.handler !== undefined ? { handler: x.handler } : {}) })),
         })),
       } : {}),
-      findings: r.findings.map((f) => ({ rule_id: f.ruleId, severity: f.severity, message: redactSecrets(f.message), fix: f.fix, config: f.config, location: f.location ?? null })),
+      findings: r.findings.map((f) => ({ rule_id: f.id, severity: f.severity, message: redactSecrets(f.message), fix: f.fix, config: f.config, location: locationOf(f) })),
     })),
   }, null, 2);
 }
@@ -151,8 +156,8 @@ const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { critical: 
 /** SARIF 2.1.0 log: one run, every rule in tool.driver.rules, one result per finding. */
 export function renderSarif(reports: HostReport[], version: string): string {
   const results = reports.flatMap((r) => r.findings.map((f) => ({
-    ruleId: f.ruleId,
-    ruleIndex: RULES.findIndex((x) => x.id === f.ruleId),
+    ruleId: f.id,
+    ruleIndex: RULES.findIndex((x) => x.id === f.id),
     level: SARIF_LEVEL[f.severity],
     message: { text: `${redactSecrets(f.message)}. Fix: ${f.fix}` },
     // A finding on a compiled default has no line: point at the configuration's loaded php.ini when
@@ -160,9 +165,9 @@ export function renderSarif(reports: HostReport[], version: string): string {
     locations: ((file) => file === undefined || file === null ? [] : [{
       physicalLocation: {
         artifactLocation: { uri: fileUri(file), uriBaseId: 'ROOT' },
-        ...(f.location?.line !== undefined && f.location.line > 0 ? { region: { startLine: f.location.line } } : {}),
+        ...(f.line !== undefined && f.line > 0 ? { region: { startLine: f.line } } : {}),
       },
-    }])(f.location?.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile),
+    }])(f.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile),
     properties: { severity: f.severity, host: r.host, configuration: f.config },
   })));
   return JSON.stringify({
@@ -257,7 +262,7 @@ export function renderFleet(reports: HostReport[]): string {
   };
   section('hosts per save handler', tally((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))));
   section('hosts per save path', tally((r) => r.configs.map((c) => `${String(c.values['session.save_handler']?.value ?? '')}: ${describeSavePath(c.savePath)}`)));
-  section('hosts per finding', tally((r) => r.findings.map((f) => `${f.severity.padEnd(8)} ${f.ruleId}`), bySeverityThenCount));
+  section('hosts per finding', tally((r) => r.findings.map((f) => `${f.severity.padEnd(8)} ${f.id}`), bySeverityThenCount));
   return out.join('\n') + '\n';
 }
 
@@ -275,6 +280,6 @@ export function fleetJson(reports: HostReport[]): Record<string, unknown> {
     warnings,
     by_handler: by((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))),
     by_save_path: by((r) => r.configs.map((c) => describeSavePath(c.savePath))),
-    by_finding: by((r) => r.findings.map((f) => f.ruleId)),
+    by_finding: by((r) => r.findings.map((f) => f.id)),
   };
 }

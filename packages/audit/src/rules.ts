@@ -43,7 +43,10 @@ const SHARED_TEMP = ['/tmp', '/var/tmp', '/dev/shm'];
 /** A finding of `ruleId` (severity and fix from the catalogue) for configuration `config`. */
 export function finding(ruleId: string, config: string | null, message: string, location?: Location): Finding {
   const r = rule(ruleId);
-  return { ruleId, severity: r.severity, message, fix: r.fix, config, ...(location !== undefined ? { location } : {}) };
+  return {
+    id: ruleId, severity: r.severity, message, fix: r.fix, config,
+    ...(location !== undefined ? { file: location.file, ...(location.line !== undefined ? { line: location.line } : {}) } : {}),
+  };
 }
 
 const make = (ruleId: string, config: AuditedConfig, message: string, location?: Location): Finding => finding(ruleId, config.id, message, location);

@@ -155,7 +155,7 @@ describe('bad input is classified, never a crash', () => {
     const r = auditIniFile({ fs: new RootFs(root), engine: defaultEngine(), iniFile: '/etc/php.ini', env: {}, apps: ['/srv/app', '/srv/missing'] });
     expect(r.apps?.map((a) => a.files)).toEqual([1, 0]);
     expect(r.partial).toBe(true);
-    expect(r.findings.filter((f) => f.ruleId === 'audit-incomplete').map((f) => f.message)).toEqual([expect.stringMatching(/\/srv\/missing: no such directory/)]);
+    expect(r.findings.filter((f) => f.id === 'audit-incomplete').map((f) => f.message)).toEqual([expect.stringMatching(/\/srv\/missing: no such directory/)]);
     expect(r.configs[0]?.runtime?.[0]).toMatchObject({ directive: 'session.save_path', value: '/srv/app/sess', status: 'differs', file: '/srv/app/index.php', line: 1 });
     const sarif = JSON.parse(renderSarif([r], '0')) as { runs: Array<{ results: Array<{ ruleId: string; locations: Array<{ physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }> }> }> };
     const differs = sarif.runs[0]!.results.find((x) => x.ruleId === 'runtime-setting-differs');

@@ -93,14 +93,14 @@ describe('audit fixtures', () => {
   for (const name of cases) {
     it(name, () => {
       const { report, expected } = runCase(name);
-      const ids = new Set(report.findings.map((f) => f.ruleId));
+      const ids = new Set(report.findings.map((f) => f.id));
       for (const id of expected.expect) {
         expect(ids, `${name}: expected ${id}; got ${[...ids].join(', ')}`).toContain(id);
         triggered.add(id);
       }
       const mustBeAbsent = (expected.absent ?? []).includes('*') ? RULES.map((r) => r.id).filter((id) => !expected.expect.includes(id)) : expected.absent ?? [];
       for (const id of mustBeAbsent) {
-        expect(ids.has(id), `${name}: ${id} must not be reported: ${report.findings.filter((f) => f.ruleId === id).map((f) => f.message).join(' | ')}`).toBe(false);
+        expect(ids.has(id), `${name}: ${id} must not be reported: ${report.findings.filter((f) => f.id === id).map((f) => f.message).join(' | ')}`).toBe(false);
         absent.add(id);
       }
       const byId = new Map(report.configs.map((c) => [c.id, c]));
@@ -128,12 +128,12 @@ describe('audit fixtures', () => {
       for (const m of expected.messages ?? []) expect(all).toContain(m);
       for (const s of expected.secretsNotIn ?? []) expect(all, `${name}: secret leaked`).not.toContain(s);
       for (const [id, { absent: no }] of Object.entries(expected.configFindings ?? {})) {
-        for (const rule of no) expect(report.findings.filter((f) => f.config === id && f.ruleId === rule).map((f) => f.message), `${name} ${id} ${rule}`).toEqual([]);
+        for (const rule of no) expect(report.findings.filter((f) => f.config === id && f.id === rule).map((f) => f.message), `${name} ${id} ${rule}`).toEqual([]);
       }
       // SARIF: every location names a file the audit really read or pointed at (never an invented
       // php.ini for a compiled default), relative to the ROOT base declared in originalUriBaseIds.
       const sarif = JSON.parse(renderSarif([report], '0.0.0')) as { runs: Array<{ originalUriBaseIds?: Record<string, { uri: string }>; results: Array<{ locations?: Array<{ physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string } } }> }> }> };
-      const real = new Set([...report.configs.flatMap((c) => [c.loadedFile, ...c.scannedFiles]), ...report.findings.map((f) => f.location?.file)].filter((x): x is string => typeof x === 'string').map((f) => f.replace(/^\/+/, '')));
+      const real = new Set([...report.configs.flatMap((c) => [c.loadedFile, ...c.scannedFiles]), ...report.findings.map((f) => f.file)].filter((x): x is string => typeof x === 'string').map((f) => f.replace(/^\/+/, '')));
       for (const res of sarif.runs[0]!.results) {
         for (const l of res.locations ?? []) {
           expect(real, `${name}: SARIF uri ${l.physicalLocation.artifactLocation.uri}`).toContain(decodeURIComponent(l.physicalLocation.artifactLocation.uri));

@@ -27,7 +27,7 @@ describe('BUG-13: booleans', () => {
       expect(cfg?.values[k]?.value, k).toBe(want.raw);
       if (typeof want.effective === 'boolean') expect(phpBool(cfg?.values[k]?.value), k).toBe(want.effective);
     }
-    const ids = r.findings.map((f) => f.ruleId);
+    const ids = r.findings.map((f) => f.id);
     expect(ids).not.toContain('strict-mode-off');
     expect(ids).toContain('cookie-not-secure');
     expect(ids).not.toContain('cookie-not-httponly');
@@ -39,7 +39,7 @@ describe('BUG-13: booleans', () => {
       const r = auditIniFile({ fs: new RootFs('/'), engine, iniFile: f, env: {} });
       expect(r.configs[0]?.values['session.cookie_httponly']?.value).toBe(v.raw);
       expect(phpBool(v.raw)).toBe(v.effective);
-      expect(r.findings.some((x) => x.ruleId === 'cookie-not-httponly')).toBe(!v.effective);
+      expect(r.findings.some((x) => x.id === 'cookie-not-httponly')).toBe(!v.effective);
     });
   }
 });
@@ -66,9 +66,9 @@ describe('BUG-14: php.ini < pool php_value < .user.ini; php_admin_value locks', 
     expect(get('h/debian-8.2/fpm:admin@/srv/docroot_userini', 'session.gc_maxlifetime')?.value).toBe(exp['with .user.ini'][0].gc_maxlifetime);
     expect(get('h/debian-8.2/fpm:plain@/srv/docroot_userini', 'session.save_path')?.value).toBe(exp['with .user.ini'][1].seen);
     expect(get('h/debian-8.2/fpm:plain@/srv/docroot_userini', 'session.gc_maxlifetime')?.value).toBe(exp['with .user.ini'][1].gc_maxlifetime);
-    const locked = r.findings.filter((f) => f.ruleId === 'codemod-target-locked');
+    const locked = r.findings.filter((f) => f.id === 'codemod-target-locked');
     expect(locked.map((f) => f.config)).toEqual(['h/debian-8.2/fpm:admin']);
-    expect(locked[0]?.location?.file).toBe('/etc/php/8.2/fpm/pool.d/pool.conf');
+    expect(locked[0]?.file).toBe('/etc/php/8.2/fpm/pool.d/pool.conf');
     expect(get('h/debian-8.2/fpm:admin', 'session.save_path')?.origin).toEqual({ file: '/etc/php/8.2/fpm/pool.d/pool.conf', line: 6, layer: 'pool-admin' });
   });
 });
@@ -98,7 +98,7 @@ describe('BUG-17: phpredis save_path forms', () => {
       const f = join(work, `redis-${Buffer.from(c.save_path).toString('hex').slice(0, 40)}.ini`);
       writeFileSync(f, `session.save_handler = redis\nsession.save_path = "${c.save_path}"\n`, { mode: 0o600 });
       const r = auditIniFile({ fs: new RootFs('/'), engine, iniFile: f, env: {} });
-      const malformed = r.findings.filter((x) => x.ruleId === 'redis-save-path-malformed');
+      const malformed = r.findings.filter((x) => x.id === 'redis-save-path-malformed');
       expect(malformed.length > 0, JSON.stringify(malformed)).toBe(c.finding !== undefined);
       const out = renderTable([r]) + renderJson([r]);
       const auth = /auth=([^&]*)/.exec(c.save_path)?.[1] ?? '';

@@ -54,7 +54,7 @@ export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: stri
   }
   for (const f of report.files) {
     if (f.skipped !== undefined) print(`skipped ${printable(f.path)}: ${printable(f.skipped)}`);
-    for (const x of f.findings) print(`${x.severity}: ${printable(f.path)}:${x.line}:${x.column}: ${x.code}: ${printable(x.message)}`);
+    for (const x of f.findings) print(`${x.severity}: ${printable(f.path)}:${x.line}:${x.column}: ${x.id}: ${printable(x.message)}`);
   }
   print(`${report.constructs} ElastiCache construct(s) in ${report.scanned} TypeScript file(s); ${args.dryRun ? 'would change' : 'changed'} ${changed.length} file(s)`);
   print(incomplete ? 'incomplete: review the high and medium findings above' : 'complete: nothing left to decide by hand');

@@ -3,7 +3,7 @@
  * Only wiring: the work is in @session-migrate/codemod-php (codemods/php).
  */
 import type { CommandModule } from 'yargs';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { printable } from '@session-migrate/common';
 // Types only: the codemod (php-parser, ~0.3 s to load) is imported when `codemod php` runs, not on every start.
 import type { CodemodReport } from '@session-migrate/codemod-php';
 
@@ -31,26 +31,21 @@ function terminalSafe(text: string): string {
  * Runs the codemod and prints the diff (with --dry-run) and a report, or the report as JSON.
  * @returns 0 when the migration of the code is complete, 1 when something is left to a person
  *   (an error finding or a skipped file).
- * @throws UserFacingError (exit 2) on bad input: DIR not a directory, --bootstrap outside DIR.
+ * @throws CodemodInputError, a UserFacingError (exit 2), on bad input: DIR not a directory, --bootstrap outside DIR.
  */
 export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) => void): Promise<number> {
-  const { CodemodInputError, runCodemod } = await import('@session-migrate/codemod-php');
-  let report: CodemodReport;
-  try {
-    report = runCodemod({
-      dir: args.dir,
-      dryRun: args.dryRun,
-      shortOpenTag: args.shortOpenTag,
-      ...(args.bootstrap !== undefined ? { bootstrap: args.bootstrap } : {}),
-      ...(args.handlerBootstrap !== undefined ? { handlerBootstrap: args.handlerBootstrap } : {}),
-      ...(args.fpmPool !== undefined ? { fpmPools: args.fpmPool } : {}),
-      ...(args.replaceCustomHandler === true ? { replaceCustomHandler: true } : {}),
-      ...(args.handlerNamespace !== undefined ? { handlerNamespace: args.handlerNamespace } : {}),
-    });
-  } catch (err) {
-    if (err instanceof CodemodInputError) throw new UserFacingError(err.message);
-    throw err;
-  }
+  const { runCodemod } = await import('@session-migrate/codemod-php');
+  // Bad input throws CodemodInputError, a UserFacingError (exit 2) that main.ts prints as one line.
+  const report: CodemodReport = runCodemod({
+    dir: args.dir,
+    dryRun: args.dryRun,
+    shortOpenTag: args.shortOpenTag,
+    ...(args.bootstrap !== undefined ? { bootstrap: args.bootstrap } : {}),
+    ...(args.handlerBootstrap !== undefined ? { handlerBootstrap: args.handlerBootstrap } : {}),
+    ...(args.fpmPool !== undefined ? { fpmPools: args.fpmPool } : {}),
+    ...(args.replaceCustomHandler === true ? { replaceCustomHandler: true } : {}),
+    ...(args.handlerNamespace !== undefined ? { handlerNamespace: args.handlerNamespace } : {}),
+  });
   const code = report.incomplete ? 1 : 0;
   if (args.json) {
     print(JSON.stringify({
@@ -82,7 +77,7 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
     if (f.id in counted || f.id === 'parse-error' || f.id === 'lint-failed') continue;
     const where = f.line > 0 ? `${f.file}:${f.line}` : f.file;
     print(`${f.severity}: ${printable(where)}: ${f.id}: ${printable(f.message)}`);
-    if (f.suggestion !== undefined) print(`  suggestion: ${printable(f.suggestion)}`);
+    if (f.fix !== undefined) print(`  suggestion: ${printable(f.fix)}`);
   }
   print(code === 0 ? 'complete: nothing left to decide by hand' : 'incomplete: review the errors above');
   return code;

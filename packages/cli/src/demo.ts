@@ -7,12 +7,12 @@
 import { renameSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { UserFacingError } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
 import { applyCommand, keysGenerate, planCommand, verifyCommand, type Print } from './commands.ts';
 import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type PhpServer, type RedisServer, type SandboxLayout } from './sandbox.ts';
 
-const GC_MAXLIFETIME = 1440;
+const GC_MAXLIFETIME = DEFAULT_GC_MAXLIFETIME;
 
 interface SessionView {
   handler: string;

@@ -37,7 +37,8 @@ import type { CodemodReport as CdkCodemodReportType, RunOptions as CdkRunOptions
 export {
   UserFacingError, describeFsError, printable, redactSessionPath, VERSION,
   assetPath, workerEntryUrl, PACKAGE_ASSETS, WORKER_ENTRIES, IS_BUILT_PACKAGE, ROOT_DIR,
-  type AssetName, type WorkerName,
+  writeFileAtomic, isAtLeast, DEFAULT_GC_MAXLIFETIME,
+  type AssetName, type WorkerName, type AtomicWriteOptions, type Finding, type Severity,
 } from '@session-migrate/common';
 
 // ------------------------------------------------------------------ keys and the envelope (docs/keys.md, docs/envelope.md)

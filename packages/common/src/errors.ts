@@ -22,6 +22,8 @@ export function describeFsError(err: unknown): string {
     case 'ELOOP': return 'is a symbolic link (refused)';
     case 'EISDIR': return 'is a directory';
     case 'ENOTDIR': return 'a path component is not a directory';
+    case 'ENOTREG': return 'not a regular file';
+    case 'ECHANGED': return 'changed on disk meanwhile';
     default: return e.code ?? String(e.message);
   }
 }

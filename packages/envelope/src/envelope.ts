@@ -5,6 +5,7 @@
  *   AD = header (bytes 0..10) || Redis key name
  */
 import { randomFillSync } from 'node:crypto';
+import { DEFAULT_PREFIX } from '@session-migrate/common';
 import { loadSodium, type Sodium } from './sodium.ts';
 import { sessionKeyName } from './key-layout.ts';
 
@@ -24,8 +25,8 @@ export const KDF_ID_LOOKUP = 2;
 export const KDF_ID_KEY_ID = 3;
 /** crypto_kdf subkey ID of the lookup ID, derived from K_lookup (docs/keys.md). */
 const KDF_ID_LOOKUP_ID = 4;
-/** Default Redis key prefix. */
-export const DEFAULT_PREFIX = 'smsess:';
+/** Default Redis key prefix: defined once in @session-migrate/common (defaults.ts). */
+export { DEFAULT_PREFIX };
 
 /** Why an envelope did not open (docs/envelope.md, "Opening"). */
 export type OpenFailure = 'not-envelope' | 'unsupported-version' | 'unknown-key-id' | 'auth-failed';

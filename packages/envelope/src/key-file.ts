@@ -4,11 +4,9 @@
  * (shared/cases/BUG-22: libsodium.js defaults to URL-safe base64, PHP's default decode is lax).
  */
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
-import {
-  closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, rmSync, unlinkSync, writeSync,
-} from 'node:fs';
-import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { dirname } from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { UserFacingError, describeFsError, writeFileAtomic } from '@session-migrate/common';
 import { MASTER_KEY_BYTES } from './envelope.ts';
 import { isCanonicalBase64 } from './keyring.ts';
 
@@ -105,47 +103,35 @@ export function refuseSymlinkTarget(path: string, what: string): void {
 }
 
 /**
- * Writes key material to `path` with mode 0600: through a temporary file in the same directory
- * (created O_EXCL, fsynced, renamed over `path`), so a reader sees the old or the new file, never
- * half of one. With `replace: false` an existing `path` (a symlink too) is never overwritten; with
- * `replace: true` a symlink at `path` is refused (refuseSymlinkTarget).
+ * Writes key material to `path` with mode 0600 through the one atomic write of @session-migrate/common
+ * (writeFileAtomic: a temporary file in the same directory, fsynced, renamed over `path`), so a reader
+ * sees the old or the new file, never half of one. With `replace: false` an existing `path` (a
+ * symlink too) is never overwritten; with `replace: true` a symlink at `path` is refused
+ * (refuseSymlinkTarget).
  * @throws UserFacingError when the directory is missing, the file exists (replace: false), `path` is
- *   a symlink (replace: true) or the
- *   write fails; the temporary file is removed.
+ *   a symlink (replace: true) or the write fails; the temporary file is removed.
  */
 export function writeSecretFileAtomic(path: string, text: string, options: { replace: boolean; what: string }): void {
   if (options.replace) refuseSymlinkTarget(path, options.what);
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let fd: number;
-  try {
-    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserFacingError(`${options.what} ${path}: directory ${dir} does not exist; create it first (mode 0700)`);
-    throw new UserFacingError(`${options.what} ${path}: cannot create a file in ${dir}: ${describeFsError(err)}`);
-  }
   const data = Buffer.from(text, 'latin1');
   try {
-    try {
-      fchmodSync(fd, 0o600);
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-      data.fill(0);
-    }
-    if (options.replace) renameSync(temp, path);
-    else {
-      // link() fails if path exists: no window in which another file could be overwritten.
-      linkSync(temp, path);
-      unlinkSync(temp);
-    }
+    writeFileAtomic(path, data, { mode: 0o600, exclusive: !options.replace });
   } catch (err) {
-    rmSync(temp, { force: true });
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserFacingError(`${options.what} ${path} already exists; refusing to overwrite it`);
-    throw new UserFacingError(`${options.what} ${path}: ${describeFsError(err)}`);
+    throw secretWriteError(err, path, options.what);
+  } finally {
+    data.fill(0);
   }
+}
+
+/** The one-line error of a failed key file or key ring write (never the contents). */
+function secretWriteError(err: unknown, path: string, what: string, nameTheDirectory = true): UserFacingError {
+  const e = err as NodeJS.ErrnoException;
+  const dir = dirname(path);
+  if (e.code === 'EEXIST') return new UserFacingError(`${what} ${path} already exists; refusing to overwrite it`);
+  if (e.code === 'ENOENT') return new UserFacingError(`${what} ${path}: directory ${dir} does not exist; create it first (mode 0700)`);
+  // The temporary file could not be created: name the directory, where the permission is missing.
+  if (nameTheDirectory && e.syscall === 'open' && e.path !== path) return new UserFacingError(`${what} ${path}: cannot create a file in ${dir}: ${describeFsError(err)}`);
+  return new UserFacingError(`${what} ${path}: ${describeFsError(err)}`);
 }
 
 /**
@@ -156,19 +142,13 @@ export function writeSecretFileAtomic(path: string, text: string, options: { rep
 export function generateKeyFile(path: string): Buffer {
   if (path === '') throw new UserFacingError('--out: give the path of the key file to create');
   const key = randomBytes(MASTER_KEY_BYTES);
-  let fd: number;
+  const text = Buffer.from(key.toString('base64') + '\n', 'latin1');
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    writeFileAtomic(path, text, { mode: 0o600, exclusive: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UserFacingError(`key file ${path} already exists; refusing to overwrite it`);
-    if (code === 'ENOENT') throw new UserFacingError(`key file ${path}: directory ${dirname(path)} does not exist; create it first (mode 0700)`);
-    throw new UserFacingError(`key file ${path}: ${describeFsError(err)}`);
-  }
-  try {
-    writeSync(fd, key.toString('base64') + '\n');
+    throw secretWriteError(err, path, 'key file', false);
   } finally {
-    closeSync(fd);
+    text.fill(0);
   }
   return key;
 }

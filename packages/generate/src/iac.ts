@@ -9,10 +9,10 @@
  * secret is ever rendered: the token is generated at deploy time (random_password / Secrets
  * Manager GenerateSecretString).
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assetPath } from '@session-migrate/common';
-import { ARTIFACT_MODE, GenerateOptionsError, writeArtifacts, type Artifact } from './index.ts';
+import { UserFacingError, assetPath, writeFileAtomic } from '@session-migrate/common';
+import { ARTIFACT_MODE, GenerateOptionsError, type Artifact } from './index.ts';
 
 /** Output formats of generate iac. */
 export type IacFormat = 'terraform' | 'cloudformation';
@@ -76,18 +76,18 @@ export interface IacWriteResult {
   status: 'written' | 'unchanged' | 'would-write';
 }
 
-/** A file exists at a generated path but is not ours. */
-export class ForeignFileError extends Error {
-  readonly exitCode = 2;
-
+/** A file exists at a generated path but is not ours: a UserFacingError (exit code 2). */
+export class ForeignFileError extends UserFacingError {
   constructor(message: string) {
-    super(message);
+    super(message, 2);
     this.name = 'ForeignFileError';
   }
 }
 
 /**
- * Writes rendered templates into `dir` atomically (writeArtifacts), or with dryRun only reports.
+ * Writes rendered templates into `dir` (created when missing) with the one atomic write of
+ * @session-migrate/common (writeFileAtomic), or with dryRun only reports. A file that already has
+ * the contents and mode is left untouched (`unchanged`).
  * A file already at a target path is replaced only if it is a regular file carrying
  * IAC_GENERATED_MARK (the rule of packages/migrate/src/artifacts.ts), so a hand-written file of the
  * same name is never lost.
@@ -108,8 +108,28 @@ export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: bo
       return { path, status: same ? 'unchanged' : 'would-write' };
     });
   }
-  const result = writeArtifacts(dir, artifacts);
-  return artifacts.map((a) => ({ path: join(dir, a.path), status: result.changed.includes(a.path) ? 'written' : 'unchanged' }));
+  mkdirSync(dir, { recursive: true });
+  return artifacts.map((a) => {
+    if (a.path === '' || a.path.includes('/')) throw new Error(`artifact path ${JSON.stringify(a.path)} is not a file name`);
+    const path = join(dir, a.path);
+    const contents = Buffer.from(a.contents, 'utf8');
+    const mode = a.mode & 0o7777;
+    if (isSameFile(path, contents, mode)) return { path, status: 'unchanged' };
+    writeFileAtomic(path, contents, { mode });
+    return { path, status: 'written' };
+  });
+}
+
+/** True when `path` is a regular file with exactly these bytes and permission bits. */
+function isSameFile(path: string, contents: Buffer, mode: number): boolean {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  return st.isFile() && (st.mode & 0o7777) === mode && st.size === contents.length && readFileSync(path).equals(contents);
 }
 
 function refuseForeign(path: string): void {

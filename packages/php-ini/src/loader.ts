@@ -135,51 +135,200 @@ export function defineToIniLine(arg: string): string {
 }
 
 /**
- * Reproduces PHP's startup configuration. Never throws for bad input: unreadable files, symlink
- * loops, a missing root are recorded in `errors` and make `partial` true.
+ * Reproduces PHP's startup configuration (php_init_config, in the order of the module comment).
+ * Never throws for bad input: unreadable files, symlink loops, a missing root are recorded in
+ * `errors` and make `partial` true.
  */
 export function loadConfiguration(opts: LoadOptions = {}): Configuration {
-  const sapi: Sapi = opts.sapi ?? 'cli';
-  const phpVersion = opts.phpVersion ?? '8.2';
-  const env = opts.env ?? {};
-  const sapiDir = sapi === 'cli' ? 'cli' : sapi === 'cgi' ? 'cgi' : sapi === 'fpm' ? 'fpm' : 'apache2';
-  const configFilePath = opts.configFilePath ?? `/etc/php/8.2/${sapiDir}`;
-  const defaultScanDir = opts.defaultScanDir ?? `/etc/php/8.2/${sapiDir}/conf.d`;
-  const cwd = opts.cwd ?? '/';
-  const constants = opts.constants ?? startupConstants({ sapi, phpVersion: /^\d+\.\d+\.\d+/.test(phpVersion) ? phpVersion : undefined });
-  const cfg: Configuration = {
-    sapi,
-    phpVersion,
-    loadedFile: null,
-    scannedFiles: [],
-    parsedFiles: [],
-    scanDirs: [],
-    settings: new Map(),
-    arrays: new Map(),
-    pathSections: new Map(),
-    hostSections: new Map(),
-    extensions: [],
-    entries: [],
-    errors: [],
-    partial: false,
-    context: { phpVersion, sapi, extensions: [...(opts.builtinExtensions ?? BUILTIN_EXTENSIONS)], defaults: opts.buildDefaults },
-  };
-  if (opts.root !== undefined && !opts.fs && !rootExists(opts.root)) {
-    cfg.errors.push({ file: opts.root, line: 0, kind: 'io', message: `root directory ${opts.root} does not exist or is not a directory` });
-    cfg.partial = true;
+  const startup = new Startup(opts);
+  if (!startup.rootExists()) return startup.cfg;
+  startup.sapiDefaults();
+  startup.mainFile();
+  startup.scanDirectories();
+  startup.builtinsAndDefines();
+  return startup.finish();
+}
+
+/** One run of php_init_config: the configuration being built and how files are read into it. */
+class Startup {
+  readonly cfg: Configuration;
+  private readonly sapi: Sapi;
+  private readonly phpVersion: string;
+  private readonly env: Record<string, string | undefined>;
+  private readonly configFilePath: string;
+  private readonly defaultScanDir: string;
+  private readonly cwd: string;
+  private readonly constants: Record<string, string>;
+  private fs: IniFileSystem | null = null;
+
+  constructor(private readonly opts: LoadOptions) {
+    const sapi: Sapi = opts.sapi ?? 'cli';
+    const phpVersion = opts.phpVersion ?? '8.2';
+    const sapiDir = sapi === 'cli' ? 'cli' : sapi === 'cgi' ? 'cgi' : sapi === 'fpm' ? 'fpm' : 'apache2';
+    this.sapi = sapi;
+    this.phpVersion = phpVersion;
+    this.env = opts.env ?? {};
+    this.configFilePath = opts.configFilePath ?? `/etc/php/8.2/${sapiDir}`;
+    this.defaultScanDir = opts.defaultScanDir ?? `/etc/php/8.2/${sapiDir}/conf.d`;
+    this.cwd = opts.cwd ?? '/';
+    this.constants = opts.constants ?? startupConstants({ sapi, phpVersion: /^\d+\.\d+\.\d+/.test(phpVersion) ? phpVersion : undefined });
+    this.cfg = {
+      sapi,
+      phpVersion,
+      loadedFile: null,
+      scannedFiles: [],
+      parsedFiles: [],
+      scanDirs: [],
+      settings: new Map(),
+      arrays: new Map(),
+      pathSections: new Map(),
+      hostSections: new Map(),
+      extensions: [],
+      entries: [],
+      errors: [],
+      partial: false,
+      context: { phpVersion, sapi, extensions: [...(opts.builtinExtensions ?? BUILTIN_EXTENSIONS)], defaults: opts.buildDefaults },
+    };
+  }
+
+  /** False (and recorded) when a `root` to audit is given and is not a directory. */
+  rootExists(): boolean {
+    const { opts, cfg } = this;
+    if (opts.root !== undefined && !opts.fs && !rootExists(opts.root)) {
+      cfg.errors.push({ file: opts.root, line: 0, kind: 'io', message: `root directory ${opts.root} does not exist or is not a directory` });
+      cfg.partial = true;
+      return false;
+    }
+    this.fs = opts.fs ?? createRootFs({ root: opts.root });
+    return true;
+  }
+
+  /** 1. sapi_module.ini_defaults (the CLI: display_errors=1). */
+  sapiDefaults(): void {
+    if (this.sapi !== 'cli') return;
+    for (const [k, v] of Object.entries(CLI_INI_DEFAULTS)) this.cfg.settings.set(k, { value: v, file: '(sapi default)', line: 0 });
+  }
+
+  /** 2. The one main file: `-c`, else PHPRC (a file or a directory), the cwd (not the CLI), the binary's dir, the compiled path. */
+  mainFile(): void {
+    const { opts, env, sapi } = this;
+    let fileName: string | null = null;
+    let searchPath: string | null = null;
+    if (opts.iniPath !== undefined && opts.iniPath !== null) {
+      fileName = opts.iniPath;
+      searchPath = opts.iniPath;
+    } else if (!opts.noIni) {
+      const parts: string[] = [];
+      const phprc = env.PHPRC;
+      if (phprc) {
+        parts.push(phprc);
+        fileName = phprc;
+      }
+      if (sapi !== 'cli') parts.push(this.cwd);
+      if (opts.binaryDir) parts.push(opts.binaryDir);
+      parts.push(this.configFilePath);
+      searchPath = parts.join(':');
+    }
+    if (searchPath === null) return;
+    const found = this.findMainFile(fileName, searchPath);
+    if (found) {
+      this.cfg.loadedFile = found;
+      this.loadFile(found);
+    }
+  }
+
+  /** The file itself when `fileName` names a regular file, else `php-<sapi>.ini` then `php.ini` along `searchPath`. */
+  private findMainFile(fileName: string | null, searchPath: string): string | null {
+    if (fileName && this.isRegular(this.abs(fileName)) === true) return this.abs(fileName);
+    for (const name of [`php-${SAPI_MODULE_NAMES[this.sapi]}.ini`, 'php.ini']) {
+      for (const dir of searchPath.split(':')) {
+        if (dir === '') break; // php_fopen_with_path stops at an empty element
+        const p = this.abs(`${dir}/${name}`);
+        if (this.isRegular(p) === true) return p;
+      }
+    }
+    return null;
+  }
+
+  /** 3. The scan directories (PHP_INI_SCAN_DIR, else the compiled one): their `*.ini` files in byte order. */
+  scanDirectories(): void {
+    const { opts, env, cfg } = this;
+    let scanVar: string | null;
+    if (opts.scanDir !== undefined) scanVar = opts.scanDir;
+    else scanVar = Object.prototype.hasOwnProperty.call(env, 'PHP_INI_SCAN_DIR') && env.PHP_INI_SCAN_DIR !== undefined ? env.PHP_INI_SCAN_DIR : null;
+    const scanPath = scanVar ?? this.defaultScanDir;
+    if (opts.noIni || scanPath.length === 0) return;
+    for (const el of scanPath.split(':')) {
+      const dir = el === '' ? this.defaultScanDir : el;
+      if (dir.length === 0) continue;
+      cfg.scanDirs.push(dir);
+      this.scanDirectory(dir);
+    }
+  }
+
+  private scanDirectory(dir: string): void {
+    const { cfg } = this;
+    const names = this.fs!.readDir(this.abs(dir));
+    if (isFsError(names)) {
+      if (names.code !== 'ENOENT' && names.code !== 'ENOTDIR') {
+        cfg.errors.push({ file: dir, line: 0, kind: 'io', message: names.error });
+        cfg.partial = true;
+      }
+      return;
+    }
+    names.sort(byteCompare);
+    for (const name of names) {
+      const dot = name.lastIndexOf('.');
+      if (dot < 0 || name.slice(dot) !== '.ini') continue;
+      const file = dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+      if (this.isRegular(this.abs(file)) !== true) continue;
+      if (this.loadFile(file)) cfg.scannedFiles.push(file);
+    }
+  }
+
+  /** 4. The CLI's hard-coded entries, then the `-d` options, each parsed like a file. */
+  builtinsAndDefines(): void {
+    const { opts, env, constants, phpVersion, cfg } = this;
+    const lookup = this.lookup;
+    if (this.sapi === 'cli') {
+      this.apply(parseIni(CLI_HARDCODED_INI, { file: '(cli built-in)', env, lookup, constants }).entries);
+    }
+    const defines = Array.isArray(opts.defines)
+      ? opts.defines
+      : Object.entries(opts.defines ?? {}).map(([k, v]) => `${k}=${v}`);
+    if (defines.length > 0) {
+      const r = parseIni(defines.map(defineToIniLine).join(''), { file: '(-d)', env, lookup, constants, phpVersion });
+      this.apply(r.entries);
+      cfg.errors.push(...r.errors);
+    }
+  }
+
+  /** The loaded extensions join the context (their directives exist from now on). */
+  finish(): Configuration {
+    const { cfg } = this;
+    cfg.context = { ...cfg.context, extensions: [...(cfg.context.extensions ?? []), ...cfg.extensions.map((e) => e.name)] };
+    // NB: `session.save_handler = user` prints "Fatal error: PHP Startup: ..." but PHP 8.2 keeps
+    // running with the default (php-cgi 8.2.36): see startupRejections().
     return cfg;
   }
-  const fs = opts.fs ?? createRootFs({ root: opts.root });
-  const abs = (p: string): string => posix.normalize(posix.isAbsolute(p) ? p : posix.join(cwd, p));
 
-  const lookup = (name: string): string | undefined => {
+  private abs(p: string): string {
+    return posix.normalize(posix.isAbsolute(p) ? p : posix.join(this.cwd, p));
+  }
+
+  /** `${NAME}` from the configuration so far (zend_ini_get_var's first place to look). */
+  private readonly lookup = (name: string): string | undefined => {
+    const { cfg } = this;
     if (cfg.arrays.has(name)) {
       cfg.errors.push({ file: '', line: 0, kind: 'notice', message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")` });
       return '';
     }
     return cfg.settings.get(name)?.value;
   };
-  const apply = (entries: IniEntry[]): void => {
+
+  /** php_ini_parser_cb: entries into the configuration hash, the [PATH=]/[HOST=] tables or the extension queue; later ones win. */
+  private apply(entries: IniEntry[]): void {
+    const { cfg } = this;
     for (const e of entries) {
       cfg.entries.push(e);
       if (e.extension) {
@@ -211,28 +360,33 @@ export function loadConfiguration(opts: LoadOptions = {}): Configuration {
       cfg.arrays.delete(e.key);
       cfg.settings.set(e.key, setting);
     }
-  };
+  }
+
   /** Reads and parses one file; returns true when it parsed without syntax error. */
-  const loadFile = (path: string): boolean => {
-    const data = fs.readFile(path);
+  private loadFile(path: string): boolean {
+    const { cfg } = this;
+    const data = this.fs!.readFile(path);
     if (isFsError(data)) {
       cfg.errors.push({ file: path, line: 0, kind: 'io', message: data.error });
       cfg.partial = true;
       return false;
     }
     cfg.parsedFiles.push(path);
-    const r = parseIni(data, { file: path, mode: 'php.ini', env, lookup, constants, phpVersion });
+    const r = parseIni(data, { file: path, mode: 'php.ini', env: this.env, lookup: this.lookup, constants: this.constants, phpVersion: this.phpVersion });
     for (const sec of r.sections) {
       // php_ini_parser_cb creates the [PATH=]/[HOST=] table when it sees the header
       if (sec.scope.kind === 'path' && !cfg.pathSections.has(sec.scope.name)) cfg.pathSections.set(sec.scope.name, new Map());
       if (sec.scope.kind === 'host' && !cfg.hostSections.has(sec.scope.name)) cfg.hostSections.set(sec.scope.name, new Map());
     }
-    apply(r.entries);
+    this.apply(r.entries);
     cfg.errors.push(...r.errors);
     return !r.errors.some((e) => e.kind === 'syntax');
-  };
-  const isRegular = (path: string): boolean | 'error' => {
-    const st = fs.stat(path);
+  }
+
+  /** True for a regular file (after links), false when absent, 'error' (recorded) when it cannot be told. */
+  private isRegular(path: string): boolean | 'error' {
+    const { cfg } = this;
+    const st = this.fs!.stat(path);
     if (isFsError(st)) {
       if (st.code === 'ENOENT' || st.code === 'ENOTDIR') return false;
       cfg.errors.push({ file: path, line: 0, kind: 'io', message: st.error });
@@ -240,103 +394,7 @@ export function loadConfiguration(opts: LoadOptions = {}): Configuration {
       return 'error';
     }
     return st.type === 'file';
-  };
-
-  // 1. SAPI ini_defaults
-  if (sapi === 'cli') {
-    for (const [k, v] of Object.entries(CLI_INI_DEFAULTS)) cfg.settings.set(k, { value: v, file: '(sapi default)', line: 0 });
   }
-
-  // 2. the main file
-  let fileName: string | null = null;
-  let searchPath: string | null = null;
-  if (opts.iniPath !== undefined && opts.iniPath !== null) {
-    fileName = opts.iniPath;
-    searchPath = opts.iniPath;
-  } else if (!opts.noIni) {
-    const parts: string[] = [];
-    const phprc = env.PHPRC;
-    if (phprc) {
-      parts.push(phprc);
-      fileName = phprc;
-    }
-    if (sapi !== 'cli') parts.push(cwd);
-    if (opts.binaryDir) parts.push(opts.binaryDir);
-    parts.push(configFilePath);
-    searchPath = parts.join(':');
-  }
-  if (searchPath !== null) {
-    let found: string | null = null;
-    if (fileName) {
-      const reg = isRegular(abs(fileName));
-      if (reg === true) found = abs(fileName);
-    }
-    if (!found) {
-      for (const name of [`php-${SAPI_MODULE_NAMES[sapi]}.ini`, 'php.ini']) {
-        for (const dir of searchPath.split(':')) {
-          if (dir === '') break; // php_fopen_with_path stops at an empty element
-          const p = abs(`${dir}/${name}`);
-          if (isRegular(p) === true) {
-            found = p;
-            break;
-          }
-        }
-        if (found) break;
-      }
-    }
-    if (found) {
-      cfg.loadedFile = found;
-      loadFile(found);
-    }
-  }
-
-  // 3. scan directories
-  let scanVar: string | null;
-  if (opts.scanDir !== undefined) scanVar = opts.scanDir;
-  else scanVar = Object.prototype.hasOwnProperty.call(env, 'PHP_INI_SCAN_DIR') && env.PHP_INI_SCAN_DIR !== undefined ? env.PHP_INI_SCAN_DIR : null;
-  const scanPath = scanVar ?? defaultScanDir;
-  if (!opts.noIni && scanPath.length > 0) {
-    for (const el of scanPath.split(':')) {
-      const dir = el === '' ? defaultScanDir : el;
-      if (dir.length === 0) continue;
-      cfg.scanDirs.push(dir);
-      const names = fs.readDir(abs(dir));
-      if (isFsError(names)) {
-        if (names.code !== 'ENOENT' && names.code !== 'ENOTDIR') {
-          cfg.errors.push({ file: dir, line: 0, kind: 'io', message: names.error });
-          cfg.partial = true;
-        }
-        continue;
-      }
-      names.sort(byteCompare);
-      for (const name of names) {
-        const dot = name.lastIndexOf('.');
-        if (dot < 0 || name.slice(dot) !== '.ini') continue;
-        const file = dir.endsWith('/') ? dir + name : `${dir}/${name}`;
-        const reg = isRegular(abs(file));
-        if (reg !== true) continue;
-        if (loadFile(file)) cfg.scannedFiles.push(file);
-      }
-    }
-  }
-
-  // 4. CLI hard-coded entries, then -d
-  if (sapi === 'cli') {
-    apply(parseIni(CLI_HARDCODED_INI, { file: '(cli built-in)', env, lookup, constants }).entries);
-  }
-  const defines = Array.isArray(opts.defines)
-    ? opts.defines
-    : Object.entries(opts.defines ?? {}).map(([k, v]) => `${k}=${v}`);
-  if (defines.length > 0) {
-    const r = parseIni(defines.map(defineToIniLine).join(''), { file: '(-d)', env, lookup, constants, phpVersion });
-    apply(r.entries);
-    cfg.errors.push(...r.errors);
-  }
-
-  cfg.context = { ...cfg.context, extensions: [...(cfg.context.extensions ?? []), ...cfg.extensions.map((e) => e.name)] };
-  // NB: `session.save_handler = user` prints "Fatal error: PHP Startup: ..." but PHP 8.2 keeps
-  // running with the default (php-cgi 8.2.36): see startupRejections().
-  return cfg;
 }
 
 /**

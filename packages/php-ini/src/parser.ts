@@ -87,13 +87,29 @@ export interface ParseIniResult {
 
 type Tok = { t: string; v: string; line: number };
 
-const S_INITIAL = 0;
-const S_VALUE = 1;
-const S_SECTION = 2;
-const S_OFFSET = 3;
-const S_DQ = 4;
-const S_VARNAME = 5;
-const S_FALLBACK = 6;
+/** The scanner's states: the start conditions of zend_ini_scanner.l. */
+const S_INITIAL = 0; // INITIAL: keys, sections, `=`
+const S_VALUE = 1; // ST_VALUE: after `=`, to the end of the line
+const S_SECTION = 2; // ST_SECTION_VALUE: inside `[...]`
+const S_OFFSET = 3; // ST_OFFSET: inside `key[...]`
+const S_DQ = 4; // ST_DOUBLE_QUOTES: inside `"..."`
+const S_VARNAME = 5; // ST_VARNAME: inside `${...}`
+const S_FALLBACK = 6; // ST_VAR_FALLBACK (8.3+): after `${NAME:-`
+
+/**
+ * The INITIAL rules that can match at one position, numbered in the order zend_ini_scanner.l writes
+ * them: re2c takes the longest match and, on a tie, the rule written first (the lower number). The
+ * `[` of a section (rule 1) is decided before them: no other rule can be longer there.
+ */
+const RULE_OFFSET_KEY = 2; // {LABEL}"["{TABS_AND_SPACES}* -> TC_OFFSET, to ST_OFFSET
+const RULE_BOOL_KEYWORD = 3; // ("true"|"on"|"yes"|"false"|"off"|"no"|"none"|"null"){TABS_AND_SPACES}* -> BOOL_TRUE/BOOL_FALSE/NULL_NULL
+const RULE_LABEL = 4; // {LABEL} -> TC_LABEL (a key)
+const RULE_EQUALS = 5; // {TABS_AND_SPACES}*[=]{TABS_AND_SPACES}* -> '=', to ST_VALUE
+const RULE_TOKEN = 6; // {TOKENS}: a one-character token
+const RULE_BLANKS = 7; // {TABS_AND_SPACES}+: eaten
+const RULE_NEWLINE = 8; // {TABS_AND_SPACES}*{NEWLINE} -> END_OF_LINE
+const RULE_COMMENT = 9; // {TABS_AND_SPACES}*[;][^\r\n]*{NEWLINE} -> END_OF_LINE
+const NO_RULE = 99; // no rule matches (a NUL byte): the scanner returns 0
 
 function isBlank(c: number): boolean {
   return c === 0x20 || c === 0x09;
@@ -315,250 +331,300 @@ class Scanner {
     return { t, v, line };
   }
 
+  /** The next token (re2c's `ini_lex`): the rules of the current state, applied at the current position. */
   next(): Tok {
     const line = this.line;
-    const i = this.pos;
-    const s = this.s;
-    if (i >= s.length) {
+    if (this.pos >= this.s.length) {
       if (this.state === S_VALUE) {
         this.state = S_INITIAL;
         return { t: 'EOL', v: '', line };
       }
       return { t: 'END', v: '', line };
     }
-    const c = this.c(i);
     switch (this.state) {
-      case S_INITIAL: {
-        if (c === 0x5b) {
-          this.state = S_SECTION;
-          return this.tok('SECTION', '', 1);
-        }
-        let L = 0;
-        while (isLabelChar(this.c(i + L))) L++;
-        const cands: Array<[number, number]> = []; // [len, rule]
-        if (L > 0 && this.c(i + L) === 0x5b) cands.push([L + 1 + this.blanks(i + L + 1), 2]);
-        const [bl, bt] = this.boolAt(i);
-        // a keyword line that ends the file is read as a bare key (php 8.2.36: no syntax error)
-        if (bl > 0 && i + bl < s.length) cands.push([bl, 3]);
-        if (L > 0) cands.push([L, 4]);
-        const b = this.blanks(i);
-        if (this.c(i + b) === 0x3d) cands.push([b + 1 + this.blanks(i + b + 1), 5]);
-        if (TOKENS_INITIAL.has(c)) cands.push([1, 6]);
-        if (b > 0) cands.push([b, 7]);
-        const nl = this.nl(i + b);
-        if (nl > 0) cands.push([b + nl, 8]);
-        const cm = this.comment(i + b);
-        if (cm > 0) cands.push([b + cm, 9]);
-        let best: [number, number] = [0, 99];
-        for (const cand of cands) if (cand[0] > best[0] || (cand[0] === best[0] && cand[1] < best[1])) best = cand;
-        const [len, rule] = best;
-        switch (rule) {
-          case 2: {
-            const label = s.slice(i, i + L).replace(/^[ \t]+|[ \t]+$/g, '');
-            this.state = S_OFFSET;
-            return this.tok('OFFSET', label, len);
-          }
-          case 3:
-            return this.tok(bt, bt === 'BOOL_TRUE' ? '1' : '', len);
-          case 4:
-            return this.tok('LABEL', s.slice(i, i + L).replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, ''), len);
-          case 5:
-            this.state = S_VALUE;
-            return this.tok('=', '', len);
-          case 6:
-            return this.tok(String.fromCharCode(c), '', 1);
-          case 7:
-            this.pos += len;
-            return this.next();
-          case 8:
-          case 9:
-            this.line++;
-            return this.tok('EOL', '', len, line);
-          default:
-            this.stopReason = c === 0 ? 'NUL byte' : null;
-            this.pos = s.length;
-            return { t: 'END', v: '', line };
-        }
-      }
-      case S_VALUE: {
-        if (c === 0x27) {
-          const close = s.indexOf("'", i + 1);
-          if (close > i + 1) return this.tok('RAW', s.slice(i + 1, close), close + 1 - i);
-          if (close < 0) {
-            // no closing quote anywhere: PHP 8.2 stops reading the file here (value so far kept)
-            this.pos = s.length;
-            return { t: 'END', v: '', line };
-          }
-          this.state = S_INITIAL; // '' : the value ends, the second quote is read as a key char
-          return this.tok('EOL', '', 1);
-        }
-        if (c === 0x24 && this.c(i + 1) === 0x7b) {
-          this.push(S_VARNAME);
-          return this.tok('DOLLAR_CURLY', '', 2);
-        }
-        if (isBlank(c)) {
-          const b = this.blanks(i);
-          const nl = this.nl(i + b);
-          if (nl > 0) {
-            this.state = S_INITIAL;
-            this.line++;
-            return this.tok('EOL', '', b + nl, line);
-          }
-          if (this.c(i + b) === 0x22) {
-            this.push(S_DQ);
-            return this.tok('"', '', b + 1);
-          }
-          const cm = this.comment(i + b);
-          if (cm > 0) {
-            this.state = S_INITIAL;
-            this.line++;
-            return this.tok('EOL', '', b + cm, line);
-          }
-          return this.tok('WS', s.slice(i, i + b), b);
-        }
-        if (isNl(c)) {
-          this.state = S_INITIAL;
-          this.line++;
-          return this.tok('EOL', '', this.nl(i), line);
-        }
-        if (c === 0x22) {
-          this.push(S_DQ);
-          return this.tok('"', '', 1);
-        }
-        if (c === 0x3b) {
-          const cm = this.comment(i);
-          if (cm > 0) {
-            this.state = S_INITIAL;
-            this.line++;
-            return this.tok('EOL', '', cm, line);
-          }
-          this.pos = s.length; // ';' with no newline after it: no rule matches, the scanner returns 0
-          return { t: 'END', v: '', line };
-        }
-        if (OPERATORS.has(c)) return this.tok(String.fromCharCode(c), '', 1 + this.blanks(i + 1));
-        if (c === 0x3d) {
-          this.state = S_INITIAL; // yyless(0): the '=' is scanned again in INITIAL -> syntax error
-          return { t: 'EOL', v: '', line };
-        }
-        const V = this.valueRun(i, isValueChar, false);
-        const [bl, bt] = this.boolAt(i);
-        const C = this.constantLen(i);
-        if (bl > 0 && bl >= V && bl >= C) return this.tok(bt, bt === 'BOOL_TRUE' ? '1' : '', bl);
-        if (C > 0 && C >= V) return this.tok('CONSTANT', s.slice(i, i + C), C);
-        if (V > 0) return this.tok('STRING', s.slice(i, i + V), V);
-        this.state = S_INITIAL; // NUL, or a '$' before NUL / the end: end of value (php 8.2.36)
-        return this.tok('EOL', '', c === 0x24 && this.c(i + 1) === 0x00 ? 2 : 1);
-      }
+      case S_INITIAL:
+        return this.scanInitial(line);
+      case S_VALUE:
+        return this.scanValue(line);
       case S_SECTION:
       case S_OFFSET:
-      case S_FALLBACK: {
-        const st = this.state;
-        if (c === 0x27 && st !== S_FALLBACK) {
-          const close = s.indexOf("'", i + 1);
-          if (close > i + 1) return this.tok('RAW', s.slice(i + 1, close), close + 1 - i);
-        }
-        if (st === S_SECTION && c === 0x5d) {
-          const b = this.blanks(i + 1);
-          const nl = this.nl(i + 1 + b);
-          this.state = S_INITIAL;
-          this.line++; // php-src increments even without a newline
-          return this.tok(']', '', 1 + b + nl, line);
-        }
-        if (st === S_OFFSET) {
-          const b = this.blanks(i);
-          if (this.c(i + b) === 0x5d) {
-            // `{TABS_AND_SPACES}*"]"` competes with SECTION_VALUE_CHARS+ (which also takes blanks)
-            const run = this.valueRun(i, isSectionChar, true);
-            if (run <= b + 1) {
-              this.state = S_INITIAL;
-              return this.tok(']', '', b + 1);
-            }
-          }
-        }
-        if (st === S_FALLBACK && c === 0x7d) {
-          this.pop();
-          return this.tok('}', '', 1);
-        }
-        if (c === 0x24 && this.c(i + 1) === 0x7b) {
-          this.push(S_VARNAME);
-          return this.tok('DOLLAR_CURLY', '', 2);
-        }
-        const b = this.blanks(i);
-        if (this.c(i + b) === 0x22) {
-          const run = this.valueRun(i, st === S_FALLBACK ? isFallbackChar : isSectionChar, true);
-          if (b + 1 > run) {
-            this.push(S_DQ);
-            return this.tok('"', '', b + 1);
-          }
-        }
-        const V = this.valueRun(i, st === S_FALLBACK ? isFallbackChar : isSectionChar, true);
-        const C = this.constantLen(i);
-        const N = this.numberLen(i);
-        if (C > 0 && C >= V && C >= N) return this.tok('CONSTANT', s.slice(i, i + C), C);
-        if (N > 0 && N >= V) return this.tok('NUMBER', s.slice(i, i + N), N);
-        if (V > 0) return this.tok('STRING', s.slice(i, i + V), V);
-        if (b > 0) return this.tok('WS', s.slice(i, i + b), b);
-        this.stopReason = c === 0 ? 'NUL byte' : null;
-        this.pos = s.length;
-        return { t: 'END', v: '', line };
-      }
-      case S_DQ: {
-        if (c === 0x22) {
-          this.pop();
-          return this.tok('"', '', 1 + this.blanks(i + 1));
-        }
-        if (c === 0x24 && this.c(i + 1) === 0x7b) {
-          this.push(S_VARNAME);
-          return this.tok('DOLLAR_CURLY', '', 2);
-        }
-        let j = i;
-        const n = s.length;
-        for (;;) {
-          if (j >= n) break;
-          const d = this.c(j++);
-          if (d === 0x22) { j--; break; }
-          if (d === 0x24) {
-            if (j < n && this.c(j) === 0x7b) { j--; break; }
-            continue;
-          }
-          if (d === 0x5c && j < n) {
-            const e = this.c(j++);
-            if (e === 0x22 && (j >= n || isNl(this.c(j)))) { j--; break; }
-          }
-        }
-        const raw = s.slice(i, j);
-        for (let k = 0; k < raw.length; k++) {
-          const ch = raw.charCodeAt(k);
-          if (ch === 0x0a || (ch === 0x0d && raw.charCodeAt(k + 1) !== 0x0a)) this.line++;
-        }
-        return this.tok('QSTRING', unescapeDq(raw), j - i, line);
-      }
-      case S_VARNAME: {
-        if (c === 0x7d) {
-          this.pop();
-          return this.tok('}', '', 1);
-        }
-        if (this.fallback && c === 0x3a && this.c(i + 1) === 0x2d) {
-          this.pop();
-          this.push(S_FALLBACK);
-          return this.tok('FALLBACK', '', 2);
-        }
-        let L = 0;
-        if (this.fallback) {
-          // 8.3+: a name stops before ":-"
-          while (isLabelChar(this.c(i + L)) && !(this.c(i + L) === 0x3a && this.c(i + L + 1) === 0x2d)) L++;
-        } else {
-          while (isLabelChar(this.c(i + L))) L++;
-        }
-        if (L > 0) return this.tok('VARNAME', s.slice(i, i + L).replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, ''), L);
-        this.stopReason = c === 0 ? 'NUL byte' : null;
-        this.pos = s.length;
-        return { t: 'END', v: '', line };
-      }
+      case S_FALLBACK:
+        return this.scanBracketed(line);
+      case S_DQ:
+        return this.scanDoubleQuoted(line);
+      case S_VARNAME:
+        return this.scanVarname(line);
       default:
         return { t: 'END', v: '', line };
     }
   }
+
+  /** Stops at a byte no rule accepts: PHP's scanner returns 0, the parser sees the end. */
+  private stop(c: number, line: number): Tok {
+    this.stopReason = c === 0 ? 'NUL byte' : null;
+    this.pos = this.s.length;
+    return { t: 'END', v: '', line };
+  }
+
+  /** INITIAL: keys, `[section]`, `=`, single-character tokens, blanks, newlines, comments. */
+  private scanInitial(line: number): Tok {
+    const i = this.pos;
+    const c = this.c(i);
+    if (c === 0x5b) {
+      this.state = S_SECTION;
+      return this.tok('SECTION', '', 1);
+    }
+    let labelLen = 0;
+    while (isLabelChar(this.c(i + labelLen))) labelLen++;
+    const [bl, boolToken] = this.boolAt(i);
+    const [len, rule] = this.longestInitialMatch(i, c, labelLen, bl);
+    switch (rule) {
+      case RULE_OFFSET_KEY: {
+        const label = this.s.slice(i, i + labelLen).replace(/^[ \t]+|[ \t]+$/g, '');
+        this.state = S_OFFSET;
+        return this.tok('OFFSET', label, len);
+      }
+      case RULE_BOOL_KEYWORD:
+        return this.tok(boolToken, boolToken === 'BOOL_TRUE' ? '1' : '', len);
+      case RULE_LABEL:
+        return this.tok('LABEL', this.s.slice(i, i + labelLen).replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, ''), len);
+      case RULE_EQUALS:
+        this.state = S_VALUE;
+        return this.tok('=', '', len);
+      case RULE_TOKEN:
+        return this.tok(String.fromCharCode(c), '', 1);
+      case RULE_BLANKS:
+        this.pos += len;
+        return this.next();
+      case RULE_NEWLINE:
+      case RULE_COMMENT:
+        this.line++;
+        return this.tok('EOL', '', len, line);
+      default:
+        return this.stop(c, line);
+    }
+  }
+
+  /**
+   * The INITIAL rule that wins at `i`, as re2c decides: the longest match, a tie going to the rule
+   * written first (the lower RULE_* number). @returns [length, RULE_*], or [0, NO_RULE].
+   */
+  private longestInitialMatch(i: number, c: number, labelLen: number, boolLen: number): [number, number] {
+    const cands: Array<[number, number]> = [];
+    if (labelLen > 0 && this.c(i + labelLen) === 0x5b) cands.push([labelLen + 1 + this.blanks(i + labelLen + 1), RULE_OFFSET_KEY]);
+    // a keyword line that ends the file is read as a bare key (php 8.2.36: no syntax error)
+    if (boolLen > 0 && i + boolLen < this.s.length) cands.push([boolLen, RULE_BOOL_KEYWORD]);
+    if (labelLen > 0) cands.push([labelLen, RULE_LABEL]);
+    const b = this.blanks(i);
+    if (this.c(i + b) === 0x3d) cands.push([b + 1 + this.blanks(i + b + 1), RULE_EQUALS]);
+    if (TOKENS_INITIAL.has(c)) cands.push([1, RULE_TOKEN]);
+    if (b > 0) cands.push([b, RULE_BLANKS]);
+    const nl = this.nl(i + b);
+    if (nl > 0) cands.push([b + nl, RULE_NEWLINE]);
+    const cm = this.comment(i + b);
+    if (cm > 0) cands.push([b + cm, RULE_COMMENT]);
+    let best: [number, number] = [0, NO_RULE];
+    for (const cand of cands) if (cand[0] > best[0] || (cand[0] === best[0] && cand[1] < best[1])) best = cand;
+    return best;
+  }
+
+  /** ST_VALUE: the value after `=`, up to the end of the line. */
+  private scanValue(line: number): Tok {
+    const i = this.pos;
+    const s = this.s;
+    const c = this.c(i);
+    if (c === 0x27) {
+      const close = s.indexOf("'", i + 1);
+      if (close > i + 1) return this.tok('RAW', s.slice(i + 1, close), close + 1 - i);
+      if (close < 0) {
+        // no closing quote anywhere: PHP 8.2 stops reading the file here (value so far kept)
+        this.pos = s.length;
+        return { t: 'END', v: '', line };
+      }
+      this.state = S_INITIAL; // '' : the value ends, the second quote is read as a key char
+      return this.tok('EOL', '', 1);
+    }
+    if (c === 0x24 && this.c(i + 1) === 0x7b) {
+      this.push(S_VARNAME);
+      return this.tok('DOLLAR_CURLY', '', 2);
+    }
+    if (isBlank(c)) return this.valueBlanks(i, line);
+    if (isNl(c)) {
+      this.state = S_INITIAL;
+      this.line++;
+      return this.tok('EOL', '', this.nl(i), line);
+    }
+    if (c === 0x22) {
+      this.push(S_DQ);
+      return this.tok('"', '', 1);
+    }
+    if (c === 0x3b) {
+      const cm = this.comment(i);
+      if (cm > 0) {
+        this.state = S_INITIAL;
+        this.line++;
+        return this.tok('EOL', '', cm, line);
+      }
+      this.pos = s.length; // ';' with no newline after it: no rule matches, the scanner returns 0
+      return { t: 'END', v: '', line };
+    }
+    if (OPERATORS.has(c)) return this.tok(String.fromCharCode(c), '', 1 + this.blanks(i + 1));
+    if (c === 0x3d) {
+      this.state = S_INITIAL; // yyless(0): the '=' is scanned again in INITIAL -> syntax error
+      return { t: 'EOL', v: '', line };
+    }
+    return this.valueWord(i, c);
+  }
+
+  /** ST_VALUE at blanks: the end of the line (or a comment), a `"` after them, or whitespace inside the value. */
+  private valueBlanks(i: number, line: number): Tok {
+    const b = this.blanks(i);
+    const nl = this.nl(i + b);
+    if (nl > 0) {
+      this.state = S_INITIAL;
+      this.line++;
+      return this.tok('EOL', '', b + nl, line);
+    }
+    if (this.c(i + b) === 0x22) {
+      this.push(S_DQ);
+      return this.tok('"', '', b + 1);
+    }
+    const cm = this.comment(i + b);
+    if (cm > 0) {
+      this.state = S_INITIAL;
+      this.line++;
+      return this.tok('EOL', '', b + cm, line);
+    }
+    return this.tok('WS', this.s.slice(i, i + b), b);
+  }
+
+  /** ST_VALUE at a word: a boolean keyword, a constant or a raw string, whichever is longest (keyword first on a tie). */
+  private valueWord(i: number, c: number): Tok {
+    const V = this.valueRun(i, isValueChar, false);
+    const [bl, bt] = this.boolAt(i);
+    const C = this.constantLen(i);
+    if (bl > 0 && bl >= V && bl >= C) return this.tok(bt, bt === 'BOOL_TRUE' ? '1' : '', bl);
+    if (C > 0 && C >= V) return this.tok('CONSTANT', this.s.slice(i, i + C), C);
+    if (V > 0) return this.tok('STRING', this.s.slice(i, i + V), V);
+    this.state = S_INITIAL; // NUL, or a '$' before NUL / the end: end of value (php 8.2.36)
+    return this.tok('EOL', '', c === 0x24 && this.c(i + 1) === 0x00 ? 2 : 1);
+  }
+
+  /** ST_SECTION_VALUE, ST_OFFSET and (8.3+) ST_VAR_FALLBACK: the text inside `[...]`, `key[...]` and `${NAME:-...}`. */
+  private scanBracketed(line: number): Tok {
+    const i = this.pos;
+    const s = this.s;
+    const c = this.c(i);
+    const st = this.state;
+    if (c === 0x27 && st !== S_FALLBACK) {
+      const close = s.indexOf("'", i + 1);
+      if (close > i + 1) return this.tok('RAW', s.slice(i + 1, close), close + 1 - i);
+    }
+    if (st === S_SECTION && c === 0x5d) {
+      const b = this.blanks(i + 1);
+      const nl = this.nl(i + 1 + b);
+      this.state = S_INITIAL;
+      this.line++; // php-src increments even without a newline
+      return this.tok(']', '', 1 + b + nl, line);
+    }
+    if (st === S_OFFSET) {
+      const b = this.blanks(i);
+      if (this.c(i + b) === 0x5d) {
+        // `{TABS_AND_SPACES}*"]"` competes with SECTION_VALUE_CHARS+ (which also takes blanks)
+        const run = this.valueRun(i, isSectionChar, true);
+        if (run <= b + 1) {
+          this.state = S_INITIAL;
+          return this.tok(']', '', b + 1);
+        }
+      }
+    }
+    if (st === S_FALLBACK && c === 0x7d) {
+      this.pop();
+      return this.tok('}', '', 1);
+    }
+    if (c === 0x24 && this.c(i + 1) === 0x7b) {
+      this.push(S_VARNAME);
+      return this.tok('DOLLAR_CURLY', '', 2);
+    }
+    const charOk = st === S_FALLBACK ? isFallbackChar : isSectionChar;
+    const b = this.blanks(i);
+    if (this.c(i + b) === 0x22) {
+      const run = this.valueRun(i, charOk, true);
+      if (b + 1 > run) {
+        this.push(S_DQ);
+        return this.tok('"', '', b + 1);
+      }
+    }
+    const V = this.valueRun(i, charOk, true);
+    const C = this.constantLen(i);
+    const N = this.numberLen(i);
+    if (C > 0 && C >= V && C >= N) return this.tok('CONSTANT', s.slice(i, i + C), C);
+    if (N > 0 && N >= V) return this.tok('NUMBER', s.slice(i, i + N), N);
+    if (V > 0) return this.tok('STRING', s.slice(i, i + V), V);
+    if (b > 0) return this.tok('WS', s.slice(i, i + b), b);
+    return this.stop(c, line);
+  }
+
+  /** ST_DOUBLE_QUOTES: the text of a `"..."` up to the closing quote or a `${`. */
+  private scanDoubleQuoted(line: number): Tok {
+    const i = this.pos;
+    const s = this.s;
+    const c = this.c(i);
+    if (c === 0x22) {
+      this.pop();
+      return this.tok('"', '', 1 + this.blanks(i + 1));
+    }
+    if (c === 0x24 && this.c(i + 1) === 0x7b) {
+      this.push(S_VARNAME);
+      return this.tok('DOLLAR_CURLY', '', 2);
+    }
+    let j = i;
+    const n = s.length;
+    for (;;) {
+      if (j >= n) break;
+      const d = this.c(j++);
+      if (d === 0x22) { j--; break; }
+      if (d === 0x24) {
+        if (j < n && this.c(j) === 0x7b) { j--; break; }
+        continue;
+      }
+      if (d === 0x5c && j < n) {
+        const e = this.c(j++);
+        if (e === 0x22 && (j >= n || isNl(this.c(j)))) { j--; break; }
+      }
+    }
+    const raw = s.slice(i, j);
+    for (let k = 0; k < raw.length; k++) {
+      const ch = raw.charCodeAt(k);
+      if (ch === 0x0a || (ch === 0x0d && raw.charCodeAt(k + 1) !== 0x0a)) this.line++;
+    }
+    return this.tok('QSTRING', unescapeDq(raw), j - i, line);
+  }
+
+  /** ST_VARNAME: the NAME of `${NAME}` (8.3+: up to `:-`, the start of a fallback). */
+  private scanVarname(line: number): Tok {
+    const i = this.pos;
+    const c = this.c(i);
+    if (c === 0x7d) {
+      this.pop();
+      return this.tok('}', '', 1);
+    }
+    if (this.fallback && c === 0x3a && this.c(i + 1) === 0x2d) {
+      this.pop();
+      this.push(S_FALLBACK);
+      return this.tok('FALLBACK', '', 2);
+    }
+    let L = 0;
+    if (this.fallback) {
+      // 8.3+: a name stops before ":-"
+      while (isLabelChar(this.c(i + L)) && !(this.c(i + L) === 0x3a && this.c(i + L + 1) === 0x2d)) L++;
+    } else {
+      while (isLabelChar(this.c(i + L))) L++;
+    }
+    if (L > 0) return this.tok('VARNAME', this.s.slice(i, i + L).replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, ''), L);
+    return this.stop(c, line);
+  }
+
 }
 
 
@@ -580,160 +646,253 @@ interface SectionState {
   special: boolean;
 }
 
+/**
+ * Parses one text in php.ini, .user.ini or one-line FPM mode (parseIni, parseFpmLines): the grammar
+ * of zend_ini_parser.y over the Scanner's tokens, with the callbacks of main/php_ini.c.
+ */
 function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: SectionState, lineBase: number): ParseIniResult {
-  const entries: IniEntry[] = [];
-  const errors: IniError[] = [];
-  const sections: ParseIniResult['sections'] = [];
-  const file = opts.file;
-  const env = opts.env ?? {};
-  const constants = opts.constants ?? startupConstants();
-  const fallback = versionAtLeast(opts.phpVersion ?? '8.2', 8, 3);
-  const local = new Map<string, string>();
-  const localArrays = new Set<string>();
-  const sc = new Scanner(src, fallback);
-  sc.line = lineBase;
-  let la: Tok | null = null;
-  const next = (): Tok => {
-    if (la) {
-      const t = la;
-      la = null;
+  return new IniTextParser(src, opts, mode, st, lineBase).parse();
+}
+
+/**
+ * zend_ini_parser.y as a recursive-descent parser (one method per nonterminal it needs), reproducing
+ * Bison's behaviour where it matters: a statement whose value is complete is stored before a syntax
+ * error stops the file. `${NAME}` and constants are resolved as zend_ini_get_var /
+ * zend_ini_get_constant do; entries and sections go through onEntry / onSection (php_ini_parser_cb).
+ */
+class IniTextParser {
+  private readonly entries: IniEntry[] = [];
+  private readonly errors: IniError[] = [];
+  private readonly sections: ParseIniResult['sections'] = [];
+  private readonly file: string;
+  private readonly env: Record<string, string | undefined>;
+  private readonly constants: Record<string, string>;
+  /** PHP >= 8.3: `${NAME:-fallback}`. */
+  private readonly fallback: boolean;
+  /** php.ini mode: keys set earlier in this text (global scope), which `${NAME}` sees first. */
+  private readonly local = new Map<string, string>();
+  /** ...and the keys that became arrays (`NAME[] = ...`). */
+  private readonly localArrays = new Set<string>();
+  private readonly sc: Scanner;
+  /** One token of look-ahead. */
+  private la: Tok | null = null;
+
+  constructor(src: string, private readonly opts: ParseIniOptions, private readonly mode: IniMode, private readonly st: SectionState, lineBase: number) {
+    this.file = opts.file;
+    this.env = opts.env ?? {};
+    this.constants = opts.constants ?? startupConstants();
+    this.fallback = versionAtLeast(opts.phpVersion ?? '8.2', 8, 3);
+    this.sc = new Scanner(src, this.fallback);
+    this.sc.line = lineBase;
+  }
+
+  /** statement_list: statements until the end, or until a syntax error stops the file (as PHP's does). */
+  parse(): ParseIniResult {
+    const { file, errors, sc } = this;
+    try {
+      for (;;) {
+        const t = this.next();
+        if (t.t === 'END') break;
+        if (t.t !== 'EOL') this.statement(t);
+      }
+      if (sc.stopReason) {
+        errors.push({ file, line: sc.line, kind: 'notice', message: `${sc.stopReason}: PHP silently ignores the rest of this file` });
+      }
+    } catch (e) {
+      if (!(e instanceof SyntaxStop)) throw e;
+      errors.push({ file, line: sc.line, kind: 'syntax', message: `syntax error, unexpected ${tokenName(e.tok)}${e.expecting ? `, expecting ${e.expecting}` : ''}` });
+    }
+    return { entries: this.entries, errors, sections: this.sections };
+  }
+
+  /** statement: `[section]`, `key = value`, `key[offset] = value` (a bare key without `=` is ignored by every callback). */
+  private statement(t: Tok): void {
+    if (t.t === 'SECTION') {
+      let name = '';
+      if (this.peek().t !== ']') name = this.varStringList(false);
+      const c = this.next();
+      if (c.t !== ']') this.fail(c);
+      this.onSection(name, t.line);
+    } else if (t.t === 'LABEL') {
+      if (this.peek().t === '=') {
+        this.next();
+        this.onEntry(t.v, this.stringOrValue(), t.line);
+      }
+    } else if (t.t === 'OFFSET') {
+      let off = '';
+      if (this.peek().t !== ']') off = this.varStringList(true); // option_offset resolves constants (sections do not)
+      const c = this.next();
+      if (c.t !== ']') this.fail(c);
+      const eq = this.next();
+      if (eq.t !== '=') this.fail(eq, "'='");
+      this.onEntry(t.v, this.stringOrValue(), t.line, off);
+    } else {
+      this.fail(t);
+    }
+  }
+
+  private next(): Tok {
+    if (this.la) {
+      const t = this.la;
+      this.la = null;
       return t;
     }
-    return sc.next();
-  };
-  const peek = (): Tok => (la ??= sc.next());
-  const fail = (t: Tok, expecting?: string): never => {
-    throw new SyntaxStop(t, expecting);
-  };
+    return this.sc.next();
+  }
 
-  const getVar = (name: string, fb: string | null): string => {
+  private peek(): Tok {
+    return (this.la ??= this.sc.next());
+  }
+
+  private fail(t: Tok, expecting?: string): never {
+    throw new SyntaxStop(t, expecting);
+  }
+
+  /** zend_ini_get_var: this text's earlier keys (php.ini mode), the configuration so far, the environment, the fallback. */
+  private getVar(name: string, fb: string | null): string {
+    const { mode, local, localArrays } = this;
     if (mode === 'php.ini' && localArrays.has(name)) {
-      errors.push({ file, line: sc.line, kind: 'notice', message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")` });
+      this.errors.push({ file: this.file, line: this.sc.line, kind: 'notice', message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")` });
       return '';
     }
     if (mode === 'php.ini' && local.has(name)) return local.get(name)!;
-    const v = opts.lookup?.(name);
+    const v = this.opts.lookup?.(name);
     if (v !== undefined) return v;
-    const e = env[name];
+    const e = this.env[name];
     if (e !== undefined) return e;
     return fb ?? '';
-  };
-  const constant = (name: string): string => {
-    if (name.includes(':')) return name;
-    return Object.prototype.hasOwnProperty.call(constants, name) ? constants[name]! : name;
-  };
+  }
 
-  const varRef = (): string => {
-    // after TC_DOLLAR_CURLY
-    const n = next();
-    if (n.t !== 'VARNAME') fail(n, 'TC_VARNAME');
-    let t = next();
+  /** zend_ini_get_constant: a known constant's value, else the name itself (a class constant `A::B` stays as written). */
+  private constant(name: string): string {
+    if (name.includes(':')) return name;
+    return Object.prototype.hasOwnProperty.call(this.constants, name) ? this.constants[name]! : name;
+  }
+
+  /** cfg_var_ref, after TC_DOLLAR_CURLY: `NAME}` or (8.3+) `NAME:-fallback}`. */
+  private varRef(): string {
+    const n = this.next();
+    if (n.t !== 'VARNAME') this.fail(n, 'TC_VARNAME');
+    let t = this.next();
     let fb: string | null = null;
     if (t.t === 'FALLBACK') {
       fb = '';
       for (;;) {
-        const p = peek();
+        const p = this.peek();
         if (p.t === '}') break;
-        if (['DOLLAR_CURLY', 'CONSTANT', 'RAW', 'NUMBER', 'STRING', 'WS', '"'].includes(p.t)) fb += varStringList(false, true);
-        else fail(p);
+        if (['DOLLAR_CURLY', 'CONSTANT', 'RAW', 'NUMBER', 'STRING', 'WS', '"'].includes(p.t)) fb += this.varStringList(false, true);
+        else this.fail(p);
       }
-      t = next();
+      t = this.next();
     }
-    if (t.t !== '}') fail(t, fallback ? undefined : "'}'");
-    return getVar(n.v, fb);
-  };
+    if (t.t !== '}') this.fail(t, this.fallback ? undefined : "'}'");
+    return this.getVar(n.v, fb);
+  }
 
-  const encapsed = (): string => {
-    // after '"'
+  /** encapsed_list, after '"': quoted text and `${...}` up to the closing '"'. */
+  private encapsed(): string {
     let out = '';
     for (;;) {
-      const t = next();
+      const t = this.next();
       if (t.t === '"') return out;
       if (t.t === 'QSTRING') out += t.v;
-      else if (t.t === 'DOLLAR_CURLY') out += varRef();
-      else fail(t);
+      else if (t.t === 'DOLLAR_CURLY') out += this.varRef();
+      else this.fail(t);
     }
-  };
+  }
 
-  const varStringList = (resolve: boolean, inFallback = false): string => {
+  /**
+   * var_string_list (constants resolved when `resolve`) / section_string_or_value (not): a run of
+   * `${...}`, constants, raw and quoted strings; inside a fallback one piece at a time.
+   */
+  private varStringList(resolve: boolean, inFallback = false): string {
     let out = '';
     let any = false;
     for (;;) {
-      const t = peek();
+      const t = this.peek();
       if (t.t === 'DOLLAR_CURLY') {
-        next();
-        out += varRef();
+        this.next();
+        out += this.varRef();
       } else if (t.t === 'CONSTANT') {
-        next();
-        out += resolve ? constant(t.v) : t.v;
+        this.next();
+        out += resolve ? this.constant(t.v) : t.v;
       } else if (t.t === 'RAW' || t.t === 'NUMBER' || t.t === 'STRING' || t.t === 'WS') {
-        next();
+        this.next();
         out += t.v;
       } else if (t.t === '"') {
-        next();
-        out += encapsed();
+        this.next();
+        out += this.encapsed();
       } else {
-        if (!any) fail(t);
+        if (!any) this.fail(t);
         return out;
       }
       any = true;
       if (inFallback) return out;
     }
-  };
+  }
 
-  const unary = (): string => {
-    const t = next();
-    if (t.t === '~') return String(~cAtoi(unary()));
-    if (t.t === '!') return String(cAtoi(unary()) ? 0 : 1);
+  /** `~x`, `!x`, `(expr)` or a var_string_list (zend_ini_do_op on C ints). */
+  private unary(): string {
+    const t = this.next();
+    if (t.t === '~') return String(~cAtoi(this.unary()));
+    if (t.t === '!') return String(cAtoi(this.unary()) ? 0 : 1);
     if (t.t === '(') {
-      const v = expr();
-      const c = next();
-      if (c.t !== ')') fail(c);
+      const v = this.expr();
+      const c = this.next();
+      if (c.t !== ')') this.fail(c);
       return v;
     }
-    la = t;
-    return varStringList(true);
-  };
-  const expr = (): string => {
-    let left = unary();
+    this.la = t;
+    return this.varStringList(true);
+  }
+
+  /** expr: unary terms joined by `|`, `&`, `^`, left to right (zend_ini_do_op). */
+  private expr(): string {
+    let left = this.unary();
     for (;;) {
-      const t = peek();
+      const t = this.peek();
       if (t.t !== '|' && t.t !== '&' && t.t !== '^') return left;
-      next();
-      const right = unary();
+      this.next();
+      const right = this.unary();
       const a = cAtoi(left);
       const b = cAtoi(right);
       left = String(t.t === '|' ? a | b : t.t === '&' ? a & b : a ^ b);
     }
-  };
-  const stringOrValue = (): string => {
-    const t = next();
+  }
+
+  /** string_or_value: a boolean keyword, null, an empty value, or an expr. */
+  private stringOrValue(): string {
+    const t = this.next();
     if (t.t === 'BOOL_TRUE') return '1';
     if (t.t === 'BOOL_FALSE' || t.t === 'NULL_NULL' || t.t === 'EOL') return '';
-    la = t;
-    return expr();
-  };
+    this.la = t;
+    return this.expr();
+  }
 
-  const onEntry = (key: string, value: string, line: number, offset?: string): void => {
-    const e: IniEntry = { section: st.section, scope: st.scope, key, value, file, line };
+  /** ZEND_INI_PARSER_ENTRY / ZEND_INI_PARSER_POP_ENTRY of php_ini_parser_cb. */
+  private onEntry(key: string, value: string, line: number, offset?: string): void {
+    const { st, mode } = this;
+    const e: IniEntry = { section: st.section, scope: st.scope, key, value, file: this.file, line };
     if (offset !== undefined) e.offset = offset;
     if (offset === undefined && !st.special && mode !== 'fpm') {
       const lk = key.toLowerCase();
       if (lk === 'extension' || lk === 'zend_extension') e.extension = lk;
     }
-    entries.push(e);
+    this.entries.push(e);
     if (offset === undefined && st.scope.kind === 'global' && !e.extension) {
-      local.set(key, value);
-      localArrays.delete(key);
+      this.local.set(key, value);
+      this.localArrays.delete(key);
     } else if (offset !== undefined && st.scope.kind === 'global') {
-      localArrays.add(key);
-      local.delete(key);
+      this.localArrays.add(key);
+      this.local.delete(key);
     }
-  };
-  const onSection = (name: string, line: number): void => {
+  }
+
+  /** ZEND_INI_PARSER_SECTION of php_ini_parser_cb: `[PATH=...]` / `[HOST=...]` open a table, other sections do not. */
+  private onSection(name: string, line: number): void {
+    const { st } = this;
     st.section = name;
-    if (mode === 'fpm') return;
-    // php_ini_parser_cb, ZEND_INI_PARSER_SECTION
+    if (this.mode === 'fpm') return;
     const up = name.slice(0, 4).toUpperCase();
     if (up === 'PATH' || up === 'HOST') {
       st.special = true;
@@ -746,47 +905,8 @@ function parseText(src: string, opts: ParseIniOptions, mode: IniMode, st: Sectio
     } else {
       st.special = false; // the PATH/HOST table stays active (case 23)
     }
-    sections.push({ name, scope: st.scope, file, line });
-  };
-
-  try {
-    for (;;) {
-      const t = next();
-      if (t.t === 'END') break;
-      if (t.t === 'EOL') continue;
-      if (t.t === 'SECTION') {
-        let name = '';
-        if (peek().t !== ']') name = varStringList(false);
-        const c = next();
-        if (c.t !== ']') fail(c);
-        onSection(name, t.line);
-      } else if (t.t === 'LABEL') {
-        const p = peek();
-        if (p.t === '=') {
-          next();
-          onEntry(t.v, stringOrValue(), t.line);
-        }
-        // bare key without '=': ignored by every callback
-      } else if (t.t === 'OFFSET') {
-        let off = '';
-        if (peek().t !== ']') off = varStringList(true); // option_offset resolves constants (sections do not)
-        const c = next();
-        if (c.t !== ']') fail(c);
-        const eq = next();
-        if (eq.t !== '=') fail(eq, "'='");
-        onEntry(t.v, stringOrValue(), t.line, off);
-      } else {
-        fail(t);
-      }
-    }
-    if (sc.stopReason) {
-      errors.push({ file, line: sc.line, kind: 'notice', message: `${sc.stopReason}: PHP silently ignores the rest of this file` });
-    }
-  } catch (e) {
-    if (!(e instanceof SyntaxStop)) throw e;
-    errors.push({ file, line: sc.line, kind: 'syntax', message: `syntax error, unexpected ${tokenName(e.tok)}${e.expecting ? `, expecting ${e.expecting}` : ''}` });
+    this.sections.push({ name, scope: st.scope, file: this.file, line });
   }
-  return { entries, errors, sections };
 }
 
 /**

@@ -10,6 +10,7 @@
  *
  * Passwords are never part of a printed form: use `redactRedisSavePath()` / `describeRedisHost()`.
  */
+import { PHPREDIS_DEFAULT_PREFIX } from '@session-migrate/common';
 
 export interface RedisSavePathFinding {
   id: 'save-path-comma-splits-hosts' | 'save-path-plus-is-space' | 'save-path-ampersand-splits-query' | 'save-path-unparsable-host' | 'save-path-no-auth' | 'save-path-no-tls';
@@ -101,7 +102,7 @@ export function redactRedisSavePath(value: string): string {
 function parseEntry(entry: string): RedisHost {
   const h: RedisHost = {
     redacted: redactEntry(entry), scheme: null, host: null, port: null, socket: null, params: {}, auth: null, database: null,
-    prefix: 'PHPREDIS_SESSION:', timeout: 86400, readTimeout: null, persistent: false, weight: 1, unknownParams: [], invalid: false,
+    prefix: PHPREDIS_DEFAULT_PREFIX, timeout: 86400, readTimeout: null, persistent: false, weight: 1, unknownParams: [], invalid: false,
   };
   let rest = entry;
   const q = rest.indexOf('?');

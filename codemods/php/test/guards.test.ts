@@ -1,0 +1,89 @@
+/**
+ * Guards of the PHP codemod that the README promises and that no fixture exercises: a file changed
+ * on disk while the codemod ran is never overwritten, and a pool's php_admin_flag pins a session key
+ * as php_admin_value does (BUG-14 "locked_by": php_admin_value / php_admin_flag). Each test here
+ * fails when its guard is removed (checked by removing it: `expected` in writeAtomically, flags in
+ * php-ini's POOL_VALUE_KINDS).
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { analyzeFpmPool, runCodemod } from '../src/index.ts';
+
+let dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'codemod-php-guards-'));
+  dirs.push(d);
+  return d;
+}
+
+describe('a file changed on disk while the codemod ran', () => {
+  it('is not overwritten: the edit made meanwhile stays, the file is listed as skipped and the run is incomplete', () => {
+    const root = tmp();
+    const app = join(root, 'app');
+    const file = join(app, 'index.php');
+    const original = "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n";
+    const meanwhile = "<?php\n// saved by a colleague's editor while the codemod ran\nini_set('session.save_handler', 'files');\nsession_start();\n";
+    mkdirSync(app);
+    writeFileSync(file, original);
+    chmodSync(file, 0o640);
+    // The codemod runs `php -l` on the new text between reading the file and writing it: this php
+    // saves the other version of the file first, as an editor would at that moment.
+    const php = join(root, 'php-that-edits');
+    writeFileSync(php, `#!/bin/sh\nprintf '%s' ${shellQuote(meanwhile)} > ${shellQuote(file)}\nexec php "$@"\n`);
+    chmodSync(php, 0o755);
+
+    const r = runCodemod({ dir: app, php });
+    expect(readFileSync(file, 'utf8')).toBe(meanwhile);
+    expect(statSync(file).mode & 0o777).toBe(0o640);
+    expect(r.changes).toEqual([]);
+    expect(r.registeredIn).toEqual([]);
+    expect(r.skipped).toEqual([{ file: 'index.php', reason: 'changed on disk while the codemod ran: not changed, run it again' }]);
+    const f = r.findings.find((x) => x.id === 'file-changed-meanwhile');
+    expect(f).toMatchObject({ file: 'index.php', message: 'changed on disk while the codemod ran: not changed, run it again (2 change(s) not made)' });
+    expect(r.findings.some((x) => x.id === 'handler-registered' || x.id === 'files-handler-call-removed')).toBe(false);
+    expect(r.incomplete).toBe(true);
+
+    // Run again on the new version: it is rewritten.
+    const again = runCodemod({ dir: app });
+    expect(again.changes.map((c) => c.file)).toEqual(['index.php']);
+    expect(readFileSync(file, 'utf8')).toContain("// saved by a colleague's editor while the codemod ran\n");
+    expect(readFileSync(file, 'utf8')).not.toContain('ini_set');
+  });
+});
+
+describe('FPM pools: php_admin_flag pins like php_admin_value (BUG-14 locked_by)', () => {
+  it('php_admin_flag[session.save_handler] is codemod-target-locked and php_admin_flag[session.save_path] is reported, as php-fpm applies them', () => {
+    const text = '[www]\nlisten = /run/php.sock\nphp_admin_flag[session.save_handler] = off\n\n[api]\nphp_admin_flag[session.save_path] = On\nphp_flag[session.save_handler] = on\n';
+    const findings = analyzeFpmPool(text, '/etc/php/8.2/fpm/pool.d/www.conf');
+    expect(findings.map((f) => [f.id, f.line])).toEqual([['codemod-target-locked', 3], ['pool-save-path-locked', 6]]);
+    // php-fpm stores a flag as "0"/"1" (fpm_conf.c fpm_conf_set_boolean): that is the pinned value.
+    expect(findings[0]!.message).toBe('pool [www] pins session.save_handler = 0 with php_admin_flag: PHP refuses run-time changes of it, so the handler the codemod registers cannot be relied on there');
+    expect(findings[1]!.message).toContain('pool [api] pins session.save_path with php_admin_flag');
+  });
+
+  it('reads the pool as php-fpm does: the first admin line of a key wins, quotes and comments are ini syntax, an invalid flag pins nothing', () => {
+    const text = [
+      '[www]',
+      'php_admin_value[session.save_handler] = "files" ; the first one is applied',
+      'php_admin_value[session.save_handler] = redis',
+      'php_value[session.save_path] = /srv/sessions',
+      '[broken]',
+      'php_admin_flag[session.save_handler] = files',
+      '',
+    ].join('\n');
+    const findings = analyzeFpmPool(text, 'www.conf');
+    expect(findings.map((f) => [f.id, f.line, f.message.split(':')[0]])).toEqual([
+      ['codemod-target-locked', 2, 'pool [www] pins session.save_handler = files with php_admin_value'],
+    ]);
+  });
+});
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}

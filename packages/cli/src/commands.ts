@@ -429,6 +429,8 @@ export interface VerifyArgs {
    * (default true; false after the switch to strict mode, when logouts delete keys without a tombstone).
    */
   presence?: boolean;
+  /** Classify only the keys under the prefix (a database shared with other applications); default: every key of the database. */
+  prefixOnly?: boolean;
   /** TLS files of the target (replace the plan's) and of a Redis --source. */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
@@ -465,7 +467,8 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   const { codec } = await codecFromProvider(provider);
   if (args.plaintextPrefix !== undefined) checkPrefix(args.plaintextPrefix, false);
   const maxSessionBytes = plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
-  const openOptions = { command: 'verify' as const, prefix };
+  const scope = args.prefixOnly === true ? 'prefix' as const : 'database' as const;
+  const openOptions = { command: scope === 'prefix' ? 'verify-prefix-only' as const : 'verify' as const, prefix };
   // The target given now (its URL and TLS options), or the plan's (TLS options given now replace the plan's files).
   const fromPlan = args.target === undefined && plan !== undefined;
   if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
@@ -497,7 +500,8 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
       ? { client: source.connection, prefix: source.describe().prefix, url: source.describe().url }
       : args.plaintextPrefix !== undefined ? { client, prefix: args.plaintextPrefix, url: client.url }
         : planRedis !== undefined && planSource instanceof RedisSource ? { client: planSource.connection, prefix: planRedis.prefix, url: planRedis.url } : undefined;
-    report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler, ...(plaintext !== undefined ? { plaintext } : {}),
+    report = await verifyTarget({ client, codec, prefix, scope, maxValueBytes: Math.max(maxSessionBytes, DEFAULT_MAX_SESSION_BYTES),
+      ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler, ...(plaintext !== undefined ? { plaintext } : {}),
       ...(wantPresence && planSource !== undefined ? { presence: planSource } : {}),
       ...(args.requireKeyId !== undefined ? { requireKeyId: args.requireKeyId } : {}),
       ...(plan !== undefined ? { expectedSessions: plan.summary.live } : {}),
@@ -513,13 +517,27 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     await planSource?.close();
   }
   for (const w of memoryNotes) warn(`warning: ${w}`);
+  const stale = report.staleLocks;
+  if (stale !== undefined && stale.count > 0) {
+    warn(`warning: ${stale.count} phpredis session lock(s) without a TTL (stale-lock: ${stale.keys.slice(0, 5).map(printable).join(', ')}${stale.count > 5 ? ', ...' : ''}): one never expires if the request holding it died, and blocks its session until deleted; set redis.session.lock_expire (or a max_execution_time above 0) on the PHP hosts, then DEL the locks no request holds`);
+  }
   if (args.json) {
     print(JSON.stringify(report, null, 2));
   } else {
     print(`session-migrate verify: ${report.ok ? 'OK' : 'FAILED'}`);
     const nodes = report.nodes ?? [];
     print(`  target      ${report.topology === 'cluster' ? `Redis Cluster: every master scanned (${nodes.length}: ${nodes.join(', ')})` : report.topology === 'sentinel' ? `Sentinel master now at ${nodes.join(', ')}` : nodes.join(', ')}`);
+    print(`  scanned     ${report.keysTotal ?? report.keysScanned} key(s): ${report.scope === 'prefix' ? `only those under the prefix (--prefix-only)` : 'every key of the database'}`);
     print(`  keys        ${report.keysScanned} under prefix "${printable(prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
+    if (report.classes !== undefined) print(`  classes     ${formatCounts(report.classes)}`);
+    if ((report.classes?.other ?? 0) > 0) {
+      print(`  other       ${report.classes!.other} key(s) of other applications, not sessions (${formatCounts(report.otherTypes ?? {})}${(report.largeValues ?? 0) > 0 ? `; ${report.largeValues} string(s) larger than ${formatBytes(Math.max(maxSessionBytes, DEFAULT_MAX_SESSION_BYTES))} not read` : ''}): not a failure`);
+    }
+    if ((report.classes?.['plaintext-session'] ?? 0) > 0) {
+      print(`  PLAINTEXT   ${report.classes!['plaintext-session']} plaintext session(s) that PHP would load (${formatCounts(report.plaintextFormats ?? {})}): each fails until deleted (purge them, or DEL them once no application uses them)`);
+    }
+    if ((report.classes?.['empty-session'] ?? 0) > 0) print(`  NOTE        ${report.classes!['empty-session']} empty phpredis session key(s) (no data; they expire with their TTL)`);
+    if ((report.classes?.lock ?? 0) + (report.classes?.['stale-lock'] ?? 0) > 0) print(`  locks       ${report.classes!.lock} phpredis session lock(s) with a TTL, ${report.classes!['stale-lock']} without one (stale-lock: see the warning)`);
     const pr = report.presence;
     if (pr !== undefined) {
       print(`  presence    ${pr.checked} live session(s) of the plan's source checked: ${pr.present} present, ${pr.destroyed} logged out (tombstone), ${pr.missing} missing${pr.missing > 0 ? ' (run apply again)' : ''}`);

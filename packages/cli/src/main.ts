@@ -157,7 +157,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         ...(key !== undefined ? { key } : {}),
       }, print);
     })())
-    .command('verify', 'check every value under the prefix (on every master) is an authentic envelope with a TTL', (y) =>
+    .command('verify', 'check no plaintext session is left anywhere in the database and every value under the prefix (on every master) is an authentic envelope with a TTL', (y) =>
       allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
@@ -167,10 +167,11 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
         .option('source', { type: 'string', describe: 'files:DIR or redis:URL: also check every live source session is in Redis, byte for byte; a redis: source also fails while plaintext keys remain under its prefix' })
         .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
+        .option('prefix-only', { type: 'boolean', default: false, describe: 'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails' })
         .option('presence', { type: 'boolean', default: true, describe: "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)" })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => verifyCommand({
-      presence: a.presence, tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
+      presence: a.presence, prefixOnly: a['prefix-only'], tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
       ...(a.plan !== undefined ? { plan: a.plan } : {}),
       ...(a.target !== undefined ? { target: a.target } : {}),
       ...((k) => (k !== undefined ? { key: k } : {}))(keyProviderFromArgs(a, false)),

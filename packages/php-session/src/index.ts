@@ -16,6 +16,7 @@ export {
   decodeSession,
   sniffFormat,
   classifySession,
+  loadableSessionFormat,
 } from './session.ts';
 export type {
   PhpValue,

@@ -366,3 +366,27 @@ function classifyWith(bytes: Buffer, configured: SerializeHandler, decide: Decid
     return { format: 'unknown', status: 'corrupt', phpAccepts: false, serializerMismatch: false, warnings: [] };
   }
 }
+
+/** The order {@link loadableSessionFormat} tries the handlers in: cheapest rejection first for other data. */
+const LOAD_ORDER: readonly SerializeHandler[] = ['igbinary', 'php_serialize', 'php', 'php_binary'];
+
+/**
+ * The serialize_handler under which PHP would load `bytes` as a session -- `session_decode()` succeeds
+ * and `$_SESSION` is an array (php-src ext/session/session.c PS_SERIALIZER_DECODE_FUNC(php),
+ * (php_binary), (php_serialize); igbinary src/php7/igbinary.c PS_SERIALIZER_DECODE_FUNC(igbinary)) --
+ * trying all four, or undefined when none does. Empty bytes are not a session here (every handler
+ * accepts them as an empty session; the caller decides what an empty value means), nor is a
+ * php_serialize scalar such as `i:5;` (PHP accepts it but `$_SESSION` is then no array).
+ *
+ * Uses the validating pass ({@link validateSession}): no value is decoded, nothing per byte is
+ * allocated, and data that is no session is usually rejected within its first bytes, so it can run
+ * over every value of a Redis database. Never throws.
+ */
+export function loadableSessionFormat(bytes: Buffer): SerializeHandler | undefined {
+  if (bytes.length === 0) return undefined;
+  for (const handler of LOAD_ORDER) {
+    if (handler === 'igbinary' && !hasIgbinaryHeader(bytes)) continue;
+    if (fastVerdict(bytes, handler).ok) return handler;
+  }
+  return undefined;
+}

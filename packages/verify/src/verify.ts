@@ -1,32 +1,31 @@
 /**
- * `verify`: prove that nothing under the prefix in Redis is plaintext, and (with a source) that every
- * live source session is in Redis with the same bytes, or (with `presence`, the plan's source) at
- * least present. On a Redis Cluster every master is scanned; behind Sentinel the master the sentinels
- * report now. Reports name Redis keys and files, never values.
+ * `verify`: prove that no plaintext session is left in the database and that everything under the
+ * prefix is an authentic envelope with a TTL (or a well-formed tombstone or handler lock), and (with a
+ * source) that every live source session is in Redis with the same bytes, or (with `presence`, the
+ * plan's source) at least present. Every key of the database is classified (classify.ts; scan.ts
+ * reads them in bounded memory), or only the prefix's with scope `prefix`. On a Redis Cluster every
+ * master is scanned; behind Sentinel the master the sentinels report now. Reports name Redis keys
+ * (session IDs in them shortened) and files, never values.
  */
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
-import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { UserFacingError, redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
-import { SESSION_ID_PATTERN } from '@session-migrate/sources';
-import { LOCK_INFIX, TOMBSTONE_INFIX, classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
-import { keyNameForDisplay } from '@session-migrate/redis';
+import { SESSION_ID_PATTERN, sameRedisData } from '@session-migrate/sources';
+import { tombstoneKeyFor } from '@session-migrate/envelope';
+import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
 import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
+import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
+import { scanKeys } from './scan.ts';
 
 /** Why one key or one source session fails verification. */
 export type VerifyFailureReason =
-  | OpenFailure
-  | 'wrong-type'
-  | 'no-ttl'
+  | KeyFailureReason
   | 'missing-in-redis'
   | 'different-content'
   | 'read-error'
-  /** With requireKeyId: the value opens, but was sealed under another key ID (not rotated yet). */
-  | 'other-key-id'
-  | 'bad-tombstone'
-  | 'lock-without-ttl'
   | 'plaintext-remains'
   /** With a source: a session file that could not be read (permissions, kept changing), so not copied. */
   | 'source-unreadable'
@@ -44,10 +43,27 @@ export interface VerifyFailure {
 export interface VerifyReport {
   ok: boolean;
   prefix: string;
+  /** `database`: every key of the database was scanned (the default); `prefix`: only the prefix (--prefix-only). */
+  scope?: 'database' | 'prefix';
   /** The target's topology and the masters scanned (`host:port`): every master of a cluster. */
   topology?: string;
   nodes?: string[];
-  /** Keys found under the prefix by SCAN. */
+  /** Keys classified: every key of the database (scope `database`), or the keys under the prefix. */
+  keysTotal?: number;
+  /** Keys classified per class (classify.ts: envelope, plaintext-session, empty-session, lock, ...). */
+  classes?: Record<KeyClass, number>;
+  /** `other` keys by Redis type (string, hash, list, set, zset, stream, ...). */
+  otherTypes?: Record<string, number>;
+  /** Strings outside the prefix longer than verify reads (maxValueBytes): counted as `other`, not read. */
+  largeValues?: number;
+  /** Plaintext sessions by the serialize_handler PHP would load them with. */
+  plaintextFormats?: Record<string, number>;
+  /**
+   * phpredis session locks without a TTL (`<key>_LOCK`): they never expire if the request holding
+   * them died. A warning (with the fix), not a failure. Key names with the session ID shortened.
+   */
+  staleLocks?: { count: number; keys: string[] };
+  /** Keys found under the prefix. */
   keysScanned: number;
   /** Keys that opened under the key ring and have a TTL. */
   keysValid: number;
@@ -94,6 +110,14 @@ export interface VerifyOptions {
   client: RedisConnection;
   codec: EnvelopeCodec;
   prefix: string;
+  /**
+   * `database` (default): classify every key of the database (every master of a cluster), so a
+   * plaintext session anywhere fails; `prefix`: only the keys under the prefix (verify --prefix-only,
+   * for a database shared with other applications).
+   */
+  scope?: 'database' | 'prefix';
+  /** Longest string read outside the prefix, bytes (default 8 MiB); longer ones are counted as `other`. */
+  maxValueBytes?: number;
   /** With a source, every live session of it must be present and decrypt to the same bytes. */
   source?: Source;
   /**
@@ -126,60 +150,87 @@ export interface VerifyOptions {
 }
 
 
-/** Verifies a target. Never throws for bad values; throws only when Redis itself fails. */
+/**
+ * Verifies a target. Never throws for bad values; throws only when Redis itself fails, and with a
+ * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule).
+ */
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
   const { client, codec, prefix } = options;
+  const scope = options.scope ?? 'database';
   const maxListed = options.maxListed ?? 1000;
-  const report: VerifyReport = { ok: true, prefix, topology: client.topology, nodes: [], keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0, failureCounts: {}, failures: [] };
+  const report: VerifyReport = {
+    ok: true, prefix, scope, topology: client.topology, nodes: [], keysTotal: 0, keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0,
+    classes: Object.fromEntries(KEY_CLASSES.map((c) => [c, 0])) as Record<KeyClass, number>, otherTypes: {}, largeValues: 0, plaintextFormats: {},
+    staleLocks: { count: 0, keys: [] }, failureCounts: {}, failures: [],
+  };
   // Behind Sentinel: read the master the sentinels report now, never a demoted one.
   await client.followSentinelMaster();
   const prefixBytes = Buffer.from(prefix, 'utf8');
-  const tombstonePrefix = Buffer.from(prefix + TOMBSTONE_INFIX, 'utf8');
-  const lockPrefix = Buffer.from(prefix + LOCK_INFIX, 'utf8');
   const fail = (f: VerifyFailure) => {
     report.ok = false;
     report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
     if (report.failures.length < maxListed) report.failures.push(f);
   };
+  // A plaintext prefix on the data scanned anyway is checked in the same scan (one SCAN, no key twice).
+  const p = options.plaintext;
+  const mergedPlaintext = p !== undefined && scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description));
+  const plaintextPrefix = p !== undefined ? Buffer.from(p.prefix, 'utf8') : undefined;
+  const plaintextCounts = { remaining: 0, otherKeys: 0 };
+  const ctx: KeyContext = {
+    prefix: prefixBytes, codec,
+    phpredisPrefixes: [...new Set([...PHPREDIS_PREFIXES, ...(p !== undefined ? [p.prefix] : [])])].map((x) => Buffer.from(x, 'utf8')),
+    ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
+  };
 
-  for await (const keys of client.scan(prefix, options.scanCount ?? 1000, (node) => report.nodes!.push(node))) {
-    const replies = await client.runGrouped(keys.map((key) => ({ key, build: (pipe: ChainableCommander) => { pipe.getBuffer(key); pipe.pttl(key); } })));
-    keys.forEach((rawKey, i) => {
-      report.keysScanned++;
-      const key = keyNameForDisplay(rawKey);
-      const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      const [, pttl] = replies[i]?.[1] ?? [null, -2];
-      if (getErr) {
-        stopOnPermanent(client, getErr);
-        fail({ key, reason: /WRONGTYPE/.test(getErr.message) ? 'wrong-type' : 'read-error' });
-        return;
+  const scan = scanKeys(client, {
+    match: scope === 'database' ? '' : prefix, fullRead: prefixBytes, count: options.scanCount ?? 1000,
+    ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
+    onNode: (node) => report.nodes!.push(node),
+  });
+  for await (const batch of scan) for (const item of batch) {
+    const underPrefix = startsWith(item.key, prefixBytes);
+    report.keysTotal!++;
+    if (underPrefix) report.keysScanned++;
+    const display = keyNameForDisplay(item.key);
+    if (item.error !== undefined) {
+      stopOnPermanent(client, item.error, scope, prefix);
+      fail({ key: underPrefix ? display : redactKeyName(display), reason: /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error' });
+      continue;
+    }
+    const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
+    report.classes![verdict.class]++;
+    switch (verdict.class) {
+      case 'envelope':
+        report.keysValid++;
+        report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
+        break;
+      case 'tombstone': report.tombstones!++; break;
+      case 'handler-lock': report.locks!++; break;
+      case 'other': {
+        const type = item.value.kind === 'other-type' ? item.value.type : 'string';
+        report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
+        if (item.value.kind === 'large-string') report.largeValues!++;
+        break;
       }
-      if (value === null) return; // expired between SCAN and GET
-      if (rawKey.subarray(0, tombstonePrefix.length).equals(tombstonePrefix)) {
-        // A tombstone left by the handler's destroy(): exactly `1`, with a TTL, under a well-formed name.
-        if (classifyKeyName(prefixBytes, rawKey).kind === 'tombstone' && (value as Buffer).equals(TOMBSTONE_VALUE) && typeof pttl === 'number' && pttl > 0) report.tombstones!++;
-        else fail({ key, reason: 'bad-tombstone' });
-        return;
+      case 'plaintext-session': report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1; break;
+      case 'stale-lock':
+        report.staleLocks!.count++;
+        if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(redactKeyName(display));
+        break;
+      default: break;
+    }
+    if (mergedPlaintext && !underPrefix && startsWith(item.key, plaintextPrefix!)) {
+      // A key of the declared plaintext source: every string named like a session fails until purged
+      // (whatever it holds, as in the separate count below); anything else there is no session.
+      const rest = item.key.toString('latin1', plaintextPrefix!.length);
+      if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
+        plaintextCounts.remaining++;
+        fail({ key: `${p!.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+        continue;
       }
-      if (rawKey.subarray(0, lockPrefix.length).equals(lockPrefix) && classifyKeyName(prefixBytes, rawKey).kind === 'lock') {
-        // The handler's session lock: an owner token with a TTL (PX), never without one.
-        if (typeof pttl === 'number' && pttl > 0) report.locks!++;
-        else fail({ key, reason: 'lock-without-ttl' });
-        return;
-      }
-      const opened = codec.open(rawKey, value as Buffer);
-      if (!opened.ok) {
-        fail({ key, reason: opened.reason });
-        return;
-      }
-      if (pttl === -1) {
-        fail({ key, reason: 'no-ttl' });
-        return;
-      }
-      report.keysValid++;
-      report.keyIds[opened.keyId] = (report.keyIds[opened.keyId] ?? 0) + 1;
-      if (options.requireKeyId !== undefined && opened.keyId !== options.requireKeyId) fail({ key, reason: 'other-key-id' });
-    });
+      plaintextCounts.otherKeys++;
+    }
+    if (verdict.failure !== undefined) fail({ key: underPrefix ? display : redactKeyName(display), reason: verdict.failure });
   }
 
   if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
@@ -191,21 +242,30 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   } else if (options.presence !== undefined) {
     report.presence = await verifyPresence(options, options.presence, fail);
   }
-  if (options.plaintext !== undefined) {
-    report.plaintext = await countPlaintext(options.plaintext, prefix, fail);
+  if (p !== undefined) {
+    report.plaintext = mergedPlaintext
+      ? { prefix: p.prefix, url: p.url, ...plaintextCounts }
+      : await countPlaintext(p, prefix, fail);
   }
   return report;
 }
 
-const TOMBSTONE_VALUE = Buffer.from('1');
+function startsWith(key: Buffer, prefix: Buffer): boolean {
+  return key.length >= prefix.length && key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
 
 /**
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
  * @throws UserFacingError (exit 2) naming the server and the fix.
  */
-function stopOnPermanent(client: RedisConnection, err: Error): void {
+function stopOnPermanent(client: RedisConnection, err: Error, scope: 'database' | 'prefix' = 'prefix', prefix = ''): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  if (c.kind !== 'permanent' || c.code === 'WRONGTYPE') return;
+  if (scope === 'database' && c.code === 'NOPERM' && /key/i.test(c.message)) {
+    // The rule allows only the prefix's keys: the whole-database scan cannot read the others.
+    throw new UserFacingError(`Redis at ${client.url} refused to read a key outside the prefix (${c.message}): verify reads every key of the database; allow the user to read every key (${aclRuleFor('verify', prefix, client.topology, client.description.db)}, docs/redis.md), or run verify --prefix-only on a database shared with other applications`);
+  }
+  throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
 }
 
 /**

@@ -77,8 +77,16 @@ export const PHPREDIS_PREFIXES = ['PHPREDIS_SESSION:', 'PHPREDIS_CLUSTER_SESSION
 const TOMBSTONE_VALUE = Buffer.from('1');
 const LOCK_SUFFIX = Buffer.from('_LOCK');
 
+const TOMBSTONE_INFIX_BYTES = Buffer.from(TOMBSTONE_INFIX, 'latin1');
+const LOCK_INFIX_BYTES = Buffer.from(LOCK_INFIX, 'latin1');
+
 function startsWith(key: Buffer, prefix: Buffer): boolean {
   return key.length >= prefix.length && key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
+
+/** Whether `key` holds `part` at offset `at` (no allocation). */
+function hasAt(key: Buffer, at: number, part: Buffer): boolean {
+  return key.length >= at + part.length && key.compare(part, 0, part.length, at, at + part.length) === 0;
 }
 
 /**
@@ -97,7 +105,8 @@ export function phpredisName(key: Buffer, prefixes: readonly Buffer[]): 'session
 
 /**
  * Classifies one key (see the module comment).
- * @param pttlMs PTTL in ms (-1: no TTL); the caller drops keys that are gone (-2)
+ * @param pttlMs PTTL in ms (-1: no TTL); the caller drops keys that are gone (-2). Read for keys under
+ *   the prefix and phpredis lock names; any value (NaN) for other keys, whose class does not depend on it
  */
 export function classifyKey(key: Buffer, value: KeyValue, pttlMs: number, ctx: KeyContext): KeyVerdict {
   const { prefix } = ctx;
@@ -117,13 +126,12 @@ function classifyUnderPrefix(key: Buffer, value: KeyValue, pttlMs: number, ctx: 
   // The scan reads every string under the prefix whole; a large-string here is a caller's bug.
   if (value.kind !== 'string') return { class: 'invalid', failure: value.kind === 'other-type' ? 'wrong-type' : 'not-envelope' };
   const data = value.value;
-  const afterPrefix = key.subarray(prefix.length);
-  if (afterPrefix.toString('latin1', 0, TOMBSTONE_INFIX.length) === TOMBSTONE_INFIX) {
+  if (hasAt(key, prefix.length, TOMBSTONE_INFIX_BYTES)) {
     // A tombstone left by the handler's destroy(): exactly `1`, with a TTL, under a well-formed name.
     const ok = classifyKeyName(prefix, key).kind === 'tombstone' && data.equals(TOMBSTONE_VALUE) && pttlMs > 0;
     return ok ? { class: 'tombstone' } : { class: 'invalid', failure: 'bad-tombstone' };
   }
-  if (afterPrefix.toString('latin1', 0, LOCK_INFIX.length) === LOCK_INFIX && classifyKeyName(prefix, key).kind === 'lock') {
+  if (hasAt(key, prefix.length, LOCK_INFIX_BYTES) && classifyKeyName(prefix, key).kind === 'lock') {
     // The handler's session lock: an owner token with a TTL (PX), never without one.
     return pttlMs > 0 ? { class: 'handler-lock' } : { class: 'invalid', failure: 'lock-without-ttl' };
   }

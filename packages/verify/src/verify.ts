@@ -17,7 +17,7 @@ import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
 import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
+import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, phpredisName, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
 import { scanKeys } from './scan.ts';
 
 /** Why one key or one source session fails verification. */
@@ -171,6 +171,12 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
     if (report.failures.length < maxListed) report.failures.push(f);
   };
+  /** A failing key of the scan; its name is formatted only when it is listed. */
+  const failKey = (key: Buffer, underPrefix: boolean, reason: VerifyFailureReason) => {
+    report.ok = false;
+    report.failureCounts[reason] = (report.failureCounts[reason] ?? 0) + 1;
+    if (report.failures.length < maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
+  };
   // A plaintext prefix on the data scanned anyway is checked in the same scan (one SCAN, no key twice).
   const p = options.plaintext;
   const mergedPlaintext = p !== undefined && scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description));
@@ -186,15 +192,15 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     match: scope === 'database' ? '' : prefix, fullRead: prefixBytes, count: options.scanCount ?? 1000,
     ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
     onNode: (node) => report.nodes!.push(node),
+    ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
   });
   for await (const batch of scan) for (const item of batch) {
     const underPrefix = startsWith(item.key, prefixBytes);
     report.keysTotal!++;
     if (underPrefix) report.keysScanned++;
-    const display = keyNameForDisplay(item.key);
     if (item.error !== undefined) {
       stopOnPermanent(client, item.error, scope, prefix);
-      fail({ key: underPrefix ? display : redactKeyName(display), reason: /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error' });
+      failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
       continue;
     }
     const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
@@ -215,7 +221,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       case 'plaintext-session': report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1; break;
       case 'stale-lock':
         report.staleLocks!.count++;
-        if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(redactKeyName(display));
+        if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(item.key, underPrefix));
         break;
       default: break;
     }
@@ -230,7 +236,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       }
       plaintextCounts.otherKeys++;
     }
-    if (verdict.failure !== undefined) fail({ key: underPrefix ? display : redactKeyName(display), reason: verdict.failure });
+    if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
   }
 
   if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
@@ -248,6 +254,14 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       : await countPlaintext(p, prefix, fail);
   }
   return report;
+}
+
+/**
+ * A key name for reports, made only for the few keys reported: under the prefix as it is (key layout
+ * 2 names are hashes), elsewhere with session IDs shortened (redactKeyName).
+ */
+function shownKey(key: Buffer, underPrefix: boolean): string {
+  return underPrefix ? keyNameForDisplay(key) : redactKeyName(keyNameForDisplay(key));
 }
 
 function startsWith(key: Buffer, prefix: Buffer): boolean {

@@ -122,7 +122,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
       allTlsOptions(phpOptions(keyOptions(y)))
-        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
+        .option('source', { type: 'string', array: true, demandOption: true, describe: "repeatable: several directories, or files plus a Redis source. files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
@@ -165,7 +165,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
-        .option('source', { type: 'string', describe: 'files:DIR or redis:URL: also check every live source session is in Redis, byte for byte; a redis: source also fails while plaintext keys remain under its prefix' })
+        .option('source', { type: 'string', array: true, describe: 'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix' })
         .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
         .option('prefix-only', { type: 'boolean', default: false, describe: 'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails' })
         .option('presence', { type: 'boolean', default: true, describe: "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)" })

@@ -12,10 +12,10 @@ import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { UserFacingError, redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
-import { SESSION_ID_PATTERN, sameRedisData } from '@session-migrate/sources';
+import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
-import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor } from '@session-migrate/migrate';
+import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor, resolveDuplicates, type DuplicatesReport } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, phpredisName, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
 import { scanKeys } from './scan.ts';
@@ -83,7 +83,9 @@ export interface VerifyReport {
    * With a plaintext source to check: keys still under its prefix (phpredis `PHPREDIS_SESSION:<id>`).
    * Any of them fails verification as `plaintext-remains` (named with the session ID shortened).
    */
-  plaintext?: { prefix: string; url: string; remaining: number; /** Other keys under the prefix (phpredis `_LOCK` keys, names that are no session ID): not counted. */ otherKeys: number };
+  plaintext?: PlaintextReport;
+  /** With several plaintext prefixes (a plan with several Redis sources): each one's count; `plaintext` is their sum. */
+  plaintextSources?: PlaintextReport[];
   /** Failures by reason (complete counts). */
   failureCounts: Record<string, number>;
   /** Failures listed by key name (at most `maxListed`). */
@@ -93,16 +95,60 @@ export interface VerifyReport {
    * because gc_maxlifetime says they expired, they are empty, or PHP would reject them under the
    * serialize_handler (many of those usually mean the options do not match the plan).
    */
-  source?: {
-    checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number;
-    /** Different in Redis, but written there after the source copy last changed (the handler's update). */
-    newer?: number;
-  };
+  source?: CompareCounts;
   /**
    * With `presence` (verify --plan without --source): live sessions of the plan's source checked for
    * presence only (contents change once PHP writes); a missing one fails as `missing-in-redis`.
    */
-  presence?: { checked: number; present: number; destroyed: number; missing: number; expired: number; empty: number; corrupt: number };
+  presence?: PresenceCounts;
+  /**
+   * With several sources (a plan's, or --source repeated): each one's own counts (`source` and
+   * `presence` above are their sums), and the session IDs found in more than one.
+   */
+  sources?: SourceCheckReport[];
+  duplicates?: DuplicatesReport;
+}
+
+/** Counts of comparing one source with Redis byte for byte (verify --source). */
+export interface CompareCounts {
+  checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number;
+  /** Different in Redis, but written there after the source copy last changed (the handler's update). */
+  newer?: number;
+  /** Copies of a session ID another source holds a later copy of: not compared (several-sources.ts). */
+  superseded?: number;
+}
+
+/** Counts of checking the presence of one source's sessions (verify --plan). */
+export interface PresenceCounts {
+  checked: number; present: number; destroyed: number; missing: number; expired: number; empty: number; corrupt: number;
+  superseded?: number;
+}
+
+/** Plaintext keys left under one prefix. */
+export interface PlaintextReport {
+  prefix: string;
+  url: string;
+  remaining: number;
+  /** Other keys under the prefix (phpredis `_LOCK` keys, names that are no session ID): not counted. */
+  otherKeys: number;
+}
+
+/** One source's own result, when verify checks several. */
+export interface SourceCheckReport {
+  /** `#N files:...` / `#N redis:...` (no password). */
+  source: string;
+  check: 'compare' | 'presence';
+  compare?: CompareCounts;
+  presence?: PresenceCounts;
+}
+
+/** A source verify checks against Redis. */
+export interface SourceCheck {
+  source: Source;
+  /** `compare`: every live session byte for byte (--source); `presence`: only present (--plan). */
+  check: 'compare' | 'presence';
+  /** How reports name it (default: its description). */
+  label?: string;
 }
 
 export interface VerifyOptions {
@@ -125,6 +171,12 @@ export interface VerifyOptions {
    * plan's source when verify runs with --plan and no --source, so a lost batch fails verify.
    */
   presence?: Source;
+  /**
+   * Several sources to check (a plan's, or --source repeated), each on its own; `source` and
+   * `presence` add one each. A session ID in more than one is checked in the source whose copy wins
+   * (packages/migrate several-sources.ts); the other copies are counted `superseded`.
+   */
+  sources?: SourceCheck[];
   gcMaxlifetime?: number;
   serializeHandler?: SerializeHandler;
   maxListed?: number;
@@ -146,7 +198,14 @@ export interface VerifyOptions {
    * --plaintext-prefix). `client` may be the target's connection (same server) or another one;
    * `url` names the server in reports.
    */
-  plaintext?: { client: RedisConnection; prefix: string; url: string };
+  plaintext?: PlaintextCheck | PlaintextCheck[];
+}
+
+/** A plaintext prefix that must be empty in the end (see VerifyOptions.plaintext). */
+export interface PlaintextCheck {
+  client: RedisConnection;
+  prefix: string;
+  url: string;
 }
 
 
@@ -178,13 +237,14 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     if (report.failures.length < maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
   };
   // A plaintext prefix on the data scanned anyway is checked in the same scan (one SCAN, no key twice).
-  const p = options.plaintext;
-  const mergedPlaintext = p !== undefined && scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description));
-  const plaintextPrefix = p !== undefined ? Buffer.from(p.prefix, 'utf8') : undefined;
-  const plaintextCounts = { remaining: 0, otherKeys: 0 };
+  const plaintexts = (options.plaintext === undefined ? [] : Array.isArray(options.plaintext) ? options.plaintext : [options.plaintext]).map((p) => ({
+    p, bytes: Buffer.from(p.prefix, 'utf8'), counts: { remaining: 0, otherKeys: 0 },
+    merged: scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description)),
+  }));
+  const merged = plaintexts.filter((x) => x.merged);
   const ctx: KeyContext = {
     prefix: prefixBytes, codec,
-    phpredisPrefixes: [...new Set([...PHPREDIS_PREFIXES, ...(p !== undefined ? [p.prefix] : [])])].map((x) => Buffer.from(x, 'utf8')),
+    phpredisPrefixes: [...new Set([...PHPREDIS_PREFIXES, ...plaintexts.map((x) => x.p.prefix)])].map((x) => Buffer.from(x, 'utf8')),
     ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
   };
 
@@ -225,16 +285,17 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
         break;
       default: break;
     }
-    if (mergedPlaintext && !underPrefix && startsWith(item.key, plaintextPrefix!)) {
-      // A key of the declared plaintext source: every string named like a session fails until purged
+    const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
+    if (plain !== undefined) {
+      // A key of a declared plaintext source: every string named like a session fails until purged
       // (whatever it holds, as in the separate count below); anything else there is no session.
-      const rest = item.key.toString('latin1', plaintextPrefix!.length);
+      const rest = item.key.toString('latin1', plain.bytes.length);
       if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
-        plaintextCounts.remaining++;
-        fail({ key: `${p!.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+        plain.counts.remaining++;
+        fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
         continue;
       }
-      plaintextCounts.otherKeys++;
+      plain.counts.otherKeys++;
     }
     if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
   }
@@ -243,17 +304,56 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
     fail({ key: `${prefix}*`, reason: 'no-keys' });
   }
-  if (options.source !== undefined) {
-    report.source = await verifySource(options, fail);
-  } else if (options.presence !== undefined) {
-    report.presence = await verifyPresence(options, options.presence, fail);
+  await checkSources(options, report, fail);
+  const plaintextReports: PlaintextReport[] = [];
+  for (const x of plaintexts) {
+    plaintextReports.push(x.merged ? { prefix: x.p.prefix, url: x.p.url, ...x.counts } : await countPlaintext(x.p, prefix, fail));
   }
-  if (p !== undefined) {
-    report.plaintext = mergedPlaintext
-      ? { prefix: p.prefix, url: p.url, ...plaintextCounts }
-      : await countPlaintext(p, prefix, fail);
+  if (plaintextReports.length === 1) report.plaintext = plaintextReports[0]!;
+  else if (plaintextReports.length > 1) {
+    report.plaintextSources = plaintextReports;
+    report.plaintext = {
+      prefix: plaintextReports.map((r) => r.prefix).join(', '), url: [...new Set(plaintextReports.map((r) => r.url))].join(', '),
+      remaining: plaintextReports.reduce((a, r) => a + r.remaining, 0), otherKeys: plaintextReports.reduce((a, r) => a + r.otherKeys, 0),
+    };
   }
   return report;
+}
+
+/**
+ * Checks every source given (compare or presence), each on its own, after deciding which copy of a
+ * session ID in several sources counts (the others are `superseded`). Sets report.source /
+ * report.presence (sums) and, with several, report.sources and report.duplicates.
+ */
+async function checkSources(options: VerifyOptions, report: VerifyReport, fail: (f: VerifyFailure) => void): Promise<void> {
+  const checks: SourceCheck[] = [
+    ...(options.sources ?? []),
+    ...(options.source !== undefined ? [{ source: options.source, check: 'compare' as const }] : []),
+    ...(options.source === undefined && options.presence !== undefined ? [{ source: options.presence, check: 'presence' as const }] : []),
+  ];
+  if (checks.length === 0) return;
+  const resolution = await resolveDuplicates(checks.map((c) => c.source), { gcMaxlifetime: options.gcMaxlifetime ?? 1440, serializeHandler: options.serializeHandler ?? 'php' });
+  const each: SourceCheckReport[] = [];
+  for (const [i, c] of checks.entries()) {
+    const superseded = resolution.superseded[i]!;
+    const label = c.label ?? `#${i + 1} ${sourceLabel(c.source.describe())}`;
+    if (c.check === 'compare') each.push({ source: label, check: 'compare', compare: await verifySource(options, c.source, superseded, fail) });
+    else each.push({ source: label, check: 'presence', presence: await verifyPresence(options, c.source, superseded, fail) });
+  }
+  const sum = <T extends object>(parts: T[]): T | undefined => {
+    if (parts.length === 0) return undefined;
+    const out = {} as Record<string, number>;
+    for (const part of parts) for (const [k, v] of Object.entries(part)) out[k] = (out[k] ?? 0) + (v as number);
+    return out as T;
+  };
+  const compared = sum(each.flatMap((e) => (e.compare !== undefined ? [e.compare] : [])));
+  const present = sum(each.flatMap((e) => (e.presence !== undefined ? [e.presence] : [])));
+  if (compared !== undefined) report.source = compared;
+  if (present !== undefined) report.presence = present;
+  if (checks.length > 1) {
+    report.sources = each;
+    report.duplicates = resolution.report;
+  }
 }
 
 /**
@@ -286,11 +386,11 @@ function stopOnPermanent(client: RedisConnection, err: Error, scope: 'database' 
  * Presence of every live session of a source (EXISTS of its key, else of its tombstone), in pipelines
  * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis.
  */
-async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['presence']>> {
+async function verifyPresence(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void): Promise<PresenceCounts> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
   const gc = options.gcMaxlifetime ?? 1440;
-  const result = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0 };
+  const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
   let batch: Array<{ key: string; file: string }> = [];
   const flush = async (): Promise<void> => {
     const replies = await client.runGrouped(batch.map((b) => ({ key: b.key, build: (pipe: ChainableCommander) => { pipe.exists(b.key); pipe.exists(tombstoneKeyFor(prefix, b.key)); } })));
@@ -319,6 +419,10 @@ async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: 
       if (item.reason === 'unreadable' || item.reason === 'unstable') fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
       continue;
     }
+    if (superseded.has(item.id)) {
+      result.superseded!++; // another source's copy of this session is the one in Redis
+      continue;
+    }
     const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
     if (decision.action !== 'migrate') {
       result[decision.action]++;
@@ -335,7 +439,7 @@ async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: 
  * SCANs the plaintext prefix; every key there is a session still readable without the key. Keys under
  * the target prefix (same server, nested prefixes) are not counted.
  */
-async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, targetPrefix: string, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['plaintext']>> {
+async function countPlaintext(p: PlaintextCheck, targetPrefix: string, fail: (f: VerifyFailure) => void): Promise<PlaintextReport> {
   let remaining = 0;
   let other = 0;
   const target = Buffer.from(targetPrefix, 'utf8');
@@ -366,10 +470,10 @@ async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, target
   return { prefix: p.prefix, url: p.url, remaining, otherKeys: other };
 }
 
-async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['source']>> {
+async function verifySource(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void): Promise<CompareCounts> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const result = { checked: 0, matching: 0, newer: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0 };
+  const result = { checked: 0, matching: 0, newer: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
   let batch: Array<{ key: string; data: Buffer; file: string; ttlMs: number }> = [];
   const flush = async () => {
     const replies = await client.runGrouped(batch.map((b) => ({
@@ -410,12 +514,16 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
   const handler = options.serializeHandler ?? 'php';
   // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
   // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
-  for await (const items of options.source!.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
+  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
     if (item.kind === 'skipped') {
       // A session file that could not be read was not copied either: its user would be logged out.
       if (item.reason === 'unreadable' || item.reason === 'unstable') {
         fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
       }
+      continue;
+    }
+    if (superseded.has(item.id)) {
+      result.superseded!++; // another source's copy of this session is the one in Redis
       continue;
     }
     const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));

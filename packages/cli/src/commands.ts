@@ -220,7 +220,7 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   if (plan.sources.length === 1) print(`  source      ${describeSourceForPrint(plan.source)}`);
   else {
     print(`  sources     ${plan.sources.length}, counted each on its own:`);
-    plan.sources.forEach((d, i) => print(`    ${sourceRowLabel(d, i)}: ${describeSourceForPrint(d)}`));
+    plan.sources.forEach((d, i) => print(`    #${i + 1} ${describeSourceForPrint(d)}`));
     const sup = plan.duplicates?.superseded ?? [];
     for (const line of sourcesTable(['found', 'to migrate', 'expired', 'empty', 'rejected', 'skipped', 'superseded'], [
       ...plan.sources.map((d, i) => ({ label: `#${i + 1}`, values: [d.summary.found, d.summary.live - (sup[i] ?? 0), d.summary.expired, d.summary.empty, d.summary.corrupt, Object.values(d.summary.skipped).reduce((a, b) => a + b, 0), sup[i] ?? 0] })),

@@ -216,7 +216,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     .command('purge', 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not', (y) =>
       allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
-        .option('source', { type: 'string', describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\')' })
+        .option('source', { type: 'string', array: true, describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\') or redis:URL, repeatable (default: every source of the plan)' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
@@ -233,7 +233,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       dryRun: a['dry-run'], allowPartial: a['allow-partial'], json: a.json,
       tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
     }, print))())
-    .command('rollback', 'the way back: write the Redis sessions back as plaintext files (--to), or remove the migrated keys (--remove-keys)', (y) =>
+    .command('rollback', 'the way back: write the Redis sessions back as plaintext files (--to, or --to-sources for every source of the plan), or remove the migrated keys (--remove-keys)', (y) =>
       tlsOptions(keyProviderOptions(y), 'target')
         .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
@@ -241,6 +241,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('to', { type: 'string', describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')" })
         .option('ids-from', { type: 'string', describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)' })
+        .option('to-sources', { type: 'boolean', default: false, describe: "with --plan: write the sessions back to every files: source of the plan, each to its own save_path with the IDs it lists" })
         .option('remove-keys', { type: 'boolean', default: false, describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
@@ -252,7 +253,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       ...(a.to !== undefined ? { to: a.to } : {}),
       ...(a['ids-from'] !== undefined ? { idsFrom: a['ids-from'] } : {}),
-      removeKeys: a['remove-keys'], dryRun: a['dry-run'], json: a.json, tls: tlsFilesFromArgs(a, 'target'),
+      removeKeys: a['remove-keys'], toSources: a['to-sources'], dryRun: a['dry-run'], json: a.json, tls: tlsFilesFromArgs(a, 'target'),
     }, print))())
     .command('audit [action]', 'find the effective PHP session configuration (per SAPI, FPM pool, docroot) and what is unsafe', (y) =>
       y

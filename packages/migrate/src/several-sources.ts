@@ -86,7 +86,7 @@ class IdIndex {
       b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
     }
     // 0/0 marks an empty slot.
-    return [a >>> 0, (b >>> 0) | 1];
+    return [a >>> 0, (b | 1) >>> 0];
   }
 
   /** Adds `id` for `source` (0-based); returns the first source it was seen in, or -1 when new. */

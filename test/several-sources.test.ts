@@ -140,7 +140,7 @@ describe('several sources', () => {
   it('apply copies each source on its own and only the winning copy of a duplicate; verify --plan checks every source', async () => {
     const a = cli(['apply', '--plan', planFile(), '--json']);
     expect(a.status, a.stderr + a.stdout).toBe(0);
-    const out = JSON.parse(a.stdout) as { sessions: { counts: Record<string, number> }; sources: Array<{ source: string; superseded: number; sessions: { counts: Record<string, number> } }> };
+    const out = JSON.parse(a.stdout) as { sessions: { counts: Record<string, number> }; sources: Array<{ source: string; superseded: number; sessions: { counts: { migrated: number; skipped: Record<string, number> } } }> };
     expect(out.sources.map((s) => s.source)).toEqual([`#1 files:1;${dirA}`, `#2 files:${dirB}`, `#3 redis:redis://127.0.0.1:${node.port}/1?prefix=${encodeURIComponent(SRC)}`]);
     expect(out.sources.map((s) => s.sessions.counts.migrated)).toEqual([11 - 3, 8 - 2, 4]);
     expect(out.sources.map((s) => s.superseded)).toEqual([3, 2, 0]);

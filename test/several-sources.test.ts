@@ -260,7 +260,7 @@ describe('several sources: bad input', () => {
 
   it('--read-through says what the handler can read through: one files source (plus Redis sources copied by apply), never two', () => {
     const two = plan(['--source', `files:1;${dirA}`, '--source', `files:${dirB}`, '--read-through']);
-    expect(usageLine(two)).toMatch(/--read-through: the generated handler reads through one legacy save_path, and 2 --source options are files: sources .*plan without --read-through/);
+    expect(usageLine(two)).toMatch(/--read-through: the generated handler reads through one legacy save_path, and 2 sources are files: sources .*plan without --read-through/);
     const one = plan(['--source', srcUrl(), '--source', `files:${dirB}`, '--read-through']);
     expect(one.status, one.stderr).toBe(0);
     expect(one.stdout).toMatch(/read-through \(migrating\) mode: a Redis miss falls back to the files in .*\/b .*the other 1 source\(s\) are not read through: apply copies them/);
@@ -268,6 +268,14 @@ describe('several sources: bad input', () => {
     const written = JSON.parse(readFileSync(join(root, 'bad.json'), 'utf8')) as PlanJson;
     expect(written.source).toMatchObject({ kind: 'files', dir: dirB });
     expect(written.sources.map((s) => s.kind)).toEqual(['redis', 'files']);
+  });
+
+  it('generate php --read-through on a plan of two files sources is refused the same way', () => {
+    const p = join(root, 'two.json');
+    const made = cli(['plan', '--source', `files:1;${dirA}`, '--source', `files:${dirB}`, '--target', node.url, '--key-file', keyFile, '--out', p, '--artifacts-dir', join(root, 'two-art')]);
+    expect(made.status, made.stderr).toBe(0);
+    expect(usageLine(cli(['generate', 'php', '--plan', p, '--read-through']))).toMatch(/--read-through: the generated handler reads through one legacy save_path, and 2 sources are files: sources/);
+    expect(cli(['generate', 'php', '--plan', p, '--strict']).status).toBe(0);
   });
 
   it('a plan of format 2 (one source) is still read', async () => {

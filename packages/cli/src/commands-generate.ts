@@ -7,6 +7,7 @@
 import { UserFacingError, printable } from '@session-migrate/common';
 import { applyArtifacts, readPlanFile } from '@session-migrate/migrate';
 import type { Print } from './commands.ts';
+import { readThroughSource } from './sources-options.ts';
 
 export interface GenerateArgs {
   plan: string;
@@ -26,7 +27,8 @@ export async function generateCommand(args: GenerateArgs, print: Print): Promise
   const mode = args.mode ?? (plan.artifacts.readThrough === true ? 'read-through' : 'strict');
   let results;
   try {
-    results = applyArtifacts(plan, args.dryRun, mode);
+    // Read-through: the one files source of the plan, whatever its place (several sources: runbook).
+    results = applyArtifacts(mode === 'read-through' ? { ...plan, source: readThroughSource(plan.sources) } : plan, args.dryRun, mode);
   } catch (err) {
     if (err instanceof UserFacingError || (err as { exitCode?: unknown }).exitCode !== undefined) throw err;
     throw new UserFacingError(`cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${(err as Error).message.split('\n')[0]}`);

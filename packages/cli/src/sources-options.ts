@@ -101,7 +101,7 @@ export function readThroughSource(sources: readonly SourceDescription[]): Source
   const files = sources.filter((d) => d.kind === 'files');
   if (files.length === 1) return files[0]!;
   if (files.length === 0) throw new UserFacingError('--read-through: the generated handler reads through a legacy session directory, and no --source is a files: source; plan without --read-through (apply copies the Redis source)');
-  throw new UserFacingError(`--read-through: the generated handler reads through one legacy save_path, and ${files.length} --source options are files: sources (${files.map(sourceLabel).join(', ')}); plan without --read-through (apply copies every source; deploy the handler in strict mode once apply and verify pass), or give --read-through only the directory PHP writes to now (copy the others with their own plan, before the switch)`);
+  throw new UserFacingError(`--read-through: the generated handler reads through one legacy save_path, and ${files.length} sources are files: sources (${files.map(sourceLabel).join(', ')}); plan without --read-through (apply copies every source; deploy the handler in strict mode once apply and verify pass), or give --read-through only the directory PHP writes to now (copy the others with their own plan, before the switch)`);
 }
 
 /** A source in a one-line table: its number, label and what it is (never a password). */

@@ -64,6 +64,10 @@ const OTHER_STRINGS: Buffer[] = [
   Buffer.from('MARKER-secret-pipe|not serialized'),
   Buffer.from([0x00, 0x00, 0x00, 0x02, 0xff, 0x00, 0x13]), // an igbinary header with garbage
   Buffer.from([0x80, 0x01, 0x02, 0xff, 0xfe, 0x7c, 0x00]),
+  // PHP loads these as an empty $_SESSION (php_serialize ignores what follows `N;`): no session data.
+  Buffer.concat([Buffer.from('N;'), Buffer.from('8a1f566e1e1bd708acf2221125a476ac', 'hex')]),
+  Buffer.from('a:0:{}'),
+  Buffer.from('000000021400', 'hex'),
 ];
 
 async function seal(client: Redis | Cluster, id: string, data: string, ttlMs = 600_000): Promise<string> {
@@ -111,8 +115,10 @@ describe('verify scans every key of the database', () => {
     // One past the 16 KiB cap, under a binary (non-UTF-8) key name.
     const bigPlainName = Buffer.concat([Buffer.from('cache:\xff:', 'latin1'), Buffer.from(`PLAINIDBIG${randomBytes(12).toString('hex')}`)]);
     await c.set(bigPlainName, Buffer.from(`user|s:40000:"${'y'.repeat(40_000)}";`));
-    // phpredis's empty session (SET key "" NX EX) and its locks: with a TTL, and a stale one without.
+    // phpredis's empty session (SET key "" NX EX; `a:0:{}` under php_serialize) and its locks: with a
+    // TTL, and a stale one without.
     await c.set(`PHPREDIS_SESSION:${sid('empty', 0)}`, '', 'EX', 900);
+    await c.set(`PHPREDIS_SESSION:${sid('empty', 1)}`, 'a:0:{}', 'EX', 900);
     await c.set(`PHPREDIS_SESSION:${sid('lock', 0)}_LOCK`, 'web-1|4242', 'PX', 30_000);
     await c.set(`PHPREDIS_SESSION:${sid('stale', 0)}_LOCK`, 'web-2|4343');
     // Other applications: strings (some binary, one 9 MiB: past what verify reads), an empty one, every other type.
@@ -140,10 +146,10 @@ describe('verify scans every key of the database', () => {
     expect(report.scope).toBe('database');
     expect(report.classes).toEqual({
       envelope: 13, tombstone: 1, 'handler-lock': 1, invalid: 0,
-      'plaintext-session': 4 + 4 + 1 + 1, 'empty-session': 1, lock: 1, 'stale-lock': 1,
+      'plaintext-session': 4 + 4 + 1 + 1, 'empty-session': 2, lock: 1, 'stale-lock': 1,
       other: OTHER_STRINGS.length + 3 + 5, // the strings, app:empty, app:large, app:mid, and the 5 other types
     });
-    expect(report.keysTotal).toBe(13 + 1 + 1 + 10 + 1 + 1 + 1 + OTHER_STRINGS.length + 3 + 5);
+    expect(report.keysTotal).toBe(13 + 1 + 1 + 10 + 2 + 1 + 1 + OTHER_STRINGS.length + 3 + 5);
     expect(report.keysScanned).toBe(13 + 1 + 1 + 1);
     expect(report.keysValid).toBe(13);
     expect(report.otherTypes).toEqual({ string: OTHER_STRINGS.length + 3, hash: 1, list: 1, set: 1, zset: 1, stream: 1 });
@@ -166,7 +172,7 @@ describe('verify scans every key of the database', () => {
     expect(human.stdout).toMatch(/FAIL +PHPREDIS_SESSION:PLAINI…: plaintext-session/);
     expect(human.stdout).toMatch(/FAIL +cache:\\\\xff:PLAINI…: plaintext-session/);
     expect(human.stdout).toMatch(/scanned +\d+ key\(s\): every key of the database/);
-    expect(human.stdout).toMatch(/other +17 key\(s\) of other applications, not sessions \(string 12, .*; 1 string\(s\) larger than 8\.0 MiB not read\): not a failure/);
+    expect(human.stdout).toMatch(/other +20 key\(s\) of other applications, not sessions \(string 15, .*; 1 string\(s\) larger than 8\.0 MiB not read\): not a failure/);
 
     // --prefix-only: today's scope; the plaintext elsewhere is not looked at, the planted key still fails.
     const prefixOnly = cli(['verify', '--target', node.url, '--key-file', keyFile, '--prefix-only', '--json']);
@@ -273,6 +279,29 @@ describe('verify scans every key of the database', () => {
       expect(report.failureCounts).toEqual({ 'plaintext-session': expected.plaintext });
     }
   });
+});
+
+describe('verify with many keys of other applications', () => {
+  it('classifies 200,000 non-session keys with V8\'s heap capped at 48 MiB: bounded memory, counts exact', async () => {
+    const c = node.admin;
+    await c.flushall();
+    const n = 200_000;
+    for (let i = 0; i < n; i += 5000) {
+      const pipe = c.pipeline();
+      for (let j = i; j < i + 5000; j++) {
+        if (j % 5 === 0) pipe.hset(`many:h:${j}`, 'f', 'v');
+        else pipe.set(`many:s:${j}`, j % 2 === 0 ? `value-${j}` : randomBytes(48));
+      }
+      await pipe.exec();
+    }
+    // Memory that grew with the keys would end in a heap-limit crash here (bench/verify.ts measures the peak).
+    const r = cli(['verify', '--target', node.url, '--key-file', keyFile, '--json'], { NODE_OPTIONS: '--max-old-space-size=48' });
+    expect(r.status, r.stderr.slice(0, 500) + r.stdout.slice(0, 3000)).toBe(0);
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report.keysTotal).toBe(n);
+    expect(report.otherTypes).toEqual({ string: n - n / 5, hash: n / 5 });
+    await c.flushall();
+  }, 180_000);
 });
 
 describe('verify on a Redis Cluster', () => {

@@ -6,7 +6,7 @@
 //       holding a marker string, an int, a nested array and an object.
 //   php -n -d extension=igbinary session-formats.php decode < lines of hex
 //       prints one line per input line: the handlers (comma-separated, or "-") under which
-//       session_decode() succeeds and leaves $_SESSION an array.
+//       session_decode() succeeds and leaves $_SESSION an array with at least one variable.
 declare(strict_types=1);
 
 ini_set('session.use_cookies', '0');
@@ -51,7 +51,7 @@ while (($line = fgets(STDIN)) !== false) {
     foreach (HANDLERS as $handler) {
         startWith($handler);
         try {
-            $decoded = @session_decode($bytes === false ? '' : $bytes) && is_array($_SESSION);
+            $decoded = @session_decode($bytes === false ? '' : $bytes) && is_array($_SESSION) && $_SESSION !== [];
         } catch (Throwable $e) {
             $decoded = false;
         }

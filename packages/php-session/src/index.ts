@@ -17,6 +17,7 @@ export {
   sniffFormat,
   classifySession,
   loadableSessionFormat,
+  loadsAsEmptySession,
 } from './session.ts';
 export type {
   PhpValue,

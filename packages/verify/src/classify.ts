@@ -7,8 +7,9 @@
  * - `invalid`: anything else under the prefix (a failure, with its reason);
  * - `plaintext-session`: a string PHP would load as a session under any of the four serialize
  *   handlers (@session-migrate/php-session loadableSessionFormat), wherever it is (a failure);
- * - `empty-session`: a phpredis-named key (`<phpredis prefix><session ID>`) holding an empty string
- *   (phpredis creates one with `SET key "" NX EX` for a new session ID: redis_session.c);
+ * - `empty-session`: a phpredis-named key (`<phpredis prefix><session ID>`) holding no session data:
+ *   an empty string (phpredis creates one with `SET key "" NX EX` for a new session ID:
+ *   redis_session.c), or an empty session (`a:0:{}` under php_serialize);
  * - `lock`: phpredis's session lock `<session key>_LOCK` (redis_session.c lock_acquire: `SET lock_key
  *   secret NX PX expire`, or without PX when redis.session.lock_expire and max_execution_time are 0);
  *   `stale-lock` when it has no TTL: it never expires if its holder died (a warning, not a failure);
@@ -16,7 +17,7 @@
  */
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { LOCK_INFIX, TOMBSTONE_INFIX, classifyKeyName } from '@session-migrate/envelope';
-import { loadableSessionFormat, type SerializeHandler } from '@session-migrate/php-session';
+import { loadableSessionFormat, loadsAsEmptySession, type SerializeHandler } from '@session-migrate/php-session';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 
 export type KeyClass =
@@ -115,9 +116,11 @@ export function classifyKey(key: Buffer, value: KeyValue, pttlMs: number, ctx: K
   const named = phpredisName(key, ctx.phpredisPrefixes);
   if (named === 'lock') return { class: pttlMs >= 0 ? 'lock' : 'stale-lock' };
   if (value.kind === 'large-string') return { class: 'other' };
-  if (value.value.length === 0) return { class: named === 'session' ? 'empty-session' : 'other' };
   const format = loadableSessionFormat(value.value);
   if (format !== undefined) return { class: 'plaintext-session', failure: 'plaintext-session', format };
+  // No session data: an empty value, or a payload PHP loads as an empty $_SESSION (php_serialize's
+  // `a:0:{}` of an empty session; `N;` followed by anything).
+  if (named === 'session' && loadsAsEmptySession(value.value)) return { class: 'empty-session' };
   return { class: 'other' };
 }
 

@@ -53,6 +53,7 @@ async function readerRule(command: AclCommand, rule = aclRuleFor(command, SRC, '
 describe('minimal ACL rules', () => {
   it('each command works as a user restricted to exactly its documented rule', async () => {
     expect(aclRuleFor('apply', PREFIX, 'standalone', DB)).toBe('resetkeys ~smsess:* -@all +ping +info +select +eval +evalsha +exists +set +type +get +pttl +wait');
+    expect(aclRuleFor('verify', PREFIX, 'standalone', DB)).toBe('resetkeys ~* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists');
     const dir = join(root, 'files');
     writeSessionFiles(dir, 'acl', 100);
     const planFile = join(root, 'plan.json');
@@ -73,6 +74,22 @@ describe('minimal ACL rules', () => {
     expect(v.status, v.stderr + v.stdout).toBe(0);
     const vp = cli(['verify', '--plan', planFile], ENV);
     expect(vp.status, vp.stderr + vp.stdout).toBe(0);
+    // verify reads every key of the database (~*): another application's keys of any type, and a
+    // plaintext session outside the prefix, which fails.
+    await master.admin.hset('otherapp:h', 'f', 'v');
+    await master.admin.set('otherapp:big', 'z'.repeat(40_000));
+    await master.admin.set(`PHPREDIS_SESSION:${'p'.repeat(26)}`, 'user|s:1:"x";', 'EX', 600);
+    const va = cli(['verify', '--plan', planFile, '--json'], ENV);
+    expect(va.status, va.stderr).toBe(1);
+    expect(JSON.parse(va.stdout)).toMatchObject({ failureCounts: { 'plaintext-session': 1 }, otherTypes: { hash: 1, string: 1 } });
+    // --prefix-only under its own rule (the prefix's keys only).
+    expect(aclRuleFor('verify-prefix-only', PREFIX, 'standalone', DB)).toBe('resetkeys ~smsess:* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists');
+    await appRule('verify-prefix-only');
+    const vpo = cli(['verify', '--plan', planFile, '--prefix-only'], ENV);
+    expect(vpo.status, vpo.stderr + vpo.stdout).toBe(0);
+    // The whole-database scan under the prefix-only rule: stopped with what to do, one line, exit 2.
+    expect(usageLine(cli(['verify', '--plan', planFile], ENV))).toMatch(/refused to read a key outside the prefix .*verify reads every key of the database; allow the user to read every key \(resetkeys ~\* -@all .*\), or run verify --prefix-only/);
+    await master.admin.del('otherapp:h', 'otherapp:big', `PHPREDIS_SESSION:${'p'.repeat(26)}`);
 
     await appRule('rotate');
     const r = cli(['rotate', '--target', target(), '--key-file', keyFile], ENV);
@@ -149,7 +166,7 @@ describe('minimal ACL rules', () => {
     expect(line).toMatch(/is a replica of 127\.0\.0\.1:\d+ \(READONLY\): give the master/);
   });
 
-  it('"+@all -@dangerous +info" on the prefix works for every command (no CONFIG, as on ElastiCache)', async () => {
+  it('"+@all -@dangerous +info" on the prefix works for every command (verify with --prefix-only once other keys exist; no CONFIG, as on ElastiCache)', async () => {
     await master.admin.flushall();
     const rule = `resetkeys ~${PREFIX}* +@all -@dangerous +info`;
     await appRule('apply', rule);
@@ -164,6 +181,11 @@ describe('minimal ACL rules', () => {
     run(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'ela-art')]);
     run(['apply', '--plan', planFile]);
     run(['verify', '--plan', planFile, '--source', `files:${dir}`]);
+    // With another application's key in the database, the whole-database scan needs ~*: --prefix-only works.
+    await master.admin.set('otherapp:k', 'v');
+    expect(usageLine(cli(['verify', '--plan', planFile], ENV))).toMatch(/or run verify --prefix-only/);
+    run(['verify', '--plan', planFile, '--prefix-only']);
+    await master.admin.del('otherapp:k');
     run(['rotate', '--target', target(), '--key-file', keyFile]);
     run(['rollback', '--plan', planFile, '--to', `files:${dir}`, '--dry-run']);
     run(['purge', '--plan', planFile, '--dry-run']);

@@ -161,11 +161,12 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     const planted = cli([...base, '--json']);
     expect(planted.status).toBe(1);
     const report = JSON.parse(planted.stdout) as { failures: Array<{ key: string; reason: string }> };
-    expect(report.failures).toEqual([{ key: 'smsess:planted-by-attacker', reason: 'not-envelope' }]);
+    // Under the prefix and loadable by PHP: named a plaintext session, not just "not an envelope".
+    expect(report.failures).toEqual([{ key: 'smsess:planted-by-attacker', reason: 'plaintext-session' }]);
     expect(planted.stdout).not.toContain('admin');
 
     const human = cli(base);
-    expect(human.stdout).toMatch(/FAIL\s+smsess:planted-by-attacker: not-envelope/);
+    expect(human.stdout).toMatch(/FAIL\s+smsess:planted-by-attacker: plaintext-session/);
     await redis.client.del('smsess:planted-by-attacker');
 
     // An authentic envelope without a TTL would never expire.
@@ -364,7 +365,7 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     try {
       const r = cli(['verify', '--target', redis.url, '--key-file', box.keyFile]);
       expect(r.status).toBe(1);
-      expect(r.stdout).toMatch(/FAIL +smsess:\\\\xff\\\\xfe: not-envelope/);
+      expect(r.stdout).toMatch(/FAIL +smsess:\\\\xff\\\\xfe: plaintext-session/);
       expect(r.stdout).not.toContain('alice');
     } finally {
       await redis.client.del(name);

@@ -51,7 +51,7 @@ describe('Redis Cluster', () => {
     expect(p.status, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/Redis Cluster, 3 master\(s\)/);
     const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { version: number; target: { topology: string; nodes: unknown[]; nodeIds: string[]; existingKeysUnderPrefix: number; memory: { expectedBytes: number } } };
-    expect(plan.version).toBe(2);
+    expect(plan.version).toBe(3);
     expect(plan.target.topology).toBe('cluster');
     expect(plan.target.nodes).toHaveLength(3);
     expect(plan.target.nodeIds).toHaveLength(3);

@@ -8,6 +8,7 @@ import { UserFacingError, printable } from '@session-migrate/common';
 import { applyArtifacts, describeArtifactResults, readPlanFile, type ArtifactOverrides } from '@session-migrate/migrate';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { Print } from './commands.ts';
+import { readThroughSource } from './sources-options.ts';
 
 export interface GenerateArgs {
   plan: string;
@@ -36,7 +37,8 @@ export async function generateCommand(args: GenerateArgs, print: Print): Promise
       ...(args.locking !== undefined ? { locking: args.locking } : {}),
       ...(args.persistent !== undefined ? { persistent: args.persistent } : {}),
     };
-    results = applyArtifacts(plan, args.dryRun, overrides);
+    // Read-through: the one files source of the plan, whatever its place (several sources: runbook).
+    results = applyArtifacts(mode === 'read-through' ? { ...plan, source: readThroughSource(plan.sources) } : plan, args.dryRun, overrides);
   } catch (err) {
     if (err instanceof UserFacingError || (err as { exitCode?: unknown }).exitCode !== undefined) throw err;
     throw new UserFacingError(`cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${(err as Error).message.split('\n')[0]}`);

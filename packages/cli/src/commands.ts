@@ -11,12 +11,14 @@ import { UserFacingError, describeFsError, printable } from '@session-migrate/co
 import { EnvelopeCodec, DEFAULT_PREFIX, prefixProblem, describeKeyProvider, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, describeArtifactResults, detectDrift,
-  expectedMemoryBytes, readPlanFile, summarizeSource, writePlanFile, type ArtifactResult, type ConfirmOptions, type Plan, type PlanMemory,
+  expectedMemoryBytes, readPlanFile, resolveDuplicates, sumApplyReports, sumSummaries, summarizeSource, withoutSuperseded, writePlanFile,
+  type ApplySessionsReport, type ArtifactResult, type ConfirmOptions, type DuplicatesReport, type Plan, type PlanMemory, type SourceSummary,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { DEFAULT_MAX_SESSION_BYTES, RedisSource, checkSourceTargetPrefixes, openAnySource, openRecordedRedisSource, openSource, type Source } from '@session-migrate/sources';
+import { DEFAULT_MAX_SESSION_BYTES, RedisSource, sameRedisData, sourceLabel, type Source } from '@session-migrate/sources';
+import { checkSourcesAgainstTarget, closeSources, openPlanSources, openSources, readThroughSource, sourceRowLabel, sourcesTable } from './sources-options.ts';
 import { RedisConnection, aclRuleFor, formatHostPort, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
-import { verifyTarget, type VerifyReport } from '@session-migrate/verify';
+import { verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyReport } from '@session-migrate/verify';
 import { openTarget, warn } from './redis-options.ts';
 import { formatBytes, formatCounts, progressLine } from './output.ts';
 import { codecFromProvider, planKeyFor, providerFromPlan } from './key-options.ts';
@@ -104,7 +106,8 @@ export async function keysGenerate(args: { out: string }, print: Print): Promise
 // ---------------------------------------------------------------- plan
 
 export interface PlanArgs {
-  source: string;
+  /** One source or several (`--source` repeated): `files:DIR` or `redis:URL`. */
+  source: string | string[];
   target: string;
   /** Where the key comes from (key-options.ts). */
   key: KeyProvider;
@@ -125,7 +128,7 @@ export interface PlanArgs {
   json: boolean;
 }
 
-/** Builds a plan (scans the source, connects to the target) and writes it. */
+/** Builds a plan (scans every source, connects to the target) and writes it. */
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
   const prefix = checkPrefix(args.prefix);
   checkGcMaxlifetime(args.gcMaxlifetime);
@@ -133,56 +136,70 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
     throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
   }
   if (args.artifactsDir === '' || args.installDir === '') throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');
+  const specs = Array.isArray(args.source) ? args.source : [args.source];
+  if (specs.length === 0) throw new UserFacingError('plan needs --source (files:DIR or redis:URL; repeat it for several sources)');
   const outDir = resolve(args.artifactsDir);
   checkCanCreateDir(outDir, '--artifacts-dir');
   const { codec, ids } = await codecFromProvider(args.key);
   codec.wipe(); // plan only needs the IDs
   // The target URL and TLS options are checked before anything is opened.
   const targetSpec = specFromUrl(args.target, args.tls ?? {}, 'target', { onWarning: warn });
-  const source = await openAnySource(args.source, { maxSessionBytes: args.maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn });
-  const sourceDescription = source.describe();
+  const sources = await openSources(specs, { maxSessionBytes: args.maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}) });
   let conn: RedisConnection;
   try {
+    const descriptions = sources.map((s) => s.describe());
+    // The handler reads through one legacy save_path: say so before anything is connected.
+    const primary = args.readThrough === true ? readThroughSource(descriptions) : descriptions[0]!;
     // write: the plan is for writing; a replica is refused now rather than by apply.
     conn = await RedisConnection.open(targetSpec, { write: true, aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
-  } catch (err) {
-    await source.close();
-    throw err;
-  }
-  try {
-    if (sourceDescription.kind === 'redis') checkSourceTargetPrefixes(sourceDescription, { ...conn.description, prefix });
-    const summary = await summarizeSource(source, { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler });
-    const installDir = args.installDir !== undefined ? resolve(args.installDir) : outDir;
-    const plan: Plan = {
-      format: PLAN_FORMAT,
-      version: PLAN_VERSION,
-      createdAt: new Date().toISOString(),
-      source: source.describe(),
-      target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
-      key: planKeyFor(args.key, { keyId: ids.currentKeyId, lookupId: ids.lookupId }),
-      php: { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler },
-      limits: { maxSessionBytes: args.maxSessionBytes },
-      summary,
-      ttlPolicy: sourceDescription.kind === 'redis'
-        ? `the source key's remaining PTTL, kept to the millisecond; keys without a TTL get gc_maxlifetime (${args.gcMaxlifetime} s)`
-        : `remaining lifetime: gc_maxlifetime (${args.gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`,
-      artifacts: {
-        outDir, installDir, files: [], ...(args.readThrough === true ? { readThrough: true } : {}),
-        ...(args.handler?.locking !== undefined ? { locking: args.handler.locking } : {}),
-        ...(args.handler?.persistent !== undefined ? { persistent: args.handler.persistent } : {}),
-      },
-    };
-    plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);
-    writePlanFile(args.out, plan);
-    if (args.json) {
-      print(JSON.stringify(plan, null, 2));
+    try {
+      checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
+      const php = { gcMaxlifetime: args.gcMaxlifetime, serializeHandler: args.serializeHandler };
+      const parts: SourceSummary[] = [];
+      for (const source of sources) parts.push(await summarizeSource(source, php));
+      const { report: duplicates } = await resolveDuplicates(sources, php);
+      const summary = sumSummaries(parts);
+      // A superseded copy is not copied: the total counts each session once.
+      summary.live -= duplicates.superseded.reduce((a, b) => a + b, 0);
+      summary.liveBytes -= duplicates.supersededBytes.reduce((a, b) => a + b, 0);
+      const installDir = args.installDir !== undefined ? resolve(args.installDir) : outDir;
+      const kinds = new Set(descriptions.map((d) => d.kind));
+      const plan: Plan = {
+        format: PLAN_FORMAT,
+        version: PLAN_VERSION,
+        createdAt: new Date().toISOString(),
+        source: primary,
+        sources: descriptions.map((d, i) => ({ ...d, summary: parts[i]! })),
+        ...(sources.length > 1 ? { duplicates } : {}),
+        target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
+        key: planKeyFor(args.key, { keyId: ids.currentKeyId, lookupId: ids.lookupId }),
+        php,
+        limits: { maxSessionBytes: args.maxSessionBytes },
+        summary,
+        ttlPolicy: [
+          ...(kinds.has('files') ? [`files: remaining lifetime, gc_maxlifetime (${args.gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`] : []),
+          ...(kinds.has('redis') ? [`Redis: the source key's remaining PTTL, kept to the millisecond; keys without a TTL get gc_maxlifetime (${args.gcMaxlifetime} s)`] : []),
+          ...(sources.length > 1 ? ['a session ID in several sources: the copy written last (longest remaining lifetime) wins; within 1 s, the source given first'] : []),
+        ].join('; '),
+        artifacts: {
+          outDir, installDir, files: [], ...(args.readThrough === true ? { readThrough: true } : {}),
+          ...(args.handler?.locking !== undefined ? { locking: args.handler.locking } : {}),
+          ...(args.handler?.persistent !== undefined ? { persistent: args.handler.persistent } : {}),
+        },
+      };
+      plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);
+      writePlanFile(args.out, plan);
+      if (args.json) {
+        print(JSON.stringify(plan, null, 2));
+        return 0;
+      }
+      printPlanSummary(plan, args.out, print);
       return 0;
+    } finally {
+      conn.close();
     }
-    printPlanSummary(plan, args.out, print);
-    return 0;
   } finally {
-    conn.close();
-    await source.close();
+    await closeSources(sources);
   }
 }
 
@@ -198,7 +215,7 @@ export function describeRedisForPrint(t: Plan['target'] | Extract<Plan['source']
 }
 
 /** How a plan's source is named in reports (never with a password). */
-function describeSourceForPrint(source: Plan['source']): string {
+export function describeSourceForPrint(source: Plan['source']): string {
   return source.kind === 'redis'
     ? `redis:${printable(source.spec)} (${describeRedisForPrint(source)}, key prefix "${printable(source.prefix)}")`
     : `files:${printable(source.savePath)} (${printable(source.dir)}, depth ${source.depth})`;
@@ -207,7 +224,21 @@ function describeSourceForPrint(source: Plan['source']): string {
 function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   const s = plan.summary;
   print('session-migrate plan');
-  print(`  source      ${describeSourceForPrint(plan.source)}`);
+  if (plan.sources.length === 1) print(`  source      ${describeSourceForPrint(plan.source)}`);
+  else {
+    print(`  sources     ${plan.sources.length}, counted each on its own:`);
+    plan.sources.forEach((d, i) => print(`    #${i + 1} ${describeSourceForPrint(d)}`));
+    const sup = plan.duplicates?.superseded ?? [];
+    for (const line of sourcesTable(['found', 'to migrate', 'expired', 'empty', 'rejected', 'skipped', 'superseded'], [
+      ...plan.sources.map((d, i) => ({ label: `#${i + 1}`, values: [d.summary.found, d.summary.live - (sup[i] ?? 0), d.summary.expired, d.summary.empty, d.summary.corrupt, Object.values(d.summary.skipped).reduce((a, b) => a + b, 0), sup[i] ?? 0] })),
+      { label: 'total', values: [s.found, s.live, s.expired, s.empty, s.corrupt, Object.values(s.skipped).reduce((a, b) => a + b, 0), sup.reduce((a, b) => a + b, 0)] },
+    ])) print(line);
+    const dup = plan.duplicates;
+    if (dup !== undefined && dup.ids > 0) {
+      print(`  duplicates  ${dup.ids} session ID(s) are in more than one source: ${dup.identical} the same (or only one copy live), ${dup.newerWins} different (the copy written last wins), ${dup.ties} different and written within 1 s (the source given first wins); the losing copies are not copied (superseded)`);
+      for (const d of dup.sample.slice(0, 10)) print(`                ${d.id}: #${d.winner + 1} wins (${d.reason}); ${d.copies.map((c) => `#${c.source + 1} ${printable(c.location)}${c.ttlSeconds !== undefined ? ` ${c.ttlSeconds} s left` : ''}`).join(', ')}`);
+    }
+  }
   if ((s.noTtl ?? 0) > 0) print(`  NOTE        ${s.noTtl} source key(s) have no TTL: they get gc_maxlifetime (${plan.php.gcMaxlifetime} s)`);
   print(`  sessions    ${s.found} found: ${s.live} to migrate (${formatBytes(s.liveBytes)}), ${s.expired} already expired, ${s.empty} empty, ${s.corrupt} that PHP would reject`);
   print(`  formats     ${formatCounts(s.formats)} (configured serialize_handler: ${plan.php.serializeHandler})`);
@@ -219,8 +250,9 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   for (const k of s.skippedSample.slice(0, 10)) print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
   const unread = s.skipped.unreadable ?? 0;
   if (unread > 0) print(`  WARNING     ${unread} session file(s) cannot be read by this user: apply would not copy them (their users would be logged out); run as the PHP user or root`);
-  if (s.found === 0) {
-    print(`  WARNING     no session${plan.source.kind === 'redis' ? 's' : ' files'} found in ${plan.source.kind === 'redis' ? describeSourceForPrint(plan.source) : printable(plan.source.dir)}${(s.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
+  for (const d of plan.sources) {
+    if (d.summary.found > 0) continue;
+    print(`  WARNING     no session${d.kind === 'redis' ? 's' : ' files'} found in ${d.kind === 'redis' ? describeSourceForPrint(d) : printable(d.dir)}${(d.summary.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
   }
   print(`  target      ${describeRedisForPrint(plan.target)}`);
   print(`  prefix      "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under it now`);
@@ -237,7 +269,8 @@ function printPlanSummary(plan: Plan, planPath: string, print: Print): void {
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
   const lock = { ...DEFAULT_LOCKING, ...(plan.artifacts.locking ?? {}) };
   print(`  locking     ${lock.enabled ? `on: up to ${lock.retries} retries ${lock.waitMicros} µs apart, lock TTL max_execution_time or ${lock.ttlSeconds} s, on failure ${lock.onFailure}` : 'off: the last write wins (--locking to turn it on)'}; ${plan.artifacts.persistent === false ? 'one Redis connection per request' : 'persistent Redis connections'}`);
-  print(`  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)` : 'strict mode: sessions only in Redis'}`);
+  const others = plan.sources.length - 1;
+  print(`  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)${others > 0 ? `; the other ${others} source(s) are not read through: apply copies them` : ''}` : 'strict mode: sessions only in Redis'}`);
   print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
 }
 
@@ -270,10 +303,25 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 2000;
 /** Below this many planned sessions, worker threads (about 2 s to start: each loads the TypeScript sources) cost more than they save. */
 const WORKERS_FROM_SESSIONS = 100_000;
 
+/** apply's result for one source of the plan. */
+export interface ApplySourceResult {
+  /** `#N files:...` or `#N redis:...` (no password). */
+  source: string;
+  /** False when Redis kept failing for an earlier source and this one was not started (re-run apply). */
+  started: boolean;
+  /** Copies not copied because another source's copy of the same session ID was written later. */
+  superseded: number;
+  sessions?: Awaited<ReturnType<typeof applySessions>>;
+}
+
 export interface ApplyResult {
   dryRun: boolean;
   artifacts: ArtifactResult[];
+  /** Every source together. */
   sessions: Awaited<ReturnType<typeof applySessions>>;
+  /** With several sources: each one's own result, and the session IDs found in more than one. */
+  sources?: ApplySourceResult[];
+  duplicates?: DuplicatesReport;
   nothingToDo: boolean;
   /** Wall time of the session copy, milliseconds (excludes process start, plan checks and artifacts). */
   copyMs: number;
@@ -307,32 +355,23 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
   if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000) throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
   const client = await openTarget({ recorded: plan.target }, args.tls ?? {}, { keepReconnecting: true, write: !args.dryRun, command: 'apply', prefix: plan.target.prefix });
-  let source: Source | undefined;
+  let sources: Source[] = [];
   try {
-    let sourceIdentity: { dev: number; ino: number } | undefined;
-    if (plan.source.kind === 'redis') {
-      const planned = plan.source;
-      const redisSource = await openRecordedRedisSource(planned, { maxSessionBytes: plan.limits.maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}) });
-      source = redisSource;
-      checkSourceTargetPrefixes(redisSource.describe(), { ...client.description, prefix: plan.target.prefix });
-    } else {
-      const filesSource = openSource(`files:${plan.source.savePath}`, { maxSessionBytes: plan.limits.maxSessionBytes });
-      source = filesSource;
-      const now = filesSource.describe();
-      if (now.dir !== plan.source.dir || now.depth !== plan.source.depth) {
-        throw new UserFacingError(`plan ${args.plan}: source.savePath and source.dir disagree (edited by hand?); re-run plan`);
-      }
-      sourceIdentity = { dev: now.dev, ino: now.ino };
-    }
+    sources = await openPlanSources(plan, args.plan, { maxSessionBytes: plan.limits.maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}) });
+    checkSourcesAgainstTarget(sources, { ...client.description, prefix: plan.target.prefix });
     let state;
     try {
       state = { topology: client.topology, ...(client.topology === 'standalone' ? { runId: (await client.runId()) ?? 'unknown' } : {}), ...(client.topology === 'cluster' ? { nodeIds: await client.clusterNodeIds() } : {}) };
     } catch (err) {
       throw redisFailure(err, client, 'apply');
     }
-    const drift = detectDrift(plan, {
-      keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity, target: state,
-      ...(args.keyDescription !== undefined ? { keyDescription: args.keyDescription } : {}),
+    // Key and target once; every files source's directory (replaced since the plan?).
+    const drift = plan.sources.flatMap((planned, i) => {
+      const now = sources[i]!.describe();
+      return detectDrift({ ...plan, source: planned }, {
+        keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity: now.kind === 'files' ? { dev: now.dev, ino: now.ino } : undefined, target: state,
+        ...(args.keyDescription !== undefined ? { keyDescription: args.keyDescription } : {}),
+      }).filter((d) => i === 0 || d.what === 'source');
     });
     if (drift.length > 0) {
       throw new UserFacingError(`plan ${args.plan} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
@@ -358,24 +397,48 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
     const copyStart = performance.now();
     const workers = args.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
     if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
-    const sessions = await applySessions({
-      plan, source, codec, target: args.dryRun ? undefined : client, confirm, dryRun: args.dryRun, workers, masterKeys, lookupKey,
-      onProgress: (n) => progress?.update(n),
-      retry: { ...DEFAULT_RETRY, attempts: retries, baseDelayMs: retryDelayMs },
-      // One line per retry on stderr: a restart of Redis is visible, never silent.
-      onRetry: (attempt, error) => process.stderr.write(`session-migrate: Redis at ${plan.target.url} failed (${printable(error)}); retry ${attempt} of ${retries}\n`),
-    });
+    // A session ID in several sources: only the copy written last is copied (several-sources.ts).
+    let resolution;
+    try {
+      resolution = await resolveDuplicates(sources, plan.php);
+    } catch (err) {
+      throw redisFailure(err, client, 'apply');
+    }
+    // One run of apply per source, in the plan's order; each is counted on its own.
+    const perSource: ApplySourceResult[] = [];
+    let handledBefore = 0;
+    for (const [i, source] of sources.entries()) {
+      const label = sourceRowLabel(plan.sources[i]!, i);
+      if (perSource.some((r) => r.sessions?.aborted === true || r.sessions?.stopped !== undefined)) {
+        // Redis kept failing for an earlier source: this one is not started (re-run apply).
+        perSource.push({ source: label, started: false, superseded: 0 });
+        continue;
+      }
+      const report = await applySessions({
+        plan, source: withoutSuperseded(source, resolution.superseded[i]!), codec, target: args.dryRun ? undefined : client, confirm, dryRun: args.dryRun, workers, masterKeys, lookupKey,
+        onProgress: (n) => progress?.update(handledBefore + n),
+        retry: { ...DEFAULT_RETRY, attempts: retries, baseDelayMs: retryDelayMs },
+        // One line per retry on stderr: a restart of Redis is visible, never silent.
+        onRetry: (attempt, error) => process.stderr.write(`session-migrate: Redis at ${plan.target.url} failed (${printable(error)}); retry ${attempt} of ${retries}\n`),
+      });
+      const c = report.counts;
+      handledBefore += c.migrated + c.alreadyPresent + c.newerInRedis + c.conflicts + c.failed + c.destroyed + c.expired + c.empty + c.corrupt;
+      perSource.push({ source: label, started: true, superseded: resolution.superseded[i]!.size, sessions: report });
+    }
     progress?.done();
+    const sessions = sumApplyReports(perSource.flatMap((r) => (r.sessions !== undefined ? [r.sessions] : [])));
+    const notStarted = perSource.filter((r) => !r.started).length;
     const c = sessions.counts;
     if (sessions.stopped !== undefined && c.migrated === 0) {
       // A permanent error before anything was written: exit 2 with what to fix.
       throw new UserFacingError(`apply stopped, nothing was written to Redis at ${plan.target.url}: ${sessions.stopped.message}${sessions.stopped.fix !== undefined ? ` (${sessions.stopped.fix})` : ''}`);
     }
-    const incomplete = c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0;
+    const incomplete = c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0 || notStarted > 0;
     const nothingToDo = !args.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && !incomplete && c.unstable === 0 && artifacts.every((a) => a.status === 'unchanged');
     const result: ApplyResult = {
       dryRun: args.dryRun, artifacts, sessions, nothingToDo, copyMs: Math.round(performance.now() - copyStart),
       confirm: { minReplicas: Object.fromEntries(minReplicas), waitTimeoutMs },
+      ...(sources.length > 1 ? { sources: perSource, duplicates: resolution.report } : {}),
     };
     if (args.json) print(JSON.stringify(result, null, 2));
     else printApplySummary(result, plan.artifacts.outDir, print);
@@ -385,7 +448,7 @@ async function applyWithCodec(args: ApplyArgs & { keyDescription?: string }, pla
     return c.failed > 0 || c.conflicts > 0 || incomplete || c.unstable > 0 || unreadable > 0 || sessions.stopped !== undefined ? 1 : 0;
   } finally {
     client.close();
-    await source?.close();
+    await closeSources(sources);
   }
 }
 
@@ -394,6 +457,21 @@ function printApplySummary(r: ApplyResult, outDir: string, print: Print): void {
   const verb = r.dryRun ? 'would migrate' : 'migrated';
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const line of describeArtifactResults(r.artifacts, outDir)) print(`  artifact    ${line}`);
+  if (r.sources !== undefined) {
+    print(`  sources     ${r.sources.length}, each copied on its own:`);
+    const row = (label: string, x: ApplySessionsReport['counts'] | undefined, superseded: number): { label: string; values: Array<number | string> } => ({
+      label,
+      values: x === undefined ? ['not started', '', '', '', '', '', '', ''] : [x.migrated, x.alreadyPresent, x.newerInRedis, x.destroyed, x.conflicts, x.failed + x.notDone + x.unstable, x.expired + x.empty + x.corrupt, superseded],
+    });
+    for (const line of sourcesTable([verb, 'present', 'newer', 'destroyed', 'conflicts', 'failed', 'not copied', 'superseded'], [
+      ...r.sources.map((s) => row(s.source, s.sessions?.counts, s.superseded)),
+      row('total', c, r.sources.reduce((a, s) => a + s.superseded, 0)),
+    ])) print(line);
+    const notStarted = r.sources.filter((s) => !s.started);
+    if (notStarted.length > 0) print(`  NOT DONE    ${notStarted.map((s) => printable(s.source)).join(', ')}: not started, Redis kept failing for an earlier source; run apply again`);
+    const d = r.duplicates;
+    if (d !== undefined && d.ids > 0) print(`  duplicates  ${d.ids} session ID(s) in more than one source: ${d.identical} the same, ${d.newerWins} copied from the source written last, ${d.ties} written within 1 s (copied from the source given first)`);
+  }
   print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, newer in Redis ${c.newerInRedis}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`);
   if (c.retries > 0) print(`  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after transient failures (connection, failover, resharding)`);
   const wanted = Object.entries(r.confirm.minReplicas).filter(([, n]) => n > 0);
@@ -427,7 +505,8 @@ export interface VerifyArgs {
   /** Where the key comes from; default: the plan's provider. */
   key?: KeyProvider;
   prefix?: string;
-  source?: string;
+  /** Sources to compare byte for byte (`--source`, repeatable): files:DIR or redis:URL. */
+  source?: string | string[];
   /** Fail (exit 1) when any value is sealed under another key ID (after a rotation). */
   requireKeyId?: string;
   gcMaxlifetime?: number;
@@ -435,10 +514,12 @@ export interface VerifyArgs {
   /** Fail while plaintext keys remain under this prefix on the target server (e.g. PHPREDIS_SESSION:). */
   plaintextPrefix?: string;
   /**
-   * With --plan and no --source: check that every live session of the plan's source is present
+   * With --plan and no --source: check that every live session of every source of the plan is present
    * (default true; false after the switch to strict mode, when logouts delete keys without a tombstone).
    */
   presence?: boolean;
+  /** Classify only the keys under the prefix (a database shared with other applications); default: every key of the database. */
+  prefixOnly?: boolean;
   /** TLS files of the target (replace the plan's) and of a Redis --source. */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
@@ -475,40 +556,45 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   const { codec } = await codecFromProvider(provider);
   if (args.plaintextPrefix !== undefined) checkPrefix(args.plaintextPrefix, false);
   const maxSessionBytes = plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
-  const openOptions = { command: 'verify' as const, prefix };
+  const scope = args.prefixOnly === true ? 'prefix' as const : 'database' as const;
+  const openOptions = { command: scope === 'prefix' ? 'verify-prefix-only' as const : 'verify' as const, prefix };
   // The target given now (its URL and TLS options), or the plan's (TLS options given now replace the plan's files).
   const fromPlan = args.target === undefined && plan !== undefined;
   if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
-  const source = args.source !== undefined ? await openAnySource(args.source, { maxSessionBytes, tls: args.sourceTls ?? {}, onWarning: warn }) : undefined;
+  const specs = args.source === undefined ? [] : Array.isArray(args.source) ? args.source : [args.source];
+  const sourceOptions = { maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}) };
+  // --source (repeatable): compared byte for byte, each on its own.
+  const given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
   let client: RedisConnection;
   try {
     client = await openTarget(fromPlan ? { recorded: plan!.target } : { url: target }, args.tls ?? {}, openOptions);
   } catch (err) {
-    await source?.close();
+    await closeSources(given);
     throw err;
   }
-  // A plan made from a plaintext Redis source: its prefix is checked too, without --source. And
-  // with --plan alone, every live session of the plan's source must be present.
-  const planRedis = source === undefined && args.plaintextPrefix === undefined && plan?.source.kind === 'redis' ? plan.source : undefined;
-  const wantPresence = source === undefined && plan !== undefined && args.presence !== false;
-  let planSource: Source | undefined;
+  // With --plan alone, every live session of every source of the plan must be present; and a plan's
+  // plaintext Redis sources are checked too (their prefixes must be empty in the end).
+  const wantPresence = given.length === 0 && plan !== undefined && args.presence !== false;
+  const planHasRedis = plan?.sources.some((d) => d.kind === 'redis') === true;
+  let planSources: Source[] = [];
   let report: VerifyReport;
   let memoryNotes: string[] = [];
   try {
-    const sd = source?.describe();
-    if (sd?.kind === 'redis') checkSourceTargetPrefixes(sd, { ...client.description, prefix });
-    if (plan !== undefined && (planRedis !== undefined || wantPresence)) {
-      planSource = plan.source.kind === 'redis'
-        ? await openRecordedRedisSource(plan.source, { maxSessionBytes, ...(args.sourceTls !== undefined ? { tls: args.sourceTls } : {}) })
-        : openSource(`files:${plan.source.savePath}`, { maxSessionBytes });
-    }
-    // A plaintext Redis source must be empty in the end: every key left under its prefix fails.
-    const plaintext = source instanceof RedisSource
-      ? { client: source.connection, prefix: source.describe().prefix, url: source.describe().url }
-      : args.plaintextPrefix !== undefined ? { client, prefix: args.plaintextPrefix, url: client.url }
-        : planRedis !== undefined && planSource instanceof RedisSource ? { client: planSource.connection, prefix: planRedis.prefix, url: planRedis.url } : undefined;
-    report = await verifyTarget({ client, codec, prefix, ...(source !== undefined ? { source } : {}), gcMaxlifetime, serializeHandler, ...(plaintext !== undefined ? { plaintext } : {}),
-      ...(wantPresence && planSource !== undefined ? { presence: planSource } : {}),
+    checkSourcesAgainstTarget(given, { ...client.description, prefix });
+    if (plan !== undefined && given.length === 0 && (wantPresence || planHasRedis)) planSources = await openPlanSources(plan, args.plan!, sourceOptions);
+    const inUse = given.length > 0 ? given : planSources;
+    // Every plaintext Redis source must be empty in the end: each key left under its prefix fails.
+    const plaintext: PlaintextCheck[] = [];
+    const addPlaintext = (p: PlaintextCheck): void => {
+      if (!plaintext.some((q) => q.prefix === p.prefix && sameRedisData(q.client.description, p.client.description))) plaintext.push(p);
+    };
+    if (args.plaintextPrefix !== undefined) addPlaintext({ client, prefix: args.plaintextPrefix, url: client.url });
+    for (const s of inUse) if (s instanceof RedisSource) addPlaintext({ client: s.connection, prefix: s.describe().prefix, url: s.describe().url });
+    const checks: SourceCheck[] = given.length > 0
+      ? given.map((source, i) => ({ source, check: 'compare' as const, label: `#${i + 1} ${sourceLabel(source.describe())}` }))
+      : wantPresence ? planSources.map((source, i) => ({ source, check: 'presence' as const, label: sourceRowLabel(plan!.sources[i]!, i) })) : [];
+    report = await verifyTarget({ client, codec, prefix, scope, maxValueBytes: Math.max(maxSessionBytes, DEFAULT_MAX_SESSION_BYTES),
+      sources: checks, gcMaxlifetime, serializeHandler, ...(plaintext.length > 0 ? { plaintext } : {}),
       ...(args.requireKeyId !== undefined ? { requireKeyId: args.requireKeyId } : {}),
       ...(plan !== undefined ? { expectedSessions: plan.summary.live } : {}),
     });
@@ -519,20 +605,46 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   } finally {
     client.close();
     codec.wipe();
-    await source?.close();
-    await planSource?.close();
+    await closeSources(given);
+    await closeSources(planSources);
   }
   for (const w of memoryNotes) warn(`warning: ${w}`);
+  const stale = report.staleLocks;
+  if (stale !== undefined && stale.count > 0) {
+    warn(`warning: ${stale.count} phpredis session lock(s) without a TTL (stale-lock: ${stale.keys.slice(0, 5).map(printable).join(', ')}${stale.count > 5 ? ', ...' : ''}): one never expires if the request holding it died, and blocks its session until deleted; set redis.session.lock_expire (or a max_execution_time above 0) on the PHP hosts, then DEL the locks no request holds`);
+  }
   if (args.json) {
     print(JSON.stringify(report, null, 2));
   } else {
     print(`session-migrate verify: ${report.ok ? 'OK' : 'FAILED'}`);
     const nodes = report.nodes ?? [];
     print(`  target      ${report.topology === 'cluster' ? `Redis Cluster: every master scanned (${nodes.length}: ${nodes.join(', ')})` : report.topology === 'sentinel' ? `Sentinel master now at ${nodes.join(', ')}` : nodes.join(', ')}`);
+    print(`  scanned     ${report.keysTotal ?? report.keysScanned} key(s): ${report.scope === 'prefix' ? `only those under the prefix (--prefix-only)` : 'every key of the database'}`);
     print(`  keys        ${report.keysScanned} under prefix "${printable(prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
+    if (report.classes !== undefined) print(`  classes     ${formatCounts(report.classes)}`);
+    if ((report.classes?.other ?? 0) > 0) {
+      print(`  other       ${report.classes!.other} key(s) of other applications, not sessions (${formatCounts(report.otherTypes ?? {})}${(report.largeValues ?? 0) > 0 ? `; ${report.largeValues} string(s) larger than ${formatBytes(Math.max(maxSessionBytes, DEFAULT_MAX_SESSION_BYTES))} not read` : ''}): not a failure`);
+    }
+    if ((report.classes?.['plaintext-session'] ?? 0) > 0) {
+      print(`  PLAINTEXT   ${report.classes!['plaintext-session']} plaintext session(s) that PHP would load (${formatCounts(report.plaintextFormats ?? {})}): each fails until deleted (purge them, or DEL them once no application uses them)`);
+    }
+    if ((report.classes?.['empty-session'] ?? 0) > 0) print(`  NOTE        ${report.classes!['empty-session']} empty phpredis session key(s) (no data; they expire with their TTL)`);
+    if ((report.classes?.lock ?? 0) + (report.classes?.['stale-lock'] ?? 0) > 0) print(`  locks       ${report.classes!.lock} phpredis session lock(s) with a TTL, ${report.classes!['stale-lock']} without one (stale-lock: see the warning)`);
     const pr = report.presence;
+    const several = report.sources !== undefined;
     if (pr !== undefined) {
-      print(`  presence    ${pr.checked} live session(s) of the plan's source checked: ${pr.present} present, ${pr.destroyed} logged out (tombstone), ${pr.missing} missing${pr.missing > 0 ? ' (run apply again)' : ''}`);
+      print(`  presence    ${pr.checked} live session(s) of the plan's ${several ? `${report.sources!.length} sources` : 'source'} checked: ${pr.present} present, ${pr.destroyed} logged out (tombstone), ${pr.missing} missing${pr.missing > 0 ? ' (run apply again)' : ''}${(pr.superseded ?? 0) > 0 ? `, ${pr.superseded} superseded (another source's copy is the one in Redis)` : ''}`);
+    }
+    if (several) {
+      const rows = report.sources!.map((e) => ({
+        label: e.source,
+        values: e.presence !== undefined
+          ? [e.presence.checked, e.presence.present + e.presence.destroyed, e.presence.missing, e.presence.expired + e.presence.empty + e.presence.corrupt, e.presence.superseded ?? 0]
+          : [e.compare!.checked, e.compare!.matching + (e.compare!.newer ?? 0) + (e.compare!.destroyed ?? 0), e.compare!.checked - e.compare!.matching - (e.compare!.newer ?? 0) - (e.compare!.destroyed ?? 0), e.compare!.expired + e.compare!.empty + e.compare!.corrupt, e.compare!.superseded ?? 0],
+      }));
+      for (const line of sourcesTable(['checked', pr !== undefined ? 'present' : 'in Redis', pr !== undefined ? 'missing' : 'failing', 'not live', 'superseded'], rows)) print(line);
+      const d = report.duplicates;
+      if (d !== undefined && d.ids > 0) print(`  duplicates  ${d.ids} session ID(s) in more than one source: checked in the source whose copy was written last (${d.ties} written within 1 s: the source given first)`);
     }
     const src = report.source;
     if (src !== undefined) {
@@ -543,8 +655,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     }
     if ((report.tombstones ?? 0) > 0) print(`  tombstones  ${report.tombstones} destroyed session(s) (tombstones, valid)`);
     if (report.source?.destroyed !== undefined && report.source.destroyed > 0) print(`  destroyed   ${report.source.destroyed} source session(s) were logged out through the handler since (tombstone): not expected in Redis`);
-    if (report.plaintext !== undefined) {
-      const p = report.plaintext;
+    for (const p of report.plaintextSources ?? (report.plaintext !== undefined ? [report.plaintext] : [])) {
       print(`  plaintext   ${p.remaining} plaintext session key(s) left under "${printable(p.prefix)}" at ${p.url}${p.remaining > 0 ? ' (FAIL until purged)' : ''}${p.otherKeys > 0 ? `; ${p.otherKeys} other key(s) there are not sessions (ignored)` : ''}`);
     }
     if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);

@@ -54,6 +54,7 @@ export {
 // ------------------------------------------------------------------ sources: session files, plaintext phpredis keys
 export {
   openSource, openAnySource, openFilesSource, openRedisSource, openRecordedRedisSource, parseRedisSourceSpec, checkSourceTargetPrefixes, sameRedisData,
+  checkDistinctSources, sourceLabel,
   FilesSource, RedisSource, readSessionFile, DEFAULT_MAX_SESSION_BYTES, SESSION_ID_PATTERN, PHPREDIS_DEFAULT_PREFIX, SOURCE_PASSWORD_ENV,
   type Source, type SessionSource, type SourceItem, type SourceSession, type SkippedEntry, type SkipReason, type SessionCandidate,
   type SourceDescription, type FilesSourceDescription, type RedisSourceDescription, type FilesSourceOptions, type ParsedRedisSource, type OpenRedisSourceOptions,
@@ -80,15 +81,20 @@ export {
 export {
   summarizeSource, writePlanFile, readPlanFile, PLAN_FORMAT, PLAN_VERSION, DEFAULT_PLAN_FILE, DEFAULT_ARTIFACTS_DIR,
   applySessions, detectDrift, DEFAULT_RETRY, remainingTtlSeconds, artifactsForPlan, applyArtifacts, describeArtifactResults, redisForArtifacts, expectedMemoryBytes, PresenceLedger,
-  rotateTarget, purgeSessions, rollbackToFiles, rollbackRemoveKeys,
-  type Plan, type PlanKey, type PlanTarget, type PlanMemory, type ConfirmOptions, type SourceSummary, type SummaryOptions,
+  rotateTarget, purgeSessions, rollbackToFiles, rollbackToFilesMany, rollbackRemoveKeys,
+  resolveDuplicates, withoutSuperseded, sumSummaries, sumApplyReports,
+  type Plan, type PlanSource, type DuplicatesReport, type DuplicateResolution, type RollbackTarget, type RollbackManyReport, type PlanKey, type PlanTarget, type PlanMemory, type ConfirmOptions, type SourceSummary, type SummaryOptions,
   type ApplySessionsOptions, type ApplySessionsReport, type SessionCounts, type KeyProblem, type RetryPolicy, type Drift, type CurrentState,
   type ArtifactResult, type ArtifactOverrides, type RotateOptions, type RotateReport, type PurgeOptions, type PurgeReport,
   type RollbackToFilesOptions, type RollbackToFilesReport, type RemoveKeysReport,
 } from '@session-migrate/migrate';
 
 // ------------------------------------------------------------------ verify
-export { verifyTarget, type VerifyOptions, type VerifyReport, type VerifyFailure, type VerifyFailureReason } from '@session-migrate/verify';
+export {
+  verifyTarget, classifyKey, scanKeys, redactKeyName, KEY_CLASSES, PHPREDIS_PREFIXES,
+  type VerifyOptions, type VerifyReport, type VerifyFailure, type VerifyFailureReason, type SourceCheck, type SourceCheckReport,
+  type PlaintextCheck, type PlaintextReport, type CompareCounts, type PresenceCounts, type KeyClass, type KeyValue, type KeyVerdict,
+} from '@session-migrate/verify';
 
 // ------------------------------------------------------------------ audit of the PHP session configuration (docs/audit-rules.md)
 export {
@@ -112,7 +118,7 @@ export {
 
 // ------------------------------------------------------------------ PHP formats: sessions and ini files
 export {
-  decodeSession, classifySession, sniffFormat, toValueModel, SERIALIZE_HANDLERS,
+  decodeSession, classifySession, loadableSessionFormat, sniffFormat, toValueModel, SERIALIZE_HANDLERS,
   type SerializeHandler, type SessionEntries, type DecodeResult, type SessionClassification, type PhpValue,
 } from '@session-migrate/php-session';
 export {

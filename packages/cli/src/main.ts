@@ -123,7 +123,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     )
     .command('plan', 'scan the source and target and write a plan file', (y) =>
       handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
-        .option('source', { type: 'string', demandOption: true, describe: "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
+        .option('source', { type: 'string', array: true, demandOption: true, describe: "repeatable: several directories, or files plus a Redis source. files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
         .option('target', { type: 'string', demandOption: true, describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
@@ -159,7 +159,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         ...(key !== undefined ? { key } : {}),
       }, print);
     })())
-    .command('verify', 'check every value under the prefix (on every master) is an authentic envelope with a TTL', (y) =>
+    .command('verify', 'check no plaintext session is left anywhere in the database and every value under the prefix (on every master) is an authentic envelope with a TTL', (y) =>
       allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
@@ -167,12 +167,13 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
-        .option('source', { type: 'string', describe: 'files:DIR or redis:URL: also check every live source session is in Redis, byte for byte; a redis: source also fails while plaintext keys remain under its prefix' })
+        .option('source', { type: 'string', array: true, describe: 'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix' })
         .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
+        .option('prefix-only', { type: 'boolean', default: false, describe: 'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails' })
         .option('presence', { type: 'boolean', default: true, describe: "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)" })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     (a) => run(() => verifyCommand({
-      presence: a.presence, tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
+      presence: a.presence, prefixOnly: a['prefix-only'], tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
       ...(a.plan !== undefined ? { plan: a.plan } : {}),
       ...(a.target !== undefined ? { target: a.target } : {}),
       ...((k) => (k !== undefined ? { key: k } : {}))(keyProviderFromArgs(a, false)),
@@ -217,7 +218,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     .command('purge', 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not', (y) =>
       allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
-        .option('source', { type: 'string', describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\')' })
+        .option('source', { type: 'string', array: true, describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\') or redis:URL, repeatable (default: every source of the plan)' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
@@ -234,7 +235,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       dryRun: a['dry-run'], allowPartial: a['allow-partial'], json: a.json,
       tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
     }, print))())
-    .command('rollback', 'the way back: write the Redis sessions back as plaintext files (--to), or remove the migrated keys (--remove-keys)', (y) =>
+    .command('rollback', 'the way back: write the Redis sessions back as plaintext files (--to, or --to-sources for every source of the plan), or remove the migrated keys (--remove-keys)', (y) =>
       tlsOptions(keyProviderOptions(y), 'target')
         .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
@@ -242,6 +243,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
         .option('to', { type: 'string', describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')" })
         .option('ids-from', { type: 'string', describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)' })
+        .option('to-sources', { type: 'boolean', default: false, describe: "with --plan: write the sessions back to every files: source of the plan, each to its own save_path with the IDs it lists" })
         .option('remove-keys', { type: 'boolean', default: false, describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
@@ -253,7 +255,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       ...(a['gc-maxlifetime'] !== undefined ? { gcMaxlifetime: a['gc-maxlifetime'] } : {}),
       ...(a.to !== undefined ? { to: a.to } : {}),
       ...(a['ids-from'] !== undefined ? { idsFrom: a['ids-from'] } : {}),
-      removeKeys: a['remove-keys'], dryRun: a['dry-run'], json: a.json, tls: tlsFilesFromArgs(a, 'target'),
+      removeKeys: a['remove-keys'], toSources: a['to-sources'], dryRun: a['dry-run'], json: a.json, tls: tlsFilesFromArgs(a, 'target'),
     }, print))())
     .command('audit [action]', 'find the effective PHP session configuration (per SAPI, FPM pool, docroot) and what is unsafe', (y) =>
       y

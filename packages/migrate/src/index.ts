@@ -5,3 +5,4 @@ export * from './artifacts.ts';
 export * from './rotate.ts';
 export * from './purge.ts';
 export * from './rollback.ts';
+export * from './several-sources.ts';

@@ -11,14 +11,19 @@ import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
 import { parseRedisUrl, type ConnectionDescription, type NodeMemory } from '@session-migrate/redis';
 import type { LockingOptions } from '@session-migrate/generate';
 import { remainingTtlSeconds } from './ttl.ts';
+import type { DuplicatesReport } from './several-sources.ts';
 
 export const PLAN_FORMAT = 'session-migrate-plan';
 /**
  * Plan format version. 2: the target (and a Redis source) records its topology (standalone,
  * cluster with its nodes, sentinel with its sentinels and master name), the ACL user name and the TLS
- * file paths; and the expected memory use.
+ * file paths; and the expected memory use. 3: several sources (`sources`, each with its summary) and
+ * the session IDs found in more than one (`duplicates`). Plans of version 2 are still read (as one
+ * source).
  */
-export const PLAN_VERSION = 2;
+export const PLAN_VERSION = 3;
+/** Plan versions readPlanFile accepts. */
+const READABLE_VERSIONS = [2, 3];
 export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
 export const DEFAULT_ARTIFACTS_DIR = 'session-migrate-artifacts';
 export const SERIALIZE_HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
@@ -102,18 +107,32 @@ export function expectedMemoryBytes(summary: Pick<SourceSummary, 'live' | 'liveB
   return summary.live * (Buffer.byteLength(prefix) + 66 + MIN_ENVELOPE_BYTES + PER_KEY_OVERHEAD) + summary.liveBytes;
 }
 
+/** One source of a plan, with what plan counted in it. */
+export type PlanSource = SourceDescription & { summary: SourceSummary };
+
 /** The plan file (JSON). */
 export interface Plan {
   format: typeof PLAN_FORMAT;
   version: typeof PLAN_VERSION;
   createdAt: string;
-  /** `files` (a save_path) or `redis` (plaintext phpredis keys; no credentials). */
+  /**
+   * The source the generated handler reads through in read-through mode (the plan's one `files`
+   * source), else the first source: `files` (a save_path) or `redis` (plaintext phpredis keys; no
+   * credentials). Every source is in `sources`.
+   */
   source: SourceDescription;
+  /** Every source in the order given (plan --source, repeatable), each with its own counts. */
+  sources: PlanSource[];
+  /** Session IDs found in more than one source, and which copy wins (several-sources.ts). */
+  duplicates?: DuplicatesReport;
   target: PlanTarget;
   key: PlanKey;
   php: { gcMaxlifetime: number; serializeHandler: SerializeHandler };
   limits: { maxSessionBytes: number };
-  /** Summary at plan time; apply re-scans, because sessions keep changing under live traffic. */
+  /**
+   * Summary at plan time, over every source (superseded copies of a session in several sources not
+   * counted as live); apply re-scans, because sessions keep changing under live traffic.
+   */
   summary: SourceSummary;
   ttlPolicy: string;
   /**
@@ -268,11 +287,14 @@ export function readPlanFile(path: string): Plan {
   if (typeof plan !== 'object' || plan === null || Array.isArray(plan)) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
   const p = plan as Partial<Plan>;
   if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
-  if (p.version !== PLAN_VERSION) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
-  const src = p.source as Partial<SourceDescription> | undefined;
-  const sourceOk = src?.kind === 'redis'
+  if (!READABLE_VERSIONS.includes(p.version as number)) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
+  // Version 2: one source, counted in `summary`.
+  const sources = ((p.version as number) === 2 ? [{ ...(p.source as SourceDescription), summary: p.summary }] : p.sources) as unknown;
+  const validSource = (src: Partial<SourceDescription> | undefined): boolean => (src?.kind === 'redis'
     ? typeof src.url === 'string' && typeof src.prefix === 'string' && src.prefix !== '' && typeof src.spec === 'string' && Number.isInteger(src.port) && Number.isInteger(src.db)
-    : typeof (src as { dir?: unknown } | undefined)?.dir === 'string' && typeof (src as { savePath?: unknown }).savePath === 'string' && Number.isInteger((src as { depth?: unknown }).depth);
+    : src?.kind === 'files' && typeof src.dir === 'string' && typeof src.savePath === 'string' && Number.isInteger(src.depth));
+  const sourceOk = Array.isArray(sources) && sources.length > 0 && sources.every((x) => validSource(x as Partial<SourceDescription>) && typeof (x as PlanSource).summary?.found === 'number')
+    && validSource(p.source as Partial<SourceDescription> | undefined);
   const ok = sourceOk && typeof p.target?.url === 'string' &&
     typeof p.target.prefix === 'string' && validPlanKey(p.key) &&
     Number.isInteger(p.php?.gcMaxlifetime) && p.php!.gcMaxlifetime > 0 && p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
@@ -282,9 +304,9 @@ export function readPlanFile(path: string): Plan {
   if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
   // The URL is what apply connects to; the fields beside it are what the PHP bootstrap is built from.
   checkRecordedRedis(p.target as unknown as Record<string, unknown>, `plan ${path}`, 'target');
-  if (src?.kind === 'redis') checkRecordedRedis(src as unknown as Record<string, unknown>, `plan ${path}`, 'source');
+  for (const src of sources as PlanSource[]) if (src.kind === 'redis') checkRecordedRedis(src as unknown as Record<string, unknown>, `plan ${path}`, 'source');
   const key: PlanKey = p.key!.provider === undefined ? { ...p.key!, provider: 'file' } : p.key!;
-  return { ...(p as Plan), key, artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
+  return { ...(p as Plan), version: PLAN_VERSION, sources: sources as PlanSource[], key, artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
 }
 
 const HOST_PORT_LIST = (v: unknown): boolean => Array.isArray(v) && v.every((h) => typeof (h as { host?: unknown }).host === 'string' && Number.isInteger((h as { port?: unknown }).port));

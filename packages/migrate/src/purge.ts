@@ -16,6 +16,9 @@
  *     PURGE_NEWER_MARGIN_MS after the file's mtime. Deleted. The margin makes a value copied by
  *     `apply` from an older version of the file (TTL = whole seconds of mtime + gc_maxlifetime - now,
  *     so its inferred write time is below mtime + 1 s) never count as newer than a later rewrite.
+ *   - `superseded` (a plan with several sources): the file is an older copy of a session ID that
+ *     another source holds a later copy of (packages/migrate/src/several-sources.ts), and the Redis
+ *     value opens (it is that copy, or one the handler wrote since). Deleted.
  *   - otherwise the session is not proven: `missing` (no key), `older` (key holds other bytes and is
  *     not newer), `not-envelope`/`auth-failed`/... (the value does not open), `no-ttl`, `wrong-type`.
  *
@@ -44,8 +47,12 @@ import { NEWER_MARGIN_MS } from './apply.ts';
 /** How much later than the file's mtime the inferred last write in Redis must be to count as newer (ms). */
 export const PURGE_NEWER_MARGIN_MS = NEWER_MARGIN_MS;
 
-/** Why a session file may be deleted. */
-export type PurgeDeletable = 'same' | 'newer' | 'destroyed' | 'expired' | 'empty';
+/**
+ * Why a session file may be deleted. `superseded`: another source of the plan holds a later copy of
+ * the same session ID (several-sources.ts), and Redis holds a value that opens (that copy, or a newer
+ * one), so this older copy is not needed.
+ */
+export type PurgeDeletable = 'same' | 'newer' | 'destroyed' | 'expired' | 'empty' | 'superseded';
 /** Why a session file is not proven in Redis (blocks purge unless allowPartial). */
 export type PurgeBlocker = 'missing' | 'older' | 'no-ttl' | 'wrong-type' | 'not-envelope' | 'unsupported-version' | 'unknown-key-id' | 'auth-failed' | 'unreadable-file';
 
@@ -150,6 +157,18 @@ export interface PurgeOptions {
   nowMs?: number;
   /** Entries listed per list (counts are always complete). Default 1000. */
   maxListed?: number;
+  /**
+   * Session IDs whose copy in this source lost to a later copy in another source of the plan
+   * (several-sources.ts): such a copy is deletable as `superseded` when Redis holds a value that
+   * opens, even if it is not the same or newer than this copy.
+   */
+  superseded?: ReadonlySet<string>;
+  /**
+   * Called once every session was judged, before anything is deleted; resolves whether to delete
+   * (default: complete, or allowPartial). Purge of several sources waits there until every source is
+   * judged, so that nothing is deleted anywhere while a session of any source is not proven.
+   */
+  beforeDelete?: (report: PurgeReport) => Promise<boolean>;
 }
 
 /** Skip reasons of entries that may be real sessions PHP reads, not proven in Redis: they block purge. */
@@ -233,7 +252,10 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
         const o = codec.open(key, state.value);
         opened = o.ok ? { ok: true, plaintext: o.plaintext } : { ok: false, reason: o.reason };
       }
-      const verdict = judgeSession(s, state, opened, gcMaxlifetime, nowMs);
+      let verdict = judgeSession(s, state, opened, gcMaxlifetime, nowMs);
+      // An older copy of a session another source holds a later copy of: proven by that copy (or a
+      // newer one) in Redis, which opens.
+      if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true) verdict = { deletable: true, reason: 'superseded' };
       const entry: PurgeEntry = { file: redactSessionPath(s.location), key, reason: verdict.reason, bytes: s.data.length };
       if (!verdict.deletable) {
         block(entry);
@@ -298,7 +320,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
   }
   await judgeBatch(batch);
 
-  report.deleting = report.complete || options.allowPartial;
+  report.deleting = options.beforeDelete !== undefined ? await options.beforeDelete(report) : report.complete || options.allowPartial;
   report.remaining = { ...present };
   if (report.deleting && options.dryRun) {
     report.remaining.files -= pending.length;

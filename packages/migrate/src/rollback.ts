@@ -12,7 +12,7 @@
  *   compare-and-delete), so PHP back on the files handler never sees them. Users whose session exists
  *   only in Redis are logged out.
  */
-import { chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { type Stats, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ChainableCommander } from 'ioredis';
@@ -160,14 +160,73 @@ function existingFile(path: string): { data: Buffer; mtimeMs: number } | 'not-a-
  * @throws UserFacingError when the base directory is missing or a symlink; Redis errors propagate.
  */
 export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<RollbackToFilesReport> {
-  const { client, codec, prefix, layout, dryRun } = options;
-  let base;
+  const many = await rollbackToFilesMany({ ...options, targets: [{ layout: options.layout, ids: options.ids }] });
+  return { ...many.targets[0]!, keysInRedis: many.keysInRedis, keysWithoutKnownId: many.keysWithoutKnownId };
+}
+
+/** One directory rollback writes to, and the session IDs to restore there. */
+export interface RollbackTarget {
+  layout: RollbackFilesLayout;
+  ids: Iterable<string>;
+}
+
+/** rollbackToFilesMany's result: each directory's report, and the Redis counts over all of them. */
+export interface RollbackManyReport {
+  targets: RollbackToFilesReport[];
+  /** Sessions under the prefix in Redis (tombstones and locks not counted). */
+  keysInRedis: number;
+  /** Keys whose session ID no directory listed: cannot be written back (those users log in again). */
+  keysWithoutKnownId: number;
+}
+
+/**
+ * rollbackToFiles for several directories (the files sources of a plan, each restored to its own
+ * save_path with the IDs it lists): every directory is handled as rollbackToFiles handles one, and a
+ * key counts as without a known ID only when no directory listed its ID. A session ID listed by
+ * several directories is written to each of them.
+ * @throws UserFacingError when a base directory is missing or a symlink (before anything is written
+ *   to a later one); Redis errors propagate.
+ */
+export async function rollbackToFilesMany(options: Omit<RollbackToFilesOptions, 'layout' | 'ids'> & { targets: RollbackTarget[] }): Promise<RollbackManyReport> {
+  const found = new Set<string>();
+  for (const t of options.targets) checkBaseDir(t.layout);
+  const targets: RollbackToFilesReport[] = [];
+  for (const t of options.targets) targets.push(await restoreTarget({ ...options, layout: t.layout, ids: t.ids }, found));
+  // What is in Redis but was not in any listing: counted (key names only).
+  let keysInRedis = 0;
+  let keysWithoutKnownId = 0;
+  const prefixBytes = Buffer.from(options.prefix);
+  for await (const keys of options.client.scan(options.prefix)) {
+    for (const k of keys) {
+      const kind = classifyKeyName(prefixBytes, k).kind;
+      if (kind === 'tombstone' || kind === 'lock') continue;
+      keysInRedis++;
+      if (!found.has(keyNameForDisplay(k))) keysWithoutKnownId++;
+    }
+  }
+  for (const t of targets) {
+    t.keysInRedis = keysInRedis;
+    t.keysWithoutKnownId = keysWithoutKnownId;
+  }
+  return { targets, keysInRedis, keysWithoutKnownId };
+}
+
+/** @throws UserFacingError when the base directory is missing, a symlink or not a directory. */
+function checkBaseDir(layout: RollbackFilesLayout): Stats {
+  let base: Stats;
   try {
     base = lstatSync(layout.dir);
   } catch (err) {
     throw new UserFacingError(`rollback directory ${layout.dir}: ${describeFsError(err)} (create it with the owner and mode PHP uses)`);
   }
   if (!base.isDirectory()) throw new UserFacingError(`rollback directory ${layout.dir}: ${base.isSymbolicLink() ? 'is a symbolic link; give the real directory' : 'not a directory'}`);
+  return base;
+}
+
+/** Restores the listed IDs into one directory; adds the key names found in Redis to `found`. */
+async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>): Promise<RollbackToFilesReport> {
+  const { client, codec, prefix, layout, dryRun } = options;
+  const base = checkBaseDir(layout);
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
   const dirMode = base.mode & 0o777;
@@ -184,7 +243,6 @@ export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<
     report.counts.failed++;
     if (report.failures.length < 100) report.failures.push({ key, file: redactSessionPath(file), reason });
   };
-  const found = new Set<string>();
 
   const handle = async (ids: string[]) => {
     const keys = ids.map((id) => codec.keyName(prefix, id));
@@ -258,17 +316,6 @@ export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<
     }
   }
   if (batch.length > 0) await handle(batch);
-
-  // What is in Redis but was not in the listing: counted (key names only).
-  const prefixBytes = Buffer.from(prefix);
-  for await (const keys of client.scan(prefix)) {
-    for (const k of keys) {
-      const kind = classifyKeyName(prefixBytes, k).kind;
-      if (kind === 'tombstone' || kind === 'lock') continue;
-      report.keysInRedis++;
-      if (!found.has(keyNameForDisplay(k))) report.keysWithoutKnownId++;
-    }
-  }
   return report;
 }
 

@@ -26,9 +26,11 @@ let redis: RedisServer;
 const codec = await EnvelopeCodec.create([Buffer.alloc(32, 7)]);
 
 function planFor(dir: string, prefix: string, gcMaxlifetime: number): Plan {
+  const summary = { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [] };
   return {
-    format: 'session-migrate-plan', version: 2, createdAt: '', ttlPolicy: '',
+    format: 'session-migrate-plan', version: 3, createdAt: '', ttlPolicy: '',
     source: { kind: 'files', savePath: dir, dir, depth: 0, dev: 0, ino: 0 },
+    sources: [{ kind: 'files', savePath: dir, dir, depth: 0, dev: 0, ino: 0, summary }],
     target: { url: redis.url, topology: 'standalone', host: '127.0.0.1', port: redis.port, db: 0, tls: false, auth: false, prefix, runId: 'x', existingKeysUnderPrefix: 0 },
     key: { provider: 'file', file: '/k', keyId: codec.keyId },
     php: { gcMaxlifetime, serializeHandler: 'php' },

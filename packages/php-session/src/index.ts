@@ -16,6 +16,8 @@ export {
   decodeSession,
   sniffFormat,
   classifySession,
+  loadableSessionFormat,
+  loadsAsEmptySession,
 } from './session.ts';
 export type {
   PhpValue,

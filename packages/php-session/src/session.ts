@@ -366,3 +366,70 @@ function classifyWith(bytes: Buffer, configured: SerializeHandler, decide: Decid
     return { format: 'unknown', status: 'corrupt', phpAccepts: false, serializerMismatch: false, warnings: [] };
   }
 }
+
+/** The order {@link loadableSessionFormat} tries the handlers in: cheapest rejection first for other data. */
+const LOAD_ORDER: readonly SerializeHandler[] = ['igbinary', 'php_serialize', 'php', 'php_binary'];
+
+/**
+ * Whether a payload that `handler` accepts leaves `$_SESSION` without any variable. php and
+ * php_binary read entries until the end of the data, so accepted non-empty bytes hold at least one.
+ * php_serialize's session is `N;` or an array `a:N:{...}` (its count is the number of entries);
+ * igbinary's an array (array8/16/32 with its count) or an object (its class name, at least).
+ */
+function loadsEmpty(bytes: Buffer, handler: SerializeHandler): boolean {
+  if (handler === 'php_serialize') {
+    if (bytes[0] === 0x4e) return true; // N;
+    let i = 2;
+    let n = 0;
+    while (i < bytes.length && bytes[i]! >= 0x30 && bytes[i]! <= 0x39) n = n * 10 + bytes[i++]! - 0x30;
+    return n === 0;
+  }
+  if (handler === 'igbinary') {
+    const type = bytes[4];
+    if (type === 0x14) return bytes[5] === 0;
+    if (type === 0x15) return bytes.length >= 7 && bytes.readUInt16BE(5) === 0;
+    if (type === 0x16) return bytes.length >= 9 && bytes.readUInt32BE(5) === 0;
+  }
+  return false;
+}
+
+/**
+ * The serialize_handler under which PHP would load `bytes` as a session holding at least one
+ * variable -- `session_decode()` succeeds and `$_SESSION` is a non-empty array (php-src
+ * ext/session/session.c PS_SERIALIZER_DECODE_FUNC(php), (php_binary), (php_serialize); igbinary
+ * src/php7/igbinary.c PS_SERIALIZER_DECODE_FUNC(igbinary)) -- trying all four, or undefined when none
+ * does. Not a session here: empty bytes, a php_serialize scalar such as `i:5;` (PHP accepts it but
+ * `$_SESSION` is then no array), and a payload PHP loads as an empty session (see
+ * {@link loadsAsEmptySession}): php_serialize ignores whatever follows `N;`, so about one random
+ * binary value in 65,536 would otherwise count as a session.
+ *
+ * Uses the validating pass ({@link validateSession}): no value is decoded, nothing per byte is
+ * allocated, and data that is no session is usually rejected within its first bytes, so it can run
+ * over every value of a Redis database. Never throws.
+ */
+export function loadableSessionFormat(bytes: Buffer): SerializeHandler | undefined {
+  const loaded = loadedAs(bytes);
+  return loaded !== undefined && !loaded.empty ? loaded.handler : undefined;
+}
+
+/**
+ * Whether PHP would load `bytes` as a session without any variable: empty bytes (every handler), or a
+ * payload one of the four handlers accepts as an empty `$_SESSION` (`N;`, `a:0:{}`, an empty igbinary
+ * array, each possibly followed by bytes PHP ignores). Never throws.
+ */
+export function loadsAsEmptySession(bytes: Buffer): boolean {
+  if (bytes.length === 0) return true;
+  return loadedAs(bytes)?.empty === true;
+}
+
+function loadedAs(bytes: Buffer): { handler: SerializeHandler; empty: boolean } | undefined {
+  if (bytes.length === 0) return undefined;
+  let empty: SerializeHandler | undefined;
+  for (const handler of LOAD_ORDER) {
+    if (handler === 'igbinary' && !hasIgbinaryHeader(bytes)) continue;
+    if (!fastVerdict(bytes, handler).ok) continue;
+    if (!loadsEmpty(bytes, handler)) return { handler, empty: false };
+    empty ??= handler;
+  }
+  return empty !== undefined ? { handler: empty, empty: true } : undefined;
+}

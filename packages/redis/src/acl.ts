@@ -16,7 +16,7 @@ import type { Topology } from './url.ts';
 
 /** A session-migrate command that connects to Redis, and the role of the connection. */
 export type AclCommand =
-  | 'plan' | 'apply' | 'verify' | 'purge' | 'rollback-to-files' | 'rollback-remove-keys' | 'rotate'
+  | 'plan' | 'apply' | 'verify' | 'verify-prefix-only' | 'purge' | 'rollback-to-files' | 'rollback-remove-keys' | 'rotate'
   /** A `--source redis:` read by plan, apply and verify. */
   | 'source-read'
   /** A `--source redis:` whose keys purge deletes. */
@@ -34,8 +34,12 @@ export const ACL_COMMANDS: Record<AclCommand, string[]> = {
   // The guarded write (EVAL/EVALSHA of a script running EXISTS, SET, TYPE, GET, PTTL), WAIT for
   // replicas, the read-back (EXISTS).
   apply: ['eval', 'evalsha', 'exists', 'set', 'type', 'get', 'pttl', 'wait'],
-  // SCAN + GET + PTTL of every key; with a source or --plan: GET, PTTL and EXISTS per session.
-  verify: ['scan', 'get', 'pttl', 'exists'],
+  // Every key of the database (key pattern ~*, see ALL_KEYS): SCAN, then PTTL + GETRANGE per key;
+  // TYPE for keys of another type, STRLEN + GET for values longer than GETRANGE read, GET for an
+  // empty one; with a source or --plan: GET, PTTL and EXISTS per session. All read-only.
+  verify: ['scan', 'pttl', 'getrange', 'type', 'strlen', 'get', 'exists'],
+  // verify --prefix-only: the same commands on the prefix's keys only.
+  'verify-prefix-only': ['scan', 'pttl', 'getrange', 'type', 'strlen', 'get', 'exists'],
   // GET, PTTL, EXISTS (tombstone) per session file.
   purge: ['get', 'pttl', 'exists'],
   'rollback-to-files': ['scan', 'get', 'pttl'],
@@ -50,13 +54,21 @@ export const ACL_COMMANDS: Record<AclCommand, string[]> = {
 };
 
 /**
+ * Commands that read every key of the database, not only the prefix's: their rule has `~*`. verify
+ * does, to find plaintext sessions anywhere; every command it sends is read-only, so `~*` gives the
+ * user no write access (on redis 7, `%R~*` says so explicitly and works as well).
+ */
+const ALL_KEYS: ReadonlySet<AclCommand> = new Set(['verify']);
+
+/**
  * The minimal ACL rule (selectors after `ACL SETUSER name on >password`) for a command on a prefix:
- * `resetkeys ~PREFIX* -@all +cmd...`. Glob characters of the prefix are escaped as in SCAN MATCH.
+ * `resetkeys ~PREFIX* -@all +cmd...` (`~*` for the commands of ALL_KEYS). Glob characters of the
+ * prefix are escaped as in SCAN MATCH.
  * @param db add SELECT when the database is not 0
  */
 export function aclRuleFor(command: AclCommand, prefix: string, topology: Topology = 'standalone', db = 0): string {
   const cmds = [...BASE, ...(db !== 0 ? ['select'] : []), ...ACL_COMMANDS[command], ...(topology === 'cluster' ? CLUSTER : [])];
-  const pattern = prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
+  const pattern = ALL_KEYS.has(command) ? '*' : prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
   return `resetkeys ~${pattern} -@all ${[...new Set(cmds)].map((c) => `+${c}`).join(' ')}`;
 }
 

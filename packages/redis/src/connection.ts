@@ -229,7 +229,8 @@ export class RedisConnection {
 
   /**
    * SCANs the keys under a prefix on every master (SCAN MATCH with the prefix's glob characters
-   * escaped), one batch of key names (raw bytes) per SCAN reply. A key may come twice, as SCAN
+   * escaped; an empty prefix: every key of the database, without MATCH), one batch of key names (raw
+   * bytes) per SCAN reply. A key may come twice, as SCAN
    * guarantees no more (https://redis.io/commands/scan); during a resharding a key that moves may be
    * seen on both nodes.
    * @param count SCAN COUNT hint
@@ -240,7 +241,9 @@ export class RedisConnection {
       onNode?.(this.nodeName(node));
       let cursor = '0';
       do {
-        const [next, keys] = await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+        const [next, keys] = prefix === ''
+          ? await node.scanBuffer(cursor, 'COUNT', count)
+          : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
         cursor = next.toString('latin1');
         if (keys.length > 0) yield keys;
       } while (cursor !== '0');

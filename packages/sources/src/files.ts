@@ -40,7 +40,9 @@ export interface SourceSession {
   noTtl?: boolean;
 }
 
-export type SkipReason = 'symlink' | 'not-regular-file' | 'subdirectory' | 'bad-session-id' | 'wrong-depth' | 'unreadable' | 'oversized' | 'changed-while-reading' | 'unstable' | 'wrong-type';
+export type SkipReason = 'symlink' | 'not-regular-file' | 'subdirectory' | 'bad-session-id' | 'wrong-depth' | 'unreadable' | 'oversized' | 'changed-while-reading' | 'unstable' | 'wrong-type'
+  /** The session ID is in another source of the plan too, whose copy was written later (packages/migrate several-sources.ts). */
+  | 'superseded';
 
 /** A directory entry that looked like a session but is not migrated. */
 export interface SkippedEntry {
@@ -162,6 +164,53 @@ export class FilesSource implements SessionSource, Source {
       }
     }
     if (batch.length > 0) yield batch;
+  }
+
+  /** Source interface: the session IDs of the directory (names only, nothing read), in batches. */
+  async *ids(): AsyncGenerator<string[]> {
+    let batch: string[] = [];
+    for (const c of this.candidates()) {
+      if (c.kind !== 'candidate') continue;
+      batch.push(c.id);
+      if (batch.length >= 1000) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * Source interface: reads the sessions of these IDs where PHP would (`<dir>/<c1>/.../sess_<id>` for
+   * the save_path's depth, mod_files.c ps_files_path_create), with the stable-read rule. Every level
+   * must be a real directory (lstat; a symlink on the way is `symlink`, never followed), the file is
+   * opened with O_NOFOLLOW. Undefined for an ID with no file, or not a valid session ID.
+   */
+  async readIds(ids: readonly string[], options: { read?: StableReadOptions } = {}): Promise<Array<SourceItem | undefined>> {
+    return ids.map((id) => {
+      if (!SESSION_ID_PATTERN.test(id) || id.length < this.parsed.depth) return undefined;
+      let dir = this.dir;
+      for (let i = 0; i < this.parsed.depth; i++) {
+        dir = join(dir, id[i]!);
+        let st;
+        try {
+          st = lstatSync(dir);
+        } catch {
+          return undefined;
+        }
+        if (!st.isDirectory()) return { kind: 'skipped', location: dir, reason: st.isSymbolicLink() ? 'symlink' : 'not-regular-file' };
+      }
+      const location = join(dir, `sess_${id}`);
+      let st;
+      try {
+        st = lstatSync(location);
+      } catch {
+        return undefined;
+      }
+      if (st.isSymbolicLink()) return { kind: 'skipped', location, reason: 'symlink' };
+      if (!st.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
+      return readSessionFile({ kind: 'candidate', id, location }, this.maxSessionBytes, options.read);
+    });
   }
 
   /**

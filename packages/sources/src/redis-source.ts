@@ -10,7 +10,7 @@ import type { ChainableCommander } from 'ioredis';
 import { UserFacingError } from '@session-migrate/common';
 import {
   RedisConnection, aclRuleFor, credentialsFor, parseRedisUrl, normalizeTlsFiles, specFromRecorded,
-  type ConnectionDescription, type RedisSpec, type TlsFiles,
+  type ConnectionDescription, type RedisSpec, type Reply, type TlsFiles,
 } from '@session-migrate/redis';
 import { DEFAULT_MAX_SESSION_BYTES, SESSION_ID_PATTERN, type SourceItem, type SourceSession, type StableReadOptions } from './files.ts';
 import type { RedisSourceDescription, RemoveOutcome, Source } from './source.ts';
@@ -175,24 +175,8 @@ export class RedisSource implements Source {
           const idBytes = key.subarray(prefixBytes.length);
           const id = idBytes.toString('latin1');
           const valid = key.subarray(0, prefixBytes.length).equals(prefixBytes) && SESSION_ID_PATTERN.test(id);
-          const location = shortKey(prefix, valid ? id : '');
           if (!valid) return { kind: 'skipped', location: `${prefix}…`, reason: 'bad-session-id' };
-          const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
-          const [, pttl] = replies[i]?.[1] ?? [null, -2];
-          if (getErr) {
-            const c = this.conn.classify(getErr);
-            if (c.code === 'WRONGTYPE') return { kind: 'skipped', location, reason: 'wrong-type', detail: 'not a string key' };
-            // A rule that lacks GET is the same for every key: stop with what to fix.
-            if (c.code === 'NOPERM') throw new UserFacingError(`source Redis at ${this.desc.url} refused GET: ${c.message} (${c.fix ?? ''})`);
-            return { kind: 'skipped', location, reason: 'unreadable', detail: c.message.slice(0, 120) };
-          }
-          if (value === null || pttl === -2) return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'expired or deleted' };
-          const data = value as Buffer;
-          if (data.length > this.maxSessionBytes) return { kind: 'skipped', location, reason: 'oversized', detail: `${data.length} bytes > cap ${this.maxSessionBytes}` };
-          const session: SourceSession = { kind: 'session', id, location, mtimeMs: now, data };
-          if (typeof pttl === 'number' && pttl > 0) session.ttlMs = pttl;
-          else session.noTtl = true;
-          return session;
+          return this.itemOf(id, replies[i], now) ?? { kind: 'skipped', location: shortKey(prefix, id), reason: 'changed-while-reading', detail: 'expired or deleted' };
         });
         yield items;
       }
@@ -201,6 +185,66 @@ export class RedisSource implements Source {
       const c = this.conn.classify(err);
       throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
     }
+  }
+
+  /** The session IDs under the prefix (SCAN on every master; names that are no session ID left out). */
+  async *ids(): AsyncGenerator<string[]> {
+    const { prefix } = this.desc;
+    const prefixBytes = Buffer.from(prefix, 'utf8');
+    try {
+      for await (const keys of this.conn.scan(prefix)) {
+        const ids: string[] = [];
+        for (const key of keys) {
+          if (key.length <= prefixBytes.length || key.compare(prefixBytes, 0, prefixBytes.length, 0, prefixBytes.length) !== 0) continue;
+          const id = key.toString('latin1', prefixBytes.length);
+          if (SESSION_ID_PATTERN.test(id)) ids.push(id);
+        }
+        if (ids.length > 0) yield ids;
+      }
+    } catch (err) {
+      const c = this.conn.classify(err);
+      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+    }
+  }
+
+  /** Reads `<prefix><id>` of these IDs (GET + PTTL, grouped by slot), as sessions() does; undefined when absent. */
+  async readIds(ids: readonly string[]): Promise<Array<SourceItem | undefined>> {
+    const { prefix } = this.desc;
+    const prefixBytes = Buffer.from(prefix, 'utf8');
+    const keys = ids.map((id) => Buffer.concat([prefixBytes, Buffer.from(id, 'latin1')]));
+    let replies;
+    try {
+      replies = await this.conn.runGrouped(keys.map((k) => ({ key: k, build: (pipe: ChainableCommander) => { pipe.getBuffer(k); pipe.pttl(k); } })));
+    } catch (err) {
+      const c = this.conn.classify(err);
+      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+    }
+    const now = Date.now();
+    return ids.map((id, i) => this.itemOf(id, replies[i], now));
+  }
+
+  /**
+   * One session from its GET and PTTL replies: the session, a skipped entry (another type, an error,
+   * oversized), or undefined when the key is gone.
+   * @throws UserFacingError when the ACL rule lacks GET (the same for every key: what to fix)
+   */
+  private itemOf(id: string, replies: Reply[] | undefined, now: number): SourceItem | undefined {
+    const location = shortKey(this.desc.prefix, id);
+    const [getErr, value] = replies?.[0] ?? [new Error('no reply'), null];
+    const [, pttl] = replies?.[1] ?? [null, -2];
+    if (getErr) {
+      const c = this.conn.classify(getErr);
+      if (c.code === 'WRONGTYPE') return { kind: 'skipped', location, reason: 'wrong-type', detail: 'not a string key' };
+      if (c.code === 'NOPERM') throw new UserFacingError(`source Redis at ${this.desc.url} refused GET: ${c.message} (${c.fix ?? ''})`);
+      return { kind: 'skipped', location, reason: 'unreadable', detail: c.message.slice(0, 120) };
+    }
+    if (value === null || pttl === -2) return undefined;
+    const data = value as Buffer;
+    if (data.length > this.maxSessionBytes) return { kind: 'skipped', location, reason: 'oversized', detail: `${data.length} bytes > cap ${this.maxSessionBytes}` };
+    const session: SourceSession = { kind: 'session', id, location, mtimeMs: now, data };
+    if (typeof pttl === 'number' && pttl > 0) session.ttlMs = pttl;
+    else session.noTtl = true;
+    return session;
   }
 
   /** Deletes `<prefix><id>` only if it still holds exactly `session.data` (atomic, in Lua). */
@@ -264,12 +308,14 @@ export async function openRecordedRedisSource(d: RedisSourceDescription, options
 }
 
 /**
- * Whether two Redis descriptions name the same data: the same URL, a cluster sharing a node ID, or
- * the same Sentinel master name with a sentinel in common.
+ * Whether two Redis descriptions name the same data: the same URL, the same server (run_id) and
+ * database, a cluster sharing a node ID, or the same Sentinel master name with a sentinel in common.
  */
 export function sameRedisData(a: ConnectionDescription, b: ConnectionDescription): boolean {
   if (a.url === b.url) return true;
   if (a.db !== b.db) return false;
+  // One server reached by two names (localhost, 127.0.0.1, a DNS alias): the same run_id.
+  if (a.runId !== undefined && a.runId === b.runId) return true;
   if (a.topology === 'cluster' && b.topology === 'cluster') return (a.nodeIds ?? []).some((id) => (b.nodeIds ?? []).includes(id));
   if (a.topology === 'sentinel' && b.topology === 'sentinel' && a.masterName === b.masterName) {
     return (a.sentinels ?? []).some((s) => (b.sentinels ?? []).some((t) => t.host === s.host && t.port === s.port));

@@ -32,6 +32,9 @@ export type RemoveOutcome = 'removed' | 'changed' | 'gone';
  *   `noTtl` is true); one from files carries only `mtimeMs` (age rule of mod_files.c).
  * - `removeIfUnchanged(session)` deletes the plaintext copy only if it still holds exactly the bytes
  *   given (Redis: a Lua compare-and-delete; files: re-read without following symlinks, compare, unlink).
+ * - `ids()` streams the session IDs only (names: a directory walk, a SCAN), in batches; `readIds(ids)`
+ *   reads those sessions as `sessions()` would (undefined for one that is not there). Together they
+ *   find a session ID present in several sources without reading every session twice.
  * - `close()` releases connections.
  */
 export interface Source {
@@ -40,6 +43,8 @@ export interface Source {
   readonly maxSessionBytes: number;
   describe(): SourceDescription;
   sessions(options?: { batchSize?: number; read?: StableReadOptions }): AsyncIterable<SourceItem[]>;
+  ids(): AsyncIterable<string[]>;
+  readIds(ids: readonly string[], options?: { read?: StableReadOptions }): Promise<Array<SourceItem | undefined>>;
   removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome>;
   close(): Promise<void>;
 }

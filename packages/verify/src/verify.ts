@@ -1,32 +1,31 @@
 /**
- * `verify`: prove that nothing under the prefix in Redis is plaintext, and (with a source) that every
- * live source session is in Redis with the same bytes, or (with `presence`, the plan's source) at
- * least present. On a Redis Cluster every master is scanned; behind Sentinel the master the sentinels
- * report now. Reports name Redis keys and files, never values.
+ * `verify`: prove that no plaintext session is left in the database and that everything under the
+ * prefix is an authentic envelope with a TTL (or a well-formed tombstone or handler lock), and (with a
+ * source) that every live source session is in Redis with the same bytes, or (with `presence`, the
+ * plan's source) at least present. Every key of the database is classified (classify.ts; scan.ts
+ * reads them in bounded memory), or only the prefix's with scope `prefix`. On a Redis Cluster every
+ * master is scanned; behind Sentinel the master the sentinels report now. Reports name Redis keys
+ * (session IDs in them shortened) and files, never values.
  */
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
-import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { UserFacingError, redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
-import { SESSION_ID_PATTERN } from '@session-migrate/sources';
-import { LOCK_INFIX, TOMBSTONE_INFIX, classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
-import { keyNameForDisplay } from '@session-migrate/redis';
-import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor } from '@session-migrate/migrate';
+import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
+import { tombstoneKeyFor } from '@session-migrate/envelope';
+import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
+import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor, resolveDuplicates, type DuplicatesReport } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
+import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, phpredisName, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
+import { scanKeys } from './scan.ts';
 
 /** Why one key or one source session fails verification. */
 export type VerifyFailureReason =
-  | OpenFailure
-  | 'wrong-type'
-  | 'no-ttl'
+  | KeyFailureReason
   | 'missing-in-redis'
   | 'different-content'
   | 'read-error'
-  /** With requireKeyId: the value opens, but was sealed under another key ID (not rotated yet). */
-  | 'other-key-id'
-  | 'bad-tombstone'
-  | 'lock-without-ttl'
   | 'plaintext-remains'
   /** With a source: a session file that could not be read (permissions, kept changing), so not copied. */
   | 'source-unreadable'
@@ -44,10 +43,27 @@ export interface VerifyFailure {
 export interface VerifyReport {
   ok: boolean;
   prefix: string;
+  /** `database`: every key of the database was scanned (the default); `prefix`: only the prefix (--prefix-only). */
+  scope?: 'database' | 'prefix';
   /** The target's topology and the masters scanned (`host:port`): every master of a cluster. */
   topology?: string;
   nodes?: string[];
-  /** Keys found under the prefix by SCAN. */
+  /** Keys classified: every key of the database (scope `database`), or the keys under the prefix. */
+  keysTotal?: number;
+  /** Keys classified per class (classify.ts: envelope, plaintext-session, empty-session, lock, ...). */
+  classes?: Record<KeyClass, number>;
+  /** `other` keys by Redis type (string, hash, list, set, zset, stream, ...). */
+  otherTypes?: Record<string, number>;
+  /** Strings outside the prefix longer than verify reads (maxValueBytes): counted as `other`, not read. */
+  largeValues?: number;
+  /** Plaintext sessions by the serialize_handler PHP would load them with. */
+  plaintextFormats?: Record<string, number>;
+  /**
+   * phpredis session locks without a TTL (`<key>_LOCK`): they never expire if the request holding
+   * them died. A warning (with the fix), not a failure. Key names with the session ID shortened.
+   */
+  staleLocks?: { count: number; keys: string[] };
+  /** Keys found under the prefix. */
   keysScanned: number;
   /** Keys that opened under the key ring and have a TTL. */
   keysValid: number;
@@ -67,7 +83,9 @@ export interface VerifyReport {
    * With a plaintext source to check: keys still under its prefix (phpredis `PHPREDIS_SESSION:<id>`).
    * Any of them fails verification as `plaintext-remains` (named with the session ID shortened).
    */
-  plaintext?: { prefix: string; url: string; remaining: number; /** Other keys under the prefix (phpredis `_LOCK` keys, names that are no session ID): not counted. */ otherKeys: number };
+  plaintext?: PlaintextReport;
+  /** With several plaintext prefixes (a plan with several Redis sources): each one's count; `plaintext` is their sum. */
+  plaintextSources?: PlaintextReport[];
   /** Failures by reason (complete counts). */
   failureCounts: Record<string, number>;
   /** Failures listed by key name (at most `maxListed`). */
@@ -77,16 +95,60 @@ export interface VerifyReport {
    * because gc_maxlifetime says they expired, they are empty, or PHP would reject them under the
    * serialize_handler (many of those usually mean the options do not match the plan).
    */
-  source?: {
-    checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number;
-    /** Different in Redis, but written there after the source copy last changed (the handler's update). */
-    newer?: number;
-  };
+  source?: CompareCounts;
   /**
    * With `presence` (verify --plan without --source): live sessions of the plan's source checked for
    * presence only (contents change once PHP writes); a missing one fails as `missing-in-redis`.
    */
-  presence?: { checked: number; present: number; destroyed: number; missing: number; expired: number; empty: number; corrupt: number };
+  presence?: PresenceCounts;
+  /**
+   * With several sources (a plan's, or --source repeated): each one's own counts (`source` and
+   * `presence` above are their sums), and the session IDs found in more than one.
+   */
+  sources?: SourceCheckReport[];
+  duplicates?: DuplicatesReport;
+}
+
+/** Counts of comparing one source with Redis byte for byte (verify --source). */
+export interface CompareCounts {
+  checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number;
+  /** Different in Redis, but written there after the source copy last changed (the handler's update). */
+  newer?: number;
+  /** Copies of a session ID another source holds a later copy of: not compared (several-sources.ts). */
+  superseded?: number;
+}
+
+/** Counts of checking the presence of one source's sessions (verify --plan). */
+export interface PresenceCounts {
+  checked: number; present: number; destroyed: number; missing: number; expired: number; empty: number; corrupt: number;
+  superseded?: number;
+}
+
+/** Plaintext keys left under one prefix. */
+export interface PlaintextReport {
+  prefix: string;
+  url: string;
+  remaining: number;
+  /** Other keys under the prefix (phpredis `_LOCK` keys, names that are no session ID): not counted. */
+  otherKeys: number;
+}
+
+/** One source's own result, when verify checks several. */
+export interface SourceCheckReport {
+  /** `#N files:...` / `#N redis:...` (no password). */
+  source: string;
+  check: 'compare' | 'presence';
+  compare?: CompareCounts;
+  presence?: PresenceCounts;
+}
+
+/** A source verify checks against Redis. */
+export interface SourceCheck {
+  source: Source;
+  /** `compare`: every live session byte for byte (--source); `presence`: only present (--plan). */
+  check: 'compare' | 'presence';
+  /** How reports name it (default: its description). */
+  label?: string;
 }
 
 export interface VerifyOptions {
@@ -94,6 +156,14 @@ export interface VerifyOptions {
   client: RedisConnection;
   codec: EnvelopeCodec;
   prefix: string;
+  /**
+   * `database` (default): classify every key of the database (every master of a cluster), so a
+   * plaintext session anywhere fails; `prefix`: only the keys under the prefix (verify --prefix-only,
+   * for a database shared with other applications).
+   */
+  scope?: 'database' | 'prefix';
+  /** Longest string read outside the prefix, bytes (default 8 MiB); longer ones are counted as `other`. */
+  maxValueBytes?: number;
   /** With a source, every live session of it must be present and decrypt to the same bytes. */
   source?: Source;
   /**
@@ -101,6 +171,12 @@ export interface VerifyOptions {
    * plan's source when verify runs with --plan and no --source, so a lost batch fails verify.
    */
   presence?: Source;
+  /**
+   * Several sources to check (a plan's, or --source repeated), each on its own; `source` and
+   * `presence` add one each. A session ID in more than one is checked in the source whose copy wins
+   * (packages/migrate several-sources.ts); the other copies are counted `superseded`.
+   */
+  sources?: SourceCheck[];
   gcMaxlifetime?: number;
   serializeHandler?: SerializeHandler;
   maxListed?: number;
@@ -122,101 +198,199 @@ export interface VerifyOptions {
    * --plaintext-prefix). `client` may be the target's connection (same server) or another one;
    * `url` names the server in reports.
    */
-  plaintext?: { client: RedisConnection; prefix: string; url: string };
+  plaintext?: PlaintextCheck | PlaintextCheck[];
+}
+
+/** A plaintext prefix that must be empty in the end (see VerifyOptions.plaintext). */
+export interface PlaintextCheck {
+  client: RedisConnection;
+  prefix: string;
+  url: string;
 }
 
 
-/** Verifies a target. Never throws for bad values; throws only when Redis itself fails. */
+/**
+ * Verifies a target. Never throws for bad values; throws only when Redis itself fails, and with a
+ * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule).
+ */
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
   const { client, codec, prefix } = options;
+  const scope = options.scope ?? 'database';
   const maxListed = options.maxListed ?? 1000;
-  const report: VerifyReport = { ok: true, prefix, topology: client.topology, nodes: [], keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0, failureCounts: {}, failures: [] };
+  const report: VerifyReport = {
+    ok: true, prefix, scope, topology: client.topology, nodes: [], keysTotal: 0, keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0,
+    classes: Object.fromEntries(KEY_CLASSES.map((c) => [c, 0])) as Record<KeyClass, number>, otherTypes: {}, largeValues: 0, plaintextFormats: {},
+    staleLocks: { count: 0, keys: [] }, failureCounts: {}, failures: [],
+  };
   // Behind Sentinel: read the master the sentinels report now, never a demoted one.
   await client.followSentinelMaster();
   const prefixBytes = Buffer.from(prefix, 'utf8');
-  const tombstonePrefix = Buffer.from(prefix + TOMBSTONE_INFIX, 'utf8');
-  const lockPrefix = Buffer.from(prefix + LOCK_INFIX, 'utf8');
   const fail = (f: VerifyFailure) => {
     report.ok = false;
     report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
     if (report.failures.length < maxListed) report.failures.push(f);
   };
+  /** A failing key of the scan; its name is formatted only when it is listed. */
+  const failKey = (key: Buffer, underPrefix: boolean, reason: VerifyFailureReason) => {
+    report.ok = false;
+    report.failureCounts[reason] = (report.failureCounts[reason] ?? 0) + 1;
+    if (report.failures.length < maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
+  };
+  // A plaintext prefix on the data scanned anyway is checked in the same scan (one SCAN, no key twice).
+  const plaintexts = (options.plaintext === undefined ? [] : Array.isArray(options.plaintext) ? options.plaintext : [options.plaintext]).map((p) => ({
+    p, bytes: Buffer.from(p.prefix, 'utf8'), counts: { remaining: 0, otherKeys: 0 },
+    merged: scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description)),
+  }));
+  const merged = plaintexts.filter((x) => x.merged);
+  const ctx: KeyContext = {
+    prefix: prefixBytes, codec,
+    phpredisPrefixes: [...new Set([...PHPREDIS_PREFIXES, ...plaintexts.map((x) => x.p.prefix)])].map((x) => Buffer.from(x, 'utf8')),
+    ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
+  };
 
-  for await (const keys of client.scan(prefix, options.scanCount ?? 1000, (node) => report.nodes!.push(node))) {
-    const replies = await client.runGrouped(keys.map((key) => ({ key, build: (pipe: ChainableCommander) => { pipe.getBuffer(key); pipe.pttl(key); } })));
-    keys.forEach((rawKey, i) => {
-      report.keysScanned++;
-      const key = keyNameForDisplay(rawKey);
-      const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      const [, pttl] = replies[i]?.[1] ?? [null, -2];
-      if (getErr) {
-        stopOnPermanent(client, getErr);
-        fail({ key, reason: /WRONGTYPE/.test(getErr.message) ? 'wrong-type' : 'read-error' });
-        return;
+  const scan = scanKeys(client, {
+    match: scope === 'database' ? '' : prefix, fullRead: prefixBytes, count: options.scanCount ?? 1000,
+    ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
+    onNode: (node) => report.nodes!.push(node),
+    ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
+  });
+  for await (const batch of scan) for (const item of batch) {
+    const underPrefix = startsWith(item.key, prefixBytes);
+    report.keysTotal!++;
+    if (underPrefix) report.keysScanned++;
+    if (item.error !== undefined) {
+      stopOnPermanent(client, item.error, scope, prefix);
+      failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
+      continue;
+    }
+    const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
+    report.classes![verdict.class]++;
+    switch (verdict.class) {
+      case 'envelope':
+        report.keysValid++;
+        report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
+        break;
+      case 'tombstone': report.tombstones!++; break;
+      case 'handler-lock': report.locks!++; break;
+      case 'other': {
+        const type = item.value.kind === 'other-type' ? item.value.type : 'string';
+        report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
+        if (item.value.kind === 'large-string') report.largeValues!++;
+        break;
       }
-      if (value === null) return; // expired between SCAN and GET
-      if (rawKey.subarray(0, tombstonePrefix.length).equals(tombstonePrefix)) {
-        // A tombstone left by the handler's destroy(): exactly `1`, with a TTL, under a well-formed name.
-        if (classifyKeyName(prefixBytes, rawKey).kind === 'tombstone' && (value as Buffer).equals(TOMBSTONE_VALUE) && typeof pttl === 'number' && pttl > 0) report.tombstones!++;
-        else fail({ key, reason: 'bad-tombstone' });
-        return;
+      case 'plaintext-session': report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1; break;
+      case 'stale-lock':
+        report.staleLocks!.count++;
+        if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(item.key, underPrefix));
+        break;
+      default: break;
+    }
+    const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
+    if (plain !== undefined) {
+      // A key of a declared plaintext source: every string named like a session fails until purged
+      // (whatever it holds, as in the separate count below); anything else there is no session.
+      const rest = item.key.toString('latin1', plain.bytes.length);
+      if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
+        plain.counts.remaining++;
+        fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+        continue;
       }
-      if (rawKey.subarray(0, lockPrefix.length).equals(lockPrefix) && classifyKeyName(prefixBytes, rawKey).kind === 'lock') {
-        // The handler's session lock: an owner token with a TTL (PX), never without one.
-        if (typeof pttl === 'number' && pttl > 0) report.locks!++;
-        else fail({ key, reason: 'lock-without-ttl' });
-        return;
-      }
-      const opened = codec.open(rawKey, value as Buffer);
-      if (!opened.ok) {
-        fail({ key, reason: opened.reason });
-        return;
-      }
-      if (pttl === -1) {
-        fail({ key, reason: 'no-ttl' });
-        return;
-      }
-      report.keysValid++;
-      report.keyIds[opened.keyId] = (report.keyIds[opened.keyId] ?? 0) + 1;
-      if (options.requireKeyId !== undefined && opened.keyId !== options.requireKeyId) fail({ key, reason: 'other-key-id' });
-    });
+      plain.counts.otherKeys++;
+    }
+    if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
   }
 
   if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
     // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
     fail({ key: `${prefix}*`, reason: 'no-keys' });
   }
-  if (options.source !== undefined) {
-    report.source = await verifySource(options, fail);
-  } else if (options.presence !== undefined) {
-    report.presence = await verifyPresence(options, options.presence, fail);
+  await checkSources(options, report, fail);
+  const plaintextReports: PlaintextReport[] = [];
+  for (const x of plaintexts) {
+    plaintextReports.push(x.merged ? { prefix: x.p.prefix, url: x.p.url, ...x.counts } : await countPlaintext(x.p, prefix, fail));
   }
-  if (options.plaintext !== undefined) {
-    report.plaintext = await countPlaintext(options.plaintext, prefix, fail);
+  if (plaintextReports.length === 1) report.plaintext = plaintextReports[0]!;
+  else if (plaintextReports.length > 1) {
+    report.plaintextSources = plaintextReports;
+    report.plaintext = {
+      prefix: plaintextReports.map((r) => r.prefix).join(', '), url: [...new Set(plaintextReports.map((r) => r.url))].join(', '),
+      remaining: plaintextReports.reduce((a, r) => a + r.remaining, 0), otherKeys: plaintextReports.reduce((a, r) => a + r.otherKeys, 0),
+    };
   }
   return report;
 }
 
-const TOMBSTONE_VALUE = Buffer.from('1');
+/**
+ * Checks every source given (compare or presence), each on its own, after deciding which copy of a
+ * session ID in several sources counts (the others are `superseded`). Sets report.source /
+ * report.presence (sums) and, with several, report.sources and report.duplicates.
+ */
+async function checkSources(options: VerifyOptions, report: VerifyReport, fail: (f: VerifyFailure) => void): Promise<void> {
+  const checks: SourceCheck[] = [
+    ...(options.sources ?? []),
+    ...(options.source !== undefined ? [{ source: options.source, check: 'compare' as const }] : []),
+    ...(options.source === undefined && options.presence !== undefined ? [{ source: options.presence, check: 'presence' as const }] : []),
+  ];
+  if (checks.length === 0) return;
+  const resolution = await resolveDuplicates(checks.map((c) => c.source), { gcMaxlifetime: options.gcMaxlifetime ?? 1440, serializeHandler: options.serializeHandler ?? 'php' });
+  const each: SourceCheckReport[] = [];
+  for (const [i, c] of checks.entries()) {
+    const superseded = resolution.superseded[i]!;
+    const label = c.label ?? `#${i + 1} ${sourceLabel(c.source.describe())}`;
+    if (c.check === 'compare') each.push({ source: label, check: 'compare', compare: await verifySource(options, c.source, superseded, fail) });
+    else each.push({ source: label, check: 'presence', presence: await verifyPresence(options, c.source, superseded, fail) });
+  }
+  const sum = <T extends object>(parts: T[]): T | undefined => {
+    if (parts.length === 0) return undefined;
+    const out = {} as Record<string, number>;
+    for (const part of parts) for (const [k, v] of Object.entries(part)) out[k] = (out[k] ?? 0) + (v as number);
+    return out as T;
+  };
+  const compared = sum(each.flatMap((e) => (e.compare !== undefined ? [e.compare] : [])));
+  const present = sum(each.flatMap((e) => (e.presence !== undefined ? [e.presence] : [])));
+  if (compared !== undefined) report.source = compared;
+  if (present !== undefined) report.presence = present;
+  if (checks.length > 1) {
+    report.sources = each;
+    report.duplicates = resolution.report;
+  }
+}
+
+/**
+ * A key name for reports, made only for the few keys reported: under the prefix as it is (key layout
+ * 2 names are hashes), elsewhere with session IDs shortened (redactKeyName).
+ */
+function shownKey(key: Buffer, underPrefix: boolean): string {
+  return underPrefix ? keyNameForDisplay(key) : redactKeyName(keyNameForDisplay(key));
+}
+
+function startsWith(key: Buffer, prefix: Buffer): boolean {
+  return key.length >= prefix.length && key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
 
 /**
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
  * @throws UserFacingError (exit 2) naming the server and the fix.
  */
-function stopOnPermanent(client: RedisConnection, err: Error): void {
+function stopOnPermanent(client: RedisConnection, err: Error, scope: 'database' | 'prefix' = 'prefix', prefix = ''): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  if (c.kind !== 'permanent' || c.code === 'WRONGTYPE') return;
+  if (scope === 'database' && c.code === 'NOPERM' && /key/i.test(c.message)) {
+    // The rule allows only the prefix's keys: the whole-database scan cannot read the others.
+    throw new UserFacingError(`Redis at ${client.url} refused to read a key outside the prefix (${c.message}): verify reads every key of the database; allow the user to read every key (${aclRuleFor('verify', prefix, client.topology, client.description.db)}, docs/redis.md), or run verify --prefix-only on a database shared with other applications`);
+  }
+  throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
 }
 
 /**
  * Presence of every live session of a source (EXISTS of its key, else of its tombstone), in pipelines
  * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis.
  */
-async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['presence']>> {
+async function verifyPresence(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void): Promise<PresenceCounts> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
   const gc = options.gcMaxlifetime ?? 1440;
-  const result = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0 };
+  const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
   let batch: Array<{ key: string; file: string }> = [];
   const flush = async (): Promise<void> => {
     const replies = await client.runGrouped(batch.map((b) => ({ key: b.key, build: (pipe: ChainableCommander) => { pipe.exists(b.key); pipe.exists(tombstoneKeyFor(prefix, b.key)); } })));
@@ -245,6 +419,10 @@ async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: 
       if (item.reason === 'unreadable' || item.reason === 'unstable') fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
       continue;
     }
+    if (superseded.has(item.id)) {
+      result.superseded!++; // another source's copy of this session is the one in Redis
+      continue;
+    }
     const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
     if (decision.action !== 'migrate') {
       result[decision.action]++;
@@ -261,7 +439,7 @@ async function verifyPresence(options: VerifyOptions, source: Source, fail: (f: 
  * SCANs the plaintext prefix; every key there is a session still readable without the key. Keys under
  * the target prefix (same server, nested prefixes) are not counted.
  */
-async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, targetPrefix: string, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['plaintext']>> {
+async function countPlaintext(p: PlaintextCheck, targetPrefix: string, fail: (f: VerifyFailure) => void): Promise<PlaintextReport> {
   let remaining = 0;
   let other = 0;
   const target = Buffer.from(targetPrefix, 'utf8');
@@ -292,10 +470,10 @@ async function countPlaintext(p: NonNullable<VerifyOptions['plaintext']>, target
   return { prefix: p.prefix, url: p.url, remaining, otherKeys: other };
 }
 
-async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => void): Promise<NonNullable<VerifyReport['source']>> {
+async function verifySource(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void): Promise<CompareCounts> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const result = { checked: 0, matching: 0, newer: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0 };
+  const result = { checked: 0, matching: 0, newer: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
   let batch: Array<{ key: string; data: Buffer; file: string; ttlMs: number }> = [];
   const flush = async () => {
     const replies = await client.runGrouped(batch.map((b) => ({
@@ -336,12 +514,16 @@ async function verifySource(options: VerifyOptions, fail: (f: VerifyFailure) => 
   const handler = options.serializeHandler ?? 'php';
   // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
   // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
-  for await (const items of options.source!.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
+  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
     if (item.kind === 'skipped') {
       // A session file that could not be read was not copied either: its user would be logged out.
       if (item.reason === 'unreadable' || item.reason === 'unstable') {
         fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
       }
+      continue;
+    }
+    if (superseded.has(item.id)) {
+      result.superseded!++; // another source's copy of this session is the one in Redis
       continue;
     }
     const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));

@@ -29,6 +29,7 @@ const INTEGRATION = [
   'packages/php-ini/test/validators-vs-php.test.ts', // php
   'packages/php-session/test/classify-equivalence.test.ts', // php (helpers.ts)
   'packages/php-session/test/differential.test.ts', // php (helpers.ts)
+  'packages/php-session/test/loadable.test.ts', // php as the oracle
   'packages/php-session/test/malformed.test.ts', // php (helpers.ts)
   'packages/php-session/test/shared-cases.test.ts', // php
   'packages/php-session/test/unit.test.ts', // php

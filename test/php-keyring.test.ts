@@ -1,6 +1,6 @@
 /**
  * The generated PHP class reads key rings exactly as the TypeScript CLI does (docs/keys.md,
- * shared/cases/BUG-22): the same vectors (docs/keyring-vectors.json, also run by
+ * test/fixtures/cases/BUG-22): the same vectors (docs/keyring-vectors.json, also run by
  * packages/envelope/test/keyring.test.ts) give the same lookup ID, key IDs and Redis key names, and
  * the same malformed texts are refused with the same error, never echoing key text. Also the PHP
  * key sources: SESSION_MIGRATE_KEY_RING_FILE, SESSION_MIGRATE_KEY_PROVIDER (a callable), and the

@@ -1,6 +1,6 @@
 /**
  * `--source redis:...`: plaintext sessions that real PHP wrote through phpredis's `redis` save handler
- * (with a prefix, a database and a password in its save_path, shared/cases/BUG-17) are planned,
+ * (with a prefix, a database and a password in its save_path, test/fixtures/cases/BUG-17) are planned,
  * applied into encrypted keys on the same server (another prefix), with their TTLs kept; verify fails
  * while any plaintext key remains and passes once they are removed (the purge primitive
  * removeIfUnchanged, which refuses a value that changed). Plus the save_path parse rules of BUG-17.
@@ -23,7 +23,7 @@ function cli(args: string[], env: Record<string, string> = {}): CliResult {
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('parseRedisSourceSpec: phpredis save_path rules (shared/cases/BUG-17)', () => {
+describe('parseRedisSourceSpec: phpredis save_path rules (test/fixtures/cases/BUG-17)', () => {
   interface Case { save_path: string; parsed: Array<Record<string, unknown>>; finding?: { id: string } }
   const expected = JSON.parse(readFileSync(caseFile('BUG-17', 'expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } };
 

@@ -1,6 +1,6 @@
 /**
  * Builds the audited configurations of one host (or one --ini file) and runs the rules on them.
- * Precedence per configuration, lowest first (shared/cases BUG-14, php-ini-semantics.md §2, §5-7):
+ * Precedence per configuration, lowest first (test/fixtures/cases BUG-14, php-ini-semantics.md §2, §5-7):
  * compiled defaults < php.ini < conf.d (scan order) < FPM pool php_value/php_flag < pool
  * php_admin_* (locks) < .user.ini (docroot → directory; locked and PHP_INI_SYSTEM keys ignored);
  * for mod_php: php.ini < Apache php_value < php_admin_value (locks) < .htaccess php_value.

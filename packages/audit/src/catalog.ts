@@ -1,8 +1,8 @@
 /**
  * The audit's rules: stable IDs, severity, what they mean and how to fix them. docs/audit-rules.md is
  * this table in prose (a test keeps the two in step); SARIF output lists it as tool.driver.rules.
- * Sources: shared/reference/php-ini-semantics.md (php-src main/php_ini.c, Zend/zend_ini_scanner.l,
- * ext/session/session.c, ext/session/mod_files.c, sapi/fpm/fpm/fpm_conf.c), shared/cases BUG-11,
+ * Sources: test/fixtures/reference/php-ini-semantics.md (php-src main/php_ini.c, Zend/zend_ini_scanner.l,
+ * ext/session/session.c, ext/session/mod_files.c, sapi/fpm/fpm/fpm_conf.c), test/fixtures/cases BUG-11,
  * BUG-13, BUG-14, BUG-15, BUG-17, OWASP Session Management Cheat Sheet (cookie attributes, strict mode);
  * the run-time rules: runtime.ts (Zend/zend_ini.c, ext/session/mod_files.c, Debian's sessionclean).
  */

@@ -1,5 +1,5 @@
 /**
- * Where PHP's configuration lives on the standard layouts (shared/reference/php-ini-semantics.md §9),
+ * Where PHP's configuration lives on the standard layouts (test/fixtures/reference/php-ini-semantics.md §9),
  * found by looking at the audited filesystem only: Debian/Ubuntu, RHEL-family (+ Remi SCL), Alpine and
  * the official Docker image. For each SAPI: the main ini file PHP would load (php-<sapi>.ini before
  * php.ini, php-src main/php_ini.c), its scan dir, and the php-fpm.conf for the fpm SAPI.

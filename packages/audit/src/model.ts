@@ -8,7 +8,7 @@ import { SEVERITIES, severityRank, type Finding as CommonFinding, type Severity 
 export type Origin = { file: string; line: number; layer: Layer } | 'default';
 
 /**
- * The layer that set a value, lowest precedence first (shared/cases BUG-14):
+ * The layer that set a value, lowest precedence first (test/fixtures/cases BUG-14):
  * php.ini (+conf.d) < pool php_value/php_flag < pool php_admin_* (locks) < [HOST=] < [PATH=] (CGI/FPM,
  * locks) < .user.ini / Apache.
  */

@@ -10,7 +10,7 @@ import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AppReport, type Aud
 
 /**
  * Replaces the non-empty value of every `auth=` / `auth[...]=` / `auth%5B...%5D=` query parameter
- * (phpredis `redis` and `rediscluster` save_path password, shared/cases BUG-17 report_redaction) with
+ * (phpredis `redis` and `rediscluster` save_path password, test/fixtures/cases BUG-17 report_redaction) with
  * `<redacted len=N>` (N = characters of the raw value). The parameter name matches in any case
  * (`AUTH=` is no password to phpredis, whose parse is case-sensitive, but it is still a secret someone
  * meant). The value ends at `&`, whitespace, a quote, or a ',' followed by a separator (`auth=x, tcp://`);

@@ -4,7 +4,7 @@
  * what the audit reports: each pool's php_value/php_flag/php_admin_* lines in file order, read
  * problems as one-line texts, syntax errors apart from invalid flags. Which define wins follows
  * fpm_php_apply_defines (fpm_php.c): php_value/php_flag first, then php_admin_value/php_admin_flag;
- * within one pool the FIRST occurrence of a key wins (php-src issues #8398, #13249; shared/reference/fpm-check).
+ * within one pool the FIRST occurrence of a key wins (php-src issues #8398, #13249; test/fixtures/reference/fpm-check).
  */
 import { expandGlob, firstWins, parseFpmConfig, type PoolValue } from '@session-migrate/php-ini';
 import { iniFs, type AuditFs } from './vfs.ts';

@@ -1,7 +1,7 @@
 /**
  * Master key files: 32 bytes as standard, padded base64 (RFC 4648 section 4), 44 characters plus
  * optional white space. Decoded strictly, as the PHP class does with base64_decode($s, true)
- * (shared/cases/BUG-22: libsodium.js defaults to URL-safe base64, PHP's default decode is lax).
+ * (test/fixtures/cases/BUG-22: libsodium.js defaults to URL-safe base64, PHP's default decode is lax).
  */
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';

@@ -17,7 +17,7 @@
  *
  *   `#` comment lines and blank lines are ignored; the `end` line makes a truncated file detectable.
  *
- * Base64 is decoded strictly on both sides (shared/cases/BUG-22): only the `+/` alphabet with its `=`
+ * Base64 is decoded strictly on both sides (test/fixtures/cases/BUG-22): only the `+/` alphabet with its `=`
  * padding; URL-safe or unpadded text is a malformed key, never "a wrong key". Error messages name the
  * source and the line, never the text.
  */

@@ -44,7 +44,7 @@ export interface SourceSummary {
   empty: number;
   /** Payloads PHP itself would reject under the configured serialize_handler: not migrated. */
   corrupt: number;
-  /** Sessions whose format differs from the configured serialize_handler (shared/cases/BUG-08). */
+  /** Sessions whose format differs from the configured serialize_handler (test/fixtures/cases/BUG-08). */
   serializerMismatch: number;
   /** Live sessions per sniffed format. */
   formats: Record<string, number>;
@@ -196,7 +196,7 @@ export type SessionDecision =
   | { action: 'migrate'; ttlSeconds: number; ttlMs: number; classification: ReturnType<typeof classifySession> };
 
 /**
- * What happens to one session file: expired (TTL <= 0, shared/cases/BUG-25), empty (nothing to
+ * What happens to one session file: expired (TTL <= 0, test/fixtures/cases/BUG-25), empty (nothing to
  * migrate), corrupt (PHP would not load it: not migrated, not deleted; BUG-07/BUG-08), or migrate with
  * its remaining TTL in seconds.
  */

@@ -4,7 +4,7 @@
  * At startup every module registers its directives (`zend_register_ini_entries_ex`, Zend/zend_ini.c):
  * when the configuration hash has a value and the directive's `on_modify` handler accepts it at
  * ZEND_INI_STAGE_STARTUP, that string is the value; otherwise the COMPILED DEFAULT stays (not an
- * earlier file's value; shared/ini-cases 41). `ini_get()` returns the stored string as the parser
+ * earlier file's value; test/fixtures/ini-cases 41). `ini_get()` returns the stored string as the parser
  * produced it ('On' quoted stays 'On', `24m` stays `24m`), or false for a name no loaded module
  * registered (removed directives such as session.entropy_file, typos, wrong case; cases 27, 48).
  *
@@ -53,7 +53,7 @@ interface VersionFact {
   access?: number;
 }
 
-/** Version history of session directives (shared/reference/php-ini-semantics.md section 8). */
+/** Version history of session directives (test/fixtures/reference/php-ini-semantics.md section 8). */
 const VERSION_FACTS: Record<string, VersionFact> = {
   'session.entropy_file': { removedIn: '7.1', note: 'removed by the "Session ID without hashing" RFC; use session.sid_length / session.sid_bits_per_character', ext: 'session', access: 7 },
   'session.entropy_length': { removedIn: '7.1', note: 'removed by the "Session ID without hashing" RFC; use session.sid_length', ext: 'session', access: 7 },

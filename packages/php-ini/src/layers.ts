@@ -2,7 +2,7 @@
  * Per-request layers on top of the startup configuration, as pure functions (plus readers that
  * collect their inputs through an IniFileSystem).
  *
- * Order (shared/reference/php-ini-semantics.md sections 2, 5, 6; BUG-14):
+ * Order (test/fixtures/reference/php-ini-semantics.md sections 2, 5, 6; BUG-14):
  *   php.ini/conf.d (startup) < FPM pool php_value/php_flag < pool php_admin_value/php_admin_flag
  *   < [HOST=] < [PATH=] (root -> leaf) < .user.ini (docroot -> script dir) < ini_set().
  * - FPM (sapi/fpm/fpm/fpm_php.c `fpm_php_apply_defines`): every php_value first, then every
@@ -67,7 +67,7 @@ export interface RequestLayers {
    * FPM FastCGI params of this (or an earlier) request: `PHP_VALUE` / `PHP_ADMIN_VALUE`, newline-
    * separated `key=value` lines (fpm_main.c init_request_info -> fastcgi_ini_parser). They change
    * the worker's master value WITHOUT a changeability check (even over php_admin_value) and persist
-   * for later requests of that worker (shared/reference/fpm-check request 3).
+   * for later requests of that worker (test/fixtures/reference/fpm-check request 3).
    */
   fastcgiParams?: { PHP_VALUE?: string; PHP_ADMIN_VALUE?: string };
   /** SERVER_NAME for [HOST=] (CGI/FPM only). */
@@ -112,7 +112,7 @@ export function firstWins(values: PoolValue[]): PoolValue[] {
 export function effectiveForRequest(config: Configuration, layersIn: RequestLayers = {}, keys?: string[]): EffectiveValues {
   const ctx: DirectiveContext = config.context;
   // Only CGI/FastCGI/FPM (sapi_cgi_activate) apply [HOST=]/[PATH=] and .user.ini; the CLI and
-  // Apache mod_php ignore them (shared/ini-cases 23-25, 59). Pools and PHP_VALUE are FPM-only.
+  // Apache mod_php ignore them (test/fixtures/ini-cases 23-25, 59). Pools and PHP_VALUE are FPM-only.
   const perDir = config.sapi === 'cgi' || config.sapi === 'fpm';
   const layers: RequestLayers = perDir ? layersIn : { iniSet: layersIn.iniSet };
   const state = new Map<string, EffectiveSetting & { access: number }>();

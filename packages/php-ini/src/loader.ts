@@ -2,7 +2,7 @@
  * Which ini files PHP loads at startup and the resulting configuration hash, as
  * `php [-n] [-c PATH] [-d k=v]...` with PHPRC / PHP_INI_SCAN_DIR would build it.
  *
- * Rules from php-src 8.2 main/php_ini.c `php_init_config()` (checked against shared/ini-cases):
+ * Rules from php-src 8.2 main/php_ini.c `php_init_config()` (checked against test/fixtures/ini-cases):
  * 1. `sapi_module.ini_defaults` first (CLI: display_errors=1).
  * 2. ONE main file: `-c PATH` (a regular file is read; otherwise PATH is a search path), else
  *    (unless -n) the search path `$PHPRC : [cwd, not for CLI] : binary dir : PHP_CONFIG_FILE_PATH`

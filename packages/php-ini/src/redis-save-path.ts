@@ -5,7 +5,7 @@
  * decoded like application/x-www-form-urlencoded by PHP's parse_str (`&` separates, `+` is a space,
  * %XX a byte, `auth[]=user&auth[]=pass` an array). Known parameters: weight, persistent,
  * persistent_id, database, prefix (default PHPREDIS_SESSION:), timeout (default 86400),
- * read_timeout, retry_interval, auth, stream[...]. shared/cases BUG-17: a ',' or '+' or '&' in an
+ * read_timeout, retry_interval, auth, stream[...]. test/fixtures/cases BUG-17: a ',' or '+' or '&' in an
  * unencoded password breaks it; percent-encode (%2C %2B %26 %3D).
  *
  * Passwords are never part of a printed form: use `redactRedisSavePath()` / `describeRedisHost()`.

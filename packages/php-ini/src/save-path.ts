@@ -7,7 +7,7 @@
  */
 import { tmpdir } from 'node:os';
 
-/** A finding about a save_path value (stable `id`s; see shared/cases/BUG-15). */
+/** A finding about a save_path value (stable `id`s; see test/fixtures/cases/BUG-15). */
 export interface SavePathFinding {
   id: 'save-path-depth-looks-like-mode' | 'save-path-invalid-depth' | 'save-path-non-numeric-depth' | 'save-path-invalid-mode' | 'save-path-empty' | 'save-path-empty-directory';
   severity: 'error' | 'warning' | 'info';

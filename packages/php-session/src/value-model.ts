@@ -1,6 +1,6 @@
 /**
  * Conversion of decoded sessions to the JSON value model used by the shared QA cases
- * (shared/cases/README.md "Value model", produced on the PHP side by tools/php-session-norm.php).
+ * (test/fixtures/cases/README.md "Value model", produced on the PHP side by tools/php-session-norm.php).
  */
 import { isValidUtf8, nameHasRawBytes, phpKeyBytes } from './bytes.ts';
 import type { PhpEntry, PhpKey, PhpReference, PhpValue } from './model.ts';
@@ -89,7 +89,7 @@ type Task =
   | { kind: 'leave'; node: object; isObject: boolean };
 
 /**
- * Converts decoded session entries to the JSON value model of shared/cases/README.md:
+ * Converts decoded session entries to the JSON value model of test/fixtures/cases/README.md:
  * strings are JSON strings when valid UTF-8, otherwise `{"$bytes_hex"}`; floats `{"$float": "1.5"}`;
  * arrays `{"$array": [[k, v], ...]}`; objects `{"$object", "objectNo", "props"}` numbered in
  * depth-first order with `{"$sameObjectAs": n}` for repeats; references `{"$phpReference": "r1",

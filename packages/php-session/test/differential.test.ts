@@ -1,6 +1,6 @@
 /**
  * Differential tests against real PHP: every payload is decoded by PHP's own session_decode() (through
- * shared/cases/tools/php-session-norm.php) and by decodeSession(); acceptance and the value model must
+ * test/fixtures/cases/tools/php-session-norm.php) and by decodeSession(); acceptance and the value model must
  * agree. Corpus: every shared input file under every handler, payloads PHP itself encodes from varied
  * $_SESSION arrays (fixtures/gen-sessions.php), and seeded mutations of those (truncations, byte
  * changes, length/back-reference digit changes) to compare PHP's rejection rules too.

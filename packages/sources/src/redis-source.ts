@@ -36,7 +36,7 @@ export interface ParsedRedisSource {
   password?: string;
 }
 
-/** `<redacted len=N>`: how a password appears in every report (shared/cases/BUG-17). */
+/** `<redacted len=N>`: how a password appears in every report (test/fixtures/cases/BUG-17). */
 export function redactedSecret(secret: string): string {
   return `<redacted len=${secret.length}>`;
 }
@@ -51,7 +51,7 @@ function formDecode(text: string): string {
  * Parses a Redis source: a URL `redis://[user:password@]host[:port][/db][?prefix=P&database=N&auth=X]`
  * (or `rediss://`), `redis+sentinel://host:port[,host:port]/MASTER[/db][?prefix=P]` (or
  * `rediss+sentinel://`), or phpredis's save_path form `tcp://host:port?auth=..&prefix=..&database=..`
- * (or `tls://`). Rules of phpredis (shared/cases/BUG-17): the value is split on `,` FIRST (each part
+ * (or `tls://`). Rules of phpredis (test/fixtures/cases/BUG-17): the value is split on `,` FIRST (each part
  * is one server; a source must name exactly one), then the query after the first `?` is split on `&`
  * and form-decoded (`+` is a space, `%2C` a comma); `#`, `/` and `?` inside the query are data.
  * `auth` may be `auth=PASS` or `auth[]=USER&auth[]=PASS`. Without a password in the spec, the

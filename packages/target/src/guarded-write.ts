@@ -3,8 +3,8 @@
  * confirm it (WAIT for replicas, then a read-back of presence). Connections, topologies, pipelines
  * grouped by slot and the error classifier live in @session-migrate/redis.
  *
- * Values are always Buffers, read back with the *Buffer commands (shared/cases/BUG-24), and every
- * reply of a pipeline is inspected (shared/cases/BUG-25: exec() resolves even when commands failed).
+ * Values are always Buffers, read back with the *Buffer commands (test/fixtures/cases/BUG-24), and every
+ * reply of a pipeline is inspected (test/fixtures/cases/BUG-25: exec() resolves even when commands failed).
  */
 import type { ChainableCommander } from 'ioredis';
 import { tombstoneKeyFor } from '@session-migrate/envelope';

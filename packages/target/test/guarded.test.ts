@@ -1,6 +1,6 @@
 /**
  * writeBatchGuarded against a real redis-server: the agreed ordering rule (a tombstone wins, then
- * SET PX NX), every outcome, binary values (shared/cases/BUG-24), EVAL fallback after SCRIPT FLUSH
+ * SET PX NX), every outcome, binary values (test/fixtures/cases/BUG-24), EVAL fallback after SCRIPT FLUSH
  * (what a restarted server looks like), and failures reported per command, never thrown (BUG-25).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

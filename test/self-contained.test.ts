@@ -42,6 +42,26 @@ describe('the test suite needs nothing outside the clone', () => {
     expect(hits).toEqual([]);
   });
 
+  it('no comment or document cites the QA folder beside the clone: citations point at test/fixtures', () => {
+    // A reader of a clone or of the package has no `shared/`: `shared/cases/BUG-17` must read
+    // `test/fixtures/cases/BUG-17` (the in-repo copy), and docs link `../test/fixtures/...`.
+    const CITES_SHARED = /(?<![\w./-])shared\/(?:cases|reference|ini-cases)\b|\.\.\/shared\//;
+    const hits: string[] = [];
+    const docs = (dir: string): string[] => readdirSync(join(REPO, dir), { withFileTypes: true })
+      .filter((e) => e.isFile() && e.name.endsWith('.md')).map((e) => join(REPO, dir, e.name));
+    const all = [...docs('.'), ...docs('docs'), ...SCANNED_DIRS.flatMap((d) => [...files(join(REPO, d))])];
+    for (const file of all) {
+      if (file === import.meta.filename) continue;
+      readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+        if (CITES_SHARED.test(line)) hits.push(`${relative(REPO, file)}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    expect(hits).toEqual([]);
+    expect(CITES_SHARED.test(' * (shared/cases/BUG-22: libsodium.js ...)')).toBe(true);
+    expect(CITES_SHARED.test('see `../shared/reference/x.md`')).toBe(true);
+    expect(CITES_SHARED.test(' * (test/fixtures/cases/BUG-22)')).toBe(false);
+  });
+
   it('the pattern catches what it is for', () => {
     expect(OUTSIDE.test("join(import.meta.dirname, '../../../../shared/cases')")).toBe(true);
     expect(OUTSIDE.test("readFileSync('/work/shared/cases/BUG-20/x.php')")).toBe(true);

@@ -19,7 +19,7 @@ const N = Number(process.argv[2] ?? 100_000);
 /** Worker threads for apply, the same at both sizes so their peak RSS compares (default: one per core). */
 const WORKERS = Number(process.env.BENCH_WORKERS ?? availableParallelism());
 const root = mkdtempSync(join(tmpdir(), 'sm-bench-'));
-const cli = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+const cli = join(import.meta.dirname, '../build/package/bin/session-migrate.js');
 
 /** A realistic ~1 KiB `php`-format session: user, cart of objects, flash messages, CSRF token. */
 function sessionPayload(i: number): Buffer {

@@ -8,7 +8,7 @@
  */
 import type { ChainableCommander } from 'ioredis';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
-import type { ClassifiedError, RedisConnection } from '@session-migrate/redis';
+import { hashSlot, type ClassifiedError, type RedisConnection } from '@session-migrate/redis';
 
 /** Key names of layout 2 (their one home is @session-migrate/envelope's key-layout.ts). */
 export { TOMBSTONE_INFIX, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -30,27 +30,60 @@ export type GuardedWriteOutcome = WriteOutcome | { status: 'destroyed' };
 
 /** One value to store with a TTL in milliseconds (> 0): PX keeps a Redis source's PTTL exactly. */
 export interface GuardedWriteRequest {
-  key: string;
+  /** The session key name (text, or its bytes). */
+  key: string | Buffer;
+  /** Its tombstone's name when the caller has it already (tombstoneKeyFor(prefix, key)); derived otherwise. */
+  tombstone?: string | Buffer;
   value: Buffer;
   ttlMs: number;
 }
 
 /**
- * The write of one session, atomic in Redis (a Lua script runs alone): a tombstone wins, then
- * `SET key value PX ttl NX`; when the key exists its type and value come back for the caller to compare.
- * KEYS[1] session key, KEYS[2] tombstone key (same hash slot: key layout 2); ARGV[1] value, ARGV[2]
- * TTL in milliseconds. Replies: 'destroyed' | 'written' | 'wrong-type' | ['exists', value, pttl ms].
+ * The guarded write of a group of sessions, atomic in Redis (a Lua script runs alone): for each
+ * session, a tombstone wins, then `SET key value PX ttl NX`; when the key exists its type and value
+ * come back for the caller to compare. One script call carries many sessions (on a single node or
+ * behind Sentinel up to WRITE_GROUP_SESSIONS; in a Redis Cluster those of one hash slot), so Redis
+ * runs one script per group instead of one per session: the ordering rule of each session is the
+ * same as with one call each, since nothing else runs while the script does.
+ *
+ * KEYS[1..n] session keys, KEYS[n+1..2n] their tombstones in the same order (each in its session's
+ * hash slot: key layout 2); ARGV[1..n] values, ARGV[n+1..2n] TTLs in milliseconds. One EXISTS over
+ * every tombstone first: when none exists (the usual case) no session needs its own check.
+ * Reply: one entry per session: 1 written, 0 destroyed (tombstone), 2 another type, 3 vanished (the
+ * key expired between SET and TYPE), {value, pttl ms} when it exists, or the error of its SET
+ * (redis.pcall: an OOM or NOPERM names the sessions it hit).
  */
 export const GUARDED_WRITE_LUA = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'destroyed' end
-if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 'written' end
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then return 'vanished' end
-if t ~= 'string' then return 'wrong-type' end
-return {'exists', redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+local n = #KEYS / 2
+local out = {}
+local anyTombstone = redis.call('EXISTS', unpack(KEYS, n + 1, 2 * n)) > 0
+for i = 1, n do
+  local key = KEYS[i]
+  if anyTombstone and redis.call('EXISTS', KEYS[n + i]) == 1 then
+    out[i] = 0
+  else
+    local set = redis.pcall('SET', key, ARGV[i], 'PX', ARGV[n + i], 'NX')
+    if type(set) == 'table' and set.err then
+      out[i] = set
+    elseif set then
+      out[i] = 1
+    else
+      local t = redis.call('TYPE', key)['ok']
+      if t == 'none' then out[i] = 3
+      elseif t ~= 'string' then out[i] = 2
+      else out[i] = {redis.call('GET', key), redis.call('PTTL', key)} end
+    end
+  end
+end
+return out
 `;
 
-type GuardedWriteCommander = ChainableCommander & { smGuardedWriteBuffer(k1: string, k2: string, v: Buffer, ttl: string): ChainableCommander };
+/** Sessions per script call at most (a single node or Sentinel). Redis runs a call alone: 128 sessions of 1 KiB take well under a millisecond. */
+export const WRITE_GROUP_SESSIONS = 128;
+/** Value bytes per script call at most (a larger session goes alone): keeps each call's arguments and run time small. */
+export const WRITE_GROUP_BYTES = 4 * 1024 * 1024;
+
+type GuardedWriteCommander = ChainableCommander & { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): ChainableCommander };
 
 /**
  * Registers the guarded-write script on a client (ioredis defineCommand: EVAL once per connection,
@@ -59,68 +92,145 @@ type GuardedWriteCommander = ChainableCommander & { smGuardedWriteBuffer(k1: str
 function ensureGuardedWrite(conn: RedisConnection): void {
   const c = conn.client as unknown as { smGuardedWriteBuffer?: unknown };
   if (typeof c.smGuardedWriteBuffer === 'function') return;
-  conn.client.defineCommand('smGuardedWrite', { numberOfKeys: 2, lua: GUARDED_WRITE_LUA });
+  // numberOfKeys per call (the group's size): given as the first argument.
+  conn.client.defineCommand('smGuardedWrite', { lua: GUARDED_WRITE_LUA });
 }
 
 /**
- * Writes a batch of sessions with the guarded-write script (GUARDED_WRITE_LUA), in pipelines grouped
- * by hash slot (RedisConnection.runGrouped): a session whose tombstone exists is `destroyed` (not
- * written), an existing key is never overwritten (`exists` with its value, or `wrong-type`).
- * @param prefix the key prefix, to name each session's tombstone
+ * Splits requests into script calls: on a single node or Sentinel consecutive runs of at most
+ * WRITE_GROUP_SESSIONS sessions and WRITE_GROUP_BYTES bytes; in a Redis Cluster one hash slot per
+ * call (a script's keys must share a slot), with the same limits.
+ */
+function groupForScript(conn: RedisConnection, batch: GuardedWriteRequest[]): number[][] {
+  const groups: number[][] = [];
+  const open = new Map<number, { idx: number[]; bytes: number }>();
+  const cluster = conn.topology === 'cluster';
+  batch.forEach((r, i) => {
+    const slot = cluster ? hashSlot(r.key) : 0;
+    let g = open.get(slot);
+    if (g !== undefined && (g.idx.length >= WRITE_GROUP_SESSIONS || g.bytes + r.value.length > WRITE_GROUP_BYTES)) {
+      groups.push(g.idx);
+      g = undefined;
+    }
+    if (g === undefined) open.set(slot, (g = { idx: [], bytes: 0 }));
+    g.idx.push(i);
+    g.bytes += r.value.length;
+  });
+  for (const g of open.values()) groups.push(g.idx);
+  return groups;
+}
+
+/**
+ * Writes a batch of sessions with the guarded-write script (GUARDED_WRITE_LUA), many sessions per
+ * script call, in pipelines grouped by hash slot owner (RedisConnection.runGrouped): a session whose
+ * tombstone exists is `destroyed` (not written), an existing key is never overwritten (`exists` with
+ * its value, or `wrong-type`).
+ * @param prefix the key prefix, to name each session's tombstone (when the request has none)
  * @returns one outcome per request, in order; never throws for a failed command (a dropped
- *   connection makes every command of its pipeline `failed`, with the error classified).
- * @throws RangeError for a TTL that is not a positive integer of milliseconds.
+ *   connection, or an error of the whole call, makes every session of its call `failed`, with the
+ *   error classified).
+ * @throws RangeError for a TTL that is not a positive integer of milliseconds, or a key that is not a
+ *   session key under the prefix.
  */
 export async function writeBatchGuarded(conn: RedisConnection, prefix: string, batch: GuardedWriteRequest[]): Promise<GuardedWriteOutcome[]> {
   if (batch.length === 0) return [];
   for (const r of batch) {
-    if (!Number.isInteger(r.ttlMs) || r.ttlMs <= 0) throw new RangeError(`TTL must be a positive integer for ${r.key}`);
+    if (!Number.isInteger(r.ttlMs) || r.ttlMs <= 0) throw new RangeError(`TTL must be a positive integer for ${String(r.key)}`);
   }
+  const tombstones = batch.map((r) => r.tombstone ?? tombstoneKeyFor(prefix, typeof r.key === 'string' ? r.key : r.key.toString('utf8')));
   ensureGuardedWrite(conn);
-  const replies = await conn.runGrouped(batch.map((r) => ({
-    key: r.key,
-    build: (pipe: ChainableCommander) => { (pipe as GuardedWriteCommander).smGuardedWriteBuffer(r.key, tombstoneKeyFor(prefix, r.key), r.value, String(r.ttlMs)); },
+  const groups = groupForScript(conn, batch);
+  const replies = await conn.runGrouped(groups.map((idx) => ({
+    key: batch[idx[0]!]!.key,
+    build: (pipe: ChainableCommander) => {
+      const args: Array<string | Buffer | number> = [idx.length * 2];
+      for (const i of idx) args.push(batch[i]!.key);
+      for (const i of idx) args.push(tombstones[i]!);
+      for (const i of idx) args.push(batch[i]!.value);
+      for (const i of idx) args.push(String(batch[i]!.ttlMs));
+      (pipe as GuardedWriteCommander).smGuardedWriteBuffer(...args);
+    },
   })));
-  return batch.map((_, i): GuardedWriteOutcome => {
-    const [err, result] = replies[i]?.[0] ?? [new Error('no reply'), null];
+  const out: GuardedWriteOutcome[] = new Array(batch.length);
+  groups.forEach((idx, g) => {
+    const [err, result] = replies[g]?.[0] ?? [new Error('no reply'), null];
     if (err) {
       const classified = conn.classify(err);
-      return { status: 'failed', error: classified.message, classified };
+      for (const i of idx) out[i] = { status: 'failed', error: classified.message, classified };
+      return;
     }
-    const text = Buffer.isBuffer(result) ? result.toString('latin1') : typeof result === 'string' ? result : undefined;
-    if (text === 'written') return { status: 'written' };
-    if (text === 'destroyed') return { status: 'destroyed' };
-    if (text === 'wrong-type') return { status: 'wrong-type' };
-    if (text === 'vanished') {
-      const error = 'key expired during the write; retrying';
-      return { status: 'failed', error, classified: { kind: 'transient', code: 'VANISHED', message: error } };
-    }
-    if (Array.isArray(result) && result.length === 3 && Buffer.isBuffer(result[1]) && typeof result[2] === 'number') {
-      return { status: 'exists', existing: result[1], pttlMs: result[2] };
-    }
-    const error = 'unexpected reply from the write script';
-    return { status: 'failed', error, classified: { kind: 'permanent', code: 'UNEXPECTED', message: error, fix: 'a proxy or module changed the reply' } };
+    const list = Array.isArray(result) && result.length === idx.length ? result as unknown[] : undefined;
+    idx.forEach((i, k) => { out[i] = outcomeOf(conn, list !== undefined ? list[k] : undefined); });
   });
+  return out;
+}
+
+/** One session's entry of the script's reply. */
+function outcomeOf(conn: RedisConnection, r: unknown): GuardedWriteOutcome {
+  if (r === 1) return { status: 'written' };
+  if (r === 0) return { status: 'destroyed' };
+  if (r === 2) return { status: 'wrong-type' };
+  if (r === 3) {
+    const error = 'key expired during the write; retrying';
+    return { status: 'failed', error, classified: { kind: 'transient', code: 'VANISHED', message: error } };
+  }
+  if (r instanceof Error) {
+    const classified = conn.classify(r);
+    return { status: 'failed', error: classified.message, classified };
+  }
+  if (Array.isArray(r) && r.length === 2 && Buffer.isBuffer(r[0]) && typeof r[1] === 'number') {
+    return { status: 'exists', existing: r[0], pttlMs: r[1] };
+  }
+  const error = 'unexpected reply from the write script';
+  return { status: 'failed', error, classified: { kind: 'permanent', code: 'UNEXPECTED', message: error, fix: 'a proxy or module changed the reply' } };
 }
 
 /** Presence of a session written earlier: there, gone on purpose (tombstone), missing, or unknown (error). */
 export type Presence = 'present' | 'destroyed' | 'missing' | { error: ClassifiedError };
 
+/** Keys per multi-key EXISTS of the read-back (a single node or Sentinel). */
+const READ_BACK_GROUP = 1000;
+
 /**
- * Reads back whether sessions are in Redis: EXISTS of the key and of its tombstone, in pipelines
- * grouped by hash slot. A missing key whose tombstone exists was logged out meanwhile (`destroyed`).
+ * Reads back whether sessions are in Redis. On a single node or Sentinel one `EXISTS k1 .. kn` per
+ * READ_BACK_GROUP keys first: it counts the keys that exist, so a count of n proves every one is
+ * there. Sessions of a group with a shorter count (or any error), and every session in a Redis Cluster
+ * (whose multi-key commands need one slot), are then checked one by one: EXISTS of the key and of its
+ * tombstone, in pipelines grouped by hash slot. A missing key whose tombstone exists was logged out
+ * meanwhile (`destroyed`).
+ * @param keys session key names (text or bytes)
+ * @param tombstones their tombstones' names, same order (default: derived from the keys)
  */
-export async function readBackPresence(conn: RedisConnection, prefix: string, keys: string[]): Promise<Presence[]> {
-  const replies = await conn.runGrouped(keys.map((key) => ({
-    key,
-    build: (pipe: ChainableCommander) => { pipe.exists(key); pipe.exists(tombstoneKeyFor(prefix, key)); },
+export async function readBackPresence(conn: RedisConnection, prefix: string, keys: Array<string | Buffer>, tombstones?: Array<string | Buffer>): Promise<Presence[]> {
+  const out: Presence[] = new Array(keys.length);
+  let pending = keys.map((_, i) => i);
+  if (conn.topology !== 'cluster' && keys.length > 0) {
+    const groups: number[][] = [];
+    for (let s = 0; s < pending.length; s += READ_BACK_GROUP) groups.push(pending.slice(s, s + READ_BACK_GROUP));
+    const replies = await conn.runGrouped(groups.map((idx) => ({
+      key: keys[idx[0]!]!,
+      build: (pipe: ChainableCommander) => { pipe.exists(...idx.map((i) => keys[i]!)); },
+    })));
+    pending = [];
+    groups.forEach((idx, g) => {
+      const [err, count] = replies[g]?.[0] ?? [new Error('no reply'), null];
+      if (err === null && count === idx.length) for (const i of idx) out[i] = 'present';
+      else pending.push(...idx);
+    });
+  }
+  if (pending.length === 0) return out;
+  const tombstoneOf = (i: number): string | Buffer => tombstones?.[i] ?? tombstoneKeyFor(prefix, typeof keys[i] === 'string' ? keys[i] as string : (keys[i] as Buffer).toString('utf8'));
+  const replies = await conn.runGrouped(pending.map((i) => ({
+    key: keys[i]!,
+    build: (pipe: ChainableCommander) => { pipe.exists(keys[i]!); pipe.exists(tombstoneOf(i)); },
   })));
-  return keys.map((_, i): Presence => {
-    const [e1, present] = replies[i]?.[0] ?? [new Error('no reply'), null];
-    const [e2, tomb] = replies[i]?.[1] ?? [new Error('no reply'), null];
+  pending.forEach((i, n) => {
+    const [e1, present] = replies[n]?.[0] ?? [new Error('no reply'), null];
+    const [e2, tomb] = replies[n]?.[1] ?? [new Error('no reply'), null];
     const err = e1 ?? e2;
-    if (err) return { error: conn.classify(err) };
-    if (Number(present) === 1) return 'present';
-    return Number(tomb) === 1 ? 'destroyed' : 'missing';
+    if (err) out[i] = { error: conn.classify(err) };
+    else if (Number(present) === 1) out[i] = 'present';
+    else out[i] = Number(tomb) === 1 ? 'destroyed' : 'missing';
   });
+  return out;
 }

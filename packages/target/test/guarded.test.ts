@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
 import { RedisConnection, specFromUrl } from '@session-migrate/redis';
-import { readBackPresence, tombstoneKeyFor, writeBatchGuarded } from '../src/index.ts';
+import { WRITE_GROUP_BYTES, WRITE_GROUP_SESSIONS, readBackPresence, tombstoneKeyFor, writeBatchGuarded } from '../src/index.ts';
 
 const connect = (url: string) => RedisConnection.open(specFromUrl(url, {}, 'target', { env: {} }));
 
@@ -59,6 +59,74 @@ describe('writeBatchGuarded', () => {
       await expect(writeBatchGuarded(client, P, [{ key: key('f'), value: binary, ttlMs: 1.5 }])).rejects.toThrow(RangeError);
     } finally {
       client.close();
+    }
+  });
+
+  it('many sessions per script call: every outcome lands on its own session, in order', async () => {
+    const client = await connect(redis.url);
+    try {
+      await redis.client.flushdb();
+      const n = WRITE_GROUP_SESSIONS * 2 + 37;
+      const hex = (i: number) => i.toString(16).padStart(64, '0');
+      const k = (i: number) => `${P}{${hex(i)}}`;
+      // Every 7th session destroyed, every 11th already there, every 13th another type.
+      for (let i = 0; i < n; i++) {
+        if (i % 7 === 3) await redis.client.set(tombstoneKeyFor(P, k(i)), '1', 'EX', 100);
+        else if (i % 11 === 5) await redis.client.set(k(i), `old-${i}`, 'PX', 50_000 + i);
+        else if (i % 13 === 6) await redis.client.sadd(k(i), 'x');
+      }
+      // One value larger than a call's byte budget goes alone; the rest still share calls.
+      const big = Buffer.alloc(WRITE_GROUP_BYTES + 1, 7);
+      const value = (i: number) => (i === 100 ? big : Buffer.from(`v-${i}`));
+      const out = await writeBatchGuarded(client, P, Array.from({ length: n }, (_, i) => ({ key: i % 2 === 0 ? k(i) : Buffer.from(k(i)), value: value(i), ttlMs: 60_000 + i })));
+      expect(out).toHaveLength(n);
+      for (let i = 0; i < n; i++) {
+        const o = out[i]!;
+        if (i % 7 === 3) expect(o.status).toBe('destroyed');
+        else if (i % 11 === 5) {
+          expect(o).toMatchObject({ status: 'exists' });
+          expect((o as { existing: Buffer }).existing.toString()).toBe(`old-${i}`);
+          expect((o as { pttlMs: number }).pttlMs).toBeGreaterThan(40_000);
+        } else if (i % 13 === 6) expect(o.status).toBe('wrong-type');
+        else {
+          expect(o.status).toBe('written');
+          expect((await redis.client.getBuffer(k(i)))!.equals(value(i))).toBe(true);
+          const pttl = await redis.client.pttl(k(i));
+          expect(pttl).toBeGreaterThan(50_000);
+          expect(pttl).toBeLessThanOrEqual(60_000 + i);
+        }
+      }
+      // Read-back in groups: one group fully present, the others with gaps, checked one by one.
+      const keys = Array.from({ length: 2500 }, (_, i) => k(i));
+      const presence = await readBackPresence(client, P, keys);
+      presence.forEach((p, i) => {
+        if (i >= n) expect(p).toBe('missing');
+        else if (i % 7 === 3) expect(p).toBe('destroyed');
+        else expect(p).toBe('present');
+      });
+      const all = Array.from({ length: 30 }, (_, i) => Buffer.from(k(i * 7 + 1)));
+      expect(await readBackPresence(client, P, all)).toEqual(all.map(() => 'present'));
+    } finally {
+      client.close();
+    }
+  });
+
+  it('an error of one SET (here NOPERM) fails that session only; a tombstone still wins', async () => {
+    await redis.client.flushdb();
+    await redis.client.call('ACL', 'SETUSER', 'noset', 'on', '>pw-noset', 'resetkeys', `~${P}*`, '+@all', '-set');
+    const client = await RedisConnection.open(specFromUrl(redis.url.replace('redis://', 'redis://noset@'), {}, 'target', { env: { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-noset' } }));
+    try {
+      await redis.client.set(tombstoneKeyFor(P, key('c')), '1', 'EX', 100);
+      const out = await writeBatchGuarded(client, P, [
+        { key: key('a'), value: Buffer.from('x'), ttlMs: 1000 },
+        { key: key('c'), value: Buffer.from('x'), ttlMs: 1000 },
+      ]);
+      expect(out[0]).toMatchObject({ status: 'failed', classified: { kind: 'permanent', code: 'NOPERM' } });
+      expect(out[1]).toEqual({ status: 'destroyed' });
+      expect(await redis.client.exists(key('a'))).toBe(0);
+    } finally {
+      client.close();
+      await redis.client.call('ACL', 'DELUSER', 'noset');
     }
   });
 

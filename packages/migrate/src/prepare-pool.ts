@@ -1,13 +1,33 @@
 /**
  * A pool of worker threads running prepareBatch, so that reading, classifying and sealing sessions
  * use every core while the main thread talks to Redis.
+ *
+ * Hand-over is cheap both ways: a batch goes out as one string (the candidates' paths)
+ * and comes back as PackedSessions whose ArrayBuffers are transferred, not copied.
  */
 import { Worker } from 'node:worker_threads';
 import { workerEntryUrl } from '@session-migrate/common';
 import type { SessionCandidate } from '@session-migrate/sources';
-import type { PrepareContext, PreparedBatch } from './prepare.ts';
+import type { PackedSessions, PrepareContext, PreparedBatch } from './prepare.ts';
 
 interface Waiter { resolve: (b: PreparedBatch) => void; reject: (e: Error) => void }
+
+/** A request to a worker: the candidates' paths, separated by NUL (the one byte no path holds). */
+export interface PrepareRequest { id: number; paths: string }
+
+/** A worker's answer: the batch, or one line of error. */
+export interface PrepareReply { id?: number; batch?: PreparedBatch; error?: string; ready?: boolean }
+
+/** The ArrayBuffers of a batch, to transfer with postMessage. */
+export function transferList(batch: PreparedBatch): ArrayBuffer[] {
+  return batch.packs.flatMap((p: PackedSessions) => [p.bytes.buffer as ArrayBuffer, p.layout.buffer as ArrayBuffer, p.ttlMs.buffer as ArrayBuffer]);
+}
+
+/** The candidates of a request (the inverse of PreparePool.prepare's encoding). */
+export function candidatesOf(paths: string): SessionCandidate[] {
+  if (paths === '') return [];
+  return paths.split('\0').map((location) => ({ kind: 'candidate', id: location.slice(location.lastIndexOf('/') + 1 + 'sess_'.length), location }));
+}
 
 export class PreparePool {
   private readonly workers: Worker[] = [];
@@ -32,12 +52,12 @@ export class PreparePool {
         worker.once('error', reject);
         worker.once('message', resolve);
       }));
-      worker.on('message', (msg: { id?: number; batch?: PreparedBatch; error?: string }) => {
+      worker.on('message', (msg: PrepareReply) => {
         if (msg.id === undefined) return;
         const waiter = this.waiters.get(msg.id);
         this.waiters.delete(msg.id);
         if (msg.error !== undefined || msg.batch === undefined) waiter?.reject(new Error(msg.error ?? 'worker failed'));
-        else waiter?.resolve(revive(msg.batch));
+        else waiter?.resolve(msg.batch);
       });
       worker.on('error', (err) => {
         for (const w of this.waiters.values()) w.reject(err);
@@ -48,28 +68,19 @@ export class PreparePool {
     this.ready = Promise.all(started);
   }
 
-  /** Prepares one batch on the next worker (round robin). */
-  async prepare(candidates: SessionCandidate[]): Promise<PreparedBatch> {
+  /** Prepares one batch on the next worker (round robin). Its sessions' `file` indexes refer to `candidates`. */
+  async prepare(candidates: readonly SessionCandidate[]): Promise<PreparedBatch> {
     await this.ready;
     const id = this.nextId++;
     const worker = this.workers[this.nextWorker++ % this.workers.length]!;
+    const request: PrepareRequest = { id, paths: candidates.map((c) => c.location).join('\0') };
     return new Promise((resolve, reject) => {
       this.waiters.set(id, { resolve, reject });
-      worker.postMessage({ id, candidates });
+      worker.postMessage(request);
     });
   }
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
-}
-
-/** Structured clone turns Buffers into plain Uint8Arrays; give them Buffer methods back (no copy). */
-function revive(batch: PreparedBatch): PreparedBatch {
-  const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-  for (const s of batch.sessions) {
-    s.value = buf(s.value);
-    s.plaintext = buf(s.plaintext);
-  }
-  return batch;
 }

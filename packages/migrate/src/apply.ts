@@ -306,17 +306,21 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   /**
    * Writes the sessions of a batch, retrying the failed ones with backoff; gives up (aborted) when the
    * budget is spent, and at once on a permanent error (stopped). Then WAITs for replicas when asked.
+   * @returns true when every write got its answer from Redis (no failure): then no command can be
+   *   sent again later (ioredis re-sends unanswered ones after a reconnect), and the batch's buffers
+   *   may be reused.
    */
-  const writeWithRetry = async (items: PreparedSessions): Promise<void> => {
+  const writeWithRetry = async (items: PreparedSessions): Promise<boolean> => {
     if (client === undefined) throw new Error('no Redis client');
     let pending = Array.from({ length: items.length }, (_, i) => i);
     let written = 0;
+    let answered = true;
     // WAIT speaks only for writes on the same connection: note it before writing.
     const generation = waitWanted ? await client.generation() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (aborted) {
         counts.notDone += pending.length;
-        return;
+        return answered;
       }
       const outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })));
       const again: number[] = [];
@@ -325,6 +329,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
       outcomes.forEach((o, idx) => {
         const i = pending[idx]!;
         if (o.status === 'failed') {
+          answered = false;
           if (o.classified.kind === 'permanent') permanent ??= o.classified;
           again.push(i);
           lastError = o.error;
@@ -369,9 +374,11 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
         for (const s of short) if (replicaShortfalls.length < MAX_LISTED) replicaShortfalls.push(s);
       }
     }
+    return answered;
   };
 
-  const write = async (batch: PreparedBatch, locationOf: (index: number) => string): Promise<void> => {
+  /** Writes a batch; returns true when its buffers may be reused (see writeWithRetry). */
+  const write = async (batch: PreparedBatch, locationOf: (index: number) => string): Promise<boolean> => {
     counts.expired += batch.expired;
     counts.empty += batch.empty;
     counts.corrupt += batch.corrupt;
@@ -379,14 +386,16 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     for (const u of batch.unstable) if (unstable.length < MAX_LISTED) unstable.push(u);
     for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
     const items = new PreparedSessions(batch.packs, locationOf);
+    let reusable = true;
     if (dryRun) {
       counts.migrated += items.length;
       for (let i = 0; i < items.length; i++) counts.migratedBytes += items.plaintextLength(i);
     } else if (items.length > 0) {
-      await writeWithRetry(items);
+      reusable = await writeWithRetry(items);
     }
     handled += items.length + batch.expired + batch.empty + batch.corrupt;
     options.onProgress?.(handled);
+    return reusable;
   };
 
   // Batches are prepared (on workers when there are any) and written with a bounded number in flight,
@@ -394,7 +403,10 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   const maxInFlight = Math.max(2, workers * 2);
   const inFlight: Promise<void>[] = [];
   const dispatch = async (next: Promise<PreparedBatch>, locationOf: (index: number) => string): Promise<void> => {
-    const pending = next.then((batch) => write(batch, locationOf));
+    const pending = next.then(async (batch) => {
+      // The batch's buffers go back to the worker that filled them, once nothing can send them again.
+      if (await write(batch, locationOf)) pool?.recycle(batch);
+    });
     pending.catch(() => undefined); // observed when awaited below; avoids an unhandled rejection meanwhile
     inFlight.push(pending);
     if (inFlight.length >= maxInFlight) await inFlight.shift();

@@ -3,7 +3,10 @@
  * use every core while the main thread talks to Redis.
  *
  * Hand-over is cheap both ways: a batch goes out as one string (the candidates' paths)
- * and comes back as PackedSessions whose ArrayBuffers are transferred, not copied.
+ * and comes back as PackedSessions whose ArrayBuffers are transferred, not copied. Once the main
+ * thread has written a batch it hands the packs' byte buffers back (recycle), and the worker fills
+ * them again: memory stays flat, and does not wait for the garbage collector to free megabytes of
+ * buffers that outlived a young-generation collection.
  */
 import { Worker } from 'node:worker_threads';
 import { workerEntryUrl } from '@session-migrate/common';
@@ -12,8 +15,11 @@ import type { PackedSessions, PrepareContext, PreparedBatch } from './prepare.ts
 
 interface Waiter { resolve: (b: PreparedBatch) => void; reject: (e: Error) => void }
 
-/** A request to a worker: the candidates' paths, separated by NUL (the one byte no path holds). */
-export interface PrepareRequest { id: number; paths: string }
+/**
+ * A message to a worker: a request (the candidates' paths, separated by NUL, the one byte no path
+ * holds), or buffers handed back for reuse.
+ */
+export type PrepareRequest = { id: number; paths: string } | { recycle: ArrayBuffer[] };
 
 /** A worker's answer: the batch, or one line of error. */
 export interface PrepareReply { id?: number; batch?: PreparedBatch; error?: string; ready?: boolean }
@@ -29,8 +35,32 @@ export function candidatesOf(paths: string): SessionCandidate[] {
   return paths.split('\0').map((location) => ({ kind: 'candidate', id: location.slice(location.lastIndexOf('/') + 1 + 'sess_'.length), location }));
 }
 
+/** Young generation of a worker's V8 heap, MiB: its garbage is short-lived (per file), a small one keeps memory down (the default grows to 48). */
+const WORKER_YOUNG_GENERATION_MB = 8;
+
+/**
+ * The byte buffers a worker keeps for reuse (at most `max`), and the allocator prepareBatch uses:
+ * a kept buffer large enough, else a new one rounded up to a whole MiB (so the next batches fit).
+ */
+export class PackBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  constructor(private readonly max = 8) {}
+
+  give(buffers: ArrayBuffer[]): void {
+    for (const b of buffers) if (this.free.length < this.max && b.byteLength > 0) this.free.push(b);
+  }
+
+  readonly allocate = (size: number): Uint8Array => {
+    const i = this.free.findIndex((b) => b.byteLength >= size);
+    if (i >= 0) return new Uint8Array(this.free.splice(i, 1)[0]!);
+    return new Uint8Array(new ArrayBuffer(Math.ceil(Math.max(size, 1) / 1048576) * 1048576));
+  };
+}
+
 export class PreparePool {
   private readonly workers: Worker[] = [];
+  /** The worker each batch came from, to hand its buffers back to. */
+  private readonly origin = new WeakMap<PreparedBatch, Worker>();
   private readonly waiters = new Map<number, Waiter>();
   private nextId = 0;
   private nextWorker = 0;
@@ -47,6 +77,7 @@ export class PreparePool {
       // The bundled worker in the built package; in a clone, a JavaScript entry that loads the TypeScript through tsx.
       const worker = new Worker(workerEntryUrl('prepare-worker'), {
         workerData: { masterKeys: masterKeys.map((k) => Uint8Array.from(k)), lookupKey: lookupKey !== undefined ? Uint8Array.from(lookupKey) : undefined, ctx },
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       });
       started.push(new Promise((resolve, reject) => {
         worker.once('error', reject);
@@ -57,7 +88,10 @@ export class PreparePool {
         const waiter = this.waiters.get(msg.id);
         this.waiters.delete(msg.id);
         if (msg.error !== undefined || msg.batch === undefined) waiter?.reject(new Error(msg.error ?? 'worker failed'));
-        else waiter?.resolve(msg.batch);
+        else {
+          this.origin.set(msg.batch, worker);
+          waiter?.resolve(msg.batch);
+        }
       });
       worker.on('error', (err) => {
         for (const w of this.waiters.values()) w.reject(err);
@@ -78,6 +112,20 @@ export class PreparePool {
       this.waiters.set(id, { resolve, reject });
       worker.postMessage(request);
     });
+  }
+
+  /**
+   * Hands a batch's byte buffers back to the worker that filled them. The batch's sessions must not
+   * be read afterwards (their buffers are detached here), and nothing else may still hold them: call
+   * it only once every command that carried them has been answered.
+   */
+  recycle(batch: PreparedBatch): void {
+    const worker = this.origin.get(batch);
+    if (worker === undefined) return;
+    this.origin.delete(batch);
+    const buffers = [...new Set(batch.packs.map((p) => p.bytes.buffer as ArrayBuffer))];
+    const request: PrepareRequest = { recycle: buffers };
+    worker.postMessage(request, buffers);
   }
 
   async close(): Promise<void> {

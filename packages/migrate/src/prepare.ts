@@ -145,8 +145,17 @@ interface Accepted {
   index: number;
 }
 
+/**
+ * Where a pack's bytes come from: a buffer of at least `size` bytes that this pack alone will use
+ * (a worker reuses the buffers the main thread hands back; see prepare-pool.ts).
+ */
+export type PackAllocator = (size: number) => Uint8Array;
+
+/** A new buffer with its own ArrayBuffer (never the shared pool of small Buffers: it may be transferred). */
+export const allocatePack: PackAllocator = (size) => Buffer.allocUnsafeSlow(size);
+
 /** Reads, classifies and seals a batch of candidates. Never throws for a bad file. */
-export function prepareBatch(candidates: readonly SessionCandidate[], codec: EnvelopeCodec, ctx: PrepareContext): PreparedBatch {
+export function prepareBatch(candidates: readonly SessionCandidate[], codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator = allocatePack): PreparedBatch {
   // The classification looksComplete computes for a read is the one decideSession needs: parsed once.
   const last: { data?: Buffer; classification?: SessionClassification } = {};
   const looksComplete = looksCompleteFor(ctx.serializeHandler, (data, classification) => { last.data = data; last.classification = classification; });
@@ -155,15 +164,15 @@ export function prepareBatch(candidates: readonly SessionCandidate[], codec: Env
     const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
     // Only for the very bytes it returned (a read retried under a lock returns other bytes).
     return { item, known: item.kind === 'session' && last.data === item.data ? last.classification : undefined };
-  }, codec, ctx);
+  }, codec, ctx, allocate);
 }
 
 /** Classifies and seals sessions already read (any Source). Never throws for a bad session. */
 export function prepareSessions(items: readonly SourceItem[], codec: EnvelopeCodec, ctx: PrepareContext): PreparedBatch {
-  return prepareItems(items.length, (i) => ({ item: items[i]!, known: undefined }), codec, ctx);
+  return prepareItems(items.length, (i) => ({ item: items[i]!, known: undefined }), codec, ctx, allocatePack);
 }
 
-function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; known: SessionClassification | undefined }, codec: EnvelopeCodec, ctx: PrepareContext): PreparedBatch {
+function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; known: SessionClassification | undefined }, codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator): PreparedBatch {
   const batch: PreparedBatch = { packs: [], expired: 0, empty: 0, corrupt: 0, skipped: {}, unstable: [] };
   const accepted: Accepted[] = [];
   for (let i = 0; i < count; i++) {
@@ -179,12 +188,12 @@ function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; 
     else if (decision.action === 'corrupt') batch.corrupt++;
     else accepted.push({ id: item.id, data: item.data, ttlMs: decision.ttlMs, index: i });
   }
-  batch.packs = pack(accepted, codec, ctx);
+  batch.packs = pack(accepted, codec, ctx, allocate);
   return batch;
 }
 
 /** Names and seals accepted sessions into packs of at most PACK_BYTES (one larger session gets a pack of its own). */
-function pack(accepted: readonly Accepted[], codec: EnvelopeCodec, ctx: PrepareContext): PackedSessions[] {
+function pack(accepted: readonly Accepted[], codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator): PackedSessions[] {
   const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
   const names = 2 * prefixBytes.length + TOMBSTONE_INFIX.length + 2 * 66;
   const sizeOf = (a: Accepted): number => names + (ctx.dryRun ? 0 : MIN_ENVELOPE_BYTES + a.data.length) + a.data.length;
@@ -193,8 +202,8 @@ function pack(accepted: readonly Accepted[], codec: EnvelopeCodec, ctx: PrepareC
     let to = from;
     let size = 0;
     while (to < accepted.length && (to === from || size + sizeOf(accepted[to]!) <= PACK_BYTES)) size += sizeOf(accepted[to++]!);
-    // Its own ArrayBuffer (never the shared pool of small Buffers): it is transferred to another thread.
-    const bytes = Buffer.allocUnsafeSlow(size);
+    const buffer = allocate(size);
+    const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, size);
     const layout = new Int32Array((to - from) * FIELDS);
     const ttlMs = new Float64Array(to - from);
     let at = 0;

@@ -140,20 +140,30 @@ export async function writeBatchGuarded(conn: RedisConnection, prefix: string, b
   const tombstones = batch.map((r) => r.tombstone ?? tombstoneKeyFor(prefix, typeof r.key === 'string' ? r.key : r.key.toString('utf8')));
   ensureGuardedWrite(conn);
   const groups = groupForScript(conn, batch);
-  const replies = await conn.runGrouped(groups.map((idx) => ({
-    key: batch[idx[0]!]!.key,
-    build: (pipe: ChainableCommander) => {
-      const args: Array<string | Buffer | number> = [idx.length * 2];
-      for (const i of idx) args.push(batch[i]!.key);
-      for (const i of idx) args.push(tombstones[i]!);
-      for (const i of idx) args.push(batch[i]!.value);
-      for (const i of idx) args.push(String(batch[i]!.ttlMs));
-      (pipe as GuardedWriteCommander).smGuardedWriteBuffer(...args);
-    },
-  })));
+  const argsOf = (idx: number[]): Array<string | Buffer | number> => {
+    const args: Array<string | Buffer | number> = [idx.length * 2];
+    for (const i of idx) args.push(batch[i]!.key);
+    for (const i of idx) args.push(tombstones[i]!);
+    for (const i of idx) args.push(batch[i]!.value);
+    for (const i of idx) args.push(String(batch[i]!.ttlMs));
+    return args;
+  };
+  let replies: Array<[Error | null, unknown]>;
+  if (conn.topology === 'cluster') {
+    // Each call to the node that owns its slot; redirections followed by runGrouped.
+    replies = (await conn.runGrouped(groups.map((idx) => ({
+      key: batch[idx[0]!]!.key,
+      build: (pipe: ChainableCommander) => { (pipe as GuardedWriteCommander).smGuardedWriteBuffer(...argsOf(idx)); },
+    })))).map((r) => r[0] ?? [new Error('no reply'), null]);
+  } else {
+    // One node: each call is one large command, sent as it is (a pipeline would copy its bytes once more).
+    const client = conn.client as unknown as { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): Promise<unknown> };
+    const settled = await Promise.allSettled(groups.map((idx) => client.smGuardedWriteBuffer(...argsOf(idx))));
+    replies = settled.map((r) => (r.status === 'fulfilled' ? [null, r.value] : [r.reason instanceof Error ? r.reason : new Error(String(r.reason)), null]));
+  }
   const out: GuardedWriteOutcome[] = new Array(batch.length);
   groups.forEach((idx, g) => {
-    const [err, result] = replies[g]?.[0] ?? [new Error('no reply'), null];
+    const [err, result] = replies[g] ?? [new Error('no reply'), null];
     if (err) {
       const classified = conn.classify(err);
       for (const i of idx) out[i] = { status: 'failed', error: classified.message, classified };

@@ -32,7 +32,7 @@ import { redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
-import { readBackPresence, writeBatchGuarded } from '@session-migrate/target';
+import { readBackPresence, writeBatchGuarded, writeEncodedGuarded, type GuardedWriteOutcome } from '@session-migrate/target';
 import type { Plan } from './plan.ts';
 import { prepareBatch, prepareSessions, PreparedSessions, type PrepareContext, type PreparedBatch } from './prepare.ts';
 import { PreparePool } from './prepare-pool.ts';
@@ -266,11 +266,13 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   const record = (items: PreparedSessions, i: number, o: GuardedWriteOutcomeLike): void => {
     const problem = (reason: string): KeyProblem => ({ key: items.keyName(i), file: redactSessionPath(items.file(i)), reason });
     switch (o.status) {
-      case 'written':
+      case 'written': {
         counts.migrated++;
         counts.migratedBytes += items.plaintextLength(i);
-        ledger.add(items.key(i), items.ttlMs(i));
+        const [bytes, at] = items.keyAt(i);
+        ledger.addFrom(bytes, at, items.ttlMs(i));
         break;
+      }
       case 'destroyed':
         counts.destroyed++;
         break;
@@ -322,7 +324,15 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
         counts.notDone += pending.length;
         return answered;
       }
-      const outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })));
+      let outcomes: GuardedWriteOutcome[];
+      if (attempt === 0 && client.topology !== 'cluster') {
+        // First attempt on one node: the calls the workers encoded, sent as they are (their sessions
+        // are all of the batch, in order, as `pending` is now).
+        const calls = items.calls();
+        outcomes = await writeEncodedGuarded(client, calls.map((c) => c.command), calls.map((c) => c.count));
+      } else {
+        outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })));
+      }
       const again: number[] = [];
       let lastError = '';
       let permanent: ClassifiedError | undefined;
@@ -517,6 +527,16 @@ export class PresenceLedger {
     return this.blocks.length * PresenceLedger.BLOCK + this.inBlock;
   }
 
+  /** add() of the key name at `offset` in `bytes` (no view or string made). */
+  addFrom(bytes: Buffer, offset: number, ttlMs: number): void {
+    const hex = offset + this.prefixBytes + 1;
+    const out = this.digests;
+    const at = this.inBlock * 32;
+    for (let k = 0; k < 32; k++) out[at + k] = (HEX_VALUE[bytes[hex + 2 * k]!]! << 4) | HEX_VALUE[bytes[hex + 2 * k + 1]!]!;
+    this.deadlines[this.inBlock] = Date.now() + ttlMs;
+    if (++this.inBlock === PresenceLedger.BLOCK) this.spill();
+  }
+
   /** Adds a session key `<prefix>{<64 hex>}` (text or bytes) whose TTL is `ttlMs` from now. */
   add(key: string | Buffer, ttlMs: number): void {
     const hex = typeof key === 'string'
@@ -582,6 +602,13 @@ export class PresenceLedger {
     this.fd = undefined;
   }
 }
+
+/** Value of a lowercase hex digit by its character code. */
+const HEX_VALUE = (() => {
+  const t = new Uint8Array(256);
+  for (let d = 0; d < 16; d++) t['0123456789abcdef'.charCodeAt(d)] = d;
+  return t;
+})();
 
 /** A new file in a private temporary directory, open for reading and writing, already unlinked (and its directory removed). */
 function openUnlinkedTempFile(): number {

@@ -26,7 +26,7 @@ export interface PrepareReply { id?: number; batch?: PreparedBatch; error?: stri
 
 /** The ArrayBuffers of a batch, to transfer with postMessage. */
 export function transferList(batch: PreparedBatch): ArrayBuffer[] {
-  return batch.packs.flatMap((p: PackedSessions) => [p.bytes.buffer as ArrayBuffer, p.layout.buffer as ArrayBuffer, p.ttlMs.buffer as ArrayBuffer]);
+  return batch.packs.flatMap((p: PackedSessions) => [p.bytes.buffer as ArrayBuffer, p.layout.buffer as ArrayBuffer, p.calls.buffer as ArrayBuffer, p.ttlMs.buffer as ArrayBuffer]);
 }
 
 /** The candidates of a request (the inverse of PreparePool.prepare's encoding). */

@@ -3,12 +3,15 @@
  * migrate), name the key, seal. Pure CPU and file reads, no Redis: it runs inline or in worker
  * threads (prepare-pool.ts) with the same code.
  *
- * The sessions of a batch are packed into one buffer (PackedSessions: key names, envelopes and
- * plaintexts back to back, plus a few typed arrays), so a worker hands a batch to the main thread by
- * transferring three ArrayBuffers instead of cloning thousands of small objects, and the main thread
- * reads them through PreparedSessions without copying.
+ * The sessions of a batch are packed into one buffer (PackedSessions): the guarded-write script's
+ * calls, encoded as the RESP commands the main thread sends as they are (target's encode.ts: key
+ * names, tombstone names, envelopes sealed in place, TTLs), followed by each call's plaintexts; plus
+ * a few typed arrays. A worker hands a batch to the main thread by transferring four ArrayBuffers
+ * instead of cloning thousands of small objects, and the main thread reads them through
+ * PreparedSessions without copying.
  */
 import { MIN_ENVELOPE_BYTES, TOMBSTONE_INFIX, writeSessionKeyNames, type EnvelopeCodec } from '@session-migrate/envelope';
+import { encodeGuardedWrite, encodedGuardedWriteSize, groupSizes, type EncodableSession } from '@session-migrate/target';
 import type { SerializeHandler, SessionClassification } from '@session-migrate/php-session';
 import { readSessionFile, type SessionCandidate, type SourceItem } from '@session-migrate/sources';
 import { redactSessionPath } from '@session-migrate/common';
@@ -27,23 +30,28 @@ export interface PrepareContext {
 }
 
 /** Int32 fields per session in PackedSessions.layout. */
-const FIELDS = 6;
+const FIELDS = 9;
+/** Int32 fields per call in PackedSessions.calls. */
+const CALL_FIELDS = 3;
 /** A pack is closed at this many bytes (a new one starts), so offsets stay small whatever the sessions' sizes. */
 const PACK_BYTES = 64 * 1024 * 1024;
 
 /**
  * Sessions ready for the guarded write (`SET key value PX ttlMs NX` unless a tombstone exists),
- * packed. Plain data with three ArrayBuffers, each owned by this pack alone: transferable.
+ * packed. Plain data whose ArrayBuffers are each owned by this pack alone: transferable.
  */
 export interface PackedSessions {
   count: number;
-  /** For each session, back to back: its key name, its tombstone's name, the envelope, the plaintext (the file's bytes). */
+  /** The encoded script calls, each followed by the plaintexts (the files' bytes) of its sessions. */
   bytes: Uint8Array;
   /**
-   * FIELDS Int32 per session: start in `bytes`, key name length, tombstone name length, envelope
-   * length (0 in a dry run), plaintext length, index of its item in the batch's input (for its file name).
+   * FIELDS Int32 per session, in `bytes`: key name start and length, tombstone name start and
+   * length, envelope start and length (0 in a dry run), plaintext start and length; then the index
+   * of its item in the batch's input (for its file name).
    */
   layout: Int32Array;
+  /** CALL_FIELDS Int32 per script call: start and length of its encoded command in `bytes`, and its number of sessions (consecutive, in order). */
+  calls: Int32Array;
   /** Remaining lifetime in milliseconds (files: whole seconds x 1000; Redis source: its PTTL). */
   ttlMs: Float64Array;
 }
@@ -58,6 +66,13 @@ export interface PreparedBatch {
   skipped: Record<string, number>;
   /** Files that kept changing while read (redacted paths): not copied, reported, apply exits 1. */
   unstable: string[];
+}
+
+/** One encoded script call of a batch: its bytes and the sessions (indexes in PreparedSessions) it carries. */
+export interface EncodedCall {
+  command: Buffer;
+  first: number;
+  count: number;
 }
 
 /**
@@ -92,14 +107,28 @@ export class PreparedSessions {
     return this.packs[this.packOf[i]!]!.layout[this.rowOf[i]! * FIELDS + f]!;
   }
 
-  private slice(i: number, from: number, length: number): Buffer {
-    const start = this.field(i, 0) + from;
-    return this.views[this.packOf[i]!]!.subarray(start, start + length);
+  private part(i: number, f: number): Buffer {
+    const start = this.field(i, f);
+    return this.views[this.packOf[i]!]!.subarray(start, start + this.field(i, f + 1));
+  }
+
+  /** The encoded script calls, in order; their sessions are consecutive and together all of them. */
+  calls(): EncodedCall[] {
+    const out: EncodedCall[] = [];
+    let first = 0;
+    this.packs.forEach((p, k) => {
+      for (let c = 0; c < p.calls.length; c += CALL_FIELDS) {
+        const start = p.calls[c]!;
+        out.push({ command: this.views[k]!.subarray(start, start + p.calls[c + 1]!), first, count: p.calls[c + 2]! });
+        first += p.calls[c + 2]!;
+      }
+    });
+    return out;
   }
 
   /** The session's key name, as bytes. */
   key(i: number): Buffer {
-    return this.slice(i, 0, this.field(i, 1));
+    return this.part(i, 0);
   }
 
   /** The session's key name, as text (for reports). */
@@ -107,23 +136,28 @@ export class PreparedSessions {
     return this.key(i).toString('utf8');
   }
 
+  /** The buffer and offset of the session's key name (for PresenceLedger.addFrom, without a view). */
+  keyAt(i: number): [Buffer, number] {
+    return [this.views[this.packOf[i]!]!, this.field(i, 0)];
+  }
+
   /** Its tombstone's key name, as bytes. */
   tombstone(i: number): Buffer {
-    return this.slice(i, this.field(i, 1), this.field(i, 2));
+    return this.part(i, 2);
   }
 
   /** The envelope to write (empty in a dry run). */
   value(i: number): Buffer {
-    return this.slice(i, this.field(i, 1) + this.field(i, 2), this.field(i, 3));
+    return this.part(i, 4);
   }
 
   /** The session's bytes as read from the source, to compare with a value already in Redis. */
   plaintext(i: number): Buffer {
-    return this.slice(i, this.field(i, 1) + this.field(i, 2) + this.field(i, 3), this.field(i, 4));
+    return this.part(i, 6);
   }
 
   plaintextLength(i: number): number {
-    return this.field(i, 4);
+    return this.field(i, 7);
   }
 
   ttlMs(i: number): number {
@@ -132,7 +166,7 @@ export class PreparedSessions {
 
   /** The source file (or key) the session came from. */
   file(i: number): string {
-    return this.locationOf(this.field(i, 5));
+    return this.locationOf(this.field(i, 8));
   }
 }
 
@@ -192,42 +226,78 @@ function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; 
   return batch;
 }
 
-/** Names and seals accepted sessions into packs of at most PACK_BYTES (one larger session gets a pack of its own). */
+/**
+ * Names and seals accepted sessions into packs of at most PACK_BYTES (a larger call gets a pack of its
+ * own): the sessions are split into script calls (target's groupSizes), each encoded with its
+ * envelopes sealed in place, then followed by the plaintexts of its sessions.
+ */
 function pack(accepted: readonly Accepted[], codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator): PackedSessions[] {
   const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
-  const names = 2 * prefixBytes.length + TOMBSTONE_INFIX.length + 2 * 66;
-  const sizeOf = (a: Accepted): number => names + (ctx.dryRun ? 0 : MIN_ENVELOPE_BYTES + a.data.length) + a.data.length;
+  const namesLength = 2 * prefixBytes.length + TOMBSTONE_INFIX.length + 2 * 66;
+  const sessions: Array<EncodableSession & { data: Buffer; index: number }> = accepted.map((a) => {
+    const names = Buffer.allocUnsafe(namesLength);
+    const [keyLength, tombstoneLength] = writeSessionKeyNames(names, 0, prefixBytes, codec.sessionDigest(a.id));
+    const key = names.subarray(0, keyLength);
+    return {
+      key,
+      tombstone: names.subarray(keyLength, keyLength + tombstoneLength),
+      valueLength: ctx.dryRun ? 0 : MIN_ENVELOPE_BYTES + a.data.length,
+      // The envelope's associated data binds the key name: sealed with the name's bytes as written.
+      writeValue: ctx.dryRun ? () => undefined : (out: Buffer, offset: number, keyAt: number) => { codec.sealTo(out, offset, out.subarray(keyAt, keyAt + keyLength), a.data); },
+      ttlMs: a.ttlMs,
+      data: a.data,
+      index: a.index,
+    };
+  });
+  // Script calls (consecutive sessions), then packs of whole calls.
+  const calls: Array<{ from: number; to: number; size: number }> = [];
+  let from = 0;
+  for (const count of groupSizes(sessions.map((s) => s.valueLength))) {
+    const group = sessions.slice(from, from + count);
+    calls.push({ from, to: from + count, size: encodedGuardedWriteSize(group) + group.reduce((n, s) => n + s.data.length, 0) });
+    from += count;
+  }
   const packs: PackedSessions[] = [];
-  for (let from = 0; from < accepted.length;) {
-    let to = from;
+  for (let c = 0; c < calls.length;) {
+    let end = c;
     let size = 0;
-    while (to < accepted.length && (to === from || size + sizeOf(accepted[to]!) <= PACK_BYTES)) size += sizeOf(accepted[to++]!);
+    while (end < calls.length && (end === c || size + calls[end]!.size <= PACK_BYTES)) size += calls[end++]!.size;
+    const first = calls[c]!.from;
+    const count = calls[end - 1]!.to - first;
     const buffer = allocate(size);
     const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, size);
-    const layout = new Int32Array((to - from) * FIELDS);
-    const ttlMs = new Float64Array(to - from);
+    const layout = new Int32Array(count * FIELDS);
+    const callInfo = new Int32Array((end - c) * CALL_FIELDS);
+    const ttlMs = new Float64Array(count);
     let at = 0;
-    for (let i = from; i < to; i++) {
-      const a = accepted[i]!;
-      const row = (i - from) * FIELDS;
-      const start = at;
-      const [keyLength, tombstoneLength] = writeSessionKeyNames(bytes, at, prefixBytes, codec.sessionDigest(a.id));
-      at += keyLength + tombstoneLength;
-      // The envelope's associated data binds the key name: sealed with the name's bytes just written.
-      const valueLength = ctx.dryRun ? 0 : codec.sealTo(bytes, at, bytes.subarray(start, start + keyLength), a.data);
-      at += valueLength;
-      bytes.set(a.data, at);
-      at += a.data.length;
-      layout[row] = start;
-      layout[row + 1] = keyLength;
-      layout[row + 2] = tombstoneLength;
-      layout[row + 3] = valueLength;
-      layout[row + 4] = a.data.length;
-      layout[row + 5] = a.index;
-      ttlMs[i - from] = a.ttlMs;
+    for (let k = c; k < end; k++) {
+      const call = calls[k]!;
+      const group = sessions.slice(call.from, call.to);
+      const { end: commandEnd, positions } = encodeGuardedWrite(bytes, at, group);
+      const ci = (k - c) * CALL_FIELDS;
+      callInfo[ci] = at;
+      callInfo[ci + 1] = commandEnd - at;
+      callInfo[ci + 2] = group.length;
+      at = commandEnd;
+      group.forEach((s, g) => {
+        const row = (call.from + g - first) * FIELDS;
+        const p = positions[g]!;
+        layout[row] = p.key;
+        layout[row + 1] = s.key.length;
+        layout[row + 2] = p.tombstone;
+        layout[row + 3] = s.tombstone.length;
+        layout[row + 4] = p.value;
+        layout[row + 5] = s.valueLength;
+        layout[row + 6] = at;
+        layout[row + 7] = s.data.length;
+        layout[row + 8] = s.index;
+        ttlMs[call.from + g - first] = s.ttlMs;
+        bytes.set(s.data, at);
+        at += s.data.length;
+      });
     }
-    packs.push({ count: to - from, bytes, layout, ttlMs });
-    from = to;
+    packs.push({ count, bytes, layout, calls: callInfo, ttlMs });
+    c = end;
   }
   return packs;
 }

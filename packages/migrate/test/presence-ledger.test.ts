@@ -21,7 +21,10 @@ function fill(ledger: PresenceLedger, prefix: string, n: number): number {
   const before = Date.now();
   for (let i = 0; i < n; i++) {
     const key = `${prefix}{${digest(i)}}`;
-    ledger.add(i % 2 === 0 ? key : Buffer.from(key, 'utf8'), 1000 + i);
+    // Text, bytes, and bytes inside a larger buffer (addFrom, as apply adds what it wrote).
+    if (i % 3 === 0) ledger.add(key, 1000 + i);
+    else if (i % 3 === 1) ledger.add(Buffer.from(key, 'utf8'), 1000 + i);
+    else ledger.addFrom(Buffer.concat([Buffer.from('xyz'), Buffer.from(key, 'utf8'), Buffer.from('}')]), 3, 1000 + i);
   }
   return before;
 }

@@ -9,6 +9,9 @@
 import type { ChainableCommander } from 'ioredis';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { hashSlot, type ClassifiedError, type RedisConnection } from '@session-migrate/redis';
+import { GUARDED_WRITE_LUA } from './script.ts';
+import { Command } from 'ioredis';
+import { GUARDED_WRITE_SHA1, groupSizes } from './encode.ts';
 
 /** Key names of layout 2 (their one home is @session-migrate/envelope's key-layout.ts). */
 export { TOMBSTONE_INFIX, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -38,50 +41,8 @@ export interface GuardedWriteRequest {
   ttlMs: number;
 }
 
-/**
- * The guarded write of a group of sessions, atomic in Redis (a Lua script runs alone): for each
- * session, a tombstone wins, then `SET key value PX ttl NX`; when the key exists its type and value
- * come back for the caller to compare. One script call carries many sessions (on a single node or
- * behind Sentinel up to WRITE_GROUP_SESSIONS; in a Redis Cluster those of one hash slot), so Redis
- * runs one script per group instead of one per session: the ordering rule of each session is the
- * same as with one call each, since nothing else runs while the script does.
- *
- * KEYS[1..n] session keys, KEYS[n+1..2n] their tombstones in the same order (each in its session's
- * hash slot: key layout 2); ARGV[1..n] values, ARGV[n+1..2n] TTLs in milliseconds. One EXISTS over
- * every tombstone first: when none exists (the usual case) no session needs its own check.
- * Reply: one entry per session: 1 written, 0 destroyed (tombstone), 2 another type, 3 vanished (the
- * key expired between SET and TYPE), {value, pttl ms} when it exists, or the error of its SET
- * (redis.pcall: an OOM or NOPERM names the sessions it hit).
- */
-export const GUARDED_WRITE_LUA = `
-local n = #KEYS / 2
-local out = {}
-local anyTombstone = redis.call('EXISTS', unpack(KEYS, n + 1, 2 * n)) > 0
-for i = 1, n do
-  local key = KEYS[i]
-  if anyTombstone and redis.call('EXISTS', KEYS[n + i]) == 1 then
-    out[i] = 0
-  else
-    local set = redis.pcall('SET', key, ARGV[i], 'PX', ARGV[n + i], 'NX')
-    if type(set) == 'table' and set.err then
-      out[i] = set
-    elseif set then
-      out[i] = 1
-    else
-      local t = redis.call('TYPE', key)['ok']
-      if t == 'none' then out[i] = 3
-      elseif t ~= 'string' then out[i] = 2
-      else out[i] = {redis.call('GET', key), redis.call('PTTL', key)} end
-    end
-  end
-end
-return out
-`;
-
-/** Sessions per script call at most (a single node or Sentinel). Redis runs a call alone: 128 sessions of 1 KiB take well under a millisecond. */
-export const WRITE_GROUP_SESSIONS = 128;
-/** Value bytes per script call at most (a larger session goes alone): keeps each call's arguments and run time small. */
-export const WRITE_GROUP_BYTES = 4 * 1024 * 1024;
+export { GUARDED_WRITE_LUA } from './script.ts';
+export { GUARDED_WRITE_SHA1, WRITE_GROUP_BYTES, WRITE_GROUP_SESSIONS, encodeGuardedWrite, encodedGuardedWriteSize, groupSizes, type EncodableSession, type EncodedSessionPositions } from './encode.ts';
 
 type GuardedWriteCommander = ChainableCommander & { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): ChainableCommander };
 
@@ -97,26 +58,36 @@ function ensureGuardedWrite(conn: RedisConnection): void {
 }
 
 /**
- * Splits requests into script calls: on a single node or Sentinel consecutive runs of at most
- * WRITE_GROUP_SESSIONS sessions and WRITE_GROUP_BYTES bytes; in a Redis Cluster one hash slot per
- * call (a script's keys must share a slot), with the same limits.
+ * Splits requests into script calls: on a single node or Sentinel consecutive runs within
+ * WRITE_GROUP_SESSIONS sessions and WRITE_GROUP_BYTES bytes (groupSizes, as workers encode them); in
+ * a Redis Cluster one hash slot per call (a script's keys must share a slot), with the same limits.
  */
 function groupForScript(conn: RedisConnection, batch: GuardedWriteRequest[]): number[][] {
   const groups: number[][] = [];
-  const open = new Map<number, { idx: number[]; bytes: number }>();
-  const cluster = conn.topology === 'cluster';
-  batch.forEach((r, i) => {
-    const slot = cluster ? hashSlot(r.key) : 0;
-    let g = open.get(slot);
-    if (g !== undefined && (g.idx.length >= WRITE_GROUP_SESSIONS || g.bytes + r.value.length > WRITE_GROUP_BYTES)) {
-      groups.push(g.idx);
-      g = undefined;
+  if (conn.topology !== 'cluster') {
+    let at = 0;
+    for (const size of groupSizes(batch.map((r) => r.value.length))) {
+      groups.push(Array.from({ length: size }, (_, k) => at + k));
+      at += size;
     }
-    if (g === undefined) open.set(slot, (g = { idx: [], bytes: 0 }));
-    g.idx.push(i);
-    g.bytes += r.value.length;
+    return groups;
+  }
+  const bySlot = new Map<number, GuardedWriteRequest[]>();
+  const indexOf = new Map<GuardedWriteRequest, number>();
+  batch.forEach((r, i) => {
+    indexOf.set(r, i);
+    const slot = hashSlot(r.key);
+    let list = bySlot.get(slot);
+    if (list === undefined) bySlot.set(slot, (list = []));
+    list.push(r);
   });
-  for (const g of open.values()) groups.push(g.idx);
+  for (const list of bySlot.values()) {
+    let at = 0;
+    for (const size of groupSizes(list.map((r) => r.value.length))) {
+      groups.push(list.slice(at, at + size).map((r) => indexOf.get(r)!));
+      at += size;
+    }
+  }
   return groups;
 }
 
@@ -164,22 +135,22 @@ export async function writeBatchGuarded(conn: RedisConnection, prefix: string, b
   const out: GuardedWriteOutcome[] = new Array(batch.length);
   groups.forEach((idx, g) => {
     const [err, result] = replies[g] ?? [new Error('no reply'), null];
-    if (err) {
-      const classified = conn.classify(err);
-      for (const i of idx) out[i] = { status: 'failed', error: classified.message, classified };
-      return;
-    }
-    const list = Array.isArray(result) && result.length === idx.length ? result as unknown[] : undefined;
-    idx.forEach((i, k) => { out[i] = outcomeOf(conn, list !== undefined ? list[k] : undefined); });
+    const outcomes: GuardedWriteOutcome[] = [];
+    outcomesOfCall(conn, err, result, idx.length, outcomes);
+    idx.forEach((i, k) => { out[i] = outcomes[k]!; });
   });
   return out;
 }
 
-/** One session's entry of the script's reply. */
+const WRITTEN: GuardedWriteOutcome = Object.freeze({ status: 'written' });
+const DESTROYED: GuardedWriteOutcome = Object.freeze({ status: 'destroyed' });
+const WRONG_TYPE: GuardedWriteOutcome = Object.freeze({ status: 'wrong-type' });
+
+/** One session's entry of the script's reply (shared objects for the common outcomes: do not modify them). */
 function outcomeOf(conn: RedisConnection, r: unknown): GuardedWriteOutcome {
-  if (r === 1) return { status: 'written' };
-  if (r === 0) return { status: 'destroyed' };
-  if (r === 2) return { status: 'wrong-type' };
+  if (r === 1) return WRITTEN;
+  if (r === 0) return DESTROYED;
+  if (r === 2) return WRONG_TYPE;
   if (r === 3) {
     const error = 'key expired during the write; retrying';
     return { status: 'failed', error, classified: { kind: 'transient', code: 'VANISHED', message: error } };
@@ -193,6 +164,64 @@ function outcomeOf(conn: RedisConnection, r: unknown): GuardedWriteOutcome {
   }
   const error = 'unexpected reply from the write script';
   return { status: 'failed', error, classified: { kind: 'permanent', code: 'UNEXPECTED', message: error, fix: 'a proxy or module changed the reply' } };
+}
+
+/** Outcomes of a whole script call, one per session (its `count` sessions), from its reply or error. */
+function outcomesOfCall(conn: RedisConnection, err: Error | null, result: unknown, count: number, into: GuardedWriteOutcome[]): void {
+  if (err) {
+    const classified = conn.classify(err);
+    for (let k = 0; k < count; k++) into.push({ status: 'failed', error: classified.message, classified });
+    return;
+  }
+  const list = Array.isArray(result) && result.length === count ? result as unknown[] : undefined;
+  for (let k = 0; k < count; k++) into.push(outcomeOf(conn, list !== undefined ? list[k] : undefined));
+}
+
+/**
+ * A command whose bytes are encoded already (encodeGuardedWrite): ioredis writes them as they are
+ * (Command.toWritable) and parses the reply as for any command, values as Buffers.
+ */
+class EncodedCommand extends Command {
+  constructor(private readonly encoded: Buffer) {
+    super('evalsha', [], { replyEncoding: null });
+  }
+
+  override toWritable(): Buffer {
+    return this.encoded;
+  }
+}
+
+/**
+ * Sends guarded-write calls encoded ahead of time (encodeGuardedWrite, e.g. by apply's worker
+ * threads), each as one command, on a single node or behind Sentinel. A server that does not know
+ * the script (NOSCRIPT: restarted, or a new master after a failover; scripts are not replicated) gets
+ * it with SCRIPT LOAD, then the calls it refused are sent again, once.
+ * @param commands the encoded calls; their bytes must stay as they are until this resolves (and,
+ *   after a call failed without an answer, for as long as the connection may send it again)
+ * @param counts sessions of each call
+ * @returns one outcome per session, in order over all calls; never throws for a failed command
+ * @throws RangeError on a Redis Cluster (calls there are grouped by slot: writeBatchGuarded)
+ */
+export async function writeEncodedGuarded(conn: RedisConnection, commands: readonly Buffer[], counts: readonly number[]): Promise<GuardedWriteOutcome[]> {
+  if (conn.topology === 'cluster') throw new RangeError('encoded calls are for a single node or Sentinel; a cluster needs writeBatchGuarded');
+  const client = conn.client as unknown as { sendCommand(c: Command): Promise<unknown>; script(op: 'LOAD', lua: string): Promise<unknown> };
+  const send = (bytes: Buffer): Promise<[Error | null, unknown]> =>
+    client.sendCommand(new EncodedCommand(bytes)).then((r): [null, unknown] => [null, r], (e: unknown): [Error, null] => [e instanceof Error ? e : new Error(String(e)), null]);
+  const replies = await Promise.all(commands.map(send));
+  const refused = replies.flatMap(([err], i) => (err !== null && /^NOSCRIPT\b/.test(err.message) ? [i] : []));
+  if (refused.length > 0) {
+    try {
+      const sha = await client.script('LOAD', GUARDED_WRITE_LUA);
+      if (String(sha) !== GUARDED_WRITE_SHA1) throw new Error(`SCRIPT LOAD answered ${String(sha)}, not the script's SHA-1`);
+      const again = await Promise.all(refused.map((i) => send(commands[i]!)));
+      refused.forEach((i, k) => { replies[i] = again[k]!; });
+    } catch (err) {
+      for (const i of refused) replies[i] = [err instanceof Error ? err : new Error(String(err)), null];
+    }
+  }
+  const out: GuardedWriteOutcome[] = [];
+  replies.forEach(([err, result], i) => outcomesOfCall(conn, err, result, counts[i]!, out));
+  return out;
 }
 
 /** Presence of a session written earlier: there, gone on purpose (tombstone), missing, or unknown (error). */

@@ -35,7 +35,7 @@ import type { Source } from '@session-migrate/sources';
 import { readBackPresence, writeBatchGuarded, writeEncodedGuarded, type GuardedWriteOutcome } from '@session-migrate/target';
 import type { Plan } from './plan.ts';
 import { prepareBatch, prepareSessions, PreparedSessions, type PrepareContext, type PreparedBatch } from './prepare.ts';
-import { PreparePool } from './prepare-pool.ts';
+import { PackBuffers, PreparePool } from './prepare-pool.ts';
 
 /** Sessions per pipeline. */
 const BATCH_SIZE = 1000;
@@ -260,8 +260,15 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   const workers = options.workers ?? 0;
   const filesSource = 'candidates' in options.source ? options.source : undefined;
   const pool = workers > 0 && options.masterKeys !== undefined && filesSource !== undefined ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey) : undefined;
+  // Without workers, this thread reuses its own pack buffers the same way.
+  const inlineBuffers = new PackBuffers();
   const prepare = (candidates: SessionCandidate[]): Promise<PreparedBatch> =>
-    pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx));
+    pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx, inlineBuffers.allocate));
+  /** Hands a written batch's buffers back for reuse (see writeWithRetry for when that is safe). */
+  const recycle = (batch: PreparedBatch): void => {
+    if (pool !== undefined) pool.recycle(batch);
+    else if (filesSource !== undefined) inlineBuffers.give(batch.packs.map((p) => p.bytes.buffer as ArrayBuffer));
+  };
 
   const record = (items: PreparedSessions, i: number, o: GuardedWriteOutcomeLike): void => {
     const problem = (reason: string): KeyProblem => ({ key: items.keyName(i), file: redactSessionPath(items.file(i)), reason });
@@ -415,7 +422,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   const dispatch = async (next: Promise<PreparedBatch>, locationOf: (index: number) => string): Promise<void> => {
     const pending = next.then(async (batch) => {
       // The batch's buffers go back to the worker that filled them, once nothing can send them again.
-      if (await write(batch, locationOf)) pool?.recycle(batch);
+      if (await write(batch, locationOf)) recycle(batch);
     });
     pending.catch(() => undefined); // observed when awaited below; avoids an unhandled rejection meanwhile
     inFlight.push(pending);

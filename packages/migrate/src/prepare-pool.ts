@@ -35,8 +35,8 @@ export function candidatesOf(paths: string): SessionCandidate[] {
   return paths.split('\0').map((location) => ({ kind: 'candidate', id: location.slice(location.lastIndexOf('/') + 1 + 'sess_'.length), location }));
 }
 
-/** Young generation of a worker's V8 heap, MiB: its garbage is short-lived (per file), a small one keeps memory down (the default grows to 48). */
-const WORKER_YOUNG_GENERATION_MB = 8;
+/** Young generation of a worker's V8 heap, MiB: its garbage is short-lived (per file), a smaller one than the default (which grows to 48) keeps memory down; 16 measured lower in memory and CPU than 8 (fewer promotions). */
+const WORKER_YOUNG_GENERATION_MB = 16;
 
 /**
  * The byte buffers a worker keeps for reuse (at most `max`), and the allocator prepareBatch uses:
@@ -44,10 +44,11 @@ const WORKER_YOUNG_GENERATION_MB = 8;
  */
 export class PackBuffers {
   private readonly free: ArrayBuffer[] = [];
-  constructor(private readonly max = 8) {}
+  constructor(private readonly max = 4) {}
 
+  /** Takes buffers back (each once; a detached or empty one is ignored). */
   give(buffers: ArrayBuffer[]): void {
-    for (const b of buffers) if (this.free.length < this.max && b.byteLength > 0) this.free.push(b);
+    for (const b of buffers) if (this.free.length < this.max && b.byteLength > 0 && !this.free.includes(b)) this.free.push(b);
   }
 
   readonly allocate = (size: number): Uint8Array => {

@@ -11,7 +11,7 @@
  * PreparedSessions without copying.
  */
 import { MIN_ENVELOPE_BYTES, TOMBSTONE_INFIX, writeSessionKeyNames, type EnvelopeCodec } from '@session-migrate/envelope';
-import { encodeGuardedWrite, encodedGuardedWriteSize, groupSizes, type EncodableSession } from '@session-migrate/target';
+import { encodeGuardedWrite, encodedGuardedWriteSize, startsNewGroup, type EncodableSession } from '@session-migrate/target';
 import type { SerializeHandler, SessionClassification } from '@session-migrate/php-session';
 import { readSessionFile, type SessionCandidate, type SourceItem } from '@session-migrate/sources';
 import { redactSessionPath } from '@session-migrate/common';
@@ -170,14 +170,8 @@ export class PreparedSessions {
   }
 }
 
-/** A session accepted for migration, before packing. */
-interface Accepted {
-  id: string;
-  data: Buffer;
-  ttlMs: number;
-  /** Index of its item in the batch's input. */
-  index: number;
-}
+/** A session accepted for migration, named, waiting for its script call to be encoded. */
+type Pending = EncodableSession & { data: Buffer; index: number };
 
 /**
  * Where a pack's bytes come from: a buffer of at least `size` bytes that this pack alone will use
@@ -208,7 +202,7 @@ export function prepareSessions(items: readonly SourceItem[], codec: EnvelopeCod
 
 function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; known: SessionClassification | undefined }, codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator): PreparedBatch {
   const batch: PreparedBatch = { packs: [], expired: 0, empty: 0, corrupt: 0, skipped: {}, unstable: [] };
-  const accepted: Accepted[] = [];
+  const packer = new Packer(codec, ctx, allocate, count);
   for (let i = 0; i < count; i++) {
     const { item, known } = itemAt(i);
     if (item.kind === 'skipped') {
@@ -220,84 +214,111 @@ function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; 
     if (decision.action === 'expired') batch.expired++;
     else if (decision.action === 'empty') batch.empty++;
     else if (decision.action === 'corrupt') batch.corrupt++;
-    else accepted.push({ id: item.id, data: item.data, ttlMs: decision.ttlMs, index: i });
+    else packer.add(item.id, item.data, decision.ttlMs, i);
   }
-  batch.packs = pack(accepted, codec, ctx, allocate);
+  batch.packs = packer.finish();
   return batch;
 }
 
+/** Bytes a pack buffer gets at least: a whole batch of 1 KB sessions fits in one. */
+const PACK_MIN_BYTES = 4 * 1024 * 1024;
+
 /**
- * Names and seals accepted sessions into packs of at most PACK_BYTES (a larger call gets a pack of its
- * own): the sessions are split into script calls (target's groupSizes), each encoded with its
- * envelopes sealed in place, then followed by the plaintexts of its sessions.
+ * Names sessions and encodes them into packs, one script call at a time (target's startsNewGroup:
+ * WRITE_GROUP_SESSIONS sessions and WRITE_GROUP_BYTES value bytes at most), each call followed by
+ * the plaintexts of its sessions; a call that does not fit the current pack starts the next one (at
+ * least PACK_MIN_BYTES, PACK_BYTES at most unless one call is larger). Only the sessions of the call
+ * being filled are held, so a worker's heap stays small.
  */
-function pack(accepted: readonly Accepted[], codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator): PackedSessions[] {
-  const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
-  const namesLength = 2 * prefixBytes.length + TOMBSTONE_INFIX.length + 2 * 66;
-  const sessions: Array<EncodableSession & { data: Buffer; index: number }> = accepted.map((a) => {
-    const names = Buffer.allocUnsafe(namesLength);
-    const [keyLength, tombstoneLength] = writeSessionKeyNames(names, 0, prefixBytes, codec.sessionDigest(a.id));
-    const key = names.subarray(0, keyLength);
-    return {
-      key,
+class Packer {
+  private readonly prefixBytes: Buffer;
+  private readonly namesLength: number;
+  private pending: Pending[] = [];
+  private pendingValueBytes = 0;
+  private readonly packs: PackedSessions[] = [];
+  private current: { bytes: Buffer; at: number; layout: Int32Array; calls: number[]; ttlMs: Float64Array; count: number } | undefined;
+
+  constructor(private readonly codec: EnvelopeCodec, private readonly ctx: PrepareContext, private readonly allocate: PackAllocator, private readonly maxSessions: number) {
+    this.prefixBytes = Buffer.from(ctx.prefix, 'utf8');
+    this.namesLength = 2 * this.prefixBytes.length + TOMBSTONE_INFIX.length + 2 * 66;
+  }
+
+  add(id: string, data: Buffer, ttlMs: number, index: number): void {
+    const names = Buffer.allocUnsafe(this.namesLength);
+    const [keyLength, tombstoneLength] = writeSessionKeyNames(names, 0, this.prefixBytes, this.codec.sessionDigest(id));
+    const valueLength = this.ctx.dryRun ? 0 : MIN_ENVELOPE_BYTES + data.length;
+    if (startsNewGroup(this.pending.length, this.pendingValueBytes, valueLength)) this.flush();
+    const codec = this.codec;
+    this.pending.push({
+      key: names.subarray(0, keyLength),
       tombstone: names.subarray(keyLength, keyLength + tombstoneLength),
-      valueLength: ctx.dryRun ? 0 : MIN_ENVELOPE_BYTES + a.data.length,
+      valueLength,
       // The envelope's associated data binds the key name: sealed with the name's bytes as written.
-      writeValue: ctx.dryRun ? () => undefined : (out: Buffer, offset: number, keyAt: number) => { codec.sealTo(out, offset, out.subarray(keyAt, keyAt + keyLength), a.data); },
-      ttlMs: a.ttlMs,
-      data: a.data,
-      index: a.index,
-    };
-  });
-  // Script calls (consecutive sessions), then packs of whole calls.
-  const calls: Array<{ from: number; to: number; size: number }> = [];
-  let from = 0;
-  for (const count of groupSizes(sessions.map((s) => s.valueLength))) {
-    const group = sessions.slice(from, from + count);
-    calls.push({ from, to: from + count, size: encodedGuardedWriteSize(group) + group.reduce((n, s) => n + s.data.length, 0) });
-    from += count;
+      writeValue: this.ctx.dryRun ? () => undefined : (out: Buffer, offset: number, keyAt: number) => { codec.sealTo(out, offset, out.subarray(keyAt, keyAt + keyLength), data); },
+      ttlMs,
+      data,
+      index,
+    });
+    this.pendingValueBytes += valueLength;
   }
-  const packs: PackedSessions[] = [];
-  for (let c = 0; c < calls.length;) {
-    let end = c;
-    let size = 0;
-    while (end < calls.length && (end === c || size + calls[end]!.size <= PACK_BYTES)) size += calls[end++]!.size;
-    const first = calls[c]!.from;
-    const count = calls[end - 1]!.to - first;
-    const buffer = allocate(size);
-    const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, size);
-    const layout = new Int32Array(count * FIELDS);
-    const callInfo = new Int32Array((end - c) * CALL_FIELDS);
-    const ttlMs = new Float64Array(count);
-    let at = 0;
-    for (let k = c; k < end; k++) {
-      const call = calls[k]!;
-      const group = sessions.slice(call.from, call.to);
-      const { end: commandEnd, positions } = encodeGuardedWrite(bytes, at, group);
-      const ci = (k - c) * CALL_FIELDS;
-      callInfo[ci] = at;
-      callInfo[ci + 1] = commandEnd - at;
-      callInfo[ci + 2] = group.length;
-      at = commandEnd;
-      group.forEach((s, g) => {
-        const row = (call.from + g - first) * FIELDS;
-        const p = positions[g]!;
-        layout[row] = p.key;
-        layout[row + 1] = s.key.length;
-        layout[row + 2] = p.tombstone;
-        layout[row + 3] = s.tombstone.length;
-        layout[row + 4] = p.value;
-        layout[row + 5] = s.valueLength;
-        layout[row + 6] = at;
-        layout[row + 7] = s.data.length;
-        layout[row + 8] = s.index;
-        ttlMs[call.from + g - first] = s.ttlMs;
-        bytes.set(s.data, at);
-        at += s.data.length;
-      });
+
+  /** Encodes the pending sessions as one call into the current pack (or a new one). */
+  private flush(): void {
+    const group = this.pending;
+    if (group.length === 0) return;
+    this.pending = [];
+    this.pendingValueBytes = 0;
+    const size = encodedGuardedWriteSize(group) + group.reduce((n, s) => n + s.data.length, 0);
+    if (this.current !== undefined && (this.current.at + size > this.current.bytes.length)) this.close();
+    if (this.current === undefined) {
+      const buffer = this.allocate(Math.max(size, Math.min(PACK_BYTES, PACK_MIN_BYTES)));
+      this.current = {
+        bytes: Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength),
+        at: 0, layout: new Int32Array(this.maxSessions * FIELDS), calls: [], ttlMs: new Float64Array(this.maxSessions), count: 0,
+      };
     }
-    packs.push({ count, bytes, layout, calls: callInfo, ttlMs });
-    c = end;
+    const pack = this.current;
+    const { end, positions } = encodeGuardedWrite(pack.bytes, pack.at, group);
+    pack.calls.push(pack.at, end - pack.at, group.length);
+    let at = end;
+    group.forEach((s, g) => {
+      const row = pack.count * FIELDS;
+      const p = positions[g]!;
+      pack.layout[row] = p.key;
+      pack.layout[row + 1] = s.key.length;
+      pack.layout[row + 2] = p.tombstone;
+      pack.layout[row + 3] = s.tombstone.length;
+      pack.layout[row + 4] = p.value;
+      pack.layout[row + 5] = s.valueLength;
+      pack.layout[row + 6] = at;
+      pack.layout[row + 7] = s.data.length;
+      pack.layout[row + 8] = s.index;
+      pack.ttlMs[pack.count] = s.ttlMs;
+      pack.bytes.set(s.data, at);
+      at += s.data.length;
+      pack.count++;
+    });
+    pack.at = at;
   }
-  return packs;
+
+  private close(): void {
+    const pack = this.current;
+    if (pack === undefined) return;
+    this.current = undefined;
+    if (pack.count === 0) return;
+    this.packs.push({
+      count: pack.count,
+      // A view of the bytes used; its ArrayBuffer (the whole buffer) is what is transferred and recycled.
+      bytes: pack.bytes.subarray(0, pack.at),
+      layout: pack.layout.subarray(0, pack.count * FIELDS),
+      calls: Int32Array.from(pack.calls),
+      ttlMs: pack.ttlMs.subarray(0, pack.count),
+    });
+  }
+
+  finish(): PackedSessions[] {
+    this.flush();
+    this.close();
+    return this.packs;
+  }
 }

@@ -51,7 +51,15 @@ const digits = (n: number): number => (n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 :
 const bulkSize = (length: number): number => 1 + digits(length) + CRLF + length + CRLF;
 
 /**
- * Splits sessions (by their value lengths) into consecutive groups within the limits.
+ * The grouping rule: whether a session whose value has `length` bytes starts a new call after a
+ * call of `count` sessions with `bytes` value bytes.
+ */
+export function startsNewGroup(count: number, bytes: number, length: number): boolean {
+  return count > 0 && (count >= WRITE_GROUP_SESSIONS || bytes + length > WRITE_GROUP_BYTES);
+}
+
+/**
+ * Splits sessions (by their value lengths) into consecutive groups within the limits (startsNewGroup).
  * @returns the number of sessions of each group, in order
  */
 export function groupSizes(valueLengths: readonly number[]): number[] {
@@ -59,7 +67,7 @@ export function groupSizes(valueLengths: readonly number[]): number[] {
   let count = 0;
   let bytes = 0;
   for (const length of valueLengths) {
-    if (count > 0 && (count >= WRITE_GROUP_SESSIONS || bytes + length > WRITE_GROUP_BYTES)) {
+    if (startsNewGroup(count, bytes, length)) {
       sizes.push(count);
       count = 0;
       bytes = 0;

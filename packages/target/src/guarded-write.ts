@@ -42,7 +42,7 @@ export interface GuardedWriteRequest {
 }
 
 export { GUARDED_WRITE_LUA } from './script.ts';
-export { GUARDED_WRITE_SHA1, WRITE_GROUP_BYTES, WRITE_GROUP_SESSIONS, encodeGuardedWrite, encodedGuardedWriteSize, groupSizes, type EncodableSession, type EncodedSessionPositions } from './encode.ts';
+export { GUARDED_WRITE_SHA1, WRITE_GROUP_BYTES, WRITE_GROUP_SESSIONS, encodeGuardedWrite, encodedGuardedWriteSize, groupSizes, startsNewGroup, type EncodableSession, type EncodedSessionPositions } from './encode.ts';
 
 type GuardedWriteCommander = ChainableCommander & { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): ChainableCommander };
 

@@ -5,7 +5,7 @@
  * symbolic links are never followed, neither for directories nor for files.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readFileSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
@@ -127,7 +127,9 @@ export class FilesSource implements SessionSource, Source {
     }
     if (!st.isDirectory()) throw new UserFacingError(`source directory ${this.dir}: not a directory`);
     try {
-      readdirSync(this.dir);
+      // Readable? Opening the directory stream tells, without listing it (a million entries would
+      // cost a second and tens of MB here).
+      opendirSync(this.dir).closeSync();
     } catch (err) {
       throw new UserFacingError(`source directory ${this.dir}: ${describeFsError(err)}`);
     }

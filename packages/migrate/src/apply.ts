@@ -267,7 +267,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   /** Hands a written batch's buffers back for reuse (see writeWithRetry for when that is safe). */
   const recycle = (batch: PreparedBatch): void => {
     if (pool !== undefined) pool.recycle(batch);
-    else if (filesSource !== undefined) inlineBuffers.give(batch.packs.map((p) => p.bytes.buffer as ArrayBuffer));
+    else inlineBuffers.give(batch.packs.map((p) => p.bytes.buffer as ArrayBuffer));
   };
 
   const record = (items: PreparedSessions, i: number, o: GuardedWriteOutcomeLike): void => {
@@ -448,7 +448,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     } else {
       for await (const items of (options.source as Source).sessions({ batchSize: BATCH_SIZE })) {
         for (const i of items) if (i.kind === 'session' && i.noTtl === true) counts.noTtl++;
-        await dispatch(Promise.resolve(prepareSessions(items, codec, ctx)), (i) => items[i]?.location ?? '?');
+        await dispatch(Promise.resolve(prepareSessions(items, codec, ctx, inlineBuffers.allocate)), (i) => items[i]?.location ?? '?');
       }
     }
     await Promise.all(inFlight);

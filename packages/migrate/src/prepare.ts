@@ -196,8 +196,8 @@ export function prepareBatch(candidates: readonly SessionCandidate[], codec: Env
 }
 
 /** Classifies and seals sessions already read (any Source). Never throws for a bad session. */
-export function prepareSessions(items: readonly SourceItem[], codec: EnvelopeCodec, ctx: PrepareContext): PreparedBatch {
-  return prepareItems(items.length, (i) => ({ item: items[i]!, known: undefined }), codec, ctx, allocatePack);
+export function prepareSessions(items: readonly SourceItem[], codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator = allocatePack): PreparedBatch {
+  return prepareItems(items.length, (i) => ({ item: items[i]!, known: undefined }), codec, ctx, allocate);
 }
 
 function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; known: SessionClassification | undefined }, codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator): PreparedBatch {

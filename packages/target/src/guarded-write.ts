@@ -195,7 +195,9 @@ class EncodedCommand extends Command {
  * Sends guarded-write calls encoded ahead of time (encodeGuardedWrite, e.g. by apply's worker
  * threads), each as one command, on a single node or behind Sentinel. A server that does not know
  * the script (NOSCRIPT: restarted, or a new master after a failover; scripts are not replicated) gets
- * it with SCRIPT LOAD, then the calls it refused are sent again, once.
+ * the calls it refused again as EVAL with the script's text, once, which also caches the script
+ * there for the EVALSHA that follow (EVAL, not SCRIPT LOAD: apply's ACL rule allows EVAL and EVALSHA
+ * only, packages/redis/src/acl.ts).
  * @param commands the encoded calls; their bytes must stay as they are until this resolves (and,
  *   after a call failed without an answer, for as long as the connection may send it again)
  * @param counts sessions of each call
@@ -204,24 +206,30 @@ class EncodedCommand extends Command {
  */
 export async function writeEncodedGuarded(conn: RedisConnection, commands: readonly Buffer[], counts: readonly number[]): Promise<GuardedWriteOutcome[]> {
   if (conn.topology === 'cluster') throw new RangeError('encoded calls are for a single node or Sentinel; a cluster needs writeBatchGuarded');
-  const client = conn.client as unknown as { sendCommand(c: Command): Promise<unknown>; script(op: 'LOAD', lua: string): Promise<unknown> };
+  const client = conn.client as unknown as { sendCommand(c: Command): Promise<unknown> };
   const send = (bytes: Buffer): Promise<[Error | null, unknown]> =>
     client.sendCommand(new EncodedCommand(bytes)).then((r): [null, unknown] => [null, r], (e: unknown): [Error, null] => [e instanceof Error ? e : new Error(String(e)), null]);
   const replies = await Promise.all(commands.map(send));
   const refused = replies.flatMap(([err], i) => (err !== null && /^NOSCRIPT\b/.test(err.message) ? [i] : []));
   if (refused.length > 0) {
-    try {
-      const sha = await client.script('LOAD', GUARDED_WRITE_LUA);
-      if (String(sha) !== GUARDED_WRITE_SHA1) throw new Error(`SCRIPT LOAD answered ${String(sha)}, not the script's SHA-1`);
-      const again = await Promise.all(refused.map((i) => send(commands[i]!)));
-      refused.forEach((i, k) => { replies[i] = again[k]!; });
-    } catch (err) {
-      for (const i of refused) replies[i] = [err instanceof Error ? err : new Error(String(err)), null];
-    }
+    const again = await Promise.all(refused.map((i) => send(asEval(commands[i]!))));
+    refused.forEach((i, k) => { replies[i] = again[k]!; });
   }
   const out: GuardedWriteOutcome[] = [];
   replies.forEach(([err, result], i) => outcomesOfCall(conn, err, result, counts[i]!, out));
   return out;
+}
+
+/** The bytes of EVALSHA's name and the SHA-1 at the start of an encoded call (after the array header). */
+const EVALSHA_HEAD = Buffer.from(`$7\r\nEVALSHA\r\n$40\r\n${GUARDED_WRITE_SHA1}\r\n`, 'latin1');
+/** What replaces them for EVAL: the name and the script's text. */
+const EVAL_HEAD = Buffer.concat([Buffer.from(`$4\r\nEVAL\r\n$${Buffer.byteLength(GUARDED_WRITE_LUA)}\r\n`, 'latin1'), Buffer.from(GUARDED_WRITE_LUA, 'utf8'), Buffer.from('\r\n')]);
+
+/** An encoded EVALSHA call as EVAL of the script's text (same arguments). */
+function asEval(command: Buffer): Buffer {
+  const headerEnd = command.indexOf('\r\n') + 2;
+  if (!command.subarray(headerEnd, headerEnd + EVALSHA_HEAD.length).equals(EVALSHA_HEAD)) throw new RangeError('not an encoded guarded-write call');
+  return Buffer.concat([command.subarray(0, headerEnd), EVAL_HEAD, command.subarray(headerEnd + EVALSHA_HEAD.length)]);
 }
 
 /** Presence of a session written earlier: there, gone on purpose (tombstone), missing, or unknown (error). */

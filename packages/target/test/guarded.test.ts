@@ -179,7 +179,7 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
     expect(() => encodeGuardedWrite(Buffer.alloc(10), 0, sessions)).toThrow(RangeError);
   });
 
-  it('sends encoded calls as they are: every outcome, in order; NOSCRIPT loads the script and sends again', async () => {
+  it('sends encoded calls as they are: every outcome, in order; after NOSCRIPT once more as EVAL', async () => {
     const client = await connect(redis.url);
     try {
       await redis.client.flushdb();
@@ -194,7 +194,7 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
       };
       const first = encode([encodable(key('a'), binary, 123_456), encodable(key('b'), binary, 1000)]);
       const second = encode([encodable(key('c'), binary, 1000), encodable(key('d'), binary, 1000), encodable(key('e'), Buffer.alloc(0), 5000)]);
-      // A server that never saw the script (as after a restart or a failover): NOSCRIPT, then loaded.
+      // A server that never saw the script (as after a restart or a failover): NOSCRIPT, then EVAL.
       await redis.client.script('FLUSH');
       const out = await writeEncodedGuarded(client, [first, second], [2, 3]);
       expect(out.map((o) => o.status)).toEqual(['written', 'exists', 'destroyed', 'wrong-type', 'written']);
@@ -202,7 +202,8 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
       expect((await redis.client.getBuffer(key('a')))!.equals(binary)).toBe(true);
       expect(await redis.client.pttl(key('a'))).toBeGreaterThan(100_000);
       expect((await redis.client.getBuffer(key('e')))!.length).toBe(0);
-      // Again: everything exists now, nothing is overwritten.
+      // EVAL cached the script: EVALSHA works now. Everything exists, nothing is overwritten.
+      expect(await redis.client.script('EXISTS', GUARDED_WRITE_SHA1)).toEqual([1]);
       const again = await writeEncodedGuarded(client, [first], [2]);
       expect(again.map((o) => o.status)).toEqual(['exists', 'exists']);
       expect(await redis.client.get(key('b'))).toBe('older');

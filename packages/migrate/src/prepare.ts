@@ -170,8 +170,26 @@ export class PreparedSessions {
   }
 }
 
-/** A session accepted for migration, named, waiting for its script call to be encoded. */
-type Pending = EncodableSession & { data: Buffer; index: number };
+/**
+ * A session accepted for migration, waiting for its script call to be encoded: its names and bytes
+ * are copied into the thread's call buffer (callScratch), so that the buffers a read returned die
+ * young (held across collections they would be promoted, and the memory behind them freed only by a
+ * full collection: a worker's memory would climb by tens of MB before one).
+ */
+interface Pending {
+  /** Offsets in callScratch: key name (then the tombstone name right after it), then the bytes. */
+  names: number;
+  keyLength: number;
+  tombstoneLength: number;
+  data: number;
+  dataLength: number;
+  valueLength: number;
+  ttlMs: number;
+  index: number;
+}
+
+/** This thread's buffer for the sessions of the call being filled (grown when a call needs more; kept). */
+let callScratch = Buffer.allocUnsafeSlow(1024 * 1024);
 
 /**
  * Where a pack's bytes come from: a buffer of at least `size` bytes that this pack alone will use
@@ -243,32 +261,47 @@ class Packer {
     this.namesLength = 2 * this.prefixBytes.length + TOMBSTONE_INFIX.length + 2 * 66;
   }
 
+  private used = 0;
+
   add(id: string, data: Buffer, ttlMs: number, index: number): void {
-    const names = Buffer.allocUnsafe(this.namesLength);
-    const [keyLength, tombstoneLength] = writeSessionKeyNames(names, 0, this.prefixBytes, this.codec.sessionDigest(id));
     const valueLength = this.ctx.dryRun ? 0 : MIN_ENVELOPE_BYTES + data.length;
     if (startsNewGroup(this.pending.length, this.pendingValueBytes, valueLength)) this.flush();
-    const codec = this.codec;
-    this.pending.push({
-      key: names.subarray(0, keyLength),
-      tombstone: names.subarray(keyLength, keyLength + tombstoneLength),
-      valueLength,
-      // The envelope's associated data binds the key name: sealed with the name's bytes as written.
-      writeValue: this.ctx.dryRun ? () => undefined : (out: Buffer, offset: number, keyAt: number) => { codec.sealTo(out, offset, out.subarray(keyAt, keyAt + keyLength), data); },
-      ttlMs,
-      data,
-      index,
-    });
+    const need = this.used + this.namesLength + data.length;
+    if (need > callScratch.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * callScratch.length));
+      callScratch.copy(grown, 0, 0, this.used);
+      callScratch = grown;
+    }
+    const at = this.used;
+    const [keyLength, tombstoneLength] = writeSessionKeyNames(callScratch, at, this.prefixBytes, this.codec.sessionDigest(id));
+    const dataAt = at + keyLength + tombstoneLength;
+    callScratch.set(data, dataAt);
+    this.used = dataAt + data.length;
+    this.pending.push({ names: at, keyLength, tombstoneLength, data: dataAt, dataLength: data.length, valueLength, ttlMs, index });
     this.pendingValueBytes += valueLength;
   }
 
   /** Encodes the pending sessions as one call into the current pack (or a new one). */
   private flush(): void {
-    const group = this.pending;
-    if (group.length === 0) return;
+    const pending = this.pending;
+    if (pending.length === 0) return;
     this.pending = [];
     this.pendingValueBytes = 0;
-    const size = encodedGuardedWriteSize(group) + group.reduce((n, s) => n + s.data.length, 0);
+    this.used = 0;
+    const scratch = callScratch;
+    const codec = this.codec;
+    const dryRun = this.ctx.dryRun;
+    const group: EncodableSession[] = pending.map((p) => ({
+      key: scratch.subarray(p.names, p.names + p.keyLength),
+      tombstone: scratch.subarray(p.names + p.keyLength, p.names + p.keyLength + p.tombstoneLength),
+      valueLength: p.valueLength,
+      // The envelope's associated data binds the key name: sealed with the name's bytes as written.
+      writeValue: dryRun ? () => undefined : (out: Buffer, offset: number, keyAt: number) => {
+        codec.sealTo(out, offset, out.subarray(keyAt, keyAt + p.keyLength), scratch.subarray(p.data, p.data + p.dataLength));
+      },
+      ttlMs: p.ttlMs,
+    }));
+    const size = encodedGuardedWriteSize(group) + pending.reduce((n, p) => n + p.dataLength, 0);
     if (this.current !== undefined && (this.current.at + size > this.current.bytes.length)) this.close();
     if (this.current === undefined) {
       const buffer = this.allocate(Math.max(size, Math.min(PACK_BYTES, PACK_MIN_BYTES)));
@@ -281,21 +314,21 @@ class Packer {
     const { end, positions } = encodeGuardedWrite(pack.bytes, pack.at, group);
     pack.calls.push(pack.at, end - pack.at, group.length);
     let at = end;
-    group.forEach((s, g) => {
+    pending.forEach((s, g) => {
       const row = pack.count * FIELDS;
       const p = positions[g]!;
       pack.layout[row] = p.key;
-      pack.layout[row + 1] = s.key.length;
+      pack.layout[row + 1] = s.keyLength;
       pack.layout[row + 2] = p.tombstone;
-      pack.layout[row + 3] = s.tombstone.length;
+      pack.layout[row + 3] = s.tombstoneLength;
       pack.layout[row + 4] = p.value;
       pack.layout[row + 5] = s.valueLength;
       pack.layout[row + 6] = at;
-      pack.layout[row + 7] = s.data.length;
+      pack.layout[row + 7] = s.dataLength;
       pack.layout[row + 8] = s.index;
       pack.ttlMs[pack.count] = s.ttlMs;
-      pack.bytes.set(s.data, at);
-      at += s.data.length;
+      scratch.copy(pack.bytes, at, s.data, s.data + s.dataLength);
+      at += s.dataLength;
       pack.count++;
     });
     pack.at = at;

@@ -241,7 +241,7 @@ const READ_BACK_GROUP = 1000;
 /**
  * Reads back whether sessions are in Redis. On a single node or Sentinel one `EXISTS k1 .. kn` per
  * READ_BACK_GROUP keys first: it counts the keys that exist, so a count of n proves every one is
- * there. Sessions of a group with a shorter count (or any error), and every session in a Redis Cluster
+ * there (an error gives every key of the group that error). Sessions of a group with a shorter count, and every session in a Redis Cluster
  * (whose multi-key commands need one slot), are then checked one by one: EXISTS of the key and of its
  * tombstone, in pipelines grouped by hash slot. A missing key whose tombstone exists was logged out
  * meanwhile (`destroyed`).
@@ -261,7 +261,11 @@ export async function readBackPresence(conn: RedisConnection, prefix: string, ke
     pending = [];
     groups.forEach((idx, g) => {
       const [err, count] = replies[g]?.[0] ?? [new Error('no reply'), null];
-      if (err === null && count === idx.length) for (const i of idx) out[i] = 'present';
+      if (err !== null) {
+        // Redis failed: the caller retries these; checking them one by one now would fail the same way.
+        const error = conn.classify(err);
+        for (const i of idx) out[i] = { error };
+      } else if (count === idx.length) for (const i of idx) out[i] = 'present';
       else pending.push(...idx);
     });
   }

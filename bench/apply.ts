@@ -85,12 +85,21 @@ const children = new Set<ChildProcess>();
 const servers = new Set<RedisServer>();
 let root: string | undefined;
 
+/** Removes a directory tree: rm(1) when there is one (a million files: much faster than rmSync), else rmSync. */
+function removeTree(path: string): void {
+  try {
+    execFileSync('rm', ['-rf', '--', path], { stdio: 'ignore' });
+  } catch {
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
 async function cleanUp(): Promise<void> {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   children.clear();
   for (const s of servers) await s.stop().catch(() => undefined);
   servers.clear();
-  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  if (root !== undefined) removeTree(root);
   root = undefined;
 }
 
@@ -226,7 +235,7 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
   } finally {
     servers.delete(redis);
     await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
     rmSync(resp, { force: true });
   }
   return result;

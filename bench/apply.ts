@@ -3,6 +3,7 @@
  *
  *   npm run bench:apply                                   # 100k and 1M sessions of about 1 KB, 3 rounds
  *   npm run bench:apply -- --sizes 10000,100000 --rounds 2 --workers 2 --timeout-min 20 --no-build
+ *   npm run bench:apply -- --cli /path/to/other/build/package/bin/session-migrate.js   # another build, e.g. before a change
  *
  * For each size N it writes N PHP-serialized session files (`php` serialize_handler, about 1 KB each:
  * a user, a cart of objects, a CSRF token, flash messages, a browsing history) and the same payloads
@@ -36,7 +37,7 @@ import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../packages/cli/src/sandbox.ts';
 import { buildPackage, PACKAGE_DIR } from '../scripts/package/build.ts';
 
-interface Options { sizes: number[]; rounds: number; workers?: number; build: boolean; timeoutMin: number }
+interface Options { sizes: number[]; rounds: number; workers?: number; build: boolean; timeoutMin: number; cli?: string }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { sizes: [100_000, 1_000_000], rounds: 3, build: true, timeoutMin: 60 };
@@ -57,8 +58,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--workers') o.workers = whole(value(), 0);
     else if (a === '--timeout-min') o.timeoutMin = whole(value(), 1);
     else if (a === '--no-build') o.build = false;
+    else if (a === '--cli') { o.cli = value(); o.build = false; }
     else if (/^\d+$/.test(a)) o.sizes = [whole(a, 1)]; // the old form: `bench/apply.ts N`
-    else throw new Error(`unknown option ${a} (options: --sizes N,M  --rounds R  --workers W  --timeout-min M  --no-build)`);
+    else throw new Error(`unknown option ${a} (options: --sizes N,M  --rounds R  --workers W  --timeout-min M  --no-build  --cli PATH)`);
   }
   return o;
 }
@@ -254,7 +256,7 @@ const mib = (kib: number): string => (kib / 1024).toFixed(0);
 function report(results: SizeResult[], o: Options, loadBefore: number[]): void {
   const versions = `node ${process.version}, ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim().split(' ').slice(0, 3).join(' ')}`;
   const bytes = Array.from({ length: 10 }, (_, i) => sessionPayload(i).length).reduce((a, b) => a + b) / 10;
-  console.log(`bench/apply: sessions of about ${Math.round(bytes)} bytes (php serialize_handler); ${o.rounds} round(s); apply workers: ${o.workers ?? 'CLI default'}; ${availableParallelism()} cores; ${versions}`);
+  console.log(`bench/apply: ${o.cli ?? 'build/package'}: sessions of about ${Math.round(bytes)} bytes (php serialize_handler); ${o.rounds} round(s); apply workers: ${o.workers ?? 'CLI default'}; ${availableParallelism()} cores; ${versions}`);
   console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')} (figures from a loaded machine are indicative only)`);
   console.log('');
   console.log('| sessions | --pipe /s | apply /s (whole) | apply /s (copy) | ratio whole | ratio copy | apply peak RSS MiB | apply CPU s | redis CPU s | verify /s | verify / apply |');
@@ -290,7 +292,7 @@ try {
   process.exit(2);
 }
 if (options.build) await buildPackage({ noPack: true, quiet: true });
-const cli = join(PACKAGE_DIR, 'bin/session-migrate.js');
+const cli = options.cli ?? join(PACKAGE_DIR, 'bin/session-migrate.js');
 const loadBefore = loadavg();
 root = mkdtempSync(join(tmpdir(), 'sm-bench-'));
 try {

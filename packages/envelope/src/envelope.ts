@@ -8,6 +8,7 @@ import { randomFillSync } from 'node:crypto';
 import { DEFAULT_PREFIX } from '@session-migrate/common';
 import { loadSodium, type Sodium } from './sodium.ts';
 import { sessionKeyName } from './key-layout.ts';
+import { DirectSodium } from './sodium-direct.ts';
 
 export const MAGIC = Buffer.from('SM', 'latin1');
 export const VERSION = 1;
@@ -87,12 +88,20 @@ class NoncePool {
  */
 export class EnvelopeCodec {
   private readonly current: DerivedKeys;
+  /** Header of every envelope sealed now: magic, version, current key ID. */
+  private readonly currentHeader: Buffer;
   private readonly byKeyId: Map<string, DerivedKeys>;
   private readonly nonces = new NoncePool();
   /** K_lookup that names keys: the ring's stable lookup key (docs/keys.md). */
   private readonly lookupKey: Uint8Array;
   /** Lookup ID (16 hex characters) of lookupKey. */
   readonly lookupId: string;
+  /**
+   * libsodium called directly on its WebAssembly heap (sodium-direct.ts), with every key of the ring
+   * and the lookup key copied there once; undefined when this libsodium build does not expose its
+   * raw exports (then the wrappers are used, same results).
+   */
+  private readonly direct: { sodium: DirectSodium; current: number; byKeyId: Map<string, number>; lookup: number } | undefined;
 
   private constructor(
     private readonly sodium: Sodium,
@@ -102,12 +111,18 @@ export class EnvelopeCodec {
     const first = keys[0];
     if (first === undefined) throw new RangeError('a key ring needs at least one key');
     this.current = first;
+    this.currentHeader = this.header(first.keyIdBytes);
     this.byKeyId = new Map(keys.map((k) => [k.keyId, k]));
     if (lookupKey !== undefined && lookupKey.length !== 32) throw new RangeError('a lookup key is 32 bytes');
     this.lookupKey = lookupKey !== undefined ? Uint8Array.from(lookupKey) : first.lookupKey;
     this.lookupId = Buffer.from(
       sodium.crypto_kdf_derive_from_key(16, KDF_ID_LOOKUP_ID, KDF_CONTEXT, this.lookupKey).subarray(0, KEY_ID_BYTES),
     ).toString('hex');
+    const direct = DirectSodium.of(sodium);
+    if (direct !== undefined) {
+      const byKeyId = new Map([...this.byKeyId].map(([id, k]) => [id, direct.addKey(k.encryptionKey)]));
+      this.direct = { sodium: direct, current: byKeyId.get(first.keyId)!, byKeyId, lookup: direct.addKey(this.lookupKey) };
+    }
   }
 
   /**
@@ -133,6 +148,7 @@ export class EnvelopeCodec {
 
   /** Zeroes every derived key this codec holds; the codec is unusable afterwards. */
   wipe(): void {
+    this.direct?.sodium.wipe();
     for (const k of this.byKeyId.values()) {
       k.encryptionKey.fill(0);
       k.lookupKey.fill(0);
@@ -155,7 +171,9 @@ export class EnvelopeCodec {
    * @param sessionId PHP session ID (the part after `sess_` in a file name).
    */
   sessionDigest(sessionId: string): string {
-    return this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.lookupKey, 'hex');
+    const id = Buffer.from(sessionId, 'utf8');
+    if (this.direct !== undefined) return this.direct.sodium.hashHex(id, this.direct.lookup);
+    return Buffer.from(this.sodium.crypto_generichash(32, id, this.lookupKey)).toString('hex');
   }
 
   /**
@@ -168,22 +186,45 @@ export class EnvelopeCodec {
 
   /**
    * Encrypts a session payload for one Redis key.
-   * @param redisKey the full key name the value will be stored under (bound through the AD).
+   * @param redisKey the full key name the value will be stored under (bound through the AD); a string
+   *   is taken as UTF-8, bytes as they are.
    * @param plaintext the session bytes exactly as PHP wrote them.
    * @param nonce 24 bytes; only tests pass one, production draws a fresh random nonce.
    * @returns the envelope bytes (plaintext length + 51).
    */
-  seal(redisKey: string, plaintext: Uint8Array, nonce: Uint8Array = this.nonces.next()): Buffer {
+  seal(redisKey: string | Uint8Array, plaintext: Uint8Array, nonce?: Uint8Array): Buffer {
+    const out = Buffer.allocUnsafe(MIN_ENVELOPE_BYTES + plaintext.length);
+    this.sealTo(out, 0, redisKey, plaintext, nonce);
+    return out;
+  }
+
+  /**
+   * seal() into a buffer the caller owns (e.g. one buffer for a whole batch of sessions).
+   * @param out receives the envelope at `offset`: `MIN_ENVELOPE_BYTES + plaintext.length` bytes.
+   * @returns the number of bytes written.
+   * @throws RangeError when the nonce is not 24 bytes or `out` is too small.
+   */
+  sealTo(out: Uint8Array, offset: number, redisKey: string | Uint8Array, plaintext: Uint8Array, nonce: Uint8Array = this.nonces.next()): number {
     if (nonce.length !== NONCE_BYTES) throw new RangeError(`nonce must be ${NONCE_BYTES} bytes`);
-    const header = this.header(this.current.keyIdBytes);
-    const ciphertext = this.sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-      plaintext,
-      Buffer.concat([header, Buffer.from(redisKey, 'utf8')]),
-      null,
-      nonce,
-      this.current.encryptionKey,
-    );
-    return Buffer.concat([header, nonce, ciphertext]);
+    const length = MIN_ENVELOPE_BYTES + plaintext.length;
+    if (offset < 0 || offset + length > out.length) throw new RangeError('the output buffer is too small for the envelope');
+    const keyBytes = typeof redisKey === 'string' ? Buffer.from(redisKey, 'utf8') : redisKey;
+    const header = this.currentHeader;
+    out.set(header, offset);
+    out.set(nonce, offset + HEADER_BYTES);
+    const at = offset + HEADER_BYTES + NONCE_BYTES;
+    if (this.direct !== undefined) {
+      this.direct.sodium.encrypt(out, at, plaintext, [header, keyBytes], nonce, this.direct.current);
+    } else {
+      out.set(this.sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        plaintext,
+        Buffer.concat([header, keyBytes]),
+        null,
+        nonce,
+        this.current.encryptionKey,
+      ), at);
+    }
+    return length;
   }
 
   /**
@@ -202,11 +243,17 @@ export class EnvelopeCodec {
     if (keys === undefined) return { ok: false, reason: 'unknown-key-id', keyId };
     const header = buf.subarray(0, HEADER_BYTES);
     const nonce = buf.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
+    const keyBytes = typeof redisKey === 'string' ? Buffer.from(redisKey, 'utf8') : redisKey;
+    const handle = this.direct?.byKeyId.get(keyId);
+    if (this.direct !== undefined && handle !== undefined) {
+      const plaintext = this.direct.sodium.decrypt(buf.subarray(HEADER_BYTES + NONCE_BYTES), [header, keyBytes], nonce, handle);
+      return plaintext !== undefined ? { ok: true, plaintext, keyId } : { ok: false, reason: 'auth-failed', keyId };
+    }
     try {
       const plaintext = this.sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
         null,
         buf.subarray(HEADER_BYTES + NONCE_BYTES),
-        Buffer.concat([header, typeof redisKey === 'string' ? Buffer.from(redisKey, 'utf8') : redisKey]),
+        Buffer.concat([header, keyBytes]),
         nonce,
         keys.encryptionKey,
       );

@@ -90,3 +90,28 @@ export function tombstoneKeyFor(prefix: string, sessionKey: string): string {
 export function lockKeyFor(prefix: string, sessionKey: string): string {
   return lockKeyName(prefix, digestOfSessionKey(prefix, sessionKey));
 }
+
+/**
+ * Writes a session's key name and its tombstone's name as bytes, back to back, into `out` at
+ * `offset`: `<prefix>{<digest>}` then `<prefix>destroyed:{<digest>}` (the same names as
+ * sessionKeyName and tombstoneKeyName), for writers that pack a batch of sessions into one buffer.
+ * @param prefixBytes the prefix as UTF-8 bytes
+ * @param digestHex EnvelopeCodec.sessionDigest's output (64 lowercase hex characters; only its length
+ *   is checked here, in the hot path)
+ * @returns the byte lengths of the two names
+ * @throws RangeError for a digest of another length or a buffer too small
+ */
+export function writeSessionKeyNames(out: Buffer, offset: number, prefixBytes: Uint8Array, digestHex: string): [keyBytes: number, tombstoneBytes: number] {
+  if (digestHex.length !== 64) throw new RangeError('a session digest is 64 lowercase hex characters');
+  const keyBytes = prefixBytes.length + 66;
+  const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
+  if (offset < 0 || offset + keyBytes + tombstoneBytes > out.length) throw new RangeError('the output buffer is too small for the key names');
+  let at = offset;
+  out.set(prefixBytes, at);
+  at += prefixBytes.length;
+  at += out.write(`{${digestHex}}`, at, 'latin1');
+  out.set(prefixBytes, at);
+  at += prefixBytes.length;
+  out.write(`${TOMBSTONE_INFIX}{${digestHex}}`, at, 'latin1');
+  return [keyBytes, tombstoneBytes];
+}

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync, symlinkS
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { EnvelopeCodec, MIN_ENVELOPE_BYTES, generateKeyFile, parseMasterKey, readKeyFile } from '../src/index.ts';
+import { randomBytes } from 'node:crypto';
+import { EnvelopeCodec, MIN_ENVELOPE_BYTES, deriveKeys, generateKeyFile, loadSodium, parseMasterKey, readKeyFile } from '../src/index.ts';
 
 /** Every temporary directory of this file, removed afterwards (they hold session files and keys). */
 const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
@@ -58,6 +59,57 @@ describe('EnvelopeCodec', () => {
     const other = await EnvelopeCodec.create([Buffer.from(vectors.other_master_key_base64, 'base64')]);
     const sealed = codec.seal('smsess:x', Buffer.from('uid|i:1;'));
     expect(other.open('smsess:x', sealed)).toMatchObject({ ok: false, reason: 'unknown-key-id', keyId: vectors.key_id });
+  });
+});
+
+describe('direct libsodium calls (sodium-direct.ts) give the bytes of libsodium-wrappers', () => {
+  it('seal, open and key names agree with the wrappers on random inputs of every size class', async () => {
+    const sodium = await loadSodium();
+    const derived = deriveKeys(sodium, master);
+    // Sizes across the growth of the heap regions (4 KiB first, then powers of two), and a session of 70 KB.
+    const sizes = [0, 1, 15, 16, 17, 63, 64, 65, 1009, 4095, 4096, 4097, 70_000, 3, 1024];
+    for (const size of sizes) {
+      const plaintext = randomBytes(size);
+      const nonce = randomBytes(24);
+      // Key names: text, and raw bytes that are not UTF-8 (verify reads key names as bytes).
+      const key = size % 2 === 0 ? `smsess:{${randomBytes(32).toString('hex')}}` : Buffer.concat([Buffer.from('smsess:'), randomBytes(size % 200)]);
+      const keyBytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+      const sealed = codec.seal(key, plaintext, nonce);
+      const header = sealed.subarray(0, 11);
+      const expected = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, Buffer.concat([header, keyBytes]), null, nonce, derived.encryptionKey);
+      expect(sealed.subarray(35).equals(Buffer.from(expected))).toBe(true);
+      expect(sealed.subarray(11, 35).equals(nonce)).toBe(true);
+      const opened = codec.open(typeof key === 'string' ? key : key, sealed);
+      expect(opened.ok && opened.plaintext.equals(plaintext)).toBe(true);
+      // One flipped bit anywhere in the ciphertext or tag, or another key name: auth-failed.
+      const tampered = Buffer.from(sealed);
+      tampered[35 + Math.floor(Math.random() * (tampered.length - 35))]! ^= 1;
+      expect(codec.open(key, tampered)).toMatchObject({ ok: false, reason: 'auth-failed' });
+      expect(codec.open(Buffer.concat([keyBytes, Buffer.from('x')]), sealed)).toMatchObject({ ok: false, reason: 'auth-failed' });
+      // sealTo writes the same envelope into a larger buffer at an offset.
+      const out = Buffer.alloc(sealed.length + 10, 0xaa);
+      expect(codec.sealTo(out, 5, key, plaintext, nonce)).toBe(sealed.length);
+      expect(out.subarray(5, 5 + sealed.length).equals(sealed)).toBe(true);
+      expect(out[4]).toBe(0xaa);
+      expect(out[5 + sealed.length]).toBe(0xaa);
+    }
+    expect(() => codec.sealTo(Buffer.alloc(MIN_ENVELOPE_BYTES), 1, 'k', Buffer.alloc(0))).toThrow(RangeError);
+    for (const id of ['a', 'abcdef0123456789abcdef0123', 'x'.repeat(256), 'MIpn8u1nzgP98t,UbBeLw6y-zB3qS9H']) {
+      expect(codec.sessionDigest(id)).toBe(Buffer.from(sodium.crypto_generichash(32, Buffer.from(id), derived.lookupKey)).toString('hex'));
+    }
+  });
+
+  it('a wiped codec leaves no key in the WebAssembly heap', async () => {
+    const sodium = await loadSodium();
+    const heap = (sodium as unknown as { libsodium: { HEAPU8: Uint8Array } }).libsodium;
+    const key = randomBytes(32);
+    const c = await EnvelopeCodec.create([key]);
+    c.seal('k', Buffer.from('x'));
+    const enc = deriveKeys(sodium, key).encryptionKey;
+    const find = (needle: Uint8Array) => Buffer.from(heap.HEAPU8.buffer, heap.HEAPU8.byteOffset, heap.HEAPU8.byteLength).indexOf(needle);
+    expect(find(enc)).toBeGreaterThanOrEqual(0);
+    c.wipe();
+    expect(find(enc)).toBe(-1);
   });
 });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  EnvelopeCodec, KEY_LAYOUT_VERSION, classifyKeyName, lockKeyFor, prefixProblem, sessionKeyName, tombstoneKeyFor,
+  EnvelopeCodec, KEY_LAYOUT_VERSION, classifyKeyName, lockKeyFor, prefixProblem, sessionKeyName, tombstoneKeyFor, writeSessionKeyNames,
 } from '../src/index.ts';
 
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/envelope-vectors.json', import.meta.url), 'utf8')) as {
@@ -17,7 +17,21 @@ describe('key layout 2 (docs/envelope.md)', () => {
       expect(codec.keyName(v.prefix, v.session_id)).toBe(v.redis_key);
       expect(tombstoneKeyFor(v.prefix, v.redis_key)).toBe(v.tombstone_key);
       expect(lockKeyFor(v.prefix, v.redis_key)).toBe(v.lock_key);
+      // The packed form of bulk writers: the same names as bytes, back to back.
+      const out = Buffer.alloc(300, 0x2e);
+      const prefix = Buffer.from(v.prefix, 'utf8');
+      const [k, t] = writeSessionKeyNames(out, 3, prefix, codec.sessionDigest(v.session_id));
+      expect(out.subarray(3, 3 + k).toString('utf8')).toBe(v.redis_key);
+      expect(out.subarray(3 + k, 3 + k + t).toString('utf8')).toBe(v.tombstone_key);
+      expect(out[2]).toBe(0x2e);
+      expect(out[3 + k + t]).toBe(0x2e);
     }
+    // A prefix in UTF-8 beyond ASCII.
+    const out = Buffer.alloc(200);
+    const [k] = writeSessionKeyNames(out, 0, Buffer.from('sé:', 'utf8'), 'ab'.repeat(32));
+    expect(out.subarray(0, k).toString('utf8')).toBe(sessionKeyName('sé:', 'ab'.repeat(32)));
+    expect(() => writeSessionKeyNames(out, 0, Buffer.from('p:'), 'ab')).toThrow(RangeError);
+    expect(() => writeSessionKeyNames(Buffer.alloc(100), 0, Buffer.from('p:'), 'ab'.repeat(32))).toThrow(RangeError);
   });
 
   it('puts the hash tag on the digest only', () => {

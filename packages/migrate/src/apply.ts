@@ -23,16 +23,19 @@
  * in a failover, is counted `missingAfterWrite`. Either makes apply exit 1; running it again writes
  * what is missing.
  */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import type { ClassifiedError, RedisConnection, Topology } from '@session-migrate/redis';
 import { redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
-import { readBackPresence, writeBatchGuarded } from '@session-migrate/target';
+import { readBackPresence, writeBatchGuarded, writeEncodedGuarded, type GuardedWriteOutcome } from '@session-migrate/target';
 import type { Plan } from './plan.ts';
-import { prepareBatch, prepareSessions, type PrepareContext, type PreparedBatch, type PreparedSession } from './prepare.ts';
-import { PreparePool } from './prepare-pool.ts';
+import { prepareBatch, prepareSessions, PreparedSessions, type PrepareContext, type PreparedBatch } from './prepare.ts';
+import { PackBuffers, PreparePool } from './prepare-pool.ts';
 
 /** Sessions per pipeline. */
 const BATCH_SIZE = 1000;
@@ -257,27 +260,37 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   const workers = options.workers ?? 0;
   const filesSource = 'candidates' in options.source ? options.source : undefined;
   const pool = workers > 0 && options.masterKeys !== undefined && filesSource !== undefined ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey) : undefined;
+  // Without workers, this thread reuses its own pack buffers the same way.
+  const inlineBuffers = new PackBuffers();
   const prepare = (candidates: SessionCandidate[]): Promise<PreparedBatch> =>
-    pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx));
+    pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx, inlineBuffers.allocate));
+  /** Hands a written batch's buffers back for reuse (see writeWithRetry for when that is safe). */
+  const recycle = (batch: PreparedBatch): void => {
+    if (pool !== undefined) pool.recycle(batch);
+    else inlineBuffers.give(batch.packs.map((p) => p.bytes.buffer as ArrayBuffer));
+  };
 
-  const record = (item: PreparedSession, o: GuardedWriteOutcomeLike): void => {
-    const problem = (reason: string): KeyProblem => ({ key: item.key, file: redactSessionPath(item.file), reason });
+  const record = (items: PreparedSessions, i: number, o: GuardedWriteOutcomeLike): void => {
+    const problem = (reason: string): KeyProblem => ({ key: items.keyName(i), file: redactSessionPath(items.file(i)), reason });
     switch (o.status) {
-      case 'written':
+      case 'written': {
         counts.migrated++;
-        counts.migratedBytes += item.plaintext.length;
-        ledger.add(item.key, item.ttlMs);
+        counts.migratedBytes += items.plaintextLength(i);
+        const [bytes, at] = items.keyAt(i);
+        ledger.addFrom(bytes, at, items.ttlMs(i));
         break;
+      }
       case 'destroyed':
         counts.destroyed++;
         break;
       case 'exists': {
-        const opened = codec.open(item.key, o.existing);
-        if (opened.ok && opened.plaintext.equals(item.plaintext)) {
+        const ttlMs = items.ttlMs(i);
+        const opened = codec.open(items.key(i), o.existing);
+        if (opened.ok && opened.plaintext.equals(items.plaintext(i))) {
           counts.alreadyPresent++;
-          ledger.add(item.key, Math.min(item.ttlMs, o.pttlMs > 0 ? o.pttlMs : item.ttlMs));
+          ledger.add(items.key(i), Math.min(ttlMs, o.pttlMs > 0 ? o.pttlMs : ttlMs));
         }
-        else if (opened.ok && isNewerInRedis(o.pttlMs, item.ttlMs)) counts.newerInRedis++;
+        else if (opened.ok && isNewerInRedis(o.pttlMs, ttlMs)) counts.newerInRedis++;
         else {
           counts.conflicts++;
           if (conflicts.length < MAX_LISTED) {
@@ -300,33 +313,46 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   };
 
   /**
-   * Writes items, retrying the failed ones with backoff; gives up (aborted) when the budget is spent,
-   * and at once on a permanent error (stopped). Then WAITs for replicas when asked.
+   * Writes the sessions of a batch, retrying the failed ones with backoff; gives up (aborted) when the
+   * budget is spent, and at once on a permanent error (stopped). Then WAITs for replicas when asked.
+   * @returns true when every write got its answer from Redis (no failure): then no command can be
+   *   sent again later (ioredis re-sends unanswered ones after a reconnect), and the batch's buffers
+   *   may be reused.
    */
-  const writeWithRetry = async (items: PreparedSession[]): Promise<void> => {
+  const writeWithRetry = async (items: PreparedSessions): Promise<boolean> => {
     if (client === undefined) throw new Error('no Redis client');
-    let pending = items;
+    let pending = Array.from({ length: items.length }, (_, i) => i);
     let written = 0;
+    let answered = true;
     // WAIT speaks only for writes on the same connection: note it before writing.
     const generation = waitWanted ? await client.generation() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (aborted) {
         counts.notDone += pending.length;
-        return;
+        return answered;
       }
-      const outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: i.key, value: i.value, ttlMs: i.ttlMs })));
-      const again: PreparedSession[] = [];
+      let outcomes: GuardedWriteOutcome[];
+      if (attempt === 0 && client.topology !== 'cluster') {
+        // First attempt on one node: the calls the workers encoded, sent as they are (their sessions
+        // are all of the batch, in order, as `pending` is now).
+        const calls = items.calls();
+        outcomes = await writeEncodedGuarded(client, calls.map((c) => c.command), calls.map((c) => c.count));
+      } else {
+        outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })));
+      }
+      const again: number[] = [];
       let lastError = '';
       let permanent: ClassifiedError | undefined;
       outcomes.forEach((o, idx) => {
-        const item = pending[idx]!;
+        const i = pending[idx]!;
         if (o.status === 'failed') {
+          answered = false;
           if (o.classified.kind === 'permanent') permanent ??= o.classified;
-          again.push(item);
+          again.push(i);
           lastError = o.error;
         } else {
           if (o.status === 'written') written++;
-          record(item, o);
+          record(items, i, o);
         }
       });
       if (permanent !== undefined) {
@@ -339,7 +365,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
       if (again.length === 0) break;
       if (attempt >= retry.attempts) {
         // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
-        for (const item of again) record(item, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
+        for (const i of again) record(items, i, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
         aborted = true;
         break;
       }
@@ -365,32 +391,39 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
         for (const s of short) if (replicaShortfalls.length < MAX_LISTED) replicaShortfalls.push(s);
       }
     }
+    return answered;
   };
 
-  const write = async (batch: PreparedBatch): Promise<void> => {
+  /** Writes a batch; returns true when its buffers may be reused (see writeWithRetry). */
+  const write = async (batch: PreparedBatch, locationOf: (index: number) => string): Promise<boolean> => {
     counts.expired += batch.expired;
     counts.empty += batch.empty;
     counts.corrupt += batch.corrupt;
     counts.unstable += batch.unstable.length;
     for (const u of batch.unstable) if (unstable.length < MAX_LISTED) unstable.push(u);
     for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
-    const items = batch.sessions;
+    const items = new PreparedSessions(batch.packs, locationOf);
+    let reusable = true;
     if (dryRun) {
       counts.migrated += items.length;
-      for (const i of items) counts.migratedBytes += i.plaintext.length;
+      for (let i = 0; i < items.length; i++) counts.migratedBytes += items.plaintextLength(i);
     } else if (items.length > 0) {
-      await writeWithRetry(items);
+      reusable = await writeWithRetry(items);
     }
     handled += items.length + batch.expired + batch.empty + batch.corrupt;
     options.onProgress?.(handled);
+    return reusable;
   };
 
   // Batches are prepared (on workers when there are any) and written with a bounded number in flight,
   // so memory stays flat whatever the number of sessions.
   const maxInFlight = Math.max(2, workers * 2);
   const inFlight: Promise<void>[] = [];
-  const dispatch = async (next: Promise<PreparedBatch>): Promise<void> => {
-    const pending = next.then(write);
+  const dispatch = async (next: Promise<PreparedBatch>, locationOf: (index: number) => string): Promise<void> => {
+    const pending = next.then(async (batch) => {
+      // The batch's buffers go back to the worker that filled them, once nothing can send them again.
+      if (await write(batch, locationOf)) recycle(batch);
+    });
     pending.catch(() => undefined); // observed when awaited below; avoids an unhandled rejection meanwhile
     inFlight.push(pending);
     if (inFlight.length >= maxInFlight) await inFlight.shift();
@@ -398,31 +431,40 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   try {
     if (filesSource !== undefined) {
       let chunk: SessionCandidate[] = [];
+      const send = async (): Promise<void> => {
+        const candidates = chunk;
+        chunk = [];
+        await dispatch(prepare(candidates), (i) => candidates[i]?.location ?? '?');
+      };
       for (const c of filesSource.candidates()) {
         if (c.kind === 'skipped') {
           counts.skipped[c.reason] = (counts.skipped[c.reason] ?? 0) + 1;
           continue;
         }
         chunk.push(c);
-        if (chunk.length >= BATCH_SIZE) {
-          await dispatch(prepare(chunk));
-          chunk = [];
-        }
+        if (chunk.length >= BATCH_SIZE) await send();
       }
-      if (chunk.length > 0) await dispatch(prepare(chunk));
+      if (chunk.length > 0) await send();
     } else {
       for await (const items of (options.source as Source).sessions({ batchSize: BATCH_SIZE })) {
         for (const i of items) if (i.kind === 'session' && i.noTtl === true) counts.noTtl++;
-        await dispatch(Promise.resolve(prepareSessions(items, codec, ctx)));
+        await dispatch(Promise.resolve(prepareSessions(items, codec, ctx, inlineBuffers.allocate)), (i) => items[i]?.location ?? '?');
       }
     }
     await Promise.all(inFlight);
+  } catch (err) {
+    ledger.close();
+    throw err;
   } finally {
     await pool?.close();
   }
   const missing: string[] = [];
-  if (!dryRun && client !== undefined && confirm.readBack !== false && ledger.size > 0) {
-    await readBack(client, plan.target.prefix, ledger, counts, missing, retry);
+  try {
+    if (!dryRun && client !== undefined && confirm.readBack !== false && ledger.size > 0) {
+      await readBack(client, plan.target.prefix, ledger, counts, missing, retry);
+    }
+  } finally {
+    ledger.close();
   }
   return { dryRun, counts, conflicts, failures, unstable, aborted, ...(stopped !== undefined ? { stopped } : {}), missing, replicaShortfalls };
 }
@@ -465,44 +507,138 @@ async function readBack(client: RedisConnection, prefix: string, ledger: Presenc
 
 /**
  * Sessions apply wrote or found present, kept compactly for the read-back: the 32 digest bytes of
- * each key name (layout 2: `<prefix>{<64 hex>}`) and the time its TTL ends (ms since the epoch).
+ * each key name (layout 2: `<prefix>{<64 hex>}`) and the time its TTL ends (ms since the epoch),
+ * 40 bytes a session. Entries are kept in blocks of BLOCK; full blocks go to a temporary file that
+ * is unlinked as soon as it is open (nothing stays on disk, even after a crash), so memory stays flat
+ * however many sessions a run copies. Where no temporary file can be written, blocks stay in memory.
+ * Key names are not secret (keyed hashes, printed in reports); the file is mode 0600 all the same.
  */
 export class PresenceLedger {
-  private digests = Buffer.alloc(32 * 1024);
-  private deadlines = new Float64Array(1024);
-  private n = 0;
+  /** Entries per block (640 KiB). */
+  static readonly BLOCK = 16384;
+  private digests = Buffer.alloc(32 * PresenceLedger.BLOCK);
+  private deadlines = new Float64Array(PresenceLedger.BLOCK);
+  private inBlock = 0;
+  /** Full blocks: in the file (by position) or, without one, in memory. */
+  private readonly blocks: Array<{ at: number } | { digests: Buffer; deadlines: Float64Array }> = [];
+  private fd: number | undefined;
+  private noFile = false;
+  private fileBytes = 0;
+  private readonly prefixBytes: number;
 
-  constructor(private readonly prefix: string) {}
+  constructor(private readonly prefix: string) {
+    this.prefixBytes = Buffer.byteLength(prefix, 'utf8');
+  }
 
   get size(): number {
-    return this.n;
+    return this.blocks.length * PresenceLedger.BLOCK + this.inBlock;
   }
 
-  /** Adds a session key `<prefix>{<64 hex>}` whose TTL is `ttlMs` from now. */
-  add(key: string, ttlMs: number): void {
-    const hex = key.slice(this.prefix.length + 1, this.prefix.length + 65);
-    if (this.n === this.deadlines.length) {
-      const d = Buffer.alloc(this.digests.length * 2);
-      this.digests.copy(d);
-      this.digests = d;
-      const t = new Float64Array(this.deadlines.length * 2);
-      t.set(this.deadlines);
-      this.deadlines = t;
+  /** add() of the key name at `offset` in `bytes` (no view or string made). */
+  addFrom(bytes: Buffer, offset: number, ttlMs: number): void {
+    const hex = offset + this.prefixBytes + 1;
+    const out = this.digests;
+    const at = this.inBlock * 32;
+    for (let k = 0; k < 32; k++) out[at + k] = (HEX_VALUE[bytes[hex + 2 * k]!]! << 4) | HEX_VALUE[bytes[hex + 2 * k + 1]!]!;
+    this.deadlines[this.inBlock] = Date.now() + ttlMs;
+    if (++this.inBlock === PresenceLedger.BLOCK) this.spill();
+  }
+
+  /** Adds a session key `<prefix>{<64 hex>}` (text or bytes) whose TTL is `ttlMs` from now. */
+  add(key: string | Buffer, ttlMs: number): void {
+    const hex = typeof key === 'string'
+      ? key.slice(this.prefix.length + 1, this.prefix.length + 65)
+      : key.toString('latin1', this.prefixBytes + 1, this.prefixBytes + 65);
+    this.digests.write(hex, this.inBlock * 32, 32, 'hex');
+    this.deadlines[this.inBlock] = Date.now() + ttlMs;
+    if (++this.inBlock === PresenceLedger.BLOCK) this.spill();
+  }
+
+  private spill(): void {
+    const digests = this.digests;
+    const deadlines = this.deadlines;
+    if (!this.noFile) {
+      try {
+        this.fd ??= openUnlinkedTempFile();
+        const at = this.fileBytes;
+        writeFully(this.fd, digests, at);
+        writeFully(this.fd, Buffer.from(deadlines.buffer, deadlines.byteOffset, deadlines.byteLength), at + digests.length);
+        this.fileBytes += digests.length + deadlines.byteLength;
+        this.blocks.push({ at });
+        this.inBlock = 0;
+        return;
+      } catch {
+        // No temporary file (read-only /tmp, disk full): from now on blocks stay in memory.
+        this.noFile = true;
+      }
     }
-    this.digests.write(hex, this.n * 32, 32, 'hex');
-    this.deadlines[this.n] = Date.now() + ttlMs;
-    this.n++;
+    this.blocks.push({ digests, deadlines });
+    this.digests = Buffer.alloc(32 * PresenceLedger.BLOCK);
+    this.deadlines = new Float64Array(PresenceLedger.BLOCK);
+    this.inBlock = 0;
   }
 
-  /** The entries in chunks of `size`: key name and TTL deadline. */
+  /** The entries in chunks of at most `size`, in the order added: key name and TTL deadline. */
   *chunks(size: number): Generator<Array<{ key: string; deadlineMs: number }>> {
-    for (let start = 0; start < this.n; start += size) {
+    const B = PresenceLedger.BLOCK;
+    const digests = Buffer.alloc(32 * B);
+    const deadlines = new Float64Array(B);
+    for (const block of this.blocks) {
+      if ('at' in block) {
+        readFully(this.fd!, digests, block.at);
+        readFully(this.fd!, Buffer.from(deadlines.buffer), block.at + digests.length);
+        yield* this.chunksOf({ digests, deadlines, n: B }, size);
+      } else yield* this.chunksOf({ ...block, n: B }, size);
+    }
+    yield* this.chunksOf({ digests: this.digests, deadlines: this.deadlines, n: this.inBlock }, size);
+  }
+
+  private *chunksOf(block: { digests: Buffer; deadlines: Float64Array; n: number }, size: number): Generator<Array<{ key: string; deadlineMs: number }>> {
+    for (let start = 0; start < block.n; start += size) {
       const out: Array<{ key: string; deadlineMs: number }> = [];
-      for (let i = start; i < Math.min(this.n, start + size); i++) {
-        out.push({ key: `${this.prefix}{${this.digests.toString('hex', i * 32, i * 32 + 32)}}`, deadlineMs: this.deadlines[i]! });
+      for (let i = start; i < Math.min(block.n, start + size); i++) {
+        out.push({ key: `${this.prefix}{${block.digests.toString('hex', i * 32, i * 32 + 32)}}`, deadlineMs: block.deadlines[i]! });
       }
       yield out;
     }
+  }
+
+  /** Closes the temporary file (it is already unlinked). */
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Value of a lowercase hex digit by its character code. */
+const HEX_VALUE = (() => {
+  const t = new Uint8Array(256);
+  for (let d = 0; d < 16; d++) t['0123456789abcdef'.charCodeAt(d)] = d;
+  return t;
+})();
+
+/** A new file in a private temporary directory, open for reading and writing, already unlinked (and its directory removed). */
+function openUnlinkedTempFile(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'sm-ledger-'));
+  try {
+    const path = join(dir, 'ledger');
+    const fd = openSync(path, 'wx+', 0o600);
+    unlinkSync(path);
+    return fd;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function writeFully(fd: number, data: Buffer, position: number): void {
+  for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+function readFully(fd: number, into: Buffer, position: number): void {
+  for (let done = 0; done < into.length;) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0) throw new Error('the read-back ledger file is shorter than written');
+    done += n;
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { lstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { classifySession, type SerializeHandler } from '@session-migrate/php-session';
+import { classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
 import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
@@ -199,14 +199,16 @@ export type SessionDecision =
  * What happens to one session file: expired (TTL <= 0, test/fixtures/cases/BUG-25), empty (nothing to
  * migrate), corrupt (PHP would not load it: not migrated, not deleted; BUG-07/BUG-08), or migrate with
  * its remaining TTL in seconds.
+ * @param known classifySession(data, handler) when the caller has it already (looksCompleteFor's
+ *   `remember`), so a session is parsed once
  */
-export function decideSession(data: Buffer, mtimeMs: number, gcMaxlifetime: number, handler: SerializeHandler, nowSeconds: number, exactTtlMs?: number): SessionDecision {
+export function decideSession(data: Buffer, mtimeMs: number, gcMaxlifetime: number, handler: SerializeHandler, nowSeconds: number, exactTtlMs?: number, known?: SessionClassification): SessionDecision {
   // A Redis source knows the remaining lifetime to the millisecond (PTTL): it is kept exactly.
   const ttlMs = exactTtlMs ?? remainingTtlSeconds(mtimeMs / 1000, gcMaxlifetime, nowSeconds) * 1000;
   const ttlSeconds = Math.ceil(ttlMs / 1000);
   if (ttlMs <= 0) return { action: 'expired', ttlSeconds };
   if (data.length === 0) return { action: 'empty' };
-  const classification = classifySession(data, handler);
+  const classification = known ?? classifySession(data, handler);
   if (!classification.phpAccepts) return { action: 'corrupt', classification };
   return { action: 'migrate', ttlSeconds, ttlMs, classification };
 }
@@ -223,9 +225,15 @@ export function exactTtlMsOf(item: SourceSession, gcMaxlifetime: number): number
  * not empty and loadable by PHP under `handler`. A read that fails it is not taken as empty or
  * corrupt while PHP may be writing the file (packages/sources/src/files.ts, readSessionFile: the
  * quiet period, the shared flock, or `unstable`). The one content check of plan, apply and verify.
+ * @param remember called with the bytes and their classification, for decideSession's `known`
  */
-export function looksCompleteFor(handler: SerializeHandler): (data: Buffer) => boolean {
-  return (data) => data.length > 0 && classifySession(data, handler).phpAccepts;
+export function looksCompleteFor(handler: SerializeHandler, remember?: (data: Buffer, classification: SessionClassification) => void): (data: Buffer) => boolean {
+  return (data) => {
+    if (data.length === 0) return false;
+    const classification = classifySession(data, handler);
+    remember?.(data, classification);
+    return classification.phpAccepts;
+  };
 }
 
 /**

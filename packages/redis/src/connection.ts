@@ -79,6 +79,11 @@ const REDIRECT_ROUNDS = 30;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Hash slot (0..16383) of a key, honouring hash tags (Redis Cluster specification, "Key distribution model"); ioredis's own function. */
+export function hashSlot(key: string | Buffer): number {
+  return calculateSlot(key);
+}
+
 /** Parses INFO text into field -> value. */
 export function parseInfo(text: string): Map<string, string> {
   const out = new Map<string, string>();

@@ -5,7 +5,7 @@
  * symbolic links are never followed, neither for directories nor for files.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync, opendirSync, readdirSync, readFileSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
 import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
@@ -129,7 +129,9 @@ export class FilesSource implements SessionSource, Source {
     }
     if (!st.isDirectory()) throw new UserFacingError(`source directory ${this.dir}: not a directory`);
     try {
-      readdirSync(this.dir);
+      // Readable? Opening the directory stream tells, without listing it (a million entries would
+      // cost a second and tens of MB here).
+      opendirSync(this.dir).closeSync();
     } catch (err) {
       throw new UserFacingError(`source directory ${this.dir}: ${describeFsError(err)}`);
     }
@@ -239,44 +241,44 @@ export class FilesSource implements SessionSource, Source {
     // sessions it holds.
     let handle: Dir;
     try {
-      handle = opendirSync(dir, { bufferSize: 256 });
+      handle = opendirSync(dir, { bufferSize: 1024 });
     } catch (err) {
       yield { kind: 'skipped', location: dir, reason: 'unreadable', detail: describeFsError(err) };
       return;
     }
+    // `dir` is absolute and normalized (resolve() and names without `/`): concatenation is join().
+    const base = dir.endsWith('/') ? dir : `${dir}/`;
     try {
       for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
-        yield* this.classifyEntry(dir, entry, idPrefix, levelsLeft);
+        if (levelsLeft > 0 && entry.name.length === 1 && entry.isDirectory()) {
+          yield* this.walk(base + entry.name, idPrefix + entry.name, levelsLeft - 1);
+          continue;
+        }
+        const item = this.classifyEntry(base + entry.name, entry, idPrefix, levelsLeft);
+        if (item !== undefined) yield item;
       }
     } finally {
       handle.closeSync();
     }
   }
 
-  /** Turns one directory entry into a candidate, a skipped entry, or nothing (not session-like). */
-  private *classifyEntry(dir: string, entry: Dirent, idPrefix: string, levelsLeft: number): Generator<SessionCandidate | SkippedEntry> {
-    const location = join(dir, entry.name);
+  /** Turns one directory entry (not a subdirectory to descend into) into a candidate, a skipped entry, or nothing (not session-like). */
+  private classifyEntry(location: string, entry: Dirent, idPrefix: string, levelsLeft: number): SessionCandidate | SkippedEntry | undefined {
     if (levelsLeft > 0) {
-      if (entry.name.length === 1 && entry.isDirectory()) {
-        yield* this.walk(location, idPrefix + entry.name, levelsLeft - 1);
-      } else if (entry.isSymbolicLink()) {
-        yield { kind: 'skipped', location, reason: 'symlink' };
-      } else if (entry.name.startsWith('sess_')) {
-        yield { kind: 'skipped', location, reason: 'wrong-depth', detail: `PHP reads sessions ${levelsLeft} level(s) further down` };
-      }
-      return;
+      if (entry.isSymbolicLink()) return { kind: 'skipped', location, reason: 'symlink' };
+      if (entry.name.startsWith('sess_')) return { kind: 'skipped', location, reason: 'wrong-depth', detail: `PHP reads sessions ${levelsLeft} level(s) further down` };
+      return undefined;
     }
     if (this.parsed.depth === 0 && entry.name.length === 1 && entry.isDirectory()) {
       // The layout of a depth-N save_path: worth a hint when no session sits at the top.
-      yield { kind: 'skipped', location, reason: 'subdirectory', detail: "looks like a 'N;/path' save_path layout" };
-      return;
+      return { kind: 'skipped', location, reason: 'subdirectory', detail: "looks like a 'N;/path' save_path layout" };
     }
-    if (!entry.name.startsWith('sess_')) return;
+    if (!entry.name.startsWith('sess_')) return undefined;
     const id = entry.name.slice(5);
-    if (entry.isSymbolicLink()) yield { kind: 'skipped', location, reason: 'symlink' };
-    else if (!SESSION_ID_PATTERN.test(id)) yield { kind: 'skipped', location, reason: 'bad-session-id' };
-    else if (!id.startsWith(idPrefix)) yield { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
-    else yield { kind: 'candidate', id, location };
+    if (entry.isSymbolicLink()) return { kind: 'skipped', location, reason: 'symlink' };
+    if (!SESSION_ID_PATTERN.test(id)) return { kind: 'skipped', location, reason: 'bad-session-id' };
+    if (!id.startsWith(idPrefix)) return { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
+    return { kind: 'candidate', id, location };
   }
 }
 
@@ -368,9 +370,13 @@ function readAll(fd: number, size: number): Buffer | undefined {
   const data = Buffer.allocUnsafe(size + 1);
   let got = 0;
   while (got < size + 1) {
-    const n = readSync(fd, data, got, size + 1 - got, got);
+    const want = size + 1 - got;
+    const n = readSync(fd, data, got, want, got);
     if (n === 0) break;
     got += n;
+    // A read that stops short exactly at the size fstat gave is at the end of the file (read(2)): no
+    // further read is needed to see the 0 that would follow. Anything else goes round again.
+    if (n < want && got === size) break;
   }
   return got === size ? data.subarray(0, size) : undefined;
 }

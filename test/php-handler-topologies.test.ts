@@ -60,6 +60,11 @@ function expectVisibleFailure(res: Request, id: string, cause: RegExp): void {
   expect(readdirSync(sandbox).filter((f) => f.startsWith('sess_'))).toEqual([]);
 }
 
+/** Removes the handler's Sentinel master cache files (the handler writes them to TMPDIR = sandbox). */
+function removeSentinelCache(): void {
+  for (const f of readdirSync(sandbox).filter((x) => x.startsWith('session-migrate-sentinel-'))) rmSync(join(sandbox, f));
+}
+
 beforeAll(async () => {
   tls = makeTlsMaterial();
   sandbox = mkdtempSync(join(tmpdir(), 'sm-topologies-'));
@@ -178,6 +183,27 @@ describe('Redis Cluster (RedisCluster)', () => {
 });
 
 describe('Sentinel (RedisSentinel)', () => {
+  it('a sentinel without a password: found and used (phpredis 5.3.7 takes no auth argument then, not null)', async () => {
+    const s = await startSentinel();
+    try {
+      const r = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: s.masterName });
+      const first = request(r, ['--set={"n":1}']);
+      expect(first.out.started, first.logs.join('\n') + first.stderr).toBe(true);
+      expect(first.logs).toEqual([]);
+      expect(first.stderr).toBe('');
+      const master = await s.currentMaster();
+      expect(await master.admin.exists(codec.keyName(PREFIX, first.out.idAfter))).toBe(1);
+      // without the master cache file, the sentinel is asked again (with the same 6-argument call)
+      removeSentinelCache();
+      const again = request(r, [`--id=${first.out.idAfter}`]);
+      expect(again.out, again.logs.join('\n')).toMatchObject({ started: true, idAfter: first.out.idAfter, session: { n: 1 } });
+      expect(again.logs).toEqual([]);
+    } finally {
+      removeSentinelCache(); // the next test counts the cache files of its own sentinel
+      await s.stop();
+    }
+  });
+
   it('finds the master, caches it, follows a fail-over (READONLY -> ask again -> one retry), keeps every session', async () => {
     const s = await startSentinel({ sentinelPassword: 'sentinel-pw' });
     try {

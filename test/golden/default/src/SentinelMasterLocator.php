@@ -182,6 +182,10 @@ final class SentinelMasterLocator
                 $options['ssl'] = $ssl;
             }
             $sentinel = new \RedisSentinel($options);
+        } elseif ($auth === null) {
+            // phpredis 5.x: no 7th argument at all without a password. An explicit null is not "no
+            // password" there: the sentinel connection then fails ("Redis server ... went away").
+            $sentinel = new \RedisSentinel($host, $port, $this->timeout, null, 0, $this->timeout);
         } else {
             /** @psalm-suppress TooManyArguments phpredis 5.x signature */
             $sentinel = new \RedisSentinel($host, $port, $this->timeout, null, 0, $this->timeout, $auth);

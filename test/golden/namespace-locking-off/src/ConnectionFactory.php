@@ -16,7 +16,8 @@ namespace Acme\Session;
  *               finds the master, then \Redis to it; see SentinelMasterLocator)
  *   host, port  the node (standalone; a host starting with '/' is a unix socket)
  *   database    SELECT index (standalone and sentinel; a cluster has database 0 only)
- *   username    Redis 6 ACL user; the password comes from SESSION_MIGRATE_REDIS_PASSWORD
+ *   username    Redis 6 ACL user; the password comes from SESSION_MIGRATE_REDIS_PASSWORD, which must
+ *               then be set (connecting without it would run as the `default` user)
  *   timeout     connect and read timeout in seconds
  *   persistent  pconnect (default): one connection per PHP-FPM worker, reused by its requests
  *   tls         null, or ['caFile' => ?, 'certFile' => ?, 'keyFile' => ?, 'serverName' => ?]: TLS through
@@ -337,14 +338,25 @@ final class ConnectionFactory
      * phpredis credentials from the environment: [user, password], [password], or null without one.
      *
      * @return string[]|null
+     *
+     * @throws StorageException when an ACL user is configured and its password is not set: connecting
+     *                          without it would silently run as the `default` user
      */
     private function auth(string $env): ?array
     {
         $password = getenv($env);
+        $user = $env === self::PASSWORD_ENV ? $this->config['username'] : '';
         if (!is_string($password) || $password === '') {
+            if ($user !== '') {
+                throw new StorageException(sprintf(
+                    '%s: the password for user %s is not set (%s)',
+                    $this->describe(),
+                    $user,
+                    $env
+                ));
+            }
             return null;
         }
-        $user = $env === self::PASSWORD_ENV ? $this->config['username'] : '';
 
         return $user !== '' ? [$user, $password] : [$password];
     }

@@ -441,16 +441,37 @@ describe('Redis password from SESSION_MIGRATE_REDIS_PASSWORD, never baked in', (
     expect(await secured.client.exists(codec.keyName(PREFIX, res.out.idAfter))).toBe(1);
   });
 
-  it('fails visibly without it or with a wrong one, without logging the password', () => {
+  it('fails visibly without it or with a wrong one, naming the cause and the variable, without logging the password', async () => {
     const none = request(r, ['--set={"a":1}']);
     expect(none.out.started).toBe(false);
     expect(none.stderr).toContain('Failed to read session data: user');
-    expect(none.logs).toEqual([expect.stringMatching(/session-migrate: Redis (LOCK\+GET|READ) of smsess:\{[0-9a-f]{64}\} failed: NOAUTH/)]);
-    const wrong = request(r, ['--set={"a":1}'], { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'not-it' });
+    expect(none.logs).toEqual([expect.stringMatching(/session-migrate: Redis (LOCK\+GET|READ) of smsess:\{[0-9a-f]{64}\} failed: NOAUTH .*\(the server needs a password: set SESSION_MIGRATE_REDIS_PASSWORD\)$/)]);
+    // phpredis 5.3.7 reports a refused AUTH while connecting as a bare failure: the log names the reply
+    const wrongPassword = { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'not-it' };
+    const wrong = request(r, ['--set={"a":1}'], wrongPassword);
     expect(wrong.out.started).toBe(false);
-    expect(wrong.logs).toHaveLength(1);
-    expect(wrong.logs[0]).toContain('sessions are unavailable');
-    expect(wrong.logs[0]).not.toContain('not-it');
+    expect(wrong.stderr).toContain('Failed to initialize storage module: user');
+    expect(wrong.logs).toEqual([expect.stringMatching(
+      /\] session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS invalid username-password pair[^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/,
+    )]);
+    const notPersistent = renderInto({ redis: { host: '127.0.0.1', port: secured.port, persistent: false } });
+    const asCluster = renderInto({ redis: { topology: 'cluster', host: '127.0.0.1', port: secured.port, seeds: [{ host: '127.0.0.1', port: secured.port }] } });
+    await secured.client.call('ACL', 'SETUSER', 'app', 'on', '>app-pw', `~${PREFIX}*`, '+@all');
+    const asUser = renderInto({ redis: { host: '127.0.0.1', port: secured.port, username: 'app' } });
+    try {
+      const once = request(notPersistent, ['--set={"a":1}'], wrongPassword);
+      expect(once.logs).toEqual([expect.stringMatching(/: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/)]);
+      // RedisCluster says "Couldn't map cluster keyspace using any provided seed": the seed is asked why
+      const cluster = request(asCluster, ['--set={"a":1}'], wrongPassword);
+      expect(cluster.out.started).toBe(false);
+      expect(cluster.logs).toEqual([expect.stringMatching(/sessions are unavailable: Redis Cluster redis:\/\/127\.0\.0\.1:\d+: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/)]);
+      const user = request(asUser, ['--set={"a":1}'], wrongPassword);
+      expect(user.logs).toEqual([expect.stringMatching(/Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD and the ACL user app$/)]);
+      for (const res of [wrong, once, cluster, user]) expect(res.logs.join('\n') + res.stderr).not.toContain('not-it');
+    } finally {
+      await secured.client.call('ACL', 'DELUSER', 'app');
+      for (const x of [notPersistent, asCluster, asUser]) rmSync(x.dir, { recursive: true, force: true });
+    }
   });
 });
 

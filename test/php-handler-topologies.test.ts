@@ -198,6 +198,11 @@ describe('Sentinel (RedisSentinel)', () => {
       const again = request(r, [`--id=${first.out.idAfter}`]);
       expect(again.out, again.logs.join('\n')).toMatchObject({ started: true, idAfter: first.out.idAfter, session: { n: 1 } });
       expect(again.logs).toEqual([]);
+      // a password this sentinel does not need: named as the cause, not "went away"
+      removeSentinelCache();
+      const needless = request(r, [`--id=${first.out.idAfter}`], { SESSION_MIGRATE_SENTINEL_PASSWORD: 'needless-pw' });
+      expectVisibleFailure(needless, first.out.idAfter, /Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(ERR AUTH <password> called without any password configured/);
+      expect(needless.logs[0]).not.toContain('needless-pw');
     } finally {
       removeSentinelCache(); // the next test counts the cache files of its own sentinel
       await s.stop();
@@ -209,6 +214,15 @@ describe('Sentinel (RedisSentinel)', () => {
     try {
       const r = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: s.masterName });
       const env = { SESSION_MIGRATE_SENTINEL_PASSWORD: 'sentinel-pw' };
+      // a wrong or missing sentinel password: named as the cause (phpredis 5.3.7 says "went away"
+      // or answers false), never the password; nothing is cached
+      const wrong = request(r, ['--id=someone0000000000000000000001'], { SESSION_MIGRATE_SENTINEL_PASSWORD: 'wrong-sentinel-pw' });
+      expectVisibleFailure(wrong, 'someone0000000000000000000001', /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(WRONGPASS invalid username-password pair[^)]*\)\)$/);
+      expect(wrong.logs[0]).not.toContain('wrong-sentinel-pw');
+      const missing = request(r, ['--id=someone0000000000000000000001']);
+      expectVisibleFailure(missing, 'someone0000000000000000000001', /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ requires a password: set SESSION_MIGRATE_SENTINEL_PASSWORD \(NOAUTH Authentication required\.\)\)$/);
+      expect(readdirSync(sandbox).filter((f) => f.startsWith('session-migrate-sentinel-'))).toEqual([]);
+
       const first = request(r, ['--set={"n":1}'], env);
       expect(first.out.started, first.logs.join('\n')).toBe(true);
       const id = first.out.idAfter;

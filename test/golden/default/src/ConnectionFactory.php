@@ -285,6 +285,14 @@ final class ConnectionFactory
             }
         }
         if ($connected !== true) {
+            if ($warnings === [] && $auth !== null) {
+                // phpredis 5.3.7 fails the connection on a refused AUTH without the server's reply.
+                unset($context['auth']);
+                $refused = self::authFailure($address, $port, $timeout, $context, $auth);
+                if ($refused !== null) {
+                    throw new StorageException($this->describe() . ': ' . $this->authFailed($refused));
+                }
+            }
             $why = $warnings !== [] ? ': ' . self::redact(implode('; ', $warnings)) : self::lastError($redis);
             throw new StorageException($this->describe() . ': cannot connect' . $why, self::CONNECT_FAILED);
         }
@@ -319,6 +327,21 @@ final class ConnectionFactory
             };
             $cluster = self::capturingWarnings($warnings, $open);
         } catch (\RedisClusterException $e) {
+            // "Couldn't map cluster keyspace using any provided seed" says nothing of a refused AUTH.
+            $refused = null;
+            if ($warnings === [] && $auth !== null) {
+                $context = $ssl !== null ? ['stream' => $ssl] : [];
+                foreach ($c['seeds'] as $seed) {
+                    $address = ($ssl !== null ? 'tls://' : '') . $seed['host'];
+                    $refused = self::authFailure($address, (int) $seed['port'], $c['timeout'], $context, $auth);
+                    if ($refused !== null) {
+                        break;
+                    }
+                }
+            }
+            if ($refused !== null) {
+                throw new StorageException($this->describe() . ': ' . $this->authFailed($refused), 0, $e);
+            }
             $why = self::redact($e->getMessage() . ($warnings !== [] ? ' (' . implode('; ', $warnings) . ')' : ''));
             throw new StorageException($this->describe() . ': ' . $why, self::CONNECT_FAILED, $e);
         } finally {
@@ -359,6 +382,69 @@ final class ConnectionFactory
         }
 
         return $user !== '' ? [$user, $password] : [$password];
+    }
+
+    /** The one-line reason of a refused AUTH: the server's reply, and the setting to check. */
+    private function authFailed(string $reply): string
+    {
+        $user = $this->config['username'];
+
+        return sprintf(
+            'authentication failed (%s): check %s%s',
+            self::redact(trim($reply)),
+            self::PASSWORD_ENV,
+            $user !== '' ? ' and the ACL user ' . $user : ''
+        );
+    }
+
+    /**
+     * Why a server refuses AUTH, asked on a connection of its own: phpredis 5.3.7 reports a refused AUTH
+     * during connect()/pconnect() (context 'auth'), in RedisCluster and in RedisSentinel only as a
+     * failed connection ("cannot connect", "went away"), without the server's reply. Called only after
+     * such a failure, so a request that connects pays nothing for it.
+     *
+     * @param string               $address host (with 'tls://' for TLS) or unix socket path
+     * @param array<string, mixed> $context phpredis connect() context (TLS 'stream' options), without 'auth'
+     * @param string[]             $auth    [user, password] or [password]
+     *
+     * @return string|null the server's error reply to AUTH (e.g. "WRONGPASS invalid username-password
+     *                     pair or user is disabled."); null when AUTH succeeds or the server cannot
+     *                     be reached (then that is the reason to report, not AUTH)
+     */
+    public static function authFailure(string $address, int $port, float $timeout, array $context, array $auth): ?string
+    {
+        $probe = new \Redis();
+        $warnings = [];
+        try {
+            $open = static function () use ($probe, $address, $port, $timeout, $context) {
+                return $probe->connect($address, $port, $timeout, null, 0, $timeout, $context);
+            };
+            $connected = self::capturingWarnings($warnings, $open);
+            if ($connected !== true) {
+                return null;
+            }
+            try {
+                $accepted = $probe->auth($auth);
+            } catch (\RedisException $e) {
+                $reply = $e->getMessage(); // phpredis 5.3.7 throws the error reply of AUTH
+
+                return $reply !== '' && strpos($reply, 'went away') === false ? $reply : null;
+            }
+            if ($accepted === true) {
+                return null;
+            }
+            $error = $probe->getLastError();
+
+            return is_string($error) && $error !== '' ? $error : 'AUTH refused';
+        } catch (\RedisException $e) {
+            return null; // cannot connect now: that is the reason to report, not AUTH
+        } finally {
+            try {
+                $probe->close();
+            } catch (\RedisException $e) {
+                // already gone
+            }
+        }
     }
 
     /**

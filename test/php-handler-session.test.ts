@@ -482,7 +482,8 @@ describe('an ACL user without SESSION_MIGRATE_REDIS_PASSWORD', () => {
     try {
       await server.client.call('ACL', 'SETUSER', 'app', 'on', '>app-pw', `~${PREFIX}*`, '+@all');
       const id = 'acluser000000000000000000000001';
-      for (const env of [{ SESSION_MIGRATE_KEY: MASTER }, { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: '' }]) {
+      const envs: Array<Record<string, string>> = [{ SESSION_MIGRATE_KEY: MASTER }, { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: '' }];
+      for (const env of envs) {
         const res = request(r, [`--id=${id}`, '--set={"a":1}'], env);
         expect(res.out).toMatchObject({ started: false, session: null });
         expect(res.stderr).toContain('session_start(): Failed to initialize storage module: user');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeCodec } from '@session-migrate/envelope';
+import { EnvelopeCodec, deriveLookupKey, formatKeyRing, loadSodium } from '@session-migrate/envelope';
 import { DEFAULT_FILES_HANDLER_TRAP_PATH, type RedisTargetOptions } from '@session-migrate/generate';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
@@ -222,7 +222,7 @@ describe('over a unix socket', () => {
   });
 });
 
-describe('values that do not open: empty session and one warning, never the value', () => {
+describe('values that can never open (not-envelope, auth-failed): empty session, one warning, never the value; the value is replaced', () => {
   /** Windows of the value's bytes (as text and hex) that must not appear in a log line. */
   function valueFragments(value: Buffer, from = 11): string[] {
     const parts: string[] = [];
@@ -266,16 +266,10 @@ describe('values that do not open: empty session and one warning, never the valu
     expectOneWarning(res.logs, key, 'not-envelope', [vectors.key_id], planted, id);
     expect(res.logs[0]).not.toContain('admin');
     expect(res.logs[0]).not.toContain('mallo');
-  });
-
-  it('a value written with another master key: unknown-key-id, naming both key IDs', async () => {
-    const id = 'wrongkey00000000000000000000001';
-    const key = codec.keyName(PREFIX, id);
-    const sealed = otherCodec.seal(key, Buffer.from('uid|i:3;'));
-    await redis.client.set(key, sealed, 'EX', 600);
-    const res = request(rendered, [`--id=${id}`]);
-    expect(res.out).toMatchObject({ started: true, idAfter: id, session: [] });
-    expectOneWarning(res.logs, key, 'unknown-key-id', [vectors.other_key_id, vectors.key_id], sealed, id);
+    // the session that started empty is written (PHP calls write() for an empty session, even with
+    // lazy_write): the planted value is replaced, never kept alive by a refreshed TTL
+    expect(codec.open(key, (await redis.client.getBuffer(key))!)).toMatchObject({ ok: true, plaintext: Buffer.alloc(0) });
+    expect(await redis.client.ttl(key)).toBeGreaterThan(MAXLIFETIME - 10);
   });
 
   it('a PHP process with the wrong master key cannot find or open existing sessions', async () => {
@@ -284,6 +278,80 @@ describe('values that do not open: empty session and one warning, never the valu
     expect(res.out.started).toBe(true);
     expect(res.out.session).toEqual([]);
     expect(res.out.idAfter).not.toBe(id); // key names come from the key: the ID is unknown under it
+  });
+});
+
+describe('values under a key ID or envelope version this host lacks: session_start() fails, the value stays (issue 11)', () => {
+  /** Host A's ring after a rotation: same lookup key as MASTER alone (so the same key names), OTHER current, MASTER previous. */
+  async function rotatedRing(): Promise<string> {
+    const sodium = await loadSodium();
+    return formatKeyRing(sodium, { lookupKey: deriveLookupKey(sodium, Buffer.from(MASTER, 'base64')), current: Buffer.from(OTHER, 'base64'), previous: [Buffer.from(MASTER, 'base64')] });
+  }
+
+  async function expectUntouched(key: string, value: Buffer, ttlBefore: number): Promise<void> {
+    expect((await redis.client.getBuffer(key))!.equals(value)).toBe(true);
+    const ttl = await redis.client.ttl(key);
+    expect(ttl).toBeLessThanOrEqual(ttlBefore);
+    expect(ttl).toBeGreaterThan(ttlBefore - 10);
+    expect(await redis.client.exists(key.replace(PREFIX, `${PREFIX}lock:`))).toBe(0); // the lock was released
+  }
+
+  function expectOneFailureLine(res: Request, key: string, reason: string, keyId: string, value: Buffer, id: string): void {
+    expect(res.out).toMatchObject({ started: false, session: null });
+    expect(res.out.idAfter === '' || res.out.idAfter === id).toBe(true); // never a new ID
+    expect(res.stderr).toContain('session_start(): Failed to read session data: user');
+    expect(res.logs).toHaveLength(1);
+    const line = res.logs[0]!;
+    expect(line).toContain(key);
+    expect(line).toContain(`key ID ${keyId}`);
+    expect(line).toContain(reason);
+    expect(line).toContain('session_start() fails and the value is left untouched');
+    expect(line).not.toContain(id);
+    for (let i = 11; i + 8 <= value.length; i += 4) {
+      expect(line).not.toContain(value.subarray(i, i + 8).toString('hex'));
+      expect(line).not.toContain(value.subarray(i, i + 8).toString('latin1'));
+    }
+  }
+
+  it('host B with the old key reads a session host A sealed under its rotated key: fails visibly, the value stays, host A still reads it', async () => {
+    const ringA = { SESSION_MIGRATE_KEY: await rotatedRing() };
+    const hostB = { SESSION_MIGRATE_KEY: MASTER };
+    const first = request(rendered, ['--set={"uid":77,"cart":3}'], ringA);
+    expect(first.out.started, first.logs.join('\n')).toBe(true);
+    const id = first.out.idAfter;
+    const key = codec.keyName(PREFIX, id);
+    const value = (await redis.client.getBuffer(key))!;
+    expect(value.subarray(3, 11).toString('hex')).toBe(vectors.other_key_id);
+    const ttlBefore = await redis.client.ttl(key);
+
+    for (const locking of [true, false]) {
+      const r = locking ? rendered : renderInto({ redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 }, locking: { enabled: false } });
+      try {
+        for (const args of [[`--id=${id}`], [`--id=${id}`, '--set={"uid":0}'], [`--id=${id}`, '--regenerate'], [`--id=${id}`, '--destroy']]) {
+          const res = request(r, args, hostB);
+          expectOneFailureLine(res, key, 'unknown-key-id', vectors.other_key_id, value, id);
+          expect(res.logs[0]).toContain(`key IDs held: ${vectors.key_id}`);
+          await expectUntouched(key, value, ttlBefore);
+        }
+      } finally {
+        if (r !== rendered) rmSync(r.dir, { recursive: true, force: true });
+      }
+    }
+
+    const back = request(rendered, [`--id=${id}`], ringA);
+    expect(back.out).toMatchObject({ started: true, idAfter: id, session: { uid: 77, cart: 3 } });
+    expect(back.logs).toEqual([]);
+  });
+
+  it('an envelope version this handler does not read (a newer handler wrote it): fails visibly, the value stays', async () => {
+    const { id, key } = newSession({ uid: 4 });
+    const value = (await redis.client.getBuffer(key))!;
+    value[2] = 2; // version 2
+    await redis.client.set(key, value, 'KEEPTTL');
+    const ttlBefore = await redis.client.ttl(key);
+    const res = request(rendered, [`--id=${id}`, '--set={"uid":5}']);
+    expectOneFailureLine(res, key, 'unsupported-version', vectors.key_id, value, id);
+    await expectUntouched(key, value, ttlBefore);
   });
 });
 
@@ -373,16 +441,63 @@ describe('Redis password from SESSION_MIGRATE_REDIS_PASSWORD, never baked in', (
     expect(await secured.client.exists(codec.keyName(PREFIX, res.out.idAfter))).toBe(1);
   });
 
-  it('fails visibly without it or with a wrong one, without logging the password', () => {
+  it('fails visibly without it or with a wrong one, naming the cause and the variable, without logging the password', async () => {
     const none = request(r, ['--set={"a":1}']);
     expect(none.out.started).toBe(false);
     expect(none.stderr).toContain('Failed to read session data: user');
-    expect(none.logs).toEqual([expect.stringMatching(/session-migrate: Redis (LOCK\+GET|READ) of smsess:\{[0-9a-f]{64}\} failed: NOAUTH/)]);
-    const wrong = request(r, ['--set={"a":1}'], { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'not-it' });
+    expect(none.logs).toEqual([expect.stringMatching(/session-migrate: Redis (LOCK\+GET|READ) of smsess:\{[0-9a-f]{64}\} failed: NOAUTH .*\(the server needs a password: set SESSION_MIGRATE_REDIS_PASSWORD\)$/)]);
+    // phpredis 5.3.7 reports a refused AUTH while connecting as a bare failure: the log names the reply
+    const wrongPassword = { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'not-it' };
+    const wrong = request(r, ['--set={"a":1}'], wrongPassword);
     expect(wrong.out.started).toBe(false);
-    expect(wrong.logs).toHaveLength(1);
-    expect(wrong.logs[0]).toContain('sessions are unavailable');
-    expect(wrong.logs[0]).not.toContain('not-it');
+    expect(wrong.stderr).toContain('Failed to initialize storage module: user');
+    expect(wrong.logs).toEqual([expect.stringMatching(
+      /\] session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS invalid username-password pair[^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/,
+    )]);
+    const notPersistent = renderInto({ redis: { host: '127.0.0.1', port: secured.port, persistent: false } });
+    const asCluster = renderInto({ redis: { topology: 'cluster', host: '127.0.0.1', port: secured.port, seeds: [{ host: '127.0.0.1', port: secured.port }] } });
+    await secured.client.call('ACL', 'SETUSER', 'app', 'on', '>app-pw', `~${PREFIX}*`, '+@all');
+    const asUser = renderInto({ redis: { host: '127.0.0.1', port: secured.port, username: 'app' } });
+    try {
+      const once = request(notPersistent, ['--set={"a":1}'], wrongPassword);
+      expect(once.logs).toEqual([expect.stringMatching(/: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/)]);
+      // RedisCluster says "Couldn't map cluster keyspace using any provided seed": the seed is asked why
+      const cluster = request(asCluster, ['--set={"a":1}'], wrongPassword);
+      expect(cluster.out.started).toBe(false);
+      expect(cluster.logs).toEqual([expect.stringMatching(/sessions are unavailable: Redis Cluster redis:\/\/127\.0\.0\.1:\d+: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/)]);
+      const user = request(asUser, ['--set={"a":1}'], wrongPassword);
+      expect(user.logs).toEqual([expect.stringMatching(/Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD and the ACL user app$/)]);
+      for (const res of [wrong, once, cluster, user]) expect(res.logs.join('\n') + res.stderr).not.toContain('not-it');
+    } finally {
+      await secured.client.call('ACL', 'DELUSER', 'app');
+      for (const x of [notPersistent, asCluster, asUser]) rmSync(x.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('an ACL user without SESSION_MIGRATE_REDIS_PASSWORD', () => {
+  it('fails session_start() with one line naming the user and the variable; never runs as the default user', async () => {
+    const server = await startRedis(); // the default user needs no password here: the fallback would work
+    const r = renderInto({ redis: { host: '127.0.0.1', port: server.port, username: 'app' } });
+    try {
+      await server.client.call('ACL', 'SETUSER', 'app', 'on', '>app-pw', `~${PREFIX}*`, '+@all');
+      const id = 'acluser000000000000000000000001';
+      const envs: Array<Record<string, string>> = [{ SESSION_MIGRATE_KEY: MASTER }, { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: '' }];
+      for (const env of envs) {
+        const res = request(r, [`--id=${id}`, '--set={"a":1}'], env);
+        expect(res.out).toMatchObject({ started: false, session: null });
+        expect(res.stderr).toContain('session_start(): Failed to initialize storage module: user');
+        expect(res.logs).toHaveLength(1);
+        expect(res.logs[0]).toMatch(/session-migrate: sessions are unavailable: Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: the password for user app is not set \(SESSION_MIGRATE_REDIS_PASSWORD\)$/);
+      }
+      expect(await server.client.dbsize()).toBe(0);
+      const ok = request(r, ['--set={"a":1}'], { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw' });
+      expect(ok.out.started, ok.logs.join('\n')).toBe(true);
+      expect(await server.client.exists(codec.keyName(PREFIX, ok.out.idAfter))).toBe(1);
+    } finally {
+      await server.stop();
+      rmSync(r.dir, { recursive: true, force: true });
+    }
   });
 });
 

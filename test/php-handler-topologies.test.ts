@@ -60,6 +60,11 @@ function expectVisibleFailure(res: Request, id: string, cause: RegExp): void {
   expect(readdirSync(sandbox).filter((f) => f.startsWith('sess_'))).toEqual([]);
 }
 
+/** Removes the handler's Sentinel master cache files (the handler writes them to TMPDIR = sandbox). */
+function removeSentinelCache(): void {
+  for (const f of readdirSync(sandbox).filter((x) => x.startsWith('session-migrate-sentinel-'))) rmSync(join(sandbox, f));
+}
+
 beforeAll(async () => {
   tls = makeTlsMaterial();
   sandbox = mkdtempSync(join(tmpdir(), 'sm-topologies-'));
@@ -178,11 +183,46 @@ describe('Redis Cluster (RedisCluster)', () => {
 });
 
 describe('Sentinel (RedisSentinel)', () => {
+  it('a sentinel without a password: found and used (phpredis 5.3.7 takes no auth argument then, not null)', async () => {
+    const s = await startSentinel();
+    try {
+      const r = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: s.masterName });
+      const first = request(r, ['--set={"n":1}']);
+      expect(first.out.started, first.logs.join('\n') + first.stderr).toBe(true);
+      expect(first.logs).toEqual([]);
+      expect(first.stderr).toBe('');
+      const master = await s.currentMaster();
+      expect(await master.admin.exists(codec.keyName(PREFIX, first.out.idAfter))).toBe(1);
+      // without the master cache file, the sentinel is asked again (with the same 6-argument call)
+      removeSentinelCache();
+      const again = request(r, [`--id=${first.out.idAfter}`]);
+      expect(again.out, again.logs.join('\n')).toMatchObject({ started: true, idAfter: first.out.idAfter, session: { n: 1 } });
+      expect(again.logs).toEqual([]);
+      // a password this sentinel does not need: named as the cause, not "went away"
+      removeSentinelCache();
+      const needless = request(r, [`--id=${first.out.idAfter}`], { SESSION_MIGRATE_SENTINEL_PASSWORD: 'needless-pw' });
+      expectVisibleFailure(needless, first.out.idAfter, /Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(ERR AUTH <password> called without any password configured/);
+      expect(needless.logs[0]).not.toContain('needless-pw');
+    } finally {
+      removeSentinelCache(); // the next test counts the cache files of its own sentinel
+      await s.stop();
+    }
+  });
+
   it('finds the master, caches it, follows a fail-over (READONLY -> ask again -> one retry), keeps every session', async () => {
     const s = await startSentinel({ sentinelPassword: 'sentinel-pw' });
     try {
       const r = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: s.masterName });
       const env = { SESSION_MIGRATE_SENTINEL_PASSWORD: 'sentinel-pw' };
+      // a wrong or missing sentinel password: named as the cause (phpredis 5.3.7 says "went away"
+      // or answers false), never the password; nothing is cached
+      const wrong = request(r, ['--id=someone0000000000000000000001'], { SESSION_MIGRATE_SENTINEL_PASSWORD: 'wrong-sentinel-pw' });
+      expectVisibleFailure(wrong, 'someone0000000000000000000001', /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(WRONGPASS invalid username-password pair[^)]*\)\)$/);
+      expect(wrong.logs[0]).not.toContain('wrong-sentinel-pw');
+      const missing = request(r, ['--id=someone0000000000000000000001']);
+      expectVisibleFailure(missing, 'someone0000000000000000000001', /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ requires a password: set SESSION_MIGRATE_SENTINEL_PASSWORD \(NOAUTH Authentication required\.\)\)$/);
+      expect(readdirSync(sandbox).filter((f) => f.startsWith('session-migrate-sentinel-'))).toEqual([]);
+
       const first = request(r, ['--set={"n":1}'], env);
       expect(first.out.started, first.logs.join('\n')).toBe(true);
       const id = first.out.idAfter;

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { addAclUser, makeTlsMaterial, startCluster, startSentinel, startTlsRedis, type RedisNode, type TlsMaterial } from './support/redis-topologies.ts';
+import { addAclUser, makeTlsMaterial, startCluster, startNode, startSentinel, startTlsRedis, type RedisNode, type TlsMaterial } from './support/redis-topologies.ts';
 import { cli, countPresent, newKey, usageLine, writePlaintextSessions, writeSessionFiles } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
@@ -122,6 +122,16 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     // TLS options with a redis:// URL; plain TCP to a TLS-only port.
     expect(usageLine(plan(url('app').replace('rediss:', 'redis:'), ['--tls-ca-file', tls.caFile]))).toMatch(/given, but the target URL is not TLS: use rediss:\/\//);
     expect(usageLine(plan(url('app').replace('rediss:', 'redis:'), []))).toMatch(/cannot connect.*TLS-only server\? use rediss:\/\//);
+    // The reverse: TLS to a plaintext port. The server never answers a ClientHello (it waits for the end
+    // of an inline command): found by a plaintext PING, not left to a bare ETIMEDOUT.
+    const plain = await startNode();
+    try {
+      expect(usageLine(plan(`rediss://127.0.0.1:${plain.port}/0`, ['--tls-ca-file', tls.caFile])))
+        .toMatch(new RegExp(`^session-migrate: cannot connect to Redis at rediss://127\\.0\\.0\\.1:${plain.port}/0: the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss://, or check the port$`));
+      expect(Number(await plain.admin.dbsize())).toBe(0);
+    } finally {
+      await plain.stop();
+    }
     // An unknown scheme.
     expect(usageLine(plan(url('app').replace('rediss:', 'memcached:'), []))).toMatch(/unsupported target scheme "memcached:"/);
     // A source key without its certificate.
@@ -140,7 +150,11 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
       const dir = join(root, 'named');
       writeSessionFiles(dir, 'nmd', 5);
       const base = ['plan', '--source', `files:${dir}`, '--target', named.url, '--key-file', keyFile, '--tls-ca-file', tls.caFile, '--out', join(root, 'named.json'), '--artifacts-dir', join(root, 'named-art')];
-      expect(usageLine(cli(base))).toMatch(/certificate problem: .*not valid for this host name or IP.*--tls-server-name/);
+      expect(usageLine(cli(base))).toMatch(new RegExp(`certificate problem: .*not valid for this host name or IP \\(ERR_TLS_CERT_ALTNAME_INVALID\\); it is issued for DNS:${tls.namedServerName.replace(/\./g, '\\.')}; .*--tls-server-name NAME$`));
+      // A --tls-server-name that was given but does not match: said so, with the names the certificate holds
+      const wrongName = usageLine(cli([...base, '--tls-server-name', 'wrong.name']));
+      expect(wrongName).toMatch(new RegExp(`certificate problem: the server's certificate does not match the name given with --tls-server-name \\(wrong\\.name\\); it is issued for DNS:${tls.namedServerName.replace(/\./g, '\\.')} \\(ERR_TLS_CERT_ALTNAME_INVALID\\); give one of its names$`));
+      expect(wrongName).not.toMatch(/give that name with/);
       const ok = cli([...base, '--tls-server-name', tls.namedServerName]);
       expect(ok.status, ok.stderr).toBe(0);
       expect((JSON.parse(readFileSync(join(root, 'named.json'), 'utf8')) as { target: { tlsFiles: { serverName: string } } }).target.tlsFiles.serverName).toBe(tls.namedServerName);

@@ -67,7 +67,7 @@ async function copied(id: string, data: string, ageSeconds = 100): Promise<void>
   await redis.client.set(keyOf(id), codec.seal(keyOf(id), Buffer.from(data)), 'EX', MAX - ageSeconds);
 }
 
-/** What the handler's write() does: SETEX gc_maxlifetime, now. */
+/** What the handler's write() leaves: a value with TTL gc_maxlifetime, written now (SET ... EX). */
 async function handlerWrote(id: string, data: string): Promise<void> {
   await redis.client.set(keyOf(id), codec.seal(keyOf(id), Buffer.from(data)), 'EX', MAX);
 }

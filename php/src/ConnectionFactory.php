@@ -16,7 +16,8 @@ namespace SessionMigrate;
  *               finds the master, then \Redis to it; see SentinelMasterLocator)
  *   host, port  the node (standalone; a host starting with '/' is a unix socket)
  *   database    SELECT index (standalone and sentinel; a cluster has database 0 only)
- *   username    Redis 6 ACL user; the password comes from SESSION_MIGRATE_REDIS_PASSWORD
+ *   username    Redis 6 ACL user; the password comes from SESSION_MIGRATE_REDIS_PASSWORD, which must
+ *               then be set (connecting without it would run as the `default` user)
  *   timeout     connect and read timeout in seconds
  *   persistent  pconnect (default): one connection per PHP-FPM worker, reused by its requests
  *   tls         null, or ['caFile' => ?, 'certFile' => ?, 'keyFile' => ?, 'serverName' => ?]: TLS through
@@ -284,6 +285,14 @@ final class ConnectionFactory
             }
         }
         if ($connected !== true) {
+            if ($warnings === [] && $auth !== null) {
+                // phpredis 5.3.7 fails the connection on a refused AUTH without the server's reply.
+                unset($context['auth']);
+                $refused = self::authFailure($address, $port, $timeout, $context, $auth);
+                if ($refused !== null) {
+                    throw new StorageException($this->describe() . ': ' . $this->authFailed($refused));
+                }
+            }
             $why = $warnings !== [] ? ': ' . self::redact(implode('; ', $warnings)) : self::lastError($redis);
             throw new StorageException($this->describe() . ': cannot connect' . $why, self::CONNECT_FAILED);
         }
@@ -318,6 +327,21 @@ final class ConnectionFactory
             };
             $cluster = self::capturingWarnings($warnings, $open);
         } catch (\RedisClusterException $e) {
+            // "Couldn't map cluster keyspace using any provided seed" says nothing of a refused AUTH.
+            $refused = null;
+            if ($warnings === [] && $auth !== null) {
+                $context = $ssl !== null ? ['stream' => $ssl] : [];
+                foreach ($c['seeds'] as $seed) {
+                    $address = ($ssl !== null ? 'tls://' : '') . $seed['host'];
+                    $refused = self::authFailure($address, (int) $seed['port'], $c['timeout'], $context, $auth);
+                    if ($refused !== null) {
+                        break;
+                    }
+                }
+            }
+            if ($refused !== null) {
+                throw new StorageException($this->describe() . ': ' . $this->authFailed($refused), 0, $e);
+            }
             $why = self::redact($e->getMessage() . ($warnings !== [] ? ' (' . implode('; ', $warnings) . ')' : ''));
             throw new StorageException($this->describe() . ': ' . $why, self::CONNECT_FAILED, $e);
         } finally {
@@ -337,16 +361,90 @@ final class ConnectionFactory
      * phpredis credentials from the environment: [user, password], [password], or null without one.
      *
      * @return string[]|null
+     *
+     * @throws StorageException when an ACL user is configured and its password is not set: connecting
+     *                          without it would silently run as the `default` user
      */
     private function auth(string $env): ?array
     {
         $password = getenv($env);
+        $user = $env === self::PASSWORD_ENV ? $this->config['username'] : '';
         if (!is_string($password) || $password === '') {
+            if ($user !== '') {
+                throw new StorageException(sprintf(
+                    '%s: the password for user %s is not set (%s)',
+                    $this->describe(),
+                    $user,
+                    $env
+                ));
+            }
             return null;
         }
-        $user = $env === self::PASSWORD_ENV ? $this->config['username'] : '';
 
         return $user !== '' ? [$user, $password] : [$password];
+    }
+
+    /** The one-line reason of a refused AUTH: the server's reply, and the setting to check. */
+    private function authFailed(string $reply): string
+    {
+        $user = $this->config['username'];
+
+        return sprintf(
+            'authentication failed (%s): check %s%s',
+            self::redact(trim($reply)),
+            self::PASSWORD_ENV,
+            $user !== '' ? ' and the ACL user ' . $user : ''
+        );
+    }
+
+    /**
+     * Why a server refuses AUTH, asked on a connection of its own: phpredis 5.3.7 reports a refused AUTH
+     * during connect()/pconnect() (context 'auth'), in RedisCluster and in RedisSentinel only as a
+     * failed connection ("cannot connect", "went away"), without the server's reply. Called only after
+     * such a failure, so a request that connects pays nothing for it.
+     *
+     * @param string               $address host (with 'tls://' for TLS) or unix socket path
+     * @param array<string, mixed> $context phpredis connect() context (TLS 'stream' options), without 'auth'
+     * @param string[]             $auth    [user, password] or [password]
+     *
+     * @return string|null the server's error reply to AUTH (e.g. "WRONGPASS invalid username-password
+     *                     pair or user is disabled."); null when AUTH succeeds or the server cannot
+     *                     be reached (then that is the reason to report, not AUTH)
+     */
+    public static function authFailure(string $address, int $port, float $timeout, array $context, array $auth): ?string
+    {
+        $probe = new \Redis();
+        $warnings = [];
+        try {
+            $open = static function () use ($probe, $address, $port, $timeout, $context) {
+                return $probe->connect($address, $port, $timeout, null, 0, $timeout, $context);
+            };
+            $connected = self::capturingWarnings($warnings, $open);
+            if ($connected !== true) {
+                return null;
+            }
+            try {
+                $accepted = $probe->auth($auth);
+            } catch (\RedisException $e) {
+                $reply = $e->getMessage(); // phpredis 5.3.7 throws the error reply of AUTH
+
+                return $reply !== '' && strpos($reply, 'went away') === false ? $reply : null;
+            }
+            if ($accepted === true) {
+                return null;
+            }
+            $error = $probe->getLastError();
+
+            return is_string($error) && $error !== '' ? $error : 'AUTH refused';
+        } catch (\RedisException $e) {
+            return null; // cannot connect now: that is the reason to report, not AUTH
+        } finally {
+            try {
+                $probe->close();
+            } catch (\RedisException $e) {
+                // already gone
+            }
+        }
     }
 
     /**

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace SessionMigrate\Tests;
 
 use SessionMigrate\Envelope;
+use SessionMigrate\KeyRing;
 use SessionMigrate\Tests\Support\RedisTestCase;
 
 /**
@@ -88,6 +89,26 @@ final class EncryptedRedisSessionHandlerTest extends RedisTestCase
         self::assertCount(1, $this->logs);
         self::assertStringContainsString('did not open (not-envelope', $this->logs[0]);
         self::assertStringNotContainsString('uid|i:1', $this->logs[0]);
+    }
+
+    public function testAValueUnderAKeyIdThisHostLacksFailsTheReadAndStaysUntouched(): void
+    {
+        $vectors = sessionMigrateVectors('envelope-vectors.json');
+        $other = KeyRing::fromMasterKeys([(string) base64_decode($vectors['other_master_key_base64'], true)]);
+        $key = $this->names()->keyName(self::ID);
+        $sealed = (new Envelope($other))->seal($key, 'uid|i:3;');
+        $this->admin->set($key, $sealed);
+        $handler = $this->handler();
+        $handler->open('', 'PHPSESSID');
+        self::assertTrue($handler->validateId(self::ID), 'the session exists: never a new ID');
+        self::assertFalse($handler->read(self::ID), 'an error, not "no session": session_start() fails');
+        self::assertTrue($handler->close());
+        self::assertSame($sealed, $this->admin->get($key));
+        self::assertSame(0, $this->admin->exists($this->names()->lockName(self::ID)));
+        self::assertCount(1, $this->logs);
+        self::assertStringContainsString($key . ' (key ID ' . $vectors['other_key_id'] . ')', $this->logs[0]);
+        self::assertStringContainsString('unknown-key-id', $this->logs[0]);
+        self::assertStringContainsString('the value is left untouched', $this->logs[0]);
     }
 
     public function testAWriteWithoutTheLockIsRefusedAndLogged(): void

@@ -13,6 +13,9 @@
  * - an option given twice (`--dry-run --no-dry-run`, `--key-file a --keyFile b`): yargs keeps the
  *   last boolean and makes an array of the rest; only array options (`--docroot`) may repeat;
  * - `--no-<option>` of an option that is not a boolean (`--no-key-file` would be `false`);
+ * - a string or number option given without a value (`--plan --dry-run`, `--out` last): yargs gives
+ *   '' or undefined, and the command silently used its default or ignored the option; a value that
+ *   is empty on purpose is still one (`--scan-dir=`, `--scan-dir ""`: the command judges it);
  * - a number option whose value is not a number (yargs gives NaN), an array option with no value;
  * - words after `--`, which yargs' strict mode lets through and no command reads;
  * - another case (`--DRY-RUN`): yargs sets the camelCase key but not the kebab-case one;
@@ -57,6 +60,15 @@ export function positionalsOf(y: unknown): string[] {
   const full = internal?.getContext?.().fullCommands;
   if (!Array.isArray(full)) return [];
   return full.flatMap((c) => (typeof c === 'string' ? [...c.matchAll(/[<[]([A-Za-z][\w-]*)(?:\.\.)?[>\]]/g)].map((m) => m[1]!) : []));
+}
+
+/**
+ * A word yargs does not take as the value of the option before it: what starts with '-', unless it is
+ * a negative number (yargs-parser lib/yargs-parser.js, the `--foo` branch and its `negative` pattern).
+ */
+const NEGATIVE_NUMBER = /^-([0-9]+(\.[0-9]+)?|\.[0-9]+)$/;
+function takenAsValue(word: string | undefined): boolean {
+  return word !== undefined && (!word.startsWith('-') || NEGATIVE_NUMBER.test(word));
 }
 
 /** A table of names to the canonical (declared) option key: the key, its camelCase form and its declared aliases. */
@@ -112,6 +124,11 @@ export function checkSpellings(tokens: readonly string[], table: OptionTable, po
     if (isBoolean && value !== undefined && value !== 'true' && value !== 'false') {
       throw new UserFacingError(`--${key} takes no value, or =true / =false (got "${printable(value)}")`);
     }
+    if (!isBoolean && !negated && value === undefined && !has(table.array, key) && !has(table.count, key) && !takenAsValue(tokens[i + 1])) {
+      throw new UserFacingError(`--${key} needs a value`);
+    }
+    // yargs reads an empty number (`--workers=`, `--workers ""`) as 0.
+    if (has(table.number, key) && !negated && (value ?? tokens[i + 1]) === '') throw new UserFacingError(`--${key} must be a number`);
     if (seen.has(key) && !has(table.array, key)) throw new UserFacingError(`--${key} given more than once`);
     seen.add(key);
   }

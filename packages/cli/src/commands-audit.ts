@@ -136,6 +136,31 @@ function statError(err: unknown): string {
 }
 
 /**
+ * `--app` and `--docroot` name directories the operator means: one that does not exist (a typo, a
+ * path of another host) is a usage error, as a missing `--ini` or `--root` is, never an
+ * audit-incomplete finding that `--fail-on` lets pass with exit 0. On the live host the path is
+ * stat()ed as given (relative to the working directory); below `--root` through the root's
+ * filesystem, which never leaves it.
+ * @throws UserFacingError naming the option and the path.
+ */
+function requireDirectories(option: 'app' | 'docroot', given: readonly string[], root: RootFs | null, rootDir: string | undefined): void {
+  for (const d of given) {
+    if (root === null) {
+      let st;
+      try { st = statSync(resolve(d)); } catch (err) { throw new UserFacingError(`--${option} ${printable(d)}: ${statError(err)}`); }
+      if (!st.isDirectory()) throw new UserFacingError(`--${option} ${printable(d)}: not a directory`);
+      continue;
+    }
+    const below = `below --root ${printable(rootDir ?? '/')}`;
+    // As the audit itself looks (packages/audit/src/app.ts readApp): lstat, then the real path.
+    if (root.lstat(d) === null) throw new UserFacingError(`--${option} ${printable(d)}: no such file or directory (${below})`);
+    const real = root.realpath(d);
+    if (real === null) throw new UserFacingError(`--${option} ${printable(d)}: a symlink loop, or a symbolic link out of the root (${below})`);
+    if (root.stat(real)?.type !== 'dir') throw new UserFacingError(`--${option} ${printable(d)}: not a directory (${below})`);
+  }
+}
+
+/**
  * Runs an audit and prints it.
  * @returns 1 when a finding is at or above `failOn`, else 0.
  * @throws UserFacingError on conflicting options or unreadable input.
@@ -149,6 +174,7 @@ export async function auditCommand(o: AuditOptions, print: Print): Promise<numbe
   if (o.scanDir !== undefined && o.ini === undefined) throw new UserFacingError('--scan-dir needs --ini');
   if (o.fleet && o.fromCollected.length === 0) throw new UserFacingError('--fleet needs --from-collected FILE...');
   if (o.app.length > 0 && o.fromCollected.length > 0) throw new UserFacingError('--app reads application code on this host or below --root; collected documents hold no application code');
+  if (o.docroot.length > 0 && o.ini !== undefined) throw new UserFacingError('--docroot reads .user.ini and .htaccess of a host (this one, or below --root), which --ini does not audit; give the application code with --app');
   const engine = defaultEngine();
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const reports: HostReport[] = [];
@@ -160,6 +186,7 @@ export async function auditCommand(o: AuditOptions, print: Print): Promise<numbe
     // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
     // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
     // the values equal what `php -n -c FILE` prints on this machine.
+    requireDirectories('app', o.app, null, undefined);
     const local = phpDefaults(o.php);
     reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir, extensionProbe: localExtensionProbe(o.php) } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env, apps: o.app.map((d) => resolve(d)) }));
   } else if (o.fromCollected.length > 0) {
@@ -175,6 +202,8 @@ export async function auditCommand(o: AuditOptions, print: Print): Promise<numbe
       if (!st.isDirectory()) throw new UserFacingError(`--root ${printable(o.root)}: not a directory`);
       fs = new RootFs(o.root);
     } else fs = new RootFs('/');
+    requireDirectories('app', o.app, o.root !== undefined ? fs : null, o.root);
+    requireDirectories('docroot', o.docroot, o.root !== undefined ? fs : null, o.root);
     const probe = o.root === undefined ? probePhp(o.php) : null;
     // Live host: relative --app and --docroot paths are relative to the working directory; below --root they are host paths.
     const hostPath = (d: string) => (o.root === undefined ? resolve(d) : d);

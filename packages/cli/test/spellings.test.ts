@@ -60,12 +60,14 @@ async function commands(path: string[] = []): Promise<Array<{ path: string[]; po
 /** One spelling of an option: the words, and the value yargs must give the canonical key. */
 interface Spelling { words: string[]; value: unknown }
 
-function spellings(key: string, table: OptionTable): { good: Spelling[]; bad: string[][] } {
+function spellings(key: string, table: OptionTable): { good: Spelling[]; bad: string[][]; noValue: string[][] } {
   const camel = Parser.camelCase(key);
   const names = camel === key ? [key] : [key, camel];
   const choices = (table as unknown as { choices?: Record<string, unknown[]> }).choices?.[key];
   const good: Spelling[] = [];
   const bad: string[][] = [];
+  /** A string or number option without a value: refused as "--KEY needs a value" (never its default). */
+  const noValue: string[][] = [];
   if (table.boolean.includes(key)) {
     for (const n of names) {
       good.push({ words: [`--${n}`], value: true }, { words: [`--${n}=true`], value: true }, { words: [`--${n}`, 'true'], value: true });
@@ -87,13 +89,19 @@ function spellings(key: string, table: OptionTable): { good: Spelling[]; bad: st
     for (const n of names) {
       good.push({ words: [`--${n}`, v], value }, { words: [`--${n}=${v}`], value });
       bad.push([`--no-${n}`], [`--${n}`, v, `--${names[names.length - 1]}=${v}`]);
-      if (isNumber) bad.push([`--${n}=abc`], [`--${n}`, 'abc']);
+      if (isNumber) bad.push([`--${n}=abc`], [`--${n}`, 'abc'], [`--${n}=`], [`--${n}`, '']);
+      // last, before `--`, before another option (a boolean: `apply --plan --dry-run`), before `-`
+      noValue.push([`--${n}`], [`--${n}`, '--'], [`--${n}`, '-']);
+      const flag = table.boolean.find((b) => b !== key && b !== 'help' && b !== 'version');
+      if (flag !== undefined) noValue.push([`--${n}`, `--${flag}`]);
+      const other = Object.keys(table.key).find((k) => k !== key && !table.boolean.includes(k) && !table.array.includes(k));
+      if (other !== undefined) noValue.push([`--${n}`, `--${other}=${table.number.includes(other) ? '7' : String((table as unknown as { choices?: Record<string, unknown[]> }).choices?.[other]?.[0] ?? 'v')}`]);
     }
   }
   // Spellings yargs does not know are refused by its strict mode (never read as something else).
   if (key.includes('-')) bad.push([`--${key.replace(/-/g, '_')}`, ...(table.boolean.includes(key) ? [] : ['v'])]);
   bad.push([`--${key.toUpperCase()}`, ...(table.boolean.includes(key) ? [] : ['v'])]);
-  return { good, bad };
+  return { good, bad, noValue };
 }
 
 describe('option spellings', () => {
@@ -123,7 +131,7 @@ describe('option spellings', () => {
       const keys = Object.keys(table.key).filter((k) => k !== 'help' && k !== 'version' && !words.includes(k));
       expect(keys.length, path.join(' ')).toBeGreaterThan(0);
       for (const key of keys) {
-        const { good, bad } = spellings(key, table);
+        const { good, bad, noValue } = spellings(key, table);
         // A required option under test is given only in the spelling under test.
         const at = required.includes(key) ? baseAll.indexOf(`--${key}`) : -1;
         const base = at < 0 ? baseAll : [...baseAll.slice(0, at), ...baseAll.slice(at + 2)];
@@ -145,6 +153,14 @@ describe('option spellings', () => {
           expect(r.stderr, where).toMatch(/^session-migrate: /);
           checked++;
         }
+        for (const words of noValue) {
+          const r = await parse([...base, ...words]);
+          const where = `${path.join(' ')} ${words.join(' ')}`;
+          expect(r.code, `${where} must be refused`).toBe(2);
+          expect(r.args, `${where} must not reach the command`).toBeUndefined();
+          expect(r.stderr, where).toBe(`session-migrate: --${key} needs a value\n`);
+          checked++;
+        }
       }
     }
     expect(checked).toBeGreaterThan(500);
@@ -156,6 +172,19 @@ describe('option spellings', () => {
     expect((await parse(['keys', 'id', '--key-file', 'a', '--keyFile=b'])).stderr).toMatch(/--key-file given more than once/);
     expect((await parse(['keys', 'id', '--no-key-file'])).stderr).toMatch(/--key-file takes a value; --no-key-file is not an option/);
     expect((await parse(['apply', '--workers=many'])).stderr).toMatch(/--workers must be a number/);
+    // Without a value, a string or number option is refused, never its default or ignored.
+    expect((await parse(['apply', '--plan', '--dry-run'])).stderr).toBe('session-migrate: --plan needs a value\n');
+    expect((await parse(['plan', '--source', 'files:/x', '--target', 'redis://127.0.0.1:1/0', '--out'])).stderr).toBe('session-migrate: --out needs a value\n');
+    for (const argv of [['audit', '--fail-on'], ['audit', '--fail-on', '--sarif'], ['audit', '--failOn']]) {
+      expect(await parse(argv)).toMatchObject({ code: 2, stderr: 'session-migrate: --fail-on needs a value\n' });
+    }
+    expect(await parse(['audit', '--host'])).toMatchObject({ code: 2, stderr: 'session-migrate: --host needs a value\n' });
+    expect((await parse(['apply', '--workers='])).stderr).toMatch(/--workers must be a number/);
+    // An empty value given on purpose is a value: the command judges it (PHP_INI_SCAN_DIR="" = none).
+    expect((await parse(['audit', '--ini', 'x', '--scan-dir='])).code).toBe(0);
+    expect((await parse(['audit', '--ini', 'x', '--scan-dir', ''])).code).toBe(0);
+    // A negative number is a value (yargs takes it as one); the command judges its range.
+    expect((await parse(['apply', '--workers', '-1'])).code).toBe(0);
     expect((await parse(['audit', '--docroot'])).stderr).toMatch(/--docroot needs a value/);
     expect((await parse(['audit', '--from_collected', 'x'])).stderr).toMatch(/--from_collected is not an option: write --from-collected/);
     expect((await parse(['audit', '--from-collectd', 'x'])).stderr).toMatch(/Unknown argument/);

@@ -14,7 +14,7 @@ import { Redis, Cluster, type ChainableCommander, type RedisOptions } from 'iore
 import calculateSlot from 'cluster-key-slot';
 import { UserFacingError } from '@session-migrate/common';
 import { formatHostPort, type HostPort, type RedisAddress, type RedisCredentials, type RedisRole, type Topology, PASSWORD_ENV, SENTINEL_PASSWORD_ENV } from './url.ts';
-import { describeTlsError, loadTlsOptions, type TlsFiles } from './tls.ts';
+import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, type TlsFiles } from './tls.ts';
 import { classifyRedisError, redactedMessage, type ClassifiedError } from './errors.ts';
 
 /** Everything needed to connect: where (URL), how (TLS files), as whom (credentials), and for what. */
@@ -138,11 +138,11 @@ export class RedisConnection {
     probe.on('error', (err: Error) => { lastError = err; });
     let info: Map<string, string>;
     try {
-      await probe.connect();
+      await connectWatchingForPlaintext(probe, a.tls, a);
       info = parseInfo(await probe.info());
     } catch (err) {
       probe.disconnect();
-      throw connectFailure(spec, lastError ?? err, options.aclRule);
+      throw connectFailure(spec, isPlaintextServer(err) ? err : lastError ?? err, options.aclRule);
     }
     if (info.get('redis_mode') === 'sentinel') {
       probe.disconnect();
@@ -593,7 +593,7 @@ async function askSentinels(spec: RedisSpec, tls: RedisOptions['tls'] | undefine
     let lastError: Error | undefined;
     client.on('error', (err: Error) => { lastError = err; });
     try {
-      await client.connect();
+      await connectWatchingForPlaintext(client, tls !== undefined, s);
       const r = await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', a.masterName!) as [string, string] | null;
       if (r === null) {
         unknownName = true;
@@ -601,8 +601,8 @@ async function askSentinels(spec: RedisSpec, tls: RedisOptions['tls'] | undefine
       }
       return { master: { host: r[0], port: Number(r[1]) }, unknownName, errors };
     } catch (err) {
-      const e = (lastError ?? err) as NodeJS.ErrnoException;
-      const why = describeTlsError(e, spec.role) ?? (/NOAUTH|WRONGPASS|invalid password/i.test(e.message) ? `${e.message.split('\n')[0]} (give the sentinel password in ${SENTINEL_PASSWORD_ENV[spec.role]})` : e.code ?? redactedMessage(e.message, spec.credentials.sentinelPassword));
+      const e = (isPlaintextServer(err) ? err : lastError ?? err) as NodeJS.ErrnoException;
+      const why = describeTlsError(e, spec.role, spec.tls) ?? (/NOAUTH|WRONGPASS|invalid password/i.test(e.message) ? `${e.message.split('\n')[0]} (give the sentinel password in ${SENTINEL_PASSWORD_ENV[spec.role]})` : e.code ?? redactedMessage(e.message, spec.credentials.sentinelPassword));
       errors.push(`${formatHostPort(s)}: ${why}`);
     } finally {
       client.disconnect();
@@ -662,6 +662,43 @@ async function openSentinel(spec: RedisSpec, options: OpenOptions, common: Redis
   return conn;
 }
 
+/** After this long without a finished TLS handshake, connectWatchingForPlaintext() asks the port in plaintext. */
+const PLAINTEXT_CHECK_AFTER_MS = 1000;
+
+function isPlaintextServer(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === PLAINTEXT_SERVER;
+}
+
+/**
+ * `client.connect()`, and for TLS a fast failure when the port speaks plaintext Redis: a TLS
+ * ClientHello sent to a plaintext redis-server gets no answer (the server waits for the end of what it
+ * reads as an inline command), so the handshake would only end at connectTimeout with a bare
+ * ETIMEDOUT. When the handshake has not finished after PLAINTEXT_CHECK_AFTER_MS, one plain TCP
+ * connection sends PING (speaksPlainRedis); a Redis reply fails the connect with PLAINTEXT_SERVER.
+ * A TLS server never answers so, and a handshake that finishes in time costs nothing extra.
+ */
+async function connectWatchingForPlaintext(client: Redis, tls: boolean, at: HostPort): Promise<void> {
+  const connecting = client.connect();
+  if (!tls) return connecting;
+  connecting.catch(() => undefined); // the race below reports it; a plaintext verdict disconnects the client
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const plaintext = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      void speaksPlainRedis(at.host, at.port).then((yes) => {
+        if (yes && !settled) reject(Object.assign(new Error(`${formatHostPort(at)} answered in plaintext Redis, not TLS`), { code: PLAINTEXT_SERVER }));
+      });
+    }, PLAINTEXT_CHECK_AFTER_MS);
+  });
+  plaintext.catch(() => undefined);
+  try {
+    await Promise.race([connecting, plaintext]);
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+  }
+}
+
 function newConnection(spec: RedisSpec, client: Redis | Cluster, desc: ConnectionDescription, aclRule: string | undefined): RedisConnection {
   return new RedisConnection(spec, client, desc, aclRule);
 }
@@ -670,7 +707,7 @@ function newConnection(spec: RedisSpec, client: Redis | Cluster, desc: Connectio
 function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefined, what?: string): UserFacingError {
   const e = err as NodeJS.ErrnoException;
   const where = what ?? `${spec.role === 'source' ? 'the source ' : ''}Redis at ${spec.address.url}`;
-  const tlsWhy = describeTlsError(e, spec.role);
+  const tlsWhy = describeTlsError(e, spec.role, spec.tls);
   if (tlsWhy !== undefined) return new UserFacingError(`cannot connect to ${where}: ${tlsWhy}`);
   const c = classifyRedisError(err, {
     role: spec.role,
@@ -685,5 +722,6 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
   const code = e?.code;
   let why = typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : c.message;
   if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls) why += ' (a TLS-only server? use rediss://)';
+  if (code === 'ETIMEDOUT' && spec.address.tls) why += ' (no TLS handshake: the server may not speak TLS on this port; use redis:// for a plaintext server, or check the port)';
   return new UserFacingError(`cannot connect to ${where}: ${why}`);
 }

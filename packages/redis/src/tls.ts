@@ -8,8 +8,9 @@
  * the certificate and sent as SNI).
  */
 import { readFileSync, statSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { resolve } from 'node:path';
-import { createSecureContext, type ConnectionOptions } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
 import type { RedisRole } from './url.ts';
 
@@ -116,18 +117,67 @@ const UNTRUSTED = new Set([
   'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
 ]);
 
+/** Code of the error `speaksPlainRedis()` lets a TLS connection fail with. */
+export const PLAINTEXT_SERVER = 'ERR_SESSION_MIGRATE_PLAINTEXT_SERVER';
+
+/**
+ * Whether host:port answers a plaintext `PING` as Redis does (`+PONG`, or an error reply such as
+ * `-NOAUTH ...`): the port speaks plain RESP, not TLS. A TLS server answers no such thing (it reads
+ * "PING" as a broken handshake), so this cannot mistake a slow TLS server for a plaintext one.
+ * Never throws: a connection error, a timeout or any other answer is `false`.
+ * @param timeoutMs how long to wait for the connection and the reply together
+ */
+export function speaksPlainRedis(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((done) => {
+    let seen = '';
+    const socket = netConnect({ host, port });
+    const finish = (answer: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      done(answer);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('latin1');
+      if (seen.includes('\r\n') || seen.length > 512) finish(/^[+-][\x20-\x7e]*\r\n/.test(seen));
+    });
+    socket.on('error', () => finish(false));
+    socket.on('close', () => finish(false));
+  });
+}
+
+/** The names a certificate is issued for (its subjectAltName entries, else its CN), printable, at most 8. */
+function certificateNames(cert: PeerCertificate | undefined): string | undefined {
+  if (cert === undefined || cert === null) return undefined;
+  const san = typeof cert.subjectaltname === 'string' ? cert.subjectaltname.split(/,\s*/).map((n) => n.replace(/^IP Address:/, 'IP:')) : [];
+  const names = san.length > 0 ? san : typeof cert.subject?.CN === 'string' ? [`CN=${cert.subject.CN}`] : [];
+  const shown = names.slice(0, 8).map((n) => n.replace(/[^\x21-\x7e]/g, '?').slice(0, 100));
+  if (shown.length === 0) return undefined;
+  return shown.join(', ') + (names.length > shown.length ? `, and ${names.length - shown.length} more` : '');
+}
+
 /**
  * A one-line explanation of a TLS failure, naming the option that fixes it; undefined when the error
- * is not about TLS.
+ * is not about TLS. Of a certificate it names only the names it is issued for (subjectAltName or CN).
+ * @param tls the TLS settings of the connection (to tell a `--tls-server-name` that was given)
  */
-export function describeTlsError(err: NodeJS.ErrnoException, role: RedisRole): string | undefined {
+export function describeTlsError(err: NodeJS.ErrnoException, role: RedisRole, tls?: TlsFiles): string | undefined {
   const code = err.code ?? '';
   const msg = err.message ?? '';
+  if (code === PLAINTEXT_SERVER) {
+    return 'the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss://, or check the port';
+  }
   if (UNTRUSTED.has(code)) {
     return `certificate problem: the server's certificate is not signed by a trusted CA (${code}); give its CA with ${tlsOptionName('caFile', role)} FILE`;
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return `certificate problem: the server's certificate is not valid for this host name or IP (${code}); connect by the name it was issued for, or give that name with ${tlsOptionName('serverName', role)} NAME`;
+    const names = certificateNames((err as { cert?: PeerCertificate }).cert);
+    const issued = names !== undefined ? `; it is issued for ${names}` : '';
+    if (tls?.serverName !== undefined) {
+      return `certificate problem: the server's certificate does not match the name given with ${tlsOptionName('serverName', role)} (${tls.serverName})${issued} (${code}); give one of its names`;
+    }
+    return `certificate problem: the server's certificate is not valid for this host name or IP (${code})${issued}; connect by the name it was issued for, or give that name with ${tlsOptionName('serverName', role)} NAME`;
   }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
     return `certificate problem: the server's certificate is not valid now (${code})`;

@@ -26,9 +26,17 @@ namespace SessionMigrate;
  *     with PHP's warning), validateId() answers true so that PHP never issues a new session ID
  *     because of an error, and the read() that follows fails; one line naming the cause goes to the
  *     PHP error log.
- *   - A value that does not open (not an envelope, unknown version, unknown key ID, failed
- *     authentication) gives an empty session and one logged warning naming the Redis key name, the
- *     failure and the key ID; the value itself is never logged, and plaintext is never accepted.
+ *   - A value sealed under a key ID this host does not hold (unknown-key-id), or in an envelope
+ *     version it does not read (unsupported-version), is not "no session": another host, with the
+ *     newer key ring or handler, opens it. read() fails (session_start() fails visibly), one line
+ *     names the Redis key and the key ID, and the value is left untouched: nothing writes it.
+ *   - A value that no key and no version can ever open (not-envelope: not an envelope at all;
+ *     auth-failed: the key ID is one this host holds, so the key is right, but the value was changed
+ *     or moved from another key name) gives an empty session and one logged warning naming the Redis
+ *     key name, the failure and the key ID; the session PHP then writes replaces it (PHP calls write(),
+ *     not updateTimestamp(), for a session that started empty). Failing instead would break that
+ *     session ID on every request until its TTL ends, to keep bytes nobody can read. The value itself
+ *     is never logged, and plaintext is never accepted (docs/phpredis-parity.md).
  *   - The lock not taken within the retries: read() fails (or, configured 'readonly', the session
  *     opens and its writes are refused). A write whose lock expired or was taken over is refused and
  *     logged: it never overwrites another request's write.
@@ -170,8 +178,9 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
      * @param string $id session ID
      *
      * @return string|false the session payload; '' for a session that does not exist or whose value
-     *                      does not open (logged); false when Redis fails or the lock cannot be
-     *                      taken, so session_start() fails
+     *                      can never open (not-envelope, auth-failed; logged); false when Redis
+     *                      fails, the lock cannot be taken, or the value is sealed under a key ID or
+     *                      envelope version this host lacks (logged), so session_start() fails
      */
     #[\ReturnTypeWillChange]
     public function read($id)
@@ -201,7 +210,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             return $this->legacy !== null && !$found['destroyed'] ? $this->readLegacy($id, $key) : '';
         }
 
-        return $this->openValue($key, $found['value']);
+        return $this->openValue($key, $found['value']) ?? false;
     }
 
     /**
@@ -487,20 +496,46 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         $this->lock->markReleased();
     }
 
-    /** Opens a stored value; a value that does not open is an empty session (logged). */
-    private function openValue(string $key, string $value): string
+    /**
+     * Opens a stored value (one log line when it does not open; never the value).
+     *
+     * @return string|null the plaintext; '' for a value that can never open (not-envelope,
+     *                     auth-failed); null for a value this host cannot open but another may
+     *                     (unknown-key-id, unsupported-version): read() fails
+     */
+    private function openValue(string $key, string $value): ?string
     {
         $opened = $this->envelope->open($key, $value);
         if ($opened['ok'] === true && is_string($opened['plaintext'])) {
             return $opened['plaintext'];
         }
+        $reason = (string) $opened['reason'];
+        $held = implode(',', $this->envelope->keys()->keyIds());
+        if ($reason === 'unknown-key-id' || $reason === 'unsupported-version') {
+            $this->log(sprintf(
+                'the value stored under %s (key ID %s) %s (%s; key IDs held: %s): session_start() fails and the'
+                . ' value is left untouched; %s (docs/keys.md)',
+                $key,
+                $opened['keyId'] ?? 'none',
+                $reason === 'unknown-key-id'
+                    ? 'is sealed under a key this host\'s key ring does not hold'
+                    : 'is in an envelope version this handler does not read',
+                $reason,
+                $held,
+                $reason === 'unknown-key-id'
+                    ? 'deploy the key ring that holds that key ID to this host'
+                    : 'deploy the handler version that wrote it to this host'
+            ));
+
+            return null;
+        }
         $this->log(sprintf(
             'warning: the value stored under %s did not open (%s; key ID of the value: %s; key IDs held: %s);'
-            . ' starting an empty session',
+            . ' no key can open it: starting an empty session, which replaces it',
             $key,
-            (string) $opened['reason'],
+            $reason,
             $opened['keyId'] ?? 'none',
-            implode(',', $this->envelope->keys()->keyIds())
+            $held
         ));
 
         return '';

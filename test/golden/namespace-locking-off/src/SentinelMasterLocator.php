@@ -128,7 +128,10 @@ final class SentinelMasterLocator
                     return $this->askOne($sentinel['host'], $sentinel['port']);
                 });
             } catch (\RedisException $e) {
-                $detail = $warnings !== [] ? implode('; ', $warnings) : $e->getMessage();
+                // Without a warning (no "connection refused" or TLS error) the sentinel was reached:
+                // phpredis 5.3.7 reports a refused AUTH as "went away"; ask it why.
+                $detail = $warnings !== [] ? implode('; ', $warnings) : null;
+                $detail = $detail ?? $this->diagnose($sentinel) ?? $e->getMessage();
                 $reasons[] = $where . ' ' . ConnectionFactory::redact($detail);
                 continue;
             }
@@ -137,7 +140,11 @@ final class SentinelMasterLocator
                     return [$answer[0], (int) $answer[1]];
                 }
             }
-            $reasons[] = $where . ' knows no master named "' . $this->masterName . '"';
+            // RedisSentinel answers false for an error reply too (NOAUTH), and has no getLastError().
+            $why = $this->diagnose($sentinel);
+            $reasons[] = $where . ' ' . ($why !== null
+                ? ConnectionFactory::redact($why)
+                : 'knows no master named "' . $this->masterName . '"');
         }
         throw new StorageException(sprintf(
             'Sentinel: no master for "%s" (%s)',
@@ -182,12 +189,70 @@ final class SentinelMasterLocator
                 $options['ssl'] = $ssl;
             }
             $sentinel = new \RedisSentinel($options);
+        } elseif ($auth === null) {
+            // phpredis 5.x: no 7th argument at all without a password. An explicit null is not "no
+            // password" there: the sentinel connection then fails ("Redis server ... went away").
+            $sentinel = new \RedisSentinel($host, $port, $this->timeout, null, 0, $this->timeout);
         } else {
             /** @psalm-suppress TooManyArguments phpredis 5.x signature */
             $sentinel = new \RedisSentinel($host, $port, $this->timeout, null, 0, $this->timeout, $auth);
         }
 
         return $sentinel->getMasterAddrByName($this->masterName);
+    }
+
+    /**
+     * Why a sentinel that was reached gave no master, asked on a \Redis connection of its own (AUTH,
+     * then SENTINEL get-master-addr-by-name, whose error reply RedisSentinel does not expose): a
+     * refused password or a missing one. Only called after a failed lookup.
+     *
+     * @param array{host: string, port: int} $sentinel
+     *
+     * @return string|null the reason (never the password), or null when the sentinel shows none
+     */
+    private function diagnose(array $sentinel): ?string
+    {
+        $password = getenv(ConnectionFactory::SENTINEL_PASSWORD_ENV);
+        $address = ($this->ssl !== null ? 'tls://' : '') . $sentinel['host'];
+        $context = $this->ssl !== null ? ['stream' => $this->ssl] : [];
+        if (is_string($password) && $password !== '') {
+            $port = $sentinel['port'];
+            $refused = ConnectionFactory::authFailure($address, $port, $this->timeout, $context, [$password]);
+
+            return $refused !== null
+                ? sprintf('refused the password in %s (%s)', ConnectionFactory::SENTINEL_PASSWORD_ENV, trim($refused))
+                : null;
+        }
+        $probe = new \Redis();
+        $warnings = [];
+        try {
+            $open = function () use ($probe, $address, $sentinel, $context) {
+                return $probe->connect($address, $sentinel['port'], $this->timeout, null, 0, $this->timeout, $context);
+            };
+            $connected = ConnectionFactory::capturingWarnings($warnings, $open);
+            if ($connected !== true) {
+                return null;
+            }
+            try {
+                $probe->rawCommand('SENTINEL', 'get-master-addr-by-name', $this->masterName);
+                $error = $probe->getLastError();
+            } catch (\RedisException $e) {
+                $error = $e->getMessage();
+            }
+        } catch (\RedisException $e) {
+            return null;
+        } finally {
+            try {
+                $probe->close();
+            } catch (\RedisException $e) {
+                // already gone
+            }
+        }
+        if (is_string($error) && strncmp($error, 'NOAUTH', 6) === 0) {
+            return sprintf('requires a password: set %s (%s)', ConnectionFactory::SENTINEL_PASSWORD_ENV, trim($error));
+        }
+
+        return null;
     }
 
     /** @return array{0: string, 1: int}|null the cached master; null when none or not authentic */

@@ -456,6 +456,9 @@ LUA;
         if (strncmp($message, 'MOVED', 5) === 0 || strncmp($message, 'ASK', 3) === 0) {
             return ' (the server is a Redis Cluster node: generate the handler with the cluster topology)';
         }
+        if (strncmp($message, 'NOAUTH', 6) === 0) {
+            return ' (the server needs a password: set ' . ConnectionFactory::PASSWORD_ENV . ')';
+        }
         if (strncmp($message, 'NOPERM', 6) === 0) {
             return ' (the ACL user needs +eval +evalsha +get +set +del +exists +expire on the session keys;'
                 . ' +select for a database other than 0; docs/redis.md)';

@@ -45,6 +45,7 @@ const INTEGRATION = [
  */
 const UNIT = [
   'test/generate-iac-golden.test.ts',
+  'test/global-setup.test.ts', // files in a temporary directory only
   'test/self-contained.test.ts',
   'test/unit-guard.test.ts', // checks the unit tier's guard, so it must run in the unit tier
 ];

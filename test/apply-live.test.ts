@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -61,6 +61,8 @@ beforeAll(async () => {
   expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
   codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);
 });
+// ~100,000 session files: removed here, not left to the run's TMPDIR teardown (test/support/global-setup.ts)
+afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
 
 /** n session files with distinct contents; returns their IDs. */
 function makeSessions(dir: string, n: number, tag: string): string[] {

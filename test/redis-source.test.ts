@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
@@ -101,7 +101,10 @@ describe('plaintext phpredis sessions as the source', () => {
       expect(r.stdout + r.stderr).toBe('ok');
     }
   });
-  afterAll(async () => { await redis.stop(); });
+  afterAll(async () => {
+    await redis.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
 
   it('plan, apply, verify: TTLs kept, plaintext fails verify until removed, no password anywhere', async () => {
     await redis.client.select(2);

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -76,7 +76,10 @@ beforeAll(async () => {
   expect(apply.status, apply.stderr).toBe(0);
   expect((JSON.parse(apply.stdout) as { sessions: { counts: { migrated: number } } }).sessions.counts.migrated).toBe(5);
 });
-afterAll(async () => { await redis.stop(); });
+afterAll(async () => {
+  await redis.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
 
 describe('rollback --to files', () => {
   it('round trip files -> Redis -> files: byte-identical content, same layout, mode, owner; mtime within 1 s', () => {

@@ -8,20 +8,25 @@
  * and a nested path is too long for a Unix socket and not traversable by the `nobody` user of the
  * HTTP harness test.)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Set while a run's directory exists: the directory itself. */
 const MARK = 'SESSION_MIGRATE_TEST_TMPDIR';
 
-export default function setup(): () => void {
-  if (process.env[MARK] !== undefined && process.env.TMPDIR === process.env[MARK]) return () => {};
+export default function setup(): () => Promise<void> {
+  if (process.env[MARK] !== undefined && process.env.TMPDIR === process.env[MARK]) return async () => {};
   const dir = mkdtempSync(join(tmpdir(), 'session-migrate-tests-'));
   process.env.TMPDIR = dir;
   process.env[MARK] = dir;
-  return () => {
-    rmSync(dir, { recursive: true, force: true });
+  // Asynchronous on purpose: vitest runs this teardown in its main process before it waits for the
+  // last test workers to exit, and a synchronous rmSync of a large directory blocked that process
+  // (~10-15 s for 100,000 files): the workers' exits were not seen in time and vitest printed
+  // "[vitest-pool]: Timeout terminating forks worker for ..." for whatever test files ran last.
+  return async () => {
+    await rm(dir, { recursive: true, force: true });
     delete process.env[MARK];
   };
 }

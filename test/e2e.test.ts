@@ -310,6 +310,7 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     writeFileSync(join(dir, 'sess_bad\nFAKE LINE'), 'x');
     const r = cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', box.keyFile, '--out', join(box.root, 'h.json'), '--artifacts-dir', join(box.root, 'h-art')]);
     expect(r.status).toBe(0);
+    // eslint-disable-next-line no-control-regex -- the control characters are what must not be printed
     expect(r.stdout).not.toMatch(/[\u001b\u0007]/);
     expect(r.stdout).toContain('sess_\\x1b]0;PW…');
     expect(r.stdout.split('\n').some((l) => l.startsWith('FAKE LINE'))).toBe(false);

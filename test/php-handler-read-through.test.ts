@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { EnvelopeCodec, tombstoneKeyFor } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { caseFile } from './support/fixtures.ts';
-import { PHP_DIR, PHP_EXTENSIONS, REPO, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
 const PREFIX = 'smsess:';

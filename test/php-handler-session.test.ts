@@ -34,7 +34,6 @@ interface Request { out: RequestOut; stderr: string; logs: string[] }
 let redis: RedisServer;
 let rendered: Rendered;
 let codec: EnvelopeCodec;
-let otherCodec: EnvelopeCodec;
 let sandbox: string;
 let requestNo = 0;
 
@@ -70,7 +69,6 @@ beforeAll(async () => {
   redis = await startRedis();
   rendered = renderInto({ redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 } });
   codec = await EnvelopeCodec.create([Buffer.from(MASTER, 'base64')]);
-  otherCodec = await EnvelopeCodec.create([Buffer.from(OTHER, 'base64')]);
   sandbox = mkdtempSync(join(tmpdir(), 'sm-php-session-'));
 });
 

@@ -233,8 +233,7 @@ function propertyName(node: Node | undefined): string | undefined {
   return undefined;
 }
 
-const PROPS = ['transitEncryptionEnabled', 'atRestEncryptionEnabled', 'authToken'] as const;
-type Prop = (typeof PROPS)[number];
+type Prop = 'transitEncryptionEnabled' | 'atRestEncryptionEnabled' | 'authToken';
 
 /** Per-file state: findings, edits, and how to name SecretValue. */
 class FileContext {

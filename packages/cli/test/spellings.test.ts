@@ -45,7 +45,7 @@ async function help(path: string[]): Promise<string> {
 async function commands(path: string[] = []): Promise<Array<{ path: string[]; positionals: string[] }>> {
   const text = await help(path);
   const usage = text.split('\n')[0] ?? '';
-  const subs = [...text.matchAll(/^ {2}session-migrate ((?:[a-z-]+ )*[a-z-]+)(?: +\[?<?[a-z-]+>?\]?)*  /gm)]
+  const subs = [...text.matchAll(/^ {2}session-migrate ((?:[a-z-]+ )*[a-z-]+)(?: +\[?<?[a-z-]+>?\]?)* {2}/gm)]
     .map((m) => m[1]!.split(' '))
     .filter((p) => p.length === path.length + 1 && p.slice(0, path.length).join(' ') === path.join(' '));
   if (subs.length === 0) {

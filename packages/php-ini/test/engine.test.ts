@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   createRootFs, defaultFpmPrefix, effectiveForPool, expandGlob, iniGetValues, loadConfiguration, parseFpmConfig, parseIni, parseRedisSavePath, redactRedisSavePath,
   describeRedisHost, collectUserIni, effectiveForRequest, directiveInfo,

@@ -44,7 +44,7 @@ async function helpOf(main: Main, path: string[]): Promise<string> {
     stdout.write = write;
     console.log = log;
     if (hadColumns) stdout.columns = columns;
-    else delete stdout.columns;
+    else delete (stdout as { columns?: number }).columns;
   }
   if (code !== 0) throw new Error(`session-migrate ${[...path, '--help'].join(' ')} exited ${code}`);
   return out.split('\n').map((l) => l.trimEnd()).join('\n').trim() + '\n';

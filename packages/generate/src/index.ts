@@ -12,12 +12,9 @@
  * so nothing a caller passes can end a string or a comment early. No secret is ever rendered: the master
  * key and the Redis passwords come from the environment of the PHP process at run time.
  */
-import { randomBytes } from 'node:crypto';
-import {
-  chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
-} from 'node:fs';
-import { basename, dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { assetPath } from '@session-migrate/common';
+import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
+import { assetPath, writeFileAtomic } from '@session-migrate/common';
 import { parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
@@ -467,13 +464,14 @@ function renderLocking(options: LockingOptions): { php: string; iniNote: string 
 }
 
 /**
- * Writes artifacts below `dir` (created if missing). Each file is written to a temporary file in the
- * same directory, fsynced, given its mode, then renamed over the target, so readers see either the
- * old or the new file. A file whose contents and mode are already right is not touched, so running
+ * Writes artifacts below `dir` (created if missing). Each file is written with the one atomic write
+ * (@session-migrate/common writeFileAtomic: a temporary file with an unpredictable name in the same
+ * directory, O_EXCL|O_NOFOLLOW, its mode set exactly, fsynced, renamed over the target, the directory
+ * fsynced), so readers see either the old or the new file. A file whose contents and mode are already right is not touched, so running
  * the same generation twice reports every file as unchanged.
  *
  * @throws Error when an artifact path is absolute or leaves `dir`, or on a filesystem error (the
- *   temporary file is removed).
+ *   temporary file is removed); code ELOOP when a target is a symbolic link (never written through).
  */
 export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): WriteResult {
   const result: WriteResult = { changed: [], unchanged: [] };
@@ -490,25 +488,7 @@ export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): Wri
       continue;
     }
     mkdirSync(dirname(target), { recursive: true });
-    const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const fd = openSync(temp, 'wx', mode);
-      try {
-        writeAll(fd, contents);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      chmodSync(temp, mode); // openSync's mode is reduced by the umask
-      renameSync(temp, target);
-    } catch (err) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // already renamed or never created
-      }
-      throw err;
-    }
+    writeFileAtomic(target, contents, { mode });
     result.changed.push(artifact.path);
   }
   return result;
@@ -561,11 +541,6 @@ function isSameFile(target: string, contents: Buffer, mode: number): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
-}
-
-function writeAll(fd: number, data: Buffer): void {
-  let offset = 0;
-  while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -2,10 +2,10 @@
  * `plan`: look at the source and the target, count what would move, and write a plan file that
  * `apply` carries out. The plan names the key file and key ID, never the key.
  */
-import { lstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
-import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import { UserFacingError, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
 import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
 import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
 import { parseRedisUrl, type ConnectionDescription, type NodeMemory } from '@session-migrate/redis';
@@ -237,17 +237,16 @@ export function looksCompleteFor(handler: SerializeHandler, remember?: (data: Bu
 }
 
 /**
- * Writes a plan file atomically (temporary file, then rename), mode 0644: it holds no secret.
- * @throws UserFacingError when the file cannot be written.
+ * Writes a plan file with the one atomic write (@session-migrate/common writeFileAtomic: unpredictable
+ * temporary name in the same directory, O_EXCL|O_NOFOLLOW, fsync, rename, fsync of the directory),
+ * mode 0644: it holds no secret.
+ * @throws UserFacingError when the file cannot be written (nothing is changed then, no temporary file is left).
  */
 export function writePlanFile(path: string, plan: Plan): void {
   refuseToReplaceNonPlan(path);
-  const tmp = `${path}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, JSON.stringify(plan, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(plan, null, 2) + '\n', { mode: 0o644 });
   } catch (err) {
-    rmSync(tmp, { force: true });
     throw new UserFacingError(`cannot write plan ${path}: ${describeFsError(err)}`);
   }
 }

@@ -12,12 +12,11 @@
  *   compare-and-delete), so PHP back on the files handler never sees them. Users whose session exists
  *   only in Redis are logged out.
  */
-import { type Stats, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { type Stats, chownSync, closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import { UserFacingError, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
 import { keyNameForDisplay, type RedisConnection } from '@session-migrate/redis';
@@ -107,34 +106,6 @@ function ensureLevels(layout: RollbackFilesLayout, id: string, owner: { uid: num
     if (!st.isDirectory()) throw new UserFacingError(`${d} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to write through it`);
   }
   return d;
-}
-
-/**
- * Writes one file atomically: a temporary `.sess_<id>.rollback-*` (PHP's GC only touches `sess_*`)
- * created with O_EXCL|O_NOFOLLOW in the same directory, mode set exactly, owner, mtime, then rename.
- */
-function writeSessionFile(path: string, dir: string, id: string, data: Buffer, mode: number, owner: { uid: number; gid: number } | undefined, mtimeMs: number): void {
-  const tmp = join(dir, `.sess_${id}.rollback-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
-  try {
-    fchmodSync(fd, mode);
-    if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    const t = mtimeMs / 1000;
-    futimesSync(fd, t, t);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** Reads an existing session file without following a symlink; undefined when absent. */
@@ -295,8 +266,10 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
           return;
         }
         if (!dryRun) {
-          const dir = ensureLevels(layout, id, owner, dirMode);
-          writeSessionFile(path, dir, id, opened.plaintext, layout.mode, owner, mtimeMs);
+          ensureLevels(layout, id, owner, dirMode);
+          // The one atomic write: its temporary `.sess_<id>.<random>.tmp` is never taken for a session
+          // by PHP's GC (mod_files.c ps_files_cleanup_dir only looks at names starting `sess_`).
+          writeFileAtomic(path, opened.plaintext, { mode: layout.mode, owner, mtimeMs });
         }
         report.counts.written++;
       } catch (e) {

@@ -5,3 +5,4 @@ export * from './atomic-write.ts';
 export * from './finding.ts';
 export * from './defaults.ts';
 export * from './text-edits.ts';
+export * from './lifecycle.ts';

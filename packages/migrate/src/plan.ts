@@ -10,7 +10,7 @@ import type { SkipReason, Source, SourceDescription, SourceSession } from '@sess
 import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
 import { parseRedisUrl, type ConnectionDescription, type NodeMemory } from '@session-migrate/redis';
 import type { LockingOptions } from '@session-migrate/generate';
-import { remainingTtlSeconds } from './ttl.ts';
+import { remainingTtlSeconds } from '@session-migrate/common';
 import type { DuplicatesReport } from './several-sources.ts';
 
 export const PLAN_FORMAT = 'session-migrate-plan';

@@ -16,7 +16,9 @@ import { type Stats, chownSync, closeSync, constants, lstatSync, mkdirSync, open
 import { join } from 'node:path';
 import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { UserFacingError, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
+import {
+  UserFacingError, describeFsError, fileMtimeForRedisCopy, isDestroyedAfterFile, isFileNewerThanRedis, redactSessionPath, writeFileAtomic,
+} from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
 import { keyNameForDisplay, type RedisConnection } from '@session-migrate/redis';
@@ -74,9 +76,6 @@ export interface RollbackToFilesOptions {
   /** Milliseconds since the epoch (tests pin it). */
   nowMs?: number;
 }
-
-/** Files that differ by less than this in mtime count as written at the same time (mtime is whole seconds in PHP's GC). */
-const SAME_TIME_MS = 1000;
 
 /** Path of a session file for an ID under a `files` layout (mod_files.c ps_files_path_create). */
 export function sessionFilePath(layout: Pick<RollbackFilesLayout, 'dir' | 'depth'>, id: string): string {
@@ -201,7 +200,6 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
   const dirMode = base.mode & 0o777;
-  const gcMs = options.gcMaxlifetime * 1000;
   const report: RollbackToFilesReport = {
     dryRun,
     counts: { written: 0, unchanged: 0, 'newer-file-kept': 0, 'not-in-redis': 0, 'destroyed-file-removed': 0, failed: 0 },
@@ -239,9 +237,8 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
           // Destroyed through the handler after the file was last written: the file would bring the
           // logged-out session back, so it goes.
           const file = existingFile(path);
-          if (typeof tombPttl === 'number' && tombPttl > 0 && file !== undefined && file !== 'not-a-file') {
-            const destroyedAt = now + tombPttl - gcMs;
-            if (file.mtimeMs < destroyedAt) {
+          if (typeof tombPttl === 'number' && file !== undefined && file !== 'not-a-file') {
+            if (isDestroyedAfterFile(tombPttl, file.mtimeMs, options.gcMaxlifetime, now)) {
               if (!dryRun) unlinkSync(path);
               report.counts['destroyed-file-removed']++;
               return;
@@ -253,15 +250,16 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
         found.add(key);
         const opened = codec.open(key, value as Buffer);
         if (!opened.ok) return fail(key, path, `value does not open (${opened.reason}); left alone`);
-        const ttlMs = typeof pttl === 'number' && pttl > 0 ? pttl : gcMs;
-        const mtimeMs = Math.min(now, now + ttlMs - gcMs);
+        // The session-lifecycle policy (packages/common/src/lifecycle.ts): the mtime PHP's GC ages as
+        // Redis would have expired the session, and which of file and Redis copy is newer.
+        const mtimeMs = fileMtimeForRedisCopy(typeof pttl === 'number' ? pttl : -1, options.gcMaxlifetime, now);
         const file = existingFile(path);
         if (file === 'not-a-file') return fail(key, path, 'a symbolic link or non-file is in the way; refused');
         if (file !== undefined && file.data.equals(opened.plaintext)) {
           report.counts.unchanged++;
           return;
         }
-        if (file !== undefined && file.mtimeMs > mtimeMs + SAME_TIME_MS) {
+        if (file !== undefined && isFileNewerThanRedis(file.mtimeMs, mtimeMs)) {
           report.counts['newer-file-kept']++;
           return;
         }

@@ -10,12 +10,12 @@
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { UserFacingError, redactSessionPath } from '@session-migrate/common';
+import { UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
-import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor, resolveDuplicates, type DuplicatesReport } from '@session-migrate/migrate';
+import { decideSession, exactTtlMsOf, looksCompleteFor, resolveDuplicates, type DuplicatesReport } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, phpredisName, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
 import { scanKeys } from './scan.ts';
@@ -499,7 +499,7 @@ async function verifySource(options: VerifyOptions, source: Source, superseded: 
       if (!opened.ok) return; // already reported by the scan of the prefix
       if (!opened.plaintext.equals(b.data)) {
         // Written by the handler after the file last changed (read-through mode): newer, by the same
-        // rule as apply's newerInRedis and purge's `newer`; otherwise the copy is wrong or stale.
+        // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
         if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
           result.newer++;
           return;

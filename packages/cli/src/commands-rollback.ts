@@ -91,7 +91,7 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
   const to = args.to!;
   if (!to.startsWith('files:') || to.length === 'files:'.length) throw new UserFacingError(`--to must be files:SAVE_PATH (for example files:/var/lib/php/sessions or 'files:2;0600;/var/lib/php/sessions')`);
   const parsed = parseFilesSavePath(to.slice('files:'.length));
-  const fatal = parsed.findings.find((f) => f.severity === 'error');
+  const fatal = parsed.findings.find((f) => f.severity === 'high');
   if (fatal !== undefined) throw new UserFacingError(`--to ${to}: ${fatal.message}`);
   const layout = { dir: resolve(parsed.path), depth: parsed.depth, mode: parsed.mode };
   // The IDs come from a directory listing (names only; contents are not read).
@@ -151,7 +151,7 @@ async function rollbackToSources(
   if (files.length === 0) throw new UserFacingError(`plan ${args.plan}: no files: source to write back to (rollback to plaintext Redis keys is not supported; see docs/rollback.md)`);
   const targets = files.map(({ d }) => {
     const parsed = parseFilesSavePath(d.savePath);
-    const fatal = parsed.findings.find((f) => f.severity === 'error');
+    const fatal = parsed.findings.find((f) => f.severity === 'high');
     if (fatal !== undefined) throw new UserFacingError(`plan ${args.plan}: source files:${printable(d.savePath)}: ${fatal.message}`);
     return { layout: { dir: resolve(parsed.path), depth: parsed.depth, mode: parsed.mode }, ids: idsOf(d.savePath) };
   });

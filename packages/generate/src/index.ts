@@ -14,8 +14,8 @@
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { assetPath, writeFileAtomic } from '@session-migrate/common';
-import { parseFilesSavePath } from '@session-migrate/php-ini';
+import { UserFacingError, assetPath, isAtLeast, writeFileAtomic } from '@session-migrate/common';
+import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
 export interface Artifact {
@@ -182,13 +182,13 @@ export interface WriteResult {
   unchanged: string[];
 }
 
-/** Invalid generation options; the message names the option and never contains a secret. */
-export class GenerateOptionsError extends Error {
-  /** Exit code for a CLI (2 = usage or input error), as UserFacingError in @session-migrate/common. */
-  readonly exitCode = 2;
-
+/**
+ * Invalid generation options; the message names the option and never contains a secret. A
+ * UserFacingError (exit code 2, usage or input error), which the CLI prints as one line like any other.
+ */
+export class GenerateOptionsError extends UserFacingError {
   constructor(message: string) {
-    super(message);
+    super(message, 2);
     this.name = 'GenerateOptionsError';
   }
 }
@@ -503,7 +503,7 @@ export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): Wri
 function renderReadThrough(savePath: string): { php: string; iniNote: string } {
   checkText('readThrough.savePath', savePath);
   const parsed = parseFilesSavePath(savePath);
-  const fatal = parsed.findings.find((f) => f.severity === 'error');
+  const fatal = parsed.findings.find((f) => isAtLeast(f.severity, SAVE_PATH_FAILS_AT));
   if (fatal !== undefined) throw new GenerateOptionsError(`readThrough.savePath: ${fatal.message}`);
   if (savePath === '') throw new GenerateOptionsError('readThrough.savePath: empty; give the directory explicitly');
   const dir = checkIniPath('readThrough.savePath', parsed.path);

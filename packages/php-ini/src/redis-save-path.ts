@@ -15,14 +15,18 @@
  * URL's user) is named, its value replaced by `<redacted len=N>`. Use `redactRedisSavePath()` /
  * `describeRedisHost()` / `redactRedisSecrets()`.
  */
-import { PHPREDIS_DEFAULT_PREFIX } from '@session-migrate/common';
+import { PHPREDIS_DEFAULT_PREFIX, type Finding } from '@session-migrate/common';
 
-export interface RedisSavePathFinding {
+/**
+ * A finding about a phpredis save_path, on the one Finding shape and severity scale of
+ * @session-migrate/common: `high` when phpredis fails or authenticates with another password than
+ * meant (SAVE_PATH_FAILS_AT), `medium` for what works but is unsafe (no auth, no TLS).
+ */
+export interface RedisSavePathFinding extends Finding {
   id: 'save-path-comma-splits-hosts' | 'save-path-plus-is-space' | 'save-path-ampersand-splits-query' | 'save-path-unparsable-host' | 'save-path-no-auth' | 'save-path-no-tls';
-  severity: 'error' | 'warning' | 'info';
+  severity: 'high' | 'medium';
   /** Index of the server entry concerned. */
   host: number;
-  message: string;
 }
 
 export interface RedisHost {
@@ -238,18 +242,18 @@ export function parseRedisSavePath(value: string): RedisSavePath {
     if (h.invalid) {
       const afterAuth = i > 0 && hosts[i - 1]!.auth !== null && /[?&]auth=[^&]*$/i.test(entries[i - 1]!);
       findings.push(afterAuth
-        ? { id: 'save-path-comma-splits-hosts', severity: 'error', host: i, message: `entry ${i + 1} is not a server: a ',' in the previous entry's auth value splits the save_path (percent-encode it as %2C)` }
-        : { id: 'save-path-unparsable-host', severity: 'error', host: i, message: `entry ${i + 1} is not a server URL phpredis can parse` });
+        ? { id: 'save-path-comma-splits-hosts', severity: 'high', host: i, message: `entry ${i + 1} is not a server: a ',' in the previous entry's auth value splits the save_path (percent-encode it as %2C)` }
+        : { id: 'save-path-unparsable-host', severity: 'high', host: i, message: `entry ${i + 1} is not a server URL phpredis can parse` });
     }
     const rawAuth = /[?&]auth=([^&]*)/i.exec(raw)?.[1];
     if (rawAuth !== undefined && rawAuth.includes('+')) {
-      findings.push({ id: 'save-path-plus-is-space', severity: 'error', host: i, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
+      findings.push({ id: 'save-path-plus-is-space', severity: 'high', host: i, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
     }
     if (h.auth && h.unknownParams.length > 0) {
-      findings.push({ id: 'save-path-ampersand-splits-query', severity: 'error', host: i, message: `unknown parameter(s) ${h.unknownParams.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+      findings.push({ id: 'save-path-ampersand-splits-query', severity: 'high', host: i, message: `unknown parameter(s) ${h.unknownParams.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
     }
-    if (!h.invalid && h.scheme !== 'unix' && !h.auth) findings.push({ id: 'save-path-no-auth', severity: 'warning', host: i, message: 'no auth parameter: the Redis server must require a password' });
-    if (!h.invalid && h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'warning', host: i, message: 'tcp:// sends session data unencrypted; use tls://' });
+    if (!h.invalid && h.scheme !== 'unix' && !h.auth) findings.push({ id: 'save-path-no-auth', severity: 'medium', host: i, message: 'no auth parameter: the Redis server must require a password' });
+    if (!h.invalid && h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'medium', host: i, message: 'tcp:// sends session data unencrypted; use tls://' });
   });
   // An entry that only exists because of a ',' inside a password.
   return { hosts, findings };
@@ -299,18 +303,18 @@ export function parseRedisClusterSavePath(value: string): RedisSavePath {
     };
   });
   if (hosts.length === 0 || hosts.every((h) => h.invalid)) {
-    findings.push({ id: 'save-path-unparsable-host', severity: 'error', host: 0, message: 'no valid seed[]=host:port parameter: phpredis refuses to open the rediscluster session ("No valid seeds detected")' });
+    findings.push({ id: 'save-path-unparsable-host', severity: 'high', host: 0, message: 'no valid seed[]=host:port parameter: phpredis refuses to open the rediscluster session ("No valid seeds detected")' });
   }
   hosts.forEach((h, i) => {
-    if (h.invalid && hosts.some((x) => !x.invalid)) findings.push({ id: 'save-path-unparsable-host', severity: 'error', host: i, message: `seed ${i + 1} is not host:port (phpredis skips it)` });
+    if (h.invalid && hosts.some((x) => !x.invalid)) findings.push({ id: 'save-path-unparsable-host', severity: 'high', host: i, message: `seed ${i + 1} is not host:port (phpredis skips it)` });
   });
   const rawAuth = /(?:^|&)auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=([^&]*)/i.exec(value)?.[1];
-  if (rawAuth !== undefined && rawAuth.includes('+')) findings.push({ id: 'save-path-plus-is-space', severity: 'error', host: 0, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
-  if (auth !== null && unknown.length > 0) findings.push({ id: 'save-path-ampersand-splits-query', severity: 'error', host: 0, message: `unknown parameter(s) ${unknown.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+  if (rawAuth !== undefined && rawAuth.includes('+')) findings.push({ id: 'save-path-plus-is-space', severity: 'high', host: 0, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
+  if (auth !== null && unknown.length > 0) findings.push({ id: 'save-path-ampersand-splits-query', severity: 'high', host: 0, message: `unknown parameter(s) ${unknown.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
   hosts.forEach((h, i) => {
     if (h.invalid) return;
-    if (auth === null) findings.push({ id: 'save-path-no-auth', severity: 'warning', host: i, message: 'no auth parameter: the Redis cluster must require a password' });
-    if (h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'warning', host: i, message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds' });
+    if (auth === null) findings.push({ id: 'save-path-no-auth', severity: 'medium', host: i, message: 'no auth parameter: the Redis cluster must require a password' });
+    if (h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'medium', host: i, message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds' });
   });
   return { hosts, findings };
 }

@@ -6,3 +6,4 @@ export * from './finding.ts';
 export * from './defaults.ts';
 export * from './text-edits.ts';
 export * from './lifecycle.ts';
+export * from './php-literal.ts';

@@ -14,7 +14,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { UserFacingError, assetPath, isAtLeast, writeFileAtomic } from '@session-migrate/common';
+import { DEFAULT_PREFIX, UserFacingError, assetPath, isAtLeast, phpString, writeFileAtomic } from '@session-migrate/common';
 import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
@@ -199,7 +199,8 @@ export const DEFAULT_FILE_NAMES: Readonly<ArtifactFileNames> = Object.freeze({
 });
 /** The namespace the sources in `php/` are written in. */
 export const DEFAULT_NAMESPACE = 'SessionMigrate';
-export const DEFAULT_PREFIX = 'smsess:';
+/** The Redis key prefix the handler uses by default: @session-migrate/common's DEFAULT_PREFIX, its one home. */
+export { DEFAULT_PREFIX };
 export const DEFAULT_REDIS_PORT = 6379;
 /** Seconds. */
 export const DEFAULT_REDIS_TIMEOUT = 2.5;
@@ -527,10 +528,6 @@ function fill(templateName: string, template: string, values: Record<string, str
   });
 }
 
-/** A PHP single-quoted string literal: only `\` and `'` need escaping there. */
-function phpString(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
 
 function isSameFile(target: string, contents: Buffer, mode: number): boolean {
   try {

@@ -4,7 +4,7 @@
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
+import { SERIALIZE_HANDLERS, classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
 import { UserFacingError, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
 import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
 import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
@@ -26,7 +26,8 @@ export const PLAN_VERSION = 3;
 const READABLE_VERSIONS = [2, 3];
 export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
 export const DEFAULT_ARTIFACTS_DIR = 'session-migrate-artifacts';
-export const SERIALIZE_HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
+/** The serialize_handlers a plan accepts: @session-migrate/php-session's list, their one home. */
+export { SERIALIZE_HANDLERS };
 
 /** How many skipped files a plan lists by name (the counts are always complete). */
 const SKIPPED_SAMPLE = 50;

@@ -3,12 +3,10 @@
  * is set exactly, a symbolic link at the target or at the temporary name is never written through,
  * and a failed write leaves no temporary file.
  */
-import {
-  lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { errorCode, pinnedTempName, tempDirPerTest, tempFiles } from '../../../test/support/atomic-write.ts';
 
 // Predictable "random" bytes when a test asks for them, to plant a link at the temporary name.
 const fixedRandom = vi.hoisted(() => ({ on: false }));
@@ -19,27 +17,13 @@ vi.mock('node:crypto', async (importOriginal) => {
 
 const { writeArtifacts } = await import('../src/index.ts');
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'write-artifacts-'));
-});
-afterEach(() => {
-  fixedRandom.on = false;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const code = (fn: () => void): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-  return undefined;
-};
-const temps = (d: string) => readdirSync(d).filter((n) => n.endsWith('.tmp'));
+const tmp = tempDirPerTest('write-artifacts-', () => { fixedRandom.on = false; });
+const code = errorCode;
+const temps = tempFiles;
 
 describe('writeArtifacts (atomic)', () => {
   it('sets the mode exactly whatever the umask, and changes it on a later run', () => {
+    const dir = tmp();
     const old = process.umask(0o077);
     try {
       writeArtifacts(dir, [{ path: 'conf.d/99-session-migrate.ini', contents: 'a=1\n', mode: 0o644 }]);
@@ -54,6 +38,7 @@ describe('writeArtifacts (atomic)', () => {
   });
 
   it('refuses a symbolic link at the target (ELOOP): neither the link nor what it points to changes', () => {
+    const dir = tmp();
     const victim = join(dir, 'victim.php');
     writeFileSync(victim, 'precious');
     symlinkSync(victim, join(dir, 'bootstrap.php'));
@@ -64,16 +49,18 @@ describe('writeArtifacts (atomic)', () => {
   });
 
   it('never writes through a link planted at the temporary name', () => {
+    const dir = tmp();
     const victim = join(dir, 'victim.php');
     writeFileSync(victim, 'precious');
     fixedRandom.on = true;
-    symlinkSync(victim, join(dir, `.bootstrap.php.${'ab'.repeat(12)}.tmp`));
+    symlinkSync(victim, join(dir, pinnedTempName('bootstrap.php')));
     expect(code(() => writeArtifacts(dir, [{ path: 'bootstrap.php', contents: '<?php', mode: 0o644 }]))).toBe('EEXIST');
     expect(readFileSync(victim, 'utf8')).toBe('precious');
     expect(readdirSync(dir).includes('bootstrap.php')).toBe(false);
   });
 
   it('leaves no temporary file when the write fails (a directory in the way)', () => {
+    const dir = tmp();
     mkdirSync(join(dir, 'bootstrap.php'));
     expect(code(() => writeArtifacts(dir, [{ path: 'bootstrap.php', contents: '<?php', mode: 0o644 }]))).toBe('ENOTREG');
     expect(readdirSync(dir)).toEqual(['bootstrap.php']);

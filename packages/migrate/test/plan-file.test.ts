@@ -3,10 +3,10 @@
  * exactly, a symbolic link at the target or at the temporary name is never written through, and a
  * failed write is one line and leaves neither a temporary file nor a changed plan.
  */
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { errorOf, pinnedTempName, tempDirPerTest } from '../../../test/support/atomic-write.ts';
 
 const fixedRandom = vi.hoisted(() => ({ on: false }));
 vi.mock('node:crypto', async (importOriginal) => {
@@ -18,27 +18,12 @@ const { PLAN_FORMAT, writePlanFile } = await import('../src/plan.ts');
 const { UserFacingError } = await import('@session-migrate/common');
 type Plan = import('../src/plan.ts').Plan;
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'plan-file-'));
-});
-afterEach(() => {
-  fixedRandom.on = false;
-  rmSync(dir, { recursive: true, force: true });
-});
-
+const tmp = tempDirPerTest('plan-file-', () => { fixedRandom.on = false; });
 const plan = (n: number) => ({ format: PLAN_FORMAT, n }) as unknown as Plan;
-const errorOf = (fn: () => void): unknown => {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-};
 
 describe('writePlanFile (atomic)', () => {
   it('writes mode 0644 exactly whatever the umask, replaces an earlier plan, and leaves no temporary file', () => {
+    const dir = tmp();
     const p = join(dir, 'session-migrate.plan.json');
     const old = process.umask(0o077);
     try {
@@ -53,12 +38,13 @@ describe('writePlanFile (atomic)', () => {
   });
 
   it('never writes through a link planted at the temporary name; the error is one line and the plan is unchanged', () => {
+    const dir = tmp();
     const p = join(dir, 'plan.json');
     writePlanFile(p, plan(1));
     const victim = join(dir, 'master.key');
     writeFileSync(victim, 'precious');
     fixedRandom.on = true;
-    const planted = join(dir, `.plan.json.${'ab'.repeat(12)}.tmp`);
+    const planted = join(dir, pinnedTempName('plan.json'));
     symlinkSync(victim, planted);
     const err = errorOf(() => writePlanFile(p, plan(2)));
     expect(err).toBeInstanceOf(UserFacingError);
@@ -69,6 +55,7 @@ describe('writePlanFile (atomic)', () => {
   });
 
   it('refuses a symbolic link at the target, and a missing directory, in one line', () => {
+    const dir = tmp();
     const victim = join(dir, 'victim.json');
     writeFileSync(victim, JSON.stringify({ format: PLAN_FORMAT }));
     symlinkSync(victim, join(dir, 'link.json'));

@@ -5,7 +5,7 @@
  * --allow-partial. Several sources (a plan's, or --source repeated) are judged together and each is
  * reported on its own. Rule and checks: packages/migrate/src/purge.ts.
  */
-import { UserFacingError, printable } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, printable } from '@session-migrate/common';
 import { DEFAULT_PREFIX, type KeyProvider } from '@session-migrate/envelope';
 import { purgeSessions, readPlanFile, resolveDuplicates, type DuplicatesReport, type PurgeOptions, type PurgeReport } from '@session-migrate/migrate';
 import { DEFAULT_MAX_SESSION_BYTES, sourceLabel, type Source } from '@session-migrate/sources';
@@ -56,7 +56,7 @@ export async function purgeCommand(args: PurgeArgs, print: Print): Promise<numbe
   }
   for (const spec of specs) if (!spec.startsWith('files:') && !spec.startsWith('redis:')) throw new UserFacingError('purge deletes plaintext sessions: --source must be files:DIR or redis:URL');
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
-  const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
+  const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME);
   const fromPlan = args.target === undefined && plan !== undefined;
   if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
   const { codec } = await codecFromProvider(provider);

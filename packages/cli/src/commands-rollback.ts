@@ -3,7 +3,7 @@
  * 1 when some session failed, 2 for usage, input or connection errors.
  */
 import { resolve } from 'node:path';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, printable } from '@session-migrate/common';
 import { DEFAULT_PREFIX, type KeyProvider } from '@session-migrate/envelope';
 import { readPlanFile, rollbackRemoveKeys, rollbackToFiles, rollbackToFilesMany, type Plan, type PlanSource, type RollbackToFilesReport } from '@session-migrate/migrate';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
@@ -58,7 +58,7 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
   const provider = args.key ?? (plan !== undefined && args.plan !== undefined ? providerFromPlan(plan.key, args.plan) : undefined);
   if (target === undefined || provider === undefined) throw new UserFacingError('rollback needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)');
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
-  const gc = args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440;
+  const gc = args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
   if (!Number.isInteger(gc) || gc < 1 || gc > 2 ** 31 - 1) throw new UserFacingError('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
   const fromPlan = args.target === undefined && plan !== undefined;
   if (!fromPlan) specFromUrl(target, args.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
@@ -91,7 +91,7 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
   const to = args.to!;
   if (!to.startsWith('files:') || to.length === 'files:'.length) throw new UserFacingError(`--to must be files:SAVE_PATH (for example files:/var/lib/php/sessions or 'files:2;0600;/var/lib/php/sessions')`);
   const parsed = parseFilesSavePath(to.slice('files:'.length));
-  const fatal = parsed.findings.find((f) => f.severity === 'error');
+  const fatal = parsed.findings.find((f) => f.severity === 'high');
   if (fatal !== undefined) throw new UserFacingError(`--to ${to}: ${fatal.message}`);
   const layout = { dir: resolve(parsed.path), depth: parsed.depth, mode: parsed.mode };
   // The IDs come from a directory listing (names only; contents are not read).
@@ -151,7 +151,7 @@ async function rollbackToSources(
   if (files.length === 0) throw new UserFacingError(`plan ${args.plan}: no files: source to write back to (rollback to plaintext Redis keys is not supported; see docs/rollback.md)`);
   const targets = files.map(({ d }) => {
     const parsed = parseFilesSavePath(d.savePath);
-    const fatal = parsed.findings.find((f) => f.severity === 'error');
+    const fatal = parsed.findings.find((f) => f.severity === 'high');
     if (fatal !== undefined) throw new UserFacingError(`plan ${args.plan}: source files:${printable(d.savePath)}: ${fatal.message}`);
     return { layout: { dir: resolve(parsed.path), depth: parsed.depth, mode: parsed.mode }, ids: idsOf(d.savePath) };
   });

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_LOCKING, type LockingOptions } from '@session-migrate/generate';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, describeFsError, printable } from '@session-migrate/common';
 import { EnvelopeCodec, DEFAULT_PREFIX, prefixProblem, describeKeyProvider, generateKeyFile, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_PLAN_FILE, DEFAULT_RETRY, PLAN_FORMAT, PLAN_VERSION, applyArtifacts, applySessions, artifactsForPlan, describeArtifactResults, detectDrift,
@@ -541,7 +541,7 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
     throw new UserFacingError('--require-key-id must be a key ID: 16 lowercase hex characters (see keys id)');
   }
   const prefix = checkPrefix(args.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
-  const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? 1440);
+  const gcMaxlifetime = checkGcMaxlifetime(args.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME);
   const serializeHandler = args.serializeHandler ?? plan?.php.serializeHandler ?? 'php';
   if (plan !== undefined) {
     // Options that contradict the plan are allowed (e.g. another target), but never silently.

@@ -3,8 +3,8 @@
  * Exit codes: 0 success, 1 a check failed, 2 usage, input or connection error (one line on stderr).
  */
 import yargs, { type Argv } from 'yargs';
-import { UserFacingError, VERSION, printable } from '@session-migrate/common';
-import type { SerializeHandler } from '@session-migrate/php-session';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, VERSION, printable } from '@session-migrate/common';
+import { SERIALIZE_HANDLERS, type SerializeHandler } from '@session-migrate/php-session';
 import {
   DEFAULT_ARTIFACTS_DIR, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PLAN_FILE, DEFAULT_PREFIX,
   applyCommand, keysGenerate, planCommand, verifyCommand,
@@ -25,7 +25,7 @@ import { allTlsOptions, tlsFilesFromArgs, tlsOptions } from './redis-options.ts'
 import { checkSpellings, checkValues, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
 
 
-const HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
+const HANDLERS = SERIALIZE_HANDLERS;
 
 const print = (line: string) => process.stdout.write(line + '\n');
 
@@ -41,7 +41,7 @@ function keyOptions<T>(y: Argv<T>) {
 
 function phpOptions<T>(y: Argv<T>) {
   return y
-    .option('gc-maxlifetime', { type: 'number', default: 1440, describe: "session.gc_maxlifetime in seconds, as in the PHP application's php.ini" })
+    .option('gc-maxlifetime', { type: 'number', default: DEFAULT_GC_MAXLIFETIME, describe: "session.gc_maxlifetime in seconds, as in the PHP application's php.ini" })
     .option('serialize-handler', { type: 'string', choices: HANDLERS, default: 'php', describe: "session.serialize_handler, as in the application's php.ini" });
 }
 
@@ -165,7 +165,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
         .option('source', { type: 'string', array: true, describe: 'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix' })
         .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
@@ -221,7 +221,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('source', { type: 'string', array: true, describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\') or redis:URL, repeatable (default: every source of the plan)' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
         .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
         .option('allow-partial', { type: 'boolean', default: false, describe: 'delete the proven files even while others are not proven (still exits 1)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
@@ -240,7 +240,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
         .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
         .option('target', { type: 'string', describe: 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)' })
         .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-        .option('gc-maxlifetime', { type: 'number', describe: 'session.gc_maxlifetime in seconds (default 1440)' })
+        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
         .option('to', { type: 'string', describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')" })
         .option('ids-from', { type: 'string', describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)' })
         .option('to-sources', { type: 'boolean', default: false, describe: "with --plan: write the sessions back to every files: source of the plan, each to its own save_path with the IDs it lists" })

@@ -100,7 +100,7 @@ export interface FilesSourceOptions {
  */
 export function openFilesSource(savePath: string, options: FilesSourceOptions = {}): FilesSource {
   const parsed = parseFilesSavePath(savePath);
-  const fatal = parsed.findings.find((f) => f.severity === 'error');
+  const fatal = parsed.findings.find((f) => f.severity === 'high');
   if (fatal !== undefined) throw new UserFacingError(`source files:${savePath}: ${fatal.message}`);
   return new FilesSource(savePath, parsed, options);
 }

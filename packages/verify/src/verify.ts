@@ -10,12 +10,12 @@
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { UserFacingError, redactSessionPath } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
 import type { Source } from '@session-migrate/sources';
 import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
-import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor, resolveDuplicates, type DuplicatesReport } from '@session-migrate/migrate';
+import { decideSession, exactTtlMsOf, looksCompleteFor, resolveDuplicates, type DuplicatesReport } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, phpredisName, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
 import { scanKeys } from './scan.ts';
@@ -332,7 +332,7 @@ async function checkSources(options: VerifyOptions, report: VerifyReport, fail: 
     ...(options.source === undefined && options.presence !== undefined ? [{ source: options.presence, check: 'presence' as const }] : []),
   ];
   if (checks.length === 0) return;
-  const resolution = await resolveDuplicates(checks.map((c) => c.source), { gcMaxlifetime: options.gcMaxlifetime ?? 1440, serializeHandler: options.serializeHandler ?? 'php' });
+  const resolution = await resolveDuplicates(checks.map((c) => c.source), { gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME, serializeHandler: options.serializeHandler ?? 'php' });
   const each: SourceCheckReport[] = [];
   for (const [i, c] of checks.entries()) {
     const superseded = resolution.superseded[i]!;
@@ -389,7 +389,7 @@ function stopOnPermanent(client: RedisConnection, err: Error, scope: 'database' 
 async function verifyPresence(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void): Promise<PresenceCounts> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const gc = options.gcMaxlifetime ?? 1440;
+  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
   const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
   let batch: Array<{ key: string; file: string }> = [];
   const flush = async (): Promise<void> => {
@@ -499,7 +499,7 @@ async function verifySource(options: VerifyOptions, source: Source, superseded: 
       if (!opened.ok) return; // already reported by the scan of the prefix
       if (!opened.plaintext.equals(b.data)) {
         // Written by the handler after the file last changed (read-through mode): newer, by the same
-        // rule as apply's newerInRedis and purge's `newer`; otherwise the copy is wrong or stale.
+        // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
         if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
           result.newer++;
           return;
@@ -510,7 +510,7 @@ async function verifySource(options: VerifyOptions, source: Source, superseded: 
     });
     batch = [];
   };
-  const gc = options.gcMaxlifetime ?? 1440;
+  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
   const handler = options.serializeHandler ?? 'php';
   // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
   // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.

@@ -16,13 +16,40 @@
  *
  *   npx tsx bench/handler-fpm.ts [SECONDS] [ROUNDS]     (default 3 s per run, 3 rounds)
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderArtifacts, writeArtifacts } from '@session-migrate/generate';
 import { startRedis } from '../packages/cli/src/sandbox.ts';
 import { findProgram, makeDocroot, startPhpStack, type PhpFpmOptions, type PhpStack } from '../test/support/http.ts';
 import { APP_PHP, SessionHttp, run } from './http/common.ts';
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) used so far by the processes of process group `pgid` (php-fpm and
+ * nginx start their masters in a group of their own: test/support/http.ts) or the single process
+ * `pid`, from /proc/<pid>/stat fields 14/15 (proc(5)). Processes that exited are not counted, so the
+ * delta over a run counts static php-fpm workers and nginx workers that live through it.
+ */
+function cpuSeconds(match: { pgid: number } | { pid: number }): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    if ('pid' in match && Number(entry) !== match.pid) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    if ('pgid' in match && Number(f[2]) !== match.pgid) continue;
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / USER_HZ;
+}
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -74,22 +101,43 @@ try {
     }
     started.set(v.name, { stack, ...(sid !== undefined ? { sid } : {}) });
   }
+  // CPU per request of each part (median over the rounds): php-fpm's workers, nginx, redis-server.
+  const cpu = new Map<string, Array<{ php: number; nginx: number; redis: number }>>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const v of variants) {
       const { stack, sid } = started.get(v.name)!;
       const header = sid !== undefined ? ['-H', `Cookie: PHPSESSID=${sid}`] : [];
+      const before = { php: cpuSeconds({ pgid: stack.fpm.pid }), nginx: cpuSeconds({ pgid: stack.nginx.pid }), redis: cpuSeconds({ pid: redis.pid }) };
       const r = await run(wrk, ['-t1', '-c1', `-d${SECONDS}s`, ...header, `${stack.base}${v.path}`], { timeoutMs: (SECONDS + 30) * 1000 });
+      const after = { php: cpuSeconds({ pgid: stack.fpm.pid }), nginx: cpuSeconds({ pgid: stack.nginx.pid }), redis: cpuSeconds({ pid: redis.pid }) };
       const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
-      if (r.status !== 0 || m === null || /Non-2xx/.test(r.stdout)) throw new Error(`${v.name}: wrk failed: ${r.stdout}${r.stderr}`);
+      const total = /(\d+) requests in/.exec(r.stdout);
+      if (r.status !== 0 || m === null || total === null || /Non-2xx/.test(r.stdout)) throw new Error(`${v.name}: wrk failed: ${r.stdout}${r.stderr}`);
       const us = 1e6 / Number(m[1]);
       if (!best.has(v.name) || us < best.get(v.name)!) best.set(v.name, us);
+      const n = Number(total[1]);
+      const perReq = (k: 'php' | 'nginx' | 'redis'): number => ((after[k] - before[k]) * 1e6) / n;
+      cpu.set(v.name, [...(cpu.get(v.name) ?? []), { php: perReq('php'), nginx: perReq('nginx'), redis: perReq('redis') }]);
     }
   }
+  const med = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
   const base = best.get('phpredis-lock')!;
-  console.log(`handler under php-fpm: 1 worker, 1 connection, ${SECONDS} s x ${ROUNDS} rounds (best round); µs per request`);
+  const baseCpu = med(cpu.get('phpredis-lock')!.map((c) => c.php + c.redis));
+  console.log(`handler under php-fpm: 1 worker, 1 connection, ${SECONDS} s x ${ROUNDS} rounds`);
+  console.log('  wall: best round, µs per request; CPU: median of the rounds, µs of CPU per request (clock ticks of 10 ms, so');
+  console.log('  short runs are coarse); php-fpm + redis-server is what a handler changes (nginx and wrk do the same work)');
+  console.log(`  ${'variant'.padEnd(22)} ${'wall'.padStart(6)}  ${'php-fpm'.padStart(7)} ${'redis'.padStart(6)} ${'nginx'.padStart(6)}  ${'php+redis vs phpredis-lock'}`);
   for (const v of variants) {
     const us = best.get(v.name)!;
-    console.log(`  ${v.name.padEnd(22)} ${us.toFixed(0).padStart(6)} µs   ${v.path.startsWith('/index.php') ? `${us - base >= 0 ? '+' : ''}${(us - base).toFixed(0)} µs vs phpredis-lock` : ''}`);
+    const c = cpu.get(v.name)!;
+    const php = med(c.map((x) => x.php));
+    const rds = med(c.map((x) => x.redis));
+    const ngx = med(c.map((x) => x.nginx));
+    const vs = v.path.startsWith('/index.php') ? `${(((php + rds) / baseCpu)).toFixed(2)}x (wall ${us - base >= 0 ? '+' : ''}${(us - base).toFixed(0)} µs)` : '';
+    console.log(`  ${v.name.padEnd(22)} ${us.toFixed(0).padStart(6)}  ${php.toFixed(0).padStart(7)} ${rds.toFixed(0).padStart(6)} ${ngx.toFixed(0).padStart(6)}  ${vs}`);
   }
 } finally {
   for (const s of stacks) await s.stop();

@@ -34,6 +34,9 @@ final class KeyRing
     public const KEY_ID_BYTES = 8;
 
     private const KDF_CONTEXT = 'sessmig1';
+
+    /** The standard base64 alphabet with its padding character (RFC 4648 section 4). */
+    private const BASE64_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=';
     private const KDF_ID_ENCRYPTION = 1;
     private const KDF_ID_LOOKUP = 2;
     private const KDF_ID_KEY_ID = 3;
@@ -129,6 +132,20 @@ final class KeyRing
      */
     public static function fromText(string $text, string $source): self
     {
+        // The common case, a single key file of one line: 44 base64 characters around which only
+        // whitespace stands, decoded without splitting lines (what parseSingle() would do with it).
+        $single = trim($text);
+        if (strlen($single) === 44 && strspn($single, self::BASE64_CHARS) === 44) {
+            sodium_memzero($text);
+            try {
+                $current = self::decodeKey($single, $source);
+            } finally {
+                sodium_memzero($single);
+            }
+
+            return new self(self::deriveLookupKey($current), $current);
+        }
+        sodium_memzero($single);
         $lines = explode("\n", $text);
         sodium_memzero($text);
         try {

@@ -35,8 +35,6 @@ final class KeyRing
 
     private const KDF_CONTEXT = 'sessmig1';
 
-    /** The standard base64 alphabet with its padding character (RFC 4648 section 4). */
-    private const BASE64_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=';
     private const KDF_ID_ENCRYPTION = 1;
     private const KDF_ID_LOOKUP = 2;
     private const KDF_ID_KEY_ID = 3;
@@ -132,10 +130,11 @@ final class KeyRing
      */
     public static function fromText(string $text, string $source): self
     {
-        // The common case, a single key file of one line: 44 base64 characters around which only
-        // whitespace stands, decoded without splitting lines (what parseSingle() would do with it).
+        // The common case, a single key file of one line: one token of 44 characters (a key's
+        // length in base64) between whitespace, which parseSingle() would get; decoded (and checked
+        // by decodeKey()) without splitting lines. A key ring never is one such token.
         $single = trim($text);
-        if (strlen($single) === 44 && strspn($single, self::BASE64_CHARS) === 44) {
+        if (strlen($single) === 44 && strcspn($single, " \t\n\r\v\f") === 44) {
             sodium_memzero($text);
             try {
                 $current = self::decodeKey($single, $source);

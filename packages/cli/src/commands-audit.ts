@@ -11,7 +11,7 @@ import {
   MAX_COLLECTED_BYTES, RootFs, SEVERITIES, auditHost, auditIniFile, collectScript, defaultEngine, fleetJson, parseCollected,
   renderFleet, renderJson, renderSarif, renderTable, severityRank, type HostReport, type PhpProbe, type Severity,
   type ExtensionProbe, loadPhpParser } from '@session-migrate/audit';
-import type { Print } from './commands.ts';
+import type { Print } from './commands/context.ts';
 
 /** --fail-on values. */
 export const FAIL_ON = [...SEVERITIES, 'none'] as const;

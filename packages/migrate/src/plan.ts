@@ -24,8 +24,8 @@ export const PLAN_FORMAT = 'session-migrate-plan';
 export const PLAN_VERSION = 3;
 /** Plan versions readPlanFile accepts. */
 const READABLE_VERSIONS = [2, 3];
-export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
-export const DEFAULT_ARTIFACTS_DIR = 'session-migrate-artifacts';
+/** Defined in @session-migrate/common (defaults.ts), where the CLI's --help reads them without loading this package. */
+export { DEFAULT_PLAN_FILE, DEFAULT_ARTIFACTS_DIR } from '@session-migrate/common';
 export const SERIALIZE_HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
 
 /** How many skipped files a plan lists by name (the counts are always complete). */

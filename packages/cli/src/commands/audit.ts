@@ -2,9 +2,11 @@
  * `session-migrate audit [action]`: find the effective PHP session configuration and what is unsafe.
  * The handler loads the audit (../commands-audit.ts, @session-migrate/audit) only when it runs.
  */
-import { VERSION } from '@session-migrate/common';
-import { FAIL_ON } from '../commands-audit.ts';
+import { SEVERITIES, VERSION } from '@session-migrate/common';
 import { defineCommand, type CommandFactory } from './context.ts';
+
+/** --fail-on values: the one severity scale (common/src/finding.ts), and none. */
+export const FAIL_ON = [...SEVERITIES, 'none'] as const;
 
 export const auditModule: CommandFactory = ({ run, print }) => defineCommand({
   command: 'audit [action]',

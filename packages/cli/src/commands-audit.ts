@@ -8,13 +8,14 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
 import {
-  MAX_COLLECTED_BYTES, RootFs, SEVERITIES, auditHost, auditIniFile, collectScript, defaultEngine, fleetJson, parseCollected,
+  MAX_COLLECTED_BYTES, RootFs, auditHost, auditIniFile, collectScript, defaultEngine, fleetJson, parseCollected,
   renderFleet, renderJson, renderSarif, renderTable, severityRank, type HostReport, type PhpProbe, type Severity,
   type ExtensionProbe, loadPhpParser } from '@session-migrate/audit';
-import type { Print } from './commands.ts';
+import type { Print } from './commands/context.ts';
 
-/** --fail-on values. */
-export const FAIL_ON = [...SEVERITIES, 'none'] as const;
+import { FAIL_ON } from './commands/audit.ts';
+
+export { FAIL_ON };
 
 export interface AuditOptions {
   ini?: string;

@@ -5,10 +5,9 @@
  * the switch to strict mode regenerates them without read-through (docs/runbook.md).
  */
 import { UserFacingError, printable } from '@session-migrate/common';
-import { applyArtifacts, describeArtifactResults, readPlanFile, type ArtifactOverrides } from '@session-migrate/migrate';
+import { applyArtifacts, describeArtifactResults, readPlanFile, readThroughSource, type ArtifactOverrides } from '@session-migrate/migrate';
 import type { LockingOptions } from '@session-migrate/generate';
-import type { Print } from './commands.ts';
-import { readThroughSource } from './sources-options.ts';
+import type { Print } from './commands/context.ts';
 
 export interface GenerateArgs {
   plan: string;

@@ -1,15 +1,28 @@
 /**
- * `keys id` and `keys ring init | add | rotate | retire` (docs/keys.md). Key ring files are written
+ * `keys generate`, `keys id` and `keys ring init | add | rotate | retire` (docs/keys.md). Key ring files are written
  * atomically with mode 0600; only key IDs and lookup IDs are printed, never key material.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { UserFacingError } from '@session-migrate/common';
 import {
-  MAX_KEY_TEXT_BYTES, deriveLookupKey, formatKeyRing, keyIdOf, keyRingIds, loadKeyRing, loadSodium, parseKeyText,
+  EnvelopeCodec, MAX_KEY_TEXT_BYTES, deriveLookupKey, generateKeyFile, formatKeyRing, keyIdOf, keyRingIds, loadKeyRing, loadSodium, parseKeyText,
   readSecretFile, refuseSymlinkTarget, wipeKeyRing, writeSecretFileAtomic, type KeyProvider, type KeyRing,
 } from '@session-migrate/envelope';
-import type { Print } from './commands.ts';
+import type { Print } from './commands/context.ts';
+
+/** Writes a new master key file (mode 0600, never overwriting) and prints its key ID. */
+export async function keysGenerate(args: { out: string }, print: Print): Promise<number> {
+  const key = generateKeyFile(args.out);
+  try {
+    const codec = await EnvelopeCodec.create([key]);
+    print(`wrote a new master key to ${args.out} (mode 0600), key ID ${codec.keyId}`);
+  } finally {
+    key.fill(0);
+  }
+  print('keep it out of version control and php.ini; PHP reads it through SESSION_MIGRATE_KEY_FILE or SESSION_MIGRATE_KEY');
+  return 0;
+}
 
 /** Prints the IDs of a key or key ring: lookup ID, current and previous key IDs. */
 export async function keysId(args: { key: KeyProvider; json: boolean }, print: Print): Promise<number> {

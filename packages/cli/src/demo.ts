@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
-import { applyCommand, keysGenerate, planCommand, verifyCommand, type Print } from './commands.ts';
+import type { Print } from './commands/context.ts';
+import { keysGenerate } from './commands-keys.ts';
+import { planCommand } from './commands/plan.ts';
+import { applyCommand } from './commands/apply.ts';
+import { verifyCommand } from './commands/verify.ts';
 import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type PhpServer, type RedisServer, type SandboxLayout } from './sandbox.ts';
 
 const GC_MAXLIFETIME = DEFAULT_GC_MAXLIFETIME;

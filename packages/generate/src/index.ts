@@ -14,7 +14,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { DEFAULT_PREFIX, UserFacingError, assetPath, isAtLeast, phpString, writeFileAtomic } from '@session-migrate/common';
+import { DEFAULT_LOCKING as SHARED_DEFAULT_LOCKING, DEFAULT_PREFIX, UserFacingError, assetPath, isAtLeast, phpString, writeFileAtomic } from '@session-migrate/common';
 import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
@@ -205,10 +205,8 @@ export const DEFAULT_REDIS_PORT = 6379;
 /** Seconds. */
 export const DEFAULT_REDIS_TIMEOUT = 2.5;
 export const DEFAULT_FILES_HANDLER_TRAP_PATH = '/dev/null/session-migrate-files-handler-disabled';
-/** Defaults of LockingOptions (the same as php/src/SessionLock.php). */
-export const DEFAULT_LOCKING: Readonly<Required<LockingOptions>> = Object.freeze({
-  enabled: true, waitMicros: 20_000, retries: 100, ttlSeconds: 30, onFailure: 'fail' as const,
-});
+/** Defaults of LockingOptions (the same as php/src/SessionLock.php), defined in @session-migrate/common (defaults.ts). */
+export const DEFAULT_LOCKING: Readonly<Required<LockingOptions>> = SHARED_DEFAULT_LOCKING;
 /** Permission bits of every generated file: nothing in them is secret. */
 export const ARTIFACT_MODE = 0o644;
 /** Path of the autoloader among the artifacts (the bootstrap requires it). */

@@ -6,3 +6,4 @@ export * from './rotate.ts';
 export * from './purge.ts';
 export * from './rollback.ts';
 export * from './several-sources.ts';
+export * from './use-cases/index.ts';

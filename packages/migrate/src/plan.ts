@@ -24,8 +24,8 @@ export const PLAN_FORMAT = 'session-migrate-plan';
 export const PLAN_VERSION = 3;
 /** Plan versions readPlanFile accepts. */
 const READABLE_VERSIONS = [2, 3];
-export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
-export const DEFAULT_ARTIFACTS_DIR = 'session-migrate-artifacts';
+/** Defined in @session-migrate/common (defaults.ts), where the CLI's --help reads them without loading this package. */
+export { DEFAULT_PLAN_FILE, DEFAULT_ARTIFACTS_DIR } from '@session-migrate/common';
 /** The serialize_handlers a plan accepts: @session-migrate/php-session's list, their one home. */
 export { SERIALIZE_HANDLERS };
 

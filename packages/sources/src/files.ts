@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
-import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import { DEFAULT_MAX_SESSION_BYTES, UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import type { RemoveOutcome, Source } from './source.ts';
 
 /**
@@ -18,7 +18,8 @@ import type { RemoveOutcome, Source } from './source.ts';
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9,-]{1,256}$/;
 
 /** Default cap on a session file's size: 8 MiB. Larger files are reported, not migrated. */
-export const DEFAULT_MAX_SESSION_BYTES = 8 * 1024 * 1024;
+/** Defined in @session-migrate/common (defaults.ts). */
+export { DEFAULT_MAX_SESSION_BYTES };
 
 /** A session read from its file. */
 export interface SourceSession {

@@ -64,6 +64,8 @@ export {
   generateKeyFile, readKeyFile, parseMasterKey, readSecretFile, writeSecretFileAtomic, refuseSymlinkTarget,
   KEYRING_HEADER, keyRingIds, keyIdOf, lookupIdOf, deriveLookupKey, deriveKeys, parseKeyText, formatKeyRing, looksLikeKeyRing,
   loadSodium, prefixProblem, sessionKeyName, tombstoneKeyName, lockKeyName, classifyKeyName, KEY_LAYOUT_VERSION,
+  generateMasterKey, describeKeys, initKeyRing, addRingKey, rotateKeyRing, retireRingKey,
+  type GenerateKeyReport, type KeyIdsReport, type KeyRingReport, type AddRingKeyReport,
   type KeyProvider, type KeyRing, type KeyRingIds, type OpenResult, type OpenFailure, type DerivedKeys, type KeyKind, type Sodium,
 } from '@session-migrate/envelope';
 

@@ -109,13 +109,13 @@ export {
 
 // ------------------------------------------------------------------ the use cases (one per command; reports, no printing)
 export {
-  createPlan, applyPlan, purge, rollback, rotate, resolvePlanDefaults, ttlPolicy, sumPurgeReports,
+  createPlan, applyPlan, purge, rollback, rotate, generatePhp, resolvePlanDefaults, ttlPolicy, sumPurgeReports,
   checkPrefix, checkGcMaxlifetime, checkTargetGivenNow, redisFailure, planKeyFor, providerFromPlan, codecFromProvider,
   openTarget, openSources, openPlanSources, closeSources, checkSourcesAgainstTarget, readThroughSource, sourceRowLabel, sourceList,
   DEFAULT_WAIT_TIMEOUT_MS, DEFAULT_ROTATE_SCAN_COUNT, WARNING_TO_FILES, WARNING_REMOVE_KEYS,
   type CreatePlanOptions, type ApplyPlanOptions, type ApplyPlanReport, type ApplyResult, type ApplySourceResult,
   type PurgeUseCaseOptions, type PurgeUseCaseReport, type PurgeResult, type RollbackOptions, type RollbackReport,
-  type RotateUseCaseOptions, type RotateUseCaseReport, type PlanDefaultsInput, type ResolvedPlanDefaults, type OpenSourcesOptions, type OnWarning,
+  type RotateUseCaseOptions, type RotateUseCaseReport, type GeneratePhpOptions, type GeneratePhpReport, type PlanDefaultsInput, type ResolvedPlanDefaults, type OpenSourcesOptions, type OnWarning,
 } from '@session-migrate/migrate';
 export { verifyMigration, type VerifyMigrationOptions, type VerifyMigrationReport } from '@session-migrate/verify';
 

@@ -9,3 +9,4 @@ export * from './apply.ts';
 export * from './purge.ts';
 export * from './rollback.ts';
 export * from './rotate.ts';
+export * from './generate.ts';

@@ -128,8 +128,10 @@ export {
 
 // ------------------------------------------------------------------ audit of the PHP session configuration (docs/audit-rules.md)
 export {
+  runAudit, probePhp, phpDefaults, localExtensionProbe,
   auditHost, auditIniFile, loadPhpParser, defaultEngine, collectScript, parseCollected, MAX_COLLECTED_BYTES, RootFs, CollectedFs,
   renderTable, renderJson, renderSarif, renderFleet, fleetJson, redactSecrets, RULES, SEVERITIES, severityRank,
+  type AuditOptions, type AuditReport, type PhpProbe, type ExtensionProbe,
   type HostAuditOptions, type HostReport, type AuditedConfig, type CollectedHost,
   type Finding as AuditFinding, type Severity as AuditSeverity, type Rule as AuditRule,
 } from '@session-migrate/audit';

@@ -27,6 +27,15 @@ export const PHPREDIS_DEFAULT_PREFIX = 'PHPREDIS_SESSION:';
  */
 export const SERIALIZE_HANDLERS = ['php', 'php_binary', 'php_serialize', 'igbinary'] as const;
 
+/**
+ * Output formats of `generate iac` (@session-migrate/generate/iac, which re-exports them). Here so
+ * that the CLI's --help lists the choices without loading the generator.
+ */
+export const IAC_FORMATS = ['terraform', 'cloudformation'] as const;
+
+/** Default resource-name prefix of `generate iac`; gives the secret `session-migrate/redis-auth-token`, the codemod's default. */
+export const DEFAULT_IAC_NAME = 'session-migrate';
+
 /** The plan file `plan` writes and `apply`/`generate php` read, relative to the working directory. */
 export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
 

@@ -203,8 +203,9 @@ export interface VerifyOptions {
   plaintext?: PlaintextCheck | PlaintextCheck[];
   /**
    * Worker threads that read and classify the session files of a presence check (PreparePool, as
-   * apply's); 0: on this thread. Default: as apply's CLI, min(4, cores) from
-   * VERIFY_WORKERS_FROM_SESSIONS `expectedSessions`, else 0.
+   * apply's); 0: on this thread. Default: from VERIFY_WORKERS_FROM_SESSIONS `expectedSessions`, one
+   * per core beside this thread's, at most 2 (this thread scans the database meanwhile, which takes
+   * longer than reading the files: more workers would only add memory), else 0.
    */
   workers?: number;
 }
@@ -508,7 +509,7 @@ async function verifyFilesPresence(options: VerifyOptions, source: FilesSource, 
     nowSeconds: Date.now() / 1000, maxSessionBytes: source.maxSessionBytes, dryRun: true,
   };
   const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
-  const workers = options.workers ?? ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
+  const workers = options.workers ?? ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0);
   let pool: PreparePool | undefined;
   if (workers > 0) {
     // The workers only name sessions: the lookup key, no master key (prepare-worker.ts).

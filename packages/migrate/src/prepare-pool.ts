@@ -13,7 +13,7 @@ import { workerEntryUrl } from '@session-migrate/common';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { PackedSessions, PrepareContext, PreparedBatch, PresenceBatch } from './prepare.ts';
 
-interface Waiter { resolve: (b: PreparedBatch & PresenceBatch) => void; reject: (e: Error) => void }
+interface Waiter { resolve: (b: PreparedBatch | PresenceBatch) => void; reject: (e: Error) => void }
 
 /**
  * A message to a worker: a request (the candidates' paths, separated by NUL, the one byte no path
@@ -98,11 +98,11 @@ export class PreparePool {
         if (msg.id === undefined) return;
         const waiter = this.waiters.get(msg.id);
         this.waiters.delete(msg.id);
-        if (msg.presence !== undefined) waiter?.resolve(msg.presence as PreparedBatch & PresenceBatch);
+        if (msg.presence !== undefined) waiter?.resolve(msg.presence);
         else if (msg.error !== undefined || msg.batch === undefined) waiter?.reject(new Error(msg.error ?? 'worker failed'));
         else {
           this.origin.set(msg.batch, worker);
-          waiter?.resolve(msg.batch as PreparedBatch & PresenceBatch);
+          waiter?.resolve(msg.batch);
         }
       });
       worker.on('error', (err) => {
@@ -116,7 +116,7 @@ export class PreparePool {
 
   /** Prepares one batch on the next worker (round robin). Its sessions' `file` indexes refer to `candidates`. */
   async prepare(candidates: readonly SessionCandidate[]): Promise<PreparedBatch> {
-    return this.request({ id: this.nextId++, paths: candidates.map((c) => c.location).join('\0') });
+    return this.request({ id: this.nextId++, paths: candidates.map((c) => c.location).join('\0') }) as Promise<PreparedBatch>;
   }
 
   /**
@@ -125,10 +125,11 @@ export class PreparePool {
    * @param superseded one byte per candidate (1: another source's copy wins), or undefined
    */
   async presence(candidates: readonly SessionCandidate[], superseded?: Uint8Array): Promise<PresenceBatch> {
-    return this.request({ id: this.nextId++, paths: candidates.map((c) => c.location).join('\0'), presence: true, ...(superseded !== undefined ? { superseded } : {}) });
+    return this.request({ id: this.nextId++, paths: candidates.map((c) => c.location).join('\0'), presence: true, ...(superseded !== undefined ? { superseded } : {}) }) as Promise<PresenceBatch>;
   }
 
-  private async request(request: PrepareRequest & { id: number }): Promise<PreparedBatch & PresenceBatch> {
+  /** Sends a request to the next worker (round robin); resolves with its answer (a request's own kind of batch). */
+  private async request(request: PrepareRequest & { id: number }): Promise<PreparedBatch | PresenceBatch> {
     await this.ready;
     const worker = this.workers[this.nextWorker++ % this.workers.length]!;
     return new Promise((resolve, reject) => {

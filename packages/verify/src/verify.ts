@@ -267,12 +267,58 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   const run = { stopped: false };
   const sourcesDone = checkSources(options, report, (f) => held.add(f), run);
   sourcesDone.catch(() => undefined); // awaited after the scan
-  try {
-    await scanDatabase();
-  } catch (err) {
-    run.stopped = true;
-    throw err;
+  const scan = stopsOnThrow(run, scanKeys(client, {
+    match: scope === 'database' ? '' : prefix, fullRead: prefixBytes, count: options.scanCount ?? 1000,
+    ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
+    onNode: (node) => report.nodes!.push(node),
+    ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
+  }));
+  for await (const batch of scan) for (const item of batch) {
+    const underPrefix = startsWith(item.key, prefixBytes);
+    report.keysTotal!++;
+    if (underPrefix) report.keysScanned++;
+    if (item.error !== undefined) {
+      stopOnPermanent(client, item.error, scope, prefix);
+      failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
+      continue;
+    }
+    const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
+    report.classes![verdict.class]++;
+    switch (verdict.class) {
+      case 'envelope':
+        report.keysValid++;
+        report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
+        break;
+      case 'tombstone': report.tombstones!++; break;
+      case 'handler-lock': report.locks!++; break;
+      case 'other': {
+        const type = item.value.kind === 'other-type' ? item.value.type : 'string';
+        report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
+        if (item.value.kind === 'large-string') report.largeValues!++;
+        break;
+      }
+      case 'plaintext-session': report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1; break;
+      case 'stale-lock':
+        report.staleLocks!.count++;
+        if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(item.key, underPrefix));
+        break;
+      default: break;
+    }
+    const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
+    if (plain !== undefined) {
+      // A key of a declared plaintext source: every string named like a session fails until purged
+      // (whatever it holds, as in the separate count below); anything else there is no session.
+      const rest = item.key.toString('latin1', plain.bytes.length);
+      if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
+        plain.counts.remaining++;
+        fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+        continue;
+      }
+      plain.counts.otherKeys++;
+    }
+    if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
   }
+
   if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
     // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
     fail({ key: `${prefix}*`, reason: 'no-keys' });
@@ -292,59 +338,19 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     };
   }
   return report;
+}
 
-  async function scanDatabase(): Promise<void> {
-    const scan = scanKeys(client, {
-      match: scope === 'database' ? '' : prefix, fullRead: prefixBytes, count: options.scanCount ?? 1000,
-      ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
-      onNode: (node) => report.nodes!.push(node),
-      ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
-    });
-    for await (const batch of scan) for (const item of batch) {
-      const underPrefix = startsWith(item.key, prefixBytes);
-      report.keysTotal!++;
-      if (underPrefix) report.keysScanned++;
-      if (item.error !== undefined) {
-        stopOnPermanent(client, item.error, scope, prefix);
-        failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
-        continue;
-      }
-      const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
-      report.classes![verdict.class]++;
-      switch (verdict.class) {
-        case 'envelope':
-          report.keysValid++;
-          report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
-          break;
-        case 'tombstone': report.tombstones!++; break;
-        case 'handler-lock': report.locks!++; break;
-        case 'other': {
-          const type = item.value.kind === 'other-type' ? item.value.type : 'string';
-          report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
-          if (item.value.kind === 'large-string') report.largeValues!++;
-          break;
-        }
-        case 'plaintext-session': report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1; break;
-        case 'stale-lock':
-          report.staleLocks!.count++;
-          if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(item.key, underPrefix));
-          break;
-        default: break;
-      }
-      const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
-      if (plain !== undefined) {
-        // A key of a declared plaintext source: every string named like a session fails until purged
-        // (whatever it holds, as in the separate count below); anything else there is no session.
-        const rest = item.key.toString('latin1', plain.bytes.length);
-        if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
-          plain.counts.remaining++;
-          fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
-          continue;
-        }
-        plain.counts.otherKeys++;
-      }
-      if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
-    }
+/**
+ * The scan's batches; when the scan or the loop over it throws, `run.stopped` tells the source checks
+ * running alongside to stop too (verifyTarget is failing; their result would not be read).
+ */
+async function* stopsOnThrow<T>(run: { stopped: boolean }, batches: AsyncGenerator<T>): AsyncGenerator<T> {
+  let done = false;
+  try {
+    for await (const batch of batches) yield batch;
+    done = true;
+  } finally {
+    if (!done) run.stopped = true;
   }
 }
 

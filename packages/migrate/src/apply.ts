@@ -469,16 +469,11 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   return { dryRun, counts, conflicts, failures, unstable, aborted, ...(stopped !== undefined ? { stopped } : {}), missing, replicaShortfalls };
 }
 
-/** Read-back chunks (of BATCH_SIZE sessions) in flight at once. */
-const READ_BACK_IN_FLIGHT = 4;
-
 /**
  * Reads back the presence of every session in the ledger (EXISTS of the key and its tombstone,
  * grouped by slot). Behind Sentinel it first makes sure the connection is on the master the sentinels
  * report now, so a write lost in a failover is seen as missing. Sessions whose TTL ran out since are
- * not counted; transient errors are retried with the same backoff. READ_BACK_IN_FLIGHT chunks are
- * read at once (no round trip waits for the one before); each chunk's findings are counted in the
- * ledger's order, as if the chunks were read one after the other.
+ * not counted; transient errors are retried with the same backoff.
  */
 async function readBack(client: RedisConnection, prefix: string, ledger: PresenceLedger, counts: SessionCounts, missing: string[], retry: RetryPolicy): Promise<void> {
   try {
@@ -486,10 +481,7 @@ async function readBack(client: RedisConnection, prefix: string, ledger: Presenc
   } catch {
     // The read-back below then fails or finds what this master has; either way nothing is hidden.
   }
-  /** What one chunk found, in the order the one-at-a-time loop counted it: missing keys, and unverified sessions. */
-  type Finding = { missing: string } | { unverified: true };
-  const checkChunk = async (chunk: Array<{ key: string; deadlineMs: number }>): Promise<Finding[]> => {
-    const found: Finding[] = [];
+  for (const chunk of ledger.chunks(BATCH_SIZE)) {
     let pending = chunk;
     for (let attempt = 0; pending.length > 0; attempt++) {
       const presence = await readBackPresence(client, prefix, pending.map((e) => e.key));
@@ -500,33 +492,17 @@ async function readBack(client: RedisConnection, prefix: string, ledger: Presenc
         if (p === 'present' || p === 'destroyed') return;
         if (e.deadlineMs - 1000 <= now) return; // expired meanwhile, as it should
         if (p === 'missing') {
-          found.push({ missing: e.key });
+          counts.missingAfterWrite++;
+          if (missing.length < MAX_LISTED) missing.push(e.key);
           return;
         }
         if (p.error.kind === 'transient' && attempt < retry.attempts) again.push(e);
-        else found.push({ unverified: true });
+        else counts.unverified++;
       });
       if (again.length > 0) await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
       pending = again;
     }
-    return found;
-  };
-  const tally = (found: Finding[]): void => {
-    for (const f of found) {
-      if ('missing' in f) {
-        counts.missingAfterWrite++;
-        if (missing.length < MAX_LISTED) missing.push(f.missing);
-      } else counts.unverified++;
-    }
-  };
-  const inFlight: Array<Promise<Finding[]>> = [];
-  for (const chunk of ledger.chunks(BATCH_SIZE)) {
-    const p = checkChunk(chunk);
-    p.catch(() => undefined); // observed when its turn comes below
-    inFlight.push(p);
-    if (inFlight.length >= READ_BACK_IN_FLIGHT) tally(await inFlight.shift()!);
   }
-  while (inFlight.length > 0) tally(await inFlight.shift()!);
 }
 
 /**

@@ -44,6 +44,7 @@ const INTEGRATION = [
  * rest of test/ runs the CLI end to end, as a process, and most of it starts servers and PHP.)
  */
 const UNIT = [
+  'test/docs.test.ts', // renders the CLI's --help in-process, reads the Markdown files
   'test/generate-iac-golden.test.ts',
   'test/global-setup.test.ts', // files in a temporary directory only
   'test/self-contained.test.ts',

@@ -4,7 +4,8 @@
  * API, as the same object. When this fails after a CLI change, export the new name from
  * packages/cli/src/index.ts (with its docstring) or explain why a library user must not have it.
  *
- * The codemods are the exception by design: the CLI imports them with `await import()` (their parsers
+ * The command modules load their use cases with `await import()`: those names count too. The codemods
+ * are the exception by design: the CLI imports them with `await import()` (their parsers
  * load in seconds), and the API offers them as the async codemodPhp()/codemodCdk(), which run the
  * same functions (test/package.test.ts runs both from the installed package).
  */
@@ -18,16 +19,30 @@ const CLI_SRC = join(import.meta.dirname, '../packages/cli/src');
 /** `import { a, b as c, type T } from '@session-migrate/x'` in the CLI's modules: package -> value names. */
 function cliValueImports(): Map<string, Set<string>> {
   const found = new Map<string, Set<string>>();
-  for (const file of readdirSync(CLI_SRC).filter((f) => f.endsWith('.ts') && f !== 'index.ts')) {
+  // Every module below src/ (the command modules are in src/commands/); static imports, and the
+  // `const { a, b } = await import('@session-migrate/x')` a command's handler loads its use case with.
+  const files = (readdirSync(CLI_SRC, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && f !== 'index.ts');
+  for (const file of files) {
     const text = readFileSync(join(CLI_SRC, file), 'utf8');
-    for (const m of text.matchAll(/^import\s+(type\s+)?\{([^}]*)\}\s+from\s+'(@session-migrate\/[^']+)';/gm)) {
-      if (m[1] !== undefined) continue;
-      for (const part of m[2]!.split(',')) {
-        const name = part.trim().split(/\s+as\s+/)[0]!.trim();
+    const add = (pkg: string, names: string, dynamic = false): void => {
+      // The codemods: offered by the API as codemodPhp()/codemodCdk() (see above).
+      if (dynamic && pkg.startsWith('@session-migrate/codemod-')) return;
+      for (const part of names.split(',')) {
+        const name = part.trim().split(/\s+as\s+|\s*:\s*/)[0]!.trim();
         if (name === '' || name.startsWith('type ')) continue;
-        if (!found.has(m[3]!)) found.set(m[3]!, new Set());
-        found.get(m[3]!)!.add(name);
+        if (!found.has(pkg)) found.set(pkg, new Set());
+        found.get(pkg)!.add(name);
       }
+    };
+    for (const m of text.matchAll(/^import\s+(type\s+)?\{([^}]*)\}\s+from\s+'(@session-migrate\/[^']+)';/gm)) {
+      if (m[1] === undefined) add(m[3]!, m[2]!);
+    }
+    for (const m of text.matchAll(/const\s+\{([^}]*)\}\s*=\s*await\s+import\('(@session-migrate\/[^']+)'\)/g)) add(m[2]!, m[1]!, true);
+    // const [{ a }, { b }] = await Promise.all([import('@session-migrate/x'), import('@session-migrate/y')])
+    for (const m of text.matchAll(/const\s+\[([^\]]*)\]\s*=\s*await\s+Promise\.all\(\[([^\]]*)\]\)/g)) {
+      const names = [...m[1]!.matchAll(/\{([^}]*)\}/g)].map((x) => x[1]!);
+      const pkgs = [...m[2]!.matchAll(/import\('(@session-migrate\/[^']+)'\)/g)].map((x) => x[1]!);
+      names.forEach((n, i) => { if (pkgs[i] !== undefined) add(pkgs[i]!, n, true); });
     }
   }
   return found;

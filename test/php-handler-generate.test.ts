@@ -228,6 +228,23 @@ describe('rendered PHP checked by PHP 8.2', () => {
     expect(diagnostics([legacy]).lines.filter((l) => l.includes('Deprecated: Return type'))).toHaveLength(8);
   });
 
+  it('the autoloader\'s class map lists exactly the classes in src/, loads each, and leaves unknown names of its namespace alone', () => {
+    const autoload = readFileSync(join(PHP_SOURCES_DIR, 'autoload.php'), 'utf8');
+    const listed = [...autoload.matchAll(/^ {8}'([A-Za-z0-9]+)' => true,$/gm)].map((m) => m[1]).sort();
+    const files = readdirSync(join(PHP_SOURCES_DIR, 'src')).filter((f) => f.endsWith('.php')).map((f) => f.slice(0, -4)).sort();
+    expect(listed).toEqual(files);
+    const code = `require ${JSON.stringify(rendered.autoloadFile)};
+      $loaded = [];
+      foreach (${JSON.stringify(files)} as $name) {
+        $class = 'SessionMigrate\\\\' . $name;
+        $loaded[$name] = class_exists($class) || interface_exists($class);
+      }
+      echo json_encode(['loaded' => $loaded, 'unknown' => class_exists('SessionMigrate\\\\NoSuchClass'), 'other' => class_exists('Other\\\\Bootstrap')]);`;
+    const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-r', code]);
+    expect(run.stderr).toBe('');
+    expect(lastJson(run)).toEqual({ loaded: Object.fromEntries(files.map((f) => [f, true])), unknown: false, other: false });
+  });
+
   it('loading the class and the bootstrap prints no deprecation, warning or notice', () => {
     const { lines, stdout } = diagnostics(phpFiles());
     expect(lines).toEqual([]);

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, fstatSync, openSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -138,7 +138,18 @@ describe('rollback --to files', () => {
     expect(readFileSync(file(ids[0]!), 'utf8')).not.toBe('user|s:7:"updated";');
     expect(existsSync(file(ids[2]!))).toBe(true);
 
+    // A reader that has session 0's file open while rollback replaces it (PHP mid-request).
+    const before0 = readFileSync(file(ids[0]!));
+    const reader = openSync(file(ids[0]!), 'r');
     const r = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${sessions}`, '--json']);
+    // The one atomic write: a new file renamed over the old one, never the old one rewritten in place.
+    try {
+      expect(readFileSync(reader).equals(before0)).toBe(true);
+      expect(fstatSync(reader).ino).not.toBe(statSync(file(ids[0]!)).ino);
+    } finally {
+      closeSync(reader);
+    }
+    expect(readdirSync(join(sessions, ids[0]![0]!, ids[0]![1]!)).filter((f) => !f.startsWith('sess_'))).toEqual([]);
     expect(r.status).toBe(1); // the symlink
     const report = JSON.parse(r.stdout) as { counts: Record<string, number>; failures: Array<{ reason: string; file: string }> };
     expect(report.counts).toMatchObject({ written: 1, 'newer-file-kept': 1, 'destroyed-file-removed': 1, failed: 1, unchanged: 1 });

@@ -19,7 +19,9 @@
  * about 1 KB are created through the application (bench/http/app.php); a short wrk warm-up; then wrk
  * for --duration seconds where every request reads its session and rewrites it (round robin over the
  * sessions). Printed per run: req/s, p50/p99 latency, Redis connections per request (INFO stats
- * total_connections_received delta / requests), answers whose session was missing (logouts), non-2xx
+ * total_connections_received delta / requests), CPU µs per request of php-fpm and of redis-server
+ * (/proc/<pid>/stat of php-fpm's process group and of redis-server over the measured run; on a machine
+ * other jobs share, this moves less than req/s), answers whose session was missing (logouts), non-2xx
  * answers, and updates lost when 50 requests hit one session at once (a counter incremented per
  * request, compared with the number of 2xx answers). The summary gives medians over the rounds and
  * the ratios against phpredis-pconnect-lock measured in the same round.
@@ -36,7 +38,7 @@ import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../../packages/cli/src/sandbox.ts';
 import { findProgram, freePort, makeDocroot, startPhpStack, type IniSettings, type PhpStack } from '../../test/support/http.ts';
 import {
-  APP_PHP, WRK_SCRIPT, SessionHttp, cliOk, createSessions, generateHandler, lostUpdateProbe, makeTlsFiles, median, redisTlsArgs, run,
+  APP_PHP, WRK_SCRIPT, SessionHttp, cliOk, cpuSeconds, createSessions, generateHandler, lostUpdateProbe, makeTlsFiles, median, redisTlsArgs, run,
   totalConnections, type LostUpdateResult,
 } from './common.ts';
 
@@ -120,6 +122,8 @@ interface Measurement {
   round: number; transport: Transport; variant: VariantName;
   reqPerSec: number; p50Us: number; p99Us: number; connPerReq: number;
   requests: number; missing: number; non2xx: number; socketErrors: number;
+  /** CPU µs per request of php-fpm (master and workers) and of redis-server during the measured run. */
+  phpCpuUs: number; redisCpuUs: number;
   probe?: LostUpdateResult; error?: string; phpErrors: number;
 }
 
@@ -174,7 +178,15 @@ try {
     'session.lazy_write': 1,
     'session.use_only_cookies': 1,
     'memory_limit': '128M',
+    // The same OPcache for every variant, written out: on (test/support/http.ts loads it), PHP's
+    // defaults for revalidation (a stat of each script at most every 2 s). Each reload starts an empty
+    // cache, which the warm-up fills.
+    'opcache.enable': 1,
+    'opcache.memory_consumption': 64,
+    'opcache.validate_timestamps': 1,
+    'opcache.revalidate_freq': 2,
   };
+  console.log(`  php.ini of every variant: ${Object.entries(common).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const generated = new Map<Transport, Awaited<ReturnType<typeof generateHandler>>>();
   const configFor = async (t: Transport, v: VariantName): Promise<{ ini: IniSettings; iniFiles: string[]; env: Record<string, string> }> => {
     const addr = t === 'plain' ? `tcp://127.0.0.1:${redis!.port}` : `tls://127.0.0.1:${tlsPort}`;
@@ -216,6 +228,10 @@ try {
     }
   };
 
+  // The generated handlers are made before anything runs: OPcache does not cache a file changed less
+  // than opcache.file_update_protection (2 s) ago, so artifacts written just before a run would be
+  // compiled on every request of its first seconds.
+  if (VARIANTS.includes('generated')) for (const t of TRANSPORTS) await configFor(t, 'generated');
   stack = await startPhpStack({ docroot, fpm: { workers: WORKERS, ini: common } });
   const url = `${stack.base}/index.php?a=hit`;
   const idsFiles = new Map<string, string>();
@@ -227,7 +243,7 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const { t, v } of plan) {
       const key = `${t}/${v}`;
-      const m: Measurement = { round, transport: t, variant: v, reqPerSec: NaN, p50Us: NaN, p99Us: NaN, connPerReq: NaN, requests: 0, missing: 0, non2xx: 0, socketErrors: 0, phpErrors: 0 };
+      const m: Measurement = { round, transport: t, variant: v, reqPerSec: NaN, p50Us: NaN, p99Us: NaN, connPerReq: NaN, requests: 0, missing: 0, non2xx: 0, socketErrors: 0, phpCpuUs: NaN, redisCpuUs: NaN, phpErrors: 0 };
       try {
         await stack.fpm.reload(await configFor(t, v));
         stack.fpm.clearErrorLog();
@@ -245,8 +261,14 @@ try {
         }
         if (WARMUP > 0) await wrk(url, idsFile, WARMUP);
         const before = await totalConnections(redis.client);
+        const cpuBefore = { php: cpuSeconds({ pgid: stack.fpm.pid }), redis: cpuSeconds({ pid: redis.pid }) };
         const w = await wrk(url, idsFile, DURATION);
+        const cpuAfter = { php: cpuSeconds({ pgid: stack.fpm.pid }), redis: cpuSeconds({ pid: redis.pid }) };
         const after = await totalConnections(redis.client);
+        if (w.requests > 0) {
+          m.phpCpuUs = ((cpuAfter.php - cpuBefore.php) * 1e6) / w.requests;
+          m.redisCpuUs = ((cpuAfter.redis - cpuBefore.redis) * 1e6) / w.requests;
+        }
         m.requests = w.requests;
         m.reqPerSec = w.requests / (w.duration_us / 1e6);
         m.p50Us = w.p50_us;
@@ -264,7 +286,7 @@ try {
       console.log(m.error !== undefined
         ? `  round ${round} ${pad(t, 5)} ${pad(v, 22)} FAILED: ${m.error}`
         : `  round ${round} ${pad(t, 5)} ${pad(v, 22)} ${lpad(fmtInt(m.reqPerSec), 7)} req/s  p50 ${lpad(fmtMs(m.p50Us), 6)} ms  p99 ${lpad(fmtMs(m.p99Us), 6)} ms  `
-          + `conn/req ${m.connPerReq.toFixed(3)}  logouts ${m.missing}  non-2xx ${m.non2xx + m.socketErrors}  `
+          + `cpu/req php ${fmtInt(m.phpCpuUs)} redis ${fmtInt(m.redisCpuUs)} µs  conn/req ${m.connPerReq.toFixed(3)}  logouts ${m.missing}  non-2xx ${m.non2xx + m.socketErrors}  `
           + `lost ${m.probe!.lost} of ${m.probe!.ok} (${m.probe!.sent} at once${m.probe!.failed > 0 ? `, ${m.probe!.failed} failed` : ''})${m.phpErrors > 0 ? `  php-errors ${m.phpErrors}` : ''}`);
     }
   }
@@ -272,7 +294,7 @@ try {
   // Summary: medians over rounds; ratios per round against the baseline of the same round and transport.
   console.log('');
   console.log(`summary: median of ${ROUNDS} round(s); ratios against ${BASELINE} of the same round and transport`);
-  console.log(`  ${pad('transport', 9)} ${pad('variant', 22)} ${lpad('req/s', 7)} ${lpad('ratio', 6)} ${lpad('p50 ms', 7)} ${lpad('p99 ms', 7)} ${lpad('p99 x', 6)} ${lpad('conn/req', 8)} ${lpad('logouts', 7)} ${lpad('non-2xx', 7)} ${lpad('lost', 5)}`);
+  console.log(`  ${pad('transport', 9)} ${pad('variant', 22)} ${lpad('req/s', 7)} ${lpad('ratio', 6)} ${lpad('p50 ms', 7)} ${lpad('p99 ms', 7)} ${lpad('p99 x', 6)} ${lpad('php µs', 6)} ${lpad('redis', 5)} ${lpad('cpu x', 5)} ${lpad('conn/req', 8)} ${lpad('logouts', 7)} ${lpad('non-2xx', 7)} ${lpad('lost', 5)}`);
   const summary: Array<Record<string, unknown>> = [];
   for (const t of TRANSPORTS) {
     for (const v of VARIANTS) {
@@ -281,12 +303,15 @@ try {
       const failed = results.filter((r) => r.transport === t && r.variant === v && r.error !== undefined);
       const ratios = mine.map((r) => {
         const base = results.find((b) => b.round === r.round && b.transport === t && b.variant === BASELINE && b.error === undefined);
-        return base ? { rps: r.reqPerSec / base.reqPerSec, p99: r.p99Us / base.p99Us } : { rps: NaN, p99: NaN };
+        return base
+          ? { rps: r.reqPerSec / base.reqPerSec, p99: r.p99Us / base.p99Us, cpu: (r.phpCpuUs + r.redisCpuUs) / (base.phpCpuUs + base.redisCpuUs) }
+          : { rps: NaN, p99: NaN, cpu: NaN };
       });
       const row = {
         transport: t, variant: v, runs: mine.length, failedRuns: failed.length,
         reqPerSec: median(mine.map((r) => r.reqPerSec)), ratio: median(ratios.map((r) => r.rps)),
         p50Ms: median(mine.map((r) => r.p50Us)) / 1000, p99Ms: median(mine.map((r) => r.p99Us)) / 1000, p99Ratio: median(ratios.map((r) => r.p99)),
+        phpCpuUs: median(mine.map((r) => r.phpCpuUs)), redisCpuUs: median(mine.map((r) => r.redisCpuUs)), cpuRatio: median(ratios.map((r) => r.cpu)),
         connPerReq: median(mine.map((r) => r.connPerReq)),
         logouts: mine.reduce((s, r) => s + r.missing, 0), non2xx: mine.reduce((s, r) => s + r.non2xx + r.socketErrors, 0),
         lostMax: mine.length > 0 ? Math.max(...mine.map((r) => r.probe?.lost ?? 0)) : NaN,
@@ -295,9 +320,11 @@ try {
       console.log(mine.length === 0
         ? `  ${pad(t, 9)} ${pad(v, 22)} FAILED: ${failed[0]?.error ?? 'not run'}`
         : `  ${pad(t, 9)} ${pad(v, 22)} ${lpad(fmtInt(row.reqPerSec), 7)} ${lpad(fmtRatio(row.ratio), 6)} ${lpad(row.p50Ms.toFixed(2), 7)} ${lpad(row.p99Ms.toFixed(2), 7)} `
-          + `${lpad(fmtRatio(row.p99Ratio), 6)} ${lpad(row.connPerReq.toFixed(3), 8)} ${lpad(String(row.logouts), 7)} ${lpad(String(row.non2xx), 7)} ${lpad(String(row.lostMax), 5)}`);
+          + `${lpad(fmtRatio(row.p99Ratio), 6)} ${lpad(fmtInt(row.phpCpuUs), 6)} ${lpad(fmtInt(row.redisCpuUs), 5)} ${lpad(fmtRatio(row.cpuRatio), 5)} ${lpad(row.connPerReq.toFixed(3), 8)} ${lpad(String(row.logouts), 7)} ${lpad(String(row.non2xx), 7)} ${lpad(String(row.lostMax), 5)}`);
     }
   }
+  console.log('  (php µs, redis: CPU µs per request of php-fpm and redis-server in the measured runs; cpu x: their sum against the baseline\'s,');
+  console.log('   the figure least moved by other load on the machine)');
   console.log('  (lost: the most updates lost in one round when ' + PROBE + ' requests hit one session at once; goal for generated: 0, ratio >= 0.9, p99 x <= 1.2)');
   console.log(`bench/http: done in ${Math.round((Date.now() - started) / 1000)} s`);
   if (args.has('json')) {

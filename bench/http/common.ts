@@ -81,6 +81,32 @@ export function redisTlsArgs(tls: TlsFiles, tlsPort: number): string[] {
   return ['--tls-port', String(tlsPort), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no'];
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) used so far by the processes of process group `pgid` (php-fpm and nginx
+ * run their masters in a group of their own: test/support/http.ts starts them detached) or by the one
+ * process `pid`: fields 14 and 15 of /proc/<pid>/stat (proc(5)). Processes that exited are not counted,
+ * so the delta over a run counts the static php-fpm workers that live through it. 10 ms resolution.
+ */
+export function cpuSeconds(match: { pgid: number } | { pid: number }): number {
+  const pids = 'pid' in match ? [String(match.pid)] : readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  let ticks = 0;
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    if ('pgid' in match && Number(f[2]) !== match.pgid) continue;
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / USER_HZ;
+}
+
 /** INFO stats total_connections_received: connections accepted since the server started. */
 export async function totalConnections(client: Redis): Promise<number> {
   const info = await client.info('stats');

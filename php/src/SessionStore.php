@@ -109,6 +109,19 @@ end
 return 1
 LUA;
 
+    /**
+     * SHA-1 of each script (EVALSHA's argument) by step name, written out so that no request hashes a
+     * script: PHP-FPM starts every request without static state. SessionStoreTest checks them.
+     */
+    public const SCRIPT_SHAS = [
+        'READ' => '6ec5371eca1d46a829c96a5be3fbee7c566014db',
+        'LOCK+GET' => 'ff6e6efbb44604fbcc3c0b3690ada89258870789',
+        'SET' => 'f2d5cb84c11e686ef10c56dc2fe12ad3f006e462',
+        'EXPIRE' => '451754e7f63a051bb5f0d71b0acd263aea63588a',
+        'UNLOCK' => 'b6a796aa8d73bb4ce6e26afe648196d086a8d1f1',
+        'DEL' => '9b7fa104aa4cd97ae9a69fc583c9ae2b7d8190a2',
+    ];
+
     /** Result of write() and touch(): the lock no longer holds our token; nothing was written. */
     public const LOCK_LOST = 0;
 
@@ -311,7 +324,7 @@ LUA;
     }
 
     /**
-     * The script's SHA-1 (EVALSHA's argument).
+     * A script's SHA-1 (EVALSHA's argument), computed (the scripts' own are SCRIPT_SHAS).
      */
     public static function sha(string $script): string
     {
@@ -335,9 +348,10 @@ LUA;
      */
     private function script(string $name, string $script, array $keys, array $args, string $key)
     {
+        $sha = self::SCRIPT_SHAS[$name] ?? self::sha($script);
         for ($attempt = 1;; $attempt++) {
             try {
-                return $this->evalOnce($script, $keys, $args);
+                return $this->evalOnce($script, $sha, $keys, $args);
             } catch (\RedisException | \RedisClusterException | StorageException $e) {
                 $message = ConnectionFactory::redact($e->getMessage());
                 if ($attempt > 1 || !$this->retryable($e, $message)) {
@@ -351,6 +365,7 @@ LUA;
     }
 
     /**
+     * @param string   $sha  the script's SHA-1
      * @param string[] $keys
      * @param string[] $args
      *
@@ -358,11 +373,10 @@ LUA;
      *
      * @throws \RedisException|\RedisClusterException|StorageException
      */
-    private function evalOnce(string $script, array $keys, array $args)
+    private function evalOnce(string $script, string $sha, array $keys, array $args)
     {
         $this->connect();
         $client = $this->client;
-        $sha = self::sha($script);
         $params = array_merge($keys, $args);
         if ($this->selectPending && $client instanceof \Redis) {
             $this->roundTrips++;

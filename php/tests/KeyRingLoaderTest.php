@@ -66,6 +66,22 @@ final class KeyRingLoaderTest extends TestCase
         self::assertFalse(KeyRingLoader::fromFile($path)->isWiped());
     }
 
+    public function testReadsAWholeFileBeyondOneStreamChunkAndRefusesOneOver64KiB(): void
+    {
+        // 8 KiB is PHP's stream chunk: a ring with long comments must still be read to its end
+        $padding = str_repeat('# ' . str_repeat('c', 77) . "\n", 200);
+        $path = $this->file('long', $padding . $this->rings[1]['text']);
+        self::assertGreaterThan(8192, filesize($path));
+        self::assertSame($this->rings[1]['current_key_id'], bin2hex(KeyRingLoader::fromFile($path)->currentKeyId()));
+        $big = $this->file('big', str_repeat('#', 65537) . "\n" . $this->rings[0]['text']);
+        try {
+            KeyRingLoader::fromFile($big);
+            self::fail('accepted a file of more than 64 KiB');
+        } catch (\RuntimeException $e) {
+            self::assertStringContainsString('too large to be a key file', $e->getMessage());
+        }
+    }
+
     public function testRefusesAFileOthersCanReadAMissingFileAndADirectory(): void
     {
         $open = $this->file('open', $this->rings[0]['text'], 0604);

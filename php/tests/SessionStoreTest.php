@@ -19,6 +19,25 @@ final class SessionStoreTest extends RedisTestCase
     private const LOCK = 'p:lock:{aa}';
     private const TOMB = 'p:destroyed:{aa}';
 
+    public function testTheWrittenOutShasAreThoseOfTheScriptsAndEachRunsInOneRoundTrip(): void
+    {
+        $class = new \ReflectionClass(SessionStore::class);
+        $scripts = ['READ' => 'READ', 'LOCK+GET' => 'LOCK_AND_READ', 'SET' => 'WRITE', 'EXPIRE' => 'TOUCH', 'UNLOCK' => 'UNLOCK', 'DEL' => 'DESTROY'];
+        self::assertSame(array_keys($scripts), array_keys(SessionStore::SCRIPT_SHAS));
+        foreach ($scripts as $step => $constant) {
+            self::assertSame(sha1((string) $class->getConstant($constant)), SessionStore::SCRIPT_SHAS[$step], $step);
+        }
+        // a wrong SHA would still work (NOSCRIPT, then EVAL) but cost two round trips on every call
+        // (the first pair may load the scripts into this server; the second must find them)
+        $store = new SessionStore($this->factory());
+        for ($i = 0; $i < 2; $i++) {
+            $before = $store->roundTrips();
+            $store->lockAndRead(self::KEY, self::LOCK, self::TOMB, 'tok-1', 5000, false, false);
+            $store->write(self::KEY, self::LOCK, 'tok-1', 'v', 60);
+        }
+        self::assertSame($before + 2, $store->roundTrips());
+    }
+
     public function testLockAndReadTakesAPxLockReadsAndIsReentrantForItsOwnToken(): void
     {
         $store = new SessionStore($this->factory());

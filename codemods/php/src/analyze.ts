@@ -7,7 +7,7 @@
  * the rules in order until one handles the call, other nodes to every rule of their kind. Static
  * include/require expressions become the events the registration plan (plan.ts) follows. Then the
  * edits are checked for overlaps and the place of the handler's `require_once` is worked out
- * (insert-point.ts). README "codemod php" describes the rules.
+ * (insert-point.ts). docs/codemods.md ("codemod php") describes the rules.
  */
 import { posix } from 'node:path';
 import type { FileAnalysis, AnalyzeInput, IncludeEvent } from './model.ts';

@@ -1,7 +1,7 @@
 /**
  * The PHP codemod of session-migrate (issue 6): registers the generated encrypted Redis session
  * handler in a PHP application and removes code that would switch PHP back to files sessions, as a
- * reviewed, format-preserving diff. See README "codemod php" for the rules; analyze.ts and plan.ts
+ * reviewed, format-preserving diff. See docs/codemods.md ("codemod php") for the rules; analyze.ts and plan.ts
  * hold the pure logic, this module the file system and `php -l`.
  */
 import { spawnSync } from 'node:child_process';

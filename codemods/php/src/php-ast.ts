@@ -5,10 +5,8 @@
 import { evaluateStatic, globalScope } from './static-value.ts';
 import { isTrivia, tokenAt, type PhpNode, type Token } from './source.ts';
 
-/** A PHP single-quoted string literal: only `\` and `'` need escaping there. */
-export function phpString(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
+/** A PHP single-quoted string literal (its one home is @session-migrate/common). */
+export { phpString } from '@session-migrate/common';
 
 /** Where a node sits: its parent chain, and whether it is an element of a list (a statement list). */
 export interface WalkContext {

@@ -2,7 +2,7 @@
  * Where to register the handler (pure): builds the include graph of the app from the static
  * include/require events of every analysed file and decides which file gets the `require_once`.
  *
- * Model (an approximation of PHP, documented in README "codemod php"):
+ * Model (an approximation of PHP, documented in docs/codemods.md, "codemod php"):
  * - an entry point is a file no other file includes and that has top-level code (not only
  *   declarations);
  * - execution order is source order; an include runs its file there (once per request: a file already

@@ -4,6 +4,7 @@
  * this file only adapts its shapes to the audit (file/line origins, an AuditFs to read from).
  */
 import type { AuditFs } from './vfs.ts';
+import type { Finding } from '@session-migrate/common';
 
 /** One key = value assignment PHP stored in its configuration hash, in load order. */
 export interface HashEntry {
@@ -109,12 +110,8 @@ export interface RedisServer {
   prefix?: string;
 }
 
-/** A finding the php-ini package reports about a value (save_path forms); severity in its own terms. */
-export interface ValueFinding {
-  id: string;
-  severity: 'error' | 'warning' | 'info';
-  message: string;
-}
+/** A finding the php-ini package reports about a value (save_path forms), on the one Finding shape and severity scale. */
+export type ValueFinding = Pick<Finding, 'id' | 'severity' | 'message'>;
 
 /** The phpredis save_path, parsed (BUG-17 rules), for the audit. */
 export interface RedisSavePathView {

@@ -12,3 +12,4 @@ export * from './output.ts';
 export * from './engine-impl.ts';
 export * from './app.ts';
 export * from './php-parser.ts';
+export * from './use-case.ts';

@@ -5,21 +5,16 @@
  * reduced to a flag, and messages name files and keys only.
  */
 import { printable } from '@session-migrate/common';
+import { redactRedisSecrets } from '@session-migrate/php-ini';
 import { RULES } from './catalog.ts';
 import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AppReport, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type RuntimeValue, type Severity } from './model.ts';
 
 /**
- * Replaces the non-empty value of every `auth=` / `auth[...]=` / `auth%5B...%5D=` query parameter
- * (phpredis `redis` and `rediscluster` save_path password, test/fixtures/cases BUG-17 report_redaction) with
- * `<redacted len=N>` (N = characters of the raw value). The parameter name matches in any case
- * (`AUTH=` is no password to phpredis, whose parse is case-sensitive, but it is still a secret someone
- * meant). The value ends at `&`, whitespace, a quote, or a ',' followed by a separator (`auth=x, tcp://`);
- * a ',' inside it (`auth=ab,cd`, BUG-17) is redacted with it. An empty value (`auth=` in prose) is left
- * alone. Applied to every string the audit prints (values, settings, findings, table, SARIF, fleet).
+ * Replaces every Redis password in a text the audit prints (values, settings, findings, table, SARIF,
+ * fleet) with `<redacted len=N>`: the one redaction rule of @session-migrate/php-ini
+ * (redactRedisSecrets, test/fixtures/cases BUG-17 report_redaction).
  */
-export function redactSecrets(text: string): string {
-  return text.replace(/((?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=)((?:[^&\s"',]|,(?=[^\s,"'&]))+)/gi, (_m, k: string, v: string) => `${k}<redacted len=${v.length}>`);
-}
+export const redactSecrets: (text: string) => string = redactRedisSecrets;
 
 /** The save path as one printable line, secrets redacted. */
 export function describeSavePath(sp: ResolvedSavePath): string {

@@ -3,7 +3,8 @@
  * AuditFs stat calls on the save path (never opens a session file, never follows a symbolic link).
  */
 import { posix } from 'node:path';
-import { redactSessionPath } from '@session-migrate/common';
+import { isAtLeast, redactSessionPath } from '@session-migrate/common';
+import { SAVE_PATH_FAILS_AT } from '@session-migrate/php-ini';
 import { rule } from './catalog.ts';
 import type { AuditedConfig, Finding, Location, Origin } from './model.ts';
 import type { AuditFs } from './vfs.ts';
@@ -96,7 +97,7 @@ function mapValueFinding(f: ValueFinding): string | null {
     case 'save-path-non-numeric-depth': return 'save-path-non-numeric-depth';
     case 'save-path-comma-splits-hosts': case 'save-path-plus-is-space': case 'save-path-ampersand-splits-query':
     case 'save-path-no-host': case 'save-path-invalid-url': return 'redis-save-path-malformed';
-    default: return f.severity === 'error' && f.id.startsWith('save-path') ? 'redis-save-path-malformed' : null;
+    default: return isAtLeast(f.severity, SAVE_PATH_FAILS_AT) && f.id.startsWith('save-path') ? 'redis-save-path-malformed' : null;
   }
 }
 

@@ -174,7 +174,7 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
     const gcOn = prob.every((p) => p !== null && p > 0) && div.every((d) => d !== null && d > 0);
     for (const r of runtime.filter((x) => x.directive === 'session.save_path' && x.status === 'differs' && x.value !== null)) {
       const sp = parseFilesSavePath(r.value!);
-      if (sp.findings.some((f) => f.severity === 'error')) continue;
+      if (sp.findings.some((f) => f.severity === 'high')) continue;
       const dir = posix.normalize(sp.path);
       if (gcOn && sp.depth === 0) continue;
       const cron = cleaners.cronText.includes(dir) || cleaners.cronText.includes(sp.path);

@@ -1,17 +1,11 @@
 /**
  * `session-migrate generate iac --format terraform|cloudformation`: writes an infrastructure template
  * for the encrypted Redis session store (issue 6). Only wiring: rendering and the no-clobber rule are
- * in @session-migrate/generate/iac.
+ * in @session-migrate/generate/iac. Loaded by the command's handler (commands/generate.ts) when it runs.
  */
-import type { CommandModule } from 'yargs';
 import { UserFacingError, printable } from '@session-migrate/common';
 import { GenerateOptionsError } from '@session-migrate/generate';
-import {
-  DEFAULT_IAC_NAME, ForeignFileError, IAC_FORMATS, renderIac, writeIac, type IacFormat,
-} from '@session-migrate/generate/iac';
-
-/** Default output directory, relative to the working directory. */
-export const DEFAULT_IAC_OUT = 'session-migrate-iac';
+import { ForeignFileError, renderIac, writeIac, type IacFormat } from '@session-migrate/generate/iac';
 
 export interface GenerateIacArgs {
   format: IacFormat;
@@ -46,26 +40,4 @@ export function generateIacCommand(args: GenerateIacArgs, print: (line: string) 
   print(`fill in the ${inputs}; the AUTH token is generated into the secret ${printable(args.name)}/redis-auth-token`);
   print('PHP connects with TLS: session-migrate plan --target rediss://<primary endpoint>:6379/0 (see the notes at the top of the file)');
   return 0;
-}
-
-/**
- * The yargs module for `generate iac`, for main.ts.
- * @param run main.ts's wrapper that records the exit code of a handler.
- */
-export function generateIacModule(
-  run: (fn: () => number | Promise<number>) => () => Promise<void>, print: (line: string) => void,
-): CommandModule<object, { format: string; out: string; name: string; 'dry-run': boolean; json: boolean }> {
-  return {
-    command: 'iac',
-    describe: 'write a Terraform or CloudFormation template: ElastiCache Redis with TLS, encryption at rest, AUTH in Secrets Manager, web-tier-only access',
-    builder: (y) => y
-      .option('format', { type: 'string', choices: IAC_FORMATS, demandOption: true, describe: 'template language' })
-      .option('out', { type: 'string', default: DEFAULT_IAC_OUT, describe: 'directory to write into (created if missing)' })
-      .option('name', { type: 'string', default: DEFAULT_IAC_NAME, describe: 'resource name prefix and replication group ID (lowercase, digits, hyphens; at most 40)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'say what would be written, write nothing' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as never,
-    handler: (a) => run(() => generateIacCommand({
-      format: a.format as IacFormat, out: a.out, name: a.name, dryRun: a['dry-run'], json: a.json,
-    }, print))(),
-  };
 }

@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
-import { applyCommand, keysGenerate, planCommand, verifyCommand, type Print } from './commands.ts';
+import type { Print } from './commands/context.ts';
+import { keysGenerate } from './commands-keys.ts';
+import { planCommand } from './commands/plan.ts';
+import { applyCommand } from './commands/apply.ts';
+import { verifyCommand } from './commands/verify.ts';
 import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type PhpServer, type RedisServer, type SandboxLayout } from './sandbox.ts';
 
 const GC_MAXLIFETIME = DEFAULT_GC_MAXLIFETIME;
@@ -26,97 +30,148 @@ async function view(client: CookieClient, php: PhpServer, path: string): Promise
   return JSON.parse(res.body) as SessionView;
 }
 
+/** What the steps share: the sandbox, its servers, and the printers. */
+interface DemoRun {
+  layout: SandboxLayout;
+  redis: RedisServer;
+  print: Print;
+  /** Prints a numbered step heading. */
+  step: (n: number, text: string) => void;
+  /** Prints a line indented under the current step. */
+  indent: Print;
+  /** Prints ok or FAIL and counts failures. */
+  check: (ok: boolean, text: string) => void;
+}
+
+/** The users' sessions before the migration, seen by PHP on the files handler. */
+interface Before {
+  clients: CookieClient[];
+  views: SessionView[];
+  /** A user whose session is made older than gc_maxlifetime. */
+  stale: CookieClient;
+  /** The session files PHP wrote (names `sess_ID`). */
+  files: string[];
+}
+
+/** Step 2: PHP on the files handler; simulated users log in and fill a cart; realistic leftovers are planted. */
+async function sessionsOnFiles(run: DemoRun, users: number): Promise<Before> {
+  const { layout } = run;
+  const php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni });
+  const clients: CookieClient[] = [];
+  const views: SessionView[] = [];
+  const stale = new CookieClient();
+  try {
+    run.step(2, `PHP on the files handler (php -S 127.0.0.1:${php.port}): ${users} users log in and fill a cart`);
+    for (let i = 0; i < users; i++) {
+      const c = new CookieClient();
+      await view(c, php, `/?action=login&user=user${i + 1}`);
+      await view(c, php, `/?action=add&sku=SKU-${100 + i}&qty=${i + 1}`);
+      views.push(await view(c, php, `/?action=add&sku=GIFT-CARD&qty=1`));
+      clients.push(c);
+    }
+    await view(stale, php, '/?action=login&user=gone-home');
+  } finally {
+    await php.stop();
+  }
+  // Realistic leftovers: one session past gc_maxlifetime, a stray file and a symlink planted in the directory.
+  const files = readdirSync(layout.sessions).filter((f) => f.startsWith('sess_'));
+  const staleId = stale.cookies.get('PHPSESSID');
+  const old = Date.now() / 1000 - GC_MAXLIFETIME - 60;
+  if (staleId !== undefined) utimesSync(join(layout.sessions, `sess_${staleId}`), old, old);
+  writeFileSync(join(layout.sessions, 'sess_not.a.session'), 'x');
+  symlinkSync('/etc/passwd', join(layout.sessions, 'sess_symlinkedoutsidethedirectory'));
+  run.indent(`${files.length} plaintext session files written by PHP in ${layout.sessions} (one of them is ${GC_MAXLIFETIME + 60} s old), plus a stray file and a symlink`);
+  return { clients, views, stale, files };
+}
+
+/** The verify command's arguments for the sandbox (also the checks of steps 8 and 9). */
+function verifyArgs(run: DemoRun) {
+  return { target: run.redis.url, key: { kind: 'file' as const, path: run.layout.keyFile }, prefix: DEFAULT_PREFIX, gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, json: false };
+}
+
+/** Steps 3 to 7: keys generate, plan, apply (twice), verify --source, run as the CLI runs them. */
+async function migrate(run: DemoRun, files: readonly string[]): Promise<void> {
+  const { layout, redis, step, indent, check } = run;
+  step(3, 'session-migrate keys generate');
+  await keysGenerate({ out: layout.keyFile }, indent);
+
+  step(4, 'session-migrate plan');
+  const planArgs = {
+    source: `files:${layout.sessions}`, target: redis.url, key: { kind: 'file' as const, path: layout.keyFile }, prefix: DEFAULT_PREFIX, out: layout.planFile,
+    gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, maxSessionBytes: 8 * 1024 * 1024, artifactsDir: layout.artifactsDir, json: false,
+  };
+  check(await planCommand(planArgs, indent) === 0, 'plan written');
+
+  step(5, 'session-migrate apply');
+  check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'apply succeeded');
+  step(6, 'session-migrate apply (again: must change nothing)');
+  check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'second apply succeeded and changed nothing');
+
+  step(7, 'session-migrate verify --source');
+  check(await verifyCommand({ ...verifyArgs(run), source: `files:${layout.sessions}` }, indent) === 0, 'verify: every value is an authentic envelope with a TTL, every live session is in Redis');
+  const keys = await redis.client.keys('*');
+  check(keys.every((k) => !files.some((f) => k.includes(f.slice(5)))), `no session ID appears in any of the ${keys.length} Redis key names`);
+}
+
+/** Step 8: PHP restarts on the generated handler; every user must see the same session, and keep writing. */
+async function sessionsOnRedis(run: DemoRun, before: Before): Promise<void> {
+  const { layout, step, indent, check } = run;
+  const users = before.clients.length;
+  step(8, 'PHP restarts with the generated handler and ini fragment; the plaintext directory is moved away');
+  renameSync(layout.sessions, layout.sessions + '.old');
+  const php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni, scanDir: layout.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: layout.keyFile } });
+  try {
+    let same = 0;
+    for (let i = 0; i < users; i++) {
+      const after = await view(before.clients[i]!, php, '/?action=whoami');
+      if (after.handler === 'user' && isDeepStrictEqual(after.session, before.views[i]!.session) && after.encoded === before.views[i]!.encoded) same++;
+    }
+    check(same === users, `${same}/${users} users still logged in with byte-identical session data, served from encrypted Redis`);
+    const added = await view(before.clients[0]!, php, '/?action=add&sku=AFTER-MIGRATION&qty=1');
+    check(added.handler === 'user' && JSON.stringify(added.session).includes('AFTER-MIGRATION'), 'a user keeps shopping: the handler writes the updated session, encrypted');
+    const expired = await view(before.stale, php, '/?action=whoami');
+    check(isDeepStrictEqual(expired.session, []), 'the expired session was not carried over (that user starts a fresh session)');
+  } finally {
+    await php.stop();
+  }
+  check(await verifyCommand(verifyArgs(run), indent) === 0, 'verify after PHP wrote through the handler');
+}
+
+/** Step 9: a plaintext value planted under the prefix must make verify fail. */
+async function tamperCheck(run: DemoRun): Promise<void> {
+  run.step(9, 'tamper check: a plaintext value planted under the prefix');
+  await run.redis.client.set(`${DEFAULT_PREFIX}planted`, 'user|s:5:"admin";', 'EX', 60);
+  run.check(await verifyCommand(verifyArgs(run), run.indent) === 1, `verify exits 1 and names ${DEFAULT_PREFIX}planted`);
+}
+
 /** Runs the demo; returns 0 when every step and check passed. */
 export async function demoCommand(options: { users: number; keep: boolean }, print: Print): Promise<number> {
   if (!Number.isInteger(options.users) || options.users < 1 || options.users > 200) {
     throw new UserFacingError('--users must be a whole number from 1 to 200');
   }
-  const users = options.users;
-  const step = (n: number, text: string) => print(`\n[${n}] ${text}`);
-  const indent: Print = (line) => print(`    ${line}`);
   let redis: RedisServer | undefined;
-  let php: PhpServer | undefined;
   let layout: SandboxLayout | undefined;
   let failures = 0;
-  const check = (ok: boolean, text: string) => {
-    if (!ok) failures++;
-    print(`    ${ok ? 'ok  ' : 'FAIL'} ${text}`);
-  };
   try {
     layout = createSandbox({ gcMaxlifetime: GC_MAXLIFETIME });
     redis = await startRedis();
-    step(1, `sandbox in ${layout.root}; redis-server on 127.0.0.1:${redis.port} (pid ${redis.pid}, no persistence)`);
-
-    php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni });
-    step(2, `PHP on the files handler (php -S 127.0.0.1:${php.port}): ${users} users log in and fill a cart`);
-    const clients: CookieClient[] = [];
-    const before: SessionView[] = [];
-    for (let i = 0; i < users; i++) {
-      const c = new CookieClient();
-      await view(c, php, `/?action=login&user=user${i + 1}`);
-      await view(c, php, `/?action=add&sku=SKU-${100 + i}&qty=${i + 1}`);
-      before.push(await view(c, php, `/?action=add&sku=GIFT-CARD&qty=1`));
-      clients.push(c);
-    }
-    const stale = new CookieClient();
-    await view(stale, php, '/?action=login&user=gone-home');
-    await php.stop();
-    php = undefined;
-    // Realistic leftovers: one session past gc_maxlifetime, a stray file and a symlink planted in the directory.
-    const files = readdirSync(layout.sessions).filter((f) => f.startsWith('sess_'));
-    const staleId = stale.cookies.get('PHPSESSID');
-    const old = Date.now() / 1000 - GC_MAXLIFETIME - 60;
-    if (staleId !== undefined) utimesSync(join(layout.sessions, `sess_${staleId}`), old, old);
-    writeFileSync(join(layout.sessions, 'sess_not.a.session'), 'x');
-    symlinkSync('/etc/passwd', join(layout.sessions, 'sess_symlinkedoutsidethedirectory'));
-    indent(`${files.length} plaintext session files written by PHP in ${layout.sessions} (one of them is ${GC_MAXLIFETIME + 60} s old), plus a stray file and a symlink`);
-
-    step(3, 'session-migrate keys generate');
-    await keysGenerate({ out: layout.keyFile }, indent);
-
-    step(4, 'session-migrate plan');
-    const planArgs = {
-      source: `files:${layout.sessions}`, target: redis.url, key: { kind: 'file' as const, path: layout.keyFile }, prefix: DEFAULT_PREFIX, out: layout.planFile,
-      gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, maxSessionBytes: 8 * 1024 * 1024, artifactsDir: layout.artifactsDir, json: false,
+    const run: DemoRun = {
+      layout, redis, print,
+      step: (n, text) => print(`\n[${n}] ${text}`),
+      indent: (line) => print(`    ${line}`),
+      check: (ok, text) => {
+        if (!ok) failures++;
+        print(`    ${ok ? 'ok  ' : 'FAIL'} ${text}`);
+      },
     };
-    check(await planCommand(planArgs, indent) === 0, 'plan written');
-
-    step(5, 'session-migrate apply');
-    check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'apply succeeded');
-    step(6, 'session-migrate apply (again: must change nothing)');
-    check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'second apply succeeded and changed nothing');
-
-    step(7, 'session-migrate verify --source');
-    const verifyArgs = { target: redis.url, key: { kind: 'file' as const, path: layout.keyFile }, prefix: DEFAULT_PREFIX, gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, json: false };
-    check(await verifyCommand({ ...verifyArgs, source: `files:${layout.sessions}` }, indent) === 0, 'verify: every value is an authentic envelope with a TTL, every live session is in Redis');
-    const keys = await redis.client.keys('*');
-    check(keys.every((k) => !files.some((f) => k.includes(f.slice(5)))), `no session ID appears in any of the ${keys.length} Redis key names`);
-
-    step(8, 'PHP restarts with the generated handler and ini fragment; the plaintext directory is moved away');
-    renameSync(layout.sessions, layout.sessions + '.old');
-    php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni, scanDir: layout.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: layout.keyFile } });
-    let same = 0;
-    for (let i = 0; i < users; i++) {
-      const after = await view(clients[i]!, php, '/?action=whoami');
-      if (after.handler === 'user' && isDeepStrictEqual(after.session, before[i]!.session) && after.encoded === before[i]!.encoded) same++;
-    }
-    check(same === users, `${same}/${users} users still logged in with byte-identical session data, served from encrypted Redis`);
-    const added = await view(clients[0]!, php, '/?action=add&sku=AFTER-MIGRATION&qty=1');
-    check(added.handler === 'user' && JSON.stringify(added.session).includes('AFTER-MIGRATION'), 'a user keeps shopping: the handler writes the updated session, encrypted');
-    const expired = await view(stale, php, '/?action=whoami');
-    check(isDeepStrictEqual(expired.session, []), 'the expired session was not carried over (that user starts a fresh session)');
-    await php.stop();
-    php = undefined;
-    check(await verifyCommand(verifyArgs, indent) === 0, 'verify after PHP wrote through the handler');
-
-    step(9, 'tamper check: a plaintext value planted under the prefix');
-    await redis.client.set(`${DEFAULT_PREFIX}planted`, 'user|s:5:"admin";', 'EX', 60);
-    check(await verifyCommand(verifyArgs, indent) === 1, `verify exits 1 and names ${DEFAULT_PREFIX}planted`);
-
+    run.step(1, `sandbox in ${layout.root}; redis-server on 127.0.0.1:${redis.port} (pid ${redis.pid}, no persistence)`);
+    const before = await sessionsOnFiles(run, options.users);
+    await migrate(run, before.files);
+    await sessionsOnRedis(run, before);
+    await tamperCheck(run);
     print(failures === 0 ? '\ndemo passed: sessions moved from plaintext files into encrypted Redis without logging anyone out' : `\ndemo FAILED: ${failures} check(s) failed`);
     return failures === 0 ? 0 : 1;
   } finally {
-    await php?.stop();
     await redis?.stop();
     if (layout !== undefined) {
       if (options.keep) print(`sandbox kept in ${layout.root}`);

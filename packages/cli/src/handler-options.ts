@@ -5,8 +5,8 @@
  * Register with handlerOptions(), read with handlerChoicesFromArgs().
  */
 import type { Argv } from 'yargs';
-import { UserFacingError } from '@session-migrate/common';
-import { DEFAULT_LOCKING, type LockingOptions } from '@session-migrate/generate';
+import { DEFAULT_LOCKING, UserFacingError } from '@session-migrate/common';
+import type { LockingOptions } from '@session-migrate/generate';
 
 /** The parsed option values (yargs names). */
 export interface HandlerOptionArgs {

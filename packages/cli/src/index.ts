@@ -3,7 +3,23 @@
  * 'session-migrate'`). The `session-migrate` CLI is built on these same functions: every value it
  * takes from the packages is exported here (test/package-api.test.ts checks that).
  *
- * The flow, as the CLI runs it (packages/cli/src/commands.ts):
+ * The use cases, one per command: each does what the command does and returns a typed report,
+ * printing nothing (the CLI's command modules, packages/cli/src/commands/*.ts, only parse, call one
+ * and print). Options given explicitly win over a plan's (resolvePlanDefaults).
+ *
+ * ```ts
+ * import { createPlan, applyPlan, verifyMigration, purge } from 'session-migrate';
+ *
+ * const key = { kind: 'file', path: '/etc/session-migrate/master.key' } as const;
+ * const plan = await createPlan({ source: 'files:/var/lib/php/sessions', target: 'rediss://10.0.0.5:6379/0', key,
+ *   prefix: 'smsess:', out: 'session-migrate.plan.json', gcMaxlifetime: 1440, serializeHandler: 'php',
+ *   maxSessionBytes: 8 << 20, artifactsDir: 'session-migrate-artifacts' });
+ * const applied = await applyPlan({ plan: 'session-migrate.plan.json', dryRun: false });   // applied.ok
+ * const verified = await verifyMigration({ plan: 'session-migrate.plan.json' });           // verified.report.ok
+ * const purged = await purge({ plan: 'session-migrate.plan.json', dryRun: true, allowPartial: false });
+ * ```
+ *
+ * The same flow from the parts the use cases are built on:
  *
  * ```ts
  * import {
@@ -48,6 +64,8 @@ export {
   generateKeyFile, readKeyFile, parseMasterKey, readSecretFile, writeSecretFileAtomic, refuseSymlinkTarget,
   KEYRING_HEADER, keyRingIds, keyIdOf, lookupIdOf, deriveLookupKey, deriveKeys, parseKeyText, formatKeyRing, looksLikeKeyRing,
   loadSodium, prefixProblem, sessionKeyName, tombstoneKeyName, lockKeyName, classifyKeyName, KEY_LAYOUT_VERSION,
+  generateMasterKey, describeKeys, initKeyRing, addRingKey, rotateKeyRing, retireRingKey,
+  type GenerateKeyReport, type KeyIdsReport, type KeyRingReport, type AddRingKeyReport,
   type KeyProvider, type KeyRing, type KeyRingIds, type OpenResult, type OpenFailure, type DerivedKeys, type KeyKind, type Sodium,
 } from '@session-migrate/envelope';
 
@@ -89,6 +107,18 @@ export {
   type RollbackToFilesOptions, type RollbackToFilesReport, type RemoveKeysReport,
 } from '@session-migrate/migrate';
 
+// ------------------------------------------------------------------ the use cases (one per command; reports, no printing)
+export {
+  createPlan, applyPlan, purge, rollback, rotate, generatePhp, resolvePlanDefaults, ttlPolicy, sumPurgeReports,
+  checkPrefix, checkGcMaxlifetime, checkTargetGivenNow, redisFailure, planKeyFor, providerFromPlan, codecFromProvider,
+  openTarget, openSources, openPlanSources, closeSources, checkSourcesAgainstTarget, readThroughSource, sourceRowLabel, sourceList,
+  DEFAULT_WAIT_TIMEOUT_MS, DEFAULT_ROTATE_SCAN_COUNT, WARNING_TO_FILES, WARNING_REMOVE_KEYS,
+  type CreatePlanOptions, type ApplyPlanOptions, type ApplyPlanReport, type ApplyResult, type ApplySourceResult,
+  type PurgeUseCaseOptions, type PurgeUseCaseReport, type PurgeResult, type RollbackOptions, type RollbackReport,
+  type RotateUseCaseOptions, type RotateUseCaseReport, type GeneratePhpOptions, type GeneratePhpReport, type PlanDefaultsInput, type ResolvedPlanDefaults, type OpenSourcesOptions, type OnWarning,
+} from '@session-migrate/migrate';
+export { verifyMigration, type VerifyMigrationOptions, type VerifyMigrationReport } from '@session-migrate/verify';
+
 // ------------------------------------------------------------------ verify
 export {
   verifyTarget, classifyKey, scanKeys, redactKeyName, KEY_CLASSES, PHPREDIS_PREFIXES,
@@ -98,8 +128,10 @@ export {
 
 // ------------------------------------------------------------------ audit of the PHP session configuration (docs/audit-rules.md)
 export {
+  runAudit, probePhp, phpDefaults, localExtensionProbe,
   auditHost, auditIniFile, loadPhpParser, defaultEngine, collectScript, parseCollected, MAX_COLLECTED_BYTES, RootFs, CollectedFs,
   renderTable, renderJson, renderSarif, renderFleet, fleetJson, redactSecrets, RULES, SEVERITIES, severityRank,
+  type AuditOptions, type AuditReport, type PhpProbe, type ExtensionProbe,
   type HostAuditOptions, type HostReport, type AuditedConfig, type CollectedHost,
   type Finding as AuditFinding, type Severity as AuditSeverity, type Rule as AuditRule,
 } from '@session-migrate/audit';

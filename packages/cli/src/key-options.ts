@@ -4,14 +4,9 @@
  * itself is never an option value. Register with keyProviderOptions(), read with keyProviderFromArgs().
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { UserFacingError } from '@session-migrate/common';
-import {
-  DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS, EnvelopeCodec, keyRingIds, loadKeyRing, loadSodium, wipeKeyRing,
-  type KeyProvider, type KeyRingIds,
-} from '@session-migrate/envelope';
-import type { PlanKey } from '@session-migrate/migrate';
+import { DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS, type KeyProvider } from '@session-migrate/envelope';
 
 /** The parsed option values (yargs names). */
 export interface KeyProviderArgs {
@@ -75,42 +70,4 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
   }
   if (given.length === 0 && required) throw new UserFacingError('give the key with one of --key-file, --key-ring, --key-env or --key-command (see --help)');
   return given[0];
-}
-
-/** What a plan records about a provider (never the key, never a command line). */
-export function planKeyFor(p: KeyProvider, ids: { keyId: string; lookupId: string }): PlanKey {
-  switch (p.kind) {
-    case 'file': return { provider: 'file', file: resolve(p.path), ...ids };
-    case 'ring': return { provider: 'ring', file: resolve(p.path), ...ids };
-    case 'env': return { provider: 'env', env: p.name, ...ids };
-    case 'command': return { provider: 'command', ...ids };
-  }
-}
-
-/**
- * The provider a plan was made with, to read the key again.
- * @throws UserFacingError for a plan made with --key-command (the command is not stored).
- */
-export function providerFromPlan(key: PlanKey, planPath: string): KeyProvider {
-  switch (key.provider) {
-    case 'file': return { kind: 'file', path: key.file ?? '' };
-    case 'ring': return { kind: 'ring', path: key.file ?? '' };
-    case 'env': return { kind: 'env', name: key.env ?? '' };
-    case 'command':
-      throw new UserFacingError(`plan ${planPath} was made with --key-command, which plans do not store; give --key-command (or another key option) again`);
-  }
-}
-
-/**
- * Loads a provider's ring and builds a codec; the ring's key buffers are zeroed before returning.
- * @returns the codec (wipe it when done) and the ring's IDs.
- */
-export async function codecFromProvider(p: KeyProvider): Promise<{ codec: EnvelopeCodec; ids: KeyRingIds }> {
-  const ring = await loadKeyRing(p);
-  try {
-    const ids = keyRingIds(await loadSodium(), ring);
-    return { codec: await EnvelopeCodec.fromRing(ring), ids };
-  } finally {
-    wipeKeyRing(ring);
-  }
 }

@@ -1,4 +1,5 @@
-/** Small output helpers: sizes, one-line tables and a progress line on a TTY. */
+/** Small output helpers: sizes, one-line tables, the per-source table and a progress line on a TTY. */
+import { printable } from '@session-migrate/common';
 
 /** Formats a byte count for humans (KiB, MiB; 1024-based). */
 export function formatBytes(bytes: number): string {
@@ -39,4 +40,15 @@ export function progressLine(label: string, total: number): { update(done: numbe
       if (tty) process.stderr.write('\r\x1b[K');
     },
   };
+}
+
+/**
+ * A table with one row per source and a total row: column headers, right-aligned numbers. Lines
+ * start with `indent`.
+ */
+export function sourcesTable(headers: readonly string[], rows: ReadonlyArray<{ label: string; values: readonly (number | string)[] }>, indent = '    '): string[] {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => String(r.values[c] ?? '').length)));
+  const labelWidth = Math.max(6, ...rows.map((r) => r.label.length));
+  const line = (label: string, cells: readonly string[]): string => `${indent}${label.padEnd(labelWidth)}  ${cells.map((v, c) => v.padStart(widths[c]!)).join('  ')}`.trimEnd();
+  return [line('source', headers), ...rows.map((r) => line(printable(r.label), r.values.map(String)))];
 }

@@ -1,14 +1,11 @@
 /**
  * The Redis connection options every command that connects shares, defined once: TLS files for the
  * target (`--tls-ca-file`, `--tls-cert-file`, `--tls-key-file`, `--tls-server-name`) and for a Redis
- * source (`--source-tls-*`), and opening a target from a URL or from what a plan recorded.
+ * source (`--source-tls-*`). Opening a target is the use cases' (migrate's openTarget).
  */
 import type { Argv } from 'yargs';
 import { UserFacingError } from '@session-migrate/common';
-import {
-  RedisConnection, aclRuleFor, specFromRecorded, specFromUrl, tlsFilesEmpty,
-  type AclCommand, type ConnectionDescription, type OpenOptions, type RedisRole, type TlsFiles,
-} from '@session-migrate/redis';
+import type { RedisRole, TlsFiles } from '@session-migrate/redis';
 
 /** Adds the TLS options of a role to a yargs command. */
 export function tlsOptions<T>(y: Argv<T>, role: RedisRole) {
@@ -50,23 +47,4 @@ export function tlsFilesFromArgs(a: Record<string, unknown>, role: RedisRole): T
 /** Writes a warning line on stderr (the password-in-URL note). */
 export function warn(line: string): void {
   process.stderr.write(`session-migrate: ${line}\n`);
-}
-
-/**
- * Opens the target of a command: from a URL given now (with TLS options given now), or from what a
- * plan recorded (TLS options given now replace the recorded ones).
- * @param command the ACL rule of this command is named in NOPERM advice
- * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect.
- */
-export async function openTarget(
-  from: { url: string } | { recorded: ConnectionDescription },
-  tls: TlsFiles,
-  options: OpenOptions & { command: AclCommand; prefix: string },
-): Promise<RedisConnection> {
-  const spec = 'url' in from
-    ? specFromUrl(from.url, tls, 'target', { onWarning: warn })
-    : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
-  const topology = 'recorded' in from ? from.recorded.topology : spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone';
-  const { command, prefix, ...open } = options;
-  return RedisConnection.open(spec, { ...open, aclRule: aclRuleFor(command, prefix, topology, spec.address.db) });
 }

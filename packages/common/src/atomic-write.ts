@@ -7,8 +7,9 @@
  *    within one file system), named `.<name>.<24 random hex digits>.tmp` so nobody can guess it, and
  *    opened with O_CREAT | O_EXCL | O_NOFOLLOW: a file or symbolic link planted at that name makes the
  *    open fail instead of being written through;
- * 2. its permission bits are set with fchmod(2) (exactly, whatever the umask), the bytes are written
- *    and fsync(2)ed;
+ * 2. its owner is set with fchown(2) when asked, its permission bits with fchmod(2) (exactly, whatever
+ *    the umask); the bytes are written, its mtime set with futimes(2) when asked, and it is
+ *    fsync(2)ed;
  * 3. it is renamed over the target (or, for a file that must not exist yet, link(2)ed to it, which
  *    fails when the name is taken) and the directory is fsync(2)ed, so the new name survives a crash.
  *
@@ -17,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
+  closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
   type Stats,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -40,6 +41,17 @@ export interface AtomicWriteOptions {
    * `ECHANGED`: whoever changed the file meanwhile keeps their change.
    */
   expected?: Uint8Array;
+  /**
+   * Owner of the new file, set with fchown(2) before it is put in place (root only: chown(2) of
+   * another user's file needs CAP_CHOWN). Default: the process's own user and group.
+   */
+  owner?: { uid: number; gid: number };
+  /**
+   * Modification (and access) time of the new file, in milliseconds since the epoch, set with
+   * futimes(2) after the bytes are written (e.g. rollback's session files, aged for PHP's GC as Redis
+   * would have aged them). Default: the time of the write.
+   */
+  mtimeMs?: number;
 }
 
 /** An error of writeFileAtomic that is not the file system's own: `code` says which. */
@@ -81,9 +93,12 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   let fd: number | undefined = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   let placed = false;
   try {
+    // chown(2) clears set-user-ID and set-group-ID bits, so the owner goes first.
+    if (options.owner !== undefined) fchownSync(fd, options.owner.uid, options.owner.gid);
     fchmodSync(fd, mode);
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    if (options.mtimeMs !== undefined) futimesSync(fd, options.mtimeMs / 1000, options.mtimeMs / 1000);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;

@@ -5,3 +5,5 @@ export * from './atomic-write.ts';
 export * from './finding.ts';
 export * from './defaults.ts';
 export * from './text-edits.ts';
+export * from './lifecycle.ts';
+export * from './php-literal.ts';

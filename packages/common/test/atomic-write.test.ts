@@ -85,6 +85,27 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(dir).sort()).toEqual(['dangling', 'link', 'victim']);
   });
 
+  it('sets the mtime asked for (mtimeMs) after the bytes are written, and the owner (owner, as root)', () => {
+    const p = join(dir, 'sess_abc');
+    const mtimeMs = Date.UTC(2020, 0, 2, 3, 4, 5);
+    writeFileAtomic(p, 'user|s:1:"a";', { mode: 0o640, mtimeMs });
+    expect(statSync(p).mtimeMs).toBe(mtimeMs);
+    expect(mode(p)).toBe(0o640);
+    if (process.getuid?.() === 0) {
+      writeFileAtomic(p, 'user|s:1:"b";', { owner: { uid: 4321, gid: 4322 }, mtimeMs });
+      const st = statSync(p);
+      expect([st.uid, st.gid, st.mode & 0o7777, st.mtimeMs]).toEqual([4321, 4322, 0o640, mtimeMs]);
+      // The owner goes first, so chown(2) cannot clear a set-group-ID bit that was asked for.
+      writeFileAtomic(p, 'x', { owner: { uid: 4321, gid: 4322 }, mode: 0o2640 });
+      expect(mode(p)).toBe(0o2640);
+    } else {
+      // Not root: chown(2) to another user fails, and nothing is changed.
+      expect(code(() => writeFileAtomic(p, 'y', { owner: { uid: 4321, gid: 4322 } }))).toBe('EPERM');
+      expect(readFileSync(p, 'utf8')).toBe('user|s:1:"a";');
+    }
+    expect(temps()).toEqual([]);
+  });
+
   it('never writes through a link planted at the temporary name (O_EXCL | O_NOFOLLOW)', () => {
     const target = join(dir, 'key');
     writeFileSync(target, 'old');

@@ -156,6 +156,14 @@ export class EnvelopeCodec {
     this.lookupKey.fill(0);
   }
 
+  /**
+   * A copy of the ring's lookup key, for worker threads of this process that only name sessions
+   * (verify's presence check hands it to its PreparePool). The caller zeroes the copy once handed over.
+   */
+  lookupKeyCopy(): Uint8Array {
+    return Uint8Array.from(this.lookupKey);
+  }
+
   /** Key ID of the current key (16 hex characters). */
   get keyId(): string {
     return this.current.keyId;

@@ -4,3 +4,4 @@ export { loadSodium, type Sodium } from './sodium.ts';
 export * from './keyring.ts';
 export * from './providers.ts';
 export * from './key-layout.ts';
+export * from './key-management.ts';

@@ -12,13 +12,10 @@
  * so nothing a caller passes can end a string or a comment early. No secret is ever rendered: the master
  * key and the Redis passwords come from the environment of the PHP process at run time.
  */
-import { randomBytes } from 'node:crypto';
-import {
-  chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
-} from 'node:fs';
-import { basename, dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { assetPath } from '@session-migrate/common';
-import { parseFilesSavePath } from '@session-migrate/php-ini';
+import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
+import { DEFAULT_LOCKING as SHARED_DEFAULT_LOCKING, DEFAULT_PREFIX, UserFacingError, assetPath, isAtLeast, phpString, writeFileAtomic } from '@session-migrate/common';
+import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
 export interface Artifact {
@@ -185,13 +182,13 @@ export interface WriteResult {
   unchanged: string[];
 }
 
-/** Invalid generation options; the message names the option and never contains a secret. */
-export class GenerateOptionsError extends Error {
-  /** Exit code for a CLI (2 = usage or input error), as UserFacingError in @session-migrate/common. */
-  readonly exitCode = 2;
-
+/**
+ * Invalid generation options; the message names the option and never contains a secret. A
+ * UserFacingError (exit code 2, usage or input error), which the CLI prints as one line like any other.
+ */
+export class GenerateOptionsError extends UserFacingError {
   constructor(message: string) {
-    super(message);
+    super(message, 2);
     this.name = 'GenerateOptionsError';
   }
 }
@@ -202,15 +199,14 @@ export const DEFAULT_FILE_NAMES: Readonly<ArtifactFileNames> = Object.freeze({
 });
 /** The namespace the sources in `php/` are written in. */
 export const DEFAULT_NAMESPACE = 'SessionMigrate';
-export const DEFAULT_PREFIX = 'smsess:';
+/** The Redis key prefix the handler uses by default: @session-migrate/common's DEFAULT_PREFIX, its one home. */
+export { DEFAULT_PREFIX };
 export const DEFAULT_REDIS_PORT = 6379;
 /** Seconds. */
 export const DEFAULT_REDIS_TIMEOUT = 2.5;
 export const DEFAULT_FILES_HANDLER_TRAP_PATH = '/dev/null/session-migrate-files-handler-disabled';
-/** Defaults of LockingOptions (the same as php/src/SessionLock.php). */
-export const DEFAULT_LOCKING: Readonly<Required<LockingOptions>> = Object.freeze({
-  enabled: true, waitMicros: 20_000, retries: 100, ttlSeconds: 30, onFailure: 'fail' as const,
-});
+/** Defaults of LockingOptions (the same as php/src/SessionLock.php), defined in @session-migrate/common (defaults.ts). */
+export const DEFAULT_LOCKING: Readonly<Required<LockingOptions>> = SHARED_DEFAULT_LOCKING;
 /** Permission bits of every generated file: nothing in them is secret. */
 export const ARTIFACT_MODE = 0o644;
 /** Path of the autoloader among the artifacts (the bootstrap requires it). */
@@ -467,13 +463,14 @@ function renderLocking(options: LockingOptions): { php: string; iniNote: string 
 }
 
 /**
- * Writes artifacts below `dir` (created if missing). Each file is written to a temporary file in the
- * same directory, fsynced, given its mode, then renamed over the target, so readers see either the
- * old or the new file. A file whose contents and mode are already right is not touched, so running
+ * Writes artifacts below `dir` (created if missing). Each file is written with the one atomic write
+ * (@session-migrate/common writeFileAtomic: a temporary file with an unpredictable name in the same
+ * directory, O_EXCL|O_NOFOLLOW, its mode set exactly, fsynced, renamed over the target, the directory
+ * fsynced), so readers see either the old or the new file. A file whose contents and mode are already right is not touched, so running
  * the same generation twice reports every file as unchanged.
  *
  * @throws Error when an artifact path is absolute or leaves `dir`, or on a filesystem error (the
- *   temporary file is removed).
+ *   temporary file is removed); code ELOOP when a target is a symbolic link (never written through).
  */
 export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): WriteResult {
   const result: WriteResult = { changed: [], unchanged: [] };
@@ -490,25 +487,7 @@ export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): Wri
       continue;
     }
     mkdirSync(dirname(target), { recursive: true });
-    const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const fd = openSync(temp, 'wx', mode);
-      try {
-        writeAll(fd, contents);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      chmodSync(temp, mode); // openSync's mode is reduced by the umask
-      renameSync(temp, target);
-    } catch (err) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // already renamed or never created
-      }
-      throw err;
-    }
+    writeFileAtomic(target, contents, { mode });
     result.changed.push(artifact.path);
   }
   return result;
@@ -523,7 +502,7 @@ export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): Wri
 function renderReadThrough(savePath: string): { php: string; iniNote: string } {
   checkText('readThrough.savePath', savePath);
   const parsed = parseFilesSavePath(savePath);
-  const fatal = parsed.findings.find((f) => f.severity === 'error');
+  const fatal = parsed.findings.find((f) => isAtLeast(f.severity, SAVE_PATH_FAILS_AT));
   if (fatal !== undefined) throw new GenerateOptionsError(`readThrough.savePath: ${fatal.message}`);
   if (savePath === '') throw new GenerateOptionsError('readThrough.savePath: empty; give the directory explicitly');
   const dir = checkIniPath('readThrough.savePath', parsed.path);
@@ -547,10 +526,6 @@ function fill(templateName: string, template: string, values: Record<string, str
   });
 }
 
-/** A PHP single-quoted string literal: only `\` and `'` need escaping there. */
-function phpString(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
 
 function isSameFile(target: string, contents: Buffer, mode: number): boolean {
   try {
@@ -561,11 +536,6 @@ function isSameFile(target: string, contents: Buffer, mode: number): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
-}
-
-function writeAll(fd: number, data: Buffer): void {
-  let offset = 0;
-  while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

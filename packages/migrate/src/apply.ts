@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import type { ClassifiedError, RedisConnection, Topology } from '@session-migrate/redis';
-import { redactSessionPath } from '@session-migrate/common';
+import { isNewerInRedis, redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
@@ -92,21 +92,11 @@ export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   return drift;
 }
 
-/** Margin (ms) by which a value in Redis must postdate the source copy to count as newer. */
-export const NEWER_MARGIN_MS = 1000;
-
 /**
- * Whether a value already in Redis was written after the source copy was last changed. Both times are
- * inferred from remaining lifetimes, measured at the same moment: the handler sets TTL =
- * gc_maxlifetime at every write, and apply gives a source copy gc_maxlifetime minus its age (a
- * plaintext Redis source: its own PTTL). So the larger remaining lifetime is the later write.
- * The same rule as purge's `newer` verdict (packages/migrate/src/purge.ts).
- * @param redisPttlMs PTTL of the value in Redis, ms (-1: no TTL, never newer)
- * @param sourceTtlMs remaining lifetime apply computed for the source copy, ms
+ * "Newer in Redis" (isNewerInRedis, NEWER_MARGIN_MS) is the one session-lifecycle policy's
+ * (packages/common/src/lifecycle.ts), re-exported here for the migrate API.
  */
-export function isNewerInRedis(redisPttlMs: number, sourceTtlMs: number): boolean {
-  return redisPttlMs >= 0 && redisPttlMs >= sourceTtlMs + NEWER_MARGIN_MS;
-}
+export { NEWER_MARGIN_MS, isNewerInRedis } from '@session-migrate/common';
 
 export interface SessionCounts {
   /** Written now. */

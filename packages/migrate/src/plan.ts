@@ -2,15 +2,15 @@
  * `plan`: look at the source and the target, count what would move, and write a plan file that
  * `apply` carries out. The plan names the key file and key ID, never the key.
  */
-import { lstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
-import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import { SERIALIZE_HANDLERS, classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
+import { UserFacingError, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
 import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
 import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
 import { parseRedisUrl, type ConnectionDescription, type NodeMemory } from '@session-migrate/redis';
 import type { LockingOptions } from '@session-migrate/generate';
-import { remainingTtlSeconds } from './ttl.ts';
+import { remainingTtlSeconds } from '@session-migrate/common';
 import type { DuplicatesReport } from './several-sources.ts';
 
 export const PLAN_FORMAT = 'session-migrate-plan';
@@ -24,9 +24,10 @@ export const PLAN_FORMAT = 'session-migrate-plan';
 export const PLAN_VERSION = 3;
 /** Plan versions readPlanFile accepts. */
 const READABLE_VERSIONS = [2, 3];
-export const DEFAULT_PLAN_FILE = 'session-migrate.plan.json';
-export const DEFAULT_ARTIFACTS_DIR = 'session-migrate-artifacts';
-export const SERIALIZE_HANDLERS: SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
+/** Defined in @session-migrate/common (defaults.ts), where the CLI's --help reads them without loading this package. */
+export { DEFAULT_PLAN_FILE, DEFAULT_ARTIFACTS_DIR } from '@session-migrate/common';
+/** The serialize_handlers a plan accepts: @session-migrate/php-session's list, their one home. */
+export { SERIALIZE_HANDLERS };
 
 /** How many skipped files a plan lists by name (the counts are always complete). */
 const SKIPPED_SAMPLE = 50;
@@ -237,17 +238,16 @@ export function looksCompleteFor(handler: SerializeHandler, remember?: (data: Bu
 }
 
 /**
- * Writes a plan file atomically (temporary file, then rename), mode 0644: it holds no secret.
- * @throws UserFacingError when the file cannot be written.
+ * Writes a plan file with the one atomic write (@session-migrate/common writeFileAtomic: unpredictable
+ * temporary name in the same directory, O_EXCL|O_NOFOLLOW, fsync, rename, fsync of the directory),
+ * mode 0644: it holds no secret.
+ * @throws UserFacingError when the file cannot be written (nothing is changed then, no temporary file is left).
  */
 export function writePlanFile(path: string, plan: Plan): void {
   refuseToReplaceNonPlan(path);
-  const tmp = `${path}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, JSON.stringify(plan, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(plan, null, 2) + '\n', { mode: 0o644 });
   } catch (err) {
-    rmSync(tmp, { force: true });
     throw new UserFacingError(`cannot write plan ${path}: ${describeFsError(err)}`);
   }
 }

@@ -11,18 +11,19 @@
 import { Worker } from 'node:worker_threads';
 import { workerEntryUrl } from '@session-migrate/common';
 import type { SessionCandidate } from '@session-migrate/sources';
-import type { PackedSessions, PrepareContext, PreparedBatch } from './prepare.ts';
+import type { PackedSessions, PrepareContext, PreparedBatch, PresenceBatch } from './prepare.ts';
 
-interface Waiter { resolve: (b: PreparedBatch) => void; reject: (e: Error) => void }
+interface Waiter { resolve: (b: PreparedBatch | PresenceBatch) => void; reject: (e: Error) => void }
 
 /**
  * A message to a worker: a request (the candidates' paths, separated by NUL, the one byte no path
- * holds), or buffers handed back for reuse.
+ * holds; with `presence`, verify's presence check: presenceBatch, `superseded` one byte per
+ * candidate), or buffers handed back for reuse.
  */
-export type PrepareRequest = { id: number; paths: string } | { recycle: ArrayBuffer[] };
+export type PrepareRequest = { id: number; paths: string; presence?: false } | { id: number; paths: string; presence: true; superseded?: Uint8Array } | { recycle: ArrayBuffer[] };
 
-/** A worker's answer: the batch, or one line of error. */
-export interface PrepareReply { id?: number; batch?: PreparedBatch; error?: string; ready?: boolean }
+/** A worker's answer: the batch (prepareBatch's, or presenceBatch's), or one line of error. */
+export interface PrepareReply { id?: number; batch?: PreparedBatch; presence?: PresenceBatch; error?: string; ready?: boolean }
 
 /** The ArrayBuffers of a batch, to transfer with postMessage. */
 export function transferList(batch: PreparedBatch): ArrayBuffer[] {
@@ -77,7 +78,8 @@ export class PreparePool {
 
   /**
    * @param size number of worker threads (>= 1)
-   * @param masterKeys the key ring's master keys, current first; each worker gets a copy, zeroed once derived
+   * @param masterKeys the key ring's master keys, current first; each worker gets a copy, zeroed once
+   *   derived. None for a pool that only names sessions (presence(): verify), given `lookupKey`.
    * @param lookupKey the ring's lookup key (default: derived from the first master key)
    */
   constructor(size: number, masterKeys: Uint8Array[], ctx: PrepareContext, lookupKey?: Uint8Array) {
@@ -96,7 +98,8 @@ export class PreparePool {
         if (msg.id === undefined) return;
         const waiter = this.waiters.get(msg.id);
         this.waiters.delete(msg.id);
-        if (msg.error !== undefined || msg.batch === undefined) waiter?.reject(new Error(msg.error ?? 'worker failed'));
+        if (msg.presence !== undefined) waiter?.resolve(msg.presence);
+        else if (msg.error !== undefined || msg.batch === undefined) waiter?.reject(new Error(msg.error ?? 'worker failed'));
         else {
           this.origin.set(msg.batch, worker);
           waiter?.resolve(msg.batch);
@@ -113,12 +116,24 @@ export class PreparePool {
 
   /** Prepares one batch on the next worker (round robin). Its sessions' `file` indexes refer to `candidates`. */
   async prepare(candidates: readonly SessionCandidate[]): Promise<PreparedBatch> {
+    return this.request({ id: this.nextId++, paths: candidates.map((c) => c.location).join('\0') }) as Promise<PreparedBatch>;
+  }
+
+  /**
+   * Reads, classifies and names one batch for verify's presence check (presenceBatch) on the next
+   * worker. Its `index` and `unreadable` refer to `candidates`.
+   * @param superseded one byte per candidate (1: another source's copy wins), or undefined
+   */
+  async presence(candidates: readonly SessionCandidate[], superseded?: Uint8Array): Promise<PresenceBatch> {
+    return this.request({ id: this.nextId++, paths: candidates.map((c) => c.location).join('\0'), presence: true, ...(superseded !== undefined ? { superseded } : {}) }) as Promise<PresenceBatch>;
+  }
+
+  /** Sends a request to the next worker (round robin); resolves with its answer (a request's own kind of batch). */
+  private async request(request: PrepareRequest & { id: number }): Promise<PreparedBatch | PresenceBatch> {
     await this.ready;
-    const id = this.nextId++;
     const worker = this.workers[this.nextWorker++ % this.workers.length]!;
-    const request: PrepareRequest = { id, paths: candidates.map((c) => c.location).join('\0') };
     return new Promise((resolve, reject) => {
-      this.waiters.set(id, { resolve, reject });
+      this.waiters.set(request.id, { resolve, reject });
       worker.postMessage(request);
     });
   }

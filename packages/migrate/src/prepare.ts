@@ -355,3 +355,69 @@ class Packer {
     return this.packs;
   }
 }
+
+/**
+ * What verify's presence check needs of a batch of session files (presenceBatch): the key and
+ * tombstone names of its live sessions, and counts of the rest. Plain data; `names` and `index` are
+ * each owned by this batch alone (transferable).
+ */
+export interface PresenceBatch {
+  /** Live sessions (decideSession says `migrate`): their names are in `names`. */
+  count: number;
+  /** Per live session: its key name (`keyBytes`), then its tombstone's name (`tombstoneBytes`). */
+  names: Uint8Array;
+  keyBytes: number;
+  tombstoneBytes: number;
+  /** Per live session: the index of its candidate in the request (for its file name). */
+  index: Int32Array;
+  expired: number;
+  empty: number;
+  corrupt: number;
+  /** Candidates flagged superseded (another source's copy is the one in Redis), read fine. */
+  superseded: number;
+  /** Indexes of the candidates that could not be read (skipped `unreadable` or `unstable`), in order. */
+  unreadable: number[];
+}
+
+/**
+ * Reads and classifies a batch of session files for verify's presence check, with the stable-read
+ * rule of apply (readSessionFile, the classification computed once and handed to decideSession as
+ * `known`), and names the live ones (key and tombstone, key layout 2). Nothing is sealed. The same
+ * decisions, in the same order, as verify's per-session loop over FilesSource.sessions(): a skipped
+ * file is `unreadable` when its reason is unreadable or unstable (else ignored), a superseded one
+ * (`superseded[i]` = 1) is counted before its decision.
+ * Never throws for a bad file.
+ * @param superseded one byte per candidate (1: superseded), or undefined when none is
+ */
+export function presenceBatch(candidates: readonly SessionCandidate[], superseded: Uint8Array | undefined, codec: EnvelopeCodec, ctx: PrepareContext): PresenceBatch {
+  const last: { data?: Buffer; classification?: SessionClassification } = {};
+  const looksComplete = looksCompleteFor(ctx.serializeHandler, (data, classification) => { last.data = data; last.classification = classification; });
+  const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
+  const keyBytes = prefixBytes.length + 66;
+  const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
+  const names = Buffer.allocUnsafeSlow(Math.max(1, candidates.length * (keyBytes + tombstoneBytes)));
+  const index = new Int32Array(candidates.length);
+  const out: PresenceBatch = { count: 0, names, keyBytes, tombstoneBytes, index, expired: 0, empty: 0, corrupt: 0, superseded: 0, unreadable: [] };
+  for (let i = 0; i < candidates.length; i++) {
+    last.data = undefined;
+    const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
+    if (item.kind === 'skipped') {
+      if (item.reason === 'unreadable' || item.reason === 'unstable') out.unreadable.push(i);
+      continue;
+    }
+    if (superseded !== undefined && superseded[i] === 1) {
+      out.superseded++;
+      continue;
+    }
+    const known = last.data === item.data ? last.classification : undefined;
+    const decision = decideSession(item.data, item.mtimeMs, ctx.gcMaxlifetime, ctx.serializeHandler, ctx.nowSeconds, exactTtlMsOf(item, ctx.gcMaxlifetime), known);
+    if (decision.action === 'expired') out.expired++;
+    else if (decision.action === 'empty') out.empty++;
+    else if (decision.action === 'corrupt') out.corrupt++;
+    else {
+      writeSessionKeyNames(names, out.count * (keyBytes + tombstoneBytes), prefixBytes, codec.sessionDigest(item.id));
+      index[out.count++] = i;
+    }
+  }
+  return out;
+}

@@ -38,13 +38,11 @@ import { createHash } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { redactSessionPath } from '@session-migrate/common';
+import { NEWER_MARGIN_MS, isExpired, isRedisNewerThanFile, lastWriteMs, redactSessionPath } from '@session-migrate/common';
 import { readSessionFile, type FilesSource, type SkippedEntry, type Source, type SourceSession } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/target';
-import { remainingTtlSeconds } from './ttl.ts';
-import { NEWER_MARGIN_MS } from './apply.ts';
 
-/** How much later than the file's mtime the inferred last write in Redis must be to count as newer (ms). */
+/** How much later than the file's mtime the inferred last write in Redis must be to count as newer (ms): the lifecycle policy's NEWER_MARGIN_MS. */
 export const PURGE_NEWER_MARGIN_MS = NEWER_MARGIN_MS;
 
 /**
@@ -82,7 +80,8 @@ export function judgeSession(
   gcMaxlifetime: number,
   nowMs: number,
 ): PurgeVerdict {
-  if (remainingTtlSeconds(file.mtimeMs / 1000, gcMaxlifetime, nowMs / 1000) <= 0) return { deletable: true, reason: 'expired' };
+  // The session-lifecycle policy (packages/common/src/lifecycle.ts): expired, destroyed, newer.
+  if (isExpired(file.mtimeMs, gcMaxlifetime, nowMs)) return { deletable: true, reason: 'expired' };
   if (redis.tombstone) return { deletable: true, reason: 'destroyed' };
   if (redis.value === 'wrong-type') return { deletable: false, reason: 'wrong-type' };
   if (redis.value === null) return file.data.length === 0 ? { deletable: true, reason: 'empty' } : { deletable: false, reason: 'missing' };
@@ -90,8 +89,7 @@ export function judgeSession(
   if (!opened.ok) return { deletable: false, reason: opened.reason };
   if (opened.plaintext.equals(file.data)) return { deletable: true, reason: 'same' };
   if (redis.pttlMs < 0) return { deletable: false, reason: 'no-ttl' };
-  const inferredWriteMs = nowMs + redis.pttlMs - gcMaxlifetime * 1000;
-  if (inferredWriteMs >= file.mtimeMs + PURGE_NEWER_MARGIN_MS) return { deletable: true, reason: 'newer' };
+  if (isRedisNewerThanFile(redis.pttlMs, file.mtimeMs, gcMaxlifetime, nowMs)) return { deletable: true, reason: 'newer' };
   if (file.data.length === 0) return { deletable: true, reason: 'empty' };
   return { deletable: false, reason: 'older' };
 }
@@ -283,7 +281,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
         present.files++;
         present.bytes += item.data.length;
         // phpredis writes with SETEX gc_maxlifetime: the key's last write is inferred like the target's.
-        const mtimeMs = item.ttlMs !== undefined ? nowMs + item.ttlMs - gcMaxlifetime * 1000 : item.mtimeMs;
+        const mtimeMs = item.ttlMs !== undefined ? lastWriteMs(item.ttlMs, gcMaxlifetime, nowMs) : item.mtimeMs;
         batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs, session: item });
       }
       await judgeBatch(batch);

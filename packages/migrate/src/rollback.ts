@@ -12,12 +12,13 @@
  *   compare-and-delete), so PHP back on the files handler never sees them. Users whose session exists
  *   only in Redis are logged out.
  */
-import { type Stats, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { type Stats, chownSync, closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import {
+  UserFacingError, describeFsError, fileMtimeForRedisCopy, isDestroyedAfterFile, isFileNewerThanRedis, redactSessionPath, writeFileAtomic,
+} from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
 import { keyNameForDisplay, type RedisConnection } from '@session-migrate/redis';
@@ -76,9 +77,6 @@ export interface RollbackToFilesOptions {
   nowMs?: number;
 }
 
-/** Files that differ by less than this in mtime count as written at the same time (mtime is whole seconds in PHP's GC). */
-const SAME_TIME_MS = 1000;
-
 /** Path of a session file for an ID under a `files` layout (mod_files.c ps_files_path_create). */
 export function sessionFilePath(layout: Pick<RollbackFilesLayout, 'dir' | 'depth'>, id: string): string {
   const parts = [layout.dir];
@@ -107,34 +105,6 @@ function ensureLevels(layout: RollbackFilesLayout, id: string, owner: { uid: num
     if (!st.isDirectory()) throw new UserFacingError(`${d} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to write through it`);
   }
   return d;
-}
-
-/**
- * Writes one file atomically: a temporary `.sess_<id>.rollback-*` (PHP's GC only touches `sess_*`)
- * created with O_EXCL|O_NOFOLLOW in the same directory, mode set exactly, owner, mtime, then rename.
- */
-function writeSessionFile(path: string, dir: string, id: string, data: Buffer, mode: number, owner: { uid: number; gid: number } | undefined, mtimeMs: number): void {
-  const tmp = join(dir, `.sess_${id}.rollback-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
-  try {
-    fchmodSync(fd, mode);
-    if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    const t = mtimeMs / 1000;
-    futimesSync(fd, t, t);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** Reads an existing session file without following a symlink; undefined when absent. */
@@ -230,7 +200,6 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
   const dirMode = base.mode & 0o777;
-  const gcMs = options.gcMaxlifetime * 1000;
   const report: RollbackToFilesReport = {
     dryRun,
     counts: { written: 0, unchanged: 0, 'newer-file-kept': 0, 'not-in-redis': 0, 'destroyed-file-removed': 0, failed: 0 },
@@ -268,9 +237,8 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
           // Destroyed through the handler after the file was last written: the file would bring the
           // logged-out session back, so it goes.
           const file = existingFile(path);
-          if (typeof tombPttl === 'number' && tombPttl > 0 && file !== undefined && file !== 'not-a-file') {
-            const destroyedAt = now + tombPttl - gcMs;
-            if (file.mtimeMs < destroyedAt) {
+          if (typeof tombPttl === 'number' && file !== undefined && file !== 'not-a-file') {
+            if (isDestroyedAfterFile(tombPttl, file.mtimeMs, options.gcMaxlifetime, now)) {
               if (!dryRun) unlinkSync(path);
               report.counts['destroyed-file-removed']++;
               return;
@@ -282,21 +250,24 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
         found.add(key);
         const opened = codec.open(key, value as Buffer);
         if (!opened.ok) return fail(key, path, `value does not open (${opened.reason}); left alone`);
-        const ttlMs = typeof pttl === 'number' && pttl > 0 ? pttl : gcMs;
-        const mtimeMs = Math.min(now, now + ttlMs - gcMs);
+        // The session-lifecycle policy (packages/common/src/lifecycle.ts): the mtime PHP's GC ages as
+        // Redis would have expired the session, and which of file and Redis copy is newer.
+        const mtimeMs = fileMtimeForRedisCopy(typeof pttl === 'number' ? pttl : -1, options.gcMaxlifetime, now);
         const file = existingFile(path);
         if (file === 'not-a-file') return fail(key, path, 'a symbolic link or non-file is in the way; refused');
         if (file !== undefined && file.data.equals(opened.plaintext)) {
           report.counts.unchanged++;
           return;
         }
-        if (file !== undefined && file.mtimeMs > mtimeMs + SAME_TIME_MS) {
+        if (file !== undefined && isFileNewerThanRedis(file.mtimeMs, mtimeMs)) {
           report.counts['newer-file-kept']++;
           return;
         }
         if (!dryRun) {
-          const dir = ensureLevels(layout, id, owner, dirMode);
-          writeSessionFile(path, dir, id, opened.plaintext, layout.mode, owner, mtimeMs);
+          ensureLevels(layout, id, owner, dirMode);
+          // The one atomic write: its temporary `.sess_<id>.<random>.tmp` is never taken for a session
+          // by PHP's GC (mod_files.c ps_files_cleanup_dir only looks at names starting `sess_`).
+          writeFileAtomic(path, opened.plaintext, { mode: layout.mode, owner, mtimeMs });
         }
         report.counts.written++;
       } catch (e) {

@@ -20,11 +20,11 @@
  * Finding the IDs in several sources reads names only (a directory walk, a SCAN) into a compact
  * table of 64-bit hashes (9 bytes per session); only the IDs found more than once are read.
  */
-import { redactSessionPath } from '@session-migrate/common';
+import { NEWER_MARGIN_MS, redactSessionPath } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import type { SessionCandidate, SessionSource, SkippedEntry, Source, SourceItem, StableReadOptions } from '@session-migrate/sources';
 import { sourceLabel } from '@session-migrate/sources';
-import { NEWER_MARGIN_MS, type ApplySessionsReport, type SessionCounts } from './apply.ts';
+import { type ApplySessionsReport, type SessionCounts } from './apply.ts';
 import { decideSession, exactTtlMsOf, looksCompleteFor, type SourceSummary } from './plan.ts';
 
 /** What happened to the session IDs found in more than one source. */

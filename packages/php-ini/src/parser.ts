@@ -495,16 +495,29 @@ class Scanner {
       this.line++;
       return this.tok('EOL', '', b + cm, line);
     }
+    if (this.c(i + b) === 0x3b) {
+      // ';' with no newline after it (the last line of the file): the value ends before the blanks,
+      // which are not part of it (php 8.2.36: `k = abc ;c` at the end of the file is "abc", while
+      // `k = abc ` is "abc "); the scanner then returns 0, as at a bare ';' in scanValue.
+      this.pos = this.s.length;
+      return { t: 'END', v: '', line };
+    }
     return this.tok('WS', this.s.slice(i, i + b), b);
   }
 
-  /** ST_VALUE at a word: a boolean keyword, a constant or a raw string, whichever is longest (keyword first on a tie). */
+  /**
+   * ST_VALUE at a word: a boolean keyword, a constant, a number or a raw string, whichever is longest
+   * (in that order on a tie: the order of the rules in Zend/zend_ini_scanner.l). A number and a string
+   * make the same value; the token's name shows in a syntax error (`k = on 12`: unexpected TC_NUMBER).
+   */
   private valueWord(i: number, c: number): Tok {
     const V = this.valueRun(i, isValueChar, false);
     const [bl, bt] = this.boolAt(i);
     const C = this.constantLen(i);
+    const N = this.numberLen(i);
     if (bl > 0 && bl >= V && bl >= C) return this.tok(bt, bt === 'BOOL_TRUE' ? '1' : '', bl);
     if (C > 0 && C >= V) return this.tok('CONSTANT', this.s.slice(i, i + C), C);
+    if (N > 0 && N >= V) return this.tok('NUMBER', this.s.slice(i, i + N), N);
     if (V > 0) return this.tok('STRING', this.s.slice(i, i + V), V);
     this.state = S_INITIAL; // NUL, or a '$' before NUL / the end: end of value (php 8.2.36)
     return this.tok('EOL', '', c === 0x24 && this.c(i + 1) === 0x00 ? 2 : 1);

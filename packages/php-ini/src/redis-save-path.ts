@@ -8,21 +8,37 @@
  * read_timeout, retry_interval, auth, stream[...]. test/fixtures/cases BUG-17: a ',' or '+' or '&' in an
  * unencoded password breaks it; percent-encode (%2C %2B %26 %3D).
  *
- * Passwords are never part of a printed form: use `redactRedisSavePath()` / `describeRedisHost()`.
+ * This is the one parser of phpredis addresses: the audit reads save_paths with it, and a `--source
+ * redis:tcp://...` (packages/sources/src/redis-source.ts) is parsed by parseRedisServer.
+ *
+ * Passwords are never part of a printed form, by one rule (redactRedisSecrets): the parameter (or the
+ * URL's user) is named, its value replaced by `<redacted len=N>`. Use `redactRedisSavePath()` /
+ * `describeRedisHost()` / `redactRedisSecrets()`.
  */
-import { PHPREDIS_DEFAULT_PREFIX } from '@session-migrate/common';
+import { PHPREDIS_DEFAULT_PREFIX, type Finding } from '@session-migrate/common';
 
-export interface RedisSavePathFinding {
+/**
+ * A finding about a phpredis save_path, on the one Finding shape and severity scale of
+ * @session-migrate/common: `high` when phpredis fails or authenticates with another password than
+ * meant (SAVE_PATH_FAILS_AT), `medium` for what works but is unsafe (no auth, no TLS).
+ */
+export interface RedisSavePathFinding extends Finding {
   id: 'save-path-comma-splits-hosts' | 'save-path-plus-is-space' | 'save-path-ampersand-splits-query' | 'save-path-unparsable-host' | 'save-path-no-auth' | 'save-path-no-tls';
-  severity: 'error' | 'warning' | 'info';
+  severity: 'high' | 'medium';
   /** Index of the server entry concerned. */
   host: number;
-  message: string;
 }
 
 export interface RedisHost {
-  /** The entry with any password replaced by `<redacted len=N>`. */
+  /** The entry with any password replaced by `<redacted len=N>` (redactRedisSecrets). */
   redacted: string;
+  /**
+   * The `user:password` before an `@` in a tcp:// or tls:// entry (php_url_parse_ex's user and pass;
+   * phpredis authenticates with `auth=` only). Secret; null when there is none.
+   */
+  userinfo: string | null;
+  /** The path after `host:port` in a tcp:// or tls:// entry (e.g. `/3`), null when there is none. */
+  path: string | null;
   scheme: 'tcp' | 'tls' | 'unix' | null;
   host: string | null;
   /** TCP port (default 6379 for tcp/tls). */
@@ -68,8 +84,11 @@ export function formDecode(s: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
-/** PHP parse_str() for flat keys and `key[]` / `key[x]` (one level). */
-function parseQuery(q: string): Record<string, string | string[]> {
+/**
+ * PHP parse_str() for flat keys and `key[]` / `key[x]` (one level), as phpredis decodes a save_path's
+ * query: `&` separates, `+` is a space, %XX a byte; a repeated flat key keeps its last value.
+ */
+export function parseRedisQuery(q: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const part of q.split('&')) {
     if (part === '') continue;
@@ -90,18 +109,63 @@ function parseQuery(q: string): Record<string, string | string[]> {
   return out;
 }
 
-function redactEntry(entry: string): string {
-  return entry.replace(/([?&]auth(?:%5B[^=&]*%5D|\[[^\]=&]*\])?=)([^&#]*)/gi, (_m, k: string, v: string) => `${k}<redacted len=${formDecode(v).length}>`);
+/** `<redacted len=N>`: how a password appears in every report (test/fixtures/cases/BUG-17 report_redaction). */
+export function redactedSecret(secret: string): string {
+  return `<redacted len=${secret.length}>`;
 }
 
-/** The whole save_path with every `auth=` value replaced by `<redacted len=N>`. */
+/** Percent-decoding of a URL's userinfo (RFC 3986 §2.1; '+' is itself there), bytes read as UTF-8. */
+function percentDecode(s: string): string {
+  return formDecode(s.replace(/\+/g, '%2B'));
+}
+
+/**
+ * The one redaction rule of Redis addresses and save_paths, for any text that may hold one (a
+ * save_path, a `--source` spec, an ini value, prose around them): never print a password, name it.
+ *
+ * - The value of every `auth=` / `auth[...]=` / `auth%5B...%5D=` parameter (phpredis `redis` and
+ *   `rediscluster` save_path password, test/fixtures/cases BUG-17) becomes `<redacted len=N>`, N the
+ *   characters of the decoded value. The name matches in any case (`AUTH=` is no password to
+ *   phpredis, whose parse is case-sensitive, but it is still a secret someone meant). The value ends
+ *   at `&` or whitespace, or at a ',' or quote followed by a separator (`auth=x, tcp://`,
+ *   `'...auth=x');`); a ',', '#', '/' or '?' inside it (`auth=ab,cd`, `auth=ab#cd`) is redacted with
+ *   it. An empty value (`auth=` in prose) is left alone.
+ * - The password of a URL's `user:password@` becomes `<redacted len=N>` (N after percent-decoding);
+ *   the user name stays.
+ */
+export function redactRedisSecrets(text: string): string {
+  return text
+    .replace(/((?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=)((?:[^&\s"',]|[,"'](?=[^\s,"'&);\]]))+)/gi, (_m, k: string, v: string) => `${k}${redactedSecret(formDecode(v))}`)
+    .replace(/(\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^:@/?\s]*:)([^@/?\s]*)@/g, (_m, k: string, v: string) => `${k}${redactedSecret(percentDecode(v))}@`);
+}
+
+/** The whole save_path with every password replaced by `<redacted len=N>` (redactRedisSecrets). */
 export function redactRedisSavePath(value: string): string {
-  return value.split(/([\s,]+)/).map((p) => (/^[\s,]*$/.test(p) ? p : redactEntry(p))).join('');
+  return redactRedisSecrets(value);
 }
 
-function parseEntry(entry: string): RedisHost {
+/** The server entries of a phpredis `redis` save_path: phpredis splits the value on whitespace and ',' first. */
+export function splitRedisSavePath(value: string): string[] {
+  return value.split(/[\s,]+/).filter((e) => e !== '');
+}
+
+/** `auth=pass` or `auth[]=user&auth[]=pass` (phpredis redis_session.c), decoded; null without `auth`. */
+function authOf(v: string | string[] | undefined): { user: string | null; password: string } | null {
+  if (v === undefined) return null;
+  if (!Array.isArray(v)) return { user: null, password: v };
+  return v.length >= 2 ? { user: v[0] ?? null, password: v[1] ?? '' } : { user: null, password: v[0] ?? '' };
+}
+
+/**
+ * Parses one server entry of a phpredis `redis` save_path (after splitRedisSavePath), as phpredis
+ * does with php_url_parse_ex: `tcp://host[:port][?query]`, `tls://...` (or `ssl://`), `unix:///path`
+ * (or `file:`), a bare `/path`, or `host:port`. A tcp:// or tls:// entry's `user:password@` and
+ * path are kept (userinfo, path) for callers that accept them; phpredis itself ignores them.
+ * `invalid` says phpredis would fail to parse it.
+ */
+export function parseRedisServer(entry: string): RedisHost {
   const h: RedisHost = {
-    redacted: redactEntry(entry), scheme: null, host: null, port: null, socket: null, params: {}, auth: null, database: null,
+    redacted: redactRedisSecrets(entry), userinfo: null, path: null, scheme: null, host: null, port: null, socket: null, params: {}, auth: null, database: null,
     prefix: PHPREDIS_DEFAULT_PREFIX, timeout: 86400, readTimeout: null, persistent: false, weight: 1, unknownParams: [], invalid: false,
   };
   let rest = entry;
@@ -119,7 +183,18 @@ function parseEntry(entry: string): RedisHost {
       h.socket = m[2]!.startsWith('/') ? m[2]! : '/' + m[2]!;
     } else {
       h.scheme = scheme === 'tls' || scheme === 'ssl' ? 'tls' : 'tcp';
-      const hp = /^(\[[^\]]+\]|[^:/]*)(?::(\d*))?/.exec(m[2]!)!;
+      let authority = m[2]!;
+      const slash = authority.indexOf('/');
+      if (slash >= 0) {
+        h.path = authority.slice(slash);
+        authority = authority.slice(0, slash);
+      }
+      const at = authority.lastIndexOf('@');
+      if (at >= 0) {
+        h.userinfo = authority.slice(0, at);
+        authority = authority.slice(at + 1);
+      }
+      const hp = /^(\[[^\]]+\]|[^:/]*)(?::(\d*))?/.exec(authority)!;
       h.host = hp[1] || null;
       h.port = hp[2] ? Number(hp[2]) : 6379;
       if (!h.host) h.invalid = true;
@@ -138,7 +213,7 @@ function parseEntry(entry: string): RedisHost {
     }
   }
   if (query !== null) {
-    h.params = parseQuery(query);
+    h.params = parseRedisQuery(query);
     for (const [k, v] of Object.entries(h.params)) {
       if (!KNOWN.has(k)) h.unknownParams.push(k);
       const s = Array.isArray(v) ? v[0] ?? '' : v;
@@ -148,10 +223,7 @@ function parseEntry(entry: string): RedisHost {
       else if (k === 'read_timeout') h.readTimeout = Number.parseFloat(s) || 0;
       else if (k === 'weight') h.weight = Number.parseInt(s, 10) || 0;
       else if (k === 'persistent') h.persistent = ['1', 'yes', 'true'].includes(s.toLowerCase());
-      else if (k === 'auth') {
-        if (Array.isArray(v)) h.auth = v.length >= 2 ? { user: v[0] ?? null, password: v[1] ?? '' } : { user: null, password: v[0] ?? '' };
-        else h.auth = { user: null, password: v };
-      }
+      else if (k === 'auth') h.auth = authOf(v);
     }
   }
   return h;
@@ -163,25 +235,25 @@ function parseEntry(entry: string): RedisHost {
  */
 export function parseRedisSavePath(value: string): RedisSavePath {
   const findings: RedisSavePathFinding[] = [];
-  const entries = value.split(/[\s,]+/).filter((e) => e !== '');
-  const hosts = entries.map(parseEntry);
+  const entries = splitRedisSavePath(value);
+  const hosts = entries.map(parseRedisServer);
   hosts.forEach((h, i) => {
     const raw = entries[i]!;
     if (h.invalid) {
       const afterAuth = i > 0 && hosts[i - 1]!.auth !== null && /[?&]auth=[^&]*$/i.test(entries[i - 1]!);
       findings.push(afterAuth
-        ? { id: 'save-path-comma-splits-hosts', severity: 'error', host: i, message: `entry ${i + 1} is not a server: a ',' in the previous entry's auth value splits the save_path (percent-encode it as %2C)` }
-        : { id: 'save-path-unparsable-host', severity: 'error', host: i, message: `entry ${i + 1} is not a server URL phpredis can parse` });
+        ? { id: 'save-path-comma-splits-hosts', severity: 'high', host: i, message: `entry ${i + 1} is not a server: a ',' in the previous entry's auth value splits the save_path (percent-encode it as %2C)` }
+        : { id: 'save-path-unparsable-host', severity: 'high', host: i, message: `entry ${i + 1} is not a server URL phpredis can parse` });
     }
-    const rawAuth = /[?&]auth=([^&#]*)/i.exec(raw)?.[1];
+    const rawAuth = /[?&]auth=([^&]*)/i.exec(raw)?.[1];
     if (rawAuth !== undefined && rawAuth.includes('+')) {
-      findings.push({ id: 'save-path-plus-is-space', severity: 'error', host: i, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
+      findings.push({ id: 'save-path-plus-is-space', severity: 'high', host: i, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
     }
     if (h.auth && h.unknownParams.length > 0) {
-      findings.push({ id: 'save-path-ampersand-splits-query', severity: 'error', host: i, message: `unknown parameter(s) ${h.unknownParams.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+      findings.push({ id: 'save-path-ampersand-splits-query', severity: 'high', host: i, message: `unknown parameter(s) ${h.unknownParams.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
     }
-    if (!h.invalid && h.scheme !== 'unix' && !h.auth) findings.push({ id: 'save-path-no-auth', severity: 'warning', host: i, message: 'no auth parameter: the Redis server must require a password' });
-    if (!h.invalid && h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'warning', host: i, message: 'tcp:// sends session data unencrypted; use tls://' });
+    if (!h.invalid && h.scheme !== 'unix' && !h.auth) findings.push({ id: 'save-path-no-auth', severity: 'medium', host: i, message: 'no auth parameter: the Redis server must require a password' });
+    if (!h.invalid && h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'medium', host: i, message: 'tcp:// sends session data unencrypted; use tls://' });
   });
   // An entry that only exists because of a ',' inside a password.
   return { hosts, findings };
@@ -190,7 +262,7 @@ export function parseRedisSavePath(value: string): RedisSavePath {
 /** A printable description of one server entry (never contains the password). */
 export function describeRedisHost(h: RedisHost): string {
   const where = h.scheme === 'unix' ? `unix://${h.socket}` : `${h.scheme ?? '?'}://${h.host ?? '?'}:${h.port ?? '?'}`;
-  const auth = h.auth ? ` auth=<redacted len=${h.auth.password.length}>${h.auth.user !== null ? ` user=${h.auth.user}` : ''}` : '';
+  const auth = h.auth ? ` auth=${redactedSecret(h.auth.password)}${h.auth.user !== null ? ` user=${h.auth.user}` : ''}` : '';
   return `${where} db=${h.database ?? 0} prefix=${JSON.stringify(h.prefix)}${auth}`;
 }
 
@@ -212,9 +284,8 @@ const CLUSTER_KNOWN = new Set(['seed', 'timeout', 'read_timeout', 'persistent', 
  */
 export function parseRedisClusterSavePath(value: string): RedisSavePath {
   const findings: RedisSavePathFinding[] = [];
-  const params = parseQuery(value.trim());
-  const a = params.auth;
-  const auth = a === undefined ? null : Array.isArray(a) ? (a.length >= 2 ? { user: a[0] ?? null, password: a[1] ?? '' } : { user: null, password: a[0] ?? '' }) : { user: null, password: a };
+  const params = parseRedisQuery(value.trim());
+  const auth = authOf(params.auth);
   const one = (k: string): string | undefined => { const v = params[k]; return Array.isArray(v) ? v[0] : v; };
   const prefix = one('prefix') ?? 'PHPREDIS_CLUSTER_SESSION:';
   const unknown = Object.keys(params).filter((k) => !CLUSTER_KNOWN.has(k));
@@ -224,7 +295,7 @@ export function parseRedisClusterSavePath(value: string): RedisSavePath {
     const scheme = m?.[1]?.toLowerCase();
     const tls = scheme === 'tls' || scheme === 'ssl';
     return {
-      redacted: m ? `${tls ? 'tls' : 'tcp'}://${m[2]}:${m[3]}` : '(invalid seed)', scheme: m ? (tls ? 'tls' : 'tcp') : null, host: m?.[2] ?? null, port: m ? Number(m[3]) : null,
+      redacted: m ? `${tls ? 'tls' : 'tcp'}://${m[2]}:${m[3]}` : '(invalid seed)', userinfo: null, path: null, scheme: m ? (tls ? 'tls' : 'tcp') : null, host: m?.[2] ?? null, port: m ? Number(m[3]) : null,
       socket: null, params, auth, database: null, prefix, timeout: Number.parseFloat(one('timeout') ?? '0') || 0,
       readTimeout: one('read_timeout') !== undefined ? Number.parseFloat(one('read_timeout')!) || 0 : null,
       persistent: ['1', 'yes', 'true'].includes((one('persistent') ?? '').toLowerCase()), weight: 1, unknownParams: unknown,
@@ -232,18 +303,18 @@ export function parseRedisClusterSavePath(value: string): RedisSavePath {
     };
   });
   if (hosts.length === 0 || hosts.every((h) => h.invalid)) {
-    findings.push({ id: 'save-path-unparsable-host', severity: 'error', host: 0, message: 'no valid seed[]=host:port parameter: phpredis refuses to open the rediscluster session ("No valid seeds detected")' });
+    findings.push({ id: 'save-path-unparsable-host', severity: 'high', host: 0, message: 'no valid seed[]=host:port parameter: phpredis refuses to open the rediscluster session ("No valid seeds detected")' });
   }
   hosts.forEach((h, i) => {
-    if (h.invalid && hosts.some((x) => !x.invalid)) findings.push({ id: 'save-path-unparsable-host', severity: 'error', host: i, message: `seed ${i + 1} is not host:port (phpredis skips it)` });
+    if (h.invalid && hosts.some((x) => !x.invalid)) findings.push({ id: 'save-path-unparsable-host', severity: 'high', host: i, message: `seed ${i + 1} is not host:port (phpredis skips it)` });
   });
   const rawAuth = /(?:^|&)auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=([^&]*)/i.exec(value)?.[1];
-  if (rawAuth !== undefined && rawAuth.includes('+')) findings.push({ id: 'save-path-plus-is-space', severity: 'error', host: 0, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
-  if (auth !== null && unknown.length > 0) findings.push({ id: 'save-path-ampersand-splits-query', severity: 'error', host: 0, message: `unknown parameter(s) ${unknown.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+  if (rawAuth !== undefined && rawAuth.includes('+')) findings.push({ id: 'save-path-plus-is-space', severity: 'high', host: 0, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
+  if (auth !== null && unknown.length > 0) findings.push({ id: 'save-path-ampersand-splits-query', severity: 'high', host: 0, message: `unknown parameter(s) ${unknown.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
   hosts.forEach((h, i) => {
     if (h.invalid) return;
-    if (auth === null) findings.push({ id: 'save-path-no-auth', severity: 'warning', host: i, message: 'no auth parameter: the Redis cluster must require a password' });
-    if (h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'warning', host: i, message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds' });
+    if (auth === null) findings.push({ id: 'save-path-no-auth', severity: 'medium', host: i, message: 'no auth parameter: the Redis cluster must require a password' });
+    if (h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'medium', host: i, message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds' });
   });
   return { hosts, findings };
 }

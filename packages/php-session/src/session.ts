@@ -7,14 +7,16 @@
  * ext/standard/var_unserializer.re (see unserialize.ts) and igbinary's format (see igbinary.ts).
  */
 import { bytesToName, nameByteLength, phpKeyBytes } from './bytes.ts';
+import { SERIALIZE_HANDLERS as HANDLER_NAMES } from '@session-migrate/common';
 import { IgbinaryDecoder, hasIgbinaryHeader } from './igbinary.ts';
 import { type PhpEntry, type PhpValue, NULL_VALUE } from './model.ts';
 import { DEFAULT_MAX_DEPTH, UnserializeError, VarUnserializer, handleNumericKey } from './unserialize.ts';
 import { type Verdict, validateSession } from './validate.ts';
 
-export type SerializeHandler = 'php' | 'php_binary' | 'php_serialize' | 'igbinary';
+/** A session.serialize_handler this package decodes; the list's one home is @session-migrate/common. */
+export type SerializeHandler = (typeof HANDLER_NAMES)[number];
 
-export const SERIALIZE_HANDLERS: readonly SerializeHandler[] = ['php', 'php_binary', 'php_serialize', 'igbinary'];
+export const SERIALIZE_HANDLERS: readonly SerializeHandler[] = HANDLER_NAMES;
 
 /**
  * Session variables in order. String keys are names decoded losslessly (see `phpKeyBytes` for the exact

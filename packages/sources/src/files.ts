@@ -5,10 +5,10 @@
  * symbolic links are never followed, neither for directories nor for files.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, readSync, lstatSync, unlinkSync, type BigIntStats, type Dir, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, readSync, lstatSync, unlinkSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
-import { UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import { DEFAULT_MAX_SESSION_BYTES, UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
 import type { RemoveOutcome, Source } from './source.ts';
 
 /**
@@ -18,7 +18,8 @@ import type { RemoveOutcome, Source } from './source.ts';
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9,-]{1,256}$/;
 
 /** Default cap on a session file's size: 8 MiB. Larger files are reported, not migrated. */
-export const DEFAULT_MAX_SESSION_BYTES = 8 * 1024 * 1024;
+/** Defined in @session-migrate/common (defaults.ts). */
+export { DEFAULT_MAX_SESSION_BYTES };
 
 /** A session read from its file. */
 export interface SourceSession {
@@ -100,7 +101,7 @@ export interface FilesSourceOptions {
  */
 export function openFilesSource(savePath: string, options: FilesSourceOptions = {}): FilesSource {
   const parsed = parseFilesSavePath(savePath);
-  const fatal = parsed.findings.find((f) => f.severity === 'error');
+  const fatal = parsed.findings.find((f) => f.severity === 'high');
   if (fatal !== undefined) throw new UserFacingError(`source files:${savePath}: ${fatal.message}`);
   return new FilesSource(savePath, parsed, options);
 }
@@ -325,8 +326,9 @@ const nonEmpty = (data: Buffer): boolean => data.length > 0;
  * empty file or a prefix of the new version, and when PHP is descheduled between those calls (a
  * loaded machine) that state lasts longer than any fixed number of retries; by its bytes it is an
  * empty or corrupt session. So a read is accepted only when:
- * 1. it is stable: the fstat before and after (inode, size, mtime and ctime in ns) agree and a second
- *    pread gives the same bytes; and
+ * 1. it is stable: the fstat before and after (inode, size, mtime and ctime) agree and, for a file
+ *    that changed in the last ONE_READ_AFTER_MS, a second pread gives the same bytes (see readStable
+ *    for why an older file needs no second read); and
  * 2. it looks complete (`looksComplete`), or else it is proven not to be a write in progress:
  *    - settled: it last changed (ctime, mtime) `settleMs` or more ago, no process holds a lock on its
  *      inode (/proc/locks, Linux; skipped where it cannot be read) and the fstat after that check
@@ -361,8 +363,35 @@ export function readSessionFile(candidate: SessionCandidate, maxBytes: number, o
 /** Why a read is tried again: the file changed, PHP holds its lock, or it could not be confirmed. */
 type Retry = 'changing' | 'held' | 'unconfirmed';
 
-function sameStat(a: BigIntStats, b: BigIntStats): boolean {
-  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+/**
+ * Age in ms of a file's last change (its ctime) from which one read between two agreeing fstats is
+ * proof enough, without a second read to compare (readStable). Far above any file system's timestamp
+ * granularity (Linux: a clock tick, at most 10 ms; ext3 and some NFS servers: 1 s; FAT: 2 s) and the
+ * skew of NTP-synchronised clocks. Session files a migration copies are mostly minutes old.
+ */
+export const ONE_READ_AFTER_MS = 10_000;
+
+/**
+ * Test seam, empty in production: called on the open file at the points of a stable read where a
+ * writer could strike (tests rewrite the file there to prove it is caught).
+ */
+export const stableReadTestHooks: { afterFirstRead?: (fd: number) => void; afterSecondStat?: (fd: number) => void } = {};
+
+/**
+ * Whether two fstats of one open file describe the same version of it. Plain Stats, not BigIntStats
+ * (whose four Date objects and BigInts cost about 0.5 µs a call, a tenth of a whole stable read):
+ * mtimeMs and ctimeMs are doubles, exact to about 0.25 µs at today's dates, while Linux stamps files
+ * from a clock that moves by a tick (1-10 ms; multigrain ctime, Linux 6.13, still orders changes
+ * fstat can see), and a change too close to tell apart is still caught by the second read of a
+ * recent file (readStable).
+ */
+function sameStat(a: Stats, b: Stats): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/** The file's last change (the later of ctime and mtime), ms since the epoch. */
+function changedMsOf(st: Stats): number {
+  return st.ctimeMs > st.mtimeMs ? st.ctimeMs : st.mtimeMs;
 }
 
 function readAll(fd: number, size: number): Buffer | undefined {
@@ -381,13 +410,34 @@ function readAll(fd: number, size: number): Buffer | undefined {
   return got === size ? data.subarray(0, size) : undefined;
 }
 
-/** fstat, read, fstat, read again: the bytes when both agree, undefined when the file moved meanwhile. */
-function readStable(fd: number, before: BigIntStats): Buffer | undefined {
-  const size = Number(before.size);
+/**
+ * fstat (`before`, taken by the caller), read, fstat, and for a recent file read again: the bytes
+ * when all agree, undefined when the file moved meanwhile.
+ *
+ * Why a file whose last change is older than ONE_READ_AFTER_MS needs no second read: any change of a
+ * file's bytes (write, truncate) sets its ctime to the current time, and so does a change of its
+ * mtime (utimensat cannot set ctime): POSIX write(2), ftruncate(2), utimensat(2); Linux stamps it from
+ * a clock that lags the real time by at most a tick, and file systems round it down to their
+ * granularity (at most 2 s). `nowMs` is read before `before` was taken, so a change after `before`
+ * gets a ctime of at least nowMs minus the granularity, later than a ctime older than nowMs minus
+ * ONE_READ_AFTER_MS: `before` and the fstat after the read then differ, and the read is thrown away.
+ * When they agree, nothing changed the file between them, and the read in between is the file as it
+ * was: a second read could only find what the fstats already rule out. A recent file can be changed
+ * within the same timestamp (same size, same ctime and mtime), which only a second read that differs
+ * from the first can show: it is kept for those. (Assumed: the clock was not set back by more than
+ * ONE_READ_AFTER_MS since the file's last change, and a network file system's server clock is within
+ * that of this host's, as with NTP.)
+ * @param nowMs Date.now() read before `before` was taken
+ */
+function readStable(fd: number, before: Stats, nowMs: number): Buffer | undefined {
+  const size = before.size;
   const data = readAll(fd, size);
   if (data === undefined) return undefined;
-  if (!sameStat(before, fstatSync(fd, { bigint: true }))) return undefined;
-  // Same size and, with coarse kernel timestamps, possibly the same mtime: compare a second read.
+  stableReadTestHooks.afterFirstRead?.(fd);
+  if (!sameStat(before, fstatSync(fd))) return undefined;
+  if (nowMs - changedMsOf(before) >= ONE_READ_AFTER_MS) return data;
+  stableReadTestHooks.afterSecondStat?.(fd);
+  // Changed recently: with coarse kernel timestamps a change may keep size, mtime and ctime: compare a second read.
   const again = readAll(fd, size);
   return again !== undefined && again.equals(data) ? data : undefined;
 }
@@ -449,30 +499,34 @@ function readOnce(candidate: SessionCandidate, maxBytes: number, rule: { looksCo
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   }
   try {
-    const oversized = (st: BigIntStats): SkippedEntry | undefined =>
-      st.size > BigInt(maxBytes) ? { kind: 'skipped', location, reason: 'oversized', detail: `${st.size} bytes > cap ${maxBytes}` } : undefined;
-    const session = (st: BigIntStats, data: Buffer): SourceSession => ({ kind: 'session', id, location, mtimeMs: Number(st.mtimeNs / 1_000_000n), data });
-    const before = fstatSync(fd, { bigint: true });
+    const oversized = (st: Stats): SkippedEntry | undefined =>
+      st.size > maxBytes ? { kind: 'skipped', location, reason: 'oversized', detail: `${st.size} bytes > cap ${maxBytes}` } : undefined;
+    // Whole milliseconds, as PHP's files handler counts age in whole seconds (mod_files.c, st_mtime).
+    const session = (st: Stats, data: Buffer): SourceSession => ({ kind: 'session', id, location, mtimeMs: Math.floor(st.mtimeMs), data });
+    const nowMs = Date.now();
+    const before = fstatSync(fd);
     if (!before.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
     const tooBig = oversized(before);
     if (tooBig !== undefined) return tooBig;
-    const data = readStable(fd, before);
+    const data = readStable(fd, before, nowMs);
     if (data === undefined) return 'changing';
     if (rule.looksComplete(data)) return session(before, data);
 
     // Empty or not loadable: really so, or PHP is between its ftruncate and the end of its pwrite.
-    const changedMs = Number((before.ctimeNs > before.mtimeNs ? before.ctimeNs : before.mtimeNs) / 1_000_000n);
-    if (Date.now() - changedMs >= rule.settleMs && inodeLocked(before.ino, changedMs) !== true) {
+    const changedMs = Math.floor(changedMsOf(before));
+    // The inode number as a BigInt (a plain number loses digits above 2^53: XFS, btrfs), for /proc/locks.
+    if (Date.now() - changedMs >= rule.settleMs && inodeLocked(fstatSync(fd, { bigint: true }).ino, changedMs) !== true) {
       // Settled and nobody holds its lock: a write that ended after the read moved the ctime.
-      if (!sameStat(before, fstatSync(fd, { bigint: true }))) return 'changing';
+      if (!sameStat(before, fstatSync(fd))) return 'changing';
       return session(before, data);
     }
     const lock = lockShared(fd);
     if (lock !== 'ok') return lock;
-    const locked = fstatSync(fd, { bigint: true });
+    const nowLocked = Date.now();
+    const locked = fstatSync(fd);
     const tooBigNow = oversized(locked);
     if (tooBigNow !== undefined) return tooBigNow;
-    const settled = readStable(fd, locked);
+    const settled = readStable(fd, locked, nowLocked);
     return settled === undefined ? 'changing' : session(locked, settled);
   } catch (err) {
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };

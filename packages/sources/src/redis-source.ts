@@ -7,7 +7,8 @@
  * (`--source-tls-*`) and an ACL user.
  */
 import type { ChainableCommander } from 'ioredis';
-import { UserFacingError } from '@session-migrate/common';
+import { PHPREDIS_DEFAULT_PREFIX, UserFacingError } from '@session-migrate/common';
+import { parseRedisQuery, parseRedisServer, redactRedisSecrets, splitRedisSavePath } from '@session-migrate/php-ini';
 import {
   RedisConnection, aclRuleFor, credentialsFor, parseRedisUrl, normalizeTlsFiles, specFromRecorded,
   type ConnectionDescription, type RedisSpec, type Reply, type TlsFiles,
@@ -15,8 +16,8 @@ import {
 import { DEFAULT_MAX_SESSION_BYTES, SESSION_ID_PATTERN, type SourceItem, type SourceSession, type StableReadOptions } from './files.ts';
 import type { RedisSourceDescription, RemoveOutcome, Source } from './source.ts';
 
-/** phpredis's default session key prefix (redis_session.c, PS_OPEN_FUNC(redis)). */
-export const PHPREDIS_DEFAULT_PREFIX = 'PHPREDIS_SESSION:';
+/** phpredis's default session key prefix (redis_session.c, PS_OPEN_FUNC(redis)); its home is @session-migrate/common. */
+export { PHPREDIS_DEFAULT_PREFIX };
 
 /** The environment variable a Redis source's password may come from (keeps it out of `ps`). */
 export const SOURCE_PASSWORD_ENV = 'SESSION_MIGRATE_SOURCE_REDIS_PASSWORD';
@@ -36,70 +37,70 @@ export interface ParsedRedisSource {
   password?: string;
 }
 
-/** `<redacted len=N>`: how a password appears in every report (test/fixtures/cases/BUG-17). */
-export function redactedSecret(secret: string): string {
-  return `<redacted len=${secret.length}>`;
-}
-
-/** application/x-www-form-urlencoded decoding of one query component: `+` is a space, `%XX` a byte. */
-function formDecode(text: string): string {
-  const bytes = Buffer.from(text.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-  return bytes.toString('utf8');
-}
-
 /**
  * Parses a Redis source: a URL `redis://[user:password@]host[:port][/db][?prefix=P&database=N&auth=X]`
  * (or `rediss://`), `redis+sentinel://host:port[,host:port]/MASTER[/db][?prefix=P]` (or
  * `rediss+sentinel://`), or phpredis's save_path form `tcp://host:port?auth=..&prefix=..&database=..`
- * (or `tls://`). Rules of phpredis (test/fixtures/cases/BUG-17): the value is split on `,` FIRST (each part
- * is one server; a source must name exactly one), then the query after the first `?` is split on `&`
- * and form-decoded (`+` is a space, `%2C` a comma); `#`, `/` and `?` inside the query are data.
- * `auth` may be `auth=PASS` or `auth[]=USER&auth[]=PASS`. Without a password in the spec, the
- * environment variable SESSION_MIGRATE_SOURCE_REDIS_PASSWORD is used.
+ * (or `tls://`). The phpredis form is read by the one phpredis address parser of
+ * @session-migrate/php-ini (parseRedisServer; test/fixtures/cases/BUG-17): the value is split into
+ * servers on ',' and whitespace FIRST (a source must name exactly one), then the query after the
+ * first `?` is split on `&` and form-decoded (`+` is a space, `%2C` a comma); `#`, `/` and `?` inside
+ * the query are data. Every query is decoded by the same parse_str (parseRedisQuery), and every
+ * printed form redacted by the same rule (redactRedisSecrets). `auth` may be `auth=PASS` or
+ * `auth[]=USER&auth[]=PASS`. Without a password in the spec, the environment variable
+ * SESSION_MIGRATE_SOURCE_REDIS_PASSWORD is used.
  * @param tls `--source-tls-*` options (only with rediss://, tls:// or rediss+sentinel://)
  * @throws UserFacingError for anything else; the message never contains the password.
  */
 export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = process.env, tls: TlsFiles = {}): ParsedRedisSource {
   const sentinel = /^rediss?\+sentinel:\/\//i.test(spec);
-  const servers = sentinel ? [spec] : spec.split(',');
-  const m = sentinel ? null : /^(redis|rediss|tcp|tls):\/\/(?:([^@/?]*)@)?(\[[^\]]+\]|[^:/?[\]]+)(?::(\d+))?(?:\/(\d*))?(?:\?(.*))?$/s.exec(servers[0] ?? '');
-  const query = sentinel ? (spec.includes('?') ? spec.slice(spec.indexOf('?') + 1) : '') : m?.[6] ?? '';
-  const params = new Map<string, string[]>();
-  for (const part of query === '' ? [] : query.split('&')) {
-    const eq = part.indexOf('=');
-    const name = formDecode(eq < 0 ? part : part.slice(0, eq));
-    const value = formDecode(eq < 0 ? '' : part.slice(eq + 1));
-    params.set(name, [...(params.get(name) ?? []), value]);
-  }
-  const auth = params.get('auth') ?? params.get('auth[]') ?? [];
-  // Passwords are replaced where they stand (userinfo, every auth= value), whatever their encoding.
-  const redact = (text: string) => text
-    .replace(/^([a-z+]+:\/\/[^:@/?]*:)[^@/?]*@/, (_, k: string) => `${k}<redacted>@`)
-    .replace(/([?&]auth(?:%5B%5D|\[\])?=)([^&]*)/g, (_, k: string, v: string) => `${k}${redactedSecret(formDecode(v ?? ''))}`);
+  const phpredis = /^(tcp|tls):\/\//.test(spec);
+  const servers = sentinel ? [spec] : phpredis ? splitRedisSavePath(spec) : spec.split(',');
+  const redacted = redactRedisSecrets(spec);
   if (servers.length > 1) {
-    throw new UserFacingError(`source redis:${redact(spec)} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`);
+    throw new UserFacingError(`source redis:${redacted} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`);
   }
-  if (!sentinel && m === null) {
-    throw new UserFacingError(`source redis:${redact(spec)} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`);
-  }
-  const prefix = params.get('prefix')?.at(-1) ?? PHPREDIS_DEFAULT_PREFIX;
-  if (prefix === '') throw new UserFacingError(`source redis:${redact(spec)}: an empty prefix would take every key of the database as a session; give prefix=`);
-  let url: string;
+  const notUnderstood = () => new UserFacingError(`source redis:${redacted} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`);
+  // The server, as phpredis reads it (tcp://, tls://) or as a Redis URL (redis://, rediss://).
+  let server: { tls: boolean; userinfo: string | null; host: string; port: number | null; path: string | null; params: Record<string, string | string[]> } | null = null;
+  let params: Record<string, string | string[]>;
   if (sentinel) {
+    params = parseRedisQuery(spec.includes('?') ? spec.slice(spec.indexOf('?') + 1) : '');
+  } else if (phpredis) {
+    const h = parseRedisServer(servers[0] ?? '');
+    if (h.invalid || h.host === null || (h.scheme !== 'tcp' && h.scheme !== 'tls') || !/^(\/\d*)?$/.test(h.path ?? '')) throw notUnderstood();
+    server = { tls: h.scheme === 'tls', userinfo: h.userinfo, host: h.host, port: h.port, path: h.path, params: h.params };
+    params = h.params;
+  } else {
+    const m = /^(redis|rediss):\/\/(?:([^@/?]*)@)?(\[[^\]]+\]|[^:/?[\]]+)(?::(\d+))?(\/\d*)?(?:\?(.*))?$/s.exec(servers[0] ?? '');
+    if (m === null) throw notUnderstood();
+    params = parseRedisQuery(m[6] ?? '');
+    server = { tls: m[1] === 'rediss', userinfo: m[2] ?? null, host: m[3]!, port: m[4] !== undefined ? Number(m[4]) : null, path: m[5] ?? null, params };
+  }
+  const last = (name: string): string | undefined => {
+    const v = params[name];
+    return Array.isArray(v) ? undefined : v;
+  };
+  const authParam = params.auth;
+  const auth = authParam === undefined ? [] : Array.isArray(authParam) ? authParam : [authParam];
+  const prefix = last('prefix') ?? PHPREDIS_DEFAULT_PREFIX;
+  if (prefix === '') throw new UserFacingError(`source redis:${redacted}: an empty prefix would take every key of the database as a session; give prefix=`);
+  let url: string;
+  if (server === null) {
     url = spec.replace(/\?.*$/s, '');
   } else {
-    const tlsScheme = m![1] === 'rediss' || m![1] === 'tls';
-    const port = m![4] !== undefined ? Number(m![4]) : 6379;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${redact(spec)}: port must be 1 to 65535`);
-    const dbText = params.get('database')?.at(-1) ?? (m![5] !== undefined && m![5] !== '' ? m![5] : '0');
-    if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${redact(spec)}: database "${dbText}" is not a number`);
-    url = `${tlsScheme ? 'rediss' : 'redis'}://${m![2] !== undefined ? `${m![2]}@` : ''}${m![3]}:${port}/${Number(dbText)}`;
+    const port = server.port ?? 6379;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${redacted}: port must be 1 to 65535`);
+    const pathDb = server.path?.slice(1) ?? '';
+    const dbText = last('database') ?? (pathDb !== '' ? pathDb : '0');
+    if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${redacted}: database "${dbText}" is not a number`);
+    url = `${server.tls ? 'rediss' : 'redis'}://${server.userinfo !== null ? `${server.userinfo}@` : ''}${server.host}:${port}/${Number(dbText)}`;
   }
   let address;
   try {
     address = parseRedisUrl(url, 'source');
   } catch (err) {
-    throw new UserFacingError(`source redis:${redact(spec)}: ${(err as Error).message}`);
+    throw new UserFacingError(`source redis:${redacted}: ${(err as Error).message}`);
   }
   if (auth.length === 1) address.urlPassword = auth[0];
   else if (auth.length >= 2) {
@@ -112,9 +113,9 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   return {
     spec: { address, ...(files !== undefined ? { tls: files } : {}), credentials, role: 'source' },
     prefix,
-    redactedSpec: redact(spec),
+    redactedSpec: redacted,
     passwordInSpec: credentials.passwordInUrl,
-    description: { url: address.url, host: address.host, port: address.port, db: address.db, tls: address.tls, auth: credentials.password !== undefined, prefix, spec: redact(spec) },
+    description: { url: address.url, host: address.host, port: address.port, db: address.db, tls: address.tls, auth: credentials.password !== undefined, prefix, spec: redacted },
     ...(credentials.username !== undefined ? { username: credentials.username } : {}),
     ...(credentials.password !== undefined ? { password: credentials.password } : {}),
   };

@@ -5,11 +5,11 @@
  * be writing the file: it is confirmed under a shared flock, or it settles, or it is `unstable`.
  * Also FilesSource.sessions() and removeIfUnchanged.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, statSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openFilesSource, openSource, readSessionFile, type SessionCandidate, type SourceItem, type SourceSession } from '../src/index.ts';
+import { ONE_READ_AFTER_MS, openFilesSource, openSource, readSessionFile, stableReadTestHooks, type SessionCandidate, type SourceItem, type SourceSession } from '../src/index.ts';
 import { stallPhpWrite } from '../../../test/support/stalled-writer.ts';
 
 const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-stable-'));
@@ -109,6 +109,74 @@ describe('readSessionFile', () => {
       } finally {
         await php.finish();
       }
+    });
+  });
+
+  describe('one read for a file that last changed long ago, two for a recent one (ONE_READ_AFTER_MS)', () => {
+    afterEach(() => {
+      delete stableReadTestHooks.afterFirstRead;
+      delete stableReadTestHooks.afterSecondStat;
+      vi.restoreAllMocks();
+    });
+    const v0 = 'v|s:8:"aaaaaaaa";';
+    const v1 = 'v|s:8:"bbbbbbbb";';
+    /** Rewrites the open file in place with `data` (same size), then sets its mtime back: only its ctime can tell. */
+    const rewriteKeepingMtime = (path: string, fd: number, data: string): void => {
+      const st = fstatSync(fd);
+      const w = openSync(path, 'r+');
+      try {
+        writeSync(w, data, 0, 'latin1');
+      } finally {
+        closeSync(w);
+      }
+      utimesSync(path, st.atime, st.mtime);
+    };
+    const fileWith = (name: string, data: string): { path: string; candidate: SessionCandidate } => {
+      const dir = mkdtempSync(join(scratchRoot, 'd-'));
+      const path = join(dir, `sess_${name}`);
+      writeFileSync(path, data);
+      return { path, candidate: { kind: 'candidate', id: name, location: path } };
+    };
+
+    it('an old file rewritten between the first read and the fstat after it is read again, never returned as it was', () => {
+      const { path, candidate } = fileWith('oneread000000000000000001', v0);
+      // The clock says the file last changed a minute ago: the one-read path.
+      const now = Date.now() + 60_000;
+      vi.spyOn(Date, 'now').mockImplementation(() => now);
+      let rewrites = 0;
+      let secondReads = 0;
+      stableReadTestHooks.afterFirstRead = (fd) => {
+        if (rewrites++ === 0) rewriteKeepingMtime(path, fd, v1);
+      };
+      stableReadTestHooks.afterSecondStat = () => { secondReads++; };
+      const item = readSessionFile(candidate, 1000, { baseDelayMs: 1 });
+      expect(rewrites).toBeGreaterThanOrEqual(2); // read again after the rewrite was seen
+      expect(item).toMatchObject({ kind: 'session', data: Buffer.from(v1) });
+      // On the one-read path indeed (the file is "old" by the mocked clock).
+      expect(secondReads).toBe(0);
+    });
+
+    it('an old file that is rewritten at every read is unstable', () => {
+      const { path, candidate } = fileWith('oneread000000000000000002', v0);
+      const now = Date.now() + 60_000;
+      vi.spyOn(Date, 'now').mockImplementation(() => now);
+      let n = 0;
+      stableReadTestHooks.afterFirstRead = (fd) => rewriteKeepingMtime(path, fd, n++ % 2 === 0 ? v1 : v0);
+      expect(readSessionFile(candidate, 1000, { attempts: 3, baseDelayMs: 1 })).toMatchObject({ kind: 'skipped', reason: 'unstable' });
+      expect(n).toBe(3);
+    });
+
+    it('a recent file is read twice: a change the fstats cannot see is caught by the second read', () => {
+      const { path, candidate } = fileWith('oneread000000000000000003', v0);
+      expect(Date.now() - statSync(path).ctimeMs).toBeLessThan(ONE_READ_AFTER_MS);
+      let rewrites = 0;
+      // After both fstats agreed: only the second read can see this change.
+      stableReadTestHooks.afterSecondStat = (fd) => {
+        if (rewrites++ === 0) rewriteKeepingMtime(path, fd, v1);
+      };
+      const item = readSessionFile(candidate, 1000, { baseDelayMs: 1 });
+      expect(rewrites).toBeGreaterThanOrEqual(2);
+      expect(item).toMatchObject({ kind: 'session', data: Buffer.from(v1) });
     });
   });
 

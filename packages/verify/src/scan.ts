@@ -68,10 +68,34 @@ function startsWith(key: Buffer, prefix: Buffer): boolean {
 }
 
 /**
- * Yields the keys of each SCAN batch with what they hold (see the module comment).
+ * Yields the keys of each SCAN batch with what they hold (see the module comment). The next batch is
+ * read (its SCAN, then its pipelines) while the caller works on the one yielded: Redis and this
+ * thread work at the same time, and at most one batch more is held.
  * @throws what the connection throws when Redis itself fails (SCAN, a lost connection)
  */
 export async function* scanKeys(client: RedisConnection, options: ScanOptions): AsyncGenerator<ScannedKey[]> {
+  const batches = readBatches(client, options);
+  let next = batches.next();
+  let finished = false;
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done === true) {
+        finished = true;
+        return;
+      }
+      next = batches.next();
+      next.catch(() => undefined); // awaited at the top of the loop, unless the caller stops first
+      yield r.value;
+    }
+  } finally {
+    // The caller stopped early (or a read failed): close the reader once its last read settles.
+    if (!finished) void next.then(() => batches.return(undefined), () => undefined).catch(() => undefined);
+  }
+}
+
+/** The batches of scanKeys, one read after the other (see the module comment). */
+async function* readBatches(client: RedisConnection, options: ScanOptions): AsyncGenerator<ScannedKey[]> {
   const cap = options.readCap ?? DEFAULT_READ_CAP;
   const capEnd = String(cap - 1);
   const maxValueBytes = options.maxValueBytes ?? 8 * 1024 * 1024;

@@ -7,15 +7,17 @@
  * master is scanned; behind Sentinel the master the sentinels report now. Reports name Redis keys
  * (session IDs in them shortened) and files, never values.
  */
+import { availableParallelism } from 'node:os';
 import type { ChainableCommander } from 'ioredis';
-import type { RedisConnection } from '@session-migrate/redis';
+import type { ClassifiedError, RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { UserFacingError, redactSessionPath } from '@session-migrate/common';
-import type { Source } from '@session-migrate/sources';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
+import type { FilesSource, SessionCandidate, SkippedEntry, Source } from '@session-migrate/sources';
+import { readBackPresence } from '@session-migrate/target';
 import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
-import { decideSession, exactTtlMsOf, isNewerInRedis, looksCompleteFor, resolveDuplicates, type DuplicatesReport } from '@session-migrate/migrate';
+import { PreparePool, decideSession, exactTtlMsOf, looksCompleteFor, presenceBatch, resolveDuplicates, type DuplicatesReport, type PrepareContext, type PresenceBatch } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, phpredisName, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
 import { scanKeys } from './scan.ts';
@@ -199,7 +201,17 @@ export interface VerifyOptions {
    * `url` names the server in reports.
    */
   plaintext?: PlaintextCheck | PlaintextCheck[];
+  /**
+   * Worker threads that read and classify the session files of a presence check (PreparePool, as
+   * apply's); 0: on this thread. Default: from VERIFY_WORKERS_FROM_SESSIONS `expectedSessions`, one
+   * per core beside this thread's, at most 2 (this thread scans the database meanwhile, which takes
+   * longer than reading the files: more workers would only add memory), else 0.
+   */
+  workers?: number;
 }
+
+/** Live sessions of the plan from which verify's presence check reads files on worker threads by default (as apply). */
+export const VERIFY_WORKERS_FROM_SESSIONS = 100_000;
 
 /** A plaintext prefix that must be empty in the end (see VerifyOptions.plaintext). */
 export interface PlaintextCheck {
@@ -248,12 +260,19 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
   };
 
-  const scan = scanKeys(client, {
+  // The sources are checked while the database is scanned (their files are read on worker threads,
+  // the scan keeps this thread and Redis busy); their failures are held back and reported after the
+  // scan's, in the order they came, as when the two ran one after the other.
+  const held = new HeldFailures(maxListed);
+  const run = { stopped: false };
+  const sourcesDone = checkSources(options, report, (f) => held.add(f), run);
+  sourcesDone.catch(() => undefined); // awaited after the scan
+  const scan = stopsOnThrow(run, scanKeys(client, {
     match: scope === 'database' ? '' : prefix, fullRead: prefixBytes, count: options.scanCount ?? 1000,
     ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
     onNode: (node) => report.nodes!.push(node),
     ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
-  });
+  }));
   for await (const batch of scan) for (const item of batch) {
     const underPrefix = startsWith(item.key, prefixBytes);
     report.keysTotal!++;
@@ -304,7 +323,8 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
     fail({ key: `${prefix}*`, reason: 'no-keys' });
   }
-  await checkSources(options, report, fail);
+  await sourcesDone;
+  held.replay(report, fail);
   const plaintextReports: PlaintextReport[] = [];
   for (const x of plaintexts) {
     plaintextReports.push(x.merged ? { prefix: x.p.prefix, url: x.p.url, ...x.counts } : await countPlaintext(x.p, prefix, fail));
@@ -321,24 +341,63 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
 }
 
 /**
+ * The scan's batches; when the scan or the loop over it throws, `run.stopped` tells the source checks
+ * running alongside to stop too (verifyTarget is failing; their result would not be read).
+ */
+async function* stopsOnThrow<T>(run: { stopped: boolean }, batches: AsyncGenerator<T>): AsyncGenerator<T> {
+  let done = false;
+  try {
+    for await (const batch of batches) yield batch;
+    done = true;
+  } finally {
+    if (!done) run.stopped = true;
+  }
+}
+
+/**
+ * Failures of the source checks, held while the scan runs: the first `maxListed` of them, and the
+ * count of every one by reason; replay() reports them as if `fail` had been called for each, in order.
+ */
+class HeldFailures {
+  private readonly listed: VerifyFailure[] = [];
+  /** Reasons of the failures beyond `listed`, in order of first appearance, with counts. */
+  private readonly beyond = new Map<VerifyFailureReason, number>();
+  constructor(private readonly max: number) {}
+
+  add(f: VerifyFailure): void {
+    if (this.listed.length < this.max) this.listed.push(f);
+    else this.beyond.set(f.reason, (this.beyond.get(f.reason) ?? 0) + 1);
+  }
+
+  replay(report: VerifyReport, fail: (f: VerifyFailure) => void): void {
+    for (const f of this.listed) fail(f);
+    // Not listable any more (the list already holds at least `max`): counted only, as fail() would.
+    for (const [reason, n] of this.beyond) {
+      report.ok = false;
+      report.failureCounts[reason] = (report.failureCounts[reason] ?? 0) + n;
+    }
+  }
+}
+
+/**
  * Checks every source given (compare or presence), each on its own, after deciding which copy of a
  * session ID in several sources counts (the others are `superseded`). Sets report.source /
  * report.presence (sums) and, with several, report.sources and report.duplicates.
  */
-async function checkSources(options: VerifyOptions, report: VerifyReport, fail: (f: VerifyFailure) => void): Promise<void> {
+async function checkSources(options: VerifyOptions, report: VerifyReport, fail: (f: VerifyFailure) => void, run: { stopped: boolean }): Promise<void> {
   const checks: SourceCheck[] = [
     ...(options.sources ?? []),
     ...(options.source !== undefined ? [{ source: options.source, check: 'compare' as const }] : []),
     ...(options.source === undefined && options.presence !== undefined ? [{ source: options.presence, check: 'presence' as const }] : []),
   ];
   if (checks.length === 0) return;
-  const resolution = await resolveDuplicates(checks.map((c) => c.source), { gcMaxlifetime: options.gcMaxlifetime ?? 1440, serializeHandler: options.serializeHandler ?? 'php' });
+  const resolution = await resolveDuplicates(checks.map((c) => c.source), { gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME, serializeHandler: options.serializeHandler ?? 'php' });
   const each: SourceCheckReport[] = [];
   for (const [i, c] of checks.entries()) {
     const superseded = resolution.superseded[i]!;
     const label = c.label ?? `#${i + 1} ${sourceLabel(c.source.describe())}`;
     if (c.check === 'compare') each.push({ source: label, check: 'compare', compare: await verifySource(options, c.source, superseded, fail) });
-    else each.push({ source: label, check: 'presence', presence: await verifyPresence(options, c.source, superseded, fail) });
+    else each.push({ source: label, check: 'presence', presence: await verifyPresence(options, c.source, superseded, fail, run) });
   }
   const sum = <T extends object>(parts: T[]): T | undefined => {
     if (parts.length === 0) return undefined;
@@ -372,8 +431,8 @@ function startsWith(key: Buffer, prefix: Buffer): boolean {
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
  * @throws UserFacingError (exit 2) naming the server and the fix.
  */
-function stopOnPermanent(client: RedisConnection, err: Error, scope: 'database' | 'prefix' = 'prefix', prefix = ''): void {
-  const c = client.classify(err);
+function stopOnPermanent(client: RedisConnection, err: Error | ClassifiedError, scope: 'database' | 'prefix' = 'prefix', prefix = ''): void {
+  const c = err instanceof Error ? client.classify(err) : err;
   if (c.kind !== 'permanent' || c.code === 'WRONGTYPE') return;
   if (scope === 'database' && c.code === 'NOPERM' && /key/i.test(c.message)) {
     // The rule allows only the prefix's keys: the whole-database scan cannot read the others.
@@ -386,10 +445,11 @@ function stopOnPermanent(client: RedisConnection, err: Error, scope: 'database' 
  * Presence of every live session of a source (EXISTS of its key, else of its tombstone), in pipelines
  * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis.
  */
-async function verifyPresence(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void): Promise<PresenceCounts> {
+async function verifyPresence(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void, run: { stopped: boolean }): Promise<PresenceCounts> {
+  if ('candidates' in source) return verifyFilesPresence(options, source as FilesSource, superseded, fail, run);
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const gc = options.gcMaxlifetime ?? 1440;
+  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
   const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
   let batch: Array<{ key: string; file: string }> = [];
   const flush = async (): Promise<void> => {
@@ -432,6 +492,117 @@ async function verifyPresence(options: VerifyOptions, source: Source, superseded
     if (batch.length >= 1000) await flush();
   }
   if (batch.length > 0) await flush();
+  return result;
+}
+
+/** Session files per presence batch, and batches read ahead of the one being checked. */
+const PRESENCE_BATCH = 1000;
+const PRESENCE_IN_FLIGHT = 4;
+
+/**
+ * verifyPresence for a directory of session files, with apply's machinery: the files are read with
+ * the stable-read rule, classified once (decideSession gets `known`) and named in batches
+ * (presenceBatch), on worker threads (PreparePool) when `workers` > 0; each batch's presence is read
+ * with readBackPresence (one multi-key EXISTS per 1,000 keys on a single node or Sentinel; only a short
+ * count checks key and tombstone one by one; per slot in a cluster), several batches in flight. The
+ * counts and failures are those of the per-session loop (same decisions, reported batch by batch in
+ * the order of the files).
+ */
+async function verifyFilesPresence(options: VerifyOptions, source: FilesSource, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void, run: { stopped: boolean }): Promise<PresenceCounts> {
+  const { client, codec, prefix } = options;
+  const ctx: PrepareContext = {
+    prefix, gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME, serializeHandler: options.serializeHandler ?? 'php',
+    nowSeconds: Date.now() / 1000, maxSessionBytes: source.maxSessionBytes, dryRun: true,
+  };
+  const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
+  const workers = options.workers ?? ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0);
+  let pool: PreparePool | undefined;
+  if (workers > 0) {
+    // The workers only name sessions: the lookup key, no master key (prepare-worker.ts).
+    const lookupKey = codec.lookupKeyCopy();
+    try {
+      pool = new PreparePool(workers, [], ctx, lookupKey);
+    } finally {
+      lookupKey.fill(0);
+    }
+  }
+  type Entry = SessionCandidate | SkippedEntry;
+  interface Checked { entries: Entry[]; candidates: SessionCandidate[]; batch: PresenceBatch; keys: Buffer[]; presence: Awaited<ReturnType<typeof readBackPresence>> }
+  const check = async (entries: Entry[]): Promise<Checked> => {
+    const candidates = entries.filter((e): e is SessionCandidate => e.kind === 'candidate');
+    let flags: Uint8Array | undefined;
+    if (superseded.size > 0) flags = Uint8Array.from(candidates, (c) => (superseded.has(c.id) ? 1 : 0));
+    const batch = pool !== undefined ? await pool.presence(candidates, flags) : presenceBatch(candidates, flags, codec, ctx);
+    const names = Buffer.from(batch.names.buffer, batch.names.byteOffset, batch.names.byteLength);
+    const stride = batch.keyBytes + batch.tombstoneBytes;
+    const keys: Buffer[] = new Array(batch.count);
+    const tombstones: Buffer[] = new Array(batch.count);
+    for (let k = 0; k < batch.count; k++) {
+      keys[k] = names.subarray(k * stride, k * stride + batch.keyBytes);
+      tombstones[k] = names.subarray(k * stride + batch.keyBytes, (k + 1) * stride);
+    }
+    const presence = batch.count > 0 && !run.stopped ? await readBackPresence(client, prefix, keys, tombstones) : [];
+    return { entries, candidates, batch, keys, presence };
+  };
+  /** Counts and reports one checked batch (in the order of the files). */
+  const tally = ({ entries, candidates, batch, keys, presence }: Checked): void => {
+    // Files that could not be read were not copied either: their users would be logged out.
+    let u = 0;
+    let c = 0;
+    for (const e of entries) {
+      if (e.kind === 'skipped') {
+        if (e.reason === 'unreadable' || e.reason === 'unstable') fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
+        continue;
+      }
+      if (batch.unreadable[u] === c) {
+        fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
+        u++;
+      }
+      c++;
+    }
+    result.expired += batch.expired;
+    result.empty += batch.empty;
+    result.corrupt += batch.corrupt;
+    if (batch.superseded > 0) result.superseded = (result.superseded ?? 0) + batch.superseded;
+    presence.forEach((p, k) => {
+      result.checked++;
+      const file = (): string => redactSessionPath(candidates[batch.index[k]!]!.location);
+      if (typeof p === 'object') {
+        stopOnPermanent(client, p.error);
+        return fail({ key: keys[k]!.toString('utf8'), file: file(), reason: 'read-error' });
+      }
+      if (p === 'present') result.present++;
+      else if (p === 'destroyed') result.destroyed++;
+      else {
+        result.missing++;
+        fail({ key: keys[k]!.toString('utf8'), file: file(), reason: 'missing-in-redis' });
+      }
+    });
+  };
+  const inFlight: Array<Promise<Checked>> = [];
+  const start = (entries: Entry[]): void => {
+    const p = check(entries);
+    p.catch(() => undefined); // observed when its turn comes below
+    inFlight.push(p);
+  };
+  try {
+    let entries: Entry[] = [];
+    let candidates = 0;
+    for (const e of source.candidates()) {
+      if (run.stopped) break;
+      entries.push(e);
+      if (e.kind === 'candidate' && ++candidates >= PRESENCE_BATCH) {
+        start(entries);
+        entries = [];
+        candidates = 0;
+        if (inFlight.length >= PRESENCE_IN_FLIGHT) tally(await inFlight.shift()!);
+      }
+    }
+    if (entries.length > 0) start(entries);
+    while (inFlight.length > 0) tally(await inFlight.shift()!);
+  } finally {
+    await pool?.close();
+  }
   return result;
 }
 
@@ -499,7 +670,7 @@ async function verifySource(options: VerifyOptions, source: Source, superseded: 
       if (!opened.ok) return; // already reported by the scan of the prefix
       if (!opened.plaintext.equals(b.data)) {
         // Written by the handler after the file last changed (read-through mode): newer, by the same
-        // rule as apply's newerInRedis and purge's `newer`; otherwise the copy is wrong or stale.
+        // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
         if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
           result.newer++;
           return;
@@ -510,7 +681,7 @@ async function verifySource(options: VerifyOptions, source: Source, superseded: 
     });
     batch = [];
   };
-  const gc = options.gcMaxlifetime ?? 1440;
+  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
   const handler = options.serializeHandler ?? 'php';
   // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
   // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.

@@ -32,7 +32,7 @@ export interface FunctionCall {
 export interface Rule {
   /** Stable name: the module's file name (rules/<name>.ts) and its fixture folder (test/fixtures/<name>/). */
   name: string;
-  /** What the rule looks for and what it does about it, in one sentence (README "codemod php" says more). */
+  /** What the rule looks for and what it does about it, in one sentence (docs/codemods.md, "codemod php", says more). */
   description: string;
   /** The finding IDs it reports. */
   findings: readonly string[];

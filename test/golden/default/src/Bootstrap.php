@@ -31,6 +31,17 @@ namespace SessionMigrate;
  */
 final class Bootstrap
 {
+    /**
+     * The classes build() and the handler need on every request that starts a session. They are
+     * required directly: under PHP-FPM every request loads them again, and going through the
+     * autoloader (spl_autoload_call, the closure, the class map) costs about as much as loading a
+     * class from OPcache itself (bench/handler-instructions.ts).
+     */
+    private const SESSION_CLASSES = [
+        'KeyRingLoader', 'KeyRing', 'ConnectionFactory', 'SessionStore', 'Envelope', 'SessionLock',
+        'EncryptedRedisSessionHandler',
+    ];
+
     private static bool $registered = false;
 
     /**
@@ -46,6 +57,7 @@ final class Bootstrap
         if (self::$registered) {
             return;
         }
+        self::load(['LazySessionHandler']);
         $handler = new LazySessionHandler(static function () use ($config): EncryptedRedisSessionHandler {
             return self::build($config);
         });
@@ -73,6 +85,7 @@ final class Bootstrap
         if (!extension_loaded('redis') || !extension_loaded('sodium')) {
             throw new \RuntimeException('session-migrate: the PHP extensions redis and sodium are both required');
         }
+        self::load(self::SESSION_CLASSES);
         $keys = KeyRingLoader::fromEnvironment();
         $expected = $config['expectedLookupIds'] ?? [];
         if ($expected !== [] && !in_array($keys->lookupId(), $expected, true)) {
@@ -96,5 +109,20 @@ final class Bootstrap
             $legacy,
             $logger
         );
+    }
+
+    /**
+     * Requires the files of these classes of this namespace from this folder, unless a class is
+     * already there (loaded by the autoloader or by Composer's): the same files the autoloader maps.
+     *
+     * @param string[] $names class names without the namespace
+     */
+    private static function load(array $names): void
+    {
+        foreach ($names as $name) {
+            if (!class_exists(__NAMESPACE__ . '\\' . $name, false)) {
+                require __DIR__ . '/' . $name . '.php';
+            }
+        }
     }
 }

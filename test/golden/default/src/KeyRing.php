@@ -34,6 +34,7 @@ final class KeyRing
     public const KEY_ID_BYTES = 8;
 
     private const KDF_CONTEXT = 'sessmig1';
+
     private const KDF_ID_ENCRYPTION = 1;
     private const KDF_ID_LOOKUP = 2;
     private const KDF_ID_KEY_ID = 3;
@@ -129,6 +130,21 @@ final class KeyRing
      */
     public static function fromText(string $text, string $source): self
     {
+        // The common case, a single key file of one line: one token of 44 characters (a key's
+        // length in base64) between whitespace, which parseSingle() would get; decoded (and checked
+        // by decodeKey()) without splitting lines. A key ring never is one such token.
+        $single = trim($text);
+        if (strlen($single) === 44 && strcspn($single, " \t\n\r\v\f") === 44) {
+            sodium_memzero($text);
+            try {
+                $current = self::decodeKey($single, $source);
+            } finally {
+                sodium_memzero($single);
+            }
+
+            return new self(self::deriveLookupKey($current), $current);
+        }
+        sodium_memzero($single);
         $lines = explode("\n", $text);
         sodium_memzero($text);
         try {

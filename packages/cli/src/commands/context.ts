@@ -1,0 +1,62 @@
+/**
+ * What every command module (one file per command in this folder) shares: how it prints and
+ * returns its exit code, and the option groups several commands declare the same way. This module
+ * and the command modules' builders load nothing heavy: each handler imports its use case with
+ * `await import()`, so `--help` and `--version` stay fast (scripts/package/build.ts checks it).
+ */
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, SERIALIZE_HANDLERS } from '@session-migrate/common';
+import { keyProviderOptions } from '../key-options.ts';
+
+/** Writes one line of a command's output on stdout. */
+export type Print = (line: string) => void;
+
+/** Runs a command's body and records its exit code (0 success, 1 a check failed); errors propagate to main(). */
+export type Run = (fn: () => Promise<number> | number) => () => Promise<void>;
+
+/** What main() gives each command module. */
+export interface CommandContext {
+  run: Run;
+  print: Print;
+}
+
+/** A command module factory: yargs' CommandModule for one command, bound to main()'s run and print. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type CommandFactory = (ctx: CommandContext) => CommandModule<any, any>;
+
+/**
+ * A yargs CommandModule whose handler's arguments are typed from what its builder declares (a
+ * CommandModule literal alone would leave them `any`).
+ */
+export function defineCommand<U>(module: {
+  command: string;
+  describe: string;
+  builder: (y: Argv) => Argv<U>;
+  handler: (args: ArgumentsCamelCase<U>) => void | Promise<void>;
+}): CommandModule<object, U> {
+  return module as CommandModule<object, U>;
+}
+
+/** session.serialize_handler values the tools read and write (their one home: common's SERIALIZE_HANDLERS). */
+export const HANDLERS = SERIALIZE_HANDLERS;
+
+/** The help text of every `--target` option. */
+export const TARGET_DESCRIBE = 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)';
+
+/** The key provider options and `--prefix` with its default. */
+export function keyOptions<T>(y: Argv<T>) {
+  return keyProviderOptions(y)
+    .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' });
+}
+
+/** `--gc-maxlifetime` and `--serialize-handler` with their defaults (plan). */
+export function phpOptions<T>(y: Argv<T>) {
+  return y
+    .option('gc-maxlifetime', { type: 'number', default: DEFAULT_GC_MAXLIFETIME, describe: "session.gc_maxlifetime in seconds, as in the PHP application's php.ini" })
+    .option('serialize-handler', { type: 'string', choices: HANDLERS, default: 'php', describe: "session.serialize_handler, as in the application's php.ini" });
+}
+
+/** `{ [name]: value }` when the value is given, `{}` otherwise (for exactOptionalPropertyTypes). */
+export function given<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
+  return (value !== undefined ? { [name]: value } : {}) as { [P in K]?: V };
+}

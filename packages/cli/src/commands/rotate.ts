@@ -1,0 +1,76 @@
+/**
+ * `session-migrate rotate`: re-encrypt every session under the key ring's current key, online. The
+ * work is the rotate use case (packages/migrate/src/use-cases/rotate.ts); this module parses, calls,
+ * prints: progress on stderr, a summary (or `--json`) on stdout; exit 1 when any value could not be
+ * rotated.
+ */
+import { printable } from '@session-migrate/common';
+import type { RotateUseCaseOptions, RotateUseCaseReport } from '@session-migrate/migrate';
+import { DEFAULT_PREFIX } from '../defaults.ts';
+import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
+import { formatCounts } from '../output.ts';
+import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
+import { TARGET_DESCRIBE, defineCommand, type CommandFactory, type Print } from './context.ts';
+
+/** rotate's arguments: the use case's options (no callbacks), and `--json`. */
+export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'onWarning'> {
+  json: boolean;
+}
+
+export const rotateModule: CommandFactory = ({ run, print }) => defineCommand({
+  command: 'rotate',
+  describe: 'online: re-encrypt every session under the key ring\'s current key (compare-and-set, TTLs kept)',
+  builder: (y) =>
+    tlsOptions(keyProviderOptions(y), 'target')
+      .option('target', { type: 'string', demandOption: true, describe: TARGET_DESCRIBE })
+      .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' })
+      .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
+      .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+  handler: (a) => run(() => rotateCommand({ target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, json: a.json, scanCount: a['scan-count'], tls: tlsFilesFromArgs(a, 'target') }, print))(),
+});
+
+/**
+ * Runs the rotate use case with a progress line on stderr, then prints its report.
+ * @returns 0 when every session is under the current key. @throws UserFacingError from rotate.
+ */
+export async function rotateCommand(args: RotateArgs, print: Print): Promise<number> {
+  const { rotate } = await import('@session-migrate/migrate');
+  const { json, ...options } = args;
+  const tty = process.stderr.isTTY === true;
+  let lastLine = Date.now();
+  let r: RotateUseCaseReport;
+  try {
+    r = await rotate({
+      ...options, onWarning: warn,
+      onProgress: (c) => {
+        const line = `rotate: ${c.sessionKeys} session keys scanned, ${c.reEncrypted} re-encrypted, ${c.alreadyCurrent} already current, ${c.changedByPhp} changed by PHP`;
+        if (tty) process.stderr.write(`\r${line}`);
+        else if (Date.now() - lastLine >= 2000) {
+          process.stderr.write(`${line}\n`);
+          lastLine = Date.now();
+        }
+      },
+    });
+  } finally {
+    if (tty) process.stderr.write('\r\x1b[K');
+  }
+  const { report, lookupId } = r;
+  const c = report.counts;
+  process.stderr.write(`rotate: done: ${c.sessionKeys} session keys, ${c.reEncrypted} re-encrypted\n`);
+  if (json) {
+    print(JSON.stringify({ ...report, lookupId }, null, 2));
+  } else {
+    print(`session-migrate rotate: ${report.ok ? 'OK' : 'INCOMPLETE'}`);
+    print(`  keys        ${c.scanned} under prefix "${printable(args.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone)`);
+    print(`  current     key ID ${report.currentKeyId} (lookup ID ${lookupId})`);
+    print(`  before      by key ID: ${formatCounts(c.keyIdsBefore)}`);
+    print(`  result      re-encrypted ${c.reEncrypted}, already current ${c.alreadyCurrent}, rewritten by PHP meanwhile ${c.changedByPhp} (kept), expired or deleted meanwhile ${c.gone}`);
+    if (c.notOpened > 0) print(`  NOT OPENED  ${c.notOpened} value(s) open with no key of the ring (${formatCounts(c.notOpenedByReason)}); left untouched`);
+    if (c.wrongType > 0) print(`  WRONG TYPE  ${c.wrongType} key(s) are not strings; left untouched`);
+    if (c.remainingOld > 0) print(`  REMAINING   ${c.remainingOld} session(s) PHP kept rewriting under an old key: is every PHP host on the new ring? run rotate again`);
+    if (c.failed > 0) print(`  FAILED      ${c.failed} Redis error(s)`);
+    for (const p of report.problems) print(`  FAIL        ${printable(p.key)}: ${p.reason}`);
+    if (report.ok) print(`  next        session-migrate verify --target ${r.targetUrl} ... --require-key-id ${report.currentKeyId}, then keys ring retire the old key`);
+  }
+  return report.ok ? 0 : 1;
+}

@@ -1,0 +1,243 @@
+/**
+ * The apply use case: carry out a plan (the PHP artifacts, then every live session of every source
+ * into Redis, each source on its own), refusing when the key, the target or a source directory is no
+ * longer what the plan recorded. Prints nothing; returns the report.
+ */
+import { availableParallelism } from 'node:os';
+import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { EnvelopeCodec, describeKeyProvider, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
+import type { Source } from '@session-migrate/sources';
+import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
+import { readPlanFile, type Plan } from '../plan.ts';
+import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
+import { applyArtifacts, type ArtifactResult } from '../artifacts.ts';
+import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
+import { checkSourcesAgainstTarget, closeSources, openPlanSources, openTarget, providerFromPlan, redisFailure, sourceRowLabel, type OnWarning } from './shared.ts';
+
+/** Default WAIT timeout of apply, ms. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 2000;
+
+/** Below this many planned sessions, worker threads (about 2 s to start: each loads the TypeScript sources) cost more than they save. */
+const WORKERS_FROM_SESSIONS = 100_000;
+
+export interface ApplyPlanOptions {
+  /** Path of the plan file (from createPlan). */
+  plan: string;
+  /** Count and show, write nothing (neither artifacts nor Redis). */
+  dryRun: boolean;
+  /** Worker threads for reading and sealing, 0 to 64; undefined = automatic (4 at most, from 100,000 planned sessions). */
+  workers?: number;
+  /** Where the key comes from; default: the provider recorded in the plan. */
+  key?: KeyProvider;
+  /** Retries of a failed Redis batch before apply stops, 0 to 100 (default 8). */
+  retries?: number;
+  /** First retry pause in ms, 1 to 60000, doubled each time up to 5 s (default 250). */
+  retryDelayMs?: number;
+  /** Replicas that must acknowledge each batch (WAIT), 0 to 100; default: the replicas each master has now (INFO replication). */
+  minReplicas?: number;
+  /** WAIT timeout in ms, 1 to 600000 (default 2000). */
+  waitTimeoutMs?: number;
+  /** TLS files given now, replacing the plan's (e.g. other paths on this host). */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
+  /** Sessions handled so far (all sources together) of `total` expected (live + expired + empty + corrupt of the plan). */
+  onProgress?: (handled: number, total: number) => void;
+  /** A failed Redis batch about to be retried: attempt (1-based) of `retries`; `error` is one printable line. */
+  onRetry?: (retry: { attempt: number; retries: number; error: string; url: string }) => void;
+  onWarning?: OnWarning;
+}
+
+/** apply's result for one source of the plan. */
+export interface ApplySourceResult {
+  /** `#N files:...` or `#N redis:...` (no password). */
+  source: string;
+  /** False when Redis kept failing for an earlier source and this one was not started (re-run apply). */
+  started: boolean;
+  /** Copies not copied because another source's copy of the same session ID was written later. */
+  superseded: number;
+  sessions?: ApplySessionsReport;
+}
+
+/** What apply did (the CLI's `--json` output). */
+export interface ApplyResult {
+  dryRun: boolean;
+  artifacts: ArtifactResult[];
+  /** Every source together. */
+  sessions: ApplySessionsReport;
+  /** With several sources: each one's own result, and the session IDs found in more than one. */
+  sources?: ApplySourceResult[];
+  duplicates?: DuplicatesReport;
+  nothingToDo: boolean;
+  /** Wall time of the session copy, milliseconds (excludes process start, plan checks and artifacts). */
+  copyMs: number;
+  /** WAIT after each batch: replicas wanted per master (`host:port` or `*`), and the timeout (ms). */
+  confirm: { minReplicas: Record<string, number>; waitTimeoutMs: number };
+}
+
+/** applyPlan's report: the result, and whether everything was done. */
+export interface ApplyPlanReport {
+  result: ApplyResult;
+  /** The plan as carried out (its artifacts' outDir, target URL). */
+  plan: Plan;
+  /** Session files this user could not read (not copied: their users would be logged out). */
+  unreadable: number;
+  /**
+   * True when nothing failed, conflicted, stayed unconfirmed, unverified, missing, unstable, unread
+   * or not done, and apply was not stopped (the CLI's exit 0).
+   */
+  ok: boolean;
+}
+
+/**
+ * Carries out a plan. Re-running is safe: a session already in Redis (same or newer) is never
+ * overwritten.
+ * @throws UserFacingError for a bad option, a plan that no longer matches (drift: nothing written),
+ *   unwritable artifacts (nothing written to Redis), a Redis failure before anything was written.
+ */
+export async function applyPlan(options: ApplyPlanOptions): Promise<ApplyPlanReport> {
+  const plan = readPlanFile(options.plan);
+  const provider = options.key ?? providerFromPlan(plan.key, options.plan);
+  const ring = await loadKeyRing(provider);
+  let codec: EnvelopeCodec | undefined;
+  try {
+    codec = await EnvelopeCodec.fromRing(ring);
+    return await applyWithCodec(options, { plan, codec, masterKeys: [ring.current, ...ring.previous], lookupKey: ring.lookupKey, keyDescription: describeKeyProvider(provider) });
+  } finally {
+    wipeKeyRing(ring);
+    codec?.wipe();
+  }
+}
+
+/** The checked numeric options of apply. @throws UserFacingError naming the option. */
+function checkApplyOptions(options: ApplyPlanOptions): { retries: number; retryDelayMs: number; waitTimeoutMs: number } {
+  const retries = options.retries ?? DEFAULT_RETRY.attempts;
+  const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UserFacingError('--retries must be a whole number from 0 to 100');
+  if (!Number.isInteger(retryDelayMs) || retryDelayMs < 1 || retryDelayMs > 60_000) throw new UserFacingError('--retry-delay-ms must be a whole number from 1 to 60000');
+  const m = options.minReplicas;
+  if (m !== undefined && (!Number.isInteger(m) || m < 0 || m > 100)) throw new UserFacingError('--min-replicas must be a whole number from 0 to 100');
+  const waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+  if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000) throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
+  return { retries, retryDelayMs, waitTimeoutMs };
+}
+
+interface Keys { plan: Plan; codec: EnvelopeCodec; masterKeys: Buffer[]; lookupKey: Buffer; keyDescription: string }
+
+async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<ApplyPlanReport> {
+  const { plan, codec } = keys;
+  const checked = checkApplyOptions(options);
+  // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
+  const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, { keepReconnecting: true, write: !options.dryRun, command: 'apply', prefix: plan.target.prefix });
+  let sources: Source[] = [];
+  try {
+    sources = await openPlanSources(plan, options.plan, { maxSessionBytes: plan.limits.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}) });
+    checkSourcesAgainstTarget(sources, { ...client.description, prefix: plan.target.prefix });
+    await refuseDrift(options.plan, keys, client, sources);
+    // WAIT after each batch: for as many replicas as each master has now, unless --min-replicas says.
+    let minReplicas: Map<string, number>;
+    try {
+      minReplicas = options.minReplicas !== undefined ? new Map([['*', options.minReplicas]]) : await client.replicasPerMaster();
+    } catch (err) {
+      throw redisFailure(err, client, 'apply');
+    }
+    // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
+    if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
+    let artifacts: ArtifactResult[];
+    try {
+      artifacts = applyArtifacts(plan, options.dryRun);
+    } catch (err) {
+      if (err instanceof UserFacingError) throw err;
+      throw new UserFacingError(`cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`);
+    }
+    const copyStart = performance.now();
+    const workers = options.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
+    if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
+    const copied = await copySources(options, keys, client, sources, { minReplicas, waitTimeoutMs: checked.waitTimeoutMs }, { ...checked, workers });
+    return summarize(options, plan, { ...copied, artifacts, copyMs: Math.round(performance.now() - copyStart), confirm: { minReplicas: Object.fromEntries(minReplicas), waitTimeoutMs: checked.waitTimeoutMs }, several: sources.length > 1 });
+  } finally {
+    client.close();
+    await closeSources(sources);
+  }
+}
+
+/** Refuses (nothing written) when the key, the target or a files source's directory is not what the plan recorded. */
+async function refuseDrift(planPath: string, keys: Keys, client: RedisConnection, sources: readonly Source[]): Promise<void> {
+  const { plan, codec } = keys;
+  let state;
+  try {
+    state = { topology: client.topology, ...(client.topology === 'standalone' ? { runId: (await client.runId()) ?? 'unknown' } : {}), ...(client.topology === 'cluster' ? { nodeIds: await client.clusterNodeIds() } : {}) };
+  } catch (err) {
+    throw redisFailure(err, client, 'apply');
+  }
+  // Key and target once; every files source's directory (replaced since the plan?).
+  const drift = plan.sources.flatMap((planned, i) => {
+    const now = sources[i]!.describe();
+    return detectDrift({ ...plan, source: planned }, {
+      keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity: now.kind === 'files' ? { dev: now.dev, ino: now.ino } : undefined, target: state,
+      keyDescription: keys.keyDescription,
+    }).filter((d) => i === 0 || d.what === 'source');
+  });
+  if (drift.length > 0) {
+    throw new UserFacingError(`plan ${planPath} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
+  }
+}
+
+/** One run of applySessions per source, in the plan's order, each counted on its own; a session ID in several sources is copied once (several-sources.ts). */
+async function copySources(
+  options: ApplyPlanOptions, keys: Keys, client: RedisConnection, sources: readonly Source[], confirm: ConfirmOptions,
+  run: { retries: number; retryDelayMs: number; workers: number },
+): Promise<{ perSource: ApplySourceResult[]; duplicates: DuplicatesReport }> {
+  const { plan, codec } = keys;
+  const total = plan.summary.live + plan.summary.expired + plan.summary.empty + plan.summary.corrupt;
+  let resolution;
+  try {
+    resolution = await resolveDuplicates(sources, plan.php);
+  } catch (err) {
+    throw redisFailure(err, client, 'apply');
+  }
+  const perSource: ApplySourceResult[] = [];
+  let handledBefore = 0;
+  for (const [i, source] of sources.entries()) {
+    const label = sourceRowLabel(plan.sources[i]!, i);
+    if (perSource.some((r) => r.sessions?.aborted === true || r.sessions?.stopped !== undefined)) {
+      // Redis kept failing for an earlier source: this one is not started (re-run apply).
+      perSource.push({ source: label, started: false, superseded: 0 });
+      continue;
+    }
+    const report = await applySessions({
+      plan, source: withoutSuperseded(source, resolution.superseded[i]!), codec, target: options.dryRun ? undefined : client, confirm, dryRun: options.dryRun,
+      workers: run.workers, masterKeys: keys.masterKeys, lookupKey: keys.lookupKey,
+      onProgress: (n) => options.onProgress?.(handledBefore + n, total),
+      retry: { ...DEFAULT_RETRY, attempts: run.retries, baseDelayMs: run.retryDelayMs },
+      onRetry: (attempt, error) => options.onRetry?.({ attempt, retries: run.retries, error, url: plan.target.url }),
+    });
+    const c = report.counts;
+    handledBefore += c.migrated + c.alreadyPresent + c.newerInRedis + c.conflicts + c.failed + c.destroyed + c.expired + c.empty + c.corrupt;
+    perSource.push({ source: label, started: true, superseded: resolution.superseded[i]!.size, sessions: report });
+  }
+  return { perSource, duplicates: resolution.report };
+}
+
+/** Sums the sources, decides nothingToDo and ok. @throws UserFacingError when apply stopped before anything was written. */
+function summarize(
+  options: ApplyPlanOptions, plan: Plan,
+  r: { perSource: ApplySourceResult[]; duplicates: DuplicatesReport; artifacts: ArtifactResult[]; copyMs: number; confirm: ApplyResult['confirm']; several: boolean },
+): ApplyPlanReport {
+  const sessions = sumApplyReports(r.perSource.flatMap((s) => (s.sessions !== undefined ? [s.sessions] : [])));
+  const notStarted = r.perSource.filter((s) => !s.started).length;
+  const c = sessions.counts;
+  if (sessions.stopped !== undefined && c.migrated === 0) {
+    // A permanent error before anything was written: exit 2 with what to fix.
+    throw new UserFacingError(`apply stopped, nothing was written to Redis at ${plan.target.url}: ${sessions.stopped.message}${sessions.stopped.fix !== undefined ? ` (${sessions.stopped.fix})` : ''}`);
+  }
+  const incomplete = c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0 || notStarted > 0;
+  const nothingToDo = !options.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && !incomplete && c.unstable === 0 && r.artifacts.every((a) => a.status === 'unchanged');
+  const result: ApplyResult = {
+    dryRun: options.dryRun, artifacts: r.artifacts, sessions, nothingToDo, copyMs: r.copyMs, confirm: r.confirm,
+    ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),
+  };
+  // A session file this user cannot read is a session not copied: its user would be logged out.
+  const unreadable = c.skipped.unreadable ?? 0;
+  const ok = !(c.failed > 0 || c.conflicts > 0 || incomplete || c.unstable > 0 || unreadable > 0 || sessions.stopped !== undefined);
+  return { result, plan, unreadable, ok };
+}

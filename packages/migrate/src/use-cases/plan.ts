@@ -1,0 +1,173 @@
+/**
+ * The plan use case: scan every source and the target, build a Plan and write it (packages/migrate
+ * plan.ts has the Plan file format). Prints nothing; returns the plan.
+ */
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { UserFacingError, describeFsError } from '@session-migrate/common';
+import type { KeyProvider } from '@session-migrate/envelope';
+import type { LockingOptions } from '@session-migrate/generate';
+import type { SerializeHandler } from '@session-migrate/php-session';
+import type { Source, SourceDescription } from '@session-migrate/sources';
+import { RedisConnection, aclRuleFor, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import { PLAN_FORMAT, PLAN_VERSION, expectedMemoryBytes, summarizeSource, writePlanFile, type Plan, type PlanMemory, type SourceSummary } from '../plan.ts';
+import { artifactsForPlan } from '../artifacts.ts';
+import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
+import {
+  checkGcMaxlifetime, checkPrefix, checkSourcesAgainstTarget, closeSources, codecFromProvider, openSources, planKeyFor, readThroughSource, redisFailure,
+  sourceList, type OnWarning,
+} from './shared.ts';
+
+export interface CreatePlanOptions {
+  /** One source or several: `files:DIR` (or `files:N;MODE;DIR`, a save_path) or `redis:URL`. */
+  source: string | readonly string[];
+  /** Target URL: redis://, rediss://, redis+sentinel://, rediss+sentinel:// (a cluster is detected). */
+  target: string;
+  /** Where the key comes from; the plan records the provider, never the key. */
+  key: KeyProvider;
+  prefix: string;
+  /** Plan file to write (atomically). */
+  out: string;
+  /** session.gc_maxlifetime, seconds. */
+  gcMaxlifetime: number;
+  serializeHandler: SerializeHandler;
+  /** Bytes; larger sessions are reported, not migrated. */
+  maxSessionBytes: number;
+  /** Where apply writes the PHP artifacts (must be a directory or creatable). */
+  artifactsDir: string;
+  /** Where the PHP files will live on the PHP hosts; default: artifactsDir. */
+  installDir?: string;
+  /** Generate the handler in read-through (migrating) mode over the one files source (docs/runbook.md). */
+  readThrough?: boolean;
+  /** Locking and connection choices of the generated handler; absent: its defaults. */
+  handler?: { locking?: LockingOptions; persistent?: boolean };
+  /** TLS files of the target and of a Redis source. */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
+  /** Warnings (a password in a URL) as they arise. */
+  onWarning?: OnWarning;
+}
+
+/**
+ * Builds a plan: checks the options, reads the key's IDs (the codec is wiped at once), opens every
+ * source and the target (for writing: a replica is refused now), counts every source (each on its
+ * own, and the session IDs in several), reads the target's keys under the prefix and its memory,
+ * and writes the plan file.
+ * @returns the plan as written to `options.out`.
+ * @throws UserFacingError for a bad option, key, source or target, or a Redis failure; no plan file
+ *   is written then.
+ */
+export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
+  const prefix = checkPlanOptions(options);
+  const specs = sourceList(options.source);
+  const outDir = resolve(options.artifactsDir);
+  checkCanCreateDir(outDir, '--artifacts-dir');
+  const { codec, ids } = await codecFromProvider(options.key);
+  codec.wipe(); // plan only needs the IDs
+  const warning = options.onWarning !== undefined ? { onWarning: options.onWarning } : {};
+  // The target URL and TLS options are checked before anything is opened.
+  const targetSpec = specFromUrl(options.target, options.tls ?? {}, 'target', warning);
+  const sources = await openSources(specs, { maxSessionBytes: options.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}), ...warning });
+  try {
+    const descriptions = sources.map((s) => s.describe());
+    // The handler reads through one legacy save_path: say so before anything is connected.
+    const primary = options.readThrough === true ? readThroughSource(descriptions) : descriptions[0]!;
+    // write: the plan is for writing; a replica is refused now rather than by apply.
+    const conn = await RedisConnection.open(targetSpec, { write: true, aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
+    try {
+      checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
+      const plan = await buildPlan(options, { sources, descriptions, primary, conn, prefix, outDir, ids });
+      writePlanFile(options.out, plan);
+      return plan;
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await closeSources(sources);
+  }
+}
+
+/** The option checks of createPlan, before anything is read. @returns the prefix. */
+function checkPlanOptions(options: CreatePlanOptions): string {
+  const prefix = checkPrefix(options.prefix);
+  checkGcMaxlifetime(options.gcMaxlifetime);
+  if (!Number.isInteger(options.maxSessionBytes) || options.maxSessionBytes < 1 || options.maxSessionBytes > 2 ** 31 - 1) {
+    throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
+  }
+  if (options.artifactsDir === '' || options.installDir === '') throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');
+  if (sourceList(options.source).length === 0) throw new UserFacingError('plan needs --source (files:DIR or redis:URL; repeat it for several sources)');
+  return prefix;
+}
+
+/** What the sources and the target are now, made into a Plan (artifacts' file list included). */
+async function buildPlan(
+  options: CreatePlanOptions,
+  open: { sources: Source[]; descriptions: SourceDescription[]; primary: SourceDescription; conn: RedisConnection; prefix: string; outDir: string; ids: { currentKeyId: string; lookupId: string } },
+): Promise<Plan> {
+  const { sources, descriptions, conn, prefix } = open;
+  const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
+  const parts: SourceSummary[] = [];
+  for (const source of sources) parts.push(await summarizeSource(source, php));
+  const { report: duplicates } = await resolveDuplicates(sources, php);
+  const summary = sumSummaries(parts);
+  // A superseded copy is not copied: the total counts each session once.
+  summary.live -= duplicates.superseded.reduce((a, b) => a + b, 0);
+  summary.liveBytes -= duplicates.supersededBytes.reduce((a, b) => a + b, 0);
+  const installDir = options.installDir !== undefined ? resolve(options.installDir) : open.outDir;
+  const plan: Plan = {
+    format: PLAN_FORMAT,
+    version: PLAN_VERSION,
+    createdAt: new Date().toISOString(),
+    source: open.primary,
+    sources: descriptions.map((d, i) => ({ ...d, summary: parts[i]! })),
+    ...(sources.length > 1 ? { duplicates } : {}),
+    target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
+    key: planKeyFor(options.key, { keyId: open.ids.currentKeyId, lookupId: open.ids.lookupId }),
+    php,
+    limits: { maxSessionBytes: options.maxSessionBytes },
+    summary,
+    ttlPolicy: ttlPolicy(descriptions, options.gcMaxlifetime),
+    artifacts: {
+      outDir: open.outDir, installDir, files: [], ...(options.readThrough === true ? { readThrough: true } : {}),
+      ...(options.handler?.locking !== undefined ? { locking: options.handler.locking } : {}),
+      ...(options.handler?.persistent !== undefined ? { persistent: options.handler.persistent } : {}),
+    },
+  };
+  plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);
+  return plan;
+}
+
+/** The plan's TTL policy in words: how each kind of source gets its remaining lifetime, and which copy of a duplicate wins. */
+export function ttlPolicy(sources: readonly SourceDescription[], gcMaxlifetime: number): string {
+  const kinds = new Set(sources.map((d) => d.kind));
+  return [
+    ...(kinds.has('files') ? [`files: remaining lifetime, gc_maxlifetime (${gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`] : []),
+    ...(kinds.has('redis') ? [`Redis: the source key's remaining PTTL, kept to the millisecond; keys without a TTL get gc_maxlifetime (${gcMaxlifetime} s)`] : []),
+    ...(sources.length > 1 ? ['a session ID in several sources: the copy written last (longest remaining lifetime) wins; within 1 s, the source given first'] : []),
+  ].join('; ');
+}
+
+/** Checks that `dir` is a directory or can be created (its nearest existing ancestor is a directory). */
+function checkCanCreateDir(dir: string, option: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      if (!statSync(d).isDirectory()) throw new UserFacingError(`${option} ${dir}: ${d} is not a directory`);
+      return;
+    } catch (err) {
+      if (err instanceof UserFacingError) throw err;
+      if (dirname(d) === d) throw new UserFacingError(`${option} ${dir}: ${describeFsError(err)}`);
+    }
+  }
+}
+
+/** What plan records about the target beside its description: keys under the prefix now, and memory. */
+async function targetState(conn: RedisConnection, prefix: string, expectedBytes: number): Promise<{ existingKeysUnderPrefix: number; memory: PlanMemory }> {
+  try {
+    const nodes = await readMemory(conn);
+    let existingKeysUnderPrefix = 0;
+    for await (const keys of conn.scan(prefix)) existingKeysUnderPrefix += keys.length;
+    return { existingKeysUnderPrefix, memory: { expectedBytes, nodes, warnings: memoryWarnings(nodes, expectedBytes) } };
+  } catch (err) {
+    throw redisFailure(err, conn, 'plan');
+  }
+}

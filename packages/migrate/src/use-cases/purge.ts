@@ -1,0 +1,163 @@
+/**
+ * The purge use case: delete the plaintext session files (or keys) whose sessions are proven in Redis
+ * (same or newer, destroyed, expired anyway, or superseded by a later copy in another source); nothing
+ * is deleted in any source while any live session is not proven, unless allowPartial. Several
+ * sources (a plan's, or given now) are judged together. The rule: ../purge.ts. Prints nothing.
+ */
+import { UserFacingError } from '@session-migrate/common';
+import type { KeyProvider } from '@session-migrate/envelope';
+import { sourceLabel, type Source } from '@session-migrate/sources';
+import type { TlsFiles } from '@session-migrate/redis';
+import { purgeSessions, type PurgeOptions, type PurgeReport } from '../purge.ts';
+import { resolveDuplicates, type DuplicatesReport } from '../several-sources.ts';
+import {
+  checkSourcesAgainstTarget, checkTargetGivenNow, closeSources, codecFromProvider, openPlanSources, openSources, openTarget, resolvePlanDefaults,
+  sourceList, sourceRowLabel, type OnWarning,
+} from './shared.ts';
+
+export interface PurgeUseCaseOptions {
+  /** A plan file whose sources, target, key provider, prefix and gc_maxlifetime are the defaults. */
+  plan?: string;
+  /** Sources to purge: files:DIR or redis:URL; default: every source of the plan. */
+  source?: string | readonly string[];
+  target?: string;
+  /** Where the key comes from; default: the plan's provider. */
+  key?: KeyProvider;
+  prefix?: string;
+  /** Seconds. */
+  gcMaxlifetime?: number;
+  /** Judge and list, delete nothing. */
+  dryRun: boolean;
+  /** Delete the proven sessions even while others are not proven (the result is still not ok). */
+  allowPartial: boolean;
+  /** TLS files of the target (replace the plan's) and of a Redis source. */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
+  onWarning?: OnWarning;
+}
+
+/** purge's JSON with several sources: each source's report, their sum, and the session IDs in more than one. */
+export interface PurgeResult extends PurgeReport {
+  sources?: Array<PurgeReport & { source: string }>;
+  duplicates?: DuplicatesReport;
+}
+
+export interface PurgeUseCaseReport {
+  /** The sum of every source (the one source's report when there is one). */
+  total: PurgeReport;
+  /** Each source's report with its label (`#N files:...`). */
+  sources: Array<{ label: string; report: PurgeReport }>;
+  /** With several sources: the session IDs found in more than one. */
+  duplicates?: DuplicatesReport;
+  /** One source: its directory, or `URL prefix "P"`; several: `N sources`. */
+  heading: string;
+  /** Every session proven (and deleted unless dryRun) and none changed meanwhile (the CLI's exit 0). */
+  ok: boolean;
+  /** The CLI's `--json`: the one report, or the sum with `sources` and `duplicates`. */
+  json: PurgeResult;
+}
+
+/**
+ * Runs purge. Re-running is safe: nothing is deleted before every session was checked.
+ * @throws UserFacingError for bad options (no source, target or key; a source that is not files: or
+ *   redis:), an unreadable key file or source, or a Redis failure (nothing deleted then).
+ */
+export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
+  const specs = sourceList(options.source);
+  const r = resolvePlanDefaults(options, {
+    missing: 'purge needs --source (files:DIR or redis:URL), --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
+    alsoMissing: (plan) => specs.length === 0 && plan === undefined,
+    between: () => {
+      for (const spec of specs) if (!spec.startsWith('files:') && !spec.startsWith('redis:')) throw new UserFacingError('purge deletes plaintext sessions: --source must be files:DIR or redis:URL');
+    },
+  });
+  checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
+  const { codec } = await codecFromProvider(r.provider);
+  const sourceOptions = { maxSessionBytes: r.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}), write: true, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) };
+  // Given sources (repeatable), else every source of the plan, in its order.
+  const sources: Source[] = specs.length > 0 ? await openSources(specs, sourceOptions) : await openPlanSources(r.plan!, r.planPath!, sourceOptions);
+  const labels = sources.map((s, i) => (specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`));
+  let reports: PurgeReport[];
+  let duplicates: DuplicatesReport | undefined;
+  let heading: string;
+  try {
+    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, { command: 'purge', prefix: r.prefix, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) });
+    try {
+      checkSourcesAgainstTarget(sources, { ...client.description, prefix: r.prefix });
+      const resolution = await resolveDuplicates(sources, { gcMaxlifetime: r.gcMaxlifetime, serializeHandler: r.plan?.php.serializeHandler ?? 'php' });
+      duplicates = sources.length > 1 ? resolution.report : undefined;
+      reports = await purgeAll(sources, resolution.superseded, { client, codec, prefix: r.prefix, gcMaxlifetime: r.gcMaxlifetime, dryRun: options.dryRun, allowPartial: options.allowPartial });
+    } catch (err) {
+      if (err instanceof UserFacingError) throw err;
+      throw new UserFacingError(`purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${client.url}); nothing is deleted before every session was checked, and re-running is safe`);
+    } finally {
+      client.close();
+    }
+    const d = sources[0]!.describe() as { dir?: string; url?: string; prefix?: string };
+    heading = reports.length === 1 ? d.dir ?? `${d.url ?? ''} prefix "${d.prefix ?? ''}"` : `${reports.length} sources`;
+  } finally {
+    await closeSources(sources);
+  }
+  const total = reports.length === 1 ? reports[0]! : sumPurgeReports(reports);
+  const json: PurgeResult = reports.length === 1 ? total : { ...total, sources: reports.map((x, i) => ({ source: labels[i]!, ...x })), ...(duplicates !== undefined ? { duplicates } : {}) };
+  return {
+    total, sources: reports.map((report, i) => ({ label: labels[i]!, report })), ...(duplicates !== undefined ? { duplicates } : {}),
+    heading, ok: total.complete && total.changed === 0, json,
+  };
+}
+
+/**
+ * Purges every source at once: each is judged (in parallel), and only when all of them are judged
+ * does any delete (purgeSessions' beforeDelete): nothing anywhere while a session of any source is
+ * not proven, unless allowPartial.
+ * @throws the first error of any source (then nothing was deleted anywhere, if it came while judging)
+ */
+async function purgeAll(sources: readonly Source[], superseded: ReadonlyArray<ReadonlySet<string>>, common: Omit<PurgeOptions, 'source'>): Promise<PurgeReport[]> {
+  const judged: Array<PurgeReport | undefined> = new Array(sources.length).fill(undefined);
+  const arrived: boolean[] = new Array(sources.length).fill(false);
+  let waiting = sources.length;
+  let release!: (go: boolean) => void;
+  const gate = new Promise<boolean>((resolve) => { release = resolve; });
+  const arrive = (i: number): void => {
+    if (arrived[i]) return;
+    arrived[i] = true;
+    if (--waiting === 0) release(judged.every((r) => r !== undefined) && (judged.every((r) => r!.complete) || common.allowPartial));
+  };
+  const runs = sources.map((source, i) => purgeSessions({
+    ...common, source, superseded: superseded[i]!,
+    beforeDelete: (r) => { judged[i] = r; arrive(i); return gate; },
+  }).finally(() => arrive(i)));
+  const settled = await Promise.allSettled(runs);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<PurgeReport>).value);
+}
+
+/** The sum of several sources' purge reports (lists joined, at most 1000 entries each). */
+export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
+  const add = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+    const out = { ...a };
+    for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  const kinds = new Set(reports.map((r) => r.sourceKind));
+  const total: PurgeReport = {
+    sourceKind: kinds.size === 1 ? reports[0]!.sourceKind : 'files', dryRun: reports[0]!.dryRun, allowPartial: reports[0]!.allowPartial,
+    complete: reports.every((r) => r.complete), deleting: reports.some((r) => r.deleting), sessions: 0, deletable: {}, deletableBytes: 0, blocked: {},
+    deleted: 0, deletedBytes: 0, changed: 0, skipped: {}, remaining: { files: 0, bytes: 0 }, blockers: [], wouldDelete: [],
+  };
+  for (const r of reports) {
+    total.sessions += r.sessions;
+    total.deletable = add(total.deletable, r.deletable);
+    total.deletableBytes += r.deletableBytes;
+    total.blocked = add(total.blocked, r.blocked);
+    total.deleted += r.deleted;
+    total.deletedBytes += r.deletedBytes;
+    total.changed += r.changed;
+    total.skipped = add(total.skipped, r.skipped);
+    total.remaining = { files: total.remaining.files + r.remaining.files, bytes: total.remaining.bytes + r.remaining.bytes };
+    for (const b of r.blockers) if (total.blockers.length < 1000) total.blockers.push(b);
+    for (const w of r.wouldDelete) if (total.wouldDelete.length < 1000) total.wouldDelete.push(w);
+  }
+  return total;
+}

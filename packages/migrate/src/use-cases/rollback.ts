@@ -1,0 +1,148 @@
+/**
+ * The rollback use case, the way back (docs/rollback.md): write the Redis sessions back as plaintext
+ * files (to one save_path, or to every files source of a plan), or remove the migrated keys. The
+ * rules: ../rollback.ts. Prints nothing; the warnings an operator must read before it acts go to
+ * `onNotice` first.
+ */
+import { resolve } from 'node:path';
+import { UserFacingError, printable } from '@session-migrate/common';
+import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
+import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
+import { openSource, sourceLabel } from '@session-migrate/sources';
+import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
+import type { Plan, PlanSource } from '../plan.ts';
+import {
+  rollbackRemoveKeys, rollbackToFiles, rollbackToFilesMany, type RemoveKeysReport, type RollbackManyReport, type RollbackToFilesReport,
+} from '../rollback.ts';
+import { checkTargetGivenNow, codecFromProvider, openTarget, resolvePlanDefaults, sourceRowLabel, type OnWarning, type ResolvedPlanDefaults } from './shared.ts';
+
+export const WARNING_TO_FILES =
+  'WARNING: rollback to files writes session contents to disk in PLAINTEXT again (as before the migration). ' +
+  'Only sessions whose IDs are listed (the sess_<id> files of --ids-from, default --to) can be written back: ' +
+  'the Redis key names are a keyed hash and do not reveal the ID; sessions created only in Redis are lost for PHP on files (those users log in again).';
+export const WARNING_REMOVE_KEYS =
+  'WARNING: --remove-keys deletes the migrated sessions from Redis. Users whose session exists only in Redis ' +
+  '(logged in or updated since the cutover) are logged out; PHP must be back on the files handler first.';
+
+export interface RollbackOptions {
+  /** A plan file whose target, key provider, prefix and gc_maxlifetime are the defaults. */
+  plan?: string;
+  target?: string;
+  /** Where the key comes from; default: the plan's provider. */
+  key?: KeyProvider;
+  prefix?: string;
+  /** Seconds: the written files' mtime is now + remaining TTL - gc_maxlifetime. */
+  gcMaxlifetime?: number;
+  /** `files:SAVE_PATH` to write the sessions back to (layout and mode from the save_path). */
+  to?: string;
+  /** `files:DIR` whose `sess_<id>` names give the session IDs (default: the `to` directory). */
+  idsFrom?: string;
+  /** Write back to every files source of the plan, each to its own save_path with the IDs it lists. */
+  toSources?: boolean;
+  /** Delete the migrated keys instead. */
+  removeKeys: boolean;
+  dryRun: boolean;
+  /** TLS files of the target (replace the plan's). */
+  tls?: TlsFiles;
+  onWarning?: OnWarning;
+  /** The warnings to read before anything is done (WARNING_TO_FILES, WARNING_REMOVE_KEYS, Redis sources not written back). */
+  onNotice?: (line: string) => void;
+}
+
+/** What rollback did, by mode. `ok` is false when some session failed (the CLI's exit 1). */
+export type RollbackReport =
+  | { mode: 'remove-keys'; prefix: string; report: RemoveKeysReport; ok: true }
+  | { mode: 'to'; prefix: string; to: string; layout: { dir: string; depth: number; mode: number }; gcMaxlifetime: number; report: RollbackToFilesReport; ok: boolean }
+  | { mode: 'to-sources'; prefix: string; labels: string[]; report: RollbackManyReport; ok: boolean };
+
+type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promise<RedisConnection>;
+
+/**
+ * Runs a rollback in one of three modes (exactly one of `to`, `toSources`, `removeKeys`).
+ * @throws UserFacingError for bad options, an unreadable key, a bad save_path, a plan with no files
+ *   source (toSources), or a failed connect.
+ */
+export async function rollback(options: RollbackOptions): Promise<RollbackReport> {
+  if ([options.to !== undefined, options.removeKeys, options.toSources === true].filter(Boolean).length !== 1) {
+    throw new UserFacingError('rollback needs exactly one of --to files:SAVE_PATH, --to-sources (with --plan) or --remove-keys (see --help)');
+  }
+  if (options.toSources === true && options.plan === undefined) throw new UserFacingError('--to-sources writes the sessions back to the sources of a plan: give --plan');
+  if (options.toSources === true && options.idsFrom !== undefined) throw new UserFacingError('--ids-from goes with --to; --to-sources takes the IDs of each source directory');
+  const r = resolvePlanDefaults(options, { missing: 'rollback needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)' });
+  checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
+  const connect: Connect = (command) =>
+    openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, { command, prefix: r.prefix, write: !options.dryRun && command === 'rollback-remove-keys', ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) });
+  const { codec } = await codecFromProvider(r.provider);
+  const notice = options.onNotice ?? (() => {});
+  if (options.removeKeys) {
+    notice(WARNING_REMOVE_KEYS);
+    const client = await connect('rollback-remove-keys');
+    try {
+      return { mode: 'remove-keys', prefix: r.prefix, report: await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun }), ok: true };
+    } finally {
+      client.close();
+    }
+  }
+  if (options.toSources === true) return rollbackToSources(options, r, connect, codec, notice);
+  return rollbackToSavePath(options, r, connect, codec, notice);
+}
+
+/** A `files:` save_path as a layout (absolute directory, depth, file mode). @throws UserFacingError naming `what`. */
+function layoutOf(savePath: string, what: string): { dir: string; depth: number; mode: number } {
+  const parsed = parseFilesSavePath(savePath);
+  const fatal = parsed.findings.find((f) => f.severity === SAVE_PATH_FAILS_AT);
+  if (fatal !== undefined) throw new UserFacingError(`${what}: ${fatal.message}`);
+  return { dir: resolve(parsed.path), depth: parsed.depth, mode: parsed.mode };
+}
+
+/** The session IDs a directory lists (names only; a symlink named sess_<id> too, so rollback reports it refused). */
+function* idsOf(idSource: ReturnType<typeof openSource>): Generator<string> {
+  for (const c of idSource.candidates()) {
+    if (c.kind === 'candidate') yield c.id;
+    else if (c.reason === 'symlink') {
+      const m = /(?:^|\/)sess_([^/]+)$/.exec(c.location);
+      if (m !== null) yield m[1]!;
+    }
+  }
+}
+
+/** rollback --to files:SAVE_PATH: the sessions whose IDs `idsFrom` (default: the same directory) lists. */
+async function rollbackToSavePath(options: RollbackOptions, r: ResolvedPlanDefaults, connect: Connect, codec: EnvelopeCodec, notice: (line: string) => void): Promise<RollbackReport> {
+  const to = options.to!;
+  if (!to.startsWith('files:') || to.length === 'files:'.length) throw new UserFacingError(`--to must be files:SAVE_PATH (for example files:/var/lib/php/sessions or 'files:2;0600;/var/lib/php/sessions')`);
+  const layout = layoutOf(to.slice('files:'.length), `--to ${to}`);
+  // The IDs come from a directory listing (names only; contents are not read).
+  const ids = idsOf(openSource(options.idsFrom ?? to));
+  notice(WARNING_TO_FILES);
+  const client = await connect('rollback-to-files');
+  try {
+    const report = await rollbackToFiles({ client, codec, prefix: r.prefix, layout, ids, gcMaxlifetime: r.gcMaxlifetime, dryRun: options.dryRun });
+    return { mode: 'to', prefix: r.prefix, to, layout, gcMaxlifetime: r.gcMaxlifetime, report, ok: report.counts.failed === 0 };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * rollback --to-sources: every files source of the plan gets its sessions back, each in its own
+ * save_path (layout and mode from it) for the IDs it lists; a key is without a known ID only when no
+ * source listed it. Redis sources of the plan are not written back (there is no way back to
+ * plaintext phpredis keys; docs/rollback.md).
+ */
+async function rollbackToSources(options: RollbackOptions, r: ResolvedPlanDefaults, connect: Connect, codec: EnvelopeCodec, notice: (line: string) => void): Promise<RollbackReport> {
+  const plan: Plan = r.plan!;
+  const files = plan.sources.map((d, i) => ({ d, i })).filter((x): x is { d: Extract<PlanSource, { kind: 'files' }>; i: number } => x.d.kind === 'files');
+  if (files.length === 0) throw new UserFacingError(`plan ${options.plan}: no files: source to write back to (rollback to plaintext Redis keys is not supported; see docs/rollback.md)`);
+  const targets = files.map(({ d }) => ({ layout: layoutOf(d.savePath, `plan ${options.plan}: source files:${printable(d.savePath)}`), ids: (function* () { yield* idsOf(openSource(`files:${d.savePath}`)); })() }));
+  notice(WARNING_TO_FILES);
+  const skipped = plan.sources.filter((d) => d.kind === 'redis');
+  if (skipped.length > 0) notice(`note: ${skipped.length} Redis source(s) of the plan are not written back (${skipped.map(sourceLabel).join(', ')}): their sessions stay only in Redis`);
+  const client = await connect('rollback-to-files');
+  try {
+    const report = await rollbackToFilesMany({ client, codec, prefix: plan.target.prefix, targets, gcMaxlifetime: r.gcMaxlifetime, dryRun: options.dryRun });
+    const failed = report.targets.reduce((a, t) => a + t.counts.failed, 0);
+    return { mode: 'to-sources', prefix: plan.target.prefix, labels: files.map(({ d, i }) => sourceRowLabel(d, i)), report, ok: failed === 0 };
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * What every use case (plan, apply, verify, purge, rollback, rotate) shares: the checks of a prefix
+ * and of gc_maxlifetime, the key provider a plan recorded, opening the target and the sources
+ * (given now or recorded in a plan), and "plan defaults, options override" (resolvePlanDefaults),
+ * in one place. Nothing here prints: warnings go to the caller's `onWarning`.
+ */
+import { resolve } from 'node:path';
+import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, UserFacingError, printable } from '@session-migrate/common';
+import {
+  EnvelopeCodec, keyRingIds, loadKeyRing, loadSodium, prefixProblem, wipeKeyRing, type KeyProvider, type KeyRingIds,
+} from '@session-migrate/envelope';
+import type { SerializeHandler } from '@session-migrate/php-session';
+import {
+  DEFAULT_MAX_SESSION_BYTES, checkDistinctSources, checkSourceTargetPrefixes, openAnySource, openRecordedRedisSource, openSource, sourceLabel,
+  type RedisSourceDescription, type Source, type SourceDescription,
+} from '@session-migrate/sources';
+import {
+  RedisConnection, aclRuleFor, specFromRecorded, specFromUrl, tlsFilesEmpty,
+  type AclCommand, type ConnectionDescription, type OpenOptions, type TlsFiles,
+} from '@session-migrate/redis';
+import { readPlanFile, type Plan, type PlanKey, type PlanSource } from '../plan.ts';
+
+/** Receives one warning line (no `session-migrate:` prefix): the password-in-URL note, overrides of a plan. */
+export type OnWarning = (line: string) => void;
+
+// ---------------------------------------------------------------- checks
+
+/**
+ * Checks a key prefix: printable, no spaces, not empty; a target prefix (`layout`, the default) also
+ * without `{` or `}`, which would move key layout 2's hash tag (docs/envelope.md).
+ * @returns the prefix. @throws UserFacingError naming the problem.
+ */
+export function checkPrefix(prefix: string, layout = true): string {
+  if (prefix === '' || !/^[\x21-\x7e]{1,128}$/.test(prefix)) {
+    throw new UserFacingError(`prefix "${printable(prefix)}" must be 1 to 128 printable ASCII characters without spaces`);
+  }
+  const problem = layout ? prefixProblem(prefix) : undefined;
+  if (problem !== undefined) throw new UserFacingError(`prefix "${printable(prefix)}" ${problem}`);
+  return prefix;
+}
+
+/**
+ * session.gc_maxlifetime as a TTL: a whole number of seconds from 1 to 2^31-1 (Redis EXPIRE takes a
+ * signed 64-bit value; PHP's ini value is a zend_long, and phpredis passes it as an int).
+ * @returns the seconds. @throws UserFacingError.
+ */
+export function checkGcMaxlifetime(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 2 ** 31 - 1) {
+    throw new UserFacingError('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
+  }
+  return seconds;
+}
+
+/** Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix. */
+export function redisFailure(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
+  if (err instanceof UserFacingError) return err;
+  const url = typeof conn === 'string' ? conn : conn.url;
+  const c = typeof conn === 'string' ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined } : conn.classify(err);
+  return new UserFacingError(`Redis at ${url} failed during ${during}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+}
+
+// ---------------------------------------------------------------- keys
+
+/** What a plan records about a provider (never the key, never a command line). */
+export function planKeyFor(p: KeyProvider, ids: { keyId: string; lookupId: string }): PlanKey {
+  switch (p.kind) {
+    case 'file': return { provider: 'file', file: resolve(p.path), ...ids };
+    case 'ring': return { provider: 'ring', file: resolve(p.path), ...ids };
+    case 'env': return { provider: 'env', env: p.name, ...ids };
+    case 'command': return { provider: 'command', ...ids };
+  }
+}
+
+/**
+ * The provider a plan was made with, to read the key again.
+ * @throws UserFacingError for a plan made with --key-command (the command is not stored).
+ */
+export function providerFromPlan(key: PlanKey, planPath: string): KeyProvider {
+  switch (key.provider) {
+    case 'file': return { kind: 'file', path: key.file ?? '' };
+    case 'ring': return { kind: 'ring', path: key.file ?? '' };
+    case 'env': return { kind: 'env', name: key.env ?? '' };
+    case 'command':
+      throw new UserFacingError(`plan ${planPath} was made with --key-command, which plans do not store; give --key-command (or another key option) again`);
+  }
+}
+
+/**
+ * Loads a provider's ring and builds a codec; the ring's key buffers are zeroed before returning.
+ * @returns the codec (wipe it when done) and the ring's IDs (current key ID, lookup ID).
+ * @throws UserFacingError for a missing, unreadable or malformed key (envelope/src/key-file.ts).
+ */
+export async function codecFromProvider(p: KeyProvider): Promise<{ codec: EnvelopeCodec; ids: KeyRingIds }> {
+  const ring = await loadKeyRing(p);
+  try {
+    const ids = keyRingIds(await loadSodium(), ring);
+    return { codec: await EnvelopeCodec.fromRing(ring), ids };
+  } finally {
+    wipeKeyRing(ring);
+  }
+}
+
+// ---------------------------------------------------------------- plan defaults, options override
+
+/** The options verify, purge and rollback take either from a plan or given now (given now wins). */
+export interface PlanDefaultsInput {
+  /** Path of a plan file; its target, key provider, prefix, gc_maxlifetime and serialize_handler are the defaults. */
+  plan?: string;
+  /** Target URL given now (replaces the plan's recorded target). */
+  target?: string;
+  key?: KeyProvider;
+  prefix?: string;
+  /** Seconds. */
+  gcMaxlifetime?: number;
+  serializeHandler?: SerializeHandler;
+}
+
+/** What resolvePlanDefaults settled on. */
+export interface ResolvedPlanDefaults {
+  /** The plan read from `input.plan`, if given. */
+  plan?: Plan;
+  planPath?: string;
+  /** The target URL (given now, else the plan's). */
+  target: string;
+  /** True when the target is the plan's recorded one (open it with `{ recorded: plan.target }`). */
+  fromPlan: boolean;
+  provider: KeyProvider;
+  prefix: string;
+  /** Seconds, checked (1 to 2^31-1). */
+  gcMaxlifetime: number;
+  serializeHandler: SerializeHandler;
+  /** Bytes: the plan's limit, else DEFAULT_MAX_SESSION_BYTES. */
+  maxSessionBytes: number;
+  /** Options given now that differ from the plan's values, e.g. `--gc-maxlifetime 60 (plan: 1440)`; empty without a plan. */
+  overrides: string[];
+}
+
+/**
+ * "Plan defaults, options override", the one rule verify, purge and rollback follow: each value is
+ * the option given now, else the plan's, else the built-in default (prefix DEFAULT_PREFIX,
+ * gc_maxlifetime DEFAULT_GC_MAXLIFETIME s, serialize_handler php). Checks, in order: the plan file is
+ * read; a target and a key provider exist (else `missing`); `between()` (the caller's own checks);
+ * the prefix; gc_maxlifetime.
+ * @param missing the error message when there is no target or no key provider (or `alsoMissing`).
+ * @throws UserFacingError for an unreadable plan, `missing`, a bad prefix or gc_maxlifetime.
+ */
+export function resolvePlanDefaults(
+  input: PlanDefaultsInput,
+  checks: { missing: string; alsoMissing?: (plan: Plan | undefined) => boolean; between?: () => void },
+): ResolvedPlanDefaults {
+  const plan = input.plan !== undefined ? readPlanFile(input.plan) : undefined;
+  const target = input.target ?? plan?.target.url;
+  const provider = input.key ?? (plan !== undefined && input.plan !== undefined ? providerFromPlan(plan.key, input.plan) : undefined);
+  if (checks.alsoMissing?.(plan) === true || target === undefined || provider === undefined) throw new UserFacingError(checks.missing);
+  checks.between?.();
+  const prefix = checkPrefix(input.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
+  const gcMaxlifetime = checkGcMaxlifetime(input.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME);
+  const serializeHandler = input.serializeHandler ?? plan?.php.serializeHandler ?? 'php';
+  const overrides = plan === undefined ? [] : [
+    input.gcMaxlifetime !== undefined && input.gcMaxlifetime !== plan.php.gcMaxlifetime ? `--gc-maxlifetime ${input.gcMaxlifetime} (plan: ${plan.php.gcMaxlifetime})` : '',
+    input.serializeHandler !== undefined && input.serializeHandler !== plan.php.serializeHandler ? `--serialize-handler ${input.serializeHandler} (plan: ${plan.php.serializeHandler})` : '',
+    input.prefix !== undefined && input.prefix !== plan.target.prefix ? `--prefix (plan: ${printable(plan.target.prefix)})` : '',
+    input.target !== undefined && input.target !== plan.target.url ? `--target (plan: ${plan.target.url})` : '',
+  ].filter((d) => d !== '');
+  return {
+    ...(plan !== undefined ? { plan, planPath: input.plan! } : {}),
+    target, fromPlan: input.target === undefined && plan !== undefined, provider, prefix, gcMaxlifetime, serializeHandler,
+    maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES, overrides,
+  };
+}
+
+/**
+ * Checks the target URL and TLS options given now (not the plan's) before anything is opened.
+ * @throws UserFacingError for a bad URL or TLS option.
+ */
+export function checkTargetGivenNow(r: Pick<ResolvedPlanDefaults, 'fromPlan' | 'target'>, tls: TlsFiles | undefined): void {
+  if (!r.fromPlan) specFromUrl(r.target, tls ?? {}, 'target');
+}
+
+// ---------------------------------------------------------------- the target
+
+/**
+ * Opens the target of a use case: from a URL given now (with TLS options given now), or from what a
+ * plan recorded (TLS options given now replace the recorded ones).
+ * @param options.command the ACL rule of this command is named in NOPERM advice.
+ * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect.
+ */
+export async function openTarget(
+  from: { url: string } | { recorded: ConnectionDescription },
+  tls: TlsFiles,
+  options: OpenOptions & { command: AclCommand; prefix: string; onWarning?: OnWarning },
+): Promise<RedisConnection> {
+  const { command, prefix, onWarning, ...open } = options;
+  const spec = 'url' in from
+    ? specFromUrl(from.url, tls, 'target', onWarning !== undefined ? { onWarning } : {})
+    : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
+  const topology = 'recorded' in from ? from.recorded.topology : spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone';
+  return RedisConnection.open(spec, { ...open, aclRule: aclRuleFor(command, prefix, topology, spec.address.db) });
+}
+
+// ---------------------------------------------------------------- sources
+
+export interface OpenSourcesOptions {
+  /** Bytes: larger sessions are reported, not read. */
+  maxSessionBytes: number;
+  /** `--source-tls-*` (every Redis source of the command). */
+  tls?: TlsFiles;
+  /** purge deletes source keys: write access, the source-purge ACL rule. */
+  write?: boolean;
+  onWarning?: OnWarning;
+}
+
+/** Closes every source (errors of one do not keep the others open). */
+export async function closeSources(sources: readonly Source[]): Promise<void> {
+  await Promise.allSettled(sources.map((s) => s.close()));
+}
+
+/**
+ * Opens the sources given now (`files:DIR`, `redis:URL`), in order.
+ * @throws UserFacingError for a source given twice (the same words), two that are the same directory
+ *   (a symbolic link or bind mount) or the same keys, or one that cannot be opened; nothing stays open.
+ */
+export async function openSources(specs: readonly string[], options: OpenSourcesOptions): Promise<Source[]> {
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    const words = spec.trim();
+    if (seen.has(words)) throw new UserFacingError(`--source ${printable(words.replace(/[?].*$/s, ''))} is given twice: give each source once`);
+    seen.add(words);
+  }
+  const opened: Source[] = [];
+  try {
+    for (const spec of specs) {
+      opened.push(await openAnySource(spec, {
+        maxSessionBytes: options.maxSessionBytes, tls: options.tls ?? {}, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+        ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
+      }));
+    }
+    checkDistinctSources(opened.map((s) => s.describe()));
+    return opened;
+  } catch (err) {
+    await closeSources(opened);
+    throw err;
+  }
+}
+
+/**
+ * Opens every source a plan recorded, in the plan's order: a files source by its save_path (its
+ * directory and depth must still be what the plan says), a Redis source by its recorded connection.
+ * @throws UserFacingError as openSources; nothing stays open.
+ */
+export async function openPlanSources(plan: Plan, planPath: string, options: OpenSourcesOptions): Promise<Source[]> {
+  const opened: Source[] = [];
+  try {
+    for (const recorded of plan.sources) {
+      if (recorded.kind === 'redis') {
+        opened.push(await openRecordedRedisSource(recorded, {
+          maxSessionBytes: options.maxSessionBytes, ...(options.tls !== undefined ? { tls: options.tls } : {}),
+          ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
+        }));
+        continue;
+      }
+      const files = openSource(`files:${recorded.savePath}`, { maxSessionBytes: options.maxSessionBytes });
+      opened.push(files);
+      const now = files.describe();
+      if (now.dir !== recorded.dir || now.depth !== recorded.depth) {
+        throw new UserFacingError(`plan ${planPath}: source.savePath and source.dir disagree (edited by hand?); re-run plan`);
+      }
+    }
+    return opened;
+  } catch (err) {
+    await closeSources(opened);
+    throw err;
+  }
+}
+
+/** Refuses a Redis source whose keys overlap the target's prefix on the same data. @throws UserFacingError. */
+export function checkSourcesAgainstTarget(sources: readonly Source[], target: ConnectionDescription & { prefix: string }): void {
+  for (const s of sources) {
+    const d = s.describe();
+    if (d.kind === 'redis') checkSourceTargetPrefixes(d as RedisSourceDescription, target);
+  }
+}
+
+/**
+ * The source the generated handler reads through (plan --read-through): the plan's one files
+ * source. The handler reads one legacy save_path (docs/runbook.md); Redis sources are never read
+ * through (apply copies them).
+ * @throws UserFacingError with no files source, or more than one.
+ */
+export function readThroughSource(sources: readonly SourceDescription[]): SourceDescription {
+  const files = sources.filter((d) => d.kind === 'files');
+  if (files.length === 1) return files[0]!;
+  if (files.length === 0) throw new UserFacingError('--read-through: the generated handler reads through a legacy session directory, and no --source is a files: source; plan without --read-through (apply copies the Redis source)');
+  throw new UserFacingError(`--read-through: the generated handler reads through one legacy save_path, and ${files.length} sources are files: sources (${files.map(sourceLabel).join(', ')}); plan without --read-through (apply copies every source; deploy the handler in strict mode once apply and verify pass), or give --read-through only the directory PHP writes to now (copy the others with their own plan, before the switch)`);
+}
+
+/** A source in a one-line table: `#N files:...` or `#N redis:...` (never a password). */
+export function sourceRowLabel(d: SourceDescription | PlanSource, index: number): string {
+  return `#${index + 1} ${sourceLabel(d)}`;
+}
+
+/** The `--source` values of a use case as a list (one string or several). */
+export function sourceList(source: string | readonly string[] | undefined): string[] {
+  return source === undefined ? [] : typeof source === 'string' ? [source] : [...source];
+}

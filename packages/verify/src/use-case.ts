@@ -1,0 +1,137 @@
+/**
+ * The verify use case: from a plan and/or options (plan defaults, options override:
+ * migrate's resolvePlanDefaults), open the target and the sources and run verifyTarget (verify.ts).
+ * Prints nothing; returns the report and what the caller should warn about.
+ *
+ * Named verifyMigration because `verifyTarget` is the lower-level check it runs (an open connection
+ * and codec in, a VerifyReport out), exported by this package since before the use cases.
+ */
+import { UserFacingError } from '@session-migrate/common';
+import type { KeyProvider } from '@session-migrate/envelope';
+import {
+  checkPrefix, checkSourcesAgainstTarget, checkTargetGivenNow, closeSources, codecFromProvider, openPlanSources, openSources, openTarget,
+  redisFailure, resolvePlanDefaults, sourceList, sourceRowLabel, type OnWarning,
+} from '@session-migrate/migrate';
+import type { SerializeHandler } from '@session-migrate/php-session';
+import { DEFAULT_MAX_SESSION_BYTES, RedisSource, sameRedisData, sourceLabel, type Source } from '@session-migrate/sources';
+import { memoryWarnings, readMemory, type RedisConnection, type TlsFiles } from '@session-migrate/redis';
+import { verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyReport } from './verify.ts';
+
+export interface VerifyMigrationOptions {
+  /** A plan file whose target, key provider, prefix, gc_maxlifetime and serialize_handler are the defaults. */
+  plan?: string;
+  /** Target URL (replaces the plan's). */
+  target?: string;
+  /** Where the key comes from; default: the plan's provider. */
+  key?: KeyProvider;
+  prefix?: string;
+  /** Sources to compare byte for byte: files:DIR or redis:URL. */
+  source?: string | readonly string[];
+  /** Fail when any value is sealed under another key ID (16 lowercase hex characters; after a rotation). */
+  requireKeyId?: string;
+  /** Seconds. */
+  gcMaxlifetime?: number;
+  serializeHandler?: SerializeHandler;
+  /** Fail while plaintext keys remain under this prefix on the target server (e.g. PHPREDIS_SESSION:). */
+  plaintextPrefix?: string;
+  /**
+   * With a plan and no source: check that every live session of every source of the plan is present
+   * (default true; false after the switch to strict mode, when logouts delete keys without a tombstone).
+   */
+  presence?: boolean;
+  /** Classify only the keys under the prefix (a database shared with other applications); default: every key of the database. */
+  prefixOnly?: boolean;
+  /** TLS files of the target (replace the plan's) and of a Redis source. */
+  tls?: TlsFiles;
+  sourceTls?: TlsFiles;
+  /** Called before anything is opened: options that override the plan (`verify overrides the plan: ...`), a password in a URL. */
+  onWarning?: OnWarning;
+}
+
+export interface VerifyMigrationReport {
+  report: VerifyReport;
+  /** What was checked against: the resolved prefix, gc_maxlifetime (s), serialize_handler, size limit (bytes) of values read. */
+  prefix: string;
+  gcMaxlifetime: number;
+  serializeHandler: SerializeHandler;
+  maxValueBytes: number;
+  /** An eviction policy that can drop sessions, or too little headroom (INFO memory): one line each. */
+  memoryWarnings: string[];
+}
+
+/**
+ * Verifies the target: no plaintext session anywhere in the database (or under the prefix), every
+ * value under the prefix an authentic envelope with a TTL, and the sources present or identical.
+ * `report.ok` is the verdict (the CLI's exit 0 or 1).
+ * @throws UserFacingError without a target or key (and no plan), for a bad option, key, source or a
+ *   Redis failure.
+ */
+export async function verifyMigration(options: VerifyMigrationOptions): Promise<VerifyMigrationReport> {
+  const r = resolvePlanDefaults(options, {
+    missing: 'verify needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
+    between: () => {
+      if (options.requireKeyId !== undefined && !/^[0-9a-f]{16}$/.test(options.requireKeyId)) {
+        throw new UserFacingError('--require-key-id must be a key ID: 16 lowercase hex characters (see keys id)');
+      }
+    },
+  });
+  // Options that contradict the plan are allowed (e.g. another target), but never silently.
+  if (r.overrides.length > 0) options.onWarning?.(`note: verify overrides the plan: ${r.overrides.join(', ')}`);
+  const { codec } = await codecFromProvider(r.provider);
+  if (options.plaintextPrefix !== undefined) checkPrefix(options.plaintextPrefix, false);
+  const maxValueBytes = Math.max(r.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES);
+  checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
+  const specs = sourceList(options.source);
+  const sourceOptions = { maxSessionBytes: r.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}), ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) };
+  // --source (repeatable): compared byte for byte, each on its own.
+  const given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
+  let client: RedisConnection;
+  try {
+    const scope = options.prefixOnly === true ? 'prefix' as const : 'database' as const;
+    client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, { command: scope === 'prefix' ? 'verify-prefix-only' : 'verify', prefix: r.prefix, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) });
+  } catch (err) {
+    await closeSources(given);
+    throw err;
+  }
+  let planSources: Source[] = [];
+  try {
+    checkSourcesAgainstTarget(given, { ...client.description, prefix: r.prefix });
+    // With --plan alone, every live session of every source of the plan must be present; and a plan's
+    // plaintext Redis sources are checked too (their prefixes must be empty in the end).
+    const wantPresence = given.length === 0 && r.plan !== undefined && options.presence !== false;
+    const planHasRedis = r.plan?.sources.some((d) => d.kind === 'redis') === true;
+    if (r.plan !== undefined && given.length === 0 && (wantPresence || planHasRedis)) planSources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
+    const checks: SourceCheck[] = given.length > 0
+      ? given.map((source, i) => ({ source, check: 'compare' as const, label: `#${i + 1} ${sourceLabel(source.describe())}` }))
+      : wantPresence ? planSources.map((source, i) => ({ source, check: 'presence' as const, label: sourceRowLabel(r.plan!.sources[i]!, i) })) : [];
+    const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
+    const report = await verifyTarget({
+      client, codec, prefix: r.prefix, scope: options.prefixOnly === true ? 'prefix' : 'database', maxValueBytes,
+      sources: checks, gcMaxlifetime: r.gcMaxlifetime, serializeHandler: r.serializeHandler, ...(plaintext.length > 0 ? { plaintext } : {}),
+      ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
+      ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
+    });
+    // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
+    const notes = memoryWarnings(await readMemory(client));
+    return { report, prefix: r.prefix, gcMaxlifetime: r.gcMaxlifetime, serializeHandler: r.serializeHandler, maxValueBytes, memoryWarnings: notes };
+  } catch (err) {
+    throw redisFailure(err, client, 'verify');
+  } finally {
+    client.close();
+    codec.wipe();
+    await closeSources(given);
+    await closeSources(planSources);
+  }
+}
+
+/** Every plaintext Redis source must be empty in the end: each key left under its prefix fails (each server and prefix once). */
+function plaintextChecks(client: RedisConnection, plaintextPrefix: string | undefined, sources: readonly Source[]): PlaintextCheck[] {
+  const plaintext: PlaintextCheck[] = [];
+  const add = (p: PlaintextCheck): void => {
+    if (!plaintext.some((q) => q.prefix === p.prefix && sameRedisData(q.client.description, p.client.description))) plaintext.push(p);
+  };
+  if (plaintextPrefix !== undefined) add({ client, prefix: plaintextPrefix, url: client.url });
+  for (const s of sources) if (s instanceof RedisSource) add({ client: s.connection, prefix: s.describe().prefix, url: s.describe().url });
+  return plaintext;
+}
+

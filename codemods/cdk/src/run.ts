@@ -42,6 +42,11 @@ export interface CodemodReport {
   constructs: number;
   /** Files with changes, findings or a skip reason, in path order. */
   files: FileReport[];
+  /**
+   * Whether something is left to a person: a high or medium finding (names.ts `isBlocking`), or a
+   * file that was skipped. The CLI exits 1 when it is.
+   */
+  incomplete: boolean;
 }
 
 /** Options of runCdkCodemod. */
@@ -50,7 +55,7 @@ export interface RunOptions extends TransformOptions {
   dryRun?: boolean;
 }
 
-import { isValidSecretName } from './names.ts';
+import { isBlocking, isValidSecretName } from './names.ts';
 
 export { isBlocking } from './names.ts';
 
@@ -72,7 +77,7 @@ export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodRep
     if (err instanceof UserFacingError) throw err;
     throw new UserFacingError(`${dir}: ${describeFsError(err)}`);
   }
-  const report: CodemodReport = { dryRun: options.dryRun === true, scanned: 0, constructs: 0, files: [] };
+  const report: CodemodReport = { dryRun: options.dryRun === true, scanned: 0, constructs: 0, files: [], incomplete: false };
   for (const file of walk(root)) {
     const rel = relative(root, file).split(sep).join('/');
     report.scanned++;
@@ -81,6 +86,7 @@ export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodRep
     report.constructs += fr.constructs;
   }
   report.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  report.incomplete = report.files.some((f) => f.skipped !== undefined || f.findings.some(isBlocking));
   return report;
 }
 

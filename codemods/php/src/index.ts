@@ -100,17 +100,27 @@ export class CodemodInputError extends UserFacingError {
   }
 }
 
-/**
- * Runs the codemod over `options.dir`.
- *
- * Files are read as bytes and changed only at the spliced ranges. Every new text passes `php -l`
- * before it is written; a file that fails is left unchanged and listed in `skipped`. Each file is
- * written to a temporary file in its directory with the original mode, then renamed over it; a file
- * that changed on disk since it was read is not overwritten. Symbolic links are never followed.
- *
- * @throws CodemodInputError when `dir` is not a directory, or `bootstrap` is not a PHP file inside it.
- */
-export function runCodemod(options: CodemodOptions): CodemodReport {
+/** What every stage of one codemod run shares: the checked input, and the findings and skipped files so far. */
+interface CodemodRun {
+  options: CodemodOptions;
+  /** The application directory, through symlinks. */
+  root: string;
+  /** `abs` relative to root, `/`-separated (`.` for root). */
+  rel: (abs: string) => string;
+  handlerBootstrap: string;
+  replaceCustomHandler: { namespace: string } | undefined;
+  findings: Finding[];
+  skipped: { file: string; reason: string }[];
+}
+
+/** The PHP files of the app, with their texts and analyses. */
+interface AnalysedFiles {
+  texts: Map<string, string>;
+  analyses: Map<string, FileAnalysis>;
+}
+
+/** Checks the directory and the handler options; no file is read yet. @throws CodemodInputError */
+function startRun(options: CodemodOptions): CodemodRun {
   let root: string;
   try {
     root = realpathSync(resolve(options.dir));
@@ -122,7 +132,6 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   const handlerBootstrap = options.handlerBootstrap !== undefined
     ? realDir(resolve(options.handlerBootstrap))
     : posix.join(root, 'session-migrate', 'session-migrate-bootstrap.php');
-  const excluded = new Set(options.excludeDirs ?? DEFAULT_EXCLUDED_DIRS);
   let replaceCustomHandler: { namespace: string } | undefined;
   if (options.handlerNamespace !== undefined && !NAMESPACE_PATTERN.test(options.handlerNamespace.replace(/^\\/, ''))) {
     throw new CodemodInputError('--handler-namespace: must be a PHP namespace such as SessionMigrate or Acme\\Session');
@@ -131,10 +140,13 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     const namespace = options.handlerNamespace?.replace(/^\\/, '') ?? namespaceFromBootstrap(handlerBootstrap) ?? DEFAULT_HANDLER_NAMESPACE;
     replaceCustomHandler = { namespace };
   }
-  const findings: Finding[] = [];
-  const skipped: { file: string; reason: string }[] = [];
+  return { options, root, rel, handlerBootstrap, replaceCustomHandler, findings: [], skipped: [] };
+}
 
-  // 1. Collect files without following symlinks.
+/** The PHP and config files under root, in name order, without following symlinks (listed as skipped). */
+function collectFiles(run: CodemodRun): { phpFiles: string[]; configFiles: string[] } {
+  const { rel, skipped } = run;
+  const excluded = new Set(run.options.excludeDirs ?? DEFAULT_EXCLUDED_DIRS);
   const phpFiles: string[] = [];
   const configFiles: string[] = [];
   const visitDir = (dir: string) => {
@@ -152,34 +164,43 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
       }
     }
   };
-  visitDir(root);
+  visitDir(run.root);
+  return { phpFiles, configFiles };
+}
 
-  let bootstrap: string | undefined;
-  if (options.bootstrap !== undefined) {
-    const abs = realDir(resolve(options.bootstrap));
-    let st;
-    try {
-      st = lstatSync(abs);
-    } catch {
-      throw new CodemodInputError(`--bootstrap ${options.bootstrap}: no such file`);
-    }
-    const r = posix.relative(root, abs);
-    if (!st.isFile() || r.startsWith('..') || posix.isAbsolute(r) || !phpFiles.includes(abs)) {
-      throw new CodemodInputError(`--bootstrap ${options.bootstrap}: must be a PHP file inside ${options.dir} (not a symbolic link, not in an excluded directory)`);
-    }
-    bootstrap = abs;
+/** The `--bootstrap` file, which must be one of the collected PHP files. @throws CodemodInputError */
+function checkBootstrapOption(run: CodemodRun, phpFiles: readonly string[]): string | undefined {
+  const { options, root } = run;
+  if (options.bootstrap === undefined) return undefined;
+  const abs = realDir(resolve(options.bootstrap));
+  let st;
+  try {
+    st = lstatSync(abs);
+  } catch {
+    throw new CodemodInputError(`--bootstrap ${options.bootstrap}: no such file`);
   }
+  const r = posix.relative(root, abs);
+  if (!st.isFile() || r.startsWith('..') || posix.isAbsolute(r) || !phpFiles.includes(abs)) {
+    throw new CodemodInputError(`--bootstrap ${options.bootstrap}: must be a PHP file inside ${options.dir} (not a symbolic link, not in an excluded directory)`);
+  }
+  return abs;
+}
 
-  // 2. Analyse.
+/**
+ * Analyses each PHP file (not the handler bootstrap, not generated files). A file that does not
+ * parse or cannot be analysed is skipped with a high finding; it never stops the run.
+ */
+function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): AnalysedFiles {
+  const { options, rel, findings, skipped, replaceCustomHandler } = run;
   const texts = new Map<string, string>();
   const analyses = new Map<string, FileAnalysis>();
   for (const abs of phpFiles) {
-    if (abs === handlerBootstrap) continue;
+    if (abs === run.handlerBootstrap) continue;
     const text = readFileSync(abs).toString('latin1');
     if (text.slice(0, 4096).includes(GENERATED_MARKER)) continue;
     try {
       const a = analyzeFile({
-        text, absPath: abs, rootDir: root, rel: rel(abs), parse: { shortOpenTag: options.shortOpenTag === true },
+        text, absPath: abs, rootDir: run.root, rel: rel(abs), parse: { shortOpenTag: options.shortOpenTag === true },
         ...(replaceCustomHandler !== undefined ? { replaceCustomHandler } : {}),
       });
       texts.set(abs, text);
@@ -193,11 +214,17 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
       findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'high', message: `skipped, ${reason}` });
     }
   }
+  return { texts, analyses };
+}
+
+/** Findings of the config-file rules and of the `--fpm-pool` files. @throws CodemodInputError for an unreadable pool file */
+function analyzeConfigAndPools(run: CodemodRun, configFiles: readonly string[]): void {
+  const { rel, findings } = run;
   for (const abs of configFiles) {
     const text = readFileSync(abs, 'utf8');
     for (const rule of CONFIG_FILE_RULES) if (rule.matches(rel(abs))) findings.push(...rule.analyze(text, rel(abs)));
   }
-  for (const pool of options.fpmPools ?? []) {
+  for (const pool of run.options.fpmPools ?? []) {
     let text: Buffer;
     try {
       text = readFileSync(pool);
@@ -206,11 +233,24 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     }
     findings.push(...analyzeFpmPool(text, pool));
   }
-  if (bootstrap !== undefined && !analyses.has(bootstrap)) {
-    throw new CodemodInputError(`--bootstrap ${options.bootstrap}: does not parse, see the report without --bootstrap`);
-  }
+}
 
-  // 3. Decide where the handler is registered.
+/** The text inserted at `ip` for the require_once line, by insertion style. */
+function requireInsertion(ip: NonNullable<FileAnalysis['insertPoint']>, line: string, eol: string): string {
+  return ip.style === 'line' ? `${line} ${REQUIRE_MARKER}${eol}`
+    : ip.style === 'after-statement' ? `${eol}${ip.indent ?? ''}${line} ${REQUIRE_MARKER}`
+      : ip.style === 'inline' ? `${line} `
+        : ip.style === 'inline-nospace' ? ` ${line}`
+          : `<?php ${line} ?>${eol}`;
+}
+
+/**
+ * Decides where the handler is registered (plan.ts) and adds the require_once edits to each file's
+ * own edits. Returns the edits by file, the files given the require_once, and the plan.
+ */
+function placeRegistration(run: CodemodRun, files: AnalysedFiles, bootstrap: string | undefined) {
+  const { root, rel, findings, handlerBootstrap } = run;
+  const { texts, analyses } = files;
   const plan = planRegistration(analyses, handlerBootstrap, bootstrap, rel);
   findings.push(...plan.findings);
   const edits = new Map<string, ReturnType<typeof analyzeFile>['edits']>();
@@ -223,13 +263,8 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
       continue;
     }
     const expr = requireExpression(root, target, handlerBootstrap);
-    const line = `require_once ${expr};`;
     const ip = a.insertPoint;
-    const text = ip.style === 'line' ? `${line} ${REQUIRE_MARKER}${a.eol}`
-      : ip.style === 'after-statement' ? `${a.eol}${ip.indent ?? ''}${line} ${REQUIRE_MARKER}`
-        : ip.style === 'inline' ? `${line} `
-          : ip.style === 'inline-nospace' ? ` ${line}`
-            : `<?php ${line} ?>${a.eol}`;
+    const text = requireInsertion(ip, `require_once ${expr};`, a.eol);
     edits.set(target, [{ start: ip.offset, end: ip.offset, text }, ...(edits.get(target) ?? [])]);
     registeredIn.push(a.file);
     findings.push({ file: a.file, line: lineOf(texts.get(target)!, ip.offset), id: 'handler-registered', severity: 'info', message: `require_once of ${posix.basename(handlerBootstrap)} added before the first session_start()` });
@@ -239,8 +274,16 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   } catch {
     findings.push({ file: '.', line: 0, id: 'handler-bootstrap-missing', severity: 'medium', message: `${handlerBootstrap} does not exist yet`, fix: 'install the files from `session-migrate apply` (or generate) there before deploying this change' });
   }
+  return { plan, edits, registeredIn };
+}
 
-  // 4. Rewrite: lint, diff, write.
+/**
+ * Applies the edits of each file, checks the result with `php -l`, diffs it and (unless dryRun)
+ * writes it atomically. A file that fails lint or changed on disk meanwhile is left unchanged: its
+ * change findings become one high finding and it leaves `registeredIn`.
+ */
+function rewriteFiles(run: CodemodRun, texts: ReadonlyMap<string, string>, edits: ReadonlyMap<string, FileAnalysis['edits']>, registeredIn: string[]): FileChange[] {
+  const { options, rel, findings, skipped } = run;
   /** A file whose changes were not made: its change findings become one error. */
   const unmade = (r: string, id: string, reason: string) => {
     const made = new Set(['handler-registered', 'files-handler-call-removed', 'files-handler-call-neutralized', 'custom-handler-replaced']);
@@ -276,11 +319,42 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     }
     changes.push({ file: r, diff: diffBytes.toString('utf8'), diffBytes, written });
   }
+  return changes;
+}
 
+/**
+ * Runs the codemod over `options.dir`.
+ *
+ * Files are read as bytes and changed only at the spliced ranges. Every new text passes `php -l`
+ * before it is written; a file that fails is left unchanged and listed in `skipped`. Each file is
+ * written to a temporary file in its directory with the original mode, then renamed over it; a file
+ * that changed on disk since it was read is not overwritten. Symbolic links are never followed.
+ *
+ * Stages: check the input (startRun), collect and analyse files, plan the registration, rewrite.
+ *
+ * @throws CodemodInputError when `dir` is not a directory, or `bootstrap` is not a PHP file inside it.
+ */
+export function runCodemod(options: CodemodOptions): CodemodReport {
+  // 1. Check the input and collect files without following symlinks.
+  const run = startRun(options);
+  const { phpFiles, configFiles } = collectFiles(run);
+  const bootstrap = checkBootstrapOption(run, phpFiles);
+  // 2. Analyse.
+  const files = analyzePhpFiles(run, phpFiles);
+  analyzeConfigAndPools(run, configFiles);
+  if (bootstrap !== undefined && !files.analyses.has(bootstrap)) {
+    throw new CodemodInputError(`--bootstrap ${options.bootstrap}: does not parse, see the report without --bootstrap`);
+  }
+  // 3. Decide where the handler is registered.
+  const { plan, edits, registeredIn } = placeRegistration(run, files, bootstrap);
+  // 4. Rewrite: lint, diff, write.
+  const changes = rewriteFiles(run, files.texts, edits, registeredIn);
+
+  const { root, rel, findings, skipped } = run;
   findings.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
   return {
     dir: root,
-    handlerBootstrap,
+    handlerBootstrap: run.handlerBootstrap,
     dryRun: options.dryRun === true,
     registeredIn,
     entryPoints: plan.entryPoints.map(rel),

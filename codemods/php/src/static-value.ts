@@ -331,197 +331,257 @@ export class PhpSymbols {
   }
 }
 
-/** A symbol-less evaluator: literals, magic constants, dirname(), concatenation, built-in constants. */
+/** What a node-kind evaluator sees: the scope, the symbols (when known), and `ev` for child nodes (one level deeper). */
+interface EvalContext {
+  scope: PhpScope;
+  symbols: PhpSymbols | undefined;
+  ev: (n: unknown) => PhpValue | Unresolved;
+}
+
+type KindEvaluator = (node: PhpNode, cx: EvalContext) => PhpValue | Unresolved;
+
+/** `"..."` with interpolation: static only when every part is a plain string. */
+function evalEncapsed(node: PhpNode): PhpValue | Unresolved {
+  let out = '';
+  for (const part of (node.value as PhpNode[] | undefined) ?? []) {
+    const e = part.kind === 'encapsedpart' ? part.expression : part;
+    if (!isNode(e) || e.kind !== 'string') return UNRESOLVED;
+    out += String(e.value);
+  }
+  return out;
+}
+
+/** `__DIR__`, `__FILE__`, `__LINE__`, `__NAMESPACE__`, `__CLASS__`. */
+function evalMagic(node: PhpNode, { scope }: EvalContext): PhpValue | Unresolved {
+  const v = String(node.raw ?? node.value).toUpperCase();
+  if (v === '__DIR__') return posix.dirname(scope.file);
+  if (v === '__FILE__') return scope.file;
+  if (v === '__LINE__') return node.loc?.start.line ?? UNRESOLVED;
+  if (v === '__NAMESPACE__') return scope.namespace;
+  if (v === '__CLASS__') return scope.className ?? '';
+  return UNRESOLVED;
+}
+
+/**
+ * The fully qualified names a constant reference may mean, in PHP's lookup order: the imported
+ * (`use const`) name, else the namespace's constant then the global one (PHP's fallback for
+ * unqualified names; https://www.php.net/manual/en/language.namespaces.fallback.php).
+ */
+function constantCandidates(raw: string, resolution: string | undefined, scope: PhpScope): string[] {
+  const bare = raw.replace(/^\\/, '');
+  if (raw.startsWith('\\') || resolution === 'fqn') return [bare];
+  if (resolution === 'rn' || /^namespace\\/i.test(raw)) return [[scope.namespace, raw.replace(/^namespace\\/i, '')].filter((x) => x !== '').join('\\')];
+  if (bare.includes('\\')) return [resolveClassName(bare, 'qn', scope)];
+  const imported = scope.constUses.get(bare);
+  if (imported !== undefined) return [imported];
+  const candidates: string[] = [];
+  // Unqualified: the namespace's constant, else the global one (PHP's fallback).
+  if (scope.namespace !== '') candidates.push(`${scope.namespace}\\${bare}`);
+  candidates.push(bare);
+  return candidates;
+}
+
+/** A constant reference (`true`, `FOO`, `\NS\FOO`, `namespace\FOO`). */
+function evalConstant(node: PhpNode, { scope, symbols }: EvalContext): PhpValue | Unresolved {
+  const raw = nodeName(node.name) ?? '';
+  const lower = raw.replace(/^\\/, '').toLowerCase();
+  if (lower === 'true') return true;
+  if (lower === 'false') return false;
+  if (lower === 'null') return null;
+  const bare = raw.replace(/^\\/, '');
+  for (const c of constantCandidates(raw, node.resolution as string | undefined, scope)) {
+    const v = symbols !== undefined ? symbols.constantValue(c) : BUILTIN_CONSTANTS[c] ?? UNRESOLVED;
+    if (v !== UNRESOLVED) return v;
+    // A namespaced constant that exists but is unresolved must not fall back to the global one.
+    if (symbols !== undefined && c !== bare && symbols.defines(c)) return UNRESOLVED;
+  }
+  return UNRESOLVED;
+}
+
+/** Arithmetic and numeric comparison of two resolved operands (PHP's numeric-string rules via toNumber). */
+function numericBinary(type: unknown, l: PhpValue, r: PhpValue): PhpValue | Unresolved {
+  const a = toNumber(l);
+  const b = toNumber(r);
+  if (a === null || b === null) return UNRESOLVED;
+  switch (type) {
+    case '+': return a + b;
+    case '-': return a - b;
+    case '*': return a * b;
+    case '/': return b === 0 ? UNRESOLVED : a / b;
+    case '%': return Number.isInteger(a) && Number.isInteger(b) && b !== 0 ? a % b : UNRESOLVED;
+    case '**': return a ** b;
+    case '<': return a < b;
+    case '>': return a > b;
+    case '<=': return a <= b;
+    case '>=': return a >= b;
+    default: return UNRESOLVED;
+  }
+}
+
+/** Binary operators: `??` and `?:` short-circuit; `.`, `===`/`!==`, logical, then numeric ones. */
+function evalBinary(node: PhpNode, { ev }: EvalContext): PhpValue | Unresolved {
+  const l = ev(node.left);
+  if (node.type === '??') return l === UNRESOLVED ? UNRESOLVED : l !== null ? l : ev(node.right);
+  if (node.type === '?:') return l === UNRESOLVED ? UNRESOLVED : phpTruthy(l) ? l : ev(node.right);
+  const r = ev(node.right);
+  if (l === UNRESOLVED || r === UNRESOLVED) return UNRESOLVED;
+  if (node.type === '.') {
+    const ls = phpToString(l);
+    const rs = phpToString(r);
+    return ls === null || rs === null ? UNRESOLVED : ls + rs;
+  }
+  if (node.type === '===' || node.type === '!==') {
+    const same = JSON.stringify(l) === JSON.stringify(r) && typeof l === typeof r;
+    return node.type === '===' ? same : !same;
+  }
+  if (node.type === '&&' || node.type === 'and') return phpTruthy(l) && phpTruthy(r);
+  if (node.type === '||' || node.type === 'or') return phpTruthy(l) || phpTruthy(r);
+  return numericBinary(node.type, l, r);
+}
+
+/** `!x`, `-x`, `+x`. */
+function evalUnary(node: PhpNode, { ev }: EvalContext): PhpValue | Unresolved {
+  const v = ev(node.what);
+  if (v === UNRESOLVED) return UNRESOLVED;
+  if (node.type === '!') return !phpTruthy(v);
+  const n = toNumber(v);
+  if (n === null) return UNRESOLVED;
+  return node.type === '-' ? -n : node.type === '+' ? n : UNRESOLVED;
+}
+
+/** `(string)`, `(bool)`, `(int)`, `(float)` casts. */
+function evalCast(node: PhpNode, { ev }: EvalContext): PhpValue | Unresolved {
+  const v = ev(node.expr);
+  if (v === UNRESOLVED) return UNRESOLVED;
+  switch (node.type) {
+    case 'string': { const s = phpToString(v); return s === null ? UNRESOLVED : s; }
+    case 'bool': case 'boolean': return phpTruthy(v);
+    case 'int': case 'integer': { const n = toNumber(v); return n === null ? (typeof v === 'string' ? parseInt(v, 10) || 0 : UNRESOLVED) : Math.trunc(n); }
+    case 'float': case 'double': case 'real': { const n = toNumber(v); return n === null ? UNRESOLVED : n; }
+    default: return UNRESOLVED;
+  }
+}
+
+/** `test ? a : b` and `test ?: b` written as a ternary node. */
+function evalTernary(node: PhpNode, { ev }: EvalContext): PhpValue | Unresolved {
+  const test = ev(node.test);
+  if (test === UNRESOLVED) return UNRESOLVED;
+  if (!phpTruthy(test)) return ev(node.falseExpr);
+  return node.trueExpr === null || node.trueExpr === undefined ? test : ev(node.trueExpr);
+}
+
+/** An array literal: PHP's next-integer-key rule, later duplicate keys overwrite; unpacking is not static. */
+function evalArray(node: PhpNode, { ev }: EvalContext): PhpValue | Unresolved {
+  const out: PhpArray = { kind: 'array', entries: [] };
+  let next = 0;
+  for (const item of (node.items as Array<PhpNode | null> | undefined) ?? []) {
+    if (item === null) return UNRESOLVED;
+    const entry = item.kind === 'entry' ? item : { kind: 'entry', key: null, value: item, unpack: false } as PhpNode;
+    if (entry.unpack === true) return UNRESOLVED;
+    const value = ev(entry.value);
+    if (value === UNRESOLVED) return UNRESOLVED;
+    let key: string | number | null;
+    if (entry.key === null || entry.key === undefined) key = next;
+    else {
+      const k = ev(entry.key);
+      if (k === UNRESOLVED) return UNRESOLVED;
+      key = arrayKey(k);
+      if (key === null) return UNRESOLVED;
+    }
+    if (typeof key === 'number' && key >= next) next = key + 1;
+    const at = out.entries.findIndex((e) => e[0] === key);
+    if (at >= 0) out.entries[at] = [key, value];
+    else out.entries.push([key, value]);
+  }
+  return out;
+}
+
+/** `dirname($path, $levels)` with positional or named arguments. */
+function evalDirnameCall(args: readonly PhpNode[], { ev }: EvalContext): PhpValue | Unresolved {
+  const p = callArgument(args, 0, 'path');
+  const l = callArgument(args, 1, 'levels');
+  if (p === undefined || p === UNRESOLVED || l === UNRESOLVED) return UNRESOLVED;
+  const path = ev(p);
+  const levels = l === undefined ? 1 : ev(l);
+  if (path === UNRESOLVED || levels === UNRESOLVED) return UNRESOLVED;
+  const ps = phpToString(path);
+  const n = toNumber(levels);
+  if (ps === null || n === null) return UNRESOLVED;
+  const out = phpDirname(ps, n);
+  return out === null ? UNRESOLVED : out;
+}
+
+/** `constant('NAME')` or `constant('Class::NAME')`; needs the symbols. */
+function evalConstantCall(args: readonly PhpNode[], { ev }: EvalContext, symbols: PhpSymbols): PhpValue | Unresolved {
+  const n = callArgument(args, 0, 'name');
+  if (n === undefined || n === UNRESOLVED) return UNRESOLVED;
+  const name = ev(n);
+  if (typeof name !== 'string') return UNRESOLVED;
+  const m = /^\\?([^:]+)::([A-Za-z_][A-Za-z0-9_]*)$/.exec(name);
+  return m !== null ? symbols.classConstant(m[1]!, m[2]!) : symbols.constantValue(name);
+}
+
+/** The function calls with a static value: `dirname()` and `constant()`. */
+function evalCall(node: PhpNode, cx: EvalContext): PhpValue | Unresolved {
+  const what = node.what as PhpNode;
+  if (!isNode(what) || what.kind !== 'name') return UNRESOLVED;
+  const fn = String(what.name).replace(/^\\/, '').toLowerCase();
+  const args = (node.arguments as PhpNode[] | undefined) ?? [];
+  if (fn === 'dirname') return evalDirnameCall(args, cx);
+  if (fn === 'constant' && cx.symbols !== undefined) return evalConstantCall(args, cx, cx.symbols);
+  return UNRESOLVED;
+}
+
+/** `self::X`, `parent::X`, `static::X` (only when no class extends this one), `Name::X`, `Name::class`. */
+function evalStaticLookup(node: PhpNode, { scope, symbols }: EvalContext): PhpValue | Unresolved {
+  const what = node.what as PhpNode;
+  const member = nodeName(node.offset);
+  if (!isNode(what) || member === null) return UNRESOLVED;
+  let cls: string | null = null;
+  if (what.kind === 'selfreference') cls = scope.className;
+  else if (what.kind === 'parentreference') cls = scope.className !== null && symbols !== undefined ? symbols.parentOf(scope.className) : null;
+  else if (what.kind === 'staticreference') cls = scope.className !== null && symbols !== undefined && !symbols.isExtended(scope.className) ? scope.className : null;
+  else if (what.kind === 'name') cls = resolveClassName(String(what.name), what.resolution as string | undefined, scope);
+  if (cls === null) return UNRESOLVED;
+  if (member.toLowerCase() === 'class') return cls;
+  return symbols !== undefined ? symbols.classConstant(cls, member) : UNRESOLVED;
+}
+
+/** One evaluator per php-parser node kind; a kind not listed is not static. */
+const EVALUATORS: Readonly<Record<string, KindEvaluator>> = {
+  string: (node) => (typeof node.value === 'string' ? node.value : UNRESOLVED),
+  nowdoc: (node) => (typeof node.value === 'string' ? node.value : UNRESOLVED),
+  encapsed: evalEncapsed,
+  number: (node) => {
+    const n = numberLiteral(String(node.value));
+    return n === null ? UNRESOLVED : n;
+  },
+  boolean: (node) => node.value === true,
+  nullkeyword: () => null,
+  magic: evalMagic,
+  name: evalConstant,
+  constref: evalConstant,
+  bin: evalBinary,
+  unary: evalUnary,
+  cast: evalCast,
+  retif: evalTernary,
+  array: evalArray,
+  call: evalCall,
+  staticlookup: evalStaticLookup,
+};
+
+/**
+ * The static value of expression `node` in `scope`, or UNRESOLVED when it depends on run time.
+ * Without `symbols`, a symbol-less evaluator: literals, magic constants, dirname(), concatenation,
+ * built-in constants. With `symbols`, constants and class constants defined in the scanned files resolve too; without,
+ * only the built-in constants do. Nesting deeper than 200 levels is UNRESOLVED.
+ */
 export function evaluateStatic(node: PhpNode, scope: PhpScope, symbols?: PhpSymbols, depth = 0): PhpValue | Unresolved {
   if (depth > 200) return UNRESOLVED;
+  const evaluator = Object.hasOwn(EVALUATORS, node.kind) ? EVALUATORS[node.kind] : undefined;
+  if (evaluator === undefined) return UNRESOLVED;
   const ev = (n: unknown): PhpValue | Unresolved => (isNode(n) ? evaluateStatic(n, scope, symbols, depth + 1) : UNRESOLVED);
-  switch (node.kind) {
-    case 'string':
-    case 'nowdoc':
-      return typeof node.value === 'string' ? node.value : UNRESOLVED;
-    case 'encapsed': {
-      let out = '';
-      for (const part of (node.value as PhpNode[] | undefined) ?? []) {
-        const e = part.kind === 'encapsedpart' ? part.expression : part;
-        if (!isNode(e) || e.kind !== 'string') return UNRESOLVED;
-        out += String(e.value);
-      }
-      return out;
-    }
-    case 'number': {
-      const n = numberLiteral(String(node.value));
-      return n === null ? UNRESOLVED : n;
-    }
-    case 'boolean':
-      return node.value === true;
-    case 'nullkeyword':
-      return null;
-    case 'magic': {
-      const v = String(node.raw ?? node.value).toUpperCase();
-      if (v === '__DIR__') return posix.dirname(scope.file);
-      if (v === '__FILE__') return scope.file;
-      if (v === '__LINE__') return node.loc?.start.line ?? UNRESOLVED;
-      if (v === '__NAMESPACE__') return scope.namespace;
-      if (v === '__CLASS__') return scope.className ?? '';
-      return UNRESOLVED;
-    }
-    case 'name':
-    case 'constref': {
-      const raw = nodeName(node.name) ?? '';
-      const lower = raw.replace(/^\\/, '').toLowerCase();
-      if (lower === 'true') return true;
-      if (lower === 'false') return false;
-      if (lower === 'null') return null;
-      const resolution = node.resolution as string | undefined;
-      const bare = raw.replace(/^\\/, '');
-      const candidates: string[] = [];
-      if (raw.startsWith('\\') || resolution === 'fqn') candidates.push(bare);
-      else if (resolution === 'rn' || /^namespace\\/i.test(raw)) candidates.push([scope.namespace, raw.replace(/^namespace\\/i, '')].filter((x) => x !== '').join('\\'));
-      else if (bare.includes('\\')) candidates.push(resolveClassName(bare, 'qn', scope));
-      else {
-        const imported = scope.constUses.get(bare);
-        if (imported !== undefined) candidates.push(imported);
-        else {
-          // Unqualified: the namespace's constant, else the global one (PHP's fallback).
-          if (scope.namespace !== '') candidates.push(`${scope.namespace}\\${bare}`);
-          candidates.push(bare);
-        }
-      }
-      for (const c of candidates) {
-        const v = symbols !== undefined ? symbols.constantValue(c) : BUILTIN_CONSTANTS[c] ?? UNRESOLVED;
-        if (v !== UNRESOLVED) return v;
-        // A namespaced constant that exists but is unresolved must not fall back to the global one.
-        if (symbols !== undefined && c !== bare && symbols.defines(c)) return UNRESOLVED;
-      }
-      return UNRESOLVED;
-    }
-    case 'bin': {
-      const l = ev(node.left);
-      if (node.type === '??') return l === UNRESOLVED ? UNRESOLVED : l !== null ? l : ev(node.right);
-      if (node.type === '?:') return l === UNRESOLVED ? UNRESOLVED : phpTruthy(l) ? l : ev(node.right);
-      const r = ev(node.right);
-      if (l === UNRESOLVED || r === UNRESOLVED) return UNRESOLVED;
-      if (node.type === '.') {
-        const ls = phpToString(l);
-        const rs = phpToString(r);
-        return ls === null || rs === null ? UNRESOLVED : ls + rs;
-      }
-      if (node.type === '===' || node.type === '!==') {
-        const same = JSON.stringify(l) === JSON.stringify(r) && typeof l === typeof r;
-        return node.type === '===' ? same : !same;
-      }
-      if (node.type === '&&' || node.type === 'and') return phpTruthy(l) && phpTruthy(r);
-      if (node.type === '||' || node.type === 'or') return phpTruthy(l) || phpTruthy(r);
-      const a = toNumber(l);
-      const b = toNumber(r);
-      if (a === null || b === null) return UNRESOLVED;
-      switch (node.type) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
-        case '/': return b === 0 ? UNRESOLVED : a / b;
-        case '%': return Number.isInteger(a) && Number.isInteger(b) && b !== 0 ? a % b : UNRESOLVED;
-        case '**': return a ** b;
-        case '<': return a < b;
-        case '>': return a > b;
-        case '<=': return a <= b;
-        case '>=': return a >= b;
-        default: return UNRESOLVED;
-      }
-    }
-    case 'unary': {
-      const v = ev(node.what);
-      if (v === UNRESOLVED) return UNRESOLVED;
-      if (node.type === '!') return !phpTruthy(v);
-      const n = toNumber(v);
-      if (n === null) return UNRESOLVED;
-      return node.type === '-' ? -n : node.type === '+' ? n : UNRESOLVED;
-    }
-    case 'cast': {
-      const v = ev(node.expr);
-      if (v === UNRESOLVED) return UNRESOLVED;
-      switch (node.type) {
-        case 'string': { const s = phpToString(v); return s === null ? UNRESOLVED : s; }
-        case 'bool': case 'boolean': return phpTruthy(v);
-        case 'int': case 'integer': { const n = toNumber(v); return n === null ? (typeof v === 'string' ? parseInt(v, 10) || 0 : UNRESOLVED) : Math.trunc(n); }
-        case 'float': case 'double': case 'real': { const n = toNumber(v); return n === null ? UNRESOLVED : n; }
-        default: return UNRESOLVED;
-      }
-    }
-    case 'retif': {
-      const test = ev(node.test);
-      if (test === UNRESOLVED) return UNRESOLVED;
-      if (!phpTruthy(test)) return ev(node.falseExpr);
-      return node.trueExpr === null || node.trueExpr === undefined ? test : ev(node.trueExpr);
-    }
-    case 'array': {
-      const out: PhpArray = { kind: 'array', entries: [] };
-      let next = 0;
-      for (const item of (node.items as Array<PhpNode | null> | undefined) ?? []) {
-        if (item === null) return UNRESOLVED;
-        const entry = item.kind === 'entry' ? item : { kind: 'entry', key: null, value: item, unpack: false } as PhpNode;
-        if (entry.unpack === true) return UNRESOLVED;
-        const value = ev(entry.value);
-        if (value === UNRESOLVED) return UNRESOLVED;
-        let key: string | number | null;
-        if (entry.key === null || entry.key === undefined) key = next;
-        else {
-          const k = ev(entry.key);
-          if (k === UNRESOLVED) return UNRESOLVED;
-          key = arrayKey(k);
-          if (key === null) return UNRESOLVED;
-        }
-        if (typeof key === 'number' && key >= next) next = key + 1;
-        const at = out.entries.findIndex((e) => e[0] === key);
-        if (at >= 0) out.entries[at] = [key, value];
-        else out.entries.push([key, value]);
-      }
-      return out;
-    }
-    case 'call': {
-      const what = node.what as PhpNode;
-      if (!isNode(what) || what.kind !== 'name') return UNRESOLVED;
-      const fn = String(what.name).replace(/^\\/, '').toLowerCase();
-      const args = (node.arguments as PhpNode[] | undefined) ?? [];
-      if (fn === 'dirname') {
-        const p = callArgument(args, 0, 'path');
-        const l = callArgument(args, 1, 'levels');
-        if (p === undefined || p === UNRESOLVED || l === UNRESOLVED) return UNRESOLVED;
-        const path = ev(p);
-        const levels = l === undefined ? 1 : ev(l);
-        if (path === UNRESOLVED || levels === UNRESOLVED) return UNRESOLVED;
-        const ps = phpToString(path);
-        const n = toNumber(levels);
-        if (ps === null || n === null) return UNRESOLVED;
-        const out = phpDirname(ps, n);
-        return out === null ? UNRESOLVED : out;
-      }
-      if (fn === 'constant' && symbols !== undefined) {
-        const n = callArgument(args, 0, 'name');
-        if (n === undefined || n === UNRESOLVED) return UNRESOLVED;
-        const name = ev(n);
-        if (typeof name !== 'string') return UNRESOLVED;
-        const m = /^\\?([^:]+)::([A-Za-z_][A-Za-z0-9_]*)$/.exec(name);
-        return m !== null ? symbols.classConstant(m[1]!, m[2]!) : symbols.constantValue(name);
-      }
-      return UNRESOLVED;
-    }
-    case 'staticlookup': {
-      const what = node.what as PhpNode;
-      const member = nodeName(node.offset);
-      if (!isNode(what) || member === null) return UNRESOLVED;
-      let cls: string | null = null;
-      if (what.kind === 'selfreference') cls = scope.className;
-      else if (what.kind === 'parentreference') cls = scope.className !== null && symbols !== undefined ? symbols.parentOf(scope.className) : null;
-      else if (what.kind === 'staticreference') cls = scope.className !== null && symbols !== undefined && !symbols.isExtended(scope.className) ? scope.className : null;
-      else if (what.kind === 'name') cls = resolveClassName(String(what.name), what.resolution as string | undefined, scope);
-      if (cls === null) return UNRESOLVED;
-      if (member.toLowerCase() === 'class') return cls;
-      return symbols !== undefined ? symbols.classConstant(cls, member) : UNRESOLVED;
-    }
-    default:
-      return UNRESOLVED;
-  }
+  return evaluator(node, { scope, symbols, ev });
 }
 
 /**

@@ -117,114 +117,156 @@ function callsOf(ast: PhpNode, file: string): Array<{ node: PhpNode; scope: PhpS
   return out;
 }
 
+/** One call being read by settingsOf: where it is, and helpers that record settings and evaluate arguments. */
+interface CallSite {
+  /** Function name, lower case, without a leading `\`. */
+  name: string;
+  args: PhpNode[];
+  file: string;
+  line: number;
+  source: string;
+  scope: PhpScope;
+  symbols: PhpSymbols;
+  out: RuntimeSetting[];
+  /** Records `directive` = `value`; an unresolved value records the source of `expr` instead. */
+  add: (directive: string | null, value: PhpValue | Unresolved | string | null, expr?: PhpNode, extra?: Partial<RuntimeSetting>) => void;
+  /** Records a setting that cannot be known statically (directive and value null), with the source of `expr`. */
+  addComputed: (expr: PhpNode | undefined) => void;
+  evaluate: (n: PhpNode | Unresolved | undefined) => PhpValue | Unresolved | undefined;
+  /** The argument node at `i` or named one of `names`, undefined when absent or unpacked. */
+  argNode: (i: number, ...names: string[]) => PhpNode | undefined;
+}
+
+/** ini_set()/ini_alter() of a session.* directive (a computed name is reported unless it cannot be one). */
+function iniSetSettings(c: CallSite): void {
+  const { args } = c;
+  const optNode = c.argNode(0, 'option', 'varname');
+  const valNode = c.argNode(1, 'value', 'newvalue');
+  const opt = c.evaluate(callArgument(args, 0, 'option', 'varname'));
+  if (opt === undefined) return;
+  if (opt === UNRESOLVED || typeof opt !== 'string') {
+    const prefix = staticPrefix(optNode, c.scope, c.symbols);
+    // A computed name that cannot be a session directive is not reported.
+    if (prefix !== null && prefix !== '' && !prefix.toLowerCase().includes('session') && !'session'.startsWith(prefix.toLowerCase())) return;
+    c.addComputed(optNode);
+    return;
+  }
+  if (!opt.toLowerCase().includes('session')) return;
+  const v = c.evaluate(callArgument(args, 1, 'value', 'newvalue'));
+  if (v === undefined) return;
+  c.add(text(opt), v !== UNRESOLVED && typeof v === 'object' && v !== null ? UNRESOLVED : v, valNode);
+}
+
+/** session_save_path(), session_module_name(), session_name() with an argument (the setter form). */
+function sessionSetterSettings(c: CallSite): void {
+  const { name } = c;
+  const param = name === 'session_save_path' ? 'path' : name === 'session_name' ? 'name' : 'module';
+  const n = c.argNode(0, param);
+  const raw = callArgument(c.args, 0, param);
+  if (raw === undefined) return; // the getter form
+  const v = c.evaluate(raw);
+  if (v === null) return; // null: getter as well (PHP 8: ?string)
+  c.add(name === 'session_save_path' ? 'session.save_path' : name === 'session_name' ? 'session.name' : 'session.save_handler', v !== UNRESOLVED && typeof v === 'object' ? UNRESOLVED : v as PhpValue | Unresolved, n);
+}
+
+/** session_set_save_handler(): save_handler becomes `user`, with the handler named. */
+function saveHandlerSettings(c: CallSite): void {
+  const { args, scope } = c;
+  const first = c.argNode(0, 'open', 'sessionhandler');
+  let handler = '(computed)';
+  if (args.length >= 6) handler = 'functions (six callables)';
+  else if (first?.kind === 'new' && (first.what as PhpNode)?.kind === 'name') handler = resolveClassName(String((first.what as PhpNode).name), (first.what as PhpNode).resolution as string | undefined, scope);
+  else if (first !== undefined) handler = sourceOf(c.source, first);
+  c.out.push({ directive: 'session.save_handler', value: 'user', via: c.name, file: c.file, line: c.line, handler: text(handler) });
+}
+
+/** session_set_cookie_params(): the options-array form, or the positional (lifetime, path, domain, secure, httponly) form. */
+function cookieParamsSettings(c: CallSite): void {
+  const { args } = c;
+  const firstNode = c.argNode(0, 'lifetime_or_options');
+  const first = c.evaluate(callArgument(args, 0, 'lifetime_or_options'));
+  if (first === undefined) return;
+  const isArray = first !== UNRESOLVED && typeof first === 'object' && first !== null;
+  const positional = args.length > 1 || (!isArray && first !== UNRESOLVED);
+  if (isArray) {
+    for (const [k, v] of (first as PhpArray).entries) {
+      const directive = typeof k === 'string' ? COOKIE_KEYS[k.toLowerCase()] : undefined;
+      if (directive === undefined) continue; // PHP warns and ignores the key
+      const isFlag = directive.endsWith('secure') || directive.endsWith('httponly');
+      c.add(directive, isFlag ? (phpTruthy(v) ? '1' : '0') : typeof v === 'object' && v !== null ? UNRESOLVED : v, firstNode);
+    }
+    return;
+  }
+  if (!positional) {
+    // One computed argument: an options array or a lifetime, PHP decides at run time.
+    c.addComputed(firstNode);
+    return;
+  }
+  c.add('session.cookie_lifetime', first, firstNode);
+  const names = ['path', 'domain', 'secure', 'httponly'];
+  names.forEach((n, i) => {
+    const a = callArgument(args, i + 1, n);
+    if (a === undefined) return;
+    const v = c.evaluate(a);
+    if (v === null) return; // null keeps the current value
+    const directive = COOKIE_KEYS[n]!;
+    if (n === 'secure' || n === 'httponly') c.add(directive, v === UNRESOLVED || v === undefined ? UNRESOLVED : phpTruthy(v) ? '1' : '0', a === UNRESOLVED ? undefined : a);
+    else c.add(directive, v === undefined ? UNRESOLVED : v, a === UNRESOLVED ? undefined : a);
+  });
+}
+
+/** session_start($options): each option as session.<key> (read_and_close is not a directive). */
+function sessionStartSettings(c: CallSite): void {
+  const optNode = c.argNode(0, 'options');
+  const opts = c.evaluate(callArgument(c.args, 0, 'options'));
+  if (opts === undefined) return;
+  if (opts === UNRESOLVED || typeof opts !== 'object' || opts === null) {
+    c.addComputed(optNode);
+    return;
+  }
+  for (const [k, v] of opts.entries) {
+    if (typeof k !== 'string' || k === 'read_and_close') continue;
+    // session_start() takes string, int and bool values (a float or null is a TypeError).
+    const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v));
+    c.add(`session.${text(k)}`, ok ? v : UNRESOLVED, optNode);
+  }
+}
+
+/** One reader per function that may set session configuration (FUNCTIONS). */
+const CALL_SETTINGS: Readonly<Record<string, (c: CallSite) => void>> = {
+  ini_set: iniSetSettings,
+  ini_alter: iniSetSettings,
+  session_save_path: sessionSetterSettings,
+  session_module_name: sessionSetterSettings,
+  session_name: sessionSetterSettings,
+  session_set_save_handler: saveHandlerSettings,
+  session_set_cookie_params: cookieParamsSettings,
+  session_start: sessionStartSettings,
+};
+
 /** The run-time settings of one file's calls (callsOf), evaluated with every file's constants. */
 function settingsOf(calls: Array<{ node: PhpNode; scope: PhpScope }>, file: string, source: string, symbols: PhpSymbols): RuntimeSetting[] {
   const out: RuntimeSetting[] = [];
   for (const { node, scope } of calls) {
     const what = node.what as PhpNode;
     const name = String(what.name).replace(/^\\/, '').toLowerCase();
+    const reader = Object.hasOwn(CALL_SETTINGS, name) ? CALL_SETTINGS[name] : undefined;
+    if (reader === undefined) continue;
     const args = (node.arguments as PhpNode[] | undefined) ?? [];
     const line = node.loc?.start.line ?? what.loc?.start.line ?? 0;
-    const add = (directive: string | null, value: PhpValue | Unresolved | string | null, expr?: PhpNode, extra: Partial<RuntimeSetting> = {}) => {
-      const s = value === UNRESOLVED || value === null ? null : typeof value === 'string' ? value : phpToString(value);
-      out.push({ directive, value: s === null ? null : text(s), via: name, file, line, ...(s === null ? { expression: sourceOf(source, expr) } : {}), ...extra });
-    };
-    const evaluate = (n: PhpNode | Unresolved | undefined): PhpValue | Unresolved | undefined => (n === undefined ? undefined : n === UNRESOLVED ? UNRESOLVED : symbols.evaluate(n, scope));
-    const argNode = (i: number, ...names: string[]): PhpNode | undefined => {
-      const a = callArgument(args, i, ...names);
-      return a === UNRESOLVED ? undefined : a;
-    };
-    switch (name) {
-      case 'ini_set':
-      case 'ini_alter': {
-        const optNode = argNode(0, 'option', 'varname');
-        const valNode = argNode(1, 'value', 'newvalue');
-        const opt = evaluate(callArgument(args, 0, 'option', 'varname'));
-        if (opt === undefined) continue;
-        if (opt === UNRESOLVED || typeof opt !== 'string') {
-          const prefix = staticPrefix(optNode, scope, symbols);
-          // A computed name that cannot be a session directive is not reported.
-          if (prefix !== null && prefix !== '' && !prefix.toLowerCase().includes('session') && !'session'.startsWith(prefix.toLowerCase())) continue;
-          out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, optNode) });
-          continue;
-        }
-        if (!opt.toLowerCase().includes('session')) continue;
-        const v = evaluate(callArgument(args, 1, 'value', 'newvalue'));
-        if (v === undefined) continue;
-        add(text(opt), v !== UNRESOLVED && typeof v === 'object' && v !== null ? UNRESOLVED : v, valNode);
-        continue;
-      }
-      case 'session_save_path':
-      case 'session_module_name':
-      case 'session_name': {
-        const n = argNode(0, name === 'session_save_path' ? 'path' : name === 'session_name' ? 'name' : 'module');
-        const raw = callArgument(args, 0, name === 'session_save_path' ? 'path' : name === 'session_name' ? 'name' : 'module');
-        if (raw === undefined) continue; // the getter form
-        const v = evaluate(raw);
-        if (v === null) continue; // null: getter as well (PHP 8: ?string)
-        add(name === 'session_save_path' ? 'session.save_path' : name === 'session_name' ? 'session.name' : 'session.save_handler', v !== UNRESOLVED && typeof v === 'object' ? UNRESOLVED : v as PhpValue | Unresolved, n);
-        continue;
-      }
-      case 'session_set_save_handler': {
-        const first = argNode(0, 'open', 'sessionhandler');
-        let handler = '(computed)';
-        if (args.length >= 6) handler = 'functions (six callables)';
-        else if (first?.kind === 'new' && (first.what as PhpNode)?.kind === 'name') handler = resolveClassName(String((first.what as PhpNode).name), (first.what as PhpNode).resolution as string | undefined, scope);
-        else if (first !== undefined) handler = sourceOf(source, first);
-        out.push({ directive: 'session.save_handler', value: 'user', via: name, file, line, handler: text(handler) });
-        continue;
-      }
-      case 'session_set_cookie_params': {
-        const firstNode = argNode(0, 'lifetime_or_options');
-        const first = evaluate(callArgument(args, 0, 'lifetime_or_options'));
-        if (first === undefined) continue;
-        const isArray = first !== UNRESOLVED && typeof first === 'object' && first !== null;
-        const positional = args.length > 1 || (!isArray && first !== UNRESOLVED);
-        if (isArray) {
-          for (const [k, v] of (first as PhpArray).entries) {
-            const directive = typeof k === 'string' ? COOKIE_KEYS[k.toLowerCase()] : undefined;
-            if (directive === undefined) continue; // PHP warns and ignores the key
-            const isFlag = directive.endsWith('secure') || directive.endsWith('httponly');
-            add(directive, isFlag ? (phpTruthy(v) ? '1' : '0') : typeof v === 'object' && v !== null ? UNRESOLVED : v, firstNode);
-          }
-          continue;
-        }
-        if (!positional) {
-          // One computed argument: an options array or a lifetime, PHP decides at run time.
-          out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, firstNode) });
-          continue;
-        }
-        add('session.cookie_lifetime', first, firstNode);
-        const names = ['path', 'domain', 'secure', 'httponly'];
-        names.forEach((n, i) => {
-          const a = callArgument(args, i + 1, n);
-          if (a === undefined) return;
-          const v = evaluate(a);
-          if (v === null) return; // null keeps the current value
-          const directive = COOKIE_KEYS[n]!;
-          if (n === 'secure' || n === 'httponly') add(directive, v === UNRESOLVED || v === undefined ? UNRESOLVED : phpTruthy(v) ? '1' : '0', a === UNRESOLVED ? undefined : a);
-          else add(directive, v === undefined ? UNRESOLVED : v, a === UNRESOLVED ? undefined : a);
-        });
-        continue;
-      }
-      case 'session_start': {
-        const optNode = argNode(0, 'options');
-        const opts = evaluate(callArgument(args, 0, 'options'));
-        if (opts === undefined) continue;
-        if (opts === UNRESOLVED || typeof opts !== 'object' || opts === null) {
-          out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, optNode) });
-          continue;
-        }
-        for (const [k, v] of opts.entries) {
-          if (typeof k !== 'string' || k === 'read_and_close') continue;
-          // session_start() takes string, int and bool values (a float or null is a TypeError).
-          const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v));
-          add(`session.${text(k)}`, ok ? v : UNRESOLVED, optNode);
-        }
-        continue;
-      }
-      default:
-    }
+    reader({
+      name, args, file, line, source, scope, symbols, out,
+      add: (directive, value, expr, extra = {}) => {
+        const s = value === UNRESOLVED || value === null ? null : typeof value === 'string' ? value : phpToString(value);
+        out.push({ directive, value: s === null ? null : text(s), via: name, file, line, ...(s === null ? { expression: sourceOf(source, expr) } : {}), ...extra });
+      },
+      addComputed: (expr) => { out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, expr) }); },
+      evaluate: (n) => (n === undefined ? undefined : n === UNRESOLVED ? UNRESOLVED : symbols.evaluate(n, scope)),
+      argNode: (i, ...names) => {
+        const a = callArgument(args, i, ...names);
+        return a === UNRESOLVED ? undefined : a;
+      },
+    });
   }
   return out;
 }

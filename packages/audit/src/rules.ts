@@ -101,25 +101,28 @@ function mapValueFinding(f: ValueFinding): string | null {
   }
 }
 
-/**
- * Runs every configuration-level rule.
- * @returns findings in rule order; never throws on odd input.
- */
-export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
-  const out: Finding[] = [];
-  const v = (k: string) => cfg.values[k];
-  const val = (k: string) => { const x = v(k)?.value; return x === false || x === undefined ? '' : x; };
-  const handler = val('session.save_handler');
-  const sp = v('session.save_path');
+/** The effective value of directive `k` in `cfg`, as ini_get() reports it ('' when unset or unknown). */
+function iniValue(cfg: AuditedConfig, k: string): string {
+  const x = cfg.values[k]?.value;
+  return x === false || x === undefined ? '' : x;
+}
 
-  // Syntax errors: PHP ignores the rest of the file.
-  for (const e of ctx.syntaxErrors) {
-    out.push(make('ini-syntax-error', cfg, `${e.message}: PHP ignores every line after ${e.file}:${e.line}`, { file: e.file, line: e.line }));
-  }
-  if (handler === 'files') {
-    out.push(make('plaintext-files-storage', cfg, `sessions are stored in clear text by the files handler (save_handler set by ${where(v('session.save_handler')?.origin)})`, at(v('session.save_handler')?.origin)));
-  }
-  // save_path typed without quotes and cut at ';'.
+/** Syntax errors: PHP ignores the rest of the file. */
+function checkSyntax(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  return ctx.syntaxErrors.map((e) => make('ini-syntax-error', cfg, `${e.message}: PHP ignores every line after ${e.file}:${e.line}`, { file: e.file, line: e.line }));
+}
+
+/** The files handler stores sessions in clear text. */
+function checkStorage(cfg: AuditedConfig): Finding[] {
+  if (iniValue(cfg, 'session.save_handler') !== 'files') return [];
+  const origin = cfg.values['session.save_handler']?.origin;
+  return [make('plaintext-files-storage', cfg, `sessions are stored in clear text by the files handler (save_handler set by ${where(origin)})`, at(origin))];
+}
+
+/** Values typed without quotes that PHP reads differently: save_path cut at ';', SameSite None as ''. */
+function checkUnquotedValues(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  const out: Finding[] = [];
+  const sp = cfg.values['session.save_path'];
   if (sp !== undefined && sp.origin !== 'default') {
     const raw = ctx.lineText(sp.origin.file, sp.origin.line);
     const split = raw === null ? null : splitRawValue(raw);
@@ -127,7 +130,7 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
       out.push(make('save-path-truncated-by-comment', cfg, `session.save_path is "${String(sp.value)}": the unquoted ';' at ${sp.origin.file}:${sp.origin.line} starts a comment`, at(sp.origin)));
     }
   }
-  const sameSite = v('session.cookie_samesite');
+  const sameSite = cfg.values['session.cookie_samesite'];
   if (sameSite !== undefined && sameSite.origin !== 'default' && sameSite.value === '') {
     const raw = ctx.lineText(sameSite.origin.file, sameSite.origin.line);
     const split = raw === null ? null : splitRawValue(raw);
@@ -135,52 +138,112 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
       out.push(make('samesite-none-unquoted', cfg, `session.cookie_samesite = None (unquoted) at ${sameSite.origin.file}:${sameSite.origin.line} is the empty string: no SameSite attribute`, at(sameSite.origin)));
     }
   }
-  // save_path forms.
+  return out;
+}
+
+/** save_path forms: the save_path parser's findings, as audit rules. */
+function checkSavePathForms(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  const origin = cfg.values['session.save_path']?.origin;
+  const out: Finding[] = [];
   for (const f of ctx.savePathFindings) {
     const id = mapValueFinding(f);
-    if (id !== null) out.push(make(id, cfg, f.message, at(sp?.origin)));
+    if (id !== null) out.push(make(id, cfg, f.message, at(origin)));
   }
-  if (cfg.savePath.kind === 'files') {
-    const { depth, path, systemTemp } = cfg.savePath;
-    if (systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))) {
-      out.push(make('save-path-shared-temp', cfg, systemTemp ? `session.save_path is empty: sessions go to the system temp dir ${path}` : `sessions are stored in the shared temporary directory ${path}`, at(sp?.origin)));
-    }
-    if (depth > 0) {
-      out.push(make('session-subdirs-required', cfg, `save_path depth ${depth}: PHP does not create the ${depth} levels of sub-directories below ${path}`, at(sp?.origin)));
-      out.push(make('gc-disabled-by-depth', cfg, `save_path depth ${depth}: PHP never garbage-collects files below ${path}`, at(sp?.origin)));
-    }
-    if (/^[^;]*;[^;]*;/.test(String(sp?.value ?? ''))) {
-      out.push(make('file-mode-umask', cfg, `save_path MODE ${cfg.savePath.mode} is reduced by the PHP process umask`, at(sp?.origin)));
-    }
-    if (handler === 'files') out.push(...checkSaveDir(cfg, ctx, path, depth, sp?.origin, systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))));
+  return out;
+}
+
+/** A files save_path: shared temp dirs, depth (sub-directories, no GC), MODE and umask, the directory itself. */
+function checkFilesSavePath(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  if (cfg.savePath.kind !== 'files') return [];
+  const out: Finding[] = [];
+  const sp = cfg.values['session.save_path'];
+  const { depth, path, systemTemp } = cfg.savePath;
+  if (systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))) {
+    out.push(make('save-path-shared-temp', cfg, systemTemp ? `session.save_path is empty: sessions go to the system temp dir ${path}` : `sessions are stored in the shared temporary directory ${path}`, at(sp?.origin)));
   }
-  if (cfg.savePath.kind === 'redis') {
-    for (const s of cfg.savePath.servers) {
-      if (s.scheme === 'unix') continue;
-      if (!s.tls) out.push(make('redis-no-tls', cfg, `Redis ${s.host}${s.port !== null ? ':' + s.port : ''} is reached over ${s.scheme}:// without TLS`, at(sp?.origin)));
-    }
-    if (cfg.savePath.servers.some((s) => !s.auth)) {
-      // phpredis reads only lower-case `auth`: `AUTH=` or `Auth=` is ignored, and silently so.
-      const ignored = /(?:^|[?&\s,])(?!auth)[aA][uU][tT][hH](?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=/.test(String(sp?.value ?? ''));
-      out.push(make('redis-no-auth', cfg, ignored
-        ? 'session.save_path has no lower-case auth parameter (phpredis ignores AUTH= in another case): the Redis connection is unauthenticated; write auth='
-        : 'session.save_path has no auth parameter: the Redis connection is unauthenticated', at(sp?.origin)));
-    }
+  if (depth > 0) {
+    out.push(make('session-subdirs-required', cfg, `save_path depth ${depth}: PHP does not create the ${depth} levels of sub-directories below ${path}`, at(sp?.origin)));
+    out.push(make('gc-disabled-by-depth', cfg, `save_path depth ${depth}: PHP never garbage-collects files below ${path}`, at(sp?.origin)));
   }
-  if (sp !== undefined && sp.origin !== 'default' && /(?:^|[?&\s,])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=[^&\s,]/i.test(String(sp.value))) {
-    const st = ctx.fs.stat(sp.origin.file);
-    if (st !== null && st.mode >= 0 && otherReadable(st.mode)) {
-      out.push(make('secret-in-world-readable-file', cfg, `${sp.origin.file} (mode ${st.mode.toString(8).padStart(4, '0')}) holds the Redis password of session.save_path and is readable by every user`, at(sp.origin)));
-    }
+  if (/^[^;]*;[^;]*;/.test(String(sp?.value ?? ''))) {
+    out.push(make('file-mode-umask', cfg, `save_path MODE ${cfg.savePath.mode} is reduced by the PHP process umask`, at(sp?.origin)));
   }
-  // Session hardening.
+  if (iniValue(cfg, 'session.save_handler') === 'files') out.push(...checkSaveDir(cfg, ctx, path, depth, sp?.origin, systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))));
+  return out;
+}
+
+/** A redis save_path: servers without TLS, connections without (lower-case) auth. */
+function checkRedisSavePath(cfg: AuditedConfig): Finding[] {
+  if (cfg.savePath.kind !== 'redis') return [];
+  const out: Finding[] = [];
+  const sp = cfg.values['session.save_path'];
+  for (const s of cfg.savePath.servers) {
+    if (s.scheme === 'unix') continue;
+    if (!s.tls) out.push(make('redis-no-tls', cfg, `Redis ${s.host}${s.port !== null ? ':' + s.port : ''} is reached over ${s.scheme}:// without TLS`, at(sp?.origin)));
+  }
+  if (cfg.savePath.servers.some((s) => !s.auth)) {
+    // phpredis reads only lower-case `auth`: `AUTH=` or `Auth=` is ignored, and silently so.
+    const ignored = /(?:^|[?&\s,])(?!auth)[aA][uU][tT][hH](?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=/.test(String(sp?.value ?? ''));
+    out.push(make('redis-no-auth', cfg, ignored
+      ? 'session.save_path has no lower-case auth parameter (phpredis ignores AUTH= in another case): the Redis connection is unauthenticated; write auth='
+      : 'session.save_path has no auth parameter: the Redis connection is unauthenticated', at(sp?.origin)));
+  }
+  return out;
+}
+
+/** A Redis password in save_path, in an ini file every user can read. */
+function checkSecretInFile(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  const sp = cfg.values['session.save_path'];
+  if (sp === undefined || sp.origin === 'default' || !/(?:^|[?&\s,])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=[^&\s,]/i.test(String(sp.value))) return [];
+  const st = ctx.fs.stat(sp.origin.file);
+  if (st === null || st.mode < 0 || !otherReadable(st.mode)) return [];
+  return [make('secret-in-world-readable-file', cfg, `${sp.origin.file} (mode ${st.mode.toString(8).padStart(4, '0')}) holds the Redis password of session.save_path and is readable by every user`, at(sp.origin))];
+}
+
+/** Session hardening: strict mode, cookie flags, SameSite, cookies only, no trans sid. */
+function checkHardening(cfg: AuditedConfig): Finding[] {
+  const out: Finding[] = [];
+  const v = (k: string) => cfg.values[k];
+  const val = (k: string) => iniValue(cfg, k);
   if (!phpBool(val('session.use_strict_mode'))) out.push(make('strict-mode-off', cfg, `session.use_strict_mode is off (${where(v('session.use_strict_mode')?.origin)})`, at(v('session.use_strict_mode')?.origin)));
   if (!phpBool(val('session.cookie_secure'))) out.push(make('cookie-not-secure', cfg, `session.cookie_secure is off (${where(v('session.cookie_secure')?.origin)})`, at(v('session.cookie_secure')?.origin)));
   if (!phpBool(val('session.cookie_httponly'))) out.push(make('cookie-not-httponly', cfg, `session.cookie_httponly is off (${where(v('session.cookie_httponly')?.origin)})`, at(v('session.cookie_httponly')?.origin)));
   if (v('session.cookie_samesite') !== undefined && val('session.cookie_samesite') === '') out.push(make('cookie-no-samesite', cfg, `session.cookie_samesite is empty (${where(v('session.cookie_samesite')?.origin)})`, at(v('session.cookie_samesite')?.origin)));
   if (v('session.use_only_cookies') !== undefined && !phpBool(val('session.use_only_cookies'))) out.push(make('use-only-cookies-off', cfg, `session.use_only_cookies is off (${where(v('session.use_only_cookies')?.origin)})`, at(v('session.use_only_cookies')?.origin)));
   if (phpBool(val('session.use_trans_sid'))) out.push(make('use-trans-sid-on', cfg, `session.use_trans_sid is on (${where(v('session.use_trans_sid')?.origin)})`, at(v('session.use_trans_sid')?.origin)));
-  // Names that do nothing, and deprecations.
+  return out;
+}
+
+/**
+ * The session.* name `key` was probably meant to be (edit distance under 3), or, for any name with
+ * "session" in it that PHP does not know (openssl_session_save_path from hardening guides,
+ * session_save_path, session-cookie-secure), the part from "session" on, with `.`/`_`/`-` as the
+ * separator after it, compared with the session.* names. `sessionAt`: where "session" starts, or -1.
+ */
+function closestSessionName(key: string, known: readonly string[]): { best: string | null; sessionAt: number } {
+  const lower = key.replace(/^#+\s*/, '').toLowerCase();
+  let best: string | null = null;
+  let bestD = 3;
+  for (const k of known) {
+    const d = k === lower ? 0 : distance(lower, k);
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  const sessionAt = lower.indexOf('session');
+  if (sessionAt >= 0 && best === null) {
+    const tail = lower.slice(sessionAt + 'session'.length).replace(/^[\s._-]+/, '').replace(/-/g, '_');
+    const guess = `session.${tail}`;
+    let guessD = Math.max(3, Math.floor(guess.length / 6) + 1);
+    for (const k of known) {
+      const d = k === guess ? 0 : distance(guess, k);
+      if (d < guessD) { best = k; guessD = d; }
+    }
+  }
+  return { best, sessionAt };
+}
+
+/** Names that do nothing (unknown, removed, `#`-prefixed), and deprecated directives. */
+function checkDirectiveNames(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  const out: Finding[] = [];
   const known = ctx.engine.directiveNames(cfg.phpVersion).filter((n) => n.startsWith('session.'));
   const seen = new Set<string>();
   for (const e of ctx.entries) {
@@ -196,34 +259,32 @@ export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
       out.push(make('removed-directive', cfg, `${e.key} at ${e.file}:${e.line} was removed in PHP ${removed}: the line does nothing`, { file: e.file, line: e.line }));
       continue;
     }
-    const bare = e.key.replace(/^#+\s*/, '');
-    const lower = bare.toLowerCase();
-    let best: string | null = null;
-    let bestD = 3;
-    for (const k of known) {
-      const d = k === lower ? 0 : distance(lower, k);
-      if (d < bestD) { best = k; bestD = d; }
-    }
-    // Any name with "session" in it that PHP does not know (openssl_session_save_path from hardening
-    // guides, session_save_path, session-cookie-secure): the part from "session" on, with `.`/`_`/`-`
-    // as the separator after it, is compared with the session.* names for the hint.
-    const at = lower.indexOf('session');
-    if (at >= 0 && best === null) {
-      const tail = lower.slice(at + 'session'.length).replace(/^[\s._-]+/, '').replace(/-/g, '_');
-      const guess = `session.${tail}`;
-      let guessD = Math.max(3, Math.floor(guess.length / 6) + 1);
-      for (const k of known) {
-        const d = k === guess ? 0 : distance(guess, k);
-        if (d < guessD) { best = k; guessD = d; }
-      }
-    }
-    if (at >= 0 && !e.key.startsWith('#') && directiveOfUnmodelledModule(e.key, cfg, ctx)) continue;
-    if (e.key.startsWith('session.') || best !== null || at >= 0) {
+    const { best, sessionAt } = closestSessionName(e.key, known);
+    if (sessionAt >= 0 && !e.key.startsWith('#') && directiveOfUnmodelledModule(e.key, cfg, ctx)) continue;
+    if (e.key.startsWith('session.') || best !== null || sessionAt >= 0) {
       const hint = e.key.startsWith('#') ? ` ('#' is not a comment since PHP 7.0${best !== null ? `; it hides ${best}` : ''})` : best !== null ? ` (did you mean ${best}?)` : '';
       out.push(make('unknown-directive', cfg, `${e.key} at ${e.file}:${e.line} is not a PHP directive${hint}: the line does nothing`, { file: e.file, line: e.line }));
     }
   }
   return out;
+}
+
+/**
+ * Runs every configuration-level rule.
+ * @returns findings in rule order; never throws on odd input.
+ */
+export function checkConfig(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
+  return [
+    ...checkSyntax(cfg, ctx),
+    ...checkStorage(cfg),
+    ...checkUnquotedValues(cfg, ctx),
+    ...checkSavePathForms(cfg, ctx),
+    ...checkFilesSavePath(cfg, ctx),
+    ...checkRedisSavePath(cfg),
+    ...checkSecretInFile(cfg, ctx),
+    ...checkHardening(cfg),
+    ...checkDirectiveNames(cfg, ctx),
+  ];
 }
 
 /**

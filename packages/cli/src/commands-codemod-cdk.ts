@@ -6,8 +6,7 @@ import type { CommandModule } from 'yargs';
 import { UserFacingError, printable } from '@session-migrate/common';
 // The codemod itself (ts-morph, hence the TypeScript compiler: seconds to load) is imported only
 // when the command runs, not on every start of the CLI.
-import type { CodemodReport } from '@session-migrate/codemod-cdk';
-import { DEFAULT_AUTH_SECRET_NAME, isBlocking, isValidSecretName } from '@session-migrate/codemod-cdk/names';
+import { DEFAULT_AUTH_SECRET_NAME, isValidSecretName } from '@session-migrate/codemod-cdk/names';
 
 export interface CodemodCdkArgs {
   dir: string;
@@ -23,11 +22,6 @@ function terminalSafe(text: string): string {
     (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
 
-/** Whether something is left to a person: a high or medium finding, or a file that was skipped. */
-export function isIncomplete(report: CodemodReport): boolean {
-  return report.files.some((f) => f.skipped !== undefined || f.findings.some(isBlocking));
-}
-
 /**
  * Runs the codemod and prints the diffs (with --dry-run) and a report, or the report as JSON.
  * @returns 0 when every ElastiCache construct found is (or, in a dry run, would be) compliant;
@@ -35,15 +29,17 @@ export function isIncomplete(report: CodemodReport): boolean {
  * @throws UserFacingError (exit 2) when DIR is not a directory or the secret name is invalid.
  */
 export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: string) => void): Promise<number> {
+  // Checked here too, before the codemod (seconds to load) is imported, so a typo fails at once
+  // naming the option; runCdkCodemod checks it again for library callers.
   if (!isValidSecretName(args.authSecretName)) {
     throw new UserFacingError('--auth-secret-name: must be a Secrets Manager secret name (A-Za-z0-9/_+=.@-) or a secret ARN');
   }
   const { runCdkCodemod } = await import('@session-migrate/codemod-cdk');
   const report = runCdkCodemod(args.dir, { dryRun: args.dryRun, authSecretName: args.authSecretName });
-  const incomplete = isIncomplete(report);
+  const { incomplete } = report;
   const code = incomplete ? 1 : 0;
   if (args.json) {
-    print(JSON.stringify({ ...report, incomplete }, null, 2));
+    print(JSON.stringify(report, null, 2));
     return code;
   }
   const changed = report.files.filter((f) => f.changed);

@@ -192,42 +192,60 @@ interface Judged {
   session?: SourceSession;
 }
 
-/**
- * Runs purge over a files source (see the module comment).
- * @throws when Redis fails (nothing has been deleted yet when the check itself fails: deleting starts
- *   only after every session was judged).
- */
-export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport> {
-  const { source, client, codec, prefix, gcMaxlifetime } = options;
-  const maxListed = options.maxListed ?? 1000;
-  const redisSource = source.kind === 'redis' ? source as Source : undefined;
-  const report: PurgeReport = {
-    sourceKind: redisSource !== undefined ? 'redis' : 'files', dryRun: options.dryRun, allowPartial: options.allowPartial, complete: true, deleting: false, sessions: 0,
-    deletable: {}, deletableBytes: 0, blocked: {}, deleted: 0, deletedBytes: 0, changed: 0, skipped: {},
-    remaining: { files: 0, bytes: 0 }, blockers: [], wouldDelete: [],
-  };
-  const pending: Pending[] = [];
-  // Plaintext session files present (regular files named sess_*), to report what remains.
-  const present = { files: 0, bytes: 0 };
+/** The state of one purge run: the report being built, what remains on disk, the deletable sessions. */
+class PurgeRun {
+  readonly report: PurgeReport;
+  readonly pending: Pending[] = [];
+  /** Plaintext session files present (regular files named sess_*), to report what remains. */
+  readonly present = { files: 0, bytes: 0 };
+  readonly maxListed: number;
+  readonly redisSource: Source | undefined;
 
-  const block = (entry: PurgeEntry) => {
+  constructor(readonly options: PurgeOptions) {
+    this.maxListed = options.maxListed ?? 1000;
+    this.redisSource = options.source.kind === 'redis' ? options.source as Source : undefined;
+    this.report = {
+      sourceKind: this.redisSource !== undefined ? 'redis' : 'files', dryRun: options.dryRun, allowPartial: options.allowPartial, complete: true, deleting: false, sessions: 0,
+      deletable: {}, deletableBytes: 0, blocked: {}, deleted: 0, deletedBytes: 0, changed: 0, skipped: {},
+      remaining: { files: 0, bytes: 0 }, blockers: [], wouldDelete: [],
+    };
+  }
+
+  /** A session not proven in Redis: the purge is incomplete. */
+  block(entry: PurgeEntry): void {
+    const { report } = this;
     report.complete = false;
     report.blocked[entry.reason] = (report.blocked[entry.reason] ?? 0) + 1;
-    if (report.blockers.length < maxListed) report.blockers.push(entry);
-  };
-  const skip = (s: SkippedEntry) => {
-    const size = redisSource !== undefined ? undefined : regularFileSize(s.location);
+    if (report.blockers.length < this.maxListed) report.blockers.push(entry);
+  }
+
+  /** An entry the source skipped; oversized, unreadable or unstable ones block (BLOCKING_SKIPS). */
+  skip(s: SkippedEntry): void {
+    const { report, present } = this;
+    const size = this.redisSource !== undefined ? undefined : regularFileSize(s.location);
     if (size !== undefined && isSessionName(s.location)) {
       present.files++;
       present.bytes += size;
     }
-    if (BLOCKING_SKIPS.has(s.reason)) block({ file: redactSessionPath(s.location), key: '', reason: 'unreadable-file', bytes: size ?? 0 });
+    if (BLOCKING_SKIPS.has(s.reason)) this.block({ file: redactSessionPath(s.location), key: '', reason: 'unreadable-file', bytes: size ?? 0 });
     else report.skipped[s.reason] = (report.skipped[s.reason] ?? 0) + 1;
-  };
+  }
 
-  const judgeBatch = async (batch: Judged[]) => {
+  /** A session read from the source, to be judged. */
+  count(data: Buffer): void {
+    this.report.sessions++;
+    this.present.files++;
+    this.present.bytes += data.length;
+  }
+
+  /**
+   * Reads each session's Redis key, TTL and tombstone in one grouped pipeline and judges it.
+   * @throws when Redis fails for any key (nothing is deleted before every session was judged).
+   */
+  async judgeBatch(batch: Judged[]): Promise<void> {
     if (batch.length === 0) return;
-    const nowMs = options.nowMs ?? Date.now();
+    const { client, codec, prefix } = this.options;
+    const nowMs = this.options.nowMs ?? Date.now();
     const keys = batch.map((s) => codec.keyName(prefix, s.id));
     const replies = await client.runGrouped(keys.map((key) => ({
       key,
@@ -245,53 +263,62 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
         throw new Error(`Redis failed while checking ${key}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
       }
       const state: RedisState = { value: wrongType ? 'wrong-type' : (value as Buffer | null), pttlMs: Number(pttl), tombstone: Number(tomb) > 0 };
-      let opened: Parameters<typeof judgeSession>[2];
-      if (Buffer.isBuffer(state.value)) {
-        const o = codec.open(key, state.value);
-        opened = o.ok ? { ok: true, plaintext: o.plaintext } : { ok: false, reason: o.reason };
-      }
-      let verdict = judgeSession(s, state, opened, gcMaxlifetime, nowMs);
-      // An older copy of a session another source holds a later copy of: proven by that copy (or a
-      // newer one) in Redis, which opens.
-      if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true) verdict = { deletable: true, reason: 'superseded' };
-      const entry: PurgeEntry = { file: redactSessionPath(s.location), key, reason: verdict.reason, bytes: s.data.length };
-      if (!verdict.deletable) {
-        block(entry);
-        return;
-      }
-      report.deletable[verdict.reason] = (report.deletable[verdict.reason] ?? 0) + 1;
-      report.deletableBytes += s.data.length;
-      if (options.dryRun && report.wouldDelete.length < maxListed) report.wouldDelete.push(entry);
-      pending.push(s.session !== undefined
-        ? { location: s.location, reason: verdict.reason, session: s.session, bytes: s.data.length }
-        : { location: s.location, reason: verdict.reason, stat: s.stat!, sha256: sha256(s.data), bytes: s.data.length });
+      this.judgeOne(s, key, state, nowMs);
     });
-  };
-
-  let batch: Judged[] = [];
-  if (redisSource !== undefined) {
-    for await (const items of redisSource.sessions({ batchSize: 500 })) {
-      const nowMs = options.nowMs ?? Date.now();
-      for (const item of items) {
-        if (item.kind === 'skipped') {
-          if (item.reason !== 'changed-while-reading') skip(item);
-          continue;
-        }
-        report.sessions++;
-        present.files++;
-        present.bytes += item.data.length;
-        // phpredis writes with SETEX gc_maxlifetime: the key's last write is inferred like the target's.
-        const mtimeMs = item.ttlMs !== undefined ? lastWriteMs(item.ttlMs, gcMaxlifetime, nowMs) : item.mtimeMs;
-        batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs, session: item });
-      }
-      await judgeBatch(batch);
-      batch = [];
-    }
   }
-  const files = redisSource === undefined ? source as FilesSource : undefined;
-  for (const c of files?.candidates() ?? []) {
+
+  /** Judges one session against its Redis state: blocks it, or records it as deletable (pending). */
+  private judgeOne(s: Judged, key: string, state: RedisState, nowMs: number): void {
+    const { options, report } = this;
+    let opened: Parameters<typeof judgeSession>[2];
+    if (Buffer.isBuffer(state.value)) {
+      const o = options.codec.open(key, state.value);
+      opened = o.ok ? { ok: true, plaintext: o.plaintext } : { ok: false, reason: o.reason };
+    }
+    let verdict = judgeSession(s, state, opened, options.gcMaxlifetime, nowMs);
+    // An older copy of a session another source holds a later copy of: proven by that copy (or a
+    // newer one) in Redis, which opens.
+    if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true) verdict = { deletable: true, reason: 'superseded' };
+    const entry: PurgeEntry = { file: redactSessionPath(s.location), key, reason: verdict.reason, bytes: s.data.length };
+    if (!verdict.deletable) {
+      this.block(entry);
+      return;
+    }
+    report.deletable[verdict.reason] = (report.deletable[verdict.reason] ?? 0) + 1;
+    report.deletableBytes += s.data.length;
+    if (options.dryRun && report.wouldDelete.length < this.maxListed) report.wouldDelete.push(entry);
+    this.pending.push(s.session !== undefined
+      ? { location: s.location, reason: verdict.reason, session: s.session, bytes: s.data.length }
+      : { location: s.location, reason: verdict.reason, stat: s.stat!, sha256: sha256(s.data), bytes: s.data.length });
+  }
+}
+
+/** Judges every session of a Redis source, one SCAN batch at a time. */
+async function judgeRedisSource(run: PurgeRun, redisSource: Source): Promise<void> {
+  const { gcMaxlifetime } = run.options;
+  for await (const items of redisSource.sessions({ batchSize: 500 })) {
+    const nowMs = run.options.nowMs ?? Date.now();
+    const batch: Judged[] = [];
+    for (const item of items) {
+      if (item.kind === 'skipped') {
+        if (item.reason !== 'changed-while-reading') run.skip(item);
+        continue;
+      }
+      run.count(item.data);
+      // phpredis writes with SETEX gc_maxlifetime: the key's last write is inferred like the target's.
+      const mtimeMs = item.ttlMs !== undefined ? lastWriteMs(item.ttlMs, gcMaxlifetime, nowMs) : item.mtimeMs;
+      batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs, session: item });
+    }
+    await run.judgeBatch(batch);
+  }
+}
+
+/** Judges every session file of a files source, in batches of 500, recording each file's identity. */
+async function judgeFilesSource(run: PurgeRun, files: FilesSource): Promise<void> {
+  let batch: Judged[] = [];
+  for (const c of files.candidates()) {
     if (c.kind === 'skipped') {
-      skip(c);
+      run.skip(c);
       continue;
     }
     // lstat first, then read (O_NOFOLLOW): the identity recorded is never newer than the bytes judged.
@@ -301,42 +328,61 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     } catch {
       continue; // gone meanwhile
     }
-    const item = files!.read(c);
+    const item = files.read(c);
     if (item.kind === 'skipped') {
       if (item.reason === 'changed-while-reading') continue; // deleted meanwhile
-      skip(item);
+      run.skip(item);
       continue;
     }
-    report.sessions++;
-    present.files++;
-    present.bytes += item.data.length;
+    run.count(item.data);
     batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs: item.mtimeMs, stat });
     if (batch.length >= 500) {
-      await judgeBatch(batch);
+      await run.judgeBatch(batch);
       batch = [];
     }
   }
-  await judgeBatch(batch);
+  await run.judgeBatch(batch);
+}
+
+/**
+ * Deletes the pending sessions, each only if unchanged since it was judged (compare-and-delete for
+ * Redis, lstat + hash for files), and counts what remains.
+ */
+async function deletePending(run: PurgeRun): Promise<void> {
+  const { report, redisSource } = run;
+  for (const p of run.pending) {
+    const outcome = p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
+    if (outcome === 'changed') {
+      report.changed++;
+      continue;
+    }
+    report.remaining.files--;
+    report.remaining.bytes -= p.bytes;
+    if (outcome === 'removed') {
+      report.deleted++;
+      report.deletedBytes += p.bytes;
+    }
+  }
+}
+
+/**
+ * Runs purge over a files source (see the module comment).
+ * @throws when Redis fails (nothing has been deleted yet when the check itself fails: deleting starts
+ *   only after every session was judged).
+ */
+export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport> {
+  const run = new PurgeRun(options);
+  const { report, redisSource } = run;
+  if (redisSource !== undefined) await judgeRedisSource(run, redisSource);
+  else await judgeFilesSource(run, options.source as FilesSource);
 
   report.deleting = options.beforeDelete !== undefined ? await options.beforeDelete(report) : report.complete || options.allowPartial;
-  report.remaining = { ...present };
+  report.remaining = { ...run.present };
   if (report.deleting && options.dryRun) {
-    report.remaining.files -= pending.length;
+    report.remaining.files -= run.pending.length;
     report.remaining.bytes -= report.deletableBytes;
   } else if (report.deleting) {
-    for (const p of pending) {
-      const outcome = p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
-      if (outcome === 'changed') {
-        report.changed++;
-        continue;
-      }
-      report.remaining.files--;
-      report.remaining.bytes -= p.bytes;
-      if (outcome === 'removed') {
-        report.deleted++;
-        report.deletedBytes += p.bytes;
-      }
-    }
+    await deletePending(run);
   }
   return report;
 }

@@ -62,86 +62,128 @@ export interface RootFsOptions {
   maxFileBytes?: number;
 }
 
-/** An IniFileSystem over the real disk, confined to `root`. */
-export function createRootFs(opts: RootFsOptions = {}): IniFileSystem {
-  const root = posix.resolve(opts.root ?? '/');
-  const maxBytes = opts.maxFileBytes ?? 256 * 1024 * 1024;
-  const onDisk = (virt: string): string => (root === '/' ? virt : root + virt);
+/** The disk path of virtual path `virt` (absolute, as PHP sees it) under `root`. */
+function onDiskPath(root: string, virt: string): string {
+  return root === '/' ? virt : root + virt;
+}
 
-  /** Resolves `path` inside root; returns the virtual path with no symlink left. */
-  const resolve = (path: string): string | FsError => {
-    const pending = posix.resolve('/', path).split('/').filter(Boolean);
-    const cur: string[] = [];
-    let hops = 0;
-    while (pending.length > 0) {
-      const name = pending.shift()!;
-      if (name === '.') continue;
-      if (name === '..') {
-        cur.pop();
-        continue;
-      }
-      const virt = '/' + [...cur, name].join('/');
-      let st;
+/**
+ * Resolves `path` inside `root`, component by component: absolute link targets restart at the root,
+ * `..` is clamped at it, more than 40 link hops is ELOOP. Returns the virtual path with no symlink left.
+ */
+function resolveInRoot(root: string, path: string): string | FsError {
+  const pending = posix.resolve('/', path).split('/').filter(Boolean);
+  const cur: string[] = [];
+  let hops = 0;
+  while (pending.length > 0) {
+    const name = pending.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      cur.pop();
+      continue;
+    }
+    const virt = '/' + [...cur, name].join('/');
+    let st;
+    try {
+      st = lstatSync(onDiskPath(root, virt));
+    } catch (e) {
+      return errOf(e, path);
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return { code: 'ELOOP', error: `${path}: too many levels of symbolic links` };
+      let target: string;
       try {
-        st = lstatSync(onDisk(virt));
+        target = readlinkSync(onDiskPath(root, virt));
       } catch (e) {
         return errOf(e, path);
       }
-      if (st.isSymbolicLink()) {
-        if (++hops > 40) return { code: 'ELOOP', error: `${path}: too many levels of symbolic links` };
-        let target: string;
-        try {
-          target = readlinkSync(onDisk(virt));
-        } catch (e) {
-          return errOf(e, path);
-        }
-        if (target.startsWith('/')) cur.length = 0;
-        pending.unshift(...target.split('/').filter(Boolean));
-        continue;
-      }
-      if (pending.length > 0 && !st.isDirectory()) return { code: 'ENOTDIR', error: `${path}: not a directory` };
-      cur.push(name);
+      if (target.startsWith('/')) cur.length = 0;
+      pending.unshift(...target.split('/').filter(Boolean));
+      continue;
     }
-    return '/' + cur.join('/');
-  };
+    if (pending.length > 0 && !st.isDirectory()) return { code: 'ENOTDIR', error: `${path}: not a directory` };
+    cur.push(name);
+  }
+  return '/' + cur.join('/');
+}
 
-  /** Resolves every component but the last (lstat/readlink semantics); the last is kept as named. */
-  const resolveParent = (path: string): string | FsError => {
-    const abs = posix.resolve('/', path);
-    const base = posix.basename(abs);
-    if (abs === '/') return '/';
-    const dir = resolve(posix.dirname(abs));
-    if (typeof dir !== 'string') return dir;
-    return dir === '/' ? '/' + base : `${dir}/${base}`;
-  };
+/** Resolves every component but the last (lstat/readlink semantics); the last is kept as named. */
+function resolveParentInRoot(root: string, path: string): string | FsError {
+  const abs = posix.resolve('/', path);
+  const base = posix.basename(abs);
+  if (abs === '/') return '/';
+  const dir = resolveInRoot(root, posix.dirname(abs));
+  if (typeof dir !== 'string') return dir;
+  return dir === '/' ? '/' + base : `${dir}/${base}`;
+}
 
-  const toStat = (s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mode: number; uid: number; gid: number }): FsStat => ({
+function toStat(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mode: number; uid: number; gid: number }): FsStat {
+  return {
     type: s.isFile() ? 'file' : s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : 'other',
     size: s.size,
     mode: s.mode,
     uid: s.uid,
     gid: s.gid,
-  });
+  };
+}
+
+/** lstat(2) of `disk` (already resolved), errors named by `path`. */
+function lstatAt(disk: string, path: string): FsStat | FsError {
+  try {
+    return toStat(lstatSync(disk));
+  } catch (e) {
+    return errOf(e, path);
+  }
+}
+
+/**
+ * Reads the regular file at `disk` (already resolved; O_NOFOLLOW, O_NONBLOCK so a FIFO cannot
+ * block), at most `maxBytes`: EISDIR, EINVAL (not a regular file), EFBIG as values.
+ */
+function readRegularFile(disk: string, path: string, maxBytes: number): Uint8Array | FsError {
+  let fd: number;
+  try {
+    fd = openSync(disk, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  } catch (e) {
+    return errOf(e, path);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) return { code: 'EISDIR', error: `${path}: is a directory` };
+    if (!st.isFile()) return { code: 'EINVAL', error: `${path}: not a regular file` };
+    if (st.size > maxBytes) return { code: 'EFBIG', error: `${path}: file too large (${st.size} bytes, limit ${maxBytes})` };
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return new Uint8Array(buf.buffer, buf.byteOffset, off);
+  } catch (e) {
+    return errOf(e, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An IniFileSystem over the real disk, confined to `root`. */
+export function createRootFs(opts: RootFsOptions = {}): IniFileSystem {
+  const root = posix.resolve(opts.root ?? '/');
+  const maxBytes = opts.maxFileBytes ?? 256 * 1024 * 1024;
+  const onDisk = (virt: string): string => onDiskPath(root, virt);
+  const resolve = (path: string): string | FsError => resolveInRoot(root, path);
+  const resolveParent = (path: string): string | FsError => resolveParentInRoot(root, path);
 
   return {
     realpath: resolve,
     stat(path) {
       const r = resolve(path);
-      if (typeof r !== 'string') return r;
-      try {
-        return toStat(lstatSync(onDisk(r)));
-      } catch (e) {
-        return errOf(e, path);
-      }
+      return typeof r !== 'string' ? r : lstatAt(onDisk(r), path);
     },
     lstat(path) {
       const r = resolveParent(path);
-      if (typeof r !== 'string') return r;
-      try {
-        return toStat(lstatSync(onDisk(r)));
-      } catch (e) {
-        return errOf(e, path);
-      }
+      return typeof r !== 'string' ? r : lstatAt(onDisk(r), path);
     },
     readlink(path) {
       const r = resolveParent(path);
@@ -155,31 +197,7 @@ export function createRootFs(opts: RootFsOptions = {}): IniFileSystem {
     },
     readFile(path) {
       const r = resolve(path);
-      if (typeof r !== 'string') return r;
-      let fd: number;
-      try {
-        fd = openSync(onDisk(r), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-      } catch (e) {
-        return errOf(e, path);
-      }
-      try {
-        const st = fstatSync(fd);
-        if (st.isDirectory()) return { code: 'EISDIR', error: `${path}: is a directory` };
-        if (!st.isFile()) return { code: 'EINVAL', error: `${path}: not a regular file` };
-        if (st.size > maxBytes) return { code: 'EFBIG', error: `${path}: file too large (${st.size} bytes, limit ${maxBytes})` };
-        const buf = Buffer.alloc(st.size);
-        let off = 0;
-        while (off < buf.length) {
-          const n = readSync(fd, buf, off, buf.length - off, off);
-          if (n === 0) break;
-          off += n;
-        }
-        return new Uint8Array(buf.buffer, buf.byteOffset, off);
-      } catch (e) {
-        return errOf(e, path);
-      } finally {
-        closeSync(fd);
-      }
+      return typeof r !== 'string' ? r : readRegularFile(onDisk(r), path, maxBytes);
     },
     readDir(path) {
       const r = resolve(path);

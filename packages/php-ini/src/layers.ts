@@ -105,163 +105,195 @@ export function firstWins(values: PoolValue[]): PoolValue[] {
   return values.filter((v) => (seen.has(v.key) ? false : (seen.add(v.key), true)));
 }
 
+type Setting = EffectiveSetting & { access: number };
+
+/** Whether the directive is one session.c guards with SESSION_CHECK_OUTPUT_STATE (no change after headers are sent). */
+const checksOutput = (key: string): boolean =>
+  key.startsWith('session.') && !key.startsWith('session.upload_progress.') && key !== 'session.trans_sid_tags' && key !== 'session.trans_sid_hosts';
+
 /**
- * Effective values for one request / pool. `keys`: directives to report (default: every key any
- * layer or the configuration mentions plus every session.* directive).
+ * The settings of one request while its layers are applied: each directive starts at its startup
+ * value (php.ini or default) the first time a layer or the report asks for it.
  */
-export function effectiveForRequest(config: Configuration, layersIn: RequestLayers = {}, keys?: string[]): EffectiveValues {
-  const ctx: DirectiveContext = config.context;
-  // Only CGI/FastCGI/FPM (sapi_cgi_activate) apply [HOST=]/[PATH=] and .user.ini; the CLI and
-  // Apache mod_php ignore them (test/fixtures/ini-cases 23-25, 59). Pools and PHP_VALUE are FPM-only.
-  const perDir = config.sapi === 'cgi' || config.sapi === 'fpm';
-  const layers: RequestLayers = perDir ? layersIn : { iniSet: layersIn.iniSet };
-  const state = new Map<string, EffectiveSetting & { access: number }>();
-  const ignored: EffectiveValues['ignored'] = [];
-  if (!perDir) {
-    for (const e of layersIn.userIni ?? []) ignored.push({ key: e.key, origin: '.user.ini', file: e.file, line: e.line, reason: `the ${config.sapi} SAPI never reads .user.ini` });
+class RequestIniState {
+  readonly state = new Map<string, Setting>();
+  readonly ignored: EffectiveValues['ignored'] = [];
+  // A value rejected during request activation prints a warning; with display_errors on, that output
+  // sends the headers, and every later session.* change of the request then fails
+  // (ext/session/session.c SESSION_CHECK_OUTPUT_STATE: "Session ini settings cannot be changed after
+  // headers have already been sent"). Found by test/fuzz-cgi-vs-php.test.ts.
+  private headersSent = false;
+  fatal: EffectiveValues['fatal'];
+  private readonly ctx: DirectiveContext;
+  private readonly modules: Set<string>;
+
+  constructor(readonly config: Configuration) {
+    this.ctx = config.context;
+    this.modules = new Set(this.ctx.extensions ?? []);
   }
-  const get = (key: string): (EffectiveSetting & { access: number }) | null => {
-    const cur = state.get(key);
+
+  /** The current setting of `key`, or null when PHP has no such directive. */
+  get(key: string): Setting | null {
+    const cur = this.state.get(key);
     if (cur) return cur;
+    const { config, ctx } = this;
     const info = directiveInfo(key, ctx);
     if (!info.exists) return null;
     const raw = config.settings.get(key);
     const v = iniGetFor(key, raw?.value, ctx);
     const fromFile = raw !== undefined && v === raw.value && rejectReason(key, raw.value, config.phpVersion) === null;
     const s = { value: v === false ? '' : v, origin: (fromFile ? 'php.ini' : 'default') as Origin, file: fromFile ? raw!.file : null, line: fromFile ? raw!.line : null, locked: false, access: info.access ?? 7 };
-    state.set(key, s);
+    this.state.set(key, s);
     return s;
-  };
-  // A value rejected during request activation prints a warning; with display_errors on, that output
-  // sends the headers, and every later session.* change of the request then fails
-  // (ext/session/session.c SESSION_CHECK_OUTPUT_STATE: "Session ini settings cannot be changed after
-  // headers have already been sent"). Found by test/fuzz-cgi-vs-php.test.ts.
-  let headersSent = false;
-  let fatal: EffectiveValues['fatal'];
-  const modules = new Set(ctx.extensions ?? []);
-  const moduleMissing = (key: string, value: string): string | null => {
+  }
+
+  /** The error when `value` names a save/serialize handler whose extension is not loaded, else null. */
+  private moduleMissing(key: string, value: string): string | null {
     const table = key === 'session.save_handler' ? HANDLER_MODULES : key === 'session.serialize_handler' ? SERIALIZER_MODULES : null;
     if (!table) return null;
     const need = Object.prototype.hasOwnProperty.call(table, value) ? table[value] : undefined;
     if (need === null) return null;
-    if (need !== undefined && modules.has(need)) return null;
+    if (need !== undefined && this.modules.has(need)) return null;
     return key === 'session.save_handler' ? `Session save handler "${value}" cannot be found` : `Serialization handler "${value}" cannot be found`;
-  };
-  const displaysErrors = (): boolean => {
-    const d = get('display_errors')?.value.toLowerCase() ?? '1';
+  }
+
+  /** Whether a warning reaches the response (display_errors as this request sees it). */
+  private displaysErrors(): boolean {
+    const d = this.get('display_errors')?.value.toLowerCase() ?? '1';
     // main.c php_error_cb: "stderr" is honoured only by the cli/cgi/phpdbg SAPI names; php-cgi
     // registers as "cgi-fcgi", so there (and in FPM) the warning still goes to the response
-    if (d === 'stderr') return config.sapi !== 'cli';
+    if (d === 'stderr') return this.config.sapi !== 'cli';
     return d === 'on' || d === 'yes' || d === 'true' || d === 'stdout' || Number.parseInt(d, 10) !== 0 && !Number.isNaN(Number.parseInt(d, 10));
-  };
-  const checksOutput = (key: string): boolean =>
-    key.startsWith('session.') && !key.startsWith('session.upload_progress.') && key !== 'session.trans_sid_tags' && key !== 'session.trans_sid_hosts';
-  const alter = (key: string, value: string, origin: Origin, file: string | null, line: number | null, mode: number, lockOnActivate: boolean): boolean => {
-    const s = get(key);
+  }
+
+  /** A layer value that did not apply. */
+  ignore(key: string, origin: Origin, file: string | null, line: number | null, reason: string): void {
+    this.ignored.push({ key, origin, file, line, reason });
+  }
+
+  /**
+   * zend_alter_ini_entry_ex in `mode`: applies `value` unless the directive is unknown, not
+   * changeable at this level, locked, guarded by sent headers, or rejected by its validator.
+   * Returns whether it applied.
+   */
+  alter(key: string, value: string, origin: Origin, file: string | null, line: number | null, mode: number, lockOnActivate: boolean): boolean {
+    const s = this.get(key);
     if (!s) {
-      ignored.push({ key, origin, file, line, reason: 'PHP has no such directive' });
+      this.ignore(key, origin, file, line, 'PHP has no such directive');
       return false;
     }
     if (lockOnActivate) s.locked = true;
     const modifiable = s.locked ? PHP_INI_SYSTEM : s.access;
     if (!(modifiable & mode)) {
-      ignored.push({ key, origin, file, line, reason: s.locked ? 'locked by php_admin_value or a [PATH=]/[HOST=] section' : 'not changeable at this level (PHP_INI_SYSTEM)' });
+      this.ignore(key, origin, file, line, s.locked ? 'locked by php_admin_value or a [PATH=]/[HOST=] section' : 'not changeable at this level (PHP_INI_SYSTEM)');
       return false;
     }
     const perRequest = origin === 'host-section' || origin === 'path-section' || origin === '.user.ini';
-    if (perRequest && headersSent && checksOutput(key)) {
-      ignored.push({ key, origin, file, line, reason: 'rejected: session ini settings cannot be changed after headers have already been sent (an earlier warning was displayed)' });
+    if (perRequest && this.headersSent && checksOutput(key)) {
+      this.ignore(key, origin, file, line, 'rejected: session ini settings cannot be changed after headers have already been sent (an earlier warning was displayed)');
       return false;
     }
     // after startup the modules are activated: an unknown save/serialize handler is rejected
     // at runtime the modules are activated: ini_set() of an unknown save/serialize handler fails
     // (php-cgi accepts unknown ones in [PATH=]/.user.ini, checked against php-cgi 8.2.36)
-    const why = rejectReason(key, value, config.phpVersion) ?? (origin === 'ini_set' ? moduleMissing(key, value) : null);
+    const why = rejectReason(key, value, this.config.phpVersion) ?? (origin === 'ini_set' ? this.moduleMissing(key, value) : null);
     if (why) {
-      ignored.push({ key, origin, file, line, reason: `rejected: ${why}` });
+      this.ignore(key, origin, file, line, `rejected: ${why}`);
       // session.c raises E_ERROR outside the runtime stage for these (OnUpdateName: only at HTACCESS)
       const fatalHere = (origin === '.user.ini' && key === 'session.name') || (perRequest && key === 'session.save_handler');
-      if (fatalHere && !fatal) fatal = { key, origin, file, line, message: `PHP Request Startup: ${why}` };
-      if (perRequest && displaysErrors()) headersSent = true;
+      if (fatalHere && !this.fatal) this.fatal = { key, origin, file, line, message: `PHP Request Startup: ${why}` };
+      if (perRequest && this.displaysErrors()) this.headersSent = true;
       return false;
     }
     Object.assign(s, { value, origin, file, line });
     return true;
-  };
+  }
+}
 
-  if (layers.pool) {
-    // fpm_php_apply_defines: every php_value first, then every php_admin_value (admin locks)
-    for (const [list, origin] of [[layers.pool.phpValues, 'pool php_value'], [layers.pool.phpAdminValues, 'pool php_admin_value']] as const) {
-      for (const v of firstWins(list)) {
-        if (v.key === 'extension') continue;
-        const s = get(v.key);
-        if (!s) {
-          ignored.push({ key: v.key, origin, file: v.file, line: v.line, reason: `PHP has no such directive ("Unable to set ${origin.slice(5)}")` });
-        } else if (rejectReason(v.key, v.value, config.phpVersion) !== null) {
-          ignored.push({ key: v.key, origin, file: v.file, line: v.line, reason: 'rejected by the directive' });
-        } else {
-          Object.assign(s, { value: v.value, origin, file: v.file, line: v.line });
-          if (origin === 'pool php_admin_value') s.locked = true;
-        }
+/** fpm_php_apply_defines: every php_value first, then every php_admin_value (admin locks); first occurrence wins. */
+function applyPool(st: RequestIniState, pool: FpmPool): void {
+  for (const [list, origin] of [[pool.phpValues, 'pool php_value'], [pool.phpAdminValues, 'pool php_admin_value']] as const) {
+    for (const v of firstWins(list)) {
+      if (v.key === 'extension') continue;
+      const s = st.get(v.key);
+      if (!s) {
+        st.ignore(v.key, origin, v.file, v.line, `PHP has no such directive ("Unable to set ${origin.slice(5)}")`);
+      } else if (rejectReason(v.key, v.value, st.config.phpVersion) !== null) {
+        st.ignore(v.key, origin, v.file, v.line, 'rejected by the directive');
+      } else {
+        Object.assign(s, { value: v.value, origin, file: v.file, line: v.line });
+        if (origin === 'pool php_admin_value') s.locked = true;
       }
     }
   }
+}
+
+/** FastCGI PHP_VALUE / PHP_ADMIN_VALUE: applied without a changeability check; PHP_ADMIN_VALUE locks. */
+function applyFastcgiParams(st: RequestIniState, params: NonNullable<RequestLayers['fastcgiParams']>): void {
   for (const param of ['PHP_VALUE', 'PHP_ADMIN_VALUE'] as const) {
-    const text = layers.fastcgiParams?.[param];
+    const text = params[param];
     if (text === undefined) continue;
     const origin: Origin = param === 'PHP_VALUE' ? 'fastcgi PHP_VALUE' : 'fastcgi PHP_ADMIN_VALUE';
-    const parsed = parseIni(`${text}\n`, { file: `(fastcgi ${param})`, lookup: (n) => config.settings.get(n)?.value });
+    const parsed = parseIni(`${text}\n`, { file: `(fastcgi ${param})`, lookup: (n) => st.config.settings.get(n)?.value });
     for (const e of parsed.entries) {
       if (e.offset !== undefined || e.extension) continue;
-      const s = get(e.key);
+      const s = st.get(e.key);
       if (!s) {
-        ignored.push({ key: e.key, origin, file: e.file, line: e.line, reason: 'PHP has no such directive' });
+        st.ignore(e.key, origin, e.file, e.line, 'PHP has no such directive');
         continue;
       }
-      if (rejectReason(e.key, e.value, config.phpVersion) !== null) {
-        ignored.push({ key: e.key, origin, file: e.file, line: e.line, reason: 'rejected by the directive' });
+      if (rejectReason(e.key, e.value, st.config.phpVersion) !== null) {
+        st.ignore(e.key, origin, e.file, e.line, 'rejected by the directive');
         continue;
       }
       Object.assign(s, { value: e.value, origin, file: e.file, line: e.line });
       if (param === 'PHP_ADMIN_VALUE') s.locked = true;
     }
   }
-  if (layers.serverName) {
-    const table = config.hostSections.get(layers.serverName.toLowerCase());
-    for (const [k, v] of table ?? []) if (!v.array) alter(k, v.value, 'host-section', v.file, v.line, PHP_INI_SYSTEM, true);
+}
+
+/** [HOST=] then [PATH=] sections (root -> leaf), applied in PHP_INI_SYSTEM mode and locked. */
+function applySections(st: RequestIniState, serverName: string | null | undefined, scriptDir: string | null | undefined): void {
+  const { config } = st;
+  if (serverName) {
+    const table = config.hostSections.get(serverName.toLowerCase());
+    for (const [k, v] of table ?? []) if (!v.array) st.alter(k, v.value, 'host-section', v.file, v.line, PHP_INI_SYSTEM, true);
   }
-  if (layers.scriptDir) {
-    const path = layers.scriptDir.endsWith('/') ? layers.scriptDir : layers.scriptDir + '/';
+  if (scriptDir) {
+    const path = scriptDir.endsWith('/') ? scriptDir : scriptDir + '/';
     let at = path.indexOf('/', 1);
     while (at >= 0) {
       const table = config.pathSections.get(path.slice(0, at));
-      for (const [k, v] of table ?? []) if (!v.array) alter(k, v.value, 'path-section', v.file, v.line, PHP_INI_SYSTEM, true);
+      for (const [k, v] of table ?? []) if (!v.array) st.alter(k, v.value, 'path-section', v.file, v.line, PHP_INI_SYSTEM, true);
       at = path.indexOf('/', at + 1);
     }
   }
-  if (layers.userIni) {
-    // one hash for all .user.ini files: deeper files overwrite, in first-insertion order
-    const merged = new Map<string, IniEntry>();
-    for (const e of layers.userIni) if (e.scope.kind === 'global' && e.offset === undefined && !e.extension) merged.set(e.key, e);
-    for (const [k, e] of merged) alter(k, e.value, '.user.ini', e.file, e.line, PHP_INI_PERDIR, false);
-  }
+}
+
+/** The .user.ini entries in PHP_INI_PERDIR mode: one hash for all files, deeper files overwrite, in first-insertion order. */
+function applyUserIni(st: RequestIniState, userIni: readonly IniEntry[]): void {
+  const merged = new Map<string, IniEntry>();
+  for (const e of userIni) if (e.scope.kind === 'global' && e.offset === undefined && !e.extension) merged.set(e.key, e);
+  for (const [k, e] of merged) st.alter(k, e.value, '.user.ini', e.file, e.line, PHP_INI_PERDIR, false);
+}
+
+/** ini_set() calls in PHP_INI_USER mode, with what each returned (old value, or false). */
+function applyIniSet(st: RequestIniState, calls: ReadonlyArray<[string, string]>): EffectiveValues['iniSetResults'] {
   const iniSetResults: EffectiveValues['iniSetResults'] = [];
-  for (const [k, v] of layers.iniSet ?? []) {
-    const before = get(k)?.value;
-    const ok = alter(k, v, 'ini_set', null, null, PHP_INI_USER, false);
+  for (const [k, v] of calls) {
+    const before = st.get(k)?.value;
+    const ok = st.alter(k, v, 'ini_set', null, null, PHP_INI_USER, false);
     iniSetResults.push({ key: k, returned: ok && before !== undefined ? before : false });
   }
+  return iniSetResults;
+}
 
-  const names = keys ?? [...new Set([
-    ...config.settings.keys(),
-    ...state.keys(),
-    ...(layers.pool ? [...layers.pool.phpValues, ...layers.pool.phpAdminValues].map((v) => v.key) : []),
-    ...(layers.userIni ?? []).map((e) => e.key),
-  ])].sort();
+/** ini_get() of each reported key (false for unknown ones) and its public setting. */
+function reportValues(st: RequestIniState, names: readonly string[]): Pick<EffectiveValues, 'values' | 'settings'> {
   const values: Record<string, string | false> = {};
   const settings: Record<string, EffectiveSetting> = {};
   for (const k of names) {
-    const s = get(k);
+    const s = st.get(k);
     if (!s) {
       values[k] = false;
       continue;
@@ -271,6 +303,36 @@ export function effectiveForRequest(config: Configuration, layersIn: RequestLaye
     void _a;
     settings[k] = pub;
   }
+  return { values, settings };
+}
+
+/**
+ * Effective values for one request / pool. `keys`: directives to report (default: every key any
+ * layer or the configuration mentions plus every session.* directive).
+ */
+export function effectiveForRequest(config: Configuration, layersIn: RequestLayers = {}, keys?: string[]): EffectiveValues {
+  // Only CGI/FastCGI/FPM (sapi_cgi_activate) apply [HOST=]/[PATH=] and .user.ini; the CLI and
+  // Apache mod_php ignore them (test/fixtures/ini-cases 23-25, 59). Pools and PHP_VALUE are FPM-only.
+  const perDir = config.sapi === 'cgi' || config.sapi === 'fpm';
+  const layers: RequestLayers = perDir ? layersIn : { iniSet: layersIn.iniSet };
+  const st = new RequestIniState(config);
+  if (!perDir) {
+    for (const e of layersIn.userIni ?? []) st.ignore(e.key, '.user.ini', e.file, e.line, `the ${config.sapi} SAPI never reads .user.ini`);
+  }
+  if (layers.pool) applyPool(st, layers.pool);
+  if (layers.fastcgiParams) applyFastcgiParams(st, layers.fastcgiParams);
+  applySections(st, layers.serverName, layers.scriptDir);
+  if (layers.userIni) applyUserIni(st, layers.userIni);
+  const iniSetResults = applyIniSet(st, layers.iniSet ?? []);
+
+  const names = keys ?? [...new Set([
+    ...config.settings.keys(),
+    ...st.state.keys(),
+    ...(layers.pool ? [...layers.pool.phpValues, ...layers.pool.phpAdminValues].map((v) => v.key) : []),
+    ...(layers.userIni ?? []).map((e) => e.key),
+  ])].sort();
+  const { values, settings } = reportValues(st, names);
+  const { ignored, fatal } = st;
   return fatal ? { values, settings, iniSetResults, ignored, fatal } : { values, settings, iniSetResults, ignored };
 }
 

@@ -103,21 +103,48 @@ export function toValueModel(entries: Array<[PhpKey, PhpValue]>): unknown {
   return renderValueModel(entries, {});
 }
 
-/** @internal {@link toValueModel} with rendering hooks. */
-export function renderValueModel(entries: Array<[PhpKey, PhpValue]>, hooks: RenderHooks): unknown {
-  const holders = countReferenceHolders(entries);
-  const objectNo = new Map<object, number>();
-  const refIds = new Map<PhpReference, string>();
+/**
+ * The state of one renderValueModel run: an explicit stack of tasks (fill a slot, or leave an array or
+ * object), object numbers, reference ids, and the current descent for PHP's recursion rule.
+ */
+class ValueModelRenderer {
+  private readonly holders: Map<PhpReference, number>;
+  private readonly objectNo = new Map<object, number>();
+  private readonly refIds = new Map<PhpReference, string>();
   // the current descent: arrays (with their positions) and objects (which end any cycle through them)
-  let depth = 0;
-  const arrayDepths = new Map<object, number[]>();
-  const objectDepths: number[] = [];
-  const maxNodes = hooks.maxNodes ?? 10_000_000;
-  let nodes = 0;
-  const root: unknown[] = [];
-  const stack: Task[] = [];
+  private depth = 0;
+  private readonly arrayDepths = new Map<object, number[]>();
+  private readonly objectDepths: number[] = [];
+  private readonly maxNodes: number;
+  private nodes = 0;
+  private readonly stack: Task[] = [];
 
-  const pushPairs = (list: PhpEntry[], isProperty: boolean, out: unknown[]): void => {
+  constructor(entries: PhpEntry[], private readonly hooks: RenderHooks) {
+    this.holders = countReferenceHolders(entries);
+    this.maxNodes = hooks.maxNodes ?? 10_000_000;
+  }
+
+  /** Renders `entries` as the list of `[key, value]` pairs. @throws Error past maxNodes output nodes. */
+  run(entries: PhpEntry[]): unknown[] {
+    const root: unknown[] = [];
+    this.pushPairs(entries, false, root);
+    const { stack } = this;
+    while (stack.length > 0) {
+      const task = stack.pop()!;
+      if (task.kind === 'leave') {
+        this.leave(task.node, task.isObject);
+        continue;
+      }
+      if (++this.nodes > this.maxNodes) throw new Error('value model too large');
+      if (task.ref) this.renderReference(task.ref, task.value, task.assign);
+      else this.renderValue(task.value, task.assign);
+    }
+    return root;
+  }
+
+  /** Queues the slots of `list` (so that they render in order), each into its `[key, value]` pair of `out`. */
+  private pushPairs(list: PhpEntry[], isProperty: boolean, out: unknown[]): void {
+    const { holders, hooks } = this;
     for (let i = list.length - 1; i >= 0; i--) {
       const [k, real] = list[i]!;
       const pair: unknown[] = [keyModel(k, isProperty), null];
@@ -127,38 +154,37 @@ export function renderValueModel(entries: Array<[PhpKey, PhpValue]>, hooks: Rend
         ? real.target : null;
       let value = hooks.slotValue ? hooks.slotValue(list, i, isProperty) : real;
       if (value.type === 'reference') value = value.target.value;
-      stack.push({ kind: 'slot', ref, value, assign: (o) => { pair[1] = o; } });
+      this.stack.push({ kind: 'slot', ref, value, assign: (o) => { pair[1] = o; } });
     }
-  };
-  const enter = (node: object, isObject: boolean): void => {
-    depth++;
-    if (isObject) objectDepths.push(depth);
-    else {
-      const list = arrayDepths.get(node);
-      if (list) list.push(depth); else arrayDepths.set(node, [depth]);
-    }
-    stack.push({ kind: 'leave', node, isObject });
-  };
-  pushPairs(entries, false, root);
+  }
 
-  while (stack.length > 0) {
-    const task = stack.pop()!;
-    if (task.kind === 'leave') {
-      if (task.isObject) objectDepths.pop(); else arrayDepths.get(task.node)!.pop();
-      depth--;
-      continue;
+  /** Descends into an array or object; its `leave` task is queued below its slots. */
+  private enter(node: object, isObject: boolean): void {
+    this.depth++;
+    if (isObject) this.objectDepths.push(this.depth);
+    else {
+      const list = this.arrayDepths.get(node);
+      if (list) list.push(this.depth); else this.arrayDepths.set(node, [this.depth]);
     }
-    if (++nodes > maxNodes) throw new Error('value model too large');
-    if (task.ref) {
-      const target = task.ref;
-      let id = refIds.get(target);
-      if (id === undefined) { id = `r${refIds.size + 1}`; refIds.set(target, id); }
-      const wrapper: { $phpReference: string; value: unknown } = { $phpReference: id, value: null };
-      task.assign(wrapper);
-      stack.push({ kind: 'slot', ref: null, value: task.value, assign: (o) => { wrapper.value = o; } });
-      continue;
-    }
-    const { value: v, assign } = task;
+    this.stack.push({ kind: 'leave', node, isObject });
+  }
+
+  private leave(node: object, isObject: boolean): void {
+    if (isObject) this.objectDepths.pop(); else this.arrayDepths.get(node)!.pop();
+    this.depth--;
+  }
+
+  /** `{"$phpReference": "rN", "value"}`, ids numbered in order of first appearance. */
+  private renderReference(target: PhpReference, value: PhpValue, assign: (out: unknown) => void): void {
+    let id = this.refIds.get(target);
+    if (id === undefined) { id = `r${this.refIds.size + 1}`; this.refIds.set(target, id); }
+    const wrapper: { $phpReference: string; value: unknown } = { $phpReference: id, value: null };
+    assign(wrapper);
+    this.stack.push({ kind: 'slot', ref: null, value, assign: (o) => { wrapper.value = o; } });
+  }
+
+  /** One dereferenced value: scalars at once, objects and arrays by queueing their slots. */
+  private renderValue(v: PhpValue, assign: (out: unknown) => void): void {
     switch (v.type) {
       case 'null': assign(null); break;
       case 'bool': assign(v.value); break;
@@ -167,41 +193,55 @@ export function renderValueModel(entries: Array<[PhpKey, PhpValue]>, hooks: Rend
       case 'string': assign(bytesModel(v.bytes)); break;
       case 'enum': assign({ $enum: `${v.className}:${v.caseName}` }); break;
       case 'reference': assign(null); break; // not reached: slots are dereferenced above
-      case 'serializable': {
-        const seen = objectNo.get(v);
-        if (seen !== undefined) { assign({ $sameObjectAs: seen }); break; }
-        const n = objectNo.size + 1;
-        objectNo.set(v, n);
-        assign(hooks.serializableAsObject
-          ? { $object: v.className, objectNo: n, props: [] }
-          : { $serializable: v.className, payload: bytesModel(v.payload) });
-        break;
-      }
-      case 'object': {
-        const seen = objectNo.get(v);
-        if (seen !== undefined) { assign({ $sameObjectAs: seen }); break; }
-        const n = objectNo.size + 1;
-        objectNo.set(v, n);
-        const props: unknown[] = [];
-        assign({ $object: v.className, objectNo: n, props });
-        enter(v, true);
-        pushPairs(v.props, true, props);
-        break;
-      }
-      case 'array': {
-        const open = arrayDepths.get(v);
-        const last = open && open.length > 0 ? open[open.length - 1]! : -1;
-        if (last >= 0 && !(objectDepths.length > 0 && objectDepths[objectDepths.length - 1]! > last)) {
-          assign({ $recursion: true });
-          break;
-        }
-        const out: unknown[] = [];
-        assign({ $array: out });
-        enter(v, false);
-        pushPairs(v.entries, false, out);
-        break;
-      }
+      case 'serializable': this.renderSerializable(v, assign); break;
+      case 'object': this.renderObject(v, assign); break;
+      case 'array': this.renderArray(v, assign); break;
     }
   }
-  return root;
+
+  /** The object number of `v`, or null when it was numbered already (`$sameObjectAs` assigned). */
+  private numberObject(v: object, assign: (out: unknown) => void): number | null {
+    const seen = this.objectNo.get(v);
+    if (seen !== undefined) { assign({ $sameObjectAs: seen }); return null; }
+    const n = this.objectNo.size + 1;
+    this.objectNo.set(v, n);
+    return n;
+  }
+
+  private renderSerializable(v: Extract<PhpValue, { type: 'serializable' }>, assign: (out: unknown) => void): void {
+    const n = this.numberObject(v, assign);
+    if (n === null) return;
+    assign(this.hooks.serializableAsObject
+      ? { $object: v.className, objectNo: n, props: [] }
+      : { $serializable: v.className, payload: bytesModel(v.payload) });
+  }
+
+  private renderObject(v: Extract<PhpValue, { type: 'object' }>, assign: (out: unknown) => void): void {
+    const n = this.numberObject(v, assign);
+    if (n === null) return;
+    const props: unknown[] = [];
+    assign({ $object: v.className, objectNo: n, props });
+    this.enter(v, true);
+    this.pushPairs(v.props, true, props);
+  }
+
+  /** An array, or `{"$recursion": true}` when it is open already and no object was entered since. */
+  private renderArray(v: Extract<PhpValue, { type: 'array' }>, assign: (out: unknown) => void): void {
+    const { objectDepths } = this;
+    const open = this.arrayDepths.get(v);
+    const last = open && open.length > 0 ? open[open.length - 1]! : -1;
+    if (last >= 0 && !(objectDepths.length > 0 && objectDepths[objectDepths.length - 1]! > last)) {
+      assign({ $recursion: true });
+      return;
+    }
+    const out: unknown[] = [];
+    assign({ $array: out });
+    this.enter(v, false);
+    this.pushPairs(v.entries, false, out);
+  }
+}
+
+/** @internal {@link toValueModel} with rendering hooks. */
+export function renderValueModel(entries: Array<[PhpKey, PhpValue]>, hooks: RenderHooks): unknown {
+  return new ValueModelRenderer(entries, hooks).run(entries);
 }

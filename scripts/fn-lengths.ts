@@ -10,7 +10,7 @@ for (const sf of project.getSourceFiles()) {
     if (Node.isFunctionDeclaration(n) || Node.isMethodDeclaration(n) || Node.isArrowFunction(n) || Node.isFunctionExpression(n)) {
       const len = n.getEndLineNumber() - n.getStartLineNumber() + 1;
       if (len > min) {
-        const name = (n as any).getName?.() ?? n.getParent()?.getKindName();
+        const name = (Node.isArrowFunction(n) ? undefined : n.getName()) ?? n.getParent()?.getKindName();
         rows.push([len, `${sf.getFilePath().replace(process.cwd() + "/", "")}:${n.getStartLineNumber()} ${name}`]);
       }
     }

@@ -7,7 +7,16 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
-    ignores: ['build/**', 'dist/**', 'node_modules/**', '**/node_modules/**', 'test/fixtures/**', 'test/golden/**', '**/test/fixtures/**', 'coverage/**'],
+    ignores: [
+      'build/**',
+      'dist/**',
+      'node_modules/**',
+      '**/node_modules/**',
+      'test/fixtures/**',
+      'test/golden/**',
+      '**/test/fixtures/**',
+      'coverage/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

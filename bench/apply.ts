@@ -37,7 +37,14 @@ import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../packages/cli/src/sandbox.ts';
 import { buildPackage, PACKAGE_DIR } from '../scripts/package/build.ts';
 
-interface Options { sizes: number[]; rounds: number; workers?: number; build: boolean; timeoutMin: number; cli?: string }
+interface Options {
+  sizes: number[];
+  rounds: number;
+  workers?: number;
+  build: boolean;
+  timeoutMin: number;
+  cli?: string;
+}
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { sizes: [100_000, 1_000_000], rounds: 3, build: true, timeoutMin: 60 };
@@ -53,13 +60,20 @@ function parseArgs(argv: string[]): Options {
       if (!Number.isInteger(n) || n < min) throw new Error(`${a}: a whole number >= ${min}, not ${v}`);
       return n;
     };
-    if (a === '--sizes') o.sizes = value().split(',').map((s) => whole(s.replace(/_/g, ''), 1)).sort((x, y) => x - y);
+    if (a === '--sizes')
+      o.sizes = value()
+        .split(',')
+        .map((s) => whole(s.replace(/_/g, ''), 1))
+        .sort((x, y) => x - y);
     else if (a === '--rounds') o.rounds = whole(value(), 1);
     else if (a === '--workers') o.workers = whole(value(), 0);
     else if (a === '--timeout-min') o.timeoutMin = whole(value(), 1);
     else if (a === '--no-build') o.build = false;
-    else if (a === '--cli') { o.cli = value(); o.build = false; }
-    else if (/^\d+$/.test(a)) o.sizes = [whole(a, 1)]; // the old form: `bench/apply.ts N`
+    else if (a === '--cli') {
+      o.cli = value();
+      o.build = false;
+    } else if (/^\d+$/.test(a))
+      o.sizes = [whole(a, 1)]; // the old form: `bench/apply.ts N`
     else throw new Error(`unknown option ${a} (options: --sizes N,M  --rounds R  --workers W  --timeout-min M  --no-build  --cli PATH)`);
   }
   return o;
@@ -67,14 +81,24 @@ function parseArgs(argv: string[]): Options {
 
 /** A realistic ~1 KB `php`-format session: user, cart of objects, flash messages, CSRF token. */
 function sessionPayload(i: number): Buffer {
-  const items = Array.from({ length: 6 }, (_, j) =>
-    `i:${j};O:8:"CartItem":3:{s:3:"sku";s:9:"SKU-${String(i % 10000).padStart(4, '0')}${j}";s:3:"qty";i:${(i + j) % 5 + 1};s:5:"price";d:${(i % 997) / 10 + j};}`).join('');
-  const token = (i * 2654435761 >>> 0).toString(16).padStart(8, '0').repeat(8);
+  const items = Array.from(
+    { length: 6 },
+    (_, j) =>
+      `i:${j};O:8:"CartItem":3:{s:3:"sku";s:9:"SKU-${String(i % 10000).padStart(4, '0')}${j}";s:3:"qty";i:${((i + j) % 5) + 1};s:5:"price";d:${(i % 997) / 10 + j};}`,
+  ).join('');
+  const token = ((i * 2654435761) >>> 0).toString(16).padStart(8, '0').repeat(8);
   return Buffer.from(
     `user|a:3:{s:2:"id";i:${i};s:5:"email";s:${`user${i}@example.com`.length}:"user${i}@example.com";s:5:"roles";a:2:{i:0;s:8:"customer";i:1;s:10:"newsletter";}}` +
-    `cart|a:6:{${items}}csrf|s:64:"${token}";flash|a:1:{i:0;s:32:"Your cart was saved successfully";}` +
-    `last_seen|i:${1_700_000_000 + i};locale|s:5:"en_GB";` +
-    `history|a:4:{${[0, 1, 2, 3].map((k) => { const u = `/catalog/category-${(i + k) % 50}/product-${(i * 7 + k) % 1000}?ref=home`; return `i:${k};s:${u.length}:"${u}";`; }).join('')}}`, 'latin1');
+      `cart|a:6:{${items}}csrf|s:64:"${token}";flash|a:1:{i:0;s:32:"Your cart was saved successfully";}` +
+      `last_seen|i:${1_700_000_000 + i};locale|s:5:"en_GB";` +
+      `history|a:4:{${[0, 1, 2, 3]
+        .map((k) => {
+          const u = `/catalog/category-${(i + k) % 50}/product-${(i * 7 + k) % 1000}?ref=home`;
+          return `i:${k};s:${u.length}:"${u}";`;
+        })
+        .join('')}}`,
+    'latin1',
+  );
 }
 
 function sessionId(i: number): string {
@@ -137,7 +161,13 @@ async function writeResp(path: string, n: number): Promise<void> {
   const out = createWriteStream(path);
   const bulk = (b: Buffer): Buffer => Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]);
   for (let i = 0; i < n; i++) {
-    const parts = [Buffer.from('SET'), Buffer.from(`PHPREDIS_SESSION:${sessionId(i)}`), sessionPayload(i), Buffer.from('EX'), Buffer.from(String(GC_MAXLIFETIME))];
+    const parts = [
+      Buffer.from('SET'),
+      Buffer.from(`PHPREDIS_SESSION:${sessionId(i)}`),
+      sessionPayload(i),
+      Buffer.from('EX'),
+      Buffer.from(String(GC_MAXLIFETIME)),
+    ];
     if (!out.write(Buffer.concat([Buffer.from(`*${parts.length}\r\n`), ...parts.map(bulk)]))) await once(out, 'drain');
   }
   out.end();
@@ -146,7 +176,13 @@ async function writeResp(path: string, n: number): Promise<void> {
 
 // ---------------------------------------------------------------- timed runs
 
-interface Timed { ms: number; code: number; out: string; rssKiB: number; cpuS: number }
+interface Timed {
+  ms: number;
+  code: number;
+  out: string;
+  rssKiB: number;
+  cpuS: number;
+}
 
 /** Runs a command, timing it and sampling its peak RSS (VmHWM) and CPU time (utime+stime) from /proc. */
 async function timed(command: string, args: string[], stdin?: string): Promise<Timed> {
@@ -164,14 +200,16 @@ async function timed(command: string, args: string[], stdin?: string): Promise<T
       rssKiB = Math.max(rssKiB, Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'latin1'))?.[1] ?? 0));
       const f = readFileSync(`/proc/${child.pid}/stat`, 'latin1').split(') ')[1]!.split(' ');
       ticks = Number(f[11]) + Number(f[12]);
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   };
   const poll = setInterval(sample, 25);
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const [code] = await once(child, 'exit') as [number | null];
+  const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(poll);
   children.delete(child);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -204,10 +242,26 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
   const result: SizeResult = { n, pipeMs: [], apply: [] };
   try {
     const key = join(root!, `key-${n}`);
-    const run = (args: string[]): string => execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const run = (args: string[]): string =>
+      execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     run(['keys', 'generate', '--out', key]);
     const plan = join(root!, `plan-${n}.json`);
-    run(['plan', '--source', `files:${dir}`, '--target', redis.url, '--key-file', key, '--gc-maxlifetime', String(GC_MAXLIFETIME), '--out', plan, '--artifacts-dir', join(root!, `art-${n}`), '--json']);
+    run([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      key,
+      '--gc-maxlifetime',
+      String(GC_MAXLIFETIME),
+      '--out',
+      plan,
+      '--artifacts-dir',
+      join(root!, `art-${n}`),
+      '--json',
+    ]);
     for (let r = 1; r <= o.rounds; r++) {
       await redis.client.flushall();
       const pipe = await timed('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), '--pipe'], resp);
@@ -218,14 +272,27 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
 
       await redis.client.flushall();
       const redisCpu0 = cpuSeconds(redis.pid);
-      const apply = await timed(process.execPath, [cli, 'apply', '--plan', plan, '--json', ...(o.workers !== undefined ? ['--workers', String(o.workers)] : [])]);
+      const apply = await timed(process.execPath, [
+        cli,
+        'apply',
+        '--plan',
+        plan,
+        '--json',
+        ...(o.workers !== undefined ? ['--workers', String(o.workers)] : []),
+      ]);
       const redisCpuS = cpuSeconds(redis.pid) - redisCpu0;
       if (apply.code !== 0) throw new Error(`apply exited ${apply.code}`);
-      const report = JSON.parse(apply.out) as { copyMs: number; sessions: { counts: { migrated: number; missingAfterWrite: number; unverified: number } } };
+      const report = JSON.parse(apply.out) as {
+        copyMs: number;
+        sessions: { counts: { migrated: number; missingAfterWrite: number; unverified: number } };
+      };
       const c = report.sessions.counts;
-      if (c.migrated !== n || c.missingAfterWrite !== 0 || c.unverified !== 0) throw new Error(`apply migrated ${c.migrated} of ${n} (missing after write ${c.missingAfterWrite}, unverified ${c.unverified})`);
+      if (c.migrated !== n || c.missingAfterWrite !== 0 || c.unverified !== 0)
+        throw new Error(`apply migrated ${c.migrated} of ${n} (missing after write ${c.missingAfterWrite}, unverified ${c.unverified})`);
       result.apply.push({ ms: apply.ms, copyMs: report.copyMs, rssKiB: apply.rssKiB, cpuS: apply.cpuS, redisCpuS });
-      process.stderr.write(`bench/apply: N=${n} round ${r}: --pipe ${(pipe.ms / 1000).toFixed(2)} s, apply ${(apply.ms / 1000).toFixed(2)} s (copy ${(report.copyMs / 1000).toFixed(2)} s), ratio ${(pipe.ms / apply.ms).toFixed(2)}, RSS ${(apply.rssKiB / 1024).toFixed(0)} MiB\n`);
+      process.stderr.write(
+        `bench/apply: N=${n} round ${r}: --pipe ${(pipe.ms / 1000).toFixed(2)} s, apply ${(apply.ms / 1000).toFixed(2)} s (copy ${(report.copyMs / 1000).toFixed(2)} s), ratio ${(pipe.ms / apply.ms).toFixed(2)}, RSS ${(apply.rssKiB / 1024).toFixed(0)} MiB\n`,
+      );
     }
     const verify = await timed(process.execPath, [cli, 'verify', '--plan', plan, '--json']);
     if (verify.code !== 0) throw new Error(`verify exited ${verify.code}`);
@@ -256,25 +323,39 @@ const mib = (kib: number): string => (kib / 1024).toFixed(0);
 function report(results: SizeResult[], o: Options, loadBefore: number[]): void {
   const versions = `node ${process.version}, ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim().split(' ').slice(0, 3).join(' ')}`;
   const bytes = Array.from({ length: 10 }, (_, i) => sessionPayload(i).length).reduce((a, b) => a + b) / 10;
-  console.log(`bench/apply: ${o.cli ?? 'build/package'}: sessions of about ${Math.round(bytes)} bytes (php serialize_handler); ${o.rounds} round(s); apply workers: ${o.workers ?? 'CLI default'}; ${availableParallelism()} cores; ${versions}`);
-  console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')} (figures from a loaded machine are indicative only)`);
+  console.log(
+    `bench/apply: ${o.cli ?? 'build/package'}: sessions of about ${Math.round(bytes)} bytes (php serialize_handler); ${o.rounds} round(s); apply workers: ${o.workers ?? 'CLI default'}; ${availableParallelism()} cores; ${versions}`,
+  );
+  console.log(
+    `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (figures from a loaded machine are indicative only)`,
+  );
   console.log('');
-  console.log('| sessions | --pipe /s | apply /s (whole) | apply /s (copy) | ratio whole | ratio copy | apply peak RSS MiB | apply CPU s | redis CPU s | verify /s | verify / apply |');
+  console.log(
+    '| sessions | --pipe /s | apply /s (whole) | apply /s (copy) | ratio whole | ratio copy | apply peak RSS MiB | apply CPU s | redis CPU s | verify /s | verify / apply |',
+  );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     const ratios = r.apply.map((a, i) => r.pipeMs[i]! / a.ms);
     const copyRatios = r.apply.map((a, i) => r.pipeMs[i]! / a.copyMs);
     const applyMs = median(r.apply.map((a) => a.ms));
     const verifyRate = r.verify !== undefined ? r.n / (r.verify.ms / 1000) : undefined;
-    console.log(`| ${r.n.toLocaleString('en-US')} | ${rate(r.n, median(r.pipeMs))} | ${rate(r.n, applyMs)} | ${rate(r.n, median(r.apply.map((a) => a.copyMs)))} | ${median(ratios).toFixed(2)} | ${median(copyRatios).toFixed(2)} | ${mib(Math.max(...r.apply.map((a) => a.rssKiB)))} | ${median(r.apply.map((a) => a.cpuS)).toFixed(2)} | ${median(r.apply.map((a) => a.redisCpuS)).toFixed(2)} | ${verifyRate !== undefined ? Math.round(verifyRate).toLocaleString('en-US') : '-'} | ${verifyRate !== undefined ? (verifyRate / (r.n / (applyMs / 1000))).toFixed(2) : '-'} |`);
+    console.log(
+      `| ${r.n.toLocaleString('en-US')} | ${rate(r.n, median(r.pipeMs))} | ${rate(r.n, applyMs)} | ${rate(r.n, median(r.apply.map((a) => a.copyMs)))} | ${median(ratios).toFixed(2)} | ${median(copyRatios).toFixed(2)} | ${mib(Math.max(...r.apply.map((a) => a.rssKiB)))} | ${median(r.apply.map((a) => a.cpuS)).toFixed(2)} | ${median(r.apply.map((a) => a.redisCpuS)).toFixed(2)} | ${verifyRate !== undefined ? Math.round(verifyRate).toLocaleString('en-US') : '-'} | ${verifyRate !== undefined ? (verifyRate / (r.n / (applyMs / 1000))).toFixed(2) : '-'} |`,
+    );
   }
   console.log('');
-  console.log('goals (issue 12): ratio whole >= 0.50; verify / apply >= 1; apply peak RSS <= 256 MiB at 100k and at 1M, and flat between them');
+  console.log(
+    'goals (issue 12): ratio whole >= 0.50; verify / apply >= 1; apply peak RSS <= 256 MiB at 100k and at 1M, and flat between them',
+  );
   if (results.length >= 2) {
     const first = results[0]!;
     const last = results[results.length - 1]!;
     const peak = (r: SizeResult): number => Math.max(...r.apply.map((a) => a.rssKiB));
-    console.log(`apply peak RSS from ${first.n.toLocaleString('en-US')} to ${last.n.toLocaleString('en-US')} sessions: ${mib(peak(first))} -> ${mib(peak(last))} MiB (${peak(last) >= peak(first) ? '+' : ''}${mib(peak(last) - peak(first))} MiB); verify: ${mib(first.verify?.rssKiB ?? 0)} -> ${mib(last.verify?.rssKiB ?? 0)} MiB`);
+    console.log(
+      `apply peak RSS from ${first.n.toLocaleString('en-US')} to ${last.n.toLocaleString('en-US')} sessions: ${mib(peak(first))} -> ${mib(peak(last))} MiB (${peak(last) >= peak(first) ? '+' : ''}${mib(peak(last) - peak(first))} MiB); verify: ${mib(first.verify?.rssKiB ?? 0)} -> ${mib(last.verify?.rssKiB ?? 0)} MiB`,
+    );
   }
 }
 

@@ -17,9 +17,14 @@ const N = Number(process.argv[2] ?? 20_000);
 // --- a tiny value model and encoders for the four handlers ------------------------------------------
 
 type V =
-  | { t: 'null' } | { t: 'bool'; v: boolean } | { t: 'int'; v: number } | { t: 'float'; v: number }
-  | { t: 'str'; v: string } | { t: 'arr'; e: Array<[string | number, V]> }
-  | { t: 'obj'; cls: string; e: Array<[string, V]> } | { t: 'objref'; slot: number };
+  | { t: 'null' }
+  | { t: 'bool'; v: boolean }
+  | { t: 'int'; v: number }
+  | { t: 'float'; v: number }
+  | { t: 'str'; v: string }
+  | { t: 'arr'; e: Array<[string | number, V]> }
+  | { t: 'obj'; cls: string; e: Array<[string, V]> }
+  | { t: 'objref'; slot: number };
 
 const I = (v: number): V => ({ t: 'int', v });
 const F = (v: number): V => ({ t: 'float', v });
@@ -37,14 +42,22 @@ const phpKey = (k: string | number): string => (typeof k === 'number' ? `i:${k};
 
 function ser(v: V): string {
   switch (v.t) {
-    case 'null': return 'N;';
-    case 'bool': return `b:${v.v ? 1 : 0};`;
-    case 'int': return `i:${v.v};`;
-    case 'float': return `d:${v.v};`;
-    case 'str': return `s:${len(v.v)}:"${v.v}";`;
-    case 'arr': return `a:${v.e.length}:{${v.e.map(([k, x]) => phpKey(k) + ser(x)).join('')}}`;
-    case 'obj': return `O:${len(v.cls)}:"${v.cls}":${v.e.length}:{${v.e.map(([k, x]) => phpKey(k) + ser(x)).join('')}}`;
-    case 'objref': return `r:${v.slot + slotOffset};`;
+    case 'null':
+      return 'N;';
+    case 'bool':
+      return `b:${v.v ? 1 : 0};`;
+    case 'int':
+      return `i:${v.v};`;
+    case 'float':
+      return `d:${v.v};`;
+    case 'str':
+      return `s:${len(v.v)}:"${v.v}";`;
+    case 'arr':
+      return `a:${v.e.length}:{${v.e.map(([k, x]) => phpKey(k) + ser(x)).join('')}}`;
+    case 'obj':
+      return `O:${len(v.cls)}:"${v.cls}":${v.e.length}:{${v.e.map(([k, x]) => phpKey(k) + ser(x)).join('')}}`;
+    case 'objref':
+      return `r:${v.slot + slotOffset};`;
   }
 }
 /** php_serialize numbers the session array itself as slot 1, which shifts every other slot by one. */
@@ -55,7 +68,14 @@ type Session = Array<[string, V]>;
 const encode = {
   php: (s: Session): Buffer => Buffer.from(s.map(([k, v]) => `${k}|${ser(v)}`).join('')),
   php_binary: (s: Session): Buffer => Buffer.concat(s.map(([k, v]) => Buffer.concat([Buffer.of(len(k)), Buffer.from(k + ser(v))]))),
-  php_serialize: (s: Session): Buffer => { slotOffset = 1; try { return Buffer.from(ser(A(s))); } finally { slotOffset = 0; } },
+  php_serialize: (s: Session): Buffer => {
+    slotOffset = 1;
+    try {
+      return Buffer.from(ser(A(s)));
+    } finally {
+      slotOffset = 0;
+    }
+  },
   igbinary: (s: Session): Buffer => igbinary(A(s)),
 };
 
@@ -66,13 +86,27 @@ function igbinary(root: V): Buffer {
   const refs: number[] = []; // php r: slot -> igbinary value-ref index (objects only, for this bench)
   let slot = 0;
   let refCount = 0;
-  const uint = (n: number, w: number): void => { for (let i = w - 1; i >= 0; i--) out.push(Math.floor(n / 256 ** i) % 256); };
+  const uint = (n: number, w: number): void => {
+    for (let i = w - 1; i >= 0; i--) out.push(Math.floor(n / 256 ** i) % 256);
+  };
   const sized = (n: number, t8: number): void => {
-    if (n < 0x100) { out.push(t8); uint(n, 1); } else if (n < 0x10000) { out.push(t8 + 1); uint(n, 2); } else { out.push(t8 + 2); uint(n, 4); }
+    if (n < 0x100) {
+      out.push(t8);
+      uint(n, 1);
+    } else if (n < 0x10000) {
+      out.push(t8 + 1);
+      uint(n, 2);
+    } else {
+      out.push(t8 + 2);
+      uint(n, 4);
+    }
   };
   const str = (s: string, t8: number, id8: number): void => {
     const known = strings.get(s);
-    if (known !== undefined) { sized(known, id8); return; }
+    if (known !== undefined) {
+      sized(known, id8);
+      return;
+    }
     strings.set(s, strings.size);
     const b = Buffer.from(s);
     sized(b.length, t8);
@@ -81,25 +115,68 @@ function igbinary(root: V): Buffer {
   const int = (n: number): void => {
     const neg = n < 0;
     const m = Math.abs(n);
-    if (m < 0x100) { out.push(neg ? 0x07 : 0x06); uint(m, 1); } else if (m < 0x10000) { out.push(neg ? 0x09 : 0x08); uint(m, 2); }
-    else if (m < 2 ** 32) { out.push(neg ? 0x0b : 0x0a); uint(m, 4); } else { out.push(neg ? 0x21 : 0x20); uint(m, 8); }
+    if (m < 0x100) {
+      out.push(neg ? 0x07 : 0x06);
+      uint(m, 1);
+    } else if (m < 0x10000) {
+      out.push(neg ? 0x09 : 0x08);
+      uint(m, 2);
+    } else if (m < 2 ** 32) {
+      out.push(neg ? 0x0b : 0x0a);
+      uint(m, 4);
+    } else {
+      out.push(neg ? 0x21 : 0x20);
+      uint(m, 8);
+    }
   };
-  const key = (k: string | number): void => { if (typeof k === 'number') int(k); else if (k === '') out.push(0x0d); else str(k, 0x11, 0x0e); };
+  const key = (k: string | number): void => {
+    if (typeof k === 'number') int(k);
+    else if (k === '') out.push(0x0d);
+    else str(k, 0x11, 0x0e);
+  };
   const value = (v: V): void => {
     slot++;
     switch (v.t) {
-      case 'null': out.push(0x00); break;
-      case 'bool': out.push(v.v ? 0x05 : 0x04); break;
-      case 'int': int(v.v); break;
-      case 'float': { out.push(0x0c); const b = Buffer.alloc(8); b.writeDoubleBE(v.v); out.push(...b); break; }
-      case 'str': if (v.v === '') out.push(0x0d); else str(v.v, 0x11, 0x0e); break;
-      case 'arr': refCount++; sized(v.e.length, 0x14); for (const [k, x] of v.e) { key(k); value(x); } break;
+      case 'null':
+        out.push(0x00);
+        break;
+      case 'bool':
+        out.push(v.v ? 0x05 : 0x04);
+        break;
+      case 'int':
+        int(v.v);
+        break;
+      case 'float': {
+        out.push(0x0c);
+        const b = Buffer.alloc(8);
+        b.writeDoubleBE(v.v);
+        out.push(...b);
+        break;
+      }
+      case 'str':
+        if (v.v === '') out.push(0x0d);
+        else str(v.v, 0x11, 0x0e);
+        break;
+      case 'arr':
+        refCount++;
+        sized(v.e.length, 0x14);
+        for (const [k, x] of v.e) {
+          key(k);
+          value(x);
+        }
+        break;
       case 'obj':
         refs[slot] = refCount++;
-        str(v.cls, 0x17, 0x1a); sized(v.e.length, 0x14);
-        for (const [k, x] of v.e) { key(k); value(x); }
+        str(v.cls, 0x17, 0x1a);
+        sized(v.e.length, 0x14);
+        for (const [k, x] of v.e) {
+          key(k);
+          value(x);
+        }
         break;
-      case 'objref': sized(refs[v.slot]!, 0x22); break;
+      case 'objref':
+        sized(refs[v.slot]!, 0x22);
+        break;
     }
   };
   slot = -1; // the session array is value 0 here, so top-level values count from 1 as in the php format
@@ -110,8 +187,26 @@ function igbinary(root: V): Buffer {
 // --- payloads ----------------------------------------------------------------------------------------
 
 const cart: Session = [
-  ['user', A([['id', I(5)], ['email', S('user5@example.com')], ['roles', L([S('customer'), S('newsletter')])]])],
-  ['cart', L(Array.from({ length: 6 }, (_, j) => O('CartItem', [['sku', S(`SKU-0001${j}`)], ['qty', I(3)], ['price', F(1.5 + j)]])))],
+  [
+    'user',
+    A([
+      ['id', I(5)],
+      ['email', S('user5@example.com')],
+      ['roles', L([S('customer'), S('newsletter')])],
+    ]),
+  ],
+  [
+    'cart',
+    L(
+      Array.from({ length: 6 }, (_, j) =>
+        O('CartItem', [
+          ['sku', S(`SKU-0001${j}`)],
+          ['qty', I(3)],
+          ['price', F(1.5 + j)],
+        ]),
+      ),
+    ),
+  ],
   ['csrf', S('a'.repeat(64))],
   ['flash', L([S('Your cart was saved successfully')])],
   ['last_seen', I(1_700_000_123)],
@@ -119,30 +214,95 @@ const cart: Session = [
 ];
 
 const profile: Session = [
-  ['_sf2_attributes', A([
-    ['_security_main', S('C'.repeat(180))],
-    ['_csrf/https-authenticate', S('x7Yq'.repeat(11))],
-    ['prefs', A([['theme', S('dark')], ['tz', S('Europe/Berlin')], ['page_size', I(50)], ['beta', B(false)], ['ratio', F(0.618033988749)]])],
-    ['history', L(Array.from({ length: 8 }, (_, i) => A([['path', S(`/orders/${1000 + i}/view`)], ['at', I(1_700_000_000 + i * 37)], ['ms', F(12.25 + i)]])))],
-    ['geo', A([['lat', F(52.520008)], ['lng', F(13.404954)], ['acc', F(25)]])],
-    ['last_error', NUL],
-  ])],
-  ['_sf2_meta', A([['u', I(1_700_000_999)], ['c', I(1_700_000_000)], ['l', I(0)]])],
+  [
+    '_sf2_attributes',
+    A([
+      ['_security_main', S('C'.repeat(180))],
+      ['_csrf/https-authenticate', S('x7Yq'.repeat(11))],
+      [
+        'prefs',
+        A([
+          ['theme', S('dark')],
+          ['tz', S('Europe/Berlin')],
+          ['page_size', I(50)],
+          ['beta', B(false)],
+          ['ratio', F(0.618033988749)],
+        ]),
+      ],
+      [
+        'history',
+        L(
+          Array.from({ length: 8 }, (_, i) =>
+            A([
+              ['path', S(`/orders/${1000 + i}/view`)],
+              ['at', I(1_700_000_000 + i * 37)],
+              ['ms', F(12.25 + i)],
+            ]),
+          ),
+        ),
+      ],
+      [
+        'geo',
+        A([
+          ['lat', F(52.520008)],
+          ['lng', F(13.404954)],
+          ['acc', F(25)],
+        ]),
+      ],
+      ['last_error', NUL],
+    ]),
+  ],
+  [
+    '_sf2_meta',
+    A([
+      ['u', I(1_700_000_999)],
+      ['c', I(1_700_000_000)],
+      ['l', I(0)],
+    ]),
+  ],
 ];
 
 /** One Address object shared by three holders: `r:` back-references to its slot. */
 function withBackrefs(): Session {
   // php slots: user=1, id=2, name=3, address=4 (object), street=5, city=6, zip=7; billing/shipping r:4
-  const address = O('App\\Entity\\Address', [['street', S('Unter den Linden 1')], ['city', S('Berlin')], ['zip', S('10117')]]);
+  const address = O('App\\Entity\\Address', [
+    ['street', S('Unter den Linden 1')],
+    ['city', S('Berlin')],
+    ['zip', S('10117')],
+  ]);
   return [
-    ['user', O('App\\Entity\\User', [['id', I(42)], ['name', S('Ada Lovelace')], ['address', address],
-      ['billing', R(4)], ['shipping', R(4)], ['tags', L([S('vip'), S('beta'), S('early')])]])],
-    ['orders', L(Array.from({ length: 5 }, (_, i) => O('App\\Entity\\Order', [['no', I(5000 + i)], ['total', F(19.99 * (i + 1))], ['state', S('paid')]])))],
+    [
+      'user',
+      O('App\\Entity\\User', [
+        ['id', I(42)],
+        ['name', S('Ada Lovelace')],
+        ['address', address],
+        ['billing', R(4)],
+        ['shipping', R(4)],
+        ['tags', L([S('vip'), S('beta'), S('early')])],
+      ]),
+    ],
+    [
+      'orders',
+      L(
+        Array.from({ length: 5 }, (_, i) =>
+          O('App\\Entity\\Order', [
+            ['no', I(5000 + i)],
+            ['total', F(19.99 * (i + 1))],
+            ['state', S('paid')],
+          ]),
+        ),
+      ),
+    ],
     ['token', S('f'.repeat(48))],
   ];
 }
 
-const sessions: Array<[string, Session]> = [['cart', cart], ['profile', profile], ['backrefs', withBackrefs()]];
+const sessions: Array<[string, Session]> = [
+  ['cart', cart],
+  ['profile', profile],
+  ['backrefs', withBackrefs()],
+];
 
 /** µs per call: the best of 5 rounds of N calls (after a warm-up), to see through a busy machine. */
 function time(fn: () => void): number {

@@ -27,7 +27,12 @@ const OLD_REF = process.env.BENCH_OLD_REF ?? '1535325';
 const HERE = import.meta.dirname;
 const KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8='; // a fixed test key (never a real one)
 
-interface Result { variant: string; n: number; usPerRequest: number; phases: Record<string, number> }
+interface Result {
+  variant: string;
+  n: number;
+  usPerRequest: number;
+  phases: Record<string, number>;
+}
 
 const root = mkdtempSync(join(tmpdir(), 'sm-bench-handler-'));
 const redis = await startRedis();
@@ -36,8 +41,14 @@ try {
   writeArtifacts(generated, renderArtifacts({ installDir: generated, redis: { host: '127.0.0.1', port: redis.port } }));
   let old: string | undefined = join(root, 'old');
   try {
-    const template = execFileSync('git', ['show', `${OLD_REF}:templates/EncryptedRedisSessionHandler.php.tpl`], { cwd: HERE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    writeArtifacts(old, [{ path: 'EncryptedRedisSessionHandler.php', contents: template.replaceAll('{{NAMESPACE}}', 'SessionMigrate'), mode: 0o644 }]);
+    const template = execFileSync('git', ['show', `${OLD_REF}:templates/EncryptedRedisSessionHandler.php.tpl`], {
+      cwd: HERE,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    writeArtifacts(old, [
+      { path: 'EncryptedRedisSessionHandler.php', contents: template.replaceAll('{{NAMESPACE}}', 'SessionMigrate'), mode: 0o644 },
+    ]);
   } catch {
     old = undefined;
     process.stderr.write(`bench: no old handler (git show ${OLD_REF} failed); skipping it\n`);
@@ -47,7 +58,11 @@ try {
   chmodSync(keyFile, 0o600);
 
   const variants: Array<[string, string]> = [
-    ['native', ''], ['native-locking', ''], ['generated', generated], ['generated-nolock', generated], ['generated-nopersist', generated],
+    ['native', ''],
+    ['native-locking', ''],
+    ['generated', generated],
+    ['generated-nolock', generated],
+    ['generated-nopersist', generated],
     ...(old !== undefined ? [['old', old] as [string, string]] : []),
   ];
   const best = new Map<string, Result>();
@@ -55,9 +70,26 @@ try {
     for (const [variant, dir] of variants) {
       // the generated ini fragment's redis.pconnect.pool_pattern, for the generated handler
       const fragment = variant.startsWith('generated') ? ['-d', 'redis.pconnect.pool_pattern=i'] : [];
-      const run = spawnSync('php', ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', ...fragment, join(HERE, 'php/handler-loop.php'), variant, String(N), String(redis.port), dir], {
-        encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: root, SESSION_MIGRATE_KEY_FILE: keyFile },
-      });
+      const run = spawnSync(
+        'php',
+        [
+          '-n',
+          '-d',
+          'extension=igbinary',
+          '-d',
+          'extension=redis',
+          ...fragment,
+          join(HERE, 'php/handler-loop.php'),
+          variant,
+          String(N),
+          String(redis.port),
+          dir,
+        ],
+        {
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: root, SESSION_MIGRATE_KEY_FILE: keyFile },
+        },
+      );
       if (run.status !== 0) throw new Error(`${variant}: ${run.stderr || run.stdout}`);
       const r = JSON.parse(run.stdout.trim().split('\n').pop()!) as Result;
       const prev = best.get(variant);
@@ -65,12 +97,18 @@ try {
     }
   }
   const base = best.get('native-locking')!.usPerRequest;
-  const php = spawnSync('php', ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', '-r', 'echo PHP_VERSION, " phpredis ", phpversion("redis");'], { encoding: 'utf8' }).stdout;
+  const php = spawnSync(
+    'php',
+    ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', '-r', 'echo PHP_VERSION, " phpredis ", phpversion("redis");'],
+    { encoding: 'utf8' },
+  ).stdout;
   console.log(`handler CLI loop: ${N} requests x ${ROUNDS} rounds (best round), PHP ${php}, Redis on loopback`);
   console.log('variant               µs/request   build   start   close   vs phpredis+locking');
   for (const [variant] of variants) {
     const r = best.get(variant)!;
-    console.log(`${variant.padEnd(20)} ${r.usPerRequest.toFixed(1).padStart(10)} ${String(r.phases.build).padStart(7)} ${String(r.phases.start).padStart(7)} ${String(r.phases.close).padStart(7)}   ${(r.usPerRequest / base).toFixed(2)}x`);
+    console.log(
+      `${variant.padEnd(20)} ${r.usPerRequest.toFixed(1).padStart(10)} ${String(r.phases.build).padStart(7)} ${String(r.phases.start).padStart(7)} ${String(r.phases.close).padStart(7)}   ${(r.usPerRequest / base).toFixed(2)}x`,
+    );
   }
 } finally {
   await redis.stop();

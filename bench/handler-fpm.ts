@@ -50,16 +50,26 @@ try {
     { name: 'no-session', path: '/plain.php', fpm: {} },
     { name: 'no-session+bootstrap', path: '/plain.php', fpm: { iniFiles: [withLock], env: { SESSION_MIGRATE_KEY_FILE: keyFile } } },
     {
-      name: 'phpredis-lock', path: '/index.php?a=hit', fpm: {
+      name: 'phpredis-lock',
+      path: '/index.php?a=hit',
+      fpm: {
         ini: {
-          'session.save_handler': 'redis', 'session.save_path': `tcp://127.0.0.1:${redis.port}?persistent=1&prefix=BENCH:`, 'session.use_strict_mode': 1,
-          'redis.session.locking_enabled': 1, 'redis.session.lock_retries': 100, 'redis.session.lock_wait_time': 20000,
+          'session.save_handler': 'redis',
+          'session.save_path': `tcp://127.0.0.1:${redis.port}?persistent=1&prefix=BENCH:`,
+          'session.use_strict_mode': 1,
+          'redis.session.locking_enabled': 1,
+          'redis.session.lock_retries': 100,
+          'redis.session.lock_wait_time': 20000,
         },
       },
     },
     { name: 'generated', path: '/index.php?a=hit', fpm: { iniFiles: [withLock], env: { SESSION_MIGRATE_KEY_FILE: keyFile } } },
     { name: 'generated-env-key', path: '/index.php?a=hit', fpm: { iniFiles: [withLock], env: { SESSION_MIGRATE_KEY: KEY } } },
-    { name: 'generated-nolock', path: '/index.php?a=hit', fpm: { iniFiles: [artifacts(false)], env: { SESSION_MIGRATE_KEY_FILE: keyFile } } },
+    {
+      name: 'generated-nolock',
+      path: '/index.php?a=hit',
+      fpm: { iniFiles: [artifacts(false)], env: { SESSION_MIGRATE_KEY_FILE: keyFile } },
+    },
   ];
   const best = new Map<string, number>();
   const started = new Map<string, { stack: PhpStack; sid?: string }>();
@@ -71,7 +81,8 @@ try {
       const http = new SessionHttp(stack.base);
       const created = await http.get('/index.php?a=new&k=1');
       http.close();
-      if (created.setCookie === undefined) throw new Error(`${v.name}: no session cookie (HTTP ${created.status}: ${created.body.slice(0, 200)})`);
+      if (created.setCookie === undefined)
+        throw new Error(`${v.name}: no session cookie (HTTP ${created.status}: ${created.body.slice(0, 200)})`);
       sid = created.setCookie;
     }
     started.set(v.name, { stack, ...(sid !== undefined ? { sid } : {}) });
@@ -83,12 +94,21 @@ try {
     for (const v of variants) {
       const { stack, sid } = started.get(v.name)!;
       const header = sid !== undefined ? ['-H', `Cookie: PHPSESSID=${sid}`] : [];
-      const before = { php: cpuSeconds({ pgid: stack.fpm.pid }), nginx: cpuSeconds({ pgid: stack.nginx.pid }), redis: cpuSeconds({ pid: redis.pid }) };
+      const before = {
+        php: cpuSeconds({ pgid: stack.fpm.pid }),
+        nginx: cpuSeconds({ pgid: stack.nginx.pid }),
+        redis: cpuSeconds({ pid: redis.pid }),
+      };
       const r = await run(wrk, ['-t1', '-c1', `-d${SECONDS}s`, ...header, `${stack.base}${v.path}`], { timeoutMs: (SECONDS + 30) * 1000 });
-      const after = { php: cpuSeconds({ pgid: stack.fpm.pid }), nginx: cpuSeconds({ pgid: stack.nginx.pid }), redis: cpuSeconds({ pid: redis.pid }) };
+      const after = {
+        php: cpuSeconds({ pgid: stack.fpm.pid }),
+        nginx: cpuSeconds({ pgid: stack.nginx.pid }),
+        redis: cpuSeconds({ pid: redis.pid }),
+      };
       const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
       const total = /(\d+) requests in/.exec(r.stdout);
-      if (r.status !== 0 || m === null || total === null || /Non-2xx/.test(r.stdout)) throw new Error(`${v.name}: wrk failed: ${r.stdout}${r.stderr}`);
+      if (r.status !== 0 || m === null || total === null || /Non-2xx/.test(r.stdout))
+        throw new Error(`${v.name}: wrk failed: ${r.stdout}${r.stderr}`);
       const us = 1e6 / Number(m[1]);
       if (!best.has(v.name) || us < best.get(v.name)!) best.set(v.name, us);
       const n = Number(total[1]);
@@ -102,15 +122,21 @@ try {
   console.log(`handler under php-fpm: 1 worker, 1 connection, ${SECONDS} s x ${ROUNDS} rounds`);
   console.log('  wall: best round, µs per request; CPU: lowest of the rounds, µs of CPU per request (clock ticks of 10 ms, so');
   console.log('  short runs are coarse); php-fpm + redis-server is what a handler changes (nginx and wrk do the same work)');
-  console.log(`  ${'variant'.padEnd(22)} ${'wall'.padStart(6)}  ${'php-fpm'.padStart(7)} ${'redis'.padStart(6)} ${'nginx'.padStart(6)}  ${'php+redis vs phpredis-lock'}`);
+  console.log(
+    `  ${'variant'.padEnd(22)} ${'wall'.padStart(6)}  ${'php-fpm'.padStart(7)} ${'redis'.padStart(6)} ${'nginx'.padStart(6)}  ${'php+redis vs phpredis-lock'}`,
+  );
   for (const v of variants) {
     const us = best.get(v.name)!;
     const c = cpu.get(v.name)!;
     const php = low(c.map((x) => x.php));
     const rds = low(c.map((x) => x.redis));
     const ngx = low(c.map((x) => x.nginx));
-    const vs = v.path.startsWith('/index.php') ? `${(((php + rds) / baseCpu)).toFixed(2)}x (wall ${us - base >= 0 ? '+' : ''}${(us - base).toFixed(0)} µs)` : '';
-    console.log(`  ${v.name.padEnd(22)} ${us.toFixed(0).padStart(6)}  ${php.toFixed(0).padStart(7)} ${rds.toFixed(0).padStart(6)} ${ngx.toFixed(0).padStart(6)}  ${vs}`);
+    const vs = v.path.startsWith('/index.php')
+      ? `${((php + rds) / baseCpu).toFixed(2)}x (wall ${us - base >= 0 ? '+' : ''}${(us - base).toFixed(0)} µs)`
+      : '';
+    console.log(
+      `  ${v.name.padEnd(22)} ${us.toFixed(0).padStart(6)}  ${php.toFixed(0).padStart(7)} ${rds.toFixed(0).padStart(6)} ${ngx.toFixed(0).padStart(6)}  ${vs}`,
+    );
   }
 } finally {
   for (const s of stacks) await s.stop();

@@ -38,7 +38,10 @@ const LO = Number(process.argv[3] ?? 10);
 if (!(HI > LO && LO >= 1)) throw new Error('usage: handler-instructions.ts [HI] [LO] with HI > LO >= 1');
 const KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8='; // a fixed test key (never a real one)
 
-for (const [program, pkg] of [['valgrind', 'valgrind'], ['php-cgi', 'php-cgi']] as const) {
+for (const [program, pkg] of [
+  ['valgrind', 'valgrind'],
+  ['php-cgi', 'php-cgi'],
+] as const) {
   if (spawnSync(program, ['--version'], { stdio: 'ignore' }).error !== undefined) {
     console.error(`bench/handler-instructions: ${program} is needed (Debian: apt-get install ${pkg})`);
     process.exit(2);
@@ -56,31 +59,83 @@ try {
   const app = join(root, 'index.php');
   writeFileSync(app, APP_PHP);
   // Everything php-fpm would have from php.ini (test/support/http.ts), and nothing from /etc/php.
-  const base = ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', '-d', 'zend_extension=opcache', '-d', 'opcache.enable=1',
-    '-d', 'opcache.file_update_protection=0', '-d', 'session.use_strict_mode=1', '-d', 'session.lazy_write=1', '-d', 'session.serialize_handler=php',
-    '-d', 'session.gc_probability=0', '-d', 'max_execution_time=30', '-d', 'log_errors=1', '-d', `error_log=${join(root, 'php-error.log')}`,
-    '-d', `session.save_path=${root}`];
+  const base = [
+    '-n',
+    '-d',
+    'extension=igbinary',
+    '-d',
+    'extension=redis',
+    '-d',
+    'zend_extension=opcache',
+    '-d',
+    'opcache.enable=1',
+    '-d',
+    'opcache.file_update_protection=0',
+    '-d',
+    'session.use_strict_mode=1',
+    '-d',
+    'session.lazy_write=1',
+    '-d',
+    'session.serialize_handler=php',
+    '-d',
+    'session.gc_probability=0',
+    '-d',
+    'max_execution_time=30',
+    '-d',
+    'log_errors=1',
+    '-d',
+    `error_log=${join(root, 'php-error.log')}`,
+    '-d',
+    `session.save_path=${root}`,
+  ];
   // The generated ini fragment's settings that matter here (php-cgi -c would replace php.ini).
-  const generatedIni = ['-d', `auto_prepend_file=${join(artifacts, 'session-migrate-bootstrap.php')}`, '-d', 'redis.pconnect.pool_pattern=i'];
+  const generatedIni = [
+    '-d',
+    `auto_prepend_file=${join(artifacts, 'session-migrate-bootstrap.php')}`,
+    '-d',
+    'redis.pconnect.pool_pattern=i',
+  ];
   const variants: Array<{ name: string; ini: string[]; env: Record<string, string> }> = [
     { name: 'no-session', ini: [], env: {} },
     {
       name: 'phpredis-lock',
-      ini: ['-d', 'session.save_handler=redis', '-d', `session.save_path=tcp://127.0.0.1:${redis.port}?persistent=1&prefix=BENCH:`, '-d', 'redis.session.locking_enabled=1'],
+      ini: [
+        '-d',
+        'session.save_handler=redis',
+        '-d',
+        `session.save_path=tcp://127.0.0.1:${redis.port}?persistent=1&prefix=BENCH:`,
+        '-d',
+        'redis.session.locking_enabled=1',
+      ],
       env: {},
     },
     { name: 'generated', ini: generatedIni, env: { SESSION_MIGRATE_KEY_FILE: keyFile } },
     { name: 'generated-env-key', ini: generatedIni, env: { SESSION_MIGRATE_KEY: KEY } },
   ];
-  const cgi = (ini: string[], env: Record<string, string>, query: string, cookie: string | undefined, repeat?: number): ReturnType<typeof spawnSync> => {
+  const cgi = (
+    ini: string[],
+    env: Record<string, string>,
+    query: string,
+    cookie: string | undefined,
+    repeat?: number,
+  ): ReturnType<typeof spawnSync> => {
     const args = [...base, ...ini, ...(repeat !== undefined ? ['-T', String(repeat)] : []), app];
     const cgiEnv = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin', REQUEST_METHOD: 'GET', QUERY_STRING: query, SCRIPT_FILENAME: app, REDIRECT_STATUS: '200',
-      ...(cookie !== undefined ? { HTTP_COOKIE: `PHPSESSID=${cookie}` } : {}), ...env,
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      REQUEST_METHOD: 'GET',
+      QUERY_STRING: query,
+      SCRIPT_FILENAME: app,
+      REDIRECT_STATUS: '200',
+      ...(cookie !== undefined ? { HTTP_COOKIE: `PHPSESSID=${cookie}` } : {}),
+      ...env,
     };
     return repeat === undefined
       ? spawnSync('php-cgi', args, { env: cgiEnv, encoding: 'utf8' })
-      : spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', 'php-cgi', ...args], { env: cgiEnv, encoding: 'utf8', maxBuffer: 1 << 26 });
+      : spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', 'php-cgi', ...args], {
+          env: cgiEnv,
+          encoding: 'utf8',
+          maxBuffer: 1 << 26,
+        });
   };
   const counts = new Map<string, number>();
   for (const v of variants) {
@@ -88,26 +143,39 @@ try {
     if (v.name !== 'no-session') {
       const created = cgi(v.ini, v.env, 'a=new&k=1', undefined);
       sid = /PHPSESSID=([^;\s]+)/.exec(String(created.stdout))?.[1];
-      if (sid === undefined) throw new Error(`${v.name}: creating a session failed: ${String(created.stdout).slice(0, 300)} ${String(created.stderr).slice(0, 300)}`);
+      if (sid === undefined)
+        throw new Error(
+          `${v.name}: creating a session failed: ${String(created.stdout).slice(0, 300)} ${String(created.stderr).slice(0, 300)}`,
+        );
     }
     const collected = (repeat: number): number => {
       const r = cgi(v.ini, v.env, 'a=hit', sid, repeat);
       const m = /Collected : (\d+)/.exec(String(r.stderr));
-      if (r.status !== 0 || m === null) throw new Error(`${v.name}: valgrind php-cgi failed (exit ${r.status}): ${String(r.stderr).slice(-400)}`);
-      if (v.name !== 'no-session' && !String(r.stdout).includes('"n":')) throw new Error(`${v.name}: the session did not open: ${String(r.stdout).slice(0, 300)}`);
+      if (r.status !== 0 || m === null)
+        throw new Error(`${v.name}: valgrind php-cgi failed (exit ${r.status}): ${String(r.stderr).slice(-400)}`);
+      if (v.name !== 'no-session' && !String(r.stdout).includes('"n":'))
+        throw new Error(`${v.name}: the session did not open: ${String(r.stdout).slice(0, 300)}`);
       return Number(m[1]);
     };
     counts.set(v.name, (collected(HI) - collected(LO)) / (HI - LO));
   }
   const floor = counts.get('no-session')!;
   const native = counts.get('phpredis-lock')! - floor;
-  const php = spawnSync('php', ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', '-r', 'echo PHP_VERSION, ", phpredis ", phpversion("redis");'], { encoding: 'utf8' }).stdout;
-  console.log(`instructions per warm request (callgrind, php-cgi -T ${HI} minus -T ${LO}, OPcache on; PHP ${php}); user space only, no kernel, no Redis`);
+  const php = spawnSync(
+    'php',
+    ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', '-r', 'echo PHP_VERSION, ", phpredis ", phpversion("redis");'],
+    { encoding: 'utf8' },
+  ).stdout;
+  console.log(
+    `instructions per warm request (callgrind, php-cgi -T ${HI} minus -T ${LO}, OPcache on; PHP ${php}); user space only, no kernel, no Redis`,
+  );
   console.log(`  ${'variant'.padEnd(20)} ${'total'.padStart(9)} ${'session'.padStart(9)}  session vs phpredis-lock`);
   for (const v of variants) {
     const total = counts.get(v.name)!;
     const session = total - floor;
-    console.log(`  ${v.name.padEnd(20)} ${total.toFixed(0).padStart(9)} ${v.name === 'no-session' ? '' : session.toFixed(0).padStart(9)}  ${v.name === 'no-session' ? '' : `${(session / native).toFixed(2)}x`}`);
+    console.log(
+      `  ${v.name.padEnd(20)} ${total.toFixed(0).padStart(9)} ${v.name === 'no-session' ? '' : session.toFixed(0).padStart(9)}  ${v.name === 'no-session' ? '' : `${(session / native).toFixed(2)}x`}`,
+    );
   }
   console.log('  (session = total minus no-session: the handler, session_start/write and the (un)serializer)');
 } finally {

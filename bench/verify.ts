@@ -38,8 +38,13 @@ const root = mkdtempSync(join(tmpdir(), 'sm-bench-verify-'));
 const cli = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 
 function sessionPayload(i: number): Buffer {
-  const items = Array.from({ length: 6 }, (_, j) => `i:${j};O:8:"CartItem":2:{s:3:"sku";s:9:"SKU-${String(i % 10000).padStart(4, '0')}${j}";s:3:"qty";i:${(i + j) % 5 + 1};}`).join('');
-  return Buffer.from(`user|a:2:{s:2:"id";i:${i};s:5:"email";s:${`user${i}@example.com`.length}:"user${i}@example.com";}cart|a:6:{${items}}csrf|s:64:"${'ab'.repeat(32)}";locale|s:5:"en_GB";`);
+  const items = Array.from(
+    { length: 6 },
+    (_, j) => `i:${j};O:8:"CartItem":2:{s:3:"sku";s:9:"SKU-${String(i % 10000).padStart(4, '0')}${j}";s:3:"qty";i:${((i + j) % 5) + 1};}`,
+  ).join('');
+  return Buffer.from(
+    `user|a:2:{s:2:"id";i:${i};s:5:"email";s:${`user${i}@example.com`.length}:"user${i}@example.com";}cart|a:6:{${items}}csrf|s:64:"${'ab'.repeat(32)}";locale|s:5:"en_GB";`,
+  );
 }
 
 const sid = (tag: string, i: number): string => `${tag}${String(i).padStart(22, '0')}`;
@@ -55,18 +60,42 @@ async function load(client: Redis, n: number, add: (pipe: ChainableCommander, i:
 /** Keys of other kinds than envelopes: the mix of a database shared by a PHP application. */
 function addOther(pipe: ChainableCommander, i: number): void {
   switch (i % 12) {
-    case 0: pipe.set(`PHPREDIS_SESSION:${sid('plain', i)}`, sessionPayload(i), 'EX', 3600); break;
-    case 1: pipe.set(`cache:json:${i}`, JSON.stringify({ id: i, name: `item ${i}`, tags: ['a', 'b', 'c'], price: i / 100 })); break;
-    case 2: pipe.set(`cache:bin:${i}`, Buffer.alloc(50 + (i % 200), i % 256)); break;
-    case 3: pipe.set(`counter:${i}`, String(i)); break;
-    case 4: pipe.set(`cache:page:${i}`, Buffer.alloc(i % 48 === 4 ? 40_000 : 2_000, 0x3c)); break;
-    case 5: pipe.hset(`hash:${i}`, 'a', '1', 'b', '2'); break;
-    case 6: pipe.rpush(`list:${i}`, 'a', 'b'); break;
-    case 7: pipe.sadd(`set:${i}`, 'a'); break;
-    case 8: pipe.zadd(`zset:${i}`, 1, 'a'); break;
-    case 9: pipe.xadd(`stream:${i}`, '*', 'f', 'v'); break;
-    case 10: pipe.set(`PHPREDIS_SESSION:${sid('lock', i)}_LOCK`, 'web-1|1234', 'PX', 60_000); break;
-    default: pipe.set(`laravel_cache:${i}`, `a:2:{s:1:"a";i:${i};s:1:"b";s:3:"xyz";}`, 'EX', 3600); break;
+    case 0:
+      pipe.set(`PHPREDIS_SESSION:${sid('plain', i)}`, sessionPayload(i), 'EX', 3600);
+      break;
+    case 1:
+      pipe.set(`cache:json:${i}`, JSON.stringify({ id: i, name: `item ${i}`, tags: ['a', 'b', 'c'], price: i / 100 }));
+      break;
+    case 2:
+      pipe.set(`cache:bin:${i}`, Buffer.alloc(50 + (i % 200), i % 256));
+      break;
+    case 3:
+      pipe.set(`counter:${i}`, String(i));
+      break;
+    case 4:
+      pipe.set(`cache:page:${i}`, Buffer.alloc(i % 48 === 4 ? 40_000 : 2_000, 0x3c));
+      break;
+    case 5:
+      pipe.hset(`hash:${i}`, 'a', '1', 'b', '2');
+      break;
+    case 6:
+      pipe.rpush(`list:${i}`, 'a', 'b');
+      break;
+    case 7:
+      pipe.sadd(`set:${i}`, 'a');
+      break;
+    case 8:
+      pipe.zadd(`zset:${i}`, 1, 'a');
+      break;
+    case 9:
+      pipe.xadd(`stream:${i}`, '*', 'f', 'v');
+      break;
+    case 10:
+      pipe.set(`PHPREDIS_SESSION:${sid('lock', i)}_LOCK`, 'web-1|1234', 'PX', 60_000);
+      break;
+    default:
+      pipe.set(`laravel_cache:${i}`, `a:2:{s:1:"a";i:${i};s:1:"b";s:3:"xyz";}`, 'EX', 3600);
+      break;
   }
 }
 
@@ -74,7 +103,15 @@ function addOther(pipe: ChainableCommander, i: number): void {
 async function legacyPrefixScan(client: RedisConnection, codec: EnvelopeCodec): Promise<number> {
   let valid = 0;
   for await (const keys of client.scan(PREFIX, 1000)) {
-    const replies = await client.runGrouped(keys.map((key) => ({ key, build: (pipe: ChainableCommander) => { pipe.getBuffer(key); pipe.pttl(key); } })));
+    const replies = await client.runGrouped(
+      keys.map((key) => ({
+        key,
+        build: (pipe: ChainableCommander) => {
+          pipe.getBuffer(key);
+          pipe.pttl(key);
+        },
+      })),
+    );
     keys.forEach((rawKey, i) => {
       const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
       const [, pttl] = replies[i]?.[1] ?? [null, -2];
@@ -99,13 +136,17 @@ async function best(rounds: number, fn: () => Promise<unknown>): Promise<number>
 /** Peak RSS (KiB) of `verify --json` over the database. */
 async function verifyPeakRss(url: string, keyFile: string, nodeArgs: string[] = []): Promise<{ rssKiB: number; keys: number; ms: number }> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs, cli, 'verify', '--target', url, '--key-file', keyFile, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'verify', '--target', url, '--key-file', keyFile, '--json'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let peak = 0;
   const poll = setInterval(() => {
     try {
       const status = execFileSync('cat', [`/proc/${child.pid}/status`], { encoding: 'utf8' });
       peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }, 50);
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -137,7 +178,9 @@ async function main(): Promise<void> {
     const runs: Record<string, () => Promise<unknown>> = {
       baseline: () => legacyPrefixScan(conn0, codec),
       prefixOnly: () => verifyTarget({ client: conn0, codec, prefix: PREFIX, scope: 'prefix' }),
-      whole: async () => { report = await verifyTarget({ client: conn1, codec, prefix: PREFIX }); },
+      whole: async () => {
+        report = await verifyTarget({ client: conn1, codec, prefix: PREFIX });
+      },
     };
     const ms: Record<string, number> = {};
     for (let round = 0; round < 5; round++) {
@@ -148,9 +191,15 @@ async function main(): Promise<void> {
     const wholeMs = ms.whole!;
     const perKey = (t: number, keys: number): number => (t * 1000) / keys;
     console.log(`verify speed (${N} envelopes; whole database: ${total} mixed keys)`);
-    console.log(`  baseline: prefix scan before issue 13    ${perKey(baselineMs, N).toFixed(2)} µs/key (${N} keys, ${baselineMs.toFixed(0)} ms)`);
-    console.log(`  verify --prefix-only                      ${perKey(prefixOnlyMs, N).toFixed(2)} µs/key (${N} keys, ${prefixOnlyMs.toFixed(0)} ms)`);
-    console.log(`  verify, whole database                    ${perKey(wholeMs, total).toFixed(2)} µs/key (${total} keys, ${wholeMs.toFixed(0)} ms)`);
+    console.log(
+      `  baseline: prefix scan before issue 13    ${perKey(baselineMs, N).toFixed(2)} µs/key (${N} keys, ${baselineMs.toFixed(0)} ms)`,
+    );
+    console.log(
+      `  verify --prefix-only                      ${perKey(prefixOnlyMs, N).toFixed(2)} µs/key (${N} keys, ${prefixOnlyMs.toFixed(0)} ms)`,
+    );
+    console.log(
+      `  verify, whole database                    ${perKey(wholeMs, total).toFixed(2)} µs/key (${total} keys, ${wholeMs.toFixed(0)} ms)`,
+    );
     console.log(`  ratio whole database / baseline per key   ${(perKey(wholeMs, total) / perKey(baselineMs, N)).toFixed(2)} (goal <= 1)`);
     console.log(`  ratio --prefix-only / baseline per key    ${(prefixOnlyMs / baselineMs).toFixed(2)}`);
     console.log(`  classes: ${JSON.stringify(report?.classes)}`);
@@ -165,13 +214,19 @@ async function main(): Promise<void> {
     };
     await load(redis.client, small, other);
     const a = await verifyPeakRss(redis.url, keyFile);
-    await load(redis.client, M, (pipe, i) => { if (i >= small) other(pipe, i); });
+    await load(redis.client, M, (pipe, i) => {
+      if (i >= small) other(pipe, i);
+    });
     const b = await verifyPeakRss(redis.url, keyFile);
     console.log('verify memory (keys of other applications only)');
-    console.log(`  ${a.keys} keys: peak RSS ${(a.rssKiB / 1024).toFixed(1)} MiB; ${b.keys} keys: peak RSS ${(b.rssKiB / 1024).toFixed(1)} MiB; ratio ${(b.rssKiB / a.rssKiB).toFixed(2)} (goal: about 1; V8 lets its heap grow while it can)`);
+    console.log(
+      `  ${a.keys} keys: peak RSS ${(a.rssKiB / 1024).toFixed(1)} MiB; ${b.keys} keys: peak RSS ${(b.rssKiB / 1024).toFixed(1)} MiB; ratio ${(b.rssKiB / a.rssKiB).toFixed(2)} (goal: about 1; V8 lets its heap grow while it can)`,
+    );
     // The same scan with V8's old space capped at 48 MiB: it completes (nothing per key is kept).
     const capped = await verifyPeakRss(redis.url, keyFile, ['--max-old-space-size=48']);
-    console.log(`  ${capped.keys} keys with --max-old-space-size=48: ${capped.keys === b.keys ? 'completed' : 'FAILED'}, peak RSS ${(capped.rssKiB / 1024).toFixed(1)} MiB, ${capped.ms} ms`);
+    console.log(
+      `  ${capped.keys} keys with --max-old-space-size=48: ${capped.keys === b.keys ? 'completed' : 'FAILED'}, peak RSS ${(capped.rssKiB / 1024).toFixed(1)} MiB, ${capped.ms} ms`,
+    );
   } finally {
     conn0.close();
     conn1.close();

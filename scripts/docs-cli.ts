@@ -35,8 +35,13 @@ async function helpOf(main: Main, path: string[]): Promise<string> {
   const write = stdout.write;
   const log = console.log;
   stdout.columns = COLUMNS;
-  stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof stdout.write;
-  console.log = (...args: unknown[]) => { out += args.map(String).join(' ') + '\n'; };
+  stdout.write = ((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  }) as typeof stdout.write;
+  console.log = (...args: unknown[]) => {
+    out += args.map(String).join(' ') + '\n';
+  };
   let code: number;
   try {
     code = await main([...path, '--help']);
@@ -47,7 +52,13 @@ async function helpOf(main: Main, path: string[]): Promise<string> {
     else delete (stdout as { columns?: number }).columns;
   }
   if (code !== 0) throw new Error(`session-migrate ${[...path, '--help'].join(' ')} exited ${code}`);
-  return out.split('\n').map((l) => l.trimEnd()).join('\n').trim() + '\n';
+  return (
+    out
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .join('\n')
+      .trim() + '\n'
+  );
 }
 
 /**
@@ -72,11 +83,19 @@ export function subcommandsOf(help: string, path: string[]): string[][] {
 
 /** A GitHub-style heading anchor ("`session-migrate keys id`" -> "session-migrate-keys-id"). */
 export function anchorOf(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
 }
 
 /** One command of the CLI: its path (`[]` for the program, `['keys', 'ring', 'init']`) and its help text. */
-export interface CommandHelp { path: string[]; title: string; help: string }
+export interface CommandHelp {
+  path: string[];
+  title: string;
+  help: string;
+}
 
 /**
  * The help of the program and of every command and subcommand, depth first in the order the help
@@ -123,7 +142,7 @@ export async function cliReferenceIsCurrent(sections?: CommandHelp[]): Promise<b
   } catch {
     return false;
   }
-  return current === await renderCliReference(sections);
+  return current === (await renderCliReference(sections));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -1,9 +1,9 @@
 // Lists functions longer than a bound (default 60 lines): `npx tsx scripts/fn-lengths.ts [min] [files...]`.
-import { Project, Node } from "ts-morph";
+import { Project, Node } from 'ts-morph';
 const [minArg, ...files] = process.argv.slice(2);
 const min = Number(minArg ?? 60);
 const project = new Project({ skipAddingFilesFromTsConfig: true });
-project.addSourceFilesAtPaths(files.length ? files : ["packages/*/src/**/*.ts", "codemods/*/src/**/*.ts"]);
+project.addSourceFilesAtPaths(files.length ? files : ['packages/*/src/**/*.ts', 'codemods/*/src/**/*.ts']);
 const rows: [number, string][] = [];
 for (const sf of project.getSourceFiles()) {
   sf.forEachDescendant((n) => {
@@ -11,7 +11,7 @@ for (const sf of project.getSourceFiles()) {
       const len = n.getEndLineNumber() - n.getStartLineNumber() + 1;
       if (len > min) {
         const name = (Node.isArrowFunction(n) ? undefined : n.getName()) ?? n.getParent()?.getKindName();
-        rows.push([len, `${sf.getFilePath().replace(process.cwd() + "/", "")}:${n.getStartLineNumber()} ${name}`]);
+        rows.push([len, `${sf.getFilePath().replace(process.cwd() + '/', '')}:${n.getStartLineNumber()} ${name}`]);
       }
     }
   });

@@ -30,7 +30,8 @@ beforeAll(async () => {
   ({ keyFile, codec } = await newKey(root));
   master = await startNode();
   replica = await startNode({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
-  for (let i = 0; i < 200 && parseInfo(await replica.admin.info('replication')).get('master_link_status') !== 'up'; i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 200 && parseInfo(await replica.admin.info('replication')).get('master_link_status') !== 'up'; i++)
+    await new Promise((r) => setTimeout(r, 25));
   await master.admin.select(DB);
 });
 afterAll(async () => {
@@ -52,13 +53,32 @@ async function readerRule(command: AclCommand, rule = aclRuleFor(command, SRC, '
 
 describe('minimal ACL rules', () => {
   it('each command works as a user restricted to exactly its documented rule', async () => {
-    expect(aclRuleFor('apply', PREFIX, 'standalone', DB)).toBe('resetkeys ~smsess:* -@all +ping +info +select +eval +evalsha +exists +set +type +get +pttl +wait');
-    expect(aclRuleFor('verify', PREFIX, 'standalone', DB)).toBe('resetkeys ~* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists');
+    expect(aclRuleFor('apply', PREFIX, 'standalone', DB)).toBe(
+      'resetkeys ~smsess:* -@all +ping +info +select +eval +evalsha +exists +set +type +get +pttl +wait',
+    );
+    expect(aclRuleFor('verify', PREFIX, 'standalone', DB)).toBe(
+      'resetkeys ~* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists',
+    );
     const dir = join(root, 'files');
     writeSessionFiles(dir, 'acl', 100);
     const planFile = join(root, 'plan.json');
     await appRule('plan');
-    const p = cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'art')], ENV);
+    const p = cli(
+      [
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        target(),
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'art'),
+      ],
+      ENV,
+    );
     expect(p.status, p.stderr).toBe(0);
 
     await appRule('apply');
@@ -83,12 +103,16 @@ describe('minimal ACL rules', () => {
     expect(va.status, va.stderr).toBe(1);
     expect(JSON.parse(va.stdout)).toMatchObject({ failureCounts: { 'plaintext-session': 1 }, otherTypes: { hash: 1, string: 1 } });
     // --prefix-only under its own rule (the prefix's keys only).
-    expect(aclRuleFor('verify-prefix-only', PREFIX, 'standalone', DB)).toBe('resetkeys ~smsess:* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists');
+    expect(aclRuleFor('verify-prefix-only', PREFIX, 'standalone', DB)).toBe(
+      'resetkeys ~smsess:* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists',
+    );
     await appRule('verify-prefix-only');
     const vpo = cli(['verify', '--plan', planFile, '--prefix-only'], ENV);
     expect(vpo.status, vpo.stderr + vpo.stdout).toBe(0);
     // The whole-database scan under the prefix-only rule: stopped with what to do, one line, exit 2.
-    expect(usageLine(cli(['verify', '--plan', planFile], ENV))).toMatch(/refused to read a key outside the prefix .*verify reads every key of the database; allow the user to read every key \(resetkeys ~\* -@all .*\), or run verify --prefix-only/);
+    expect(usageLine(cli(['verify', '--plan', planFile], ENV))).toMatch(
+      /refused to read a key outside the prefix .*verify reads every key of the database; allow the user to read every key \(resetkeys ~\* -@all .*\), or run verify --prefix-only/,
+    );
     await master.admin.del('otherapp:h', 'otherapp:big', `PHPREDIS_SESSION:${'p'.repeat(26)}`);
 
     await appRule('rotate');
@@ -117,7 +141,22 @@ describe('minimal ACL rules', () => {
     const planFile = join(root, 'src-plan.json');
     await appRule('plan');
     await readerRule('source-read');
-    const p = cli(['plan', '--source', source(), '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'src-art')], ENV);
+    const p = cli(
+      [
+        'plan',
+        '--source',
+        source(),
+        '--target',
+        target(),
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'src-art'),
+      ],
+      ENV,
+    );
     expect(p.status, p.stderr).toBe(0);
     await appRule('apply');
     const a = cli(['apply', '--plan', planFile], ENV);
@@ -139,13 +178,32 @@ describe('minimal ACL rules', () => {
     writeSessionFiles(dir, 'mis', 10);
     const planFile = join(root, 'missing-plan.json');
     await appRule('plan');
-    expect(cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'mis-art')], ENV).status).toBe(0);
+    expect(
+      cli(
+        [
+          'plan',
+          '--source',
+          `files:${dir}`,
+          '--target',
+          target(),
+          '--key-file',
+          keyFile,
+          '--out',
+          planFile,
+          '--artifacts-dir',
+          join(root, 'mis-art'),
+        ],
+        ENV,
+      ).status,
+    ).toBe(0);
     // apply without EVAL/EVALSHA: permanent, never retried.
     await appRule('apply', aclRuleFor('apply', PREFIX, 'standalone', DB).replace(' +eval +evalsha', ''));
     const started = Date.now();
     const line = usageLine(cli(['apply', '--plan', planFile, '--retry-delay-ms', '1000'], ENV));
     // The first call apply sends is EVALSHA (the workers encode it) or EVAL: either is named.
-    expect(line).toMatch(/apply stopped, nothing was written .*NOPERM.*lacks EVAL(SHA)? \(\+eval(sha)?\); the minimal rule is resetkeys ~smsess:\* -@all \+ping.* \+eval \+evalsha /);
+    expect(line).toMatch(
+      /apply stopped, nothing was written .*NOPERM.*lacks EVAL(SHA)? \(\+eval(sha)?\); the minimal rule is resetkeys ~smsess:\* -@all \+ping.* \+eval \+evalsha /,
+    );
     // Not retried (8 retries from 1 s would take minutes).
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(Number(await master.admin.dbsize())).toBe(0);
@@ -163,7 +221,22 @@ describe('minimal ACL rules', () => {
     await appRule('plan', `resetkeys ~${PREFIX}* +@all -@dangerous +info`);
     const dir = join(root, 'replica');
     writeSessionFiles(dir, 'rep', 3);
-    const line = usageLine(cli(['plan', '--source', `files:${dir}`, '--target', `redis://app@127.0.0.1:${replica.port}/${DB}`, '--key-file', keyFile, '--out', join(root, 'rep.json')], ENV));
+    const line = usageLine(
+      cli(
+        [
+          'plan',
+          '--source',
+          `files:${dir}`,
+          '--target',
+          `redis://app@127.0.0.1:${replica.port}/${DB}`,
+          '--key-file',
+          keyFile,
+          '--out',
+          join(root, 'rep.json'),
+        ],
+        ENV,
+      ),
+    );
     expect(line).toMatch(/is a replica of 127\.0\.0\.1:\d+ \(READONLY\): give the master/);
   });
 
@@ -179,7 +252,19 @@ describe('minimal ACL rules', () => {
       expect(r.status, `${args[0]}: ${r.stderr}${r.stdout}`).toBe(0);
       return r;
     };
-    run(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'ela-art')]);
+    run([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      target(),
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, 'ela-art'),
+    ]);
     run(['apply', '--plan', planFile]);
     run(['verify', '--plan', planFile, '--source', `files:${dir}`]);
     // With another application's key in the database, the whole-database scan needs ~*: --prefix-only works.
@@ -204,12 +289,29 @@ describe('minimal ACL rules', () => {
       const dir = join(root, 'memory');
       writeSessionFiles(dir, 'mem', 20_000);
       const planFile = join(root, 'mem-plan.json');
-      const p = cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'mem-art')], ENV);
+      const p = cli(
+        [
+          'plan',
+          '--source',
+          `files:${dir}`,
+          '--target',
+          target(),
+          '--key-file',
+          keyFile,
+          '--out',
+          planFile,
+          '--artifacts-dir',
+          join(root, 'mem-art'),
+        ],
+        ENV,
+      );
       expect(p.status, p.stderr).toBe(0);
       expect(p.stdout).toMatch(/memory +expected ~[\d.]+ MiB in Redis for 20000 session/);
       expect(p.stdout).toMatch(/WARNING .*maxmemory-policy volatile-lru can evict sessions .*set maxmemory-policy noeviction/);
       expect(p.stdout).toMatch(/WARNING .*would use .* of maxmemory 4\.0 MiB .*raise maxmemory/);
-      const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { target: { memory: { expectedBytes: number; nodes: Array<{ policy: string }> } } };
+      const plan = JSON.parse(readFileSync(planFile, 'utf8')) as {
+        target: { memory: { expectedBytes: number; nodes: Array<{ policy: string }> } };
+      };
       expect(plan.target.memory.nodes[0]!.policy).toBe('volatile-lru');
       const v = cli(['verify', '--target', target(), '--key-file', keyFile], ENV);
       expect(v.stderr).toMatch(/warning: .*maxmemory-policy volatile-lru can evict sessions/);

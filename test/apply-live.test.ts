@@ -16,7 +16,11 @@ import { startRedis, type RedisServer } from './support/servers.ts';
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
-interface CliResult { status: number; stdout: string; stderr: string }
+interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 function cli(args: string[]): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 300_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -27,8 +31,12 @@ function cliChild(args: string[]): { child: ReturnType<typeof spawn>; done: Prom
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const done = new Promise<CliResult & { signal: string | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ status: code ?? -1, signal, stdout, stderr }));
   });
@@ -36,7 +44,16 @@ function cliChild(args: string[]): { child: ReturnType<typeof spawn>; done: Prom
 }
 
 /** The counts of apply --json that these tests read. */
-interface Counts { migrated: number; alreadyPresent: number; conflicts: number; failed: number; notDone: number; retries: number; destroyed: number; unstable: number }
+interface Counts {
+  migrated: number;
+  alreadyPresent: number;
+  conflicts: number;
+  failed: number;
+  notDone: number;
+  retries: number;
+  destroyed: number;
+  unstable: number;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,7 +79,9 @@ beforeAll(async () => {
   codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);
 });
 // ~100,000 session files: removed here, not left to the run's TMPDIR teardown (test/support/global-setup.ts)
-afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
 
 /** n session files with distinct contents; returns their IDs. */
 function makeSessions(dir: string, n: number, tag: string): string[] {
@@ -70,7 +89,9 @@ function makeSessions(dir: string, n: number, tag: string): string[] {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const id = `${tag}${String(i).padStart(26 - tag.length, '0')}`;
-    writeFileSync(join(dir, `sess_${id}`), `user|s:${String(i).length}:"${i}";cart|a:1:{i:0;s:3:"${tag.slice(0, 3).padEnd(3, 'x')}";}`, { mode: 0o600 });
+    writeFileSync(join(dir, `sess_${id}`), `user|s:${String(i).length}:"${i}";cart|a:1:{i:0;s:3:"${tag.slice(0, 3).padEnd(3, 'x')}";}`, {
+      mode: 0o600,
+    });
     ids.push(id);
   }
   return ids;
@@ -78,7 +99,19 @@ function makeSessions(dir: string, n: number, tag: string): string[] {
 
 function plan(dir: string, target: string, name: string): string {
   const planFile = join(root, `${name}.plan.json`);
-  const r = cli(['plan', '--source', `files:${dir}`, '--target', target, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, `${name}-art`)]);
+  const r = cli([
+    'plan',
+    '--source',
+    `files:${dir}`,
+    '--target',
+    target,
+    '--key-file',
+    keyFile,
+    '--out',
+    planFile,
+    '--artifacts-dir',
+    join(root, `${name}-art`),
+  ]);
   expect(r.status, r.stderr).toBe(0);
   return planFile;
 }
@@ -104,8 +137,12 @@ async function expectAllCopied(client: Redis, dir: string, ids: string[]): Promi
 
 describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write at 0, under flock, as mod_files.c) while apply reads', () => {
   let redis: RedisServer;
-  beforeAll(async () => { redis = await startRedis(); });
-  afterAll(async () => { await redis.stop(); });
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
 
   it('stores only complete versions, never a truncated or half-written one', async () => {
     const dir = join(root, 'torn');
@@ -127,7 +164,9 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
           if (!f.startsWith('sess_')) continue;
           try {
             if (!isComplete(readFileSync(join(dir, f)))) torn++;
-          } catch { /* being created */ }
+          } catch {
+            /* being created */
+          }
         }
       }
       expect(torn, 'the PHP writer must produce torn states for this test to mean anything').toBeGreaterThan(0);
@@ -139,7 +178,9 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
         await redis.client.flushdb();
         const r = cli(['apply', '--plan', planFile, '--json']);
         expect([0, 1], r.stderr).toContain(r.status);
-        const out = JSON.parse(r.stdout) as { sessions: { counts: { migrated: number; unstable: number; failed: number; conflicts: number; empty: number; corrupt: number } } };
+        const out = JSON.parse(r.stdout) as {
+          sessions: { counts: { migrated: number; unstable: number; failed: number; conflicts: number; empty: number; corrupt: number } };
+        };
         const c = out.sessions.counts;
         expect(c.failed + c.conflicts).toBe(0);
         // Every file holds a valid, non-empty session at every moment PHP is not writing it: a torn
@@ -169,8 +210,12 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
 
 describe('crash safety', () => {
   let redis: RedisServer;
-  beforeAll(async () => { redis = await startRedis(); });
-  afterAll(async () => { await redis.stop(); });
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
 
   it('kill -9 mid-run, then a re-run: every session present and byte-identical, none changed', async () => {
     const dir = join(root, 'crash');
@@ -278,8 +323,12 @@ describe('crash safety', () => {
 
 describe('several hosts at once', () => {
   let redis: RedisServer;
-  beforeAll(async () => { redis = await startRedis(); });
-  afterAll(async () => { await redis.stop(); });
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
 
   it('two applies run at the same time, each on its own directory, into one Redis: all copied, no conflict', async () => {
     const dirs = [join(root, 'host-a'), join(root, 'host-b')];
@@ -300,8 +349,12 @@ describe('several hosts at once', () => {
 
 describe('ordering rule: a tombstone left by the handler blocks the copy', () => {
   let redis: RedisServer;
-  beforeAll(async () => { redis = await startRedis(); });
-  afterAll(async () => { await redis.stop(); });
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
 
   it('apply counts it as destroyed and writes nothing for it; verify accepts well-formed tombstones only', async () => {
     const dir = join(root, 'tomb');

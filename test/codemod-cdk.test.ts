@@ -5,7 +5,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,7 +95,9 @@ describe('codemod cdk (CLI)', () => {
     const r = cli(['codemod', 'cdk', app]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('changed lib/session-stack.ts: transitEncryptionEnabled added (line 10), atRestEncryptionEnabled added (line 10), authToken added (line 10)');
+    expect(r.stdout).toContain(
+      'changed lib/session-stack.ts: transitEncryptionEnabled added (line 10), atRestEncryptionEnabled added (line 10), authToken added (line 10)',
+    );
     expect(r.stdout).toMatch(/3 ElastiCache construct\(s\) in 4 TypeScript file\(s\); changed 2 file\(s\)/);
     const after = snapshot(root);
     const changed = [...after.keys()].filter((p) => after.get(p) !== before.get(p)).sort();
@@ -110,12 +122,18 @@ describe('codemod cdk (CLI)', () => {
     const text = cli(['codemod', 'cdk', app, '--dry-run']);
     expect(text.code).toBe(1);
     expect(text.stdout).toContain('high: lib/cache-cluster.ts:7:5: cache-cluster-no-encryption: ');
-    expect(text.stdout).toContain('medium: lib/computed.ts:14:7: computed-value: transitEncryptionEnabled is computed at run time (a conditional expression)');
+    expect(text.stdout).toContain(
+      'medium: lib/computed.ts:14:7: computed-value: transitEncryptionEnabled is computed at run time (a conditional expression)',
+    );
     expect(text.stdout).toContain('incomplete: review the high and medium findings above');
 
     const json = cli(['codemod', 'cdk', app, '--json']);
     expect(json.code).toBe(1);
-    const report = JSON.parse(json.stdout) as { incomplete: boolean; dryRun: boolean; files: { path: string; changed: boolean; findings: { id: string }[]; diff?: string }[] };
+    const report = JSON.parse(json.stdout) as {
+      incomplete: boolean;
+      dryRun: boolean;
+      files: { path: string; changed: boolean; findings: { id: string }[]; diff?: string }[];
+    };
     expect(report.incomplete).toBe(true);
     expect(report.dryRun).toBe(false);
     const byPath = new Map(report.files.map((f) => [f.path, f]));
@@ -137,7 +155,9 @@ describe('codemod cdk (CLI)', () => {
     expect(snapshot(root)).toEqual(before);
     const ok = cli(['codemod', 'cdk', app, '--auth-secret-name', 'prod/shop/redis-auth']);
     expect(ok.code).toBe(0);
-    expect(readFileSync(join(app, 'lib', 'session-stack.ts'), 'utf8')).toContain("cdk.SecretValue.secretsManager('prod/shop/redis-auth').unsafeUnwrap()");
+    expect(readFileSync(join(app, 'lib', 'session-stack.ts'), 'utf8')).toContain(
+      "cdk.SecretValue.secretsManager('prod/shop/redis-auth').unsafeUnwrap()",
+    );
   });
 
   it('DIR that is missing or a file is exit 2 with one line', () => {
@@ -153,7 +173,11 @@ describe('codemod cdk (CLI)', () => {
 describe('codemod cdk (CLI start-up)', () => {
   it('other commands do not load ts-morph (the TypeScript compiler takes seconds to load)', () => {
     // ts-morph is CommonJS: NODE_DEBUG=module lists every CommonJS module the process loads.
-    const r = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'module' }, timeout: 120_000 });
+    const r = spawnSync(process.execPath, [BIN, '--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_DEBUG: 'module' },
+      timeout: 120_000,
+    });
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('MODULE'); // the debug output is there, so its silence below means something
     expect(r.stderr).not.toMatch(/ts-morph|typescript[\\/]lib[\\/]typescript\.js/);

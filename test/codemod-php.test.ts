@@ -29,55 +29,74 @@ function app(name: string, files: Record<string, string>): string {
 }
 
 describe('session-migrate codemod php', () => {
-  it('--dry-run prints the unified diff and the report, writes nothing, exits 0 when nothing is left to decide', () => {
-    const text = "<?php\nsession_start();\nini_set('session.save_handler', 'files');\n";
-    const dir = app('ok', { 'index.php': text });
-    const r = cli(['codemod', 'php', dir, '--dry-run']);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('--- a/index.php\n+++ b/index.php\n@@ -1,3 +1,3 @@\n <?php\n'
-      + "+require_once __DIR__ . '/session-migrate/session-migrate-bootstrap.php'; // session-migrate: encrypted Redis session handler\n"
-      + " session_start();\n-ini_set('session.save_handler', 'files');\n");
-    expect(r.stdout).toContain('would change 1 file(s): index.php');
-    expect(r.stdout).toContain('complete: nothing left to decide by hand');
-    expect(readFileSync(join(dir, 'index.php'), 'utf8')).toBe(text);
-  }, CLI_TIMEOUT_MS);
+  it(
+    '--dry-run prints the unified diff and the report, writes nothing, exits 0 when nothing is left to decide',
+    () => {
+      const text = "<?php\nsession_start();\nini_set('session.save_handler', 'files');\n";
+      const dir = app('ok', { 'index.php': text });
+      const r = cli(['codemod', 'php', dir, '--dry-run']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain(
+        '--- a/index.php\n+++ b/index.php\n@@ -1,3 +1,3 @@\n <?php\n' +
+          "+require_once __DIR__ . '/session-migrate/session-migrate-bootstrap.php'; // session-migrate: encrypted Redis session handler\n" +
+          " session_start();\n-ini_set('session.save_handler', 'files');\n",
+      );
+      expect(r.stdout).toContain('would change 1 file(s): index.php');
+      expect(r.stdout).toContain('complete: nothing left to decide by hand');
+      expect(readFileSync(join(dir, 'index.php'), 'utf8')).toBe(text);
+    },
+    CLI_TIMEOUT_MS,
+  );
 
-  it('exits 1 and names the file and line when a custom handler or a dynamic value is left to a person', () => {
-    const dir = app('undecided', {
-      'index.php': "<?php\nsession_set_save_handler(new H(), true);\nini_set('session.save_handler', $h);\nsession_start();\n",
-    });
-    const r = cli(['codemod', 'php', dir]);
-    expect(r.status).toBe(1);
-    expect(r.stdout).toContain('high: index.php:2: custom-handler-registered:');
-    expect(r.stdout).toContain('high: index.php:3: dynamic-value:');
-    expect(r.stdout).toContain('incomplete: review the errors above');
-    const json = cli(['codemod', 'php', dir, '--json']);
-    expect(json.status).toBe(1);
-    const report = JSON.parse(json.stdout) as { incomplete: boolean; changes: unknown[]; findings: { id: string; line: number }[] };
-    expect(report.incomplete).toBe(true);
-    expect(report.changes).toEqual([]);
-    expect(report.findings.filter((f) => f.id !== 'session-start' && f.id !== 'handler-bootstrap-missing').map((f) => `${f.id}@${f.line}`))
-      .toEqual(['custom-handler-registered@2', 'dynamic-value@3']);
-  }, CLI_TIMEOUT_MS);
+  it(
+    'exits 1 and names the file and line when a custom handler or a dynamic value is left to a person',
+    () => {
+      const dir = app('undecided', {
+        'index.php': "<?php\nsession_set_save_handler(new H(), true);\nini_set('session.save_handler', $h);\nsession_start();\n",
+      });
+      const r = cli(['codemod', 'php', dir]);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toContain('high: index.php:2: custom-handler-registered:');
+      expect(r.stdout).toContain('high: index.php:3: dynamic-value:');
+      expect(r.stdout).toContain('incomplete: review the errors above');
+      const json = cli(['codemod', 'php', dir, '--json']);
+      expect(json.status).toBe(1);
+      const report = JSON.parse(json.stdout) as { incomplete: boolean; changes: unknown[]; findings: { id: string; line: number }[] };
+      expect(report.incomplete).toBe(true);
+      expect(report.changes).toEqual([]);
+      expect(
+        report.findings.filter((f) => f.id !== 'session-start' && f.id !== 'handler-bootstrap-missing').map((f) => `${f.id}@${f.line}`),
+      ).toEqual(['custom-handler-registered@2', 'dynamic-value@3']);
+    },
+    CLI_TIMEOUT_MS,
+  );
 
-  it('exits 1 and lists a file that does not parse as skipped', () => {
-    const dir = app('broken', { 'index.php': '<?php\nsession_start();\n', 'bad.php': '<?php if ( {\n' });
-    const r = cli(['codemod', 'php', dir, '--dry-run']);
-    expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/^skipped bad\.php: does not parse: .+$/m);
-  }, CLI_TIMEOUT_MS);
+  it(
+    'exits 1 and lists a file that does not parse as skipped',
+    () => {
+      const dir = app('broken', { 'index.php': '<?php\nsession_start();\n', 'bad.php': '<?php if ( {\n' });
+      const r = cli(['codemod', 'php', dir, '--dry-run']);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toMatch(/^skipped bad\.php: does not parse: .+$/m);
+    },
+    CLI_TIMEOUT_MS,
+  );
 
-  it('bad input is one line on stderr and exit 2', () => {
-    for (const args of [
-      ['codemod', 'php', join(root, 'missing')],
-      ['codemod', 'php', app('b', { 'index.php': '<?php\n' }), '--bootstrap', '/etc/hostname'],
-      ['codemod', 'php', root, '--dry-run=yes'],
-      ['codemod'],
-    ]) {
-      const r = cli(args);
-      expect(r.status, args.join(' ')).toBe(2);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stdout).toBe('');
-    }
-  }, CLI_TIMEOUT_MS);
+  it(
+    'bad input is one line on stderr and exit 2',
+    () => {
+      for (const args of [
+        ['codemod', 'php', join(root, 'missing')],
+        ['codemod', 'php', app('b', { 'index.php': '<?php\n' }), '--bootstrap', '/etc/hostname'],
+        ['codemod', 'php', root, '--dry-run=yes'],
+        ['codemod'],
+      ]) {
+        const r = cli(args);
+        expect(r.status, args.join(' ')).toBe(2);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stdout).toBe('');
+      }
+    },
+    CLI_TIMEOUT_MS,
+  );
 });

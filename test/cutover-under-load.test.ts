@@ -20,7 +20,13 @@ describe('cutover under load through nginx + php-fpm', () => {
     expect(r.lostUpdates, show(r)).toBe(0);
     expect(r.non2xx, show(r)).toBe(0);
     // Every phase really ran under load, with the handler it should have.
-    expect(r.phases.map((p) => p.phase)).toEqual(['files', 'read-through', 'read-through, apply running', 'read-through, after apply', 'strict']);
+    expect(r.phases.map((p) => p.phase)).toEqual([
+      'files',
+      'read-through',
+      'read-through, apply running',
+      'read-through, after apply',
+      'strict',
+    ]);
     for (const p of r.phases) expect(p.requests, `${p.phase}\n${show(r)}`).toBeGreaterThan(0);
     expect(Object.keys(r.phases[0]!.handlers)).toContain('files');
     for (const p of r.phases.slice(1)) expect(Object.keys(p.handlers), p.phase).toEqual(['user']);

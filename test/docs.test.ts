@@ -16,7 +16,10 @@ const REPO = join(import.meta.dirname, '..');
 
 /** The Markdown files people read: the root, docs/, and the READMEs of codemods/ and test/fixtures/. */
 function markdownFiles(): string[] {
-  const list = (dir: string) => readdirSync(join(REPO, dir)).filter((n) => n.endsWith('.md')).map((n) => join(REPO, dir, n));
+  const list = (dir: string) =>
+    readdirSync(join(REPO, dir))
+      .filter((n) => n.endsWith('.md'))
+      .map((n) => join(REPO, dir, n));
   return [...list('.'), ...list('docs'), join(REPO, 'codemods/README.md'), join(REPO, 'test/fixtures/README.md')];
 }
 
@@ -63,8 +66,31 @@ describe('docs/cli.md', () => {
 
   it('covers the program and every command and subcommand the help lists', () => {
     const titles = commands.map((c) => c.path.join(' '));
-    for (const c of ['', 'audit', 'keys', 'keys generate', 'keys id', 'keys ring', 'keys ring init', 'keys ring add', 'keys ring rotate', 'keys ring retire',
-      'plan', 'apply', 'verify', 'rotate', 'purge', 'rollback', 'codemod', 'codemod php', 'codemod cdk', 'generate', 'generate php', 'generate iac', 'demo']) {
+    for (const c of [
+      '',
+      'audit',
+      'keys',
+      'keys generate',
+      'keys id',
+      'keys ring',
+      'keys ring init',
+      'keys ring add',
+      'keys ring rotate',
+      'keys ring retire',
+      'plan',
+      'apply',
+      'verify',
+      'rotate',
+      'purge',
+      'rollback',
+      'codemod',
+      'codemod php',
+      'codemod cdk',
+      'generate',
+      'generate php',
+      'generate iac',
+      'demo',
+    ]) {
       expect(titles).toContain(c);
     }
     const doc = readFileSync(CLI_DOC, 'utf8');
@@ -73,13 +99,22 @@ describe('docs/cli.md', () => {
 
   it('finds subcommands from a help text, wrapped descriptions and positionals included', () => {
     const help = [
-      'session-migrate keys', '', 'Commands:',
+      'session-migrate keys',
+      '',
+      'Commands:',
       '  session-migrate keys generate  write a new key',
       '  session-migrate keys id        print the key ID of a key, or the lookup ID and key IDs of a key ring (safe',
       '                                 to print)',
-      '  session-migrate keys ring <file> [more]  manage a ring', '', 'Options:', '  --help  Show help',
+      '  session-migrate keys ring <file> [more]  manage a ring',
+      '',
+      'Options:',
+      '  --help  Show help',
     ].join('\n');
-    expect(subcommandsOf(help, ['keys'])).toEqual([['keys', 'generate'], ['keys', 'id'], ['keys', 'ring']]);
+    expect(subcommandsOf(help, ['keys'])).toEqual([
+      ['keys', 'generate'],
+      ['keys', 'id'],
+      ['keys', 'ring'],
+    ]);
     expect(subcommandsOf('session-migrate demo\n\nOptions:\n  --help  Show help\n', ['demo'])).toEqual([]);
     expect(anchorOf('`session-migrate keys ring init`')).toBe('session-migrate-keys-ring-init');
     expect(anchorOf('Phase 1: deploy read-through mode to all hosts')).toBe('phase-1-deploy-read-through-mode-to-all-hosts');
@@ -103,7 +138,13 @@ describe('links in the Markdown files', () => {
           broken.push(`${where}: no such file`);
           continue;
         }
-        if (anchor !== undefined && anchor !== '' && target.endsWith('.md') && statSync(target).isFile() && !anchorsOf(target).has(anchor)) {
+        if (
+          anchor !== undefined &&
+          anchor !== '' &&
+          target.endsWith('.md') &&
+          statSync(target).isFile() &&
+          !anchorsOf(target).has(anchor)
+        ) {
           broken.push(`${where}: no heading with the anchor #${anchor}`);
         }
       }
@@ -148,7 +189,9 @@ describe('commands in the shell examples', () => {
   });
 
   it('every `npm run X` names a script of package.json', () => {
-    const scripts = Object.keys((JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts,
+    );
     const wrong: string[] = [];
     for (const file of markdownFiles()) {
       for (const m of readFileSync(file, 'utf8').matchAll(/npm run ([a-z][\w:-]*)/g)) {
@@ -174,8 +217,21 @@ describe('README.md', () => {
   });
 
   it('links every topic document', () => {
-    for (const doc of ['docs/operator-guide.md', 'docs/audit.md', 'docs/codemods.md', 'docs/cli.md', 'ARCHITECTURE.md', 'CONTRIBUTING.md',
-      'docs/runbook.md', 'docs/redis.md', 'docs/keys.md', 'docs/handler.md', 'docs/envelope.md', 'docs/rollback.md', 'docs/performance.md']) {
+    for (const doc of [
+      'docs/operator-guide.md',
+      'docs/audit.md',
+      'docs/codemods.md',
+      'docs/cli.md',
+      'ARCHITECTURE.md',
+      'CONTRIBUTING.md',
+      'docs/runbook.md',
+      'docs/redis.md',
+      'docs/keys.md',
+      'docs/handler.md',
+      'docs/envelope.md',
+      'docs/rollback.md',
+      'docs/performance.md',
+    ]) {
       expect(readme).toContain(`](${doc})`);
     }
   });

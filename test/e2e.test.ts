@@ -7,11 +7,23 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
-import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type RedisServer, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
+import {
+  CookieClient,
+  createSandbox,
+  removeSandbox,
+  startPhpServer,
+  startRedis,
+  type RedisServer,
+  type SandboxLayout,
+} from '../packages/cli/src/sandbox.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 
-interface CliResult { status: number; stdout: string; stderr: string }
+interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 
 function cli(args: string[], env: Record<string, string> = {}): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
@@ -25,7 +37,11 @@ function expectUsageError(r: CliResult, pattern: RegExp): void {
   expect(r.stderr).toMatch(pattern);
 }
 
-interface View { handler: string; session: Record<string, unknown>; encoded: string }
+interface View {
+  handler: string;
+  session: Record<string, unknown>;
+  encoded: string;
+}
 
 async function view(c: CookieClient, base: string, path: string): Promise<View> {
   const res = await c.get(base, path);
@@ -67,10 +83,25 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
 
     // 2. keys generate, plan, apply.
     expect(cli(['keys', 'generate', '--out', box.keyFile]).status).toBe(0);
-    const plan = cli(['plan', '--source', `files:${box.sessions}`, '--target', redis.url, '--key-file', box.keyFile, '--out', box.planFile, '--artifacts-dir', box.artifactsDir]);
+    const plan = cli([
+      'plan',
+      '--source',
+      `files:${box.sessions}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      box.keyFile,
+      '--out',
+      box.planFile,
+      '--artifacts-dir',
+      box.artifactsDir,
+    ]);
     expect(plan.status, plan.stderr).toBe(0);
     expect(plan.stdout).toMatch(/4 to migrate/);
-    const planJson = JSON.parse(readFileSync(box.planFile, 'utf8')) as { key: { keyId: string; lookupId: string }; summary: { live: number; formats: Record<string, number> } };
+    const planJson = JSON.parse(readFileSync(box.planFile, 'utf8')) as {
+      key: { keyId: string; lookupId: string };
+      summary: { live: number; formats: Record<string, number> };
+    };
     expect(planJson.summary.live).toBe(4);
     expect(planJson.summary.formats).toEqual({ php: 4 });
     const key = readFileSync(box.keyFile, 'utf8').trim();
@@ -78,7 +109,11 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
 
     const apply = cli(['apply', '--plan', box.planFile, '--json']);
     expect(apply.status, apply.stderr).toBe(0);
-    const applied = JSON.parse(apply.stdout) as { sessions: { counts: { migrated: number } }; nothingToDo: boolean; artifacts: Array<{ status: string }> };
+    const applied = JSON.parse(apply.stdout) as {
+      sessions: { counts: { migrated: number } };
+      nothingToDo: boolean;
+      artifacts: Array<{ status: string }>;
+    };
     expect(applied.sessions.counts.migrated).toBe(4);
     expect(applied.artifacts.length).toBeGreaterThan(10); // bootstrap, ini fragment, autoload.php, src/*.php
     expect(applied.artifacts.every((a) => a.status === 'written')).toBe(true);
@@ -102,7 +137,12 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
 
     // 4. PHP restarts with the generated handler; the plaintext files are moved away.
     renameSync(box.sessions, box.sessions + '.old');
-    const php2 = await startPhpServer({ docroot: box.docroot, phpIni: box.phpIni, scanDir: box.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: box.keyFile } });
+    const php2 = await startPhpServer({
+      docroot: box.docroot,
+      phpIni: box.phpIni,
+      scanDir: box.artifactsDir,
+      env: { SESSION_MIGRATE_KEY_FILE: box.keyFile },
+    });
     try {
       for (const u of users) {
         const after = await view(u.client, php2.base, '/?action=whoami');
@@ -123,7 +163,12 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     // PHP given another master key fails visibly and names both lookup IDs, instead of logging everyone out.
     const wrongKey = join(box.root, 'wrong.key');
     expect(cli(['keys', 'generate', '--out', wrongKey]).status).toBe(0);
-    const php3 = await startPhpServer({ docroot: box.docroot, phpIni: box.phpIni, scanDir: box.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: wrongKey } });
+    const php3 = await startPhpServer({
+      docroot: box.docroot,
+      phpIni: box.phpIni,
+      scanDir: box.artifactsDir,
+      env: { SESSION_MIGRATE_KEY_FILE: wrongKey },
+    });
     try {
       const res = await users[1]!.client.get(php3.base, '/?action=whoami');
       expect(res.status).toBe(500);
@@ -131,7 +176,11 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     } finally {
       await php3.stop();
     }
-    expect(readFileSync(join(box.root, 'php-error.log'), 'utf8')).toMatch(new RegExp(`has lookup ID [0-9a-f]{16} \\(current key ID [0-9a-f]{16}\\), but this deployment expects lookup ID ${planJson.key.lookupId}`));
+    expect(readFileSync(join(box.root, 'php-error.log'), 'utf8')).toMatch(
+      new RegExp(
+        `has lookup ID [0-9a-f]{16} \\(current key ID [0-9a-f]{16}\\), but this deployment expects lookup ID ${planJson.key.lookupId}`,
+      ),
+    );
     expect(await redis.client.dbsize()).toBe(4);
   });
 
@@ -193,18 +242,44 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
   }
 
   it('missing session directory', async () => {
-    expectUsageError(cli(['plan', '--source', `files:${box.root}/missing`, '--target', target(), '--key-file', box.keyFile, '--out', join(box.root, 'p1.json')]), /source directory .*missing: no such file or directory/);
+    expectUsageError(
+      cli([
+        'plan',
+        '--source',
+        `files:${box.root}/missing`,
+        '--target',
+        target(),
+        '--key-file',
+        box.keyFile,
+        '--out',
+        join(box.root, 'p1.json'),
+      ]),
+      /source directory .*missing: no such file or directory/,
+    );
     expect(existsSync(join(box.root, 'p1.json'))).toBe(false);
   });
 
   it('unreadable session directory', async () => {
     // Root reads everything, so an unreadable directory is simulated with a file in its place.
     writeFileSync(join(box.root, 'not-a-dir'), '');
-    expectUsageError(cli(['plan', '--source', `files:${box.root}/not-a-dir`, '--target', target(), '--key-file', box.keyFile]), /not a directory/);
+    expectUsageError(
+      cli(['plan', '--source', `files:${box.root}/not-a-dir`, '--target', target(), '--key-file', box.keyFile]),
+      /not a directory/,
+    );
   });
 
   it('Redis unreachable', async () => {
-    const r = cli(['plan', '--source', `files:${box.sessions}.old`, '--target', 'redis://127.0.0.1:1/0', '--key-file', box.keyFile, '--out', join(box.root, 'p2.json')]);
+    const r = cli([
+      'plan',
+      '--source',
+      `files:${box.sessions}.old`,
+      '--target',
+      'redis://127.0.0.1:1/0',
+      '--key-file',
+      box.keyFile,
+      '--out',
+      join(box.root, 'p2.json'),
+    ]);
     expectUsageError(r, /cannot connect to Redis at redis:\/\/127\.0\.0\.1:1\/0: ECONNREFUSED/);
     const v = cli(['verify', '--target', 'redis://127.0.0.1:1/0', '--key-file', box.keyFile]);
     expectUsageError(v, /cannot connect to Redis/);
@@ -212,7 +287,10 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
 
   it('missing, malformed and world-readable key files', async () => {
     const src = `files:${box.sessions}.old`;
-    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', join(box.root, 'nope.key')]), /key file .*nope\.key: no such file/);
+    expectUsageError(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', join(box.root, 'nope.key')]),
+      /key file .*nope\.key: no such file/,
+    );
     const bad = join(box.root, 'bad.key');
     writeFileSync(bad, 'this-is-not-a-key-SECRETISH', { mode: 0o600 });
     const r = cli(['plan', '--source', src, '--target', target(), '--key-file', bad]);
@@ -231,12 +309,29 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     const planFile = join(box.root, 'drift.plan.json');
     const keyFile = join(box.root, 'drift.key');
     expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
-    expect(cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(box.root, 'drift-art')]).status).toBe(0);
+    expect(
+      cli([
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        target(),
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(box.root, 'drift-art'),
+      ]).status,
+    ).toBe(0);
 
     // The key file is replaced by another key.
     renameSync(keyFile, keyFile + '.orig');
     expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
-    expectUsageError(cli(['apply', '--plan', planFile]), /no longer matches: key file .* now has lookup ID [0-9a-f]{16}, the plan was made for lookup ID/);
+    expectUsageError(
+      cli(['apply', '--plan', planFile]),
+      /no longer matches: key file .* now has lookup ID [0-9a-f]{16}, the plan was made for lookup ID/,
+    );
     renameSync(keyFile + '.orig', keyFile);
 
     // The source directory is replaced.
@@ -253,7 +348,21 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     const other = await startRedis();
     const planFile = join(box.root, 'target-drift.plan.json');
     const src = join(box.root, 'drift-sessions');
-    expect(cli(['plan', '--source', `files:${src}`, '--target', other.url, '--key-file', box.keyFile, '--out', planFile, '--artifacts-dir', join(box.root, 'td-art')]).status).toBe(0);
+    expect(
+      cli([
+        'plan',
+        '--source',
+        `files:${src}`,
+        '--target',
+        other.url,
+        '--key-file',
+        box.keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(box.root, 'td-art'),
+      ]).status,
+    ).toBe(0);
     const port = other.port;
     await other.stop();
     const replacement = await startRedis([], port);
@@ -277,7 +386,10 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     expectUsageError(cli(['apply', '--dry-run=yes']), /--dry-run takes no value/);
     // An option given twice is refused, not resolved by guessing (a real purge instead of a dry run).
     expectUsageError(cli(['purge', '--plan', 'p.json', '--dry-run', '--dry-run=false']), /--dry-run given more than once/);
-    expectUsageError(cli(['verify', '--target', target(), '--key-file', box.keyFile, '--key-file', box.keyFile]), /--key-file given more than once/);
+    expectUsageError(
+      cli(['verify', '--target', target(), '--key-file', box.keyFile, '--key-file', box.keyFile]),
+      /--key-file given more than once/,
+    );
     expectUsageError(cli(['apply', '--plan', 'a.json', '--no-json', '--json']), /--json given more than once/);
     // yargs also takes camelCase spellings: they are the same option, checked the same way.
     expectUsageError(cli(['purge', '--plan', 'p.json', '--dry-run', '--dryRun=false']), /--dry-run given more than once/);
@@ -285,21 +397,50 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     expectUsageError(cli(['apply', '--plan', 'a.json', '--dry-run', '--no-dryRun']), /--dry-run given more than once/);
     expectUsageError(cli(['keys', 'id', '--key-file', 'a', '--keyFile', 'b']), /--key-file given more than once/);
     const src = `files:${join(box.root, 'drift-sessions')}`;
-    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', 'abc']), /--gc-maxlifetime must be a number/);
-    expectUsageError(cli(['verify', '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', '-1']), /--gc-maxlifetime must be a whole number/);
-    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--serialize-handler', 'wddx']), /Invalid values: .*Choices: "php"/);
-    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--prefix', 'a b']), /prefix "a b" must be/);
+    expectUsageError(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', 'abc']),
+      /--gc-maxlifetime must be a number/,
+    );
+    expectUsageError(
+      cli(['verify', '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', '-1']),
+      /--gc-maxlifetime must be a whole number/,
+    );
+    expectUsageError(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--serialize-handler', 'wddx']),
+      /Invalid values: .*Choices: "php"/,
+    );
+    expectUsageError(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--prefix', 'a b']),
+      /prefix "a b" must be/,
+    );
     expectUsageError(cli(['plan', '--source', 'files:;;', '--target', target(), '--key-file', box.keyFile]), /no directory after the last/);
     writeFileSync(join(box.root, 'null.json'), 'null');
     expectUsageError(cli(['apply', '--plan', join(box.root, 'null.json')]), /not a session-migrate plan/);
     const planFile = join(box.root, 'edit.plan.json');
-    expect(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--out', planFile, '--artifacts-dir', join(box.root, 'edit-art')]).status).toBe(0);
+    expect(
+      cli([
+        'plan',
+        '--source',
+        src,
+        '--target',
+        target(),
+        '--key-file',
+        box.keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(box.root, 'edit-art'),
+      ]).status,
+    ).toBe(0);
     const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { target: { db: number } };
     plan.target.db = 7;
     writeFileSync(planFile, JSON.stringify(plan));
     expectUsageError(cli(['apply', '--plan', planFile]), /target fields disagree with the URL/);
     writeFileSync(join(box.root, 'a-file'), '');
-    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--artifacts-dir', join(box.root, 'a-file', 'art')]), /--artifacts-dir .* is not a directory/);
+    expectUsageError(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--artifacts-dir', join(box.root, 'a-file', 'art')]),
+      /--artifacts-dir .* is not a directory/,
+    );
     expect(await db5Size()).toBe(0);
   });
 
@@ -308,7 +449,19 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     mkdirSync(join(dir, 'a'), { recursive: true });
     writeFileSync(join(dir, 'sess_\u001b]0;PWNED\u0007\u001b[31mRED'), 'x');
     writeFileSync(join(dir, 'sess_bad\nFAKE LINE'), 'x');
-    const r = cli(['plan', '--source', `files:${dir}`, '--target', target(), '--key-file', box.keyFile, '--out', join(box.root, 'h.json'), '--artifacts-dir', join(box.root, 'h-art')]);
+    const r = cli([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      target(),
+      '--key-file',
+      box.keyFile,
+      '--out',
+      join(box.root, 'h.json'),
+      '--artifacts-dir',
+      join(box.root, 'h-art'),
+    ]);
     expect(r.status).toBe(0);
     // eslint-disable-next-line no-control-regex -- the control characters are what must not be printed
     expect(r.stdout).not.toMatch(/[\u001b\u0007]/);
@@ -320,20 +473,28 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
   it('plan --out never replaces a file that is not a plan; apply never replaces a foreign artifact', async () => {
     const src = `files:${join(box.root, 'drift-sessions')}`;
     const keyBefore = readFileSync(box.keyFile);
-    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--out', box.keyFile]), /is not a session-migrate plan; refusing to replace it/);
+    expectUsageError(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--out', box.keyFile]),
+      /is not a session-migrate plan; refusing to replace it/,
+    );
     expect(readFileSync(box.keyFile).equals(keyBefore)).toBe(true);
-    expectUsageError(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--max-session-bytes', 'abc']), /--max-session-bytes must be a number/);
+    expectUsageError(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--max-session-bytes', 'abc']),
+      /--max-session-bytes must be a number/,
+    );
     const art = join(box.root, 'foreign-art');
     mkdirSync(join(art, 'src'), { recursive: true });
-    writeFileSync(join(art, 'src', 'EncryptedRedisSessionHandler.php'), '<?php // the application\'s own file');
+    writeFileSync(join(art, 'src', 'EncryptedRedisSessionHandler.php'), "<?php // the application's own file");
     const planFile = join(box.root, 'foreign.plan.json');
-    expect(cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--out', planFile, '--artifacts-dir', art]).status).toBe(0);
+    expect(
+      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--out', planFile, '--artifacts-dir', art]).status,
+    ).toBe(0);
     expectUsageError(cli(['apply', '--plan', planFile]), /was not generated by session-migrate; refusing to replace it/);
     expect(readFileSync(join(art, 'src', 'EncryptedRedisSessionHandler.php'), 'utf8')).toContain('the application');
     expect(await db5Size()).toBe(0);
   });
 
-  it('verify --plan uses the plan\'s gc_maxlifetime, and says why sessions were not checked', async () => {
+  it("verify --plan uses the plan's gc_maxlifetime, and says why sessions were not checked", async () => {
     const dir = join(box.root, 'old-sessions');
     mkdirSync(dir);
     const old = Date.now() / 1000 - 7200;
@@ -343,7 +504,23 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     }
     const planFile = join(box.root, 'old.plan.json');
     const t = redis.url.replace(/\/0$/, '/9');
-    expect(cli(['plan', '--source', `files:${dir}`, '--target', t, '--key-file', box.keyFile, '--out', planFile, '--artifacts-dir', join(box.root, 'old-art'), '--gc-maxlifetime', '86400']).status).toBe(0);
+    expect(
+      cli([
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        t,
+        '--key-file',
+        box.keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(box.root, 'old-art'),
+        '--gc-maxlifetime',
+        '86400',
+      ]).status,
+    ).toBe(0);
     expect(cli(['apply', '--plan', planFile]).status).toBe(0);
     await redis.client.select(9);
     await redis.client.flushdb();

@@ -27,14 +27,27 @@ afterAll(async () => {
 });
 
 describe('generate', () => {
-  it('writes the artifacts in the plan\'s mode, switches with --strict, refuses both modes at once', () => {
+  it("writes the artifacts in the plan's mode, switches with --strict, refuses both modes at once", () => {
     const sessions = join(root, 'sessions');
     mkdirSync(join(sessions, 'a'), { recursive: true });
     const keyFile = join(root, 'k');
     expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
     const plan = join(root, 'plan.json');
     const artifacts = join(root, 'artifacts');
-    const planned = cli(['plan', '--source', `files:1;${sessions}`, '--target', redis.url, '--key-file', keyFile, '--out', plan, '--artifacts-dir', artifacts, '--read-through']);
+    const planned = cli([
+      'plan',
+      '--source',
+      `files:1;${sessions}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      plan,
+      '--artifacts-dir',
+      artifacts,
+      '--read-through',
+    ]);
     expect(planned.status, planned.stderr).toBe(0);
     const bootstrap = () => readFileSync(join(artifacts, 'session-migrate-bootstrap.php'), 'utf8');
 
@@ -42,7 +55,11 @@ describe('generate', () => {
     expect(rt.status, rt.stderr).toBe(0);
     expect(JSON.parse(rt.stdout)).toMatchObject({ mode: 'read-through', dryRun: false });
     expect(bootstrap()).toContain(`'readThrough' => ['dir' => '${sessions}', 'depth' => 1],`);
-    expect(JSON.parse(cli(['generate', 'php', '--plan', plan, '--json']).stdout).artifacts.every((a: { status: string }) => a.status === 'unchanged')).toBe(true);
+    expect(
+      JSON.parse(cli(['generate', 'php', '--plan', plan, '--json']).stdout).artifacts.every(
+        (a: { status: string }) => a.status === 'unchanged',
+      ),
+    ).toBe(true);
 
     const dry = cli(['generate', 'php', '--plan', plan, '--strict', '--dry-run']);
     expect(dry.status).toBe(0);
@@ -62,11 +79,36 @@ describe('generate', () => {
     expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
     const plan = join(root, 'plan-lock.json');
     const artifacts = join(root, 'artifacts-lock');
-    const planned = cli(['plan', '--source', `files:${sessions}`, '--target', redis.url, '--key-file', keyFile, '--out', plan, '--artifacts-dir', artifacts,
-      '--lock-retries', '7', '--lock-wait-micros', '5000', '--lock-ttl', '12', '--lock-failure', 'readonly', '--no-persistent']);
+    const planned = cli([
+      'plan',
+      '--source',
+      `files:${sessions}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      plan,
+      '--artifacts-dir',
+      artifacts,
+      '--lock-retries',
+      '7',
+      '--lock-wait-micros',
+      '5000',
+      '--lock-ttl',
+      '12',
+      '--lock-failure',
+      'readonly',
+      '--no-persistent',
+    ]);
     expect(planned.status, planned.stderr).toBe(0);
-    expect(planned.stdout).toMatch(/locking +on: up to 7 retries 5000 µs apart, lock TTL max_execution_time or 12 s, on failure readonly; one Redis connection per request/);
-    expect(JSON.parse(readFileSync(plan, 'utf8')).artifacts).toMatchObject({ locking: { retries: 7, waitMicros: 5000, ttlSeconds: 12, onFailure: 'readonly' }, persistent: false });
+    expect(planned.stdout).toMatch(
+      /locking +on: up to 7 retries 5000 µs apart, lock TTL max_execution_time or 12 s, on failure readonly; one Redis connection per request/,
+    );
+    expect(JSON.parse(readFileSync(plan, 'utf8')).artifacts).toMatchObject({
+      locking: { retries: 7, waitMicros: 5000, ttlSeconds: 12, onFailure: 'readonly' },
+      persistent: false,
+    });
     const bootstrap = () => readFileSync(join(artifacts, 'session-migrate-bootstrap.php'), 'utf8');
     expect(cli(['generate', 'php', '--plan', plan]).status).toBe(0);
     expect(bootstrap()).toContain("'retries' => 7,");
@@ -83,7 +125,13 @@ describe('generate', () => {
     expect(bootstrap()).toContain("'retries' => 7,"); // the plan's other choices stay
     expect(bootstrap()).toContain("'persistent' => true,");
 
-    for (const bad of [['--lock-retries', '-1'], ['--lock-ttl', '0'], ['--lock-wait-micros', '1.5'], ['--lock-failure', 'ignore'], ['--locking=maybe']]) {
+    for (const bad of [
+      ['--lock-retries', '-1'],
+      ['--lock-ttl', '0'],
+      ['--lock-wait-micros', '1.5'],
+      ['--lock-failure', 'ignore'],
+      ['--locking=maybe'],
+    ]) {
       const r = cli(['generate', 'php', '--plan', plan, ...bad]);
       expect(r.status, bad.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), bad.join(' ')).toHaveLength(1);

@@ -108,7 +108,13 @@ describe('generate iac --format cloudformation', () => {
     expect(sgs).toHaveLength(1);
     const sg = sgs[0]![1].Properties as Obj;
     expect(sg.SecurityGroupIngress).toEqual([
-      { Description: expect.any(String), IpProtocol: 'tcp', FromPort: 6379, ToPort: 6379, SourceSecurityGroupId: { Ref: 'WebTierSecurityGroupId' } },
+      {
+        Description: expect.any(String),
+        IpProtocol: 'tcp',
+        FromPort: 6379,
+        ToPort: 6379,
+        SourceSecurityGroupId: { Ref: 'WebTierSecurityGroupId' },
+      },
     ]);
     expect((params.WebTierSecurityGroupId as Obj).Type).toBe('AWS::EC2::SecurityGroup::Id');
     for (const rule of sg.SecurityGroupEgress as Obj[]) expect(rule.CidrIp).toBe('127.0.0.1/32');
@@ -263,7 +269,10 @@ function readHcl(text: string): HclBlock[] {
 describe('generate iac --format terraform', () => {
   const text = renderIac({ format: 'terraform' })[0]!.contents;
   /** The text without comment lines. */
-  const code = text.split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n');
+  const code = text
+    .split('\n')
+    .filter((l) => !l.trimStart().startsWith('#'))
+    .join('\n');
   const top = readHcl(text);
   const find = (type: string, kind?: string) => top.filter((b) => b.type === type && (kind === undefined || b.labels[0] === kind));
   const one = (type: string, kind: string) => {
@@ -340,7 +349,9 @@ describe('generate iac --format terraform', () => {
 
   it('outputs the endpoint and the secret ARN', () => {
     const secret = one('resource', 'aws_secretsmanager_secret');
-    expect(one('output', 'primary_endpoint_address').attrs.get('value')).toBe('aws_elasticache_replication_group.sessions.primary_endpoint_address');
+    expect(one('output', 'primary_endpoint_address').attrs.get('value')).toBe(
+      'aws_elasticache_replication_group.sessions.primary_endpoint_address',
+    );
     expect(one('output', 'auth_token_secret_arn').attrs.get('value')).toBe(`aws_secretsmanager_secret.${secret.labels[1]}.arn`);
   });
 

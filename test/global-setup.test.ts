@@ -31,7 +31,9 @@ describe('the run directory teardown', () => {
       for (let i = 0; i < 100; i++) writeFileSync(join(dir, `sessions-${d}`, `sess_${i}`), 'a|i:1;');
     }
     let dirWhenLoopRan: boolean | undefined;
-    setImmediate(() => { dirWhenLoopRan = existsSync(dir); });
+    setImmediate(() => {
+      dirWhenLoopRan = existsSync(dir);
+    });
     await teardown();
     expect(existsSync(dir)).toBe(false);
     expect(process.env[MARK]).toBeUndefined();

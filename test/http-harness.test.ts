@@ -36,7 +36,12 @@ echo json_encode([
 `;
 
 const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 };
 
 describe('php-fpm + nginx harness', () => {
@@ -68,7 +73,17 @@ describe('php-fpm + nginx harness', () => {
     const r1 = await c.get(stack.base, '/');
     expect(r1.status, r1.body).toBe(200);
     const v1 = JSON.parse(r1.body) as Record<string, unknown>;
-    expect(v1).toMatchObject({ n: 1, sapi: 'fpm-fcgi', handler: 'files', gc: '1234', env: 'one', leak: false, redis: true, sodium: true, opcache: true });
+    expect(v1).toMatchObject({
+      n: 1,
+      sapi: 'fpm-fcgi',
+      handler: 'files',
+      gc: '1234',
+      env: 'one',
+      leak: false,
+      redis: true,
+      sodium: true,
+      opcache: true,
+    });
     expect(v1.php_ini).toBe(join(stack.fpm.dir, 'php.ini')); // never /etc/php
     expect(v1.scanned).toBe(false); // nothing in the instance's conf.d yet
     expect(c.cookies.get('PHPSESSID')).toMatch(/^[a-z0-9]{26,}$/);
@@ -125,7 +140,10 @@ describe('harness options and users', () => {
   it("systemIni: the machine's php-fpm php.ini and conf.d, plus the instance's settings", async () => {
     const docroot = makeDocroot({ 'index.php': APP });
     const sessions = mkdtempSync(join(tmpdir(), 'sm-harness-sessions-'));
-    const stack = await startPhpStack({ docroot, fpm: { workers: 1, systemIni: true, ini: { 'session.save_path': sessions, 'session.gc_maxlifetime': 4321 } } });
+    const stack = await startPhpStack({
+      docroot,
+      fpm: { workers: 1, systemIni: true, ini: { 'session.save_path': sessions, 'session.gc_maxlifetime': 4321 } },
+    });
     try {
       const r = JSON.parse((await new CookieClient().get(stack.base, '/')).body) as Record<string, unknown>;
       expect(r).toMatchObject({ n: 1, gc: '4321', redis: true });
@@ -141,13 +159,18 @@ describe('harness options and users', () => {
   it('a master killed outright leaves no worker behind once stop() ran', async () => {
     const fpm = await startPhpFpm({ workers: 2 });
     // Live (not zombie) processes of the master's process group, from /proc/<pid>/stat (proc(5)).
-    const groupAlive = (): boolean => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).some((d) => {
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return Number(f[2]) === fpm.pid && f[0] !== 'Z';
-      } catch { return false; }
-    });
+    const groupAlive = (): boolean =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .some((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+            const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            return Number(f[2]) === fpm.pid && f[0] !== 'Z';
+          } catch {
+            return false;
+          }
+        });
     expect(groupAlive()).toBe(true);
     process.kill(fpm.pid, 'SIGKILL'); // the workers outlive their master
     await new Promise((r) => setTimeout(r, 100));
@@ -163,7 +186,11 @@ describe('harness options and users', () => {
   const runs: Array<{ name: string; asNobody: boolean }> = [{ name: 'this user', asNobody: false }];
   const root = process.getuid?.() === 0;
   let setpriv: string | undefined;
-  try { setpriv = findProgram(['setpriv'], 'util-linux'); } catch { setpriv = undefined; }
+  try {
+    setpriv = findProgram(['setpriv'], 'util-linux');
+  } catch {
+    setpriv = undefined;
+  }
   if (root && setpriv !== undefined) runs.push({ name: 'nobody (uid 65534)', asNobody: true });
 
   it.each(runs)('serves a session when run as $name', ({ asNobody }) => {
@@ -179,11 +206,23 @@ describe('harness options and users', () => {
       const tsx = join(REPO, 'node_modules/.bin/tsx');
       const script = join(REPO, 'test/support/http-smoke.ts');
       const r = asNobody
-        ? spawnSync(setpriv!, ['--reuid=65534', '--regid=65534', '--clear-groups', tsx, script], { env, encoding: 'utf8', timeout: 60_000, cwd: REPO })
+        ? spawnSync(setpriv!, ['--reuid=65534', '--regid=65534', '--clear-groups', tsx, script], {
+            env,
+            encoding: 'utf8',
+            timeout: 60_000,
+            cwd: REPO,
+          })
         : spawnSync(tsx, [script], { env, encoding: 'utf8', timeout: 60_000, cwd: REPO });
       expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-      expect(out).toEqual({ uid: asNobody ? 65534 : process.getuid?.(), sapi: 'fpm-fcgi', counts: [1, 2], sameSession: true, processesGone: true, dirsGone: true });
+      expect(out).toEqual({
+        uid: asNobody ? 65534 : process.getuid?.(),
+        sapi: 'fpm-fcgi',
+        counts: [1, 2],
+        sameSession: true,
+        processesGone: true,
+        dirsGone: true,
+      });
     } finally {
       if (asNobody) chmodSync(base, mode);
       rmSync(home, { recursive: true, force: true });

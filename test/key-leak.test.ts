@@ -15,15 +15,24 @@ import { startRedis, type RedisServer } from './support/servers.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 
-interface Run { args: string[]; status: number | null; stdout: string; stderr: string }
+interface Run {
+  args: string[];
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('latin1'); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('latin1'); });
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('latin1');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString('latin1');
+    });
     child.on('close', (status) => resolve({ args, status, stdout, stderr }));
   });
 }
@@ -69,8 +78,14 @@ function needles(key: Buffer): Array<{ form: string; bytes: Buffer }> {
   const url = key.toString('base64url');
   const hex = key.toString('hex');
   const forms: Record<string, string> = {
-    base64: b64, 'base64-unpadded': b64.replace(/=+$/, ''), 'base64url': url, hex, HEX: hex.toUpperCase(),
-    'base64 fragment': b64.slice(10, 30), 'base64url fragment': url.slice(10, 30), 'hex fragment': hex.slice(20, 40),
+    base64: b64,
+    'base64-unpadded': b64.replace(/=+$/, ''),
+    base64url: url,
+    hex,
+    HEX: hex.toUpperCase(),
+    'base64 fragment': b64.slice(10, 30),
+    'base64url fragment': url.slice(10, 30),
+    'hex fragment': hex.slice(20, 40),
   };
   return [
     { form: 'raw', bytes: key },
@@ -120,9 +135,41 @@ describe('no command leaks key material', () => {
 
     // plan / apply / verify with every provider
     const planFile = O('plan.json');
-    const plan = await run(['plan', '--source', `files:${join(root, 'sessions')}`, '--target', redis.url, '--key-file', S('k0'), '--out', planFile, '--artifacts-dir', O('artifacts'), '--json']);
+    const plan = await run([
+      'plan',
+      '--source',
+      `files:${join(root, 'sessions')}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      S('k0'),
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      O('artifacts'),
+      '--json',
+    ]);
     expect(plan.status, plan.stderr).toBe(0);
-    expect((await run(['plan', '--source', `files:${join(root, 'sessions')}`, '--target', redis.url, '--key-env', 'LEAK_KEY', '--out', O('plan-env.json'), '--artifacts-dir', O('artifacts')], { LEAK_KEY: k0Text })).status).toBe(0);
+    expect(
+      (
+        await run(
+          [
+            'plan',
+            '--source',
+            `files:${join(root, 'sessions')}`,
+            '--target',
+            redis.url,
+            '--key-env',
+            'LEAK_KEY',
+            '--out',
+            O('plan-env.json'),
+            '--artifacts-dir',
+            O('artifacts'),
+          ],
+          { LEAK_KEY: k0Text },
+        )
+      ).status,
+    ).toBe(0);
     expect((await run(['apply', '--plan', planFile, '--dry-run', '--json'])).status).toBe(0);
     const apply = await run(['apply', '--plan', planFile, '--json']);
     expect(apply.status, apply.stderr).toBe(0);
@@ -143,11 +190,16 @@ describe('no command leaks key material', () => {
     keyTexts.push(readFileSync(ring, 'latin1'));
     expect((await run(['keys', 'ring', 'rotate', '--key-ring', ring])).status).toBe(0);
     keyTexts.push(readFileSync(ring, 'latin1'));
-    const ids = JSON.parse((await run(['keys', 'id', '--key-ring', ring, '--json'])).stdout) as { currentKeyId: string; previousKeyIds: string[] };
+    const ids = JSON.parse((await run(['keys', 'id', '--key-ring', ring, '--json'])).stdout) as {
+      currentKeyId: string;
+      previousKeyIds: string[];
+    };
     const rotate = await run(['rotate', '--target', redis.url, '--key-ring', ring, '--json']);
     expect(rotate.status, rotate.stderr).toBe(0);
     expect((await run(['rotate', '--target', redis.url, '--key-ring', ring])).status).toBe(0);
-    expect((await run(['verify', '--target', redis.url, '--key-ring', ring, '--require-key-id', ids.currentKeyId, '--json'])).status).toBe(0);
+    expect((await run(['verify', '--target', redis.url, '--key-ring', ring, '--require-key-id', ids.currentKeyId, '--json'])).status).toBe(
+      0,
+    );
     expect((await run(['keys', 'ring', 'retire', '--key-ring', ring, '--key-id', addedId])).status).toBe(0);
     keyTexts.push(readFileSync(ring, 'latin1'));
 
@@ -169,16 +221,33 @@ describe('no command leaks key material', () => {
     // Independent of each other: run three at a time (each is a separate CLI process).
     const errorPaths: Array<() => Promise<Run>> = [
       () => fail(['keys', 'id', '--key-file', secretFile('truncated', b64.slice(0, 30))], 2, /not a session-migrate key/),
-      () => fail(['keys', 'id', '--key-file', secretFile('long', Buffer.concat([k0, Buffer.from([7])]).toString('base64'))], 2, /not a session-migrate key/),
-      () => fail(['keys', 'id', '--key-file', secretFile('urlsafe', k0.toString('base64url'))], 2, /URL-safe or unpadded base64 is refused/),
+      () =>
+        fail(
+          ['keys', 'id', '--key-file', secretFile('long', Buffer.concat([k0, Buffer.from([7])]).toString('base64'))],
+          2,
+          /not a session-migrate key/,
+        ),
+      () =>
+        fail(['keys', 'id', '--key-file', secretFile('urlsafe', k0.toString('base64url'))], 2, /URL-safe or unpadded base64 is refused/),
       () => fail(['keys', 'id', '--key-file', secretFile('open', b64, 0o644)], 2, /chmod 600/),
-      () => fail(['keys', 'id', '--key-ring', secretFile('dup', ringText.replace('\nend', `\nprevious ${current}\nend`))], 2, /appears twice/),
-      () => fail(['keys', 'id', '--key-ring', secretFile('cut', ringText.slice(0, ringText.indexOf('\nend')))], 2, /truncated: no 'end' line/),
+      () =>
+        fail(['keys', 'id', '--key-ring', secretFile('dup', ringText.replace('\nend', `\nprevious ${current}\nend`))], 2, /appears twice/),
+      () =>
+        fail(['keys', 'id', '--key-ring', secretFile('cut', ringText.slice(0, ringText.indexOf('\nend')))], 2, /truncated: no 'end' line/),
       () => fail(['keys', 'ring', 'rotate', '--key-ring', S('k0')], 2, /is a single key, not a key ring/),
       () => fail(['keys', 'id', '--key-command', `cat ${ring}; echo ${b64} >&2; exit 3`], 2, /--key-command exited with status 3/),
-      () => fail(['keys', 'id', '--key-command', `echo ${k0.toString('base64url')}`], 2, /the output of --key-command: not a session-migrate key/),
-      () => fail(['keys', 'id', '--key-command', `cat ${S('k0')}; sleep 20`, '--key-command-timeout', '0.5'], 2, /did not finish within 0.5 s/),
-      () => fail(['keys', 'id', '--key-env', 'LEAK_KEY'], 2, /environment variable LEAK_KEY: not a session-migrate key/, { LEAK_KEY: k0.toString('base64url') }),
+      () =>
+        fail(
+          ['keys', 'id', '--key-command', `echo ${k0.toString('base64url')}`],
+          2,
+          /the output of --key-command: not a session-migrate key/,
+        ),
+      () =>
+        fail(['keys', 'id', '--key-command', `cat ${S('k0')}; sleep 20`, '--key-command-timeout', '0.5'], 2, /did not finish within 0.5 s/),
+      () =>
+        fail(['keys', 'id', '--key-env', 'LEAK_KEY'], 2, /environment variable LEAK_KEY: not a session-migrate key/, {
+          LEAK_KEY: k0.toString('base64url'),
+        }),
       () => fail(['keys', 'id', '--key-env', b64], 2, /looks like key material \(not shown\)/),
       () => fail(['keys', 'id', '--key-env', k0.toString('hex')], 2, /looks like key material \(not shown\)/),
       () => fail(['verify', '--target', redis.url, '--key-file', b64], 2, /looks like key material \(not shown\)/),
@@ -194,7 +263,15 @@ describe('no command leaks key material', () => {
       haystacks.push({ where: `stderr of ${r.args.join(' ')}`, bytes: Buffer.from(r.stderr, 'latin1') });
     }
     const produced = filesUnder(join(root, 'out'));
-    expect(produced.map((p) => p.slice(root.length))).toEqual(expect.arrayContaining(['/out/plan.json', '/out/artifacts/src/EncryptedRedisSessionHandler.php', '/out/artifacts/autoload.php', '/out/artifacts/session-migrate-bootstrap.php', '/out/artifacts/99-session-migrate.ini']));
+    expect(produced.map((p) => p.slice(root.length))).toEqual(
+      expect.arrayContaining([
+        '/out/plan.json',
+        '/out/artifacts/src/EncryptedRedisSessionHandler.php',
+        '/out/artifacts/autoload.php',
+        '/out/artifacts/session-migrate-bootstrap.php',
+        '/out/artifacts/99-session-migrate.ini',
+      ]),
+    );
     for (const p of produced) haystacks.push({ where: p, bytes: readFileSync(p) });
     for (const p of filesUnder(join(root, 'secrets'))) expect(statSync(p).mode & 0o077, p).toBe(p.endsWith('open') ? 0o044 : 0);
     for (const k of await redis.client.keysBuffer('*')) {

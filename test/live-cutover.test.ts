@@ -17,13 +17,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
-import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type PhpServer, type RedisServer, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
+import {
+  CookieClient,
+  createSandbox,
+  removeSandbox,
+  startPhpServer,
+  startRedis,
+  type PhpServer,
+  type RedisServer,
+  type SandboxLayout,
+} from '../packages/cli/src/sandbox.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, type Rendered } from './php/harness.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
-interface CliResult { status: number; stdout: string; stderr: string }
+interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 
 function cli(args: string[]): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 180_000 });
@@ -36,8 +49,12 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString('utf8');
+    });
     child.once('error', reject);
     child.once('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
   });
@@ -86,8 +103,22 @@ describe('(a) concurrency: PHP processes write through the read-through handler 
     const keyFile = join(root, 'master.key');
     expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
     const planFile = join(root, 'plan.json');
-    const plan = cli(['plan', '--source', `files:${sessions}`, '--target', redis.url, '--key-file', keyFile, '--out', planFile,
-      '--gc-maxlifetime', '1440', '--artifacts-dir', join(root, 'artifacts'), '--read-through']);
+    const plan = cli([
+      'plan',
+      '--source',
+      `files:${sessions}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--gc-maxlifetime',
+      '1440',
+      '--artifacts-dir',
+      join(root, 'artifacts'),
+      '--read-through',
+    ]);
     expect(plan.status, plan.stderr).toBe(0);
     expect(plan.stdout).toContain('read-through (migrating) mode');
 
@@ -97,9 +128,30 @@ describe('(a) concurrency: PHP processes write through the read-through handler 
     const workers = Array.from({ length: WORKERS }, (_, w) => {
       const own = join(root, `ids-${w}`);
       writeFileSync(own, ids.filter((_, i) => i % WORKERS === w).join('\n') + '\n');
-      return run('php', ['-n', '-c', rendered.iniFile, ...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr',
-        '-d', 'log_errors=0', '-d', `error_log=${join(root, `worker-${w}.log`)}`, '-d', 'session.gc_maxlifetime=1440', join(PHP_DIR, 'read-through-worker.php'), own, stopFile, '3000'],
-      { PATH: process.env.PATH ?? '/usr/bin:/bin', SESSION_MIGRATE_KEY_FILE: keyFile });
+      return run(
+        'php',
+        [
+          '-n',
+          '-c',
+          rendered.iniFile,
+          ...PHP_EXTENSIONS,
+          '-d',
+          'error_reporting=-1',
+          '-d',
+          'display_errors=stderr',
+          '-d',
+          'log_errors=0',
+          '-d',
+          `error_log=${join(root, `worker-${w}.log`)}`,
+          '-d',
+          'session.gc_maxlifetime=1440',
+          join(PHP_DIR, 'read-through-worker.php'),
+          own,
+          stopFile,
+          '3000',
+        ],
+        { PATH: process.env.PATH ?? '/usr/bin:/bin', SESSION_MIGRATE_KEY_FILE: keyFile },
+      );
     });
 
     // apply starts while the workers are taking sessions over.
@@ -142,7 +194,10 @@ describe('(a) concurrency: PHP processes write through the read-through handler 
     expect(checked).toBe(SESSIONS);
     expect(lost).toBe(0);
     // The handler's log names what it took over from files (key names only, never a session ID).
-    const logs = Array.from({ length: WORKERS }, (_, w) => join(root, `worker-${w}.log`)).filter(existsSync).map((f) => readFileSync(f, 'latin1')).join('');
+    const logs = Array.from({ length: WORKERS }, (_, w) => join(root, `worker-${w}.log`))
+      .filter(existsSync)
+      .map((f) => readFileSync(f, 'latin1'))
+      .join('');
     const tookOver = logs.split('\n').filter((l) => l.includes('read-through: took over')).length;
     expect(logs.split('\n').filter((l) => l !== '' && !l.includes('read-through: took over'))).toEqual([]);
     for (const id of ids) expect(logs).not.toContain(id);
@@ -169,7 +224,11 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     if (box) removeSandbox(box);
   });
 
-  interface View { handler: string; session: Record<string, unknown> | unknown[]; encoded: string }
+  interface View {
+    handler: string;
+    session: Record<string, unknown> | unknown[];
+    encoded: string;
+  }
   async function view(c: CookieClient, path: string): Promise<View> {
     const res = await c.get(php!.base, path);
     expect(res.status, res.body).toBe(200);
@@ -177,9 +236,11 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
   }
   async function restartPhp(withArtifacts: boolean): Promise<void> {
     await php?.stop();
-    php = await startPhpServer(withArtifacts
-      ? { docroot: box.docroot, phpIni: box.phpIni, scanDir: box.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: box.keyFile } }
-      : { docroot: box.docroot, phpIni: box.phpIni });
+    php = await startPhpServer(
+      withArtifacts
+        ? { docroot: box.docroot, phpIni: box.phpIni, scanDir: box.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: box.keyFile } }
+        : { docroot: box.docroot, phpIni: box.phpIni },
+    );
   }
   const sessionFiles = () => readdirSync(box.sessions).filter((f) => f.startsWith('sess_'));
 
@@ -189,7 +250,9 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
    */
   async function whileRunning(proc: Promise<CliResult>, client: CookieClient, path: string): Promise<{ requests: number; last: View }> {
     let done = false;
-    void proc.then(() => { done = true; });
+    void proc.then(() => {
+      done = true;
+    });
     let requests = 0;
     let last: View | undefined;
     do {
@@ -218,8 +281,22 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
 
     // Phase 1: plan with --read-through, generate the artifacts, deploy (restart PHP with them).
     expect(cli(['keys', 'generate', '--out', box.keyFile]).status).toBe(0);
-    const plan = cli(['plan', '--source', `files:${box.sessions}`, '--target', redis.url, '--key-file', box.keyFile,
-      '--out', box.planFile, '--gc-maxlifetime', '1440', '--artifacts-dir', box.artifactsDir, '--read-through']);
+    const plan = cli([
+      'plan',
+      '--source',
+      `files:${box.sessions}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      box.keyFile,
+      '--out',
+      box.planFile,
+      '--gc-maxlifetime',
+      '1440',
+      '--artifacts-dir',
+      box.artifactsDir,
+      '--read-through',
+    ]);
     expect(plan.status, plan.stderr).toBe(0);
     const gen = cli(['generate', 'php', '--plan', box.planFile]);
     expect(gen.status, gen.stderr).toBe(0);

@@ -28,7 +28,10 @@ function cliValueImports(): Map<string, Set<string>> {
       // The codemods: offered by the API as codemodPhp()/codemodCdk() (see above).
       if (dynamic && pkg.startsWith('@session-migrate/codemod-')) return;
       for (const part of names.split(',')) {
-        const name = part.trim().split(/\s+as\s+|\s*:\s*/)[0]!.trim();
+        const name = part
+          .trim()
+          .split(/\s+as\s+|\s*:\s*/)[0]!
+          .trim();
         if (name === '' || name.startsWith('type ')) continue;
         if (!found.has(pkg)) found.set(pkg, new Set());
         found.get(pkg)!.add(name);
@@ -42,7 +45,9 @@ function cliValueImports(): Map<string, Set<string>> {
     for (const m of text.matchAll(/const\s+\[([^\]]*)\]\s*=\s*await\s+Promise\.all\(\[([^\]]*)\]\)/g)) {
       const names = [...m[1]!.matchAll(/\{([^}]*)\}/g)].map((x) => x[1]!);
       const pkgs = [...m[2]!.matchAll(/import\('(@session-migrate\/[^']+)'\)/g)].map((x) => x[1]!);
-      names.forEach((n, i) => { if (pkgs[i] !== undefined) add(pkgs[i]!, n, true); });
+      names.forEach((n, i) => {
+        if (pkgs[i] !== undefined) add(pkgs[i]!, n, true);
+      });
     }
   }
   return found;
@@ -51,7 +56,9 @@ function cliValueImports(): Map<string, Set<string>> {
 describe('the CLI is built on the public API', () => {
   it('every value the CLI takes from a workspace package is exported by packages/cli/src/index.ts', async () => {
     const imports = cliValueImports();
-    expect([...imports.keys()]).toEqual(expect.arrayContaining(['@session-migrate/migrate', '@session-migrate/verify', '@session-migrate/audit']));
+    expect([...imports.keys()]).toEqual(
+      expect.arrayContaining(['@session-migrate/migrate', '@session-migrate/verify', '@session-migrate/audit']),
+    );
     const exported = new Set<unknown>(Object.values(api));
     const missing: string[] = [];
     for (const [pkg, names] of imports) {
@@ -66,9 +73,31 @@ describe('the CLI is built on the public API', () => {
 
   it('exports the use cases: plan, apply, verify, audit, generate and the codemods', () => {
     for (const name of [
-      'summarizeSource', 'writePlanFile', 'readPlanFile', 'applySessions', 'applyArtifacts', 'verifyTarget', 'rotateTarget', 'purgeSessions',
-      'rollbackToFiles', 'rollbackRemoveKeys', 'auditHost', 'auditIniFile', 'renderArtifacts', 'writeArtifacts', 'renderIac', 'writeIac',
-      'codemodPhp', 'codemodCdk', 'loadKeyRing', 'EnvelopeCodec', 'openSource', 'openAnySource', 'specFromUrl', 'specFromRecorded', 'parseRedisUrl',
+      'summarizeSource',
+      'writePlanFile',
+      'readPlanFile',
+      'applySessions',
+      'applyArtifacts',
+      'verifyTarget',
+      'rotateTarget',
+      'purgeSessions',
+      'rollbackToFiles',
+      'rollbackRemoveKeys',
+      'auditHost',
+      'auditIniFile',
+      'renderArtifacts',
+      'writeArtifacts',
+      'renderIac',
+      'writeIac',
+      'codemodPhp',
+      'codemodCdk',
+      'loadKeyRing',
+      'EnvelopeCodec',
+      'openSource',
+      'openAnySource',
+      'specFromUrl',
+      'specFromRecorded',
+      'parseRedisUrl',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).toBe('function');
     }

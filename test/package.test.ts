@@ -12,7 +12,17 @@
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
-  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,9 +39,18 @@ let project: string;
 let installed: string;
 let redis: RedisServer;
 
-function run(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): SpawnSyncReturns<string> & { ms: number } {
+function run(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {},
+): SpawnSyncReturns<string> & { ms: number } {
   const started = performance.now();
-  const r = spawnSync(cmd, args, { cwd: options.cwd ?? project, encoding: 'utf8', env: options.env ?? NPM_ENV, timeout: options.timeout ?? 120_000 });
+  const r = spawnSync(cmd, args, {
+    cwd: options.cwd ?? project,
+    encoding: 'utf8',
+    env: options.env ?? NPM_ENV,
+    timeout: options.timeout ?? 120_000,
+  });
   return Object.assign(r, { ms: performance.now() - started });
 }
 
@@ -51,7 +70,9 @@ beforeAll(async () => {
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   const install = run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball]);
   expect(install.status, install.stderr).toBe(0);
-  process.stdout.write(`package: ${tarball.slice(REPO.length + 1)} ${(statSync(tarball).size / 1024 / 1024).toFixed(2)} MiB, npm install --offline took ${(install.ms / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `package: ${tarball.slice(REPO.length + 1)} ${(statSync(tarball).size / 1024 / 1024).toFixed(2)} MiB, npm install --offline took ${(install.ms / 1000).toFixed(1)} s\n`,
+  );
   installed = join(project, 'node_modules/session-migrate');
   redis = await startRedis();
 }, 240_000);
@@ -65,7 +86,12 @@ describe('the installed tarball', () => {
   it('has no dependencies and no TypeScript to run: bundled JavaScript, declarations, templates, licenses', () => {
     expect(tarball).toBe(join(REPO, 'dist', `session-migrate-${VERSION}.tgz`));
     const pkg = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as Record<string, unknown>;
-    expect(pkg).toMatchObject({ name: 'session-migrate', version: VERSION, type: 'module', bin: { 'session-migrate': 'bin/session-migrate.js' } });
+    expect(pkg).toMatchObject({
+      name: 'session-migrate',
+      version: VERSION,
+      type: 'module',
+      bin: { 'session-migrate': 'bin/session-migrate.js' },
+    });
     expect(pkg.dependencies).toBeUndefined();
     // Nothing else was installed: the package carries its dependencies inside dist/.
     expect(readdirSync(join(project, 'node_modules')).filter((n) => !n.startsWith('.'))).toEqual(['session-migrate']);
@@ -78,23 +104,35 @@ describe('the installed tarball', () => {
     };
     walk(installed);
     expect(files.filter((f) => /\.(ts|mts|cts)$/.test(f) && !/\.d\.m?ts$/.test(f))).toEqual([]);
-    expect(files.filter((f) => /^dist\/[^/]+\.js$/.test(f))).toEqual(expect.arrayContaining(['dist/cli.js', 'dist/index.js', 'dist/prepare-worker.js']));
-    for (const f of ['templates/iac/terraform/session-migrate-redis.tf.tpl', 'THIRD-PARTY-LICENSES.txt', 'README.md']) expect(files, f).toContain(f);
+    expect(files.filter((f) => /^dist\/[^/]+\.js$/.test(f))).toEqual(
+      expect.arrayContaining(['dist/cli.js', 'dist/index.js', 'dist/prepare-worker.js']),
+    );
+    for (const f of ['templates/iac/terraform/session-migrate-redis.tf.tpl', 'THIRD-PARTY-LICENSES.txt', 'README.md'])
+      expect(files, f).toContain(f);
     for (const [name, path] of Object.entries(PACKAGE_ASSETS)) {
-      expect(files.some((f) => f === path || f.startsWith(`${path}/`)), `PACKAGE_ASSETS.${name} (${path})`).toBe(true);
+      expect(
+        files.some((f) => f === path || f.startsWith(`${path}/`)),
+        `PACKAGE_ASSETS.${name} (${path})`,
+      ).toBe(true);
     }
-    const bundled = readdirSync(join(installed, 'dist')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(installed, 'dist', f), 'utf8')).join('\n');
+    const bundled = readdirSync(join(installed, 'dist'))
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => readFileSync(join(installed, 'dist', f), 'utf8'))
+      .join('\n');
     expect(bundled).not.toMatch(/from\s*["']tsx|["']tsx\/esm/);
   });
 
   it('every bundled file loads (no module missing, no name that an ES module lacks)', () => {
-    writeFileSync(join(project, 'load-all.mjs'), `
+    writeFileSync(
+      join(project, 'load-all.mjs'),
+      `
       import { readdirSync } from 'node:fs';
       const dir = new URL('./node_modules/session-migrate/dist/', import.meta.url);
       const files = readdirSync(dir).filter((f) => f.endsWith('.js') && !f.endsWith('-worker.js'));
       for (const f of files) await import(new URL(f, dir));
       console.log(files.length);
-    `);
+    `,
+    );
     const r = run(process.execPath, ['load-all.mjs']);
     expect(r.status, r.stderr.slice(0, 2000)).toBe(0);
     expect(Number(r.stdout.trim())).toBeGreaterThan(3);
@@ -107,7 +145,9 @@ describe('the installed tarball', () => {
     const viaNpx = medianMs(5, 'npx', ['session-migrate', '--version']);
     const bin = medianMs(5, join(project, 'node_modules/.bin/session-migrate'), ['--version']);
     const node = medianMs(5, process.execPath, ['-e', '']);
-    process.stdout.write(`package: --version start-up, median of 5: npx session-migrate ${viaNpx.toFixed(0)} ms, node_modules/.bin/session-migrate ${bin.toFixed(0)} ms (node -e '' ${node.toFixed(0)} ms)\n`);
+    process.stdout.write(
+      `package: --version start-up, median of 5: npx session-migrate ${viaNpx.toFixed(0)} ms, node_modules/.bin/session-migrate ${bin.toFixed(0)} ms (node -e '' ${node.toFixed(0)} ms)\n`,
+    );
     // A sanity bound, not the goal (0.3 s, measured on a quiet machine): loading the TypeScript
     // compiler or tsx at start-up takes longer than this even on a busy one.
     expect(bin).toBeLessThan(2000);
@@ -127,7 +167,16 @@ describe('the installed tarball', () => {
     const iac = run('npx', ['session-migrate', 'generate', 'iac', '--format', 'terraform', '--out', out]);
     expect(iac.status, iac.stderr).toBe(0);
     expect(readFileSync(join(out, 'session-migrate-redis.tf'), 'utf8')).toContain('Generated by session-migrate');
-    const bad = run('npx', ['session-migrate', 'plan', '--source', 'files:/nonexistent', '--target', 'redis://127.0.0.1:1/0', '--key-file', join(project, 'missing.key')]);
+    const bad = run('npx', [
+      'session-migrate',
+      'plan',
+      '--source',
+      'files:/nonexistent',
+      '--target',
+      'redis://127.0.0.1:1/0',
+      '--key-file',
+      join(project, 'missing.key'),
+    ]);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/^session-migrate: /);
@@ -184,7 +233,12 @@ describe('the library API from the installed package, without the CLI', () => {
     const r = run(process.execPath, ['migrate.mjs', dir, join(project, 'master.key'), redis.url, '40']);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
-      live: number; counts: { migrated: number; failed: number; conflicts: number }; applyMs: number; verifyOk: boolean; keysValid: number; worker: string;
+      live: number;
+      counts: { migrated: number; failed: number; conflicts: number };
+      applyMs: number;
+      verifyOk: boolean;
+      keysValid: number;
+      worker: string;
     };
     expect(out).toMatchObject({ live: 40, counts: { migrated: 40, failed: 0, conflicts: 0 }, verifyOk: true, keysValid: 40 });
     // The workers ran the bundled entry of the installed package, not the repository's tsx loader.
@@ -224,13 +278,19 @@ describe('the library API from the installed package, without the CLI', () => {
     mkdirSync(app, { recursive: true });
     mkdirSync(infra, { recursive: true });
     writeFileSync(join(app, 'index.php'), "<?php\nini_set('session.save_handler', 'files');\nsession_start();\necho 'hi';\n");
-    writeFileSync(join(infra, 'stack.ts'), "import * as ec from 'aws-cdk-lib/aws-elasticache';\nnew ec.CfnReplicationGroup(this, 'R', { engine: 'redis', replicationGroupDescription: 'x' });\n");
-    writeFileSync(join(project, 'codemods.mjs'), `
+    writeFileSync(
+      join(infra, 'stack.ts'),
+      "import * as ec from 'aws-cdk-lib/aws-elasticache';\nnew ec.CfnReplicationGroup(this, 'R', { engine: 'redis', replicationGroupDescription: 'x' });\n",
+    );
+    writeFileSync(
+      join(project, 'codemods.mjs'),
+      `
       import { codemodPhp, codemodCdk } from 'session-migrate';
       const php = await codemodPhp({ dir: process.argv[2], dryRun: true });
       const cdk = await codemodCdk(process.argv[3], { dryRun: true });
       console.log(JSON.stringify({ php: php.changes.map((c) => c.file), cdk: cdk.files.filter((f) => f.changed).map((f) => f.path) }));
-    `);
+    `,
+    );
     const r = run(process.execPath, ['codemods.mjs', app, infra]);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { php: string[]; cdk: string[] };
@@ -239,18 +299,29 @@ describe('the library API from the installed package, without the CLI', () => {
     expect(readFileSync(join(app, 'index.php'), 'utf8')).toContain("ini_set('session.save_handler', 'files')"); // dry run: unchanged
   });
 
-  it('its type declarations pass a consumer\'s strict tsc (skipLibCheck off), and catch a wrong call', () => {
+  it("its type declarations pass a consumer's strict tsc (skipLibCheck off), and catch a wrong call", () => {
     const types = join(project, 'types');
     mkdirSync(types, { recursive: true });
-    writeFileSync(join(types, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        strict: true, skipLibCheck: false, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022',
-        types: ['node'], typeRoots: [join(REPO, 'node_modules/@types')],
-      },
-      include: ['*.ts'],
-    }));
+    writeFileSync(
+      join(types, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          types: ['node'],
+          typeRoots: [join(REPO, 'node_modules/@types')],
+        },
+        include: ['*.ts'],
+      }),
+    );
     writeFileSync(join(types, 'package.json'), JSON.stringify({ type: 'module' }));
-    writeFileSync(join(types, 'ok.ts'), `
+    writeFileSync(
+      join(types, 'ok.ts'),
+      `
       import {
         EnvelopeCodec, RedisConnection, applySessions, codemodCdk, codemodPhp, loadKeyRing, openSource, specFromRecorded, renderArtifacts,
         summarizeSource, verifyTarget, auditIniFile, defaultEngine, RootFs, UserFacingError,
@@ -270,14 +341,18 @@ describe('the library API from the installed package, without the CLI', () => {
       export const files: string[] = renderArtifacts({ installDir: '/srv/app', redis: { host: '10.0.0.5' } }).map((a) => a.path);
       export const codemods: Promise<[PhpCodemodReport, CdkCodemodReport]> = Promise.all([codemodPhp({ dir: '.' }), codemodCdk('.')]);
       export const isUserError = (e: unknown): boolean => e instanceof UserFacingError && e.exitCode === 2;
-    `);
+    `,
+    );
     const tsc = join(REPO, 'node_modules/.bin/tsc');
     const ok = run(tsc, ['-p', types], { timeout: 180_000 });
     expect(ok.status, ok.stdout + ok.stderr).toBe(0);
-    writeFileSync(join(types, 'wrong.ts'), `
+    writeFileSync(
+      join(types, 'wrong.ts'),
+      `
       import { renderArtifacts } from 'session-migrate';
       export const x = renderArtifacts({ installDir: 42, redis: { host: '10.0.0.5' } });
-    `);
+    `,
+    );
     const wrong = run(tsc, ['-p', types], { timeout: 180_000 });
     expect(wrong.status).not.toBe(0);
     expect(wrong.stdout).toMatch(/wrong\.ts.*TS2322.*'number' is not assignable to type 'string'/s);
@@ -293,7 +368,17 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
    */
   function brokenCopy(breakIt: (root: string) => void): string {
     const root = mkdtempSync(join(tmpdir(), 'sm-setup-'));
-    for (const p of ['scripts', 'packages', 'codemods', 'docs', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json', ...Object.values(PACKAGE_ASSETS)]) {
+    for (const p of [
+      'scripts',
+      'packages',
+      'codemods',
+      'docs',
+      'package.json',
+      'package-lock.json',
+      'README.md',
+      'tsconfig.json',
+      ...Object.values(PACKAGE_ASSETS),
+    ]) {
       if (existsSync(join(root, p))) continue;
       mkdirSync(dirname(join(root, p)), { recursive: true });
       execFileSync('cp', ['-a', join(REPO, p), join(root, p)]);
@@ -312,13 +397,26 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
   }
 
   for (const [what, breakIt, message] of [
-    ['a shipped directory is missing', (root: string) => rmSync(join(root, 'templates'), { recursive: true }), /PACKAGE_ASSETS\.templates: templates does not exist/],
-    ['a source does not compile', (root: string) => writeFileSync(join(root, 'packages/migrate/src/ttl.ts'), 'export const broken = ;\n'), /esbuild: packages\/migrate\/src\/ttl\.ts:1: /],
+    [
+      'a shipped directory is missing',
+      (root: string) => rmSync(join(root, 'templates'), { recursive: true }),
+      /PACKAGE_ASSETS\.templates: templates does not exist/,
+    ],
+    [
+      'a source does not compile',
+      (root: string) => writeFileSync(join(root, 'packages/migrate/src/ttl.ts'), 'export const broken = ;\n'),
+      /esbuild: packages\/migrate\/src\/ttl\.ts:1: /,
+    ],
   ] as const) {
     it(`${what}: one line on stderr, exit 1, no tarball`, () => {
       const root = brokenCopy(breakIt);
       try {
-        const r = spawnSync('bash', ['scripts/setup.sh', '--then', 'true'], { cwd: root, encoding: 'utf8', env: NPM_ENV, timeout: 180_000 });
+        const r = spawnSync('bash', ['scripts/setup.sh', '--then', 'true'], {
+          cwd: root,
+          encoding: 'utf8',
+          env: NPM_ENV,
+          timeout: 180_000,
+        });
         expect(r.status, r.stderr).toBe(1);
         const lines = r.stderr.trim().split('\n');
         expect(lines, r.stderr).toHaveLength(1);

@@ -8,8 +8,16 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ARTIFACT_MODE, DEFAULT_FILES_HANDLER_TRAP_PATH, GenerateOptionsError, HANDLER_FILE, PHP_SOURCES_DIR, loadPhpSources, loadTemplates,
-  renderArtifacts, writeArtifacts, type GenerateOptions,
+  ARTIFACT_MODE,
+  DEFAULT_FILES_HANDLER_TRAP_PATH,
+  GenerateOptionsError,
+  HANDLER_FILE,
+  PHP_SOURCES_DIR,
+  loadPhpSources,
+  loadTemplates,
+  renderArtifacts,
+  writeArtifacts,
+  type GenerateOptions,
 } from '@session-migrate/generate';
 import { PHP_DIAGNOSTIC, PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, type Rendered } from './php/harness.ts';
 import { caseFile } from './support/fixtures.ts';
@@ -36,10 +44,13 @@ describe('renderArtifacts', () => {
       ['99-session-migrate.ini', 0o644],
       ...sources.map((src) => [src.path, 0o644]),
     ]);
-    expect(sources.map((src) => src.path)).toEqual(expect.arrayContaining(['autoload.php', HANDLER_FILE, 'src/Envelope.php', 'src/SessionLock.php']));
+    expect(sources.map((src) => src.path)).toEqual(
+      expect.arrayContaining(['autoload.php', HANDLER_FILE, 'src/Envelope.php', 'src/SessionLock.php']),
+    );
     for (const a of artifacts.slice(0, 2)) expect(a.contents).not.toMatch(/\{\{|\}\}/);
     // the sources are copied byte for byte (they are the reviewed, tested files of php/)
-    for (const [i, src] of sources.entries()) expect(artifacts[i + 2]!.contents).toBe(readFileSync(join(PHP_SOURCES_DIR, src.path), 'utf8'));
+    for (const [i, src] of sources.entries())
+      expect(artifacts[i + 2]!.contents).toBe(readFileSync(join(PHP_SOURCES_DIR, src.path), 'utf8'));
     expect(artifacts[0]!.contents).toContain('\\SessionMigrate\\Bootstrap::register([');
     expect(artifacts[1]!.contents).toContain('auto_prepend_file = "/opt/session-migrate/session-migrate-bootstrap.php"');
     expect(artifacts[1]!.contents).toContain(`session.save_path = "${DEFAULT_FILES_HANDLER_TRAP_PATH}"`);
@@ -85,16 +96,40 @@ describe('renderArtifacts', () => {
   });
 
   it('renders cluster seeds, sentinels and verified TLS from the plan contract; never a scheme glued to the host', () => {
-    const tls = { caFile: '/etc/redis/ca.pem', certFile: '/etc/redis/client.pem', keyFile: '/etc/redis/client.key', serverName: 'redis.internal' };
-    const [cluster, clusterIni] = renderArtifacts({ ...BASE, redis: { topology: 'cluster', host: 'cfg.example', port: 7000, seeds: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }], tls } });
+    const tls = {
+      caFile: '/etc/redis/ca.pem',
+      certFile: '/etc/redis/client.pem',
+      keyFile: '/etc/redis/client.key',
+      serverName: 'redis.internal',
+    };
+    const [cluster, clusterIni] = renderArtifacts({
+      ...BASE,
+      redis: {
+        topology: 'cluster',
+        host: 'cfg.example',
+        port: 7000,
+        seeds: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: '10.0.0.2', port: 7001 },
+        ],
+        tls,
+      },
+    });
     expect(cluster!.contents).toContain("'topology' => 'cluster',");
-    expect(cluster!.contents).toContain("'seeds' => [\n            ['host' => '10.0.0.1', 'port' => 7000],\n            ['host' => '10.0.0.2', 'port' => 7001],\n        ],");
-    expect(cluster!.contents).toContain("'tls' => [\n            'caFile' => '/etc/redis/ca.pem',\n            'certFile' => '/etc/redis/client.pem',\n"
-      + "            'keyFile' => '/etc/redis/client.key',\n            'serverName' => 'redis.internal',\n        ],");
+    expect(cluster!.contents).toContain(
+      "'seeds' => [\n            ['host' => '10.0.0.1', 'port' => 7000],\n            ['host' => '10.0.0.2', 'port' => 7001],\n        ],",
+    );
+    expect(cluster!.contents).toContain(
+      "'tls' => [\n            'caFile' => '/etc/redis/ca.pem',\n            'certFile' => '/etc/redis/client.pem',\n" +
+        "            'keyFile' => '/etc/redis/client.key',\n            'serverName' => 'redis.internal',\n        ],",
+    );
     expect(clusterIni!.contents).toContain(';   TLS          on, server certificate verified (caFile /etc/redis/ca.pem');
     const [defaultSeed] = renderArtifacts({ ...BASE, redis: { topology: 'cluster', host: 'cfg.example', port: 7000 } });
     expect(defaultSeed!.contents).toContain("'seeds' => [\n            ['host' => 'cfg.example', 'port' => 7000],\n        ],");
-    const [sentinel] = renderArtifacts({ ...BASE, redis: { topology: 'sentinel', host: 'unused', sentinels: [{ host: '10.0.0.5', port: 26379 }], masterName: 'sessions' } });
+    const [sentinel] = renderArtifacts({
+      ...BASE,
+      redis: { topology: 'sentinel', host: 'unused', sentinels: [{ host: '10.0.0.5', port: 26379 }], masterName: 'sessions' },
+    });
     expect(sentinel!.contents).toContain("'sentinels' => [\n            ['host' => '10.0.0.5', 'port' => 26379],\n        ],");
     expect(sentinel!.contents).toContain("'masterName' => 'sessions',");
     const [plainTls] = renderArtifacts({ ...BASE, redis: { host: 'r.example', tls: {} } });
@@ -170,7 +205,10 @@ describe('writeArtifacts', () => {
       expect(readFileSync(join(dir, a.path), 'utf8')).toBe(a.contents);
       expect(statSync(join(dir, a.path)).mode & 0o777).toBe(ARTIFACT_MODE);
     }
-    const listed = readdirSync(dir, { recursive: true }).map(String).filter((p) => p !== 'src').sort();
+    const listed = readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((p) => p !== 'src')
+      .sort();
     expect(listed).toEqual(artifacts.map((a) => a.path).sort()); // no temp files left
     const mtime = statSync(join(dir, artifacts[0]!.path)).mtimeMs;
     expect(writeArtifacts(dir, artifacts)).toEqual({ changed: [], unchanged: artifacts.map((a) => a.path) });
@@ -193,7 +231,9 @@ describe('writeArtifacts', () => {
 
   it('refuses paths outside the output directory', () => {
     for (const path of ['../x.php', '/etc/x.php', 'a/../../x.php', '']) {
-      expect(() => writeArtifacts(join(tmp, 'out-c'), [{ path, contents: 'x', mode: 0o644 }]), path).toThrow(/not inside the output directory/);
+      expect(() => writeArtifacts(join(tmp, 'out-c'), [{ path, contents: 'x', mode: 0o644 }]), path).toThrow(
+        /not inside the output directory/,
+      );
     }
   });
 });
@@ -214,24 +254,34 @@ describe('rendered PHP checked by PHP 8.2', () => {
   function diagnostics(files: string[]): { lines: string[]; stdout: string } {
     // require_once: the autoloader may have loaded a class file already
     const code = `${files.map((f) => `require_once ${JSON.stringify(f)};`).join(' ')} echo "loaded\\n";`;
-    const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=1', '-d', 'display_startup_errors=1', '-r', code]);
+    const run = runPhp([
+      ...PHP_EXTENSIONS,
+      '-d',
+      'error_reporting=-1',
+      '-d',
+      'display_errors=1',
+      '-d',
+      'display_startup_errors=1',
+      '-r',
+      code,
+    ]);
     const all = `${run.stdout}\n${run.stderr}`;
     return { lines: all.split('\n').filter((l) => PHP_DIAGNOSTIC.test(l)), stdout: run.stdout };
   }
 
   it('control: the detector sees the 8 deprecations of an untyped handler (BUG-20 legacy_handler.php)', () => {
     const legacy = join(tmp, 'legacy_handler.php');
-    writeFileSync(
-      legacy,
-      readFileSync(caseFile('BUG-20', 'legacy_handler.php'), 'utf8').replace('echo "loaded\\n";', ''),
-    );
+    writeFileSync(legacy, readFileSync(caseFile('BUG-20', 'legacy_handler.php'), 'utf8').replace('echo "loaded\\n";', ''));
     expect(diagnostics([legacy]).lines.filter((l) => l.includes('Deprecated: Return type'))).toHaveLength(8);
   });
 
-  it('the autoloader\'s class map lists exactly the classes in src/, loads each, and leaves unknown names of its namespace alone', () => {
+  it("the autoloader's class map lists exactly the classes in src/, loads each, and leaves unknown names of its namespace alone", () => {
     const autoload = readFileSync(join(PHP_SOURCES_DIR, 'autoload.php'), 'utf8');
     const listed = [...autoload.matchAll(/^ {8}'([A-Za-z0-9]+)' => true,$/gm)].map((m) => m[1]).sort();
-    const files = readdirSync(join(PHP_SOURCES_DIR, 'src')).filter((f) => f.endsWith('.php')).map((f) => f.slice(0, -4)).sort();
+    const files = readdirSync(join(PHP_SOURCES_DIR, 'src'))
+      .filter((f) => f.endsWith('.php'))
+      .map((f) => f.slice(0, -4))
+      .sort();
     expect(listed).toEqual(files);
     const code = `require ${JSON.stringify(rendered.autoloadFile)};
       $loaded = [];
@@ -265,23 +315,27 @@ describe('rendered PHP checked by PHP 8.2', () => {
       }
       echo json_encode($all);`;
     const all = lastJson<Record<string, unknown>>(runPhp([...PHP_EXTENSIONS, '-r', code]));
-    for (const out of Object.values(all)) expect(out).toEqual({
-      interfaces: ['SessionHandlerInterface', 'SessionUpdateTimestampHandlerInterface'],
-      open: ['bool', [], ['path', 'name']],
-      close: ['bool', [], []],
-      read: ['', ['ReturnTypeWillChange'], ['id']],
-      write: ['bool', [], ['id', 'data']],
-      destroy: ['bool', [], ['id']],
-      gc: ['', ['ReturnTypeWillChange'], ['max_lifetime']],
-      validateId: ['bool', [], ['id']],
-      updateTimestamp: ['bool', [], ['id', 'data']],
-    });
+    for (const out of Object.values(all))
+      expect(out).toEqual({
+        interfaces: ['SessionHandlerInterface', 'SessionUpdateTimestampHandlerInterface'],
+        open: ['bool', [], ['path', 'name']],
+        close: ['bool', [], []],
+        read: ['', ['ReturnTypeWillChange'], ['id']],
+        write: ['bool', [], ['id', 'data']],
+        destroy: ['bool', [], ['id']],
+        gc: ['', ['ReturnTypeWillChange'], ['max_lifetime']],
+        validateId: ['bool', [], ['id']],
+        updateTimestamp: ['bool', [], ['id', 'data']],
+      });
   });
 
   it('stays within PHP 7.4 syntax (the guard finds 8.0 constructs in a control file)', () => {
     const guard = (file: string) => lastJson<string[]>(runPhp(['-d', 'extension=tokenizer', join(PHP_DIR, 'syntax-guard.php'), file]));
     const control = join(tmp, 'php8.php');
-    writeFileSync(control, '<?php\nfunction f(int|string $a): mixed { return match ($a) { default => $a?->b }; }\n#[Foo] function g() {}\n');
+    writeFileSync(
+      control,
+      '<?php\nfunction f(int|string $a): mixed { return match ($a) { default => $a?->b }; }\n#[Foo] function g() {}\n',
+    );
     expect(guard(control).length).toBeGreaterThanOrEqual(4);
     for (const file of phpFiles()) expect(guard(file), file).toEqual([]);
   });
@@ -298,12 +352,28 @@ describe('rendered PHP checked by PHP 8.2', () => {
 describe('the ini fragment parsed by php -n -c FILE', () => {
   it('gives the intended ini_get() values', () => {
     const names = [
-      'auto_prepend_file', 'session.auto_start', 'session.save_handler', 'session.save_path', 'session.use_strict_mode',
-      'session.use_cookies', 'session.use_only_cookies', 'session.use_trans_sid', 'session.cookie_httponly',
-      'session.cookie_secure', 'session.cookie_samesite', 'session.lazy_write', 'session.gc_probability',
-      'session.serialize_handler', 'session.gc_maxlifetime',
+      'auto_prepend_file',
+      'session.auto_start',
+      'session.save_handler',
+      'session.save_path',
+      'session.use_strict_mode',
+      'session.use_cookies',
+      'session.use_only_cookies',
+      'session.use_trans_sid',
+      'session.cookie_httponly',
+      'session.cookie_secure',
+      'session.cookie_samesite',
+      'session.lazy_write',
+      'session.gc_probability',
+      'session.serialize_handler',
+      'session.gc_maxlifetime',
     ];
-    const run = runPhp(['-c', rendered.iniFile, '-r', `echo json_encode(['loaded' => php_ini_loaded_file(), 'values' => array_combine(${JSON.stringify(names)}, array_map('ini_get', ${JSON.stringify(names)}))]);`]);
+    const run = runPhp([
+      '-c',
+      rendered.iniFile,
+      '-r',
+      `echo json_encode(['loaded' => php_ini_loaded_file(), 'values' => array_combine(${JSON.stringify(names)}, array_map('ini_get', ${JSON.stringify(names)}))]);`,
+    ]);
     expect(run.stderr).toBe('');
     expect(lastJson(run)).toEqual({
       loaded: rendered.iniFile,

@@ -24,15 +24,29 @@ let scratch: string;
 let codec: EnvelopeCodec;
 const stacks: PhpStack[] = [];
 
-interface View { started: boolean | null; id: string; httpStatus: number; setCookie?: string; [k: string]: unknown }
+interface View {
+  started: boolean | null;
+  id: string;
+  httpStatus: number;
+  setCookie?: string;
+  [k: string]: unknown;
+}
 
-async function stack(locking: LockingOptions, ini: IniSettings = {}): Promise<{ stack: PhpStack; http: SessionHttp; get: (path: string, sid?: string) => Promise<View> }> {
+async function stack(
+  locking: LockingOptions,
+  ini: IniSettings = {},
+): Promise<{ stack: PhpStack; http: SessionHttp; get: (path: string, sid?: string) => Promise<View> }> {
   const dir = mkdtempSync(join(scratch, 'artifacts-'));
   const artifacts = renderArtifacts({ installDir: dir, redis: { host: '127.0.0.1', port: redis.port }, locking });
   writeArtifacts(dir, artifacts);
   const s = await startPhpStack({
     docroot,
-    fpm: { workers: 2, env: { PARITY_REDIS_PORT: String(redis.port), SESSION_MIGRATE_KEY: vectors.master_key_base64 }, ini, iniFiles: [join(dir, artifacts[1]!.path)] },
+    fpm: {
+      workers: 2,
+      env: { PARITY_REDIS_PORT: String(redis.port), SESSION_MIGRATE_KEY: vectors.master_key_base64 },
+      ini,
+      iniFiles: [join(dir, artifacts[1]!.path)],
+    },
   });
   stacks.push(s);
   const http = new SessionHttp(s.base);
@@ -78,7 +92,10 @@ describe('the lock of the generated handler (php-fpm + nginx)', () => {
   it('always has a TTL: max_execution_time, or the configured bound when max_execution_time is 0', async () => {
     const withLimit = await stack({}, { max_execution_time: 20 });
     const unlimited = await stack({ ttlSeconds: 7 }, { max_execution_time: 0 });
-    for (const [s, expected] of [[withLimit, 20_000], [unlimited, 7_000]] as const) {
+    for (const [s, expected] of [
+      [withLimit, 20_000],
+      [unlimited, 7_000],
+    ] as const) {
       const id = (await s.get('/index.php?a=set&k=a&v=1')).setCookie!;
       const pending = s.get('/index.php?a=incr&sleep=400', id);
       const pttl = await pttlWhileHeld(redis.client, lockOf(id));
@@ -98,7 +115,10 @@ describe('the lock of the generated handler (php-fpm + nginx)', () => {
     const v = await s.get('/index.php?a=incr', id);
     expect(v).toMatchObject({ started: false, httpStatus: 503 });
     expect(v.setCookie).toBeUndefined(); // never a new session ID because of a lock
-    const log = s.stack.fpm.readErrorLog().split('\n').filter((l) => l.includes('session-migrate'));
+    const log = s.stack.fpm
+      .readErrorLog()
+      .split('\n')
+      .filter((l) => l.includes('session-migrate'));
     expect(log).toHaveLength(1);
     expect(log[0]).toContain(`the lock ${lockOf(id)} is held by another request; not taken after 4 attempts: session_start() fails`);
     expect(await redis.client.get(lockOf(id))).toBe('another request'); // not taken over, not deleted
@@ -134,7 +154,9 @@ describe('the lock of the generated handler (php-fpm + nginx)', () => {
     expect(fast).toMatchObject({ started: true, httpStatus: 200 });
     expect((await slow).httpStatus).toBe(200);
     expect((await s.get('/index.php?a=get', id)).session).toEqual({ a: '1', who: 'fast' });
-    expect(s.stack.fpm.readErrorLog()).toContain(`the lock of ${codec.keyName(PREFIX, id)} expired or was taken over before this request wrote`);
+    expect(s.stack.fpm.readErrorLog()).toContain(
+      `the lock of ${codec.keyName(PREFIX, id)} expired or was taken over before this request wrote`,
+    );
     s.http.close();
   });
 
@@ -146,11 +168,15 @@ describe('the lock of the generated handler (php-fpm + nginx)', () => {
     const seen: Array<{ cmd: string; source: string }> = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ cmd: String(args[0]).toUpperCase(), source }));
     try {
-      for (const path of ['/index.php?a=set&k=a&v=3', '/index.php?a=get']) { // a write, and an unchanged session (touch)
+      for (const path of ['/index.php?a=set&k=a&v=3', '/index.php?a=get']) {
+        // a write, and an unchanged session (touch)
         seen.length = 0;
         await s.get(path, id);
         await sleep(100);
-        const direct = seen.filter((c) => !c.source.includes('lua')).map((c) => c.cmd).filter((c) => c !== 'EXISTS'); // the app's own raw probe is not the handler
+        const direct = seen
+          .filter((c) => !c.source.includes('lua'))
+          .map((c) => c.cmd)
+          .filter((c) => c !== 'EXISTS'); // the app's own raw probe is not the handler
         // With the ini fragment's redis.pconnect.pool_pattern = "i" the persistent connection is the
         // handler's own: no ECHO liveness check, no SELECT, nothing but the two scripts.
         expect(direct, path).toEqual(['EVALSHA', 'EVALSHA']);

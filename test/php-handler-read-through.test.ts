@@ -7,7 +7,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -21,7 +32,11 @@ const PREFIX = 'smsess:';
 const PHP_DEFAULT_MAXLIFETIME = 1440;
 const hex = (b: Buffer | string) => (typeof b === 'string' ? Buffer.from(b, 'latin1') : b).toString('hex');
 
-interface OpsOutput { construct: string | null; results: unknown[]; logs: string[] }
+interface OpsOutput {
+  construct: string | null;
+  results: unknown[];
+  logs: string[];
+}
 
 let redis: RedisServer;
 let rendered: Rendered;
@@ -32,7 +47,15 @@ let seq = 0;
 /** Runs envelope-ops.php with read-through over `dir` at `depth`. */
 function ops(dir: string, depth: number, list: Array<Record<string, unknown>>): OpsOutput {
   const run = runPhp(
-    [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.autoloadFile],
+    [
+      ...PHP_EXTENSIONS,
+      '-d',
+      'error_reporting=-1',
+      '-d',
+      'display_errors=stderr',
+      join(PHP_DIR, 'envelope-ops.php'),
+      rendered.autoloadFile,
+    ],
     { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], readThrough: { dir, depth }, ops: list }) },
   );
   expect(run.stderr).toBe('');
@@ -91,7 +114,11 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     const data = 'uid|i:42;name|s:4:"Zo\xc3\xab";';
     plantSession(dir, 0, id, data);
     const before = tree(dir);
-    const out = ops(dir, 0, [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }, { op: 'tombstoneName', sessionId: id }]);
+    const out = ops(dir, 0, [
+      { op: 'validateId', sessionId: id },
+      { op: 'read', sessionId: id },
+      { op: 'tombstoneName', sessionId: id },
+    ]);
     expect(out.results[0]).toBe(true);
     expect(out.results[1]).toBe(hex(data));
     expect(out.results[2]).toBe(tombstoneOf(id)); // PHP and TypeScript agree on the tombstone name
@@ -122,7 +149,11 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     plantSession(dir, 2, id, 'd|i:2;');
     const wrong = 'wrongdepth2aaaaaaaaaaaaaaaaaaaa';
     plantSession(dir, 0, wrong, 'd|i:0;');
-    const out = ops(dir, 2, [{ op: 'read', sessionId: id }, { op: 'read', sessionId: wrong }, { op: 'validateId', sessionId: wrong }]);
+    const out = ops(dir, 2, [
+      { op: 'read', sessionId: id },
+      { op: 'read', sessionId: wrong },
+      { op: 'validateId', sessionId: wrong },
+    ]);
     expect(out.results).toEqual([hex('d|i:2;'), '', false]);
     // An ID no longer than the depth: PHP's files handler has no path for it.
     expect(ops(dir, 2, [{ op: 'read', sessionId: 'b-' }]).results).toEqual(['']);
@@ -137,7 +168,10 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     const real = expected.expected_toolkit.discover_tree_with_depth_2.map((p) => p.split('/sess_')[1]!);
     expect(real).toHaveLength(3);
     const decoys = ['abcdef0123456789abcdef01234567.bak', 'ab.cd0123456789abcdef012345', 'zz0000000000000000000000000000'];
-    const list = [...real, ...decoys].flatMap((sessionId) => [{ op: 'validateId', sessionId }, { op: 'read', sessionId }]);
+    const list = [...real, ...decoys].flatMap((sessionId) => [
+      { op: 'validateId', sessionId },
+      { op: 'read', sessionId },
+    ]);
     const out = ops(tree, 2, list);
     const fileHex = (p: string) => readFileSync(join(tree, p.replace(/^tree\//, ''))).toString('hex');
     expect(out.results).toEqual([
@@ -153,7 +187,10 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     writeFileSync(join(outside, 'secret'), 'admin|b:1;');
     const fileLink = 'symlinkfileaaaaaaaaaaaaaaaaaaaa';
     symlinkSync(join(outside, 'secret'), join(dir, `sess_${fileLink}`));
-    const out0 = ops(dir, 0, [{ op: 'validateId', sessionId: fileLink }, { op: 'read', sessionId: fileLink }]);
+    const out0 = ops(dir, 0, [
+      { op: 'validateId', sessionId: fileLink },
+      { op: 'read', sessionId: fileLink },
+    ]);
     expect(out0.results).toEqual([false, '']);
 
     // depth 2: the first level is a symlink to a directory that holds a valid-looking session
@@ -161,7 +198,11 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     const id = 'sksymlinkdiraaaaaaaaaaaaaaaaaaa';
     writeFileSync(join(outside, 'k', `sess_${id}`), 'admin|b:1;');
     symlinkSync(outside, join(dir2, 's'));
-    const out2 = ops(dir2, 2, [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }, { op: 'destroy', sessionId: id }]);
+    const out2 = ops(dir2, 2, [
+      { op: 'validateId', sessionId: id },
+      { op: 'read', sessionId: id },
+      { op: 'destroy', sessionId: id },
+    ]);
     expect(out2.results).toEqual([false, '', true]);
     expect(existsSync(join(outside, 'k', `sess_${id}`))).toBe(true); // destroy did not follow it either
 
@@ -173,15 +214,17 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     expect(ops(linkedBase, 0, [{ op: 'read', sessionId: 'linkedbaseaaaaaaaaaaaaaaaaaaaaa' }]).results).toEqual(['']);
   });
 
-  it('a file past gc_maxlifetime is gone, as PHP\'s files GC would delete it', async () => {
+  it("a file past gc_maxlifetime is gone, as PHP's files GC would delete it", async () => {
     const dir = legacyDir();
     const old = 'expiredaaaaaaaaaaaaaaaaaaaaaaaa';
     const live = 'stillliveaaaaaaaaaaaaaaaaaaaaaa';
     plantSession(dir, 0, old, 'o|i:1;', PHP_DEFAULT_MAXLIFETIME + 5);
     plantSession(dir, 0, live, 'l|i:1;', PHP_DEFAULT_MAXLIFETIME - 60);
     const out = ops(dir, 0, [
-      { op: 'validateId', sessionId: old }, { op: 'read', sessionId: old },
-      { op: 'validateId', sessionId: live }, { op: 'read', sessionId: live },
+      { op: 'validateId', sessionId: old },
+      { op: 'read', sessionId: old },
+      { op: 'validateId', sessionId: live },
+      { op: 'read', sessionId: live },
     ]);
     expect(out.results).toEqual([false, '', true, hex('l|i:1;')]);
   });
@@ -194,12 +237,18 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     writeFileSync(join(tmp, `escaped-${seq}`), 'escaped|i:1;');
     const traversal = `q/../../escaped-${seq}`;
     const bad = ['ab.c', traversal, 'a b', 'x\u0000y', ''];
-    const list = bad.flatMap((sessionId) => [{ op: 'validateId', sessionId }, { op: 'read', sessionId }]);
+    const list = bad.flatMap((sessionId) => [
+      { op: 'validateId', sessionId },
+      { op: 'read', sessionId },
+    ]);
     const out = ops(dir, 0, list);
     expect(out.results).toEqual(bad.flatMap(() => [false, '']));
     expect(out.logs).toEqual([]);
     // destroy of such an ID removes nothing from the file system
-    ops(dir, 0, [{ op: 'destroy', sessionId: 'ab.c' }, { op: 'destroy', sessionId: traversal }]);
+    ops(dir, 0, [
+      { op: 'destroy', sessionId: 'ab.c' },
+      { op: 'destroy', sessionId: traversal },
+    ]);
     expect(existsSync(join(dir, 'sess_ab.c'))).toBe(true);
     expect(existsSync(join(tmp, `escaped-${seq}`))).toBe(true);
   });
@@ -231,7 +280,10 @@ describe('read-through: destroy and tombstones', () => {
     const id = 'tombstoneaaaaaaaaaaaaaaaaaaaaa1';
     plantSession(dir, 0, id, 'stale|i:1;');
     await redis.client.set(tombstoneOf(id), '1', 'EX', 600);
-    const out = ops(dir, 0, [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }]);
+    const out = ops(dir, 0, [
+      { op: 'validateId', sessionId: id },
+      { op: 'read', sessionId: id },
+    ]);
     expect(out.results).toEqual([false, '']);
     expect(out.logs).toEqual([]);
     expect(existsSync(join(dir, `sess_${id}`))).toBe(true); // read never deletes
@@ -242,8 +294,26 @@ describe('read-through: destroy and tombstones', () => {
     const id = 'strictmodeaaaaaaaaaaaaaaaaaaaa1';
     plantSession(dir, 0, id, 's|i:1;');
     const run = runPhp(
-      [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.autoloadFile],
-      { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], ops: [{ op: 'validateId', sessionId: id }, { op: 'read', sessionId: id }, { op: 'destroy', sessionId: id }] }) },
+      [
+        ...PHP_EXTENSIONS,
+        '-d',
+        'error_reporting=-1',
+        '-d',
+        'display_errors=stderr',
+        join(PHP_DIR, 'envelope-ops.php'),
+        rendered.autoloadFile,
+      ],
+      {
+        input: JSON.stringify({
+          redisPort: redis.port,
+          keys: [MASTER],
+          ops: [
+            { op: 'validateId', sessionId: id },
+            { op: 'read', sessionId: id },
+            { op: 'destroy', sessionId: id },
+          ],
+        }),
+      },
     );
     expect(lastJson<OpsOutput>(run).results).toEqual([false, '', true]);
     expect(await redis.client.exists(tombstoneOf(id))).toBe(0);
@@ -268,10 +338,23 @@ describe('read-through through session_start() with the generated ini and bootst
   function phpFilesWrite(id: string, data: Record<string, unknown>): void {
     for (const sub of [join(dir, id[0]!), join(dir, id[0]!, id[1]!)]) mkdirSync(sub, { recursive: true });
     const run = runPhp([
-      '-d', `session.save_path="2;${dir}"`, '-d', 'session.use_strict_mode=0', '-d', 'session.use_cookies=0', '-d', 'session.cache_limiter=',
-      '-d', 'error_reporting=-1', '-d', 'display_errors=stderr',
-      '-r', 'session_id($argv[1]); session_start(); foreach (json_decode($argv[2], true) as $k => $v) { $_SESSION[$k] = $v; } session_write_close();',
-      '--', id, JSON.stringify(data),
+      '-d',
+      `session.save_path="2;${dir}"`,
+      '-d',
+      'session.use_strict_mode=0',
+      '-d',
+      'session.use_cookies=0',
+      '-d',
+      'session.cache_limiter=',
+      '-d',
+      'error_reporting=-1',
+      '-d',
+      'display_errors=stderr',
+      '-r',
+      'session_id($argv[1]); session_start(); foreach (json_decode($argv[2], true) as $k => $v) { $_SESSION[$k] = $v; } session_write_close();',
+      '--',
+      id,
+      JSON.stringify(data),
     ]);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
@@ -281,12 +364,32 @@ describe('read-through through session_start() with the generated ini and bootst
   function request(args: string[]): { started: boolean; idAfter: string; session: unknown; stderr: string; logs: string[] } {
     const logFile = join(tmp, `php-${++seq}.log`);
     const run = runPhp(
-      ['-c', rt.iniFile, ...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', 'log_errors=0',
-        '-d', `error_log=${logFile}`, '-d', `session.gc_maxlifetime=${MAXLIFETIME}`, join(PHP_DIR, 'session-request.php'), ...args],
+      [
+        '-c',
+        rt.iniFile,
+        ...PHP_EXTENSIONS,
+        '-d',
+        'error_reporting=-1',
+        '-d',
+        'display_errors=stderr',
+        '-d',
+        'log_errors=0',
+        '-d',
+        `error_log=${logFile}`,
+        '-d',
+        `session.gc_maxlifetime=${MAXLIFETIME}`,
+        join(PHP_DIR, 'session-request.php'),
+        ...args,
+      ],
       { env: { SESSION_MIGRATE_KEY: MASTER } },
     );
     expect(run.status, run.stderr).toBe(0);
-    const logs = existsSync(logFile) ? readFileSync(logFile, 'latin1').split('\n').filter((l) => l !== '').map((l) => l.replace(/^\[[^\]]*\] /, '')) : [];
+    const logs = existsSync(logFile)
+      ? readFileSync(logFile, 'latin1')
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => l.replace(/^\[[^\]]*\] /, ''))
+      : [];
     return { ...lastJson<{ started: boolean; idAfter: string; session: unknown }>(run), stderr: run.stderr, logs };
   }
 

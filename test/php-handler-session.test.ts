@@ -29,7 +29,11 @@ interface RequestOut {
   regenerated?: boolean | null;
   destroyed?: boolean | null;
 }
-interface Request { out: RequestOut; stderr: string; logs: string[] }
+interface Request {
+  out: RequestOut;
+  stderr: string;
+  logs: string[];
+}
 
 let redis: RedisServer;
 let rendered: Rendered;
@@ -41,19 +45,39 @@ let requestNo = 0;
  * One application request through the rendered ini + bootstrap. PHP's own diagnostics go to stderr
  * (display_errors=stderr); the handler's log lines (error_log()) go to a fresh file, returned as lines.
  */
-function request(r: Rendered, args: string[], env: Record<string, string> = { SESSION_MIGRATE_KEY: MASTER }, script = join(PHP_DIR, 'session-request.php')): Request {
+function request(
+  r: Rendered,
+  args: string[],
+  env: Record<string, string> = { SESSION_MIGRATE_KEY: MASTER },
+  script = join(PHP_DIR, 'session-request.php'),
+): Request {
   const logFile = join(sandbox, `php-${++requestNo}.log`);
   const run = runPhp(
     [
-      '-c', r.iniFile, ...PHP_EXTENSIONS,
-      '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', `error_log=${logFile}`,
-      '-d', `session.gc_maxlifetime=${MAXLIFETIME}`,
-      script, ...args,
+      '-c',
+      r.iniFile,
+      ...PHP_EXTENSIONS,
+      '-d',
+      'error_reporting=-1',
+      '-d',
+      'display_errors=stderr',
+      '-d',
+      'log_errors=0',
+      '-d',
+      `error_log=${logFile}`,
+      '-d',
+      `session.gc_maxlifetime=${MAXLIFETIME}`,
+      script,
+      ...args,
     ],
     { env: { TMPDIR: sandbox, ...env } },
   );
   expect(run.status, run.stderr).toBe(0);
-  const logs = existsSync(logFile) ? readFileSync(logFile, 'latin1').split('\n').filter((l) => l !== '') : [];
+  const logs = existsSync(logFile)
+    ? readFileSync(logFile, 'latin1')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
   return { out: lastJson<RequestOut>(run), stderr: run.stderr, logs };
 }
 
@@ -111,7 +135,11 @@ describe('sessions through session_start() with the generated ini, bootstrap and
     expect(await redis.client.exists(codec.keyName(PREFIX, unknown))).toBe(0);
     const fresh = await redis.client.getBuffer(codec.keyName(PREFIX, res.out.idAfter));
     expect(fresh).not.toBeNull();
-    expect(codec.open(codec.keyName(PREFIX, res.out.idAfter), fresh!)).toEqual({ ok: true, plaintext: Buffer.alloc(0), keyId: vectors.key_id });
+    expect(codec.open(codec.keyName(PREFIX, res.out.idAfter), fresh!)).toEqual({
+      ok: true,
+      plaintext: Buffer.alloc(0),
+      keyId: vectors.key_id,
+    });
   });
 
   it('a key that expired between requests is a miss: empty session, new ID, no error (BUG-19)', async () => {
@@ -162,7 +190,10 @@ describe('sessions through session_start() with the generated ini, bootstrap and
     expect(newId).not.toBe(id);
     expect(await redis.client.exists(key)).toBe(0);
     const newKey = codec.keyName(PREFIX, newId);
-    expect(codec.open(newKey, (await redis.client.getBuffer(newKey))!)).toMatchObject({ ok: true, plaintext: Buffer.from('uid|i:21;role|s:5:"admin";') });
+    expect(codec.open(newKey, (await redis.client.getBuffer(newKey))!)).toMatchObject({
+      ok: true,
+      plaintext: Buffer.from('uid|i:21;role|s:5:"admin";'),
+    });
 
     const logout = request(rendered, [`--id=${newId}`, '--destroy']);
     expect(logout.out).toMatchObject({ started: true, idBefore: newId, session: { uid: 21, role: 'admin' }, destroyed: true });
@@ -179,7 +210,11 @@ describe('sessions through session_start() with the generated ini, bootstrap and
       probe,
       "<?php\nsession_start();\n$_SESSION['x'] = 1;\nsession_write_close();\necho json_encode(['started' => true, 'idBefore' => '', 'idAfter' => session_id(), 'session' => [], 'encoded' => '', 'closed' => defined('PREVIOUS_PREPEND_RAN') && PREVIOUS_PREPEND_RAN]), \"\\n\";\n",
     );
-    const r = renderInto({ namespace: 'Acme\\Sessions', redis: { host: '127.0.0.1', port: redis.port, db: 3, prefix }, previousAutoPrependFile: chained });
+    const r = renderInto({
+      namespace: 'Acme\\Sessions',
+      redis: { host: '127.0.0.1', port: redis.port, db: 3, prefix },
+      previousAutoPrependFile: chained,
+    });
     try {
       expect(readFileSync(r.handlerFile, 'utf8')).toContain('namespace Acme\\Sessions;');
       const res = request(r, [], { SESSION_MIGRATE_KEY: MASTER }, probe);
@@ -283,7 +318,11 @@ describe('values under a key ID or envelope version this host lacks: session_sta
   /** Host A's ring after a rotation: same lookup key as MASTER alone (so the same key names), OTHER current, MASTER previous. */
   async function rotatedRing(): Promise<string> {
     const sodium = await loadSodium();
-    return formatKeyRing(sodium, { lookupKey: deriveLookupKey(sodium, Buffer.from(MASTER, 'base64')), current: Buffer.from(OTHER, 'base64'), previous: [Buffer.from(MASTER, 'base64')] });
+    return formatKeyRing(sodium, {
+      lookupKey: deriveLookupKey(sodium, Buffer.from(MASTER, 'base64')),
+      current: Buffer.from(OTHER, 'base64'),
+      previous: [Buffer.from(MASTER, 'base64')],
+    });
   }
 
   async function expectUntouched(key: string, value: Buffer, ttlBefore: number): Promise<void> {
@@ -323,9 +362,16 @@ describe('values under a key ID or envelope version this host lacks: session_sta
     const ttlBefore = await redis.client.ttl(key);
 
     for (const locking of [true, false]) {
-      const r = locking ? rendered : renderInto({ redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 }, locking: { enabled: false } });
+      const r = locking
+        ? rendered
+        : renderInto({ redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 }, locking: { enabled: false } });
       try {
-        for (const args of [[`--id=${id}`], [`--id=${id}`, '--set={"uid":0}'], [`--id=${id}`, '--regenerate'], [`--id=${id}`, '--destroy']]) {
+        for (const args of [
+          [`--id=${id}`],
+          [`--id=${id}`, '--set={"uid":0}'],
+          [`--id=${id}`, '--regenerate'],
+          [`--id=${id}`, '--destroy'],
+        ]) {
           const res = request(r, args, hostB);
           expectOneFailureLine(res, key, 'unknown-key-id', vectors.other_key_id, value, id);
           expect(res.logs[0]).toContain(`key IDs held: ${vectors.key_id}`);
@@ -365,7 +411,18 @@ describe('key or Redis unavailable: session_start() fails visibly, never a files
   it('control: without the fragment, PHP writes sess_<id> into the temp directory (the check below can fail)', () => {
     const id = 'control000000000000000000000001';
     const dir = mkdtempSync(join(sandbox, 'files-'));
-    const run = runPhp(['-d', `session.save_path=${dir}`, '-d', 'session.use_cookies=0', join(PHP_DIR, 'session-request.php'), `--id=${id}`, '--set={"a":1}'], { env: { TMPDIR: dir } });
+    const run = runPhp(
+      [
+        '-d',
+        `session.save_path=${dir}`,
+        '-d',
+        'session.use_cookies=0',
+        join(PHP_DIR, 'session-request.php'),
+        `--id=${id}`,
+        '--set={"a":1}',
+      ],
+      { env: { TMPDIR: dir } },
+    );
     expect(lastJson<RequestOut>(run).started).toBe(true);
     expect(sessFiles(dir, id)).toEqual([`sess_${id}`]);
   });
@@ -379,7 +436,9 @@ describe('key or Redis unavailable: session_start() fails visibly, never a files
       expect(res.out).toMatchObject({ started: false, session: null, closed: null });
       expect(res.stderr).toContain('session_start(): Failed to initialize storage module: user');
       expect(res.logs).toHaveLength(1);
-      expect(res.logs[0]).toMatch(/session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: .*Connection refused/);
+      expect(res.logs[0]).toMatch(
+        /session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: .*Connection refused/,
+      );
       expect(res.logs[0]).not.toContain(MASTER);
       expect(readdirSync(tmp)).toEqual([]);
       for (const dir of SESSION_DIRS) expect(sessFiles(dir, id)).toEqual([]);
@@ -395,7 +454,9 @@ describe('key or Redis unavailable: session_start() fails visibly, never a files
     const res = request(rendered, [`--id=${id}`, '--set={"a":1}'], { TMPDIR: tmp });
     expect(res.out.started).toBe(false);
     expect(res.stderr).toContain('Failed to initialize storage module: user');
-    expect(res.logs).toEqual([expect.stringMatching(/session-migrate: sessions are unavailable: no master key: set SESSION_MIGRATE_KEY_FILE/)]);
+    expect(res.logs).toEqual([
+      expect.stringMatching(/session-migrate: sessions are unavailable: no master key: set SESSION_MIGRATE_KEY_FILE/),
+    ]);
     expect(readdirSync(tmp)).toEqual([]);
     for (const dir of SESSION_DIRS) expect(sessFiles(dir, id)).toEqual([]);
   });
@@ -404,7 +465,10 @@ describe('key or Redis unavailable: session_start() fails visibly, never a files
     const r = await unreachable();
     try {
       const script = join(sandbox, 'no-session.php');
-      writeFileSync(script, '<?php echo json_encode(["started" => false, "idBefore" => "", "idAfter" => "", "session" => null, "encoded" => null, "closed" => null]), "\\n";\n');
+      writeFileSync(
+        script,
+        '<?php echo json_encode(["started" => false, "idBefore" => "", "idAfter" => "", "session" => null, "encoded" => null, "closed" => null]), "\\n";\n',
+      );
       const res = request(r, [], {}, script);
       expect(res.stderr).toBe('');
       expect(res.logs).toEqual([]);
@@ -443,28 +507,46 @@ describe('Redis password from SESSION_MIGRATE_REDIS_PASSWORD, never baked in', (
     const none = request(r, ['--set={"a":1}']);
     expect(none.out.started).toBe(false);
     expect(none.stderr).toContain('Failed to read session data: user');
-    expect(none.logs).toEqual([expect.stringMatching(/session-migrate: Redis (LOCK\+GET|READ) of smsess:\{[0-9a-f]{64}\} failed: NOAUTH .*\(the server needs a password: set SESSION_MIGRATE_REDIS_PASSWORD\)$/)]);
+    expect(none.logs).toEqual([
+      expect.stringMatching(
+        /session-migrate: Redis (LOCK\+GET|READ) of smsess:\{[0-9a-f]{64}\} failed: NOAUTH .*\(the server needs a password: set SESSION_MIGRATE_REDIS_PASSWORD\)$/,
+      ),
+    ]);
     // phpredis 5.3.7 reports a refused AUTH while connecting as a bare failure: the log names the reply
     const wrongPassword = { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'not-it' };
     const wrong = request(r, ['--set={"a":1}'], wrongPassword);
     expect(wrong.out.started).toBe(false);
     expect(wrong.stderr).toContain('Failed to initialize storage module: user');
-    expect(wrong.logs).toEqual([expect.stringMatching(
-      /\] session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS invalid username-password pair[^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/,
-    )]);
+    expect(wrong.logs).toEqual([
+      expect.stringMatching(
+        /\] session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS invalid username-password pair[^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/,
+      ),
+    ]);
     const notPersistent = renderInto({ redis: { host: '127.0.0.1', port: secured.port, persistent: false } });
-    const asCluster = renderInto({ redis: { topology: 'cluster', host: '127.0.0.1', port: secured.port, seeds: [{ host: '127.0.0.1', port: secured.port }] } });
+    const asCluster = renderInto({
+      redis: { topology: 'cluster', host: '127.0.0.1', port: secured.port, seeds: [{ host: '127.0.0.1', port: secured.port }] },
+    });
     await secured.client.call('ACL', 'SETUSER', 'app', 'on', '>app-pw', `~${PREFIX}*`, '+@all');
     const asUser = renderInto({ redis: { host: '127.0.0.1', port: secured.port, username: 'app' } });
     try {
       const once = request(notPersistent, ['--set={"a":1}'], wrongPassword);
-      expect(once.logs).toEqual([expect.stringMatching(/: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/)]);
+      expect(once.logs).toEqual([
+        expect.stringMatching(/: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/),
+      ]);
       // RedisCluster says "Couldn't map cluster keyspace using any provided seed": the seed is asked why
       const cluster = request(asCluster, ['--set={"a":1}'], wrongPassword);
       expect(cluster.out.started).toBe(false);
-      expect(cluster.logs).toEqual([expect.stringMatching(/sessions are unavailable: Redis Cluster redis:\/\/127\.0\.0\.1:\d+: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/)]);
+      expect(cluster.logs).toEqual([
+        expect.stringMatching(
+          /sessions are unavailable: Redis Cluster redis:\/\/127\.0\.0\.1:\d+: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/,
+        ),
+      ]);
       const user = request(asUser, ['--set={"a":1}'], wrongPassword);
-      expect(user.logs).toEqual([expect.stringMatching(/Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD and the ACL user app$/)]);
+      expect(user.logs).toEqual([
+        expect.stringMatching(
+          /Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD and the ACL user app$/,
+        ),
+      ]);
       for (const res of [wrong, once, cluster, user]) expect(res.logs.join('\n') + res.stderr).not.toContain('not-it');
     } finally {
       await secured.client.call('ACL', 'DELUSER', 'app');
@@ -480,13 +562,18 @@ describe('an ACL user without SESSION_MIGRATE_REDIS_PASSWORD', () => {
     try {
       await server.client.call('ACL', 'SETUSER', 'app', 'on', '>app-pw', `~${PREFIX}*`, '+@all');
       const id = 'acluser000000000000000000000001';
-      const envs: Array<Record<string, string>> = [{ SESSION_MIGRATE_KEY: MASTER }, { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: '' }];
+      const envs: Array<Record<string, string>> = [
+        { SESSION_MIGRATE_KEY: MASTER },
+        { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: '' },
+      ];
       for (const env of envs) {
         const res = request(r, [`--id=${id}`, '--set={"a":1}'], env);
         expect(res.out).toMatchObject({ started: false, session: null });
         expect(res.stderr).toContain('session_start(): Failed to initialize storage module: user');
         expect(res.logs).toHaveLength(1);
-        expect(res.logs[0]).toMatch(/session-migrate: sessions are unavailable: Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: the password for user app is not set \(SESSION_MIGRATE_REDIS_PASSWORD\)$/);
+        expect(res.logs[0]).toMatch(
+          /session-migrate: sessions are unavailable: Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: the password for user app is not set \(SESSION_MIGRATE_REDIS_PASSWORD\)$/,
+        );
       }
       expect(await server.client.dbsize()).toBe(0);
       const ok = request(r, ['--set={"a":1}'], { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw' });
@@ -502,19 +589,46 @@ describe('an ACL user without SESSION_MIGRATE_REDIS_PASSWORD', () => {
 describe('over CGI with cookies (php-cgi)', () => {
   const script = () => {
     const path = join(sandbox, 'cgi-app.php');
-    writeFileSync(path, "<?php\nsession_start();\n$before = $_SESSION;\n$_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;\necho json_encode(['id' => session_id(), 'before' => $before]);\n");
+    writeFileSync(
+      path,
+      "<?php\nsession_start();\n$before = $_SESSION;\n$_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;\necho json_encode(['id' => session_id(), 'before' => $before]);\n",
+    );
     return path;
   };
 
-  function cgi(path: string, cgiEnv: Record<string, string>): { headers: string[]; body: { id: string; before: Record<string, number> | [] } } {
-    const run = runPhp(['-c', rendered.iniFile, ...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', `error_log=${join(sandbox, 'cgi.log')}`], {
-      binary: 'php-cgi',
-      env: {
-        SESSION_MIGRATE_KEY: MASTER, REDIRECT_STATUS: '200', GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET',
-        SCRIPT_FILENAME: path, SCRIPT_NAME: '/app.php', REQUEST_URI: '/app.php', SERVER_NAME: 'localhost', HTTPS: 'on', QUERY_STRING: '',
-        ...cgiEnv,
+  function cgi(
+    path: string,
+    cgiEnv: Record<string, string>,
+  ): { headers: string[]; body: { id: string; before: Record<string, number> | [] } } {
+    const run = runPhp(
+      [
+        '-c',
+        rendered.iniFile,
+        ...PHP_EXTENSIONS,
+        '-d',
+        'error_reporting=-1',
+        '-d',
+        'display_errors=stderr',
+        '-d',
+        `error_log=${join(sandbox, 'cgi.log')}`,
+      ],
+      {
+        binary: 'php-cgi',
+        env: {
+          SESSION_MIGRATE_KEY: MASTER,
+          REDIRECT_STATUS: '200',
+          GATEWAY_INTERFACE: 'CGI/1.1',
+          REQUEST_METHOD: 'GET',
+          SCRIPT_FILENAME: path,
+          SCRIPT_NAME: '/app.php',
+          REQUEST_URI: '/app.php',
+          SERVER_NAME: 'localhost',
+          HTTPS: 'on',
+          QUERY_STRING: '',
+          ...cgiEnv,
+        },
       },
-    });
+    );
     expect(run.stderr).toBe('');
     const [head, body] = run.stdout.split(/\r?\n\r?\n/, 2);
     return { headers: (head ?? '').split(/\r?\n/), body: JSON.parse(body ?? '') };

@@ -15,15 +15,32 @@ import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import type { RedisTargetOptions } from '@session-migrate/generate';
 import {
-  addAclUser, makeTlsMaterial, migrateSlots, startCluster, startFailedClusterNode, startSentinel, startTlsRedis, type TlsMaterial,
+  addAclUser,
+  makeTlsMaterial,
+  migrateSlots,
+  startCluster,
+  startFailedClusterNode,
+  startSentinel,
+  startTlsRedis,
+  type TlsMaterial,
 } from './support/redis-topologies.ts';
 import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
 const PREFIX = 'smsess:';
 
-interface Out { started: boolean; idBefore: string; idAfter: string; session: Record<string, unknown> | unknown[] | null; closed: boolean | null }
-interface Request { out: Out; stderr: string; logs: string[] }
+interface Out {
+  started: boolean;
+  idBefore: string;
+  idAfter: string;
+  session: Record<string, unknown> | unknown[] | null;
+  closed: boolean | null;
+}
+interface Request {
+  out: Out;
+  stderr: string;
+  logs: string[];
+}
 
 let tls: TlsMaterial;
 let sandbox: string;
@@ -41,12 +58,30 @@ function render(redis: RedisTargetOptions): Rendered {
 function request(r: Rendered, args: string[], env: Record<string, string> = {}): Request {
   const logFile = join(sandbox, `php-${++n}.log`);
   const run = runPhp(
-    ['-c', r.iniFile, ...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', `error_log=${logFile}`,
-      join(PHP_DIR, 'session-request.php'), ...args],
+    [
+      '-c',
+      r.iniFile,
+      ...PHP_EXTENSIONS,
+      '-d',
+      'error_reporting=-1',
+      '-d',
+      'display_errors=stderr',
+      '-d',
+      'log_errors=0',
+      '-d',
+      `error_log=${logFile}`,
+      join(PHP_DIR, 'session-request.php'),
+      ...args,
+    ],
     { env: { TMPDIR: sandbox, SESSION_MIGRATE_KEY: MASTER, ...env } },
   );
   expect(run.status, run.stderr).toBe(0);
-  const logs = existsSync(logFile) ? readFileSync(logFile, 'latin1').split('\n').filter((l) => l !== '').map((l) => l.replace(/^\[[^\]]*\] /, '')) : [];
+  const logs = existsSync(logFile)
+    ? readFileSync(logFile, 'latin1')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.replace(/^\[[^\]]*\] /, ''))
+    : [];
   return { out: lastJson<Out>(run), stderr: run.stderr, logs };
 }
 
@@ -77,11 +112,15 @@ afterAll(() => {
 });
 
 describe('TLS (mutual, private CA) and an ACL user', () => {
-  it('works with the plan\'s CA, client certificate and user; refuses an untrusted CA, a missing client certificate, a wrong server name', async () => {
+  it("works with the plan's CA, client certificate and user; refuses an untrusted CA, a missing client certificate, a wrong server name", async () => {
     const node = await startTlsRedis(tls, { mutual: true });
     try {
       // exactly the handler's rule of docs/redis.md (database 0, with the ini fragment's pool pattern)
-      await addAclUser(node, { name: 'sessions', password: 'pw-sessions', rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire` });
+      await addAclUser(node, {
+        name: 'sessions',
+        password: 'pw-sessions',
+        rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire`,
+      });
       const base = { host: '127.0.0.1', port: node.port, username: 'sessions' };
       const good = render({ ...base, tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
       const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-sessions' };
@@ -94,10 +133,18 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
       const id = first.out.idAfter;
 
       const untrusted = render({ ...base, tls: { caFile: tls.otherCaFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
-      expectVisibleFailure(request(untrusted, [`--id=${id}`], env), id, /sessions are unavailable: Redis at rediss:\/\/sessions@127\.0\.0\.1:\d+\/0: .*(certificate|SSL|TLS)/i);
+      expectVisibleFailure(
+        request(untrusted, [`--id=${id}`], env),
+        id,
+        /sessions are unavailable: Redis at rediss:\/\/sessions@127\.0\.0\.1:\d+\/0: .*(certificate|SSL|TLS)/i,
+      );
       const noClientCert = render({ ...base, tls: { caFile: tls.caFile } });
       expectVisibleFailure(request(noClientCert, [`--id=${id}`], env), id, /sessions are unavailable|failed/);
-      const wrongUser = render({ ...base, username: 'nobody', tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+      const wrongUser = render({
+        ...base,
+        username: 'nobody',
+        tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile },
+      });
       const denied = request(wrongUser, [`--id=${id}`], env);
       expectVisibleFailure(denied, id, /sessions are unavailable|WRONGPASS|invalid username-password/i);
       expect(denied.logs[0]).not.toContain('pw-sessions');
@@ -113,7 +160,11 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
       const ok = request(named, ['--set={"a":1}']);
       expect(ok.out.started, ok.logs.join('\n')).toBe(true);
       const unnamed = render({ host: '127.0.0.1', port: node.port, tls: { caFile: tls.caFile } });
-      expectVisibleFailure(request(unnamed, [`--id=${ok.out.idAfter}`]), ok.out.idAfter, /sessions are unavailable: .*(certificate|SSL|peer)/i);
+      expectVisibleFailure(
+        request(unnamed, [`--id=${ok.out.idAfter}`]),
+        ok.out.idAfter,
+        /sessions are unavailable: .*(certificate|SSL|peer)/i,
+      );
     } finally {
       await node.stop();
     }
@@ -123,11 +174,18 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
     const node = await startTlsRedis(tls);
     try {
       await addAclUser(node, { name: 'readonly', password: 'pw-ro', rule: `~${PREFIX}* +get +echo +ping +select` });
-      await node.admin.set(codec.keyName(PREFIX, 'existing0000000000000000000001'), codec.seal(codec.keyName(PREFIX, 'existing0000000000000000000001'), Buffer.from('a|i:1;')));
+      await node.admin.set(
+        codec.keyName(PREFIX, 'existing0000000000000000000001'),
+        codec.seal(codec.keyName(PREFIX, 'existing0000000000000000000001'), Buffer.from('a|i:1;')),
+      );
       const r = render({ host: '127.0.0.1', port: node.port, username: 'readonly', tls: { caFile: tls.caFile } });
       const id = 'existing0000000000000000000001';
       const res = request(r, [`--id=${id}`], { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-ro' });
-      expectVisibleFailure(res, id, /NOPERM.*\(the ACL user needs \+eval \+evalsha \+get \+set \+del \+exists \+expire on the session keys; \+select for a database other than 0; docs\/redis\.md\)/);
+      expectVisibleFailure(
+        res,
+        id,
+        /NOPERM.*\(the ACL user needs \+eval \+evalsha \+get \+set \+del \+exists \+expire on the session keys; \+select for a database other than 0; docs\/redis\.md\)/,
+      );
     } finally {
       await node.stop();
     }
@@ -138,7 +196,12 @@ describe('Redis Cluster (RedisCluster)', () => {
   it('spreads sessions over the slots, follows a slot that moved (MOVED is never a new ID), and a cluster that is down fails visibly', async () => {
     const cluster = await startCluster();
     try {
-      const r = render({ topology: 'cluster', host: '127.0.0.1', port: cluster.nodes[0]!.port, seeds: cluster.nodes.map((x) => ({ host: '127.0.0.1', port: x.port })) });
+      const r = render({
+        topology: 'cluster',
+        host: '127.0.0.1',
+        port: cluster.nodes[0]!.port,
+        seeds: cluster.nodes.map((x) => ({ host: '127.0.0.1', port: x.port })),
+      });
       const ids: string[] = [];
       for (let i = 0; i < 12; i++) {
         const res = request(r, [`--set={"i":${i}}`]);
@@ -149,7 +212,9 @@ describe('Redis Cluster (RedisCluster)', () => {
       for (const id of ids) {
         const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', codec.keyName(PREFIX, id)));
         owners.add((await cluster.ownerOf(slot)).port);
-        expect(Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', codec.keyName(PREFIX, id).replace(PREFIX, `${PREFIX}lock:`)))).toBe(slot);
+        expect(
+          Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', codec.keyName(PREFIX, id).replace(PREFIX, `${PREFIX}lock:`))),
+        ).toBe(slot);
       }
       expect(owners.size).toBeGreaterThan(1);
 
@@ -166,16 +231,28 @@ describe('Redis Cluster (RedisCluster)', () => {
       // A standalone handler pointed at one cluster node: MOVED fails the start, with the fix named.
       const wrongNode = cluster.nodes.find((x) => x !== to)!;
       const standalone = render({ host: '127.0.0.1', port: wrongNode.port });
-      expectVisibleFailure(request(standalone, [`--id=${ids[0]}`]), ids[0]!, /MOVED .*\(the server is a Redis Cluster node: generate the handler with the cluster topology\)/);
+      expectVisibleFailure(
+        request(standalone, [`--id=${ids[0]}`]),
+        ids[0]!,
+        /MOVED .*\(the server is a Redis Cluster node: generate the handler with the cluster topology\)/,
+      );
     } finally {
       await cluster.stop();
     }
     const down = render({ topology: 'cluster', host: '127.0.0.1', port: 1, seeds: [{ host: '127.0.0.1', port: 1 }] });
-    expectVisibleFailure(request(down, ['--id=someone0000000000000000000001']), 'someone0000000000000000000001', /sessions are unavailable: Redis Cluster redis:\/\/127\.0\.0\.1:1: /);
+    expectVisibleFailure(
+      request(down, ['--id=someone0000000000000000000001']),
+      'someone0000000000000000000001',
+      /sessions are unavailable: Redis Cluster redis:\/\/127\.0\.0\.1:1: /,
+    );
     const lone = await startFailedClusterNode();
     try {
       const failed = render({ topology: 'cluster', host: '127.0.0.1', port: lone.port });
-      expectVisibleFailure(request(failed, ['--id=someone0000000000000000000001']), 'someone0000000000000000000001', /Redis Cluster|CLUSTERDOWN|keyspace/);
+      expectVisibleFailure(
+        request(failed, ['--id=someone0000000000000000000001']),
+        'someone0000000000000000000001',
+        /Redis Cluster|CLUSTERDOWN|keyspace/,
+      );
     } finally {
       await lone.stop();
     }
@@ -186,7 +263,13 @@ describe('Sentinel (RedisSentinel)', () => {
   it('a sentinel without a password: found and used (phpredis 5.3.7 takes no auth argument then, not null)', async () => {
     const s = await startSentinel();
     try {
-      const r = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: s.masterName });
+      const r = render({
+        topology: 'sentinel',
+        host: '127.0.0.1',
+        port: s.sentinel.port,
+        sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }],
+        masterName: s.masterName,
+      });
       const first = request(r, ['--set={"n":1}']);
       expect(first.out.started, first.logs.join('\n') + first.stderr).toBe(true);
       expect(first.logs).toEqual([]);
@@ -201,7 +284,11 @@ describe('Sentinel (RedisSentinel)', () => {
       // a password this sentinel does not need: named as the cause, not "went away"
       removeSentinelCache();
       const needless = request(r, [`--id=${first.out.idAfter}`], { SESSION_MIGRATE_SENTINEL_PASSWORD: 'needless-pw' });
-      expectVisibleFailure(needless, first.out.idAfter, /Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(ERR AUTH <password> called without any password configured/);
+      expectVisibleFailure(
+        needless,
+        first.out.idAfter,
+        /Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(ERR AUTH <password> called without any password configured/,
+      );
       expect(needless.logs[0]).not.toContain('needless-pw');
     } finally {
       removeSentinelCache(); // the next test counts the cache files of its own sentinel
@@ -212,15 +299,29 @@ describe('Sentinel (RedisSentinel)', () => {
   it('finds the master, caches it, follows a fail-over (READONLY -> ask again -> one retry), keeps every session', async () => {
     const s = await startSentinel({ sentinelPassword: 'sentinel-pw' });
     try {
-      const r = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: s.masterName });
+      const r = render({
+        topology: 'sentinel',
+        host: '127.0.0.1',
+        port: s.sentinel.port,
+        sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }],
+        masterName: s.masterName,
+      });
       const env = { SESSION_MIGRATE_SENTINEL_PASSWORD: 'sentinel-pw' };
       // a wrong or missing sentinel password: named as the cause (phpredis 5.3.7 says "went away"
       // or answers false), never the password; nothing is cached
       const wrong = request(r, ['--id=someone0000000000000000000001'], { SESSION_MIGRATE_SENTINEL_PASSWORD: 'wrong-sentinel-pw' });
-      expectVisibleFailure(wrong, 'someone0000000000000000000001', /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(WRONGPASS invalid username-password pair[^)]*\)\)$/);
+      expectVisibleFailure(
+        wrong,
+        'someone0000000000000000000001',
+        /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(WRONGPASS invalid username-password pair[^)]*\)\)$/,
+      );
       expect(wrong.logs[0]).not.toContain('wrong-sentinel-pw');
       const missing = request(r, ['--id=someone0000000000000000000001']);
-      expectVisibleFailure(missing, 'someone0000000000000000000001', /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ requires a password: set SESSION_MIGRATE_SENTINEL_PASSWORD \(NOAUTH Authentication required\.\)\)$/);
+      expectVisibleFailure(
+        missing,
+        'someone0000000000000000000001',
+        /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ requires a password: set SESSION_MIGRATE_SENTINEL_PASSWORD \(NOAUTH Authentication required\.\)\)$/,
+      );
       expect(readdirSync(sandbox).filter((f) => f.startsWith('session-migrate-sentinel-'))).toEqual([]);
 
       const first = request(r, ['--set={"n":1}'], env);
@@ -234,28 +335,54 @@ describe('Sentinel (RedisSentinel)', () => {
       // The handler's write reached the replica before the forced fail-over (WAIT on another
       // connection proves nothing about it; SENTINEL FAILOVER does not wait for the replica).
       const replica = s.nodes.find((x) => x !== before)!;
-      for (let i = 0; i < 200 && await replica.admin.exists(codec.keyName(PREFIX, id)) !== 1; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && (await replica.admin.exists(codec.keyName(PREFIX, id))) !== 1; i++)
+        await new Promise((r) => setTimeout(r, 25));
       expect(await replica.admin.exists(codec.keyName(PREFIX, id))).toBe(1);
       const after = await s.failover({ reconfigureOldMaster: 'now' });
       expect(after).not.toBe(before);
       // Wait until the old master is a replica: a write it took before that would be dropped by the
       // resync (the asynchronous-replication window of any fail-over, not this handler's doing).
-      for (let i = 0; i < 200 && !/role:slave/.test(await before.admin.info('replication')); i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && !/role:slave/.test(await before.admin.info('replication')); i++)
+        await new Promise((r) => setTimeout(r, 25));
       expect(await before.admin.info('replication')).toMatch(/role:slave/);
       // The cache still names the old master, now a replica: READONLY, then the sentinel is asked again.
       const next = request(r, [`--id=${id}`, '--set={"n":2}'], env);
       if (next.out.idAfter !== id || (next.out.session as { n?: number } | null)?.n !== 1) {
-        throw new Error(JSON.stringify({ next: next.out, logs: next.logs, stderr: next.stderr,
-          nodes: await Promise.all(s.nodes.map(async (x) => ({ port: x.port, role: /role:(\w+)/.exec(await x.admin.info('replication'))?.[1], value: (await x.admin.getBuffer(codec.keyName(PREFIX, id)))?.length ?? null }))) }));
+        throw new Error(
+          JSON.stringify({
+            next: next.out,
+            logs: next.logs,
+            stderr: next.stderr,
+            nodes: await Promise.all(
+              s.nodes.map(async (x) => ({
+                port: x.port,
+                role: /role:(\w+)/.exec(await x.admin.info('replication'))?.[1],
+                value: (await x.admin.getBuffer(codec.keyName(PREFIX, id)))?.length ?? null,
+              })),
+            ),
+          }),
+        );
       }
       expect(next.out, next.logs.join('\n')).toMatchObject({ started: true, idAfter: id, session: { n: 1 }, closed: true });
       expect(next.logs).toEqual([]);
       const third = request(r, [`--id=${id}`], env);
-      const diag = async (): Promise<string> => JSON.stringify({
-        next: next.out, nextLogs: next.logs, third: third.out, thirdLogs: third.logs,
-        cache: readdirSync(sandbox).filter((f) => f.startsWith('session-migrate-sentinel-')).map((f) => readFileSync(join(sandbox, f), 'utf8')),
-        nodes: await Promise.all(s.nodes.map(async (x) => ({ port: x.port, role: /role:(\w+)/.exec(await x.admin.info('replication'))?.[1], value: (await x.admin.getBuffer(codec.keyName(PREFIX, id)))?.length ?? null }))),
-      });
+      const diag = async (): Promise<string> =>
+        JSON.stringify({
+          next: next.out,
+          nextLogs: next.logs,
+          third: third.out,
+          thirdLogs: third.logs,
+          cache: readdirSync(sandbox)
+            .filter((f) => f.startsWith('session-migrate-sentinel-'))
+            .map((f) => readFileSync(join(sandbox, f), 'utf8')),
+          nodes: await Promise.all(
+            s.nodes.map(async (x) => ({
+              port: x.port,
+              role: /role:(\w+)/.exec(await x.admin.info('replication'))?.[1],
+              value: (await x.admin.getBuffer(codec.keyName(PREFIX, id)))?.length ?? null,
+            })),
+          ),
+        });
       if (third.out.session === null || (third.out.session as { n?: number }).n !== 2) throw new Error(await diag());
       expect(third.out).toMatchObject({ started: true, idAfter: id, session: { n: 2 } });
       expect(await after.admin.exists(codec.keyName(PREFIX, id))).toBe(1);
@@ -265,9 +392,25 @@ describe('Sentinel (RedisSentinel)', () => {
       const toReplica = render({ host: '127.0.0.1', port: before.port });
       expectVisibleFailure(request(toReplica, [`--id=${id}`]), id, /READONLY/);
 
-      const noSuchMaster = render({ topology: 'sentinel', host: '127.0.0.1', port: s.sentinel.port, sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }], masterName: 'nope' });
-      expectVisibleFailure(request(noSuchMaster, [`--id=${id}`], env), id, /sessions are unavailable: Sentinel: no master for "nope" \(127\.0\.0\.1:\d+ knows no master named "nope"\)/);
-      const noSentinel = render({ topology: 'sentinel', host: '127.0.0.1', port: 1, sentinels: [{ host: '127.0.0.1', port: 1 }], masterName: s.masterName });
+      const noSuchMaster = render({
+        topology: 'sentinel',
+        host: '127.0.0.1',
+        port: s.sentinel.port,
+        sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }],
+        masterName: 'nope',
+      });
+      expectVisibleFailure(
+        request(noSuchMaster, [`--id=${id}`], env),
+        id,
+        /sessions are unavailable: Sentinel: no master for "nope" \(127\.0\.0\.1:\d+ knows no master named "nope"\)/,
+      );
+      const noSentinel = render({
+        topology: 'sentinel',
+        host: '127.0.0.1',
+        port: 1,
+        sentinels: [{ host: '127.0.0.1', port: 1 }],
+        masterName: s.masterName,
+      });
       expectVisibleFailure(request(noSentinel, [`--id=${id}`], env), id, /Sentinel: no master for "sessions" \(127\.0\.0\.1:1 /);
     } finally {
       await s.stop();

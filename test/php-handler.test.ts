@@ -11,8 +11,17 @@ import { EnvelopeCodec } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
 
-interface OpenResult { ok: boolean; plaintext: string | null; reason: string | null; keyId: string | null }
-interface OpsOutput { construct: string | null; results: unknown[]; logs: string[] }
+interface OpenResult {
+  ok: boolean;
+  plaintext: string | null;
+  reason: string | null;
+  keyId: string | null;
+}
+interface OpsOutput {
+  construct: string | null;
+  results: unknown[];
+  logs: string[];
+}
 interface OpsRequest {
   keys: string[];
   prefix?: string;
@@ -32,7 +41,15 @@ let tmp: string;
 
 function ops(request: OpsRequest, env: Record<string, string> = {}): OpsOutput {
   const run = runPhp(
-    [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.autoloadFile],
+    [
+      ...PHP_EXTENSIONS,
+      '-d',
+      'error_reporting=-1',
+      '-d',
+      'display_errors=stderr',
+      join(PHP_DIR, 'envelope-ops.php'),
+      rendered.autoloadFile,
+    ],
     { input: JSON.stringify({ redisPort: redis.port, ...request }), env },
   );
   expect(run.stderr).toBe('');
@@ -87,7 +104,12 @@ describe('shared vectors (docs/envelope-vectors.json) in PHP', () => {
     expect(out.results).toHaveLength(vectors.invalid.length);
     vectors.invalid.forEach((v, i) => {
       const r = out.results[i] as OpenResult;
-      expect({ name: v.name, ok: r.ok, reason: r.reason, plaintext: r.plaintext }).toEqual({ name: v.name, ok: false, reason: v.expect, plaintext: null });
+      expect({ name: v.name, ok: r.ok, reason: r.reason, plaintext: r.plaintext }).toEqual({
+        name: v.name,
+        ok: false,
+        reason: v.expect,
+        plaintext: null,
+      });
       if (v.expect === 'not-envelope') expect(r.keyId).toBeNull();
       else expect(r.keyId).toBe(Buffer.from(v.envelope_hex, 'hex').subarray(3, 11).toString('hex'));
     });
@@ -133,7 +155,13 @@ describe('PHP <-> TypeScript interop', () => {
   it('PHP opens what TypeScript sealed with a random nonce', () => {
     const key = codec.keyName('smsess:', 'interop0000000000000000000002');
     const sealed = codec.seal(key, plaintext);
-    const out = ops({ keys: [MASTER], ops: [{ op: 'open', redisKey: key, envelopeHex: hex(sealed) }, { op: 'open', redisKey: key.replace('smsess:', 'other:'), envelopeHex: hex(sealed) }] });
+    const out = ops({
+      keys: [MASTER],
+      ops: [
+        { op: 'open', redisKey: key, envelopeHex: hex(sealed) },
+        { op: 'open', redisKey: key.replace('smsess:', 'other:'), envelopeHex: hex(sealed) },
+      ],
+    });
     expect(out.results[0]).toEqual({ ok: true, plaintext: hex(plaintext), reason: null, keyId: vectors.key_id });
     expect(out.results[1]).toMatchObject({ ok: false, reason: 'auth-failed' });
   });
@@ -143,7 +171,14 @@ describe('PHP <-> TypeScript interop', () => {
     const key = codec.keyName('smsess:', sessionId);
     const sealed = codec.seal(key, plaintext);
     await redis.client.set(key, sealed, 'EX', 600);
-    const out = ops({ keys: [MASTER], ops: [{ op: 'rawGet', redisKey: key }, { op: 'validateId', sessionId }, { op: 'read', sessionId }] });
+    const out = ops({
+      keys: [MASTER],
+      ops: [
+        { op: 'rawGet', redisKey: key },
+        { op: 'validateId', sessionId },
+        { op: 'read', sessionId },
+      ],
+    });
     expect(out.results[0]).toBe(hex(sealed)); // phpredis sees the exact bytes (BUG-24)
     expect(out.results[1]).toBe(true);
     expect(out.results[2]).toBe(hex(plaintext));
@@ -170,7 +205,13 @@ describe('handler methods (called directly)', () => {
     const planted = 'uid|i:1;admin|b:1;';
     const plantedId = 'planted00000000000000000000001';
     await redis.client.set(codec.keyName('smsess:', plantedId), Buffer.from(planted));
-    const out = ops({ keys: [MASTER], ops: [{ op: 'read', sessionId: 'missing000000000000000000000001' }, { op: 'read', sessionId: plantedId }] });
+    const out = ops({
+      keys: [MASTER],
+      ops: [
+        { op: 'read', sessionId: 'missing000000000000000000000001' },
+        { op: 'read', sessionId: plantedId },
+      ],
+    });
     expect(out.results).toEqual(['', '']);
     expect(out.logs).toHaveLength(1);
     expect(out.logs[0]).toContain('not-envelope');
@@ -225,11 +266,30 @@ describe('handler methods (called directly)', () => {
     try {
       const sessionId = 'redisgone0000000000000000000001';
       const run = runPhp(
-        [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'envelope-ops.php'), rendered.autoloadFile],
-        { input: JSON.stringify({ redisPort: doomed.port, keys: [MASTER], ops: [
-          { op: 'shutdownRedis' }, { op: 'read', sessionId }, { op: 'sessionStart', sessionId },
-          { op: 'write', sessionId, dataHex: '' }, { op: 'destroy', sessionId }, { op: 'validateId', sessionId }, { op: 'updateTimestamp', sessionId, dataHex: '' },
-        ] }) },
+        [
+          ...PHP_EXTENSIONS,
+          '-d',
+          'error_reporting=-1',
+          '-d',
+          'display_errors=stderr',
+          join(PHP_DIR, 'envelope-ops.php'),
+          rendered.autoloadFile,
+        ],
+        {
+          input: JSON.stringify({
+            redisPort: doomed.port,
+            keys: [MASTER],
+            ops: [
+              { op: 'shutdownRedis' },
+              { op: 'read', sessionId },
+              { op: 'sessionStart', sessionId },
+              { op: 'write', sessionId, dataHex: '' },
+              { op: 'destroy', sessionId },
+              { op: 'validateId', sessionId },
+              { op: 'updateTimestamp', sessionId, dataHex: '' },
+            ],
+          }),
+        },
       );
       const out = lastJson<OpsOutput>(run);
       expect(out.results[1]).toBe(false);
@@ -271,7 +331,9 @@ describe('KeyRingLoader::fromEnvironment() with a single key (strict base64, BUG
   const script = () =>
     `require getenv('AUTOLOAD_FILE'); try { $r = \\SessionMigrate\\KeyRingLoader::fromEnvironment(); echo json_encode(['ok' => bin2hex($r->currentKeyId())]); } catch (\\Throwable $e) { echo json_encode(['error' => get_class($e) . ': ' . $e->getMessage()]); }`;
   const load = (env: Record<string, string>) => {
-    const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-r', script()], { env: { AUTOLOAD_FILE: rendered.autoloadFile, ...env } });
+    const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-r', script()], {
+      env: { AUTOLOAD_FILE: rendered.autoloadFile, ...env },
+    });
     expect(run.stderr).toBe('');
     return lastJson<{ ok?: string; error?: string }>(run);
   };
@@ -294,7 +356,14 @@ describe('KeyRingLoader::fromEnvironment() with a single key (strict base64, BUG
 
   it('rejects malformed text without echoing it', () => {
     const urlSafe = Buffer.from(OTHER, 'base64').toString('base64url'); // what libsodium.js emits by default
-    const malformed = [urlSafe, urlSafe + '=', MASTER.slice(0, -1), MASTER + MASTER, Buffer.alloc(33, 7).toString('base64'), `${MASTER.slice(0, 20)} ${MASTER.slice(20)}`];
+    const malformed = [
+      urlSafe,
+      urlSafe + '=',
+      MASTER.slice(0, -1),
+      MASTER + MASTER,
+      Buffer.alloc(33, 7).toString('base64'),
+      `${MASTER.slice(0, 20)} ${MASTER.slice(20)}`,
+    ];
     for (const text of malformed) {
       const out = load({ SESSION_MIGRATE_KEY: text });
       expect(out.ok, text).toBeUndefined();
@@ -313,6 +382,8 @@ describe('KeyRingLoader::fromEnvironment() with a single key (strict base64, BUG
     const both = load({ SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_KEY_FILE: keyFile('k2', MASTER, 0o600) });
     expect(both.error).toMatch(/SESSION_MIGRATE_KEY_FILE and SESSION_MIGRATE_KEY are all set; set only one/);
     expect(both.error).not.toContain(MASTER);
-    expect(load({}).error).toMatch(/no master key: set SESSION_MIGRATE_KEY_FILE or SESSION_MIGRATE_KEY_RING_FILE \(preferred\), SESSION_MIGRATE_KEY or SESSION_MIGRATE_KEY_PROVIDER/);
+    expect(load({}).error).toMatch(
+      /no master key: set SESSION_MIGRATE_KEY_FILE or SESSION_MIGRATE_KEY_RING_FILE \(preferred\), SESSION_MIGRATE_KEY or SESSION_MIGRATE_KEY_PROVIDER/,
+    );
   });
 });

@@ -16,10 +16,23 @@ import { startRedis, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, REPO, lastJson, renderInto, runPhp, type Rendered } from './php/harness.ts';
 
 interface Vectors {
-  valid: Array<{ name: string; text: string; lookup_key_hex: string; lookup_id: string; current_key_id: string; previous_key_ids: string[]; prefix: string; session_id: string; redis_key: string }>;
+  valid: Array<{
+    name: string;
+    text: string;
+    lookup_key_hex: string;
+    lookup_id: string;
+    current_key_id: string;
+    previous_key_ids: string[];
+    prefix: string;
+    session_id: string;
+    redis_key: string;
+  }>;
   invalid: Array<{ name: string; text: string; expect: string }>;
 }
-type Result = { ok?: { lookupId: string; keyId: string; keyIds: string[]; lookupKeyHex: string; redisKey: string; wiped: boolean }; error?: string };
+type Result = {
+  ok?: { lookupId: string; keyId: string; keyIds: string[]; lookupKeyHex: string; redisKey: string; wiped: boolean };
+  error?: string;
+};
 
 const vectors = JSON.parse(readFileSync(join(REPO, 'docs/keyring-vectors.json'), 'utf8')) as Vectors;
 let redis: RedisServer;
@@ -27,9 +40,13 @@ let rendered: Rendered;
 let tmp: string;
 
 function php(request: Record<string, unknown>, env: Record<string, string> = {}): Result[] {
-  const run = runPhp([...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'keyring-ops.php'), rendered.autoloadFile], {
-    input: JSON.stringify({ redisPort: redis.port, ...request }), env,
-  });
+  const run = runPhp(
+    [...PHP_EXTENSIONS, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', join(PHP_DIR, 'keyring-ops.php'), rendered.autoloadFile],
+    {
+      input: JSON.stringify({ redisPort: redis.port, ...request }),
+      env,
+    },
+  );
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return lastJson<{ results: Result[] }>(run).results;
@@ -51,7 +68,16 @@ describe('key ring vectors in PHP (docs/keyring-vectors.json)', () => {
   it('derives the same lookup ID, key IDs and key names as the vectors and the TypeScript reader', async () => {
     for (const v of vectors.valid) {
       const [r] = php({ texts: [v.text], prefix: v.prefix, sessionId: v.session_id });
-      expect(r, v.name).toEqual({ ok: { lookupId: v.lookup_id, keyId: v.current_key_id, keyIds: [v.current_key_id, ...v.previous_key_ids], lookupKeyHex: v.lookup_key_hex, redisKey: v.redis_key, wiped: true } });
+      expect(r, v.name).toEqual({
+        ok: {
+          lookupId: v.lookup_id,
+          keyId: v.current_key_id,
+          keyIds: [v.current_key_id, ...v.previous_key_ids],
+          lookupKeyHex: v.lookup_key_hex,
+          redisKey: v.redis_key,
+          wiped: true,
+        },
+      });
       const ts = await EnvelopeCodec.fromRing(parseKeyText(await loadSodium(), v.text, 'ts'));
       expect([ts.lookupId, ts.keyName(v.prefix, v.session_id)]).toEqual([r!.ok!.lookupId, r!.ok!.redisKey]);
     }
@@ -79,26 +105,46 @@ describe('PHP key sources', () => {
 
   it('SESSION_MIGRATE_KEY_RING_FILE, SESSION_MIGRATE_KEY_FILE and SESSION_MIGRATE_KEY read a ring', () => {
     const ringFile = file('ring', ringVector.text, 0o600);
-    const envs: Array<Record<string, string>> = [{ SESSION_MIGRATE_KEY_RING_FILE: ringFile }, { SESSION_MIGRATE_KEY_FILE: ringFile }, { SESSION_MIGRATE_KEY: ringVector.text }];
+    const envs: Array<Record<string, string>> = [
+      { SESSION_MIGRATE_KEY_RING_FILE: ringFile },
+      { SESSION_MIGRATE_KEY_FILE: ringFile },
+      { SESSION_MIGRATE_KEY: ringVector.text },
+    ];
     for (const env of envs) {
       const [r] = php({ fromEnvironment: true, sessionId: ringVector.session_id }, env);
-      expect(r!.ok, JSON.stringify(r)).toMatchObject({ lookupId: ringVector.lookup_id, keyId: ringVector.current_key_id, redisKey: ringVector.redis_key });
+      expect(r!.ok, JSON.stringify(r)).toMatchObject({
+        lookupId: ringVector.lookup_id,
+        keyId: ringVector.current_key_id,
+        redisKey: ringVector.redis_key,
+      });
     }
   });
 
   it('SESSION_MIGRATE_KEY_PROVIDER: a PHP file returning a callable (e.g. a secrets manager client)', () => {
     const textFile = file('ring-for-provider', ringVector.text, 0o600);
-    const provider = file('provider.php', `<?php\nreturn static function (): string {\n    return (string) file_get_contents(${JSON.stringify(textFile)});\n};\n`, 0o644);
+    const provider = file(
+      'provider.php',
+      `<?php\nreturn static function (): string {\n    return (string) file_get_contents(${JSON.stringify(textFile)});\n};\n`,
+      0o644,
+    );
     const [r] = php({ fromEnvironment: true, sessionId: ringVector.session_id }, { SESSION_MIGRATE_KEY_PROVIDER: provider });
     expect(r!.ok).toMatchObject({ lookupId: ringVector.lookup_id, redisKey: ringVector.redis_key });
     const secret = ringVector.text.match(/current (\S+)/)![1]!;
-    const throwing = file('throwing.php', `<?php\nreturn static function (): string {\n    throw new RuntimeException('token ${secret} rejected');\n};\n`, 0o644);
+    const throwing = file(
+      'throwing.php',
+      `<?php\nreturn static function (): string {\n    throw new RuntimeException('token ${secret} rejected');\n};\n`,
+      0o644,
+    );
     const [t] = php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_PROVIDER: throwing });
     expect(t!.error).toBe(`RuntimeException: session-migrate: key provider ${throwing} failed (RuntimeException)`);
     const notCallable = file('not-callable.php', '<?php\nreturn 42;\n', 0o644);
-    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_PROVIDER: notCallable })[0]!.error).toContain('the file must return a callable');
+    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_PROVIDER: notCallable })[0]!.error).toContain(
+      'the file must return a callable',
+    );
     const wrongType = file('wrong-type.php', '<?php\nreturn static function () {\n    return null;\n};\n', 0o644);
-    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_PROVIDER: wrongType })[0]!.error).toContain('returned a NULL, not key text');
+    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_PROVIDER: wrongType })[0]!.error).toContain(
+      'returned a NULL, not key text',
+    );
   });
 
   it('refuses a non-canonical base64 key from SESSION_MIGRATE_KEY and SESSION_MIGRATE_KEY_FILE without echoing it', () => {
@@ -120,12 +166,17 @@ describe('PHP key sources', () => {
 
   it('refuses two sources at once, a ring file others can read, and a truncated ring file', () => {
     const ringFile = file('ring2', ringVector.text, 0o600);
-    const both = php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: ringFile, SESSION_MIGRATE_KEY: ringVector.text })[0]!.error!;
+    const both = php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: ringFile, SESSION_MIGRATE_KEY: ringVector.text })[0]!
+      .error!;
     expect(both).toBe('RuntimeException: session-migrate: SESSION_MIGRATE_KEY_RING_FILE and SESSION_MIGRATE_KEY are all set; set only one');
     const open = file('ring-open', ringVector.text, 0o604);
-    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: open })[0]!.error).toMatch(/accessible to others \(mode 0604\); fix with chmod o-rwx/);
+    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: open })[0]!.error).toMatch(
+      /accessible to others \(mode 0604\); fix with chmod o-rwx/,
+    );
     const truncated = file('ring-cut', ringVector.text.slice(0, ringVector.text.indexOf('\nend')), 0o600);
-    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: truncated })[0]!.error).toContain(`key file ${truncated}: truncated: no 'end' line`);
+    expect(php({ fromEnvironment: true }, { SESSION_MIGRATE_KEY_RING_FILE: truncated })[0]!.error).toContain(
+      `key file ${truncated}: truncated: no 'end' line`,
+    );
   });
 });
 

@@ -105,7 +105,7 @@ async function newSession(h: Handler): Promise<string> {
 
 /** Lock keys left in Redis (none may outlive a request). */
 async function lockKeys(): Promise<string[]> {
-  return [...await redis.client.keys('*_LOCK'), ...await redis.client.keys('*lock:{*')];
+  return [...(await redis.client.keys('*_LOCK')), ...(await redis.client.keys('*lock:{*'))];
 }
 
 let native: Handler;
@@ -136,7 +136,7 @@ async function both<T>(scenario: (h: Handler) => Promise<T>): Promise<[T, T]> {
   return [a, b];
 }
 
-describe('parity with phpredis\'s native handler (php-fpm behind nginx)', () => {
+describe("parity with phpredis's native handler (php-fpm behind nginx)", () => {
   it('a session round trip, and no lock outlives a request', async () => {
     const [a, b] = await both(async (h) => {
       const id = await newSession(h);
@@ -156,10 +156,15 @@ describe('parity with phpredis\'s native handler (php-fpm behind nginx)', () => 
         const next = await view(h, '/index.php?a=get', r.setCookie);
         const old = await view(h, '/index.php?a=get', id);
         return {
-          result: r.result, changed: r.changed, oldExists: r.oldExists, session: r.session,
-          newCookie: r.setCookie !== undefined && r.setCookie === r.id, next: next.session,
+          result: r.result,
+          changed: r.changed,
+          oldExists: r.oldExists,
+          session: r.session,
+          newCookie: r.setCookie !== undefined && r.setCookie === r.id,
+          next: next.session,
           // the old ID afterwards: accepted with its data (false), or refused by strict mode (true)
-          oldRefused: old.id !== id, oldSession: old.session,
+          oldRefused: old.id !== id,
+          oldSession: old.session,
         };
       });
       expect(a, `del=${del}`).toMatchObject({ result: true, changed: true, newCookie: true, oldExists: del === 1 ? 0 : 1 });
@@ -172,7 +177,12 @@ describe('parity with phpredis\'s native handler (php-fpm behind nginx)', () => 
     for (const presented of ['unknown0000000000000000000000001', 'bad!id$with*chars']) {
       const [a, b] = await both(async (h) => {
         const v = await view(h, '/index.php?a=get', presented);
-        return { replaced: v.id !== presented, session: v.session, cookie: v.setCookie !== undefined, valid: /^[A-Za-z0-9,-]+$/.test(v.id) };
+        return {
+          replaced: v.id !== presented,
+          session: v.session,
+          cookie: v.setCookie !== undefined,
+          valid: /^[A-Za-z0-9,-]+$/.test(v.id),
+        };
       });
       expect(a, presented).toEqual({ replaced: true, session: [], cookie: true, valid: true });
       expect(b, presented).toEqual(a);
@@ -230,7 +240,14 @@ describe('parity with phpredis\'s native handler (php-fpm behind nginx)', () => 
       const abort = await view(h, '/index.php?a=abort', id);
       const afterAbort = await view(h, '/index.php?a=get', id);
       const rac = await view(h, '/index.php?a=rac', id);
-      return { abortLock: abort.lockAfter, abortStatus: abort.status, afterAbort: afterAbort.session, racSession: rac.session, racLock: rac.lockAfter, racStatus: rac.status };
+      return {
+        abortLock: abort.lockAfter,
+        abortStatus: abort.status,
+        afterAbort: afterAbort.session,
+        racSession: rac.session,
+        racLock: rac.lockAfter,
+        racStatus: rac.status,
+      };
     });
     expect(a).toEqual({ abortLock: 0, abortStatus: 1, afterAbort: { a: '1' }, racSession: { a: '1' }, racLock: 0, racStatus: 1 });
     expect(b).toEqual(a);
@@ -281,13 +298,19 @@ describe('parity with phpredis\'s native handler (php-fpm behind nginx)', () => 
   it('with locking off, concurrent requests overwrite each other: the last write wins (documented)', async () => {
     const n = await nativeStack(redis.port, false);
     const g = await generatedStack(redis.port, { enabled: false });
-    const handlers: Handler[] = [{ name: 'phpredis', stack: n, http: new SessionHttp(n.base) }, { name: 'generated', stack: g, http: new SessionHttp(g.base) }];
+    const handlers: Handler[] = [
+      { name: 'phpredis', stack: n, http: new SessionHttp(n.base) },
+      { name: 'generated', stack: g, http: new SessionHttp(g.base) },
+    ];
     try {
       for (const h of handlers) {
         const id = await newSession(h);
         const answers = await Promise.all(Array.from({ length: 20 }, () => view(h, '/index.php?a=incr&sleep=100', id)));
         const final = await view(h, '/index.php?a=get', id);
-        expect(answers.every((x) => x.httpStatus === 200), h.name).toBe(true);
+        expect(
+          answers.every((x) => x.httpStatus === 200),
+          h.name,
+        ).toBe(true);
         // two workers interleave: each writes what it read plus one, so updates are lost
         expect((final.session as { n: number }).n, h.name).toBeLessThan(20);
       }
@@ -298,11 +321,14 @@ describe('parity with phpredis\'s native handler (php-fpm behind nginx)', () => 
 });
 
 describe('Redis going away in the middle of a request (same for both handlers)', () => {
-  it('the write fails with PHP\'s warning, never a files session; while Redis is down session_start() fails; afterwards the ID is refused', async () => {
+  it("the write fails with PHP's warning, never a files session; while Redis is down session_start() fails; afterwards the ID is refused", async () => {
     let doomed = await startRedis();
     const n = await nativeStack(doomed.port, true, 1);
     const g = await generatedStack(doomed.port, {}, 1);
-    const handlers: Handler[] = [{ name: 'phpredis', stack: n, http: new SessionHttp(n.base) }, { name: 'generated', stack: g, http: new SessionHttp(g.base) }];
+    const handlers: Handler[] = [
+      { name: 'phpredis', stack: n, http: new SessionHttp(n.base) },
+      { name: 'generated', stack: g, http: new SessionHttp(g.base) },
+    ];
     try {
       const results = [];
       for (const h of handlers) {
@@ -325,15 +351,20 @@ describe('Redis going away in the middle of a request (same for both handlers)',
         const after = await view(h, '/index.php?a=get', id);
         const log = h.stack.fpm.readErrorLog();
         results.push({
-          duringStatus: during.httpStatus, closed: during.closed,
+          duringStatus: during.httpStatus,
+          closed: during.closed,
           writeFailureReported: /Failed to write session data|Uncaught RedisException: Connection lost/.test(String(during.error) + log),
-          downStarted: down.started, downStatus: down.httpStatus, afterRefused: after.id !== id, afterSession: after.session,
+          downStarted: down.started,
+          downStatus: down.httpStatus,
+          afterRefused: after.id !== id,
+          afterSession: after.session,
         });
       }
       // Both report the failed write (phpredis lets RedisException "Connection lost" escape from
       // session_write_close(), a fatal error; the generated handler returns false, so PHP warns
       // "Failed to write session data": docs/phpredis-parity.md); neither falls back to anything.
-      for (const r of results) expect(r).toMatchObject({ writeFailureReported: true, downStarted: false, downStatus: 503, afterRefused: true, afterSession: [] });
+      for (const r of results)
+        expect(r).toMatchObject({ writeFailureReported: true, downStarted: false, downStatus: 503, afterRefused: true, afterSession: [] });
       expect(results[0]!.duringStatus).toBe(500);
       expect(results[1]).toMatchObject({ duringStatus: 200, closed: true });
     } finally {

@@ -11,8 +11,12 @@ import { startRedis, type RedisServer } from './support/servers.ts';
 import { REPO } from './php/harness.ts';
 
 let redis: RedisServer;
-beforeAll(async () => { redis = await startRedis(); });
-afterAll(async () => { await redis?.stop(); });
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
 
 describe('PHPUnit (php/tests)', () => {
   it('passes with no test skipped, and writes no result cache into the checkout', () => {
@@ -22,7 +26,11 @@ describe('PHPUnit (php/tests)', () => {
     const run = spawnSync('phpunit', ['-c', join(REPO, 'php/phpunit.xml.dist'), '--colors=never'], {
       cwd: REPO,
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: process.env.TMPDIR ?? '/tmp', SESSION_MIGRATE_TEST_REDIS_PORT: String(redis.port) },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        TMPDIR: process.env.TMPDIR ?? '/tmp',
+        SESSION_MIGRATE_TEST_REDIS_PORT: String(redis.port),
+      },
       timeout: 120_000,
     });
     expect(run.error, 'phpunit is missing: run scripts/setup.sh (apt-get install phpunit)').toBeUndefined();

@@ -47,10 +47,25 @@ describe('Redis Cluster', () => {
     await client.set(`${PREFIX}marker-on-some-node`, 'x');
     const planFile = join(root, 'plan.json');
     // Any node works as the address (here the second one).
-    const p = cli(['plan', '--source', `files:${dir}`, '--target', cluster.nodes[1]!.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'art')]);
+    const p = cli([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      cluster.nodes[1]!.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, 'art'),
+    ]);
     expect(p.status, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/Redis Cluster, 3 master\(s\)/);
-    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { version: number; target: { topology: string; nodes: unknown[]; nodeIds: string[]; existingKeysUnderPrefix: number; memory: { expectedBytes: number } } };
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as {
+      version: number;
+      target: { topology: string; nodes: unknown[]; nodeIds: string[]; existingKeysUnderPrefix: number; memory: { expectedBytes: number } };
+    };
     expect(plan.version).toBe(3);
     expect(plan.target.topology).toBe('cluster');
     expect(plan.target.nodes).toHaveLength(3);
@@ -69,7 +84,10 @@ describe('Redis Cluster', () => {
     // The artifacts get the cluster: topology and seeds (no tls:// glued to a host).
     const again = cli(['apply', '--plan', planFile, '--json']);
     expect(again.status, again.stderr).toBe(0);
-    expect((JSON.parse(again.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 600 });
+    expect((JSON.parse(again.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({
+      migrated: 0,
+      alreadyPresent: 600,
+    });
 
     const v = cli(['verify', '--plan', planFile, '--source', `files:${dir}`]);
     expect(v.status, v.stderr + v.stdout).toBe(0);
@@ -97,7 +115,10 @@ describe('Redis Cluster', () => {
     expect(lost.stdout).toMatch(/missing-in-redis/);
     const redo = cli(['apply', '--plan', planFile, '--json']);
     expect(redo.status, redo.stderr).toBe(0);
-    expect((JSON.parse(redo.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({ migrated: 1, alreadyPresent: 599 });
+    expect((JSON.parse(redo.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({
+      migrated: 1,
+      alreadyPresent: 599,
+    });
 
     // purge deletes the proven files.
     const pu = cli(['purge', '--plan', planFile]);
@@ -116,14 +137,26 @@ describe('Redis Cluster', () => {
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
   });
 
-  it('a plaintext phpredis source in the cluster is migrated completely, verified and purged (all 12, not one node\'s)', async () => {
+  it("a plaintext phpredis source in the cluster is migrated completely, verified and purged (all 12, not one node's)", async () => {
     const src = 'PHPREDIS_SESSION:';
     const ids = await writePlaintextSessions(client, src, 'psrc', 12);
     // They sit on several masters.
     expect((await keysPerNode(src)).filter((n) => n > 0).length).toBeGreaterThan(1);
     const planFile = join(root, 'src-plan.json');
     const spec = `redis:${cluster.url}?prefix=${encodeURIComponent(src)}`;
-    const p = cli(['plan', '--source', spec, '--target', cluster.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'src-art')]);
+    const p = cli([
+      'plan',
+      '--source',
+      spec,
+      '--target',
+      cluster.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, 'src-art'),
+    ]);
     expect(p.status, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/12 found: 12 to migrate/);
     const a = cli(['apply', '--plan', planFile, '--json']);
@@ -146,13 +179,30 @@ describe('Redis Cluster', () => {
     const dir = join(root, 'reshard');
     const ids = writeSessionFiles(dir, 'rsh', 20_000);
     const planFile = join(root, 'reshard-plan.json');
-    expect(cli(['plan', '--source', `files:${dir}`, '--target', cluster.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'rsh-art')]).status).toBe(0);
+    expect(
+      cli([
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        cluster.url,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'rsh-art'),
+      ]).status,
+    ).toBe(0);
     // Move 300 slots of node 0 to node 1 while apply writes.
-    const slots = (await cluster.nodes[0]!.admin.call('CLUSTER', 'SLOTS') as Array<[number, number, [string, number]]>)
-      .filter(([, , m]) => Number(m[1]) === cluster.nodes[0]!.port).flatMap(([from]) => Array.from({ length: 300 }, (_, i) => from + i));
+    const slots = ((await cluster.nodes[0]!.admin.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>)
+      .filter(([, , m]) => Number(m[1]) === cluster.nodes[0]!.port)
+      .flatMap(([from]) => Array.from({ length: 300 }, (_, i) => from + i));
     const run = cliChild(['apply', '--plan', planFile, '--json', '--workers', '0']);
     let done = false;
-    void run.done.then(() => { done = true; });
+    void run.done.then(() => {
+      done = true;
+    });
     // Start once apply is writing.
     while (!done && (await cluster.dbsize()) < 500) await new Promise((r) => setTimeout(r, 20));
     const moved = await migrateSlots(cluster, { slots, to: cluster.nodes[1]!, keysPerMigrate: 50 });
@@ -170,7 +220,10 @@ describe('Redis Cluster', () => {
     // The plan is still valid after the resharding: a re-run finds everything present.
     const again = cli(['apply', '--plan', planFile, '--json']);
     expect(again.status, again.stderr + again.stdout).toBe(0);
-    expect((JSON.parse(again.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({ alreadyPresent: ids.length - (ids.length - present), failed: 0 });
+    expect((JSON.parse(again.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({
+      alreadyPresent: ids.length - (ids.length - present),
+      failed: 0,
+    });
     expect(await countPresent(client, codec, PREFIX, ids)).toBe(ids.length);
     const v = cli(['verify', '--plan', planFile]);
     expect(v.status, v.stdout).toBe(0);
@@ -184,7 +237,22 @@ describe('Redis Cluster', () => {
     const planFile = join(root, 'acl-plan.json');
     const url = cluster.url.replace('redis://', 'redis://app@');
     const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'app-secret-1' };
-    const p = cli(['plan', '--source', `files:${dir}`, '--target', url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'acl-art')], env);
+    const p = cli(
+      [
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        url,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'acl-art'),
+      ],
+      env,
+    );
     expect(p.status, p.stderr).toBe(0);
     expect((JSON.parse(readFileSync(planFile, 'utf8')) as { target: { username: string } }).target.username).toBe('app');
     const a = cli(['apply', '--plan', planFile], env);
@@ -198,8 +266,24 @@ describe('Redis Cluster', () => {
     // The documented minimal rules of a cluster (CLUSTER SLOTS/INFO/MYID added), exactly.
     for (const command of ['plan', 'apply', 'verify', 'rotate'] as const) {
       await addAclUser(cluster, { name: 'app', password: 'app-secret-1', rule: aclRuleFor(command, PREFIX, 'cluster') });
-      const args = command === 'plan' ? ['plan', '--source', `files:${dir}`, '--target', url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'acl-art')]
-        : command === 'rotate' ? ['rotate', '--target', url, '--key-file', keyFile] : [command, '--plan', planFile];
+      const args =
+        command === 'plan'
+          ? [
+              'plan',
+              '--source',
+              `files:${dir}`,
+              '--target',
+              url,
+              '--key-file',
+              keyFile,
+              '--out',
+              planFile,
+              '--artifacts-dir',
+              join(root, 'acl-art'),
+            ]
+          : command === 'rotate'
+            ? ['rotate', '--target', url, '--key-file', keyFile]
+            : [command, '--plan', planFile];
       const r = cli(args, env);
       expect(r.status, `${command}: ${r.stderr}${r.stdout}`).toBe(0);
     }
@@ -212,13 +296,29 @@ describe('Redis Cluster', () => {
     writeSessionFiles(dir, 'bad', 3);
     const failed = await startFailedClusterNode();
     try {
-      const line = usageLine(cli(['plan', '--source', `files:${dir}`, '--target', failed.url, '--key-file', keyFile, '--out', join(root, 'bad.json')]));
+      const line = usageLine(
+        cli(['plan', '--source', `files:${dir}`, '--target', failed.url, '--key-file', keyFile, '--out', join(root, 'bad.json')]),
+      );
       expect(line).toMatch(/reports cluster_state:fail/);
       expect(await failed.admin.dbsize()).toBe(0);
     } finally {
       await failed.stop();
     }
-    expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', cluster.url.replace(/\/0$/, '/2'), '--key-file', keyFile, '--out', join(root, 'bad.json')]))).toMatch(/only database 0/);
+    expect(
+      usageLine(
+        cli([
+          'plan',
+          '--source',
+          `files:${dir}`,
+          '--target',
+          cluster.url.replace(/\/0$/, '/2'),
+          '--key-file',
+          keyFile,
+          '--out',
+          join(root, 'bad.json'),
+        ]),
+      ),
+    ).toMatch(/only database 0/);
     expect(await cluster.dbsize()).toBe(0);
   });
 });

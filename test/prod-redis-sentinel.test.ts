@@ -43,16 +43,35 @@ async function flush(): Promise<void> {
 
 describe('Sentinel', () => {
   // Each test starts from an empty master, whatever the previous one left.
-  beforeEach(async () => { await flush(); });
+  beforeEach(async () => {
+    await flush();
+  });
 
   it('plan -> apply (WAIT for the replica) -> verify --plan --source; the plan survives a failover; purge and rotate', async () => {
     const dir = join(root, 'files');
     const ids = writeSessionFiles(dir, 'snt', 500);
     const planFile = join(root, 'plan.json');
-    const p = cli(['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'art')], ENV);
+    const p = cli(
+      [
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        s.url,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'art'),
+      ],
+      ENV,
+    );
     expect(p.status, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/Sentinel master "sessions"/);
-    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { target: { topology: string; masterName: string; sentinels: Array<{ port: number }>; url: string } };
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as {
+      target: { topology: string; masterName: string; sentinels: Array<{ port: number }>; url: string };
+    };
     expect(plan.target).toMatchObject({ topology: 'sentinel', masterName: 'sessions', url: s.url });
     expect(plan.target.sentinels.map((x) => x.port)).toEqual([s.sentinel.port]);
     expect(readFileSync(planFile, 'utf8')).not.toContain(SENTINEL_PW);
@@ -91,14 +110,33 @@ describe('Sentinel', () => {
     const dir = join(root, 'failover');
     const ids = writeSessionFiles(dir, 'fov', 30_000);
     const planFile = join(root, 'failover-plan.json');
-    expect(cli(['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'fov-art')], ENV).status).toBe(0);
+    expect(
+      cli(
+        [
+          'plan',
+          '--source',
+          `files:${dir}`,
+          '--target',
+          s.url,
+          '--key-file',
+          keyFile,
+          '--out',
+          planFile,
+          '--artifacts-dir',
+          join(root, 'fov-art'),
+        ],
+        ENV,
+      ).status,
+    ).toBe(0);
     // The sentinel must be able to fail over at once (it saw the replica in sync), so the failover
     // lands while apply writes.
     await s.waitForSync();
     const master = await s.currentMaster();
     const run = cliChild(['apply', '--plan', planFile, '--json', '--workers', '0', '--retry-delay-ms', '100'], ENV);
     let finished = false;
-    void run.done.then(() => { finished = true; });
+    void run.done.then(() => {
+      finished = true;
+    });
     while (!finished && Number(await master.admin.dbsize()) < 3000) await new Promise((r) => setTimeout(r, 10));
     const promoted = await s.failover();
     const failoverEndedFirst = !finished;
@@ -120,7 +158,12 @@ describe('Sentinel', () => {
     // Re-running apply (same plan) is how an interrupted apply finishes.
     const again = cli(['apply', '--plan', planFile, '--json'], ENV);
     expect(again.status, again.stderr + again.stdout).toBe(0);
-    expect(countsOf(again.stdout)).toMatchObject({ migrated: ids.length - present, alreadyPresent: present, missingAfterWrite: 0, unconfirmed: 0 });
+    expect(countsOf(again.stdout)).toMatchObject({
+      migrated: ids.length - present,
+      alreadyPresent: present,
+      missingAfterWrite: 0,
+      unconfirmed: 0,
+    });
     expect(await countPresent((await s.currentMaster()).admin, codec, PREFIX, ids)).toBe(ids.length);
     const v = cli(['verify', '--plan', planFile], ENV);
     expect(v.status, v.stdout).toBe(0);
@@ -133,7 +176,10 @@ describe('Sentinel', () => {
     const ids = await writePlaintextSessions(master.admin, src, 'sps', 20);
     const spec = `redis:${s.url}?prefix=${encodeURIComponent(src)}`;
     const planFile = join(root, 'src-plan.json');
-    const p = cli(['plan', '--source', spec, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'src-art')], { ...ENV, SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD: SENTINEL_PW });
+    const p = cli(
+      ['plan', '--source', spec, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'src-art')],
+      { ...ENV, SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD: SENTINEL_PW },
+    );
     expect(p.status, p.stderr).toBe(0);
     const env = { ...ENV, SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD: SENTINEL_PW };
     const a = cli(['apply', '--plan', planFile, '--json'], env);
@@ -151,12 +197,20 @@ describe('Sentinel', () => {
     const dir = join(root, 'bad');
     writeSessionFiles(dir, 'bad', 3);
     const wrong = s.url.replace('/sessions/', '/no-such-master/');
-    expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', wrong, '--key-file', keyFile, '--out', join(root, 'bad.json')], ENV)))
-      .toMatch(/no sentinel of .* knows a master named "no-such-master"/);
-    expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', join(root, 'bad.json')])))
-      .toMatch(/SESSION_MIGRATE_SENTINEL_PASSWORD/);
+    expect(
+      usageLine(cli(['plan', '--source', `files:${dir}`, '--target', wrong, '--key-file', keyFile, '--out', join(root, 'bad.json')], ENV)),
+    ).toMatch(/no sentinel of .* knows a master named "no-such-master"/);
+    expect(
+      usageLine(cli(['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', join(root, 'bad.json')])),
+    ).toMatch(/SESSION_MIGRATE_SENTINEL_PASSWORD/);
     // A sentinel's address given as a plain redis:// URL.
-    expect(usageLine(cli(['plan', '--source', `files:${dir}`, '--target', s.sentinel.url, '--key-file', keyFile, '--out', join(root, 'bad.json')], { SESSION_MIGRATE_REDIS_PASSWORD: SENTINEL_PW }))).toMatch(/is a sentinel, not a data node: use redis\+sentinel:\/\//);
+    expect(
+      usageLine(
+        cli(['plan', '--source', `files:${dir}`, '--target', s.sentinel.url, '--key-file', keyFile, '--out', join(root, 'bad.json')], {
+          SESSION_MIGRATE_REDIS_PASSWORD: SENTINEL_PW,
+        }),
+      ),
+    ).toMatch(/is a sentinel, not a data node: use redis\+sentinel:\/\//);
     expect(Number(await (await s.currentMaster()).admin.dbsize())).toBe(0);
   });
 });

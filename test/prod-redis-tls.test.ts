@@ -11,7 +11,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { addAclUser, makeTlsMaterial, startCluster, startNode, startSentinel, startTlsRedis, type RedisNode, type TlsMaterial } from './support/redis-topologies.ts';
+import {
+  addAclUser,
+  makeTlsMaterial,
+  startCluster,
+  startNode,
+  startSentinel,
+  startTlsRedis,
+  type RedisNode,
+  type TlsMaterial,
+} from './support/redis-topologies.ts';
 import { cli, countPresent, newKey, usageLine, writePlaintextSessions, writeSessionFiles } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
@@ -41,18 +50,46 @@ afterAll(async () => {
 });
 
 const url = (user: string) => server.url.replace('rediss://', `rediss://${user}@`);
-const SOURCE_TLS = () => ['--source-tls-ca-file', tls.caFile, '--source-tls-cert-file', tls.clientCertFile, '--source-tls-key-file', tls.clientKeyFile];
+const SOURCE_TLS = () => [
+  '--source-tls-ca-file',
+  tls.caFile,
+  '--source-tls-cert-file',
+  tls.clientCertFile,
+  '--source-tls-key-file',
+  tls.clientKeyFile,
+];
 
 describe('TLS with a private CA, mutual TLS, ACL users', () => {
   it('plan records user and TLS paths (not contents); apply, verify --plan --source, purge, rotate, rollback reuse them', async () => {
     const dir = join(root, 'files');
     const ids = writeSessionFiles(dir, 'tls', 200);
     const planFile = join(root, 'plan.json');
-    const p = cli(['plan', '--source', `files:${dir}`, '--target', url('app'), ...TLS_ARGS, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'art')], ENV);
+    const p = cli(
+      [
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        url('app'),
+        ...TLS_ARGS,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'art'),
+      ],
+      ENV,
+    );
     expect(p.status, p.stderr).toBe(0);
     const text = readFileSync(planFile, 'utf8');
     const plan = JSON.parse(text) as { target: { username: string; tls: boolean; tlsFiles: Record<string, string>; url: string } };
-    expect(plan.target).toMatchObject({ username: 'app', tls: true, url: server.url, tlsFiles: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+    expect(plan.target).toMatchObject({
+      username: 'app',
+      tls: true,
+      url: server.url,
+      tlsFiles: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile },
+    });
     expect(text).not.toContain('BEGIN');
     expect(text).not.toContain('app-pw-1');
     expect(p.stdout).toMatch(/user "app"; with AUTH; TLS, CA /);
@@ -80,7 +117,24 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     const ids = await writePlaintextSessions(server.admin, SRC, 'tsrc', 30);
     const spec = `redis:${url('reader')}?prefix=${encodeURIComponent(SRC)}`;
     const planFile = join(root, 'src-plan.json');
-    const p = cli(['plan', '--source', spec, ...SOURCE_TLS(), '--target', url('app'), ...TLS_ARGS, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'src-art')], ENV);
+    const p = cli(
+      [
+        'plan',
+        '--source',
+        spec,
+        ...SOURCE_TLS(),
+        '--target',
+        url('app'),
+        ...TLS_ARGS,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'src-art'),
+      ],
+      ENV,
+    );
     expect(p.status, p.stderr).toBe(0);
     const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { source: { username: string; tlsFiles: Record<string, string> } };
     expect(plan.source).toMatchObject({ username: 'reader', tlsFiles: { caFile: tls.caFile } });
@@ -92,7 +146,9 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     expect(v.status, v.stderr + v.stdout).toBe(0);
     expect(v.stdout).toMatch(/0 plaintext session key\(s\) left/);
     // The source password comes only from its own variable.
-    expect(usageLine(cli(['verify', '--plan', planFile], { SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw-1' }))).toMatch(/source Redis.*SESSION_MIGRATE_SOURCE_REDIS_PASSWORD/);
+    expect(usageLine(cli(['verify', '--plan', planFile], { SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw-1' }))).toMatch(
+      /source Redis.*SESSION_MIGRATE_SOURCE_REDIS_PASSWORD/,
+    );
     await server.admin.flushall();
   });
 
@@ -109,25 +165,44 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     const plan = (target: string, extra: string[], env: Record<string, string> = ENV) =>
       cli(['plan', '--source', `files:${dir}`, '--target', target, '--key-file', keyFile, '--out', join(root, 'bad.json'), ...extra], env);
     // The system CAs do not know our private CA.
-    expect(usageLine(plan(url('app'), ['--tls-cert-file', tls.clientCertFile, '--tls-key-file', tls.clientKeyFile]))).toMatch(/certificate problem: .*not signed by a trusted CA.*--tls-ca-file/);
+    expect(usageLine(plan(url('app'), ['--tls-cert-file', tls.clientCertFile, '--tls-key-file', tls.clientKeyFile]))).toMatch(
+      /certificate problem: .*not signed by a trusted CA.*--tls-ca-file/,
+    );
     // Another CA than the one that signed the server's certificate.
-    expect(usageLine(plan(url('app'), ['--tls-ca-file', tls.otherCaFile, '--tls-cert-file', tls.clientCertFile, '--tls-key-file', tls.clientKeyFile]))).toMatch(/certificate problem.*--tls-ca-file/);
+    expect(
+      usageLine(
+        plan(url('app'), ['--tls-ca-file', tls.otherCaFile, '--tls-cert-file', tls.clientCertFile, '--tls-key-file', tls.clientKeyFile]),
+      ),
+    ).toMatch(/certificate problem.*--tls-ca-file/);
     // Mutual TLS without a client certificate.
-    expect(usageLine(plan(url('app'), ['--tls-ca-file', tls.caFile]))).toMatch(/certificate problem: the server requires a client certificate; give --tls-cert-file and --tls-key-file/);
+    expect(usageLine(plan(url('app'), ['--tls-ca-file', tls.caFile]))).toMatch(
+      /certificate problem: the server requires a client certificate; give --tls-cert-file and --tls-key-file/,
+    );
     // A CA file that is missing or not PEM; a client key without its certificate.
     expect(usageLine(plan(url('app'), ['--tls-ca-file', join(root, 'nope.pem')]))).toMatch(/--tls-ca-file .*nope\.pem: no such file/);
     expect(usageLine(plan(url('app'), ['--tls-ca-file', tls.notPemFile]))).toMatch(/--tls-ca-file .* is not a PEM certificate/);
-    expect(usageLine(plan(url('app'), ['--tls-ca-file', tls.caFile, '--tls-key-file', tls.clientKeyFile]))).toMatch(/--tls-key-file needs --tls-cert-file/);
-    expect(usageLine(plan(url('app'), ['--tls-ca-file', tls.caFile, '--tls-cert-file', tls.clientCertFile, '--tls-key-file', tls.otherClientKeyFile]))).toMatch(/the key does not belong to the certificate/);
+    expect(usageLine(plan(url('app'), ['--tls-ca-file', tls.caFile, '--tls-key-file', tls.clientKeyFile]))).toMatch(
+      /--tls-key-file needs --tls-cert-file/,
+    );
+    expect(
+      usageLine(
+        plan(url('app'), ['--tls-ca-file', tls.caFile, '--tls-cert-file', tls.clientCertFile, '--tls-key-file', tls.otherClientKeyFile]),
+      ),
+    ).toMatch(/the key does not belong to the certificate/);
     // TLS options with a redis:// URL; plain TCP to a TLS-only port.
-    expect(usageLine(plan(url('app').replace('rediss:', 'redis:'), ['--tls-ca-file', tls.caFile]))).toMatch(/given, but the target URL is not TLS: use rediss:\/\//);
+    expect(usageLine(plan(url('app').replace('rediss:', 'redis:'), ['--tls-ca-file', tls.caFile]))).toMatch(
+      /given, but the target URL is not TLS: use rediss:\/\//,
+    );
     expect(usageLine(plan(url('app').replace('rediss:', 'redis:'), []))).toMatch(/cannot connect.*TLS-only server\? use rediss:\/\//);
     // The reverse: TLS to a plaintext port. The server never answers a ClientHello (it waits for the end
     // of an inline command): found by a plaintext PING, not left to a bare ETIMEDOUT.
     const plain = await startNode();
     try {
-      expect(usageLine(plan(`rediss://127.0.0.1:${plain.port}/0`, ['--tls-ca-file', tls.caFile])))
-        .toMatch(new RegExp(`^session-migrate: cannot connect to Redis at rediss://127\\.0\\.0\\.1:${plain.port}/0: the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss://, or check the port$`));
+      expect(usageLine(plan(`rediss://127.0.0.1:${plain.port}/0`, ['--tls-ca-file', tls.caFile]))).toMatch(
+        new RegExp(
+          `^session-migrate: cannot connect to Redis at rediss://127\\.0\\.0\\.1:${plain.port}/0: the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss://, or check the port$`,
+        ),
+      );
       expect(Number(await plain.admin.dbsize())).toBe(0);
     } finally {
       await plain.stop();
@@ -135,8 +210,27 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     // An unknown scheme.
     expect(usageLine(plan(url('app').replace('rediss:', 'memcached:'), []))).toMatch(/unsupported target scheme "memcached:"/);
     // A source key without its certificate.
-    expect(usageLine(cli(['plan', '--source', `redis:${url('reader')}`, '--source-tls-key-file', tls.clientKeyFile, '--target', url('app'), ...TLS_ARGS, '--key-file', keyFile, '--out', join(root, 'bad.json')], ENV)))
-      .toMatch(/--source-tls-key-file needs --source-tls-cert-file/);
+    expect(
+      usageLine(
+        cli(
+          [
+            'plan',
+            '--source',
+            `redis:${url('reader')}`,
+            '--source-tls-key-file',
+            tls.clientKeyFile,
+            '--target',
+            url('app'),
+            ...TLS_ARGS,
+            '--key-file',
+            keyFile,
+            '--out',
+            join(root, 'bad.json'),
+          ],
+          ENV,
+        ),
+      ),
+    ).toMatch(/--source-tls-key-file needs --source-tls-cert-file/);
     // Wrong password; an ACL rule without the prefix.
     const wrong = plan(url('app'), TLS_ARGS, { SESSION_MIGRATE_REDIS_PASSWORD: 'Wr0ngPassw0rdXYZ' });
     expect(usageLine(wrong)).toMatch(/WRONGPASS.*user "app".*SESSION_MIGRATE_REDIS_PASSWORD/);
@@ -149,15 +243,40 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     try {
       const dir = join(root, 'named');
       writeSessionFiles(dir, 'nmd', 5);
-      const base = ['plan', '--source', `files:${dir}`, '--target', named.url, '--key-file', keyFile, '--tls-ca-file', tls.caFile, '--out', join(root, 'named.json'), '--artifacts-dir', join(root, 'named-art')];
-      expect(usageLine(cli(base))).toMatch(new RegExp(`certificate problem: .*not valid for this host name or IP \\(ERR_TLS_CERT_ALTNAME_INVALID\\); it is issued for DNS:${tls.namedServerName.replace(/\./g, '\\.')}; .*--tls-server-name NAME$`));
+      const base = [
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        named.url,
+        '--key-file',
+        keyFile,
+        '--tls-ca-file',
+        tls.caFile,
+        '--out',
+        join(root, 'named.json'),
+        '--artifacts-dir',
+        join(root, 'named-art'),
+      ];
+      expect(usageLine(cli(base))).toMatch(
+        new RegExp(
+          `certificate problem: .*not valid for this host name or IP \\(ERR_TLS_CERT_ALTNAME_INVALID\\); it is issued for DNS:${tls.namedServerName.replace(/\./g, '\\.')}; .*--tls-server-name NAME$`,
+        ),
+      );
       // A --tls-server-name that was given but does not match: said so, with the names the certificate holds
       const wrongName = usageLine(cli([...base, '--tls-server-name', 'wrong.name']));
-      expect(wrongName).toMatch(new RegExp(`certificate problem: the server's certificate does not match the name given with --tls-server-name \\(wrong\\.name\\); it is issued for DNS:${tls.namedServerName.replace(/\./g, '\\.')} \\(ERR_TLS_CERT_ALTNAME_INVALID\\); give one of its names$`));
+      expect(wrongName).toMatch(
+        new RegExp(
+          `certificate problem: the server's certificate does not match the name given with --tls-server-name \\(wrong\\.name\\); it is issued for DNS:${tls.namedServerName.replace(/\./g, '\\.')} \\(ERR_TLS_CERT_ALTNAME_INVALID\\); give one of its names$`,
+        ),
+      );
       expect(wrongName).not.toMatch(/give that name with/);
       const ok = cli([...base, '--tls-server-name', tls.namedServerName]);
       expect(ok.status, ok.stderr).toBe(0);
-      expect((JSON.parse(readFileSync(join(root, 'named.json'), 'utf8')) as { target: { tlsFiles: { serverName: string } } }).target.tlsFiles.serverName).toBe(tls.namedServerName);
+      expect(
+        (JSON.parse(readFileSync(join(root, 'named.json'), 'utf8')) as { target: { tlsFiles: { serverName: string } } }).target.tlsFiles
+          .serverName,
+      ).toBe(tls.namedServerName);
       const a = cli(['apply', '--plan', join(root, 'named.json')]);
       expect(a.status, a.stderr + a.stdout).toBe(0);
     } finally {
@@ -173,7 +292,20 @@ describe('cluster and Sentinel over TLS', () => {
       const dir = join(root, 'tls-cluster');
       const ids = writeSessionFiles(dir, 'tcl', 300);
       const planFile = join(root, 'tls-cluster.json');
-      const p = cli(['plan', '--source', `files:${dir}`, '--target', cluster.url, ...TLS_ARGS, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'tcl-art')]);
+      const p = cli([
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        cluster.url,
+        ...TLS_ARGS,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'tcl-art'),
+      ]);
       expect(p.status, p.stderr).toBe(0);
       expect(p.stdout).toMatch(/Redis Cluster, 3 master/);
       expect(cli(['apply', '--plan', planFile]).status).toBe(0);
@@ -192,7 +324,20 @@ describe('cluster and Sentinel over TLS', () => {
       const ids = writeSessionFiles(dir, 'tsn', 100);
       const planFile = join(root, 'tls-sentinel.json');
       expect(s.url).toMatch(/^rediss\+sentinel:/);
-      const p = cli(['plan', '--source', `files:${dir}`, '--target', s.url, ...TLS_ARGS, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'tsn-art')]);
+      const p = cli([
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        s.url,
+        ...TLS_ARGS,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'tsn-art'),
+      ]);
       expect(p.status, p.stderr).toBe(0);
       const a = cli(['apply', '--plan', planFile]);
       expect(a.status, a.stderr + a.stdout).toBe(0);

@@ -16,10 +16,18 @@ afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 describe('generated PHP follows PSR-12', () => {
   it('phpcs --standard=PSR12 reports nothing (no error, no warning) for the bootstrap, the autoloader and every class', () => {
     const dir = mkdtempSync(join(scratchRoot, 'sm-psr12-'));
-    const tls = { caFile: '/etc/redis/ca.pem', certFile: '/etc/redis/client.pem', keyFile: '/etc/redis/client.key', serverName: 'redis.internal' };
+    const tls = {
+      caFile: '/etc/redis/ca.pem',
+      certFile: '/etc/redis/client.pem',
+      keyFile: '/etc/redis/client.key',
+      serverName: 'redis.internal',
+    };
     const artifacts = renderArtifacts({
-      installDir: dir, redis: { topology: 'cluster', host: '127.0.0.1', port: 6380, prefix: 'shop:sess:', tls, seeds: [{ host: '10.0.0.1', port: 7000 }] },
-      expectedLookupIds: ['0123456789abcdef'], readThrough: { savePath: '2;/var/lib/php/sessions' }, previousAutoPrependFile: '/srv/prepend.php',
+      installDir: dir,
+      redis: { topology: 'cluster', host: '127.0.0.1', port: 6380, prefix: 'shop:sess:', tls, seeds: [{ host: '10.0.0.1', port: 7000 }] },
+      expectedLookupIds: ['0123456789abcdef'],
+      readThrough: { savePath: '2;/var/lib/php/sessions' },
+      previousAutoPrependFile: '/srv/prepend.php',
     });
     writeArtifacts(dir, artifacts);
     const files = artifacts.filter((a) => a.path.endsWith('.php')).map((a) => join(dir, a.path));

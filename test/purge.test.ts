@@ -19,7 +19,11 @@ const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 const MAX = 1440;
 
-interface CliResult { status: number; stdout: string; stderr: string }
+interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 function cli(args: string[]): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 120_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -72,8 +76,12 @@ async function handlerWrote(id: string, data: string): Promise<void> {
   await redis.client.set(keyOf(id), codec.seal(keyOf(id), Buffer.from(data)), 'EX', MAX);
 }
 
-const purge = (...extra: string[]) => cli(['purge', '--source', `files:${dir}`, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX), ...extra]);
-const sessionFiles = () => readdirSync(dir).filter((f) => f.startsWith('sess_')).sort();
+const purge = (...extra: string[]) =>
+  cli(['purge', '--source', `files:${dir}`, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX), ...extra]);
+const sessionFiles = () =>
+  readdirSync(dir)
+    .filter((f) => f.startsWith('sess_'))
+    .sort();
 
 describe('purge (CLI)', () => {
   it('refuses while a session is missing from Redis: exit 1, nothing deleted, the session named (shortened)', async () => {
@@ -91,7 +99,14 @@ describe('purge (CLI)', () => {
     expect(r.stdout).not.toContain('secret');
 
     const json = JSON.parse(purge('--json').stdout);
-    expect(json).toMatchObject({ complete: false, deleting: false, deleted: 0, blocked: { missing: 1 }, deletable: { same: 1 }, remaining: { files: 2, bytes: 6 + 17 } });
+    expect(json).toMatchObject({
+      complete: false,
+      deleting: false,
+      deleted: 0,
+      blocked: { missing: 1 },
+      deletable: { same: 1 },
+      remaining: { files: 2, bytes: 6 + 17 },
+    });
   });
 
   it('--dry-run lists what it would delete and deletes nothing', async () => {
@@ -123,9 +138,12 @@ describe('purge (CLI)', () => {
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({
-      complete: true, deleted: 5, changed: 0,
+      complete: true,
+      deleted: 5,
+      changed: 0,
       deletable: { same: 1, newer: 1, destroyed: 1, expired: 1, empty: 1 },
-      skipped: { symlink: 1 }, remaining: { files: 0, bytes: 0 },
+      skipped: { symlink: 1 },
+      remaining: { files: 0, bytes: 0 },
     });
     expect(sessionFiles()).toEqual(['sess_symlinkaaaaaaaaaaaaaaaaaaa2']);
     expect(existsSync(outside)).toBe(true);
@@ -191,7 +209,13 @@ describe('purge (CLI)', () => {
     const args = ['purge', '--source', source, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX), '--json'];
     const refused = cli(args);
     expect(refused.status, refused.stderr).toBe(1);
-    expect(JSON.parse(refused.stdout)).toMatchObject({ sourceKind: 'redis', deleted: 0, blocked: { missing: 1 }, deletable: { same: 1, newer: 1 }, remaining: { files: 3 } });
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      sourceKind: 'redis',
+      deleted: 0,
+      blocked: { missing: 1 },
+      deletable: { same: 1, newer: 1 },
+      remaining: { files: 3 },
+    });
     expect(refused.stdout).not.toContain('missingmissing000000000000000006');
     expect(await redis.client.keys(`${src}*`)).toHaveLength(3);
 
@@ -211,12 +235,24 @@ describe('judgeSession (the rule, pure)', () => {
   const opened = (text: string) => ({ ok: true as const, plaintext: Buffer.from(text) });
 
   it('covers every verdict', () => {
-    expect(judgeSession({ ...file, mtimeMs: now - MAX * 1000 }, state({ value: null }), undefined, MAX, now)).toEqual({ deletable: true, reason: 'expired' });
-    expect(judgeSession(file, state({ value: null, tombstone: true }), undefined, MAX, now)).toEqual({ deletable: true, reason: 'destroyed' });
+    expect(judgeSession({ ...file, mtimeMs: now - MAX * 1000 }, state({ value: null }), undefined, MAX, now)).toEqual({
+      deletable: true,
+      reason: 'expired',
+    });
+    expect(judgeSession(file, state({ value: null, tombstone: true }), undefined, MAX, now)).toEqual({
+      deletable: true,
+      reason: 'destroyed',
+    });
     expect(judgeSession(file, state({ value: null }), undefined, MAX, now)).toEqual({ deletable: false, reason: 'missing' });
-    expect(judgeSession({ ...file, data: Buffer.alloc(0) }, state({ value: null }), undefined, MAX, now)).toEqual({ deletable: true, reason: 'empty' });
+    expect(judgeSession({ ...file, data: Buffer.alloc(0) }, state({ value: null }), undefined, MAX, now)).toEqual({
+      deletable: true,
+      reason: 'empty',
+    });
     expect(judgeSession(file, state({ value: 'wrong-type' }), undefined, MAX, now)).toEqual({ deletable: false, reason: 'wrong-type' });
-    expect(judgeSession(file, state({}), { ok: false, reason: 'auth-failed' }, MAX, now)).toEqual({ deletable: false, reason: 'auth-failed' });
+    expect(judgeSession(file, state({}), { ok: false, reason: 'auth-failed' }, MAX, now)).toEqual({
+      deletable: false,
+      reason: 'auth-failed',
+    });
     expect(judgeSession(file, state({}), opened('a|i:1;'), MAX, now)).toEqual({ deletable: true, reason: 'same' });
     expect(judgeSession(file, state({ pttlMs: -1 }), opened('a|i:2;'), MAX, now)).toEqual({ deletable: false, reason: 'no-ttl' });
   });
@@ -225,7 +261,10 @@ describe('judgeSession (the rule, pure)', () => {
     const pttlFor = (writeMs: number) => writeMs + MAX * 1000 - now;
     const at = file.mtimeMs + PURGE_NEWER_MARGIN_MS;
     expect(judgeSession(file, state({ pttlMs: pttlFor(at) }), opened('a|i:2;'), MAX, now)).toEqual({ deletable: true, reason: 'newer' });
-    expect(judgeSession(file, state({ pttlMs: pttlFor(at - 1) }), opened('a|i:2;'), MAX, now)).toEqual({ deletable: false, reason: 'older' });
+    expect(judgeSession(file, state({ pttlMs: pttlFor(at - 1) }), opened('a|i:2;'), MAX, now)).toEqual({
+      deletable: false,
+      reason: 'older',
+    });
     // what apply stores for the file's older version: TTL = floor(mtime) + max - floor(now), inferred < mtime + 1 s
     const applyTtlMs = (Math.floor(file.mtimeMs / 1000) + MAX - Math.floor(now / 1000)) * 1000;
     expect(judgeSession(file, state({ pttlMs: applyTtlMs }), opened('a|i:0;'), MAX, now)).toEqual({ deletable: false, reason: 'older' });

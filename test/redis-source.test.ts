@@ -17,14 +17,22 @@ import { caseFile } from './support/fixtures.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 
-interface CliResult { status: number; stdout: string; stderr: string }
+interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 function cli(args: string[], env: Record<string, string> = {}): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('parseRedisSourceSpec: phpredis save_path rules (test/fixtures/cases/BUG-17)', () => {
-  interface Case { save_path: string; parsed: Array<Record<string, unknown>>; finding?: { id: string } }
+  interface Case {
+    save_path: string;
+    parsed: Array<Record<string, unknown>>;
+    finding?: { id: string };
+  }
   const expected = JSON.parse(readFileSync(caseFile('BUG-17', 'expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } };
 
   for (const c of expected.expected_toolkit.cases) {
@@ -57,7 +65,14 @@ describe('parseRedisSourceSpec: phpredis save_path rules (test/fixtures/cases/BU
 
   it('redis:// URLs, the auth array form, the environment password, bad specs', () => {
     const u = parseRedisSourceSpec('redis://:s3cret@127.0.0.1:7000/3?prefix=app%3A', {});
-    expect(u.description).toMatchObject({ host: '127.0.0.1', port: 7000, db: 3, prefix: 'app:', url: 'redis://127.0.0.1:7000/3', auth: true });
+    expect(u.description).toMatchObject({
+      host: '127.0.0.1',
+      port: 7000,
+      db: 3,
+      prefix: 'app:',
+      url: 'redis://127.0.0.1:7000/3',
+      auth: true,
+    });
     expect(u.password).toBe('s3cret');
     expect(u.description.spec).not.toContain('s3cret');
     const arr = parseRedisSourceSpec('tcp://h:1?auth[]=user&auth[]=pa%2Css', {});
@@ -90,14 +105,23 @@ describe('plaintext phpredis sessions as the source', () => {
     codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);
     // Real PHP writes the sessions through phpredis, with the save_path of BUG-17.
     for (const [i, id] of ids.entries()) {
-      const r = spawnSync('php', [
-        '-d', 'session.save_handler=redis',
-        // Quoted: unquoted, the ini scanner would read `&` as an operator.
-        '-d', `session.save_path="tcp://127.0.0.1:${redis.port}?database=2&prefix=shop%3Asess%3A&auth=ab%2Bcd"`,
-        '-d', 'session.gc_maxlifetime=900',
-        '-r', 'session_id($argv[1]); session_start(); $_SESSION["user"] = $argv[1]; $_SESSION["n"] = (int) $argv[2]; $_SESSION["name"] = "Zoë"; session_write_close(); echo "ok";',
-        id, String(i),
-      ], { encoding: 'utf8' });
+      const r = spawnSync(
+        'php',
+        [
+          '-d',
+          'session.save_handler=redis',
+          // Quoted: unquoted, the ini scanner would read `&` as an operator.
+          '-d',
+          `session.save_path="tcp://127.0.0.1:${redis.port}?database=2&prefix=shop%3Asess%3A&auth=ab%2Bcd"`,
+          '-d',
+          'session.gc_maxlifetime=900',
+          '-r',
+          'session_id($argv[1]); session_start(); $_SESSION["user"] = $argv[1]; $_SESSION["n"] = (int) $argv[2]; $_SESSION["name"] = "Zoë"; session_write_close(); echo "ok";',
+          id,
+          String(i),
+        ],
+        { encoding: 'utf8' },
+      );
       expect(r.stdout + r.stderr).toBe('ok');
     }
   });
@@ -120,7 +144,10 @@ describe('plaintext phpredis sessions as the source', () => {
     const planFile = join(root, 'plan.json');
     const base = ['--target', target, '--key-file', keyFile, '--gc-maxlifetime', '900'];
     // Same server and database with an overlapping prefix: refused.
-    const overlap = cli(['plan', '--source', sourceSpec(redis.port), ...base, '--prefix', 'shop:sess:enc:', '--out', join(root, 'x.json')], env);
+    const overlap = cli(
+      ['plan', '--source', sourceSpec(redis.port), ...base, '--prefix', 'shop:sess:enc:', '--out', join(root, 'x.json')],
+      env,
+    );
     expect(overlap.status).toBe(2);
     expect(overlap.stderr).toMatch(/overlap/);
 
@@ -167,7 +194,12 @@ describe('plaintext phpredis sessions as the source', () => {
     // verify with the source: every session copied, but plaintext remains: FAIL.
     const v1 = cli(['verify', '--plan', planFile, '--source', sourceSpec(redis.port), '--json'], env);
     expect(v1.status, v1.stderr).toBe(1);
-    const r1 = JSON.parse(v1.stdout) as { source: { matching: number }; plaintext: { remaining: number }; failureCounts: Record<string, number>; failures: Array<{ key: string }> };
+    const r1 = JSON.parse(v1.stdout) as {
+      source: { matching: number };
+      plaintext: { remaining: number };
+      failureCounts: Record<string, number>;
+      failures: Array<{ key: string }>;
+    };
     expect(r1.source.matching).toBe(6);
     // The 6 sessions count; the list key and phpredis's _LOCK key under the prefix are no sessions.
     expect(r1.plaintext.remaining).toBe(6);
@@ -175,7 +207,9 @@ describe('plaintext phpredis sessions as the source', () => {
     for (const f of r1.failures) for (const id of ids) expect(f.key).not.toContain(id); // IDs shortened
     // --plaintext-prefix does the same without a source.
     // With --plan the plan's source is read too (presence of its sessions): it needs the source password.
-    expect(cli(['verify', '--plan', planFile, '--plaintext-prefix', 'shop:sess:'], env).stderr).toMatch(/source Redis.*SESSION_MIGRATE_SOURCE_REDIS_PASSWORD/);
+    expect(cli(['verify', '--plan', planFile, '--plaintext-prefix', 'shop:sess:'], env).stderr).toMatch(
+      /source Redis.*SESSION_MIGRATE_SOURCE_REDIS_PASSWORD/,
+    );
     const v2 = cli(['verify', '--plan', planFile, '--plaintext-prefix', 'shop:sess:'], applyEnv);
     expect(v2.status).toBe(1);
     expect(v2.stdout).toMatch(/plaintext-remains 6/);

@@ -6,10 +6,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { addAclUser, makeTlsMaterial, migrateSlots, parseInfo, startCluster, startFailedClusterNode, startSentinel, startTlsRedis, type TlsMaterial } from './support/redis-topologies.ts';
+import {
+  addAclUser,
+  makeTlsMaterial,
+  migrateSlots,
+  parseInfo,
+  startCluster,
+  startFailedClusterNode,
+  startSentinel,
+  startTlsRedis,
+  type TlsMaterial,
+} from './support/redis-topologies.ts';
 
 let tls: TlsMaterial;
-beforeAll(() => { tls = makeTlsMaterial(); });
+beforeAll(() => {
+  tls = makeTlsMaterial();
+});
 afterAll(() => tls.remove());
 
 describe('TLS-only server', () => {
@@ -18,18 +30,42 @@ describe('TLS-only server', () => {
     try {
       expect(node.url).toMatch(/^rediss:\/\/127\.0\.0\.1:\d+\/0$/);
       expect(await node.admin.ping()).toBe('PONG');
-      const noCert = new Redis({ port: node.port, host: '127.0.0.1', tls: { ca: readFileSync(tls.caFile) }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const noCert = new Redis({
+        port: node.port,
+        host: '127.0.0.1',
+        tls: { ca: readFileSync(tls.caFile) },
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       noCert.on('error', () => undefined);
       await expect(noCert.connect().then(() => noCert.ping())).rejects.toThrow();
       noCert.disconnect();
-      const untrusting = new Redis({ port: node.port, host: '127.0.0.1', tls: { ca: readFileSync(tls.otherCaFile), cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile) }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const untrusting = new Redis({
+        port: node.port,
+        host: '127.0.0.1',
+        tls: { ca: readFileSync(tls.otherCaFile), cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile) },
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       let seen: Error | undefined;
-      untrusting.on('error', (e: Error) => { seen = e; });
+      untrusting.on('error', (e: Error) => {
+        seen = e;
+      });
       await expect(untrusting.connect()).rejects.toThrow();
       expect(seen?.message).toMatch(/certificate/i);
       untrusting.disconnect();
       await addAclUser(node, { name: 'app', password: 'pw-1', rule: '~sess:* +@all -@dangerous +info' });
-      const app = new Redis({ port: node.port, host: '127.0.0.1', username: 'app', password: 'pw-1', tls: { ca: readFileSync(tls.caFile), cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile) }, lazyConnect: true, maxRetriesPerRequest: 0 });
+      const app = new Redis({
+        port: node.port,
+        host: '127.0.0.1',
+        username: 'app',
+        password: 'pw-1',
+        tls: { ca: readFileSync(tls.caFile), cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile) },
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+      });
       app.on('error', () => undefined);
       await app.connect();
       expect(await app.set('sess:x', '1')).toBe('OK');

@@ -7,7 +7,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chownSync, closeSync, existsSync, fstatSync, openSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -16,7 +33,11 @@ import { startRedis, type RedisServer } from './support/servers.ts';
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
-interface CliResult { status: number; stdout: string; stderr: string }
+interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 function cli(args: string[]): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 120_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -45,7 +66,13 @@ let keyFile: string;
 let codec: EnvelopeCodec;
 let sessions: string;
 let planFile: string;
-const ids = ['ab0000000000000000000000001', 'ab0000000000000000000000002', 'cd0000000000000000000000003', 'ef0000000000000000000000004', 'ef0000000000000000000000005'];
+const ids = [
+  'ab0000000000000000000000001',
+  'ab0000000000000000000000002',
+  'cd0000000000000000000000003',
+  'ef0000000000000000000000004',
+  'ef0000000000000000000000005',
+];
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -57,12 +84,20 @@ beforeAll(async () => {
   for (const id of ids) mkdirSync(join(sessions, id[0]!, id[1]!), { recursive: true, mode: 0o700 });
   // Real PHP writes them through the files handler, depth 2, mode 0640 from the save_path.
   for (const [i, id] of ids.entries()) {
-    const r = spawnSync('php', [
-      '-d', 'session.save_handler=files',
-      '-d', `session.save_path="2;0640;${sessions}"`,
-      '-r', 'session_id($argv[1]); session_start(); $_SESSION["user"] = $argv[1]; $_SESSION["cart"] = array_fill(0, (int) $argv[2], "Zoë"); session_write_close(); echo "ok";',
-      id, String(i + 1),
-    ], { encoding: 'utf8' });
+    const r = spawnSync(
+      'php',
+      [
+        '-d',
+        'session.save_handler=files',
+        '-d',
+        `session.save_path="2;0640;${sessions}"`,
+        '-r',
+        'session_id($argv[1]); session_start(); $_SESSION["user"] = $argv[1]; $_SESSION["cart"] = array_fill(0, (int) $argv[2], "Zoë"); session_write_close(); echo "ok";',
+        id,
+        String(i + 1),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stdout + r.stderr).toBe('ok');
   }
   // Ages from 0 to 400 s, so the mtime carried through the TTL is checked.
@@ -71,7 +106,21 @@ beforeAll(async () => {
     utimesSync(join(sessions, id[0]!, id[1]!, `sess_${id}`), t, t);
   });
   planFile = join(root, 'plan.json');
-  expect(cli(['plan', '--source', `files:2;0640;${sessions}`, '--target', redis.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'art')]).status).toBe(0);
+  expect(
+    cli([
+      'plan',
+      '--source',
+      `files:2;0640;${sessions}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, 'art'),
+    ]).status,
+  ).toBe(0);
   const apply = cli(['apply', '--plan', planFile, '--json']);
   expect(apply.status, apply.stderr).toBe(0);
   expect((JSON.parse(apply.stdout) as { sessions: { counts: { migrated: number } } }).sessions.counts.migrated).toBe(5);
@@ -134,7 +183,13 @@ describe('rollback --to files', () => {
 
     const dry = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${sessions}`, '--dry-run', '--json']);
     expect(dry.status).toBe(1);
-    expect((JSON.parse(dry.stdout) as { counts: Record<string, number> }).counts).toMatchObject({ written: 1, 'newer-file-kept': 1, 'destroyed-file-removed': 1, failed: 1, unchanged: 1 });
+    expect((JSON.parse(dry.stdout) as { counts: Record<string, number> }).counts).toMatchObject({
+      written: 1,
+      'newer-file-kept': 1,
+      'destroyed-file-removed': 1,
+      failed: 1,
+      unchanged: 1,
+    });
     expect(readFileSync(file(ids[0]!), 'utf8')).not.toBe('user|s:7:"updated";');
     expect(existsSync(file(ids[2]!))).toBe(true);
 

@@ -94,10 +94,17 @@ describe('rotate', () => {
 
     // Crash after the first batch.
     let batches = 0;
-    await expect(rotateTarget({
-      client: conn, codec: newCodec, prefix: PREFIX, scanCount: 40,
-      onProgress: () => { if (++batches === 1) throw new Error('simulated crash'); },
-    })).rejects.toThrow('simulated crash');
+    await expect(
+      rotateTarget({
+        client: conn,
+        codec: newCodec,
+        prefix: PREFIX,
+        scanCount: 40,
+        onProgress: () => {
+          if (++batches === 1) throw new Error('simulated crash');
+        },
+      }),
+    ).rejects.toThrow('simulated crash');
     const underNew = async () => {
       let n = 0;
       for (const k of keys) if ((await redis.client.getBuffer(k))!.subarray(3, 11).toString('hex') === newCodec.keyId) n++;
@@ -111,8 +118,15 @@ describe('rotate', () => {
     const rerun = await rotateTarget({ client: conn, codec: newCodec, prefix: PREFIX, scanCount: 40 });
     expect(rerun.ok).toBe(false);
     expect(rerun.counts).toMatchObject({
-      sessionKeys: keys.length + 2, otherKeys: 1, reEncrypted: keys.length - afterCrash, alreadyCurrent: afterCrash,
-      notOpened: 2, notOpenedByReason: { 'unknown-key-id': 1, 'not-envelope': 1 }, changedByPhp: 0, remainingOld: 0, failed: 0,
+      sessionKeys: keys.length + 2,
+      otherKeys: 1,
+      reEncrypted: keys.length - afterCrash,
+      alreadyCurrent: afterCrash,
+      notOpened: 2,
+      notOpenedByReason: { 'unknown-key-id': 1, 'not-envelope': 1 },
+      changedByPhp: 0,
+      remainingOld: 0,
+      failed: 0,
     });
     expect(rerun.problems.map((p) => p.key).sort()).toEqual([plantedKey, strangerKey].sort());
     expect((await redis.client.getBuffer(strangerKey))!.equals(stranger)).toBe(true);
@@ -140,7 +154,14 @@ describe('rotate', () => {
 
   it('CLI: verify --require-key-id fails before and passes after; rotate exits 1 on a value it cannot open', async () => {
     await redis.client.flushdb();
-    const keys = [...(await seed(Array.from({ length: 30 }, (_, i) => sid(i, 'cli')), () => 900_000)).keys()];
+    const keys = [
+      ...(
+        await seed(
+          Array.from({ length: 30 }, (_, i) => sid(i, 'cli')),
+          () => 900_000,
+        )
+      ).keys(),
+    ];
     const verify = (extra: string[]) => cli(['verify', '--target', redis.url, '--key-ring', ringFile, '--json', ...extra]);
     const pre = verify(['--require-key-id', newCodec.keyId]);
     expect(pre.status).toBe(1);
@@ -148,7 +169,12 @@ describe('rotate', () => {
 
     const r = cli(['rotate', '--target', redis.url, '--key-ring', ringFile, '--json']);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, currentKeyId: newCodec.keyId, lookupId: newCodec.lookupId, counts: { reEncrypted: 30, keyIdsBefore: { [oldCodec.keyId]: 30 } } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      currentKeyId: newCodec.keyId,
+      lookupId: newCodec.lookupId,
+      counts: { reEncrypted: 30, keyIdsBefore: { [oldCodec.keyId]: 30 } },
+    });
     expect(r.stderr).toMatch(/^rotate: done: 30 session keys, 30 re-encrypted$/m);
     const post = verify(['--require-key-id', newCodec.keyId]);
     expect(post.status, post.stdout).toBe(0);
@@ -176,18 +202,42 @@ describe('rotate', () => {
     const stopFile = join(dir, 'stop');
     const progressFiles = [0, 1, 2].map((w) => join(dir, `progress-${w}`));
     let workers: Array<Promise<{ code: number | null; stdout: string; stderr: string }>> = [];
-    const startWorkers = () => [0, 1, 2].map((w) => {
-      const mine = active.filter((_, i) => i % 3 === w);
-      const child = spawn('php', ['-n', '-c', rendered.iniFile, ...PHP_EXTENSIONS, '-d', 'display_errors=stderr', '-d', 'log_errors=0', join(PHP_DIR, 'rotate-writer.php'), stopFile, progressFiles[w]!, ...mine], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SESSION_MIGRATE_KEY_RING_FILE: ringFile },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const startWorkers = () =>
+      [0, 1, 2].map((w) => {
+        const mine = active.filter((_, i) => i % 3 === w);
+        const child = spawn(
+          'php',
+          [
+            '-n',
+            '-c',
+            rendered.iniFile,
+            ...PHP_EXTENSIONS,
+            '-d',
+            'display_errors=stderr',
+            '-d',
+            'log_errors=0',
+            join(PHP_DIR, 'rotate-writer.php'),
+            stopFile,
+            progressFiles[w]!,
+            ...mine,
+          ],
+          {
+            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SESSION_MIGRATE_KEY_RING_FILE: ringFile },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+        });
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString();
+        });
+        return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+          child.on('close', (code) => resolve({ code, stdout, stderr })),
+        );
       });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-      child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-      return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-    });
     const passes = (w: number) => {
       try {
         return Number(readFileSync(progressFiles[w]!, 'utf8'));
@@ -205,7 +255,10 @@ describe('rotate', () => {
       // Between reading each batch and writing it back, PHP rewrites every active session once: the
       // first batch was read before PHP started, so its active sessions must come out as changed-by-php.
       report = await rotateTarget({
-        client: conn, codec: newCodec, prefix: PREFIX, scanCount: 20,
+        client: conn,
+        codec: newCodec,
+        prefix: PREFIX,
+        scanCount: 20,
         beforeWrite: async () => {
           if (workers.length === 0) workers = startWorkers();
           await onePassMore();

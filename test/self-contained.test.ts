@@ -33,9 +33,11 @@ describe('the test suite needs nothing outside the clone', () => {
       for (const file of files(join(REPO, dir))) {
         if (file === import.meta.filename) continue;
         scanned++;
-        readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-          if (OUTSIDE.test(line)) hits.push(`${relative(REPO, file)}:${i + 1}: ${line.trim()}`);
-        });
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (OUTSIDE.test(line)) hits.push(`${relative(REPO, file)}:${i + 1}: ${line.trim()}`);
+          });
       }
     }
     expect(scanned).toBeGreaterThan(100);
@@ -47,14 +49,18 @@ describe('the test suite needs nothing outside the clone', () => {
     // `test/fixtures/cases/BUG-17` (the in-repo copy), and docs link `../test/fixtures/...`.
     const CITES_SHARED = /(?<![\w./-])shared\/(?:cases|reference|ini-cases)\b|\.\.\/shared\//;
     const hits: string[] = [];
-    const docs = (dir: string): string[] => readdirSync(join(REPO, dir), { withFileTypes: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.md')).map((e) => join(REPO, dir, e.name));
+    const docs = (dir: string): string[] =>
+      readdirSync(join(REPO, dir), { withFileTypes: true })
+        .filter((e) => e.isFile() && e.name.endsWith('.md'))
+        .map((e) => join(REPO, dir, e.name));
     const all = [...docs('.'), ...docs('docs'), ...SCANNED_DIRS.flatMap((d) => [...files(join(REPO, d))])];
     for (const file of all) {
       if (file === import.meta.filename) continue;
-      readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-        if (CITES_SHARED.test(line)) hits.push(`${relative(REPO, file)}:${i + 1}: ${line.trim()}`);
-      });
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (CITES_SHARED.test(line)) hits.push(`${relative(REPO, file)}:${i + 1}: ${line.trim()}`);
+        });
     }
     expect(hits).toEqual([]);
     expect(CITES_SHARED.test(' * (shared/cases/BUG-22: libsodium.js ...)')).toBe(true);

@@ -64,8 +64,20 @@ beforeAll(async () => {
   const phpIds = Array.from({ length: 6 }, (_, i) => sid('aph', i));
   for (const id of phpIds) mkdirSync(join(dirA, id[0]!), { recursive: true, mode: 0o700 });
   for (const id of phpIds) {
-    const r = spawnSync('php', ['-n', '-d', 'session.save_handler=files', '-d', `session.save_path="1;${dirA}"`,
-      '-r', 'session_id($argv[1]); session_start(); $_SESSION["user"] = $argv[1]; $_SESSION["n"] = 7; session_write_close(); echo "ok";', id], { encoding: 'utf8' });
+    const r = spawnSync(
+      'php',
+      [
+        '-n',
+        '-d',
+        'session.save_handler=files',
+        '-d',
+        `session.save_path="1;${dirA}"`,
+        '-r',
+        'session_id($argv[1]); session_start(); $_SESSION["user"] = $argv[1]; $_SESSION["n"] = 7; session_write_close(); echo "ok";',
+        id,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stdout + r.stderr).toBe('ok');
   }
   for (let i = 0; i < 4; i++) write(dirB, sid('bonly', i), `user|s:1:"${i}";`, 60);
@@ -94,7 +106,14 @@ interface PlanJson {
   source: { kind: string; dir?: string };
   sources: Array<{ kind: string; dir?: string; prefix?: string; summary: { found: number; live: number } }>;
   summary: { found: number; live: number };
-  duplicates: { ids: number; identical: number; newerWins: number; ties: number; superseded: number[]; sample: Array<{ id: string; winner: number; reason: string }> };
+  duplicates: {
+    ids: number;
+    identical: number;
+    newerWins: number;
+    ties: number;
+    superseded: number[];
+    sample: Array<{ id: string; winner: number; reason: string }>;
+  };
 }
 
 const planFile = () => join(root, 'plan.json');
@@ -110,7 +129,18 @@ async function valueOf(id: string): Promise<string | undefined> {
 
 describe('several sources', () => {
   it('plan records every source with its own counts, and reports the IDs in two sources with the copy that wins', () => {
-    const r = cli(['plan', ...sources(), '--target', node.url, '--key-file', keyFile, '--out', planFile(), '--artifacts-dir', join(root, 'art')]);
+    const r = cli([
+      'plan',
+      ...sources(),
+      '--target',
+      node.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile(),
+      '--artifacts-dir',
+      join(root, 'art'),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const plan = JSON.parse(readFileSync(planFile(), 'utf8')) as PlanJson;
     expect(plan.version).toBe(3);
@@ -133,15 +163,24 @@ describe('several sources', () => {
     expect(r.stdout).toMatch(/#2 +8 +6 +0 +0 +0 +0 +2/);
     expect(r.stdout).toMatch(/#3 +4 +4 +0 +0 +0 +0 +0/);
     expect(r.stdout).toMatch(/total +23 +18 +0 +0 +0 +0 +5/);
-    expect(r.stdout).toMatch(/duplicates +5 session ID\(s\) are in more than one source: 1 the same .*, 3 different \(the copy written last wins\), 1 different and written within 1 s \(the source given first wins\)/);
+    expect(r.stdout).toMatch(
+      /duplicates +5 session ID\(s\) are in more than one source: 1 the same .*, 3 different \(the copy written last wins\), 1 different and written within 1 s \(the source given first wins\)/,
+    );
     for (const id of Object.values(DUP)) expect(r.stdout + r.stderr).not.toContain(id);
   });
 
   it('apply copies each source on its own and only the winning copy of a duplicate; verify --plan checks every source', async () => {
     const a = cli(['apply', '--plan', planFile(), '--json']);
     expect(a.status, a.stderr + a.stdout).toBe(0);
-    const out = JSON.parse(a.stdout) as { sessions: { counts: Record<string, number> }; sources: Array<{ source: string; superseded: number; sessions: { counts: { migrated: number; skipped: Record<string, number> } } }> };
-    expect(out.sources.map((s) => s.source)).toEqual([`#1 files:1;${dirA}`, `#2 files:${dirB}`, `#3 redis:redis://127.0.0.1:${node.port}/1?prefix=${encodeURIComponent(SRC)}`]);
+    const out = JSON.parse(a.stdout) as {
+      sessions: { counts: Record<string, number> };
+      sources: Array<{ source: string; superseded: number; sessions: { counts: { migrated: number; skipped: Record<string, number> } } }>;
+    };
+    expect(out.sources.map((s) => s.source)).toEqual([
+      `#1 files:1;${dirA}`,
+      `#2 files:${dirB}`,
+      `#3 redis:redis://127.0.0.1:${node.port}/1?prefix=${encodeURIComponent(SRC)}`,
+    ]);
     expect(out.sources.map((s) => s.sessions.counts.migrated)).toEqual([11 - 3, 8 - 2, 4]);
     expect(out.sources.map((s) => s.superseded)).toEqual([3, 2, 0]);
     expect(out.sources.map((s) => s.sessions.counts.skipped.superseded ?? 0)).toEqual([3, 2, 0]);
@@ -162,15 +201,27 @@ describe('several sources', () => {
     // are plaintext left until purge.
     const v = cli(['verify', '--plan', planFile(), '--json']);
     expect(v.status).toBe(1);
-    const report = JSON.parse(v.stdout) as { presence: Record<string, number>; sources: Array<{ source: string; presence: Record<string, number> }>; failureCounts: Record<string, number>; duplicates: { ids: number } };
-    expect(report.sources.map((s) => [s.presence.present, s.presence.missing, s.presence.superseded ?? 0])).toEqual([[8, 0, 3], [6, 0, 2], [4, 0, 0]]);
+    const report = JSON.parse(v.stdout) as {
+      presence: Record<string, number>;
+      sources: Array<{ source: string; presence: Record<string, number> }>;
+      failureCounts: Record<string, number>;
+      duplicates: { ids: number };
+    };
+    expect(report.sources.map((s) => [s.presence.present, s.presence.missing, s.presence.superseded ?? 0])).toEqual([
+      [8, 0, 3],
+      [6, 0, 2],
+      [4, 0, 0],
+    ]);
     expect(report.presence).toMatchObject({ present: 18, missing: 0, superseded: 5 });
     expect(report.failureCounts).toEqual({ 'plaintext-remains': 4 });
     expect(report.duplicates.ids).toBe(5);
     // A lost session of source #2 fails verify, named by key.
     await node.admin.del(codec.keyName(PREFIX, sid('bonly', 2)));
     const lost = cli(['verify', '--plan', planFile(), '--json']);
-    expect((JSON.parse(lost.stdout) as { failureCounts: Record<string, number> }).failureCounts).toEqual({ 'plaintext-remains': 4, 'missing-in-redis': 1 });
+    expect((JSON.parse(lost.stdout) as { failureCounts: Record<string, number> }).failureCounts).toEqual({
+      'plaintext-remains': 4,
+      'missing-in-redis': 1,
+    });
     expect(cli(['apply', '--plan', planFile()]).status).toBe(0);
     // --source repeated: byte for byte, each on its own (the files sources only: no plaintext check).
     const both = cli(['verify', '--plan', planFile(), '--source', `files:1;${dirA}`, '--source', `files:${dirB}`]);
@@ -183,7 +234,10 @@ describe('several sources', () => {
     // not newer, but superseded, so it does not block; the other losing copies are older than Redis.
     const dry = cli(['purge', '--plan', planFile(), '--dry-run', '--json']);
     expect(dry.status, dry.stdout).toBe(0);
-    const d = JSON.parse(dry.stdout) as { complete: boolean; sources: Array<{ deletable: Record<string, number>; blocked: Record<string, number> }> };
+    const d = JSON.parse(dry.stdout) as {
+      complete: boolean;
+      sources: Array<{ deletable: Record<string, number>; blocked: Record<string, number> }>;
+    };
     expect(d.complete).toBe(true);
     expect(d.sources.map((x) => x.deletable.superseded ?? 0)).toEqual([0, 1, 0]);
     expect(d.sources.map((x) => x.deletable.newer ?? 0)).toEqual([2, 1, 0]);
@@ -214,7 +268,10 @@ describe('several sources', () => {
   it('purge judges every source before deleting anywhere (one session missing: nothing deleted in any source), and reports each source', async () => {
     const dry = cli(['purge', '--plan', planFile(), '--dry-run', '--json']);
     expect(dry.status, dry.stdout).toBe(0);
-    const d = JSON.parse(dry.stdout) as { sources: Array<{ source: string; deletable: Record<string, number>; sessions: number }>; complete: boolean };
+    const d = JSON.parse(dry.stdout) as {
+      sources: Array<{ source: string; deletable: Record<string, number>; sessions: number }>;
+      complete: boolean;
+    };
     expect(d.complete).toBe(true);
     expect(d.sources.map((s) => s.sessions)).toEqual([11, 8, 4]);
     expect(d.sources.map((s) => s.deletable.superseded ?? 0)).toEqual([expect.any(Number), expect.any(Number), 0]);
@@ -242,28 +299,58 @@ describe('several sources', () => {
 });
 
 describe('several sources: bad input', () => {
-  const plan = (extra: string[]) => cli(['plan', ...extra, '--target', node.url, '--key-file', keyFile, '--out', join(root, 'bad.json'), '--artifacts-dir', join(root, 'bad-art')]);
+  const plan = (extra: string[]) =>
+    cli([
+      'plan',
+      ...extra,
+      '--target',
+      node.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      join(root, 'bad.json'),
+      '--artifacts-dir',
+      join(root, 'bad-art'),
+    ]);
 
   it('refuses a source given twice, the same directory through a symlink, the same Redis keys twice, overlapping prefixes; nothing written', () => {
     mkdirSync(join(root, 'real', 'sessions'), { recursive: true });
     symlinkSync(join(root, 'real'), join(root, 'link'));
     const real = `files:${join(root, 'real', 'sessions')}`;
-    expect(usageLine(plan(['--source', real, '--source', real]))).toMatch(/--source files:.*real\/sessions is given twice: give each source once/);
-    expect(usageLine(plan(['--source', real, '--source', `files:${join(root, 'link', 'sessions')}`]))).toMatch(/are the same directory .*through a symbolic link or a bind mount\): give it once/);
-    expect(usageLine(plan(['--source', srcUrl(), '--source', `redis:tcp://127.0.0.1:${node.port}?prefix=${encodeURIComponent(SRC)}&database=1`]))).toMatch(/are the same keys \(prefix "PHPREDIS_SESSION:"/);
-    expect(usageLine(plan(['--source', srcUrl(), '--source', `redis:redis://127.0.0.1:${node.port}/1?prefix=PHPREDIS_SESSION:app`]))).toMatch(/overlap: prefix/);
+    expect(usageLine(plan(['--source', real, '--source', real]))).toMatch(
+      /--source files:.*real\/sessions is given twice: give each source once/,
+    );
+    expect(usageLine(plan(['--source', real, '--source', `files:${join(root, 'link', 'sessions')}`]))).toMatch(
+      /are the same directory .*through a symbolic link or a bind mount\): give it once/,
+    );
+    expect(
+      usageLine(
+        plan(['--source', srcUrl(), '--source', `redis:tcp://127.0.0.1:${node.port}?prefix=${encodeURIComponent(SRC)}&database=1`]),
+      ),
+    ).toMatch(/are the same keys \(prefix "PHPREDIS_SESSION:"/);
+    expect(
+      usageLine(plan(['--source', srcUrl(), '--source', `redis:redis://127.0.0.1:${node.port}/1?prefix=PHPREDIS_SESSION:app`])),
+    ).toMatch(/overlap: prefix/);
     // A depth-1 layout's level directory given as a source of its own: read twice.
     mkdirSync(join(root, 'real', 'sessions', 'q'), { recursive: true });
-    expect(usageLine(plan(['--source', `files:1;${join(root, 'real', 'sessions')}`, '--source', `files:${join(root, 'real', 'sessions', 'q')}`]))).toMatch(/lies inside the depth-1 layout of files:1;/);
+    expect(
+      usageLine(
+        plan(['--source', `files:1;${join(root, 'real', 'sessions')}`, '--source', `files:${join(root, 'real', 'sessions', 'q')}`]),
+      ),
+    ).toMatch(/lies inside the depth-1 layout of files:1;/);
     expect(existsSync(join(root, 'bad.json'))).toBe(false);
   });
 
   it('--read-through says what the handler can read through: one files source (plus Redis sources copied by apply), never two', () => {
     const two = plan(['--source', `files:1;${dirA}`, '--source', `files:${dirB}`, '--read-through']);
-    expect(usageLine(two)).toMatch(/--read-through: the generated handler reads through one legacy save_path, and 2 sources are files: sources .*plan without --read-through/);
+    expect(usageLine(two)).toMatch(
+      /--read-through: the generated handler reads through one legacy save_path, and 2 sources are files: sources .*plan without --read-through/,
+    );
     const one = plan(['--source', srcUrl(), '--source', `files:${dirB}`, '--read-through']);
     expect(one.status, one.stderr).toBe(0);
-    expect(one.stdout).toMatch(/read-through \(migrating\) mode: a Redis miss falls back to the files in .*\/b .*the other 1 source\(s\) are not read through: apply copies them/);
+    expect(one.stdout).toMatch(
+      /read-through \(migrating\) mode: a Redis miss falls back to the files in .*\/b .*the other 1 source\(s\) are not read through: apply copies them/,
+    );
     // The handler's legacy directory is the files source, whatever the order given.
     const written = JSON.parse(readFileSync(join(root, 'bad.json'), 'utf8')) as PlanJson;
     expect(written.source).toMatchObject({ kind: 'files', dir: dirB });
@@ -272,9 +359,25 @@ describe('several sources: bad input', () => {
 
   it('generate php --read-through on a plan of two files sources is refused the same way', () => {
     const p = join(root, 'two.json');
-    const made = cli(['plan', '--source', `files:1;${dirA}`, '--source', `files:${dirB}`, '--target', node.url, '--key-file', keyFile, '--out', p, '--artifacts-dir', join(root, 'two-art')]);
+    const made = cli([
+      'plan',
+      '--source',
+      `files:1;${dirA}`,
+      '--source',
+      `files:${dirB}`,
+      '--target',
+      node.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      p,
+      '--artifacts-dir',
+      join(root, 'two-art'),
+    ]);
     expect(made.status, made.stderr).toBe(0);
-    expect(usageLine(cli(['generate', 'php', '--plan', p, '--read-through']))).toMatch(/--read-through: the generated handler reads through one legacy save_path, and 2 sources are files: sources/);
+    expect(usageLine(cli(['generate', 'php', '--plan', p, '--read-through']))).toMatch(
+      /--read-through: the generated handler reads through one legacy save_path, and 2 sources are files: sources/,
+    );
     expect(cli(['generate', 'php', '--plan', p, '--strict']).status).toBe(0);
   });
 
@@ -282,7 +385,21 @@ describe('several sources: bad input', () => {
     const dir = join(root, 'v2');
     write(dir, sid('vtwo', 0), 'a|i:1;', 30);
     const p = join(root, 'v2.json');
-    expect(cli(['plan', '--source', `files:${dir}`, '--target', node.url, '--key-file', keyFile, '--out', p, '--artifacts-dir', join(root, 'v2-art')]).status).toBe(0);
+    expect(
+      cli([
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        node.url,
+        '--key-file',
+        keyFile,
+        '--out',
+        p,
+        '--artifacts-dir',
+        join(root, 'v2-art'),
+      ]).status,
+    ).toBe(0);
     const v3 = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
     delete v3.sources;
     delete v3.duplicates;

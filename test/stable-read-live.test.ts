@@ -19,13 +19,25 @@ import { stallPhpWrite, type StalledWriter } from './support/stalled-writer.ts';
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
-interface CliResult { status: number; stdout: string; stderr: string }
+interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 function cli(args: string[]): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 120_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface ApplyCounts { migrated: number; alreadyPresent: number; unstable: number; empty: number; corrupt: number; failed: number; conflicts: number }
+interface ApplyCounts {
+  migrated: number;
+  alreadyPresent: number;
+  unstable: number;
+  empty: number;
+  corrupt: number;
+  failed: number;
+  conflicts: number;
+}
 const applyCounts = (r: CliResult): ApplyCounts => (JSON.parse(r.stdout) as { sessions: { counts: ApplyCounts } }).sessions.counts;
 
 /** A valid session under serialize_handler=php whose length depends on `n`. */
@@ -52,7 +64,13 @@ describe('session files PHP holds half-written (0 bytes, or a prefix of the new 
   it('plan, apply, verify --source and purge report them unstable, never empty or corrupt; a re-run after PHP finishes copies them', async () => {
     const dir = join(root, 'sessions');
     mkdirSync(dir, { mode: 0o700 });
-    const ids = { ok1: 'stableok00000000000000000001', ok2: 'stableok00000000000000000002', empty: 'stableempty00000000000000001', truncated: 'stalltrunc000000000000000001', partial: 'stallpart0000000000000000001' };
+    const ids = {
+      ok1: 'stableok00000000000000000001',
+      ok2: 'stableok00000000000000000002',
+      empty: 'stableempty00000000000000001',
+      truncated: 'stalltrunc000000000000000001',
+      partial: 'stallpart0000000000000000001',
+    };
     writeFileSync(join(dir, `sess_${ids.ok1}`), version('alice', 10));
     writeFileSync(join(dir, `sess_${ids.ok2}`), version('bob', 20));
     writeFileSync(join(dir, `sess_${ids.empty}`), ''); // a real empty session, written just now
@@ -67,9 +85,25 @@ describe('session files PHP holds half-written (0 bytes, or a prefix of the new 
       writers.push(await stallPhpWrite(join(dir, `sess_${ids.partial}`), 'partial', finalPartial));
       expect(readFileSync(join(dir, `sess_${ids.truncated}`)).length).toBe(0);
 
-      const planned = cli(['plan', '--source', `files:${dir}`, '--target', redis.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, 'art')]);
+      const planned = cli([
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        redis.url,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(root, 'art'),
+      ]);
       expect(planned.status, planned.stderr).toBe(0);
-      const summary = (JSON.parse(readFileSync(planFile, 'utf8')) as { summary: { live: number; empty: number; corrupt: number; skipped: Record<string, number> } }).summary;
+      const summary = (
+        JSON.parse(readFileSync(planFile, 'utf8')) as {
+          summary: { live: number; empty: number; corrupt: number; skipped: Record<string, number> };
+        }
+      ).summary;
       expect(summary).toMatchObject({ live: 2, empty: 1, corrupt: 0 });
       expect(summary.skipped.unstable).toBe(2);
 
@@ -85,7 +119,10 @@ describe('session files PHP holds half-written (0 bytes, or a prefix of the new 
       // verify --source does not count them as empty or corrupt (which it would not look for in Redis).
       const verify = cli(['verify', '--plan', planFile, '--source', `files:${dir}`, '--json']);
       expect(verify.status, verify.stdout).toBe(1);
-      const report = JSON.parse(verify.stdout) as { failureCounts: Record<string, number>; source: { matching: number; empty: number; corrupt: number } };
+      const report = JSON.parse(verify.stdout) as {
+        failureCounts: Record<string, number>;
+        source: { matching: number; empty: number; corrupt: number };
+      };
       expect(report.failureCounts).toEqual({ 'source-unreadable': 2 });
       expect(report.source).toMatchObject({ matching: 2, empty: 1, corrupt: 0 });
 
@@ -109,7 +146,10 @@ describe('session files PHP holds half-written (0 bytes, or a prefix of the new 
     const again = cli(['apply', '--plan', planFile, '--json']);
     expect(again.status, again.stderr).toBe(0);
     expect(applyCounts(again)).toMatchObject({ migrated: 2, unstable: 0, empty: 0, corrupt: 0 });
-    for (const [id, data] of [[ids.truncated, finalTruncated], [ids.partial, finalPartial]] as const) {
+    for (const [id, data] of [
+      [ids.truncated, finalTruncated],
+      [ids.partial, finalPartial],
+    ] as const) {
       const opened = codec.open(codec.keyName(PREFIX, id), (await redis.client.getBuffer(codec.keyName(PREFIX, id)))!);
       expect(opened.ok && opened.plaintext.toString('latin1')).toBe(data);
     }

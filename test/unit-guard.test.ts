@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 
 describe('the unit tier refuses servers, PHP and the network', () => {
   it('refuses php, php-fpm, redis-server (by name or path), a TCP connection and a TCP listener, naming this file and the fix', () => {
-    expect(() => spawnSync('php', ['-v'])).toThrow(/^unit tier: .*unit-guard\.test\.ts starts php; .*add it to INTEGRATION in vitest\.config\.ts/);
+    expect(() => spawnSync('php', ['-v'])).toThrow(
+      /^unit tier: .*unit-guard\.test\.ts starts php; .*add it to INTEGRATION in vitest\.config\.ts/,
+    );
     expect(() => spawnSync('php-fpm8.2', ['-v'])).toThrow(/starts php-fpm8\.2/);
     expect(() => spawnSync('/usr/bin/redis-server', ['--version'])).toThrow(/starts redis-server/);
     expect(() => net.connect(6379, '127.0.0.1')).toThrow(/opens a network connection/);

@@ -56,7 +56,19 @@ describe('session files this user cannot read', () => {
       chmodSync(unreadable, 0o000);
     }
     const planFile = join(work, 'plan.json');
-    const plan = cli(['plan', '--source', `files:${dir}`, '--target', redis.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(work, 'art')]);
+    const plan = cli([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(work, 'art'),
+    ]);
     expect(plan.status, plan.stderr).toBe(0);
     expect(plan.stdout).toMatch(/WARNING +1 session file\(s\) cannot be read by this user/);
 
@@ -67,7 +79,10 @@ describe('session files this user cannot read', () => {
 
     const verify = cli(['verify', '--plan', planFile, '--source', `files:${dir}`, '--json']);
     expect(verify.status, verify.stderr).toBe(1);
-    const report = JSON.parse(verify.stdout) as { failureCounts: Record<string, number>; failures: Array<{ file?: string; reason: string }> };
+    const report = JSON.parse(verify.stdout) as {
+      failureCounts: Record<string, number>;
+      failures: Array<{ file?: string; reason: string }>;
+    };
     expect(report.failureCounts).toEqual({ 'source-unreadable': 1 });
     // Named, with the session ID shortened (never the whole replayable ID).
     expect(report.failures[0]!.file).toMatch(/sess_unread…$/);

@@ -31,8 +31,16 @@ function writeSession(id: string, data: string, ageSeconds: number): void {
 
 function planOptions(over: Partial<CreatePlanOptions> = {}): CreatePlanOptions {
   return {
-    source: `files:${sessions}`, target: redis.url, key, prefix: PREFIX, out: planFile, gcMaxlifetime: 1440, serializeHandler: 'php',
-    maxSessionBytes: 1 << 20, artifactsDir: join(root, 'artifacts'), ...over,
+    source: `files:${sessions}`,
+    target: redis.url,
+    key,
+    prefix: PREFIX,
+    out: planFile,
+    gcMaxlifetime: 1440,
+    serializeHandler: 'php',
+    maxSessionBytes: 1 << 20,
+    artifactsDir: join(root, 'artifacts'),
+    ...over,
   };
 }
 
@@ -64,7 +72,9 @@ describe('use cases, called directly', () => {
     expect(plan.summary).toMatchObject({ found: 4, live: 3, expired: 1, empty: 0, corrupt: 0 });
     expect(plan.target).toMatchObject({ url: redis.url, prefix: PREFIX, existingKeysUnderPrefix: 0, topology: 'standalone' });
     expect(plan.key).toMatchObject({ provider: 'file', file: key.kind === 'file' ? key.path : '' });
-    expect(plan.ttlPolicy).toBe("files: remaining lifetime, gc_maxlifetime (1440 s) minus the file's age; sessions already past it are not copied");
+    expect(plan.ttlPolicy).toBe(
+      "files: remaining lifetime, gc_maxlifetime (1440 s) minus the file's age; sessions already past it are not copied",
+    );
     expect(plan.artifacts.files.length).toBeGreaterThan(2);
     expect(readPlanFile(planFile)).toEqual(plan);
     expect(warnings).toEqual([]);
@@ -72,7 +82,9 @@ describe('use cases, called directly', () => {
 
   it('createPlan refuses bad options before anything is written', async () => {
     const out = join(root, 'never.json');
-    await expect(createPlan(planOptions({ out, gcMaxlifetime: 0 }))).rejects.toThrow('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
+    await expect(createPlan(planOptions({ out, gcMaxlifetime: 0 }))).rejects.toThrow(
+      '--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647',
+    );
     await expect(createPlan(planOptions({ out, source: [] }))).rejects.toThrow('plan needs --source');
     await expect(createPlan(planOptions({ out, maxSessionBytes: 0 }))).rejects.toThrow(UserFacingError);
     await expect(createPlan(planOptions({ out, target: 'http://127.0.0.1:1/' }))).rejects.toThrow(UserFacingError);
@@ -93,7 +105,15 @@ describe('use cases, called directly', () => {
     expect(await redis.client.dbsize()).toBe(0);
 
     const progress: number[] = [];
-    const applied = await applyPlan({ plan: planFile, dryRun: false, workers: 0, onProgress: (n, total) => { progress.push(n); expect(total).toBe(4); } });
+    const applied = await applyPlan({
+      plan: planFile,
+      dryRun: false,
+      workers: 0,
+      onProgress: (n, total) => {
+        progress.push(n);
+        expect(total).toBe(4);
+      },
+    });
     expect(applied.ok).toBe(true);
     expect(applied.unreadable).toBe(0);
     expect(applied.result.sessions.counts).toMatchObject({ migrated: 3, alreadyPresent: 0, failed: 0, conflicts: 0, expired: 1 });
@@ -115,8 +135,12 @@ describe('use cases, called directly', () => {
   it('applyPlan refuses another key (drift): nothing written', async () => {
     const other = join(root, 'other.key');
     generateKeyFile(other).fill(0);
-    await expect(applyPlan({ plan: planFile, dryRun: false, key: { kind: 'file', path: other } })).rejects.toThrow(/no longer matches: .*nothing was written; re-run plan/);
-    await expect(applyPlan({ plan: planFile, dryRun: false, retries: 101 })).rejects.toThrow('--retries must be a whole number from 0 to 100');
+    await expect(applyPlan({ plan: planFile, dryRun: false, key: { kind: 'file', path: other } })).rejects.toThrow(
+      /no longer matches: .*nothing was written; re-run plan/,
+    );
+    await expect(applyPlan({ plan: planFile, dryRun: false, retries: 101 })).rejects.toThrow(
+      '--retries must be a whole number from 0 to 100',
+    );
   });
 
   it('verifyMigration after apply: OK, every session present and byte for byte the same', async () => {
@@ -163,7 +187,13 @@ describe('use cases, called directly', () => {
 
   it('rollback --to (dry run) tells its warning first and would write every session back', async () => {
     const notices: string[] = [];
-    const r = await rollback({ plan: planFile, to: `files:${sessions}`, removeKeys: false, dryRun: true, onNotice: (n) => notices.push(n) });
+    const r = await rollback({
+      plan: planFile,
+      to: `files:${sessions}`,
+      removeKeys: false,
+      dryRun: true,
+      onNotice: (n) => notices.push(n),
+    });
     expect(notices[0]).toMatch(/^WARNING: rollback to files writes session contents to disk in PLAINTEXT/);
     expect(r.mode).toBe('to');
     expect(r.ok).toBe(true);

@@ -34,9 +34,16 @@ let encoded: Array<{ handler: string; bytes: Buffer }>;
 
 /** PHP's verdict per payload: the handlers under which session_decode() succeeds with an array. */
 function phpLoads(payloads: Buffer[]): string[][] {
-  const r = spawnSync('php', [...PHP, PHP_SCRIPT, 'decode'], { input: payloads.map((p) => p.toString('hex')).join('\n') + '\n', encoding: 'utf8', cwd: root });
+  const r = spawnSync('php', [...PHP, PHP_SCRIPT, 'decode'], {
+    input: payloads.map((p) => p.toString('hex')).join('\n') + '\n',
+    encoding: 'utf8',
+    cwd: root,
+  });
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.trim().split('\n').map((l) => (l === '-' ? [] : l.split(',')));
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => (l === '-' ? [] : l.split(',')));
 }
 
 beforeAll(async () => {
@@ -45,7 +52,13 @@ beforeAll(async () => {
   node = await startNode();
   const r = spawnSync('php', [...PHP, PHP_SCRIPT, 'encode'], { encoding: 'utf8', cwd: root });
   expect(r.status, r.stderr).toBe(0);
-  encoded = r.stdout.trim().split('\n').map((l) => { const [handler, hex] = l.split(' '); return { handler: handler!, bytes: Buffer.from(hex!, 'hex') }; });
+  encoded = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const [handler, hex] = l.split(' ');
+      return { handler: handler!, bytes: Buffer.from(hex!, 'hex') };
+    });
   expect(encoded.map((e) => e.handler)).toEqual(['php', 'php_binary', 'php_serialize', 'igbinary']);
 });
 afterAll(async () => {
@@ -145,8 +158,14 @@ describe('verify scans every key of the database', () => {
     const report = JSON.parse(r.stdout) as Report;
     expect(report.scope).toBe('database');
     expect(report.classes).toEqual({
-      envelope: 13, tombstone: 1, 'handler-lock': 1, invalid: 0,
-      'plaintext-session': 4 + 4 + 1 + 1, 'empty-session': 2, lock: 1, 'stale-lock': 1,
+      envelope: 13,
+      tombstone: 1,
+      'handler-lock': 1,
+      invalid: 0,
+      'plaintext-session': 4 + 4 + 1 + 1,
+      'empty-session': 2,
+      lock: 1,
+      'stale-lock': 1,
       other: OTHER_STRINGS.length + 3 + 5, // the strings, app:empty, app:large, app:mid, and the 5 other types
     });
     expect(report.keysTotal).toBe(13 + 1 + 1 + 10 + 2 + 1 + 1 + OTHER_STRINGS.length + 3 + 5);
@@ -172,7 +191,9 @@ describe('verify scans every key of the database', () => {
     expect(human.stdout).toMatch(/FAIL +PHPREDIS_SESSION:PLAINI…: plaintext-session/);
     expect(human.stdout).toMatch(/FAIL +cache:\\\\xff:PLAINI…: plaintext-session/);
     expect(human.stdout).toMatch(/scanned +\d+ key\(s\): every key of the database/);
-    expect(human.stdout).toMatch(/other +20 key\(s\) of other applications, not sessions \(string 15, .*; 1 string\(s\) larger than 8\.0 MiB not read\): not a failure/);
+    expect(human.stdout).toMatch(
+      /other +20 key\(s\) of other applications, not sessions \(string 15, .*; 1 string\(s\) larger than 8\.0 MiB not read\): not a failure/,
+    );
 
     // --prefix-only: today's scope; the plaintext elsewhere is not looked at, the planted key still fails.
     const prefixOnly = cli(['verify', '--target', node.url, '--key-file', keyFile, '--prefix-only', '--json']);
@@ -258,12 +279,21 @@ describe('verify scans every key of the database', () => {
         for (let j = i; j < i + 1000; j++) {
           const kind = j % 10;
           if (kind < otherShare) {
-            if (j % 3 === 0) { pipe.hset(`bulk:h:${j}`, 'f', 'v'); expected.hash++; } else { pipe.rpush(`bulk:l:${j}`, 'v'); expected.list++; }
+            if (j % 3 === 0) {
+              pipe.hset(`bulk:h:${j}`, 'f', 'v');
+              expected.hash++;
+            } else {
+              pipe.rpush(`bulk:l:${j}`, 'v');
+              expected.list++;
+            }
           } else if (kind === 7) {
             pipe.set(`PHPREDIS_SESSION:${sid('bulk', j)}`, encoded[j % 4]!.bytes);
             expected.plaintext++;
           } else {
-            pipe.set(`bulk:s:${j}`, j % 7 === 0 ? '' : j % 11 === 0 ? Buffer.alloc(20_000, 0x41) : j % 3 === 0 ? binaryNoSession(64, j) : `value-${j}`);
+            pipe.set(
+              `bulk:s:${j}`,
+              j % 7 === 0 ? '' : j % 11 === 0 ? Buffer.alloc(20_000, 0x41) : j % 3 === 0 ? binaryNoSession(64, j) : `value-${j}`,
+            );
             expected.string++;
           }
         }
@@ -274,7 +304,9 @@ describe('verify scans every key of the database', () => {
       expect(r.status, r.stderr).toBe(1);
       const report = JSON.parse(r.stdout) as Report;
       expect(report.keysTotal).toBe(n + 10);
-      expect(report.otherTypes).toEqual(Object.fromEntries(Object.entries({ string: expected.string, hash: expected.hash, list: expected.list }).filter(([, v]) => v > 0)));
+      expect(report.otherTypes).toEqual(
+        Object.fromEntries(Object.entries({ string: expected.string, hash: expected.hash, list: expected.list }).filter(([, v]) => v > 0)),
+      );
       expect(report.classes).toMatchObject({ envelope: 10, 'plaintext-session': expected.plaintext, invalid: 0 });
       expect(report.failureCounts).toEqual({ 'plaintext-session': expected.plaintext });
     }
@@ -291,7 +323,11 @@ function binaryNoSession(length: number, seed: number): Buffer {
   const b = Buffer.alloc(length);
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     b[i] = (x & 0xff) === 0x7c ? 0x7d : x & 0xff;
   }
   b[0] = 0xff;
@@ -299,7 +335,7 @@ function binaryNoSession(length: number, seed: number): Buffer {
 }
 
 describe('verify with many keys of other applications', () => {
-  it('classifies 200,000 non-session keys with V8\'s heap capped at 48 MiB: bounded memory, counts exact', async () => {
+  it("classifies 200,000 non-session keys with V8's heap capped at 48 MiB: bounded memory, counts exact", async () => {
     const c = node.admin;
     await c.flushall();
     const n = 200_000;

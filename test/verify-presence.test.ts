@@ -77,8 +77,14 @@ afterAll(async () => {
 async function verify(workers: number, maxListed?: number): Promise<VerifyReport> {
   const source = openFilesSource(dir);
   return verifyTarget({
-    client: conn, codec, prefix: PREFIX, sources: [{ source, check: 'presence' }], gcMaxlifetime: 1440, serializeHandler: 'php',
-    workers, ...(maxListed !== undefined ? { maxListed } : {}),
+    client: conn,
+    codec,
+    prefix: PREFIX,
+    sources: [{ source, check: 'presence' }],
+    gcMaxlifetime: 1440,
+    serializeHandler: 'php',
+    workers,
+    ...(maxListed !== undefined ? { maxListed } : {}),
   });
 }
 
@@ -86,8 +92,13 @@ describe('verify --plan: presence of a files source', () => {
   it('counts every file exactly, on worker threads and on the main thread alike', async () => {
     const inline = await verify(0);
     expect(inline.presence).toEqual({
-      checked: expected.live, present: expected.present, destroyed: expected.destroyed, missing: expected.missing.length,
-      expired: expected.expired, empty: expected.empty, corrupt: expected.corrupt,
+      checked: expected.live,
+      present: expected.present,
+      destroyed: expected.destroyed,
+      missing: expected.missing.length,
+      expired: expected.expired,
+      empty: expected.empty,
+      corrupt: expected.corrupt,
     });
     expect(inline.ok).toBe(false);
     expect(inline.failureCounts).toEqual({ 'missing-in-redis': expected.missing.length });

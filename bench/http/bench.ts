@@ -38,8 +38,20 @@ import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../../packages/cli/src/sandbox.ts';
 import { findProgram, freePort, makeDocroot, startPhpStack, type IniSettings, type PhpStack } from '../../test/support/http.ts';
 import {
-  APP_PHP, WRK_SCRIPT, SessionHttp, cliOk, cpuSeconds, createSessions, generateHandler, lostUpdateProbe, makeTlsFiles, median, redisTlsArgs, run,
-  totalConnections, type LostUpdateResult,
+  APP_PHP,
+  WRK_SCRIPT,
+  SessionHttp,
+  cliOk,
+  cpuSeconds,
+  createSessions,
+  generateHandler,
+  lostUpdateProbe,
+  makeTlsFiles,
+  median,
+  redisTlsArgs,
+  run,
+  totalConnections,
+  type LostUpdateResult,
 } from './common.ts';
 
 // ------------------------------------------------------------------------------------------ options
@@ -48,7 +60,10 @@ function parseArgs(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a} (options: --rounds --duration --warmup --sessions --workers --threads --connections --probe --transports --variants --json)`);
+    if (!a.startsWith('--'))
+      throw new Error(
+        `unexpected argument ${a} (options: --rounds --duration --warmup --sessions --workers --threads --connections --probe --transports --variants --json)`,
+      );
     const eq = a.indexOf('=');
     if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
     else out.set(a.slice(2), argv[++i] ?? '');
@@ -84,18 +99,33 @@ for (const v of VARIANTS) if (!ALL_VARIANTS.includes(v)) throw new Error(`--vari
 // ------------------------------------------------------------------------------------------ helpers
 
 interface WrkSummary {
-  requests: number; duration_us: number; non2xx: number; missing: number;
-  connect_errors: number; read_errors: number; write_errors: number; timeouts: number;
-  p50_us: number; p90_us: number; p99_us: number; max_us: number; mean_us: number;
+  requests: number;
+  duration_us: number;
+  non2xx: number;
+  missing: number;
+  connect_errors: number;
+  read_errors: number;
+  write_errors: number;
+  timeouts: number;
+  p50_us: number;
+  p90_us: number;
+  p99_us: number;
+  max_us: number;
+  mean_us: number;
 }
 
 async function wrk(url: string, idsFile: string, seconds: number): Promise<WrkSummary> {
-  const r = await run(WRK_BIN, ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '10s', '-s', WRK_SCRIPT, url], {
-    env: { ...process.env, SM_WRK_IDS: idsFile },
-    timeoutMs: (seconds + 30) * 1000,
-  });
+  const r = await run(
+    WRK_BIN,
+    ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '10s', '-s', WRK_SCRIPT, url],
+    {
+      env: { ...process.env, SM_WRK_IDS: idsFile },
+      timeoutMs: (seconds + 30) * 1000,
+    },
+  );
   const line = r.stdout.split('\n').find((l) => l.startsWith('SMJSON '));
-  if (r.status !== 0 || line === undefined) throw new Error(`wrk failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().slice(0, 400)}`);
+  if (r.status !== 0 || line === undefined)
+    throw new Error(`wrk failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().slice(0, 400)}`);
   return JSON.parse(line.slice(7)) as WrkSummary;
 }
 
@@ -105,7 +135,15 @@ function versions(): string {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '?';
   };
-  const php = first('php', ['-n', '-d', 'extension=igbinary', '-d', 'extension=redis', '-r', 'echo "PHP ", PHP_VERSION, ", phpredis ", phpversion("redis"), " (lock_retries ", ini_get("redis.session.lock_retries"), ", lock_wait_time ", ini_get("redis.session.lock_wait_time"), " us)";']);
+  const php = first('php', [
+    '-n',
+    '-d',
+    'extension=igbinary',
+    '-d',
+    'extension=redis',
+    '-r',
+    'echo "PHP ", PHP_VERSION, ", phpredis ", phpversion("redis"), " (lock_retries ", ini_get("redis.session.lock_retries"), ", lock_wait_time ", ini_get("redis.session.lock_wait_time"), " us)";',
+  ]);
   const redisV = /v=(\S+)/.exec(first('redis-server', ['--version']))?.[1] ?? '?';
   const nginxV = first(findProgram(['nginx'], 'nginx', 'NGINX_BIN'), ['-v']).replace(/^nginx version: /, '');
   const wrkV = first(WRK_BIN, ['--version']).split(' ').slice(0, 2).join(' ');
@@ -119,12 +157,23 @@ const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repea
 const lpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 
 interface Measurement {
-  round: number; transport: Transport; variant: VariantName;
-  reqPerSec: number; p50Us: number; p99Us: number; connPerReq: number;
-  requests: number; missing: number; non2xx: number; socketErrors: number;
+  round: number;
+  transport: Transport;
+  variant: VariantName;
+  reqPerSec: number;
+  p50Us: number;
+  p99Us: number;
+  connPerReq: number;
+  requests: number;
+  missing: number;
+  non2xx: number;
+  socketErrors: number;
   /** CPU µs per request of php-fpm (master and workers) and of redis-server during the measured run. */
-  phpCpuUs: number; redisCpuUs: number;
-  probe?: LostUpdateResult; error?: string; phpErrors: number;
+  phpCpuUs: number;
+  redisCpuUs: number;
+  probe?: LostUpdateResult;
+  error?: string;
+  phpErrors: number;
 }
 
 // ---------------------------------------------------------------------------------------------- main
@@ -136,10 +185,17 @@ let stack: PhpStack | undefined;
 let docroot: string | undefined;
 const started = Date.now();
 const perRun = WARMUP + DURATION + 2;
-const estimate = ROUNDS * TRANSPORTS.reduce((s, t) => s + VARIANTS.filter((v) => !(t === 'tls' && v === 'files')).length, 0) * perRun
-  + VARIANTS.length * TRANSPORTS.length * (SESSIONS / 500 + 3);
+const estimate =
+  ROUNDS * TRANSPORTS.reduce((s, t) => s + VARIANTS.filter((v) => !(t === 'tls' && v === 'files')).length, 0) * perRun +
+  VARIANTS.length * TRANSPORTS.length * (SESSIONS / 500 + 3);
 // A hard bound: nothing here may run away (a hung server, a wedged wrk).
-const watchdog = setTimeout(() => { console.error('bench/http: time limit exceeded, stopping'); void cleanup().then(() => process.exit(3)); }, (estimate * 2 + 180) * 1000);
+const watchdog = setTimeout(
+  () => {
+    console.error('bench/http: time limit exceeded, stopping');
+    void cleanup().then(() => process.exit(3));
+  },
+  (estimate * 2 + 180) * 1000,
+);
 watchdog.unref();
 
 async function cleanup(): Promise<void> {
@@ -148,12 +204,20 @@ async function cleanup(): Promise<void> {
   rmSync(root, { recursive: true, force: true });
   if (docroot !== undefined) rmSync(docroot, { recursive: true, force: true });
 }
-process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
+process.once('SIGINT', () => {
+  void cleanup().then(() => process.exit(130));
+});
 
 try {
-  console.log(`bench/http: nginx + php-fpm (${WORKERS} workers) + wrk (${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up), ${SESSIONS} sessions of about 1 KB, ${ROUNDS} round(s), interleaved`);
+  console.log(
+    `bench/http: nginx + php-fpm (${WORKERS} workers) + wrk (${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up), ${SESSIONS} sessions of about 1 KB, ${ROUNDS} round(s), interleaved`,
+  );
   console.log(`  versions: ${versions()}`);
-  console.log(`  machine: ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; expect about ${Math.ceil(estimate / 60)} min`);
+  console.log(
+    `  machine: ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; expect about ${Math.ceil(estimate / 60)} min`,
+  );
 
   // Redis: one server, a plain port and a TLS port.
   const tlsDir = join(root, 'tls');
@@ -177,7 +241,7 @@ try {
     'session.use_strict_mode': 1,
     'session.lazy_write': 1,
     'session.use_only_cookies': 1,
-    'memory_limit': '128M',
+    memory_limit: '128M',
     // The same OPcache for every variant, written out: on (test/support/http.ts loads it), PHP's
     // defaults for revalidation (a stat of each script at most every 2 s). Each reload starts an empty
     // cache, which the warm-up fills.
@@ -186,9 +250,16 @@ try {
     'opcache.validate_timestamps': 1,
     'opcache.revalidate_freq': 2,
   };
-  console.log(`  php.ini of every variant: ${Object.entries(common).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(
+    `  php.ini of every variant: ${Object.entries(common)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
   const generated = new Map<Transport, Awaited<ReturnType<typeof generateHandler>>>();
-  const configFor = async (t: Transport, v: VariantName): Promise<{ ini: IniSettings; iniFiles: string[]; env: Record<string, string> }> => {
+  const configFor = async (
+    t: Transport,
+    v: VariantName,
+  ): Promise<{ ini: IniSettings; iniFiles: string[]; env: Record<string, string> }> => {
     const addr = t === 'plain' ? `tcp://127.0.0.1:${redis!.port}` : `tls://127.0.0.1:${tlsPort}`;
     const tlsIni: IniSettings = t === 'tls' ? { 'openssl.cafile': tls.caFile } : {};
     switch (v) {
@@ -200,7 +271,8 @@ try {
         const persistent = v !== 'phpredis' ? '&persistent=1' : '';
         return {
           ini: {
-            ...common, ...tlsIni,
+            ...common,
+            ...tlsIni,
             'session.save_handler': 'redis',
             'session.save_path': `${addr}?prefix=BENCH_${v.replace(/-/g, '_')}:&timeout=2.5${persistent}`,
             'redis.session.locking_enabled': v === 'phpredis-pconnect-lock' ? 1 : 0,
@@ -218,7 +290,12 @@ try {
           // openssl.cafile (tlsIni below). If `plan` learns to take a CA file for the handler's stream
           // context, pass it here too.
           g = await generateHandler({
-            dir, keyFile, sourceDir: emptySource, gcMaxlifetime: GC_MAXLIFETIME, mode: 'strict', env: cliEnv,
+            dir,
+            keyFile,
+            sourceDir: emptySource,
+            gcMaxlifetime: GC_MAXLIFETIME,
+            mode: 'strict',
+            env: cliEnv,
             target: t === 'plain' ? `redis://127.0.0.1:${redis!.port}/0` : `rediss://127.0.0.1:${tlsPort}/0`,
           });
           generated.set(t, g);
@@ -243,7 +320,22 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const { t, v } of plan) {
       const key = `${t}/${v}`;
-      const m: Measurement = { round, transport: t, variant: v, reqPerSec: NaN, p50Us: NaN, p99Us: NaN, connPerReq: NaN, requests: 0, missing: 0, non2xx: 0, socketErrors: 0, phpCpuUs: NaN, redisCpuUs: NaN, phpErrors: 0 };
+      const m: Measurement = {
+        round,
+        transport: t,
+        variant: v,
+        reqPerSec: NaN,
+        p50Us: NaN,
+        p99Us: NaN,
+        connPerReq: NaN,
+        requests: 0,
+        missing: 0,
+        non2xx: 0,
+        socketErrors: 0,
+        phpCpuUs: NaN,
+        redisCpuUs: NaN,
+        phpErrors: 0,
+      };
       try {
         await stack.fpm.reload(await configFor(t, v));
         stack.fpm.clearErrorLog();
@@ -278,23 +370,30 @@ try {
         m.non2xx = w.non2xx;
         m.socketErrors = w.connect_errors + w.read_errors + w.write_errors + w.timeouts;
         m.probe = await lostUpdateProbe(stack.base, PROBE);
-        m.phpErrors = stack.fpm.readErrorLog().split('\n').filter((l) => l.trim() !== '').length;
+        m.phpErrors = stack.fpm
+          .readErrorLog()
+          .split('\n')
+          .filter((l) => l.trim() !== '').length;
       } catch (err) {
         m.error = (err as Error).message.split('\n')[0]!;
       }
       results.push(m);
-      console.log(m.error !== undefined
-        ? `  round ${round} ${pad(t, 5)} ${pad(v, 22)} FAILED: ${m.error}`
-        : `  round ${round} ${pad(t, 5)} ${pad(v, 22)} ${lpad(fmtInt(m.reqPerSec), 7)} req/s  p50 ${lpad(fmtMs(m.p50Us), 6)} ms  p99 ${lpad(fmtMs(m.p99Us), 6)} ms  `
-          + `cpu/req php ${fmtInt(m.phpCpuUs)} redis ${fmtInt(m.redisCpuUs)} µs  conn/req ${m.connPerReq.toFixed(3)}  logouts ${m.missing}  non-2xx ${m.non2xx + m.socketErrors}  `
-          + `lost ${m.probe!.lost} of ${m.probe!.ok} (${m.probe!.sent} at once${m.probe!.failed > 0 ? `, ${m.probe!.failed} failed` : ''})${m.phpErrors > 0 ? `  php-errors ${m.phpErrors}` : ''}`);
+      console.log(
+        m.error !== undefined
+          ? `  round ${round} ${pad(t, 5)} ${pad(v, 22)} FAILED: ${m.error}`
+          : `  round ${round} ${pad(t, 5)} ${pad(v, 22)} ${lpad(fmtInt(m.reqPerSec), 7)} req/s  p50 ${lpad(fmtMs(m.p50Us), 6)} ms  p99 ${lpad(fmtMs(m.p99Us), 6)} ms  ` +
+              `cpu/req php ${fmtInt(m.phpCpuUs)} redis ${fmtInt(m.redisCpuUs)} µs  conn/req ${m.connPerReq.toFixed(3)}  logouts ${m.missing}  non-2xx ${m.non2xx + m.socketErrors}  ` +
+              `lost ${m.probe!.lost} of ${m.probe!.ok} (${m.probe!.sent} at once${m.probe!.failed > 0 ? `, ${m.probe!.failed} failed` : ''})${m.phpErrors > 0 ? `  php-errors ${m.phpErrors}` : ''}`,
+      );
     }
   }
 
   // Summary: medians over rounds; ratios per round against the baseline of the same round and transport.
   console.log('');
   console.log(`summary: median of ${ROUNDS} round(s); ratios against ${BASELINE} of the same round and transport`);
-  console.log(`  ${pad('transport', 9)} ${pad('variant', 22)} ${lpad('req/s', 7)} ${lpad('ratio', 6)} ${lpad('p50 ms', 7)} ${lpad('p99 ms', 7)} ${lpad('p99 x', 6)} ${lpad('php µs', 6)} ${lpad('redis', 5)} ${lpad('cpu x', 5)} ${lpad('conn/req', 8)} ${lpad('logouts', 7)} ${lpad('non-2xx', 7)} ${lpad('lost', 5)}`);
+  console.log(
+    `  ${pad('transport', 9)} ${pad('variant', 22)} ${lpad('req/s', 7)} ${lpad('ratio', 6)} ${lpad('p50 ms', 7)} ${lpad('p99 ms', 7)} ${lpad('p99 x', 6)} ${lpad('php µs', 6)} ${lpad('redis', 5)} ${lpad('cpu x', 5)} ${lpad('conn/req', 8)} ${lpad('logouts', 7)} ${lpad('non-2xx', 7)} ${lpad('lost', 5)}`,
+  );
   const summary: Array<Record<string, unknown>> = [];
   for (const t of TRANSPORTS) {
     for (const v of VARIANTS) {
@@ -304,34 +403,74 @@ try {
       const ratios = mine.map((r) => {
         const base = results.find((b) => b.round === r.round && b.transport === t && b.variant === BASELINE && b.error === undefined);
         return base
-          ? { rps: r.reqPerSec / base.reqPerSec, p99: r.p99Us / base.p99Us, cpu: (r.phpCpuUs + r.redisCpuUs) / (base.phpCpuUs + base.redisCpuUs) }
+          ? {
+              rps: r.reqPerSec / base.reqPerSec,
+              p99: r.p99Us / base.p99Us,
+              cpu: (r.phpCpuUs + r.redisCpuUs) / (base.phpCpuUs + base.redisCpuUs),
+            }
           : { rps: NaN, p99: NaN, cpu: NaN };
       });
       const row = {
-        transport: t, variant: v, runs: mine.length, failedRuns: failed.length,
-        reqPerSec: median(mine.map((r) => r.reqPerSec)), ratio: median(ratios.map((r) => r.rps)),
-        p50Ms: median(mine.map((r) => r.p50Us)) / 1000, p99Ms: median(mine.map((r) => r.p99Us)) / 1000, p99Ratio: median(ratios.map((r) => r.p99)),
-        phpCpuUs: median(mine.map((r) => r.phpCpuUs)), redisCpuUs: median(mine.map((r) => r.redisCpuUs)), cpuRatio: median(ratios.map((r) => r.cpu)),
+        transport: t,
+        variant: v,
+        runs: mine.length,
+        failedRuns: failed.length,
+        reqPerSec: median(mine.map((r) => r.reqPerSec)),
+        ratio: median(ratios.map((r) => r.rps)),
+        p50Ms: median(mine.map((r) => r.p50Us)) / 1000,
+        p99Ms: median(mine.map((r) => r.p99Us)) / 1000,
+        p99Ratio: median(ratios.map((r) => r.p99)),
+        phpCpuUs: median(mine.map((r) => r.phpCpuUs)),
+        redisCpuUs: median(mine.map((r) => r.redisCpuUs)),
+        cpuRatio: median(ratios.map((r) => r.cpu)),
         connPerReq: median(mine.map((r) => r.connPerReq)),
-        logouts: mine.reduce((s, r) => s + r.missing, 0), non2xx: mine.reduce((s, r) => s + r.non2xx + r.socketErrors, 0),
+        logouts: mine.reduce((s, r) => s + r.missing, 0),
+        non2xx: mine.reduce((s, r) => s + r.non2xx + r.socketErrors, 0),
         lostMax: mine.length > 0 ? Math.max(...mine.map((r) => r.probe?.lost ?? 0)) : NaN,
       };
       summary.push(row);
-      console.log(mine.length === 0
-        ? `  ${pad(t, 9)} ${pad(v, 22)} FAILED: ${failed[0]?.error ?? 'not run'}`
-        : `  ${pad(t, 9)} ${pad(v, 22)} ${lpad(fmtInt(row.reqPerSec), 7)} ${lpad(fmtRatio(row.ratio), 6)} ${lpad(row.p50Ms.toFixed(2), 7)} ${lpad(row.p99Ms.toFixed(2), 7)} `
-          + `${lpad(fmtRatio(row.p99Ratio), 6)} ${lpad(fmtInt(row.phpCpuUs), 6)} ${lpad(fmtInt(row.redisCpuUs), 5)} ${lpad(fmtRatio(row.cpuRatio), 5)} ${lpad(row.connPerReq.toFixed(3), 8)} ${lpad(String(row.logouts), 7)} ${lpad(String(row.non2xx), 7)} ${lpad(String(row.lostMax), 5)}`);
+      console.log(
+        mine.length === 0
+          ? `  ${pad(t, 9)} ${pad(v, 22)} FAILED: ${failed[0]?.error ?? 'not run'}`
+          : `  ${pad(t, 9)} ${pad(v, 22)} ${lpad(fmtInt(row.reqPerSec), 7)} ${lpad(fmtRatio(row.ratio), 6)} ${lpad(row.p50Ms.toFixed(2), 7)} ${lpad(row.p99Ms.toFixed(2), 7)} ` +
+              `${lpad(fmtRatio(row.p99Ratio), 6)} ${lpad(fmtInt(row.phpCpuUs), 6)} ${lpad(fmtInt(row.redisCpuUs), 5)} ${lpad(fmtRatio(row.cpuRatio), 5)} ${lpad(row.connPerReq.toFixed(3), 8)} ${lpad(String(row.logouts), 7)} ${lpad(String(row.non2xx), 7)} ${lpad(String(row.lostMax), 5)}`,
+      );
     }
   }
-  console.log('  (php µs, redis: CPU µs per request of php-fpm and redis-server in the measured runs; cpu x: their sum against the baseline\'s,');
+  console.log(
+    "  (php µs, redis: CPU µs per request of php-fpm and redis-server in the measured runs; cpu x: their sum against the baseline's,",
+  );
   console.log('   the figure least moved by other load on the machine)');
-  console.log('  (lost: the most updates lost in one round when ' + PROBE + ' requests hit one session at once; goal for generated: 0, ratio >= 0.9, p99 x <= 1.2)');
+  console.log(
+    '  (lost: the most updates lost in one round when ' +
+      PROBE +
+      ' requests hit one session at once; goal for generated: 0, ratio >= 0.9, p99 x <= 1.2)',
+  );
   console.log(`bench/http: done in ${Math.round((Date.now() - started) / 1000)} s`);
   if (args.has('json')) {
-    writeFileSync(args.get('json')!, JSON.stringify({
-      settings: { rounds: ROUNDS, duration: DURATION, warmup: WARMUP, sessions: SESSIONS, workers: WORKERS, threads: THREADS, connections: CONNECTIONS, probe: PROBE, cpus: cpus().length, loadavg: loadavg() },
-      runs: results, summary,
-    }, null, 2) + '\n');
+    writeFileSync(
+      args.get('json')!,
+      JSON.stringify(
+        {
+          settings: {
+            rounds: ROUNDS,
+            duration: DURATION,
+            warmup: WARMUP,
+            sessions: SESSIONS,
+            workers: WORKERS,
+            threads: THREADS,
+            connections: CONNECTIONS,
+            probe: PROBE,
+            cpus: cpus().length,
+            loadavg: loadavg(),
+          },
+          runs: results,
+          summary,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   }
 } finally {
   clearTimeout(watchdog);

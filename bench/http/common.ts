@@ -22,7 +22,11 @@ export const APP_PHP = readFileSync(join(HERE, 'app.php'), 'utf8');
 export const WRK_SCRIPT = join(HERE, 'sessions.lua');
 export const SESSION_COOKIE = 'PHPSESSID';
 
-export interface RunResult { status: number; stdout: string; stderr: string }
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a program to its end without blocking the event loop (load keeps running meanwhile). */
 export function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
@@ -30,8 +34,12 @@ export function run(command: string, args: string[], options: { env?: NodeJS.Pro
     const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString('utf8');
+    });
     const timer = options.timeoutMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
     child.once('error', reject);
     child.once('close', (code) => {
@@ -49,7 +57,10 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promi
 /** Runs the CLI and throws with its stderr (one line) when it exits non-zero. */
 export async function cliOk(args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
   const r = await cli(args, env);
-  if (r.status !== 0) throw new Error(`session-migrate ${args[0]} ${args[1] ?? ''} exited ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0)
+    throw new Error(
+      `session-migrate ${args[0]} ${args[1] ?? ''} exited ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return r;
 }
 
@@ -66,19 +77,66 @@ export interface TlsFiles {
  * EC P-256, valid 2 days, made with openssl in `dir`.
  */
 export function makeTlsFiles(dir: string): TlsFiles {
-  const ossl = (args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] }); };
+  const ossl = (args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ossl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=session-migrate bench CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  ossl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=session-migrate bench CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   ossl(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
-  ossl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext']);
+  writeFileSync(
+    join(dir, 'server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+  );
+  ossl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  ]);
   return { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
 }
 
 /** redis-server arguments that add a TLS port (clients are not asked for a certificate). */
 export function redisTlsArgs(tls: TlsFiles, tlsPort: number): string[] {
-  return ['--tls-port', String(tlsPort), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no'];
+  return [
+    '--tls-port',
+    String(tlsPort),
+    '--tls-cert-file',
+    tls.certFile,
+    '--tls-key-file',
+    tls.keyFile,
+    '--tls-ca-cert-file',
+    tls.caFile,
+    '--tls-auth-clients',
+    'no',
+  ];
 }
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
@@ -128,7 +186,10 @@ export interface Answer {
 export class SessionHttp {
   private readonly agent: Agent;
 
-  constructor(readonly base: string, maxSockets = 64) {
+  constructor(
+    readonly base: string,
+    maxSockets = 64,
+  ) {
     this.agent = new Agent({ keepAlive: true, maxSockets });
   }
 
@@ -144,7 +205,11 @@ export class SessionHttp {
             const m = new RegExp(`^\\s*${SESSION_COOKIE}=([^;]*)`).exec(sc);
             if (m) setCookie = m[1];
           }
-          resolve({ status: res.statusCode ?? 0, ...(setCookie !== undefined ? { setCookie } : {}), body: Buffer.concat(chunks).toString('utf8') });
+          resolve({
+            status: res.statusCode ?? 0,
+            ...(setCookie !== undefined ? { setCookie } : {}),
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
         });
         res.on('error', reject);
       });
@@ -160,7 +225,14 @@ export class SessionHttp {
 }
 
 /** The app's JSON answer to hit/peek/new. */
-export interface AppView { n?: number; k?: number; h?: string; missing?: true; bytes?: number; error?: string }
+export interface AppView {
+  n?: number;
+  k?: number;
+  h?: string;
+  missing?: true;
+  bytes?: number;
+  error?: string;
+}
 
 export function parseView(body: string): AppView | undefined {
   try {
@@ -192,7 +264,10 @@ export async function createSessions(http: SessionHttp, n: number, concurrency =
   let bytes = 0;
   await pool(n, concurrency, async (k) => {
     const a = await http.get(`/index.php?a=new&k=${k}`);
-    if (a.status !== 200 || a.setCookie === undefined) throw new Error(`creating session ${k}: HTTP ${a.status}${a.setCookie === undefined ? ', no session cookie' : ''}: ${a.body.slice(0, 200)}`);
+    if (a.status !== 200 || a.setCookie === undefined)
+      throw new Error(
+        `creating session ${k}: HTTP ${a.status}${a.setCookie === undefined ? ', no session cookie' : ''}: ${a.body.slice(0, 200)}`,
+      );
     ids[k] = a.setCookie;
     bytes = parseView(a.body)?.bytes ?? bytes;
   });
@@ -220,20 +295,23 @@ export async function lostUpdateProbe(base: string, concurrent = 50): Promise<Lo
   const http = new SessionHttp(base, concurrent);
   try {
     const created = await http.get('/index.php?a=new&k=999999');
-    if (created.status !== 200 || created.setCookie === undefined) throw new Error(`lost-update probe: creating the session failed (HTTP ${created.status})`);
+    if (created.status !== 200 || created.setCookie === undefined)
+      throw new Error(`lost-update probe: creating the session failed (HTTP ${created.status})`);
     const sid = created.setCookie;
     let ok = 0;
     let failed = 0;
-    await Promise.all(Array.from({ length: concurrent }, async () => {
-      try {
-        const a = await http.get('/index.php?a=hit', sid, 60_000);
-        const v = parseView(a.body);
-        if (a.status >= 200 && a.status < 300 && v?.n !== undefined) ok++;
-        else failed++;
-      } catch {
-        failed++;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: concurrent }, async () => {
+        try {
+          const a = await http.get('/index.php?a=hit', sid, 60_000);
+          const v = parseView(a.body);
+          if (a.status >= 200 && a.status < 300 && v?.n !== undefined) ok++;
+          else failed++;
+        } catch {
+          failed++;
+        }
+      }),
+    );
     const peek = parseView((await http.get('/index.php?a=peek', sid)).body);
     const final = peek?.n ?? 0;
     return { sent: concurrent, ok, failed, final, lost: ok - final };
@@ -255,7 +333,13 @@ export function artifactIniFiles(planFile: string): string[] {
   const outDir = plan.artifacts?.outDir;
   if (outDir === undefined) throw new Error(`${planFile}: no artifacts.outDir`);
   const listed = (plan.artifacts?.files ?? []).filter((f) => f.endsWith('.ini')).map((f) => (isAbsolute(f) ? f : join(outDir, f)));
-  const files = listed.length > 0 ? listed : readdirSync(outDir).filter((f) => f.endsWith('.ini')).sort().map((f) => join(outDir, f));
+  const files =
+    listed.length > 0
+      ? listed
+      : readdirSync(outDir)
+          .filter((f) => f.endsWith('.ini'))
+          .sort()
+          .map((f) => join(outDir, f));
   if (files.length === 0) throw new Error(`${planFile}: the generated artifacts hold no .ini fragment`);
   return files;
 }
@@ -275,12 +359,35 @@ export interface GeneratedHandler {
  * @param env environment of the CLI (e.g. NODE_EXTRA_CA_CERTS for a private CA).
  */
 export async function generateHandler(options: {
-  dir: string; target: string; keyFile: string; sourceDir: string; gcMaxlifetime: number; mode: 'strict' | 'read-through'; env?: NodeJS.ProcessEnv;
+  dir: string;
+  target: string;
+  keyFile: string;
+  sourceDir: string;
+  gcMaxlifetime: number;
+  mode: 'strict' | 'read-through';
+  env?: NodeJS.ProcessEnv;
 }): Promise<GeneratedHandler> {
   const planFile = join(options.dir, 'plan.json');
   const artifactsDir = join(options.dir, 'artifacts');
-  await cliOk(['plan', '--source', `files:${options.sourceDir}`, '--target', options.target, '--key-file', options.keyFile, '--out', planFile,
-    '--gc-maxlifetime', String(options.gcMaxlifetime), '--artifacts-dir', artifactsDir, ...(options.mode === 'read-through' ? ['--read-through'] : [])], options.env);
+  await cliOk(
+    [
+      'plan',
+      '--source',
+      `files:${options.sourceDir}`,
+      '--target',
+      options.target,
+      '--key-file',
+      options.keyFile,
+      '--out',
+      planFile,
+      '--gc-maxlifetime',
+      String(options.gcMaxlifetime),
+      '--artifacts-dir',
+      artifactsDir,
+      ...(options.mode === 'read-through' ? ['--read-through'] : []),
+    ],
+    options.env,
+  );
   await cliOk(['generate', 'php', '--plan', planFile, options.mode === 'strict' ? '--strict' : '--read-through'], options.env);
   return { planFile, artifactsDir, iniFiles: artifactIniFiles(planFile), env: { SESSION_MIGRATE_KEY_FILE: options.keyFile } };
 }

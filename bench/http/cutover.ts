@@ -141,8 +141,11 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
     // once apply has copied their file (read-through still on), a quarter only in strict mode, where
     // nothing but apply's copy can keep them logged in.
     const state: SessionState[] = ids.map((sid, k) => ({
-      sid, expected: 0, away: false, parked: false,
-      returns: k % 4 === 1 ? 'after-apply' as const : k % 4 === 3 ? 'in-strict' as const : 'now' as const,
+      sid,
+      expected: 0,
+      away: false,
+      parked: false,
+      returns: k % 4 === 1 ? ('after-apply' as const) : k % 4 === 3 ? ('in-strict' as const) : ('now' as const),
     }));
 
     const phases: PhaseStats[] = [];
@@ -155,7 +158,9 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
     enter('files');
     let lost = 0;
     const problems: string[] = [];
-    const problem = (p: PhaseStats, k: number, what: string): void => { if (problems.length < 20) problems.push(`${p.phase}: session ${k}: ${what}`); };
+    const problem = (p: PhaseStats, k: number, what: string): void => {
+      if (problems.length < 20) problems.push(`${p.phase}: session ${k}: ${what}`);
+    };
 
     // The load: `concurrency` lanes, each takes an idle session at random, sends one `hit`, checks it.
     running = true;
@@ -171,7 +176,10 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
     const lane = async (): Promise<void> => {
       while (running) {
         const k = takeIdle();
-        if (k === undefined) { await sleep(1); continue; }
+        if (k === undefined) {
+          await sleep(1);
+          continue;
+        }
         const s = state[k]!;
         const p = current;
         try {
@@ -237,8 +245,22 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
     leave('after-apply');
     leave('in-strict');
     await cliOk(['keys', 'generate', '--out', keyFile]);
-    await cliOk(['plan', '--source', `files:${sessionsDir}`, '--target', redis.url, '--key-file', keyFile, '--out', planFile,
-      '--gc-maxlifetime', '1440', '--artifacts-dir', artifactsDir, '--read-through']);
+    await cliOk([
+      'plan',
+      '--source',
+      `files:${sessionsDir}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--gc-maxlifetime',
+      '1440',
+      '--artifacts-dir',
+      artifactsDir,
+      '--read-through',
+    ]);
     await cliOk(['generate', 'php', '--plan', planFile]);
     const env = { SESSION_MIGRATE_KEY_FILE: keyFile };
     await stack.fpm.reload({ iniFiles: artifactIniFiles(planFile), env: options.fault === 'no-key' ? {} : env });
@@ -304,7 +326,10 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
       }
     });
 
-    const lines = stack.fpm.readErrorLog().split('\n').filter((l) => l.trim() !== '');
+    const lines = stack.fpm
+      .readErrorLog()
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     const tookOver = lines.filter((l) => l.includes('read-through: took over')).length;
     const requests = phases.reduce((s, p) => s + p.requests, 0);
     return {
@@ -336,8 +361,17 @@ export async function runCutover(options: CutoverOptions = {}): Promise<CutoverR
 export function formatCutover(r: CutoverResult): string[] {
   const out = [
     `cutover under load: ${r.sessions} sessions, ${r.requests} requests in ${r.seconds.toFixed(1)} s`,
-    ...r.phases.map((p) => `  ${p.phase.padEnd(28)} ${String(p.requests).padStart(7)} answers  logouts ${p.logouts}  non-2xx ${p.non2xx}  handler ${Object.entries(p.handlers).map(([h, n]) => `${h} ${n}`).join(', ') || '-'}`),
-    `  apply       exit ${r.apply.status}  ${Object.entries(r.apply.counts).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ')}`,
+    ...r.phases.map(
+      (p) =>
+        `  ${p.phase.padEnd(28)} ${String(p.requests).padStart(7)} answers  logouts ${p.logouts}  non-2xx ${p.non2xx}  handler ${
+          Object.entries(p.handlers)
+            .map(([h, n]) => `${h} ${n}`)
+            .join(', ') || '-'
+        }`,
+    ),
+    `  apply       exit ${r.apply.status}  ${Object.entries(r.apply.counts)
+      .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+      .join(', ')}`,
     `  verify      exit ${r.verify.status}`,
     `  read-through took over ${r.tookOver} session file(s); other PHP error log lines: ${r.otherPhpErrors.length}`,
     `  RESULT      logouts ${r.logouts}, updates lost ${r.lostUpdates}, non-2xx ${r.non2xx}   (goal: 0, 0, 0)`,

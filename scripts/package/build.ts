@@ -22,9 +22,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { builtinModules } from 'node:module';
-import {
-  chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
-} from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { PACKAGE_ASSETS, VERSION, WORKER_ENTRIES } from '../../packages/common/src/index.ts';
@@ -57,7 +55,16 @@ const OPTIONAL_REQUIRES = ['supports-color', 'source-map-support'];
 const EMBEDDED_PACKAGES: Record<string, string[]> = { '@ts-morph/common': ['typescript'] };
 
 /** What the package is built from: a change to any of these makes --if-stale rebuild. */
-const INPUT_ROOTS = ['packages', 'codemods', 'scripts/package', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json', ...Object.values(PACKAGE_ASSETS)];
+const INPUT_ROOTS = [
+  'packages',
+  'codemods',
+  'scripts/package',
+  'package.json',
+  'package-lock.json',
+  'README.md',
+  'tsconfig.json',
+  ...Object.values(PACKAGE_ASSETS),
+];
 
 class BuildError extends Error {}
 
@@ -173,13 +180,20 @@ function thirdPartyLicenses(meta: Metafile): string {
   // TypeScript compiler (dist/typescript.js, Apache-2.0).
   const carriedBy = new Map<string, string>();
   for (const [carrier, embedded] of Object.entries(EMBEDDED_PACKAGES)) {
-    if (packages.has(carrier)) for (const name of embedded) { packages.set(name, join(REPO, 'node_modules', name)); carriedBy.set(name, carrier); }
+    if (packages.has(carrier))
+      for (const name of embedded) {
+        packages.set(name, join(REPO, 'node_modules', name));
+        carriedBy.set(name, carrier);
+      }
   }
   const parts = ['session-migrate bundles the following packages into dist/. Their licenses follow.\n'];
   for (const [name, dir] of [...packages].sort(([a], [b]) => a.localeCompare(b))) {
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; license?: string };
     const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
-    const text = file !== undefined ? readFileSync(join(dir, file), 'utf8').trim() : `(no license file; package.json says: ${pkg.license ?? 'nothing'})`;
+    const text =
+      file !== undefined
+        ? readFileSync(join(dir, file), 'utf8').trim()
+        : `(no license file; package.json says: ${pkg.license ?? 'nothing'})`;
     const title = carriedBy.has(name) ? `${name}, the copy inside ${carriedBy.get(name)}` : `${name}@${pkg.version ?? '?'}`;
     parts.push(`${'='.repeat(78)}\n${title} (${pkg.license ?? 'unknown license'})\n${'='.repeat(78)}\n${text}\n`);
   }
@@ -209,14 +223,17 @@ function writePackageJson(): void {
 function writeBin(): void {
   const bin = join(PACKAGE_DIR, 'bin/session-migrate.js');
   mkdirSync(dirname(bin), { recursive: true });
-  writeFileSync(bin, [
-    '#!/usr/bin/env node',
-    '// The session-migrate CLI, built: no TypeScript at run time (the repository runs packages/cli/src through tsx).',
-    "import { main } from '../dist/cli.js';",
-    '',
-    'process.exitCode = await main(process.argv.slice(2));',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    bin,
+    [
+      '#!/usr/bin/env node',
+      '// The session-migrate CLI, built: no TypeScript at run time (the repository runs packages/cli/src through tsx).',
+      "import { main } from '../dist/cli.js';",
+      '',
+      'process.exitCode = await main(process.argv.slice(2));',
+      '',
+    ].join('\n'),
+  );
   chmodSync(bin, 0o755);
 }
 
@@ -238,10 +255,16 @@ function pack(): string {
   let out: string;
   try {
     out = execFileSync('npm', ['pack', '--json', '--pack-destination', DIST_DIR], {
-      cwd: PACKAGE_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_ignore_scripts: 'true' },
+      cwd: PACKAGE_DIR,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, npm_config_ignore_scripts: 'true' },
     });
   } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop();
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '')
+      .trim()
+      .split('\n')
+      .pop();
     fail(`npm pack failed: ${stderr || (err as Error).message}`);
   }
   const [info] = JSON.parse(out) as Array<{ filename: string }>;
@@ -252,10 +275,17 @@ function pack(): string {
 
 /** Builds build/package/ (and packs it unless `noPack`); returns the tarball path, or the package dir. */
 export async function buildPackage(options: { noPack?: boolean; ifStale?: boolean; quiet?: boolean } = {}): Promise<string> {
-  const log = (line: string) => { if (options.quiet !== true) process.stderr.write(`session-migrate build: ${line}\n`); };
+  const log = (line: string) => {
+    if (options.quiet !== true) process.stderr.write(`session-migrate build: ${line}\n`);
+  };
   const fingerprint = inputsFingerprint();
-  if (options.ifStale === true && !options.noPack && existsSync(TARBALL) && existsSync(FINGERPRINT_FILE) &&
-      readFileSync(FINGERPRINT_FILE, 'utf8').trim() === fingerprint) {
+  if (
+    options.ifStale === true &&
+    !options.noPack &&
+    existsSync(TARBALL) &&
+    existsSync(FINGERPRINT_FILE) &&
+    readFileSync(FINGERPRINT_FILE, 'utf8').trim() === fingerprint
+  ) {
     log(`${relative(REPO, TARBALL)} is up to date`);
     return TARBALL;
   }
@@ -268,7 +298,9 @@ export async function buildPackage(options: { noPack?: boolean; ifStale?: boolea
     meta = await bundle();
   } catch (err) {
     const first = (err as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors?.[0];
-    fail(`esbuild: ${first !== undefined ? `${first.location ? `${first.location.file}:${first.location.line}: ` : ''}${first.text}` : (err as Error).message.split('\n')[0]}`);
+    fail(
+      `esbuild: ${first !== undefined ? `${first.location ? `${first.location.file}:${first.location.line}: ` : ''}${first.text}` : (err as Error).message.split('\n')[0]}`,
+    );
   }
   checkBundle(meta);
   mkdirSync(join(REPO, 'build'), { recursive: true });
@@ -284,7 +316,9 @@ export async function buildPackage(options: { noPack?: boolean; ifStale?: boolea
   }
   const tarball = pack();
   writeFileSync(FINGERPRINT_FILE, fingerprint + '\n');
-  log(`wrote ${relative(REPO, tarball)} (${(statSync(tarball).size / 1024 / 1024).toFixed(1)} MiB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `wrote ${relative(REPO, tarball)} (${(statSync(tarball).size / 1024 / 1024).toFixed(1)} MiB) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   return tarball;
 }
 
@@ -295,7 +329,10 @@ if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
     if (unknown.length > 0) fail(`unknown option ${unknown[0]} (options: --if-stale, --no-pack, --quiet)`);
     await buildPackage({ ifStale: args.includes('--if-stale'), noPack: args.includes('--no-pack'), quiet: args.includes('--quiet') });
   } catch (err) {
-    const message = err instanceof BuildError || err instanceof TypesError ? err.message : `unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`;
+    const message =
+      err instanceof BuildError || err instanceof TypesError
+        ? err.message
+        : `unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`;
     process.stderr.write(`session-migrate build: ${message}\n`);
     process.exitCode = 1;
   }

@@ -81,13 +81,19 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
   };
   const program = ts.createProgram([join(repo, options.entry)], compilerOptions);
   const emitted = new Map<string, string>(); // repository-relative .d.ts path -> text
-  const result = program.emit(undefined, (fileName, text) => {
-    emitted.set(posix.relative('/virtual-declarations', fileName), text);
-  }, undefined, true);
+  const result = program.emit(
+    undefined,
+    (fileName, text) => {
+      emitted.set(posix.relative('/virtual-declarations', fileName), text);
+    },
+    undefined,
+    true,
+  );
   const errors = result.diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) {
     const d = errors[0]!;
-    const where = d.file !== undefined ? `${relative(repo, d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : '';
+    const where =
+      d.file !== undefined ? `${relative(repo, d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : '';
     throw new TypesError(`declarations: ${where}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
   }
 
@@ -114,7 +120,9 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
         const joined = posix.normalize(posix.join(posix.dirname(file), spec));
         if (isVendored) {
           // A vendored package's own imports stay as written (its module format allows them); only follow them.
-          const candidates = /\.m?js$/.test(joined) ? [joined.replace(/\.js$/, '.d.ts').replace(/\.mjs$/, '.d.mts')] : [`${joined}.d.ts`, `${joined}/index.d.ts`, joined];
+          const candidates = /\.m?js$/.test(joined)
+            ? [joined.replace(/\.js$/, '.d.ts').replace(/\.mjs$/, '.d.mts')]
+            : [`${joined}.d.ts`, `${joined}/index.d.ts`, joined];
           const found = candidates.find((c) => textOf(c) !== undefined);
           if (found === undefined) throw new TypesError(`declarations: ${file} imports ${spec}, which has no declaration`);
           queue.push(found);
@@ -135,7 +143,9 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
       const name = /^(@[^/]+\/)?[^/]+/.exec(spec)![0];
       const vendor = VENDORED_TYPES[name];
       if (vendor === undefined || spec !== name) {
-        throw new TypesError(`declarations: ${file} uses the types of ${spec}, which the package does not ship; keep it out of the API or add it to VENDORED_TYPES (scripts/package/types.ts)`);
+        throw new TypesError(
+          `declarations: ${file} uses the types of ${spec}, which the package does not ship; keep it out of the API or add it to VENDORED_TYPES (scripts/package/types.ts)`,
+        );
       }
       if (!vendorTypes.has(name)) {
         const pkg = JSON.parse(readFileSync(join(repo, 'node_modules', name, 'package.json'), 'utf8')) as { type?: string };
@@ -151,7 +161,8 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
     for (const ref of refs) {
       // `pos` is at the opening quote or at the first character of the name, depending on the form.
       const start = text.startsWith(ref.fileName, ref.pos) ? ref.pos : ref.pos + 1;
-      if (!text.startsWith(ref.fileName, start)) throw new TypesError(`declarations: cannot locate the import of ${ref.fileName} in ${file}`);
+      if (!text.startsWith(ref.fileName, start))
+        throw new TypesError(`declarations: cannot locate the import of ${ref.fileName} in ${file}`);
       out = out.slice(0, start) + rewrite(ref.fileName) + out.slice(start + ref.fileName.length);
     }
     mkdirSync(dirname(join(outDir, file)), { recursive: true });
@@ -164,7 +175,10 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
     for (const license of readdirSync(from).filter((f) => /^licen[cs]e/i.test(f))) cpSync(join(from, license), join(to, license));
     // Its module format, as in its own package (ioredis: CommonJS declarations with extensionless
     // imports), not the session-migrate package's "type": "module".
-    writeFileSync(join(to, 'package.json'), JSON.stringify({ name: `session-migrate-vendored-types-${name.replace('/', '-')}`, private: true, type }) + '\n');
+    writeFileSync(
+      join(to, 'package.json'),
+      JSON.stringify({ name: `session-migrate-vendored-types-${name.replace('/', '-')}`, private: true, type }) + '\n',
+    );
   }
 }
 

@@ -8,7 +8,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AUTOLOAD_FILE, HANDLER_FILE, renderArtifacts, writeArtifacts, type Artifact, type GenerateOptions } from '@session-migrate/generate';
+import {
+  AUTOLOAD_FILE,
+  HANDLER_FILE,
+  renderArtifacts,
+  writeArtifacts,
+  type Artifact,
+  type GenerateOptions,
+} from '@session-migrate/generate';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const PHP_DIR = fileURLToPath(new URL('./', import.meta.url));
@@ -87,7 +94,15 @@ export interface Vectors {
   key_id: string;
   other_master_key_base64: string;
   other_key_id: string;
-  valid: Array<{ name: string; prefix: string; session_id: string; redis_key: string; nonce_hex: string; plaintext_hex: string; envelope_hex: string }>;
+  valid: Array<{
+    name: string;
+    prefix: string;
+    session_id: string;
+    redis_key: string;
+    nonce_hex: string;
+    plaintext_hex: string;
+    envelope_hex: string;
+  }>;
   invalid: Array<{ name: string; redis_key: string; envelope_hex: string; expect: string }>;
 }
 

@@ -19,26 +19,36 @@ echo json_encode(['n' => $_SESSION['n'], 'sapi' => PHP_SAPI, 'uid' => posix_getu
 `;
 
 const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 };
 
 const docroot = makeDocroot({ 'index.php': APP });
 const sessions = mkdtempSync(join(tmpdir(), 'sm-smoke-sessions-'));
 try {
-  const stack = await startPhpStack({ docroot, fpm: { workers: 1, extensions: ['igbinary', 'redis', 'posix'], ini: { 'session.save_path': sessions } } });
+  const stack = await startPhpStack({
+    docroot,
+    fpm: { workers: 1, extensions: ['igbinary', 'redis', 'posix'], ini: { 'session.save_path': sessions } },
+  });
   const c = new CookieClient();
   const a = JSON.parse((await c.get(stack.base, '/')).body) as { n: number; sapi: string; uid: number };
   const id = c.cookies.get('PHPSESSID');
   const b = JSON.parse((await c.get(stack.base, '/')).body) as { n: number };
   await stack.stop();
-  console.log(JSON.stringify({
-    uid: a.uid,
-    sapi: a.sapi,
-    counts: [a.n, b.n],
-    sameSession: id !== undefined && c.cookies.get('PHPSESSID') === id,
-    processesGone: !alive(stack.fpm.pid) && !alive(stack.nginx.pid),
-    dirsGone: !existsSync(stack.fpm.dir) && !existsSync(stack.nginx.dir),
-  }));
+  console.log(
+    JSON.stringify({
+      uid: a.uid,
+      sapi: a.sapi,
+      counts: [a.n, b.n],
+      sameSession: id !== undefined && c.cookies.get('PHPSESSID') === id,
+      processesGone: !alive(stack.fpm.pid) && !alive(stack.nginx.pid),
+      dirsGone: !existsSync(stack.fpm.dir) && !existsSync(stack.nginx.dir),
+    }),
+  );
 } finally {
   rmSync(docroot, { recursive: true, force: true });
   rmSync(sessions, { recursive: true, force: true });

@@ -27,7 +27,18 @@
  * https://nginx.org/en/docs/switches.html , https://nginx.org/en/docs/http/ngx_http_fastcgi_module.html
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
@@ -57,7 +68,9 @@ export function findProgram(names: string[], debianPackage: string, envVar?: str
       try {
         accessSync(p, constants.X_OK);
         return p;
-      } catch { /* next */ }
+      } catch {
+        /* next */
+      }
     }
   }
   throw new Error(`${names[0]} is needed (Debian/Ubuntu: apt-get install ${debianPackage}; or set ${envVar ?? 'PATH'})`);
@@ -72,13 +85,17 @@ export function findPhpFpm(): string {
 
 /** Renders ini settings, one `name = value` per line; strings double-quoted, quotes refused. */
 export function renderIni(settings: IniSettings): string {
-  return Object.entries(settings).map(([k, v]) => {
-    if (!/^[A-Za-z0-9_.\-[\]]+$/.test(k)) throw new Error(`ini name not allowed: ${k}`);
-    if (typeof v === 'boolean') return `${k} = ${v ? 'On' : 'Off'}`;
-    if (typeof v === 'number') return `${k} = ${v}`;
-    if (/["\n\r]/.test(v)) throw new Error(`ini value of ${k} holds a quote or a line break`);
-    return `${k} = "${v}"`;
-  }).join('\n') + '\n';
+  return (
+    Object.entries(settings)
+      .map(([k, v]) => {
+        if (!/^[A-Za-z0-9_.\-[\]]+$/.test(k)) throw new Error(`ini name not allowed: ${k}`);
+        if (typeof v === 'boolean') return `${k} = ${v ? 'On' : 'Off'}`;
+        if (typeof v === 'number') return `${k} = ${v}`;
+        if (/["\n\r]/.test(v)) throw new Error(`ini value of ${k} holds a quote or a line break`);
+        return `${k} = "${v}"`;
+      })
+      .join('\n') + '\n'
+  );
 }
 
 /** Tail of a file (for error messages), '' if missing. */
@@ -93,7 +110,10 @@ function tail(file: string, bytes = 2000): string {
 
 async function canConnect(target: { path: string } | { port: number; host: string }): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = createConnection(target as { path: string }, () => { s.destroy(); resolve(true); });
+    const s = createConnection(target as { path: string }, () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -125,7 +145,11 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs = 
     clearTimeout(timer);
   }
   if (child.pid !== undefined) {
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* no process left in the group */ }
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* no process left in the group */
+    }
   }
 }
 
@@ -194,7 +218,11 @@ export interface PhpFpm {
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
 
-interface FpmState { ini: IniSettings; iniFiles: Array<{ name: string; text: string }>; env: Record<string, string> }
+interface FpmState {
+  ini: IniSettings;
+  iniFiles: Array<{ name: string; text: string }>;
+  env: Record<string, string>;
+}
 
 /** Reads ini files now (a later reload does not depend on them still existing). */
 function snapshotIniFiles(files: string[]): Array<{ name: string; text: string }> {
@@ -255,7 +283,11 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
       if (opcache) lines.push('zend_extension = opcache');
     }
     lines.push('error_reporting = E_ALL');
-    const ini = renderIni({ ...base, ...(opcache ? { 'opcache.enable': 1, 'opcache.memory_consumption': 64 } : { 'opcache.enable': 0 }), ...s.ini });
+    const ini = renderIni({
+      ...base,
+      ...(opcache ? { 'opcache.enable': 1, 'opcache.memory_consumption': 64 } : { 'opcache.enable': 0 }),
+      ...s.ini,
+    });
     if (options.systemIni === true) {
       // php.ini is the machine's; ours goes last into the scan directory.
       writeFileSync(phpIni, '; unused: systemIni\n');
@@ -301,7 +333,11 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
   const checkConfig = (): void => {
     const t = spawnSync(bin, [...args.filter((a) => a !== '-F'), '-t'], { env: childEnv, encoding: 'utf8', timeout: 30_000 });
     if (t.status !== 0) {
-      const msg = `${t.stderr}${t.stdout}`.split('\n').filter((l) => /ERROR|error/.test(l)).join(' | ') || `${t.stderr}${t.stdout}`.trim();
+      const msg =
+        `${t.stderr}${t.stdout}`
+          .split('\n')
+          .filter((l) => /ERROR|error/.test(l))
+          .join(' | ') || `${t.stderr}${t.stdout}`.trim();
       throw new Error(`php-fpm refused the configuration in ${dir}: ${msg}`);
     }
   };
@@ -316,7 +352,9 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
   const child = spawn(bin, args, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   track(child);
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-4000); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString('utf8')).slice(-4000);
+  });
 
   const waitReady = async (count: number, what: string): Promise<void> => {
     const deadline = Date.now() + 20_000;
@@ -325,7 +363,8 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
         throw new Error(`php-fpm exited ${what} (code ${child.exitCode ?? child.signalCode}): ${(tail(fpmLogFile) || stderr).trim()}`);
       }
       if (readyCount() >= count) {
-        const up = listen === 'unix' ? await canConnect({ path: sock }) : await canConnect({ host: '127.0.0.1', port: Number(sock.split(':')[1]) });
+        const up =
+          listen === 'unix' ? await canConnect({ path: sock }) : await canConnect({ host: '127.0.0.1', port: Number(sock.split(':')[1]) });
         if (up) return;
       }
       if (Date.now() > deadline) throw new Error(`php-fpm was not ready ${what} within 20 s: ${(tail(fpmLogFile) || stderr).trim()}`);
@@ -347,7 +386,9 @@ export async function startPhpFpm(options: PhpFpmOptions = {}): Promise<PhpFpm> 
     errorLogFile,
     fpmLogFile,
     readErrorLog: () => (existsSync(errorLogFile) ? readFileSync(errorLogFile, 'utf8') : ''),
-    clearErrorLog: () => { if (existsSync(errorLogFile)) writeFileSync(errorLogFile, ''); },
+    clearErrorLog: () => {
+      if (existsSync(errorLogFile)) writeFileSync(errorLogFile, '');
+    },
     async reload(next = {}) {
       const previous = state;
       if (next.env !== undefined) checkEnv(next.env);
@@ -404,12 +445,25 @@ export interface Nginx {
 
 /** fastcgi_param lines (as Debian's /etc/nginx/fastcgi_params, written out so nothing under /etc is read). */
 const FASTCGI_PARAMS = [
-  'SCRIPT_FILENAME $document_root$fastcgi_script_name', 'QUERY_STRING $query_string', 'REQUEST_METHOD $request_method',
-  'CONTENT_TYPE $content_type', 'CONTENT_LENGTH $content_length', 'SCRIPT_NAME $fastcgi_script_name',
-  'REQUEST_URI $request_uri', 'DOCUMENT_URI $document_uri', 'DOCUMENT_ROOT $document_root',
-  'SERVER_PROTOCOL $server_protocol', 'REQUEST_SCHEME $scheme', 'HTTPS $https if_not_empty',
-  'GATEWAY_INTERFACE CGI/1.1', 'SERVER_SOFTWARE nginx/$nginx_version', 'REMOTE_ADDR $remote_addr',
-  'REMOTE_PORT $remote_port', 'SERVER_ADDR $server_addr', 'SERVER_PORT $server_port', 'SERVER_NAME $server_name',
+  'SCRIPT_FILENAME $document_root$fastcgi_script_name',
+  'QUERY_STRING $query_string',
+  'REQUEST_METHOD $request_method',
+  'CONTENT_TYPE $content_type',
+  'CONTENT_LENGTH $content_length',
+  'SCRIPT_NAME $fastcgi_script_name',
+  'REQUEST_URI $request_uri',
+  'DOCUMENT_URI $document_uri',
+  'DOCUMENT_ROOT $document_root',
+  'SERVER_PROTOCOL $server_protocol',
+  'REQUEST_SCHEME $scheme',
+  'HTTPS $https if_not_empty',
+  'GATEWAY_INTERFACE CGI/1.1',
+  'SERVER_SOFTWARE nginx/$nginx_version',
+  'REMOTE_ADDR $remote_addr',
+  'REMOTE_PORT $remote_port',
+  'SERVER_ADDR $server_addr',
+  'SERVER_PORT $server_port',
+  'SERVER_NAME $server_name',
   'REDIRECT_STATUS 200',
 ].map((p) => `      fastcgi_param ${p};`);
 
@@ -424,7 +478,8 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, 'tmp', t), { recursive: true });
   const port = await freePort();
   const upstream = typeof options.fpm === 'string' ? options.fpm : options.fpm.fastcgiAddress;
-  if (/[;{}\s"']/.test(upstream) || /[;{}"'\n]/.test(options.docroot)) throw new Error('nginx: unexpected characters in the upstream or docroot');
+  if (/[;{}\s"']/.test(upstream) || /[;{}"'\n]/.test(options.docroot))
+    throw new Error('nginx: unexpected characters in the upstream or docroot');
   const errorLog = join(dir, 'error.log');
   const keep = options.keepaliveToFpm === true;
   const conf = [
@@ -469,7 +524,9 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const child = spawn(bin, ['-p', `${dir}/`, '-c', confFile, '-e', errorLog], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   track(child);
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-4000); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString('utf8')).slice(-4000);
+  });
   const deadline = Date.now() + 10_000;
   try {
     for (;;) {
@@ -510,7 +567,11 @@ export interface PhpStack {
 }
 
 /** php-fpm plus nginx in front of it; if nginx fails to start, php-fpm is stopped again. */
-export async function startPhpStack(options: { docroot: string; fpm?: PhpFpmOptions; nginx?: Omit<NginxOptions, 'fpm' | 'docroot'> }): Promise<PhpStack> {
+export async function startPhpStack(options: {
+  docroot: string;
+  fpm?: PhpFpmOptions;
+  nginx?: Omit<NginxOptions, 'fpm' | 'docroot'>;
+}): Promise<PhpStack> {
   const fpm = await startPhpFpm(options.fpm);
   let nginx: Nginx;
   try {

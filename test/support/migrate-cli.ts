@@ -10,7 +10,11 @@ import { EnvelopeCodec, generateKeyFile } from '@session-migrate/envelope';
 
 export const BIN = join(import.meta.dirname, '../../packages/cli/bin/session-migrate.js');
 
-export interface CliResult { status: number; stdout: string; stderr: string }
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Runs the CLI to completion with extra environment variables (passwords); TMPDIR and PATH are kept.
@@ -28,15 +32,22 @@ export function cliChild(args: string[], env: Record<string, string> = {}): { pi
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const done = new Promise<CliResult>((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, stdout, stderr })));
   return { pid: child.pid ?? -1, done };
 }
 
 /** Asserts a usage error: exit 2 and exactly one line on stderr. Returns that line. */
 export function usageLine(r: CliResult): string {
-  const lines = r.stderr.trim().split('\n').filter((l) => !/^session-migrate: warning:/.test(l));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !/^session-migrate: warning:/.test(l));
   if (r.status !== 2 || lines.length !== 1) throw new Error(`expected exit 2 and one line, got ${r.status}: ${r.stderr}${r.stdout}`);
   return lines[0]!;
 }
@@ -63,7 +74,13 @@ export function writeSessionFiles(dir: string, tag: string, n: number, ageSecond
 }
 
 /** Writes `n` plaintext phpredis sessions `<prefix><id>` with a TTL, through any client. */
-export async function writePlaintextSessions(client: Redis | Cluster, prefix: string, tag: string, n: number, ttlSeconds = 1440): Promise<string[]> {
+export async function writePlaintextSessions(
+  client: Redis | Cluster,
+  prefix: string,
+  tag: string,
+  n: number,
+  ttlSeconds = 1440,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const id = sid(tag, i);

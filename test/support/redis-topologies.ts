@@ -72,14 +72,50 @@ export function makeTlsMaterial(dir?: string): TlsMaterial {
   const d = dir ?? mkdtempSync(join(tmpdir(), 'sm-tls-'));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   const ca = (name: string, cn: string): void => {
-    openssl(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${cn}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], d);
+    openssl(
+      [
+        'req',
+        '-x509',
+        ...ec,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      d,
+    );
   };
   const leaf = (name: string, caName: string, cn: string, ext: string): void => {
     openssl(['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], d);
     writeFileSync(join(d, `${name}.ext`), ext);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial',
-      '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`], d);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        `${caName}.crt`,
+        '-CAkey',
+        `${caName}.key`,
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        `${name}.ext`,
+      ],
+      d,
+    );
   };
   // Servers also present their certificate as clients (replication, cluster bus, MIGRATE): both EKUs.
   const serverExt = 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n';
@@ -127,11 +163,22 @@ export interface TlsServerOptions {
 
 function tlsServerArgs(tls: TlsServerOptions): string[] {
   const m = tls.material;
-  const [cert, key] = tls.serverCert === 'named' ? [m.namedServerCertFile, m.namedServerKeyFile]
-    : tls.serverCert === 'untrusted' ? [m.otherServerCertFile, m.otherServerKeyFile]
-      : [m.serverCertFile, m.serverKeyFile];
-  return ['--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', m.caFile,
-    '--tls-auth-clients', tls.mutual === true ? 'yes' : 'no'];
+  const [cert, key] =
+    tls.serverCert === 'named'
+      ? [m.namedServerCertFile, m.namedServerKeyFile]
+      : tls.serverCert === 'untrusted'
+        ? [m.otherServerCertFile, m.otherServerKeyFile]
+        : [m.serverCertFile, m.serverKeyFile];
+  return [
+    '--tls-cert-file',
+    cert,
+    '--tls-key-file',
+    key,
+    '--tls-ca-cert-file',
+    m.caFile,
+    '--tls-auth-clients',
+    tls.mutual === true ? 'yes' : 'no',
+  ];
 }
 
 /** ioredis `tls` options for an admin client of a server with these TLS options (trusts both CAs). */
@@ -150,8 +197,16 @@ function cliTlsArgs(tls: TlsServerOptions | undefined): string[] {
   if (tls === undefined) return [];
   const m = tls.material;
   const ca = tls.serverCert === 'untrusted' ? m.otherCaFile : m.caFile;
-  return ['--tls', '--cacert', ca, '--cert', m.clientCertFile, '--key', m.clientKeyFile,
-    ...(tls.serverCert === 'named' ? ['--sni', m.namedServerName] : [])];
+  return [
+    '--tls',
+    '--cacert',
+    ca,
+    '--cert',
+    m.clientCertFile,
+    '--key',
+    m.clientKeyFile,
+    ...(tls.serverCert === 'named' ? ['--sni', m.namedServerName] : []),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,7 +237,9 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   if (child.pid !== undefined) process.kill(child.pid, signal);
-  const timer = setTimeout(() => { if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL'); }, 5000);
+  const timer = setTimeout(() => {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+  }, 5000);
   await exited;
   clearTimeout(timer);
 }
@@ -192,11 +249,22 @@ async function waitForListen(port: number, child: ChildProcess, what: string, lo
   for (;;) {
     if (child.exitCode !== null) {
       let log = '';
-      try { log = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(-3).join(' | '); } catch { /* none */ }
+      try {
+        log = readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .slice(-3)
+          .join(' | ');
+      } catch {
+        /* none */
+      }
       throw new Error(`${what} exited at start (code ${child.exitCode}): ${log}`);
     }
     const up = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: HOST }, () => { s.destroy(); resolve(true); });
+      const s = createConnection({ port, host: HOST }, () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (up) return;
@@ -216,11 +284,16 @@ async function waitForListen(port: number, child: ChildProcess, what: string, lo
  * @param options.adminPassword password of the default user, for the `admin` client (a sentinel with `requirepass`)
  * @throws Error naming the last lines of the server's log when it does not start.
  */
-export async function startNode(options: { tls?: TlsServerOptions; args?: string[]; sentinelConf?: string; port?: number; adminPassword?: string } = {}): Promise<RedisNode> {
-  const port = options.port ?? await freePort();
+export async function startNode(
+  options: { tls?: TlsServerOptions; args?: string[]; sentinelConf?: string; port?: number; adminPassword?: string } = {},
+): Promise<RedisNode> {
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'sm-topo-'));
   const logFile = join(dir, 'redis.log');
-  const tlsArgs = options.tls !== undefined ? ['--port', '0', '--tls-port', String(port), ...tlsServerArgs(options.tls), '--tls-replication', 'yes'] : ['--port', String(port)];
+  const tlsArgs =
+    options.tls !== undefined
+      ? ['--port', '0', '--tls-port', String(port), ...tlsServerArgs(options.tls), '--tls-replication', 'yes']
+      : ['--port', String(port)];
   let argv: string[];
   if (options.sentinelConf !== undefined) {
     const conf = join(dir, 'sentinel.conf');
@@ -228,9 +301,21 @@ export async function startNode(options: { tls?: TlsServerOptions; args?: string
     writeFileSync(conf, options.sentinelConf);
     argv = [conf, '--sentinel', '--bind', HOST, '--dir', dir, '--logfile', logFile, ...tlsArgs, ...(options.args ?? [])];
   } else {
-    argv = ['--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', logFile, ...tlsArgs,
+    argv = [
+      '--bind',
+      HOST,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--logfile',
+      logFile,
+      ...tlsArgs,
       ...(options.tls !== undefined && (options.args ?? []).includes('--cluster-enabled') ? ['--tls-cluster', 'yes'] : []),
-      ...(options.args ?? [])];
+      ...(options.args ?? []),
+    ];
   }
   const child = spawn('redis-server', argv, { stdio: 'ignore' });
   try {
@@ -240,13 +325,26 @@ export async function startNode(options: { tls?: TlsServerOptions; args?: string
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  const admin = new Redis({ host: HOST, port, maxRetriesPerRequest: 1, lazyConnect: true, ...(options.adminPassword !== undefined ? { password: options.adminPassword } : {}), ...(options.tls !== undefined ? { tls: adminTls(options.tls) } : {}) });
+  const admin = new Redis({
+    host: HOST,
+    port,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    ...(options.adminPassword !== undefined ? { password: options.adminPassword } : {}),
+    ...(options.tls !== undefined ? { tls: adminTls(options.tls) } : {}),
+  });
   admin.on('error', () => undefined);
   try {
     await admin.connect();
     // A server that is still LOADING answers PING with an error: wait until it answers.
     for (let i = 0; ; i++) {
-      try { await admin.ping(); break; } catch (err) { if (i > 100) throw err; await sleep(20); }
+      try {
+        await admin.ping();
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        await sleep(20);
+      }
     }
   } catch (err) {
     admin.disconnect();
@@ -264,8 +362,11 @@ export async function startNode(options: { tls?: TlsServerOptions; args?: string
     dir,
     admin,
     async cli(...args: string[]) {
-      const { stdout } = await execFileAsync('redis-cli', ['-h', HOST, '-p', String(port), ...cliTlsArgs(options.tls), ...args],
-        options.adminPassword !== undefined ? { env: { ...process.env, REDISCLI_AUTH: options.adminPassword } } : {});
+      const { stdout } = await execFileAsync(
+        'redis-cli',
+        ['-h', HOST, '-p', String(port), ...cliTlsArgs(options.tls), ...args],
+        options.adminPassword !== undefined ? { env: { ...process.env, REDISCLI_AUTH: options.adminPassword } } : {},
+      );
       return stdout.trim();
     },
     async stop() {
@@ -288,8 +389,18 @@ export async function startNode(options: { tls?: TlsServerOptions; args?: string
  * @param options.mutual require client certificates (`--tls-auth-clients yes`)
  * @param options.serverCert which certificate the server presents (see TlsServerOptions)
  */
-export function startTlsRedis(material: TlsMaterial, options: { mutual?: boolean; serverCert?: 'trusted' | 'named' | 'untrusted'; args?: string[] } = {}): Promise<RedisNode> {
-  return startNode({ tls: { material, ...(options.mutual !== undefined ? { mutual: options.mutual } : {}), ...(options.serverCert !== undefined ? { serverCert: options.serverCert } : {}) }, ...(options.args !== undefined ? { args: options.args } : {}) });
+export function startTlsRedis(
+  material: TlsMaterial,
+  options: { mutual?: boolean; serverCert?: 'trusted' | 'named' | 'untrusted'; args?: string[] } = {},
+): Promise<RedisNode> {
+  return startNode({
+    tls: {
+      material,
+      ...(options.mutual !== undefined ? { mutual: options.mutual } : {}),
+      ...(options.serverCert !== undefined ? { serverCert: options.serverCert } : {}),
+    },
+    ...(options.args !== undefined ? { args: options.args } : {}),
+  });
 }
 
 /** Parses `INFO` text into a map of field -> value. */
@@ -306,7 +417,11 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let ok = false;
-    try { ok = await check(); } catch { ok = false; }
+    try {
+      ok = await check();
+    } catch {
+      ok = false;
+    }
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(50);
@@ -323,7 +438,10 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
  * `'~sess:* +@all -@dangerous +info'` (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/).
  * @throws Error with Redis's message when the rule is invalid.
  */
-export async function addAclUser(nodes: RedisNode | RedisNode[] | { nodes: RedisNode[] }, user: { name: string; password: string; rule: string }): Promise<void> {
+export async function addAclUser(
+  nodes: RedisNode | RedisNode[] | { nodes: RedisNode[] },
+  user: { name: string; password: string; rule: string },
+): Promise<void> {
   const list = Array.isArray(nodes) ? nodes : 'nodes' in nodes ? nodes.nodes : [nodes];
   const rule = user.rule.split(/\s+/).filter((t) => t !== '');
   for (const node of list) {
@@ -359,13 +477,24 @@ export interface ClusterTopology {
  */
 export async function startCluster(options: { masters?: number; tls?: TlsServerOptions } = {}): Promise<ClusterTopology> {
   const count = options.masters ?? 3;
-  const nodes = await Promise.all(Array.from({ length: count }, async () => {
-    const busPort = await freePort();
-    return startNode({
-      ...(options.tls !== undefined ? { tls: options.tls } : {}),
-      args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort), '--cluster-node-timeout', '3000'],
-    });
-  }));
+  const nodes = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const busPort = await freePort();
+      return startNode({
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
+        args: [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-port',
+          String(busPort),
+          '--cluster-node-timeout',
+          '3000',
+        ],
+      });
+    }),
+  );
   let clients: Cluster[] = [];
   const stopAll = async (): Promise<void> => {
     for (const c of clients) c.disconnect();
@@ -387,7 +516,7 @@ export async function startCluster(options: { masters?: number; tls?: TlsServerO
     ...(options.tls !== undefined ? { tls: options.tls } : {}),
     ids,
     async ownerOf(slot: number) {
-      const ranges = await nodes[0]!.admin.call('CLUSTER', 'SLOTS') as Array<[number, number, [string, number, ...unknown[]]]>;
+      const ranges = (await nodes[0]!.admin.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]]]>;
       for (const [from, to, master] of ranges) {
         if (slot >= from && slot <= to) {
           const node = nodes.find((n) => n.port === Number(master[1]));
@@ -397,9 +526,12 @@ export async function startCluster(options: { masters?: number; tls?: TlsServerO
       throw new Error(`no owner for slot ${slot}`);
     },
     client() {
-      const c = new Cluster(nodes.map((n) => ({ host: HOST, port: n.port })), {
-        ...(options.tls !== undefined ? { redisOptions: { tls: adminTls(options.tls) } } : {}),
-      });
+      const c = new Cluster(
+        nodes.map((n) => ({ host: HOST, port: n.port })),
+        {
+          ...(options.tls !== undefined ? { redisOptions: { tls: adminTls(options.tls) } } : {}),
+        },
+      );
       c.on('error', () => undefined);
       clients.push(c);
       return c;
@@ -419,7 +551,10 @@ export async function startCluster(options: { masters?: number; tls?: TlsServerO
  */
 export async function startFailedClusterNode(options: { tls?: TlsServerOptions } = {}): Promise<RedisNode> {
   const busPort = await freePort();
-  return startNode({ ...options, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort)] });
+  return startNode({
+    ...options,
+    args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort)],
+  });
 }
 
 /** Waits until every node given reports `cluster_state:ok` in CLUSTER INFO. */
@@ -445,7 +580,10 @@ export async function waitForClusterOk(nodes: RedisNode[], timeoutMs = 20_000): 
  * @param options.keysPerMigrate keys per MIGRATE call (default 100)
  * @returns the number of keys moved
  */
-export async function migrateSlots(cluster: ClusterTopology, options: { slots: number[]; to: RedisNode; pauseMs?: number; keysPerMigrate?: number; shouldStop?: () => boolean }): Promise<number> {
+export async function migrateSlots(
+  cluster: ClusterTopology,
+  options: { slots: number[]; to: RedisNode; pauseMs?: number; keysPerMigrate?: number; shouldStop?: () => boolean },
+): Promise<number> {
   const dst = options.to;
   const dstId = cluster.ids.get(dst.port)!;
   let moved = 0;
@@ -457,7 +595,12 @@ export async function migrateSlots(cluster: ClusterTopology, options: { slots: n
     await dst.admin.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', srcId);
     await src.admin.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dstId);
     for (;;) {
-      const keys = await src.admin.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(options.keysPerMigrate ?? 100)) as Buffer[];
+      const keys = (await src.admin.callBuffer(
+        'CLUSTER',
+        'GETKEYSINSLOT',
+        String(slot),
+        String(options.keysPerMigrate ?? 100),
+      )) as Buffer[];
       if (keys.length === 0) break;
       // MIGRATE host port "" 0 timeout REPLACE KEYS k...: the source connects to the destination itself.
       await src.admin.callBuffer('MIGRATE', HOST, String(dst.port), '', '0', '5000', 'REPLACE', 'KEYS', ...keys);
@@ -518,16 +661,25 @@ export interface SentinelTopology {
  * @param options.sentinelPassword `requirepass` of the sentinel (for SESSION_MIGRATE_SENTINEL_PASSWORD)
  * @param options.tls data nodes and the sentinel listen on TLS only (the sentinel talks TLS to them)
  */
-export async function startSentinel(options: { masterName?: string; tls?: TlsServerOptions; sentinelPassword?: string } = {}): Promise<SentinelTopology> {
+export async function startSentinel(
+  options: { masterName?: string; tls?: TlsServerOptions; sentinelPassword?: string } = {},
+): Promise<SentinelTopology> {
   const masterName = options.masterName ?? 'sessions';
   const tlsOpt = options.tls !== undefined ? { tls: options.tls } : {};
   const started: RedisNode[] = [];
   try {
     const master = await startNode({ ...tlsOpt, args: ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'] });
     started.push(master);
-    const replica = await startNode({ ...tlsOpt, args: ['--replicaof', HOST, String(master.port), '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'] });
+    const replica = await startNode({
+      ...tlsOpt,
+      args: ['--replicaof', HOST, String(master.port), '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'],
+    });
     started.push(replica);
-    await waitFor('replica in sync', 10_000, async () => parseInfo(await replica.admin.info('replication')).get('master_link_status') === 'up');
+    await waitFor(
+      'replica in sync',
+      10_000,
+      async () => parseInfo(await replica.admin.info('replication')).get('master_link_status') === 'up',
+    );
     const conf = [
       `sentinel monitor ${masterName} ${HOST} ${master.port} 1`,
       `sentinel down-after-milliseconds ${masterName} 1000`,
@@ -546,7 +698,7 @@ export async function startSentinel(options: { masterName?: string; tls?: TlsSer
       url: `${options.tls !== undefined ? 'rediss' : 'redis'}+sentinel://${HOST}:${sentinel.port}/${masterName}/0`,
       ...tlsOpt,
       async currentMaster() {
-        const [, port] = await sentinel.admin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName) as [string, string];
+        const [, port] = (await sentinel.admin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)) as [string, string];
         const node = nodes.find((n) => n.port === Number(port));
         if (node === undefined) throw new Error(`sentinel reports an unknown master port ${port}`);
         return node;
@@ -564,12 +716,18 @@ export async function startSentinel(options: { masterName?: string; tls?: TlsSer
           // replica it saw in sync with the current master can be promoted (else SENTINEL FAILOVER
           // answers NOGOODSLAVE), so a test can fail over at once once this returns.
           await waitFor(`sentinel sees replica ${n.port} in sync`, timeoutMs, async () => {
-            const reps = await sentinel.admin.call('SENTINEL', 'REPLICAS', masterName) as string[][];
+            const reps = (await sentinel.admin.call('SENTINEL', 'REPLICAS', masterName)) as string[][];
             return reps.some((r) => {
               const f = new Map<string, string>();
               for (let i = 0; i + 1 < r.length; i += 2) f.set(r[i]!, r[i + 1]!);
-              return f.get('port') === String(n.port) && !/s_down|o_down|disconnected/.test(f.get('flags') ?? '') && f.get('master-link-status') === 'ok'
-                && f.get('role-reported') === 'slave' && f.get('master-port') === String(m.port) && f.get('master-link-down-time') === '0';
+              return (
+                f.get('port') === String(n.port) &&
+                !/s_down|o_down|disconnected/.test(f.get('flags') ?? '') &&
+                f.get('master-link-status') === 'ok' &&
+                f.get('role-reported') === 'slave' &&
+                f.get('master-port') === String(m.port) &&
+                f.get('master-link-down-time') === '0'
+              );
             });
           });
         }
@@ -587,7 +745,11 @@ export async function startSentinel(options: { masterName?: string; tls?: TlsSer
             return /INPROG/.test((err as Error).message);
           }
         });
-        await waitFor('the replica promoted', timeoutMs, async () => parseInfo(await next.admin.info('replication')).get('role') === 'master');
+        await waitFor(
+          'the replica promoted',
+          timeoutMs,
+          async () => parseInfo(await next.admin.info('replication')).get('role') === 'master',
+        );
         await waitFor('the sentinel reporting the new master', timeoutMs, async () => (await topology.currentMaster()) === next);
         if (opts.reconfigureOldMaster !== 'sentinel') {
           // What the sentinel sends the old master once it notices it (about 8 s later): REPLICAOF the
@@ -613,5 +775,9 @@ export async function startSentinel(options: { masterName?: string; tls?: TlsSer
 }
 
 function startNodeAsSentinel(conf: string, tls: TlsServerOptions | undefined, password: string | undefined): Promise<RedisNode> {
-  return startNode({ sentinelConf: conf, ...(tls !== undefined ? { tls } : {}), ...(password !== undefined ? { adminPassword: password } : {}) });
+  return startNode({
+    sentinelConf: conf,
+    ...(tls !== undefined ? { tls } : {}),
+    ...(password !== undefined ? { adminPassword: password } : {}),
+  });
 }

@@ -26,10 +26,14 @@ export async function stallPhpWrite(file: string, mode: 'truncate' | 'partial', 
   const go = join(signals, 'go');
   const php: ChildProcess = spawn('php', [SCRIPT, file, mode, data, ready, go], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  php.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  php.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => php.once('exit', (code) => resolve(code)));
   let gone = false;
-  void exited.then(() => { gone = true; });
+  void exited.then(() => {
+    gone = true;
+  });
   const deadline = Date.now() + 20_000;
   while (!existsSync(ready)) {
     if (gone || Date.now() > deadline) {

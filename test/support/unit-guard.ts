@@ -18,7 +18,9 @@ const SERVER_PROGRAMS = /^(php[0-9.]*|php-cgi[0-9.]*|php-fpm[0-9.]*|redis-server
 
 function refuse(what: string): never {
   const file = expect.getState().testPath ?? 'this test file';
-  throw new Error(`unit tier: ${file} ${what}; a test that does must be in the integration tier: add it to INTEGRATION in vitest.config.ts (CONTRIBUTING.md, "Test layers")`);
+  throw new Error(
+    `unit tier: ${file} ${what}; a test that does must be in the integration tier: add it to INTEGRATION in vitest.config.ts (CONTRIBUTING.md, "Test layers")`,
+  );
 }
 
 function checkProgram(command: unknown): void {

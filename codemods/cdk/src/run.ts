@@ -135,7 +135,9 @@ function processFile(path: string, rel: string, options: RunOptions): { report?:
     read = readNoFollow(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return skip(code === 'EFBIG' ? `larger than ${MAX_FILE_BYTES} bytes` : code === 'ENOTREG' ? 'not a regular file' : describeFsError(err));
+    return skip(
+      code === 'EFBIG' ? `larger than ${MAX_FILE_BYTES} bytes` : code === 'ENOTREG' ? 'not a regular file' : describeFsError(err),
+    );
   }
   let text: string;
   try {
@@ -153,13 +155,23 @@ function processFile(path: string, rel: string, options: RunOptions): { report?:
   if (!result.changed && result.findings.length === 0) return { constructs: result.constructs };
   const fr: FileReport = { path: rel, changed: result.changed, changes: result.changes, findings: result.findings };
   if (result.changed) {
-    fr.diff = createTwoFilesPatch(`a/${rel}`, `b/${rel}`, text, result.output, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY });
+    fr.diff = createTwoFilesPatch(`a/${rel}`, `b/${rel}`, text, result.output, undefined, undefined, {
+      context: 3,
+      headerOptions: FILE_HEADERS_ONLY,
+    });
     if (options.dryRun !== true) {
-      if (read.nlink > 1) return { report: { ...fr, changed: false, skipped: 'has several hard links; not rewritten (rewriting would split them)' }, constructs: result.constructs };
+      if (read.nlink > 1)
+        return {
+          report: { ...fr, changed: false, skipped: 'has several hard links; not rewritten (rewriting would split them)' },
+          constructs: result.constructs,
+        };
       try {
         writeAtomically(path, read.bytes, Buffer.from(result.output, 'utf8'), read.mode);
       } catch (err) {
-        const why = (err as NodeJS.ErrnoException).code === 'ECHANGED' ? 'changed on disk while the codemod ran; not rewritten (run it again)' : `not rewritten: ${describeFsError(err)}`;
+        const why =
+          (err as NodeJS.ErrnoException).code === 'ECHANGED'
+            ? 'changed on disk while the codemod ran; not rewritten (run it again)'
+            : `not rewritten: ${describeFsError(err)}`;
         return { report: { ...fr, changed: false, skipped: why }, constructs: result.constructs };
       }
     }

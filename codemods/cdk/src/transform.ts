@@ -139,7 +139,13 @@ export function transformSource(text: string, fileName: string, options: Transfo
   const sf = parse(text, fileName);
   const syntax = syntaxErrors(sf);
   if (syntax !== undefined) {
-    result.findings.push({ id: 'syntax-error', severity: 'medium', line: syntax.line, column: syntax.column, message: `not changed: the TypeScript parser reports a syntax error here (${syntax.message})` });
+    result.findings.push({
+      id: 'syntax-error',
+      severity: 'medium',
+      line: syntax.line,
+      column: syntax.column,
+      message: `not changed: the TypeScript parser reports a syntax error here (${syntax.message})`,
+    });
     return result;
   }
   const ctx = new FileContext(sf, text, secretName);
@@ -182,12 +188,17 @@ function syntaxErrors(sf: SourceFile): { line: number; column: number; message: 
   return { line: pos.line, column: pos.column, message: message.replace(/[^\x20-\x7e]/g, '?').slice(0, 200) };
 }
 
-
 /** Unwraps `(x)`, `x as T`, `x satisfies T`, `<T>x` and `x!`. */
 function unwrap(node: Node): Node {
   let n = node;
   for (;;) {
-    if (Node.isParenthesizedExpression(n) || Node.isAsExpression(n) || Node.isSatisfiesExpression(n) || Node.isTypeAssertion(n) || Node.isNonNullExpression(n)) {
+    if (
+      Node.isParenthesizedExpression(n) ||
+      Node.isAsExpression(n) ||
+      Node.isSatisfiesExpression(n) ||
+      Node.isTypeAssertion(n) ||
+      Node.isNonNullExpression(n)
+    ) {
       n = n.getExpression();
     } else {
       return n;
@@ -247,7 +258,11 @@ class FileContext {
   /** CDK flavour of the first construct found: decides the root module for SecretValue. */
   private rootModule = 'aws-cdk-lib';
 
-  constructor(private readonly sf: SourceFile, private readonly text: string, private readonly secretName: string) {
+  constructor(
+    private readonly sf: SourceFile,
+    private readonly text: string,
+    private readonly secretName: string,
+  ) {
     this.newline = text.includes('\r\n') ? '\r\n' : '\n';
     const firstImport = sf.getImportDeclarations()[0]?.getModuleSpecifier().getText();
     this.quote = firstImport?.startsWith('"') === true ? '"' : "'";
@@ -303,7 +318,8 @@ class FileContext {
       return this.resolve(ref, depth + 1);
     }
     if (Node.isVariableDeclaration(decl)) {
-      if (decl.getVariableStatement()?.getDeclarationKind() !== 'const' && decl.getParent()?.getText().startsWith('const') !== true) return undefined;
+      if (decl.getVariableStatement()?.getDeclarationKind() !== 'const' && decl.getParent()?.getText().startsWith('const') !== true)
+        return undefined;
       const init = decl.getInitializer();
       if (init === undefined) return undefined;
       const mod = requiredModule(init);
@@ -342,8 +358,20 @@ class FileContext {
     const propsArg = expr.getArguments()[2];
     const props = propsArg === undefined ? undefined : unwrap(propsArg);
     if (props === undefined || !Node.isObjectLiteralExpression(props)) {
-      const shape = props === undefined ? 'missing' : Node.isIdentifier(props) ? `the variable ${props.getText()}` : Node.isCallExpression(props) ? 'a function call' : 'not an object literal';
-      this.report(propsArg ?? expr, { id: 'props-not-literal', severity: 'medium', construct, message: `${construct} props are ${shape}; set transitEncryptionEnabled, atRestEncryptionEnabled and authToken where the props are built` });
+      const shape =
+        props === undefined
+          ? 'missing'
+          : Node.isIdentifier(props)
+            ? `the variable ${props.getText()}`
+            : Node.isCallExpression(props)
+              ? 'a function call'
+              : 'not an object literal';
+      this.report(propsArg ?? expr, {
+        id: 'props-not-literal',
+        severity: 'medium',
+        construct,
+        message: `${construct} props are ${shape}; set transitEncryptionEnabled, atRestEncryptionEnabled and authToken where the props are built`,
+      });
       return;
     }
     const members = this.readMembers(props);
@@ -372,7 +400,12 @@ class FileContext {
         if (name === undefined) continue; // computed key: cannot be one of ours by name
         unknown.delete(name);
         values.set(name, m);
-      } else if (Node.isShorthandPropertyAssignment(m) || Node.isMethodDeclaration(m) || Node.isGetAccessorDeclaration(m) || Node.isSetAccessorDeclaration(m)) {
+      } else if (
+        Node.isShorthandPropertyAssignment(m) ||
+        Node.isMethodDeclaration(m) ||
+        Node.isGetAccessorDeclaration(m) ||
+        Node.isSetAccessorDeclaration(m)
+      ) {
         const name = propertyName(m.getNameNode());
         if (name === undefined) continue;
         values.delete(name);
@@ -396,12 +429,21 @@ class FileContext {
   private visitCacheCluster(expr: Node, _props: ObjectLiteralExpression, members: ReturnType<FileContext['readMembers']>): void {
     const engine = this.engineOf(members);
     if (engine !== undefined && 'literal' in engine && !/^(redis|valkey)$/i.test(engine.literal)) {
-      this.report(expr, { id: 'engine-not-redis', severity: 'info', construct: 'CfnCacheCluster', property: 'engine', message: `CfnCacheCluster with engine "${printableLiteral(engine.literal)}" is not a Redis/Valkey session store; left alone` });
+      this.report(expr, {
+        id: 'engine-not-redis',
+        severity: 'info',
+        construct: 'CfnCacheCluster',
+        property: 'engine',
+        message: `CfnCacheCluster with engine "${printableLiteral(engine.literal)}" is not a Redis/Valkey session store; left alone`,
+      });
       return;
     }
     this.report(expr, {
-      id: 'cache-cluster-no-encryption', severity: 'high', construct: 'CfnCacheCluster',
-      message: 'CfnCacheCluster cannot have encryption at rest or an AUTH token for Redis/Valkey (its transitEncryptionEnabled is for Memcached only); replace it with a CfnReplicationGroup (numCacheClusters: 1 for a single node) and run this codemod again',
+      id: 'cache-cluster-no-encryption',
+      severity: 'high',
+      construct: 'CfnCacheCluster',
+      message:
+        'CfnCacheCluster cannot have encryption at rest or an AUTH token for Redis/Valkey (its transitEncryptionEnabled is for Memcached only); replace it with a CfnReplicationGroup (numCacheClusters: 1 for a single node) and run this codemod again',
     });
   }
 
@@ -410,11 +452,24 @@ class FileContext {
     const line = this.pos(expr).line;
     const engine = this.engineOf(members);
     if (engine !== undefined && 'literal' in engine && !/^(redis|valkey)$/i.test(engine.literal)) {
-      this.report(expr, { id: 'engine-not-redis', severity: 'low', construct, property: 'engine', message: `CfnReplicationGroup with engine "${printableLiteral(engine.literal)}" (not redis or valkey); left alone` });
+      this.report(expr, {
+        id: 'engine-not-redis',
+        severity: 'low',
+        construct,
+        property: 'engine',
+        message: `CfnReplicationGroup with engine "${printableLiteral(engine.literal)}" (not redis or valkey); left alone`,
+      });
       return;
     }
 
-    type State = { kind: 'true' } | { kind: 'false'; value: Node } | { kind: 'missing' } | { kind: 'computed'; node: Node } | { kind: 'literal-secret'; node: Node } | { kind: 'plaintext'; node: Node } | { kind: 'set'; node: Node };
+    type State =
+      | { kind: 'true' }
+      | { kind: 'false'; value: Node }
+      | { kind: 'missing' }
+      | { kind: 'computed'; node: Node }
+      | { kind: 'literal-secret'; node: Node }
+      | { kind: 'plaintext'; node: Node }
+      | { kind: 'set'; node: Node };
     const state = (name: Prop): State => {
       const u = members.unknown.get(name);
       if (u !== undefined) return { kind: 'computed', node: u };
@@ -423,7 +478,8 @@ class FileContext {
       const init = (m as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow();
       const v = unwrap(init);
       if (name === 'authToken') {
-        if (Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v) || this.isConstStringLiteral(v)) return { kind: 'literal-secret', node: m };
+        if (Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v) || this.isConstStringLiteral(v))
+          return { kind: 'literal-secret', node: m };
         if (/\bprocess\.env\b/.test(v.getText())) return { kind: 'plaintext', node: m };
         return { kind: 'set', node: m };
       }
@@ -437,13 +493,22 @@ class FileContext {
 
     const needsWork = transit.kind !== 'true' || atRest.kind !== 'true' || (auth.kind === 'missing' && !members.values.has('userGroupIds'));
     if (members.spread !== undefined && needsWork) {
-      this.report(members.spread, { id: 'spread-props', severity: 'medium', construct, message: 'CfnReplicationGroup props use a spread that may set (or unset) transitEncryptionEnabled, atRestEncryptionEnabled or authToken; set them explicitly after the spread' });
+      this.report(members.spread, {
+        id: 'spread-props',
+        severity: 'medium',
+        construct,
+        message:
+          'CfnReplicationGroup props use a spread that may set (or unset) transitEncryptionEnabled, atRestEncryptionEnabled or authToken; set them explicitly after the spread',
+      });
       return;
     }
 
     const inserts: string[] = [];
     const added: Prop[] = [];
-    for (const [name, s] of [['transitEncryptionEnabled', transit], ['atRestEncryptionEnabled', atRest]] as const) {
+    for (const [name, s] of [
+      ['transitEncryptionEnabled', transit],
+      ['atRestEncryptionEnabled', atRest],
+    ] as const) {
       if (s.kind === 'false') {
         this.edits.push({ start: s.value.getStart(), end: s.value.getEnd(), text: 'true' });
         this.changes.push({ line, construct, property: name, action: 'set-true' });
@@ -451,17 +516,36 @@ class FileContext {
         inserts.push(`${name}: true`);
         added.push(name);
       } else if (s.kind === 'computed') {
-        this.report(s.node, { id: 'computed-value', severity: 'medium', construct, property: name, message: `${name} is computed at run time (${shapeOf(s.node)}); make it the literal true` });
+        this.report(s.node, {
+          id: 'computed-value',
+          severity: 'medium',
+          construct,
+          property: name,
+          message: `${name} is computed at run time (${shapeOf(s.node)}); make it the literal true`,
+        });
       }
     }
     const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
     // RBAC user groups replace the AUTH token (ElastiCache takes one or the other).
     const usesRbac = members.values.has('userGroupIds') || members.unknown.has('userGroupIds');
     if (auth.kind === 'missing' && usesRbac) {
-      this.report(expr, { id: 'rbac-user-groups', severity: 'info', construct, property: 'authToken', message: 'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token' });
+      this.report(expr, {
+        id: 'rbac-user-groups',
+        severity: 'info',
+        construct,
+        property: 'authToken',
+        message:
+          'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token',
+      });
     } else if (auth.kind === 'missing') {
       if (!transitWillBeTrue) {
-        this.report(expr, { id: 'computed-value', severity: 'medium', construct, property: 'authToken', message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here' });
+        this.report(expr, {
+          id: 'computed-value',
+          severity: 'medium',
+          construct,
+          property: 'authToken',
+          message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here',
+        });
       } else {
         const ref = this.secretValue(expr);
         if (ref !== undefined) {
@@ -470,16 +554,37 @@ class FileContext {
         }
       }
     } else if (auth.kind === 'literal-secret') {
-      this.report(auth.node, { id: 'auth-token-in-code', severity: 'high', construct, property: 'authToken', message: 'authToken is a string in source code (a secret in the repository and in the synthesized template); rotate it and read it from Secrets Manager, e.g. SecretValue.secretsManager(name).unsafeUnwrap()' });
+      this.report(auth.node, {
+        id: 'auth-token-in-code',
+        severity: 'high',
+        construct,
+        property: 'authToken',
+        message:
+          'authToken is a string in source code (a secret in the repository and in the synthesized template); rotate it and read it from Secrets Manager, e.g. SecretValue.secretsManager(name).unsafeUnwrap()',
+      });
     } else if (auth.kind === 'plaintext') {
-      this.report(auth.node, { id: 'auth-token-plaintext', severity: 'medium', construct, property: 'authToken', message: 'authToken comes from the environment at synth time and is written into the template in plain text; read it from Secrets Manager instead' });
+      this.report(auth.node, {
+        id: 'auth-token-plaintext',
+        severity: 'medium',
+        construct,
+        property: 'authToken',
+        message:
+          'authToken comes from the environment at synth time and is written into the template in plain text; read it from Secrets Manager instead',
+      });
     }
 
     const mode = members.values.get('transitEncryptionMode');
     if (mode !== undefined) {
       const v = unwrap((mode as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow());
       if ((Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v)) && v.getLiteralValue().toLowerCase() === 'preferred') {
-        this.report(mode, { id: 'transit-mode-preferred', severity: 'medium', construct, property: 'transitEncryptionMode', message: "transitEncryptionMode 'preferred' still accepts plaintext connections; set 'required' once every client connects with TLS" });
+        this.report(mode, {
+          id: 'transit-mode-preferred',
+          severity: 'medium',
+          construct,
+          property: 'transitEncryptionMode',
+          message:
+            "transitEncryptionMode 'preferred' still accepts plaintext connections; set 'required' once every client connects with TLS",
+        });
       }
     }
 
@@ -491,13 +596,19 @@ class FileContext {
     const touchedTransit = transit.kind === 'false' || transit.kind === 'missing';
     if (touchedAtRest) {
       this.report(expr, {
-        id: 'replaced-on-deploy', severity: 'info', construct,
-        message: 'if this replication group is already deployed, CloudFormation replaces it to turn on encryption at rest (an empty new cache); review `cdk diff` and migrate sessions to the new endpoint',
+        id: 'replaced-on-deploy',
+        severity: 'info',
+        construct,
+        message:
+          'if this replication group is already deployed, CloudFormation replaces it to turn on encryption at rest (an empty new cache); review `cdk diff` and migrate sessions to the new endpoint',
       });
     } else if (touchedTransit || added.includes('authToken')) {
       this.report(expr, {
-        id: 'deploy-review', severity: 'info', construct,
-        message: 'if this replication group is already deployed, turning on transit encryption in place needs Valkey or Redis OSS 7.0.5+ (via transitEncryptionMode preferred) and TLS-capable clients first; review `cdk diff`',
+        id: 'deploy-review',
+        severity: 'info',
+        construct,
+        message:
+          'if this replication group is already deployed, turning on transit encryption in place needs Valkey or Redis OSS 7.0.5+ (via transitEncryptionMode preferred) and TLS-capable clients first; review `cdk diff`',
       });
     }
   }
@@ -505,7 +616,8 @@ class FileContext {
   private isConstStringLiteral(v: Node): boolean {
     if (!Node.isIdentifier(v)) return false;
     const decl = v.getSymbol()?.getDeclarations()[0];
-    if (decl === undefined || !Node.isVariableDeclaration(decl) || decl.getVariableStatement()?.getDeclarationKind() !== 'const') return false;
+    if (decl === undefined || !Node.isVariableDeclaration(decl) || decl.getVariableStatement()?.getDeclarationKind() !== 'const')
+      return false;
     const init = decl.getInitializer();
     return init !== undefined && (Node.isStringLiteral(unwrap(init)) || Node.isNoSubstitutionTemplateLiteral(unwrap(init)));
   }
@@ -517,7 +629,13 @@ class FileContext {
   private secretValue(at: Node): string | undefined {
     if (this.secretValueRef === undefined) this.secretValueRef = this.planSecretValue();
     if (this.secretValueRef === null) {
-      this.report(at, { id: 'import-conflict', severity: 'medium', construct: 'CfnReplicationGroup', property: 'authToken', message: 'authToken not added: the name SecretValue is already used in this file for something else; add the token by hand' });
+      this.report(at, {
+        id: 'import-conflict',
+        severity: 'medium',
+        construct: 'CfnReplicationGroup',
+        property: 'authToken',
+        message: 'authToken not added: the name SecretValue is already used in this file for something else; add the token by hand',
+      });
       return undefined;
     }
     // unsafeUnwrap() is CDK v2's name; v1 and monocdk used toString() for the same token.
@@ -536,9 +654,19 @@ class FileContext {
     let namespace: string | undefined;
     for (const id of this.sf.getDescendantsOfKind(SyntaxKind.Identifier)) {
       const parent = id.getParent();
-      const isBinding = Node.isImportSpecifier(parent) ? parent.getAliasNode() === id || (parent.getAliasNode() === undefined && parent.getNameNode() === id)
-        : Node.isNamespaceImport(parent) || Node.isImportClause(parent) || Node.isImportEqualsDeclaration(parent) || Node.isBindingElement(parent) || Node.isVariableDeclaration(parent);
-      if (!isBinding || (Node.isVariableDeclaration(parent) && parent.getNameNode() !== id) || (Node.isBindingElement(parent) && parent.getNameNode() !== id)) continue;
+      const isBinding = Node.isImportSpecifier(parent)
+        ? parent.getAliasNode() === id || (parent.getAliasNode() === undefined && parent.getNameNode() === id)
+        : Node.isNamespaceImport(parent) ||
+          Node.isImportClause(parent) ||
+          Node.isImportEqualsDeclaration(parent) ||
+          Node.isBindingElement(parent) ||
+          Node.isVariableDeclaration(parent);
+      if (
+        !isBinding ||
+        (Node.isVariableDeclaration(parent) && parent.getNameNode() !== id) ||
+        (Node.isBindingElement(parent) && parent.getNameNode() !== id)
+      )
+        continue;
       const decl = id.getSymbol()?.getDeclarations()[0];
       if (decl === undefined) continue;
       const r = this.resolveDeclaration(decl, 0);
@@ -549,25 +677,59 @@ class FileContext {
     // 2. The name SecretValue must be free.
     if (this.sf.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getText() === 'SecretValue')) return null;
     // 3. Add it to a named import from the root module, or add an import (or require) line.
-    const rootImport = this.sf.getImportDeclarations().find((d) => d.getModuleSpecifierValue() === root && d.getNamedImports().length > 0 && !d.isTypeOnly());
+    const rootImport = this.sf
+      .getImportDeclarations()
+      .find((d) => d.getModuleSpecifierValue() === root && d.getNamedImports().length > 0 && !d.isTypeOnly());
     if (rootImport !== undefined) {
       const named = rootImport.getImportClauseOrThrow().getNamedBindingsOrThrow();
-      return { expr: 'SecretValue', edits: listInsertion(this.text, named.getStart() + 1, rootImport.getNamedImports(), named.getEnd() - 1, ['SecretValue'], this.newline) };
+      return {
+        expr: 'SecretValue',
+        edits: listInsertion(
+          this.text,
+          named.getStart() + 1,
+          rootImport.getNamedImports(),
+          named.getEnd() - 1,
+          ['SecretValue'],
+          this.newline,
+        ),
+      };
     }
     const imports = this.sf.getImportDeclarations();
     const q = this.quote;
     const last = imports[imports.length - 1];
     if (last !== undefined) {
-      return { expr: 'SecretValue', edits: [{ start: endOfLine(this.text, last.getEnd()), end: endOfLine(this.text, last.getEnd()), text: `${this.newline}import { SecretValue } from ${q}${root}${q};` }] };
+      return {
+        expr: 'SecretValue',
+        edits: [
+          {
+            start: endOfLine(this.text, last.getEnd()),
+            end: endOfLine(this.text, last.getEnd()),
+            text: `${this.newline}import { SecretValue } from ${q}${root}${q};`,
+          },
+        ],
+      };
     }
     // CommonJS style: after the last top-level statement that requires a CDK module.
-    const requires = this.sf.getStatements().filter((s) => Node.isVariableStatement(s) && s.getDeclarations().some((d) => {
-      const mod = requiredModule(d.getInitializer());
-      return mod !== undefined && (ROOT_MODULES.has(mod) || ELASTICACHE_MODULES.has(mod));
-    }));
+    const requires = this.sf.getStatements().filter(
+      (s) =>
+        Node.isVariableStatement(s) &&
+        s.getDeclarations().some((d) => {
+          const mod = requiredModule(d.getInitializer());
+          return mod !== undefined && (ROOT_MODULES.has(mod) || ELASTICACHE_MODULES.has(mod));
+        }),
+    );
     const anchor = requires[requires.length - 1];
     if (anchor === undefined) return null;
-    return { expr: 'SecretValue', edits: [{ start: endOfLine(this.text, anchor.getEnd()), end: endOfLine(this.text, anchor.getEnd()), text: `${this.newline}const { SecretValue } = require(${q}${root}${q});` }] };
+    return {
+      expr: 'SecretValue',
+      edits: [
+        {
+          start: endOfLine(this.text, anchor.getEnd()),
+          end: endOfLine(this.text, anchor.getEnd()),
+          text: `${this.newline}const { SecretValue } = require(${q}${root}${q});`,
+        },
+      ],
+    };
   }
 }
 

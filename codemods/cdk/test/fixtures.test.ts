@@ -30,7 +30,8 @@ function unboundNames(text: string): string[] {
   const host = inMemoryHost(text);
   const program = ts.createProgram(['/f.ts'], { noLib: true, noResolve: true, types: [] }, host);
   const sf = program.getSourceFile('/f.ts')!;
-  return program.getSemanticDiagnostics(sf)
+  return program
+    .getSemanticDiagnostics(sf)
     .filter((d) => d.code === 2304 || d.code === 2552)
     .map((d) => text.slice(d.start!, d.start! + d.length!))
     .sort();
@@ -47,9 +48,23 @@ function inMemoryHost(text: string): ts.CompilerHost {
 
 describe('codemod cdk fixtures', () => {
   it('has the cases the issue asks for', () => {
-    for (const c of ['namespace-import', 'named-import-alias', 'root-aws-elasticache-alias', 'cdk-v1', 'require-style', 'import-equals',
-      'already-compliant', 'partially-compliant', 'false-literals', 'computed-values', 'spread-props', 'props-variable', 'cache-cluster',
-      'multiple-constructs', 'crlf']) {
+    for (const c of [
+      'namespace-import',
+      'named-import-alias',
+      'root-aws-elasticache-alias',
+      'cdk-v1',
+      'require-style',
+      'import-equals',
+      'already-compliant',
+      'partially-compliant',
+      'false-literals',
+      'computed-values',
+      'spread-props',
+      'props-variable',
+      'cache-cluster',
+      'multiple-constructs',
+      'crlf',
+    ]) {
       expect(cases).toContain(c);
     }
   });
@@ -62,7 +77,9 @@ describe('codemod cdk fixtures', () => {
       const expected = mustNotChange ? input : readFileSync(join(dir, 'output.ts'), 'utf8');
       const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ExpectedReport;
       // options.json, when present, holds transformSource options (e.g. authSecretName).
-      const options = existsSync(join(dir, 'options.json')) ? JSON.parse(readFileSync(join(dir, 'options.json'), 'utf8')) as TransformOptions : {};
+      const options = existsSync(join(dir, 'options.json'))
+        ? (JSON.parse(readFileSync(join(dir, 'options.json'), 'utf8')) as TransformOptions)
+        : {};
 
       it('produces output.ts (or, without one, leaves the input as it is) and the expected report', () => {
         if (!mustNotChange) expect(expected, 'output.ts equals input.ts: delete it').not.toBe(input);
@@ -70,7 +87,14 @@ describe('codemod cdk fixtures', () => {
         expect(r.output).toBe(expected);
         expect(r.changed).toBe(input !== expected);
         expect(r.changes.map((c) => ({ line: c.line, property: c.property, action: c.action }))).toEqual(report.changes);
-        expect(r.findings.map((f) => ({ line: f.line, id: f.id, severity: f.severity, ...(f.property !== undefined ? { property: f.property } : {}) }))).toEqual(report.findings);
+        expect(
+          r.findings.map((f) => ({
+            line: f.line,
+            id: f.id,
+            severity: f.severity,
+            ...(f.property !== undefined ? { property: f.property } : {}),
+          })),
+        ).toEqual(report.findings);
         for (const f of r.findings) expect(f.message).not.toMatch(/[\r\n]/);
       });
 

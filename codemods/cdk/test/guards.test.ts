@@ -49,14 +49,18 @@ describe('codemod cdk: a file changed on disk while the codemod ran', () => {
     const file = join(dir, 'stack.ts');
     writeFileSync(file, STACK);
     chmodSync(file, 0o640);
-    const saved = STACK.replace("numCacheClusters: 2,", "numCacheClusters: 3, // scaled up by a colleague meanwhile");
+    const saved = STACK.replace('numCacheClusters: 2,', 'numCacheClusters: 3, // scaled up by a colleague meanwhile');
     meanwhile.edit = (path) => writeFileSync(path, saved);
 
     const report = runCdkCodemod(dir);
     expect(readFileSync(file, 'utf8')).toBe(saved);
     expect(statSync(file).mode & 0o777).toBe(0o640);
     expect(report.files).toHaveLength(1);
-    expect(report.files[0]).toMatchObject({ path: 'stack.ts', changed: false, skipped: 'changed on disk while the codemod ran; not rewritten (run it again)' });
+    expect(report.files[0]).toMatchObject({
+      path: 'stack.ts',
+      changed: false,
+      skipped: 'changed on disk while the codemod ran; not rewritten (run it again)',
+    });
     expect(report.files[0]!.changes.length).toBeGreaterThan(0);
     expect(readdirSync(dir).sort()).toEqual(['stack.ts']);
 

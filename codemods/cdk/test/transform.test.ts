@@ -12,7 +12,12 @@ new ec.CfnReplicationGroup(app, 'R', { replicationGroupDescription: 'r' });
 
 describe('transformSource', () => {
   it('accepts secret names and ARNs, rejects anything that would need quoting', () => {
-    for (const ok of ['session-migrate/redis-auth-token', 'a', 'prod/x_y+z=1.2@3', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:n-AbCdEf']) {
+    for (const ok of [
+      'session-migrate/redis-auth-token',
+      'a',
+      'prod/x_y+z=1.2@3',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:n-AbCdEf',
+    ]) {
       expect(isValidSecretName(ok), ok).toBe(true);
     }
     for (const bad of ['', "a'b", 'a"b', 'a b', 'a\\b', 'a\nb', 'x:y', '${x}', 'a`b']) {
@@ -36,7 +41,9 @@ describe('transformSource', () => {
 
   it('fills an empty props object inline', () => {
     const r = transformSource(RG.replace("{ replicationGroupDescription: 'r' }", '{}'), 'a.ts');
-    expect(r.output).toContain("new ec.CfnReplicationGroup(app, 'R', { transitEncryptionEnabled: true, atRestEncryptionEnabled: true, authToken: cdk.SecretValue.secretsManager('session-migrate/redis-auth-token').unsafeUnwrap() });");
+    expect(r.output).toContain(
+      "new ec.CfnReplicationGroup(app, 'R', { transitEncryptionEnabled: true, atRestEncryptionEnabled: true, authToken: cdk.SecretValue.secretsManager('session-migrate/redis-auth-token').unsafeUnwrap() });",
+    );
   });
 
   it('handles .mts and .cts files', () => {
@@ -44,7 +51,10 @@ describe('transformSource', () => {
   });
 
   it('never reports a secret value, only where it is', () => {
-    const text = RG.replace("replicationGroupDescription: 'r'", "replicationGroupDescription: 'r', transitEncryptionEnabled: true, atRestEncryptionEnabled: true, authToken: 'hunter2-the-secret'");
+    const text = RG.replace(
+      "replicationGroupDescription: 'r'",
+      "replicationGroupDescription: 'r', transitEncryptionEnabled: true, atRestEncryptionEnabled: true, authToken: 'hunter2-the-secret'",
+    );
     const r = transformSource(text, 'a.ts');
     expect(r.findings.map((f) => f.id)).toEqual(['auth-token-in-code']);
     expect(JSON.stringify(r.findings)).not.toContain('hunter2');

@@ -27,9 +27,15 @@ function outputOf(name: string): string {
 }
 
 const OPTIONS: ts.CompilerOptions = {
-  strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS,
-  moduleResolution: ts.ModuleResolutionKind.Node10, esModuleInterop: true,
-  lib: ['lib.es2022.d.ts'], types: ['node'], skipLibCheck: true,
+  strict: true,
+  noEmit: true,
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.CommonJS,
+  moduleResolution: ts.ModuleResolutionKind.Node10,
+  esModuleInterop: true,
+  lib: ['lib.es2022.d.ts'],
+  types: ['node'],
+  skipLibCheck: true,
 };
 
 /**
@@ -52,17 +58,24 @@ function typeErrorsOf(files: Map<string, string>): Map<string, string[]> {
   for (const name of files.keys()) {
     const sf = program.getSourceFile(name)!;
     const diags = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
-    out.set(name, diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')));
+    out.set(
+      name,
+      diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')),
+    );
   }
   return out;
 }
 
 describe('codemod cdk fixtures type-check against the real aws-cdk-lib', () => {
-  const cases = readdirSync(FIXTURES).filter((c) => !NOT_V2.has(c)).sort();
+  const cases = readdirSync(FIXTURES)
+    .filter((c) => !NOT_V2.has(c))
+    .sort();
 
   it('uses the pinned aws-cdk-lib and constructs', () => {
     const require = createRequire(import.meta.url);
-    const pinned = JSON.parse(readFileSync(join(import.meta.dirname, '../../../package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    const pinned = JSON.parse(readFileSync(join(import.meta.dirname, '../../../package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
     for (const name of ['aws-cdk-lib', 'constructs']) {
       const installed = JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string };
       expect(pinned.devDependencies[name], name).toMatch(/^\d+\.\d+\.\d+$/);
@@ -78,12 +91,14 @@ describe('codemod cdk fixtures type-check against the real aws-cdk-lib', () => {
     const wrongType = join(FIXTURES, 'namespace-import', 'wrong-type.ts');
     expect(good).toContain('.unsafeUnwrap()');
     expect(good).toContain('transitEncryptionEnabled: true');
-    const errors = typeErrorsOf(new Map([
-      ...outputs,
-      [noUnwrap, good.replace('.unsafeUnwrap()', '')],
-      [misspelled, good.replace('atRestEncryptionEnabled', 'atRestEncryption')],
-      [wrongType, good.replace('transitEncryptionEnabled: true', "transitEncryptionEnabled: 'yes'")],
-    ]));
+    const errors = typeErrorsOf(
+      new Map([
+        ...outputs,
+        [noUnwrap, good.replace('.unsafeUnwrap()', '')],
+        [misspelled, good.replace('atRestEncryptionEnabled', 'atRestEncryption')],
+        [wrongType, good.replace('transitEncryptionEnabled: true', "transitEncryptionEnabled: 'yes'")],
+      ]),
+    );
     expect(cases.length).toBeGreaterThan(15);
     for (const c of cases) expect(errors.get(outputOf(c)), c).toEqual([]);
     expect(errors.get(noUnwrap)).toEqual([expect.stringMatching(/SecretValue.*not assignable to type 'string'/)]);

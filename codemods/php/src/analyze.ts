@@ -59,8 +59,13 @@ function visitCall(node: PhpNode, parent: WalkContext | null, file: FileContext)
   const name = functionName(what);
   if (name === null) return;
   const call = {
-    name, node, what, args: node.arguments as PhpNode[],
-    start: what.loc!.start.offset, end: callEnd(file.tokens, what.loc!.end.offset), parent,
+    name,
+    node,
+    what,
+    args: node.arguments as PhpNode[],
+    start: what.loc!.start.offset,
+    end: callEnd(file.tokens, what.loc!.end.offset),
+    parent,
   };
   for (const rule of BY_FUNCTION.get(name) ?? []) if (rule.visitCall!(call, file)) return;
 }

@@ -15,7 +15,16 @@ import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf } from './source.ts';
 
-export { PHP_CODEMOD_FAILS_AT, analyzeFile, analyzeSymfonyYaml, applyEdits, type Edit, type FileAnalysis, type Finding, type Severity } from './analyze.ts';
+export {
+  PHP_CODEMOD_FAILS_AT,
+  analyzeFile,
+  analyzeSymfonyYaml,
+  applyEdits,
+  type Edit,
+  type FileAnalysis,
+  type Finding,
+  type Severity,
+} from './analyze.ts';
 export { planRegistration } from './plan.ts';
 export { RULES, CONFIG_FILE_RULES, SESSION_FUNCTIONS, type Rule, type ConfigFileRule } from './rules/index.ts';
 export { analyzeFpmPool } from './pool.ts';
@@ -129,9 +138,10 @@ function startRun(options: CodemodOptions): CodemodRun {
     throw new CodemodInputError(`${options.dir}: not a directory`);
   }
   const rel = (abs: string) => posix.relative(root, abs) || '.';
-  const handlerBootstrap = options.handlerBootstrap !== undefined
-    ? realDir(resolve(options.handlerBootstrap))
-    : posix.join(root, 'session-migrate', 'session-migrate-bootstrap.php');
+  const handlerBootstrap =
+    options.handlerBootstrap !== undefined
+      ? realDir(resolve(options.handlerBootstrap))
+      : posix.join(root, 'session-migrate', 'session-migrate-bootstrap.php');
   let replaceCustomHandler: { namespace: string } | undefined;
   if (options.handlerNamespace !== undefined && !NAMESPACE_PATTERN.test(options.handlerNamespace.replace(/^\\/, ''))) {
     throw new CodemodInputError('--handler-namespace: must be a PHP namespace such as SessionMigrate or Acme\\Session');
@@ -181,7 +191,9 @@ function checkBootstrapOption(run: CodemodRun, phpFiles: readonly string[]): str
   }
   const r = posix.relative(root, abs);
   if (!st.isFile() || r.startsWith('..') || posix.isAbsolute(r) || !phpFiles.includes(abs)) {
-    throw new CodemodInputError(`--bootstrap ${options.bootstrap}: must be a PHP file inside ${options.dir} (not a symbolic link, not in an excluded directory)`);
+    throw new CodemodInputError(
+      `--bootstrap ${options.bootstrap}: must be a PHP file inside ${options.dir} (not a symbolic link, not in an excluded directory)`,
+    );
   }
   return abs;
 }
@@ -200,7 +212,11 @@ function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): Analysed
     if (text.slice(0, 4096).includes(GENERATED_MARKER)) continue;
     try {
       const a = analyzeFile({
-        text, absPath: abs, rootDir: run.root, rel: rel(abs), parse: { shortOpenTag: options.shortOpenTag === true },
+        text,
+        absPath: abs,
+        rootDir: run.root,
+        rel: rel(abs),
+        parse: { shortOpenTag: options.shortOpenTag === true },
         ...(replaceCustomHandler !== undefined ? { replaceCustomHandler } : {}),
       });
       texts.set(abs, text);
@@ -211,7 +227,13 @@ function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): Analysed
       const syntax = err instanceof PhpSyntaxError;
       const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
       skipped.push({ file: rel(abs), reason });
-      findings.push({ file: rel(abs), line: syntax ? err.line ?? 0 : 0, id: syntax ? 'parse-error' : 'analysis-failed', severity: 'high', message: `skipped, ${reason}` });
+      findings.push({
+        file: rel(abs),
+        line: syntax ? (err.line ?? 0) : 0,
+        id: syntax ? 'parse-error' : 'analysis-failed',
+        severity: 'high',
+        message: `skipped, ${reason}`,
+      });
     }
   }
   return { texts, analyses };
@@ -237,10 +259,14 @@ function analyzeConfigAndPools(run: CodemodRun, configFiles: readonly string[]):
 
 /** The text inserted at `ip` for the require_once line, by insertion style. */
 function requireInsertion(ip: NonNullable<FileAnalysis['insertPoint']>, line: string, eol: string): string {
-  return ip.style === 'line' ? `${line} ${REQUIRE_MARKER}${eol}`
-    : ip.style === 'after-statement' ? `${eol}${ip.indent ?? ''}${line} ${REQUIRE_MARKER}`
-      : ip.style === 'inline' ? `${line} `
-        : ip.style === 'inline-nospace' ? ` ${line}`
+  return ip.style === 'line'
+    ? `${line} ${REQUIRE_MARKER}${eol}`
+    : ip.style === 'after-statement'
+      ? `${eol}${ip.indent ?? ''}${line} ${REQUIRE_MARKER}`
+      : ip.style === 'inline'
+        ? `${line} `
+        : ip.style === 'inline-nospace'
+          ? ` ${line}`
           : `<?php ${line} ?>${eol}`;
 }
 
@@ -259,7 +285,14 @@ function placeRegistration(run: CodemodRun, files: AnalysedFiles, bootstrap: str
   for (const target of plan.targets) {
     const a = analyses.get(target)!;
     if (a.insertPoint === null) {
-      findings.push({ file: a.file, line: 0, id: 'insert-impossible', severity: 'high', message: `cannot place the handler require here: ${a.insertProblem ?? 'unknown'}`, fix: 'add the require_once of the handler bootstrap by hand, or pass --bootstrap' });
+      findings.push({
+        file: a.file,
+        line: 0,
+        id: 'insert-impossible',
+        severity: 'high',
+        message: `cannot place the handler require here: ${a.insertProblem ?? 'unknown'}`,
+        fix: 'add the require_once of the handler bootstrap by hand, or pass --bootstrap',
+      });
       continue;
     }
     const expr = requireExpression(root, target, handlerBootstrap);
@@ -267,12 +300,25 @@ function placeRegistration(run: CodemodRun, files: AnalysedFiles, bootstrap: str
     const text = requireInsertion(ip, `require_once ${expr};`, a.eol);
     edits.set(target, [{ start: ip.offset, end: ip.offset, text }, ...(edits.get(target) ?? [])]);
     registeredIn.push(a.file);
-    findings.push({ file: a.file, line: lineOf(texts.get(target)!, ip.offset), id: 'handler-registered', severity: 'info', message: `require_once of ${posix.basename(handlerBootstrap)} added before the first session_start()` });
+    findings.push({
+      file: a.file,
+      line: lineOf(texts.get(target)!, ip.offset),
+      id: 'handler-registered',
+      severity: 'info',
+      message: `require_once of ${posix.basename(handlerBootstrap)} added before the first session_start()`,
+    });
   }
   try {
     lstatSync(handlerBootstrap);
   } catch {
-    findings.push({ file: '.', line: 0, id: 'handler-bootstrap-missing', severity: 'medium', message: `${handlerBootstrap} does not exist yet`, fix: 'install the files from `session-migrate apply` (or generate) there before deploying this change' });
+    findings.push({
+      file: '.',
+      line: 0,
+      id: 'handler-bootstrap-missing',
+      severity: 'medium',
+      message: `${handlerBootstrap} does not exist yet`,
+      fix: 'install the files from `session-migrate apply` (or generate) there before deploying this change',
+    });
   }
   return { plan, edits, registeredIn };
 }
@@ -282,7 +328,12 @@ function placeRegistration(run: CodemodRun, files: AnalysedFiles, bootstrap: str
  * writes it atomically. A file that fails lint or changed on disk meanwhile is left unchanged: its
  * change findings become one high finding and it leaves `registeredIn`.
  */
-function rewriteFiles(run: CodemodRun, texts: ReadonlyMap<string, string>, edits: ReadonlyMap<string, FileAnalysis['edits']>, registeredIn: string[]): FileChange[] {
+function rewriteFiles(
+  run: CodemodRun,
+  texts: ReadonlyMap<string, string>,
+  edits: ReadonlyMap<string, FileAnalysis['edits']>,
+  registeredIn: string[],
+): FileChange[] {
   const { options, rel, findings, skipped } = run;
   /** A file whose changes were not made: its change findings become one error. */
   const unmade = (r: string, id: string, reason: string) => {
@@ -302,11 +353,22 @@ function rewriteFiles(run: CodemodRun, texts: ReadonlyMap<string, string>, edits
     const lint = phpLint(options.php ?? 'php', after, options.shortOpenTag === true);
     if (lint !== null) {
       const original = phpLint(options.php ?? 'php', before, options.shortOpenTag === true);
-      const reason = original !== null ? `php -l already fails on the original (${original}): not changed` : `php -l fails on the rewritten file (${lint}): not changed`;
+      const reason =
+        original !== null
+          ? `php -l already fails on the original (${original}): not changed`
+          : `php -l fails on the rewritten file (${lint}): not changed`;
       unmade(r, 'lint-failed', reason);
       continue;
     }
-    const patch = createTwoFilesPatch(`a/${Buffer.from(r, 'utf8').toString('latin1')}`, `b/${Buffer.from(r, 'utf8').toString('latin1')}`, before, after, undefined, undefined, { context: 3 });
+    const patch = createTwoFilesPatch(
+      `a/${Buffer.from(r, 'utf8').toString('latin1')}`,
+      `b/${Buffer.from(r, 'utf8').toString('latin1')}`,
+      before,
+      after,
+      undefined,
+      undefined,
+      { context: 3 },
+    );
     const diffBytes = Buffer.from(patch, 'latin1');
     let written = false;
     if (options.dryRun !== true) {
@@ -362,7 +424,8 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     changes,
     skipped,
     findings,
-    incomplete: skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => isAtLeast(f.severity, PHP_CODEMOD_FAILS_AT)),
+    incomplete:
+      skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => isAtLeast(f.severity, PHP_CODEMOD_FAILS_AT)),
   };
 }
 
@@ -422,11 +485,17 @@ export function requireExpression(root: string, target: string, handlerBootstrap
  */
 export function phpLint(php: string, text: string, shortOpenTag: boolean): string | null {
   const r = spawnSync(php, ['-n', '-d', `short_open_tag=${shortOpenTag ? 1 : 0}`, '-d', 'display_errors=stderr', '-l'], {
-    input: Buffer.from(text, 'latin1'), encoding: 'utf8', timeout: 60_000,
+    input: Buffer.from(text, 'latin1'),
+    encoding: 'utf8',
+    timeout: 60_000,
   });
-  if (r.error !== undefined) throw new CodemodInputError(`cannot run ${php} -l: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
+  if (r.error !== undefined)
+    throw new CodemodInputError(`cannot run ${php} -l: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
   if (r.status === 0) return null;
-  const out = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).find((l) => /error/i.test(l));
+  const out = `${r.stderr}\n${r.stdout}`
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /error/i.test(l));
   return (out ?? `exit status ${r.status}`).replace(/^PHP\s+/, '').replace(/ in Standard input code/, '');
 }
 

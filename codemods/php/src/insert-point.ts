@@ -7,16 +7,28 @@
 import { tokenAt, type PhpNode, type Token } from './source.ts';
 import type { InsertPoint } from './model.ts';
 
-const DECLARATION_KINDS = new Set(['class', 'interface', 'trait', 'enum', 'function', 'usegroup', 'useitem', 'constantstatement', 'noop', 'declare']);
+const DECLARATION_KINDS = new Set([
+  'class',
+  'interface',
+  'trait',
+  'enum',
+  'function',
+  'usegroup',
+  'useitem',
+  'constantstatement',
+  'noop',
+  'declare',
+]);
 
 /** True when the file has only declarations at the top level (classes, functions, use, const): it is not an entry point. */
 export function declarationsOnly(ast: PhpNode): boolean {
-  const check = (nodes: PhpNode[]): boolean => nodes.every((n) => {
-    if (n.kind === 'namespace') return check(n.children as PhpNode[]);
-    if (n.kind === 'inline') return /^\s*$/.test(String(n.raw ?? n.value ?? ''));
-    if (n.kind === 'declare') return ((n.children as PhpNode[] | undefined) ?? []).length === 0 || check(n.children as PhpNode[]);
-    return DECLARATION_KINDS.has(n.kind);
-  });
+  const check = (nodes: PhpNode[]): boolean =>
+    nodes.every((n) => {
+      if (n.kind === 'namespace') return check(n.children as PhpNode[]);
+      if (n.kind === 'inline') return /^\s*$/.test(String(n.raw ?? n.value ?? ''));
+      if (n.kind === 'declare') return ((n.children as PhpNode[] | undefined) ?? []).length === 0 || check(n.children as PhpNode[]);
+      return DECLARATION_KINDS.has(n.kind);
+    });
   return check(ast.children as PhpNode[]);
 }
 
@@ -37,7 +49,10 @@ export function insertPoint(ast: PhpNode, tokens: readonly Token[]): InsertPoint
   const open = tokens[openIndex]!;
   if (open.type === 'T_OPEN_TAG_WITH_ECHO') return { offset: open.start, style: 'php-block' };
   if (open.type !== 'T_OPEN_TAG') return 'the file does not start with PHP code';
-  let point: InsertPoint = { offset: open.end, style: /\n$/.test(open.text) ? 'line' : /\s$/.test(open.text) ? 'inline' : 'inline-nospace' };
+  let point: InsertPoint = {
+    offset: open.end,
+    style: /\n$/.test(open.text) ? 'line' : /\s$/.test(open.text) ? 'inline' : 'inline-nospace',
+  };
   for (const stmt of ast.children as PhpNode[]) {
     // The `#!` line before the open tag is an inline node of its own: not a statement to stop at.
     if (stmt.kind === 'inline' && (stmt.loc?.end.offset ?? Infinity) <= open.start) continue;

@@ -17,7 +17,12 @@ export interface WalkContext {
 }
 
 /** Visits `node` and everything below it, depth first in source order; `visit` gets the parent's context. */
-export function walk(node: PhpNode, parent: WalkContext | null, visit: (node: PhpNode, ctx: WalkContext | null) => void, inList = false): void {
+export function walk(
+  node: PhpNode,
+  parent: WalkContext | null,
+  visit: (node: PhpNode, ctx: WalkContext | null) => void,
+  inList = false,
+): void {
   const ctx: WalkContext = { node, parent, inList };
   visit(node, parent);
   for (const key of Object.keys(node)) {

@@ -12,7 +12,10 @@ export const PHP_EXTENSIONS: readonly string[] = ['.php', '.phtml', '.inc'];
 
 /** A file php-parser cannot parse; `message` has the parser's reason and line. */
 export class PhpSyntaxError extends Error {
-  constructor(message: string, readonly line: number | undefined) {
+  constructor(
+    message: string,
+    readonly line: number | undefined,
+  ) {
     super(message);
     this.name = 'PhpSyntaxError';
   }

@@ -53,7 +53,8 @@ interface RequestRun {
 }
 
 /** Whether the event needs the handler registered first: session_start(), or a registration of the generated handler (registeredHandler()). */
-const needsHandler = (ev: FileEvent): boolean => ev.kind === 'session_start' || (ev.kind === 'custom_handler' && ev.needsBootstrap === true);
+const needsHandler = (ev: FileEvent): boolean =>
+  ev.kind === 'session_start' || (ev.kind === 'custom_handler' && ev.needsBootstrap === true);
 
 /** Entry points: files no other file includes and with top-level code, sorted. Computed includes are reported. */
 function findEntryPoints(g: IncludeGraph, findings: Finding[]): string[] {
@@ -63,7 +64,13 @@ function findEntryPoints(g: IncludeGraph, findings: Finding[]): string[] {
     for (const ev of a.events) {
       if (ev.kind !== 'include' || g.isHandler(ev)) continue;
       if (ev.candidates === null) {
-        findings.push({ file: a.file, line: ev.line, id: 'include-unresolved', severity: 'info', message: 'include/require with a computed path: not followed when looking for the bootstrap file' });
+        findings.push({
+          file: a.file,
+          line: ev.line,
+          id: 'include-unresolved',
+          severity: 'info',
+          message: 'include/require with a computed path: not followed when looking for the bootstrap file',
+        });
         continue;
       }
       const target = g.resolveInclude(ev);
@@ -106,7 +113,13 @@ function simulateRequest(g: IncludeGraph, entry: string): RequestRun {
  * session_start() calls no entry point reaches through static includes (a class loaded by an
  * autoloader, a path computed at run time): reported, never guessed at. Returns how many there are.
  */
-function reportUnreached(g: IncludeGraph, entryPoints: readonly string[], sessionEntryPoints: readonly string[], bootstrap: string | undefined, findings: Finding[]): number {
+function reportUnreached(
+  g: IncludeGraph,
+  entryPoints: readonly string[],
+  sessionEntryPoints: readonly string[],
+  bootstrap: string | undefined,
+  findings: Finding[],
+): number {
   const { files } = g;
   const reached = new Set<string>();
   const reach = (file: string) => {
@@ -119,29 +132,50 @@ function reportUnreached(g: IncludeGraph, entryPoints: readonly string[], sessio
     }
   };
   entryPoints.forEach(reach);
-  const unreached = [...files].filter(([abs]) => !reached.has(abs))
-    .flatMap(([, a]) => a.events.filter(needsHandler)
-      .map((ev) => ({ file: a.file, line: ev.line, what: ev.kind === 'session_start' ? 'session_start()' : 'session_set_save_handler(...registeredHandler())' })));
+  const unreached = [...files]
+    .filter(([abs]) => !reached.has(abs))
+    .flatMap(([, a]) =>
+      a.events.filter(needsHandler).map((ev) => ({
+        file: a.file,
+        line: ev.line,
+        what: ev.kind === 'session_start' ? 'session_start()' : 'session_set_save_handler(...registeredHandler())',
+      })),
+    );
   for (const u of unreached) {
     const none = bootstrap === undefined && sessionEntryPoints.length === 0;
     findings.push({
-      file: u.file, line: u.line, id: 'session-start-unreached',
+      file: u.file,
+      line: u.line,
+      id: 'session-start-unreached',
       severity: bootstrap !== undefined ? 'info' : none ? 'high' : 'medium',
-      message: bootstrap !== undefined
-        ? `${u.what} in a file no entry point includes statically: assumed to run after --bootstrap`
-        : `${u.what} in a file no entry point includes statically (autoloaded class? computed include path?): could not tell which entry point runs it`,
-      ...(bootstrap !== undefined ? {} : { fix: 'run again with --bootstrap FILE naming the file every request loads first (the front controller or its bootstrap)' }),
+      message:
+        bootstrap !== undefined
+          ? `${u.what} in a file no entry point includes statically: assumed to run after --bootstrap`
+          : `${u.what} in a file no entry point includes statically (autoloaded class? computed include path?): could not tell which entry point runs it`,
+      ...(bootstrap !== undefined
+        ? {}
+        : { fix: 'run again with --bootstrap FILE naming the file every request loads first (the front controller or its bootstrap)' }),
     });
   }
   return unreached.length;
 }
 
 /** With --bootstrap: that file (unless it already loads the handler); session entry points that skip it are reported. */
-function targetsWithBootstrap(g: IncludeGraph, bootstrap: string, sessionEntryPoints: readonly string[], runs: ReadonlyMap<string, RequestRun>, rel: (abs: string) => string, findings: Finding[]): string[] {
+function targetsWithBootstrap(
+  g: IncludeGraph,
+  bootstrap: string,
+  sessionEntryPoints: readonly string[],
+  runs: ReadonlyMap<string, RequestRun>,
+  rel: (abs: string) => string,
+  findings: Finding[],
+): string[] {
   for (const e of sessionEntryPoints) {
     if (!runs.get(e)!.entered.includes(bootstrap)) {
       findings.push({
-        file: rel(e), line: 0, id: 'bootstrap-not-reached', severity: 'medium',
+        file: rel(e),
+        line: 0,
+        id: 'bootstrap-not-reached',
+        severity: 'medium',
         message: `this entry point reaches session_start() without including ${rel(bootstrap)} first (as far as static includes show)`,
         fix: `include ${rel(bootstrap)} before session_start() here, or run the codemod without --bootstrap`,
       });
@@ -156,11 +190,24 @@ function targetsWithBootstrap(g: IncludeGraph, bootstrap: string, sessionEntryPo
  * Without --bootstrap: the first file all uncovered session entry points enter before session_start()
  * (a shared bootstrap with code over a library of declarations, either over an entry point), else each of them.
  */
-function chooseTargets(g: IncludeGraph, entryPoints: readonly string[], sessionEntryPoints: readonly string[], runs: ReadonlyMap<string, RequestRun>, unreached: number, findings: Finding[]): string[] {
+function chooseTargets(
+  g: IncludeGraph,
+  entryPoints: readonly string[],
+  sessionEntryPoints: readonly string[],
+  runs: ReadonlyMap<string, RequestRun>,
+  unreached: number,
+  findings: Finding[],
+): string[] {
   const { files } = g;
   if (sessionEntryPoints.length === 0) {
     if (unreached > 0) return [];
-    findings.push({ file: '.', line: 0, id: 'no-session-start', severity: 'info', message: 'no entry point reaches session_start(): the handler was not registered anywhere' });
+    findings.push({
+      file: '.',
+      line: 0,
+      id: 'no-session-start',
+      severity: 'info',
+      message: 'no entry point reaches session_start(): the handler was not registered anywhere',
+    });
     return [];
   }
   // An entry point that registers its own handler before session_start() is left to a person
@@ -168,7 +215,13 @@ function chooseTargets(g: IncludeGraph, entryPoints: readonly string[], sessionE
   const uncovered = sessionEntryPoints.filter((e) => !runs.get(e)!.covered && !runs.get(e)!.custom);
   if (uncovered.length === 0) {
     if (sessionEntryPoints.some((e) => runs.get(e)!.covered)) {
-      findings.push({ file: '.', line: 0, id: 'handler-already-registered', severity: 'info', message: `the entry points that start a session already load ${g.handlerBase} first (or register their own handler)` });
+      findings.push({
+        file: '.',
+        line: 0,
+        id: 'handler-already-registered',
+        severity: 'info',
+        message: `the entry points that start a session already load ${g.handlerBase} first (or register their own handler)`,
+      });
     }
     return [];
   }
@@ -176,8 +229,8 @@ function chooseTargets(g: IncludeGraph, entryPoints: readonly string[], sessionE
   const common = lists[0]!.filter((f) => lists.every((l) => l.includes(f)) && files.get(f)!.insertPoint !== null);
   const entrySet = new Set(entryPoints);
   // Prefer a shared bootstrap with code of its own over a library of declarations, and either over an entry point.
-  const chosen = common.find((f) => !entrySet.has(f) && !files.get(f)!.declarationsOnly)
-    ?? common.find((f) => !entrySet.has(f)) ?? common[0];
+  const chosen =
+    common.find((f) => !entrySet.has(f) && !files.get(f)!.declarationsOnly) ?? common.find((f) => !entrySet.has(f)) ?? common[0];
   return chosen !== undefined ? [chosen] : uncovered;
 }
 
@@ -188,7 +241,10 @@ function chooseTargets(g: IncludeGraph, entryPoints: readonly string[], sessionE
  * @param rel maps an absolute path to the report's relative path.
  */
 export function planRegistration(
-  files: ReadonlyMap<string, FileAnalysis>, handlerBootstrap: string, bootstrap: string | undefined, rel: (abs: string) => string,
+  files: ReadonlyMap<string, FileAnalysis>,
+  handlerBootstrap: string,
+  bootstrap: string | undefined,
+  rel: (abs: string) => string,
 ): RegistrationPlan {
   const findings: Finding[] = [];
   const handlerBase = posix.basename(handlerBootstrap);
@@ -202,8 +258,9 @@ export function planRegistration(
   const runs = new Map(entryPoints.map((e) => [e, simulateRequest(g, e)] as const));
   const sessionEntryPoints = entryPoints.filter((e) => runs.get(e)!.started);
   const unreached = reportUnreached(g, entryPoints, sessionEntryPoints, bootstrap, findings);
-  const targets = bootstrap !== undefined
-    ? targetsWithBootstrap(g, bootstrap, sessionEntryPoints, runs, rel, findings)
-    : chooseTargets(g, entryPoints, sessionEntryPoints, runs, unreached, findings);
+  const targets =
+    bootstrap !== undefined
+      ? targetsWithBootstrap(g, bootstrap, sessionEntryPoints, runs, rel, findings)
+      : chooseTargets(g, entryPoints, sessionEntryPoints, runs, unreached, findings);
   return { targets, entryPoints, sessionEntryPoints, findings };
 }

@@ -35,13 +35,19 @@ export function analyzeFpmPool(text: string | Uint8Array, file: string): Finding
       const directive = `${v.flag ? 'php_admin_flag' : 'php_admin_value'}[${v.key}]`;
       if (key === 'session.save_handler') {
         findings.push({
-          file: v.file, line: v.line, id: 'codemod-target-locked', severity: 'high',
+          file: v.file,
+          line: v.line,
+          id: 'codemod-target-locked',
+          severity: 'high',
           message: `pool [${pool.name}] pins session.save_handler = ${v.value} with ${v.flag ? 'php_admin_flag' : 'php_admin_value'}: PHP refuses run-time changes of it, so the handler the codemod registers cannot be relied on there`,
           fix: `change the pool file instead: remove ${directive} from [${pool.name}] (or deploy the ini fragment from apply)`,
         });
       } else if (key === 'session.save_path') {
         findings.push({
-          file: v.file, line: v.line, id: 'pool-save-path-locked', severity: 'info',
+          file: v.file,
+          line: v.line,
+          id: 'pool-save-path-locked',
+          severity: 'info',
           message: `pool [${pool.name}] pins session.save_path with ${v.flag ? 'php_admin_flag' : 'php_admin_value'}: ini_set('session.save_path') returns false there; the encrypted handler ignores save_path, so this does not block it`,
         });
       }

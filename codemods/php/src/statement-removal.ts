@@ -16,8 +16,15 @@ export function removal(text: string, tokens: readonly Token[], start: number, e
   let comment = false;
   while (i >= 0 && i < tokens.length) {
     const t = tokens[i]!;
-    if (t.type === 'T_WHITESPACE' && !t.text.includes('\n')) { stop = t.end; i++; continue; }
-    if (t.type === 'T_COMMENT' && /^(\/\/|#(?!\[))/.test(t.text)) { stop = t.end; comment = true; }
+    if (t.type === 'T_WHITESPACE' && !t.text.includes('\n')) {
+      stop = t.end;
+      i++;
+      continue;
+    }
+    if (t.type === 'T_COMMENT' && /^(\/\/|#(?!\[))/.test(t.text)) {
+      stop = t.end;
+      comment = true;
+    }
     break;
   }
   let lineStart = start;

@@ -114,7 +114,8 @@ export function phpFloatToString(f: number): string {
  */
 export function phpToString(v: PhpValue): string | null {
   if (typeof v === 'string') return v;
-  if (typeof v === 'number') return Number.isInteger(v) && Math.abs(v) < 2 ** 63 ? (Object.is(v, -0) ? '0' : String(v)) : phpFloatToString(v);
+  if (typeof v === 'number')
+    return Number.isInteger(v) && Math.abs(v) < 2 ** 63 ? (Object.is(v, -0) ? '0' : String(v)) : phpFloatToString(v);
   if (v === true) return '1';
   if (v === false || v === null) return '';
   return null;
@@ -180,8 +181,16 @@ export function callArgument(args: readonly PhpNode[], index: number, ...names: 
   return positional !== undefined && positional.kind !== 'namedargument' ? positional : undefined;
 }
 
-interface ConstantDef { node: PhpNode; scope: PhpScope }
-interface ClassDef { name: string; parent: string | null; interfaces: string[]; consts: Map<string, ConstantDef> }
+interface ConstantDef {
+  node: PhpNode;
+  scope: PhpScope;
+}
+interface ClassDef {
+  name: string;
+  parent: string | null;
+  interfaces: string[];
+  consts: Map<string, ConstantDef>;
+}
 
 /** Built-in constants a static value may use (Linux values). */
 const BUILTIN_CONSTANTS: Record<string, PhpValue> = { DIRECTORY_SEPARATOR: '/', PATH_SEPARATOR: ':', PHP_EOL: '\n' };
@@ -198,7 +207,8 @@ function constantKey(fq: string): string {
  */
 export function resolveClassName(name: string, resolution: string | undefined, scope: PhpScope): string {
   if (name.startsWith('\\') || resolution === 'fqn') return name.replace(/^\\/, '');
-  if (resolution === 'rn' || /^namespace\\/i.test(name)) return [scope.namespace, name.replace(/^namespace\\/i, '')].filter((x) => x !== '').join('\\');
+  if (resolution === 'rn' || /^namespace\\/i.test(name))
+    return [scope.namespace, name.replace(/^namespace\\/i, '')].filter((x) => x !== '').join('\\');
   const [first, ...rest] = name.split('\\');
   const imported = scope.uses.get(first!.toLowerCase());
   if (imported !== undefined) return [imported, ...rest].join('\\');
@@ -221,9 +231,15 @@ export class PhpSymbols {
       if (node.kind === 'constantstatement' && scope.className === null) {
         for (const c of (node.constants as PhpNode[] | undefined) ?? []) {
           const n = nodeName(c.name);
-          if (n !== null && isNode(c.value)) this.addConstant(scope.namespace === '' ? n : `${scope.namespace}\\${n}`, { node: c.value, scope });
+          if (n !== null && isNode(c.value))
+            this.addConstant(scope.namespace === '' ? n : `${scope.namespace}\\${n}`, { node: c.value, scope });
         }
-      } else if (node.kind === 'call' && isNode(node.what) && node.what.kind === 'name' && String(node.what.name).replace(/^\\/, '').toLowerCase() === 'define') {
+      } else if (
+        node.kind === 'call' &&
+        isNode(node.what) &&
+        node.what.kind === 'name' &&
+        String(node.what.name).replace(/^\\/, '').toLowerCase() === 'define'
+      ) {
         const args = (node.arguments as PhpNode[] | undefined) ?? [];
         const nameArg = callArgument(args, 0, 'constant_name');
         const valueArg = callArgument(args, 1, 'value');
@@ -233,10 +249,26 @@ export class PhpSymbols {
       } else if (['class', 'interface', 'trait', 'enum'].includes(node.kind) && nodeName(node.name) !== null) {
         const fq = scope.className!;
         const ext = node.extends;
-        const parent = isNode(ext) ? resolveClassName(String(ext.name), ext.resolution as string | undefined, { ...scope, className: null }) : Array.isArray(ext) && isNode(ext[0]) ? resolveClassName(String(ext[0].name), ext[0].resolution as string | undefined, scope) : null;
-        const interfaces = ((node.kind === 'interface' ? (Array.isArray(ext) ? ext : []) : (node.implements as PhpNode[] | null | undefined) ?? []) as PhpNode[])
-          .filter(isNode).map((i) => resolveClassName(String(i.name), i.resolution as string | undefined, scope));
-        const def: ClassDef = { name: fq, parent: node.kind === 'interface' ? null : parent, interfaces: node.kind === 'interface' && parent !== null ? [...new Set([parent, ...interfaces])] : interfaces, consts: new Map() };
+        const parent = isNode(ext)
+          ? resolveClassName(String(ext.name), ext.resolution as string | undefined, { ...scope, className: null })
+          : Array.isArray(ext) && isNode(ext[0])
+            ? resolveClassName(String(ext[0].name), ext[0].resolution as string | undefined, scope)
+            : null;
+        const interfaces = (
+          (node.kind === 'interface'
+            ? Array.isArray(ext)
+              ? ext
+              : []
+            : ((node.implements as PhpNode[] | null | undefined) ?? [])) as PhpNode[]
+        )
+          .filter(isNode)
+          .map((i) => resolveClassName(String(i.name), i.resolution as string | undefined, scope));
+        const def: ClassDef = {
+          name: fq,
+          parent: node.kind === 'interface' ? null : parent,
+          interfaces: node.kind === 'interface' && parent !== null ? [...new Set([parent, ...interfaces])] : interfaces,
+          consts: new Map(),
+        };
         for (const member of (node.body as PhpNode[] | undefined) ?? []) {
           if (member.kind !== 'classconstant') continue;
           for (const c of (member.constants as PhpNode[] | undefined) ?? []) {
@@ -370,7 +402,8 @@ function evalMagic(node: PhpNode, { scope }: EvalContext): PhpValue | Unresolved
 function constantCandidates(raw: string, resolution: string | undefined, scope: PhpScope): string[] {
   const bare = raw.replace(/^\\/, '');
   if (raw.startsWith('\\') || resolution === 'fqn') return [bare];
-  if (resolution === 'rn' || /^namespace\\/i.test(raw)) return [[scope.namespace, raw.replace(/^namespace\\/i, '')].filter((x) => x !== '').join('\\')];
+  if (resolution === 'rn' || /^namespace\\/i.test(raw))
+    return [[scope.namespace, raw.replace(/^namespace\\/i, '')].filter((x) => x !== '').join('\\')];
   if (bare.includes('\\')) return [resolveClassName(bare, 'qn', scope)];
   const imported = scope.constUses.get(bare);
   if (imported !== undefined) return [imported];
@@ -390,7 +423,7 @@ function evalConstant(node: PhpNode, { scope, symbols }: EvalContext): PhpValue 
   if (lower === 'null') return null;
   const bare = raw.replace(/^\\/, '');
   for (const c of constantCandidates(raw, node.resolution as string | undefined, scope)) {
-    const v = symbols !== undefined ? symbols.constantValue(c) : BUILTIN_CONSTANTS[c] ?? UNRESOLVED;
+    const v = symbols !== undefined ? symbols.constantValue(c) : (BUILTIN_CONSTANTS[c] ?? UNRESOLVED);
     if (v !== UNRESOLVED) return v;
     // A namespaced constant that exists but is unresolved must not fall back to the global one.
     if (symbols !== undefined && c !== bare && symbols.defines(c)) return UNRESOLVED;
@@ -404,17 +437,28 @@ function numericBinary(type: unknown, l: PhpValue, r: PhpValue): PhpValue | Unre
   const b = toNumber(r);
   if (a === null || b === null) return UNRESOLVED;
   switch (type) {
-    case '+': return a + b;
-    case '-': return a - b;
-    case '*': return a * b;
-    case '/': return b === 0 ? UNRESOLVED : a / b;
-    case '%': return Number.isInteger(a) && Number.isInteger(b) && b !== 0 ? a % b : UNRESOLVED;
-    case '**': return a ** b;
-    case '<': return a < b;
-    case '>': return a > b;
-    case '<=': return a <= b;
-    case '>=': return a >= b;
-    default: return UNRESOLVED;
+    case '+':
+      return a + b;
+    case '-':
+      return a - b;
+    case '*':
+      return a * b;
+    case '/':
+      return b === 0 ? UNRESOLVED : a / b;
+    case '%':
+      return Number.isInteger(a) && Number.isInteger(b) && b !== 0 ? a % b : UNRESOLVED;
+    case '**':
+      return a ** b;
+    case '<':
+      return a < b;
+    case '>':
+      return a > b;
+    case '<=':
+      return a <= b;
+    case '>=':
+      return a >= b;
+    default:
+      return UNRESOLVED;
   }
 }
 
@@ -454,11 +498,26 @@ function evalCast(node: PhpNode, { ev }: EvalContext): PhpValue | Unresolved {
   const v = ev(node.expr);
   if (v === UNRESOLVED) return UNRESOLVED;
   switch (node.type) {
-    case 'string': { const s = phpToString(v); return s === null ? UNRESOLVED : s; }
-    case 'bool': case 'boolean': return phpTruthy(v);
-    case 'int': case 'integer': { const n = toNumber(v); return n === null ? (typeof v === 'string' ? parseInt(v, 10) || 0 : UNRESOLVED) : Math.trunc(n); }
-    case 'float': case 'double': case 'real': { const n = toNumber(v); return n === null ? UNRESOLVED : n; }
-    default: return UNRESOLVED;
+    case 'string': {
+      const s = phpToString(v);
+      return s === null ? UNRESOLVED : s;
+    }
+    case 'bool':
+    case 'boolean':
+      return phpTruthy(v);
+    case 'int':
+    case 'integer': {
+      const n = toNumber(v);
+      return n === null ? (typeof v === 'string' ? parseInt(v, 10) || 0 : UNRESOLVED) : Math.trunc(n);
+    }
+    case 'float':
+    case 'double':
+    case 'real': {
+      const n = toNumber(v);
+      return n === null ? UNRESOLVED : n;
+    }
+    default:
+      return UNRESOLVED;
   }
 }
 
@@ -476,7 +535,7 @@ function evalArray(node: PhpNode, { ev }: EvalContext): PhpValue | Unresolved {
   let next = 0;
   for (const item of (node.items as Array<PhpNode | null> | undefined) ?? []) {
     if (item === null) return UNRESOLVED;
-    const entry = item.kind === 'entry' ? item : { kind: 'entry', key: null, value: item, unpack: false } as PhpNode;
+    const entry = item.kind === 'entry' ? item : ({ kind: 'entry', key: null, value: item, unpack: false } as PhpNode);
     if (entry.unpack === true) return UNRESOLVED;
     const value = ev(entry.value);
     if (value === UNRESOLVED) return UNRESOLVED;
@@ -539,8 +598,10 @@ function evalStaticLookup(node: PhpNode, { scope, symbols }: EvalContext): PhpVa
   if (!isNode(what) || member === null) return UNRESOLVED;
   let cls: string | null = null;
   if (what.kind === 'selfreference') cls = scope.className;
-  else if (what.kind === 'parentreference') cls = scope.className !== null && symbols !== undefined ? symbols.parentOf(scope.className) : null;
-  else if (what.kind === 'staticreference') cls = scope.className !== null && symbols !== undefined && !symbols.isExtended(scope.className) ? scope.className : null;
+  else if (what.kind === 'parentreference')
+    cls = scope.className !== null && symbols !== undefined ? symbols.parentOf(scope.className) : null;
+  else if (what.kind === 'staticreference')
+    cls = scope.className !== null && symbols !== undefined && !symbols.isExtended(scope.className) ? scope.className : null;
   else if (what.kind === 'name') cls = resolveClassName(String(what.name), what.resolution as string | undefined, scope);
   if (cls === null) return UNRESOLVED;
   if (member.toLowerCase() === 'class') return cls;

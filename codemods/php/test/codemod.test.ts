@@ -82,7 +82,9 @@ describe('where the handler is registered', () => {
     const r = runCodemod({ dir });
     expect(r.entryPoints).toEqual(['admin/index.php', 'index.php']);
     expect(r.registeredIn).toEqual(['includes/bootstrap.php']);
-    expect(read(dir, 'includes/bootstrap.php')).toBe(`<?php\n${REQUIRE('/../session-migrate/session-migrate-bootstrap.php')}\nrequire_once __DIR__ . DIRECTORY_SEPARATOR . 'config.php';\n`);
+    expect(read(dir, 'includes/bootstrap.php')).toBe(
+      `<?php\n${REQUIRE('/../session-migrate/session-migrate-bootstrap.php')}\nrequire_once __DIR__ . DIRECTORY_SEPARATOR . 'config.php';\n`,
+    );
     expect(read(dir, 'index.php')).toBe("<?php\nrequire __DIR__ . '/includes/bootstrap.php';\nsession_start();\n");
   });
 
@@ -101,8 +103,8 @@ describe('where the handler is registered', () => {
       // index.php starts the session BEFORE it includes the shared file: that file would be too late.
       'index.php': "<?php\nsession_start();\nrequire 'inc/boot.php';\n",
       'api.php': "<?php\nrequire 'inc/boot.php';\ninclude 'inc/header.php';\n",
-      'inc/boot.php': "<?php\n$x = 1;\n",
-      'inc/header.php': "<?php\nsession_start();\n",
+      'inc/boot.php': '<?php\n$x = 1;\n',
+      'inc/header.php': '<?php\nsession_start();\n',
       'cron.php': "<?php\nrequire 'inc/boot.php';\necho 'no session';\n",
     });
     const r = runCodemod({ dir });
@@ -130,11 +132,14 @@ describe('where the handler is registered', () => {
   it('reports a session_start() no entry point includes statically instead of guessing where it runs', () => {
     const dir = app({
       'public/index.php': "<?php\nrequire __DIR__ . '/../vendor/autoload.php';\n(new App\\Kernel())->run();\n",
-      'src/Session.php': '<?php\nnamespace App;\nfinal class Session\n{\n    public function start(): void\n    {\n        session_start();\n    }\n}\n',
+      'src/Session.php':
+        '<?php\nnamespace App;\nfinal class Session\n{\n    public function start(): void\n    {\n        session_start();\n    }\n}\n',
     });
     const r = runCodemod({ dir });
     expect(r.changes).toEqual([]);
-    expect(r.findings.filter((f) => f.id === 'session-start-unreached').map((f) => [f.file, f.line, f.severity])).toEqual([['src/Session.php', 7, 'high']]);
+    expect(r.findings.filter((f) => f.id === 'session-start-unreached').map((f) => [f.file, f.line, f.severity])).toEqual([
+      ['src/Session.php', 7, 'high'],
+    ]);
     expect(r.incomplete).toBe(true);
     const given = runCodemod({ dir, bootstrap: join(dir, 'public/index.php') });
     expect(given.registeredIn).toEqual(['public/index.php']);
@@ -143,10 +148,12 @@ describe('where the handler is registered', () => {
   });
 
   it('names the handler bootstrap relative to __DIR__ inside the app, by absolute path outside it', () => {
-    expect(requireExpression('/srv/app', '/srv/app/public/index.php', '/srv/app/lib/sm/session-migrate-bootstrap.php'))
-      .toBe("__DIR__ . '/../lib/sm/session-migrate-bootstrap.php'");
-    expect(requireExpression('/srv/app', '/srv/app/index.php', "/opt/it's/session-migrate-bootstrap.php"))
-      .toBe("'/opt/it\\'s/session-migrate-bootstrap.php'");
+    expect(requireExpression('/srv/app', '/srv/app/public/index.php', '/srv/app/lib/sm/session-migrate-bootstrap.php')).toBe(
+      "__DIR__ . '/../lib/sm/session-migrate-bootstrap.php'",
+    );
+    expect(requireExpression('/srv/app', '/srv/app/index.php', "/opt/it's/session-migrate-bootstrap.php")).toBe(
+      "'/opt/it\\'s/session-migrate-bootstrap.php'",
+    );
   });
 
   it('treats paths given through a symlinked app directory as inside the app', () => {
@@ -154,7 +161,11 @@ describe('where the handler is registered', () => {
     const link = `${dir}-link`;
     symlinkSync(dir, link);
     apps.push(link);
-    const r = runCodemod({ dir: link, handlerBootstrap: join(link, 'lib/sm/session-migrate-bootstrap.php'), bootstrap: join(link, 'web/index.php') });
+    const r = runCodemod({
+      dir: link,
+      handlerBootstrap: join(link, 'lib/sm/session-migrate-bootstrap.php'),
+      bootstrap: join(link, 'web/index.php'),
+    });
     expect(r.registeredIn).toEqual(['web/index.php']);
     expect(read(dir, 'web/index.php')).toContain("require_once __DIR__ . '/../lib/sm/session-migrate-bootstrap.php';");
   });
@@ -193,7 +204,9 @@ describe('what it never touches', () => {
     apps.push(pinned);
     const bug14 = join(SHARED, 'cases/BUG-14/pool.conf');
     const r = runCodemod({ dir, fpmPools: [bug14, pinned], dryRun: true });
-    expect(r.findings.filter((f) => f.file === bug14).map((f) => [f.id, f.severity, f.line])).toEqual([['pool-save-path-locked', 'info', 6]]);
+    expect(r.findings.filter((f) => f.file === bug14).map((f) => [f.id, f.severity, f.line])).toEqual([
+      ['pool-save-path-locked', 'info', 6],
+    ]);
     const locked = r.findings.filter((f) => f.file === pinned);
     expect(locked.map((f) => [f.id, f.severity, f.line])).toEqual([['codemod-target-locked', 'high', 4]]);
     expect(locked[0]!.message).toContain('pool [www] pins session.save_handler = files');
@@ -203,7 +216,8 @@ describe('what it never touches', () => {
 
   it('reports Symfony handler_id settings in config/packages without changing them', () => {
     const dir = app({
-      'config/packages/framework.yaml': "framework:\n    session:\n        handler_id: 'session.handler.native_file'\n        save_path: '%kernel.project_dir%/var/sessions'\n",
+      'config/packages/framework.yaml':
+        "framework:\n    session:\n        handler_id: 'session.handler.native_file'\n        save_path: '%kernel.project_dir%/var/sessions'\n",
       'config/packages/prod/framework.yaml': 'framework:\n    session:\n        handler_id: ~\n',
     });
     const r = runCodemod({ dir });
@@ -217,7 +231,10 @@ describe('what it never touches', () => {
 
 describe('reports', () => {
   it('never show a save_path value (it can carry a Redis password)', () => {
-    const dir = app({ 'index.php': "<?php\nini_set('session.save_path', 'tcp://r:6379?auth=s3cret');\nsession_save_path('tcp://r?auth=s3cret');\n$x = ini_set('session.save_path', '/srv/s3cret');\nsession_save_path('/srv/s3cret');\n" });
+    const dir = app({
+      'index.php':
+        "<?php\nini_set('session.save_path', 'tcp://r:6379?auth=s3cret');\nsession_save_path('tcp://r?auth=s3cret');\n$x = ini_set('session.save_path', '/srv/s3cret');\nsession_save_path('/srv/s3cret');\n",
+    });
     const r = runCodemod({ dir, dryRun: true });
     expect(r.findings.filter((f) => f.id === 'other-save-path')).toHaveLength(2);
     expect(r.findings.filter((f) => f.id.startsWith('files-handler-call'))).toHaveLength(2);
@@ -247,7 +264,9 @@ describe('how it writes', () => {
     expect(r.changes[0]!.written).toBe(true);
     expect(statSync(join(dir, 'index.php')).mode & 0o777).toBe(0o640);
     expect(readdirSync(dir).sort()).toEqual(['index.php']);
-    expect(read(dir, 'index.php')).toBe(`<?php\n${REQUIRE('/session-migrate/session-migrate-bootstrap.php')}\n/* keep   this */\tsession_start();  // and this\n`);
+    expect(read(dir, 'index.php')).toBe(
+      `<?php\n${REQUIRE('/session-migrate/session-migrate-bootstrap.php')}\n/* keep   this */\tsession_start();  // and this\n`,
+    );
   });
 });
 
@@ -255,7 +274,10 @@ describe('--replace-custom-handler (BUG-20)', () => {
   const CALLBACKS = "session_set_save_handler('sess_open', 'sess_close', 'sess_read', 'sess_write', 'sess_destroy', 'sess_gc');";
 
   it('off (the default): a custom registration in an included file is reported, not changed, and that entry point gets no require', () => {
-    const dir = app({ 'index.php': "<?php\nrequire __DIR__ . '/lib/session.php';\nsession_start();\n", 'lib/session.php': `<?php\n${CALLBACKS}\n` });
+    const dir = app({
+      'index.php': "<?php\nrequire __DIR__ . '/lib/session.php';\nsession_start();\n",
+      'lib/session.php': `<?php\n${CALLBACKS}\n`,
+    });
     const r = runCodemod({ dir });
     expect(r.changes).toEqual([]);
     expect(r.findings.find((f) => f.id === 'custom-handler-registered')).toMatchObject({ file: 'lib/session.php', severity: 'high' });
@@ -270,7 +292,9 @@ describe('--replace-custom-handler (BUG-20)', () => {
     });
     const r = runCodemod({ dir, replaceCustomHandler: true });
     expect(r.registeredIn).toEqual(['lib/session.php']);
-    expect(read(dir, 'lib/session.php')).toBe(`<?php\n${REQUIRE('/../session-migrate/session-migrate-bootstrap.php')}\nfunction sess_open() { return true; }\nsession_set_save_handler(\\SessionMigrate\\EncryptedRedisSessionHandler::registeredHandler(), true);\n`);
+    expect(read(dir, 'lib/session.php')).toBe(
+      `<?php\n${REQUIRE('/../session-migrate/session-migrate-bootstrap.php')}\nfunction sess_open() { return true; }\nsession_set_save_handler(\\SessionMigrate\\EncryptedRedisSessionHandler::registeredHandler(), true);\n`,
+    );
     expect(r.findings.filter((f) => f.id === 'custom-handler-replaced').map((f) => [f.file, f.line])).toEqual([['lib/session.php', 3]]);
     expect(r.incomplete).toBe(false);
     const again = runCodemod({ dir, replaceCustomHandler: true });
@@ -278,12 +302,23 @@ describe('--replace-custom-handler (BUG-20)', () => {
   });
 
   it('the namespace comes from the generated bootstrap (--handler-bootstrap), else --handler-namespace, and a bad one is bad input', () => {
-    const [bootstrap] = renderArtifacts({ installDir: '/srv/app/session-migrate', redis: { host: '127.0.0.1' }, namespace: 'Acme\\Session' });
-    const dir = app({ 'index.php': `<?php\n${CALLBACKS}\nsession_start();\n`, 'session-migrate/session-migrate-bootstrap.php': bootstrap!.contents });
+    const [bootstrap] = renderArtifacts({
+      installDir: '/srv/app/session-migrate',
+      redis: { host: '127.0.0.1' },
+      namespace: 'Acme\\Session',
+    });
+    const dir = app({
+      'index.php': `<?php\n${CALLBACKS}\nsession_start();\n`,
+      'session-migrate/session-migrate-bootstrap.php': bootstrap!.contents,
+    });
     const dry = runCodemod({ dir, replaceCustomHandler: true, dryRun: true });
-    expect(dry.changes[0]!.diff).toContain('+session_set_save_handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true);');
+    expect(dry.changes[0]!.diff).toContain(
+      '+session_set_save_handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true);',
+    );
     const given = runCodemod({ dir, replaceCustomHandler: true, dryRun: true, handlerNamespace: '\\Other\\Ns' });
-    expect(given.changes[0]!.diff).toContain('+session_set_save_handler(\\Other\\Ns\\EncryptedRedisSessionHandler::registeredHandler(), true);');
+    expect(given.changes[0]!.diff).toContain(
+      '+session_set_save_handler(\\Other\\Ns\\EncryptedRedisSessionHandler::registeredHandler(), true);',
+    );
     expect(() => runCodemod({ dir, replaceCustomHandler: true, handlerNamespace: "x'); evil(); //" })).toThrow(CodemodInputError);
     expect(read(dir, 'index.php')).toBe(`<?php\n${CALLBACKS}\nsession_start();\n`);
   });
@@ -298,14 +333,22 @@ describe('--replace-custom-handler (BUG-20)', () => {
 
 describe('first-class callables (PHP 8.1)', () => {
   it('session_start(...) is a callable, not a session start; session_start(...)() is a start; PHP agrees', () => {
-    const code = "<?php\n$start = session_start(...);\nsession_start(...)();\n";
+    const code = '<?php\n$start = session_start(...);\nsession_start(...)();\n';
     const dir = app({ 'index.php': code });
     const report = runCodemod({ dir, dryRun: true });
     expect(report.findings.filter((f) => f.id === 'session-callable').map((f) => `${f.severity} @${f.line}`)).toEqual(['medium @2']);
     expect(report.findings.filter((f) => f.id === 'session-start').map((f) => f.line)).toEqual([3]);
     expect(report.registeredIn).toEqual(['index.php']);
     // The oracle: the Closure starts nothing until it is called.
-    const r = spawnSync('php', ['-n', '-r', '$f = session_start(...); $a = session_status(); $f(); echo json_encode([$a, session_status(), $f instanceof Closure]);'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'php',
+      [
+        '-n',
+        '-r',
+        '$f = session_start(...); $a = session_status(); $f(); echo json_encode([$a, session_status(), $f instanceof Closure]);',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stdout).toBe('[1,2,true]');
   });
 });

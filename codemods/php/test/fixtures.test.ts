@@ -11,7 +11,17 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_FILE_RULES, RULES, runCodemod } from '../src/index.ts';
 import {
-  CASES, FIXTURES_DIR, NON_RULE_FOLDERS, expectedOutput, fixture, fixtureInput, fixtureOptions, hasOutput, readFixture, runFixture, summarize,
+  CASES,
+  FIXTURES_DIR,
+  NON_RULE_FOLDERS,
+  expectedOutput,
+  fixture,
+  fixtureInput,
+  fixtureOptions,
+  hasOutput,
+  readFixture,
+  runFixture,
+  summarize,
 } from './support.ts';
 import { caseFile } from '../../../test/support/fixtures.ts';
 
@@ -32,15 +42,22 @@ describe('codemod php fixtures', () => {
     for (const name of NAMES) {
       expect(readdirSync(fixture(name).dir), name).toContain('report.json');
       // A case that must not change has no output copy: one identical to the input would hide a change.
-      if (hasOutput(name)) expect(readFixture(name, 'output.php').equals(fixtureInput(name)), `${name}: output.php equals the input; delete it`).toBe(false);
+      if (hasOutput(name))
+        expect(readFixture(name, 'output.php').equals(fixtureInput(name)), `${name}: output.php equals the input; delete it`).toBe(false);
     }
   });
 
   it('has one fixture folder per rule, each with a case, and no folder that is not a rule', () => {
     const rules = [...RULES, ...CONFIG_FILE_RULES].map((r) => r.name).sort();
-    const folders = readdirSync(FIXTURES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    const folders = readdirSync(FIXTURES_DIR, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
     expect(folders.filter((f) => !(NON_RULE_FOLDERS as readonly string[]).includes(f)).sort()).toEqual(rules);
-    for (const folder of folders) expect([...CASES.values()].some((c) => c.folder === folder), folder).toBe(true);
+    for (const folder of folders)
+      expect(
+        [...CASES.values()].some((c) => c.folder === folder),
+        folder,
+      ).toBe(true);
     expect(new Set(NAMES).size).toBe([...CASES.values()].length);
   });
 
@@ -60,20 +77,38 @@ describe('codemod php fixtures', () => {
     });
 
     // php -l applies to PHP cases; a configuration-file case (input.yaml) has none.
-    if (fixture(name).input === 'input.php') it('the output passes php -l (or the case is a skipped one, left unchanged)', () => {
-      const expected = JSON.parse(read(name, 'report.json').toString('utf8')) as { skipped: boolean };
-      const lint = phpLint(join(fixture(name).dir, hasOutput(name) ? 'output.php' : 'input.php'), fixtureOptions(name).shortOpenTag === true);
-      if (expected.skipped) {
-        expect(hasOutput(name)).toBe(false);
-        expect(lint.ok).toBe(false);
-      } else {
-        expect(lint.ok, lint.out).toBe(true);
-      }
-    });
+    if (fixture(name).input === 'input.php')
+      it('the output passes php -l (or the case is a skipped one, left unchanged)', () => {
+        const expected = JSON.parse(read(name, 'report.json').toString('utf8')) as { skipped: boolean };
+        const lint = phpLint(
+          join(fixture(name).dir, hasOutput(name) ? 'output.php' : 'input.php'),
+          fixtureOptions(name).shortOpenTag === true,
+        );
+        if (expected.skipped) {
+          expect(hasOutput(name)).toBe(false);
+          expect(lint.ok).toBe(false);
+        } else {
+          expect(lint.ok, lint.out).toBe(true);
+        }
+      });
   });
 
   it('leaves alone what it must not decide: custom handlers, dynamic values, files without session code', () => {
-    for (const name of ['bug20-callable-handler-left-alone', 'custom-handler-left-alone', 'dynamic-values-left-alone', 'no-session-code', 'getters-kept', 'laravel-config', 'codeigniter3-config', 'codeigniter4-config', 'other-save-handler-left-alone', 'short-open-tag-off', 'already-registered', 'syntax-error-skipped', 'lint-error-skipped']) {
+    for (const name of [
+      'bug20-callable-handler-left-alone',
+      'custom-handler-left-alone',
+      'dynamic-values-left-alone',
+      'no-session-code',
+      'getters-kept',
+      'laravel-config',
+      'codeigniter3-config',
+      'codeigniter4-config',
+      'other-save-handler-left-alone',
+      'short-open-tag-off',
+      'already-registered',
+      'syntax-error-skipped',
+      'lint-error-skipped',
+    ]) {
       expect(hasOutput(name), `${name} must have no output copy`).toBe(false);
       const { report } = runFixture(name);
       expect(report.changes, name).toEqual([]);
@@ -96,7 +131,9 @@ describe('codemod php fixtures', () => {
     expect(read('bug20-callable-handler-left-alone', 'input.php').equals(input)).toBe(true);
     const { output, report } = runFixture('bug20-callable-handler-replaced');
     const text = output.toString('latin1');
-    expect(text).toContain('\nsession_set_save_handler(\\SessionMigrate\\EncryptedRedisSessionHandler::registeredHandler(), true);\nsession_start();\n');
+    expect(text).toContain(
+      '\nsession_set_save_handler(\\SessionMigrate\\EncryptedRedisSessionHandler::registeredHandler(), true);\nsession_start();\n',
+    );
     expect(text).not.toContain('sess_open');
     expect(text.indexOf('require_once')).toBeLessThan(text.indexOf('session_set_save_handler'));
     const f = report.findings.find((x) => x.id === 'custom-handler-replaced');
@@ -111,7 +148,9 @@ describe('codemod php fixtures', () => {
 
   it('--replace-custom-handler: the object form keeps the call name and the use of its result, with the namespace given', () => {
     const { output, report } = runFixture('custom-handler-object-replaced');
-    expect(output.toString('latin1')).toContain('if (!\\Session_Set_Save_Handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true)) {\n');
+    expect(output.toString('latin1')).toContain(
+      'if (!\\Session_Set_Save_Handler(\\Acme\\Session\\EncryptedRedisSessionHandler::registeredHandler(), true)) {\n',
+    );
     expect(report.findings.find((x) => x.id === 'custom-handler-replaced')?.message).toContain('a handler object');
   });
 

@@ -28,7 +28,8 @@ describe('a file changed on disk while the codemod ran', () => {
     const app = join(root, 'app');
     const file = join(app, 'index.php');
     const original = "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n";
-    const meanwhile = "<?php\n// saved by a colleague's editor while the codemod ran\nini_set('session.save_handler', 'files');\nsession_start();\n";
+    const meanwhile =
+      "<?php\n// saved by a colleague's editor while the codemod ran\nini_set('session.save_handler', 'files');\nsession_start();\n";
     mkdirSync(app);
     writeFileSync(file, original);
     chmodSync(file, 0o640);
@@ -45,7 +46,10 @@ describe('a file changed on disk while the codemod ran', () => {
     expect(r.registeredIn).toEqual([]);
     expect(r.skipped).toEqual([{ file: 'index.php', reason: 'changed on disk while the codemod ran: not changed, run it again' }]);
     const f = r.findings.find((x) => x.id === 'file-changed-meanwhile');
-    expect(f).toMatchObject({ file: 'index.php', message: 'changed on disk while the codemod ran: not changed, run it again (2 change(s) not made)' });
+    expect(f).toMatchObject({
+      file: 'index.php',
+      message: 'changed on disk while the codemod ran: not changed, run it again (2 change(s) not made)',
+    });
     expect(r.findings.some((x) => x.id === 'handler-registered' || x.id === 'files-handler-call-removed')).toBe(false);
     expect(r.incomplete).toBe(true);
 
@@ -59,11 +63,17 @@ describe('a file changed on disk while the codemod ran', () => {
 
 describe('FPM pools: php_admin_flag pins like php_admin_value (BUG-14 locked_by)', () => {
   it('php_admin_flag[session.save_handler] is codemod-target-locked and php_admin_flag[session.save_path] is reported, as php-fpm applies them', () => {
-    const text = '[www]\nlisten = /run/php.sock\nphp_admin_flag[session.save_handler] = off\n\n[api]\nphp_admin_flag[session.save_path] = On\nphp_flag[session.save_handler] = on\n';
+    const text =
+      '[www]\nlisten = /run/php.sock\nphp_admin_flag[session.save_handler] = off\n\n[api]\nphp_admin_flag[session.save_path] = On\nphp_flag[session.save_handler] = on\n';
     const findings = analyzeFpmPool(text, '/etc/php/8.2/fpm/pool.d/www.conf');
-    expect(findings.map((f) => [f.id, f.line])).toEqual([['codemod-target-locked', 3], ['pool-save-path-locked', 6]]);
+    expect(findings.map((f) => [f.id, f.line])).toEqual([
+      ['codemod-target-locked', 3],
+      ['pool-save-path-locked', 6],
+    ]);
     // php-fpm stores a flag as "0"/"1" (fpm_conf.c fpm_conf_set_boolean): that is the pinned value.
-    expect(findings[0]!.message).toBe('pool [www] pins session.save_handler = 0 with php_admin_flag: PHP refuses run-time changes of it, so the handler the codemod registers cannot be relied on there');
+    expect(findings[0]!.message).toBe(
+      'pool [www] pins session.save_handler = 0 with php_admin_flag: PHP refuses run-time changes of it, so the handler the codemod registers cannot be relied on there',
+    );
     expect(findings[1]!.message).toContain('pool [api] pins session.save_path with php_admin_flag');
   });
 

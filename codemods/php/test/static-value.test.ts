@@ -10,7 +10,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parsePhpAst, type PhpNode } from '../src/source.ts';
-import { PhpSymbols, UNRESOLVED, globalScope, phpDirname, phpFloatToString, phpToString, walkScoped, type PhpValue } from '../src/static-value.ts';
+import {
+  PhpSymbols,
+  UNRESOLVED,
+  globalScope,
+  phpDirname,
+  phpFloatToString,
+  phpToString,
+  walkScoped,
+  type PhpValue,
+} from '../src/static-value.ts';
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), 'static-value-')));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -119,16 +128,28 @@ describe('static values, with PHP as the oracle', () => {
 
   it('what depends on the request is unresolved', () => {
     const { symbols, scope } = expressions();
-    for (const code of ['$x', 'getenv("HOME")', 'sys_get_temp_dir()', 'UNDEFINED_CONST', '"a{$x}"', '[...$a]', 'dirname($x)', '$a ? 1 : 2']) {
+    for (const code of [
+      '$x',
+      'getenv("HOME")',
+      'sys_get_temp_dir()',
+      'UNDEFINED_CONST',
+      '"a{$x}"',
+      '[...$a]',
+      'dirname($x)',
+      '$a ? 1 : 2',
+    ]) {
       const ast = parsePhpAst(`<?php $r = ${code};`, 'x.php');
-      const expr = (((ast.children as PhpNode[])[0]!.expression) as PhpNode).right as PhpNode;
+      const expr = ((ast.children as PhpNode[])[0]!.expression as PhpNode).right as PhpNode;
       expect(symbols.evaluate(expr, scope), code).toBe(UNRESOLVED);
     }
   });
 
   it('a constant defined twice with different values is unresolved; with the same value it is not', () => {
     const symbols = new PhpSymbols();
-    for (const [f, code] of [['/a.php', "<?php define('X', 'one'); define('SAME', 1);"], ['/b.php', "<?php define('X', 'two'); define('SAME', 1);"]] as const) {
+    for (const [f, code] of [
+      ['/a.php', "<?php define('X', 'one'); define('SAME', 1);"],
+      ['/b.php', "<?php define('X', 'two'); define('SAME', 1);"],
+    ] as const) {
       symbols.addFile(parsePhpAst(code, f), f);
     }
     expect(symbols.constantValue('X')).toBe(UNRESOLVED);
@@ -136,7 +157,19 @@ describe('static values, with PHP as the oracle', () => {
   });
 
   it('dirname() and float-to-string follow PHP on edge cases', () => {
-    const cases: Array<[string, number]> = [['/a/b/c', 2], ['/', 1], ['a', 1], ['', 1], ['//a', 1], ['/a/b/', 1], ['/a', 5], ['a/b', 3], ['/a//b//', 1], ['.', 1], ['a/', 1]];
+    const cases: Array<[string, number]> = [
+      ['/a/b/c', 2],
+      ['/', 1],
+      ['a', 1],
+      ['', 1],
+      ['//a', 1],
+      ['/a/b/', 1],
+      ['/a', 5],
+      ['a/b', 3],
+      ['/a//b//', 1],
+      ['.', 1],
+      ['a/', 1],
+    ];
     // 123456789012345678 on purpose: PHP and JavaScript must both round it to the same double.
     // eslint-disable-next-line no-loss-of-precision -- the rounding is what is tested
     const floats = [0.1 + 0.2, 1e14, 1e15, 123456789012345678, 0.00001, -0, 1.5, 100, 1e-4, 2 ** 53];

@@ -43,12 +43,20 @@ export interface FixtureCase {
 
 /** Every case, by name, in folder then name order. */
 export const CASES: ReadonlyMap<string, FixtureCase> = new Map(
-  readdirSync(FIXTURES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
-    .flatMap((folder) => readdirSync(join(FIXTURES_DIR, folder), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
-      .map((name): FixtureCase => {
-        const dir = join(FIXTURES_DIR, folder, name);
-        return { folder, name, dir, input: existsSync(join(dir, 'input.yaml')) ? 'input.yaml' : 'input.php' };
-      }))
+  readdirSync(FIXTURES_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()
+    .flatMap((folder) =>
+      readdirSync(join(FIXTURES_DIR, folder), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort()
+        .map((name): FixtureCase => {
+          const dir = join(FIXTURES_DIR, folder, name);
+          return { folder, name, dir, input: existsSync(join(dir, 'input.yaml')) ? 'input.yaml' : 'input.php' };
+        }),
+    )
     .map((c) => [c.name, c]),
 );
 
@@ -81,7 +89,7 @@ export function expectedOutput(name: string): Buffer {
 
 export function fixtureOptions(name: string): FixtureOptions {
   const p = join(fixture(name).dir, 'options.json');
-  return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) as FixtureOptions : {};
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as FixtureOptions) : {};
 }
 
 /** Findings as compact strings `severity id @line`, without the ones every fixture has. */
@@ -108,11 +116,15 @@ export function runFixture(name: string, times = 1): { output: Buffer; report: C
     mkdirSync(dirname(file), { recursive: true });
     cpSync(join(c.dir, c.input), file);
     const reports: CodemodReport[] = [];
-    for (let i = 0; i < times; i++) reports.push(runCodemod({
-      dir: app, shortOpenTag: options.shortOpenTag === true,
-      ...(options.replaceCustomHandler === true ? { replaceCustomHandler: true } : {}),
-      ...(options.handlerNamespace !== undefined ? { handlerNamespace: options.handlerNamespace } : {}),
-    }));
+    for (let i = 0; i < times; i++)
+      reports.push(
+        runCodemod({
+          dir: app,
+          shortOpenTag: options.shortOpenTag === true,
+          ...(options.replaceCustomHandler === true ? { replaceCustomHandler: true } : {}),
+          ...(options.handlerNamespace !== undefined ? { handlerNamespace: options.handlerNamespace } : {}),
+        }),
+      );
     return { output: readFileSync(file), report: reports[0]!, reports };
   } finally {
     rmSync(app, { recursive: true, force: true });

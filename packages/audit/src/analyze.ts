@@ -87,7 +87,16 @@ function baseValues(loaded: LoadedConfiguration): Record<string, DirectiveValue>
  * the previous one in place, unknown directives are ignored, and in PERDIR mode (.user.ini, .htaccess)
  * locked and PHP_INI_SYSTEM directives are ignored too.
  */
-function applyOverride(engine: IniEngine, d: Draft, key: string, value: string, file: string, line: number, layer: Layer, opts: { lock: boolean; perdir: boolean }): void {
+function applyOverride(
+  engine: IniEngine,
+  d: Draft,
+  key: string,
+  value: string,
+  file: string,
+  line: number,
+  layer: Layer,
+  opts: { lock: boolean; perdir: boolean },
+): void {
   const values = d.cfg.values;
   const version = d.cfg.phpVersion;
   const facts = engine.directive(key, version);
@@ -98,14 +107,20 @@ function applyOverride(engine: IniEngine, d: Draft, key: string, value: string, 
 }
 
 /** Resolves save_handler + save_path into the report shape. */
-function resolveSavePath(engine: IniEngine, values: Record<string, DirectiveValue>, sysTemp: string): { resolved: ResolvedSavePath; findings: ValueFinding[] } {
+function resolveSavePath(
+  engine: IniEngine,
+  values: Record<string, DirectiveValue>,
+  sysTemp: string,
+): { resolved: ResolvedSavePath; findings: ValueFinding[] } {
   const handler = String(values['session.save_handler']?.value ?? 'files');
   const raw = values['session.save_path']?.value;
   const value = raw === false || raw === undefined ? '' : raw;
   if (handler === 'files') {
     if (value === '') return { resolved: { kind: 'files', depth: 0, mode: '0600', path: sysTemp, systemTemp: true }, findings: [] };
     const p = parseFilesSavePath(value);
-    const findings = p.findings.filter((f) => f.id !== 'save-path-empty').map((f) => ({ id: f.id, severity: f.severity, message: f.message }));
+    const findings = p.findings
+      .filter((f) => f.id !== 'save-path-empty')
+      .map((f) => ({ id: f.id, severity: f.severity, message: f.message }));
     return { resolved: { kind: 'files', depth: p.depth, mode: '0' + p.mode.toString(8), path: p.path, systemTemp: false }, findings };
   }
   if (handler === 'redis' || handler === 'rediscluster') {
@@ -130,12 +145,33 @@ interface Draft {
 }
 
 /** The applications' run-time settings in this configuration, and what they mean (runtime.ts). */
-interface RuntimeInput { apps: AppReport[]; cleaners: Cleaners; webConfigs: boolean }
+interface RuntimeInput {
+  apps: AppReport[];
+  cleaners: Cleaners;
+  webConfigs: boolean;
+}
 
-function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampleSize: number, lineText: (f: string, l: number) => string | null, rt: RuntimeInput): Finding[] {
+function finish(
+  engine: IniEngine,
+  fs: AuditFs,
+  d: Draft,
+  sysTemp: string,
+  sampleSize: number,
+  lineText: (f: string, l: number) => string | null,
+  rt: RuntimeInput,
+): Finding[] {
   const { resolved, findings } = resolveSavePath(engine, d.cfg.values, sysTemp);
   d.cfg.savePath = resolved;
-  const out = checkConfig(d.cfg, { fs, engine, entries: d.entries, syntaxErrors: d.errors, savePathFindings: findings, lineText, sampleSize, extensions: d.extensions });
+  const out = checkConfig(d.cfg, {
+    fs,
+    engine,
+    entries: d.entries,
+    syntaxErrors: d.errors,
+    savePathFindings: findings,
+    lineText,
+    sampleSize,
+    extensions: d.extensions,
+  });
   // Each application is its own requests: its settings are worked out on their own.
   const apps = rt.apps.filter((a) => appRunsUnder(d.cfg, a, rt.webConfigs) && a.settings.length > 0);
   for (const a of apps) {
@@ -153,27 +189,79 @@ function finish(engine: IniEngine, fs: AuditFs, d: Draft, sysTemp: string, sampl
  * are the compiled defaults of the PHP build to compare with (`php -n -r` ini_get_all), when known;
  * `phpVersion` "8.2" picks the version-dependent rules (default 8.2).
  */
-export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: string; scanDirs?: string; env: Record<string, string>; phpVersion?: string; sysTempDir?: string; defaults?: Record<string, string>; extensionProbe?: ExtensionProbe; apps?: string[] }): HostReport {
+export function auditIniFile(opts: {
+  fs: AuditFs;
+  engine: IniEngine;
+  iniFile: string;
+  scanDirs?: string;
+  env: Record<string, string>;
+  phpVersion?: string;
+  sysTempDir?: string;
+  defaults?: Record<string, string>;
+  extensionProbe?: ExtensionProbe;
+  apps?: string[];
+}): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
   const loaded = opts.engine.load(opts.fs, {
-    sapi: 'cli', iniFile: opts.iniFile, noIni: opts.scanDirs === undefined, ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
-    env: opts.env, phpVersion: version, defaults: opts.defaults ?? {},
+    sapi: 'cli',
+    iniFile: opts.iniFile,
+    noIni: opts.scanDirs === undefined,
+    ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
+    env: opts.env,
+    phpVersion: version,
+    defaults: opts.defaults ?? {},
   });
   const cfg: AuditedConfig = {
-    id: 'ini', sapi: 'cli', phpVersion: version, phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
-    loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles, values: baseValues(loaded),
-    savePath: { kind: 'other', handler: '', value: '' }, partial: loaded.problems.length > 0, problems: [...loaded.problems],
+    id: 'ini',
+    sapi: 'cli',
+    phpVersion: version,
+    phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
+    loadedFile: loaded.loadedFile,
+    scannedFiles: loaded.scannedFiles,
+    values: baseValues(loaded),
+    savePath: { kind: 'other', handler: '', value: '' },
+    partial: loaded.problems.length > 0,
+    problems: [...loaded.problems],
   };
   if (opts.extensionProbe !== undefined && (loaded.extensionLines ?? []).length > 0) applyExtensionProbe(cfg, loaded, opts.extensionProbe);
-  const apps = readApps(opts.fs, (opts.apps ?? []).map((dir) => ({ dir, implied: false })));
-  const findings = finish(opts.engine, opts.fs, { cfg, entries: loaded.entries, errors: loaded.errors, extensions: loaded.extensions, pathSections: new Map(), hostSections: new Map() }, opts.sysTempDir ?? '/tmp', 20, lineReader(opts.fs), { apps, cleaners: NO_CLEANERS, webConfigs: false });
+  const apps = readApps(
+    opts.fs,
+    (opts.apps ?? []).map((dir) => ({ dir, implied: false })),
+  );
+  const findings = finish(
+    opts.engine,
+    opts.fs,
+    {
+      cfg,
+      entries: loaded.entries,
+      errors: loaded.errors,
+      extensions: loaded.extensions,
+      pathSections: new Map(),
+      hostSections: new Map(),
+    },
+    opts.sysTempDir ?? '/tmp',
+    20,
+    lineReader(opts.fs),
+    { apps, cleaners: NO_CLEANERS, webConfigs: false },
+  );
   for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
   const problems = [...cfg.problems];
   for (const a of apps) {
     findings.push(...appFindings(a));
-    for (const p of a.problems) { findings.push(incomplete(null, p)); problems.push(p); }
+    for (const p of a.problems) {
+      findings.push(incomplete(null, p));
+      problems.push(p);
+    }
   }
-  return { host: 'ini', source: opts.iniFile, configs: [cfg], findings: dedupe(findings), partial: cfg.partial || apps.some((a) => a.problems.length > 0), problems, ...(apps.length > 0 ? { apps } : {}) };
+  return {
+    host: 'ini',
+    source: opts.iniFile,
+    configs: [cfg],
+    findings: dedupe(findings),
+    partial: cfg.partial || apps.some((a) => a.problems.length > 0),
+    problems,
+    ...(apps.length > 0 ? { apps } : {}),
+  };
 }
 
 /**
@@ -181,7 +269,10 @@ export function auditIniFile(opts: { fs: AuditFs; engine: IniEngine; iniFile: st
  * `php -n -d extension_dir=… -d extension=… … -r ini_get_all()`): the modules that really loaded
  * (lower-cased get_loaded_extensions()) and every directive with its default. null = no php to ask.
  */
-export type ExtensionProbe = (lines: Array<{ value: string; name: string }>, extensionDir: string | null) => { loaded: string[]; directives: Record<string, string> } | null;
+export type ExtensionProbe = (
+  lines: Array<{ value: string; name: string }>,
+  extensionDir: string | null,
+) => { loaded: string[]; directives: Record<string, string> } | null;
 
 /**
  * Makes `values` follow the local php for extension directives: a directive of a module that loaded
@@ -202,15 +293,20 @@ function applyExtensionProbe(cfg: AuditedConfig, loaded: LoadedConfiguration, pr
     if (module === undefined || !failed.has(module) || k in r.directives) continue;
     const set = lastSet.get(k);
     if (set === undefined) delete cfg.values[k];
-    else cfg.values[k] = { value: false, origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } };
+    else
+      cfg.values[k] = {
+        value: false,
+        origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' },
+      };
   }
   for (const [k, def] of Object.entries(r.directives)) {
     const cur = cfg.values[k];
     if (cur !== undefined && cur.value !== false) continue;
     const set = lastSet.get(k);
-    cfg.values[k] = set !== undefined
-      ? { value: set.value, origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } }
-      : { value: def, origin: 'default' };
+    cfg.values[k] =
+      set !== undefined
+        ? { value: set.value, origin: { file: set.file, line: set.line, layer: set.file === loaded.loadedFile ? 'php.ini' : 'conf.d' } }
+        : { value: def, origin: 'default' };
   }
 }
 
@@ -223,8 +319,18 @@ function dedupe(findings: Finding[]): Finding[] {
   const seen = new Set<string>();
   const out: Finding[] = [];
   for (const f of findings) {
-    const key = f.file !== undefined && ['ini-syntax-error', 'removed-directive', 'unknown-directive', 'deprecated-directive', 'secret-in-world-readable-file', 'fpm-invalid-flag'].includes(f.id)
-      ? `${f.id}\0${f.file}\0${f.line ?? 0}` : `${f.id}\0${f.config}\0${f.message}`;
+    const key =
+      f.file !== undefined &&
+      [
+        'ini-syntax-error',
+        'removed-directive',
+        'unknown-directive',
+        'deprecated-directive',
+        'secret-in-world-readable-file',
+        'fpm-invalid-flag',
+      ].includes(f.id)
+        ? `${f.id}\0${f.file}\0${f.line ?? 0}`
+        : `${f.id}\0${f.config}\0${f.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(f);
@@ -271,7 +377,7 @@ class HostAudit {
     this.lineText = lineReader(opts.fs);
     this.layouts = discoverLayouts(opts.fs);
     this.probe = opts.probe ?? null;
-    this.probeVersion = this.probe === null ? null : /^(\d+\.\d+)/.exec(this.probe.version)?.[1] ?? null;
+    this.probeVersion = this.probe === null ? null : (/^(\d+\.\d+)/.exec(this.probe.version)?.[1] ?? null);
     this.sysTemp = this.probe?.sysTempDir || '/tmp';
     this.layoutEnv = Object.fromEntries(Object.entries(opts.env).filter(([k]) => k !== 'PHPRC' && k !== 'PHP_INI_SCAN_DIR'));
   }
@@ -282,8 +388,13 @@ class HostAudit {
     const probeIni = probe === null ? null : parsePhpIniOutput(probe.iniOutput);
     if (probe === null || probeIni === null || probeVersion === null) return;
     const loaded = this.engine.load(this.fs, {
-      sapi: 'cli', iniFile: probeIni.loadedFile, ...(probeIni.configPath !== null ? { configDir: probeIni.configPath } : {}),
-      scanDir: (probeIni.scanDirs ?? []).join(':'), env: this.layoutEnv, phpVersion: probeVersion, defaults: {},
+      sapi: 'cli',
+      iniFile: probeIni.loadedFile,
+      ...(probeIni.configPath !== null ? { configDir: probeIni.configPath } : {}),
+      scanDir: (probeIni.scanDirs ?? []).join(':'),
+      env: this.layoutEnv,
+      phpVersion: probeVersion,
+      defaults: {},
     });
     const d = newDraft(`${this.opts.host}/cli`, 'cli', probeVersion, 'php-binary', loaded);
     // The binary's own values win (it knows its compiled defaults and loaded extensions).
@@ -293,7 +404,10 @@ class HostAudit {
       const ours = d.cfg.values[k];
       const value = pv ?? '';
       if (ours !== undefined && ours.value === value) continue;
-      const origin = ours === undefined || ours.origin === 'default' ? 'default' as const : { file: 'php binary', line: 0, layer: 'php-binary' as const };
+      const origin =
+        ours === undefined || ours.origin === 'default'
+          ? ('default' as const)
+          : { file: 'php binary', line: 0, layer: 'php-binary' as const };
       d.cfg.values[k] = { value, origin };
     }
     this.drafts.push(d);
@@ -308,13 +422,24 @@ class HostAudit {
     const vsource: AuditedConfig['phpVersionSource'] = l.version !== null ? 'layout' : probeVersion !== null ? 'php-binary' : 'assumed';
     // Compiled defaults differ per build: only Debian patches session.save_path (php-ini-semantics §1).
     const loaded = this.engine.load(fs, {
-      sapi: l.sapi, configDir: l.configDir, compiledScanDir: l.scanDirs[0] ?? '', env: this.layoutEnv, phpVersion: version,
+      sapi: l.sapi,
+      configDir: l.configDir,
+      compiledScanDir: l.scanDirs[0] ?? '',
+      env: this.layoutEnv,
+      phpVersion: version,
       defaults: { 'session.save_path': '', ...l.defaults },
     });
     const base = newDraft(`${opts.host}/${l.name}/${l.sapi}`, l.sapi, version, vsource, loaded);
-    if (l.layout === 'debian' && l.mainIni !== null && String(base.cfg.values['session.save_handler']?.value ?? 'files') === 'files') this.recordDebianSavePath(base);
+    if (l.layout === 'debian' && l.mainIni !== null && String(base.cfg.values['session.save_handler']?.value ?? 'files') === 'files')
+      this.recordDebianSavePath(base);
     if (l.mainIni === null && l.layout === 'docker') {
-      this.findings.push(finding('php-ini-missing', base.cfg.id, `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`));
+      this.findings.push(
+        finding(
+          'php-ini-missing',
+          base.cfg.id,
+          `no php.ini in ${l.configDir}: ${l.sapi} runs on compiled defaults${fs.stat(`${l.configDir}/php.ini-production`) !== null ? ' (php.ini-production is there but not loaded)' : ''}`,
+        ),
+      );
     }
     if (l.sapi === 'fpm') this.fpmPools(l, base, version);
     else if (l.sapi === 'apache2') this.apacheServer(base);
@@ -325,15 +450,29 @@ class HostAudit {
   private recordDebianSavePath(base: Draft): void {
     const sp = base.cfg.values['session.save_path']?.value;
     const gc = parseInt(String(base.cfg.values['session.gc_maxlifetime']?.value ?? String(DEFAULT_GC_MAXLIFETIME)), 10);
-    if (typeof sp === 'string' && sp !== '') this.iniSavePaths.push({ path: parseFilesSavePath(sp).path, gcMaxlifetime: Number.isNaN(gc) ? DEFAULT_GC_MAXLIFETIME : gc });
+    if (typeof sp === 'string' && sp !== '')
+      this.iniSavePaths.push({ path: parseFilesSavePath(sp).path, gcMaxlifetime: Number.isNaN(gc) ? DEFAULT_GC_MAXLIFETIME : gc });
   }
 
   /** One configuration per FPM pool: the SAPI's, then the pool's php_value/php_flag and (locking) php_admin_* lines. */
   private fpmPools(l: SapiLayout, base: Draft, version: string): void {
     const { engine, findings } = this;
-    const fpm = readFpmConfig(this.fs, l.fpmConf ?? null, l.fpmPoolGlob ?? null, this.opts.env, version, l.layout === 'docker' ? '/usr/local' : '/usr');
+    const fpm = readFpmConfig(
+      this.fs,
+      l.fpmConf ?? null,
+      l.fpmPoolGlob ?? null,
+      this.opts.env,
+      version,
+      l.layout === 'docker' ? '/usr/local' : '/usr',
+    );
     this.problems.push(...fpm.problems);
-    for (const e of fpm.errors) findings.push(finding('ini-syntax-error', base.cfg.id, `${e.message}: php-fpm refuses this line (${e.file}:${e.line})`, { file: e.file, line: e.line }));
+    for (const e of fpm.errors)
+      findings.push(
+        finding('ini-syntax-error', base.cfg.id, `${e.message}: php-fpm refuses this line (${e.file}:${e.line})`, {
+          file: e.file,
+          line: e.line,
+        }),
+      );
     if (fpm.pools.length === 0) this.drafts.push(base);
     for (const pool of fpm.pools) {
       const d = clone(base, `${base.cfg.id}:${pool.name}`);
@@ -341,15 +480,35 @@ class HostAudit {
       d.cfg.partial ||= fpm.problems.length > 0;
       for (const def of pool.defines) {
         if (def.value === null) {
-          findings.push(finding('fpm-invalid-flag', d.cfg.id, `${def.kind}[${def.key}] at ${def.file}:${def.line} is not a boolean: php-fpm refuses to start`, { file: def.file, line: def.line }));
+          findings.push(
+            finding(
+              'fpm-invalid-flag',
+              d.cfg.id,
+              `${def.kind}[${def.key}] at ${def.file}:${def.line} is not a boolean: php-fpm refuses to start`,
+              { file: def.file, line: def.line },
+            ),
+          );
         } else d.entries.push({ key: def.key, value: def.value, file: def.file, line: def.line });
       }
       for (const [key, def] of effectivePoolDefines(pool)) {
-        applyOverride(engine, d, key, def.value as string, def.file, def.line, def.locked ? 'pool-admin' : 'pool', { lock: def.locked, perdir: false });
+        applyOverride(engine, d, key, def.value as string, def.file, def.line, def.locked ? 'pool-admin' : 'pool', {
+          lock: def.locked,
+          perdir: false,
+        });
       }
       if (d.cfg.values['session.save_handler']?.locked === true || d.cfg.values['session.save_path']?.locked === true) {
-        const o = d.cfg.values['session.save_path']?.locked === true ? d.cfg.values['session.save_path']?.origin : d.cfg.values['session.save_handler']?.origin;
-        findings.push(finding('codemod-target-locked', d.cfg.id, `pool ${pool.name}: ${['session.save_handler', 'session.save_path'].filter((k) => d.cfg.values[k]?.locked === true).join(' and ')} pinned by php_admin_value; ini_set() returns false`, o !== undefined && o !== 'default' ? { file: o.file, line: o.line } : undefined));
+        const o =
+          d.cfg.values['session.save_path']?.locked === true
+            ? d.cfg.values['session.save_path']?.origin
+            : d.cfg.values['session.save_handler']?.origin;
+        findings.push(
+          finding(
+            'codemod-target-locked',
+            d.cfg.id,
+            `pool ${pool.name}: ${['session.save_handler', 'session.save_path'].filter((k) => d.cfg.values[k]?.locked === true).join(' and ')} pinned by php_admin_value; ini_set() returns false`,
+            o !== undefined && o !== 'default' ? { file: o.file, line: o.line } : undefined,
+          ),
+        );
       }
       this.drafts.push(d);
     }
@@ -361,10 +520,15 @@ class HostAudit {
     this.problems.push(...ap.problems);
     // Server-level lines apply to every request; <Directory>/<VirtualHost> lines only to the
     // document-root variants at or below their directory; <Location>/<Files>/regex ones to none.
-    base.apacheScoped = ap.defines.filter((x): x is ApacheDefine & { scope: { kind: 'directory'; path: string } } => x.scope?.kind === 'directory');
+    base.apacheScoped = ap.defines.filter(
+      (x): x is ApacheDefine & { scope: { kind: 'directory'; path: string } } => x.scope?.kind === 'directory',
+    );
     for (const [key, def] of mergeApacheDefines(ap.defines.filter((x) => x.scope === undefined || x.scope.kind === 'server'))) {
       base.entries.push({ key, value: def.value, file: def.file, line: def.line });
-      applyOverride(this.engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', { lock: def.locked, perdir: false });
+      applyOverride(this.engine, base, key, def.value, def.file, def.line, def.locked ? 'apache-admin' : 'apache', {
+        lock: def.locked,
+        perdir: false,
+      });
     }
     this.drafts.push(base);
   }
@@ -374,11 +538,15 @@ class HostAudit {
     const variants: Draft[] = [];
     for (const root of this.opts.docroots) {
       const st = this.fs.stat(root);
-      if (st === null || st.type !== 'dir') { this.problems.push(`document root ${root}: not a directory on ${this.fs.label}`); continue; }
+      if (st === null || st.type !== 'dir') {
+        this.problems.push(`document root ${root}: not a directory on ${this.fs.label}`);
+        continue;
+      }
       for (const d of this.drafts) {
         if (d.cfg.sapi === 'cli') continue;
         const dirs = d.cfg.sapi === 'apache2' ? this.htaccessDirs(root, d) : this.userIniDirs(root, d);
-        for (const dir of dirs.slice(0, MAX_VARIANTS_PER_ROOT)) variants.push(perDirVariant(this.opts, d, root, dir, d.cfg.sapi === 'apache2' ? '.htaccess' : perDirFileName(d)));
+        for (const dir of dirs.slice(0, MAX_VARIANTS_PER_ROOT))
+          variants.push(perDirVariant(this.opts, d, root, dir, d.cfg.sapi === 'apache2' ? '.htaccess' : perDirFileName(d)));
       }
     }
     this.drafts.push(...variants);
@@ -391,7 +559,8 @@ class HostAudit {
     const dirs = files.map((f) => posix.dirname(f));
     const scoped = d.apacheScoped ?? [];
     if (scoped.some((x) => isAtOrBelow(root, x.scope.path))) dirs.unshift(root);
-    for (const x of scoped) if (x.scope.path !== root && isAtOrBelow(x.scope.path, root) && this.fs.stat(x.scope.path)?.type === 'dir') dirs.push(x.scope.path);
+    for (const x of scoped)
+      if (x.scope.path !== root && isAtOrBelow(x.scope.path, root) && this.fs.stat(x.scope.path)?.type === 'dir') dirs.push(x.scope.path);
     return [...new Set(dirs)].sort();
   }
 
@@ -408,7 +577,11 @@ class HostAudit {
       dirs.push(...files.map((f) => posix.dirname(f)));
     }
     const sectionDirs = [...d.pathSections.keys()];
-    if (sectionDirs.some((p) => isAtOrBelow(root, p) || isAtOrBelow(p, root)) || (this.opts.serverName !== undefined && d.hostSections.has(this.opts.serverName.toLowerCase()))) dirs.unshift(root);
+    if (
+      sectionDirs.some((p) => isAtOrBelow(root, p) || isAtOrBelow(p, root)) ||
+      (this.opts.serverName !== undefined && d.hostSections.has(this.opts.serverName.toLowerCase()))
+    )
+      dirs.unshift(root);
     for (const p of sectionDirs) if (p !== root && isAtOrBelow(p, root) && this.fs.stat(p)?.type === 'dir') dirs.push(p);
     return [...new Set(dirs)];
   }
@@ -416,8 +589,15 @@ class HostAudit {
   /** Application code (--app directories and, unless told otherwise, the document roots), the rules, the report. */
   finish(): HostReport {
     const { opts, fs, findings, problems, drafts } = this;
-    const apps = readApps(fs, [...(opts.apps ?? []).map((dir) => ({ dir, implied: false })), ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true })))]);
-    const rt: RuntimeInput = { apps, cleaners: apps.length > 0 ? readCleaners(fs, this.iniSavePaths) : NO_CLEANERS, webConfigs: drafts.some((d) => d.cfg.sapi !== 'cli') };
+    const apps = readApps(fs, [
+      ...(opts.apps ?? []).map((dir) => ({ dir, implied: false })),
+      ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true }))),
+    ]);
+    const rt: RuntimeInput = {
+      apps,
+      cleaners: apps.length > 0 ? readCleaners(fs, this.iniSavePaths) : NO_CLEANERS,
+      webConfigs: drafts.some((d) => d.cfg.sapi !== 'cli'),
+    };
     for (const a of apps) {
       findings.push(...appFindings(a));
       problems.push(...a.problems);
@@ -428,10 +608,19 @@ class HostAudit {
       for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
       configs.push(d.cfg);
     }
-    if (this.layouts.length === 0 && this.probe === null) problems.push(`no PHP configuration found on ${fs.label} (looked for Debian, RHEL, Remi, Alpine and Docker layouts)`);
+    if (this.layouts.length === 0 && this.probe === null)
+      problems.push(`no PHP configuration found on ${fs.label} (looked for Debian, RHEL, Remi, Alpine and Docker layouts)`);
     for (const p of new Set(problems)) findings.push(incomplete(null, p));
     const partial = problems.length > 0 || configs.some((c) => c.partial);
-    return { host: opts.host, source: fs.label, configs, findings: dedupe(findings), partial, problems: [...new Set(problems)], ...(apps.length > 0 ? { apps } : {}) };
+    return {
+      host: opts.host,
+      source: fs.label,
+      configs,
+      findings: dedupe(findings),
+      partial,
+      problems: [...new Set(problems)],
+      ...(apps.length > 0 ? { apps } : {}),
+    };
   }
 }
 
@@ -442,23 +631,48 @@ function perDirFileName(d: Draft): string | null {
 }
 
 /** A draft of one configuration as the SAPI's ini files make it. */
-function newDraft(id: string, sapi: string, version: string, vsource: AuditedConfig['phpVersionSource'], loaded: LoadedConfiguration): Draft {
+function newDraft(
+  id: string,
+  sapi: string,
+  version: string,
+  vsource: AuditedConfig['phpVersionSource'],
+  loaded: LoadedConfiguration,
+): Draft {
   return {
     cfg: {
-      id, sapi, phpVersion: version, phpVersionSource: vsource, loadedFile: loaded.loadedFile, scannedFiles: loaded.scannedFiles,
-      values: baseValues(loaded), savePath: { kind: 'other', handler: '', value: '' },
-      partial: loaded.problems.length > 0, problems: [...loaded.problems],
+      id,
+      sapi,
+      phpVersion: version,
+      phpVersionSource: vsource,
+      loadedFile: loaded.loadedFile,
+      scannedFiles: loaded.scannedFiles,
+      values: baseValues(loaded),
+      savePath: { kind: 'other', handler: '', value: '' },
+      partial: loaded.problems.length > 0,
+      problems: [...loaded.problems],
     },
-    entries: [...loaded.entries], errors: [...loaded.errors], extensions: loaded.extensions,
-    pathSections: loaded.pathSections ?? new Map(), hostSections: loaded.hostSections ?? new Map(),
+    entries: [...loaded.entries],
+    errors: [...loaded.errors],
+    extensions: loaded.extensions,
+    pathSections: loaded.pathSections ?? new Map(),
+    hostSections: loaded.hostSections ?? new Map(),
   };
 }
 
 /** A copy of a draft (its values deep enough to change them) under another configuration ID. */
 function clone(d: Draft, id: string): Draft {
   return {
-    cfg: { ...d.cfg, id, values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])), problems: [...d.cfg.problems] },
-    entries: [...d.entries], errors: [...d.errors], extensions: d.extensions, pathSections: d.pathSections, hostSections: d.hostSections,
+    cfg: {
+      ...d.cfg,
+      id,
+      values: Object.fromEntries(Object.entries(d.cfg.values).map(([k, x]) => [k, { ...x }])),
+      problems: [...d.cfg.problems],
+    },
+    entries: [...d.entries],
+    errors: [...d.errors],
+    extensions: d.extensions,
+    pathSections: d.pathSections,
+    hostSections: d.hostSections,
     ...(d.apacheScoped !== undefined ? { apacheScoped: d.apacheScoped } : {}),
   };
 }
@@ -496,7 +710,8 @@ function applySections(o: HostAuditOptions, d: Draft, base: Draft, dir: string):
   };
   if (o.serverName !== undefined) apply(base.hostSections.get(o.serverName.toLowerCase()), 'host-section');
   const path = dir.endsWith('/') ? dir : dir + '/';
-  for (let at = path.indexOf('/', 1); at >= 0; at = path.indexOf('/', at + 1)) apply(base.pathSections.get(path.slice(0, at)), 'path-section');
+  for (let at = path.indexOf('/', 1); at >= 0; at = path.indexOf('/', at + 1))
+    apply(base.pathSections.get(path.slice(0, at)), 'path-section');
 }
 
 /**
@@ -507,7 +722,7 @@ function applySections(o: HostAuditOptions, d: Draft, base: Draft, dir: string):
  */
 function applyPerDirChain(o: HostAuditOptions, d: Draft, chain: string[], name: string): void {
   const { fs, engine } = o;
-  const scoped = name === '.htaccess' ? d.apacheScoped ?? [] : [];
+  const scoped = name === '.htaccess' ? (d.apacheScoped ?? []) : [];
   const applyLevel = (level: string) => {
     for (const def of scoped) {
       if (def.scope.path !== level) continue;
@@ -519,14 +734,25 @@ function applyPerDirChain(o: HostAuditOptions, d: Draft, chain: string[], name: 
   };
   const firstInChain = posix.dirname(chain[0]!);
   const above: string[] = [];
-  for (let p = posix.dirname(firstInChain); p !== firstInChain; p = posix.dirname(p)) { above.unshift(p); if (p === '/') break; }
+  for (let p = posix.dirname(firstInChain); p !== firstInChain; p = posix.dirname(p)) {
+    above.unshift(p);
+    if (p === '/') break;
+  }
   for (const level of above) applyLevel(level);
   for (const f of chain) {
     applyLevel(posix.dirname(f));
     if (fs.lstat(f)?.type !== 'file') continue;
     const r = fs.readFile(f);
-    if (!r.ok) { d.cfg.problems.push(`${f}: ${r.error}`); d.cfg.partial = true; continue; }
-    if (r.data.includes(0)) { d.cfg.problems.push(`${f}: binary data (NUL bytes); not read`); d.cfg.partial = true; continue; }
+    if (!r.ok) {
+      d.cfg.problems.push(`${f}: ${r.error}`);
+      d.cfg.partial = true;
+      continue;
+    }
+    if (r.data.includes(0)) {
+      d.cfg.problems.push(`${f}: binary data (NUL bytes); not read`);
+      d.cfg.partial = true;
+      continue;
+    }
     if (name === '.htaccess') {
       const defs: ApacheDefine[] = parseApacheText(r.data.toString('latin1'), f, true);
       for (const def of defs) {

@@ -22,8 +22,18 @@ import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from '@session-
 import type { PhpNode } from '@session-migrate/codemod-php/source';
 import { phpParser } from './php-parser.ts';
 import {
-  PhpSymbols, UNRESOLVED, callArgument, globalScope, phpToString, phpTruthy, resolveClassName, walkScoped,
-  type PhpArray, type PhpScope, type PhpValue, type Unresolved,
+  PhpSymbols,
+  UNRESOLVED,
+  callArgument,
+  globalScope,
+  phpToString,
+  phpTruthy,
+  resolveClassName,
+  walkScoped,
+  type PhpArray,
+  type PhpScope,
+  type PhpValue,
+  type Unresolved,
 } from '@session-migrate/codemod-php/static-value';
 import type { AppReport, RuntimeSetting } from './model.ts';
 import type { AuditFs } from './vfs.ts';
@@ -34,8 +44,24 @@ export const MAX_APP_FILE_BYTES = 4 * 1024 * 1024;
 /** Most PHP files read per application directory. */
 export const MAX_APP_FILES = 20_000;
 
-const FUNCTIONS = new Set(['ini_set', 'ini_alter', 'session_save_path', 'session_module_name', 'session_name', 'session_set_save_handler', 'session_set_cookie_params', 'session_start']);
-const COOKIE_KEYS: Record<string, string> = { lifetime: 'session.cookie_lifetime', path: 'session.cookie_path', domain: 'session.cookie_domain', secure: 'session.cookie_secure', httponly: 'session.cookie_httponly', samesite: 'session.cookie_samesite' };
+const FUNCTIONS = new Set([
+  'ini_set',
+  'ini_alter',
+  'session_save_path',
+  'session_module_name',
+  'session_name',
+  'session_set_save_handler',
+  'session_set_cookie_params',
+  'session_start',
+]);
+const COOKIE_KEYS: Record<string, string> = {
+  lifetime: 'session.cookie_lifetime',
+  path: 'session.cookie_path',
+  domain: 'session.cookie_domain',
+  secure: 'session.cookie_secure',
+  httponly: 'session.cookie_httponly',
+  samesite: 'session.cookie_samesite',
+};
 
 /** A binary string (one char per byte) as text for reports and comparisons (UTF-8 decoded). */
 const text = (binary: string): string => Buffer.from(binary, 'latin1').toString('utf8');
@@ -50,11 +76,25 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
   const report: AppReport = { dir, realDir: null, implied, files: 0, settings: [], problems: [], notFollowed: [] };
   const st = fs.lstat(dir);
   const real = fs.realpath(dir);
-  if (st === null) { report.problems.push(`application directory ${dir}: no such directory on ${fs.label}`); return report; }
-  if (real === null) { report.problems.push(`application directory ${dir}: symlink loop (too many levels of symbolic links), or a link out of ${fs.label}`); return report; }
-  if (fs.stat(real)?.type !== 'dir') { report.problems.push(`application directory ${dir}: not a directory`); return report; }
+  if (st === null) {
+    report.problems.push(`application directory ${dir}: no such directory on ${fs.label}`);
+    return report;
+  }
+  if (real === null) {
+    report.problems.push(`application directory ${dir}: symlink loop (too many levels of symbolic links), or a link out of ${fs.label}`);
+    return report;
+  }
+  if (fs.stat(real)?.type !== 'dir') {
+    report.problems.push(`application directory ${dir}: not a directory`);
+    return report;
+  }
   report.realDir = real;
-  const walked = walkFiles(fs, real, (n) => PHP_EXTENSIONS.some((e) => n.endsWith(e)), (n) => DEFAULT_EXCLUDED_DIRS.includes(n));
+  const walked = walkFiles(
+    fs,
+    real,
+    (n) => PHP_EXTENSIONS.some((e) => n.endsWith(e)),
+    (n) => DEFAULT_EXCLUDED_DIRS.includes(n),
+  );
   if (walked.truncated) report.problems.push(`${real}: too many directories, or nested too deep; PHP code read in part`);
   for (const d of walked.unreadable) report.problems.push(`${d}: directory not readable; its PHP code was not read`);
   report.notFollowed = walked.symlinks;
@@ -67,20 +107,31 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
   const pending: Array<{ file: string; source: string; calls: Array<{ node: PhpNode; scope: PhpScope }> }> = [];
   for (const file of files) {
     const fst = fs.lstat(file);
-    if (fst !== null && fst.size > MAX_APP_FILE_BYTES) { report.problems.push(`${file}: too large (${fst.size} bytes); not read`); continue; }
+    if (fst !== null && fst.size > MAX_APP_FILE_BYTES) {
+      report.problems.push(`${file}: too large (${fst.size} bytes); not read`);
+      continue;
+    }
     const r = fs.readFile(file);
-    if (!r.ok) { report.problems.push(`${file}: ${r.error}`); continue; }
+    if (!r.ok) {
+      report.problems.push(`${file}: ${r.error}`);
+      continue;
+    }
     const source = r.data.toString('latin1');
     const nul = source.indexOf('\0');
     // NUL bytes are legal only after __halt_compiler() (phar stubs); anywhere else this is no PHP source.
-    if (nul >= 0 && !/__halt_compiler\s*\(\s*\)/i.test(source.slice(0, nul))) { report.problems.push(`${file}: binary data (NUL bytes); not read`); continue; }
+    if (nul >= 0 && !/__halt_compiler\s*\(\s*\)/i.test(source.slice(0, nul))) {
+      report.problems.push(`${file}: binary data (NUL bytes); not read`);
+      continue;
+    }
     const parse = phpParser(); // outside the try: a parser not loaded is the caller's error, not a file's
     let ast: PhpNode;
     try {
       ast = parse(source, file);
     } catch (err) {
       const e = err instanceof PhpSyntaxError ? err : new PhpSyntaxError(String((err as Error).message ?? err), undefined);
-      report.problems.push(`${file}${e.line !== undefined ? `:${e.line}` : ''}: does not parse (${printable(e.message)}); its session settings were not read`);
+      report.problems.push(
+        `${file}${e.line !== undefined ? `:${e.line}` : ''}: does not parse (${printable(e.message)}); its session settings were not read`,
+      );
       continue;
     }
     // __FILE__ / __DIR__ are the real path, as binary strings like the source.
@@ -147,7 +198,8 @@ function iniSetSettings(c: CallSite): void {
   if (opt === UNRESOLVED || typeof opt !== 'string') {
     const prefix = staticPrefix(optNode, c.scope, c.symbols);
     // A computed name that cannot be a session directive is not reported.
-    if (prefix !== null && prefix !== '' && !prefix.toLowerCase().includes('session') && !'session'.startsWith(prefix.toLowerCase())) return;
+    if (prefix !== null && prefix !== '' && !prefix.toLowerCase().includes('session') && !'session'.startsWith(prefix.toLowerCase()))
+      return;
     c.addComputed(optNode);
     return;
   }
@@ -166,7 +218,11 @@ function sessionSetterSettings(c: CallSite): void {
   if (raw === undefined) return; // the getter form
   const v = c.evaluate(raw);
   if (v === null) return; // null: getter as well (PHP 8: ?string)
-  c.add(name === 'session_save_path' ? 'session.save_path' : name === 'session_name' ? 'session.name' : 'session.save_handler', v !== UNRESOLVED && typeof v === 'object' ? UNRESOLVED : v as PhpValue | Unresolved, n);
+  c.add(
+    name === 'session_save_path' ? 'session.save_path' : name === 'session_name' ? 'session.name' : 'session.save_handler',
+    v !== UNRESOLVED && typeof v === 'object' ? UNRESOLVED : (v as PhpValue | Unresolved),
+    n,
+  );
 }
 
 /** session_set_save_handler(): save_handler becomes `user`, with the handler named. */
@@ -175,7 +231,8 @@ function saveHandlerSettings(c: CallSite): void {
   const first = c.argNode(0, 'open', 'sessionhandler');
   let handler = '(computed)';
   if (args.length >= 6) handler = 'functions (six callables)';
-  else if (first?.kind === 'new' && (first.what as PhpNode)?.kind === 'name') handler = resolveClassName(String((first.what as PhpNode).name), (first.what as PhpNode).resolution as string | undefined, scope);
+  else if (first?.kind === 'new' && (first.what as PhpNode)?.kind === 'name')
+    handler = resolveClassName(String((first.what as PhpNode).name), (first.what as PhpNode).resolution as string | undefined, scope);
   else if (first !== undefined) handler = sourceOf(c.source, first);
   c.out.push({ directive: 'session.save_handler', value: 'user', via: c.name, file: c.file, line: c.line, handler: text(handler) });
 }
@@ -210,7 +267,8 @@ function cookieParamsSettings(c: CallSite): void {
     const v = c.evaluate(a);
     if (v === null) return; // null keeps the current value
     const directive = COOKIE_KEYS[n]!;
-    if (n === 'secure' || n === 'httponly') c.add(directive, v === UNRESOLVED || v === undefined ? UNRESOLVED : phpTruthy(v) ? '1' : '0', a === UNRESOLVED ? undefined : a);
+    if (n === 'secure' || n === 'httponly')
+      c.add(directive, v === UNRESOLVED || v === undefined ? UNRESOLVED : phpTruthy(v) ? '1' : '0', a === UNRESOLVED ? undefined : a);
     else c.add(directive, v === undefined ? UNRESOLVED : v, a === UNRESOLVED ? undefined : a);
   });
 }
@@ -255,12 +313,29 @@ function settingsOf(calls: Array<{ node: PhpNode; scope: PhpScope }>, file: stri
     const args = (node.arguments as PhpNode[] | undefined) ?? [];
     const line = node.loc?.start.line ?? what.loc?.start.line ?? 0;
     reader({
-      name, args, file, line, source, scope, symbols, out,
+      name,
+      args,
+      file,
+      line,
+      source,
+      scope,
+      symbols,
+      out,
       add: (directive, value, expr, extra = {}) => {
         const s = value === UNRESOLVED || value === null ? null : typeof value === 'string' ? value : phpToString(value);
-        out.push({ directive, value: s === null ? null : text(s), via: name, file, line, ...(s === null ? { expression: sourceOf(source, expr) } : {}), ...extra });
+        out.push({
+          directive,
+          value: s === null ? null : text(s),
+          via: name,
+          file,
+          line,
+          ...(s === null ? { expression: sourceOf(source, expr) } : {}),
+          ...extra,
+        });
       },
-      addComputed: (expr) => { out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, expr) }); },
+      addComputed: (expr) => {
+        out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, expr) });
+      },
       evaluate: (n) => (n === undefined ? undefined : n === UNRESOLVED ? UNRESOLVED : symbols.evaluate(n, scope)),
       argNode: (i, ...names) => {
         const a = callArgument(args, i, ...names);
@@ -279,7 +354,7 @@ function staticPrefix(node: PhpNode | undefined, scope: PhpScope, symbols: PhpSy
   if (node.kind === 'bin' && node.type === '.') return staticPrefix(node.left as PhpNode, scope, symbols);
   if (node.kind === 'encapsed') {
     const first = ((node.value as PhpNode[] | undefined) ?? [])[0];
-    const e = first?.kind === 'encapsedpart' ? first.expression as PhpNode : first;
+    const e = first?.kind === 'encapsedpart' ? (first.expression as PhpNode) : first;
     return e?.kind === 'string' ? String(e.value) : null;
   }
   return null;
@@ -301,7 +376,14 @@ export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolea
   const candidates = dirs.map((d) => ({ ...d, real: fs.realpath(d.dir) }));
   for (const c of candidates) {
     if (c.implied && (c.real === null || fs.stat(c.real)?.type !== 'dir')) continue;
-    if (c.real !== null && candidates.some((o) => o !== c && o.real !== null && o.real !== c.real && isInside(c.real!, o.real) && (!o.implied || fs.stat(o.real)?.type === 'dir'))) continue;
+    if (
+      c.real !== null &&
+      candidates.some(
+        (o) =>
+          o !== c && o.real !== null && o.real !== c.real && isInside(c.real!, o.real) && (!o.implied || fs.stat(o.real)?.type === 'dir'),
+      )
+    )
+      continue;
     if (c.real !== null && out.some((r) => r.realDir === c.real)) continue;
     out.push(readApp(fs, c.dir, c.implied));
   }

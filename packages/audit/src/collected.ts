@@ -53,10 +53,15 @@ const str = (source: string, field: string, v: unknown) => decode(source, field,
  */
 export function parseCollected(text: string, source: string): CollectedHost {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch (err) { bad(source, `invalid JSON: ${(err as Error).message.split('\n')[0]}`); }
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    bad(source, `invalid JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) bad(source, 'not a JSON object');
   const d = doc as Record<string, unknown>;
-  if (d.format !== 'session-migrate-collect/1') bad(source, `format is ${JSON.stringify(d.format) ?? 'missing'}, expected "session-migrate-collect/1"`);
+  if (d.format !== 'session-migrate-collect/1')
+    bad(source, `format is ${JSON.stringify(d.format) ?? 'missing'}, expected "session-migrate-collect/1"`);
   const host = printable(str(source, 'host', d.host)) || source;
   if (!Array.isArray(d.files)) bad(source, 'files is not an array');
   const entries: CollectedEntry[] = [];
@@ -66,9 +71,14 @@ export function parseCollected(text: string, source: string): CollectedHost {
     const path = str(source, `files[${i}].path`, e.path);
     if (!path.startsWith('/')) bad(source, `files[${i}].path is not absolute`);
     const type = e.type;
-    if (type !== 'file' && type !== 'dir' && type !== 'symlink' && type !== 'other') bad(source, `files[${i}].type is ${JSON.stringify(type)}`);
-    const mode = typeof e.mode === 'string' && /^[0-7]{1,5}$/.test(e.mode) ? parseInt(e.mode, 8) : bad(source, `files[${i}].mode is not an octal string`);
-    const num = (k: string) => (typeof e[k] === 'number' && Number.isInteger(e[k]) ? e[k] as number : bad(source, `files[${i}].${k} is not an integer`));
+    if (type !== 'file' && type !== 'dir' && type !== 'symlink' && type !== 'other')
+      bad(source, `files[${i}].type is ${JSON.stringify(type)}`);
+    const mode =
+      typeof e.mode === 'string' && /^[0-7]{1,5}$/.test(e.mode)
+        ? parseInt(e.mode, 8)
+        : bad(source, `files[${i}].mode is not an octal string`);
+    const num = (k: string) =>
+      typeof e[k] === 'number' && Number.isInteger(e[k]) ? (e[k] as number) : bad(source, `files[${i}].${k} is not an integer`);
     const entry: CollectedEntry = { path, type, mode, uid: num('uid'), gid: num('gid'), size: num('size') };
     if (e.content !== undefined) entry.content = decode(source, `files[${i}].content`, e.content);
     if (e.skipped !== undefined) entry.skipped = str(source, `files[${i}].skipped`, e.skipped);
@@ -82,7 +92,11 @@ export function parseCollected(text: string, source: string): CollectedHost {
     const iniOutput = str(source, 'php.ini_output', p.ini_output ?? '');
     const valuesText = str(source, 'php.values', p.values ?? '');
     let parsed: unknown = null;
-    try { parsed = valuesText === '' ? null : JSON.parse(valuesText); } catch { parsed = null; }
+    try {
+      parsed = valuesText === '' ? null : JSON.parse(valuesText);
+    } catch {
+      parsed = null;
+    }
     if (parsed !== null && typeof parsed === 'object') {
       const pv = parsed as { version?: unknown; sys_temp_dir?: unknown; values?: unknown };
       const values: Record<string, string | null> = {};
@@ -95,5 +109,11 @@ export function parseCollected(text: string, source: string): CollectedHost {
     }
   }
   const docroots = Array.isArray(d.docroots) ? d.docroots.map((x, i) => str(source, `docroots[${i}]`, x)) : [];
-  return { host, collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '', fs: new CollectedFs(`collected ${host} from ${printable(source)}`, entries), probe, docroots };
+  return {
+    host,
+    collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '',
+    fs: new CollectedFs(`collected ${host} from ${printable(source)}`, entries),
+    probe,
+    docroots,
+  };
 }

@@ -83,7 +83,14 @@ export interface IniEngine {
    * Parses one ini text (a .user.ini, or an FPM configuration file read line by line as php-fpm does)
    * against a lookup table for ${key}. Section changes come back as `{section}` markers in order.
    */
-  parseText(text: string | Uint8Array, file: string, env: Record<string, string>, lookup: Map<string, string>, phpVersion: string, mode: 'fpm' | 'user.ini'): { entries: Array<HashEntry | { section: string; line: number; file: string }>; errors: IniSyntaxError[] };
+  parseText(
+    text: string | Uint8Array,
+    file: string,
+    env: Record<string, string>,
+    lookup: Map<string, string>,
+    phpVersion: string,
+    mode: 'fpm' | 'user.ini',
+  ): { entries: Array<HashEntry | { section: string; line: number; file: string }>; errors: IniSyntaxError[] };
   /**
    * Whether PHP accepts `value` for `name` when it is set after startup (pool php_value, .user.ini,
    * Apache): the directive exists (with these modules) and its on_modify validator takes the value.

@@ -34,8 +34,15 @@ const SAPI_MODULE: Record<SapiLayout['sapi'], string> = { cli: 'cli', fpm: 'fpm-
 
 /** PHP extension API number (the extension dir name) to PHP version. */
 const API_VERSIONS: Record<string, string> = {
-  '20170718': '7.2', '20180731': '7.3', '20190902': '7.4', '20200930': '8.0', '20210902': '8.1',
-  '20220829': '8.2', '20230831': '8.3', '20240924': '8.4', '20250925': '8.5',
+  '20170718': '7.2',
+  '20180731': '7.3',
+  '20190902': '7.4',
+  '20200930': '8.0',
+  '20210902': '8.1',
+  '20220829': '8.2',
+  '20230831': '8.3',
+  '20240924': '8.4',
+  '20250925': '8.5',
 };
 
 const isDir = (fs: AuditFs, p: string) => fs.stat(p)?.type === 'dir';
@@ -70,9 +77,15 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
       const dir = `/etc/php/${ver}/${sapi}`;
       if (!isDir(fs, dir)) continue;
       out.push({
-        layout: 'debian', sapi, version: ver, configDir: dir, mainIni: mainIniIn(fs, dir, sapi), scanDirs: [`${dir}/conf.d`],
+        layout: 'debian',
+        sapi,
+        version: ver,
+        configDir: dir,
+        mainIni: mainIniIn(fs, dir, sapi),
+        scanDirs: [`${dir}/conf.d`],
         ...(sapi === 'fpm' ? { fpmConf: `${dir}/php-fpm.conf`, fpmPoolGlob: `${dir}/pool.d/*.conf` } : {}),
-        defaults: { 'session.save_path': '/var/lib/php/sessions' }, name: `debian-${ver}`,
+        defaults: { 'session.save_path': '/var/lib/php/sessions' },
+        name: `debian-${ver}`,
       });
     }
   }
@@ -84,9 +97,15 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
     if (isDir(fs, '/etc/httpd')) sapis.push('apache2');
     for (const sapi of sapis) {
       out.push({
-        layout: 'rhel', sapi, version, configDir: '/etc', mainIni: mainIniIn(fs, '/etc', sapi), scanDirs: ['/etc/php.d'],
+        layout: 'rhel',
+        sapi,
+        version,
+        configDir: '/etc',
+        mainIni: mainIniIn(fs, '/etc', sapi),
+        scanDirs: ['/etc/php.d'],
         ...(sapi === 'fpm' ? { fpmConf: '/etc/php-fpm.conf', fpmPoolGlob: '/etc/php-fpm.d/*.conf' } : {}),
-        defaults: {}, name: 'rhel',
+        defaults: {},
+        name: 'rhel',
       });
     }
   }
@@ -99,9 +118,15 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
     if (isFile(fs, `${base}/php-fpm.conf`) || isDir(fs, `${base}/php-fpm.d`)) sapis.push('fpm');
     for (const sapi of sapis) {
       out.push({
-        layout: 'remi', sapi, version, configDir: base, mainIni: mainIniIn(fs, base, sapi), scanDirs: [`${base}/php.d`],
+        layout: 'remi',
+        sapi,
+        version,
+        configDir: base,
+        mainIni: mainIniIn(fs, base, sapi),
+        scanDirs: [`${base}/php.d`],
         ...(sapi === 'fpm' ? { fpmConf: `${base}/php-fpm.conf`, fpmPoolGlob: `${base}/php-fpm.d/*.conf` } : {}),
-        defaults: {}, name: `remi-${d}`,
+        defaults: {},
+        name: `remi-${d}`,
       });
     }
   }
@@ -115,9 +140,15 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
     if (isFile(fs, `${base}/php-fpm.conf`) || isDir(fs, `${base}/php-fpm.d`)) sapis.push('fpm');
     for (const sapi of sapis) {
       out.push({
-        layout: 'alpine', sapi, version, configDir: base, mainIni: mainIniIn(fs, base, sapi), scanDirs: [`${base}/conf.d`],
+        layout: 'alpine',
+        sapi,
+        version,
+        configDir: base,
+        mainIni: mainIniIn(fs, base, sapi),
+        scanDirs: [`${base}/conf.d`],
         ...(sapi === 'fpm' ? { fpmConf: `${base}/php-fpm.conf`, fpmPoolGlob: `${base}/php-fpm.d/*.conf` } : {}),
-        defaults: {}, name: `alpine-${d}`,
+        defaults: {},
+        name: `alpine-${d}`,
       });
     }
   }
@@ -130,9 +161,15 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
     if (isDir(fs, '/etc/apache2') && !isDir(fs, '/etc/php')) sapis.push('apache2');
     for (const sapi of sapis) {
       out.push({
-        layout: 'docker', sapi, version, configDir: base, mainIni: mainIniIn(fs, base, sapi), scanDirs: [`${base}/conf.d`],
+        layout: 'docker',
+        sapi,
+        version,
+        configDir: base,
+        mainIni: mainIniIn(fs, base, sapi),
+        scanDirs: [`${base}/conf.d`],
         ...(sapi === 'fpm' ? { fpmConf: '/usr/local/etc/php-fpm.conf', fpmPoolGlob: '/usr/local/etc/php-fpm.d/*.conf' } : {}),
-        defaults: {}, name: 'docker',
+        defaults: {},
+        name: 'docker',
       });
     }
   }
@@ -162,8 +199,18 @@ export function parsePhpIniOutput(text: string): PhpIniReport {
   let scannedFiles: string[] = [];
   if (scannedStart >= 0) {
     const rest = text.slice(scannedStart + 'Additional .ini files parsed:'.length);
-    const joined = rest.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('');
-    scannedFiles = joined === '(none)' ? [] : joined.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const joined = rest
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .join('');
+    scannedFiles =
+      joined === '(none)'
+        ? []
+        : joined
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '');
   }
   return {
     configPath: none(get('Configuration File (php.ini) Path')),

@@ -12,7 +12,18 @@ export type Origin = { file: string; line: number; layer: Layer } | 'default';
  * php.ini (+conf.d) < pool php_value/php_flag < pool php_admin_* (locks) < [HOST=] < [PATH=] (CGI/FPM,
  * locks) < .user.ini / Apache.
  */
-export type Layer = 'php.ini' | 'conf.d' | 'pool' | 'pool-admin' | 'user.ini' | 'apache' | 'apache-admin' | 'htaccess' | 'php-binary' | 'host-section' | 'path-section';
+export type Layer =
+  | 'php.ini'
+  | 'conf.d'
+  | 'pool'
+  | 'pool-admin'
+  | 'user.ini'
+  | 'apache'
+  | 'apache-admin'
+  | 'htaccess'
+  | 'php-binary'
+  | 'host-section'
+  | 'path-section';
 
 /** One directive as the audit sees it in one configuration. */
 export interface DirectiveValue {
@@ -44,15 +55,35 @@ export interface Finding extends CommonFinding {
 
 /** The session settings reported for every configuration (issue 3, "What it reports"). */
 export const SESSION_REPORT_KEYS = [
-  'session.save_handler', 'session.save_path', 'session.serialize_handler', 'session.gc_maxlifetime',
-  'session.cookie_secure', 'session.cookie_httponly', 'session.cookie_samesite', 'session.use_strict_mode',
-  'session.use_only_cookies', 'session.use_trans_sid', 'session.sid_length', 'session.sid_bits_per_character',
+  'session.save_handler',
+  'session.save_path',
+  'session.serialize_handler',
+  'session.gc_maxlifetime',
+  'session.cookie_secure',
+  'session.cookie_httponly',
+  'session.cookie_samesite',
+  'session.use_strict_mode',
+  'session.use_only_cookies',
+  'session.use_trans_sid',
+  'session.sid_length',
+  'session.sid_bits_per_character',
 ] as const;
 
 /** The resolved save path (files or redis form), secrets redacted. */
 export type ResolvedSavePath =
   | { kind: 'files'; depth: number; mode: string; path: string; systemTemp: boolean }
-  | { kind: 'redis'; servers: Array<{ scheme: string; host: string; port: number | null; tls: boolean; auth: boolean; database?: number; prefix?: string }> }
+  | {
+      kind: 'redis';
+      servers: Array<{
+        scheme: string;
+        host: string;
+        port: number | null;
+        tls: boolean;
+        auth: boolean;
+        database?: number;
+        prefix?: string;
+      }>;
+    }
   | { kind: 'other'; handler: string; value: string };
 
 /** One run-time session setting found in application code (app.ts). */

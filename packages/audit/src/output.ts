@@ -7,7 +7,18 @@
 import { printable } from '@session-migrate/common';
 import { redactRedisSecrets } from '@session-migrate/php-ini';
 import { RULES } from './catalog.ts';
-import { SESSION_REPORT_KEYS, SEVERITIES, severityRank, type AppReport, type AuditedConfig, type Finding, type HostReport, type ResolvedSavePath, type RuntimeValue, type Severity } from './model.ts';
+import {
+  SESSION_REPORT_KEYS,
+  SEVERITIES,
+  severityRank,
+  type AppReport,
+  type AuditedConfig,
+  type Finding,
+  type HostReport,
+  type ResolvedSavePath,
+  type RuntimeValue,
+  type Severity,
+} from './model.ts';
 
 /**
  * Replaces every Redis password in a text the audit prints (values, settings, findings, table, SARIF,
@@ -19,9 +30,19 @@ export const redactSecrets: (text: string) => string = redactRedisSecrets;
 /** The save path as one printable line, secrets redacted. */
 export function describeSavePath(sp: ResolvedSavePath): string {
   switch (sp.kind) {
-    case 'files': return `${sp.systemTemp ? '(system temp) ' : ''}${sp.path}${sp.depth > 0 ? ` depth=${sp.depth}` : ''} mode=${sp.mode}`;
-    case 'redis': return sp.servers.map((s) => `${s.scheme}://${s.host}${s.port !== null ? ':' + s.port : ''}${s.database !== undefined ? ' db=' + s.database : ''}${s.auth ? ' auth=<redacted>' : ''}`).join(', ') || '(no server)';
-    default: return redactSecrets(sp.value);
+    case 'files':
+      return `${sp.systemTemp ? '(system temp) ' : ''}${sp.path}${sp.depth > 0 ? ` depth=${sp.depth}` : ''} mode=${sp.mode}`;
+    case 'redis':
+      return (
+        sp.servers
+          .map(
+            (s) =>
+              `${s.scheme}://${s.host}${s.port !== null ? ':' + s.port : ''}${s.database !== undefined ? ' db=' + s.database : ''}${s.auth ? ' auth=<redacted>' : ''}`,
+          )
+          .join(', ') || '(no server)'
+      );
+    default:
+      return redactSecrets(sp.value);
   }
 }
 
@@ -52,7 +73,9 @@ export function renderTable(reports: HostReport[]): string {
     lines.push(`== ${printable(r.host)} (${printable(r.source)})${r.partial ? '  [PARTIAL: some input could not be read]' : ''}`);
     if (r.configs.length === 0) lines.push('   no PHP configuration found');
     for (const c of r.configs) {
-      lines.push(`-- ${printable(c.id)}  PHP ${c.phpVersion}${c.phpVersionSource === 'assumed' ? ' (assumed)' : ''}  ini: ${printable(c.loadedFile ?? '(none)')}${c.scannedFiles.length > 0 ? ` + ${c.scannedFiles.length} scanned` : ''}${c.partial ? '  [partial]' : ''}`);
+      lines.push(
+        `-- ${printable(c.id)}  PHP ${c.phpVersion}${c.phpVersionSource === 'assumed' ? ' (assumed)' : ''}  ini: ${printable(c.loadedFile ?? '(none)')}${c.scannedFiles.length > 0 ? ` + ${c.scannedFiles.length} scanned` : ''}${c.partial ? '  [partial]' : ''}`,
+      );
       const rows = SESSION_REPORT_KEYS.map((k) => [k, shown(c, k), originText(c, k)] as const);
       const w1 = Math.max(...rows.map((x) => x[0].length));
       const w2 = Math.min(60, Math.max(...rows.map((x) => x[1].length)));
@@ -64,10 +87,21 @@ export function renderTable(reports: HostReport[]): string {
     }
     for (const a of r.apps ?? []) lines.push(`   ${printable(appLine(a))}`);
     const sorted = [...r.findings].sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
-    lines.push(`   findings: ${sorted.length === 0 ? 'none' : Object.entries(countBySeverity(sorted)).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ')}`);
+    lines.push(
+      `   findings: ${
+        sorted.length === 0
+          ? 'none'
+          : Object.entries(countBySeverity(sorted))
+              .filter(([, n]) => n > 0)
+              .map(([s, n]) => `${n} ${s}`)
+              .join(', ')
+      }`,
+    );
     for (const f of sorted) {
       const loc = f.file !== undefined ? ` [${f.file}${f.line !== undefined ? ':' + f.line : ''}]` : '';
-      lines.push(`   ${f.severity.toUpperCase().padEnd(8)} ${f.id}${f.config !== null ? ` (${f.config})` : ''}: ${printable(redactSecrets(f.message))}${printable(loc)}`);
+      lines.push(
+        `   ${f.severity.toUpperCase().padEnd(8)} ${f.id}${f.config !== null ? ` (${f.config})` : ''}: ${printable(redactSecrets(f.message))}${printable(loc)}`,
+      );
       lines.push(`            fix: ${printable(f.fix)}`);
     }
     lines.push('');
@@ -78,8 +112,18 @@ export function renderTable(reports: HostReport[]): string {
 /** A run-time setting on one line: directive, value (redacted) or unresolved, where, and what PHP makes of it. */
 export function runtimeLine(r: RuntimeValue): string {
   const name = r.directive ?? '(computed name)';
-  const value = r.status === 'handler' ? `user handler ${r.handler ?? ''}`.trim() : r.value === null ? `unresolved: ${r.expression ?? 'computed'}` : JSON.stringify(redactSecrets(r.value));
-  const configured = r.configured === undefined ? '' : r.configured === false ? ' (configured: unknown)' : ` (configured: ${JSON.stringify(redactSecrets(r.configured))})`;
+  const value =
+    r.status === 'handler'
+      ? `user handler ${r.handler ?? ''}`.trim()
+      : r.value === null
+        ? `unresolved: ${r.expression ?? 'computed'}`
+        : JSON.stringify(redactSecrets(r.value));
+  const configured =
+    r.configured === undefined
+      ? ''
+      : r.configured === false
+        ? ' (configured: unknown)'
+        : ` (configured: ${JSON.stringify(redactSecrets(r.configured))})`;
   const status = r.status === 'refused' ? `refused: ${r.reason ?? ''}` : r.status;
   return `${name} = ${value}  ${r.via}() ${r.file}:${r.line}  ${status}${r.status === 'differs' || r.status === 'same' ? configured : ''}`;
 }
@@ -92,7 +136,12 @@ function appLine(a: AppReport): string {
 /** A run-time value for JSON, secrets redacted. */
 function runtimeJson(r: RuntimeValue): Record<string, unknown> {
   return {
-    directive: r.directive, value: r.value === null ? null : redactSecrets(r.value), status: r.status, via: r.via, file: r.file, line: r.line,
+    directive: r.directive,
+    value: r.value === null ? null : redactSecrets(r.value),
+    status: r.status,
+    via: r.via,
+    file: r.file,
+    line: r.line,
     ...(r.reason !== undefined ? { reason: redactSecrets(r.reason) } : {}),
     ...(r.configured !== undefined ? { configured: r.configured === false ? false : redactSecrets(r.configured) } : {}),
     ...(r.expression !== undefined ? { expression: redactSecrets(r.expression) } : {}),
@@ -113,11 +162,27 @@ export function configJson(c: AuditedConfig): Record<string, unknown> {
     origins[k] = originText(c, k);
   }
   const session: Record<string, unknown> = {};
-  for (const k of SESSION_REPORT_KEYS) session[k] = { value: typeof c.values[k]?.value === 'string' ? redactSecrets(c.values[k]?.value as string) : c.values[k]?.value ?? null, origin: originText(c, k), locked: c.values[k]?.locked === true };
+  for (const k of SESSION_REPORT_KEYS)
+    session[k] = {
+      value: typeof c.values[k]?.value === 'string' ? redactSecrets(c.values[k]?.value as string) : (c.values[k]?.value ?? null),
+      origin: originText(c, k),
+      locked: c.values[k]?.locked === true,
+    };
   return {
-    id: c.id, sapi: c.sapi, pool: c.pool ?? null, directory: c.directory ?? null, php_version: c.phpVersion, php_version_source: c.phpVersionSource,
-    loaded_file: c.loadedFile, scanned_files: c.scannedFiles, partial: c.partial, problems: c.problems,
-    save_path: c.savePath, session, values, origins,
+    id: c.id,
+    sapi: c.sapi,
+    pool: c.pool ?? null,
+    directory: c.directory ?? null,
+    php_version: c.phpVersion,
+    php_version_source: c.phpVersionSource,
+    loaded_file: c.loadedFile,
+    scanned_files: c.scannedFiles,
+    partial: c.partial,
+    problems: c.problems,
+    save_path: c.savePath,
+    session,
+    values,
+    origins,
     ...(c.runtime !== undefined ? { runtime: c.runtime.map(runtimeJson) } : {}),
   };
 }
@@ -129,61 +194,115 @@ function locationOf(f: Finding): { file: string; line?: number } | null {
 
 /** The `--json` document. */
 export function renderJson(reports: HostReport[]): string {
-  return JSON.stringify({
-    format: 'session-migrate-audit/1',
-    partial: reports.some((r) => r.partial),
-    hosts: reports.map((r) => ({
-      host: r.host, source: r.source, partial: r.partial, problems: r.problems,
-      configurations: r.configs.map(configJson),
-      ...(r.apps !== undefined ? {
-        applications: r.apps.map((a) => ({
-          dir: a.dir, real_dir: a.realDir, implied_by_docroot: a.implied, php_files: a.files, problems: a.problems, not_followed: a.notFollowed,
-          settings: a.settings.map((x) => ({ directive: x.directive, value: x.value === null ? null : redactSecrets(x.value), via: x.via, file: x.file, line: x.line, ...(x.expression !== undefined ? { expression: redactSecrets(x.expression) } : {}), ...(x.handler !== undefined ? { handler: x.handler } : {}) })),
+  return JSON.stringify(
+    {
+      format: 'session-migrate-audit/1',
+      partial: reports.some((r) => r.partial),
+      hosts: reports.map((r) => ({
+        host: r.host,
+        source: r.source,
+        partial: r.partial,
+        problems: r.problems,
+        configurations: r.configs.map(configJson),
+        ...(r.apps !== undefined
+          ? {
+              applications: r.apps.map((a) => ({
+                dir: a.dir,
+                real_dir: a.realDir,
+                implied_by_docroot: a.implied,
+                php_files: a.files,
+                problems: a.problems,
+                not_followed: a.notFollowed,
+                settings: a.settings.map((x) => ({
+                  directive: x.directive,
+                  value: x.value === null ? null : redactSecrets(x.value),
+                  via: x.via,
+                  file: x.file,
+                  line: x.line,
+                  ...(x.expression !== undefined ? { expression: redactSecrets(x.expression) } : {}),
+                  ...(x.handler !== undefined ? { handler: x.handler } : {}),
+                })),
+              })),
+            }
+          : {}),
+        findings: r.findings.map((f) => ({
+          rule_id: f.id,
+          severity: f.severity,
+          message: redactSecrets(f.message),
+          fix: f.fix,
+          config: f.config,
+          location: locationOf(f),
         })),
-      } : {}),
-      findings: r.findings.map((f) => ({ rule_id: f.id, severity: f.severity, message: redactSecrets(f.message), fix: f.fix, config: f.config, location: locationOf(f) })),
-    })),
-  }, null, 2);
+      })),
+    },
+    null,
+    2,
+  );
 }
 
-const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { critical: 'error', high: 'error', medium: 'warning', low: 'note', info: 'note' };
+const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = {
+  critical: 'error',
+  high: 'error',
+  medium: 'warning',
+  low: 'note',
+  info: 'note',
+};
 
 /** SARIF 2.1.0 log: one run, every rule in tool.driver.rules, one result per finding. */
 export function renderSarif(reports: HostReport[], version: string): string {
-  const results = reports.flatMap((r) => r.findings.map((f) => ({
-    ruleId: f.id,
-    ruleIndex: RULES.findIndex((x) => x.id === f.id),
-    level: SARIF_LEVEL[f.severity],
-    message: { text: `${redactSecrets(f.message)}. Fix: ${f.fix}` },
-    // A finding on a compiled default has no line: point at the configuration's loaded php.ini when
-    // there is one (no region), else give no location at all (SARIF 3.27.12: locations may be empty).
-    locations: ((file) => file === undefined || file === null ? [] : [{
-      physicalLocation: {
-        artifactLocation: { uri: fileUri(file), uriBaseId: 'ROOT' },
-        ...(f.line !== undefined && f.line > 0 ? { region: { startLine: f.line } } : {}),
-      },
-    }])(f.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile),
-    properties: { severity: f.severity, host: r.host, configuration: f.config },
-  })));
-  return JSON.stringify({
-    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
-    version: '2.1.0',
-    runs: [{
-      tool: {
-        driver: {
-          name: 'session-migrate-audit', version, informationUri: 'https://github.com/session-migrate/session-migrate/blob/main/docs/audit-rules.md',
-          rules: RULES.map((x) => ({
-            id: x.id, name: x.id, shortDescription: { text: x.title }, fullDescription: { text: x.title },
-            help: { text: `Fix: ${x.fix}`, markdown: `**Fix:** ${x.fix}` },
-            defaultConfiguration: { level: SARIF_LEVEL[x.severity] }, properties: { severity: x.severity },
-          })),
+  const results = reports.flatMap((r) =>
+    r.findings.map((f) => ({
+      ruleId: f.id,
+      ruleIndex: RULES.findIndex((x) => x.id === f.id),
+      level: SARIF_LEVEL[f.severity],
+      message: { text: `${redactSecrets(f.message)}. Fix: ${f.fix}` },
+      // A finding on a compiled default has no line: point at the configuration's loaded php.ini when
+      // there is one (no region), else give no location at all (SARIF 3.27.12: locations may be empty).
+      locations: ((file) =>
+        file === undefined || file === null
+          ? []
+          : [
+              {
+                physicalLocation: {
+                  artifactLocation: { uri: fileUri(file), uriBaseId: 'ROOT' },
+                  ...(f.line !== undefined && f.line > 0 ? { region: { startLine: f.line } } : {}),
+                },
+              },
+            ])(f.file ?? r.configs.find((c) => c.id === f.config)?.loadedFile),
+      properties: { severity: f.severity, host: r.host, configuration: f.config },
+    })),
+  );
+  return JSON.stringify(
+    {
+      $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+      version: '2.1.0',
+      runs: [
+        {
+          tool: {
+            driver: {
+              name: 'session-migrate-audit',
+              version,
+              informationUri: 'https://github.com/session-migrate/session-migrate/blob/main/docs/audit-rules.md',
+              rules: RULES.map((x) => ({
+                id: x.id,
+                name: x.id,
+                shortDescription: { text: x.title },
+                fullDescription: { text: x.title },
+                help: { text: `Fix: ${x.fix}`, markdown: `**Fix:** ${x.fix}` },
+                defaultConfiguration: { level: SARIF_LEVEL[x.severity] },
+                properties: { severity: x.severity },
+              })),
+            },
+          },
+          // Artifact URIs are host paths without the leading '/', relative to ROOT (SARIF 3.14.14).
+          originalUriBaseIds: { ROOT: { uri: 'file:///', description: { text: 'The root of the audited host or --root directory' } } },
+          results,
         },
-      },
-      // Artifact URIs are host paths without the leading '/', relative to ROOT (SARIF 3.14.14).
-      originalUriBaseIds: { ROOT: { uri: 'file:///', description: { text: 'The root of the audited host or --root directory' } } },
-      results,
-    }],
-  }, null, 2);
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 /** A host path as a SARIF URI relative to the ROOT uriBaseId (no leading slash: code-scanning tools resolve against a root). */
@@ -206,7 +325,11 @@ function documentName(r: HostReport): string {
  */
 export function fleetHostNames(reports: HostReport[]): { names: string[]; warnings: string[] } {
   const byHost = new Map<string, number[]>();
-  reports.forEach((r, i) => { const l = byHost.get(r.host) ?? []; l.push(i); byHost.set(r.host, l); });
+  reports.forEach((r, i) => {
+    const l = byHost.get(r.host) ?? [];
+    l.push(i);
+    byHost.set(r.host, l);
+  });
   const names = reports.map((r) => r.host);
   const warnings: string[] = [];
   for (const [host, idx] of byHost) {
@@ -218,7 +341,9 @@ export function fleetHostNames(reports: HostReport[]): { names: string[]; warnin
       seen.set(base, n);
       names[i] = n === 1 ? base : `${base} #${n}`;
     }
-    warnings.push(`${idx.length} documents name the same host ${JSON.stringify(host)}: ${idx.map((i) => documentName(reports[i]!)).join(', ')} (counted as ${idx.length} hosts, named by document)`);
+    warnings.push(
+      `${idx.length} documents name the same host ${JSON.stringify(host)}: ${idx.map((i) => documentName(reports[i]!)).join(', ')} (counted as ${idx.length} hosts, named by document)`,
+    );
   }
   return { names, warnings };
 }
@@ -241,23 +366,40 @@ export function renderFleet(reports: HostReport[]): string {
     reports.forEach((r, i) => {
       for (const k of new Set(pick(r))) {
         let s = m.get(k);
-        if (s === undefined) { s = new Set(); m.set(k, s); }
+        if (s === undefined) {
+          s = new Set();
+          m.set(k, s);
+        }
         s.add(names[i]!);
       }
     });
     return [...m.entries()].sort(order ?? ((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1)));
   };
-  const out: string[] = [`fleet: ${reports.length} hosts${reports.some((r) => r.partial) ? ` (${reports.filter((r) => r.partial).length} partial)` : ''}`];
+  const out: string[] = [
+    `fleet: ${reports.length} hosts${reports.some((r) => r.partial) ? ` (${reports.filter((r) => r.partial).length} partial)` : ''}`,
+  ];
   for (const w of warnings) out.push(`warning: ${printable(w)}`);
   const section = (title: string, rows: Array<[string, Set<string>]>) => {
     out.push('', title);
     if (rows.length === 0) out.push('  (none)');
     const w = Math.max(0, ...rows.map(([k]) => printable(k).length));
-    for (const [k, hosts] of rows) out.push(`  ${printable(k).padEnd(w)}  ${String(hosts.size).padStart(4)} host(s): ${printable([...hosts].sort().slice(0, 8).join(', '))}${hosts.size > 8 ? ', …' : ''}`);
+    for (const [k, hosts] of rows)
+      out.push(
+        `  ${printable(k).padEnd(w)}  ${String(hosts.size).padStart(4)} host(s): ${printable([...hosts].sort().slice(0, 8).join(', '))}${hosts.size > 8 ? ', …' : ''}`,
+      );
   };
-  section('hosts per save handler', tally((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))));
-  section('hosts per save path', tally((r) => r.configs.map((c) => `${String(c.values['session.save_handler']?.value ?? '')}: ${describeSavePath(c.savePath)}`)));
-  section('hosts per finding', tally((r) => r.findings.map((f) => `${f.severity.padEnd(8)} ${f.id}`), bySeverityThenCount));
+  section(
+    'hosts per save handler',
+    tally((r) => r.configs.map((c) => String(c.values['session.save_handler']?.value ?? '(n/a)'))),
+  );
+  section(
+    'hosts per save path',
+    tally((r) => r.configs.map((c) => `${String(c.values['session.save_handler']?.value ?? '')}: ${describeSavePath(c.savePath)}`)),
+  );
+  section(
+    'hosts per finding',
+    tally((r) => r.findings.map((f) => `${f.severity.padEnd(8)} ${f.id}`), bySeverityThenCount),
+  );
   return out.join('\n') + '\n';
 }
 
@@ -266,7 +408,9 @@ export function fleetJson(reports: HostReport[]): Record<string, unknown> {
   const { names, warnings } = fleetHostNames(reports);
   const by = (pick: (r: HostReport) => string[]) => {
     const m: Record<string, string[]> = {};
-    reports.forEach((r, i) => { for (const k of new Set(pick(r))) (m[k] ??= []).push(names[i]!); });
+    reports.forEach((r, i) => {
+      for (const k of new Set(pick(r))) (m[k] ??= []).push(names[i]!);
+    });
     return m;
   };
   return {

@@ -36,23 +36,38 @@ const MAX_DEPTH = 32;
  * listed are returned too (for callers that report them).
  * @returns paths in sorted (byte) order, and whether the walk hit a limit.
  */
-export function walkFiles(fs: AuditFs, dir: string, accept: (name: string) => boolean, skipDir?: (name: string) => boolean): { files: string[]; truncated: boolean; symlinks: string[]; unreadable: string[] } {
+export function walkFiles(
+  fs: AuditFs,
+  dir: string,
+  accept: (name: string) => boolean,
+  skipDir?: (name: string) => boolean,
+): { files: string[]; truncated: boolean; symlinks: string[]; unreadable: string[] } {
   const files: string[] = [];
   const symlinks: string[] = [];
   const unreadable: string[] = [];
   let dirs = 0;
   let truncated = false;
   const visit = (d: string, depth: number) => {
-    if (depth > MAX_DEPTH || ++dirs > MAX_DIRS) { truncated = true; return; }
+    if (depth > MAX_DEPTH || ++dirs > MAX_DIRS) {
+      truncated = true;
+      return;
+    }
     const names = fs.readdir(d);
-    if (names === null) { unreadable.push(d); return; }
+    if (names === null) {
+      unreadable.push(d);
+      return;
+    }
     for (const n of names.sort()) {
       const p = posix.join(d, n);
       const st = fs.lstat(p);
       if (st === null) continue;
-      if (st.type === 'symlink') { symlinks.push(p); continue; }
-      if (st.type === 'dir') { if (skipDir === undefined || !skipDir(n)) visit(p, depth + 1); }
-      else if (st.type === 'file' && accept(n)) files.push(p);
+      if (st.type === 'symlink') {
+        symlinks.push(p);
+        continue;
+      }
+      if (st.type === 'dir') {
+        if (skipDir === undefined || !skipDir(n)) visit(p, depth + 1);
+      } else if (st.type === 'file' && accept(n)) files.push(p);
     }
   };
   visit(dir, 0);
@@ -96,7 +111,7 @@ export function parseApacheText(text: string, file: string, htaccess: boolean): 
   // Open containers (httpd core.c section directives). <IfModule>/<IfDefine>/<IfVersion> etc. do not
   // narrow where a line applies and are not tracked.
   const stack: Array<{ tag: string; scope: ApacheDefine['scope']; pending: ApacheDefine[]; docRoot: string | null }> = [];
-  const current = (): ApacheDefine['scope'] => stack.length === 0 ? { kind: 'server' } : stack[stack.length - 1]!.scope;
+  const current = (): ApacheDefine['scope'] => (stack.length === 0 ? { kind: 'server' } : stack[stack.length - 1]!.scope);
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i] as string;
     const start = i;
@@ -110,7 +125,13 @@ export function parseApacheText(text: string, file: string, htaccess: boolean): 
         if (idx < 0) continue;
         const closed = stack.splice(idx);
         // A <VirtualHost> line applies below its DocumentRoot, wherever in the block that stands.
-        for (const c of closed) if (c.tag === 'virtualhost') for (const d of c.pending) d.scope = c.docRoot !== null ? { kind: 'directory', path: c.docRoot } : { kind: 'other', container: '<VirtualHost> without DocumentRoot' };
+        for (const c of closed)
+          if (c.tag === 'virtualhost')
+            for (const d of c.pending)
+              d.scope =
+                c.docRoot !== null
+                  ? { kind: 'directory', path: c.docRoot }
+                  : { kind: 'other', container: '<VirtualHost> without DocumentRoot' };
         continue;
       }
       const args = apacheWords(tag[3]!.trim());
@@ -127,7 +148,12 @@ export function parseApacheText(text: string, file: string, htaccess: boolean): 
     const words = apacheWords(line.trim());
     const dir = words[0]?.toLowerCase();
     if (dir === undefined || dir.startsWith('#')) continue;
-    if (dir === 'documentroot' && stack.length > 0 && stack[stack.length - 1]!.tag === 'virtualhost' && words[1]?.startsWith('/') === true) {
+    if (
+      dir === 'documentroot' &&
+      stack.length > 0 &&
+      stack[stack.length - 1]!.tag === 'virtualhost' &&
+      words[1]?.startsWith('/') === true
+    ) {
       stack[stack.length - 1]!.docRoot = words[1].length > 1 ? words[1].replace(/\/+$/, '') : '/';
       continue;
     }
@@ -167,7 +193,10 @@ export function readApacheConfigs(fs: AuditFs): { defines: ApacheDefine[]; files
     if (walked.truncated) problems.push(`${base}: too many directories; Apache configuration read in part`);
     for (const f of walked.files) {
       const r = fs.readFile(f);
-      if (!r.ok) { problems.push(`${f}: ${r.error}`); continue; }
+      if (!r.ok) {
+        problems.push(`${f}: ${r.error}`);
+        continue;
+      }
       if (r.data.includes(0)) continue;
       const found = parseApacheText(r.data.toString('latin1'), f, false);
       if (found.length > 0) files.push(f);

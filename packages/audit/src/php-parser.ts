@@ -27,6 +27,7 @@ export async function loadPhpParser(): Promise<PhpAstParser> {
  * @throws Error when it was not loaded: a programming error of the caller, not bad input.
  */
 export function phpParser(): PhpAstParser {
-  if (loaded === undefined) throw new Error('the PHP parser is not loaded: await loadPhpParser() before an audit that reads application code');
+  if (loaded === undefined)
+    throw new Error('the PHP parser is not loaded: await loadPhpParser() before an audit that reads application code');
   return loaded;
 }

@@ -49,7 +49,14 @@ const kindOf = (v: PoolValue): PoolDefine['kind'] => `php_${v.admin ? 'admin_' :
  * `problems` and not followed.
  * @param prefix php-fpm's install prefix, for relative include= paths (/usr; the Docker image /usr/local).
  */
-export function readFpmConfig(fs: AuditFs, confFile: string | null, poolGlob: string | null, env: Record<string, string>, phpVersion: string, prefix = '/usr'): FpmConfig {
+export function readFpmConfig(
+  fs: AuditFs,
+  confFile: string | null,
+  poolGlob: string | null,
+  env: Record<string, string>,
+  phpVersion: string,
+  prefix = '/usr',
+): FpmConfig {
   const result: FpmConfig = { confFile: null, files: [], pools: [], errors: [], problems: [] };
   const ini = iniFs(fs);
   let file: string | string[];
@@ -63,13 +70,31 @@ export function readFpmConfig(fs: AuditFs, confFile: string | null, poolGlob: st
   const invalidAt = new Set(cfg.invalidFlags.map((v) => `${v.file}\0${v.line}`));
   for (const e of cfg.errors) {
     if (e.kind === 'io') result.problems.push(e.message);
-    else if (e.kind === 'syntax' && !invalidAt.has(`${e.file}\0${e.line}`)) result.errors.push({ file: e.file, line: e.line, message: e.message });
+    else if (e.kind === 'syntax' && !invalidAt.has(`${e.file}\0${e.line}`))
+      result.errors.push({ file: e.file, line: e.line, message: e.message });
   }
   for (const p of cfg.pools) {
-    const lines: Array<PoolValue & { invalid?: true }> = [...p.phpValues, ...p.phpAdminValues, ...cfg.invalidFlags.filter((v) => v.pool === p.name).map((v) => ({ ...v, invalid: true as const }))];
+    const lines: Array<PoolValue & { invalid?: true }> = [
+      ...p.phpValues,
+      ...p.phpAdminValues,
+      ...cfg.invalidFlags.filter((v) => v.pool === p.name).map((v) => ({ ...v, invalid: true as const })),
+    ];
     lines.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
-    const defines = lines.map((v): PoolDefine => ({ kind: kindOf(v), key: v.key, value: v.invalid ? null : v.value, file: v.file, line: v.line }));
-    const applied = [...firstWins(p.phpValues), ...firstWins(p.phpAdminValues)].map((v) => ({ kind: kindOf(v), key: v.key, value: v.value, file: v.file, line: v.line, locked: v.admin }));
+    const defines = lines.map((v): PoolDefine => ({
+      kind: kindOf(v),
+      key: v.key,
+      value: v.invalid ? null : v.value,
+      file: v.file,
+      line: v.line,
+    }));
+    const applied = [...firstWins(p.phpValues), ...firstWins(p.phpAdminValues)].map((v) => ({
+      kind: kindOf(v),
+      key: v.key,
+      value: v.value,
+      file: v.file,
+      line: v.line,
+      locked: v.admin,
+    }));
     result.pools.push({ name: p.name, file: p.file, line: p.line, defines, applied });
   }
   return result;

@@ -45,14 +45,20 @@ const SHARED_TEMP = ['/tmp', '/var/tmp', '/dev/shm'];
 export function finding(ruleId: string, config: string | null, message: string, location?: Location): Finding {
   const r = rule(ruleId);
   return {
-    id: ruleId, severity: r.severity, message, fix: r.fix, config,
+    id: ruleId,
+    severity: r.severity,
+    message,
+    fix: r.fix,
+    config,
     ...(location !== undefined ? { file: location.file, ...(location.line !== undefined ? { line: location.line } : {}) } : {}),
   };
 }
 
-const make = (ruleId: string, config: AuditedConfig, message: string, location?: Location): Finding => finding(ruleId, config.id, message, location);
+const make = (ruleId: string, config: AuditedConfig, message: string, location?: Location): Finding =>
+  finding(ruleId, config.id, message, location);
 
-const at = (o: Origin | undefined): Location | undefined => (o === undefined || o === 'default' ? undefined : { file: o.file, line: o.line });
+const at = (o: Origin | undefined): Location | undefined =>
+  o === undefined || o === 'default' ? undefined : { file: o.file, line: o.line };
 
 function where(o: Origin | undefined): string {
   return o === undefined || o === 'default' ? 'compiled default' : `${o.file}:${o.line}`;
@@ -82,7 +88,10 @@ export function splitRawValue(line: string): { value: string; comment: string | 
   for (let i = 0; i < rest.length; i++) {
     const c = rest[i];
     if (quote !== null) {
-      if (c === '\\' && quote === '"') { i++; continue; }
+      if (c === '\\' && quote === '"') {
+        i++;
+        continue;
+      }
       if (c === quote) quote = null;
     } else if (c === '"' || c === "'") quote = c;
     else if (c === ';') return { value: rest.slice(0, i), comment: rest.slice(i + 1) };
@@ -92,12 +101,22 @@ export function splitRawValue(line: string): { value: string; comment: string | 
 
 function mapValueFinding(f: ValueFinding): string | null {
   switch (f.id) {
-    case 'save-path-depth-looks-like-mode': return 'save-path-depth-looks-like-mode';
-    case 'save-path-invalid-depth': case 'save-path-invalid-mode': case 'save-path-empty-directory': return 'save-path-invalid';
-    case 'save-path-non-numeric-depth': return 'save-path-non-numeric-depth';
-    case 'save-path-comma-splits-hosts': case 'save-path-plus-is-space': case 'save-path-ampersand-splits-query':
-    case 'save-path-no-host': case 'save-path-invalid-url': return 'redis-save-path-malformed';
-    default: return isAtLeast(f.severity, SAVE_PATH_FAILS_AT) && f.id.startsWith('save-path') ? 'redis-save-path-malformed' : null;
+    case 'save-path-depth-looks-like-mode':
+      return 'save-path-depth-looks-like-mode';
+    case 'save-path-invalid-depth':
+    case 'save-path-invalid-mode':
+    case 'save-path-empty-directory':
+      return 'save-path-invalid';
+    case 'save-path-non-numeric-depth':
+      return 'save-path-non-numeric-depth';
+    case 'save-path-comma-splits-hosts':
+    case 'save-path-plus-is-space':
+    case 'save-path-ampersand-splits-query':
+    case 'save-path-no-host':
+    case 'save-path-invalid-url':
+      return 'redis-save-path-malformed';
+    default:
+      return isAtLeast(f.severity, SAVE_PATH_FAILS_AT) && f.id.startsWith('save-path') ? 'redis-save-path-malformed' : null;
   }
 }
 
@@ -109,14 +128,23 @@ function iniValue(cfg: AuditedConfig, k: string): string {
 
 /** Syntax errors: PHP ignores the rest of the file. */
 function checkSyntax(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
-  return ctx.syntaxErrors.map((e) => make('ini-syntax-error', cfg, `${e.message}: PHP ignores every line after ${e.file}:${e.line}`, { file: e.file, line: e.line }));
+  return ctx.syntaxErrors.map((e) =>
+    make('ini-syntax-error', cfg, `${e.message}: PHP ignores every line after ${e.file}:${e.line}`, { file: e.file, line: e.line }),
+  );
 }
 
 /** The files handler stores sessions in clear text. */
 function checkStorage(cfg: AuditedConfig): Finding[] {
   if (iniValue(cfg, 'session.save_handler') !== 'files') return [];
   const origin = cfg.values['session.save_handler']?.origin;
-  return [make('plaintext-files-storage', cfg, `sessions are stored in clear text by the files handler (save_handler set by ${where(origin)})`, at(origin))];
+  return [
+    make(
+      'plaintext-files-storage',
+      cfg,
+      `sessions are stored in clear text by the files handler (save_handler set by ${where(origin)})`,
+      at(origin),
+    ),
+  ];
 }
 
 /** Values typed without quotes that PHP reads differently: save_path cut at ';', SameSite None as ''. */
@@ -126,8 +154,20 @@ function checkUnquotedValues(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
   if (sp !== undefined && sp.origin !== 'default') {
     const raw = ctx.lineText(sp.origin.file, sp.origin.line);
     const split = raw === null ? null : splitRawValue(raw);
-    if (split !== null && split.comment !== null && /^\s*(\/|\d+;|[0-7]{3,4};|[a-z]+:\/\/)/i.test(split.comment) && !/["']/.test(split.value)) {
-      out.push(make('save-path-truncated-by-comment', cfg, `session.save_path is "${String(sp.value)}": the unquoted ';' at ${sp.origin.file}:${sp.origin.line} starts a comment`, at(sp.origin)));
+    if (
+      split !== null &&
+      split.comment !== null &&
+      /^\s*(\/|\d+;|[0-7]{3,4};|[a-z]+:\/\/)/i.test(split.comment) &&
+      !/["']/.test(split.value)
+    ) {
+      out.push(
+        make(
+          'save-path-truncated-by-comment',
+          cfg,
+          `session.save_path is "${String(sp.value)}": the unquoted ';' at ${sp.origin.file}:${sp.origin.line} starts a comment`,
+          at(sp.origin),
+        ),
+      );
     }
   }
   const sameSite = cfg.values['session.cookie_samesite'];
@@ -135,7 +175,14 @@ function checkUnquotedValues(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
     const raw = ctx.lineText(sameSite.origin.file, sameSite.origin.line);
     const split = raw === null ? null : splitRawValue(raw);
     if (split !== null && /^\s*none\s*$/i.test(split.value)) {
-      out.push(make('samesite-none-unquoted', cfg, `session.cookie_samesite = None (unquoted) at ${sameSite.origin.file}:${sameSite.origin.line} is the empty string: no SameSite attribute`, at(sameSite.origin)));
+      out.push(
+        make(
+          'samesite-none-unquoted',
+          cfg,
+          `session.cookie_samesite = None (unquoted) at ${sameSite.origin.file}:${sameSite.origin.line} is the empty string: no SameSite attribute`,
+          at(sameSite.origin),
+        ),
+      );
     }
   }
   return out;
@@ -159,16 +206,35 @@ function checkFilesSavePath(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
   const sp = cfg.values['session.save_path'];
   const { depth, path, systemTemp } = cfg.savePath;
   if (systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))) {
-    out.push(make('save-path-shared-temp', cfg, systemTemp ? `session.save_path is empty: sessions go to the system temp dir ${path}` : `sessions are stored in the shared temporary directory ${path}`, at(sp?.origin)));
+    out.push(
+      make(
+        'save-path-shared-temp',
+        cfg,
+        systemTemp
+          ? `session.save_path is empty: sessions go to the system temp dir ${path}`
+          : `sessions are stored in the shared temporary directory ${path}`,
+        at(sp?.origin),
+      ),
+    );
   }
   if (depth > 0) {
-    out.push(make('session-subdirs-required', cfg, `save_path depth ${depth}: PHP does not create the ${depth} levels of sub-directories below ${path}`, at(sp?.origin)));
+    out.push(
+      make(
+        'session-subdirs-required',
+        cfg,
+        `save_path depth ${depth}: PHP does not create the ${depth} levels of sub-directories below ${path}`,
+        at(sp?.origin),
+      ),
+    );
     out.push(make('gc-disabled-by-depth', cfg, `save_path depth ${depth}: PHP never garbage-collects files below ${path}`, at(sp?.origin)));
   }
   if (/^[^;]*;[^;]*;/.test(String(sp?.value ?? ''))) {
     out.push(make('file-mode-umask', cfg, `save_path MODE ${cfg.savePath.mode} is reduced by the PHP process umask`, at(sp?.origin)));
   }
-  if (iniValue(cfg, 'session.save_handler') === 'files') out.push(...checkSaveDir(cfg, ctx, path, depth, sp?.origin, systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))));
+  if (iniValue(cfg, 'session.save_handler') === 'files')
+    out.push(
+      ...checkSaveDir(cfg, ctx, path, depth, sp?.origin, systemTemp || SHARED_TEMP.some((t) => path === t || path.startsWith(t + '/'))),
+    );
   return out;
 }
 
@@ -179,14 +245,29 @@ function checkRedisSavePath(cfg: AuditedConfig): Finding[] {
   const sp = cfg.values['session.save_path'];
   for (const s of cfg.savePath.servers) {
     if (s.scheme === 'unix') continue;
-    if (!s.tls) out.push(make('redis-no-tls', cfg, `Redis ${s.host}${s.port !== null ? ':' + s.port : ''} is reached over ${s.scheme}:// without TLS`, at(sp?.origin)));
+    if (!s.tls)
+      out.push(
+        make(
+          'redis-no-tls',
+          cfg,
+          `Redis ${s.host}${s.port !== null ? ':' + s.port : ''} is reached over ${s.scheme}:// without TLS`,
+          at(sp?.origin),
+        ),
+      );
   }
   if (cfg.savePath.servers.some((s) => !s.auth)) {
     // phpredis reads only lower-case `auth`: `AUTH=` or `Auth=` is ignored, and silently so.
     const ignored = /(?:^|[?&\s,])(?!auth)[aA][uU][tT][hH](?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=/.test(String(sp?.value ?? ''));
-    out.push(make('redis-no-auth', cfg, ignored
-      ? 'session.save_path has no lower-case auth parameter (phpredis ignores AUTH= in another case): the Redis connection is unauthenticated; write auth='
-      : 'session.save_path has no auth parameter: the Redis connection is unauthenticated', at(sp?.origin)));
+    out.push(
+      make(
+        'redis-no-auth',
+        cfg,
+        ignored
+          ? 'session.save_path has no lower-case auth parameter (phpredis ignores AUTH= in another case): the Redis connection is unauthenticated; write auth='
+          : 'session.save_path has no auth parameter: the Redis connection is unauthenticated',
+        at(sp?.origin),
+      ),
+    );
   }
   return out;
 }
@@ -194,10 +275,18 @@ function checkRedisSavePath(cfg: AuditedConfig): Finding[] {
 /** A Redis password in save_path, in an ini file every user can read. */
 function checkSecretInFile(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
   const sp = cfg.values['session.save_path'];
-  if (sp === undefined || sp.origin === 'default' || !/(?:^|[?&\s,])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=[^&\s,]/i.test(String(sp.value))) return [];
+  if (sp === undefined || sp.origin === 'default' || !/(?:^|[?&\s,])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=[^&\s,]/i.test(String(sp.value)))
+    return [];
   const st = ctx.fs.stat(sp.origin.file);
   if (st === null || st.mode < 0 || !otherReadable(st.mode)) return [];
-  return [make('secret-in-world-readable-file', cfg, `${sp.origin.file} (mode ${st.mode.toString(8).padStart(4, '0')}) holds the Redis password of session.save_path and is readable by every user`, at(sp.origin))];
+  return [
+    make(
+      'secret-in-world-readable-file',
+      cfg,
+      `${sp.origin.file} (mode ${st.mode.toString(8).padStart(4, '0')}) holds the Redis password of session.save_path and is readable by every user`,
+      at(sp.origin),
+    ),
+  ];
 }
 
 /** Session hardening: strict mode, cookie flags, SameSite, cookies only, no trans sid. */
@@ -205,12 +294,60 @@ function checkHardening(cfg: AuditedConfig): Finding[] {
   const out: Finding[] = [];
   const v = (k: string) => cfg.values[k];
   const val = (k: string) => iniValue(cfg, k);
-  if (!phpBool(val('session.use_strict_mode'))) out.push(make('strict-mode-off', cfg, `session.use_strict_mode is off (${where(v('session.use_strict_mode')?.origin)})`, at(v('session.use_strict_mode')?.origin)));
-  if (!phpBool(val('session.cookie_secure'))) out.push(make('cookie-not-secure', cfg, `session.cookie_secure is off (${where(v('session.cookie_secure')?.origin)})`, at(v('session.cookie_secure')?.origin)));
-  if (!phpBool(val('session.cookie_httponly'))) out.push(make('cookie-not-httponly', cfg, `session.cookie_httponly is off (${where(v('session.cookie_httponly')?.origin)})`, at(v('session.cookie_httponly')?.origin)));
-  if (v('session.cookie_samesite') !== undefined && val('session.cookie_samesite') === '') out.push(make('cookie-no-samesite', cfg, `session.cookie_samesite is empty (${where(v('session.cookie_samesite')?.origin)})`, at(v('session.cookie_samesite')?.origin)));
-  if (v('session.use_only_cookies') !== undefined && !phpBool(val('session.use_only_cookies'))) out.push(make('use-only-cookies-off', cfg, `session.use_only_cookies is off (${where(v('session.use_only_cookies')?.origin)})`, at(v('session.use_only_cookies')?.origin)));
-  if (phpBool(val('session.use_trans_sid'))) out.push(make('use-trans-sid-on', cfg, `session.use_trans_sid is on (${where(v('session.use_trans_sid')?.origin)})`, at(v('session.use_trans_sid')?.origin)));
+  if (!phpBool(val('session.use_strict_mode')))
+    out.push(
+      make(
+        'strict-mode-off',
+        cfg,
+        `session.use_strict_mode is off (${where(v('session.use_strict_mode')?.origin)})`,
+        at(v('session.use_strict_mode')?.origin),
+      ),
+    );
+  if (!phpBool(val('session.cookie_secure')))
+    out.push(
+      make(
+        'cookie-not-secure',
+        cfg,
+        `session.cookie_secure is off (${where(v('session.cookie_secure')?.origin)})`,
+        at(v('session.cookie_secure')?.origin),
+      ),
+    );
+  if (!phpBool(val('session.cookie_httponly')))
+    out.push(
+      make(
+        'cookie-not-httponly',
+        cfg,
+        `session.cookie_httponly is off (${where(v('session.cookie_httponly')?.origin)})`,
+        at(v('session.cookie_httponly')?.origin),
+      ),
+    );
+  if (v('session.cookie_samesite') !== undefined && val('session.cookie_samesite') === '')
+    out.push(
+      make(
+        'cookie-no-samesite',
+        cfg,
+        `session.cookie_samesite is empty (${where(v('session.cookie_samesite')?.origin)})`,
+        at(v('session.cookie_samesite')?.origin),
+      ),
+    );
+  if (v('session.use_only_cookies') !== undefined && !phpBool(val('session.use_only_cookies')))
+    out.push(
+      make(
+        'use-only-cookies-off',
+        cfg,
+        `session.use_only_cookies is off (${where(v('session.use_only_cookies')?.origin)})`,
+        at(v('session.use_only_cookies')?.origin),
+      ),
+    );
+  if (phpBool(val('session.use_trans_sid')))
+    out.push(
+      make(
+        'use-trans-sid-on',
+        cfg,
+        `session.use_trans_sid is on (${where(v('session.use_trans_sid')?.origin)})`,
+        at(v('session.use_trans_sid')?.origin),
+      ),
+    );
   return out;
 }
 
@@ -226,16 +363,25 @@ function closestSessionName(key: string, known: readonly string[]): { best: stri
   let bestD = 3;
   for (const k of known) {
     const d = k === lower ? 0 : distance(lower, k);
-    if (d < bestD) { best = k; bestD = d; }
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
   }
   const sessionAt = lower.indexOf('session');
   if (sessionAt >= 0 && best === null) {
-    const tail = lower.slice(sessionAt + 'session'.length).replace(/^[\s._-]+/, '').replace(/-/g, '_');
+    const tail = lower
+      .slice(sessionAt + 'session'.length)
+      .replace(/^[\s._-]+/, '')
+      .replace(/-/g, '_');
     const guess = `session.${tail}`;
     let guessD = Math.max(3, Math.floor(guess.length / 6) + 1);
     for (const k of known) {
       const d = k === guess ? 0 : distance(guess, k);
-      if (d < guessD) { best = k; guessD = d; }
+      if (d < guessD) {
+        best = k;
+        guessD = d;
+      }
     }
   }
   return { best, sessionAt };
@@ -251,19 +397,34 @@ function checkDirectiveNames(cfg: AuditedConfig, ctx: RuleContext): Finding[] {
     seen.add(`${e.key}\0${e.file}\0${e.line}`);
     if (ctx.engine.directive(e.key, cfg.phpVersion) !== null) {
       const note = ctx.engine.deprecation(e.key, e.value, cfg.phpVersion);
-      if (note !== null) out.push(make('deprecated-directive', cfg, `${e.key} at ${e.file}:${e.line}: ${note}`, { file: e.file, line: e.line }));
+      if (note !== null)
+        out.push(make('deprecated-directive', cfg, `${e.key} at ${e.file}:${e.line}: ${note}`, { file: e.file, line: e.line }));
       continue;
     }
     const removed = ctx.engine.removedIn(e.key);
     if (removed !== null) {
-      out.push(make('removed-directive', cfg, `${e.key} at ${e.file}:${e.line} was removed in PHP ${removed}: the line does nothing`, { file: e.file, line: e.line }));
+      out.push(
+        make('removed-directive', cfg, `${e.key} at ${e.file}:${e.line} was removed in PHP ${removed}: the line does nothing`, {
+          file: e.file,
+          line: e.line,
+        }),
+      );
       continue;
     }
     const { best, sessionAt } = closestSessionName(e.key, known);
     if (sessionAt >= 0 && !e.key.startsWith('#') && directiveOfUnmodelledModule(e.key, cfg, ctx)) continue;
     if (e.key.startsWith('session.') || best !== null || sessionAt >= 0) {
-      const hint = e.key.startsWith('#') ? ` ('#' is not a comment since PHP 7.0${best !== null ? `; it hides ${best}` : ''})` : best !== null ? ` (did you mean ${best}?)` : '';
-      out.push(make('unknown-directive', cfg, `${e.key} at ${e.file}:${e.line} is not a PHP directive${hint}: the line does nothing`, { file: e.file, line: e.line }));
+      const hint = e.key.startsWith('#')
+        ? ` ('#' is not a comment since PHP 7.0${best !== null ? `; it hides ${best}` : ''})`
+        : best !== null
+          ? ` (did you mean ${best}?)`
+          : '';
+      out.push(
+        make('unknown-directive', cfg, `${e.key} at ${e.file}:${e.line} is not a PHP directive${hint}: the line does nothing`, {
+          file: e.file,
+          line: e.line,
+        }),
+      );
     }
   }
   return out;
@@ -305,27 +466,51 @@ function directiveOfUnmodelledModule(key: string, cfg: AuditedConfig, ctx: RuleC
 }
 
 /** Directory and sample-file permission checks for the files handler (lstat only). */
-function checkSaveDir(cfg: AuditedConfig, ctx: RuleContext, path: string, depth: number, origin: Origin | undefined, sharedTemp: boolean): Finding[] {
+function checkSaveDir(
+  cfg: AuditedConfig,
+  ctx: RuleContext,
+  path: string,
+  depth: number,
+  origin: Origin | undefined,
+  sharedTemp: boolean,
+): Finding[] {
   const out: Finding[] = [];
   if (!path.startsWith('/')) {
-    out.push(make('save-path-missing', cfg, `save_path directory "${path}" is relative: PHP resolves it against the working directory of each request`, at(origin)));
+    out.push(
+      make(
+        'save-path-missing',
+        cfg,
+        `save_path directory "${path}" is relative: PHP resolves it against the working directory of each request`,
+        at(origin),
+      ),
+    );
     return out;
   }
   const st = ctx.fs.lstat(path);
   // A copied /etc has no /tmp: the shared temp dir is already save-path-shared-temp.
   if (st === null && sharedTemp) return out;
   if (st === null || st.type !== 'dir') {
-    const what = st === null ? 'does not exist' : st.type === 'symlink' ? 'is a symbolic link (not followed by the audit)' : 'is not a directory';
+    const what =
+      st === null ? 'does not exist' : st.type === 'symlink' ? 'is a symbolic link (not followed by the audit)' : 'is not a directory';
     out.push(make('save-path-missing', cfg, `session directory ${path} ${what} on ${ctx.fs.label}`, at(origin)));
     return out;
   }
   const mode = st.mode.toString(8).padStart(4, '0');
   // A shared temp dir (1777) is reported once, as save-path-shared-temp.
-  if (!sharedTemp && st.mode >= 0 && otherReadable(st.mode)) out.push(make('save-path-world-readable', cfg, `session directory ${path} has mode ${mode}: other users can list session IDs`, at(origin)));
-  if (!sharedTemp && st.mode >= 0 && (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) out.push(make('save-path-world-writable', cfg, `session directory ${path} has mode ${mode} (world-writable, no sticky bit)`, at(origin)));
+  if (!sharedTemp && st.mode >= 0 && otherReadable(st.mode))
+    out.push(
+      make('save-path-world-readable', cfg, `session directory ${path} has mode ${mode}: other users can list session IDs`, at(origin)),
+    );
+  if (!sharedTemp && st.mode >= 0 && (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0)
+    out.push(
+      make('save-path-world-writable', cfg, `session directory ${path} has mode ${mode} (world-writable, no sticky bit)`, at(origin)),
+    );
   // Sample session files: walk `depth` levels, lstat only.
-  let others = 0; let group = 0; let sampled = 0;
-  let exampleOthers = ''; let exampleGroup = '';
+  let others = 0;
+  let group = 0;
+  let sampled = 0;
+  let exampleOthers = '';
+  let exampleGroup = '';
   const visit = (dir: string, level: number) => {
     const names = ctx.fs.readdir(dir);
     if (names === null) return;
@@ -340,12 +525,33 @@ function checkSaveDir(cfg: AuditedConfig, ctx: RuleContext, path: string, depth:
       const fst = ctx.fs.lstat(p);
       if (fst === null || fst.type !== 'file') continue;
       sampled++;
-      if (fst.mode >= 0 && otherReadable(fst.mode)) { others++; exampleOthers ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`; }
-      else if (fst.mode >= 0 && (fst.mode & 0o040) !== 0) { group++; exampleGroup ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`; }
+      if (fst.mode >= 0 && otherReadable(fst.mode)) {
+        others++;
+        exampleOthers ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`;
+      } else if (fst.mode >= 0 && (fst.mode & 0o040) !== 0) {
+        group++;
+        exampleGroup ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`;
+      }
     }
   };
   visit(path, 0);
-  if (others > 0) out.push(make('session-file-readable-by-others', cfg, `${others} of ${sampled} sampled session files in ${path} are readable by other users, e.g. ${exampleOthers}`, at(origin)));
-  if (group > 0) out.push(make('session-file-group-readable', cfg, `${group} of ${sampled} sampled session files in ${path} are group-readable, e.g. ${exampleGroup}`, at(origin)));
+  if (others > 0)
+    out.push(
+      make(
+        'session-file-readable-by-others',
+        cfg,
+        `${others} of ${sampled} sampled session files in ${path} are readable by other users, e.g. ${exampleOthers}`,
+        at(origin),
+      ),
+    );
+  if (group > 0)
+    out.push(
+      make(
+        'session-file-group-readable',
+        cfg,
+        `${group} of ${sampled} sampled session files in ${path} are group-readable, e.g. ${exampleGroup}`,
+        at(origin),
+      ),
+    );
   return out;
 }

@@ -51,7 +51,15 @@ export function readCleaners(fs: AuditFs, iniSavePaths: Array<{ path: string; gc
   }
   const files: string[] = [];
   for (const f of ['/etc/crontab', '/etc/anacrontab']) if (fs.lstat(f)?.type === 'file') files.push(f);
-  for (const d of ['/etc/cron.d', '/etc/cron.hourly', '/etc/cron.daily', '/etc/cron.weekly', '/etc/cron.monthly', '/var/spool/cron/crontabs', '/var/spool/cron']) {
+  for (const d of [
+    '/etc/cron.d',
+    '/etc/cron.hourly',
+    '/etc/cron.daily',
+    '/etc/cron.weekly',
+    '/etc/cron.monthly',
+    '/var/spool/cron/crontabs',
+    '/var/spool/cron',
+  ]) {
     for (const n of (fs.readdir(d) ?? []).sort()) if (fs.stat(posix.join(d, n))?.type === 'file') files.push(posix.join(d, n));
   }
   let cronText = '';
@@ -83,7 +91,8 @@ export function appRunsUnder(cfg: AuditedConfig, app: AppReport, webConfigsExist
 
 const where = (s: RuntimeSetting) => `${s.via}() at ${s.file}:${s.line}`;
 const loc = (s: RuntimeSetting) => ({ file: s.file, line: s.line });
-const shown = (v: string | false | undefined) => (v === undefined ? '(unset)' : v === false ? '(unknown)' : JSON.stringify(redactSecrets(v)));
+const shown = (v: string | false | undefined) =>
+  v === undefined ? '(unset)' : v === false ? '(unknown)' : JSON.stringify(redactSecrets(v));
 
 /**
  * Works out each setting in `cfg`: PHP accepts it or refuses it, and whether it differs.
@@ -98,18 +107,34 @@ export function runtimeValues(cfg: AuditedConfig, settings: RuntimeSetting[], en
     const base = { ...s, ...(configured !== undefined ? { configured } : {}) };
     const facts = engine.directive(s.directive, cfg.phpVersion);
     if (facts === null || !engine.accepts(s.directive, facts.default, cfg.phpVersion, extensions)) {
-      return { ...base, status: 'refused', reason: `PHP ${cfg.phpVersion}${facts !== null ? ' with the modules this configuration loads' : ''} has no directive ${s.directive}: ${s.via}() returns false` };
+      return {
+        ...base,
+        status: 'refused',
+        reason: `PHP ${cfg.phpVersion}${facts !== null ? ' with the modules this configuration loads' : ''} has no directive ${s.directive}: ${s.via}() returns false`,
+      };
     }
     if (facts.changeable !== 'all') {
-      return { ...base, status: 'refused', reason: `${s.directive} can only be set in php.ini${facts.changeable === 'perdir' ? ', .user.ini or the pool' : ''} (PHP_INI_${facts.changeable === 'perdir' ? 'PERDIR' : 'SYSTEM'}), not at run time` };
+      return {
+        ...base,
+        status: 'refused',
+        reason: `${s.directive} can only be set in php.ini${facts.changeable === 'perdir' ? ', .user.ini or the pool' : ''} (PHP_INI_${facts.changeable === 'perdir' ? 'PERDIR' : 'SYSTEM'}), not at run time`,
+      };
     }
     if (current?.locked === true) {
       const o = current.origin;
-      return { ...base, status: 'refused', reason: `${s.directive} is pinned${o !== 'default' ? ` at ${o.file}:${o.line}` : ''} (php_admin_value or a [PATH=]/[HOST=] section): ${s.via}() cannot change it` };
+      return {
+        ...base,
+        status: 'refused',
+        reason: `${s.directive} is pinned${o !== 'default' ? ` at ${o.file}:${o.line}` : ''} (php_admin_value or a [PATH=]/[HOST=] section): ${s.via}() cannot change it`,
+      };
     }
     if (s.value === null) return { ...base, status: 'unresolved' };
     if (!engine.accepts(s.directive, s.value, cfg.phpVersion, extensions)) {
-      return { ...base, status: 'refused', reason: `PHP rejects ${shown(s.value)} for ${s.directive}: the value stays ${shown(configured)}` };
+      return {
+        ...base,
+        status: 'refused',
+        reason: `PHP rejects ${shown(s.value)} for ${s.directive}: the value stays ${shown(configured)}`,
+      };
     }
     return { ...base, status: s.value === configured ? 'same' : 'differs' };
   });
@@ -138,8 +163,10 @@ function seconds(v: string | false | undefined): number | null {
  */
 export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cleaners: Cleaners): Finding[] {
   const out: Finding[] = [];
-  const make = (rule: string, message: string, s?: RuntimeSetting) => out.push(finding(rule, cfg.id, message, s !== undefined ? loc(s) : undefined));
-  const applied = (key: string) => runtime.filter((r) => r.directive === key && (r.status === 'differs' || r.status === 'same') && r.value !== null);
+  const make = (rule: string, message: string, s?: RuntimeSetting) =>
+    out.push(finding(rule, cfg.id, message, s !== undefined ? loc(s) : undefined));
+  const applied = (key: string) =>
+    runtime.filter((r) => r.directive === key && (r.status === 'differs' || r.status === 'same') && r.value !== null);
   const configured = (key: string) => cfg.values[key]?.value;
   const originOf = (key: string) => {
     const o = cfg.values[key]?.origin;
@@ -148,9 +175,17 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
 
   for (const r of runtime) {
     if (r.status === 'differs') {
-      make('runtime-setting-differs', `${r.directive} is set to ${shown(r.value ?? '')} at run time by ${where(r)}; the configuration has ${shown(r.configured)} (${originOf(r.directive!)})`, r);
+      make(
+        'runtime-setting-differs',
+        `${r.directive} is set to ${shown(r.value ?? '')} at run time by ${where(r)}; the configuration has ${shown(r.configured)} (${originOf(r.directive!)})`,
+        r,
+      );
     } else if (r.status === 'refused') {
-      make('runtime-setting-ignored', `${where(r)} sets ${r.directive}${r.value !== null ? ` to ${shown(r.value)}` : ''}, which PHP refuses here: ${r.reason}`, r);
+      make(
+        'runtime-setting-ignored',
+        `${where(r)} sets ${r.directive}${r.value !== null ? ` to ${shown(r.value)}` : ''}, which PHP refuses here: ${r.reason}`,
+        r,
+      );
     }
   }
 
@@ -169,8 +204,12 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
   const handlers = applied('session.save_handler').map((r) => r.value);
   const handler = handlers.length > 0 ? handlers[handlers.length - 1] : configured('session.save_handler');
   if (handler === 'files') {
-    const prob = applied('session.gc_probability').map((r) => seconds(r.value!)).concat(applied('session.gc_probability').length === 0 ? [seconds(configured('session.gc_probability'))] : []);
-    const div = applied('session.gc_divisor').map((r) => seconds(r.value!)).concat(applied('session.gc_divisor').length === 0 ? [seconds(configured('session.gc_divisor'))] : []);
+    const prob = applied('session.gc_probability')
+      .map((r) => seconds(r.value!))
+      .concat(applied('session.gc_probability').length === 0 ? [seconds(configured('session.gc_probability'))] : []);
+    const div = applied('session.gc_divisor')
+      .map((r) => seconds(r.value!))
+      .concat(applied('session.gc_divisor').length === 0 ? [seconds(configured('session.gc_divisor'))] : []);
     const gcOn = prob.every((p) => p !== null && p > 0) && div.every((d) => d !== null && d > 0);
     for (const r of runtime.filter((x) => x.directive === 'session.save_path' && x.status === 'differs' && x.value !== null)) {
       const sp = parseFilesSavePath(r.value!);
@@ -180,15 +219,20 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
       const cron = cleaners.cronText.includes(dir) || cleaners.cronText.includes(sp.path);
       const byClean = cleaners.sessionclean?.has(dir) === true;
       if (cron || byClean) continue;
-      const why = sp.depth > 0
-        ? `PHP never garbage-collects below a depth of ${sp.depth}`
-        : `PHP's own garbage collection is off here (session.gc_probability=${prob.map(String).join('/')}, from ${applied('session.gc_probability').length > 0 ? 'the code' : originOf('session.gc_probability')})`;
+      const why =
+        sp.depth > 0
+          ? `PHP never garbage-collects below a depth of ${sp.depth}`
+          : `PHP's own garbage collection is off here (session.gc_probability=${prob.map(String).join('/')}, from ${applied('session.gc_probability').length > 0 ? 'the code' : originOf('session.gc_probability')})`;
       const who = !cleaners.known
-        ? 'no cleaner is known to an audit of one ini file (a cron job that reads php.ini, such as Debian\'s sessionclean, cleans only its session.save_path)'
+        ? "no cleaner is known to an audit of one ini file (a cron job that reads php.ini, such as Debian's sessionclean, cleans only its session.save_path)"
         : cleaners.sessionclean !== null
           ? `/usr/lib/php/sessionclean cleans only php.ini's session.save_path (${[...cleaners.sessionclean.keys()].join(', ') || 'none'})${cleaners.cronFiles.length > 0 ? ', and no cron job names it' : ''}`
           : `no cron job names it (${cleaners.cronFiles.length} cron file(s) read)`;
-      make('runtime-save-path-no-gc', `session.save_path is ${shown(r.value!)} at run time (${where(r)}), not the configured ${shown(configured('session.save_path'))}; ${why}, and ${who}: session files there are never deleted, and expired session IDs stay valid`, r);
+      make(
+        'runtime-save-path-no-gc',
+        `session.save_path is ${shown(r.value!)} at run time (${where(r)}), not the configured ${shown(configured('session.save_path'))}; ${why}, and ${who}: session files there are never deleted, and expired session IDs stay valid`,
+        r,
+      );
     }
   }
 
@@ -196,13 +240,19 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
   // php.ini's gc_maxlifetime: the files go after php.ini's lifetime, whatever the code says.
   if (handler === 'files' && cleaners.sessionclean !== null) {
     const paths = applied('session.save_path').map((r) => r.value!);
-    const dirs = (paths.length > 0 ? paths : [String(configured('session.save_path') ?? '')]).filter((p) => p !== '').map((p) => posix.normalize(parseFilesSavePath(p).path));
+    const dirs = (paths.length > 0 ? paths : [String(configured('session.save_path') ?? '')])
+      .filter((p) => p !== '')
+      .map((p) => posix.normalize(parseFilesSavePath(p).path));
     for (const dir of new Set(dirs)) {
       const limit = cleaners.sessionclean.get(dir);
       if (limit === undefined) continue;
       const longer = applied('session.gc_maxlifetime').filter((r) => (seconds(r.value!) ?? 0) > limit + 60);
       for (const r of longer) {
-        make('runtime-gc-maxlifetime-cut-by-cleaner', `session.gc_maxlifetime is ${seconds(r.value!)} s at run time (${where(r)}), but /usr/lib/php/sessionclean deletes session files in ${dir} after ${limit / 60} minutes without change (php.ini's session.gc_maxlifetime): sessions end after ${limit / 60} minutes of inactivity`, r);
+        make(
+          'runtime-gc-maxlifetime-cut-by-cleaner',
+          `session.gc_maxlifetime is ${seconds(r.value!)} s at run time (${where(r)}), but /usr/lib/php/sessionclean deletes session files in ${dir} after ${limit / 60} minutes without change (php.ini's session.gc_maxlifetime): sessions end after ${limit / 60} minutes of inactivity`,
+          r,
+        );
       }
     }
   }
@@ -211,15 +261,23 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
   const lifetimes = applied('session.cookie_lifetime');
   const gcs = applied('session.gc_maxlifetime');
   const gc = gcs.length > 0 ? Math.max(...gcs.map((r) => seconds(r.value!) ?? 0)) : seconds(configured('session.gc_maxlifetime'));
-  const lifeList: Array<{ seconds: number | null; from: string; s?: RuntimeSetting }> = lifetimes.length > 0
-    ? lifetimes.map((r) => ({ seconds: seconds(r.value!), from: `at run time by ${where(r)}`, s: r }))
-    : [{ seconds: seconds(configured('session.cookie_lifetime')), from: `(${originOf('session.cookie_lifetime')})` }];
-  const worst = lifeList.filter((l) => l.seconds !== null && l.seconds > 0 && gc !== null && gc > 0 && l.seconds > gc).sort((a, b) => b.seconds! - a.seconds!)[0];
+  const lifeList: Array<{ seconds: number | null; from: string; s?: RuntimeSetting }> =
+    lifetimes.length > 0
+      ? lifetimes.map((r) => ({ seconds: seconds(r.value!), from: `at run time by ${where(r)}`, s: r }))
+      : [{ seconds: seconds(configured('session.cookie_lifetime')), from: `(${originOf('session.cookie_lifetime')})` }];
+  const worst = lifeList
+    .filter((l) => l.seconds !== null && l.seconds > 0 && gc !== null && gc > 0 && l.seconds > gc)
+    .sort((a, b) => b.seconds! - a.seconds!)[0];
   if (worst !== undefined) {
     const o = cfg.values['session.cookie_lifetime']?.origin;
-    out.push(finding('cookie-lifetime-above-gc-maxlifetime', cfg.id,
-      `session.cookie_lifetime is ${worst.seconds} s ${worst.from}, above session.gc_maxlifetime ${gc} s (${gcs.length > 0 ? `at run time by ${where(gcs[0]!)}` : originOf('session.gc_maxlifetime')}): the session data can be removed while the browser still sends the cookie, and users are logged out before the cookie says`,
-      worst.s !== undefined ? loc(worst.s) : o !== undefined && o !== 'default' ? { file: o.file, line: o.line } : undefined));
+    out.push(
+      finding(
+        'cookie-lifetime-above-gc-maxlifetime',
+        cfg.id,
+        `session.cookie_lifetime is ${worst.seconds} s ${worst.from}, above session.gc_maxlifetime ${gc} s (${gcs.length > 0 ? `at run time by ${where(gcs[0]!)}` : originOf('session.gc_maxlifetime')}): the session data can be removed while the browser still sends the cookie, and users are logged out before the cookie says`,
+        worst.s !== undefined ? loc(worst.s) : o !== undefined && o !== 'default' ? { file: o.file, line: o.line } : undefined,
+      ),
+    );
   }
   return out;
 }
@@ -229,11 +287,25 @@ export function appFindings(app: AppReport): Finding[] {
   const out: Finding[] = [];
   for (const s of app.settings) {
     if (s.via === 'session_set_save_handler') {
-      out.push(finding('runtime-custom-save-handler', null, `${where(s)} registers a user save handler (${s.handler ?? 'computed'}): session.save_handler and save_path of the configuration do not apply to the requests that run it, and the audit cannot see where it stores sessions`, loc(s)));
+      out.push(
+        finding(
+          'runtime-custom-save-handler',
+          null,
+          `${where(s)} registers a user save handler (${s.handler ?? 'computed'}): session.save_handler and save_path of the configuration do not apply to the requests that run it, and the audit cannot see where it stores sessions`,
+          loc(s),
+        ),
+      );
     } else if (s.value === null) {
-      out.push(finding('runtime-setting-unresolved', null, s.directive === null
-        ? `${where(s)} sets session settings whose names are not known before the request runs (${s.expression ?? 'computed'})`
-        : `${where(s)} sets ${s.directive} to a value not known before the request runs (${s.expression ?? 'computed'})`, loc(s)));
+      out.push(
+        finding(
+          'runtime-setting-unresolved',
+          null,
+          s.directive === null
+            ? `${where(s)} sets session settings whose names are not known before the request runs (${s.expression ?? 'computed'})`
+            : `${where(s)} sets ${s.directive} to a value not known before the request runs (${s.expression ?? 'computed'})`,
+          loc(s),
+        ),
+      );
     }
   }
   return out;

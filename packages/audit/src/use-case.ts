@@ -18,14 +18,16 @@ import type { HostReport } from './model.ts';
 import { loadPhpParser } from './php-parser.ts';
 import { RootFs } from './vfs.ts';
 
-const PROBE_PHP = 'echo json_encode(array("version" => PHP_VERSION, "sys_temp_dir" => sys_get_temp_dir(), "values" => ini_get_all(null, false)), JSON_INVALID_UTF8_SUBSTITUTE | JSON_PARTIAL_OUTPUT_ON_ERROR);';
+const PROBE_PHP =
+  'echo json_encode(array("version" => PHP_VERSION, "sys_temp_dir" => sys_get_temp_dir(), "values" => ini_get_all(null, false)), JSON_INVALID_UTF8_SUBSTITUTE | JSON_PARTIAL_OUTPUT_ON_ERROR);';
 
 /**
  * Asks a php binary for its CLI configuration (`php --ini`, ini_get_all()).
  * @returns null when there is no such binary; throws UserFacingError when it runs but answers nonsense.
  */
 export function probePhp(php: string): PhpProbe | null {
-  const run = (args: string[]) => execFileSync(php, args, { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
+  const run = (args: string[]) =>
+    execFileSync(php, args, { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
   let iniOutput: string;
   let json: string;
   try {
@@ -37,11 +39,21 @@ export function probePhp(php: string): PhpProbe | null {
     throw new UserFacingError(`${printable(php)} --ini / -r failed: ${printable(e.message.split('\n')[0] ?? '')}`);
   }
   let parsed: { version?: unknown; sys_temp_dir?: unknown; values?: unknown };
-  try { parsed = JSON.parse(json) as typeof parsed; } catch { throw new UserFacingError(`${printable(php)} -r did not print JSON (is it PHP?)`); }
-  if (typeof parsed.version !== 'string' || typeof parsed.values !== 'object' || parsed.values === null) throw new UserFacingError(`${printable(php)} -r printed an unexpected document`);
+  try {
+    parsed = JSON.parse(json) as typeof parsed;
+  } catch {
+    throw new UserFacingError(`${printable(php)} -r did not print JSON (is it PHP?)`);
+  }
+  if (typeof parsed.version !== 'string' || typeof parsed.values !== 'object' || parsed.values === null)
+    throw new UserFacingError(`${printable(php)} -r printed an unexpected document`);
   const values: Record<string, string | null> = {};
   for (const [k, v] of Object.entries(parsed.values)) values[k] = typeof v === 'string' ? v : v === null ? null : String(v);
-  return { version: parsed.version, iniOutput, values, ...(typeof parsed.sys_temp_dir === 'string' ? { sysTempDir: parsed.sys_temp_dir } : {}) };
+  return {
+    version: parsed.version,
+    iniOutput,
+    values,
+    ...(typeof parsed.sys_temp_dir === 'string' ? { sysTempDir: parsed.sys_temp_dir } : {}),
+  };
 }
 
 /**
@@ -50,7 +62,13 @@ export function probePhp(php: string): PhpProbe | null {
 export function phpDefaults(php: string): { version: string; defaults: Record<string, string>; sysTempDir: string } | null {
   let out: string;
   try {
-    out = execFileSync(php, ['-n', '-r', PROBE_PHP], { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    out = execFileSync(php, ['-n', '-r', PROBE_PHP], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      maxBuffer: 64 * 1024 * 1024,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
   } catch {
     return null;
   }
@@ -72,11 +90,24 @@ export function phpDefaults(php: string): { version: string; defaults: Record<st
  */
 export function localExtensionProbe(php: string): ExtensionProbe {
   return (lines, extensionDir) => {
-    const code = 'echo json_encode(array("loaded" => array_map("strtolower", get_loaded_extensions()), "directives" => array_map(function ($e) { $a = @ini_get_all(strtolower($e), false); return $a === false ? array() : $a; }, array_combine(get_loaded_extensions(), get_loaded_extensions()))));';
-    const args = ['-n', ...(extensionDir !== null ? ['-d', `extension_dir=${extensionDir}`] : []), ...lines.flatMap((l) => ['-d', `extension=${l.value}`]), '-r', code];
+    const code =
+      'echo json_encode(array("loaded" => array_map("strtolower", get_loaded_extensions()), "directives" => array_map(function ($e) { $a = @ini_get_all(strtolower($e), false); return $a === false ? array() : $a; }, array_combine(get_loaded_extensions(), get_loaded_extensions()))));';
+    const args = [
+      '-n',
+      ...(extensionDir !== null ? ['-d', `extension_dir=${extensionDir}`] : []),
+      ...lines.flatMap((l) => ['-d', `extension=${l.value}`]),
+      '-r',
+      code,
+    ];
     let out: string;
     try {
-      out = execFileSync(php, args, { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+      out = execFileSync(php, args, {
+        encoding: 'utf8',
+        timeout: 20_000,
+        maxBuffer: 64 * 1024 * 1024,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      });
     } catch {
       return null;
     }
@@ -124,7 +155,11 @@ function requireDirectories(option: 'app' | 'docroot', given: readonly string[],
   for (const d of given) {
     if (root === null) {
       let st;
-      try { st = statSync(resolve(d)); } catch (err) { throw new UserFacingError(`--${option} ${printable(d)}: ${statError(err)}`); }
+      try {
+        st = statSync(resolve(d));
+      } catch (err) {
+        throw new UserFacingError(`--${option} ${printable(d)}: ${statError(err)}`);
+      }
       if (!st.isDirectory()) throw new UserFacingError(`--${option} ${printable(d)}: not a directory`);
       continue;
     }
@@ -132,7 +167,8 @@ function requireDirectories(option: 'app' | 'docroot', given: readonly string[],
     // As the audit itself looks (packages/audit/src/app.ts readApp): lstat, then the real path.
     if (root.lstat(d) === null) throw new UserFacingError(`--${option} ${printable(d)}: no such file or directory (${below})`);
     const real = root.realpath(d);
-    if (real === null) throw new UserFacingError(`--${option} ${printable(d)}: a symlink loop, or a symbolic link out of the root (${below})`);
+    if (real === null)
+      throw new UserFacingError(`--${option} ${printable(d)}: a symlink loop, or a symbolic link out of the root (${below})`);
     if (root.stat(real)?.type !== 'dir') throw new UserFacingError(`--${option} ${printable(d)}: not a directory (${below})`);
   }
 }
@@ -186,32 +222,79 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   if (modes > 1) throw new UserFacingError('use only one of --ini, --from-collected and --root');
   if (o.scanDir !== undefined && o.ini === undefined) throw new UserFacingError('--scan-dir needs --ini');
   if (o.fleet && o.fromCollected.length === 0) throw new UserFacingError('--fleet needs --from-collected FILE...');
-  if (o.app.length > 0 && o.fromCollected.length > 0) throw new UserFacingError('--app reads application code on this host or below --root; collected documents hold no application code');
-  if (o.docroot.length > 0 && o.ini !== undefined) throw new UserFacingError('--docroot reads .user.ini and .htaccess of a host (this one, or below --root), which --ini does not audit; give the application code with --app');
+  if (o.app.length > 0 && o.fromCollected.length > 0)
+    throw new UserFacingError('--app reads application code on this host or below --root; collected documents hold no application code');
+  if (o.docroot.length > 0 && o.ini !== undefined)
+    throw new UserFacingError(
+      '--docroot reads .user.ini and .htaccess of a host (this one, or below --root), which --ini does not audit; give the application code with --app',
+    );
   const engine = defaultEngine();
   const env = Object.fromEntries(Object.entries(o.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const reports: HostReport[] = [];
   if (o.ini !== undefined) {
     const path = resolve(o.ini);
     let st;
-    try { st = statSync(path); } catch (err) { throw new UserFacingError(`--ini ${printable(o.ini)}: ${statError(err)}`); }
+    try {
+      st = statSync(path);
+    } catch (err) {
+      throw new UserFacingError(`--ini ${printable(o.ini)}: ${statError(err)}`);
+    }
     if (!st.isFile()) throw new UserFacingError(`--ini ${printable(o.ini)}: not a regular file`);
     // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
     // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
     // the values equal what `php -n -c FILE` prints on this machine.
     requireDirectories('app', o.app, null, undefined);
     const local = phpDefaults(o.php);
-    reports.push(auditIniFile({ fs: new RootFs('/'), engine, iniFile: path, ...(local !== null ? { phpVersion: local.version, defaults: local.defaults, sysTempDir: local.sysTempDir, extensionProbe: localExtensionProbe(o.php) } : {}), ...(o.scanDir !== undefined ? { scanDirs: o.scanDir.split(':').map((d) => (d === '' ? d : resolve(d))).join(':') } : {}), env, apps: o.app.map((d) => resolve(d)) }));
+    reports.push(
+      auditIniFile({
+        fs: new RootFs('/'),
+        engine,
+        iniFile: path,
+        ...(local !== null
+          ? {
+              phpVersion: local.version,
+              defaults: local.defaults,
+              sysTempDir: local.sysTempDir,
+              extensionProbe: localExtensionProbe(o.php),
+            }
+          : {}),
+        ...(o.scanDir !== undefined
+          ? {
+              scanDirs: o.scanDir
+                .split(':')
+                .map((d) => (d === '' ? d : resolve(d)))
+                .join(':'),
+            }
+          : {}),
+        env,
+        apps: o.app.map((d) => resolve(d)),
+      }),
+    );
   } else if (o.fromCollected.length > 0) {
     for (const file of o.fromCollected) {
       const c = parseCollected(readCollected(file), file);
-      reports.push(auditHost({ fs: c.fs, engine, host: c.host, env: {}, docroots: [...c.docroots, ...o.docroot], probe: c.probe, appsFromDocroots: false, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
+      reports.push(
+        auditHost({
+          fs: c.fs,
+          engine,
+          host: c.host,
+          env: {},
+          docroots: [...c.docroots, ...o.docroot],
+          probe: c.probe,
+          appsFromDocroots: false,
+          ...(o.host !== undefined ? { serverName: o.host } : {}),
+        }),
+      );
     }
   } else {
     let fs: RootFs;
     if (o.root !== undefined) {
       let st;
-      try { st = statSync(o.root); } catch (err) { throw new UserFacingError(`--root ${printable(o.root)}: ${statError(err)}`); }
+      try {
+        st = statSync(o.root);
+      } catch (err) {
+        throw new UserFacingError(`--root ${printable(o.root)}: ${statError(err)}`);
+      }
       if (!st.isDirectory()) throw new UserFacingError(`--root ${printable(o.root)}: not a directory`);
       fs = new RootFs(o.root);
     } else fs = new RootFs('/');
@@ -220,7 +303,18 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     const probe = o.root === undefined ? probePhp(o.php) : null;
     // Live host: relative --app and --docroot paths are relative to the working directory; below --root they are host paths.
     const hostPath = (d: string) => (o.root === undefined ? resolve(d) : d);
-    reports.push(auditHost({ fs, engine, host: o.root === undefined ? hostname() : 'root', env: o.root === undefined ? env : {}, docroots: o.docroot.map(hostPath), apps: o.app.map(hostPath), probe, ...(o.host !== undefined ? { serverName: o.host } : {}) }));
+    reports.push(
+      auditHost({
+        fs,
+        engine,
+        host: o.root === undefined ? hostname() : 'root',
+        env: o.root === undefined ? env : {},
+        docroots: o.docroot.map(hostPath),
+        apps: o.app.map(hostPath),
+        probe,
+        ...(o.host !== undefined ? { serverName: o.host } : {}),
+      }),
+    );
   }
   const failOn = o.failOn ?? 'none';
   if (failOn === 'none') return { reports, failed: false };

@@ -43,8 +43,12 @@ export interface AuditFs {
 }
 
 const FS_ERROR_TEXT: Record<string, string> = {
-  ENOENT: 'no such file or directory', EACCES: 'permission denied', EPERM: 'permission denied',
-  ELOOP: 'no such file, or a symbolic link loop or escape', EISDIR: 'is a directory', EINVAL: 'not a regular file',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ELOOP: 'no such file, or a symbolic link loop or escape',
+  EISDIR: 'is a directory',
+  EINVAL: 'not a regular file',
   ENOTDIR: 'a path component is not a directory',
 };
 
@@ -139,7 +143,10 @@ export class CollectedFs implements AuditFs {
       let parent = posix.dirname(p);
       while (child !== parent) {
         let set = this.children.get(parent);
-        if (set === undefined) { set = new Set(); this.children.set(parent, set); }
+        if (set === undefined) {
+          set = new Set();
+          this.children.set(parent, set);
+        }
         set.add(posix.basename(child));
         if (!this.entries.has(parent)) {
           this.entries.set(parent, { path: parent, type: 'dir', mode: -1, uid: -1, gid: -1, size: 0 });
@@ -218,7 +225,11 @@ export function iniFs(fs: AuditFs): IniFileSystem {
     readFile(path) {
       const r = fs.readFile(path);
       if (r.ok) return r.data;
-      return err(path, /too large/.test(r.error) ? 'EFBIG' : /permission/.test(r.error) ? 'EACCES' : /directory/.test(r.error) ? 'EISDIR' : 'EIO', r.error);
+      return err(
+        path,
+        /too large/.test(r.error) ? 'EFBIG' : /permission/.test(r.error) ? 'EACCES' : /directory/.test(r.error) ? 'EISDIR' : 'EIO',
+        r.error,
+      );
     },
     readDir(path) {
       const n = fs.readdir(path);

@@ -9,7 +9,16 @@ import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_APP_FILE_BYTES, RootFs, auditIniFile, defaultEngine, readApp, renderJson, renderSarif, loadPhpParser } from '@session-migrate/audit';
+import {
+  MAX_APP_FILE_BYTES,
+  RootFs,
+  auditIniFile,
+  defaultEngine,
+  readApp,
+  renderJson,
+  renderSarif,
+  loadPhpParser,
+} from '@session-migrate/audit';
 
 // Audits that read application code (--app, document roots) need codemod php's parser loaded.
 await loadPhpParser();
@@ -80,7 +89,11 @@ echo json_encode($r);
       byLine.set(s.line, (byLine.get(s.line) ?? 0) + 1);
     }
     // Every recorded call was read (lines 7..19), with the directives each sets.
-    expect([...byLine.keys()].sort((a, b) => a - b)).toEqual(Object.keys(stored).map(Number).sort((a, b) => a - b));
+    expect([...byLine.keys()].sort((a, b) => a - b)).toEqual(
+      Object.keys(stored)
+        .map(Number)
+        .sort((a, b) => a - b),
+    );
     expect(byLine.get(10)).toBe(5); // lifetime, path, samesite, secure, httponly (bogus ignored, as PHP does)
     expect(byLine.get(11)).toBe(4); // positional: lifetime, path, domain, secure
     expect(byLine.get(12)).toBe(2); // named: lifetime, httponly
@@ -89,17 +102,28 @@ echo json_encode($r);
   });
 
   it('--ini with --app: the configuration shows them, with PHP refusing what it refuses', () => {
-    writeFileSync(join(work, 'oracle/php.ini'), `session.save_path = "${sessions}"\nsession.gc_probability = 0\nsession.name = PHPSESSID\n`);
+    writeFileSync(
+      join(work, 'oracle/php.ini'),
+      `session.save_path = "${sessions}"\nsession.gc_probability = 0\nsession.name = PHPSESSID\n`,
+    );
     const r = auditIniFile({ fs: new RootFs('/'), engine: defaultEngine(), iniFile: join(work, 'oracle/php.ini'), env: {}, apps: [app] });
     const runtime = r.configs[0]?.runtime ?? [];
-    expect(runtime.find((x) => x.directive === 'session.name')).toMatchObject({ status: 'differs', value: 'ORACLESESSID', configured: 'PHPSESSID' });
+    expect(runtime.find((x) => x.directive === 'session.name')).toMatchObject({
+      status: 'differs',
+      value: 'ORACLESESSID',
+      configured: 'PHPSESSID',
+    });
     expect(runtime.find((x) => x.line === 7)).toMatchObject({ status: 'same' });
     expect(runtime.find((x) => x.directive === 'session.sid_length')).toMatchObject({ status: 'differs', value: '48' });
     expect(r.apps?.[0]?.files).toBe(2);
-    const json = JSON.parse(renderJson([r])) as { hosts: Array<{ applications: Array<{ settings: unknown[] }>; configurations: Array<{ runtime: unknown[] }> }> };
+    const json = JSON.parse(renderJson([r])) as {
+      hosts: Array<{ applications: Array<{ settings: unknown[] }>; configurations: Array<{ runtime: unknown[] }> }>;
+    };
     expect(json.hosts[0]?.applications[0]?.settings).toHaveLength(report().settings.length);
     expect(json.hosts[0]?.configurations[0]?.runtime).toHaveLength(report().settings.length);
-    function report() { return readApp(new RootFs('/'), app); }
+    function report() {
+      return readApp(new RootFs('/'), app);
+    }
   });
 });
 
@@ -131,7 +155,10 @@ describe('bad input is classified, never a crash', () => {
     const started = Date.now();
     const r = readApp(new RootFs('/'), app);
     expect(Date.now() - started).toBeLessThan(30_000);
-    expect(r.settings.map((s) => `${s.directive}=${s.value}`).sort()).toEqual([`session.name=PHARSESS`, `session.save_path=${app}/sessions`]);
+    expect(r.settings.map((s) => `${s.directive}=${s.value}`).sort()).toEqual([
+      `session.name=PHARSESS`,
+      `session.save_path=${app}/sessions`,
+    ]);
     expect(r.files).toBe(4); // index, empty, phar-stub, html.phtml (not broken, huge, logo)
     const problems = r.problems.join('\n');
     expect(problems).toMatch(/broken\.php:2: does not parse/);
@@ -150,16 +177,43 @@ describe('bad input is classified, never a crash', () => {
 
   it('below --root, a link that leaves the root is not followed, and the report is partial with audit-incomplete', () => {
     const root = join(work, 'bad/root');
-    write(root, { 'etc/php.ini': 'session.save_path = /var/lib/php/sessions\nsession.gc_probability = 0\n', 'srv/app/index.php': "<?php session_save_path('/srv/app/sess');\n" });
+    write(root, {
+      'etc/php.ini': 'session.save_path = /var/lib/php/sessions\nsession.gc_probability = 0\n',
+      'srv/app/index.php': "<?php session_save_path('/srv/app/sess');\n",
+    });
     symlinkSync('/../../../../../../..', join(root, 'srv/app/escape'));
-    const r = auditIniFile({ fs: new RootFs(root), engine: defaultEngine(), iniFile: '/etc/php.ini', env: {}, apps: ['/srv/app', '/srv/missing'] });
+    const r = auditIniFile({
+      fs: new RootFs(root),
+      engine: defaultEngine(),
+      iniFile: '/etc/php.ini',
+      env: {},
+      apps: ['/srv/app', '/srv/missing'],
+    });
     expect(r.apps?.map((a) => a.files)).toEqual([1, 0]);
     expect(r.partial).toBe(true);
-    expect(r.findings.filter((f) => f.id === 'audit-incomplete').map((f) => f.message)).toEqual([expect.stringMatching(/\/srv\/missing: no such directory/)]);
-    expect(r.configs[0]?.runtime?.[0]).toMatchObject({ directive: 'session.save_path', value: '/srv/app/sess', status: 'differs', file: '/srv/app/index.php', line: 1 });
-    const sarif = JSON.parse(renderSarif([r], '0')) as { runs: Array<{ results: Array<{ ruleId: string; locations: Array<{ physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }> }> }> };
+    expect(r.findings.filter((f) => f.id === 'audit-incomplete').map((f) => f.message)).toEqual([
+      expect.stringMatching(/\/srv\/missing: no such directory/),
+    ]);
+    expect(r.configs[0]?.runtime?.[0]).toMatchObject({
+      directive: 'session.save_path',
+      value: '/srv/app/sess',
+      status: 'differs',
+      file: '/srv/app/index.php',
+      line: 1,
+    });
+    const sarif = JSON.parse(renderSarif([r], '0')) as {
+      runs: Array<{
+        results: Array<{
+          ruleId: string;
+          locations: Array<{ physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }>;
+        }>;
+      }>;
+    };
     const differs = sarif.runs[0]!.results.find((x) => x.ruleId === 'runtime-setting-differs');
-    expect(differs?.locations[0]?.physicalLocation).toEqual({ artifactLocation: { uri: 'srv/app/index.php', uriBaseId: 'ROOT' }, region: { startLine: 1 } });
+    expect(differs?.locations[0]?.physicalLocation).toEqual({
+      artifactLocation: { uri: 'srv/app/index.php', uriBaseId: 'ROOT' },
+      region: { startLine: 1 },
+    });
     expect(sarif.runs[0]!.results.some((x) => x.ruleId === 'runtime-save-path-no-gc')).toBe(true);
   });
 });
@@ -167,7 +221,10 @@ describe('bad input is classified, never a crash', () => {
 describe('secrets', () => {
   it('a Redis password in a run-time save_path is never printed', () => {
     const app = join(work, 'secret/app');
-    write(app, { 'index.php': "<?php\nini_set('session.save_handler', 'redis');\nini_set('session.save_path', 'tcp://10.0.0.9:6379?auth=' . 'hunter2-secret');\n" });
+    write(app, {
+      'index.php':
+        "<?php\nini_set('session.save_handler', 'redis');\nini_set('session.save_path', 'tcp://10.0.0.9:6379?auth=' . 'hunter2-secret');\n",
+    });
     writeFileSync(join(work, 'secret/php.ini'), 'session.save_handler = files\n');
     const r = auditIniFile({ fs: new RootFs('/'), engine: defaultEngine(), iniFile: join(work, 'secret/php.ini'), env: {}, apps: [app] });
     expect(r.configs[0]?.runtime?.length).toBe(2);

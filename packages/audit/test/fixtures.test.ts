@@ -7,7 +7,19 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RULES, RootFs, auditHost, auditIniFile, configJson, defaultEngine, renderJson, renderSarif, renderTable, type HostReport, loadPhpParser } from '@session-migrate/audit';
+import {
+  RULES,
+  RootFs,
+  auditHost,
+  auditIniFile,
+  configJson,
+  defaultEngine,
+  renderJson,
+  renderSarif,
+  renderTable,
+  type HostReport,
+  loadPhpParser,
+} from '@session-migrate/audit';
 
 // Audits that read application code (--app, document roots) need codemod php's parser loaded.
 await loadPhpParser();
@@ -53,7 +65,10 @@ interface ExpectedJson {
   configFindings?: Record<string, { absent: string[] }>;
 }
 
-const cases = readdirSync(fixturesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const cases = readdirSync(fixturesDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
 
 /** Copies a fixture into a scratch dir and applies modes, links and generated binary files. */
 function materialise(name: string, c: CaseJson): string {
@@ -80,9 +95,33 @@ export function runCase(name: string): { report: HostReport; expected: ExpectedJ
   const expected = JSON.parse(readFileSync(join(fixturesDir, name, 'expected.json'), 'utf8')) as ExpectedJson;
   const dir = materialise(name, c);
   const engine = defaultEngine();
-  const report = c.mode === 'ini'
-    ? auditIniFile({ fs: new RootFs('/'), engine, iniFile: join(dir, c.ini ?? 'php.ini'), env: {}, ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}), ...(c.scanDir !== undefined ? { scanDirs: c.scanDir.split(':').map((d) => join(dir, d)).join(':') } : {}), ...(c.apps !== undefined ? { apps: c.apps.map((a) => join(dir, a)) } : {}) })
-    : auditHost({ fs: new RootFs(join(dir, 'root')), engine, host: 'root', env: {}, docroots: c.docroots ?? [], ...(c.serverName !== undefined ? { serverName: c.serverName } : {}), ...(c.apps !== undefined ? { apps: c.apps } : {}) });
+  const report =
+    c.mode === 'ini'
+      ? auditIniFile({
+          fs: new RootFs('/'),
+          engine,
+          iniFile: join(dir, c.ini ?? 'php.ini'),
+          env: {},
+          ...(c.phpVersion !== undefined ? { phpVersion: c.phpVersion } : {}),
+          ...(c.scanDir !== undefined
+            ? {
+                scanDirs: c.scanDir
+                  .split(':')
+                  .map((d) => join(dir, d))
+                  .join(':'),
+              }
+            : {}),
+          ...(c.apps !== undefined ? { apps: c.apps.map((a) => join(dir, a)) } : {}),
+        })
+      : auditHost({
+          fs: new RootFs(join(dir, 'root')),
+          engine,
+          host: 'root',
+          env: {},
+          docroots: c.docroots ?? [],
+          ...(c.serverName !== undefined ? { serverName: c.serverName } : {}),
+          ...(c.apps !== undefined ? { apps: c.apps } : {}),
+        });
   return { report, expected };
 }
 
@@ -98,9 +137,17 @@ describe('audit fixtures', () => {
         expect(ids, `${name}: expected ${id}; got ${[...ids].join(', ')}`).toContain(id);
         triggered.add(id);
       }
-      const mustBeAbsent = (expected.absent ?? []).includes('*') ? RULES.map((r) => r.id).filter((id) => !expected.expect.includes(id)) : expected.absent ?? [];
+      const mustBeAbsent = (expected.absent ?? []).includes('*')
+        ? RULES.map((r) => r.id).filter((id) => !expected.expect.includes(id))
+        : (expected.absent ?? []);
       for (const id of mustBeAbsent) {
-        expect(ids.has(id), `${name}: ${id} must not be reported: ${report.findings.filter((f) => f.id === id).map((f) => f.message).join(' | ')}`).toBe(false);
+        expect(
+          ids.has(id),
+          `${name}: ${id} must not be reported: ${report.findings
+            .filter((f) => f.id === id)
+            .map((f) => f.message)
+            .join(' | ')}`,
+        ).toBe(false);
         absent.add(id);
       }
       const byId = new Map(report.configs.map((c) => [c.id, c]));
@@ -118,7 +165,10 @@ describe('audit fixtures', () => {
       }
       for (const [id, keys] of Object.entries(expected.locked ?? {})) {
         const cfg = byId.get(id);
-        const locked = Object.entries(cfg?.values ?? {}).filter(([, v]) => v.locked === true).map(([k]) => k).filter((k) => k.startsWith('session.'));
+        const locked = Object.entries(cfg?.values ?? {})
+          .filter(([, v]) => v.locked === true)
+          .map(([k]) => k)
+          .filter((k) => k.startsWith('session.'));
         expect(locked.sort(), `${name} ${id} locked`).toEqual([...keys].sort());
       }
       for (const [id, sp] of Object.entries(expected.savePath ?? {})) expect(byId.get(id)?.savePath).toMatchObject(sp);
@@ -128,15 +178,30 @@ describe('audit fixtures', () => {
       for (const m of expected.messages ?? []) expect(all).toContain(m);
       for (const s of expected.secretsNotIn ?? []) expect(all, `${name}: secret leaked`).not.toContain(s);
       for (const [id, { absent: no }] of Object.entries(expected.configFindings ?? {})) {
-        for (const rule of no) expect(report.findings.filter((f) => f.config === id && f.id === rule).map((f) => f.message), `${name} ${id} ${rule}`).toEqual([]);
+        for (const rule of no)
+          expect(
+            report.findings.filter((f) => f.config === id && f.id === rule).map((f) => f.message),
+            `${name} ${id} ${rule}`,
+          ).toEqual([]);
       }
       // SARIF: every location names a file the audit really read or pointed at (never an invented
       // php.ini for a compiled default), relative to the ROOT base declared in originalUriBaseIds.
-      const sarif = JSON.parse(renderSarif([report], '0.0.0')) as { runs: Array<{ originalUriBaseIds?: Record<string, { uri: string }>; results: Array<{ locations?: Array<{ physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string } } }> }> }> };
-      const real = new Set([...report.configs.flatMap((c) => [c.loadedFile, ...c.scannedFiles]), ...report.findings.map((f) => f.file)].filter((x): x is string => typeof x === 'string').map((f) => f.replace(/^\/+/, '')));
+      const sarif = JSON.parse(renderSarif([report], '0.0.0')) as {
+        runs: Array<{
+          originalUriBaseIds?: Record<string, { uri: string }>;
+          results: Array<{ locations?: Array<{ physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string } } }> }>;
+        }>;
+      };
+      const real = new Set(
+        [...report.configs.flatMap((c) => [c.loadedFile, ...c.scannedFiles]), ...report.findings.map((f) => f.file)]
+          .filter((x): x is string => typeof x === 'string')
+          .map((f) => f.replace(/^\/+/, '')),
+      );
       for (const res of sarif.runs[0]!.results) {
         for (const l of res.locations ?? []) {
-          expect(real, `${name}: SARIF uri ${l.physicalLocation.artifactLocation.uri}`).toContain(decodeURIComponent(l.physicalLocation.artifactLocation.uri));
+          expect(real, `${name}: SARIF uri ${l.physicalLocation.artifactLocation.uri}`).toContain(
+            decodeURIComponent(l.physicalLocation.artifactLocation.uri),
+          );
           expect(l.physicalLocation.artifactLocation.uriBaseId, `${name}: uriBaseId`).toBe('ROOT');
           expect(sarif.runs[0]!.originalUriBaseIds?.ROOT?.uri).toBe('file:///');
         }

@@ -63,13 +63,21 @@ describe('BUG-14: php.ini < pool php_value < .user.ini; php_admin_value locks', 
     expect(get('h/debian-8.2/fpm:plain', 'session.gc_maxlifetime')?.value).toBe(exp['admin/plain'][1].gc_maxlifetime);
     expect(get('h/debian-8.2/fpm:plain', 'session.save_path')?.locked).toBeUndefined();
     expect(get('h/debian-8.2/fpm:admin@/srv/docroot_userini', 'session.save_path')?.value).toBe(exp['with .user.ini'][0].seen);
-    expect(get('h/debian-8.2/fpm:admin@/srv/docroot_userini', 'session.gc_maxlifetime')?.value).toBe(exp['with .user.ini'][0].gc_maxlifetime);
+    expect(get('h/debian-8.2/fpm:admin@/srv/docroot_userini', 'session.gc_maxlifetime')?.value).toBe(
+      exp['with .user.ini'][0].gc_maxlifetime,
+    );
     expect(get('h/debian-8.2/fpm:plain@/srv/docroot_userini', 'session.save_path')?.value).toBe(exp['with .user.ini'][1].seen);
-    expect(get('h/debian-8.2/fpm:plain@/srv/docroot_userini', 'session.gc_maxlifetime')?.value).toBe(exp['with .user.ini'][1].gc_maxlifetime);
+    expect(get('h/debian-8.2/fpm:plain@/srv/docroot_userini', 'session.gc_maxlifetime')?.value).toBe(
+      exp['with .user.ini'][1].gc_maxlifetime,
+    );
     const locked = r.findings.filter((f) => f.id === 'codemod-target-locked');
     expect(locked.map((f) => f.config)).toEqual(['h/debian-8.2/fpm:admin']);
     expect(locked[0]?.file).toBe('/etc/php/8.2/fpm/pool.d/pool.conf');
-    expect(get('h/debian-8.2/fpm:admin', 'session.save_path')?.origin).toEqual({ file: '/etc/php/8.2/fpm/pool.d/pool.conf', line: 6, layer: 'pool-admin' });
+    expect(get('h/debian-8.2/fpm:admin', 'session.save_path')?.origin).toEqual({
+      file: '/etc/php/8.2/fpm/pool.d/pool.conf',
+      line: 6,
+      layer: 'pool-admin',
+    });
   });
 });
 
@@ -79,7 +87,10 @@ describe('reference/fpm-check: the real php-fpm run, as fixture data', () => {
     const root = join(work, 'fpmcheck');
     mkdirSync(join(root, 'etc/php/8.2/fpm/pool.d'), { recursive: true });
     cpSync(join(c, 'php.ini'), join(root, 'etc/php/8.2/fpm/php.ini'));
-    writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/www.conf'), readFileSync(join(c, 'pool.conf.in'), 'utf8').replace(/@RUN@/g, '/run/php'));
+    writeFileSync(
+      join(root, 'etc/php/8.2/fpm/pool.d/www.conf'),
+      readFileSync(join(c, 'pool.conf.in'), 'utf8').replace(/@RUN@/g, '/run/php'),
+    );
     cpSync(join(c, 'www'), join(root, 'srv/www'), { recursive: true });
     const r = auditHost({ fs: new RootFs(root), engine, host: 'h', env: { FPMTEST_ENV: 'fromenv' }, docroots: ['/srv/www'] });
     const lines = readFileSync(join(c, 'expected.txt'), 'utf8').split('\n');
@@ -92,7 +103,10 @@ describe('reference/fpm-check: the real php-fpm run, as fixture data', () => {
 });
 
 describe('BUG-17: phpredis save_path forms', () => {
-  const exp = JSON.parse(readFileSync(join(FIXTURES_DIR, 'cases/BUG-17/expected.json'), 'utf8')).expected_toolkit.cases as Array<{ save_path: string; finding?: { id: string } }>;
+  const exp = JSON.parse(readFileSync(join(FIXTURES_DIR, 'cases/BUG-17/expected.json'), 'utf8')).expected_toolkit.cases as Array<{
+    save_path: string;
+    finding?: { id: string };
+  }>;
   for (const c of exp) {
     it(c.save_path.replace(/auth=[^&]*/, 'auth=…'), () => {
       const f = join(work, `redis-${Buffer.from(c.save_path).toString('hex').slice(0, 40)}.ini`);

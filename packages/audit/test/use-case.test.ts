@@ -10,7 +10,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserFacingError } from '@session-migrate/common';
-import { auditHost, defaultEngine, fleetJson, loadPhpParser, parseCollected, phpDefaults, probePhp, runAudit, severityRank, type AuditOptions } from '../src/index.ts';
+import {
+  auditHost,
+  defaultEngine,
+  fleetJson,
+  loadPhpParser,
+  parseCollected,
+  phpDefaults,
+  probePhp,
+  runAudit,
+  severityRank,
+  type AuditOptions,
+} from '../src/index.ts';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const fleet = join(here, 'fixtures-fleet', 'rb3-same-hostname');
@@ -72,7 +83,10 @@ describe('runAudit', () => {
       [{ fromCollected: [join(tmp, 'missing.json')] }, /--from-collected .*missing\.json: /],
     ];
     for (const [over, message] of cases) {
-      const err = await runAudit({ ...base, ...over }).then(() => undefined, (e: unknown) => e);
+      const err = await runAudit({ ...base, ...over }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err, String(message)).toBeInstanceOf(UserFacingError);
       expect((err as Error).message).toMatch(message);
       expect((err as Error).message).not.toContain('\n');

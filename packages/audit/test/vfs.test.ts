@@ -60,8 +60,19 @@ describe('CollectedFs', () => {
 
 describe('php --ini output', () => {
   it('parses paths, scan dirs and the comma-separated list', () => {
-    const r = parsePhpIniOutput('Configuration File (php.ini) Path: /etc/php/8.2/cli\nLoaded Configuration File:         /etc/php/8.2/cli/php.ini\nScan for additional .ini files in: /etc/php/8.2/cli/conf.d\nAdditional .ini files parsed:      /etc/php/8.2/cli/conf.d/10-opcache.ini,\n/etc/php/8.2/cli/conf.d/10-pdo.ini\n');
-    expect(r).toEqual({ configPath: '/etc/php/8.2/cli', loadedFile: '/etc/php/8.2/cli/php.ini', scanDirs: ['/etc/php/8.2/cli/conf.d'], scannedFiles: ['/etc/php/8.2/cli/conf.d/10-opcache.ini', '/etc/php/8.2/cli/conf.d/10-pdo.ini'] });
-    expect(parsePhpIniOutput('Loaded Configuration File:         (none)\nScan for additional .ini files in: (none)\nAdditional .ini files parsed:      (none)\n')).toEqual({ configPath: null, loadedFile: null, scanDirs: null, scannedFiles: [] });
+    const r = parsePhpIniOutput(
+      'Configuration File (php.ini) Path: /etc/php/8.2/cli\nLoaded Configuration File:         /etc/php/8.2/cli/php.ini\nScan for additional .ini files in: /etc/php/8.2/cli/conf.d\nAdditional .ini files parsed:      /etc/php/8.2/cli/conf.d/10-opcache.ini,\n/etc/php/8.2/cli/conf.d/10-pdo.ini\n',
+    );
+    expect(r).toEqual({
+      configPath: '/etc/php/8.2/cli',
+      loadedFile: '/etc/php/8.2/cli/php.ini',
+      scanDirs: ['/etc/php/8.2/cli/conf.d'],
+      scannedFiles: ['/etc/php/8.2/cli/conf.d/10-opcache.ini', '/etc/php/8.2/cli/conf.d/10-pdo.ini'],
+    });
+    expect(
+      parsePhpIniOutput(
+        'Loaded Configuration File:         (none)\nScan for additional .ini files in: (none)\nAdditional .ini files parsed:      (none)\n',
+      ),
+    ).toEqual({ configPath: null, loadedFile: null, scanDirs: null, scannedFiles: [] });
   });
 });

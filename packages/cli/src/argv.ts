@@ -56,7 +56,9 @@ export function optionTableOf(y: unknown): OptionTable {
  * word is given too.
  */
 export function positionalsOf(y: unknown): string[] {
-  const internal = (y as { getInternalMethods?: () => { getContext?: () => { fullCommands?: unknown } } } | undefined)?.getInternalMethods?.();
+  const internal = (
+    y as { getInternalMethods?: () => { getContext?: () => { fullCommands?: unknown } } } | undefined
+  )?.getInternalMethods?.();
   const full = internal?.getContext?.().fullCommands;
   if (!Array.isArray(full)) return [];
   return full.flatMap((c) => (typeof c === 'string' ? [...c.matchAll(/[<[]([A-Za-z][\w-]*)(?:\.\.)?[>\]]/g)].map((m) => m[1]!) : []));
@@ -148,6 +150,7 @@ export function checkValues(args: Record<string, unknown>, table: OptionTable): 
     const v = args[key];
     if (v === undefined) continue;
     if (!Array.isArray(v) || v.length === 0) throw new UserFacingError(`--${key} needs a value`);
-    if (v.some((x) => typeof x !== 'string' && typeof x !== 'number')) throw new UserFacingError(`--${key} takes values; --no-${key} is not an option`);
+    if (v.some((x) => typeof x !== 'string' && typeof x !== 'number'))
+      throw new UserFacingError(`--${key} takes values; --no-${key} is not an option`);
   }
 }

@@ -4,7 +4,16 @@
  * input (UserFacingError).
  */
 import { UserFacingError } from '@session-migrate/common';
-import { collectScript, fleetJson, renderFleet, renderJson, renderSarif, renderTable, runAudit, type Severity } from '@session-migrate/audit';
+import {
+  collectScript,
+  fleetJson,
+  renderFleet,
+  renderJson,
+  renderSarif,
+  renderTable,
+  runAudit,
+  type Severity,
+} from '@session-migrate/audit';
 import type { Print } from './commands/context.ts';
 
 import { FAIL_ON } from './commands/audit.ts';

@@ -3,7 +3,7 @@
  * AWS CDK TypeScript code (issue 6). Only wiring: the work is in @session-migrate/codemod-cdk.
  */
 import type { CommandModule } from 'yargs';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { UserFacingError, printable, terminalSafe } from '@session-migrate/common';
 // The codemod itself (ts-morph, hence the TypeScript compiler: seconds to load) is imported only
 // when the command runs, not on every start of the CLI.
 import { DEFAULT_AUTH_SECRET_NAME, isValidSecretName } from '@session-migrate/codemod-cdk/names';
@@ -13,13 +13,6 @@ export interface CodemodCdkArgs {
   dryRun: boolean;
   json: boolean;
   authSecretName: string;
-}
-
-/** Control characters a terminal would act on (tab, LF and CR stay: they are part of a diff's layout). */
-function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-    (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
 
 /**
@@ -52,7 +45,9 @@ export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: stri
     if (f.skipped !== undefined) print(`skipped ${printable(f.path)}: ${printable(f.skipped)}`);
     for (const x of f.findings) print(`${x.severity}: ${printable(f.path)}:${x.line}:${x.column}: ${x.id}: ${printable(x.message)}`);
   }
-  print(`${report.constructs} ElastiCache construct(s) in ${report.scanned} TypeScript file(s); ${args.dryRun ? 'would change' : 'changed'} ${changed.length} file(s)`);
+  print(
+    `${report.constructs} ElastiCache construct(s) in ${report.scanned} TypeScript file(s); ${args.dryRun ? 'would change' : 'changed'} ${changed.length} file(s)`,
+  );
   print(incomplete ? 'incomplete: review the high and medium findings above' : 'complete: nothing left to decide by hand');
   return code;
 }
@@ -62,18 +57,34 @@ export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: stri
  * @param run main.ts's wrapper that records the exit code of a handler.
  */
 export function codemodCdkModule(
-  run: (fn: () => number | Promise<number>) => () => Promise<void>, print: (line: string) => void,
+  run: (fn: () => number | Promise<number>) => () => Promise<void>,
+  print: (line: string) => void,
 ): CommandModule<object, { dir: string; 'dry-run': boolean; json: boolean; 'auth-secret-name': string }> {
   return {
     command: 'cdk <dir>',
-    describe: 'turn on ElastiCache transit/at-rest encryption and a Secrets Manager AUTH token in AWS CDK TypeScript code (diff with --dry-run)',
-    builder: (y) => y
-      .positional('dir', { type: 'string', demandOption: true, describe: 'CDK app directory (node_modules and cdk.out are skipped)' })
-      .option('auth-secret-name', { type: 'string', default: DEFAULT_AUTH_SECRET_NAME, describe: 'Secrets Manager secret (name or ARN) holding the AUTH token' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
-    handler: (a) => run(() => codemodCdkCommand({
-      dir: a.dir, dryRun: a['dry-run'], json: a.json, authSecretName: a['auth-secret-name'],
-    }, print))(),
+    describe:
+      'turn on ElastiCache transit/at-rest encryption and a Secrets Manager AUTH token in AWS CDK TypeScript code (diff with --dry-run)',
+    builder: (y) =>
+      y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'CDK app directory (node_modules and cdk.out are skipped)' })
+        .option('auth-secret-name', {
+          type: 'string',
+          default: DEFAULT_AUTH_SECRET_NAME,
+          describe: 'Secrets Manager secret (name or ARN) holding the AUTH token',
+        })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
+    handler: (a) =>
+      run(() =>
+        codemodCdkCommand(
+          {
+            dir: a.dir,
+            dryRun: a['dry-run'],
+            json: a.json,
+            authSecretName: a['auth-secret-name'],
+          },
+          print,
+        ),
+      )(),
   };
 }

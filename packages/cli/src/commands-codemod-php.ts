@@ -3,7 +3,7 @@
  * Only wiring: the work is in @session-migrate/codemod-php (codemods/php).
  */
 import type { CommandModule } from 'yargs';
-import { printable } from '@session-migrate/common';
+import { printable, terminalSafe } from '@session-migrate/common';
 // Types only: the codemod (php-parser, ~0.3 s to load) is imported when `codemod php` runs, not on every start.
 import type { CodemodReport } from '@session-migrate/codemod-php';
 
@@ -18,13 +18,6 @@ export interface CodemodPhpArgs {
   /** Rewrite custom session_set_save_handler() registrations to the generated handler (opt-in). */
   replaceCustomHandler?: boolean;
   handlerNamespace?: string;
-}
-
-/** Control characters a terminal would act on (tab, LF and CR stay: they are part of a diff's layout). */
-function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-    (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
 
 /**
@@ -48,20 +41,32 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
   });
   const code = report.incomplete ? 1 : 0;
   if (args.json) {
-    print(JSON.stringify({
-      ...report,
-      changes: report.changes.map((c) => ({ file: c.file, written: c.written, diff: c.diff })),
-    }, null, 2));
+    print(
+      JSON.stringify(
+        {
+          ...report,
+          changes: report.changes.map((c) => ({ file: c.file, written: c.written, diff: c.diff })),
+        },
+        null,
+        2,
+      ),
+    );
     return code;
   }
   if (args.dryRun) for (const c of report.changes) print(terminalSafe(c.diff).replace(/\n$/, ''));
   const verb = args.dryRun ? 'would change' : 'changed';
-  print(`${verb} ${report.changes.length} file(s)${report.changes.length > 0 ? ': ' + report.changes.map((c) => printable(c.file)).join(', ') : ''}`);
+  print(
+    `${verb} ${report.changes.length} file(s)${report.changes.length > 0 ? ': ' + report.changes.map((c) => printable(c.file)).join(', ') : ''}`,
+  );
   print(`handler bootstrap ${printable(report.handlerBootstrap)}`);
-  print(report.registeredIn.length > 0
-    ? `handler registered in: ${report.registeredIn.map(printable).join(', ')}`
-    : 'handler registration: no new require_once needed');
-  print(`entry points that start a session: ${report.sessionEntryPoints.length > 0 ? report.sessionEntryPoints.map(printable).join(', ') : 'none'}`);
+  print(
+    report.registeredIn.length > 0
+      ? `handler registered in: ${report.registeredIn.map(printable).join(', ')}`
+      : 'handler registration: no new require_once needed',
+  );
+  print(
+    `entry points that start a session: ${report.sessionEntryPoints.length > 0 ? report.sessionEntryPoints.map(printable).join(', ') : 'none'}`,
+  );
   for (const s of report.skipped) print(`skipped ${printable(s.file)}: ${printable(s.reason)}`);
   // Findings that can be many in a big app and need no action are counted, not listed (--json lists them).
   const counted: Record<string, string> = {
@@ -88,31 +93,63 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
  * @param run main.ts's wrapper that records the exit code of a handler.
  */
 export function codemodPhpModule(
-  run: (fn: () => number | Promise<number>) => () => Promise<void>, print: (line: string) => void,
-): CommandModule<object, Omit<CodemodPhpArgs, 'fpmPool'> & { 'dry-run': boolean; 'handler-bootstrap'?: string; 'short-open-tag': boolean; 'fpm-pool'?: string[]; 'replace-custom-handler': boolean; 'handler-namespace'?: string }> {
+  run: (fn: () => number | Promise<number>) => () => Promise<void>,
+  print: (line: string) => void,
+): CommandModule<
+  object,
+  Omit<CodemodPhpArgs, 'fpmPool'> & {
+    'dry-run': boolean;
+    'handler-bootstrap'?: string;
+    'short-open-tag': boolean;
+    'fpm-pool'?: string[];
+    'replace-custom-handler': boolean;
+    'handler-namespace'?: string;
+  }
+> {
   return {
     command: 'php <dir>',
     describe: 'register the encrypted handler in a PHP app and remove code that switches back to files (diff with --dry-run)',
-    builder: (y) => y
-      .positional('dir', { type: 'string', demandOption: true, describe: 'application directory' })
-      .option('bootstrap', { type: 'string', describe: 'PHP file that gets the require_once (default: detected from the include graph)' })
-      .option('handler-bootstrap', { type: 'string', describe: 'path of the generated session-migrate-bootstrap.php (default DIR/session-migrate/session-migrate-bootstrap.php)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
-      .option('short-open-tag', { type: 'boolean', default: false, describe: 'the app runs with short_open_tag=On (<? opens PHP)' })
-      .option('fpm-pool', { type: 'string', array: true, describe: 'PHP-FPM pool file(s) to check for php_admin_value pins of session keys' })
-      .option('replace-custom-handler', { type: 'boolean', default: false, describe: 'rewrite session_set_save_handler() of a custom handler to register the generated one (its sessions are NOT migrated)' })
-      .option('handler-namespace', { type: 'string', describe: 'PHP namespace of the generated handler class (default: read from --handler-bootstrap, else SessionMigrate)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
-    handler: (a) => run(() => codemodPhpCommand({
-      dir: a.dir,
-      dryRun: a['dry-run'],
-      json: a.json,
-      shortOpenTag: a['short-open-tag'],
-      ...(a.bootstrap !== undefined ? { bootstrap: a.bootstrap } : {}),
-      ...(a['handler-bootstrap'] !== undefined ? { handlerBootstrap: a['handler-bootstrap'] } : {}),
-      ...(a['fpm-pool'] !== undefined ? { fpmPool: a['fpm-pool'].map(String) } : {}),
-      ...(a['replace-custom-handler'] ? { replaceCustomHandler: true } : {}),
-      ...(a['handler-namespace'] !== undefined ? { handlerNamespace: a['handler-namespace'] } : {}),
-    }, print))(),
+    builder: (y) =>
+      y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'application directory' })
+        .option('bootstrap', { type: 'string', describe: 'PHP file that gets the require_once (default: detected from the include graph)' })
+        .option('handler-bootstrap', {
+          type: 'string',
+          describe: 'path of the generated session-migrate-bootstrap.php (default DIR/session-migrate/session-migrate-bootstrap.php)',
+        })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
+        .option('short-open-tag', { type: 'boolean', default: false, describe: 'the app runs with short_open_tag=On (<? opens PHP)' })
+        .option('fpm-pool', {
+          type: 'string',
+          array: true,
+          describe: 'PHP-FPM pool file(s) to check for php_admin_value pins of session keys',
+        })
+        .option('replace-custom-handler', {
+          type: 'boolean',
+          default: false,
+          describe: 'rewrite session_set_save_handler() of a custom handler to register the generated one (its sessions are NOT migrated)',
+        })
+        .option('handler-namespace', {
+          type: 'string',
+          describe: 'PHP namespace of the generated handler class (default: read from --handler-bootstrap, else SessionMigrate)',
+        })
+        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
+    handler: (a) =>
+      run(() =>
+        codemodPhpCommand(
+          {
+            dir: a.dir,
+            dryRun: a['dry-run'],
+            json: a.json,
+            shortOpenTag: a['short-open-tag'],
+            ...(a.bootstrap !== undefined ? { bootstrap: a.bootstrap } : {}),
+            ...(a['handler-bootstrap'] !== undefined ? { handlerBootstrap: a['handler-bootstrap'] } : {}),
+            ...(a['fpm-pool'] !== undefined ? { fpmPool: a['fpm-pool'].map(String) } : {}),
+            ...(a['replace-custom-handler'] ? { replaceCustomHandler: true } : {}),
+            ...(a['handler-namespace'] !== undefined ? { handlerNamespace: a['handler-namespace'] } : {}),
+          },
+          print,
+        ),
+      )(),
   };
 }

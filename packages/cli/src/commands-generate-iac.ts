@@ -34,9 +34,10 @@ export function generateIacCommand(args: GenerateIacArgs, print: (line: string) 
     return 0;
   }
   for (const r of results) print(`${r.status} ${printable(r.path)}`);
-  const inputs = args.format === 'terraform'
-    ? 'variables vpc_id, private_subnet_ids, web_tier_security_group_id'
-    : 'parameters VpcId, PrivateSubnetIds, WebTierSecurityGroupId';
+  const inputs =
+    args.format === 'terraform'
+      ? 'variables vpc_id, private_subnet_ids, web_tier_security_group_id'
+      : 'parameters VpcId, PrivateSubnetIds, WebTierSecurityGroupId';
   print(`fill in the ${inputs}; the AUTH token is generated into the secret ${printable(args.name)}/redis-auth-token`);
   print('PHP connects with TLS: session-migrate plan --target rediss://<primary endpoint>:6379/0 (see the notes at the top of the file)');
   return 0;

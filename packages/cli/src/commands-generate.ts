@@ -34,8 +34,10 @@ export async function generateCommand(args: GenerateArgs, print: Print): Promise
   }
   print(`session-migrate generate: ${report.mode} mode${report.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const line of describeArtifactResults(report.artifacts, report.outDir)) print(`  artifact    ${printable(line)}`);
-  print(report.mode === 'read-through'
-    ? '  next        deploy these to EVERY PHP host and reload PHP, then run apply on each host (docs/runbook.md)'
-    : '  next        deploy these to every PHP host and reload PHP; then session-migrate purge (docs/runbook.md)');
+  print(
+    report.mode === 'read-through'
+      ? '  next        deploy these to EVERY PHP host and reload PHP, then run apply on each host (docs/runbook.md)'
+      : '  next        deploy these to every PHP host and reload PHP; then session-migrate purge (docs/runbook.md)',
+  );
   return 0;
 }

@@ -4,7 +4,14 @@
  * Only key IDs and lookup IDs are printed, never key material.
  */
 import {
-  addRingKey, describeKeys, generateMasterKey, initKeyRing, retireRingKey, rotateKeyRing, type KeyProvider, type KeyRingIds,
+  addRingKey,
+  describeKeys,
+  generateMasterKey,
+  initKeyRing,
+  retireRingKey,
+  rotateKeyRing,
+  type KeyProvider,
+  type KeyRingIds,
 } from '@session-migrate/envelope';
 import type { Print } from './commands/context.ts';
 
@@ -52,7 +59,9 @@ export async function keysRingAdd(args: { ring: string }, print: Print): Promise
   const report = await addRingKey(args);
   print(`added key ID ${report.addedKeyId} to ${args.ring} as a previous key (it opens values, it does not seal yet)`);
   printRing(report.ids, print);
-  print(`next: deploy the ring to every PHP host, then 'session-migrate keys ring rotate --key-ring ${args.ring} --to ${report.addedKeyId}'`);
+  print(
+    `next: deploy the ring to every PHP host, then 'session-migrate keys ring rotate --key-ring ${args.ring} --to ${report.addedKeyId}'`,
+  );
   return 0;
 }
 
@@ -62,14 +71,18 @@ export async function keysRingRotate(args: { ring: string; to?: string }, print:
   const id = report.ids.currentKeyId;
   print(`rotated ${args.ring}: key ID ${id} is now current`);
   printRing(report.ids, print);
-  print(`next: deploy the ring to PHP (SESSION_MIGRATE_KEY_RING_FILE), then 'session-migrate rotate --target URL --key-ring ${args.ring}', then 'session-migrate verify ... --require-key-id ${id}'`);
+  print(
+    `next: deploy the ring to PHP (SESSION_MIGRATE_KEY_RING_FILE), then 'session-migrate rotate --target URL --key-ring ${args.ring}', then 'session-migrate verify ... --require-key-id ${id}'`,
+  );
   return 0;
 }
 
 /** Removes a previous key from the ring; the current key cannot be retired. */
 export async function keysRingRetire(args: { ring: string; keyId: string }, print: Print): Promise<number> {
   const report = await retireRingKey(args);
-  print(`retired key ID ${args.keyId} from ${args.ring}: values still sealed under it no longer open (check first with 'session-migrate verify --require-key-id ${report.ids.currentKeyId}')`);
+  print(
+    `retired key ID ${args.keyId} from ${args.ring}: values still sealed under it no longer open (check first with 'session-migrate verify --require-key-id ${report.ids.currentKeyId}')`,
+  );
   printRing(report.ids, print);
   return 0;
 }

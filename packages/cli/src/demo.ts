@@ -14,7 +14,16 @@ import { keysGenerate } from './commands-keys.ts';
 import { planCommand } from './commands/plan.ts';
 import { applyCommand } from './commands/apply.ts';
 import { verifyCommand } from './commands/verify.ts';
-import { CookieClient, createSandbox, removeSandbox, startPhpServer, startRedis, type PhpServer, type RedisServer, type SandboxLayout } from './sandbox.ts';
+import {
+  CookieClient,
+  createSandbox,
+  removeSandbox,
+  startPhpServer,
+  startRedis,
+  type PhpServer,
+  type RedisServer,
+  type SandboxLayout,
+} from './sandbox.ts';
 
 const GC_MAXLIFETIME = DEFAULT_GC_MAXLIFETIME;
 
@@ -80,13 +89,22 @@ async function sessionsOnFiles(run: DemoRun, users: number): Promise<Before> {
   if (staleId !== undefined) utimesSync(join(layout.sessions, `sess_${staleId}`), old, old);
   writeFileSync(join(layout.sessions, 'sess_not.a.session'), 'x');
   symlinkSync('/etc/passwd', join(layout.sessions, 'sess_symlinkedoutsidethedirectory'));
-  run.indent(`${files.length} plaintext session files written by PHP in ${layout.sessions} (one of them is ${GC_MAXLIFETIME + 60} s old), plus a stray file and a symlink`);
+  run.indent(
+    `${files.length} plaintext session files written by PHP in ${layout.sessions} (one of them is ${GC_MAXLIFETIME + 60} s old), plus a stray file and a symlink`,
+  );
   return { clients, views, stale, files };
 }
 
 /** The verify command's arguments for the sandbox (also the checks of steps 8 and 9). */
 function verifyArgs(run: DemoRun) {
-  return { target: run.redis.url, key: { kind: 'file' as const, path: run.layout.keyFile }, prefix: DEFAULT_PREFIX, gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, json: false };
+  return {
+    target: run.redis.url,
+    key: { kind: 'file' as const, path: run.layout.keyFile },
+    prefix: DEFAULT_PREFIX,
+    gcMaxlifetime: GC_MAXLIFETIME,
+    serializeHandler: 'php' as const,
+    json: false,
+  };
 }
 
 /** Steps 3 to 7: keys generate, plan, apply (twice), verify --source, run as the CLI runs them. */
@@ -97,20 +115,37 @@ async function migrate(run: DemoRun, files: readonly string[]): Promise<void> {
 
   step(4, 'session-migrate plan');
   const planArgs = {
-    source: `files:${layout.sessions}`, target: redis.url, key: { kind: 'file' as const, path: layout.keyFile }, prefix: DEFAULT_PREFIX, out: layout.planFile,
-    gcMaxlifetime: GC_MAXLIFETIME, serializeHandler: 'php' as const, maxSessionBytes: 8 * 1024 * 1024, artifactsDir: layout.artifactsDir, json: false,
+    source: `files:${layout.sessions}`,
+    target: redis.url,
+    key: { kind: 'file' as const, path: layout.keyFile },
+    prefix: DEFAULT_PREFIX,
+    out: layout.planFile,
+    gcMaxlifetime: GC_MAXLIFETIME,
+    serializeHandler: 'php' as const,
+    maxSessionBytes: 8 * 1024 * 1024,
+    artifactsDir: layout.artifactsDir,
+    json: false,
   };
-  check(await planCommand(planArgs, indent) === 0, 'plan written');
+  check((await planCommand(planArgs, indent)) === 0, 'plan written');
 
   step(5, 'session-migrate apply');
-  check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'apply succeeded');
+  check((await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent)) === 0, 'apply succeeded');
   step(6, 'session-migrate apply (again: must change nothing)');
-  check(await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent) === 0, 'second apply succeeded and changed nothing');
+  check(
+    (await applyCommand({ plan: layout.planFile, dryRun: false, json: false }, indent)) === 0,
+    'second apply succeeded and changed nothing',
+  );
 
   step(7, 'session-migrate verify --source');
-  check(await verifyCommand({ ...verifyArgs(run), source: `files:${layout.sessions}` }, indent) === 0, 'verify: every value is an authentic envelope with a TTL, every live session is in Redis');
+  check(
+    (await verifyCommand({ ...verifyArgs(run), source: `files:${layout.sessions}` }, indent)) === 0,
+    'verify: every value is an authentic envelope with a TTL, every live session is in Redis',
+  );
   const keys = await redis.client.keys('*');
-  check(keys.every((k) => !files.some((f) => k.includes(f.slice(5)))), `no session ID appears in any of the ${keys.length} Redis key names`);
+  check(
+    keys.every((k) => !files.some((f) => k.includes(f.slice(5)))),
+    `no session ID appears in any of the ${keys.length} Redis key names`,
+  );
 }
 
 /** Step 8: PHP restarts on the generated handler; every user must see the same session, and keep writing. */
@@ -119,29 +154,42 @@ async function sessionsOnRedis(run: DemoRun, before: Before): Promise<void> {
   const users = before.clients.length;
   step(8, 'PHP restarts with the generated handler and ini fragment; the plaintext directory is moved away');
   renameSync(layout.sessions, layout.sessions + '.old');
-  const php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni, scanDir: layout.artifactsDir, env: { SESSION_MIGRATE_KEY_FILE: layout.keyFile } });
+  const php = await startPhpServer({
+    docroot: layout.docroot,
+    phpIni: layout.phpIni,
+    scanDir: layout.artifactsDir,
+    env: { SESSION_MIGRATE_KEY_FILE: layout.keyFile },
+  });
   try {
     let same = 0;
     for (let i = 0; i < users; i++) {
       const after = await view(before.clients[i]!, php, '/?action=whoami');
-      if (after.handler === 'user' && isDeepStrictEqual(after.session, before.views[i]!.session) && after.encoded === before.views[i]!.encoded) same++;
+      if (
+        after.handler === 'user' &&
+        isDeepStrictEqual(after.session, before.views[i]!.session) &&
+        after.encoded === before.views[i]!.encoded
+      )
+        same++;
     }
     check(same === users, `${same}/${users} users still logged in with byte-identical session data, served from encrypted Redis`);
     const added = await view(before.clients[0]!, php, '/?action=add&sku=AFTER-MIGRATION&qty=1');
-    check(added.handler === 'user' && JSON.stringify(added.session).includes('AFTER-MIGRATION'), 'a user keeps shopping: the handler writes the updated session, encrypted');
+    check(
+      added.handler === 'user' && JSON.stringify(added.session).includes('AFTER-MIGRATION'),
+      'a user keeps shopping: the handler writes the updated session, encrypted',
+    );
     const expired = await view(before.stale, php, '/?action=whoami');
     check(isDeepStrictEqual(expired.session, []), 'the expired session was not carried over (that user starts a fresh session)');
   } finally {
     await php.stop();
   }
-  check(await verifyCommand(verifyArgs(run), indent) === 0, 'verify after PHP wrote through the handler');
+  check((await verifyCommand(verifyArgs(run), indent)) === 0, 'verify after PHP wrote through the handler');
 }
 
 /** Step 9: a plaintext value planted under the prefix must make verify fail. */
 async function tamperCheck(run: DemoRun): Promise<void> {
   run.step(9, 'tamper check: a plaintext value planted under the prefix');
   await run.redis.client.set(`${DEFAULT_PREFIX}planted`, 'user|s:5:"admin";', 'EX', 60);
-  run.check(await verifyCommand(verifyArgs(run), run.indent) === 1, `verify exits 1 and names ${DEFAULT_PREFIX}planted`);
+  run.check((await verifyCommand(verifyArgs(run), run.indent)) === 1, `verify exits 1 and names ${DEFAULT_PREFIX}planted`);
 }
 
 /** Runs the demo; returns 0 when every step and check passed. */
@@ -156,7 +204,9 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
     layout = createSandbox({ gcMaxlifetime: GC_MAXLIFETIME });
     redis = await startRedis();
     const run: DemoRun = {
-      layout, redis, print,
+      layout,
+      redis,
+      print,
       step: (n, text) => print(`\n[${n}] ${text}`),
       indent: (line) => print(`    ${line}`),
       check: (ok, text) => {
@@ -169,7 +219,11 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
     await migrate(run, before.files);
     await sessionsOnRedis(run, before);
     await tamperCheck(run);
-    print(failures === 0 ? '\ndemo passed: sessions moved from plaintext files into encrypted Redis without logging anyone out' : `\ndemo FAILED: ${failures} check(s) failed`);
+    print(
+      failures === 0
+        ? '\ndemo passed: sessions moved from plaintext files into encrypted Redis without logging anyone out'
+        : `\ndemo FAILED: ${failures} check(s) failed`,
+    );
     return failures === 0 ? 0 : 1;
   } finally {
     await redis?.stop();

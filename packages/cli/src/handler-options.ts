@@ -21,12 +21,31 @@ export interface HandlerOptionArgs {
 /** Adds the handler options to a yargs command; none has a default here (absent: the plan's, or the handler's default). */
 export function handlerOptions<T>(y: Argv<T>) {
   return y
-    .option('locking', { type: 'boolean', describe: `lock each session while a request uses it, as the files handler does (default on; --no-locking: the last write wins)` })
-    .option('lock-wait-micros', { type: 'number', describe: `pause between two attempts to take a session lock, microseconds (default ${DEFAULT_LOCKING.waitMicros}, phpredis's lock_wait_time)` })
-    .option('lock-retries', { type: 'number', describe: `attempts after the first before giving up (default ${DEFAULT_LOCKING.retries}, phpredis's lock_retries; never unbounded)` })
-    .option('lock-ttl', { type: 'number', describe: `lock TTL in seconds when max_execution_time is 0 (default ${DEFAULT_LOCKING.ttlSeconds}); otherwise max_execution_time` })
-    .option('lock-failure', { type: 'string', choices: ['fail', 'readonly'], describe: 'when the lock cannot be taken: fail session_start() (default, as phpredis 6) or open the session read-only' })
-    .option('persistent', { type: 'boolean', describe: 'persistent Redis connections, one per PHP worker (default on; --no-persistent: one per request)' });
+    .option('locking', {
+      type: 'boolean',
+      describe: `lock each session while a request uses it, as the files handler does (default on; --no-locking: the last write wins)`,
+    })
+    .option('lock-wait-micros', {
+      type: 'number',
+      describe: `pause between two attempts to take a session lock, microseconds (default ${DEFAULT_LOCKING.waitMicros}, phpredis's lock_wait_time)`,
+    })
+    .option('lock-retries', {
+      type: 'number',
+      describe: `attempts after the first before giving up (default ${DEFAULT_LOCKING.retries}, phpredis's lock_retries; never unbounded)`,
+    })
+    .option('lock-ttl', {
+      type: 'number',
+      describe: `lock TTL in seconds when max_execution_time is 0 (default ${DEFAULT_LOCKING.ttlSeconds}); otherwise max_execution_time`,
+    })
+    .option('lock-failure', {
+      type: 'string',
+      choices: ['fail', 'readonly'],
+      describe: 'when the lock cannot be taken: fail session_start() (default, as phpredis 6) or open the session read-only',
+    })
+    .option('persistent', {
+      type: 'boolean',
+      describe: 'persistent Redis connections, one per PHP worker (default on; --no-persistent: one per request)',
+    });
 }
 
 /**
@@ -37,7 +56,8 @@ export function handlerChoicesFromArgs(a: HandlerOptionArgs): { locking?: Lockin
   const locking: LockingOptions = {};
   const whole = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
     if (value === undefined) return undefined;
-    if (!Number.isInteger(value) || value < min || value > max) throw new UserFacingError(`--${name} must be a whole number from ${min} to ${max}`);
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw new UserFacingError(`--${name} must be a whole number from ${min} to ${max}`);
     return value;
   };
   if (a.locking !== undefined) locking.enabled = a.locking;
@@ -48,7 +68,8 @@ export function handlerChoicesFromArgs(a: HandlerOptionArgs): { locking?: Lockin
   const ttl = whole('lock-ttl', a['lock-ttl'], 1, 86_400);
   if (ttl !== undefined) locking.ttlSeconds = ttl;
   if (a['lock-failure'] !== undefined) {
-    if (a['lock-failure'] !== 'fail' && a['lock-failure'] !== 'readonly') throw new UserFacingError('--lock-failure must be fail or readonly');
+    if (a['lock-failure'] !== 'fail' && a['lock-failure'] !== 'readonly')
+      throw new UserFacingError('--lock-failure must be fail or readonly');
     locking.onFailure = a['lock-failure'];
   }
   return {

@@ -34,8 +34,14 @@ export function keyProviderOptions<T>(y: Argv<T>) {
     .option('key-file', { type: 'string', describe: 'key file or key ring file (mode 0600)' })
     .option('key-ring', { type: 'string', describe: 'key ring file (mode 0600), see keys ring init' })
     .option('key-env', { type: 'string', describe: 'NAME of an environment variable holding the base64 key or the key ring text' })
-    .option('key-command', { type: 'string', describe: 'command (run with /bin/sh -c, no stdin) that prints the key or key ring, e.g. a secrets manager CLI' })
-    .option('key-command-timeout', { type: 'number', describe: `seconds before --key-command is killed (default ${DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS}); only with --key-command` });
+    .option('key-command', {
+      type: 'string',
+      describe: 'command (run with /bin/sh -c, no stdin) that prints the key or key ring, e.g. a secrets manager CLI',
+    })
+    .option('key-command-timeout', {
+      type: 'number',
+      describe: `seconds before --key-command is killed (default ${DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS}); only with --key-command`,
+    });
 }
 
 /**
@@ -51,7 +57,9 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
     if (v === '') throw new UserFacingError(`--${name} cannot be empty`);
     // A key pasted where a path or a name belongs must not be echoed back in an error message.
     if (name !== 'key-command' && looksLikeKeyText(v)) {
-      throw new UserFacingError(`--${name} takes a ${name === 'key-env' ? 'variable name' : 'file path'}, and this value looks like key material (not shown); keys never come from the command line`);
+      throw new UserFacingError(
+        `--${name} takes a ${name === 'key-env' ? 'variable name' : 'file path'}, and this value looks like key material (not shown); keys never come from the command line`,
+      );
     }
     return v;
   };
@@ -62,12 +70,14 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
   if (file !== undefined) given.push({ kind: 'file', path: file });
   if (ring !== undefined) given.push({ kind: 'ring', path: ring });
   if (env !== undefined) given.push({ kind: 'env', name: env });
-  if (command !== undefined) given.push({ kind: 'command', command, timeoutSeconds: a['key-command-timeout'] ?? DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS });
+  if (command !== undefined)
+    given.push({ kind: 'command', command, timeoutSeconds: a['key-command-timeout'] ?? DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS });
   if (given.length > 1) throw new UserFacingError('give only one of --key-file, --key-ring, --key-env and --key-command');
   // A timeout only means something for a command: silently ignoring it would hide a mistyped option.
   if (a['key-command-timeout'] !== undefined && command === undefined) {
     throw new UserFacingError('--key-command-timeout applies only to --key-command; remove it or give the key with --key-command');
   }
-  if (given.length === 0 && required) throw new UserFacingError('give the key with one of --key-file, --key-ring, --key-env or --key-command (see --help)');
+  if (given.length === 0 && required)
+    throw new UserFacingError('give the key with one of --key-file, --key-ring, --key-env or --key-command (see --help)');
   return given[0];
 }

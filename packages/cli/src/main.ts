@@ -23,14 +23,30 @@ import { demoModule } from './commands/demo.ts';
  * loading its use case only when it runs.
  */
 const COMMANDS: readonly CommandFactory[] = [
-  keysModule, planModule, applyModule, verifyModule, rotateModule, codemodModule, generateModule, purgeModule, rollbackModule, auditModule, demoModule,
+  keysModule,
+  planModule,
+  applyModule,
+  verifyModule,
+  rotateModule,
+  codemodModule,
+  generateModule,
+  purgeModule,
+  rollbackModule,
+  auditModule,
+  demoModule,
 ];
 
 const print: Print = (line: string) => process.stdout.write(line + '\n');
 
 /** Joins a multi-line message (yargs writes some on several lines) into one printable line. */
 function oneLine(message: string): string {
-  return printable(message.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' '));
+  return printable(
+    message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .join(' '),
+  );
 }
 
 /**
@@ -81,7 +97,9 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
     .command(COMMANDS.map((module) => module({ run, print })))
     .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, rotate, codemod, generate or demo')
-    .epilog('Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate), or a codemod left something to decide by hand; 2 usage, input or connection error.')
+    .epilog(
+      'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate), or a codemod left something to decide by hand; 2 usage, input or connection error.',
+    )
     .strict()
     .help()
     .version(VERSION)

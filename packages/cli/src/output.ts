@@ -11,7 +11,9 @@ export function formatBytes(bytes: number): string {
 
 /** "a 1, b 2" from a record of counts, largest first; `none` when empty. */
 export function formatCounts(counts: Record<string, number>): string {
-  const entries = Object.entries(counts).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  const entries = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
   return entries.length === 0 ? 'none' : entries.map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
@@ -46,9 +48,14 @@ export function progressLine(label: string, total: number): { update(done: numbe
  * A table with one row per source and a total row: column headers, right-aligned numbers. Lines
  * start with `indent`.
  */
-export function sourcesTable(headers: readonly string[], rows: ReadonlyArray<{ label: string; values: readonly (number | string)[] }>, indent = '    '): string[] {
+export function sourcesTable(
+  headers: readonly string[],
+  rows: ReadonlyArray<{ label: string; values: readonly (number | string)[] }>,
+  indent = '    ',
+): string[] {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => String(r.values[c] ?? '').length)));
   const labelWidth = Math.max(6, ...rows.map((r) => r.label.length));
-  const line = (label: string, cells: readonly string[]): string => `${indent}${label.padEnd(labelWidth)}  ${cells.map((v, c) => v.padStart(widths[c]!)).join('  ')}`.trimEnd();
+  const line = (label: string, cells: readonly string[]): string =>
+    `${indent}${label.padEnd(labelWidth)}  ${cells.map((v, c) => v.padStart(widths[c]!)).join('  ')}`.trimEnd();
   return [line('source', headers), ...rows.map((r) => line(printable(r.label), r.values.map(String)))];
 }

@@ -12,10 +12,19 @@ export function tlsOptions<T>(y: Argv<T>, role: RedisRole) {
   const p = role === 'source' ? 'source-' : '';
   const what = role === 'source' ? 'the Redis source' : 'the target';
   return y
-    .option(`${p}tls-ca-file`, { type: 'string', describe: `PEM file of the CA that signed ${what}'s certificate (a private CA; default: the system's trusted CAs)` })
-    .option(`${p}tls-cert-file`, { type: 'string', describe: `PEM client certificate for mutual TLS with ${what} (needs --${p}tls-key-file)` })
+    .option(`${p}tls-ca-file`, {
+      type: 'string',
+      describe: `PEM file of the CA that signed ${what}'s certificate (a private CA; default: the system's trusted CAs)`,
+    })
+    .option(`${p}tls-cert-file`, {
+      type: 'string',
+      describe: `PEM client certificate for mutual TLS with ${what} (needs --${p}tls-key-file)`,
+    })
     .option(`${p}tls-key-file`, { type: 'string', describe: `PEM key of --${p}tls-cert-file` })
-    .option(`${p}tls-server-name`, { type: 'string', describe: `name to verify ${what}'s certificate against (and SNI), when connecting by IP address` });
+    .option(`${p}tls-server-name`, {
+      type: 'string',
+      describe: `name to verify ${what}'s certificate against (and SNI), when connecting by IP address`,
+    });
 }
 
 /** Both roles' TLS options (commands with a target and a Redis source). */

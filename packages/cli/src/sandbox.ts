@@ -39,7 +39,10 @@ async function waitForPort(port: number, child: ChildProcess, what: string): Pro
   for (;;) {
     if (child.exitCode !== null) throw new UserFacingError(`${what} exited at start (code ${child.exitCode})`);
     const up = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => { s.destroy(); resolve(true); });
+      const s = createConnection({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (up) return;
@@ -75,7 +78,11 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
   requireProgram('redis-server', ['--version'], 'redis-server');
   port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sm-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+    { stdio: 'ignore' },
+  );
   try {
     await waitForPort(port, child, 'redis-server');
   } catch (err) {
@@ -109,7 +116,12 @@ export interface PhpServer {
  * Starts `php -S 127.0.0.1:PORT -t DOCROOT -c PHP_INI` with PHP_INI_SCAN_DIR=":<scanDir>" (the leading
  * `:` keeps the system's scan dir, which loads the installed extensions, and adds ours after it).
  */
-export async function startPhpServer(options: { docroot: string; phpIni: string; scanDir?: string; env?: Record<string, string> }): Promise<PhpServer> {
+export async function startPhpServer(options: {
+  docroot: string;
+  phpIni: string;
+  scanDir?: string;
+  env?: Record<string, string>;
+}): Promise<PhpServer> {
   requireProgram('php', ['-v'], 'php-cli php-redis');
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
@@ -215,19 +227,22 @@ export function createSandbox(options: { gcMaxlifetime: number }): SandboxLayout
   mkdirSync(layout.sessions, { mode: 0o700 });
   mkdirSync(layout.confD);
   writeFileSync(join(layout.docroot, 'index.php'), DEMO_APP_PHP);
-  writeFileSync(layout.phpIni, [
-    '; the application as it runs before the migration: plaintext session files',
-    'session.save_handler = files',
-    `session.save_path = "${layout.sessions}"`,
-    'session.serialize_handler = php',
-    `session.gc_maxlifetime = ${options.gcMaxlifetime}`,
-    'session.gc_probability = 0',
-    'display_errors = stderr',
-    'html_errors = Off',
-    'log_errors = On',
-    `error_log = "${join(root, 'php-error.log')}"`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    layout.phpIni,
+    [
+      '; the application as it runs before the migration: plaintext session files',
+      'session.save_handler = files',
+      `session.save_path = "${layout.sessions}"`,
+      'session.serialize_handler = php',
+      `session.gc_maxlifetime = ${options.gcMaxlifetime}`,
+      'session.gc_probability = 0',
+      'display_errors = stderr',
+      'html_errors = Off',
+      'log_errors = On',
+      `error_log = "${join(root, 'php-error.log')}"`,
+      '',
+    ].join('\n'),
+  );
   return layout;
 }
 

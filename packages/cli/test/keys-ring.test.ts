@@ -4,7 +4,19 @@
  * stay mode 0600, and concurrent or invalid changes are refused with one-line errors.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSodium, parseKeyText, keyRingIds, generateKeyFile } from '@session-migrate/envelope';
@@ -25,7 +37,9 @@ describe('keys ring', () => {
     const ring = join(dir, 'ring');
     expect(await keysRingInit({ key: { kind: 'file', path: keyFile }, out: ring }, quiet)).toBe(0);
     expect(idsOf(ring)).toEqual(single);
-    await expect(keysRingInit({ key: { kind: 'file', path: keyFile }, out: ring }, quiet)).rejects.toThrow(/already exists; refusing to overwrite/);
+    await expect(keysRingInit({ key: { kind: 'file', path: keyFile }, out: ring }, quiet)).rejects.toThrow(
+      /already exists; refusing to overwrite/,
+    );
 
     const lines: string[] = [];
     await keysRingAdd({ ring }, (l) => lines.push(l));
@@ -51,16 +65,22 @@ describe('keys ring', () => {
     const ring = join(dir, 'ring2');
     await keysRingInit({ out: ring }, quiet);
     const ids = idsOf(ring);
-    await expect(keysRingRetire({ ring, keyId: ids.currentKeyId }, quiet)).rejects.toThrow(/is the current key of .*; rotate to another key first/);
+    await expect(keysRingRetire({ ring, keyId: ids.currentKeyId }, quiet)).rejects.toThrow(
+      /is the current key of .*; rotate to another key first/,
+    );
     await expect(keysRingRetire({ ring, keyId: 'ffffffffffffffff' }, quiet)).rejects.toThrow(/key ID ffffffffffffffff is not in/);
     await expect(keysRingRetire({ ring, keyId: 'FFFF' }, quiet)).rejects.toThrow(/--key-id must be a key ID/);
     await expect(keysRingRotate({ ring, to: 'ffffffffffffffff' }, quiet)).rejects.toThrow(/is not in/);
     await expect(keysRingRotate({ ring, to: ids.currentKeyId }, quiet)).rejects.toThrow(/is already the current key/);
     const single = join(dir, 'single.key');
     generateKeyFile(single);
-    await expect(keysRingRotate({ ring: single }, quiet)).rejects.toThrow(/is a single key, not a key ring; make a ring from it with 'session-migrate keys ring init --key-file/);
+    await expect(keysRingRotate({ ring: single }, quiet)).rejects.toThrow(
+      /is a single key, not a key ring; make a ring from it with 'session-migrate keys ring init --key-file/,
+    );
     writeFileSync(`${ring}.lock`, '');
-    await expect(keysRingAdd({ ring }, quiet)).rejects.toThrow(/is locked by .*ring2\.lock: another keys ring command is running; if none is, remove/);
+    await expect(keysRingAdd({ ring }, quiet)).rejects.toThrow(
+      /is locked by .*ring2\.lock: another keys ring command is running; if none is, remove/,
+    );
     rmSync(`${ring}.lock`);
     chmodSync(ring, 0o640);
     await expect(keysRingAdd({ ring }, quiet)).rejects.toThrow(/fix with 'chmod 600/);
@@ -91,7 +111,9 @@ describe('keys ring through a symlink', () => {
       } catch (err) {
         message = (err as Error).message;
       }
-      expect(message, name).toBe(`key ring ${link} is a symlink; refusing to replace it (the link would become a file and ${realPath} would stay unchanged): give the real path ${realPath}`);
+      expect(message, name).toBe(
+        `key ring ${link} is a symlink; refusing to replace it (the link would become a file and ${realPath} would stay unchanged): give the real path ${realPath}`,
+      );
       expect(lstatSync(link).isSymbolicLink(), name).toBe(true);
       expect(readlinkSync(link)).toBe(real);
       expect(readFileSync(real, 'latin1'), name).toBe(before);
@@ -105,7 +127,9 @@ describe('keys ring through a symlink', () => {
   it('a dangling ring symlink is refused too', async () => {
     const link = join(dir, 'dangling-ring');
     symlinkSync(join(dir, 'no-such-ring'), link);
-    await expect(keysRingAdd({ ring: link }, quiet)).rejects.toThrow(/is a symlink whose target does not exist; refusing to write through it/);
+    await expect(keysRingAdd({ ring: link }, quiet)).rejects.toThrow(
+      /is a symlink whose target does not exist; refusing to write through it/,
+    );
     expect(existsSync(join(dir, 'no-such-ring'))).toBe(false);
   });
 
@@ -131,7 +155,11 @@ describe('key provider options', async () => {
   const { keyProviderFromArgs } = await import('../src/key-options.ts');
   it('takes exactly one provider, and refuses a key pasted as a path or a variable name without echoing it', () => {
     expect(keyProviderFromArgs({ 'key-file': '/etc/sm/key' }, true)).toEqual({ kind: 'file', path: '/etc/sm/key' });
-    expect(keyProviderFromArgs({ 'key-command': 'vault read x', 'key-command-timeout': 3 }, true)).toEqual({ kind: 'command', command: 'vault read x', timeoutSeconds: 3 });
+    expect(keyProviderFromArgs({ 'key-command': 'vault read x', 'key-command-timeout': 3 }, true)).toEqual({
+      kind: 'command',
+      command: 'vault read x',
+      timeoutSeconds: 3,
+    });
     expect(keyProviderFromArgs({}, false)).toBeUndefined();
     expect(() => keyProviderFromArgs({}, true)).toThrow(/give the key with one of --key-file, --key-ring, --key-env or --key-command/);
     expect(() => keyProviderFromArgs({ 'key-file': 'a', 'key-env': 'B' }, true)).toThrow(/give only one of/);
@@ -144,12 +172,23 @@ describe('key provider options', async () => {
         error = err;
       }
       expect(error, JSON.stringify(a)).toBeInstanceOf(UserFacingError);
-      expect((error as UserFacingError).message).toBe('--key-command-timeout applies only to --key-command; remove it or give the key with --key-command');
+      expect((error as UserFacingError).message).toBe(
+        '--key-command-timeout applies only to --key-command; remove it or give the key with --key-command',
+      );
       expect((error as UserFacingError).exitCode).toBe(2);
     }
-    expect(keyProviderFromArgs({ 'key-command': 'vault read x' }, true)).toEqual({ kind: 'command', command: 'vault read x', timeoutSeconds: 10 });
+    expect(keyProviderFromArgs({ 'key-command': 'vault read x' }, true)).toEqual({
+      kind: 'command',
+      command: 'vault read x',
+      timeoutSeconds: 10,
+    });
     const key = Buffer.alloc(32, 0xfa);
-    for (const [option, value] of [['key-file', key.toString('base64')], ['key-ring', key.toString('base64url')], ['key-env', key.toString('hex')], ['key-env', 'session-migrate-keyring 1']] as const) {
+    for (const [option, value] of [
+      ['key-file', key.toString('base64')],
+      ['key-ring', key.toString('base64url')],
+      ['key-env', key.toString('hex')],
+      ['key-env', 'session-migrate-keyring 1'],
+    ] as const) {
       let message = '';
       try {
         keyProviderFromArgs({ [option]: value }, true);

@@ -16,21 +16,42 @@ let stderr = '';
 beforeEach(() => {
   stdout = '';
   stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { stdout += String(chunk); return true; });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { stderr += String(chunk); return true; });
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { stdout += a.join(' ') + '\n'; });
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { stderr += a.join(' ') + '\n'; });
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+    stdout += a.join(' ') + '\n';
+  });
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => {
+    stderr += a.join(' ') + '\n';
+  });
 });
 afterEach(() => vi.restoreAllMocks());
 
-interface Parsed { code: number; args?: Record<string, unknown>; table?: OptionTable; stderr: string }
+interface Parsed {
+  code: number;
+  args?: Record<string, unknown>;
+  table?: OptionTable;
+  stderr: string;
+}
 
 /** Parses argv through the real CLI (after yargs' validation, or before it); nothing runs. */
 async function parse(argv: string[], beforeValidation = false): Promise<Parsed> {
   let args: Record<string, unknown> | undefined;
   let table: OptionTable | undefined;
   stderr = '';
-  const code = await main(argv, { inspect: (a, t) => { args = a; table = t; }, beforeValidation });
+  const code = await main(argv, {
+    inspect: (a, t) => {
+      args = a;
+      table = t;
+    },
+    beforeValidation,
+  });
   return { code, ...(args !== undefined ? { args } : {}), ...(table !== undefined ? { table } : {}), stderr };
 }
 
@@ -53,12 +74,15 @@ async function commands(path: string[] = []): Promise<Array<{ path: string[]; po
     return [{ path, positionals }];
   }
   const out: Array<{ path: string[]; positionals: string[] }> = [];
-  for (const s of subs) out.push(...await commands(s));
+  for (const s of subs) out.push(...(await commands(s)));
   return out;
 }
 
 /** One spelling of an option: the words, and the value yargs must give the canonical key. */
-interface Spelling { words: string[]; value: unknown }
+interface Spelling {
+  words: string[];
+  value: unknown;
+}
 
 function spellings(key: string, table: OptionTable): { good: Spelling[]; bad: string[][]; noValue: string[][] } {
   const camel = Parser.camelCase(key);
@@ -71,7 +95,11 @@ function spellings(key: string, table: OptionTable): { good: Spelling[]; bad: st
   if (table.boolean.includes(key)) {
     for (const n of names) {
       good.push({ words: [`--${n}`], value: true }, { words: [`--${n}=true`], value: true }, { words: [`--${n}`, 'true'], value: true });
-      good.push({ words: [`--${n}=false`], value: false }, { words: [`--no-${n}`], value: false }, { words: [`--${n}`, 'false'], value: false });
+      good.push(
+        { words: [`--${n}=false`], value: false },
+        { words: [`--no-${n}`], value: false },
+        { words: [`--${n}`, 'false'], value: false },
+      );
       bad.push([`--${n}=yes`], [`--${n}=1`], [`--${n}=`], [`--no-${n}=true`], [`--${n}`, `--no-${n}`]);
     }
     bad.push([`--${names[0]}`, `--${names[names.length - 1]}=false`]);
@@ -95,7 +123,11 @@ function spellings(key: string, table: OptionTable): { good: Spelling[]; bad: st
       const flag = table.boolean.find((b) => b !== key && b !== 'help' && b !== 'version');
       if (flag !== undefined) noValue.push([`--${n}`, `--${flag}`]);
       const other = Object.keys(table.key).find((k) => k !== key && !table.boolean.includes(k) && !table.array.includes(k));
-      if (other !== undefined) noValue.push([`--${n}`, `--${other}=${table.number.includes(other) ? '7' : String((table as unknown as { choices?: Record<string, unknown[]> }).choices?.[other]?.[0] ?? 'v')}`]);
+      if (other !== undefined)
+        noValue.push([
+          `--${n}`,
+          `--${other}=${table.number.includes(other) ? '7' : String((table as unknown as { choices?: Record<string, unknown[]> }).choices?.[other]?.[0] ?? 'v')}`,
+        ]);
     }
   }
   // Spellings yargs does not know are refused by its strict mode (never read as something else).
@@ -108,7 +140,23 @@ describe('option spellings', () => {
   it('every command, every option: each spelling gives the same value, and what yargs would swallow is refused', async () => {
     const found = await commands();
     const paths = found.map((c) => c.path.join(' '));
-    for (const c of ['audit', 'keys generate', 'keys id', 'keys ring init', 'plan', 'apply', 'verify', 'rotate', 'purge', 'rollback', 'codemod php', 'codemod cdk', 'generate php', 'generate iac', 'demo']) {
+    for (const c of [
+      'audit',
+      'keys generate',
+      'keys id',
+      'keys ring init',
+      'plan',
+      'apply',
+      'verify',
+      'rotate',
+      'purge',
+      'rollback',
+      'codemod php',
+      'codemod cdk',
+      'generate php',
+      'generate iac',
+      'demo',
+    ]) {
       expect(paths).toContain(c);
     }
     let checked = 0;
@@ -119,8 +167,14 @@ describe('option spellings', () => {
       // Required options get a value of their type, so that yargs' validation passes.
       const choicesOf = (k: string) => (table as unknown as { choices?: Record<string, unknown[]> }).choices?.[k];
       const words = [...(await help(path)).split('\n')[0]!.matchAll(/[<[]([a-z-]+)[>\]]/g)].map((m) => m[1]!);
-      const required = Object.keys((table as unknown as { demandedOptions?: Record<string, unknown> }).demandedOptions ?? {}).filter((k) => !words.includes(k));
-      const baseAll = [...path, ...positionals, ...required.flatMap((k) => [`--${k}`, String(choicesOf(k)?.[0] ?? (table.number.includes(k) ? 7 : 'x'))])];
+      const required = Object.keys((table as unknown as { demandedOptions?: Record<string, unknown> }).demandedOptions ?? {}).filter(
+        (k) => !words.includes(k),
+      );
+      const baseAll = [
+        ...path,
+        ...positionals,
+        ...required.flatMap((k) => [`--${k}`, String(choicesOf(k)?.[0] ?? (table.number.includes(k) ? 7 : 'x'))]),
+      ];
       const ok = await parse(baseAll);
       expect(ok.code, `${baseAll.join(' ')}: ${ok.stderr}`).toBe(0);
       for (const w of words) {
@@ -174,8 +228,14 @@ describe('option spellings', () => {
     expect((await parse(['apply', '--workers=many'])).stderr).toMatch(/--workers must be a number/);
     // Without a value, a string or number option is refused, never its default or ignored.
     expect((await parse(['apply', '--plan', '--dry-run'])).stderr).toBe('session-migrate: --plan needs a value\n');
-    expect((await parse(['plan', '--source', 'files:/x', '--target', 'redis://127.0.0.1:1/0', '--out'])).stderr).toBe('session-migrate: --out needs a value\n');
-    for (const argv of [['audit', '--fail-on'], ['audit', '--fail-on', '--sarif'], ['audit', '--failOn']]) {
+    expect((await parse(['plan', '--source', 'files:/x', '--target', 'redis://127.0.0.1:1/0', '--out'])).stderr).toBe(
+      'session-migrate: --out needs a value\n',
+    );
+    for (const argv of [
+      ['audit', '--fail-on'],
+      ['audit', '--fail-on', '--sarif'],
+      ['audit', '--failOn'],
+    ]) {
       expect(await parse(argv)).toMatchObject({ code: 2, stderr: 'session-migrate: --fail-on needs a value\n' });
     }
     expect(await parse(['audit', '--host'])).toMatchObject({ code: 2, stderr: 'session-migrate: --host needs a value\n' });

@@ -76,7 +76,5 @@ export function assetPath(name: AssetName, ...inside: string[]): string {
  * built package (starts in milliseconds), the tsx-loading entry in a clone.
  */
 export function workerEntryUrl(name: WorkerName): URL {
-  return IS_BUILT_PACKAGE
-    ? pathToFileURL(join(ROOT_DIR, 'dist', `${name}.js`))
-    : pathToFileURL(join(ROOT_DIR, WORKER_ENTRIES[name].clone));
+  return IS_BUILT_PACKAGE ? pathToFileURL(join(ROOT_DIR, 'dist', `${name}.js`)) : pathToFileURL(join(ROOT_DIR, WORKER_ENTRIES[name].clone));
 }

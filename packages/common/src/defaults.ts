@@ -51,6 +51,16 @@ export const DEFAULT_MAX_SESSION_BYTES = 8 * 1024 * 1024;
  * redis.session.lock_wait_time and lock_retries), lock TTL 30 s when max_execution_time is 0, and
  * session_start() fails when the lock cannot be taken.
  */
-export const DEFAULT_LOCKING: Readonly<{ enabled: boolean; waitMicros: number; retries: number; ttlSeconds: number; onFailure: 'fail' | 'readonly' }> = Object.freeze({
-  enabled: true, waitMicros: 20_000, retries: 100, ttlSeconds: 30, onFailure: 'fail' as const,
+export const DEFAULT_LOCKING: Readonly<{
+  enabled: boolean;
+  waitMicros: number;
+  retries: number;
+  ttlSeconds: number;
+  onFailure: 'fail' | 'readonly';
+}> = Object.freeze({
+  enabled: true,
+  waitMicros: 20_000,
+  retries: 100,
+  ttlSeconds: 30,
+  onFailure: 'fail' as const,
 });

@@ -17,14 +17,23 @@ export class UserFacingError extends Error {
 export function describeFsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   switch (e.code) {
-    case 'ENOENT': return 'no such file or directory';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'ELOOP': return 'is a symbolic link (refused)';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'a path component is not a directory';
-    case 'ENOTREG': return 'not a regular file';
-    case 'ECHANGED': return 'changed on disk meanwhile';
-    default: return e.code ?? String(e.message);
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'is a symbolic link (refused)';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ENOTDIR':
+      return 'a path component is not a directory';
+    case 'ENOTREG':
+      return 'not a regular file';
+    case 'ECHANGED':
+      return 'changed on disk meanwhile';
+    default:
+      return e.code ?? String(e.message);
   }
 }
 
@@ -49,4 +58,16 @@ export function printable(text: string): string {
     const code = c.charCodeAt(0);
     return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
   });
+}
+
+// eslint-disable-next-line no-control-regex -- the control characters are what is replaced
+const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Makes a diff safe to print on a terminal while keeping its layout: like `printable`, but tab, LF and
+ * CR stay (they are part of a diff), and a backslash stays as it is (code is shown, not a name).
+ * Control characters a terminal would act on and bidirectional overrides become `\u{N}`.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_UNSAFE, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }

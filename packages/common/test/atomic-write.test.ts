@@ -5,7 +5,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync,
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,7 +134,14 @@ describe('writeFileAtomic', () => {
     fixedRandom.on = false;
     const names = new Set<string>();
     for (let i = 0; i < 2; i++) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          `
         import fs from 'node:fs';
         import { syncBuiltinESMExports } from 'node:module';
         const rename = fs.renameSync;
@@ -132,7 +149,10 @@ describe('writeFileAtomic', () => {
         syncBuiltinESMExports();
         const { writeFileAtomic } = await import(${JSON.stringify(HELPER)});
         writeFileAtomic(${JSON.stringify(join(dir, 'f'))}, 'x');
-      `], { encoding: 'utf8' });
+      `,
+        ],
+        { encoding: 'utf8' },
+      );
       expect(r.status, r.stderr).toBe(0);
       names.add(r.stdout.trim());
     }
@@ -177,7 +197,14 @@ describe('writeFileAtomic', () => {
    * runs), i.e. the process dies at that point without any cleanup.
    */
   function crashAt(fn: 'renameSync' | 'writeSync' | 'fsyncSync', target: string, data: string): number | null {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `
       import fs from 'node:fs';
       import { syncBuiltinESMExports } from 'node:module';
       const real = fs.${fn};
@@ -188,7 +215,10 @@ describe('writeFileAtomic', () => {
       syncBuiltinESMExports();
       const { writeFileAtomic } = await import(${JSON.stringify(HELPER)});
       writeFileAtomic(${JSON.stringify(target)}, ${JSON.stringify(data)});
-    `], { encoding: 'utf8' });
+    `,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.signal, r.stderr).toBe('SIGKILL');
     return r.status;
   }

@@ -6,15 +6,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  NEWER_MARGIN_MS, fileMtimeForRedisCopy, isDestroyedAfterFile, isExpired, isFileNewerThanRedis, isNewerInRedis, isRedisNewerThanFile,
-  lastWriteMs, remainingTtlSeconds,
+  NEWER_MARGIN_MS,
+  fileMtimeForRedisCopy,
+  isDestroyedAfterFile,
+  isExpired,
+  isFileNewerThanRedis,
+  isNewerInRedis,
+  isRedisNewerThanFile,
+  lastWriteMs,
+  remainingTtlSeconds,
 } from '../src/index.ts';
 
 const GC = 1440; // seconds
 const NOW = 1_700_000_000_000; // ms
 const S = 1000;
 
-describe('live or expired (whole seconds, as PHP\'s files GC)', () => {
+describe("live or expired (whole seconds, as PHP's files GC)", () => {
   const table: Array<[string, number, boolean, number]> = [
     // what, file mtime (ms), expired?, remaining TTL (s)
     ['written now', NOW, false, GC],
@@ -37,7 +44,7 @@ describe('newer in Redis', () => {
     // what, Redis PTTL (ms), source TTL (ms), newer?
     ['written by the handler after the copy', gc - 5 * S, gc - 60 * S, true],
     ['older than the source copy', gc - 60 * S, gc - 10 * S, false],
-    ['the same write (apply\'s own copy)', gc - 10 * S, gc - 10 * S, false],
+    ["the same write (apply's own copy)", gc - 10 * S, gc - 10 * S, false],
     ['just inside the margin', gc - 10 * S + NEWER_MARGIN_MS - 1, gc - 10 * S, false],
     ['exactly the margin later', gc - 10 * S + NEWER_MARGIN_MS, gc - 10 * S, true],
     ['no TTL is never newer', -1, 1000, false],
@@ -76,7 +83,8 @@ describe('destroyed after the file (tombstone)', () => {
     ['no tombstone', -2, NOW - 30 * S, false],
     ['tombstone without TTL is not trusted', -1, NOW - 30 * S, false],
   ];
-  for (const [what, tombPttl, mtimeMs, destroyed] of table) it(what, () => expect(isDestroyedAfterFile(tombPttl, mtimeMs, GC, NOW)).toBe(destroyed));
+  for (const [what, tombPttl, mtimeMs, destroyed] of table)
+    it(what, () => expect(isDestroyedAfterFile(tombPttl, mtimeMs, GC, NOW)).toBe(destroyed));
 });
 
 describe('the mtime of a file restored from Redis', () => {

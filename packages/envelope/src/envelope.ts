@@ -32,9 +32,7 @@ export { DEFAULT_PREFIX };
 /** Why an envelope did not open (docs/envelope.md, "Opening"). */
 export type OpenFailure = 'not-envelope' | 'unsupported-version' | 'unknown-key-id' | 'auth-failed';
 
-export type OpenResult =
-  | { ok: true; plaintext: Buffer; keyId: string }
-  | { ok: false; reason: OpenFailure; keyId?: string };
+export type OpenResult = { ok: true; plaintext: Buffer; keyId: string } | { ok: false; reason: OpenFailure; keyId?: string };
 
 /** Keys derived from one master key. Holds secrets: never log an instance. */
 export interface DerivedKeys {
@@ -50,9 +48,7 @@ export function deriveKeys(sodium: Sodium, masterKey: Uint8Array): DerivedKeys {
   if (masterKey.length !== MASTER_KEY_BYTES) {
     throw new RangeError(`master key must be ${MASTER_KEY_BYTES} bytes`);
   }
-  const keyIdBytes = Buffer.from(
-    sodium.crypto_kdf_derive_from_key(16, KDF_ID_KEY_ID, KDF_CONTEXT, masterKey).subarray(0, KEY_ID_BYTES),
-  );
+  const keyIdBytes = Buffer.from(sodium.crypto_kdf_derive_from_key(16, KDF_ID_KEY_ID, KDF_CONTEXT, masterKey).subarray(0, KEY_ID_BYTES));
   return {
     keyId: keyIdBytes.toString('hex'),
     keyIdBytes,
@@ -212,7 +208,13 @@ export class EnvelopeCodec {
    * @returns the number of bytes written.
    * @throws RangeError when the nonce is not 24 bytes or `out` is too small.
    */
-  sealTo(out: Uint8Array, offset: number, redisKey: string | Uint8Array, plaintext: Uint8Array, nonce: Uint8Array = this.nonces.next()): number {
+  sealTo(
+    out: Uint8Array,
+    offset: number,
+    redisKey: string | Uint8Array,
+    plaintext: Uint8Array,
+    nonce: Uint8Array = this.nonces.next(),
+  ): number {
     if (nonce.length !== NONCE_BYTES) throw new RangeError(`nonce must be ${NONCE_BYTES} bytes`);
     const length = MIN_ENVELOPE_BYTES + plaintext.length;
     if (offset < 0 || offset + length > out.length) throw new RangeError('the output buffer is too small for the envelope');
@@ -224,13 +226,16 @@ export class EnvelopeCodec {
     if (this.direct !== undefined) {
       this.direct.sodium.encrypt(out, at, plaintext, [header, keyBytes], nonce, this.direct.current);
     } else {
-      out.set(this.sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        plaintext,
-        Buffer.concat([header, keyBytes]),
-        null,
-        nonce,
-        this.current.encryptionKey,
-      ), at);
+      out.set(
+        this.sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+          plaintext,
+          Buffer.concat([header, keyBytes]),
+          null,
+          nonce,
+          this.current.encryptionKey,
+        ),
+        at,
+      );
     }
     return length;
   }

@@ -26,7 +26,9 @@ export function parseMasterKey(text: string, source: string): Buffer {
   const key = Buffer.from(trimmed, 'base64');
   if (!isCanonicalBase64(key, trimmed)) {
     key.fill(0);
-    throw new UserFacingError(`${source}: not a session-migrate key (not canonical base64: the last character before '=' has non-zero unused bits; copy the key again or make a new one)`);
+    throw new UserFacingError(
+      `${source}: not a session-migrate key (not canonical base64: the last character before '=' has non-zero unused bits; copy the key again or make a new one)`,
+    );
   }
   return key;
 }
@@ -97,9 +99,11 @@ export function refuseSymlinkTarget(path: string, what: string): void {
   } catch {
     real = undefined;
   }
-  throw new UserFacingError(real === undefined
-    ? `${what} ${path} is a symlink whose target does not exist; refusing to write through it`
-    : `${what} ${path} is a symlink; refusing to replace it (the link would become a file and ${real} would stay unchanged): give the real path ${real}`);
+  throw new UserFacingError(
+    real === undefined
+      ? `${what} ${path} is a symlink whose target does not exist; refusing to write through it`
+      : `${what} ${path} is a symlink; refusing to replace it (the link would become a file and ${real} would stay unchanged): give the real path ${real}`,
+  );
 }
 
 /**
@@ -130,7 +134,8 @@ function secretWriteError(err: unknown, path: string, what: string, nameTheDirec
   if (e.code === 'EEXIST') return new UserFacingError(`${what} ${path} already exists; refusing to overwrite it`);
   if (e.code === 'ENOENT') return new UserFacingError(`${what} ${path}: directory ${dir} does not exist; create it first (mode 0700)`);
   // The temporary file could not be created: name the directory, where the permission is missing.
-  if (nameTheDirectory && e.syscall === 'open' && e.path !== path) return new UserFacingError(`${what} ${path}: cannot create a file in ${dir}: ${describeFsError(err)}`);
+  if (nameTheDirectory && e.syscall === 'open' && e.path !== path)
+    return new UserFacingError(`${what} ${path}: cannot create a file in ${dir}: ${describeFsError(err)}`);
   return new UserFacingError(`${what} ${path}: ${describeFsError(err)}`);
 }
 

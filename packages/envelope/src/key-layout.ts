@@ -101,11 +101,17 @@ export function lockKeyFor(prefix: string, sessionKey: string): string {
  * @returns the byte lengths of the two names
  * @throws RangeError for a digest of another length or a buffer too small
  */
-export function writeSessionKeyNames(out: Buffer, offset: number, prefixBytes: Uint8Array, digestHex: string): [keyBytes: number, tombstoneBytes: number] {
+export function writeSessionKeyNames(
+  out: Buffer,
+  offset: number,
+  prefixBytes: Uint8Array,
+  digestHex: string,
+): [keyBytes: number, tombstoneBytes: number] {
   if (digestHex.length !== 64) throw new RangeError('a session digest is 64 lowercase hex characters');
   const keyBytes = prefixBytes.length + 66;
   const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
-  if (offset < 0 || offset + keyBytes + tombstoneBytes > out.length) throw new RangeError('the output buffer is too small for the key names');
+  if (offset < 0 || offset + keyBytes + tombstoneBytes > out.length)
+    throw new RangeError('the output buffer is too small for the key names');
   let at = offset;
   out.set(prefixBytes, at);
   at += prefixBytes.length;

@@ -10,7 +10,16 @@ import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { UserFacingError } from '@session-migrate/common';
 import { EnvelopeCodec } from './envelope.ts';
 import { generateKeyFile, readSecretFile, refuseSymlinkTarget, writeSecretFileAtomic } from './key-file.ts';
-import { deriveLookupKey, formatKeyRing, keyIdOf, keyRingIds, parseKeyText, wipeKeyRing, type KeyRing, type KeyRingIds } from './keyring.ts';
+import {
+  deriveLookupKey,
+  formatKeyRing,
+  keyIdOf,
+  keyRingIds,
+  parseKeyText,
+  wipeKeyRing,
+  type KeyRing,
+  type KeyRingIds,
+} from './keyring.ts';
 import { MAX_KEY_TEXT_BYTES, loadKeyRing, type KeyProvider } from './providers.ts';
 import { loadSodium } from './sodium.ts';
 
@@ -100,7 +109,9 @@ async function readRingForUpdate(path: string): Promise<KeyRing> {
   const ring = parseKeyText(await loadSodium(), readSecretFile(path, 'key ring', MAX_KEY_TEXT_BYTES), `key ring ${path}`);
   if (ring.form !== 'ring') {
     wipeKeyRing(ring);
-    throw new UserFacingError(`key ring ${path}: is a single key, not a key ring; make a ring from it with 'session-migrate keys ring init --key-file ${path} --out RING'`);
+    throw new UserFacingError(
+      `key ring ${path}: is a single key, not a key ring; make a ring from it with 'session-migrate keys ring init --key-file ${path} --out RING'`,
+    );
   }
   return ring;
 }
@@ -151,7 +162,11 @@ export async function addRingKey(options: { ring: string }): Promise<AddRingKeyR
     const ring = await readRingForUpdate(options.ring);
     const added = randomBytes(32);
     try {
-      const report = await writeRing(options.ring, { lookupKey: ring.lookupKey, current: ring.current, previous: [added, ...ring.previous] }, true);
+      const report = await writeRing(
+        options.ring,
+        { lookupKey: ring.lookupKey, current: ring.current, previous: [added, ...ring.previous] },
+        true,
+      );
       return { ...report, addedKeyId: keyIdOf(sodium, added) };
     } finally {
       added.fill(0);
@@ -178,9 +193,11 @@ export async function rotateKeyRing(options: { ring: string; to?: string }): Pro
       if (options.to !== undefined) {
         const i = ring.previous.findIndex((k) => keyIdOf(sodium, k) === options.to);
         if (i < 0) {
-          throw new UserFacingError(keyIdOf(sodium, ring.current) === options.to
-            ? `key ID ${options.to} is already the current key of ${options.ring}`
-            : `key ID ${options.to} is not in ${options.ring} (see 'session-migrate keys id --key-ring ${options.ring}')`);
+          throw new UserFacingError(
+            keyIdOf(sodium, ring.current) === options.to
+              ? `key ID ${options.to} is already the current key of ${options.ring}`
+              : `key ID ${options.to} is not in ${options.ring} (see 'session-migrate keys id --key-ring ${options.ring}')`,
+          );
         }
         current = ring.previous[i]!;
         rest = ring.previous.filter((_, j) => j !== i);
@@ -204,7 +221,8 @@ export async function rotateKeyRing(options: { ring: string; to?: string }): Pro
  *   not in the ring, or the ring is locked, a symlink, a single key, or unreadable.
  */
 export async function retireRingKey(options: { ring: string; keyId: string }): Promise<KeyRingReport> {
-  if (!/^[0-9a-f]{16}$/.test(options.keyId)) throw new UserFacingError('--key-id must be a key ID: 16 lowercase hex characters (see keys id)');
+  if (!/^[0-9a-f]{16}$/.test(options.keyId))
+    throw new UserFacingError('--key-id must be a key ID: 16 lowercase hex characters (see keys id)');
   return withRingLock(options.ring, async () => {
     const sodium = await loadSodium();
     const ring = await readRingForUpdate(options.ring);
@@ -213,7 +231,10 @@ export async function retireRingKey(options: { ring: string; keyId: string }): P
         throw new UserFacingError(`key ID ${options.keyId} is the current key of ${options.ring}; rotate to another key first`);
       }
       const keep = ring.previous.filter((k) => keyIdOf(sodium, k) !== options.keyId);
-      if (keep.length === ring.previous.length) throw new UserFacingError(`key ID ${options.keyId} is not in ${options.ring} (see 'session-migrate keys id --key-ring ${options.ring}')`);
+      if (keep.length === ring.previous.length)
+        throw new UserFacingError(
+          `key ID ${options.keyId} is not in ${options.ring} (see 'session-migrate keys id --key-ring ${options.ring}')`,
+        );
       return await writeRing(options.ring, { lookupKey: ring.lookupKey, current: ring.current, previous: keep }, true);
     } finally {
       wipeKeyRing(ring);

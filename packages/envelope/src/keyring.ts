@@ -23,9 +23,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { UserFacingError } from '@session-migrate/common';
-import {
-  KDF_CONTEXT, KDF_ID_LOOKUP, KEY_ID_BYTES, MASTER_KEY_BYTES, deriveKeys,
-} from './envelope.ts';
+import { KDF_CONTEXT, KDF_ID_LOOKUP, KEY_ID_BYTES, MASTER_KEY_BYTES, deriveKeys } from './envelope.ts';
 import type { Sodium } from './sodium.ts';
 
 /** First line of a key ring file. */
@@ -75,7 +73,9 @@ export function deriveLookupKey(sodium: Sodium, masterKey: Uint8Array): Buffer {
 /** Lookup ID of a 32-byte lookup key: 16 lowercase hex characters, safe to print. */
 export function lookupIdOf(sodium: Sodium, lookupKey: Uint8Array): string {
   if (lookupKey.length !== 32) throw new RangeError('a lookup key is 32 bytes');
-  return Buffer.from(sodium.crypto_kdf_derive_from_key(16, KDF_ID_LOOKUP_ID, KDF_CONTEXT, lookupKey).subarray(0, KEY_ID_BYTES)).toString('hex');
+  return Buffer.from(sodium.crypto_kdf_derive_from_key(16, KDF_ID_LOOKUP_ID, KDF_CONTEXT, lookupKey).subarray(0, KEY_ID_BYTES)).toString(
+    'hex',
+  );
 }
 
 /** Key ID of a 32-byte master key (docs/envelope.md): 16 lowercase hex characters. */
@@ -107,12 +107,16 @@ export function looksLikeKeyRing(text: string): boolean {
 
 function decodeKey(text: string, what: string): Buffer {
   if (!STRICT_BASE64_32.test(text)) {
-    throw new UserFacingError(`${what}: not a session-migrate key (expected ${MASTER_KEY_BYTES} bytes as 44 characters of standard base64, with '+', '/' and one '='; URL-safe or unpadded base64 is refused)`);
+    throw new UserFacingError(
+      `${what}: not a session-migrate key (expected ${MASTER_KEY_BYTES} bytes as 44 characters of standard base64, with '+', '/' and one '='; URL-safe or unpadded base64 is refused)`,
+    );
   }
   const key = Buffer.from(text, 'base64');
   if (!isCanonicalBase64(key, text)) {
     key.fill(0);
-    throw new UserFacingError(`${what}: not a session-migrate key (not canonical base64: the last character before '=' has non-zero unused bits, so it is not the encoding of any key; copy the key again or make a new one)`);
+    throw new UserFacingError(
+      `${what}: not a session-migrate key (not canonical base64: the last character before '=' has non-zero unused bits, so it is not the encoding of any key; copy the key again or make a new one)`,
+    );
   }
   return key;
 }
@@ -142,7 +146,10 @@ export function isCanonicalBase64(bytes: Buffer, text: string): boolean {
 export function parseKeyText(sodium: Sodium, text: string, source: string): KeyRing {
   if (!looksLikeKeyRing(text)) {
     const trimmed = text.trim();
-    if (trimmed === '') throw new UserFacingError(`${source}: empty; expected a session-migrate key or key ring (create one with 'session-migrate keys generate --out FILE')`);
+    if (trimmed === '')
+      throw new UserFacingError(
+        `${source}: empty; expected a session-migrate key or key ring (create one with 'session-migrate keys generate --out FILE')`,
+      );
     if (trimmed.includes('\n')) {
       throw new UserFacingError(`${source}: not a session-migrate key (several lines, but no '${KEYRING_HEADER}' header line)`);
     }

@@ -31,10 +31,14 @@ export type KeyProvider =
 /** How a provider is named in messages and plans: `key file PATH`, `environment variable NAME`, `--key-command`. */
 export function describeKeyProvider(p: KeyProvider): string {
   switch (p.kind) {
-    case 'file': return `key file ${p.path}`;
-    case 'ring': return `key ring ${p.path}`;
-    case 'env': return `environment variable ${p.name}`;
-    case 'command': return 'the output of --key-command';
+    case 'file':
+      return `key file ${p.path}`;
+    case 'ring':
+      return `key ring ${p.path}`;
+    case 'env':
+      return `environment variable ${p.name}`;
+    case 'command':
+      return 'the output of --key-command';
   }
 }
 
@@ -55,12 +59,15 @@ export async function loadKeyRing(p: KeyProvider, env: NodeJS.ProcessEnv = proce
       if (ring.form !== 'ring') {
         ring.current.fill(0);
         ring.lookupKey.fill(0);
-        throw new UserFacingError(`${source}: is a single key, not a key ring; make a ring from it with 'session-migrate keys ring init --key-file ${p.path} --out RING'`);
+        throw new UserFacingError(
+          `${source}: is a single key, not a key ring; make a ring from it with 'session-migrate keys ring init --key-file ${p.path} --out RING'`,
+        );
       }
       return ring;
     }
     case 'env': {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.name)) throw new UserFacingError('--key-env: give the NAME of an environment variable (letters, digits, _), not a key');
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.name))
+        throw new UserFacingError('--key-env: give the NAME of an environment variable (letters, digits, _), not a key');
       const text = env[p.name];
       if (text === undefined || text === '') throw new UserFacingError(`${source} is not set or empty`);
       return parseKeyText(sodium, text, source);

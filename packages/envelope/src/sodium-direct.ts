@@ -25,12 +25,42 @@ interface RawLibsodium {
   HEAPU8: Uint8Array;
   _malloc(size: number): number;
   _free(ptr: number): void;
-  _crypto_aead_xchacha20poly1305_ietf_encrypt(c: number, clenP: number, m: number, mlenLo: number, mlenHi: number, ad: number, adlenLo: number, adlenHi: number, nsec: number, npub: number, k: number): number;
-  _crypto_aead_xchacha20poly1305_ietf_decrypt(m: number, mlenP: number, nsec: number, c: number, clenLo: number, clenHi: number, ad: number, adlenLo: number, adlenHi: number, npub: number, k: number): number;
+  _crypto_aead_xchacha20poly1305_ietf_encrypt(
+    c: number,
+    clenP: number,
+    m: number,
+    mlenLo: number,
+    mlenHi: number,
+    ad: number,
+    adlenLo: number,
+    adlenHi: number,
+    nsec: number,
+    npub: number,
+    k: number,
+  ): number;
+  _crypto_aead_xchacha20poly1305_ietf_decrypt(
+    m: number,
+    mlenP: number,
+    nsec: number,
+    c: number,
+    clenLo: number,
+    clenHi: number,
+    ad: number,
+    adlenLo: number,
+    adlenHi: number,
+    npub: number,
+    k: number,
+  ): number;
   _crypto_generichash(out: number, outlen: number, input: number, inlenLo: number, inlenHi: number, key: number, keylen: number): number;
 }
 
-const REQUIRED: Array<keyof RawLibsodium> = ['_malloc', '_free', '_crypto_aead_xchacha20poly1305_ietf_encrypt', '_crypto_aead_xchacha20poly1305_ietf_decrypt', '_crypto_generichash'];
+const REQUIRED: Array<keyof RawLibsodium> = [
+  '_malloc',
+  '_free',
+  '_crypto_aead_xchacha20poly1305_ietf_encrypt',
+  '_crypto_aead_xchacha20poly1305_ietf_decrypt',
+  '_crypto_generichash',
+];
 
 const NONCE_BYTES = 24;
 const TAG_BYTES = 16;
@@ -118,7 +148,10 @@ export class DirectSodium {
     const heap = this.lib.HEAPU8;
     heap.set(plaintext, m);
     let at = ad;
-    for (const p of adParts) { heap.set(p, at); at += p.length; }
+    for (const p of adParts) {
+      heap.set(p, at);
+      at += p.length;
+    }
     heap.set(nonce, this.small);
     if (this.lib._crypto_aead_xchacha20poly1305_ietf_encrypt(c, 0, m, mlen, 0, ad, adlen, 0, 0, this.small, key) !== 0) {
       throw new Error('crypto_aead_xchacha20poly1305_ietf_encrypt failed');
@@ -143,7 +176,10 @@ export class DirectSodium {
     const heap = this.lib.HEAPU8;
     heap.set(ciphertext, c);
     let at = ad;
-    for (const p of adParts) { heap.set(p, at); at += p.length; }
+    for (const p of adParts) {
+      heap.set(p, at);
+      at += p.length;
+    }
     heap.set(nonce.subarray(0, NONCE_BYTES), this.small);
     if (this.lib._crypto_aead_xchacha20poly1305_ietf_decrypt(m, 0, 0, c, clen, 0, ad, adlen, 0, this.small, key) !== 0) return undefined;
     const plaintext = Buffer.from(heap.subarray(m, m + clen - TAG_BYTES));

@@ -11,8 +11,19 @@ const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-test-'));
 afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/envelope-vectors.json', import.meta.url), 'utf8')) as {
-  master_key_base64: string; key_id: string; other_master_key_base64: string; other_key_id: string;
-  valid: Array<{ name: string; prefix: string; session_id: string; redis_key: string; nonce_hex: string; plaintext_hex: string; envelope_hex: string }>;
+  master_key_base64: string;
+  key_id: string;
+  other_master_key_base64: string;
+  other_key_id: string;
+  valid: Array<{
+    name: string;
+    prefix: string;
+    session_id: string;
+    redis_key: string;
+    nonce_hex: string;
+    plaintext_hex: string;
+    envelope_hex: string;
+  }>;
   invalid: Array<{ name: string; redis_key: string; envelope_hex: string; expect: string }>;
 };
 const master = Buffer.from(vectors.master_key_base64, 'base64');
@@ -72,11 +83,18 @@ describe('direct libsodium calls (sodium-direct.ts) give the bytes of libsodium-
       const plaintext = randomBytes(size);
       const nonce = randomBytes(24);
       // Key names: text, and raw bytes that are not UTF-8 (verify reads key names as bytes).
-      const key = size % 2 === 0 ? `smsess:{${randomBytes(32).toString('hex')}}` : Buffer.concat([Buffer.from('smsess:'), randomBytes(size % 200)]);
+      const key =
+        size % 2 === 0 ? `smsess:{${randomBytes(32).toString('hex')}}` : Buffer.concat([Buffer.from('smsess:'), randomBytes(size % 200)]);
       const keyBytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
       const sealed = codec.seal(key, plaintext, nonce);
       const header = sealed.subarray(0, 11);
-      const expected = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, Buffer.concat([header, keyBytes]), null, nonce, derived.encryptionKey);
+      const expected = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        plaintext,
+        Buffer.concat([header, keyBytes]),
+        null,
+        nonce,
+        derived.encryptionKey,
+      );
       expect(sealed.subarray(35).equals(Buffer.from(expected))).toBe(true);
       expect(sealed.subarray(11, 35).equals(nonce)).toBe(true);
       const opened = codec.open(typeof key === 'string' ? key : key, sealed);
@@ -128,7 +146,11 @@ describe('key files', () => {
     const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
     expect(() => parseMasterKey(urlSafe, 'k')).toThrow(/not a session-migrate key/);
     expect(() => parseMasterKey('c2hvcnQ=', 'k')).toThrow(/not a session-migrate key/);
-    try { parseMasterKey('SECRET-GARBAGE', 'k'); } catch (e) { expect(String(e)).not.toContain('SECRET'); }
+    try {
+      parseMasterKey('SECRET-GARBAGE', 'k');
+    } catch (e) {
+      expect(String(e)).not.toContain('SECRET');
+    }
     expect(parseMasterKey(vectors.master_key_base64 + '\r\n', 'k').equals(master)).toBe(true);
   });
   it('rejects non-canonical base64 (unused bits of the last character set) without echoing it', () => {
@@ -137,7 +159,11 @@ describe('key files', () => {
     const flipped = canonical.slice(0, 42) + alphabet[alphabet.indexOf(canonical[42]!) ^ 1] + '=';
     expect(Buffer.from(flipped, 'base64').equals(master)).toBe(true); // the lax decoder sees the same key
     let message = '';
-    try { parseMasterKey(`${flipped}\n`, 'key file k'); } catch (e) { message = (e as Error).message; }
+    try {
+      parseMasterKey(`${flipped}\n`, 'key file k');
+    } catch (e) {
+      message = (e as Error).message;
+    }
     expect(message).toMatch(/^key file k: not a session-migrate key \(not canonical base64/);
     expect(message).not.toContain(flipped.slice(0, 16));
   });

@@ -1,11 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  EnvelopeCodec, KEY_LAYOUT_VERSION, classifyKeyName, lockKeyFor, prefixProblem, sessionKeyName, tombstoneKeyFor, writeSessionKeyNames,
+  EnvelopeCodec,
+  KEY_LAYOUT_VERSION,
+  classifyKeyName,
+  lockKeyFor,
+  prefixProblem,
+  sessionKeyName,
+  tombstoneKeyFor,
+  writeSessionKeyNames,
 } from '../src/index.ts';
 
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/envelope-vectors.json', import.meta.url), 'utf8')) as {
-  key_layout: number; master_key_base64: string;
+  key_layout: number;
+  master_key_base64: string;
   valid: Array<{ prefix: string; session_id: string; redis_key: string; tombstone_key: string; lock_key: string }>;
 };
 

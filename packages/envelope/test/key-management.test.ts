@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserFacingError } from '@session-migrate/common';
 import {
-  addRingKey, describeKeys, generateMasterKey, initKeyRing, keyRingIds, loadSodium, parseKeyText, retireRingKey, rotateKeyRing,
+  addRingKey,
+  describeKeys,
+  generateMasterKey,
+  initKeyRing,
+  keyRingIds,
+  loadSodium,
+  parseKeyText,
+  retireRingKey,
+  rotateKeyRing,
 } from '../src/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sm-key-management-'));

@@ -8,8 +8,16 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  EnvelopeCodec, deriveLookupKey, formatKeyRing, keyRingIds, loadKeyRing, loadSodium, parseKeyText, wipeKeyRing,
-  writeSecretFileAtomic, type KeyRing,
+  EnvelopeCodec,
+  deriveLookupKey,
+  formatKeyRing,
+  keyRingIds,
+  loadKeyRing,
+  loadSodium,
+  parseKeyText,
+  wipeKeyRing,
+  writeSecretFileAtomic,
+  type KeyRing,
 } from '../src/index.ts';
 
 const sodium = await loadSodium();
@@ -17,7 +25,18 @@ const scratch = mkdtempSync(join(tmpdir(), 'sm-keyring-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 interface Vectors {
-  valid: Array<{ name: string; text: string; form: string; lookup_key_hex: string; lookup_id: string; current_key_id: string; previous_key_ids: string[]; prefix: string; session_id: string; redis_key: string }>;
+  valid: Array<{
+    name: string;
+    text: string;
+    form: string;
+    lookup_key_hex: string;
+    lookup_id: string;
+    current_key_id: string;
+    previous_key_ids: string[];
+    prefix: string;
+    session_id: string;
+    redis_key: string;
+  }>;
   invalid: Array<{ name: string; text: string; expect: string }>;
 }
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/keyring-vectors.json', import.meta.url), 'utf8')) as Vectors;
@@ -58,7 +77,11 @@ describe('key ring vectors (docs/keyring-vectors.json)', () => {
       const ring = parseKeyText(sodium, v.text, 'vector');
       expect(ring.form).toBe(v.form);
       expect(ring.lookupKey.toString('hex')).toBe(v.lookup_key_hex);
-      expect(keyRingIds(sodium, ring)).toEqual({ lookupId: v.lookup_id, currentKeyId: v.current_key_id, previousKeyIds: v.previous_key_ids });
+      expect(keyRingIds(sodium, ring)).toEqual({
+        lookupId: v.lookup_id,
+        currentKeyId: v.current_key_id,
+        previousKeyIds: v.previous_key_ids,
+      });
       const codec = await EnvelopeCodec.fromRing(ring);
       expect(codec.lookupId).toBe(v.lookup_id);
       expect(codec.keyIds).toEqual([v.current_key_id, ...v.previous_key_ids]);
@@ -101,7 +124,11 @@ describe('key ring behaviour', () => {
   });
 
   it('wipeKeyRing zeroes every key buffer', () => {
-    const ring = parseKeyText(sodium, formatKeyRing(sodium, { lookupKey: Buffer.alloc(32, 1), current: Buffer.alloc(32, 2), previous: [Buffer.alloc(32, 3)] }), 'k');
+    const ring = parseKeyText(
+      sodium,
+      formatKeyRing(sodium, { lookupKey: Buffer.alloc(32, 1), current: Buffer.alloc(32, 2), previous: [Buffer.alloc(32, 3)] }),
+      'k',
+    );
     wipeKeyRing(ring);
     for (const b of [ring.lookupKey, ring.current, ...ring.previous]) expect(b.equals(Buffer.alloc(32))).toBe(true);
   });
@@ -110,7 +137,9 @@ describe('key ring behaviour', () => {
     const path = join(scratch, 'ring');
     writeSecretFileAtomic(path, 'one\n', { replace: false, what: 'key ring' });
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(() => writeSecretFileAtomic(path, 'two\n', { replace: false, what: 'key ring' })).toThrow(/already exists; refusing to overwrite/);
+    expect(() => writeSecretFileAtomic(path, 'two\n', { replace: false, what: 'key ring' })).toThrow(
+      /already exists; refusing to overwrite/,
+    );
     writeSecretFileAtomic(path, 'three\n', { replace: true, what: 'key ring' });
     expect(readFileSync(path, 'utf8')).toBe('three\n');
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -141,7 +170,9 @@ describe('key providers', () => {
     expect((await loadKeyRing({ kind: 'file', path: file('r1', ringText, 0o600) })).previous[0]!.equals(master)).toBe(true);
     for (const mode of [0o640, 0o604, 0o660]) {
       const p = file(`k-${mode.toString(8)}`, b64, mode);
-      expect(await errorOf({ kind: 'file', path: p })).toBe(`key file ${p}: readable or writable by group or others (mode 0${mode.toString(8)}); fix with 'chmod 600 ${p}'`);
+      expect(await errorOf({ kind: 'file', path: p })).toBe(
+        `key file ${p}: readable or writable by group or others (mode 0${mode.toString(8)}); fix with 'chmod 600 ${p}'`,
+      );
     }
   });
 
@@ -183,7 +214,9 @@ describe('key providers', () => {
       expect(message).not.toContain(b64.slice(0, 16));
       expect(message).not.toContain(master.toString('base64url').slice(0, 16));
     }
-    expect(await errorOf({ kind: 'command', command: 'cat /dev/null', timeoutSeconds: 0 })).toMatch(/--key-command-timeout must be more than 0/);
+    expect(await errorOf({ kind: 'command', command: 'cat /dev/null', timeoutSeconds: 0 })).toMatch(
+      /--key-command-timeout must be more than 0/,
+    );
   });
 
   it('command: the timeout is a hard limit even when a process in another session keeps stdout open', async () => {
@@ -215,7 +248,11 @@ describe('key providers', () => {
       expect(Date.now() - started).toBeLessThan(30_000);
       // A background process in the command's own process group is killed once the output is taken.
       const groupPidFile = join(scratch, 'group.pid');
-      const again = await loadKeyRing({ kind: 'command', command: `sh -c 'echo $$ > ${groupPidFile}; exec sleep 60' & ${waitFor(groupPidFile)}; cat ${keyFile}`, timeoutSeconds: 40 });
+      const again = await loadKeyRing({
+        kind: 'command',
+        command: `sh -c 'echo $$ > ${groupPidFile}; exec sleep 60' & ${waitFor(groupPidFile)}; cat ${keyFile}`,
+        timeoutSeconds: 40,
+      });
       expect(again.current.equals(master)).toBe(true);
       const pid = Number(readFileSync(groupPidFile, 'utf8'));
       await waitGone(pid);

@@ -14,7 +14,15 @@
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
-import { DEFAULT_LOCKING as SHARED_DEFAULT_LOCKING, DEFAULT_PREFIX, UserFacingError, assetPath, isAtLeast, phpString, writeFileAtomic } from '@session-migrate/common';
+import {
+  DEFAULT_LOCKING as SHARED_DEFAULT_LOCKING,
+  DEFAULT_PREFIX,
+  UserFacingError,
+  assetPath,
+  isAtLeast,
+  phpString,
+  writeFileAtomic,
+} from '@session-migrate/common';
 import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
 
 /** One file to write: a path relative to the output directory, its text and its permission bits. */
@@ -262,15 +270,22 @@ export function loadPhpSources(dir: string = PHP_SOURCES_DIR): PhpSource[] {
  * @throws GenerateOptionsError when an option is out of range or holds characters that cannot be
  *   rendered safely (quotes, `$`, backslashes or control characters in paths, for example).
  */
-export function renderArtifacts(options: GenerateOptions, templates: Templates = loadTemplates(), sources: PhpSource[] = loadPhpSources()): Artifact[] {
+export function renderArtifacts(
+  options: GenerateOptions,
+  templates: Templates = loadTemplates(),
+  sources: PhpSource[] = loadPhpSources(),
+): Artifact[] {
   if ((options.fileNames as { handler?: unknown } | undefined)?.handler !== undefined) {
-    throw new GenerateOptionsError(`fileNames.handler: the handler is ${HANDLER_FILE} (PSR-4); only the bootstrap and ini names can change`);
+    throw new GenerateOptionsError(
+      `fileNames.handler: the handler is ${HANDLER_FILE} (PSR-4); only the bootstrap and ini names can change`,
+    );
   }
   const names: ArtifactFileNames = { ...DEFAULT_FILE_NAMES, ...definedOnly(options.fileNames ?? {}) };
   for (const [what, name] of Object.entries(names)) checkFileName(`fileNames.${what}`, name);
   if (names.bootstrap === names.ini) throw new GenerateOptionsError('fileNames: the two file names must differ');
   for (const name of Object.values(names)) {
-    if (name === AUTOLOAD_FILE || name === SOURCE_DIR) throw new GenerateOptionsError(`fileNames: ${name} is taken by the handler's sources`);
+    if (name === AUTOLOAD_FILE || name === SOURCE_DIR)
+      throw new GenerateOptionsError(`fileNames: ${name} is taken by the handler's sources`);
   }
 
   const installDir = checkIniPath('installDir', options.installDir);
@@ -322,14 +337,14 @@ export function renderArtifacts(options: GenerateOptions, templates: Templates =
  */
 function withNamespace(text: string, namespace: string): string {
   if (namespace === DEFAULT_NAMESPACE) return text;
-  return text
-    .replace(/^namespace SessionMigrate;$/m, `namespace ${namespace};`)
-    .replace(/\\SessionMigrate\\/g, `\\${namespace}\\`);
+  return text.replace(/^namespace SessionMigrate;$/m, `namespace ${namespace};`).replace(/\\SessionMigrate\\/g, `\\${namespace}\\`);
 }
 
 /** A PHP array literal's lines at 8 spaces, each with its comment. */
 function phpLines(entries: Array<[key: string, value: string, comment: string]>): string {
-  return entries.map(([key, value, comment]) => `        ${phpString(key)} => ${value},${comment !== '' ? ` // ${comment}` : ''}`).join('\n');
+  return entries
+    .map(([key, value, comment]) => `        ${phpString(key)} => ${value},${comment !== '' ? ` // ${comment}` : ''}`)
+    .join('\n');
 }
 
 /** A list of nodes as a PHP array literal: `[]`, or one node per line (under an entry at 8 spaces). */
@@ -344,15 +359,18 @@ function phpNodes(nodes: RedisNode[]): string {
  */
 function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string; prefix: string } {
   const topology = redis.topology ?? 'standalone';
-  if (!['standalone', 'cluster', 'sentinel'].includes(topology)) throw new GenerateOptionsError('redis.topology: must be standalone, cluster or sentinel');
+  if (!['standalone', 'cluster', 'sentinel'].includes(topology))
+    throw new GenerateOptionsError('redis.topology: must be standalone, cluster or sentinel');
   const host = checkText('redis.host', redis.host);
   if (host === '') throw new GenerateOptionsError('redis.host: empty');
-  if (/^[a-z]+:\/\//i.test(host)) throw new GenerateOptionsError('redis.host: a host name, IP address or socket path, without a scheme (TLS is redis.tls)');
+  if (/^[a-z]+:\/\//i.test(host))
+    throw new GenerateOptionsError('redis.host: a host name, IP address or socket path, without a scheme (TLS is redis.tls)');
   const port = checkInt('redis.port', redis.port ?? DEFAULT_REDIS_PORT, 1, 65535);
   const db = checkInt('redis.db', redis.db ?? 0, 0, 1_000_000);
   if (topology === 'cluster' && db !== 0) throw new GenerateOptionsError('redis.db: a Redis Cluster has only database 0');
   const prefix = checkText('redis.prefix', redis.prefix ?? DEFAULT_PREFIX);
-  if (/[{}]/.test(prefix)) throw new GenerateOptionsError('redis.prefix: must not contain "{" or "}" (key layout 2 puts a hash tag after it)');
+  if (/[{}]/.test(prefix))
+    throw new GenerateOptionsError('redis.prefix: must not contain "{" or "}" (key layout 2 puts a hash tag after it)');
   const username = checkText('redis.username', redis.username ?? '');
   const timeout = redis.timeoutSeconds ?? DEFAULT_REDIS_TIMEOUT;
   if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
@@ -360,11 +378,12 @@ function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string;
   }
   const persistent = redis.persistent ?? true;
   if (typeof persistent !== 'boolean') throw new GenerateOptionsError('redis.persistent: must be true or false');
-  const nodes = (what: string, list: RedisNode[] | undefined): RedisNode[] => (list ?? []).map((n, i) => {
-    const h = checkText(`${what}[${i}].host`, n.host);
-    if (h === '' || /[\s/]/.test(h)) throw new GenerateOptionsError(`${what}[${i}].host: must be a host name or IP address`);
-    return { host: h, port: checkInt(`${what}[${i}].port`, n.port, 1, 65535) };
-  });
+  const nodes = (what: string, list: RedisNode[] | undefined): RedisNode[] =>
+    (list ?? []).map((n, i) => {
+      const h = checkText(`${what}[${i}].host`, n.host);
+      if (h === '' || /[\s/]/.test(h)) throw new GenerateOptionsError(`${what}[${i}].host: must be a host name or IP address`);
+      return { host: h, port: checkInt(`${what}[${i}].port`, n.port, 1, 65535) };
+    });
   const seeds = topology === 'cluster' ? (redis.seeds !== undefined ? nodes('redis.seeds', redis.seeds) : [{ host, port }]) : [];
   if (topology === 'cluster' && seeds.length === 0) throw new GenerateOptionsError('redis.seeds: a cluster needs at least one seed');
   const sentinels = topology === 'sentinel' ? nodes('redis.sentinels', redis.sentinels) : [];
@@ -372,8 +391,10 @@ function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string;
   if (topology === 'sentinel' && (sentinels.length === 0 || masterName === '')) {
     throw new GenerateOptionsError('redis.sentinels, redis.masterName: Sentinel needs at least one sentinel and the master name');
   }
-  if (topology !== 'cluster' && redis.seeds !== undefined && redis.seeds.length > 0) throw new GenerateOptionsError('redis.seeds: only for topology cluster');
-  if (topology !== 'sentinel' && (redis.sentinels?.length ?? 0) > 0) throw new GenerateOptionsError('redis.sentinels: only for topology sentinel');
+  if (topology !== 'cluster' && redis.seeds !== undefined && redis.seeds.length > 0)
+    throw new GenerateOptionsError('redis.seeds: only for topology cluster');
+  if (topology !== 'sentinel' && (redis.sentinels?.length ?? 0) > 0)
+    throw new GenerateOptionsError('redis.sentinels: only for topology sentinel');
 
   let tls = 'null';
   let tlsNote = 'off';
@@ -413,11 +434,14 @@ function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string;
     ['sentinels', phpNodes(sentinels), 'sentinels, asked in order'],
     ['masterName', phpString(masterName), 'name of the master the sentinels monitor'],
   ]);
-  const where = topology === 'cluster'
-    ? `Redis Cluster, seeds ${seeds.map((n) => `${n.host}:${n.port}`).join(', ')}`
-    : topology === 'sentinel'
-      ? `Sentinel master "${masterName}" from ${sentinels.map((n) => `${n.host}:${n.port}`).join(', ')}, database ${db}`
-      : host.startsWith('/') ? `unix socket ${host}, database ${db}` : `${host}:${port}, database ${db}`;
+  const where =
+    topology === 'cluster'
+      ? `Redis Cluster, seeds ${seeds.map((n) => `${n.host}:${n.port}`).join(', ')}`
+      : topology === 'sentinel'
+        ? `Sentinel master "${masterName}" from ${sentinels.map((n) => `${n.host}:${n.port}`).join(', ')}, database ${db}`
+        : host.startsWith('/')
+          ? `unix socket ${host}, database ${db}`
+          : `${host}:${port}, database ${db}`;
   const iniNote = [
     `;   server       ${where}`,
     `;   user         ${username !== '' ? `${username} (ACL), password from SESSION_MIGRATE_REDIS_PASSWORD` : 'default; password (if any) from SESSION_MIGRATE_REDIS_PASSWORD'}`,
@@ -448,17 +472,19 @@ function renderLocking(options: LockingOptions): { php: string; iniNote: string 
   const waitMs = (o.waitMicros * o.retries) / 1000;
   const iniNote = o.enabled
     ? [
-      `;   locking      on: a request waits for the lock at most ${o.retries} times ${o.waitMicros} microseconds (${waitMs} ms)`,
-      ';   lock TTL     max_execution_time, or ' + `${o.ttlSeconds} s when that is 0; never a lock without a TTL. A request`,
-      ';                that runs longer loses its lock: its write is refused and logged, never overwriting another',
-      `;   on failure   ${o.onFailure === 'fail'
-        ? 'session_start() fails with a warning, the reason in the error log (as phpredis 6)'
-        : 'the session opens read-only: its writes are refused and logged (as phpredis lock_failure_readonly)'}`,
-    ].join('\n')
+        `;   locking      on: a request waits for the lock at most ${o.retries} times ${o.waitMicros} microseconds (${waitMs} ms)`,
+        ';   lock TTL     max_execution_time, or ' + `${o.ttlSeconds} s when that is 0; never a lock without a TTL. A request`,
+        ';                that runs longer loses its lock: its write is refused and logged, never overwriting another',
+        `;   on failure   ${
+          o.onFailure === 'fail'
+            ? 'session_start() fails with a warning, the reason in the error log (as phpredis 6)'
+            : 'the session opens read-only: its writes are refused and logged (as phpredis lock_failure_readonly)'
+        }`,
+      ].join('\n')
     : [
-      ';   locking      off: concurrent requests of one session may overwrite each other (the last write',
-      ';                wins), as with phpredis without redis.session.locking_enabled',
-    ].join('\n');
+        ';   locking      off: concurrent requests of one session may overwrite each other (the last write',
+        ';                wins), as with phpredis without redis.session.locking_enabled',
+      ].join('\n');
   return { php, iniNote };
 }
 
@@ -525,7 +551,6 @@ function fill(templateName: string, template: string, values: Record<string, str
     return value;
   });
 }
-
 
 function isSameFile(target: string, contents: Buffer, mode: number): boolean {
   try {

@@ -17,7 +17,9 @@ vi.mock('node:crypto', async (importOriginal) => {
 
 const { writeArtifacts } = await import('../src/index.ts');
 
-const tmp = tempDirPerTest('write-artifacts-', () => { fixedRandom.on = false; });
+const tmp = tempDirPerTest('write-artifacts-', () => {
+  fixedRandom.on = false;
+});
 const code = errorCode;
 const temps = tempFiles;
 
@@ -32,7 +34,9 @@ describe('writeArtifacts (atomic)', () => {
     }
     const p = join(dir, 'conf.d', '99-session-migrate.ini');
     expect(statSync(p).mode & 0o7777).toBe(0o644);
-    expect(writeArtifacts(dir, [{ path: 'conf.d/99-session-migrate.ini', contents: 'a=1\n', mode: 0o640 }]).changed).toEqual(['conf.d/99-session-migrate.ini']);
+    expect(writeArtifacts(dir, [{ path: 'conf.d/99-session-migrate.ini', contents: 'a=1\n', mode: 0o640 }]).changed).toEqual([
+      'conf.d/99-session-migrate.ini',
+    ]);
     expect(statSync(p).mode & 0o7777).toBe(0o640);
     expect(temps(join(dir, 'conf.d'))).toEqual([]);
   });

@@ -66,7 +66,10 @@ export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   const where = now.keyDescription ?? (plan.key.file !== undefined && plan.key.file !== '' ? `key file ${plan.key.file}` : 'the key');
   if (plan.key.lookupId !== undefined) {
     if (now.lookupId !== plan.key.lookupId) {
-      drift.push({ what: 'key', message: `${where} now has lookup ID ${now.lookupId ?? 'unknown'}, the plan was made for lookup ID ${plan.key.lookupId}` });
+      drift.push({
+        what: 'key',
+        message: `${where} now has lookup ID ${now.lookupId ?? 'unknown'}, the plan was made for lookup ID ${plan.key.lookupId}`,
+      });
     }
   } else if (now.keyId !== plan.key.keyId) {
     drift.push({ what: 'key', message: `${where} now holds key ID ${now.keyId}, the plan was made for ${plan.key.keyId}` });
@@ -80,12 +83,18 @@ export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   }
   const t = plan.target;
   if (now.target.topology !== t.topology) {
-    drift.push({ what: 'target', message: `Redis at ${t.url} is now ${now.target.topology === 'cluster' ? 'a Redis Cluster' : `a ${now.target.topology} server`}, the plan was made for ${t.topology === 'cluster' ? 'a Redis Cluster' : `a ${t.topology} server`}` });
+    drift.push({
+      what: 'target',
+      message: `Redis at ${t.url} is now ${now.target.topology === 'cluster' ? 'a Redis Cluster' : `a ${now.target.topology} server`}, the plan was made for ${t.topology === 'cluster' ? 'a Redis Cluster' : `a ${t.topology} server`}`,
+    });
   } else if (t.topology === 'standalone' && now.target.runId !== t.runId) {
     drift.push({ what: 'target', message: `Redis at ${t.url} is not the server the plan was made against (restarted or replaced)` });
   } else if (t.topology === 'cluster' && !(now.target.nodeIds ?? []).some((id) => (t.nodeIds ?? []).includes(id))) {
     // A resharding or a failover keeps node IDs; only another cluster shares none.
-    drift.push({ what: 'target', message: `the Redis Cluster at ${t.url} shares no node with the cluster the plan was made against (replaced)` });
+    drift.push({
+      what: 'target',
+      message: `the Redis Cluster at ${t.url} shares no node with the cluster the plan was made against (replaced)`,
+    });
   }
   // Sentinel: the master behind the name may change (a failover); re-running apply is how an
   // interrupted apply finishes, so the plan stays valid.
@@ -237,9 +246,24 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     dryRun,
   };
   const counts: SessionCounts = {
-    migrated: 0, alreadyPresent: 0, newerInRedis: 0, conflicts: 0, failed: 0, destroyed: 0, retries: 0, notDone: 0,
-    unconfirmed: 0, missingAfterWrite: 0, unverified: 0, unstable: 0, noTtl: 0,
-    expired: 0, empty: 0, corrupt: 0, skipped: {}, migratedBytes: 0,
+    migrated: 0,
+    alreadyPresent: 0,
+    newerInRedis: 0,
+    conflicts: 0,
+    failed: 0,
+    destroyed: 0,
+    retries: 0,
+    notDone: 0,
+    unconfirmed: 0,
+    missingAfterWrite: 0,
+    unverified: 0,
+    unstable: 0,
+    noTtl: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    skipped: {},
+    migratedBytes: 0,
   };
   const conflicts: KeyProblem[] = [];
   const failures: KeyProblem[] = [];
@@ -249,7 +273,10 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
 
   const workers = options.workers ?? 0;
   const filesSource = 'candidates' in options.source ? options.source : undefined;
-  const pool = workers > 0 && options.masterKeys !== undefined && filesSource !== undefined ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey) : undefined;
+  const pool =
+    workers > 0 && options.masterKeys !== undefined && filesSource !== undefined
+      ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey)
+      : undefined;
   // Without workers, this thread reuses its own pack buffers the same way.
   const inlineBuffers = new PackBuffers();
   const prepare = (candidates: SessionCandidate[]): Promise<PreparedBatch> =>
@@ -279,14 +306,17 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
         if (opened.ok && opened.plaintext.equals(items.plaintext(i))) {
           counts.alreadyPresent++;
           ledger.add(items.key(i), Math.min(ttlMs, o.pttlMs > 0 ? o.pttlMs : ttlMs));
-        }
-        else if (opened.ok && isNewerInRedis(o.pttlMs, ttlMs)) counts.newerInRedis++;
+        } else if (opened.ok && isNewerInRedis(o.pttlMs, ttlMs)) counts.newerInRedis++;
         else {
           counts.conflicts++;
           if (conflicts.length < MAX_LISTED) {
-            conflicts.push(problem(opened.ok
-              ? 'key holds a different session that is not newer than the source (was the file changed by a host still on the files handler?)'
-              : `key holds a value that does not open (${opened.reason})`));
+            conflicts.push(
+              problem(
+                opened.ok
+                  ? 'key holds a different session that is not newer than the source (was the file changed by a host still on the files handler?)'
+                  : `key holds a value that does not open (${opened.reason})`,
+              ),
+            );
           }
         }
         break;
@@ -326,9 +356,17 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
         // First attempt on one node: the calls the workers encoded, sent as they are (their sessions
         // are all of the batch, in order, as `pending` is now).
         const calls = items.calls();
-        outcomes = await writeEncodedGuarded(client, calls.map((c) => c.command), calls.map((c) => c.count));
+        outcomes = await writeEncodedGuarded(
+          client,
+          calls.map((c) => c.command),
+          calls.map((c) => c.count),
+        );
       } else {
-        outcomes = await writeBatchGuarded(client, plan.target.prefix, pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })));
+        outcomes = await writeBatchGuarded(
+          client,
+          plan.target.prefix,
+          pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })),
+        );
       }
       const again: number[] = [];
       let lastError = '';
@@ -456,7 +494,17 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   } finally {
     ledger.close();
   }
-  return { dryRun, counts, conflicts, failures, unstable, aborted, ...(stopped !== undefined ? { stopped } : {}), missing, replicaShortfalls };
+  return {
+    dryRun,
+    counts,
+    conflicts,
+    failures,
+    unstable,
+    aborted,
+    ...(stopped !== undefined ? { stopped } : {}),
+    missing,
+    replicaShortfalls,
+  };
 }
 
 /**
@@ -465,7 +513,14 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
  * report now, so a write lost in a failover is seen as missing. Sessions whose TTL ran out since are
  * not counted; transient errors are retried with the same backoff.
  */
-async function readBack(client: RedisConnection, prefix: string, ledger: PresenceLedger, counts: SessionCounts, missing: string[], retry: RetryPolicy): Promise<void> {
+async function readBack(
+  client: RedisConnection,
+  prefix: string,
+  ledger: PresenceLedger,
+  counts: SessionCounts,
+  missing: string[],
+  retry: RetryPolicy,
+): Promise<void> {
   try {
     await client.followSentinelMaster();
   } catch {
@@ -474,7 +529,11 @@ async function readBack(client: RedisConnection, prefix: string, ledger: Presenc
   for (const chunk of ledger.chunks(BATCH_SIZE)) {
     let pending = chunk;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const presence = await readBackPresence(client, prefix, pending.map((e) => e.key));
+      const presence = await readBackPresence(
+        client,
+        prefix,
+        pending.map((e) => e.key),
+      );
       const again: typeof pending = [];
       const now = Date.now();
       presence.forEach((p, i) => {
@@ -536,9 +595,10 @@ export class PresenceLedger {
 
   /** Adds a session key `<prefix>{<64 hex>}` (text or bytes) whose TTL is `ttlMs` from now. */
   add(key: string | Buffer, ttlMs: number): void {
-    const hex = typeof key === 'string'
-      ? key.slice(this.prefix.length + 1, this.prefix.length + 65)
-      : key.toString('latin1', this.prefixBytes + 1, this.prefixBytes + 65);
+    const hex =
+      typeof key === 'string'
+        ? key.slice(this.prefix.length + 1, this.prefix.length + 65)
+        : key.toString('latin1', this.prefixBytes + 1, this.prefixBytes + 65);
     this.digests.write(hex, this.inBlock * 32, 32, 'hex');
     this.deadlines[this.inBlock] = Date.now() + ttlMs;
     if (++this.inBlock === PresenceLedger.BLOCK) this.spill();
@@ -583,7 +643,10 @@ export class PresenceLedger {
     yield* this.chunksOf({ digests: this.digests, deadlines: this.deadlines, n: this.inBlock }, size);
   }
 
-  private *chunksOf(block: { digests: Buffer; deadlines: Float64Array; n: number }, size: number): Generator<Array<{ key: string; deadlineMs: number }>> {
+  private *chunksOf(
+    block: { digests: Buffer; deadlines: Float64Array; n: number },
+    size: number,
+  ): Generator<Array<{ key: string; deadlineMs: number }>> {
     for (let start = 0; start < block.n; start += size) {
       const out: Array<{ key: string; deadlineMs: number }> = [];
       for (let i = start; i < Math.min(block.n, start + size); i++) {
@@ -633,8 +696,11 @@ function readFully(fd: number, into: Buffer, position: number): void {
 }
 
 type GuardedWriteOutcomeLike =
-  | { status: 'written' } | { status: 'destroyed' } | { status: 'wrong-type' }
-  | { status: 'exists'; existing: Buffer; pttlMs: number } | { status: 'failed'; error: string };
+  | { status: 'written' }
+  | { status: 'destroyed' }
+  | { status: 'wrong-type' }
+  | { status: 'exists'; existing: Buffer; pttlMs: number }
+  | { status: 'failed'; error: string };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -158,35 +158,66 @@ export interface SummaryOptions {
 export async function summarizeSource(source: Source, options: SummaryOptions): Promise<SourceSummary> {
   const now = options.nowSeconds ?? Date.now() / 1000;
   const s: SourceSummary = {
-    found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0,
-    formats: {}, warnings: {}, skipped: {}, skippedSample: [], noTtl: 0,
+    found: 0,
+    live: 0,
+    liveBytes: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    serializerMismatch: 0,
+    formats: {},
+    warnings: {},
+    skipped: {},
+    skippedSample: [],
+    noTtl: 0,
   };
   const skip = (location: string, reason: SkipReason | 'corrupt', detail?: string) => {
     s.skipped[reason] = (s.skipped[reason] ?? 0) + 1;
-    if (s.skippedSample.length < SKIPPED_SAMPLE) s.skippedSample.push({ location: redactSessionPath(location), reason, ...(detail !== undefined ? { detail } : {}) });
+    if (s.skippedSample.length < SKIPPED_SAMPLE)
+      s.skippedSample.push({ location: redactSessionPath(location), reason, ...(detail !== undefined ? { detail } : {}) });
   };
-  for await (const batch of source.sessions({ read: { looksComplete: looksCompleteFor(options.serializeHandler) } })) for (const item of batch) {
-    if (item.kind === 'skipped') {
-      skip(item.location, item.reason, item.detail);
-      continue;
+  for await (const batch of source.sessions({ read: { looksComplete: looksCompleteFor(options.serializeHandler) } }))
+    for (const item of batch) {
+      if (item.kind === 'skipped') {
+        skip(item.location, item.reason, item.detail);
+        continue;
+      }
+      s.found++;
+      if (item.noTtl === true) s.noTtl = (s.noTtl ?? 0) + 1;
+      const decision = decideSession(
+        item.data,
+        item.mtimeMs,
+        options.gcMaxlifetime,
+        options.serializeHandler,
+        now,
+        exactTtlMsOf(item, options.gcMaxlifetime),
+      );
+      if (decision.action === 'expired') {
+        s.expired++;
+        continue;
+      }
+      if (decision.action === 'empty') {
+        s.empty++;
+        continue;
+      }
+      const c = decision.classification;
+      if (c.serializerMismatch) s.serializerMismatch++;
+      for (const w of c.warnings) s.warnings[w] = (s.warnings[w] ?? 0) + 1;
+      if (decision.action === 'corrupt') {
+        s.corrupt++;
+        skip(
+          item.location,
+          'corrupt',
+          c.serializerMismatch
+            ? `looks like ${c.format}, configured ${options.serializeHandler}`
+            : `not loadable as ${options.serializeHandler}`,
+        );
+        continue;
+      }
+      s.live++;
+      s.liveBytes += item.data.length;
+      s.formats[c.format] = (s.formats[c.format] ?? 0) + 1;
     }
-    s.found++;
-    if (item.noTtl === true) s.noTtl = (s.noTtl ?? 0) + 1;
-    const decision = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime, options.serializeHandler, now, exactTtlMsOf(item, options.gcMaxlifetime));
-    if (decision.action === 'expired') { s.expired++; continue; }
-    if (decision.action === 'empty') { s.empty++; continue; }
-    const c = decision.classification;
-    if (c.serializerMismatch) s.serializerMismatch++;
-    for (const w of c.warnings) s.warnings[w] = (s.warnings[w] ?? 0) + 1;
-    if (decision.action === 'corrupt') {
-      s.corrupt++;
-      skip(item.location, 'corrupt', c.serializerMismatch ? `looks like ${c.format}, configured ${options.serializeHandler}` : `not loadable as ${options.serializeHandler}`);
-      continue;
-    }
-    s.live++;
-    s.liveBytes += item.data.length;
-    s.formats[c.format] = (s.formats[c.format] ?? 0) + 1;
-  }
   return s;
 }
 
@@ -203,7 +234,15 @@ export type SessionDecision =
  * @param known classifySession(data, handler) when the caller has it already (looksCompleteFor's
  *   `remember`), so a session is parsed once
  */
-export function decideSession(data: Buffer, mtimeMs: number, gcMaxlifetime: number, handler: SerializeHandler, nowSeconds: number, exactTtlMs?: number, known?: SessionClassification): SessionDecision {
+export function decideSession(
+  data: Buffer,
+  mtimeMs: number,
+  gcMaxlifetime: number,
+  handler: SerializeHandler,
+  nowSeconds: number,
+  exactTtlMs?: number,
+  known?: SessionClassification,
+): SessionDecision {
   // A Redis source knows the remaining lifetime to the millisecond (PTTL): it is kept exactly.
   const ttlMs = exactTtlMs ?? remainingTtlSeconds(mtimeMs / 1000, gcMaxlifetime, nowSeconds) * 1000;
   const ttlSeconds = Math.ceil(ttlMs / 1000);
@@ -228,7 +267,10 @@ export function exactTtlMsOf(item: SourceSession, gcMaxlifetime: number): number
  * quiet period, the shared flock, or `unstable`). The one content check of plan, apply and verify.
  * @param remember called with the bytes and their classification, for decideSession's `known`
  */
-export function looksCompleteFor(handler: SerializeHandler, remember?: (data: Buffer, classification: SessionClassification) => void): (data: Buffer) => boolean {
+export function looksCompleteFor(
+  handler: SerializeHandler,
+  remember?: (data: Buffer, classification: SessionClassification) => void,
+): (data: Buffer) => boolean {
   return (data) => {
     if (data.length === 0) return false;
     const classification = classifySession(data, handler);
@@ -270,7 +312,8 @@ function refuseToReplaceNonPlan(path: string): void {
   } catch {
     format = undefined;
   }
-  if (format !== PLAN_FORMAT) throw new UserFacingError(`${path} exists and is not a session-migrate plan; refusing to replace it (choose another --out)`);
+  if (format !== PLAN_FORMAT)
+    throw new UserFacingError(`${path} exists and is not a session-migrate plan; refusing to replace it (choose another --out)`);
 }
 
 /**
@@ -292,39 +335,70 @@ export function readPlanFile(path: string): Plan {
   } catch {
     throw new UserFacingError(`plan ${path}: not valid JSON`);
   }
-  if (typeof plan !== 'object' || plan === null || Array.isArray(plan)) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
+  if (typeof plan !== 'object' || plan === null || Array.isArray(plan))
+    throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
   const p = plan as Partial<Plan>;
   if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
-  if (!READABLE_VERSIONS.includes(p.version as number)) throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
+  if (!READABLE_VERSIONS.includes(p.version as number))
+    throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
   // Version 2: one source, counted in `summary`.
   const sources = ((p.version as number) === 2 ? [{ ...(p.source as SourceDescription), summary: p.summary }] : p.sources) as unknown;
-  const validSource = (src: Partial<SourceDescription> | undefined): boolean => (src?.kind === 'redis'
-    ? typeof src.url === 'string' && typeof src.prefix === 'string' && src.prefix !== '' && typeof src.spec === 'string' && Number.isInteger(src.port) && Number.isInteger(src.db)
-    : src?.kind === 'files' && typeof src.dir === 'string' && typeof src.savePath === 'string' && Number.isInteger(src.depth));
-  const sourceOk = Array.isArray(sources) && sources.length > 0 && sources.every((x) => validSource(x as Partial<SourceDescription>) && typeof (x as PlanSource).summary?.found === 'number')
-    && validSource(p.source as Partial<SourceDescription> | undefined);
-  const ok = sourceOk && typeof p.target?.url === 'string' &&
-    typeof p.target.prefix === 'string' && validPlanKey(p.key) &&
-    Number.isInteger(p.php?.gcMaxlifetime) && p.php!.gcMaxlifetime > 0 && p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
-    /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) && SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
-    typeof p.artifacts?.outDir === 'string' && typeof p.artifacts.installDir === 'string' &&
-    Number.isInteger(p.limits?.maxSessionBytes) && p.limits!.maxSessionBytes > 0 && typeof p.summary?.found === 'number';
+  const validSource = (src: Partial<SourceDescription> | undefined): boolean =>
+    src?.kind === 'redis'
+      ? typeof src.url === 'string' &&
+        typeof src.prefix === 'string' &&
+        src.prefix !== '' &&
+        typeof src.spec === 'string' &&
+        Number.isInteger(src.port) &&
+        Number.isInteger(src.db)
+      : src?.kind === 'files' && typeof src.dir === 'string' && typeof src.savePath === 'string' && Number.isInteger(src.depth);
+  const sourceOk =
+    Array.isArray(sources) &&
+    sources.length > 0 &&
+    sources.every((x) => validSource(x as Partial<SourceDescription>) && typeof (x as PlanSource).summary?.found === 'number') &&
+    validSource(p.source as Partial<SourceDescription> | undefined);
+  const ok =
+    sourceOk &&
+    typeof p.target?.url === 'string' &&
+    typeof p.target.prefix === 'string' &&
+    validPlanKey(p.key) &&
+    Number.isInteger(p.php?.gcMaxlifetime) &&
+    p.php!.gcMaxlifetime > 0 &&
+    p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
+    /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) &&
+    SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
+    typeof p.artifacts?.outDir === 'string' &&
+    typeof p.artifacts.installDir === 'string' &&
+    Number.isInteger(p.limits?.maxSessionBytes) &&
+    p.limits!.maxSessionBytes > 0 &&
+    typeof p.summary?.found === 'number';
   if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
   // The URL is what apply connects to; the fields beside it are what the PHP bootstrap is built from.
   checkRecordedRedis(p.target as unknown as Record<string, unknown>, `plan ${path}`, 'target');
-  for (const src of sources as PlanSource[]) if (src.kind === 'redis') checkRecordedRedis(src as unknown as Record<string, unknown>, `plan ${path}`, 'source');
+  for (const src of sources as PlanSource[])
+    if (src.kind === 'redis') checkRecordedRedis(src as unknown as Record<string, unknown>, `plan ${path}`, 'source');
   const key: PlanKey = p.key!.provider === undefined ? { ...p.key!, provider: 'file' } : p.key!;
-  return { ...(p as Plan), version: PLAN_VERSION, sources: sources as PlanSource[], key, artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) } };
+  return {
+    ...(p as Plan),
+    version: PLAN_VERSION,
+    sources: sources as PlanSource[],
+    key,
+    artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) },
+  };
 }
 
-const HOST_PORT_LIST = (v: unknown): boolean => Array.isArray(v) && v.every((h) => typeof (h as { host?: unknown }).host === 'string' && Number.isInteger((h as { port?: unknown }).port));
+const HOST_PORT_LIST = (v: unknown): boolean =>
+  Array.isArray(v) &&
+  v.every((h) => typeof (h as { host?: unknown }).host === 'string' && Number.isInteger((h as { port?: unknown }).port));
 
 /**
  * Checks a recorded Redis description of a plan (target or Redis source) against its URL.
  * @throws UserFacingError when fields are missing or disagree with the URL (edited by hand?).
  */
 function checkRecordedRedis(t: Record<string, unknown>, where: string, what: 'target' | 'source'): void {
-  const bad = (why: string): never => { throw new UserFacingError(`${where}: ${what} ${why} (edited by hand?); re-run plan`); };
+  const bad = (why: string): never => {
+    throw new UserFacingError(`${where}: ${what} ${why} (edited by hand?); re-run plan`);
+  };
   let a;
   try {
     a = parseRedisUrl(String(t.url), what);
@@ -335,12 +409,14 @@ function checkRecordedRedis(t: Record<string, unknown>, where: string, what: 'ta
   const topology = t.topology;
   if (topology !== 'standalone' && topology !== 'cluster' && topology !== 'sentinel') return bad('topology is missing');
   if ((topology === 'sentinel') !== (a.kind === 'sentinel')) bad('topology disagrees with the URL');
-  if (t.db !== a.db || t.tls !== a.tls || (topology !== 'sentinel' && (t.host !== a.host || t.port !== a.port))) bad('fields disagree with the URL');
+  if (t.db !== a.db || t.tls !== a.tls || (topology !== 'sentinel' && (t.host !== a.host || t.port !== a.port)))
+    bad('fields disagree with the URL');
   if (t.username !== undefined && (typeof t.username !== 'string' || t.username === '')) bad('user name is malformed');
   if (t.tlsFiles !== undefined) {
     const f = t.tlsFiles as Record<string, unknown>;
     if (!a.tls) bad('has TLS files but a redis:// URL');
-    for (const k of ['caFile', 'certFile', 'keyFile']) if (f[k] !== undefined && (typeof f[k] !== 'string' || !String(f[k]).startsWith('/'))) bad(`TLS ${k} is not an absolute path`);
+    for (const k of ['caFile', 'certFile', 'keyFile'])
+      if (f[k] !== undefined && (typeof f[k] !== 'string' || !String(f[k]).startsWith('/'))) bad(`TLS ${k} is not an absolute path`);
     if (f.serverName !== undefined && typeof f.serverName !== 'string') bad('TLS server name is malformed');
   }
   if (topology === 'cluster' && (!HOST_PORT_LIST(t.nodes) || !Array.isArray(t.nodeIds))) bad('cluster nodes are missing');
@@ -351,10 +427,16 @@ function validPlanKey(k: Partial<PlanKey> | undefined): boolean {
   if (k === undefined || typeof k.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(k.keyId)) return false;
   if (k.lookupId !== undefined && !/^[0-9a-f]{16}$/.test(k.lookupId)) return false;
   switch (k.provider) {
-    case undefined: return typeof k.file === 'string'; // a plan from before key rings
-    case 'file': case 'ring': return typeof k.file === 'string' && k.file !== '';
-    case 'env': return typeof k.env === 'string' && k.env !== '';
-    case 'command': return true;
-    default: return false;
+    case undefined:
+      return typeof k.file === 'string'; // a plan from before key rings
+    case 'file':
+    case 'ring':
+      return typeof k.file === 'string' && k.file !== '';
+    case 'env':
+      return typeof k.env === 'string' && k.env !== '';
+    case 'command':
+      return true;
+    default:
+      return false;
   }
 }

@@ -13,27 +13,46 @@ import { workerEntryUrl } from '@session-migrate/common';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { PackedSessions, PrepareContext, PreparedBatch, PresenceBatch } from './prepare.ts';
 
-interface Waiter { resolve: (b: PreparedBatch | PresenceBatch) => void; reject: (e: Error) => void }
+interface Waiter {
+  resolve: (b: PreparedBatch | PresenceBatch) => void;
+  reject: (e: Error) => void;
+}
 
 /**
  * A message to a worker: a request (the candidates' paths, separated by NUL, the one byte no path
  * holds; with `presence`, verify's presence check: presenceBatch, `superseded` one byte per
  * candidate), or buffers handed back for reuse.
  */
-export type PrepareRequest = { id: number; paths: string; presence?: false } | { id: number; paths: string; presence: true; superseded?: Uint8Array } | { recycle: ArrayBuffer[] };
+export type PrepareRequest =
+  | { id: number; paths: string; presence?: false }
+  | { id: number; paths: string; presence: true; superseded?: Uint8Array }
+  | { recycle: ArrayBuffer[] };
 
 /** A worker's answer: the batch (prepareBatch's, or presenceBatch's), or one line of error. */
-export interface PrepareReply { id?: number; batch?: PreparedBatch; presence?: PresenceBatch; error?: string; ready?: boolean }
+export interface PrepareReply {
+  id?: number;
+  batch?: PreparedBatch;
+  presence?: PresenceBatch;
+  error?: string;
+  ready?: boolean;
+}
 
 /** The ArrayBuffers of a batch, to transfer with postMessage. */
 export function transferList(batch: PreparedBatch): ArrayBuffer[] {
-  return batch.packs.flatMap((p: PackedSessions) => [p.bytes.buffer as ArrayBuffer, p.layout.buffer as ArrayBuffer, p.calls.buffer as ArrayBuffer, p.ttlMs.buffer as ArrayBuffer]);
+  return batch.packs.flatMap((p: PackedSessions) => [
+    p.bytes.buffer as ArrayBuffer,
+    p.layout.buffer as ArrayBuffer,
+    p.calls.buffer as ArrayBuffer,
+    p.ttlMs.buffer as ArrayBuffer,
+  ]);
 }
 
 /** The candidates of a request (the inverse of PreparePool.prepare's encoding). */
 export function candidatesOf(paths: string): SessionCandidate[] {
   if (paths === '') return [];
-  return paths.split('\0').map((location) => ({ kind: 'candidate', id: location.slice(location.lastIndexOf('/') + 1 + 'sess_'.length), location }));
+  return paths
+    .split('\0')
+    .map((location) => ({ kind: 'candidate', id: location.slice(location.lastIndexOf('/') + 1 + 'sess_'.length), location }));
 }
 
 /** Young generation of a worker's V8 heap, MiB: its garbage is short-lived (per file), a smaller one than the default (which grows to 48) keeps memory down; 16 measured lower in memory and CPU than 8 (fewer promotions). */
@@ -87,13 +106,19 @@ export class PreparePool {
     for (let i = 0; i < size; i++) {
       // The bundled worker in the built package; in a clone, a JavaScript entry that loads the TypeScript through tsx.
       const worker = new Worker(workerEntryUrl('prepare-worker'), {
-        workerData: { masterKeys: masterKeys.map((k) => Uint8Array.from(k)), lookupKey: lookupKey !== undefined ? Uint8Array.from(lookupKey) : undefined, ctx },
+        workerData: {
+          masterKeys: masterKeys.map((k) => Uint8Array.from(k)),
+          lookupKey: lookupKey !== undefined ? Uint8Array.from(lookupKey) : undefined,
+          ctx,
+        },
         resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB, maxOldGenerationSizeMb: WORKER_OLD_GENERATION_MB },
       });
-      started.push(new Promise((resolve, reject) => {
-        worker.once('error', reject);
-        worker.once('message', resolve);
-      }));
+      started.push(
+        new Promise((resolve, reject) => {
+          worker.once('error', reject);
+          worker.once('message', resolve);
+        }),
+      );
       worker.on('message', (msg: PrepareReply) => {
         if (msg.id === undefined) return;
         const waiter = this.waiters.get(msg.id);
@@ -125,7 +150,12 @@ export class PreparePool {
    * @param superseded one byte per candidate (1: another source's copy wins), or undefined
    */
   async presence(candidates: readonly SessionCandidate[], superseded?: Uint8Array): Promise<PresenceBatch> {
-    return this.request({ id: this.nextId++, paths: candidates.map((c) => c.location).join('\0'), presence: true, ...(superseded !== undefined ? { superseded } : {}) }) as Promise<PresenceBatch>;
+    return this.request({
+      id: this.nextId++,
+      paths: candidates.map((c) => c.location).join('\0'),
+      presence: true,
+      ...(superseded !== undefined ? { superseded } : {}),
+    }) as Promise<PresenceBatch>;
   }
 
   /** Sends a request to the next worker (round robin); resolves with its answer (a request's own kind of batch). */

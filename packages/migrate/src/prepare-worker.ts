@@ -27,7 +27,10 @@ parentPort!.on('message', (msg: PrepareRequest) => {
   try {
     if (msg.presence === true) {
       const presence = presenceBatch(candidatesOf(msg.paths), msg.superseded, codec, ctx);
-      parentPort!.postMessage({ id: msg.id, presence } satisfies PrepareReply, [presence.names.buffer as ArrayBuffer, presence.index.buffer as ArrayBuffer]);
+      parentPort!.postMessage({ id: msg.id, presence } satisfies PrepareReply, [
+        presence.names.buffer as ArrayBuffer,
+        presence.index.buffer as ArrayBuffer,
+      ]);
       return;
     }
     reply = { id: msg.id, batch: prepareBatch(candidatesOf(msg.paths), codec, ctx, buffers.allocate) };

@@ -89,7 +89,10 @@ export class PreparedSessions {
    * @param packs the batch's packs
    * @param locationOf the file name (or Redis key) of an item of the batch's input, by index
    */
-  constructor(private readonly packs: readonly PackedSessions[], private readonly locationOf: (index: number) => string) {
+  constructor(
+    private readonly packs: readonly PackedSessions[],
+    private readonly locationOf: (index: number) => string,
+  ) {
     this.length = packs.reduce((n, p) => n + p.count, 0);
     this.packOf = new Int32Array(this.length);
     this.rowOf = new Int32Array(this.length);
@@ -201,24 +204,49 @@ export type PackAllocator = (size: number) => Uint8Array;
 export const allocatePack: PackAllocator = (size) => Buffer.allocUnsafeSlow(size);
 
 /** Reads, classifies and seals a batch of candidates. Never throws for a bad file. */
-export function prepareBatch(candidates: readonly SessionCandidate[], codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator = allocatePack): PreparedBatch {
+export function prepareBatch(
+  candidates: readonly SessionCandidate[],
+  codec: EnvelopeCodec,
+  ctx: PrepareContext,
+  allocate: PackAllocator = allocatePack,
+): PreparedBatch {
   // The classification looksComplete computes for a read is the one decideSession needs: parsed once.
   const last: { data?: Buffer; classification?: SessionClassification } = {};
-  const looksComplete = looksCompleteFor(ctx.serializeHandler, (data, classification) => { last.data = data; last.classification = classification; });
-  return prepareItems(candidates.length, (i) => {
-    last.data = undefined;
-    const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
-    // Only for the very bytes it returned (a read retried under a lock returns other bytes).
-    return { item, known: item.kind === 'session' && last.data === item.data ? last.classification : undefined };
-  }, codec, ctx, allocate);
+  const looksComplete = looksCompleteFor(ctx.serializeHandler, (data, classification) => {
+    last.data = data;
+    last.classification = classification;
+  });
+  return prepareItems(
+    candidates.length,
+    (i) => {
+      last.data = undefined;
+      const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
+      // Only for the very bytes it returned (a read retried under a lock returns other bytes).
+      return { item, known: item.kind === 'session' && last.data === item.data ? last.classification : undefined };
+    },
+    codec,
+    ctx,
+    allocate,
+  );
 }
 
 /** Classifies and seals sessions already read (any Source). Never throws for a bad session. */
-export function prepareSessions(items: readonly SourceItem[], codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator = allocatePack): PreparedBatch {
+export function prepareSessions(
+  items: readonly SourceItem[],
+  codec: EnvelopeCodec,
+  ctx: PrepareContext,
+  allocate: PackAllocator = allocatePack,
+): PreparedBatch {
   return prepareItems(items.length, (i) => ({ item: items[i]!, known: undefined }), codec, ctx, allocate);
 }
 
-function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; known: SessionClassification | undefined }, codec: EnvelopeCodec, ctx: PrepareContext, allocate: PackAllocator): PreparedBatch {
+function prepareItems(
+  count: number,
+  itemAt: (i: number) => { item: SourceItem; known: SessionClassification | undefined },
+  codec: EnvelopeCodec,
+  ctx: PrepareContext,
+  allocate: PackAllocator,
+): PreparedBatch {
   const batch: PreparedBatch = { packs: [], expired: 0, empty: 0, corrupt: 0, skipped: {}, unstable: [] };
   const packer = new Packer(codec, ctx, allocate, count);
   for (let i = 0; i < count; i++) {
@@ -228,7 +256,15 @@ function prepareItems(count: number, itemAt: (i: number) => { item: SourceItem; 
       if (item.reason === 'unstable') batch.unstable.push(redactSessionPath(item.location));
       continue;
     }
-    const decision = decideSession(item.data, item.mtimeMs, ctx.gcMaxlifetime, ctx.serializeHandler, ctx.nowSeconds, exactTtlMsOf(item, ctx.gcMaxlifetime), known);
+    const decision = decideSession(
+      item.data,
+      item.mtimeMs,
+      ctx.gcMaxlifetime,
+      ctx.serializeHandler,
+      ctx.nowSeconds,
+      exactTtlMsOf(item, ctx.gcMaxlifetime),
+      known,
+    );
     if (decision.action === 'expired') batch.expired++;
     else if (decision.action === 'empty') batch.empty++;
     else if (decision.action === 'corrupt') batch.corrupt++;
@@ -256,7 +292,12 @@ class Packer {
   private readonly packs: PackedSessions[] = [];
   private current: { bytes: Buffer; at: number; layout: Int32Array; calls: number[]; ttlMs: Float64Array; count: number } | undefined;
 
-  constructor(private readonly codec: EnvelopeCodec, private readonly ctx: PrepareContext, private readonly allocate: PackAllocator, private readonly maxSessions: number) {
+  constructor(
+    private readonly codec: EnvelopeCodec,
+    private readonly ctx: PrepareContext,
+    private readonly allocate: PackAllocator,
+    private readonly maxSessions: number,
+  ) {
     this.prefixBytes = Buffer.from(ctx.prefix, 'utf8');
     this.namesLength = 2 * this.prefixBytes.length + TOMBSTONE_INFIX.length + 2 * 66;
   }
@@ -296,18 +337,24 @@ class Packer {
       tombstone: scratch.subarray(p.names + p.keyLength, p.names + p.keyLength + p.tombstoneLength),
       valueLength: p.valueLength,
       // The envelope's associated data binds the key name: sealed with the name's bytes as written.
-      writeValue: dryRun ? () => undefined : (out: Buffer, offset: number, keyAt: number) => {
-        codec.sealTo(out, offset, out.subarray(keyAt, keyAt + p.keyLength), scratch.subarray(p.data, p.data + p.dataLength));
-      },
+      writeValue: dryRun
+        ? () => undefined
+        : (out: Buffer, offset: number, keyAt: number) => {
+            codec.sealTo(out, offset, out.subarray(keyAt, keyAt + p.keyLength), scratch.subarray(p.data, p.data + p.dataLength));
+          },
       ttlMs: p.ttlMs,
     }));
     const size = encodedGuardedWriteSize(group) + pending.reduce((n, p) => n + p.dataLength, 0);
-    if (this.current !== undefined && (this.current.at + size > this.current.bytes.length)) this.close();
+    if (this.current !== undefined && this.current.at + size > this.current.bytes.length) this.close();
     if (this.current === undefined) {
       const buffer = this.allocate(Math.max(size, Math.min(PACK_BYTES, PACK_MIN_BYTES)));
       this.current = {
         bytes: Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength),
-        at: 0, layout: new Int32Array(this.maxSessions * FIELDS), calls: [], ttlMs: new Float64Array(this.maxSessions), count: 0,
+        at: 0,
+        layout: new Int32Array(this.maxSessions * FIELDS),
+        calls: [],
+        ttlMs: new Float64Array(this.maxSessions),
+        count: 0,
       };
     }
     const pack = this.current;
@@ -389,15 +436,34 @@ export interface PresenceBatch {
  * Never throws for a bad file.
  * @param superseded one byte per candidate (1: superseded), or undefined when none is
  */
-export function presenceBatch(candidates: readonly SessionCandidate[], superseded: Uint8Array | undefined, codec: EnvelopeCodec, ctx: PrepareContext): PresenceBatch {
+export function presenceBatch(
+  candidates: readonly SessionCandidate[],
+  superseded: Uint8Array | undefined,
+  codec: EnvelopeCodec,
+  ctx: PrepareContext,
+): PresenceBatch {
   const last: { data?: Buffer; classification?: SessionClassification } = {};
-  const looksComplete = looksCompleteFor(ctx.serializeHandler, (data, classification) => { last.data = data; last.classification = classification; });
+  const looksComplete = looksCompleteFor(ctx.serializeHandler, (data, classification) => {
+    last.data = data;
+    last.classification = classification;
+  });
   const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
   const keyBytes = prefixBytes.length + 66;
   const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
   const names = Buffer.allocUnsafeSlow(Math.max(1, candidates.length * (keyBytes + tombstoneBytes)));
   const index = new Int32Array(candidates.length);
-  const out: PresenceBatch = { count: 0, names, keyBytes, tombstoneBytes, index, expired: 0, empty: 0, corrupt: 0, superseded: 0, unreadable: [] };
+  const out: PresenceBatch = {
+    count: 0,
+    names,
+    keyBytes,
+    tombstoneBytes,
+    index,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    superseded: 0,
+    unreadable: [],
+  };
   for (let i = 0; i < candidates.length; i++) {
     last.data = undefined;
     const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
@@ -410,7 +476,15 @@ export function presenceBatch(candidates: readonly SessionCandidate[], supersede
       continue;
     }
     const known = last.data === item.data ? last.classification : undefined;
-    const decision = decideSession(item.data, item.mtimeMs, ctx.gcMaxlifetime, ctx.serializeHandler, ctx.nowSeconds, exactTtlMsOf(item, ctx.gcMaxlifetime), known);
+    const decision = decideSession(
+      item.data,
+      item.mtimeMs,
+      ctx.gcMaxlifetime,
+      ctx.serializeHandler,
+      ctx.nowSeconds,
+      exactTtlMsOf(item, ctx.gcMaxlifetime),
+      known,
+    );
     if (decision.action === 'expired') out.expired++;
     else if (decision.action === 'empty') out.empty++;
     else if (decision.action === 'corrupt') out.corrupt++;

@@ -52,7 +52,16 @@ export const PURGE_NEWER_MARGIN_MS = NEWER_MARGIN_MS;
  */
 export type PurgeDeletable = 'same' | 'newer' | 'destroyed' | 'expired' | 'empty' | 'superseded';
 /** Why a session file is not proven in Redis (blocks purge unless allowPartial). */
-export type PurgeBlocker = 'missing' | 'older' | 'no-ttl' | 'wrong-type' | 'not-envelope' | 'unsupported-version' | 'unknown-key-id' | 'auth-failed' | 'unreadable-file';
+export type PurgeBlocker =
+  | 'missing'
+  | 'older'
+  | 'no-ttl'
+  | 'wrong-type'
+  | 'not-envelope'
+  | 'unsupported-version'
+  | 'unknown-key-id'
+  | 'auth-failed'
+  | 'unreadable-file';
 
 export type PurgeVerdict = { deletable: true; reason: PurgeDeletable } | { deletable: false; reason: PurgeBlocker };
 
@@ -76,7 +85,10 @@ export interface RedisState {
 export function judgeSession(
   file: { data: Buffer; mtimeMs: number },
   redis: RedisState,
-  opened: { ok: true; plaintext: Buffer } | { ok: false; reason: Exclude<PurgeBlocker, 'missing' | 'older' | 'no-ttl' | 'wrong-type' | 'unreadable-file'> } | undefined,
+  opened:
+    | { ok: true; plaintext: Buffer }
+    | { ok: false; reason: Exclude<PurgeBlocker, 'missing' | 'older' | 'no-ttl' | 'wrong-type' | 'unreadable-file'> }
+    | undefined,
   gcMaxlifetime: number,
   nowMs: number,
 ): PurgeVerdict {
@@ -203,11 +215,24 @@ class PurgeRun {
 
   constructor(readonly options: PurgeOptions) {
     this.maxListed = options.maxListed ?? 1000;
-    this.redisSource = options.source.kind === 'redis' ? options.source as Source : undefined;
+    this.redisSource = options.source.kind === 'redis' ? (options.source as Source) : undefined;
     this.report = {
-      sourceKind: this.redisSource !== undefined ? 'redis' : 'files', dryRun: options.dryRun, allowPartial: options.allowPartial, complete: true, deleting: false, sessions: 0,
-      deletable: {}, deletableBytes: 0, blocked: {}, deleted: 0, deletedBytes: 0, changed: 0, skipped: {},
-      remaining: { files: 0, bytes: 0 }, blockers: [], wouldDelete: [],
+      sourceKind: this.redisSource !== undefined ? 'redis' : 'files',
+      dryRun: options.dryRun,
+      allowPartial: options.allowPartial,
+      complete: true,
+      deleting: false,
+      sessions: 0,
+      deletable: {},
+      deletableBytes: 0,
+      blocked: {},
+      deleted: 0,
+      deletedBytes: 0,
+      changed: 0,
+      skipped: {},
+      remaining: { files: 0, bytes: 0 },
+      blockers: [],
+      wouldDelete: [],
     };
   }
 
@@ -227,7 +252,8 @@ class PurgeRun {
       present.files++;
       present.bytes += size;
     }
-    if (BLOCKING_SKIPS.has(s.reason)) this.block({ file: redactSessionPath(s.location), key: '', reason: 'unreadable-file', bytes: size ?? 0 });
+    if (BLOCKING_SKIPS.has(s.reason))
+      this.block({ file: redactSessionPath(s.location), key: '', reason: 'unreadable-file', bytes: size ?? 0 });
     else report.skipped[s.reason] = (report.skipped[s.reason] ?? 0) + 1;
   }
 
@@ -247,10 +273,16 @@ class PurgeRun {
     const { client, codec, prefix } = this.options;
     const nowMs = this.options.nowMs ?? Date.now();
     const keys = batch.map((s) => codec.keyName(prefix, s.id));
-    const replies = await client.runGrouped(keys.map((key) => ({
-      key,
-      build: (pipe: ChainableCommander) => { pipe.getBuffer(key); pipe.pttl(key); pipe.exists(tombstoneKeyFor(prefix, key)); },
-    })));
+    const replies = await client.runGrouped(
+      keys.map((key) => ({
+        key,
+        build: (pipe: ChainableCommander) => {
+          pipe.getBuffer(key);
+          pipe.pttl(key);
+          pipe.exists(tombstoneKeyFor(prefix, key));
+        },
+      })),
+    );
     batch.forEach((s, i) => {
       const key = keys[i]!;
       const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
@@ -262,7 +294,11 @@ class PurgeRun {
         const c = client.classify(failure);
         throw new Error(`Redis failed while checking ${key}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
       }
-      const state: RedisState = { value: wrongType ? 'wrong-type' : (value as Buffer | null), pttlMs: Number(pttl), tombstone: Number(tomb) > 0 };
+      const state: RedisState = {
+        value: wrongType ? 'wrong-type' : (value as Buffer | null),
+        pttlMs: Number(pttl),
+        tombstone: Number(tomb) > 0,
+      };
       this.judgeOne(s, key, state, nowMs);
     });
   }
@@ -278,7 +314,8 @@ class PurgeRun {
     let verdict = judgeSession(s, state, opened, options.gcMaxlifetime, nowMs);
     // An older copy of a session another source holds a later copy of: proven by that copy (or a
     // newer one) in Redis, which opens.
-    if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true) verdict = { deletable: true, reason: 'superseded' };
+    if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true)
+      verdict = { deletable: true, reason: 'superseded' };
     const entry: PurgeEntry = { file: redactSessionPath(s.location), key, reason: verdict.reason, bytes: s.data.length };
     if (!verdict.deletable) {
       this.block(entry);
@@ -287,9 +324,11 @@ class PurgeRun {
     report.deletable[verdict.reason] = (report.deletable[verdict.reason] ?? 0) + 1;
     report.deletableBytes += s.data.length;
     if (options.dryRun && report.wouldDelete.length < this.maxListed) report.wouldDelete.push(entry);
-    this.pending.push(s.session !== undefined
-      ? { location: s.location, reason: verdict.reason, session: s.session, bytes: s.data.length }
-      : { location: s.location, reason: verdict.reason, stat: s.stat!, sha256: sha256(s.data), bytes: s.data.length });
+    this.pending.push(
+      s.session !== undefined
+        ? { location: s.location, reason: verdict.reason, session: s.session, bytes: s.data.length }
+        : { location: s.location, reason: verdict.reason, stat: s.stat!, sha256: sha256(s.data), bytes: s.data.length },
+    );
   }
 }
 
@@ -351,7 +390,8 @@ async function judgeFilesSource(run: PurgeRun, files: FilesSource): Promise<void
 async function deletePending(run: PurgeRun): Promise<void> {
   const { report, redisSource } = run;
   for (const p of run.pending) {
-    const outcome = p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
+    const outcome =
+      p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
     if (outcome === 'changed') {
       report.changed++;
       continue;
@@ -401,11 +441,19 @@ export function removeFileIfUnchanged(location: string, seen: BigIntStats, sha25
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
     return 'changed';
   }
-  if (!now.isFile() || now.dev !== seen.dev || now.ino !== seen.ino || now.size !== seen.size || now.mtimeNs !== seen.mtimeNs || now.ctimeNs !== seen.ctimeNs) {
+  if (
+    !now.isFile() ||
+    now.dev !== seen.dev ||
+    now.ino !== seen.ino ||
+    now.size !== seen.size ||
+    now.mtimeNs !== seen.mtimeNs ||
+    now.ctimeNs !== seen.ctimeNs
+  ) {
     return 'changed';
   }
   const again = readSessionFile({ kind: 'candidate', id: '', location }, Number(seen.size));
-  if (again.kind !== 'session' || sha256(again.data) !== sha256Hex) return again.kind === 'skipped' && again.reason === 'changed-while-reading' ? 'gone' : 'changed';
+  if (again.kind !== 'session' || sha256(again.data) !== sha256Hex)
+    return again.kind === 'skipped' && again.reason === 'changed-while-reading' ? 'gone' : 'changed';
   try {
     unlinkSync(location);
     return 'removed';

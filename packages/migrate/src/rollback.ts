@@ -17,7 +17,13 @@ import { join } from 'node:path';
 import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import {
-  UserFacingError, describeFsError, fileMtimeForRedisCopy, isDestroyedAfterFile, isFileNewerThanRedis, redactSessionPath, writeFileAtomic,
+  UserFacingError,
+  describeFsError,
+  fileMtimeForRedisCopy,
+  isDestroyedAfterFile,
+  isFileNewerThanRedis,
+  redactSessionPath,
+  writeFileAtomic,
 } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -102,7 +108,8 @@ function ensureLevels(layout: RollbackFilesLayout, id: string, owner: { uid: num
       if (owner !== undefined) chownSync(d, owner.uid, owner.gid);
       continue;
     }
-    if (!st.isDirectory()) throw new UserFacingError(`${d} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to write through it`);
+    if (!st.isDirectory())
+      throw new UserFacingError(`${d} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to write through it`);
   }
   return d;
 }
@@ -157,7 +164,9 @@ export interface RollbackManyReport {
  * @throws UserFacingError when a base directory is missing or a symlink (before anything is written
  *   to a later one); Redis errors propagate.
  */
-export async function rollbackToFilesMany(options: Omit<RollbackToFilesOptions, 'layout' | 'ids'> & { targets: RollbackTarget[] }): Promise<RollbackManyReport> {
+export async function rollbackToFilesMany(
+  options: Omit<RollbackToFilesOptions, 'layout' | 'ids'> & { targets: RollbackTarget[] },
+): Promise<RollbackManyReport> {
   const found = new Set<string>();
   for (const t of options.targets) checkBaseDir(t.layout);
   const targets: RollbackToFilesReport[] = [];
@@ -189,7 +198,10 @@ function checkBaseDir(layout: RollbackFilesLayout): Stats {
   } catch (err) {
     throw new UserFacingError(`rollback directory ${layout.dir}: ${describeFsError(err)} (create it with the owner and mode PHP uses)`);
   }
-  if (!base.isDirectory()) throw new UserFacingError(`rollback directory ${layout.dir}: ${base.isSymbolicLink() ? 'is a symbolic link; give the real directory' : 'not a directory'}`);
+  if (!base.isDirectory())
+    throw new UserFacingError(
+      `rollback directory ${layout.dir}: ${base.isSymbolicLink() ? 'is a symbolic link; give the real directory' : 'not a directory'}`,
+    );
   return base;
 }
 
@@ -215,10 +227,16 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
 
   const handle = async (ids: string[]) => {
     const keys = ids.map((id) => codec.keyName(prefix, id));
-    const replies = await client.runGrouped(keys.map((k) => ({
-      key: k,
-      build: (pipe: ChainableCommander) => { pipe.getBuffer(k); pipe.pttl(k); pipe.pttl(tombstoneKeyFor(prefix, k)); },
-    })));
+    const replies = await client.runGrouped(
+      keys.map((k) => ({
+        key: k,
+        build: (pipe: ChainableCommander) => {
+          pipe.getBuffer(k);
+          pipe.pttl(k);
+          pipe.pttl(tombstoneKeyFor(prefix, k));
+        },
+      })),
+    );
     const now = options.nowMs ?? Date.now();
     ids.forEach((id, i) => {
       report.idsChecked++;
@@ -229,7 +247,11 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
       const [, tombPttl] = replies[i]?.[2] ?? [null, -2];
       if (err) {
         const c = client.classify(err);
-        if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`, report.counts.written > 0 ? 1 : 2);
+        if (c.kind === 'permanent' && c.code !== 'WRONGTYPE')
+          throw new UserFacingError(
+            `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
+            report.counts.written > 0 ? 1 : 2,
+          );
         return fail(key, path, c.message.slice(0, 120));
       }
       try {
@@ -312,7 +334,12 @@ return 0
  * a compare-and-delete (a session the handler rewrites meanwhile is left and counted). Values that
  * do not open, other types and tombstones are left alone.
  */
-export async function rollbackRemoveKeys(options: { client: RedisConnection; codec: EnvelopeCodec; prefix: string; dryRun: boolean }): Promise<RemoveKeysReport> {
+export async function rollbackRemoveKeys(options: {
+  client: RedisConnection;
+  codec: EnvelopeCodec;
+  prefix: string;
+  dryRun: boolean;
+}): Promise<RemoveKeysReport> {
   const { client, codec, prefix, dryRun } = options;
   const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, tombstones: 0 };
   const prefixBytes = Buffer.from(prefix);
@@ -326,13 +353,24 @@ export async function rollbackRemoveKeys(options: { client: RedisConnection; cod
       // A lock of the handler: it expires by itself, and is not a session.
       return kind !== 'lock';
     });
-    const replies = await client.runGrouped(sessions.map((k) => ({ key: k, build: (pipe: ChainableCommander) => { pipe.getBuffer(k); } })));
+    const replies = await client.runGrouped(
+      sessions.map((k) => ({
+        key: k,
+        build: (pipe: ChainableCommander) => {
+          pipe.getBuffer(k);
+        },
+      })),
+    );
     for (let i = 0; i < sessions.length; i++) {
       const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
       if (err || value === null) {
         if (err) {
           const c = client.classify(err);
-          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`, report.removed > 0 ? 1 : 2);
+          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE')
+            throw new UserFacingError(
+              `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
+              report.removed > 0 ? 1 : 2,
+            );
           report.leftNotOpening++;
         }
         continue;

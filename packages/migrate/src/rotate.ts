@@ -48,7 +48,10 @@ function stopOnPermanent(client: RedisConnection, err: Error, rotatedSoFar: numb
   const c = client.classify(err);
   if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') {
     // Exit 2 when nothing was rewritten yet, else 1.
-    throw new UserFacingError(`rotate stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; ${rotatedSoFar > 0 ? 'values already rotated are complete and valid' : 'nothing was rewritten'}`, rotatedSoFar > 0 ? 1 : 2);
+    throw new UserFacingError(
+      `rotate stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; ${rotatedSoFar > 0 ? 'values already rotated are complete and valid' : 'nothing was rewritten'}`,
+      rotatedSoFar > 0 ? 1 : 2,
+    );
   }
 }
 
@@ -127,8 +130,19 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
   const maxListed = options.maxListed ?? 1000;
   const maxRetries = options.maxRetries ?? 3;
   const counts: RotateCounts = {
-    scanned: 0, sessionKeys: 0, otherKeys: 0, reEncrypted: 0, alreadyCurrent: 0, changedByPhp: 0, gone: 0,
-    notOpened: 0, notOpenedByReason: {}, wrongType: 0, remainingOld: 0, failed: 0, keyIdsBefore: {},
+    scanned: 0,
+    sessionKeys: 0,
+    otherKeys: 0,
+    reEncrypted: 0,
+    alreadyCurrent: 0,
+    changedByPhp: 0,
+    gone: 0,
+    notOpened: 0,
+    notOpenedByReason: {},
+    wrongType: 0,
+    remainingOld: 0,
+    failed: 0,
+    keyIdsBefore: {},
   };
   const problems: RotateProblem[] = [];
   const problem = (key: string, reason: RotateProblem['reason']) => {
@@ -138,7 +152,14 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
 
   /** Reads `keys`, re-seals those under an old key, CASes them; returns keys to retry. */
   const rotateKeys = async (keys: string[], attempt: number): Promise<string[]> => {
-    const replies = await client.runGrouped(keys.map((k) => ({ key: k, build: (p: ChainableCommander) => { p.getBuffer(k); } })));
+    const replies = await client.runGrouped(
+      keys.map((k) => ({
+        key: k,
+        build: (p: ChainableCommander) => {
+          p.getBuffer(k);
+        },
+      })),
+    );
     const writes: Array<{ key: string; old: Buffer; sealed: Buffer }> = [];
     keys.forEach((key, i) => {
       const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
@@ -182,7 +203,14 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
     });
     if (writes.length === 0) return [];
     await options.beforeWrite?.(writes.map((w) => w.key));
-    const results = await client.runGrouped(writes.map((w) => ({ key: w.key, build: (p: ChainableCommander) => { p.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed); } })));
+    const results = await client.runGrouped(
+      writes.map((w) => ({
+        key: w.key,
+        build: (p: ChainableCommander) => {
+          p.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed);
+        },
+      })),
+    );
     const retry: string[] = [];
     writes.forEach((w, i) => {
       const [err, result] = results[i]?.[0] ?? [new Error('no reply'), null];

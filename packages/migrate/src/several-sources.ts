@@ -44,7 +44,12 @@ export interface DuplicatesReport {
    * A few of them (at most 20), with the session ID shortened: which source's copy won and why, and
    * each copy's file (shortened) or key (shortened) and remaining lifetime.
    */
-  sample: Array<{ id: string; winner: number; reason: 'identical' | 'newer' | 'tie' | 'only-live-copy'; copies: Array<{ source: number; location: string; ttlSeconds?: number }> }>;
+  sample: Array<{
+    id: string;
+    winner: number;
+    reason: 'identical' | 'newer' | 'tie' | 'only-live-copy';
+    copies: Array<{ source: number; location: string; ttlSeconds?: number }>;
+  }>;
 }
 
 export interface DuplicateResolution {
@@ -134,7 +139,15 @@ class IdIndex {
  */
 export async function resolveDuplicates(sources: readonly Source[], options: ResolveOptions): Promise<DuplicateResolution> {
   const superseded = sources.map(() => new Set<string>());
-  const report: DuplicatesReport = { ids: 0, identical: 0, newerWins: 0, ties: 0, superseded: sources.map(() => 0), supersededBytes: sources.map(() => 0), sample: [] };
+  const report: DuplicatesReport = {
+    ids: 0,
+    identical: 0,
+    newerWins: 0,
+    ties: 0,
+    superseded: sources.map(() => 0),
+    supersededBytes: sources.map(() => 0),
+    sample: [],
+  };
   if (sources.length < 2) return { report, superseded };
   if (sources.length > 255) throw new RangeError('at most 255 sources');
   const index = new IdIndex();
@@ -164,7 +177,14 @@ export async function resolveDuplicates(sources: readonly Source[], options: Res
           found.push({ source: s, item });
           continue;
         }
-        const d = decideSession(item.data, item.mtimeMs, options.gcMaxlifetime, options.serializeHandler, now, exactTtlMsOf(item, options.gcMaxlifetime));
+        const d = decideSession(
+          item.data,
+          item.mtimeMs,
+          options.gcMaxlifetime,
+          options.serializeHandler,
+          now,
+          exactTtlMsOf(item, options.gcMaxlifetime),
+        );
         found.push(d.action === 'migrate' ? { source: s, item, ttlMs: d.ttlMs, data: item.data } : { source: s, item });
       }
       if (found.length < 2) return; // a hash collision, or gone meanwhile
@@ -204,8 +224,14 @@ export async function resolveDuplicates(sources: readonly Source[], options: Res
       }
       if (report.sample.length < SAMPLE) {
         report.sample.push({
-          id: shortId(id), winner, reason,
-          copies: found.map((f) => ({ source: f.source, location: redactSessionPath(f.item.location), ...(f.ttlMs !== undefined ? { ttlSeconds: Math.round(f.ttlMs / 1000) } : {}) })),
+          id: shortId(id),
+          winner,
+          reason,
+          copies: found.map((f) => ({
+            source: f.source,
+            location: redactSessionPath(f.item.location),
+            ...(f.ttlMs !== undefined ? { ttlSeconds: Math.round(f.ttlMs / 1000) } : {}),
+          })),
         });
       }
     });
@@ -258,7 +284,20 @@ export function sumSummaries(parts: readonly SourceSummary[]): SourceSummary {
     for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
     return out;
   };
-  const total: SourceSummary = { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [], noTtl: 0 };
+  const total: SourceSummary = {
+    found: 0,
+    live: 0,
+    liveBytes: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    serializerMismatch: 0,
+    formats: {},
+    warnings: {},
+    skipped: {},
+    skippedSample: [],
+    noTtl: 0,
+  };
   for (const p of parts) {
     total.found += p.found;
     total.live += p.live;
@@ -287,14 +326,42 @@ export function numberedSourceLabel(source: Parameters<typeof sourceLabel>[0], i
  */
 export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplySessionsReport {
   const counts: SessionCounts = {
-    migrated: 0, alreadyPresent: 0, newerInRedis: 0, conflicts: 0, failed: 0, destroyed: 0, retries: 0, notDone: 0,
-    unconfirmed: 0, missingAfterWrite: 0, unverified: 0, unstable: 0, noTtl: 0, expired: 0, empty: 0, corrupt: 0, skipped: {}, migratedBytes: 0,
+    migrated: 0,
+    alreadyPresent: 0,
+    newerInRedis: 0,
+    conflicts: 0,
+    failed: 0,
+    destroyed: 0,
+    retries: 0,
+    notDone: 0,
+    unconfirmed: 0,
+    missingAfterWrite: 0,
+    unverified: 0,
+    unstable: 0,
+    noTtl: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    skipped: {},
+    migratedBytes: 0,
   };
-  const total: ApplySessionsReport = { dryRun: reports[0]?.dryRun ?? false, counts, conflicts: [], failures: [], unstable: [], aborted: false, missing: [], replicaShortfalls: [] };
-  const join = <T>(into: T[], from: readonly T[]): void => { for (const x of from) if (into.length < 100) into.push(x); };
+  const total: ApplySessionsReport = {
+    dryRun: reports[0]?.dryRun ?? false,
+    counts,
+    conflicts: [],
+    failures: [],
+    unstable: [],
+    aborted: false,
+    missing: [],
+    replicaShortfalls: [],
+  };
+  const join = <T>(into: T[], from: readonly T[]): void => {
+    for (const x of from) if (into.length < 100) into.push(x);
+  };
   for (const r of reports) {
     for (const [k, v] of Object.entries(r.counts) as Array<[keyof SessionCounts, SessionCounts[keyof SessionCounts]]>) {
-      if (k === 'skipped') for (const [reason, n] of Object.entries(v as Record<string, number>)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
+      if (k === 'skipped')
+        for (const [reason, n] of Object.entries(v as Record<string, number>)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
       else (counts[k] as number) += v as number;
     }
     join(total.conflicts, r.conflicts);

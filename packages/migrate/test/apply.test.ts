@@ -15,7 +15,9 @@ afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 
 const fixtures = FIXTURES_DIR;
 const bug25 = JSON.parse(readFileSync(join(fixtures, 'cases/BUG-25/input.json'), 'utf8')) as {
-  now: number; 'session.gc_maxlifetime': number; files: Array<{ id: string; mtime: number }>;
+  now: number;
+  'session.gc_maxlifetime': number;
+  files: Array<{ id: string; mtime: number }>;
   pre_existing_redis_state: Array<{ key: string; value: string[] }>;
 };
 const bug25Expected = JSON.parse(readFileSync(join(fixtures, 'cases/BUG-25/expected.json'), 'utf8')) as {
@@ -26,16 +28,54 @@ let redis: RedisServer;
 const codec = await EnvelopeCodec.create([Buffer.alloc(32, 7)]);
 
 function planFor(dir: string, prefix: string, gcMaxlifetime: number): Plan {
-  const summary = { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [] };
+  const summary = {
+    found: 0,
+    live: 0,
+    liveBytes: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    serializerMismatch: 0,
+    formats: {},
+    warnings: {},
+    skipped: {},
+    skippedSample: [],
+  };
   return {
-    format: 'session-migrate-plan', version: 3, createdAt: '', ttlPolicy: '',
+    format: 'session-migrate-plan',
+    version: 3,
+    createdAt: '',
+    ttlPolicy: '',
     source: { kind: 'files', savePath: dir, dir, depth: 0, dev: 0, ino: 0 },
     sources: [{ kind: 'files', savePath: dir, dir, depth: 0, dev: 0, ino: 0, summary }],
-    target: { url: redis.url, topology: 'standalone', host: '127.0.0.1', port: redis.port, db: 0, tls: false, auth: false, prefix, runId: 'x', existingKeysUnderPrefix: 0 },
+    target: {
+      url: redis.url,
+      topology: 'standalone',
+      host: '127.0.0.1',
+      port: redis.port,
+      db: 0,
+      tls: false,
+      auth: false,
+      prefix,
+      runId: 'x',
+      existingKeysUnderPrefix: 0,
+    },
     key: { provider: 'file', file: '/k', keyId: codec.keyId },
     php: { gcMaxlifetime, serializeHandler: 'php' },
     limits: { maxSessionBytes: 1 << 20 },
-    summary: { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [] },
+    summary: {
+      found: 0,
+      live: 0,
+      liveBytes: 0,
+      expired: 0,
+      empty: 0,
+      corrupt: 0,
+      serializerMismatch: 0,
+      formats: {},
+      warnings: {},
+      skipped: {},
+      skippedSample: [],
+    },
     artifacts: { outDir: '/nonexistent', installDir: '/nonexistent', files: [] },
   };
 }
@@ -69,14 +109,26 @@ describe('TTL rule (test/fixtures/cases/BUG-25)', () => {
     writeFileSync(join(dir, 'sess_wrongtype000000000000000000001'), 'uid|i:7;');
     utimesSync(join(dir, 'sess_wrongtype000000000000000000001'), bug25.now - 10, bug25.now - 10);
     await redis.client.rpush(codec.keyName(prefix, 'wrongtype000000000000000000001'), 'x');
-    const report = await applySessions({ plan: planFor(dir, prefix, bug25['session.gc_maxlifetime']), source: openSource(`files:${dir}`), codec, target: conn, dryRun: false, nowSeconds: bug25.now });
+    const report = await applySessions({
+      plan: planFor(dir, prefix, bug25['session.gc_maxlifetime']),
+      source: openSource(`files:${dir}`),
+      codec,
+      target: conn,
+      dryRun: false,
+      nowSeconds: bug25.now,
+    });
     const s = bug25Expected.expected_toolkit.summary;
     expect(report.counts).toMatchObject({ migrated: s.migrated, expired: s.skipped_expired, failed: s.failed, conflicts: s.conflicts });
     expect(report.conflicts.map((c) => c.reason)).toEqual(['key holds another Redis type']);
     const fresh = codec.keyName(prefix, 'fresh00000000000000000000000001');
     // The key's TTL is the remaining lifetime measured against the pinned clock: 1340 s.
     expect(await redis.client.ttl(fresh)).toBe(1340);
-    expect(await redis.client.exists(codec.keyName(prefix, 'expired000000000000000000000001'), codec.keyName(prefix, 'edge0000000000000000000000000001'))).toBe(0);
+    expect(
+      await redis.client.exists(
+        codec.keyName(prefix, 'expired000000000000000000000001'),
+        codec.keyName(prefix, 'edge0000000000000000000000000001'),
+      ),
+    ).toBe(0);
     expect(await redis.client.type(codec.keyName(prefix, 'wrongtype000000000000000000001'))).toBe('list');
   });
 });
@@ -86,7 +138,12 @@ describe('applySessions', () => {
     const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     const now = Math.floor(Date.now() / 1000);
     const ids = Array.from({ length: 2500 }, (_, i) => `idem${String(i).padStart(22, '0')}`);
-    ids.forEach((id, i) => writeFileSync(join(dir, `sess_${id}`), Buffer.concat([Buffer.from(`n|i:${i};b|s:3:"`), Buffer.from([0xa0, 0xff, 0x00]), Buffer.from('";')])));
+    ids.forEach((id, i) =>
+      writeFileSync(
+        join(dir, `sess_${id}`),
+        Buffer.concat([Buffer.from(`n|i:${i};b|s:3:"`), Buffer.from([0xa0, 0xff, 0x00]), Buffer.from('";')]),
+      ),
+    );
     const prefix = 'idem:';
     const plan = planFor(dir, prefix, 1440);
     const first = await applySessions({ plan, source: openSource(`files:${dir}`), codec, target: conn, dryRun: false, nowSeconds: now });
@@ -113,7 +170,10 @@ describe('applySessions', () => {
     const third = await applySessions({ plan, source: openSource(`files:${dir}`), codec, target: conn, dryRun: false, nowSeconds: now });
     expect(third.counts).toMatchObject({ migrated: 0, alreadyPresent: 2498, newerInRedis: 1, conflicts: 1 });
     expect(third.conflicts).toHaveLength(1);
-    expect(third.conflicts[0]).toMatchObject({ key, reason: expect.stringMatching(/^key holds a different session that is not newer than the source/) });
+    expect(third.conflicts[0]).toMatchObject({
+      key,
+      reason: expect.stringMatching(/^key holds a different session that is not newer than the source/),
+    });
     expect(third.conflicts[0]!.file).toMatch(/sess_idem00…$/);
     expect((await redis.client.getBuffer(key))!.equals(stale)).toBe(true);
     expect((await redis.client.getBuffer(key8))!.equals(newer)).toBe(true);
@@ -137,7 +197,13 @@ describe('applySessions', () => {
   it('dry run writes nothing', async () => {
     const dir = mkdtempSync(join(scratchRoot, 'sm-apply-'));
     writeFileSync(join(dir, 'sess_dryrun0000000000000000000001'), 'a|i:1;');
-    const report = await applySessions({ plan: planFor(dir, 'dry:', 1440), source: openSource(`files:${dir}`), codec, target: undefined, dryRun: true });
+    const report = await applySessions({
+      plan: planFor(dir, 'dry:', 1440),
+      source: openSource(`files:${dir}`),
+      codec,
+      target: undefined,
+      dryRun: true,
+    });
     expect(report.counts.migrated).toBe(1);
     expect(await redis.client.keys('dry:*')).toEqual([]);
   });
@@ -147,7 +213,13 @@ describe('applySessions', () => {
     writeFileSync(join(dir, 'sess_empty00000000000000000000001'), '');
     writeFileSync(join(dir, 'sess_crafted0000000000000000000001'), readFileSync(join(fixtures, 'cases/BUG-01/sess_crafted_pipe_key')));
     writeFileSync(join(dir, 'sess_truncated00000000000000000001'), readFileSync(join(fixtures, 'cases/BUG-07/sess_truncated')));
-    const report = await applySessions({ plan: planFor(dir, 'odd:', 1440), source: openSource(`files:${dir}`), codec, target: conn, dryRun: false });
+    const report = await applySessions({
+      plan: planFor(dir, 'odd:', 1440),
+      source: openSource(`files:${dir}`),
+      codec,
+      target: conn,
+      dryRun: false,
+    });
     expect(report.counts).toMatchObject({ migrated: 0, empty: 1, corrupt: 2 });
     expect(await redis.client.keys('odd:*')).toEqual([]);
   });
@@ -158,9 +230,16 @@ describe('detectDrift', () => {
     const plan = { ...planFor('/d', 'p:', 1440), source: { kind: 'files' as const, savePath: '/d', dir: '/d', depth: 0, dev: 1, ino: 2 } };
     const same = { topology: 'standalone' as const, runId: 'x' };
     expect(detectDrift(plan, { keyId: codec.keyId, sourceIdentity: { dev: 1, ino: 2 }, target: same })).toEqual([]);
-    expect(detectDrift(plan, { keyId: 'ffff', sourceIdentity: { dev: 1, ino: 3 }, target: { topology: 'standalone', runId: 'y' } }).map((d) => d.what)).toEqual(['key', 'source', 'target']);
+    expect(
+      detectDrift(plan, { keyId: 'ffff', sourceIdentity: { dev: 1, ino: 3 }, target: { topology: 'standalone', runId: 'y' } }).map(
+        (d) => d.what,
+      ),
+    ).toEqual(['key', 'source', 'target']);
     expect(detectDrift(plan, { keyId: codec.keyId, sourceIdentity: undefined, target: same })[0]?.message).toMatch(/no longer exists/);
-    expect(detectDrift(plan, { keyId: codec.keyId, sourceIdentity: { dev: 1, ino: 2 }, target: { topology: 'cluster', nodeIds: ['a'] } })[0]?.message).toMatch(/is now a Redis Cluster, the plan was made for a standalone server/);
+    expect(
+      detectDrift(plan, { keyId: codec.keyId, sourceIdentity: { dev: 1, ino: 2 }, target: { topology: 'cluster', nodeIds: ['a'] } })[0]
+        ?.message,
+    ).toMatch(/is now a Redis Cluster, the plan was made for a standalone server/);
   });
 
   it('keeps a cluster plan across a resharding or failover (a node ID in common) and a Sentinel plan across a failover', () => {
@@ -169,7 +248,10 @@ describe('detectDrift', () => {
     const now = { keyId: codec.keyId, sourceIdentity: { dev: 1, ino: 2 } };
     expect(detectDrift(cluster, { ...now, target: { topology: 'cluster', nodeIds: ['n3', 'n4'] } })).toEqual([]);
     expect(detectDrift(cluster, { ...now, target: { topology: 'cluster', nodeIds: ['m1'] } })[0]?.message).toMatch(/shares no node/);
-    const sentinel = { ...base, target: { ...base.target, topology: 'sentinel' as const, runId: 'old-master', sentinels: [], masterName: 'm' } };
+    const sentinel = {
+      ...base,
+      target: { ...base.target, topology: 'sentinel' as const, runId: 'old-master', sentinels: [], masterName: 'm' },
+    };
     expect(detectDrift(sentinel, { ...now, target: { topology: 'sentinel', runId: 'new-master' } })).toEqual([]);
   });
 });

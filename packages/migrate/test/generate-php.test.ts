@@ -15,15 +15,42 @@ const dir = mkdtempSync(join(tmpdir(), 'sm-generate-php-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function planIn(name: string, readThrough: boolean): { plan: string; outDir: string; sessions: string } {
-  const summary = { found: 0, live: 0, liveBytes: 0, expired: 0, empty: 0, corrupt: 0, serializerMismatch: 0, formats: {}, warnings: {}, skipped: {}, skippedSample: [] };
+  const summary = {
+    found: 0,
+    live: 0,
+    liveBytes: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    serializerMismatch: 0,
+    formats: {},
+    warnings: {},
+    skipped: {},
+    skippedSample: [],
+  };
   const sessions = join(dir, name, 'sessions');
   mkdirSync(sessions, { recursive: true });
   const outDir = join(dir, name, 'artifacts');
   const src = { kind: 'files' as const, savePath: sessions, dir: sessions, depth: 0, dev: 1, ino: 2 };
   const plan: Plan = {
-    format: 'session-migrate-plan', version: 3, createdAt: '2026-01-01T00:00:00.000Z', ttlPolicy: '',
-    source: src, sources: [{ ...src, summary }],
-    target: { url: 'redis://127.0.0.1:6379/0', topology: 'standalone', host: '127.0.0.1', port: 6379, db: 0, tls: false, auth: false, prefix: 'smsess:', runId: 'r', existingKeysUnderPrefix: 0 },
+    format: 'session-migrate-plan',
+    version: 3,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    ttlPolicy: '',
+    source: src,
+    sources: [{ ...src, summary }],
+    target: {
+      url: 'redis://127.0.0.1:6379/0',
+      topology: 'standalone',
+      host: '127.0.0.1',
+      port: 6379,
+      db: 0,
+      tls: false,
+      auth: false,
+      prefix: 'smsess:',
+      runId: 'r',
+      existingKeysUnderPrefix: 0,
+    },
     key: { provider: 'file', file: '/etc/session-migrate/master.key', keyId: '0123456789abcdef', lookupId: 'fedcba9876543210' },
     php: { gcMaxlifetime: 1440, serializeHandler: 'php' },
     limits: { maxSessionBytes: 65_536 },

@@ -18,7 +18,9 @@ const { PLAN_FORMAT, writePlanFile } = await import('../src/plan.ts');
 const { UserFacingError } = await import('@session-migrate/common');
 type Plan = import('../src/plan.ts').Plan;
 
-const tmp = tempDirPerTest('plan-file-', () => { fixedRandom.on = false; });
+const tmp = tempDirPerTest('plan-file-', () => {
+  fixedRandom.on = false;
+});
 const plan = (n: number) => ({ format: PLAN_FORMAT, n }) as unknown as Plan;
 
 describe('writePlanFile (atomic)', () => {
@@ -59,9 +61,13 @@ describe('writePlanFile (atomic)', () => {
     const victim = join(dir, 'victim.json');
     writeFileSync(victim, JSON.stringify({ format: PLAN_FORMAT }));
     symlinkSync(victim, join(dir, 'link.json'));
-    expect((errorOf(() => writePlanFile(join(dir, 'link.json'), plan(2))) as Error).message).toMatch(/not a regular file; refusing to replace it/);
+    expect((errorOf(() => writePlanFile(join(dir, 'link.json'), plan(2))) as Error).message).toMatch(
+      /not a regular file; refusing to replace it/,
+    );
     expect(JSON.parse(readFileSync(victim, 'utf8'))).toEqual({ format: PLAN_FORMAT });
-    expect((errorOf(() => writePlanFile(join(dir, 'no', 'plan.json'), plan(2))) as Error).message).toBe(`cannot write plan ${join(dir, 'no', 'plan.json')}: no such file or directory`);
+    expect((errorOf(() => writePlanFile(join(dir, 'no', 'plan.json'), plan(2))) as Error).message).toBe(
+      `cannot write plan ${join(dir, 'no', 'plan.json')}: no such file or directory`,
+    );
     expect(readdirSync(dir).sort()).toEqual(['link.json', 'victim.json']);
   });
 });

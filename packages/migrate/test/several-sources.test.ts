@@ -31,8 +31,18 @@ const php = { gcMaxlifetime: 1440, serializeHandler: 'php' as const };
 describe('resolveDuplicates', () => {
   it('finds exactly the IDs in two sources among thousands, and the copy written last wins', async () => {
     // A: 0..1999, B: 1700..3699: 300 in both; B's copies are newer for even IDs, older for odd ones.
-    const a = dir('a', Array.from({ length: 2000 }, (_, i) => id(i)), (x) => `v|s:1:"a";n|s:${x.length}:"${x}";`, () => 300);
-    const b = dir('b', Array.from({ length: 2000 }, (_, i) => id(i + 1700)), (x) => `v|s:1:"b";n|s:${x.length}:"${x}";`, (x) => (Number(x.slice(3)) % 2 === 0 ? 10 : 900));
+    const a = dir(
+      'a',
+      Array.from({ length: 2000 }, (_, i) => id(i)),
+      (x) => `v|s:1:"a";n|s:${x.length}:"${x}";`,
+      () => 300,
+    );
+    const b = dir(
+      'b',
+      Array.from({ length: 2000 }, (_, i) => id(i + 1700)),
+      (x) => `v|s:1:"b";n|s:${x.length}:"${x}";`,
+      (x) => (Number(x.slice(3)) % 2 === 0 ? 10 : 900),
+    );
     const sources = [openSource(`files:${a}`), openSource(`files:${b}`)];
     const r = await resolveDuplicates(sources, php);
     expect(r.report).toMatchObject({ ids: 300, identical: 0, newerWins: 300, ties: 0, superseded: [150, 150] });
@@ -43,11 +53,21 @@ describe('resolveDuplicates', () => {
   });
 
   it('one source, or the same ID listed twice by one source, is no duplicate', async () => {
-    const c = dir('c', [id(1), id(2)], () => 'a|i:1;', () => 5);
+    const c = dir(
+      'c',
+      [id(1), id(2)],
+      () => 'a|i:1;',
+      () => 5,
+    );
     const single = await resolveDuplicates([openSource(`files:${c}`)], php);
     expect(single.report.ids).toBe(0);
     // The same directory given twice would be refused by plan; resolveDuplicates itself compares by ID.
-    const d = dir('d', [id(3)], () => 'a|i:1;', () => 5);
+    const d = dir(
+      'd',
+      [id(3)],
+      () => 'a|i:1;',
+      () => 5,
+    );
     const r = await resolveDuplicates([openSource(`files:${c}`), openSource(`files:${d}`)], php);
     expect(r.report).toMatchObject({ ids: 0, superseded: [0, 0] });
   });

@@ -55,10 +55,30 @@ interface VersionFact {
 
 /** Version history of session directives (test/fixtures/reference/php-ini-semantics.md section 8). */
 const VERSION_FACTS: Record<string, VersionFact> = {
-  'session.entropy_file': { removedIn: '7.1', note: 'removed by the "Session ID without hashing" RFC; use session.sid_length / session.sid_bits_per_character', ext: 'session', access: 7 },
-  'session.entropy_length': { removedIn: '7.1', note: 'removed by the "Session ID without hashing" RFC; use session.sid_length', ext: 'session', access: 7 },
-  'session.hash_function': { removedIn: '7.1', note: 'removed by the "Session ID without hashing" RFC; session IDs come from the CSPRNG', ext: 'session', access: 7 },
-  'session.hash_bits_per_character': { removedIn: '7.1', note: 'removed in 7.1; replaced by session.sid_bits_per_character', ext: 'session', access: 7 },
+  'session.entropy_file': {
+    removedIn: '7.1',
+    note: 'removed by the "Session ID without hashing" RFC; use session.sid_length / session.sid_bits_per_character',
+    ext: 'session',
+    access: 7,
+  },
+  'session.entropy_length': {
+    removedIn: '7.1',
+    note: 'removed by the "Session ID without hashing" RFC; use session.sid_length',
+    ext: 'session',
+    access: 7,
+  },
+  'session.hash_function': {
+    removedIn: '7.1',
+    note: 'removed by the "Session ID without hashing" RFC; session IDs come from the CSPRNG',
+    ext: 'session',
+    access: 7,
+  },
+  'session.hash_bits_per_character': {
+    removedIn: '7.1',
+    note: 'removed in 7.1; replaced by session.sid_bits_per_character',
+    ext: 'session',
+    access: 7,
+  },
   'session.bug_compat_42': { removedIn: '5.4', note: 'removed in PHP 5.4', ext: 'session', access: 7 },
   'session.bug_compat_warn': { removedIn: '5.4', note: 'removed in PHP 5.4', ext: 'session', access: 7 },
   'session.sid_length': { addedIn: '7.1', deprecatedIn: '8.4', note: 'values other than 32 are deprecated (PHP 8.4)' },
@@ -71,17 +91,45 @@ const VERSION_FACTS: Record<string, VersionFact> = {
   'session.lazy_write': { addedIn: '7.0' },
   'session.cookie_samesite': { addedIn: '7.3' },
   'session.cookie_partitioned': { addedIn: '8.5', ext: 'session', access: 7, defaults: [['8.5', '0']] },
-  'session.cookie_secure': { defaults: [['7.2', '0'], ['0', '']] },
-  'session.cookie_httponly': { defaults: [['7.2', '0'], ['0', '']] },
+  'session.cookie_secure': {
+    defaults: [
+      ['7.2', '0'],
+      ['0', ''],
+    ],
+  },
+  'session.cookie_httponly': {
+    defaults: [
+      ['7.2', '0'],
+      ['0', ''],
+    ],
+  },
 };
 
 /** Values the CLI SAPI forces (sapi/cli/php_cli.c: `sapi_cli_ini_defaults`, before the files). */
 export const CLI_INI_DEFAULTS: Record<string, string> = { display_errors: '1' };
 /** php_cli.c HARDCODED_INI: parsed after php.ini and conf.d, before `-d`. */
-export const CLI_HARDCODED_INI = 'html_errors=0\nregister_argc_argv=1\nimplicit_flush=1\noutput_buffering=0\nmax_execution_time=0\nmax_input_time=-1\n';
+export const CLI_HARDCODED_INI =
+  'html_errors=0\nregister_argc_argv=1\nimplicit_flush=1\noutput_buffering=0\nmax_execution_time=0\nmax_input_time=-1\n';
 
 /** Extensions compiled into the Debian php8.2 binaries (`php -n -m`): their directives always exist. */
-export const BUILTIN_EXTENSIONS = ['Core', 'date', 'filter', 'hash', 'json', 'libxml', 'openssl', 'pcntl', 'pcre', 'random', 'Reflection', 'session', 'sodium', 'SPL', 'standard', 'zlib'];
+export const BUILTIN_EXTENSIONS = [
+  'Core',
+  'date',
+  'filter',
+  'hash',
+  'json',
+  'libxml',
+  'openssl',
+  'pcntl',
+  'pcre',
+  'random',
+  'Reflection',
+  'session',
+  'sodium',
+  'SPL',
+  'standard',
+  'zlib',
+];
 
 function cmpVersion(a: string, b: string): number {
   const pa = a.split('.').map(Number);
@@ -136,7 +184,7 @@ export function directiveInfo(name: string, ctx: DirectiveContext | string = {})
     if (ext === 'cgi-fcgi' && c.sapi !== undefined && c.sapi !== 'cgi' && c.sapi !== 'fpm') exists = false;
   }
   if (c.defaults && Object.prototype.hasOwnProperty.call(c.defaults, name)) def = c.defaults[name]!;
-  const info: DirectiveInfo = { name, exists, extension: ext, default: exists ? def ?? '' : null, access: exists ? access : null };
+  const info: DirectiveInfo = { name, exists, extension: ext, default: exists ? (def ?? '') : null, access: exists ? access : null };
   if (fact?.removedIn) info.removedIn = fact.removedIn;
   if (fact?.addedIn) info.addedIn = fact.addedIn;
   if (fact?.deprecatedIn) info.deprecatedIn = fact.deprecatedIn;
@@ -168,7 +216,11 @@ function strtolBig(s: string): bigint {
   const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)/.exec(s);
   if (!m) return 0n;
   const body = m[2]!;
-  let v = /^0[xX]/.test(body) ? BigInt('0x' + body.slice(2)) : body.length > 1 && body.startsWith('0') ? BigInt('0o' + body.slice(1)) : BigInt(body);
+  let v = /^0[xX]/.test(body)
+    ? BigInt('0x' + body.slice(2))
+    : body.length > 1 && body.startsWith('0')
+      ? BigInt('0o' + body.slice(1))
+      : BigInt(body);
   if (m[1] === '-') v = -v;
   const max = 9223372036854775807n;
   return v > max ? max : v < -max - 1n ? -max - 1n : v;
@@ -190,7 +242,8 @@ export function parseQuantity(value: string): bigint {
   else if (body.length > 1 && body.startsWith('0')) v = BigInt('0o' + body.slice(1));
   else v = BigInt(body);
   const suffix = t.slice(-1).toLowerCase();
-  if (t.length > m[0].length && (suffix === 'k' || suffix === 'm' || suffix === 'g')) v *= suffix === 'k' ? 1024n : suffix === 'm' ? 1048576n : 1073741824n;
+  if (t.length > m[0].length && (suffix === 'k' || suffix === 'm' || suffix === 'g'))
+    v *= suffix === 'k' ? 1024n : suffix === 'm' ? 1048576n : 1073741824n;
   return m[1] === '-' ? -v : v;
 }
 

@@ -94,7 +94,10 @@ const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a
  * byte-wise (the C locale). Never throws; an unreadable directory contributes nothing.
  */
 export function expandGlob(fs: IniFileSystem, pattern: string): string[] {
-  const parts = posix.normalize(pattern).split('/').filter((p) => p !== '');
+  const parts = posix
+    .normalize(pattern)
+    .split('/')
+    .filter((p) => p !== '');
   let current = ['/'];
   for (const part of parts) {
     const next: string[] = [];
@@ -120,7 +123,12 @@ export function expandGlob(fs: IniFileSystem, pattern: string): string[] {
 }
 
 /** key -> [admin, flag] */
-const POOL_VALUE_KINDS: Record<string, [boolean, boolean]> = { php_value: [false, false], php_flag: [false, true], php_admin_value: [true, false], php_admin_flag: [true, true] };
+const POOL_VALUE_KINDS: Record<string, [boolean, boolean]> = {
+  php_value: [false, false],
+  php_flag: [false, true],
+  php_admin_value: [true, false],
+  php_admin_flag: [true, true],
+};
 const FLAG_TRUE = new Set(['1', 'yes', 'true', 'on']);
 const FLAG_FALSE = new Set(['0', 'no', 'none', 'false', 'off', '']);
 
@@ -142,13 +150,18 @@ export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
   const active = new Set<string>();
   let current: string | null = null;
   let seq = 0;
-  const first = typeof opts.file === 'string' ? opts.file : opts.file[0] ?? '/';
+  const first = typeof opts.file === 'string' ? opts.file : (opts.file[0] ?? '/');
   const prefix = opts.prefix ?? defaultFpmPrefix(first);
 
   const readOne = (file: string, depth: number): void => {
     // depth 0 is php-fpm.conf itself: depth 5 would be the sixth file open at once.
     if (depth >= MAX_INCLUDE_DEPTH) {
-      cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: include nested more than ${MAX_INCLUDE_DEPTH} levels (php-fpm refuses it); not read` });
+      cfg.errors.push({
+        file,
+        line: 0,
+        kind: 'io',
+        message: `${file}: include nested more than ${MAX_INCLUDE_DEPTH} levels (php-fpm refuses it); not read`,
+      });
       cfg.partial = cfg.fatal = true;
       return;
     }
@@ -170,7 +183,13 @@ export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
     }
     active.add(file);
     cfg.files.push(file);
-    const r = parseIni(data, { file, mode: 'fpm', env: opts.env, lookup: opts.lookup, ...(opts.phpVersion !== undefined ? { phpVersion: opts.phpVersion } : {}) });
+    const r = parseIni(data, {
+      file,
+      mode: 'fpm',
+      env: opts.env,
+      lookup: opts.lookup,
+      ...(opts.phpVersion !== undefined ? { phpVersion: opts.phpVersion } : {}),
+    });
     if (r.errors.some((x) => x.kind === 'syntax')) cfg.fatal = true;
     cfg.errors.push(...r.errors);
     let lastSection: string | null = null;
@@ -203,7 +222,12 @@ export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
           if (FLAG_TRUE.has(lv)) value = '1';
           else if (FLAG_FALSE.has(lv)) value = '0';
           else {
-            cfg.errors.push({ file: e.file, line: e.line, kind: 'syntax', message: `${e.key}[${e.offset}]: invalid boolean value (php-fpm refuses to start)` });
+            cfg.errors.push({
+              file: e.file,
+              line: e.line,
+              kind: 'syntax',
+              message: `${e.key}[${e.offset}]: invalid boolean value (php-fpm refuses to start)`,
+            });
             cfg.invalidFlags.push({ key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: seq++, pool: current });
             cfg.fatal = true;
             continue;

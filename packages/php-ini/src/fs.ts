@@ -49,8 +49,12 @@ export function isFsError(v: unknown): v is FsError {
 function errOf(e: unknown, path: string): FsError {
   const code = (e as NodeJS.ErrnoException)?.code ?? 'EIO';
   const text: Record<string, string> = {
-    ENOENT: 'no such file or directory', EACCES: 'permission denied', ELOOP: 'too many levels of symbolic links',
-    ENOTDIR: 'not a directory', EISDIR: 'is a directory', EFBIG: 'file too large',
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    ELOOP: 'too many levels of symbolic links',
+    ENOTDIR: 'not a directory',
+    EISDIR: 'is a directory',
+    EFBIG: 'file too large',
   };
   return { code, error: `${path}: ${text[code] ?? code}` };
 }
@@ -117,7 +121,15 @@ function resolveParentInRoot(root: string, path: string): string | FsError {
   return dir === '/' ? '/' + base : `${dir}/${base}`;
 }
 
-function toStat(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mode: number; uid: number; gid: number }): FsStat {
+function toStat(s: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}): FsStat {
   return {
     type: s.isFile() ? 'file' : s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : 'other',
     size: s.size,

@@ -17,11 +17,29 @@
  */
 import { posix } from 'node:path';
 import { parseIni, type IniEntry, type IniError } from './parser.ts';
-import { directiveInfo, iniGetFor, rejectReason, PHP_INI_PERDIR, PHP_INI_SYSTEM, PHP_INI_USER, type DirectiveContext } from './directives.ts';
+import {
+  directiveInfo,
+  iniGetFor,
+  rejectReason,
+  PHP_INI_PERDIR,
+  PHP_INI_SYSTEM,
+  PHP_INI_USER,
+  type DirectiveContext,
+} from './directives.ts';
 import { isFsError, type IniFileSystem } from './fs.ts';
 import type { Configuration } from './loader.ts';
 
-export type Origin = 'default' | 'php.ini' | 'pool php_value' | 'pool php_admin_value' | 'fastcgi PHP_VALUE' | 'fastcgi PHP_ADMIN_VALUE' | 'host-section' | 'path-section' | '.user.ini' | 'ini_set';
+export type Origin =
+  | 'default'
+  | 'php.ini'
+  | 'pool php_value'
+  | 'pool php_admin_value'
+  | 'fastcgi PHP_VALUE'
+  | 'fastcgi PHP_ADMIN_VALUE'
+  | 'host-section'
+  | 'path-section'
+  | '.user.ini'
+  | 'ini_set';
 
 export interface EffectiveSetting {
   value: string;
@@ -96,8 +114,20 @@ export interface EffectiveValues {
   fatal?: { key: string; origin: Origin; file: string | null; line: number | null; message: string };
 }
 
-const HANDLER_MODULES: Record<string, string | null> = { files: null, redis: 'redis', rediscluster: 'redis', memcached: 'memcached', memcache: 'memcache' };
-const SERIALIZER_MODULES: Record<string, string | null> = { php: null, php_binary: null, php_serialize: null, igbinary: 'igbinary', msgpack: 'msgpack' };
+const HANDLER_MODULES: Record<string, string | null> = {
+  files: null,
+  redis: 'redis',
+  rediscluster: 'redis',
+  memcached: 'memcached',
+  memcache: 'memcache',
+};
+const SERIALIZER_MODULES: Record<string, string | null> = {
+  php: null,
+  php_binary: null,
+  php_serialize: null,
+  igbinary: 'igbinary',
+  msgpack: 'msgpack',
+};
 
 /** Dedupe pool values keeping the FIRST occurrence of each key (FPM applies the list that way). */
 export function firstWins(values: PoolValue[]): PoolValue[] {
@@ -109,7 +139,10 @@ type Setting = EffectiveSetting & { access: number };
 
 /** Whether the directive is one session.c guards with SESSION_CHECK_OUTPUT_STATE (no change after headers are sent). */
 const checksOutput = (key: string): boolean =>
-  key.startsWith('session.') && !key.startsWith('session.upload_progress.') && key !== 'session.trans_sid_tags' && key !== 'session.trans_sid_hosts';
+  key.startsWith('session.') &&
+  !key.startsWith('session.upload_progress.') &&
+  key !== 'session.trans_sid_tags' &&
+  key !== 'session.trans_sid_hosts';
 
 /**
  * The settings of one request while its layers are applied: each directive starts at its startup
@@ -142,7 +175,14 @@ class RequestIniState {
     const raw = config.settings.get(key);
     const v = iniGetFor(key, raw?.value, ctx);
     const fromFile = raw !== undefined && v === raw.value && rejectReason(key, raw.value, config.phpVersion) === null;
-    const s = { value: v === false ? '' : v, origin: (fromFile ? 'php.ini' : 'default') as Origin, file: fromFile ? raw!.file : null, line: fromFile ? raw!.line : null, locked: false, access: info.access ?? 7 };
+    const s = {
+      value: v === false ? '' : v,
+      origin: (fromFile ? 'php.ini' : 'default') as Origin,
+      file: fromFile ? raw!.file : null,
+      line: fromFile ? raw!.line : null,
+      locked: false,
+      access: info.access ?? 7,
+    };
     this.state.set(key, s);
     return s;
   }
@@ -154,7 +194,9 @@ class RequestIniState {
     const need = Object.prototype.hasOwnProperty.call(table, value) ? table[value] : undefined;
     if (need === null) return null;
     if (need !== undefined && this.modules.has(need)) return null;
-    return key === 'session.save_handler' ? `Session save handler "${value}" cannot be found` : `Serialization handler "${value}" cannot be found`;
+    return key === 'session.save_handler'
+      ? `Session save handler "${value}" cannot be found`
+      : `Serialization handler "${value}" cannot be found`;
   }
 
   /** Whether a warning reaches the response (display_errors as this request sees it). */
@@ -163,7 +205,9 @@ class RequestIniState {
     // main.c php_error_cb: "stderr" is honoured only by the cli/cgi/phpdbg SAPI names; php-cgi
     // registers as "cgi-fcgi", so there (and in FPM) the warning still goes to the response
     if (d === 'stderr') return this.config.sapi !== 'cli';
-    return d === 'on' || d === 'yes' || d === 'true' || d === 'stdout' || Number.parseInt(d, 10) !== 0 && !Number.isNaN(Number.parseInt(d, 10));
+    return (
+      d === 'on' || d === 'yes' || d === 'true' || d === 'stdout' || (Number.parseInt(d, 10) !== 0 && !Number.isNaN(Number.parseInt(d, 10)))
+    );
   }
 
   /** A layer value that did not apply. */
@@ -176,7 +220,15 @@ class RequestIniState {
    * changeable at this level, locked, guarded by sent headers, or rejected by its validator.
    * Returns whether it applied.
    */
-  alter(key: string, value: string, origin: Origin, file: string | null, line: number | null, mode: number, lockOnActivate: boolean): boolean {
+  alter(
+    key: string,
+    value: string,
+    origin: Origin,
+    file: string | null,
+    line: number | null,
+    mode: number,
+    lockOnActivate: boolean,
+  ): boolean {
     const s = this.get(key);
     if (!s) {
       this.ignore(key, origin, file, line, 'PHP has no such directive');
@@ -185,12 +237,24 @@ class RequestIniState {
     if (lockOnActivate) s.locked = true;
     const modifiable = s.locked ? PHP_INI_SYSTEM : s.access;
     if (!(modifiable & mode)) {
-      this.ignore(key, origin, file, line, s.locked ? 'locked by php_admin_value or a [PATH=]/[HOST=] section' : 'not changeable at this level (PHP_INI_SYSTEM)');
+      this.ignore(
+        key,
+        origin,
+        file,
+        line,
+        s.locked ? 'locked by php_admin_value or a [PATH=]/[HOST=] section' : 'not changeable at this level (PHP_INI_SYSTEM)',
+      );
       return false;
     }
     const perRequest = origin === 'host-section' || origin === 'path-section' || origin === '.user.ini';
     if (perRequest && this.headersSent && checksOutput(key)) {
-      this.ignore(key, origin, file, line, 'rejected: session ini settings cannot be changed after headers have already been sent (an earlier warning was displayed)');
+      this.ignore(
+        key,
+        origin,
+        file,
+        line,
+        'rejected: session ini settings cannot be changed after headers have already been sent (an earlier warning was displayed)',
+      );
       return false;
     }
     // after startup the modules are activated: an unknown save/serialize handler is rejected
@@ -212,7 +276,10 @@ class RequestIniState {
 
 /** fpm_php_apply_defines: every php_value first, then every php_admin_value (admin locks); first occurrence wins. */
 function applyPool(st: RequestIniState, pool: FpmPool): void {
-  for (const [list, origin] of [[pool.phpValues, 'pool php_value'], [pool.phpAdminValues, 'pool php_admin_value']] as const) {
+  for (const [list, origin] of [
+    [pool.phpValues, 'pool php_value'],
+    [pool.phpAdminValues, 'pool php_admin_value'],
+  ] as const) {
     for (const v of firstWins(list)) {
       if (v.key === 'extension') continue;
       const s = st.get(v.key);
@@ -325,19 +392,28 @@ export function effectiveForRequest(config: Configuration, layersIn: RequestLaye
   if (layers.userIni) applyUserIni(st, layers.userIni);
   const iniSetResults = applyIniSet(st, layers.iniSet ?? []);
 
-  const names = keys ?? [...new Set([
-    ...config.settings.keys(),
-    ...st.state.keys(),
-    ...(layers.pool ? [...layers.pool.phpValues, ...layers.pool.phpAdminValues].map((v) => v.key) : []),
-    ...(layers.userIni ?? []).map((e) => e.key),
-  ])].sort();
+  const names =
+    keys ??
+    [
+      ...new Set([
+        ...config.settings.keys(),
+        ...st.state.keys(),
+        ...(layers.pool ? [...layers.pool.phpValues, ...layers.pool.phpAdminValues].map((v) => v.key) : []),
+        ...(layers.userIni ?? []).map((e) => e.key),
+      ]),
+    ].sort();
   const { values, settings } = reportValues(st, names);
   const { ignored, fatal } = st;
   return fatal ? { values, settings, iniSetResults, ignored, fatal } : { values, settings, iniSetResults, ignored };
 }
 
 /** Pool-level effective values (BUG-14): php.ini < php_value < .user.ini < ini_set, admin locks. */
-export function effectiveForPool(config: Configuration, pool: FpmPool | null, extra: Omit<RequestLayers, 'pool'> = {}, keys?: string[]): EffectiveValues {
+export function effectiveForPool(
+  config: Configuration,
+  pool: FpmPool | null,
+  extra: Omit<RequestLayers, 'pool'> = {},
+  keys?: string[],
+): EffectiveValues {
   return effectiveForRequest(config, { ...extra, pool }, keys);
 }
 
@@ -409,16 +485,32 @@ export function collectUserIni(opts: UserIniOptions): { files: string[]; entries
  */
 export function effectiveForCgiRequest(
   config: Configuration,
-  req: { fs: IniFileSystem; scriptFilename: string; documentRoot: string; serverName?: string; pool?: FpmPool | null; iniSet?: Array<[string, string]>; env?: Record<string, string | undefined> },
+  req: {
+    fs: IniFileSystem;
+    scriptFilename: string;
+    documentRoot: string;
+    serverName?: string;
+    pool?: FpmPool | null;
+    iniSet?: Array<[string, string]>;
+    env?: Record<string, string | undefined>;
+  },
   keys?: string[],
 ): EffectiveValues & { userIniFiles: string[]; errors: IniError[]; partial: boolean } {
   const scriptDir = posix.dirname(req.scriptFilename);
   const base = effectiveForRequest(config, { pool: req.pool, serverName: req.serverName, scriptDir }, ['user_ini.filename']);
   const filename = base.values['user_ini.filename'];
   const u = collectUserIni({
-    fs: req.fs, documentRoot: req.documentRoot, scriptDir, filename: typeof filename === 'string' ? filename : '.user.ini', env: req.env,
+    fs: req.fs,
+    documentRoot: req.documentRoot,
+    scriptDir,
+    filename: typeof filename === 'string' ? filename : '.user.ini',
+    env: req.env,
     lookup: (n) => config.settings.get(n)?.value,
   });
-  const r = effectiveForRequest(config, { pool: req.pool, serverName: req.serverName, scriptDir, userIni: u.entries, iniSet: req.iniSet }, keys);
+  const r = effectiveForRequest(
+    config,
+    { pool: req.pool, serverName: req.serverName, scriptDir, userIni: u.entries, iniSet: req.iniSet },
+    keys,
+  );
   return { ...r, userIniFiles: u.files, errors: u.errors, partial: u.partial };
 }

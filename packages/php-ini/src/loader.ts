@@ -21,7 +21,16 @@ import { posix } from 'node:path';
 import { parseIni, type IniEntry, type IniError } from './parser.ts';
 import { SAPI_MODULE_NAMES, startupConstants, type Sapi } from './constants.ts';
 import { createRootFs, isFsError, rootExists, type IniFileSystem } from './fs.ts';
-import { BUILTIN_EXTENSIONS, CLI_HARDCODED_INI, CLI_INI_DEFAULTS, directiveInfo, iniGetFor, knownDirectiveNames, rejectReason, type DirectiveContext } from './directives.ts';
+import {
+  BUILTIN_EXTENSIONS,
+  CLI_HARDCODED_INI,
+  CLI_INI_DEFAULTS,
+  directiveInfo,
+  iniGetFor,
+  knownDirectiveNames,
+  rejectReason,
+  type DirectiveContext,
+} from './directives.ts';
 
 /** One value in the configuration hash and where it was set. */
 export interface Setting {
@@ -195,7 +204,12 @@ class Startup {
   rootExists(): boolean {
     const { opts, cfg } = this;
     if (opts.root !== undefined && !opts.fs && !rootExists(opts.root)) {
-      cfg.errors.push({ file: opts.root, line: 0, kind: 'io', message: `root directory ${opts.root} does not exist or is not a directory` });
+      cfg.errors.push({
+        file: opts.root,
+        line: 0,
+        kind: 'io',
+        message: `root directory ${opts.root} does not exist or is not a directory`,
+      });
       cfg.partial = true;
       return false;
     }
@@ -255,7 +269,9 @@ class Startup {
     const { opts, env, cfg } = this;
     let scanVar: string | null;
     if (opts.scanDir !== undefined) scanVar = opts.scanDir;
-    else scanVar = Object.prototype.hasOwnProperty.call(env, 'PHP_INI_SCAN_DIR') && env.PHP_INI_SCAN_DIR !== undefined ? env.PHP_INI_SCAN_DIR : null;
+    else
+      scanVar =
+        Object.prototype.hasOwnProperty.call(env, 'PHP_INI_SCAN_DIR') && env.PHP_INI_SCAN_DIR !== undefined ? env.PHP_INI_SCAN_DIR : null;
     const scanPath = scanVar ?? this.defaultScanDir;
     if (opts.noIni || scanPath.length === 0) return;
     for (const el of scanPath.split(':')) {
@@ -293,9 +309,7 @@ class Startup {
     if (this.sapi === 'cli') {
       this.apply(parseIni(CLI_HARDCODED_INI, { file: '(cli built-in)', env, lookup, constants }).entries);
     }
-    const defines = Array.isArray(opts.defines)
-      ? opts.defines
-      : Object.entries(opts.defines ?? {}).map(([k, v]) => `${k}=${v}`);
+    const defines = Array.isArray(opts.defines) ? opts.defines : Object.entries(opts.defines ?? {}).map(([k, v]) => `${k}=${v}`);
     if (defines.length > 0) {
       const r = parseIni(defines.map(defineToIniLine).join(''), { file: '(-d)', env, lookup, constants, phpVersion });
       this.apply(r.entries);
@@ -320,7 +334,12 @@ class Startup {
   private readonly lookup = (name: string): string | undefined => {
     const { cfg } = this;
     if (cfg.arrays.has(name)) {
-      cfg.errors.push({ file: '', line: 0, kind: 'notice', message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")` });
+      cfg.errors.push({
+        file: '',
+        line: 0,
+        kind: 'notice',
+        message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")`,
+      });
       return '';
     }
     return cfg.settings.get(name)?.value;
@@ -353,7 +372,12 @@ class Startup {
         cfg.arrays.set(e.key, list);
         cfg.settings.delete(e.key);
         if (directiveInfo(e.key, cfg.context).exists) {
-          cfg.errors.push({ file: e.file, line: e.line, kind: 'notice', message: `${e.key}[] makes PHP 8.2 abort at startup ("Out of memory"): a directive cannot be an array` });
+          cfg.errors.push({
+            file: e.file,
+            line: e.line,
+            kind: 'notice',
+            message: `${e.key}[] makes PHP 8.2 abort at startup ("Out of memory"): a directive cannot be an array`,
+          });
         }
         continue;
       }
@@ -372,7 +396,14 @@ class Startup {
       return false;
     }
     cfg.parsedFiles.push(path);
-    const r = parseIni(data, { file: path, mode: 'php.ini', env: this.env, lookup: this.lookup, constants: this.constants, phpVersion: this.phpVersion });
+    const r = parseIni(data, {
+      file: path,
+      mode: 'php.ini',
+      env: this.env,
+      lookup: this.lookup,
+      constants: this.constants,
+      phpVersion: this.phpVersion,
+    });
     for (const sec of r.sections) {
       // php_ini_parser_cb creates the [PATH=]/[HOST=] table when it sees the header
       if (sec.scope.kind === 'path' && !cfg.pathSections.has(sec.scope.name)) cfg.pathSections.set(sec.scope.name, new Map());
@@ -409,7 +440,6 @@ export function iniGetValues(config: Configuration, keys?: string[], phpVersion?
   for (const k of names) out[k] = iniGetFor(k, config.settings.get(k)?.value, ctx);
   return out;
 }
-
 
 /** Startup warnings PHP prints for rejected values (the compiled default stays). */
 export function startupRejections(config: Configuration): Array<{ key: string; setting: Setting; message: string }> {

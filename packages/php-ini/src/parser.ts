@@ -120,8 +120,24 @@ function isNl(c: number): boolean {
 /** LABEL_CHAR (8.2): [^=\n\r\t;&|^$~(){}!"\[\x00] (a ']' is part of a key; checked against php 8.2.36). */
 function isLabelChar(c: number): boolean {
   switch (c) {
-    case 0x3d: case 0x0a: case 0x0d: case 0x09: case 0x3b: case 0x26: case 0x7c: case 0x5e: case 0x24:
-    case 0x7e: case 0x28: case 0x29: case 0x7b: case 0x7d: case 0x21: case 0x22: case 0x5b: case 0x00:
+    case 0x3d:
+    case 0x0a:
+    case 0x0d:
+    case 0x09:
+    case 0x3b:
+    case 0x26:
+    case 0x7c:
+    case 0x5e:
+    case 0x24:
+    case 0x7e:
+    case 0x28:
+    case 0x29:
+    case 0x7b:
+    case 0x7d:
+    case 0x21:
+    case 0x22:
+    case 0x5b:
+    case 0x00:
       return false;
     default:
       return !Number.isNaN(c);
@@ -130,8 +146,23 @@ function isLabelChar(c: number): boolean {
 /** VALUE_CHARS without the `$` alternative: [^$= \t\n\r;&|^~()!"'\000] */
 function isValueChar(c: number): boolean {
   switch (c) {
-    case 0x24: case 0x3d: case 0x20: case 0x09: case 0x0a: case 0x0d: case 0x3b: case 0x26: case 0x7c:
-    case 0x5e: case 0x7e: case 0x28: case 0x29: case 0x21: case 0x22: case 0x27: case 0x00:
+    case 0x24:
+    case 0x3d:
+    case 0x20:
+    case 0x09:
+    case 0x0a:
+    case 0x0d:
+    case 0x3b:
+    case 0x26:
+    case 0x7c:
+    case 0x5e:
+    case 0x7e:
+    case 0x28:
+    case 0x29:
+    case 0x21:
+    case 0x22:
+    case 0x27:
+    case 0x00:
       return false;
     default:
       return !Number.isNaN(c);
@@ -140,7 +171,14 @@ function isValueChar(c: number): boolean {
 /** SECTION_VALUE_CHARS first alternative: [^$\n\r;"'\]\\] */
 function isSectionChar(c: number): boolean {
   switch (c) {
-    case 0x24: case 0x0a: case 0x0d: case 0x3b: case 0x22: case 0x27: case 0x5d: case 0x5c:
+    case 0x24:
+    case 0x0a:
+    case 0x0d:
+    case 0x3b:
+    case 0x22:
+    case 0x27:
+    case 0x5d:
+    case 0x5c:
       return false;
     default:
       return !Number.isNaN(c);
@@ -149,7 +187,14 @@ function isSectionChar(c: number): boolean {
 /** FALLBACK_CHARS first alternative (8.3+): [^$\n\r;"'}\\] */
 function isFallbackChar(c: number): boolean {
   switch (c) {
-    case 0x24: case 0x0a: case 0x0d: case 0x3b: case 0x22: case 0x27: case 0x7d: case 0x5c:
+    case 0x24:
+    case 0x0a:
+    case 0x0d:
+    case 0x3b:
+    case 0x22:
+    case 0x27:
+    case 0x7d:
+    case 0x5c:
       return false;
     default:
       return !Number.isNaN(c);
@@ -158,13 +203,21 @@ function isFallbackChar(c: number): boolean {
 const TOKENS_INITIAL = new Set(':,.[]"\'()&|^+-/*=%$!~<>?@{}'.split('').map((c) => c.charCodeAt(0)));
 const OPERATORS = new Set('&|^~()!'.split('').map((c) => c.charCodeAt(0)));
 const BOOL_WORDS: Array<[string, string]> = [
-  ['true', 'BOOL_TRUE'], ['on', 'BOOL_TRUE'], ['yes', 'BOOL_TRUE'],
-  ['false', 'BOOL_FALSE'], ['off', 'BOOL_FALSE'], ['none', 'BOOL_FALSE'], ['no', 'BOOL_FALSE'],
+  ['true', 'BOOL_TRUE'],
+  ['on', 'BOOL_TRUE'],
+  ['yes', 'BOOL_TRUE'],
+  ['false', 'BOOL_FALSE'],
+  ['off', 'BOOL_FALSE'],
+  ['none', 'BOOL_FALSE'],
+  ['no', 'BOOL_FALSE'],
   ['null', 'NULL_NULL'],
 ];
 
 class SyntaxStop extends Error {
-  constructor(readonly tok: Tok, readonly expecting?: string) {
+  constructor(
+    readonly tok: Tok,
+    readonly expecting?: string,
+  ) {
     super('syntax');
   }
 }
@@ -174,9 +227,19 @@ function tokenName(tok: Tok): string {
   if (tok.t === 'END') return 'end of file';
   if (tok.t.length === 1) return `'${tok.t}'`;
   const named: Record<string, string> = {
-    LABEL: 'TC_LABEL', OFFSET: 'TC_OFFSET', SECTION: 'TC_SECTION', STRING: 'TC_STRING', RAW: 'TC_RAW',
-    CONSTANT: 'TC_CONSTANT', NUMBER: 'TC_NUMBER', WS: 'TC_WHITESPACE', QSTRING: 'TC_QUOTED_STRING',
-    DOLLAR_CURLY: 'TC_DOLLAR_CURLY', VARNAME: 'TC_VARNAME', EOL: 'END_OF_LINE', FALLBACK: 'TC_FALLBACK',
+    LABEL: 'TC_LABEL',
+    OFFSET: 'TC_OFFSET',
+    SECTION: 'TC_SECTION',
+    STRING: 'TC_STRING',
+    RAW: 'TC_RAW',
+    CONSTANT: 'TC_CONSTANT',
+    NUMBER: 'TC_NUMBER',
+    WS: 'TC_WHITESPACE',
+    QSTRING: 'TC_QUOTED_STRING',
+    DOLLAR_CURLY: 'TC_DOLLAR_CURLY',
+    VARNAME: 'TC_VARNAME',
+    EOL: 'END_OF_LINE',
+    FALLBACK: 'TC_FALLBACK',
   };
   return named[tok.t] ?? tok.t;
 }
@@ -226,7 +289,10 @@ class Scanner {
   /** Set when the scanner returned 0 because of a byte no rule accepts (e.g. NUL). */
   stopReason: string | null = null;
 
-  constructor(private readonly s: string, private readonly fallback: boolean) {
+  constructor(
+    private readonly s: string,
+    private readonly fallback: boolean,
+  ) {
     this.lastNl = Math.max(s.lastIndexOf('\n'), s.lastIndexOf('\r'));
     // Eat a UTF-8 BOM in the first bytes (decoded text: U+FEFF), only when more text follows.
     if (s.charCodeAt(0) === 0xfeff && s.length > 1) this.pos = 1;
@@ -312,12 +378,21 @@ class Scanner {
       const c = this.c(j);
       if (c === 0x24) {
         const d = this.c(j + 1);
-        if (d === 0x5c && j + 2 < n) { j += 3; continue; }
-        if (j + 1 < n && d !== 0x7b && d !== 0x00) { j += 2; continue; }
+        if (d === 0x5c && j + 2 < n) {
+          j += 3;
+          continue;
+        }
+        if (j + 1 < n && d !== 0x7b && d !== 0x00) {
+          j += 2;
+          continue;
+        }
         break;
       }
       if (backslashPairs && c === 0x5c) {
-        if (j + 1 < n) { j += 2; continue; }
+        if (j + 1 < n) {
+          j += 2;
+          continue;
+        }
         break;
       }
       if (!charOk(c)) break;
@@ -596,14 +671,23 @@ class Scanner {
     for (;;) {
       if (j >= n) break;
       const d = this.c(j++);
-      if (d === 0x22) { j--; break; }
+      if (d === 0x22) {
+        j--;
+        break;
+      }
       if (d === 0x24) {
-        if (j < n && this.c(j) === 0x7b) { j--; break; }
+        if (j < n && this.c(j) === 0x7b) {
+          j--;
+          break;
+        }
         continue;
       }
       if (d === 0x5c && j < n) {
         const e = this.c(j++);
-        if (e === 0x22 && (j >= n || isNl(this.c(j)))) { j--; break; }
+        if (e === 0x22 && (j >= n || isNl(this.c(j)))) {
+          j--;
+          break;
+        }
       }
     }
     const raw = s.slice(i, j);
@@ -637,9 +721,7 @@ class Scanner {
     if (L > 0) return this.tok('VARNAME', this.s.slice(i, i + L).replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, ''), L);
     return this.stop(c, line);
   }
-
 }
-
 
 /**
  * Parses one ini text with PHP's rules. Never throws for bad input: syntax errors stop the file
@@ -690,7 +772,13 @@ class IniTextParser {
   /** One token of look-ahead. */
   private la: Tok | null = null;
 
-  constructor(src: string, private readonly opts: ParseIniOptions, private readonly mode: IniMode, private readonly st: SectionState, lineBase: number) {
+  constructor(
+    src: string,
+    private readonly opts: ParseIniOptions,
+    private readonly mode: IniMode,
+    private readonly st: SectionState,
+    lineBase: number,
+  ) {
     this.file = opts.file;
     this.env = opts.env ?? {};
     this.constants = opts.constants ?? startupConstants();
@@ -713,7 +801,12 @@ class IniTextParser {
       }
     } catch (e) {
       if (!(e instanceof SyntaxStop)) throw e;
-      errors.push({ file, line: sc.line, kind: 'syntax', message: `syntax error, unexpected ${tokenName(e.tok)}${e.expecting ? `, expecting ${e.expecting}` : ''}` });
+      errors.push({
+        file,
+        line: sc.line,
+        kind: 'syntax',
+        message: `syntax error, unexpected ${tokenName(e.tok)}${e.expecting ? `, expecting ${e.expecting}` : ''}`,
+      });
     }
     return { entries: this.entries, errors, sections: this.sections };
   }
@@ -765,7 +858,12 @@ class IniTextParser {
   private getVar(name: string, fb: string | null): string {
     const { mode, local, localArrays } = this;
     if (mode === 'php.ini' && localArrays.has(name)) {
-      this.errors.push({ file: this.file, line: this.sc.line, kind: 'notice', message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")` });
+      this.errors.push({
+        file: this.file,
+        line: this.sc.line,
+        kind: 'notice',
+        message: `\${${name}} names an array (${name}[]): PHP 8.2 aborts at startup ("Out of memory")`,
+      });
       return '';
     }
     if (mode === 'php.ini' && local.has(name)) return local.get(name)!;

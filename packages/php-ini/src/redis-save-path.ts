@@ -23,7 +23,13 @@ import { PHPREDIS_DEFAULT_PREFIX, type Finding } from '@session-migrate/common';
  * meant (SAVE_PATH_FAILS_AT), `medium` for what works but is unsafe (no auth, no TLS).
  */
 export interface RedisSavePathFinding extends Finding {
-  id: 'save-path-comma-splits-hosts' | 'save-path-plus-is-space' | 'save-path-ampersand-splits-query' | 'save-path-unparsable-host' | 'save-path-no-auth' | 'save-path-no-tls';
+  id:
+    | 'save-path-comma-splits-hosts'
+    | 'save-path-plus-is-space'
+    | 'save-path-ampersand-splits-query'
+    | 'save-path-unparsable-host'
+    | 'save-path-no-auth'
+    | 'save-path-no-tls';
   severity: 'high' | 'medium';
   /** Index of the server entry concerned. */
   host: number;
@@ -68,7 +74,18 @@ export interface RedisSavePath {
   findings: RedisSavePathFinding[];
 }
 
-const KNOWN = new Set(['weight', 'persistent', 'persistent_id', 'database', 'prefix', 'timeout', 'read_timeout', 'retry_interval', 'auth', 'stream']);
+const KNOWN = new Set([
+  'weight',
+  'persistent',
+  'persistent_id',
+  'database',
+  'prefix',
+  'timeout',
+  'read_timeout',
+  'retry_interval',
+  'auth',
+  'stream',
+]);
 
 /** PHP urldecode(): '+' -> space, %XX -> byte (bytes decoded as UTF-8). */
 export function formDecode(s: string): string {
@@ -135,8 +152,14 @@ function percentDecode(s: string): string {
  */
 export function redactRedisSecrets(text: string): string {
   return text
-    .replace(/((?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=)((?:[^&\s"',]|[,"'](?=[^\s,"'&);\]]))+)/gi, (_m, k: string, v: string) => `${k}${redactedSecret(formDecode(v))}`)
-    .replace(/(\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^:@/?\s]*:)([^@/?\s]*)@/g, (_m, k: string, v: string) => `${k}${redactedSecret(percentDecode(v))}@`);
+    .replace(
+      /((?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=)((?:[^&\s"',]|[,"'](?=[^\s,"'&);\]]))+)/gi,
+      (_m, k: string, v: string) => `${k}${redactedSecret(formDecode(v))}`,
+    )
+    .replace(
+      /(\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^:@/?\s]*:)([^@/?\s]*)@/g,
+      (_m, k: string, v: string) => `${k}${redactedSecret(percentDecode(v))}@`,
+    );
 }
 
 /** The whole save_path with every password replaced by `<redacted len=N>` (redactRedisSecrets). */
@@ -165,8 +188,23 @@ function authOf(v: string | string[] | undefined): { user: string | null; passwo
  */
 export function parseRedisServer(entry: string): RedisHost {
   const h: RedisHost = {
-    redacted: redactRedisSecrets(entry), userinfo: null, path: null, scheme: null, host: null, port: null, socket: null, params: {}, auth: null, database: null,
-    prefix: PHPREDIS_DEFAULT_PREFIX, timeout: 86400, readTimeout: null, persistent: false, weight: 1, unknownParams: [], invalid: false,
+    redacted: redactRedisSecrets(entry),
+    userinfo: null,
+    path: null,
+    scheme: null,
+    host: null,
+    port: null,
+    socket: null,
+    params: {},
+    auth: null,
+    database: null,
+    prefix: PHPREDIS_DEFAULT_PREFIX,
+    timeout: 86400,
+    readTimeout: null,
+    persistent: false,
+    weight: 1,
+    unknownParams: [],
+    invalid: false,
   };
   let rest = entry;
   const q = rest.indexOf('?');
@@ -216,7 +254,7 @@ export function parseRedisServer(entry: string): RedisHost {
     h.params = parseRedisQuery(query);
     for (const [k, v] of Object.entries(h.params)) {
       if (!KNOWN.has(k)) h.unknownParams.push(k);
-      const s = Array.isArray(v) ? v[0] ?? '' : v;
+      const s = Array.isArray(v) ? (v[0] ?? '') : v;
       if (k === 'database') h.database = Number.parseInt(s, 10) || 0;
       else if (k === 'prefix') h.prefix = s;
       else if (k === 'timeout') h.timeout = Number.parseFloat(s) || 0;
@@ -241,19 +279,48 @@ export function parseRedisSavePath(value: string): RedisSavePath {
     const raw = entries[i]!;
     if (h.invalid) {
       const afterAuth = i > 0 && hosts[i - 1]!.auth !== null && /[?&]auth=[^&]*$/i.test(entries[i - 1]!);
-      findings.push(afterAuth
-        ? { id: 'save-path-comma-splits-hosts', severity: 'high', host: i, message: `entry ${i + 1} is not a server: a ',' in the previous entry's auth value splits the save_path (percent-encode it as %2C)` }
-        : { id: 'save-path-unparsable-host', severity: 'high', host: i, message: `entry ${i + 1} is not a server URL phpredis can parse` });
+      findings.push(
+        afterAuth
+          ? {
+              id: 'save-path-comma-splits-hosts',
+              severity: 'high',
+              host: i,
+              message: `entry ${i + 1} is not a server: a ',' in the previous entry's auth value splits the save_path (percent-encode it as %2C)`,
+            }
+          : {
+              id: 'save-path-unparsable-host',
+              severity: 'high',
+              host: i,
+              message: `entry ${i + 1} is not a server URL phpredis can parse`,
+            },
+      );
     }
     const rawAuth = /[?&]auth=([^&]*)/i.exec(raw)?.[1];
     if (rawAuth !== undefined && rawAuth.includes('+')) {
-      findings.push({ id: 'save-path-plus-is-space', severity: 'high', host: i, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
+      findings.push({
+        id: 'save-path-plus-is-space',
+        severity: 'high',
+        host: i,
+        message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)",
+      });
     }
     if (h.auth && h.unknownParams.length > 0) {
-      findings.push({ id: 'save-path-ampersand-splits-query', severity: 'high', host: i, message: `unknown parameter(s) ${h.unknownParams.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+      findings.push({
+        id: 'save-path-ampersand-splits-query',
+        severity: 'high',
+        host: i,
+        message: `unknown parameter(s) ${h.unknownParams.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)`,
+      });
     }
-    if (!h.invalid && h.scheme !== 'unix' && !h.auth) findings.push({ id: 'save-path-no-auth', severity: 'medium', host: i, message: 'no auth parameter: the Redis server must require a password' });
-    if (!h.invalid && h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'medium', host: i, message: 'tcp:// sends session data unencrypted; use tls://' });
+    if (!h.invalid && h.scheme !== 'unix' && !h.auth)
+      findings.push({
+        id: 'save-path-no-auth',
+        severity: 'medium',
+        host: i,
+        message: 'no auth parameter: the Redis server must require a password',
+      });
+    if (!h.invalid && h.scheme === 'tcp')
+      findings.push({ id: 'save-path-no-tls', severity: 'medium', host: i, message: 'tcp:// sends session data unencrypted; use tls://' });
   });
   // An entry that only exists because of a ',' inside a password.
   return { hosts, findings };
@@ -286,7 +353,10 @@ export function parseRedisClusterSavePath(value: string): RedisSavePath {
   const findings: RedisSavePathFinding[] = [];
   const params = parseRedisQuery(value.trim());
   const auth = authOf(params.auth);
-  const one = (k: string): string | undefined => { const v = params[k]; return Array.isArray(v) ? v[0] : v; };
+  const one = (k: string): string | undefined => {
+    const v = params[k];
+    return Array.isArray(v) ? v[0] : v;
+  };
   const prefix = one('prefix') ?? 'PHPREDIS_CLUSTER_SESSION:';
   const unknown = Object.keys(params).filter((k) => !CLUSTER_KNOWN.has(k));
   const rawSeeds = params.seed === undefined ? [] : Array.isArray(params.seed) ? params.seed : [];
@@ -295,26 +365,73 @@ export function parseRedisClusterSavePath(value: string): RedisSavePath {
     const scheme = m?.[1]?.toLowerCase();
     const tls = scheme === 'tls' || scheme === 'ssl';
     return {
-      redacted: m ? `${tls ? 'tls' : 'tcp'}://${m[2]}:${m[3]}` : '(invalid seed)', userinfo: null, path: null, scheme: m ? (tls ? 'tls' : 'tcp') : null, host: m?.[2] ?? null, port: m ? Number(m[3]) : null,
-      socket: null, params, auth, database: null, prefix, timeout: Number.parseFloat(one('timeout') ?? '0') || 0,
+      redacted: m ? `${tls ? 'tls' : 'tcp'}://${m[2]}:${m[3]}` : '(invalid seed)',
+      userinfo: null,
+      path: null,
+      scheme: m ? (tls ? 'tls' : 'tcp') : null,
+      host: m?.[2] ?? null,
+      port: m ? Number(m[3]) : null,
+      socket: null,
+      params,
+      auth,
+      database: null,
+      prefix,
+      timeout: Number.parseFloat(one('timeout') ?? '0') || 0,
       readTimeout: one('read_timeout') !== undefined ? Number.parseFloat(one('read_timeout')!) || 0 : null,
-      persistent: ['1', 'yes', 'true'].includes((one('persistent') ?? '').toLowerCase()), weight: 1, unknownParams: unknown,
+      persistent: ['1', 'yes', 'true'].includes((one('persistent') ?? '').toLowerCase()),
+      weight: 1,
+      unknownParams: unknown,
       invalid: m === null || (scheme !== undefined && !['tcp', 'tls', 'ssl'].includes(scheme)),
     };
   });
   if (hosts.length === 0 || hosts.every((h) => h.invalid)) {
-    findings.push({ id: 'save-path-unparsable-host', severity: 'high', host: 0, message: 'no valid seed[]=host:port parameter: phpredis refuses to open the rediscluster session ("No valid seeds detected")' });
+    findings.push({
+      id: 'save-path-unparsable-host',
+      severity: 'high',
+      host: 0,
+      message: 'no valid seed[]=host:port parameter: phpredis refuses to open the rediscluster session ("No valid seeds detected")',
+    });
   }
   hosts.forEach((h, i) => {
-    if (h.invalid && hosts.some((x) => !x.invalid)) findings.push({ id: 'save-path-unparsable-host', severity: 'high', host: i, message: `seed ${i + 1} is not host:port (phpredis skips it)` });
+    if (h.invalid && hosts.some((x) => !x.invalid))
+      findings.push({
+        id: 'save-path-unparsable-host',
+        severity: 'high',
+        host: i,
+        message: `seed ${i + 1} is not host:port (phpredis skips it)`,
+      });
   });
   const rawAuth = /(?:^|&)auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=([^&]*)/i.exec(value)?.[1];
-  if (rawAuth !== undefined && rawAuth.includes('+')) findings.push({ id: 'save-path-plus-is-space', severity: 'high', host: 0, message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)" });
-  if (auth !== null && unknown.length > 0) findings.push({ id: 'save-path-ampersand-splits-query', severity: 'high', host: 0, message: `unknown parameter(s) ${unknown.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)` });
+  if (rawAuth !== undefined && rawAuth.includes('+'))
+    findings.push({
+      id: 'save-path-plus-is-space',
+      severity: 'high',
+      host: 0,
+      message: "'+' in the auth value is decoded as a space (percent-encode it as %2B)",
+    });
+  if (auth !== null && unknown.length > 0)
+    findings.push({
+      id: 'save-path-ampersand-splits-query',
+      severity: 'high',
+      host: 0,
+      message: `unknown parameter(s) ${unknown.join(', ')} next to auth: an '&' in the password splits the query (percent-encode it as %26)`,
+    });
   hosts.forEach((h, i) => {
     if (h.invalid) return;
-    if (auth === null) findings.push({ id: 'save-path-no-auth', severity: 'medium', host: i, message: 'no auth parameter: the Redis cluster must require a password' });
-    if (h.scheme === 'tcp') findings.push({ id: 'save-path-no-tls', severity: 'medium', host: i, message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds' });
+    if (auth === null)
+      findings.push({
+        id: 'save-path-no-auth',
+        severity: 'medium',
+        host: i,
+        message: 'no auth parameter: the Redis cluster must require a password',
+      });
+    if (h.scheme === 'tcp')
+      findings.push({
+        id: 'save-path-no-tls',
+        severity: 'medium',
+        host: i,
+        message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds',
+      });
   });
   return { hosts, findings };
 }

@@ -18,7 +18,13 @@ export const SAVE_PATH_FAILS_AT: Severity = 'high';
 
 /** A finding about a save_path value (stable `id`s; see test/fixtures/cases/BUG-15), on the one Finding shape and severity scale. */
 export interface SavePathFinding extends Finding {
-  id: 'save-path-depth-looks-like-mode' | 'save-path-invalid-depth' | 'save-path-non-numeric-depth' | 'save-path-invalid-mode' | 'save-path-empty' | 'save-path-empty-directory';
+  id:
+    | 'save-path-depth-looks-like-mode'
+    | 'save-path-invalid-depth'
+    | 'save-path-non-numeric-depth'
+    | 'save-path-invalid-mode'
+    | 'save-path-empty'
+    | 'save-path-empty-directory';
   /** `high`: PHP fails with this value (SAVE_PATH_FAILS_AT); `medium`: PHP reads it otherwise than written; `info`. */
   severity: 'high' | 'medium' | 'info';
 }
@@ -68,22 +74,42 @@ export function parseFilesSavePath(value: string): FilesSavePath {
     const first = fields[0] ?? '';
     depth = strtol(first, 10);
     if (!/^\s*[+-]?\d/.test(first)) {
-      findings.push({ id: 'save-path-non-numeric-depth', severity: 'medium', message: `the depth field "${first}" is not a number: PHP silently uses depth 0` });
+      findings.push({
+        id: 'save-path-non-numeric-depth',
+        severity: 'medium',
+        message: `the depth field "${first}" is not a number: PHP silently uses depth 0`,
+      });
     } else if (depth < 0) {
-      findings.push({ id: 'save-path-invalid-depth', severity: 'high', message: `depth ${depth} is invalid: PHP fails every session_start` });
+      findings.push({
+        id: 'save-path-invalid-depth',
+        severity: 'high',
+        message: `depth ${depth} is invalid: PHP fails every session_start`,
+      });
     } else if (fields.length === 2 && /^\s*0\d{3}\s*$/.test(first)) {
-      findings.push({ id: 'save-path-depth-looks-like-mode', severity: 'high', message: `the first field is the DEPTH (${depth}), not a mode; PHP fails every session_start ('Failed to create session data file path')` });
+      findings.push({
+        id: 'save-path-depth-looks-like-mode',
+        severity: 'high',
+        message: `the first field is the DEPTH (${depth}), not a mode; PHP fails every session_start ('Failed to create session data file path')`,
+      });
     }
   }
   if (fields.length > 2) {
     mode = strtol(fields[1] ?? '', 8);
     if (mode < 0 || mode > 0o7777) {
-      findings.push({ id: 'save-path-invalid-mode', severity: 'high', message: `mode ${fields[1]} is out of range: PHP fails every session_start` });
+      findings.push({
+        id: 'save-path-invalid-mode',
+        severity: 'high',
+        message: `mode ${fields[1]} is out of range: PHP fails every session_start`,
+      });
     }
   }
   const path = fields[fields.length - 1] ?? '';
   if (path === '') {
-    findings.push({ id: 'save-path-empty-directory', severity: 'high', message: 'no directory after the last ";": PHP cannot store sessions' });
+    findings.push({
+      id: 'save-path-empty-directory',
+      severity: 'high',
+      message: 'no directory after the last ";": PHP cannot store sessions',
+    });
   }
   return { depth, mode, path, findings };
 }

@@ -7,8 +7,20 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createRootFs, defaultFpmPrefix, effectiveForPool, expandGlob, iniGetValues, loadConfiguration, parseFpmConfig, parseIni, parseRedisSavePath, redactRedisSavePath,
-  describeRedisHost, collectUserIni, effectiveForRequest, directiveInfo,
+  createRootFs,
+  defaultFpmPrefix,
+  effectiveForPool,
+  expandGlob,
+  iniGetValues,
+  loadConfiguration,
+  parseFpmConfig,
+  parseIni,
+  parseRedisSavePath,
+  redactRedisSavePath,
+  describeRedisHost,
+  collectUserIni,
+  effectiveForRequest,
+  directiveInfo,
 } from '../src/index.ts';
 import { CASES_DIR, FPM_CHECK_DIR } from '../../../test/support/fixtures.ts';
 
@@ -17,7 +29,10 @@ const tmp = mkdtempSync(join(tmpdir(), 'php-ini-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('BUG-11: JS ini parsing of ; # = differs from PHP', () => {
-  const exp = JSON.parse(readFileSync(join(cases, 'BUG-11/expected.json'), 'utf8')).expected_toolkit_effective_values as Record<string, Record<string, unknown>>;
+  const exp = JSON.parse(readFileSync(join(cases, 'BUG-11/expected.json'), 'utf8')).expected_toolkit_effective_values as Record<
+    string,
+    Record<string, unknown>
+  >;
   for (const [file, want] of Object.entries(exp)) {
     it(file, () => {
       const cfg = loadConfiguration({ iniPath: join(cases, 'BUG-11', file), noIni: true });
@@ -54,7 +69,8 @@ describe('BUG-14: php.ini < pool php_value < .user.ini < ini_set, php_admin_valu
   const cfg = loadConfiguration({ sapi: 'fpm', iniPath: join(dir, 'php.ini'), noIni: true });
   const fpm = parseFpmConfig({ file: join(dir, 'pool.conf'), fs: createRootFs() });
   const pool = (n: string) => fpm.pools.find((p) => p.name === n)!;
-  const userIni = (docroot: string) => collectUserIni({ fs: createRootFs(), documentRoot: join(dir, docroot), scriptDir: join(dir, docroot), filename: '.user.ini' }).entries;
+  const userIni = (docroot: string) =>
+    collectUserIni({ fs: createRootFs(), documentRoot: join(dir, docroot), scriptDir: join(dir, docroot), filename: '.user.ini' }).entries;
   const set: Array<[string, string]> = [['session.save_path', '/srv/php/runtime-path']];
   it('reads both pools', () => {
     expect(fpm.pools.map((p) => p.name)).toEqual(['admin', 'plain']);
@@ -74,18 +90,27 @@ describe('BUG-14: php.ini < pool php_value < .user.ini < ini_set, php_admin_valu
     expect(r.iniSetResults).toEqual([{ key: 'session.save_path', returned: '/srv/php/pool-path' }]);
   });
   it('admin pool + .user.ini', () => {
-    const r = effectiveForPool(cfg, pool('admin'), { userIni: userIni('docroot_userini'), iniSet: set }, ['session.save_path', 'session.gc_maxlifetime']);
+    const r = effectiveForPool(cfg, pool('admin'), { userIni: userIni('docroot_userini'), iniSet: set }, [
+      'session.save_path',
+      'session.gc_maxlifetime',
+    ]);
     expect(r.values).toEqual({ 'session.save_path': '/srv/php/admin-path', 'session.gc_maxlifetime': '60' });
     expect(r.iniSetResults[0]?.returned).toBe(false);
   });
   it('plain pool + .user.ini', () => {
-    const r = effectiveForPool(cfg, pool('plain'), { userIni: userIni('docroot_userini'), iniSet: set }, ['session.save_path', 'session.gc_maxlifetime']);
+    const r = effectiveForPool(cfg, pool('plain'), { userIni: userIni('docroot_userini'), iniSet: set }, [
+      'session.save_path',
+      'session.gc_maxlifetime',
+    ]);
     expect(r.values).toEqual({ 'session.save_path': '/srv/php/runtime-path', 'session.gc_maxlifetime': '60' });
     expect(r.iniSetResults).toEqual([{ key: 'session.save_path', returned: '/srv/php/userini-path' }]);
   });
   it('duplicate php_value keys in one pool: the first wins; php_flag normalises to 1/0; $pool expands', () => {
     const f = join(tmp, 'dup.conf');
-    writeFileSync(f, '[www]\nphp_value[session.gc_maxlifetime] = 200\nphp_value[session.gc_maxlifetime] = 300\nphp_flag[session.cookie_secure] = off\nphp_value[session.save_path] = "/var/lib/php/$pool"\n');
+    writeFileSync(
+      f,
+      '[www]\nphp_value[session.gc_maxlifetime] = 200\nphp_value[session.gc_maxlifetime] = 300\nphp_flag[session.cookie_secure] = off\nphp_value[session.save_path] = "/var/lib/php/$pool"\n',
+    );
     const c = parseFpmConfig({ file: f, fs: createRootFs() });
     const r = effectiveForPool(cfg, c.pools[0]!, {}, ['session.gc_maxlifetime', 'session.cookie_secure', 'session.save_path']);
     expect(r.values).toEqual({ 'session.gc_maxlifetime': '200', 'session.cookie_secure': '0', 'session.save_path': '/var/lib/php/www' });
@@ -93,7 +118,11 @@ describe('BUG-14: php.ini < pool php_value < .user.ini < ini_set, php_admin_valu
 });
 
 describe('BUG-17: phpredis save_path: split on "," first, then form-decode', () => {
-  const exp = JSON.parse(readFileSync(join(cases, 'BUG-17/expected.json'), 'utf8')).expected_toolkit.cases as Array<{ save_path: string; parsed: Array<Record<string, unknown>>; finding?: { id: string } }>;
+  const exp = JSON.parse(readFileSync(join(cases, 'BUG-17/expected.json'), 'utf8')).expected_toolkit.cases as Array<{
+    save_path: string;
+    parsed: Array<Record<string, unknown>>;
+    finding?: { id: string };
+  }>;
   for (const c of exp) {
     it(c.save_path.replace(/auth=[^&]*/, 'auth=…'), () => {
       const r = parseRedisSavePath(c.save_path);
@@ -118,8 +147,14 @@ describe('BUG-17: phpredis save_path: split on "," first, then form-decode', () 
     });
   }
   it('several hosts, tls and unix sockets', () => {
-    const r = parseRedisSavePath('tls://r1:6380?auth[]=app&auth[]=s3cret&database=3, unix:///run/redis.sock?prefix=x: tcp://10.0.0.6?weight=2');
-    expect(r.hosts.map((h) => [h.scheme, h.host, h.port, h.socket])).toEqual([['tls', 'r1', 6380, null], ['unix', null, null, '/run/redis.sock'], ['tcp', '10.0.0.6', 6379, null]]);
+    const r = parseRedisSavePath(
+      'tls://r1:6380?auth[]=app&auth[]=s3cret&database=3, unix:///run/redis.sock?prefix=x: tcp://10.0.0.6?weight=2',
+    );
+    expect(r.hosts.map((h) => [h.scheme, h.host, h.port, h.socket])).toEqual([
+      ['tls', 'r1', 6380, null],
+      ['unix', null, null, '/run/redis.sock'],
+      ['tcp', '10.0.0.6', 6379, null],
+    ]);
     expect(r.hosts[0]!.auth).toEqual({ user: 'app', password: 's3cret' });
     expect(r.hosts[1]!.prefix).toBe('x:');
     expect(redactRedisSavePath('tls://r1?auth[]=app&auth[]=s3cret')).not.toContain('s3cret');
@@ -136,7 +171,10 @@ describe('bad input', () => {
     const real = createRootFs();
     const secret = join(d, 'conf.d', '10-secret.ini');
     // root can read mode-000 files: then simulate the EACCES the audit user would get
-    const fs = 'code' in real.readFile(secret) ? real : { ...real, readFile: (p: string) => (p === secret ? { code: 'EACCES', error: `${p}: permission denied` } : real.readFile(p)) };
+    const fs =
+      'code' in real.readFile(secret)
+        ? real
+        : { ...real, readFile: (p: string) => (p === secret ? { code: 'EACCES', error: `${p}: permission denied` } : real.readFile(p)) };
     const cfg = loadConfiguration({ iniPath: join(d, 'php.ini'), scanDir: join(d, 'conf.d'), fs });
     chmodSync(secret, 0o644);
     expect(cfg.partial).toBe(true);
@@ -195,7 +233,10 @@ describe('bad input', () => {
     expect(cfg.loadedFile).toBe('/etc/php/8.2/cli/php.ini');
     expect(cfg.scannedFiles).toEqual(['/etc/php/8.2/cli/conf.d/20-redis.ini']);
     expect(cfg.extensions.map((e) => e.name)).toEqual(['redis']);
-    expect(iniGetValues(cfg, ['session.save_path', 'redis.session.locking_enabled'])).toEqual({ 'session.save_path': '/in/root', 'redis.session.locking_enabled': '0' });
+    expect(iniGetValues(cfg, ['session.save_path', 'redis.session.locking_enabled'])).toEqual({
+      'session.save_path': '/in/root',
+      'redis.session.locking_enabled': '0',
+    });
     expect(readdirSync(join(root, 'etc/php/8.2/cli/conf.d')).length).toBe(2);
   });
   it('lstat and readlink look at the link itself; the directories above it resolve inside the root', () => {
@@ -245,8 +286,16 @@ describe('directive data', () => {
     writeFileSync(f, 'session.gc_divisor = 0\nsession.entropy_length = 32\nsession.cookie_partitioned = 1\n');
     const cfg = loadConfiguration({ iniPath: f, noIni: true });
     const keys = ['session.gc_divisor', 'session.entropy_length', 'session.cookie_partitioned'];
-    expect(iniGetValues(cfg, keys, '8.2')).toEqual({ 'session.gc_divisor': '0', 'session.entropy_length': false, 'session.cookie_partitioned': false });
-    expect(iniGetValues(cfg, keys, '8.4')).toEqual({ 'session.gc_divisor': '100', 'session.entropy_length': false, 'session.cookie_partitioned': false });
+    expect(iniGetValues(cfg, keys, '8.2')).toEqual({
+      'session.gc_divisor': '0',
+      'session.entropy_length': false,
+      'session.cookie_partitioned': false,
+    });
+    expect(iniGetValues(cfg, keys, '8.4')).toEqual({
+      'session.gc_divisor': '100',
+      'session.entropy_length': false,
+      'session.cookie_partitioned': false,
+    });
     expect(iniGetValues(cfg, keys, '8.5')['session.cookie_partitioned']).toBe('1');
     expect(iniGetValues(cfg, keys, '7.0')['session.entropy_length']).toBe('32');
   });
@@ -261,7 +310,9 @@ describe('directive data', () => {
 
 describe('reference/fpm-check: pool php_value/php_flag/php_admin_value as real php-fpm 8.2 applied them', () => {
   const dir = FPM_CHECK_DIR;
-  const lines = readFileSync(join(dir, 'expected.txt'), 'utf8').split('\n').filter((l) => l.startsWith('{'));
+  const lines = readFileSync(join(dir, 'expected.txt'), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   const expected = lines.map((l) => JSON.parse(l) as Record<string, string>);
   const env = { FPMTEST_ENV: 'fromenv' };
   const cfg = loadConfiguration({ sapi: 'fpm', iniPath: join(dir, 'php.ini'), noIni: true, env });
@@ -269,18 +320,49 @@ describe('reference/fpm-check: pool php_value/php_flag/php_admin_value as real p
   const www = fpm.pools.find((p) => p.name === 'www')!;
   const keys = Object.keys(expected[0]!).filter((k) => k.startsWith('session.'));
   const request = (fastcgiParams?: { PHP_VALUE?: string }) => {
-    const userIni = collectUserIni({ fs: createRootFs(), documentRoot: join(dir, 'www'), scriptDir: join(dir, 'www'), filename: '.user.ini' }).entries;
-    return effectiveForRequest(cfg, { pool: www, fastcgiParams, serverName: 'localhost', scriptDir: join(dir, 'www'), userIni, iniSet: [['session.name', 'RUNTIME'], ['session.cache_limiter', 'public']] }, keys);
+    const userIni = collectUserIni({
+      fs: createRootFs(),
+      documentRoot: join(dir, 'www'),
+      scriptDir: join(dir, 'www'),
+      filename: '.user.ini',
+    }).entries;
+    return effectiveForRequest(
+      cfg,
+      {
+        pool: www,
+        fastcgiParams,
+        serverName: 'localhost',
+        scriptDir: join(dir, 'www'),
+        userIni,
+        iniSet: [
+          ['session.name', 'RUNTIME'],
+          ['session.cache_limiter', 'public'],
+        ],
+      },
+      keys,
+    );
   };
   it('request 1: first duplicate wins, flags 1/0, php_value off = "", admin locks, ${ENV}', () => {
     const r = request();
-    const before = effectiveForRequest(cfg, { pool: www, serverName: 'localhost', scriptDir: join(dir, 'www'), userIni: collectUserIni({ fs: createRootFs(), documentRoot: join(dir, 'www'), scriptDir: join(dir, 'www'), filename: '.user.ini' }).entries }, keys);
+    const before = effectiveForRequest(
+      cfg,
+      {
+        pool: www,
+        serverName: 'localhost',
+        scriptDir: join(dir, 'www'),
+        userIni: collectUserIni({ fs: createRootFs(), documentRoot: join(dir, 'www'), scriptDir: join(dir, 'www'), filename: '.user.ini' })
+          .entries,
+      },
+      keys,
+    );
     for (const k of keys) expect(before.values[k], k).toBe(expected[0]![k]);
     expect(r.iniSetResults.map((x) => x.returned)).toEqual([false, expected[0]!.ini_set_cl!.replace(/'/g, '')]);
     expect(r.values['session.name']).toBe(expected[0]!.name_after);
   });
   it('request 2: fastcgi PHP_VALUE overrides the pool value', () => {
-    const r = effectiveForRequest(cfg, { pool: www, fastcgiParams: { PHP_VALUE: 'session.gc_maxlifetime=999' } }, ['session.gc_maxlifetime']);
+    const r = effectiveForRequest(cfg, { pool: www, fastcgiParams: { PHP_VALUE: 'session.gc_maxlifetime=999' } }, [
+      'session.gc_maxlifetime',
+    ]);
     expect(r.values['session.gc_maxlifetime']).toBe(expected[1]!['session.gc_maxlifetime']);
   });
 });
@@ -295,21 +377,31 @@ describe('parser modes and versions', () => {
   it('fpm mode: each line is parsed alone (a quoted value cannot span lines), sections are pools', () => {
     const r = parseIni('[www]\nphp_value[session.name] = "A\nB"\nuser = x\n', { file: 'pool.conf', mode: 'fpm' });
     expect(r.errors[0]).toMatchObject({ kind: 'syntax', line: 2 });
-    const ok = parseIni('[www]\nphp_admin_value[session.save_path] = "/a;b"\n[other]\nphp_flag[display_errors] = on\n', { file: 'pool.conf', mode: 'fpm' });
+    const ok = parseIni('[www]\nphp_admin_value[session.save_path] = "/a;b"\n[other]\nphp_flag[display_errors] = on\n', {
+      file: 'pool.conf',
+      mode: 'fpm',
+    });
     expect(ok.entries.map((e) => [e.section, e.key, e.offset, e.value, e.line])).toEqual([
       ['www', 'php_admin_value', 'session.save_path', '/a;b', 2],
       ['other', 'php_flag', 'display_errors', '1', 4],
     ]);
   });
   it('user.ini mode: ${} sees the main configuration (lookup), not earlier .user.ini lines', () => {
-    const r = parseIni('x = 1\ny = ${x}${main}\n', { file: '.user.ini', mode: 'user.ini', lookup: (n) => (n === 'main' ? 'M' : undefined) });
+    const r = parseIni('x = 1\ny = ${x}${main}\n', {
+      file: '.user.ini',
+      mode: 'user.ini',
+      lookup: (n) => (n === 'main' ? 'M' : undefined),
+    });
     expect(r.entries.map((e) => e.value)).toEqual(['1', 'M']);
     const p = parseIni('x = 1\ny = ${x}${main}\n', { file: 'php.ini', mode: 'php.ini', lookup: (n) => (n === 'main' ? 'M' : undefined) });
     expect(p.entries.map((e) => e.value)).toEqual(['1', '1M']);
   });
   it('every entry keeps file and line; errors carry the line PHP prints', () => {
     const r = parseIni('; c\n\na = 1\n[S]\nb = "2\n3"\nc = (\n', { file: '/etc/php.ini' });
-    expect(r.entries.map((e) => [e.key, e.file, e.line])).toEqual([['a', '/etc/php.ini', 3], ['b', '/etc/php.ini', 5]]);
+    expect(r.entries.map((e) => [e.key, e.file, e.line])).toEqual([
+      ['a', '/etc/php.ini', 3],
+      ['b', '/etc/php.ini', 5],
+    ]);
     expect(r.errors).toEqual([{ file: '/etc/php.ini', line: 8, kind: 'syntax', message: 'syntax error, unexpected END_OF_LINE' }]);
   });
 });
@@ -318,9 +410,18 @@ describe('FPM config under --root', () => {
   it('include= globs are sorted and read inside the root; an include loop is read once and fatal', () => {
     const root = join(tmp, 'fpmroot');
     mkdirSync(join(root, 'etc/php/8.2/fpm/pool.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/php/8.2/fpm/php-fpm.conf'), '[global]\npid = /run/php/php8.2-fpm.pid\ninclude=/etc/php/8.2/fpm/pool.d/*.conf\n');
-    writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/www.conf'), '[www]\nuser = www-data\nphp_admin_value[session.save_path] = "/var/lib/php/sessions/$pool"\n');
-    writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/api.conf'), '[api]\nphp_value[session.save_handler] = redis\nphp_value[session.save_path] = "tcp://127.0.0.1:6379?auth=x"\n');
+    writeFileSync(
+      join(root, 'etc/php/8.2/fpm/php-fpm.conf'),
+      '[global]\npid = /run/php/php8.2-fpm.pid\ninclude=/etc/php/8.2/fpm/pool.d/*.conf\n',
+    );
+    writeFileSync(
+      join(root, 'etc/php/8.2/fpm/pool.d/www.conf'),
+      '[www]\nuser = www-data\nphp_admin_value[session.save_path] = "/var/lib/php/sessions/$pool"\n',
+    );
+    writeFileSync(
+      join(root, 'etc/php/8.2/fpm/pool.d/api.conf'),
+      '[api]\nphp_value[session.save_handler] = redis\nphp_value[session.save_path] = "tcp://127.0.0.1:6379?auth=x"\n',
+    );
     writeFileSync(join(root, 'etc/php/8.2/fpm/pool.d/zz.txt'), '[ignored]\n');
     const fs = createRootFs({ root });
     const c = parseFpmConfig({ file: '/etc/php/8.2/fpm/php-fpm.conf', fs });
@@ -363,23 +464,36 @@ describe('FPM config under --root', () => {
     const c = parseFpmConfig({ file: '/etc/fpm/php-fpm.conf', fs });
     expect(c.pools.map((p) => p.name)).toEqual(['a1y', 'a2x', 'dot']);
     expect(c.files).toEqual(['/etc/fpm/php-fpm.conf', '/etc/fpm/a1/y.conf', '/etc/fpm/a2/x.conf', '/etc/fpm/b1/.dot.conf']);
-    expect(c.errors).toEqual([expect.objectContaining({ kind: 'io', message: '/etc/fpm/a2/bin.conf: binary data (NUL bytes); not an FPM configuration, not read' })]);
+    expect(c.errors).toEqual([
+      expect.objectContaining({ kind: 'io', message: '/etc/fpm/a2/bin.conf: binary data (NUL bytes); not an FPM configuration, not read' }),
+    ]);
     expect(c.partial).toBe(true);
     expect(c.fatal).toBe(false);
   });
   it('invalid flags are listed apart; seq keeps the written order across php_value and php_admin_value; a file list reads like includes', () => {
     const root = join(tmp, 'fpmflags');
     mkdirSync(join(root, 'etc/fpm/pool.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/fpm/pool.d/www.conf'), '[www]\nphp_admin_value[a] = 1\nphp_flag[b] = maybe\nphp_value[c] = $pool\nphp_admin_flag[d] = off\n');
+    writeFileSync(
+      join(root, 'etc/fpm/pool.d/www.conf'),
+      '[www]\nphp_admin_value[a] = 1\nphp_flag[b] = maybe\nphp_value[c] = $pool\nphp_admin_flag[d] = off\n',
+    );
     writeFileSync(join(root, 'etc/fpm/pool.d/zz.conf'), '[www]\nphp_value[e] = 2\n');
     const fs = createRootFs({ root });
     const c = parseFpmConfig({ file: expandGlob(fs, '/etc/fpm/pool.d/*.conf'), fs });
     expect(c.pools).toHaveLength(1);
     const www = c.pools[0]!;
     const all = [...www.phpValues, ...www.phpAdminValues, ...c.invalidFlags].sort((x, y) => x.seq! - y.seq!);
-    expect(all.map((v) => [v.key, v.value, v.line])).toEqual([['a', '1', 2], ['b', 'maybe', 3], ['c', 'www', 4], ['d', '0', 5], ['e', '2', 2]]);
+    expect(all.map((v) => [v.key, v.value, v.line])).toEqual([
+      ['a', '1', 2],
+      ['b', 'maybe', 3],
+      ['c', 'www', 4],
+      ['d', '0', 5],
+      ['e', '2', 2],
+    ]);
     expect(c.invalidFlags).toEqual([expect.objectContaining({ pool: 'www', key: 'b', flag: true, admin: false })]);
-    expect(c.errors).toEqual([expect.objectContaining({ kind: 'syntax', line: 3, message: 'php_flag[b]: invalid boolean value (php-fpm refuses to start)' })]);
+    expect(c.errors).toEqual([
+      expect.objectContaining({ kind: 'syntax', line: 3, message: 'php_flag[b]: invalid boolean value (php-fpm refuses to start)' }),
+    ]);
     expect(c.fatal).toBe(true);
   });
 });
@@ -426,7 +540,10 @@ describe('SAPI scope of the request layers', () => {
     const r = effectiveForRequest(cfg, { scriptDir: '/srv/app', userIni }, ['session.name', 'session.gc_maxlifetime']);
     expect(r.values).toEqual({ 'session.name': 'MAIN', 'session.gc_maxlifetime': '1440' });
     expect(r.ignored[0]).toMatchObject({ origin: '.user.ini', reason: expect.stringMatching(/never reads/) });
-    const cgi = effectiveForRequest(loadConfiguration({ sapi: 'cgi', iniPath: f, noIni: true }), { scriptDir: '/srv/app', userIni }, ['session.name', 'session.gc_maxlifetime']);
+    const cgi = effectiveForRequest(loadConfiguration({ sapi: 'cgi', iniPath: f, noIni: true }), { scriptDir: '/srv/app', userIni }, [
+      'session.name',
+      'session.gc_maxlifetime',
+    ]);
     expect(cgi.values).toEqual({ 'session.name': 'PATHVAL', 'session.gc_maxlifetime': '5' });
   });
 });

@@ -12,19 +12,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRootFs, effectiveForCgiRequest, loadConfiguration } from '../src/index.ts';
 
-const KEYS = ['session.save_handler', 'session.serialize_handler', 'display_errors', 'session.name', 'session.gc_maxlifetime', 'session.cookie_secure', 'session.sid_length', 'session.upload_progress.enabled', 'sys_temp_dir', 'user_ini.filename', 'session.cookie_path'];
+const KEYS = [
+  'session.save_handler',
+  'session.serialize_handler',
+  'display_errors',
+  'session.name',
+  'session.gc_maxlifetime',
+  'session.cookie_secure',
+  'session.sid_length',
+  'session.upload_progress.enabled',
+  'sys_temp_dir',
+  'user_ini.filename',
+  'session.cookie_path',
+];
 const VALUES: Record<string, string[]> = {
   'session.name': ['A', 'B', '123', '""', 'C'],
   'session.gc_maxlifetime': ['10', '20', '30', '24m'],
   'session.cookie_secure': ['On', 'Off', '"yes"', '0'],
   'session.sid_length': ['40', '10', '64'],
   'session.upload_progress.enabled': ['On', 'Off'],
-  'sys_temp_dir': ['/tmp/a', '/tmp/b'],
+  sys_temp_dir: ['/tmp/a', '/tmp/b'],
   'user_ini.filename': ['.user.ini', '.alt.ini', '""'],
   'session.cookie_path': ['/p1', '/p2'],
   'session.save_handler': ['files', 'redis', 'user', 'files'],
   'session.serialize_handler': ['php', 'igbinary', 'php_serialize'],
-  'display_errors': ['On', 'Off', 'stderr'],
+  display_errors: ['On', 'Off', 'stderr'],
 };
 const DIRS = ['', '/sub', '/sub/deep', '/su', '/other'];
 
@@ -58,11 +70,15 @@ describe('fuzz: CGI layers vs real php-cgi', () => {
     let ini = assignments(1 + Math.floor(r() * 4));
     const sections = Math.floor(r() * 4);
     for (let s = 0; s < sections; s++) {
-      ini += r() < 0.3 ? `[HOST=${pick(['www.example.com', 'WWW.Example.com', 'other.example'])}]\n` : `[PATH=${docroot}${pick(DIRS)}${pick(['', '/'])}]\n`;
+      ini +=
+        r() < 0.3
+          ? `[HOST=${pick(['www.example.com', 'WWW.Example.com', 'other.example'])}]\n`
+          : `[PATH=${docroot}${pick(DIRS)}${pick(['', '/'])}]\n`;
       ini += assignments(1 + Math.floor(r() * 3));
     }
     const userInis: Array<[string, string, string]> = [];
-    for (const d of DIRS.slice(0, 3)) if (r() < 0.5) userInis.push([d, pick(['.user.ini', '.user.ini', '.alt.ini']), assignments(1 + Math.floor(r() * 3))]);
+    for (const d of DIRS.slice(0, 3))
+      if (r() < 0.5) userInis.push([d, pick(['.user.ini', '.user.ini', '.alt.ini']), assignments(1 + Math.floor(r() * 3))]);
     const scriptDir = pick(['', '/sub', '/sub/deep']);
     it(`#${i}`, () => {
       mkdirSync(join(docroot, 'sub/deep'), { recursive: true });
@@ -71,12 +87,27 @@ describe('fuzz: CGI layers vs real php-cgi', () => {
       for (const [d, name, text] of userInis) writeFileSync(join(docroot + d, name), text);
       const script = join(docroot + scriptDir, 'index.php');
       writeFileSync(script, `<?php echo "\\n@@", json_encode(array_map('ini_get', ${JSON.stringify(KEYS)})), "\\n";`);
-      const env = { REDIRECT_STATUS: '200', REQUEST_METHOD: 'GET', SCRIPT_FILENAME: script, DOCUMENT_ROOT: docroot, SERVER_NAME: 'www.example.com', PATH: '/usr/bin:/bin' };
-      const p = spawnSync('env', ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'php-cgi', '-n', '-c', join(root, 'php.ini')], { encoding: 'utf8' });
+      const env = {
+        REDIRECT_STATUS: '200',
+        REQUEST_METHOD: 'GET',
+        SCRIPT_FILENAME: script,
+        DOCUMENT_ROOT: docroot,
+        SERVER_NAME: 'www.example.com',
+        PATH: '/usr/bin:/bin',
+      };
+      const p = spawnSync(
+        'env',
+        ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'php-cgi', '-n', '-c', join(root, 'php.ini')],
+        { encoding: 'utf8' },
+      );
       const m = /\n@@(.*)\n/.exec(p.stdout);
       const describe = `php.ini:\n${ini}\nuser.ini: ${JSON.stringify(userInis)}\nscript dir: ${scriptDir || '/'}`;
       const cfg0 = loadConfiguration({ sapi: 'cgi', iniPath: join(root, 'php.ini'), noIni: true });
-      const ours0 = effectiveForCgiRequest(cfg0, { fs: createRootFs(), scriptFilename: script, documentRoot: docroot, serverName: 'www.example.com' }, KEYS);
+      const ours0 = effectiveForCgiRequest(
+        cfg0,
+        { fs: createRootFs(), scriptFilename: script, documentRoot: docroot, serverName: 'www.example.com' },
+        KEYS,
+      );
       const fatal = ours0.fatal;
       if (!m) {
         // the request died during startup (the message shows only with display_errors on)
@@ -88,8 +119,14 @@ describe('fuzz: CGI layers vs real php-cgi', () => {
       expect(fatal, describe).toBeUndefined();
       const live = JSON.parse(m![1]!) as Array<string | false>;
       const cfg = loadConfiguration({ sapi: 'cgi', iniPath: join(root, 'php.ini'), noIni: true });
-      const ours = effectiveForCgiRequest(cfg, { fs: createRootFs(), scriptFilename: script, documentRoot: docroot, serverName: 'www.example.com' }, KEYS);
-      expect(Object.fromEntries(KEYS.map((k) => [k, ours.values[k]])), describe).toEqual(Object.fromEntries(KEYS.map((k, j) => [k, live[j]])));
+      const ours = effectiveForCgiRequest(
+        cfg,
+        { fs: createRootFs(), scriptFilename: script, documentRoot: docroot, serverName: 'www.example.com' },
+        KEYS,
+      );
+      expect(Object.fromEntries(KEYS.map((k) => [k, ours.values[k]])), describe).toEqual(
+        Object.fromEntries(KEYS.map((k, j) => [k, live[j]])),
+      );
     });
   }
 });

@@ -36,7 +36,13 @@ describe('fuzz: loadConfiguration vs real php CLI file loading', () => {
     for (let i = 0; i < n; i++) {
       const k = pick(KEYS);
       out += pick([
-        `${k} = ${tag}\n`, `${k} = \${k1}${tag}\n`, `${k} = "\${k2}"\n`, `${k} = ${tag} (broken\n`, `[PATH=/p]\n`, `${k} = On\n`, `max_execution_time = 7\n`,
+        `${k} = ${tag}\n`,
+        `${k} = \${k1}${tag}\n`,
+        `${k} = "\${k2}"\n`,
+        `${k} = ${tag} (broken\n`,
+        `[PATH=/p]\n`,
+        `${k} = On\n`,
+        `max_execution_time = 7\n`,
       ]);
     }
     return out;
@@ -50,7 +56,8 @@ describe('fuzz: loadConfiguration vs real php CLI file loading', () => {
     if (mainKind === 'dir-both' || mainKind === 'dir-ini') files.push(['main/php.ini', body('INI')]);
     const dirs = ['s1', 's2', 's3'].slice(0, 1 + Math.floor(r() * 3));
     for (const d of dirs) {
-      for (const name of ['10-a.ini', '9-b.ini', 'B.ini', '_c.ini', 'x.INI', 'y.ini.bak', 'z.conf']) if (r() < 0.35) files.push([`${d}/${name}`, body(name.replace(/\W/g, ''))]);
+      for (const name of ['10-a.ini', '9-b.ini', 'B.ini', '_c.ini', 'x.INI', 'y.ini.bak', 'z.conf'])
+        if (r() < 0.35) files.push([`${d}/${name}`, body(name.replace(/\W/g, ''))]);
     }
     const scanDir = pick([null, '', dirs.map((d) => join(root, d)).join(':'), join(root, dirs[0]!), `${join(root, dirs[0]!)}/`]);
     const noIni = r() < 0.2;
@@ -61,15 +68,26 @@ describe('fuzz: loadConfiguration vs real php CLI file loading', () => {
         writeFileSync(join(root, f), text);
       }
       for (const d of dirs) mkdirSync(join(root, d), { recursive: true });
-      const iniPath = mainKind === 'file' ? join(root, 'main/custom.ini') : mainKind === 'missing' ? join(root, 'nope.ini') : `${join(root, 'main')}`;
+      const iniPath =
+        mainKind === 'file' ? join(root, 'main/custom.ini') : mainKind === 'missing' ? join(root, 'nope.ini') : `${join(root, 'main')}`;
       const envArgs = ['PATH=/usr/bin:/bin', ...(scanDir !== null ? [`PHP_INI_SCAN_DIR=${scanDir}`] : [])];
       const args = [...(noIni ? ['-n'] : []), '-c', iniPath, ...defines.flatMap((d) => ['-d', d])];
       const code = `echo "\\n@@", json_encode([php_ini_loaded_file(), php_ini_scanned_files(), array_map('get_cfg_var', ${JSON.stringify(KEYS)})]);`;
       // scanDir null: PHP would read the machine's compiled conf.d; keep the comparison on our dirs
       const p = spawnSync('env', ['-i', ...envArgs, 'php', ...args, '-r', code], { encoding: 'utf8' });
-      const [loaded, scanned, values] = JSON.parse(p.stdout.slice(p.stdout.lastIndexOf('\n@@') + 3)) as [string | false, string | false, Array<string | false>];
+      const [loaded, scanned, values] = JSON.parse(p.stdout.slice(p.stdout.lastIndexOf('\n@@') + 3)) as [
+        string | false,
+        string | false,
+        Array<string | false>,
+      ];
       const cfg = loadConfiguration({ iniPath, noIni, scanDir, defines, env: { PATH: '/usr/bin:/bin' } });
-      const liveScanned = scanned === false ? [] : scanned.split(',').map((s) => s.trim()).filter(Boolean);
+      const liveScanned =
+        scanned === false
+          ? []
+          : scanned
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean);
       expect(cfg.loadedFile).toBe(loaded === false ? null : loaded);
       if (scanDir !== null) {
         expect(cfg.scannedFiles).toEqual(liveScanned);

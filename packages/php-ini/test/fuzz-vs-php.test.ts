@@ -16,9 +16,63 @@ const KEYS = ['k1', 'k2', 'k3', 'sec.x', '#k', 'ON_k', 'ext', 'extension'];
 /** Keys to compare: the generated ones plus the [PATH=/x] / [HOST=H] / [Hosting] table names. */
 const DUMP_KEYS = [...KEYS, '/x', 'h', 'ing'];
 const VALUE_PIECES = [
-  'abc', '/var/lib/php', '2;/x', 'on', 'Off', 'none', 'YES', 'null', 'true', 'E_ALL', 'PHP_OS', 'E_NOTICE', 'e_all', '12', '-3', '1.5', '.5',
-  '|', '&', '^', '~', '!', '(', ')', '"a;b"', '"x\\"y"', '"c:\\\\d\\"', '"$x"', '"${ENVX}"', "'raw;$'", "''", '${k1}', '${ENVX}', '${}', '$', '$ x',
-  '=', ' ;c', ';c', ' ', '  ', '\t', '#', 'a#b', '"multi\nline"', "'q\nq'", '${k1', 'on x', 'x on', 'PHP_INT_MAX', '"', ':-', '${ENVX:-d}', '\\', 'a]b', '[', ']',
+  'abc',
+  '/var/lib/php',
+  '2;/x',
+  'on',
+  'Off',
+  'none',
+  'YES',
+  'null',
+  'true',
+  'E_ALL',
+  'PHP_OS',
+  'E_NOTICE',
+  'e_all',
+  '12',
+  '-3',
+  '1.5',
+  '.5',
+  '|',
+  '&',
+  '^',
+  '~',
+  '!',
+  '(',
+  ')',
+  '"a;b"',
+  '"x\\"y"',
+  '"c:\\\\d\\"',
+  '"$x"',
+  '"${ENVX}"',
+  "'raw;$'",
+  "''",
+  '${k1}',
+  '${ENVX}',
+  '${}',
+  '$',
+  '$ x',
+  '=',
+  ' ;c',
+  ';c',
+  ' ',
+  '  ',
+  '\t',
+  '#',
+  'a#b',
+  '"multi\nline"',
+  "'q\nq'",
+  '${k1',
+  'on x',
+  'x on',
+  'PHP_INT_MAX',
+  '"',
+  ':-',
+  '${ENVX:-d}',
+  '\\',
+  'a]b',
+  '[',
+  ']',
 ];
 const EOLS = ['\n', '\n', '\n', '\r\n', '\r'];
 
@@ -43,7 +97,8 @@ function genFile(r: () => number): string {
       for (let j = 0; j < nv; j++) v += (r() < 0.3 ? ' ' : '') + pick(VALUE_PIECES);
       line = `${r() < 0.2 ? '  ' : ''}${pick(KEYS)}${r() < 0.3 ? '' : ' '}=${r() < 0.3 ? '' : ' '}${v}`;
     } else if (kind < 0.65) line = `${pick(KEYS)}[${r() < 0.5 ? '' : pick(['o', '1', ' x ', 'E_ALL'])}] = ${pick(VALUE_PIECES)}`;
-    else if (kind < 0.75) line = `[${pick(['Session', 'PATH=/x', 'HOST=H', 'path=/x/', 'Hosting', '${ENVX}', 'a b', 'x]y'])}]${pick(['', ' ', ' k1 = v'])}`;
+    else if (kind < 0.75)
+      line = `[${pick(['Session', 'PATH=/x', 'HOST=H', 'path=/x/', 'Hosting', '${ENVX}', 'a b', 'x]y'])}]${pick(['', ' ', ' k1 = v'])}`;
     else if (kind < 0.85) line = pick(['; comment', '# hash line', '# with (paren)', 'bare key', '', 'on', 'k1', '=x']);
     else line = `${pick(KEYS)} = ${pick(VALUE_PIECES)}${pick(VALUE_PIECES)}`;
     lines.push(line);
@@ -121,7 +176,10 @@ describe('fuzz: parseIni/loadConfiguration vs real php -n -c', () => {
       const cfg = loadConfiguration({ iniPath: file, noIni: true, env });
       expect(ours(cfg), JSON.stringify(text)).toEqual(live);
       const err = cfg.errors.find((e) => e.kind === 'syntax');
-      expect(err ? [err.message.replace('syntax error, ', '').replace(/, expecting .*$/, ''), err.line] : null, JSON.stringify(text)).toEqual(liveErr ? [liveErr[1], Number(liveErr[2])] : null);
+      expect(
+        err ? [err.message.replace('syntax error, ', '').replace(/, expecting .*$/, ''), err.line] : null,
+        JSON.stringify(text),
+      ).toEqual(liveErr ? [liveErr[1], Number(liveErr[2])] : null);
     });
   }
 });

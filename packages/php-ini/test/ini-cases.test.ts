@@ -16,12 +16,27 @@ const iniCasesDir = INI_CASES_DIR;
 const fixturesDir = resolve(import.meta.dirname, 'fixtures');
 const oracleDump = resolve(iniCasesDir, 'dump.php');
 
-interface CaseJson { keys: string[]; mode?: 'cli' | 'cgi'; ini?: string; scan_dir?: string; args?: string[]; cgi?: { script: string; document_root: string; server_name?: string }; env_dependent?: boolean }
-interface Expected { values: Record<string, string | false> | null; loaded_ini: string | null; scanned_ini: string[] | null }
+interface CaseJson {
+  keys: string[];
+  mode?: 'cli' | 'cgi';
+  ini?: string;
+  scan_dir?: string;
+  args?: string[];
+  cgi?: { script: string; document_root: string; server_name?: string };
+  env_dependent?: boolean;
+}
+interface Expected {
+  values: Record<string, string | false> | null;
+  loaded_ini: string | null;
+  scanned_ini: string[] | null;
+}
 
 function casesIn(dir: string): string[] {
   // A missing folder is an error, not zero cases: a suite that finds nothing to test must fail.
-  const cases = readdirSync(dir).filter((n) => existsSync(resolve(dir, n, 'case.json'))).sort().map((n) => resolve(dir, n));
+  const cases = readdirSync(dir)
+    .filter((n) => existsSync(resolve(dir, n, 'case.json')))
+    .sort()
+    .map((n) => resolve(dir, n));
   if (cases.length === 0) throw new Error(`no ini case (NN-name/case.json) in ${dir}`);
   return cases;
 }
@@ -32,7 +47,8 @@ function setup(cd: string) {
   const sub = (s: string) => s.replaceAll('{CASE}', cd);
   const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', ORACLE_CASE_DIR: cd };
   if (existsSync(resolve(cd, 'env.json'))) {
-    for (const [k, v] of Object.entries(JSON.parse(readFileSync(resolve(cd, 'env.json'), 'utf8')) as Record<string, string>)) env[k] = sub(String(v));
+    for (const [k, v] of Object.entries(JSON.parse(readFileSync(resolve(cd, 'env.json'), 'utf8')) as Record<string, string>))
+      env[k] = sub(String(v));
   }
   const args = (cs.args ?? []).map(sub);
   let noIni = !('scan_dir' in cs);
@@ -62,9 +78,17 @@ function runCase(cd: string): void {
     values = iniGetValues(cfg, cs.keys);
   } else {
     const cgi = cs.cgi!;
-    values = effectiveForCgiRequest(cfg, {
-      fs: createRootFs(), scriptFilename: `${cd}/${cgi.script}`, documentRoot: `${cd}/${cgi.document_root}`, serverName: cgi.server_name ?? 'localhost', env,
-    }, cs.keys).values;
+    values = effectiveForCgiRequest(
+      cfg,
+      {
+        fs: createRootFs(),
+        scriptFilename: `${cd}/${cgi.script}`,
+        documentRoot: `${cd}/${cgi.document_root}`,
+        serverName: cgi.server_name ?? 'localhost',
+        env,
+      },
+      cs.keys,
+    ).values;
   }
   for (const k of cs.keys) {
     expect.soft(values[k], `${k}`).toEqual(expectedValue(exp.values![k]!, sub));
@@ -99,7 +123,10 @@ function livePhp(cd: string): { values: Record<string, string | false>; loaded: 
 
 // php is required (scripts/setup.sh installs it): a missing php fails here instead of skipping the oracle.
 
-for (const [label, dir] of [['test/fixtures/ini-cases', iniCasesDir], ['php-ini fixtures', fixturesDir]] as const) {
+for (const [label, dir] of [
+  ['test/fixtures/ini-cases', iniCasesDir],
+  ['php-ini fixtures', fixturesDir],
+] as const) {
   describe(`${label}: loadConfiguration + ini_get() equal expected.json`, () => {
     for (const cd of casesIn(dir)) {
       it(cd.split('/').pop()!, () => runCase(cd));
@@ -114,7 +141,15 @@ for (const [label, dir] of [['test/fixtures/ini-cases', iniCasesDir], ['php-ini 
         const live = livePhp(cd)!;
         const cfg = (() => {
           const s = setup(cd);
-          return loadConfiguration({ sapi: 'cli', iniPath: s.iniPath, noIni: s.noIni, scanDir: s.scanDir, defines: s.defines, env: s.env, cwd: cd });
+          return loadConfiguration({
+            sapi: 'cli',
+            iniPath: s.iniPath,
+            noIni: s.noIni,
+            scanDir: s.scanDir,
+            defines: s.defines,
+            env: s.env,
+            cwd: cd,
+          });
         })();
         const ours = iniGetValues(cfg, cs.keys);
         for (const k of cs.keys) {

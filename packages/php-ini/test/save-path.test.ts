@@ -4,7 +4,12 @@ import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '../src/index.ts';
 import { caseFile } from '../../../test/support/fixtures.ts';
 
 const bug15 = JSON.parse(readFileSync(caseFile('BUG-15', 'expected.json'), 'utf8')) as {
-  expected_toolkit: { parse_save_path: Record<string, { depth: number; mode_octal?: string; path?: string; finding?: string | { id: string; severity: string } }> };
+  expected_toolkit: {
+    parse_save_path: Record<
+      string,
+      { depth: number; mode_octal?: string; path?: string; finding?: string | { id: string; severity: string } }
+    >;
+  };
 };
 
 /**
@@ -31,7 +36,12 @@ describe('parseFilesSavePath (test/fixtures/cases/BUG-15)', () => {
     });
   }
   it('plain path and empty value', () => {
-    expect(parseFilesSavePath('/var/lib/php/sessions')).toMatchObject({ depth: 0, mode: 0o600, path: '/var/lib/php/sessions', findings: [] });
+    expect(parseFilesSavePath('/var/lib/php/sessions')).toMatchObject({
+      depth: 0,
+      mode: 0o600,
+      path: '/var/lib/php/sessions',
+      findings: [],
+    });
     expect(parseFilesSavePath('').findings[0]?.id).toBe('save-path-empty');
   });
 });

@@ -11,9 +11,51 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { iniGetValues, knownDirectiveNames, loadConfiguration } from '../src/index.ts';
 
-const VALUES = ['""', '0', '-1', '10', '22', '256', '257', '4', '6', '7', 'abc', '1e3', '" 32"', '"32 "', '0x20', '150%', '100%', '"-5%"', 'user',
-  'files', 'redis', '12345', '1.5', '"On"', '"024"', '"+30"', '" "', '"1 "', '"a b"', '"9999999999999999999999"', '"5k"', '"2m"'];
-const KEYS = [...knownDirectiveNames().filter((k) => k.startsWith('session.')), 'sys_temp_dir', 'user_ini.filename', 'user_ini.cache_ttl', 'max_execution_time', 'memory_limit', 'error_reporting', 'display_errors', 'open_basedir'];
+const VALUES = [
+  '""',
+  '0',
+  '-1',
+  '10',
+  '22',
+  '256',
+  '257',
+  '4',
+  '6',
+  '7',
+  'abc',
+  '1e3',
+  '" 32"',
+  '"32 "',
+  '0x20',
+  '150%',
+  '100%',
+  '"-5%"',
+  'user',
+  'files',
+  'redis',
+  '12345',
+  '1.5',
+  '"On"',
+  '"024"',
+  '"+30"',
+  '" "',
+  '"1 "',
+  '"a b"',
+  '"9999999999999999999999"',
+  '"5k"',
+  '"2m"',
+];
+const KEYS = [
+  ...knownDirectiveNames().filter((k) => k.startsWith('session.')),
+  'sys_temp_dir',
+  'user_ini.filename',
+  'user_ini.cache_ttl',
+  'max_execution_time',
+  'memory_limit',
+  'error_reporting',
+  'display_errors',
+  'open_basedir',
+];
 
 // php is required (scripts/setup.sh installs it): a missing php fails here instead of skipping the oracle.
 const tmp = mkdtempSync(join(tmpdir(), 'php-ini-validators-'));

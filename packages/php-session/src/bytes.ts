@@ -42,7 +42,10 @@ export function bytesToName(buf: Buffer, start = 0, end = buf.length): string {
   let i = start;
   while (i < end) {
     const n = utf8SeqLen(buf, i, end);
-    if (n > 0) { i += n; continue; }
+    if (n > 0) {
+      i += n;
+      continue;
+    }
     if (runStart < i) out += buf.toString('utf8', runStart, i);
     out += String.fromCharCode(0xdc00 + buf[i]!);
     i += 1;
@@ -75,7 +78,10 @@ export function phpKeyBytes(name: string): Buffer {
     const c = name.charCodeAt(i);
     const prev = i > 0 ? name.charCodeAt(i - 1) : 0;
     if (c >= 0xdc80 && c <= 0xdcff && !(prev >= 0xd800 && prev <= 0xdbff)) {
-      if (run) { parts.push(Buffer.from(run, 'utf8')); run = ''; }
+      if (run) {
+        parts.push(Buffer.from(run, 'utf8'));
+        run = '';
+      }
       parts.push(Buffer.of(c - 0xdc00));
     } else {
       run += name[i];

@@ -26,13 +26,46 @@ import {
 import { NOT_SERIALIZABLE_CLASSES, UnserializeError, type WarningSink, findOrAddEntry } from './unserialize.ts';
 
 const T = {
-  null: 0x00, ref8: 0x01, ref16: 0x02, ref32: 0x03, false: 0x04, true: 0x05,
-  long8p: 0x06, long8n: 0x07, long16p: 0x08, long16n: 0x09, long32p: 0x0a, long32n: 0x0b,
-  double: 0x0c, stringEmpty: 0x0d, stringId8: 0x0e, stringId16: 0x0f, stringId32: 0x10,
-  string8: 0x11, string16: 0x12, string32: 0x13, array8: 0x14, array16: 0x15, array32: 0x16,
-  object8: 0x17, object16: 0x18, object32: 0x19, objectId8: 0x1a, objectId16: 0x1b, objectId32: 0x1c,
-  objectSer8: 0x1d, objectSer16: 0x1e, objectSer32: 0x1f, long64p: 0x20, long64n: 0x21,
-  objref8: 0x22, objref16: 0x23, objref32: 0x24, ref: 0x25, string64: 0x26, enumCase: 0x27,
+  null: 0x00,
+  ref8: 0x01,
+  ref16: 0x02,
+  ref32: 0x03,
+  false: 0x04,
+  true: 0x05,
+  long8p: 0x06,
+  long8n: 0x07,
+  long16p: 0x08,
+  long16n: 0x09,
+  long32p: 0x0a,
+  long32n: 0x0b,
+  double: 0x0c,
+  stringEmpty: 0x0d,
+  stringId8: 0x0e,
+  stringId16: 0x0f,
+  stringId32: 0x10,
+  string8: 0x11,
+  string16: 0x12,
+  string32: 0x13,
+  array8: 0x14,
+  array16: 0x15,
+  array32: 0x16,
+  object8: 0x17,
+  object16: 0x18,
+  object32: 0x19,
+  objectId8: 0x1a,
+  objectId16: 0x1b,
+  objectId32: 0x1c,
+  objectSer8: 0x1d,
+  objectSer16: 0x1e,
+  objectSer32: 0x1f,
+  long64p: 0x20,
+  long64n: 0x21,
+  objref8: 0x22,
+  objref16: 0x23,
+  objref32: 0x24,
+  ref: 0x25,
+  string64: 0x26,
+  enumCase: 0x27,
 } as const;
 
 const TWO63 = 1n << 63n;
@@ -54,8 +87,7 @@ interface Frame {
 
 /** True for the 4-byte igbinary header 00 00 00 01 / 00 00 00 02. */
 export function hasIgbinaryHeader(bytes: Buffer): boolean {
-  return bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0
-    && (bytes[3] === 1 || bytes[3] === 2);
+  return bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0 && (bytes[3] === 1 || bytes[3] === 2);
 }
 
 export class IgbinaryDecoder {
@@ -66,9 +98,14 @@ export class IgbinaryDecoder {
   private readonly leaked: PhpValue[] = [];
   private failure: UnserializeError | null = null;
 
-  constructor(private readonly buf: Buffer, private readonly warn: WarningSink) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly warn: WarningSink,
+  ) {}
 
-  get error(): UnserializeError | null { return this.failure; }
+  get error(): UnserializeError | null {
+    return this.failure;
+  }
 
   private fail(message: string, offset = this.pos): false {
     if (!this.failure) this.failure = new UnserializeError(message, offset);
@@ -95,7 +132,10 @@ export class IgbinaryDecoder {
     if (!this.parseZval(holder, 0, false, stack)) return null;
     while (stack.length > 0) {
       const f = stack[stack.length - 1]!;
-      if (f.remaining === 0) { stack.pop(); continue; }
+      if (f.remaining === 0) {
+        stack.pop();
+        continue;
+      }
       f.remaining--;
       if (!this.parseElement(f, stack)) return null;
     }
@@ -116,11 +156,17 @@ export class IgbinaryDecoder {
     };
     const live: PhpEntry[][] = [];
     const first = containerOf(root);
-    if (first) { visited.add(first); live.push(first); }
+    if (first) {
+      visited.add(first);
+      live.push(first);
+    }
     while (live.length > 0) {
       for (const [, v] of live.pop()!) {
         const c = containerOf(v);
-        if (c && !visited.has(c)) { visited.add(c); live.push(c); }
+        if (c && !visited.has(c)) {
+          visited.add(c);
+          live.push(c);
+        }
       }
     }
     const todo: PhpValue[] = [...this.leaked];
@@ -139,19 +185,25 @@ export class IgbinaryDecoder {
     const p = this.pos;
     this.pos += width;
     switch (width) {
-      case 1: return this.buf[p]!;
-      case 2: return this.buf.readUInt16BE(p);
-      case 4: return this.buf.readUInt32BE(p);
-      case 8: return this.buf.readBigUInt64BE(p);
+      case 1:
+        return this.buf[p]!;
+      case 2:
+        return this.buf.readUInt16BE(p);
+      case 4:
+        return this.buf.readUInt32BE(p);
+      case 8:
+        return this.buf.readBigUInt64BE(p);
     }
   }
 
   /** igbinary_unserialize_long for every long type. */
   private readLong(t: number): bigint | null {
-    const width = t === T.long8p || t === T.long8n ? 1
-      : t === T.long16p || t === T.long16n ? 2
-        : t === T.long32p || t === T.long32n ? 4 : 8;
-    if (!this.need(width)) { this.fail('truncated int'); return null; }
+    const width =
+      t === T.long8p || t === T.long8n ? 1 : t === T.long16p || t === T.long16n ? 2 : t === T.long32p || t === T.long32n ? 4 : 8;
+    if (!this.need(width)) {
+      this.fail('truncated int');
+      return null;
+    }
     let v = BigInt(this.readUint(width));
     const negative = t === T.long8n || t === T.long16n || t === T.long32n || t === T.long64n;
     if (width === 8 && v >= TWO63 && (v > TWO63 || !negative)) {
@@ -163,12 +215,17 @@ export class IgbinaryDecoder {
 
   /** igbinary_unserialize_chararray: string8/16/32/64 (and object8/16/32 class names). */
   private readCharArray(t: number): Buffer | null {
-    const width = t === T.string8 || t === T.object8 ? 1
-      : t === T.string16 || t === T.object16 ? 2
-        : t === T.string32 || t === T.object32 ? 4 : 8;
-    if (!this.need(width)) { this.fail('truncated string length'); return null; }
+    const width =
+      t === T.string8 || t === T.object8 ? 1 : t === T.string16 || t === T.object16 ? 2 : t === T.string32 || t === T.object32 ? 4 : 8;
+    if (!this.need(width)) {
+      this.fail('truncated string length');
+      return null;
+    }
     const len = BigInt(this.readUint(width));
-    if (BigInt(this.buf.length - this.pos) < len) { this.fail('string length exceeds the data'); return null; }
+    if (BigInt(this.buf.length - this.pos) < len) {
+      this.fail('string length exceeds the data');
+      return null;
+    }
     const n = Number(len);
     const s = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
@@ -178,13 +235,28 @@ export class IgbinaryDecoder {
 
   /** igbinary_unserialize_string: string_id8/16/32 (and object_id8/16/32). */
   private readStringId(t: number): Buffer | null {
-    const width = t === T.stringId8 || t === T.objectId8 ? 1 : t === T.stringId16 || t === T.objectId16 ? 2
-      : t === T.stringId32 || t === T.objectId32 ? 4 : 0;
-    if (width === 0) { this.fail('unknown string type'); return null; }
-    if (!this.need(width)) { this.fail('truncated string id'); return null; }
+    const width =
+      t === T.stringId8 || t === T.objectId8
+        ? 1
+        : t === T.stringId16 || t === T.objectId16
+          ? 2
+          : t === T.stringId32 || t === T.objectId32
+            ? 4
+            : 0;
+    if (width === 0) {
+      this.fail('unknown string type');
+      return null;
+    }
+    if (!this.need(width)) {
+      this.fail('truncated string id');
+      return null;
+    }
     const i = Number(this.readUint(width));
     const s = this.strings[i];
-    if (s === undefined) { this.fail('string id out of range'); return null; }
+    if (s === undefined) {
+      this.fail('string id out of range');
+      return null;
+    }
     return s;
   }
 
@@ -194,20 +266,31 @@ export class IgbinaryDecoder {
     const kt = this.buf[this.pos++]!;
     let key: string | bigint;
     switch (kt) {
-      case T.long8p: case T.long16p: case T.long8n: case T.long16n:
-      case T.long32p: case T.long32n: case T.long64p: case T.long64n: {
+      case T.long8p:
+      case T.long16p:
+      case T.long8n:
+      case T.long16n:
+      case T.long32p:
+      case T.long32n:
+      case T.long64p:
+      case T.long64n: {
         const v = this.readLong(kt);
         if (v === null) return false;
         key = v;
         break;
       }
-      case T.stringId8: case T.stringId16: case T.stringId32: {
+      case T.stringId8:
+      case T.stringId16:
+      case T.stringId32: {
         const s = this.readStringId(kt);
         if (s === null) return false;
         key = bytesToName(s);
         break;
       }
-      case T.string8: case T.string16: case T.string32: case T.string64: {
+      case T.string8:
+      case T.string16:
+      case T.string32:
+      case T.string64: {
         const s = this.readCharArray(kt);
         if (s === null) return false;
         key = bytesToName(s);
@@ -271,13 +354,25 @@ export class IgbinaryDecoder {
       }
       return true;
     }
-    const set = (v: PhpValue): true => { holder[index]![1] = v; return true; };
+    const set = (v: PhpValue): true => {
+      holder[index]![1] = v;
+      return true;
+    };
     switch (t) {
-      case T.null: return set(NULL_VALUE);
-      case T.false: return set({ type: 'bool', value: false });
-      case T.true: return set({ type: 'bool', value: true });
-      case T.long8p: case T.long8n: case T.long16p: case T.long16n:
-      case T.long32p: case T.long32n: case T.long64p: case T.long64n: {
+      case T.null:
+        return set(NULL_VALUE);
+      case T.false:
+        return set({ type: 'bool', value: false });
+      case T.true:
+        return set({ type: 'bool', value: true });
+      case T.long8p:
+      case T.long8n:
+      case T.long16p:
+      case T.long16n:
+      case T.long32p:
+      case T.long32n:
+      case T.long64p:
+      case T.long64n: {
         const v = this.readLong(t);
         if (v === null) return false;
         return set({ type: 'int', value: intValue(v) });
@@ -286,23 +381,40 @@ export class IgbinaryDecoder {
         if (!this.need(8)) return this.fail('truncated float');
         this.pos += 8;
         return set({ type: 'float', value: this.buf.readDoubleBE(this.pos - 8) });
-      case T.stringEmpty: return set({ type: 'string', bytes: Buffer.alloc(0) });
-      case T.stringId8: case T.stringId16: case T.stringId32: {
+      case T.stringEmpty:
+        return set({ type: 'string', bytes: Buffer.alloc(0) });
+      case T.stringId8:
+      case T.stringId16:
+      case T.stringId32: {
         const s = this.readStringId(t);
         if (s === null) return false;
         return set({ type: 'string', bytes: s });
       }
-      case T.string8: case T.string16: case T.string32: case T.string64: {
+      case T.string8:
+      case T.string16:
+      case T.string32:
+      case T.string64: {
         const s = this.readCharArray(t);
         if (s === null) return false;
         return set({ type: 'string', bytes: s });
       }
-      case T.array8: case T.array16: case T.array32:
+      case T.array8:
+      case T.array16:
+      case T.array32:
         return this.parseArray(t, holder, index, wantRef, stack);
-      case T.object8: case T.object16: case T.object32:
-      case T.objectId8: case T.objectId16: case T.objectId32:
+      case T.object8:
+      case T.object16:
+      case T.object32:
+      case T.objectId8:
+      case T.objectId16:
+      case T.objectId32:
         return this.parseObject(t, holder, index, wantRef, stack);
-      case T.ref8: case T.ref16: case T.ref32: case T.objref8: case T.objref16: case T.objref32:
+      case T.ref8:
+      case T.ref16:
+      case T.ref32:
+      case T.objref8:
+      case T.objref16:
+      case T.objref32:
         return this.parseRef(t, holder, index, wantRef);
       default:
         return this.fail('unknown value type', start);
@@ -311,7 +423,10 @@ export class IgbinaryDecoder {
 
   private readCount(t: number, array8: number): number | null {
     const width = t === array8 ? 1 : t === array8 + 1 ? 2 : 4;
-    if (!this.need(width)) { this.fail('truncated array length'); return null; }
+    if (!this.need(width)) {
+      this.fail('truncated array length');
+      return null;
+    }
     return Number(this.readUint(width));
   }
 
@@ -371,7 +486,9 @@ export class IgbinaryDecoder {
       }
     };
     switch (inner) {
-      case T.array8: case T.array16: case T.array32: {
+      case T.array8:
+      case T.array16:
+      case T.array32: {
         const obj: PhpObject = { type: 'object', className, props: [] };
         place(obj);
         const n = this.readCount(inner, T.array8);
@@ -380,7 +497,9 @@ export class IgbinaryDecoder {
         if (n > 0) stack.push({ entries: obj.props, remaining: n, isObject: true, seen: null });
         return true;
       }
-      case T.objectSer8: case T.objectSer16: case T.objectSer32: {
+      case T.objectSer8:
+      case T.objectSer16:
+      case T.objectSer32: {
         // igbinary_unserialize_object_ser: needs the class's unserialize() (PHP fails when the class
         // is missing); the payload is kept opaque here.
         if (isStdClass) return this.fail('stdClass cannot hold Serializable data', nameStart);
@@ -397,8 +516,8 @@ export class IgbinaryDecoder {
         if (isStdClass) return this.fail('stdClass is not an enum', nameStart);
         if (!this.need(1)) return this.fail('unexpected end of data');
         const st = this.buf[this.pos++]!;
-        const caseBytes = st === T.string8 || st === T.string16 || st === T.string32 || st === T.string64
-          ? this.readCharArray(st) : this.readStringId(st);
+        const caseBytes =
+          st === T.string8 || st === T.string16 || st === T.string32 || st === T.string64 ? this.readCharArray(st) : this.readStringId(st);
         if (caseBytes === null) return false;
         if (caseBytes.length === 0) return this.fail('empty enum case name');
         this.warn('enum-requires-class');
@@ -420,10 +539,18 @@ export class IgbinaryDecoder {
     if (wantRef) {
       let node: PhpReferenceNode;
       switch (entry.kind) {
-        case 'ref': node = entry.node; break;
-        case 'object': node = { type: 'reference', target: { value: entry.node } }; break;
-        case 'array': node = { type: 'reference', target: { value: entry.node } }; break;
-        case 'empty': node = { type: 'reference', target: { value: { type: 'array', entries: [] } } }; break;
+        case 'ref':
+          node = entry.node;
+          break;
+        case 'object':
+          node = { type: 'reference', target: { value: entry.node } };
+          break;
+        case 'array':
+          node = { type: 'reference', target: { value: entry.node } };
+          break;
+        case 'empty':
+          node = { type: 'reference', target: { value: { type: 'array', entries: [] } } };
+          break;
       }
       // "Permanently convert the zval in IGB_REF_VAL() into a IS_REFERENCE"
       this.refs[n] = { kind: 'ref', node };
@@ -431,10 +558,18 @@ export class IgbinaryDecoder {
       return true;
     }
     switch (entry.kind) {
-      case 'ref': holder[index]![1] = entry.node.target.value; break;
-      case 'object': holder[index]![1] = entry.node; break;
-      case 'array': holder[index]![1] = entry.node; break;
-      case 'empty': holder[index]![1] = { type: 'array', entries: [] }; break;
+      case 'ref':
+        holder[index]![1] = entry.node.target.value;
+        break;
+      case 'object':
+        holder[index]![1] = entry.node;
+        break;
+      case 'array':
+        holder[index]![1] = entry.node;
+        break;
+      case 'empty':
+        holder[index]![1] = { type: 'array', entries: [] };
+        break;
     }
     return true;
   }

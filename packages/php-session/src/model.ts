@@ -22,20 +22,52 @@ export type PhpKey = string | number | bigint;
 
 export type PhpEntry = [PhpKey, PhpValue];
 
-export interface PhpNull { type: 'null' }
-export interface PhpBool { type: 'bool'; value: boolean }
-export interface PhpInt { type: 'int'; value: number | bigint }
-export interface PhpFloat { type: 'float'; value: number }
-export interface PhpString { type: 'string'; bytes: Buffer }
-export interface PhpArray { type: 'array'; entries: PhpEntry[] }
+export interface PhpNull {
+  type: 'null';
+}
+export interface PhpBool {
+  type: 'bool';
+  value: boolean;
+}
+export interface PhpInt {
+  type: 'int';
+  value: number | bigint;
+}
+export interface PhpFloat {
+  type: 'float';
+  value: number;
+}
+export interface PhpString {
+  type: 'string';
+  bytes: Buffer;
+}
+export interface PhpArray {
+  type: 'array';
+  entries: PhpEntry[];
+}
 /** An object of any class. `className` as written in the payload (stdClass is canonicalised). */
-export interface PhpObject { type: 'object'; className: string; props: PhpEntry[] }
+export interface PhpObject {
+  type: 'object';
+  className: string;
+  props: PhpEntry[];
+}
 /** A `C:` / igbinary object_ser (Serializable) object: class name plus the opaque payload bytes. */
-export interface PhpSerializable { type: 'serializable'; className: string; payload: Buffer }
+export interface PhpSerializable {
+  type: 'serializable';
+  className: string;
+  payload: Buffer;
+}
 /** A PHP 8.1 enum case (`E:` / igbinary enum_case). */
-export interface PhpEnum { type: 'enum'; className: string; caseName: string }
+export interface PhpEnum {
+  type: 'enum';
+  className: string;
+  caseName: string;
+}
 /** A PHP reference (`&`): all holders share the same `target` box. */
-export interface PhpReferenceNode { type: 'reference'; target: PhpReference }
+export interface PhpReferenceNode {
+  type: 'reference';
+  target: PhpReference;
+}
 export interface PhpReference {
   value: PhpValue;
   /**
@@ -47,16 +79,7 @@ export interface PhpReference {
 }
 
 export type PhpValue =
-  | PhpNull
-  | PhpBool
-  | PhpInt
-  | PhpFloat
-  | PhpString
-  | PhpArray
-  | PhpObject
-  | PhpSerializable
-  | PhpEnum
-  | PhpReferenceNode;
+  PhpNull | PhpBool | PhpInt | PhpFloat | PhpString | PhpArray | PhpObject | PhpSerializable | PhpEnum | PhpReferenceNode;
 
 export const NULL_VALUE: PhpNull = Object.freeze({ type: 'null' }) as PhpNull;
 

@@ -48,8 +48,7 @@ export type SessionEntries = Array<[string | number, PhpValue]>;
  * Errors are short, fixed descriptions and an offset; they never contain session content.
  */
 export type DecodeResult =
-  | { ok: true; entries: SessionEntries; warnings: string[]; payloadEntries?: SessionEntries }
-  | { ok: false; error: string; offset: number };
+  { ok: true; entries: SessionEntries; warnings: string[]; payloadEntries?: SessionEntries } | { ok: false; error: string; offset: number };
 
 export interface DecodeOptions {
   /** unserialize_max_depth (php, php_binary, php_serialize). Default 4096, PHP's default. 0 = no limit. */
@@ -66,8 +65,12 @@ interface Internal {
 
 class Warnings {
   private readonly ids = new Set<string>();
-  readonly add = (id: string): void => { this.ids.add(id); };
-  list(): string[] { return [...this.ids]; }
+  readonly add = (id: string): void => {
+    this.ids.add(id);
+  };
+  list(): string[] {
+    return [...this.ids];
+  }
 }
 
 function failure(err: UnserializeError | null, fallback: string, offset: number, decodedEntries: number, phpAccepts = false): Internal {
@@ -79,7 +82,10 @@ function failure(err: UnserializeError | null, fallback: string, offset: number,
 }
 
 function checkTopLevelKey(key: string | number | bigint, warnings: Warnings): void {
-  if (typeof key !== 'string') { warnings.add('session-numeric-key'); return; }
+  if (typeof key !== 'string') {
+    warnings.add('session-numeric-key');
+    return;
+  }
   if (handleNumericKey(key) !== null) warnings.add('session-numeric-key');
   // a UTF-16 unit encodes to at most 3 bytes: only longer names need the exact byte count
   if (key.length > 42 && nameByteLength(key) > 127) warnings.add('session-key-too-long');
@@ -149,18 +155,30 @@ function decodePhpBinary(bytes: Buffer, maxDepth: number): Internal {
 }
 
 /** Top-level array entries -> SessionEntries (bigint int keys cannot be a JS number exactly). */
-function arrayToSession(list: PhpEntry[], warnings: Warnings, dropIntKeys: boolean): {
-  entries: SessionEntries; all: SessionEntries; dropped: boolean;
+function arrayToSession(
+  list: PhpEntry[],
+  warnings: Warnings,
+  dropIntKeys: boolean,
+): {
+  entries: SessionEntries;
+  all: SessionEntries;
+  dropped: boolean;
 } {
   const entries: SessionEntries = [];
   const all: SessionEntries = [];
   let dropped = false;
   for (const [k, v] of list) {
     let key: string | number;
-    if (typeof k === 'bigint') { warnings.add('int-key-precision-lost'); key = Number(k); } else key = k;
+    if (typeof k === 'bigint') {
+      warnings.add('int-key-precision-lost');
+      key = Number(k);
+    } else key = k;
     checkTopLevelKey(k, warnings);
     all.push([key, v]);
-    if (dropIntKeys && typeof key === 'number') { dropped = true; continue; }
+    if (dropIntKeys && typeof key === 'number') {
+      dropped = true;
+      continue;
+    }
     entries.push([key, v]);
   }
   return { entries, all, dropped };
@@ -201,8 +219,10 @@ function decodeIgbinary(bytes: Buffer): Internal {
     list = root.entries;
   } else if (root.type === 'object') {
     // HASH_OF(object) is its property table; for an incomplete class that starts with the class name.
-    list = root.className === 'stdClass' ? root.props
-      : [['__PHP_Incomplete_Class_Name', { type: 'string', bytes: phpKeyBytes(root.className) }], ...root.props];
+    list =
+      root.className === 'stdClass'
+        ? root.props
+        : [['__PHP_Incomplete_Class_Name', { type: 'string', bytes: phpKeyBytes(root.className) }], ...root.props];
   } else {
     return failure(null, 'igbinary payload is not an array', 4, 0);
   }
@@ -219,11 +239,16 @@ function decodeInternal(bytes: Buffer, handler: SerializeHandler, options: Decod
     return { result: { ok: true, entries: [], warnings: [] }, phpAccepts: true, decodedEntries: 0 };
   }
   switch (handler) {
-    case 'php': return decodePhp(bytes, maxDepth);
-    case 'php_binary': return decodePhpBinary(bytes, maxDepth);
-    case 'php_serialize': return decodePhpSerialize(bytes, maxDepth);
-    case 'igbinary': return decodeIgbinary(bytes);
-    default: return failure(null, 'unknown serialize handler', 0, 0);
+    case 'php':
+      return decodePhp(bytes, maxDepth);
+    case 'php_binary':
+      return decodePhpBinary(bytes, maxDepth);
+    case 'php_serialize':
+      return decodePhpSerialize(bytes, maxDepth);
+    case 'igbinary':
+      return decodeIgbinary(bytes);
+    default:
+      return failure(null, 'unknown serialize handler', 0, 0);
   }
 }
 
@@ -288,12 +313,12 @@ function sniffDetailed(bytes: Buffer, decide: Decide): Sniffed {
   if (hasIgbinaryHeader(bytes)) return { format: 'igbinary', tried };
   const serializeShape = startsLikePhpSerialize(bytes);
   if (serializeShape) {
-    const ser = tried.php_serialize = decide(bytes, 'php_serialize');
+    const ser = (tried.php_serialize = decide(bytes, 'php_serialize'));
     if (ser.ok) return { format: 'php_serialize', tried };
   }
-  const php = tried.php = decide(bytes, 'php');
+  const php = (tried.php = decide(bytes, 'php'));
   if (php.ok) return { format: 'php', tried };
-  const bin = tried.php_binary = decide(bytes, 'php_binary');
+  const bin = (tried.php_binary = decide(bytes, 'php_binary'));
   if (bin.ok) return { format: 'php_binary', tried };
   // Nothing decodes: name the format the bytes are shaped like (a corrupt payload of that format).
   if (serializeShape) return { format: 'php_serialize', tried };

@@ -18,14 +18,7 @@
  * a `zval *`.
  */
 import { bytesToName, asciiLower } from './bytes.ts';
-import {
-  type PhpEntry,
-  type PhpKey,
-  type PhpObject,
-  type PhpReferenceNode,
-  NULL_VALUE,
-  intValue,
-} from './model.ts';
+import { type PhpEntry, type PhpKey, type PhpObject, type PhpReferenceNode, NULL_VALUE, intValue } from './model.ts';
 
 /** PHP's default `unserialize_max_depth` (main/main.c / ext/standard/basic_functions.c). */
 export const DEFAULT_MAX_DEPTH = 4096;
@@ -35,8 +28,18 @@ const LONG_MAX = 9223372036854775807n;
 const U64 = 1n << 64n;
 
 const CH = {
-  quote: 0x22, colon: 0x3a, semi: 0x3b, lbrace: 0x7b, rbrace: 0x7d, plus: 0x2b, minus: 0x2d,
-  dot: 0x2e, zero: 0x30, nine: 0x39, backslash: 0x5c, pipe: 0x7c,
+  quote: 0x22,
+  colon: 0x3a,
+  semi: 0x3b,
+  lbrace: 0x7b,
+  rbrace: 0x7d,
+  plus: 0x2b,
+  minus: 0x2d,
+  dot: 0x2e,
+  zero: 0x30,
+  nine: 0x39,
+  backslash: 0x5c,
+  pipe: 0x7c,
 } as const;
 
 /**
@@ -45,13 +48,34 @@ const CH = {
  * Lower-case names.
  */
 export const NOT_SERIALIZABLE_CLASSES: ReadonlySet<string> = new Set([
-  'closure', 'generator', 'fiber', 'weakmap', 'weakreference', 'sensitiveparametervalue',
-  'reflection', 'reflectionclass', 'reflectionobject', 'reflectionmethod', 'reflectionfunction',
-  'reflectionproperty', 'reflectionparameter', 'reflectiontype', 'reflectionnamedtype',
-  'reflectionuniontype', 'reflectionintersectiontype', 'reflectionextension',
-  'reflectionzendextension', 'reflectionclassconstant', 'reflectionenum', 'reflectionenumunitcase',
-  'reflectionenumbackedcase', 'reflectionreference', 'reflectionattribute', 'reflectiongenerator',
-  'reflectionfiber', 'reflectionfunctionabstract',
+  'closure',
+  'generator',
+  'fiber',
+  'weakmap',
+  'weakreference',
+  'sensitiveparametervalue',
+  'reflection',
+  'reflectionclass',
+  'reflectionobject',
+  'reflectionmethod',
+  'reflectionfunction',
+  'reflectionproperty',
+  'reflectionparameter',
+  'reflectiontype',
+  'reflectionnamedtype',
+  'reflectionuniontype',
+  'reflectionintersectiontype',
+  'reflectionextension',
+  'reflectionzendextension',
+  'reflectionclassconstant',
+  'reflectionenum',
+  'reflectionenumunitcase',
+  'reflectionenumbackedcase',
+  'reflectionreference',
+  'reflectionattribute',
+  'reflectiongenerator',
+  'reflectionfiber',
+  'reflectionfunctionabstract',
 ]);
 
 interface Frame {
@@ -63,7 +87,10 @@ interface Frame {
 }
 
 export class UnserializeError {
-  constructor(readonly message: string, readonly offset: number) {}
+  constructor(
+    readonly message: string,
+    readonly offset: number,
+  ) {}
 }
 
 /** Sink for the stable warning ids the decoder reports. */
@@ -91,7 +118,9 @@ export class VarUnserializer {
     this.pos = start;
   }
 
-  get error(): UnserializeError | null { return this.failure; }
+  get error(): UnserializeError | null {
+    return this.failure;
+  }
 
   /** Byte at i, or 0 past the end (PHP's buffers are NUL-terminated and re2c reads the NUL). */
   private at(i: number): number {
@@ -182,11 +211,19 @@ export class VarUnserializer {
    */
   private parseIv(p: number): { value: number | bigint; next: number } {
     let neg = false;
-    if (this.at(p) === CH.minus) { neg = true; p++; } else if (this.at(p) === CH.plus) { p++; }
+    if (this.at(p) === CH.minus) {
+      neg = true;
+      p++;
+    } else if (this.at(p) === CH.plus) {
+      p++;
+    }
     while (this.at(p) === CH.zero) p++;
     const start = p;
     let v = 0;
-    while (isDigit(this.at(p))) { v = v * 10 + (this.buf[p]! - CH.zero); p++; }
+    while (isDigit(this.at(p))) {
+      v = v * 10 + (this.buf[p]! - CH.zero);
+      p++;
+    }
     const len = p - start;
     if (len <= 15) return { value: neg ? (v === 0 ? 0 : -v) : v, next: p };
     if (len > 19) {
@@ -209,7 +246,10 @@ export class VarUnserializer {
   private parseUiv(p: number): { value: number; next: number } {
     const start = p;
     let v = 0;
-    while (isDigit(this.at(p))) { v = v * 10 + (this.buf[p]! - CH.zero); p++; }
+    while (isDigit(this.at(p))) {
+      v = v * 10 + (this.buf[p]! - CH.zero);
+      p++;
+    }
     if (p - start <= 15) return { value: v, next: p };
     let big = 0n;
     for (let i = start; i < p; i++) big = (big * 10n + BigInt(this.buf[i]! - CH.zero)) % U64;
@@ -265,7 +305,10 @@ export class VarUnserializer {
     const start = this.pos;
     if (start >= this.end) return this.fail('unexpected end of data');
     const c = this.buf[start]!;
-    if (c !== 0x52 /* R */) { this.slotHolders.push(holder); this.slotIndexes.push(index); }
+    if (c !== 0x52 /* R */) {
+      this.slotHolders.push(holder);
+      this.slotIndexes.push(index);
+    }
     const entry = holder[index]!;
 
     switch (c) {
@@ -274,7 +317,8 @@ export class VarUnserializer {
         this.pos = start + 2;
         entry[1] = NULL_VALUE;
         return true;
-      case 0x62: { // b:0; b:1;
+      case 0x62: {
+        // b:0; b:1;
         const v = this.at(start + 2);
         if (this.at(start + 1) !== CH.colon || (v !== 0x30 && v !== 0x31) || this.at(start + 3) !== CH.semi) {
           return this.fail('invalid bool');
@@ -283,30 +327,42 @@ export class VarUnserializer {
         entry[1] = { type: 'bool', value: v === 0x31 };
         return true;
       }
-      case 0x69: { // i: iv ;
+      case 0x69: {
+        // i: iv ;
         const v = this.parseIntToken();
         if (v === null) return this.fail('invalid int');
         entry[1] = { type: 'int', value: v };
         return true;
       }
-      case 0x64: { // d:
+      case 0x64: {
+        // d:
         const v = this.parseDoubleToken();
         if (v === null) return this.fail('invalid float');
         entry[1] = { type: 'float', value: v };
         return true;
       }
-      case 0x73: case 0x53: { // s: S:
+      case 0x73:
+      case 0x53: {
+        // s: S:
         const bytes = this.parseStringToken(c === 0x53);
         if (bytes === null) return this.fail('invalid string (length or quotes do not match)');
         entry[1] = { type: 'string', bytes };
         return true;
       }
-      case 0x61: return this.parseArray(holder, index, stack);
-      case 0x4f: case 0x43: return this.parseObject(holder, index, stack, c === 0x43);
-      case 0x45: return this.parseEnum(holder, index);
-      case 0x72: case 0x52: return this.parseBackRef(holder, index, c === 0x52);
-      case CH.rbrace: return this.fail('unexpected "}" (fewer elements than declared)');
-      default: return this.fail('unknown value type');
+      case 0x61:
+        return this.parseArray(holder, index, stack);
+      case 0x4f:
+      case 0x43:
+        return this.parseObject(holder, index, stack, c === 0x43);
+      case 0x45:
+        return this.parseEnum(holder, index);
+      case 0x72:
+      case 0x52:
+        return this.parseBackRef(holder, index, c === 0x52);
+      case CH.rbrace:
+        return this.fail('unexpected "}" (fewer elements than declared)');
+      default:
+        return this.fail('unknown value type');
     }
   }
 
@@ -319,9 +375,18 @@ export class VarUnserializer {
     if (this.at(start + 1) !== CH.colon) return null;
     let p = start + 2;
     const word = this.buf.toString('latin1', p, Math.min(this.end, p + 5));
-    if (word.startsWith('NAN;')) { this.pos = p + 4; return NaN; }
-    if (word.startsWith('INF;')) { this.pos = p + 4; return Infinity; }
-    if (word.startsWith('-INF;')) { this.pos = p + 5; return -Infinity; }
+    if (word.startsWith('NAN;')) {
+      this.pos = p + 4;
+      return NaN;
+    }
+    if (word.startsWith('INF;')) {
+      this.pos = p + 4;
+      return Infinity;
+    }
+    if (word.startsWith('-INF;')) {
+      this.pos = p + 5;
+      return -Infinity;
+    }
     const numStart = p;
     if (this.at(p) === CH.plus || this.at(p) === CH.minus) p++;
     const intStart = p;
@@ -554,8 +619,7 @@ export function findOrAddEntry(f: { entries: PhpEntry[]; seen: Map<PhpKey, numbe
 export function isValidClassName(buf: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
     const c = buf[i]!;
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
-      || c === 0x5f || c === 0x5c || c >= 0x80;
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x5c || c >= 0x80;
     if (!ok) return false;
   }
   return true;
@@ -569,7 +633,10 @@ export function handleNumericKey(key: string): number | bigint | null {
   const n = key.length;
   if (n === 0 || n > 20) return null;
   let i = 0;
-  if (key.charCodeAt(0) === CH.minus) { i = 1; if (n === 1) return null; }
+  if (key.charCodeAt(0) === CH.minus) {
+    i = 1;
+    if (n === 1) return null;
+  }
   const first = key.charCodeAt(i);
   if (first < CH.zero || first > CH.nine) return null;
   if (first === CH.zero && n > 1) return null; // leading zero, or "-0"

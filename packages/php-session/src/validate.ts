@@ -46,8 +46,18 @@ const U64 = 1n << 64n;
 /** "9223372036854775807" */
 const LONG_MAX_DIGITS = [57, 50, 50, 51, 51, 55, 50, 48, 51, 54, 56, 53, 52, 55, 55, 53, 56, 48, 55];
 
-const QUOTE = 0x22, COLON = 0x3a, SEMI = 0x3b, LBRACE = 0x7b, RBRACE = 0x7d, PLUS = 0x2b, MINUS = 0x2d;
-const DOT = 0x2e, ZERO = 0x30, NINE = 0x39, BACKSLASH = 0x5c, PIPE = 0x7c;
+const QUOTE = 0x22,
+  COLON = 0x3a,
+  SEMI = 0x3b,
+  LBRACE = 0x7b,
+  RBRACE = 0x7d,
+  PLUS = 0x2b,
+  MINUS = 0x2d;
+const DOT = 0x2e,
+  ZERO = 0x30,
+  NINE = 0x39,
+  BACKSLASH = 0x5c,
+  PIPE = 0x7c;
 
 const W_CLAMPED = 'int-out-of-range-clamped';
 const W_SERIALIZABLE = 'serializable-object';
@@ -95,10 +105,18 @@ let frameByte = new Int32Array(64);
 
 function growFrames(n: number): void {
   if (n < remStack.length) return;
-  const r = new Float64Array(remStack.length * 2); r.set(remStack); remStack = r;
-  const o = new Uint8Array(objStack.length * 2); o.set(objStack); objStack = o;
-  const a = new Int32Array(frameRec.length * 2); a.set(frameRec); frameRec = a;
-  const b = new Int32Array(frameByte.length * 2); b.set(frameByte); frameByte = b;
+  const r = new Float64Array(remStack.length * 2);
+  r.set(remStack);
+  remStack = r;
+  const o = new Uint8Array(objStack.length * 2);
+  o.set(objStack);
+  objStack = o;
+  const a = new Int32Array(frameRec.length * 2);
+  a.set(frameRec);
+  frameRec = a;
+  const b = new Int32Array(frameByte.length * 2);
+  b.set(frameByte);
+  frameByte = b;
 }
 
 function grown(a: Int32Array): Int32Array<ArrayBuffer> {
@@ -116,7 +134,9 @@ function growKeyBytes(n: number): void {
 
 function growRecords(n: number): void {
   if (n < recAt.length) return;
-  recAt = grown(recAt); recLen = grown(recLen); recPos = grown(recPos);
+  recAt = grown(recAt);
+  recLen = grown(recLen);
+  recPos = grown(recPos);
 }
 
 /** Containers with more keys than this look keys up in a Map (of latin1 strings) instead of scanning. */
@@ -240,7 +260,11 @@ class VarValidator {
   /** A fresh position (a new [key, value] entry or a new session cell). */
   newPosition(): number {
     const p = this.positions++;
-    if (p >= posObj.length) { const a = new Uint8Array(posObj.length * 2); a.set(posObj); posObj = a; }
+    if (p >= posObj.length) {
+      const a = new Uint8Array(posObj.length * 2);
+      a.set(posObj);
+      posObj = a;
+    }
     posObj[p] = 0;
     return p;
   }
@@ -263,7 +287,11 @@ class VarValidator {
         if (p >= this.end || buf[p] !== RBRACE) return false;
         this.pos = p + 1;
         this.sp = f;
-        if (this.track) { this.keyMaps[f] = null; this.recTop = frameRec[f]!; this.byteTop = frameByte[f]!; }
+        if (this.track) {
+          this.keyMaps[f] = null;
+          this.recTop = frameRec[f]!;
+          this.byteTop = frameByte[f]!;
+        }
       }
     }
     return true;
@@ -342,7 +370,10 @@ class VarValidator {
     if (map) {
       const name = src.toString('latin1', at, at + n);
       const seen = map.get(name);
-      if (seen !== undefined) { posObj[seen] = 0; return seen; }
+      if (seen !== undefined) {
+        posObj[seen] = 0;
+        return seen;
+      }
       const p = this.newPosition();
       map.set(name, p);
       return p;
@@ -357,7 +388,11 @@ class VarValidator {
       const o = b >= 0 ? b : ~b;
       let i = 0;
       while (i < n && other[o + i] === src[at + i]) i++;
-      if (i === n) { const p = recPos[r]!; posObj[p] = 0; return p; }
+      if (i === n) {
+        const p = recPos[r]!;
+        posObj[p] = 0;
+        return p;
+      }
     }
     const p = this.newPosition();
     const r = this.recTop++;
@@ -368,7 +403,8 @@ class VarValidator {
       recAt[r] = ~at;
       this.byteTop = at + n;
     }
-    recLen[r] = n; recPos[r] = p;
+    recLen[r] = n;
+    recPos[r] = p;
     if (this.recTop - base > SCAN_LIMIT) {
       const m = new Map<string, number>();
       for (let k = base; k < this.recTop; k++) {
@@ -388,7 +424,11 @@ class VarValidator {
     const c = this.buf[start]!;
     if (this.track && c !== 0x52 /* R */) {
       const s = this.slots++;
-      if (s >= slotPos.length) { const a = new Int32Array(slotPos.length * 2); a.set(slotPos); slotPos = a; }
+      if (s >= slotPos.length) {
+        const a = new Int32Array(slotPos.length * 2);
+        a.set(slotPos);
+        slotPos = a;
+      }
       slotPos[s] = at; // posObj[at] is 0 here: a new position, or a repeated key's (reset by position())
     }
     switch (c) {
@@ -396,23 +436,35 @@ class VarValidator {
         if (this.at(start + 1) !== SEMI) return false;
         this.pos = start + 2;
         return true;
-      case 0x62: { // b:0; b:1;
+      case 0x62: {
+        // b:0; b:1;
         const v = this.at(start + 2);
         if (this.at(start + 1) !== COLON || (v !== 0x30 && v !== 0x31) || this.at(start + 3) !== SEMI) return false;
         this.pos = start + 4;
         return true;
       }
-      case 0x69: return this.intToken();
-      case 0x64: return this.doubleToken();
-      case 0x73: return this.stringToken(false);
-      case 0x53: return this.stringToken(true);
-      case 0x61: return this.array();
-      case 0x4f: return this.object(at, false);
-      case 0x43: return this.object(at, true);
-      case 0x45: return this.enumToken(at);
-      case 0x72: return this.backRef(at, false);
-      case 0x52: return this.backRef(at, true);
-      default: return false;
+      case 0x69:
+        return this.intToken();
+      case 0x64:
+        return this.doubleToken();
+      case 0x73:
+        return this.stringToken(false);
+      case 0x53:
+        return this.stringToken(true);
+      case 0x61:
+        return this.array();
+      case 0x4f:
+        return this.object(at, false);
+      case 0x43:
+        return this.object(at, true);
+      case 0x45:
+        return this.enumToken(at);
+      case 0x72:
+        return this.backRef(at, false);
+      case 0x52:
+        return this.backRef(at, true);
+      default:
+        return false;
     }
   }
 
@@ -468,7 +520,10 @@ class VarValidator {
     while (c === ZERO) c = this.at(++p);
     const sig = p;
     let v = 0;
-    while (c >= ZERO && c <= NINE) { v = v * 10 + (c - ZERO); c = this.at(++p); }
+    while (c >= ZERO && c <= NINE) {
+      v = v * 10 + (c - ZERO);
+      c = this.at(++p);
+    }
     this.ivNext = p;
     if (p - sig > 15) return neg ? -1 : Infinity;
     return neg ? (v === 0 ? 0 : -v) : v;
@@ -480,7 +535,10 @@ class VarValidator {
     const start = p;
     let v = 0;
     let c = this.at(p);
-    while (c >= ZERO && c <= NINE) { v = v * 10 + (c - ZERO); c = this.at(++p); }
+    while (c >= ZERO && c <= NINE) {
+      v = v * 10 + (c - ZERO);
+      c = this.at(++p);
+    }
     this.uivNext = p;
     if (p - start <= 15) return v;
     let big = 0n;
@@ -546,8 +604,14 @@ class VarValidator {
     if (this.at(start + 1) !== COLON) return false;
     let p = start + 2;
     let c = this.at(p);
-    if (c === 0x4e && this.at(p + 1) === 0x41 && this.at(p + 2) === 0x4e && this.at(p + 3) === SEMI) { this.pos = p + 4; return true; }
-    if (c === 0x49 && this.at(p + 1) === 0x4e && this.at(p + 2) === 0x46 && this.at(p + 3) === SEMI) { this.pos = p + 4; return true; }
+    if (c === 0x4e && this.at(p + 1) === 0x41 && this.at(p + 2) === 0x4e && this.at(p + 3) === SEMI) {
+      this.pos = p + 4;
+      return true;
+    }
+    if (c === 0x49 && this.at(p + 1) === 0x4e && this.at(p + 2) === 0x46 && this.at(p + 3) === SEMI) {
+      this.pos = p + 4;
+      return true;
+    }
     if (c === MINUS && this.at(p + 1) === 0x49 && this.at(p + 2) === 0x4e && this.at(p + 3) === 0x46 && this.at(p + 4) === SEMI) {
       this.pos = p + 5;
       return true;
@@ -591,7 +655,11 @@ class VarValidator {
     growFrames(f + 1);
     remStack[f] = elements;
     objStack[f] = isObject ? 1 : 0;
-    if (this.track) { this.keyMaps[f] = null; frameRec[f] = this.recTop; frameByte[f] = this.byteTop; }
+    if (this.track) {
+      this.keyMaps[f] = null;
+      frameRec[f] = this.recTop;
+      frameByte[f] = this.byteTop;
+    }
   }
 
   /** parseArray: `"a:" uiv ":" "{"` */
@@ -695,7 +763,10 @@ class VarValidator {
 
   /** parseBackRef: `"R:" uiv ";"` / `"r:" uiv ";"`. Only in tracking mode. */
   private backRef(at: number, isRef: boolean): boolean {
-    if (!this.track) { this.needTrack = true; return false; }
+    if (!this.track) {
+      this.needTrack = true;
+      return false;
+    }
     const start = this.pos;
     if (this.at(start + 1) !== COLON) return false;
     const d = this.at(start + 2);
@@ -708,7 +779,10 @@ class VarValidator {
     if (id < 0 || id >= this.slots) return false;
     const target = slotPos[id]!;
     if (target === at) return false; // back-reference to itself
-    if (isRef) { posObj[at] = posObj[target]!; return true; } // both hold one reference to the same value
+    if (isRef) {
+      posObj[at] = posObj[target]!;
+      return true;
+    } // both hold one reference to the same value
     if (posObj[target] !== 1) return false; // object back-reference to a non-object
     posObj[at] = 1;
     return true;
@@ -740,10 +814,16 @@ class NameWarnings {
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
   private set: Set<string> | null = null;
-  constructor(private readonly buf: Buffer, private readonly warnings: string[]) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly warnings: string[],
+  ) {}
 
   add(start: number, end: number): void {
-    if (this.seen(start, end)) { addWarning(this.warnings, W_DUPLICATE); return; }
+    if (this.seen(start, end)) {
+      addWarning(this.warnings, W_DUPLICATE);
+      return;
+    }
     stringKeyWarnings(this.buf, start, end, this.warnings);
   }
 
@@ -830,7 +910,12 @@ function validatePhpSerialize(bytes: Buffer, maxDepth: number, track: boolean): 
 
 // ---- igbinary (igbinary.ts) ------------------------------------------------------------------------------
 
-const K_FAIL = 0, K_SCALAR = 1, K_ARRAY = 2, K_OBJECT = 3, K_OTHER = 4, K_REF = 5;
+const K_FAIL = 0,
+  K_SCALAR = 1,
+  K_ARRAY = 2,
+  K_OBJECT = 3,
+  K_OTHER = 4,
+  K_REF = 5;
 
 /** IgbinaryDecoder walked without values: only the sizes of its reference and string tables matter. */
 class IgValidator {
@@ -845,7 +930,10 @@ class IgValidator {
   private longBig = false;
   readonly rootKeyWarnings: string[] = [];
 
-  constructor(private readonly buf: Buffer, private readonly warnings: string[]) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly warnings: string[],
+  ) {}
 
   /** decodeRoot after the header: the root value's kind, K_FAIL on failure. */
   run(): number {
@@ -854,7 +942,10 @@ class IgValidator {
     while (this.sp > 0) {
       const f = this.sp - 1;
       const r = remStack[f]!;
-      if (r === 0) { this.sp = f; continue; }
+      if (r === 0) {
+        this.sp = f;
+        continue;
+      }
       remStack[f] = r - 1;
       if (!this.element(f)) return K_FAIL;
     }
@@ -883,11 +974,15 @@ class IgValidator {
   private long(t: number): boolean {
     const width = t <= 0x07 ? 1 : t <= 0x09 ? 2 : t <= 0x0b ? 4 : 8;
     if (!this.need(width)) return false;
-    if (width < 8) { this.pos += width; this.longBig = false; return true; }
+    if (width < 8) {
+      this.pos += width;
+      this.longBig = false;
+      return true;
+    }
     const hi = this.buf.readUInt32BE(this.pos);
     const lo = this.buf.readUInt32BE(this.pos + 4);
     this.pos += 8;
-    if (hi >= 0x80000000 && (hi > 0x80000000 || lo !== 0 || t !== 0x21 /* long64n */)) {
+    if (hi >= 0x80000000 && (hi > 0x80000000 || lo !== 0 || t !== 0x21) /* long64n */) {
       addWarning(this.warnings, W_CLAMPED);
       this.longBig = false; // zeroed
     } else {
@@ -904,8 +999,12 @@ class IgValidator {
     if (this.buf.length - this.pos < n) return false;
     const i = this.strings++;
     if (i >= strStart.length) {
-      const a = new Float64Array(strStart.length * 2); a.set(strStart); strStart = a;
-      const b = new Float64Array(strLen.length * 2); b.set(strLen); strLen = b;
+      const a = new Float64Array(strStart.length * 2);
+      a.set(strStart);
+      strStart = a;
+      const b = new Float64Array(strLen.length * 2);
+      b.set(strLen);
+      strLen = b;
     }
     strStart[i] = this.pos;
     strLen[i] = n;
@@ -931,7 +1030,7 @@ class IgValidator {
     if (!this.need(1)) return false;
     const kt = this.buf[this.pos++]!;
     const root = f === 0;
-    if (kt >= 0x06 && kt <= 0x0b || kt === 0x20 || kt === 0x21) {
+    if ((kt >= 0x06 && kt <= 0x0b) || kt === 0x20 || kt === 0x21) {
       if (!this.long(kt)) return false;
       if (root) {
         // array keys stay ints (a bigint beyond 2^53); property names become decimal strings, always numeric
@@ -941,7 +1040,7 @@ class IgValidator {
     } else if (kt >= 0x0e && kt <= 0x10) {
       if (!this.stringId(kt)) return false;
       if (root) stringKeyWarnings(this.buf, this.sAt, this.sAt + this.sLen, this.rootKeyWarnings);
-    } else if (kt >= 0x11 && kt <= 0x13 || kt === 0x26) {
+    } else if ((kt >= 0x11 && kt <= 0x13) || kt === 0x26) {
       if (!this.charArray(kt)) return false;
       if (root) stringKeyWarnings(this.buf, this.sAt, this.sAt + this.sLen, this.rootKeyWarnings);
     } else if (kt === 0x0d) {
@@ -970,23 +1069,50 @@ class IgValidator {
       return K_REF;
     }
     switch (t) {
-      case 0x00: case 0x04: case 0x05: case 0x0d:
+      case 0x00:
+      case 0x04:
+      case 0x05:
+      case 0x0d:
         return K_SCALAR;
-      case 0x06: case 0x07: case 0x08: case 0x09: case 0x0a: case 0x0b: case 0x20: case 0x21:
+      case 0x06:
+      case 0x07:
+      case 0x08:
+      case 0x09:
+      case 0x0a:
+      case 0x0b:
+      case 0x20:
+      case 0x21:
         return this.long(t) ? K_SCALAR : K_FAIL;
       case 0x0c:
         if (!this.need(8)) return K_FAIL;
         this.pos += 8;
         return K_SCALAR;
-      case 0x0e: case 0x0f: case 0x10:
+      case 0x0e:
+      case 0x0f:
+      case 0x10:
         return this.stringId(t) ? K_SCALAR : K_FAIL;
-      case 0x11: case 0x12: case 0x13: case 0x26:
+      case 0x11:
+      case 0x12:
+      case 0x13:
+      case 0x26:
         return this.charArray(t) ? K_SCALAR : K_FAIL;
-      case 0x14: case 0x15: case 0x16:
+      case 0x14:
+      case 0x15:
+      case 0x16:
         return this.array(t);
-      case 0x17: case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c:
+      case 0x17:
+      case 0x18:
+      case 0x19:
+      case 0x1a:
+      case 0x1b:
+      case 0x1c:
         return this.object(t);
-      case 0x01: case 0x02: case 0x03: case 0x22: case 0x23: case 0x24:
+      case 0x01:
+      case 0x02:
+      case 0x03:
+      case 0x22:
+      case 0x23:
+      case 0x24:
         return this.ref(t);
       default:
         return K_FAIL;
@@ -1026,13 +1152,17 @@ class IgValidator {
     this.refs++;
     const inner = this.buf[this.pos++]!;
     switch (inner) {
-      case 0x14: case 0x15: case 0x16: {
+      case 0x14:
+      case 0x15:
+      case 0x16: {
         const n = this.count(inner, 0x14);
         if (n < 0 || !this.need(n)) return K_FAIL;
         if (n > 0) this.push(n, true);
         return K_OBJECT;
       }
-      case 0x1d: case 0x1e: case 0x1f: {
+      case 0x1d:
+      case 0x1e:
+      case 0x1f: {
         if (isStdClass) return K_FAIL;
         const n = this.count(inner, 0x1d);
         if (n < 0 || !this.need(n)) return K_FAIL;
@@ -1082,10 +1212,15 @@ function validateIgbinary(bytes: Buffer): Verdict {
 export function validateSession(bytes: Buffer, handler: Handler, maxDepth: number = DEFAULT_MAX_DEPTH): Verdict {
   if (bytes.length === 0) return { ok: true, phpAccepts: true, decodedEntries: 0, warnings: [] };
   switch (handler) {
-    case 'php': return validatePhp(bytes, maxDepth, false) ?? validatePhp(bytes, maxDepth, true)!;
-    case 'php_binary': return validatePhpBinary(bytes, maxDepth, false) ?? validatePhpBinary(bytes, maxDepth, true)!;
-    case 'php_serialize': return validatePhpSerialize(bytes, maxDepth, false) ?? validatePhpSerialize(bytes, maxDepth, true)!;
-    case 'igbinary': return validateIgbinary(bytes);
-    default: return failed(0);
+    case 'php':
+      return validatePhp(bytes, maxDepth, false) ?? validatePhp(bytes, maxDepth, true)!;
+    case 'php_binary':
+      return validatePhpBinary(bytes, maxDepth, false) ?? validatePhpBinary(bytes, maxDepth, true)!;
+    case 'php_serialize':
+      return validatePhpSerialize(bytes, maxDepth, false) ?? validatePhpSerialize(bytes, maxDepth, true)!;
+    case 'igbinary':
+      return validateIgbinary(bytes);
+    default:
+      return failed(0);
   }
 }

@@ -66,7 +66,10 @@ function countReferenceHolders(entries: PhpEntry[]): Map<PhpReference, number> {
       inner = v.target.value;
     }
     const list = inner.type === 'array' ? inner.entries : inner.type === 'object' ? inner.props : null;
-    if (list && !visited.has(list)) { visited.add(list); todo.push(list); }
+    if (list && !visited.has(list)) {
+      visited.add(list);
+      todo.push(list);
+    }
   };
   while (todo.length > 0) {
     for (const [, v] of todo.pop()!) visit(v);
@@ -119,7 +122,10 @@ class ValueModelRenderer {
   private nodes = 0;
   private readonly stack: Task[] = [];
 
-  constructor(entries: PhpEntry[], private readonly hooks: RenderHooks) {
+  constructor(
+    entries: PhpEntry[],
+    private readonly hooks: RenderHooks,
+  ) {
     this.holders = countReferenceHolders(entries);
     this.maxNodes = hooks.maxNodes ?? 10_000_000;
   }
@@ -150,11 +156,17 @@ class ValueModelRenderer {
       const pair: unknown[] = [keyModel(k, isProperty), null];
       out[i] = pair;
       // norm script: ReflectionReference on the slot itself, then the value read through the key
-      const ref = real.type === 'reference' && (holders.get(real.target) ?? 0) + (real.target.extraHolders ?? 0) >= 2
-        ? real.target : null;
+      const ref = real.type === 'reference' && (holders.get(real.target) ?? 0) + (real.target.extraHolders ?? 0) >= 2 ? real.target : null;
       let value = hooks.slotValue ? hooks.slotValue(list, i, isProperty) : real;
       if (value.type === 'reference') value = value.target.value;
-      this.stack.push({ kind: 'slot', ref, value, assign: (o) => { pair[1] = o; } });
+      this.stack.push({
+        kind: 'slot',
+        ref,
+        value,
+        assign: (o) => {
+          pair[1] = o;
+        },
+      });
     }
   }
 
@@ -164,45 +176,80 @@ class ValueModelRenderer {
     if (isObject) this.objectDepths.push(this.depth);
     else {
       const list = this.arrayDepths.get(node);
-      if (list) list.push(this.depth); else this.arrayDepths.set(node, [this.depth]);
+      if (list) list.push(this.depth);
+      else this.arrayDepths.set(node, [this.depth]);
     }
     this.stack.push({ kind: 'leave', node, isObject });
   }
 
   private leave(node: object, isObject: boolean): void {
-    if (isObject) this.objectDepths.pop(); else this.arrayDepths.get(node)!.pop();
+    if (isObject) this.objectDepths.pop();
+    else this.arrayDepths.get(node)!.pop();
     this.depth--;
   }
 
   /** `{"$phpReference": "rN", "value"}`, ids numbered in order of first appearance. */
   private renderReference(target: PhpReference, value: PhpValue, assign: (out: unknown) => void): void {
     let id = this.refIds.get(target);
-    if (id === undefined) { id = `r${this.refIds.size + 1}`; this.refIds.set(target, id); }
+    if (id === undefined) {
+      id = `r${this.refIds.size + 1}`;
+      this.refIds.set(target, id);
+    }
     const wrapper: { $phpReference: string; value: unknown } = { $phpReference: id, value: null };
     assign(wrapper);
-    this.stack.push({ kind: 'slot', ref: null, value, assign: (o) => { wrapper.value = o; } });
+    this.stack.push({
+      kind: 'slot',
+      ref: null,
+      value,
+      assign: (o) => {
+        wrapper.value = o;
+      },
+    });
   }
 
   /** One dereferenced value: scalars at once, objects and arrays by queueing their slots. */
   private renderValue(v: PhpValue, assign: (out: unknown) => void): void {
     switch (v.type) {
-      case 'null': assign(null); break;
-      case 'bool': assign(v.value); break;
-      case 'int': assign(v.value); break;
-      case 'float': assign({ $float: phpFloatToString(v.value) }); break;
-      case 'string': assign(bytesModel(v.bytes)); break;
-      case 'enum': assign({ $enum: `${v.className}:${v.caseName}` }); break;
-      case 'reference': assign(null); break; // not reached: slots are dereferenced above
-      case 'serializable': this.renderSerializable(v, assign); break;
-      case 'object': this.renderObject(v, assign); break;
-      case 'array': this.renderArray(v, assign); break;
+      case 'null':
+        assign(null);
+        break;
+      case 'bool':
+        assign(v.value);
+        break;
+      case 'int':
+        assign(v.value);
+        break;
+      case 'float':
+        assign({ $float: phpFloatToString(v.value) });
+        break;
+      case 'string':
+        assign(bytesModel(v.bytes));
+        break;
+      case 'enum':
+        assign({ $enum: `${v.className}:${v.caseName}` });
+        break;
+      case 'reference':
+        assign(null);
+        break; // not reached: slots are dereferenced above
+      case 'serializable':
+        this.renderSerializable(v, assign);
+        break;
+      case 'object':
+        this.renderObject(v, assign);
+        break;
+      case 'array':
+        this.renderArray(v, assign);
+        break;
     }
   }
 
   /** The object number of `v`, or null when it was numbered already (`$sameObjectAs` assigned). */
   private numberObject(v: object, assign: (out: unknown) => void): number | null {
     const seen = this.objectNo.get(v);
-    if (seen !== undefined) { assign({ $sameObjectAs: seen }); return null; }
+    if (seen !== undefined) {
+      assign({ $sameObjectAs: seen });
+      return null;
+    }
     const n = this.objectNo.size + 1;
     this.objectNo.set(v, n);
     return n;
@@ -211,9 +258,11 @@ class ValueModelRenderer {
   private renderSerializable(v: Extract<PhpValue, { type: 'serializable' }>, assign: (out: unknown) => void): void {
     const n = this.numberObject(v, assign);
     if (n === null) return;
-    assign(this.hooks.serializableAsObject
-      ? { $object: v.className, objectNo: n, props: [] }
-      : { $serializable: v.className, payload: bytesModel(v.payload) });
+    assign(
+      this.hooks.serializableAsObject
+        ? { $object: v.className, objectNo: n, props: [] }
+        : { $serializable: v.className, payload: bytesModel(v.payload) },
+    );
   }
 
   private renderObject(v: Extract<PhpValue, { type: 'object' }>, assign: (out: unknown) => void): void {

@@ -9,9 +9,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import {
-  type SerializeHandler, SERIALIZE_HANDLERS, classifySession, decodeSession, sniffFormat,
-} from '../src/index.ts';
+import { type SerializeHandler, SERIALIZE_HANDLERS, classifySession, decodeSession, sniffFormat } from '../src/index.ts';
 import { classifySessionReference, decodeVerdict } from '../src/session.ts';
 import { validateSession } from '../src/validate.ts';
 import { type Case, crossCases, edgeCases, generatedCases, mutatedCases, mutations, prng, sharedCases } from './corpus.ts';
@@ -25,11 +23,36 @@ const IG = (h: string): Buffer => Buffer.from('00000002' + h.replace(/\s+/g, '')
 
 /** Keys that collide in PHP in non-obvious ways (numeric strings, non-canonical ints, clamping, S:). */
 const PHP_KEYS = [
-  'i:0;', 'i:1;', 'i:-1;', 'i:+1;', 'i:01;', 'i:-0;', 'i:00;', 's:1:"0";', 's:1:"1";', 's:2:"-1";', 's:2:"01";',
-  's:2:"-0";', 's:1:"a";', 's:1:"b";', 'S:1:"\\61";', 'S:1:"\\30";', 'S:2:"\\2d1";', 'i:9223372036854775807;',
-  'i:9223372036854775808;', 'i:-9223372036854775809;', 's:19:"9223372036854775807";', 's:19:"9223372036854775808";',
-  's:20:"-9223372036854775808";', 'i:9007199254740993;', 's:16:"9007199254740993";', 'i:000000000000000000000007;',
-  's:1:"7";', 's:0:"";', 's:2:"\xc3\xa9";', 's:1:"\xe9";',
+  'i:0;',
+  'i:1;',
+  'i:-1;',
+  'i:+1;',
+  'i:01;',
+  'i:-0;',
+  'i:00;',
+  's:1:"0";',
+  's:1:"1";',
+  's:2:"-1";',
+  's:2:"01";',
+  's:2:"-0";',
+  's:1:"a";',
+  's:1:"b";',
+  'S:1:"\\61";',
+  'S:1:"\\30";',
+  'S:2:"\\2d1";',
+  'i:9223372036854775807;',
+  'i:9223372036854775808;',
+  'i:-9223372036854775809;',
+  's:19:"9223372036854775807";',
+  's:19:"9223372036854775808";',
+  's:20:"-9223372036854775808";',
+  'i:9007199254740993;',
+  's:16:"9007199254740993";',
+  'i:000000000000000000000007;',
+  's:1:"7";',
+  's:0:"";',
+  's:2:"\xc3\xa9";',
+  's:1:"\xe9";',
 ];
 const CLASS_NAMES = ['stdClass', 'STDCLASS', 'Foo', 'App\\User', 'Caf\u00e9', 'CartItem'];
 /** Class names, some refusing unserialization (the Kelvin-sign one does not: PHP lower-cases ASCII only). Rare, or nothing would pass. */
@@ -59,7 +82,21 @@ function phpFuzz(rand: () => number, handler: 'php' | 'php_binary' | 'php_serial
       return `r:${id};`;
     }
     const slot = ++slots;
-    if (r < 0.40) return pick(['N;', 'b:1;', 'b:0;', 'i:5;', 'i:-7;', 'i:99999999999999999999;', 'd:1.5;', 'd:-INF;', 'd:.5e3;', 's:1:"x";', 's:0:"";', 'S:1:"\\41";']);
+    if (r < 0.4)
+      return pick([
+        'N;',
+        'b:1;',
+        'b:0;',
+        'i:5;',
+        'i:-7;',
+        'i:99999999999999999999;',
+        'd:1.5;',
+        'd:-INF;',
+        'd:.5e3;',
+        's:1:"x";',
+        's:0:"";',
+        'S:1:"\\41";',
+      ]);
     if (r < 0.44) {
       objects.push(slot);
       return pick(['C:3:"Foo":1:{x}', 'E:10:"Role:Admin";', 'C:8:"stdClass":0:{}', 'E:4:"Role";']);
@@ -81,10 +118,12 @@ function phpFuzz(rand: () => number, handler: 'php' | 'php_binary' | 'php_serial
     const body = Array.from({ length: n }, () => pick(PHP_KEYS) + value(1)).join('');
     return B(rand() < 0.9 ? `a:${declared(n)}:{${body}}${rand() < 0.1 ? 'junk' : ''}` : value(0));
   }
-  return B(Array.from({ length: n }, () => {
-    const name = handler === 'php' ? pick(names) : pick(names.filter((x) => x.length < 128));
-    return handler === 'php' ? `${name}|${value(0)}` : `${String.fromCharCode(name.length)}${name}${value(0)}`;
-  }).join(''));
+  return B(
+    Array.from({ length: n }, () => {
+      const name = handler === 'php' ? pick(names) : pick(names.filter((x) => x.length < 128));
+      return handler === 'php' ? `${name}|${value(0)}` : `${String.fromCharCode(name.length)}${name}${value(0)}`;
+    }).join(''),
+  );
 }
 
 // ---- grammar fuzz: igbinary ----------------------------------------------------------------------------
@@ -100,28 +139,60 @@ function igbinaryFuzz(rand: () => number): { bytes: Buffer; usedRefs: boolean } 
   let refs = 0;
   let strings = 0;
   let usedRefs = false;
-  const str8 = (s: string): string => { strings++; return `11${byte(Buffer.byteLength(s))}${hex(s)}`; };
+  const str8 = (s: string): string => {
+    strings++;
+    return `11${byte(Buffer.byteLength(s))}${hex(s)}`;
+  };
   const strId = (): string => `0e${byte(rand() < 0.9 ? int(strings + 1) : strings + 3)}`;
   const declared = (n: number): number => (rand() < 0.04 ? Math.max(0, n + pick([-1, 1])) : n);
   const key = (): string => {
     const r = rand();
-    if (r < 0.35) return pick(['0600', '0601', '0701', '0800ff', '0a00000007', '20ffffffffffffffff', '208000000000000000', '210080000000000000', '200020000000000001']);
+    if (r < 0.35)
+      return pick([
+        '0600',
+        '0601',
+        '0701',
+        '0800ff',
+        '0a00000007',
+        '20ffffffffffffffff',
+        '208000000000000000',
+        '210080000000000000',
+        '200020000000000001',
+      ]);
     if (r < 0.75) return str8(pick(['a', '7', '-0', 'b', 'k'.repeat(130), '9007199254740993']));
     if (r < 0.9) return strings > 0 ? strId() : '0d';
     return pick(['0d', '00', '0d', '00', '28']);
   };
   const value = (depth: number, wrapped = false): string => {
     const r = rand();
-    if (r < 0.30) {
-      const v = pick(['00', '04', '05', '0605', '0705', '08ffff', '20ffffffffffffffff', '218000000000000000', '0c3ff8000000000000',
-        '0d', 'id', 'str', 'str', '2600000000000000017a', '1303000000']);
+    if (r < 0.3) {
+      const v = pick([
+        '00',
+        '04',
+        '05',
+        '0605',
+        '0705',
+        '08ffff',
+        '20ffffffffffffffff',
+        '218000000000000000',
+        '0c3ff8000000000000',
+        '0d',
+        'id',
+        'str',
+        'str',
+        '2600000000000000017a',
+        '1303000000',
+      ]);
       if (wrapped) refs++; // a referenced scalar takes a value-reference slot
       if (v === 'id') return strings > 0 ? strId() : '0d';
       if (v === 'str') return str8(pick(['x', '', 'yy']));
       if (v.startsWith('26')) strings++;
       return v;
     }
-    if (r < 0.38) { usedRefs = true; return `${pick(['01', '22'])}${byte(rand() < 0.9 ? int(Math.max(refs, 1)) : refs + 2)}`; }
+    if (r < 0.38) {
+      usedRefs = true;
+      return `${pick(['01', '22'])}${byte(rand() < 0.9 ? int(Math.max(refs, 1)) : refs + 2)}`;
+    }
     if (r < 0.46 && !wrapped) return `25${rand() < 0.3 ? '25' : ''}${value(depth + 1, true)}`;
     const c = className(rand);
     const classHead = (): string => {
@@ -136,7 +207,10 @@ function igbinaryFuzz(rand: () => number): { bytes: Buffer; usedRefs: boolean } 
       const kind = int(5);
       if (kind === 0) return `${head}1d0378797a`;
       if (kind === 1) return `${head}27${str8('Admin')}`;
-      if (kind === 2) { strings++; return `${head}271100`; }
+      if (kind === 2) {
+        strings++;
+        return `${head}271100`;
+      }
       if (kind === 3) return `${head}27${strings > 0 ? strId() : '0d'}`;
       return `${head}1400`;
     }
@@ -144,14 +218,22 @@ function igbinaryFuzz(rand: () => number): { bytes: Buffer; usedRefs: boolean } 
     const n = depth <= 1 && rand() < 0.08 ? 17 + int(30) : int(5);
     const head = r < 0.8 ? '' : classHead();
     refs++;
-    const body = Array.from({ length: n }, () => { const k = key(); return k + value(depth + 1); }).join('');
+    const body = Array.from({ length: n }, () => {
+      const k = key();
+      return k + value(depth + 1);
+    }).join('');
     return `${head}14${byte(declared(n))}${body}`;
   };
   let root: string;
   if (rand() < 0.9) {
     const n = int(6);
     refs++;
-    root = `14${byte(declared(n))}` + Array.from({ length: n }, () => { const k = key(); return k + value(1); }).join('');
+    root =
+      `14${byte(declared(n))}` +
+      Array.from({ length: n }, () => {
+        const k = key();
+        return k + value(1);
+      }).join('');
   } else {
     root = value(0);
   }
@@ -161,9 +243,7 @@ function igbinaryFuzz(rand: () => number): { bytes: Buffer; usedRefs: boolean } 
 // ---- corpus --------------------------------------------------------------------------------------------
 
 const generated = generatedCases();
-const differentialCorpus: Case[] = [
-  ...sharedCases(), ...generated, ...crossCases(generated), ...edgeCases, ...mutatedCases(generated),
-];
+const differentialCorpus: Case[] = [...sharedCases(), ...generated, ...crossCases(generated), ...edgeCases, ...mutatedCases(generated)];
 
 function fuzzCorpus(): Case[] {
   const rand = prng(424242);
@@ -185,27 +265,41 @@ const nested = (n: number, inner = 'i:1;'): string => 'a:1:{i:0;'.repeat(n) + in
 const kelvin = Buffer.from('Wea\u212Amap', 'utf8').toString('latin1');
 const corners: Case[] = [
   // U+212A KELVIN SIGN: PHP lower-cases class names in ASCII only, so this is not "weakmap" and is accepted.
-  ['php', `a|O:${kelvin.length}:"${kelvin}":0:{}`], ['php', 'a|O:7:"WEAKMAP":0:{}'], ['php', 'a|O:8:"StdClasS":0:{}'],
-  ['php', 'a|C:8:"stdclass":0:{}'], ['php', `a|O:${kelvin.length + 2}:"${kelvin}ok":0:{}`],
+  ['php', `a|O:${kelvin.length}:"${kelvin}":0:{}`],
+  ['php', 'a|O:7:"WEAKMAP":0:{}'],
+  ['php', 'a|O:8:"StdClasS":0:{}'],
+  ['php', 'a|C:8:"stdclass":0:{}'],
+  ['php', `a|O:${kelvin.length + 2}:"${kelvin}ok":0:{}`],
   ['php', Array.from({ length: 40 }, (_, i) => `k${i % 23}|i:${i};`).join('')],
   ['php', Array.from({ length: 100_000 }, (_, i) => `k${i}|i:${i};`).join('')],
   ['php', `${'k'.repeat(127)}|i:1;${'k'.repeat(128)}|i:2;-5|i:3;05|i:4;-0|i:5;99999999999999999999|i:6;`],
-  ['php', `a|${nested(4096)}`], ['php', `a|${nested(4097)}`], ['php', `a|${nested(4095, 'O:8:"stdClass":0:{}')}`],
-  ['php', `a|${nested(4096, 'O:8:"stdClass":0:{}')}`], ['php', `a|${nested(4096)}b|${nested(4096)}r|R:2;`],
+  ['php', `a|${nested(4096)}`],
+  ['php', `a|${nested(4097)}`],
+  ['php', `a|${nested(4095, 'O:8:"stdClass":0:{}')}`],
+  ['php', `a|${nested(4096, 'O:8:"stdClass":0:{}')}`],
+  ['php', `a|${nested(4096)}b|${nested(4096)}r|R:2;`],
   ['php', `a|a:40:{${Array.from({ length: 40 }, (_, i) => `i:${i % 19};O:8:"stdClass":0:{}`).join('')}}b|r:22;c|r:3;d|R:40;`],
   ['php', `a|a:30:{${Array.from({ length: 30 }, (_, i) => `s:2:"${String(i % 20).padStart(2, '0')}";i:${i};`).join('')}}b|R:3;c|R:25;`],
-  ['php', 'a|a:3:{S:1:"\\61";O:8:"stdClass":0:{}s:1:"a";i:1;i:0;r:2;}'], ['php', 'a|O:3:"Foo":3:{i:5;O:3:"Foo":0:{}s:1:"5";i:1;i:1;r:2;}'],
-  ['php', 'a|O:3:"Foo":2:{i:5;O:3:"Foo":0:{}s:1:"5";R:2;}'], ['php', 'a|a:2:{i:5;i:1;s:1:"5";R:3;}'],
+  ['php', 'a|a:3:{S:1:"\\61";O:8:"stdClass":0:{}s:1:"a";i:1;i:0;r:2;}'],
+  ['php', 'a|O:3:"Foo":3:{i:5;O:3:"Foo":0:{}s:1:"5";i:1;i:1;r:2;}'],
+  ['php', 'a|O:3:"Foo":2:{i:5;O:3:"Foo":0:{}s:1:"5";R:2;}'],
+  ['php', 'a|a:2:{i:5;i:1;s:1:"5";R:3;}'],
   // a repeated key whose new value is R: to an object: the old slot now reaches the object
   ['php', 'a|a:3:{i:0;O:8:"stdClass":0:{}i:1;i:5;i:1;R:2;}b|r:3;'],
   ['php', 'a|a:3:{i:0;i:7;i:1;O:8:"stdClass":0:{}i:1;R:2;}b|r:3;'],
   // equivalent keys written differently: the second value replaces the first (r:3 then sees an int)
-  ...['i:+1;', 'i:01;', 's:1:"1";', 'S:1:"\\31";', 'i:00000000000000000000001;'].map((k) => ['php', `a|a:2:{i:1;O:8:"stdClass":0:{}${k}i:5;}b|r:2;`]),
+  ...['i:+1;', 'i:01;', 's:1:"1";', 'S:1:"\\31";', 'i:00000000000000000000001;'].map((k) => [
+    'php',
+    `a|a:2:{i:1;O:8:"stdClass":0:{}${k}i:5;}b|r:2;`,
+  ]),
   ...['i:-0;', 'i:+0;', 'i:00;', 's:1:"0";', 's:2:"-0";'].map((k) => ['php', `a|O:3:"Foo":2:{s:1:"0";O:3:"Bar":0:{}${k}i:5;}b|r:2;`]),
   // containers past SCAN_LIMIT keys (keys looked up in a Map): a repeated key replaces an object / is R: to itself
   ['php', `a|a:40:{${Array.from({ length: 40 }, (_, i) => (i < 19 ? `i:${i};O:8:"stdClass":0:{}` : `i:${i - 19};i:5;`)).join('')}}b|r:3;`],
   ['php', `a|a:40:{${Array.from({ length: 40 }, (_, i) => (i < 19 ? `i:${i};O:8:"stdClass":0:{}` : `i:${i - 19};i:5;`)).join('')}}b|r:21;`],
-  ['php', `a|O:3:"Foo":25:{${Array.from({ length: 25 }, (_, i) => (i < 20 ? `s:2:"p${i % 10}";O:3:"Bar":0:{}` : `i:${i};i:5;`)).join('')}}b|r:3;c|r:13;`],
+  [
+    'php',
+    `a|O:3:"Foo":25:{${Array.from({ length: 25 }, (_, i) => (i < 20 ? `s:2:"p${i % 10}";O:3:"Bar":0:{}` : `i:${i};i:5;`)).join('')}}b|r:3;c|r:13;`,
+  ],
   ['php', `a|a:21:{${Array.from({ length: 20 }, (_, i) => `s:1:"${String.fromCharCode(97 + i)}";i:${i};`).join('')}s:1:"d";R:5;}`],
   ['php', `a|a:21:{${Array.from({ length: 20 }, (_, i) => `s:1:"${String.fromCharCode(97 + i)}";i:${i};`).join('')}s:1:"d";R:4;}`],
   ['php_serialize', `a:21:{${Array.from({ length: 20 }, (_, i) => `i:${i};O:1:"X":0:{}`).join('')}i:17;r:19;}`],
@@ -214,19 +308,34 @@ const corners: Case[] = [
   ['php', 'a|a:2:{i:9223372036854775808;O:3:"Foo":0:{}s:19:"9223372036854775807";i:1;}b|r:2;'],
   ['php_serialize', 'a:3:{s:16:"9007199254740993";i:1;i:-9007199254740993;i:2;s:2:"-0";i:3;}'],
   ['php_serialize', `a:2:{s:128:"${'k'.repeat(128)}";i:1;S:3:"\\37\\38";i:2;}junk`],
-  ['php_serialize', `a:1:{s:1:"a";${nested(4095)}}`], ['php_serialize', `a:1:{s:1:"a";${nested(4096)}}`],
-  ['php_serialize', 'O:8:"stdClass":0:{}'], ['php_serialize', 'a:1:{i:0;R:1;}'], ['php_serialize', 'N;trailing'],
+  ['php_serialize', `a:1:{s:1:"a";${nested(4095)}}`],
+  ['php_serialize', `a:1:{s:1:"a";${nested(4096)}}`],
+  ['php_serialize', 'O:8:"stdClass":0:{}'],
+  ['php_serialize', 'a:1:{i:0;R:1;}'],
+  ['php_serialize', 'N;trailing'],
 ].map(([handler, p], i) => ({ label: `corner #${i}`, handler: handler as SerializeHandler, bytes: B(p!) }));
 // scratch growth: slot table, positions, key arena (long S: keys), frame stacks (igbinary has no depth limit)
 corners.push(
   { label: 'many slots then R:', handler: 'php', bytes: B(`${Array.from({ length: 1000 }, (_, i) => `k${i}|i:${i};`).join('')}z|R:999;`) },
-  { label: 'long S: keys in tracking mode', handler: 'php', bytes: B(`a|a:2:{S:2000:"${'\\41'.repeat(2000)}";O:1:"X":0:{}S:2000:"${'A'.repeat(2000)}";i:1;}b|r:2;`) },
-  { label: 'long S: keys in tracking mode, distinct', handler: 'php', bytes: B(`a|a:2:{S:2000:"${'\\41'.repeat(2000)}";O:1:"X":0:{}S:2000:"${'A'.repeat(1999)}B";i:1;}b|r:2;`) },
+  {
+    label: 'long S: keys in tracking mode',
+    handler: 'php',
+    bytes: B(`a|a:2:{S:2000:"${'\\41'.repeat(2000)}";O:1:"X":0:{}S:2000:"${'A'.repeat(2000)}";i:1;}b|r:2;`),
+  },
+  {
+    label: 'long S: keys in tracking mode, distinct',
+    handler: 'php',
+    bytes: B(`a|a:2:{S:2000:"${'\\41'.repeat(2000)}";O:1:"X":0:{}S:2000:"${'A'.repeat(1999)}B";i:1;}b|r:2;`),
+  },
   { label: 'igbinary 5000 levels', handler: 'igbinary', bytes: IG(`1401 110161 ${'1401 0600 '.repeat(5000)} 0601`) },
   { label: 'igbinary 5000 levels, one short', handler: 'igbinary', bytes: IG(`1401 110161 ${'1401 0600 '.repeat(5000)}`) },
 );
 corners.push(
-  { label: 'igbinary kelvin', handler: 'igbinary', bytes: IG(`1401 1101 61 17${(9).toString(16).padStart(2, '0')}${hex('Wea\u212Amap')} 1400`) },
+  {
+    label: 'igbinary kelvin',
+    handler: 'igbinary',
+    bytes: IG(`1401 1101 61 17${(9).toString(16).padStart(2, '0')}${hex('Wea\u212Amap')} 1400`),
+  },
   { label: 'igbinary root object', handler: 'igbinary', bytes: IG(`1703 ${hex('Foo')} 1402 0601 0601 1101 37 0602`) },
   { label: 'igbinary root stdClass', handler: 'igbinary', bytes: IG(`1708 ${hex('stdClass')} 1401 20ffffffffffffffff 0601`) },
   { label: 'igbinary big int key', handler: 'igbinary', bytes: IG('1402 200020000000000001 0601 210020000000000000 0601') },
@@ -266,7 +375,11 @@ function differences(c: Case): string[] {
     if (!isDeepStrictEqual(fast, ref)) out.push(`${c.label} configured ${h}: fast ${show(fast)} reference ${show(ref)}`);
     // the validator itself, not only through classification (which would fall back to the decoder if it threw)
     let verdict: unknown;
-    try { verdict = validateSession(c.bytes, h); } catch (e) { verdict = `threw ${String(e)}`; }
+    try {
+      verdict = validateSession(c.bytes, h);
+    } catch (e) {
+      verdict = `threw ${String(e)}`;
+    }
     const expected = decodeVerdict(c.bytes, h);
     if (!isDeepStrictEqual(verdict, expected)) out.push(`${c.label} validate ${h}: ${show(verdict)} decoder ${show(expected)}`);
   }
@@ -277,7 +390,9 @@ function differences(c: Case): string[] {
 function check(cases: Case[]): { problems: string[]; stats: Map<string, number> } {
   const problems: string[] = [];
   const stats = new Map<string, number>();
-  const count = (k: string): void => { stats.set(k, (stats.get(k) ?? 0) + 1); };
+  const count = (k: string): void => {
+    stats.set(k, (stats.get(k) ?? 0) + 1);
+  };
   for (const c of cases) {
     problems.push(...differences(c));
     const ref = classifySessionReference(c.bytes, c.handler);
@@ -307,13 +422,21 @@ describe('classifySession (validating pass) equals classifySessionReference (ful
     expect(stats.get('ok')).toBeGreaterThan(500);
     expect(stats.get('corrupt')).toBeGreaterThan(500);
     expect(stats.get('ok-with-backrefs')).toBeGreaterThan(400);
-    for (const w of ['int-out-of-range-clamped', 'serializable-object', 'enum-requires-class', 'session-numeric-key',
-      'session-key-too-long', 'session-key-duplicate', 'int-key-precision-lost', 'trailing-bytes-ignored-by-php']) {
+    for (const w of [
+      'int-out-of-range-clamped',
+      'serializable-object',
+      'enum-requires-class',
+      'session-numeric-key',
+      'session-key-too-long',
+      'session-key-duplicate',
+      'int-key-precision-lost',
+      'trailing-bytes-ignored-by-php',
+    ]) {
       expect(stats.get(w) ?? 0, w).toBeGreaterThan(5);
     }
   });
 
-  it('on the validator\'s own corners, garbage, and a larger mutation run', () => {
+  it("on the validator's own corners, garbage, and a larger mutation run", () => {
     const cases = [...corners, ...garbage(), ...extraMutations()];
     expect(cases.length).toBeGreaterThan(10_000);
     const { problems } = check(cases);
@@ -324,7 +447,10 @@ describe('classifySession (validating pass) equals classifySessionReference (ful
     const p = B(`a|${nested(6)}b|${nested(5, 'O:8:"stdClass":0:{}')}`);
     const s = B(nested(6));
     for (const maxDepth of [0, 1, 5, 6, 7]) {
-      for (const [bytes, h] of [[p, 'php'], [s, 'php_serialize']] as const) {
+      for (const [bytes, h] of [
+        [p, 'php'],
+        [s, 'php_serialize'],
+      ] as const) {
         const d = decodeSession(bytes, h, { maxDepth });
         expect(validateSession(bytes, h, maxDepth).ok, `${h} maxDepth ${maxDepth}`).toBe(d.ok);
       }

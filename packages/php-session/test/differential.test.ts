@@ -8,9 +8,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SERIALIZE_HANDLERS, classifySession, decodeSession } from '../src/index.ts';
-import {
-  type OracleResult, lowerEnums, mapLimit, oracleView, phpDecodeOk, runOracle, runOracleBatch, show,
-} from './helpers.ts';
+import { type OracleResult, lowerEnums, mapLimit, oracleView, phpDecodeOk, runOracle, runOracleBatch, show } from './helpers.ts';
 import { type Case, crossCases, edgeCases, generatedCases, mutatedCases, sharedCases } from './corpus.ts';
 
 const shared: Case[] = sharedCases();
@@ -37,8 +35,10 @@ function compare(c: Case, oracle: OracleResult): string | null {
   const cls = classifySession(c.bytes, c.handler);
   if (cls.phpAccepts !== oracle.decodeOk) {
     if (ours.ok && allowedDivergence(c, oracle, ours.warnings)) return null;
-    return `${c.label}: PHP decode_ok=${oracle.decodeOk}, ours phpAccepts=${cls.phpAccepts} `
-      + `(${ours.ok ? 'ok' : ours.error}) php=${oracle.raw.slice(0, 300)}`;
+    return (
+      `${c.label}: PHP decode_ok=${oracle.decodeOk}, ours phpAccepts=${cls.phpAccepts} ` +
+      `(${ours.ok ? 'ok' : ours.error}) php=${oracle.raw.slice(0, 300)}`
+    );
   }
   if (!oracle.decodeOk) return ours.ok ? `${c.label}: PHP rejects, we decoded` : null;
   if (!ours.ok) return `${c.label}: PHP accepts, we fail: ${ours.error}`;
@@ -49,7 +49,6 @@ function compare(c: Case, oracle: OracleResult): string | null {
   }
   return null;
 }
-
 
 const oracle = new Map<Case, OracleResult>();
 
@@ -99,11 +98,13 @@ describe('differential: decodeSession vs PHP 8.2 session_decode()', () => {
   });
 
   it('PHP-encoded payloads read with another handler: same verdict (and values when PHP accepts)', () => {
-    const problems = cross.map((c) => {
-      const o = oracle.get(c)!;
-      if (!o.parsed) return `${c.label}: no oracle output ${o.raw}`;
-      return compare(c, o);
-    }).filter((p) => p !== null);
+    const problems = cross
+      .map((c) => {
+        const o = oracle.get(c)!;
+        if (!o.parsed) return `${c.label}: no oracle output ${o.raw}`;
+        return compare(c, o);
+      })
+      .filter((p) => p !== null);
     expect(problems).toEqual([]);
     // the serializer-mismatch case of BUG-08, for all pairs: PHP rejects nearly all of them
     expect(cross.filter((c) => oracle.get(c)!.decodeOk).length).toBeLessThan(cross.length / 4);

@@ -35,7 +35,11 @@ export interface OracleResult {
 
 /** Runs the generator: payloads PHP itself encoded, per handler. */
 export function generatePayloads(): Array<{ name: string; handler: SerializeHandler; bytes: Buffer }> {
-  const out = execFileSync('php', [...PHP_ARGS, generatorScript], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('php', [...PHP_ARGS, generatorScript], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const list = JSON.parse(out) as Array<{ name: string; handler: SerializeHandler; hex: string }>;
   return list.map((x) => ({ name: x.name, handler: x.handler, bytes: Buffer.from(x.hex, 'hex') }));
 }
@@ -73,7 +77,10 @@ export function runOracleBatch(items: Array<{ bytes: Buffer; handler: SerializeH
   while (out.length < items.length) {
     const rest = files.slice(out.length);
     const r = spawnSync('php', [...PHP_ARGS, batchScript, normScript, '--define-classes'], {
-      input: rest.join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 30, timeout: 120_000,
+      input: rest.join('\n') + '\n',
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+      timeout: 120_000,
     });
     const lines = (r.stdout ?? '').split('\n');
     let got = 0;
@@ -127,27 +134,43 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Pr
  */
 export function parseJsonBig(text: string): unknown {
   let i = 0;
-  const ws = (): void => { while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++; };
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
   const value = (): unknown => {
     ws();
     const c = text[i];
     if (c === '{') {
-      i++; const o: Record<string, unknown> = {}; ws();
-      if (text[i] === '}') { i++; return o; }
+      i++;
+      const o: Record<string, unknown> = {};
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return o;
+      }
       for (;;) {
-        ws(); const k = value() as string; ws();
+        ws();
+        const k = value() as string;
+        ws();
         if (text[i++] !== ':') throw new Error('bad json');
-        o[k] = value(); ws();
+        o[k] = value();
+        ws();
         const d = text[i++];
         if (d === '}') return o;
         if (d !== ',') throw new Error('bad json');
       }
     }
     if (c === '[') {
-      i++; const a: unknown[] = []; ws();
-      if (text[i] === ']') { i++; return a; }
+      i++;
+      const a: unknown[] = [];
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return a;
+      }
       for (;;) {
-        a.push(value()); ws();
+        a.push(value());
+        ws();
         const d = text[i++];
         if (d === ']') return a;
         if (d !== ',') throw new Error('bad json');
@@ -155,7 +178,11 @@ export function parseJsonBig(text: string): unknown {
     }
     if (c === '"') {
       let j = i + 1;
-      while (text[j] !== '"') { if (text[j] === '\\') j++; j++; if (j > text.length) throw new Error('bad json'); }
+      while (text[j] !== '"') {
+        if (text[j] === '\\') j++;
+        j++;
+        if (j > text.length) throw new Error('bad json');
+      }
       const s = JSON.parse(text.slice(i, j + 1)) as string;
       i = j + 1;
       return s;

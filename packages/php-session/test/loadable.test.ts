@@ -16,22 +16,40 @@ const SCRIPT = path.join(repoRoot, 'test/php/session-formats.php');
 
 /** Per payload, the handlers under which PHP loads it as a session with at least one variable. */
 function phpLoads(payloads: Buffer[]): string[][] {
-  const r = spawnSync('php', [...PHP_ARGS, SCRIPT, 'decode'], { input: payloads.map((p) => p.toString('hex')).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28, timeout: 300_000 });
+  const r = spawnSync('php', [...PHP_ARGS, SCRIPT, 'decode'], {
+    input: payloads.map((p) => p.toString('hex')).join('\n') + '\n',
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    timeout: 300_000,
+  });
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.trim().split('\n').map((l) => (l === '-' ? [] : l.split(',')));
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => (l === '-' ? [] : l.split(',')));
 }
 
 describe('loadableSessionFormat', () => {
   it('says a payload is a session exactly when PHP loads it with a variable under some handler', () => {
     const generated = generatedCases();
     const rand = prng(1313);
-    const garbage = Array.from({ length: 300 }, (_, i) => Buffer.from(Array.from({ length: 1 + (i % 60) }, () => Math.floor(rand() * 256))));
+    const garbage = Array.from({ length: 300 }, (_, i) =>
+      Buffer.from(Array.from({ length: 1 + (i % 60) }, () => Math.floor(rand() * 256))),
+    );
     const payloads = [
       ...generated.map((c) => c.bytes),
       ...edgeCases.map((c) => c.bytes),
-      ...generated.filter((c) => c.bytes.length <= 2000).slice(0, 60).flatMap((c) => mutations(c, rand, 4)).map((c) => c.bytes),
+      ...generated
+        .filter((c) => c.bytes.length <= 2000)
+        .slice(0, 60)
+        .flatMap((c) => mutations(c, rand, 4))
+        .map((c) => c.bytes),
       ...garbage,
-      Buffer.from('N;'), Buffer.from('N;garbage'), Buffer.from('a:0:{}'), Buffer.from('a:0:{}trailing'), Buffer.from('i:5;'),
+      Buffer.from('N;'),
+      Buffer.from('N;garbage'),
+      Buffer.from('a:0:{}'),
+      Buffer.from('a:0:{}trailing'),
+      Buffer.from('i:5;'),
     ].filter((b) => b.length > 0);
     const php = phpLoads(payloads);
     const wrong: string[] = [];
@@ -41,11 +59,15 @@ describe('loadableSessionFormat', () => {
       const theirs = php[i]!;
       // Enums and Serializable objects need their class in PHP (the oracle defines none); the
       // application has it, as classifySession assumes (README: known gaps): a session all the same.
-      if (ours !== undefined && theirs.length === 0 && classifySession(b, ours).warnings.some((w) => w === 'enum-requires-class' || w === 'serializable-object')) {
+      if (
+        ours !== undefined &&
+        theirs.length === 0 &&
+        classifySession(b, ours).warnings.some((w) => w === 'enum-requires-class' || w === 'serializable-object')
+      ) {
         needClass++;
         return;
       }
-      if ((ours !== undefined) !== (theirs.length > 0) || (ours !== undefined && !theirs.includes(ours))) {
+      if ((ours !== undefined) !== theirs.length > 0 || (ours !== undefined && !theirs.includes(ours))) {
         wrong.push(`${b.toString('hex').slice(0, 80)}: ours ${ours ?? '-'}, PHP ${theirs.join(',') || '-'}`);
       }
     });

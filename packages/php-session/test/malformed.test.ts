@@ -4,9 +4,7 @@
  * Limits are checked against PHP itself where PHP has one (unserialize_max_depth).
  */
 import { describe, expect, it } from 'vitest';
-import {
-  type SerializeHandler, SERIALIZE_HANDLERS, classifySession, decodeSession, sniffFormat, toValueModel,
-} from '../src/index.ts';
+import { type SerializeHandler, SERIALIZE_HANDLERS, classifySession, decodeSession, sniffFormat, toValueModel } from '../src/index.ts';
 import { phpDecodeOk } from './helpers.ts';
 
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -44,8 +42,11 @@ const samples: Array<[SerializeHandler, Buffer]> = [
   ['php', B(`uid|i:42;${SECRET}|s:11:"${SECRET}";o|O:11:"${SECRET}":1:{s:1:"p";a:1:{i:0;d:1.5;}}c|C:3:"Foo":11:{${SECRET}}r|R:2;`)],
   ['php_binary', B(`\x03uidi:42;\x0b${SECRET}s:11:"${SECRET}";\x01oO:8:"stdClass":1:{s:11:"${SECRET}";b:1;}`)],
   ['php_serialize', B(`a:4:{s:3:"uid";i:42;s:11:"${SECRET}";s:11:"${SECRET}";s:1:"o";O:8:"stdClass":0:{}s:1:"l";a:2:{i:0;N;i:1;r:4;}}`)],
-  ['igbinary', IG(`1403 1103 ${Buffer.from('uid').toString('hex')} 062a 110b ${Buffer.from(SECRET).toString('hex')} 0e01
-    1101 6f 170b ${Buffer.from(SECRET).toString('hex')} 1401 0e00 0c3ff8000000000000`)],
+  [
+    'igbinary',
+    IG(`1403 1103 ${Buffer.from('uid').toString('hex')} 062a 110b ${Buffer.from(SECRET).toString('hex')} 0e01
+    1101 6f 170b ${Buffer.from(SECRET).toString('hex')} 1401 0e00 0c3ff8000000000000`),
+  ],
 ];
 
 describe('truncation at every position', () => {
@@ -56,7 +57,10 @@ describe('truncation at every position', () => {
       const cut = full.subarray(0, at);
       exercise(cut, handler);
       const r = decodeSession(cut, handler);
-      if (at === 0) { expect(r.ok).toBe(true); continue; } // empty = valid empty session
+      if (at === 0) {
+        expect(r.ok).toBe(true);
+        continue;
+      } // empty = valid empty session
       if (!r.ok) {
         expect(r.error).not.toContain(SECRET);
         expect(r.error).not.toContain('uid');
@@ -71,14 +75,29 @@ describe('truncation at every position', () => {
 
 describe('wrong and huge declared lengths', () => {
   const wrong: Array<[SerializeHandler, string | Buffer]> = [
-    ['php', 'a|s:2:"abc";'], ['php', 'a|s:4:"abc";'], ['php', 'a|s:99999999999:"x";'],
-    ['php', 'a|s:18446744073709551615:"x";'], ['php', 'a|a:2:{i:0;i:1;}'], ['php', 'a|a:1:{i:0;i:1;i:1;i:2;}'],
-    ['php', 'a|a:4294967295:{'], ['php', 'a|a:99999999999999999999999:{}'], ['php', 'a|O:8:"stdClass":999999999:{}'],
-    ['php', 'a|O:99999:"x":0:{}'], ['php', 'a|C:3:"Foo":9999999999:{x}'], ['php', 'a|E:999:"A:B";'],
-    ['php', 'a|R:99999999999999999999999999;'], ['php_binary', '\x7fabc'], ['php_serialize', 'a:2147483648:{}'],
-    ['igbinary', IG('1401 1101 61 13ffffffff')], ['igbinary', IG('16ffffffff')], ['igbinary', IG('1401 1101 61 26ffffffffffffffff')],
-    ['igbinary', IG('1401 1101 61 1dff')], ['igbinary', IG('1401 1101 61 17ff')], ['igbinary', IG('1401 1101 61 0effffff')],
-    ['igbinary', IG('1401 1101 61 03ffffffff')], ['igbinary', IG('1401 1101 61 14ff')],
+    ['php', 'a|s:2:"abc";'],
+    ['php', 'a|s:4:"abc";'],
+    ['php', 'a|s:99999999999:"x";'],
+    ['php', 'a|s:18446744073709551615:"x";'],
+    ['php', 'a|a:2:{i:0;i:1;}'],
+    ['php', 'a|a:1:{i:0;i:1;i:1;i:2;}'],
+    ['php', 'a|a:4294967295:{'],
+    ['php', 'a|a:99999999999999999999999:{}'],
+    ['php', 'a|O:8:"stdClass":999999999:{}'],
+    ['php', 'a|O:99999:"x":0:{}'],
+    ['php', 'a|C:3:"Foo":9999999999:{x}'],
+    ['php', 'a|E:999:"A:B";'],
+    ['php', 'a|R:99999999999999999999999999;'],
+    ['php_binary', '\x7fabc'],
+    ['php_serialize', 'a:2147483648:{}'],
+    ['igbinary', IG('1401 1101 61 13ffffffff')],
+    ['igbinary', IG('16ffffffff')],
+    ['igbinary', IG('1401 1101 61 26ffffffffffffffff')],
+    ['igbinary', IG('1401 1101 61 1dff')],
+    ['igbinary', IG('1401 1101 61 17ff')],
+    ['igbinary', IG('1401 1101 61 0effffff')],
+    ['igbinary', IG('1401 1101 61 03ffffffff')],
+    ['igbinary', IG('1401 1101 61 14ff')],
   ];
   it.each(wrong)('%s %j is rejected quickly', (handler, payload) => {
     const bytes = typeof payload === 'string' ? B(payload) : payload;
@@ -123,7 +142,11 @@ describe('garbage', () => {
     expect(sniffFormat(B('hello world'))).toBe('unknown');
     expect(sniffFormat(B('\x00\x00\x00\x03xyz'))).toBe('unknown');
     expect(classifySession(B('hello world'), 'php')).toEqual({
-      format: 'unknown', status: 'corrupt', phpAccepts: false, serializerMismatch: false, warnings: [],
+      format: 'unknown',
+      status: 'corrupt',
+      phpAccepts: false,
+      serializerMismatch: false,
+      warnings: [],
     });
   });
 });
@@ -131,7 +154,7 @@ describe('garbage', () => {
 describe('deep nesting', () => {
   const nestedArrays = (n: number, inner = 'i:1;'): string => 'a:1:{i:0;'.repeat(n) + inner + '}'.repeat(n);
 
-  it('PHP\'s unserialize_max_depth (4096) applies exactly as in PHP (checked against PHP)', () => {
+  it("PHP's unserialize_max_depth (4096) applies exactly as in PHP (checked against PHP)", () => {
     const cases: Array<[SerializeHandler, string]> = [
       ['php', `a|${nestedArrays(4096)}`],
       ['php', `a|${nestedArrays(4097)}`],
@@ -149,8 +172,11 @@ describe('deep nesting', () => {
   });
 
   it('absurd nesting (200k levels) fails cleanly for php formats, no stack overflow', () => {
-    for (const [h, p] of [['php', `a|${nestedArrays(200_000)}`], ['php_serialize', nestedArrays(200_000)],
-      ['php', `a|${'O:8:"stdClass":1:{s:1:"a";'.repeat(200_000)}`]] as const) {
+    for (const [h, p] of [
+      ['php', `a|${nestedArrays(200_000)}`],
+      ['php_serialize', nestedArrays(200_000)],
+      ['php', `a|${'O:8:"stdClass":1:{s:1:"a";'.repeat(200_000)}`],
+    ] as const) {
       const { value: r, ms } = timed(() => decodeSession(B(p), h));
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.error).toContain('nesting');
@@ -163,8 +189,12 @@ describe('deep nesting', () => {
     // root: array8(1) 'a' => array8(1) 0 => array8(1) 0 => ... => int 1
     const buf = Buffer.alloc(4 + 5 + depth * 4 + 2);
     let p = buf.writeUInt32BE(2, 0);
-    buf.set([0x14, 0x01, 0x11, 0x01, 0x61], p); p += 5;
-    for (let i = 0; i < depth; i++) { buf.set([0x14, 0x01, 0x06, 0x00], p); p += 4; }
+    buf.set([0x14, 0x01, 0x11, 0x01, 0x61], p);
+    p += 5;
+    for (let i = 0; i < depth; i++) {
+      buf.set([0x14, 0x01, 0x06, 0x00], p);
+      p += 4;
+    }
     buf.set([0x06, 0x01], p);
     const { value: r, ms } = timed(() => decodeSession(buf, 'igbinary'));
     expect(r.ok).toBe(true);
@@ -172,7 +202,10 @@ describe('deep nesting', () => {
     if (!r.ok) return;
     let v: unknown = (toValueModel(r.entries) as unknown[][])[0]![1];
     let levels = 0;
-    while (v && typeof v === 'object' && '$array' in v) { v = ((v as { $array: unknown[][] }).$array)[0]![1]; levels++; }
+    while (v && typeof v === 'object' && '$array' in v) {
+      v = (v as { $array: unknown[][] }).$array[0]![1];
+      levels++;
+    }
     expect(levels).toBe(depth);
     expect(v).toBe(1);
   });
@@ -212,7 +245,11 @@ describe('size and time are linear', () => {
       ['igbinary', IG('25'.repeat(1_000_000) + '1400')],
     ];
     for (const [h, b] of inputs) {
-      const { ms } = timed(() => { decodeSession(b, h); sniffFormat(b); classifySession(b, h); });
+      const { ms } = timed(() => {
+        decodeSession(b, h);
+        sniffFormat(b);
+        classifySession(b, h);
+      });
       expect(ms, `${h} ${b.subarray(0, 12).toString('latin1')}`).toBeLessThan(1500);
     }
   });

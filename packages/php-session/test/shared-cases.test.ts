@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  type DecodeResult, type SerializeHandler, type SessionEntries, classifySession, decodeSession, sniffFormat,
+  type DecodeResult,
+  type SerializeHandler,
+  type SessionEntries,
+  classifySession,
+  decodeSession,
+  sniffFormat,
   toValueModel,
 } from '../src/index.ts';
 import { PHP_ARGS, casesDir } from './helpers.ts';
@@ -36,8 +41,18 @@ describe('BUG-01: a key containing "|" (php serializer)', () => {
 
   it('PHP writes a 0-byte file for fill.php; the reader takes it as a valid empty session', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bug01-'));
-    const out = execFileSync('php', [...PHP_ARGS, path.join(casesDir, 'tools/php-session-write.php'), dir, 'php',
-      'pipekey0000000000000000000000001', path.join(casesDir, 'BUG-01/fill.php')], { encoding: 'utf8' });
+    const out = execFileSync(
+      'php',
+      [
+        ...PHP_ARGS,
+        path.join(casesDir, 'tools/php-session-write.php'),
+        dir,
+        'php',
+        'pipekey0000000000000000000000001',
+        path.join(casesDir, 'BUG-01/fill.php'),
+      ],
+      { encoding: 'utf8' },
+    );
     const written = JSON.parse(out.trim().split('\n').at(-1)!) as { bytes_hex: string; length: number };
     expect(written.length).toBe(exp.php_8_2_observed['file_written_for_fill.php'].length);
     const bytes = Buffer.from(written.bytes_hex, 'hex');

@@ -5,8 +5,16 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
-  type PhpValue, type SerializeHandler, SERIALIZE_HANDLERS, bytesToName, classifySession, decodeSession,
-  phpFloatToString, phpKeyBytes, sniffFormat, toValueModel,
+  type PhpValue,
+  type SerializeHandler,
+  SERIALIZE_HANDLERS,
+  bytesToName,
+  classifySession,
+  decodeSession,
+  phpFloatToString,
+  phpKeyBytes,
+  sniffFormat,
+  toValueModel,
 } from '../src/index.ts';
 import { PHP_ARGS, generatePayloads, phpDecodeOk } from './helpers.ts';
 
@@ -26,21 +34,65 @@ function prng(seed: number): () => number {
 describe('phpFloatToString matches PHP var_export() (serialize_precision=-1)', () => {
   it('on special values, boundaries and 3000 random doubles', () => {
     const rand = prng(99);
-    const values: number[] = [0, -0, 1, -1, 0.1, 0.5, 1.5, 2.5, 100, 1e15, 1e16, 1e17, 1e18, 1e21, 1e22, 1e-4, 1e-5,
-      0.00012345, 1.5e-7, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 123456789012345680,
+    const values: number[] = [
+      0,
+      -0,
+      1,
+      -1,
+      0.1,
+      0.5,
+      1.5,
+      2.5,
+      100,
+      1e15,
+      1e16,
+      1e17,
+      1e18,
+      1e21,
+      1e22,
+      1e-4,
+      1e-5,
+      0.00012345,
+      1.5e-7,
+      5e-324,
+      2.2250738585072014e-308,
+      1.7976931348623157e308,
+      123456789012345680,
       // eslint-disable-next-line no-loss-of-precision -- 9007199254740993 rounds, as PHP's literal does: the rounding is what is tested
-      9007199254740993, 1 / 3, 2 / 3, Infinity, -Infinity, NaN, 299792458, 6.02214076e23, 4.35, 0.3];
+      9007199254740993,
+      1 / 3,
+      2 / 3,
+      Infinity,
+      -Infinity,
+      NaN,
+      299792458,
+      6.02214076e23,
+      4.35,
+      0.3,
+    ];
     const buf = Buffer.alloc(8);
     for (let i = 0; i < 3000; i++) {
       for (let j = 0; j < 8; j++) buf[j] = Math.floor(rand() * 256);
-      if (i % 3 === 0) buf[0] = (buf[0]! & 0x80) | 0x3f + (i % 6); // exponents near 0 more often
+      if (i % 3 === 0) buf[0] = (buf[0]! & 0x80) | (0x3f + (i % 6)); // exponents near 0 more often
       values.push(buf.readDoubleBE(0));
     }
-    const hex = values.map((v) => { const b = Buffer.alloc(8); b.writeDoubleBE(v); return b.toString('hex'); });
-    const php = execFileSync('php', [...PHP_ARGS, '-r',
-      'while (($l = fgets(STDIN)) !== false) { $d = unpack("E", hex2bin(trim($l)))[1]; '
-      + 'echo is_nan($d) ? "NAN" : (is_infinite($d) ? ($d > 0 ? "INF" : "-INF") : var_export($d, true)), "\\n"; }'],
-    { input: hex.join('\n') + '\n', encoding: 'utf8' }).trim().split('\n');
+    const hex = values.map((v) => {
+      const b = Buffer.alloc(8);
+      b.writeDoubleBE(v);
+      return b.toString('hex');
+    });
+    const php = execFileSync(
+      'php',
+      [
+        ...PHP_ARGS,
+        '-r',
+        'while (($l = fgets(STDIN)) !== false) { $d = unpack("E", hex2bin(trim($l)))[1]; ' +
+          'echo is_nan($d) ? "NAN" : (is_infinite($d) ? ($d > 0 ? "INF" : "-INF") : var_export($d, true)), "\\n"; }',
+      ],
+      { input: hex.join('\n') + '\n', encoding: 'utf8' },
+    )
+      .trim()
+      .split('\n');
     expect(values.map(phpFloatToString)).toEqual(php);
   });
 });
@@ -60,7 +112,10 @@ describe('key names are lossless', () => {
 
   it('a non-UTF-8 session key prints as $bytes_hex, a UTF-8 one as text', () => {
     const r = decodeSession(B('caf\xe9|i:1;caf\xc3\xa9|i:2;'), 'php');
-    expect(r.ok && toValueModel(r.entries)).toEqual([[{ $bytes_hex: '636166e9' }, 1], ['café', 2]]);
+    expect(r.ok && toValueModel(r.entries)).toEqual([
+      [{ $bytes_hex: '636166e9' }, 1],
+      ['café', 2],
+    ]);
   });
 });
 
@@ -90,7 +145,11 @@ describe('classifySession', () => {
   it('empty file: an empty session for every handler', () => {
     for (const h of SERIALIZE_HANDLERS) {
       expect(classifySession(Buffer.alloc(0), h)).toEqual({
-        format: 'empty', status: 'empty', phpAccepts: true, serializerMismatch: false, warnings: [],
+        format: 'empty',
+        status: 'empty',
+        phpAccepts: true,
+        serializerMismatch: false,
+        warnings: [],
       });
     }
   });
@@ -126,8 +185,14 @@ describe('value model rules', () => {
   };
 
   it('a reference whose other holder is gone is a plain value (as PHP shows it)', () => {
-    expect(modelOf('a|i:1;b|R:1;a|i:2;')).toEqual([['a', 2], ['b', 1]]);
-    expect(modelOf('a|i:1;b|R:1;')).toEqual([['a', { $phpReference: 'r1', value: 1 }], ['b', { $phpReference: 'r1', value: 1 }]]);
+    expect(modelOf('a|i:1;b|R:1;a|i:2;')).toEqual([
+      ['a', 2],
+      ['b', 1],
+    ]);
+    expect(modelOf('a|i:1;b|R:1;')).toEqual([
+      ['a', { $phpReference: 'r1', value: 1 }],
+      ['b', { $phpReference: 'r1', value: 1 }],
+    ]);
   });
 
   it('objects are numbered depth-first; C: objects take a number too', () => {
@@ -149,7 +214,10 @@ describe('value model rules', () => {
 
   it('ints keep 64-bit precision; floats and bytes use the tagged forms', () => {
     expect(modelOf('a|i:9223372036854775807;b|i:-9007199254740993;c|d:0.1;d|d:-0;e|s:2:"\xff\x00";')).toEqual([
-      ['a', 9223372036854775807n], ['b', -9007199254740993n], ['c', { $float: '0.1' }], ['d', { $float: '-0.0' }],
+      ['a', 9223372036854775807n],
+      ['b', -9007199254740993n],
+      ['c', { $float: '0.1' }],
+      ['d', { $float: '-0.0' }],
       ['e', { $bytes_hex: 'ff00' }],
     ]);
   });

@@ -16,7 +16,14 @@ import type { Topology } from './url.ts';
 
 /** A session-migrate command that connects to Redis, and the role of the connection. */
 export type AclCommand =
-  | 'plan' | 'apply' | 'verify' | 'verify-prefix-only' | 'purge' | 'rollback-to-files' | 'rollback-remove-keys' | 'rotate'
+  | 'plan'
+  | 'apply'
+  | 'verify'
+  | 'verify-prefix-only'
+  | 'purge'
+  | 'rollback-to-files'
+  | 'rollback-remove-keys'
+  | 'rotate'
   /** A `--source redis:` read by plan, apply and verify. */
   | 'source-read'
   /** A `--source redis:` whose keys purge deletes. */
@@ -77,4 +84,5 @@ export function aclRuleFor(command: AclCommand, prefix: string, topology: Topolo
  * the master (SENTINEL GET-MASTER-ADDR-BY-NAME), lists sentinels (SENTINEL SENTINELS), and its
  * failover detector subscribes to `+switch-master`.
  */
-export const SENTINEL_ACL = '+ping +sentinel|get-master-addr-by-name +sentinel|sentinels +sentinel|replicas +sentinel|slaves +subscribe &+switch-master';
+export const SENTINEL_ACL =
+  '+ping +sentinel|get-master-addr-by-name +sentinel|sentinels +sentinel|replicas +sentinel|slaves +subscribe &+switch-master';

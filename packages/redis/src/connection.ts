@@ -13,7 +13,16 @@
 import { Redis, Cluster, type ChainableCommander, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { UserFacingError } from '@session-migrate/common';
-import { formatHostPort, type HostPort, type RedisAddress, type RedisCredentials, type RedisRole, type Topology, PASSWORD_ENV, SENTINEL_PASSWORD_ENV } from './url.ts';
+import {
+  formatHostPort,
+  type HostPort,
+  type RedisAddress,
+  type RedisCredentials,
+  type RedisRole,
+  type Topology,
+  PASSWORD_ENV,
+  SENTINEL_PASSWORD_ENV,
+} from './url.ts';
 import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, type TlsFiles } from './tls.ts';
 import { classifyRedisError, redactedMessage, type ClassifiedError } from './errors.ts';
 
@@ -133,20 +142,33 @@ export class RedisConnection {
     // One plain connection to the node given, to learn what it is.
     // No ready check: it is INFO, which the probe sends itself (and a rule without INFO must fail
     // with our message, not with ioredis's console warning).
-    const probe = new Redis({ ...common, host: a.host, port: a.port, db: 0, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableReadyCheck: false });
+    const probe = new Redis({
+      ...common,
+      host: a.host,
+      port: a.port,
+      db: 0,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
+    });
     let lastError: Error | undefined;
-    probe.on('error', (err: Error) => { lastError = err; });
+    probe.on('error', (err: Error) => {
+      lastError = err;
+    });
     let info: Map<string, string>;
     try {
       await connectWatchingForPlaintext(probe, a.tls, a);
       info = parseInfo(await probe.info());
     } catch (err) {
       probe.disconnect();
-      throw connectFailure(spec, isPlaintextServer(err) ? err : lastError ?? err, options.aclRule);
+      throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule);
     }
     if (info.get('redis_mode') === 'sentinel') {
       probe.disconnect();
-      throw new UserFacingError(`${a.url} is a sentinel, not a data node: use ${a.tls ? 'rediss' : 'redis'}+sentinel://${formatHostPort(a)}/MASTER_NAME/${a.db}`);
+      throw new UserFacingError(
+        `${a.url} is a sentinel, not a data node: use ${a.tls ? 'rediss' : 'redis'}+sentinel://${formatHostPort(a)}/MASTER_NAME/${a.db}`,
+      );
     }
     if (info.get('cluster_enabled') === '1') {
       let state: Map<string, string>;
@@ -158,7 +180,9 @@ export class RedisConnection {
       }
       probe.disconnect();
       if (state.get('cluster_state') !== 'ok') {
-        throw new UserFacingError(`Redis Cluster at ${a.url} reports cluster_state:${state.get('cluster_state') ?? 'unknown'} (${state.get('cluster_slots_assigned') ?? '?'} of 16384 slots assigned, ${state.get('cluster_slots_fail') ?? '?'} failing): fix the cluster first; nothing was written`);
+        throw new UserFacingError(
+          `Redis Cluster at ${a.url} reports cluster_state:${state.get('cluster_state') ?? 'unknown'} (${state.get('cluster_slots_assigned') ?? '?'} of 16384 slots assigned, ${state.get('cluster_slots_fail') ?? '?'} failing): fix the cluster first; nothing was written`,
+        );
       }
       if (a.db !== 0) throw new UserFacingError(`${a.url} is a Redis Cluster, which has only database 0: use /0 in the URL`);
       return openCluster(spec, options, common);
@@ -167,12 +191,16 @@ export class RedisConnection {
     if (options.write === true && info.get('role') === 'slave') {
       probe.disconnect();
       const master = info.get('master_host') !== undefined ? ` of ${info.get('master_host')}:${info.get('master_port')}` : '';
-      throw new UserFacingError(`Redis at ${a.url} is a replica${master} (READONLY): give the master (the primary endpoint); nothing was written`);
+      throw new UserFacingError(
+        `Redis at ${a.url} is a replica${master} (READONLY): give the master (the primary endpoint); nothing was written`,
+      );
     }
     probe.disconnect();
     const client = new Redis({ ...common, host: a.host, port: a.port, db: a.db, lazyConnect: true });
     lastError = undefined;
-    client.on('error', (err: Error) => { lastError = err; });
+    client.on('error', (err: Error) => {
+      lastError = err;
+    });
     try {
       await client.connect();
       await client.ping();
@@ -187,11 +215,16 @@ export class RedisConnection {
         await client.select(a.db);
       } catch (err) {
         client.disconnect();
-        throw new UserFacingError(`Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`);
+        throw new UserFacingError(
+          `Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`,
+        );
       }
     }
     const description: ConnectionDescription = {
-      ...baseDescription(spec), topology: 'standalone', host: a.host, port: a.port,
+      ...baseDescription(spec),
+      topology: 'standalone',
+      host: a.host,
+      port: a.port,
       ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
     };
     const conn = new RedisConnection(spec, client, description, options.aclRule);
@@ -227,7 +260,8 @@ export class RedisConnection {
     const o = node.options;
     if (this.topology === 'sentinel') {
       const s = node.stream as { remoteAddress?: string; remotePort?: number } | undefined;
-      if (s?.remoteAddress !== undefined && s.remotePort !== undefined) return formatHostPort({ host: s.remoteAddress, port: s.remotePort });
+      if (s?.remoteAddress !== undefined && s.remotePort !== undefined)
+        return formatHostPort({ host: s.remoteAddress, port: s.remotePort });
     }
     return formatHostPort({ host: o.host ?? '127.0.0.1', port: o.port ?? 6379 });
   }
@@ -246,9 +280,10 @@ export class RedisConnection {
       onNode?.(this.nodeName(node));
       let cursor = '0';
       do {
-        const [next, keys] = prefix === ''
-          ? await node.scanBuffer(cursor, 'COUNT', count)
-          : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+        const [next, keys] =
+          prefix === ''
+            ? await node.scanBuffer(cursor, 'COUNT', count)
+            : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
         cursor = next.toString('latin1');
         if (keys.length > 0) yield keys;
       } while (cursor !== '0');
@@ -267,7 +302,12 @@ export class RedisConnection {
     const out: Reply[][] = new Array(items.length);
     if (items.length === 0) return out;
     if (!(this.client instanceof Cluster)) {
-      await runPipeline(this.client, items, items.map((_, i) => i), out);
+      await runPipeline(
+        this.client,
+        items,
+        items.map((_, i) => i),
+        out,
+      );
       return out;
     }
     const cluster = this.client;
@@ -333,22 +373,28 @@ export class RedisConnection {
    * @param min replicas wanted per master (`host:port` -> n, or `*` for any master)
    * @returns the masters that acknowledged fewer than asked, with how many did
    */
-  async waitForReplicas(min: Map<string, number>, timeoutMs: number, since?: string): Promise<Array<{ node: string; wanted: number; acked: number }>> {
+  async waitForReplicas(
+    min: Map<string, number>,
+    timeoutMs: number,
+    since?: string,
+  ): Promise<Array<{ node: string; wanted: number; acked: number }>> {
     const short: Array<{ node: string; wanted: number; acked: number }> = [];
-    await Promise.all((await this.masters()).map(async (node) => {
-      const name = this.nodeName(node);
-      // A master not known at the start (a cluster failover promoted a replica): as many as the most.
-      const wanted = min.get(name) ?? min.get('*') ?? Math.max(0, ...min.values());
-      if (wanted <= 0) return;
-      let acked = 0;
-      try {
-        acked = Number(await node.call('WAIT', String(wanted), String(timeoutMs)));
-      } catch (err) {
-        if (this.classify(err).kind === 'permanent') throw err;
-        acked = 0;
-      }
-      if (acked < wanted) short.push({ node: name, wanted, acked });
-    }));
+    await Promise.all(
+      (await this.masters()).map(async (node) => {
+        const name = this.nodeName(node);
+        // A master not known at the start (a cluster failover promoted a replica): as many as the most.
+        const wanted = min.get(name) ?? min.get('*') ?? Math.max(0, ...min.values());
+        if (wanted <= 0) return;
+        let acked = 0;
+        try {
+          acked = Number(await node.call('WAIT', String(wanted), String(timeoutMs)));
+        } catch (err) {
+          if (this.classify(err).kind === 'permanent') throw err;
+          acked = 0;
+        }
+        if (acked < wanted) short.push({ node: name, wanted, acked });
+      }),
+    );
     if (since !== undefined && short.length === 0 && (await this.generation()) !== since) {
       short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
     }
@@ -369,7 +415,9 @@ export class RedisConnection {
       if (w === undefined) {
         const entry = { id: this.nextNodeId++, closes: 0 };
         this.closes.set(node, entry);
-        node.on('close', () => { entry.closes++; });
+        node.on('close', () => {
+          entry.closes++;
+        });
         w = entry;
       }
       parts.push(`${w.id}:${w.closes}`);
@@ -414,10 +462,16 @@ export class RedisConnection {
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const master = await this.sentinelMaster();
-      const role = await client.info('replication').then((t) => parseInfo(t).get('role'), () => undefined);
+      const role = await client.info('replication').then(
+        (t) => parseInfo(t).get('role'),
+        () => undefined,
+      );
       const here = this.nodeName(client);
       if (master !== undefined && role === 'master' && here === formatHostPort(master)) return;
-      if (Date.now() > deadline) throw new Error(`the Sentinel master ${master !== undefined ? formatHostPort(master) : '?'} is not reachable as master (connected to ${here}, role ${role ?? 'unknown'})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the Sentinel master ${master !== undefined ? formatHostPort(master) : '?'} is not reachable as master (connected to ${here}, role ${role ?? 'unknown'})`,
+        );
       if (attempt > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
         // Reconnect: ioredis asks the sentinels for the master again.
         client.disconnect(true);
@@ -439,10 +493,21 @@ export class RedisConnection {
     const client = this.client;
     const again = (): void => {
       if (this.closing) return;
-      setTimeout(() => {
-        if (this.closing || client.status !== 'end') return;
-        client.connect().then(() => { attempt = 0; }, () => { attempt++; if (client.status === 'end') again(); });
-      }, Math.min(100 * 2 ** attempt, 2000));
+      setTimeout(
+        () => {
+          if (this.closing || client.status !== 'end') return;
+          client.connect().then(
+            () => {
+              attempt = 0;
+            },
+            () => {
+              attempt++;
+              if (client.status === 'end') again();
+            },
+          );
+        },
+        Math.min(100 * 2 ** attempt, 2000),
+      );
     };
     client.on('end', again);
   }
@@ -467,7 +532,9 @@ async function runPipeline(client: Redis | Cluster, items: GroupedItem[], idx: n
     replies = ((await pipe.exec()) ?? []) as Reply[];
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
-    idx.forEach((i, n) => { out[i] = Array.from({ length: counts[n]! }, (): Reply => [e, null]); });
+    idx.forEach((i, n) => {
+      out[i] = Array.from({ length: counts[n]! }, (): Reply => [e, null]);
+    });
     return;
   }
   let at = 0;
@@ -487,7 +554,10 @@ function refreshSlots(cluster: Cluster): Promise<void> {
 function waitClusterReady(cluster: Cluster): Promise<void> {
   return new Promise((resolve) => {
     if (cluster.status === 'ready') return resolve();
-    const done = (): void => { cluster.off('ready', done); resolve(); };
+    const done = (): void => {
+      cluster.off('ready', done);
+      resolve();
+    };
     cluster.once('ready', done);
     setTimeout(done, 5000);
   });
@@ -502,13 +572,17 @@ export function scanPatternForPrefix(prefix: string): string {
 export function keyNameForDisplay(key: Buffer): string {
   const text = key.toString('utf8');
   if (Buffer.from(text, 'utf8').equals(key)) return text;
-  return [...key].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  return [...key]
+    .map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`))
+    .join('');
 }
 
 function baseDescription(spec: RedisSpec): Pick<ConnectionDescription, 'url' | 'db' | 'tls' | 'tlsFiles' | 'username' | 'auth'> {
   const a = spec.address;
   return {
-    url: a.url, db: a.db, tls: a.tls,
+    url: a.url,
+    db: a.db,
+    tls: a.tls,
     ...(a.tls && spec.tls !== undefined ? { tlsFiles: spec.tls } : {}),
     ...(spec.credentials.username !== undefined ? { username: spec.credentials.username } : {}),
     auth: spec.credentials.password !== undefined,
@@ -530,9 +604,10 @@ function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions[
     disableClientInfo: true,
     // With keepReconnecting (apply) ioredis reconnects for as long as the client lives, and apply's
     // own bounded retry loop decides when to give up; otherwise 3 attempts.
-    retryStrategy: options.keepReconnecting === true
-      ? (times: number) => Math.min(times * 100, 2000)
-      : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
+    retryStrategy:
+      options.keepReconnecting === true
+        ? (times: number) => Math.min(times * 100, 2000)
+        : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
     // A write to a node that became a replica (failover) answers READONLY: reconnect, so a Sentinel
     // client asks the sentinels for the new master; the command itself fails and is classified.
     reconnectOnError: (err: Error) => (/^READONLY\b/.test(err.message) && spec.address.kind === 'sentinel' ? 1 : false),
@@ -554,14 +629,21 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
     slotsRefreshTimeout: 5000,
     // Keep host names as the nodes announce them, so TLS verifies the name the certificate is for
     // (https://github.com/redis/ioredis#special-note-aws-elasticache-clusters-with-tls).
-    ...(common.tls !== undefined ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) } : {}),
-    clusterRetryStrategy: options.keepReconnecting === true
-      ? (times: number) => Math.min(times * 100, 2000)
-      : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
+    ...(common.tls !== undefined
+      ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) }
+      : {}),
+    clusterRetryStrategy:
+      options.keepReconnecting === true
+        ? (times: number) => Math.min(times * 100, 2000)
+        : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
   });
   let lastError: Error | undefined;
-  cluster.on('error', (err: Error) => { lastError = err; });
-  cluster.on('node error', (err: Error) => { lastError = err; });
+  cluster.on('error', (err: Error) => {
+    lastError = err;
+  });
+  cluster.on('node error', (err: Error) => {
+    lastError = err;
+  });
   const desc: ConnectionDescription = { ...baseDescription(spec), topology: 'cluster', host: a.host, port: a.port };
   const conn = newConnection(spec, cluster, desc, options.aclRule);
   try {
@@ -579,30 +661,46 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
 }
 
 /** Sentinel answers: the master address, or why there is none. */
-async function askSentinels(spec: RedisSpec, tls: RedisOptions['tls'] | undefined): Promise<{ master?: HostPort; unknownName: boolean; errors: string[] }> {
+async function askSentinels(
+  spec: RedisSpec,
+  tls: RedisOptions['tls'] | undefined,
+): Promise<{ master?: HostPort; unknownName: boolean; errors: string[] }> {
   const a = spec.address;
   const errors: string[] = [];
   let unknownName = false;
   for (const s of a.sentinels ?? []) {
     const client = new Redis({
-      host: s.host, port: s.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableReadyCheck: false,
-      connectTimeout: 3000, commandTimeout: 5000, disableClientInfo: true,
+      host: s.host,
+      port: s.port,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
+      connectTimeout: 3000,
+      commandTimeout: 5000,
+      disableClientInfo: true,
       ...(spec.credentials.sentinelPassword !== undefined ? { password: spec.credentials.sentinelPassword } : {}),
       ...(tls !== undefined ? { tls } : {}),
     });
     let lastError: Error | undefined;
-    client.on('error', (err: Error) => { lastError = err; });
+    client.on('error', (err: Error) => {
+      lastError = err;
+    });
     try {
       await connectWatchingForPlaintext(client, tls !== undefined, s);
-      const r = await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', a.masterName!) as [string, string] | null;
+      const r = (await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', a.masterName!)) as [string, string] | null;
       if (r === null) {
         unknownName = true;
         continue;
       }
       return { master: { host: r[0], port: Number(r[1]) }, unknownName, errors };
     } catch (err) {
-      const e = (isPlaintextServer(err) ? err : lastError ?? err) as NodeJS.ErrnoException;
-      const why = describeTlsError(e, spec.role, spec.tls) ?? (/NOAUTH|WRONGPASS|invalid password/i.test(e.message) ? `${e.message.split('\n')[0]} (give the sentinel password in ${SENTINEL_PASSWORD_ENV[spec.role]})` : e.code ?? redactedMessage(e.message, spec.credentials.sentinelPassword));
+      const e = (isPlaintextServer(err) ? err : (lastError ?? err)) as NodeJS.ErrnoException;
+      const why =
+        describeTlsError(e, spec.role, spec.tls) ??
+        (/NOAUTH|WRONGPASS|invalid password/i.test(e.message)
+          ? `${e.message.split('\n')[0]} (give the sentinel password in ${SENTINEL_PASSWORD_ENV[spec.role]})`
+          : (e.code ?? redactedMessage(e.message, spec.credentials.sentinelPassword)));
       errors.push(`${formatHostPort(s)}: ${why}`);
     } finally {
       client.disconnect();
@@ -611,11 +709,19 @@ async function askSentinels(spec: RedisSpec, tls: RedisOptions['tls'] | undefine
   return { unknownName, errors };
 }
 
-async function openSentinel(spec: RedisSpec, options: OpenOptions, common: RedisOptions, tls: RedisOptions['tls'] | undefined): Promise<RedisConnection> {
+async function openSentinel(
+  spec: RedisSpec,
+  options: OpenOptions,
+  common: RedisOptions,
+  tls: RedisOptions['tls'] | undefined,
+): Promise<RedisConnection> {
   const a = spec.address;
   const found = await askSentinels(spec, tls);
   if (found.master === undefined) {
-    if (found.unknownName) throw new UserFacingError(`no sentinel of ${a.url} knows a master named "${a.masterName}" (SENTINEL GET-MASTER-ADDR-BY-NAME); check the name in the URL`);
+    if (found.unknownName)
+      throw new UserFacingError(
+        `no sentinel of ${a.url} knows a master named "${a.masterName}" (SENTINEL GET-MASTER-ADDR-BY-NAME); check the name in the URL`,
+      );
     throw new UserFacingError(`cannot reach any sentinel of ${a.url}: ${found.errors.join('; ')}`);
   }
   const client = new Redis({
@@ -629,12 +735,15 @@ async function openSentinel(spec: RedisSpec, options: OpenOptions, common: Redis
     ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     // Subscribes to +switch-master on the sentinels and reconnects to the new master at once.
     failoverDetector: true,
-    sentinelRetryStrategy: options.keepReconnecting === true
-      ? (times: number) => Math.min(times * 100, 2000)
-      : (times: number) => (times > 5 ? null : Math.min(times * 200, 1000)),
+    sentinelRetryStrategy:
+      options.keepReconnecting === true
+        ? (times: number) => Math.min(times * 100, 2000)
+        : (times: number) => (times > 5 ? null : Math.min(times * 200, 1000)),
   });
   let lastError: Error | undefined;
-  client.on('error', (err: Error) => { lastError = err; });
+  client.on('error', (err: Error) => {
+    lastError = err;
+  });
   let info: Map<string, string>;
   try {
     await client.connect();
@@ -649,12 +758,18 @@ async function openSentinel(spec: RedisSpec, options: OpenOptions, common: Redis
       await client.select(a.db);
     } catch (err) {
       client.disconnect();
-      throw new UserFacingError(`Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`);
+      throw new UserFacingError(
+        `Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`,
+      );
     }
   }
   const desc: ConnectionDescription = {
-    ...baseDescription(spec), topology: 'sentinel', host: found.master.host, port: found.master.port,
-    sentinels: a.sentinels ?? [], masterName: a.masterName!,
+    ...baseDescription(spec),
+    topology: 'sentinel',
+    host: found.master.host,
+    port: found.master.port,
+    sentinels: a.sentinels ?? [],
+    masterName: a.masterName!,
     ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
   };
   const conn = newConnection(spec, client, desc, options.aclRule);
@@ -686,7 +801,8 @@ async function connectWatchingForPlaintext(client: Redis, tls: boolean, at: Host
   const plaintext = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       void speaksPlainRedis(at.host, at.port).then((yes) => {
-        if (yes && !settled) reject(Object.assign(new Error(`${formatHostPort(at)} answered in plaintext Redis, not TLS`), { code: PLAINTEXT_SERVER }));
+        if (yes && !settled)
+          reject(Object.assign(new Error(`${formatHostPort(at)} answered in plaintext Redis, not TLS`), { code: PLAINTEXT_SERVER }));
       });
     }, PLAINTEXT_CHECK_AFTER_MS);
   });
@@ -699,7 +815,12 @@ async function connectWatchingForPlaintext(client: Redis, tls: boolean, at: Host
   }
 }
 
-function newConnection(spec: RedisSpec, client: Redis | Cluster, desc: ConnectionDescription, aclRule: string | undefined): RedisConnection {
+function newConnection(
+  spec: RedisSpec,
+  client: Redis | Cluster,
+  desc: ConnectionDescription,
+  aclRule: string | undefined,
+): RedisConnection {
   return new RedisConnection(spec, client, desc, aclRule);
 }
 
@@ -716,12 +837,16 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
     ...(aclRule !== undefined ? { aclRule } : {}),
   });
   if (c.code === 'NOAUTH' || c.code === 'WRONGPASS') {
-    return new UserFacingError(`cannot connect to ${where}: ${c.message} (${spec.credentials.username !== undefined ? `user "${spec.credentials.username}"; ` : ''}give the password in ${PASSWORD_ENV[spec.role]})`);
+    return new UserFacingError(
+      `cannot connect to ${where}: ${c.message} (${spec.credentials.username !== undefined ? `user "${spec.credentials.username}"; ` : ''}give the password in ${PASSWORD_ENV[spec.role]})`,
+    );
   }
-  if (c.kind === 'permanent') return new UserFacingError(`cannot connect to ${where}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  if (c.kind === 'permanent')
+    return new UserFacingError(`cannot connect to ${where}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
   const code = e?.code;
   let why = typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : c.message;
   if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls) why += ' (a TLS-only server? use rediss://)';
-  if (code === 'ETIMEDOUT' && spec.address.tls) why += ' (no TLS handshake: the server may not speak TLS on this port; use redis:// for a plaintext server, or check the port)';
+  if (code === 'ETIMEDOUT' && spec.address.tls)
+    why += ' (no TLS handshake: the server may not speak TLS on this port; use redis:// for a plaintext server, or check the port)';
   return new UserFacingError(`cannot connect to ${where}: ${why}`);
 }

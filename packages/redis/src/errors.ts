@@ -34,7 +34,8 @@ export interface ClassifyContext {
 const TRANSIENT_CODES = new Set(['LOADING', 'TRYAGAIN', 'CLUSTERDOWN', 'MASTERDOWN', 'MOVED', 'ASK', 'BUSY', 'NOREPLICAS', 'UNBLOCKED']);
 
 /** Node / ioredis errors of a connection that is gone or not answering. */
-const CONNECTION_PATTERNS = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
+const CONNECTION_PATTERNS =
+  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
 
 /**
  * First line of a Redis error, with the password masked wherever it stands as a token of its own
@@ -58,21 +59,30 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
   const message = redactedMessage(raw, ctx.password).slice(0, 200);
   const first = /^([A-Z][A-Z0-9_-]*)\b/.exec(raw)?.[1];
   const user = ctx.username !== undefined ? `user "${ctx.username}"` : 'the default user';
-  const rule = ctx.aclRule !== undefined ? `; the minimal rule is ${ctx.aclRule} (docs/redis.md)` : ' (docs/redis.md lists the minimal rule of each command)';
+  const rule =
+    ctx.aclRule !== undefined
+      ? `; the minimal rule is ${ctx.aclRule} (docs/redis.md)`
+      : ' (docs/redis.md lists the minimal rule of each command)';
   if (e !== undefined && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && first === undefined) {
     return { kind: 'transient', code: e.code, message };
   }
   if (first === 'NOPERM') {
     const cmd = /run the '([^']+)' command/.exec(raw)?.[1];
-    const fix = cmd !== undefined
-      ? `the ACL rule of ${user} lacks ${cmd.toUpperCase()} (+${cmd.toLowerCase()})${rule}`
-      : /keys/.test(raw)
-        ? `the ACL rule of ${user} does not allow keys under the prefix (add ~PREFIX*)${rule}`
-        : `the ACL rule of ${user} does not allow this${rule}`;
+    const fix =
+      cmd !== undefined
+        ? `the ACL rule of ${user} lacks ${cmd.toUpperCase()} (+${cmd.toLowerCase()})${rule}`
+        : /keys/.test(raw)
+          ? `the ACL rule of ${user} does not allow keys under the prefix (add ~PREFIX*)${rule}`
+          : `the ACL rule of ${user} does not allow this${rule}`;
     return { kind: 'permanent', code: 'NOPERM', message, fix };
   }
   if (/can't run this command or subcommand/.test(raw)) {
-    return { kind: 'permanent', code: 'NOPERM', message, fix: `the ACL rule of ${user} lacks a command that session-migrate's Lua script runs (SET, GET, EXISTS, TYPE, PTTL, DEL)${rule}` };
+    return {
+      kind: 'permanent',
+      code: 'NOPERM',
+      message,
+      fix: `the ACL rule of ${user} lacks a command that session-migrate's Lua script runs (SET, GET, EXISTS, TYPE, PTTL, DEL)${rule}`,
+    };
   }
   if (first === 'WRONGPASS' || first === 'NOAUTH' || /invalid password|invalid username-password/i.test(raw)) {
     const env = PASSWORD_ENV[ctx.role ?? 'target'];
@@ -80,26 +90,64 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
   }
   if (first === 'READONLY') {
     if (ctx.topology === 'sentinel' || ctx.topology === 'cluster') return { kind: 'transient', code: first, message };
-    return { kind: 'permanent', code: first, message, fix: 'this node is a replica: give the master (the primary endpoint); after a failover, run the command again' };
+    return {
+      kind: 'permanent',
+      code: first,
+      message,
+      fix: 'this node is a replica: give the master (the primary endpoint); after a failover, run the command again',
+    };
   }
   if (first === 'OOM') {
-    return { kind: 'permanent', code: first, message, fix: 'Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again' };
+    return {
+      kind: 'permanent',
+      code: first,
+      message,
+      fix: 'Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again',
+    };
   }
   if (first === 'CROSSSLOT') {
-    return { kind: 'permanent', code: first, message, fix: 'keys of one command are in different hash slots: the prefix must not contain "{" or "}"' };
+    return {
+      kind: 'permanent',
+      code: first,
+      message,
+      fix: 'keys of one command are in different hash slots: the prefix must not contain "{" or "}"',
+    };
   }
   if (first === 'WRONGTYPE') {
-    return { kind: 'permanent', code: first, message, fix: 'a key under the prefix holds another Redis type: choose a prefix no other application uses' };
+    return {
+      kind: 'permanent',
+      code: first,
+      message,
+      fix: 'a key under the prefix holds another Redis type: choose a prefix no other application uses',
+    };
   }
   if (first === 'MISCONF') {
-    return { kind: 'permanent', code: first, message, fix: 'Redis refuses writes because it cannot save its RDB snapshot: fix its disk or persistence settings' };
+    return {
+      kind: 'permanent',
+      code: first,
+      message,
+      fix: 'Redis refuses writes because it cannot save its RDB snapshot: fix its disk or persistence settings',
+    };
   }
   if (first === 'NOSCRIPT') return { kind: 'transient', code: first, message };
   if (first === 'ERR' && /unknown command/i.test(raw)) {
-    return { kind: 'permanent', code: 'ERR', message, fix: 'this server does not offer a command session-migrate needs (renamed or disabled)' };
+    return {
+      kind: 'permanent',
+      code: 'ERR',
+      message,
+      fix: 'this server does not offer a command session-migrate needs (renamed or disabled)',
+    };
   }
   if (first === 'ERR' && /DB index is out of range|SELECT is not allowed in cluster mode/i.test(raw)) {
-    return { kind: 'permanent', code: 'ERR', message, fix: ctx.topology === 'cluster' ? 'a Redis Cluster has only database 0: use /0 in the URL' : 'the database number in the URL does not exist on this server' };
+    return {
+      kind: 'permanent',
+      code: 'ERR',
+      message,
+      fix:
+        ctx.topology === 'cluster'
+          ? 'a Redis Cluster has only database 0: use /0 in the URL'
+          : 'the database number in the URL does not exist on this server',
+    };
   }
   if (first !== undefined && TRANSIENT_CODES.has(first)) return { kind: 'transient', code: first, message };
   if (first === undefined && CONNECTION_PATTERNS.test(raw)) return { kind: 'transient', code: 'CONNECTION', message };

@@ -39,10 +39,14 @@ export function memoryWarnings(nodes: NodeMemory[], addBytes = 0): string[] {
   const perNode = nodes.length > 0 ? addBytes / nodes.length : 0;
   for (const n of nodes) {
     if (n.maxmemory > 0 && n.policy !== 'noeviction') {
-      out.push(`${n.node}: maxmemory-policy ${n.policy} can evict sessions when memory is full (every session has a TTL): set maxmemory-policy noeviction (ElastiCache: in the parameter group)`);
+      out.push(
+        `${n.node}: maxmemory-policy ${n.policy} can evict sessions when memory is full (every session has a TTL): set maxmemory-policy noeviction (ElastiCache: in the parameter group)`,
+      );
     }
     if (n.maxmemory > 0 && n.usedBytes + perNode > n.maxmemory * MEMORY_HEADROOM) {
-      out.push(`${n.node}: would use ${mib(n.usedBytes + perNode)} of maxmemory ${mib(n.maxmemory)} (more than ${Math.round(MEMORY_HEADROOM * 100)}%): raise maxmemory or use a larger node${nodes.length > 1 ? ' or more shards' : ''}`);
+      out.push(
+        `${n.node}: would use ${mib(n.usedBytes + perNode)} of maxmemory ${mib(n.maxmemory)} (more than ${Math.round(MEMORY_HEADROOM * 100)}%): raise maxmemory or use a larger node${nodes.length > 1 ? ' or more shards' : ''}`,
+      );
     }
   }
   return out;

@@ -12,12 +12,19 @@ import type { ConnectionDescription, RedisSpec } from './connection.ts';
  * @param onWarning called once when the password is in the URL (it shows in `ps`)
  * @throws UserFacingError for a bad URL or TLS options (see parseRedisUrl, normalizeTlsFiles).
  */
-export function specFromUrl(url: string, tls: TlsFiles, role: RedisRole, options: { env?: NodeJS.ProcessEnv; onWarning?: (line: string) => void } = {}): RedisSpec {
+export function specFromUrl(
+  url: string,
+  tls: TlsFiles,
+  role: RedisRole,
+  options: { env?: NodeJS.ProcessEnv; onWarning?: (line: string) => void } = {},
+): RedisSpec {
   const address = parseRedisUrl(url, role);
   const files = normalizeTlsFiles(tls, address.tls, role);
   const credentials = credentialsFor(address, role, options.env ?? process.env);
   if (credentials.passwordInUrl) {
-    options.onWarning?.(`warning: the password in the ${role} URL is visible to other users of this host (ps, shell history); give it in ${role === 'source' ? 'SESSION_MIGRATE_SOURCE_REDIS_PASSWORD' : 'SESSION_MIGRATE_REDIS_PASSWORD'} instead`);
+    options.onWarning?.(
+      `warning: the password in the ${role} URL is visible to other users of this host (ps, shell history); give it in ${role === 'source' ? 'SESSION_MIGRATE_SOURCE_REDIS_PASSWORD' : 'SESSION_MIGRATE_REDIS_PASSWORD'} instead`,
+    );
   }
   return { address, ...(files !== undefined ? { tls: files } : {}), credentials, role };
 }
@@ -30,9 +37,14 @@ export type RecordedRedis = Pick<ConnectionDescription, 'url' | 'username' | 'tl
  * TLS options given now (`override`) replace the recorded ones (e.g. a CA file moved).
  * @throws UserFacingError when the recorded URL does not parse (an edited plan).
  */
-export function specFromRecorded(r: RecordedRedis, role: RedisRole, options: { env?: NodeJS.ProcessEnv; override?: TlsFiles } = {}): RedisSpec {
+export function specFromRecorded(
+  r: RecordedRedis,
+  role: RedisRole,
+  options: { env?: NodeJS.ProcessEnv; override?: TlsFiles } = {},
+): RedisSpec {
   const address = parseRedisUrl(r.url, role);
-  if (address.urlPassword !== undefined) throw new UserFacingError(`the recorded ${role} URL holds a password (edited by hand?); re-run plan`);
+  if (address.urlPassword !== undefined)
+    throw new UserFacingError(`the recorded ${role} URL holds a password (edited by hand?); re-run plan`);
   if (r.username !== undefined) address.username = r.username;
   const given = options.override !== undefined ? normalizeTlsFiles(options.override, address.tls, role) : undefined;
   const files = given ?? r.tlsFiles;

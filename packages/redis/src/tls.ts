@@ -46,10 +46,14 @@ export function normalizeTlsFiles(t: TlsFiles, tls: boolean, role: RedisRole): T
     throw new UserFacingError(`${given.join(', ')} given, but the ${role} URL is not TLS: use rediss:// (or rediss+sentinel://)`);
   }
   if (t.keyFile !== undefined && t.certFile === undefined) {
-    throw new UserFacingError(`${tlsOptionName('keyFile', role)} needs ${tlsOptionName('certFile', role)}: a client key goes with its certificate`);
+    throw new UserFacingError(
+      `${tlsOptionName('keyFile', role)} needs ${tlsOptionName('certFile', role)}: a client key goes with its certificate`,
+    );
   }
   if (t.certFile !== undefined && t.keyFile === undefined) {
-    throw new UserFacingError(`${tlsOptionName('certFile', role)} needs ${tlsOptionName('keyFile', role)}: a client certificate goes with its key`);
+    throw new UserFacingError(
+      `${tlsOptionName('certFile', role)} needs ${tlsOptionName('keyFile', role)}: a client certificate goes with its key`,
+    );
   }
   for (const f of ['caFile', 'certFile', 'keyFile'] as const) {
     if (t[f] === '') throw new UserFacingError(`${tlsOptionName(f, role)} is empty`);
@@ -76,7 +80,10 @@ function readPem(path: string, option: string, kind: 'certificate' | 'key'): Buf
   }
   const text = data.toString('latin1');
   const ok = kind === 'certificate' ? /-----BEGIN CERTIFICATE-----/.test(text) : /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(text);
-  if (!ok) throw new UserFacingError(`${option} ${path} is not a PEM ${kind} (expected a -----BEGIN ${kind === 'certificate' ? 'CERTIFICATE' : 'PRIVATE KEY'}----- block)`);
+  if (!ok)
+    throw new UserFacingError(
+      `${option} ${path} is not a PEM ${kind} (expected a -----BEGIN ${kind === 'certificate' ? 'CERTIFICATE' : 'PRIVATE KEY'}----- block)`,
+    );
   return data;
 }
 
@@ -102,8 +109,12 @@ export function loadTlsOptions(t: TlsFiles | undefined, role: RedisRole): Connec
     try {
       createSecureContext({ cert: options.cert, key: options.key });
     } catch (err) {
-      const why = /mismatch/i.test((err as Error).message) ? 'the key does not belong to the certificate' : 'not a valid certificate and key';
-      throw new UserFacingError(`${tlsOptionName('certFile', role)} ${t.certFile} and ${tlsOptionName('keyFile', role)} ${t.keyFile}: ${why}`);
+      const why = /mismatch/i.test((err as Error).message)
+        ? 'the key does not belong to the certificate'
+        : 'not a valid certificate and key';
+      throw new UserFacingError(
+        `${tlsOptionName('certFile', role)} ${t.certFile} and ${tlsOptionName('keyFile', role)} ${t.keyFile}: ${why}`,
+      );
     }
   }
   if (t.serverName !== undefined) options.servername = t.serverName;
@@ -112,8 +123,13 @@ export function loadTlsOptions(t: TlsFiles | undefined, role: RedisRole): Connec
 
 /** Node's error codes of a certificate that failed verification (tls.TLSSocket#authorizationError). */
 const UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
   'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
 ]);
 

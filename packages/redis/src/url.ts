@@ -82,7 +82,8 @@ function decode(text: string, what: string): string {
  */
 export function parseRedisUrl(text: string, what: RedisRole = 'target'): RedisAddress {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
-  const expected = 'expected redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...';
+  const expected =
+    'expected redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...';
   if (scheme === undefined) throw new UserFacingError(`${what} "${redactUrl(text)}" is not a URL: ${expected}`);
   if (!SCHEMES.includes(`${scheme}:`)) throw new UserFacingError(`unsupported ${what} scheme "${scheme}:": ${expected}`);
   const tls = scheme.startsWith('rediss');
@@ -101,7 +102,11 @@ export function parseRedisUrl(text: string, what: RedisRole = 'target'): RedisAd
   const username = url.username !== '' ? decode(url.username, `${what} URL`) : undefined;
   const urlPassword = url.password !== '' ? decode(url.password, `${what} URL`) : undefined;
   return {
-    kind: 'node', tls, host, port, db,
+    kind: 'node',
+    tls,
+    host,
+    port,
+    db,
     ...(username !== undefined ? { username } : {}),
     ...(urlPassword !== undefined ? { urlPassword } : {}),
     url: `${tls ? 'rediss' : 'redis'}://${formatHostPort({ host, port })}/${db}`,
@@ -110,7 +115,10 @@ export function parseRedisUrl(text: string, what: RedisRole = 'target'): RedisAd
 
 function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddress {
   const m = /^[^:]+:\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^/?#]*))?(?:\/([^/?#]*))?\/?$/.exec(text);
-  if (m === null) throw new UserFacingError(`${what} "${redactUrl(text)}" is not understood: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port[,host:port]/MASTER[/db]`);
+  if (m === null)
+    throw new UserFacingError(
+      `${what} "${redactUrl(text)}" is not understood: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port[,host:port]/MASTER[/db]`,
+    );
   const sentinels: HostPort[] = [];
   for (const part of (m[2] ?? '').split(',')) {
     const hp = /^(\[[^\]]+\]|[^:[\]]+)(?::([^:]*))?$/.exec(part);
@@ -118,7 +126,10 @@ function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddres
     sentinels.push({ host: hp[1]!.replace(/^\[(.*)\]$/, '$1'), port: parsePort(hp[2], 26379, `${what} URL sentinel ${hp[1]}`) });
   }
   const masterName = m[3] !== undefined ? decode(m[3], `${what} URL`) : '';
-  if (masterName === '') throw new UserFacingError(`${what} URL names no Sentinel master: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port/MASTER[/db]`);
+  if (masterName === '')
+    throw new UserFacingError(
+      `${what} URL names no Sentinel master: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port/MASTER[/db]`,
+    );
   const db = parseDb(m[4], `${what} URL`);
   let username: string | undefined;
   let urlPassword: string | undefined;
@@ -131,7 +142,13 @@ function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddres
   }
   const first = sentinels[0]!;
   return {
-    kind: 'sentinel', tls, host: first.host, port: first.port, sentinels, masterName, db,
+    kind: 'sentinel',
+    tls,
+    host: first.host,
+    port: first.port,
+    sentinels,
+    masterName,
+    db,
     ...(username !== undefined ? { username } : {}),
     ...(urlPassword !== undefined ? { urlPassword } : {}),
     url: `${tls ? 'rediss' : 'redis'}+sentinel://${sentinels.map(formatHostPort).join(',')}/${encodeURIComponent(masterName)}/${db}`,

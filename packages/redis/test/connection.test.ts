@@ -3,34 +3,61 @@ import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
 import { writeBatchGuarded } from '../../target/src/index.ts';
 import { RedisConnection, parseRedisUrl, scanPatternForPrefix, specFromUrl, credentialsFor, redactUrl } from '../src/index.ts';
 
-const connectTarget = (url: string, env: NodeJS.ProcessEnv = {}, options: { commandTimeoutMs?: number } = {}) => RedisConnection.open(specFromUrl(url, {}, 'target', { env }), options);
+const connectTarget = (url: string, env: NodeJS.ProcessEnv = {}, options: { commandTimeoutMs?: number } = {}) =>
+  RedisConnection.open(specFromUrl(url, {}, 'target', { env }), options);
 
 let redis: RedisServer;
 beforeAll(async () => {
   redis = await startRedis();
   await redis.client.config('SET', 'requirepass', 'pa,ss+w&rd');
 });
-afterAll(async () => { await redis.stop(); });
+afterAll(async () => {
+  await redis.stop();
+});
 
 describe('parseRedisUrl', () => {
   it('strips credentials from the printable URL and keeps the user name', () => {
     const a = parseRedisUrl('redis://user:s%3Acret@10.1.2.3:6380/4');
-    expect(a).toMatchObject({ kind: 'node', url: 'redis://10.1.2.3:6380/4', host: '10.1.2.3', port: 6380, db: 4, tls: false, username: 'user', urlPassword: 's:cret' });
+    expect(a).toMatchObject({
+      kind: 'node',
+      url: 'redis://10.1.2.3:6380/4',
+      host: '10.1.2.3',
+      port: 6380,
+      db: 4,
+      tls: false,
+      username: 'user',
+      urlPassword: 's:cret',
+    });
     expect(parseRedisUrl('rediss://[::1]/')).toMatchObject({ url: 'rediss://[::1]:6379/0', host: '::1', tls: true });
     expect(redactUrl('redis://u:secret@h:1/0')).toBe('redis://u:***@h:1/0');
   });
   it('parses Sentinel URLs: several sentinels, master name, database', () => {
     expect(parseRedisUrl('redis+sentinel://10.0.0.1:26379,10.0.0.2,[::1]:26380/mymaster/2')).toMatchObject({
-      kind: 'sentinel', tls: false, masterName: 'mymaster', db: 2, url: 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,[::1]:26380/mymaster/2',
-      sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }, { host: '::1', port: 26380 }],
+      kind: 'sentinel',
+      tls: false,
+      masterName: 'mymaster',
+      db: 2,
+      url: 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,[::1]:26380/mymaster/2',
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
     });
     expect(parseRedisUrl('rediss+sentinel://app@s1:5000/m')).toMatchObject({ tls: true, username: 'app', db: 0 });
     expect(() => parseRedisUrl('redis+sentinel://s1:5000')).toThrow(/names no Sentinel master/);
   });
   it('takes passwords from the environment, by role', () => {
     const a = parseRedisUrl('redis://app@h');
-    expect(credentialsFor(a, 'target', { SESSION_MIGRATE_REDIS_PASSWORD: 'x', SESSION_MIGRATE_SENTINEL_PASSWORD: 's' })).toEqual({ username: 'app', password: 'x', sentinelPassword: 's', passwordInUrl: false });
-    expect(credentialsFor(a, 'source', { SESSION_MIGRATE_REDIS_PASSWORD: 'x', SESSION_MIGRATE_SOURCE_REDIS_PASSWORD: 'y' }).password).toBe('y');
+    expect(credentialsFor(a, 'target', { SESSION_MIGRATE_REDIS_PASSWORD: 'x', SESSION_MIGRATE_SENTINEL_PASSWORD: 's' })).toEqual({
+      username: 'app',
+      password: 'x',
+      sentinelPassword: 's',
+      passwordInUrl: false,
+    });
+    expect(credentialsFor(a, 'source', { SESSION_MIGRATE_REDIS_PASSWORD: 'x', SESSION_MIGRATE_SOURCE_REDIS_PASSWORD: 'y' }).password).toBe(
+      'y',
+    );
     expect(credentialsFor(parseRedisUrl('redis://:p@h'), 'target', {})).toMatchObject({ password: 'p', passwordInUrl: true });
   });
   it('rejects other schemes and bad databases in one line', () => {
@@ -47,7 +74,9 @@ describe('parseRedisUrl', () => {
 describe('connectTarget and writeBatchGuarded against a real redis-server with AUTH', () => {
   it('names a missing password without printing any', async () => {
     await expect(connectTarget(`redis://127.0.0.1:${redis.port}/0`)).rejects.toThrow(/NOAUTH.*SESSION_MIGRATE_REDIS_PASSWORD/);
-    await expect(connectTarget(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'wrong-secret' })).rejects.toThrow(/^(?!.*wrong-secret)/);
+    await expect(connectTarget(`redis://127.0.0.1:${redis.port}/0`, { SESSION_MIGRATE_REDIS_PASSWORD: 'wrong-secret' })).rejects.toThrow(
+      /^(?!.*wrong-secret)/,
+    );
   });
 
   // Session key names of layout 2 (the guarded write names each one's tombstone).
@@ -79,7 +108,9 @@ describe('connectTarget and writeBatchGuarded against a real redis-server with A
       expect(back?.equals(binary)).toBe(true);
       expect(await client.ttl(K_NEW)).toBeGreaterThan(90);
       expect(await client.get(K_OLD)).toBe('previous');
-      await expect(writeBatchGuarded(conn, 't:', [{ key: K_NEW, value: binary, ttlMs: 0 }])).rejects.toThrow(/TTL must be a positive integer/);
+      await expect(writeBatchGuarded(conn, 't:', [{ key: K_NEW, value: binary, ttlMs: 0 }])).rejects.toThrow(
+        /TTL must be a positive integer/,
+      );
     } finally {
       conn.close();
     }
@@ -104,7 +135,9 @@ describe('database index', () => {
   it('times out on a server that accepts connections but never answers', async () => {
     const { createServer } = await import('node:net');
     const sockets: import('node:net').Socket[] = [];
-    const blackhole = createServer((s) => { sockets.push(s); });
+    const blackhole = createServer((s) => {
+      sockets.push(s);
+    });
     await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', () => r()));
     const port = (blackhole.address() as import('node:net').AddressInfo).port;
     try {

@@ -7,8 +7,9 @@ describe('redactedMessage', () => {
     expect(redactedMessage('ERR "hunter2"', 'hunter2')).toBe('ERR "***"');
   });
   it('does not garble words that merely contain a short password', () => {
-    expect(redactedMessage('WRONGPASS invalid username-password pair or user is disabled.', 'b'))
-      .toBe('WRONGPASS invalid username-password pair or user is disabled.');
+    expect(redactedMessage('WRONGPASS invalid username-password pair or user is disabled.', 'b')).toBe(
+      'WRONGPASS invalid username-password pair or user is disabled.',
+    );
   });
   it('leaves messages alone without a password', () => {
     expect(redactedMessage('ERR x', undefined)).toBe('ERR x');
@@ -19,28 +20,54 @@ describe('redactedMessage', () => {
 describe('classifyRedisError', () => {
   const err = (m: string) => Object.assign(new Error(m), { name: 'ReplyError' });
   it('never retries permanent errors, and says what to fix', () => {
-    const noperm = classifyRedisError(err("NOPERM this user has no permissions to run the 'evalsha' command"), { username: 'app', aclRule: '~s:* +evalsha' });
+    const noperm = classifyRedisError(err("NOPERM this user has no permissions to run the 'evalsha' command"), {
+      username: 'app',
+      aclRule: '~s:* +evalsha',
+    });
     expect(noperm).toMatchObject({ kind: 'permanent', code: 'NOPERM' });
     expect(noperm.fix).toMatch(/ACL rule of user "app" lacks EVALSHA \(\+evalsha\); the minimal rule is ~s:\* \+evalsha/);
-    expect(classifyRedisError(err('NOPERM this user has no permissions to access one of the keys used as arguments')).fix).toMatch(/does not allow keys under the prefix/);
-    expect(classifyRedisError(err("ERR The user executing the script can't run this command or subcommand script: 872b, on @user_script:1.")).code).toBe('NOPERM');
-    expect(classifyRedisError(err("READONLY You can't write against a read only replica."), { topology: 'standalone' })).toMatchObject({ kind: 'permanent', fix: expect.stringMatching(/this node is a replica/) });
+    expect(classifyRedisError(err('NOPERM this user has no permissions to access one of the keys used as arguments')).fix).toMatch(
+      /does not allow keys under the prefix/,
+    );
+    expect(
+      classifyRedisError(err("ERR The user executing the script can't run this command or subcommand script: 872b, on @user_script:1."))
+        .code,
+    ).toBe('NOPERM');
+    expect(classifyRedisError(err("READONLY You can't write against a read only replica."), { topology: 'standalone' })).toMatchObject({
+      kind: 'permanent',
+      fix: expect.stringMatching(/this node is a replica/),
+    });
     expect(classifyRedisError(err('WRONGTYPE Operation against a key holding the wrong kind of value')).kind).toBe('permanent');
-    expect(classifyRedisError(err('CROSSSLOT Keys in request don\'t hash to the same slot')).kind).toBe('permanent');
+    expect(classifyRedisError(err("CROSSSLOT Keys in request don't hash to the same slot")).kind).toBe('permanent');
     expect(classifyRedisError(err("OOM command not allowed when used memory > 'maxmemory'.")).fix).toMatch(/maxmemory/);
-    expect(classifyRedisError(err('WRONGPASS invalid username-password pair or user is disabled.'), { role: 'source' }).fix).toMatch(/SESSION_MIGRATE_SOURCE_REDIS_PASSWORD/);
+    expect(classifyRedisError(err('WRONGPASS invalid username-password pair or user is disabled.'), { role: 'source' }).fix).toMatch(
+      /SESSION_MIGRATE_SOURCE_REDIS_PASSWORD/,
+    );
     expect(classifyRedisError(err("ERR unknown command 'EVALSHA', with args beginning with:")).kind).toBe('permanent');
   });
   it('retries transient ones: connection loss, loading, resharding, failover', () => {
-    for (const m of ['LOADING Redis is loading the dataset in memory', 'TRYAGAIN Multiple keys request during rehashing of slot', 'CLUSTERDOWN The cluster is down',
-      'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no', 'MOVED 3999 127.0.0.1:6381', 'ASK 3999 127.0.0.1:6381', 'BUSY Redis is busy running a script']) {
+    for (const m of [
+      'LOADING Redis is loading the dataset in memory',
+      'TRYAGAIN Multiple keys request during rehashing of slot',
+      'CLUSTERDOWN The cluster is down',
+      'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no',
+      'MOVED 3999 127.0.0.1:6381',
+      'ASK 3999 127.0.0.1:6381',
+      'BUSY Redis is busy running a script',
+    ]) {
       expect(classifyRedisError(err(m)).kind, m).toBe('transient');
     }
     expect(classifyRedisError(new Error('Connection is closed.')).kind).toBe('transient');
     expect(classifyRedisError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })).code).toBe('ECONNRESET');
-    expect(classifyRedisError(new Error('Reached the max retries per request limit (which is 2). Refer to "maxRetriesPerRequest" option for details.')).kind).toBe('transient');
+    expect(
+      classifyRedisError(
+        new Error('Reached the max retries per request limit (which is 2). Refer to "maxRetriesPerRequest" option for details.'),
+      ).kind,
+    ).toBe('transient');
     // READONLY behind Sentinel or in a cluster: the client follows the new master.
-    expect(classifyRedisError(err("READONLY You can't write against a read only replica."), { topology: 'sentinel' }).kind).toBe('transient');
+    expect(classifyRedisError(err("READONLY You can't write against a read only replica."), { topology: 'sentinel' }).kind).toBe(
+      'transient',
+    );
   });
   it('masks the password in the message', () => {
     expect(classifyRedisError(err('ERR bad pw hunter2'), { password: 'hunter2' }).message).toBe('ERR bad pw ***');

@@ -47,11 +47,19 @@ export function checkDistinctSources(sources: readonly SourceDescription[]): voi
       const a = files[i]!;
       const b = files[j]!;
       if (a.d.dev === b.d.dev && a.d.ino === b.d.ino) {
-        throw new UserFacingError(`sources ${sourceLabel(a.d)} and ${sourceLabel(b.d)} are the same directory (${printable(a.real)}, through a symbolic link or a bind mount): give it once`);
+        throw new UserFacingError(
+          `sources ${sourceLabel(a.d)} and ${sourceLabel(b.d)} are the same directory (${printable(a.real)}, through a symbolic link or a bind mount): give it once`,
+        );
       }
-      const [outer, inner] = insideWalk(a.d, a.real, b.d, b.real) ? [a, b] : insideWalk(b.d, b.real, a.d, a.real) ? [b, a] : [undefined, undefined];
+      const [outer, inner] = insideWalk(a.d, a.real, b.d, b.real)
+        ? [a, b]
+        : insideWalk(b.d, b.real, a.d, a.real)
+          ? [b, a]
+          : [undefined, undefined];
       if (outer !== undefined && inner !== undefined) {
-        throw new UserFacingError(`source ${sourceLabel(inner.d)} lies inside the depth-${outer.d.depth} layout of ${sourceLabel(outer.d)}: its sessions would be read twice; give only ${sourceLabel(outer.d)}`);
+        throw new UserFacingError(
+          `source ${sourceLabel(inner.d)} lies inside the depth-${outer.d.depth} layout of ${sourceLabel(outer.d)}: its sessions would be read twice; give only ${sourceLabel(outer.d)}`,
+        );
       }
     }
   }
@@ -61,9 +69,14 @@ export function checkDistinctSources(sources: readonly SourceDescription[]): voi
       const a = redis[i]!;
       const b = redis[j]!;
       if (!sameRedisData(a, b)) continue;
-      if (a.prefix === b.prefix) throw new UserFacingError(`sources ${sourceLabel(a)} and ${sourceLabel(b)} are the same keys (prefix "${printable(a.prefix)}" on ${a.url}): give it once`);
+      if (a.prefix === b.prefix)
+        throw new UserFacingError(
+          `sources ${sourceLabel(a)} and ${sourceLabel(b)} are the same keys (prefix "${printable(a.prefix)}" on ${a.url}): give it once`,
+        );
       if (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix)) {
-        throw new UserFacingError(`sources ${sourceLabel(a)} and ${sourceLabel(b)} overlap: prefix "${printable(a.prefix)}" and "${printable(b.prefix)}" on the same Redis database ${a.url}; give the shorter prefix only`);
+        throw new UserFacingError(
+          `sources ${sourceLabel(a)} and ${sourceLabel(b)} overlap: prefix "${printable(a.prefix)}" and "${printable(b.prefix)}" on the same Redis database ${a.url}; give the shorter prefix only`,
+        );
       }
     }
   }

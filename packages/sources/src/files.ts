@@ -5,7 +5,20 @@
  * symbolic links are never followed, neither for directories nor for files.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, readSync, lstatSync, unlinkSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  opendirSync,
+  readFileSync,
+  readSync,
+  lstatSync,
+  unlinkSync,
+  type Dir,
+  type Dirent,
+  type Stats,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
 import { DEFAULT_MAX_SESSION_BYTES, UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
@@ -41,7 +54,17 @@ export interface SourceSession {
   noTtl?: boolean;
 }
 
-export type SkipReason = 'symlink' | 'not-regular-file' | 'subdirectory' | 'bad-session-id' | 'wrong-depth' | 'unreadable' | 'oversized' | 'changed-while-reading' | 'unstable' | 'wrong-type'
+export type SkipReason =
+  | 'symlink'
+  | 'not-regular-file'
+  | 'subdirectory'
+  | 'bad-session-id'
+  | 'wrong-depth'
+  | 'unreadable'
+  | 'oversized'
+  | 'changed-while-reading'
+  | 'unstable'
+  | 'wrong-type'
   /** The session ID is in another source of the plan too, whose copy was written later (packages/migrate several-sources.ts). */
   | 'superseded';
 
@@ -116,7 +139,11 @@ export class FilesSource implements SessionSource, Source {
   readonly maxSessionBytes: number;
   private readonly description: FilesSourceDescription;
 
-  constructor(savePath: string, private readonly parsed: FilesSavePath, options: FilesSourceOptions) {
+  constructor(
+    savePath: string,
+    private readonly parsed: FilesSavePath,
+    options: FilesSourceOptions,
+  ) {
     this.dir = resolve(parsed.path);
     this.maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
     let st;
@@ -264,10 +291,16 @@ export class FilesSource implements SessionSource, Source {
   }
 
   /** Turns one directory entry (not a subdirectory to descend into) into a candidate, a skipped entry, or nothing (not session-like). */
-  private classifyEntry(location: string, entry: Dirent, idPrefix: string, levelsLeft: number): SessionCandidate | SkippedEntry | undefined {
+  private classifyEntry(
+    location: string,
+    entry: Dirent,
+    idPrefix: string,
+    levelsLeft: number,
+  ): SessionCandidate | SkippedEntry | undefined {
     if (levelsLeft > 0) {
       if (entry.isSymbolicLink()) return { kind: 'skipped', location, reason: 'symlink' };
-      if (entry.name.startsWith('sess_')) return { kind: 'skipped', location, reason: 'wrong-depth', detail: `PHP reads sessions ${levelsLeft} level(s) further down` };
+      if (entry.name.startsWith('sess_'))
+        return { kind: 'skipped', location, reason: 'wrong-depth', detail: `PHP reads sessions ${levelsLeft} level(s) further down` };
       return undefined;
     }
     if (this.parsed.depth === 0 && entry.name.length === 1 && entry.isDirectory()) {
@@ -278,7 +311,8 @@ export class FilesSource implements SessionSource, Source {
     const id = entry.name.slice(5);
     if (entry.isSymbolicLink()) return { kind: 'skipped', location, reason: 'symlink' };
     if (!SESSION_ID_PATTERN.test(id)) return { kind: 'skipped', location, reason: 'bad-session-id' };
-    if (!id.startsWith(idPrefix)) return { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
+    if (!id.startsWith(idPrefix))
+      return { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
     return { kind: 'candidate', id, location };
   }
 }
@@ -356,8 +390,18 @@ export function readSessionFile(candidate: SessionCandidate, maxBytes: number, o
     if (typeof r !== 'string') return r;
     why = r;
   }
-  const detail = why === 'changing' ? 'kept changing' : why === 'held' ? 'stayed incomplete while PHP held its lock' : 'stayed incomplete and flock(1) is not available to confirm it';
-  return { kind: 'skipped', location: candidate.location, reason: 'unstable', detail: `${detail} over ${attempts} reads; re-run to copy it` };
+  const detail =
+    why === 'changing'
+      ? 'kept changing'
+      : why === 'held'
+        ? 'stayed incomplete while PHP held its lock'
+        : 'stayed incomplete and flock(1) is not available to confirm it';
+  return {
+    kind: 'skipped',
+    location: candidate.location,
+    reason: 'unstable',
+    detail: `${detail} over ${attempts} reads; re-run to copy it`,
+  };
 }
 
 /** Why a read is tried again: the file changed, PHP holds its lock, or it could not be confirmed. */
@@ -486,7 +530,11 @@ function lockShared(fd: number): 'ok' | 'held' | 'unconfirmed' {
   return r.error === undefined && r.status === 1 ? 'held' : 'unconfirmed';
 }
 
-function readOnce(candidate: SessionCandidate, maxBytes: number, rule: { looksComplete: (data: Buffer) => boolean; settleMs: number }): SourceItem | Retry {
+function readOnce(
+  candidate: SessionCandidate,
+  maxBytes: number,
+  rule: { looksComplete: (data: Buffer) => boolean; settleMs: number },
+): SourceItem | Retry {
   const { id, location } = candidate;
   let fd: number;
   try {

@@ -10,8 +10,16 @@ import type { ChainableCommander } from 'ioredis';
 import { PHPREDIS_DEFAULT_PREFIX, UserFacingError } from '@session-migrate/common';
 import { parseRedisQuery, parseRedisServer, redactRedisSecrets, splitRedisSavePath } from '@session-migrate/php-ini';
 import {
-  RedisConnection, aclRuleFor, credentialsFor, parseRedisUrl, normalizeTlsFiles, specFromRecorded,
-  type ConnectionDescription, type RedisSpec, type Reply, type TlsFiles,
+  RedisConnection,
+  aclRuleFor,
+  credentialsFor,
+  parseRedisUrl,
+  normalizeTlsFiles,
+  specFromRecorded,
+  type ConnectionDescription,
+  type RedisSpec,
+  type Reply,
+  type TlsFiles,
 } from '@session-migrate/redis';
 import { DEFAULT_MAX_SESSION_BYTES, SESSION_ID_PATTERN, type SourceItem, type SourceSession, type StableReadOptions } from './files.ts';
 import type { RedisSourceDescription, RemoveOutcome, Source } from './source.ts';
@@ -58,24 +66,44 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const servers = sentinel ? [spec] : phpredis ? splitRedisSavePath(spec) : spec.split(',');
   const redacted = redactRedisSecrets(spec);
   if (servers.length > 1) {
-    throw new UserFacingError(`source redis:${redacted} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`);
+    throw new UserFacingError(
+      `source redis:${redacted} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`,
+    );
   }
-  const notUnderstood = () => new UserFacingError(`source redis:${redacted} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`);
+  const notUnderstood = () =>
+    new UserFacingError(
+      `source redis:${redacted} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`,
+    );
   // The server, as phpredis reads it (tcp://, tls://) or as a Redis URL (redis://, rediss://).
-  let server: { tls: boolean; userinfo: string | null; host: string; port: number | null; path: string | null; params: Record<string, string | string[]> } | null = null;
+  let server: {
+    tls: boolean;
+    userinfo: string | null;
+    host: string;
+    port: number | null;
+    path: string | null;
+    params: Record<string, string | string[]>;
+  } | null = null;
   let params: Record<string, string | string[]>;
   if (sentinel) {
     params = parseRedisQuery(spec.includes('?') ? spec.slice(spec.indexOf('?') + 1) : '');
   } else if (phpredis) {
     const h = parseRedisServer(servers[0] ?? '');
-    if (h.invalid || h.host === null || (h.scheme !== 'tcp' && h.scheme !== 'tls') || !/^(\/\d*)?$/.test(h.path ?? '')) throw notUnderstood();
+    if (h.invalid || h.host === null || (h.scheme !== 'tcp' && h.scheme !== 'tls') || !/^(\/\d*)?$/.test(h.path ?? ''))
+      throw notUnderstood();
     server = { tls: h.scheme === 'tls', userinfo: h.userinfo, host: h.host, port: h.port, path: h.path, params: h.params };
     params = h.params;
   } else {
     const m = /^(redis|rediss):\/\/(?:([^@/?]*)@)?(\[[^\]]+\]|[^:/?[\]]+)(?::(\d+))?(\/\d*)?(?:\?(.*))?$/s.exec(servers[0] ?? '');
     if (m === null) throw notUnderstood();
     params = parseRedisQuery(m[6] ?? '');
-    server = { tls: m[1] === 'rediss', userinfo: m[2] ?? null, host: m[3]!, port: m[4] !== undefined ? Number(m[4]) : null, path: m[5] ?? null, params };
+    server = {
+      tls: m[1] === 'rediss',
+      userinfo: m[2] ?? null,
+      host: m[3]!,
+      port: m[4] !== undefined ? Number(m[4]) : null,
+      path: m[5] ?? null,
+      params,
+    };
   }
   const last = (name: string): string | undefined => {
     const v = params[name];
@@ -84,7 +112,8 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const authParam = params.auth;
   const auth = authParam === undefined ? [] : Array.isArray(authParam) ? authParam : [authParam];
   const prefix = last('prefix') ?? PHPREDIS_DEFAULT_PREFIX;
-  if (prefix === '') throw new UserFacingError(`source redis:${redacted}: an empty prefix would take every key of the database as a session; give prefix=`);
+  if (prefix === '')
+    throw new UserFacingError(`source redis:${redacted}: an empty prefix would take every key of the database as a session; give prefix=`);
   let url: string;
   if (server === null) {
     url = spec.replace(/\?.*$/s, '');
@@ -115,7 +144,16 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
     prefix,
     redactedSpec: redacted,
     passwordInSpec: credentials.passwordInUrl,
-    description: { url: address.url, host: address.host, port: address.port, db: address.db, tls: address.tls, auth: credentials.password !== undefined, prefix, spec: redacted },
+    description: {
+      url: address.url,
+      host: address.host,
+      port: address.port,
+      db: address.db,
+      tls: address.tls,
+      auth: credentials.password !== undefined,
+      prefix,
+      spec: redacted,
+    },
     ...(credentials.username !== undefined ? { username: credentials.username } : {}),
     ...(credentials.password !== undefined ? { password: credentials.password } : {}),
   };
@@ -142,7 +180,11 @@ export class RedisSource implements Source {
   readonly kind = 'redis' as const;
   readonly maxSessionBytes: number;
 
-  constructor(private readonly desc: RedisSourceDescription, private readonly conn: RedisConnection, options: { maxSessionBytes?: number } = {}) {
+  constructor(
+    private readonly desc: RedisSourceDescription,
+    private readonly conn: RedisConnection,
+    options: { maxSessionBytes?: number } = {},
+  ) {
     this.maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
   }
 
@@ -167,24 +209,38 @@ export class RedisSource implements Source {
     const prefixBytes = Buffer.from(prefix, 'utf8');
     try {
       for await (const keys of this.conn.scan(prefix, options.batchSize ?? 1000)) {
-        const replies = await this.conn.runGrouped(keys.map((k) => ({
-          key: k,
-          build: (pipe: ChainableCommander) => { pipe.getBuffer(k); pipe.pttl(k); },
-        })));
+        const replies = await this.conn.runGrouped(
+          keys.map((k) => ({
+            key: k,
+            build: (pipe: ChainableCommander) => {
+              pipe.getBuffer(k);
+              pipe.pttl(k);
+            },
+          })),
+        );
         const now = Date.now();
         const items: SourceItem[] = keys.map((key, i): SourceItem => {
           const idBytes = key.subarray(prefixBytes.length);
           const id = idBytes.toString('latin1');
           const valid = key.subarray(0, prefixBytes.length).equals(prefixBytes) && SESSION_ID_PATTERN.test(id);
           if (!valid) return { kind: 'skipped', location: `${prefix}…`, reason: 'bad-session-id' };
-          return this.itemOf(id, replies[i], now) ?? { kind: 'skipped', location: shortKey(prefix, id), reason: 'changed-while-reading', detail: 'expired or deleted' };
+          return (
+            this.itemOf(id, replies[i], now) ?? {
+              kind: 'skipped',
+              location: shortKey(prefix, id),
+              reason: 'changed-while-reading',
+              detail: 'expired or deleted',
+            }
+          );
         });
         yield items;
       }
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       const c = this.conn.classify(err);
-      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+      throw new UserFacingError(
+        `source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+      );
     }
   }
 
@@ -204,7 +260,9 @@ export class RedisSource implements Source {
       }
     } catch (err) {
       const c = this.conn.classify(err);
-      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+      throw new UserFacingError(
+        `source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+      );
     }
   }
 
@@ -215,10 +273,20 @@ export class RedisSource implements Source {
     const keys = ids.map((id) => Buffer.concat([prefixBytes, Buffer.from(id, 'latin1')]));
     let replies;
     try {
-      replies = await this.conn.runGrouped(keys.map((k) => ({ key: k, build: (pipe: ChainableCommander) => { pipe.getBuffer(k); pipe.pttl(k); } })));
+      replies = await this.conn.runGrouped(
+        keys.map((k) => ({
+          key: k,
+          build: (pipe: ChainableCommander) => {
+            pipe.getBuffer(k);
+            pipe.pttl(k);
+          },
+        })),
+      );
     } catch (err) {
       const c = this.conn.classify(err);
-      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+      throw new UserFacingError(
+        `source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+      );
     }
     const now = Date.now();
     return ids.map((id, i) => this.itemOf(id, replies[i], now));
@@ -241,7 +309,8 @@ export class RedisSource implements Source {
     }
     if (value === null || pttl === -2) return undefined;
     const data = value as Buffer;
-    if (data.length > this.maxSessionBytes) return { kind: 'skipped', location, reason: 'oversized', detail: `${data.length} bytes > cap ${this.maxSessionBytes}` };
+    if (data.length > this.maxSessionBytes)
+      return { kind: 'skipped', location, reason: 'oversized', detail: `${data.length} bytes > cap ${this.maxSessionBytes}` };
     const session: SourceSession = { kind: 'session', id, location, mtimeMs: now, data };
     if (typeof pttl === 'number' && pttl > 0) session.ttlMs = pttl;
     else session.noTtl = true;
@@ -256,7 +325,9 @@ export class RedisSource implements Source {
     } catch (err) {
       const c = this.conn.classify(err);
       if (c.code === 'WRONGTYPE') return 'changed';
-      throw new UserFacingError(`source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+      throw new UserFacingError(
+        `source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+      );
     }
   }
 
@@ -281,7 +352,12 @@ export interface OpenRedisSourceOptions {
 
 async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOptions): Promise<RedisSource> {
   const conn = await RedisConnection.open(parsed.spec, {
-    aclRule: aclRuleFor(options.aclCommand ?? 'source-read', parsed.prefix, parsed.spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', parsed.spec.address.db),
+    aclRule: aclRuleFor(
+      options.aclCommand ?? 'source-read',
+      parsed.prefix,
+      parsed.spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone',
+      parsed.spec.address.db,
+    ),
     ...(options.write === true ? { write: true } : {}),
   });
   const d: RedisSourceDescription = { ...conn.description, kind: 'redis', prefix: parsed.prefix, spec: parsed.redactedSpec };
@@ -295,7 +371,10 @@ async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOpt
  */
 export async function openRedisSource(spec: string, options: OpenRedisSourceOptions = {}): Promise<RedisSource> {
   const parsed = parseRedisSourceSpec(spec, options.env ?? process.env, options.tls ?? {});
-  if (parsed.passwordInSpec) options.onWarning?.('warning: the password in the source spec is visible to other users of this host (ps, shell history); give it in SESSION_MIGRATE_SOURCE_REDIS_PASSWORD instead');
+  if (parsed.passwordInSpec)
+    options.onWarning?.(
+      'warning: the password in the source spec is visible to other users of this host (ps, shell history); give it in SESSION_MIGRATE_SOURCE_REDIS_PASSWORD instead',
+    );
   return openParsed(parsed, options);
 }
 
@@ -304,8 +383,20 @@ export async function openRedisSource(spec: string, options: OpenRedisSourceOpti
  * SESSION_MIGRATE_SOURCE_REDIS_PASSWORD. `options.tls` given now replaces the recorded TLS files.
  */
 export async function openRecordedRedisSource(d: RedisSourceDescription, options: OpenRedisSourceOptions = {}): Promise<RedisSource> {
-  const spec = specFromRecorded(d, 'source', { ...(options.env !== undefined ? { env: options.env } : {}), ...(options.tls !== undefined ? { override: options.tls } : {}) });
-  return openParsed({ spec, prefix: d.prefix, redactedSpec: d.spec, passwordInSpec: false, description: { url: d.url, host: d.host, port: d.port, db: d.db, tls: d.tls, auth: d.auth, prefix: d.prefix, spec: d.spec } }, options);
+  const spec = specFromRecorded(d, 'source', {
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ...(options.tls !== undefined ? { override: options.tls } : {}),
+  });
+  return openParsed(
+    {
+      spec,
+      prefix: d.prefix,
+      redactedSpec: d.spec,
+      passwordInSpec: false,
+      description: { url: d.url, host: d.host, port: d.port, db: d.db, tls: d.tls, auth: d.auth, prefix: d.prefix, spec: d.spec },
+    },
+    options,
+  );
 }
 
 /**
@@ -333,6 +424,8 @@ export function sameRedisData(a: ConnectionDescription, b: ConnectionDescription
 export function checkSourceTargetPrefixes(source: RedisSourceDescription, target: ConnectionDescription & { prefix: string }): void {
   if (!sameRedisData(source, target)) return;
   if (source.prefix.startsWith(target.prefix) || target.prefix.startsWith(source.prefix)) {
-    throw new UserFacingError(`source prefix "${source.prefix}" and target prefix "${target.prefix}" overlap on the same Redis database ${source.url}; choose another --prefix for the target`);
+    throw new UserFacingError(
+      `source prefix "${source.prefix}" and target prefix "${target.prefix}" overlap on the same Redis database ${source.url}; choose another --prefix for the target`,
+    );
   }
 }

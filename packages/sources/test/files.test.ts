@@ -19,13 +19,18 @@ describe('files source', () => {
     const tree = join(mkdtempSync(join(scratchRoot, 'sm-src-')), 'tree');
     cpSync(caseFile('BUG-15', 'tree'), tree, { recursive: true });
     const items = scan(`files:2;0660;${tree}`);
-    const sessions = items.filter((i) => i.kind === 'session').map((i) => 'tree/' + relative(tree, i.location)).sort();
+    const sessions = items
+      .filter((i) => i.kind === 'session')
+      .map((i) => 'tree/' + relative(tree, i.location))
+      .sort();
     expect(sessions).toEqual([
       'tree/-/,/sess_-,AbCdEf0123456789,-xyzXYZ0123',
       'tree/M/I/sess_MIpn8u1nzgP98t,UbBeLw6y-zB3qS9H',
       'tree/a/b/sess_abcdef0123456789abcdef01234567',
     ]);
-    const skipped = items.filter((i) => i.kind === 'skipped').map((i) => [relative(tree, i.location), i.kind === 'skipped' ? i.reason : '']);
+    const skipped = items
+      .filter((i) => i.kind === 'skipped')
+      .map((i) => [relative(tree, i.location), i.kind === 'skipped' ? i.reason : '']);
     expect(skipped).toContainEqual(['sess_zz0000000000000000000000000000', 'wrong-depth']);
     expect(skipped).toContainEqual(['a/b/sess_ab.cd0123456789abcdef012345', 'bad-session-id']);
   });
@@ -42,7 +47,9 @@ describe('files source', () => {
     writeFileSync(join(dir, 'sess_big00000000000000000000001'), Buffer.alloc(2000, 0x61));
     writeFileSync(join(dir, 'README'), 'not a session');
     const items = [...openSource(`files:${dir}`, { maxSessionBytes: 1000 }).scan()];
-    const byName = Object.fromEntries(items.map((i) => [relative(dir, i.location), i.kind === 'session' ? `session:${i.data.length}` : i.reason]));
+    const byName = Object.fromEntries(
+      items.map((i) => [relative(dir, i.location), i.kind === 'session' ? `session:${i.data.length}` : i.reason]),
+    );
     expect(byName).toEqual({
       sess_good0000000000000000000001: 'session:8',
       sess_empty000000000000000000001: 'session:0',

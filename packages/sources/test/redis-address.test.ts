@@ -9,8 +9,12 @@ import { parseRedisSavePath, redactRedisSavePath, redactRedisSecrets, describeRe
 import { parseRedisSourceSpec } from '../src/index.ts';
 import { caseFile } from '../../../test/support/fixtures.ts';
 
-interface Case { save_path: string; parsed: Array<Record<string, unknown>> }
-const cases = (JSON.parse(readFileSync(caseFile('BUG-17', 'expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } }).expected_toolkit.cases;
+interface Case {
+  save_path: string;
+  parsed: Array<Record<string, unknown>>;
+}
+const cases = (JSON.parse(readFileSync(caseFile('BUG-17', 'expected.json'), 'utf8')) as { expected_toolkit: { cases: Case[] } })
+  .expected_toolkit.cases;
 
 describe('the audit and a Redis source read a phpredis save_path the same way', () => {
   for (const c of cases.filter((x) => x.parsed.length === 1)) {

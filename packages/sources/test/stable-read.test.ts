@@ -6,10 +6,31 @@
  * Also FilesSource.sessions() and removeIfUnchanged.
  */
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, statSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  statSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ONE_READ_AFTER_MS, openFilesSource, openSource, readSessionFile, stableReadTestHooks, type SessionCandidate, type SourceItem, type SourceSession } from '../src/index.ts';
+import {
+  ONE_READ_AFTER_MS,
+  openFilesSource,
+  openSource,
+  readSessionFile,
+  stableReadTestHooks,
+  type SessionCandidate,
+  type SourceItem,
+  type SourceSession,
+} from '../src/index.ts';
 import { stallPhpWrite } from '../../../test/support/stalled-writer.ts';
 
 const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-stable-'));
@@ -22,7 +43,12 @@ describe('readSessionFile', () => {
     writeFileSync(path, 'a|i:1;');
     const candidate = { kind: 'candidate' as const, id: 'stable000000000000000001', location: path };
     let calls = 0;
-    const ok = readSessionFile(candidate, 1000, { looksComplete: () => { calls++; return true; } });
+    const ok = readSessionFile(candidate, 1000, {
+      looksComplete: () => {
+        calls++;
+        return true;
+      },
+    });
     expect(ok).toMatchObject({ kind: 'session', data: Buffer.from('a|i:1;') });
     expect(calls).toBe(1);
 
@@ -31,7 +57,12 @@ describe('readSessionFile', () => {
     calls = 0;
     writeFileSync(path, '');
     const started = Date.now();
-    const empty = readSessionFile(candidate, 1000, { looksComplete: (d) => { calls++; return d.length > 0; } });
+    const empty = readSessionFile(candidate, 1000, {
+      looksComplete: (d) => {
+        calls++;
+        return d.length > 0;
+      },
+    });
     expect(empty).toMatchObject({ kind: 'session', data: Buffer.alloc(0) });
     expect(calls).toBe(1);
     expect(Date.now() - started).toBeLessThan(1000);
@@ -45,9 +76,10 @@ describe('readSessionFile', () => {
   describe('a file PHP holds half-written (real PHP, stopped between ftruncate and the end of its write)', () => {
     const v0 = `v|s:40:"${'a'.repeat(40)}";`;
     const v1 = `v|s:30:"${'b'.repeat(30)}";`;
-    const complete = (d: Buffer): boolean => /^v\|s:(\d+):"([a-z]*)";$/.test(d.toString('latin1')) && RegExp.$1 === String(RegExp.$2.length);
+    const complete = (d: Buffer): boolean =>
+      /^v\|s:(\d+):"([a-z]*)";$/.test(d.toString('latin1')) && RegExp.$1 === String(RegExp.$2.length);
 
-    it('0 bytes under PHP\'s lock is unstable, never an empty session; once PHP is done it is read whole', async () => {
+    it("0 bytes under PHP's lock is unstable, never an empty session; once PHP is done it is read whole", async () => {
       const dir = mkdtempSync(join(scratchRoot, 'd-'));
       const path = join(dir, 'sess_stall0000000000000000001');
       writeFileSync(path, v0);
@@ -61,11 +93,17 @@ describe('readSessionFile', () => {
         }
         // However long PHP stays stopped (a quiet period of 0 here): its lock shows in /proc/locks, and
         // a shared flock cannot be had, or without flock(1) cannot be tried.
-        expect(readSessionFile(candidate, 1000, { attempts: 3, baseDelayMs: 1, settleMs: 0 })).toMatchObject({ kind: 'skipped', reason: 'unstable' });
+        expect(readSessionFile(candidate, 1000, { attempts: 3, baseDelayMs: 1, settleMs: 0 })).toMatchObject({
+          kind: 'skipped',
+          reason: 'unstable',
+        });
         const savedPath = process.env.PATH;
         process.env.PATH = mkdtempSync(join(scratchRoot, 'empty-bin-'));
         try {
-          expect(readSessionFile(candidate, 1000, { attempts: 3, baseDelayMs: 1, settleMs: 0 })).toMatchObject({ kind: 'skipped', reason: 'unstable' });
+          expect(readSessionFile(candidate, 1000, { attempts: 3, baseDelayMs: 1, settleMs: 0 })).toMatchObject({
+            kind: 'skipped',
+            reason: 'unstable',
+          });
         } finally {
           process.env.PATH = savedPath;
         }
@@ -75,7 +113,7 @@ describe('readSessionFile', () => {
       expect(readSessionFile(candidate, 1000, { looksComplete: complete })).toMatchObject({ kind: 'session', data: Buffer.from(v1) });
     });
 
-    it('a half-written prefix under PHP\'s lock is unstable, never a corrupt session', async () => {
+    it("a half-written prefix under PHP's lock is unstable, never a corrupt session", async () => {
       const dir = mkdtempSync(join(scratchRoot, 'd-'));
       const path = join(dir, 'sess_stall0000000000000000002');
       writeFileSync(path, v0);
@@ -101,7 +139,10 @@ describe('readSessionFile', () => {
         const source = openSource(`files:${dir}`);
         const items: SourceItem[] = [];
         for await (const b of source.sessions({ read: { attempts: 3, baseDelayMs: 1 } })) items.push(...b);
-        expect(items.map((i) => `${i.kind}:${i.kind === 'skipped' ? i.reason : i.data.length}`).sort()).toEqual(['session:50', 'skipped:unstable']);
+        expect(items.map((i) => `${i.kind}:${i.kind === 'skipped' ? i.reason : i.data.length}`).sort()).toEqual([
+          'session:50',
+          'skipped:unstable',
+        ]);
         const files = openFilesSource(dir);
         const candidates = [...files.candidates()].filter((c) => c.kind === 'candidate' && c.location === path);
         expect(candidates).toHaveLength(1);
@@ -148,7 +189,9 @@ describe('readSessionFile', () => {
       stableReadTestHooks.afterFirstRead = (fd) => {
         if (rewrites++ === 0) rewriteKeepingMtime(path, fd, v1);
       };
-      stableReadTestHooks.afterSecondStat = () => { secondReads++; };
+      stableReadTestHooks.afterSecondStat = () => {
+        secondReads++;
+      };
       const item = readSessionFile(candidate, 1000, { baseDelayMs: 1 });
       expect(rewrites).toBeGreaterThanOrEqual(2); // read again after the rewrite was seen
       expect(item).toMatchObject({ kind: 'session', data: Buffer.from(v1) });
@@ -188,8 +231,14 @@ describe('readSessionFile', () => {
     const savedPath = process.env.PATH;
     process.env.PATH = mkdtempSync(join(scratchRoot, 'empty-bin-'));
     try {
-      expect(readSessionFile(candidate, 1000, { attempts: 2, baseDelayMs: 1, settleMs: 60_000 })).toMatchObject({ kind: 'skipped', reason: 'unstable' });
-      expect(readSessionFile(candidate, 1000, { attempts: 2, baseDelayMs: 1, settleMs: 0 })).toMatchObject({ kind: 'session', data: Buffer.alloc(0) });
+      expect(readSessionFile(candidate, 1000, { attempts: 2, baseDelayMs: 1, settleMs: 60_000 })).toMatchObject({
+        kind: 'skipped',
+        reason: 'unstable',
+      });
+      expect(readSessionFile(candidate, 1000, { attempts: 2, baseDelayMs: 1, settleMs: 0 })).toMatchObject({
+        kind: 'session',
+        data: Buffer.alloc(0),
+      });
     } finally {
       process.env.PATH = savedPath;
     }

@@ -83,7 +83,8 @@ export function groupSizes(valueLengths: readonly number[]): number[] {
 export function encodedGuardedWriteSize(sessions: readonly EncodableSession[]): number {
   const n = sessions.length;
   let size = 1 + digits(3 + 4 * n) + CRLF + bulkSize(7) + bulkSize(40) + bulkSize(digits(2 * n));
-  for (const s of sessions) size += bulkSize(s.key.length) + bulkSize(s.tombstone.length) + bulkSize(s.valueLength) + bulkSize(digits(s.ttlMs));
+  for (const s of sessions)
+    size += bulkSize(s.key.length) + bulkSize(s.tombstone.length) + bulkSize(s.valueLength) + bulkSize(digits(s.ttlMs));
   return size;
 }
 
@@ -92,13 +93,20 @@ export function encodedGuardedWriteSize(sessions: readonly EncodableSession[]): 
  * @returns the end offset and where each session's key, tombstone and value are
  * @throws RangeError for an empty group, a TTL that is not a positive integer, or a buffer too small
  */
-export function encodeGuardedWrite(out: Buffer, at: number, sessions: readonly EncodableSession[]): { end: number; positions: EncodedSessionPositions[] } {
+export function encodeGuardedWrite(
+  out: Buffer,
+  at: number,
+  sessions: readonly EncodableSession[],
+): { end: number; positions: EncodedSessionPositions[] } {
   const n = sessions.length;
   if (n === 0) throw new RangeError('a guarded write needs at least one session');
-  for (const s of sessions) if (!Number.isInteger(s.ttlMs) || s.ttlMs <= 0) throw new RangeError('TTL must be a positive integer of milliseconds');
+  for (const s of sessions)
+    if (!Number.isInteger(s.ttlMs) || s.ttlMs <= 0) throw new RangeError('TTL must be a positive integer of milliseconds');
   if (at + encodedGuardedWriteSize(sessions) > out.length) throw new RangeError('the output buffer is too small for the command');
   let p = at;
-  const text = (s: string): void => { p += out.write(s, p, 'latin1'); };
+  const text = (s: string): void => {
+    p += out.write(s, p, 'latin1');
+  };
   const bulk = (bytes: Uint8Array): number => {
     text(`$${bytes.length}\r\n`);
     const start = p;
@@ -111,8 +119,12 @@ export function encodeGuardedWrite(out: Buffer, at: number, sessions: readonly E
   const numKeys = String(2 * n);
   text(`$${numKeys.length}\r\n${numKeys}\r\n`);
   const positions: EncodedSessionPositions[] = sessions.map(() => ({ key: 0, tombstone: 0, value: 0 }));
-  sessions.forEach((s, i) => { positions[i]!.key = bulk(s.key); });
-  sessions.forEach((s, i) => { positions[i]!.tombstone = bulk(s.tombstone); });
+  sessions.forEach((s, i) => {
+    positions[i]!.key = bulk(s.key);
+  });
+  sessions.forEach((s, i) => {
+    positions[i]!.tombstone = bulk(s.tombstone);
+  });
   sessions.forEach((s, i) => {
     text(`$${s.valueLength}\r\n`);
     positions[i]!.value = p;

@@ -42,7 +42,17 @@ export interface GuardedWriteRequest {
 }
 
 export { GUARDED_WRITE_LUA } from './script.ts';
-export { GUARDED_WRITE_SHA1, WRITE_GROUP_BYTES, WRITE_GROUP_SESSIONS, encodeGuardedWrite, encodedGuardedWriteSize, groupSizes, startsNewGroup, type EncodableSession, type EncodedSessionPositions } from './encode.ts';
+export {
+  GUARDED_WRITE_SHA1,
+  WRITE_GROUP_BYTES,
+  WRITE_GROUP_SESSIONS,
+  encodeGuardedWrite,
+  encodedGuardedWriteSize,
+  groupSizes,
+  startsNewGroup,
+  type EncodableSession,
+  type EncodedSessionPositions,
+} from './encode.ts';
 
 type GuardedWriteCommander = ChainableCommander & { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): ChainableCommander };
 
@@ -103,7 +113,11 @@ function groupForScript(conn: RedisConnection, batch: GuardedWriteRequest[]): nu
  * @throws RangeError for a TTL that is not a positive integer of milliseconds, or a key that is not a
  *   session key under the prefix.
  */
-export async function writeBatchGuarded(conn: RedisConnection, prefix: string, batch: GuardedWriteRequest[]): Promise<GuardedWriteOutcome[]> {
+export async function writeBatchGuarded(
+  conn: RedisConnection,
+  prefix: string,
+  batch: GuardedWriteRequest[],
+): Promise<GuardedWriteOutcome[]> {
   if (batch.length === 0) return [];
   for (const r of batch) {
     if (!Number.isInteger(r.ttlMs) || r.ttlMs <= 0) throw new RangeError(`TTL must be a positive integer for ${String(r.key)}`);
@@ -122,22 +136,32 @@ export async function writeBatchGuarded(conn: RedisConnection, prefix: string, b
   let replies: Array<[Error | null, unknown]>;
   if (conn.topology === 'cluster') {
     // Each call to the node that owns its slot; redirections followed by runGrouped.
-    replies = (await conn.runGrouped(groups.map((idx) => ({
-      key: batch[idx[0]!]!.key,
-      build: (pipe: ChainableCommander) => { (pipe as GuardedWriteCommander).smGuardedWriteBuffer(...argsOf(idx)); },
-    })))).map((r) => r[0] ?? [new Error('no reply'), null]);
+    replies = (
+      await conn.runGrouped(
+        groups.map((idx) => ({
+          key: batch[idx[0]!]!.key,
+          build: (pipe: ChainableCommander) => {
+            (pipe as GuardedWriteCommander).smGuardedWriteBuffer(...argsOf(idx));
+          },
+        })),
+      )
+    ).map((r) => r[0] ?? [new Error('no reply'), null]);
   } else {
     // One node: each call is one large command, sent as it is (a pipeline would copy its bytes once more).
     const client = conn.client as unknown as { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): Promise<unknown> };
     const settled = await Promise.allSettled(groups.map((idx) => client.smGuardedWriteBuffer(...argsOf(idx))));
-    replies = settled.map((r) => (r.status === 'fulfilled' ? [null, r.value] : [r.reason instanceof Error ? r.reason : new Error(String(r.reason)), null]));
+    replies = settled.map((r) =>
+      r.status === 'fulfilled' ? [null, r.value] : [r.reason instanceof Error ? r.reason : new Error(String(r.reason)), null],
+    );
   }
   const out: GuardedWriteOutcome[] = new Array(batch.length);
   groups.forEach((idx, g) => {
     const [err, result] = replies[g] ?? [new Error('no reply'), null];
     const outcomes: GuardedWriteOutcome[] = [];
     outcomesOfCall(conn, err, result, idx.length, outcomes);
-    idx.forEach((i, k) => { out[i] = outcomes[k]!; });
+    idx.forEach((i, k) => {
+      out[i] = outcomes[k]!;
+    });
   });
   return out;
 }
@@ -163,7 +187,11 @@ function outcomeOf(conn: RedisConnection, r: unknown): GuardedWriteOutcome {
     return { status: 'exists', existing: r[0], pttlMs: r[1] };
   }
   const error = 'unexpected reply from the write script';
-  return { status: 'failed', error, classified: { kind: 'permanent', code: 'UNEXPECTED', message: error, fix: 'a proxy or module changed the reply' } };
+  return {
+    status: 'failed',
+    error,
+    classified: { kind: 'permanent', code: 'UNEXPECTED', message: error, fix: 'a proxy or module changed the reply' },
+  };
 }
 
 /** Outcomes of a whole script call, one per session (its `count` sessions), from its reply or error. */
@@ -173,7 +201,7 @@ function outcomesOfCall(conn: RedisConnection, err: Error | null, result: unknow
     for (let k = 0; k < count; k++) into.push({ status: 'failed', error: classified.message, classified });
     return;
   }
-  const list = Array.isArray(result) && result.length === count ? result as unknown[] : undefined;
+  const list = Array.isArray(result) && result.length === count ? (result as unknown[]) : undefined;
   for (let k = 0; k < count; k++) into.push(outcomeOf(conn, list !== undefined ? list[k] : undefined));
 }
 
@@ -204,16 +232,26 @@ class EncodedCommand extends Command {
  * @returns one outcome per session, in order over all calls; never throws for a failed command
  * @throws RangeError on a Redis Cluster (calls there are grouped by slot: writeBatchGuarded)
  */
-export async function writeEncodedGuarded(conn: RedisConnection, commands: readonly Buffer[], counts: readonly number[]): Promise<GuardedWriteOutcome[]> {
-  if (conn.topology === 'cluster') throw new RangeError('encoded calls are for a single node or Sentinel; a cluster needs writeBatchGuarded');
+export async function writeEncodedGuarded(
+  conn: RedisConnection,
+  commands: readonly Buffer[],
+  counts: readonly number[],
+): Promise<GuardedWriteOutcome[]> {
+  if (conn.topology === 'cluster')
+    throw new RangeError('encoded calls are for a single node or Sentinel; a cluster needs writeBatchGuarded');
   const client = conn.client as unknown as { sendCommand(c: Command): Promise<unknown> };
   const send = (bytes: Buffer): Promise<[Error | null, unknown]> =>
-    client.sendCommand(new EncodedCommand(bytes)).then((r): [null, unknown] => [null, r], (e: unknown): [Error, null] => [e instanceof Error ? e : new Error(String(e)), null]);
+    client.sendCommand(new EncodedCommand(bytes)).then(
+      (r): [null, unknown] => [null, r],
+      (e: unknown): [Error, null] => [e instanceof Error ? e : new Error(String(e)), null],
+    );
   const replies = await Promise.all(commands.map(send));
   const refused = replies.flatMap(([err], i) => (err !== null && /^NOSCRIPT\b/.test(err.message) ? [i] : []));
   if (refused.length > 0) {
     const again = await Promise.all(refused.map((i) => send(asEval(commands[i]!))));
-    refused.forEach((i, k) => { replies[i] = again[k]!; });
+    refused.forEach((i, k) => {
+      replies[i] = again[k]!;
+    });
   }
   const out: GuardedWriteOutcome[] = [];
   replies.forEach(([err, result], i) => outcomesOfCall(conn, err, result, counts[i]!, out));
@@ -223,12 +261,17 @@ export async function writeEncodedGuarded(conn: RedisConnection, commands: reado
 /** The bytes of EVALSHA's name and the SHA-1 at the start of an encoded call (after the array header). */
 const EVALSHA_HEAD = Buffer.from(`$7\r\nEVALSHA\r\n$40\r\n${GUARDED_WRITE_SHA1}\r\n`, 'latin1');
 /** What replaces them for EVAL: the name and the script's text. */
-const EVAL_HEAD = Buffer.concat([Buffer.from(`$4\r\nEVAL\r\n$${Buffer.byteLength(GUARDED_WRITE_LUA)}\r\n`, 'latin1'), Buffer.from(GUARDED_WRITE_LUA, 'utf8'), Buffer.from('\r\n')]);
+const EVAL_HEAD = Buffer.concat([
+  Buffer.from(`$4\r\nEVAL\r\n$${Buffer.byteLength(GUARDED_WRITE_LUA)}\r\n`, 'latin1'),
+  Buffer.from(GUARDED_WRITE_LUA, 'utf8'),
+  Buffer.from('\r\n'),
+]);
 
 /** An encoded EVALSHA call as EVAL of the script's text (same arguments). */
 function asEval(command: Buffer): Buffer {
   const headerEnd = command.indexOf('\r\n') + 2;
-  if (!command.subarray(headerEnd, headerEnd + EVALSHA_HEAD.length).equals(EVALSHA_HEAD)) throw new RangeError('not an encoded guarded-write call');
+  if (!command.subarray(headerEnd, headerEnd + EVALSHA_HEAD.length).equals(EVALSHA_HEAD))
+    throw new RangeError('not an encoded guarded-write call');
   return Buffer.concat([command.subarray(0, headerEnd), EVAL_HEAD, command.subarray(headerEnd + EVALSHA_HEAD.length)]);
 }
 
@@ -248,16 +291,25 @@ const READ_BACK_GROUP = 1000;
  * @param keys session key names (text or bytes)
  * @param tombstones their tombstones' names, same order (default: derived from the keys)
  */
-export async function readBackPresence(conn: RedisConnection, prefix: string, keys: Array<string | Buffer>, tombstones?: Array<string | Buffer>): Promise<Presence[]> {
+export async function readBackPresence(
+  conn: RedisConnection,
+  prefix: string,
+  keys: Array<string | Buffer>,
+  tombstones?: Array<string | Buffer>,
+): Promise<Presence[]> {
   const out: Presence[] = new Array(keys.length);
   let pending = keys.map((_, i) => i);
   if (conn.topology !== 'cluster' && keys.length > 0) {
     const groups: number[][] = [];
     for (let s = 0; s < pending.length; s += READ_BACK_GROUP) groups.push(pending.slice(s, s + READ_BACK_GROUP));
-    const replies = await conn.runGrouped(groups.map((idx) => ({
-      key: keys[idx[0]!]!,
-      build: (pipe: ChainableCommander) => { pipe.exists(...idx.map((i) => keys[i]!)); },
-    })));
+    const replies = await conn.runGrouped(
+      groups.map((idx) => ({
+        key: keys[idx[0]!]!,
+        build: (pipe: ChainableCommander) => {
+          pipe.exists(...idx.map((i) => keys[i]!));
+        },
+      })),
+    );
     pending = [];
     groups.forEach((idx, g) => {
       const [err, count] = replies[g]?.[0] ?? [new Error('no reply'), null];
@@ -270,11 +322,17 @@ export async function readBackPresence(conn: RedisConnection, prefix: string, ke
     });
   }
   if (pending.length === 0) return out;
-  const tombstoneOf = (i: number): string | Buffer => tombstones?.[i] ?? tombstoneKeyFor(prefix, typeof keys[i] === 'string' ? keys[i] as string : (keys[i] as Buffer).toString('utf8'));
-  const replies = await conn.runGrouped(pending.map((i) => ({
-    key: keys[i]!,
-    build: (pipe: ChainableCommander) => { pipe.exists(keys[i]!); pipe.exists(tombstoneOf(i)); },
-  })));
+  const tombstoneOf = (i: number): string | Buffer =>
+    tombstones?.[i] ?? tombstoneKeyFor(prefix, typeof keys[i] === 'string' ? (keys[i] as string) : (keys[i] as Buffer).toString('utf8'));
+  const replies = await conn.runGrouped(
+    pending.map((i) => ({
+      key: keys[i]!,
+      build: (pipe: ChainableCommander) => {
+        pipe.exists(keys[i]!);
+        pipe.exists(tombstoneOf(i));
+      },
+    })),
+  );
   pending.forEach((i, n) => {
     const [e1, present] = replies[n]?.[0] ?? [new Error('no reply'), null];
     const [e2, tomb] = replies[n]?.[1] ?? [new Error('no reply'), null];

@@ -7,16 +7,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
 import { RedisConnection, specFromUrl } from '@session-migrate/redis';
 import {
-  GUARDED_WRITE_LUA, GUARDED_WRITE_SHA1, WRITE_GROUP_BYTES, WRITE_GROUP_SESSIONS, encodeGuardedWrite, encodedGuardedWriteSize, groupSizes,
-  readBackPresence, tombstoneKeyFor, writeBatchGuarded, writeEncodedGuarded, type EncodableSession,
+  GUARDED_WRITE_LUA,
+  GUARDED_WRITE_SHA1,
+  WRITE_GROUP_BYTES,
+  WRITE_GROUP_SESSIONS,
+  encodeGuardedWrite,
+  encodedGuardedWriteSize,
+  groupSizes,
+  readBackPresence,
+  tombstoneKeyFor,
+  writeBatchGuarded,
+  writeEncodedGuarded,
+  type EncodableSession,
 } from '../src/index.ts';
 import { createHash } from 'node:crypto';
 
 const connect = (url: string) => RedisConnection.open(specFromUrl(url, {}, 'target', { env: {} }));
 
 let redis: RedisServer;
-beforeAll(async () => { redis = await startRedis(); });
-afterAll(async () => { await redis.stop(); });
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
 
 const P = 'g:';
 const key = (c: string) => `${P}{${c.repeat(64)}}`;
@@ -82,7 +96,11 @@ describe('writeBatchGuarded', () => {
       // One value larger than a call's byte budget goes alone; the rest still share calls.
       const big = Buffer.alloc(WRITE_GROUP_BYTES + 1, 7);
       const value = (i: number) => (i === 100 ? big : Buffer.from(`v-${i}`));
-      const out = await writeBatchGuarded(client, P, Array.from({ length: n }, (_, i) => ({ key: i % 2 === 0 ? k(i) : Buffer.from(k(i)), value: value(i), ttlMs: 60_000 + i })));
+      const out = await writeBatchGuarded(
+        client,
+        P,
+        Array.from({ length: n }, (_, i) => ({ key: i % 2 === 0 ? k(i) : Buffer.from(k(i)), value: value(i), ttlMs: 60_000 + i })),
+      );
       expect(out).toHaveLength(n);
       for (let i = 0; i < n; i++) {
         const o = out[i]!;
@@ -118,7 +136,9 @@ describe('writeBatchGuarded', () => {
   it('an error of one SET (here NOPERM) fails that session only; a tombstone still wins', async () => {
     await redis.client.flushdb();
     await redis.client.call('ACL', 'SETUSER', 'noset', 'on', '>pw-noset', 'resetkeys', `~${P}*`, '+@all', '-set');
-    const client = await RedisConnection.open(specFromUrl(redis.url.replace('redis://', 'redis://noset@'), {}, 'target', { env: { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-noset' } }));
+    const client = await RedisConnection.open(
+      specFromUrl(redis.url.replace('redis://', 'redis://noset@'), {}, 'target', { env: { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-noset' } }),
+    );
     try {
       await redis.client.set(tombstoneKeyFor(P, key('c')), '1', 'EX', 100);
       const out = await writeBatchGuarded(client, P, [
@@ -152,7 +172,10 @@ describe('writeBatchGuarded', () => {
 
 describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
   const encodable = (k: string, value: Buffer, ttlMs: number): EncodableSession => ({
-    key: Buffer.from(k), tombstone: Buffer.from(tombstoneKeyFor(P, k)), valueLength: value.length, ttlMs,
+    key: Buffer.from(k),
+    tombstone: Buffer.from(tombstoneKeyFor(P, k)),
+    valueLength: value.length,
+    ttlMs,
     writeValue: (out, offset, keyAt) => {
       // The key name is where the encoder says it wrote it.
       expect(out.subarray(keyAt, keyAt + k.length).toString()).toBe(k);
@@ -169,7 +192,12 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
     const out = Buffer.alloc(encodedGuardedWriteSize(sessions) + 4, 0x2e);
     const { end, positions } = encodeGuardedWrite(out, 2, sessions);
     expect(end).toBe(2 + encodedGuardedWriteSize(sessions));
-    expect(out.subarray(2, end).toString('latin1').startsWith(`*11\r\n$7\r\nEVALSHA\r\n$40\r\n${GUARDED_WRITE_SHA1}\r\n$1\r\n4\r\n$${key('a').length}\r\n${key('a')}\r\n`)).toBe(true);
+    expect(
+      out
+        .subarray(2, end)
+        .toString('latin1')
+        .startsWith(`*11\r\n$7\r\nEVALSHA\r\n$40\r\n${GUARDED_WRITE_SHA1}\r\n$1\r\n4\r\n$${key('a').length}\r\n${key('a')}\r\n`),
+    ).toBe(true);
     expect(out.subarray(2, end).toString('latin1').endsWith('$4\r\n1000\r\n$8\r\n99999999\r\n')).toBe(true);
     expect(out.subarray(positions[1]!.tombstone, positions[1]!.tombstone + 12).toString()).toBe(`${P}destroyed:`);
     expect(out[1]).toBe(0x2e);
@@ -193,7 +221,11 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
         return out;
       };
       const first = encode([encodable(key('a'), binary, 123_456), encodable(key('b'), binary, 1000)]);
-      const second = encode([encodable(key('c'), binary, 1000), encodable(key('d'), binary, 1000), encodable(key('e'), Buffer.alloc(0), 5000)]);
+      const second = encode([
+        encodable(key('c'), binary, 1000),
+        encodable(key('d'), binary, 1000),
+        encodable(key('e'), Buffer.alloc(0), 5000),
+      ]);
       // A server that never saw the script (as after a restart or a failover): NOSCRIPT, then EVAL.
       await redis.client.script('FLUSH');
       const out = await writeEncodedGuarded(client, [first, second], [2, 3]);
@@ -218,7 +250,10 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
     try {
       await other.stop();
       const out = Buffer.alloc(1000);
-      const { end } = encodeGuardedWrite(out, 0, [encodable(key('a'), Buffer.from('x'), 1000), encodable(key('b'), Buffer.from('y'), 1000)]);
+      const { end } = encodeGuardedWrite(out, 0, [
+        encodable(key('a'), Buffer.from('x'), 1000),
+        encodable(key('b'), Buffer.from('y'), 1000),
+      ]);
       const outcomes = await writeEncodedGuarded(client, [out.subarray(0, end)], [2]);
       expect(outcomes.map((o) => o.status === 'failed' && o.classified.kind)).toEqual(['transient', 'transient']);
     } finally {

@@ -21,22 +21,24 @@ import { loadableSessionFormat, loadsAsEmptySession, type SerializeHandler } fro
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 
 export type KeyClass =
-  | 'envelope' | 'tombstone' | 'handler-lock' | 'invalid'
-  | 'plaintext-session' | 'empty-session' | 'lock' | 'stale-lock' | 'other';
+  'envelope' | 'tombstone' | 'handler-lock' | 'invalid' | 'plaintext-session' | 'empty-session' | 'lock' | 'stale-lock' | 'other';
 
 /** Every class, in report order. */
-export const KEY_CLASSES: readonly KeyClass[] = ['envelope', 'tombstone', 'handler-lock', 'invalid', 'plaintext-session', 'empty-session', 'lock', 'stale-lock', 'other'];
+export const KEY_CLASSES: readonly KeyClass[] = [
+  'envelope',
+  'tombstone',
+  'handler-lock',
+  'invalid',
+  'plaintext-session',
+  'empty-session',
+  'lock',
+  'stale-lock',
+  'other',
+];
 
 /** Why a key fails (under the prefix, or a plaintext session anywhere). */
 export type KeyFailureReason =
-  | OpenFailure
-  | 'wrong-type'
-  | 'no-ttl'
-  | 'empty-value'
-  | 'bad-tombstone'
-  | 'lock-without-ttl'
-  | 'other-key-id'
-  | 'plaintext-session';
+  OpenFailure | 'wrong-type' | 'no-ttl' | 'empty-value' | 'bad-tombstone' | 'lock-without-ttl' | 'other-key-id' | 'plaintext-session';
 
 /**
  * What a key holds, as read: a string (whole, or not read because it is larger than verify reads
@@ -97,7 +99,8 @@ function hasAt(key: Buffer, at: number, part: Buffer): boolean {
 export function phpredisName(key: Buffer, prefixes: readonly Buffer[]): 'session' | 'lock' | undefined {
   for (const p of prefixes) {
     if (!startsWith(key, p)) continue;
-    const isLock = key.length > p.length + LOCK_SUFFIX.length && key.compare(LOCK_SUFFIX, 0, LOCK_SUFFIX.length, key.length - LOCK_SUFFIX.length) === 0;
+    const isLock =
+      key.length > p.length + LOCK_SUFFIX.length && key.compare(LOCK_SUFFIX, 0, LOCK_SUFFIX.length, key.length - LOCK_SUFFIX.length) === 0;
     const id = key.toString('latin1', p.length, isLock ? key.length - LOCK_SUFFIX.length : key.length);
     if (SESSION_ID_PATTERN.test(id)) return isLock ? 'lock' : 'session';
   }
@@ -146,7 +149,8 @@ function classifyUnderPrefix(key: Buffer, value: KeyValue, pttlMs: number, ctx: 
     return { class: 'invalid', failure: opened.reason };
   }
   if (pttlMs === -1) return { class: 'invalid', failure: 'no-ttl', keyId: opened.keyId };
-  if (ctx.requireKeyId !== undefined && opened.keyId !== ctx.requireKeyId) return { class: 'envelope', failure: 'other-key-id', keyId: opened.keyId };
+  if (ctx.requireKeyId !== undefined && opened.keyId !== ctx.requireKeyId)
+    return { class: 'envelope', failure: 'other-key-id', keyId: opened.keyId };
   return { class: 'envelope', keyId: opened.keyId };
 }
 

@@ -28,9 +28,7 @@ import type { KeyValue } from './classify.ts';
  * One key read by the scan. `error` instead of a value when Redis refused a command for it. `pttlMs`
  * (-1: no TTL) is NaN where it was not read (see ScanOptions.ttlWanted).
  */
-export type ScannedKey =
-  | { key: Buffer; value: KeyValue; pttlMs: number; error?: undefined }
-  | { key: Buffer; error: Error };
+export type ScannedKey = { key: Buffer; value: KeyValue; pttlMs: number; error?: undefined } | { key: Buffer; error: Error };
 
 export interface ScanOptions {
   /** '' = every key of the database (SCAN without MATCH); else the keys under this prefix. */
@@ -90,7 +88,13 @@ export async function* scanKeys(client: RedisConnection, options: ScanOptions): 
     }
   } finally {
     // The caller stopped early (or a read failed): close the reader once its last read settles.
-    if (!finished) void next.then(() => batches.return(undefined), () => undefined).catch(() => undefined);
+    if (!finished)
+      void next
+        .then(
+          () => batches.return(undefined),
+          () => undefined,
+        )
+        .catch(() => undefined);
   }
 }
 
@@ -118,7 +122,9 @@ async function* readBatches(client: RedisConnection, options: ScanOptions): Asyn
     let otherTypes = 0;
     let others = 0;
 
-    const setError = (i: number, err: Error): void => { out[i] = { key: keys[i]!, error: err }; };
+    const setError = (i: number, err: Error): void => {
+      out[i] = { key: keys[i]!, error: err };
+    };
     const setOtherType = (i: number, type: string): void => {
       otherTypes++;
       out[i] = { key: keys[i]!, value: { kind: 'other-type', type }, pttlMs: pttls[i]! };
@@ -134,12 +140,33 @@ async function* readBatches(client: RedisConnection, options: ScanOptions): Asyn
     // where the class depends on it (ttlWanted: phpredis lock names). Each command costs the client
     // about as much as the server, so a key of another application gets one.
     const withTtl = keys.map((k, i) => full[i]! || ttlWanted(k));
-    const first = await client.runGrouped(keys.map((key, i) => ({
-      key,
-      build: full[i] ? (pipe: ChainableCommander) => { pipe.pttl(key); pipe.getBuffer(key); }
-        : withTtl[i] ? (askType ? (pipe: ChainableCommander) => { pipe.pttl(key); pipe.type(key); } : (pipe: ChainableCommander) => { pipe.pttl(key); pipe.getrangeBuffer(key, '0', capEnd); })
-          : askType ? (pipe: ChainableCommander) => { pipe.type(key); } : (pipe: ChainableCommander) => { pipe.getrangeBuffer(key, '0', capEnd); },
-    })));
+    const first = await client.runGrouped(
+      keys.map((key, i) => ({
+        key,
+        build: full[i]
+          ? (pipe: ChainableCommander) => {
+              pipe.pttl(key);
+              pipe.getBuffer(key);
+            }
+          : withTtl[i]
+            ? askType
+              ? (pipe: ChainableCommander) => {
+                  pipe.pttl(key);
+                  pipe.type(key);
+                }
+              : (pipe: ChainableCommander) => {
+                  pipe.pttl(key);
+                  pipe.getrangeBuffer(key, '0', capEnd);
+                }
+            : askType
+              ? (pipe: ChainableCommander) => {
+                  pipe.type(key);
+                }
+              : (pipe: ChainableCommander) => {
+                  pipe.getrangeBuffer(key, '0', capEnd);
+                },
+      })),
+    );
     for (let i = 0; i < n; i++) {
       const replies = first[i] ?? [NO_REPLY];
       if (withTtl[i]) {
@@ -171,27 +198,50 @@ async function* readBatches(client: RedisConnection, options: ScanOptions): Asyn
     }
 
     if (needRange.length > 0) {
-      const got = await client.runGrouped(needRange.map((i) => ({ key: keys[i]!, build: (pipe: ChainableCommander) => { pipe.getrangeBuffer(keys[i]!, '0', capEnd); } })));
+      const got = await client.runGrouped(
+        needRange.map((i) => ({
+          key: keys[i]!,
+          build: (pipe: ChainableCommander) => {
+            pipe.getrangeBuffer(keys[i]!, '0', capEnd);
+          },
+        })),
+      );
       needRange.forEach((i, k) => {
         const [err, data] = got[k]?.[0] ?? NO_REPLY;
         if (err === null) ranged(i, data as Buffer);
-        else if (WRONGTYPE.test(err.message)) needType.push(i); // replaced by another type meanwhile
+        else if (WRONGTYPE.test(err.message))
+          needType.push(i); // replaced by another type meanwhile
         else setError(i, err);
       });
     }
 
     if (needType.length > 0) {
-      const types = await client.runGrouped(needType.map((i) => ({ key: keys[i]!, build: (pipe: ChainableCommander) => { pipe.type(keys[i]!); } })));
+      const types = await client.runGrouped(
+        needType.map((i) => ({
+          key: keys[i]!,
+          build: (pipe: ChainableCommander) => {
+            pipe.type(keys[i]!);
+          },
+        })),
+      );
       needType.forEach((i, k) => {
         const [err, type] = types[k]?.[0] ?? NO_REPLY;
         if (err !== null) setError(i, err);
-        else if (type === 'string') needGet.push(i); // replaced by a string meanwhile: read it again
+        else if (type === 'string')
+          needGet.push(i); // replaced by a string meanwhile: read it again
         else if (type !== 'none') setOtherType(i, String(type));
       });
     }
 
     if (needLength.length > 0) {
-      const strlens = await client.runGrouped(needLength.map((i) => ({ key: keys[i]!, build: (pipe: ChainableCommander) => { pipe.strlen(keys[i]!); } })));
+      const strlens = await client.runGrouped(
+        needLength.map((i) => ({
+          key: keys[i]!,
+          build: (pipe: ChainableCommander) => {
+            pipe.strlen(keys[i]!);
+          },
+        })),
+      );
       needLength.forEach((i, k) => {
         const [err, length] = strlens[k]?.[0] ?? NO_REPLY;
         if (err !== null) {
@@ -212,9 +262,17 @@ async function* readBatches(client: RedisConnection, options: ScanOptions): Asyn
     for (let start = 0; start < needGet.length;) {
       let size = 0;
       let end = start;
-      while (end < needGet.length && (end === start || size + (lengths[needGet[end]!] || cap) <= groupBytes)) size += lengths[needGet[end++]!] || cap;
+      while (end < needGet.length && (end === start || size + (lengths[needGet[end]!] || cap) <= groupBytes))
+        size += lengths[needGet[end++]!] || cap;
       const group = needGet.slice(start, end);
-      const got = await client.runGrouped(group.map((i) => ({ key: keys[i]!, build: (pipe: ChainableCommander) => { pipe.getBuffer(keys[i]!); } })));
+      const got = await client.runGrouped(
+        group.map((i) => ({
+          key: keys[i]!,
+          build: (pipe: ChainableCommander) => {
+            pipe.getBuffer(keys[i]!);
+          },
+        })),
+      );
       group.forEach((i, k) => {
         const [err, value] = got[k]?.[0] ?? NO_REPLY;
         if (err !== null) {

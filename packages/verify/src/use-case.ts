@@ -9,8 +9,19 @@
 import { UserFacingError } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import {
-  checkPrefix, checkSourcesAgainstTarget, checkTargetGivenNow, closeSources, codecFromProvider, openPlanSources, openSources, openTarget,
-  redisFailure, resolvePlanDefaults, sourceList, sourceRowLabel, type OnWarning,
+  checkPrefix,
+  checkSourcesAgainstTarget,
+  checkTargetGivenNow,
+  closeSources,
+  codecFromProvider,
+  openPlanSources,
+  openSources,
+  openTarget,
+  redisFailure,
+  resolvePlanDefaults,
+  sourceList,
+  sourceRowLabel,
+  type OnWarning,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { DEFAULT_MAX_SESSION_BYTES, RedisSource, sameRedisData, sourceLabel, type Source } from '@session-migrate/sources';
@@ -82,13 +93,21 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   const maxValueBytes = Math.max(r.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES);
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   const specs = sourceList(options.source);
-  const sourceOptions = { maxSessionBytes: r.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}), ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) };
+  const sourceOptions = {
+    maxSessionBytes: r.maxSessionBytes,
+    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+  };
   // --source (repeatable): compared byte for byte, each on its own.
   const given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
   let client: RedisConnection;
   try {
-    const scope = options.prefixOnly === true ? 'prefix' as const : 'database' as const;
-    client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, { command: scope === 'prefix' ? 'verify-prefix-only' : 'verify', prefix: r.prefix, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) });
+    const scope = options.prefixOnly === true ? ('prefix' as const) : ('database' as const);
+    client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+      command: scope === 'prefix' ? 'verify-prefix-only' : 'verify',
+      prefix: r.prefix,
+      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+    });
   } catch (err) {
     await closeSources(given);
     throw err;
@@ -100,20 +119,38 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     // plaintext Redis sources are checked too (their prefixes must be empty in the end).
     const wantPresence = given.length === 0 && r.plan !== undefined && options.presence !== false;
     const planHasRedis = r.plan?.sources.some((d) => d.kind === 'redis') === true;
-    if (r.plan !== undefined && given.length === 0 && (wantPresence || planHasRedis)) planSources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
-    const checks: SourceCheck[] = given.length > 0
-      ? given.map((source, i) => ({ source, check: 'compare' as const, label: `#${i + 1} ${sourceLabel(source.describe())}` }))
-      : wantPresence ? planSources.map((source, i) => ({ source, check: 'presence' as const, label: sourceRowLabel(r.plan!.sources[i]!, i) })) : [];
+    if (r.plan !== undefined && given.length === 0 && (wantPresence || planHasRedis))
+      planSources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
+    const checks: SourceCheck[] =
+      given.length > 0
+        ? given.map((source, i) => ({ source, check: 'compare' as const, label: `#${i + 1} ${sourceLabel(source.describe())}` }))
+        : wantPresence
+          ? planSources.map((source, i) => ({ source, check: 'presence' as const, label: sourceRowLabel(r.plan!.sources[i]!, i) }))
+          : [];
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
     const report = await verifyTarget({
-      client, codec, prefix: r.prefix, scope: options.prefixOnly === true ? 'prefix' : 'database', maxValueBytes,
-      sources: checks, gcMaxlifetime: r.gcMaxlifetime, serializeHandler: r.serializeHandler, ...(plaintext.length > 0 ? { plaintext } : {}),
+      client,
+      codec,
+      prefix: r.prefix,
+      scope: options.prefixOnly === true ? 'prefix' : 'database',
+      maxValueBytes,
+      sources: checks,
+      gcMaxlifetime: r.gcMaxlifetime,
+      serializeHandler: r.serializeHandler,
+      ...(plaintext.length > 0 ? { plaintext } : {}),
       ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
       ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
     });
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
     const notes = memoryWarnings(await readMemory(client));
-    return { report, prefix: r.prefix, gcMaxlifetime: r.gcMaxlifetime, serializeHandler: r.serializeHandler, maxValueBytes, memoryWarnings: notes };
+    return {
+      report,
+      prefix: r.prefix,
+      gcMaxlifetime: r.gcMaxlifetime,
+      serializeHandler: r.serializeHandler,
+      maxValueBytes,
+      memoryWarnings: notes,
+    };
   } catch (err) {
     throw redisFailure(err, client, 'verify');
   } finally {
@@ -134,4 +171,3 @@ function plaintextChecks(client: RedisConnection, plaintextPrefix: string | unde
   for (const s of sources) if (s instanceof RedisSource) add({ client: s.connection, prefix: s.describe().prefix, url: s.describe().url });
   return plaintext;
 }
-

@@ -17,9 +17,28 @@ import { readBackPresence } from '@session-migrate/target';
 import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
-import { PreparePool, decideSession, exactTtlMsOf, looksCompleteFor, presenceBatch, resolveDuplicates, type DuplicatesReport, type PrepareContext, type PresenceBatch } from '@session-migrate/migrate';
+import {
+  PreparePool,
+  decideSession,
+  exactTtlMsOf,
+  looksCompleteFor,
+  presenceBatch,
+  resolveDuplicates,
+  type DuplicatesReport,
+  type PrepareContext,
+  type PresenceBatch,
+} from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { KEY_CLASSES, PHPREDIS_PREFIXES, classifyKey, phpredisName, redactKeyName, type KeyClass, type KeyContext, type KeyFailureReason } from './classify.ts';
+import {
+  KEY_CLASSES,
+  PHPREDIS_PREFIXES,
+  classifyKey,
+  phpredisName,
+  redactKeyName,
+  type KeyClass,
+  type KeyContext,
+  type KeyFailureReason,
+} from './classify.ts';
 import { scanKeys } from './scan.ts';
 
 /** Why one key or one source session fails verification. */
@@ -113,7 +132,12 @@ export interface VerifyReport {
 
 /** Counts of comparing one source with Redis byte for byte (verify --source). */
 export interface CompareCounts {
-  checked: number; matching: number; expired: number; empty: number; corrupt: number; destroyed?: number;
+  checked: number;
+  matching: number;
+  expired: number;
+  empty: number;
+  corrupt: number;
+  destroyed?: number;
   /** Different in Redis, but written there after the source copy last changed (the handler's update). */
   newer?: number;
   /** Copies of a session ID another source holds a later copy of: not compared (several-sources.ts). */
@@ -122,7 +146,13 @@ export interface CompareCounts {
 
 /** Counts of checking the presence of one source's sessions (verify --plan). */
 export interface PresenceCounts {
-  checked: number; present: number; destroyed: number; missing: number; expired: number; empty: number; corrupt: number;
+  checked: number;
+  present: number;
+  destroyed: number;
+  missing: number;
+  expired: number;
+  empty: number;
+  corrupt: number;
   superseded?: number;
 }
 
@@ -220,7 +250,6 @@ export interface PlaintextCheck {
   url: string;
 }
 
-
 /**
  * Verifies a target. Never throws for bad values; throws only when Redis itself fails, and with a
  * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule).
@@ -230,9 +259,24 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   const scope = options.scope ?? 'database';
   const maxListed = options.maxListed ?? 1000;
   const report: VerifyReport = {
-    ok: true, prefix, scope, topology: client.topology, nodes: [], keysTotal: 0, keysScanned: 0, keysValid: 0, keyIds: {}, tombstones: 0, locks: 0,
-    classes: Object.fromEntries(KEY_CLASSES.map((c) => [c, 0])) as Record<KeyClass, number>, otherTypes: {}, largeValues: 0, plaintextFormats: {},
-    staleLocks: { count: 0, keys: [] }, failureCounts: {}, failures: [],
+    ok: true,
+    prefix,
+    scope,
+    topology: client.topology,
+    nodes: [],
+    keysTotal: 0,
+    keysScanned: 0,
+    keysValid: 0,
+    keyIds: {},
+    tombstones: 0,
+    locks: 0,
+    classes: Object.fromEntries(KEY_CLASSES.map((c) => [c, 0])) as Record<KeyClass, number>,
+    otherTypes: {},
+    largeValues: 0,
+    plaintextFormats: {},
+    staleLocks: { count: 0, keys: [] },
+    failureCounts: {},
+    failures: [],
   };
   // Behind Sentinel: read the master the sentinels report now, never a demoted one.
   await client.followSentinelMaster();
@@ -249,13 +293,18 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     if (report.failures.length < maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
   };
   // A plaintext prefix on the data scanned anyway is checked in the same scan (one SCAN, no key twice).
-  const plaintexts = (options.plaintext === undefined ? [] : Array.isArray(options.plaintext) ? options.plaintext : [options.plaintext]).map((p) => ({
-    p, bytes: Buffer.from(p.prefix, 'utf8'), counts: { remaining: 0, otherKeys: 0 },
+  const plaintexts = (
+    options.plaintext === undefined ? [] : Array.isArray(options.plaintext) ? options.plaintext : [options.plaintext]
+  ).map((p) => ({
+    p,
+    bytes: Buffer.from(p.prefix, 'utf8'),
+    counts: { remaining: 0, otherKeys: 0 },
     merged: scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description)),
   }));
   const merged = plaintexts.filter((x) => x.merged);
   const ctx: KeyContext = {
-    prefix: prefixBytes, codec,
+    prefix: prefixBytes,
+    codec,
     phpredisPrefixes: [...new Set([...PHPREDIS_PREFIXES, ...plaintexts.map((x) => x.p.prefix)])].map((x) => Buffer.from(x, 'utf8')),
     ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
   };
@@ -267,57 +316,70 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   const run = { stopped: false };
   const sourcesDone = checkSources(options, report, (f) => held.add(f), run);
   sourcesDone.catch(() => undefined); // awaited after the scan
-  const scan = stopsOnThrow(run, scanKeys(client, {
-    match: scope === 'database' ? '' : prefix, fullRead: prefixBytes, count: options.scanCount ?? 1000,
-    ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
-    onNode: (node) => report.nodes!.push(node),
-    ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
-  }));
-  for await (const batch of scan) for (const item of batch) {
-    const underPrefix = startsWith(item.key, prefixBytes);
-    report.keysTotal!++;
-    if (underPrefix) report.keysScanned++;
-    if (item.error !== undefined) {
-      stopOnPermanent(client, item.error, scope, prefix);
-      failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
-      continue;
-    }
-    const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
-    report.classes![verdict.class]++;
-    switch (verdict.class) {
-      case 'envelope':
-        report.keysValid++;
-        report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
-        break;
-      case 'tombstone': report.tombstones!++; break;
-      case 'handler-lock': report.locks!++; break;
-      case 'other': {
-        const type = item.value.kind === 'other-type' ? item.value.type : 'string';
-        report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
-        if (item.value.kind === 'large-string') report.largeValues!++;
-        break;
-      }
-      case 'plaintext-session': report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1; break;
-      case 'stale-lock':
-        report.staleLocks!.count++;
-        if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(item.key, underPrefix));
-        break;
-      default: break;
-    }
-    const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
-    if (plain !== undefined) {
-      // A key of a declared plaintext source: every string named like a session fails until purged
-      // (whatever it holds, as in the separate count below); anything else there is no session.
-      const rest = item.key.toString('latin1', plain.bytes.length);
-      if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
-        plain.counts.remaining++;
-        fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+  const scan = stopsOnThrow(
+    run,
+    scanKeys(client, {
+      match: scope === 'database' ? '' : prefix,
+      fullRead: prefixBytes,
+      count: options.scanCount ?? 1000,
+      ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
+      onNode: (node) => report.nodes!.push(node),
+      ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
+    }),
+  );
+  for await (const batch of scan)
+    for (const item of batch) {
+      const underPrefix = startsWith(item.key, prefixBytes);
+      report.keysTotal!++;
+      if (underPrefix) report.keysScanned++;
+      if (item.error !== undefined) {
+        stopOnPermanent(client, item.error, scope, prefix);
+        failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
         continue;
       }
-      plain.counts.otherKeys++;
+      const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
+      report.classes![verdict.class]++;
+      switch (verdict.class) {
+        case 'envelope':
+          report.keysValid++;
+          report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
+          break;
+        case 'tombstone':
+          report.tombstones!++;
+          break;
+        case 'handler-lock':
+          report.locks!++;
+          break;
+        case 'other': {
+          const type = item.value.kind === 'other-type' ? item.value.type : 'string';
+          report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
+          if (item.value.kind === 'large-string') report.largeValues!++;
+          break;
+        }
+        case 'plaintext-session':
+          report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1;
+          break;
+        case 'stale-lock':
+          report.staleLocks!.count++;
+          if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(item.key, underPrefix));
+          break;
+        default:
+          break;
+      }
+      const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
+      if (plain !== undefined) {
+        // A key of a declared plaintext source: every string named like a session fails until purged
+        // (whatever it holds, as in the separate count below); anything else there is no session.
+        const rest = item.key.toString('latin1', plain.bytes.length);
+        if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
+          plain.counts.remaining++;
+          fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+          continue;
+        }
+        plain.counts.otherKeys++;
+      }
+      if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
     }
-    if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
-  }
 
   if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
     // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
@@ -333,8 +395,10 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   else if (plaintextReports.length > 1) {
     report.plaintextSources = plaintextReports;
     report.plaintext = {
-      prefix: plaintextReports.map((r) => r.prefix).join(', '), url: [...new Set(plaintextReports.map((r) => r.url))].join(', '),
-      remaining: plaintextReports.reduce((a, r) => a + r.remaining, 0), otherKeys: plaintextReports.reduce((a, r) => a + r.otherKeys, 0),
+      prefix: plaintextReports.map((r) => r.prefix).join(', '),
+      url: [...new Set(plaintextReports.map((r) => r.url))].join(', '),
+      remaining: plaintextReports.reduce((a, r) => a + r.remaining, 0),
+      otherKeys: plaintextReports.reduce((a, r) => a + r.otherKeys, 0),
     };
   }
   return report;
@@ -384,19 +448,28 @@ class HeldFailures {
  * session ID in several sources counts (the others are `superseded`). Sets report.source /
  * report.presence (sums) and, with several, report.sources and report.duplicates.
  */
-async function checkSources(options: VerifyOptions, report: VerifyReport, fail: (f: VerifyFailure) => void, run: { stopped: boolean }): Promise<void> {
+async function checkSources(
+  options: VerifyOptions,
+  report: VerifyReport,
+  fail: (f: VerifyFailure) => void,
+  run: { stopped: boolean },
+): Promise<void> {
   const checks: SourceCheck[] = [
     ...(options.sources ?? []),
     ...(options.source !== undefined ? [{ source: options.source, check: 'compare' as const }] : []),
     ...(options.source === undefined && options.presence !== undefined ? [{ source: options.presence, check: 'presence' as const }] : []),
   ];
   if (checks.length === 0) return;
-  const resolution = await resolveDuplicates(checks.map((c) => c.source), { gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME, serializeHandler: options.serializeHandler ?? 'php' });
+  const resolution = await resolveDuplicates(
+    checks.map((c) => c.source),
+    { gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME, serializeHandler: options.serializeHandler ?? 'php' },
+  );
   const each: SourceCheckReport[] = [];
   for (const [i, c] of checks.entries()) {
     const superseded = resolution.superseded[i]!;
     const label = c.label ?? `#${i + 1} ${sourceLabel(c.source.describe())}`;
-    if (c.check === 'compare') each.push({ source: label, check: 'compare', compare: await verifySource(options, c.source, superseded, fail) });
+    if (c.check === 'compare')
+      each.push({ source: label, check: 'compare', compare: await verifySource(options, c.source, superseded, fail) });
     else each.push({ source: label, check: 'presence', presence: await verifyPresence(options, c.source, superseded, fail, run) });
   }
   const sum = <T extends object>(parts: T[]): T | undefined => {
@@ -431,29 +504,61 @@ function startsWith(key: Buffer, prefix: Buffer): boolean {
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
  * @throws UserFacingError (exit 2) naming the server and the fix.
  */
-function stopOnPermanent(client: RedisConnection, err: Error | ClassifiedError, scope: 'database' | 'prefix' = 'prefix', prefix = ''): void {
+function stopOnPermanent(
+  client: RedisConnection,
+  err: Error | ClassifiedError,
+  scope: 'database' | 'prefix' = 'prefix',
+  prefix = '',
+): void {
   const c = err instanceof Error ? client.classify(err) : err;
   if (c.kind !== 'permanent' || c.code === 'WRONGTYPE') return;
   if (scope === 'database' && c.code === 'NOPERM' && /key/i.test(c.message)) {
     // The rule allows only the prefix's keys: the whole-database scan cannot read the others.
-    throw new UserFacingError(`Redis at ${client.url} refused to read a key outside the prefix (${c.message}): verify reads every key of the database; allow the user to read every key (${aclRuleFor('verify', prefix, client.topology, client.description.db)}, docs/redis.md), or run verify --prefix-only on a database shared with other applications`);
+    throw new UserFacingError(
+      `Redis at ${client.url} refused to read a key outside the prefix (${c.message}): verify reads every key of the database; allow the user to read every key (${aclRuleFor('verify', prefix, client.topology, client.description.db)}, docs/redis.md), or run verify --prefix-only on a database shared with other applications`,
+    );
   }
-  throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  throw new UserFacingError(
+    `Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+  );
 }
 
 /**
  * Presence of every live session of a source (EXISTS of its key, else of its tombstone), in pipelines
  * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis.
  */
-async function verifyPresence(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void, run: { stopped: boolean }): Promise<PresenceCounts> {
+async function verifyPresence(
+  options: VerifyOptions,
+  source: Source,
+  superseded: ReadonlySet<string>,
+  fail: (f: VerifyFailure) => void,
+  run: { stopped: boolean },
+): Promise<PresenceCounts> {
   if ('candidates' in source) return verifyFilesPresence(options, source as FilesSource, superseded, fail, run);
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
   const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
-  const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
+  const result: PresenceCounts = {
+    checked: 0,
+    present: 0,
+    destroyed: 0,
+    missing: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    ...(superseded.size > 0 ? { superseded: 0 } : {}),
+  };
   let batch: Array<{ key: string; file: string }> = [];
   const flush = async (): Promise<void> => {
-    const replies = await client.runGrouped(batch.map((b) => ({ key: b.key, build: (pipe: ChainableCommander) => { pipe.exists(b.key); pipe.exists(tombstoneKeyFor(prefix, b.key)); } })));
+    const replies = await client.runGrouped(
+      batch.map((b) => ({
+        key: b.key,
+        build: (pipe: ChainableCommander) => {
+          pipe.exists(b.key);
+          pipe.exists(tombstoneKeyFor(prefix, b.key));
+        },
+      })),
+    );
     batch.forEach((b, i) => {
       result.checked++;
       const [e1, present] = replies[i]?.[0] ?? [new Error('no reply'), null];
@@ -474,23 +579,25 @@ async function verifyPresence(options: VerifyOptions, source: Source, superseded
   };
   const handler = options.serializeHandler ?? 'php';
   // The stable-read rule of plan, apply and verifySource (a file PHP is rewriting is read whole or unstable).
-  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
-    if (item.kind === 'skipped') {
-      if (item.reason === 'unreadable' || item.reason === 'unstable') fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
-      continue;
+  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } }))
+    for (const item of items) {
+      if (item.kind === 'skipped') {
+        if (item.reason === 'unreadable' || item.reason === 'unstable')
+          fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
+        continue;
+      }
+      if (superseded.has(item.id)) {
+        result.superseded!++; // another source's copy of this session is the one in Redis
+        continue;
+      }
+      const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
+      if (decision.action !== 'migrate') {
+        result[decision.action]++;
+        continue;
+      }
+      batch.push({ key: codec.keyName(prefix, item.id), file: item.location });
+      if (batch.length >= 1000) await flush();
     }
-    if (superseded.has(item.id)) {
-      result.superseded!++; // another source's copy of this session is the one in Redis
-      continue;
-    }
-    const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
-    if (decision.action !== 'migrate') {
-      result[decision.action]++;
-      continue;
-    }
-    batch.push({ key: codec.keyName(prefix, item.id), file: item.location });
-    if (batch.length >= 1000) await flush();
-  }
   if (batch.length > 0) await flush();
   return result;
 }
@@ -508,14 +615,35 @@ const PRESENCE_IN_FLIGHT = 4;
  * counts and failures are those of the per-session loop (same decisions, reported batch by batch in
  * the order of the files).
  */
-async function verifyFilesPresence(options: VerifyOptions, source: FilesSource, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void, run: { stopped: boolean }): Promise<PresenceCounts> {
+async function verifyFilesPresence(
+  options: VerifyOptions,
+  source: FilesSource,
+  superseded: ReadonlySet<string>,
+  fail: (f: VerifyFailure) => void,
+  run: { stopped: boolean },
+): Promise<PresenceCounts> {
   const { client, codec, prefix } = options;
   const ctx: PrepareContext = {
-    prefix, gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME, serializeHandler: options.serializeHandler ?? 'php',
-    nowSeconds: Date.now() / 1000, maxSessionBytes: source.maxSessionBytes, dryRun: true,
+    prefix,
+    gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME,
+    serializeHandler: options.serializeHandler ?? 'php',
+    nowSeconds: Date.now() / 1000,
+    maxSessionBytes: source.maxSessionBytes,
+    dryRun: true,
   };
-  const result: PresenceCounts = { checked: 0, present: 0, destroyed: 0, missing: 0, expired: 0, empty: 0, corrupt: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
-  const workers = options.workers ?? ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0);
+  const result: PresenceCounts = {
+    checked: 0,
+    present: 0,
+    destroyed: 0,
+    missing: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    ...(superseded.size > 0 ? { superseded: 0 } : {}),
+  };
+  const workers =
+    options.workers ??
+    ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0);
   let pool: PreparePool | undefined;
   if (workers > 0) {
     // The workers only name sessions: the lookup key, no master key (prepare-worker.ts).
@@ -527,7 +655,13 @@ async function verifyFilesPresence(options: VerifyOptions, source: FilesSource, 
     }
   }
   type Entry = SessionCandidate | SkippedEntry;
-  interface Checked { entries: Entry[]; candidates: SessionCandidate[]; batch: PresenceBatch; keys: Buffer[]; presence: Awaited<ReturnType<typeof readBackPresence>> }
+  interface Checked {
+    entries: Entry[];
+    candidates: SessionCandidate[];
+    batch: PresenceBatch;
+    keys: Buffer[];
+    presence: Awaited<ReturnType<typeof readBackPresence>>;
+  }
   const check = async (entries: Entry[]): Promise<Checked> => {
     const candidates = entries.filter((e): e is SessionCandidate => e.kind === 'candidate');
     let flags: Uint8Array | undefined;
@@ -551,7 +685,8 @@ async function verifyFilesPresence(options: VerifyOptions, source: FilesSource, 
     let c = 0;
     for (const e of entries) {
       if (e.kind === 'skipped') {
-        if (e.reason === 'unreadable' || e.reason === 'unstable') fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
+        if (e.reason === 'unreadable' || e.reason === 'unstable')
+          fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
         continue;
       }
       if (batch.unreadable[u] === c) {
@@ -625,7 +760,14 @@ async function countPlaintext(p: PlaintextCheck, targetPrefix: string, fail: (f:
       if (SESSION_ID_PATTERN.test(rest)) named.push({ key: k, rest });
       else other++;
     }
-    const types = await p.client.runGrouped(named.map((n) => ({ key: n.key, build: (pipe: ChainableCommander) => { pipe.type(n.key); } })));
+    const types = await p.client.runGrouped(
+      named.map((n) => ({
+        key: n.key,
+        build: (pipe: ChainableCommander) => {
+          pipe.type(n.key);
+        },
+      })),
+    );
     named.forEach((n, i) => {
       const [err, type] = types[i]?.[0] ?? [new Error('no reply'), null];
       if (err === null && type !== 'string' && type !== 'none') {
@@ -641,16 +783,36 @@ async function countPlaintext(p: PlaintextCheck, targetPrefix: string, fail: (f:
   return { prefix: p.prefix, url: p.url, remaining, otherKeys: other };
 }
 
-async function verifySource(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void): Promise<CompareCounts> {
+async function verifySource(
+  options: VerifyOptions,
+  source: Source,
+  superseded: ReadonlySet<string>,
+  fail: (f: VerifyFailure) => void,
+): Promise<CompareCounts> {
   const { client, codec, prefix } = options;
   const now = Date.now() / 1000;
-  const result = { checked: 0, matching: 0, newer: 0, expired: 0, empty: 0, corrupt: 0, destroyed: 0, ...(superseded.size > 0 ? { superseded: 0 } : {}) };
+  const result = {
+    checked: 0,
+    matching: 0,
+    newer: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    destroyed: 0,
+    ...(superseded.size > 0 ? { superseded: 0 } : {}),
+  };
   let batch: Array<{ key: string; data: Buffer; file: string; ttlMs: number }> = [];
   const flush = async () => {
-    const replies = await client.runGrouped(batch.map((b) => ({
-      key: b.key,
-      build: (pipe: ChainableCommander) => { pipe.getBuffer(b.key); pipe.exists(tombstoneKeyFor(prefix, b.key)); pipe.pttl(b.key); },
-    })));
+    const replies = await client.runGrouped(
+      batch.map((b) => ({
+        key: b.key,
+        build: (pipe: ChainableCommander) => {
+          pipe.getBuffer(b.key);
+          pipe.exists(tombstoneKeyFor(prefix, b.key));
+          pipe.pttl(b.key);
+        },
+      })),
+    );
     batch.forEach((b, i) => {
       result.checked++;
       const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
@@ -685,26 +847,27 @@ async function verifySource(options: VerifyOptions, source: Source, superseded: 
   const handler = options.serializeHandler ?? 'php';
   // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
   // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
-  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } })) for (const item of items) {
-    if (item.kind === 'skipped') {
-      // A session file that could not be read was not copied either: its user would be logged out.
-      if (item.reason === 'unreadable' || item.reason === 'unstable') {
-        fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
+  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } }))
+    for (const item of items) {
+      if (item.kind === 'skipped') {
+        // A session file that could not be read was not copied either: its user would be logged out.
+        if (item.reason === 'unreadable' || item.reason === 'unstable') {
+          fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
+        }
+        continue;
       }
-      continue;
+      if (superseded.has(item.id)) {
+        result.superseded!++; // another source's copy of this session is the one in Redis
+        continue;
+      }
+      const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
+      if (decision.action !== 'migrate') {
+        result[decision.action]++;
+        continue;
+      }
+      batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location, ttlMs: decision.ttlMs });
+      if (batch.length >= 1000) await flush();
     }
-    if (superseded.has(item.id)) {
-      result.superseded!++; // another source's copy of this session is the one in Redis
-      continue;
-    }
-    const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
-    if (decision.action !== 'migrate') {
-      result[decision.action]++;
-      continue;
-    }
-    batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location, ttlMs: decision.ttlMs });
-    if (batch.length >= 1000) await flush();
-  }
   if (batch.length > 0) await flush();
   return result;
 }

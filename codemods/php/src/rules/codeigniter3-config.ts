@@ -20,8 +20,12 @@ export const codeigniter3Config: Rule = {
     if (what.kind !== 'variable' || what.name !== 'config' || offset !== 'sess_driver') return;
     const value = literal(node.right as PhpNode);
     const start = node.loc!.start.offset;
-    file.find(start, 'framework-config', value === 'files' ? 'medium' : 'info',
+    file.find(
+      start,
+      'framework-config',
+      value === 'files' ? 'medium' : 'info',
       `CodeIgniter 3 sess_driver is ${value === null ? 'computed' : `'${value}'`}: CodeIgniter registers its own session handler class, which replaces the encrypted Redis handler`,
-      "CodeIgniter's session library calls session_set_save_handler() itself; keep the driver's storage or move it to a driver you have reviewed, the codemod does not change it");
+      "CodeIgniter's session library calls session_set_save_handler() itself; keep the driver's storage or move it to a driver you have reviewed, the codemod does not change it",
+    );
   },
 };

@@ -18,11 +18,15 @@ export const codeigniter4Config: Rule = {
       const isDriver = propName === 'sessionDriver' || (propName === 'driver' && /(^|\/)Config\/Session\.php$/.test(file.rel));
       if (!isDriver || prop.value === null || prop.value === undefined) continue;
       const start = prop.loc!.start.offset;
-      const valueText = file.text.slice(start, (prop.loc!.end.offset));
+      const valueText = file.text.slice(start, prop.loc!.end.offset);
       if (!/FileHandler/.test(valueText)) continue;
-      file.find(start, 'framework-config', 'medium',
+      file.find(
+        start,
+        'framework-config',
+        'medium',
         'CodeIgniter 4 session driver FileHandler: CodeIgniter registers its own handler class, which replaces the encrypted Redis handler',
-        "CodeIgniter's Session class calls session_set_save_handler() itself; the codemod does not change it");
+        "CodeIgniter's Session class calls session_set_save_handler() itself; the codemod does not change it",
+      );
     }
   },
 };

@@ -23,10 +23,17 @@ const REPLACE_COMMENT = '/* session-migrate: no longer switches the session stor
 
 export const filesHandlerCall: Rule = {
   name: 'files-handler-call',
-  description: 'ini_set() of session.save_handler/save_path, session_save_path(), session_module_name() with literal files values: removed (or, when the value is used, replaced by the getter)',
+  description:
+    'ini_set() of session.save_handler/save_path, session_save_path(), session_module_name() with literal files values: removed (or, when the value is used, replaced by the getter)',
   findings: [
-    'files-handler-call-removed', 'files-handler-call-neutralized', 'session-ini-kept', 'session-getter', 'dynamic-value', 'dynamic-ini-option',
-    'other-save-handler', 'other-save-path',
+    'files-handler-call-removed',
+    'files-handler-call-neutralized',
+    'session-ini-kept',
+    'session-getter',
+    'dynamic-value',
+    'dynamic-ini-option',
+    'other-save-handler',
+    'other-save-path',
   ],
   functions: ['ini_set', 'ini_alter', 'session_save_path', 'session_module_name'],
   visitCall(call, file) {
@@ -43,7 +50,13 @@ function iniSet(call: FunctionCall, file: FileContext): void {
   const optionValue = literal(option);
   if (optionValue === null) {
     if (option !== undefined) {
-      file.find(start, 'dynamic-ini-option', 'medium', `${name}() with a computed option name: could not tell whether it changes session.save_handler or session.save_path`, 'check that it never sets session.save_handler or session.save_path');
+      file.find(
+        start,
+        'dynamic-ini-option',
+        'medium',
+        `${name}() with a computed option name: could not tell whether it changes session.save_handler or session.save_path`,
+        'check that it never sets session.save_handler or session.save_path',
+      );
     }
     return;
   }
@@ -56,11 +69,23 @@ function iniSet(call: FunctionCall, file: FileContext): void {
   const value = literal(argument(args, 1, 'value', 'newvalue'));
   if (value === null) {
     const severity: Severity = key === 'session.save_handler' ? 'high' : 'medium';
-    file.find(start, 'dynamic-value', severity, `${name}('${key}', <computed value>) left alone: its value is not known statically`,
-      key === 'session.save_handler' ? 'make sure it never switches the save handler back (files, redis, ...) after the bootstrap has registered the encrypted handler' : 'session.save_path is ignored by the encrypted handler; remove the call if it only serves files sessions');
+    file.find(
+      start,
+      'dynamic-value',
+      severity,
+      `${name}('${key}', <computed value>) left alone: its value is not known statically`,
+      key === 'session.save_handler'
+        ? 'make sure it never switches the save handler back (files, redis, ...) after the bootstrap has registered the encrypted handler'
+        : 'session.save_path is ignored by the encrypted handler; remove the call if it only serves files sessions',
+    );
     return;
   }
-  if (key === 'session.save_handler' ? otherHandler(file, start, `${name}('${key}', '${value}')`, value) : otherSavePath(file, start, `${name}('${key}', ...)`, value)) return;
+  if (
+    key === 'session.save_handler'
+      ? otherHandler(file, start, `${name}('${key}', '${value}')`, value)
+      : otherSavePath(file, start, `${name}('${key}', ...)`, value)
+  )
+    return;
   // A save_path can carry a Redis password (`tcp://host?auth=...`): never shown in reports.
   const shownValue = key === 'session.save_path' ? '...' : `'${value}'`;
   change(file, call.parent, start, end, `ini_get(${phpString(key)})`, `${name}('${key}', ${shownValue})`);
@@ -75,11 +100,23 @@ function sessionSetter(call: FunctionCall, file: FileContext): void {
   }
   const value = literal(argument(args, 0, name === 'session_save_path' ? 'path' : 'module'));
   if (value === null) {
-    file.find(start, 'dynamic-value', name === 'session_module_name' ? 'high' : 'medium', `${name}(<computed value>) left alone: its value is not known statically`,
-      name === 'session_module_name' ? 'make sure it never switches the save handler back after the bootstrap has registered the encrypted handler' : 'the encrypted handler ignores session.save_path; remove the call if it only serves files sessions');
+    file.find(
+      start,
+      'dynamic-value',
+      name === 'session_module_name' ? 'high' : 'medium',
+      `${name}(<computed value>) left alone: its value is not known statically`,
+      name === 'session_module_name'
+        ? 'make sure it never switches the save handler back after the bootstrap has registered the encrypted handler'
+        : 'the encrypted handler ignores session.save_path; remove the call if it only serves files sessions',
+    );
     return;
   }
-  if (name === 'session_module_name' ? otherHandler(file, start, `${name}('${value}')`, value) : otherSavePath(file, start, `${name}(...)`, value)) return;
+  if (
+    name === 'session_module_name'
+      ? otherHandler(file, start, `${name}('${value}')`, value)
+      : otherSavePath(file, start, `${name}(...)`, value)
+  )
+    return;
   change(file, call.parent, start, end, `${name}()`, name === 'session_save_path' ? `${name}(...)` : `${name}('${value}')`);
 }
 
@@ -90,18 +127,26 @@ function sessionSetter(call: FunctionCall, file: FileContext): void {
  */
 function otherHandler(file: FileContext, start: number, shown: string, value: string): boolean {
   if (value.toLowerCase() === 'files') return false;
-  file.find(start, 'other-save-handler', 'high',
+  file.find(
+    start,
+    'other-save-handler',
+    'high',
     `${shown} left alone: it selects a save handler other than files, whose sessions session-migrate does not migrate; if it runs after the bootstrap it replaces the encrypted Redis handler`,
-    'decide whether this storage is to be replaced by the encrypted Redis handler (its sessions would be lost) and remove the call by hand if so');
+    'decide whether this storage is to be replaced by the encrypted Redis handler (its sessions would be lost) and remove the call by hand if so',
+  );
   return true;
 }
 
 /** A save_path for another handler (a URL such as `tcp://...`): left alone with a warning. @returns true when reported. */
 function otherSavePath(file: FileContext, start: number, shown: string, value: string): boolean {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !/^(tcp|unix|tls):/i.test(value)) return false;
-  file.find(start, 'other-save-path', 'medium',
+  file.find(
+    start,
+    'other-save-path',
+    'medium',
     `${shown} left alone: the value is a URL for another save handler, not a files directory`,
-    'remove it together with the save handler it belongs to, if that handler is replaced');
+    'remove it together with the save handler it belongs to, if that handler is replaced',
+  );
   return true;
 }
 
@@ -122,10 +167,20 @@ function change(file: FileContext, parent: WalkContext | null, start: number, en
       file.find(start, 'files-handler-call-removed', 'info', `removed ${shown}: it would take sessions off the encrypted Redis handler`);
     } else {
       file.edit({ start: stmtStart, end: stmtEndOffset, text: '{}' });
-      file.find(start, 'files-handler-call-removed', 'info', `replaced ${shown}, the only statement of its block, with {}: it would take sessions off the encrypted Redis handler`);
+      file.find(
+        start,
+        'files-handler-call-removed',
+        'info',
+        `replaced ${shown}, the only statement of its block, with {}: it would take sessions off the encrypted Redis handler`,
+      );
     }
     return;
   }
   file.edit({ start, end, text: REPLACE_COMMENT + getter });
-  file.find(start, 'files-handler-call-neutralized', 'info', `replaced ${shown}, whose value is used, with ${getter}: it returns the current value as a string, as the call did on success`);
+  file.find(
+    start,
+    'files-handler-call-neutralized',
+    'info',
+    `replaced ${shown}, whose value is used, with ${getter}: it returns the current value as a string, as the call did on success`,
+  );
 }

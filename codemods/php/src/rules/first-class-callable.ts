@@ -22,17 +22,26 @@ export function firstClassCallable(functions: Iterable<string>): Rule {
       const invoked = call.parent?.node.kind === 'call' && call.parent.node.what === call.node;
       if (invoked && name === 'session_start') {
         file.event({ kind: 'session_start', offset: start, line: file.line(start) });
-        file.find(start, 'session-start', 'info', 'session_start(...)() calls the Closure at once: a session start; the handler must be registered before this runs');
+        file.find(
+          start,
+          'session-start',
+          'info',
+          'session_start(...)() calls the Closure at once: a session start; the handler must be registered before this runs',
+        );
         return true;
       }
       if (invoked) return true;
-      file.find(start, 'session-callable', 'medium',
+      file.find(
+        start,
+        'session-callable',
+        'medium',
         name === 'session_start'
           ? 'session_start(...) is a first-class callable: it creates a Closure and starts no session here; a session starts wherever the Closure is called'
           : `${name}(...) is a first-class callable: it creates a Closure and changes nothing here; the change happens wherever the Closure is called`,
         name === 'session_start'
           ? 'make sure the handler bootstrap is required before the Closure is called'
-          : 'check what the Closure is called with, and where');
+          : 'check what the Closure is called with, and where',
+      );
       return true;
     },
   };

@@ -21,7 +21,13 @@ const CALL_RULES: readonly Rule[] = [sessionStart, filesHandlerCall, customHandl
 export const SESSION_FUNCTIONS: ReadonlySet<string> = new Set(CALL_RULES.flatMap((r) => r.functions ?? []));
 
 /** Every rule on PHP code, in the order they see a call. */
-export const RULES: readonly Rule[] = [firstClassCallable(SESSION_FUNCTIONS), ...CALL_RULES, laravelConfig, codeigniter3Config, codeigniter4Config];
+export const RULES: readonly Rule[] = [
+  firstClassCallable(SESSION_FUNCTIONS),
+  ...CALL_RULES,
+  laravelConfig,
+  codeigniter3Config,
+  codeigniter4Config,
+];
 
 /** Every rule on configuration files. */
 export const CONFIG_FILE_RULES: readonly ConfigFileRule[] = [symfonyConfig];

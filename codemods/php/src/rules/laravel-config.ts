@@ -21,8 +21,12 @@ export const laravelConfig: Rule = {
       value = literal(argument(valueNode.arguments as PhpNode[], 1, 'default'));
     }
     const start = node.loc!.start.offset;
-    file.find(start, 'framework-config', value === 'file' ? 'medium' : 'info',
+    file.find(
+      start,
+      'framework-config',
+      value === 'file' ? 'medium' : 'info',
       `Laravel session driver ${value === null ? '(computed)' : `'${value}'`}: Laravel stores sessions through its own driver and never calls PHP's save handler, so the encrypted Redis handler does not apply`,
-      "Laravel sessions are not PHP native sessions: migrate them with Laravel's own session configuration (SESSION_DRIVER), the codemod does not change it");
+      "Laravel sessions are not PHP native sessions: migrate them with Laravel's own session configuration (SESSION_DRIVER), the codemod does not change it",
+    );
   },
 };

@@ -51,7 +51,10 @@ export class FileContext {
   readonly edits: Edit[] = [];
   readonly events: FileEvent[] = [];
 
-  constructor(readonly input: AnalyzeInput, readonly tokens: readonly Token[]) {}
+  constructor(
+    readonly input: AnalyzeInput,
+    readonly tokens: readonly Token[],
+  ) {}
 
   /** The file's text, a binary string (one char per byte). */
   get text(): string {
@@ -70,7 +73,14 @@ export class FileContext {
 
   /** Reports a finding at `offset` (a negative offset: about the whole file, line 0). */
   find(offset: number, id: string, severity: Severity, message: string, fix?: string): void {
-    this.findings.push({ file: this.rel, line: offset < 0 ? 0 : this.line(offset), id, severity, message, ...(fix !== undefined ? { fix } : {}) });
+    this.findings.push({
+      file: this.rel,
+      line: offset < 0 ? 0 : this.line(offset),
+      id,
+      severity,
+      message,
+      ...(fix !== undefined ? { fix } : {}),
+    });
   }
 
   edit(edit: Edit): void {

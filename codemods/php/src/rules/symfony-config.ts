@@ -27,7 +27,9 @@ export function analyzeSymfonyYaml(text: string, rel: string): Finding[] {
       message: usesNative
         ? "Symfony framework.session.handler_id is null: Symfony uses PHP's registered save handler, so the encrypted Redis handler applies"
         : `Symfony framework.session.handler_id is '${value}': Symfony registers that handler itself, which replaces the encrypted Redis handler`,
-      ...(usesNative ? {} : { fix: "set framework.session.handler_id: null to use the handler registered by session-migrate's bootstrap (review first)" }),
+      ...(usesNative
+        ? {}
+        : { fix: "set framework.session.handler_id: null to use the handler registered by session-migrate's bootstrap (review first)" }),
     });
   });
   return findings;

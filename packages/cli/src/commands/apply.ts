@@ -15,30 +15,52 @@ export interface ApplyArgs extends Omit<ApplyPlanOptions, 'onProgress' | 'onRetr
   json: boolean;
 }
 
-export const applyModule: CommandFactory = ({ run, print }) => defineCommand({
-  command: 'apply',
-  describe: 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis',
-  builder: (y) =>
-    allTlsOptions(keyProviderOptions(y))
-      .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
-      .option('workers', { type: 'number', describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)' })
-      .option('retries', { type: 'number', describe: 'retries of a failed Redis batch (restart, dropped connection) before apply stops, exit 1; re-run to finish (default 8)' })
-      .option('retry-delay-ms', { type: 'number', describe: 'first retry pause in ms, doubled each retry up to 5 s (default 250)' })
-      .option('min-replicas', { type: 'number', describe: 'replicas that must acknowledge each batch (WAIT); fewer in time exits 1 (default: the replicas each master has now, from INFO replication)' })
-      .option('wait-timeout-ms', { type: 'number', describe: 'WAIT timeout per batch in ms (default 2000)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
-  handler: (a) => run(() => {
-    const key = keyProviderFromArgs(a, false);
-    return applyCommand({
-      plan: a.plan, dryRun: a['dry-run'], json: a.json, ...given('workers', a.workers as number | undefined),
-      ...given('retries', a.retries as number | undefined), ...given('retryDelayMs', a['retry-delay-ms'] as number | undefined),
-      ...given('minReplicas', a['min-replicas'] as number | undefined), ...given('waitTimeoutMs', a['wait-timeout-ms'] as number | undefined),
-      tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
-      ...given('key', key),
-    }, print);
-  })(),
-});
+export const applyModule: CommandFactory = ({ run, print }) =>
+  defineCommand({
+    command: 'apply',
+    describe: 'carry out a plan: generate the PHP artifacts and copy live sessions into Redis',
+    builder: (y) =>
+      allTlsOptions(keyProviderOptions(y))
+        .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
+        .option('workers', {
+          type: 'number',
+          describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)',
+        })
+        .option('retries', {
+          type: 'number',
+          describe:
+            'retries of a failed Redis batch (restart, dropped connection) before apply stops, exit 1; re-run to finish (default 8)',
+        })
+        .option('retry-delay-ms', { type: 'number', describe: 'first retry pause in ms, doubled each retry up to 5 s (default 250)' })
+        .option('min-replicas', {
+          type: 'number',
+          describe:
+            'replicas that must acknowledge each batch (WAIT); fewer in time exits 1 (default: the replicas each master has now, from INFO replication)',
+        })
+        .option('wait-timeout-ms', { type: 'number', describe: 'WAIT timeout per batch in ms (default 2000)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
+    handler: (a) =>
+      run(() => {
+        const key = keyProviderFromArgs(a, false);
+        return applyCommand(
+          {
+            plan: a.plan,
+            dryRun: a['dry-run'],
+            json: a.json,
+            ...given('workers', a.workers as number | undefined),
+            ...given('retries', a.retries as number | undefined),
+            ...given('retryDelayMs', a['retry-delay-ms'] as number | undefined),
+            ...given('minReplicas', a['min-replicas'] as number | undefined),
+            ...given('waitTimeoutMs', a['wait-timeout-ms'] as number | undefined),
+            tls: tlsFilesFromArgs(a, 'target'),
+            sourceTls: tlsFilesFromArgs(a, 'source'),
+            ...given('key', key),
+          },
+          print,
+        );
+      })(),
+  });
 
 /**
  * Runs applyPlan with a progress line (stderr, a terminal only) and one stderr line per Redis retry,
@@ -50,16 +72,21 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
   const { json, ...options } = args;
   let progress: ReturnType<typeof progressLine> | undefined;
   const applied = await applyPlan({
-    ...options, onWarning: warn,
+    ...options,
+    onWarning: warn,
     onProgress: json ? undefined : (handled, total) => (progress ??= progressLine('apply', total)).update(handled),
     // One line per retry on stderr: a restart of Redis is visible, never silent.
-    onRetry: (r) => process.stderr.write(`session-migrate: Redis at ${r.url} failed (${printable(r.error)}); retry ${r.attempt} of ${r.retries}\n`),
+    onRetry: (r) =>
+      process.stderr.write(`session-migrate: Redis at ${r.url} failed (${printable(r.error)}); retry ${r.attempt} of ${r.retries}\n`),
   });
   progress?.done();
   if (json) print(JSON.stringify(applied.result, null, 2));
   else printApplySummary(applied.result, describeArtifactResults(applied.result.artifacts, applied.plan.artifacts.outDir), print);
   // A session file this user cannot read is a session not copied: its user would be logged out.
-  if (applied.unreadable > 0 && !json) print(`  FAIL        ${applied.unreadable} session file(s) could not be read (permissions?): not copied; run apply as the PHP user or root`);
+  if (applied.unreadable > 0 && !json)
+    print(
+      `  FAIL        ${applied.unreadable} session file(s) could not be read (permissions?): not copied; run apply as the PHP user or root`,
+    );
   return applied.ok ? 0 : 1;
 }
 
@@ -76,43 +103,107 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
   for (const line of artifacts) print(`  artifact    ${line}`);
   if (r.sources !== undefined) {
     print(`  sources     ${r.sources.length}, each copied on its own:`);
-    const row = (label: string, x: ApplySessionsReport['counts'] | undefined, superseded: number): { label: string; values: Array<number | string> } => ({
+    const row = (
+      label: string,
+      x: ApplySessionsReport['counts'] | undefined,
+      superseded: number,
+    ): { label: string; values: Array<number | string> } => ({
       label,
-      values: x === undefined ? ['not started', '', '', '', '', '', '', ''] : [x.migrated, x.alreadyPresent, x.newerInRedis, x.destroyed, x.conflicts, x.failed + x.notDone + x.unstable, x.expired + x.empty + x.corrupt, superseded],
+      values:
+        x === undefined
+          ? ['not started', '', '', '', '', '', '', '']
+          : [
+              x.migrated,
+              x.alreadyPresent,
+              x.newerInRedis,
+              x.destroyed,
+              x.conflicts,
+              x.failed + x.notDone + x.unstable,
+              x.expired + x.empty + x.corrupt,
+              superseded,
+            ],
     });
-    for (const line of sourcesTable([verb, 'present', 'newer', 'destroyed', 'conflicts', 'failed', 'not copied', 'superseded'], [
-      ...r.sources.map((s) => row(s.source, s.sessions?.counts, s.superseded)),
-      row('total', c, r.sources.reduce((a, s) => a + s.superseded, 0)),
-    ])) print(line);
+    for (const line of sourcesTable(
+      [verb, 'present', 'newer', 'destroyed', 'conflicts', 'failed', 'not copied', 'superseded'],
+      [
+        ...r.sources.map((s) => row(s.source, s.sessions?.counts, s.superseded)),
+        row(
+          'total',
+          c,
+          r.sources.reduce((a, s) => a + s.superseded, 0),
+        ),
+      ],
+    ))
+      print(line);
     const notStarted = r.sources.filter((s) => !s.started);
-    if (notStarted.length > 0) print(`  NOT DONE    ${notStarted.map((s) => printable(s.source)).join(', ')}: not started, Redis kept failing for an earlier source; run apply again`);
+    if (notStarted.length > 0)
+      print(
+        `  NOT DONE    ${notStarted.map((s) => printable(s.source)).join(', ')}: not started, Redis kept failing for an earlier source; run apply again`,
+      );
     const d = r.duplicates;
-    if (d !== undefined && d.ids > 0) print(`  duplicates  ${d.ids} session ID(s) in more than one source: ${d.identical} the same, ${d.newerWins} copied from the source written last, ${d.ties} written within 1 s (copied from the source given first)`);
+    if (d !== undefined && d.ids > 0)
+      print(
+        `  duplicates  ${d.ids} session ID(s) in more than one source: ${d.identical} the same, ${d.newerWins} copied from the source written last, ${d.ties} written within 1 s (copied from the source given first)`,
+      );
   }
-  print(`  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, newer in Redis ${c.newerInRedis}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`);
-  if (c.retries > 0) print(`  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after transient failures (connection, failover, resharding)`);
+  print(
+    `  sessions    ${verb} ${c.migrated} (${formatBytes(c.migratedBytes)}), already present ${c.alreadyPresent}, newer in Redis ${c.newerInRedis}, destroyed ${c.destroyed}, conflicts ${c.conflicts}, failed ${c.failed}`,
+  );
+  if (c.retries > 0)
+    print(
+      `  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after transient failures (connection, failover, resharding)`,
+    );
   const wanted = Object.entries(r.confirm.minReplicas).filter(([, n]) => n > 0);
-  if (!r.dryRun && wanted.length > 0) print(`  replicas    WAIT after each batch for ${wanted.map(([node, n]) => `${n} replica(s) of ${node === '*' ? 'each master' : node}`).join(', ')} (timeout ${r.confirm.waitTimeoutMs} ms)`);
+  if (!r.dryRun && wanted.length > 0)
+    print(
+      `  replicas    WAIT after each batch for ${wanted.map(([node, n]) => `${n} replica(s) of ${node === '*' ? 'each master' : node}`).join(', ')} (timeout ${r.confirm.waitTimeoutMs} ms)`,
+    );
 }
 
 function printApplyProblems(r: ApplyResult, print: Print): void {
   const c = r.sessions.counts;
-  if (r.sessions.stopped !== undefined) print(`  STOPPED     ${printable(r.sessions.stopped.message)}${r.sessions.stopped.fix !== undefined ? `: ${printable(r.sessions.stopped.fix)}` : ''}; fix it and run apply again`);
+  if (r.sessions.stopped !== undefined)
+    print(
+      `  STOPPED     ${printable(r.sessions.stopped.message)}${r.sessions.stopped.fix !== undefined ? `: ${printable(r.sessions.stopped.fix)}` : ''}; fix it and run apply again`,
+    );
   if (c.unconfirmed > 0) {
-    print(`  UNCONFIRMED ${c.unconfirmed} session(s) were written in batches fewer replicas than asked acknowledged in time (${r.sessions.replicaShortfalls.slice(0, 3).map((x) => `${x.node}: ${x.acked} of ${x.wanted}`).join(', ')}): a failover could lose them; run apply again (it re-checks them), or adjust --min-replicas / --wait-timeout-ms`);
+    print(
+      `  UNCONFIRMED ${c.unconfirmed} session(s) were written in batches fewer replicas than asked acknowledged in time (${r.sessions.replicaShortfalls
+        .slice(0, 3)
+        .map((x) => `${x.node}: ${x.acked} of ${x.wanted}`)
+        .join(', ')}): a failover could lose them; run apply again (it re-checks them), or adjust --min-replicas / --wait-timeout-ms`,
+    );
   }
-  if (c.missingAfterWrite > 0) print(`  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`);
+  if (c.missingAfterWrite > 0)
+    print(
+      `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`,
+    );
   for (const k of r.sessions.missing.slice(0, 20)) print(`  MISSING     ${k}`);
   if (c.unverified > 0) print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
-  if (c.notDone > 0 || r.sessions.aborted) print(`  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`);
+  if (c.notDone > 0 || r.sessions.aborted)
+    print(
+      `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`,
+    );
   if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
   for (const u of r.sessions.unstable) print(`  UNSTABLE    ${printable(u)}`);
-  print(`  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`);
+  print(
+    `  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`,
+  );
   for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
   for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
   if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
-  else if (!r.dryRun && c.failed === 0 && c.conflicts === 0 && c.notDone === 0 && c.unstable === 0 && c.unconfirmed === 0 && c.missingAfterWrite === 0 && c.unverified === 0 && r.sessions.stopped === undefined) {
+  else if (
+    !r.dryRun &&
+    c.failed === 0 &&
+    c.conflicts === 0 &&
+    c.notDone === 0 &&
+    c.unstable === 0 &&
+    c.unconfirmed === 0 &&
+    c.missingAfterWrite === 0 &&
+    c.unverified === 0 &&
+    r.sessions.stopped === undefined
+  ) {
     print('  next        deploy the artifacts to PHP, then run session-migrate verify');
   }
 }

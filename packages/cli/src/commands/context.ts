@@ -41,19 +41,28 @@ export function defineCommand<U>(module: {
 export const HANDLERS = SERIALIZE_HANDLERS;
 
 /** The help text of every `--target` option. */
-export const TARGET_DESCRIBE = 'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)';
+export const TARGET_DESCRIBE =
+  'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)';
 
 /** The key provider options and `--prefix` with its default. */
 export function keyOptions<T>(y: Argv<T>) {
-  return keyProviderOptions(y)
-    .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' });
+  return keyProviderOptions(y).option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' });
 }
 
 /** `--gc-maxlifetime` and `--serialize-handler` with their defaults (plan). */
 export function phpOptions<T>(y: Argv<T>) {
   return y
-    .option('gc-maxlifetime', { type: 'number', default: DEFAULT_GC_MAXLIFETIME, describe: "session.gc_maxlifetime in seconds, as in the PHP application's php.ini" })
-    .option('serialize-handler', { type: 'string', choices: HANDLERS, default: 'php', describe: "session.serialize_handler, as in the application's php.ini" });
+    .option('gc-maxlifetime', {
+      type: 'number',
+      default: DEFAULT_GC_MAXLIFETIME,
+      describe: "session.gc_maxlifetime in seconds, as in the PHP application's php.ini",
+    })
+    .option('serialize-handler', {
+      type: 'string',
+      choices: HANDLERS,
+      default: 'php',
+      describe: "session.serialize_handler, as in the application's php.ini",
+    });
 }
 
 /** `{ [name]: value }` when the value is given, `{}` otherwise (for exactOptionalPropertyTypes). */

@@ -18,46 +18,73 @@ export const DEFAULT_IAC_OUT = 'session-migrate-iac';
  * @param run main.ts's wrapper that records the exit code of a handler.
  */
 export function generateIacModule(
-  run: (fn: () => number | Promise<number>) => () => Promise<void>, print: Print,
+  run: (fn: () => number | Promise<number>) => () => Promise<void>,
+  print: Print,
 ): CommandModule<object, { format: string; out: string; name: string; 'dry-run': boolean; json: boolean }> {
   return {
     command: 'iac',
-    describe: 'write a Terraform or CloudFormation template: ElastiCache Redis with TLS, encryption at rest, AUTH in Secrets Manager, web-tier-only access',
-    builder: (y) => y
-      .option('format', { type: 'string', choices: IAC_FORMATS, demandOption: true, describe: 'template language' })
-      .option('out', { type: 'string', default: DEFAULT_IAC_OUT, describe: 'directory to write into (created if missing)' })
-      .option('name', { type: 'string', default: DEFAULT_IAC_NAME, describe: 'resource name prefix and replication group ID (lowercase, digits, hyphens; at most 40)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'say what would be written, write nothing' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as never,
-    handler: (a) => run(async () => {
-      const { generateIacCommand } = await import('../commands-generate-iac.ts');
-      return generateIacCommand({ format: a.format as (typeof IAC_FORMATS)[number], out: a.out, name: a.name, dryRun: a['dry-run'], json: a.json }, print);
-    })(),
+    describe:
+      'write a Terraform or CloudFormation template: ElastiCache Redis with TLS, encryption at rest, AUTH in Secrets Manager, web-tier-only access',
+    builder: (y) =>
+      y
+        .option('format', { type: 'string', choices: IAC_FORMATS, demandOption: true, describe: 'template language' })
+        .option('out', { type: 'string', default: DEFAULT_IAC_OUT, describe: 'directory to write into (created if missing)' })
+        .option('name', {
+          type: 'string',
+          default: DEFAULT_IAC_NAME,
+          describe: 'resource name prefix and replication group ID (lowercase, digits, hyphens; at most 40)',
+        })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'say what would be written, write nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as never,
+    handler: (a) =>
+      run(async () => {
+        const { generateIacCommand } = await import('../commands-generate-iac.ts');
+        return generateIacCommand(
+          { format: a.format as (typeof IAC_FORMATS)[number], out: a.out, name: a.name, dryRun: a['dry-run'], json: a.json },
+          print,
+        );
+      })(),
   };
 }
 
-export const generateModule: CommandFactory = ({ run, print }) => defineCommand({
-  command: 'generate',
-  describe: "write a plan's PHP artifacts (php) or infrastructure templates for the Redis side (iac)",
-  builder: (y) =>
-    y
-      .command('php', "write only the plan's PHP artifacts (read-through or strict mode), copy nothing", (g) =>
-        handlerOptions(g)
-          .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
-          .option('read-through', { type: 'boolean', describe: 'read-through (migrating) mode, whatever the plan says' })
-          .option('strict', { type: 'boolean', describe: 'strict mode (sessions only in Redis), whatever the plan says' })
-          .option('dry-run', { type: 'boolean', default: false, describe: 'show which files would change, write nothing' })
-          .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' })
-          .conflicts('read-through', 'strict'),
-      (a) => run(async () => {
-        const choices = handlerChoicesFromArgs(a);
-        const { generateCommand } = await import('../commands-generate.ts');
-        return generateCommand({
-          plan: a.plan, dryRun: a['dry-run'], json: a.json, ...choices,
-          ...(a['read-through'] === true ? { mode: 'read-through' as const } : a.strict === true ? { mode: 'strict' as const } : {}),
-        }, print);
-      })())
-      .command(generateIacModule(run, print))
-      .demandCommand(1, 'name what to generate: php or iac'),
-  handler: () => {},
-});
+export const generateModule: CommandFactory = ({ run, print }) =>
+  defineCommand({
+    command: 'generate',
+    describe: "write a plan's PHP artifacts (php) or infrastructure templates for the Redis side (iac)",
+    builder: (y) =>
+      y
+        .command(
+          'php',
+          "write only the plan's PHP artifacts (read-through or strict mode), copy nothing",
+          (g) =>
+            handlerOptions(g)
+              .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
+              .option('read-through', { type: 'boolean', describe: 'read-through (migrating) mode, whatever the plan says' })
+              .option('strict', { type: 'boolean', describe: 'strict mode (sessions only in Redis), whatever the plan says' })
+              .option('dry-run', { type: 'boolean', default: false, describe: 'show which files would change, write nothing' })
+              .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' })
+              .conflicts('read-through', 'strict'),
+          (a) =>
+            run(async () => {
+              const choices = handlerChoicesFromArgs(a);
+              const { generateCommand } = await import('../commands-generate.ts');
+              return generateCommand(
+                {
+                  plan: a.plan,
+                  dryRun: a['dry-run'],
+                  json: a.json,
+                  ...choices,
+                  ...(a['read-through'] === true
+                    ? { mode: 'read-through' as const }
+                    : a.strict === true
+                      ? { mode: 'strict' as const }
+                      : {}),
+                },
+                print,
+              );
+            })(),
+        )
+        .command(generateIacModule(run, print))
+        .demandCommand(1, 'name what to generate: php or iac'),
+    handler: () => {},
+  });

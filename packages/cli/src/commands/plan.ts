@@ -20,28 +20,62 @@ export interface PlanArgs extends Omit<CreatePlanOptions, 'onWarning'> {
   json: boolean;
 }
 
-export const planModule: CommandFactory = ({ run, print }) => defineCommand({
-  command: 'plan',
-  describe: 'scan the source and target and write a plan file',
-  builder: (y) =>
-    handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
-      .option('source', { type: 'string', array: true, demandOption: true, describe: "repeatable: several directories, or files plus a Redis source. files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)" })
-      .option('target', { type: 'string', demandOption: true, describe: TARGET_DESCRIBE })
-      .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
-      .option('artifacts-dir', { type: 'string', default: DEFAULT_ARTIFACTS_DIR, describe: 'where apply writes the PHP class and ini fragment' })
-      .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
-      .option('max-session-bytes', { type: 'number', default: DEFAULT_MAX_SESSION_BYTES, describe: 'larger session files are reported, not migrated' })
-      .option('read-through', { type: 'boolean', default: false, describe: 'generate the handler in read-through (migrating) mode: a Redis miss reads the old session file (docs/runbook.md)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
-  handler: (a) => run(() => planCommand({
-    source: a.source, target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, out: a.out,
-    gcMaxlifetime: a['gc-maxlifetime'], serializeHandler: a['serialize-handler'] as SerializeHandler,
-    maxSessionBytes: a['max-session-bytes'], artifactsDir: a['artifacts-dir'],
-    ...given('installDir', a['install-dir'] as string | undefined), readThrough: a['read-through'], json: a.json,
-    tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
-    handler: handlerChoicesFromArgs(a),
-  }, print))(),
-});
+export const planModule: CommandFactory = ({ run, print }) =>
+  defineCommand({
+    command: 'plan',
+    describe: 'scan the source and target and write a plan file',
+    builder: (y) =>
+      handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
+        .option('source', {
+          type: 'string',
+          array: true,
+          demandOption: true,
+          describe:
+            "repeatable: several directories, or files plus a Redis source. files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)",
+        })
+        .option('target', { type: 'string', demandOption: true, describe: TARGET_DESCRIBE })
+        .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
+        .option('artifacts-dir', {
+          type: 'string',
+          default: DEFAULT_ARTIFACTS_DIR,
+          describe: 'where apply writes the PHP class and ini fragment',
+        })
+        .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
+        .option('max-session-bytes', {
+          type: 'number',
+          default: DEFAULT_MAX_SESSION_BYTES,
+          describe: 'larger session files are reported, not migrated',
+        })
+        .option('read-through', {
+          type: 'boolean',
+          default: false,
+          describe: 'generate the handler in read-through (migrating) mode: a Redis miss reads the old session file (docs/runbook.md)',
+        })
+        .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
+    handler: (a) =>
+      run(() =>
+        planCommand(
+          {
+            source: a.source,
+            target: a.target,
+            key: keyProviderFromArgs(a, true)!,
+            prefix: a.prefix,
+            out: a.out,
+            gcMaxlifetime: a['gc-maxlifetime'],
+            serializeHandler: a['serialize-handler'] as SerializeHandler,
+            maxSessionBytes: a['max-session-bytes'],
+            artifactsDir: a['artifacts-dir'],
+            ...given('installDir', a['install-dir'] as string | undefined),
+            readThrough: a['read-through'],
+            json: a.json,
+            tls: tlsFilesFromArgs(a, 'target'),
+            sourceTls: tlsFilesFromArgs(a, 'source'),
+            handler: handlerChoicesFromArgs(a),
+          },
+          print,
+        ),
+      )(),
+  });
 
 /**
  * Runs createPlan and prints the plan (a summary, or the plan as JSON).
@@ -49,7 +83,9 @@ export const planModule: CommandFactory = ({ run, print }) => defineCommand({
  */
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
   const [{ createPlan }, { formatHostPort }, { DEFAULT_LOCKING }] = await Promise.all([
-    import('@session-migrate/migrate'), import('@session-migrate/redis'), import('@session-migrate/generate'),
+    import('@session-migrate/migrate'),
+    import('@session-migrate/redis'),
+    import('@session-migrate/generate'),
   ]);
   const { json, ...options } = args;
   const plan = await createPlan({ ...options, onWarning: warn });
@@ -65,13 +101,20 @@ interface PlanPrintHelpers {
 }
 
 /** How a plan's target (or Redis source) is named in reports: URL, topology, user, TLS, nodes. */
-export function describeRedisForPrint(t: Plan['target'] | Extract<Plan['source'], { kind: 'redis' }>, formatHostPort: (h: HostPort) => string): string {
+export function describeRedisForPrint(
+  t: Plan['target'] | Extract<Plan['source'], { kind: 'redis' }>,
+  formatHostPort: (h: HostPort) => string,
+): string {
   const parts: string[] = [t.url];
-  if (t.topology === 'cluster') parts.push(`Redis Cluster, ${t.nodes?.length ?? 0} master(s): ${(t.nodes ?? []).map(formatHostPort).join(', ')}`);
+  if (t.topology === 'cluster')
+    parts.push(`Redis Cluster, ${t.nodes?.length ?? 0} master(s): ${(t.nodes ?? []).map(formatHostPort).join(', ')}`);
   else if (t.topology === 'sentinel') parts.push(`Sentinel master "${t.masterName ?? ''}", now at ${formatHostPort(t)}`);
   if (t.username !== undefined) parts.push(`user "${printable(t.username)}"`);
   if (t.auth) parts.push('with AUTH');
-  if (t.tls) parts.push(`TLS${t.tlsFiles?.caFile !== undefined ? `, CA ${printable(t.tlsFiles.caFile)}` : ', system CAs'}${t.tlsFiles?.certFile !== undefined ? `, client certificate ${printable(t.tlsFiles.certFile)}` : ''}${t.tlsFiles?.serverName !== undefined ? `, name ${printable(t.tlsFiles.serverName)}` : ''}`);
+  if (t.tls)
+    parts.push(
+      `TLS${t.tlsFiles?.caFile !== undefined ? `, CA ${printable(t.tlsFiles.caFile)}` : ', system CAs'}${t.tlsFiles?.certFile !== undefined ? `, client certificate ${printable(t.tlsFiles.certFile)}` : ''}${t.tlsFiles?.serverName !== undefined ? `, name ${printable(t.tlsFiles.serverName)}` : ''}`,
+    );
   return parts.join('; ');
 }
 
@@ -99,34 +142,76 @@ function printPlanSources(plan: Plan, print: Print, h: PlanPrintHelpers): void {
   print(`  sources     ${plan.sources.length}, counted each on its own:`);
   plan.sources.forEach((d, i) => print(`    #${i + 1} ${describeSourceForPrint(d, h.formatHostPort)}`));
   const sup = plan.duplicates?.superseded ?? [];
-  for (const line of sourcesTable(['found', 'to migrate', 'expired', 'empty', 'rejected', 'skipped', 'superseded'], [
-    ...plan.sources.map((d, i) => ({ label: `#${i + 1}`, values: [d.summary.found, d.summary.live - (sup[i] ?? 0), d.summary.expired, d.summary.empty, d.summary.corrupt, Object.values(d.summary.skipped).reduce((a, b) => a + b, 0), sup[i] ?? 0] })),
-    { label: 'total', values: [s.found, s.live, s.expired, s.empty, s.corrupt, Object.values(s.skipped).reduce((a, b) => a + b, 0), sup.reduce((a, b) => a + b, 0)] },
-  ])) print(line);
+  for (const line of sourcesTable(
+    ['found', 'to migrate', 'expired', 'empty', 'rejected', 'skipped', 'superseded'],
+    [
+      ...plan.sources.map((d, i) => ({
+        label: `#${i + 1}`,
+        values: [
+          d.summary.found,
+          d.summary.live - (sup[i] ?? 0),
+          d.summary.expired,
+          d.summary.empty,
+          d.summary.corrupt,
+          Object.values(d.summary.skipped).reduce((a, b) => a + b, 0),
+          sup[i] ?? 0,
+        ],
+      })),
+      {
+        label: 'total',
+        values: [
+          s.found,
+          s.live,
+          s.expired,
+          s.empty,
+          s.corrupt,
+          Object.values(s.skipped).reduce((a, b) => a + b, 0),
+          sup.reduce((a, b) => a + b, 0),
+        ],
+      },
+    ],
+  ))
+    print(line);
   const dup = plan.duplicates;
   if (dup !== undefined && dup.ids > 0) {
-    print(`  duplicates  ${dup.ids} session ID(s) are in more than one source: ${dup.identical} the same (or only one copy live), ${dup.newerWins} different (the copy written last wins), ${dup.ties} different and written within 1 s (the source given first wins); the losing copies are not copied (superseded)`);
-    for (const d of dup.sample.slice(0, 10)) print(`                ${d.id}: #${d.winner + 1} wins (${d.reason}); ${d.copies.map((c) => `#${c.source + 1} ${printable(c.location)}${c.ttlSeconds !== undefined ? ` ${c.ttlSeconds} s left` : ''}`).join(', ')}`);
+    print(
+      `  duplicates  ${dup.ids} session ID(s) are in more than one source: ${dup.identical} the same (or only one copy live), ${dup.newerWins} different (the copy written last wins), ${dup.ties} different and written within 1 s (the source given first wins); the losing copies are not copied (superseded)`,
+    );
+    for (const d of dup.sample.slice(0, 10))
+      print(
+        `                ${d.id}: #${d.winner + 1} wins (${d.reason}); ${d.copies.map((c) => `#${c.source + 1} ${printable(c.location)}${c.ttlSeconds !== undefined ? ` ${c.ttlSeconds} s left` : ''}`).join(', ')}`,
+      );
   }
 }
 
 /** What was found: sessions, formats, skipped entries and their warnings. */
 function printPlanSessions(plan: Plan, print: Print, h: PlanPrintHelpers): void {
   const s = plan.summary;
-  if ((s.noTtl ?? 0) > 0) print(`  NOTE        ${s.noTtl} source key(s) have no TTL: they get gc_maxlifetime (${plan.php.gcMaxlifetime} s)`);
-  print(`  sessions    ${s.found} found: ${s.live} to migrate (${formatBytes(s.liveBytes)}), ${s.expired} already expired, ${s.empty} empty, ${s.corrupt} that PHP would reject`);
+  if ((s.noTtl ?? 0) > 0)
+    print(`  NOTE        ${s.noTtl} source key(s) have no TTL: they get gc_maxlifetime (${plan.php.gcMaxlifetime} s)`);
+  print(
+    `  sessions    ${s.found} found: ${s.live} to migrate (${formatBytes(s.liveBytes)}), ${s.expired} already expired, ${s.empty} empty, ${s.corrupt} that PHP would reject`,
+  );
   print(`  formats     ${formatCounts(s.formats)} (configured serialize_handler: ${plan.php.serializeHandler})`);
   if (s.serializerMismatch > 0) {
-    print(`  WARNING     ${s.serializerMismatch} session(s) are not in the configured serialize_handler format (${plan.php.serializeHandler}): PHP fails to load them and deletes them; they are not migrated`);
+    print(
+      `  WARNING     ${s.serializerMismatch} session(s) are not in the configured serialize_handler format (${plan.php.serializeHandler}): PHP fails to load them and deletes them; they are not migrated`,
+    );
   }
   if (Object.keys(s.warnings).length > 0) print(`  notes       ${formatCounts(s.warnings)}`);
   print(`  skipped     ${formatCounts(s.skipped)}`);
-  for (const k of s.skippedSample.slice(0, 10)) print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
+  for (const k of s.skippedSample.slice(0, 10))
+    print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
   const unread = s.skipped.unreadable ?? 0;
-  if (unread > 0) print(`  WARNING     ${unread} session file(s) cannot be read by this user: apply would not copy them (their users would be logged out); run as the PHP user or root`);
+  if (unread > 0)
+    print(
+      `  WARNING     ${unread} session file(s) cannot be read by this user: apply would not copy them (their users would be logged out); run as the PHP user or root`,
+    );
   for (const d of plan.sources) {
     if (d.summary.found > 0) continue;
-    print(`  WARNING     no session${d.kind === 'redis' ? 's' : ' files'} found in ${d.kind === 'redis' ? describeSourceForPrint(d, h.formatHostPort) : printable(d.dir)}${(d.summary.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`);
+    print(
+      `  WARNING     no session${d.kind === 'redis' ? 's' : ' files'} found in ${d.kind === 'redis' ? describeSourceForPrint(d, h.formatHostPort) : printable(d.dir)}${(d.summary.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`,
+    );
   }
 }
 
@@ -137,18 +222,33 @@ function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrin
   print(`  prefix      "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under it now`);
   const m = plan.target.memory;
   if (m !== undefined) {
-    print(`  memory      expected ~${formatBytes(m.expectedBytes)} in Redis for ${s.live} session(s); ${m.nodes.map((n) => `${n.node}: used ${formatBytes(n.usedBytes)}, maxmemory ${n.maxmemory > 0 ? formatBytes(n.maxmemory) : 'none'}, policy ${n.policy}`).join('; ')}`);
+    print(
+      `  memory      expected ~${formatBytes(m.expectedBytes)} in Redis for ${s.live} session(s); ${m.nodes.map((n) => `${n.node}: used ${formatBytes(n.usedBytes)}, maxmemory ${n.maxmemory > 0 ? formatBytes(n.maxmemory) : 'none'}, policy ${n.policy}`).join('; ')}`,
+    );
     for (const w of m.warnings) print(`  WARNING     ${w}`);
   }
-  const from = plan.key.file !== undefined ? printable(plan.key.file) : plan.key.env !== undefined ? `environment variable ${plan.key.env}` : '--key-command';
-  print(`  key         lookup ID ${plan.key.lookupId ?? 'unknown'} (checked by the PHP bootstrap), current key ID ${plan.key.keyId} (from ${from})`);
+  const from =
+    plan.key.file !== undefined
+      ? printable(plan.key.file)
+      : plan.key.env !== undefined
+        ? `environment variable ${plan.key.env}`
+        : '--key-command';
+  print(
+    `  key         lookup ID ${plan.key.lookupId ?? 'unknown'} (checked by the PHP bootstrap), current key ID ${plan.key.keyId} (from ${from})`,
+  );
   print(`  TTL         ${plan.ttlPolicy}`);
   const generated = plan.artifacts.files.filter((f) => f !== 'autoload.php' && !f.startsWith('src/'));
-  print(`  artifacts   ${generated.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}, and the handler's classes in ${resolve(plan.artifacts.outDir, 'src')}/ (${plan.artifacts.files.length - generated.length} files with autoload.php)`);
+  print(
+    `  artifacts   ${generated.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}, and the handler's classes in ${resolve(plan.artifacts.outDir, 'src')}/ (${plan.artifacts.files.length - generated.length} files with autoload.php)`,
+  );
   print(`  install dir ${plan.artifacts.installDir} (where PHP loads the bootstrap from; --install-dir)`);
   const lock = { ...h.locking, ...(plan.artifacts.locking ?? {}) };
-  print(`  locking     ${lock.enabled ? `on: up to ${lock.retries} retries ${lock.waitMicros} µs apart, lock TTL max_execution_time or ${lock.ttlSeconds} s, on failure ${lock.onFailure}` : 'off: the last write wins (--locking to turn it on)'}; ${plan.artifacts.persistent === false ? 'one Redis connection per request' : 'persistent Redis connections'}`);
+  print(
+    `  locking     ${lock.enabled ? `on: up to ${lock.retries} retries ${lock.waitMicros} µs apart, lock TTL max_execution_time or ${lock.ttlSeconds} s, on failure ${lock.onFailure}` : 'off: the last write wins (--locking to turn it on)'}; ${plan.artifacts.persistent === false ? 'one Redis connection per request' : 'persistent Redis connections'}`,
+  );
   const others = plan.sources.length - 1;
-  print(`  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)${others > 0 ? `; the other ${others} source(s) are not read through: apply copies them` : ''}` : 'strict mode: sessions only in Redis'}`);
+  print(
+    `  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)${others > 0 ? `; the other ${others} source(s) are not read through: apply copies them` : ''}` : 'strict mode: sessions only in Redis'}`,
+  );
   print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
 }

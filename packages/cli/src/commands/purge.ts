@@ -17,30 +17,49 @@ export interface PurgeArgs extends Omit<PurgeUseCaseOptions, 'onWarning'> {
   json: boolean;
 }
 
-export const purgeModule: CommandFactory = ({ run, print }) => defineCommand({
-  command: 'purge',
-  describe: 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not',
-  builder: (y) =>
-    allTlsOptions(keyProviderOptions(y))
-      .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
-      .option('source', { type: 'string', array: true, describe: 'files:DIR (DIR may be a save_path like \'2;/var/lib/php/sessions\') or redis:URL, repeatable (default: every source of the plan)' })
-      .option('target', { type: 'string', describe: TARGET_DESCRIBE })
-      .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-      .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
-      .option('allow-partial', { type: 'boolean', default: false, describe: 'delete the proven files even while others are not proven (still exits 1)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
-  handler: (a) => run(() => purgeCommand({
-    ...given('key', keyProviderFromArgs(a, false)),
-    ...given('plan', a.plan as string | undefined),
-    ...given('source', a.source as string[] | undefined),
-    ...given('target', a.target as string | undefined),
-    ...given('prefix', a.prefix as string | undefined),
-    ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
-    dryRun: a['dry-run'], allowPartial: a['allow-partial'], json: a.json,
-    tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
-  }, print))(),
-});
+export const purgeModule: CommandFactory = ({ run, print }) =>
+  defineCommand({
+    command: 'purge',
+    describe: 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not',
+    builder: (y) =>
+      allTlsOptions(keyProviderOptions(y))
+        .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
+        .option('source', {
+          type: 'string',
+          array: true,
+          describe:
+            "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions') or redis:URL, repeatable (default: every source of the plan)",
+        })
+        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
+        .option('allow-partial', {
+          type: 'boolean',
+          default: false,
+          describe: 'delete the proven files even while others are not proven (still exits 1)',
+        })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    handler: (a) =>
+      run(() =>
+        purgeCommand(
+          {
+            ...given('key', keyProviderFromArgs(a, false)),
+            ...given('plan', a.plan as string | undefined),
+            ...given('source', a.source as string[] | undefined),
+            ...given('target', a.target as string | undefined),
+            ...given('prefix', a.prefix as string | undefined),
+            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+            dryRun: a['dry-run'],
+            allowPartial: a['allow-partial'],
+            json: a.json,
+            tls: tlsFilesFromArgs(a, 'target'),
+            sourceTls: tlsFilesFromArgs(a, 'source'),
+          },
+          print,
+        ),
+      )(),
+  });
 
 /**
  * Runs the purge use case and prints its report (or JSON).
@@ -57,20 +76,55 @@ export async function purgeCommand(args: PurgeArgs, print: Print): Promise<numbe
   return r.ok ? 0 : 1;
 }
 
-function printReport(r: PurgeReport, dir: string, print: Print, perSource?: ReadonlyArray<{ label: string; report: PurgeReport }>, duplicates?: DuplicatesReport): void {
+function printReport(
+  r: PurgeReport,
+  dir: string,
+  print: Print,
+  perSource?: ReadonlyArray<{ label: string; report: PurgeReport }>,
+  duplicates?: DuplicatesReport,
+): void {
   const blocked = Object.values(r.blocked).reduce((a, b) => a + b, 0);
   const deletable = Object.values(r.deletable).reduce((a, b) => a + b, 0);
   print(`session-migrate purge${r.dryRun ? ' (dry run: nothing deleted)' : ''}: ${printable(dir)}`);
   if (perSource !== undefined) {
     const sum = (x: Record<string, number>): number => Object.values(x).reduce((a, b) => a + b, 0);
-    for (const line of sourcesTable(['sessions', 'proven', 'superseded', 'not proven', r.dryRun ? 'would delete' : 'deleted', 'remaining'], [
-      ...perSource.map(({ label, report: x }) => ({ label, values: [x.sessions, sum(x.deletable), x.deletable.superseded ?? 0, sum(x.blocked), r.dryRun ? (x.deleting ? sum(x.deletable) : 0) : x.deleted, x.remaining.files] })),
-      { label: 'total', values: [r.sessions, deletable, r.deletable.superseded ?? 0, blocked, r.dryRun ? (r.deleting ? deletable : 0) : r.deleted, r.remaining.files] },
-    ])) print(line);
-    if (duplicates !== undefined && duplicates.ids > 0) print(`  duplicates  ${duplicates.ids} session ID(s) in more than one source: the older copies are deleted once the session is in Redis (superseded)`);
+    for (const line of sourcesTable(
+      ['sessions', 'proven', 'superseded', 'not proven', r.dryRun ? 'would delete' : 'deleted', 'remaining'],
+      [
+        ...perSource.map(({ label, report: x }) => ({
+          label,
+          values: [
+            x.sessions,
+            sum(x.deletable),
+            x.deletable.superseded ?? 0,
+            sum(x.blocked),
+            r.dryRun ? (x.deleting ? sum(x.deletable) : 0) : x.deleted,
+            x.remaining.files,
+          ],
+        })),
+        {
+          label: 'total',
+          values: [
+            r.sessions,
+            deletable,
+            r.deletable.superseded ?? 0,
+            blocked,
+            r.dryRun ? (r.deleting ? deletable : 0) : r.deleted,
+            r.remaining.files,
+          ],
+        },
+      ],
+    ))
+      print(line);
+    if (duplicates !== undefined && duplicates.ids > 0)
+      print(
+        `  duplicates  ${duplicates.ids} session ID(s) in more than one source: the older copies are deleted once the session is in Redis (superseded)`,
+      );
   }
   const unit = perSource !== undefined ? 'session' : r.sourceKind === 'redis' ? 'key' : 'file';
-  print(`  sessions    ${r.sessions} ${unit}(s): ${deletable} proven (${formatCounts(r.deletable)}), ${blocked} not proven${blocked > 0 ? ` (${formatCounts(r.blocked)})` : ''}`);
+  print(
+    `  sessions    ${r.sessions} ${unit}(s): ${deletable} proven (${formatCounts(r.deletable)}), ${blocked} not proven${blocked > 0 ? ` (${formatCounts(r.blocked)})` : ''}`,
+  );
   if (Object.keys(r.skipped).length > 0) print(`  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}`);
   for (const b of r.blockers) print(`  NOT PROVEN  ${printable(b.file)}${b.key !== '' ? ` (${b.key})` : ''}: ${describeBlocker(b.reason)}`);
   if (blocked > r.blockers.length) print(`  ...         and ${blocked - r.blockers.length} more not proven`);
@@ -79,22 +133,34 @@ function printReport(r: PurgeReport, dir: string, print: Print, perSource?: Read
     if (deletable > r.wouldDelete.length) print(`  ...         and ${deletable - r.wouldDelete.length} more`);
   }
   if (!r.deleting) {
-    print(`  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${blocked} session(s) are not in Redis same or newer; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`);
+    print(
+      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${blocked} session(s) are not in Redis same or newer; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`,
+    );
   } else if (r.dryRun) {
     print(`  would delete ${deletable} ${unit}(s) (${formatBytes(r.deletableBytes)})`);
   } else {
-    print(`  deleted     ${r.deleted} ${unit}(s) (${formatBytes(r.deletedBytes)})${r.changed > 0 ? `; ${r.changed} changed since the check and were kept: run purge again` : ''}`);
+    print(
+      `  deleted     ${r.deleted} ${unit}(s) (${formatBytes(r.deletedBytes)})${r.changed > 0 ? `; ${r.changed} changed since the check and were kept: run purge again` : ''}`,
+    );
   }
-  print(`  remaining   ${r.remaining.files} plaintext session ${perSource !== undefined ? 'file(s) and key(s)' : r.sourceKind === 'redis' ? 'key(s)' : 'file(s)'}, ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`);
+  print(
+    `  remaining   ${r.remaining.files} plaintext session ${perSource !== undefined ? 'file(s) and key(s)' : r.sourceKind === 'redis' ? 'key(s)' : 'file(s)'}, ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`,
+  );
 }
 
 function describeBlocker(reason: string): string {
   switch (reason) {
-    case 'missing': return 'not in Redis';
-    case 'older': return 'Redis holds other bytes, not provably newer than the file';
-    case 'no-ttl': return 'the Redis key has no TTL';
-    case 'wrong-type': return 'the Redis key is not a string';
-    case 'unreadable-file': return 'the file could not be read (unreadable, oversized or changing)';
-    default: return `the Redis value does not open (${reason})`;
+    case 'missing':
+      return 'not in Redis';
+    case 'older':
+      return 'Redis holds other bytes, not provably newer than the file';
+    case 'no-ttl':
+      return 'the Redis key has no TTL';
+    case 'wrong-type':
+      return 'the Redis key is not a string';
+    case 'unreadable-file':
+      return 'the file could not be read (unreadable, oversized or changing)';
+    default:
+      return `the Redis value does not open (${reason})`;
   }
 }

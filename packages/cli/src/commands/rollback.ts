@@ -16,32 +16,59 @@ export interface RollbackArgs extends Omit<RollbackOptions, 'onNotice' | 'onWarn
   json: boolean;
 }
 
-export const rollbackModule: CommandFactory = ({ run, print }) => defineCommand({
-  command: 'rollback',
-  describe: 'the way back: write the Redis sessions back as plaintext files (--to, or --to-sources for every source of the plan), or remove the migrated keys (--remove-keys)',
-  builder: (y) =>
-    tlsOptions(keyProviderOptions(y), 'target')
-      .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
-      .option('target', { type: 'string', describe: TARGET_DESCRIBE })
-      .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-      .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
-      .option('to', { type: 'string', describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')" })
-      .option('ids-from', { type: 'string', describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)' })
-      .option('to-sources', { type: 'boolean', default: false, describe: "with --plan: write the sessions back to every files: source of the plan, each to its own save_path with the IDs it lists" })
-      .option('remove-keys', { type: 'boolean', default: false, describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
-      .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
-  handler: (a) => run(() => rollbackCommand({
-    ...given('key', keyProviderFromArgs(a, false)),
-    ...given('plan', a.plan as string | undefined),
-    ...given('target', a.target as string | undefined),
-    ...given('prefix', a.prefix as string | undefined),
-    ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
-    ...given('to', a.to as string | undefined),
-    ...given('idsFrom', a['ids-from'] as string | undefined),
-    removeKeys: a['remove-keys'], toSources: a['to-sources'], dryRun: a['dry-run'], json: a.json, tls: tlsFilesFromArgs(a, 'target'),
-  }, print))(),
-});
+export const rollbackModule: CommandFactory = ({ run, print }) =>
+  defineCommand({
+    command: 'rollback',
+    describe:
+      'the way back: write the Redis sessions back as plaintext files (--to, or --to-sources for every source of the plan), or remove the migrated keys (--remove-keys)',
+    builder: (y) =>
+      tlsOptions(keyProviderOptions(y), 'target')
+        .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
+        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
+        .option('to', {
+          type: 'string',
+          describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')",
+        })
+        .option('ids-from', {
+          type: 'string',
+          describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)',
+        })
+        .option('to-sources', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'with --plan: write the sessions back to every files: source of the plan, each to its own save_path with the IDs it lists',
+        })
+        .option('remove-keys', {
+          type: 'boolean',
+          default: false,
+          describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)',
+        })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    handler: (a) =>
+      run(() =>
+        rollbackCommand(
+          {
+            ...given('key', keyProviderFromArgs(a, false)),
+            ...given('plan', a.plan as string | undefined),
+            ...given('target', a.target as string | undefined),
+            ...given('prefix', a.prefix as string | undefined),
+            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+            ...given('to', a.to as string | undefined),
+            ...given('idsFrom', a['ids-from'] as string | undefined),
+            removeKeys: a['remove-keys'],
+            toSources: a['to-sources'],
+            dryRun: a['dry-run'],
+            json: a.json,
+            tls: tlsFilesFromArgs(a, 'target'),
+          },
+          print,
+        ),
+      )(),
+  });
 
 /**
  * Runs the rollback use case; what it means is printed before it acts (on stdout, or on stderr with
@@ -52,10 +79,18 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
   const { rollback } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
   const r = await rollback({
-    ...options, onWarning: warn,
+    ...options,
+    onWarning: warn,
     onNotice: (w) => (json ? process.stderr.write(`session-migrate: ${w}\n`) : print(w)),
   });
-  if (json) print(JSON.stringify(r.mode === 'to-sources' ? { ...r.report, targets: r.report.targets.map((t, k) => ({ source: r.labels[k]!, ...t })) } : r.report, null, 2));
+  if (json)
+    print(
+      JSON.stringify(
+        r.mode === 'to-sources' ? { ...r.report, targets: r.report.targets.map((t, k) => ({ source: r.labels[k]!, ...t })) } : r.report,
+        null,
+        2,
+      ),
+    );
   else printRollback(r, args.dryRun, print);
   return r.ok ? 0 : 1;
 }
@@ -64,28 +99,56 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
   if (r.mode === 'remove-keys') {
     const k = r.report;
     print(`session-migrate rollback --remove-keys${dryRun ? ' (dry run: nothing deleted)' : ''}`);
-    print(`  keys        ${dryRun ? 'would remove' : 'removed'} ${k.removed} envelope(s) under "${printable(r.prefix)}"; left ${k.leftNotOpening} that do not open with the key, ${k.leftChanged} rewritten meanwhile; ${k.tombstones} tombstone(s) left to expire`);
+    print(
+      `  keys        ${dryRun ? 'would remove' : 'removed'} ${k.removed} envelope(s) under "${printable(r.prefix)}"; left ${k.leftNotOpening} that do not open with the key, ${k.leftChanged} rewritten meanwhile; ${k.tombstones} tombstone(s) left to expire`,
+    );
     return;
   }
   if (r.mode === 'to') {
     const c = r.report.counts;
     print(`session-migrate rollback --to ${printable(r.to)}${dryRun ? ' (dry run: nothing written)' : ''}`);
-    print(`  files       ${dryRun ? 'would write' : 'wrote'} ${c.written}, unchanged ${c.unchanged}, newer file kept ${c['newer-file-kept']}, not in Redis ${c['not-in-redis']}, destroyed (stale file ${dryRun ? 'would be ' : ''}removed) ${c['destroyed-file-removed']}, failed ${c.failed}`);
-    print(`  mode        ${r.layout.mode.toString(8).padStart(4, '0')}, depth ${r.layout.depth}, mtime = now + remaining TTL - gc_maxlifetime (${r.gcMaxlifetime} s)`);
-    print(`  redis       ${r.report.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${r.report.keysWithoutKnownId} with no listed session ID (not written back)`);
+    print(
+      `  files       ${dryRun ? 'would write' : 'wrote'} ${c.written}, unchanged ${c.unchanged}, newer file kept ${c['newer-file-kept']}, not in Redis ${c['not-in-redis']}, destroyed (stale file ${dryRun ? 'would be ' : ''}removed) ${c['destroyed-file-removed']}, failed ${c.failed}`,
+    );
+    print(
+      `  mode        ${r.layout.mode.toString(8).padStart(4, '0')}, depth ${r.layout.depth}, mtime = now + remaining TTL - gc_maxlifetime (${r.gcMaxlifetime} s)`,
+    );
+    print(
+      `  redis       ${r.report.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${r.report.keysWithoutKnownId} with no listed session ID (not written back)`,
+    );
     for (const f of r.report.failures) print(`  FAILED      ${printable(f.key)} (${printable(f.file)}): ${printable(f.reason)}`);
     return;
   }
   const m = r.report;
-  print(`session-migrate rollback --to-sources${dryRun ? ' (dry run: nothing written)' : ''}: ${r.labels.length} files source(s) of the plan`);
+  print(
+    `session-migrate rollback --to-sources${dryRun ? ' (dry run: nothing written)' : ''}: ${r.labels.length} files source(s) of the plan`,
+  );
   const row = (label: string, c: RollbackToFilesReport['counts']): { label: string; values: number[] } => ({
-    label, values: [c.written, c.unchanged, c['newer-file-kept'], c['not-in-redis'], c['destroyed-file-removed'], c.failed],
+    label,
+    values: [c.written, c.unchanged, c['newer-file-kept'], c['not-in-redis'], c['destroyed-file-removed'], c.failed],
   });
   const sum = (k: keyof RollbackToFilesReport['counts']): number => m.targets.reduce((a, t) => a + t.counts[k], 0);
-  for (const line of sourcesTable([dryRun ? 'would write' : 'wrote', 'unchanged', 'newer kept', 'not in Redis', 'destroyed', 'failed'], [
-    ...m.targets.map((t, k) => row(r.labels[k]!, t.counts)),
-    { label: 'total', values: [sum('written'), sum('unchanged'), sum('newer-file-kept'), sum('not-in-redis'), sum('destroyed-file-removed'), sum('failed')] },
-  ])) print(line);
-  print(`  redis       ${m.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${m.keysWithoutKnownId} with no session ID listed by any source (not written back)`);
-  for (const t of m.targets) for (const f of t.failures) print(`  FAILED      ${printable(f.key)} (${printable(f.file)}): ${printable(f.reason)}`);
+  for (const line of sourcesTable(
+    [dryRun ? 'would write' : 'wrote', 'unchanged', 'newer kept', 'not in Redis', 'destroyed', 'failed'],
+    [
+      ...m.targets.map((t, k) => row(r.labels[k]!, t.counts)),
+      {
+        label: 'total',
+        values: [
+          sum('written'),
+          sum('unchanged'),
+          sum('newer-file-kept'),
+          sum('not-in-redis'),
+          sum('destroyed-file-removed'),
+          sum('failed'),
+        ],
+      },
+    ],
+  ))
+    print(line);
+  print(
+    `  redis       ${m.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${m.keysWithoutKnownId} with no session ID listed by any source (not written back)`,
+  );
+  for (const t of m.targets)
+    for (const f of t.failures) print(`  FAILED      ${printable(f.key)} (${printable(f.file)}): ${printable(f.reason)}`);
 }

@@ -17,17 +17,31 @@ export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'o
   json: boolean;
 }
 
-export const rotateModule: CommandFactory = ({ run, print }) => defineCommand({
-  command: 'rotate',
-  describe: 'online: re-encrypt every session under the key ring\'s current key (compare-and-set, TTLs kept)',
-  builder: (y) =>
-    tlsOptions(keyProviderOptions(y), 'target')
-      .option('target', { type: 'string', demandOption: true, describe: TARGET_DESCRIBE })
-      .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' })
-      .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
-      .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
-  handler: (a) => run(() => rotateCommand({ target: a.target, key: keyProviderFromArgs(a, true)!, prefix: a.prefix, json: a.json, scanCount: a['scan-count'], tls: tlsFilesFromArgs(a, 'target') }, print))(),
-});
+export const rotateModule: CommandFactory = ({ run, print }) =>
+  defineCommand({
+    command: 'rotate',
+    describe: "online: re-encrypt every session under the key ring's current key (compare-and-set, TTLs kept)",
+    builder: (y) =>
+      tlsOptions(keyProviderOptions(y), 'target')
+        .option('target', { type: 'string', demandOption: true, describe: TARGET_DESCRIBE })
+        .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' })
+        .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    handler: (a) =>
+      run(() =>
+        rotateCommand(
+          {
+            target: a.target,
+            key: keyProviderFromArgs(a, true)!,
+            prefix: a.prefix,
+            json: a.json,
+            scanCount: a['scan-count'],
+            tls: tlsFilesFromArgs(a, 'target'),
+          },
+          print,
+        ),
+      )(),
+  });
 
 /**
  * Runs the rotate use case with a progress line on stderr, then prints its report.
@@ -41,7 +55,8 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
   let r: RotateUseCaseReport;
   try {
     r = await rotate({
-      ...options, onWarning: warn,
+      ...options,
+      onWarning: warn,
       onProgress: (c) => {
         const line = `rotate: ${c.sessionKeys} session keys scanned, ${c.reEncrypted} re-encrypted, ${c.alreadyCurrent} already current, ${c.changedByPhp} changed by PHP`;
         if (tty) process.stderr.write(`\r${line}`);
@@ -61,16 +76,27 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
     print(JSON.stringify({ ...report, lookupId }, null, 2));
   } else {
     print(`session-migrate rotate: ${report.ok ? 'OK' : 'INCOMPLETE'}`);
-    print(`  keys        ${c.scanned} under prefix "${printable(args.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone)`);
+    print(
+      `  keys        ${c.scanned} under prefix "${printable(args.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone)`,
+    );
     print(`  current     key ID ${report.currentKeyId} (lookup ID ${lookupId})`);
     print(`  before      by key ID: ${formatCounts(c.keyIdsBefore)}`);
-    print(`  result      re-encrypted ${c.reEncrypted}, already current ${c.alreadyCurrent}, rewritten by PHP meanwhile ${c.changedByPhp} (kept), expired or deleted meanwhile ${c.gone}`);
-    if (c.notOpened > 0) print(`  NOT OPENED  ${c.notOpened} value(s) open with no key of the ring (${formatCounts(c.notOpenedByReason)}); left untouched`);
+    print(
+      `  result      re-encrypted ${c.reEncrypted}, already current ${c.alreadyCurrent}, rewritten by PHP meanwhile ${c.changedByPhp} (kept), expired or deleted meanwhile ${c.gone}`,
+    );
+    if (c.notOpened > 0)
+      print(`  NOT OPENED  ${c.notOpened} value(s) open with no key of the ring (${formatCounts(c.notOpenedByReason)}); left untouched`);
     if (c.wrongType > 0) print(`  WRONG TYPE  ${c.wrongType} key(s) are not strings; left untouched`);
-    if (c.remainingOld > 0) print(`  REMAINING   ${c.remainingOld} session(s) PHP kept rewriting under an old key: is every PHP host on the new ring? run rotate again`);
+    if (c.remainingOld > 0)
+      print(
+        `  REMAINING   ${c.remainingOld} session(s) PHP kept rewriting under an old key: is every PHP host on the new ring? run rotate again`,
+      );
     if (c.failed > 0) print(`  FAILED      ${c.failed} Redis error(s)`);
     for (const p of report.problems) print(`  FAIL        ${printable(p.key)}: ${p.reason}`);
-    if (report.ok) print(`  next        session-migrate verify --target ${r.targetUrl} ... --require-key-id ${report.currentKeyId}, then keys ring retire the old key`);
+    if (report.ok)
+      print(
+        `  next        session-migrate verify --target ${r.targetUrl} ... --require-key-id ${report.currentKeyId}, then keys ring retire the old key`,
+      );
   }
   return report.ok ? 0 : 1;
 }

@@ -16,36 +16,65 @@ export interface VerifyArgs extends Omit<VerifyMigrationOptions, 'onWarning'> {
   json: boolean;
 }
 
-export const verifyModule: CommandFactory = ({ run, print }) => defineCommand({
-  command: 'verify',
-  describe: 'check no plaintext session is left anywhere in the database and every value under the prefix (on every master) is an authentic envelope with a TTL',
-  builder: (y) =>
-    allTlsOptions(keyProviderOptions(y))
-      .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
-      .option('target', { type: 'string', describe: TARGET_DESCRIBE })
-      .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
-      .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-      .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
-      .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
-      .option('source', { type: 'string', array: true, describe: 'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix' })
-      .option('plaintext-prefix', { type: 'string', describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)' })
-      .option('prefix-only', { type: 'boolean', default: false, describe: 'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails' })
-      .option('presence', { type: 'boolean', default: true, describe: "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)" })
-      .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
-  handler: (a) => run(() => verifyCommand({
-    presence: a.presence, prefixOnly: a['prefix-only'], tls: tlsFilesFromArgs(a, 'target'), sourceTls: tlsFilesFromArgs(a, 'source'),
-    ...given('plan', a.plan as string | undefined),
-    ...given('target', a.target as string | undefined),
-    ...given('key', keyProviderFromArgs(a, false)),
-    ...given('requireKeyId', a['require-key-id'] as string | undefined),
-    ...given('prefix', a.prefix as string | undefined),
-    ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
-    ...given('serializeHandler', a['serialize-handler'] as SerializeHandler | undefined),
-    ...given('source', a.source as string[] | undefined),
-    ...given('plaintextPrefix', a['plaintext-prefix'] as string | undefined),
-    json: a.json,
-  }, print))(),
-});
+export const verifyModule: CommandFactory = ({ run, print }) =>
+  defineCommand({
+    command: 'verify',
+    describe:
+      'check no plaintext session is left anywhere in the database and every value under the prefix (on every master) is an authentic envelope with a TTL',
+    builder: (y) =>
+      allTlsOptions(keyProviderOptions(y))
+        .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
+        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
+        .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
+        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
+        .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
+        .option('source', {
+          type: 'string',
+          array: true,
+          describe:
+            'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix',
+        })
+        .option('plaintext-prefix', {
+          type: 'string',
+          describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)',
+        })
+        .option('prefix-only', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails',
+        })
+        .option('presence', {
+          type: 'boolean',
+          default: true,
+          describe:
+            "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)",
+        })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+    handler: (a) =>
+      run(() =>
+        verifyCommand(
+          {
+            presence: a.presence,
+            prefixOnly: a['prefix-only'],
+            tls: tlsFilesFromArgs(a, 'target'),
+            sourceTls: tlsFilesFromArgs(a, 'source'),
+            ...given('plan', a.plan as string | undefined),
+            ...given('target', a.target as string | undefined),
+            ...given('key', keyProviderFromArgs(a, false)),
+            ...given('requireKeyId', a['require-key-id'] as string | undefined),
+            ...given('prefix', a.prefix as string | undefined),
+            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+            ...given('serializeHandler', a['serialize-handler'] as SerializeHandler | undefined),
+            ...given('source', a.source as string[] | undefined),
+            ...given('plaintextPrefix', a['plaintext-prefix'] as string | undefined),
+            json: a.json,
+          },
+          print,
+        ),
+      )(),
+  });
 
 /**
  * Runs verifyMigration; prints its warnings on stderr and the report (or JSON) on stdout.
@@ -58,7 +87,9 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   for (const w of v.memoryWarnings) warn(`warning: ${w}`);
   const stale = v.report.staleLocks;
   if (stale !== undefined && stale.count > 0) {
-    warn(`warning: ${stale.count} phpredis session lock(s) without a TTL (stale-lock: ${stale.keys.slice(0, 5).map(printable).join(', ')}${stale.count > 5 ? ', ...' : ''}): one never expires if the request holding it died, and blocks its session until deleted; set redis.session.lock_expire (or a max_execution_time above 0) on the PHP hosts, then DEL the locks no request holds`);
+    warn(
+      `warning: ${stale.count} phpredis session lock(s) without a TTL (stale-lock: ${stale.keys.slice(0, 5).map(printable).join(', ')}${stale.count > 5 ? ', ...' : ''}): one never expires if the request holding it died, and blocks its session until deleted; set redis.session.lock_expire (or a max_execution_time above 0) on the PHP hosts, then DEL the locks no request holds`,
+    );
   }
   if (json) print(JSON.stringify(v.report, null, 2));
   else printVerifyReport(v, print);
@@ -69,26 +100,46 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
   const report = v.report;
   print(`session-migrate verify: ${report.ok ? 'OK' : 'FAILED'}`);
   const nodes = report.nodes ?? [];
-  print(`  target      ${report.topology === 'cluster' ? `Redis Cluster: every master scanned (${nodes.length}: ${nodes.join(', ')})` : report.topology === 'sentinel' ? `Sentinel master now at ${nodes.join(', ')}` : nodes.join(', ')}`);
-  print(`  scanned     ${report.keysTotal ?? report.keysScanned} key(s): ${report.scope === 'prefix' ? `only those under the prefix (--prefix-only)` : 'every key of the database'}`);
-  print(`  keys        ${report.keysScanned} under prefix "${printable(v.prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`);
+  print(
+    `  target      ${report.topology === 'cluster' ? `Redis Cluster: every master scanned (${nodes.length}: ${nodes.join(', ')})` : report.topology === 'sentinel' ? `Sentinel master now at ${nodes.join(', ')}` : nodes.join(', ')}`,
+  );
+  print(
+    `  scanned     ${report.keysTotal ?? report.keysScanned} key(s): ${report.scope === 'prefix' ? `only those under the prefix (--prefix-only)` : 'every key of the database'}`,
+  );
+  print(
+    `  keys        ${report.keysScanned} under prefix "${printable(v.prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`,
+  );
   if (report.classes !== undefined) print(`  classes     ${formatCounts(report.classes)}`);
   if ((report.classes?.other ?? 0) > 0) {
-    print(`  other       ${report.classes!.other} key(s) of other applications, not sessions (${formatCounts(report.otherTypes ?? {})}${(report.largeValues ?? 0) > 0 ? `; ${report.largeValues} string(s) larger than ${formatBytes(v.maxValueBytes)} not read` : ''}): not a failure`);
+    print(
+      `  other       ${report.classes!.other} key(s) of other applications, not sessions (${formatCounts(report.otherTypes ?? {})}${(report.largeValues ?? 0) > 0 ? `; ${report.largeValues} string(s) larger than ${formatBytes(v.maxValueBytes)} not read` : ''}): not a failure`,
+    );
   }
   if ((report.classes?.['plaintext-session'] ?? 0) > 0) {
-    print(`  PLAINTEXT   ${report.classes!['plaintext-session']} plaintext session(s) that PHP would load (${formatCounts(report.plaintextFormats ?? {})}): each fails until deleted (purge them, or DEL them once no application uses them)`);
+    print(
+      `  PLAINTEXT   ${report.classes!['plaintext-session']} plaintext session(s) that PHP would load (${formatCounts(report.plaintextFormats ?? {})}): each fails until deleted (purge them, or DEL them once no application uses them)`,
+    );
   }
-  if ((report.classes?.['empty-session'] ?? 0) > 0) print(`  NOTE        ${report.classes!['empty-session']} empty phpredis session key(s) (no data; they expire with their TTL)`);
-  if ((report.classes?.lock ?? 0) + (report.classes?.['stale-lock'] ?? 0) > 0) print(`  locks       ${report.classes!.lock} phpredis session lock(s) with a TTL, ${report.classes!['stale-lock']} without one (stale-lock: see the warning)`);
+  if ((report.classes?.['empty-session'] ?? 0) > 0)
+    print(`  NOTE        ${report.classes!['empty-session']} empty phpredis session key(s) (no data; they expire with their TTL)`);
+  if ((report.classes?.lock ?? 0) + (report.classes?.['stale-lock'] ?? 0) > 0)
+    print(
+      `  locks       ${report.classes!.lock} phpredis session lock(s) with a TTL, ${report.classes!['stale-lock']} without one (stale-lock: see the warning)`,
+    );
   printVerifySources(v, print);
   if ((report.tombstones ?? 0) > 0) print(`  tombstones  ${report.tombstones} destroyed session(s) (tombstones, valid)`);
-  if (report.source?.destroyed !== undefined && report.source.destroyed > 0) print(`  destroyed   ${report.source.destroyed} source session(s) were logged out through the handler since (tombstone): not expected in Redis`);
+  if (report.source?.destroyed !== undefined && report.source.destroyed > 0)
+    print(
+      `  destroyed   ${report.source.destroyed} source session(s) were logged out through the handler since (tombstone): not expected in Redis`,
+    );
   for (const p of report.plaintextSources ?? (report.plaintext !== undefined ? [report.plaintext] : [])) {
-    print(`  plaintext   ${p.remaining} plaintext session key(s) left under "${printable(p.prefix)}" at ${p.url}${p.remaining > 0 ? ' (FAIL until purged)' : ''}${p.otherKeys > 0 ? `; ${p.otherKeys} other key(s) there are not sessions (ignored)` : ''}`);
+    print(
+      `  plaintext   ${p.remaining} plaintext session key(s) left under "${printable(p.prefix)}" at ${p.url}${p.remaining > 0 ? ' (FAIL until purged)' : ''}${p.otherKeys > 0 ? `; ${p.otherKeys} other key(s) there are not sessions (ignored)` : ''}`,
+    );
   }
   if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
-  for (const f of report.failures) print(`  FAIL        ${printable(f.key)}${f.file !== undefined ? ` (${printable(f.file)})` : ''}: ${f.reason}`);
+  for (const f of report.failures)
+    print(`  FAIL        ${printable(f.key)}${f.file !== undefined ? ` (${printable(f.file)})` : ''}: ${f.reason}`);
 }
 
 /** Presence (with a plan), the per-source table (several sources), the byte-for-byte comparison (a source given). */
@@ -97,24 +148,50 @@ function printVerifySources(v: VerifyMigrationReport, print: Print): void {
   const pr = report.presence;
   const several = report.sources !== undefined;
   if (pr !== undefined) {
-    print(`  presence    ${pr.checked} live session(s) of the plan's ${several ? `${report.sources!.length} sources` : 'source'} checked: ${pr.present} present, ${pr.destroyed} logged out (tombstone), ${pr.missing} missing${pr.missing > 0 ? ' (run apply again)' : ''}${(pr.superseded ?? 0) > 0 ? `, ${pr.superseded} superseded (another source's copy is the one in Redis)` : ''}`);
+    print(
+      `  presence    ${pr.checked} live session(s) of the plan's ${several ? `${report.sources!.length} sources` : 'source'} checked: ${pr.present} present, ${pr.destroyed} logged out (tombstone), ${pr.missing} missing${pr.missing > 0 ? ' (run apply again)' : ''}${(pr.superseded ?? 0) > 0 ? `, ${pr.superseded} superseded (another source's copy is the one in Redis)` : ''}`,
+    );
   }
   if (several) {
     const rows = report.sources!.map((e) => ({
       label: e.source,
-      values: e.presence !== undefined
-        ? [e.presence.checked, e.presence.present + e.presence.destroyed, e.presence.missing, e.presence.expired + e.presence.empty + e.presence.corrupt, e.presence.superseded ?? 0]
-        : [e.compare!.checked, e.compare!.matching + (e.compare!.newer ?? 0) + (e.compare!.destroyed ?? 0), e.compare!.checked - e.compare!.matching - (e.compare!.newer ?? 0) - (e.compare!.destroyed ?? 0), e.compare!.expired + e.compare!.empty + e.compare!.corrupt, e.compare!.superseded ?? 0],
+      values:
+        e.presence !== undefined
+          ? [
+              e.presence.checked,
+              e.presence.present + e.presence.destroyed,
+              e.presence.missing,
+              e.presence.expired + e.presence.empty + e.presence.corrupt,
+              e.presence.superseded ?? 0,
+            ]
+          : [
+              e.compare!.checked,
+              e.compare!.matching + (e.compare!.newer ?? 0) + (e.compare!.destroyed ?? 0),
+              e.compare!.checked - e.compare!.matching - (e.compare!.newer ?? 0) - (e.compare!.destroyed ?? 0),
+              e.compare!.expired + e.compare!.empty + e.compare!.corrupt,
+              e.compare!.superseded ?? 0,
+            ],
     }));
-    for (const line of sourcesTable(['checked', pr !== undefined ? 'present' : 'in Redis', pr !== undefined ? 'missing' : 'failing', 'not live', 'superseded'], rows)) print(line);
+    for (const line of sourcesTable(
+      ['checked', pr !== undefined ? 'present' : 'in Redis', pr !== undefined ? 'missing' : 'failing', 'not live', 'superseded'],
+      rows,
+    ))
+      print(line);
     const d = report.duplicates;
-    if (d !== undefined && d.ids > 0) print(`  duplicates  ${d.ids} session ID(s) in more than one source: checked in the source whose copy was written last (${d.ties} written within 1 s: the source given first)`);
+    if (d !== undefined && d.ids > 0)
+      print(
+        `  duplicates  ${d.ids} session ID(s) in more than one source: checked in the source whose copy was written last (${d.ties} written within 1 s: the source given first)`,
+      );
   }
   const src = report.source;
   if (src !== undefined) {
-    print(`  source      ${src.checked} live session(s) checked, ${src.matching} identical in Redis${(src.newer ?? 0) > 0 ? `, ${src.newer} newer in Redis (updated through the handler)` : ''}`);
+    print(
+      `  source      ${src.checked} live session(s) checked, ${src.matching} identical in Redis${(src.newer ?? 0) > 0 ? `, ${src.newer} newer in Redis (updated through the handler)` : ''}`,
+    );
     if (src.expired + src.corrupt > 0) {
-      print(`  NOTE        not checked: ${src.expired} past gc_maxlifetime (${v.gcMaxlifetime} s), ${src.empty} empty, ${src.corrupt} not loadable as ${v.serializeHandler}; if these were migrated, --gc-maxlifetime or --serialize-handler differ from the plan (use --plan)`);
+      print(
+        `  NOTE        not checked: ${src.expired} past gc_maxlifetime (${v.gcMaxlifetime} s), ${src.empty} empty, ${src.corrupt} not loadable as ${v.serializeHandler}; if these were migrated, --gc-maxlifetime or --serialize-handler differ from the plan (use --plan)`,
+      );
     }
   }
 }

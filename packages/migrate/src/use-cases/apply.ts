@@ -12,7 +12,16 @@ import { readPlanFile, type Plan } from '../plan.ts';
 import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
 import { applyArtifacts, type ArtifactResult } from '../artifacts.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
-import { checkSourcesAgainstTarget, closeSources, openPlanSources, openTarget, providerFromPlan, redisFailure, sourceRowLabel, type OnWarning } from './shared.ts';
+import {
+  checkSourcesAgainstTarget,
+  closeSources,
+  openPlanSources,
+  openTarget,
+  providerFromPlan,
+  redisFailure,
+  sourceRowLabel,
+  type OnWarning,
+} from './shared.ts';
 
 /** Default WAIT timeout of apply, ms. */
 export const DEFAULT_WAIT_TIMEOUT_MS = 2000;
@@ -101,7 +110,13 @@ export async function applyPlan(options: ApplyPlanOptions): Promise<ApplyPlanRep
   let codec: EnvelopeCodec | undefined;
   try {
     codec = await EnvelopeCodec.fromRing(ring);
-    return await applyWithCodec(options, { plan, codec, masterKeys: [ring.current, ...ring.previous], lookupKey: ring.lookupKey, keyDescription: describeKeyProvider(provider) });
+    return await applyWithCodec(options, {
+      plan,
+      codec,
+      masterKeys: [ring.current, ...ring.previous],
+      lookupKey: ring.lookupKey,
+      keyDescription: describeKeyProvider(provider),
+    });
   } finally {
     wipeKeyRing(ring);
     codec?.wipe();
@@ -112,25 +127,43 @@ export async function applyPlan(options: ApplyPlanOptions): Promise<ApplyPlanRep
 function checkApplyOptions(options: ApplyPlanOptions): { retries: number; retryDelayMs: number; waitTimeoutMs: number } {
   const retries = options.retries ?? DEFAULT_RETRY.attempts;
   const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
-  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UserFacingError('--retries must be a whole number from 0 to 100');
-  if (!Number.isInteger(retryDelayMs) || retryDelayMs < 1 || retryDelayMs > 60_000) throw new UserFacingError('--retry-delay-ms must be a whole number from 1 to 60000');
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100)
+    throw new UserFacingError('--retries must be a whole number from 0 to 100');
+  if (!Number.isInteger(retryDelayMs) || retryDelayMs < 1 || retryDelayMs > 60_000)
+    throw new UserFacingError('--retry-delay-ms must be a whole number from 1 to 60000');
   const m = options.minReplicas;
-  if (m !== undefined && (!Number.isInteger(m) || m < 0 || m > 100)) throw new UserFacingError('--min-replicas must be a whole number from 0 to 100');
+  if (m !== undefined && (!Number.isInteger(m) || m < 0 || m > 100))
+    throw new UserFacingError('--min-replicas must be a whole number from 0 to 100');
   const waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
-  if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000) throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
+  if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000)
+    throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
   return { retries, retryDelayMs, waitTimeoutMs };
 }
 
-interface Keys { plan: Plan; codec: EnvelopeCodec; masterKeys: Buffer[]; lookupKey: Buffer; keyDescription: string }
+interface Keys {
+  plan: Plan;
+  codec: EnvelopeCodec;
+  masterKeys: Buffer[];
+  lookupKey: Buffer;
+  keyDescription: string;
+}
 
 async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<ApplyPlanReport> {
   const { plan, codec } = keys;
   const checked = checkApplyOptions(options);
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
-  const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, { keepReconnecting: true, write: !options.dryRun, command: 'apply', prefix: plan.target.prefix });
+  const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, {
+    keepReconnecting: true,
+    write: !options.dryRun,
+    command: 'apply',
+    prefix: plan.target.prefix,
+  });
   let sources: Source[] = [];
   try {
-    sources = await openPlanSources(plan, options.plan, { maxSessionBytes: plan.limits.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}) });
+    sources = await openPlanSources(plan, options.plan, {
+      maxSessionBytes: plan.limits.maxSessionBytes,
+      ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    });
     checkSourcesAgainstTarget(sources, { ...client.description, prefix: plan.target.prefix });
     await refuseDrift(options.plan, keys, client, sources);
     // WAIT after each batch: for as many replicas as each master has now, unless --min-replicas says.
@@ -147,13 +180,29 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
       artifacts = applyArtifacts(plan, options.dryRun);
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
-      throw new UserFacingError(`cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`);
+      throw new UserFacingError(
+        `cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`,
+      );
     }
     const copyStart = performance.now();
     const workers = options.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
-    if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
-    const copied = await copySources(options, keys, client, sources, { minReplicas, waitTimeoutMs: checked.waitTimeoutMs }, { ...checked, workers });
-    return summarize(options, plan, { ...copied, artifacts, copyMs: Math.round(performance.now() - copyStart), confirm: { minReplicas: Object.fromEntries(minReplicas), waitTimeoutMs: checked.waitTimeoutMs }, several: sources.length > 1 });
+    if (!Number.isInteger(workers) || workers < 0 || workers > 64)
+      throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
+    const copied = await copySources(
+      options,
+      keys,
+      client,
+      sources,
+      { minReplicas, waitTimeoutMs: checked.waitTimeoutMs },
+      { ...checked, workers },
+    );
+    return summarize(options, plan, {
+      ...copied,
+      artifacts,
+      copyMs: Math.round(performance.now() - copyStart),
+      confirm: { minReplicas: Object.fromEntries(minReplicas), waitTimeoutMs: checked.waitTimeoutMs },
+      several: sources.length > 1,
+    });
   } finally {
     client.close();
     await closeSources(sources);
@@ -165,26 +214,42 @@ async function refuseDrift(planPath: string, keys: Keys, client: RedisConnection
   const { plan, codec } = keys;
   let state;
   try {
-    state = { topology: client.topology, ...(client.topology === 'standalone' ? { runId: (await client.runId()) ?? 'unknown' } : {}), ...(client.topology === 'cluster' ? { nodeIds: await client.clusterNodeIds() } : {}) };
+    state = {
+      topology: client.topology,
+      ...(client.topology === 'standalone' ? { runId: (await client.runId()) ?? 'unknown' } : {}),
+      ...(client.topology === 'cluster' ? { nodeIds: await client.clusterNodeIds() } : {}),
+    };
   } catch (err) {
     throw redisFailure(err, client, 'apply');
   }
   // Key and target once; every files source's directory (replaced since the plan?).
   const drift = plan.sources.flatMap((planned, i) => {
     const now = sources[i]!.describe();
-    return detectDrift({ ...plan, source: planned }, {
-      keyId: codec.keyId, lookupId: codec.lookupId, sourceIdentity: now.kind === 'files' ? { dev: now.dev, ino: now.ino } : undefined, target: state,
-      keyDescription: keys.keyDescription,
-    }).filter((d) => i === 0 || d.what === 'source');
+    return detectDrift(
+      { ...plan, source: planned },
+      {
+        keyId: codec.keyId,
+        lookupId: codec.lookupId,
+        sourceIdentity: now.kind === 'files' ? { dev: now.dev, ino: now.ino } : undefined,
+        target: state,
+        keyDescription: keys.keyDescription,
+      },
+    ).filter((d) => i === 0 || d.what === 'source');
   });
   if (drift.length > 0) {
-    throw new UserFacingError(`plan ${planPath} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`);
+    throw new UserFacingError(
+      `plan ${planPath} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`,
+    );
   }
 }
 
 /** One run of applySessions per source, in the plan's order, each counted on its own; a session ID in several sources is copied once (several-sources.ts). */
 async function copySources(
-  options: ApplyPlanOptions, keys: Keys, client: RedisConnection, sources: readonly Source[], confirm: ConfirmOptions,
+  options: ApplyPlanOptions,
+  keys: Keys,
+  client: RedisConnection,
+  sources: readonly Source[],
+  confirm: ConfirmOptions,
   run: { retries: number; retryDelayMs: number; workers: number },
 ): Promise<{ perSource: ApplySourceResult[]; duplicates: DuplicatesReport }> {
   const { plan, codec } = keys;
@@ -205,14 +270,22 @@ async function copySources(
       continue;
     }
     const report = await applySessions({
-      plan, source: withoutSuperseded(source, resolution.superseded[i]!), codec, target: options.dryRun ? undefined : client, confirm, dryRun: options.dryRun,
-      workers: run.workers, masterKeys: keys.masterKeys, lookupKey: keys.lookupKey,
+      plan,
+      source: withoutSuperseded(source, resolution.superseded[i]!),
+      codec,
+      target: options.dryRun ? undefined : client,
+      confirm,
+      dryRun: options.dryRun,
+      workers: run.workers,
+      masterKeys: keys.masterKeys,
+      lookupKey: keys.lookupKey,
       onProgress: (n) => options.onProgress?.(handledBefore + n, total),
       retry: { ...DEFAULT_RETRY, attempts: run.retries, baseDelayMs: run.retryDelayMs },
       onRetry: (attempt, error) => options.onRetry?.({ attempt, retries: run.retries, error, url: plan.target.url }),
     });
     const c = report.counts;
-    handledBefore += c.migrated + c.alreadyPresent + c.newerInRedis + c.conflicts + c.failed + c.destroyed + c.expired + c.empty + c.corrupt;
+    handledBefore +=
+      c.migrated + c.alreadyPresent + c.newerInRedis + c.conflicts + c.failed + c.destroyed + c.expired + c.empty + c.corrupt;
     perSource.push({ source: label, started: true, superseded: resolution.superseded[i]!.size, sessions: report });
   }
   return { perSource, duplicates: resolution.report };
@@ -220,20 +293,42 @@ async function copySources(
 
 /** Sums the sources, decides nothingToDo and ok. @throws UserFacingError when apply stopped before anything was written. */
 function summarize(
-  options: ApplyPlanOptions, plan: Plan,
-  r: { perSource: ApplySourceResult[]; duplicates: DuplicatesReport; artifacts: ArtifactResult[]; copyMs: number; confirm: ApplyResult['confirm']; several: boolean },
+  options: ApplyPlanOptions,
+  plan: Plan,
+  r: {
+    perSource: ApplySourceResult[];
+    duplicates: DuplicatesReport;
+    artifacts: ArtifactResult[];
+    copyMs: number;
+    confirm: ApplyResult['confirm'];
+    several: boolean;
+  },
 ): ApplyPlanReport {
   const sessions = sumApplyReports(r.perSource.flatMap((s) => (s.sessions !== undefined ? [s.sessions] : [])));
   const notStarted = r.perSource.filter((s) => !s.started).length;
   const c = sessions.counts;
   if (sessions.stopped !== undefined && c.migrated === 0) {
     // A permanent error before anything was written: exit 2 with what to fix.
-    throw new UserFacingError(`apply stopped, nothing was written to Redis at ${plan.target.url}: ${sessions.stopped.message}${sessions.stopped.fix !== undefined ? ` (${sessions.stopped.fix})` : ''}`);
+    throw new UserFacingError(
+      `apply stopped, nothing was written to Redis at ${plan.target.url}: ${sessions.stopped.message}${sessions.stopped.fix !== undefined ? ` (${sessions.stopped.fix})` : ''}`,
+    );
   }
   const incomplete = c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0 || notStarted > 0;
-  const nothingToDo = !options.dryRun && c.migrated === 0 && c.failed === 0 && c.conflicts === 0 && !incomplete && c.unstable === 0 && r.artifacts.every((a) => a.status === 'unchanged');
+  const nothingToDo =
+    !options.dryRun &&
+    c.migrated === 0 &&
+    c.failed === 0 &&
+    c.conflicts === 0 &&
+    !incomplete &&
+    c.unstable === 0 &&
+    r.artifacts.every((a) => a.status === 'unchanged');
   const result: ApplyResult = {
-    dryRun: options.dryRun, artifacts: r.artifacts, sessions, nothingToDo, copyMs: r.copyMs, confirm: r.confirm,
+    dryRun: options.dryRun,
+    artifacts: r.artifacts,
+    sessions,
+    nothingToDo,
+    copyMs: r.copyMs,
+    confirm: r.confirm,
     ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),
   };
   // A session file this user cannot read is a session not copied: its user would be logged out.

@@ -49,7 +49,11 @@ export function generatePhp(options: GeneratePhpOptions): GeneratePhpReport {
       ...(options.locking !== undefined ? { locking: options.locking } : {}),
       ...(options.persistent !== undefined ? { persistent: options.persistent } : {}),
     };
-    const artifacts = applyArtifacts(mode === 'read-through' ? { ...plan, source: readThroughSource(plan.sources) } : plan, options.dryRun, overrides);
+    const artifacts = applyArtifacts(
+      mode === 'read-through' ? { ...plan, source: readThroughSource(plan.sources) } : plan,
+      options.dryRun,
+      overrides,
+    );
     return { mode, dryRun: options.dryRun, outDir: plan.artifacts.outDir, artifacts };
   } catch (err) {
     if (err instanceof UserFacingError || (err as { exitCode?: unknown }).exitCode !== undefined) throw err;

@@ -10,12 +10,30 @@ import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import type { Source, SourceDescription } from '@session-migrate/sources';
 import { RedisConnection, aclRuleFor, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
-import { PLAN_FORMAT, PLAN_VERSION, expectedMemoryBytes, summarizeSource, writePlanFile, type Plan, type PlanMemory, type SourceSummary } from '../plan.ts';
+import {
+  PLAN_FORMAT,
+  PLAN_VERSION,
+  expectedMemoryBytes,
+  summarizeSource,
+  writePlanFile,
+  type Plan,
+  type PlanMemory,
+  type SourceSummary,
+} from '../plan.ts';
 import { artifactsForPlan } from '../artifacts.ts';
 import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
 import {
-  checkGcMaxlifetime, checkPrefix, checkSourcesAgainstTarget, closeSources, codecFromProvider, openSources, planKeyFor, readThroughSource, redisFailure,
-  sourceList, type OnWarning,
+  checkGcMaxlifetime,
+  checkPrefix,
+  checkSourcesAgainstTarget,
+  closeSources,
+  codecFromProvider,
+  openSources,
+  planKeyFor,
+  readThroughSource,
+  redisFailure,
+  sourceList,
+  type OnWarning,
 } from './shared.ts';
 
 export interface CreatePlanOptions {
@@ -67,13 +85,20 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
   const warning = options.onWarning !== undefined ? { onWarning: options.onWarning } : {};
   // The target URL and TLS options are checked before anything is opened.
   const targetSpec = specFromUrl(options.target, options.tls ?? {}, 'target', warning);
-  const sources = await openSources(specs, { maxSessionBytes: options.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}), ...warning });
+  const sources = await openSources(specs, {
+    maxSessionBytes: options.maxSessionBytes,
+    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    ...warning,
+  });
   try {
     const descriptions = sources.map((s) => s.describe());
     // The handler reads through one legacy save_path: say so before anything is connected.
     const primary = options.readThrough === true ? readThroughSource(descriptions) : descriptions[0]!;
     // write: the plan is for writing; a replica is refused now rather than by apply.
-    const conn = await RedisConnection.open(targetSpec, { write: true, aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db) });
+    const conn = await RedisConnection.open(targetSpec, {
+      write: true,
+      aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db),
+    });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
       const plan = await buildPlan(options, { sources, descriptions, primary, conn, prefix, outDir, ids });
@@ -94,15 +119,25 @@ function checkPlanOptions(options: CreatePlanOptions): string {
   if (!Number.isInteger(options.maxSessionBytes) || options.maxSessionBytes < 1 || options.maxSessionBytes > 2 ** 31 - 1) {
     throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
   }
-  if (options.artifactsDir === '' || options.installDir === '') throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');
-  if (sourceList(options.source).length === 0) throw new UserFacingError('plan needs --source (files:DIR or redis:URL; repeat it for several sources)');
+  if (options.artifactsDir === '' || options.installDir === '')
+    throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');
+  if (sourceList(options.source).length === 0)
+    throw new UserFacingError('plan needs --source (files:DIR or redis:URL; repeat it for several sources)');
   return prefix;
 }
 
 /** What the sources and the target are now, made into a Plan (artifacts' file list included). */
 async function buildPlan(
   options: CreatePlanOptions,
-  open: { sources: Source[]; descriptions: SourceDescription[]; primary: SourceDescription; conn: RedisConnection; prefix: string; outDir: string; ids: { currentKeyId: string; lookupId: string } },
+  open: {
+    sources: Source[];
+    descriptions: SourceDescription[];
+    primary: SourceDescription;
+    conn: RedisConnection;
+    prefix: string;
+    outDir: string;
+    ids: { currentKeyId: string; lookupId: string };
+  },
 ): Promise<Plan> {
   const { sources, descriptions, conn, prefix } = open;
   const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
@@ -128,7 +163,10 @@ async function buildPlan(
     summary,
     ttlPolicy: ttlPolicy(descriptions, options.gcMaxlifetime),
     artifacts: {
-      outDir: open.outDir, installDir, files: [], ...(options.readThrough === true ? { readThrough: true } : {}),
+      outDir: open.outDir,
+      installDir,
+      files: [],
+      ...(options.readThrough === true ? { readThrough: true } : {}),
       ...(options.handler?.locking !== undefined ? { locking: options.handler.locking } : {}),
       ...(options.handler?.persistent !== undefined ? { persistent: options.handler.persistent } : {}),
     },
@@ -141,9 +179,15 @@ async function buildPlan(
 export function ttlPolicy(sources: readonly SourceDescription[], gcMaxlifetime: number): string {
   const kinds = new Set(sources.map((d) => d.kind));
   return [
-    ...(kinds.has('files') ? [`files: remaining lifetime, gc_maxlifetime (${gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`] : []),
-    ...(kinds.has('redis') ? [`Redis: the source key's remaining PTTL, kept to the millisecond; keys without a TTL get gc_maxlifetime (${gcMaxlifetime} s)`] : []),
-    ...(sources.length > 1 ? ['a session ID in several sources: the copy written last (longest remaining lifetime) wins; within 1 s, the source given first'] : []),
+    ...(kinds.has('files')
+      ? [`files: remaining lifetime, gc_maxlifetime (${gcMaxlifetime} s) minus the file's age; sessions already past it are not copied`]
+      : []),
+    ...(kinds.has('redis')
+      ? [`Redis: the source key's remaining PTTL, kept to the millisecond; keys without a TTL get gc_maxlifetime (${gcMaxlifetime} s)`]
+      : []),
+    ...(sources.length > 1
+      ? ['a session ID in several sources: the copy written last (longest remaining lifetime) wins; within 1 s, the source given first']
+      : []),
   ].join('; ');
 }
 
@@ -161,7 +205,11 @@ function checkCanCreateDir(dir: string, option: string): void {
 }
 
 /** What plan records about the target beside its description: keys under the prefix now, and memory. */
-async function targetState(conn: RedisConnection, prefix: string, expectedBytes: number): Promise<{ existingKeysUnderPrefix: number; memory: PlanMemory }> {
+async function targetState(
+  conn: RedisConnection,
+  prefix: string,
+  expectedBytes: number,
+): Promise<{ existingKeysUnderPrefix: number; memory: PlanMemory }> {
   try {
     const nodes = await readMemory(conn);
     let existingKeysUnderPrefix = 0;

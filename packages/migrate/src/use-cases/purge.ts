@@ -11,8 +11,17 @@ import type { TlsFiles } from '@session-migrate/redis';
 import { purgeSessions, type PurgeOptions, type PurgeReport } from '../purge.ts';
 import { resolveDuplicates, type DuplicatesReport } from '../several-sources.ts';
 import {
-  checkSourcesAgainstTarget, checkTargetGivenNow, closeSources, codecFromProvider, openPlanSources, openSources, openTarget, resolvePlanDefaults,
-  sourceList, sourceRowLabel, type OnWarning,
+  checkSourcesAgainstTarget,
+  checkTargetGivenNow,
+  closeSources,
+  codecFromProvider,
+  openPlanSources,
+  openSources,
+  openTarget,
+  resolvePlanDefaults,
+  sourceList,
+  sourceRowLabel,
+  type OnWarning,
 } from './shared.ts';
 
 export interface PurgeUseCaseOptions {
@@ -65,44 +74,78 @@ export interface PurgeUseCaseReport {
 export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
   const specs = sourceList(options.source);
   const r = resolvePlanDefaults(options, {
-    missing: 'purge needs --source (files:DIR or redis:URL), --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
+    missing:
+      'purge needs --source (files:DIR or redis:URL), --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
     alsoMissing: (plan) => specs.length === 0 && plan === undefined,
     between: () => {
-      for (const spec of specs) if (!spec.startsWith('files:') && !spec.startsWith('redis:')) throw new UserFacingError('purge deletes plaintext sessions: --source must be files:DIR or redis:URL');
+      for (const spec of specs)
+        if (!spec.startsWith('files:') && !spec.startsWith('redis:'))
+          throw new UserFacingError('purge deletes plaintext sessions: --source must be files:DIR or redis:URL');
     },
   });
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   const { codec } = await codecFromProvider(r.provider);
-  const sourceOptions = { maxSessionBytes: r.maxSessionBytes, ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}), write: true, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) };
+  const sourceOptions = {
+    maxSessionBytes: r.maxSessionBytes,
+    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    write: true,
+    ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+  };
   // Given sources (repeatable), else every source of the plan, in its order.
-  const sources: Source[] = specs.length > 0 ? await openSources(specs, sourceOptions) : await openPlanSources(r.plan!, r.planPath!, sourceOptions);
-  const labels = sources.map((s, i) => (specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`));
+  const sources: Source[] =
+    specs.length > 0 ? await openSources(specs, sourceOptions) : await openPlanSources(r.plan!, r.planPath!, sourceOptions);
+  const labels = sources.map((s, i) =>
+    specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`,
+  );
   let reports: PurgeReport[];
   let duplicates: DuplicatesReport | undefined;
   let heading: string;
   try {
-    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, { command: 'purge', prefix: r.prefix, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) });
+    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+      command: 'purge',
+      prefix: r.prefix,
+      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+    });
     try {
       checkSourcesAgainstTarget(sources, { ...client.description, prefix: r.prefix });
-      const resolution = await resolveDuplicates(sources, { gcMaxlifetime: r.gcMaxlifetime, serializeHandler: r.plan?.php.serializeHandler ?? 'php' });
+      const resolution = await resolveDuplicates(sources, {
+        gcMaxlifetime: r.gcMaxlifetime,
+        serializeHandler: r.plan?.php.serializeHandler ?? 'php',
+      });
       duplicates = sources.length > 1 ? resolution.report : undefined;
-      reports = await purgeAll(sources, resolution.superseded, { client, codec, prefix: r.prefix, gcMaxlifetime: r.gcMaxlifetime, dryRun: options.dryRun, allowPartial: options.allowPartial });
+      reports = await purgeAll(sources, resolution.superseded, {
+        client,
+        codec,
+        prefix: r.prefix,
+        gcMaxlifetime: r.gcMaxlifetime,
+        dryRun: options.dryRun,
+        allowPartial: options.allowPartial,
+      });
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
-      throw new UserFacingError(`purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${client.url}); nothing is deleted before every session was checked, and re-running is safe`);
+      throw new UserFacingError(
+        `purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${client.url}); nothing is deleted before every session was checked, and re-running is safe`,
+      );
     } finally {
       client.close();
     }
     const d = sources[0]!.describe() as { dir?: string; url?: string; prefix?: string };
-    heading = reports.length === 1 ? d.dir ?? `${d.url ?? ''} prefix "${d.prefix ?? ''}"` : `${reports.length} sources`;
+    heading = reports.length === 1 ? (d.dir ?? `${d.url ?? ''} prefix "${d.prefix ?? ''}"`) : `${reports.length} sources`;
   } finally {
     await closeSources(sources);
   }
   const total = reports.length === 1 ? reports[0]! : sumPurgeReports(reports);
-  const json: PurgeResult = reports.length === 1 ? total : { ...total, sources: reports.map((x, i) => ({ source: labels[i]!, ...x })), ...(duplicates !== undefined ? { duplicates } : {}) };
+  const json: PurgeResult =
+    reports.length === 1
+      ? total
+      : { ...total, sources: reports.map((x, i) => ({ source: labels[i]!, ...x })), ...(duplicates !== undefined ? { duplicates } : {}) };
   return {
-    total, sources: reports.map((report, i) => ({ label: labels[i]!, report })), ...(duplicates !== undefined ? { duplicates } : {}),
-    heading, ok: total.complete && total.changed === 0, json,
+    total,
+    sources: reports.map((report, i) => ({ label: labels[i]!, report })),
+    ...(duplicates !== undefined ? { duplicates } : {}),
+    heading,
+    ok: total.complete && total.changed === 0,
+    json,
   };
 }
 
@@ -112,21 +155,35 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
  * not proven, unless allowPartial.
  * @throws the first error of any source (then nothing was deleted anywhere, if it came while judging)
  */
-async function purgeAll(sources: readonly Source[], superseded: ReadonlyArray<ReadonlySet<string>>, common: Omit<PurgeOptions, 'source'>): Promise<PurgeReport[]> {
+async function purgeAll(
+  sources: readonly Source[],
+  superseded: ReadonlyArray<ReadonlySet<string>>,
+  common: Omit<PurgeOptions, 'source'>,
+): Promise<PurgeReport[]> {
   const judged: Array<PurgeReport | undefined> = new Array(sources.length).fill(undefined);
   const arrived: boolean[] = new Array(sources.length).fill(false);
   let waiting = sources.length;
   let release!: (go: boolean) => void;
-  const gate = new Promise<boolean>((resolve) => { release = resolve; });
+  const gate = new Promise<boolean>((resolve) => {
+    release = resolve;
+  });
   const arrive = (i: number): void => {
     if (arrived[i]) return;
     arrived[i] = true;
     if (--waiting === 0) release(judged.every((r) => r !== undefined) && (judged.every((r) => r!.complete) || common.allowPartial));
   };
-  const runs = sources.map((source, i) => purgeSessions({
-    ...common, source, superseded: superseded[i]!,
-    beforeDelete: (r) => { judged[i] = r; arrive(i); return gate; },
-  }).finally(() => arrive(i)));
+  const runs = sources.map((source, i) =>
+    purgeSessions({
+      ...common,
+      source,
+      superseded: superseded[i]!,
+      beforeDelete: (r) => {
+        judged[i] = r;
+        arrive(i);
+        return gate;
+      },
+    }).finally(() => arrive(i)),
+  );
   const settled = await Promise.allSettled(runs);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
@@ -142,9 +199,22 @@ export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
   };
   const kinds = new Set(reports.map((r) => r.sourceKind));
   const total: PurgeReport = {
-    sourceKind: kinds.size === 1 ? reports[0]!.sourceKind : 'files', dryRun: reports[0]!.dryRun, allowPartial: reports[0]!.allowPartial,
-    complete: reports.every((r) => r.complete), deleting: reports.some((r) => r.deleting), sessions: 0, deletable: {}, deletableBytes: 0, blocked: {},
-    deleted: 0, deletedBytes: 0, changed: 0, skipped: {}, remaining: { files: 0, bytes: 0 }, blockers: [], wouldDelete: [],
+    sourceKind: kinds.size === 1 ? reports[0]!.sourceKind : 'files',
+    dryRun: reports[0]!.dryRun,
+    allowPartial: reports[0]!.allowPartial,
+    complete: reports.every((r) => r.complete),
+    deleting: reports.some((r) => r.deleting),
+    sessions: 0,
+    deletable: {},
+    deletableBytes: 0,
+    blocked: {},
+    deleted: 0,
+    deletedBytes: 0,
+    changed: 0,
+    skipped: {},
+    remaining: { files: 0, bytes: 0 },
+    blockers: [],
+    wouldDelete: [],
   };
   for (const r of reports) {
     total.sessions += r.sessions;

@@ -12,9 +12,22 @@ import { openSource, sourceLabel } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
 import type { Plan, PlanSource } from '../plan.ts';
 import {
-  rollbackRemoveKeys, rollbackToFiles, rollbackToFilesMany, type RemoveKeysReport, type RollbackManyReport, type RollbackToFilesReport,
+  rollbackRemoveKeys,
+  rollbackToFiles,
+  rollbackToFilesMany,
+  type RemoveKeysReport,
+  type RollbackManyReport,
+  type RollbackToFilesReport,
 } from '../rollback.ts';
-import { checkTargetGivenNow, codecFromProvider, openTarget, resolvePlanDefaults, sourceRowLabel, type OnWarning, type ResolvedPlanDefaults } from './shared.ts';
+import {
+  checkTargetGivenNow,
+  codecFromProvider,
+  openTarget,
+  resolvePlanDefaults,
+  sourceRowLabel,
+  type OnWarning,
+  type ResolvedPlanDefaults,
+} from './shared.ts';
 
 export const WARNING_TO_FILES =
   'WARNING: rollback to files writes session contents to disk in PLAINTEXT again (as before the migration). ' +
@@ -52,7 +65,15 @@ export interface RollbackOptions {
 /** What rollback did, by mode. `ok` is false when some session failed (the CLI's exit 1). */
 export type RollbackReport =
   | { mode: 'remove-keys'; prefix: string; report: RemoveKeysReport; ok: true }
-  | { mode: 'to'; prefix: string; to: string; layout: { dir: string; depth: number; mode: number }; gcMaxlifetime: number; report: RollbackToFilesReport; ok: boolean }
+  | {
+      mode: 'to';
+      prefix: string;
+      to: string;
+      layout: { dir: string; depth: number; mode: number };
+      gcMaxlifetime: number;
+      report: RollbackToFilesReport;
+      ok: boolean;
+    }
   | { mode: 'to-sources'; prefix: string; labels: string[]; report: RollbackManyReport; ok: boolean };
 
 type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promise<RedisConnection>;
@@ -64,21 +85,37 @@ type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promis
  */
 export async function rollback(options: RollbackOptions): Promise<RollbackReport> {
   if ([options.to !== undefined, options.removeKeys, options.toSources === true].filter(Boolean).length !== 1) {
-    throw new UserFacingError('rollback needs exactly one of --to files:SAVE_PATH, --to-sources (with --plan) or --remove-keys (see --help)');
+    throw new UserFacingError(
+      'rollback needs exactly one of --to files:SAVE_PATH, --to-sources (with --plan) or --remove-keys (see --help)',
+    );
   }
-  if (options.toSources === true && options.plan === undefined) throw new UserFacingError('--to-sources writes the sessions back to the sources of a plan: give --plan');
-  if (options.toSources === true && options.idsFrom !== undefined) throw new UserFacingError('--ids-from goes with --to; --to-sources takes the IDs of each source directory');
-  const r = resolvePlanDefaults(options, { missing: 'rollback needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)' });
+  if (options.toSources === true && options.plan === undefined)
+    throw new UserFacingError('--to-sources writes the sessions back to the sources of a plan: give --plan');
+  if (options.toSources === true && options.idsFrom !== undefined)
+    throw new UserFacingError('--ids-from goes with --to; --to-sources takes the IDs of each source directory');
+  const r = resolvePlanDefaults(options, {
+    missing: 'rollback needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
+  });
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   const connect: Connect = (command) =>
-    openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, { command, prefix: r.prefix, write: !options.dryRun && command === 'rollback-remove-keys', ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) });
+    openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+      command,
+      prefix: r.prefix,
+      write: !options.dryRun && command === 'rollback-remove-keys',
+      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+    });
   const { codec } = await codecFromProvider(r.provider);
   const notice = options.onNotice ?? (() => {});
   if (options.removeKeys) {
     notice(WARNING_REMOVE_KEYS);
     const client = await connect('rollback-remove-keys');
     try {
-      return { mode: 'remove-keys', prefix: r.prefix, report: await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun }), ok: true };
+      return {
+        mode: 'remove-keys',
+        prefix: r.prefix,
+        report: await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun }),
+        ok: true,
+      };
     } finally {
       client.close();
     }
@@ -107,16 +144,33 @@ function* idsOf(idSource: ReturnType<typeof openSource>): Generator<string> {
 }
 
 /** rollback --to files:SAVE_PATH: the sessions whose IDs `idsFrom` (default: the same directory) lists. */
-async function rollbackToSavePath(options: RollbackOptions, r: ResolvedPlanDefaults, connect: Connect, codec: EnvelopeCodec, notice: (line: string) => void): Promise<RollbackReport> {
+async function rollbackToSavePath(
+  options: RollbackOptions,
+  r: ResolvedPlanDefaults,
+  connect: Connect,
+  codec: EnvelopeCodec,
+  notice: (line: string) => void,
+): Promise<RollbackReport> {
   const to = options.to!;
-  if (!to.startsWith('files:') || to.length === 'files:'.length) throw new UserFacingError(`--to must be files:SAVE_PATH (for example files:/var/lib/php/sessions or 'files:2;0600;/var/lib/php/sessions')`);
+  if (!to.startsWith('files:') || to.length === 'files:'.length)
+    throw new UserFacingError(
+      `--to must be files:SAVE_PATH (for example files:/var/lib/php/sessions or 'files:2;0600;/var/lib/php/sessions')`,
+    );
   const layout = layoutOf(to.slice('files:'.length), `--to ${to}`);
   // The IDs come from a directory listing (names only; contents are not read).
   const ids = idsOf(openSource(options.idsFrom ?? to));
   notice(WARNING_TO_FILES);
   const client = await connect('rollback-to-files');
   try {
-    const report = await rollbackToFiles({ client, codec, prefix: r.prefix, layout, ids, gcMaxlifetime: r.gcMaxlifetime, dryRun: options.dryRun });
+    const report = await rollbackToFiles({
+      client,
+      codec,
+      prefix: r.prefix,
+      layout,
+      ids,
+      gcMaxlifetime: r.gcMaxlifetime,
+      dryRun: options.dryRun,
+    });
     return { mode: 'to', prefix: r.prefix, to, layout, gcMaxlifetime: r.gcMaxlifetime, report, ok: report.counts.failed === 0 };
   } finally {
     client.close();
@@ -129,19 +183,51 @@ async function rollbackToSavePath(options: RollbackOptions, r: ResolvedPlanDefau
  * source listed it. Redis sources of the plan are not written back (there is no way back to
  * plaintext phpredis keys; docs/rollback.md).
  */
-async function rollbackToSources(options: RollbackOptions, r: ResolvedPlanDefaults, connect: Connect, codec: EnvelopeCodec, notice: (line: string) => void): Promise<RollbackReport> {
+async function rollbackToSources(
+  options: RollbackOptions,
+  r: ResolvedPlanDefaults,
+  connect: Connect,
+  codec: EnvelopeCodec,
+  notice: (line: string) => void,
+): Promise<RollbackReport> {
   const plan: Plan = r.plan!;
-  const files = plan.sources.map((d, i) => ({ d, i })).filter((x): x is { d: Extract<PlanSource, { kind: 'files' }>; i: number } => x.d.kind === 'files');
-  if (files.length === 0) throw new UserFacingError(`plan ${options.plan}: no files: source to write back to (rollback to plaintext Redis keys is not supported; see docs/rollback.md)`);
-  const targets = files.map(({ d }) => ({ layout: layoutOf(d.savePath, `plan ${options.plan}: source files:${printable(d.savePath)}`), ids: (function* () { yield* idsOf(openSource(`files:${d.savePath}`)); })() }));
+  const files = plan.sources
+    .map((d, i) => ({ d, i }))
+    .filter((x): x is { d: Extract<PlanSource, { kind: 'files' }>; i: number } => x.d.kind === 'files');
+  if (files.length === 0)
+    throw new UserFacingError(
+      `plan ${options.plan}: no files: source to write back to (rollback to plaintext Redis keys is not supported; see docs/rollback.md)`,
+    );
+  const targets = files.map(({ d }) => ({
+    layout: layoutOf(d.savePath, `plan ${options.plan}: source files:${printable(d.savePath)}`),
+    ids: (function* () {
+      yield* idsOf(openSource(`files:${d.savePath}`));
+    })(),
+  }));
   notice(WARNING_TO_FILES);
   const skipped = plan.sources.filter((d) => d.kind === 'redis');
-  if (skipped.length > 0) notice(`note: ${skipped.length} Redis source(s) of the plan are not written back (${skipped.map(sourceLabel).join(', ')}): their sessions stay only in Redis`);
+  if (skipped.length > 0)
+    notice(
+      `note: ${skipped.length} Redis source(s) of the plan are not written back (${skipped.map(sourceLabel).join(', ')}): their sessions stay only in Redis`,
+    );
   const client = await connect('rollback-to-files');
   try {
-    const report = await rollbackToFilesMany({ client, codec, prefix: plan.target.prefix, targets, gcMaxlifetime: r.gcMaxlifetime, dryRun: options.dryRun });
+    const report = await rollbackToFilesMany({
+      client,
+      codec,
+      prefix: plan.target.prefix,
+      targets,
+      gcMaxlifetime: r.gcMaxlifetime,
+      dryRun: options.dryRun,
+    });
     const failed = report.targets.reduce((a, t) => a + t.counts.failed, 0);
-    return { mode: 'to-sources', prefix: plan.target.prefix, labels: files.map(({ d, i }) => sourceRowLabel(d, i)), report, ok: failed === 0 };
+    return {
+      mode: 'to-sources',
+      prefix: plan.target.prefix,
+      labels: files.map(({ d, i }) => sourceRowLabel(d, i)),
+      report,
+      ok: failed === 0,
+    };
   } finally {
     client.close();
   }

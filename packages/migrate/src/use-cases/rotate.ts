@@ -42,13 +42,25 @@ export interface RotateUseCaseReport {
 export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCaseReport> {
   const prefix = checkPrefix(options.prefix);
   const scanCount = options.scanCount ?? DEFAULT_ROTATE_SCAN_COUNT;
-  if (!Number.isInteger(scanCount) || scanCount < 1 || scanCount > 100_000) throw new UserFacingError('--scan-count must be a whole number from 1 to 100000');
+  if (!Number.isInteger(scanCount) || scanCount < 1 || scanCount > 100_000)
+    throw new UserFacingError('--scan-count must be a whole number from 1 to 100000');
   const spec = specFromUrl(options.target, options.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
   const { codec, ids } = await codecFromProvider(options.key);
   try {
-    const client = await openTarget({ url: options.target }, options.tls ?? {}, { command: 'rotate', prefix, write: true, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) });
+    const client = await openTarget({ url: options.target }, options.tls ?? {}, {
+      command: 'rotate',
+      prefix,
+      write: true,
+      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+    });
     try {
-      const report = await rotateTarget({ client, codec, prefix, scanCount, ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}) });
+      const report = await rotateTarget({
+        client,
+        codec,
+        prefix,
+        scanCount,
+        ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+      });
       return { report, lookupId: ids.lookupId, targetUrl: spec.address.url };
     } catch (err) {
       if (err instanceof UserFacingError) throw err;

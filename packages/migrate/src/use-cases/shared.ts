@@ -7,16 +7,38 @@
 import { resolve } from 'node:path';
 import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, UserFacingError, printable } from '@session-migrate/common';
 import {
-  EnvelopeCodec, keyRingIds, loadKeyRing, loadSodium, prefixProblem, wipeKeyRing, type KeyProvider, type KeyRingIds,
+  EnvelopeCodec,
+  keyRingIds,
+  loadKeyRing,
+  loadSodium,
+  prefixProblem,
+  wipeKeyRing,
+  type KeyProvider,
+  type KeyRingIds,
 } from '@session-migrate/envelope';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import {
-  DEFAULT_MAX_SESSION_BYTES, checkDistinctSources, checkSourceTargetPrefixes, openAnySource, openRecordedRedisSource, openSource, sourceLabel,
-  type RedisSourceDescription, type Source, type SourceDescription,
+  DEFAULT_MAX_SESSION_BYTES,
+  checkDistinctSources,
+  checkSourceTargetPrefixes,
+  openAnySource,
+  openRecordedRedisSource,
+  openSource,
+  sourceLabel,
+  type RedisSourceDescription,
+  type Source,
+  type SourceDescription,
 } from '@session-migrate/sources';
 import {
-  RedisConnection, aclRuleFor, specFromRecorded, specFromUrl, tlsFilesEmpty,
-  type AclCommand, type ConnectionDescription, type OpenOptions, type TlsFiles,
+  RedisConnection,
+  aclRuleFor,
+  specFromRecorded,
+  specFromUrl,
+  tlsFilesEmpty,
+  type AclCommand,
+  type ConnectionDescription,
+  type OpenOptions,
+  type TlsFiles,
 } from '@session-migrate/redis';
 import { readPlanFile, type Plan, type PlanKey, type PlanSource } from '../plan.ts';
 
@@ -55,7 +77,10 @@ export function checkGcMaxlifetime(seconds: number): number {
 export function redisFailure(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
   if (err instanceof UserFacingError) return err;
   const url = typeof conn === 'string' ? conn : conn.url;
-  const c = typeof conn === 'string' ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined } : conn.classify(err);
+  const c =
+    typeof conn === 'string'
+      ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined }
+      : conn.classify(err);
   return new UserFacingError(`Redis at ${url} failed during ${during}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
 }
 
@@ -64,10 +89,14 @@ export function redisFailure(err: unknown, conn: RedisConnection | string, durin
 /** What a plan records about a provider (never the key, never a command line). */
 export function planKeyFor(p: KeyProvider, ids: { keyId: string; lookupId: string }): PlanKey {
   switch (p.kind) {
-    case 'file': return { provider: 'file', file: resolve(p.path), ...ids };
-    case 'ring': return { provider: 'ring', file: resolve(p.path), ...ids };
-    case 'env': return { provider: 'env', env: p.name, ...ids };
-    case 'command': return { provider: 'command', ...ids };
+    case 'file':
+      return { provider: 'file', file: resolve(p.path), ...ids };
+    case 'ring':
+      return { provider: 'ring', file: resolve(p.path), ...ids };
+    case 'env':
+      return { provider: 'env', env: p.name, ...ids };
+    case 'command':
+      return { provider: 'command', ...ids };
   }
 }
 
@@ -77,11 +106,16 @@ export function planKeyFor(p: KeyProvider, ids: { keyId: string; lookupId: strin
  */
 export function providerFromPlan(key: PlanKey, planPath: string): KeyProvider {
   switch (key.provider) {
-    case 'file': return { kind: 'file', path: key.file ?? '' };
-    case 'ring': return { kind: 'ring', path: key.file ?? '' };
-    case 'env': return { kind: 'env', name: key.env ?? '' };
+    case 'file':
+      return { kind: 'file', path: key.file ?? '' };
+    case 'ring':
+      return { kind: 'ring', path: key.file ?? '' };
+    case 'env':
+      return { kind: 'env', name: key.env ?? '' };
     case 'command':
-      throw new UserFacingError(`plan ${planPath} was made with --key-command, which plans do not store; give --key-command (or another key option) again`);
+      throw new UserFacingError(
+        `plan ${planPath} was made with --key-command, which plans do not store; give --key-command (or another key option) again`,
+      );
   }
 }
 
@@ -156,16 +190,29 @@ export function resolvePlanDefaults(
   const prefix = checkPrefix(input.prefix ?? plan?.target.prefix ?? DEFAULT_PREFIX);
   const gcMaxlifetime = checkGcMaxlifetime(input.gcMaxlifetime ?? plan?.php.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME);
   const serializeHandler = input.serializeHandler ?? plan?.php.serializeHandler ?? 'php';
-  const overrides = plan === undefined ? [] : [
-    input.gcMaxlifetime !== undefined && input.gcMaxlifetime !== plan.php.gcMaxlifetime ? `--gc-maxlifetime ${input.gcMaxlifetime} (plan: ${plan.php.gcMaxlifetime})` : '',
-    input.serializeHandler !== undefined && input.serializeHandler !== plan.php.serializeHandler ? `--serialize-handler ${input.serializeHandler} (plan: ${plan.php.serializeHandler})` : '',
-    input.prefix !== undefined && input.prefix !== plan.target.prefix ? `--prefix (plan: ${printable(plan.target.prefix)})` : '',
-    input.target !== undefined && input.target !== plan.target.url ? `--target (plan: ${plan.target.url})` : '',
-  ].filter((d) => d !== '');
+  const overrides =
+    plan === undefined
+      ? []
+      : [
+          input.gcMaxlifetime !== undefined && input.gcMaxlifetime !== plan.php.gcMaxlifetime
+            ? `--gc-maxlifetime ${input.gcMaxlifetime} (plan: ${plan.php.gcMaxlifetime})`
+            : '',
+          input.serializeHandler !== undefined && input.serializeHandler !== plan.php.serializeHandler
+            ? `--serialize-handler ${input.serializeHandler} (plan: ${plan.php.serializeHandler})`
+            : '',
+          input.prefix !== undefined && input.prefix !== plan.target.prefix ? `--prefix (plan: ${printable(plan.target.prefix)})` : '',
+          input.target !== undefined && input.target !== plan.target.url ? `--target (plan: ${plan.target.url})` : '',
+        ].filter((d) => d !== '');
   return {
     ...(plan !== undefined ? { plan, planPath: input.plan! } : {}),
-    target, fromPlan: input.target === undefined && plan !== undefined, provider, prefix, gcMaxlifetime, serializeHandler,
-    maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES, overrides,
+    target,
+    fromPlan: input.target === undefined && plan !== undefined,
+    provider,
+    prefix,
+    gcMaxlifetime,
+    serializeHandler,
+    maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES,
+    overrides,
   };
 }
 
@@ -191,9 +238,10 @@ export async function openTarget(
   options: OpenOptions & { command: AclCommand; prefix: string; onWarning?: OnWarning },
 ): Promise<RedisConnection> {
   const { command, prefix, onWarning, ...open } = options;
-  const spec = 'url' in from
-    ? specFromUrl(from.url, tls, 'target', onWarning !== undefined ? { onWarning } : {})
-    : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
+  const spec =
+    'url' in from
+      ? specFromUrl(from.url, tls, 'target', onWarning !== undefined ? { onWarning } : {})
+      : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
   const topology = 'recorded' in from ? from.recorded.topology : spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone';
   return RedisConnection.open(spec, { ...open, aclRule: aclRuleFor(command, prefix, topology, spec.address.db) });
 }
@@ -224,16 +272,21 @@ export async function openSources(specs: readonly string[], options: OpenSources
   const seen = new Set<string>();
   for (const spec of specs) {
     const words = spec.trim();
-    if (seen.has(words)) throw new UserFacingError(`--source ${printable(words.replace(/[?].*$/s, ''))} is given twice: give each source once`);
+    if (seen.has(words))
+      throw new UserFacingError(`--source ${printable(words.replace(/[?].*$/s, ''))} is given twice: give each source once`);
     seen.add(words);
   }
   const opened: Source[] = [];
   try {
     for (const spec of specs) {
-      opened.push(await openAnySource(spec, {
-        maxSessionBytes: options.maxSessionBytes, tls: options.tls ?? {}, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
-        ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
-      }));
+      opened.push(
+        await openAnySource(spec, {
+          maxSessionBytes: options.maxSessionBytes,
+          tls: options.tls ?? {},
+          ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+          ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
+        }),
+      );
     }
     checkDistinctSources(opened.map((s) => s.describe()));
     return opened;
@@ -253,10 +306,13 @@ export async function openPlanSources(plan: Plan, planPath: string, options: Ope
   try {
     for (const recorded of plan.sources) {
       if (recorded.kind === 'redis') {
-        opened.push(await openRecordedRedisSource(recorded, {
-          maxSessionBytes: options.maxSessionBytes, ...(options.tls !== undefined ? { tls: options.tls } : {}),
-          ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
-        }));
+        opened.push(
+          await openRecordedRedisSource(recorded, {
+            maxSessionBytes: options.maxSessionBytes,
+            ...(options.tls !== undefined ? { tls: options.tls } : {}),
+            ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
+          }),
+        );
         continue;
       }
       const files = openSource(`files:${recorded.savePath}`, { maxSessionBytes: options.maxSessionBytes });
@@ -290,8 +346,13 @@ export function checkSourcesAgainstTarget(sources: readonly Source[], target: Co
 export function readThroughSource(sources: readonly SourceDescription[]): SourceDescription {
   const files = sources.filter((d) => d.kind === 'files');
   if (files.length === 1) return files[0]!;
-  if (files.length === 0) throw new UserFacingError('--read-through: the generated handler reads through a legacy session directory, and no --source is a files: source; plan without --read-through (apply copies the Redis source)');
-  throw new UserFacingError(`--read-through: the generated handler reads through one legacy save_path, and ${files.length} sources are files: sources (${files.map(sourceLabel).join(', ')}); plan without --read-through (apply copies every source; deploy the handler in strict mode once apply and verify pass), or give --read-through only the directory PHP writes to now (copy the others with their own plan, before the switch)`);
+  if (files.length === 0)
+    throw new UserFacingError(
+      '--read-through: the generated handler reads through a legacy session directory, and no --source is a files: source; plan without --read-through (apply copies the Redis source)',
+    );
+  throw new UserFacingError(
+    `--read-through: the generated handler reads through one legacy save_path, and ${files.length} sources are files: sources (${files.map(sourceLabel).join(', ')}); plan without --read-through (apply copies every source; deploy the handler in strict mode once apply and verify pass), or give --read-through only the directory PHP writes to now (copy the others with their own plan, before the switch)`,
+  );
 }
 
 /** A source in a one-line table: `#N files:...` or `#N redis:...` (never a password). */

@@ -74,7 +74,8 @@ export interface RedisSavePath {
   findings: RedisSavePathFinding[];
 }
 
-const KNOWN = new Set([
+/** The save_path parameters phpredis's `redis` session handler reads (redis_session.c, PS_OPEN_FUNC). */
+export const PHPREDIS_SESSION_PARAMS: ReadonlySet<string> = new Set([
   'weight',
   'persistent',
   'persistent_id',
@@ -253,7 +254,7 @@ export function parseRedisServer(entry: string): RedisHost {
   if (query !== null) {
     h.params = parseRedisQuery(query);
     for (const [k, v] of Object.entries(h.params)) {
-      if (!KNOWN.has(k)) h.unknownParams.push(k);
+      if (!PHPREDIS_SESSION_PARAMS.has(k)) h.unknownParams.push(k);
       const s = Array.isArray(v) ? (v[0] ?? '') : v;
       if (k === 'database') h.database = Number.parseInt(s, 10) || 0;
       else if (k === 'prefix') h.prefix = s;

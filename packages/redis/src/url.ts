@@ -94,6 +94,13 @@ export function parseRedisUrl(text: string, what: RedisRole = 'target'): RedisAd
   } catch {
     throw new UserFacingError(`${what} is not a valid URL (port 1 to 65535?): ${expected}`);
   }
+  if (url.search !== '' || url.hash !== '' || /[?#]$/.test(text)) {
+    // Nothing is read from a query (`?prefix=`, `?db=`, `?tls=`): ignoring it would silently use the
+    // defaults instead of what the operator wrote. The query is not printed (it may hold a password).
+    throw new UserFacingError(
+      `${what} URL has a query string or fragment, which session-migrate does not read: give the database as /DB, the key prefix with --prefix, TLS with rediss:// and --tls-* options`,
+    );
+  }
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw new UserFacingError(`${what} URL has no host`);
   const port = parsePort(url.port, 6379, `${what} URL`);

@@ -47,6 +47,28 @@ describe('parseRedisUrl', () => {
     expect(parseRedisUrl('rediss+sentinel://app@s1:5000/m')).toMatchObject({ tls: true, username: 'app', db: 0 });
     expect(() => parseRedisUrl('redis+sentinel://s1:5000')).toThrow(/names no Sentinel master/);
   });
+  it('refuses a query string or fragment instead of ignoring it (never printing it: it may hold a password)', () => {
+    for (const url of [
+      'redis://127.0.0.1:6379/0?prefix=myapp:',
+      'redis://h/0?db=3',
+      'redis://h?tls=true',
+      'rediss://h/0?password=s3cret',
+      'redis://h/0#frag',
+      'redis://h/0?',
+      'redis+sentinel://s1:26379/m/0?prefix=x',
+    ]) {
+      let message = '';
+      try {
+        parseRedisUrl(url);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, url).toMatch(/query string|not understood/);
+      expect(message, url).not.toContain('s3cret');
+      expect(message, url).not.toContain('myapp');
+    }
+    expect(parseRedisUrl('redis://h:1/3').db).toBe(3);
+  });
   it('takes passwords from the environment, by role', () => {
     const a = parseRedisUrl('redis://app@h');
     expect(credentialsFor(a, 'target', { SESSION_MIGRATE_REDIS_PASSWORD: 'x', SESSION_MIGRATE_SENTINEL_PASSWORD: 's' })).toEqual({

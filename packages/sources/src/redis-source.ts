@@ -7,8 +7,14 @@
  * (`--source-tls-*`) and an ACL user.
  */
 import type { ChainableCommander } from 'ioredis';
-import { PHPREDIS_DEFAULT_PREFIX, UserFacingError } from '@session-migrate/common';
-import { parseRedisQuery, parseRedisServer, redactRedisSecrets, splitRedisSavePath } from '@session-migrate/php-ini';
+import { PHPREDIS_DEFAULT_PREFIX, UserFacingError, printable } from '@session-migrate/common';
+import {
+  PHPREDIS_SESSION_PARAMS,
+  parseRedisQuery,
+  parseRedisServer,
+  redactRedisSecrets,
+  splitRedisSavePath,
+} from '@session-migrate/php-ini';
 import {
   RedisConnection,
   aclRuleFor,
@@ -104,6 +110,17 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
       path: m[5] ?? null,
       params,
     };
+  }
+  // A redis:// or redis+sentinel:// URL is session-migrate's own form: a parameter phpredis's session
+  // handler does not read (redis_session.c, PS_OPEN_FUNC; PHPREDIS_SESSION_PARAMS) is most likely a
+  // typo (`prefx=`) that would silently read the default prefix instead, so it is refused, by name
+  // only. A tcp:// or tls:// save_path is read exactly as phpredis reads it, which ignores unknown
+  // parameters: there, the default prefix is where PHP really keeps the sessions.
+  const unknown = phpredis ? [] : Object.keys(params).filter((name) => !PHPREDIS_SESSION_PARAMS.has(name));
+  if (unknown.length > 0) {
+    throw new UserFacingError(
+      `source redis:${redacted}: unknown parameter ${unknown.map((n) => `"${printable(n)}"`).join(', ')} (known: ${[...PHPREDIS_SESSION_PARAMS].join(', ')})`,
+    );
   }
   const last = (name: string): string | undefined => {
     const v = params[name];

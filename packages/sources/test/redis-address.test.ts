@@ -46,6 +46,19 @@ describe('the audit and a Redis source read a phpredis save_path the same way', 
     // phpredis splits on whitespace too.
     expect(() => parseRedisSourceSpec('tcp://a:1 tcp://b:2', {})).toThrow(/names 2 servers/);
   });
+
+  it('in a redis:// URL, a parameter phpredis does not read (a typo such as prefx=) is refused by name, not ignored', () => {
+    expect(() => parseRedisSourceSpec('redis://h:1/1?prefx=APP:', {})).toThrow(/unknown parameter "prefx"/);
+    expect(() => parseRedisSourceSpec('redis://h:1/1?prefx=APP:&auth=s3cret', {})).not.toThrow(/s3cret/);
+    expect(() => parseRedisSourceSpec('redis+sentinel://s:26379/m/0?prefx=APP:', {})).toThrow(/unknown parameter "prefx"/);
+    // A tcp:// save_path is read as phpredis reads it: phpredis ignores the typo and PHP keeps the
+    // sessions under the default prefix, which is where the source must look.
+    expect(parseRedisSourceSpec('tcp://h:1?prefx=APP:', {}).prefix).toBe('PHPREDIS_SESSION:');
+    // Every parameter phpredis's session handler reads is accepted in a redis:// URL too.
+    const spec =
+      'redis://h:1/0?weight=1&timeout=2.5&read_timeout=1&persistent=1&persistent_id=x&retry_interval=100&prefix=APP:&database=2&auth=pw&stream[verify_peer]=0';
+    expect(parseRedisSourceSpec(spec, {}).prefix).toBe('APP:');
+  });
 });
 
 describe('redactRedisSecrets: never print a password, name it', () => {

@@ -200,7 +200,7 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     try {
       expect(usageLine(plan(`rediss://127.0.0.1:${plain.port}/0`, ['--tls-ca-file', tls.caFile]))).toMatch(
         new RegExp(
-          `^session-migrate: cannot connect to Redis at rediss://127\\.0\\.0\\.1:${plain.port}/0: the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss://, or check the port$`,
+          `^session-migrate: cannot connect to Redis at rediss://127\\.0\\.0\\.1:${plain.port}/0: the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss:// \\(redis\\+sentinel:// instead of rediss\\+sentinel://\\), or check the port$`,
         ),
       );
       expect(Number(await plain.admin.dbsize())).toBe(0);

@@ -228,7 +228,7 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
   } finally {
     await redis?.stop();
     if (layout !== undefined) {
-      if (options.keep) print(`sandbox kept in ${layout.root}`);
+      if (options.keep) print(`sandbox kept in ${layout.root} (files to read; its redis-server is stopped)`);
       else removeSandbox(layout);
     }
   }

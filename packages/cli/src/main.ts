@@ -96,7 +96,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     }, true)
     .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
     .command(COMMANDS.map((module) => module({ run, print })))
-    .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, rotate, codemod, generate or demo')
+    .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, purge, rollback, rotate, codemod, generate or demo')
     .epilog(
       'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate), or a codemod left something to decide by hand; 2 usage, input or connection error.',
     )

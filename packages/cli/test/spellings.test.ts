@@ -256,3 +256,13 @@ describe('option spellings', () => {
     expect((await parse(['apply', '--dry-run', '--'])).code).toBe(0);
   });
 });
+
+describe('no command given', () => {
+  it('exits 2 naming every top-level command the program has (it left out purge and rollback)', async () => {
+    const { code, stderr: err } = await parse([]);
+    expect(code).toBe(2);
+    const names = [...new Set((await commands()).map((c) => c.path[0]!))];
+    expect(names).toEqual(expect.arrayContaining(['purge', 'rollback', 'plan', 'apply', 'verify']));
+    for (const name of names) expect(err, name).toMatch(new RegExp(`\\b${name}\\b`));
+  });
+});

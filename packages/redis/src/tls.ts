@@ -182,7 +182,7 @@ export function describeTlsError(err: NodeJS.ErrnoException, role: RedisRole, tl
   const code = err.code ?? '';
   const msg = err.message ?? '';
   if (code === PLAINTEXT_SERVER) {
-    return 'the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss://, or check the port';
+    return 'the server does not speak TLS on this port: it answered in plaintext Redis; use redis:// instead of rediss:// (redis+sentinel:// instead of rediss+sentinel://), or check the port';
   }
   if (UNTRUSTED.has(code)) {
     return `certificate problem: the server's certificate is not signed by a trusted CA (${code}); give its CA with ${tlsOptionName('caFile', role)} FILE`;
@@ -205,7 +205,7 @@ export function describeTlsError(err: NodeJS.ErrnoException, role: RedisRole, tl
     return `certificate problem: the server refused the client certificate (${code !== '' ? code : 'unknown CA'}); give one signed by a CA the server trusts with ${tlsOptionName('certFile', role)}`;
   }
   if (/wrong version number|ERR_SSL_WRONG_VERSION_NUMBER|packet length too long/i.test(msg + code)) {
-    return `the server does not speak TLS on this port (${code !== '' ? code : 'wrong version number'}); use redis:// instead of rediss://`;
+    return `the server does not speak TLS on this port (${code !== '' ? code : 'wrong version number'}); use redis:// instead of rediss:// (redis+sentinel:// instead of rediss+sentinel://)`;
   }
   return undefined;
 }

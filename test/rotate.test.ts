@@ -189,6 +189,49 @@ describe('rotate', () => {
     expect(await redis.client.get(keys[0]!)).toBe('plain');
   });
 
+  it('rotate --plan takes the target (with its ACL user), key and prefix from the plan; its next hint keeps the user', async () => {
+    await redis.client.flushdb();
+    await seed(
+      Array.from({ length: 5 }, (_, i) => sid(i, 'pln')),
+      () => 900_000,
+    );
+    await redis.client.call('ACL', 'SETUSER', 'rotator', 'on', '>rotator-pw', '~smsess:*', '+@all', '-@dangerous', '+info');
+    try {
+      const empty = join(dir, 'plan-src');
+      rmSync(empty, { recursive: true, force: true });
+      spawnSync('mkdir', ['-p', empty]);
+      const planFile = join(dir, 'rotate.plan.json');
+      const env = { ...process.env, SESSION_MIGRATE_REDIS_PASSWORD: 'rotator-pw' };
+      const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env });
+      const target = redis.url.replace('redis://', 'redis://rotator@');
+      const plan = run([
+        'plan',
+        '--source',
+        `files:${empty}`,
+        '--target',
+        target,
+        '--key-ring',
+        ringFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        join(dir, 'art'),
+      ]);
+      expect(plan.status, plan.stderr).toBe(0);
+      const r = run(['rotate', '--plan', planFile]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('5 sessions');
+      expect(r.stdout).toMatch(/next {8}session-migrate verify --target redis:\/\/rotator@127\.0\.0\.1:\d+\/0 /);
+      expect(r.stdout + r.stderr).not.toContain('rotator-pw');
+      // Without a plan, a target and a key are needed, as before.
+      const none = run(['rotate']);
+      expect(none.status).toBe(2);
+      expect(none.stderr).toMatch(/rotate needs --target and a key ring .*or --plan/);
+    } finally {
+      await redis.client.call('ACL', 'DELUSER', 'rotator');
+    }
+  });
+
   it('under load: PHP keeps writing through the generated handler with the new ring; no update is lost', async () => {
     await redis.client.flushdb();
     const ids = Array.from({ length: 300 }, (_, i) => sid(i, 'load'));

@@ -10,7 +10,7 @@ import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatCounts } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
-import { TARGET_DESCRIBE, defineCommand, type CommandFactory, type Print } from './context.ts';
+import { TARGET_DESCRIBE, defineCommand, given, type CommandFactory, type Print } from './context.ts';
 
 /** rotate's arguments: the use case's options (no callbacks), and `--json`. */
 export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'onWarning'> {
@@ -23,17 +23,19 @@ export const rotateModule: CommandFactory = ({ run, print }) =>
     describe: "online: re-encrypt every session under the key ring's current key (compare-and-set, TTLs kept)",
     builder: (y) =>
       tlsOptions(keyProviderOptions(y), 'target')
-        .option('target', { type: 'string', demandOption: true, describe: TARGET_DESCRIBE })
-        .option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' })
+        .option('plan', { type: 'string', describe: 'take target (with its TLS files and user), key and prefix from this plan' })
+        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
+        .option('prefix', { type: 'string', describe: `Redis key prefix (default: the plan's, else ${DEFAULT_PREFIX})` })
         .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
     handler: (a) =>
       run(() =>
         rotateCommand(
           {
-            target: a.target,
-            key: keyProviderFromArgs(a, true)!,
-            prefix: a.prefix,
+            ...given('plan', a.plan as string | undefined),
+            ...given('target', a.target as string | undefined),
+            ...given('key', keyProviderFromArgs(a, false)),
+            ...given('prefix', a.prefix as string | undefined),
             json: a.json,
             scanCount: a['scan-count'],
             tls: tlsFilesFromArgs(a, 'target'),
@@ -77,7 +79,7 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
   } else {
     print(`session-migrate rotate: ${report.ok ? 'OK' : 'INCOMPLETE'}`);
     print(
-      `  keys        ${c.scanned} under prefix "${printable(args.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone)`,
+      `  keys        ${c.scanned} under prefix "${printable(r.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone)`,
     );
     print(`  current     key ID ${report.currentKeyId} (lookup ID ${lookupId})`);
     print(`  before      by key ID: ${formatCounts(c.keyIdsBefore)}`);

@@ -5,18 +5,22 @@
 import { UserFacingError } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import type { Plan } from '../plan.ts';
 import { rotateTarget, type RotateReport } from '../rotate.ts';
-import { checkPrefix, codecFromProvider, openTarget, redisFailure, type OnWarning } from './shared.ts';
+import { checkTargetGivenNow, codecFromProvider, openTarget, redisFailure, resolvePlanDefaults, type OnWarning } from './shared.ts';
 
 /** Default SCAN COUNT hint and batch size of rotate. */
 export const DEFAULT_ROTATE_SCAN_COUNT = 500;
 
 export interface RotateUseCaseOptions {
-  /** Target URL (redis://, rediss://, redis+sentinel://...; a cluster is detected). */
-  target: string;
-  /** The key ring: its current key seals, every key opens. */
-  key: KeyProvider;
-  prefix: string;
+  /** Path of a plan file: its recorded target (TLS files, user name included), key provider and prefix are the defaults. */
+  plan?: string;
+  /** Target URL (redis://, rediss://, redis+sentinel://...; a cluster is detected); replaces the plan's. */
+  target?: string;
+  /** The key ring: its current key seals, every key opens; replaces the plan's key provider. */
+  key?: KeyProvider;
+  /** Redis key prefix (default: the plan's, else DEFAULT_PREFIX). */
+  prefix?: string;
   /** SCAN COUNT hint and batch size, 1 to 100000 (default 500). */
   scanCount?: number;
   tls?: TlsFiles;
@@ -29,7 +33,9 @@ export interface RotateUseCaseReport {
   report: RotateReport;
   /** The ring's lookup ID (safe to print). */
   lookupId: string;
-  /** The target's URL without a password (for the next command to run). */
+  /** The key prefix rotated (given, else the plan's, else DEFAULT_PREFIX). */
+  prefix: string;
+  /** The target's URL with its ACL user name and without a password (for the next command to run). */
   targetUrl: string;
 }
 
@@ -40,14 +46,23 @@ export interface RotateUseCaseReport {
  *   complete and valid).
  */
 export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCaseReport> {
-  const prefix = checkPrefix(options.prefix);
+  const r = resolvePlanDefaults(
+    {
+      ...(options.plan !== undefined ? { plan: options.plan } : {}),
+      ...(options.target !== undefined ? { target: options.target } : {}),
+      ...(options.key !== undefined ? { key: options.key } : {}),
+      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+    },
+    { missing: 'rotate needs --target and a key ring (--key-ring, --key-file, --key-env or --key-command), or --plan (see --help)' },
+  );
+  const prefix = r.prefix;
   const scanCount = options.scanCount ?? DEFAULT_ROTATE_SCAN_COUNT;
   if (!Number.isInteger(scanCount) || scanCount < 1 || scanCount > 100_000)
     throw new UserFacingError('--scan-count must be a whole number from 1 to 100000');
-  const spec = specFromUrl(options.target, options.tls ?? {}, 'target'); // bad URL or TLS options: exit 2 before anything is opened
-  const { codec, ids } = await codecFromProvider(options.key);
+  checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
+  const { codec, ids } = await codecFromProvider(r.provider);
   try {
-    const client = await openTarget({ url: options.target }, options.tls ?? {}, {
+    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command: 'rotate',
       prefix,
       write: true,
@@ -61,7 +76,7 @@ export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCa
         scanCount,
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
       });
-      return { report, lookupId: ids.lookupId, targetUrl: spec.address.url };
+      return { report, lookupId: ids.lookupId, prefix, targetUrl: urlWithUser(r.fromPlan ? r.plan!.target.url : r.target, r.plan) };
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       throw redisFailure(err, client, 'rotate (values already rotated are complete and valid; run rotate again to continue)');
@@ -71,4 +86,15 @@ export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCa
   } finally {
     codec.wipe();
   }
+}
+
+/**
+ * The target's URL as the next command must be given it: the ACL user name kept (else that command
+ * would connect as the default user), the password never (it comes from the environment).
+ */
+function urlWithUser(url: string, plan: Plan | undefined): string {
+  const address = specFromUrl(url, {}, 'target').address;
+  const username = address.username ?? (plan !== undefined && plan.target.url === url ? plan.target.username : undefined);
+  if (username === undefined) return address.url;
+  return address.url.replace(/^([a-z+]+:\/\/)/, `$1${encodeURIComponent(username)}@`);
 }

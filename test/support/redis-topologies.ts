@@ -478,22 +478,23 @@ export interface ClusterTopology {
 export async function startCluster(options: { masters?: number; tls?: TlsServerOptions } = {}): Promise<ClusterTopology> {
   const count = options.masters ?? 3;
   const nodes = await Promise.all(
-    Array.from({ length: count }, async () => {
-      const busPort = await freePort();
-      return startNode({
-        ...(options.tls !== undefined ? { tls: options.tls } : {}),
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-port',
-          String(busPort),
-          '--cluster-node-timeout',
-          '3000',
-        ],
-      });
-    }),
+    Array.from({ length: count }, async () =>
+      withFreshPorts((busPort) =>
+        startNode({
+          ...(options.tls !== undefined ? { tls: options.tls } : {}),
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-port',
+            String(busPort),
+            '--cluster-node-timeout',
+            '3000',
+          ],
+        }),
+      ),
+    ),
   );
   let clients: Cluster[] = [];
   const stopAll = async (): Promise<void> => {
@@ -550,11 +551,27 @@ export async function startCluster(options: { masters?: number; tls?: TlsServerO
  * reports `cluster_enabled:1` and `cluster_state:fail`, as a cluster that lost slots does.
  */
 export async function startFailedClusterNode(options: { tls?: TlsServerOptions } = {}): Promise<RedisNode> {
-  const busPort = await freePort();
-  return startNode({
-    ...options,
-    args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort)],
-  });
+  return withFreshPorts((busPort) =>
+    startNode({
+      ...options,
+      args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort)],
+    }),
+  );
+}
+
+/**
+ * Starts a cluster node with a free bus port, again with new ports (at most 3 times) when redis-server
+ * could not bind one: a port found free can be taken by another process before redis-server binds it
+ * (seen in a full run: "bind: Address already in use" on the bus port), which is not what a test checks.
+ */
+async function withFreshPorts(start: (busPort: number) => Promise<RedisNode>): Promise<RedisNode> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err;
+    }
+  }
 }
 
 /** Waits until every node given reports `cluster_state:ok` in CLUSTER INFO. */

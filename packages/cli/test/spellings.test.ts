@@ -231,6 +231,11 @@ describe('option spellings', () => {
     expect((await parse(['plan', '--source', 'files:/x', '--target', 'redis://127.0.0.1:1/0', '--out'])).stderr).toBe(
       'session-migrate: --out needs a value\n',
     );
+    // "-" is not taken as standard output: said so, not just "needs a value".
+    expect(await parse(['keys', 'generate', '--out', '-'])).toMatchObject({
+      code: 2,
+      stderr: 'session-migrate: --out needs a value: "-" (standard input or output) is not supported, give a file path or value\n',
+    });
     for (const argv of [
       ['audit', '--fail-on'],
       ['audit', '--fail-on', '--sarif'],

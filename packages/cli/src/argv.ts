@@ -127,6 +127,9 @@ export function checkSpellings(tokens: readonly string[], table: OptionTable, po
       throw new UserFacingError(`--${key} takes no value, or =true / =false (got "${printable(value)}")`);
     }
     if (!isBoolean && !negated && value === undefined && !has(table.array, key) && !has(table.count, key) && !takenAsValue(tokens[i + 1])) {
+      // A lone "-" (stdin/stdout by convention) is taken by yargs as a positional word, not as the value.
+      if (tokens[i + 1] === '-')
+        throw new UserFacingError(`--${key} needs a value: "-" (standard input or output) is not supported, give a file path or value`);
       throw new UserFacingError(`--${key} needs a value`);
     }
     // yargs reads an empty number (`--workers=`, `--workers ""`) as 0.

@@ -212,7 +212,8 @@ describe('option spellings', () => {
           const where = `${path.join(' ')} ${words.join(' ')}`;
           expect(r.code, `${where} must be refused`).toBe(2);
           expect(r.args, `${where} must not reach the command`).toBeUndefined();
-          expect(r.stderr, where).toBe(`session-migrate: --${key} needs a value\n`);
+          // (a lone "-" also says that standard input or output is not supported)
+          expect(r.stderr, where).toMatch(new RegExp(`^session-migrate: --${key} needs a value(: "-" .*)?\n$`));
           checked++;
         }
       }
@@ -231,6 +232,11 @@ describe('option spellings', () => {
     expect((await parse(['plan', '--source', 'files:/x', '--target', 'redis://127.0.0.1:1/0', '--out'])).stderr).toBe(
       'session-migrate: --out needs a value\n',
     );
+    // "-" is not taken as standard output: said so, not just "needs a value".
+    expect(await parse(['keys', 'generate', '--out', '-'])).toMatchObject({
+      code: 2,
+      stderr: 'session-migrate: --out needs a value: "-" (standard input or output) is not supported, give a file path or value\n',
+    });
     for (const argv of [
       ['audit', '--fail-on'],
       ['audit', '--fail-on', '--sarif'],

@@ -29,6 +29,9 @@ export const PACKAGE_ASSETS = {
   auditCollectScript: 'packages/audit/src/collect-script.sh',
   /** Read by people: the README's links (envelope format, keys, runbook, audit rules) work in the package. */
   docs: 'docs',
+  /** The README links them: the package map and the contributor guide. */
+  architecture: 'ARCHITECTURE.md',
+  contributing: 'CONTRIBUTING.md',
 } as const satisfies Record<string, string>;
 
 /** Name of a shipped file or directory (a key of PACKAGE_ASSETS). */

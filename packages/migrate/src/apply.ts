@@ -145,6 +145,30 @@ export interface SessionCounts {
   migratedBytes: number;
 }
 
+/** A SessionCounts with every count at 0: where apply starts, and the sum of several sources starts. */
+export function emptySessionCounts(): SessionCounts {
+  return {
+    migrated: 0,
+    alreadyPresent: 0,
+    newerInRedis: 0,
+    conflicts: 0,
+    failed: 0,
+    destroyed: 0,
+    retries: 0,
+    notDone: 0,
+    unconfirmed: 0,
+    missingAfterWrite: 0,
+    unverified: 0,
+    unstable: 0,
+    noTtl: 0,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    skipped: {},
+    migratedBytes: 0,
+  };
+}
+
 export interface KeyProblem {
   /** Redis key name (safe to print). */
   key: string;
@@ -245,26 +269,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     maxSessionBytes: options.source.maxSessionBytes,
     dryRun,
   };
-  const counts: SessionCounts = {
-    migrated: 0,
-    alreadyPresent: 0,
-    newerInRedis: 0,
-    conflicts: 0,
-    failed: 0,
-    destroyed: 0,
-    retries: 0,
-    notDone: 0,
-    unconfirmed: 0,
-    missingAfterWrite: 0,
-    unverified: 0,
-    unstable: 0,
-    noTtl: 0,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    skipped: {},
-    migratedBytes: 0,
-  };
+  const counts = emptySessionCounts();
   const conflicts: KeyProblem[] = [];
   const failures: KeyProblem[] = [];
   const unstable: string[] = [];

@@ -151,13 +151,9 @@ export interface SummaryOptions {
   nowSeconds?: number;
 }
 
-/**
- * Scans a source once and counts what `apply` would do.
- * Reads each session's bytes only to classify its format; never prints them.
- */
-export async function summarizeSource(source: Source, options: SummaryOptions): Promise<SourceSummary> {
-  const now = options.nowSeconds ?? Date.now() / 1000;
-  const s: SourceSummary = {
+/** A SourceSummary with nothing counted yet: where one source's summary, and the sum of several, start. */
+export function emptySourceSummary(): SourceSummary {
+  return {
     found: 0,
     live: 0,
     liveBytes: 0,
@@ -171,6 +167,15 @@ export async function summarizeSource(source: Source, options: SummaryOptions): 
     skippedSample: [],
     noTtl: 0,
   };
+}
+
+/**
+ * Scans a source once and counts what `apply` would do.
+ * Reads each session's bytes only to classify its format; never prints them.
+ */
+export async function summarizeSource(source: Source, options: SummaryOptions): Promise<SourceSummary> {
+  const now = options.nowSeconds ?? Date.now() / 1000;
+  const s = emptySourceSummary();
   const skip = (location: string, reason: SkipReason | 'corrupt', detail?: string) => {
     s.skipped[reason] = (s.skipped[reason] ?? 0) + 1;
     if (s.skippedSample.length < SKIPPED_SAMPLE)

@@ -24,8 +24,8 @@ import { NEWER_MARGIN_MS, redactSessionPath } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import type { SessionCandidate, SessionSource, SkippedEntry, Source, SourceItem, StableReadOptions } from '@session-migrate/sources';
 import { sourceLabel } from '@session-migrate/sources';
-import { type ApplySessionsReport, type SessionCounts } from './apply.ts';
-import { decideSession, exactTtlMsOf, looksCompleteFor, type SourceSummary } from './plan.ts';
+import { emptySessionCounts, type ApplySessionsReport, type SessionCounts } from './apply.ts';
+import { decideSession, emptySourceSummary, exactTtlMsOf, looksCompleteFor, type SourceSummary } from './plan.ts';
 
 /** What happened to the session IDs found in more than one source. */
 export interface DuplicatesReport {
@@ -284,20 +284,7 @@ export function sumSummaries(parts: readonly SourceSummary[]): SourceSummary {
     for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
     return out;
   };
-  const total: SourceSummary = {
-    found: 0,
-    live: 0,
-    liveBytes: 0,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    serializerMismatch: 0,
-    formats: {},
-    warnings: {},
-    skipped: {},
-    skippedSample: [],
-    noTtl: 0,
-  };
+  const total = emptySourceSummary();
   for (const p of parts) {
     total.found += p.found;
     total.live += p.live;
@@ -325,26 +312,7 @@ export function numberedSourceLabel(source: Parameters<typeof sourceLabel>[0], i
  * each, as apply lists them), `aborted` when any run stopped early, the first permanent error.
  */
 export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplySessionsReport {
-  const counts: SessionCounts = {
-    migrated: 0,
-    alreadyPresent: 0,
-    newerInRedis: 0,
-    conflicts: 0,
-    failed: 0,
-    destroyed: 0,
-    retries: 0,
-    notDone: 0,
-    unconfirmed: 0,
-    missingAfterWrite: 0,
-    unverified: 0,
-    unstable: 0,
-    noTtl: 0,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    skipped: {},
-    migratedBytes: 0,
-  };
+  const counts = emptySessionCounts();
   const total: ApplySessionsReport = {
     dryRun: reports[0]?.dryRun ?? false,
     counts,

@@ -253,89 +253,173 @@ const MAX_LISTED = 100;
  *   valid, and a re-run continues where it stopped.
  */
 export async function applySessions(options: ApplySessionsOptions): Promise<ApplySessionsReport> {
-  const { plan, codec, dryRun } = options;
-  const client = options.target;
-  const confirm: ConfirmOptions = options.confirm ?? { minReplicas: new Map(), waitTimeoutMs: 1000 };
-  const waitWanted = [...confirm.minReplicas.values()].some((n) => n > 0);
-  const ledger = new PresenceLedger(plan.target.prefix);
-  const replicaShortfalls: ApplySessionsReport['replicaShortfalls'] = [];
-  let stopped: ClassifiedError | undefined;
-  const retry = options.retry ?? DEFAULT_RETRY;
-  const ctx: PrepareContext = {
-    prefix: plan.target.prefix,
-    gcMaxlifetime: plan.php.gcMaxlifetime,
-    serializeHandler: plan.php.serializeHandler,
-    nowSeconds: options.nowSeconds ?? Date.now() / 1000,
-    maxSessionBytes: options.source.maxSessionBytes,
-    dryRun,
-  };
-  const counts = emptySessionCounts();
-  const conflicts: KeyProblem[] = [];
-  const failures: KeyProblem[] = [];
-  const unstable: string[] = [];
-  let handled = 0;
-  let aborted = false;
+  return new ApplyRun(options).run();
+}
 
-  const workers = options.workers ?? 0;
-  const filesSource = 'candidates' in options.source ? options.source : undefined;
-  const pool =
-    workers > 0 && options.masterKeys !== undefined && filesSource !== undefined
-      ? new PreparePool(workers, options.masterKeys, ctx, options.lookupKey)
-      : undefined;
-  // Without workers, this thread reuses its own pack buffers the same way.
-  const inlineBuffers = new PackBuffers();
-  const prepare = (candidates: SessionCandidate[]): Promise<PreparedBatch> =>
-    pool !== undefined ? pool.prepare(candidates) : Promise.resolve(prepareBatch(candidates, codec, ctx, inlineBuffers.allocate));
-  /** Hands a written batch's buffers back for reuse (see writeWithRetry for when that is safe). */
-  const recycle = (batch: PreparedBatch): void => {
-    if (pool !== undefined) pool.recycle(batch);
-    else inlineBuffers.give(batch.packs.map((p) => p.bytes.buffer as ArrayBuffer));
-  };
+/** One run of applySessions: the state its steps share (counts, ledger, problems, pool, options). */
+class ApplyRun {
+  private readonly plan: Plan;
+  private readonly codec: EnvelopeCodec;
+  private readonly dryRun: boolean;
+  private readonly client: RedisConnection | undefined;
+  private readonly confirm: ConfirmOptions;
+  private readonly waitWanted: boolean;
+  private readonly ledger: PresenceLedger;
+  private readonly replicaShortfalls: ApplySessionsReport['replicaShortfalls'] = [];
+  private stopped: ClassifiedError | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly ctx: PrepareContext;
+  private readonly counts = emptySessionCounts();
+  private readonly conflicts: KeyProblem[] = [];
+  private readonly failures: KeyProblem[] = [];
+  private readonly unstable: string[] = [];
+  private handled = 0;
+  private aborted = false;
+  private readonly filesSource: SessionSource | undefined;
+  private readonly pool: PreparePool | undefined;
+  /** Without workers, this thread reuses its own pack buffers the same way. */
+  private readonly inlineBuffers = new PackBuffers();
+  /** Batches being written; at most maxInFlight, so memory stays flat whatever the number of sessions. */
+  private readonly inFlight: Promise<void>[] = [];
+  private readonly maxInFlight: number;
 
-  const record = (items: PreparedSessions, i: number, o: GuardedWriteOutcomeLike): void => {
-    const problem = (reason: string): KeyProblem => ({ key: items.keyName(i), file: redactSessionPath(items.file(i)), reason });
-    switch (o.status) {
-      case 'written': {
-        counts.migrated++;
-        counts.migratedBytes += items.plaintextLength(i);
-        const [bytes, at] = items.keyAt(i);
-        ledger.addFrom(bytes, at, items.ttlMs(i));
-        break;
-      }
-      case 'destroyed':
-        counts.destroyed++;
-        break;
-      case 'exists': {
-        const ttlMs = items.ttlMs(i);
-        const opened = codec.open(items.key(i), o.existing);
-        if (opened.ok && opened.plaintext.equals(items.plaintext(i))) {
-          counts.alreadyPresent++;
-          ledger.add(items.key(i), Math.min(ttlMs, o.pttlMs > 0 ? o.pttlMs : ttlMs));
-        } else if (opened.ok && isNewerInRedis(o.pttlMs, ttlMs)) counts.newerInRedis++;
-        else {
-          counts.conflicts++;
-          if (conflicts.length < MAX_LISTED) {
-            conflicts.push(
-              problem(
-                opened.ok
-                  ? 'key holds a different session that is not newer than the source (was the file changed by a host still on the files handler?)'
-                  : `key holds a value that does not open (${opened.reason})`,
-              ),
-            );
-          }
-        }
-        break;
-      }
-      case 'wrong-type':
-        counts.conflicts++;
-        if (conflicts.length < MAX_LISTED) conflicts.push(problem('key holds another Redis type'));
-        break;
-      case 'failed':
-        counts.failed++;
-        if (failures.length < MAX_LISTED) failures.push(problem(o.error));
-        break;
+  /** Sets up the run's state and, with workers, the pool that prepares batches. */
+  constructor(private readonly options: ApplySessionsOptions) {
+    const { plan, dryRun } = options;
+    this.plan = plan;
+    this.codec = options.codec;
+    this.dryRun = dryRun;
+    this.client = options.target;
+    this.confirm = options.confirm ?? { minReplicas: new Map(), waitTimeoutMs: 1000 };
+    this.waitWanted = [...this.confirm.minReplicas.values()].some((n) => n > 0);
+    this.ledger = new PresenceLedger(plan.target.prefix);
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.ctx = {
+      prefix: plan.target.prefix,
+      gcMaxlifetime: plan.php.gcMaxlifetime,
+      serializeHandler: plan.php.serializeHandler,
+      nowSeconds: options.nowSeconds ?? Date.now() / 1000,
+      maxSessionBytes: options.source.maxSessionBytes,
+      dryRun,
+    };
+    const workers = options.workers ?? 0;
+    this.filesSource = 'candidates' in options.source ? options.source : undefined;
+    this.pool =
+      workers > 0 && options.masterKeys !== undefined && this.filesSource !== undefined
+        ? new PreparePool(workers, options.masterKeys, this.ctx, options.lookupKey)
+        : undefined;
+    this.maxInFlight = Math.max(2, workers * 2);
+  }
+
+  /** Walks the source writing every batch, reads back what was written, and reports. */
+  async run(): Promise<ApplySessionsReport> {
+    try {
+      if (this.filesSource !== undefined) await this.walkFiles(this.filesSource);
+      else await this.walkSource(this.options.source as Source);
+      await Promise.all(this.inFlight);
+    } catch (err) {
+      this.ledger.close();
+      throw err;
+    } finally {
+      await this.pool?.close();
     }
-  };
+    const missing: string[] = [];
+    try {
+      const client = this.client;
+      if (!this.dryRun && client !== undefined && this.confirm.readBack !== false && this.ledger.size > 0) {
+        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, this.retry);
+      }
+    } finally {
+      this.ledger.close();
+    }
+    return {
+      dryRun: this.dryRun,
+      counts: this.counts,
+      conflicts: this.conflicts,
+      failures: this.failures,
+      unstable: this.unstable,
+      aborted: this.aborted,
+      ...(this.stopped !== undefined ? { stopped: this.stopped } : {}),
+      missing,
+      replicaShortfalls: this.replicaShortfalls,
+    };
+  }
+
+  /** Sends a files source's candidates in batches of BATCH_SIZE, counting the entries it skipped. */
+  private async walkFiles(filesSource: SessionSource): Promise<void> {
+    let chunk: SessionCandidate[] = [];
+    const send = async (): Promise<void> => {
+      const candidates = chunk;
+      chunk = [];
+      await this.dispatch(this.prepare(candidates), (i) => candidates[i]?.location ?? '?');
+    };
+    for (const c of filesSource.candidates()) {
+      if (c.kind === 'skipped') {
+        this.counts.skipped[c.reason] = (this.counts.skipped[c.reason] ?? 0) + 1;
+        continue;
+      }
+      chunk.push(c);
+      if (chunk.length >= BATCH_SIZE) await send();
+    }
+    if (chunk.length > 0) await send();
+  }
+
+  /** Sends any other source's sessions batch by batch, prepared on this thread. */
+  private async walkSource(source: Source): Promise<void> {
+    for await (const items of source.sessions({ batchSize: BATCH_SIZE })) {
+      for (const i of items) if (i.kind === 'session' && i.noTtl === true) this.counts.noTtl++;
+      await this.dispatch(
+        Promise.resolve(prepareSessions(items, this.codec, this.ctx, this.inlineBuffers.allocate)),
+        (i) => items[i]?.location ?? '?',
+      );
+    }
+  }
+
+  /** Prepares candidates on the pool when there is one, else on this thread. */
+  private prepare(candidates: SessionCandidate[]): Promise<PreparedBatch> {
+    return this.pool !== undefined
+      ? this.pool.prepare(candidates)
+      : Promise.resolve(prepareBatch(candidates, this.codec, this.ctx, this.inlineBuffers.allocate));
+  }
+
+  /** Hands a written batch's buffers back for reuse (see writeWithRetry for when that is safe). */
+  private recycle(batch: PreparedBatch): void {
+    if (this.pool !== undefined) this.pool.recycle(batch);
+    else this.inlineBuffers.give(batch.packs.map((p) => p.bytes.buffer as ArrayBuffer));
+  }
+
+  /** Writes a batch once prepared, waiting for the oldest batch in flight when maxInFlight are. */
+  private async dispatch(next: Promise<PreparedBatch>, locationOf: (index: number) => string): Promise<void> {
+    const pending = next.then(async (batch) => {
+      // The batch's buffers go back to the worker that filled them, once nothing can send them again.
+      if (await this.write(batch, locationOf)) this.recycle(batch);
+    });
+    pending.catch(() => undefined); // observed when awaited below; avoids an unhandled rejection meanwhile
+    this.inFlight.push(pending);
+    if (this.inFlight.length >= this.maxInFlight) await this.inFlight.shift();
+  }
+
+  /** Counts a batch and writes it; returns true when its buffers may be reused (see writeWithRetry). */
+  private async write(batch: PreparedBatch, locationOf: (index: number) => string): Promise<boolean> {
+    const counts = this.counts;
+    counts.expired += batch.expired;
+    counts.empty += batch.empty;
+    counts.corrupt += batch.corrupt;
+    counts.unstable += batch.unstable.length;
+    for (const u of batch.unstable) if (this.unstable.length < MAX_LISTED) this.unstable.push(u);
+    for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
+    const items = new PreparedSessions(batch.packs, locationOf);
+    let reusable = true;
+    if (this.dryRun) {
+      counts.migrated += items.length;
+      for (let i = 0; i < items.length; i++) counts.migratedBytes += items.plaintextLength(i);
+    } else if (items.length > 0) {
+      reusable = await this.writeWithRetry(items);
+    }
+    this.handled += items.length + batch.expired + batch.empty + batch.corrupt;
+    this.options.onProgress?.(this.handled);
+    return reusable;
+  }
 
   /**
    * Writes the sessions of a batch, retrying the failed ones with backoff; gives up (aborted) when the
@@ -344,35 +428,22 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
    *   sent again later (ioredis re-sends unanswered ones after a reconnect), and the batch's buffers
    *   may be reused.
    */
-  const writeWithRetry = async (items: PreparedSessions): Promise<boolean> => {
+  private async writeWithRetry(items: PreparedSessions): Promise<boolean> {
+    const client = this.client;
     if (client === undefined) throw new Error('no Redis client');
+    const counts = this.counts;
+    const retry = this.retry;
     let pending = Array.from({ length: items.length }, (_, i) => i);
     let written = 0;
     let answered = true;
     // WAIT speaks only for writes on the same connection: note it before writing.
-    const generation = waitWanted ? await client.generation() : undefined;
+    const generation = this.waitWanted ? await client.generation() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (aborted) {
+      if (this.aborted) {
         counts.notDone += pending.length;
         return answered;
       }
-      let outcomes: GuardedWriteOutcome[];
-      if (attempt === 0 && client.topology !== 'cluster') {
-        // First attempt on one node: the calls the workers encoded, sent as they are (their sessions
-        // are all of the batch, in order, as `pending` is now).
-        const calls = items.calls();
-        outcomes = await writeEncodedGuarded(
-          client,
-          calls.map((c) => c.command),
-          calls.map((c) => c.count),
-        );
-      } else {
-        outcomes = await writeBatchGuarded(
-          client,
-          plan.target.prefix,
-          pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })),
-        );
-      }
+      const outcomes = await this.send(client, items, pending, attempt);
       const again: number[] = [];
       let lastError = '';
       let permanent: ClassifiedError | undefined;
@@ -385,131 +456,127 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
           lastError = o.error;
         } else {
           if (o.status === 'written') written++;
-          record(items, i, o);
+          this.record(items, i, o);
         }
       });
       if (permanent !== undefined) {
         // Retrying cannot help: stop the run, say what to fix.
-        stopped ??= permanent;
-        aborted = true;
+        this.stopped ??= permanent;
+        this.aborted = true;
         counts.notDone += again.length;
         break;
       }
       if (again.length === 0) break;
       if (attempt >= retry.attempts) {
         // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
-        for (const i of again) record(items, i, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
-        aborted = true;
+        for (const i of again) this.record(items, i, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
+        this.aborted = true;
         break;
       }
       counts.retries++;
-      options.onRetry?.(attempt + 1, lastError);
+      this.options.onRetry?.(attempt + 1, lastError);
       await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
       pending = again;
     }
-    if (waitWanted && written > 0) {
-      let short: Awaited<ReturnType<RedisConnection['waitForReplicas']>>;
-      try {
-        short = await client.waitForReplicas(confirm.minReplicas, confirm.waitTimeoutMs, generation);
-      } catch (err) {
-        const c = client.classify(err);
-        if (c.kind === 'permanent') {
-          stopped ??= c;
-          aborted = true;
-        }
-        short = [{ node: '?', wanted: 1, acked: 0 }];
-      }
-      if (short.length > 0) {
-        counts.unconfirmed += written;
-        for (const s of short) if (replicaShortfalls.length < MAX_LISTED) replicaShortfalls.push(s);
-      }
-    }
+    if (this.waitWanted && written > 0) await this.waitForReplicas(client, written, generation);
     return answered;
-  };
-
-  /** Writes a batch; returns true when its buffers may be reused (see writeWithRetry). */
-  const write = async (batch: PreparedBatch, locationOf: (index: number) => string): Promise<boolean> => {
-    counts.expired += batch.expired;
-    counts.empty += batch.empty;
-    counts.corrupt += batch.corrupt;
-    counts.unstable += batch.unstable.length;
-    for (const u of batch.unstable) if (unstable.length < MAX_LISTED) unstable.push(u);
-    for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
-    const items = new PreparedSessions(batch.packs, locationOf);
-    let reusable = true;
-    if (dryRun) {
-      counts.migrated += items.length;
-      for (let i = 0; i < items.length; i++) counts.migratedBytes += items.plaintextLength(i);
-    } else if (items.length > 0) {
-      reusable = await writeWithRetry(items);
-    }
-    handled += items.length + batch.expired + batch.empty + batch.corrupt;
-    options.onProgress?.(handled);
-    return reusable;
-  };
-
-  // Batches are prepared (on workers when there are any) and written with a bounded number in flight,
-  // so memory stays flat whatever the number of sessions.
-  const maxInFlight = Math.max(2, workers * 2);
-  const inFlight: Promise<void>[] = [];
-  const dispatch = async (next: Promise<PreparedBatch>, locationOf: (index: number) => string): Promise<void> => {
-    const pending = next.then(async (batch) => {
-      // The batch's buffers go back to the worker that filled them, once nothing can send them again.
-      if (await write(batch, locationOf)) recycle(batch);
-    });
-    pending.catch(() => undefined); // observed when awaited below; avoids an unhandled rejection meanwhile
-    inFlight.push(pending);
-    if (inFlight.length >= maxInFlight) await inFlight.shift();
-  };
-  try {
-    if (filesSource !== undefined) {
-      let chunk: SessionCandidate[] = [];
-      const send = async (): Promise<void> => {
-        const candidates = chunk;
-        chunk = [];
-        await dispatch(prepare(candidates), (i) => candidates[i]?.location ?? '?');
-      };
-      for (const c of filesSource.candidates()) {
-        if (c.kind === 'skipped') {
-          counts.skipped[c.reason] = (counts.skipped[c.reason] ?? 0) + 1;
-          continue;
-        }
-        chunk.push(c);
-        if (chunk.length >= BATCH_SIZE) await send();
-      }
-      if (chunk.length > 0) await send();
-    } else {
-      for await (const items of (options.source as Source).sessions({ batchSize: BATCH_SIZE })) {
-        for (const i of items) if (i.kind === 'session' && i.noTtl === true) counts.noTtl++;
-        await dispatch(Promise.resolve(prepareSessions(items, codec, ctx, inlineBuffers.allocate)), (i) => items[i]?.location ?? '?');
-      }
-    }
-    await Promise.all(inFlight);
-  } catch (err) {
-    ledger.close();
-    throw err;
-  } finally {
-    await pool?.close();
   }
-  const missing: string[] = [];
-  try {
-    if (!dryRun && client !== undefined && confirm.readBack !== false && ledger.size > 0) {
-      await readBack(client, plan.target.prefix, ledger, counts, missing, retry);
+
+  /** One attempt at writing the `pending` sessions of a batch: their outcomes, in the same order. */
+  private async send(client: RedisConnection, items: PreparedSessions, pending: number[], attempt: number): Promise<GuardedWriteOutcome[]> {
+    if (attempt === 0 && client.topology !== 'cluster') {
+      // First attempt on one node: the calls the workers encoded, sent as they are (their sessions
+      // are all of the batch, in order, as `pending` is now).
+      const calls = items.calls();
+      return writeEncodedGuarded(
+        client,
+        calls.map((c) => c.command),
+        calls.map((c) => c.count),
+      );
     }
-  } finally {
-    ledger.close();
+    return writeBatchGuarded(
+      client,
+      this.plan.target.prefix,
+      pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i), value: items.value(i), ttlMs: items.ttlMs(i) })),
+    );
   }
-  return {
-    dryRun,
-    counts,
-    conflicts,
-    failures,
-    unstable,
-    aborted,
-    ...(stopped !== undefined ? { stopped } : {}),
-    missing,
-    replicaShortfalls,
-  };
+
+  /** WAITs for replicas after a batch wrote `written` sessions; counts them unconfirmed when too few acknowledged. */
+  private async waitForReplicas(client: RedisConnection, written: number, generation: string | undefined): Promise<void> {
+    let short: Awaited<ReturnType<RedisConnection['waitForReplicas']>>;
+    try {
+      short = await client.waitForReplicas(this.confirm.minReplicas, this.confirm.waitTimeoutMs, generation);
+    } catch (err) {
+      const c = client.classify(err);
+      if (c.kind === 'permanent') {
+        this.stopped ??= c;
+        this.aborted = true;
+      }
+      short = [{ node: '?', wanted: 1, acked: 0 }];
+    }
+    if (short.length > 0) {
+      this.counts.unconfirmed += written;
+      for (const s of short) if (this.replicaShortfalls.length < MAX_LISTED) this.replicaShortfalls.push(s);
+    }
+  }
+
+  /** Counts the outcome of one session's write, noting it for the read-back or listing its problem. */
+  private record(items: PreparedSessions, i: number, o: GuardedWriteOutcomeLike): void {
+    const counts = this.counts;
+    switch (o.status) {
+      case 'written': {
+        counts.migrated++;
+        counts.migratedBytes += items.plaintextLength(i);
+        const [bytes, at] = items.keyAt(i);
+        this.ledger.addFrom(bytes, at, items.ttlMs(i));
+        break;
+      }
+      case 'destroyed':
+        counts.destroyed++;
+        break;
+      case 'exists':
+        this.recordExisting(items, i, o);
+        break;
+      case 'wrong-type':
+        counts.conflicts++;
+        if (this.conflicts.length < MAX_LISTED) this.conflicts.push(this.problem(items, i, 'key holds another Redis type'));
+        break;
+      case 'failed':
+        counts.failed++;
+        if (this.failures.length < MAX_LISTED) this.failures.push(this.problem(items, i, o.error));
+        break;
+    }
+  }
+
+  /** Counts a session whose key already exists: the same session, a newer one, or a conflict. */
+  private recordExisting(items: PreparedSessions, i: number, o: { existing: Buffer; pttlMs: number }): void {
+    const counts = this.counts;
+    const ttlMs = items.ttlMs(i);
+    const opened = this.codec.open(items.key(i), o.existing);
+    if (opened.ok && opened.plaintext.equals(items.plaintext(i))) {
+      counts.alreadyPresent++;
+      this.ledger.add(items.key(i), Math.min(ttlMs, o.pttlMs > 0 ? o.pttlMs : ttlMs));
+    } else if (opened.ok && isNewerInRedis(o.pttlMs, ttlMs)) counts.newerInRedis++;
+    else {
+      counts.conflicts++;
+      if (this.conflicts.length < MAX_LISTED) {
+        this.conflicts.push(
+          this.problem(
+            items,
+            i,
+            opened.ok
+              ? 'key holds a different session that is not newer than the source (was the file changed by a host still on the files handler?)'
+              : `key holds a value that does not open (${opened.reason})`,
+          ),
+        );
+      }
+    }
+  }
+
+  /** A listed problem for session `i`: its key name and its file, with the session ID shortened. */
+  private problem(items: PreparedSessions, i: number, reason: string): KeyProblem {
+    return { key: items.keyName(i), file: redactSessionPath(items.file(i)), reason };
+  }
 }
 
 /**

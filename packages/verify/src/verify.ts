@@ -38,8 +38,10 @@ import {
   type KeyClass,
   type KeyContext,
   type KeyFailureReason,
+  type KeyValue,
+  type KeyVerdict,
 } from './classify.ts';
-import { scanKeys } from './scan.ts';
+import { scanKeys, type ScannedKey } from './scan.ts';
 
 /** Why one key or one source session fails verification. */
 export type VerifyFailureReason =
@@ -255,14 +257,23 @@ export interface PlaintextCheck {
  * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule).
  */
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
-  const { client, codec, prefix } = options;
   const scope = options.scope ?? 'database';
-  const maxListed = options.maxListed ?? 1000;
-  const report: VerifyReport = {
+  const report = emptyVerifyReport(options.prefix, scope, options.client.topology);
+  // Behind Sentinel: read the master the sentinels report now, never a demoted one.
+  await options.client.followSentinelMaster();
+  const check = new TargetCheck(options, report, scope);
+  await check.scan();
+  await check.finishPlaintext();
+  return report;
+}
+
+/** A report with nothing counted yet. */
+function emptyVerifyReport(prefix: string, scope: 'database' | 'prefix', topology: VerifyReport['topology']): VerifyReport {
+  return {
     ok: true,
     prefix,
     scope,
-    topology: client.topology,
+    topology,
     nodes: [],
     keysTotal: 0,
     keysScanned: 0,
@@ -278,130 +289,184 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
     failureCounts: {},
     failures: [],
   };
-  // Behind Sentinel: read the master the sentinels report now, never a demoted one.
-  await client.followSentinelMaster();
-  const prefixBytes = Buffer.from(prefix, 'utf8');
-  const fail = (f: VerifyFailure) => {
-    report.ok = false;
-    report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
-    if (report.failures.length < maxListed) report.failures.push(f);
-  };
-  /** A failing key of the scan; its name is formatted only when it is listed. */
-  const failKey = (key: Buffer, underPrefix: boolean, reason: VerifyFailureReason) => {
-    report.ok = false;
-    report.failureCounts[reason] = (report.failureCounts[reason] ?? 0) + 1;
-    if (report.failures.length < maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
-  };
-  // A plaintext prefix on the data scanned anyway is checked in the same scan (one SCAN, no key twice).
-  const plaintexts = (
-    options.plaintext === undefined ? [] : Array.isArray(options.plaintext) ? options.plaintext : [options.plaintext]
-  ).map((p) => ({
-    p,
-    bytes: Buffer.from(p.prefix, 'utf8'),
-    counts: { remaining: 0, otherKeys: 0 },
-    merged: scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description)),
-  }));
-  const merged = plaintexts.filter((x) => x.merged);
-  const ctx: KeyContext = {
-    prefix: prefixBytes,
-    codec,
-    phpredisPrefixes: [...new Set([...PHPREDIS_PREFIXES, ...plaintexts.map((x) => x.p.prefix)])].map((x) => Buffer.from(x, 'utf8')),
-    ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
-  };
+}
 
-  // The sources are checked while the database is scanned (their files are read on worker threads,
-  // the scan keeps this thread and Redis busy); their failures are held back and reported after the
-  // scan's, in the order they came, as when the two ran one after the other.
-  const held = new HeldFailures(maxListed);
-  const run = { stopped: false };
-  const sourcesDone = checkSources(options, report, (f) => held.add(f), run);
-  sourcesDone.catch(() => undefined); // awaited after the scan
-  const scan = stopsOnThrow(
-    run,
-    scanKeys(client, {
-      match: scope === 'database' ? '' : prefix,
-      fullRead: prefixBytes,
-      count: options.scanCount ?? 1000,
-      ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
-      onNode: (node) => report.nodes!.push(node),
-      ttlWanted: (key) => phpredisName(key, ctx.phpredisPrefixes) === 'lock',
-    }),
-  );
-  for await (const batch of scan)
-    for (const item of batch) {
-      const underPrefix = startsWith(item.key, prefixBytes);
-      report.keysTotal!++;
-      if (underPrefix) report.keysScanned++;
-      if (item.error !== undefined) {
-        stopOnPermanent(client, item.error, scope, prefix);
-        failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
-        continue;
-      }
-      const verdict = classifyKey(item.key, item.value, item.pttlMs, ctx);
-      report.classes![verdict.class]++;
-      switch (verdict.class) {
-        case 'envelope':
-          report.keysValid++;
-          report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
-          break;
-        case 'tombstone':
-          report.tombstones!++;
-          break;
-        case 'handler-lock':
-          report.locks!++;
-          break;
-        case 'other': {
-          const type = item.value.kind === 'other-type' ? item.value.type : 'string';
-          report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
-          if (item.value.kind === 'large-string') report.largeValues!++;
-          break;
-        }
-        case 'plaintext-session':
-          report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1;
-          break;
-        case 'stale-lock':
-          report.staleLocks!.count++;
-          if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(item.key, underPrefix));
-          break;
-        default:
-          break;
-      }
-      const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
-      if (plain !== undefined) {
-        // A key of a declared plaintext source: every string named like a session fails until purged
-        // (whatever it holds, as in the separate count below); anything else there is no session.
-        const rest = item.key.toString('latin1', plain.bytes.length);
-        if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
-          plain.counts.remaining++;
-          fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
-          continue;
-        }
-        plain.counts.otherKeys++;
-      }
-      if (verdict.failure !== undefined) failKey(item.key, underPrefix, verdict.failure);
-    }
+/** A plaintext prefix being checked, and whether the main scan covers it (merged). */
+interface PlaintextTally {
+  p: PlaintextCheck;
+  bytes: Buffer;
+  counts: { remaining: number; otherKeys: number };
+  merged: boolean;
+}
 
-  if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
-    // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
-    fail({ key: `${prefix}*`, reason: 'no-keys' });
-  }
-  await sourcesDone;
-  held.replay(report, fail);
-  const plaintextReports: PlaintextReport[] = [];
-  for (const x of plaintexts) {
-    plaintextReports.push(x.merged ? { prefix: x.p.prefix, url: x.p.url, ...x.counts } : await countPlaintext(x.p, prefix, fail));
-  }
-  if (plaintextReports.length === 1) report.plaintext = plaintextReports[0]!;
-  else if (plaintextReports.length > 1) {
-    report.plaintextSources = plaintextReports;
-    report.plaintext = {
-      prefix: plaintextReports.map((r) => r.prefix).join(', '),
-      url: [...new Set(plaintextReports.map((r) => r.url))].join(', '),
-      remaining: plaintextReports.reduce((a, r) => a + r.remaining, 0),
-      otherKeys: plaintextReports.reduce((a, r) => a + r.otherKeys, 0),
+/** One verifyTarget run: the report it fills and what classifying the scanned keys needs. */
+class TargetCheck {
+  private readonly client: RedisConnection;
+  private readonly prefix: string;
+  private readonly maxListed: number;
+  private readonly prefixBytes: Buffer;
+  private readonly plaintexts: PlaintextTally[];
+  private readonly merged: PlaintextTally[];
+  private readonly ctx: KeyContext;
+
+  /** Works out the plaintext prefixes and the classification context. */
+  constructor(
+    private readonly options: VerifyOptions,
+    private readonly report: VerifyReport,
+    private readonly scope: 'database' | 'prefix',
+  ) {
+    const { client, codec, prefix } = options;
+    this.client = client;
+    this.prefix = prefix;
+    this.maxListed = options.maxListed ?? 1000;
+    this.prefixBytes = Buffer.from(prefix, 'utf8');
+    // A plaintext prefix on the data scanned anyway is checked in the same scan (one SCAN, no key twice).
+    this.plaintexts = (
+      options.plaintext === undefined ? [] : Array.isArray(options.plaintext) ? options.plaintext : [options.plaintext]
+    ).map((p) => ({
+      p,
+      bytes: Buffer.from(p.prefix, 'utf8'),
+      counts: { remaining: 0, otherKeys: 0 },
+      merged: scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description)),
+    }));
+    this.merged = this.plaintexts.filter((x) => x.merged);
+    this.ctx = {
+      prefix: this.prefixBytes,
+      codec,
+      phpredisPrefixes: [...new Set([...PHPREDIS_PREFIXES, ...this.plaintexts.map((x) => x.p.prefix)])].map((x) => Buffer.from(x, 'utf8')),
+      ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
     };
   }
-  return report;
+
+  /** Records a failure (listed while fewer than maxListed are). */
+  private fail(f: VerifyFailure): void {
+    const report = this.report;
+    report.ok = false;
+    report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
+    if (report.failures.length < this.maxListed) report.failures.push(f);
+  }
+
+  /** A failing key of the scan; its name is formatted only when it is listed. */
+  private failKey(key: Buffer, underPrefix: boolean, reason: VerifyFailureReason): void {
+    const report = this.report;
+    report.ok = false;
+    report.failureCounts[reason] = (report.failureCounts[reason] ?? 0) + 1;
+    if (report.failures.length < this.maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
+  }
+
+  /** Scans the database (or prefix) while the sources are checked, then reports the sources' failures. */
+  async scan(): Promise<void> {
+    const { options, report, client, prefix } = this;
+    // The sources are checked while the database is scanned (their files are read on worker threads,
+    // the scan keeps this thread and Redis busy); their failures are held back and reported after the
+    // scan's, in the order they came, as when the two ran one after the other.
+    const held = new HeldFailures(this.maxListed);
+    const run = { stopped: false };
+    const sourcesDone = checkSources(options, report, (f) => held.add(f), run);
+    sourcesDone.catch(() => undefined); // awaited after the scan
+    const scan = stopsOnThrow(
+      run,
+      scanKeys(client, {
+        match: this.scope === 'database' ? '' : prefix,
+        fullRead: this.prefixBytes,
+        count: options.scanCount ?? 1000,
+        ...(options.maxValueBytes !== undefined ? { maxValueBytes: options.maxValueBytes } : {}),
+        onNode: (node) => report.nodes!.push(node),
+        ttlWanted: (key) => phpredisName(key, this.ctx.phpredisPrefixes) === 'lock',
+      }),
+    );
+    for await (const batch of scan) for (const item of batch) this.checkKey(item);
+
+    if (options.expectedSessions !== undefined && options.expectedSessions > 0 && report.keysScanned === 0) {
+      // Nothing at all where the plan copied sessions: a wrong target, database or prefix, not success.
+      this.fail({ key: `${prefix}*`, reason: 'no-keys' });
+    }
+    await sourcesDone;
+    held.replay(report, (f) => this.fail(f));
+  }
+
+  /** Classifies and counts one scanned key. */
+  private checkKey(item: ScannedKey): void {
+    const report = this.report;
+    const underPrefix = startsWith(item.key, this.prefixBytes);
+    report.keysTotal!++;
+    if (underPrefix) report.keysScanned++;
+    if (item.error !== undefined) {
+      stopOnPermanent(this.client, item.error, this.scope, this.prefix);
+      this.failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
+      return;
+    }
+    const verdict = classifyKey(item.key, item.value, item.pttlMs, this.ctx);
+    this.countVerdict(item.key, item.value, verdict, underPrefix);
+    const merged = this.merged;
+    const plain = merged.length > 0 && !underPrefix ? merged.find((x) => startsWith(item.key, x.bytes)) : undefined;
+    if (plain !== undefined) {
+      // A key of a declared plaintext source: every string named like a session fails until purged
+      // (whatever it holds, as in the separate count below); anything else there is no session.
+      const rest = item.key.toString('latin1', plain.bytes.length);
+      if (item.value.kind !== 'other-type' && SESSION_ID_PATTERN.test(rest)) {
+        plain.counts.remaining++;
+        this.fail({ key: `${plain.p.prefix}${rest.slice(0, 6)}…`, reason: 'plaintext-remains' });
+        return;
+      }
+      plain.counts.otherKeys++;
+    }
+    if (verdict.failure !== undefined) this.failKey(item.key, underPrefix, verdict.failure);
+  }
+
+  /** Counts a key by its class. */
+  private countVerdict(key: Buffer, value: KeyValue, verdict: KeyVerdict, underPrefix: boolean): void {
+    const report = this.report;
+    report.classes![verdict.class]++;
+    switch (verdict.class) {
+      case 'envelope':
+        report.keysValid++;
+        report.keyIds[verdict.keyId!] = (report.keyIds[verdict.keyId!] ?? 0) + 1;
+        break;
+      case 'tombstone':
+        report.tombstones!++;
+        break;
+      case 'handler-lock':
+        report.locks!++;
+        break;
+      case 'other': {
+        const type = value.kind === 'other-type' ? value.type : 'string';
+        report.otherTypes![type] = (report.otherTypes![type] ?? 0) + 1;
+        if (value.kind === 'large-string') report.largeValues!++;
+        break;
+      }
+      case 'plaintext-session':
+        report.plaintextFormats![verdict.format!] = (report.plaintextFormats![verdict.format!] ?? 0) + 1;
+        break;
+      case 'stale-lock':
+        report.staleLocks!.count++;
+        if (report.staleLocks!.keys.length < 20) report.staleLocks!.keys.push(shownKey(key, underPrefix));
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Counts the plaintext prefixes the scan did not cover and puts every prefix's counts in the report. */
+  async finishPlaintext(): Promise<void> {
+    const report = this.report;
+    const plaintextReports: PlaintextReport[] = [];
+    for (const x of this.plaintexts) {
+      plaintextReports.push(
+        x.merged ? { prefix: x.p.prefix, url: x.p.url, ...x.counts } : await countPlaintext(x.p, this.prefix, (f) => this.fail(f)),
+      );
+    }
+    if (plaintextReports.length === 1) report.plaintext = plaintextReports[0]!;
+    else if (plaintextReports.length > 1) {
+      report.plaintextSources = plaintextReports;
+      report.plaintext = {
+        prefix: plaintextReports.map((r) => r.prefix).join(', '),
+        url: [...new Set(plaintextReports.map((r) => r.url))].join(', '),
+        remaining: plaintextReports.reduce((a, r) => a + r.remaining, 0),
+        otherKeys: plaintextReports.reduce((a, r) => a + r.otherKeys, 0),
+      };
+    }
+  }
 }
 
 /**

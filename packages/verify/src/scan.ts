@@ -98,49 +98,110 @@ export async function* scanKeys(client: RedisConnection, options: ScanOptions): 
   }
 }
 
+/** What readBatches reads with, fixed for a whole scan. */
+interface ReadSettings {
+  cap: number;
+  capEnd: string;
+  maxValueBytes: number;
+  groupBytes: number;
+  fullRead: Buffer;
+  ttlWanted: (key: Buffer) => boolean;
+}
+
 /** The batches of scanKeys, one read after the other (see the module comment). */
 async function* readBatches(client: RedisConnection, options: ScanOptions): AsyncGenerator<ScannedKey[]> {
   const cap = options.readCap ?? DEFAULT_READ_CAP;
-  const capEnd = String(cap - 1);
-  const maxValueBytes = options.maxValueBytes ?? 8 * 1024 * 1024;
-  const groupBytes = options.groupBytes ?? DEFAULT_GROUP_BYTES;
-  const fullRead = options.fullRead;
-  const ttlWanted = options.ttlWanted ?? ((): boolean => false);
+  const settings: ReadSettings = {
+    cap,
+    capEnd: String(cap - 1),
+    maxValueBytes: options.maxValueBytes ?? 8 * 1024 * 1024,
+    groupBytes: options.groupBytes ?? DEFAULT_GROUP_BYTES,
+    fullRead: options.fullRead,
+    ttlWanted: options.ttlWanted ?? ((): boolean => false),
+  };
   let typeFirst = false;
   for await (const keys of client.scan(options.match, options.count ?? 1000, options.onNode)) {
+    const batch: BatchRead = new BatchRead(client, settings, keys, typeFirst);
+    await batch.read();
+    // Many keys of other types (each an error reply to GETRANGE): ask TYPE first in the next batch.
+    const share: number = batch.others > 0 ? batch.otherTypes / batch.others : 0;
+    typeFirst = typeFirst ? share > TYPE_FIRST_UNTIL : share > TYPE_FIRST_FROM;
+    yield batch.result();
+  }
+}
+
+/** The reads of one SCAN batch: a first pipeline per key, then the reads again some keys need. */
+class BatchRead {
+  private readonly n: number;
+  private readonly out: Array<ScannedKey | undefined>;
+  private readonly pttls: Float64Array;
+  /** STRLEN of values longer than the cap (0: not known). */
+  private readonly lengths: Float64Array;
+  private readonly full: boolean[];
+  private readonly needRange: number[] = [];
+  private readonly needType: number[] = [];
+  private readonly needLength: number[] = [];
+  private readonly needGet: number[] = [];
+  otherTypes = 0;
+  others = 0;
+
+  /** Sets up the batch of `keys`; `askType`: TYPE rather than GETRANGE first for keys outside fullRead. */
+  constructor(
+    private readonly client: RedisConnection,
+    private readonly s: ReadSettings,
+    private readonly keys: Buffer[],
+    private readonly askType: boolean,
+  ) {
     const n = keys.length;
-    const out: Array<ScannedKey | undefined> = new Array(n).fill(undefined);
-    const pttls = new Float64Array(n);
-    /** STRLEN of values longer than the cap (0: not known). */
-    const lengths = new Float64Array(n);
-    const full = keys.map((k) => startsWith(k, fullRead));
-    const askType = typeFirst;
-    const needRange: number[] = [];
-    const needType: number[] = [];
-    const needLength: number[] = [];
-    const needGet: number[] = [];
-    let otherTypes = 0;
-    let others = 0;
+    this.n = n;
+    this.out = new Array(n).fill(undefined);
+    this.pttls = new Float64Array(n);
+    this.lengths = new Float64Array(n);
+    this.full = keys.map((k) => startsWith(k, s.fullRead));
+  }
 
-    const setError = (i: number, err: Error): void => {
-      out[i] = { key: keys[i]!, error: err };
-    };
-    const setOtherType = (i: number, type: string): void => {
-      otherTypes++;
-      out[i] = { key: keys[i]!, value: { kind: 'other-type', type }, pttlMs: pttls[i]! };
-    };
-    /** What GETRANGE gave: the value, or a reason to read again. */
-    const ranged = (i: number, data: Buffer): void => {
-      if (data.length === 0) needGet.push(i);
-      else if (data.length >= cap) needLength.push(i);
-      else out[i] = { key: keys[i]!, value: { kind: 'string', value: data }, pttlMs: pttls[i]! };
-    };
+  /** Reads every key of the batch: the first pipeline, then GETRANGE, TYPE, STRLEN and GET where needed. */
+  async read(): Promise<void> {
+    await this.readFirst();
+    if (this.needRange.length > 0) await this.readRanges();
+    if (this.needType.length > 0) await this.readTypes();
+    if (this.needLength.length > 0) await this.readLengths();
+    await this.readValues();
+  }
 
-    // Per key: [PTTL, GET] under the prefix; elsewhere [GETRANGE] or [TYPE], with PTTL in front only
-    // where the class depends on it (ttlWanted: phpredis lock names). Each command costs the client
-    // about as much as the server, so a key of another application gets one.
+  /** The keys read, in SCAN order (those gone meanwhile left out). */
+  result(): ScannedKey[] {
+    const result: ScannedKey[] = [];
+    for (const s of this.out) if (s !== undefined) result.push(s);
+    return result;
+  }
+
+  private setError(i: number, err: Error): void {
+    this.out[i] = { key: this.keys[i]!, error: err };
+  }
+
+  private setOtherType(i: number, type: string): void {
+    this.otherTypes++;
+    this.out[i] = { key: this.keys[i]!, value: { kind: 'other-type', type }, pttlMs: this.pttls[i]! };
+  }
+
+  /** What GETRANGE gave: the value, or a reason to read again. */
+  private ranged(i: number, data: Buffer): void {
+    if (data.length === 0) this.needGet.push(i);
+    else if (data.length >= this.s.cap) this.needLength.push(i);
+    else this.out[i] = { key: this.keys[i]!, value: { kind: 'string', value: data }, pttlMs: this.pttls[i]! };
+  }
+
+  /**
+   * Per key: [PTTL, GET] under the prefix; elsewhere [GETRANGE] or [TYPE], with PTTL in front only
+   * where the class depends on it (ttlWanted: phpredis lock names). Each command costs the client
+   * about as much as the server, so a key of another application gets one.
+   */
+  private async readFirst(): Promise<void> {
+    const { keys, full, askType } = this;
+    const { capEnd, ttlWanted } = this.s;
     const withTtl = keys.map((k, i) => full[i]! || ttlWanted(k));
-    const first = await client.runGrouped(
+    const first = await this.client.runGrouped(
       keys.map((key, i) => ({
         key,
         build: full[i]
@@ -167,105 +228,118 @@ async function* readBatches(client: RedisConnection, options: ScanOptions): Asyn
                 },
       })),
     );
-    for (let i = 0; i < n; i++) {
-      const replies = first[i] ?? [NO_REPLY];
-      if (withTtl[i]) {
-        const [pttlErr, pttl] = replies[0] ?? NO_REPLY;
-        if (pttlErr !== null) {
-          setError(i, pttlErr);
-          continue;
-        }
-        const ttl = Number(pttl);
-        if (ttl === -2) continue; // gone since the SCAN
-        pttls[i] = ttl;
-      } else {
-        pttls[i] = NaN; // not read: the class does not depend on it
+    for (let i = 0; i < this.n; i++) this.takeFirst(i, first[i] ?? [NO_REPLY], withTtl[i]!);
+  }
+
+  /** Sorts the first replies of key `i`: a value, an error, or what to read next. */
+  private takeFirst(i: number, replies: Reply[], withTtl: boolean): void {
+    const { keys, full, pttls } = this;
+    if (withTtl) {
+      const [pttlErr, pttl] = replies[0] ?? NO_REPLY;
+      if (pttlErr !== null) {
+        this.setError(i, pttlErr);
+        return;
       }
-      const [err, reply] = replies[withTtl[i] ? 1 : 0] ?? NO_REPLY;
-      if (!full[i]) others++;
+      const ttl = Number(pttl);
+      if (ttl === -2) return; // gone since the SCAN
+      pttls[i] = ttl;
+    } else {
+      pttls[i] = NaN; // not read: the class does not depend on it
+    }
+    const [err, reply] = replies[withTtl ? 1 : 0] ?? NO_REPLY;
+    if (!full[i]) this.others++;
+    if (err !== null) {
+      if (WRONGTYPE.test(err.message)) this.needType.push(i);
+      else this.setError(i, err);
+    } else if (full[i]) {
+      // GET nil: deleted since the PTTL.
+      if (reply !== null) this.out[i] = { key: keys[i]!, value: { kind: 'string', value: reply as Buffer }, pttlMs: pttls[i]! };
+    } else if (this.askType) {
+      if (reply === 'string') this.needRange.push(i);
+      else if (reply !== 'none') this.setOtherType(i, String(reply));
+    } else {
+      this.ranged(i, reply as Buffer);
+    }
+  }
+
+  /** GETRANGE of the keys TYPE found to be strings. */
+  private async readRanges(): Promise<void> {
+    const { keys } = this;
+    const got = await this.client.runGrouped(
+      this.needRange.map((i) => ({
+        key: keys[i]!,
+        build: (pipe: ChainableCommander) => {
+          pipe.getrangeBuffer(keys[i]!, '0', this.s.capEnd);
+        },
+      })),
+    );
+    this.needRange.forEach((i, k) => {
+      const [err, data] = got[k]?.[0] ?? NO_REPLY;
+      if (err === null) this.ranged(i, data as Buffer);
+      else if (WRONGTYPE.test(err.message))
+        this.needType.push(i); // replaced by another type meanwhile
+      else this.setError(i, err);
+    });
+  }
+
+  /** TYPE of the keys that are not strings. */
+  private async readTypes(): Promise<void> {
+    const { keys } = this;
+    const types = await this.client.runGrouped(
+      this.needType.map((i) => ({
+        key: keys[i]!,
+        build: (pipe: ChainableCommander) => {
+          pipe.type(keys[i]!);
+        },
+      })),
+    );
+    this.needType.forEach((i, k) => {
+      const [err, type] = types[k]?.[0] ?? NO_REPLY;
+      if (err !== null) this.setError(i, err);
+      else if (type === 'string')
+        this.needGet.push(i); // replaced by a string meanwhile: read it again
+      else if (type !== 'none') this.setOtherType(i, String(type));
+    });
+  }
+
+  /** STRLEN of the values longer than the cap: read whole, or reported as large. */
+  private async readLengths(): Promise<void> {
+    const { keys } = this;
+    const strlens = await this.client.runGrouped(
+      this.needLength.map((i) => ({
+        key: keys[i]!,
+        build: (pipe: ChainableCommander) => {
+          pipe.strlen(keys[i]!);
+        },
+      })),
+    );
+    this.needLength.forEach((i, k) => {
+      const [err, length] = strlens[k]?.[0] ?? NO_REPLY;
       if (err !== null) {
-        if (WRONGTYPE.test(err.message)) needType.push(i);
-        else setError(i, err);
-      } else if (full[i]) {
-        // GET nil: deleted since the PTTL.
-        if (reply !== null) out[i] = { key: keys[i]!, value: { kind: 'string', value: reply as Buffer }, pttlMs: pttls[i]! };
-      } else if (askType) {
-        if (reply === 'string') needRange.push(i);
-        else if (reply !== 'none') setOtherType(i, String(reply));
-      } else {
-        ranged(i, reply as Buffer);
+        // Replaced by another type since the first read: reported as what it is now.
+        if (WRONGTYPE.test(err.message)) this.setOtherType(i, 'unknown');
+        else this.setError(i, err);
+        return;
       }
-    }
+      const len = Number(length);
+      if (len === 0) return; // deleted meanwhile (STRLEN of a missing key is 0)
+      this.lengths[i] = len;
+      if (len <= this.s.maxValueBytes) this.needGet.push(i);
+      else this.out[i] = { key: keys[i]!, value: { kind: 'large-string', length: len }, pttlMs: this.pttls[i]! };
+    });
+  }
 
-    if (needRange.length > 0) {
-      const got = await client.runGrouped(
-        needRange.map((i) => ({
-          key: keys[i]!,
-          build: (pipe: ChainableCommander) => {
-            pipe.getrangeBuffer(keys[i]!, '0', capEnd);
-          },
-        })),
-      );
-      needRange.forEach((i, k) => {
-        const [err, data] = got[k]?.[0] ?? NO_REPLY;
-        if (err === null) ranged(i, data as Buffer);
-        else if (WRONGTYPE.test(err.message))
-          needType.push(i); // replaced by another type meanwhile
-        else setError(i, err);
-      });
-    }
-
-    if (needType.length > 0) {
-      const types = await client.runGrouped(
-        needType.map((i) => ({
-          key: keys[i]!,
-          build: (pipe: ChainableCommander) => {
-            pipe.type(keys[i]!);
-          },
-        })),
-      );
-      needType.forEach((i, k) => {
-        const [err, type] = types[k]?.[0] ?? NO_REPLY;
-        if (err !== null) setError(i, err);
-        else if (type === 'string')
-          needGet.push(i); // replaced by a string meanwhile: read it again
-        else if (type !== 'none') setOtherType(i, String(type));
-      });
-    }
-
-    if (needLength.length > 0) {
-      const strlens = await client.runGrouped(
-        needLength.map((i) => ({
-          key: keys[i]!,
-          build: (pipe: ChainableCommander) => {
-            pipe.strlen(keys[i]!);
-          },
-        })),
-      );
-      needLength.forEach((i, k) => {
-        const [err, length] = strlens[k]?.[0] ?? NO_REPLY;
-        if (err !== null) {
-          // Replaced by another type since the first read: reported as what it is now.
-          if (WRONGTYPE.test(err.message)) setOtherType(i, 'unknown');
-          else setError(i, err);
-          return;
-        }
-        const len = Number(length);
-        if (len === 0) return; // deleted meanwhile (STRLEN of a missing key is 0)
-        lengths[i] = len;
-        if (len <= maxValueBytes) needGet.push(i);
-        else out[i] = { key: keys[i]!, value: { kind: 'large-string', length: len }, pttlMs: pttls[i]! };
-      });
-    }
-
-    // GET in groups of at most groupBytes (by STRLEN, or the cap for a value read again).
+  /** GET in groups of at most groupBytes (by STRLEN, or the cap for a value read again). */
+  private async readValues(): Promise<void> {
+    const { keys, needGet, lengths } = this;
+    const { cap, groupBytes } = this.s;
     for (let start = 0; start < needGet.length;) {
       let size = 0;
       let end = start;
       while (end < needGet.length && (end === start || size + (lengths[needGet[end]!] || cap) <= groupBytes))
         size += lengths[needGet[end++]!] || cap;
       const group = needGet.slice(start, end);
-      const got = await client.runGrouped(
+      const got = await this.client.runGrouped(
         group.map((i) => ({
           key: keys[i]!,
           build: (pipe: ChainableCommander) => {
@@ -276,21 +350,14 @@ async function* readBatches(client: RedisConnection, options: ScanOptions): Asyn
       group.forEach((i, k) => {
         const [err, value] = got[k]?.[0] ?? NO_REPLY;
         if (err !== null) {
-          if (WRONGTYPE.test(err.message)) setOtherType(i, 'unknown');
-          else setError(i, err);
+          if (WRONGTYPE.test(err.message)) this.setOtherType(i, 'unknown');
+          else this.setError(i, err);
         } else if (value !== null) {
-          out[i] = { key: keys[i]!, value: { kind: 'string', value: value as Buffer }, pttlMs: pttls[i]! };
+          this.out[i] = { key: keys[i]!, value: { kind: 'string', value: value as Buffer }, pttlMs: this.pttls[i]! };
         }
         // nil: deleted since the first read
       });
       start = end;
     }
-
-    // Many keys of other types (each an error reply to GETRANGE): ask TYPE first in the next batch.
-    const share = others > 0 ? otherTypes / others : 0;
-    typeFirst = typeFirst ? share > TYPE_FIRST_UNTIL : share > TYPE_FIRST_FROM;
-    const result: ScannedKey[] = [];
-    for (const s of out) if (s !== undefined) result.push(s);
-    yield result;
   }
 }

@@ -5,7 +5,6 @@
 import { UserFacingError } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
-import type { Plan } from '../plan.ts';
 import { rotateTarget, type RotateReport } from '../rotate.ts';
 import { checkTargetGivenNow, codecFromProvider, openTarget, redisFailure, resolvePlanDefaults, type OnWarning } from './shared.ts';
 
@@ -76,7 +75,12 @@ export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCa
         scanCount,
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
       });
-      return { report, lookupId: ids.lookupId, prefix, targetUrl: urlWithUser(r.fromPlan ? r.plan!.target.url : r.target, r.plan) };
+      return {
+        report,
+        lookupId: ids.lookupId,
+        prefix,
+        targetUrl: r.fromPlan ? urlWithUser(r.plan!.target.url, r.plan!.target.username) : urlWithUser(r.target, undefined),
+      };
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       throw redisFailure(err, client, 'rotate (values already rotated are complete and valid; run rotate again to continue)');
@@ -92,9 +96,10 @@ export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCa
  * The target's URL as the next command must be given it: the ACL user name kept (else that command
  * would connect as the default user), the password never (it comes from the environment).
  */
-function urlWithUser(url: string, plan: Plan | undefined): string {
+function urlWithUser(url: string, recordedUser: string | undefined): string {
   const address = specFromUrl(url, {}, 'target').address;
-  const username = address.username ?? (plan !== undefined && plan.target.url === url ? plan.target.username : undefined);
+  // A plan records its URL without the user name, and the user beside it.
+  const username = address.username ?? recordedUser;
   if (username === undefined) return address.url;
   return address.url.replace(/^([a-z+]+:\/\/)/, `$1${encodeURIComponent(username)}@`);
 }

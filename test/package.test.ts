@@ -142,6 +142,15 @@ describe('the installed tarball', () => {
     const r = run('npx', ['session-migrate', '--version']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(VERSION);
+    // The bin answers --version alone without loading the CLI: what it prints must be what the CLI
+    // (yargs' .version()) prints for the same argument.
+    const viaCli = run(process.execPath, [
+      '--input-type=module',
+      '-e',
+      "const { main } = await import('./node_modules/session-migrate/dist/cli.js'); process.exitCode = await main(['--version']);",
+    ]);
+    expect(viaCli.status, viaCli.stderr).toBe(0);
+    expect(r.stdout).toBe(viaCli.stdout);
     const viaNpx = medianMs(5, 'npx', ['session-migrate', '--version']);
     const bin = medianMs(5, join(project, 'node_modules/.bin/session-migrate'), ['--version']);
     const node = medianMs(5, process.execPath, ['-e', '']);

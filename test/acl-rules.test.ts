@@ -57,7 +57,7 @@ describe('minimal ACL rules', () => {
       'resetkeys ~smsess:* -@all +ping +info +select +eval +evalsha +exists +set +type +get +pttl +wait',
     );
     expect(aclRuleFor('verify', PREFIX, 'standalone', DB)).toBe(
-      'resetkeys ~* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists',
+      'resetkeys ~* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +mget +exists',
     );
     const dir = join(root, 'files');
     writeSessionFiles(dir, 'acl', 100);
@@ -92,8 +92,16 @@ describe('minimal ACL rules', () => {
     await appRule('verify');
     const v = cli(['verify', '--plan', planFile, '--source', `files:${dir}`], ENV);
     expect(v.status, v.stderr + v.stdout).toBe(0);
-    const vp = cli(['verify', '--plan', planFile], ENV);
+    const vp = cli(['verify', '--plan', planFile, '--json'], ENV);
     expect(vp.status, vp.stderr + vp.stdout).toBe(0);
+    // The rule as documented before +mget: verify gets NOPERM for its first MGET and goes on with
+    // GET per key; the same report.
+    await appRule('verify', aclRuleFor('verify', PREFIX, 'standalone', DB).replace(' +mget', ''));
+    const vOld = cli(['verify', '--plan', planFile, '--json'], ENV);
+    expect(vOld.status, vOld.stderr + vOld.stdout).toBe(0);
+    const withoutTime = (out: string): unknown => ({ ...(JSON.parse(out) as object), elapsedMs: 0 });
+    expect(withoutTime(vOld.stdout)).toEqual(withoutTime(vp.stdout));
+    await appRule('verify');
     // verify reads every key of the database (~*): another application's keys of any type, and a
     // plaintext session outside the prefix, which fails.
     await master.admin.hset('otherapp:h', 'f', 'v');
@@ -104,7 +112,7 @@ describe('minimal ACL rules', () => {
     expect(JSON.parse(va.stdout)).toMatchObject({ failureCounts: { 'plaintext-session': 1 }, otherTypes: { hash: 1, string: 1 } });
     // --prefix-only under its own rule (the prefix's keys only).
     expect(aclRuleFor('verify-prefix-only', PREFIX, 'standalone', DB)).toBe(
-      'resetkeys ~smsess:* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +exists',
+      'resetkeys ~smsess:* -@all +ping +info +select +scan +pttl +getrange +type +strlen +get +mget +exists',
     );
     await appRule('verify-prefix-only');
     const vpo = cli(['verify', '--plan', planFile, '--prefix-only'], ENV);

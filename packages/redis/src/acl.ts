@@ -42,11 +42,13 @@ export const ACL_COMMANDS: Record<AclCommand, string[]> = {
   // replicas, the read-back (EXISTS).
   apply: ['eval', 'evalsha', 'exists', 'set', 'type', 'get', 'pttl', 'wait'],
   // Every key of the database (key pattern ~*, see ALL_KEYS): SCAN, then PTTL + GETRANGE per key;
-  // TYPE for keys of another type, STRLEN + GET for values longer than GETRANGE read, GET for an
-  // empty one; with a source or --plan: GET, PTTL and EXISTS per session. All read-only.
-  verify: ['scan', 'pttl', 'getrange', 'type', 'strlen', 'get', 'exists'],
+  // under the prefix PTTL per key and one MGET per batch (GET per key on a cluster, or when the rule
+  // has no MGET, as documented before it was added: verify then goes on with GET); TYPE for keys of
+  // another type, STRLEN + GET for values longer than GETRANGE read, GET for an empty one; with a
+  // source or --plan: GET, PTTL and EXISTS per session. All read-only.
+  verify: ['scan', 'pttl', 'getrange', 'type', 'strlen', 'get', 'mget', 'exists'],
   // verify --prefix-only: the same commands on the prefix's keys only.
-  'verify-prefix-only': ['scan', 'pttl', 'getrange', 'type', 'strlen', 'get', 'exists'],
+  'verify-prefix-only': ['scan', 'pttl', 'getrange', 'type', 'strlen', 'get', 'mget', 'exists'],
   // GET, PTTL, EXISTS (tombstone) per session file.
   purge: ['get', 'pttl', 'exists'],
   'rollback-to-files': ['scan', 'get', 'pttl'],

@@ -2,8 +2,12 @@
  * Reads every key of a database (or every key under a prefix) for `verify`, in bounded memory: SCAN
  * on every master, then per SCAN batch one pipeline grouped by slot:
  *
- * - a key under the target prefix (`fullRead`): `PTTL` + `GET`, what the prefix scan always sent
- *   (every value there is an envelope of ours, read whole and opened);
+ * - a key under the target prefix (`fullRead`): `PTTL`, then its value: on a single node or behind
+ *   Sentinel one `MGET` of the batch's prefix keys at the end of the same pipeline (after every
+ *   PTTL); on a cluster (where MGET needs one hash slot and every session has its own) or for a user
+ *   whose ACL rule has no MGET (NOPERM: the scan goes on with GET), `GET` per key. Every value there
+ *   is an envelope of ours, read whole and opened. MGET gives nil for a key of another type as for
+ *   a deleted one: such a key gets `TYPE`, as a GET's WRONGTYPE would;
  * - any other key: `GETRANGE key 0 CAP-1` (with `PTTL` only where the caller needs it: phpredis
  *   locks). GETRANGE caps what one key of another application can bring into memory, so a batch
  *   holds at most `count` x `readCap` bytes of them, whatever their size.
@@ -20,6 +24,7 @@
  * which GET checks) are dropped: under live traffic
  * sessions expire and logouts delete keys. SCAN may return a key twice (https://redis.io/commands/scan).
  */
+import { isAscii } from 'node:buffer';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection, Reply } from '@session-migrate/redis';
 import type { KeyValue } from './classify.ts';
@@ -60,6 +65,20 @@ const TYPE_FIRST_UNTIL = 0.1;
 
 const NO_REPLY: Reply = [new Error('no reply'), null];
 const WRONGTYPE = /^WRONGTYPE/;
+/** A command the user's ACL rule does not allow (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/). */
+const NOPERM = /^NOPERM/;
+/** The value of a key whose batch's MGET was refused (NOPERM): TYPE, then GET for a string. */
+const READ_AGAIN = Symbol('read again');
+
+/**
+ * A key name as ioredis sends it most cheaply: an ASCII name (every session key: prefix, braces,
+ * hex) as a string, which ioredis appends to the pipeline's text; any other as its bytes, which
+ * ioredis copies into a buffer of its own per command (about 2 us a command, measured with
+ * --cpu-prof on verify's scan).
+ */
+function asArgument(key: Buffer): string | Buffer {
+  return isAscii(key) ? key.toString('latin1') : key;
+}
 
 function startsWith(key: Buffer, prefix: Buffer): boolean {
   return key.length >= prefix.length && key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
@@ -98,8 +117,10 @@ export async function* scanKeys(client: RedisConnection, options: ScanOptions): 
   }
 }
 
-/** What readBatches reads with, fixed for a whole scan. */
+/** What readBatches reads with, fixed for a whole scan (but `mget`, switched off by a NOPERM). */
 interface ReadSettings {
+  /** Values under the prefix by one MGET per batch (a single node or Sentinel, and allowed by the user's rule). */
+  mget: boolean;
   cap: number;
   capEnd: string;
   maxValueBytes: number;
@@ -112,6 +133,7 @@ interface ReadSettings {
 async function* readBatches(client: RedisConnection, options: ScanOptions): AsyncGenerator<ScannedKey[]> {
   const cap = options.readCap ?? DEFAULT_READ_CAP;
   const settings: ReadSettings = {
+    mget: client.topology !== 'cluster',
     cap,
     capEnd: String(cap - 1),
     maxValueBytes: options.maxValueBytes ?? 8 * 1024 * 1024,
@@ -144,6 +166,8 @@ class BatchRead {
   private readonly needGet: number[] = [];
   otherTypes = 0;
   others = 0;
+  /** This batch's values under the prefix came by MGET (readFirst). */
+  private viaMget = false;
 
   /** Sets up the batch of `keys`; `askType`: TYPE rather than GETRANGE first for keys outside fullRead. */
   constructor(
@@ -200,35 +224,66 @@ class BatchRead {
   private async readFirst(): Promise<void> {
     const { keys, full, askType } = this;
     const { capEnd, ttlWanted } = this.s;
+    const mget = this.s.mget;
     const withTtl = keys.map((k, i) => full[i]! || ttlWanted(k));
-    const first = await this.client.runGrouped(
-      keys.map((key, i) => ({
-        key,
-        build: full[i]
+    const prefixed: number[] = [];
+    if (mget) for (let i = 0; i < this.n; i++) if (full[i]) prefixed.push(i);
+    this.viaMget = prefixed.length > 0;
+    const items = keys.map((key, i) => ({
+      key,
+      build: full[i]
+        ? mget
           ? (pipe: ChainableCommander) => {
+              pipe.pttl(asArgument(key));
+            }
+          : (pipe: ChainableCommander) => {
               pipe.pttl(key);
               pipe.getBuffer(key);
             }
-          : withTtl[i]
-            ? askType
-              ? (pipe: ChainableCommander) => {
-                  pipe.pttl(key);
-                  pipe.type(key);
-                }
-              : (pipe: ChainableCommander) => {
-                  pipe.pttl(key);
-                  pipe.getrangeBuffer(key, '0', capEnd);
-                }
-            : askType
-              ? (pipe: ChainableCommander) => {
-                  pipe.type(key);
-                }
-              : (pipe: ChainableCommander) => {
-                  pipe.getrangeBuffer(key, '0', capEnd);
-                },
-      })),
-    );
+        : withTtl[i]
+          ? askType
+            ? (pipe: ChainableCommander) => {
+                pipe.pttl(key);
+                pipe.type(key);
+              }
+            : (pipe: ChainableCommander) => {
+                pipe.pttl(key);
+                pipe.getrangeBuffer(key, '0', capEnd);
+              }
+          : askType
+            ? (pipe: ChainableCommander) => {
+                pipe.type(key);
+              }
+            : (pipe: ChainableCommander) => {
+                pipe.getrangeBuffer(key, '0', capEnd);
+              },
+    }));
+    // Not a cluster (runGrouped sends one pipeline, in order): the MGET goes after every PTTL.
+    if (prefixed.length > 0)
+      items.push({
+        key: keys[prefixed[0]!]!,
+        build: (pipe: ChainableCommander) => {
+          pipe.mgetBuffer(...prefixed.map((i) => asArgument(keys[i]!)));
+        },
+      });
+    const first = await this.client.runGrouped(items);
+    if (prefixed.length > 0) this.spreadMget(prefixed, first, first[this.n]?.[0] ?? NO_REPLY);
     for (let i = 0; i < this.n; i++) this.takeFirst(i, first[i] ?? [NO_REPLY], withTtl[i]!);
+  }
+
+  /**
+   * Gives each key of the MGET its own reply after its PTTL's, as a GET would have: its value, or
+   * the MGET's error. A NOPERM (a rule without MGET, as documented before it was added) switches MGET
+   * off for the rest of the scan, and this batch's keys are read again (TYPE, then GET for a string).
+   */
+  private spreadMget(prefixed: number[], first: Reply[][], [err, values]: Reply): void {
+    const noPermission = err !== null && NOPERM.test(err.message);
+    if (noPermission) this.s.mget = false;
+    prefixed.forEach((i, k) => {
+      const replies = first[i] ?? (first[i] = [NO_REPLY]);
+      if (noPermission) replies.push([null, READ_AGAIN]);
+      else replies.push(err !== null ? [err, null] : [null, (values as Array<Buffer | null>)[k] ?? null]);
+    });
   }
 
   /** Sorts the first replies of key `i`: a value, an error, or what to read next. */
@@ -252,8 +307,10 @@ class BatchRead {
       if (WRONGTYPE.test(err.message)) this.needType.push(i);
       else this.setError(i, err);
     } else if (full[i]) {
-      // GET nil: deleted since the PTTL.
-      if (reply !== null) this.out[i] = { key: keys[i]!, value: { kind: 'string', value: reply as Buffer }, pttlMs: pttls[i]! };
+      if (reply === READ_AGAIN) this.needType.push(i);
+      else if (reply !== null) this.out[i] = { key: keys[i]!, value: { kind: 'string', value: reply as Buffer }, pttlMs: pttls[i]! };
+      // GET nil: deleted since the PTTL. MGET nil: deleted, or another type: TYPE tells.
+      else if (this.viaMget) this.needType.push(i);
     } else if (this.askType) {
       if (reply === 'string') this.needRange.push(i);
       else if (reply !== 'none') this.setOtherType(i, String(reply));

@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { dirname, join, relative } from 'node:path';
 import { AUTOLOAD_FILE, SOURCE_DIR, renderArtifacts, type Artifact, type GenerateOptions } from '@session-migrate/generate';
 import { artifactsForPlan, type Plan } from '@session-migrate/migrate';
+import { DEFAULT_GC_MAXLIFETIME } from '@session-migrate/common';
 import { REPO } from './php/harness.ts';
 
 const GOLDEN = join(REPO, 'test/golden');
@@ -214,4 +215,24 @@ describe('golden files of the generated artifacts (UPDATE_GOLDEN=1 rewrites them
       }
     });
   }
+});
+
+describe('constants of the PHP handler that mirror a TypeScript default (the PHP cannot import it)', () => {
+  /** `public const NAME = <integer>;` of a PHP class, or undefined when it is not there. */
+  const phpIntConstant = (php: string, name: string): number | undefined => {
+    const m = new RegExp(`\\bconst\\s+${name}\\s*=\\s*(\\d+)\\s*;`).exec(php);
+    return m === null ? undefined : Number(m[1]);
+  };
+
+  it('FALLBACK_TTL is DEFAULT_GC_MAXLIFETIME (packages/common/src/defaults.ts): in the shipped source, the generated handler and its golden file', () => {
+    const handler = `${SOURCE_DIR}/EncryptedRedisSessionHandler.php`;
+    const generated = CASES[0]!.artifacts().find((a) => a.path === handler);
+    expect(generated, handler).toBeDefined();
+    const copies: Array<[string, string]> = [
+      ['php/src/EncryptedRedisSessionHandler.php', readFileSync(join(REPO, 'php/src/EncryptedRedisSessionHandler.php'), 'utf8')],
+      [`generated ${handler}`, generated!.contents],
+      [`test/golden/default/${handler}`, readFileSync(join(GOLDEN, 'default', handler), 'utf8')],
+    ];
+    for (const [where, php] of copies) expect(phpIntConstant(php, 'FALLBACK_TTL'), where).toBe(DEFAULT_GC_MAXLIFETIME);
+  });
 });

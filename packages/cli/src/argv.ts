@@ -65,6 +65,27 @@ export function positionalsOf(y: unknown): string[] {
 }
 
 /**
+ * yargs' message for a missing positional argument ("Not enough non-option arguments: got 0, need at
+ * least 1", yargs lib/validation.js positionalCount) names no argument; this names the ones missing,
+ * from the usage line yargs set for the command being parsed (`$0 codemod php <dir>`, yargs
+ * lib/command.js), in the words of yargs' message for a missing option ("Missing required argument:
+ * out"). Any other message is returned as it is.
+ * @param usage the third argument of yargs' fail handler (its usage instance; getUsage() lists
+ *   [usage line, description] pairs, untyped in @types/yargs)
+ */
+export function describeUsageFailure(message: string, usage: unknown): string {
+  const m = /^Not enough non-option arguments: got (\d+), need at least \d+$/.exec(message);
+  if (m === null) return message;
+  const lines = (usage as { getUsage?: () => unknown } | undefined)?.getUsage?.();
+  const line = Array.isArray(lines) && Array.isArray(lines[0]) ? lines[0][0] : undefined;
+  if (typeof line !== 'string') return message;
+  const words = line.replace(/^\$0\s+/, '');
+  const missing = [...words.matchAll(/<([A-Za-z][\w-]*)(?:\.\.)?>/g)].map((r) => `<${r[1]!}>`).slice(Number(m[1]));
+  if (missing.length === 0) return message;
+  return `Missing required argument${missing.length > 1 ? 's' : ''}: ${missing.join(', ')} (session-migrate ${words})`;
+}
+
+/**
  * A word yargs does not take as the value of the option before it: what starts with '-', unless it is
  * a negative number (yargs-parser lib/yargs-parser.js, the `--foo` branch and its `negative` pattern).
  */

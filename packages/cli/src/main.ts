@@ -4,7 +4,7 @@
  */
 import yargs from 'yargs';
 import { UserFacingError, VERSION, printable } from '@session-migrate/common';
-import { checkSpellings, checkValues, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
+import { checkSpellings, checkValues, describeUsageFailure, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
 import type { CommandFactory, Print } from './commands/context.ts';
 import { keysModule } from './commands/keys.ts';
 import { planModule } from './commands/plan.ts';
@@ -115,9 +115,9 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       hooks.inspect(a, optionTableOf(y));
       throw new Inspected();
     }, false)
-    .fail((msg, err) => {
+    .fail((msg, err, y) => {
       if (err) throw err;
-      throw new UserFacingError(`${msg} (see --help)`);
+      throw new UserFacingError(`${describeUsageFailure(msg, y)} (see --help)`);
     });
   try {
     await parser.parseAsync();

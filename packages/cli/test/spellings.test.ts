@@ -272,3 +272,26 @@ describe('no command given', () => {
     for (const name of names) expect(err, name).toMatch(new RegExp(`\\b${name}\\b`));
   });
 });
+
+describe('a required positional argument left out', () => {
+  it('codemod php without DIR: one line naming <dir>, exit 2 (it printed yargs\' "Not enough non-option arguments: got 0, need at least 1")', async () => {
+    const { code, stderr: err } = await parse(['codemod', 'php']);
+    expect(code).toBe(2);
+    expect(err).toBe('session-migrate: Missing required argument: <dir> (session-migrate codemod php <dir>) (see --help)\n');
+  });
+
+  it('every command with a <positional>: without it, one line naming it, as a missing option is named', async () => {
+    const needing = (await commands()).filter((c) => c.positionals.length > 0);
+    expect(needing.map((c) => c.path.join(' '))).toEqual(expect.arrayContaining(['codemod php', 'codemod cdk']));
+    for (const { path } of needing) {
+      const names = [...(await help(path)).split('\n')[0]!.matchAll(/<([a-z-]+)>/g)].map((m) => `<${m[1]!}>`);
+      const r = await parse(path);
+      expect(r.code, path.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), path.join(' ')).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/non-option/);
+      expect(r.stderr).toContain(`Missing required argument${names.length > 1 ? 's' : ''}: ${names.join(', ')}`);
+    }
+    // Options keep yargs' own wording.
+    expect((await parse(['keys', 'ring', 'init'])).stderr).toBe('session-migrate: Missing required argument: out (see --help)\n');
+  });
+});

@@ -55,6 +55,14 @@ export interface AtomicWriteOptions {
    */
   expected?: Uint8Array;
   /**
+   * The file `path` must still be when the new file is put in place: checked with lstat(2) after the
+   * temporary file is written and just before the rename, by device, inode, size, mtime and ctime
+   * (any write, truncate, chmod or replacement moves the ctime or the inode). When it differs or is
+   * gone, nothing is written and the error has code `ECHANGED`. The check and the rename are two
+   * system calls: a writer that could slip in between must be kept out by a lock (lockFd).
+   */
+  unchangedSince?: Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
+  /**
    * Owner of the new file, set with fchown(2) before it is put in place (root only: chown(2) of
    * another user's file needs CAP_CHOWN). Default: the process's own user and group.
    */
@@ -118,6 +126,9 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
     if (options.expected !== undefined && !sameBytes(readNoFollow(path), options.expected)) {
       fail('ECHANGED', `${path} changed on disk meanwhile; not replaced`);
     }
+    if (options.unchangedSince !== undefined && !isSameFileVersion(lstatOrNull(path), options.unchangedSince)) {
+      fail('ECHANGED', `${path} changed on disk meanwhile; not replaced`);
+    }
     if (options.exclusive === true) {
       linkSync(temp, path); // EEXIST when the name is taken, whatever it is
       placed = true;
@@ -167,6 +178,22 @@ function readNoFollow(path: string): Buffer | null {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether `now` (an lstat(2) of a path, null when absent) is still the regular file `then` was: same
+ * device and inode, same size, mtime and ctime.
+ */
+export function isSameFileVersion(now: Stats | null, then: Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>): boolean {
+  return (
+    now !== null &&
+    now.isFile() &&
+    now.dev === then.dev &&
+    now.ino === then.ino &&
+    now.size === then.size &&
+    now.mtimeMs === then.mtimeMs &&
+    now.ctimeMs === then.ctimeMs
+  );
 }
 
 function sameBytes(a: Buffer | null, b: Uint8Array): boolean {

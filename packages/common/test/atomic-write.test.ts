@@ -171,6 +171,22 @@ describe('writeFileAtomic', () => {
     expect(readFileSync(p, 'utf8')).toBe('rewritten');
   });
 
+  it('with `unchangedSince`, does not replace a file written, replaced or removed since that lstat (ECHANGED)', () => {
+    const p = join(dir, 'sess_a');
+    writeFileSync(p, 'checked');
+    const checked = lstatSync(p);
+    writeFileSync(p, 'written meanwhile');
+    expect(code(() => writeFileAtomic(p, 'new', { unchangedSince: checked }))).toBe('ECHANGED');
+    expect(readFileSync(p, 'utf8')).toBe('written meanwhile');
+    const again = lstatSync(p);
+    rmSync(p);
+    expect(code(() => writeFileAtomic(p, 'new', { unchangedSince: again }))).toBe('ECHANGED');
+    expect(temps()).toEqual([]);
+    writeFileSync(p, 'checked');
+    writeFileAtomic(p, 'new', { unchangedSince: lstatSync(p) });
+    expect(readFileSync(p, 'utf8')).toBe('new');
+  });
+
   it('with `exclusive`, never replaces anything, a dangling link included', () => {
     const p = join(dir, 'master.key');
     writeFileAtomic(p, 'k1', { exclusive: true });

@@ -12,7 +12,7 @@
  *   compare-and-delete), so PHP back on the files handler never sees them. Users whose session exists
  *   only in Redis are logged out.
  */
-import { type Stats, chownSync, closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { type Stats, chownSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
@@ -22,6 +22,8 @@ import {
   fileMtimeForRedisCopy,
   isDestroyedAfterFile,
   isFileNewerThanRedis,
+  isSameFileVersion,
+  lockFd,
   redactSessionPath,
   writeFileAtomic,
 } from '@session-migrate/common';
@@ -114,26 +116,133 @@ function ensureLevels(layout: RollbackFilesLayout, id: string, owner: { uid: num
   return d;
 }
 
-/** Reads an existing session file without following a symlink; undefined when absent. */
-function existingFile(path: string): { data: Buffer; mtimeMs: number } | 'not-a-file' | undefined {
-  let st;
+/** An existing session file, read through `fd` (open until closed by the caller). */
+interface ExistingFile {
+  fd: number;
+  st: Stats;
+  data: Buffer;
+}
+
+/**
+ * Opens and reads an existing session file without following a symlink (O_NOFOLLOW) or blocking on
+ * a FIFO (O_NONBLOCK). With `lock`, takes an exclusive flock on it first (lockFd), the lock PHP's
+ * files handler takes for a request (php-src ext/session/mod_files.c, ps_files_open), and reads it
+ * under that lock: 'held' while a PHP request has it open. The caller closes `fd` (which releases
+ * the lock). undefined when absent.
+ */
+function openExisting(path: string, lock: boolean): ExistingFile | 'not-a-file' | 'held' | undefined {
+  let fd: number;
   try {
-    st = lstatSync(path);
-  } catch {
-    return undefined;
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP' || code === 'ENXIO') return 'not-a-file';
+    throw err;
   }
-  if (!st.isFile()) return 'not-a-file';
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    return { data: readFileSync(fd), mtimeMs: st.mtimeMs };
-  } finally {
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      return 'not-a-file';
+    }
+    // Without flock(1) ('unavailable') the check before the rename is all there is (writeFileAtomic's unchangedSince).
+    if (lock && lockFd(fd, 'exclusive') === 'held') {
+      closeSync(fd);
+      return 'held';
+    }
+    const st = fstatSync(fd);
+    return { fd, st, data: readFileSync(fd) };
+  } catch (err) {
     closeSync(fd);
+    throw err;
+  }
+}
+
+/** Reads an existing session file without following a symlink, and closes it; undefined when absent. */
+function existingFile(path: string): { data: Buffer; mtimeMs: number } | 'not-a-file' | undefined {
+  const file = openExisting(path, false);
+  if (file === undefined || file === 'not-a-file') return file;
+  if (file === 'held') return undefined; // never without a lock asked for
+  closeSync(file.fd);
+  return { data: file.data, mtimeMs: file.st.mtimeMs };
+}
+
+/**
+ * Test hooks: `beforeReplace` runs after a file's check, with its lock held, just before it is
+ * replaced or removed (a test writes to it there, as a PHP request racing rollback would).
+ */
+export const rollbackTestHooks: { beforeReplace?: (path: string) => void } = {};
+
+/**
+ * Puts the Redis copy of a session in place of the file at `path` without losing a write of PHP's
+ * files handler that races it: an existing file is checked again under an exclusive flock (PHP
+ * takes the same lock for a request: mod_files.c ps_files_open), which is held until after the
+ * rename, and writeFileAtomic checks just before the rename that it is still the same inode, size,
+ * mtime and ctime (all there is where flock(1) is missing); a missing file is created only if the
+ * name is still free (link(2)). A file PHP holds, changed, created or removed meanwhile is kept as
+ * PHP left it ('newer-file-kept'); a re-run sees it as newer.
+ * @throws what writeFileAtomic throws, but ECHANGED and EEXIST
+ */
+function replaceFile(
+  path: string,
+  data: Buffer,
+  write: { mode: number; owner: { uid: number; gid: number } | undefined; mtimeMs: number },
+): 'written' | 'unchanged' | 'newer-file-kept' {
+  const file = openExisting(path, true);
+  if (file === 'not-a-file') throw new UserFacingError('a symbolic link or non-file is in the way; refused');
+  if (file === 'held') return 'newer-file-kept';
+  try {
+    if (file !== undefined) {
+      if (file.data.equals(data)) return 'unchanged';
+      if (isFileNewerThanRedis(file.st.mtimeMs, write.mtimeMs)) return 'newer-file-kept';
+    }
+    rollbackTestHooks.beforeReplace?.(path);
+    // The one atomic write: its temporary `.sess_<id>.<random>.tmp` is never taken for a session
+    // by PHP's GC (mod_files.c ps_files_cleanup_dir only looks at names starting `sess_`).
+    writeFileAtomic(path, data, file === undefined ? { ...write, exclusive: true } : { ...write, unchangedSince: file.st });
+    return 'written';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ECHANGED' || code === 'EEXIST') return 'newer-file-kept';
+    throw err;
+  } finally {
+    if (file !== undefined) closeSync(file.fd);
+  }
+}
+
+/**
+ * Removes the stale file of a destroyed session, if under its exclusive flock it is still a file
+ * `stale(mtimeMs)` says is older than the destruction, and is still that file (inode, size, mtime,
+ * ctime) just before the unlink. false: PHP holds it, or wrote, replaced or removed it meanwhile.
+ */
+function removeIfStillOlder(path: string, stale: (mtimeMs: number) => boolean): boolean {
+  const file = openExisting(path, true);
+  if (file === undefined || file === 'not-a-file' || file === 'held') return false;
+  try {
+    if (!stale(file.st.mtimeMs)) return false;
+    rollbackTestHooks.beforeReplace?.(path);
+    if (!isSameFileVersion(lstatOrNull(path), file.st)) return false;
+    unlinkSync(path);
+    return true;
+  } finally {
+    closeSync(file.fd);
+  }
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
   }
 }
 
 /**
  * Writes the Redis sessions of the given IDs back as plaintext files (see the module comment).
- * Never overwrites a file written after the Redis copy; never follows a symlink.
+ * Never overwrites a file written after the Redis copy, nor one PHP holds or writes meanwhile
+ * (replaceFile: its exclusive flock is held from the check until after the rename); never follows a
+ * symlink.
  * @throws UserFacingError when the base directory is missing or a symlink; Redis errors propagate.
  */
 export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<RollbackToFilesReport> {
@@ -261,7 +370,11 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
           const file = existingFile(path);
           if (typeof tombPttl === 'number' && file !== undefined && file !== 'not-a-file') {
             if (isDestroyedAfterFile(tombPttl, file.mtimeMs, options.gcMaxlifetime, now)) {
-              if (!dryRun) unlinkSync(path);
+              if (!dryRun && !removeIfStillOlder(path, (mtimeMs) => isDestroyedAfterFile(tombPttl, mtimeMs, options.gcMaxlifetime, now))) {
+                // PHP wrote it meanwhile (or holds it now): a session in use again, kept.
+                report.counts['newer-file-kept']++;
+                return;
+              }
               report.counts['destroyed-file-removed']++;
               return;
             }
@@ -287,9 +400,11 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
         }
         if (!dryRun) {
           ensureLevels(layout, id, owner, dirMode);
-          // The one atomic write: its temporary `.sess_<id>.<random>.tmp` is never taken for a session
-          // by PHP's GC (mod_files.c ps_files_cleanup_dir only looks at names starting `sess_`).
-          writeFileAtomic(path, opened.plaintext, { mode: layout.mode, owner, mtimeMs });
+          const outcome = replaceFile(path, opened.plaintext, { mode: layout.mode, owner, mtimeMs });
+          if (outcome !== 'written') {
+            report.counts[outcome]++;
+            return;
+          }
         }
         report.counts.written++;
       } catch (e) {

@@ -13,7 +13,8 @@
  *
  * Passwords are never part of a printed form, by one rule (redactRedisSecrets): the parameter (or the
  * URL's user) is named, its value replaced by `<redacted len=N>`. Use `redactRedisSavePath()` /
- * `describeRedisHost()` / `redactRedisSecrets()`.
+ * `describeRedisHost()` / `redactRedisSecrets()` (`redactRedisAddress()` for one address as typed,
+ * and packages/redis redactUrl, its `***` form).
  */
 import { PHPREDIS_DEFAULT_PREFIX, type Finding } from '@session-migrate/common';
 
@@ -148,19 +149,40 @@ function percentDecode(s: string): string {
  *   at `&` or whitespace, or at a ',' or quote followed by a separator (`auth=x, tcp://`,
  *   `'...auth=x');`); a ',', '#', '/' or '?' inside it (`auth=ab,cd`, `auth=ab#cd`) is redacted with
  *   it. An empty value (`auth=` in prose) is left alone.
- * - The password of a URL's `user:password@` becomes `<redacted len=N>` (N after percent-decoding);
- *   the user name stays.
+ * - The password of a URL's `user:password@` (any scheme: redis://, rediss://, redis+sentinel://,
+ *   tcp://, tls://) becomes `<redacted len=N>` (N after percent-decoding); the user name stays. The
+ *   password runs to the LAST '@' before whitespace or the next `scheme://` (as php_url_parse_ex and
+ *   the WHATWG URL parser take the last '@' of the authority), so a password with an unencoded '@',
+ *   ':', '#', '/', '?' or '%' is hidden whole; what follows a late '@' in the same word is hidden with
+ *   it (more hidden, never less).
+ *
+ * This is also the rule of the Redis URLs of the commands that connect (packages/redis/src/url.ts
+ * redactUrl, which passes `mark` to print `***`).
+ * @param mark what replaces a secret (default `<redacted len=N>`, redactedSecret)
  */
-export function redactRedisSecrets(text: string): string {
+export function redactRedisSecrets(text: string, mark: (secret: string) => string = redactedSecret): string {
   return text
     .replace(
       /((?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=)((?:[^&\s"',]|[,"'](?=[^\s,"'&);\]]))+)/gi,
-      (_m, k: string, v: string) => `${k}${redactedSecret(formDecode(v))}`,
+      (_m, k: string, v: string) => `${k}${mark(formDecode(v))}`,
     )
     .replace(
-      /(\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^:@/?\s]*:)([^@/?\s]*)@/g,
-      (_m, k: string, v: string) => `${k}${redactedSecret(percentDecode(v))}@`,
+      /(\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^:@/?#\s]*:)((?:(?![a-zA-Z][a-zA-Z0-9+.-]*:\/\/)\S)*)@/g,
+      (_m, k: string, v: string) => `${k}${mark(percentDecode(v))}@`,
     );
+}
+
+/**
+ * redactRedisSecrets for a text meant to be ONE Redis address (a `--target` URL, a `--source redis:`
+ * spec): one that does not start with `scheme://` (mistyped: `redis//u:p@h`, `redis:u:p@h`, `u:p@h`)
+ * has everything before its last '@' hidden as well, since nothing tells where a user:password part
+ * begins there.
+ * @param mark what replaces a secret (default `<redacted len=N>`, redactedSecret)
+ */
+export function redactRedisAddress(text: string, mark: (secret: string) => string = redactedSecret): string {
+  const at = text.lastIndexOf('@');
+  if (at < 0 || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) return redactRedisSecrets(text, mark);
+  return `${mark(text.slice(0, at))}@${redactRedisSecrets(text.slice(at + 1), mark)}`;
 }
 
 /** The whole save_path with every password replaced by `<redacted len=N>` (redactRedisSecrets). */

@@ -13,6 +13,7 @@
  * (https://github.com/redis/lettuce/wiki/Redis-URI-and-connection-details).
  */
 import { UserFacingError } from '@session-migrate/common';
+import { redactRedisAddress } from '@session-migrate/php-ini';
 
 /** How the data is served: one node, a Redis Cluster, or a master found through Sentinel. */
 export type Topology = 'standalone' | 'cluster' | 'sentinel';
@@ -121,7 +122,9 @@ export function parseRedisUrl(text: string, what: RedisRole = 'target'): RedisAd
 }
 
 function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddress {
-  const m = /^[^:]+:\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^/?#]*))?(?:\/([^/?#]*))?\/?$/.exec(text);
+  // The user part runs to the LAST '@' (as the WHATWG URL parser and php_url_parse_ex read the
+  // authority): a password with an unencoded '@' is never taken for a sentinel address and printed.
+  const m = /^[^:]+:\/\/(?:(.*)@)?([^/?#@]*)(?:\/([^/?#]*))?(?:\/([^/?#]*))?\/?$/s.exec(text);
   if (m === null)
     throw new UserFacingError(
       `${what} "${redactUrl(text)}" is not understood: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port[,host:port]/MASTER[/db]`,
@@ -162,9 +165,14 @@ function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddres
   };
 }
 
-/** A URL with any password in its user part replaced by `***` (for error messages). */
+/**
+ * A Redis URL, as typed, with any password replaced by `***`, for error messages: the one redaction
+ * rule of Redis addresses (php-ini's redactRedisAddress / redactRedisSecrets: a URL's
+ * `user:password@` up to the last '@', `auth=` parameters, and of a text without `scheme://`
+ * everything before its last '@').
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+  return redactRedisAddress(text, () => '***');
 }
 
 /** Environment variables of passwords, per role. */

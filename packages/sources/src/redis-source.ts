@@ -12,7 +12,7 @@ import {
   PHPREDIS_SESSION_PARAMS,
   parseRedisQuery,
   parseRedisServer,
-  redactRedisSecrets,
+  redactRedisAddress,
   splitRedisSavePath,
 } from '@session-migrate/php-ini';
 import {
@@ -60,7 +60,7 @@ export interface ParsedRedisSource {
  * servers on ',' and whitespace FIRST (a source must name exactly one), then the query after the
  * first `?` is split on `&` and form-decoded (`+` is a space, `%2C` a comma); `#`, `/` and `?` inside
  * the query are data. Every query is decoded by the same parse_str (parseRedisQuery), and every
- * printed form redacted by the same rule (redactRedisSecrets). `auth` may be `auth=PASS` or
+ * printed form redacted by the same rule (redactRedisAddress). `auth` may be `auth=PASS` or
  * `auth[]=USER&auth[]=PASS`. Without a password in the spec, the environment variable
  * SESSION_MIGRATE_SOURCE_REDIS_PASSWORD is used.
  * @param tls `--source-tls-*` options (only with rediss://, tls:// or rediss+sentinel://)
@@ -70,7 +70,7 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const sentinel = /^rediss?\+sentinel:\/\//i.test(spec);
   const phpredis = /^(tcp|tls):\/\//.test(spec);
   const servers = sentinel ? [spec] : phpredis ? splitRedisSavePath(spec) : spec.split(',');
-  const redacted = redactRedisSecrets(spec);
+  const redacted = redactRedisAddress(spec);
   if (servers.length > 1) {
     throw new UserFacingError(
       `source redis:${redacted} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`,

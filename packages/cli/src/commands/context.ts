@@ -44,6 +44,29 @@ export const HANDLERS = SERIALIZE_HANDLERS;
 export const TARGET_DESCRIBE =
   'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)';
 
+/** `--target`: the Redis URL (plan demands it; verify, purge, rollback and rotate take the plan's by default). */
+export const TARGET_OPTION = { type: 'string', describe: TARGET_DESCRIBE } as const;
+
+/** `--prefix` of a command that takes the plan's by default (verify, purge, rollback); the default is resolved by the use case. */
+export const PREFIX_OVERRIDE_OPTION = { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` } as const;
+
+/** `--gc-maxlifetime` of a command that takes the plan's by default (verify, purge, rollback). */
+export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
+  type: 'number',
+  describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})`,
+} as const;
+
+/** `--json` of the commands that print a report (verify, purge, rollback, rotate). */
+export const JSON_REPORT_OPTION = { type: 'boolean', default: false, describe: 'print a JSON report' } as const;
+
+/** `--target`, `--prefix` and `--gc-maxlifetime`, in that order, each defaulting to the plan's (purge, rollback). */
+export function planTargetOptions<T>(y: Argv<T>) {
+  return y
+    .option('target', TARGET_OPTION)
+    .option('prefix', PREFIX_OVERRIDE_OPTION)
+    .option('gc-maxlifetime', GC_MAXLIFETIME_OVERRIDE_OPTION);
+}
+
 /** The key provider options and `--prefix` with its default. */
 export function keyOptions<T>(y: Argv<T>) {
   return keyProviderOptions(y).option('prefix', { type: 'string', default: DEFAULT_PREFIX, describe: 'Redis key prefix' });

@@ -13,7 +13,7 @@ import { handlerChoicesFromArgs, handlerOptions } from '../handler-options.ts';
 import { keyProviderFromArgs } from '../key-options.ts';
 import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
-import { TARGET_DESCRIBE, given, keyOptions, phpOptions, defineCommand, type CommandFactory, type Print } from './context.ts';
+import { TARGET_OPTION, given, keyOptions, phpOptions, defineCommand, type CommandFactory, type Print } from './context.ts';
 
 /** plan's arguments: the use case's options, and `--json`. */
 export interface PlanArgs extends Omit<CreatePlanOptions, 'onWarning'> {
@@ -33,7 +33,7 @@ export const planModule: CommandFactory = ({ run, print }) =>
           describe:
             "repeatable: several directories, or files plus a Redis source. files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)",
         })
-        .option('target', { type: 'string', demandOption: true, describe: TARGET_DESCRIBE })
+        .option('target', { ...TARGET_OPTION, demandOption: true })
         .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
         .option('artifacts-dir', {
           type: 'string',

@@ -4,13 +4,12 @@
  * this module parses, calls, prints. Exit 0 when every session was proven (and, unless --dry-run,
  * deleted); 1 when some are not proven or changed meanwhile.
  */
-import { DEFAULT_GC_MAXLIFETIME, printable } from '@session-migrate/common';
+import { printable } from '@session-migrate/common';
 import type { DuplicatesReport, PurgeReport, PurgeUseCaseOptions } from '@session-migrate/migrate';
-import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
-import { TARGET_DESCRIBE, given, defineCommand, type CommandFactory, type Print } from './context.ts';
+import { JSON_REPORT_OPTION, planTargetOptions, given, defineCommand, type CommandFactory, type Print } from './context.ts';
 
 /** purge's arguments: the use case's options (no callbacks), and `--json`. */
 export interface PurgeArgs extends Omit<PurgeUseCaseOptions, 'onWarning'> {
@@ -22,24 +21,23 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
     command: 'purge',
     describe: 'delete the plaintext session files proven in Redis (same or newer); refuses while any is not',
     builder: (y) =>
-      allTlsOptions(keyProviderOptions(y))
-        .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
-        .option('source', {
-          type: 'string',
-          array: true,
-          describe:
-            "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions') or redis:URL, repeatable (default: every source of the plan)",
-        })
-        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
-        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
+      planTargetOptions(
+        allTlsOptions(keyProviderOptions(y))
+          .option('plan', { type: 'string', describe: 'take source, target, key file, prefix and gc_maxlifetime from this plan' })
+          .option('source', {
+            type: 'string',
+            array: true,
+            describe:
+              "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions') or redis:URL, repeatable (default: every source of the plan)",
+          }),
+      )
         .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
         .option('allow-partial', {
           type: 'boolean',
           default: false,
           describe: 'delete the proven files even while others are not proven (still exits 1)',
         })
-        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+        .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(() =>
         purgeCommand(

@@ -3,13 +3,12 @@
  * (packages/migrate/src/use-cases/rollback.ts); this module parses, calls, prints. Exit 0 when done,
  * 1 when some session failed, 2 for usage, input or connection errors.
  */
-import { DEFAULT_GC_MAXLIFETIME, printable } from '@session-migrate/common';
+import { printable } from '@session-migrate/common';
 import type { RollbackOptions, RollbackReport, RollbackToFilesReport } from '@session-migrate/migrate';
-import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { sourcesTable } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
-import { TARGET_DESCRIBE, given, defineCommand, type CommandFactory, type Print } from './context.ts';
+import { JSON_REPORT_OPTION, planTargetOptions, given, defineCommand, type CommandFactory, type Print } from './context.ts';
 
 /** rollback's arguments: the use case's options (no callbacks), and `--json`. */
 export interface RollbackArgs extends Omit<RollbackOptions, 'onNotice' | 'onWarning'> {
@@ -22,11 +21,12 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
     describe:
       'the way back: write the Redis sessions back as plaintext files (--to, or --to-sources for every source of the plan), or remove the migrated keys (--remove-keys)',
     builder: (y) =>
-      tlsOptions(keyProviderOptions(y), 'target')
-        .option('plan', { type: 'string', describe: 'take target, key file, prefix and gc_maxlifetime from this plan' })
-        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
-        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
+      planTargetOptions(
+        tlsOptions(keyProviderOptions(y), 'target').option('plan', {
+          type: 'string',
+          describe: 'take target, key file, prefix and gc_maxlifetime from this plan',
+        }),
+      )
         .option('to', {
           type: 'string',
           describe: "files:SAVE_PATH to write the sessions back to (e.g. 'files:2;0600;/var/lib/php/sessions')",
@@ -47,7 +47,7 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
           describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)',
         })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
-        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+        .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(() =>
         rollbackCommand(

@@ -10,7 +10,7 @@ import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatCounts } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
-import { TARGET_DESCRIBE, defineCommand, given, type CommandFactory, type Print } from './context.ts';
+import { JSON_REPORT_OPTION, TARGET_OPTION, defineCommand, given, type CommandFactory, type Print } from './context.ts';
 
 /** rotate's arguments: the use case's options (no callbacks), and `--json`. */
 export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'onWarning'> {
@@ -24,10 +24,10 @@ export const rotateModule: CommandFactory = ({ run, print }) =>
     builder: (y) =>
       tlsOptions(keyProviderOptions(y), 'target')
         .option('plan', { type: 'string', describe: 'take target (with its TLS files and user), key and prefix from this plan' })
-        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
+        .option('target', TARGET_OPTION)
         .option('prefix', { type: 'string', describe: `Redis key prefix (default: the plan's, else ${DEFAULT_PREFIX})` })
         .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
-        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+        .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(() =>
         rotateCommand(

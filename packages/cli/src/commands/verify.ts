@@ -2,14 +2,23 @@
  * `session-migrate verify`: check the target (and the sources). The work is the verifyMigration use
  * case (packages/verify/src/use-case.ts); this module parses, calls, prints.
  */
-import { DEFAULT_GC_MAXLIFETIME, printable } from '@session-migrate/common';
+import { printable } from '@session-migrate/common';
 import type { VerifyMigrationOptions, VerifyMigrationReport } from '@session-migrate/verify';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
-import { HANDLERS, TARGET_DESCRIBE, given, defineCommand, type CommandFactory, type Print } from './context.ts';
+import {
+  GC_MAXLIFETIME_OVERRIDE_OPTION,
+  HANDLERS,
+  JSON_REPORT_OPTION,
+  PREFIX_OVERRIDE_OPTION,
+  TARGET_OPTION,
+  given,
+  defineCommand,
+  type CommandFactory,
+  type Print,
+} from './context.ts';
 
 /** verify's arguments: the use case's options (no callbacks), and `--json`. */
 export interface VerifyArgs extends Omit<VerifyMigrationOptions, 'onWarning'> {
@@ -24,10 +33,10 @@ export const verifyModule: CommandFactory = ({ run, print }) =>
     builder: (y) =>
       allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
-        .option('target', { type: 'string', describe: TARGET_DESCRIBE })
+        .option('target', TARGET_OPTION)
         .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
-        .option('prefix', { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` })
-        .option('gc-maxlifetime', { type: 'number', describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})` })
+        .option('prefix', PREFIX_OVERRIDE_OPTION)
+        .option('gc-maxlifetime', GC_MAXLIFETIME_OVERRIDE_OPTION)
         .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
         .option('source', {
           type: 'string',
@@ -51,7 +60,7 @@ export const verifyModule: CommandFactory = ({ run, print }) =>
           describe:
             "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)",
         })
-        .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' }),
+        .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(() =>
         verifyCommand(

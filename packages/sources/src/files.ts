@@ -4,7 +4,6 @@
  * save_path has a depth `N;`. Only regular files named `sess_<id>` with a valid ID are sessions;
  * symbolic links are never followed, neither for directories nor for files.
  */
-import { spawnSync } from 'node:child_process';
 import {
   closeSync,
   constants,
@@ -21,7 +20,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilesSavePath, type FilesSavePath } from '@session-migrate/php-ini';
-import { DEFAULT_MAX_SESSION_BYTES, UserFacingError, describeFsError, redactSessionPath } from '@session-migrate/common';
+import { DEFAULT_MAX_SESSION_BYTES, UserFacingError, describeFsError, lockFd, redactSessionPath } from '@session-migrate/common';
 import type { RemoveOutcome, Source } from './source.ts';
 
 /**
@@ -518,18 +517,6 @@ function inodeLocked(ino: bigint, changedMs: number): boolean | undefined {
   return lockSnapshot.inodes?.has(String(ino));
 }
 
-/**
- * Takes a shared flock on the open file description behind `fd` with util-linux flock(1) (Node has
- * no flock(2)): the child gets the description as its stdin, and the lock stays with the
- * description after the child exits, until `fd` is closed (flock(2): locks belong to the open file
- * description). 'held' while another process (PHP) holds an exclusive lock.
- */
-function lockShared(fd: number): 'ok' | 'held' | 'unconfirmed' {
-  const r = spawnSync('flock', ['--shared', '--nonblock', '0'], { stdio: [fd, 'ignore', 'ignore'], timeout: 10_000 });
-  if (r.error === undefined && r.status === 0) return 'ok';
-  return r.error === undefined && r.status === 1 ? 'held' : 'unconfirmed';
-}
-
 function readOnce(
   candidate: SessionCandidate,
   maxBytes: number,
@@ -568,8 +555,8 @@ function readOnce(
       if (!sameStat(before, fstatSync(fd))) return 'changing';
       return session(before, data);
     }
-    const lock = lockShared(fd);
-    if (lock !== 'ok') return lock;
+    const lock = lockFd(fd, 'shared');
+    if (lock !== 'ok') return lock === 'held' ? 'held' : 'unconfirmed';
     const nowLocked = Date.now();
     const locked = fstatSync(fd);
     const tooBigNow = oversized(locked);

@@ -20,12 +20,12 @@ interface Waiter {
 
 /**
  * A message to a worker: a request (the candidates' paths, separated by NUL, the one byte no path
- * holds; with `presence`, verify's presence check: presenceBatch, `superseded` one byte per
- * candidate), or buffers handed back for reuse.
+ * holds; with `presence`, verify's presence check: presenceBatch, or namesBatch with `namesOnly`,
+ * `superseded` one byte per candidate), or buffers handed back for reuse.
  */
 export type PrepareRequest =
   | { id: number; paths: string; presence?: false }
-  | { id: number; paths: string; presence: true; superseded?: Uint8Array }
+  | { id: number; paths: string; presence: true; namesOnly?: boolean; superseded?: Uint8Array }
   | { recycle: ArrayBuffer[] };
 
 /** A worker's answer: the batch (prepareBatch's, or presenceBatch's), or one line of error. */
@@ -146,14 +146,16 @@ export class PreparePool {
 
   /**
    * Reads, classifies and names one batch for verify's presence check (presenceBatch) on the next
-   * worker. Its `index` and `unreadable` refer to `candidates`.
+   * worker; with `namesOnly`, names it without reading (namesBatch). Its `index` and `unreadable`
+   * refer to `candidates`.
    * @param superseded one byte per candidate (1: another source's copy wins), or undefined
    */
-  async presence(candidates: readonly SessionCandidate[], superseded?: Uint8Array): Promise<PresenceBatch> {
+  async presence(candidates: readonly SessionCandidate[], superseded?: Uint8Array, namesOnly = false): Promise<PresenceBatch> {
     return this.request({
       id: this.nextId++,
       paths: candidates.map((c) => c.location).join('\0'),
       presence: true,
+      ...(namesOnly ? { namesOnly } : {}),
       ...(superseded !== undefined ? { superseded } : {}),
     }) as Promise<PresenceBatch>;
   }

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import { randomBytes } from 'node:crypto';
-import { prepareBatch, presenceBatch, type PrepareContext } from './prepare.ts';
+import { namesBatch, prepareBatch, presenceBatch, type PrepareContext } from './prepare.ts';
 import { PackBuffers, candidatesOf, transferList, type PrepareReply, type PrepareRequest } from './prepare-pool.ts';
 
 const { masterKeys, lookupKey, ctx } = workerData as { masterKeys: Uint8Array[]; lookupKey?: Uint8Array; ctx: PrepareContext };
@@ -26,7 +26,7 @@ parentPort!.on('message', (msg: PrepareRequest) => {
   let reply: PrepareReply;
   try {
     if (msg.presence === true) {
-      const presence = presenceBatch(candidatesOf(msg.paths), msg.superseded, codec, ctx);
+      const presence = (msg.namesOnly === true ? namesBatch : presenceBatch)(candidatesOf(msg.paths), msg.superseded, codec, ctx);
       parentPort!.postMessage({ id: msg.id, presence } satisfies PrepareReply, [
         presence.names.buffer as ArrayBuffer,
         presence.index.buffer as ArrayBuffer,

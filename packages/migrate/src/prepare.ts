@@ -436,6 +436,48 @@ export interface PresenceBatch {
  * Never throws for a bad file.
  * @param superseded one byte per candidate (1: superseded), or undefined when none is
  */
+/**
+ * Names a batch of session files for the first step of verify's presence check, without reading
+ * them: the key and tombstone names (key layout 2) of every candidate that is not superseded, from
+ * its session ID (the file name). verify asks Redis for these first; only the files whose key is not
+ * there are read and classified (presenceBatch), since a session in Redis is present whatever its
+ * file holds now. `expired`, `empty`, `corrupt` and `unreadable` stay 0/empty here.
+ * @param superseded one byte per candidate (1: another source's copy is the one in Redis), or undefined
+ */
+export function namesBatch(
+  candidates: readonly SessionCandidate[],
+  superseded: Uint8Array | undefined,
+  codec: EnvelopeCodec,
+  ctx: Pick<PrepareContext, 'prefix'>,
+): PresenceBatch {
+  const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
+  const keyBytes = prefixBytes.length + 66;
+  const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
+  const names = Buffer.allocUnsafeSlow(Math.max(1, candidates.length * (keyBytes + tombstoneBytes)));
+  const index = new Int32Array(candidates.length);
+  const out: PresenceBatch = {
+    count: 0,
+    names,
+    keyBytes,
+    tombstoneBytes,
+    index,
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    superseded: 0,
+    unreadable: [],
+  };
+  for (let i = 0; i < candidates.length; i++) {
+    if (superseded !== undefined && superseded[i] === 1) {
+      out.superseded++;
+      continue;
+    }
+    writeSessionKeyNames(names, out.count * (keyBytes + tombstoneBytes), prefixBytes, codec.sessionDigest(candidates[i]!.id));
+    index[out.count++] = i;
+  }
+  return out;
+}
+
 export function presenceBatch(
   candidates: readonly SessionCandidate[],
   superseded: Uint8Array | undefined,

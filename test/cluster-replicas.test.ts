@@ -280,4 +280,27 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
       conn.close();
     }
   });
+
+  // Found here, not fixed (packages/migrate/src/apply.ts): a batch whose sessions are all already
+  // present is not WAITed for, and a WAIT on a connection that wrote nothing proves nothing anyway.
+  it.todo('a re-run while the replica is still hung must not exit 0 (today: exit 0, "nothing to do", no UNCONFIRMED)');
+
+  it('a replica killed (kill -9) with --min-replicas 1: UNCONFIRMED naming its master, exit 1; every session in the cluster', async () => {
+    // Last test: the cluster stays one replica short.
+    const { masters, replicasOf } = await cluster.roles();
+    const master = masters.find((m) => (replicasOf.get(m) ?? []).length === 1)!;
+    await replicasOf.get(master)![0]!.kill();
+    await waitUntil(
+      'the master sees its replica gone',
+      async () => parseInfo(await master.admin.info('replication')).get('connected_slaves') === '0',
+    );
+    const { ids, planFile } = plan('killed', 300);
+    const a = cli(['apply', '--plan', planFile, '--json', '--min-replicas', '1', '--wait-timeout-ms', '300']);
+    expect(a.status, a.stderr).toBe(1);
+    const out = json(a);
+    expect(out.confirm.minReplicas).toEqual({ '*': 1 });
+    expect(out.sessions.counts).toMatchObject({ migrated: 300, unconfirmed: 300, missingAfterWrite: 0 });
+    expect(out.sessions.replicaShortfalls).toEqual([{ node: name(master), wanted: 1, acked: 0 }]);
+    expect(await countPresent(client, codec, PREFIX, ids)).toBe(300);
+  });
 });

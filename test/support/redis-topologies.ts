@@ -231,12 +231,23 @@ export interface RedisNode {
   stop(): Promise<void>;
   /** SIGKILL by PID (a crash); the directory stays until `stop()`. */
   kill(): Promise<void>;
+  /**
+   * SIGSTOP by PID: the process hangs without closing its connections (a frozen VM, a long GC pause),
+   * so peers see it connected but it answers nothing; `resume()` (SIGCONT) lets it go on; `stop()`
+   * works on a paused node. Do not use `admin` or `cli` while it is paused (they would wait).
+   */
+  pause(): void;
+  resume(): void;
 }
 
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
-  if (child.pid !== undefined) process.kill(child.pid, signal);
+  if (child.pid !== undefined) {
+    process.kill(child.pid, signal);
+    // A node a test paused (SIGSTOP) gets the signal only once it runs again.
+    if (signal !== 'SIGKILL') process.kill(child.pid, 'SIGCONT');
+  }
   const timer = setTimeout(() => {
     if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
   }, 5000);
@@ -380,6 +391,12 @@ export async function startNode(
       admin.disconnect();
       await stopChild(child, 'SIGKILL');
     },
+    pause() {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGSTOP');
+    },
+    resume() {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGCONT');
+    },
   };
   return node;
 }
@@ -452,33 +469,56 @@ export async function addAclUser(
 // ---------------------------------------------------------------------------------------------
 // Cluster
 
-/** A Redis Cluster of masters only; `url` names its first node, as a user would give one seed. */
+/**
+ * A Redis Cluster; `url` names its first node, as a user would give one seed. `nodes` are every node
+ * (masters and replicas: ACL users go on each); `masters` and `replicas` are the roles `redis-cli
+ * --cluster create` gave them (a failover swaps roles afterwards: ask `roles()` for the roles now).
+ */
 export interface ClusterTopology {
   nodes: RedisNode[];
+  /** The masters at start (every node when started without replicas). */
+  masters: RedisNode[];
+  /** The replicas at start (none by default). */
+  replicas: RedisNode[];
   url: string;
   tls?: TlsServerOptions;
   /** Node ID of each node (CLUSTER MYID), by port. */
   ids: Map<number, string>;
   /** The node serving a slot now (from CLUSTER SLOTS of the first node). */
   ownerOf(slot: number): Promise<RedisNode>;
+  /**
+   * Roles now, from CLUSTER NODES of `via` (default: the first node that answers among `nodes`):
+   * each master with its replicas (`master_link_status` not checked here).
+   */
+  roles(via?: RedisNode): Promise<{ masters: RedisNode[]; replicasOf: Map<RedisNode, RedisNode[]> }>;
+  /** Waits until every node given (default every node) reports `cluster_state:ok` and every replica among them `master_link_status:up`. */
+  waitForSync(nodes?: RedisNode[], timeoutMs?: number): Promise<void>;
   /** An ioredis Cluster client (default user) for assertions; closed by `stop()`. */
   client(): Cluster;
-  /** Total DBSIZE over all nodes. */
+  /** Total DBSIZE over the nodes that are masters now (a replica's copies are not counted twice). */
   dbsize(): Promise<number>;
   stop(): Promise<void>;
 }
 
 /**
- * Starts `masters` (default 3) redis-servers with `cluster-enabled yes` (each with its own bus port
- * from `--cluster-port`), joins them with `redis-cli --cluster create ... --cluster-replicas 0
- * --cluster-yes`, and waits until every node reports `cluster_state:ok`. With `tls`, clients, the
- * cluster bus and MIGRATE all use TLS.
- * @throws Error when the cluster does not reach `cluster_state:ok` within 20 s.
+ * Starts `masters` (default 3) x (1 + `replicas`, default 0) redis-servers with `cluster-enabled yes`
+ * (each with its own bus port from `--cluster-port`), joins them with `redis-cli --cluster create ...
+ * --cluster-replicas N --cluster-yes`, and waits until every node reports `cluster_state:ok` and every
+ * replica `master_link_status:up`. With replicas, every node syncs diskless at once
+ * (`--repl-diskless-sync yes --repl-diskless-sync-delay 0`), so a full sync takes milliseconds. With
+ * `tls`, clients, the cluster bus, replication and MIGRATE all use TLS.
+ * Source: https://redis.io/docs/latest/operate/oss_and_stack/management/scaling/#create-a-redis-cluster
+ * @throws Error when the cluster is not ready within 20 s.
  */
-export async function startCluster(options: { masters?: number; tls?: TlsServerOptions } = {}): Promise<ClusterTopology> {
-  const count = options.masters ?? 3;
-  const nodes = await Promise.all(
-    Array.from({ length: count }, async () =>
+export async function startCluster(
+  options: { masters?: number; replicas?: number; tls?: TlsServerOptions } = {},
+): Promise<ClusterTopology> {
+  const masterCount = options.masters ?? 3;
+  const replicaCount = options.replicas ?? 0;
+  if (!Number.isInteger(replicaCount) || replicaCount < 0) throw new Error(`replicas must be a whole number >= 0, got ${replicaCount}`);
+  const replArgs = replicaCount > 0 ? ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'] : [];
+  const settled = await Promise.allSettled(
+    Array.from({ length: masterCount * (1 + replicaCount) }, async () =>
       withFreshPorts((busPort) =>
         startNode({
           ...(options.tls !== undefined ? { tls: options.tls } : {}),
@@ -491,28 +531,103 @@ export async function startCluster(options: { masters?: number; tls?: TlsServerO
             String(busPort),
             '--cluster-node-timeout',
             '3000',
+            ...replArgs,
           ],
         }),
       ),
     ),
   );
+  const nodes = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    // One node did not start: stop those that did (by PID), none is left behind.
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw failed.reason;
+  }
   let clients: Cluster[] = [];
   const stopAll = async (): Promise<void> => {
     for (const c of clients) c.disconnect();
     clients = [];
     await Promise.all(nodes.map((n) => n.stop()));
   };
+  const byId = new Map<string, RedisNode>();
+  const roles = async (via?: RedisNode): Promise<{ masters: RedisNode[]; replicasOf: Map<RedisNode, RedisNode[]> }> => {
+    let text: string | undefined;
+    let lastErr: unknown;
+    for (const n of via !== undefined ? [via] : nodes) {
+      try {
+        text = String(await n.admin.call('CLUSTER', 'NODES'));
+        break;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    if (text === undefined) throw lastErr instanceof Error ? lastErr : new Error('no node answered CLUSTER NODES');
+    // CLUSTER NODES: <id> <ip:port@cport> <flags> <master id or -> ... (https://redis.io/commands/cluster-nodes/)
+    const masters: RedisNode[] = [];
+    const replicasOf = new Map<RedisNode, RedisNode[]>();
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    for (const l of lines) {
+      const [id, , flags] = l.split(' ');
+      const n = byId.get(id!);
+      if (n !== undefined && flags!.split(',').includes('master')) {
+        masters.push(n);
+        replicasOf.set(n, []);
+      }
+    }
+    for (const l of lines) {
+      const [id, , flags, masterId] = l.split(' ');
+      const n = byId.get(id!);
+      const m = byId.get(masterId!);
+      if (n !== undefined && m !== undefined && flags!.split(',').includes('slave')) replicasOf.get(m)?.push(n);
+    }
+    return { masters, replicasOf };
+  };
+  const waitForSync = async (which: RedisNode[] = nodes, timeoutMs = 20_000): Promise<void> => {
+    await waitForClusterOk(which, timeoutMs);
+    await waitFor('every replica with master_link_status:up', timeoutMs, async () => {
+      for (const n of which) {
+        const info = parseInfo(await n.admin.info('replication'));
+        if (info.get('role') === 'slave' && info.get('master_link_status') !== 'up') return false;
+      }
+      return true;
+    });
+  };
+  let masters: RedisNode[] = nodes;
+  let replicas: RedisNode[] = [];
   try {
-    await nodes[0]!.cli('--cluster', 'create', ...nodes.map((n) => `${HOST}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes');
-    await waitForClusterOk(nodes, 20_000);
+    await nodes[0]!.cli(
+      '--cluster',
+      'create',
+      ...nodes.map((n) => `${HOST}:${n.port}`),
+      '--cluster-replicas',
+      String(replicaCount),
+      '--cluster-yes',
+    );
+    for (const n of nodes) byId.set(String(await n.admin.call('CLUSTER', 'MYID')), n);
+    if (replicaCount > 0) {
+      // Every node must know every replica's role before the roles are read.
+      await waitFor(`${masterCount} masters with ${replicaCount} replica(s) each`, 20_000, async () => {
+        for (const n of nodes) {
+          const r = await roles(n);
+          if (r.masters.length !== masterCount || [...r.replicasOf.values()].some((l) => l.length !== replicaCount)) return false;
+        }
+        return true;
+      });
+      masters = (await roles()).masters;
+      replicas = nodes.filter((n) => !masters.includes(n));
+    }
+    await waitForSync(nodes, 20_000);
   } catch (err) {
     await stopAll();
     throw err;
   }
   const ids = new Map<number, string>();
-  for (const n of nodes) ids.set(n.port, String(await n.admin.call('CLUSTER', 'MYID')));
+  for (const [id, n] of byId) ids.set(n.port, id);
   return {
     nodes,
+    masters,
+    replicas,
     url: nodes[0]!.url,
     ...(options.tls !== undefined ? { tls: options.tls } : {}),
     ids,
@@ -526,6 +641,8 @@ export async function startCluster(options: { masters?: number; tls?: TlsServerO
       }
       throw new Error(`no owner for slot ${slot}`);
     },
+    roles,
+    waitForSync,
     client() {
       const c = new Cluster(
         nodes.map((n) => ({ host: HOST, port: n.port })),
@@ -539,7 +656,7 @@ export async function startCluster(options: { masters?: number; tls?: TlsServerO
     },
     async dbsize() {
       let total = 0;
-      for (const n of nodes) total += Number(await n.admin.dbsize());
+      for (const n of replicaCount > 0 ? (await roles()).masters : nodes) total += Number(await n.admin.dbsize());
       return total;
     },
     stop: stopAll,

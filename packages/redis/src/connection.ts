@@ -86,6 +86,13 @@ const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
 /** Rounds of re-sending redirected commands before the error is given back to the caller. */
 const REDIRECT_ROUNDS = 30;
 
+/**
+ * The error of WAIT sent to a node that is a replica now (src/replication.c waitCommand in
+ * https://github.com/redis/redis): a master a failover demoted while this client still counted it
+ * as a master. Its writes are not confirmed; the run goes on (a failover is transient).
+ */
+const WAIT_ON_REPLICA = /^ERR WAIT cannot be used with replica instances/;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Hash slot (0..16383) of a key, honouring hash tags (Redis Cluster specification, "Key distribution model"); ioredis's own function. */
@@ -369,7 +376,8 @@ export class RedisConnection {
    * that master, or the timeout passes. WAIT only speaks for writes sent on the same connection: when
    * a master connection closed since `since` (a generation()), ioredis may have re-sent WAIT on a new
    * connection (another master after a failover), where it proves nothing; then that master counts as
-   * short (acked 0).
+   * short (acked 0). A master demoted by a failover that answers WAIT with an error (it is a replica
+   * now) counts as short too, not as a reason to stop.
    * @param min replicas wanted per master (`host:port` -> n, or `*` for any master)
    * @returns the masters that acknowledged fewer than asked, with how many did
    */
@@ -389,7 +397,7 @@ export class RedisConnection {
         try {
           acked = Number(await node.call('WAIT', String(wanted), String(timeoutMs)));
         } catch (err) {
-          if (this.classify(err).kind === 'permanent') throw err;
+          if (this.classify(err).kind === 'permanent' && !WAIT_ON_REPLICA.test((err as Error).message)) throw err;
           acked = 0;
         }
         if (acked < wanted) short.push({ node: name, wanted, acked });

@@ -1,0 +1,306 @@
+/**
+ * apply's write confirmation (WAIT) on a Redis Cluster with replicas: a real cluster of 3 masters with
+ * 1 replica each (test/support/redis-topologies.ts startCluster({ replicas: 1 })).
+ * - By default apply WAITs for as many replicas as each master has (INFO replication
+ *   `connected_slaves`, per master `host:port`), migrates every session, and every key is on the
+ *   replicas when it reports success.
+ * - A replica hung by SIGSTOP (it stays connected, so its master still counts it, but it acknowledges
+ *   nothing): apply reports UNCONFIRMED sessions and exits 1; nothing is lost, and once the replica is
+ *   back a re-run exits 0 with every key on every replica.
+ * - A CLUSTER FAILOVER of a master to its replica while apply writes: every session ends in the
+ *   cluster, and apply never reports success while one is missing.
+ * WAIT: https://redis.io/commands/wait/ ; manual failover: https://redis.io/commands/cluster-failover/
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Cluster } from 'ioredis';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { RedisConnection, specFromUrl } from '@session-migrate/redis';
+import { parseInfo, startCluster, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
+import { cli, cliChild, countPresent, newKey, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+
+const PREFIX = 'smsess:';
+let cluster: ClusterTopology;
+let client: Cluster;
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+
+interface ApplyJson {
+  confirm: { minReplicas: Record<string, number>; waitTimeoutMs: number };
+  sessions: {
+    counts: Record<string, number>;
+    replicaShortfalls: Array<{ node: string; wanted: number; acked: number }>;
+    stopped?: { message: string };
+  };
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sm-cluster-repl-'));
+  ({ keyFile, codec } = await newKey(root));
+  cluster = await startCluster({ masters: 3, replicas: 1 });
+  client = cluster.client();
+}, 60_000);
+afterAll(async () => {
+  // Every server stopped by PID (stop() also wakes a paused one), even when a test failed.
+  await cluster?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+function plan(tag: string, n: number): { ids: string[]; planFile: string } {
+  const dir = join(root, tag);
+  const ids = writeSessionFiles(dir, tag, n);
+  const planFile = join(root, `${tag}-plan.json`);
+  const p = cli([
+    'plan',
+    '--source',
+    `files:${dir}`,
+    '--target',
+    cluster.url,
+    '--key-file',
+    keyFile,
+    '--out',
+    planFile,
+    '--artifacts-dir',
+    join(root, `${tag}-art`),
+  ]);
+  expect(p.status, p.stderr + p.stdout).toBe(0);
+  return { ids, planFile };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const json = (r: CliResult): ApplyJson => JSON.parse(r.stdout) as ApplyJson;
+const name = (n: RedisNode): string => `${n.host}:${n.port}`;
+
+/** The master now of each session key (by CLUSTER KEYSLOT and CLUSTER SLOTS). */
+async function masterOfKey(key: string): Promise<RedisNode> {
+  return cluster.ownerOf(Number(await cluster.masters[0]!.admin.call('CLUSTER', 'KEYSLOT', key)));
+}
+
+/** Keys of `ids` missing on `node` itself (a replica answers EXISTS from its own data after READONLY). */
+async function missingOn(node: RedisNode, keys: string[]): Promise<number> {
+  await node.admin.call('READONLY');
+  let missing = 0;
+  for (let i = 0; i < keys.length; i += 500) {
+    const chunk = keys.slice(i, i + 500);
+    const found = await Promise.all(chunk.map((k) => node.admin.exists(k)));
+    missing += found.filter((x) => x === 0).length;
+  }
+  return missing;
+}
+
+/** For every session: its key is on its master and on each replica of that master (read from the replica itself). */
+async function expectOnEveryReplica(ids: string[]): Promise<void> {
+  const { replicasOf } = await cluster.roles();
+  const byMaster = new Map<RedisNode, string[]>();
+  for (const id of ids) {
+    const key = codec.keyName(PREFIX, id);
+    const m = await masterOfKey(key);
+    let list = byMaster.get(m);
+    if (list === undefined) byMaster.set(m, (list = []));
+    list.push(key);
+  }
+  expect([...byMaster.values()].reduce((a, l) => a + l.length, 0)).toBe(ids.length);
+  for (const [m, keys] of byMaster) {
+    expect(await missingOn(m, keys), `on master ${name(m)}`).toBe(0);
+    const reps = replicasOf.get(m) ?? [];
+    expect(reps.length, `replicas of ${name(m)}`).toBe(1);
+    for (const r of reps) expect(await missingOn(r, keys), `on replica ${name(r)} of ${name(m)}`).toBe(0);
+  }
+}
+
+describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
+  it('the harness starts 3 masters with 1 replica each, replicas in sync', async () => {
+    expect(cluster.nodes).toHaveLength(6);
+    expect(cluster.masters).toHaveLength(3);
+    expect(cluster.replicas).toHaveLength(3);
+    const { masters, replicasOf } = await cluster.roles();
+    expect(new Set(masters)).toEqual(new Set(cluster.masters));
+    for (const m of masters) {
+      expect(parseInfo(await m.admin.info('replication')).get('connected_slaves')).toBe('1');
+      expect(replicasOf.get(m)).toHaveLength(1);
+    }
+    for (const r of cluster.replicas) {
+      const info = parseInfo(await r.admin.info('replication'));
+      expect(info.get('role')).toBe('slave');
+      expect(info.get('master_link_status')).toBe('up');
+    }
+  });
+
+  it('apply --plan: WAIT 1 on each master (by host:port), every session migrated and on its replica, exit 0', async () => {
+    const { ids, planFile } = plan('rep', 900);
+    const a = cli(['apply', '--plan', planFile, '--json']);
+    expect(a.status, a.stderr + a.stdout).toBe(0);
+    const out = json(a);
+    // apply asks each master for its connected replicas (INFO replication): 1 each, keyed by master.
+    expect(out.confirm.minReplicas).toEqual(Object.fromEntries(cluster.masters.map((m) => [name(m), 1])));
+    expect(out.sessions.counts).toMatchObject({ migrated: 900, failed: 0, unconfirmed: 0, missingAfterWrite: 0 });
+    expect(out.sessions.replicaShortfalls).toEqual([]);
+    expect(await countPresent(client, codec, PREFIX, ids)).toBe(900);
+    expect(await cluster.dbsize()).toBe(900);
+    await expectOnEveryReplica(ids);
+
+    // The text report says what it waited for.
+    const { planFile: textPlan } = plan('reptext', 30);
+    const t = cli(['apply', '--plan', textPlan]);
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    expect(t.stdout).toMatch(
+      /replicas +WAIT after each batch for 1 replica\(s\) of 127\.0\.0\.1:\d+, 1 replica\(s\) of 127\.0\.0\.1:\d+, 1 replica\(s\) of 127\.0\.0\.1:\d+ \(timeout 2000 ms\)/,
+    );
+    expect(t.stdout).not.toMatch(/UNCONFIRMED/);
+  });
+
+  it('a replica hung (SIGSTOP): UNCONFIRMED, exit 1, in text and --json; nothing lost; a re-run once it is back exits 0', async () => {
+    const { ids: textIds, planFile: textPlan } = plan('hung', 400);
+    const { ids: jsonIds, planFile: jsonPlan } = plan('hungjson', 400);
+    const replica = cluster.replicas[0]!;
+    const { replicasOf } = await cluster.roles();
+    const master = [...replicasOf].find(([, reps]) => reps.includes(replica))![0];
+    // Sessions of this run that land on the master whose replica hangs.
+    let onHungMaster = 0;
+    for (const id of jsonIds) if ((await masterOfKey(codec.keyName(PREFIX, id))) === master) onHungMaster++;
+    expect(onHungMaster).toBeGreaterThan(50);
+
+    replica.pause();
+    let text: CliResult;
+    let js: CliResult;
+    try {
+      // The master still counts the hung replica as connected (it is, until repl-timeout): WAIT 1 times out.
+      text = cli(['apply', '--plan', textPlan, '--wait-timeout-ms', '300']);
+      js = cli(['apply', '--plan', jsonPlan, '--json', '--wait-timeout-ms', '300']);
+    } finally {
+      replica.resume();
+    }
+    expect(text.status, text.stderr + text.stdout).toBe(1);
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `UNCONFIRMED 400 session\\(s\\) were written in batches fewer replicas than asked acknowledged in time \\(${name(master).replace(/\./g, '\\.')}: 0 of 1\\)`,
+      ),
+    );
+    expect(text.stdout).not.toMatch(/next +deploy the artifacts/);
+    expect(js.status, js.stderr).toBe(1);
+    const out = json(js);
+    expect(out.sessions.counts).toMatchObject({ migrated: 400, failed: 0, missingAfterWrite: 0 });
+    // Every session of a batch the hung replica's master did not confirm is unconfirmed (at least those on that master).
+    expect(out.sessions.counts.unconfirmed).toBeGreaterThanOrEqual(onHungMaster);
+    expect(out.sessions.replicaShortfalls).toEqual([{ node: name(master), wanted: 1, acked: 0 }]);
+
+    // Nothing lost: every session is in the cluster; once the replica caught up, on every replica too.
+    expect(await countPresent(client, codec, PREFIX, [...textIds, ...jsonIds])).toBe(800);
+    await cluster.waitForSync();
+    for (const p of [textPlan, jsonPlan]) {
+      const again = cli(['apply', '--plan', p, '--json']);
+      expect(again.status, again.stderr + again.stdout).toBe(0);
+      expect(json(again).sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 400, unconfirmed: 0, missingAfterWrite: 0 });
+    }
+    await expectOnEveryReplica([...textIds, ...jsonIds]);
+  });
+
+  it('a CLUSTER FAILOVER of a master to its replica while apply writes 20k sessions: all in the cluster, success never reported while one is missing', async () => {
+    const { ids, planFile } = plan('fov', 20_000);
+    const { masters, replicasOf } = await cluster.roles();
+    const old = masters[1]!;
+    const promoted = replicasOf.get(old)![0]!;
+    const before = Number(await old.admin.dbsize());
+    const run = cliChild(['apply', '--plan', planFile, '--json', '--workers', '0', '--retry-delay-ms', '100']);
+    let finished = false;
+    void run.done.then(() => {
+      finished = true;
+    });
+    // After the first batches reached this master.
+    while (!finished && Number(await old.admin.dbsize()) < before + 1500) await sleep(5);
+    const startedBeforeEnd = !finished;
+    // A manual failover (no FORCE): the master stops its clients, the replica catches up, then takes over.
+    await promoted.admin.call('CLUSTER', 'FAILOVER');
+    await waitUntil('the replica promoted, as every node sees it', async () => {
+      if (parseInfo(await promoted.admin.info('replication')).get('role') !== 'master') return false;
+      for (const n of cluster.nodes) if (!(await cluster.roles(n)).masters.includes(promoted)) return false;
+      return true;
+    });
+    const failoverEndedFirst = !finished;
+    const r = await run.done;
+    expect(startedBeforeEnd && failoverEndedFirst, 'the failover happened while apply wrote').toBe(true);
+    const out = json(r);
+    const c = out.sessions.counts;
+    const present = await countPresent(client, codec, PREFIX, ids);
+    // A manual failover loses nothing; and what apply found missing is what is missing.
+    expect(present).toBe(ids.length);
+    expect(c.missingAfterWrite).toBe(ids.length - present);
+    // A failover is transient: the run goes on to the end (a demoted master's "ERR WAIT cannot be used
+    // with replica instances" once stopped it, with 14k sessions not written).
+    expect(c.migrated).toBe(ids.length);
+    expect(c.notDone).toBe(0);
+    expect(out.sessions.stopped).toBeUndefined();
+    if (r.status === 0) {
+      expect(c).toMatchObject({ unconfirmed: 0, missingAfterWrite: 0, failed: 0, notDone: 0 });
+    } else {
+      // Not confirmed: said so, exit 1.
+      expect(r.status, r.stderr).toBe(1);
+      expect((c.unconfirmed ?? 0) + (c.missingAfterWrite ?? 0) + (c.notDone ?? 0) + (c.unverified ?? 0)).toBeGreaterThan(0);
+    }
+
+    await cluster.waitForSync();
+    const again = cli(['apply', '--plan', planFile, '--json']);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(json(again).sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: ids.length, unconfirmed: 0, missingAfterWrite: 0 });
+    await expectOnEveryReplica(ids);
+  }, 120_000);
+
+  it('waitForReplicas right after a failover the client has not seen: the demoted master counts short (acked 0), no error', async () => {
+    const conn = await RedisConnection.open(specFromUrl(cluster.url, {}, 'target'), { keepReconnecting: true });
+    try {
+      await cluster.waitForSync();
+      const min = await conn.replicasPerMaster();
+      expect([...min.values()]).toEqual([1, 1, 1]);
+      const since = await conn.generation();
+      const { masters, replicasOf } = await cluster.roles();
+      const demoted = masters[0]!;
+      await replicasOf.get(demoted)![0]!.admin.call('CLUSTER', 'FAILOVER');
+      await waitUntil('the master demoted', async () => parseInfo(await demoted.admin.info('replication')).get('role') === 'slave');
+      // ioredis still counts the demoted node as a master (until its next slots refresh): WAIT there
+      // answers "ERR WAIT cannot be used with replica instances", which must not stop apply.
+      const short = await conn.waitForReplicas(min, 300, since);
+      expect(short.length).toBeGreaterThan(0);
+      for (const s of short) expect(s.acked).toBe(0);
+      if ((await conn.masters()).some((m) => conn.nodeName(m) === name(demoted))) {
+        expect(short).toContainEqual({ node: name(demoted), wanted: 1, acked: 0 });
+      }
+    } finally {
+      conn.close();
+    }
+  });
+
+  // Found here, not fixed (packages/migrate/src/apply.ts): a batch whose sessions are all already
+  // present is not WAITed for, and a WAIT on a connection that wrote nothing proves nothing anyway.
+  it.todo('a re-run while the replica is still hung must not exit 0 (today: exit 0, "nothing to do", no UNCONFIRMED)');
+
+  it('a replica killed (kill -9) with --min-replicas 1: UNCONFIRMED naming its master, exit 1; every session in the cluster', async () => {
+    // Last test: the cluster stays one replica short.
+    const { masters, replicasOf } = await cluster.roles();
+    const master = masters.find((m) => (replicasOf.get(m) ?? []).length === 1)!;
+    await replicasOf.get(master)![0]!.kill();
+    await waitUntil(
+      'the master sees its replica gone',
+      async () => parseInfo(await master.admin.info('replication')).get('connected_slaves') === '0',
+    );
+    const { ids, planFile } = plan('killed', 300);
+    const a = cli(['apply', '--plan', planFile, '--json', '--min-replicas', '1', '--wait-timeout-ms', '300']);
+    expect(a.status, a.stderr).toBe(1);
+    const out = json(a);
+    expect(out.confirm.minReplicas).toEqual({ '*': 1 });
+    expect(out.sessions.counts).toMatchObject({ migrated: 300, unconfirmed: 300, missingAfterWrite: 0 });
+    expect(out.sessions.replicaShortfalls).toEqual([{ node: name(master), wanted: 1, acked: 0 }]);
+    expect(await countPresent(client, codec, PREFIX, ids)).toBe(300);
+  });
+});

@@ -9,10 +9,10 @@
  */
 import { availableParallelism } from 'node:os';
 import type { ChainableCommander } from 'ioredis';
-import type { ClassifiedError, RedisConnection } from '@session-migrate/redis';
+import type { ClassifiedError, RedisConnection, Reply } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
-import type { FilesSource, SessionCandidate, SkippedEntry, Source } from '@session-migrate/sources';
+import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession } from '@session-migrate/sources';
 import { readBackPresence } from '@session-migrate/target';
 import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
@@ -848,91 +848,184 @@ async function countPlaintext(p: PlaintextCheck, targetPrefix: string, fail: (f:
   return { prefix: p.prefix, url: p.url, remaining, otherKeys: other };
 }
 
+/**
+ * Every live session of a source compared with Redis byte for byte (verify --source): its key must
+ * open under the key ring to the same bytes, unless the session was logged out since (its tombstone)
+ * or the handler wrote it after the copy (`newer`).
+ */
 async function verifySource(
   options: VerifyOptions,
   source: Source,
   superseded: ReadonlySet<string>,
   fail: (f: VerifyFailure) => void,
 ): Promise<CompareCounts> {
-  const { client, codec, prefix } = options;
-  const now = Date.now() / 1000;
-  const result = {
-    checked: 0,
-    matching: 0,
-    newer: 0,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    destroyed: 0,
-    ...(superseded.size > 0 ? { superseded: 0 } : {}),
-  };
-  let batch: Array<{ key: string; data: Buffer; file: string; ttlMs: number }> = [];
-  const flush = async () => {
-    const replies = await client.runGrouped(
+  return new SourceCompare(options, source, superseded, fail).run();
+}
+
+/** Live sessions of a source sent to Redis in one batch (one pipeline per slot group). */
+const SOURCE_BATCH = 1000;
+
+/** Counts of source sessions not looked for in Redis, which compare and presence checks both keep. */
+interface NotLookedFor {
+  expired: number;
+  empty: number;
+  corrupt: number;
+  superseded?: number;
+}
+
+/** The failure of a source session that could not be read (so was not copied: its user would be logged out). */
+function notRead(location: string): VerifyFailure {
+  return { key: '(not read)', file: redactSessionPath(location), reason: 'source-unreadable' };
+}
+
+/**
+ * One source's sessions() checked against Redis, SOURCE_BATCH live sessions at a time (verifySource;
+ * verifyPresence of a source other than files). Each item is decided as plan and apply decide it
+ * (decideSession, with gc_maxlifetime and the serialize_handler of the options): unreadable files fail
+ * as they come, superseded, expired, empty and corrupt sessions are counted, the live ones are
+ * batched; a subclass says what a batch entry holds and how a batch is checked. Failures come in the
+ * order of the source (a batch's when it is checked).
+ */
+abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
+  protected readonly client: RedisConnection;
+  protected readonly codec: EnvelopeCodec;
+  protected readonly prefix: string;
+  private readonly gc: number;
+  private readonly handler: SerializeHandler;
+  /** Seconds since the epoch the sessions' ages are counted at. */
+  private readonly now = Date.now() / 1000;
+
+  constructor(
+    options: VerifyOptions,
+    private readonly source: Source,
+    private readonly superseded: ReadonlySet<string>,
+    protected readonly fail: (f: VerifyFailure) => void,
+    protected readonly counts: Counts,
+  ) {
+    this.client = options.client;
+    this.codec = options.codec;
+    this.prefix = options.prefix;
+    this.gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
+    this.handler = options.serializeHandler ?? 'php';
+  }
+
+  /** Checks every live session of the source, batch by batch; returns the counts. */
+  async run(): Promise<Counts> {
+    let batch: Entry[] = [];
+    // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
+    // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
+    for await (const items of this.source.sessions({ read: { looksComplete: looksCompleteFor(this.handler) } }))
+      for (const item of items) {
+        if (item.kind === 'skipped') {
+          if (item.reason === 'unreadable' || item.reason === 'unstable') this.fail(notRead(item.location));
+          continue;
+        }
+        const ttlMs = this.liveTtlMs(item);
+        if (ttlMs === undefined) continue;
+        batch.push(this.entry(item, ttlMs));
+        if (batch.length >= SOURCE_BATCH) {
+          await this.checkBatch(batch);
+          batch = [];
+        }
+      }
+    if (batch.length > 0) await this.checkBatch(batch);
+    return this.counts;
+  }
+
+  /** Counts a session not looked for in Redis (undefined); for a live one, its remaining lifetime in ms. */
+  private liveTtlMs(item: SourceSession): number | undefined {
+    if (this.superseded.has(item.id)) {
+      this.counts.superseded!++; // another source's copy of this session is the one in Redis
+      return undefined;
+    }
+    const decision = decideSession(item.data, item.mtimeMs, this.gc, this.handler, this.now, exactTtlMsOf(item, this.gc));
+    if (decision.action !== 'migrate') {
+      this.counts[decision.action]++;
+      return undefined;
+    }
+    return decision.ttlMs;
+  }
+
+  /** What a batch keeps of a live session (`ttlMs`: its remaining lifetime, ms). */
+  protected abstract entry(item: SourceSession, ttlMs: number): Entry;
+
+  /** Reads a batch's keys from Redis, then counts and reports each session in order. */
+  protected abstract checkBatch(batch: Entry[]): Promise<void>;
+}
+
+/** A live session verifySource compares: its key name, its bytes, its file, its remaining lifetime (ms). */
+interface CompareEntry {
+  key: string;
+  data: Buffer;
+  file: string;
+  ttlMs: number;
+}
+
+/** verifySource's counts, `newer` and `destroyed` always there. */
+type CompareTally = CompareCounts & { newer: number; destroyed: number };
+
+/** verifySource: per live session GET of its key, EXISTS of its tombstone and PTTL, in pipelines grouped by slot. */
+class SourceCompare extends LiveSessionsCheck<CompareEntry, CompareTally> {
+  constructor(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void) {
+    const counts: CompareTally = {
+      checked: 0,
+      matching: 0,
+      newer: 0,
+      expired: 0,
+      empty: 0,
+      corrupt: 0,
+      destroyed: 0,
+      ...(superseded.size > 0 ? { superseded: 0 } : {}),
+    };
+    super(options, source, superseded, fail, counts);
+  }
+
+  protected entry(item: SourceSession, ttlMs: number): CompareEntry {
+    return { key: this.codec.keyName(this.prefix, item.id), data: item.data, file: item.location, ttlMs };
+  }
+
+  protected async checkBatch(batch: CompareEntry[]): Promise<void> {
+    const replies = await this.client.runGrouped(
       batch.map((b) => ({
         key: b.key,
         build: (pipe: ChainableCommander) => {
           pipe.getBuffer(b.key);
-          pipe.exists(tombstoneKeyFor(prefix, b.key));
+          pipe.exists(tombstoneKeyFor(this.prefix, b.key));
           pipe.pttl(b.key);
         },
       })),
     );
-    batch.forEach((b, i) => {
-      result.checked++;
-      const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      const [, tombstone] = replies[i]?.[1] ?? [null, 0];
-      const [, pttl] = replies[i]?.[2] ?? [null, -2];
-      const file = redactSessionPath(b.file);
-      if (err) {
-        stopOnPermanent(client, err);
-        return fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
-      }
-      if (value === null && tombstone === 1) {
-        result.destroyed++; // logged out through the handler after the copy: gone on purpose
+    batch.forEach((b, i) => this.compare(b, replies[i]));
+  }
+
+  /** Counts or reports one session from its replies: [GET key, EXISTS tombstone, PTTL key]. */
+  private compare(b: CompareEntry, replies: Reply[] | undefined): void {
+    const counts = this.counts;
+    counts.checked++;
+    const [err, value] = replies?.[0] ?? [new Error('no reply'), null];
+    const [, tombstone] = replies?.[1] ?? [null, 0];
+    const [, pttl] = replies?.[2] ?? [null, -2];
+    const file = redactSessionPath(b.file);
+    if (err) {
+      stopOnPermanent(this.client, err);
+      return this.fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
+    }
+    if (value === null && tombstone === 1) {
+      counts.destroyed++; // logged out through the handler after the copy: gone on purpose
+      return;
+    }
+    if (value === null) return this.fail({ key: b.key, file, reason: 'missing-in-redis' });
+    const opened = this.codec.open(b.key, value as Buffer);
+    if (!opened.ok) return; // already reported by the scan of the prefix
+    if (!opened.plaintext.equals(b.data)) {
+      // Written by the handler after the file last changed (read-through mode): newer, by the same
+      // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
+      if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
+        counts.newer++;
         return;
       }
-      if (value === null) return fail({ key: b.key, file, reason: 'missing-in-redis' });
-      const opened = codec.open(b.key, value as Buffer);
-      if (!opened.ok) return; // already reported by the scan of the prefix
-      if (!opened.plaintext.equals(b.data)) {
-        // Written by the handler after the file last changed (read-through mode): newer, by the same
-        // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
-        if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
-          result.newer++;
-          return;
-        }
-        return fail({ key: b.key, file, reason: 'different-content' });
-      }
-      result.matching++;
-    });
-    batch = [];
-  };
-  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
-  const handler = options.serializeHandler ?? 'php';
-  // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
-  // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
-  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } }))
-    for (const item of items) {
-      if (item.kind === 'skipped') {
-        // A session file that could not be read was not copied either: its user would be logged out.
-        if (item.reason === 'unreadable' || item.reason === 'unstable') {
-          fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
-        }
-        continue;
-      }
-      if (superseded.has(item.id)) {
-        result.superseded!++; // another source's copy of this session is the one in Redis
-        continue;
-      }
-      const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
-      if (decision.action !== 'migrate') {
-        result[decision.action]++;
-        continue;
-      }
-      batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location, ttlMs: decision.ttlMs });
-      if (batch.length >= 1000) await flush();
+      return this.fail({ key: b.key, file, reason: 'different-content' });
     }
-  if (batch.length > 0) await flush();
-  return result;
+    counts.matching++;
+  }
 }

@@ -588,9 +588,101 @@ function stopOnPermanent(
   );
 }
 
+/** Live sessions of a source sent to Redis in one batch (one pipeline per slot group). */
+const SOURCE_BATCH = 1000;
+
+/** Counts of source sessions not looked for in Redis, which compare and presence checks both keep. */
+interface NotLookedFor {
+  expired: number;
+  empty: number;
+  corrupt: number;
+  superseded?: number;
+}
+
+/** The failure of a source session that could not be read (so was not copied: its user would be logged out). */
+function notRead(location: string): VerifyFailure {
+  return { key: '(not read)', file: redactSessionPath(location), reason: 'source-unreadable' };
+}
+
+/**
+ * One source's sessions() checked against Redis, SOURCE_BATCH live sessions at a time (verifySource;
+ * verifyPresence of a source other than files). Each item is decided as plan and apply decide it
+ * (decideSession, with gc_maxlifetime and the serialize_handler of the options): unreadable files fail
+ * as they come, superseded, expired, empty and corrupt sessions are counted, the live ones are
+ * batched; a subclass says what a batch entry holds and how a batch is checked. Failures come in the
+ * order of the source (a batch's when it is checked).
+ */
+abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
+  protected readonly client: RedisConnection;
+  protected readonly codec: EnvelopeCodec;
+  protected readonly prefix: string;
+  private readonly gc: number;
+  private readonly handler: SerializeHandler;
+  /** Seconds since the epoch the sessions' ages are counted at. */
+  private readonly now = Date.now() / 1000;
+
+  constructor(
+    options: VerifyOptions,
+    private readonly source: Source,
+    private readonly superseded: ReadonlySet<string>,
+    protected readonly fail: (f: VerifyFailure) => void,
+    protected readonly counts: Counts,
+  ) {
+    this.client = options.client;
+    this.codec = options.codec;
+    this.prefix = options.prefix;
+    this.gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
+    this.handler = options.serializeHandler ?? 'php';
+  }
+
+  /** Checks every live session of the source, batch by batch; returns the counts. */
+  async run(): Promise<Counts> {
+    let batch: Entry[] = [];
+    // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
+    // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
+    for await (const items of this.source.sessions({ read: { looksComplete: looksCompleteFor(this.handler) } }))
+      for (const item of items) {
+        if (item.kind === 'skipped') {
+          if (item.reason === 'unreadable' || item.reason === 'unstable') this.fail(notRead(item.location));
+          continue;
+        }
+        const ttlMs = this.liveTtlMs(item);
+        if (ttlMs === undefined) continue;
+        batch.push(this.entry(item, ttlMs));
+        if (batch.length >= SOURCE_BATCH) {
+          await this.checkBatch(batch);
+          batch = [];
+        }
+      }
+    if (batch.length > 0) await this.checkBatch(batch);
+    return this.counts;
+  }
+
+  /** Counts a session not looked for in Redis (undefined); for a live one, its remaining lifetime in ms. */
+  private liveTtlMs(item: SourceSession): number | undefined {
+    if (this.superseded.has(item.id)) {
+      this.counts.superseded!++; // another source's copy of this session is the one in Redis
+      return undefined;
+    }
+    const decision = decideSession(item.data, item.mtimeMs, this.gc, this.handler, this.now, exactTtlMsOf(item, this.gc));
+    if (decision.action !== 'migrate') {
+      this.counts[decision.action]++;
+      return undefined;
+    }
+    return decision.ttlMs;
+  }
+
+  /** What a batch keeps of a live session (`ttlMs`: its remaining lifetime, ms). */
+  protected abstract entry(item: SourceSession, ttlMs: number): Entry;
+
+  /** Reads a batch's keys from Redis, then counts and reports each session in order. */
+  protected abstract checkBatch(batch: Entry[]): Promise<void>;
+}
+
 /**
  * Presence of every live session of a source (EXISTS of its key, else of its tombstone), in pipelines
- * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis.
+ * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis. A files
+ * source is checked with apply's machinery (verifyFilesPresence); `run.stopped` stops that one.
  */
 async function verifyPresence(
   options: VerifyOptions,
@@ -600,10 +692,12 @@ async function verifyPresence(
   run: { stopped: boolean },
 ): Promise<PresenceCounts> {
   if ('candidates' in source) return verifyFilesPresence(options, source as FilesSource, superseded, fail, run);
-  const { client, codec, prefix } = options;
-  const now = Date.now() / 1000;
-  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
-  const result: PresenceCounts = {
+  return new SourcePresence(options, source, superseded, fail, presenceCounts(superseded)).run();
+}
+
+/** Presence counts with nothing counted yet (`superseded` only when some session is). */
+function presenceCounts(superseded: ReadonlySet<string>): PresenceCounts {
+  return {
     checked: 0,
     present: 0,
     destroyed: 0,
@@ -613,58 +707,51 @@ async function verifyPresence(
     corrupt: 0,
     ...(superseded.size > 0 ? { superseded: 0 } : {}),
   };
-  let batch: Array<{ key: string; file: string }> = [];
-  const flush = async (): Promise<void> => {
-    const replies = await client.runGrouped(
+}
+
+/** A live session verifyPresence looks for: its key name and its file. */
+interface PresenceEntry {
+  key: string;
+  file: string;
+}
+
+/** verifyPresence of a source other than files: per live session EXISTS of its key and of its tombstone. */
+class SourcePresence extends LiveSessionsCheck<PresenceEntry, PresenceCounts> {
+  protected entry(item: SourceSession): PresenceEntry {
+    return { key: this.codec.keyName(this.prefix, item.id), file: item.location };
+  }
+
+  protected async checkBatch(batch: PresenceEntry[]): Promise<void> {
+    const replies = await this.client.runGrouped(
       batch.map((b) => ({
         key: b.key,
         build: (pipe: ChainableCommander) => {
           pipe.exists(b.key);
-          pipe.exists(tombstoneKeyFor(prefix, b.key));
+          pipe.exists(tombstoneKeyFor(this.prefix, b.key));
         },
       })),
     );
-    batch.forEach((b, i) => {
-      result.checked++;
-      const [e1, present] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      const [e2, tomb] = replies[i]?.[1] ?? [new Error('no reply'), null];
-      const err = e1 ?? e2;
-      if (err) {
-        stopOnPermanent(client, err);
-        return fail({ key: b.key, file: redactSessionPath(b.file), reason: 'read-error' });
-      }
-      if (Number(present) === 1) result.present++;
-      else if (Number(tomb) === 1) result.destroyed++;
-      else {
-        result.missing++;
-        fail({ key: b.key, file: redactSessionPath(b.file), reason: 'missing-in-redis' });
-      }
-    });
-    batch = [];
-  };
-  const handler = options.serializeHandler ?? 'php';
-  // The stable-read rule of plan, apply and verifySource (a file PHP is rewriting is read whole or unstable).
-  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } }))
-    for (const item of items) {
-      if (item.kind === 'skipped') {
-        if (item.reason === 'unreadable' || item.reason === 'unstable')
-          fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
-        continue;
-      }
-      if (superseded.has(item.id)) {
-        result.superseded!++; // another source's copy of this session is the one in Redis
-        continue;
-      }
-      const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
-      if (decision.action !== 'migrate') {
-        result[decision.action]++;
-        continue;
-      }
-      batch.push({ key: codec.keyName(prefix, item.id), file: item.location });
-      if (batch.length >= 1000) await flush();
+    batch.forEach((b, i) => this.look(b, replies[i]));
+  }
+
+  /** Counts or reports one session from its replies: [EXISTS key, EXISTS tombstone]. */
+  private look(b: PresenceEntry, replies: Reply[] | undefined): void {
+    const counts = this.counts;
+    counts.checked++;
+    const [e1, present] = replies?.[0] ?? [new Error('no reply'), null];
+    const [e2, tomb] = replies?.[1] ?? [new Error('no reply'), null];
+    const err = e1 ?? e2;
+    if (err) {
+      stopOnPermanent(this.client, err);
+      return this.fail({ key: b.key, file: redactSessionPath(b.file), reason: 'read-error' });
     }
-  if (batch.length > 0) await flush();
-  return result;
+    if (Number(present) === 1) counts.present++;
+    else if (Number(tomb) === 1) counts.destroyed++;
+    else {
+      counts.missing++;
+      this.fail({ key: b.key, file: redactSessionPath(b.file), reason: 'missing-in-redis' });
+    }
+  }
 }
 
 /** Session files per presence batch, and batches read ahead of the one being checked. */
@@ -860,97 +947,6 @@ async function verifySource(
   fail: (f: VerifyFailure) => void,
 ): Promise<CompareCounts> {
   return new SourceCompare(options, source, superseded, fail).run();
-}
-
-/** Live sessions of a source sent to Redis in one batch (one pipeline per slot group). */
-const SOURCE_BATCH = 1000;
-
-/** Counts of source sessions not looked for in Redis, which compare and presence checks both keep. */
-interface NotLookedFor {
-  expired: number;
-  empty: number;
-  corrupt: number;
-  superseded?: number;
-}
-
-/** The failure of a source session that could not be read (so was not copied: its user would be logged out). */
-function notRead(location: string): VerifyFailure {
-  return { key: '(not read)', file: redactSessionPath(location), reason: 'source-unreadable' };
-}
-
-/**
- * One source's sessions() checked against Redis, SOURCE_BATCH live sessions at a time (verifySource;
- * verifyPresence of a source other than files). Each item is decided as plan and apply decide it
- * (decideSession, with gc_maxlifetime and the serialize_handler of the options): unreadable files fail
- * as they come, superseded, expired, empty and corrupt sessions are counted, the live ones are
- * batched; a subclass says what a batch entry holds and how a batch is checked. Failures come in the
- * order of the source (a batch's when it is checked).
- */
-abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
-  protected readonly client: RedisConnection;
-  protected readonly codec: EnvelopeCodec;
-  protected readonly prefix: string;
-  private readonly gc: number;
-  private readonly handler: SerializeHandler;
-  /** Seconds since the epoch the sessions' ages are counted at. */
-  private readonly now = Date.now() / 1000;
-
-  constructor(
-    options: VerifyOptions,
-    private readonly source: Source,
-    private readonly superseded: ReadonlySet<string>,
-    protected readonly fail: (f: VerifyFailure) => void,
-    protected readonly counts: Counts,
-  ) {
-    this.client = options.client;
-    this.codec = options.codec;
-    this.prefix = options.prefix;
-    this.gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
-    this.handler = options.serializeHandler ?? 'php';
-  }
-
-  /** Checks every live session of the source, batch by batch; returns the counts. */
-  async run(): Promise<Counts> {
-    let batch: Entry[] = [];
-    // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
-    // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
-    for await (const items of this.source.sessions({ read: { looksComplete: looksCompleteFor(this.handler) } }))
-      for (const item of items) {
-        if (item.kind === 'skipped') {
-          if (item.reason === 'unreadable' || item.reason === 'unstable') this.fail(notRead(item.location));
-          continue;
-        }
-        const ttlMs = this.liveTtlMs(item);
-        if (ttlMs === undefined) continue;
-        batch.push(this.entry(item, ttlMs));
-        if (batch.length >= SOURCE_BATCH) {
-          await this.checkBatch(batch);
-          batch = [];
-        }
-      }
-    if (batch.length > 0) await this.checkBatch(batch);
-    return this.counts;
-  }
-
-  /** Counts a session not looked for in Redis (undefined); for a live one, its remaining lifetime in ms. */
-  private liveTtlMs(item: SourceSession): number | undefined {
-    if (this.superseded.has(item.id)) {
-      this.counts.superseded!++; // another source's copy of this session is the one in Redis
-      return undefined;
-    }
-    const decision = decideSession(item.data, item.mtimeMs, this.gc, this.handler, this.now, exactTtlMsOf(item, this.gc));
-    if (decision.action !== 'migrate') {
-      this.counts[decision.action]++;
-      return undefined;
-    }
-    return decision.ttlMs;
-  }
-
-  /** What a batch keeps of a live session (`ttlMs`: its remaining lifetime, ms). */
-  protected abstract entry(item: SourceSession, ttlMs: number): Entry;
-
-  /** Reads a batch's keys from Redis, then counts and reports each session in order. */
-  protected abstract checkBatch(batch: Entry[]): Promise<void>;
 }
 
 /** A live session verifySource compares: its key name, its bytes, its file, its remaining lifetime (ms). */

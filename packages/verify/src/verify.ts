@@ -13,7 +13,7 @@ import type { ClassifiedError, RedisConnection, Reply } from '@session-migrate/r
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
 import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession } from '@session-migrate/sources';
-import { readBackPresence } from '@session-migrate/target';
+import { readBackPresence, type Presence } from '@session-migrate/target';
 import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
@@ -774,123 +774,204 @@ async function verifyFilesPresence(
   fail: (f: VerifyFailure) => void,
   run: { stopped: boolean },
 ): Promise<PresenceCounts> {
-  const { client, codec, prefix } = options;
-  const ctx: PrepareContext = {
-    prefix,
-    gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME,
-    serializeHandler: options.serializeHandler ?? 'php',
-    nowSeconds: Date.now() / 1000,
-    maxSessionBytes: source.maxSessionBytes,
-    dryRun: true,
-  };
-  const result: PresenceCounts = {
-    checked: 0,
-    present: 0,
-    destroyed: 0,
-    missing: 0,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    ...(superseded.size > 0 ? { superseded: 0 } : {}),
-  };
-  const workers =
+  return new FilesPresence(options, source, superseded, fail, run).run();
+}
+
+/**
+ * Worker threads for a files presence check: `options.workers`, else from VERIFY_WORKERS_FROM_SESSIONS
+ * live sessions one per core beside this thread's, at most 2 (see VerifyOptions.workers), else 0.
+ */
+function presenceWorkers(options: VerifyOptions): number {
+  return (
     options.workers ??
-    ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0);
-  let pool: PreparePool | undefined;
-  if (workers > 0) {
-    // The workers only name sessions: the lookup key, no master key (prepare-worker.ts).
-    const lookupKey = codec.lookupKeyCopy();
+    ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0)
+  );
+}
+
+/** What FilesSource.candidates() yields: a session file to read, or an entry skipped while listing. */
+type FileEntry = SessionCandidate | SkippedEntry;
+
+/** One batch of files whose presence was read: what FilesPresence.tally() counts and reports. */
+interface CheckedBatch {
+  /** The entries of the batch in the order of the files (PRESENCE_BATCH candidates, and the skipped between them). */
+  entries: FileEntry[];
+  candidates: SessionCandidate[];
+  batch: PresenceBatch;
+  /** Key names of the live sessions (views into `batch.names`), in the order of `batch.index`. */
+  keys: Buffer[];
+  /** Per key: present, destroyed (its tombstone), missing, or the error of reading it. */
+  presence: Presence[];
+}
+
+/**
+ * One verifyFilesPresence run. The directory is listed on this thread (FilesSource.candidates());
+ * every PRESENCE_BATCH candidates a batch starts (named on the pool, or here, then its presence read),
+ * and once PRESENCE_IN_FLIGHT batches are in flight the oldest is awaited and tallied: memory stays
+ * bounded by the batches in flight, and the tallies come in the order of the files. Stops listing when
+ * the database scan beside it has stopped (`scan.stopped`).
+ */
+class FilesPresence {
+  private readonly client: RedisConnection;
+  private readonly prefix: string;
+  private readonly ctx: PrepareContext;
+  private readonly counts: PresenceCounts;
+  private readonly inFlight: Array<Promise<CheckedBatch>> = [];
+  private pool: PreparePool | undefined;
+
+  /** Works out the classification context (gc_maxlifetime, serialize_handler, now) and the counts. */
+  constructor(
+    private readonly options: VerifyOptions,
+    private readonly source: FilesSource,
+    private readonly superseded: ReadonlySet<string>,
+    private readonly fail: (f: VerifyFailure) => void,
+    private readonly scan: { stopped: boolean },
+  ) {
+    this.client = options.client;
+    this.prefix = options.prefix;
+    this.ctx = {
+      prefix: options.prefix,
+      gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME,
+      serializeHandler: options.serializeHandler ?? 'php',
+      nowSeconds: Date.now() / 1000,
+      maxSessionBytes: source.maxSessionBytes,
+      dryRun: true,
+    };
+    this.counts = presenceCounts(superseded);
+  }
+
+  /** Checks every session file; returns the counts. The pool (if any) is closed whatever happens. */
+  async run(): Promise<PresenceCounts> {
+    this.pool = this.startPool(presenceWorkers(this.options));
     try {
-      pool = new PreparePool(workers, [], ctx, lookupKey);
+      await this.checkAll();
     } finally {
-      lookupKey.fill(0);
+      await this.pool?.close();
     }
+    return this.counts;
   }
-  type Entry = SessionCandidate | SkippedEntry;
-  interface Checked {
-    entries: Entry[];
-    candidates: SessionCandidate[];
-    batch: PresenceBatch;
-    keys: Buffer[];
-    presence: Awaited<ReturnType<typeof readBackPresence>>;
+
+  /** apply's worker pool for `workers` > 0 (else none), naming sessions only: the lookup key, no master key (prepare-worker.ts). */
+  private startPool(workers: number): PreparePool | undefined {
+    if (workers > 0) {
+      const lookupKey = this.options.codec.lookupKeyCopy();
+      try {
+        return new PreparePool(workers, [], this.ctx, lookupKey);
+      } finally {
+        lookupKey.fill(0);
+      }
+    }
+    return undefined;
   }
-  const check = async (entries: Entry[]): Promise<Checked> => {
+
+  /** Lists the files into batches, keeps at most PRESENCE_IN_FLIGHT in flight, and tallies each in order. */
+  private async checkAll(): Promise<void> {
+    let entries: FileEntry[] = [];
+    let candidates = 0;
+    for (const e of this.source.candidates()) {
+      if (this.scan.stopped) break;
+      entries.push(e);
+      if (e.kind === 'candidate' && ++candidates >= PRESENCE_BATCH) {
+        this.start(entries);
+        entries = [];
+        candidates = 0;
+        if (this.inFlight.length >= PRESENCE_IN_FLIGHT) this.tally(await this.inFlight.shift()!);
+      }
+    }
+    if (entries.length > 0) this.start(entries);
+    while (this.inFlight.length > 0) this.tally(await this.inFlight.shift()!);
+  }
+
+  /** Starts checking a batch; its result is awaited (and any error thrown) when its turn comes in checkAll. */
+  private start(entries: FileEntry[]): void {
+    const p = this.check(entries);
+    p.catch(() => undefined); // observed when its turn comes
+    this.inFlight.push(p);
+  }
+
+  /**
+   * Names the batch's live sessions (on the pool, or on this thread at once, so the read below starts
+   * before start() returns), then reads their presence (none once the scan has stopped).
+   */
+  private async check(entries: FileEntry[]): Promise<CheckedBatch> {
     const candidates = entries.filter((e): e is SessionCandidate => e.kind === 'candidate');
     let flags: Uint8Array | undefined;
-    if (superseded.size > 0) flags = Uint8Array.from(candidates, (c) => (superseded.has(c.id) ? 1 : 0));
-    const batch = pool !== undefined ? await pool.presence(candidates, flags) : presenceBatch(candidates, flags, codec, ctx);
-    const names = Buffer.from(batch.names.buffer, batch.names.byteOffset, batch.names.byteLength);
-    const stride = batch.keyBytes + batch.tombstoneBytes;
-    const keys: Buffer[] = new Array(batch.count);
-    const tombstones: Buffer[] = new Array(batch.count);
-    for (let k = 0; k < batch.count; k++) {
-      keys[k] = names.subarray(k * stride, k * stride + batch.keyBytes);
-      tombstones[k] = names.subarray(k * stride + batch.keyBytes, (k + 1) * stride);
-    }
-    const presence = batch.count > 0 && !run.stopped ? await readBackPresence(client, prefix, keys, tombstones) : [];
+    if (this.superseded.size > 0) flags = Uint8Array.from(candidates, (c) => (this.superseded.has(c.id) ? 1 : 0));
+    const batch =
+      this.pool !== undefined
+        ? await this.pool.presence(candidates, flags)
+        : presenceBatch(candidates, flags, this.options.codec, this.ctx);
+    const { keys, tombstones } = namesOf(batch);
+    const presence = batch.count > 0 && !this.scan.stopped ? await readBackPresence(this.client, this.prefix, keys, tombstones) : [];
     return { entries, candidates, batch, keys, presence };
-  };
+  }
+
   /** Counts and reports one checked batch (in the order of the files). */
-  const tally = ({ entries, candidates, batch, keys, presence }: Checked): void => {
-    // Files that could not be read were not copied either: their users would be logged out.
+  private tally(checked: CheckedBatch): void {
+    this.failUnreadable(checked.entries, checked.batch.unreadable);
+    const { counts } = this;
+    const { batch } = checked;
+    counts.expired += batch.expired;
+    counts.empty += batch.empty;
+    counts.corrupt += batch.corrupt;
+    if (batch.superseded > 0) counts.superseded = (counts.superseded ?? 0) + batch.superseded;
+    this.countPresence(checked);
+  }
+
+  /**
+   * Reports the files that could not be read, in order: skipped while listing (unreadable, unstable)
+   * or when read (`unreadable`: candidate indexes, ascending). They were not copied either: their
+   * users would be logged out.
+   */
+  private failUnreadable(entries: FileEntry[], unreadable: number[]): void {
     let u = 0;
     let c = 0;
     for (const e of entries) {
       if (e.kind === 'skipped') {
-        if (e.reason === 'unreadable' || e.reason === 'unstable')
-          fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
+        if (e.reason === 'unreadable' || e.reason === 'unstable') this.fail(notRead(e.location));
         continue;
       }
-      if (batch.unreadable[u] === c) {
-        fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
+      if (unreadable[u] === c) {
+        this.fail(notRead(e.location));
         u++;
       }
       c++;
     }
-    result.expired += batch.expired;
-    result.empty += batch.empty;
-    result.corrupt += batch.corrupt;
-    if (batch.superseded > 0) result.superseded = (result.superseded ?? 0) + batch.superseded;
+  }
+
+  /** Counts each live session of a batch present, destroyed or missing (a failure), or reports its read error. */
+  private countPresence({ candidates, batch, keys, presence }: CheckedBatch): void {
+    const counts = this.counts;
+    const file = (k: number): string => redactSessionPath(candidates[batch.index[k]!]!.location);
     presence.forEach((p, k) => {
-      result.checked++;
-      const file = (): string => redactSessionPath(candidates[batch.index[k]!]!.location);
+      counts.checked++;
       if (typeof p === 'object') {
-        stopOnPermanent(client, p.error);
-        return fail({ key: keys[k]!.toString('utf8'), file: file(), reason: 'read-error' });
+        stopOnPermanent(this.client, p.error);
+        return this.fail({ key: keys[k]!.toString('utf8'), file: file(k), reason: 'read-error' });
       }
-      if (p === 'present') result.present++;
-      else if (p === 'destroyed') result.destroyed++;
+      if (p === 'present') counts.present++;
+      else if (p === 'destroyed') counts.destroyed++;
       else {
-        result.missing++;
-        fail({ key: keys[k]!.toString('utf8'), file: file(), reason: 'missing-in-redis' });
+        counts.missing++;
+        this.fail({ key: keys[k]!.toString('utf8'), file: file(k), reason: 'missing-in-redis' });
       }
     });
-  };
-  const inFlight: Array<Promise<Checked>> = [];
-  const start = (entries: Entry[]): void => {
-    const p = check(entries);
-    p.catch(() => undefined); // observed when its turn comes below
-    inFlight.push(p);
-  };
-  try {
-    let entries: Entry[] = [];
-    let candidates = 0;
-    for (const e of source.candidates()) {
-      if (run.stopped) break;
-      entries.push(e);
-      if (e.kind === 'candidate' && ++candidates >= PRESENCE_BATCH) {
-        start(entries);
-        entries = [];
-        candidates = 0;
-        if (inFlight.length >= PRESENCE_IN_FLIGHT) tally(await inFlight.shift()!);
-      }
-    }
-    if (entries.length > 0) start(entries);
-    while (inFlight.length > 0) tally(await inFlight.shift()!);
-  } finally {
-    await pool?.close();
   }
-  return result;
+}
+
+/**
+ * The key and tombstone names of a batch's live sessions, as views into `batch.names` (no copy):
+ * per session `keyBytes` of key name, then `tombstoneBytes` of tombstone name (PresenceBatch).
+ */
+function namesOf(batch: PresenceBatch): { keys: Buffer[]; tombstones: Buffer[] } {
+  const names = Buffer.from(batch.names.buffer, batch.names.byteOffset, batch.names.byteLength);
+  const stride = batch.keyBytes + batch.tombstoneBytes;
+  const keys: Buffer[] = new Array(batch.count);
+  const tombstones: Buffer[] = new Array(batch.count);
+  for (let k = 0; k < batch.count; k++) {
+    keys[k] = names.subarray(k * stride, k * stride + batch.keyBytes);
+    tombstones[k] = names.subarray(k * stride + batch.keyBytes, (k + 1) * stride);
+  }
+  return { keys, tombstones };
 }
 
 /**

@@ -9,11 +9,11 @@
  */
 import { availableParallelism } from 'node:os';
 import type { ChainableCommander } from 'ioredis';
-import type { ClassifiedError, RedisConnection } from '@session-migrate/redis';
+import type { ClassifiedError, RedisConnection, Reply } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
-import type { FilesSource, SessionCandidate, SkippedEntry, Source } from '@session-migrate/sources';
-import { readBackPresence } from '@session-migrate/target';
+import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession } from '@session-migrate/sources';
+import { readBackPresence, type Presence } from '@session-migrate/target';
 import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
@@ -588,9 +588,101 @@ function stopOnPermanent(
   );
 }
 
+/** Live sessions of a source sent to Redis in one batch (one pipeline per slot group). */
+const SOURCE_BATCH = 1000;
+
+/** Counts of source sessions not looked for in Redis, which compare and presence checks both keep. */
+interface NotLookedFor {
+  expired: number;
+  empty: number;
+  corrupt: number;
+  superseded?: number;
+}
+
+/** The failure of a source session that could not be read (so was not copied: its user would be logged out). */
+function notRead(location: string): VerifyFailure {
+  return { key: '(not read)', file: redactSessionPath(location), reason: 'source-unreadable' };
+}
+
+/**
+ * One source's sessions() checked against Redis, SOURCE_BATCH live sessions at a time (verifySource;
+ * verifyPresence of a source other than files). Each item is decided as plan and apply decide it
+ * (decideSession, with gc_maxlifetime and the serialize_handler of the options): unreadable files fail
+ * as they come, superseded, expired, empty and corrupt sessions are counted, the live ones are
+ * batched; a subclass says what a batch entry holds and how a batch is checked. Failures come in the
+ * order of the source (a batch's when it is checked).
+ */
+abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
+  protected readonly client: RedisConnection;
+  protected readonly codec: EnvelopeCodec;
+  protected readonly prefix: string;
+  private readonly gc: number;
+  private readonly handler: SerializeHandler;
+  /** Seconds since the epoch the sessions' ages are counted at. */
+  private readonly now = Date.now() / 1000;
+
+  constructor(
+    options: VerifyOptions,
+    private readonly source: Source,
+    private readonly superseded: ReadonlySet<string>,
+    protected readonly fail: (f: VerifyFailure) => void,
+    protected readonly counts: Counts,
+  ) {
+    this.client = options.client;
+    this.codec = options.codec;
+    this.prefix = options.prefix;
+    this.gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
+    this.handler = options.serializeHandler ?? 'php';
+  }
+
+  /** Checks every live session of the source, batch by batch; returns the counts. */
+  async run(): Promise<Counts> {
+    let batch: Entry[] = [];
+    // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
+    // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
+    for await (const items of this.source.sessions({ read: { looksComplete: looksCompleteFor(this.handler) } }))
+      for (const item of items) {
+        if (item.kind === 'skipped') {
+          if (item.reason === 'unreadable' || item.reason === 'unstable') this.fail(notRead(item.location));
+          continue;
+        }
+        const ttlMs = this.liveTtlMs(item);
+        if (ttlMs === undefined) continue;
+        batch.push(this.entry(item, ttlMs));
+        if (batch.length >= SOURCE_BATCH) {
+          await this.checkBatch(batch);
+          batch = [];
+        }
+      }
+    if (batch.length > 0) await this.checkBatch(batch);
+    return this.counts;
+  }
+
+  /** Counts a session not looked for in Redis (undefined); for a live one, its remaining lifetime in ms. */
+  private liveTtlMs(item: SourceSession): number | undefined {
+    if (this.superseded.has(item.id)) {
+      this.counts.superseded!++; // another source's copy of this session is the one in Redis
+      return undefined;
+    }
+    const decision = decideSession(item.data, item.mtimeMs, this.gc, this.handler, this.now, exactTtlMsOf(item, this.gc));
+    if (decision.action !== 'migrate') {
+      this.counts[decision.action]++;
+      return undefined;
+    }
+    return decision.ttlMs;
+  }
+
+  /** What a batch keeps of a live session (`ttlMs`: its remaining lifetime, ms). */
+  protected abstract entry(item: SourceSession, ttlMs: number): Entry;
+
+  /** Reads a batch's keys from Redis, then counts and reports each session in order. */
+  protected abstract checkBatch(batch: Entry[]): Promise<void>;
+}
+
 /**
  * Presence of every live session of a source (EXISTS of its key, else of its tombstone), in pipelines
- * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis.
+ * grouped by slot. Contents are not compared: PHP changes them once it serves from Redis. A files
+ * source is checked with apply's machinery (verifyFilesPresence); `run.stopped` stops that one.
  */
 async function verifyPresence(
   options: VerifyOptions,
@@ -600,10 +692,12 @@ async function verifyPresence(
   run: { stopped: boolean },
 ): Promise<PresenceCounts> {
   if ('candidates' in source) return verifyFilesPresence(options, source as FilesSource, superseded, fail, run);
-  const { client, codec, prefix } = options;
-  const now = Date.now() / 1000;
-  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
-  const result: PresenceCounts = {
+  return new SourcePresence(options, source, superseded, fail, presenceCounts(superseded)).run();
+}
+
+/** Presence counts with nothing counted yet (`superseded` only when some session is). */
+function presenceCounts(superseded: ReadonlySet<string>): PresenceCounts {
+  return {
     checked: 0,
     present: 0,
     destroyed: 0,
@@ -613,58 +707,51 @@ async function verifyPresence(
     corrupt: 0,
     ...(superseded.size > 0 ? { superseded: 0 } : {}),
   };
-  let batch: Array<{ key: string; file: string }> = [];
-  const flush = async (): Promise<void> => {
-    const replies = await client.runGrouped(
+}
+
+/** A live session verifyPresence looks for: its key name and its file. */
+interface PresenceEntry {
+  key: string;
+  file: string;
+}
+
+/** verifyPresence of a source other than files: per live session EXISTS of its key and of its tombstone. */
+class SourcePresence extends LiveSessionsCheck<PresenceEntry, PresenceCounts> {
+  protected entry(item: SourceSession): PresenceEntry {
+    return { key: this.codec.keyName(this.prefix, item.id), file: item.location };
+  }
+
+  protected async checkBatch(batch: PresenceEntry[]): Promise<void> {
+    const replies = await this.client.runGrouped(
       batch.map((b) => ({
         key: b.key,
         build: (pipe: ChainableCommander) => {
           pipe.exists(b.key);
-          pipe.exists(tombstoneKeyFor(prefix, b.key));
+          pipe.exists(tombstoneKeyFor(this.prefix, b.key));
         },
       })),
     );
-    batch.forEach((b, i) => {
-      result.checked++;
-      const [e1, present] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      const [e2, tomb] = replies[i]?.[1] ?? [new Error('no reply'), null];
-      const err = e1 ?? e2;
-      if (err) {
-        stopOnPermanent(client, err);
-        return fail({ key: b.key, file: redactSessionPath(b.file), reason: 'read-error' });
-      }
-      if (Number(present) === 1) result.present++;
-      else if (Number(tomb) === 1) result.destroyed++;
-      else {
-        result.missing++;
-        fail({ key: b.key, file: redactSessionPath(b.file), reason: 'missing-in-redis' });
-      }
-    });
-    batch = [];
-  };
-  const handler = options.serializeHandler ?? 'php';
-  // The stable-read rule of plan, apply and verifySource (a file PHP is rewriting is read whole or unstable).
-  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } }))
-    for (const item of items) {
-      if (item.kind === 'skipped') {
-        if (item.reason === 'unreadable' || item.reason === 'unstable')
-          fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
-        continue;
-      }
-      if (superseded.has(item.id)) {
-        result.superseded!++; // another source's copy of this session is the one in Redis
-        continue;
-      }
-      const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
-      if (decision.action !== 'migrate') {
-        result[decision.action]++;
-        continue;
-      }
-      batch.push({ key: codec.keyName(prefix, item.id), file: item.location });
-      if (batch.length >= 1000) await flush();
+    batch.forEach((b, i) => this.look(b, replies[i]));
+  }
+
+  /** Counts or reports one session from its replies: [EXISTS key, EXISTS tombstone]. */
+  private look(b: PresenceEntry, replies: Reply[] | undefined): void {
+    const counts = this.counts;
+    counts.checked++;
+    const [e1, present] = replies?.[0] ?? [new Error('no reply'), null];
+    const [e2, tomb] = replies?.[1] ?? [new Error('no reply'), null];
+    const err = e1 ?? e2;
+    if (err) {
+      stopOnPermanent(this.client, err);
+      return this.fail({ key: b.key, file: redactSessionPath(b.file), reason: 'read-error' });
     }
-  if (batch.length > 0) await flush();
-  return result;
+    if (Number(present) === 1) counts.present++;
+    else if (Number(tomb) === 1) counts.destroyed++;
+    else {
+      counts.missing++;
+      this.fail({ key: b.key, file: redactSessionPath(b.file), reason: 'missing-in-redis' });
+    }
+  }
 }
 
 /** Session files per presence batch, and batches read ahead of the one being checked. */
@@ -687,123 +774,204 @@ async function verifyFilesPresence(
   fail: (f: VerifyFailure) => void,
   run: { stopped: boolean },
 ): Promise<PresenceCounts> {
-  const { client, codec, prefix } = options;
-  const ctx: PrepareContext = {
-    prefix,
-    gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME,
-    serializeHandler: options.serializeHandler ?? 'php',
-    nowSeconds: Date.now() / 1000,
-    maxSessionBytes: source.maxSessionBytes,
-    dryRun: true,
-  };
-  const result: PresenceCounts = {
-    checked: 0,
-    present: 0,
-    destroyed: 0,
-    missing: 0,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    ...(superseded.size > 0 ? { superseded: 0 } : {}),
-  };
-  const workers =
+  return new FilesPresence(options, source, superseded, fail, run).run();
+}
+
+/**
+ * Worker threads for a files presence check: `options.workers`, else from VERIFY_WORKERS_FROM_SESSIONS
+ * live sessions one per core beside this thread's, at most 2 (see VerifyOptions.workers), else 0.
+ */
+function presenceWorkers(options: VerifyOptions): number {
+  return (
     options.workers ??
-    ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0);
-  let pool: PreparePool | undefined;
-  if (workers > 0) {
-    // The workers only name sessions: the lookup key, no master key (prepare-worker.ts).
-    const lookupKey = codec.lookupKeyCopy();
+    ((options.expectedSessions ?? 0) >= VERIFY_WORKERS_FROM_SESSIONS ? Math.max(1, Math.min(2, availableParallelism() - 1)) : 0)
+  );
+}
+
+/** What FilesSource.candidates() yields: a session file to read, or an entry skipped while listing. */
+type FileEntry = SessionCandidate | SkippedEntry;
+
+/** One batch of files whose presence was read: what FilesPresence.tally() counts and reports. */
+interface CheckedBatch {
+  /** The entries of the batch in the order of the files (PRESENCE_BATCH candidates, and the skipped between them). */
+  entries: FileEntry[];
+  candidates: SessionCandidate[];
+  batch: PresenceBatch;
+  /** Key names of the live sessions (views into `batch.names`), in the order of `batch.index`. */
+  keys: Buffer[];
+  /** Per key: present, destroyed (its tombstone), missing, or the error of reading it. */
+  presence: Presence[];
+}
+
+/**
+ * One verifyFilesPresence run. The directory is listed on this thread (FilesSource.candidates());
+ * every PRESENCE_BATCH candidates a batch starts (named on the pool, or here, then its presence read),
+ * and once PRESENCE_IN_FLIGHT batches are in flight the oldest is awaited and tallied: memory stays
+ * bounded by the batches in flight, and the tallies come in the order of the files. Stops listing when
+ * the database scan beside it has stopped (`scan.stopped`).
+ */
+class FilesPresence {
+  private readonly client: RedisConnection;
+  private readonly prefix: string;
+  private readonly ctx: PrepareContext;
+  private readonly counts: PresenceCounts;
+  private readonly inFlight: Array<Promise<CheckedBatch>> = [];
+  private pool: PreparePool | undefined;
+
+  /** Works out the classification context (gc_maxlifetime, serialize_handler, now) and the counts. */
+  constructor(
+    private readonly options: VerifyOptions,
+    private readonly source: FilesSource,
+    private readonly superseded: ReadonlySet<string>,
+    private readonly fail: (f: VerifyFailure) => void,
+    private readonly scan: { stopped: boolean },
+  ) {
+    this.client = options.client;
+    this.prefix = options.prefix;
+    this.ctx = {
+      prefix: options.prefix,
+      gcMaxlifetime: options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME,
+      serializeHandler: options.serializeHandler ?? 'php',
+      nowSeconds: Date.now() / 1000,
+      maxSessionBytes: source.maxSessionBytes,
+      dryRun: true,
+    };
+    this.counts = presenceCounts(superseded);
+  }
+
+  /** Checks every session file; returns the counts. The pool (if any) is closed whatever happens. */
+  async run(): Promise<PresenceCounts> {
+    this.pool = this.startPool(presenceWorkers(this.options));
     try {
-      pool = new PreparePool(workers, [], ctx, lookupKey);
+      await this.checkAll();
     } finally {
-      lookupKey.fill(0);
+      await this.pool?.close();
     }
+    return this.counts;
   }
-  type Entry = SessionCandidate | SkippedEntry;
-  interface Checked {
-    entries: Entry[];
-    candidates: SessionCandidate[];
-    batch: PresenceBatch;
-    keys: Buffer[];
-    presence: Awaited<ReturnType<typeof readBackPresence>>;
+
+  /** apply's worker pool for `workers` > 0 (else none), naming sessions only: the lookup key, no master key (prepare-worker.ts). */
+  private startPool(workers: number): PreparePool | undefined {
+    if (workers > 0) {
+      const lookupKey = this.options.codec.lookupKeyCopy();
+      try {
+        return new PreparePool(workers, [], this.ctx, lookupKey);
+      } finally {
+        lookupKey.fill(0);
+      }
+    }
+    return undefined;
   }
-  const check = async (entries: Entry[]): Promise<Checked> => {
+
+  /** Lists the files into batches, keeps at most PRESENCE_IN_FLIGHT in flight, and tallies each in order. */
+  private async checkAll(): Promise<void> {
+    let entries: FileEntry[] = [];
+    let candidates = 0;
+    for (const e of this.source.candidates()) {
+      if (this.scan.stopped) break;
+      entries.push(e);
+      if (e.kind === 'candidate' && ++candidates >= PRESENCE_BATCH) {
+        this.start(entries);
+        entries = [];
+        candidates = 0;
+        if (this.inFlight.length >= PRESENCE_IN_FLIGHT) this.tally(await this.inFlight.shift()!);
+      }
+    }
+    if (entries.length > 0) this.start(entries);
+    while (this.inFlight.length > 0) this.tally(await this.inFlight.shift()!);
+  }
+
+  /** Starts checking a batch; its result is awaited (and any error thrown) when its turn comes in checkAll. */
+  private start(entries: FileEntry[]): void {
+    const p = this.check(entries);
+    p.catch(() => undefined); // observed when its turn comes
+    this.inFlight.push(p);
+  }
+
+  /**
+   * Names the batch's live sessions (on the pool, or on this thread at once, so the read below starts
+   * before start() returns), then reads their presence (none once the scan has stopped).
+   */
+  private async check(entries: FileEntry[]): Promise<CheckedBatch> {
     const candidates = entries.filter((e): e is SessionCandidate => e.kind === 'candidate');
     let flags: Uint8Array | undefined;
-    if (superseded.size > 0) flags = Uint8Array.from(candidates, (c) => (superseded.has(c.id) ? 1 : 0));
-    const batch = pool !== undefined ? await pool.presence(candidates, flags) : presenceBatch(candidates, flags, codec, ctx);
-    const names = Buffer.from(batch.names.buffer, batch.names.byteOffset, batch.names.byteLength);
-    const stride = batch.keyBytes + batch.tombstoneBytes;
-    const keys: Buffer[] = new Array(batch.count);
-    const tombstones: Buffer[] = new Array(batch.count);
-    for (let k = 0; k < batch.count; k++) {
-      keys[k] = names.subarray(k * stride, k * stride + batch.keyBytes);
-      tombstones[k] = names.subarray(k * stride + batch.keyBytes, (k + 1) * stride);
-    }
-    const presence = batch.count > 0 && !run.stopped ? await readBackPresence(client, prefix, keys, tombstones) : [];
+    if (this.superseded.size > 0) flags = Uint8Array.from(candidates, (c) => (this.superseded.has(c.id) ? 1 : 0));
+    const batch =
+      this.pool !== undefined
+        ? await this.pool.presence(candidates, flags)
+        : presenceBatch(candidates, flags, this.options.codec, this.ctx);
+    const { keys, tombstones } = namesOf(batch);
+    const presence = batch.count > 0 && !this.scan.stopped ? await readBackPresence(this.client, this.prefix, keys, tombstones) : [];
     return { entries, candidates, batch, keys, presence };
-  };
+  }
+
   /** Counts and reports one checked batch (in the order of the files). */
-  const tally = ({ entries, candidates, batch, keys, presence }: Checked): void => {
-    // Files that could not be read were not copied either: their users would be logged out.
+  private tally(checked: CheckedBatch): void {
+    this.failUnreadable(checked.entries, checked.batch.unreadable);
+    const { counts } = this;
+    const { batch } = checked;
+    counts.expired += batch.expired;
+    counts.empty += batch.empty;
+    counts.corrupt += batch.corrupt;
+    if (batch.superseded > 0) counts.superseded = (counts.superseded ?? 0) + batch.superseded;
+    this.countPresence(checked);
+  }
+
+  /**
+   * Reports the files that could not be read, in order: skipped while listing (unreadable, unstable)
+   * or when read (`unreadable`: candidate indexes, ascending). They were not copied either: their
+   * users would be logged out.
+   */
+  private failUnreadable(entries: FileEntry[], unreadable: number[]): void {
     let u = 0;
     let c = 0;
     for (const e of entries) {
       if (e.kind === 'skipped') {
-        if (e.reason === 'unreadable' || e.reason === 'unstable')
-          fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
+        if (e.reason === 'unreadable' || e.reason === 'unstable') this.fail(notRead(e.location));
         continue;
       }
-      if (batch.unreadable[u] === c) {
-        fail({ key: '(not read)', file: redactSessionPath(e.location), reason: 'source-unreadable' });
+      if (unreadable[u] === c) {
+        this.fail(notRead(e.location));
         u++;
       }
       c++;
     }
-    result.expired += batch.expired;
-    result.empty += batch.empty;
-    result.corrupt += batch.corrupt;
-    if (batch.superseded > 0) result.superseded = (result.superseded ?? 0) + batch.superseded;
+  }
+
+  /** Counts each live session of a batch present, destroyed or missing (a failure), or reports its read error. */
+  private countPresence({ candidates, batch, keys, presence }: CheckedBatch): void {
+    const counts = this.counts;
+    const file = (k: number): string => redactSessionPath(candidates[batch.index[k]!]!.location);
     presence.forEach((p, k) => {
-      result.checked++;
-      const file = (): string => redactSessionPath(candidates[batch.index[k]!]!.location);
+      counts.checked++;
       if (typeof p === 'object') {
-        stopOnPermanent(client, p.error);
-        return fail({ key: keys[k]!.toString('utf8'), file: file(), reason: 'read-error' });
+        stopOnPermanent(this.client, p.error);
+        return this.fail({ key: keys[k]!.toString('utf8'), file: file(k), reason: 'read-error' });
       }
-      if (p === 'present') result.present++;
-      else if (p === 'destroyed') result.destroyed++;
+      if (p === 'present') counts.present++;
+      else if (p === 'destroyed') counts.destroyed++;
       else {
-        result.missing++;
-        fail({ key: keys[k]!.toString('utf8'), file: file(), reason: 'missing-in-redis' });
+        counts.missing++;
+        this.fail({ key: keys[k]!.toString('utf8'), file: file(k), reason: 'missing-in-redis' });
       }
     });
-  };
-  const inFlight: Array<Promise<Checked>> = [];
-  const start = (entries: Entry[]): void => {
-    const p = check(entries);
-    p.catch(() => undefined); // observed when its turn comes below
-    inFlight.push(p);
-  };
-  try {
-    let entries: Entry[] = [];
-    let candidates = 0;
-    for (const e of source.candidates()) {
-      if (run.stopped) break;
-      entries.push(e);
-      if (e.kind === 'candidate' && ++candidates >= PRESENCE_BATCH) {
-        start(entries);
-        entries = [];
-        candidates = 0;
-        if (inFlight.length >= PRESENCE_IN_FLIGHT) tally(await inFlight.shift()!);
-      }
-    }
-    if (entries.length > 0) start(entries);
-    while (inFlight.length > 0) tally(await inFlight.shift()!);
-  } finally {
-    await pool?.close();
   }
-  return result;
+}
+
+/**
+ * The key and tombstone names of a batch's live sessions, as views into `batch.names` (no copy):
+ * per session `keyBytes` of key name, then `tombstoneBytes` of tombstone name (PresenceBatch).
+ */
+function namesOf(batch: PresenceBatch): { keys: Buffer[]; tombstones: Buffer[] } {
+  const names = Buffer.from(batch.names.buffer, batch.names.byteOffset, batch.names.byteLength);
+  const stride = batch.keyBytes + batch.tombstoneBytes;
+  const keys: Buffer[] = new Array(batch.count);
+  const tombstones: Buffer[] = new Array(batch.count);
+  for (let k = 0; k < batch.count; k++) {
+    keys[k] = names.subarray(k * stride, k * stride + batch.keyBytes);
+    tombstones[k] = names.subarray(k * stride + batch.keyBytes, (k + 1) * stride);
+  }
+  return { keys, tombstones };
 }
 
 /**
@@ -848,91 +1016,93 @@ async function countPlaintext(p: PlaintextCheck, targetPrefix: string, fail: (f:
   return { prefix: p.prefix, url: p.url, remaining, otherKeys: other };
 }
 
+/**
+ * Every live session of a source compared with Redis byte for byte (verify --source): its key must
+ * open under the key ring to the same bytes, unless the session was logged out since (its tombstone)
+ * or the handler wrote it after the copy (`newer`).
+ */
 async function verifySource(
   options: VerifyOptions,
   source: Source,
   superseded: ReadonlySet<string>,
   fail: (f: VerifyFailure) => void,
 ): Promise<CompareCounts> {
-  const { client, codec, prefix } = options;
-  const now = Date.now() / 1000;
-  const result = {
-    checked: 0,
-    matching: 0,
-    newer: 0,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    destroyed: 0,
-    ...(superseded.size > 0 ? { superseded: 0 } : {}),
-  };
-  let batch: Array<{ key: string; data: Buffer; file: string; ttlMs: number }> = [];
-  const flush = async () => {
-    const replies = await client.runGrouped(
+  return new SourceCompare(options, source, superseded, fail).run();
+}
+
+/** A live session verifySource compares: its key name, its bytes, its file, its remaining lifetime (ms). */
+interface CompareEntry {
+  key: string;
+  data: Buffer;
+  file: string;
+  ttlMs: number;
+}
+
+/** verifySource's counts, `newer` and `destroyed` always there. */
+type CompareTally = CompareCounts & { newer: number; destroyed: number };
+
+/** verifySource: per live session GET of its key, EXISTS of its tombstone and PTTL, in pipelines grouped by slot. */
+class SourceCompare extends LiveSessionsCheck<CompareEntry, CompareTally> {
+  constructor(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void) {
+    const counts: CompareTally = {
+      checked: 0,
+      matching: 0,
+      newer: 0,
+      expired: 0,
+      empty: 0,
+      corrupt: 0,
+      destroyed: 0,
+      ...(superseded.size > 0 ? { superseded: 0 } : {}),
+    };
+    super(options, source, superseded, fail, counts);
+  }
+
+  protected entry(item: SourceSession, ttlMs: number): CompareEntry {
+    return { key: this.codec.keyName(this.prefix, item.id), data: item.data, file: item.location, ttlMs };
+  }
+
+  protected async checkBatch(batch: CompareEntry[]): Promise<void> {
+    const replies = await this.client.runGrouped(
       batch.map((b) => ({
         key: b.key,
         build: (pipe: ChainableCommander) => {
           pipe.getBuffer(b.key);
-          pipe.exists(tombstoneKeyFor(prefix, b.key));
+          pipe.exists(tombstoneKeyFor(this.prefix, b.key));
           pipe.pttl(b.key);
         },
       })),
     );
-    batch.forEach((b, i) => {
-      result.checked++;
-      const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      const [, tombstone] = replies[i]?.[1] ?? [null, 0];
-      const [, pttl] = replies[i]?.[2] ?? [null, -2];
-      const file = redactSessionPath(b.file);
-      if (err) {
-        stopOnPermanent(client, err);
-        return fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
-      }
-      if (value === null && tombstone === 1) {
-        result.destroyed++; // logged out through the handler after the copy: gone on purpose
+    batch.forEach((b, i) => this.compare(b, replies[i]));
+  }
+
+  /** Counts or reports one session from its replies: [GET key, EXISTS tombstone, PTTL key]. */
+  private compare(b: CompareEntry, replies: Reply[] | undefined): void {
+    const counts = this.counts;
+    counts.checked++;
+    const [err, value] = replies?.[0] ?? [new Error('no reply'), null];
+    const [, tombstone] = replies?.[1] ?? [null, 0];
+    const [, pttl] = replies?.[2] ?? [null, -2];
+    const file = redactSessionPath(b.file);
+    if (err) {
+      stopOnPermanent(this.client, err);
+      return this.fail({ key: b.key, file, reason: /WRONGTYPE/.test(err.message) ? 'wrong-type' : 'read-error' });
+    }
+    if (value === null && tombstone === 1) {
+      counts.destroyed++; // logged out through the handler after the copy: gone on purpose
+      return;
+    }
+    if (value === null) return this.fail({ key: b.key, file, reason: 'missing-in-redis' });
+    const opened = this.codec.open(b.key, value as Buffer);
+    if (!opened.ok) return; // already reported by the scan of the prefix
+    if (!opened.plaintext.equals(b.data)) {
+      // Written by the handler after the file last changed (read-through mode): newer, by the same
+      // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
+      if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
+        counts.newer++;
         return;
       }
-      if (value === null) return fail({ key: b.key, file, reason: 'missing-in-redis' });
-      const opened = codec.open(b.key, value as Buffer);
-      if (!opened.ok) return; // already reported by the scan of the prefix
-      if (!opened.plaintext.equals(b.data)) {
-        // Written by the handler after the file last changed (read-through mode): newer, by the same
-        // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
-        if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {
-          result.newer++;
-          return;
-        }
-        return fail({ key: b.key, file, reason: 'different-content' });
-      }
-      result.matching++;
-    });
-    batch = [];
-  };
-  const gc = options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME;
-  const handler = options.serializeHandler ?? 'php';
-  // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
-  // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
-  for await (const items of source.sessions({ read: { looksComplete: looksCompleteFor(handler) } }))
-    for (const item of items) {
-      if (item.kind === 'skipped') {
-        // A session file that could not be read was not copied either: its user would be logged out.
-        if (item.reason === 'unreadable' || item.reason === 'unstable') {
-          fail({ key: '(not read)', file: redactSessionPath(item.location), reason: 'source-unreadable' });
-        }
-        continue;
-      }
-      if (superseded.has(item.id)) {
-        result.superseded!++; // another source's copy of this session is the one in Redis
-        continue;
-      }
-      const decision = decideSession(item.data, item.mtimeMs, gc, handler, now, exactTtlMsOf(item, gc));
-      if (decision.action !== 'migrate') {
-        result[decision.action]++;
-        continue;
-      }
-      batch.push({ key: codec.keyName(prefix, item.id), data: item.data, file: item.location, ttlMs: decision.ttlMs });
-      if (batch.length >= 1000) await flush();
+      return this.fail({ key: b.key, file, reason: 'different-content' });
     }
-  if (batch.length > 0) await flush();
-  return result;
+    counts.matching++;
+  }
 }

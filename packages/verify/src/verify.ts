@@ -22,6 +22,7 @@ import {
   decideSession,
   exactTtlMsOf,
   looksCompleteFor,
+  namesBatch,
   presenceBatch,
   resolveDuplicates,
   type DuplicatesReport,
@@ -759,13 +760,21 @@ const PRESENCE_BATCH = 1000;
 const PRESENCE_IN_FLIGHT = 4;
 
 /**
- * verifyPresence for a directory of session files, with apply's machinery: the files are read with
- * the stable-read rule, classified once (decideSession gets `known`) and named in batches
- * (presenceBatch), on worker threads (PreparePool) when `workers` > 0; each batch's presence is read
- * with readBackPresence (one multi-key EXISTS per 1,000 keys on a single node or Sentinel; only a short
- * count checks key and tombstone one by one; per slot in a cluster), several batches in flight. The
- * counts and failures are those of the per-session loop (same decisions, reported batch by batch in
- * the order of the files).
+ * verifyPresence for a directory of session files, with apply's machinery, in two steps per batch
+ * of files:
+ * 1. every session is named from its ID (its file name), without reading the file (namesBatch), and
+ *    Redis is asked for the keys (readBackPresence: one multi-key EXISTS per 1,000 keys on a single
+ *    node or Sentinel; only a short count checks key and tombstone one by one; per slot in a
+ *    cluster). A session whose key is there is present, and one whose tombstone is there was
+ *    destroyed, whatever its file holds now: neither file is read.
+ * 2. only the files of the sessions not in Redis are read with the stable-read rule and classified
+ *    (presenceBatch: expired, empty, corrupt, unreadable), and the live ones among them are asked
+ *    for again: still not there, they are missing (a failure).
+ * Both steps run on worker threads (PreparePool) when `workers` > 0, several batches in flight. So
+ * `expired`, `empty` and `corrupt` count the files whose session is not in Redis (the ones that
+ * explain an absence), `checked` the sessions found in Redis plus the live ones among the others,
+ * and a file that cannot be read fails only when its session is not in Redis. Failures are reported
+ * batch by batch in the order of the files.
  */
 async function verifyFilesPresence(
   options: VerifyOptions,
@@ -791,16 +800,26 @@ function presenceWorkers(options: VerifyOptions): number {
 /** What FilesSource.candidates() yields: a session file to read, or an entry skipped while listing. */
 type FileEntry = SessionCandidate | SkippedEntry;
 
+/** The presence read of one PresenceBatch: its key names and, per key, what Redis said. */
+interface PresenceRead {
+  batch: PresenceBatch;
+  /** Key names of the batch's sessions (views into `batch.names`), in the order of `batch.index`. */
+  keys: Buffer[];
+  /** Per key: present, destroyed (its tombstone), missing, or the error of reading it. */
+  presence: Presence[];
+}
+
 /** One batch of files whose presence was read: what FilesPresence.tally() counts and reports. */
 interface CheckedBatch {
   /** The entries of the batch in the order of the files (PRESENCE_BATCH candidates, and the skipped between them). */
   entries: FileEntry[];
   candidates: SessionCandidate[];
-  batch: PresenceBatch;
-  /** Key names of the live sessions (views into `batch.names`), in the order of `batch.index`. */
-  keys: Buffer[];
-  /** Per key: present, destroyed (its tombstone), missing, or the error of reading it. */
-  presence: Presence[];
+  /** Step 1: every candidate not superseded, named from its ID (namesBatch); indexes into `candidates`. */
+  named: PresenceRead;
+  /** Step 2: the candidates step 1 found missing, read and classified (presenceBatch); indexes into `absent`. */
+  read: PresenceRead;
+  /** Indexes into `candidates` of the candidates step 2 read, ascending. */
+  absent: number[];
 }
 
 /**
@@ -889,32 +908,55 @@ class FilesPresence {
   }
 
   /**
-   * Names the batch's live sessions (on the pool, or on this thread at once, so the read below starts
-   * before start() returns), then reads their presence (none once the scan has stopped).
+   * Step 1: names every candidate not superseded (on the pool, or on this thread at once, so the
+   * read below starts before start() returns) and reads their presence; step 2: reads, classifies
+   * and names the files of those missing, and reads the live ones' presence again. Nothing is read
+   * from Redis once the scan has stopped.
    */
   private async check(entries: FileEntry[]): Promise<CheckedBatch> {
     const candidates = entries.filter((e): e is SessionCandidate => e.kind === 'candidate');
     let flags: Uint8Array | undefined;
     if (this.superseded.size > 0) flags = Uint8Array.from(candidates, (c) => (this.superseded.has(c.id) ? 1 : 0));
-    const batch =
-      this.pool !== undefined
-        ? await this.pool.presence(candidates, flags)
-        : presenceBatch(candidates, flags, this.options.codec, this.ctx);
-    const { keys, tombstones } = namesOf(batch);
-    const presence = batch.count > 0 && !this.scan.stopped ? await readBackPresence(this.client, this.prefix, keys, tombstones) : [];
-    return { entries, candidates, batch, keys, presence };
+    const named = await this.readPresence(
+      this.pool !== undefined ? this.pool.presence(candidates, flags, true) : namesBatch(candidates, flags, this.options.codec, this.ctx),
+    );
+    const absent: number[] = [];
+    named.presence.forEach((p, k) => {
+      if (p === 'missing') absent.push(named.batch.index[k]!);
+    });
+    const files = absent.map((i) => candidates[i]!);
+    const read = await this.readPresence(
+      files.length === 0
+        ? namesBatch(files, undefined, this.options.codec, this.ctx)
+        : this.pool !== undefined
+          ? this.pool.presence(files)
+          : presenceBatch(files, undefined, this.options.codec, this.ctx),
+    );
+    return { entries, candidates, named, read, absent };
+  }
+
+  /** Reads the presence of a batch's sessions (none once the scan has stopped). */
+  private async readPresence(batch: PresenceBatch | Promise<PresenceBatch>): Promise<PresenceRead> {
+    const b = await batch;
+    const { keys, tombstones } = namesOf(b);
+    const presence = b.count > 0 && !this.scan.stopped ? await readBackPresence(this.client, this.prefix, keys, tombstones) : [];
+    return { batch: b, keys, presence };
   }
 
   /** Counts and reports one checked batch (in the order of the files). */
   private tally(checked: CheckedBatch): void {
-    this.failUnreadable(checked.entries, checked.batch.unreadable);
+    const { named, read, absent } = checked;
+    this.failUnreadable(
+      checked.entries,
+      read.batch.unreadable.map((u) => absent[u]!),
+    );
     const { counts } = this;
-    const { batch } = checked;
-    counts.expired += batch.expired;
-    counts.empty += batch.empty;
-    counts.corrupt += batch.corrupt;
-    if (batch.superseded > 0) counts.superseded = (counts.superseded ?? 0) + batch.superseded;
-    this.countPresence(checked);
+    counts.expired += read.batch.expired;
+    counts.empty += read.batch.empty;
+    counts.corrupt += read.batch.corrupt;
+    if (named.batch.superseded > 0) counts.superseded = (counts.superseded ?? 0) + named.batch.superseded;
+    this.countPresence(checked.candidates, named, (k) => named.batch.index[k]!, true);
+    this.countPresence(checked.candidates, read, (k) => absent[read.batch.index[k]!]!, false);
   }
 
   /**
@@ -938,11 +980,21 @@ class FilesPresence {
     }
   }
 
-  /** Counts each live session of a batch present, destroyed or missing (a failure), or reports its read error. */
-  private countPresence({ candidates, batch, keys, presence }: CheckedBatch): void {
+  /**
+   * Counts each session of a presence read present, destroyed or missing (a failure), or reports its
+   * read error; `candidate(k)` is the index in `candidates` of key `k`. With `firstStep`, a missing
+   * session is left to step 2 (its file decides).
+   */
+  private countPresence(
+    candidates: SessionCandidate[],
+    { keys, presence }: PresenceRead,
+    candidate: (k: number) => number,
+    firstStep: boolean,
+  ): void {
     const counts = this.counts;
-    const file = (k: number): string => redactSessionPath(candidates[batch.index[k]!]!.location);
+    const file = (k: number): string => redactSessionPath(candidates[candidate(k)]!.location);
     presence.forEach((p, k) => {
+      if (p === 'missing' && firstStep) return;
       counts.checked++;
       if (typeof p === 'object') {
         stopOnPermanent(this.client, p.error);

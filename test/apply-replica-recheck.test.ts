@@ -69,13 +69,30 @@ let asUser: ((command: 'plan' | 'apply') => Promise<void>) | undefined;
 const appRule = async (command: 'plan' | 'apply'): Promise<void> =>
   addAclUser([master, replica], { name: 'app', password: 'app-pw', rule: aclRuleFor(command, PREFIX, 'standalone', 0) });
 
-async function plan(tag: string, n: number, target: string, env: Record<string, string> = {}): Promise<{ ids: string[]; planFile: string }> {
+async function plan(
+  tag: string,
+  n: number,
+  target: string,
+  env: Record<string, string> = {},
+): Promise<{ ids: string[]; planFile: string }> {
   await asUser?.('plan');
   const dir = join(root, tag);
   const ids = writeSessionFiles(dir, tag, n);
   const planFile = join(root, `${tag}-plan.json`);
   const p = cli(
-    ['plan', '--source', `files:${dir}`, '--target', target, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', join(root, `${tag}-art`)],
+    [
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      target,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, `${tag}-art`),
+    ],
     env,
   );
   expect(p.status, p.stderr + p.stdout).toBe(0);
@@ -87,13 +104,7 @@ async function plan(tag: string, n: number, target: string, env: Record<string, 
  * The same scenario on any topology with one master: the normal path, then a replica hung through a
  * first run and a re-run, then the re-run once it is back.
  */
-async function scenario(
-  tag: string,
-  target: string,
-  m: RedisNode,
-  r: RedisNode,
-  env: Record<string, string>,
-): Promise<void> {
+async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode, env: Record<string, string>): Promise<void> {
   // Normal path: figures as ever, and a re-run (all already present, replica in step) exits 0.
   const { ids: okIds, planFile: okPlan } = await plan(`${tag}ok`, 1500, target, env);
   const a = cli(['apply', '--plan', okPlan, '--json'], env);
@@ -128,7 +139,13 @@ async function scenario(
   expect(json(first).sessions.counts).toMatchObject({ migrated: 1200, unconfirmed: 1200, missingAfterWrite: 0 });
   // The re-run wrote nothing, yet the replica lacks every session: all unconfirmed, exit 1.
   expect(again.status, again.stderr + again.stdout).toBe(1);
-  expect(json(again).sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 1200, unconfirmed: 1200, missingAfterWrite: 0, failed: 0 });
+  expect(json(again).sessions.counts).toMatchObject({
+    migrated: 0,
+    alreadyPresent: 1200,
+    unconfirmed: 1200,
+    missingAfterWrite: 0,
+    failed: 0,
+  });
   expect(json(again).sessions.replicaShortfalls).toEqual([{ node, wanted: 1, acked: 0 }]);
   expect(againText.status, againText.stderr + againText.stdout).toBe(1);
   expect(againText.stdout).toMatch(
@@ -150,7 +167,7 @@ async function scenario(
 }
 
 describe('a re-run confirms the sessions it found present on the replicas', () => {
-  it('single node with a replica, as a user with exactly apply\'s ACL rule', async () => {
+  it("single node with a replica, as a user with exactly apply's ACL rule", async () => {
     asUser = appRule;
     await scenario('single', `redis://app@127.0.0.1:${master.port}/0`, master, replica, ENV);
   }, 60_000);

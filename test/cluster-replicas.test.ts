@@ -323,10 +323,18 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     // are unconfirmed (exactly those: the other masters' replicas are in step), exit 1.
     expect(again.status, again.stderr + again.stdout).toBe(1);
     const out = json(again);
-    expect(out.sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 600, unconfirmed: onHungMaster, failed: 0, missingAfterWrite: 0 });
+    expect(out.sessions.counts).toMatchObject({
+      migrated: 0,
+      alreadyPresent: 600,
+      unconfirmed: onHungMaster,
+      failed: 0,
+      missingAfterWrite: 0,
+    });
     expect(out.sessions.replicaShortfalls).toEqual([{ node: name(master), wanted: 1, acked: 0 }]);
     expect(againText.status, againText.stderr + againText.stdout).toBe(1);
-    expect(againText.stdout).toMatch(new RegExp(`UNCONFIRMED ${onHungMaster} session\\(s\\) .*\\(${masterName}: 0 of 1\\).*run apply again \\(it re-checks them\\)`));
+    expect(againText.stdout).toMatch(
+      new RegExp(`UNCONFIRMED ${onHungMaster} session\\(s\\) .*\\(${masterName}: 0 of 1\\).*run apply again \\(it re-checks them\\)`),
+    );
     expect(againText.stdout).not.toMatch(/nothing to do/);
     expect(againText.stdout).not.toMatch(/next +deploy the artifacts/);
     // Nothing written twice.

@@ -436,7 +436,7 @@ export class RedisConnection {
           const first = parseInfo(await node.info('replication'));
           const target = Number(first.get('master_repl_offset') ?? NaN);
           if (first.get('role') === 'master' && Number.isFinite(target)) {
-            for (let info = first; ; ) {
+            for (let info = first; ;) {
               acked = replicasAtOffset(info, target);
               if (acked >= wanted || Date.now() >= deadline) break;
               await sleep(Math.min(50, Math.max(0, deadline - Date.now())));

@@ -202,7 +202,7 @@ export interface ApplySessionsReport {
 export interface ConfirmOptions {
   /** Replicas that must acknowledge each batch, per master `host:port` (`*`: every master); 0 or absent: no WAIT. */
   minReplicas: Map<string, number>;
-  /** WAIT timeout in ms. */
+  /** WAIT timeout in ms; also how long the end check waits for replicas to reach their master's offset. */
   waitTimeoutMs: number;
   /** Read back the presence of every session at the end (default true). */
   readBack?: boolean;

@@ -7,6 +7,9 @@
  * - A replica hung by SIGSTOP (it stays connected, so its master still counts it, but it acknowledges
  *   nothing): apply reports UNCONFIRMED sessions and exits 1; nothing is lost, and once the replica is
  *   back a re-run exits 0 with every key on every replica.
+ * - A re-run while that replica still hangs writes nothing, yet must not exit 0: apply compares each
+ *   master's `master_repl_offset` with its replicas' offsets (INFO replication) and counts the
+ *   sessions it found present on the hung replica's master UNCONFIRMED; once the replica is back, exit 0.
  * - A CLUSTER FAILOVER of a master to its replica while apply writes: every session ends in the
  *   cluster, and apply never reports success while one is missing.
  * WAIT: https://redis.io/commands/wait/ ; manual failover: https://redis.io/commands/cluster-failover/
@@ -281,9 +284,76 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     }
   });
 
-  // Found here, not fixed (packages/migrate/src/apply.ts): a batch whose sessions are all already
-  // present is not WAITed for, and a WAIT on a connection that wrote nothing proves nothing anyway.
-  it.todo('a re-run while the replica is still hung must not exit 0 (today: exit 0, "nothing to do", no UNCONFIRMED)');
+  // A batch whose sessions are all already present is not WAITed for, and a WAIT on a connection that
+  // wrote nothing proves nothing anyway: a re-run checks the replicas' offsets (INFO replication).
+  it('a re-run while the replica is still hung: UNCONFIRMED naming its master, exit 1, nothing written twice; once it is back, exit 0', async () => {
+    const { ids, planFile } = plan('rerun', 600);
+    // Roles as they are now (the failover tests above swapped some), once every node agrees on them.
+    await cluster.waitForSync();
+    await waitUntil('every node agreeing on 3 masters', async () => {
+      const views = await Promise.all(cluster.nodes.map((n) => cluster.roles(n)));
+      const first = new Set(views[0]!.masters);
+      return views.every((v) => v.masters.length === 3 && v.masters.every((m) => first.has(m)));
+    });
+    const { masters, replicasOf } = await cluster.roles();
+    const master = masters.find((m) => (replicasOf.get(m) ?? []).length === 1)!;
+    const replica = replicasOf.get(master)![0]!;
+    let onHungMaster = 0;
+    for (const id of ids) if ((await masterOfKey(codec.keyName(PREFIX, id))) === master) onHungMaster++;
+    expect(onHungMaster).toBeGreaterThan(50);
+    expect(onHungMaster).toBeLessThan(600);
+    const dbsizeBefore = await cluster.dbsize();
+    const masterName = name(master).replace(/\./g, '\\.');
+
+    replica.pause();
+    let first: CliResult;
+    let again: CliResult;
+    let againText: CliResult;
+    try {
+      first = cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300']);
+      again = cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300']);
+      againText = cli(['apply', '--plan', planFile, '--wait-timeout-ms', '300']);
+    } finally {
+      replica.resume();
+    }
+    expect(first.status, first.stderr + first.stdout).toBe(1);
+    expect(json(first).sessions.counts).toMatchObject({ migrated: 600, failed: 0, missingAfterWrite: 0 });
+
+    // The re-run wrote nothing, yet the hung replica holds none of the sessions of its master: those
+    // are unconfirmed (exactly those: the other masters' replicas are in step), exit 1.
+    expect(again.status, again.stderr + again.stdout).toBe(1);
+    const out = json(again);
+    expect(out.sessions.counts).toMatchObject({
+      migrated: 0,
+      alreadyPresent: 600,
+      unconfirmed: onHungMaster,
+      failed: 0,
+      missingAfterWrite: 0,
+    });
+    expect(out.sessions.replicaShortfalls).toEqual([{ node: name(master), wanted: 1, acked: 0 }]);
+    expect(againText.status, againText.stderr + againText.stdout).toBe(1);
+    expect(againText.stdout).toMatch(
+      new RegExp(`UNCONFIRMED ${onHungMaster} session\\(s\\) .*\\(${masterName}: 0 of 1\\).*run apply again \\(it re-checks them\\)`),
+    );
+    expect(againText.stdout).not.toMatch(/nothing to do/);
+    expect(againText.stdout).not.toMatch(/next +deploy the artifacts/);
+    // Nothing written twice.
+    expect(await cluster.dbsize()).toBe(dbsizeBefore + 600);
+    expect(await countPresent(client, codec, PREFIX, ids)).toBe(600);
+
+    // Once the replica is back and caught up: exit 0, nothing unconfirmed, every key on every replica.
+    await cluster.waitForSync();
+    const done = cli(['apply', '--plan', planFile, '--json']);
+    expect(done.status, done.stderr + done.stdout).toBe(0);
+    expect(json(done).sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 600, unconfirmed: 0, missingAfterWrite: 0 });
+    expect(json(done).sessions.replicaShortfalls).toEqual([]);
+    const doneText = cli(['apply', '--plan', planFile]);
+    expect(doneText.status, doneText.stderr + doneText.stdout).toBe(0);
+    expect(doneText.stdout).toMatch(/nothing to do/);
+    expect(doneText.stdout).not.toMatch(/UNCONFIRMED/);
+    expect(await cluster.dbsize()).toBe(dbsizeBefore + 600);
+    await expectOnEveryReplica(ids);
+  });
 
   it('a replica killed (kill -9) with --min-replicas 1: UNCONFIRMED naming its master, exit 1; every session in the cluster', async () => {
     // Last test: the cluster stays one replica short.

@@ -17,7 +17,11 @@
  * @session-migrate/redis errors.ts) is never retried: apply stops at once with what to fix (`stopped`).
  *
  * Writes are confirmed: on a target with replicas, WAIT after each batch (`confirm.minReplicas`,
- * `confirm.waitTimeoutMs`); a batch fewer replicas acknowledged is counted `unconfirmed`. At the end
+ * `confirm.waitTimeoutMs`); a batch fewer replicas acknowledged is counted `unconfirmed`. Sessions
+ * found already present were written by another run, which WAIT on this connection cannot speak for:
+ * at the end apply checks that each master's replicas reached the master's replication offset
+ * (RedisConnection.replicasCaughtUp), and counts the present sessions of a master whose replicas did
+ * not `unconfirmed` (all of them when they cannot be attributed to a master). At the end
  * the presence of every session written (or found already there) is read back (EXISTS, grouped by
  * slot; behind Sentinel from the master the sentinels report now): a session missing then, e.g. lost
  * in a failover, is counted `missingAfterWrite`. Either makes apply exit 1; running it again writes
@@ -198,7 +202,7 @@ export interface ApplySessionsReport {
 export interface ConfirmOptions {
   /** Replicas that must acknowledge each batch, per master `host:port` (`*`: every master); 0 or absent: no WAIT. */
   minReplicas: Map<string, number>;
-  /** WAIT timeout in ms. */
+  /** WAIT timeout in ms; also how long the end check waits for replicas to reach their master's offset. */
   waitTimeoutMs: number;
   /** Read back the presence of every session at the end (default true). */
   readBack?: boolean;
@@ -266,6 +270,8 @@ class ApplyRun {
   private readonly waitWanted: boolean;
   private readonly ledger: PresenceLedger;
   private readonly replicaShortfalls: ApplySessionsReport['replicaShortfalls'] = [];
+  /** Cluster, with WAIT wanted: sessions found already present, by the master (`host:port`) serving their slot then ('?': unknown). */
+  private readonly presentByMaster = new Map<string, number>();
   private stopped: ClassifiedError | undefined;
   private readonly retry: RetryPolicy;
   private readonly ctx: PrepareContext;
@@ -326,6 +332,7 @@ class ApplyRun {
     const missing: string[] = [];
     try {
       const client = this.client;
+      if (!this.dryRun && client !== undefined && this.waitWanted && this.counts.alreadyPresent > 0) await this.confirmPresent(client);
       if (!this.dryRun && client !== undefined && this.confirm.readBack !== false && this.ledger.size > 0) {
         await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, this.retry);
       }
@@ -520,6 +527,40 @@ class ApplyRun {
     }
   }
 
+  /**
+   * Confirms the sessions found already present (this run did not write them, so no WAIT of its own
+   * speaks for them): each master's replicas must reach its `master_repl_offset` within the WAIT
+   * timeout (RedisConnection.replicasCaughtUp). The present sessions of a master whose replicas stay
+   * behind are counted `unconfirmed`, with the shortfall; all present sessions when they cannot be
+   * attributed (one master, a slot map that changed since, or an error).
+   */
+  private async confirmPresent(client: RedisConnection): Promise<void> {
+    const total = this.counts.alreadyPresent;
+    let short: ApplySessionsReport['replicaShortfalls'];
+    let attributable = false;
+    try {
+      // Behind Sentinel: check the master the sentinels report now (else its replica answers role:slave: short).
+      await client.followSentinelMaster().catch(() => undefined);
+      short = await client.replicasCaughtUp(this.confirm.minReplicas, this.confirm.waitTimeoutMs);
+      if (client.topology === 'cluster') {
+        const now = new Set((await client.masters()).map((m) => client.nodeName(m)));
+        attributable = [...this.presentByMaster.keys()].every((n) => now.has(n));
+      }
+    } catch (err) {
+      const c = client.classify(err);
+      if (c.kind === 'permanent') this.stopped ??= c;
+      short = [{ node: '?', wanted: 1, acked: 0 }];
+    }
+    const found = (node: string): number => (attributable ? (this.presentByMaster.get(node) ?? 0) : total);
+    const counted = short.filter((s) => found(s.node) > 0);
+    if (counted.length === 0) return;
+    this.counts.unconfirmed += attributable ? counted.reduce((a, s) => a + found(s.node), 0) : total;
+    for (const s of counted) {
+      const listed = this.replicaShortfalls.some((x) => x.node === s.node && x.wanted === s.wanted && x.acked === s.acked);
+      if (!listed && this.replicaShortfalls.length < MAX_LISTED) this.replicaShortfalls.push(s);
+    }
+  }
+
   /** Counts the outcome of one session's write, noting it for the read-back or listing its problem. */
   private record(items: PreparedSessions, i: number, o: GuardedWriteOutcomeLike): void {
     const counts = this.counts;
@@ -556,6 +597,10 @@ class ApplyRun {
     if (opened.ok && opened.plaintext.equals(items.plaintext(i))) {
       counts.alreadyPresent++;
       this.ledger.add(items.key(i), Math.min(ttlMs, o.pttlMs > 0 ? o.pttlMs : ttlMs));
+      if (this.waitWanted && this.client?.topology === 'cluster') {
+        const m = this.client.masterNameOfKey(items.key(i)) ?? '?';
+        this.presentByMaster.set(m, (this.presentByMaster.get(m) ?? 0) + 1);
+      }
     } else if (opened.ok && isNewerInRedis(o.pttlMs, ttlMs)) counts.newerInRedis++;
     else {
       counts.conflicts++;

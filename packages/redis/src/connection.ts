@@ -390,8 +390,7 @@ export class RedisConnection {
     await Promise.all(
       (await this.masters()).map(async (node) => {
         const name = this.nodeName(node);
-        // A master not known at the start (a cluster failover promoted a replica): as many as the most.
-        const wanted = min.get(name) ?? min.get('*') ?? Math.max(0, ...min.values());
+        const wanted = wantedReplicas(min, name);
         if (wanted <= 0) return;
         let acked = 0;
         try {
@@ -407,6 +406,67 @@ export class RedisConnection {
       short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
     }
     return short;
+  }
+
+  /**
+   * Proves that each master's replicas hold everything the master holds now, whoever wrote it: for a
+   * run that wrote nothing new, a WAIT proves nothing (WAIT only counts this connection's own writes,
+   * https://redis.io/docs/latest/commands/wait/). For every master with `min` > 0 it reads
+   * `master_repl_offset` from INFO replication (https://redis.io/docs/latest/commands/info/), then
+   * polls INFO replication until `wanted` replicas report `state=online` and `offset>=` that value in
+   * their `slaveN:ip=..,port=..,state=online,offset=..,lag=..` lines, or `timeoutMs` passes. A replica
+   * reports its offset with REPLCONF ACK about once a second (replicationCron in src/replication.c of
+   * https://github.com/redis/redis), so a replica in sync is seen within ~1 s. A node that answers
+   * `role:slave` (demoted by a failover this client has not seen yet) counts as short with 0.
+   * @param min replicas wanted per master (`host:port` -> n, or `*` for any master), as waitForReplicas
+   * @returns the masters with fewer replicas caught up than wanted, with how many were (`acked`)
+   * @throws the INFO error when it is permanent (e.g. an ACL rule without INFO); transient errors
+   *   count that master as short
+   */
+  async replicasCaughtUp(min: Map<string, number>, timeoutMs: number): Promise<Array<{ node: string; wanted: number; acked: number }>> {
+    const short: Array<{ node: string; wanted: number; acked: number }> = [];
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all(
+      (await this.masters()).map(async (node) => {
+        const name = this.nodeName(node);
+        const wanted = wantedReplicas(min, name);
+        if (wanted <= 0) return;
+        let acked = 0;
+        try {
+          const first = parseInfo(await node.info('replication'));
+          const target = Number(first.get('master_repl_offset') ?? NaN);
+          if (first.get('role') === 'master' && Number.isFinite(target)) {
+            for (let info = first; ;) {
+              acked = replicasAtOffset(info, target);
+              if (acked >= wanted || Date.now() >= deadline) break;
+              await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
+              info = parseInfo(await node.info('replication'));
+              if (info.get('role') !== 'master') {
+                acked = 0;
+                break;
+              }
+            }
+          }
+        } catch (err) {
+          if (this.classify(err).kind === 'permanent') throw err;
+        }
+        if (acked < wanted) short.push({ node: name, wanted, acked });
+      }),
+    );
+    return short;
+  }
+
+  /**
+   * `host:port` (as nodeName gives it) of the master serving a key's hash slot in a cluster's slot map
+   * now; undefined on other topologies (one master) or when the slot map does not know the slot.
+   */
+  masterNameOfKey(key: string | Buffer): string | undefined {
+    if (!(this.client instanceof Cluster)) return undefined;
+    // ioredis's slot map holds node keys `host:port` (master first), built from options host and port.
+    const nodeKey = this.client.slots[calculateSlot(key)]?.[0];
+    if (nodeKey === undefined) return undefined;
+    const i = nodeKey.lastIndexOf(':');
+    return formatHostPort({ host: nodeKey.slice(0, i), port: Number(nodeKey.slice(i + 1)) });
   }
 
   private closes = new WeakMap<Redis, { id: number; closes: number }>();
@@ -525,6 +585,25 @@ export class RedisConnection {
     this.closing = true;
     this.client.disconnect();
   }
+}
+
+/** Replicas wanted of master `name`; a master not known at the start (a cluster failover promoted a replica): as many as the most. */
+function wantedReplicas(min: Map<string, number>, name: string): number {
+  return min.get(name) ?? min.get('*') ?? Math.max(0, ...min.values());
+}
+
+/**
+ * Replicas of an INFO replication answer that are online and at `offset` or beyond, from the
+ * `slaveN:ip=..,port=..,state=online,offset=..,lag=..` lines (https://redis.io/docs/latest/commands/info/).
+ */
+export function replicasAtOffset(info: Map<string, string>, offset: number): number {
+  let n = 0;
+  for (const [field, value] of info) {
+    if (!/^slave\d+$/.test(field)) continue;
+    const f = new Map(value.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+    if (f.get('state') === 'online' && Number(f.get('offset') ?? NaN) >= offset) n++;
+  }
+  return n;
 }
 
 async function runPipeline(client: Redis | Cluster, items: GroupedItem[], idx: number[], out: Reply[][]): Promise<void> {

@@ -1,0 +1,181 @@
+/**
+ * apply's confirmation of sessions it found already present (a re-run), on a single node with a
+ * replica and behind Sentinel (real servers, test/support/redis-topologies.ts). A re-run writes
+ * nothing, so no WAIT of its own speaks for those sessions (WAIT only counts the writes of the
+ * connection that sends it, https://redis.io/docs/latest/commands/wait/): apply compares the master's
+ * `master_repl_offset` with the replicas' `offset=` in INFO replication
+ * (https://redis.io/docs/latest/commands/info/).
+ * - All replicas up: the figures of a first run and of a re-run are unchanged, exit 0.
+ * - A replica hung (SIGSTOP) through a first run and a re-run: the re-run exits 1 with UNCONFIRMED
+ *   naming the master, writes nothing twice; once the replica is back, a re-run exits 0.
+ * The single node runs as a user restricted to exactly apply's documented ACL rule (packages/redis/src/acl.ts).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { aclRuleFor } from '@session-migrate/redis';
+import { addAclUser, parseInfo, startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
+import { cli, countPresent, newKey, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+
+const PREFIX = 'smsess:';
+const ENV = { SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw' };
+let master: RedisNode;
+let replica: RedisNode;
+let s: SentinelTopology;
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+
+interface ApplyJson {
+  confirm: { minReplicas: Record<string, number> };
+  sessions: { counts: Record<string, number>; replicaShortfalls: Array<{ node: string; wanted: number; acked: number }> };
+}
+const json = (r: CliResult): ApplyJson => JSON.parse(r.stdout) as ApplyJson;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Until every replica of `m` reports master_repl_offset of `m` (INFO replication of the master). */
+async function inStep(m: RedisNode, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = parseInfo(await m.admin.info('replication'));
+    const offset = info.get('master_repl_offset');
+    const lines = [...info].filter(([k]) => /^slave\d+$/.test(k)).map(([, v]) => v);
+    if (lines.length > 0 && lines.every((l) => l.includes('state=online') && l.includes(`offset=${offset},`))) return;
+    if (Date.now() > deadline) throw new Error(`replicas of ${m.port} not in step`);
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sm-recheck-'));
+  ({ keyFile, codec } = await newKey(root));
+  master = await startNode();
+  replica = await startNode({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  for (let i = 0; i < 400 && parseInfo(await replica.admin.info('replication')).get('master_link_status') !== 'up'; i++) await sleep(25);
+  s = await startSentinel();
+}, 60_000);
+afterAll(async () => {
+  // stop() wakes a paused node.
+  await replica?.stop();
+  await master?.stop();
+  await s?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+/** Gives user `app` exactly the rule of `plan` or `apply` (on both nodes: ACLs are per node); nothing for Sentinel (default user). */
+let asUser: ((command: 'plan' | 'apply') => Promise<void>) | undefined;
+const appRule = async (command: 'plan' | 'apply'): Promise<void> =>
+  addAclUser([master, replica], { name: 'app', password: 'app-pw', rule: aclRuleFor(command, PREFIX, 'standalone', 0) });
+
+async function plan(
+  tag: string,
+  n: number,
+  target: string,
+  env: Record<string, string> = {},
+): Promise<{ ids: string[]; planFile: string }> {
+  await asUser?.('plan');
+  const dir = join(root, tag);
+  const ids = writeSessionFiles(dir, tag, n);
+  const planFile = join(root, `${tag}-plan.json`);
+  const p = cli(
+    [
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      target,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, `${tag}-art`),
+    ],
+    env,
+  );
+  expect(p.status, p.stderr + p.stdout).toBe(0);
+  await asUser?.('apply');
+  return { ids, planFile };
+}
+
+/**
+ * The same scenario on any topology with one master: the normal path, then a replica hung through a
+ * first run and a re-run, then the re-run once it is back.
+ */
+async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode, env: Record<string, string>): Promise<void> {
+  // Normal path: figures as ever, and a re-run (all already present, replica in step) exits 0.
+  const { ids: okIds, planFile: okPlan } = await plan(`${tag}ok`, 1500, target, env);
+  const a = cli(['apply', '--plan', okPlan, '--json'], env);
+  expect(a.status, a.stderr + a.stdout).toBe(0);
+  expect(json(a).confirm.minReplicas).toEqual({ '*': 1 });
+  expect(json(a).sessions.counts).toMatchObject({ migrated: 1500, alreadyPresent: 0, unconfirmed: 0, missingAfterWrite: 0, failed: 0 });
+  expect(json(a).sessions.replicaShortfalls).toEqual([]);
+  const ok2 = cli(['apply', '--plan', okPlan], env);
+  expect(ok2.status, ok2.stderr + ok2.stdout).toBe(0);
+  expect(ok2.stdout).toMatch(/already present 1500/);
+  expect(ok2.stdout).toMatch(/nothing to do/);
+  expect(ok2.stdout).not.toMatch(/UNCONFIRMED/);
+  expect(await countPresent(r.admin, codec, PREFIX, okIds)).toBe(1500);
+
+  // A replica hung through a first run and a re-run.
+  const { ids, planFile } = await plan(`${tag}hung`, 1200, target, env);
+  await inStep(m);
+  const before = Number(await m.admin.dbsize());
+  r.pause();
+  let first: CliResult;
+  let again: CliResult;
+  let againText: CliResult;
+  try {
+    first = cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300'], env);
+    again = cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300'], env);
+    againText = cli(['apply', '--plan', planFile, '--wait-timeout-ms', '300'], env);
+  } finally {
+    r.resume();
+  }
+  const node = `127.0.0.1:${m.port}`;
+  expect(first.status, first.stderr + first.stdout).toBe(1);
+  expect(json(first).sessions.counts).toMatchObject({ migrated: 1200, unconfirmed: 1200, missingAfterWrite: 0 });
+  // The re-run wrote nothing, yet the replica lacks every session: all unconfirmed, exit 1.
+  expect(again.status, again.stderr + again.stdout).toBe(1);
+  expect(json(again).sessions.counts).toMatchObject({
+    migrated: 0,
+    alreadyPresent: 1200,
+    unconfirmed: 1200,
+    missingAfterWrite: 0,
+    failed: 0,
+  });
+  expect(json(again).sessions.replicaShortfalls).toEqual([{ node, wanted: 1, acked: 0 }]);
+  expect(againText.status, againText.stderr + againText.stdout).toBe(1);
+  expect(againText.stdout).toMatch(
+    new RegExp(`UNCONFIRMED 1200 session\\(s\\) .*\\(${node.replace(/\./g, '\\.')}: 0 of 1\\).*run apply again \\(it re-checks them\\)`),
+  );
+  expect(againText.stdout).not.toMatch(/nothing to do/);
+  // Nothing written twice.
+  expect(Number(await m.admin.dbsize())).toBe(before + 1200);
+  expect(await countPresent(m.admin, codec, PREFIX, ids)).toBe(1200);
+
+  // Back and caught up: exit 0, nothing unconfirmed, every session on the replica.
+  await inStep(m);
+  const done = cli(['apply', '--plan', planFile, '--json'], env);
+  expect(done.status, done.stderr + done.stdout).toBe(0);
+  expect(json(done).sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 1200, unconfirmed: 0, missingAfterWrite: 0 });
+  expect(json(done).sessions.replicaShortfalls).toEqual([]);
+  expect(await countPresent(r.admin, codec, PREFIX, ids)).toBe(1200);
+  expect(Number(await m.admin.dbsize())).toBe(before + 1200);
+}
+
+describe('a re-run confirms the sessions it found present on the replicas', () => {
+  it("single node with a replica, as a user with exactly apply's ACL rule", async () => {
+    asUser = appRule;
+    await scenario('single', `redis://app@127.0.0.1:${master.port}/0`, master, replica, ENV);
+  }, 60_000);
+
+  it('behind Sentinel', async () => {
+    asUser = undefined;
+    const m = await s.currentMaster();
+    const r = s.nodes.find((n) => n !== m)!;
+    await scenario('snt', s.url, m, r, {});
+  }, 60_000);
+});

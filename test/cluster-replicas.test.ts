@@ -188,7 +188,7 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     expect(text.status, text.stderr + text.stdout).toBe(1);
     expect(text.stdout).toMatch(
       new RegExp(
-        `UNCONFIRMED 400 session\\(s\\) were written in batches fewer replicas than asked acknowledged in time \\(${name(master).replace(/\./g, '\\.')}: 0 of 1\\)`,
+        `UNCONFIRMED 400 session\\(s\\) not confirmed on enough replicas in time \\(${name(master).replace(/\./g, '\\.')}: 0 of 1\\)`,
       ),
     );
     expect(text.stdout).not.toMatch(/next +deploy the artifacts/);

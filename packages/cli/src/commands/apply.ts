@@ -168,7 +168,7 @@ function printApplyProblems(r: ApplyResult, print: Print): void {
     );
   if (c.unconfirmed > 0) {
     print(
-      `  UNCONFIRMED ${c.unconfirmed} session(s) were written in batches fewer replicas than asked acknowledged in time (${r.sessions.replicaShortfalls
+      `  UNCONFIRMED ${c.unconfirmed} session(s) not confirmed on enough replicas in time (${r.sessions.replicaShortfalls
         .slice(0, 3)
         .map((x) => `${x.node}: ${x.acked} of ${x.wanted}`)
         .join(', ')}): a failover could lose them; run apply again (it re-checks them), or adjust --min-replicas / --wait-timeout-ms`,

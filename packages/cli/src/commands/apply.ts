@@ -154,10 +154,20 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
       `  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after transient failures (connection, failover, resharding)`,
     );
   const wanted = Object.entries(r.confirm.minReplicas).filter(([, n]) => n > 0);
-  if (!r.dryRun && wanted.length > 0)
+  if (!r.dryRun && wanted.length > 0) {
     print(
       `  replicas    WAIT after each batch for ${wanted.map(([node, n]) => `${n} replica(s) of ${node === '*' ? 'each master' : node}`).join(', ')} (timeout ${r.confirm.waitTimeoutMs} ms)`,
     );
+    // Masters with no replica connected while others have some (apply waits for as many as each has
+    // now): most likely a replica is down, and nothing confirms those sessions anywhere else.
+    const bare = Object.entries(r.confirm.minReplicas)
+      .filter(([node, n]) => n === 0 && node !== '*')
+      .map(([node]) => node);
+    if (bare.length > 0)
+      print(
+        `  replicas    none connected to ${bare.slice(0, 3).join(', ')}${bare.length > 3 ? ` and ${bare.length - 3} more` : ''} now: its sessions are on no replica (a replica down?); --min-replicas 1 makes apply wait for one on every master`,
+      );
+  }
 }
 
 function printApplyProblems(r: ApplyResult, print: Print): void {

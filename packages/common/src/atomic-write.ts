@@ -145,7 +145,8 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   fsyncDirectory(dirname(path));
 }
 
-function lstatOrNull(path: string): Stats | null {
+/** lstat(2) of `path`, or null when there is nothing there (ENOENT); other errors are thrown. */
+export function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (err) {

@@ -436,6 +436,27 @@ export interface PresenceBatch {
  * Never throws for a bad file.
  * @param superseded one byte per candidate (1: superseded), or undefined when none is
  */
+/** An empty PresenceBatch with room for the names of `n` sessions under `prefix` (key layout 2). */
+function newPresenceBatch(n: number, prefix: string): { out: PresenceBatch; names: Buffer; prefixBytes: Buffer } {
+  const prefixBytes = Buffer.from(prefix, 'utf8');
+  const keyBytes = prefixBytes.length + 66;
+  const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
+  const names = Buffer.allocUnsafeSlow(Math.max(1, n * (keyBytes + tombstoneBytes)));
+  const out: PresenceBatch = {
+    count: 0,
+    names,
+    keyBytes,
+    tombstoneBytes,
+    index: new Int32Array(n),
+    expired: 0,
+    empty: 0,
+    corrupt: 0,
+    superseded: 0,
+    unreadable: [],
+  };
+  return { out, names, prefixBytes };
+}
+
 /**
  * Names a batch of session files for the first step of verify's presence check, without reading
  * them: the key and tombstone names (key layout 2) of every candidate that is not superseded, from
@@ -450,23 +471,8 @@ export function namesBatch(
   codec: EnvelopeCodec,
   ctx: Pick<PrepareContext, 'prefix'>,
 ): PresenceBatch {
-  const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
-  const keyBytes = prefixBytes.length + 66;
-  const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
-  const names = Buffer.allocUnsafeSlow(Math.max(1, candidates.length * (keyBytes + tombstoneBytes)));
-  const index = new Int32Array(candidates.length);
-  const out: PresenceBatch = {
-    count: 0,
-    names,
-    keyBytes,
-    tombstoneBytes,
-    index,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    superseded: 0,
-    unreadable: [],
-  };
+  const { out, names, prefixBytes } = newPresenceBatch(candidates.length, ctx.prefix);
+  const { index, keyBytes, tombstoneBytes } = out;
   for (let i = 0; i < candidates.length; i++) {
     if (superseded !== undefined && superseded[i] === 1) {
       out.superseded++;
@@ -489,23 +495,8 @@ export function presenceBatch(
     last.data = data;
     last.classification = classification;
   });
-  const prefixBytes = Buffer.from(ctx.prefix, 'utf8');
-  const keyBytes = prefixBytes.length + 66;
-  const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
-  const names = Buffer.allocUnsafeSlow(Math.max(1, candidates.length * (keyBytes + tombstoneBytes)));
-  const index = new Int32Array(candidates.length);
-  const out: PresenceBatch = {
-    count: 0,
-    names,
-    keyBytes,
-    tombstoneBytes,
-    index,
-    expired: 0,
-    empty: 0,
-    corrupt: 0,
-    superseded: 0,
-    unreadable: [],
-  };
+  const { out, names, prefixBytes } = newPresenceBatch(candidates.length, ctx.prefix);
+  const { index, keyBytes, tombstoneBytes } = out;
   for (let i = 0; i < candidates.length; i++) {
     last.data = undefined;
     const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });

@@ -23,6 +23,7 @@ import {
   isDestroyedAfterFile,
   isFileNewerThanRedis,
   isSameFileVersion,
+  lstatOrNull,
   lockFd,
   redactSessionPath,
   writeFileAtomic,
@@ -226,15 +227,6 @@ function removeIfStillOlder(path: string, stale: (mtimeMs: number) => boolean): 
     return true;
   } finally {
     closeSync(file.fd);
-  }
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
   }
 }
 

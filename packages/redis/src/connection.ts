@@ -386,25 +386,38 @@ export class RedisConnection {
     timeoutMs: number,
     since?: string,
   ): Promise<Array<{ node: string; wanted: number; acked: number }>> {
+    const short = await this.perWantedMaster(min, async (node, wanted) => {
+      try {
+        return Number(await node.call('WAIT', String(wanted), String(timeoutMs)));
+      } catch (err) {
+        if (this.classify(err).kind === 'permanent' && !WAIT_ON_REPLICA.test((err as Error).message)) throw err;
+        return 0;
+      }
+    });
+    if (since !== undefined && short.length === 0 && (await this.generation()) !== since) {
+      short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
+    }
+    return short;
+  }
+
+  /**
+   * Runs `count` on every master that `min` wants replicas of (wantedReplicas), all at once.
+   * @returns the masters whose count came back below what was wanted, with the count (`acked`)
+   */
+  private async perWantedMaster(
+    min: Map<string, number>,
+    count: (node: Redis, wanted: number) => Promise<number>,
+  ): Promise<Array<{ node: string; wanted: number; acked: number }>> {
     const short: Array<{ node: string; wanted: number; acked: number }> = [];
     await Promise.all(
       (await this.masters()).map(async (node) => {
         const name = this.nodeName(node);
         const wanted = wantedReplicas(min, name);
         if (wanted <= 0) return;
-        let acked = 0;
-        try {
-          acked = Number(await node.call('WAIT', String(wanted), String(timeoutMs)));
-        } catch (err) {
-          if (this.classify(err).kind === 'permanent' && !WAIT_ON_REPLICA.test((err as Error).message)) throw err;
-          acked = 0;
-        }
+        const acked = await count(node, wanted);
         if (acked < wanted) short.push({ node: name, wanted, acked });
       }),
     );
-    if (since !== undefined && short.length === 0 && (await this.generation()) !== since) {
-      short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
-    }
     return short;
   }
 
@@ -424,36 +437,26 @@ export class RedisConnection {
    *   count that master as short
    */
   async replicasCaughtUp(min: Map<string, number>, timeoutMs: number): Promise<Array<{ node: string; wanted: number; acked: number }>> {
-    const short: Array<{ node: string; wanted: number; acked: number }> = [];
     const deadline = Date.now() + timeoutMs;
-    await Promise.all(
-      (await this.masters()).map(async (node) => {
-        const name = this.nodeName(node);
-        const wanted = wantedReplicas(min, name);
-        if (wanted <= 0) return;
-        let acked = 0;
-        try {
-          const first = parseInfo(await node.info('replication'));
-          const target = Number(first.get('master_repl_offset') ?? NaN);
-          if (first.get('role') === 'master' && Number.isFinite(target)) {
-            for (let info = first; ;) {
-              acked = replicasAtOffset(info, target);
-              if (acked >= wanted || Date.now() >= deadline) break;
-              await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
-              info = parseInfo(await node.info('replication'));
-              if (info.get('role') !== 'master') {
-                acked = 0;
-                break;
-              }
-            }
+    return this.perWantedMaster(min, async (node, wanted) => {
+      let acked = 0;
+      try {
+        const first = parseInfo(await node.info('replication'));
+        const target = Number(first.get('master_repl_offset') ?? NaN);
+        if (first.get('role') === 'master' && Number.isFinite(target)) {
+          for (let info = first; ;) {
+            acked = replicasAtOffset(info, target);
+            if (acked >= wanted || Date.now() >= deadline) break;
+            await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
+            info = parseInfo(await node.info('replication'));
+            if (info.get('role') !== 'master') return 0;
           }
-        } catch (err) {
-          if (this.classify(err).kind === 'permanent') throw err;
         }
-        if (acked < wanted) short.push({ node: name, wanted, acked });
-      }),
-    );
-    return short;
+      } catch (err) {
+        if (this.classify(err).kind === 'permanent') throw err;
+      }
+      return acked;
+    });
   }
 
   /**

@@ -81,6 +81,13 @@ export interface GroupedItem {
 /** [error, result] of one command, as ioredis's pipeline gives it. */
 export type Reply = [Error | null, unknown];
 
+/**
+ * Shortest wait for replicas to report an offset (replicasCaughtUp), ms: a replica sends REPLCONF ACK
+ * about once a second (replicationCron, https://github.com/redis/redis src/replication.c), plus room
+ * for a busy machine.
+ */
+const REPLCONF_ACK_WINDOW_MS = 1500;
+
 /** Errors of a cluster command that moved with its slot, or may succeed a moment later. */
 const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
 /** Rounds of re-sending redirected commands before the error is given back to the caller. */
@@ -427,9 +434,10 @@ export class RedisConnection {
    * https://redis.io/docs/latest/commands/wait/). For every master with `min` > 0 it reads
    * `master_repl_offset` from INFO replication (https://redis.io/docs/latest/commands/info/), then
    * polls INFO replication until `wanted` replicas report `state=online` and `offset>=` that value in
-   * their `slaveN:ip=..,port=..,state=online,offset=..,lag=..` lines, or `timeoutMs` passes. A replica
-   * reports its offset with REPLCONF ACK about once a second (replicationCron in src/replication.c of
-   * https://github.com/redis/redis), so a replica in sync is seen within ~1 s. A node that answers
+   * their `slaveN:ip=..,port=..,state=online,offset=..,lag=..` lines, or `timeoutMs` passes (at least
+   * REPLCONF_ACK_WINDOW_MS). A replica reports its offset with REPLCONF ACK about once a second
+   * (replicationCron in src/replication.c of https://github.com/redis/redis), so a replica in sync is
+   * seen within ~1 s, and a shorter wait would call a healthy replica short. A node that answers
    * `role:slave` (demoted by a failover this client has not seen yet) counts as short with 0.
    * @param min replicas wanted per master (`host:port` -> n, or `*` for any master), as waitForReplicas
    * @returns the masters with fewer replicas caught up than wanted, with how many were (`acked`)
@@ -437,7 +445,7 @@ export class RedisConnection {
    *   count that master as short
    */
   async replicasCaughtUp(min: Map<string, number>, timeoutMs: number): Promise<Array<{ node: string; wanted: number; acked: number }>> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + Math.max(timeoutMs, REPLCONF_ACK_WINDOW_MS);
     return this.perWantedMaster(min, async (node, wanted) => {
       let acked = 0;
       try {

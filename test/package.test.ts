@@ -420,6 +420,9 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
     it(`${what}: one line on stderr, exit 1, no tarball`, () => {
       const root = brokenCopy(breakIt);
       try {
+        // A tarball of an earlier build: a failed build removes it (it is not this source's).
+        mkdirSync(join(root, 'dist'), { recursive: true });
+        writeFileSync(join(root, 'dist', `session-migrate-${VERSION}.tgz`), 'an earlier build');
         const r = spawnSync('bash', ['scripts/setup.sh', '--then', 'true'], {
           cwd: root,
           encoding: 'utf8',

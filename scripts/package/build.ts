@@ -297,6 +297,11 @@ export async function buildPackage(options: { noPack?: boolean; ifStale?: boolea
     return TARBALL;
   }
   const started = performance.now();
+  // A failed build must not leave the previous tarball behind, installable as if it were this one.
+  if (options.noPack !== true) {
+    rmSync(TARBALL, { force: true });
+    rmSync(FINGERPRINT_FILE, { force: true });
+  }
   checkAssets();
   rmSync(PACKAGE_DIR, { recursive: true, force: true });
   mkdirSync(PACKAGE_DIR, { recursive: true });

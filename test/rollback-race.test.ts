@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
@@ -92,6 +92,48 @@ describe('rollback --to files racing PHP', () => {
     // The lock is gone afterwards, and no temporary file is left.
     expect(phpTryLock(path)).toBe('locked');
     expect(spawnSync('ls', ['-A', dir], { encoding: 'utf8' }).stdout.trim()).toBe(`sess_${id}`);
+  });
+
+  it('a PHP request that opens the file while rollback holds its lock waits, then reads the Redis copy; its write is kept', async () => {
+    const { dir, id, path } = await staleFileNewerRedis();
+    const inode = statSync(path).ino;
+    let out = '';
+    let exited: Promise<void> | undefined;
+    rollbackTestHooks.beforeReplace = () => {
+      const php = spawn(
+        'php',
+        [
+          '-d',
+          'session.save_handler=files',
+          '-d',
+          `session.save_path=${dir}`,
+          '-r',
+          'session_id($argv[1]); session_start(); echo json_encode($_SESSION), "\\n"; $_SESSION["by"] = "php"; session_write_close(); echo "done";',
+          id,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      php.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      php.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      exited = new Promise<void>((resolve) => php.on('exit', () => resolve()));
+      // Until PHP has opened the file and waits for its lock (a blocked flock shows as "->" in /proc/locks).
+      const deadline = Date.now() + 10_000;
+      while (
+        !readFileSync('/proc/locks', 'utf8')
+          .split('\n')
+          .some((l) => l.includes('->') && l.includes(`:${inode} `))
+      ) {
+        if (Date.now() > deadline) throw new Error('PHP never waited for the lock');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    };
+    const report = await run(dir, id);
+    expect(report.counts).toMatchObject({ written: 1, 'newer-file-kept': 0, failed: 0 });
+    await exited;
+    // PHP read what rollback wrote (the Redis copy), and its own write is in the file.
+    expect(out).toBe('{"user":"redis"}\ndone');
+    expect(readFileSync(path, 'utf8')).toBe(`${FROM_REDIS}by|s:3:"php";`);
+    expect(statSync(path).ino).toBe(inode);
   });
 
   it('without flock(1) on the PATH, the check before the rename still keeps the racing write', async () => {

@@ -193,14 +193,18 @@ describe('rollback --to files', () => {
     expect(readFileSync(file(ids[0]!), 'utf8')).not.toBe('user|s:7:"updated";');
     expect(existsSync(file(ids[2]!))).toBe(true);
 
-    // A reader that has session 0's file open while rollback replaces it (PHP mid-request).
+    // A process that has session 0's file open while rollback replaces it (a PHP request that opened
+    // it and waits for its lock): the file is written in place under the lock, as PHP's files
+    // handler writes, so the process reads the Redis copy from the same inode (after a rename it
+    // would read the old, unlinked file and its write would be lost).
     const before0 = readFileSync(file(ids[0]!));
+    const inode0 = statSync(file(ids[0]!)).ino;
     const reader = openSync(file(ids[0]!), 'r');
     const r = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${sessions}`, '--json']);
-    // The one atomic write: a new file renamed over the old one, never the old one rewritten in place.
     try {
-      expect(readFileSync(reader).equals(before0)).toBe(true);
-      expect(fstatSync(reader).ino).not.toBe(statSync(file(ids[0]!)).ino);
+      expect(readFileSync(reader).equals(before0)).toBe(false);
+      expect(fstatSync(reader).ino).toBe(inode0);
+      expect(statSync(file(ids[0]!)).ino).toBe(inode0);
     } finally {
       closeSync(reader);
     }

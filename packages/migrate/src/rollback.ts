@@ -12,7 +12,22 @@
  *   compare-and-delete), so PHP back on the files handler never sees them. Users whose session exists
  *   only in Redis are logged out.
  */
-import { type Stats, chownSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import {
+  type Stats,
+  chownSync,
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  futimesSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
@@ -122,19 +137,30 @@ interface ExistingFile {
   fd: number;
   st: Stats;
   data: Buffer;
+  /** `fd` is open for writing too (opened to be locked, and this user may write the file). */
+  writable: boolean;
 }
 
 /**
  * Opens and reads an existing session file without following a symlink (O_NOFOLLOW) or blocking on
- * a FIFO (O_NONBLOCK). With `lock`, takes an exclusive flock on it first (lockFd), the lock PHP's
- * files handler takes for a request (php-src ext/session/mod_files.c, ps_files_open), and reads it
- * under that lock: 'held' while a PHP request has it open. The caller closes `fd` (which releases
- * the lock). undefined when absent.
+ * a FIFO (O_NONBLOCK). With `lock`, opens it for reading and writing (read only if this user may not
+ * write it) and takes an exclusive flock on it first (lockFd), the lock PHP's files handler takes
+ * for a request (php-src ext/session/mod_files.c, ps_files_open), and reads it under that lock:
+ * 'held' while a PHP request has it open. The caller closes `fd` (which releases the lock).
+ * undefined when absent.
  */
 function openExisting(path: string, lock: boolean): ExistingFile | 'not-a-file' | 'held' | undefined {
+  const flags = constants.O_NOFOLLOW | constants.O_NONBLOCK;
   let fd: number;
+  let writable = lock;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      fd = openSync(path, flags | (lock ? constants.O_RDWR : constants.O_RDONLY));
+    } catch (err) {
+      if (!lock || (err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+      writable = false;
+      fd = openSync(path, flags | constants.O_RDONLY);
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
@@ -146,17 +172,34 @@ function openExisting(path: string, lock: boolean): ExistingFile | 'not-a-file' 
       closeSync(fd);
       return 'not-a-file';
     }
-    // Without flock(1) ('unavailable') the check before the rename is all there is (writeFileAtomic's unchangedSince).
+    // Without flock(1) ('unavailable') the checks before the write are all there is.
     if (lock && lockFd(fd, 'exclusive') === 'held') {
       closeSync(fd);
       return 'held';
     }
     const st = fstatSync(fd);
-    return { fd, st, data: readFileSync(fd) };
+    return { fd, st, data: readFileSync(fd), writable };
   } catch (err) {
     closeSync(fd);
     throw err;
   }
+}
+
+/**
+ * Writes `data` into an existing session file in place, through its locked `fd`, as PHP's files
+ * handler writes (mod_files.c ps_files_write: ftruncate, then write at offset 0), with mtime
+ * `mtimeMs`, then fsync. In place, not renamed over: a PHP request that opened the file meanwhile
+ * and waits for the lock gets it on this same file and reads what was written here; after a rename
+ * it would get the old, unlinked file and its write would be lost. false (nothing written) when the
+ * file was replaced, or changed by a writer that ignored the lock, since it was read.
+ */
+function writeInPlace(path: string, file: ExistingFile, data: Buffer, mtimeMs: number): boolean {
+  if (!isSameFileVersion(lstatOrNull(path), file.st) || !isSameFileVersion(fstatSync(file.fd), file.st)) return false;
+  ftruncateSync(file.fd, 0);
+  for (let at = 0; at < data.length;) at += writeSync(file.fd, data, at, data.length - at, at);
+  futimesSync(file.fd, Date.now() / 1000, mtimeMs / 1000);
+  fsyncSync(file.fd);
+  return true;
 }
 
 /** Reads an existing session file without following a symlink, and closes it; undefined when absent. */
@@ -177,11 +220,13 @@ export const rollbackTestHooks: { beforeReplace?: (path: string) => void } = {};
 /**
  * Puts the Redis copy of a session in place of the file at `path` without losing a write of PHP's
  * files handler that races it: an existing file is checked again under an exclusive flock (PHP
- * takes the same lock for a request: mod_files.c ps_files_open), which is held until after the
- * rename, and writeFileAtomic checks just before the rename that it is still the same inode, size,
- * mtime and ctime (all there is where flock(1) is missing); a missing file is created only if the
- * name is still free (link(2)). A file PHP holds, changed, created or removed meanwhile is kept as
- * PHP left it ('newer-file-kept'); a re-run sees it as newer.
+ * takes the same lock for a request: mod_files.c ps_files_open) and written in place under that
+ * lock (writeInPlace), after a check that it is still the same inode, size, mtime and ctime (all
+ * there is where flock(1) is missing); a PHP request waiting for the lock then reads the Redis copy.
+ * A file this user may not write (but whose directory it may) is replaced by the atomic rename of
+ * writeFileAtomic, with the same check just before. A missing file is created only if the name is
+ * still free (link(2)). A file PHP holds, changed, created or removed meanwhile is kept as PHP left
+ * it ('newer-file-kept'); a re-run sees it as newer.
  * @throws what writeFileAtomic throws, but ECHANGED and EEXIST
  */
 function replaceFile(
@@ -198,6 +243,7 @@ function replaceFile(
       if (isFileNewerThanRedis(file.st.mtimeMs, write.mtimeMs)) return 'newer-file-kept';
     }
     rollbackTestHooks.beforeReplace?.(path);
+    if (file?.writable === true) return writeInPlace(path, file, data, write.mtimeMs) ? 'written' : 'newer-file-kept';
     // The one atomic write: its temporary `.sess_<id>.<random>.tmp` is never taken for a session
     // by PHP's GC (mod_files.c ps_files_cleanup_dir only looks at names starting `sess_`).
     writeFileAtomic(path, data, file === undefined ? { ...write, exclusive: true } : { ...write, unchangedSince: file.st });
@@ -214,7 +260,10 @@ function replaceFile(
 /**
  * Removes the stale file of a destroyed session, if under its exclusive flock it is still a file
  * `stale(mtimeMs)` says is older than the destruction, and is still that file (inode, size, mtime,
- * ctime) just before the unlink. false: PHP holds it, or wrote, replaced or removed it meanwhile.
+ * ctime) just before the unlink. It is emptied in place first (when this user may write it): a PHP
+ * request that opened it meanwhile and waits for the lock then finds an empty session, as after
+ * session_destroy(), not the destroyed one. false: PHP holds it, or wrote, replaced or removed it
+ * meanwhile.
  */
 function removeIfStillOlder(path: string, stale: (mtimeMs: number) => boolean): boolean {
   const file = openExisting(path, true);
@@ -222,7 +271,8 @@ function removeIfStillOlder(path: string, stale: (mtimeMs: number) => boolean): 
   try {
     if (!stale(file.st.mtimeMs)) return false;
     rollbackTestHooks.beforeReplace?.(path);
-    if (!isSameFileVersion(lstatOrNull(path), file.st)) return false;
+    if (!isSameFileVersion(lstatOrNull(path), file.st) || !isSameFileVersion(fstatSync(file.fd), file.st)) return false;
+    if (file.writable) ftruncateSync(file.fd, 0);
     unlinkSync(path);
     return true;
   } finally {

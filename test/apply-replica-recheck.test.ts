@@ -11,7 +11,7 @@
  * The single node runs as a user restricted to exactly apply's documented ACL rule (packages/redis/src/acl.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
@@ -29,7 +29,7 @@ let keyFile: string;
 let codec: EnvelopeCodec;
 
 interface ApplyJson {
-  confirm: { minReplicas: Record<string, number> };
+  confirm: { minReplicas: Record<string, number>; fewerThanPlanned?: Array<{ node: string; planned: number; now: number }> };
   sessions: { counts: Record<string, number>; replicaShortfalls: Array<{ node: string; wanted: number; acked: number }> };
 }
 const json = (r: CliResult): ApplyJson => JSON.parse(r.stdout) as ApplyJson;
@@ -170,6 +170,33 @@ describe('a re-run confirms the sessions it found present on the replicas', () =
   it("single node with a replica, as a user with exactly apply's ACL rule", async () => {
     asUser = appRule;
     await scenario('single', `redis://app@127.0.0.1:${master.port}/0`, master, replica, ENV);
+  }, 60_000);
+
+  it('a master with fewer replicas than when the plan was made is named (default --min-replicas), and --min-replicas makes apply wait', async () => {
+    asUser = undefined;
+    const target = `redis://127.0.0.1:${master.port}/0`;
+    const { planFile } = await plan('fewer', 50, target);
+    // One master: counted under '*' (replicasPerMaster), as --min-replicas applies.
+    expect((JSON.parse(readFileSync(planFile, 'utf8')) as { target: { replicasAtPlan: unknown } }).target.replicasAtPlan).toEqual({
+      '*': 1,
+    });
+    await replica.admin.call('REPLICAOF', 'NO', 'ONE');
+    try {
+      for (let i = 0; i < 400 && parseInfo(await master.admin.info('replication')).get('connected_slaves') !== '0'; i++) await sleep(25);
+      const a = cli(['apply', '--plan', planFile]);
+      expect(a.status, a.stderr + a.stdout).toBe(0);
+      expect(a.stdout).toContain('replicas    fewer than when the plan was made: the master 0 of 1;');
+      expect(a.stdout).toMatch(/--min-replicas 1 makes it wait for them/);
+      const j = cli(['apply', '--plan', planFile, '--json']);
+      expect(json(j).confirm).toMatchObject({ fewerThanPlanned: [{ node: '*', planned: 1, now: 0 }] });
+      const strict = cli(['apply', '--plan', planFile, '--json', '--min-replicas', '1', '--wait-timeout-ms', '300']);
+      expect(strict.status).toBe(1);
+      expect(json(strict).confirm.fewerThanPlanned).toBeUndefined();
+    } finally {
+      await replica.admin.call('REPLICAOF', '127.0.0.1', String(master.port));
+      for (let i = 0; i < 400 && parseInfo(await replica.admin.info('replication')).get('master_link_status') !== 'up'; i++)
+        await sleep(25);
+    }
   }, 60_000);
 
   it('behind Sentinel', async () => {

@@ -93,6 +93,11 @@ export interface PlanMemory {
 export interface PlanTarget extends ConnectionDescription {
   prefix: string;
   existingKeysUnderPrefix: number;
+  /**
+   * Replicas connected to each master (`host:port`) when the plan was made (INFO replication
+   * `connected_slaves`); apply names a master that has fewer now. Absent in plans made before it.
+   */
+  replicasAtPlan?: Record<string, number>;
   memory?: PlanMemory;
 }
 

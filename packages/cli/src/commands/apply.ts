@@ -154,6 +154,16 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
       `  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after transient failures (connection, failover, resharding)`,
     );
   const wanted = Object.entries(r.confirm.minReplicas).filter(([, n]) => n > 0);
+  const fewer = r.confirm.fewerThanPlanned ?? [];
+  if (!r.dryRun && fewer.length > 0)
+    print(
+      `  replicas    fewer than when the plan was made: ${fewer
+        .slice(0, 3)
+        .map((f) => `${f.node === '*' ? 'the master' : f.node} ${f.now} of ${f.planned}`)
+        .join(
+          ', ',
+        )}${fewer.length > 3 ? ` and ${fewer.length - 3} more` : ''}; apply waits only for those connected now (a replica down?); --min-replicas ${Math.max(...fewer.map((f) => f.planned))} makes it wait for them`,
+    );
   if (!r.dryRun && wanted.length > 0) {
     print(
       `  replicas    WAIT after each batch for ${wanted.map(([node, n]) => `${n} replica(s) of ${node === '*' ? 'each master' : node}`).join(', ')} (timeout ${r.confirm.waitTimeoutMs} ms)`,

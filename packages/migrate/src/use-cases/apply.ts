@@ -80,7 +80,15 @@ export interface ApplyResult {
   /** Wall time of the session copy, milliseconds (excludes process start, plan checks and artifacts). */
   copyMs: number;
   /** WAIT after each batch: replicas wanted per master (`host:port` or `*`), and the timeout (ms). */
-  confirm: { minReplicas: Record<string, number>; waitTimeoutMs: number };
+  /**
+   * WAIT's settings; `fewerThanPlanned`: masters (by `host:port`) with fewer replicas connected now
+   * than when the plan was made (a replica down?), when --min-replicas was not given.
+   */
+  confirm: {
+    minReplicas: Record<string, number>;
+    waitTimeoutMs: number;
+    fewerThanPlanned?: Array<{ node: string; planned: number; now: number }>;
+  };
 }
 
 /** applyPlan's report: the result, and whether everything was done. */
@@ -200,13 +208,32 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
       ...copied,
       artifacts,
       copyMs: Math.round(performance.now() - copyStart),
-      confirm: { minReplicas: Object.fromEntries(minReplicas), waitTimeoutMs: checked.waitTimeoutMs },
+      confirm: {
+        minReplicas: Object.fromEntries(minReplicas),
+        waitTimeoutMs: checked.waitTimeoutMs,
+        ...fewerReplicasThanPlanned(plan.target.replicasAtPlan, options.minReplicas === undefined ? minReplicas : undefined),
+      },
       several: sources.length > 1,
     });
   } finally {
     client.close();
     await closeSources(sources);
   }
+}
+
+/**
+ * Masters with fewer replicas connected now (`now`, replicasPerMaster) than the plan recorded
+ * (`planned`), matched by `host:port`; nothing when --min-replicas was given (`now` undefined) or the
+ * plan recorded none (made before replicasAtPlan). A master that is new since (a failover) is not
+ * compared.
+ */
+function fewerReplicasThanPlanned(
+  planned: Record<string, number> | undefined,
+  now: ReadonlyMap<string, number> | undefined,
+): { fewerThanPlanned?: Array<{ node: string; planned: number; now: number }> } {
+  if (planned === undefined || now === undefined) return {};
+  const fewer = [...now].filter(([node, n]) => (planned[node] ?? 0) > n).map(([node, n]) => ({ node, planned: planned[node]!, now: n }));
+  return fewer.length > 0 ? { fewerThanPlanned: fewer } : {};
 }
 
 /** Refuses (nothing written) when the key, the target or a files source's directory is not what the plan recorded. */

@@ -209,12 +209,16 @@ async function targetState(
   conn: RedisConnection,
   prefix: string,
   expectedBytes: number,
-): Promise<{ existingKeysUnderPrefix: number; memory: PlanMemory }> {
+): Promise<{ existingKeysUnderPrefix: number; memory: PlanMemory; replicasAtPlan: Record<string, number> }> {
   try {
     const nodes = await readMemory(conn);
     let existingKeysUnderPrefix = 0;
     for await (const keys of conn.scan(prefix)) existingKeysUnderPrefix += keys.length;
-    return { existingKeysUnderPrefix, memory: { expectedBytes, nodes, warnings: memoryWarnings(nodes, expectedBytes) } };
+    return {
+      existingKeysUnderPrefix,
+      memory: { expectedBytes, nodes, warnings: memoryWarnings(nodes, expectedBytes) },
+      replicasAtPlan: Object.fromEntries(await conn.replicasPerMaster()),
+    };
   } catch (err) {
     throw redisFailure(err, conn, 'plan');
   }

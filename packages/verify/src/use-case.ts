@@ -22,6 +22,7 @@ import {
   sourceList,
   sourceRowLabel,
   type OnWarning,
+  type PlanTarget,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { DEFAULT_MAX_SESSION_BYTES, RedisSource, sameRedisData, sourceLabel, type Source } from '@session-migrate/sources';
@@ -115,6 +116,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   let planSources: Source[] = [];
   try {
     checkSourcesAgainstTarget(given, { ...client.description, prefix: r.prefix });
+    notePlanServer(r.fromPlan ? r.plan!.target : undefined, client, options.onWarning);
     // With --plan alone, every live session of every source of the plan must be present; and a plan's
     // plaintext Redis sources are checked too (their prefixes must be empty in the end).
     const wantPresence = given.length === 0 && r.plan !== undefined && options.presence !== false;
@@ -159,6 +161,21 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     await closeSources(given);
     await closeSources(planSources);
   }
+}
+
+/**
+ * A note when verify --plan reaches a single node that is not the server the plan was made against
+ * (its INFO `run_id` differs: restarted, or replaced by another holding a copy). verify goes on (it
+ * checks what this server holds; apply refuses such a plan, since it would write there), but the
+ * operator should know the check is not of the server the plan saw. A failover behind Sentinel or in
+ * a cluster is not compared (a new master is expected there).
+ */
+function notePlanServer(planned: PlanTarget | undefined, client: RedisConnection, onWarning: ((line: string) => void) | undefined): void {
+  if (planned === undefined || client.topology !== 'standalone' || planned.runId === undefined) return;
+  if (client.description.runId !== undefined && client.description.runId !== planned.runId)
+    onWarning?.(
+      `note: ${client.url} is not the server the plan was made against (its run ID differs: restarted or replaced); verify checks what this server holds`,
+    );
 }
 
 /** Every plaintext Redis source must be empty in the end: each key left under its prefix fails (each server and prefix once). */

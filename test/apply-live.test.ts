@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { planArgs } from './support/migrate-cli.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
@@ -99,19 +100,7 @@ function makeSessions(dir: string, n: number, tag: string): string[] {
 
 function plan(dir: string, target: string, name: string): string {
   const planFile = join(root, `${name}.plan.json`);
-  const r = cli([
-    'plan',
-    '--source',
-    `files:${dir}`,
-    '--target',
-    target,
-    '--key-file',
-    keyFile,
-    '--out',
-    planFile,
-    '--artifacts-dir',
-    join(root, `${name}-art`),
-  ]);
+  const r = cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, `${name}-art`) }));
   expect(r.status, r.stderr).toBe(0);
   return planFile;
 }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor } from '@session-migrate/redis';
 import { addAclUser, parseInfo, startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cli, countPresent, newKey, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { cli, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 const ENV = { SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw' };
@@ -79,22 +79,7 @@ async function plan(
   const dir = join(root, tag);
   const ids = writeSessionFiles(dir, tag, n);
   const planFile = join(root, `${tag}-plan.json`);
-  const p = cli(
-    [
-      'plan',
-      '--source',
-      `files:${dir}`,
-      '--target',
-      target,
-      '--key-file',
-      keyFile,
-      '--out',
-      planFile,
-      '--artifacts-dir',
-      join(root, `${tag}-art`),
-    ],
-    env,
-  );
+  const p = cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, `${tag}-art`) }), env);
   expect(p.status, p.stderr + p.stdout).toBe(0);
   await asUser?.('apply');
   return { ids, planFile };

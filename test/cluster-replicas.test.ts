@@ -22,7 +22,7 @@ import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { RedisConnection, specFromUrl } from '@session-migrate/redis';
 import { parseInfo, startCluster, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
-import { cli, cliChild, countPresent, newKey, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { cli, cliChild, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 let cluster: ClusterTopology;
@@ -56,19 +56,7 @@ function plan(tag: string, n: number): { ids: string[]; planFile: string } {
   const dir = join(root, tag);
   const ids = writeSessionFiles(dir, tag, n);
   const planFile = join(root, `${tag}-plan.json`);
-  const p = cli([
-    'plan',
-    '--source',
-    `files:${dir}`,
-    '--target',
-    cluster.url,
-    '--key-file',
-    keyFile,
-    '--out',
-    planFile,
-    '--artifacts-dir',
-    join(root, `${tag}-art`),
-  ]);
+  const p = cli(planArgs({ dir, target: cluster.url, keyFile, planFile, artifactsDir: join(root, `${tag}-art`) }));
   expect(p.status, p.stderr + p.stdout).toBe(0);
   return { ids, planFile };
 }

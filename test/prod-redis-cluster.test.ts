@@ -14,7 +14,16 @@ import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor } from '@session-migrate/redis';
 import { addAclUser, migrateSlots, startCluster, startFailedClusterNode, type ClusterTopology } from './support/redis-topologies.ts';
-import { cli, cliChild, countPresent, newKey, usageLine, writePlaintextSessions, writeSessionFiles } from './support/migrate-cli.ts';
+import {
+  cli,
+  cliChild,
+  countPresent,
+  newKey,
+  planArgs,
+  usageLine,
+  writePlaintextSessions,
+  writeSessionFiles,
+} from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 let cluster: ClusterTopology;
@@ -179,21 +188,7 @@ describe('Redis Cluster', () => {
     const dir = join(root, 'reshard');
     const ids = writeSessionFiles(dir, 'rsh', 20_000);
     const planFile = join(root, 'reshard-plan.json');
-    expect(
-      cli([
-        'plan',
-        '--source',
-        `files:${dir}`,
-        '--target',
-        cluster.url,
-        '--key-file',
-        keyFile,
-        '--out',
-        planFile,
-        '--artifacts-dir',
-        join(root, 'rsh-art'),
-      ]).status,
-    ).toBe(0);
+    expect(cli(planArgs({ dir, target: cluster.url, keyFile, planFile, artifactsDir: join(root, 'rsh-art') })).status).toBe(0);
     // Move 300 slots of node 0 to node 1 while apply writes.
     const slots = ((await cluster.nodes[0]!.admin.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>)
       .filter(([, , m]) => Number(m[1]) === cluster.nodes[0]!.port)

@@ -6,7 +6,7 @@
  * (run with the lock held, just before the replacement); the writer is real PHP where it can be.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,35 @@ function phpTryLock(path: string): string {
   return r.stdout + r.stderr;
 }
 
+/**
+ * A PHP request on the files handler with `dir` as save_path, for session `id`, running `code`
+ * between session_start() and session_write_close(); its stdout and stderr are collected in `output()`.
+ */
+function phpRequest(
+  dir: string,
+  id: string,
+  code: string,
+  stdin: 'pipe' | 'ignore',
+): { php: ChildProcess; output: () => string; exited: Promise<void> } {
+  const php = spawn(
+    'php',
+    [
+      '-d',
+      'session.save_handler=files',
+      '-d',
+      `session.save_path=${dir}`,
+      '-r',
+      `session_id($argv[1]); session_start(); ${code} session_write_close(); echo "done";`,
+      id,
+    ],
+    { stdio: [stdin, 'pipe', 'pipe'] },
+  );
+  let out = '';
+  php.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  php.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { php, output: () => out, exited: new Promise<void>((resolve) => php.on('exit', () => resolve())) };
+}
+
 describe('rollback --to files racing PHP', () => {
   it('holds an exclusive flock across the check and the rename; a write in that window is kept and reported, not overwritten', async () => {
     const { dir, id, path } = await staleFileNewerRedis();
@@ -97,25 +126,9 @@ describe('rollback --to files racing PHP', () => {
   it('a PHP request that opens the file while rollback holds its lock waits, then reads the Redis copy; its write is kept', async () => {
     const { dir, id, path } = await staleFileNewerRedis();
     const inode = statSync(path).ino;
-    let out = '';
-    let exited: Promise<void> | undefined;
+    let request: ReturnType<typeof phpRequest> | undefined;
     rollbackTestHooks.beforeReplace = () => {
-      const php = spawn(
-        'php',
-        [
-          '-d',
-          'session.save_handler=files',
-          '-d',
-          `session.save_path=${dir}`,
-          '-r',
-          'session_id($argv[1]); session_start(); echo json_encode($_SESSION), "\\n"; $_SESSION["by"] = "php"; session_write_close(); echo "done";',
-          id,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      php.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      php.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      exited = new Promise<void>((resolve) => php.on('exit', () => resolve()));
+      request = phpRequest(dir, id, 'echo json_encode($_SESSION), "\\n"; $_SESSION["by"] = "php";', 'ignore');
       // Until PHP has opened the file and waits for its lock (a blocked flock shows as "->" in /proc/locks).
       const deadline = Date.now() + 10_000;
       while (
@@ -129,9 +142,9 @@ describe('rollback --to files racing PHP', () => {
     };
     const report = await run(dir, id);
     expect(report.counts).toMatchObject({ written: 1, 'newer-file-kept': 0, failed: 0 });
-    await exited;
+    await request!.exited;
     // PHP read what rollback wrote (the Redis copy), and its own write is in the file.
-    expect(out).toBe('{"user":"redis"}\ndone');
+    expect(request!.output()).toBe('{"user":"redis"}\ndone');
     expect(readFileSync(path, 'utf8')).toBe(`${FROM_REDIS}by|s:3:"php";`);
     expect(statSync(path).ino).toBe(inode);
   });
@@ -152,33 +165,17 @@ describe('rollback --to files racing PHP', () => {
 
   it('a session file PHP holds open in a request is left to PHP (newer-file-kept), and PHP writes it after', async () => {
     const { dir, id, path } = await staleFileNewerRedis();
-    const php = spawn(
-      'php',
-      [
-        '-d',
-        'session.save_handler=files',
-        '-d',
-        `session.save_path=${dir}`,
-        '-r',
-        'session_id($argv[1]); session_start(); echo "locked\\n"; fgets(STDIN); $_SESSION["by"] = "php"; session_write_close(); echo "done";',
-        id,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    php.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    php.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<void>((resolve) => php.on('exit', () => resolve()));
+    const { php, output, exited } = phpRequest(dir, id, 'echo "locked\\n"; fgets(STDIN); $_SESSION["by"] = "php";', 'pipe');
     try {
-      await expect.poll(() => out, { timeout: 10_000 }).toContain('locked');
+      await expect.poll(output, { timeout: 10_000 }).toContain('locked');
       const report = await run(dir, id);
       expect(report.counts).toMatchObject({ written: 0, 'newer-file-kept': 1, failed: 0 });
       expect(readFileSync(path, 'utf8')).toBe(STALE);
     } finally {
-      php.stdin.end('\n');
+      php.stdin!.end('\n');
       await exited;
     }
-    expect(out).toBe('locked\ndone');
+    expect(output()).toBe('locked\ndone');
     expect(readFileSync(path, 'utf8')).toBe(`${STALE}by|s:3:"php";`);
   });
 

@@ -26,6 +26,30 @@ export function cli(args: string[], env: Record<string, string> = {}, timeoutMs 
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * The arguments of `plan` for one files source: `plan --source files:DIR --target TARGET --key-file
+ * KEY --out PLAN --artifacts-dir ART`, then `extra` (TLS options, --gc-maxlifetime, ...).
+ */
+export function planArgs(
+  p: { dir: string; target: string; keyFile: string; planFile: string; artifactsDir: string },
+  ...extra: string[]
+): string[] {
+  return [
+    'plan',
+    '--source',
+    `files:${p.dir}`,
+    '--target',
+    p.target,
+    '--key-file',
+    p.keyFile,
+    '--out',
+    p.planFile,
+    '--artifacts-dir',
+    p.artifactsDir,
+    ...extra,
+  ];
+}
+
 /** Starts the CLI in the background; `done` resolves with its exit status and output. */
 export function cliChild(args: string[], env: Record<string, string> = {}): { pid: number; done: Promise<CliResult> } {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_MIGRATE_')));

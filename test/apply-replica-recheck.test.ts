@@ -122,6 +122,8 @@ async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode,
   const node = `127.0.0.1:${m.port}`;
   expect(first.status, first.stderr + first.stdout).toBe(1);
   expect(json(first).sessions.counts).toMatchObject({ migrated: 1200, unconfirmed: 1200, missingAfterWrite: 0 });
+  // Several batches fell short on the same master: listed once.
+  expect(json(first).sessions.replicaShortfalls).toEqual([{ node, wanted: 1, acked: 0 }]);
   // The re-run wrote nothing, yet the replica lacks every session: all unconfirmed, exit 1.
   expect(again.status, again.stderr + again.stdout).toBe(1);
   expect(json(again).sessions.counts).toMatchObject({

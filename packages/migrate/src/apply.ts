@@ -150,6 +150,15 @@ export interface SessionCounts {
 }
 
 /** A SessionCounts with every count at 0: where apply starts, and the sum of several sources starts. */
+/**
+ * Lists a replica shortfall once: the same master, wanted and acknowledged count is listed once
+ * however many batches it cost (at most MAX_LISTED entries).
+ */
+export function addShortfall(list: ApplySessionsReport['replicaShortfalls'], s: ApplySessionsReport['replicaShortfalls'][number]): void {
+  if (list.length >= MAX_LISTED || list.some((x) => x.node === s.node && x.wanted === s.wanted && x.acked === s.acked)) return;
+  list.push(s);
+}
+
 export function emptySessionCounts(): SessionCounts {
   return {
     migrated: 0,
@@ -523,7 +532,7 @@ class ApplyRun {
     }
     if (short.length > 0) {
       this.counts.unconfirmed += written;
-      for (const s of short) if (this.replicaShortfalls.length < MAX_LISTED) this.replicaShortfalls.push(s);
+      for (const s of short) addShortfall(this.replicaShortfalls, s);
     }
   }
 
@@ -555,10 +564,7 @@ class ApplyRun {
     const counted = short.filter((s) => found(s.node) > 0);
     if (counted.length === 0) return;
     this.counts.unconfirmed += attributable ? counted.reduce((a, s) => a + found(s.node), 0) : total;
-    for (const s of counted) {
-      const listed = this.replicaShortfalls.some((x) => x.node === s.node && x.wanted === s.wanted && x.acked === s.acked);
-      if (!listed && this.replicaShortfalls.length < MAX_LISTED) this.replicaShortfalls.push(s);
-    }
+    for (const s of counted) addShortfall(this.replicaShortfalls, s);
   }
 
   /** Counts the outcome of one session's write, noting it for the read-back or listing its problem. */

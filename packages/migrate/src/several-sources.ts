@@ -24,7 +24,7 @@ import { NEWER_MARGIN_MS, redactSessionPath } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import type { SessionCandidate, SessionSource, SkippedEntry, Source, SourceItem, StableReadOptions } from '@session-migrate/sources';
 import { sourceLabel } from '@session-migrate/sources';
-import { emptySessionCounts, type ApplySessionsReport, type SessionCounts } from './apply.ts';
+import { addShortfall, emptySessionCounts, type ApplySessionsReport, type SessionCounts } from './apply.ts';
 import { decideSession, emptySourceSummary, exactTtlMsOf, looksCompleteFor, type SourceSummary } from './plan.ts';
 
 /** What happened to the session IDs found in more than one source. */
@@ -336,7 +336,7 @@ export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplyS
     join(total.failures, r.failures);
     join(total.unstable, r.unstable);
     join(total.missing, r.missing);
-    join(total.replicaShortfalls, r.replicaShortfalls);
+    for (const x of r.replicaShortfalls) addShortfall(total.replicaShortfalls, x);
     total.aborted ||= r.aborted;
     if (total.stopped === undefined && r.stopped !== undefined) total.stopped = r.stopped;
   }

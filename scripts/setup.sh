@@ -49,7 +49,13 @@ fi
 # The npm package (scripts/package/build.ts): rebuilt only when its inputs changed. The clone itself
 # runs the TypeScript sources (packages/cli/bin/session-migrate.js) and does not need it.
 if ! build_log=$(node_modules/.bin/tsx scripts/package/build.ts --if-stale 2>&1); then
-  reason=$(grep -m1 '^session-migrate build: ' <<<"$build_log" || tail -n1 <<<"$build_log")
+  # A tarball of an earlier build is not this source's: never leave it installable.
+  rm -f dist/session-migrate-*.tgz dist/session-migrate-*.tgz.inputs-sha256
+  # The build's own one line; else the first compiler error (a source the build script itself
+  # loads); else the last line.
+  reason=$(grep -m1 '^session-migrate build: ' <<<"$build_log" ||
+    grep -m1 -o '[^ ]*: ERROR: .*' <<<"$build_log" | sed "s#^$PWD/##" ||
+    tail -n1 <<<"$build_log")
   echo "setup: the npm package did not build: ${reason:-no output}" >&2
   exit 1
 fi

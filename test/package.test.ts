@@ -414,7 +414,12 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
     [
       'a source does not compile',
       (root: string) => writeFileSync(join(root, 'packages/migrate/src/ttl.ts'), 'export const broken = ;\n'),
-      /esbuild: packages\/migrate\/src\/ttl\.ts:1: /,
+      /^setup: the npm package did not build: session-migrate build: esbuild: packages\/migrate\/src\/ttl\.ts:1: /,
+    ],
+    [
+      'a source the build script itself loads does not compile',
+      (root: string) => writeFileSync(join(root, 'packages/common/src/version.ts'), 'export const VERSION = ;\n'),
+      /^setup: the npm package did not build: packages\/common\/src\/version\.ts:1:\d+: ERROR: /,
     ],
   ] as const) {
     it(`${what}: one line on stderr, exit 1, no tarball`, () => {
@@ -432,7 +437,7 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
         expect(r.status, r.stderr).toBe(1);
         const lines = r.stderr.trim().split('\n');
         expect(lines, r.stderr).toHaveLength(1);
-        expect(lines[0]).toMatch(/^setup: the npm package did not build: session-migrate build: /);
+        expect(lines[0]).toMatch(/^setup: the npm package did not build: /);
         expect(lines[0]).toMatch(message);
         expect(existsSync(join(root, 'dist', `session-migrate-${VERSION}.tgz`))).toBe(false);
       } finally {

@@ -25,7 +25,10 @@ import { builtinModules } from 'node:module';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { build, type Metafile } from 'esbuild';
-import { PACKAGE_ASSETS, VERSION, WORKER_ENTRIES } from '../../packages/common/src/index.ts';
+// The two modules it needs, not @session-migrate/common's index: a source error elsewhere in common
+// must reach esbuild (one line, no tarball left), not stop this script while it loads.
+import { PACKAGE_ASSETS, WORKER_ENTRIES } from '../../packages/common/src/assets.ts';
+import { VERSION } from '../../packages/common/src/version.ts';
 import { TypesError, buildTypes } from './types.ts';
 
 const REPO = join(import.meta.dirname, '../..');

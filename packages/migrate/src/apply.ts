@@ -149,7 +149,6 @@ export interface SessionCounts {
   migratedBytes: number;
 }
 
-/** A SessionCounts with every count at 0: where apply starts, and the sum of several sources starts. */
 /**
  * Lists a replica shortfall once: the same master, wanted and acknowledged count is listed once
  * however many batches it cost (at most MAX_LISTED entries).
@@ -159,6 +158,7 @@ export function addShortfall(list: ApplySessionsReport['replicaShortfalls'], s: 
   list.push(s);
 }
 
+/** A SessionCounts with every count at 0: where apply starts, and the sum of several sources starts. */
 export function emptySessionCounts(): SessionCounts {
   return {
     migrated: 0,

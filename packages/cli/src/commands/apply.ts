@@ -157,12 +157,7 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
   const fewer = r.confirm.fewerThanPlanned ?? [];
   if (!r.dryRun && fewer.length > 0)
     print(
-      `  replicas    fewer than when the plan was made: ${fewer
-        .slice(0, 3)
-        .map((f) => `${f.node === '*' ? 'the master' : f.node} ${f.now} of ${f.planned}`)
-        .join(
-          ', ',
-        )}${fewer.length > 3 ? ` and ${fewer.length - 3} more` : ''}; apply waits only for those connected now (a replica down?); --min-replicas ${Math.max(...fewer.map((f) => f.planned))} makes it wait for them`,
+      `  replicas    fewer than when the plan was made: ${firstFew(fewer.map((f) => `${f.node === '*' ? 'the master' : f.node} ${f.now} of ${f.planned}`))}; apply waits only for those connected now (a replica down?); --min-replicas ${Math.max(...fewer.map((f) => f.planned))} makes it wait for them`,
     );
   if (!r.dryRun && wanted.length > 0) {
     print(
@@ -175,9 +170,14 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
       .map(([node]) => node);
     if (bare.length > 0)
       print(
-        `  replicas    none connected to ${bare.slice(0, 3).join(', ')}${bare.length > 3 ? ` and ${bare.length - 3} more` : ''} now: its sessions are on no replica (a replica down?); --min-replicas 1 makes apply wait for one on every master`,
+        `  replicas    none connected to ${firstFew(bare)} now: its sessions are on no replica (a replica down?); --min-replicas 1 makes apply wait for one on every master`,
       );
   }
+}
+
+/** The first three of `items`, joined by ', ', and how many more there are. */
+function firstFew(items: readonly string[]): string {
+  return `${items.slice(0, 3).join(', ')}${items.length > 3 ? ` and ${items.length - 3} more` : ''}`;
 }
 
 function printApplyProblems(r: ApplyResult, print: Print): void {

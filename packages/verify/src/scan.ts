@@ -229,34 +229,18 @@ class BatchRead {
     const prefixed: number[] = [];
     if (mget) for (let i = 0; i < this.n; i++) if (full[i]) prefixed.push(i);
     this.viaMget = prefixed.length > 0;
+    // Per key, in one closure: PTTL where the class depends on it, then the value: none here for a
+    // prefix key read by the MGET below, GET for one that is not, TYPE or GETRANGE for any other.
     const items = keys.map((key, i) => ({
       key,
-      build: full[i]
-        ? mget
-          ? (pipe: ChainableCommander) => {
-              pipe.pttl(asArgument(key));
-            }
-          : (pipe: ChainableCommander) => {
-              pipe.pttl(key);
-              pipe.getBuffer(key);
-            }
-        : withTtl[i]
-          ? askType
-            ? (pipe: ChainableCommander) => {
-                pipe.pttl(key);
-                pipe.type(key);
-              }
-            : (pipe: ChainableCommander) => {
-                pipe.pttl(key);
-                pipe.getrangeBuffer(key, '0', capEnd);
-              }
-          : askType
-            ? (pipe: ChainableCommander) => {
-                pipe.type(key);
-              }
-            : (pipe: ChainableCommander) => {
-                pipe.getrangeBuffer(key, '0', capEnd);
-              },
+      build: (pipe: ChainableCommander) => {
+        const arg = asArgument(key);
+        if (withTtl[i]) pipe.pttl(arg);
+        if (full[i]) {
+          if (!mget) pipe.getBuffer(arg);
+        } else if (askType) pipe.type(arg);
+        else pipe.getrangeBuffer(arg, '0', capEnd);
+      },
     }));
     // Not a cluster (runGrouped sends one pipeline, in order): the MGET goes after every PTTL.
     if (prefixed.length > 0)

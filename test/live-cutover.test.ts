@@ -12,7 +12,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -277,7 +288,10 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     const bobId = bob.cookies.get('PHPSESSID')!;
     const bobFile = join(box.sessions, `sess_${bobId}`);
     copyFileSync(bobFile, join(box.root, 'bob-session-copy')); // a copy apply may still find (another host, a backup...)
-    expect(sessionFiles()).toHaveLength(3);
+    const dave = new CookieClient(); // logs out after the switch to strict mode
+    await view(dave, '/?action=login&user=dave');
+    const daveId = dave.cookies.get('PHPSESSID')!;
+    expect(sessionFiles()).toHaveLength(4);
 
     // Phase 1: plan with --read-through, generate the artifacts, deploy (restart PHP with them).
     expect(cli(['keys', 'generate', '--out', box.keyFile]).status).toBe(0);
@@ -313,6 +327,8 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     expect((await bob.get(php!.base, '/logout.php')).body).toBe('bye');
     expect(existsSync(bobFile)).toBe(false); // destroy removed the plaintext
     copyFileSync(join(box.root, 'bob-session-copy'), bobFile); // ...but apply still finds a copy of it
+    const copied = statSync(join(box.root, 'bob-session-copy'));
+    utimesSync(bobFile, copied.atime, copied.mtime); // restored with its mtime, as `cp -p` or a backup would
 
     // Phase 2: apply while PHP serves (Alice keeps shopping during the copy), then verify.
     const applying = run(process.execPath, [BIN, 'apply', '--plan', box.planFile, '--json']);
@@ -342,6 +358,38 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     await restartPhp(true);
     expect((await view(alice, '/?action=whoami')).session).toEqual(aliceNow.session);
     expect((await view(carol, '/?action=whoami')).session).toEqual(carolBefore.session);
+
+    // Dave logs out in strict mode. His file is still there (strict mode never touches the files),
+    // so the destroy must leave a tombstone as in read-through mode: else an apply re-run would bring
+    // him back from the file, verify would call him missing, purge would refuse his file, and a
+    // rollback to files would leave it live.
+    expect((await view(dave, '/?action=whoami')).session).toMatchObject({ user: 'dave' });
+    expect((await dave.get(php!.base, '/logout.php')).body).toBe('bye');
+    expect(existsSync(join(box.sessions, `sess_${daveId}`))).toBe(true);
+    const reapply = cli(['apply', '--plan', box.planFile, '--json']);
+    expect(reapply.status, reapply.stderr).toBe(0);
+    const reapplied = JSON.parse(reapply.stdout) as { keptStrictMode?: boolean; sessions: { counts: Record<string, number> } };
+    expect(reapplied.sessions.counts).toMatchObject({ failed: 0, destroyed: 2 }); // Bob's copy and Dave's file
+    // The plan says read-through; the re-run keeps the artifacts in strict mode all the same.
+    expect(reapplied.keptStrictMode).toBe(true);
+    expect(readFileSync(join(box.artifactsDir, 'session-migrate-bootstrap.php'), 'utf8')).toContain("'readThrough' => null,");
+    const reapplyText = cli(['apply', '--plan', box.planFile]);
+    expect(reapplyText.status, reapplyText.stderr).toBe(0);
+    expect(reapplyText.stdout).toContain('artifact    kept in strict mode');
+    const daveAgain = new CookieClient();
+    daveAgain.cookies.set('PHPSESSID', daveId);
+    expect((await view(daveAgain, '/?action=whoami')).session).toEqual([]); // not resurrected
+    expect(daveAgain.cookies.get('PHPSESSID')).not.toBe(daveId);
+    const reverify = cli(['verify', '--plan', box.planFile, '--json']);
+    expect(reverify.status, reverify.stdout + reverify.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(reverify.stdout))).not.toContain('missing-in-redis');
+    const back = cli(['rollback', '--plan', box.planFile, '--to', `files:${box.sessions}`, '--dry-run', '--json']);
+    expect(back.status, back.stdout + back.stderr).toBe(0);
+    // Both tombstones are newer than the files (Dave's file and Bob's restored copy): both would go.
+    expect((JSON.parse(back.stdout) as { counts: Record<string, number> }).counts).toMatchObject({
+      'destroyed-file-removed': 2,
+      'not-in-redis': 0,
+    });
 
     // Phase 4: purge. Every file is proven (same, newer, destroyed), so all plaintext goes.
     const dry = cli(['purge', '--plan', box.planFile, '--dry-run']);

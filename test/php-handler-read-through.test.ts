@@ -289,7 +289,7 @@ describe('read-through: destroy and tombstones', () => {
     expect(existsSync(join(dir, `sess_${id}`))).toBe(true); // read never deletes
   });
 
-  it('strict mode (no read-through) ignores legacy files and writes no tombstone', async () => {
+  it('strict mode (no read-through) ignores legacy files; its destroy leaves a tombstone too, and the file', async () => {
     const dir = legacyDir();
     const id = 'strictmodeaaaaaaaaaaaaaaaaaaaa1';
     plantSession(dir, 0, id, 's|i:1;');
@@ -316,8 +316,13 @@ describe('read-through: destroy and tombstones', () => {
       },
     );
     expect(lastJson<OpsOutput>(run).results).toEqual([false, '', true]);
-    expect(await redis.client.exists(tombstoneOf(id))).toBe(0);
-    expect(existsSync(join(dir, `sess_${id}`))).toBe(true);
+    // The tombstone keeps a logout from coming back through an apply re-run or a rollback to files
+    // (docs/runbook.md); TTL session.gc_maxlifetime (PHP's default 1440 s here).
+    expect(await redis.client.get(tombstoneOf(id))).toBe('1');
+    const ttl = await redis.client.ttl(tombstoneOf(id));
+    expect(ttl).toBeGreaterThan(1400);
+    expect(ttl).toBeLessThanOrEqual(1440);
+    expect(existsSync(join(dir, `sess_${id}`))).toBe(true); // strict mode never touches the legacy files
   });
 });
 

@@ -82,7 +82,7 @@ final class Envelope
         return $this->prefix . '{' . $this->digest($sessionId) . '}';
     }
 
-    /** Redis key name of a session's tombstone (read-through mode's destroy() writes it). */
+    /** Redis key name of a session's tombstone (the handler's destroy() writes it). */
     public function tombstoneName(string $sessionId): string
     {
         return $this->prefix . self::TOMBSTONE_INFIX . '{' . $this->digest($sessionId) . '}';

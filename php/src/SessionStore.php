@@ -21,7 +21,7 @@ namespace SessionMigrate;
  *   touch         EXPIRE session, only while the lock holds our token, then DEL the lock
  *   unlock        DEL the lock if it holds our token (compare-and-delete, as phpredis's
  *                 LOCK_RELEASE_LUA_STR in redis_session.c)
- *   destroy       SET tombstone EX (read-through mode), DEL session, DEL the lock if ours
+ *   destroy       SET tombstone EX, DEL session, DEL the lock if ours
  *
  * Scripts run with EVALSHA, and with EVAL once when the server answers NOSCRIPT (which loads them).
  * When the connection needs SELECT (ConnectionFactory::needsSelect()), the SELECT travels in one
@@ -303,8 +303,8 @@ LUA;
     }
 
     /**
-     * Deletes a session; with $tombstoneTtl > 0 first sets its tombstone (read-through mode); releases
-     * the lock when it holds $token.
+     * Deletes a session; with $tombstoneTtl > 0 (seconds; the handler always passes one) first sets its
+     * tombstone; releases the lock when it holds $token.
      *
      * @throws StorageException
      */

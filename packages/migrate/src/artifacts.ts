@@ -7,7 +7,9 @@ import { UserFacingError } from '@session-migrate/common';
 import { join } from 'node:path';
 import {
   AUTOLOAD_FILE,
+  DEFAULT_FILE_NAMES,
   GenerateOptionsError,
+  bootstrapIsStrict,
   SOURCE_DIR,
   renderArtifacts,
   writeArtifacts,
@@ -127,6 +129,19 @@ function refuseToReplaceForeignFile(path: string): void {
 function sameOnDisk(path: string, a: Artifact): boolean {
   try {
     return (statSync(path).mode & 0o777) === a.mode && readFileSync(path, 'utf8') === a.contents;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the bootstrap in a plan's artifacts directory runs the handler in strict mode (`generate php
+ * --strict` wrote it). False when there is none, it is not a regular file, or it cannot be read.
+ */
+export function strictModeOnDisk(dir: string): boolean {
+  const path = join(dir, DEFAULT_FILE_NAMES.bootstrap);
+  try {
+    return lstatSync(path).isFile() && bootstrapIsStrict(readFileSync(path, 'utf8'));
   } catch {
     return false;
   }

@@ -47,8 +47,8 @@ export interface VerifyMigrationOptions {
   /** Fail while plaintext keys remain under this prefix on the target server (e.g. PHPREDIS_SESSION:). */
   plaintextPrefix?: string;
   /**
-   * With a plan and no source: check that every live session of every source of the plan is present
-   * (default true; false after the switch to strict mode, when logouts delete keys without a tombstone).
+   * With a plan and no source: check that every live session of every source of the plan is present,
+   * or destroyed through the handler (its tombstone, left in read-through and strict mode); default true.
    */
   presence?: boolean;
   /** Classify only the keys under the prefix (a database shared with other applications); default: every key of the database. */

@@ -101,6 +101,7 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
   const verb = r.dryRun ? 'would migrate' : 'migrated';
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const line of artifacts) print(`  artifact    ${line}`);
+  if (r.keptStrictMode === true) print('  artifact    kept in strict mode (generate php --strict wrote them; the plan says read-through)');
   if (r.sources !== undefined) {
     print(`  sources     ${r.sources.length}, each copied on its own:`);
     const row = (

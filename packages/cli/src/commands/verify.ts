@@ -58,7 +58,7 @@ export const verifyModule: CommandFactory = ({ run, print }) =>
           type: 'boolean',
           default: true,
           describe:
-            "with --plan and no --source: every live session of the plan's source must be in Redis (--no-presence after the switch to strict mode, when logouts leave no tombstone)",
+            "with --plan and no --source: every live session of the plan's source must be in Redis, or destroyed through the handler (its tombstone)",
         })
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>

@@ -10,7 +10,7 @@ import type { Source } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
 import { readPlanFile, type Plan } from '../plan.ts';
 import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
-import { applyArtifacts, type ArtifactResult } from '../artifacts.ts';
+import { applyArtifacts, strictModeOnDisk, type ArtifactResult } from '../artifacts.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
 import {
   checkSourcesAgainstTarget,
@@ -71,6 +71,12 @@ export interface ApplySourceResult {
 export interface ApplyResult {
   dryRun: boolean;
   artifacts: ArtifactResult[];
+  /**
+   * True when the plan says read-through but the artifacts on disk were generated in strict mode
+   * (`generate php --strict`): apply rendered them in strict mode too, so a re-run after the switch
+   * never takes PHP back to reading session files.
+   */
+  keptStrictMode?: true;
   /** Every source together. */
   sessions: ApplySessionsReport;
   /** With several sources: each one's own result, and the session IDs found in more than one. */
@@ -184,8 +190,11 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
     if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
     let artifacts: ArtifactResult[];
+    // Re-run after the switch to strict mode (docs/runbook.md): the plan still says read-through, but
+    // rewriting the artifacts in that mode would take PHP back to reading session files.
+    const keptStrictMode = plan.artifacts.readThrough === true && strictModeOnDisk(plan.artifacts.outDir);
     try {
-      artifacts = applyArtifacts(plan, options.dryRun);
+      artifacts = applyArtifacts(plan, options.dryRun, keptStrictMode ? 'strict' : {});
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       throw new UserFacingError(
@@ -207,6 +216,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     return summarize(options, plan, {
       ...copied,
       artifacts,
+      keptStrictMode,
       copyMs: Math.round(performance.now() - copyStart),
       confirm: {
         minReplicas: Object.fromEntries(minReplicas),
@@ -326,6 +336,7 @@ function summarize(
     perSource: ApplySourceResult[];
     duplicates: DuplicatesReport;
     artifacts: ArtifactResult[];
+    keptStrictMode: boolean;
     copyMs: number;
     confirm: ApplyResult['confirm'];
     several: boolean;
@@ -352,6 +363,7 @@ function summarize(
   const result: ApplyResult = {
     dryRun: options.dryRun,
     artifacts: r.artifacts,
+    ...(r.keptStrictMode ? { keptStrictMode: true as const } : {}),
     sessions,
     nothingToDo,
     copyMs: r.copyMs,

@@ -274,9 +274,10 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /**
-     * Deletes a session and releases its lock. In read-through mode it first leaves a tombstone (TTL
-     * session.gc_maxlifetime) and afterwards removes the legacy file, so that no bulk copy brings the
-     * session back (docs/runbook.md).
+     * Deletes a session and releases its lock. It first leaves a tombstone (TTL session.gc_maxlifetime)
+     * in both modes, so that no bulk copy (apply, also re-run after the switch to strict mode) and no
+     * rollback to files brings the session back, and verify and purge can tell a logout from a lost
+     * session (docs/runbook.md); in read-through mode it afterwards removes the legacy file.
      *
      * @param string $id session ID
      */
@@ -290,7 +291,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
                 $this->envelope->lockName($id),
                 $this->envelope->tombstoneName($id),
                 $this->lock->token(),
-                $this->legacy !== null ? self::ttl() : 0
+                self::ttl()
             );
         } catch (StorageException $e) {
             $this->log($e->getMessage());

@@ -163,13 +163,13 @@ describe('rollback --to files racing PHP', () => {
     expect(readFileSync(path, 'utf8')).toBe('user|s:4:"race";');
   });
 
-  it('a session file PHP holds open in a request is left to PHP (newer-file-kept), and PHP writes it after', async () => {
+  it('a session file PHP holds open in a request is left to PHP (held-by-php), and PHP writes it after', async () => {
     const { dir, id, path } = await staleFileNewerRedis();
     const { php, output, exited } = phpRequest(dir, id, 'echo "locked\\n"; fgets(STDIN); $_SESSION["by"] = "php";', 'pipe');
     try {
       await expect.poll(output, { timeout: 10_000 }).toContain('locked');
       const report = await run(dir, id);
-      expect(report.counts).toMatchObject({ written: 0, 'newer-file-kept': 1, failed: 0 });
+      expect(report.counts).toMatchObject({ written: 0, 'held-by-php': 1, 'newer-file-kept': 0, failed: 0 });
       expect(readFileSync(path, 'utf8')).toBe(STALE);
     } finally {
       php.stdin!.end('\n');
@@ -177,6 +177,23 @@ describe('rollback --to files racing PHP', () => {
     }
     expect(output()).toBe('locked\ndone');
     expect(readFileSync(path, 'utf8')).toBe(`${STALE}by|s:3:"php";`);
+  });
+
+  it('the stale file of a destroyed session that PHP holds open is counted held-by-php, not removed under PHP', async () => {
+    const { dir, id, path } = await staleFileNewerRedis();
+    const key = codec.keyName(PREFIX, id);
+    await conn.client.del(key);
+    await conn.client.set(tombstoneKeyFor(PREFIX, key), '1', 'EX', 1440);
+    const { php, output, exited } = phpRequest(dir, id, 'echo "locked\\n"; fgets(STDIN);', 'pipe');
+    try {
+      await expect.poll(output, { timeout: 10_000 }).toContain('locked');
+      const report = await run(dir, id);
+      expect(report.counts).toMatchObject({ 'held-by-php': 1, 'destroyed-file-removed': 0, 'newer-file-kept': 0, failed: 0 });
+      expect(readFileSync(path, 'utf8')).toBe(STALE);
+    } finally {
+      php.stdin!.end('\n');
+      await exited;
+    }
   });
 
   it('a file created after the check (PHP starting a session) is not replaced', async () => {

@@ -64,6 +64,12 @@ export type RollbackFileOutcome =
   | 'unchanged'
   /** The file was written after the Redis copy (its mtime is later): kept, never overwritten. */
   | 'newer-file-kept'
+  /**
+   * A PHP request held the file's lock (PHP already serves the session from the files handler, from
+   * the file as it was): left to PHP, the Redis copy not written back. Counted as a failure: that
+   * user's updates made in Redis are not in the file, and a re-run finds the file newer.
+   */
+  | 'held-by-php'
   /** No key in Redis for this ID (expired, never migrated): any file is left as it is. */
   | 'not-in-redis'
   /** The session was destroyed through the handler (tombstone) after the file's last write: the stale file is removed. */
@@ -225,18 +231,18 @@ export const rollbackTestHooks: { beforeReplace?: (path: string) => void } = {};
  * there is where flock(1) is missing); a PHP request waiting for the lock then reads the Redis copy.
  * A file this user may not write (but whose directory it may) is replaced by the atomic rename of
  * writeFileAtomic, with the same check just before. A missing file is created only if the name is
- * still free (link(2)). A file PHP holds, changed, created or removed meanwhile is kept as PHP left
- * it ('newer-file-kept'); a re-run sees it as newer.
+ * still free (link(2)). A file PHP holds ('held-by-php'), changed, created or removed meanwhile
+ * ('newer-file-kept') is kept as PHP left it; a re-run sees it as newer.
  * @throws what writeFileAtomic throws, but ECHANGED and EEXIST
  */
 function replaceFile(
   path: string,
   data: Buffer,
   write: { mode: number; owner: { uid: number; gid: number } | undefined; mtimeMs: number },
-): 'written' | 'unchanged' | 'newer-file-kept' {
+): 'written' | 'unchanged' | 'newer-file-kept' | 'held-by-php' {
   const file = openExisting(path, true);
   if (file === 'not-a-file') throw new UserFacingError('a symbolic link or non-file is in the way; refused');
-  if (file === 'held') return 'newer-file-kept';
+  if (file === 'held') return 'held-by-php';
   try {
     if (file !== undefined) {
       if (file.data.equals(data)) return 'unchanged';
@@ -262,19 +268,20 @@ function replaceFile(
  * `stale(mtimeMs)` says is older than the destruction, and is still that file (inode, size, mtime,
  * ctime) just before the unlink. It is emptied in place first (when this user may write it): a PHP
  * request that opened it meanwhile and waits for the lock then finds an empty session, as after
- * session_destroy(), not the destroyed one. false: PHP holds it, or wrote, replaced or removed it
- * meanwhile.
+ * session_destroy(), not the destroyed one. 'kept': PHP wrote, replaced or removed it meanwhile;
+ * 'held': a PHP request holds its lock (serving the destroyed session from it).
  */
-function removeIfStillOlder(path: string, stale: (mtimeMs: number) => boolean): boolean {
+function removeIfStillOlder(path: string, stale: (mtimeMs: number) => boolean): 'removed' | 'kept' | 'held' {
   const file = openExisting(path, true);
-  if (file === undefined || file === 'not-a-file' || file === 'held') return false;
+  if (file === 'held') return 'held';
+  if (file === undefined || file === 'not-a-file') return 'kept';
   try {
-    if (!stale(file.st.mtimeMs)) return false;
+    if (!stale(file.st.mtimeMs)) return 'kept';
     rollbackTestHooks.beforeReplace?.(path);
-    if (!isSameFileVersion(lstatOrNull(path), file.st) || !isSameFileVersion(fstatSync(file.fd), file.st)) return false;
+    if (!isSameFileVersion(lstatOrNull(path), file.st) || !isSameFileVersion(fstatSync(file.fd), file.st)) return 'kept';
     if (file.writable) ftruncateSync(file.fd, 0);
     unlinkSync(path);
-    return true;
+    return 'removed';
   } finally {
     closeSync(file.fd);
   }
@@ -365,7 +372,7 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
   const dirMode = base.mode & 0o777;
   const report: RollbackToFilesReport = {
     dryRun,
-    counts: { written: 0, unchanged: 0, 'newer-file-kept': 0, 'not-in-redis': 0, 'destroyed-file-removed': 0, failed: 0 },
+    counts: { written: 0, unchanged: 0, 'newer-file-kept': 0, 'held-by-php': 0, 'not-in-redis': 0, 'destroyed-file-removed': 0, failed: 0 },
     idsChecked: 0,
     keysInRedis: 0,
     keysWithoutKnownId: 0,
@@ -412,9 +419,12 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
           const file = existingFile(path);
           if (typeof tombPttl === 'number' && file !== undefined && file !== 'not-a-file') {
             if (isDestroyedAfterFile(tombPttl, file.mtimeMs, options.gcMaxlifetime, now)) {
-              if (!dryRun && !removeIfStillOlder(path, (mtimeMs) => isDestroyedAfterFile(tombPttl, mtimeMs, options.gcMaxlifetime, now))) {
-                // PHP wrote it meanwhile (or holds it now): a session in use again, kept.
-                report.counts['newer-file-kept']++;
+              const removed = dryRun
+                ? 'removed'
+                : removeIfStillOlder(path, (mtimeMs) => isDestroyedAfterFile(tombPttl, mtimeMs, options.gcMaxlifetime, now));
+              if (removed !== 'removed') {
+                // PHP wrote it meanwhile (a session in use again, kept), or holds it now.
+                report.counts[removed === 'held' ? 'held-by-php' : 'newer-file-kept']++;
                 return;
               }
               report.counts['destroyed-file-removed']++;

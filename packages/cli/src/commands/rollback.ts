@@ -108,7 +108,7 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
     const c = r.report.counts;
     print(`session-migrate rollback --to ${printable(r.to)}${dryRun ? ' (dry run: nothing written)' : ''}`);
     print(
-      `  files       ${dryRun ? 'would write' : 'wrote'} ${c.written}, unchanged ${c.unchanged}, newer file kept ${c['newer-file-kept']}, not in Redis ${c['not-in-redis']}, destroyed (stale file ${dryRun ? 'would be ' : ''}removed) ${c['destroyed-file-removed']}, failed ${c.failed}`,
+      `  files       ${dryRun ? 'would write' : 'wrote'} ${c.written}, unchanged ${c.unchanged}, newer file kept ${c['newer-file-kept']}, held by PHP ${c['held-by-php']}, not in Redis ${c['not-in-redis']}, destroyed (stale file ${dryRun ? 'would be ' : ''}removed) ${c['destroyed-file-removed']}, failed ${c.failed}`,
     );
     print(
       `  mode        ${r.layout.mode.toString(8).padStart(4, '0')}, depth ${r.layout.depth}, mtime = now + remaining TTL - gc_maxlifetime (${r.gcMaxlifetime} s)`,
@@ -116,6 +116,7 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
     print(
       `  redis       ${r.report.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${r.report.keysWithoutKnownId} with no listed session ID (not written back)`,
     );
+    printHeld(c['held-by-php'], print);
     for (const f of r.report.failures) print(`  FAILED      ${printable(f.key)} (${printable(f.file)}): ${printable(f.reason)}`);
     return;
   }
@@ -125,11 +126,11 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
   );
   const row = (label: string, c: RollbackToFilesReport['counts']): { label: string; values: number[] } => ({
     label,
-    values: [c.written, c.unchanged, c['newer-file-kept'], c['not-in-redis'], c['destroyed-file-removed'], c.failed],
+    values: [c.written, c.unchanged, c['newer-file-kept'], c['held-by-php'], c['not-in-redis'], c['destroyed-file-removed'], c.failed],
   });
   const sum = (k: keyof RollbackToFilesReport['counts']): number => m.targets.reduce((a, t) => a + t.counts[k], 0);
   for (const line of sourcesTable(
-    [dryRun ? 'would write' : 'wrote', 'unchanged', 'newer kept', 'not in Redis', 'destroyed', 'failed'],
+    [dryRun ? 'would write' : 'wrote', 'unchanged', 'newer kept', 'held by PHP', 'not in Redis', 'destroyed', 'failed'],
     [
       ...m.targets.map((t, k) => row(r.labels[k]!, t.counts)),
       {
@@ -138,6 +139,7 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
           sum('written'),
           sum('unchanged'),
           sum('newer-file-kept'),
+          sum('held-by-php'),
           sum('not-in-redis'),
           sum('destroyed-file-removed'),
           sum('failed'),
@@ -149,6 +151,15 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
   print(
     `  redis       ${m.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${m.keysWithoutKnownId} with no session ID listed by any source (not written back)`,
   );
+  printHeld(sum('held-by-php'), print);
   for (const t of m.targets)
     for (const f of t.failures) print(`  FAILED      ${printable(f.key)} (${printable(f.file)}): ${printable(f.reason)}`);
+}
+
+/** The line for files a PHP request held (rollback ran after PHP was switched back to files). */
+function printHeld(held: number, print: Print): void {
+  if (held > 0)
+    print(
+      `  HELD        ${held} file(s) locked by PHP requests: PHP already serves those sessions from the files, so their Redis copies were not written back (run rollback before switching PHP back)`,
+    );
 }

@@ -171,7 +171,15 @@ async function rollbackToSavePath(
       gcMaxlifetime: r.gcMaxlifetime,
       dryRun: options.dryRun,
     });
-    return { mode: 'to', prefix: r.prefix, to, layout, gcMaxlifetime: r.gcMaxlifetime, report, ok: report.counts.failed === 0 };
+    return {
+      mode: 'to',
+      prefix: r.prefix,
+      to,
+      layout,
+      gcMaxlifetime: r.gcMaxlifetime,
+      report,
+      ok: report.counts.failed === 0 && report.counts['held-by-php'] === 0,
+    };
   } finally {
     client.close();
   }
@@ -220,7 +228,7 @@ async function rollbackToSources(
       gcMaxlifetime: r.gcMaxlifetime,
       dryRun: options.dryRun,
     });
-    const failed = report.targets.reduce((a, t) => a + t.counts.failed, 0);
+    const failed = report.targets.reduce((a, t) => a + t.counts.failed + t.counts['held-by-php'], 0);
     return {
       mode: 'to-sources',
       prefix: plan.target.prefix,

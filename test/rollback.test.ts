@@ -6,7 +6,7 @@
  * refuses symlinks; --remove-keys deletes only envelopes that open with the key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chownSync,
   closeSync,
@@ -220,6 +220,28 @@ describe('rollback --to files', () => {
     expect(existsSync(file(ids[2]!))).toBe(false);
     expect(readlinkSync(link)).toBe(outside);
     expect(readFileSync(outside, 'utf8')).toBe('not a session');
+  });
+
+  it('a file locked by another process (a PHP request) is left and reported: a HELD line and exit 1', async () => {
+    rmSync(join(sessions, ids[3]![0]!, ids[3]![1]!, `sess_${ids[3]}`)); // the symlink of the test before (a failure of its own)
+    const path = join(sessions, ids[4]![0]!, ids[4]![1]!, `sess_${ids[4]}`);
+    const k4 = codec.keyName(PREFIX, ids[4]!);
+    await redis.client.set(k4, codec.seal(k4, Buffer.from('user|s:4:"held";')), 'EX', 1440);
+    const old = Date.now() / 1000 - 30;
+    utimesSync(path, old, old);
+    const before = readFileSync(path);
+    // util-linux flock(1) takes the exclusive flock PHP's files handler holds during a request.
+    const holder = spawn('flock', ['-x', path, '-c', 'echo locked; sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      const r = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${sessions}`]);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toContain('held by PHP 1,');
+      expect(r.stdout).toMatch(/^  HELD        1 file\(s\) locked by PHP requests/m);
+      expect(readFileSync(path).equals(before)).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 });
 

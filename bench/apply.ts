@@ -8,7 +8,8 @@
  * For each size N it writes N PHP-serialized session files (`php` serialize_handler, about 1 KB each:
  * a user, a cart of objects, a CSRF token, flash messages, a browsing history) and the same payloads
  * as a RESP stream of plaintext `SET PHPREDIS_SESSION:<id> <payload> EX 86400` (what a phpredis
- * fleet holds), starts a local redis-server (no persistence), runs `plan` (not timed), then in each
+ * fleet holds), starts a local redis-server (no persistence), runs `plan` (not timed), loads the RESP
+ * stream once untimed (so the server's memory has grown before either is measured), then in each
  * round, on an emptied database:
  *   1. `redis-cli --pipe` of the RESP stream (the baseline: the fastest way to load these bytes);
  *   2. `session-migrate apply --plan` (read, check, seal, guarded write, read-back);
@@ -262,6 +263,12 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
       join(root!, `art-${n}`),
       '--json',
     ]);
+    // Warm-up, not timed: the first load of a new server grows its memory (page faults of about 1.2 GB
+    // at 1M), and the allocator keeps that memory after FLUSHALL. Without it, round 1's --pipe paid
+    // for the growth and apply, run after it, did not (2026-12-05: --pipe 8.4 s in round 1 and 4.3 s
+    // in round 2 at 1M), which flattered round 1's ratio.
+    const warm = await timed('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), '--pipe'], resp);
+    if (warm.code !== 0) throw new Error(`redis-cli --pipe exited ${warm.code}`);
     for (let r = 1; r <= o.rounds; r++) {
       await redis.client.flushall();
       const pipe = await timed('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), '--pipe'], resp);

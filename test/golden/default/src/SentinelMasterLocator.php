@@ -125,7 +125,7 @@ final class SentinelMasterLocator
             $where = $sentinel['host'] . ':' . $sentinel['port'];
             $warnings = [];
             try {
-                $answer = ConnectionFactory::capturingWarnings($warnings, function () use ($sentinel) {
+                $answer = ConnectionFactory::capturingWarnings($warnings, function () use ($sentinel, $auth) {
                     return $this->askOne($sentinel['host'], $sentinel['port'], $auth);
                 });
             } catch (\RedisException $e) {

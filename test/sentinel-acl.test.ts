@@ -6,14 +6,15 @@
  * handler (real php, phpredis, sodium; RedisSentinel with `[user, password]`) reads and writes a
  * session through it; the sentinel's ACL LOG stays empty, so the rule is enough. A wrong password, a
  * missing user and a user without a password fail with one line naming the variable, never the
- * password. One topology (master, replica, sentinel) for the whole file.
+ * password. Over TLS too (phpredis 5 asks through \\Redis with the context `auth`). One topology
+ * (master, replica, sentinel) for the file, and one TLS topology for the TLS case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
-import { startSentinel, type SentinelTopology } from './support/redis-topologies.ts';
+import { makeTlsMaterial, startSentinel, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, countPresent, newKey, usageLine, writeSessionFiles } from './support/migrate-cli.ts';
 import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
 
@@ -137,12 +138,12 @@ describe('generated PHP handler through a sentinel with an ACL user', () => {
   };
 
   /** One request of an application (php CLI) through the rendered ini fragment and bootstrap. */
-  function request(args: string[], env: Record<string, string>) {
+  function request(args: string[], env: Record<string, string>, r: Rendered = rendered) {
     const logFile = join(sandbox, `php-${++n}.log`);
     const run = runPhp(
       [
         '-c',
-        rendered.iniFile,
+        r.iniFile,
         ...PHP_EXTENSIONS,
         '-d',
         'error_reporting=-1',
@@ -181,6 +182,69 @@ describe('generated PHP handler through a sentinel with an ACL user', () => {
     expect(again.out, again.logs.join('\n')).toMatchObject({ started: true, idAfter: first.out.idAfter, session: { n: 7 } });
     expect(await aclLog()).toEqual([]);
   });
+
+  it('over TLS (rediss+sentinel://, mutual): the CLI plans and the handler (phpredis 5: \\Redis with the context auth) reads and writes', async () => {
+    const tls = makeTlsMaterial();
+    const t = await startSentinel({ tls: { material: tls, mutual: true } });
+    try {
+      await t.sentinel.admin.call('ACL', 'SETUSER', SENTINEL_USER, 'reset', 'on', `>${SENTINEL_PW}`, ...SENTINEL_RULE);
+      await t.sentinel.admin.call('ACL', 'SETUSER', 'default', 'off');
+      const tlsArgs = ['--tls-ca-file', tls.caFile, '--tls-cert-file', tls.clientCertFile, '--tls-key-file', tls.clientKeyFile];
+      const dir = join(root, 'tls-files');
+      writeSessionFiles(dir, 'tacl', 5);
+      const planFile = join(root, 'tls-plan.json');
+      const p = cli(
+        [
+          'plan',
+          '--source',
+          `files:${dir}`,
+          '--target',
+          t.url,
+          ...tlsArgs,
+          '--key-file',
+          keyFile,
+          '--out',
+          planFile,
+          '--artifacts-dir',
+          join(root, 'tls-art'),
+        ],
+        ENV,
+      );
+      expect(p.status, p.stderr).toBe(0);
+      const r = renderInto({
+        redis: {
+          topology: 'sentinel',
+          host: '127.0.0.1',
+          port: t.sentinel.port,
+          sentinels: [{ host: '127.0.0.1', port: t.sentinel.port }],
+          masterName: t.masterName,
+          tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile },
+        },
+      });
+      try {
+        forgetMaster();
+        const first = request(['--set={"t":1}'], ENV, r);
+        expect(first.out.started, first.logs.join('\n') + first.stderr).toBe(true);
+        const phpCodec = await EnvelopeCodec.create([Buffer.from(vectors.master_key_base64, 'base64')]);
+        expect(await (await t.currentMaster()).admin.exists(phpCodec.keyName(PREFIX, first.out.idAfter))).toBe(1);
+        forgetMaster();
+        const wrong = request([`--id=${first.out.idAfter}`], { ...ENV, SESSION_MIGRATE_SENTINEL_PASSWORD: WRONG_PW }, r);
+        expect(wrong.out.started).toBe(false);
+        expect(wrong.logs).toHaveLength(1);
+        expect(wrong.logs[0]).toMatch(
+          /refused the user in SESSION_MIGRATE_SENTINEL_USERNAME with the password in SESSION_MIGRATE_SENTINEL_PASSWORD \(WRONGPASS/,
+        );
+        expect(wrong.logs.join('\n') + wrong.stderr).not.toContain(WRONG_PW);
+        expect((await t.sentinel.admin.call('ACL', 'LOG')) as unknown[]).toHaveLength(1); // the wrong AUTH only
+      } finally {
+        forgetMaster();
+        rmSync(r.dir, { recursive: true, force: true });
+      }
+    } finally {
+      await t.stop();
+      tls.remove();
+    }
+  }, 60_000);
 
   it('a wrong password, a password without the user, a user without a password: one log line naming the variable, never the password', () => {
     forgetMaster();

@@ -6,7 +6,7 @@
  * handler (real php, phpredis, sodium; RedisSentinel with `[user, password]`) reads and writes a
  * session through it; the sentinel's ACL LOG stays empty, so the rule is enough. A wrong password, a
  * missing user and a user without a password fail with one line naming the variable, never the
- * password. Over TLS too (phpredis 5 asks through \\Redis with the context `auth`). One topology
+ * password. Over TLS too (phpredis 5 asks through \Redis with the context `auth`). One topology
  * (master, replica, sentinel) for the file, and one TLS topology for the TLS case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

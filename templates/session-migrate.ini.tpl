@@ -4,7 +4,8 @@
 ; /etc/php/8.2/fpm/conf.d/{{INI_FILE}}), so that it is read after the other files there.
 ; The master key and the Redis passwords are never set here: they come from the environment
 ; (SESSION_MIGRATE_KEY_RING_FILE, SESSION_MIGRATE_KEY_FILE, SESSION_MIGRATE_KEY or SESSION_MIGRATE_KEY_PROVIDER,
-; SESSION_MIGRATE_REDIS_PASSWORD, SESSION_MIGRATE_SENTINEL_PASSWORD), see the bootstrap.
+; SESSION_MIGRATE_REDIS_PASSWORD, SESSION_MIGRATE_SENTINEL_PASSWORD with SESSION_MIGRATE_SENTINEL_USERNAME
+; for a sentinel ACL user), see the bootstrap.
 ;
 ; session.serialize_handler and session.gc_maxlifetime are left as they are on purpose: migrated
 ; sessions keep their serializer's bytes, and gc_maxlifetime is the TTL of every session in Redis.

@@ -24,7 +24,8 @@ namespace SessionMigrate;
  *               phpredis's stream context, always with peer verification (caFile null = system CAs)
  *   seeds       cluster: list of ['host' => ..., 'port' => ...]
  *   sentinels   sentinel: list of ['host' => ..., 'port' => ...]; masterName: the monitored master;
- *               the sentinels' password comes from SESSION_MIGRATE_SENTINEL_PASSWORD
+ *               the sentinels' password comes from SESSION_MIGRATE_SENTINEL_PASSWORD, and their ACL
+ *               user, if they have one, from SESSION_MIGRATE_SENTINEL_USERNAME
  *
  * Persistent connections carry a persistent ID that covers everything that makes a connection
  * different (host, port, database, user, TLS settings), so two configurations never share one; see
@@ -39,6 +40,8 @@ final class ConnectionFactory
 {
     public const PASSWORD_ENV = 'SESSION_MIGRATE_REDIS_PASSWORD';
     public const SENTINEL_PASSWORD_ENV = 'SESSION_MIGRATE_SENTINEL_PASSWORD';
+    /** The sentinels' ACL user (Redis >= 6.2 sentinels); needs SENTINEL_PASSWORD_ENV too. */
+    public const SENTINEL_USERNAME_ENV = 'SESSION_MIGRATE_SENTINEL_USERNAME';
 
     /** StorageException code: the connection could not be made (as opposed to a failed command). */
     public const CONNECT_FAILED = 1;

@@ -66,8 +66,8 @@ export interface RedisTlsOptions {
 
 /**
  * Where the generated handler connects (the contract with `plan`). No password here: it comes from
- * `SESSION_MIGRATE_REDIS_PASSWORD` (and `SESSION_MIGRATE_SENTINEL_PASSWORD` for the sentinels) in the
- * environment of the PHP process.
+ * `SESSION_MIGRATE_REDIS_PASSWORD` (and `SESSION_MIGRATE_SENTINEL_PASSWORD` for the sentinels, with
+ * `SESSION_MIGRATE_SENTINEL_USERNAME` when they have an ACL user) in the environment of the PHP process.
  */
 export interface RedisTargetOptions {
   /** `standalone` (default), `cluster` (RedisCluster from `seeds`) or `sentinel` (master `masterName` from `sentinels`). */

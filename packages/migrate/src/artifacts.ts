@@ -73,7 +73,8 @@ export function artifactsForPlan(
  * RedisTargetOptions): topology, the node (or the master at plan time), database, ACL user, prefix,
  * TLS files (present means TLS on; absolute paths, never contents), cluster seeds (the node given
  * first, then the masters plan saw), sentinels and master name. Passwords come from the environment
- * on the PHP host (SESSION_MIGRATE_REDIS_PASSWORD, SESSION_MIGRATE_SENTINEL_PASSWORD).
+ * on the PHP host (SESSION_MIGRATE_REDIS_PASSWORD, SESSION_MIGRATE_SENTINEL_PASSWORD, and the sentinels'
+ * ACL user from SESSION_MIGRATE_SENTINEL_USERNAME).
  */
 export function redisForArtifacts(t: Plan['target']): RedisTargetOptions {
   const seeds =

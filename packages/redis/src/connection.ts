@@ -22,6 +22,7 @@ import {
   type Topology,
   PASSWORD_ENV,
   SENTINEL_PASSWORD_ENV,
+  SENTINEL_USERNAME_ENV,
 } from './url.ts';
 import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, type TlsFiles } from './tls.ts';
 import { classifyRedisError, redactedMessage, type ClassifiedError } from './errors.ts';
@@ -758,6 +759,17 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
   return conn;
 }
 
+/**
+ * What to check after a sentinel refused AUTH or asked for it: the password variable, and with a
+ * sentinel ACL user the user variable too (names only, never values).
+ */
+function sentinelAuthHint(spec: RedisSpec): string {
+  const pw = SENTINEL_PASSWORD_ENV[spec.role];
+  if (spec.credentials.sentinelUsername !== undefined)
+    return `check the sentinel user in ${SENTINEL_USERNAME_ENV[spec.role]} and its password in ${pw}`;
+  return `give the sentinel password in ${pw}, and the user in ${SENTINEL_USERNAME_ENV[spec.role]} if the sentinels' default user is off`;
+}
+
 /** Sentinel answers: the master address, or why there is none. */
 async function askSentinels(
   spec: RedisSpec,
@@ -778,6 +790,7 @@ async function askSentinels(
       commandTimeout: 5000,
       disableClientInfo: true,
       ...(spec.credentials.sentinelPassword !== undefined ? { password: spec.credentials.sentinelPassword } : {}),
+      ...(spec.credentials.sentinelUsername !== undefined ? { username: spec.credentials.sentinelUsername } : {}),
       ...(tls !== undefined ? { tls } : {}),
     });
     let lastError: Error | undefined;
@@ -796,8 +809,8 @@ async function askSentinels(
       const e = (isPlaintextServer(err) ? err : (lastError ?? err)) as NodeJS.ErrnoException;
       const why =
         describeTlsError(e, spec.role, spec.tls) ??
-        (/NOAUTH|WRONGPASS|invalid password/i.test(e.message)
-          ? `${e.message.split('\n')[0]} (give the sentinel password in ${SENTINEL_PASSWORD_ENV[spec.role]})`
+        (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(e.message)
+          ? `${redactedMessage(e.message.split('\n')[0]!, spec.credentials.sentinelPassword)} (${sentinelAuthHint(spec)})`
           : (e.code ?? redactedMessage(e.message, spec.credentials.sentinelPassword)));
       errors.push(`${formatHostPort(s)}: ${why}`);
     } finally {
@@ -830,6 +843,7 @@ async function openSentinel(
     db: a.db,
     lazyConnect: true,
     ...(spec.credentials.sentinelPassword !== undefined ? { sentinelPassword: spec.credentials.sentinelPassword } : {}),
+    ...(spec.credentials.sentinelUsername !== undefined ? { sentinelUsername: spec.credentials.sentinelUsername } : {}),
     ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     // Subscribes to +switch-master on the sentinels and reconnects to the new master at once.
     failoverDetector: true,

@@ -8,7 +8,8 @@
  *   rediss+sentinel://...                      Sentinel with TLS to the sentinels and the data nodes
  *
  * Passwords come from the environment (SESSION_MIGRATE_REDIS_PASSWORD, ..._SOURCE_REDIS_PASSWORD,
- * ..._SENTINEL_PASSWORD); a password in the URL still works, and the caller warns that it shows in `ps`.
+ * ..._SENTINEL_PASSWORD, and ..._SENTINEL_USERNAME for a sentinel ACL user); a password in the URL
+ * still works, and the caller warns that it shows in `ps`.
  * The `redis+sentinel` scheme follows the convention of redis-py and Lettuce
  * (https://github.com/redis/lettuce/wiki/Redis-URI-and-connection-details).
  */
@@ -184,28 +185,51 @@ export const SENTINEL_PASSWORD_ENV: Record<RedisRole, string> = {
   target: 'SESSION_MIGRATE_SENTINEL_PASSWORD',
   source: 'SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD',
 };
+/**
+ * Environment variables of the sentinels' ACL user (Redis >= 6.2 sentinels: `user` lines in
+ * sentinel.conf or ACL SETUSER; https://redis.io/docs/management/sentinel/), per
+ * role. Not a secret, but it goes with SENTINEL_PASSWORD_ENV: without it the sentinels' `default`
+ * user is used.
+ */
+export const SENTINEL_USERNAME_ENV: Record<RedisRole, string> = {
+  target: 'SESSION_MIGRATE_SENTINEL_USERNAME',
+  source: 'SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME',
+};
 
 /** Credentials of one connection (never stored, never printed). */
 export interface RedisCredentials {
   username?: string;
   password?: string;
   sentinelPassword?: string;
+  /** ACL user of the sentinels (AUTH user password); absent: the sentinels' `default` user. */
+  sentinelUsername?: string;
   /** The password came from the URL (the caller warns: it shows in `ps`). */
   passwordInUrl: boolean;
 }
 
 /**
  * The credentials for an address: the user from the URL; the password from the URL (if any, with
- * `passwordInUrl`) or else the role's environment variable; the sentinel password from its variable.
+ * `passwordInUrl`) or else the role's environment variable; the sentinel user and password from
+ * their variables (an empty variable counts as unset).
+ * @throws UserFacingError for a Sentinel address with a sentinel user but no sentinel password
+ *   (AUTH needs both; connecting without would run as the sentinels' `default` user).
  */
 export function credentialsFor(address: RedisAddress, role: RedisRole, env: NodeJS.ProcessEnv = process.env): RedisCredentials {
   const fromEnv = env[PASSWORD_ENV[role]];
   const password = address.urlPassword ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
   const sentinel = env[SENTINEL_PASSWORD_ENV[role]];
+  const sentinelUser = env[SENTINEL_USERNAME_ENV[role]];
+  const hasSentinelPassword = sentinel !== undefined && sentinel !== '';
+  const hasSentinelUser = sentinelUser !== undefined && sentinelUser !== '';
+  if (address.kind === 'sentinel' && hasSentinelUser && !hasSentinelPassword)
+    throw new UserFacingError(
+      `${SENTINEL_USERNAME_ENV[role]} is set but ${SENTINEL_PASSWORD_ENV[role]} is not: a sentinel ACL user needs its password`,
+    );
   return {
     ...(address.username !== undefined ? { username: address.username } : {}),
     ...(password !== undefined ? { password } : {}),
-    ...(sentinel !== undefined && sentinel !== '' ? { sentinelPassword: sentinel } : {}),
+    ...(hasSentinelPassword ? { sentinelPassword: sentinel } : {}),
+    ...(hasSentinelUser ? { sentinelUsername: sentinelUser } : {}),
     passwordInUrl: address.urlPassword !== undefined,
   };
 }

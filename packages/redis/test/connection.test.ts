@@ -82,6 +82,32 @@ describe('parseRedisUrl', () => {
     );
     expect(credentialsFor(parseRedisUrl('redis://:p@h'), 'target', {})).toMatchObject({ password: 'p', passwordInUrl: true });
   });
+  it('takes the sentinel ACL user from the environment, by role; a user without a password is refused for a Sentinel URL', () => {
+    const sentinel = parseRedisUrl('redis+sentinel://h:26379/mymaster');
+    expect(
+      credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: 'sp' }),
+    ).toEqual({ sentinelUsername: 'su', sentinelPassword: 'sp', passwordInUrl: false });
+    expect(
+      credentialsFor(sentinel, 'source', {
+        SESSION_MIGRATE_SENTINEL_USERNAME: 'target-user',
+        SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME: 'su2',
+        SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD: 'sp2',
+      }),
+    ).toMatchObject({ sentinelUsername: 'su2', sentinelPassword: 'sp2' });
+    // an empty variable counts as unset
+    expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: '' })).toEqual({ passwordInUrl: false });
+    expect(() => credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su' })).toThrow(
+      /^SESSION_MIGRATE_SENTINEL_USERNAME is set but SESSION_MIGRATE_SENTINEL_PASSWORD is not/,
+    );
+    expect(() =>
+      credentialsFor(sentinel, 'source', { SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: 'sp' }),
+    ).toThrow(/^SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME is set but SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD is not/);
+    // a node URL does not use the sentinels: the variable is not an error there
+    expect(credentialsFor(parseRedisUrl('redis://h'), 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su' })).toEqual({
+      sentinelUsername: 'su',
+      passwordInUrl: false,
+    });
+  });
   it('rejects other schemes and bad databases in one line', () => {
     expect(() => parseRedisUrl('http://h')).toThrow(/unsupported target scheme "http:"/);
     expect(() => parseRedisUrl('memcached://h', 'source')).toThrow(/unsupported source scheme/);

@@ -23,6 +23,8 @@
  *                                     Exactly one of the four may be set.
  *   SESSION_MIGRATE_REDIS_PASSWORD    Redis password (AUTH, as the ACL user below if one is set)
  *   SESSION_MIGRATE_SENTINEL_PASSWORD password of the sentinels (Sentinel only)
+ *   SESSION_MIGRATE_SENTINEL_USERNAME ACL user of the sentinels, with the password above (Sentinel
+ *                                     only; unset: their `default` user)
  *
  * Application code that must call session_set_save_handler() itself registers this handler:
  *   session_set_save_handler(\SessionMigrate\EncryptedRedisSessionHandler::registeredHandler(), true);

@@ -42,7 +42,7 @@ export const HANDLERS = SERIALIZE_HANDLERS;
 
 /** The help text of every `--target` option. */
 export const TARGET_DESCRIBE =
-  'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD)';
+  'redis://host:port/db, rediss://..., redis+sentinel://host:port[,host:port]/MASTER[/db] or rediss+sentinel://...; a cluster is detected (password: SESSION_MIGRATE_REDIS_PASSWORD; sentinels: SESSION_MIGRATE_SENTINEL_PASSWORD, SESSION_MIGRATE_SENTINEL_USERNAME)';
 
 /** `--target`: the Redis URL (plan demands it; verify, purge, rollback and rotate take the plan's by default). */
 export const TARGET_OPTION = { type: 'string', describe: TARGET_DESCRIBE } as const;

@@ -119,19 +119,20 @@ final class SentinelMasterLocator
      */
     private function ask(): array
     {
+        $auth = self::auth();
         $reasons = [];
         foreach ($this->sentinels as $sentinel) {
             $where = $sentinel['host'] . ':' . $sentinel['port'];
             $warnings = [];
             try {
-                $answer = ConnectionFactory::capturingWarnings($warnings, function () use ($sentinel) {
-                    return $this->askOne($sentinel['host'], $sentinel['port']);
+                $answer = ConnectionFactory::capturingWarnings($warnings, function () use ($sentinel, $auth) {
+                    return $this->askOne($sentinel['host'], $sentinel['port'], $auth);
                 });
             } catch (\RedisException $e) {
                 // Without a warning (no "connection refused" or TLS error) the sentinel was reached:
                 // phpredis 5.3.7 reports a refused AUTH as "went away"; ask it why.
                 $detail = $warnings !== [] ? implode('; ', $warnings) : null;
-                $detail = $detail ?? $this->diagnose($sentinel) ?? $e->getMessage();
+                $detail = $detail ?? $this->diagnose($sentinel, $auth) ?? $e->getMessage();
                 $reasons[] = $where . ' ' . ConnectionFactory::redact($detail);
                 continue;
             }
@@ -141,7 +142,7 @@ final class SentinelMasterLocator
                 }
             }
             // RedisSentinel answers false for an error reply too (NOAUTH), and has no getLastError().
-            $why = $this->diagnose($sentinel);
+            $why = $this->diagnose($sentinel, $auth);
             $reasons[] = $where . ' ' . ($why !== null
                 ? ConnectionFactory::redact($why)
                 : 'knows no master named "' . $this->masterName . '"');
@@ -154,21 +155,52 @@ final class SentinelMasterLocator
     }
 
     /**
+     * The sentinels' credentials from the environment: null (none), the password (their `default`
+     * user), or [user, password] for an ACL user. phpredis takes either form wherever it takes `auth`
+     * (redis_sock_set_auth_zval() in library.c, used by RedisSentinel::__construct in 5.3.7 and 6.x and
+     * by the connect() context). An empty variable counts as unset.
+     *
+     * @return string|array{0: string, 1: string}|null
+     *
+     * @throws StorageException when a user is set without a password (AUTH needs both; connecting
+     *                          without would run as the sentinels' `default` user)
+     */
+    private static function auth()
+    {
+        $password = getenv(ConnectionFactory::SENTINEL_PASSWORD_ENV);
+        $password = is_string($password) && $password !== '' ? $password : null;
+        $user = getenv(ConnectionFactory::SENTINEL_USERNAME_ENV);
+        $user = is_string($user) && $user !== '' ? $user : null;
+        if ($user === null) {
+            return $password;
+        }
+        if ($password === null) {
+            throw new StorageException(sprintf(
+                'Sentinel: %s is set but %s is not: a sentinel ACL user needs its password',
+                ConnectionFactory::SENTINEL_USERNAME_ENV,
+                ConnectionFactory::SENTINEL_PASSWORD_ENV
+            ));
+        }
+
+        return [$user, $password];
+    }
+
+    /**
+     * @param string|array{0: string, 1: string}|null $auth see auth()
+     *
      * @return mixed the reply: [host, port], or false/null when the sentinel knows no such master
      *
      * @throws \RedisException when the sentinel cannot be reached
      */
-    private function askOne(string $host, int $port)
+    private function askOne(string $host, int $port, $auth)
     {
-        $password = getenv(ConnectionFactory::SENTINEL_PASSWORD_ENV);
-        $auth = is_string($password) && $password !== '' ? $password : null;
         $ssl = $this->ssl;
         $modern = version_compare((string) phpversion('redis'), '6.0.0', '>=');
         if ($ssl !== null && !$modern) {
             $redis = new \Redis();
             $context = ['stream' => $ssl];
             if ($auth !== null) {
-                $context['auth'] = [$auth];
+                $context['auth'] = is_array($auth) ? $auth : [$auth];
             }
             if (!$redis->connect('tls://' . $host, $port, $this->timeout, null, 0, $this->timeout, $context)) {
                 throw new \RedisException('cannot connect');
@@ -206,22 +238,31 @@ final class SentinelMasterLocator
      * then SENTINEL get-master-addr-by-name, whose error reply RedisSentinel does not expose): a
      * refused password or a missing one. Only called after a failed lookup.
      *
-     * @param array{host: string, port: int} $sentinel
+     * @param array{host: string, port: int}          $sentinel
+     * @param string|array{0: string, 1: string}|null $auth     see auth()
      *
      * @return string|null the reason (never the password), or null when the sentinel shows none
      */
-    private function diagnose(array $sentinel): ?string
+    private function diagnose(array $sentinel, $auth): ?string
     {
-        $password = getenv(ConnectionFactory::SENTINEL_PASSWORD_ENV);
         $address = ($this->ssl !== null ? 'tls://' : '') . $sentinel['host'];
         $context = $this->ssl !== null ? ['stream' => $this->ssl] : [];
-        if (is_string($password) && $password !== '') {
+        if ($auth !== null) {
             $port = $sentinel['port'];
-            $refused = ConnectionFactory::authFailure($address, $port, $this->timeout, $context, [$password]);
+            $credentials = is_array($auth) ? $auth : [$auth];
+            $refused = ConnectionFactory::authFailure($address, $port, $this->timeout, $context, $credentials);
+            if ($refused === null) {
+                return null;
+            }
 
-            return $refused !== null
-                ? sprintf('refused the password in %s (%s)', ConnectionFactory::SENTINEL_PASSWORD_ENV, trim($refused))
-                : null;
+            return is_array($auth)
+                ? sprintf(
+                    'refused the user in %s with the password in %s (%s)',
+                    ConnectionFactory::SENTINEL_USERNAME_ENV,
+                    ConnectionFactory::SENTINEL_PASSWORD_ENV,
+                    trim($refused)
+                )
+                : sprintf('refused the password in %s (%s)', ConnectionFactory::SENTINEL_PASSWORD_ENV, trim($refused));
         }
         $probe = new \Redis();
         $warnings = [];

@@ -349,6 +349,9 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     const { masters, replicasOf } = await cluster.roles();
     // Not the node the CLI connects to first (cluster.url): a failover above may have made it a replica.
     const master = masters.find((m) => (replicasOf.get(m) ?? []).length === 1 && replicasOf.get(m)![0] !== cluster.nodes[0])!;
+    // A plan made while the replica was there: apply names the master once, on the "fewer than
+    // when the plan was made" line, not again on the "none connected" line.
+    const early = plan('killed-after-plan', 50);
     await replicasOf.get(master)![0]!.kill();
     await waitUntil(
       'the master sees its replica gone',
@@ -361,6 +364,10 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     expect(t.status, t.stderr).toBe(0);
     expect(t.stdout).toContain(`replicas    none connected to ${name(master)} now: its sessions are on no replica`);
     expect(t.stdout).toMatch(/--min-replicas 1 makes apply wait for one on every master/);
+    const e = cli(['apply', '--plan', early.planFile]);
+    expect(e.status, e.stderr).toBe(0);
+    expect(e.stdout).toMatch(new RegExp(`replicas +fewer than when the plan was made: [^\\n]*${name(master)} 0 of 1`));
+    expect(e.stdout).not.toContain('none connected to');
     const { ids, planFile } = plan('killed', 300);
     const a = cli(['apply', '--plan', planFile, '--json', '--min-replicas', '1', '--wait-timeout-ms', '300']);
     expect(a.status, a.stderr).toBe(1);

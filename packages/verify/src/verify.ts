@@ -87,6 +87,13 @@ export interface VerifyReport {
    * them died. A warning (with the fix), not a failure. Key names with the session ID shortened.
    */
   staleLocks?: { count: number; keys: string[] };
+  /**
+   * Set by verifyMigration (use-case.ts): what it told the caller on the side, for a JSON reader, in
+   * the words the CLI prints on stderr: its notes and warnings (`note: verify overrides the plan:
+   * ...`, `note: ... is not the server the plan was made against ...`, a password in a URL, ...) and
+   * the memory warnings (`warning: ...`). The stale-lock warning is not repeated (see staleLocks).
+   */
+  notes?: string[];
   /** Keys found under the prefix. */
   keysScanned: number;
   /** Keys that opened under the key ring and have a TTL. */

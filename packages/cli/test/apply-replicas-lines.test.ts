@@ -45,7 +45,10 @@ describe('apply replicas lines', () => {
 
   it('a dry run prints no replicas line', () => {
     expect(
-      replicasLines({ dryRun: true, confirm: { minReplicas: { [A]: 1, [B]: 0 }, waitTimeoutMs: 2000, fewerThanPlanned: [{ node: B, planned: 1, now: 0 }] } }),
+      replicasLines({
+        dryRun: true,
+        confirm: { minReplicas: { [A]: 1, [B]: 0 }, waitTimeoutMs: 2000, fewerThanPlanned: [{ node: B, planned: 1, now: 0 }] },
+      }),
     ).toEqual([]);
   });
 });

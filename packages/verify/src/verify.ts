@@ -20,6 +20,7 @@ import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
 import {
   PreparePool,
   decideSession,
+  emptyPresenceBatch,
   exactTtlMsOf,
   looksCompleteFor,
   namesBatch,
@@ -934,7 +935,7 @@ class FilesPresence {
     const files = absent.map((i) => candidates[i]!);
     const read = await this.readPresence(
       files.length === 0
-        ? namesBatch(files, undefined, this.options.codec, this.ctx)
+        ? emptyPresenceBatch(this.ctx.prefix)
         : this.pool !== undefined
           ? this.pool.presence(files)
           : presenceBatch(files, undefined, this.options.codec, this.ctx),

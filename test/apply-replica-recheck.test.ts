@@ -74,7 +74,7 @@ async function plan(
   n: number,
   target: string,
   env: Record<string, string> = {},
-): Promise<{ ids: string[]; planFile: string }> {
+): Promise<{ ids: string[]; planFile: string; stdout: string }> {
   await asUser?.('plan');
   const dir = join(root, tag);
   const ids = writeSessionFiles(dir, tag, n);
@@ -82,7 +82,7 @@ async function plan(
   const p = cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, `${tag}-art`) }), env);
   expect(p.status, p.stderr + p.stdout).toBe(0);
   await asUser?.('apply');
-  return { ids, planFile };
+  return { ids, planFile, stdout: p.stdout };
 }
 
 /**
@@ -162,7 +162,8 @@ describe('a re-run confirms the sessions it found present on the replicas', () =
   it('a master with fewer replicas than when the plan was made is named (default --min-replicas), and --min-replicas makes apply wait', async () => {
     asUser = undefined;
     const target = `redis://127.0.0.1:${master.port}/0`;
-    const { planFile } = await plan('fewer', 50, target);
+    const { planFile, stdout } = await plan('fewer', 50, target);
+    expect(stdout).toContain('  replicas    connected now: the master: 1 (apply names a master that has fewer when it runs)');
     // One master: counted under '*' (replicasPerMaster), as --min-replicas applies.
     expect((JSON.parse(readFileSync(planFile, 'utf8')) as { target: { replicasAtPlan: unknown } }).target.replicasAtPlan).toEqual({
       '*': 1,

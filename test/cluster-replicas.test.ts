@@ -52,13 +52,13 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-function plan(tag: string, n: number): { ids: string[]; planFile: string } {
+function plan(tag: string, n: number): { ids: string[]; planFile: string; stdout: string } {
   const dir = join(root, tag);
   const ids = writeSessionFiles(dir, tag, n);
   const planFile = join(root, `${tag}-plan.json`);
   const p = cli(planArgs({ dir, target: cluster.url, keyFile, planFile, artifactsDir: join(root, `${tag}-art`) }));
   expect(p.status, p.stderr + p.stdout).toBe(0);
-  return { ids, planFile };
+  return { ids, planFile, stdout: p.stdout };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -349,6 +349,11 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     const { masters, replicasOf } = await cluster.roles();
     // Not the node the CLI connects to first (cluster.url): a failover above may have made it a replica.
     const master = masters.find((m) => (replicasOf.get(m) ?? []).length === 1 && replicasOf.get(m)![0] !== cluster.nodes[0])!;
+    // A plan made while the replica was there: apply names the master once, on the "fewer than
+    // when the plan was made" line, not again on the "none connected" line.
+    const early = plan('killed-after-plan', 50);
+    // plan's text names what it recorded (3 masters: every one shown, fewest replicas first).
+    expect(early.stdout).toMatch(new RegExp(`^  replicas +connected now: [^\\n]*${name(master)}: 1`, 'm'));
     await replicasOf.get(master)![0]!.kill();
     await waitUntil(
       'the master sees its replica gone',
@@ -357,10 +362,15 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     // Without --min-replicas apply waits for as many replicas as each master has now: none for this
     // master. It says so, and how to make apply wait.
     const d = plan('killed-default', 300);
+    expect(d.stdout).toMatch(new RegExp(`^  replicas +connected now: [^\\n]*${name(master)}: 0[,( ]`, 'm'));
     const t = cli(['apply', '--plan', d.planFile]);
     expect(t.status, t.stderr).toBe(0);
     expect(t.stdout).toContain(`replicas    none connected to ${name(master)} now: its sessions are on no replica`);
     expect(t.stdout).toMatch(/--min-replicas 1 makes apply wait for one on every master/);
+    const e = cli(['apply', '--plan', early.planFile]);
+    expect(e.status, e.stderr).toBe(0);
+    expect(e.stdout).toMatch(new RegExp(`replicas +fewer than when the plan was made: [^\\n]*${name(master)} 0 of 1`));
+    expect(e.stdout).not.toContain('none connected to');
     const { ids, planFile } = plan('killed', 300);
     const a = cli(['apply', '--plan', planFile, '--json', '--min-replicas', '1', '--wait-timeout-ms', '300']);
     expect(a.status, a.stderr).toBe(1);

@@ -17,6 +17,11 @@ export function formatCounts(counts: Record<string, number>): string {
   return entries.length === 0 ? 'none' : entries.map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
+/** The first three of `items`, joined by ', ', and how many more there are ("a, b, c and 2 more"). */
+export function firstFew(items: readonly string[]): string {
+  return `${items.slice(0, 3).join(', ')}${items.length > 3 ? ` and ${items.length - 3} more` : ''}`;
+}
+
 /**
  * A progress line on stderr, redrawn at most every 100 ms, only when stderr is a terminal.
  * @param total expected number of items (0 when unknown).

@@ -282,6 +282,11 @@ class ApplyRun {
   /** Cluster, with WAIT wanted: sessions found already present, by the master (`host:port`) serving their slot then ('?': unknown). */
   private readonly presentByMaster = new Map<string, number>();
   private stopped: ClassifiedError | undefined;
+  /**
+   * Behind Sentinel: the end check waited for the master the sentinels report (followSentinelMaster)
+   * and none was reachable as master; the read-back then looks once more instead of waiting again.
+   */
+  private noMaster = false;
   private readonly retry: RetryPolicy;
   private readonly ctx: PrepareContext;
   private readonly counts = emptySessionCounts();
@@ -343,7 +348,7 @@ class ApplyRun {
       const client = this.client;
       if (!this.dryRun && client !== undefined && this.waitWanted && this.counts.alreadyPresent > 0) await this.confirmPresent(client);
       if (!this.dryRun && client !== undefined && this.confirm.readBack !== false && this.ledger.size > 0) {
-        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, this.retry);
+        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, this.retry, this.noMaster);
       }
     } finally {
       this.ledger.close();
@@ -549,8 +554,14 @@ class ApplyRun {
     let attributable = false;
     try {
       // Behind Sentinel: check the master the sentinels report now (else its replica answers role:slave: short).
-      await client.followSentinelMaster().catch(() => undefined);
-      short = await client.replicasCaughtUp(this.confirm.minReplicas, this.confirm.waitTimeoutMs);
+      // None reachable as master within the wait: every present session is unconfirmed (one master).
+      this.noMaster = await client.followSentinelMaster().then(
+        () => false,
+        () => true,
+      );
+      short = this.noMaster
+        ? [{ node: '?', wanted: 1, acked: 0 }]
+        : await client.replicasCaughtUp(this.confirm.minReplicas, this.confirm.waitTimeoutMs);
       if (client.topology === 'cluster') {
         const now = new Set((await client.masters()).map((m) => client.nodeName(m)));
         attributable = [...this.presentByMaster.keys()].every((n) => now.has(n));
@@ -635,6 +646,9 @@ class ApplyRun {
  * grouped by slot). Behind Sentinel it first makes sure the connection is on the master the sentinels
  * report now, so a write lost in a failover is seen as missing. Sessions whose TTL ran out since are
  * not counted; transient errors are retried with the same backoff.
+ * @param noMaster the end check already waited for a Sentinel master and found none reachable: look
+ *   once more (one that came back since is read as usual), and when there is still none, count every
+ *   session unverified at once rather than wait and retry again (apply exits 1 either way).
  */
 async function readBack(
   client: RedisConnection,
@@ -643,11 +657,18 @@ async function readBack(
   counts: SessionCounts,
   missing: string[],
   retry: RetryPolicy,
+  noMaster = false,
 ): Promise<void> {
   try {
-    await client.followSentinelMaster();
+    await client.followSentinelMaster(noMaster ? 0 : undefined);
   } catch {
     // The read-back below then fails or finds what this master has; either way nothing is hidden.
+    if (noMaster) {
+      // Still no master after the end check's wait: nothing to read from; nothing is proven present.
+      const now = Date.now();
+      for (const chunk of ledger.chunks(BATCH_SIZE)) for (const e of chunk) if (e.deadlineMs - 1000 > now) counts.unverified++;
+      return;
+    }
   }
   for (const chunk of ledger.chunks(BATCH_SIZE)) {
     let pending = chunk;

@@ -7,5 +7,5 @@ export * from './purge.ts';
 export * from './rollback.ts';
 export * from './several-sources.ts';
 export * from './use-cases/index.ts';
-export { namesBatch, presenceBatch, type PresenceBatch, type PrepareContext } from './prepare.ts';
+export { emptyPresenceBatch, namesBatch, presenceBatch, type PresenceBatch, type PrepareContext } from './prepare.ts';
 export { PreparePool } from './prepare-pool.ts';

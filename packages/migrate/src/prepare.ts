@@ -457,6 +457,11 @@ function newPresenceBatch(n: number, prefix: string): { out: PresenceBatch; name
   return { out, names, prefixBytes };
 }
 
+/** A PresenceBatch of no session under `prefix` (verify's second step when no session of a batch is missing from Redis). */
+export function emptyPresenceBatch(prefix: string): PresenceBatch {
+  return newPresenceBatch(0, prefix).out;
+}
+
 /**
  * Names a batch of session files for the first step of verify's presence check, without reading
  * them: the key and tombstone names (key layout 2) of every candidate that is not superseded, from

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { EnvelopeCodec, tombstoneKeyFor } from '@session-migrate/envelope';
 import type { SessionCandidate } from '@session-migrate/sources';
-import { namesBatch } from '../src/prepare.ts';
+import { emptyPresenceBatch, namesBatch } from '../src/prepare.ts';
 
 const PREFIX = 'smsess:';
 
@@ -34,5 +34,14 @@ describe('namesBatch', () => {
     }
     // No superseded flags: every candidate is named.
     expect(namesBatch(candidates, undefined, codec, { prefix: PREFIX }).count).toBe(5);
+  });
+
+  it("emptyPresenceBatch is the batch namesBatch makes of no candidate (verify's second step when nothing is missing)", async () => {
+    const codec = await EnvelopeCodec.create([randomBytes(32)]);
+    const empty = emptyPresenceBatch(PREFIX);
+    const { names, ...rest } = namesBatch([], undefined, codec, { prefix: PREFIX });
+    expect({ ...empty, names: undefined }).toEqual({ ...rest, names: undefined });
+    expect(empty.count).toBe(0);
+    expect(empty.names.byteLength).toBe(names.byteLength);
   });
 });

@@ -87,8 +87,15 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
       }
     },
   });
+  // Every line for the caller's onWarning is kept for the report too (`report.notes`: a --json reader
+  // sees what stderr said).
+  const notes: string[] = [];
+  const onWarning: OnWarning = (line) => {
+    notes.push(line);
+    options.onWarning?.(line);
+  };
   // Options that contradict the plan are allowed (e.g. another target), but never silently.
-  if (r.overrides.length > 0) options.onWarning?.(`note: verify overrides the plan: ${r.overrides.join(', ')}`);
+  if (r.overrides.length > 0) onWarning(`note: verify overrides the plan: ${r.overrides.join(', ')}`);
   const { codec } = await codecFromProvider(r.provider);
   if (options.plaintextPrefix !== undefined) checkPrefix(options.plaintextPrefix, false);
   const maxValueBytes = Math.max(r.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES);
@@ -97,7 +104,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   const sourceOptions = {
     maxSessionBytes: r.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
-    ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+    onWarning,
   };
   // --source (repeatable): compared byte for byte, each on its own.
   const given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
@@ -107,7 +114,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command: scope === 'prefix' ? 'verify-prefix-only' : 'verify',
       prefix: r.prefix,
-      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+      onWarning,
     });
   } catch (err) {
     await closeSources(given);
@@ -116,7 +123,8 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   let planSources: Source[] = [];
   try {
     checkSourcesAgainstTarget(given, { ...client.description, prefix: r.prefix });
-    notePlanServer(r.fromPlan ? r.plan!.target : undefined, client, options.onWarning);
+    // Also with --target (the override note names the URLs; this one says whether it is the same server).
+    notePlanServer(r.plan?.target, client, onWarning);
     // With --plan alone, every live session of every source of the plan must be present; and a plan's
     // plaintext Redis sources are checked too (their prefixes must be empty in the end).
     const wantPresence = given.length === 0 && r.plan !== undefined && options.presence !== false;
@@ -144,14 +152,14 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
       ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
     });
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
-    const notes = memoryWarnings(await readMemory(client));
+    const memory = memoryWarnings(await readMemory(client));
     return {
-      report,
+      report: { ...report, notes: [...notes, ...memory.map((w) => `warning: ${w}`)] },
       prefix: r.prefix,
       gcMaxlifetime: r.gcMaxlifetime,
       serializeHandler: r.serializeHandler,
       maxValueBytes,
-      memoryWarnings: notes,
+      memoryWarnings: memory,
     };
   } catch (err) {
     throw redisFailure(err, client, 'verify');
@@ -167,8 +175,10 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
  * A note when verify --plan reaches a single node that is not the server the plan was made against
  * (its INFO `run_id` differs: restarted, or replaced by another holding a copy). verify goes on (it
  * checks what this server holds; apply refuses such a plan, since it would write there), but the
- * operator should know the check is not of the server the plan saw. A failover behind Sentinel or in
- * a cluster is not compared (a new master is expected there).
+ * operator should know the check is not of the server the plan saw. Also when --target replaced the
+ * plan's URL: the override note says the URL differs, this one whether the server does (another
+ * address of the same server gets no note). A failover behind Sentinel or in a cluster is not
+ * compared (a new master is expected there).
  */
 function notePlanServer(planned: PlanTarget | undefined, client: RedisConnection, onWarning: ((line: string) => void) | undefined): void {
   if (planned === undefined || client.topology !== 'standalone' || planned.runId === undefined) return;

@@ -20,6 +20,7 @@ import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
 import {
   PreparePool,
   decideSession,
+  emptyPresenceBatch,
   exactTtlMsOf,
   looksCompleteFor,
   namesBatch,
@@ -87,6 +88,13 @@ export interface VerifyReport {
    * them died. A warning (with the fix), not a failure. Key names with the session ID shortened.
    */
   staleLocks?: { count: number; keys: string[] };
+  /**
+   * Set by verifyMigration (use-case.ts): what it told the caller on the side, for a JSON reader, in
+   * the words the CLI prints on stderr: its notes and warnings (`note: verify overrides the plan:
+   * ...`, `note: ... is not the server the plan was made against ...`, a password in a URL, ...) and
+   * the memory warnings (`warning: ...`). The stale-lock warning is not repeated (see staleLocks).
+   */
+  notes?: string[];
   /** Keys found under the prefix. */
   keysScanned: number;
   /** Keys that opened under the key ring and have a TTL. */
@@ -927,7 +935,7 @@ class FilesPresence {
     const files = absent.map((i) => candidates[i]!);
     const read = await this.readPresence(
       files.length === 0
-        ? namesBatch(files, undefined, this.options.codec, this.ctx)
+        ? emptyPresenceBatch(this.ctx.prefix)
         : this.pool !== undefined
           ? this.pool.presence(files)
           : presenceBatch(files, undefined, this.options.codec, this.ctx),

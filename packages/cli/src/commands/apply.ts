@@ -6,7 +6,7 @@ import { printable } from '@session-migrate/common';
 import type { ApplyPlanOptions, ApplyResult, ApplySessionsReport } from '@session-migrate/migrate';
 import { DEFAULT_PLAN_FILE } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
-import { formatBytes, formatCounts, progressLine, sourcesTable } from '../output.ts';
+import { firstFew, formatBytes, formatCounts, progressLine, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import { given, defineCommand, type CommandFactory, type Print } from './context.ts';
 
@@ -154,31 +154,41 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
     print(
       `  retries     ${c.retries} Redis retr${c.retries === 1 ? 'y' : 'ies'} after transient failures (connection, failover, resharding)`,
     );
+  for (const line of replicasLines(r)) print(line);
+}
+
+/**
+ * apply's `replicas` lines (none for a dry run): the masters with fewer replicas connected than when
+ * the plan was made, the WAIT after each batch, and the masters with no replica connected now that
+ * the first line has not named already (one fact, one line; the JSON keeps both, as
+ * `confirm.fewerThanPlanned` and `confirm.minReplicas`).
+ */
+export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): string[] {
+  if (r.dryRun) return [];
+  const lines: string[] = [];
   const wanted = Object.entries(r.confirm.minReplicas).filter(([, n]) => n > 0);
   const fewer = r.confirm.fewerThanPlanned ?? [];
-  if (!r.dryRun && fewer.length > 0)
-    print(
+  if (fewer.length > 0)
+    lines.push(
       `  replicas    fewer than when the plan was made: ${firstFew(fewer.map((f) => `${f.node === '*' ? 'the master' : f.node} ${f.now} of ${f.planned}`))}; apply waits only for those connected now (a replica down?); --min-replicas ${Math.max(...fewer.map((f) => f.planned))} makes it wait for them`,
     );
-  if (!r.dryRun && wanted.length > 0) {
-    print(
+  if (wanted.length > 0) {
+    lines.push(
       `  replicas    WAIT after each batch for ${wanted.map(([node, n]) => `${n} replica(s) of ${node === '*' ? 'each master' : node}`).join(', ')} (timeout ${r.confirm.waitTimeoutMs} ms)`,
     );
     // Masters with no replica connected while others have some (apply waits for as many as each has
-    // now): most likely a replica is down, and nothing confirms those sessions anywhere else.
+    // now): most likely a replica is down, and nothing confirms those sessions anywhere else. A
+    // master the line above named already (it had replicas when the plan was made) is not repeated.
+    const named = new Set(fewer.map((f) => f.node));
     const bare = Object.entries(r.confirm.minReplicas)
-      .filter(([node, n]) => n === 0 && node !== '*')
+      .filter(([node, n]) => n === 0 && node !== '*' && !named.has(node))
       .map(([node]) => node);
     if (bare.length > 0)
-      print(
+      lines.push(
         `  replicas    none connected to ${firstFew(bare)} now: its sessions are on no replica (a replica down?); --min-replicas 1 makes apply wait for one on every master`,
       );
   }
-}
-
-/** The first three of `items`, joined by ', ', and how many more there are. */
-function firstFew(items: readonly string[]): string {
-  return `${items.slice(0, 3).join(', ')}${items.length > 3 ? ` and ${items.length - 3} more` : ''}`;
+  return lines;
 }
 
 function printApplyProblems(r: ApplyResult, print: Print): void {

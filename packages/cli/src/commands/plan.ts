@@ -11,7 +11,7 @@ import type { HostPort } from '@session-migrate/redis';
 import { DEFAULT_ARTIFACTS_DIR, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PLAN_FILE } from '../defaults.ts';
 import { handlerChoicesFromArgs, handlerOptions } from '../handler-options.ts';
 import { keyProviderFromArgs } from '../key-options.ts';
-import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
+import { firstFew, formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import { TARGET_OPTION, given, keyOptions, phpOptions, defineCommand, type CommandFactory, type Print } from './context.ts';
 
@@ -215,11 +215,26 @@ function printPlanSessions(plan: Plan, print: Print, h: PlanPrintHelpers): void 
   }
 }
 
+/**
+ * plan's `replicas` line: the replicas connected to each master (`host:port`, or `*` for the one
+ * master of a single server or Sentinel) that the plan recorded as target.replicasAtPlan, fewest
+ * first (a master without replica is never hidden in "and N more"); undefined when the plan has no
+ * record. apply compares with it and names a master that has fewer then.
+ */
+export function replicasAtPlanLine(replicasAtPlan: Readonly<Record<string, number>> | undefined): string | undefined {
+  if (replicasAtPlan === undefined) return undefined;
+  const entries = Object.entries(replicasAtPlan).sort((a, b) => a[1] - b[1]);
+  if (entries.length === 0) return undefined;
+  return `  replicas    connected now: ${firstFew(entries.map(([node, n]) => `${node === '*' ? 'the master' : node}: ${n}`))} (apply names a master that has fewer when it runs)`;
+}
+
 /** Target, memory, key, TTL policy, artifacts, handler mode and the next step. */
 function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrintHelpers): void {
   const s = plan.summary;
   print(`  target      ${describeRedisForPrint(plan.target, h.formatHostPort)}`);
   print(`  prefix      "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under it now`);
+  const replicas = replicasAtPlanLine(plan.target.replicasAtPlan);
+  if (replicas !== undefined) print(replicas);
   const m = plan.target.memory;
   if (m !== undefined) {
     print(

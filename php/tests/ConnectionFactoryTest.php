@@ -36,6 +36,31 @@ final class ConnectionFactoryTest extends TestCase
         self::assertNotContains($base, $different);
     }
 
+    public function testCapturesTheWarningsOfNativeCallsOnly(): void
+    {
+        $seenOutside = [];
+        set_error_handler(static function (int $type, string $message) use (&$seenOutside): bool {
+            $seenOutside[] = $message;
+            return true;
+        });
+        try {
+            $warnings = [];
+            $result = ConnectionFactory::capturingWarnings($warnings, static function () {
+                // A native function's warning (as phpredis's connection warnings): captured.
+                $handle = fopen('/nonexistent-session-migrate-dir/file', 'r');
+                // A defect in PHP code: reported as usual, to the handler that was there before.
+                $missing = [];
+                return [$handle, $missing['key']];
+            });
+        } finally {
+            restore_error_handler();
+        }
+        self::assertSame([false, null], $result);
+        self::assertCount(1, $warnings);
+        self::assertStringStartsWith('fopen(/nonexistent-session-migrate-dir/file): Failed to open stream', $warnings[0]);
+        self::assertSame(['Undefined array key "key"'], $seenOutside);
+    }
+
     public function testTlsAlwaysVerifiesThePeer(): void
     {
         $options = self::factory(['tls' => ['caFile' => '/ca.pem', 'certFile' => '/c.pem', 'keyFile' => '/k.pem', 'serverName' => 'r']])->sslOptions();

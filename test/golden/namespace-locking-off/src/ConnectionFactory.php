@@ -454,9 +454,12 @@ final class ConnectionFactory
     }
 
     /**
-     * Runs $fn with PHP warnings collected into $warnings instead of printed or logged: phpredis reports
-     * why a connection failed (refused, TLS verification, ...) only as warnings, and the handler puts
-     * that reason into its own one log line. Each warning loses its "Redis::connect(): " prefix.
+     * Runs $fn with the warnings of native calls collected into $warnings instead of printed or
+     * logged: phpredis reports why a connection failed (refused, TLS verification, ...) only as
+     * warnings, and the handler puts that reason into its own one log line. Each warning loses its
+     * "Redis::connect(): " prefix. A warning raised outside a native call (see fromNativeFunction),
+     * such as "Undefined variable", is a defect in PHP code: it goes to the error handler that was
+     * there before (the application's) or to PHP's own, as without this method.
      *
      * @param string[] $warnings
      *
@@ -464,15 +467,30 @@ final class ConnectionFactory
      */
     public static function capturingWarnings(array &$warnings, callable $fn)
     {
-        set_error_handler(static function (int $type, string $message) use (&$warnings): bool {
+        $previous = null;
+        $capture = static function (int $type, string $message, ...$more) use (&$warnings, &$previous): bool {
+            if (!self::fromNativeFunction($message)) {
+                return is_callable($previous) && $previous($type, $message, ...$more) !== false;
+            }
             $warnings[] = (string) preg_replace('/^[A-Za-z]+::[A-Za-z]+\(\): /', '', str_replace("\n", ' ', $message));
             return true;
-        }, E_WARNING | E_NOTICE);
+        };
+        $previous = set_error_handler($capture, E_WARNING | E_NOTICE);
         try {
             return $fn();
         } finally {
             restore_error_handler();
         }
+    }
+
+    /**
+     * Whether a warning was raised inside a native call: PHP starts those with the callee's name,
+     * "Redis::connect(): ..." or "fopen(/path): ..." (php_error_docref in php-src main/main.c); the
+     * engine's own warnings ("Undefined variable $x") have no such prefix.
+     */
+    private static function fromNativeFunction(string $message): bool
+    {
+        return preg_match('/^[A-Za-z_\\\\][A-Za-z0-9_\\\\]*(?:::[A-Za-z_][A-Za-z0-9_]*)?\(.*?\): /', $message) === 1;
     }
 
     /** @param array<int, array{host: string, port: int}> $nodes */

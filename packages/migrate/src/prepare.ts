@@ -426,16 +426,6 @@ export interface PresenceBatch {
   unreadable: number[];
 }
 
-/**
- * Reads and classifies a batch of session files for verify's presence check, with the stable-read
- * rule of apply (readSessionFile, the classification computed once and handed to decideSession as
- * `known`), and names the live ones (key and tombstone, key layout 2). Nothing is sealed. The same
- * decisions, in the same order, as verify's per-session loop over FilesSource.sessions(): a skipped
- * file is `unreadable` when its reason is unreadable or unstable (else ignored), a superseded one
- * (`superseded[i]` = 1) is counted before its decision.
- * Never throws for a bad file.
- * @param superseded one byte per candidate (1: superseded), or undefined when none is
- */
 /** An empty PresenceBatch with room for the names of `n` sessions under `prefix` (key layout 2). */
 function newPresenceBatch(n: number, prefix: string): { out: PresenceBatch; names: Buffer; prefixBytes: Buffer } {
   const prefixBytes = Buffer.from(prefix, 'utf8');
@@ -489,6 +479,16 @@ export function namesBatch(
   return out;
 }
 
+/**
+ * Reads and classifies a batch of session files for verify's presence check, with the stable-read
+ * rule of apply (readSessionFile, the classification computed once and handed to decideSession as
+ * `known`), and names the live ones (key and tombstone, key layout 2). Nothing is sealed. The same
+ * decisions, in the same order, as verify's per-session loop over FilesSource.sessions(): a skipped
+ * file is `unreadable` when its reason is unreadable or unstable (else ignored), a superseded one
+ * (`superseded[i]` = 1) is counted before its decision.
+ * Never throws for a bad file.
+ * @param superseded one byte per candidate (1: superseded), or undefined when none is
+ */
 export function presenceBatch(
   candidates: readonly SessionCandidate[],
   superseded: Uint8Array | undefined,

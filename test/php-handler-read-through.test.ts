@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { EnvelopeCodec, tombstoneKeyFor } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { caseFile } from './support/fixtures.ts';
-import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
 const PREFIX = 'smsess:';
@@ -367,35 +367,12 @@ describe('read-through through session_start() with the generated ini and bootst
 
   /** One request through the ini + bootstrap; the handler's error_log() lines come back as `logs`. */
   function request(args: string[]): { started: boolean; idAfter: string; session: unknown; stderr: string; logs: string[] } {
-    const logFile = join(tmp, `php-${++seq}.log`);
-    const run = runPhp(
-      [
-        '-c',
-        rt.iniFile,
-        ...PHP_EXTENSIONS,
-        '-d',
-        'error_reporting=-1',
-        '-d',
-        'display_errors=stderr',
-        '-d',
-        'log_errors=0',
-        '-d',
-        `error_log=${logFile}`,
-        '-d',
-        `session.gc_maxlifetime=${MAXLIFETIME}`,
-        join(PHP_DIR, 'session-request.php'),
-        ...args,
-      ],
-      { env: { SESSION_MIGRATE_KEY: MASTER } },
-    );
-    expect(run.status, run.stderr).toBe(0);
-    const logs = existsSync(logFile)
-      ? readFileSync(logFile, 'latin1')
-          .split('\n')
-          .filter((l) => l !== '')
-          .map((l) => l.replace(/^\[[^\]]*\] /, ''))
-      : [];
-    return { ...lastJson<{ started: boolean; idAfter: string; session: unknown }>(run), stderr: run.stderr, logs };
+    const r = sessionRequest<{ started: boolean; idAfter: string; session: unknown }>(rt, args, {
+      dir: tmp,
+      env: { SESSION_MIGRATE_KEY: MASTER, TMPDIR: tmpdir() },
+      ini: [`session.gc_maxlifetime=${MAXLIFETIME}`],
+    });
+    return { ...r.out, stderr: r.stderr, logs: r.logs };
   }
 
   it('strict mode accepts the legacy ID, the session is served and then stored encrypted (unchanged: updateTimestamp)', async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { EnvelopeCodec, deriveLookupKey, formatKeyRing, loadSodium } from '@session-migrate/envelope';
 import { DEFAULT_FILES_HANDLER_TRAP_PATH, type RedisTargetOptions } from '@session-migrate/generate';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
-import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
 const OTHER = vectors.other_master_key_base64;
@@ -39,7 +39,6 @@ let redis: RedisServer;
 let rendered: Rendered;
 let codec: EnvelopeCodec;
 let sandbox: string;
-let requestNo = 0;
 
 /**
  * One application request through the rendered ini + bootstrap. PHP's own diagnostics go to stderr
@@ -51,34 +50,7 @@ function request(
   env: Record<string, string> = { SESSION_MIGRATE_KEY: MASTER },
   script = join(PHP_DIR, 'session-request.php'),
 ): Request {
-  const logFile = join(sandbox, `php-${++requestNo}.log`);
-  const run = runPhp(
-    [
-      '-c',
-      r.iniFile,
-      ...PHP_EXTENSIONS,
-      '-d',
-      'error_reporting=-1',
-      '-d',
-      'display_errors=stderr',
-      '-d',
-      'log_errors=0',
-      '-d',
-      `error_log=${logFile}`,
-      '-d',
-      `session.gc_maxlifetime=${MAXLIFETIME}`,
-      script,
-      ...args,
-    ],
-    { env: { TMPDIR: sandbox, ...env } },
-  );
-  expect(run.status, run.stderr).toBe(0);
-  const logs = existsSync(logFile)
-    ? readFileSync(logFile, 'latin1')
-        .split('\n')
-        .filter((l) => l !== '')
-    : [];
-  return { out: lastJson<RequestOut>(run), stderr: run.stderr, logs };
+  return sessionRequest<RequestOut>(r, args, { dir: sandbox, env, ini: [`session.gc_maxlifetime=${MAXLIFETIME}`], script });
 }
 
 /** Starts a session with data and returns its ID and Redis key name. */
@@ -519,7 +491,7 @@ describe('Redis password from SESSION_MIGRATE_REDIS_PASSWORD, never baked in', (
     expect(wrong.stderr).toContain('Failed to initialize storage module: user');
     expect(wrong.logs).toEqual([
       expect.stringMatching(
-        /\] session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS invalid username-password pair[^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/,
+        /^session-migrate: sessions are unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS invalid username-password pair[^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD$/,
       ),
     ]);
     const notPersistent = renderInto({ redis: { host: '127.0.0.1', port: secured.port, persistent: false } });

@@ -9,7 +9,7 @@
  * a files session. Real redis-server processes (test/support/redis-topologies.ts), real PHP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
@@ -24,7 +24,7 @@ import {
   startTlsRedis,
   type TlsMaterial,
 } from './support/redis-topologies.ts';
-import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+import { renderInto, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
 const PREFIX = 'smsess:';
@@ -45,7 +45,6 @@ interface Request {
 let tls: TlsMaterial;
 let sandbox: string;
 let codec: EnvelopeCodec;
-let n = 0;
 const rendered: Rendered[] = [];
 
 function render(redis: RedisTargetOptions): Rendered {
@@ -56,33 +55,7 @@ function render(redis: RedisTargetOptions): Rendered {
 
 /** One request of an application (php CLI) through the rendered ini fragment and bootstrap. */
 function request(r: Rendered, args: string[], env: Record<string, string> = {}): Request {
-  const logFile = join(sandbox, `php-${++n}.log`);
-  const run = runPhp(
-    [
-      '-c',
-      r.iniFile,
-      ...PHP_EXTENSIONS,
-      '-d',
-      'error_reporting=-1',
-      '-d',
-      'display_errors=stderr',
-      '-d',
-      'log_errors=0',
-      '-d',
-      `error_log=${logFile}`,
-      join(PHP_DIR, 'session-request.php'),
-      ...args,
-    ],
-    { env: { TMPDIR: sandbox, SESSION_MIGRATE_KEY: MASTER, ...env } },
-  );
-  expect(run.status, run.stderr).toBe(0);
-  const logs = existsSync(logFile)
-    ? readFileSync(logFile, 'latin1')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => l.replace(/^\[[^\]]*\] /, ''))
-    : [];
-  return { out: lastJson<Out>(run), stderr: run.stderr, logs };
+  return sessionRequest<Out>(r, args, { dir: sandbox, env: { SESSION_MIGRATE_KEY: MASTER, ...env } });
 }
 
 /** A failed start: false, the same ID kept (no new one), one log line matching `cause`, no sess_ file anywhere. */

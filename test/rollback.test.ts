@@ -237,7 +237,7 @@ describe('rollback --to files', () => {
       const r = cli(['rollback', '--plan', planFile, '--to', `files:2;0640;${sessions}`]);
       expect(r.status, r.stderr).toBe(1);
       expect(r.stdout).toContain('held by PHP 1,');
-      expect(r.stdout).toMatch(/^  HELD        1 file\(s\) locked by PHP requests/m);
+      expect(r.stdout).toMatch(/^ {2}HELD {8}1 file\(s\) locked by PHP requests/m);
       expect(readFileSync(path).equals(before)).toBe(true);
     } finally {
       holder.kill('SIGKILL');

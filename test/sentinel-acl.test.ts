@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import { makeTlsMaterial, startSentinel, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, countPresent, newKey, usageLine, writeSessionFiles } from './support/migrate-cli.ts';
-import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, vectors, type Rendered } from './php/harness.ts';
+import { renderInto, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const PREFIX = 'smsess:';
 const SENTINEL_USER = 'sm-sentinel';
@@ -113,7 +113,6 @@ describe('CLI through a sentinel with an ACL user', () => {
 describe('generated PHP handler through a sentinel with an ACL user', () => {
   let sandbox: string;
   let rendered: Rendered;
-  let n = 0;
 
   beforeAll(() => {
     sandbox = mkdtempSync(join(tmpdir(), 'sm-sentinel-acl-php-'));
@@ -139,33 +138,10 @@ describe('generated PHP handler through a sentinel with an ACL user', () => {
 
   /** One request of an application (php CLI) through the rendered ini fragment and bootstrap. */
   function request(args: string[], env: Record<string, string>, r: Rendered = rendered) {
-    const logFile = join(sandbox, `php-${++n}.log`);
-    const run = runPhp(
-      [
-        '-c',
-        r.iniFile,
-        ...PHP_EXTENSIONS,
-        '-d',
-        'error_reporting=-1',
-        '-d',
-        'display_errors=stderr',
-        '-d',
-        'log_errors=0',
-        '-d',
-        `error_log=${logFile}`,
-        join(PHP_DIR, 'session-request.php'),
-        ...args,
-      ],
-      { env: { TMPDIR: sandbox, SESSION_MIGRATE_KEY: vectors.master_key_base64, ...env } },
-    );
-    expect(run.status, run.stderr).toBe(0);
-    const logs = existsSync(logFile)
-      ? readFileSync(logFile, 'latin1')
-          .split('\n')
-          .filter((l) => l !== '')
-          .map((l) => l.replace(/^\[[^\]]*\] /, ''))
-      : [];
-    return { out: lastJson<{ started: boolean; idAfter: string; session: unknown }>(run), stderr: run.stderr, logs };
+    return sessionRequest<{ started: boolean; idAfter: string; session: unknown }>(r, args, {
+      dir: sandbox,
+      env: { SESSION_MIGRATE_KEY: vectors.master_key_base64, ...env },
+    });
   }
 
   it('writes and reads a session with [user, password]; the sentinel denies nothing', async () => {

@@ -4,7 +4,7 @@
  * envelope vectors.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,52 @@ export function lastJson<T>(run: PhpRun): T {
   } catch {
     throw new Error(`php printed no JSON (status ${run.status})\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
   }
+}
+
+/** What sessionRequest returns: the script's last JSON line, PHP's stderr, the handler's log lines. */
+export interface SessionRequest<Out> {
+  out: Out;
+  stderr: string;
+  /** The handler's error_log() lines, without PHP's "[date] " prefix. */
+  logs: string[];
+}
+
+let sessionRequests = 0;
+
+/**
+ * One application request: php (CLI) runs `script` (default test/php/session-request.php) with
+ * `args` through the rendered ini fragment and bootstrap of `r`. PHP's own diagnostics go to stderr
+ * (display_errors=stderr); the handler's error_log() lines go to a fresh file in `o.dir` and come
+ * back as `logs`. TMPDIR is `o.dir` unless `o.env` sets it. `o.ini`: more `-d` settings.
+ * @throws Error with PHP's stderr when php exits non-zero
+ */
+export function sessionRequest<Out>(
+  r: Rendered,
+  args: string[],
+  o: { dir: string; env?: Record<string, string>; ini?: string[]; script?: string },
+): SessionRequest<Out> {
+  const logFile = join(o.dir, `php-${process.pid}-${++sessionRequests}.log`);
+  const ini = (o.ini ?? []).flatMap((setting) => ['-d', setting]);
+  const run = runPhp(
+    [
+      '-c',
+      r.iniFile,
+      ...PHP_EXTENSIONS,
+      ...['-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', `error_log=${logFile}`],
+      ...ini,
+      o.script ?? join(PHP_DIR, 'session-request.php'),
+      ...args,
+    ],
+    { env: { TMPDIR: o.dir, ...o.env } },
+  );
+  if (run.status !== 0) throw new Error(`php exited ${run.status}\nstderr: ${run.stderr}`);
+  const logs = existsSync(logFile)
+    ? readFileSync(logFile, 'latin1')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.replace(/^\[[^\]]*\] /, ''))
+    : [];
+  return { out: lastJson<Out>(run), stderr: run.stderr, logs };
 }
 
 export interface Rendered {

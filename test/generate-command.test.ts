@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedis, type RedisServer } from './support/servers.ts';
@@ -72,7 +72,7 @@ describe('generate', () => {
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('plan --no-locking / --lock-* / --no-persistent are stored in the plan; generate php overrides them for one run; bad values exit 2', () => {
+  it('plan --no-locking / --lock-* / --no-persistent are stored in the plan; generate php overrides them, and apply keeps its choices; bad values exit 2', () => {
     const sessions = join(root, 'sessions-lock');
     mkdirSync(sessions, { recursive: true });
     const keyFile = join(root, 'k-lock');
@@ -124,6 +124,30 @@ describe('generate', () => {
     expect(bootstrap()).toContain("'enabled' => false,");
     expect(bootstrap()).toContain("'retries' => 7,"); // the plan's other choices stay
     expect(bootstrap()).toContain("'persistent' => true,");
+
+    // apply run afterwards keeps what generate php chose (it recorded them), never the plan's alone.
+    const applied = cli(['apply', '--plan', plan, '--json']);
+    expect(applied.status, applied.stderr).toBe(0);
+    expect(JSON.parse(applied.stdout).generateChoices).toEqual({ mode: 'strict', locking: { enabled: false }, persistent: true });
+    expect(bootstrap()).toContain("'enabled' => false,");
+    expect(bootstrap()).toContain("'persistent' => true,");
+    const appliedText = cli(['apply', '--plan', plan]);
+    expect(appliedText.stdout).toContain(
+      'artifact    as generate php made them: strict mode, persistent connections on, locking enabled=false (generate php --plan PLAN changes them)',
+    );
+    // A damaged record: one line, exit 2, nothing written.
+    const record = join(artifacts, '.session-migrate-generate.json');
+    const before = bootstrap();
+    writeFileSync(record, '{"mode": "sometimes"}');
+    const damaged = cli(['apply', '--plan', plan]);
+    expect(damaged.status).toBe(2);
+    expect(damaged.stderr.trim().split('\n')).toEqual([
+      expect.stringContaining('.session-migrate-generate.json is not what generate php writes'),
+    ]);
+    expect(bootstrap()).toBe(before);
+    rmSync(record);
+    expect(cli(['generate', 'php', '--plan', plan, '--no-locking', '--persistent']).status).toBe(0);
+    expect(cli(['apply', '--plan', plan]).status).toBe(0);
 
     for (const bad of [
       ['--lock-retries', '-1'],

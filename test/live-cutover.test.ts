@@ -368,14 +368,14 @@ describe('(b) HTTP: a migrated user stays logged in through every phase', () => 
     expect(existsSync(join(box.sessions, `sess_${daveId}`))).toBe(true);
     const reapply = cli(['apply', '--plan', box.planFile, '--json']);
     expect(reapply.status, reapply.stderr).toBe(0);
-    const reapplied = JSON.parse(reapply.stdout) as { keptStrictMode?: boolean; sessions: { counts: Record<string, number> } };
+    const reapplied = JSON.parse(reapply.stdout) as { generateChoices?: unknown; sessions: { counts: Record<string, number> } };
     expect(reapplied.sessions.counts).toMatchObject({ failed: 0, destroyed: 2 }); // Bob's copy and Dave's file
     // The plan says read-through; the re-run keeps the artifacts in strict mode all the same.
-    expect(reapplied.keptStrictMode).toBe(true);
+    expect(reapplied.generateChoices).toEqual({ mode: 'strict' });
     expect(readFileSync(join(box.artifactsDir, 'session-migrate-bootstrap.php'), 'utf8')).toContain("'readThrough' => null,");
     const reapplyText = cli(['apply', '--plan', box.planFile]);
     expect(reapplyText.status, reapplyText.stderr).toBe(0);
-    expect(reapplyText.stdout).toContain('artifact    kept in strict mode');
+    expect(reapplyText.stdout).toContain('artifact    as generate php made them: strict mode (generate php --plan PLAN changes them)');
     const daveAgain = new CookieClient();
     daveAgain.cookies.set('PHPSESSID', daveId);
     expect((await view(daveAgain, '/?action=whoami')).session).toEqual([]); // not resurrected

@@ -1,7 +1,8 @@
 /**
  * The options of `plan` and `generate php` that choose how the generated PHP handler locks sessions and
  * connects (php/src/SessionLock.php, php/src/ConnectionFactory.php). `plan` stores them in the plan
- * (`artifacts.locking`, `artifacts.persistent`); `generate php` overrides the plan's for one run.
+ * (`artifacts.locking`, `artifacts.persistent`); `generate php` overrides the plan's and records its
+ * choices for a later apply to keep (packages/migrate/src/artifacts.ts GENERATE_CHOICES_FILE).
  * Register with handlerOptions(), read with handlerChoicesFromArgs().
  */
 import type { Argv } from 'yargs';

@@ -213,17 +213,6 @@ export const DEFAULT_REDIS_PORT = 6379;
 /** Seconds. */
 export const DEFAULT_REDIS_TIMEOUT = 2.5;
 export const DEFAULT_FILES_HANDLER_TRAP_PATH = '/dev/null/session-migrate-files-handler-disabled';
-
-/** The bootstrap's line in strict mode (templates/session-migrate-bootstrap.php.tpl, READ_THROUGH null). */
-const STRICT_BOOTSTRAP_LINE = "'readThrough' => null,";
-
-/**
- * Whether a rendered bootstrap (the text of session-migrate-bootstrap.php) runs the handler in strict
- * mode: no read-through save_path, so PHP never opens a session file (docs/runbook.md).
- */
-export function bootstrapIsStrict(text: string): boolean {
-  return text.includes(STRICT_BOOTSTRAP_LINE);
-}
 /** Defaults of LockingOptions (the same as php/src/SessionLock.php), defined in @session-migrate/common (defaults.ts). */
 export const DEFAULT_LOCKING: Readonly<Required<LockingOptions>> = SHARED_DEFAULT_LOCKING;
 /** Permission bits of every generated file: nothing in them is secret. */
@@ -330,7 +319,7 @@ export function renderArtifacts(
     CHAIN_PREVIOUS_PREPEND: chain,
     BOOTSTRAP_PATH: bootstrapPath,
     FILES_TRAP_PATH: trapPath,
-    READ_THROUGH: readThrough?.php ?? 'null', // STRICT_BOOTSTRAP_LINE when null
+    READ_THROUGH: readThrough?.php ?? 'null',
     READ_THROUGH_NOTE: readThrough?.iniNote ?? '; Strict mode: sessions live only in Redis; no session file is read.',
     CONNECTION_NOTE: redis.iniNote,
     LOCKING_NOTE: locking.iniNote,

@@ -3,13 +3,12 @@
  * written by apply into the plan's artifacts directory.
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, describeFsError } from '@session-migrate/common';
 import { join } from 'node:path';
 import {
+  ARTIFACT_MODE,
   AUTOLOAD_FILE,
-  DEFAULT_FILE_NAMES,
   GenerateOptionsError,
-  bootstrapIsStrict,
   SOURCE_DIR,
   renderArtifacts,
   writeArtifacts,
@@ -136,29 +135,71 @@ function sameOnDisk(path: string, a: Artifact): boolean {
 }
 
 /**
- * Whether the bootstrap in a plan's artifacts directory runs the handler in strict mode (`generate php
- * --strict` wrote it). False when there is none, it is not a regular file, or it cannot be read.
+ * The file in a plan's artifacts directory where `generate php` records the choices it made over the
+ * plan's (its mode, and --lock-* / --persistent when given). apply run again later (to finish a
+ * source, or after the switch to strict mode) renders the artifacts with the same choices, so it
+ * never undoes generate php: e.g. takes PHP back from strict to read-through, or turns persistent
+ * connections on again.
  */
-export function strictModeOnDisk(dir: string): boolean {
-  const path = join(dir, DEFAULT_FILE_NAMES.bootstrap);
+export const GENERATE_CHOICES_FILE = '.session-migrate-generate.json';
+
+/** generate php's choices as the artifact that records them (JSON; it carries the generated mark). */
+function choicesArtifact(choices: ArtifactOverrides): Artifact {
+  const record = { generated: `${GENERATED_MARK} generate php: its choices over the plan's; apply keeps them`, ...choices };
+  return { path: GENERATE_CHOICES_FILE, contents: `${JSON.stringify(record, null, 2)}\n`, mode: ARTIFACT_MODE };
+}
+
+/**
+ * The choices `generate php` recorded in a plan's artifacts directory (GENERATE_CHOICES_FILE), or
+ * undefined when it never ran there.
+ * @throws UserFacingError when the file is not a regular file or not what generate php writes
+ *   (nothing is written then; generate php writes it again)
+ */
+export function readGenerateChoices(dir: string): ArtifactOverrides | undefined {
+  const path = join(dir, GENERATE_CHOICES_FILE);
+  let text: string;
   try {
-    return lstatSync(path).isFile() && bootstrapIsStrict(readFileSync(path, 'utf8'));
-  } catch {
-    return false;
+    if (!lstatSync(path).isFile()) throw new UserFacingError(`${path} is not a regular file; remove it, then run generate php --plan PLAN`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof UserFacingError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UserFacingError(`cannot read ${path}: ${describeFsError(err)}`);
   }
+  const bad = (): UserFacingError =>
+    new UserFacingError(`${path} is not what generate php writes; remove it, then run generate php --plan PLAN with the options you want`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw bad();
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw bad();
+  const { mode, locking, persistent } = parsed as Record<string, unknown>;
+  if (mode !== undefined && mode !== 'read-through' && mode !== 'strict') throw bad();
+  if (locking !== undefined && (typeof locking !== 'object' || locking === null || Array.isArray(locking))) throw bad();
+  if (persistent !== undefined && typeof persistent !== 'boolean') throw bad();
+  return {
+    ...(mode !== undefined ? { mode } : {}),
+    ...(locking !== undefined ? { locking: locking as LockingOptions } : {}),
+    ...(persistent !== undefined ? { persistent } : {}),
+  };
 }
 
 /**
  * Writes a plan's artifacts (atomically, only those that differ), or with dryRun reports which would
- * be written.
+ * be written. With `record` (generate php), the overrides are also recorded in
+ * GENERATE_CHOICES_FILE, for apply to keep them (readGenerateChoices).
  */
 export function applyArtifacts(
   plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source'] },
   dryRun: boolean,
   overrides: ArtifactOverrides | 'read-through' | 'strict' = {},
+  record = false,
 ): ArtifactResult[] {
   const dir = plan.artifacts.outDir;
   const artifacts = artifactsForPlan(plan, overrides);
+  if (record) artifacts.push(choicesArtifact(typeof overrides === 'string' ? { mode: overrides } : overrides));
   for (const a of artifacts) refuseToReplaceForeignFile(join(dir, a.path));
   if (dryRun) {
     return artifacts.map((a) => {

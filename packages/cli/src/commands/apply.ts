@@ -90,6 +90,19 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
   return applied.ok ? 0 : 1;
 }
 
+/** generate php's recorded choices in words: `strict mode, persistent connections off, locking lockWaitTime=...`. */
+function describeChoices(c: NonNullable<ApplyResult['generateChoices']>): string {
+  const parts = [c.mode !== undefined ? `${c.mode} mode` : "the plan's mode"];
+  if (c.persistent !== undefined) parts.push(`persistent connections ${c.persistent ? 'on' : 'off'}`);
+  if (c.locking !== undefined)
+    parts.push(
+      `locking ${Object.entries(c.locking)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' ')}`,
+    );
+  return parts.join(', ');
+}
+
 /** The summary: `artifacts` are describeArtifactResults' lines (loaded with the use case). */
 function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print): void {
   printApplyHead(r, artifacts, print);
@@ -101,7 +114,8 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
   const verb = r.dryRun ? 'would migrate' : 'migrated';
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const line of artifacts) print(`  artifact    ${line}`);
-  if (r.keptStrictMode === true) print('  artifact    kept in strict mode (generate php --strict wrote them; the plan says read-through)');
+  if (r.generateChoices !== undefined)
+    print(`  artifact    as generate php made them: ${describeChoices(r.generateChoices)} (generate php --plan PLAN changes them)`);
   if (r.sources !== undefined) {
     print(`  sources     ${r.sources.length}, each copied on its own:`);
     const row = (

@@ -10,7 +10,8 @@ import type { Source } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
 import { readPlanFile, type Plan } from '../plan.ts';
 import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
-import { applyArtifacts, strictModeOnDisk, type ArtifactResult } from '../artifacts.ts';
+import { applyArtifacts, readGenerateChoices, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
+import { writePlanArtifacts } from './generate.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
 import {
   checkSourcesAgainstTarget,
@@ -72,11 +73,11 @@ export interface ApplyResult {
   dryRun: boolean;
   artifacts: ArtifactResult[];
   /**
-   * True when the plan says read-through but the artifacts on disk were generated in strict mode
-   * (`generate php --strict`): apply rendered them in strict mode too, so a re-run after the switch
-   * never takes PHP back to reading session files.
+   * The choices `generate php` recorded (its mode, locking, persistent connections), which apply
+   * rendered the artifacts with instead of the plan's alone: e.g. strict mode after the switch, so a
+   * re-run never takes PHP back to reading session files. Absent when generate php never ran.
    */
-  keptStrictMode?: true;
+  generateChoices?: ArtifactOverrides;
   /** Every source together. */
   sessions: ApplySessionsReport;
   /** With several sources: each one's own result, and the session IDs found in more than one. */
@@ -190,11 +191,11 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
     if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
     let artifacts: ArtifactResult[];
-    // Re-run after the switch to strict mode (docs/runbook.md): the plan still says read-through, but
-    // rewriting the artifacts in that mode would take PHP back to reading session files.
-    const keptStrictMode = plan.artifacts.readThrough === true && strictModeOnDisk(plan.artifacts.outDir);
+    // generate php's choices (e.g. strict mode after the switch, docs/runbook.md) are kept: rendering
+    // the artifacts as the plan alone says would undo them (take PHP back to reading session files).
+    const kept = readGenerateChoices(plan.artifacts.outDir);
     try {
-      artifacts = applyArtifacts(plan, options.dryRun, keptStrictMode ? 'strict' : {});
+      artifacts = kept !== undefined ? writePlanArtifacts(plan, options.dryRun, kept, true) : applyArtifacts(plan, options.dryRun);
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       throw new UserFacingError(
@@ -216,7 +217,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     return summarize(options, plan, {
       ...copied,
       artifacts,
-      keptStrictMode,
+      generateChoices: kept,
       copyMs: Math.round(performance.now() - copyStart),
       confirm: {
         minReplicas: Object.fromEntries(minReplicas),
@@ -336,7 +337,7 @@ function summarize(
     perSource: ApplySourceResult[];
     duplicates: DuplicatesReport;
     artifacts: ArtifactResult[];
-    keptStrictMode: boolean;
+    generateChoices: ArtifactOverrides | undefined;
     copyMs: number;
     confirm: ApplyResult['confirm'];
     several: boolean;
@@ -363,7 +364,7 @@ function summarize(
   const result: ApplyResult = {
     dryRun: options.dryRun,
     artifacts: r.artifacts,
-    ...(r.keptStrictMode ? { keptStrictMode: true as const } : {}),
+    ...(r.generateChoices !== undefined ? { generateChoices: r.generateChoices } : {}),
     sessions,
     nothingToDo,
     copyMs: r.copyMs,

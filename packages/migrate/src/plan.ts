@@ -194,14 +194,7 @@ export async function summarizeSource(source: Source, options: SummaryOptions): 
       }
       s.found++;
       if (item.noTtl === true) s.noTtl = (s.noTtl ?? 0) + 1;
-      const decision = decideSession(
-        item.data,
-        item.mtimeMs,
-        options.gcMaxlifetime,
-        options.serializeHandler,
-        now,
-        exactTtlMsOf(item, options.gcMaxlifetime),
-      );
+      const decision = decideSourceSession(item, { ...options, nowSeconds: now });
       if (decision.action === 'expired') {
         s.expired++;
         continue;
@@ -261,6 +254,26 @@ export function decideSession(
   const classification = known ?? classifySession(data, handler);
   if (!classification.phpAccepts) return { action: 'corrupt', classification };
   return { action: 'migrate', ttlSeconds, ttlMs, classification };
+}
+
+/**
+ * decideSession for a session read from a source: its bytes and mtime, and its exact PTTL when it has
+ * one (exactTtlMsOf). `p.nowSeconds`: seconds since the epoch.
+ */
+export function decideSourceSession(
+  item: SourceSession,
+  p: { gcMaxlifetime: number; serializeHandler: SerializeHandler; nowSeconds: number },
+  known?: SessionClassification,
+): SessionDecision {
+  return decideSession(
+    item.data,
+    item.mtimeMs,
+    p.gcMaxlifetime,
+    p.serializeHandler,
+    p.nowSeconds,
+    exactTtlMsOf(item, p.gcMaxlifetime),
+    known,
+  );
 }
 
 /** The TTL a session from a source gets, in ms: its exact PTTL, or gc_maxlifetime for a Redis key without one. */

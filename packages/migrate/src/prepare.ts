@@ -15,7 +15,7 @@ import { encodeGuardedWrite, encodedGuardedWriteSize, startsNewGroup, type Encod
 import type { SerializeHandler, SessionClassification } from '@session-migrate/php-session';
 import { readSessionFile, type SessionCandidate, type SourceItem } from '@session-migrate/sources';
 import { redactSessionPath } from '@session-migrate/common';
-import { decideSession, exactTtlMsOf, looksCompleteFor } from './plan.ts';
+import { decideSourceSession, looksCompleteFor } from './plan.ts';
 
 /** What preparing needs to know; plain data so it can be sent to a worker. */
 export interface PrepareContext {
@@ -256,15 +256,7 @@ function prepareItems(
       if (item.reason === 'unstable') batch.unstable.push(redactSessionPath(item.location));
       continue;
     }
-    const decision = decideSession(
-      item.data,
-      item.mtimeMs,
-      ctx.gcMaxlifetime,
-      ctx.serializeHandler,
-      ctx.nowSeconds,
-      exactTtlMsOf(item, ctx.gcMaxlifetime),
-      known,
-    );
+    const decision = decideSourceSession(item, ctx, known);
     if (decision.action === 'expired') batch.expired++;
     else if (decision.action === 'empty') batch.empty++;
     else if (decision.action === 'corrupt') batch.corrupt++;
@@ -514,15 +506,7 @@ export function presenceBatch(
       continue;
     }
     const known = last.data === item.data ? last.classification : undefined;
-    const decision = decideSession(
-      item.data,
-      item.mtimeMs,
-      ctx.gcMaxlifetime,
-      ctx.serializeHandler,
-      ctx.nowSeconds,
-      exactTtlMsOf(item, ctx.gcMaxlifetime),
-      known,
-    );
+    const decision = decideSourceSession(item, ctx, known);
     if (decision.action === 'expired') out.expired++;
     else if (decision.action === 'empty') out.empty++;
     else if (decision.action === 'corrupt') out.corrupt++;

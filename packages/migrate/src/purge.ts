@@ -181,6 +181,28 @@ export interface PurgeOptions {
   beforeDelete?: (report: PurgeReport) => Promise<boolean>;
 }
 
+/** A report with nothing judged yet (complete until a session is found not proven). */
+export function emptyPurgeReport(sourceKind: PurgeReport['sourceKind'], dryRun: boolean, allowPartial: boolean): PurgeReport {
+  return {
+    sourceKind,
+    dryRun,
+    allowPartial,
+    complete: true,
+    deleting: false,
+    sessions: 0,
+    deletable: {},
+    deletableBytes: 0,
+    blocked: {},
+    deleted: 0,
+    deletedBytes: 0,
+    changed: 0,
+    skipped: {},
+    remaining: { files: 0, bytes: 0 },
+    blockers: [],
+    wouldDelete: [],
+  };
+}
+
 /** Skip reasons of entries that may be real sessions PHP reads, not proven in Redis: they block purge. */
 const BLOCKING_SKIPS = new Set(['oversized', 'unreadable', 'unstable']);
 
@@ -216,24 +238,7 @@ class PurgeRun {
   constructor(readonly options: PurgeOptions) {
     this.maxListed = options.maxListed ?? 1000;
     this.redisSource = options.source.kind === 'redis' ? (options.source as Source) : undefined;
-    this.report = {
-      sourceKind: this.redisSource !== undefined ? 'redis' : 'files',
-      dryRun: options.dryRun,
-      allowPartial: options.allowPartial,
-      complete: true,
-      deleting: false,
-      sessions: 0,
-      deletable: {},
-      deletableBytes: 0,
-      blocked: {},
-      deleted: 0,
-      deletedBytes: 0,
-      changed: 0,
-      skipped: {},
-      remaining: { files: 0, bytes: 0 },
-      blockers: [],
-      wouldDelete: [],
-    };
+    this.report = emptyPurgeReport(this.redisSource !== undefined ? 'redis' : 'files', options.dryRun, options.allowPartial);
   }
 
   /** A session not proven in Redis: the purge is incomplete. */

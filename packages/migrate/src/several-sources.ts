@@ -25,7 +25,7 @@ import type { SerializeHandler } from '@session-migrate/php-session';
 import type { SessionCandidate, SessionSource, SkippedEntry, Source, SourceItem, StableReadOptions } from '@session-migrate/sources';
 import { sourceLabel } from '@session-migrate/sources';
 import { addShortfall, emptySessionCounts, type ApplySessionsReport, type SessionCounts } from './apply.ts';
-import { decideSession, emptySourceSummary, exactTtlMsOf, looksCompleteFor, type SourceSummary } from './plan.ts';
+import { decideSourceSession, emptySourceSummary, looksCompleteFor, type SourceSummary } from './plan.ts';
 
 /** What happened to the session IDs found in more than one source. */
 export interface DuplicatesReport {
@@ -177,14 +177,7 @@ export async function resolveDuplicates(sources: readonly Source[], options: Res
           found.push({ source: s, item });
           continue;
         }
-        const d = decideSession(
-          item.data,
-          item.mtimeMs,
-          options.gcMaxlifetime,
-          options.serializeHandler,
-          now,
-          exactTtlMsOf(item, options.gcMaxlifetime),
-        );
+        const d = decideSourceSession(item, { ...options, nowSeconds: now });
         found.push(d.action === 'migrate' ? { source: s, item, ttlMs: d.ttlMs, data: item.data } : { source: s, item });
       }
       if (found.length < 2) return; // a hash collision, or gone meanwhile

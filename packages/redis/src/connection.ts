@@ -223,18 +223,7 @@ export class RedisConnection {
       client.disconnect();
       throw connectFailure(spec, lastError ?? err, options.aclRule);
     }
-    // SELECT again and check it: ioredis's `db` option (kept so reconnects re-select) ignores a
-    // refused SELECT and silently stays on db 0.
-    if (a.db !== 0) {
-      try {
-        await client.select(a.db);
-      } catch (err) {
-        client.disconnect();
-        throw new UserFacingError(
-          `Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`,
-        );
-      }
-    }
+    await selectChecked(client, a, spec);
     const description: ConnectionDescription = {
       ...baseDescription(spec),
       topology: 'standalone',
@@ -865,16 +854,7 @@ async function openSentinel(
     client.disconnect();
     throw connectFailure(spec, lastError ?? err, options.aclRule, `the master ${formatHostPort(found.master)} of ${a.url}`);
   }
-  if (a.db !== 0) {
-    try {
-      await client.select(a.db);
-    } catch (err) {
-      client.disconnect();
-      throw new UserFacingError(
-        `Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`,
-      );
-    }
-  }
+  await selectChecked(client, a, spec);
   const desc: ConnectionDescription = {
     ...baseDescription(spec),
     topology: 'sentinel',
@@ -961,4 +941,21 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
   if (code === 'ETIMEDOUT' && spec.address.tls)
     why += ' (no TLS handshake: the server may not speak TLS on this port; use redis:// for a plaintext server, or check the port)';
   return new UserFacingError(`cannot connect to ${where}: ${why}`);
+}
+
+/**
+ * SELECTs the address's database again and checks it: ioredis's `db` option (kept so reconnects
+ * re-select) ignores a refused SELECT and silently stays on db 0.
+ * @throws UserFacingError naming the URL and database (the client is disconnected first)
+ */
+async function selectChecked(client: Redis, a: { url: string; db: number }, spec: RedisSpec): Promise<void> {
+  if (a.db === 0) return;
+  try {
+    await client.select(a.db);
+  } catch (err) {
+    client.disconnect();
+    throw new UserFacingError(
+      `Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`,
+    );
+  }
 }

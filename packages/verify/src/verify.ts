@@ -19,9 +19,8 @@ import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
 import {
   PreparePool,
-  decideSession,
+  decideSourceSession,
   emptyPresenceBatch,
-  exactTtlMsOf,
   looksCompleteFor,
   namesBatch,
   presenceBatch,
@@ -673,7 +672,7 @@ abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
       this.counts.superseded!++; // another source's copy of this session is the one in Redis
       return undefined;
     }
-    const decision = decideSession(item.data, item.mtimeMs, this.gc, this.handler, this.now, exactTtlMsOf(item, this.gc));
+    const decision = decideSourceSession(item, { gcMaxlifetime: this.gc, serializeHandler: this.handler, nowSeconds: this.now });
     if (decision.action !== 'migrate') {
       this.counts[decision.action]++;
       return undefined;

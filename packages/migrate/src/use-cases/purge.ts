@@ -8,7 +8,7 @@ import { UserFacingError } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import { sourceLabel, type Source } from '@session-migrate/sources';
 import type { TlsFiles } from '@session-migrate/redis';
-import { purgeSessions, type PurgeOptions, type PurgeReport } from '../purge.ts';
+import { emptyPurgeReport, purgeSessions, type PurgeOptions, type PurgeReport } from '../purge.ts';
 import { resolveDuplicates, type DuplicatesReport } from '../several-sources.ts';
 import {
   checkSourcesAgainstTarget,
@@ -199,22 +199,9 @@ export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
   };
   const kinds = new Set(reports.map((r) => r.sourceKind));
   const total: PurgeReport = {
-    sourceKind: kinds.size === 1 ? reports[0]!.sourceKind : 'files',
-    dryRun: reports[0]!.dryRun,
-    allowPartial: reports[0]!.allowPartial,
+    ...emptyPurgeReport(kinds.size === 1 ? reports[0]!.sourceKind : 'files', reports[0]!.dryRun, reports[0]!.allowPartial),
     complete: reports.every((r) => r.complete),
     deleting: reports.some((r) => r.deleting),
-    sessions: 0,
-    deletable: {},
-    deletableBytes: 0,
-    blocked: {},
-    deleted: 0,
-    deletedBytes: 0,
-    changed: 0,
-    skipped: {},
-    remaining: { files: 0, bytes: 0 },
-    blockers: [],
-    wouldDelete: [],
   };
   for (const r of reports) {
     total.sessions += r.sessions;

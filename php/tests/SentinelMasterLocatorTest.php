@@ -46,11 +46,16 @@ final class SentinelMasterLocatorTest extends TestCase
         return rtrim($this->tmp, '/') . '/session-migrate-sentinel-' . substr(hash('sha256', $identity), 0, 16);
     }
 
-    /** The cache line format, authenticated as SentinelMasterLocator writes it. */
-    private function plant(string $host, int $port, ?string $mac = null): void
+    /**
+     * The cache line format, authenticated as SentinelMasterLocator writes it for the sentinel
+     * credentials $auth (null: none; a password; [user, password]).
+     *
+     * @param string|array{0: string, 1: string}|null $auth
+     */
+    private function plant(string $host, int $port, ?string $mac = null, $auth = null): void
     {
         $mac = $mac ?? bin2hex(sodium_crypto_generichash(
-            "session-migrate sentinel master\nsessions\n" . $host . "\n" . $port,
+            "session-migrate sentinel master\nsessions\n" . $host . "\n" . $port . "\n" . json_encode($auth),
             $this->keys->purposeKey(100),
             16
         ));
@@ -62,6 +67,32 @@ final class SentinelMasterLocatorTest extends TestCase
         $this->plant('10.0.0.9', 6390);
         $locator = new SentinelMasterLocator($this->config, null, $this->keys);
         self::assertSame(['10.0.0.9', 6390], $locator->master());
+    }
+
+    public function testACacheGotWithOtherSentinelCredentialsIsNotTaken(): void
+    {
+        $this->plant('10.0.0.9', 6390, null, ['sentinel-user', 'the-right-one']);
+        putenv('SESSION_MIGRATE_SENTINEL_USERNAME=sentinel-user');
+        putenv('SESSION_MIGRATE_SENTINEL_PASSWORD=the-right-one');
+        try {
+            $locator = new SentinelMasterLocator($this->config, null, $this->keys);
+            self::assertSame(['10.0.0.9', 6390], $locator->master());
+            putenv('SESSION_MIGRATE_SENTINEL_PASSWORD=a-wrong-one');
+            $other = new SentinelMasterLocator($this->config, null, $this->keys);
+            try {
+                $other->master();
+                self::fail('a cached answer was taken with other credentials');
+            } catch (StorageException $e) {
+                self::assertStringStartsWith('Sentinel: no master for "sessions" (127.0.0.1:1 ', $e->getMessage());
+            }
+            putenv('SESSION_MIGRATE_SENTINEL_PASSWORD');
+            $this->expectException(StorageException::class);
+            $this->expectExceptionMessage('SESSION_MIGRATE_SENTINEL_USERNAME is set but');
+            (new SentinelMasterLocator($this->config, null, $this->keys))->master();
+        } finally {
+            putenv('SESSION_MIGRATE_SENTINEL_USERNAME');
+            putenv('SESSION_MIGRATE_SENTINEL_PASSWORD');
+        }
     }
 
     public function testAPlantedCacheIsNeverFollowed(): void

@@ -85,22 +85,24 @@ final class SentinelMasterLocator
      *
      * @return array{0: string, 1: int} host and port
      *
-     * @throws StorageException when no sentinel answers, or none knows a master of that name
+     * @throws StorageException when no sentinel answers, none knows a master of that name, or the
+     *                          sentinel credentials are incomplete (checked before the cache is read)
      */
     public function master(): array
     {
         if ($this->master !== null) {
             return $this->master;
         }
+        $auth = self::auth();
         if (!$this->stale) {
-            $cached = $this->readCache();
+            $cached = $this->readCache($auth);
             if ($cached !== null) {
                 return $this->master = $cached;
             }
         }
-        $this->master = $this->ask();
+        $this->master = $this->ask($auth);
         $this->stale = false;
-        $this->writeCache($this->master);
+        $this->writeCache($this->master, $auth);
 
         return $this->master;
     }
@@ -113,13 +115,14 @@ final class SentinelMasterLocator
     }
 
     /**
+     * @param string|array{0: string, 1: string}|null $auth see auth()
+     *
      * @return array{0: string, 1: int}
      *
      * @throws StorageException
      */
-    private function ask(): array
+    private function ask($auth): array
     {
-        $auth = self::auth();
         $reasons = [];
         foreach ($this->sentinels as $sentinel) {
             $where = $sentinel['host'] . ':' . $sentinel['port'];
@@ -296,8 +299,13 @@ final class SentinelMasterLocator
         return null;
     }
 
-    /** @return array{0: string, 1: int}|null the cached master; null when none or not authentic */
-    private function readCache(): ?array
+    /**
+     * @param string|array{0: string, 1: string}|null $auth the credentials this worker would ask with
+     *
+     * @return array{0: string, 1: int}|null the cached master; null when none, not authentic, or got
+     *                                       with other credentials
+     */
+    private function readCache($auth): ?array
     {
         if ($this->keys === null) {
             return null;
@@ -306,20 +314,23 @@ final class SentinelMasterLocator
         if (!is_string($text) || preg_match('/\A([^\s]{1,255})\n(\d{1,5})\n([0-9a-f]{32})\n\z/', $text, $m) !== 1) {
             return null;
         }
-        if (!hash_equals($this->mac($m[1], (int) $m[2]), $m[3])) {
+        if (!hash_equals($this->mac($m[1], (int) $m[2], $auth), $m[3])) {
             return null;
         }
 
         return [$m[1], (int) $m[2]];
     }
 
-    /** @param array{0: string, 1: int} $master */
-    private function writeCache(array $master): void
+    /**
+     * @param array{0: string, 1: int}                $master
+     * @param string|array{0: string, 1: string}|null $auth   the credentials that got this answer
+     */
+    private function writeCache(array $master, $auth): void
     {
         if ($this->keys === null || preg_match('/\A[^\s]{1,255}\z/', $master[0]) !== 1) {
             return;
         }
-        $text = sprintf("%s\n%d\n%s\n", $master[0], $master[1], $this->mac($master[0], $master[1]));
+        $text = sprintf("%s\n%d\n%s\n", $master[0], $master[1], $this->mac($master[0], $master[1], $auth));
         $temp = $this->cacheFile . '.' . bin2hex(random_bytes(6));
         if (@file_put_contents($temp, $text) === strlen($text) && @rename($temp, $this->cacheFile)) {
             return;
@@ -331,10 +342,19 @@ final class SentinelMasterLocator
         ));
     }
 
-    private function mac(string $host, int $port): string
+    /**
+     * The cache entry's MAC (keyed BLAKE2b): it binds the answer to the master name and to the sentinel
+     * credentials that got it, so a worker with other (wrong, incomplete) credentials does not take
+     * the cached answer and asks the sentinels itself, failing visibly. Keyed with a secret, the MAC
+     * gives no way to test guesses of the password offline.
+     *
+     * @param string|array{0: string, 1: string}|null $auth see auth()
+     */
+    private function mac(string $host, int $port, $auth): string
     {
         return bin2hex(sodium_crypto_generichash(
-            "session-migrate sentinel master\n" . $this->masterName . "\n" . $host . "\n" . $port,
+            "session-migrate sentinel master\n" . $this->masterName . "\n" . $host . "\n" . $port . "\n"
+            . (string) json_encode($auth),
             $this->keys !== null ? $this->keys->purposeKey(self::CACHE_KEY_PURPOSE) : '',
             16
         ));

@@ -332,6 +332,18 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
       cli(['apply', '--plan', planFile]),
       /no longer matches: key file .* now has lookup ID [0-9a-f]{16}, the plan was made for lookup ID/,
     );
+    // verify, purge, rollback and rotate refuse it the same way (before: verify called every session
+    // missing and said to run apply again, which refuses).
+    for (const args of [
+      ['verify', '--plan', planFile],
+      ['purge', '--plan', planFile, '--dry-run'],
+      ['rollback', '--plan', planFile, '--remove-keys', '--dry-run'],
+      ['rotate', '--plan', planFile],
+    ])
+      expectUsageError(
+        cli(args),
+        /no longer matches: key file .* now has lookup ID [0-9a-f]{16}, the plan was made for lookup ID [0-9a-f]{16}; give the key the plan was made with, or re-run plan\n$/,
+      );
     renameSync(keyFile + '.orig', keyFile);
 
     // The source directory is replaced.

@@ -37,7 +37,7 @@ import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
 import { readBackPresence, writeBatchGuarded, writeEncodedGuarded, type GuardedWriteOutcome } from '@session-migrate/target';
-import type { Plan } from './plan.ts';
+import { keyMismatch, type Plan } from './plan.ts';
 import { prepareBatch, prepareSessions, PreparedSessions, type PrepareContext, type PreparedBatch } from './prepare.ts';
 import { PackBuffers, PreparePool } from './prepare-pool.ts';
 
@@ -65,19 +65,8 @@ export interface CurrentState {
 /** Compares a plan with the current state; an empty list means no drift. Pure. */
 export function detectDrift(plan: Plan, now: CurrentState): Drift[] {
   const drift: Drift[] = [];
-  // With a lookup ID (key ring plans), only the lookup key must match: the master key may have
-  // rotated since the plan, and sessions still get the same names.
-  const where = now.keyDescription ?? (plan.key.file !== undefined && plan.key.file !== '' ? `key file ${plan.key.file}` : 'the key');
-  if (plan.key.lookupId !== undefined) {
-    if (now.lookupId !== plan.key.lookupId) {
-      drift.push({
-        what: 'key',
-        message: `${where} now has lookup ID ${now.lookupId ?? 'unknown'}, the plan was made for lookup ID ${plan.key.lookupId}`,
-      });
-    }
-  } else if (now.keyId !== plan.key.keyId) {
-    drift.push({ what: 'key', message: `${where} now holds key ID ${now.keyId}, the plan was made for ${plan.key.keyId}` });
-  }
+  const key = keyMismatch(plan, now);
+  if (key !== undefined) drift.push({ what: 'key', message: key });
   if (plan.source.kind === 'redis') {
     // A Redis source has no directory identity; its server is checked when apply connects.
   } else if (now.sourceIdentity === undefined) {

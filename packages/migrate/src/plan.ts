@@ -257,6 +257,25 @@ export function decideSession(
 }
 
 /**
+ * Why the key read now does not name sessions as the plan's did (one clause), or undefined when it
+ * does. With a lookup ID (key ring plans) only the lookup key must match: the master key may have
+ * rotated since the plan, and sessions still get the same names (docs/keys.md). Pure.
+ * @param now.keyDescription where the key was read from now, for the message (default: the plan's)
+ */
+export function keyMismatch(
+  plan: Pick<Plan, 'key'>,
+  now: { keyId: string; lookupId?: string; keyDescription?: string },
+): string | undefined {
+  const where = now.keyDescription ?? (plan.key.file !== undefined && plan.key.file !== '' ? `key file ${plan.key.file}` : 'the key');
+  if (plan.key.lookupId !== undefined) {
+    if (now.lookupId === plan.key.lookupId) return undefined;
+    return `${where} now has lookup ID ${now.lookupId ?? 'unknown'}, the plan was made for lookup ID ${plan.key.lookupId}`;
+  }
+  if (now.keyId === plan.key.keyId) return undefined;
+  return `${where} now holds key ID ${now.keyId}, the plan was made for ${plan.key.keyId}`;
+}
+
+/**
  * decideSession for a session read from a source: its bytes and mtime, and its exact PTTL when it has
  * one (exactTtlMsOf). `p.nowSeconds`: seconds since the epoch.
  */

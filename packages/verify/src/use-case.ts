@@ -13,7 +13,7 @@ import {
   checkSourcesAgainstTarget,
   checkTargetGivenNow,
   closeSources,
-  codecFromProvider,
+  codecForPlan,
   openPlanSources,
   openSources,
   openTarget,
@@ -96,7 +96,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   };
   // Options that contradict the plan are allowed (e.g. another target), but never silently.
   if (r.overrides.length > 0) onWarning(`note: verify overrides the plan: ${r.overrides.join(', ')}`);
-  const { codec } = await codecFromProvider(r.provider);
+  const { codec } = await codecForPlan(r);
   if (options.plaintextPrefix !== undefined) checkPrefix(options.plaintextPrefix, false);
   const maxValueBytes = Math.max(r.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES);
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened

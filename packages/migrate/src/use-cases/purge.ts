@@ -14,7 +14,7 @@ import {
   checkSourcesAgainstTarget,
   checkTargetGivenNow,
   closeSources,
-  codecFromProvider,
+  codecForPlan,
   openPlanSources,
   openSources,
   openTarget,
@@ -84,7 +84,7 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
     },
   });
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
-  const { codec } = await codecFromProvider(r.provider);
+  const { codec } = await codecForPlan(r);
   const sourceOptions = {
     maxSessionBytes: r.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),

@@ -21,7 +21,7 @@ import {
 } from '../rollback.ts';
 import {
   checkTargetGivenNow,
-  codecFromProvider,
+  codecForPlan,
   openTarget,
   resolvePlanDefaults,
   sourceRowLabel,
@@ -104,7 +104,7 @@ export async function rollback(options: RollbackOptions): Promise<RollbackReport
       write: !options.dryRun && command === 'rollback-remove-keys',
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
-  const { codec } = await codecFromProvider(r.provider);
+  const { codec } = await codecForPlan(r);
   const notice = options.onNotice ?? (() => {});
   if (options.removeKeys) {
     notice(WARNING_REMOVE_KEYS);

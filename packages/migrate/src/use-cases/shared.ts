@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, UserFacingError, printable } from '@session-migrate/common';
 import {
   EnvelopeCodec,
+  describeKeyProvider,
   keyRingIds,
   loadKeyRing,
   loadSodium,
@@ -40,7 +41,7 @@ import {
   type OpenOptions,
   type TlsFiles,
 } from '@session-migrate/redis';
-import { readPlanFile, type Plan, type PlanKey, type PlanSource } from '../plan.ts';
+import { keyMismatch, readPlanFile, type Plan, type PlanKey, type PlanSource } from '../plan.ts';
 
 /** Receives one warning line (no `session-migrate:` prefix): the password-in-URL note, overrides of a plan. */
 export type OnWarning = (line: string) => void;
@@ -132,6 +133,30 @@ export async function codecFromProvider(p: KeyProvider): Promise<{ codec: Envelo
   } finally {
     wipeKeyRing(ring);
   }
+}
+
+/**
+ * codecFromProvider for a use case that took its defaults from resolvePlanDefaults, refusing a key
+ * that does not name sessions as the plan's did (apply refuses the same: keyMismatch): with another
+ * lookup key every session gets another name, so verify would call them all missing, purge would
+ * prove none, rollback and rotate would find none.
+ * @throws UserFacingError as codecFromProvider, and one line naming the key and both IDs on a mismatch
+ */
+export async function codecForPlan(
+  r: Pick<ResolvedPlanDefaults, 'plan' | 'planPath' | 'provider'>,
+): Promise<{ codec: EnvelopeCodec; ids: KeyRingIds }> {
+  const opened = await codecFromProvider(r.provider);
+  const mismatch =
+    r.plan !== undefined
+      ? keyMismatch(r.plan, { keyId: opened.codec.keyId, lookupId: opened.codec.lookupId, keyDescription: describeKeyProvider(r.provider) })
+      : undefined;
+  if (mismatch !== undefined) {
+    opened.codec.wipe();
+    throw new UserFacingError(
+      `plan ${r.planPath ?? ''} no longer matches: ${mismatch}; give the key the plan was made with, or re-run plan`,
+    );
+  }
+  return opened;
 }
 
 // ---------------------------------------------------------------- plan defaults, options override

@@ -37,7 +37,7 @@ export async function generateCommand(args: GenerateArgs, print: Print): Promise
   print(
     report.mode === 'read-through'
       ? '  next        deploy these to EVERY PHP host and reload PHP, then run apply on each host (docs/runbook.md)'
-      : '  next        deploy these to every PHP host and reload PHP; then session-migrate purge (docs/runbook.md)',
+      : '  next        deploy these to every PHP host and reload PHP; then session-migrate verify, and purge (docs/runbook.md)',
   );
   return 0;
 }

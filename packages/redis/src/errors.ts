@@ -14,7 +14,7 @@ export interface ClassifiedError {
   kind: 'transient' | 'permanent';
   /** The Redis error code (first word: NOPERM, READONLY, LOADING, ...) or a Node code (ECONNRESET). */
   code: string;
-  /** First line of the error, password masked, at most 200 characters. */
+  /** First line of the error, password masked, at most MESSAGE_MAX characters (cut ones end in `…`). */
   message: string;
   /** What the operator should do (permanent errors). */
   fix?: string;
@@ -49,6 +49,12 @@ export function redactedMessage(message: string, password: string | undefined): 
 }
 
 /**
+ * Longest error message kept, in characters: Redis's own are shorter (its longest, NOAUTH for HELLO
+ * in Redis 7, is 205), and a longer one is cut visibly rather than mid-sentence without a sign.
+ */
+const MESSAGE_MAX = 300;
+
+/**
  * Classifies an error from ioredis (a reply error, a connection error, a timeout).
  * READONLY is permanent on a single node ("this node is a replica") and transient behind Sentinel or
  * in a cluster, where the client follows the new master after a failover.
@@ -56,7 +62,8 @@ export function redactedMessage(message: string, password: string | undefined): 
 export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): ClassifiedError {
   const e = err as (Error & { code?: string; command?: { name?: string } }) | undefined;
   const raw = e?.message ?? String(err);
-  const message = redactedMessage(raw, ctx.password).slice(0, 200);
+  const line = redactedMessage(raw, ctx.password);
+  const message = line.length > MESSAGE_MAX ? `${line.slice(0, MESSAGE_MAX - 1)}…` : line;
   const first = /^([A-Z][A-Z0-9_-]*)\b/.exec(raw)?.[1];
   const user = ctx.username !== undefined ? `user "${ctx.username}"` : 'the default user';
   const rule =

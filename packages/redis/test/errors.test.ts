@@ -73,3 +73,17 @@ describe('classifyRedisError', () => {
     expect(classifyRedisError(err('ERR bad pw hunter2'), { password: 'hunter2' }).message).toBe('ERR bad pw ***');
   });
 });
+
+describe('classifyRedisError message length', () => {
+  it("keeps Redis 7's longest reply whole and cuts a longer message visibly", () => {
+    // Redis 7.0's reply to HELLO without AUTH (helloCommand, src/networking.c), 205 characters: it was cut at 200.
+    const noauth =
+      'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time';
+    expect(classifyRedisError(Object.assign(new Error(noauth), { name: 'ReplyError' })).message).toBe(noauth);
+    const long = `ERR ${'x'.repeat(400)}`;
+    const cut = classifyRedisError(new Error(long)).message;
+    expect(cut).toHaveLength(300);
+    expect(cut.endsWith('…')).toBe(true);
+    expect(long.startsWith(cut.slice(0, -1))).toBe(true);
+  });
+});

@@ -12,6 +12,7 @@
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
+  appendFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -415,6 +416,12 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
       'a source does not compile',
       (root: string) => writeFileSync(join(root, 'packages/migrate/src/ttl.ts'), 'export const broken = ;\n'),
       /^setup: the npm package did not build: session-migrate build: esbuild: packages\/migrate\/src\/ttl\.ts:1: /,
+    ],
+    [
+      // esbuild strips types without checking them; the declarations step type-checks.
+      'a source has a type error',
+      (root: string) => appendFileSync(join(root, 'packages/migrate/src/ttl.ts'), 'export const broken: number = "str";\n'),
+      /^setup: the npm package did not build: session-migrate build: declarations: packages\/migrate\/src\/ttl\.ts:\d+: Type 'string' is not assignable to type 'number'\./,
     ],
     [
       'a source the build script itself loads does not compile',

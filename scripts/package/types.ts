@@ -59,8 +59,9 @@ function workspaceExports(repo: string): Map<string, string> {
 
 /**
  * Emits and rewrites the declarations of `entry` (relative to `repo`) into `outDir`, keeping the
- * repository's layout (`<outDir>/packages/cli/src/index.d.ts`).
- * @throws TypesError naming the file and the import that cannot be shipped.
+ * repository's layout (`<outDir>/packages/cli/src/index.d.ts`), after type-checking every file the
+ * entry reaches.
+ * @throws TypesError naming the file and the import that cannot be shipped, or the first type error.
  */
 export function buildTypes(options: { repo: string; outDir: string; entry: string }): void {
   const { repo, outDir } = options;
@@ -79,7 +80,9 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
     rootDir: repo,
     outDir: '/virtual-declarations',
   };
-  const program = ts.createProgram([join(repo, options.entry)], compilerOptions);
+  // The entry and the project's own ambient declarations (e.g. for an untyped dependency).
+  const ambient = config.fileNames.filter((f) => f.endsWith('.d.ts'));
+  const program = ts.createProgram([join(repo, options.entry), ...ambient], compilerOptions);
   const emitted = new Map<string, string>(); // repository-relative .d.ts path -> text
   const result = program.emit(
     undefined,
@@ -89,7 +92,9 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
     undefined,
     true,
   );
-  const errors = result.diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error);
+  // The type check too: esbuild, which bundles the JavaScript, strips types without checking them, so
+  // a type error would otherwise build and ship (found by a fresh-clone review).
+  const errors = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics].filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) {
     const d = errors[0]!;
     const where =

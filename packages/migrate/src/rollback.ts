@@ -363,14 +363,55 @@ function checkBaseDir(layout: RollbackFilesLayout): Stats {
   return base;
 }
 
-/** Restores the listed IDs into one directory; adds the key names found in Redis to `found`. */
-async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>): Promise<RollbackToFilesReport> {
-  const { client, codec, prefix, layout, dryRun } = options;
-  const base = checkBaseDir(layout);
-  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
-  const dirMode = base.mode & 0o777;
-  const report: RollbackToFilesReport = {
+/**
+ * The file of a session with no key in Redis: removed when the session was destroyed through the
+ * handler after the file was last written (its tombstone is newer: the file would bring the logged-out
+ * session back), else left (`not-in-redis`: expired there, or never migrated).
+ * @param tombPttl the tombstone's PTTL reply (ms; negative or not a number: none)
+ */
+function withoutKey(
+  path: string,
+  tombPttl: unknown,
+  o: { gcMaxlifetime: number; now: number; dryRun: boolean },
+): 'destroyed-file-removed' | 'not-in-redis' | 'newer-file-kept' | 'held-by-php' {
+  const file = existingFile(path);
+  if (typeof tombPttl !== 'number' || file === undefined || file === 'not-a-file') return 'not-in-redis';
+  if (!isDestroyedAfterFile(tombPttl, file.mtimeMs, o.gcMaxlifetime, o.now)) return 'not-in-redis';
+  if (o.dryRun) return 'destroyed-file-removed';
+  const removed = removeIfStillOlder(path, (mtimeMs) => isDestroyedAfterFile(tombPttl, mtimeMs, o.gcMaxlifetime, o.now));
+  // Else PHP wrote it meanwhile (a session in use again, kept), or holds it now.
+  return removed === 'removed' ? 'destroyed-file-removed' : removed === 'held' ? 'held-by-php' : 'newer-file-kept';
+}
+
+/**
+ * Puts a session's Redis copy (`plaintext`, with the key's PTTL reply `pttl`) in its file unless the
+ * file already holds it or is newer; the mtime follows the session-lifecycle policy
+ * (packages/common/src/lifecycle.ts: PHP's GC ages the file as Redis would have expired the session).
+ * @returns the outcome, or `{ failed }` with the reason for a symlink or non-file in the way
+ */
+function fromRedisCopy(
+  path: string,
+  id: string,
+  plaintext: Buffer,
+  pttl: unknown,
+  o: Pick<RollbackToFilesOptions, 'layout' | 'gcMaxlifetime' | 'dryRun'> & {
+    now: number;
+    owner: { uid: number; gid: number } | undefined;
+    dirMode: number;
+  },
+): 'written' | 'unchanged' | 'newer-file-kept' | 'held-by-php' | { failed: string } {
+  const mtimeMs = fileMtimeForRedisCopy(typeof pttl === 'number' ? pttl : -1, o.gcMaxlifetime, o.now);
+  const file = existingFile(path);
+  if (file === 'not-a-file') return { failed: 'a symbolic link or non-file is in the way; refused' };
+  if (file !== undefined && file.data.equals(plaintext)) return 'unchanged';
+  if (file !== undefined && isFileNewerThanRedis(file.mtimeMs, mtimeMs)) return 'newer-file-kept';
+  if (o.dryRun) return 'written';
+  ensureLevels(o.layout, id, o.owner, o.dirMode);
+  return replaceFile(path, plaintext, { mode: o.layout.mode, owner: o.owner, mtimeMs });
+}
+
+function emptyRollbackReport(dryRun: boolean): RollbackToFilesReport {
+  return {
     dryRun,
     counts: { written: 0, unchanged: 0, 'newer-file-kept': 0, 'held-by-php': 0, 'not-in-redis': 0, 'destroyed-file-removed': 0, failed: 0 },
     idsChecked: 0,
@@ -378,31 +419,57 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
     keysWithoutKnownId: 0,
     failures: [],
   };
+}
+
+/**
+ * The key, value, PTTL and tombstone PTTL of each session ID, in one pipeline per hash slot group
+ * (RedisConnection.runGrouped); `err` is the value's error reply, if any.
+ */
+async function readSessions(
+  client: RedisConnection,
+  codec: EnvelopeCodec,
+  prefix: string,
+  ids: readonly string[],
+): Promise<Array<{ key: string; err: Error | null; value: unknown; pttl: unknown; tombPttl: unknown }>> {
+  const keys = ids.map((id) => codec.keyName(prefix, id));
+  const replies = await client.runGrouped(
+    keys.map((k) => ({
+      key: k,
+      build: (pipe: ChainableCommander) => {
+        pipe.getBuffer(k);
+        pipe.pttl(k);
+        pipe.pttl(tombstoneKeyFor(prefix, k));
+      },
+    })),
+  );
+  return keys.map((key, i) => {
+    const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
+    const [, pttl] = replies[i]?.[1] ?? [null, -2];
+    const [, tombPttl] = replies[i]?.[2] ?? [null, -2];
+    return { key, err: err ?? null, value, pttl, tombPttl };
+  });
+}
+
+/** Restores the listed IDs into one directory; adds the key names found in Redis to `found`. */
+async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>): Promise<RollbackToFilesReport> {
+  const { client, codec, prefix, layout, dryRun } = options;
+  const base = checkBaseDir(layout);
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
+  const dirMode = base.mode & 0o777;
+  const report = emptyRollbackReport(dryRun);
   const fail = (key: string, file: string, reason: string) => {
     report.counts.failed++;
     if (report.failures.length < 100) report.failures.push({ key, file: redactSessionPath(file), reason });
   };
 
   const handle = async (ids: string[]) => {
-    const keys = ids.map((id) => codec.keyName(prefix, id));
-    const replies = await client.runGrouped(
-      keys.map((k) => ({
-        key: k,
-        build: (pipe: ChainableCommander) => {
-          pipe.getBuffer(k);
-          pipe.pttl(k);
-          pipe.pttl(tombstoneKeyFor(prefix, k));
-        },
-      })),
-    );
+    const read = await readSessions(client, codec, prefix, ids);
     const now = options.nowMs ?? Date.now();
     ids.forEach((id, i) => {
       report.idsChecked++;
-      const key = keys[i]!;
+      const { key, err, value, pttl, tombPttl } = read[i]!;
       const path = sessionFilePath(layout, id);
-      const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      const [, pttl] = replies[i]?.[1] ?? [null, -2];
-      const [, tombPttl] = replies[i]?.[2] ?? [null, -2];
       if (err) {
         const c = client.classify(err);
         if (c.kind === 'permanent' && c.code !== 'WRONGTYPE')
@@ -414,51 +481,15 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
       }
       try {
         if (value === null) {
-          // Destroyed through the handler after the file was last written: the file would bring the
-          // logged-out session back, so it goes.
-          const file = existingFile(path);
-          if (typeof tombPttl === 'number' && file !== undefined && file !== 'not-a-file') {
-            if (isDestroyedAfterFile(tombPttl, file.mtimeMs, options.gcMaxlifetime, now)) {
-              const removed = dryRun
-                ? 'removed'
-                : removeIfStillOlder(path, (mtimeMs) => isDestroyedAfterFile(tombPttl, mtimeMs, options.gcMaxlifetime, now));
-              if (removed !== 'removed') {
-                // PHP wrote it meanwhile (a session in use again, kept), or holds it now.
-                report.counts[removed === 'held' ? 'held-by-php' : 'newer-file-kept']++;
-                return;
-              }
-              report.counts['destroyed-file-removed']++;
-              return;
-            }
-          }
-          report.counts['not-in-redis']++;
+          report.counts[withoutKey(path, tombPttl, { ...options, now })]++;
           return;
         }
         found.add(key);
         const opened = codec.open(key, value as Buffer);
         if (!opened.ok) return fail(key, path, `value does not open (${opened.reason}); left alone`);
-        // The session-lifecycle policy (packages/common/src/lifecycle.ts): the mtime PHP's GC ages as
-        // Redis would have expired the session, and which of file and Redis copy is newer.
-        const mtimeMs = fileMtimeForRedisCopy(typeof pttl === 'number' ? pttl : -1, options.gcMaxlifetime, now);
-        const file = existingFile(path);
-        if (file === 'not-a-file') return fail(key, path, 'a symbolic link or non-file is in the way; refused');
-        if (file !== undefined && file.data.equals(opened.plaintext)) {
-          report.counts.unchanged++;
-          return;
-        }
-        if (file !== undefined && isFileNewerThanRedis(file.mtimeMs, mtimeMs)) {
-          report.counts['newer-file-kept']++;
-          return;
-        }
-        if (!dryRun) {
-          ensureLevels(layout, id, owner, dirMode);
-          const outcome = replaceFile(path, opened.plaintext, { mode: layout.mode, owner, mtimeMs });
-          if (outcome !== 'written') {
-            report.counts[outcome]++;
-            return;
-          }
-        }
-        report.counts.written++;
+        const outcome = fromRedisCopy(path, id, opened.plaintext, pttl, { ...options, now, owner, dirMode });
+        if (typeof outcome === 'object') return fail(key, path, outcome.failed);
+        report.counts[outcome]++;
       } catch (e) {
         if (e instanceof UserFacingError) return fail(key, path, e.message);
         fail(key, path, describeFsError(e));

@@ -22,6 +22,7 @@ import {
   sourceList,
   sourceRowLabel,
   type OnWarning,
+  type Plan,
   type PlanTarget,
 } from '@session-migrate/migrate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -79,21 +80,8 @@ export interface VerifyMigrationReport {
  *   Redis failure.
  */
 export async function verifyMigration(options: VerifyMigrationOptions): Promise<VerifyMigrationReport> {
-  const r = resolvePlanDefaults(options, {
-    missing: 'verify needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
-    between: () => {
-      if (options.requireKeyId !== undefined && !/^[0-9a-f]{16}$/.test(options.requireKeyId)) {
-        throw new UserFacingError('--require-key-id must be a key ID: 16 lowercase hex characters (see keys id)');
-      }
-    },
-  });
-  // Every line for the caller's onWarning is kept for the report too (`report.notes`: a --json reader
-  // sees what stderr said).
-  const notes: string[] = [];
-  const onWarning: OnWarning = (line) => {
-    notes.push(line);
-    options.onWarning?.(line);
-  };
+  const r = resolveVerifyDefaults(options);
+  const { notes, onWarning } = keepingNotes(options.onWarning);
   // Options that contradict the plan are allowed (e.g. another target), but never silently.
   if (r.overrides.length > 0) onWarning(`note: verify overrides the plan: ${r.overrides.join(', ')}`);
   const { codec } = await codecForPlan(r);
@@ -106,17 +94,18 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
     onWarning,
   };
-  // --source (repeatable): compared byte for byte, each on its own.
-  const given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
+  let given: Source[] = [];
   let client: RedisConnection;
   try {
-    const scope = options.prefixOnly === true ? ('prefix' as const) : ('database' as const);
+    // --source (repeatable): compared byte for byte, each on its own.
+    given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
     client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
-      command: scope === 'prefix' ? 'verify-prefix-only' : 'verify',
+      command: options.prefixOnly === true ? 'verify-prefix-only' : 'verify',
       prefix: r.prefix,
       onWarning,
     });
   } catch (err) {
+    codec.wipe();
     await closeSources(given);
     throw err;
   }
@@ -131,12 +120,6 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     const planHasRedis = r.plan?.sources.some((d) => d.kind === 'redis') === true;
     if (r.plan !== undefined && given.length === 0 && (wantPresence || planHasRedis))
       planSources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
-    const checks: SourceCheck[] =
-      given.length > 0
-        ? given.map((source, i) => ({ source, check: 'compare' as const, label: `#${i + 1} ${sourceLabel(source.describe())}` }))
-        : wantPresence
-          ? planSources.map((source, i) => ({ source, check: 'presence' as const, label: sourceRowLabel(r.plan!.sources[i]!, i) }))
-          : [];
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
     const report = await verifyTarget({
       client,
@@ -144,7 +127,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
       prefix: r.prefix,
       scope: options.prefixOnly === true ? 'prefix' : 'database',
       maxValueBytes,
-      sources: checks,
+      sources: sourceChecks(given, wantPresence ? planSources : [], r.plan),
       gcMaxlifetime: r.gcMaxlifetime,
       serializeHandler: r.serializeHandler,
       ...(plaintext.length > 0 ? { plaintext } : {}),
@@ -169,6 +152,43 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     await closeSources(given);
     await closeSources(planSources);
   }
+}
+
+/** The plan's defaults and the options given now (resolvePlanDefaults), with verify's own check. */
+function resolveVerifyDefaults(options: VerifyMigrationOptions): ReturnType<typeof resolvePlanDefaults> {
+  return resolvePlanDefaults(options, {
+    missing: 'verify needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
+    between: () => {
+      if (options.requireKeyId !== undefined && !/^[0-9a-f]{16}$/.test(options.requireKeyId)) {
+        throw new UserFacingError('--require-key-id must be a key ID: 16 lowercase hex characters (see keys id)');
+      }
+    },
+  });
+}
+
+/**
+ * An onWarning that also keeps every line, for the report (`report.notes`: a --json reader sees what
+ * stderr said).
+ */
+function keepingNotes(onWarning: OnWarning | undefined): { notes: string[]; onWarning: OnWarning } {
+  const notes: string[] = [];
+  return {
+    notes,
+    onWarning: (line) => {
+      notes.push(line);
+      onWarning?.(line);
+    },
+  };
+}
+
+/**
+ * What each source is checked for: the sources given now (--source) compared byte for byte, each on
+ * its own; else the plan's sources for presence (`presence`: empty when not wanted).
+ */
+function sourceChecks(given: readonly Source[], presence: readonly Source[], plan: Plan | undefined): SourceCheck[] {
+  if (given.length > 0)
+    return given.map((source, i) => ({ source, check: 'compare' as const, label: `#${i + 1} ${sourceLabel(source.describe())}` }));
+  return presence.map((source, i) => ({ source, check: 'presence' as const, label: sourceRowLabel(plan!.sources[i]!, i) }));
 }
 
 /**

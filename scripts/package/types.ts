@@ -59,8 +59,8 @@ function workspaceExports(repo: string): Map<string, string> {
 
 /**
  * Emits and rewrites the declarations of `entry` (relative to `repo`) into `outDir`, keeping the
- * repository's layout (`<outDir>/packages/cli/src/index.d.ts`), after type-checking every file the
- * entry reaches.
+ * repository's layout (`<outDir>/packages/cli/src/index.d.ts`), after type-checking every source that
+ * ships (packages/<name>/src, codemods/<name>/src).
  * @throws TypesError naming the file and the import that cannot be shipped, or the first type error.
  */
 export function buildTypes(options: { repo: string; outDir: string; entry: string }): void {
@@ -80,9 +80,11 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
     rootDir: repo,
     outDir: '/virtual-declarations',
   };
-  // The entry and the project's own ambient declarations (e.g. for an untyped dependency).
-  const ambient = config.fileNames.filter((f) => f.endsWith('.d.ts'));
-  const program = ts.createProgram([join(repo, options.entry), ...ambient], compilerOptions);
+  // Every source that ships (packages/*/src, codemods/*/src, with the project's ambient declarations),
+  // type-checked below: the CLI and the worker threads too, not only what the API entry reaches. Tests
+  // and benches are npm test's tsc's (they do not ship).
+  const shipped = config.fileNames.filter((f) => /(^|\/)(packages|codemods)\/[^/]+\/src\//.test(relative(repo, f)) || f.endsWith('.d.ts'));
+  const program = ts.createProgram([join(repo, options.entry), ...shipped], compilerOptions);
   const emitted = new Map<string, string>(); // repository-relative .d.ts path -> text
   const result = program.emit(
     undefined,
@@ -92,8 +94,8 @@ export function buildTypes(options: { repo: string; outDir: string; entry: strin
     undefined,
     true,
   );
-  // The type check too: esbuild, which bundles the JavaScript, strips types without checking them, so
-  // a type error would otherwise build and ship (found by a fresh-clone review).
+  // The type check too: esbuild, which bundles the JavaScript, strips types without checking them, so a
+  // type error would otherwise build and ship.
   const errors = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics].filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) {
     const d = errors[0]!;

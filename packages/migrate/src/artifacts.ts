@@ -143,6 +143,19 @@ function sameOnDisk(path: string, a: Artifact): boolean {
  */
 export const GENERATE_CHOICES_FILE = '.session-migrate-generate.json';
 
+/** generate php's recorded choices in words: `strict mode, persistent connections off, locking retries=5`. */
+export function describeChoices(c: ArtifactOverrides): string {
+  const parts = [c.mode !== undefined ? `${c.mode} mode` : "the plan's mode"];
+  if (c.persistent !== undefined) parts.push(`persistent connections ${c.persistent ? 'on' : 'off'}`);
+  if (c.locking !== undefined)
+    parts.push(
+      `locking ${Object.entries(c.locking)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' ')}`,
+    );
+  return parts.join(', ');
+}
+
 /** generate php's choices as the artifact that records them (JSON; it carries the generated mark). */
 function choicesArtifact(choices: ArtifactOverrides): Artifact {
   const record = { generated: `${GENERATED_MARK} generate php: its choices over the plan's; apply keeps them`, ...choices };

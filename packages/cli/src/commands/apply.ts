@@ -68,7 +68,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
  * @returns 0 when everything was done, 1 otherwise (re-run apply). @throws UserFacingError from applyPlan.
  */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
-  const { applyPlan, describeArtifactResults } = await import('@session-migrate/migrate');
+  const { applyPlan, describeArtifactResults, describeChoices } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
   let progress: ReturnType<typeof progressLine> | undefined;
   const applied = await applyPlan({
@@ -81,7 +81,14 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
   });
   progress?.done();
   if (json) print(JSON.stringify(applied.result, null, 2));
-  else printApplySummary(applied.result, describeArtifactResults(applied.result.artifacts, applied.plan.artifacts.outDir), print);
+  else {
+    const kept = applied.result.generateChoices;
+    const artifacts = [
+      ...describeArtifactResults(applied.result.artifacts, applied.plan.artifacts.outDir),
+      ...(kept !== undefined ? [`as generate php made them: ${describeChoices(kept)} (generate php --plan PLAN changes them)`] : []),
+    ];
+    printApplySummary(applied.result, artifacts, print);
+  }
   // A session file this user cannot read is a session not copied: its user would be logged out.
   if (applied.unreadable > 0 && !json)
     print(
@@ -90,20 +97,7 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
   return applied.ok ? 0 : 1;
 }
 
-/** generate php's recorded choices in words: `strict mode, persistent connections off, locking lockWaitTime=...`. */
-function describeChoices(c: NonNullable<ApplyResult['generateChoices']>): string {
-  const parts = [c.mode !== undefined ? `${c.mode} mode` : "the plan's mode"];
-  if (c.persistent !== undefined) parts.push(`persistent connections ${c.persistent ? 'on' : 'off'}`);
-  if (c.locking !== undefined)
-    parts.push(
-      `locking ${Object.entries(c.locking)
-        .map(([k, v]) => `${k}=${String(v)}`)
-        .join(' ')}`,
-    );
-  return parts.join(', ');
-}
-
-/** The summary: `artifacts` are describeArtifactResults' lines (loaded with the use case). */
+/** The summary: `artifacts` are describeArtifactResults' lines and the kept choices' (loaded with the use case). */
 function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print): void {
   printApplyHead(r, artifacts, print);
   printApplyProblems(r, print);
@@ -114,8 +108,6 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
   const verb = r.dryRun ? 'would migrate' : 'migrated';
   print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const line of artifacts) print(`  artifact    ${line}`);
-  if (r.generateChoices !== undefined)
-    print(`  artifact    as generate php made them: ${describeChoices(r.generateChoices)} (generate php --plan PLAN changes them)`);
   if (r.sources !== undefined) {
     print(`  sources     ${r.sources.length}, each copied on its own:`);
     const row = (

@@ -4,13 +4,14 @@
  * longer what the plan recorded. Prints nothing; returns the report.
  */
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
 import { EnvelopeCodec, describeKeyProvider, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import type { Source } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
 import { readPlanFile, type Plan } from '../plan.ts';
 import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
-import { applyArtifacts, readGenerateChoices, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
+import { GENERATE_CHOICES_FILE, applyArtifacts, readGenerateChoices, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
 import { writePlanArtifacts } from './generate.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
 import {
@@ -197,6 +198,10 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     try {
       artifacts = kept !== undefined ? writePlanArtifacts(plan, options.dryRun, kept, true) : applyArtifacts(plan, options.dryRun);
     } catch (err) {
+      if (err instanceof UserFacingError && kept !== undefined)
+        throw new UserFacingError(
+          `${err.message} (with the choices generate php recorded in ${join(plan.artifacts.outDir, GENERATE_CHOICES_FILE)})`,
+        );
       if (err instanceof UserFacingError) throw err;
       throw new UserFacingError(
         `cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`,

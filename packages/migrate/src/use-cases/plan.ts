@@ -3,7 +3,7 @@
  * plan.ts has the Plan file format). Prints nothing; returns the plan.
  */
 import { statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UserFacingError, describeFsError } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
@@ -20,7 +20,7 @@ import {
   type PlanMemory,
   type SourceSummary,
 } from '../plan.ts';
-import { artifactsForPlan } from '../artifacts.ts';
+import { GENERATE_CHOICES_FILE, artifactsForPlan, describeChoices, readGenerateChoices } from '../artifacts.ts';
 import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
 import {
   checkGcMaxlifetime,
@@ -67,6 +67,24 @@ export interface CreatePlanOptions {
 }
 
 /**
+ * A note when the artifacts directory holds generate php's recorded choices (GENERATE_CHOICES_FILE):
+ * apply renders with them, over this plan's mode, locking and persistent connections, field by field.
+ * A damaged record is apply's error, not plan's.
+ */
+function noteGenerateChoices(outDir: string, onWarning: OnWarning | undefined): void {
+  let kept;
+  try {
+    kept = readGenerateChoices(outDir);
+  } catch {
+    return;
+  }
+  if (kept === undefined) return;
+  onWarning?.(
+    `note: ${join(outDir, GENERATE_CHOICES_FILE)} holds the choices generate php made (${describeChoices(kept)}); apply keeps them over this plan's: run generate php --plan PLAN to take this plan's, or remove the file`,
+  );
+}
+
+/**
  * Builds a plan: checks the options, reads the key's IDs (the codec is wiped at once), opens every
  * source and the target (for writing: a replica is refused now), counts every source (each on its
  * own, and the session IDs in several), reads the target's keys under the prefix and its memory,
@@ -83,6 +101,7 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
   const { codec, ids } = await codecFromProvider(options.key);
   codec.wipe(); // plan only needs the IDs
   const warning = options.onWarning !== undefined ? { onWarning: options.onWarning } : {};
+  noteGenerateChoices(outDir, options.onWarning);
   // The target URL and TLS options are checked before anything is opened.
   const targetSpec = specFromUrl(options.target, options.tls ?? {}, 'target', warning);
   const sources = await openSources(specs, {

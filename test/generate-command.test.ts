@@ -79,7 +79,7 @@ describe('generate', () => {
     expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
     const plan = join(root, 'plan-lock.json');
     const artifacts = join(root, 'artifacts-lock');
-    const planned = cli([
+    const planArgs = [
       'plan',
       '--source',
       `files:${sessions}`,
@@ -91,6 +91,9 @@ describe('generate', () => {
       plan,
       '--artifacts-dir',
       artifacts,
+    ];
+    const planned = cli([
+      ...planArgs,
       '--lock-retries',
       '7',
       '--lock-wait-micros',
@@ -160,19 +163,7 @@ describe('generate', () => {
     expect(cli(['generate', 'php', '--plan', plan, '--no-locking', '--persistent']).status).toBe(0);
     expect(cli(['apply', '--plan', plan]).status).toBe(0);
     // A new plan into the same artifacts directory says that apply will keep the recorded choices.
-    const replanned = cli([
-      'plan',
-      '--source',
-      `files:${sessions}`,
-      '--target',
-      redis.url,
-      '--key-file',
-      keyFile,
-      '--out',
-      plan,
-      '--artifacts-dir',
-      artifacts,
-    ]);
+    const replanned = cli(planArgs);
     expect(replanned.status, replanned.stderr).toBe(0);
     expect(replanned.stderr).toContain(
       `note: ${record} holds the choices generate php made (strict mode, persistent connections on, locking enabled=false); apply keeps them over this plan's`,

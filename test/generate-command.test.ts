@@ -134,6 +134,8 @@ describe('generate', () => {
     expect(JSON.parse(applied.stdout).generateChoices).toEqual({ mode: 'strict', locking: { enabled: false }, persistent: true });
     expect(bootstrap()).toContain("'enabled' => false,");
     expect(bootstrap()).toContain("'persistent' => true,");
+    const dryRun = cli(['apply', '--plan', plan, '--dry-run']);
+    expect(dryRun.stdout).toContain('session-migrate apply (dry run: nothing written; no session looked up in Redis)');
     const appliedText = cli(['apply', '--plan', plan]);
     expect(appliedText.stdout).toContain(
       'artifact    as generate php made them: strict mode, persistent connections on, locking enabled=false (generate php --plan PLAN changes them)',

@@ -22,7 +22,11 @@ export const applyModule: CommandFactory = ({ run, print }) =>
     builder: (y) =>
       allTlsOptions(keyProviderOptions(y))
         .option('plan', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file from plan' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, write nothing' })
+        .option('dry-run', {
+          type: 'boolean',
+          default: false,
+          describe: 'count the files and show, write nothing (no session is looked up in Redis)',
+        })
         .option('workers', {
           type: 'number',
           describe: 'worker threads that read and encrypt sessions; 0 = none (default: automatic, from 100,000 sessions)',
@@ -106,7 +110,8 @@ function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
   const c = r.sessions.counts;
   const verb = r.dryRun ? 'would migrate' : 'migrated';
-  print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written)' : ''}`);
+  // A dry run reads the files, not Redis: its already-present and destroyed counts stay 0.
+  print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written; no session looked up in Redis)' : ''}`);
   for (const line of artifacts) print(`  artifact    ${line}`);
   if (r.sources !== undefined) {
     print(`  sources     ${r.sources.length}, each copied on its own:`);

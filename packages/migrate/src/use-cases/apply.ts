@@ -11,7 +11,7 @@ import type { Source } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
 import { readPlanFile, type Plan } from '../plan.ts';
 import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
-import { GENERATE_CHOICES_FILE, applyArtifacts, readGenerateChoices, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
+import { GENERATE_CHOICES_FILE, readGenerateChoices, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
 import { writePlanArtifacts } from './generate.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
 import {
@@ -196,7 +196,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     // the artifacts as the plan alone says would undo them (take PHP back to reading session files).
     const kept = readGenerateChoices(plan.artifacts.outDir);
     try {
-      artifacts = kept !== undefined ? writePlanArtifacts(plan, options.dryRun, kept, true) : applyArtifacts(plan, options.dryRun);
+      artifacts = writePlanArtifacts(plan, options.dryRun, kept ?? {}, kept !== undefined);
     } catch (err) {
       if (err instanceof UserFacingError && kept !== undefined)
         throw new UserFacingError(

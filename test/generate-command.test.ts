@@ -135,7 +135,7 @@ describe('generate', () => {
     expect(bootstrap()).toContain("'enabled' => false,");
     expect(bootstrap()).toContain("'persistent' => true,");
     const dryRun = cli(['apply', '--plan', plan, '--dry-run']);
-    expect(dryRun.stdout).toContain('session-migrate apply (dry run: nothing written; no session looked up in Redis)');
+    expect(dryRun.stdout).toContain('session-migrate apply (dry run: nothing written; each session looked up in Redis, read only)');
     const appliedText = cli(['apply', '--plan', plan]);
     expect(appliedText.stdout).toContain(
       'artifact    as generate php made them: strict mode, persistent connections on, locking enabled=false (generate php --plan PLAN changes them)',

@@ -36,7 +36,13 @@ import { isNewerInRedis, redactSessionPath } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
-import { readBackPresence, writeBatchGuarded, writeEncodedGuarded, type GuardedWriteOutcome } from '@session-migrate/target';
+import {
+  lookupGuardedWrite,
+  readBackPresence,
+  writeBatchGuarded,
+  writeEncodedGuarded,
+  type GuardedWriteOutcome,
+} from '@session-migrate/target';
 import { keyMismatch, type Plan } from './plan.ts';
 import { prepareBatch, prepareSessions, PreparedSessions, type PrepareContext, type PreparedBatch } from './prepare.ts';
 import { PackBuffers, PreparePool } from './prepare-pool.ts';
@@ -223,7 +229,11 @@ export interface ApplySessionsOptions {
   /** A FilesSource (read on worker threads when there are any) or any Source (e.g. RedisSource). */
   source: SessionSource | Source;
   codec: EnvelopeCodec;
-  /** The target connection; not used (may be undefined) in a dry run. */
+  /**
+   * The target connection. In a dry run it is only read (lookupGuardedWrite: what the guarded write
+   * would decide for each session, counted as a real run counts it); undefined there: nothing is
+   * looked up and every session counts as would-be migrated.
+   */
   target: RedisConnection | undefined;
   /** WAIT and read-back (default: no WAIT, read-back on). */
   confirm?: ConfirmOptions;
@@ -250,7 +260,8 @@ export interface ApplySessionsOptions {
 const MAX_LISTED = 100;
 
 /**
- * Copies every live session of the source into Redis (or, with dryRun, only counts them).
+ * Copies every live session of the source into Redis (or, with dryRun, counts what the copy would
+ * do, looking up each session in Redis without writing: no WAIT, no read-back).
  * @throws UserFacingError from the target when the connection is lost; everything written so far stays
  *   valid, and a re-run continues where it stopped.
  */
@@ -420,7 +431,7 @@ class ApplyRun {
     for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
     const items = new PreparedSessions(batch.packs, locationOf);
     let reusable = true;
-    if (this.dryRun) {
+    if (this.dryRun && this.client === undefined) {
       counts.migrated += items.length;
       for (let i = 0; i < items.length; i++) counts.migratedBytes += items.plaintextLength(i);
     } else if (items.length > 0) {
@@ -447,7 +458,7 @@ class ApplyRun {
     let written = 0;
     let answered = true;
     // WAIT speaks only for writes on the same connection: note it before writing.
-    const generation = this.waitWanted ? await client.generation() : undefined;
+    const generation = this.waitWanted && !this.dryRun ? await client.generation() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (this.aborted) {
         counts.notDone += pending.length;
@@ -488,12 +499,19 @@ class ApplyRun {
       await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
       pending = again;
     }
-    if (this.waitWanted && written > 0) await this.waitForReplicas(client, written, generation);
+    if (this.waitWanted && written > 0 && !this.dryRun) await this.waitForReplicas(client, written, generation);
     return answered;
   }
 
   /** One attempt at writing the `pending` sessions of a batch: their outcomes, in the same order. */
   private async send(client: RedisConnection, items: PreparedSessions, pending: number[], attempt: number): Promise<GuardedWriteOutcome[]> {
+    // A dry run asks what the guarded write would decide, reading only.
+    if (this.dryRun)
+      return lookupGuardedWrite(
+        client,
+        this.plan.target.prefix,
+        pending.map((i) => ({ key: items.key(i), tombstone: items.tombstone(i) })),
+      );
     if (attempt === 0 && client.topology !== 'cluster') {
       // First attempt on one node: the calls the workers encoded, sent as they are (their sessions
       // are all of the batch, in order, as `pending` is now).
@@ -574,6 +592,7 @@ class ApplyRun {
       case 'written': {
         counts.migrated++;
         counts.migratedBytes += items.plaintextLength(i);
+        if (this.dryRun) break; // nothing written, nothing to read back
         const [bytes, at] = items.keyAt(i);
         this.ledger.addFrom(bytes, at, items.ttlMs(i));
         break;
@@ -602,6 +621,7 @@ class ApplyRun {
     const opened = this.codec.open(items.key(i), o.existing);
     if (opened.ok && opened.plaintext.equals(items.plaintext(i))) {
       counts.alreadyPresent++;
+      if (this.dryRun) return;
       this.ledger.add(items.key(i), Math.min(ttlMs, o.pttlMs > 0 ? o.pttlMs : ttlMs));
       if (this.waitWanted && this.client?.topology === 'cluster') {
         const m = this.client.masterNameOfKey(items.key(i)) ?? '?';

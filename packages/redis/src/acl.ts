@@ -39,7 +39,7 @@ export const ACL_COMMANDS: Record<AclCommand, string[]> = {
   // Counts keys under the prefix; reads INFO memory.
   plan: ['scan'],
   // The guarded write (EVAL/EVALSHA of a script running EXISTS, SET, TYPE, GET, PTTL), WAIT for
-  // replicas, the read-back (EXISTS).
+  // replicas, the read-back (EXISTS); apply --dry-run: EXISTS, TYPE, GET, PTTL per session.
   apply: ['eval', 'evalsha', 'exists', 'set', 'type', 'get', 'pttl', 'wait'],
   // Every key of the database (key pattern ~*, see ALL_KEYS): SCAN, then PTTL + GETRANGE per key;
   // under the prefix PTTL per key and one MGET per batch (GET per key on a cluster, or when the rule

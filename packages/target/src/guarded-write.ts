@@ -275,6 +275,62 @@ function asEval(command: Buffer): Buffer {
   return Buffer.concat([command.subarray(0, headerEnd), EVAL_HEAD, command.subarray(headerEnd + EVALSHA_HEAD.length)]);
 }
 
+/** One session a read-only lookup asks about: its key name and, when the caller has it, its tombstone's. */
+export interface GuardedLookupRequest {
+  key: string | Buffer;
+  tombstone?: string | Buffer;
+}
+
+/**
+ * What the guarded write (GUARDED_WRITE_LUA) would decide for each session now, without writing:
+ * `written` (it would be written: no tombstone, no key), `destroyed` (its tombstone exists), `exists`
+ * (the value there and its PTTL in ms, for the caller to compare as after a write), `wrong-type`, or
+ * `failed` (the classified error). Per session one pipeline entry of `EXISTS tombstone`, `TYPE key`,
+ * `GET key`, `PTTL key`, grouped by hash slot owner (RedisConnection.runGrouped; a tombstone shares its
+ * session's slot). Unlike the script these four reads are not atomic: a key written or expired between
+ * them is reported as what GET saw (a key gone by then: `written`). For apply --dry-run; the commands
+ * are all in apply's ACL rule (packages/redis/src/acl.ts).
+ * @param prefix the key prefix, to name each session's tombstone (when the request has none)
+ * @returns one outcome per request, in order; never throws for a failed command
+ */
+export async function lookupGuardedWrite(
+  conn: RedisConnection,
+  prefix: string,
+  batch: readonly GuardedLookupRequest[],
+): Promise<GuardedWriteOutcome[]> {
+  const replies = await conn.runGrouped(
+    batch.map((r) => ({
+      key: r.key,
+      build: (pipe: ChainableCommander) => {
+        pipe.exists(r.tombstone ?? tombstoneKeyFor(prefix, typeof r.key === 'string' ? r.key : r.key.toString('utf8')));
+        pipe.type(r.key);
+        pipe.getBuffer(r.key);
+        pipe.pttl(r.key);
+      },
+    })),
+  );
+  const failed = (err: Error): GuardedWriteOutcome => {
+    const classified = conn.classify(err);
+    return { status: 'failed', error: classified.message, classified };
+  };
+  return batch.map((_, i) => {
+    const entry = replies[i] ?? [];
+    const reply = (k: number): [Error | null, unknown] => entry[k] ?? [new Error('no reply'), null];
+    // In the script's order: a tombstone wins, then the key's type, then its value.
+    const [tombErr, tomb] = reply(0);
+    if (tombErr !== null) return failed(tombErr);
+    if (Number(tomb) > 0) return DESTROYED;
+    const [typeErr, type] = reply(1);
+    if (typeErr !== null) return failed(typeErr);
+    if (type === 'none') return WRITTEN;
+    if (type !== 'string') return WRONG_TYPE; // GET answered WRONGTYPE: the script would not write either
+    const [getErr, value] = reply(2);
+    const [pttlErr, pttl] = reply(3);
+    if (getErr !== null || pttlErr !== null) return failed((getErr ?? pttlErr)!);
+    return Buffer.isBuffer(value) ? { status: 'exists', existing: value, pttlMs: Number(pttl) } : WRITTEN; // expired since TYPE
+  });
+}
+
 /** Presence of a session written earlier: there, gone on purpose (tombstone), missing, or unknown (error). */
 export type Presence = 'present' | 'destroyed' | 'missing' | { error: ClassifiedError };
 

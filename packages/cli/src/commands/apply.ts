@@ -25,7 +25,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
         .option('dry-run', {
           type: 'boolean',
           default: false,
-          describe: 'count the files and show, write nothing (no session is looked up in Redis)',
+          describe: 'write nothing: read the files and look up each session in Redis (read only) to show what apply would do',
         })
         .option('workers', {
           type: 'number',
@@ -110,8 +110,8 @@ function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
   const c = r.sessions.counts;
   const verb = r.dryRun ? 'would migrate' : 'migrated';
-  // A dry run reads the files, not Redis: its already-present and destroyed counts stay 0.
-  print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written; no session looked up in Redis)' : ''}`);
+  // A dry run looks each session up in Redis (read only): its counts are what apply would do now.
+  print(`session-migrate apply${r.dryRun ? ' (dry run: nothing written; each session looked up in Redis, read only)' : ''}`);
   for (const line of artifacts) print(`  artifact    ${line}`);
   if (r.sources !== undefined) {
     print(`  sources     ${r.sources.length}, each copied on its own:`);

@@ -316,7 +316,7 @@ async function copySources(
       plan,
       source: withoutSuperseded(source, resolution.superseded[i]!),
       codec,
-      target: options.dryRun ? undefined : client,
+      target: client,
       confirm,
       dryRun: options.dryRun,
       workers: run.workers,

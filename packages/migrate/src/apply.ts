@@ -459,6 +459,9 @@ class ApplyRun {
     let answered = true;
     // WAIT speaks only for writes on the same connection: note it before writing.
     const generation = this.waitWanted && !this.dryRun ? await client.generation() : undefined;
+    // In a cluster, the sessions written per master (the slot map's at the write), so a master whose
+    // replicas fall short leaves only its own sessions unconfirmed.
+    const writtenByMaster = this.waitWanted && !this.dryRun && client.topology === 'cluster' ? new Map<string, number>() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (this.aborted) {
         counts.notDone += pending.length;
@@ -476,7 +479,13 @@ class ApplyRun {
           again.push(i);
           lastError = o.error;
         } else {
-          if (o.status === 'written') written++;
+          if (o.status === 'written') {
+            written++;
+            if (writtenByMaster !== undefined) {
+              const m = client.masterNameOfKey(items.key(i)) ?? '?';
+              writtenByMaster.set(m, (writtenByMaster.get(m) ?? 0) + 1);
+            }
+          }
           this.record(items, i, o);
         }
       });
@@ -499,7 +508,7 @@ class ApplyRun {
       await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
       pending = again;
     }
-    if (this.waitWanted && written > 0 && !this.dryRun) await this.waitForReplicas(client, written, generation);
+    if (this.waitWanted && written > 0 && !this.dryRun) await this.waitForReplicas(client, written, generation, writtenByMaster);
     return answered;
   }
 
@@ -529,8 +538,17 @@ class ApplyRun {
     );
   }
 
-  /** WAITs for replicas after a batch wrote `written` sessions; counts them unconfirmed when too few acknowledged. */
-  private async waitForReplicas(client: RedisConnection, written: number, generation: string | undefined): Promise<void> {
+  /**
+   * WAITs for replicas after a batch wrote `written` sessions; counts unconfirmed those of the masters
+   * too few replicas acknowledged (`writtenByMaster`, in a cluster), or all of them when they cannot be
+   * attributed (one master, a reconnection, an error, a session whose master was not known).
+   */
+  private async waitForReplicas(
+    client: RedisConnection,
+    written: number,
+    generation: string | undefined,
+    writtenByMaster?: ReadonlyMap<string, number>,
+  ): Promise<void> {
     let short: Awaited<ReturnType<RedisConnection['waitForReplicas']>>;
     try {
       short = await client.waitForReplicas(this.confirm.minReplicas, this.confirm.waitTimeoutMs, generation);
@@ -543,9 +561,31 @@ class ApplyRun {
       short = [{ node: '?', wanted: 1, acked: 0 }];
     }
     if (short.length > 0) {
-      this.counts.unconfirmed += written;
+      this.counts.unconfirmed += (await this.unconfirmedOf(client, short, writtenByMaster)) ?? written;
       for (const s of short) addShortfall(this.replicaShortfalls, s);
     }
+  }
+
+  /**
+   * The sessions of a batch that masters short of replicas leave unconfirmed, by the master each was
+   * written to; undefined when they cannot be attributed (one master, a reconnection or an error, a
+   * session whose master was not known, a master written to that is no longer one: a failover).
+   */
+  private async unconfirmedOf(
+    client: RedisConnection,
+    short: ReadonlyArray<{ node: string }>,
+    writtenByMaster: ReadonlyMap<string, number> | undefined,
+  ): Promise<number | undefined> {
+    if (writtenByMaster === undefined || writtenByMaster.has('?') || short.some((s) => s.node === '?' || s.node === '(reconnected)'))
+      return undefined;
+    let now: Set<string>;
+    try {
+      now = new Set((await client.masters()).map((m) => client.nodeName(m)));
+    } catch {
+      return undefined;
+    }
+    if (![...writtenByMaster.keys()].every((m) => now.has(m))) return undefined;
+    return short.reduce((n, s) => n + (writtenByMaster.get(s.node) ?? 0), 0);
   }
 
   /**

@@ -154,49 +154,16 @@ export class RedisConnection {
     const tls = a.tls ? loadTlsOptions(spec.tls, spec.role) : undefined;
     const common = commonOptions(spec, options, tls);
     if (a.kind === 'sentinel') return openSentinel(spec, options, common, tls);
-    // One plain connection to the node given, to learn what it is.
-    // No ready check: it is INFO, which the probe sends itself (and a rule without INFO must fail
-    // with our message, not with ioredis's console warning).
-    const probe = new Redis({
-      ...common,
-      host: a.host,
-      port: a.port,
-      db: 0,
-      lazyConnect: true,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      enableReadyCheck: false,
-    });
-    let lastError: Error | undefined;
-    probe.on('error', (err: Error) => {
-      lastError = err;
-    });
-    let info: Map<string, string>;
-    try {
-      await connectWatchingForPlaintext(probe, a.tls, a);
-      info = parseInfo(await probe.info());
-    } catch (err) {
-      probe.disconnect();
-      throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule);
-    }
+    const { info, clusterState } = await probeNode(spec, options, common);
     if (info.get('redis_mode') === 'sentinel') {
-      probe.disconnect();
       throw new UserFacingError(
         `${a.url} is a sentinel, not a data node: use ${a.tls ? 'rediss' : 'redis'}+sentinel://${formatHostPort(a)}/MASTER_NAME/${a.db}`,
       );
     }
-    if (info.get('cluster_enabled') === '1') {
-      let state: Map<string, string>;
-      try {
-        state = parseInfo(String(await probe.call('CLUSTER', 'INFO')));
-      } catch (err) {
-        probe.disconnect();
-        throw connectFailure(spec, err, options.aclRule);
-      }
-      probe.disconnect();
-      if (state.get('cluster_state') !== 'ok') {
+    if (clusterState !== undefined) {
+      if (clusterState.get('cluster_state') !== 'ok') {
         throw new UserFacingError(
-          `Redis Cluster at ${a.url} reports cluster_state:${state.get('cluster_state') ?? 'unknown'} (${state.get('cluster_slots_assigned') ?? '?'} of 16384 slots assigned, ${state.get('cluster_slots_fail') ?? '?'} failing): fix the cluster first; nothing was written`,
+          `Redis Cluster at ${a.url} reports cluster_state:${clusterState.get('cluster_state') ?? 'unknown'} (${clusterState.get('cluster_slots_assigned') ?? '?'} of 16384 slots assigned, ${clusterState.get('cluster_slots_fail') ?? '?'} failing): fix the cluster first; nothing was written`,
         );
       }
       if (a.db !== 0) throw new UserFacingError(`${a.url} is a Redis Cluster, which has only database 0: use /0 in the URL`);
@@ -204,36 +171,12 @@ export class RedisConnection {
     }
     // A single node: a master for commands that write; then the connection on the database asked for.
     if (options.write === true && info.get('role') === 'slave') {
-      probe.disconnect();
       const master = info.get('master_host') !== undefined ? ` of ${info.get('master_host')}:${info.get('master_port')}` : '';
       throw new UserFacingError(
         `Redis at ${a.url} is a replica${master} (READONLY): give the master (the primary endpoint); nothing was written`,
       );
     }
-    probe.disconnect();
-    const client = new Redis({ ...common, host: a.host, port: a.port, db: a.db, lazyConnect: true });
-    lastError = undefined;
-    client.on('error', (err: Error) => {
-      lastError = err;
-    });
-    try {
-      await client.connect();
-      await client.ping();
-    } catch (err) {
-      client.disconnect();
-      throw connectFailure(spec, lastError ?? err, options.aclRule);
-    }
-    await selectChecked(client, a, spec);
-    const description: ConnectionDescription = {
-      ...baseDescription(spec),
-      topology: 'standalone',
-      host: a.host,
-      port: a.port,
-      ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
-    };
-    const conn = new RedisConnection(spec, client, description, options.aclRule);
-    if (options.keepReconnecting === true) conn.keepConnected();
-    return conn;
+    return openStandalone(spec, options, common, info.get('run_id'));
   }
 
   /** Classifies an error of this connection (see errors.ts). */
@@ -700,6 +643,86 @@ function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions[
     // client asks the sentinels for the new master; the command itself fails and is classified.
     reconnectOnError: (err: Error) => (/^READONLY\b/.test(err.message) && spec.address.kind === 'sentinel' ? 1 : false),
   };
+}
+
+/**
+ * One plain connection to the node a URL gives, to learn what it is: its INFO and, when cluster mode
+ * is on, its CLUSTER INFO. The connection is closed before this returns. No ready check: that is
+ * INFO, which the probe sends itself (a rule without INFO must fail with our message, not with
+ * ioredis's console warning).
+ * @throws UserFacingError (connectFailure) for an unreachable node, a certificate problem, a wrong
+ *   password or a rule without INFO / CLUSTER INFO
+ */
+async function probeNode(
+  spec: RedisSpec,
+  options: OpenOptions,
+  common: RedisOptions,
+): Promise<{ info: Map<string, string>; clusterState?: Map<string, string> }> {
+  const a = spec.address;
+  const probe = new Redis({
+    ...common,
+    host: a.host,
+    port: a.port,
+    db: 0,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableReadyCheck: false,
+  });
+  let lastError: Error | undefined;
+  probe.on('error', (err: Error) => {
+    lastError = err;
+  });
+  try {
+    let info: Map<string, string>;
+    try {
+      await connectWatchingForPlaintext(probe, a.tls, a);
+      info = parseInfo(await probe.info());
+    } catch (err) {
+      throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule);
+    }
+    if (info.get('cluster_enabled') !== '1' || info.get('redis_mode') === 'sentinel') return { info };
+    try {
+      return { info, clusterState: parseInfo(String(await probe.call('CLUSTER', 'INFO'))) };
+    } catch (err) {
+      throw connectFailure(spec, err, options.aclRule);
+    }
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** The connection to a single node on the URL's database (SELECT checked), kept connected when asked. */
+async function openStandalone(
+  spec: RedisSpec,
+  options: OpenOptions,
+  common: RedisOptions,
+  runId: string | undefined,
+): Promise<RedisConnection> {
+  const a = spec.address;
+  const client = new Redis({ ...common, host: a.host, port: a.port, db: a.db, lazyConnect: true });
+  let lastError: Error | undefined;
+  client.on('error', (err: Error) => {
+    lastError = err;
+  });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    client.disconnect();
+    throw connectFailure(spec, lastError ?? err, options.aclRule);
+  }
+  await selectChecked(client, a, spec);
+  const description: ConnectionDescription = {
+    ...baseDescription(spec),
+    topology: 'standalone',
+    host: a.host,
+    port: a.port,
+    ...(runId !== undefined ? { runId } : {}),
+  };
+  const conn = new RedisConnection(spec, client, description, options.aclRule);
+  if (options.keepReconnecting === true) conn.keepConnected();
+  return conn;
 }
 
 async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions): Promise<RedisConnection> {

@@ -32,7 +32,7 @@ describe('apply behind Sentinel, the plan made before a failover that lost the o
     const p = cli(planArgs({ dir, target: s.url, keyFile, planFile, artifactsDir: join(root, 'art') }));
     expect(p.status, p.stderr + p.stdout).toBe(0);
     const oldMaster = await s.currentMaster();
-    expect(p.stdout).toMatch(/^  replicas +connected now: the master: 1 /m);
+    expect(p.stdout).toMatch(/^ {2}replicas +connected now: the master: 1 /m);
 
     const newMaster = await s.failover({ waitForReplica: false, reconfigureOldMaster: 'sentinel' });
     await oldMaster.kill();
@@ -41,7 +41,7 @@ describe('apply behind Sentinel, the plan made before a failover that lost the o
     const a = cli(['apply', '--plan', planFile]);
     expect(a.status, a.stderr + a.stdout).toBe(0);
     expect(a.stdout).toContain('  sessions    migrated 30 (');
-    expect(a.stdout).toMatch(/^  replicas +fewer than when the plan was made: the master 0 of 1;/m);
+    expect(a.stdout).toMatch(/^ {2}replicas +fewer than when the plan was made: the master 0 of 1;/m);
 
     writeSessionFiles(dir, 'more', 5);
     const strict = cli(['apply', '--plan', planFile, '--min-replicas', '1', '--wait-timeout-ms', '200']);

@@ -191,22 +191,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     }
     // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
     if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
-    let artifacts: ArtifactResult[];
-    // generate php's choices (e.g. strict mode after the switch, docs/runbook.md) are kept: rendering
-    // the artifacts as the plan alone says would undo them (take PHP back to reading session files).
-    const kept = readGenerateChoices(plan.artifacts.outDir);
-    try {
-      artifacts = writePlanArtifacts(plan, options.dryRun, kept ?? {}, kept !== undefined);
-    } catch (err) {
-      if (err instanceof UserFacingError && kept !== undefined)
-        throw new UserFacingError(
-          `${err.message} (with the choices generate php recorded in ${join(plan.artifacts.outDir, GENERATE_CHOICES_FILE)})`,
-        );
-      if (err instanceof UserFacingError) throw err;
-      throw new UserFacingError(
-        `cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`,
-      );
-    }
+    const { artifacts, kept } = writeArtifactsKeepingChoices(plan, options.dryRun);
     const copyStart = performance.now();
     const workers = options.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
     if (!Number.isInteger(workers) || workers < 0 || workers > 64)
@@ -234,6 +219,30 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
   } finally {
     client.close();
     await closeSources(sources);
+  }
+}
+
+/**
+ * Writes the plan's PHP artifacts (or with dryRun reports which would change), keeping the choices
+ * generate php recorded beside them (e.g. strict mode after the switch, docs/runbook.md): rendering
+ * them as the plan alone says would undo those (take PHP back to reading session files).
+ * @returns the artifacts' results and the recorded choices (undefined: none recorded)
+ * @throws UserFacingError for a damaged record, choices the plan cannot take (naming the record), or
+ *   an artifact that cannot be written (nothing is written to Redis then)
+ */
+function writeArtifactsKeepingChoices(plan: Plan, dryRun: boolean): { artifacts: ArtifactResult[]; kept: ArtifactOverrides | undefined } {
+  const kept = readGenerateChoices(plan.artifacts.outDir);
+  try {
+    return { artifacts: writePlanArtifacts(plan, dryRun, kept ?? {}, kept !== undefined), kept };
+  } catch (err) {
+    if (err instanceof UserFacingError && kept !== undefined)
+      throw new UserFacingError(
+        `${err.message} (with the choices generate php recorded in ${join(plan.artifacts.outDir, GENERATE_CHOICES_FILE)})`,
+      );
+    if (err instanceof UserFacingError) throw err;
+    throw new UserFacingError(
+      `cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`,
+    );
   }
 }
 

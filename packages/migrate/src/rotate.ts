@@ -126,10 +126,12 @@ export interface RotateOptions {
  *   valid, and a re-run continues.
  */
 export async function rotateTarget(options: RotateOptions): Promise<RotateReport> {
-  const { client, codec, prefix } = options;
-  const maxListed = options.maxListed ?? 1000;
-  const maxRetries = options.maxRetries ?? 3;
-  const counts: RotateCounts = {
+  return new RotateRun(options).run();
+}
+
+/** The counts of a run that has not looked at any key yet. */
+function emptyRotateCounts(): RotateCounts {
+  return {
     scanned: 0,
     sessionKeys: 0,
     otherKeys: 0,
@@ -144,15 +146,59 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
     failed: 0,
     keyIdsBefore: {},
   };
-  const problems: RotateProblem[] = [];
-  const problem = (key: string, reason: RotateProblem['reason']) => {
-    if (problems.length < maxListed) problems.push({ key, reason });
-  };
-  const prefixBytes = Buffer.from(prefix, 'utf8');
+}
+
+/** One compare-and-set to send: the value read (`old`) and its re-sealed form. */
+interface RotateWrite {
+  key: string;
+  old: Buffer;
+  sealed: Buffer;
+}
+
+/** One run of rotateTarget: the counts and problems its steps share. */
+class RotateRun {
+  private readonly counts = emptyRotateCounts();
+  private readonly problems: RotateProblem[] = [];
+  private readonly maxListed: number;
+  private readonly maxRetries: number;
+  private readonly prefixBytes: Buffer;
+
+  constructor(private readonly options: RotateOptions) {
+    this.maxListed = options.maxListed ?? 1000;
+    this.maxRetries = options.maxRetries ?? 3;
+    this.prefixBytes = Buffer.from(options.prefix, 'utf8');
+  }
+
+  /** SCANs the prefix (every master) and rotates each batch's session keys, retrying those PHP rewrote. */
+  async run(): Promise<RotateReport> {
+    const { client, codec, prefix } = this.options;
+    const counts = this.counts;
+    for await (const rawKeys of client.scan(prefix, this.options.scanCount ?? 500)) {
+      const keys: string[] = [];
+      for (const raw of rawKeys) {
+        counts.scanned++;
+        if (classifyKeyName(this.prefixBytes, raw).kind !== 'session') {
+          counts.otherKeys++;
+          continue;
+        }
+        counts.sessionKeys++;
+        keys.push(keyNameForDisplay(raw));
+      }
+      let pending = keys;
+      for (let attempt = 0; pending.length > 0; attempt++) pending = await this.rotateKeys(pending, attempt);
+      this.options.onProgress?.(counts);
+    }
+    const ok = counts.notOpened === 0 && counts.wrongType === 0 && counts.remainingOld === 0 && counts.failed === 0;
+    return { ok, prefix, currentKeyId: codec.keyId, counts, problems: this.problems };
+  }
+
+  private problem(key: string, reason: RotateProblem['reason']): void {
+    if (this.problems.length < this.maxListed) this.problems.push({ key, reason });
+  }
 
   /** Reads `keys`, re-seals those under an old key, CASes them; returns keys to retry. */
-  const rotateKeys = async (keys: string[], attempt: number): Promise<string[]> => {
-    const replies = await client.runGrouped(
+  private async rotateKeys(keys: string[], attempt: number): Promise<string[]> {
+    const replies = await this.options.client.runGrouped(
       keys.map((k) => ({
         key: k,
         build: (p: ChainableCommander) => {
@@ -160,49 +206,65 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
         },
       })),
     );
-    const writes: Array<{ key: string; old: Buffer; sealed: Buffer }> = [];
+    const writes: RotateWrite[] = [];
     keys.forEach((key, i) => {
       const [err, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
-      if (err) {
-        stopOnPermanent(client, err, counts.reEncrypted);
-        if (/WRONGTYPE/.test(err.message)) {
-          counts.wrongType++;
-          problem(key, 'wrong-type');
-        } else {
-          counts.failed++;
-          problem(key, 'redis-error');
-        }
-        return;
+      const write = this.decide(key, err, value as Buffer | null, attempt);
+      if (write !== undefined) writes.push(write);
+    });
+    if (writes.length === 0) return [];
+    await this.options.beforeWrite?.(writes.map((w) => w.key));
+    return this.compareAndSet(writes);
+  }
+
+  /** Counts one key's read; returns its re-sealed write when it is still under an old key. */
+  private decide(key: string, err: Error | null, value: Buffer | null, attempt: number): RotateWrite | undefined {
+    const { client, codec } = this.options;
+    const counts = this.counts;
+    if (err) {
+      stopOnPermanent(client, err, counts.reEncrypted);
+      if (/WRONGTYPE/.test(err.message)) {
+        counts.wrongType++;
+        this.problem(key, 'wrong-type');
+      } else {
+        counts.failed++;
+        this.problem(key, 'redis-error');
       }
-      if (value === null) {
-        counts.gone++;
-        return;
-      }
-      const opened = codec.open(key, value as Buffer);
-      if (!opened.ok) {
-        counts.notOpened++;
-        counts.notOpenedByReason[opened.reason] = (counts.notOpenedByReason[opened.reason] ?? 0) + 1;
-        problem(key, opened.reason);
-        return;
-      }
+      return undefined;
+    }
+    if (value === null) {
+      counts.gone++;
+      return undefined;
+    }
+    const opened = codec.open(key, value);
+    if (!opened.ok) {
+      counts.notOpened++;
+      counts.notOpenedByReason[opened.reason] = (counts.notOpenedByReason[opened.reason] ?? 0) + 1;
+      this.problem(key, opened.reason);
+      return undefined;
+    }
+    try {
       if (attempt === 0) counts.keyIdsBefore[opened.keyId] = (counts.keyIdsBefore[opened.keyId] ?? 0) + 1;
       if (opened.keyId === codec.keyId) {
         if (attempt === 0) counts.alreadyCurrent++;
         else counts.changedByPhp++;
-        opened.plaintext.fill(0);
-        return;
+        return undefined;
       }
-      if (attempt > maxRetries) {
+      if (attempt > this.maxRetries) {
         counts.remainingOld++;
-        problem(key, 'still-under-old-key');
-        opened.plaintext.fill(0);
-        return;
+        this.problem(key, 'still-under-old-key');
+        return undefined;
       }
-      writes.push({ key, old: value as Buffer, sealed: codec.seal(key, opened.plaintext) });
+      return { key, old: value, sealed: codec.seal(key, opened.plaintext) };
+    } finally {
       opened.plaintext.fill(0);
-    });
-    if (writes.length === 0) return [];
-    await options.beforeWrite?.(writes.map((w) => w.key));
+    }
+  }
+
+  /** Sends the compare-and-set of each write (ROTATE_CAS_SCRIPT); returns the keys PHP rewrote meanwhile. */
+  private async compareAndSet(writes: RotateWrite[]): Promise<string[]> {
+    const { client } = this.options;
+    const counts = this.counts;
     const results = await client.runGrouped(
       writes.map((w) => ({
         key: w.key,
@@ -217,30 +279,11 @@ export async function rotateTarget(options: RotateOptions): Promise<RotateReport
       if (err) {
         stopOnPermanent(client, err, counts.reEncrypted);
         counts.failed++;
-        problem(w.key, 'redis-error');
+        this.problem(w.key, 'redis-error');
       } else if (result === 1) counts.reEncrypted++;
       else if (result === 0) counts.gone++;
       else retry.push(w.key); // PHP wrote meanwhile: look again
     });
     return retry;
-  };
-
-  for await (const rawKeys of client.scan(prefix, options.scanCount ?? 500)) {
-    const keys: string[] = [];
-    for (const raw of rawKeys) {
-      counts.scanned++;
-      const isSession = classifyKeyName(prefixBytes, raw).kind === 'session';
-      if (!isSession) {
-        counts.otherKeys++;
-        continue;
-      }
-      counts.sessionKeys++;
-      keys.push(keyNameForDisplay(raw));
-    }
-    let pending = keys;
-    for (let attempt = 0; pending.length > 0; attempt++) pending = await rotateKeys(pending, attempt);
-    options.onProgress?.(counts);
   }
-  const ok = counts.notOpened === 0 && counts.wrongType === 0 && counts.remainingOld === 0 && counts.failed === 0;
-  return { ok, prefix, currentKeyId: codec.keyId, counts, problems };
 }

@@ -355,6 +355,13 @@ LUA;
             } catch (\RedisException | \RedisClusterException | StorageException $e) {
                 $message = ConnectionFactory::redact($e->getMessage());
                 if ($attempt > 1 || !$this->retryable($e, $message)) {
+                    if (!$e instanceof StorageException) {
+                        // phpredis threw: the connection may still owe this command's reply (a read
+                        // timeout leaves the socket open: redis_read_reply_type() in phpredis's
+                        // library.c throws without closing it). Closed here, it cannot go back to the
+                        // persistent pool and hand that late reply to the next request's command.
+                        $this->reset();
+                    }
                     $message = sprintf('Redis %s of %s failed: %s%s', $name, $key, $message, self::hint($message));
                     throw new StorageException($message, 0, $e);
                 }

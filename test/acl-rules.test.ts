@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor, type AclCommand } from '@session-migrate/redis';
 import { addAclUser, parseInfo, startNode, type RedisNode } from './support/redis-topologies.ts';
-import { cli, usageLine, writePlaintextSessions, writeSessionFiles, newKey } from './support/migrate-cli.ts';
+import { cli, planArgs, usageLine, writePlaintextSessions, writeSessionFiles, newKey } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 const SRC = 'PHPREDIS_SESSION:';
@@ -222,6 +222,38 @@ describe('minimal ACL rules', () => {
     await appRule('verify', aclRuleFor('verify', PREFIX, 'standalone', DB).replace(' +info', ''));
     expect(usageLine(cli(['verify', '--plan', planFile], ENV))).toMatch(/lacks INFO \(\+info\)/);
     expect(Number(await master.admin.dbsize())).toBe(0);
+  });
+
+  it('a rule without GET, met only at an existing key: the sessions written are counted (exit 1, the rest written), never "nothing was written"', async () => {
+    await master.admin.flushall();
+    const dir = join(root, 'noget');
+    const ids = writeSessionFiles(dir, 'nog', 6);
+    const planFile = join(root, 'noget-plan.json');
+    await appRule('plan');
+    const p = cli(planArgs({ dir, target: target(), keyFile, planFile, artifactsDir: join(root, 'nog-art') }), ENV);
+    expect(p.status, p.stderr).toBe(0);
+    await appRule('apply');
+    expect(cli(['apply', '--plan', planFile], ENV).status).toBe(0);
+    // Five keys gone again; one stays, so the script's SET NX finds it and reads it with GET, which
+    // the rule now refuses. The script used to stop there, after writing the sessions before it in
+    // the same call, and apply said it had written nothing (exit 2).
+    const kept = codec.keyName(PREFIX, ids[2]!);
+    await master.admin.del(...ids.filter((_, i) => i !== 2).map((id) => codec.keyName(PREFIX, id)));
+    await appRule('apply', aclRuleFor('apply', PREFIX, 'standalone', DB).replace(' +get', ''));
+    const a = cli(['apply', '--plan', planFile, '--json', '--min-replicas', '0'], ENV);
+    expect(a.status, a.stderr + a.stdout).toBe(1);
+    const out = JSON.parse(a.stdout) as { sessions: { counts: Record<string, number>; stopped?: { code: string; fix?: string } } };
+    expect(out.sessions.counts).toMatchObject({ migrated: 5, notDone: 1, failed: 0 });
+    // Redis 7 does not name the command a script was refused: the fix names the script's commands and the rule.
+    expect(out.sessions.stopped).toMatchObject({ code: 'NOPERM' });
+    expect(out.sessions.stopped?.fix).toMatch(/lacks a command that session-migrate's Lua script runs .*GET.*; the minimal rule is /);
+    expect(Number(await master.admin.dbsize())).toBe(6);
+    expect(await master.admin.exists(kept)).toBe(1);
+    await master.admin.del(...ids.filter((_, i) => i !== 2).map((id) => codec.keyName(PREFIX, id)));
+    const text = cli(['apply', '--plan', planFile, '--min-replicas', '0'], ENV);
+    expect(text.status).toBe(1);
+    expect(text.stdout).toMatch(/^ {2}STOPPED +.*can't run this command.*Lua script runs/m);
+    expect(text.stderr).not.toMatch(/nothing was written/);
   });
 
   it('a replica given as the target is refused before anything is written (this node is a replica)', async () => {

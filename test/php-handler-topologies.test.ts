@@ -119,7 +119,13 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
         tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile },
       });
       const denied = request(wrongUser, [`--id=${id}`], env);
-      expectVisibleFailure(denied, id, /sessions are unavailable|WRONGPASS|invalid username-password/i);
+      // phpredis 5 refuses in connect(); phpredis 6 sends the context's AUTH only before the first
+      // command, so the handler sends AUTH itself at connect: the same line with both.
+      expectVisibleFailure(
+        denied,
+        id,
+        /sessions are unavailable: Redis at rediss:\/\/nobody@127\.0\.0\.1:\d+\/0: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD and the ACL user nobody$/,
+      );
       expect(denied.logs[0]).not.toContain('pw-sessions');
     } finally {
       await node.stop();
@@ -228,6 +234,63 @@ describe('Redis Cluster (RedisCluster)', () => {
       );
     } finally {
       await lone.stop();
+    }
+  });
+});
+
+describe('Redis Cluster over mutual TLS with an ACL user', () => {
+  it('RedisCluster gets the seeds, [user, password] and the TLS context; a wrong password or CA fails visibly', async () => {
+    const cluster = await startCluster({ tls: { material: tls, mutual: true } });
+    try {
+      await addAclUser(cluster, {
+        name: 'sessions',
+        password: 'pw-cluster',
+        // the handler's rule plus +cluster|slots, which RedisCluster maps the keyspace with (docs/redis.md)
+        rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots`,
+      });
+      const base: RedisTargetOptions = {
+        topology: 'cluster',
+        host: '127.0.0.1',
+        port: cluster.nodes[0]!.port,
+        seeds: cluster.nodes.map((x) => ({ host: '127.0.0.1', port: x.port })),
+        username: 'sessions',
+      };
+      const clientCert = { certFile: tls.clientCertFile, keyFile: tls.clientKeyFile };
+      const good = render({ ...base, tls: { caFile: tls.caFile, ...clientCert } });
+      const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-cluster' };
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = request(good, [`--set={"i":${i}}`], env);
+        expect(res.out.started, res.logs.join('\n')).toBe(true);
+        expect(res.stderr).toBe('');
+        ids.push(res.out.idAfter);
+      }
+      const again = request(good, [`--id=${ids[0]}`], env);
+      expect(again.out).toMatchObject({ started: true, idAfter: ids[0], session: { i: 0 } });
+      const owners = new Set<number>();
+      for (const id of ids) {
+        const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', codec.keyName(PREFIX, id)));
+        const owner = await cluster.ownerOf(slot);
+        expect(await owner.admin.exists(codec.keyName(PREFIX, id))).toBe(1);
+        owners.add(owner.port);
+      }
+      expect(owners.size).toBeGreaterThan(1);
+
+      const wrong = request(good, [`--id=${ids[0]}`], { SESSION_MIGRATE_REDIS_PASSWORD: 'not-it' });
+      expectVisibleFailure(
+        wrong,
+        ids[0]!,
+        /sessions are unavailable: Redis Cluster rediss:\/\/sessions@127\.0\.0\.1:\d+.*: authentication failed \(WRONGPASS [^)]*\): check SESSION_MIGRATE_REDIS_PASSWORD and the ACL user sessions$/,
+      );
+      expect(wrong.logs[0]).not.toContain('not-it');
+      const untrusted = render({ ...base, tls: { caFile: tls.otherCaFile, ...clientCert } });
+      expectVisibleFailure(
+        request(untrusted, [`--id=${ids[0]}`], env),
+        ids[0]!,
+        /sessions are unavailable: Redis Cluster rediss:\/\/sessions@127\.0\.0\.1:\d+.*(certificate|SSL|TLS|keyspace)/i,
+      );
+    } finally {
+      await cluster.stop();
     }
   });
 });

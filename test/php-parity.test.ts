@@ -254,7 +254,7 @@ describe("parity with phpredis's native handler (php-fpm behind nginx)", () => {
     expect(await lockKeys()).toEqual([]);
   });
 
-  it('session_reset() brings back the stored data; under the lock it already holds (phpredis waits for its own lock: docs/phpredis-parity.md)', async () => {
+  it('session_reset() brings back the stored data; under the lock it already holds (phpredis waits for its own lock, and 6.x then reads nothing: docs/phpredis-parity.md)', async () => {
     const [a, b] = await both(async (h) => {
       const id = await newSession(h);
       const started = Date.now();
@@ -262,10 +262,23 @@ describe("parity with phpredis's native handler (php-fpm behind nginx)", () => {
       const ms = Date.now() - started;
       const locks = await lockKeys();
       for (const k of locks) await redis.client.del(k); // phpredis leaves its first lock behind until its TTL
-      return { reset: reset.reset, before: reset.before, session: reset.session, ms, locks: locks.length };
+      return {
+        reset: reset.reset,
+        before: reset.before,
+        session: reset.session,
+        phpredis: String(reset.phpredis),
+        ms,
+        locks: locks.length,
+      };
     });
-    expect({ reset: a.reset, before: a.before, session: a.session }).toEqual({ reset: true, before: { a: '1' }, session: { a: '1' } });
-    expect({ reset: b.reset, before: b.before, session: b.session }).toEqual({ reset: a.reset, before: a.before, session: a.session });
+    // When its lock wait runs out, phpredis 5.x reads anyway (a notice) and brings the data back;
+    // phpredis 6.x fails the read ("Failed to acquire session lock", redis_session.c PS_READ_FUNC of
+    // 6.0.2 and 6.1.0), so session_reset() leaves $_SESSION empty. The generated handler brings the
+    // data back with either.
+    const nativeSession = Number(a.phpredis.split('.')[0]) >= 6 ? [] : { a: '1' };
+    expect({ reset: a.reset, before: a.before, session: a.session }).toEqual({ reset: true, before: { a: '1' }, session: nativeSession });
+    expect({ reset: b.reset, before: b.before, session: b.session }).toEqual({ reset: true, before: { a: '1' }, session: { a: '1' } });
+    expect(b.phpredis).toBe(a.phpredis);
     // The generated handler re-reads under the lock it holds: no wait for itself, no lock left behind.
     expect(a.ms).toBeGreaterThan(1500); // phpredis: 100 retries x 20 ms for a lock its own request holds
     expect(b.locks).toBe(0);

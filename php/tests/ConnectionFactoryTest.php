@@ -36,6 +36,30 @@ final class ConnectionFactoryTest extends TestCase
         self::assertNotContains($base, $different);
     }
 
+    /**
+     * phpredis 5.x takes the credentials in connect()'s context; 6.x only sends those before the first
+     * command, so the handler sends them itself with auth() right after connecting (redis.c
+     * redis_connect() and library.c redis_sock_server_open() of each version).
+     */
+    public function testNodeConnectArgumentsPerPhpredisVersion(): void
+    {
+        $ssl = ['verify_peer' => true, 'cafile' => '/etc/ca.pem'];
+        $this->assertSame([['auth' => ['pw']], null], ConnectionFactory::nodeConnectArguments(null, ['pw'], '5.3.7'));
+        $this->assertSame(
+            [['stream' => $ssl, 'auth' => ['app', 'pw']], null],
+            ConnectionFactory::nodeConnectArguments($ssl, ['app', 'pw'], '5.3.7')
+        );
+        foreach (['6.0.0', '6.0.2', '6.1.0', '6.2.0'] as $version) {
+            $this->assertSame([[], ['pw']], ConnectionFactory::nodeConnectArguments(null, ['pw'], $version));
+            $this->assertSame(
+                [['stream' => $ssl], ['app', 'pw']],
+                ConnectionFactory::nodeConnectArguments($ssl, ['app', 'pw'], $version)
+            );
+        }
+        $this->assertSame([[], null], ConnectionFactory::nodeConnectArguments(null, null, '6.1.0'));
+        $this->assertSame([['stream' => $ssl], null], ConnectionFactory::nodeConnectArguments($ssl, null, '5.3.7'));
+    }
+
     public function testCapturesTheWarningsOfNativeCallsOnly(): void
     {
         $seenOutside = [];

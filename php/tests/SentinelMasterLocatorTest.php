@@ -62,6 +62,39 @@ final class SentinelMasterLocatorTest extends TestCase
         file_put_contents($this->cacheFile(), sprintf("%s\n%d\n%s\n", $host, $port, $mac));
     }
 
+    /**
+     * RedisSentinel's constructor per phpredis version (redis_sentinel.c of 5.3.7, 6.0.2, 6.1.0): the
+     * options array of 6.x, with TLS and [user, password]; the positional arguments of 5.x, with no 7th
+     * argument at all without a password.
+     */
+    public function testSentinelArgumentsPerPhpredisVersion(): void
+    {
+        $ssl = ['verify_peer' => true, 'cafile' => '/etc/ca.pem'];
+        foreach (['6.0.0', '6.0.2', '6.1.0'] as $version) {
+            $this->assertSame(
+                [['host' => 's1', 'port' => 26379, 'connectTimeout' => 0.5, 'readTimeout' => 0.5]],
+                SentinelMasterLocator::sentinelArguments('s1', 26379, 0.5, null, null, $version)
+            );
+            $this->assertSame(
+                [['host' => 'tls://s1', 'port' => 26379, 'connectTimeout' => 0.5, 'readTimeout' => 0.5,
+                    'auth' => ['user', 'pw'], 'ssl' => $ssl]],
+                SentinelMasterLocator::sentinelArguments('s1', 26379, 0.5, ['user', 'pw'], $ssl, $version)
+            );
+        }
+        $this->assertSame(
+            ['s1', 26379, 0.5, null, 0, 0.5],
+            SentinelMasterLocator::sentinelArguments('s1', 26379, 0.5, null, null, '5.3.7')
+        );
+        $this->assertSame(
+            ['s1', 26379, 0.5, null, 0, 0.5, 'pw'],
+            SentinelMasterLocator::sentinelArguments('s1', 26379, 0.5, 'pw', null, '5.3.7')
+        );
+        $this->assertSame(
+            ['s1', 26379, 0.5, null, 0, 0.5, ['user', 'pw']],
+            SentinelMasterLocator::sentinelArguments('s1', 26379, 0.5, ['user', 'pw'], null, '5.3.7')
+        );
+    }
+
     public function testAnAuthenticCacheIsUsedWithoutAskingASentinel(): void
     {
         $this->plant('10.0.0.9', 6390);

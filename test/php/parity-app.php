@@ -13,7 +13,8 @@
  *   ?a=regen&del=0|1   session_regenerate_id(del): old and new ID, result, whether the old key exists
  *   ?a=abort           change $_SESSION, then session_abort(): is the lock gone at once?
  *   ?a=rac             session_start(['read_and_close' => true]): is the lock gone at once?
- *   ?a=reset           change $_SESSION, then session_reset(): the stored data again
+ *   ?a=reset           change $_SESSION, then session_reset(): the stored data again (and the
+ *                      loaded phpredis version, whose native handler differs here)
  *   ?a=destroy         session_destroy(): result, whether the key exists afterwards
  *   ?a=gc              session_gc() (its result's type and value)
  *   ?a=create&p=P      session_create_id(P) while a session is active, and after it is closed
@@ -115,7 +116,8 @@ switch ($a) {
         $before = $_SESSION;
         $_SESSION['x'] = 'changed in this request';
         $reset = session_reset();
-        out(['started' => true, 'reset' => $reset, 'before' => $before, 'session' => $_SESSION]);
+        out(['started' => true, 'reset' => $reset, 'before' => $before, 'session' => $_SESSION,
+            'phpredis' => (string) phpversion('redis')]);
         // no break
     case 'destroy':
         [$key] = probeKeys(session_id());

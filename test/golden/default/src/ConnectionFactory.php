@@ -53,16 +53,27 @@ final class ConnectionFactory
 
     private ?SentinelMasterLocator $sentinel = null;
 
+    /** The phpredis version the calls are shaped for (see nodeConnectArguments()). */
+    private string $phpredisVersion;
+
     /**
-     * @param array<string, mixed> $config   see the class comment
-     * @param KeyRing|null         $keys     sentinel only: authenticates the master address cache
-     * @param callable|null        $logger   receives one line per problem (sentinel fail-over notes)
+     * @param array<string, mixed> $config          see the class comment
+     * @param KeyRing|null         $keys            sentinel only: authenticates the master address cache
+     * @param callable|null        $logger          receives one line per problem (sentinel fail-over notes)
+     * @param string|null          $phpredisVersion the phpredis version to shape the calls for; null (the
+     *                                              default): the loaded extension's, phpversion('redis').
+     *                                              Tests pass one to run the other version's path.
      *
      * @throws \InvalidArgumentException for a configuration that cannot work (unknown topology, no
      *                                   seeds for a cluster, no sentinels or master name)
      */
-    public function __construct(array $config, ?KeyRing $keys = null, ?callable $logger = null)
-    {
+    public function __construct(
+        array $config,
+        ?KeyRing $keys = null,
+        ?callable $logger = null,
+        ?string $phpredisVersion = null
+    ) {
+        $this->phpredisVersion = $phpredisVersion ?? (string) phpversion('redis');
         $topology = $config['topology'] ?? 'standalone';
         if (!in_array($topology, self::TOPOLOGIES, true)) {
             throw new \InvalidArgumentException(
@@ -257,14 +268,9 @@ final class ConnectionFactory
     {
         $c = $this->config;
         $isSocket = $host !== '' && $host[0] === '/';
-        $context = [];
-        if ($c['tls'] !== null) {
-            $context['stream'] = $this->sslOptions();
-        }
         $auth = $this->auth(self::PASSWORD_ENV);
-        if ($auth !== null) {
-            $context['auth'] = $auth;
-        }
+        $ssl = $c['tls'] !== null ? $this->sslOptions() : null;
+        [$context, $authAfterConnect] = self::nodeConnectArguments($ssl, $auth, $this->phpredisVersion);
         $address = $c['tls'] !== null && !$isSocket ? 'tls://' . $host : $host;
         $port = $isSocket ? 0 : $port;
         $redis = new \Redis();
@@ -291,7 +297,7 @@ final class ConnectionFactory
             }
         }
         if ($connected !== true) {
-            if ($warnings === [] && $auth !== null) {
+            if ($warnings === [] && $auth !== null && $authAfterConnect === null) {
                 // phpredis 5.3.7 fails the connection on a refused AUTH without the server's reply.
                 unset($context['auth']);
                 $refused = self::authFailure($address, $port, $timeout, $context, $auth);
@@ -302,6 +308,9 @@ final class ConnectionFactory
             $why = $warnings !== [] ? ': ' . self::redact(implode('; ', $warnings)) : self::lastError($redis);
             throw new StorageException($this->describe() . ': cannot connect' . $why, self::CONNECT_FAILED);
         }
+        if ($authAfterConnect !== null) {
+            $this->authenticate($redis, $authAfterConnect);
+        }
         // phpredis keeps options per object, so a pooled connection starts raw; set them explicitly.
         $redis->setOption(\Redis::OPT_SERIALIZER, \Redis::SERIALIZER_NONE);
         $redis->setOption(\Redis::OPT_PREFIX, '');
@@ -310,6 +319,78 @@ final class ConnectionFactory
         }
 
         return $redis;
+    }
+
+    /**
+     * The context array of \Redis::connect()/pconnect() for one node, and the credentials to send
+     * with \Redis::auth() right after connecting, for the phpredis version given.
+     *
+     * phpredis 5.x sends AUTH while connecting (context 'auth'), so a refused password fails connect().
+     * phpredis 6.x only opens the socket in connect() (redis.c redis_connect(): redis_sock_connect()
+     * alone) and sends the context's AUTH before the first command (library.c
+     * redis_sock_server_open()), where a refused one surfaces as "Redis server ... went away", without
+     * the server's reply, in the middle of a session read. So with 6.x the credentials stay out of
+     * the context and are sent with auth() at once: a refused AUTH fails the connection, as with 5.x,
+     * and phpredis 6 throws the server's reply (WRONGPASS ...). Either way one AUTH round trip per
+     * connect() (phpredis 6 re-sends the context's AUTH on every connect(), reused or not).
+     *
+     * @param array<string, mixed>|null $ssl     sslOptions() with TLS, else null
+     * @param string[]|null             $auth    [user, password], [password] or null
+     * @param string                    $version phpredis version, as phpversion('redis')
+     *
+     * @return array{0: array<string, mixed>, 1: string[]|null} the context ('stream' with TLS,
+     *                                                          'auth' for 5.x), and the credentials
+     *                                                          for auth() (6.x; else null)
+     */
+    public static function nodeConnectArguments(?array $ssl, ?array $auth, string $version): array
+    {
+        $context = [];
+        if ($ssl !== null) {
+            $context['stream'] = $ssl;
+        }
+        if ($auth === null) {
+            return [$context, null];
+        }
+        if (version_compare($version, '6.0.0', '>=')) {
+            return [$context, $auth];
+        }
+        $context['auth'] = $auth;
+
+        return [$context, null];
+    }
+
+    /**
+     * AUTH on a connection just made (phpredis 6.x; see nodeConnectArguments()).
+     *
+     * @param string[] $auth [user, password] or [password]
+     *
+     * @throws StorageException naming the server's reply to a refused AUTH (never the password), or
+     *                          with CONNECT_FAILED when the connection broke
+     */
+    private function authenticate(\Redis $redis, array $auth): void
+    {
+        try {
+            $accepted = $redis->auth($auth);
+            $reply = $accepted === true ? null : $redis->getLastError();
+        } catch (\RedisException $e) {
+            $reply = $e->getMessage(); // phpredis 6 throws the error reply of AUTH (WRONGPASS ...)
+            if ($reply === '' || preg_match('/went away|Connection (lost|closed)|read error/i', $reply) === 1) {
+                throw new StorageException(
+                    $this->describe() . ': cannot connect: ' . self::redact($reply),
+                    self::CONNECT_FAILED,
+                    $e
+                );
+            }
+        }
+        if ($reply !== null) {
+            try {
+                $redis->close();
+            } catch (\RedisException $e) {
+                // already gone
+            }
+            $reply = is_string($reply) && $reply !== '' ? $reply : 'AUTH refused';
+            throw new StorageException($this->describe() . ': ' . $this->authFailed($reply));
+        }
     }
 
     /** @throws \RedisException|StorageException */

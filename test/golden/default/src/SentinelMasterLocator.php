@@ -198,8 +198,8 @@ final class SentinelMasterLocator
     private function askOne(string $host, int $port, $auth)
     {
         $ssl = $this->ssl;
-        $modern = version_compare((string) phpversion('redis'), '6.0.0', '>=');
-        if ($ssl !== null && !$modern) {
+        $version = (string) phpversion('redis');
+        if ($ssl !== null && !self::hasOptionsArray($version)) {
             $redis = new \Redis();
             $context = ['stream' => $ssl];
             if ($auth !== null) {
@@ -214,26 +214,56 @@ final class SentinelMasterLocator
                 $redis->close();
             }
         }
-        if ($modern) {
+        $sentinel = new \RedisSentinel(...self::sentinelArguments($host, $port, $this->timeout, $auth, $ssl, $version));
+
+        return $sentinel->getMasterAddrByName($this->masterName);
+    }
+
+    /**
+     * The arguments of \RedisSentinel::__construct for the phpredis version given (redis_sentinel.c of
+     * each): 6.x takes one options array (host, port, connectTimeout, readTimeout, auth, ssl; keys of
+     * redis_sock_configure() in library.c), 5.x positional arguments (host, port, timeout, persistent,
+     * retry_interval, read_timeout, auth) and no TLS (askOne() then asks through \Redis).
+     *
+     * @param string|array{0: string, 1: string}|null $auth    see auth()
+     * @param array<string, mixed>|null               $ssl     stream context SSL options, or null
+     * @param string                                  $version phpredis version, as phpversion('redis')
+     *
+     * @return array<int, mixed>
+     */
+    public static function sentinelArguments(
+        string $host,
+        int $port,
+        float $timeout,
+        $auth,
+        ?array $ssl,
+        string $version
+    ): array {
+        if (self::hasOptionsArray($version)) {
             $options = ['host' => ($ssl !== null ? 'tls://' : '') . $host, 'port' => $port,
-                'connectTimeout' => $this->timeout, 'readTimeout' => $this->timeout];
+                'connectTimeout' => $timeout, 'readTimeout' => $timeout];
             if ($auth !== null) {
                 $options['auth'] = $auth;
             }
             if ($ssl !== null) {
                 $options['ssl'] = $ssl;
             }
-            $sentinel = new \RedisSentinel($options);
-        } elseif ($auth === null) {
+
+            return [$options];
+        }
+        if ($auth === null) {
             // phpredis 5.x: no 7th argument at all without a password. An explicit null is not "no
             // password" there: the sentinel connection then fails ("Redis server ... went away").
-            $sentinel = new \RedisSentinel($host, $port, $this->timeout, null, 0, $this->timeout);
-        } else {
-            /** @psalm-suppress TooManyArguments phpredis 5.x signature */
-            $sentinel = new \RedisSentinel($host, $port, $this->timeout, null, 0, $this->timeout, $auth);
+            return [$host, $port, $timeout, null, 0, $timeout];
         }
 
-        return $sentinel->getMasterAddrByName($this->masterName);
+        return [$host, $port, $timeout, null, 0, $timeout, $auth];
+    }
+
+    /** Whether RedisSentinel takes one options array (phpredis >= 6.0) rather than positional arguments. */
+    private static function hasOptionsArray(string $version): bool
+    {
+        return version_compare($version, '6.0.0', '>=');
     }
 
     /**

@@ -13,7 +13,7 @@
 import { MIN_ENVELOPE_BYTES, TOMBSTONE_INFIX, writeSessionKeyNames, type EnvelopeCodec } from '@session-migrate/envelope';
 import { encodeGuardedWrite, encodedGuardedWriteSize, startsNewGroup, type EncodableSession } from '@session-migrate/target';
 import type { SerializeHandler, SessionClassification } from '@session-migrate/php-session';
-import { readSessionFile, type SessionCandidate, type SourceItem } from '@session-migrate/sources';
+import { NOT_COPIED_SKIPS, readSessionFile, type SessionCandidate, type SourceItem } from '@session-migrate/sources';
 import { redactSessionPath } from '@session-migrate/common';
 import { decideSourceSession, looksCompleteFor } from './plan.ts';
 
@@ -498,7 +498,7 @@ export function presenceBatch(
     last.data = undefined;
     const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
     if (item.kind === 'skipped') {
-      if (item.reason === 'unreadable' || item.reason === 'unstable') out.unreadable.push(i);
+      if (NOT_COPIED_SKIPS.has(item.reason)) out.unreadable.push(i);
       continue;
     }
     if (superseded !== undefined && superseded[i] === 1) {

@@ -39,7 +39,14 @@ import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { NEWER_MARGIN_MS, isExpired, isRedisNewerThanFile, lastWriteMs, redactSessionPath } from '@session-migrate/common';
-import { readSessionFile, type FilesSource, type SkippedEntry, type Source, type SourceSession } from '@session-migrate/sources';
+import {
+  NOT_COPIED_SKIPS,
+  readSessionFile,
+  type FilesSource,
+  type SkippedEntry,
+  type Source,
+  type SourceSession,
+} from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/target';
 
 /** How much later than the file's mtime the inferred last write in Redis must be to count as newer (ms): the lifecycle policy's NEWER_MARGIN_MS. */
@@ -203,9 +210,6 @@ export function emptyPurgeReport(sourceKind: PurgeReport['sourceKind'], dryRun: 
   };
 }
 
-/** Skip reasons of entries that may be real sessions PHP reads, not proven in Redis: they block purge. */
-const BLOCKING_SKIPS = new Set(['oversized', 'unreadable', 'unstable']);
-
 interface Pending {
   location: string;
   reason: PurgeDeletable;
@@ -249,7 +253,7 @@ class PurgeRun {
     if (report.blockers.length < this.maxListed) report.blockers.push(entry);
   }
 
-  /** An entry the source skipped; oversized, unreadable or unstable ones block (BLOCKING_SKIPS). */
+  /** An entry the source skipped; oversized, unreadable or unstable ones block (NOT_COPIED_SKIPS). */
   skip(s: SkippedEntry): void {
     const { report, present } = this;
     const size = this.redisSource !== undefined ? undefined : regularFileSize(s.location);
@@ -257,7 +261,7 @@ class PurgeRun {
       present.files++;
       present.bytes += size;
     }
-    if (BLOCKING_SKIPS.has(s.reason))
+    if (NOT_COPIED_SKIPS.has(s.reason))
       this.block({ file: redactSessionPath(s.location), key: '', reason: 'unreadable-file', bytes: size ?? 0 });
     else report.skipped[s.reason] = (report.skipped[s.reason] ?? 0) + 1;
   }

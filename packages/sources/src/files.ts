@@ -67,6 +67,14 @@ export type SkipReason =
   /** The session ID is in another source of the plan too, whose copy was written later (packages/migrate several-sources.ts). */
   | 'superseded';
 
+/**
+ * Skip reasons of entries that may hold a live session which was therefore not copied: a file that
+ * could not be read, kept changing (`unstable`), or is larger than the plan's --max-session-bytes.
+ * Their users would be logged out at the cutover, so apply and verify fail on them and purge keeps
+ * them (the one home of this rule).
+ */
+export const NOT_COPIED_SKIPS: ReadonlySet<SkipReason> = new Set<SkipReason>(['oversized', 'unreadable', 'unstable']);
+
 /** A directory entry that looked like a session but is not migrated. */
 export interface SkippedEntry {
   kind: 'skipped';

@@ -14,7 +14,7 @@ import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
 import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession } from '@session-migrate/sources';
 import { readBackPresence, type Presence } from '@session-migrate/target';
-import { SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
+import { NOT_COPIED_SKIPS, SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
 import {
@@ -51,7 +51,10 @@ export type VerifyFailureReason =
   | 'different-content'
   | 'read-error'
   | 'plaintext-remains'
-  /** With a source: a session file that could not be read (permissions, kept changing), so not copied. */
+  /**
+   * With a source: a session file that was not read (permissions, kept changing, larger than the
+   * plan's --max-session-bytes: NOT_COPIED_SKIPS), so not copied.
+   */
   | 'source-unreadable'
   /** With a plan that found live sessions: no key at all under the prefix. */
   | 'no-keys';
@@ -651,7 +654,7 @@ abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
     for await (const items of this.source.sessions({ read: { looksComplete: looksCompleteFor(this.handler) } }))
       for (const item of items) {
         if (item.kind === 'skipped') {
-          if (item.reason === 'unreadable' || item.reason === 'unstable') this.fail(notRead(item.location));
+          if (NOT_COPIED_SKIPS.has(item.reason)) this.fail(notRead(item.location));
           continue;
         }
         const ttlMs = this.liveTtlMs(item);
@@ -967,7 +970,7 @@ class FilesPresence {
   }
 
   /**
-   * Reports the files that could not be read, in order: skipped while listing (unreadable, unstable)
+   * Reports the files that could not be read, in order: skipped while listing (NOT_COPIED_SKIPS)
    * or when read (`unreadable`: candidate indexes, ascending). They were not copied either: their
    * users would be logged out.
    */
@@ -976,7 +979,7 @@ class FilesPresence {
     let c = 0;
     for (const e of entries) {
       if (e.kind === 'skipped') {
-        if (e.reason === 'unreadable' || e.reason === 'unstable') this.fail(notRead(e.location));
+        if (NOT_COPIED_SKIPS.has(e.reason)) this.fail(notRead(e.location));
         continue;
       }
       if (unreadable[u] === c) {

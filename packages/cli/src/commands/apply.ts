@@ -94,6 +94,10 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
     printApplySummary(applied.result, artifacts, print);
   }
   // A session file this user cannot read is a session not copied: its user would be logged out.
+  if (applied.oversized > 0 && !json)
+    print(
+      `  FAIL        ${applied.oversized} session(s) larger than the plan's limit (${applied.plan.limits.maxSessionBytes} bytes): not copied, their users would be logged out; run plan again with a larger --max-session-bytes, then apply`,
+    );
   if (applied.unreadable > 0 && !json)
     print(
       `  FAIL        ${applied.unreadable} session file(s) could not be read (permissions?): not copied; run apply as the PHP user or root`,
@@ -244,6 +248,8 @@ function printApplyProblems(r: ApplyResult, print: Print): void {
     c.unconfirmed === 0 &&
     c.missingAfterWrite === 0 &&
     c.unverified === 0 &&
+    (c.skipped.unreadable ?? 0) === 0 &&
+    (c.skipped.oversized ?? 0) === 0 &&
     r.sessions.stopped === undefined
   ) {
     print('  next        deploy the artifacts to PHP, then run session-migrate verify');

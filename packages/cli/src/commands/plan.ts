@@ -44,7 +44,8 @@ export const planModule: CommandFactory = ({ run, print }) =>
         .option('max-session-bytes', {
           type: 'number',
           default: DEFAULT_MAX_SESSION_BYTES,
-          describe: 'larger session files are reported, not migrated',
+          describe:
+            'larger sessions are not migrated, and apply and verify fail on them (their users would be logged out): raise it to copy them',
         })
         .option('read-through', {
           type: 'boolean',

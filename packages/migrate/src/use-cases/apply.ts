@@ -106,6 +106,8 @@ export interface ApplyPlanReport {
   plan: Plan;
   /** Session files this user could not read (not copied: their users would be logged out). */
   unreadable: number;
+  /** Sessions larger than the plan's maxSessionBytes (not copied: their users would be logged out). */
+  oversized: number;
   /**
    * True when nothing failed, conflicted, stayed unconfirmed, unverified, missing, unstable, unread
    * or not done, and apply was not stopped (the CLI's exit 0).
@@ -374,6 +376,8 @@ function summarize(
     c.conflicts === 0 &&
     !incomplete &&
     c.unstable === 0 &&
+    (c.skipped.unreadable ?? 0) === 0 &&
+    (c.skipped.oversized ?? 0) === 0 &&
     r.artifacts.every((a) => a.status === 'unchanged');
   const result: ApplyResult = {
     dryRun: options.dryRun,
@@ -385,8 +389,18 @@ function summarize(
     confirm: r.confirm,
     ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),
   };
-  // A session file this user cannot read is a session not copied: its user would be logged out.
+  // A session file this user cannot read, or one over the plan's size limit, is a session not
+  // copied: its user would be logged out (NOT_COPIED_SKIPS; unstable ones are counted on their own).
   const unreadable = c.skipped.unreadable ?? 0;
-  const ok = !(c.failed > 0 || c.conflicts > 0 || incomplete || c.unstable > 0 || unreadable > 0 || sessions.stopped !== undefined);
-  return { result, plan, unreadable, ok };
+  const oversized = c.skipped.oversized ?? 0;
+  const ok = !(
+    c.failed > 0 ||
+    c.conflicts > 0 ||
+    incomplete ||
+    c.unstable > 0 ||
+    unreadable > 0 ||
+    oversized > 0 ||
+    sessions.stopped !== undefined
+  );
+  return { result, plan, unreadable, oversized, ok };
 }

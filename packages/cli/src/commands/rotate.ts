@@ -79,7 +79,7 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
   } else {
     print(`session-migrate rotate: ${report.ok ? 'OK' : 'INCOMPLETE'}`);
     print(
-      `  keys        ${c.scanned} under prefix "${printable(r.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone)`,
+      `  keys        ${c.scanned} under prefix "${printable(r.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone, not read: verify checks them)`,
     );
     print(`  current     key ID ${report.currentKeyId} (lookup ID ${lookupId})`);
     print(`  before      by key ID: ${formatCounts(c.keyIdsBefore)}`);

@@ -437,6 +437,15 @@ LUA;
         return $e->getCode() === ConnectionFactory::CONNECT_FAILED && $this->factory->topology() === 'sentinel';
     }
 
+    /**
+     * Closes the connection, so the next command opens a new one (used when a reply looks like it
+     * was meant for another command: the connection may be out of step).
+     */
+    public function reconnect(): void
+    {
+        $this->reset();
+    }
+
     /** Drops the connection (closed, so a broken persistent one is not reused). */
     private function reset(): void
     {

@@ -91,6 +91,37 @@ final class EncryptedRedisSessionHandlerTest extends RedisTestCase
         self::assertStringNotContainsString('uid|i:1', $this->logs[0]);
     }
 
+    public function testAValueThatDoesNotOpenIsReadAgainOnANewConnectionBeforeAnEmptySessionReplacesIt(): void
+    {
+        // What a connection out of step brings: another session's envelope, which does not open
+        // under this key name (auth-failed). validateId() reads it; the stored value is the good one
+        // by the time read() decides, as when the first reply was meant for another command.
+        $key = $this->names()->keyName(self::ID);
+        $this->handler(['enabled' => false])->write(self::ID, 'uid|i:7;');
+        $good = (string) $this->admin->get($key);
+        $this->admin->set($key, $this->names()->seal($this->names()->keyName('other0000000000000000000000000001'), 'uid|i:8;'));
+        $handler = $this->handler();
+        $handler->open('', 'PHPSESSID');
+        self::assertTrue($handler->validateId(self::ID));
+        $this->admin->set($key, $good);
+        self::assertSame('uid|i:7;', $handler->read(self::ID));
+        self::assertSame([], $this->logs, 'no warning: nothing was replaced');
+        self::assertTrue($handler->write(self::ID, 'uid|i:7;n|i:1;'));
+        self::assertSame(0, $this->admin->exists($this->names()->lockName(self::ID)), 'write released the lock');
+    }
+
+    public function testAValueThatDoesNotOpenTwiceIsReplacedWithOneWarning(): void
+    {
+        $key = $this->names()->keyName(self::ID);
+        $this->admin->set($key, $this->names()->seal($this->names()->keyName('other0000000000000000000000000001'), 'uid|i:8;'));
+        $handler = $this->handler();
+        $handler->open('', 'PHPSESSID');
+        self::assertSame('', $handler->read(self::ID));
+        self::assertCount(1, $this->logs);
+        self::assertStringContainsString('did not open (auth-failed', $this->logs[0]);
+        self::assertTrue($handler->write(self::ID, 'uid|i:9;'));
+    }
+
     public function testAValueUnderAKeyIdThisHostLacksFailsTheReadAndStaysUntouched(): void
     {
         $vectors = sessionMigrateVectors('envelope-vectors.json');

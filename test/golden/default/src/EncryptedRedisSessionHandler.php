@@ -206,11 +206,48 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
                 return false;
             }
         }
+
+        return $this->sessionFrom($id, $key, $found, true);
+    }
+
+    /**
+     * The session payload of what fetch() found. A value that does not open and never will
+     * (not-envelope, auth-failed) is read again once on a new connection first: a connection out of
+     * step (a reply meant for another command) brings exactly such a value, and taking it for the
+     * stored one would replace that user's session with an empty one.
+     *
+     * @param array{value: string|false, destroyed: bool} $found
+     *
+     * @return string|false as read() returns
+     */
+    private function sessionFrom(string $id, string $key, array $found, bool $mayReadAgain)
+    {
         if ($found['value'] === false) {
             return $this->legacy !== null && !$found['destroyed'] ? $this->readLegacy($id, $key) : '';
         }
+        $opened = $this->envelope->open($key, $found['value']);
+        if ($opened['ok'] === true && is_string($opened['plaintext'])) {
+            return $opened['plaintext'];
+        }
+        $reason = (string) $opened['reason'];
+        $neverOpens = $reason !== 'unknown-key-id' && $reason !== 'unsupported-version';
+        if ($mayReadAgain && $neverOpens) {
+            $this->store->reconnect();
+            try {
+                $again = $this->fetch($id, $key);
+            } catch (StorageException $e) {
+                $this->log($e->getMessage());
+                return false;
+            }
+            if ($again === null) {
+                return false;
+            }
+            if ($again['value'] !== $found['value']) {
+                return $this->sessionFrom($id, $key, $again, false);
+            }
+        }
 
-        return $this->openValue($key, $found['value']) ?? false;
+        return $this->unopened($key, $opened) ?? false;
     }
 
     /**
@@ -498,18 +535,16 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /**
-     * Opens a stored value (one log line when it does not open; never the value).
+     * Decides about a stored value that did not open (one log line; never the value).
      *
-     * @return string|null the plaintext; '' for a value that can never open (not-envelope,
-     *                     auth-failed); null for a value this host cannot open but another may
-     *                     (unknown-key-id, unsupported-version): read() fails
+     * @param array{ok: bool, plaintext: ?string, reason: ?string, keyId: ?string} $opened Envelope::open()'s result
+     *
+     * @return string|null '' for a value that can never open (not-envelope, auth-failed): an empty
+     *                     session replaces it; null for a value this host cannot open but another
+     *                     may (unknown-key-id, unsupported-version): read() fails
      */
-    private function openValue(string $key, string $value): ?string
+    private function unopened(string $key, array $opened): ?string
     {
-        $opened = $this->envelope->open($key, $value);
-        if ($opened['ok'] === true && is_string($opened['plaintext'])) {
-            return $opened['plaintext'];
-        }
         $reason = (string) $opened['reason'];
         $held = implode(',', $this->envelope->keys()->keyIds());
         if ($reason === 'unknown-key-id' || $reason === 'unsupported-version') {

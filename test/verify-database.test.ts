@@ -128,6 +128,12 @@ describe('verify scans every key of the database', () => {
     // One past the 16 KiB cap, under a binary (non-UTF-8) key name.
     const bigPlainName = Buffer.concat([Buffer.from('cache:\xff:', 'latin1'), Buffer.from(`PLAINIDBIG${randomBytes(12).toString('hex')}`)]);
     await c.set(bigPlainName, Buffer.from(`user|s:40000:"${'y'.repeat(40_000)}";`));
+    // Two past the 8 MiB verify reads of other values, which begin like a PHP session: read whole all
+    // the same (one whose first value decodes within the first 16 KiB, one whose first value is the
+    // long one), so they fail as plaintext (an adversarial review found them let through as "large").
+    const big = 9 * 1024 * 1024;
+    await c.set('app:bigsession:1', Buffer.from(`user|s:5:"alice";blob|s:${big}:"${'z'.repeat(big)}";`));
+    await c.set('app:bigsession:2', Buffer.from(`blob|s:${big}:"${'z'.repeat(big)}";user|s:3:"bob";`));
     // phpredis's empty session (SET key "" NX EX; `a:0:{}` under php_serialize) and its locks: with a
     // TTL, and a stale one without.
     await c.set(`PHPREDIS_SESSION:${sid('empty', 0)}`, '', 'EX', 900);
@@ -162,20 +168,20 @@ describe('verify scans every key of the database', () => {
       tombstone: 1,
       'handler-lock': 1,
       invalid: 0,
-      'plaintext-session': 4 + 4 + 1 + 1,
+      'plaintext-session': 4 + 4 + 1 + 1 + 2,
       'empty-session': 2,
       lock: 1,
       'stale-lock': 1,
       other: OTHER_STRINGS.length + 3 + 5, // the strings, app:empty, app:large, app:mid, and the 5 other types
     });
-    expect(report.keysTotal).toBe(13 + 1 + 1 + 10 + 2 + 1 + 1 + OTHER_STRINGS.length + 3 + 5);
+    expect(report.keysTotal).toBe(13 + 1 + 1 + 12 + 2 + 1 + 1 + OTHER_STRINGS.length + 3 + 5);
     expect(report.keysScanned).toBe(13 + 1 + 1 + 1);
     expect(report.keysValid).toBe(13);
     expect(report.otherTypes).toEqual({ string: OTHER_STRINGS.length + 3, hash: 1, list: 1, set: 1, zset: 1, stream: 1 });
     expect(report.largeValues).toBe(1);
-    expect(report.plaintextFormats).toEqual({ php: 4, php_binary: 2, php_serialize: 2, igbinary: 2 });
+    expect(report.plaintextFormats).toEqual({ php: 6, php_binary: 2, php_serialize: 2, igbinary: 2 });
     expect(report.staleLocks.count).toBe(1);
-    expect(report.failureCounts).toEqual({ 'plaintext-session': 10 });
+    expect(report.failureCounts).toEqual({ 'plaintext-session': 12 });
     expect(report.failures.map((f) => f.key).sort()).toContain(`${PREFIX}planted`);
     // The stale lock is a warning with the fix, on stderr.
     expect(r.stderr).toMatch(/1 phpredis session lock\(s\) without a TTL .*redis\.session\.lock_expire/);
@@ -203,7 +209,7 @@ describe('verify scans every key of the database', () => {
     expect(pr.failureCounts).toEqual({ 'plaintext-session': 1 });
 
     // Once the plaintext is gone: exit 0, with the stale-lock warning still on stderr.
-    await c.del(`${PREFIX}planted`, bigPlainName, ...plainIds.flatMap((id) => [`PHPREDIS_SESSION:${id}`, `framework:sessions:${id}`]));
+    await c.del(`${PREFIX}planted`, bigPlainName, 'app:bigsession:1', 'app:bigsession:2', ...plainIds.flatMap((id) => [`PHPREDIS_SESSION:${id}`, `framework:sessions:${id}`]));
     const clean = cli(['verify', '--target', node.url, '--key-file', keyFile]);
     expect(clean.status, clean.stdout).toBe(0);
     expect(clean.stderr).toMatch(/without a TTL/);

@@ -15,6 +15,7 @@ export {
   SERIALIZE_HANDLERS,
   decodeSession,
   sniffFormat,
+  headLooksLikeSession,
   classifySession,
   loadableSessionFormat,
   loadsAsEmptySession,

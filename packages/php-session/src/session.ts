@@ -341,6 +341,26 @@ export function sniffFormat(bytes: Buffer): SerializeHandler | 'empty' | 'unknow
   }
 }
 
+/**
+ * A `php` handler record start: a variable name (printable ASCII without `|`, as PHP's own session
+ * variables are named) then `|` and a length-prefixed string, array or object (`s:N:`, `a:N:`, `O:N:`):
+ * what a session whose first value is too long to see whole begins with (sniffFormat names a format
+ * only when its first entry decodes).
+ */
+const PHP_RECORD_START = /^[\x20-\x7b\x7d\x7e]{1,128}\|[saO]:\d{1,10}:/;
+
+/**
+ * Whether the first bytes of a value too long to read whole (`head`) begin like a PHP session
+ * payload: a format sniffFormat recognises (its first entry decodes), or a `php` handler record
+ * whose first value runs past the head (PHP_RECORD_START). A heuristic, for deciding which long
+ * values verify reads whole to classify exactly; never throws.
+ */
+export function headLooksLikeSession(head: Buffer): boolean {
+  const format = sniffFormat(head);
+  if (format !== 'unknown' && format !== 'empty') return true;
+  return PHP_RECORD_START.test(head.subarray(0, 160).toString('latin1'));
+}
+
 /** What plan needs per session file. */
 export interface SessionClassification {
   /** sniffed */

@@ -15,7 +15,8 @@
  * Only the keys that need it get a second round: GETRANGE answered WRONGTYPE: `TYPE` (hash, list, set,
  * zset, stream, ...); the value filled the cap: `STRLEN`, then `GET` when it is at most
  * `maxValueBytes` long (in pipelines of at most `groupBytes`; a longer string is reported as
- * `large-string`, counted, not read); GETRANGE gave an empty string, which it also gives for a key
+ * `large-string`, counted, not read, unless its first bytes begin like a PHP session and it is at most
+ * `sessionLikeMaxBytes` long: then it is read whole too); GETRANGE gave an empty string, which it also gives for a key
  * deleted after the PTTL: `GET` tells the two apart. Error replies are expensive for the client
  * (ioredis builds an Error for each), so when a batch held many keys of other types the next batch
  * asks `TYPE` first (then `GETRANGE` for the strings only), and goes back once they are rare again.
@@ -27,6 +28,7 @@
 import { isAscii } from 'node:buffer';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection, Reply } from '@session-migrate/redis';
+import { headLooksLikeSession } from '@session-migrate/php-session';
 import type { KeyValue } from './classify.ts';
 
 /**
@@ -46,6 +48,12 @@ export interface ScanOptions {
   readCap?: number;
   /** Longest string read outside `fullRead` (default 8 MiB). */
   maxValueBytes?: number;
+  /**
+   * Longest string read outside `fullRead` when its first `readCap` bytes begin like a PHP session
+   * (headLooksLikeSession), so a large plaintext session is classified, not skipped (default 64 MiB,
+   * at least maxValueBytes).
+   */
+  sessionLikeMaxBytes?: number;
   /** Bytes of values fetched in one follow-up pipeline (default 32 MiB). */
   groupBytes?: number;
   /**
@@ -58,6 +66,8 @@ export interface ScanOptions {
 }
 
 export const DEFAULT_READ_CAP = 16 * 1024;
+/** ScanOptions.sessionLikeMaxBytes by default. */
+export const DEFAULT_SESSION_LIKE_MAX_BYTES = 64 * 1024 * 1024;
 const DEFAULT_GROUP_BYTES = 32 * 1024 * 1024;
 /** Share of keys of other types in a batch from which the next batch asks TYPE first, and below which it stops. */
 const TYPE_FIRST_FROM = 0.25;
@@ -124,6 +134,7 @@ interface ReadSettings {
   cap: number;
   capEnd: string;
   maxValueBytes: number;
+  sessionLikeMaxBytes: number;
   groupBytes: number;
   fullRead: Buffer;
   ttlWanted: (key: Buffer) => boolean;
@@ -137,6 +148,7 @@ async function* readBatches(client: RedisConnection, options: ScanOptions): Asyn
     cap,
     capEnd: String(cap - 1),
     maxValueBytes: options.maxValueBytes ?? 8 * 1024 * 1024,
+    sessionLikeMaxBytes: Math.max(options.sessionLikeMaxBytes ?? DEFAULT_SESSION_LIKE_MAX_BYTES, options.maxValueBytes ?? 0),
     groupBytes: options.groupBytes ?? DEFAULT_GROUP_BYTES,
     fullRead: options.fullRead,
     ttlWanted: options.ttlWanted ?? ((): boolean => false),
@@ -164,6 +176,8 @@ class BatchRead {
   private readonly needType: number[] = [];
   private readonly needLength: number[] = [];
   private readonly needGet: number[] = [];
+  /** The first readCap bytes of values longer than that (needLength), until their length is known. */
+  private readonly heads = new Map<number, Buffer>();
   otherTypes = 0;
   others = 0;
   /** This batch's values under the prefix came by MGET (readFirst). */
@@ -212,7 +226,10 @@ class BatchRead {
   /** What GETRANGE gave: the value, or a reason to read again. */
   private ranged(i: number, data: Buffer): void {
     if (data.length === 0) this.needGet.push(i);
-    else if (data.length >= this.s.cap) this.needLength.push(i);
+    else if (data.length >= this.s.cap) {
+      this.needLength.push(i);
+      this.heads.set(i, data);
+    }
     else this.out[i] = { key: this.keys[i]!, value: { kind: 'string', value: data }, pttlMs: this.pttls[i]! };
   }
 
@@ -365,9 +382,14 @@ class BatchRead {
       const len = Number(length);
       if (len === 0) return; // deleted meanwhile (STRLEN of a missing key is 0)
       this.lengths[i] = len;
+      const head = this.heads.get(i);
       if (len <= this.s.maxValueBytes) this.needGet.push(i);
+      // A long value that begins like a PHP session is read whole (one at a time by readValues'
+      // groups), so a plaintext session is not let through for its size.
+      else if (len <= this.s.sessionLikeMaxBytes && head !== undefined && headLooksLikeSession(head)) this.needGet.push(i);
       else this.out[i] = { key: keys[i]!, value: { kind: 'large-string', length: len }, pttlMs: this.pttls[i]! };
     });
+    this.heads.clear();
   }
 
   /** GET in groups of at most groupBytes (by STRLEN, or the cap for a value read again). */

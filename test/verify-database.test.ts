@@ -209,7 +209,13 @@ describe('verify scans every key of the database', () => {
     expect(pr.failureCounts).toEqual({ 'plaintext-session': 1 });
 
     // Once the plaintext is gone: exit 0, with the stale-lock warning still on stderr.
-    await c.del(`${PREFIX}planted`, bigPlainName, 'app:bigsession:1', 'app:bigsession:2', ...plainIds.flatMap((id) => [`PHPREDIS_SESSION:${id}`, `framework:sessions:${id}`]));
+    await c.del(
+      `${PREFIX}planted`,
+      bigPlainName,
+      'app:bigsession:1',
+      'app:bigsession:2',
+      ...plainIds.flatMap((id) => [`PHPREDIS_SESSION:${id}`, `framework:sessions:${id}`]),
+    );
     const clean = cli(['verify', '--target', node.url, '--key-file', keyFile]);
     expect(clean.status, clean.stdout).toBe(0);
     expect(clean.stderr).toMatch(/without a TTL/);

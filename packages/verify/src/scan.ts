@@ -229,8 +229,7 @@ class BatchRead {
     else if (data.length >= this.s.cap) {
       this.needLength.push(i);
       this.heads.set(i, data);
-    }
-    else this.out[i] = { key: this.keys[i]!, value: { kind: 'string', value: data }, pttlMs: this.pttls[i]! };
+    } else this.out[i] = { key: this.keys[i]!, value: { kind: 'string', value: data }, pttlMs: this.pttls[i]! };
   }
 
   /**

@@ -123,7 +123,10 @@ function printReport(
   print(
     `  sessions    ${r.sessions} ${unit}(s): ${deletable} proven (${formatCounts(r.deletable)}), ${blocked} not proven${blocked > 0 ? ` (${formatCounts(r.blocked)})` : ''}`,
   );
-  if (Object.keys(r.skipped).length > 0) print(`  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}`);
+  if (Object.keys(r.skipped).length > 0)
+    print(
+      `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || perSource !== undefined ? '; verify still fails a Redis key among them that holds session data (plaintext anywhere): delete such keys by hand' : ''}`,
+    );
   for (const b of r.blockers) print(`  NOT PROVEN  ${printable(b.file)}${b.key !== '' ? ` (${b.key})` : ''}: ${describeBlocker(b.reason)}`);
   if (blocked > r.blockers.length) print(`  ...         and ${blocked - r.blockers.length} more not proven`);
   if (r.dryRun) {

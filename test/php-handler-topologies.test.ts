@@ -289,6 +289,18 @@ describe('Redis Cluster over mutual TLS with an ACL user', () => {
         ids[0]!,
         /sessions are unavailable: Redis Cluster rediss:\/\/sessions@127\.0\.0\.1:\d+.*(certificate|SSL|TLS|keyspace)/i,
       );
+      // A rule without +cluster|slots: phpredis says only that it could not map the keyspace; the
+      // handler adds what to check.
+      await addAclUser(cluster, {
+        name: 'sessions',
+        password: 'pw-cluster',
+        rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire`,
+      });
+      expectVisibleFailure(
+        request(good, [`--id=${ids[0]}`], env),
+        ids[0]!,
+        /Couldn't map cluster keyspace.*; check that a seed is reachable and that the ACL user may run CLUSTER SLOTS \(\+cluster\|slots; docs\/redis\.md\)$/,
+      );
     } finally {
       await cluster.stop();
     }

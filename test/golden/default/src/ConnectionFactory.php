@@ -430,6 +430,12 @@ final class ConnectionFactory
                 throw new StorageException($this->describe() . ': ' . $this->authFailed($refused), 0, $e);
             }
             $why = self::redact($e->getMessage() . ($warnings !== [] ? ' (' . implode('; ', $warnings) . ')' : ''));
+            if (strpos($e->getMessage(), 'map cluster keyspace') !== false) {
+                // phpredis maps the slots with CLUSTER SLOTS on each seed: a refused command looks the
+                // same as an unreachable seed (phpredis cluster_library.c, cluster_map_keyspace()).
+                $why .= '; check that a seed is reachable and that the ACL user may run CLUSTER SLOTS'
+                    . ' (+cluster|slots; docs/redis.md)';
+            }
             throw new StorageException($this->describe() . ': ' . $why, self::CONNECT_FAILED, $e);
         } finally {
             if ($previous !== false) {

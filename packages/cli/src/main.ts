@@ -4,7 +4,7 @@
  */
 import yargs from 'yargs';
 import { UserFacingError, VERSION, printable } from '@session-migrate/common';
-import { checkSpellings, checkValues, describeUsageFailure, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
+import { checkSpellings, checkValues, describeUsageFailure, notDecimal, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
 import type { CommandFactory, Print } from './commands/context.ts';
 import { keysModule } from './commands/keys.ts';
 import { planModule } from './commands/plan.ts';
@@ -91,8 +91,9 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     // typed, against yargs' own option table of the command (argv.ts).
     .middleware((a: Record<string, unknown>, y?: unknown) => {
       const table = optionTableOf(y);
-      checkSpellings(argv, table, positionalsOf(y));
-      checkValues(a, table);
+      const written = checkSpellings(argv, table, positionalsOf(y));
+      notDecimal(a, table, written);
+      checkValues(a, table, written);
     }, true)
     .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
     .command(COMMANDS.map((module) => module({ run, print })))

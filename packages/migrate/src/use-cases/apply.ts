@@ -170,7 +170,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
   const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, {
     keepReconnecting: true,
-    write: !options.dryRun,
+    write: true,
     command: 'apply',
     prefix: plan.target.prefix,
   });

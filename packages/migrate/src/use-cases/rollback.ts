@@ -102,7 +102,8 @@ export async function rollback(options: RollbackOptions): Promise<RollbackReport
     openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command,
       prefix: r.prefix,
-      write: !options.dryRun && command === 'rollback-remove-keys',
+      // A dry run is refused where the real run is (a replica), not counted as if it could delete.
+      write: command === 'rollback-remove-keys',
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
   const { codec } = await codecForPlan(r);

@@ -280,6 +280,38 @@ describe('crash safety', () => {
     }
   }, 300_000);
 
+  it('after a Redis restart during apply, the MISSING advice and the refusal of the next apply both say: re-run plan, then apply', async () => {
+    const dir = join(root, 'restart-advice');
+    const total = 30_000;
+    makeSessions(dir, total, 'rsa');
+    const first = await startRedis();
+    const port = first.port;
+    let server: RedisServer = first;
+    try {
+      const planFile = plan(dir, first.url, 'restart-advice');
+      const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '40', '--retry-delay-ms', '100']);
+      await waitForKeys(first.client, 2000);
+      await first.stop();
+      await sleep(1500);
+      server = await startRedis([], port);
+      const r = await run.done;
+      expect(r.status, r.stderr).toBe(1);
+      // The read-back found the writes the restart lost; the plan's server is gone, so not "run apply again".
+      expect(r.stdout).toMatch(
+        /^ {2}MISSING {5}\d+ session\(s\) written or found by apply are not in Redis any more: Redis restarted during apply \(its run ID is not the plan's\) and lost them; re-run plan, then apply$/m,
+      );
+      expect(r.stdout).not.toMatch(/run apply again to write them/);
+      // Following the advice half-way (apply again) is refused, saying the same.
+      const again = cli(['apply', '--plan', planFile]);
+      expect(again.status).toBe(2);
+      expect(again.stderr).toMatch(
+        /not the server the plan was made against \(restarted or replaced\); nothing was written; re-run plan, then apply\n$/,
+      );
+    } finally {
+      await server.stop();
+    }
+  }, 300_000);
+
   it('Redis gone for good: stops after the retry budget, exit 1 with what is not done; a re-run finishes', async () => {
     const dir = join(root, 'gone');
     const total = 30_000;

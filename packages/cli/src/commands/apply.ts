@@ -72,7 +72,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
  * @returns 0 when everything was done, 1 otherwise (re-run apply). @throws UserFacingError from applyPlan.
  */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
-  const { applyPlan, describeArtifactResults, describeChoices } = await import('@session-migrate/migrate');
+  const { applyPlan, describeArtifactResults, describeChoices, targetRestartedSincePlan } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
   let progress: ReturnType<typeof progressLine> | undefined;
   const applied = await applyPlan({
@@ -91,7 +91,13 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
       ...describeArtifactResults(applied.result.artifacts, applied.plan.artifacts.outDir),
       ...(kept !== undefined ? [`as generate php made them: ${describeChoices(kept)} (generate php --plan PLAN changes them)`] : []),
     ];
-    printApplySummary(applied.result, artifacts, print);
+    // Sessions missing at the read-back: after a restart of Redis (its run ID is not the plan's any
+    // more) apply refuses the plan, so the advice is to plan again; otherwise to run apply again.
+    const restarted =
+      !applied.result.dryRun &&
+      applied.result.sessions.counts.missingAfterWrite > 0 &&
+      (await targetRestartedSincePlan(applied.plan, options.tls ?? {}));
+    printApplySummary(applied.result, artifacts, print, restarted);
   }
   // A session file this user cannot read is a session not copied: its user would be logged out.
   if (applied.unreadable > 0 && !json)
@@ -102,9 +108,9 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
 }
 
 /** The summary: `artifacts` are describeArtifactResults' lines and the kept choices' (loaded with the use case). */
-function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print): void {
+function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print, targetRestarted: boolean): void {
   printApplyHead(r, artifacts, print);
-  printApplyProblems(r, print);
+  printApplyProblems(r, print, targetRestarted);
 }
 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
@@ -202,7 +208,8 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
   return lines;
 }
 
-function printApplyProblems(r: ApplyResult, print: Print): void {
+/** @param targetRestarted the target's run ID is not the plan's now (targetRestartedSincePlan): Redis restarted during apply */
+function printApplyProblems(r: ApplyResult, print: Print, targetRestarted = false): void {
   const c = r.sessions.counts;
   if (r.sessions.stopped !== undefined)
     print(
@@ -218,7 +225,9 @@ function printApplyProblems(r: ApplyResult, print: Print): void {
   }
   if (c.missingAfterWrite > 0)
     print(
-      `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`,
+      targetRestarted
+        ? `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more: Redis restarted during apply (its run ID is not the plan's) and lost them; re-run plan, then apply`
+        : `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`,
     );
   for (const k of r.sessions.missing.slice(0, 20)) print(`  MISSING     ${k}`);
   if (c.unverified > 0) print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again`);

@@ -290,7 +290,7 @@ async function refuseDrift(planPath: string, keys: Keys, client: RedisConnection
   });
   if (drift.length > 0) {
     throw new UserFacingError(
-      `plan ${planPath} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`,
+      `plan ${planPath} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan, then apply`,
     );
   }
 }

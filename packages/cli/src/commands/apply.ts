@@ -211,10 +211,17 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
 /** @param targetRestarted the target's run ID is not the plan's now (targetRestartedSincePlan): Redis restarted during apply */
 function printApplyProblems(r: ApplyResult, print: Print, targetRestarted = false): void {
   const c = r.sessions.counts;
-  if (r.sessions.stopped !== undefined)
-    print(
-      `  STOPPED     ${printable(r.sessions.stopped.message)}${r.sessions.stopped.fix !== undefined ? `: ${printable(r.sessions.stopped.fix)}` : ''}; fix it and run apply again`,
-    );
+  if (r.sessions.stopped !== undefined) {
+    // One instruction: a fix that already ends in "run the command again" (OOM, READONLY) names apply.
+    const fix = r.sessions.stopped.fix;
+    const advice =
+      fix === undefined
+        ? '; fix it and run apply again'
+        : /run the command again/.test(fix)
+          ? `: ${printable(fix.replace('run the command again', 'run apply again'))}`
+          : `: ${printable(fix)}; fix it and run apply again`;
+    print(`  STOPPED     ${printable(r.sessions.stopped.message)}${advice}`);
+  }
   if (c.unconfirmed > 0) {
     print(
       `  UNCONFIRMED ${c.unconfirmed} session(s) not confirmed on enough replicas in time (${r.sessions.replicaShortfalls
@@ -232,9 +239,12 @@ function printApplyProblems(r: ApplyResult, print: Print, targetRestarted = fals
   for (const k of r.sessions.missing.slice(0, 20)) print(`  MISSING     ${k}`);
   if (c.unverified > 0) print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
+  // A permanent error (OOM, NOPERM, ...) is not retried: the STOPPED line above says it and what to do.
   if (c.notDone > 0 || r.sessions.aborted)
     print(
-      `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`,
+      r.sessions.stopped !== undefined
+        ? `  NOT DONE    ${c.notDone} session(s) not written: apply stopped at the error above`
+        : `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`,
     );
   if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
   for (const u of r.sessions.unstable) print(`  UNSTABLE    ${printable(u)}`);

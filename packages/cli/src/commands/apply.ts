@@ -15,6 +15,9 @@ export interface ApplyArgs extends Omit<ApplyPlanOptions, 'onProgress' | 'onRetr
   json: boolean;
 }
 
+/** What apply says on SIGINT (Ctrl-C), before exit 130. */
+const INTERRUPTED =
+  'the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)';
 export const applyModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'apply',
@@ -63,7 +66,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
           },
           print,
         );
-      })(),
+      }, INTERRUPTED)(),
   });
 
 /**

@@ -235,6 +235,31 @@ describe('crash safety', () => {
     for (const [k, v] of before) expect((await redis.client.getBuffer(k))!.equals(v)).toBe(true);
   }, 300_000);
 
+  it('SIGINT (Ctrl-C) mid-run: one line on stderr saying what stays and how to finish, exit 130; a re-run finishes', async () => {
+    const dir = join(root, 'sigint');
+    const total = 30_000;
+    const ids = makeSessions(dir, total, 'int');
+    const target = await startRedis();
+    try {
+      const planFile = plan(dir, target.url, 'sigint');
+      const run = cliChild(['apply', '--plan', planFile, '--workers', '0']);
+      await waitForKeys(target.client, 2000);
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.status, r.stderr).toBe(130);
+      expect(r.stderr).toBe(
+        'session-migrate: interrupted: the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)\n',
+      );
+      const partial = await target.client.dbsize();
+      expect(partial, 'apply finished before the SIGINT: make the source bigger').toBeLessThan(total);
+      const again = cli(['apply', '--plan', planFile, '--json']);
+      expect(again.status, again.stderr).toBe(0);
+      expect(await expectAllCopied(target.client, dir, ids)).toBe(total);
+    } finally {
+      await target.stop();
+    }
+  }, 300_000);
+
   it('Redis restarted and a connection dropped mid-run: retried with backoff, reported, nothing skipped', async () => {
     const dir = join(root, 'restart');
     const total = 30_000;
@@ -275,6 +300,38 @@ describe('crash safety', () => {
       expect(c2.alreadyPresent).toBe(afterRestart);
       expect(c2.migrated).toBe(total - afterRestart);
       expect(await expectAllCopied(server.client, dir, ids)).toBe(total);
+    } finally {
+      await server.stop();
+    }
+  }, 300_000);
+
+  it('after a Redis restart during apply, the MISSING advice and the refusal of the next apply both say: re-run plan, then apply', async () => {
+    const dir = join(root, 'restart-advice');
+    const total = 30_000;
+    makeSessions(dir, total, 'rsa');
+    const first = await startRedis();
+    const port = first.port;
+    let server: RedisServer = first;
+    try {
+      const planFile = plan(dir, first.url, 'restart-advice');
+      const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '40', '--retry-delay-ms', '100']);
+      await waitForKeys(first.client, 2000);
+      await first.stop();
+      await sleep(1500);
+      server = await startRedis([], port);
+      const r = await run.done;
+      expect(r.status, r.stderr).toBe(1);
+      // The read-back found the writes the restart lost; the plan's server is gone, so not "run apply again".
+      expect(r.stdout).toMatch(
+        /^ {2}MISSING {5}\d+ session\(s\) written or found by apply are not in Redis any more: Redis restarted during apply \(its run ID is not the plan's\) and lost them; re-run plan, then apply$/m,
+      );
+      expect(r.stdout).not.toMatch(/run apply again to write them/);
+      // Following the advice half-way (apply again) is refused, saying the same.
+      const again = cli(['apply', '--plan', planFile]);
+      expect(again.status).toBe(2);
+      expect(again.stderr).toMatch(
+        /not the server the plan was made against \(restarted or replaced\); nothing was written; re-run plan, then apply\n$/,
+      );
     } finally {
       await server.stop();
     }

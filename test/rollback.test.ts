@@ -28,7 +28,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
-import { startRedis, type RedisServer } from './support/servers.ts';
+import { freePort, startRedis, type RedisServer } from './support/servers.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
@@ -267,5 +267,42 @@ describe('rollback --remove-keys', () => {
     expect(both.status).toBe(2);
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
     expect(both.stderr).toMatch(/exactly one of --to/);
+  });
+});
+
+describe('rollback: bad input is checked before the WARNING (one line on stderr, adversarial review)', () => {
+  it('--to files:/nonexistent with --ids-from, or an unreachable target: one line, exit 2, no WARNING', async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}/0`;
+    const cases: Array<{ args: string[]; error: RegExp }> = [
+      {
+        args: ['--to', `files:${join(root, 'nonexistent')}`, '--ids-from', `files:${sessions}`, '--plan', planFile],
+        error: /^session-migrate: rollback directory .*nonexistent: no such file or directory/,
+      },
+      {
+        args: ['--to', `files:${sessions}`, '--target', dead, '--key-file', keyFile],
+        error: /^session-migrate: cannot connect to Redis at .*ECONNREFUSED/,
+      },
+      {
+        args: ['--remove-keys', '--target', dead, '--key-file', keyFile],
+        error: /^session-migrate: cannot connect to Redis at .*ECONNREFUSED/,
+      },
+      {
+        args: ['--to-sources', '--plan', planFile, '--target', dead],
+        error: /^session-migrate: cannot connect to Redis at .*ECONNREFUSED/,
+      },
+    ];
+    for (const { args, error } of cases) {
+      for (const json of [[], ['--json']]) {
+        const r = cli(['rollback', ...args, ...json]);
+        const where = [...args, ...json].join(' ');
+        expect(r.status, where).toBe(2);
+        expect(
+          r.stderr.split('\n').filter((l) => l !== ''),
+          where,
+        ).toHaveLength(1);
+        expect(r.stderr, where).toMatch(error);
+        expect(r.stdout, where).toBe('');
+      }
+    }
   });
 });

@@ -17,6 +17,9 @@
  *   '' or undefined, and the command silently used its default or ignored the option; a value that
  *   is empty on purpose is still one (`--scan-dir=`, `--scan-dir ""`: the command judges it);
  * - a number option whose value is not a number (yargs gives NaN), an array option with no value;
+ * - a number option written other than in plain decimal (`0x10`, `1e3`, `0b10`, ` 16`, `+16`): yargs
+ *   gives it to Number() (`--retries 0x10` is 16); it is made NaN, so the command's own range check
+ *   refuses it with the option's one-line error ("--retries must be a whole number from 0 to 100");
  * - words after `--`, which yargs' strict mode lets through and no command reads;
  * - another case (`--DRY-RUN`): yargs sets the camelCase key but not the kebab-case one;
  * - a positional argument spelled as an option (`codemod php --dir x`): yargs ignores it when the
@@ -109,10 +112,19 @@ function namesOf(table: OptionTable): Map<string, string> {
 }
 
 /**
+ * How a number option must be written: plain decimal digits, an optional '-' and fraction (yargs
+ * passes the text to Number(), which also reads hex, binary, octal, exponents and blanks).
+ */
+const PLAIN_DECIMAL = /^-?(?:\d+(?:\.\d+)?|\.\d+)$/;
+
+/**
  * Checks the option words of `tokens` (the command line as typed, up to `--`) against `table`.
+ * @returns the number options (declared keys) whose value is not written in plain decimal
+ *   (PLAIN_DECIMAL); the caller makes them NaN (notDecimal) so the command's range check refuses them.
  * @throws UserFacingError naming the option in its kebab-case (declared) spelling.
  */
-export function checkSpellings(tokens: readonly string[], table: OptionTable, positionals: readonly string[] = []): void {
+export function checkSpellings(tokens: readonly string[], table: OptionTable, positionals: readonly string[] = []): Set<string> {
+  const notDecimal = new Set<string>();
   const names = namesOf(table);
   const has = (list: string[] | undefined, key: string) => (list ?? []).includes(key);
   const seen = new Set<string>();
@@ -155,8 +167,24 @@ export function checkSpellings(tokens: readonly string[], table: OptionTable, po
     }
     // yargs reads an empty number (`--workers=`, `--workers ""`) as 0.
     if (has(table.number, key) && !negated && (value ?? tokens[i + 1]) === '') throw new UserFacingError(`--${key} must be a number`);
+    const text = value ?? tokens[i + 1];
+    if (has(table.number, key) && !negated && text !== undefined && !PLAIN_DECIMAL.test(text) && !Number.isNaN(Number(text)))
+      notDecimal.add(key);
     if (seen.has(key) && !has(table.array, key)) throw new UserFacingError(`--${key} given more than once`);
     seen.add(key);
+  }
+  return notDecimal;
+}
+
+/**
+ * Makes the number options `keys` NaN in yargs' result, in every spelling it set (the key, its
+ * camelCase form and aliases): a value written in hex, binary or with an exponent is not taken as the
+ * number Number() reads, and the command's own check ("--retries must be a whole number from 0 to
+ * 100") refuses it. checkValues lets these NaN through to that check.
+ */
+export function notDecimal(args: Record<string, unknown>, table: OptionTable, keys: ReadonlySet<string>): void {
+  for (const key of keys) {
+    for (const name of [key, Parser.camelCase(key), ...(table.alias[key] ?? [])]) if (name in args) args[name] = Number.NaN;
   }
 }
 
@@ -164,10 +192,10 @@ export function checkSpellings(tokens: readonly string[], table: OptionTable, po
  * Checks parsed values yargs accepted without complaint: a number option that is not a number, an
  * array option given with no value. @throws UserFacingError.
  */
-export function checkValues(args: Record<string, unknown>, table: OptionTable): void {
+export function checkValues(args: Record<string, unknown>, table: OptionTable, notDecimal: ReadonlySet<string> = new Set()): void {
   for (const key of table.number) {
     const v = args[key];
-    if (v === undefined) continue;
+    if (v === undefined || notDecimal.has(key)) continue;
     if (typeof v !== 'number' || Number.isNaN(v)) throw new UserFacingError(`--${key} must be a number`);
   }
   for (const key of table.array) {

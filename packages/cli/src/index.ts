@@ -302,6 +302,7 @@ export {
   providerFromPlan,
   codecFromProvider,
   openTarget,
+  targetRestartedSincePlan,
   openSources,
   openPlanSources,
   closeSources,

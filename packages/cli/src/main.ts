@@ -4,8 +4,8 @@
  */
 import yargs from 'yargs';
 import { UserFacingError, VERSION, printable } from '@session-migrate/common';
-import { checkSpellings, checkValues, describeUsageFailure, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
-import type { CommandFactory, Print } from './commands/context.ts';
+import { checkSpellings, checkValues, describeUsageFailure, notDecimal, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
+import type { CommandFactory, Print, Run } from './commands/context.ts';
 import { keysModule } from './commands/keys.ts';
 import { planModule } from './commands/plan.ts';
 import { applyModule } from './commands/apply.ts';
@@ -81,8 +81,18 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       throw err;
     });
   }
-  const run = (fn: () => Promise<number> | number) => async () => {
-    exitCode = await fn();
+  const run: Run = (fn, interrupted) => async () => {
+    // Node's own SIGINT handling ends the process silently; a command that writes says what it leaves.
+    const onSigint = () => {
+      process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: ${interrupted}\n`);
+      process.exit(130);
+    };
+    if (interrupted !== undefined) process.once('SIGINT', onSigint);
+    try {
+      exitCode = await fn();
+    } finally {
+      if (interrupted !== undefined) process.removeListener('SIGINT', onSigint);
+    }
   };
   const parser = yargs(argv)
     .scriptName('session-migrate')
@@ -91,8 +101,9 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     // typed, against yargs' own option table of the command (argv.ts).
     .middleware((a: Record<string, unknown>, y?: unknown) => {
       const table = optionTableOf(y);
-      checkSpellings(argv, table, positionalsOf(y));
-      checkValues(a, table);
+      const written = checkSpellings(argv, table, positionalsOf(y));
+      notDecimal(a, table, written);
+      checkValues(a, table, written);
     }, true)
     .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
     .command(COMMANDS.map((module) => module({ run, print })))

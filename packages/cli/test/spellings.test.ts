@@ -295,3 +295,56 @@ describe('a required positional argument left out', () => {
     expect((await parse(['keys', 'ring', 'init'])).stderr).toBe('session-migrate: Missing required argument: out (see --help)\n');
   });
 });
+
+describe('a number option written other than in plain decimal', () => {
+  it('--retries 0x10 is not 16: NaN reaches the command, whose range check refuses it (yargs read hex, exponents, binary)', async () => {
+    for (const text of ['0x10', '1e1', '0b10', '0o10', ' 16', '+16', 'Infinity']) {
+      for (const argv of [
+        ['apply', '--retries', text],
+        ['apply', `--retries=${text}`],
+        ['apply', `--retryDelayMs=${text}`],
+      ]) {
+        const r = await parse(argv);
+        expect(r.code, argv.join(' ')).toBe(0);
+        const key = argv[1]!.startsWith('--retryDelayMs') ? 'retry-delay-ms' : 'retries';
+        expect(Number.isNaN(r.args![key]), argv.join(' ')).toBe(true);
+        expect(Number.isNaN(r.args![Parser.camelCase(key)]), argv.join(' ')).toBe(true);
+      }
+    }
+    // Plain decimal (also negative, with a fraction) is what it says; the command judges the range.
+    for (const [text, value] of [
+      ['16', 16],
+      ['-1', -1],
+      ['2.5', 2.5],
+      ['0016', 16],
+    ] as const) {
+      expect((await parse(['apply', '--retries', text])).args!['retries']).toBe(value);
+    }
+    // Not a number at all keeps its own message.
+    expect((await parse(['apply', '--retries', 'abc'])).stderr).toBe('session-migrate: --retries must be a number\n');
+  });
+
+  it("the command refuses it with the option's one-line error, exit 2 (demo --users, plan --gc-maxlifetime, --key-command-timeout)", async () => {
+    stderr = '';
+    expect(await main(['demo', '--users', '0x5'])).toBe(2);
+    expect(stderr).toBe('session-migrate: --users must be a whole number from 1 to 200\n');
+    stderr = '';
+    expect(
+      await main([
+        'plan',
+        '--source',
+        'files:/nonexistent',
+        '--target',
+        'redis://127.0.0.1:1/0',
+        '--key-file',
+        '/nonexistent',
+        '--gc-maxlifetime',
+        '1e3',
+      ]),
+    ).toBe(2);
+    expect(stderr).toBe('session-migrate: --gc-maxlifetime must be a whole number of seconds from 1 to 2147483647\n');
+    stderr = '';
+    expect(await main(['keys', 'id', '--key-command', 'true', '--keyCommandTimeout=0x10'])).toBe(2);
+    expect(stderr).toBe('session-migrate: --key-command-timeout must be more than 0 and at most 3600 seconds\n');
+  });
+});

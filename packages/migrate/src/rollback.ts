@@ -348,8 +348,12 @@ export async function rollbackToFilesMany(
   return { targets, keysInRedis, keysWithoutKnownId };
 }
 
-/** @throws UserFacingError when the base directory is missing, a symlink or not a directory. */
-function checkBaseDir(layout: RollbackFilesLayout): Stats {
+/**
+ * The directory rollback writes to must exist and be a real directory (not a symlink): rollback
+ * creates only the hash levels below it (with its owner and mode).
+ * @returns its lstat. @throws UserFacingError when the base directory is missing, a symlink or not a directory.
+ */
+export function checkBaseDir(layout: RollbackFilesLayout): Stats {
   let base: Stats;
   try {
     base = lstatSync(layout.dir);

@@ -646,6 +646,52 @@ function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions[
 }
 
 /**
+ * Redis's reply to AUTH with a password alone when its default user has none (src/acl.c authCommand
+ * of https://github.com/redis/redis: "AUTH <password> called without any password configured for
+ * the default user"; before Redis 6 "Client sent AUTH, but no password is set"). ioredis accepts
+ * such a password silently (its RESP3 handshake sends HELLO 3 AUTH default <password>, which a
+ * `nopass` default user accepts) or only warns (lib/redis/event_handler.js handleAuthError);
+ * phpredis sends AUTH <password> and fails the connect, so the generated handler, given the same
+ * variable, would fail every session_start(). AUTH with a user and a password is accepted by a
+ * `nopass` user, in Redis and in phpredis alike: with a user nothing is checked.
+ */
+const NO_PASSWORD_CONFIGURED = /without any password configured|no password is set/i;
+
+/**
+ * On a connection ioredis opened with the credentials: with a password and no user, sends
+ * `AUTH <password>` as phpredis does (harmless on a server that has the password) and refuses a
+ * password the server does not use.
+ * @param refuse the error for a server that needs no password (NO_PASSWORD_CONFIGURED)
+ * @throws that error, or the server's reply error (WRONGPASS, ...) for the caller to classify
+ */
+async function confirmPasswordNeeded(
+  client: Redis,
+  password: string | undefined,
+  username: string | undefined,
+  refuse: () => UserFacingError,
+): Promise<void> {
+  if (password === undefined || username !== undefined) return;
+  try {
+    await client.call('AUTH', password);
+  } catch (err) {
+    if (NO_PASSWORD_CONFIGURED.test((err as Error).message ?? '')) throw refuse();
+    throw err;
+  }
+}
+
+/** The one-line refusal of a password the server does not use (names the variable, never the password). */
+function unneededPassword(spec: RedisSpec, where: string, sentinel = false): UserFacingError {
+  const given = sentinel
+    ? `${SENTINEL_PASSWORD_ENV[spec.role]} is set`
+    : spec.credentials.passwordInUrl
+      ? 'the URL gives a password'
+      : `${PASSWORD_ENV[spec.role]} is set`;
+  return new UserFacingError(
+    `${where} requires no password, but ${given}: AUTH with it is refused (no password is configured for the default user), as the PHP handler's would be; unset it, or ${sentinel ? `give the sentinels' ACL user in ${SENTINEL_USERNAME_ENV[spec.role]}` : 'name the ACL user in the URL'}`,
+  );
+}
+
+/**
  * One plain connection to the node a URL gives, to learn what it is: its INFO and, when cluster mode
  * is on, its CLUSTER INFO. The connection is closed before this returns. No ready check: that is
  * INFO, which the probe sends itself (a rule without INFO must fail with our message, not with
@@ -677,8 +723,12 @@ async function probeNode(
     let info: Map<string, string>;
     try {
       await connectWatchingForPlaintext(probe, a.tls, a);
+      await confirmPasswordNeeded(probe, spec.credentials.password, spec.credentials.username, () =>
+        unneededPassword(spec, `${spec.role === 'source' ? 'the source ' : ''}Redis at ${a.url}`),
+      );
       info = parseInfo(await probe.info());
     } catch (err) {
+      if (err instanceof UserFacingError) throw err;
       throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule);
     }
     if (info.get('cluster_enabled') !== '1' || info.get('redis_mode') === 'sentinel') return { info };
@@ -811,6 +861,9 @@ async function askSentinels(
     });
     try {
       await connectWatchingForPlaintext(client, tls !== undefined, s);
+      await confirmPasswordNeeded(client, spec.credentials.sentinelPassword, spec.credentials.sentinelUsername, () =>
+        unneededPassword(spec, `the sentinel ${formatHostPort(s)} of ${a.url}`, true),
+      );
       const r = (await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', a.masterName!)) as [string, string] | null;
       if (r === null) {
         unknownName = true;
@@ -818,6 +871,7 @@ async function askSentinels(
       }
       return { master: { host: r[0], port: Number(r[1]) }, unknownName, errors };
     } catch (err) {
+      if (err instanceof UserFacingError) throw err;
       const e = (isPlaintextServer(err) ? err : (lastError ?? err)) as NodeJS.ErrnoException;
       const why =
         describeTlsError(e, spec.role, spec.tls) ??
@@ -847,6 +901,7 @@ async function openSentinel(
       );
     throw new UserFacingError(`cannot reach any sentinel of ${a.url}: ${found.errors.join('; ')}`);
   }
+  await refuseUnneededPassword(spec, common, found.master, `the master ${formatHostPort(found.master)} of ${a.url}`);
   const client = new Redis({
     ...common,
     sentinels: (a.sentinels ?? []).map((s) => ({ host: s.host, port: s.port })),
@@ -890,6 +945,34 @@ async function openSentinel(
   const conn = newConnection(spec, client, desc, options.aclRule);
   if (options.keepReconnecting === true) conn.keepConnected();
   return conn;
+}
+
+/**
+ * The master a sentinel named, asked once (confirmPasswordNeeded): a password it does not use is
+ * refused (unneededPassword) before ioredis's Sentinel client connects with it. Any other failure is
+ * left to that client's connect, which reports it.
+ */
+async function refuseUnneededPassword(spec: RedisSpec, common: RedisOptions, at: HostPort, where: string): Promise<void> {
+  if (spec.credentials.password === undefined) return;
+  const client = new Redis({
+    ...common,
+    host: at.host,
+    port: at.port,
+    db: 0,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableReadyCheck: false,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await confirmPasswordNeeded(client, spec.credentials.password, spec.credentials.username, () => unneededPassword(spec, where));
+  } catch (err) {
+    if (err instanceof UserFacingError) throw err;
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** After this long without a finished TLS handshake, connectWatchingForPlaintext() asks the port in plaintext. */

@@ -68,11 +68,16 @@ function parseDb(text: string | undefined, what: string): number {
   return Number(text);
 }
 
-function decode(text: string, what: string): string {
+/**
+ * %-decodes one part of a URL.
+ * @param part the part, as the error names it (`user name`, `password`, `master name`); the text
+ *   itself is never printed (a password).
+ */
+function decode(text: string, what: string, part: 'user name' | 'password' | 'master name'): string {
   try {
     return decodeURIComponent(text);
   } catch {
-    throw new UserFacingError(`${what}: bad %-escape in the user or master name`);
+    throw new UserFacingError(`${what}: bad %-escape in the ${part} (write a literal % as %25)`);
   }
 }
 
@@ -108,8 +113,8 @@ export function parseRedisUrl(text: string, what: RedisRole = 'target'): RedisAd
   const port = parsePort(url.port, 6379, `${what} URL`);
   const dbText = url.pathname.replace(/^\//, '');
   const db = parseDb(dbText, `${what} URL`);
-  const username = url.username !== '' ? decode(url.username, `${what} URL`) : undefined;
-  const urlPassword = url.password !== '' ? decode(url.password, `${what} URL`) : undefined;
+  const username = url.username !== '' ? decode(url.username, `${what} URL`, 'user name') : undefined;
+  const urlPassword = url.password !== '' ? decode(url.password, `${what} URL`, 'password') : undefined;
   return {
     kind: 'node',
     tls,
@@ -136,7 +141,7 @@ function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddres
     if (hp === null) throw new UserFacingError(`${what} URL: sentinel address "${part}" is not host or host:port`);
     sentinels.push({ host: hp[1]!.replace(/^\[(.*)\]$/, '$1'), port: parsePort(hp[2], 26379, `${what} URL sentinel ${hp[1]}`) });
   }
-  const masterName = m[3] !== undefined ? decode(m[3], `${what} URL`) : '';
+  const masterName = m[3] !== undefined ? decode(m[3], `${what} URL`, 'master name') : '';
   if (masterName === '')
     throw new UserFacingError(
       `${what} URL names no Sentinel master: expected ${tls ? 'rediss' : 'redis'}+sentinel://host:port/MASTER[/db]`,
@@ -146,8 +151,8 @@ function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddres
   let urlPassword: string | undefined;
   if (m[1] !== undefined) {
     const colon = m[1].indexOf(':');
-    const u = decode(colon < 0 ? m[1] : m[1].slice(0, colon), `${what} URL`);
-    const p = colon < 0 ? '' : decode(m[1].slice(colon + 1), `${what} URL`);
+    const u = decode(colon < 0 ? m[1] : m[1].slice(0, colon), `${what} URL`, 'user name');
+    const p = colon < 0 ? '' : decode(m[1].slice(colon + 1), `${what} URL`, 'password');
     if (u !== '') username = u;
     if (p !== '') urlPassword = p;
   }

@@ -15,6 +15,9 @@ export interface ApplyArgs extends Omit<ApplyPlanOptions, 'onProgress' | 'onRetr
   json: boolean;
 }
 
+/** What apply says on SIGINT (Ctrl-C), before exit 130. */
+const INTERRUPTED =
+  'the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)';
 export const applyModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'apply',
@@ -63,7 +66,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
           },
           print,
         );
-      })(),
+      }, INTERRUPTED)(),
   });
 
 /**
@@ -72,7 +75,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
  * @returns 0 when everything was done, 1 otherwise (re-run apply). @throws UserFacingError from applyPlan.
  */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
-  const { applyPlan, describeArtifactResults, describeChoices } = await import('@session-migrate/migrate');
+  const { applyPlan, describeArtifactResults, describeChoices, targetRestartedSincePlan } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
   let progress: ReturnType<typeof progressLine> | undefined;
   const applied = await applyPlan({
@@ -91,7 +94,13 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
       ...describeArtifactResults(applied.result.artifacts, applied.plan.artifacts.outDir),
       ...(kept !== undefined ? [`as generate php made them: ${describeChoices(kept)} (generate php --plan PLAN changes them)`] : []),
     ];
-    printApplySummary(applied.result, artifacts, print);
+    // Sessions missing at the read-back: after a restart of Redis (its run ID is not the plan's any
+    // more) apply refuses the plan, so the advice is to plan again; otherwise to run apply again.
+    const restarted =
+      !applied.result.dryRun &&
+      applied.result.sessions.counts.missingAfterWrite > 0 &&
+      (await targetRestartedSincePlan(applied.plan, options.tls ?? {}));
+    printApplySummary(applied.result, artifacts, print, restarted);
   }
   // A session file this user cannot read is a session not copied: its user would be logged out.
   if (applied.oversized > 0 && !json)
@@ -106,9 +115,9 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
 }
 
 /** The summary: `artifacts` are describeArtifactResults' lines and the kept choices' (loaded with the use case). */
-function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print): void {
+function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print, targetRestarted: boolean): void {
   printApplyHead(r, artifacts, print);
-  printApplyProblems(r, print);
+  printApplyProblems(r, print, targetRestarted);
 }
 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
@@ -206,12 +215,20 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
   return lines;
 }
 
-function printApplyProblems(r: ApplyResult, print: Print): void {
+/** @param targetRestarted the target's run ID is not the plan's now (targetRestartedSincePlan): Redis restarted during apply */
+function printApplyProblems(r: ApplyResult, print: Print, targetRestarted = false): void {
   const c = r.sessions.counts;
-  if (r.sessions.stopped !== undefined)
-    print(
-      `  STOPPED     ${printable(r.sessions.stopped.message)}${r.sessions.stopped.fix !== undefined ? `: ${printable(r.sessions.stopped.fix)}` : ''}; fix it and run apply again`,
-    );
+  if (r.sessions.stopped !== undefined) {
+    // One instruction: a fix that already ends in "run the command again" (OOM, READONLY) names apply.
+    const fix = r.sessions.stopped.fix;
+    const advice =
+      fix === undefined
+        ? '; fix it and run apply again'
+        : /run the command again/.test(fix)
+          ? `: ${printable(fix.replace('run the command again', 'run apply again'))}`
+          : `: ${printable(fix)}; fix it and run apply again`;
+    print(`  STOPPED     ${printable(r.sessions.stopped.message)}${advice}`);
+  }
   if (c.unconfirmed > 0) {
     print(
       `  UNCONFIRMED ${c.unconfirmed} session(s) not confirmed on enough replicas in time (${r.sessions.replicaShortfalls
@@ -222,14 +239,19 @@ function printApplyProblems(r: ApplyResult, print: Print): void {
   }
   if (c.missingAfterWrite > 0)
     print(
-      `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`,
+      targetRestarted
+        ? `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more: Redis restarted during apply (its run ID is not the plan's) and lost them; re-run plan, then apply`
+        : `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`,
     );
   for (const k of r.sessions.missing.slice(0, 20)) print(`  MISSING     ${k}`);
   if (c.unverified > 0) print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
+  // A permanent error (OOM, NOPERM, ...) is not retried: the STOPPED line above says it and what to do.
   if (c.notDone > 0 || r.sessions.aborted)
     print(
-      `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`,
+      r.sessions.stopped !== undefined
+        ? `  NOT DONE    ${c.notDone} session(s) not written: apply stopped at the error above`
+        : `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`,
     );
   if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
   for (const u of r.sessions.unstable) print(`  UNSTABLE    ${printable(u)}`);

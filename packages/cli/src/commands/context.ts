@@ -11,8 +11,13 @@ import { keyProviderOptions } from '../key-options.ts';
 /** Writes one line of a command's output on stdout. */
 export type Print = (line: string) => void;
 
-/** Runs a command's body and records its exit code (0 success, 1 a check failed); errors propagate to main(). */
-export type Run = (fn: () => Promise<number> | number) => () => Promise<void>;
+/**
+ * Runs a command's body and records its exit code (0 success, 1 a check failed); errors propagate to
+ * main(). `interrupted`: a command that writes for a long time (apply, purge, rollback, rotate) says
+ * on SIGINT (Ctrl-C) what state it leaves and how to finish, in one stderr line, and exits 130
+ * (128 + SIGINT, the shells' convention).
+ */
+export type Run = (fn: () => Promise<number> | number, interrupted?: string) => () => Promise<void>;
 
 /** What main() gives each command module. */
 export interface CommandContext {

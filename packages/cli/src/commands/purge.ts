@@ -16,6 +16,8 @@ export interface PurgeArgs extends Omit<PurgeUseCaseOptions, 'onWarning'> {
   json: boolean;
 }
 
+/** What purge says on SIGINT (Ctrl-C), before exit 130. */
+const INTERRUPTED = 'only sessions proven in Redis were deleted; run purge again to finish';
 export const purgeModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'purge',
@@ -39,23 +41,25 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
         })
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
-      run(() =>
-        purgeCommand(
-          {
-            ...given('key', keyProviderFromArgs(a, false)),
-            ...given('plan', a.plan as string | undefined),
-            ...given('source', a.source as string[] | undefined),
-            ...given('target', a.target as string | undefined),
-            ...given('prefix', a.prefix as string | undefined),
-            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
-            dryRun: a['dry-run'],
-            allowPartial: a['allow-partial'],
-            json: a.json,
-            tls: tlsFilesFromArgs(a, 'target'),
-            sourceTls: tlsFilesFromArgs(a, 'source'),
-          },
-          print,
-        ),
+      run(
+        () =>
+          purgeCommand(
+            {
+              ...given('key', keyProviderFromArgs(a, false)),
+              ...given('plan', a.plan as string | undefined),
+              ...given('source', a.source as string[] | undefined),
+              ...given('target', a.target as string | undefined),
+              ...given('prefix', a.prefix as string | undefined),
+              ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+              dryRun: a['dry-run'],
+              allowPartial: a['allow-partial'],
+              json: a.json,
+              tls: tlsFilesFromArgs(a, 'target'),
+              sourceTls: tlsFilesFromArgs(a, 'source'),
+            },
+            print,
+          ),
+        INTERRUPTED,
       )(),
   });
 

@@ -15,6 +15,8 @@ export interface RollbackArgs extends Omit<RollbackOptions, 'onNotice' | 'onWarn
   json: boolean;
 }
 
+/** What rollback says on SIGINT (Ctrl-C), before exit 130. */
+const INTERRUPTED = 'each file written or key removed so far is complete; run rollback again to finish';
 export const rollbackModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'rollback',
@@ -49,24 +51,26 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
-      run(() =>
-        rollbackCommand(
-          {
-            ...given('key', keyProviderFromArgs(a, false)),
-            ...given('plan', a.plan as string | undefined),
-            ...given('target', a.target as string | undefined),
-            ...given('prefix', a.prefix as string | undefined),
-            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
-            ...given('to', a.to as string | undefined),
-            ...given('idsFrom', a['ids-from'] as string | undefined),
-            removeKeys: a['remove-keys'],
-            toSources: a['to-sources'],
-            dryRun: a['dry-run'],
-            json: a.json,
-            tls: tlsFilesFromArgs(a, 'target'),
-          },
-          print,
-        ),
+      run(
+        () =>
+          rollbackCommand(
+            {
+              ...given('key', keyProviderFromArgs(a, false)),
+              ...given('plan', a.plan as string | undefined),
+              ...given('target', a.target as string | undefined),
+              ...given('prefix', a.prefix as string | undefined),
+              ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+              ...given('to', a.to as string | undefined),
+              ...given('idsFrom', a['ids-from'] as string | undefined),
+              removeKeys: a['remove-keys'],
+              toSources: a['to-sources'],
+              dryRun: a['dry-run'],
+              json: a.json,
+              tls: tlsFilesFromArgs(a, 'target'),
+            },
+            print,
+          ),
+        INTERRUPTED,
       )(),
   });
 

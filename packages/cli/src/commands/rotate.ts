@@ -17,6 +17,8 @@ export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'o
   json: boolean;
 }
 
+/** What rotate says on SIGINT (Ctrl-C), before exit 130. */
+const INTERRUPTED = 'every value is under the old key or the new one, each valid; run rotate again to finish';
 export const rotateModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'rotate',
@@ -29,19 +31,21 @@ export const rotateModule: CommandFactory = ({ run, print }) =>
         .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
-      run(() =>
-        rotateCommand(
-          {
-            ...given('plan', a.plan as string | undefined),
-            ...given('target', a.target as string | undefined),
-            ...given('key', keyProviderFromArgs(a, false)),
-            ...given('prefix', a.prefix as string | undefined),
-            json: a.json,
-            scanCount: a['scan-count'],
-            tls: tlsFilesFromArgs(a, 'target'),
-          },
-          print,
-        ),
+      run(
+        () =>
+          rotateCommand(
+            {
+              ...given('plan', a.plan as string | undefined),
+              ...given('target', a.target as string | undefined),
+              ...given('key', keyProviderFromArgs(a, false)),
+              ...given('prefix', a.prefix as string | undefined),
+              json: a.json,
+              scanCount: a['scan-count'],
+              tls: tlsFilesFromArgs(a, 'target'),
+            },
+            print,
+          ),
+        INTERRUPTED,
       )(),
   });
 

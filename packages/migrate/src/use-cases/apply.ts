@@ -172,7 +172,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
   const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, {
     keepReconnecting: true,
-    write: !options.dryRun,
+    write: true,
     command: 'apply',
     prefix: plan.target.prefix,
   });
@@ -292,7 +292,7 @@ async function refuseDrift(planPath: string, keys: Keys, client: RedisConnection
   });
   if (drift.length > 0) {
     throw new UserFacingError(
-      `plan ${planPath} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan`,
+      `plan ${planPath} no longer matches: ${drift.map((d) => d.message).join('; ')}; nothing was written; re-run plan, then apply`,
     );
   }
 }

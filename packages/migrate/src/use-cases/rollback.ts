@@ -12,6 +12,7 @@ import { openSource, sourceLabel } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
 import type { Plan, PlanSource } from '../plan.ts';
 import {
+  checkBaseDir,
   rollbackRemoveKeys,
   rollbackToFiles,
   rollbackToFilesMany,
@@ -101,15 +102,17 @@ export async function rollback(options: RollbackOptions): Promise<RollbackReport
     openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command,
       prefix: r.prefix,
-      write: !options.dryRun && command === 'rollback-remove-keys',
+      // A dry run is refused where the real run is (a replica), not counted as if it could delete.
+      write: command === 'rollback-remove-keys',
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
   const { codec } = await codecForPlan(r);
   const notice = options.onNotice ?? (() => {});
   if (options.removeKeys) {
-    notice(WARNING_REMOVE_KEYS);
+    // Bad input first (a failed connect is one line), the warning after, before anything is deleted.
     const client = await connect('rollback-remove-keys');
     try {
+      notice(WARNING_REMOVE_KEYS);
       return {
         mode: 'remove-keys',
         prefix: r.prefix,
@@ -157,11 +160,14 @@ async function rollbackToSavePath(
       `--to must be files:SAVE_PATH (for example files:/var/lib/php/sessions or 'files:2;0600;/var/lib/php/sessions')`,
     );
   const layout = layoutOf(to.slice('files:'.length), `--to ${to}`);
+  // Everything checked before the warning (bad input gets one line): the directory written to (also
+  // when the IDs come from --ids-from), the listing, the target.
+  checkBaseDir(layout);
   // The IDs come from a directory listing (names only; contents are not read).
   const ids = idsOf(openSource(options.idsFrom ?? to));
-  notice(WARNING_TO_FILES);
   const client = await connect('rollback-to-files');
   try {
+    notice(WARNING_TO_FILES);
     const report = await rollbackToFiles({
       client,
       codec,
@@ -206,20 +212,20 @@ async function rollbackToSources(
     throw new UserFacingError(
       `plan ${options.plan}: no files: source to write back to (rollback to plaintext Redis keys is not supported; see docs/rollback.md)`,
     );
-  const targets = files.map(({ d }) => ({
-    layout: layoutOf(d.savePath, `plan ${options.plan}: source files:${printable(d.savePath)}`),
-    ids: (function* () {
-      yield* idsOf(openSource(`files:${d.savePath}`));
-    })(),
-  }));
-  notice(WARNING_TO_FILES);
-  const skipped = plan.sources.filter((d) => d.kind === 'redis');
-  if (skipped.length > 0)
-    notice(
-      `note: ${skipped.length} Redis source(s) of the plan are not written back (${skipped.map(sourceLabel).join(', ')}): their sessions stay only in Redis`,
-    );
+  // Everything checked before the warnings (bad input gets one line): each directory, its listing, the target.
+  const targets = files.map(({ d }) => {
+    const layout = layoutOf(d.savePath, `plan ${options.plan}: source files:${printable(d.savePath)}`);
+    checkBaseDir(layout);
+    return { layout, ids: idsOf(openSource(`files:${d.savePath}`)) };
+  });
   const client = await connect('rollback-to-files');
   try {
+    notice(WARNING_TO_FILES);
+    const skipped = plan.sources.filter((d) => d.kind === 'redis');
+    if (skipped.length > 0)
+      notice(
+        `note: ${skipped.length} Redis source(s) of the plan are not written back (${skipped.map(sourceLabel).join(', ')}): their sessions stay only in Redis`,
+      );
     const report = await rollbackToFilesMany({
       client,
       codec,

@@ -16,6 +16,7 @@ import {
   type RedisServer,
   type SandboxLayout,
 } from '../packages/cli/src/sandbox.ts';
+import { planArgs } from './support/migrate-cli.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 
@@ -509,25 +510,14 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
   it('apply refuses a symlinked src/ (or any linked directory inside the artifacts dir) as it refuses a linked bootstrap: one line, nothing written', async () => {
     mkdirSync(join(box.root, 'linked-sessions'), { recursive: true });
     if (!existsSync(box.keyFile)) expect(cli(['keys', 'generate', '--out', box.keyFile]).status).toBe(0); // run alone (-t)
-    const src = `files:${join(box.root, 'linked-sessions')}`;
     for (const linked of ['src', 'src/nested']) {
       const art = join(box.root, `linked-art-${linked.replace('/', '-')}`);
       const elsewhere = join(box.root, `elsewhere-${linked.replace('/', '-')}`);
       mkdirSync(elsewhere, { recursive: true });
       const planFile = join(box.root, `linked-${linked.replace('/', '-')}.plan.json`);
-      const plan = cli([
-        'plan',
-        '--source',
-        src,
-        '--target',
-        target(),
-        '--key-file',
-        box.keyFile,
-        '--out',
-        planFile,
-        '--artifacts-dir',
-        art,
-      ]);
+      const plan = cli(
+        planArgs({ dir: join(box.root, 'linked-sessions'), target: target(), keyFile: box.keyFile, planFile, artifactsDir: art }),
+      );
       expect(plan.status, plan.stderr).toBe(0);
       // The whole src/ a link, or (with the real src/) nothing but a link named as a directory would be.
       if (linked === 'src') {

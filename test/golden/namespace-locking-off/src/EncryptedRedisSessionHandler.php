@@ -196,12 +196,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             $this->pending = null;
         } else {
             $this->dropPending();
-            try {
-                $found = $this->fetch($id, $key);
-            } catch (StorageException $e) {
-                $this->log($e->getMessage());
-                return false;
-            }
+            $found = $this->fetchLogged($id, $key);
             if ($found === null) {
                 return false;
             }
@@ -233,12 +228,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         $neverOpens = $reason !== 'unknown-key-id' && $reason !== 'unsupported-version';
         if ($mayReadAgain && $neverOpens) {
             $this->store->reconnect();
-            try {
-                $again = $this->fetch($id, $key);
-            } catch (StorageException $e) {
-                $this->log($e->getMessage());
-                return false;
-            }
+            $again = $this->fetchLogged($id, $key);
             if ($again === null) {
                 return false;
             }
@@ -459,6 +449,23 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         [$value, $destroyed] = $this->store->read($key, $tombstone, $readThrough);
 
         return ['id' => $id, 'value' => $value, 'destroyed' => $destroyed];
+    }
+
+    /**
+     * fetch(), with a Redis failure logged.
+     *
+     * @return array{id: string, value: string|false, destroyed: bool}|null null when Redis failed or
+     *                                                                         the lock could not be
+     *                                                                         taken (both logged)
+     */
+    private function fetchLogged(string $id, string $key): ?array
+    {
+        try {
+            return $this->fetch($id, $key);
+        } catch (StorageException $e) {
+            $this->log($e->getMessage());
+            return null;
+        }
     }
 
     /**

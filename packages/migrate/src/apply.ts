@@ -561,7 +561,10 @@ class ApplyRun {
       short = [{ node: '?', wanted: 1, acked: 0 }];
     }
     if (short.length > 0) {
-      this.counts.unconfirmed += (await this.unconfirmedOf(client, short, writtenByMaster)) ?? written;
+      // Awaited first, then added: `x += await y` reads x before the await, and another batch's WAIT
+      // may add to it meanwhile (two batches in flight), whose count would then be lost.
+      const unconfirmed = (await this.unconfirmedOf(client, short, writtenByMaster)) ?? written;
+      this.counts.unconfirmed += unconfirmed;
       for (const s of short) addShortfall(this.replicaShortfalls, s);
     }
   }

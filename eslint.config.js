@@ -25,6 +25,15 @@ export default tseslint.config(
     rules: {
       // `_`-prefixed names are deliberately unused (interface methods, destructuring that drops a field).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // `x.n += await f()` reads x.n before the await: a count another task adds to meanwhile loses
+      // that addition (it lost unconfirmed sessions in apply once: commit 4ff9554).
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'AssignmentExpression[operator=/^(\\+|-|\\*|\\/|%|\\*\\*)=$/] AwaitExpression',
+          message: 'compound assignment with await: the left side is read before the await; await into a const first',
+        },
+      ],
     },
   },
 );

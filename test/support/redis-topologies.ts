@@ -656,7 +656,10 @@ export async function startCluster(
     },
     async dbsize() {
       let total = 0;
-      for (const n of replicaCount > 0 ? (await roles()).masters : nodes) total += Number(await n.admin.dbsize());
+      for (const n of replicaCount > 0 ? (await roles()).masters : nodes) {
+        const size = Number(await n.admin.dbsize());
+        total += size;
+      }
       return total;
     },
     stop: stopAll,

@@ -15,11 +15,13 @@ const TOTAL = 3000;
 let redis: RedisServer;
 let root: string;
 let planFile: string;
+let keyFileOf: string;
 
 beforeAll(async () => {
   redis = await startRedis();
   root = mkdtempSync(join(tmpdir(), 'sm-apply-oom-'));
   const { keyFile } = await newKey(root);
+  keyFileOf = keyFile;
   const dir = join(root, 'sessions');
   mkdirSync(dir, { mode: 0o700 });
   const t = Date.now() / 1000 - 60;
@@ -56,5 +58,33 @@ describe('apply stopped by OOM', () => {
     expect(r.stdout).not.toMatch(/kept failing/);
     expect(r.stdout.match(/run (apply|the command) again/g)).toHaveLength(1);
     expect(r.stderr).not.toMatch(/retry/);
+  });
+
+  it('with several sources, a source not started says apply stopped at the error, not that Redis kept failing', async () => {
+    const second = join(root, 'second');
+    mkdirSync(second, { mode: 0o700 });
+    writeFileSync(join(second, `sess_${sid('two', 0)}`), 'user|s:3:"two";');
+    const several = join(root, 'several.json');
+    const p = cli([
+      ...planArgs({
+        dir: join(root, 'sessions'),
+        target: redis.url,
+        keyFile: keyFileOf,
+        planFile: several,
+        artifactsDir: join(root, 'art2'),
+      }),
+      '--source',
+      `files:${second}`,
+    ]);
+    expect(p.status, p.stderr).toBe(0);
+    // Room for some more of the first source's sessions, then OOM again before the second source.
+    const used = Number(/used_memory:(\d+)/.exec(await redis.client.info('memory'))![1]);
+    await redis.client.config('SET', 'maxmemory', String(used + 1024 * 1024));
+    const r = cli(['apply', '--plan', several, '--workers', '0']);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(r.stdout).toMatch(
+      /^ {2}NOT DONE {4}.*second: not started, apply stopped at the error below while copying an earlier source; run apply again$/m,
+    );
+    expect(r.stdout).not.toMatch(/kept failing/);
   });
 });

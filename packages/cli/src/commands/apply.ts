@@ -163,7 +163,7 @@ function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Pri
     const notStarted = r.sources.filter((s) => !s.started);
     if (notStarted.length > 0)
       print(
-        `  NOT DONE    ${notStarted.map((s) => printable(s.source)).join(', ')}: not started, Redis kept failing for an earlier source; run apply again`,
+        `  NOT DONE    ${notStarted.map((s) => printable(s.source)).join(', ')}: not started, ${r.sessions.stopped !== undefined ? 'apply stopped at the error below while copying an earlier source' : 'Redis kept failing for an earlier source'}; run apply again`,
       );
     const d = r.duplicates;
     if (d !== undefined && d.ids > 0)

@@ -66,6 +66,24 @@ let exitCode = 0;
 let epipeHandled = false;
 
 /**
+ * Runs a command; while it runs, SIGINT (Ctrl-C) prints `interrupted` as one stderr line and exits
+ * 130 (Node's own handling ends the process silently; a command that writes says what it leaves).
+ * @param interrupted undefined: Node's default handling
+ */
+async function whileSaying(interrupted: string | undefined, fn: () => Promise<number> | number): Promise<number> {
+  const onSigint = () => {
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: ${interrupted}\n`);
+    process.exit(130);
+  };
+  if (interrupted !== undefined) process.once('SIGINT', onSigint);
+  try {
+    return await fn();
+  } finally {
+    if (interrupted !== undefined) process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/**
  * Runs the CLI.
  * @param argv arguments without `node` and the script path.
  * @param hooks tests only: `inspect` receives what yargs parsed, and no command runs (returns 0).
@@ -82,17 +100,7 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     });
   }
   const run: Run = (fn, interrupted) => async () => {
-    // Node's own SIGINT handling ends the process silently; a command that writes says what it leaves.
-    const onSigint = () => {
-      process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: ${interrupted}\n`);
-      process.exit(130);
-    };
-    if (interrupted !== undefined) process.once('SIGINT', onSigint);
-    try {
-      exitCode = await fn();
-    } finally {
-      if (interrupted !== undefined) process.removeListener('SIGINT', onSigint);
-    }
+    exitCode = await whileSaying(interrupted, fn);
   };
   const parser = yargs(argv)
     .scriptName('session-migrate')

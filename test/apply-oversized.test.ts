@@ -36,6 +36,9 @@ describe("a live session over the plan's size limit", () => {
     const planFile = join(root, 'plan.json');
     const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'art') }, '--max-session-bytes', '2048'));
     expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(
+      /^ {2}WARNING {5}1 session\(s\) larger than --max-session-bytes \(2048 bytes\): apply would not copy them .*run plan again with a larger --max-session-bytes$/m,
+    );
 
     const a = cli(['apply', '--plan', planFile]);
     expect(a.status, a.stdout + a.stderr).toBe(1);

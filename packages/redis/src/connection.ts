@@ -687,7 +687,7 @@ function unneededPassword(spec: RedisSpec, where: string, sentinel = false): Use
       ? 'the URL gives a password'
       : `${PASSWORD_ENV[spec.role]} is set`;
   return new UserFacingError(
-    `${where} requires no password, but ${given}: AUTH with it is refused (no password is configured for the default user), as the PHP handler's would be; unset it, or ${sentinel ? `give the sentinels' ACL user in ${SENTINEL_USERNAME_ENV[spec.role]}` : 'name the ACL user in the URL'}`,
+    `${where} requires no password, but ${given}: AUTH with it is refused (no password is configured for the default user), as the PHP handler's would be; ${!sentinel && spec.credentials.passwordInUrl ? 'remove it from the URL' : 'unset it'}, or ${sentinel ? `give the sentinels' ACL user in ${SENTINEL_USERNAME_ENV[spec.role]}` : 'name the ACL user in the URL'}`,
   );
 }
 

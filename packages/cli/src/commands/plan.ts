@@ -208,6 +208,11 @@ function printPlanSessions(plan: Plan, print: Print, h: PlanPrintHelpers): void 
     print(
       `  WARNING     ${unread} session file(s) cannot be read by this user: apply would not copy them (their users would be logged out); run as the PHP user or root`,
     );
+  const oversized = s.skipped.oversized ?? 0;
+  if (oversized > 0)
+    print(
+      `  WARNING     ${oversized} session(s) larger than --max-session-bytes (${plan.limits.maxSessionBytes} bytes): apply would not copy them (their users would be logged out) and exits 1, verify fails them; run plan again with a larger --max-session-bytes`,
+    );
   for (const d of plan.sources) {
     if (d.summary.found > 0) continue;
     print(

@@ -100,7 +100,7 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
       !applied.result.dryRun &&
       applied.result.sessions.counts.missingAfterWrite > 0 &&
       (await targetRestartedSincePlan(applied.plan, options.tls ?? {}));
-    printApplySummary(applied.result, artifacts, print, restarted);
+    printApplySummary(applied.result, artifacts, print, { targetRestarted: restarted, ok: applied.ok });
   }
   // A session file this user cannot read is a session not copied: its user would be logged out.
   if (applied.oversized > 0 && !json)
@@ -115,9 +115,9 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
 }
 
 /** The summary: `artifacts` are describeArtifactResults' lines and the kept choices' (loaded with the use case). */
-function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print, targetRestarted: boolean): void {
+function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print, end: ApplyEnd): void {
   printApplyHead(r, artifacts, print);
-  printApplyProblems(r, print, targetRestarted);
+  printApplyProblems(r, print, end);
 }
 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
@@ -215,8 +215,16 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
   return lines;
 }
 
-/** @param targetRestarted the target's run ID is not the plan's now (targetRestartedSincePlan): Redis restarted during apply */
-function printApplyProblems(r: ApplyResult, print: Print, targetRestarted = false): void {
+/**
+ * How a run ended, beside its result: `targetRestarted`, the target's run ID is not the plan's now
+ * (targetRestartedSincePlan: Redis restarted during apply); `ok`, applyPlan's verdict (exit 0).
+ */
+interface ApplyEnd {
+  targetRestarted: boolean;
+  ok: boolean;
+}
+
+function printApplyProblems(r: ApplyResult, print: Print, { targetRestarted, ok }: ApplyEnd): void {
   const c = r.sessions.counts;
   if (r.sessions.stopped !== undefined) {
     // One instruction: a fix that already ends in "run the command again" (OOM, READONLY) names apply.
@@ -261,19 +269,5 @@ function printApplyProblems(r: ApplyResult, print: Print, targetRestarted = fals
   for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
   for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
   if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
-  else if (
-    !r.dryRun &&
-    c.failed === 0 &&
-    c.conflicts === 0 &&
-    c.notDone === 0 &&
-    c.unstable === 0 &&
-    c.unconfirmed === 0 &&
-    c.missingAfterWrite === 0 &&
-    c.unverified === 0 &&
-    (c.skipped.unreadable ?? 0) === 0 &&
-    (c.skipped.oversized ?? 0) === 0 &&
-    r.sessions.stopped === undefined
-  ) {
-    print('  next        deploy the artifacts to PHP, then run session-migrate verify');
-  }
+  else if (!r.dryRun && ok) print('  next        deploy the artifacts to PHP, then run session-migrate verify');
 }

@@ -369,26 +369,6 @@ function summarize(
     );
   }
   const incomplete = c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0 || notStarted > 0;
-  const nothingToDo =
-    !options.dryRun &&
-    c.migrated === 0 &&
-    c.failed === 0 &&
-    c.conflicts === 0 &&
-    !incomplete &&
-    c.unstable === 0 &&
-    (c.skipped.unreadable ?? 0) === 0 &&
-    (c.skipped.oversized ?? 0) === 0 &&
-    r.artifacts.every((a) => a.status === 'unchanged');
-  const result: ApplyResult = {
-    dryRun: options.dryRun,
-    artifacts: r.artifacts,
-    ...(r.generateChoices !== undefined ? { generateChoices: r.generateChoices } : {}),
-    sessions,
-    nothingToDo,
-    copyMs: r.copyMs,
-    confirm: r.confirm,
-    ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),
-  };
   // A session file this user cannot read, or one over the plan's size limit, is a session not
   // copied: its user would be logged out (NOT_COPIED_SKIPS; unstable ones are counted on their own).
   const unreadable = c.skipped.unreadable ?? 0;
@@ -402,5 +382,16 @@ function summarize(
     oversized > 0 ||
     sessions.stopped !== undefined
   );
+  const nothingToDo = ok && !options.dryRun && c.migrated === 0 && r.artifacts.every((a) => a.status === 'unchanged');
+  const result: ApplyResult = {
+    dryRun: options.dryRun,
+    artifacts: r.artifacts,
+    ...(r.generateChoices !== undefined ? { generateChoices: r.generateChoices } : {}),
+    sessions,
+    nothingToDo,
+    copyMs: r.copyMs,
+    confirm: r.confirm,
+    ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),
+  };
   return { result, plan, unreadable, oversized, ok };
 }

@@ -302,7 +302,6 @@ export {
   providerFromPlan,
   codecFromProvider,
   openTarget,
-  targetRestartedSincePlan,
   openSources,
   openPlanSources,
   closeSources,

@@ -75,7 +75,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
  * @returns 0 when everything was done, 1 otherwise (re-run apply). @throws UserFacingError from applyPlan.
  */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
-  const { applyPlan, describeArtifactResults, describeChoices, targetRestartedSincePlan } = await import('@session-migrate/migrate');
+  const { applyPlan, describeArtifactResults, describeChoices } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
   let progress: ReturnType<typeof progressLine> | undefined;
   const applied = await applyPlan({
@@ -94,13 +94,7 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
       ...describeArtifactResults(applied.result.artifacts, applied.plan.artifacts.outDir),
       ...(kept !== undefined ? [`as generate php made them: ${describeChoices(kept)} (generate php --plan PLAN changes them)`] : []),
     ];
-    // Sessions missing at the read-back: after a restart of Redis (its run ID is not the plan's any
-    // more) apply refuses the plan, so the advice is to plan again; otherwise to run apply again.
-    const restarted =
-      !applied.result.dryRun &&
-      applied.result.sessions.counts.missingAfterWrite > 0 &&
-      (await targetRestartedSincePlan(applied.plan, options.tls ?? {}));
-    printApplySummary(applied.result, artifacts, print, { targetRestarted: restarted, ok: applied.ok });
+    printApplySummary(applied.result, artifacts, print, applied.ok);
   }
   // A session file this user cannot read is a session not copied: its user would be logged out.
   if (applied.oversized > 0 && !json)
@@ -115,9 +109,9 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
 }
 
 /** The summary: `artifacts` are describeArtifactResults' lines and the kept choices' (loaded with the use case). */
-function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print, end: ApplyEnd): void {
+function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print, ok: boolean): void {
   printApplyHead(r, artifacts, print);
-  printApplyProblems(r, print, end);
+  printApplyProblems(r, print, ok);
 }
 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
@@ -215,16 +209,8 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
   return lines;
 }
 
-/**
- * How a run ended, beside its result: `targetRestarted`, the target's run ID is not the plan's now
- * (targetRestartedSincePlan: Redis restarted during apply); `ok`, applyPlan's verdict (exit 0).
- */
-interface ApplyEnd {
-  targetRestarted: boolean;
-  ok: boolean;
-}
-
-function printApplyProblems(r: ApplyResult, print: Print, { targetRestarted, ok }: ApplyEnd): void {
+/** @param ok applyPlan's verdict (exit 0) */
+function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
   const c = r.sessions.counts;
   if (r.sessions.stopped !== undefined) {
     // One instruction: a fix that already ends in "run the command again" (OOM, READONLY) names apply.
@@ -247,7 +233,7 @@ function printApplyProblems(r: ApplyResult, print: Print, { targetRestarted, ok 
   }
   if (c.missingAfterWrite > 0)
     print(
-      targetRestarted
+      r.targetRestarted === true
         ? `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more: Redis restarted during apply (its run ID is not the plan's) and lost them; re-run plan, then apply`
         : `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`,
     );

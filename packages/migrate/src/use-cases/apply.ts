@@ -85,6 +85,12 @@ export interface ApplyResult {
   sources?: ApplySourceResult[];
   duplicates?: DuplicatesReport;
   nothingToDo: boolean;
+  /**
+   * Sessions went missing at the read-back and the single-node target's run ID is not the plan's any
+   * more: Redis restarted during apply (and lost them). apply refuses such a plan (detectDrift), so
+   * the next step is plan, then apply, not apply again. Absent otherwise.
+   */
+  targetRestarted?: true;
   /** Wall time of the session copy, milliseconds (excludes process start, plan checks and artifacts). */
   copyMs: number;
   /** WAIT after each batch: replicas wanted per master (`host:port` or `*`), and the timeout (ms). */
@@ -206,8 +212,10 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
       { minReplicas, waitTimeoutMs: checked.waitTimeoutMs },
       { ...checked, workers },
     );
+    const targetRestarted = await restartedDuringApply(plan, client, copied.perSource);
     return summarize(options, plan, {
       ...copied,
+      targetRestarted,
       artifacts,
       generateChoices: kept,
       copyMs: Math.round(performance.now() - copyStart),
@@ -246,6 +254,19 @@ function writeArtifactsKeepingChoices(plan: Plan, dryRun: boolean): { artifacts:
       `cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${describeFsError(err)}; nothing was written to Redis`,
     );
   }
+}
+
+/**
+ * Whether the read-back found sessions missing and the single-node target, asked on apply's own
+ * connection, has another run ID than the plan recorded (INFO server's run_id is new at every start):
+ * Redis restarted during apply. False when nothing is missing, for a cluster or Sentinel (node IDs
+ * survive; a failover is not drift), a plan without a run ID, or a server that does not answer now.
+ */
+async function restartedDuringApply(plan: Plan, client: RedisConnection, perSource: readonly ApplySourceResult[]): Promise<boolean> {
+  const missing = perSource.reduce((n, s) => n + (s.sessions?.counts.missingAfterWrite ?? 0), 0);
+  if (missing === 0 || plan.target.topology !== 'standalone' || plan.target.runId === undefined) return false;
+  const now = await client.runId().catch(() => undefined);
+  return now !== undefined && now !== plan.target.runId;
 }
 
 /**
@@ -357,6 +378,7 @@ function summarize(
     copyMs: number;
     confirm: ApplyResult['confirm'];
     several: boolean;
+    targetRestarted: boolean;
   },
 ): ApplyPlanReport {
   const sessions = sumApplyReports(r.perSource.flatMap((s) => (s.sessions !== undefined ? [s.sessions] : [])));
@@ -389,6 +411,7 @@ function summarize(
     ...(r.generateChoices !== undefined ? { generateChoices: r.generateChoices } : {}),
     sessions,
     nothingToDo,
+    ...(r.targetRestarted ? { targetRestarted: true as const } : {}),
     copyMs: r.copyMs,
     confirm: r.confirm,
     ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),

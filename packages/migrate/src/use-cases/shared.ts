@@ -271,31 +271,6 @@ export async function openTarget(
   return RedisConnection.open(spec, { ...open, aclRule: aclRuleFor(command, prefix, topology, spec.address.db) });
 }
 
-/**
- * Whether the plan's single-node target is another server now than the plan was made against: its
- * run_id (INFO server, new at every start) differs, i.e. Redis restarted (or was replaced) since.
- * apply refuses such a plan (detectDrift); after a restart during apply, its advice is "re-run plan,
- * then apply", not "run apply again". One short connection; a cluster or Sentinel target (node IDs
- * survive, a failover is not drift), a plan without a run ID, or a server that cannot be reached now
- * give false (nothing known).
- */
-export async function targetRestartedSincePlan(plan: Pick<Plan, 'target'>, tls: TlsFiles = {}): Promise<boolean> {
-  const t = plan.target;
-  if (t.topology !== 'standalone' || t.runId === undefined) return false;
-  let client: RedisConnection;
-  try {
-    client = await openTarget({ recorded: t }, tls, { command: 'apply', prefix: t.prefix, commandTimeoutMs: 5000 });
-  } catch {
-    return false;
-  }
-  try {
-    const now = client.description.runId;
-    return now !== undefined && now !== t.runId;
-  } finally {
-    client.close();
-  }
-}
-
 // ---------------------------------------------------------------- sources
 
 export interface OpenSourcesOptions {

@@ -38,6 +38,21 @@ const CONNECTION_PATTERNS =
   /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
 
 /**
+ * Whether a classified error says the connection is gone or not answering (a socket error, a
+ * timeout, ioredis out of reconnects), as opposed to an answer from Redis such as LOADING or MOVED.
+ */
+export function isConnectionLost(error: ClassifiedError): boolean {
+  return error.code === 'CONNECTION' || /^E[A-Z]+$/.test(error.code);
+}
+
+/**
+ * ioredis's text when a command's connection failed and its reconnects did too
+ * (lib/redis/index.ts of https://github.com/redis/ioredis, `maxRetriesPerRequest`): an operator
+ * needs what happened, not the option's name.
+ */
+const IOREDIS_GAVE_UP = /^Reached the max retries per request limit \(which is (\d+)\)/;
+
+/**
  * First line of a Redis error, with the password masked wherever it stands as a token of its own
  * (not inside a longer word: a one-letter password must not turn "disabled" into "disa***led").
  */
@@ -62,6 +77,11 @@ const MESSAGE_MAX = 300;
 export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): ClassifiedError {
   const e = err as (Error & { code?: string; command?: { name?: string } }) | undefined;
   const raw = e?.message ?? String(err);
+  const gaveUp = IOREDIS_GAVE_UP.exec(raw);
+  if (gaveUp !== null) {
+    const message = `the connection to Redis is down: no answer after ${gaveUp[1]} reconnects`;
+    return { kind: 'transient', code: 'CONNECTION', message };
+  }
   const line = redactedMessage(raw, ctx.password);
   const message = line.length > MESSAGE_MAX ? `${line.slice(0, MESSAGE_MAX - 1)}…` : line;
   const first = /^([A-Z][A-Z0-9_-]*)\b/.exec(raw)?.[1];

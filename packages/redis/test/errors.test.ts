@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyRedisError, redactedMessage } from '../src/index.ts';
+import { classifyRedisError, isConnectionLost, redactedMessage } from '../src/index.ts';
 
 describe('redactedMessage', () => {
   it('masks the password where it stands alone, on the first line only', () => {
@@ -59,11 +59,18 @@ describe('classifyRedisError', () => {
     }
     expect(classifyRedisError(new Error('Connection is closed.')).kind).toBe('transient');
     expect(classifyRedisError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })).code).toBe('ECONNRESET');
-    expect(
-      classifyRedisError(
-        new Error('Reached the max retries per request limit (which is 2). Refer to "maxRetriesPerRequest" option for details.'),
-      ).kind,
-    ).toBe('transient');
+    const gaveUp = classifyRedisError(
+      new Error('Reached the max retries per request limit (which is 2). Refer to "maxRetriesPerRequest" option for details.'),
+    );
+    // ioredis's wording names its option; the operator gets what happened.
+    expect(gaveUp).toEqual({
+      kind: 'transient',
+      code: 'CONNECTION',
+      message: 'the connection to Redis is down: no answer after 2 reconnects',
+    });
+    expect(isConnectionLost(gaveUp)).toBe(true);
+    expect(isConnectionLost(classifyRedisError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })))).toBe(true);
+    expect(isConnectionLost(classifyRedisError(err('LOADING Redis is loading the dataset in memory')))).toBe(false);
     // READONLY behind Sentinel or in a cluster: the client follows the new master.
     expect(classifyRedisError(err("READONLY You can't write against a read only replica."), { topology: 'sentinel' }).kind).toBe(
       'transient',

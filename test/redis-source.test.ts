@@ -258,11 +258,27 @@ describe('a password with a bad %-escape (target or redis source)', () => {
       expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
       const files = `files:${root}`;
       const runs: Array<{ target: string; source: string; names: RegExp }> = [
-        { target: `redis://app:${password}@127.0.0.1:1/0`, source: files, names: /^session-migrate: target URL: bad %-escape in the password/ },
+        {
+          target: `redis://app:${password}@127.0.0.1:1/0`,
+          source: files,
+          names: /^session-migrate: target URL: bad %-escape in the password/,
+        },
         { target: `redis+sentinel://app:${password}@127.0.0.1:1/m`, source: files, names: /target URL: bad %-escape in the password/ },
-        { target: 'redis://127.0.0.1:1/0', source: `redis:redis://app:${password}@127.0.0.1:1/0`, names: /source URL: bad %-escape in the password/ },
-        { target: 'redis://127.0.0.1:1/0', source: `redis:rediss://app:${password}@127.0.0.1:1/0`, names: /source URL: bad %-escape in the password/ },
-        { target: 'redis://127.0.0.1:1/0', source: `redis:redis+sentinel://app:${password}@127.0.0.1:1/m`, names: /source URL: bad %-escape in the password/ },
+        {
+          target: 'redis://127.0.0.1:1/0',
+          source: `redis:redis://app:${password}@127.0.0.1:1/0`,
+          names: /source URL: bad %-escape in the password/,
+        },
+        {
+          target: 'redis://127.0.0.1:1/0',
+          source: `redis:rediss://app:${password}@127.0.0.1:1/0`,
+          names: /source URL: bad %-escape in the password/,
+        },
+        {
+          target: 'redis://127.0.0.1:1/0',
+          source: `redis:redis+sentinel://app:${password}@127.0.0.1:1/m`,
+          names: /source URL: bad %-escape in the password/,
+        },
         // Other errors about a source spec name it the same way (no length either).
         { target: 'redis://127.0.0.1:1/0', source: `redis:redis://app:${password}@127.0.0.1:1,h:2/0`, names: /names 2 servers/ },
       ];

@@ -332,7 +332,13 @@ export class RedisSource implements Source {
     if (value === null || pttl === -2) return undefined;
     const data = value as Buffer;
     if (data.length > this.maxSessionBytes)
-      return { kind: 'skipped', location, reason: 'oversized', detail: `${data.length} bytes > cap ${this.maxSessionBytes}` };
+      return {
+        kind: 'skipped',
+        location,
+        reason: 'oversized',
+        detail: `${data.length} bytes > cap ${this.maxSessionBytes}`,
+        size: { bytes: data.length, maxBytes: this.maxSessionBytes },
+      };
     const session: SourceSession = { kind: 'session', id, location, mtimeMs: now, data };
     if (typeof pttl === 'number' && pttl > 0) session.ttlMs = pttl;
     else session.noTtl = true;

@@ -1,12 +1,12 @@
 /**
  * A live session larger than the plan's --max-session-bytes is not copied, so its user would be
  * logged out at the cutover: apply exits 1 with a FAIL line naming the limit, verify --plan fails it
- * (`source-unreadable`), purge keeps it. A plan with a larger limit then copies it and every check
+ * (`source-unreadable`; its FAIL line names the file, its size and the limit), purge keeps it. A plan with a larger limit then copies it and every check
  * passes. (Before, apply and verify reported success with `skipped files: oversized 1`; found by an
  * adversarial review.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, newKey, planArgs, writeSessionFiles } from './support/migrate-cli.ts';
@@ -54,9 +54,25 @@ describe("a live session over the plan's size limit", () => {
       sessions: { counts: { alreadyPresent: 3, skipped: { oversized: 1 } } },
     });
 
+    // verify's FAIL line says what apply's says, for the one file: its size and the plan's limit.
+    const bigBytes = statSync(bigFile).size;
+    const vText = cli(['verify', '--plan', planFile]);
+    expect(vText.status, vText.stdout + vText.stderr).toBe(1);
+    const failLines = vText.stdout.split('\n').filter((l) => l.startsWith('  FAIL '));
+    expect(failLines, vText.stdout).toHaveLength(1);
+    expect(failLines[0]).toMatch(
+      new RegExp(
+        `^ {2}FAIL +\\S*sess_big\\S*: ${bigBytes} bytes, larger than the plan's limit \\(2048 bytes\\): not copied, its user would be logged out; run plan again with a larger --max-session-bytes, then apply$`,
+      ),
+    );
+    expect(vText.stdout + vText.stderr).not.toContain('xxxx'); // never its contents
     const v = cli(['verify', '--plan', planFile, '--json']);
     expect(v.status, v.stdout + v.stderr).toBe(1);
-    expect((JSON.parse(v.stdout) as { failureCounts: Record<string, number> }).failureCounts).toEqual({ 'source-unreadable': 1 });
+    const vJson = JSON.parse(v.stdout) as { failureCounts: Record<string, number>; failures: Array<Record<string, unknown>> };
+    expect(vJson.failureCounts).toEqual({ 'source-unreadable': 1 });
+    expect(vJson.failures).toEqual([
+      expect.objectContaining({ reason: 'source-unreadable', oversized: { bytes: bigBytes, maxBytes: 2048 } }),
+    ]);
     const purge = cli(['purge', '--plan', planFile]);
     expect(purge.status).not.toBe(0);
     expect(existsSync(bigFile)).toBe(true);

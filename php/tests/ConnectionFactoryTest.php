@@ -6,6 +6,7 @@ namespace SessionMigrate\Tests;
 
 use PHPUnit\Framework\TestCase;
 use SessionMigrate\ConnectionFactory;
+use SessionMigrate\SentinelMasterLocator;
 
 /**
  * ConnectionFactory without a server: persistent IDs, TLS options, messages, when SELECT is needed.
@@ -58,6 +59,25 @@ final class ConnectionFactoryTest extends TestCase
         }
         $this->assertSame([[], null], ConnectionFactory::nodeConnectArguments(null, null, '6.1.0'));
         $this->assertSame([['stream' => $ssl], null], ConnectionFactory::nodeConnectArguments($ssl, null, '5.3.7'));
+    }
+
+    /**
+     * One rule decides "phpredis 6 or later" for both version-shaped calls: ConnectionFactory's
+     * connect() context and RedisSentinel's constructor (SentinelMasterLocator::sentinelArguments()).
+     * version_compare() order: a 6.0 pre-release is still 5.x-shaped.
+     */
+    public function testOneRuleDecidesPhpredis6OrLaterForNodesAndSentinels(): void
+    {
+        $cases = ['5.3.7' => false, '5.99.99' => false, '6.0.0RC1' => false, '6.0.0' => true, '6.0.2' => true,
+            '6.1.0' => true, '7.0.0' => true];
+        foreach ($cases as $version => $six) {
+            $version = (string) $version;
+            self::assertSame($six, ConnectionFactory::isPhpredis6OrLater($version), $version);
+            [, $authLater] = ConnectionFactory::nodeConnectArguments(null, ['pw'], $version);
+            self::assertSame($six, $authLater !== null, $version);
+            $sentinel = SentinelMasterLocator::sentinelArguments('s1', 26379, 0.5, null, null, $version);
+            self::assertSame($six, count($sentinel) === 1 && is_array($sentinel[0]), $version);
+        }
     }
 
     public function testCapturesTheWarningsOfNativeCallsOnly(): void

@@ -489,23 +489,58 @@ function renderLocking(options: LockingOptions): { php: string; iniNote: string 
 }
 
 /**
- * Writes artifacts below `dir` (created if missing). Each file is written with the one atomic write
- * (@session-migrate/common writeFileAtomic: a temporary file with an unpredictable name in the same
- * directory, O_EXCL|O_NOFOLLOW, its mode set exactly, fsynced, renamed over the target, the directory
- * fsynced), so readers see either the old or the new file. A file whose contents and mode are already right is not touched, so running
- * the same generation twice reports every file as unchanged.
+ * Refuses what would make writeArtifacts write anywhere but below `dir`: an artifact path that is
+ * empty, absolute or leaves `dir` (`..`), and, between `dir` and an artifact's file, a directory
+ * (`src/`, `conf.d/`) that is a symbolic link or is not a directory at all. Writing through such a
+ * link would put the handler's classes wherever it points. `dir` itself may be a link (whoever gave
+ * the path chose it); a directory not there yet is fine (writeArtifacts creates it). Checks every
+ * artifact and writes nothing, so a caller can check before a dry run or before a write of its own;
+ * writeArtifacts calls it first, so nothing is written when any artifact is refused.
  *
- * @throws Error when an artifact path is absolute or leaves `dir`, or on a filesystem error (the
- *   temporary file is removed); code ELOOP when a target is a symbolic link (never written through).
+ * @throws UserFacingError (one line, naming the path) for a linked or non-directory component;
+ *   Error for a path outside `dir` (a caller's bug, not the user's input)
  */
-export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): WriteResult {
-  const result: WriteResult = { changed: [], unchanged: [] };
+export function refuseLinkedArtifactDirectories(dir: string, artifacts: readonly Artifact[]): void {
   for (const artifact of artifacts) {
     const relative = normalize(artifact.path);
     if (artifact.path === '' || isAbsolute(artifact.path) || relative === '..' || relative.startsWith(`..${sep}`)) {
       throw new Error(`artifact path ${JSON.stringify(artifact.path)} is not inside the output directory`);
     }
-    const target = join(dir, relative);
+    let at = dir;
+    for (const part of dirname(relative)
+      .split(sep)
+      .filter((p) => p !== '' && p !== '.')) {
+      at = join(at, part);
+      let st;
+      try {
+        st = lstatSync(at);
+      } catch {
+        break; // not there yet (created as a directory), or not to be looked at: the write says why
+      }
+      if (st.isSymbolicLink()) throw new UserFacingError(`${at} is a symbolic link; refusing to write the artifacts through it`);
+      if (!st.isDirectory()) throw new UserFacingError(`${at} exists and is not a directory; refusing to write the artifacts through it`);
+    }
+  }
+}
+
+/**
+ * Writes artifacts below `dir` (created if missing), after refuseLinkedArtifactDirectories: nothing
+ * is written through a linked directory inside `dir`. Each file is written with the one atomic write
+ * (@session-migrate/common writeFileAtomic: a temporary file with an unpredictable name in the same
+ * directory, O_EXCL|O_NOFOLLOW, its mode set exactly, fsynced, renamed over the target, the directory
+ * fsynced), so readers see either the old or the new file. A file whose contents and mode are already right is not touched, so running
+ * the same generation twice reports every file as unchanged.
+ *
+ * @throws UserFacingError (nothing written) when a directory between `dir` and a file is a symbolic
+ *   link or not a directory; Error when an artifact path is absolute or leaves `dir`, or on a
+ *   filesystem error (the temporary file is removed); code ELOOP when a target is a symbolic link
+ *   (never written through).
+ */
+export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): WriteResult {
+  refuseLinkedArtifactDirectories(dir, artifacts);
+  const result: WriteResult = { changed: [], unchanged: [] };
+  for (const artifact of artifacts) {
+    const target = join(dir, normalize(artifact.path));
     const contents = Buffer.from(artifact.contents, 'utf8');
     const mode = artifact.mode & 0o7777;
     if (isSameFile(target, contents, mode)) {

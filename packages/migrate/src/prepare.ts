@@ -414,8 +414,13 @@ export interface PresenceBatch {
   corrupt: number;
   /** Candidates flagged superseded (another source's copy is the one in Redis), read fine. */
   superseded: number;
-  /** Indexes of the candidates that could not be read (skipped `unreadable` or `unstable`), in order. */
+  /**
+   * Indexes of the candidates that could not be read (skipped `unreadable` or `unstable`) or were
+   * larger than ctx.maxSessionBytes (`oversized`), in order.
+   */
   unreadable: number[];
+  /** Of those, the ones larger than ctx.maxSessionBytes: candidate index and size in bytes, in order. */
+  oversized: Array<{ index: number; bytes: number }>;
 }
 
 /** An empty PresenceBatch with room for the names of `n` sessions under `prefix` (key layout 2). */
@@ -435,6 +440,7 @@ function newPresenceBatch(n: number, prefix: string): { out: PresenceBatch; name
     corrupt: 0,
     superseded: 0,
     unreadable: [],
+    oversized: [],
   };
   return { out, names, prefixBytes };
 }
@@ -499,6 +505,7 @@ export function presenceBatch(
     const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
     if (item.kind === 'skipped') {
       if (NOT_COPIED_SKIPS.has(item.reason)) out.unreadable.push(i);
+      if (item.reason === 'oversized' && item.size !== undefined) out.oversized.push({ index: i, bytes: item.size.bytes });
       continue;
     }
     if (superseded !== undefined && superseded[i] === 1) {

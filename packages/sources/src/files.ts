@@ -82,6 +82,8 @@ export interface SkippedEntry {
   reason: SkipReason;
   /** One line with details (an errno name, a size); never content. */
   detail?: string;
+  /** With `oversized`: the session's size and the limit it is over (--max-session-bytes), in bytes. */
+  size?: { bytes: number; maxBytes: number };
 }
 
 export type SourceItem = SourceSession | SkippedEntry;
@@ -543,7 +545,15 @@ function readOnce(
   }
   try {
     const oversized = (st: Stats): SkippedEntry | undefined =>
-      st.size > maxBytes ? { kind: 'skipped', location, reason: 'oversized', detail: `${st.size} bytes > cap ${maxBytes}` } : undefined;
+      st.size > maxBytes
+        ? {
+            kind: 'skipped',
+            location,
+            reason: 'oversized',
+            detail: `${st.size} bytes > cap ${maxBytes}`,
+            size: { bytes: st.size, maxBytes },
+          }
+        : undefined;
     // Whole milliseconds, as PHP's files handler counts age in whole seconds (mod_files.c, st_mtime).
     const session = (st: Stats, data: Buffer): SourceSession => ({ kind: 'session', id, location, mtimeMs: Math.floor(st.mtimeMs), data });
     const nowMs = Date.now();

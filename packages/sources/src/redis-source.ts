@@ -20,6 +20,7 @@ import {
   aclRuleFor,
   credentialsFor,
   parseRedisUrl,
+  redactUrl,
   normalizeTlsFiles,
   specFromRecorded,
   type ConnectionDescription,
@@ -70,15 +71,19 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const sentinel = /^rediss?\+sentinel:\/\//i.test(spec);
   const phpredis = /^(tcp|tls):\/\//.test(spec);
   const servers = sentinel ? [spec] : phpredis ? splitRedisSavePath(spec) : spec.split(',');
+  // Reports and the plan name the source with `<redacted len=N>` (BUG-17 report_redaction); an error
+  // about the spec names it as every Redis address error does (redactUrl: `***`, neither the
+  // password nor its length).
   const redacted = redactRedisAddress(spec);
+  const named = redactUrl(spec);
   if (servers.length > 1) {
     throw new UserFacingError(
-      `source redis:${redacted} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`,
+      `source redis:${named} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`,
     );
   }
   const notUnderstood = () =>
     new UserFacingError(
-      `source redis:${redacted} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`,
+      `source redis:${named} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`,
     );
   // The server, as phpredis reads it (tcp://, tls://) or as a Redis URL (redis://, rediss://).
   let server: {
@@ -119,7 +124,7 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const unknown = phpredis ? [] : Object.keys(params).filter((name) => !PHPREDIS_SESSION_PARAMS.has(name));
   if (unknown.length > 0) {
     throw new UserFacingError(
-      `source redis:${redacted}: unknown parameter ${unknown.map((n) => `"${printable(n)}"`).join(', ')} (known: ${[...PHPREDIS_SESSION_PARAMS].join(', ')})`,
+      `source redis:${named}: unknown parameter ${unknown.map((n) => `"${printable(n)}"`).join(', ')} (known: ${[...PHPREDIS_SESSION_PARAMS].join(', ')})`,
     );
   }
   const last = (name: string): string | undefined => {
@@ -130,23 +135,23 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const auth = authParam === undefined ? [] : Array.isArray(authParam) ? authParam : [authParam];
   const prefix = last('prefix') ?? PHPREDIS_DEFAULT_PREFIX;
   if (prefix === '')
-    throw new UserFacingError(`source redis:${redacted}: an empty prefix would take every key of the database as a session; give prefix=`);
+    throw new UserFacingError(`source redis:${named}: an empty prefix would take every key of the database as a session; give prefix=`);
   let url: string;
   if (server === null) {
     url = spec.replace(/\?.*$/s, '');
   } else {
     const port = server.port ?? 6379;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${redacted}: port must be 1 to 65535`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${named}: port must be 1 to 65535`);
     const pathDb = server.path?.slice(1) ?? '';
     const dbText = last('database') ?? (pathDb !== '' ? pathDb : '0');
-    if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${redacted}: database "${dbText}" is not a number`);
+    if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${named}: database "${dbText}" is not a number`);
     url = `${server.tls ? 'rediss' : 'redis'}://${server.userinfo !== null ? `${server.userinfo}@` : ''}${server.host}:${port}/${Number(dbText)}`;
   }
   let address;
   try {
     address = parseRedisUrl(url, 'source');
   } catch (err) {
-    throw new UserFacingError(`source redis:${redacted}: ${(err as Error).message}`);
+    throw new UserFacingError(`source redis:${named}: ${(err as Error).message}`);
   }
   if (auth.length === 1) address.urlPassword = auth[0];
   else if (auth.length >= 2) {
@@ -327,7 +332,13 @@ export class RedisSource implements Source {
     if (value === null || pttl === -2) return undefined;
     const data = value as Buffer;
     if (data.length > this.maxSessionBytes)
-      return { kind: 'skipped', location, reason: 'oversized', detail: `${data.length} bytes > cap ${this.maxSessionBytes}` };
+      return {
+        kind: 'skipped',
+        location,
+        reason: 'oversized',
+        detail: `${data.length} bytes > cap ${this.maxSessionBytes}`,
+        size: { bytes: data.length, maxBytes: this.maxSessionBytes },
+      };
     const session: SourceSession = { kind: 'session', id, location, mtimeMs: now, data };
     if (typeof pttl === 'number' && pttl > 0) session.ttlMs = pttl;
     else session.noTtl = true;

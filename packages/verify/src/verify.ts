@@ -65,6 +65,11 @@ export interface VerifyFailure {
   reason: VerifyFailureReason;
   /** For source checks: the source file, with the session ID shortened. */
   file?: string;
+  /**
+   * `source-unreadable` of a session larger than the plan's --max-session-bytes: its size and that
+   * limit, in bytes (the sizes only, never content).
+   */
+  oversized?: { bytes: number; maxBytes: number };
 }
 
 export interface VerifyReport {
@@ -610,9 +615,17 @@ interface NotLookedFor {
   superseded?: number;
 }
 
-/** The failure of a source session that could not be read (so was not copied: its user would be logged out). */
-function notRead(location: string): VerifyFailure {
-  return { key: '(not read)', file: redactSessionPath(location), reason: 'source-unreadable' };
+/**
+ * The failure of a source session that could not be read, or was larger than the plan's limit (so
+ * was not copied: its user would be logged out).
+ */
+function notRead(item: Pick<SkippedEntry, 'location' | 'size'>): VerifyFailure {
+  return {
+    key: '(not read)',
+    file: redactSessionPath(item.location),
+    reason: 'source-unreadable',
+    ...(item.size !== undefined ? { oversized: { bytes: item.size.bytes, maxBytes: item.size.maxBytes } } : {}),
+  };
 }
 
 /**
@@ -654,7 +667,7 @@ abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
     for await (const items of this.source.sessions({ read: { looksComplete: looksCompleteFor(this.handler) } }))
       for (const item of items) {
         if (item.kind === 'skipped') {
-          if (NOT_COPIED_SKIPS.has(item.reason)) this.fail(notRead(item.location));
+          if (NOT_COPIED_SKIPS.has(item.reason)) this.fail(notRead(item));
           continue;
         }
         const ttlMs = this.liveTtlMs(item);
@@ -959,6 +972,7 @@ class FilesPresence {
     this.failUnreadable(
       checked.entries,
       read.batch.unreadable.map((u) => absent[u]!),
+      new Map(read.batch.oversized.map((o) => [absent[o.index]!, o.bytes])),
     );
     const { counts } = this;
     counts.expired += read.batch.expired;
@@ -971,19 +985,23 @@ class FilesPresence {
 
   /**
    * Reports the files that could not be read, in order: skipped while listing (NOT_COPIED_SKIPS)
-   * or when read (`unreadable`: candidate indexes, ascending). They were not copied either: their
-   * users would be logged out.
+   * or when read (`unreadable`: candidate indexes, ascending; `oversized`: the size in bytes of those
+   * larger than the plan's limit, by candidate index). They were not copied either: their users would
+   * be logged out.
    */
-  private failUnreadable(entries: FileEntry[], unreadable: number[]): void {
+  private failUnreadable(entries: FileEntry[], unreadable: number[], oversized: ReadonlyMap<number, number>): void {
     let u = 0;
     let c = 0;
     for (const e of entries) {
       if (e.kind === 'skipped') {
-        if (NOT_COPIED_SKIPS.has(e.reason)) this.fail(notRead(e.location));
+        if (NOT_COPIED_SKIPS.has(e.reason)) this.fail(notRead(e));
         continue;
       }
       if (unreadable[u] === c) {
-        this.fail(notRead(e.location));
+        const bytes = oversized.get(c);
+        this.fail(
+          notRead({ location: e.location, ...(bytes !== undefined ? { size: { bytes, maxBytes: this.ctx.maxSessionBytes } } : {}) }),
+        );
         u++;
       }
       c++;

@@ -78,6 +78,10 @@ export async function purgeCommand(args: PurgeArgs, print: Print): Promise<numbe
   return r.ok ? 0 : 1;
 }
 
+/** Sums a report's counts by reason. */
+const total = (x: Record<string, number>): number => Object.values(x).reduce((a, b) => a + b, 0);
+
+/** purge's report in lines: heading, per-source table (several sources), what was found, what was done. */
 function printReport(
   r: PurgeReport,
   dir: string,
@@ -85,51 +89,52 @@ function printReport(
   perSource?: ReadonlyArray<{ label: string; report: PurgeReport }>,
   duplicates?: DuplicatesReport,
 ): void {
-  const blocked = Object.values(r.blocked).reduce((a, b) => a + b, 0);
-  const deletable = Object.values(r.deletable).reduce((a, b) => a + b, 0);
   print(`session-migrate purge${r.dryRun ? ' (dry run: nothing deleted)' : ''}: ${printable(dir)}`);
-  if (perSource !== undefined) {
-    const sum = (x: Record<string, number>): number => Object.values(x).reduce((a, b) => a + b, 0);
-    for (const line of sourcesTable(
-      ['sessions', 'proven', 'superseded', 'not proven', r.dryRun ? 'would delete' : 'deleted', 'remaining'],
-      [
-        ...perSource.map(({ label, report: x }) => ({
-          label,
-          values: [
-            x.sessions,
-            sum(x.deletable),
-            x.deletable.superseded ?? 0,
-            sum(x.blocked),
-            r.dryRun ? (x.deleting ? sum(x.deletable) : 0) : x.deleted,
-            x.remaining.files,
-          ],
-        })),
-        {
-          label: 'total',
-          values: [
-            r.sessions,
-            deletable,
-            r.deletable.superseded ?? 0,
-            blocked,
-            r.dryRun ? (r.deleting ? deletable : 0) : r.deleted,
-            r.remaining.files,
-          ],
-        },
-      ],
-    ))
-      print(line);
-    if (duplicates !== undefined && duplicates.ids > 0)
-      print(
-        `  duplicates  ${duplicates.ids} session ID(s) in more than one source: the older copies are deleted once the session is in Redis (superseded)`,
-      );
-  }
+  if (perSource !== undefined) printSourcesTable(r, perSource, duplicates, print);
   const unit = perSource !== undefined ? 'session' : r.sourceKind === 'redis' ? 'key' : 'file';
+  printFindings(r, unit, perSource !== undefined, print);
+  printOutcome(r, unit, perSource !== undefined, print);
+}
+
+/** One row per source and a total: sessions, proven, superseded, not proven, deleted, remaining; then the duplicates. */
+function printSourcesTable(
+  r: PurgeReport,
+  perSource: ReadonlyArray<{ label: string; report: PurgeReport }>,
+  duplicates: DuplicatesReport | undefined,
+  print: Print,
+): void {
+  const row = (label: string, x: PurgeReport) => ({
+    label,
+    values: [
+      x.sessions,
+      total(x.deletable),
+      x.deletable.superseded ?? 0,
+      total(x.blocked),
+      r.dryRun ? (x.deleting ? total(x.deletable) : 0) : x.deleted,
+      x.remaining.files,
+    ],
+  });
+  for (const line of sourcesTable(
+    ['sessions', 'proven', 'superseded', 'not proven', r.dryRun ? 'would delete' : 'deleted', 'remaining'],
+    [...perSource.map(({ label, report }) => row(label, report)), row('total', r)],
+  ))
+    print(line);
+  if (duplicates !== undefined && duplicates.ids > 0)
+    print(
+      `  duplicates  ${duplicates.ids} session ID(s) in more than one source: the older copies are deleted once the session is in Redis (superseded)`,
+    );
+}
+
+/** What purge found: sessions proven and not, entries left alone, the sessions not proven and (dry run) those it would delete. */
+function printFindings(r: PurgeReport, unit: string, several: boolean, print: Print): void {
+  const blocked = total(r.blocked);
+  const deletable = total(r.deletable);
   print(
     `  sessions    ${r.sessions} ${unit}(s): ${deletable} proven (${formatCounts(r.deletable)}), ${blocked} not proven${blocked > 0 ? ` (${formatCounts(r.blocked)})` : ''}`,
   );
   if (Object.keys(r.skipped).length > 0)
     print(
-      `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || perSource !== undefined ? '; verify still fails a Redis key among them that holds session data (plaintext anywhere): delete such keys by hand' : ''}`,
+      `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || several ? '; verify still fails a Redis key among them that holds session data (plaintext anywhere): delete such keys by hand' : ''}`,
     );
   for (const b of r.blockers) print(`  NOT PROVEN  ${printable(b.file)}${b.key !== '' ? ` (${b.key})` : ''}: ${describeBlocker(b.reason)}`);
   if (blocked > r.blockers.length) print(`  ...         and ${blocked - r.blockers.length} more not proven`);
@@ -137,19 +142,23 @@ function printReport(
     for (const w of r.wouldDelete) print(`  would delete ${printable(w.file)}: ${w.reason}`);
     if (deletable > r.wouldDelete.length) print(`  ...         and ${deletable - r.wouldDelete.length} more`);
   }
+}
+
+/** What purge did (or would do): refused, would delete, or deleted; and what remains. */
+function printOutcome(r: PurgeReport, unit: string, several: boolean, print: Print): void {
   if (!r.deleting) {
     print(
-      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${blocked} session(s) are not in Redis same or newer; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`,
+      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${total(r.blocked)} session(s) are not in Redis same or newer; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`,
     );
   } else if (r.dryRun) {
-    print(`  would delete ${deletable} ${unit}(s) (${formatBytes(r.deletableBytes)})`);
+    print(`  would delete ${total(r.deletable)} ${unit}(s) (${formatBytes(r.deletableBytes)})`);
   } else {
     print(
       `  deleted     ${r.deleted} ${unit}(s) (${formatBytes(r.deletedBytes)})${r.changed > 0 ? `; ${r.changed} changed since the check and were kept: run purge again` : ''}`,
     );
   }
   print(
-    `  remaining   ${r.remaining.files} plaintext session ${perSource !== undefined ? 'file(s) and key(s)' : r.sourceKind === 'redis' ? 'key(s)' : 'file(s)'}, ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`,
+    `  remaining   ${r.remaining.files} plaintext session ${several ? 'file(s) and key(s)' : r.sourceKind === 'redis' ? 'key(s)' : 'file(s)'}, ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`,
   );
 }
 

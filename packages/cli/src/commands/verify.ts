@@ -3,7 +3,7 @@
  * case (packages/verify/src/use-case.ts); this module parses, calls, prints.
  */
 import { printable } from '@session-migrate/common';
-import type { VerifyMigrationOptions, VerifyMigrationReport } from '@session-migrate/verify';
+import type { VerifyFailure, VerifyMigrationOptions, VerifyMigrationReport } from '@session-migrate/verify';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
@@ -147,8 +147,19 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
     );
   }
   if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
-  for (const f of report.failures)
-    print(`  FAIL        ${printable(f.key)}${f.file !== undefined ? ` (${printable(f.file)})` : ''}: ${f.reason}`);
+  for (const f of report.failures) print(`  FAIL        ${failureText(f)}`);
+}
+
+/**
+ * One failure: the key (and file) and why. A session larger than the plan's --max-session-bytes is
+ * said so, with the file and both sizes in bytes, as apply's FAIL line says it (commands/apply.ts).
+ */
+function failureText(f: VerifyFailure): string {
+  const file = f.file !== undefined ? ` (${printable(f.file)})` : '';
+  if (f.oversized !== undefined) {
+    return `${printable(f.file ?? f.key)}: ${f.oversized.bytes} bytes, larger than the plan's limit (${f.oversized.maxBytes} bytes): not copied, its user would be logged out; run plan again with a larger --max-session-bytes, then apply`;
+  }
+  return `${printable(f.key)}${file}: ${f.reason}`;
 }
 
 /** Presence (with a plan), the per-source table (several sources), the byte-for-byte comparison (a source given). */

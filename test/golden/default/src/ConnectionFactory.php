@@ -351,12 +351,25 @@ final class ConnectionFactory
         if ($auth === null) {
             return [$context, null];
         }
-        if (version_compare($version, '6.0.0', '>=')) {
+        if (self::isPhpredis6OrLater($version)) {
             return [$context, $auth];
         }
         $context['auth'] = $auth;
 
         return [$context, null];
+    }
+
+    /**
+     * Whether a phpredis version is 6.0.0 or later: the one rule behind the calls shaped per version
+     * (nodeConnectArguments() here; SentinelMasterLocator::sentinelArguments(), whose RedisSentinel
+     * takes one options array from 6.0 on). Compared as PHP's version_compare() does, so a
+     * pre-release such as '6.0.0RC1' is not 6 or later.
+     *
+     * @param string $version phpredis version, as phpversion('redis')
+     */
+    public static function isPhpredis6OrLater(string $version): bool
+    {
+        return version_compare($version, '6.0.0', '>=');
     }
 
     /**

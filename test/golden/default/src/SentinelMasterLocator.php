@@ -199,7 +199,7 @@ final class SentinelMasterLocator
     {
         $ssl = $this->ssl;
         $version = (string) phpversion('redis');
-        if ($ssl !== null && !self::hasOptionsArray($version)) {
+        if ($ssl !== null && !ConnectionFactory::isPhpredis6OrLater($version)) {
             $redis = new \Redis();
             $context = ['stream' => $ssl];
             if ($auth !== null) {
@@ -239,7 +239,7 @@ final class SentinelMasterLocator
         ?array $ssl,
         string $version
     ): array {
-        if (self::hasOptionsArray($version)) {
+        if (ConnectionFactory::isPhpredis6OrLater($version)) { // one options array from 6.0 on
             $options = ['host' => ($ssl !== null ? 'tls://' : '') . $host, 'port' => $port,
                 'connectTimeout' => $timeout, 'readTimeout' => $timeout];
             if ($auth !== null) {
@@ -258,12 +258,6 @@ final class SentinelMasterLocator
         }
 
         return [$host, $port, $timeout, null, 0, $timeout, $auth];
-    }
-
-    /** Whether RedisSentinel takes one options array (phpredis >= 6.0) rather than positional arguments. */
-    private static function hasOptionsArray(string $version): bool
-    {
-        return version_compare($version, '6.0.0', '>=');
     }
 
     /**

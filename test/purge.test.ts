@@ -165,6 +165,35 @@ describe('purge (CLI)', () => {
     expect(sessionFiles()).toEqual([`sess_${id}`]);
   });
 
+  it('a --gc-maxlifetime smaller than the one the sessions were written with is refused before anything is deleted (adversarial review)', async () => {
+    // PHP runs with gc_maxlifetime 86400: the handler wrote this session an hour ago (TTL 86400 - 3600).
+    const id = 'gcsmallgcsmall000000000000000010';
+    await redis.client.set(keyOf(id), codec.seal(keyOf(id), Buffer.from('v|i:1;')), 'EX', 86_400 - 3600);
+    file(id, 'v|i:2;', 600); // a host still on the files handler wrote it again 10 minutes ago
+    // The operator forgets --gc-maxlifetime 86400: with 1440, the older Redis copy would look newer.
+    const r = purge();
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/TTL of \d+ s, longer than the gc_maxlifetime given \(1440 s\).*--gc-maxlifetime/);
+    expect(r.stderr).not.toContain(id);
+    expect(sessionFiles()).toEqual([`sess_${id}`]);
+    const right = cli([
+      'purge',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      '86400',
+      '--json',
+    ]);
+    expect(right.status).toBe(1);
+    expect(JSON.parse(right.stdout)).toMatchObject({ blocked: { older: 1 }, deleted: 0 });
+    expect(sessionFiles()).toEqual([`sess_${id}`]);
+  });
+
   it('--allow-partial deletes only the proven files and still exits 1', async () => {
     file('samesame0000000000000000000004', 'a|i:1;');
     await copied('samesame0000000000000000000004', 'a|i:1;');

@@ -306,3 +306,34 @@ describe('rollback: bad input is checked before the WARNING (one line on stderr,
     }
   });
 });
+
+describe('rollback --to files with a --gc-maxlifetime smaller than the sessions were written with (adversarial review)', () => {
+  it('is refused before any file is written: a newer file is never overwritten with an older Redis copy', async () => {
+    const dir = join(root, 'gc-small');
+    mkdirSync(dir, { mode: 0o700 });
+    const id = 'gcsmallgcsmall000000000000000020';
+    const key = codec.keyName(PREFIX, id);
+    // PHP runs with gc_maxlifetime 86400: the handler wrote this session an hour ago.
+    await redis.client.set(key, codec.seal(key, Buffer.from('user|s:3:"old";')), 'EX', 86_400 - 3600);
+    // PHP back on the files handler wrote the file 10 minutes ago: newer than the Redis copy.
+    const path = join(dir, `sess_${id}`);
+    writeFileSync(path, 'user|s:5:"newer";');
+    const t = Date.now() / 1000 - 600;
+    utimesSync(path, t, t);
+    const args = ['rollback', '--target', redis.url, '--key-file', keyFile, '--to', `files:${dir}`, '--json'];
+    // The operator forgets --gc-maxlifetime 86400 (default 1440).
+    const r = cli(args);
+    expect(r.status).toBe(2);
+    // The PLAINTEXT warning, then one line.
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/rollback refused: .*TTL of \d+ s, longer than the gc_maxlifetime given \(1440 s\).*nothing was written$/);
+    expect(r.stderr).not.toContain(id);
+    expect(readFileSync(path, 'utf8')).toBe('user|s:5:"newer";');
+    const right = cli([...args, '--gc-maxlifetime', '86400']);
+    expect(right.status, right.stderr).toBe(0);
+    expect((JSON.parse(right.stdout) as { counts: Record<string, number> }).counts).toMatchObject({ 'newer-file-kept': 1, written: 0 });
+    expect(readFileSync(path, 'utf8')).toBe('user|s:5:"newer";');
+    await redis.client.del(key);
+  });
+});

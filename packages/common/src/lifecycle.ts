@@ -59,6 +59,28 @@ export function lastWriteMs(pttlMs: number, gcMaxlifetime: number, nowMs: number
 }
 
 /**
+ * Whether a Redis TTL (a session's or a tombstone's, or a plaintext phpredis key's) is longer than
+ * gc_maxlifetime. Neither the handler (TTL = gc_maxlifetime at every write) nor apply (the source's
+ * remaining lifetime) ever sets one, so the value was written under a larger session.gc_maxlifetime
+ * than the one given: every write time inferred with it (lastWriteMs) is later than the real write
+ * by the difference, and an older Redis copy would pass for a newer one (purge would delete a newer
+ * file, rollback overwrite one). The commands that infer write times refuse to go on then.
+ * @param pttlMs PTTL reply, ms (-1 no TTL, -2 no key: never above)
+ * @param gcMaxlifetime seconds
+ */
+export function isTtlAboveGcMaxlifetime(pttlMs: number, gcMaxlifetime: number): boolean {
+  return pttlMs > gcMaxlifetime * 1000;
+}
+
+/**
+ * The one-line reason a command gives when isTtlAboveGcMaxlifetime: the key name (safe to print),
+ * its TTL and the gc_maxlifetime given, and what to give instead.
+ */
+export function ttlAboveGcMaxlifetimeMessage(key: string, pttlMs: number, gcMaxlifetime: number): string {
+  return `${key} has a TTL of ${Math.ceil(pttlMs / 1000)} s, longer than the gc_maxlifetime given (${gcMaxlifetime} s): the sessions were written with a larger session.gc_maxlifetime, and with ${gcMaxlifetime} s an older Redis copy would pass for a newer one; give PHP's session.gc_maxlifetime (--gc-maxlifetime, or --plan)`;
+}
+
+/**
  * Whether a value already in Redis was written after the source copy was last changed, both times
  * inferred from remaining lifetimes measured at the same moment (apply's `newerInRedis`, verify's
  * `newer`).

@@ -38,7 +38,16 @@ import { createHash } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { NEWER_MARGIN_MS, isExpired, isRedisNewerThanFile, lastWriteMs, redactSessionPath } from '@session-migrate/common';
+import {
+  NEWER_MARGIN_MS,
+  UserFacingError,
+  isExpired,
+  isRedisNewerThanFile,
+  isTtlAboveGcMaxlifetime,
+  lastWriteMs,
+  redactSessionPath,
+  ttlAboveGcMaxlifetimeMessage,
+} from '@session-migrate/common';
 import {
   NOT_COPIED_SKIPS,
   readSessionFile,
@@ -238,6 +247,11 @@ class PurgeRun {
   readonly present = { files: 0, bytes: 0 };
   readonly maxListed: number;
   readonly redisSource: Source | undefined;
+  /**
+   * Set when a TTL read is longer than gc_maxlifetime (isTtlAboveGcMaxlifetime): the gc_maxlifetime
+   * given is too small to infer write times, and purge deletes nothing (purgeSessions throws).
+   */
+  ttlAboveGc: string | undefined;
 
   constructor(readonly options: PurgeOptions) {
     this.maxListed = options.maxListed ?? 1000;
@@ -308,8 +322,15 @@ class PurgeRun {
         pttlMs: Number(pttl),
         tombstone: Number(tomb) > 0,
       };
+      this.checkTtl(key, state.pttlMs);
       this.judgeOne(s, key, state, nowMs);
     });
+  }
+
+  /** Records the first TTL longer than gc_maxlifetime (see ttlAboveGc). */
+  checkTtl(key: string, pttlMs: number): void {
+    if (this.ttlAboveGc === undefined && isTtlAboveGcMaxlifetime(pttlMs, this.options.gcMaxlifetime))
+      this.ttlAboveGc = ttlAboveGcMaxlifetimeMessage(key, pttlMs, this.options.gcMaxlifetime);
   }
 
   /** Judges one session against its Redis state: blocks it, or records it as deletable (pending). */
@@ -353,6 +374,7 @@ async function judgeRedisSource(run: PurgeRun, redisSource: Source): Promise<voi
         continue;
       }
       run.count(item.data);
+      if (item.ttlMs !== undefined) run.checkTtl(item.location, item.ttlMs);
       // phpredis writes with SETEX gc_maxlifetime: the key's last write is inferred like the target's.
       const mtimeMs = item.ttlMs !== undefined ? lastWriteMs(item.ttlMs, gcMaxlifetime, nowMs) : item.mtimeMs;
       batch.push({ id: item.id, location: item.location, data: item.data, mtimeMs, session: item });
@@ -416,6 +438,8 @@ async function deletePending(run: PurgeRun): Promise<void> {
 
 /**
  * Runs purge over a files source (see the module comment).
+ * @throws UserFacingError when a TTL read is longer than gc_maxlifetime (isTtlAboveGcMaxlifetime:
+ *   the gc_maxlifetime given is too small to tell newer from older); nothing is deleted then.
  * @throws when Redis fails (nothing has been deleted yet when the check itself fails: deleting starts
  *   only after every session was judged).
  */
@@ -424,6 +448,8 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
   const { report, redisSource } = run;
   if (redisSource !== undefined) await judgeRedisSource(run, redisSource);
   else await judgeFilesSource(run, options.source as FilesSource);
+  // Write times inferred with a too small gc_maxlifetime are wrong: refuse before deleting anything.
+  if (run.ttlAboveGc !== undefined) throw new UserFacingError(`purge refused: ${run.ttlAboveGc}; nothing was deleted`);
 
   report.deleting = options.beforeDelete !== undefined ? await options.beforeDelete(report) : report.complete || options.allowPartial;
   report.remaining = { ...run.present };

@@ -38,9 +38,11 @@ import {
   isDestroyedAfterFile,
   isFileNewerThanRedis,
   isSameFileVersion,
+  isTtlAboveGcMaxlifetime,
   lstatOrNull,
   lockFd,
   redactSessionPath,
+  ttlAboveGcMaxlifetimeMessage,
   writeFileAtomic,
 } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
@@ -292,7 +294,9 @@ function removeIfStillOlder(path: string, stale: (mtimeMs: number) => boolean): 
  * Never overwrites a file written after the Redis copy, nor one PHP holds or writes meanwhile
  * (replaceFile: its exclusive flock is held from the check until after the rename); never follows a
  * symlink.
- * @throws UserFacingError when the base directory is missing or a symlink; Redis errors propagate.
+ * @throws UserFacingError when the base directory is missing or a symlink, or a TTL read is longer
+ *   than gc_maxlifetime (isTtlAboveGcMaxlifetime; nothing of that batch of 500 IDs is written);
+ *   Redis errors propagate.
  */
 export async function rollbackToFiles(options: RollbackToFilesOptions): Promise<RollbackToFilesReport> {
   const many = await rollbackToFilesMany({ ...options, targets: [{ layout: options.layout, ids: options.ids }] });
@@ -470,6 +474,16 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
   const handle = async (ids: string[]) => {
     const read = await readSessions(client, codec, prefix, ids);
     const now = options.nowMs ?? Date.now();
+    // Write times inferred with a too small gc_maxlifetime are late: an older Redis copy would
+    // overwrite a newer file. Refused for the whole batch before any of it is written.
+    for (const { key, pttl, tombPttl } of read) {
+      const over = [pttl, tombPttl].find((t) => typeof t === 'number' && isTtlAboveGcMaxlifetime(t, options.gcMaxlifetime));
+      if (over !== undefined)
+        throw new UserFacingError(
+          `rollback refused: ${ttlAboveGcMaxlifetimeMessage(key, over as number, options.gcMaxlifetime)}; ${report.counts.written + report.counts['destroyed-file-removed'] > 0 ? 'files written so far hold the Redis copy; re-run with the right value' : 'nothing was written'}`,
+          report.counts.written + report.counts['destroyed-file-removed'] > 0 ? 1 : 2,
+        );
+    }
     ids.forEach((id, i) => {
       report.idsChecked++;
       const { key, err, value, pttl, tombPttl } = read[i]!;

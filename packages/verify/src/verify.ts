@@ -11,7 +11,14 @@ import { availableParallelism } from 'node:os';
 import type { ChainableCommander } from 'ioredis';
 import type { ClassifiedError, RedisConnection, Reply } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { DEFAULT_GC_MAXLIFETIME, UserFacingError, isNewerInRedis, redactSessionPath } from '@session-migrate/common';
+import {
+  DEFAULT_GC_MAXLIFETIME,
+  UserFacingError,
+  isNewerInRedis,
+  isTtlAboveGcMaxlifetime,
+  redactSessionPath,
+  ttlAboveGcMaxlifetimeMessage,
+} from '@session-migrate/common';
 import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession } from '@session-migrate/sources';
 import { readBackPresence, type Presence } from '@session-migrate/target';
 import { NOT_COPIED_SKIPS, SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
@@ -640,7 +647,7 @@ abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
   protected readonly client: RedisConnection;
   protected readonly codec: EnvelopeCodec;
   protected readonly prefix: string;
-  private readonly gc: number;
+  protected readonly gc: number;
   private readonly handler: SerializeHandler;
   /** Seconds since the epoch the sessions' ages are counted at. */
   private readonly now = Date.now() / 1000;
@@ -1175,6 +1182,10 @@ class SourceCompare extends LiveSessionsCheck<CompareEntry, CompareTally> {
     const opened = this.codec.open(b.key, value as Buffer);
     if (!opened.ok) return; // already reported by the scan of the prefix
     if (!opened.plaintext.equals(b.data)) {
+      // A TTL above gc_maxlifetime: the gc_maxlifetime given is too small, and an older copy would
+      // pass for newer (lifecycle.ts isTtlAboveGcMaxlifetime). No verdict is possible: stop.
+      if (typeof pttl === 'number' && isTtlAboveGcMaxlifetime(pttl, this.gc))
+        throw new UserFacingError(`verify stopped: ${ttlAboveGcMaxlifetimeMessage(b.key, pttl, this.gc)}`);
       // Written by the handler after the file last changed (read-through mode): newer, by the same
       // rule as apply's newerInRedis and purge's `newer` (the lifecycle policy, packages/common/src/lifecycle.ts); otherwise the copy is wrong or stale.
       if (typeof pttl === 'number' && isNewerInRedis(pttl, b.ttlMs)) {

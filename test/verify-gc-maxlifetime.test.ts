@@ -1,0 +1,59 @@
+/**
+ * verify --source compares each file with its Redis copy; a copy that differs passes as `newer` when
+ * its inferred last write (from its TTL and gc_maxlifetime) postdates the file. With a
+ * --gc-maxlifetime smaller than the one the sessions were written with (a forgotten option falls
+ * back to 1440), an older copy would pass for newer: verify must stop with one line, not succeed
+ * (adversarial review of the lifecycle commands).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvelopeCodec, generateKeyFile } from '@session-migrate/envelope';
+import { startRedis, type RedisServer } from './support/servers.ts';
+import { cli } from './support/migrate-cli.ts';
+
+const PREFIX = 'smsess:';
+let redis: RedisServer;
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  root = mkdtempSync(join(tmpdir(), 'sm-verify-gc-'));
+  keyFile = join(root, 'master.key');
+  const key = generateKeyFile(keyFile);
+  codec = await EnvelopeCodec.create([key]);
+  key.fill(0);
+});
+afterAll(async () => {
+  await redis?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('verify --source with a --gc-maxlifetime smaller than the sessions were written with', () => {
+  it('stops with one line naming the key (exit 2) instead of taking an older Redis copy for newer', async () => {
+    const dir = join(root, 'sessions');
+    mkdirSync(dir, { mode: 0o700 });
+    const id = 'gcsmallgcsmall000000000000000030';
+    const key = codec.keyName(PREFIX, id);
+    // PHP runs with gc_maxlifetime 86400: the handler wrote this session an hour ago.
+    await redis.client.set(key, codec.seal(key, Buffer.from('v|i:1;')), 'EX', 86_400 - 3600);
+    // The file was written again 10 minutes ago: Redis holds the older copy.
+    const path = join(dir, `sess_${id}`);
+    writeFileSync(path, 'v|i:2;');
+    const t = Date.now() / 1000 - 600;
+    utimesSync(path, t, t);
+    const args = ['verify', '--source', `files:${dir}`, '--target', redis.url, '--key-file', keyFile, '--json'];
+    const r = cli(args);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/TTL of \d+ s, longer than the gc_maxlifetime given \(1440 s\)/);
+    expect(r.stderr + r.stdout).not.toContain(id);
+    // With PHP's value the copy is reported for what it is.
+    const right = cli([...args, '--gc-maxlifetime', '86400']);
+    expect(right.status, right.stderr).toBe(1);
+    expect(right.stdout).toContain('different-content');
+  });
+});

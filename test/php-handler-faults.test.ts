@@ -11,13 +11,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import type { RedisTargetOptions } from '@session-migrate/generate';
-import { startCluster } from './support/redis-topologies.ts';
-import { renderInto, sessionRequest, vectors, type Rendered } from './php/harness.ts';
+import { startCluster, startSentinel } from './support/redis-topologies.ts';
+import { PHP_DIR, PHP_EXTENSIONS, renderInto, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
 const PREFIX = 'smsess:';
@@ -43,6 +43,59 @@ function render(redis: RedisTargetOptions): Rendered {
 
 function request(r: Rendered, args: string[], env: Record<string, string> = {}) {
   return sessionRequest<Out>(r, args, { dir: sandbox, env: { SESSION_MIGRATE_KEY: MASTER, ...env } });
+}
+
+let paused = 0;
+
+/**
+ * One request (test/php/paused-request.php) that starts its session, then waits while `meanwhile`
+ * changes Redis under it, then writes and closes. Runs PHP asynchronously, so `meanwhile` can work.
+ */
+async function pausedRequest(
+  r: Rendered,
+  args: string[],
+  env: Record<string, string>,
+  meanwhile: () => Promise<void>,
+): Promise<{ out: Out; logs: string[]; stderr: string }> {
+  const n = ++paused;
+  const ready = join(sandbox, `ready-${n}`);
+  const go = join(sandbox, `go-${n}`);
+  const logFile = join(sandbox, `paused-${n}.log`);
+  const child = spawn(
+    'php',
+    [
+      '-n',
+      '-c',
+      r.iniFile,
+      ...PHP_EXTENSIONS,
+      ...['-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', `error_log=${logFile}`],
+      join(PHP_DIR, 'paused-request.php'),
+      ...args,
+      `--ready=${ready}`,
+      `--go=${go}`,
+    ],
+    { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: sandbox, SESSION_MIGRATE_KEY: MASTER, ...env } },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((res) => child.once('exit', res));
+  for (let i = 0; i < 1000 && !existsSync(ready); i++) await new Promise((res) => setTimeout(res, 10));
+  try {
+    await meanwhile();
+  } finally {
+    writeFileSync(go, '');
+  }
+  const status = await exited;
+  if (status !== 0) throw new Error(`php exited ${status}: ${stderr}`);
+  const logs = existsSync(logFile)
+    ? readFileSync(logFile, 'latin1')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.replace(/^\[[^\]]*\] /, ''))
+    : [];
+  return { out: JSON.parse(stdout.trim().split('\n').pop()!) as Out, logs, stderr };
 }
 
 beforeAll(async () => {
@@ -103,6 +156,54 @@ describe('Redis Cluster resharding while sessions are used', () => {
       expect(await dst.admin.exists(key)).toBe(1);
     } finally {
       await cluster.stop();
+    }
+  });
+});
+
+describe('Sentinel fail-over while a request holds its session', () => {
+  it('between the lock and the write: the write lands on the new master (READONLY, ask again, retry under the same lock)', async () => {
+    const s = await startSentinel();
+    try {
+      const r = render({
+        topology: 'sentinel',
+        host: '127.0.0.1',
+        port: s.sentinel.port,
+        sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }],
+        masterName: s.masterName,
+      });
+      const first = request(r, ['--set={"n":1}']);
+      expect(first.out.started, first.logs.join('\n')).toBe(true);
+      const id = first.out.idAfter;
+      const key = codec.keyName(PREFIX, id);
+      const before = await s.currentMaster();
+      await s.waitForSync(20_000, { sentinelView: false });
+      let after = before;
+      const res = await pausedRequest(r, [`--id=${id}`, '--set={"n":2}'], {}, async () => {
+        await s.waitForSync(20_000, { sentinelView: false }); // the lock is on the replica too
+        after = await s.failover({ reconfigureOldMaster: 'now' });
+      });
+      expect(after).not.toBe(before);
+      expect(res.out, res.logs.join('\n') + res.stderr).toMatchObject({ started: true, idAfter: id, session: { n: 1 }, closed: true });
+      expect(res.logs).toEqual([]);
+      const next = request(r, [`--id=${id}`]);
+      expect(next.out, next.logs.join('\n')).toMatchObject({ started: true, session: { n: 2 } });
+      expect(await after.admin.exists(key)).toBe(1);
+
+      // A lock the fail-over lost (replication is asynchronous; here deleted on the new master): the
+      // write is refused, never reported as done, and the line says why without blaming a slow request.
+      const lockKey = key.replace(PREFIX, `${PREFIX}lock:`);
+      const lost = await pausedRequest(r, [`--id=${id}`, '--set={"n":3}'], {}, async () => {
+        expect(await after.admin.del(lockKey)).toBe(1);
+      });
+      expect(lost.out).toMatchObject({ started: true, session: { n: 2 } });
+      expect(lost.stderr).toMatch(/session_write_close\(\): Failed to write session data/);
+      expect(lost.logs).toEqual([
+        `session-migrate: the lock of ${key} expired or was taken over before this request wrote (it ran longer than the lock TTL` +
+          ' of 30 s, or a fail-over or restart of Redis lost the lock): write refused, the session stored in Redis is kept',
+      ]);
+      expect(request(r, [`--id=${id}`]).out).toMatchObject({ started: true, session: { n: 2 } });
+    } finally {
+      await s.stop();
     }
   });
 });

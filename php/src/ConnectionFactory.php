@@ -416,9 +416,12 @@ final class ConnectionFactory
             $seeds[] = sprintf($format, $seed['host'], (int) $seed['port']);
         }
         $auth = $this->auth(self::PASSWORD_ENV);
-        // redis.clusters.cache_slots keeps the slot map in the worker (no CLUSTER SLOTS per request);
-        // it is read only while the object is built, so it is turned on for this construction alone.
-        $previous = ini_set('redis.clusters.cache_slots', '1');
+        // The slot map is never taken from the worker's cache (redis.clusters.cache_slots, read only while
+        // the object is built, so it is turned off for this construction alone): after a fail-over the
+        // cached map names the old master, and its MOVED to that master's replica crashes phpredis 5.3.7
+        // to 6.2.0 (SIGSEGV in cluster_send_command: github.com/phpredis/phpredis issues 2323 and 2723),
+        // every worker once, losing the request. The price is one CLUSTER SLOTS per request.
+        $previous = ini_set('redis.clusters.cache_slots', '0');
         $warnings = [];
         $ssl = $c['tls'] !== null ? $this->sslOptions() : null;
         try {

@@ -498,7 +498,8 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     {
         $this->log(sprintf(
             'the lock of %s expired or was taken over before this request wrote (it ran longer than the lock TTL'
-            . ' of %d s): write refused, the other request\'s session is kept',
+            . ' of %d s, or a fail-over or restart of Redis lost the lock): write refused, the session stored'
+            . ' in Redis is kept',
             $key,
             intdiv($this->lock->ttlMillis(), 1000)
         ));

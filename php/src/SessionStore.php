@@ -122,6 +122,17 @@ LUA;
         'DEL' => '9b7fa104aa4cd97ae9a69fc583c9ae2b7d8190a2',
     ];
 
+    /**
+     * TRYAGAIN (a Redis Cluster slot is being moved and this script's keys are not all on one node:
+     * the session on one, its lock or tombstone on neither; Redis cluster.c getNodeByQuery()) means the
+     * script did not run: it is sent again after TRY_AGAIN_WAIT_MICROS, at most TRY_AGAIN_ATTEMPTS
+     * times (ioredis's retryDelayOnTryAgain, 100 ms, and maxRedirections, 16: lib/cluster/ClusterOptions.ts).
+     * phpredis's native handler, with single-key commands, follows ASK and never meets TRYAGAIN.
+     */
+    private const TRY_AGAIN_ATTEMPTS = 16;
+
+    private const TRY_AGAIN_WAIT_MICROS = 100000;
+
     /** Result of write() and touch(): the lock no longer holds our token; nothing was written. */
     public const LOCK_LOST = 0;
 
@@ -349,12 +360,25 @@ LUA;
     private function script(string $name, string $script, array $keys, array $args, string $key)
     {
         $sha = self::SCRIPT_SHAS[$name] ?? self::sha($script);
-        for ($attempt = 1;; $attempt++) {
+        $tryAgain = 0;
+        for ($attempt = 1;;) {
             try {
                 return $this->evalOnce($script, $sha, $keys, $args);
             } catch (\RedisException | \RedisClusterException | StorageException $e) {
                 $message = ConnectionFactory::redact($e->getMessage());
-                if ($attempt > 1 || !$this->retryable($e, $message)) {
+                if ($e instanceof StorageException && strncmp($message, 'TRYAGAIN', 8) === 0) {
+                    if (++$tryAgain <= self::TRY_AGAIN_ATTEMPTS) {
+                        usleep(self::TRY_AGAIN_WAIT_MICROS); // the script did not run: the slot is moving
+                        continue;
+                    }
+                    $message .= sprintf(
+                        ' (still after %d retries over %d ms: a slot migration that does not finish;'
+                        . ' check the resharding)',
+                        self::TRY_AGAIN_ATTEMPTS,
+                        intdiv(self::TRY_AGAIN_ATTEMPTS * self::TRY_AGAIN_WAIT_MICROS, 1000)
+                    );
+                }
+                if ($attempt++ > 1 || !$this->retryable($e, $message)) {
                     if (!$e instanceof StorageException) {
                         // phpredis threw: the connection may still owe this command's reply (a read
                         // timeout leaves the socket open: redis_read_reply_type() in phpredis's

@@ -234,9 +234,52 @@ describe('Redis Cluster fail-over and the PHP worker', () => {
     await cluster?.stop();
   });
 
+  /** CLUSTER SLOTS calls over every node (INFO commandstats). */
+  async function clusterSlotsCalls(): Promise<number> {
+    let calls = 0;
+    for (const n of cluster.nodes) {
+      const info = parseInfo(String(await n.admin.call('INFO', 'commandstats')));
+      calls += Number(/calls=(\d+)/.exec(info.get('cmdstat_cluster|slots') ?? '')?.[1] ?? 0);
+    }
+    return calls;
+  }
+
+  // The handler leaves redis.clusters.cache_slots as php.ini sets it, as phpredis's own session
+  // handler does (redis_session.c, CLUSTER_CACHING_ENABLED()); it used to force it on.
+  it.each([
+    ['0', 2],
+    ['1', 1],
+  ])('redis.clusters.cache_slots=%s in php.ini: two requests of one worker map the slots %i time(s)', async (cache, maps) => {
+    const r = render({
+      topology: 'cluster',
+      host: '127.0.0.1',
+      port: cluster.nodes[0]!.port,
+      seeds: cluster.masters.map((x) => ({ host: '127.0.0.1', port: x.port })),
+    });
+    const go = join(sandbox, `cache-go-${cache}`);
+    writeFileSync(go, '');
+    const seeds = JSON.stringify(cluster.masters.map((x) => ({ host: '127.0.0.1', port: x.port })));
+    const before = await clusterSlotsCalls();
+    const args = ['-n', ...PHP_EXTENSIONS, '-d', `redis.clusters.cache_slots=${cache}`];
+    const child = spawn(
+      'php',
+      [...args, join(PHP_DIR, 'cluster-worker.php'), r.autoloadFile, seeds, 'smsess:{cache}', join(sandbox, `cache-ready-${cache}`), go],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: sandbox },
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const status = await new Promise<number | string | null>((res) => child.once('exit', (code, signal) => res(code ?? signal)));
+    expect({ status, out }).toEqual({ status: 0, out: 'int(1)\nint(2)\ndone\n' });
+    expect((await clusterSlotsCalls()) - before).toBe(maps);
+  });
+
   // phpredis 5.3.7 to 6.2.0 crash (SIGSEGV in cluster_send_command) on a MOVED that points at the old
   // master's replica when the slot map is stale (phpredis issues #2323, #2723). With the slot map cached
-  // in the worker (redis.clusters.cache_slots, which the handler turned on), every worker's first
+  // in the worker (redis.clusters.cache_slots, which the handler used to turn on; now left as php.ini
+  // sets it, phpredis's default off, as here), every worker's first
   // request to that slot after a fail-over crashed (HTTP 502; a crash in write() loses the update).
   it("a worker's next request after a CLUSTER FAILOVER maps the slots again: no crash, the command runs on the new master", async () => {
     const r = render({

@@ -416,12 +416,11 @@ final class ConnectionFactory
             $seeds[] = sprintf($format, $seed['host'], (int) $seed['port']);
         }
         $auth = $this->auth(self::PASSWORD_ENV);
-        // The slot map is never taken from the worker's cache (redis.clusters.cache_slots, read only while
-        // the object is built, so it is turned off for this construction alone): after a fail-over the
-        // cached map names the old master, and its MOVED to that master's replica crashes phpredis 5.3.7
-        // to 6.2.0 (SIGSEGV in cluster_send_command: github.com/phpredis/phpredis issues 2323 and 2723),
-        // every worker once, losing the request. The price is one CLUSTER SLOTS per request.
-        $previous = ini_set('redis.clusters.cache_slots', '0');
+        // redis.clusters.cache_slots is left as php.ini sets it (phpredis's default: off), as phpredis's own
+        // session handler does. Off, each request asks a seed for CLUSTER SLOTS (one round trip more); on,
+        // the worker keeps the slot map, and after a fail-over the stale map's MOVED to the old master's
+        // replica crashes phpredis 5.3.7 to 6.2.0 (SIGSEGV in cluster_send_command:
+        // https://github.com/phpredis/phpredis/issues/2323, fixed by pull request 2723), every worker once.
         $warnings = [];
         $ssl = $c['tls'] !== null ? $this->sslOptions() : null;
         try {
@@ -453,10 +452,6 @@ final class ConnectionFactory
                     . ' (+cluster|slots; docs/redis.md)';
             }
             throw new StorageException($this->describe() . ': ' . $why, self::CONNECT_FAILED, $e);
-        } finally {
-            if ($previous !== false) {
-                ini_set('redis.clusters.cache_slots', $previous);
-            }
         }
         $cluster->setOption(\Redis::OPT_SERIALIZER, \Redis::SERIALIZER_NONE);
         $cluster->setOption(\Redis::OPT_PREFIX, '');

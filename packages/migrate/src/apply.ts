@@ -698,8 +698,8 @@ class ApplyRun {
  * grouped by slot). Behind Sentinel it first makes sure the connection is on the master the sentinels
  * report now, so a write lost in a failover is seen as missing. Sessions whose TTL ran out since are
  * not counted; transient errors are retried with the same backoff. When a group's retries are spent
- * on a connection that stays down (the server is gone), every later session is counted unverified
- * without asking: each attempt against a dead server waits for ioredis's reconnects, and asking group
+ * on a connection that stays down (the server is gone; not in a cluster, where one node may be down
+ * and the others are still read), every later session is counted unverified without asking: each attempt against a dead server waits for ioredis's reconnects, and asking group
  * after group made a run whose Redis had died for good take minutes (about 5 for 17,000 sessions
  * written) to report what it already knew. Nothing is counted present that was not read.
  * @param noMaster the end check already waited for a Sentinel master and found none reachable: look
@@ -750,7 +750,9 @@ async function readBack(
         if (p.error.kind === 'transient' && attempt < retry.attempts) again.push(e);
         else {
           counts.unverified++;
-          if (isConnectionLost(p.error)) unreachable = true;
+          // One server (or Sentinel's master): it is down. In a cluster only one node may be, and the
+          // sessions of the others are still read.
+          if (isConnectionLost(p.error) && client.topology !== 'cluster') unreachable = true;
         }
       });
       if (again.length > 0) await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));

@@ -28,6 +28,40 @@ export function looksLikeKeyText(value: string): boolean {
   return !existsSync(value);
 }
 
+/**
+ * A word that may be a 32-byte key in one of the spellings people paste: 44 characters of standard
+ * padded base64, 43 unpadded, or URL-safe base64 (RFC 4648 sections 4 and 5), bounded by anything
+ * that is not a base64 character (so `sha256-<44>` or a longer token is not one). Unpadded and URL-safe
+ * words count only when they mix digits, upper and lower case letters, as random base64 does and
+ * a path or a word seldom does.
+ */
+const KEY_WORD = /(?<![A-Za-z0-9+/=_-])(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/_-]{43}=?)(?![A-Za-z0-9+/=_-])/g;
+/** 64 hex digits (a hex key) standing alone; not inside braces (`prefix{<64 hex>}` is a Redis key name's digest). */
+const HEX_KEY_WORD = /(?<=^|[\s"'=(,])[0-9a-fA-F]{64}(?=$|[\s"'),.;])/g;
+
+function isKeyWord(word: string): boolean {
+  return word.endsWith('=') && /^[A-Za-z0-9+/]{43}=$/.test(word) ? true : /[0-9]/.test(word) && /[a-z]/.test(word) && /[A-Z]/.test(word);
+}
+
+/**
+ * Whether `text` (a command line, a message) contains a word that may be key material: a key
+ * (KEY_WORD) or a key ring's header line. Hex is not counted here (checksums and digests are hex).
+ */
+export function containsKeyText(text: string): boolean {
+  if (text.includes('session-migrate-keyring')) return true;
+  return [...text.matchAll(KEY_WORD)].some((m) => isKeyWord(m[0]));
+}
+
+/**
+ * Replaces every word of `message` that may be key material (KEY_WORD, or 64 hex digits standing
+ * alone) with `<redacted>`: the CLI prints every error through this, so a key typed where a word of
+ * the command line belongs (`Unknown argument: <key>`, `--json=<key>`) is not repeated on stderr
+ * (docs/keys.md, "Where keys come from").
+ */
+export function redactKeyText(message: string): string {
+  return message.replace(KEY_WORD, (w) => (isKeyWord(w) ? '<redacted>' : w)).replace(HEX_KEY_WORD, '<redacted>');
+}
+
 /** Adds the key provider options to a yargs command (none is demanded here: see keyProviderFromArgs). */
 export function keyProviderOptions<T>(y: Argv<T>) {
   return y
@@ -55,6 +89,13 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
   const nonEmpty = (name: string, v: string | undefined): string | undefined => {
     if (v === undefined) return undefined;
     if (v === '') throw new UserFacingError(`--${name} cannot be empty`);
+    // A key written into the command itself (`--key-command 'echo KEY'`) is a key on the command
+    // line: visible in ps, /proc/PID/cmdline and shell history.
+    if (name === 'key-command' && containsKeyText(v)) {
+      throw new UserFacingError(
+        '--key-command contains what looks like key material (not shown); keys never come from the command line: give a command that fetches the key (a secrets manager CLI), or use --key-file or --key-env',
+      );
+    }
     // A key pasted where a path or a name belongs must not be echoed back in an error message.
     if (name !== 'key-command' && looksLikeKeyText(v)) {
       throw new UserFacingError(

@@ -6,6 +6,7 @@ import yargs from 'yargs';
 import { UserFacingError, VERSION, printable } from '@session-migrate/common';
 import { checkSpellings, checkValues, describeUsageFailure, notDecimal, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
 import type { CommandFactory, Print, Run } from './commands/context.ts';
+import { redactKeyText } from './key-options.ts';
 import { keysModule } from './commands/keys.ts';
 import { planModule } from './commands/plan.ts';
 import { applyModule } from './commands/apply.ts';
@@ -38,14 +39,20 @@ const COMMANDS: readonly CommandFactory[] = [
 
 const print: Print = (line: string) => process.stdout.write(line + '\n');
 
-/** Joins a multi-line message (yargs writes some on several lines) into one printable line. */
+/**
+ * Joins a multi-line message (yargs writes some on several lines) into one printable line, with any
+ * word that may be key material replaced (redactKeyText: yargs repeats what was typed, e.g.
+ * `Unknown argument: <a key pasted on the command line>`).
+ */
 function oneLine(message: string): string {
   return printable(
-    message
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '')
-      .join(' '),
+    redactKeyText(
+      message
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '')
+        .join(' '),
+    ),
   );
 }
 

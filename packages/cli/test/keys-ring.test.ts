@@ -17,6 +17,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSodium, parseKeyText, keyRingIds, generateKeyFile } from '@session-migrate/envelope';
@@ -197,6 +198,77 @@ describe('key provider options', async () => {
       }
       expect(message, option).toMatch(/looks like key material \(not shown\); keys never come from the command line/);
       expect(message).not.toContain(value.slice(0, 12));
+    }
+  });
+});
+
+describe('a key on the command line is refused and never repeated (docs/keys.md, "Where keys come from")', async () => {
+  const { keyProviderFromArgs, redactKeyText, containsKeyText } = await import('../src/key-options.ts');
+  const { main } = await import('../src/main.ts');
+  const { vi } = await import('vitest');
+  const key = Buffer.from('fb'.repeat(4) + '3f'.repeat(20) + 'c0'.repeat(8), 'hex'); // base64 with '+', '/', digits, both cases
+  const b64 = key.toString('base64');
+  const variants = [b64, b64.slice(0, 43), key.toString('base64url'), key.toString('hex')];
+  /** Runs the CLI in-process; returns its exit code and what it wrote to stderr. */
+  const cli = async (argv: string[]) => {
+    let stderr = '';
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+    try {
+      return { code: await main(argv), stderr };
+    } finally {
+      spy.mockRestore();
+    }
+  };
+
+  it('--key-command with the key written into it is refused without echoing it; a command that fetches one is not', () => {
+    for (const command of [`echo ${b64}`, `printf '%s' "${key.toString('base64url')}"`, "printf 'session-migrate-keyring 1\\n...'"]) {
+      let error: unknown;
+      try {
+        keyProviderFromArgs({ 'key-command': command }, true);
+      } catch (err) {
+        error = err;
+      }
+      expect(error, command).toBeInstanceOf(UserFacingError);
+      expect((error as Error).message).toMatch(/^--key-command contains what looks like key material \(not shown\)/);
+      expect((error as Error).message).not.toContain(b64.slice(4, 20));
+    }
+    for (const command of [
+      'vault kv get -field=ring secret/session-migrate',
+      'aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:eu-west-1:123456789012:secret:sm-AbCdEf --query SecretString --output text',
+      `cat /run/secrets/sm.key # sha256-${createHash('sha256').update('x').digest('base64')}`,
+    ]) {
+      expect(containsKeyText(command), command).toBe(false);
+      expect(keyProviderFromArgs({ 'key-command': command }, true)).toMatchObject({ kind: 'command', command });
+    }
+  });
+
+  it('redactKeyText hides key words and leaves paths, key IDs, digests in key names and sha256- hashes alone', () => {
+    for (const v of variants) expect(redactKeyText(`Unknown argument: ${v} (see --help)`)).toBe('Unknown argument: <redacted> (see --help)');
+    expect(redactKeyText(`--json takes no value (got "${b64}")`)).toBe('--json takes no value (got "<redacted>")');
+    const keep = [
+      'key file /etc/session-migrate/master.key: no such file or directory',
+      `key ID 0123456789abcdef is not in /etc/sm/ring; value smsess:{${'ab'.repeat(32)}} left alone`,
+      `integrity sha256-${createHash('sha256').update('x').digest('base64')}`,
+    ];
+    for (const m of keep) expect(redactKeyText(m)).toBe(m);
+  });
+
+  it('the CLI refuses a key typed as a word or an option value with exit 2 and one stderr line that does not contain it', async () => {
+    for (const v of variants) {
+      for (const argv of [
+        ['keys', 'id', v, '--key-file', '/nonexistent/k'],
+        ['keys', 'id', '--key-file=/nonexistent/k', `--json=${v}`],
+        ['keys', 'ring', 'rotate', '--key-ring', join(dir, 'no-ring'), '--to', v],
+        ['keys', 'id', '--key-command', `echo ${v}`],
+      ]) {
+        const r = await cli(argv);
+        expect(r.code, argv.join(' ')).toBe(2);
+        expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+        expect(r.stderr).not.toContain(v.slice(0, 40));
+      }
     }
   });
 });

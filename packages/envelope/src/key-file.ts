@@ -111,20 +111,43 @@ export function refuseSymlinkTarget(path: string, what: string): void {
  * (writeFileAtomic: a temporary file in the same directory, fsynced, renamed over `path`), so a reader
  * sees the old or the new file, never half of one. With `replace: false` an existing `path` (a
  * symlink too) is never overwritten; with `replace: true` a symlink at `path` is refused
- * (refuseSymlinkTarget).
+ * (refuseSymlinkTarget), and the file that is replaced keeps its owner and group (fchown(2) of the
+ * temporary file before the rename, as `sed -i` and editors do): a ring owned by the PHP-FPM user and
+ * rotated with sudo must stay readable by PHP, or every `session_start()` fails.
  * @throws UserFacingError when the directory is missing, the file exists (replace: false), `path` is
- *   a symlink (replace: true) or the write fails; the temporary file is removed.
+ *   a symlink (replace: true), its owner cannot be kept (EPERM: run as that user or as root) or the
+ *   write fails; the temporary file is removed and `path` is unchanged.
  */
 export function writeSecretFileAtomic(path: string, text: string, options: { replace: boolean; what: string }): void {
   if (options.replace) refuseSymlinkTarget(path, options.what);
+  const owner = options.replace ? ownerToKeep(path) : undefined;
   const data = Buffer.from(text, 'latin1');
   try {
-    writeFileAtomic(path, data, { mode: 0o600, exclusive: !options.replace });
+    writeFileAtomic(path, data, { mode: 0o600, exclusive: !options.replace, ...(owner !== undefined ? { owner } : {}) });
   } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (owner !== undefined && e.syscall === 'fchown') {
+      throw new UserFacingError(
+        `${options.what} ${path}: cannot keep its owner (uid ${owner.uid}, gid ${owner.gid}): ${describeFsError(err)}; run the command as that user or as root (the file is unchanged)`,
+      );
+    }
     throw secretWriteError(err, path, options.what);
   } finally {
     data.fill(0);
   }
+}
+
+/** The owner and group of the regular file at `path` when they are not this process's own, else undefined. */
+function ownerToKeep(path: string): { uid: number; gid: number } | undefined {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!st.isFile()) return undefined;
+  if (st.uid === process.geteuid?.() && st.gid === process.getegid?.()) return undefined;
+  return { uid: st.uid, gid: st.gid };
 }
 
 /** The one-line error of a failed key file or key ring write (never the contents). */

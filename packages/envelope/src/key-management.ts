@@ -179,10 +179,13 @@ export async function addRingKey(options: { ring: string }): Promise<AddRingKeyR
  * Makes a new master key current: a new random key, or with `to` (a key ID) a previous key of the ring
  * (added earlier with `addRingKey`). The old current key becomes the first previous key. Atomic
  * rewrite, mode 0600. The report's `ids.currentKeyId` is the new current key.
- * @throws UserFacingError when `to` is not a previous key of the ring (or is already current), or
- *   the ring is locked, a symlink, a single key, or unreadable.
+ * @throws UserFacingError when `to` is not 16 lowercase hex characters, not a previous key of the
+ *   ring (or is already current), or the ring is locked, a symlink, a single key, or unreadable.
  */
 export async function rotateKeyRing(options: { ring: string; to?: string }): Promise<KeyRingReport> {
+  // Checked before it is repeated in any message: a key pasted here by mistake must not be echoed.
+  if (options.to !== undefined && !/^[0-9a-f]{16}$/.test(options.to))
+    throw new UserFacingError('--to must be a key ID: 16 lowercase hex characters (see keys id)');
   return withRingLock(options.ring, async () => {
     const sodium = await loadSodium();
     const ring = await readRingForUpdate(options.ring);

@@ -46,7 +46,8 @@ export function describeKeyProvider(p: KeyProvider): string {
  * Reads a provider's key text and parses it (keyring.ts, parseKeyText). The caller owns the returned
  * buffers and should wipe them (wipeKeyRing) once a codec is built.
  * @param env environment to read `env` providers from (default process.env).
- * @throws UserFacingError (exit 2) naming the provider and what is wrong, never the text.
+ * @throws UserFacingError (exit 2) naming the provider and what is wrong, never the text; also for a
+ *   `kind` that is none of the four.
  */
 export async function loadKeyRing(p: KeyProvider, env: NodeJS.ProcessEnv = process.env): Promise<KeyRing> {
   const sodium = await loadSodium();
@@ -80,6 +81,9 @@ export async function loadKeyRing(p: KeyProvider, env: NodeJS.ProcessEnv = proce
         out.fill(0);
       }
     }
+    default:
+      // A provider built from JavaScript or JSON without the types: an error, never `undefined`.
+      throw new UserFacingError("unknown key provider: its 'kind' must be 'file', 'ring', 'env' or 'command'");
   }
 }
 

@@ -4,7 +4,7 @@
  * with a UserFacingError and leaves the ring as it was.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserFacingError } from '@session-migrate/common';
@@ -14,10 +14,12 @@ import {
   generateMasterKey,
   initKeyRing,
   keyRingIds,
+  loadKeyRing,
   loadSodium,
   parseKeyText,
   retireRingKey,
   rotateKeyRing,
+  type KeyProvider,
 } from '../src/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sm-key-management-'));
@@ -78,5 +80,45 @@ describe('key-management use cases', () => {
     rmSync(`${ring}.lock`);
     expect(readFileSync(ring, 'latin1')).toBe(before);
     await expect(addRingKey({ ring: join(dir, 'master.key') })).rejects.toThrow(/is a single key, not a key ring/);
+  });
+});
+
+describe('ring changes keep what PHP relies on', () => {
+  // A ring owned by the PHP-FPM user and changed with sudo: replaced by a root-owned 0600 file, PHP
+  // could no longer read it and every session_start() would fail.
+  it.skipIf(process.geteuid?.() !== 0)('add, rotate and retire keep the owner and group of the ring file they replace', async () => {
+    const ring = join(dir, 'owned-ring');
+    const { ids } = await initKeyRing({ out: ring });
+    chownSync(ring, 65534, 65534);
+    const added = await addRingKey({ ring });
+    expect(statSync(ring)).toMatchObject({ uid: 65534, gid: 65534 });
+    await rotateKeyRing({ ring, to: added.addedKeyId });
+    expect(statSync(ring)).toMatchObject({ uid: 65534, gid: 65534 });
+    await retireRingKey({ ring, keyId: ids.currentKeyId });
+    expect(statSync(ring)).toMatchObject({ uid: 65534, gid: 65534 });
+    expect(statSync(ring).mode & 0o777).toBe(0o600);
+    expect(idsOf(ring)).toEqual({ lookupId: ids.lookupId, currentKeyId: added.addedKeyId, previousKeyIds: [] });
+  });
+
+  it('rotate --to refuses anything but a key ID before naming it (a pasted key is not echoed)', async () => {
+    const ring = join(dir, 'ring-to');
+    await initKeyRing({ out: ring });
+    const before = readFileSync(ring, 'latin1');
+    const pasted = Buffer.alloc(32, 0x5a).toString('base64');
+    let error: unknown;
+    try {
+      await rotateKeyRing({ ring, to: pasted });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(UserFacingError);
+    expect((error as Error).message).toBe('--to must be a key ID: 16 lowercase hex characters (see keys id)');
+    expect(readFileSync(ring, 'latin1')).toBe(before);
+  });
+
+  it('loadKeyRing refuses a provider of an unknown kind (JavaScript or JSON callers) instead of returning undefined', async () => {
+    await expect(loadKeyRing({ kind: 'key', path: Buffer.alloc(32).toString('base64') } as unknown as KeyProvider)).rejects.toThrow(
+      new UserFacingError("unknown key provider: its 'kind' must be 'file', 'ring', 'env' or 'command'"),
+    );
   });
 });

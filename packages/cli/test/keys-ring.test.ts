@@ -246,7 +246,8 @@ describe('a key on the command line is refused and never repeated (docs/keys.md,
   });
 
   it('redactKeyText hides key words and leaves paths, key IDs, digests in key names and sha256- hashes alone', () => {
-    for (const v of variants) expect(redactKeyText(`Unknown argument: ${v} (see --help)`)).toBe('Unknown argument: <redacted> (see --help)');
+    for (const v of variants)
+      expect(redactKeyText(`Unknown argument: ${v} (see --help)`)).toBe('Unknown argument: <redacted> (see --help)');
     expect(redactKeyText(`--json takes no value (got "${b64}")`)).toBe('--json takes no value (got "<redacted>")');
     const keep = [
       'key file /etc/session-migrate/master.key: no such file or directory',

@@ -235,13 +235,22 @@ describe('no command leaks key material', () => {
       () =>
         fail(['keys', 'id', '--key-ring', secretFile('cut', ringText.slice(0, ringText.indexOf('\nend')))], 2, /truncated: no 'end' line/),
       () => fail(['keys', 'ring', 'rotate', '--key-ring', S('k0')], 2, /is a single key, not a key ring/),
-      () => fail(['keys', 'id', '--key-command', `cat ${ring}; echo ${b64} >&2; exit 3`], 2, /--key-command exited with status 3/),
+      () => fail(['keys', 'id', '--key-command', `cat ${ring}; cat ${S('k0')} >&2; exit 3`], 2, /--key-command exited with status 3/),
+      // The URL-safe key comes from a file: written into the command itself it is a key on the
+      // command line, refused before the command runs (next).
+      () =>
+        fail(
+          ['keys', 'id', '--key-command', `cat ${secretFile('urlsafe-cmd', k0.toString('base64url'))}`],
+          2,
+          /the output of --key-command: not a session-migrate key/,
+        ),
       () =>
         fail(
           ['keys', 'id', '--key-command', `echo ${k0.toString('base64url')}`],
           2,
-          /the output of --key-command: not a session-migrate key/,
+          /--key-command contains what looks like key material \(not shown\)/,
         ),
+      () => fail(['keys', 'id', b64, '--key-file', S('k0')], 2, /Unknown argument: <redacted>/),
       () =>
         fail(['keys', 'id', '--key-command', `cat ${S('k0')}; sleep 20`, '--key-command-timeout', '0.5'], 2, /did not finish within 0.5 s/),
       () =>

@@ -95,6 +95,36 @@ final class KeyRingLoaderTest extends TestCase
         }
     }
 
+    /**
+     * A FIFO at the key path: fopen() of a FIFO blocks until a writer opens it, which under php-fpm
+     * would hold every worker. Refused before it is opened. SIGALRM (without SA_RESTART) ends a
+     * blocked open() with EINTR, so the test fails instead of hanging should the check be missing.
+     */
+    public function testRefusesAFifoWithoutBlocking(): void
+    {
+        if (!function_exists('posix_mkfifo') || !function_exists('pcntl_alarm')) {
+            self::markTestSkipped('needs ext-posix and ext-pcntl');
+        }
+        $fifo = $this->dir . '/fifo';
+        self::assertTrue(posix_mkfifo($fifo, 0600));
+        $blocked = false;
+        pcntl_async_signals(true);
+        pcntl_signal(SIGALRM, static function () use (&$blocked): void {
+            $blocked = true;
+        }, false);
+        pcntl_alarm(2);
+        try {
+            KeyRingLoader::fromFile($fifo);
+            self::fail('accepted a FIFO');
+        } catch (\RuntimeException $e) {
+            self::assertStringContainsString('not a regular file', $e->getMessage());
+        } finally {
+            pcntl_alarm(0);
+            pcntl_signal(SIGALRM, SIG_DFL);
+        }
+        self::assertFalse($blocked, 'fromFile() blocked in open() of a FIFO');
+    }
+
     public function testExactlyOneSourceFromTheEnvironment(): void
     {
         putenv('SESSION_MIGRATE_KEY_FILE=' . $this->file('k', $this->rings[0]['text']));

@@ -93,7 +93,9 @@ final class KeyRingLoader
     public static function fromFile(string $path): KeyRing
     {
         $source = 'key file ' . $path;
-        $handle = @fopen($path, 'rb');
+        // open(2) of a FIFO blocks until a writer comes, holding the PHP worker: only a regular file
+        // (or a symbolic link to one) is opened. The fstat() below checks the file actually opened.
+        $handle = is_file($path) ? @fopen($path, 'rb') : false;
         if ($handle === false) {
             clearstatcache(true, $path);
             throw new \RuntimeException(sprintf(
@@ -137,9 +139,9 @@ final class KeyRingLoader
 
     /**
      * Reads the $size bytes fstat() reported of an open key file (less if it is shorter by then).
-     * Reading to the size, not to EOF, saves the read() that only finds the end: six system calls per
-     * request (open, fstat and lseek in fopen(), fstat, read, close) instead of seven with
-     * stream_get_contents(). A file rewritten in place meanwhile reads torn either way; key files are
+     * Reading to the size, not to EOF, saves the read() that only finds the end: seven system calls
+     * per request (stat in is_file(), open, fstat and lseek in fopen(), fstat, read, close) instead of
+     * eight with stream_get_contents(). A file rewritten in place meanwhile reads torn either way; key files are
      * replaced by rename (docs/keys.md).
      *
      * @param resource $handle

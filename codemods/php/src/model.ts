@@ -17,7 +17,7 @@ import type { ParseOptions } from './source.ts';
  * pool-save-path-locked,
  * include-unresolved, parse-error, lint-failed, symlink-skipped, overlapping-edit, handler-registered,
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
- * insert-impossible, file-changed-meanwhile.
+ * insert-impossible, file-changed-meanwhile, write-failed.
  */
 export interface Finding extends CommonFinding {
   /** File path relative to the app directory, `/`-separated. */

@@ -76,7 +76,8 @@ export interface Change {
   line: number;
   construct: ConstructKind;
   property: 'transitEncryptionEnabled' | 'atRestEncryptionEnabled' | 'authToken';
-  action: 'added' | 'set-true';
+  /** `replaced`: an `authToken: undefined` (or `null`), which sets no token, now reads the secret. */
+  action: 'added' | 'set-true' | 'replaced';
 }
 
 /** Result of transforming one source text. */
@@ -241,6 +242,11 @@ function propertyName(node: Node | undefined): string | undefined {
   if (node === undefined) return undefined;
   if (Node.isIdentifier(node) || Node.isPrivateIdentifier(node)) return node.getText();
   if (Node.isStringLiteral(node) || Node.isNoSubstitutionTemplateLiteral(node)) return node.getLiteralValue();
+  // `['atRestEncryptionEnabled']: false` names the property as plainly as `atRestEncryptionEnabled: false`
+  if (Node.isComputedPropertyName(node)) {
+    const e = unwrap(node.getExpression());
+    if (Node.isStringLiteral(e) || Node.isNoSubstitutionTemplateLiteral(e)) return e.getLiteralValue();
+  }
   return undefined;
 }
 
@@ -466,6 +472,7 @@ class FileContext {
       | { kind: 'true' }
       | { kind: 'false'; value: Node }
       | { kind: 'missing' }
+      | { kind: 'empty'; value: Node }
       | { kind: 'computed'; node: Node }
       | { kind: 'literal-secret'; node: Node }
       | { kind: 'plaintext'; node: Node }
@@ -478,6 +485,9 @@ class FileContext {
       const init = (m as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow();
       const v = unwrap(init);
       if (name === 'authToken') {
+        // `authToken: undefined` / `null` / `void 0` sets no token: CloudFormation gets none
+        if ((Node.isIdentifier(v) && v.getText() === 'undefined') || v.getKind() === SyntaxKind.NullKeyword || Node.isVoidExpression(v))
+          return { kind: 'empty', value: init };
         if (Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v) || this.isConstStringLiteral(v))
           return { kind: 'literal-secret', node: m };
         if (/\bprocess\.env\b/.test(v.getText())) return { kind: 'plaintext', node: m };
@@ -491,7 +501,10 @@ class FileContext {
     const atRest = state('atRestEncryptionEnabled');
     const auth = state('authToken');
 
-    const needsWork = transit.kind !== 'true' || atRest.kind !== 'true' || (auth.kind === 'missing' && !members.values.has('userGroupIds'));
+    const needsWork =
+      transit.kind !== 'true' ||
+      atRest.kind !== 'true' ||
+      ((auth.kind === 'missing' || auth.kind === 'empty') && !members.values.has('userGroupIds'));
     if (members.spread !== undefined && needsWork) {
       this.report(members.spread, {
         id: 'spread-props',
@@ -528,7 +541,8 @@ class FileContext {
     const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
     // RBAC user groups replace the AUTH token (ElastiCache takes one or the other).
     const usesRbac = members.values.has('userGroupIds') || members.unknown.has('userGroupIds');
-    if (auth.kind === 'missing' && usesRbac) {
+    const noToken = auth.kind === 'missing' || auth.kind === 'empty';
+    if (noToken && usesRbac) {
       this.report(expr, {
         id: 'rbac-user-groups',
         severity: 'info',
@@ -537,7 +551,7 @@ class FileContext {
         message:
           'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token',
       });
-    } else if (auth.kind === 'missing') {
+    } else if (noToken) {
       if (!transitWillBeTrue) {
         this.report(expr, {
           id: 'computed-value',
@@ -548,7 +562,10 @@ class FileContext {
         });
       } else {
         const ref = this.secretValue(expr);
-        if (ref !== undefined) {
+        if (ref !== undefined && auth.kind === 'empty') {
+          this.edits.push({ start: auth.value.getStart(), end: auth.value.getEnd(), text: ref });
+          this.changes.push({ line, construct, property: 'authToken', action: 'replaced' });
+        } else if (ref !== undefined) {
           inserts.push(`authToken: ${ref}`);
           added.push('authToken');
         }
@@ -602,7 +619,7 @@ class FileContext {
         message:
           'if this replication group is already deployed, CloudFormation replaces it to turn on encryption at rest (an empty new cache); review `cdk diff` and migrate sessions to the new endpoint',
       });
-    } else if (touchedTransit || added.includes('authToken')) {
+    } else if (touchedTransit || added.includes('authToken') || this.changes.some((c) => c.line === line && c.action === 'replaced')) {
       this.report(expr, {
         id: 'deploy-review',
         severity: 'info',

@@ -49,7 +49,8 @@ export type FindingCode =
   | 'import-conflict'
   | 'replaced-on-deploy'
   | 'deploy-review'
-  | 'rbac-user-groups';
+  | 'rbac-user-groups'
+  | 'changed-after-construction';
 
 /** The L1 constructs this codemod knows. */
 export type ConstructKind = 'CfnReplicationGroup' | 'CfnCacheCluster';
@@ -156,6 +157,7 @@ export function transformSource(text: string, fileName: string, options: Transfo
     result.constructs++;
     ctx.visitConstruct(expr, resolved.construct, resolved.module);
   }
+  if (result.constructs > 0) ctx.visitLaterChanges();
   result.findings.push(...ctx.findings);
   result.changes.push(...ctx.changes);
   if (ctx.edits.length > 0) {
@@ -355,6 +357,64 @@ class FileContext {
 
   private report(node: Node, f: Omit<Finding, 'line' | 'column'>): void {
     this.findings.push({ ...this.pos(node), ...f });
+  }
+
+  /**
+   * What undoes the props after construction, in a file that creates a construct: an assignment
+   * `rg.transitEncryptionEnabled = false` (an L1 construct's properties are writable, and the last
+   * value is synthesized), `rg.addPropertyOverride('TransitEncryptionEnabled', false)`,
+   * `addOverride('Properties.AuthToken', ...)` and the deletion overrides (aws-cdk-lib CfnResource,
+   * "Escape hatches": https://docs.aws.amazon.com/cdk/v2/guide/cfn_layer.html). Not changed
+   * (reported, medium): a boolean set to the literal `true` and a token that is not empty are fine.
+   */
+  visitLaterChanges(): void {
+    const CFN: Record<string, Prop> = {
+      TransitEncryptionEnabled: 'transitEncryptionEnabled',
+      AtRestEncryptionEnabled: 'atRestEncryptionEnabled',
+      AuthToken: 'authToken',
+    };
+    const undoes = (prop: Prop, value: Node | undefined): boolean => {
+      if (value === undefined) return true; // a deletion
+      const v = unwrap(value);
+      if (prop !== 'authToken') return v.getKind() !== SyntaxKind.TrueKeyword;
+      return (Node.isIdentifier(v) && v.getText() === 'undefined') || v.getKind() === SyntaxKind.NullKeyword || Node.isStringLiteral(v);
+    };
+    const flag = (node: Node, prop: Prop, how: string): void =>
+      this.report(node, {
+        id: 'changed-after-construction',
+        severity: 'medium',
+        construct: 'CfnReplicationGroup',
+        property: prop,
+        message: `${prop} is changed after the construct is created (${how}), which overrides its props; set it in the props and remove this`,
+      });
+    for (const bin of this.sf.getDescendantsOfKind(SyntaxKind.BinaryExpression)) {
+      if (!/^(=|\?\?=|\|\|=|&&=)$/.test(bin.getOperatorToken().getText())) continue;
+      const left = unwrap(bin.getLeft());
+      let name: string | undefined;
+      if (Node.isPropertyAccessExpression(left)) name = left.getName();
+      else if (Node.isElementAccessExpression(left)) {
+        const arg = left.getArgumentExpression();
+        if (arg !== undefined && (Node.isStringLiteral(arg) || Node.isNoSubstitutionTemplateLiteral(arg))) name = arg.getLiteralValue();
+      }
+      const prop = Object.values(CFN).find((p) => p === name);
+      if (prop !== undefined && undoes(prop, bin.getRight())) flag(bin, prop, 'an assignment');
+    }
+    for (const call of this.sf.getDescendantsOfKind(SyntaxKind.CallExpression)) {
+      const callee = call.getExpression();
+      if (!Node.isPropertyAccessExpression(callee)) continue;
+      const method = callee.getName();
+      const [first, second] = call.getArguments();
+      const key = first === undefined ? undefined : unwrap(first);
+      if (key === undefined || !(Node.isStringLiteral(key) || Node.isNoSubstitutionTemplateLiteral(key))) continue;
+      let path = key.getLiteralValue();
+      if (method === 'addOverride' || method === 'addDeletionOverride') {
+        if (!path.startsWith('Properties.')) continue;
+        path = path.slice('Properties.'.length);
+      } else if (method !== 'addPropertyOverride' && method !== 'addPropertyDeletionOverride') continue;
+      const prop = CFN[path];
+      if (prop === undefined) continue;
+      if (undoes(prop, method.includes('Deletion') ? undefined : second)) flag(call, prop, method);
+    }
   }
 
   /** Checks one `new CfnReplicationGroup(...)` / `new CfnCacheCluster(...)` and plans its edits. */

@@ -66,10 +66,6 @@ export function functionName(what: PhpNode): string | null {
  * (`use function session_save_path as save_path;`) gives that function's name.
  */
 export function globalFunctionName(what: PhpNode, parent: WalkContext | null): string | null {
-  const name = functionName(what);
-  if (name === null) return null;
-  const resolution = what.resolution;
-  if (resolution === 'fqn') return name;
   let scope: PhpNode | null = null;
   for (let c = parent; c !== null; c = c.parent) {
     if (c.node.kind === 'namespace' || c.node.kind === 'program') {
@@ -77,6 +73,18 @@ export function globalFunctionName(what: PhpNode, parent: WalkContext | null): s
       break;
     }
   }
+  return globalFunctionNameIn(what, scope);
+}
+
+/**
+ * globalFunctionName with the enclosing `namespace` node (or the `program` node of a file without
+ * one) given directly; null `scope`: the name is taken as written.
+ */
+export function globalFunctionNameIn(what: PhpNode, scope: PhpNode | null): string | null {
+  const name = functionName(what);
+  if (name === null) return null;
+  const resolution = what.resolution;
+  if (resolution === 'fqn') return name;
   if (scope === null) return name;
   const namespace = scope.kind === 'namespace' ? namespaceName(scope) : '';
   if (resolution === 'rn') return namespace === '' ? name : null;

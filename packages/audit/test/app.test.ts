@@ -160,7 +160,7 @@ echo json_encode($r);
       ['7', 'session.save_path'],
       ['8', 'session.gc_maxlifetime'],
       ['9', 'session.name'],
-    ])
+    ] as const)
       expect(stored[line]![key], key).toBe(stored['6']![key]);
     expect(stored['10']!['session.gc_maxlifetime']).toBe('99');
     const report = readApp(new RootFs('/'), app);

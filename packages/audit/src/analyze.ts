@@ -15,7 +15,7 @@ import { discoverLayouts, parsePhpIniOutput, type SapiLayout } from './layouts.t
 import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
 import { checkConfig, finding } from './rules.ts';
-import { redactSecrets } from './output.ts';
+import { redactValue } from './output.ts';
 import { readApps } from './app.ts';
 import { NO_CLEANERS, appFindings, appRunsUnder, readCleaners, runtimeFindings, runtimeValues, type Cleaners } from './runtime.ts';
 import type { AppReport } from './model.ts';
@@ -127,7 +127,7 @@ function resolveSavePath(
     const r = engine.redis(value, handler);
     return { resolved: { kind: 'redis', servers: r.servers }, findings: r.findings };
   }
-  return { resolved: { kind: 'other', handler, value: redactSecrets(value) }, findings: [] };
+  return { resolved: { kind: 'other', handler, value: redactValue('session.save_path', value) }, findings: [] };
 }
 
 /** Everything needed to finish one configuration. */

@@ -159,6 +159,17 @@ describe('BUG-17: phpredis save_path: split on "," first, then form-decode', () 
     expect(r.hosts[1]!.prefix).toBe('x:');
     expect(redactRedisSavePath('tls://r1?auth[]=app&auth[]=s3cret')).not.toContain('s3cret');
   });
+
+  it('a password with unencoded blanks is hidden whole; the servers after it stay (phpredis splits at blanks)', () => {
+    // phpredis reads the password "ab" and a server "cd ef"; the operator meant "ab cd ef"
+    expect(parseRedisSavePath('tcp://h:6379?auth=ab cd').hosts.map((h) => h.auth?.password ?? null)).toEqual(['ab', null]);
+    expect(redactRedisSavePath('tcp://h:6379?auth=ab cd  ef&database=2')).toBe('tcp://h:6379?auth=<redacted len=9>&database=2');
+    expect(redactRedisSavePath('tcp://h:6379?auth=ab cd, tcp://h2:6379?auth=x y')).toBe(
+      'tcp://h:6379?auth=<redacted len=5>, tcp://h2:6379?auth=<redacted len=3>',
+    );
+    for (const next of ['tls://h2:6380', '/run/redis.sock', '10.0.0.2:6379'])
+      expect(redactRedisSavePath(`tcp://h:6379?auth=s3cret ${next}`)).toBe(`tcp://h:6379?auth=<redacted len=6> ${next}`);
+  });
 });
 
 describe('bad input', () => {

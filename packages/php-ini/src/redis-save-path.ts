@@ -196,7 +196,8 @@ export function redactRedisSavePath(value: string): string {
   // the words are joined by U+0001 (no separator to redactRedisSecrets), which the mark counts as the blanks they were
   const joined = value.replace(AUTH_WITH_LOOSE_WORDS, (m: string) => m.replace(/\s/g, '\u0001'));
   if (joined === value) return redactRedisSecrets(value);
-  return redactRedisSecrets(joined, (secret) => redactedSecret(secret.replace(/\u0001/g, ' '))).replace(/\u0001/g, ' ');
+  const blanks = (t: string) => t.split('\u0001').join(' ');
+  return blanks(redactRedisSecrets(joined, (secret) => redactedSecret(blanks(secret))));
 }
 
 /** An `auth=` value followed by whitespace-separated words that are no server entry of a save_path. */

@@ -117,7 +117,9 @@ function resolveSavePath(
   const value = raw === false || raw === undefined ? '' : raw;
   if (handler === 'files') {
     if (value === '') return { resolved: { kind: 'files', depth: 0, mode: '0600', path: sysTemp, systemTemp: true }, findings: [] };
-    const p = parseFilesSavePath(value);
+    // the depth must stay below the session ID length PHP generates (session.sid_length)
+    const sidLength = Number(values['session.sid_length']?.value);
+    const p = parseFilesSavePath(value, Number.isInteger(sidLength) && sidLength > 0 ? sidLength : undefined);
     const findings = p.findings
       .filter((f) => f.id !== 'save-path-empty')
       .map((f) => ({ id: f.id, severity: f.severity, message: f.message }));

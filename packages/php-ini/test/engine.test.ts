@@ -558,3 +558,28 @@ describe('SAPI scope of the request layers', () => {
     expect(cgi.values).toEqual({ 'session.name': 'PATHVAL', 'session.gc_maxlifetime': '5' });
   });
 });
+
+describe('${NAME} the configuration and the given environment do not set', () => {
+  it('is read as PHP reads it without that variable, with a notice naming it once per file (the PHP process may have it)', () => {
+    const text = 'session.save_path = "${SESSION_DIR}/sess"\nsession.name = ${SESSION_DIR}\nk = ${HOME}\nd = ${D:-/x}\n';
+    const r = parseIni(text, { file: '/etc/php.ini', env: { HOME: '/root' }, phpVersion: '8.3' });
+    expect(r.entries.map((e) => [e.key, e.value])).toEqual([
+      ['session.save_path', '/sess'],
+      ['session.name', ''],
+      ['k', '/root'],
+      ['d', '/x'],
+    ]);
+    expect(r.errors.map((e) => [e.kind, e.line, e.message.split(':')[0]])).toEqual([
+      ['notice', 1, '${SESSION_DIR} is set neither earlier in the configuration nor in the environment given'],
+    ]);
+    // a pool file (php-fpm reads its master's environment)
+    const dir = mkdtempSync(join(tmpdir(), 'php-ini-envref-'));
+    writeFileSync(join(dir, 'www.conf'), '[www]\nphp_admin_value[session.save_path] = ${SESSION_DIR}/sess\n');
+    const fpm = parseFpmConfig({ file: join(dir, 'www.conf'), fs: createRootFs(), env: {} });
+    rmSync(dir, { recursive: true, force: true });
+    expect(fpm.pools[0]!.phpAdminValues.map((v) => v.value)).toEqual(['/sess']);
+    expect(fpm.errors.filter((e) => e.kind === 'notice').map((e) => e.message)).toEqual([
+      expect.stringContaining('${SESSION_DIR} is set neither'),
+    ]);
+  });
+});

@@ -20,7 +20,7 @@
 import { printable } from '@session-migrate/common';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from '@session-migrate/codemod-php/php-files';
 import type { PhpNode } from '@session-migrate/codemod-php/source';
-import { globalFunctionNameIn } from '@session-migrate/codemod-php/php-ast';
+import { globalFunctionNameIn } from '@session-migrate/codemod-php/function-names';
 import { phpParser } from './php-parser.ts';
 import {
   PhpSymbols,

@@ -49,7 +49,8 @@ export type FindingCode =
   | 'import-conflict'
   | 'replaced-on-deploy'
   | 'deploy-review'
-  | 'rbac-user-groups';
+  | 'rbac-user-groups'
+  | 'changed-after-construction';
 
 /** The L1 constructs this codemod knows. */
 export type ConstructKind = 'CfnReplicationGroup' | 'CfnCacheCluster';
@@ -76,7 +77,8 @@ export interface Change {
   line: number;
   construct: ConstructKind;
   property: 'transitEncryptionEnabled' | 'atRestEncryptionEnabled' | 'authToken';
-  action: 'added' | 'set-true';
+  /** `replaced`: an `authToken: undefined` (or `null`), which sets no token, now reads the secret. */
+  action: 'added' | 'set-true' | 'replaced';
 }
 
 /** Result of transforming one source text. */
@@ -155,6 +157,7 @@ export function transformSource(text: string, fileName: string, options: Transfo
     result.constructs++;
     ctx.visitConstruct(expr, resolved.construct, resolved.module);
   }
+  if (result.constructs > 0) ctx.visitLaterChanges();
   result.findings.push(...ctx.findings);
   result.changes.push(...ctx.changes);
   if (ctx.edits.length > 0) {
@@ -241,6 +244,11 @@ function propertyName(node: Node | undefined): string | undefined {
   if (node === undefined) return undefined;
   if (Node.isIdentifier(node) || Node.isPrivateIdentifier(node)) return node.getText();
   if (Node.isStringLiteral(node) || Node.isNoSubstitutionTemplateLiteral(node)) return node.getLiteralValue();
+  // `['atRestEncryptionEnabled']: false` names the property as plainly as `atRestEncryptionEnabled: false`
+  if (Node.isComputedPropertyName(node)) {
+    const e = unwrap(node.getExpression());
+    if (Node.isStringLiteral(e) || Node.isNoSubstitutionTemplateLiteral(e)) return e.getLiteralValue();
+  }
   return undefined;
 }
 
@@ -349,6 +357,64 @@ class FileContext {
 
   private report(node: Node, f: Omit<Finding, 'line' | 'column'>): void {
     this.findings.push({ ...this.pos(node), ...f });
+  }
+
+  /**
+   * What undoes the props after construction, in a file that creates a construct: an assignment
+   * `rg.transitEncryptionEnabled = false` (an L1 construct's properties are writable, and the last
+   * value is synthesized), `rg.addPropertyOverride('TransitEncryptionEnabled', false)`,
+   * `addOverride('Properties.AuthToken', ...)` and the deletion overrides (aws-cdk-lib CfnResource,
+   * "Escape hatches": https://docs.aws.amazon.com/cdk/v2/guide/cfn_layer.html). Not changed
+   * (reported, medium): a boolean set to the literal `true` and a token that is not empty are fine.
+   */
+  visitLaterChanges(): void {
+    const CFN: Record<string, Prop> = {
+      TransitEncryptionEnabled: 'transitEncryptionEnabled',
+      AtRestEncryptionEnabled: 'atRestEncryptionEnabled',
+      AuthToken: 'authToken',
+    };
+    const undoes = (prop: Prop, value: Node | undefined): boolean => {
+      if (value === undefined) return true; // a deletion
+      const v = unwrap(value);
+      if (prop !== 'authToken') return v.getKind() !== SyntaxKind.TrueKeyword;
+      return (Node.isIdentifier(v) && v.getText() === 'undefined') || v.getKind() === SyntaxKind.NullKeyword || Node.isStringLiteral(v);
+    };
+    const flag = (node: Node, prop: Prop, how: string): void =>
+      this.report(node, {
+        id: 'changed-after-construction',
+        severity: 'medium',
+        construct: 'CfnReplicationGroup',
+        property: prop,
+        message: `${prop} is changed after the construct is created (${how}), which overrides its props; set it in the props and remove this`,
+      });
+    for (const bin of this.sf.getDescendantsOfKind(SyntaxKind.BinaryExpression)) {
+      if (!/^(=|\?\?=|\|\|=|&&=)$/.test(bin.getOperatorToken().getText())) continue;
+      const left = unwrap(bin.getLeft());
+      let name: string | undefined;
+      if (Node.isPropertyAccessExpression(left)) name = left.getName();
+      else if (Node.isElementAccessExpression(left)) {
+        const arg = left.getArgumentExpression();
+        if (arg !== undefined && (Node.isStringLiteral(arg) || Node.isNoSubstitutionTemplateLiteral(arg))) name = arg.getLiteralValue();
+      }
+      const prop = Object.values(CFN).find((p) => p === name);
+      if (prop !== undefined && undoes(prop, bin.getRight())) flag(bin, prop, 'an assignment');
+    }
+    for (const call of this.sf.getDescendantsOfKind(SyntaxKind.CallExpression)) {
+      const callee = call.getExpression();
+      if (!Node.isPropertyAccessExpression(callee)) continue;
+      const method = callee.getName();
+      const [first, second] = call.getArguments();
+      const key = first === undefined ? undefined : unwrap(first);
+      if (key === undefined || !(Node.isStringLiteral(key) || Node.isNoSubstitutionTemplateLiteral(key))) continue;
+      let path = key.getLiteralValue();
+      if (method === 'addOverride' || method === 'addDeletionOverride') {
+        if (!path.startsWith('Properties.')) continue;
+        path = path.slice('Properties.'.length);
+      } else if (method !== 'addPropertyOverride' && method !== 'addPropertyDeletionOverride') continue;
+      const prop = CFN[path];
+      if (prop === undefined) continue;
+      if (undoes(prop, method.includes('Deletion') ? undefined : second)) flag(call, prop, method);
+    }
   }
 
   /** Checks one `new CfnReplicationGroup(...)` / `new CfnCacheCluster(...)` and plans its edits. */
@@ -466,6 +532,7 @@ class FileContext {
       | { kind: 'true' }
       | { kind: 'false'; value: Node }
       | { kind: 'missing' }
+      | { kind: 'empty'; value: Node }
       | { kind: 'computed'; node: Node }
       | { kind: 'literal-secret'; node: Node }
       | { kind: 'plaintext'; node: Node }
@@ -478,6 +545,9 @@ class FileContext {
       const init = (m as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow();
       const v = unwrap(init);
       if (name === 'authToken') {
+        // `authToken: undefined` / `null` / `void 0` sets no token: CloudFormation gets none
+        if ((Node.isIdentifier(v) && v.getText() === 'undefined') || v.getKind() === SyntaxKind.NullKeyword || Node.isVoidExpression(v))
+          return { kind: 'empty', value: init };
         if (Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v) || this.isConstStringLiteral(v))
           return { kind: 'literal-secret', node: m };
         if (/\bprocess\.env\b/.test(v.getText())) return { kind: 'plaintext', node: m };
@@ -491,7 +561,10 @@ class FileContext {
     const atRest = state('atRestEncryptionEnabled');
     const auth = state('authToken');
 
-    const needsWork = transit.kind !== 'true' || atRest.kind !== 'true' || (auth.kind === 'missing' && !members.values.has('userGroupIds'));
+    const needsWork =
+      transit.kind !== 'true' ||
+      atRest.kind !== 'true' ||
+      ((auth.kind === 'missing' || auth.kind === 'empty') && !members.values.has('userGroupIds'));
     if (members.spread !== undefined && needsWork) {
       this.report(members.spread, {
         id: 'spread-props',
@@ -528,7 +601,8 @@ class FileContext {
     const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
     // RBAC user groups replace the AUTH token (ElastiCache takes one or the other).
     const usesRbac = members.values.has('userGroupIds') || members.unknown.has('userGroupIds');
-    if (auth.kind === 'missing' && usesRbac) {
+    const noToken = auth.kind === 'missing' || auth.kind === 'empty';
+    if (noToken && usesRbac) {
       this.report(expr, {
         id: 'rbac-user-groups',
         severity: 'info',
@@ -537,7 +611,7 @@ class FileContext {
         message:
           'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token',
       });
-    } else if (auth.kind === 'missing') {
+    } else if (noToken) {
       if (!transitWillBeTrue) {
         this.report(expr, {
           id: 'computed-value',
@@ -548,7 +622,10 @@ class FileContext {
         });
       } else {
         const ref = this.secretValue(expr);
-        if (ref !== undefined) {
+        if (ref !== undefined && auth.kind === 'empty') {
+          this.edits.push({ start: auth.value.getStart(), end: auth.value.getEnd(), text: ref });
+          this.changes.push({ line, construct, property: 'authToken', action: 'replaced' });
+        } else if (ref !== undefined) {
           inserts.push(`authToken: ${ref}`);
           added.push('authToken');
         }
@@ -602,7 +679,7 @@ class FileContext {
         message:
           'if this replication group is already deployed, CloudFormation replaces it to turn on encryption at rest (an empty new cache); review `cdk diff` and migrate sessions to the new endpoint',
       });
-    } else if (touchedTransit || added.includes('authToken')) {
+    } else if (touchedTransit || added.includes('authToken') || this.changes.some((c) => c.line === line && c.action === 'replaced')) {
       this.report(expr, {
         id: 'deploy-review',
         severity: 'info',

@@ -11,7 +11,7 @@
  */
 import { posix } from 'node:path';
 import type { FileAnalysis, AnalyzeInput, IncludeEvent } from './model.ts';
-import { evalPath, exprEndOf, functionName, walk, type WalkContext } from './php-ast.ts';
+import { evalPath, exprEndOf, globalFunctionName, walk, type WalkContext } from './php-ast.ts';
 import { declarationsOnly, insertPoint } from './insert-point.ts';
 import { RULES } from './rules/index.ts';
 import { FileContext, type Rule } from './rules/rule.ts';
@@ -56,7 +56,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
 /** A call of a global function: to the rules of that function, in order, until one handles it. */
 function visitCall(node: PhpNode, parent: WalkContext | null, file: FileContext): void {
   const what = node.what as PhpNode;
-  const name = functionName(what);
+  const name = globalFunctionName(what, parent);
   if (name === null) return;
   const call = {
     name,

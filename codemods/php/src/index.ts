@@ -5,8 +5,8 @@
  * hold the pure logic, this module the file system and `php -l`.
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
-import { UserFacingError, isAtLeast, writeFileAtomic } from '@session-migrate/common';
+import { accessSync, constants as fsConstants, lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { UserFacingError, describeFsError, isAtLeast, writeFileAtomic } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { PHP_CODEMOD_FAILS_AT, analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
@@ -345,6 +345,7 @@ function rewriteFiles(
     if (registeredIn.includes(r)) registeredIn.splice(registeredIn.indexOf(r), 1);
   };
   const changes: FileChange[] = [];
+  const planned: Array<{ abs: string; before: string; after: string; change: FileChange }> = [];
   for (const [abs, fileEdits] of [...edits].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const before = texts.get(abs)!;
     const after = applyEdits(before, fileEdits);
@@ -370,17 +371,23 @@ function rewriteFiles(
       { context: 3 },
     );
     const diffBytes = Buffer.from(patch, 'latin1');
-    let written = false;
-    if (options.dryRun !== true) {
-      const reason = writeAtomically(abs, before, after);
-      if (reason !== null) {
-        unmade(r, 'file-changed-meanwhile', reason);
+    planned.push({ abs, before, after, change: { file: r, diff: diffBytes.toString('utf8'), diffBytes, written: false } });
+  }
+  if (options.dryRun !== true) {
+    checkWritable(
+      planned.map((p) => p.abs),
+      rel,
+    );
+    for (const { abs, before, after, change } of planned) {
+      const failed = writeAtomically(abs, before, after);
+      if (failed !== null) {
+        unmade(change.file, failed.id, failed.reason);
         continue;
       }
-      written = true;
+      change.written = true;
+      changes.push(change);
     }
-    changes.push({ file: r, diff: diffBytes.toString('utf8'), diffBytes, written });
-  }
+  } else changes.push(...planned.map((p) => p.change));
   return changes;
 }
 
@@ -500,17 +507,48 @@ export function phpLint(php: string, text: string, shortOpenTag: boolean): strin
 }
 
 /**
- * Writes `after` over `abs` with the one atomic write (writeFileAtomic: temporary file, same mode,
- * rename), unless the file no longer holds `before`. @returns null on success, else why not.
+ * Before anything is written: every file to change must be writable by this user, and so must its
+ * directory (the temporary file is created there and renamed over it). A read-only file or directory
+ * stops the whole run, so that it writes nothing rather than a part of the change (access(2), which
+ * root passes unless the file system is read-only).
+ * @throws CodemodInputError naming the first such file and how many there are.
  */
-function writeAtomically(abs: string, before: string, after: string): string | null {
+function checkWritable(files: readonly string[], rel: (abs: string) => string): void {
+  const refused: string[] = [];
+  for (const abs of files) {
+    for (const [path, what] of [
+      [abs, 'the file is read-only'],
+      [posix.dirname(abs), 'its directory is not writable'],
+    ] as const) {
+      try {
+        accessSync(path, fsConstants.W_OK | (path === abs ? 0 : fsConstants.X_OK));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        refused.push(`${rel(abs)}: ${code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? what : describeFsError(err)}`);
+        break;
+      }
+    }
+  }
+  if (refused.length > 0) {
+    const more = refused.length > 1 ? ` (and ${refused.length - 1} more file(s))` : '';
+    throw new CodemodInputError(`cannot write ${refused[0]}${more}: nothing was changed`);
+  }
+}
+
+/**
+ * Writes `after` over `abs` with the one atomic write (writeFileAtomic: temporary file, same mode,
+ * rename), unless the file no longer holds `before`. @returns null on success, else the finding ID and why not.
+ */
+function writeAtomically(abs: string, before: string, after: string): { id: string; reason: string } | null {
   try {
     writeFileAtomic(abs, Buffer.from(after, 'latin1'), { expected: Buffer.from(before, 'latin1') });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ECHANGED') return 'changed on disk while the codemod ran: not changed, run it again';
-    if (code === 'ELOOP' || code === 'ENOTREG') return 'is no longer a regular file: not changed';
-    throw err;
+    const id = 'file-changed-meanwhile';
+    if (code === 'ECHANGED') return { id, reason: 'changed on disk while the codemod ran: not changed, run it again' };
+    if (code === 'ELOOP' || code === 'ENOTREG') return { id, reason: 'is no longer a regular file: not changed' };
+    // ENOSPC, EIO, a permission changed since checkWritable: this file is left as it was, and said so
+    return { id: 'write-failed', reason: `cannot write it (${describeFsError(err)}): not changed` };
   }
   return null;
 }

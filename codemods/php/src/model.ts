@@ -14,10 +14,11 @@ import type { ParseOptions } from './source.ts';
  * session-getter, dynamic-value, dynamic-ini-option, other-save-handler, other-save-path,
  * custom-handler-registered, custom-handler-replaced, generated-handler-registration, framework-config, session-start-unreached, codemod-target-locked,
  * session-callable (a first-class callable `session_start(...)`, `ini_set(...)`: a Closure, no call),
+ * session-string-callable (`call_user_func('ini_set', ...)`: a session function called through a string),
  * pool-save-path-locked,
  * include-unresolved, parse-error, lint-failed, symlink-skipped, overlapping-edit, handler-registered,
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
- * insert-impossible, file-changed-meanwhile.
+ * insert-impossible, file-changed-meanwhile, write-failed.
  */
 export interface Finding extends CommonFinding {
   /** File path relative to the app directory, `/`-separated. */

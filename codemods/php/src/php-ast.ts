@@ -7,6 +7,7 @@ import { isTrivia, tokenAt, type PhpNode, type Token } from './source.ts';
 
 /** A PHP single-quoted string literal (its one home is @session-migrate/common). */
 export { phpString } from '@session-migrate/common';
+export { functionName, globalFunctionName, globalFunctionNameIn, identifierName } from './function-names.ts';
 
 /** Where a node sits: its parent chain, and whether it is an element of a list (a statement list). */
 export interface WalkContext {
@@ -44,22 +45,6 @@ export function isNode(value: unknown): value is PhpNode {
 /** `f(...)`: PHP 8.1 first-class callable syntax (php-parser: a single `variadicplaceholder` argument). */
 export function isFirstClassCallable(args: readonly PhpNode[]): boolean {
   return args.length === 1 && args[0]!.kind === 'variadicplaceholder';
-}
-
-/** Lower-cased global function name of a callee, or null when it is not a plain (global) name. */
-export function functionName(what: PhpNode): string | null {
-  if (what.kind !== 'name' || typeof what.name !== 'string') return null;
-  let name = what.name;
-  if (name.startsWith('\\')) name = name.slice(1);
-  if (name.includes('\\')) return null;
-  return name.toLowerCase();
-}
-
-/** The name of an identifier (a string, or a node with a string `name`); null otherwise. */
-export function identifierName(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  if (isNode(value) && typeof value.name === 'string') return value.name;
-  return null;
 }
 
 /** Positional argument `index`, or the named argument with one of `names`; undefined when absent. */

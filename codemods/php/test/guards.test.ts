@@ -3,9 +3,11 @@
  * on disk while the codemod ran is never overwritten, and a pool's php_admin_flag pins a session key
  * as php_admin_value does (BUG-14 "locked_by": php_admin_value / php_admin_flag). Each test here
  * fails when its guard is removed (checked by removing it: `expected` in writeAtomically, flags in
- * php-ini's POOL_VALUE_KINDS).
+ * php-ini's POOL_VALUE_KINDS). A file or directory this user cannot write stops the run before
+ * anything is written (it wrote the files before it, then died with "unexpected error: EACCES").
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -91,6 +93,51 @@ describe('FPM pools: php_admin_flag pins like php_admin_value (BUG-14 locked_by)
     expect(findings.map((f) => [f.id, f.line, f.message.split(':')[0]])).toEqual([
       ['codemod-target-locked', 2, 'pool [www] pins session.save_handler = files with php_admin_value'],
     ]);
+  });
+});
+
+describe('a file this user cannot write', () => {
+  const BIN = join(import.meta.dirname, '../../../packages/cli/bin/session-migrate.js');
+  const NOBODY = 65534;
+  const asRoot = process.getuid?.() === 0;
+  /** The CLI as a process; as root it runs as `nobody` (setpriv), since root may write any file. */
+  function cli(root: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const cmd = asRoot ? 'setpriv' : process.execPath;
+    const argv = asRoot ? [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args] : [BIN, ...args];
+    return spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, HOME: root, TMPDIR: join(root, 'tmp') }, timeout: 120_000 });
+  }
+  const original = "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n";
+
+  it.each([
+    ['a directory that is not writable', 'z/y.php: its directory is not writable'],
+    ['a read-only file', 'z/y.php: the file is read-only'],
+  ])('%s: one line, exit 2, and no file is changed, not even the writable ones', (_what, reason) => {
+    const root = mkdtempSync(join(asRoot ? '/tmp' : tmpdir(), 'codemod-php-ro-'));
+    dirs.push(root);
+    chmodSync(root, 0o755);
+    mkdirSync(join(root, 'tmp'), { mode: 0o700 });
+    const app = join(root, 'app');
+    for (const d of [app, join(app, 'a'), join(app, 'z')]) mkdirSync(d, { mode: 0o755 });
+    writeFileSync(join(app, 'a', 'x.php'), original, { mode: 0o644 });
+    writeFileSync(join(app, 'z', 'y.php'), original, { mode: 0o644 });
+    if (asRoot)
+      for (const p of [join(root, 'tmp'), app, join(app, 'a'), join(app, 'z'), join(app, 'a', 'x.php'), join(app, 'z', 'y.php')])
+        chownSync(p, NOBODY, NOBODY);
+    if (reason.endsWith('not writable')) chmodSync(join(app, 'z'), 0o555);
+    else chmodSync(join(app, 'z', 'y.php'), 0o444);
+
+    const r = cli(root, ['codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php')]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toBe(`session-migrate: cannot write ${reason}: nothing was changed\n`);
+    expect(readFileSync(join(app, 'a', 'x.php'), 'utf8')).toBe(original);
+    expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
+    chmodSync(join(app, 'z'), 0o755);
+
+    // --dry-run writes nothing, so it does not need to write: it shows both diffs
+    chmodSync(join(app, 'z', 'y.php'), 0o444);
+    const dry = cli(root, ['codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php'), '--dry-run']);
+    expect(dry.stdout).toContain('+++ b/a/x.php');
+    expect(dry.stdout).toContain('+++ b/z/y.php');
   });
 });
 

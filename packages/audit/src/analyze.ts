@@ -15,7 +15,7 @@ import { discoverLayouts, parsePhpIniOutput, type SapiLayout } from './layouts.t
 import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
 import { checkConfig, finding } from './rules.ts';
-import { redactSecrets } from './output.ts';
+import { redactValue } from './output.ts';
 import { readApps } from './app.ts';
 import { NO_CLEANERS, appFindings, appRunsUnder, readCleaners, runtimeFindings, runtimeValues, type Cleaners } from './runtime.ts';
 import type { AppReport } from './model.ts';
@@ -117,7 +117,9 @@ function resolveSavePath(
   const value = raw === false || raw === undefined ? '' : raw;
   if (handler === 'files') {
     if (value === '') return { resolved: { kind: 'files', depth: 0, mode: '0600', path: sysTemp, systemTemp: true }, findings: [] };
-    const p = parseFilesSavePath(value);
+    // the depth must stay below the session ID length PHP generates (session.sid_length)
+    const sidLength = Number(values['session.sid_length']?.value);
+    const p = parseFilesSavePath(value, Number.isInteger(sidLength) && sidLength > 0 ? sidLength : undefined);
     const findings = p.findings
       .filter((f) => f.id !== 'save-path-empty')
       .map((f) => ({ id: f.id, severity: f.severity, message: f.message }));
@@ -127,7 +129,7 @@ function resolveSavePath(
     const r = engine.redis(value, handler);
     return { resolved: { kind: 'redis', servers: r.servers }, findings: r.findings };
   }
-  return { resolved: { kind: 'other', handler, value: redactSecrets(value) }, findings: [] };
+  return { resolved: { kind: 'other', handler, value: redactValue('session.save_path', value) }, findings: [] };
 }
 
 /** Everything needed to finish one configuration. */

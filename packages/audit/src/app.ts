@@ -20,6 +20,7 @@
 import { printable } from '@session-migrate/common';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from '@session-migrate/codemod-php/php-files';
 import type { PhpNode } from '@session-migrate/codemod-php/source';
+import { globalFunctionNameIn } from '@session-migrate/codemod-php/function-names';
 import { phpParser } from './php-parser.ts';
 import {
   PhpSymbols,
@@ -104,7 +105,7 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
   const symbols = new PhpSymbols();
   // One pass keeps only the calls of interest (and the files' constants in `symbols`), not whole
   // syntax trees: the settings are evaluated once every file's constants are known.
-  const pending: Array<{ file: string; source: string; calls: Array<{ node: PhpNode; scope: PhpScope }> }> = [];
+  const pending: Array<{ file: string; source: string; calls: SessionCall[] }> = [];
   for (const file of files) {
     const fst = fs.lstat(file);
     if (fst !== null && fst.size > MAX_APP_FILE_BYTES) {
@@ -152,18 +153,29 @@ function sourceOf(source: string, node: PhpNode | undefined): string {
   return t.length > 100 ? `${t.slice(0, 97)}...` : t;
 }
 
+/** A call of one of FUNCTIONS: its node, scope and the global function it calls (lower case). */
+interface SessionCall {
+  node: PhpNode;
+  scope: PhpScope;
+  name: string;
+}
+
 /** The calls of one parsed file that may set session configuration, with their scope. */
-function callsOf(ast: PhpNode, file: string): Array<{ node: PhpNode; scope: PhpScope }> {
-  const out: Array<{ node: PhpNode; scope: PhpScope }> = [];
+function callsOf(ast: PhpNode, file: string): SessionCall[] {
+  const out: SessionCall[] = [];
+  // Namespaces do not nest, and walkScoped visits one before its statements: the last one seen encloses the call.
+  let namespaceNode: PhpNode = ast;
   walkScoped(ast, globalScope(binary(file)), (node, scope) => {
+    if (node.kind === 'namespace') namespaceNode = node;
     if (node.kind !== 'call') return;
     const what = node.what as PhpNode;
     if (what?.kind !== 'name' || typeof what.name !== 'string') return;
-    const name = what.name.replace(/^\\/, '').toLowerCase();
-    if (name.includes('\\') || !FUNCTIONS.has(name)) return;
+    // App\ini_set() declared in the file's namespace, `use function Foo\ini_set`, namespace\ini_set(): not PHP's
+    const name = globalFunctionNameIn(what, namespaceNode);
+    if (name === null || !FUNCTIONS.has(name)) return;
     const args = (node.arguments as PhpNode[] | undefined) ?? [];
     if (args.length === 1 && args[0]!.kind === 'variadicplaceholder') return; // a Closure, no call
-    out.push({ node, scope });
+    out.push({ node, scope, name });
   });
   return out;
 }
@@ -303,11 +315,10 @@ const CALL_SETTINGS: Readonly<Record<string, (c: CallSite) => void>> = {
 };
 
 /** The run-time settings of one file's calls (callsOf), evaluated with every file's constants. */
-function settingsOf(calls: Array<{ node: PhpNode; scope: PhpScope }>, file: string, source: string, symbols: PhpSymbols): RuntimeSetting[] {
+function settingsOf(calls: SessionCall[], file: string, source: string, symbols: PhpSymbols): RuntimeSetting[] {
   const out: RuntimeSetting[] = [];
-  for (const { node, scope } of calls) {
+  for (const { node, scope, name } of calls) {
     const what = node.what as PhpNode;
-    const name = String(what.name).replace(/^\\/, '').toLowerCase();
     const reader = Object.hasOwn(CALL_SETTINGS, name) ? CALL_SETTINGS[name] : undefined;
     if (reader === undefined) continue;
     const args = (node.arguments as PhpNode[] | undefined) ?? [];

@@ -168,6 +168,12 @@ export const RULES: readonly Rule[] = [
     'Write `/path`, `N;/path` or `N;MODE;/path` with N >= 0 and an octal MODE.',
   ),
   R(
+    'save-path-mode-unreadable',
+    'high',
+    'save_path MODE does not give the owner read and write (0, 0400, a non-octal "800"): PHP creates each session file and cannot open it again, so every session is lost after its first request',
+    'Write a MODE that starts with 6 or 7 for the owner, e.g. "0;0600;/path", or leave MODE out (0600).',
+  ),
+  R(
     'save-path-non-numeric-depth',
     'medium',
     'the depth field of save_path is not a number: PHP silently uses depth 0',

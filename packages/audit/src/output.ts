@@ -5,7 +5,7 @@
  * reduced to a flag, and messages name files and keys only.
  */
 import { printable } from '@session-migrate/common';
-import { redactRedisSecrets } from '@session-migrate/php-ini';
+import { redactRedisSavePath, redactRedisSecrets } from '@session-migrate/php-ini';
 import { RULES } from './catalog.ts';
 import {
   SESSION_REPORT_KEYS,
@@ -26,6 +26,14 @@ import {
  * (redactRedisSecrets, test/fixtures/cases BUG-17 report_redaction).
  */
 export const redactSecrets: (text: string) => string = redactRedisSecrets;
+
+/**
+ * redactSecrets for the value of `directive`; a `session.save_path` value gets the save_path rule
+ * (redactRedisSavePath: `auth=ab cd` hides `ab cd`, which phpredis would split into a password and a server).
+ */
+export function redactValue(directive: string | null, value: string): string {
+  return directive === 'session.save_path' ? redactRedisSavePath(value) : redactRedisSecrets(value);
+}
 
 /** The save path as one printable line, secrets redacted. */
 export function describeSavePath(sp: ResolvedSavePath): string {
@@ -117,13 +125,13 @@ export function runtimeLine(r: RuntimeValue): string {
       ? `user handler ${r.handler ?? ''}`.trim()
       : r.value === null
         ? `unresolved: ${r.expression ?? 'computed'}`
-        : JSON.stringify(redactSecrets(r.value));
+        : JSON.stringify(redactValue(r.directive, r.value));
   const configured =
     r.configured === undefined
       ? ''
       : r.configured === false
         ? ' (configured: unknown)'
-        : ` (configured: ${JSON.stringify(redactSecrets(r.configured))})`;
+        : ` (configured: ${JSON.stringify(redactValue(r.directive, r.configured))})`;
   const status = r.status === 'refused' ? `refused: ${r.reason ?? ''}` : r.status;
   return `${name} = ${value}  ${r.via}() ${r.file}:${r.line}  ${status}${r.status === 'differs' || r.status === 'same' ? configured : ''}`;
 }
@@ -137,13 +145,13 @@ function appLine(a: AppReport): string {
 function runtimeJson(r: RuntimeValue): Record<string, unknown> {
   return {
     directive: r.directive,
-    value: r.value === null ? null : redactSecrets(r.value),
+    value: r.value === null ? null : redactValue(r.directive, r.value),
     status: r.status,
     via: r.via,
     file: r.file,
     line: r.line,
     ...(r.reason !== undefined ? { reason: redactSecrets(r.reason) } : {}),
-    ...(r.configured !== undefined ? { configured: r.configured === false ? false : redactSecrets(r.configured) } : {}),
+    ...(r.configured !== undefined ? { configured: r.configured === false ? false : redactValue(r.directive, r.configured) } : {}),
     ...(r.expression !== undefined ? { expression: redactSecrets(r.expression) } : {}),
     ...(r.handler !== undefined ? { handler: r.handler } : {}),
   };
@@ -158,13 +166,13 @@ export function configJson(c: AuditedConfig): Record<string, unknown> {
   const origins: Record<string, string> = {};
   for (const k of Object.keys(c.values).sort()) {
     const v = (c.values[k] as { value: string | false }).value;
-    values[k] = v === false ? v : redactSecrets(v);
+    values[k] = v === false ? v : redactValue(k, v);
     origins[k] = originText(c, k);
   }
   const session: Record<string, unknown> = {};
   for (const k of SESSION_REPORT_KEYS)
     session[k] = {
-      value: typeof c.values[k]?.value === 'string' ? redactSecrets(c.values[k]?.value as string) : (c.values[k]?.value ?? null),
+      value: typeof c.values[k]?.value === 'string' ? redactValue(k, c.values[k]?.value as string) : (c.values[k]?.value ?? null),
       origin: originText(c, k),
       locked: c.values[k]?.locked === true,
     };
@@ -215,7 +223,7 @@ export function renderJson(reports: HostReport[]): string {
                 not_followed: a.notFollowed,
                 settings: a.settings.map((x) => ({
                   directive: x.directive,
-                  value: x.value === null ? null : redactSecrets(x.value),
+                  value: x.value === null ? null : redactValue(x.directive, x.value),
                   via: x.via,
                   file: x.file,
                   line: x.line,

@@ -70,6 +70,7 @@ export function readFpmConfig(
   const invalidAt = new Set(cfg.invalidFlags.map((v) => `${v.file}\0${v.line}`));
   for (const e of cfg.errors) {
     if (e.kind === 'io') result.problems.push(e.message);
+    else if (e.kind === 'notice') result.problems.push(`${e.file}${e.line > 0 ? ':' + e.line : ''}: ${e.message}`);
     else if (e.kind === 'syntax' && !invalidAt.has(`${e.file}\0${e.line}`))
       result.errors.push({ file: e.file, line: e.line, message: e.message });
   }

@@ -109,6 +109,8 @@ function mapValueFinding(f: ValueFinding): string | null {
       return 'save-path-invalid';
     case 'save-path-non-numeric-depth':
       return 'save-path-non-numeric-depth';
+    case 'save-path-mode-unreadable':
+      return 'save-path-mode-unreadable';
     case 'save-path-comma-splits-hosts':
     case 'save-path-plus-is-space':
     case 'save-path-ampersand-splits-query':

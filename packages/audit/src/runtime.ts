@@ -16,7 +16,7 @@ import type { AppReport, AuditedConfig, Finding, RuntimeSetting, RuntimeValue } 
 import type { IniEngine } from './engine.ts';
 import type { AuditFs } from './vfs.ts';
 import { finding, phpBool } from './rules.ts';
-import { redactSecrets } from './output.ts';
+import { redactValue } from './output.ts';
 import { isInside } from './app.ts';
 
 /** Who cleans expired session files outside PHP, as far as the audit can tell. */
@@ -91,8 +91,9 @@ export function appRunsUnder(cfg: AuditedConfig, app: AppReport, webConfigsExist
 
 const where = (s: RuntimeSetting) => `${s.via}() at ${s.file}:${s.line}`;
 const loc = (s: RuntimeSetting) => ({ file: s.file, line: s.line });
-const shown = (v: string | false | undefined) =>
-  v === undefined ? '(unset)' : v === false ? '(unknown)' : JSON.stringify(redactSecrets(v));
+/** A value in a message, secrets redacted (a session.save_path value by the save_path rule: redactValue). */
+const shown = (v: string | false | undefined, directive: string | null = null) =>
+  v === undefined ? '(unset)' : v === false ? '(unknown)' : JSON.stringify(redactValue(directive, v));
 
 /**
  * Works out each setting in `cfg`: PHP accepts it or refuses it, and whether it differs.
@@ -133,7 +134,7 @@ export function runtimeValues(cfg: AuditedConfig, settings: RuntimeSetting[], en
       return {
         ...base,
         status: 'refused',
-        reason: `PHP rejects ${shown(s.value)} for ${s.directive}: the value stays ${shown(configured)}`,
+        reason: `PHP rejects ${shown(s.value, s.directive)} for ${s.directive}: the value stays ${shown(configured, s.directive)}`,
       };
     }
     return { ...base, status: s.value === configured ? 'same' : 'differs' };
@@ -177,13 +178,13 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
     if (r.status === 'differs') {
       make(
         'runtime-setting-differs',
-        `${r.directive} is set to ${shown(r.value ?? '')} at run time by ${where(r)}; the configuration has ${shown(r.configured)} (${originOf(r.directive!)})`,
+        `${r.directive} is set to ${shown(r.value ?? '', r.directive)} at run time by ${where(r)}; the configuration has ${shown(r.configured, r.directive)} (${originOf(r.directive!)})`,
         r,
       );
     } else if (r.status === 'refused') {
       make(
         'runtime-setting-ignored',
-        `${where(r)} sets ${r.directive}${r.value !== null ? ` to ${shown(r.value)}` : ''}, which PHP refuses here: ${r.reason}`,
+        `${where(r)} sets ${r.directive}${r.value !== null ? ` to ${shown(r.value, r.directive)}` : ''}, which PHP refuses here: ${r.reason}`,
         r,
       );
     }
@@ -230,7 +231,7 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
           : `no cron job names it (${cleaners.cronFiles.length} cron file(s) read)`;
       make(
         'runtime-save-path-no-gc',
-        `session.save_path is ${shown(r.value!)} at run time (${where(r)}), not the configured ${shown(configured('session.save_path'))}; ${why}, and ${who}: session files there are never deleted, and expired session IDs stay valid`,
+        `session.save_path is ${shown(r.value!, 'session.save_path')} at run time (${where(r)}), not the configured ${shown(configured('session.save_path'), 'session.save_path')}; ${why}, and ${who}: session files there are never deleted, and expired session IDs stay valid`,
         r,
       );
     }

@@ -127,6 +127,51 @@ echo json_encode($r);
   });
 });
 
+describe("functions named like the session functions that are not PHP's, with PHP as the oracle", () => {
+  it("App\\ini_set() of the namespace, `use function`, namespace\\ini_set() change nothing: only the calls of PHP's functions are settings", () => {
+    const app = join(work, 'lookalikes/app');
+    write(app, {
+      'index.php': `<?php
+namespace Lookalike;
+use function Compat\\session_name;
+use function session_save_path as php_save_path;
+function ini_set(string $k, $v) { return 'mine'; }
+$r = []; ${REC}
+ini_set('session.save_path', '/app/own'); ${REC}
+namespace\\ini_set('session.gc_maxlifetime', 5); ${REC}
+session_name('NOTSESSID'); ${REC}
+\\ini_set('session.gc_maxlifetime', 99); ${REC}
+php_save_path('/tmp'); ${REC}
+echo json_encode($r);
+`,
+      'compat.php': '<?php\nnamespace Compat;\nfunction session_name($n) { return $n; }\n',
+    });
+    const php = spawnSync(
+      'php',
+      ['-n', '-d', 'error_reporting=0', '-d', 'auto_prepend_file=' + join(app, 'compat.php'), join(app, 'index.php')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(php.status, php.stderr + php.stdout).toBe(0);
+    const stored = JSON.parse(php.stdout) as Record<string, Record<string, string>>;
+    // PHP: the look-alikes (lines 7, 8, 9) changed nothing since line 6
+    for (const [line, key] of [
+      ['7', 'session.save_path'],
+      ['8', 'session.gc_maxlifetime'],
+      ['9', 'session.name'],
+    ] as const)
+      expect(stored[line]![key], key).toBe(stored['6']![key]);
+    expect(stored['10']!['session.gc_maxlifetime']).toBe('99');
+    const report = readApp(new RootFs('/'), app);
+    expect(report.settings.map((s) => [s.line, s.directive, s.value])).toEqual([
+      [10, 'session.gc_maxlifetime', '99'],
+      [11, 'session.save_path', '/tmp'],
+    ]);
+    for (const s of report.settings) expect(stored[String(s.line)]?.[s.directive!]).toBe(s.value);
+  });
+});
+
 describe('bad input is classified, never a crash', () => {
   const app = join(work, 'bad/app');
   const huge = Buffer.alloc(MAX_APP_FILE_BYTES + 10, 0x20);

@@ -38,7 +38,12 @@ export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: stri
   const changed = report.files.filter((f) => f.changed);
   if (args.dryRun) for (const f of changed) print(terminalSafe(f.diff ?? '').replace(/\n$/, ''));
   for (const f of changed) {
-    const what = f.changes.map((c) => `${c.property} ${c.action === 'added' ? 'added' : 'set to true'} (line ${c.line})`).join(', ');
+    const what = f.changes
+      .map(
+        (c) =>
+          `${c.property} ${c.action === 'added' ? 'added' : c.action === 'replaced' ? 'set (it was empty)' : 'set to true'} (line ${c.line})`,
+      )
+      .join(', ');
     print(`${args.dryRun ? 'would change' : 'changed'} ${printable(f.path)}: ${what}`);
   }
   for (const f of report.files) {

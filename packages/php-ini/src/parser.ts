@@ -871,8 +871,22 @@ class IniTextParser {
     if (v !== undefined) return v;
     const e = this.env[name];
     if (e !== undefined) return e;
+    if (fb === null && !this.unsetVars.has(name)) {
+      // PHP takes it from the environment of the process that reads the file (php-fpm's, the web
+      // server's), which need not be the one given here: the value below holds '' for it
+      this.unsetVars.add(name);
+      this.errors.push({
+        file: this.file,
+        line: this.sc.line,
+        kind: 'notice',
+        message: `\${${name}} is set neither earlier in the configuration nor in the environment given: it is read as '', as PHP reads it only if its own process's environment lacks ${name} too`,
+      });
+    }
     return fb ?? '';
   }
+
+  /** The names of `${NAME}` references already reported as unset (one notice per name and file). */
+  private readonly unsetVars = new Set<string>();
 
   /** zend_ini_get_constant: a known constant's value, else the name itself (a class constant `A::B` stays as written). */
   private constant(name: string): string {

@@ -185,10 +185,24 @@ export function redactRedisAddress(text: string, mark: (secret: string) => strin
   return `${mark(text.slice(0, at))}@${redactRedisSecrets(text.slice(at + 1), mark)}`;
 }
 
-/** The whole save_path with every password replaced by `<redacted len=N>` (redactRedisSecrets). */
+/**
+ * The whole save_path with every password replaced by `<redacted len=N>` (redactRedisSecrets), and
+ * one more rule that holds in a save_path only (not in prose): phpredis splits the value at
+ * whitespace, so `auth=ab cd` is the password `ab` and a server `cd`, but the operator meant one
+ * password `ab cd`. The words after an `auth=` value that do not start a server entry (`scheme://`,
+ * `/path`, `host:port`) are hidden with it (more hidden, never less; as `auth=ab,cd`, BUG-17).
+ */
 export function redactRedisSavePath(value: string): string {
-  return redactRedisSecrets(value);
+  // the words are joined by U+0001 (no separator to redactRedisSecrets), which the mark counts as the blanks they were
+  const joined = value.replace(AUTH_WITH_LOOSE_WORDS, (m: string) => m.replace(/\s/g, '\u0001'));
+  if (joined === value) return redactRedisSecrets(value);
+  const blanks = (t: string) => t.split('\u0001').join(' ');
+  return blanks(redactRedisSecrets(joined, (secret) => redactedSecret(blanks(secret))));
 }
+
+/** An `auth=` value followed by whitespace-separated words that are no server entry of a save_path. */
+const AUTH_WITH_LOOSE_WORDS =
+  /(?:^|[?&\s"',])auth(?:\[[^\]=&]*\]|%5B[^=&]*?%5D)?=[^&\s]*(?:\s+(?![A-Za-z][A-Za-z0-9+.-]*:\/\/|\/|[A-Za-z0-9.-]+:\d+(?:[?,\s]|$))[^&\s,]+)+/gi;
 
 /** The server entries of a phpredis `redis` save_path: phpredis splits the value on whitespace and ',' first. */
 export function splitRedisSavePath(value: string): string[] {

@@ -23,6 +23,7 @@ export interface SavePathFinding extends Finding {
     | 'save-path-invalid-depth'
     | 'save-path-non-numeric-depth'
     | 'save-path-invalid-mode'
+    | 'save-path-mode-unreadable'
     | 'save-path-empty'
     | 'save-path-empty-directory';
   /** `high`: PHP fails with this value (SAVE_PATH_FAILS_AT); `medium`: PHP reads it otherwise than written; `info`. */
@@ -48,12 +49,28 @@ function strtol(text: string, base: 8 | 10): number {
   return m?.[1] === '-' ? -value : value;
 }
 
+/** strtol's range on 64-bit Linux (LONG_MIN..LONG_MAX): beyond it errno is ERANGE. */
+const LONG_MAX = 2n ** 63n - 1n;
+
+/** Whether strtol(text, 10) sets ERANGE: the digits it reads are beyond LONG_MIN..LONG_MAX. */
+function strtolOverflows(text: string): boolean {
+  const m = /^\s*([+-]?)(\d+)/.exec(text);
+  if (m === null) return false;
+  const v = BigInt(m[2]!);
+  return m[1] === '-' ? v > LONG_MAX + 1n : v > LONG_MAX;
+}
+
+/** session.sid_length's default (ext/session/session.c), the session ID length PHP compares the depth with. */
+export const DEFAULT_SID_LENGTH = 32;
+
 /**
  * Parses a `files` handler save_path.
  * @param value the raw session.save_path string as ini_get() returns it.
+ * @param sidLength the session ID length (session.sid_length, default 32): a depth of at least that
+ *   many levels fails every session_start (mod_files.c ps_files_path_create: `key_len <= dirdepth`).
  * @returns depth, mode (number, e.g. 0o600) and base path, with findings for values PHP mishandles.
  */
-export function parseFilesSavePath(value: string): FilesSavePath {
+export function parseFilesSavePath(value: string, sidLength: number = DEFAULT_SID_LENGTH): FilesSavePath {
   const findings: SavePathFinding[] = [];
   if (value === '') {
     findings.push({ id: 'save-path-empty', severity: 'info', message: 'empty save_path: PHP uses the system temporary directory' });
@@ -79,6 +96,12 @@ export function parseFilesSavePath(value: string): FilesSavePath {
         severity: 'medium',
         message: `the depth field "${first}" is not a number: PHP silently uses depth 0`,
       });
+    } else if (strtolOverflows(first)) {
+      findings.push({
+        id: 'save-path-invalid-depth',
+        severity: 'high',
+        message: `depth ${first.trim()} is out of range: PHP fails every session_start ('The first parameter in session.save_path is invalid')`,
+      });
     } else if (depth < 0) {
       findings.push({
         id: 'save-path-invalid-depth',
@@ -91,6 +114,12 @@ export function parseFilesSavePath(value: string): FilesSavePath {
         severity: 'high',
         message: `the first field is the DEPTH (${depth}), not a mode; PHP fails every session_start ('Failed to create session data file path')`,
       });
+    } else if (depth >= sidLength) {
+      findings.push({
+        id: 'save-path-invalid-depth',
+        severity: 'high',
+        message: `depth ${first.trim()} is not below the session ID length (${sidLength}): PHP fails every session_start ('Failed to create session data file path')`,
+      });
     }
   }
   if (fields.length > 2) {
@@ -100,6 +129,14 @@ export function parseFilesSavePath(value: string): FilesSavePath {
         id: 'save-path-invalid-mode',
         severity: 'high',
         message: `mode ${fields[1]} is out of range: PHP fails every session_start`,
+      });
+    } else if ((mode & 0o600) !== 0o600) {
+      // ps_files_open creates the file with this mode (O_CREAT): the first request writes it, every
+      // later open(O_RDWR) of it by the (non-root) PHP user fails with EACCES
+      findings.push({
+        id: 'save-path-mode-unreadable',
+        severity: 'medium',
+        message: `the mode field ${JSON.stringify(fields[1] ?? '')} reads as 0${mode.toString(8)}: PHP creates session files its own user cannot read and write again, so every session is lost after its first request`,
       });
     }
   }

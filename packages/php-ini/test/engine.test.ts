@@ -159,6 +159,17 @@ describe('BUG-17: phpredis save_path: split on "," first, then form-decode', () 
     expect(r.hosts[1]!.prefix).toBe('x:');
     expect(redactRedisSavePath('tls://r1?auth[]=app&auth[]=s3cret')).not.toContain('s3cret');
   });
+
+  it('a password with unencoded blanks is hidden whole; the servers after it stay (phpredis splits at blanks)', () => {
+    // phpredis reads the password "ab" and a server "cd ef"; the operator meant "ab cd ef"
+    expect(parseRedisSavePath('tcp://h:6379?auth=ab cd').hosts.map((h) => h.auth?.password ?? null)).toEqual(['ab', null]);
+    expect(redactRedisSavePath('tcp://h:6379?auth=ab cd  ef&database=2')).toBe('tcp://h:6379?auth=<redacted len=9>&database=2');
+    expect(redactRedisSavePath('tcp://h:6379?auth=ab cd, tcp://h2:6379?auth=x y')).toBe(
+      'tcp://h:6379?auth=<redacted len=5>, tcp://h2:6379?auth=<redacted len=3>',
+    );
+    for (const next of ['tls://h2:6380', '/run/redis.sock', '10.0.0.2:6379'])
+      expect(redactRedisSavePath(`tcp://h:6379?auth=s3cret ${next}`)).toBe(`tcp://h:6379?auth=<redacted len=6> ${next}`);
+  });
 });
 
 describe('bad input', () => {
@@ -545,5 +556,30 @@ describe('SAPI scope of the request layers', () => {
       'session.gc_maxlifetime',
     ]);
     expect(cgi.values).toEqual({ 'session.name': 'PATHVAL', 'session.gc_maxlifetime': '5' });
+  });
+});
+
+describe('${NAME} the configuration and the given environment do not set', () => {
+  it('is read as PHP reads it without that variable, with a notice naming it once per file (the PHP process may have it)', () => {
+    const text = 'session.save_path = "${SESSION_DIR}/sess"\nsession.name = ${SESSION_DIR}\nk = ${HOME}\nd = ${D:-/x}\n';
+    const r = parseIni(text, { file: '/etc/php.ini', env: { HOME: '/root' }, phpVersion: '8.3' });
+    expect(r.entries.map((e) => [e.key, e.value])).toEqual([
+      ['session.save_path', '/sess'],
+      ['session.name', ''],
+      ['k', '/root'],
+      ['d', '/x'],
+    ]);
+    expect(r.errors.map((e) => [e.kind, e.line, e.message.split(':')[0]])).toEqual([
+      ['notice', 1, '${SESSION_DIR} is set neither earlier in the configuration nor in the environment given'],
+    ]);
+    // a pool file (php-fpm reads its master's environment)
+    const dir = mkdtempSync(join(tmpdir(), 'php-ini-envref-'));
+    writeFileSync(join(dir, 'www.conf'), '[www]\nphp_admin_value[session.save_path] = ${SESSION_DIR}/sess\n');
+    const fpm = parseFpmConfig({ file: join(dir, 'www.conf'), fs: createRootFs(), env: {} });
+    rmSync(dir, { recursive: true, force: true });
+    expect(fpm.pools[0]!.phpAdminValues.map((v) => v.value)).toEqual(['/sess']);
+    expect(fpm.errors.filter((e) => e.kind === 'notice').map((e) => e.message)).toEqual([
+      expect.stringContaining('${SESSION_DIR} is set neither'),
+    ]);
   });
 });

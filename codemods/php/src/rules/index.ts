@@ -12,6 +12,7 @@ import { firstClassCallable } from './first-class-callable.ts';
 import { laravelConfig } from './laravel-config.ts';
 import type { ConfigFileRule, Rule } from './rule.ts';
 import { sessionStart } from './session-start.ts';
+import { stringCallable } from './string-callable.ts';
 import { symfonyConfig } from './symfony-config.ts';
 
 /** The rules that read calls of session functions, each for its own functions. */
@@ -24,6 +25,7 @@ export const SESSION_FUNCTIONS: ReadonlySet<string> = new Set(CALL_RULES.flatMap
 export const RULES: readonly Rule[] = [
   firstClassCallable(SESSION_FUNCTIONS),
   ...CALL_RULES,
+  stringCallable,
   laravelConfig,
   codeigniter3Config,
   codeigniter4Config,

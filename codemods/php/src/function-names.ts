@@ -1,0 +1,115 @@
+/**
+ * Which function a call names, as PHP resolves it: global or not, through namespaces, `use function`
+ * and the file's own declarations. Without php-parser itself (types only), so the audit can load it
+ * at start-up.
+ */
+import type { PhpNode } from './source.ts';
+
+/** Where a node sits: its parent chain (php-ast.ts WalkContext). */
+interface ParentChain {
+  node: PhpNode;
+  parent: ParentChain | null;
+}
+
+function isNode(value: unknown): value is PhpNode {
+  return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}
+
+/** Lower-cased global function name of a callee, or null when it is not a plain (global) name. */
+export function functionName(what: PhpNode): string | null {
+  if (what.kind !== 'name' || typeof what.name !== 'string') return null;
+  let name = what.name;
+  if (name.startsWith('\\')) name = name.slice(1);
+  if (name.includes('\\')) return null;
+  return name.toLowerCase();
+}
+
+/**
+ * Lower-cased name of the global function a call's callee names, or null when it names another
+ * function: a qualified name (`Foo\ini_set`), `namespace\ini_set` inside a namespace, or an
+ * unqualified name that the enclosing namespace (or file) maps elsewhere, through `use function
+ * Foo\ini_set;` / `use function Foo\bar as ini_set;`, or by declaring `function ini_set()` itself
+ * in this file (PHP tries `NS\ini_set` before the global function: "Name resolution rules",
+ * https://www.php.net/manual/en/language.namespaces.rules.php). A function of that name declared in
+ * the namespace by another file is not seen. An alias of a global function
+ * (`use function session_save_path as save_path;`) gives that function's name.
+ */
+export function globalFunctionName(what: PhpNode, parent: ParentChain | null): string | null {
+  let scope: PhpNode | null = null;
+  for (let c = parent; c !== null; c = c.parent) {
+    if (c.node.kind === 'namespace' || c.node.kind === 'program') {
+      scope = c.node;
+      break;
+    }
+  }
+  return globalFunctionNameIn(what, scope);
+}
+
+/**
+ * globalFunctionName with the enclosing `namespace` node (or the `program` node of a file without
+ * one) given directly; null `scope`: the name is taken as written.
+ */
+export function globalFunctionNameIn(what: PhpNode, scope: PhpNode | null): string | null {
+  const name = functionName(what);
+  if (name === null) return null;
+  const resolution = what.resolution;
+  if (resolution === 'fqn') return name;
+  if (scope === null) return name;
+  const namespace = scope.kind === 'namespace' ? namespaceName(scope) : '';
+  if (resolution === 'rn') return namespace === '' ? name : null;
+  const target = scopeFunctions(scope, namespace).get(name);
+  if (target === undefined) return name;
+  return target.includes('\\') ? null : target;
+}
+
+function namespaceName(node: PhpNode): string {
+  const n = node.name;
+  if (typeof n === 'string') return n;
+  return Array.isArray(n) ? n.join('\\') : '';
+}
+
+const SCOPE_FUNCTIONS = new WeakMap<PhpNode, Map<string, string>>();
+
+/**
+ * What unqualified function names mean in a namespace (or a file without one): lower-cased name →
+ * lower-cased fully qualified name, from `use function` and this file's function declarations.
+ */
+function scopeFunctions(scope: PhpNode, namespace: string): Map<string, string> {
+  const cached = SCOPE_FUNCTIONS.get(scope);
+  if (cached !== undefined) return cached;
+  const map = new Map<string, string>();
+  const declared = new Map<string, string>();
+  const visit = (node: PhpNode, top: boolean): void => {
+    if (node.kind === 'namespace' && !top) return;
+    if (node.kind === 'usegroup' && node.type === 'function') {
+      const prefix = typeof node.name === 'string' && node.name !== '' ? `${node.name.replace(/^\\/, '')}\\` : '';
+      for (const item of (node.items as PhpNode[] | undefined) ?? []) {
+        const full = `${prefix}${String(item.name).replace(/^\\/, '')}`.toLowerCase();
+        const alias = identifierName(item.alias) ?? full.slice(full.lastIndexOf('\\') + 1);
+        map.set(alias.toLowerCase(), full);
+      }
+    } else if (node.kind === 'function' && namespace !== '') {
+      const n = identifierName(node.name);
+      if (n !== null) declared.set(n.toLowerCase(), `${namespace}\\${n}`.toLowerCase());
+    }
+    if (node.kind === 'class' || node.kind === 'interface' || node.kind === 'trait' || node.kind === 'enum') return;
+    for (const key of Object.keys(node)) {
+      if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
+      const value = node[key];
+      if (Array.isArray(value)) {
+        for (const child of value) if (isNode(child)) visit(child, false);
+      } else if (isNode(value)) visit(value, false);
+    }
+  };
+  visit(scope, true);
+  for (const [n, full] of declared) if (!map.has(n)) map.set(n, full);
+  SCOPE_FUNCTIONS.set(scope, map);
+  return map;
+}
+
+/** The name of an identifier (a string, or a node with a string `name`); null otherwise. */
+export function identifierName(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (isNode(value) && typeof value.name === 'string') return value.name;
+  return null;
+}

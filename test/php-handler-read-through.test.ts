@@ -253,7 +253,12 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     const realBase = legacyDir();
     plantSession(realBase, 0, 'linkedbaseaaaaaaaaaaaaaaaaaaaaa', 'x|i:1;');
     symlinkSync(realBase, linkedBase);
-    expect(ops(linkedBase, 0, [{ op: 'read', sessionId: 'linkedbaseaaaaaaaaaaaaaaaaaaaaa' }]).results).toEqual(['']);
+    const linked = ops(linkedBase, 0, [{ op: 'read', sessionId: 'linkedbaseaaaaaaaaaaaaaaaaaaaaa' }]);
+    expect(linked.results).toEqual(['']);
+    // ... and said in the log: otherwise every user of the fleet starts empty without a word
+    expect(linked.logs).toEqual([
+      `session-migrate: read-through: the legacy session directory ${linkedBase} is missing, not a directory, a symbolic link or not reachable by this process (open_basedir?): no legacy session can be read`,
+    ]);
   });
 
   it("a file past gc_maxlifetime is gone, as PHP's files GC would delete it", async () => {
@@ -600,6 +605,23 @@ describe('read-through through session_start() with the generated ini and bootst
     const after = request([`--id=${id}`]);
     expect(after.idAfter).not.toBe(id); // strict mode: the destroyed ID is not accepted again
     expect(after.session).toEqual([]);
+  });
+
+  it('session_regenerate_id(true) of a file-only session: the new ID carries it, the old ID never comes back from its file', async () => {
+    const id = 'feed00112233445566778899aabbccdd';
+    phpFilesWrite(id, { user: 'carol' });
+    const login = request([`--id=${id}`, '--regenerate']);
+    expect(login).toMatchObject({ started: true, session: { user: 'carol' }, stderr: '' });
+    expect(login.idAfter).not.toBe(id);
+    expect(existsSync(join(dir, 'f', 'e', `sess_${id}`))).toBe(false);
+    expect(await redis.client.get(tombstoneOf(id))).toBe('1');
+    expect(request([`--id=${login.idAfter}`]).session).toEqual({ user: 'carol' });
+    // a copy of the old file coming back (a host still on files, a restore) is not read: tombstone
+    phpFilesWrite(id, { user: 'carol', stale: true });
+    const replay = request([`--id=${id}`]);
+    expect(replay.idAfter).not.toBe(id);
+    expect(replay.session).toEqual([]);
+    expect(await redis.client.exists(keyOf(id))).toBe(0);
   });
 
   it('strict mode: a request that finds the lock taken by a concurrent request of a file-only session keeps its session ID', async () => {

@@ -193,6 +193,15 @@ final class LegacySessionFiles
         for ($i = 0; $i <= $this->depth; $i++) {
             $st = @lstat($dir);
             if ($st === false || ($st['mode'] & self::S_IFMT) !== self::S_IFDIR) {
+                if ($i === 0) {
+                    // Not one session's problem: no legacy session can be read at all (every user
+                    // would start empty, silently). The directory is configuration, not a secret.
+                    $this->log(sprintf(
+                        'read-through: the legacy session directory %s is missing, not a directory, a symbolic'
+                        . ' link or not reachable by this process (open_basedir?): no legacy session can be read',
+                        $this->dir
+                    ));
+                }
                 return null; // missing, or a symbolic link / not a directory: never followed
             }
             if ($i < $this->depth) {

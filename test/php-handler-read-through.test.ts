@@ -6,8 +6,10 @@
  * `<prefix>destroyed:{<64 hex>}` = "1" with TTL gc_maxlifetime. Nothing plaintext is ever written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
+  chownSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -21,7 +23,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeCodec, tombstoneKeyFor } from '@session-migrate/envelope';
+import { EnvelopeCodec, lockKeyFor, tombstoneKeyFor } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { caseFile } from './support/fixtures.ts';
 import { PHP_DIR, PHP_EXTENSIONS, lastJson, renderInto, runPhp, sessionRequest, vectors, type Rendered } from './php/harness.ts';
@@ -44,8 +46,43 @@ let codec: EnvelopeCodec;
 let tmp: string;
 let seq = 0;
 
-/** Runs envelope-ops.php with read-through over `dir` at `depth`. */
-function ops(dir: string, depth: number, list: Array<Record<string, unknown>>): OpsOutput {
+/**
+ * Runs envelope-ops.php with read-through over `dir` at `depth`; `o.asUid`: as that user (and
+ * group), through setpriv(1) (only when this process is root); `o.locking`: SessionLock options;
+ * `o.timeoutMs`: kill PHP after this long (a hang fails the test instead of stalling it).
+ */
+function ops(
+  dir: string,
+  depth: number,
+  list: Array<Record<string, unknown>>,
+  o: { asUid?: number; autoload?: string; locking?: Record<string, unknown>; ini?: string[]; timeoutMs?: number } = {},
+): OpsOutput {
+  if (o.asUid !== undefined || o.timeoutMs !== undefined) {
+    const php = [
+      'php',
+      '-n',
+      ...PHP_EXTENSIONS,
+      ...['-d', 'error_reporting=-1', '-d', 'display_errors=stderr'],
+      ...(o.ini ?? []).flatMap((setting) => ['-d', setting]),
+      join(PHP_DIR, 'envelope-ops.php'),
+      o.autoload ?? rendered.autoloadFile,
+    ];
+    const argv = o.asUid !== undefined ? [`--reuid=${o.asUid}`, `--regid=${o.asUid}`, '--clear-groups', ...php] : php;
+    const input = JSON.stringify({ redisPort: redis.port, keys: [MASTER], readThrough: { dir, depth }, locking: o.locking, ops: list });
+    const res = spawnSync(o.asUid !== undefined ? 'setpriv' : argv.shift()!, argv, {
+      encoding: 'utf8',
+      input,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: tmpdir() },
+      timeout: o.timeoutMs ?? 30_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(res.signal, 'php was killed: it hung').toBeNull();
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    const out = lastJson<OpsOutput>({ status: res.status, stdout: res.stdout, stderr: res.stderr });
+    expect(out.construct).toBeNull();
+    return out;
+  }
   const run = runPhp(
     [
       ...PHP_EXTENSIONS,
@@ -56,7 +93,7 @@ function ops(dir: string, depth: number, list: Array<Record<string, unknown>>): 
       join(PHP_DIR, 'envelope-ops.php'),
       rendered.autoloadFile,
     ],
-    { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], readThrough: { dir, depth }, ops: list }) },
+    { input: JSON.stringify({ redisPort: redis.port, keys: [MASTER], readThrough: { dir, depth }, locking: o.locking, ops: list }) },
   );
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
@@ -93,6 +130,10 @@ function tree(dir: string): string[] {
 
 const keyOf = (id: string) => codec.keyName(PREFIX, id);
 const tombstoneOf = (id: string) => tombstoneKeyFor(PREFIX, keyOf(id));
+const lockOf = (id: string) => lockKeyFor(PREFIX, keyOf(id));
+/** The user the "another user" tests run PHP as (nobody); they need root to switch to it. */
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -211,7 +252,12 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     const realBase = legacyDir();
     plantSession(realBase, 0, 'linkedbaseaaaaaaaaaaaaaaaaaaaaa', 'x|i:1;');
     symlinkSync(realBase, linkedBase);
-    expect(ops(linkedBase, 0, [{ op: 'read', sessionId: 'linkedbaseaaaaaaaaaaaaaaaaaaaaa' }]).results).toEqual(['']);
+    const linked = ops(linkedBase, 0, [{ op: 'read', sessionId: 'linkedbaseaaaaaaaaaaaaaaaaaaaaa' }]);
+    expect(linked.results).toEqual(['']);
+    // ... and said in the log: otherwise every user of the fleet starts empty without a word
+    expect(linked.logs).toEqual([
+      `session-migrate: read-through: the legacy session directory ${linkedBase} is missing, not a directory, a symbolic link or not reachable by this process (open_basedir?): no legacy session can be read`,
+    ]);
   });
 
   it("a file past gc_maxlifetime is gone, as PHP's files GC would delete it", async () => {
@@ -251,6 +297,164 @@ describe('read-through: a Redis miss reads the legacy file', () => {
     ]);
     expect(existsSync(join(dir, 'sess_ab.c'))).toBe(true);
     expect(existsSync(join(tmp, `escaped-${seq}`))).toBe(true);
+  });
+});
+
+describe('read-through: hostile and broken legacy files (php-src ext/session/mod_files.c is the oracle)', () => {
+  /**
+   * Where PHP running as NOBODY finds the handler and the legacy directories: the tests' own temp root
+   * is private (0700), so this one lives directly in /tmp (searchable, not listable), removed afterwards.
+   */
+  let shared: string;
+  let sharedAutoload: string;
+  beforeAll(() => {
+    if (!isRoot) return;
+    shared = mkdtempSync('/tmp/sm-rt-nobody-');
+    chmodSync(shared, 0o711);
+    const r = renderInto({ redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 } }, join(shared, 'gen'));
+    spawnSync('chmod', ['-R', 'a+rX', r.dir]);
+    sharedAutoload = r.autoloadFile;
+  });
+  afterAll(() => {
+    if (shared) rmSync(shared, { recursive: true, force: true });
+  });
+  function sharedDir(): string {
+    const dir = join(shared, `legacy-${++seq}`);
+    mkdirSync(dir);
+    chmodSync(dir, 0o755);
+    return dir;
+  }
+
+  it.skipIf(!isRoot)("a file of another user is not a session (ps_files_open: 'not created by your uid'); root's and our own are", () => {
+    const dir = sharedDir();
+    const planted = 'plantedbyotheruseraaaaaaaaaaaa1';
+    const own = 'ownedbyphpuseraaaaaaaaaaaaaaaa1';
+    const rootOwned = 'ownedbyrootaaaaaaaaaaaaaaaaaaa1';
+    for (const [id, uid] of [
+      [planted, 4242],
+      [own, NOBODY],
+      [rootOwned, 0],
+    ] as const) {
+      const file = plantSession(dir, 0, id, `admin|b:1;who|i:${uid};`);
+      chmodSync(file, 0o644);
+      chownSync(file, uid, uid);
+    }
+    const out = ops(
+      dir,
+      0,
+      [planted, own, rootOwned].flatMap((sessionId) => [
+        { op: 'validateId', sessionId },
+        { op: 'read', sessionId },
+      ]),
+      { asUid: NOBODY, autoload: sharedAutoload },
+    );
+    expect(out.results).toEqual([false, '', true, hex('admin|b:1;who|i:65534;'), true, hex('admin|b:1;who|i:0;')]);
+    const refused = `session-migrate: read-through: the legacy session file of ${keyOf(planted)} belongs to uid 4242, not to this process's user or root; ignored, as PHP's files handler ignores it`;
+    expect(out.logs.filter((l) => l.includes('belongs to uid'))).toEqual([refused, refused]);
+    expect(out.logs.join('\n')).not.toContain(planted);
+    // PHP's files handler running as root accepts any owner (getuid() == 0): so does the handler.
+    expect(ops(dir, 0, [{ op: 'read', sessionId: planted }]).results).toEqual([hex('admin|b:1;who|i:4242;')]);
+  });
+
+  it.skipIf(!isRoot)('a live file PHP cannot read fails the read (as ps_files_read) instead of starting an empty session', async () => {
+    const dir = sharedDir();
+    const id = 'unreadableaaaaaaaaaaaaaaaaaaaa1';
+    const file = plantSession(dir, 0, id, 'cart|i:3;');
+    chownSync(file, NOBODY, NOBODY);
+    chmodSync(file, 0o000);
+    const out = ops(
+      dir,
+      0,
+      [
+        { op: 'validateId', sessionId: id },
+        { op: 'read', sessionId: id },
+        { op: 'sessionStart', sessionId: id },
+      ],
+      { asUid: NOBODY, autoload: sharedAutoload },
+    );
+    expect(out.results[0]).toBe(true);
+    expect(out.results[1]).toBe(false);
+    expect(out.results[2]).toMatchObject({ started: false, active: false });
+    expect(out.logs).toContain(`session-migrate: read-through: cannot open the legacy session file of ${keyOf(id)}`);
+    expect(out.logs.join('\n')).not.toContain(id);
+    expect(await redis.client.exists(keyOf(id))).toBe(0); // nothing stored that would hide the file
+    chmodSync(file, 0o600); // readable again: the session is served
+    expect(ops(dir, 0, [{ op: 'read', sessionId: id }], { asUid: NOBODY, autoload: sharedAutoload }).results).toEqual([hex('cart|i:3;')]);
+  });
+
+  it('a FIFO swapped in for the file between lstat() and open() never blocks the worker', async () => {
+    const dir = legacyDir();
+    const id = 'fifoswapaaaaaaaaaaaaaaaaaaaaaa1';
+    const target = plantSession(dir, 0, id, 'f|i:1;');
+    const spareFile = join(dir, 'spare-file');
+    const spareFifo = join(dir, 'spare-fifo');
+    expect(spawnSync('mkfifo', [spareFifo]).status).toBe(0);
+    // T alternates: regular file, absent, FIFO, absent, ... as fast as rename(2) goes
+    const swapper = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs'); const [t, f, p] = process.argv.slice(1);
+         process.stdout.write('swapping\\n');
+         for (;;) { fs.renameSync(t, f); fs.renameSync(p, t); fs.renameSync(t, p); fs.renameSync(f, t); }`,
+        target,
+        spareFile,
+        spareFifo,
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    await new Promise((resolve) => swapper.stdout!.once('data', resolve));
+    try {
+      const reads = Array.from({ length: 2000 }, () => ({ op: 'read', sessionId: id }));
+      const out = ops(dir, 0, reads, { timeoutMs: 15_000 });
+      for (const r of out.results) expect([hex('f|i:1;'), '', false]).toContain(r);
+      expect(out.results).toContain(hex('f|i:1;'));
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+    await new Promise((resolve) => swapper.once('exit', resolve));
+    expect(await redis.client.exists(keyOf(id))).toBe(0);
+  });
+
+  it('a directory, a FIFO or an empty file under a session name: only the empty file is a (empty) session, as PHP reads it', () => {
+    const dir = legacyDir();
+    const asDir = 'isadirectoryaaaaaaaaaaaaaaaaaa1';
+    const asFifo = 'isafifoaaaaaaaaaaaaaaaaaaaaaaa1';
+    const empty = 'isemptyaaaaaaaaaaaaaaaaaaaaaaa1';
+    mkdirSync(join(dir, `sess_${asDir}`));
+    expect(spawnSync('mkfifo', [join(dir, `sess_${asFifo}`)]).status).toBe(0);
+    plantSession(dir, 0, empty, '');
+    const out = ops(
+      dir,
+      0,
+      [asDir, asFifo, empty].flatMap((sessionId) => [
+        { op: 'validateId', sessionId },
+        { op: 'read', sessionId },
+      ]),
+      { timeoutMs: 20_000 },
+    );
+    expect(out.results).toEqual([false, '', false, '', true, '']);
+  });
+});
+
+describe('read-through: two requests of a session that lives only in its legacy file', () => {
+  it('validateId while another request holds the lock: the file makes the ID exist, unless a tombstone says destroyed', async () => {
+    const dir = legacyDir();
+    const id = 'busylockaaaaaaaaaaaaaaaaaaaaaa1';
+    const gone = 'busylockdestroyedaaaaaaaaaaaaa1';
+    const none = 'busylocknofileaaaaaaaaaaaaaaaa1';
+    plantSession(dir, 0, id, 'b|i:1;');
+    plantSession(dir, 0, gone, 'b|i:2;');
+    await redis.client.set(tombstoneOf(gone), '1', 'EX', 600);
+    for (const s of [id, gone, none]) await redis.client.set(lockOf(s), 'another-request', 'PX', 60_000);
+    const out = ops(
+      dir,
+      0,
+      [id, gone, none].map((sessionId) => ({ op: 'validateId', sessionId })),
+      { locking: { enabled: true, retries: 0, waitMicros: 1000 } },
+    );
+    expect(out.results).toEqual([true, false, false]);
+    for (const s of [id, gone, none]) expect(await redis.client.get(lockOf(s))).toBe('another-request'); // untouched
   });
 });
 
@@ -400,6 +604,34 @@ describe('read-through through session_start() with the generated ini and bootst
     const after = request([`--id=${id}`]);
     expect(after.idAfter).not.toBe(id); // strict mode: the destroyed ID is not accepted again
     expect(after.session).toEqual([]);
+  });
+
+  it('session_regenerate_id(true) of a file-only session: the new ID carries it, the old ID never comes back from its file', async () => {
+    const id = 'feed00112233445566778899aabbccdd';
+    phpFilesWrite(id, { user: 'carol' });
+    const login = request([`--id=${id}`, '--regenerate']);
+    expect(login).toMatchObject({ started: true, session: { user: 'carol' }, stderr: '' });
+    expect(login.idAfter).not.toBe(id);
+    expect(existsSync(join(dir, 'f', 'e', `sess_${id}`))).toBe(false);
+    expect(await redis.client.get(tombstoneOf(id))).toBe('1');
+    expect(request([`--id=${login.idAfter}`]).session).toEqual({ user: 'carol' });
+    // a copy of the old file coming back (a host still on files, a restore) is not read: tombstone
+    phpFilesWrite(id, { user: 'carol', stale: true });
+    const replay = request([`--id=${id}`]);
+    expect(replay.idAfter).not.toBe(id);
+    expect(replay.session).toEqual([]);
+    expect(await redis.client.exists(keyOf(id))).toBe(0);
+  });
+
+  it('strict mode: a request that finds the lock taken by a concurrent request of a file-only session keeps its session ID', async () => {
+    const id = 'ab1e55e0112233445566778899aabbcc';
+    phpFilesWrite(id, { user: 'bob' });
+    // the first request of this session (the page) holds the lock for 600 ms, not yet stored in Redis
+    await redis.client.set(lockOf(id), 'first-request', 'PX', 600);
+    const second = request([`--id=${id}`]); // an AJAX call of the same page
+    expect(second).toMatchObject({ started: true, idAfter: id, session: { user: 'bob' }, stderr: '' });
+    const stored = await redis.client.getBuffer(keyOf(id));
+    expect(codec.open(keyOf(id), stored!)).toMatchObject({ ok: true });
   });
 });
 

@@ -179,8 +179,9 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
      *
      * @return string|false the session payload; '' for a session that does not exist or whose value
      *                      can never open (not-envelope, auth-failed; logged); false when Redis
-     *                      fails, the lock cannot be taken, or the value is sealed under a key ID or
-     *                      envelope version this host lacks (logged), so session_start() fails
+     *                      fails, the lock cannot be taken, the value is sealed under a key ID or
+     *                      envelope version this host lacks, or (read-through mode) the session's
+     *                      live legacy file cannot be read (all logged), so session_start() fails
      */
     #[\ReturnTypeWillChange]
     public function read($id)
@@ -363,7 +364,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
                 // while a session is active: a plain read; only the former is kept for read().
                 $tombstone = $this->envelope->tombstoneName($id);
                 [$value, $destroyed] = $this->store->read($key, $tombstone, $this->legacy !== null);
-                $exists = $value !== false || $this->legacyExists($id, $destroyed);
+                $exists = $value !== false || $this->legacyExists($id, $key, $destroyed);
                 if ($exists && $this->lock->held() === '') {
                     $this->pending = ['id' => $id, 'value' => $value, 'destroyed' => $destroyed];
                 }
@@ -381,9 +382,17 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
                 $this->legacy !== null
             );
             if (!$found['locked']) {
-                return $found['exists']; // busy: read() waits for the lock
+                // Busy: read() waits for the lock. In read-through mode a session that lives only in
+                // its legacy file exists too (the request holding the lock may not have stored it
+                // yet); unless its tombstone says it was destroyed.
+                if ($found['exists'] || $this->legacy === null) {
+                    return $found['exists'];
+                }
+                [$value, $destroyed] = $this->store->read($key, $this->envelope->tombstoneName($id), true);
+
+                return $value !== false || $this->legacyExists($id, $key, $destroyed);
             }
-            if ($found['value'] === false && !$this->legacyExists($id, $found['destroyed'])) {
+            if ($found['value'] === false && !$this->legacyExists($id, $key, $found['destroyed'])) {
                 if ($this->legacy !== null) {
                     $this->store->unlock($lockKey, $this->lock->token());
                 }
@@ -586,19 +595,26 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     }
 
     /** Read-through mode: a live legacy file of a session that was not destroyed. */
-    private function legacyExists(string $id, bool $destroyed): bool
+    private function legacyExists(string $id, string $key, bool $destroyed): bool
     {
-        return $this->legacy !== null && !$destroyed && LegacySessionFiles::validId($id) && $this->legacy->exists($id);
+        return $this->legacy !== null && !$destroyed && LegacySessionFiles::validId($id)
+            && $this->legacy->exists($id, $key);
     }
 
-    /** read() after a Redis miss in read-through mode: the legacy file's bytes, or ''. */
-    private function readLegacy(string $id, string $key): string
+    /**
+     * read() after a Redis miss in read-through mode.
+     *
+     * @return string|false the legacy file's bytes, '' when there is none; false when a live file is
+     *                      there but cannot be read (logged): session_start() fails, as with PHP's
+     *                      files handler, rather than start an empty session that would replace it
+     */
+    private function readLegacy(string $id, string $key)
     {
         if ($this->legacy === null || !LegacySessionFiles::validId($id)) {
             return '';
         }
         $data = $this->legacy->read($id, $key);
-        if ($data !== null) {
+        if (is_string($data)) {
             $this->log(sprintf('read-through: took over the legacy session file of %s', $key));
         }
 

@@ -17,7 +17,10 @@ namespace SessionMigrate;
  * dir / id[0] / ... / id[depth-1] / 'sess_' . id. A file is used only when every directory on the way
  * is a real directory and the file a regular file (no symbolic link anywhere), its mtime is less than
  * session.gc_maxlifetime seconds ago (PHP's files GC would delete it otherwise: ps_files_cleanup_dir),
- * and the ID is one PHP's files handler accepts (php_session_valid_key: [A-Za-z0-9,-]).
+ * the ID is one PHP's files handler accepts (php_session_valid_key: [A-Za-z0-9,-]), and the file
+ * belongs to this process's user or to root, or this process runs as root (ps_files_open: "Session
+ * data file is not created by your uid"; in a shared session directory such as Debian's 1733
+ * /var/lib/php/sessions any local user can create a file under any session's name).
  */
 final class LegacySessionFiles
 {
@@ -63,45 +66,62 @@ final class LegacySessionFiles
         return preg_match(self::SESSION_ID_PATTERN, $id) === 1;
     }
 
-    /** Whether a live legacy file exists for the session. */
-    public function exists(string $id): bool
+    /**
+     * Whether a live legacy file exists for the session.
+     *
+     * @param string $redisKey names the session in log lines (a file of another user is logged)
+     */
+    public function exists(string $id, string $redisKey): bool
     {
-        return $this->stat($id) !== null;
+        return $this->stat($id, $redisKey) !== null;
     }
 
     /**
      * Reads a live legacy file under a shared flock (PHP's files handler holds an exclusive one while
      * a request uses the session, so a half-written file is never read). The opened file must be the
-     * one lstat() saw (same device and inode), so a symbolic link swapped in is never followed.
+     * one lstat() saw (same device and inode), so a symbolic link swapped in is never followed; it is
+     * opened with O_NONBLOCK (fopen mode 'n'), so a FIFO swapped in cannot block the PHP worker in
+     * open(2).
      *
      * @param string $redisKey names the session in log lines
      *
-     * @return string|null the file's bytes; null when there is no live regular file
+     * @return string|false|null the file's bytes; null when there is no live regular file (none, gone
+     *                           meanwhile, expired, a symbolic link, another user's); false when a live
+     *                           file is there but cannot be read whole (not readable, not lockable,
+     *                           replaced while opening, short read; logged): as PHP's files handler
+     *                           (ps_files_read), the read fails rather than start an empty session
      */
-    public function read(string $id, string $redisKey): ?string
+    public function read(string $id, string $redisKey)
     {
-        $seen = $this->stat($id);
+        $seen = $this->stat($id, $redisKey);
         $path = $this->path($id);
         if ($seen === null || $path === null) {
             return null;
         }
-        $handle = @fopen($path, 'rb');
+        $handle = @fopen($path, 'rbn');
         if ($handle === false) {
+            clearstatcache();
+            if (@lstat($path) === false) {
+                return null; // deleted since lstat() (a logout or purge): no session
+            }
             $this->log(sprintf('read-through: cannot open the legacy session file of %s', $redisKey));
-            return null;
+            return false;
         }
         try {
             if (!flock($handle, LOCK_SH)) {
                 $this->log(sprintf('read-through: cannot lock the legacy session file of %s', $redisKey));
-                return null;
+                return false;
             }
             $st = fstat($handle);
             if (
                 $st === false || $st['dev'] !== $seen['dev'] || $st['ino'] !== $seen['ino']
                 || ($st['mode'] & self::S_IFMT) !== self::S_IFREG
             ) {
-                $this->log(sprintf('read-through: the legacy session file of %s changed identity; ignored', $redisKey));
-                return null;
+                $this->log(sprintf(
+                    'read-through: the legacy session file of %s changed identity; not read',
+                    $redisKey
+                ));
+                return false;
             }
             if (self::expired((int) $st['mtime'])) {
                 return null;
@@ -109,7 +129,7 @@ final class LegacySessionFiles
             $data = stream_get_contents($handle);
             if (!is_string($data) || strlen($data) !== (int) $st['size']) {
                 $this->log(sprintf('read-through: short read of the legacy session file of %s', $redisKey));
-                return null;
+                return false;
             }
 
             return $data;
@@ -125,7 +145,7 @@ final class LegacySessionFiles
     public function delete(string $id, string $redisKey): void
     {
         $path = $this->path($id);
-        if ($path === null || $this->stat($id) === null) {
+        if ($path === null || $this->stat($id, $redisKey) === null) {
             return;
         }
         if (!@unlink($path)) {
@@ -158,9 +178,11 @@ final class LegacySessionFiles
     /**
      * lstat of a live legacy file (see the class comment).
      *
+     * @param string $redisKey names the session in the log line about a file of another user
+     *
      * @return array<int|string, int>|null
      */
-    private function stat(string $id): ?array
+    private function stat(string $id, string $redisKey): ?array
     {
         $path = $this->path($id);
         if ($path === null) {
@@ -171,6 +193,15 @@ final class LegacySessionFiles
         for ($i = 0; $i <= $this->depth; $i++) {
             $st = @lstat($dir);
             if ($st === false || ($st['mode'] & self::S_IFMT) !== self::S_IFDIR) {
+                if ($i === 0) {
+                    // Not one session's problem: no legacy session can be read at all (every user
+                    // would start empty, silently). The directory is configuration, not a secret.
+                    $this->log(sprintf(
+                        'read-through: the legacy session directory %s is missing, not a directory, a symbolic'
+                        . ' link or not reachable by this process (open_basedir?): no legacy session can be read',
+                        $this->dir
+                    ));
+                }
                 return null; // missing, or a symbolic link / not a directory: never followed
             }
             if ($i < $this->depth) {
@@ -184,8 +215,61 @@ final class LegacySessionFiles
         if (self::expired((int) $st['mtime'])) {
             return null;
         }
+        if (!self::ownerAccepted((int) $st['uid'])) {
+            $this->log(sprintf(
+                'read-through: the legacy session file of %s belongs to uid %d, not to this process\'s user'
+                . ' or root; ignored, as PHP\'s files handler ignores it',
+                $redisKey,
+                (int) $st['uid']
+            ));
+            return null;
+        }
 
         return $st;
+    }
+
+    /**
+     * Whether PHP's files handler would accept a session file of this owner (php-src
+     * ext/session/mod_files.c, ps_files_open): owned by root, by the real or the effective user of
+     * this process, or this process runs as root. The user comes from ext-posix when it is loaded,
+     * else from /proc/self/status (Linux), else from the owner of a file this process creates
+     * (tmpfile()); when none tells, no file is accepted.
+     */
+    private static function ownerAccepted(int $owner): bool
+    {
+        static $uids = null;
+        if ($uids === null) {
+            $uids = self::processUids();
+        }
+        if ($uids === []) {
+            return false;
+        }
+
+        return $owner === 0 || in_array($owner, $uids, true) || $uids[0] === 0;
+    }
+
+    /**
+     * @return int[] [real uid, effective uid] of this process; [] when they cannot be found
+     */
+    private static function processUids(): array
+    {
+        if (function_exists('posix_getuid') && function_exists('posix_geteuid')) {
+            return [posix_getuid(), posix_geteuid()];
+        }
+        $status = @file_get_contents('/proc/self/status');
+        if (is_string($status) && preg_match('/^Uid:\s+(\d+)\s+(\d+)/m', $status, $m) === 1) {
+            return [(int) $m[1], (int) $m[2]];
+        }
+        $probe = @tmpfile();
+        if ($probe !== false) {
+            $st = fstat($probe);
+            fclose($probe);
+            if ($st !== false) {
+                return [(int) $st['uid'], (int) $st['uid']];
+            }
+        }
+
+        return [];
     }
 
     /** A file PHP's files GC would delete: mtime + gc_maxlifetime - now <= 0. */

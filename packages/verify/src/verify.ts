@@ -331,6 +331,12 @@ class TargetCheck {
   private readonly plaintexts: PlaintextTally[];
   private readonly merged: PlaintextTally[];
   private readonly ctx: KeyContext;
+  /**
+   * gc_maxlifetime (s) when a presence check runs beside the scan: it counts a session missing from
+   * Redis as expired by it, so a key under the prefix whose TTL is longer (isTtlAboveGcMaxlifetime:
+   * a gc_maxlifetime smaller than PHP's) stops verify; a live session would pass for expired.
+   */
+  private readonly presenceGc: number | undefined;
 
   /** Works out the plaintext prefixes and the classification context. */
   constructor(
@@ -353,6 +359,8 @@ class TargetCheck {
       merged: scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description)),
     }));
     this.merged = this.plaintexts.filter((x) => x.merged);
+    const presence = options.presence !== undefined || (options.sources ?? []).some((x) => x.check === 'presence');
+    this.presenceGc = presence ? (options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME) : undefined;
     this.ctx = {
       prefix: this.prefixBytes,
       codec,
@@ -419,6 +427,10 @@ class TargetCheck {
       this.failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
       return;
     }
+    // A TTL above the gc_maxlifetime the presence check counts expiry with: a live session missing
+    // from Redis would pass for expired (lifecycle.ts isTtlAboveGcMaxlifetime). No verdict: stop.
+    if (underPrefix && this.presenceGc !== undefined && isTtlAboveGcMaxlifetime(item.pttlMs, this.presenceGc))
+      throw new UserFacingError(`verify stopped: ${ttlAboveGcMaxlifetimeMessage(shownKey(item.key, true), item.pttlMs, this.presenceGc)}`);
     const verdict = classifyKey(item.key, item.value, item.pttlMs, this.ctx);
     this.countVerdict(item.key, item.value, verdict, underPrefix);
     const merged = this.merged;

@@ -239,11 +239,13 @@ describe('purge (CLI)', () => {
     expect(await redis.client.dbsize()).toBe(0);
     const left = sessionFiles().length;
     const report = JSON.parse(stdout);
-    // Without the re-check every file goes (left 0). With it: at most the batch whose re-check came
-    // before the flush is deleted after it; every other file is kept, listed and counted as lost.
+    // Without the re-check every file goes (left 0). With it: only a batch whose re-check came before
+    // the flush is deleted after it; every other file is kept, listed and counted as lost.
     expect(status).toBe(1);
     expect(left).toBeGreaterThan(N / 2);
-    expect(deletedAfterFlush).toBeLessThanOrEqual(500);
+    // (2 batches: the first's deletes still under way when the flush lands, and at most one re-check
+    // sent before it; without the re-check about N - 500.)
+    expect(deletedAfterFlush).toBeLessThanOrEqual(1000);
     expect(report.lost).toBe(left);
     expect(report.deleted).toBe(N - left);
     expect(report.blocked).toEqual({ missing: left });

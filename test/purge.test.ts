@@ -6,9 +6,9 @@
  * and the identity re-check before unlink (removeFileIfUnchanged).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, watch, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec, generateKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
@@ -193,6 +193,65 @@ describe('purge (CLI)', () => {
     expect(JSON.parse(right.stdout)).toMatchObject({ blocked: { older: 1 }, deleted: 0 });
     expect(sessionFiles()).toEqual([`sess_${id}`]);
   });
+
+  it('a Redis flush between the check and the deletes: each batch is checked again right before its deletes; files whose copy is gone are kept, exit 1 (follow-up of the adversarial review)', async () => {
+    // A large directory, every session in Redis (what apply leaves). The FLUSHALL (a restart with
+    // --save '', a FLUSHDB, an eviction or a failover to a replica without the writes look alike) is
+    // sent the moment the first file disappears, i.e. after every session was checked.
+    const N = 12_000;
+    const ids = Array.from({ length: N }, (_, i) => `flushrace${String(i).padStart(23, '0')}`);
+    const pipe = redis.client.pipeline();
+    for (const id of ids) {
+      file(id, `n|i:${id.length};`);
+      pipe.set(keyOf(id), codec.seal(keyOf(id), Buffer.from(`n|i:${id.length};`)), 'EX', MAX - 100);
+    }
+    await pipe.exec();
+    let flushed = false;
+    let deletedAfterFlush = 0;
+    let flushing: Promise<unknown> | undefined;
+    const watcher = watch(dir, (_event, name) => {
+      if (name === null || existsSync(join(dir, name))) return;
+      if (flushed) deletedAfterFlush++;
+      else
+        flushing ??= redis.client.flushall().then(() => {
+          flushed = true;
+        });
+    });
+    const args = [
+      'purge',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+      '--json',
+    ];
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    watcher.close();
+    await flushing;
+    expect(flushed).toBe(true); // the race happened: Redis lost everything while purge was deleting
+    expect(await redis.client.dbsize()).toBe(0);
+    const left = sessionFiles().length;
+    const report = JSON.parse(stdout);
+    // Without the re-check every file goes (left 0). With it: only a batch whose re-check came before
+    // the flush is deleted after it; every other file is kept, listed and counted as lost.
+    expect(status).toBe(1);
+    expect(left).toBeGreaterThan(N / 2);
+    // (2 batches: the first's deletes still under way when the flush lands, and at most one re-check
+    // sent before it; without the re-check about N - 500.)
+    expect(deletedAfterFlush).toBeLessThanOrEqual(1000);
+    expect(report.lost).toBe(left);
+    expect(report.deleted).toBe(N - left);
+    expect(report.blocked).toEqual({ missing: left });
+    expect(report.remaining.files).toBe(left);
+    expect(report.complete).toBe(false);
+  }, 120_000);
 
   it('--allow-partial deletes only the proven files and still exits 1', async () => {
     file('samesame0000000000000000000004', 'a|i:1;');

@@ -156,9 +156,9 @@ describe('use cases, called directly', () => {
 
   it('verifyMigration: options override the plan, with a note; plaintext under the prefix fails', async () => {
     const notes: string[] = [];
-    const v = await verifyMigration({ plan: planFile, gcMaxlifetime: 60, onWarning: (w) => notes.push(w) });
-    expect(notes).toEqual(['note: verify overrides the plan: --gc-maxlifetime 60 (plan: 1440)']);
-    expect(v.gcMaxlifetime).toBe(60);
+    const v = await verifyMigration({ plan: planFile, gcMaxlifetime: 3600, onWarning: (w) => notes.push(w) });
+    expect(notes).toEqual(['note: verify overrides the plan: --gc-maxlifetime 3600 (plan: 1440)']);
+    expect(v.gcMaxlifetime).toBe(3600);
     await redis.client.set(`${PREFIX}planted`, 'user|s:5:"alice";', 'EX', 600);
     try {
       const bad = await verifyMigration({ plan: planFile });

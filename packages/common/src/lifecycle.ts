@@ -74,10 +74,15 @@ export function isTtlAboveGcMaxlifetime(pttlMs: number, gcMaxlifetime: number): 
 
 /**
  * The one-line reason a command gives when isTtlAboveGcMaxlifetime: the key name (safe to print),
- * its TTL and the gc_maxlifetime given, and what to give instead.
+ * its TTL and the gc_maxlifetime given, and what to give instead (`fix`: apply takes it from the plan).
  */
-export function ttlAboveGcMaxlifetimeMessage(key: string, pttlMs: number, gcMaxlifetime: number): string {
-  return `${key} has a TTL of ${Math.ceil(pttlMs / 1000)} s, longer than the gc_maxlifetime given (${gcMaxlifetime} s): the sessions were written with a larger session.gc_maxlifetime, and with ${gcMaxlifetime} s an older Redis copy would pass for a newer one; give PHP's session.gc_maxlifetime (--gc-maxlifetime, or --plan)`;
+export function ttlAboveGcMaxlifetimeMessage(
+  key: string,
+  pttlMs: number,
+  gcMaxlifetime: number,
+  fix = "give PHP's session.gc_maxlifetime (--gc-maxlifetime, or --plan)",
+): string {
+  return `${key} has a TTL of ${Math.ceil(pttlMs / 1000)} s, longer than the gc_maxlifetime given (${gcMaxlifetime} s): the sessions were written with a larger session.gc_maxlifetime, and with ${gcMaxlifetime} s an older Redis copy would pass for a newer one; ${fix}`;
 }
 
 /**

@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { isConnectionLost, type ClassifiedError, type RedisConnection, type Topology } from '@session-migrate/redis';
-import { isNewerInRedis, redactSessionPath } from '@session-migrate/common';
+import { isNewerInRedis, isTtlAboveGcMaxlifetime, redactSessionPath, ttlAboveGcMaxlifetimeMessage } from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
@@ -116,7 +116,10 @@ export interface SessionCounts {
    * (read-through mode) already took the session over and updated it. Left alone, by design.
    */
   newerInRedis: number;
-  /** Key exists with other contents that are not newer, or another type: left alone and reported. */
+  /**
+   * Key exists with other contents that are not newer, or another type, or a TTL longer than the
+   * plan's gc_maxlifetime (isTtlAboveGcMaxlifetime: newer cannot be told): left alone and reported.
+   */
   conflicts: number;
   /** A command failed: reported, and apply exits non-zero. */
   failed: number;
@@ -670,6 +673,18 @@ class ApplyRun {
         const m = this.client.masterNameOfKey(items.key(i)) ?? '?';
         this.presentByMaster.set(m, (this.presentByMaster.get(m) ?? 0) + 1);
       }
+    } else if (opened.ok && isTtlAboveGcMaxlifetime(o.pttlMs, this.ctx.gcMaxlifetime)) {
+      // Written under a larger session.gc_maxlifetime than the plan's: its write time cannot be told
+      // from the source's (an older copy would pass for newer), so it is a conflict, not newerInRedis.
+      counts.conflicts++;
+      if (this.conflicts.length < MAX_LISTED)
+        this.conflicts.push(
+          this.problem(
+            items,
+            i,
+            `key holds a different session and ${ttlAboveGcMaxlifetimeMessage('it', o.pttlMs, this.ctx.gcMaxlifetime, "make the plan again with PHP's session.gc_maxlifetime (plan --gc-maxlifetime) and re-run apply")}`,
+          ),
+        );
     } else if (opened.ok && isNewerInRedis(o.pttlMs, ttlMs)) counts.newerInRedis++;
     else {
       counts.conflicts++;

@@ -22,8 +22,12 @@
  *   - otherwise the session is not proven: `missing` (no key), `older` (key holds other bytes and is
  *     not newer), `not-envelope`/`auth-failed`/... (the value does not open), `no-ttl`, `wrong-type`.
  *
- * Deleting (removeFileIfUnchanged): right before each unlink the file is lstat'ed again and must be
- * the same regular file (device, inode, size, mtime and ctime in ns) as when it was judged; a file
+ * Deleting, one batch of 500 at a time: right before a batch is deleted, its sessions are read from
+ * Redis again and judged again by the same rule (a Redis restart without persistence, a FLUSHDB, an
+ * eviction or a failover to a replica that lacked the writes can come between the check of a large
+ * directory and its deletes); a session no longer deletable then is kept, counted in `lost` and
+ * listed as not proven (the run is not ok). Then (removeFileIfUnchanged) right before each unlink the
+ * file is lstat'ed again and must be the same regular file (device, inode, size, mtime and ctime in ns) as when it was judged; a file
  * PHP rewrote meanwhile is kept (`changed`). unlink never follows a symbolic link, and the session
  * directory walk never descends through one (FilesSource). Running purge again is safe: deleted
  * files are simply no longer there.
@@ -153,6 +157,12 @@ export interface PurgeReport {
   deletedBytes: number;
   /** Files kept because they changed between the check and the unlink (re-run purge). */
   changed: number;
+  /**
+   * Sessions proven at the check but no longer when their batch was checked again right before its
+   * deletes (their Redis copy vanished meanwhile: restart, flush, eviction, failover): kept, and
+   * listed among the blockers with the reason found then.
+   */
+  lost: number;
   /** Directory entries that are not sessions PHP reads (symlinks, bad names...) or could not be read, by reason: never touched. */
   skipped: Record<string, number>;
   /** Plaintext left in the directory afterwards (in a dry run: what would be left). */
@@ -212,6 +222,7 @@ export function emptyPurgeReport(sourceKind: PurgeReport['sourceKind'], dryRun: 
     deleted: 0,
     deletedBytes: 0,
     changed: 0,
+    lost: 0,
     skipped: {},
     remaining: { files: 0, bytes: 0 },
     blockers: [],
@@ -220,7 +231,10 @@ export function emptyPurgeReport(sourceKind: PurgeReport['sourceKind'], dryRun: 
 }
 
 interface Pending {
+  id: string;
   location: string;
+  /** The file's mtime (a Redis source: its inferred last write), ms: judged again before deleting. */
+  mtimeMs: number;
   reason: PurgeDeletable;
   /** Files: identity and content hash to re-check before unlink. */
   stat?: BigIntStats;
@@ -293,8 +307,20 @@ class PurgeRun {
    */
   async judgeBatch(batch: Judged[]): Promise<void> {
     if (batch.length === 0) return;
-    const { client, codec, prefix } = this.options;
     const nowMs = this.options.nowMs ?? Date.now();
+    const { keys, states } = await this.readStates(batch);
+    batch.forEach((s, i) => {
+      this.checkTtl(keys[i]!, states[i]!.pttlMs);
+      this.judgeOne(s, keys[i]!, states[i]!, nowMs);
+    });
+  }
+
+  /**
+   * What Redis holds for each session (value, PTTL, tombstone), in one grouped pipeline.
+   * @throws when Redis fails for any key, naming the key.
+   */
+  async readStates(batch: ReadonlyArray<{ id: string }>): Promise<{ keys: string[]; states: RedisState[] }> {
+    const { client, codec, prefix } = this.options;
     const keys = batch.map((s) => codec.keyName(prefix, s.id));
     const replies = await client.runGrouped(
       keys.map((key) => ({
@@ -306,8 +332,7 @@ class PurgeRun {
         },
       })),
     );
-    batch.forEach((s, i) => {
-      const key = keys[i]!;
+    const states = keys.map((key, i): RedisState => {
       const [getErr, value] = replies[i]?.[0] ?? [new Error('no reply'), null];
       const [pttlErr, pttl] = replies[i]?.[1] ?? [new Error('no reply'), null];
       const [tombErr, tomb] = replies[i]?.[2] ?? [new Error('no reply'), null];
@@ -317,14 +342,9 @@ class PurgeRun {
         const c = client.classify(failure);
         throw new Error(`Redis failed while checking ${key}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
       }
-      const state: RedisState = {
-        value: wrongType ? 'wrong-type' : (value as Buffer | null),
-        pttlMs: Number(pttl),
-        tombstone: Number(tomb) > 0,
-      };
-      this.checkTtl(key, state.pttlMs);
-      this.judgeOne(s, key, state, nowMs);
+      return { value: wrongType ? 'wrong-type' : (value as Buffer | null), pttlMs: Number(pttl), tombstone: Number(tomb) > 0 };
     });
+    return { keys, states };
   }
 
   /** Records the first TTL longer than gc_maxlifetime (see ttlAboveGc). */
@@ -336,16 +356,7 @@ class PurgeRun {
   /** Judges one session against its Redis state: blocks it, or records it as deletable (pending). */
   private judgeOne(s: Judged, key: string, state: RedisState, nowMs: number): void {
     const { options, report } = this;
-    let opened: Parameters<typeof judgeSession>[2];
-    if (Buffer.isBuffer(state.value)) {
-      const o = options.codec.open(key, state.value);
-      opened = o.ok ? { ok: true, plaintext: o.plaintext } : { ok: false, reason: o.reason };
-    }
-    let verdict = judgeSession(s, state, opened, options.gcMaxlifetime, nowMs);
-    // An older copy of a session another source holds a later copy of: proven by that copy (or a
-    // newer one) in Redis, which opens.
-    if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true)
-      verdict = { deletable: true, reason: 'superseded' };
+    const verdict = this.verdict(s, key, state, nowMs);
     const entry: PurgeEntry = { file: redactSessionPath(s.location), key, reason: verdict.reason, bytes: s.data.length };
     if (!verdict.deletable) {
       this.block(entry);
@@ -354,11 +365,37 @@ class PurgeRun {
     report.deletable[verdict.reason] = (report.deletable[verdict.reason] ?? 0) + 1;
     report.deletableBytes += s.data.length;
     if (options.dryRun && report.wouldDelete.length < this.maxListed) report.wouldDelete.push(entry);
-    this.pending.push(
-      s.session !== undefined
-        ? { location: s.location, reason: verdict.reason, session: s.session, bytes: s.data.length }
-        : { location: s.location, reason: verdict.reason, stat: s.stat!, sha256: sha256(s.data), bytes: s.data.length },
-    );
+    const common = { id: s.id, location: s.location, mtimeMs: s.mtimeMs, reason: verdict.reason, bytes: s.data.length };
+    this.pending.push(s.session !== undefined ? { ...common, session: s.session } : { ...common, stat: s.stat!, sha256: sha256(s.data) });
+  }
+
+  /** judgeSession with the value opened under its key, and `superseded` (options.superseded). */
+  verdict(s: { id: string; data: Buffer; mtimeMs: number }, key: string, state: RedisState, nowMs: number): PurgeVerdict {
+    const { options } = this;
+    let opened: Parameters<typeof judgeSession>[2];
+    if (Buffer.isBuffer(state.value)) {
+      const o = options.codec.open(key, state.value);
+      opened = o.ok ? { ok: true, plaintext: o.plaintext } : { ok: false, reason: o.reason };
+    }
+    const verdict = judgeSession(s, state, opened, options.gcMaxlifetime, nowMs);
+    // An older copy of a session another source holds a later copy of: proven by that copy (or a
+    // newer one) in Redis, which opens.
+    if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true)
+      return { deletable: true, reason: 'superseded' };
+    return verdict;
+  }
+
+  /**
+   * A pending session that is no longer deletable when checked again right before its delete: kept,
+   * moved from the deletable counts to the blockers (the run is not complete).
+   */
+  lose(p: Pending, key: string, reason: PurgeBlocker): void {
+    const { report } = this;
+    report.lost++;
+    report.deletable[p.reason] = (report.deletable[p.reason] ?? 0) - 1;
+    if (report.deletable[p.reason] === 0) delete report.deletable[p.reason];
+    report.deletableBytes -= p.bytes;
+    this.block({ file: redactSessionPath(p.location), key, reason, bytes: p.bytes });
   }
 }
 
@@ -414,15 +451,47 @@ async function judgeFilesSource(run: PurgeRun, files: FilesSource): Promise<void
   await run.judgeBatch(batch);
 }
 
+/** Sessions checked again in Redis, then deleted, per round trip (as judged: 500). */
+const DELETE_BATCH = 500;
+
 /**
- * Deletes the pending sessions, each only if unchanged since it was judged (compare-and-delete for
- * Redis, lstat + hash for files), and counts what remains.
+ * Deletes the pending sessions one batch at a time: the batch is read from Redis again and judged
+ * again (PurgeRun.verdict) right before its deletes, and a session no longer deletable is kept
+ * (PurgeRun.lose); then each is deleted only if unchanged since it was judged (compare-and-delete
+ * for Redis, lstat + hash for files). Counts what remains.
+ * @throws when Redis fails during a re-check (the batches before it are deleted, nothing after).
  */
 async function deletePending(run: PurgeRun): Promise<void> {
+  for (let i = 0; i < run.pending.length; i += DELETE_BATCH) await deleteBatch(run, run.pending.slice(i, i + DELETE_BATCH));
+}
+
+async function deleteBatch(run: PurgeRun, batch: Pending[]): Promise<void> {
   const { report, redisSource } = run;
-  for (const p of run.pending) {
-    const outcome =
-      p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
+  // The bytes judged again: a Redis source's session as read; a file read now if still the same.
+  const current: Array<{ id: string; data: Buffer; mtimeMs: number } | 'changed' | 'gone'> = batch.map((p) => {
+    if (p.session !== undefined) return { id: p.id, data: p.session.data, mtimeMs: p.mtimeMs };
+    const data = readFileIfUnchanged(p.location, p.stat!, p.sha256!);
+    return Buffer.isBuffer(data) ? { id: p.id, data, mtimeMs: p.mtimeMs } : data;
+  });
+  const toCheck = batch.filter((_, i) => typeof current[i] === 'object');
+  const { keys, states } = await run.readStates(toCheck);
+  const nowMs = run.options.nowMs ?? Date.now();
+  let j = 0;
+  for (const [i, p] of batch.entries()) {
+    const c = current[i]!;
+    let outcome: 'removed' | 'changed' | 'gone';
+    if (typeof c !== 'object') {
+      outcome = c;
+    } else {
+      const key = keys[j]!;
+      const verdict = run.verdict(c, key, states[j++]!, nowMs);
+      if (!verdict.deletable) {
+        run.lose(p, key, verdict.reason);
+        continue;
+      }
+      outcome =
+        p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
+    }
     if (outcome === 'changed') {
       report.changed++;
       continue;
@@ -469,6 +538,22 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
  * @returns removed, changed (kept), or gone (already deleted).
  */
 export function removeFileIfUnchanged(location: string, seen: BigIntStats, sha256Hex: string): 'removed' | 'changed' | 'gone' {
+  const data = readFileIfUnchanged(location, seen, sha256Hex);
+  if (!Buffer.isBuffer(data)) return data;
+  try {
+    unlinkSync(location);
+    return 'removed';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw err;
+  }
+}
+
+/**
+ * The bytes of a session file if it is still the file that was judged (see removeFileIfUnchanged),
+ * else changed or gone.
+ */
+function readFileIfUnchanged(location: string, seen: BigIntStats, sha256Hex: string): Buffer | 'changed' | 'gone' {
   let now: BigIntStats;
   try {
     now = lstatSync(location, { bigint: true });
@@ -489,13 +574,7 @@ export function removeFileIfUnchanged(location: string, seen: BigIntStats, sha25
   const again = readSessionFile({ kind: 'candidate', id: '', location }, Number(seen.size));
   if (again.kind !== 'session' || sha256(again.data) !== sha256Hex)
     return again.kind === 'skipped' && again.reason === 'changed-while-reading' ? 'gone' : 'changed';
-  try {
-    unlinkSync(location);
-    return 'removed';
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    throw err;
-  }
+  return again.data;
 }
 
 function sha256(data: Buffer): string {

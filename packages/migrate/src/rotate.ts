@@ -11,6 +11,8 @@
  * (PHP writes with the new ring), or retried when it is still under an old one.
  *
  * Re-running is safe and cheap (idempotent): values already under the current key are only read.
+ * A run during which the connection to a master closed (restart, failover, reconnect) is not ok
+ * (connectionLost): SCAN may have skipped keys; a re-run finishes.
  * Key names do not change (the lookup key is stable), so the AEAD associated data stays the same.
  * Values that open with no key of the ring are counted and listed by key name, never touched.
  */
@@ -98,6 +100,13 @@ export interface RotateReport {
   counts: RotateCounts;
   /** Problems listed by key name (at most maxListed; counts are complete). */
   problems: RotateProblem[];
+  /**
+   * A master connection closed during the run (a Redis restart, a failover, a reconnect:
+   * RedisConnection.generation changed). SCAN returns every key only within one run of one server
+   * (https://redis.io/commands/scan: the cursor is a position in that server's hash table), so keys
+   * may not have been looked at: the run is not ok, and a re-run finishes.
+   */
+  connectionLost: boolean;
 }
 
 export interface RotateOptions {
@@ -173,6 +182,7 @@ class RotateRun {
   async run(): Promise<RotateReport> {
     const { client, codec, prefix } = this.options;
     const counts = this.counts;
+    const generation = await client.generation();
     for await (const rawKeys of client.scan(prefix, this.options.scanCount ?? 500)) {
       const keys: string[] = [];
       for (const raw of rawKeys) {
@@ -188,8 +198,11 @@ class RotateRun {
       for (let attempt = 0; pending.length > 0; attempt++) pending = await this.rotateKeys(pending, attempt);
       this.options.onProgress?.(counts);
     }
-    const ok = counts.notOpened === 0 && counts.wrongType === 0 && counts.remainingOld === 0 && counts.failed === 0;
-    return { ok, prefix, currentKeyId: codec.keyId, counts, problems: this.problems };
+    // A restart between two SCAN calls (ioredis reconnects, the cursor goes on over a rebuilt hash
+    // table) skipped keys silently: rotate reported ok with sessions still under the old key.
+    const connectionLost = (await client.generation()) !== generation;
+    const ok = !connectionLost && counts.notOpened === 0 && counts.wrongType === 0 && counts.remainingOld === 0 && counts.failed === 0;
+    return { ok, prefix, currentKeyId: codec.keyId, counts, problems: this.problems, connectionLost };
   }
 
   private problem(key: string, reason: RotateProblem['reason']): void {

@@ -331,6 +331,14 @@ class TargetCheck {
   private readonly plaintexts: PlaintextTally[];
   private readonly merged: PlaintextTally[];
   private readonly ctx: KeyContext;
+  /**
+   * gc_maxlifetime (s) when a presence check runs beside the scan: it counts a session file missing
+   * from Redis as expired by it. A key under the prefix whose TTL is longer (isTtlAboveGcMaxlifetime:
+   * a gc_maxlifetime smaller than PHP's) is noted in `ttlAboveGc`, and verify stops once the check
+   * counted any file expired: such a file may be a live session that is lost.
+   */
+  private readonly presenceGc: number | undefined;
+  private ttlAboveGc: string | undefined;
 
   /** Works out the plaintext prefixes and the classification context. */
   constructor(
@@ -353,6 +361,8 @@ class TargetCheck {
       merged: scope === 'database' && (p.client === client || sameRedisData(p.client.description, client.description)),
     }));
     this.merged = this.plaintexts.filter((x) => x.merged);
+    const presence = options.presence !== undefined || (options.sources ?? []).some((x) => x.check === 'presence');
+    this.presenceGc = presence ? (options.gcMaxlifetime ?? DEFAULT_GC_MAXLIFETIME) : undefined;
     this.ctx = {
       prefix: this.prefixBytes,
       codec,
@@ -406,6 +416,10 @@ class TargetCheck {
     }
     await sourcesDone;
     held.replay(report, (f) => this.fail(f));
+    // Files counted expired under a gc_maxlifetime shown too small: no verdict is possible.
+    const expired = report.presence?.expired ?? 0;
+    if (this.ttlAboveGc !== undefined && expired > 0)
+      throw new UserFacingError(`verify stopped: ${this.ttlAboveGc}; ${expired} session file(s) were counted expired with it`);
   }
 
   /** Classifies and counts one scanned key. */
@@ -419,6 +433,15 @@ class TargetCheck {
       this.failKey(item.key, underPrefix, /WRONGTYPE/.test(item.error.message) ? 'wrong-type' : 'read-error');
       return;
     }
+    // A TTL above the gc_maxlifetime the presence check counts expiry with: a live session missing
+    // from Redis would pass for expired (lifecycle.ts isTtlAboveGcMaxlifetime); see scan().
+    if (
+      underPrefix &&
+      this.presenceGc !== undefined &&
+      this.ttlAboveGc === undefined &&
+      isTtlAboveGcMaxlifetime(item.pttlMs, this.presenceGc)
+    )
+      this.ttlAboveGc = ttlAboveGcMaxlifetimeMessage(shownKey(item.key, true), item.pttlMs, this.presenceGc);
     const verdict = classifyKey(item.key, item.value, item.pttlMs, this.ctx);
     this.countVerdict(item.key, item.value, verdict, underPrefix);
     const merged = this.merged;

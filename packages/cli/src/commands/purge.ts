@@ -156,6 +156,10 @@ function printOutcome(r: PurgeReport, unit: string, several: boolean, print: Pri
     print(
       `  deleted     ${r.deleted} ${unit}(s) (${formatBytes(r.deletedBytes)})${r.changed > 0 ? `; ${r.changed} changed since the check and were kept: run purge again` : ''}`,
     );
+    if (r.lost > 0)
+      print(
+        `  KEPT        ${r.lost} session(s) proven at the check were no longer in Redis right before their delete (listed NOT PROVEN above; a Redis restart without persistence, a flush, an eviction or a failover): find out why, run apply again, then purge`,
+      );
   }
   print(
     `  remaining   ${r.remaining.files} plaintext session ${several ? 'file(s) and key(s)' : r.sourceKind === 'redis' ? 'key(s)' : 'file(s)'}, ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`,

@@ -98,6 +98,10 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
         `  REMAINING   ${c.remainingOld} session(s) PHP kept rewriting under an old key: is every PHP host on the new ring? run rotate again`,
       );
     if (c.failed > 0) print(`  FAILED      ${c.failed} Redis error(s)`);
+    if (report.connectionLost)
+      print(
+        '  INTERRUPTED the connection to Redis closed during the run (a restart, a failover or a reconnect): SCAN may have skipped keys; run rotate again',
+      );
     for (const p of report.problems) print(`  FAIL        ${printable(p.key)}: ${p.reason}`);
     if (report.ok)
       print(

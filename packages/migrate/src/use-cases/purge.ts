@@ -124,7 +124,7 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       throw new UserFacingError(
-        `purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${client.url}); nothing is deleted before every session was checked, and re-running is safe`,
+        `purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${client.url}); a file is deleted only after every session was checked and its own was checked again right before, and re-running is safe`,
       );
     } finally {
       client.close();
@@ -211,6 +211,7 @@ export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
     total.deleted += r.deleted;
     total.deletedBytes += r.deletedBytes;
     total.changed += r.changed;
+    total.lost += r.lost;
     total.skipped = add(total.skipped, r.skipped);
     total.remaining = { files: total.remaining.files + r.remaining.files, bytes: total.remaining.bytes + r.remaining.bytes };
     for (const b of r.blockers) if (total.blockers.length < 1000) total.blockers.push(b);

@@ -25,7 +25,7 @@ import {
   SENTINEL_USERNAME_ENV,
 } from './url.ts';
 import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, type TlsFiles } from './tls.ts';
-import { classifyRedisError, redactedMessage, type ClassifiedError } from './errors.ts';
+import { classifyRedisError, redactedMessage, SCAN_INTERRUPTED, type ClassifiedError } from './errors.ts';
 
 /** Everything needed to connect: where (URL), how (TLS files), as whom (credentials), and for what. */
 export interface RedisSpec {
@@ -219,21 +219,37 @@ export class RedisConnection {
    * bytes) per SCAN reply. A key may come twice, as SCAN
    * guarantees no more (https://redis.io/commands/scan); during a resharding a key that moves may be
    * seen on both nodes.
+   * A cursor is a position in one server's hash table, valid only while that server runs: when a
+   * master's connection closes during its scan (a restart, a fail-over; ioredis reconnects and would
+   * go on with the old cursor over a rebuilt table, skipping keys without a sign), the scan throws
+   * (SCAN_INTERRUPTED, a transient connection error) instead of ending as if complete; run again.
    * @param count SCAN COUNT hint
    * @param onNode called before each master is scanned, with its `host:port`
+   * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed meanwhile
    */
   async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {
     for (const node of await this.masters()) {
-      onNode?.(this.nodeName(node));
-      let cursor = '0';
-      do {
-        const [next, keys] =
-          prefix === ''
-            ? await node.scanBuffer(cursor, 'COUNT', count)
-            : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
-        cursor = next.toString('latin1');
-        if (keys.length > 0) yield keys;
-      } while (cursor !== '0');
+      const name = this.nodeName(node);
+      onNode?.(name);
+      let closed = false;
+      const onClose = (): void => {
+        closed = true;
+      };
+      node.on('close', onClose);
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] =
+            prefix === ''
+              ? await node.scanBuffer(cursor, 'COUNT', count)
+              : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+          if (closed) throw new Error(`${SCAN_INTERRUPTED} ${name} (a restart or fail-over?): keys may have been skipped; run again`);
+          cursor = next.toString('latin1');
+          if (keys.length > 0) yield keys;
+        } while (cursor !== '0');
+      } finally {
+        node.off('close', onClose);
+      }
     }
   }
 

@@ -33,9 +33,15 @@ export interface ClassifyContext {
 /** Codes that are retried: the state they describe passes (redis.io, src/server.c, src/cluster.c). */
 const TRANSIENT_CODES = new Set(['LOADING', 'TRYAGAIN', 'CLUSTERDOWN', 'MASTERDOWN', 'MOVED', 'ASK', 'BUSY', 'NOREPLICAS', 'UNBLOCKED']);
 
+/**
+ * Start of the error RedisConnection.scan() throws when a master's connection closed during its scan
+ * (the cursor belongs to the server as it was: keys may have been skipped).
+ */
+export const SCAN_INTERRUPTED = 'the connection closed during SCAN of';
+
 /** Node / ioredis errors of a connection that is gone or not answering. */
 const CONNECTION_PATTERNS =
-  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
+  /the connection closed during SCAN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
 
 /**
  * Whether a classified error says the connection is gone or not answering (a socket error, a

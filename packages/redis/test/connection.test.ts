@@ -196,3 +196,33 @@ describe('database index', () => {
     }
   });
 });
+
+describe('scan', () => {
+  it('throws when the connection closes during the scan (a restarted server would skip keys under the old cursor), instead of ending as if complete', async () => {
+    const conn = await connectTarget(`redis://127.0.0.1:${redis.port}/15`, { SESSION_MIGRATE_REDIS_PASSWORD: 'pa,ss+w&rd' });
+    try {
+      const pipe = conn.client.pipeline();
+      for (let i = 0; i < 3000; i++) pipe.set(`scan-test:${i}`, 'x');
+      await pipe.exec();
+      // Undisturbed: every key, no error.
+      const seen = new Set<string>();
+      for await (const keys of conn.scan('scan-test:', 100)) for (const k of keys) seen.add(k.toString());
+      expect(seen.size).toBe(3000);
+      // The connection killed after the first batch: ioredis reconnects and the cursor would go on.
+      const interrupted = (async () => {
+        let batches = 0;
+        for await (const _keys of conn.scan('scan-test:', 100)) {
+          if (++batches === 1) await redis.client.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+        }
+        return batches;
+      })();
+      await expect(interrupted).rejects.toThrow(
+        /^the connection closed during SCAN of 127\.0\.0\.1:\d+ \(a restart or fail-over\?\): keys may have been skipped; run again$/,
+      );
+      expect(conn.classify(await interrupted.catch((e: unknown) => e))).toMatchObject({ kind: 'transient', code: 'CONNECTION' });
+    } finally {
+      await conn.client.flushdb();
+      await conn.close();
+    }
+  });
+});

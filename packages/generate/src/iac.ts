@@ -9,9 +9,16 @@
  * secret is ever rendered: the token is generated at deploy time (random_password / Secrets
  * Manager GenerateSecretString).
  */
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { DEFAULT_IAC_NAME, IAC_FORMATS, UserFacingError, assetPath, writeFileAtomic } from '@session-migrate/common';
+import { lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  DEFAULT_IAC_NAME,
+  IAC_FORMATS,
+  UserFacingError,
+  assetPath,
+  describeFsError,
+  writeFileAtomic,
+} from '@session-migrate/common';
 import { ARTIFACT_MODE, GenerateOptionsError, type Artifact } from './index.ts';
 
 /** Output formats of generate iac (IAC_FORMATS' one home is @session-migrate/common's defaults). */
@@ -75,7 +82,10 @@ export interface IacWriteResult {
   status: 'written' | 'unchanged' | 'would-write';
 }
 
-/** A file exists at a generated path but is not ours: a UserFacingError (exit code 2). */
+/**
+ * A file exists at a generated path but is not ours, or `--out` cannot be a directory or written:
+ * a UserFacingError (exit code 2).
+ */
 export class ForeignFileError extends UserFacingError {
   constructor(message: string) {
     super(message, 2);
@@ -91,9 +101,12 @@ export class ForeignFileError extends UserFacingError {
  * IAC_GENERATED_MARK (the rule of packages/migrate/src/artifacts.ts), so a hand-written file of the
  * same name is never lost.
  *
- * @throws ForeignFileError (exit code 2) before writing anything when a target is not ours.
+ * @throws ForeignFileError (exit code 2) before writing anything when a target is not ours or `dir`
+ *   is (or is below) something other than a directory, also with dryRun; ForeignFileError too for a
+ *   file system error of the write (EACCES, ENOSPC: one line, describeFsError).
  */
 export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: boolean): IacWriteResult[] {
+  refuseNonDirectory(dir);
   for (const a of artifacts) refuseForeign(join(dir, a.path));
   if (dryRun) {
     return artifacts.map((a) => {
@@ -107,16 +120,45 @@ export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: bo
       return { path, status: same ? 'unchanged' : 'would-write' };
     });
   }
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ForeignFileError(`--out ${dir}: ${describeFsError(err)}`);
+  }
   return artifacts.map((a) => {
     if (a.path === '' || a.path.includes('/')) throw new Error(`artifact path ${JSON.stringify(a.path)} is not a file name`);
     const path = join(dir, a.path);
     const contents = Buffer.from(a.contents, 'utf8');
     const mode = a.mode & 0o7777;
     if (isSameFile(path, contents, mode)) return { path, status: 'unchanged' };
-    writeFileAtomic(path, contents, { mode });
+    try {
+      writeFileAtomic(path, contents, { mode });
+    } catch (err) {
+      throw new ForeignFileError(`cannot write ${path}: ${describeFsError(err)}`);
+    }
     return { path, status: 'written' };
   });
+}
+
+/**
+ * Refuses an output directory that is, or would be created below, something other than a directory
+ * (the first part of `dir` that exists must be a directory; a link to one is followed: whoever gave
+ * the path chose it), before a dry run or a write says anything.
+ * @throws ForeignFileError naming `--out` and the part that is not a directory
+ */
+function refuseNonDirectory(dir: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    let st;
+    try {
+      st = statSync(d);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(d) !== d) continue; // look further up
+      throw new ForeignFileError(`--out ${dir}: ${describeFsError(err)}`);
+    }
+    if (!st.isDirectory()) throw new ForeignFileError(`--out ${dir}: ${d} is not a directory`);
+    return;
+  }
 }
 
 /** True when `path` is a regular file with exactly these bytes and permission bits. */

@@ -11,14 +11,7 @@
  */
 import { lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import {
-  DEFAULT_IAC_NAME,
-  IAC_FORMATS,
-  UserFacingError,
-  assetPath,
-  describeFsError,
-  writeFileAtomic,
-} from '@session-migrate/common';
+import { DEFAULT_IAC_NAME, IAC_FORMATS, UserFacingError, assetPath, describeFsError, writeFileAtomic } from '@session-migrate/common';
 import { ARTIFACT_MODE, GenerateOptionsError, type Artifact } from './index.ts';
 
 /** Output formats of generate iac (IAC_FORMATS' one home is @session-migrate/common's defaults). */

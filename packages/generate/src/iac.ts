@@ -9,10 +9,10 @@
  * secret is ever rendered: the token is generated at deploy time (random_password / Secrets
  * Manager GenerateSecretString).
  */
-import { lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_IAC_NAME, IAC_FORMATS, UserFacingError, assetPath, describeFsError, writeFileAtomic } from '@session-migrate/common';
-import { ARTIFACT_MODE, GenerateOptionsError, type Artifact } from './index.ts';
+import { ARTIFACT_MODE, GenerateOptionsError, nonDirectoryOnPath, type Artifact } from './index.ts';
 
 /** Output formats of generate iac (IAC_FORMATS' one home is @session-migrate/common's defaults). */
 export type IacFormat = (typeof IAC_FORMATS)[number];
@@ -99,7 +99,8 @@ export class ForeignFileError extends UserFacingError {
  *   file system error of the write (EACCES, ENOSPC: one line, describeFsError).
  */
 export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: boolean): IacWriteResult[] {
-  refuseNonDirectory(dir);
+  const notDir = nonDirectoryOnPath(dir);
+  if (notDir !== undefined) throw new ForeignFileError(`--out ${dir}: ${notDir} is not a directory`);
   for (const a of artifacts) refuseForeign(join(dir, a.path));
   if (dryRun) {
     return artifacts.map((a) => {
@@ -131,27 +132,6 @@ export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: bo
     }
     return { path, status: 'written' };
   });
-}
-
-/**
- * Refuses an output directory that is, or would be created below, something other than a directory
- * (the first part of `dir` that exists must be a directory; a link to one is followed: whoever gave
- * the path chose it), before a dry run or a write says anything.
- * @throws ForeignFileError naming `--out` and the part that is not a directory
- */
-function refuseNonDirectory(dir: string): void {
-  for (let d = dir; ; d = dirname(d)) {
-    let st;
-    try {
-      st = statSync(d);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(d) !== d) continue; // look further up
-      throw new ForeignFileError(`--out ${dir}: ${describeFsError(err)}`);
-    }
-    if (!st.isDirectory()) throw new ForeignFileError(`--out ${dir}: ${d} is not a directory`);
-    return;
-  }
 }
 
 /** True when `path` is a regular file with exactly these bytes and permission bits. */

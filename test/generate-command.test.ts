@@ -72,6 +72,47 @@ describe('generate', () => {
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('an artifacts directory that became a file (or is below one) is one line and exit 2, with --dry-run too; nothing is written', () => {
+    const sessions = join(root, 'sessions-file-dir');
+    mkdirSync(sessions, { recursive: true });
+    const keyFile = join(root, 'k-file-dir');
+    expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
+    const plan = join(root, 'plan-file-dir.json');
+    const artifacts = join(root, 'artifacts-file-dir');
+    const planned = cli([
+      'plan',
+      '--source',
+      `files:${sessions}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      plan,
+      '--artifacts-dir',
+      artifacts,
+    ]);
+    expect(planned.status, planned.stderr).toBe(0);
+    writeFileSync(artifacts, 'not a directory\n');
+    for (const extra of [['--dry-run'], [], ['--dry-run', '--json']]) {
+      const r = cli(['generate', 'php', '--plan', plan, ...extra]);
+      expect(r.stderr, extra.join(' ')).toBe(
+        `session-migrate: ${artifacts} exists and is not a directory; refusing to write the artifacts into ${artifacts}\n`,
+      );
+      expect(r.stdout).toBe('');
+      expect(r.status).toBe(2);
+    }
+    const below = JSON.parse(readFileSync(plan, 'utf8')) as { artifacts: { outDir: string } };
+    below.artifacts.outDir = join(artifacts, 'sub');
+    writeFileSync(plan, JSON.stringify(below));
+    const r = cli(['generate', 'php', '--plan', plan, '--dry-run']);
+    expect(r.stderr).toBe(
+      `session-migrate: ${artifacts} exists and is not a directory; refusing to write the artifacts into ${join(artifacts, 'sub')}\n`,
+    );
+    expect(r.status).toBe(2);
+    expect(readFileSync(artifacts, 'utf8')).toBe('not a directory\n');
+  });
+
   it('plan --no-locking / --lock-* / --no-persistent are stored in the plan; generate php overrides them, and apply keeps its choices; bad values exit 2', () => {
     const sessions = join(root, 'sessions-lock');
     mkdirSync(sessions, { recursive: true });

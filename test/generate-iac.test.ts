@@ -409,6 +409,22 @@ describe('generate iac: names and files', () => {
     expect(readFileSync(outside, 'utf8')).toContain('reached through a link');
   });
 
+  it('--out that is a file, or below one, is one line and exit 2, also with --dry-run; nothing is written', () => {
+    const dir = tmp();
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'keep\n');
+    for (const out of [file, join(file, 'iac')]) {
+      expect(() => writeIac(out, renderIac({ format: 'terraform' }), true)).toThrow(ForeignFileError);
+      for (const extra of [[], ['--dry-run']]) {
+        const r = cli(['generate', 'iac', '--format', 'terraform', '--out', out, ...extra]);
+        expect(r.code, `${out} ${extra.join(' ')}`).toBe(2);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toBe(`session-migrate: generate iac: --out ${out}: ${file} is not a directory\n`);
+      }
+    }
+    expect(readFileSync(file, 'utf8')).toBe('keep\n');
+  });
+
   it('CLI: writes the template and exits 0; refuses a foreign file and a bad name with exit 2', () => {
     const dir = tmp();
     const ok = cli(['generate', 'iac', '--format', 'cloudformation', '--out', join(dir, 'cfn'), '--name', 'shop-sessions']);

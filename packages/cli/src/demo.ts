@@ -50,6 +50,8 @@ interface DemoRun {
   indent: Print;
   /** Prints ok or FAIL and counts failures. */
   check: (ok: boolean, text: string) => void;
+  /** Records a server the demo started, for the signal handler to end (DemoSignals). */
+  started: <T extends { killNow(): void }>(server: T) => T;
 }
 
 /** The users' sessions before the migration, seen by PHP on the files handler. */
@@ -65,7 +67,7 @@ interface Before {
 /** Step 2: PHP on the files handler; simulated users log in and fill a cart; realistic leftovers are planted. */
 async function sessionsOnFiles(run: DemoRun, users: number): Promise<Before> {
   const { layout } = run;
-  const php = await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni });
+  const php = run.started(await startPhpServer({ docroot: layout.docroot, phpIni: layout.phpIni }));
   const clients: CookieClient[] = [];
   const views: SessionView[] = [];
   const stale = new CookieClient();
@@ -154,12 +156,14 @@ async function sessionsOnRedis(run: DemoRun, before: Before): Promise<void> {
   const users = before.clients.length;
   step(8, 'PHP restarts with the generated handler and ini fragment; the plaintext directory is moved away');
   renameSync(layout.sessions, layout.sessions + '.old');
-  const php = await startPhpServer({
-    docroot: layout.docroot,
-    phpIni: layout.phpIni,
-    scanDir: layout.artifactsDir,
-    env: { SESSION_MIGRATE_KEY_FILE: layout.keyFile },
-  });
+  const php = run.started(
+    await startPhpServer({
+      docroot: layout.docroot,
+      phpIni: layout.phpIni,
+      scanDir: layout.artifactsDir,
+      env: { SESSION_MIGRATE_KEY_FILE: layout.keyFile },
+    }),
+  );
   try {
     let same = 0;
     for (let i = 0; i < users; i++) {
@@ -192,6 +196,52 @@ async function tamperCheck(run: DemoRun): Promise<void> {
   run.check((await verifyCommand(verifyArgs(run), run.indent)) === 1, `verify exits 1 and names ${DEFAULT_PREFIX}planted`);
 }
 
+/**
+ * Takes every `SESSION_MIGRATE_*` variable out of this process's environment (passwords, keys,
+ * sentinel users of a real deployment, which the operator may have exported): the sandbox's
+ * redis-server has no password, and its PHP servers must read the sandbox's key, never a real one.
+ * @returns a function that puts them back.
+ */
+function hideDeploymentEnvironment(): () => void {
+  const hidden: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('SESSION_MIGRATE_') || value === undefined) continue;
+    hidden[name] = value;
+    delete process.env[name];
+  }
+  return () => Object.assign(process.env, hidden);
+}
+
+/** Exit codes of the signals the demo handles (128 + the signal number, the shells' convention). */
+const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+/**
+ * While the demo runs, SIGINT (Ctrl-C), SIGTERM and SIGHUP end its servers at once (killNow), remove
+ * the sandbox (unless --keep), say so in one stderr line and exit 128 + the signal. Node's default
+ * would exit at once and leave redis-server and `php -S` running, and the sandbox's key and plaintext
+ * sessions on disk.
+ * @returns a function that removes the handlers.
+ */
+function onSignalsCleanUp(
+  servers: ReadonlyArray<{ killNow(): void }>,
+  sandbox: () => SandboxLayout | undefined,
+  keep: boolean,
+): () => void {
+  const handler = (signal: keyof typeof SIGNAL_EXIT): void => {
+    for (const s of servers) s.killNow();
+    const layout = sandbox();
+    if (layout !== undefined && !keep) removeSandbox(layout);
+    const left = layout === undefined ? '' : keep ? `; sandbox kept in ${layout.root}` : ' and removed the sandbox';
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: demo stopped its servers${left}\n`);
+    process.exit(SIGNAL_EXIT[signal]);
+  };
+  const names = Object.keys(SIGNAL_EXIT) as Array<keyof typeof SIGNAL_EXIT>;
+  for (const name of names) process.once(name, handler);
+  return () => {
+    for (const name of names) process.removeListener(name, handler);
+  };
+}
+
 /** Runs the demo; returns 0 when every step and check passed. */
 export async function demoCommand(options: { users: number; keep: boolean }, print: Print): Promise<number> {
   if (!Number.isInteger(options.users) || options.users < 1 || options.users > 200) {
@@ -200,10 +250,18 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
   let redis: RedisServer | undefined;
   let layout: SandboxLayout | undefined;
   let failures = 0;
+  const servers: Array<{ killNow(): void }> = [];
+  const started = <T extends { killNow(): void }>(server: T): T => {
+    servers.push(server);
+    return server;
+  };
+  const restoreEnvironment = hideDeploymentEnvironment();
+  const removeSignalHandlers = onSignalsCleanUp(servers, () => layout, options.keep);
   try {
     layout = createSandbox({ gcMaxlifetime: GC_MAXLIFETIME });
-    redis = await startRedis();
+    redis = started(await startRedis());
     const run: DemoRun = {
+      started,
       layout,
       redis,
       print,
@@ -231,5 +289,7 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
       if (options.keep) print(`sandbox kept in ${layout.root} (files to read; its redis-server is stopped)`);
       else removeSandbox(layout);
     }
+    removeSignalHandlers();
+    restoreEnvironment();
   }
 }

@@ -34,6 +34,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** SIGKILL to a child still running, without waiting for it (a signal handler's last act before exit). */
+function killChildNow(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
 async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -68,6 +73,11 @@ export interface RedisServer {
   /** A client for assertions; closed by stop(). */
   client: Redis;
   stop(): Promise<void>;
+  /**
+   * Ends the server at once (SIGKILL, its directory removed) without waiting, for a process about to
+   * exit (a signal handler); a no-op after stop().
+   */
+  killNow(): void;
 }
 
 /**
@@ -102,6 +112,11 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
+    killNow() {
+      client.disconnect();
+      killChildNow(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -110,6 +125,8 @@ export interface PhpServer {
   base: string;
   pid: number;
   stop(): Promise<void>;
+  /** Ends the server at once (SIGKILL) without waiting, for a process about to exit; a no-op after stop(). */
+  killNow(): void;
 }
 
 /**
@@ -134,7 +151,13 @@ export async function startPhpServer(options: {
     await stopChild(child);
     throw err;
   }
-  return { port, base: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, stop: () => stopChild(child) };
+  return {
+    port,
+    base: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? -1,
+    stop: () => stopChild(child),
+    killNow: () => killChildNow(child),
+  };
 }
 
 /** An HTTP client with a one-cookie jar (the session cookie), like a browser tab. */

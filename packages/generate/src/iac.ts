@@ -11,8 +11,8 @@
  */
 import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_IAC_NAME, IAC_FORMATS, UserFacingError, assetPath, writeFileAtomic } from '@session-migrate/common';
-import { ARTIFACT_MODE, GenerateOptionsError, type Artifact } from './index.ts';
+import { DEFAULT_IAC_NAME, IAC_FORMATS, UserFacingError, assetPath, describeFsError, writeFileAtomic } from '@session-migrate/common';
+import { ARTIFACT_MODE, GenerateOptionsError, nonDirectoryOnPath, type Artifact } from './index.ts';
 
 /** Output formats of generate iac (IAC_FORMATS' one home is @session-migrate/common's defaults). */
 export type IacFormat = (typeof IAC_FORMATS)[number];
@@ -75,7 +75,10 @@ export interface IacWriteResult {
   status: 'written' | 'unchanged' | 'would-write';
 }
 
-/** A file exists at a generated path but is not ours: a UserFacingError (exit code 2). */
+/**
+ * A file exists at a generated path but is not ours, or `--out` cannot be a directory or written:
+ * a UserFacingError (exit code 2).
+ */
 export class ForeignFileError extends UserFacingError {
   constructor(message: string) {
     super(message, 2);
@@ -91,9 +94,13 @@ export class ForeignFileError extends UserFacingError {
  * IAC_GENERATED_MARK (the rule of packages/migrate/src/artifacts.ts), so a hand-written file of the
  * same name is never lost.
  *
- * @throws ForeignFileError (exit code 2) before writing anything when a target is not ours.
+ * @throws ForeignFileError (exit code 2) before writing anything when a target is not ours or `dir`
+ *   is (or is below) something other than a directory, also with dryRun; ForeignFileError too for a
+ *   file system error of the write (EACCES, ENOSPC: one line, describeFsError).
  */
 export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: boolean): IacWriteResult[] {
+  const notDir = nonDirectoryOnPath(dir);
+  if (notDir !== undefined) throw new ForeignFileError(`--out ${dir}: ${notDir} is not a directory`);
   for (const a of artifacts) refuseForeign(join(dir, a.path));
   if (dryRun) {
     return artifacts.map((a) => {
@@ -107,14 +114,22 @@ export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: bo
       return { path, status: same ? 'unchanged' : 'would-write' };
     });
   }
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ForeignFileError(`--out ${dir}: ${describeFsError(err)}`);
+  }
   return artifacts.map((a) => {
     if (a.path === '' || a.path.includes('/')) throw new Error(`artifact path ${JSON.stringify(a.path)} is not a file name`);
     const path = join(dir, a.path);
     const contents = Buffer.from(a.contents, 'utf8');
     const mode = a.mode & 0o7777;
     if (isSameFile(path, contents, mode)) return { path, status: 'unchanged' };
-    writeFileAtomic(path, contents, { mode });
+    try {
+      writeFileAtomic(path, contents, { mode });
+    } catch (err) {
+      throw new ForeignFileError(`cannot write ${path}: ${describeFsError(err)}`);
+    }
     return { path, status: 'written' };
   });
 }

@@ -12,7 +12,7 @@
  * so nothing a caller passes can end a string or a comment early. No secret is ever rendered: the master
  * key and the Redis passwords come from the environment of the PHP process at run time.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
 import {
   DEFAULT_LOCKING as SHARED_DEFAULT_LOCKING,
@@ -497,10 +497,14 @@ function renderLocking(options: LockingOptions): { php: string; iniNote: string 
  * artifact and writes nothing, so a caller can check before a dry run or before a write of its own;
  * writeArtifacts calls it first, so nothing is written when any artifact is refused.
  *
- * @throws UserFacingError (one line, naming the path) for a linked or non-directory component;
- *   Error for a path outside `dir` (a caller's bug, not the user's input)
+ * @throws UserFacingError (one line, naming the path) for a linked or non-directory component, or
+ *   when `dir` is (or is below) something other than a directory; Error for a path outside `dir` (a
+ *   caller's bug, not the user's input)
  */
 export function refuseLinkedArtifactDirectories(dir: string, artifacts: readonly Artifact[]): void {
+  const notDir = nonDirectoryOnPath(dir);
+  if (notDir !== undefined)
+    throw new UserFacingError(`${notDir} exists and is not a directory; refusing to write the artifacts into ${dir}`);
   for (const artifact of artifacts) {
     const relative = normalize(artifact.path);
     if (artifact.path === '' || isAbsolute(artifact.path) || relative === '..' || relative.startsWith(`..${sep}`)) {
@@ -520,6 +524,27 @@ export function refuseLinkedArtifactDirectories(dir: string, artifacts: readonly
       if (st.isSymbolicLink()) throw new UserFacingError(`${at} is a symbolic link; refusing to write the artifacts through it`);
       if (!st.isDirectory()) throw new UserFacingError(`${at} exists and is not a directory; refusing to write the artifacts through it`);
     }
+  }
+}
+
+/**
+ * The part of an output directory's path that is not a directory, when `dir` is, or would be created
+ * below, something else: the first part of `dir` that exists must be a directory (a link to one is
+ * followed: whoever gave the path chose it). A part that cannot be looked at (EACCES) is left to the
+ * write, which names it.
+ * @returns that part, or undefined when `dir` is a directory or can be created as far as is known
+ */
+export function nonDirectoryOnPath(dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    let st;
+    try {
+      st = statSync(d);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(d) !== d) continue;
+      return undefined;
+    }
+    return st.isDirectory() ? undefined : d;
   }
 }
 

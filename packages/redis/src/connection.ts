@@ -708,6 +708,15 @@ function unneededPassword(spec: RedisSpec, where: string, sentinel = false): Use
 }
 
 /**
+ * How long the first connection to a node waits for the reply to its INFO (and CLUSTER INFO): a
+ * Redis server answers at once, even a loaded one; a port that accepted the connection and stays
+ * silent (another service waiting for its client to speak, a hung server) is named after this
+ * rather than after the 30 s of the commands' timeout (OpenOptions.commandTimeoutMs, when shorter,
+ * applies instead).
+ */
+export const PROBE_REPLY_TIMEOUT_MS = 10_000;
+
+/**
  * One plain connection to the node a URL gives, to learn what it is: its INFO and, when cluster mode
  * is on, its CLUSTER INFO. The connection is closed before this returns. No ready check: that is
  * INFO, which the probe sends itself (a rule without INFO must fail with our message, not with
@@ -721,11 +730,13 @@ async function probeNode(
   common: RedisOptions,
 ): Promise<{ info: Map<string, string>; clusterState?: Map<string, string> }> {
   const a = spec.address;
+  const replyTimeoutMs = Math.min(options.commandTimeoutMs ?? PROBE_REPLY_TIMEOUT_MS, PROBE_REPLY_TIMEOUT_MS);
   const probe = new Redis({
     ...common,
     host: a.host,
     port: a.port,
     db: 0,
+    commandTimeout: replyTimeoutMs,
     lazyConnect: true,
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
@@ -745,6 +756,11 @@ async function probeNode(
       info = parseInfo(await probe.info());
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
+      // ioredis ends the INFO with "Connection is closed." after its timeout error (lastError).
+      if ([err, lastError].some((e) => /^Command timed out/.test((e as Error | undefined)?.message ?? '')))
+        throw new UserFacingError(
+          `cannot connect to ${spec.role === 'source' ? 'the source ' : ''}Redis at ${a.url}: connected, but no Redis reply within ${replyTimeoutMs / 1000} s: check that ${formatHostPort(a)} is a Redis server`,
+        );
       throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule);
     }
     if (info.get('cluster_enabled') !== '1' || info.get('redis_mode') === 'sentinel') return { info };

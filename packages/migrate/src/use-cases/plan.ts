@@ -2,9 +2,9 @@
  * The plan use case: scan every source and the target, build a Plan and write it (packages/migrate
  * plan.ts has the Plan file format). Prints nothing; returns the plan.
  */
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -85,6 +85,22 @@ function noteGenerateChoices(outDir: string, onWarning: OnWarning | undefined): 
 }
 
 /**
+ * A warning when this user cannot write the artifacts directory (or create it in its nearest existing
+ * parent, `existing`): apply, run as this user, would stop there before writing to Redis. A warning,
+ * not a refusal: apply may run as another user (root, the deploy user) than plan. access(2) with
+ * W_OK|X_OK: the permission bits, ACLs and a read-only mount, as the write will meet them.
+ */
+function noteUnwritable(outDir: string, existing: string, onWarning: OnWarning | undefined): void {
+  try {
+    accessSync(existing, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    onWarning?.(
+      `warning: --artifacts-dir ${printable(outDir)}: ${printable(existing)}: ${describeFsError(err)} for this user; apply run as this user would stop there (before writing to Redis): choose a directory it can write, or run apply as a user who can`,
+    );
+  }
+}
+
+/**
  * Builds a plan: checks the options, reads the key's IDs (the codec is wiped at once), opens every
  * source and the target (for writing: a replica is refused now), counts every source (each on its
  * own, and the session IDs in several), reads the target's keys under the prefix and its memory,
@@ -97,7 +113,7 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
   const prefix = checkPlanOptions(options);
   const specs = sourceList(options.source);
   const outDir = resolve(options.artifactsDir);
-  checkCanCreateDir(outDir, '--artifacts-dir');
+  noteUnwritable(outDir, checkCanCreateDir(outDir, '--artifacts-dir'), options.onWarning);
   const { codec, ids } = await codecFromProvider(options.key);
   codec.wipe(); // plan only needs the IDs
   const warning = options.onWarning !== undefined ? { onWarning: options.onWarning } : {};
@@ -210,12 +226,16 @@ export function ttlPolicy(sources: readonly SourceDescription[], gcMaxlifetime: 
   ].join('; ');
 }
 
-/** Checks that `dir` is a directory or can be created (its nearest existing ancestor is a directory). */
-function checkCanCreateDir(dir: string, option: string): void {
+/**
+ * Checks that `dir` is a directory or can be created (its nearest existing ancestor is a directory).
+ * @returns that nearest existing directory (`dir` itself when it exists).
+ * @throws UserFacingError naming the option when it is, or is below, something else
+ */
+function checkCanCreateDir(dir: string, option: string): string {
   for (let d = dir; ; d = dirname(d)) {
     try {
       if (!statSync(d).isDirectory()) throw new UserFacingError(`${option} ${dir}: ${d} is not a directory`);
-      return;
+      return d;
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       if (dirname(d) === d) throw new UserFacingError(`${option} ${dir}: ${describeFsError(err)}`);

@@ -1,0 +1,99 @@
+/**
+ * `session-migrate demo` as an operator runs it (README "Try it"): from a shell where a real
+ * deployment's variables may be exported, and stopped with Ctrl-C (SIGINT) or SIGTERM halfway. Each
+ * run gets its own TMPDIR, so what the demo leaves on disk can be listed; the servers it starts are
+ * named by the PID and port it prints.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-demo-test-'));
+afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
+
+/** The environment of a shell where a real deployment's variables are exported (none may reach the sandbox). */
+function deploymentEnv(tmp: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TMPDIR: tmp,
+    SESSION_MIGRATE_REDIS_PASSWORD: 'prod-password-must-not-be-used',
+    SESSION_MIGRATE_SENTINEL_PASSWORD: 'prod-sentinel-password',
+    // A real 32-byte key (base64): the sandbox's PHP must read the sandbox's key file, not this.
+    SESSION_MIGRATE_KEY: Buffer.alloc(32, 7).toString('base64'),
+  };
+}
+
+/** What the demo left in TMPDIR (tsx's own cache directory, tsx-UID, is not the demo's). */
+function leftovers(tmp: string): string[] {
+  return readdirSync(tmp).filter((f) => !f.startsWith('tsx-'));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+describe('session-migrate demo', () => {
+  it("passes in a shell with a deployment's SESSION_MIGRATE_* variables exported, and prints none of them", () => {
+    const tmp = mkdtempSync(join(scratchRoot, 'env-'));
+    const env = deploymentEnv(tmp);
+    const r = spawnSync(process.execPath, [BIN, 'demo', '--users', '2'], { encoding: 'utf8', env, timeout: 120_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('demo passed');
+    expect(r.status).toBe(0);
+    for (const secret of [env.SESSION_MIGRATE_REDIS_PASSWORD!, env.SESSION_MIGRATE_SENTINEL_PASSWORD!, env.SESSION_MIGRATE_KEY!])
+      expect(r.stdout + r.stderr).not.toContain(secret);
+    expect(leftovers(tmp)).toEqual([]);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} halfway stops redis-server and php -S, removes the sandbox, says so in one line and exits 128 + signal`, async () => {
+      const tmp = mkdtempSync(join(scratchRoot, 'sig-'));
+      const child = spawn(process.execPath, [BIN, 'demo', '--users', '200'], { env: { ...process.env, TMPDIR: tmp } });
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      // Step [2] runs PHP on the files handler while redis-server is up: interrupt there.
+      const seen = await new Promise<{ redisPid: number; redisPort: number; phpPort: number }>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const redis = /redis-server on 127\.0\.0\.1:(\d+) \(pid (\d+)/.exec(out);
+          const php = /php -S 127\.0\.0\.1:(\d+)\)/.exec(out);
+          if (redis !== null && php !== null) resolve({ redisPid: Number(redis[2]), redisPort: Number(redis[1]), phpPort: Number(php[1]) });
+        });
+        child.once('exit', () => reject(new Error(`demo ended before step 2: ${out}${err}`)));
+      });
+      expect(alive(seen.redisPid)).toBe(true);
+      child.kill(signal);
+      const code = await exited;
+      expect(code).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(err).toBe('session-migrate: interrupted: demo stopped its servers and removed the sandbox\n');
+      // SIGKILL is delivered at once, but the kernel reaps a killed process's port a moment later.
+      for (let i = 0; i < 50 && (alive(seen.redisPid) || (await listening(seen.phpPort))); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(alive(seen.redisPid)).toBe(false);
+      expect(await listening(seen.redisPort)).toBe(false);
+      expect(await listening(seen.phpPort)).toBe(false);
+      expect(leftovers(tmp)).toEqual([]);
+    });
+  }
+});

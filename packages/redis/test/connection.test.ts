@@ -212,7 +212,7 @@ describe('scan', () => {
       const interrupted = (async () => {
         let batches = 0;
         for await (const _keys of conn.scan('scan-test:', 100)) {
-          if (++batches === 1) await redis.client.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+          if (++batches === 1) await redis.client.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
         }
         return batches;
       })();

@@ -32,15 +32,20 @@ export function looksLikeKeyText(value: string): boolean {
  * A word that may be a 32-byte key in one of the spellings people paste: 44 characters of standard
  * padded base64, 43 unpadded, or URL-safe base64 (RFC 4648 sections 4 and 5), bounded by anything
  * that is not a base64 character (so `sha256-<44>` or a longer token is not one). Unpadded and URL-safe
- * words count only when they mix digits, upper and lower case letters, as random base64 does and
- * a path or a word seldom does.
+ * words count only when they mix upper and lower case letters and digits (or, without a digit, hold
+ * at least five letters of each case), as random base64 does and a path or a word seldom does.
  */
 const KEY_WORD = /(?<![A-Za-z0-9+/=_-])(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/_-]{43}=?)(?![A-Za-z0-9+/=_-])/g;
 /** 64 hex digits (a hex key) standing alone; not inside braces (`prefix{<64 hex>}` is a Redis key name's digest). */
 const HEX_KEY_WORD = /(?<=^|[\s"'=(,])[0-9a-fA-F]{64}(?=$|[\s"'),.;])/g;
 
 function isKeyWord(word: string): boolean {
-  return word.endsWith('=') && /^[A-Za-z0-9+/]{43}=$/.test(word) ? true : /[0-9]/.test(word) && /[a-z]/.test(word) && /[A-Z]/.test(word);
+  if (word.endsWith('=') && /^[A-Za-z0-9+/]{43}=$/.test(word)) return true;
+  const upper = word.replace(/[^A-Z]/g, '').length;
+  const lower = word.replace(/[^a-z]/g, '').length;
+  // A 32-byte key in URL-safe base64 has no digit once in about 1,500 keys ((54/64)^43): then many
+  // letters of both cases still tell it from a path or a word (the key-leak test met one).
+  return upper > 0 && lower > 0 && (/[0-9]/.test(word) || (upper >= 5 && lower >= 5));
 }
 
 /**

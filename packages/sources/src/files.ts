@@ -95,7 +95,7 @@ export function phpAcceptsOwner(uid: number, phpUids: readonly number[] | undefi
 }
 
 /**
- * A second owner with at least 1/AMBIGUOUS_OWNER_RATIO as many session files as the first makes the
+ * A second owner with more than 1/AMBIGUOUS_OWNER_RATIO as many session files as the first makes the
  * inference ambiguous (several pools, each with its own user, sharing one directory?): plan then asks
  * for --php-user instead of guessing.
  */
@@ -118,7 +118,7 @@ export interface PhpOwnerDecision {
  * another owner than root, none (root's files only; plan says so).
  * @param owners session files per owning uid (FilesSource.countOwners)
  * @param describe names a uid for the error (e.g. `33 (www-data)`)
- * @throws UserFacingError naming the owners when a second one has at least 1/AMBIGUOUS_OWNER_RATIO as
+ * @throws UserFacingError naming the owners when a second one has more than 1/AMBIGUOUS_OWNER_RATIO as
  *   many files as the first, and nothing was given
  */
 export function decidePhpUids(
@@ -140,7 +140,7 @@ export function decidePhpUids(
   const ranked = [...owners].filter(([uid]) => uid !== 0).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const [first, second] = ranked;
   if (first === undefined) return tally([]);
-  if (second !== undefined && second[1] * AMBIGUOUS_OWNER_RATIO >= first[1]) {
+  if (second !== undefined && second[1] * AMBIGUOUS_OWNER_RATIO > first[1]) {
     const list = ranked
       .slice(0, 4)
       .map(([uid, n]) => `uid ${describe(uid)}: ${n}`)

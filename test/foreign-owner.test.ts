@@ -78,11 +78,16 @@ function sessionDir(name: string): string {
 interface PlanJson {
   sources: Array<{ phpUids?: number[]; phpUidsFrom?: string; summary: { found: number; skipped: Record<string, number> } }>;
   source: { phpUids?: number[] };
-  summary: { found: number; live: number; skipped: Record<string, number>; skippedSample: Array<{ location: string; reason: string; detail?: string }> };
+  summary: {
+    found: number;
+    live: number;
+    skipped: Record<string, number>;
+    skippedSample: Array<{ location: string; reason: string; detail?: string }>;
+  };
 }
 
 describe.skipIf(!isRoot)("session files PHP's files handler refuses for their owner", () => {
-  it('plan infers the PHP user from the files and says so; apply, verify and purge leave the other owners\' files alone', async () => {
+  it("plan infers the PHP user from the files and says so; apply, verify and purge leave the other owners' files alone", async () => {
     await client.flushall();
     const dir = sessionDir('shared');
     const www = owned(dir, 'www', 5, WWW);
@@ -154,14 +159,28 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
 
     await client.flushall();
     const byUid = join(root, 'by-uid.json');
-    const q = cli(planArgs({ dir, target: redis.url, keyFile, planFile: byUid, artifactsDir: art }, '--php-user', String(OTHER), '--php-user', 'www-data'));
+    const q = cli(
+      planArgs(
+        { dir, target: redis.url, keyFile, planFile: byUid, artifactsDir: art },
+        '--php-user',
+        String(OTHER),
+        '--php-user',
+        'www-data',
+      ),
+    );
     expect(q.status, q.stdout + q.stderr).toBe(0);
     expect((JSON.parse(readFileSync(byUid, 'utf8')) as PlanJson).sources[0]!.phpUids).toEqual([WWW, OTHER]);
     expect(cli(['apply', '--plan', byUid]).status).toBe(0);
     expect(await present([...www, ...other])).toBe(4);
     expect(await present(nob)).toBe(0);
 
-    const unknown = cli(planArgs({ dir, target: redis.url, keyFile, planFile: join(root, 'unknown.json'), artifactsDir: art }, '--php-user', 'no-such-user-x'));
+    const unknown = cli(
+      planArgs(
+        { dir, target: redis.url, keyFile, planFile: join(root, 'unknown.json'), artifactsDir: art },
+        '--php-user',
+        'no-such-user-x',
+      ),
+    );
     expect(usageLine(unknown)).toMatch(/--php-user no-such-user-x: no such user in the system's user database/);
     expect(existsSync(join(root, 'unknown.json'))).toBe(false);
   });

@@ -250,9 +250,7 @@ export function ownerLines(plan: Pick<Plan, 'sources'>, describeUid: (uid: numbe
         ? `only root's session files are taken (no session file belongs to another user; if PHP runs as one, give --php-user)`
         : `session files owned by ${users} are taken${d.phpUidsFrom === 'files' ? ' (the owner of most of them: check it, or give --php-user)' : ' (--php-user)'}, and root's`;
     const others =
-      refused > 0
-        ? `; ${refused} file(s) owned by other users are not: PHP's files handler refuses them ("not created by your uid")`
-        : '';
+      refused > 0 ? `; ${refused} file(s) owned by other users are not: PHP's files handler refuses them ("not created by your uid")` : '';
     return [`  owners      ${where}${taken}${others}`];
   });
 }

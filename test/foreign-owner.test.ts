@@ -63,7 +63,10 @@ function owned(dir: string, tag: string, n: number, uid: number): string[] {
 
 async function present(ids: readonly string[]): Promise<number> {
   let n = 0;
-  for (const id of ids) n += await client.exists(codec.keyName('smsess:', id));
+  for (const id of ids) {
+    const found = await client.exists(codec.keyName('smsess:', id));
+    n += found;
+  }
   return n;
 }
 

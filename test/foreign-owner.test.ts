@@ -221,5 +221,10 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
     expect(await client.dbsize()).toBe(0);
     const v = cli(['verify', '--plan', planFile]);
     expect(v.stderr).toMatch(/warning: plan \S+ does not record the user PHP runs as .*re-run plan/);
+
+    // A hand-edited record is refused, never read as "any owner".
+    for (const s of [plan.source as unknown as Record<string, unknown>, ...plan.sources!]) s.phpUids = ['33'];
+    writeFileSync(planFile, JSON.stringify(plan));
+    expect(usageLine(cli(['apply', '--plan', planFile]))).toMatch(/missing or malformed fields; re-run plan/);
   });
 });

@@ -195,6 +195,11 @@ export interface ApplySessionsReport {
   failures: KeyProblem[];
   /** Files that never gave a stable read (paths with the session ID shortened). */
   unstable: string[];
+  /**
+   * Files not copied because PHP's files handler refuses their owner (skip reason `foreign-owner`,
+   * at most 100, paths with the session ID shortened): PHP never served them, so apply does not fail.
+   */
+  foreignOwned?: string[];
   /** True when apply stopped early (retry budget spent, or a permanent error): `counts.notDone` sessions remain. */
   aborted: boolean;
   /** The permanent error that stopped apply, with its fix. */
@@ -296,6 +301,7 @@ class ApplyRun {
   private readonly conflicts: KeyProblem[] = [];
   private readonly failures: KeyProblem[] = [];
   private readonly unstable: string[] = [];
+  private readonly foreignOwned: string[] = [];
   private handled = 0;
   private aborted = false;
   private readonly filesSource: SessionSource | undefined;
@@ -323,6 +329,7 @@ class ApplyRun {
       serializeHandler: plan.php.serializeHandler,
       nowSeconds: options.nowSeconds ?? Date.now() / 1000,
       maxSessionBytes: options.source.maxSessionBytes,
+      ...(options.source.phpUids !== undefined ? { phpUids: options.source.phpUids } : {}),
       dryRun,
     };
     const workers = options.workers ?? 0;
@@ -362,6 +369,7 @@ class ApplyRun {
       conflicts: this.conflicts,
       failures: this.failures,
       unstable: this.unstable,
+      foreignOwned: this.foreignOwned,
       aborted: this.aborted,
       ...(this.stopped !== undefined ? { stopped: this.stopped } : {}),
       missing,
@@ -431,6 +439,7 @@ class ApplyRun {
     counts.corrupt += batch.corrupt;
     counts.unstable += batch.unstable.length;
     for (const u of batch.unstable) if (this.unstable.length < MAX_LISTED) this.unstable.push(u);
+    for (const u of batch.foreign) if (this.foreignOwned.length < MAX_LISTED) this.foreignOwned.push(u);
     for (const [reason, n] of Object.entries(batch.skipped)) counts.skipped[reason] = (counts.skipped[reason] ?? 0) + n;
     const items = new PreparedSessions(batch.packs, locationOf);
     let reusable = true;

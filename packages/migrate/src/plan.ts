@@ -19,7 +19,9 @@ export const PLAN_FORMAT = 'session-migrate-plan';
  * cluster with its nodes, sentinel with its sentinels and master name), the ACL user name and the TLS
  * file paths; and the expected memory use. 3: several sources (`sources`, each with its summary) and
  * the session IDs found in more than one (`duplicates`). Plans of version 2 are still read (as one
- * source).
+ * source). A files source may record `phpUids`, the uids PHP runs as (packages/sources files.ts
+ * phpAcceptsOwner); plans made before have none: apply refuses them, verify and purge warn
+ * (use-cases/shared.ts filesSourcesWithoutOwners).
  */
 export const PLAN_VERSION = 3;
 /** Plan versions readPlanFile accepts. */
@@ -393,7 +395,12 @@ export function readPlanFile(path: string): Plan {
         typeof src.spec === 'string' &&
         Number.isInteger(src.port) &&
         Number.isInteger(src.db)
-      : src?.kind === 'files' && typeof src.dir === 'string' && typeof src.savePath === 'string' && Number.isInteger(src.depth);
+      : src?.kind === 'files' &&
+        typeof src.dir === 'string' &&
+        typeof src.savePath === 'string' &&
+        Number.isInteger(src.depth) &&
+        (src.phpUids === undefined ||
+          (Array.isArray(src.phpUids) && src.phpUids.every((u) => Number.isInteger(u) && u >= 0 && u < 2 ** 32)));
   const sourceOk =
     Array.isArray(sources) &&
     sources.length > 0 &&

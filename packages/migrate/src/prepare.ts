@@ -25,6 +25,8 @@ export interface PrepareContext {
   /** Seconds since the epoch that TTLs are measured against. */
   nowSeconds: number;
   maxSessionBytes: number;
+  /** A files source's uids PHP runs as: other owners' files are skipped as `foreign-owner` (packages/sources phpAcceptsOwner). */
+  phpUids?: readonly number[];
   /** When true, nothing is sealed (the envelope is left empty). */
   dryRun: boolean;
 }
@@ -66,6 +68,8 @@ export interface PreparedBatch {
   skipped: Record<string, number>;
   /** Files that kept changing while read (redacted paths): not copied, reported, apply exits 1. */
   unstable: string[];
+  /** Files whose owner PHP's files handler refuses (`foreign-owner`, redacted paths): not copied, named, not a failure. */
+  foreign: string[];
 }
 
 /** One encoded script call of a batch: its bytes and the sessions (indexes in PreparedSessions) it carries. */
@@ -220,7 +224,7 @@ export function prepareBatch(
     candidates.length,
     (i) => {
       last.data = undefined;
-      const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
+      const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete, phpUids: ctx.phpUids });
       // Only for the very bytes it returned (a read retried under a lock returns other bytes).
       return { item, known: item.kind === 'session' && last.data === item.data ? last.classification : undefined };
     },
@@ -247,13 +251,14 @@ function prepareItems(
   ctx: PrepareContext,
   allocate: PackAllocator,
 ): PreparedBatch {
-  const batch: PreparedBatch = { packs: [], expired: 0, empty: 0, corrupt: 0, skipped: {}, unstable: [] };
+  const batch: PreparedBatch = { packs: [], expired: 0, empty: 0, corrupt: 0, skipped: {}, unstable: [], foreign: [] };
   const packer = new Packer(codec, ctx, allocate, count);
   for (let i = 0; i < count; i++) {
     const { item, known } = itemAt(i);
     if (item.kind === 'skipped') {
       batch.skipped[item.reason] = (batch.skipped[item.reason] ?? 0) + 1;
       if (item.reason === 'unstable') batch.unstable.push(redactSessionPath(item.location));
+      if (item.reason === 'foreign-owner') batch.foreign.push(redactSessionPath(item.location));
       continue;
     }
     const decision = decideSourceSession(item, ctx, known);
@@ -502,7 +507,7 @@ export function presenceBatch(
   const { index, keyBytes, tombstoneBytes } = out;
   for (let i = 0; i < candidates.length; i++) {
     last.data = undefined;
-    const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete });
+    const item = readSessionFile(candidates[i]!, ctx.maxSessionBytes, { looksComplete, phpUids: ctx.phpUids });
     if (item.kind === 'skipped') {
       if (NOT_COPIED_SKIPS.has(item.reason)) out.unreadable.push(i);
       if (item.reason === 'oversized' && item.size !== undefined) out.oversized.push({ index: i, bytes: item.size.bytes });

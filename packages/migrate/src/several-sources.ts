@@ -312,6 +312,7 @@ export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplyS
     conflicts: [],
     failures: [],
     unstable: [],
+    foreignOwned: [],
     aborted: false,
     missing: [],
     replicaShortfalls: [],
@@ -328,6 +329,7 @@ export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplyS
     join(total.conflicts, r.conflicts);
     join(total.failures, r.failures);
     join(total.unstable, r.unstable);
+    join(total.foreignOwned!, r.foreignOwned ?? []);
     join(total.missing, r.missing);
     for (const x of r.replicaShortfalls) addShortfall(total.replicaShortfalls, x);
     total.aborted ||= r.aborted;

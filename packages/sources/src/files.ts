@@ -64,6 +64,13 @@ export type SkipReason =
   | 'changed-while-reading'
   | 'unstable'
   | 'wrong-type'
+  /**
+   * Owned by neither root nor a uid PHP runs as (the plan's `phpUids`): PHP's files handler refuses it
+   * ("Session data file is not created by your uid", php-src ext/session/mod_files.c ps_files_open),
+   * so it is no session of this application (perhaps planted in a shared directory): not copied, not
+   * deleted, not missing (phpAcceptsOwner).
+   */
+  | 'foreign-owner'
   /** The session ID is in another source of the plan too, whose copy was written later (packages/migrate several-sources.ts). */
   | 'superseded';
 
@@ -74,6 +81,81 @@ export type SkipReason =
  * them (the one home of this rule).
  */
 export const NOT_COPIED_SKIPS: ReadonlySet<SkipReason> = new Set<SkipReason>(['oversized', 'unreadable', 'unstable']);
+
+/**
+ * Whether PHP's files handler takes a session file of this owner: root's, or one of the uids PHP runs
+ * as (php-src ext/session/mod_files.c, ps_files_open: `sbuf.st_uid != 0 && sbuf.st_uid != getuid() &&
+ * sbuf.st_uid != geteuid()` fails with "Session data file is not created by your uid" and the file is
+ * not read; PHP running as root thus takes root's files only). The one home of this rule: a file of
+ * another owner is skipped as `foreign-owner` (never NOT_COPIED_SKIPS: PHP would not have served it).
+ * @param phpUids the uids PHP runs as (the plan's record); undefined: any owner (no rule recorded)
+ */
+export function phpAcceptsOwner(uid: number, phpUids: readonly number[] | undefined): boolean {
+  return phpUids === undefined || uid === 0 || phpUids.includes(uid);
+}
+
+/**
+ * A second owner with more than 1/AMBIGUOUS_OWNER_RATIO as many session files as the first makes the
+ * inference ambiguous (several pools, each with its own user, sharing one directory?): plan then asks
+ * for --php-user instead of guessing.
+ */
+export const AMBIGUOUS_OWNER_RATIO = 4;
+
+/** The uids plan records for a files source (FilesSourceDescription.phpUids), and how it came to them. */
+export interface PhpOwnerDecision {
+  /** The uids PHP runs as, ascending; empty: root's files only. */
+  uids: number[];
+  /** True when taken from the files (the owner of most of them, root aside); false: --php-user. */
+  inferred: boolean;
+  /** Session files whose owner PHP accepts (root or `uids`), and the others, at plan time. */
+  taken: number;
+  refused: number;
+}
+
+/**
+ * Which uids PHP runs as for one files source: the ones given (`plan --php-user`), else the owner of
+ * most session files, root aside (root's are taken anyway: phpAcceptsOwner). With no session file of
+ * another owner than root, none (root's files only; plan says so).
+ * @param owners session files per owning uid (FilesSource.countOwners)
+ * @param describe names a uid for the error (e.g. `33 (www-data)`)
+ * @throws UserFacingError naming the owners when a second one has more than 1/AMBIGUOUS_OWNER_RATIO as
+ *   many files as the first, and nothing was given
+ */
+export function decidePhpUids(
+  owners: ReadonlyMap<number, number>,
+  given: readonly number[] | undefined,
+  where: string,
+  describe: (uid: number) => string = String,
+): PhpOwnerDecision {
+  const tally = (uids: readonly number[]): PhpOwnerDecision => {
+    let taken = 0;
+    let refused = 0;
+    for (const [uid, n] of owners) {
+      if (phpAcceptsOwner(uid, uids)) taken += n;
+      else refused += n;
+    }
+    return { uids: [...new Set(uids)].sort((a, b) => a - b), inferred: given === undefined, taken, refused };
+  };
+  if (given !== undefined) return tally(given);
+  const ranked = [...owners].filter(([uid]) => uid !== 0).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const [first, second] = ranked;
+  if (first === undefined) return tally([]);
+  if (second !== undefined && second[1] * AMBIGUOUS_OWNER_RATIO > first[1]) {
+    const list = ranked
+      .slice(0, 4)
+      .map(([uid, n]) => `uid ${describe(uid)}: ${n}`)
+      .join(', ');
+    throw new UserFacingError(
+      `${where}: session files belong to several users (${list}${ranked.length > 4 ? ', ...' : ''}) and PHP's files handler takes only those of the user it runs as: give --php-user NAME|UID (repeat it for several pools)`,
+    );
+  }
+  return tally([first[0]]);
+}
+
+/** The skipped entry of a file PHP's files handler would refuse for its owner (phpAcceptsOwner). */
+function foreignOwner(location: string, uid: number): SkippedEntry {
+  return { kind: 'skipped', location, reason: 'foreign-owner', detail: `owned by uid ${uid}, which PHP's files handler refuses` };
+}
 
 /** A directory entry that looked like a session but is not migrated. */
 export interface SkippedEntry {
@@ -106,6 +188,13 @@ export interface FilesSourceDescription {
   /** Device and inode of the base directory: a replaced directory is drift. */
   dev: number;
   ino: number;
+  /**
+   * The uids PHP runs as, whose session files are taken besides root's (phpAcceptsOwner); set by plan
+   * (--php-user, or the owner of most session files). Absent: any owner (plans made before it).
+   */
+  phpUids?: number[];
+  /** Where phpUids came from: `plan --php-user`, or the owners of the session files (decidePhpUids). */
+  phpUidsFrom?: 'php-user' | 'files';
 }
 
 /** A source of PHP sessions; scan() yields every candidate once. */
@@ -118,11 +207,15 @@ export interface SessionSource {
   read(candidate: SessionCandidate): SourceItem;
   /** Cap on a session's size in bytes. */
   readonly maxSessionBytes: number;
+  /** The uids PHP runs as (phpAcceptsOwner): other owners' files are `foreign-owner`; undefined: any owner. */
+  readonly phpUids?: readonly number[] | undefined;
 }
 
 export interface FilesSourceOptions {
   /** Larger files are skipped as `oversized` (bytes). */
   maxSessionBytes?: number;
+  /** The uids PHP runs as: files of other owners (root aside) are skipped as `foreign-owner`. Absent: any owner. */
+  phpUids?: readonly number[];
 }
 
 /**
@@ -173,6 +266,43 @@ export class FilesSource implements SessionSource, Source {
       throw new UserFacingError(`source directory ${this.dir}: ${describeFsError(err)}`);
     }
     this.description = { kind: 'files', savePath, dir: this.dir, depth: parsed.depth, dev: st.dev, ino: st.ino };
+    if (options.phpUids !== undefined) this.acceptOwners(options.phpUids);
+  }
+
+  /** The uids PHP runs as (phpAcceptsOwner); undefined: files of any owner are read. */
+  get phpUids(): readonly number[] | undefined {
+    return this.description.phpUids;
+  }
+
+  /**
+   * From now on reads only files owned by root or by one of `uids` (phpAcceptsOwner), and records
+   * them in describe() (plan decides them after opening the source: decidePhpUids).
+   */
+  acceptOwners(uids: readonly number[]): void {
+    this.description.phpUids = [...new Set(uids)].sort((a, b) => a - b);
+  }
+
+  /**
+   * How many session candidates each uid owns (lstat, names only, nothing read): what plan infers
+   * PHP's user from (decidePhpUids). Entries gone meanwhile are not counted.
+   */
+  countOwners(): Map<number, number> {
+    const owners = new Map<number, number>();
+    for (const c of this.candidates()) {
+      if (c.kind !== 'candidate') continue;
+      try {
+        const uid = lstatSync(c.location).uid;
+        owners.set(uid, (owners.get(uid) ?? 0) + 1);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return owners;
+  }
+
+  private readOptions(read: StableReadOptions | undefined): StableReadOptions | undefined {
+    const phpUids = this.description.phpUids;
+    return phpUids === undefined ? read : { ...read, phpUids };
   }
 
   describe(): FilesSourceDescription {
@@ -188,7 +318,7 @@ export class FilesSource implements SessionSource, Source {
   }
 
   read(candidate: SessionCandidate): SourceItem {
-    return readSessionFile(candidate, this.maxSessionBytes);
+    return readSessionFile(candidate, this.maxSessionBytes, this.readOptions(undefined));
   }
 
   /** Source interface: every session read (stable reads, see readSessionFile), in batches. */
@@ -196,7 +326,7 @@ export class FilesSource implements SessionSource, Source {
     const size = options.batchSize ?? 1000;
     let batch: SourceItem[] = [];
     for (const c of this.candidates()) {
-      batch.push(c.kind === 'candidate' ? readSessionFile(c, this.maxSessionBytes, options.read) : c);
+      batch.push(c.kind === 'candidate' ? readSessionFile(c, this.maxSessionBytes, this.readOptions(options.read)) : c);
       if (batch.length >= size) {
         yield batch;
         batch = [];
@@ -248,7 +378,7 @@ export class FilesSource implements SessionSource, Source {
       }
       if (st.isSymbolicLink()) return { kind: 'skipped', location, reason: 'symlink' };
       if (!st.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
-      return readSessionFile({ kind: 'candidate', id, location }, this.maxSessionBytes, options.read);
+      return readSessionFile({ kind: 'candidate', id, location }, this.maxSessionBytes, this.readOptions(options.read));
     });
   }
 
@@ -257,7 +387,11 @@ export class FilesSource implements SessionSource, Source {
    * with O_NOFOLLOW, compared, then unlinked). A file rewritten in between is `changed` and kept.
    */
   async removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome> {
-    const now = readSessionFile({ kind: 'candidate', id: session.id, location: session.location }, this.maxSessionBytes);
+    const now = readSessionFile(
+      { kind: 'candidate', id: session.id, location: session.location },
+      this.maxSessionBytes,
+      this.readOptions(undefined),
+    );
     if (now.kind !== 'session') return now.reason === 'changed-while-reading' ? 'gone' : 'changed';
     if (!now.data.equals(session.data)) return 'changed';
     try {
@@ -348,6 +482,11 @@ export interface StableReadOptions {
   looksComplete?: (data: Buffer) => boolean;
   /** Quiet period in ms (default DEFAULT_SETTLE_MS); see readSessionFile. */
   settleMs?: number;
+  /**
+   * The uids PHP runs as: a file owned by another (root aside) is `foreign-owner`, decided on the
+   * open file's fstat, before its size or bytes (phpAcceptsOwner). Undefined: any owner.
+   */
+  phpUids?: readonly number[];
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -387,7 +526,11 @@ const nonEmpty = (data: Buffer): boolean => data.length > 0;
  */
 export function readSessionFile(candidate: SessionCandidate, maxBytes: number, options: StableReadOptions = {}): SourceItem {
   const attempts = options.attempts ?? 6;
-  const rule = { looksComplete: options.looksComplete ?? nonEmpty, settleMs: options.settleMs ?? DEFAULT_SETTLE_MS };
+  const rule = {
+    looksComplete: options.looksComplete ?? nonEmpty,
+    settleMs: options.settleMs ?? DEFAULT_SETTLE_MS,
+    phpUids: options.phpUids,
+  };
   let delay = options.baseDelayMs ?? 2;
   let why: Retry = 'changing';
   for (let attempt = 0; attempt < attempts; attempt++) {
@@ -411,6 +554,15 @@ export function readSessionFile(candidate: SessionCandidate, maxBytes: number, o
     reason: 'unstable',
     detail: `${detail} over ${attempts} reads; re-run to copy it`,
   };
+}
+
+/** The owner of a path (lstat, never followed), or undefined when it cannot be found. */
+function ownerOf(location: string): number | undefined {
+  try {
+    return lstatSync(location).uid;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why a read is tried again: the file changed, PHP holds its lock, or it could not be confirmed. */
@@ -530,7 +682,7 @@ function inodeLocked(ino: bigint, changedMs: number): boolean | undefined {
 function readOnce(
   candidate: SessionCandidate,
   maxBytes: number,
-  rule: { looksComplete: (data: Buffer) => boolean; settleMs: number },
+  rule: { looksComplete: (data: Buffer) => boolean; settleMs: number; phpUids: readonly number[] | undefined },
 ): SourceItem | Retry {
   const { id, location } = candidate;
   let fd: number;
@@ -541,6 +693,10 @@ function readOnce(
     if (e.code === 'ELOOP') return { kind: 'skipped', location, reason: 'symlink' };
     if (e.code === 'ENOENT') return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'deleted' };
     if (e.code === 'ENXIO') return { kind: 'skipped', location, reason: 'not-regular-file', detail: 'a socket' };
+    // A file another user planted with mode 0600 is not this application's session: not `unreadable`
+    // (which fails apply), whoever may open it.
+    const uid = e.code === 'EACCES' ? ownerOf(location) : undefined;
+    if (uid !== undefined && !phpAcceptsOwner(uid, rule.phpUids)) return foreignOwner(location, uid);
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   }
   try {
@@ -559,6 +715,8 @@ function readOnce(
     const nowMs = Date.now();
     const before = fstatSync(fd);
     if (!before.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
+    // The owner of the file opened (not of a name looked up before): as PHP checks it.
+    if (!phpAcceptsOwner(before.uid, rule.phpUids)) return foreignOwner(location, before.uid);
     const tooBig = oversized(before);
     if (tooBig !== undefined) return tooBig;
     const data = readStable(fd, before, nowMs);

@@ -3,3 +3,4 @@ export * from './spec.ts';
 export * from './source.ts';
 export * from './redis-source.ts';
 export * from './distinct.ts';
+export * from './users.ts';

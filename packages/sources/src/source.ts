@@ -41,6 +41,8 @@ export interface Source {
   readonly kind: 'files' | 'redis';
   /** Cap on a session's size in bytes; larger ones are skipped as `oversized`. */
   readonly maxSessionBytes: number;
+  /** A files source's uids PHP runs as: other owners' files (root aside) are skipped as `foreign-owner` (files.ts phpAcceptsOwner). */
+  readonly phpUids?: readonly number[] | undefined;
   describe(): SourceDescription;
   sessions(options?: { batchSize?: number; read?: StableReadOptions }): AsyncIterable<SourceItem[]>;
   ids(): AsyncIterable<string[]>;

@@ -16,6 +16,8 @@ import {
   codecForPlan,
   openPlanSources,
   openSources,
+  ownersNotRecordedWarning,
+  takePlanOwners,
   openTarget,
   redisFailure,
   resolvePlanDefaults,
@@ -99,6 +101,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   try {
     // --source (repeatable): compared byte for byte, each on its own.
     given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
+    takePlanOwners(given, r.plan);
     client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command: options.prefixOnly === true ? 'verify-prefix-only' : 'verify',
       prefix: r.prefix,
@@ -118,8 +121,11 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     // plaintext Redis sources are checked too (their prefixes must be empty in the end).
     const wantPresence = given.length === 0 && r.plan !== undefined && options.presence !== false;
     const planHasRedis = r.plan?.sources.some((d) => d.kind === 'redis') === true;
-    if (r.plan !== undefined && given.length === 0 && (wantPresence || planHasRedis))
+    if (r.plan !== undefined && given.length === 0 && (wantPresence || planHasRedis)) {
       planSources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
+      const old = ownersNotRecordedWarning(r.plan, r.planPath!);
+      if (old !== undefined) onWarning(`warning: ${old}`);
+    }
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
     const report = await verifyTarget({
       client,

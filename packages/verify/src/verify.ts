@@ -906,6 +906,7 @@ class FilesPresence {
       serializeHandler: options.serializeHandler ?? 'php',
       nowSeconds: Date.now() / 1000,
       maxSessionBytes: source.maxSessionBytes,
+      ...(source.phpUids !== undefined ? { phpUids: source.phpUids } : {}),
       dryRun: true,
     };
     this.counts = presenceCounts(superseded);

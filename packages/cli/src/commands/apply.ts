@@ -249,6 +249,12 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
     );
   if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
   for (const u of r.sessions.unstable) print(`  UNSTABLE    ${printable(u)}`);
+  const foreign = c.skipped['foreign-owner'] ?? 0;
+  if (foreign > 0)
+    print(
+      `  NOT TAKEN   ${foreign} file(s) owned by another user than root or PHP's (plan's owners line): PHP's files handler refuses them, so they are no sessions of this application; not copied`,
+    );
+  for (const u of (r.sessions.foreignOwned ?? []).slice(0, 20)) print(`  NOT TAKEN   ${printable(u)}`);
   print(
     `  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`,
   );

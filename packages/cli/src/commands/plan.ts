@@ -52,6 +52,12 @@ export const planModule: CommandFactory = ({ run, print }) =>
           default: false,
           describe: 'generate the handler in read-through (migrating) mode: a Redis miss reads the old session file (docs/runbook.md)',
         })
+        .option('php-user', {
+          type: 'string',
+          array: true,
+          describe:
+            "the user PHP runs as, a name or a uid (repeatable: several pools): only its session files and root's are taken, as PHP's files handler does; default: the owner of most session files (plan prints it)",
+        })
         .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
     handler: (a) =>
       run(() =>
@@ -68,6 +74,7 @@ export const planModule: CommandFactory = ({ run, print }) =>
             artifactsDir: a['artifacts-dir'],
             ...given('installDir', a['install-dir'] as string | undefined),
             readThrough: a['read-through'],
+            ...given('phpUsers', a['php-user'] as string[] | undefined),
             json: a.json,
             tls: tlsFilesFromArgs(a, 'target'),
             sourceTls: tlsFilesFromArgs(a, 'source'),
@@ -83,15 +90,16 @@ export const planModule: CommandFactory = ({ run, print }) =>
  * @returns 0. @throws UserFacingError from createPlan.
  */
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
-  const [{ createPlan }, { formatHostPort }, { DEFAULT_LOCKING }] = await Promise.all([
+  const [{ createPlan }, { formatHostPort }, { DEFAULT_LOCKING }, { describeUid }] = await Promise.all([
     import('@session-migrate/migrate'),
     import('@session-migrate/redis'),
     import('@session-migrate/generate'),
+    import('@session-migrate/sources'),
   ]);
   const { json, ...options } = args;
   const plan = await createPlan({ ...options, onWarning: warn });
   if (json) print(JSON.stringify(plan, null, 2));
-  else printPlanSummary(plan, args.out, print, { formatHostPort, locking: DEFAULT_LOCKING });
+  else printPlanSummary(plan, args.out, print, { formatHostPort, locking: DEFAULT_LOCKING, describeUid });
   return 0;
 }
 
@@ -99,6 +107,8 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
 interface PlanPrintHelpers {
   formatHostPort: (h: HostPort) => string;
   locking: Readonly<Required<LockingOptions>>;
+  /** `33 (www-data)` for a uid (packages/sources users.ts). */
+  describeUid: (uid: number) => string;
 }
 
 /** How a plan's target (or Redis source) is named in reports: URL, topology, user, TLS, nodes. */
@@ -200,6 +210,7 @@ function printPlanSessions(plan: Plan, print: Print, h: PlanPrintHelpers): void 
     );
   }
   if (Object.keys(s.warnings).length > 0) print(`  notes       ${formatCounts(s.warnings)}`);
+  for (const line of ownerLines(plan, h.describeUid)) print(line);
   print(`  skipped     ${formatCounts(s.skipped)}`);
   for (const k of s.skippedSample.slice(0, 10))
     print(`                ${printable(k.location)}: ${k.reason}${k.detail !== undefined ? ` (${printable(k.detail)})` : ''}`);
@@ -219,6 +230,29 @@ function printPlanSessions(plan: Plan, print: Print, h: PlanPrintHelpers): void 
       `  WARNING     no session${d.kind === 'redis' ? 's' : ' files'} found in ${d.kind === 'redis' ? describeSourceForPrint(d, h.formatHostPort) : printable(d.dir)}${(d.summary.skipped.subdirectory ?? 0) > 0 ? "; it has one-character subdirectories: if session.save_path is 'N;/path', give --source 'files:N;/path'" : ''}`,
     );
   }
+}
+
+/**
+ * plan's `owners` lines, one per files source: whose session files are taken (root's and the uids
+ * PHP runs as that the plan recorded) and how many of other owners are not, since PHP's files
+ * handler refuses them (packages/sources files.ts phpAcceptsOwner); an inferred user is said to be
+ * one, so the operator checks it.
+ */
+export function ownerLines(plan: Pick<Plan, 'sources'>, describeUid: (uid: number) => string): string[] {
+  const files = plan.sources.filter((d) => d.kind === 'files');
+  return files.flatMap((d) => {
+    if (d.kind !== 'files' || d.phpUids === undefined) return [];
+    const where = files.length > 1 ? `files:${printable(d.savePath)}: ` : '';
+    const refused = d.summary.skipped['foreign-owner'] ?? 0;
+    const users = d.phpUids.map((u) => `uid ${describeUid(u)}`).join(', ');
+    const taken =
+      d.phpUids.length === 0
+        ? `only root's session files are taken (no session file belongs to another user; if PHP runs as one, give --php-user)`
+        : `session files owned by ${users} are taken${d.phpUidsFrom === 'files' ? ' (the owner of most of them: check it, or give --php-user)' : ' (--php-user)'}, and root's`;
+    const others =
+      refused > 0 ? `; ${refused} file(s) owned by other users are not: PHP's files handler refuses them ("not created by your uid")` : '';
+    return [`  owners      ${where}${taken}${others}`];
+  });
 }
 
 /**

@@ -136,6 +136,11 @@ function printFindings(r: PurgeReport, unit: string, several: boolean, print: Pr
     print(
       `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || several ? '; verify still fails a Redis key among them that holds session data (plaintext anywhere): delete such keys by hand' : ''}`,
     );
+  const foreign = r.skipped['foreign-owner'] ?? 0;
+  if (foreign > 0)
+    print(
+      `  kept        ${foreign} file(s) owned by another user than root or PHP's: PHP's files handler refuses them, so they are no sessions of this application; left alone (remove them by hand after checking who wrote them)`,
+    );
   for (const b of r.blockers) print(`  NOT PROVEN  ${printable(b.file)}${b.key !== '' ? ` (${b.key})` : ''}: ${describeBlocker(b.reason)}`);
   if (blocked > r.blockers.length) print(`  ...         and ${blocked - r.blockers.length} more not proven`);
   if (r.dryRun) {

@@ -15,6 +15,7 @@ import { GENERATE_CHOICES_FILE, readGenerateChoices, type ArtifactOverrides, typ
 import { writePlanArtifacts } from './generate.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
 import {
+  filesSourcesWithoutOwners,
   checkSourcesAgainstTarget,
   closeSources,
   openPlanSources,
@@ -129,6 +130,11 @@ export interface ApplyPlanReport {
  */
 export async function applyPlan(options: ApplyPlanOptions): Promise<ApplyPlanReport> {
   const plan = readPlanFile(options.plan);
+  const noOwners = filesSourcesWithoutOwners(plan);
+  if (noOwners.length > 0)
+    throw new UserFacingError(
+      `plan ${options.plan} does not record the user PHP runs as for ${noOwners.join(', ')} (made before session-migrate checked file owners); nothing was written: re-run plan (with --php-user if needed), then apply`,
+    );
   const provider = options.key ?? providerFromPlan(plan.key, options.plan);
   const ring = await loadKeyRing(provider);
   let codec: EnvelopeCodec | undefined;

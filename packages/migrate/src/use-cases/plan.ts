@@ -8,7 +8,7 @@ import { UserFacingError, describeFsError, printable } from '@session-migrate/co
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import type { Source, SourceDescription } from '@session-migrate/sources';
+import { FilesSource, decidePhpUids, describeUid, resolvePhpUser, type Source, type SourceDescription } from '@session-migrate/sources';
 import { RedisConnection, aclRuleFor, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import {
   PLAN_FORMAT,
@@ -62,6 +62,11 @@ export interface CreatePlanOptions {
   /** TLS files of the target and of a Redis source. */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
+  /**
+   * The user(s) PHP runs as (plan --php-user, a name or a uid): only their session files and root's
+   * are taken, as PHP's files handler does. Absent: the owner of most session files (decidePhpUids).
+   */
+  phpUsers?: readonly string[];
   /** Warnings (a password in a URL) as they arise. */
   onWarning?: OnWarning;
 }
@@ -120,12 +125,14 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
   noteGenerateChoices(outDir, options.onWarning);
   // The target URL and TLS options are checked before anything is opened.
   const targetSpec = specFromUrl(options.target, options.tls ?? {}, 'target', warning);
+  const phpUids = options.phpUsers !== undefined && options.phpUsers.length > 0 ? options.phpUsers.map(resolvePhpUser) : undefined;
   const sources = await openSources(specs, {
     maxSessionBytes: options.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
     ...warning,
   });
   try {
+    for (const s of sources) if (s instanceof FilesSource) decideOwners(s, phpUids);
     const descriptions = sources.map((s) => s.describe());
     // The handler reads through one legacy save_path: say so before anything is connected.
     const primary = options.readThrough === true ? readThroughSource(descriptions) : descriptions[0]!;
@@ -145,6 +152,20 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
   } finally {
     await closeSources(sources);
   }
+}
+
+/**
+ * Settles which uids PHP runs as for a files source (--php-user, else the owner of most of its
+ * session files: decidePhpUids) and restricts the source to them, so the plan's counts, and apply,
+ * verify and purge after it, take only the files PHP's files handler would (packages/sources
+ * phpAcceptsOwner). Recorded in the source's description (`phpUids`, `phpUidsFrom`).
+ * @throws UserFacingError when the owners are ambiguous and no --php-user was given
+ */
+function decideOwners(files: FilesSource, given: readonly number[] | undefined): void {
+  const d = files.describe();
+  const decision = decidePhpUids(files.countOwners(), given, `source files:${d.savePath}`, describeUid);
+  files.acceptOwners(decision.uids);
+  d.phpUidsFrom = decision.inferred ? 'files' : 'php-user';
 }
 
 /** The option checks of createPlan, before anything is read. @returns the prefix. */

@@ -16,6 +16,8 @@ import {
   closeSources,
   codecForPlan,
   openPlanSources,
+  ownersNotRecordedWarning,
+  takePlanOwners,
   openSources,
   openTarget,
   resolvePlanDefaults,
@@ -94,6 +96,12 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
   // Given sources (repeatable), else every source of the plan, in its order.
   const sources: Source[] =
     specs.length > 0 ? await openSources(specs, sourceOptions) : await openPlanSources(r.plan!, r.planPath!, sourceOptions);
+  // Files PHP's files handler refuses for their owner are kept (files.ts phpAcceptsOwner).
+  if (specs.length > 0) takePlanOwners(sources, r.plan);
+  else {
+    const old = ownersNotRecordedWarning(r.plan!, r.planPath!);
+    if (old !== undefined) options.onWarning?.(`warning: ${old}`);
+  }
   const labels = sources.map((s, i) =>
     specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`,
   );

@@ -20,6 +20,7 @@ import {
 import type { SerializeHandler } from '@session-migrate/php-session';
 import {
   DEFAULT_MAX_SESSION_BYTES,
+  FilesSource,
   checkDistinctSources,
   checkSourceTargetPrefixes,
   openAnySource,
@@ -340,7 +341,10 @@ export async function openPlanSources(plan: Plan, planPath: string, options: Ope
         );
         continue;
       }
-      const files = openSource(`files:${recorded.savePath}`, { maxSessionBytes: options.maxSessionBytes });
+      const files = openSource(`files:${recorded.savePath}`, {
+        maxSessionBytes: options.maxSessionBytes,
+        ...(recorded.phpUids !== undefined ? { phpUids: recorded.phpUids } : {}),
+      });
       opened.push(files);
       const now = files.describe();
       if (now.dir !== recorded.dir || now.depth !== recorded.depth) {
@@ -351,6 +355,41 @@ export async function openPlanSources(plan: Plan, planPath: string, options: Ope
   } catch (err) {
     await closeSources(opened);
     throw err;
+  }
+}
+
+/**
+ * The files sources of a plan made before plans recorded the uids PHP runs as (`phpUids`), as
+ * `files:DIR` labels: without it every owner's files would be taken, also ones PHP's files handler
+ * refuses (packages/sources phpAcceptsOwner). apply refuses such a plan (it would copy a file another
+ * user planted into a valid session); verify and purge warn and take every owner's files, as before.
+ */
+export function filesSourcesWithoutOwners(plan: Pick<Plan, 'sources'>): string[] {
+  return plan.sources.filter((s) => s.kind === 'files' && !Array.isArray(s.phpUids)).map((s) => sourceLabel(s));
+}
+
+/** The warning of verify and purge for filesSourcesWithoutOwners (empty: none). */
+export function ownersNotRecordedWarning(plan: Pick<Plan, 'sources'>, planPath: string): string | undefined {
+  const old = filesSourcesWithoutOwners(plan);
+  if (old.length === 0) return undefined;
+  return `plan ${planPath} does not record the user PHP runs as for ${old.join(', ')} (made before session-migrate checked file owners): session files of every owner are taken; re-run plan (with --php-user if needed) so that only those PHP's files handler accepts are`;
+}
+
+/**
+ * Sources given now (--source files:DIR) of a use case that also has a plan: a files source that is
+ * one of the plan's directories takes the uids PHP runs as that the plan recorded for it, so verify
+ * and purge skip the same foreign-owned files as apply did.
+ */
+export function takePlanOwners(sources: readonly Source[], plan: Pick<Plan, 'sources'> | undefined): void {
+  if (plan === undefined) return;
+  for (const s of sources) {
+    if (!(s instanceof FilesSource)) continue;
+    const d = s.describe();
+    const recorded = plan.sources.find((p) => p.kind === 'files' && p.dir === d.dir && p.depth === d.depth);
+    if (recorded?.kind === 'files' && Array.isArray(recorded.phpUids)) {
+      s.acceptOwners(recorded.phpUids);
+      d.phpUidsFrom = recorded.phpUidsFrom ?? 'files';
+    }
   }
 }
 

@@ -202,6 +202,44 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
     expect(cli([...args, '--php-user', 'www-data']).status).toBe(0);
   });
 
+  it("no session file at plan time: files of another owner written since make apply fail (they may be PHP's), not a quiet NOT TAKEN", async () => {
+    await client.flushall();
+    const dir = sessionDir('empty-at-plan');
+    const planFile = join(root, 'empty-plan.json');
+    const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'empty-art') }));
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/owners {6}no session file yet, so the user PHP runs as is not known: .*give --php-user/);
+    const ids = owned(dir, 'later', 3, WWW); // PHP (www-data) wrote sessions after the plan
+    const a = cli(['apply', '--plan', planFile]);
+    expect(a.status, a.stdout + a.stderr).toBe(1);
+    expect(a.stdout).toMatch(
+      /NOT TAKEN {3}3 file\(s\) owned by another user than root: the plan saw no session file, .*Run plan again with --php-user NAME, then apply/,
+    );
+    expect(a.stdout).not.toMatch(/next +deploy/);
+    expect(await present(ids)).toBe(0);
+    // plan --php-user www-data, then apply: copied.
+    expect(
+      cli([...planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'empty-art') }), '--php-user', 'www-data'])
+        .status,
+    ).toBe(0);
+    expect(cli(['apply', '--plan', planFile]).status).toBe(0);
+    expect(await present(ids)).toBe(3);
+  });
+
+  it("every session file root's: PHP runs as root and, like PHP, every owner's file is taken", async () => {
+    await client.flushall();
+    const dir = sessionDir('as-root');
+    const ids = owned(dir, 'root', 3, 0);
+    const planFile = join(root, 'as-root.json');
+    const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'as-root-art') }));
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/owners {6}PHP runs as root \(every session file is root's\): session files of every owner are taken/);
+    const later = owned(dir, 'nobody', 2, NOBODY);
+    const a = cli(['apply', '--plan', planFile]);
+    expect(a.status, a.stdout + a.stderr).toBe(0);
+    expect(await present([...ids, ...later])).toBe(5);
+  });
+
   it('a plan made before plans recorded the PHP user: apply refuses it, verify warns', async () => {
     await client.flushall();
     const dir = sessionDir('old');

@@ -84,14 +84,16 @@ export const NOT_COPIED_SKIPS: ReadonlySet<SkipReason> = new Set<SkipReason>(['o
 
 /**
  * Whether PHP's files handler takes a session file of this owner: root's, or one of the uids PHP runs
- * as (php-src ext/session/mod_files.c, ps_files_open: `sbuf.st_uid != 0 && sbuf.st_uid != getuid() &&
- * sbuf.st_uid != geteuid()` fails with "Session data file is not created by your uid" and the file is
- * not read; PHP running as root thus takes root's files only). The one home of this rule: a file of
- * another owner is skipped as `foreign-owner` (never NOT_COPIED_SKIPS: PHP would not have served it).
- * @param phpUids the uids PHP runs as (the plan's record); undefined: any owner (no rule recorded)
+ * as, or any when PHP runs as root (php-src ext/session/mod_files.c, ps_files_open: `sbuf.st_uid != 0
+ * && sbuf.st_uid != getuid() && sbuf.st_uid != geteuid() && getuid() != 0` fails with "Session data
+ * file is not created by your uid" and the file is not read; PHP 8.2 as root reads a file of nobody's).
+ * The one home of this rule: a file of another owner is skipped as `foreign-owner` (never
+ * NOT_COPIED_SKIPS: PHP would not have served it).
+ * @param phpUids the uids PHP runs as (the plan's record; [] when plan saw no session file, so only
+ *   root's are taken); undefined: any owner (no rule recorded)
  */
 export function phpAcceptsOwner(uid: number, phpUids: readonly number[] | undefined): boolean {
-  return phpUids === undefined || uid === 0 || phpUids.includes(uid);
+  return phpUids === undefined || uid === 0 || phpUids.includes(uid) || phpUids.includes(0);
 }
 
 /**
@@ -114,8 +116,9 @@ export interface PhpOwnerDecision {
 
 /**
  * Which uids PHP runs as for one files source: the ones given (`plan --php-user`), else the owner of
- * most session files, root aside (root's are taken anyway: phpAcceptsOwner). With no session file of
- * another owner than root, none (root's files only; plan says so).
+ * most session files, root aside (root's are taken anyway: phpAcceptsOwner). When every session file
+ * is root's, PHP runs as root ([0]: it reads every owner's files). With no session file at all, none
+ * is known ([]: root's files only; plan says so, and apply fails on files of another owner).
  * @param owners session files per owning uid (FilesSource.countOwners)
  * @param describe names a uid for the error (e.g. `33 (www-data)`)
  * @throws UserFacingError naming the owners when a second one has more than 1/AMBIGUOUS_OWNER_RATIO as
@@ -139,7 +142,7 @@ export function decidePhpUids(
   if (given !== undefined) return tally(given);
   const ranked = [...owners].filter(([uid]) => uid !== 0).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const [first, second] = ranked;
-  if (first === undefined) return tally([]);
+  if (first === undefined) return tally((owners.get(0) ?? 0) > 0 ? [0] : []);
   if (second !== undefined && second[1] * AMBIGUOUS_OWNER_RATIO > first[1]) {
     const list = ranked
       .slice(0, 4)

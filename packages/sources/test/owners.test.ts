@@ -38,7 +38,11 @@ describe('phpAcceptsOwner', () => {
     expect(phpAcceptsOwner(0, [33])).toBe(true);
     expect(phpAcceptsOwner(33, [33])).toBe(true);
     expect(phpAcceptsOwner(65534, [33])).toBe(false);
-    expect(phpAcceptsOwner(33, [])).toBe(false); // PHP running as root takes root's files only
+    expect(phpAcceptsOwner(33, [])).toBe(false); // no PHP user known: root's files only
+    // PHP running as root reads every owner's files (php-src mod_files.c: `&& getuid() != 0`; PHP 8.2
+    // as root reads a session file of nobody's).
+    expect(phpAcceptsOwner(65534, [0])).toBe(true);
+    expect(phpAcceptsOwner(65534, [33, 0])).toBe(true);
     expect(phpAcceptsOwner(65534, undefined)).toBe(true);
     expect(NOT_COPIED_SKIPS.has('foreign-owner')).toBe(false); // never a failure: PHP would not serve it
   });
@@ -113,8 +117,9 @@ describe('decidePhpUids', () => {
         'x',
       ).uids,
     ).toEqual([33]); // 4 times as many
-    expect(decidePhpUids(owners([[0, 3]]), undefined, 'x')).toEqual({ uids: [], inferred: true, taken: 3, refused: 0 });
-    expect(decidePhpUids(owners([]), undefined, 'x').uids).toEqual([]);
+    // Every file root's: PHP runs as root, which reads every owner's files (mod_files.c getuid() != 0).
+    expect(decidePhpUids(owners([[0, 3]]), undefined, 'x')).toEqual({ uids: [0], inferred: true, taken: 3, refused: 0 });
+    expect(decidePhpUids(owners([]), undefined, 'x').uids).toEqual([]); // no file: no user known
   });
   it('refuses owners in similar numbers, unless given', () => {
     const similar = owners([

@@ -252,7 +252,9 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
   const foreign = c.skipped['foreign-owner'] ?? 0;
   if (foreign > 0)
     print(
-      `  NOT TAKEN   ${foreign} file(s) owned by another user than root or PHP's (plan's owners line): PHP's files handler refuses them, so they are no sessions of this application; not copied`,
+      r.ownerUnknown === true
+        ? `  NOT TAKEN   ${foreign} file(s) owned by another user than root: the plan saw no session file, so it does not know the user PHP runs as; not copied. Run plan again with --php-user NAME, then apply`
+        : `  NOT TAKEN   ${foreign} file(s) owned by another user than root or PHP's (plan's owners line): PHP's files handler refuses them, so they are no sessions of this application; not copied`,
     );
   for (const u of (r.sessions.foreignOwned ?? []).slice(0, 20)) print(`  NOT TAKEN   ${printable(u)}`);
   print(

@@ -247,8 +247,10 @@ export function ownerLines(plan: Pick<Plan, 'sources'>, describeUid: (uid: numbe
     const users = d.phpUids.map((u) => `uid ${describeUid(u)}`).join(', ');
     const taken =
       d.phpUids.length === 0
-        ? `only root's session files are taken (no session file belongs to another user; if PHP runs as one, give --php-user)`
-        : `session files owned by ${users} are taken${d.phpUidsFrom === 'files' ? ' (the owner of most of them: check it, or give --php-user)' : ' (--php-user)'}, and root's`;
+        ? `no session file yet, so the user PHP runs as is not known: only root's session files are taken, and apply fails on others; give --php-user`
+        : d.phpUids.includes(0)
+          ? `PHP runs as root (${d.phpUidsFrom === 'files' ? "every session file is root's" : '--php-user'}): session files of every owner are taken, as PHP's files handler does for root`
+          : `session files owned by ${users} are taken${d.phpUidsFrom === 'files' ? ' (the owner of most of them: check it, or give --php-user)' : ' (--php-user)'}, and root's`;
     const others =
       refused > 0 ? `; ${refused} file(s) owned by other users are not: PHP's files handler refuses them ("not created by your uid")` : '';
     return [`  owners      ${where}${taken}${others}`];

@@ -92,6 +92,12 @@ export interface ApplyResult {
    * the next step is plan, then apply, not apply again. Absent otherwise.
    */
   targetRestarted?: true;
+  /**
+   * Files of a non-root owner were not taken (foreign-owner) while the plan knew no user PHP runs as
+   * (no session file at plan time): they may be PHP's sessions, so apply is not ok; the next step is
+   * plan (with --php-user), then apply. Absent otherwise.
+   */
+  ownerUnknown?: true;
   /** Wall time of the session copy, milliseconds (excludes process start, plan checks and artifacts). */
   copyMs: number;
   /** WAIT after each batch: replicas wanted per master (`host:port` or `*`), and the timeout (ms). */
@@ -401,7 +407,13 @@ function summarize(
   // copied: its user would be logged out (NOT_COPIED_SKIPS; unstable ones are counted on their own).
   const unreadable = c.skipped.unreadable ?? 0;
   const oversized = c.skipped.oversized ?? 0;
+  // Files of a non-root owner while the plan saw no session file (phpUids []): most likely PHP's own
+  // sessions written since, under a user the plan could not know; not copied, so not a success.
+  const ownerUnknown =
+    (c.skipped['foreign-owner'] ?? 0) > 0 &&
+    plan.sources.some((d) => d.kind === 'files' && d.phpUids !== undefined && d.phpUids.length === 0);
   const ok = !(
+    ownerUnknown ||
     c.failed > 0 ||
     c.conflicts > 0 ||
     incomplete ||
@@ -418,6 +430,7 @@ function summarize(
     sessions,
     nothingToDo,
     ...(r.targetRestarted ? { targetRestarted: true as const } : {}),
+    ...(ownerUnknown ? { ownerUnknown: true as const } : {}),
     copyMs: r.copyMs,
     confirm: r.confirm,
     ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),

@@ -25,7 +25,7 @@ import {
   SENTINEL_USERNAME_ENV,
 } from './url.ts';
 import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, type TlsFiles } from './tls.ts';
-import { classifyRedisError, redactedMessage, SCAN_INTERRUPTED, type ClassifiedError } from './errors.ts';
+import { classifyRedisError, redactedMessage, SCAN_INTERRUPTED, SCAN_RESHARDED, type ClassifiedError } from './errors.ts';
 
 /** Everything needed to connect: where (URL), how (TLS files), as whom (credentials), and for what. */
 export interface RedisSpec {
@@ -223,12 +223,21 @@ export class RedisConnection {
    * master's connection closes during its scan (a restart, a fail-over; ioredis reconnects and would
    * go on with the old cursor over a rebuilt table, skipping keys without a sign), the scan throws
    * (SCAN_INTERRUPTED, a transient connection error) instead of ending as if complete; run again.
+   * In a Redis Cluster SCAN runs master by master, so a slot moved meanwhile (a resharding) from a
+   * master not scanned yet to one already scanned takes its keys past the scan: each master's CLUSTER
+   * SLOTS (which slots its nodes serve, by node ID, so a failover that swaps a master and its replica
+   * is no change) is read before the first SCAN and after the last, and any change throws
+   * SCAN_RESHARDED (transient: run again). A slot still being migrated at both ends (MIGRATING/IMPORTING;
+   * CLUSTER SLOTS does not show it) is not seen.
    * @param count SCAN COUNT hint
    * @param onNode called before each master is scanned, with its `host:port`
-   * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed meanwhile
+   * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed
+   *   meanwhile; Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile
    */
   async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {
-    for (const node of await this.masters()) {
+    const masters = await this.masters();
+    const slotsBefore = this.topology === 'cluster' ? await slotMapsOf(masters) : undefined;
+    for (const node of masters) {
       const name = this.nodeName(node);
       onNode?.(name);
       let closed = false;
@@ -251,6 +260,7 @@ export class RedisConnection {
         node.off('close', onClose);
       }
     }
+    if (slotsBefore !== undefined && (await slotMapsOf(masters)) !== slotsBefore) throw new Error(SCAN_RESHARDED);
   }
 
   /**
@@ -545,6 +555,24 @@ export class RedisConnection {
     this.closing = true;
     this.client.disconnect();
   }
+}
+
+/**
+ * What each of `nodes` says of the slot map (CLUSTER SLOTS, https://redis.io/docs/latest/commands/cluster-slots/):
+ * every slot range with the sorted IDs of the nodes serving it (master and replicas, so a failover
+ * that swaps them is no change), one line per node asked, as one comparable string.
+ */
+async function slotMapsOf(nodes: readonly Redis[]): Promise<string> {
+  const views = await Promise.all(
+    nodes.map(async (node) => {
+      const ranges = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, ...Array<[string, number, string?]>]>;
+      return ranges
+        .map(([start, end, ...served]) => `${start}-${end}:${served.map((n) => n[2] ?? `${n[0]}:${n[1]}`).sort().join(',')}`)
+        .sort()
+        .join(' ');
+    }),
+  );
+  return views.join('\n');
 }
 
 /** Replicas wanted of master `name`; a master not known at the start (a cluster failover promoted a replica): as many as the most. */

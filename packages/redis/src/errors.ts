@@ -39,9 +39,17 @@ const TRANSIENT_CODES = new Set(['LOADING', 'TRYAGAIN', 'CLUSTERDOWN', 'MASTERDO
  */
 export const SCAN_INTERRUPTED = 'the connection closed during SCAN of';
 
+/**
+ * The error RedisConnection.scan() throws when a Redis Cluster's slots moved between masters while it
+ * ran (a resharding): keys of a slot moved from a master not scanned yet to one already scanned were
+ * seen by neither SCAN.
+ */
+export const SCAN_RESHARDED =
+  'the slot map of the Redis Cluster changed during SCAN (a resharding?): keys may have been skipped; run again';
+
 /** Node / ioredis errors of a connection that is gone or not answering. */
 const CONNECTION_PATTERNS =
-  /the connection closed during SCAN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
+  /the connection closed during SCAN|the slot map of the Redis Cluster changed during SCAN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
 
 /**
  * Whether a classified error says the connection is gone or not answering (a socket error, a

@@ -201,6 +201,11 @@ export function describeTlsError(err: NodeJS.ErrnoException, role: RedisRole, tl
   if (/certificate required|alert number 116|CERTIFICATE_REQUIRED|peer did not return a certificate/i.test(msg + code)) {
     return `certificate problem: the server requires a client certificate; give ${tlsOptionName('certFile', role)} and ${tlsOptionName('keyFile', role)}`;
   }
+  if (/alert certificate expired|alert number 45|SSLV3_ALERT_CERTIFICATE_EXPIRED/i.test(msg + code)) {
+    // TLS alert 45 (RFC 5246 section 7.2.2, certificate_expired): the server checked our certificate's dates.
+    const file = tls?.certFile !== undefined ? ` ${tls.certFile}` : '';
+    return `certificate problem: the server refused the client certificate${file}: it has expired (SSL alert 45); give a valid one with ${tlsOptionName('certFile', role)}`;
+  }
   if (/unknown ca|alert number 48|TLSV1_ALERT_UNKNOWN_CA|bad certificate|alert number 42/i.test(msg + code)) {
     return `certificate problem: the server refused the client certificate (${code !== '' ? code : 'unknown CA'}); give one signed by a CA the server trusts with ${tlsOptionName('certFile', role)}`;
   }

@@ -567,7 +567,13 @@ async function slotMapsOf(nodes: readonly Redis[]): Promise<string> {
     nodes.map(async (node) => {
       const ranges = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, ...Array<[string, number, string?]>]>;
       return ranges
-        .map(([start, end, ...served]) => `${start}-${end}:${served.map((n) => n[2] ?? `${n[0]}:${n[1]}`).sort().join(',')}`)
+        .map(
+          ([start, end, ...served]) =>
+            `${start}-${end}:${served
+              .map((n) => n[2] ?? `${n[0]}:${n[1]}`)
+              .sort()
+              .join(',')}`,
+        )
         .sort()
         .join(' ');
     }),

@@ -225,8 +225,8 @@ export class RedisConnection {
    * (SCAN_INTERRUPTED, a transient connection error) instead of ending as if complete; run again.
    * In a Redis Cluster SCAN runs master by master, so a slot moved meanwhile (a resharding) from a
    * master not scanned yet to one already scanned takes its keys past the scan: each master's CLUSTER
-   * SLOTS (which slots its nodes serve, by node ID, so a failover that swaps a master and its replica
-   * is no change) is read before the first SCAN and after the last, and any change throws
+   * SLOTS (which slots its nodes serve, by node ID: a failover that swaps a master and its replica, or
+   * a replica that left, is no move) is read before the first SCAN and after the last, and a move throws
    * SCAN_RESHARDED (transient: run again). A slot still being migrated at both ends (MIGRATING/IMPORTING;
    * CLUSTER SLOTS does not show it) is not seen.
    * @param count SCAN COUNT hint
@@ -260,7 +260,7 @@ export class RedisConnection {
         node.off('close', onClose);
       }
     }
-    if (slotsBefore !== undefined && (await slotMapsOf(masters)) !== slotsBefore) throw new Error(SCAN_RESHARDED);
+    if (slotsBefore !== undefined && slotsMoved(slotsBefore, await slotMapsOf(masters))) throw new Error(SCAN_RESHARDED);
   }
 
   /**
@@ -559,26 +559,33 @@ export class RedisConnection {
 
 /**
  * What each of `nodes` says of the slot map (CLUSTER SLOTS, https://redis.io/docs/latest/commands/cluster-slots/):
- * every slot range with the sorted IDs of the nodes serving it (master and replicas, so a failover
- * that swaps them is no change), one line per node asked, as one comparable string.
+ * per node asked, every slot range (`start-end`) with the IDs of the nodes serving it (master and
+ * replicas).
  */
-async function slotMapsOf(nodes: readonly Redis[]): Promise<string> {
-  const views = await Promise.all(
+async function slotMapsOf(nodes: readonly Redis[]): Promise<Array<Map<string, Set<string>>>> {
+  return Promise.all(
     nodes.map(async (node) => {
       const ranges = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, ...Array<[string, number, string?]>]>;
-      return ranges
-        .map(
-          ([start, end, ...served]) =>
-            `${start}-${end}:${served
-              .map((n) => n[2] ?? `${n[0]}:${n[1]}`)
-              .sort()
-              .join(',')}`,
-        )
-        .sort()
-        .join(' ');
+      return new Map(ranges.map(([start, end, ...served]) => [`${start}-${end}`, new Set(served.map((n) => n[2] ?? `${n[0]}:${n[1]}`))]));
     }),
   );
-  return views.join('\n');
+}
+
+/**
+ * Whether slots moved between two slot maps of slotMapsOf (same nodes asked): a range that appeared or
+ * went, or one now served by none of the nodes that served it (another shard). A failover (master and
+ * replica swap) or a replica that left keeps a node in common: no move.
+ */
+function slotsMoved(before: ReadonlyArray<Map<string, Set<string>>>, after: ReadonlyArray<Map<string, Set<string>>>): boolean {
+  return before.some((b, i) => {
+    const a = after[i]!;
+    if (a.size !== b.size) return true;
+    for (const [range, ids] of b) {
+      const now = a.get(range);
+      if (now === undefined || ![...ids].some((id) => now.has(id))) return true;
+    }
+    return false;
+  });
 }
 
 /** Replicas wanted of master `name`; a master not known at the start (a cluster failover promoted a replica): as many as the most. */

@@ -425,6 +425,19 @@ describe('generate iac: names and files', () => {
     expect(readFileSync(file, 'utf8')).toBe('keep\n');
   });
 
+  it('--out under /proc (mkdir answers ENOENT below an existing directory): one line and exit 2, not a hang at 100% CPU', () => {
+    // Node 20's mkdirSync(path, { recursive: true }) loops forever there (the fresh-clone review waited
+    // 10 minutes); makeDirectories makes one directory at a time. spawnSync's timeout fails the test.
+    for (const out of ['/proc/session-migrate-nope', '/proc/session-migrate-nope/deeper']) {
+      const r = spawnSync(process.execPath, [BIN, 'generate', 'iac', '--format', 'terraform', '--out', out], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toBe(`session-migrate: generate iac: --out ${out}: no such file or directory\n`);
+    }
+  });
+
   it('CLI: writes the template and exits 0; refuses a foreign file and a bad name with exit 2', () => {
     const dir = tmp();
     const ok = cli(['generate', 'iac', '--format', 'cloudformation', '--out', join(dir, 'cfn'), '--name', 'shop-sessions']);

@@ -27,14 +27,16 @@ import {
   futimesSync,
   linkSync,
   lstatSync,
+  mkdirSync,
   openSync,
   readSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
   type Stats,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Options of writeFileAtomic. */
 export interface AtomicWriteOptions {
@@ -218,5 +220,32 @@ function fsyncDirectory(dir: string): void {
     if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * `mkdir -p`: creates `path` and its missing parents, one mkdir(2) each from the deepest existing
+ * ancestor down. Not `mkdirSync(path, { recursive: true })`: Node 20's recursive mkdir loops forever
+ * at 100% CPU under a file system that answers ENOENT for a parent that exists (procfs: `--out
+ * /proc/nope` never returned); here that ENOENT is thrown as it is.
+ * @throws the mkdir(2) error (ENOENT, EACCES, ENOTDIR, EROFS, ...) of the first directory that cannot
+ *   be made; nothing is removed that was made before it
+ */
+export function makeDirectories(path: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(path); ;) {
+    if (statSync(p, { throwIfNoEntry: false }) !== undefined) break; // exists (a file: mkdir below says ENOTDIR)
+    missing.push(p);
+    const parent = dirname(p);
+    if (parent === p) break;
+    p = parent;
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir);
+    } catch (err) {
+      // Made meanwhile by someone else: fine when it is a directory.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) throw err;
+    }
   }
 }

@@ -9,9 +9,17 @@
  * secret is ever rendered: the token is generated at deploy time (random_password / Secrets
  * Manager GenerateSecretString).
  */
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_IAC_NAME, IAC_FORMATS, UserFacingError, assetPath, describeFsError, writeFileAtomic } from '@session-migrate/common';
+import {
+  DEFAULT_IAC_NAME,
+  IAC_FORMATS,
+  UserFacingError,
+  assetPath,
+  describeFsError,
+  makeDirectories,
+  writeFileAtomic,
+} from '@session-migrate/common';
 import { ARTIFACT_MODE, GenerateOptionsError, nonDirectoryOnPath, type Artifact } from './index.ts';
 
 /** Output formats of generate iac (IAC_FORMATS' one home is @session-migrate/common's defaults). */
@@ -115,7 +123,7 @@ export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: bo
     });
   }
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectories(dir);
   } catch (err) {
     throw new ForeignFileError(`--out ${dir}: ${describeFsError(err)}`);
   }

@@ -12,7 +12,7 @@
  * so nothing a caller passes can end a string or a comment early. No secret is ever rendered: the master
  * key and the Redis passwords come from the environment of the PHP process at run time.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, posix, sep } from 'node:path';
 import {
   DEFAULT_LOCKING as SHARED_DEFAULT_LOCKING,
@@ -22,6 +22,7 @@ import {
   isAtLeast,
   phpString,
   writeFileAtomic,
+  makeDirectories,
 } from '@session-migrate/common';
 import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
 
@@ -572,7 +573,7 @@ export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): Wri
       result.unchanged.push(artifact.path);
       continue;
     }
-    mkdirSync(dirname(target), { recursive: true });
+    makeDirectories(dirname(target));
     writeFileAtomic(target, contents, { mode });
     result.changed.push(artifact.path);
   }

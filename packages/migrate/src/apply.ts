@@ -358,7 +358,11 @@ class ApplyRun {
       const client = this.client;
       if (!this.dryRun && client !== undefined && this.waitWanted && this.counts.alreadyPresent > 0) await this.confirmPresent(client);
       if (!this.dryRun && client !== undefined && this.confirm.readBack !== false && this.ledger.size > 0) {
-        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, this.retry, this.noMaster);
+        // After an abort the run is not ok whatever the read-back finds, and Redis has just failed the
+        // whole retry budget: one attempt per group, not the budget again (with Redis dead for good the
+        // read-back added about a minute at 100k sessions after the write phase gave up).
+        const retry = this.aborted ? { ...this.retry, attempts: 0 } : this.retry;
+        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, retry, this.noMaster);
       }
     } finally {
       this.ledger.close();

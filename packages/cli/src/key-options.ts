@@ -57,6 +57,21 @@ export function containsKeyText(text: string): boolean {
   return [...text.matchAll(KEY_WORD)].some((m) => isKeyWord(m[0]));
 }
 
+/** A padded standard-base64 key anywhere in a word, also after path characters (`/tmp/<key>`); not a `sha256-` digest. */
+const EMBEDDED_PADDED_KEY = /(?<!sha(?:256|384|512)-)[A-Za-z0-9+/]{43}=(?!=)/;
+
+/**
+ * Whether a word of the command line holds key material anywhere in it: what containsKeyText finds,
+ * or a key inside a longer word, such as a path made of a pasted key (`--out "$KEY"`: a standard
+ * base64 key holds '/', so its first part reads as a directory and an error naming that directory
+ * printed 22 characters of the key; `--out "/tmp/$KEY"` printed all of it and `generate iac` made
+ * directories named after it). URL-safe keys are found as a path component of 43 characters.
+ */
+export function argHoldsKeyText(word: string): boolean {
+  if (containsKeyText(word) || EMBEDDED_PADDED_KEY.test(word)) return true;
+  return word.split(/[^A-Za-z0-9_-]/).some((part) => part.length === 43 && isKeyWord(part));
+}
+
 /**
  * Replaces every word of `message` that may be key material (KEY_WORD, or 64 hex digits standing
  * alone) with `<redacted>`: the CLI prints every error through this, so a key typed where a word of

@@ -226,6 +226,90 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
     expect(await present(ids)).toBe(3);
   });
 
+  it('no session file at plan time: verify fails and purge keeps the files of another owner written since, both saying to re-run plan with --php-user', async () => {
+    await client.flushall();
+    const dir = sessionDir('empty-then-verify');
+    const planFile = join(root, 'empty-verify-plan.json');
+    const art = join(root, 'empty-verify-art');
+    const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: art }));
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/owners {6}no session file yet/);
+    const files = owned(dir, 'since', 4, WWW).map((id) => join(dir, `sess_${id}`));
+    expect(cli(['apply', '--plan', planFile]).status).toBe(1);
+
+    const v = cli(['verify', '--plan', planFile]);
+    expect(v.status, v.stdout + v.stderr).toBe(1);
+    expect(v.stdout).toMatch(/^session-migrate verify: FAILED$/m);
+    expect(v.stdout.split('\n').filter((l) => /owned by another user than root while the plan knows no user PHP runs as/.test(l))).toEqual([
+      "  NOT TAKEN   4 session file(s) owned by another user than root while the plan knows no user PHP runs as (it saw no session file): maybe PHP's sessions, not copied; run plan again with --php-user NAME, then apply",
+    ]);
+    expect(v.stdout).toMatch(/failures {4}owner-unknown 4/);
+    const vj = JSON.parse(cli(['verify', '--plan', planFile, '--json']).stdout) as { ok: boolean; ownerUnknown?: number };
+    expect(vj).toMatchObject({ ok: false, ownerUnknown: 4 });
+    // The same with the directory given now: it takes the plan's (unknown) PHP user.
+    expect(cli(['verify', '--plan', planFile, '--source', `files:${dir}`]).status).toBe(1);
+
+    for (const dry of [['--dry-run'], []]) {
+      const g = cli(['purge', '--plan', planFile, ...dry]);
+      expect(g.status, g.stdout + g.stderr).toBe(1);
+      expect(g.stdout).toMatch(
+        /^ {2}KEPT {8}4 file\(s\) owned by another user than root while the plan knows no user PHP runs as \(it saw no session file\): maybe PHP's sessions, never copied; run plan again with --php-user NAME, then apply and purge$/m,
+      );
+      expect(g.stdout).not.toContain('no sessions of this application');
+      expect(g.stdout).not.toContain('remove them by hand');
+      for (const f of files) expect(existsSync(f)).toBe(true);
+    }
+    const gj = JSON.parse(cli(['purge', '--plan', planFile, '--json']).stdout) as { ownerUnknown?: number };
+    expect(gj.ownerUnknown).toBe(4);
+
+    // plan --php-user www-data, apply, verify, purge: done.
+    expect(cli([...planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: art }), '--php-user', 'www-data']).status).toBe(0);
+    expect(cli(['apply', '--plan', planFile]).status).toBe(0);
+    const v2 = cli(['verify', '--plan', planFile]);
+    expect(v2.status, v2.stdout + v2.stderr).toBe(0);
+    const g2 = cli(['purge', '--plan', planFile]);
+    expect(g2.status, g2.stdout + g2.stderr).toBe(0);
+    for (const f of files) expect(existsSync(f)).toBe(false);
+  });
+
+  it('--php-user that owns none of the session files while other users own some: plan refuses; empty or root-only directories are fine', () => {
+    const dir = sessionDir('wrong-user');
+    owned(dir, 'www', 27, WWW);
+    const planFile = join(root, 'wrong-user.json');
+    const art = join(root, 'wrong-user-art');
+    const r = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: art }, '--php-user', '99999'));
+    expect(usageLine(r)).toMatch(
+      /: --php-user 99999 owns none of the 27 session files \(uid 33 \(www-data\): 27\): give the user PHP runs as$/,
+    );
+    expect(existsSync(planFile)).toBe(false);
+    const two = cli(
+      planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: art }, '--php-user', '99999', '--php-user', 'nobody'),
+    );
+    expect(usageLine(two)).toMatch(/--php-user 99999, --php-user 65534 \(nobody\) own none of the 27 session files/);
+    expect(existsSync(planFile)).toBe(false);
+    // One of the users given owns them: accepted.
+    expect(
+      cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: art }, '--php-user', '99999', '--php-user', 'www-data'))
+        .status,
+    ).toBe(0);
+
+    const empty = sessionDir('wrong-user-empty');
+    const e = cli(
+      planArgs({ dir: empty, target: redis.url, keyFile, planFile: join(root, 'wu-empty.json'), artifactsDir: art }, '--php-user', '99999'),
+    );
+    expect(e.status, e.stdout + e.stderr).toBe(0);
+    const rootOnly = sessionDir('wrong-user-root');
+    owned(rootOnly, 'root', 3, 0);
+    const o = cli(
+      planArgs(
+        { dir: rootOnly, target: redis.url, keyFile, planFile: join(root, 'wu-root.json'), artifactsDir: art },
+        '--php-user',
+        '99999',
+      ),
+    );
+    expect(o.status, o.stdout + o.stderr).toBe(0);
+  });
+
   it("every session file root's: PHP runs as root and, like PHP, every owner's file is taken", async () => {
     await client.flushall();
     const dir = sessionDir('as-root');

@@ -122,7 +122,8 @@ export interface PhpOwnerDecision {
  * @param owners session files per owning uid (FilesSource.countOwners)
  * @param describe names a uid for the error (e.g. `33 (www-data)`)
  * @throws UserFacingError naming the owners when a second one has more than 1/AMBIGUOUS_OWNER_RATIO as
- *   many files as the first, and nothing was given
+ *   many files as the first, and nothing was given; or when the users given own none of the session
+ *   files while other users than root own some (an empty directory, or root's files only, is fine)
  */
 export function decidePhpUids(
   owners: ReadonlyMap<number, number>,
@@ -139,17 +140,29 @@ export function decidePhpUids(
     }
     return { uids: [...new Set(uids)].sort((a, b) => a - b), inferred: given === undefined, taken, refused };
   };
-  if (given !== undefined) return tally(given);
   const ranked = [...owners].filter(([uid]) => uid !== 0).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const list = (): string =>
+    `${ranked
+      .slice(0, 4)
+      .map(([uid, n]) => `uid ${describe(uid)}: ${n}`)
+      .join(', ')}${ranked.length > 4 ? ', ...' : ''}`;
+  if (given !== undefined) {
+    // A user who owns none of the files while other users own some is a mistake (a typo, the web
+    // server's user instead of the pool's): every one of those files would be left behind.
+    if (ranked.length > 0 && !given.includes(0) && !ranked.some(([uid]) => given.includes(uid))) {
+      const all = [...owners.values()].reduce((a, b) => a + b, 0);
+      const users = [...new Set(given)];
+      throw new UserFacingError(
+        `${where}: --php-user ${users.map(describe).join(', --php-user ')} own${users.length === 1 ? 's' : ''} none of the ${all} session files (${list()}): give the user PHP runs as`,
+      );
+    }
+    return tally(given);
+  }
   const [first, second] = ranked;
   if (first === undefined) return tally((owners.get(0) ?? 0) > 0 ? [0] : []);
   if (second !== undefined && second[1] * AMBIGUOUS_OWNER_RATIO > first[1]) {
-    const list = ranked
-      .slice(0, 4)
-      .map(([uid, n]) => `uid ${describe(uid)}: ${n}`)
-      .join(', ');
     throw new UserFacingError(
-      `${where}: session files belong to several users (${list}${ranked.length > 4 ? ', ...' : ''}) and PHP's files handler takes only those of the user it runs as: give --php-user NAME|UID (repeat it for several pools)`,
+      `${where}: session files belong to several users (${list()}) and PHP's files handler takes only those of the user it runs as: give --php-user NAME|UID (repeat it for several pools)`,
     );
   }
   return tally([first[0]]);

@@ -132,6 +132,22 @@ describe('decidePhpUids', () => {
     );
     expect(decidePhpUids(similar, [34, 34], 'x')).toEqual({ uids: [34], inferred: false, taken: 2, refused: 7 });
   });
+  it('refuses users given who own none of the session files while other users own some', () => {
+    const www = owners([
+      [0, 1],
+      [33, 27],
+    ]);
+    expect(() => decidePhpUids(www, [99999], 'source files:/s')).toThrow(
+      /^source files:\/s: --php-user 99999 owns none of the 28 session files \(uid 33: 27\): give the user PHP runs as$/,
+    );
+    expect(() => decidePhpUids(www, [99999, 4242, 99999], 'x')).toThrow(/^x: --php-user 99999, --php-user 4242 own none of/);
+    // One of them owns some, or root (PHP as root reads every owner's): accepted.
+    expect(decidePhpUids(www, [99999, 33], 'x')).toEqual({ uids: [33, 99999], inferred: false, taken: 28, refused: 0 });
+    expect(decidePhpUids(www, [0], 'x').refused).toBe(0);
+    // No file, or root's only: nothing to contradict the user given.
+    expect(decidePhpUids(owners([]), [99999], 'x')).toEqual({ uids: [99999], inferred: false, taken: 0, refused: 0 });
+    expect(decidePhpUids(owners([[0, 4]]), [99999], 'x')).toEqual({ uids: [99999], inferred: false, taken: 4, refused: 0 });
+  });
 });
 
 describe('--php-user', () => {

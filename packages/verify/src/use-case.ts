@@ -14,6 +14,7 @@ import {
   checkTargetGivenNow,
   closeSources,
   codecForPlan,
+  filesOfUnknownPhpUser,
   openPlanSources,
   openSources,
   ownersNotRecordedWarning,
@@ -127,6 +128,8 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
       if (old !== undefined) onWarning(`warning: ${old}`);
     }
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
+    // Files of a non-root owner while the plan knows no PHP user: maybe PHP's sessions, not copied.
+    const ownerUnknown = filesOfUnknownPhpUser(given.length > 0 ? given : planSources);
     const report = await verifyTarget({
       client,
       codec,
@@ -140,6 +143,11 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
       ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
       ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
     });
+    if (ownerUnknown > 0) {
+      report.ok = false;
+      report.ownerUnknown = ownerUnknown;
+      report.failureCounts['owner-unknown'] = ownerUnknown;
+    }
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
     const memory = memoryWarnings(await readMemory(client));
     return {

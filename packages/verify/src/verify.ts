@@ -64,7 +64,12 @@ export type VerifyFailureReason =
    */
   | 'source-unreadable'
   /** With a plan that found live sessions: no key at all under the prefix. */
-  | 'no-keys';
+  | 'no-keys'
+  /**
+   * Session files of a non-root owner while the plan knows no user PHP runs as (it saw no session
+   * file): maybe PHP's own sessions, not copied (migrate's filesOfUnknownPhpUser). Counted per file.
+   */
+  | 'owner-unknown';
 
 export interface VerifyFailure {
   /** Redis key name. */
@@ -132,6 +137,11 @@ export interface VerifyReport {
   plaintext?: PlaintextReport;
   /** With several plaintext prefixes (a plan with several Redis sources): each one's count; `plaintext` is their sum. */
   plaintextSources?: PlaintextReport[];
+  /**
+   * Set by verifyMigration (use-case.ts): session files of a non-root owner in a source whose plan
+   * knows no user PHP runs as (`owner-unknown`, a failure): re-run plan with --php-user, then apply.
+   */
+  ownerUnknown?: number;
   /** Failures by reason (complete counts). */
   failureCounts: Record<string, number>;
   /** Failures listed by key name (at most `maxListed`). */

@@ -2,7 +2,8 @@
  * `session-migrate purge`: delete the plaintext session files (or keys) proven in Redis. The work is
  * the purge use case (packages/migrate/src/use-cases/purge.ts, the rule in packages/migrate/src/purge.ts);
  * this module parses, calls, prints. Exit 0 when every session was proven (and, unless --dry-run,
- * deleted); 1 when some are not proven or changed meanwhile.
+ * deleted); 1 when some are not proven or changed meanwhile, or files of a non-root owner are kept
+ * while the plan knows no user PHP runs as.
  */
 import { printable } from '@session-migrate/common';
 import type { DuplicatesReport, PurgeReport, PurgeUseCaseOptions } from '@session-migrate/migrate';
@@ -73,18 +74,22 @@ export async function purgeCommand(args: PurgeArgs, print: Print): Promise<numbe
   const { json, ...options } = args;
   const r = await purge({ ...options, onWarning: warn });
   if (json) print(JSON.stringify(r.json, null, 2));
-  else if (r.sources.length === 1) printReport(r.total, r.heading, print);
-  else printReport(r.total, r.heading, print, r.sources, r.duplicates);
+  else if (r.sources.length === 1) printReport(r.total, r.heading, r.ownerUnknown, print);
+  else printReport(r.total, r.heading, r.ownerUnknown, print, r.sources, r.duplicates);
   return r.ok ? 0 : 1;
 }
 
 /** Sums a report's counts by reason. */
 const total = (x: Record<string, number>): number => Object.values(x).reduce((a, b) => a + b, 0);
 
-/** purge's report in lines: heading, per-source table (several sources), what was found, what was done. */
+/**
+ * purge's report in lines: heading, per-source table (several sources), what was found, what was
+ * done. `ownerUnknown`: files kept because the plan knows no user PHP runs as (the use case's count).
+ */
 function printReport(
   r: PurgeReport,
   dir: string,
+  ownerUnknown: number,
   print: Print,
   perSource?: ReadonlyArray<{ label: string; report: PurgeReport }>,
   duplicates?: DuplicatesReport,
@@ -92,7 +97,7 @@ function printReport(
   print(`session-migrate purge${r.dryRun ? ' (dry run: nothing deleted)' : ''}: ${printable(dir)}`);
   if (perSource !== undefined) printSourcesTable(r, perSource, duplicates, print);
   const unit = perSource !== undefined ? 'session' : r.sourceKind === 'redis' ? 'key' : 'file';
-  printFindings(r, unit, perSource !== undefined, print);
+  printFindings(r, unit, perSource !== undefined, ownerUnknown, print);
   printOutcome(r, unit, perSource !== undefined, print);
 }
 
@@ -126,7 +131,7 @@ function printSourcesTable(
 }
 
 /** What purge found: sessions proven and not, entries left alone, the sessions not proven and (dry run) those it would delete. */
-function printFindings(r: PurgeReport, unit: string, several: boolean, print: Print): void {
+function printFindings(r: PurgeReport, unit: string, several: boolean, ownerUnknown: number, print: Print): void {
   const blocked = total(r.blocked);
   const deletable = total(r.deletable);
   print(
@@ -136,7 +141,11 @@ function printFindings(r: PurgeReport, unit: string, several: boolean, print: Pr
     print(
       `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || several ? '; verify still fails a Redis key among them that holds session data (plaintext anywhere): delete such keys by hand' : ''}`,
     );
-  const foreign = r.skipped['foreign-owner'] ?? 0;
+  if (ownerUnknown > 0)
+    print(
+      `  KEPT        ${ownerUnknown} file(s) owned by another user than root while the plan knows no user PHP runs as (it saw no session file): maybe PHP's sessions, never copied; run plan again with --php-user NAME, then apply and purge`,
+    );
+  const foreign = (r.skipped['foreign-owner'] ?? 0) - ownerUnknown;
   if (foreign > 0)
     print(
       `  kept        ${foreign} file(s) owned by another user than root or PHP's: PHP's files handler refuses them, so they are no sessions of this application; left alone (remove them by hand after checking who wrote them)`,

@@ -146,6 +146,10 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
       `  plaintext   ${p.remaining} plaintext session key(s) left under "${printable(p.prefix)}" at ${p.url}${p.remaining > 0 ? ' (FAIL until purged)' : ''}${p.otherKeys > 0 ? `; ${p.otherKeys} other key(s) there are not sessions (ignored)` : ''}`,
     );
   }
+  if ((report.ownerUnknown ?? 0) > 0)
+    print(
+      `  NOT TAKEN   ${report.ownerUnknown} session file(s) owned by another user than root while the plan knows no user PHP runs as (it saw no session file): maybe PHP's sessions, not copied; run plan again with --php-user NAME, then apply`,
+    );
   if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
   for (const f of report.failures) print(`  FAIL        ${failureText(f)}`);
 }

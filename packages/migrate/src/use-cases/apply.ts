@@ -20,6 +20,7 @@ import {
   closeSources,
   openPlanSources,
   openTarget,
+  phpUserUnknown,
   providerFromPlan,
   redisFailure,
   sourceRowLabel,
@@ -409,9 +410,8 @@ function summarize(
   const oversized = c.skipped.oversized ?? 0;
   // Files of a non-root owner while the plan saw no session file (phpUids []): most likely PHP's own
   // sessions written since, under a user the plan could not know; not copied, so not a success.
-  const ownerUnknown =
-    (c.skipped['foreign-owner'] ?? 0) > 0 &&
-    plan.sources.some((d) => d.kind === 'files' && d.phpUids !== undefined && d.phpUids.length === 0);
+  // (shared.ts filesOfUnknownPhpUser: the rule verify and purge apply before reading.)
+  const ownerUnknown = (c.skipped['foreign-owner'] ?? 0) > 0 && plan.sources.some(phpUserUnknown);
   const ok = !(
     ownerUnknown ||
     c.failed > 0 ||

@@ -15,6 +15,7 @@ import {
   checkTargetGivenNow,
   closeSources,
   codecForPlan,
+  filesOfUnknownPhpUser,
   openPlanSources,
   ownersNotRecordedWarning,
   takePlanOwners,
@@ -49,6 +50,8 @@ export interface PurgeUseCaseOptions {
 
 /** purge's JSON with several sources: each source's report, their sum, and the session IDs in more than one. */
 export interface PurgeResult extends PurgeReport {
+  /** Files kept because the plan knows no user PHP runs as (PurgeUseCaseReport.ownerUnknown); absent: none. */
+  ownerUnknown?: number;
   sources?: Array<PurgeReport & { source: string }>;
   duplicates?: DuplicatesReport;
 }
@@ -62,7 +65,16 @@ export interface PurgeUseCaseReport {
   duplicates?: DuplicatesReport;
   /** One source: its directory, or `URL prefix "P"`; several: `N sources`. */
   heading: string;
-  /** Every session proven (and deleted unless dryRun) and none changed meanwhile (the CLI's exit 0). */
+  /**
+   * Session files of a non-root owner in a source whose plan knows no user PHP runs as (it saw no
+   * session file: filesOfUnknownPhpUser): maybe PHP's sessions, never copied, so kept, and purge is
+   * not ok; the fix is plan --php-user NAME, then apply and purge. 0: none.
+   */
+  ownerUnknown: number;
+  /**
+   * Every session proven (and deleted unless dryRun), none changed meanwhile and no file of an
+   * unknown PHP user (ownerUnknown) left (the CLI's exit 0).
+   */
   ok: boolean;
   /** The CLI's `--json`: the one report, or the sum with `sources` and `duplicates`. */
   json: PurgeResult;
@@ -101,6 +113,14 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
   else {
     const old = ownersNotRecordedWarning(r.plan!, r.planPath!);
     if (old !== undefined) options.onWarning?.(`warning: ${old}`);
+  }
+  // Counted before anything is deleted (they are foreign-owner to purgeSessions, so kept anyway).
+  let ownerUnknown: number;
+  try {
+    ownerUnknown = filesOfUnknownPhpUser(sources);
+  } catch (err) {
+    await closeSources(sources);
+    throw err;
   }
   const labels = sources.map((s, i) =>
     specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`,
@@ -143,16 +163,23 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
     await closeSources(sources);
   }
   const total = reports.length === 1 ? reports[0]! : sumPurgeReports(reports);
+  const unknown = ownerUnknown > 0 ? { ownerUnknown } : {};
   const json: PurgeResult =
     reports.length === 1
-      ? total
-      : { ...total, sources: reports.map((x, i) => ({ source: labels[i]!, ...x })), ...(duplicates !== undefined ? { duplicates } : {}) };
+      ? { ...total, ...unknown }
+      : {
+          ...total,
+          ...unknown,
+          sources: reports.map((x, i) => ({ source: labels[i]!, ...x })),
+          ...(duplicates !== undefined ? { duplicates } : {}),
+        };
   return {
     total,
     sources: reports.map((report, i) => ({ label: labels[i]!, report })),
     ...(duplicates !== undefined ? { duplicates } : {}),
     heading,
-    ok: total.complete && total.changed === 0,
+    ownerUnknown,
+    ok: total.complete && total.changed === 0 && ownerUnknown === 0,
     json,
   };
 }

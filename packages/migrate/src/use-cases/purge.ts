@@ -25,6 +25,7 @@ import {
   sourceList,
   sourceRowLabel,
   type OnWarning,
+  type ResolvedPlanDefaults,
 } from './shared.ts';
 
 export interface PurgeUseCaseOptions {
@@ -99,29 +100,7 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
   });
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   const { codec } = await codecForPlan(r);
-  const sourceOptions = {
-    maxSessionBytes: r.maxSessionBytes,
-    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
-    write: true,
-    ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
-  };
-  // Given sources (repeatable), else every source of the plan, in its order.
-  const sources: Source[] =
-    specs.length > 0 ? await openSources(specs, sourceOptions) : await openPlanSources(r.plan!, r.planPath!, sourceOptions);
-  // Files PHP's files handler refuses for their owner are kept (files.ts phpAcceptsOwner).
-  if (specs.length > 0) takePlanOwners(sources, r.plan);
-  else {
-    const old = ownersNotRecordedWarning(r.plan!, r.planPath!);
-    if (old !== undefined) options.onWarning?.(`warning: ${old}`);
-  }
-  // Counted before anything is deleted (they are foreign-owner to purgeSessions, so kept anyway).
-  let ownerUnknown: number;
-  try {
-    ownerUnknown = filesOfUnknownPhpUser(sources);
-  } catch (err) {
-    await closeSources(sources);
-    throw err;
-  }
+  const { sources, ownerUnknown } = await openPurgeSources(specs, r, options);
   const labels = sources.map((s, i) =>
     specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`,
   );
@@ -162,6 +141,52 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
   } finally {
     await closeSources(sources);
   }
+  return purgeResult(reports, labels, duplicates, heading, ownerUnknown);
+}
+
+/**
+ * Opens the sources to purge: the given ones (with the plan's PHP users: takePlanOwners), else every
+ * source of the plan (warning when it predates the record of PHP users), and counts the files of an
+ * unknown PHP user (filesOfUnknownPhpUser) before anything is deleted; they are foreign-owner to
+ * purgeSessions, so kept anyway.
+ * @throws UserFacingError when a source cannot be opened or listed (the opened ones are closed)
+ */
+async function openPurgeSources(
+  specs: string[],
+  r: ResolvedPlanDefaults,
+  options: PurgeUseCaseOptions,
+): Promise<{ sources: Source[]; ownerUnknown: number }> {
+  const sourceOptions = {
+    maxSessionBytes: r.maxSessionBytes,
+    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    write: true,
+    ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+  };
+  // Given sources (repeatable), else every source of the plan, in its order.
+  const sources: Source[] =
+    specs.length > 0 ? await openSources(specs, sourceOptions) : await openPlanSources(r.plan!, r.planPath!, sourceOptions);
+  // Files PHP's files handler refuses for their owner are kept (files.ts phpAcceptsOwner).
+  if (specs.length > 0) takePlanOwners(sources, r.plan);
+  else {
+    const old = ownersNotRecordedWarning(r.plan!, r.planPath!);
+    if (old !== undefined) options.onWarning?.(`warning: ${old}`);
+  }
+  try {
+    return { sources, ownerUnknown: filesOfUnknownPhpUser(sources) };
+  } catch (err) {
+    await closeSources(sources);
+    throw err;
+  }
+}
+
+/** The use case's report from each source's purge report (the sum and the CLI's --json). */
+function purgeResult(
+  reports: PurgeReport[],
+  labels: string[],
+  duplicates: DuplicatesReport | undefined,
+  heading: string,
+  ownerUnknown: number,
+): PurgeUseCaseReport {
   const total = reports.length === 1 ? reports[0]! : sumPurgeReports(reports);
   const unknown = ownerUnknown > 0 ? { ownerUnknown } : {};
   const json: PurgeResult =

@@ -76,6 +76,54 @@ export interface VerifyMigrationReport {
 }
 
 /**
+ * Opens the sources given with --source (repeatable: compared byte for byte, each on its own; with the
+ * plan's PHP users) and the target. @throws what opening throws (the opened sources closed).
+ */
+async function openGivenAndTarget(
+  specs: string[],
+  sourceOptions: Parameters<typeof openSources>[1],
+  r: ReturnType<typeof resolveVerifyDefaults>,
+  options: VerifyMigrationOptions,
+  onWarning: (line: string) => void,
+): Promise<{ given: Source[]; client: RedisConnection }> {
+  let given: Source[] = [];
+  try {
+    given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
+    takePlanOwners(given, r.plan);
+    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+      command: options.prefixOnly === true ? 'verify-prefix-only' : 'verify',
+      prefix: r.prefix,
+      onWarning,
+    });
+    return { given, client };
+  } catch (err) {
+    await closeSources(given);
+    throw err;
+  }
+}
+
+/**
+ * The plan's sources verify reads when no --source is given: every live session of every source
+ * must be present (`wantPresence`), and a plan's plaintext Redis sources are checked too (their
+ * prefixes must be empty in the end). Warns when the plan predates the record of PHP users. None
+ * with --source or without a plan.
+ */
+async function planSourcesToCheck(
+  given: Source[],
+  wantPresence: boolean,
+  sourceOptions: Parameters<typeof openPlanSources>[2],
+  r: ReturnType<typeof resolveVerifyDefaults>,
+  onWarning: (line: string) => void,
+): Promise<Source[]> {
+  const planHasRedis = r.plan?.sources.some((d) => d.kind === 'redis') === true;
+  if (r.plan === undefined || given.length > 0 || !(wantPresence || planHasRedis)) return [];
+  const sources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
+  const old = ownersNotRecordedWarning(r.plan, r.planPath!);
+  if (old !== undefined) onWarning(`warning: ${old}`);
+  return sources;
+}
+
+/**
  * Verifies the target: no plaintext session anywhere in the database (or under the prefix), every
  * value under the prefix an authentic envelope with a TTL, and the sources present or identical.
  * `report.ok` is the verdict (the CLI's exit 0 or 1).
@@ -97,20 +145,12 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
     onWarning,
   };
-  let given: Source[] = [];
+  let given: Source[];
   let client: RedisConnection;
   try {
-    // --source (repeatable): compared byte for byte, each on its own.
-    given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
-    takePlanOwners(given, r.plan);
-    client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
-      command: options.prefixOnly === true ? 'verify-prefix-only' : 'verify',
-      prefix: r.prefix,
-      onWarning,
-    });
+    ({ given, client } = await openGivenAndTarget(specs, sourceOptions, r, options, onWarning));
   } catch (err) {
     codec.wipe();
-    await closeSources(given);
     throw err;
   }
   let planSources: Source[] = [];
@@ -121,12 +161,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     // With --plan alone, every live session of every source of the plan must be present; and a plan's
     // plaintext Redis sources are checked too (their prefixes must be empty in the end).
     const wantPresence = given.length === 0 && r.plan !== undefined && options.presence !== false;
-    const planHasRedis = r.plan?.sources.some((d) => d.kind === 'redis') === true;
-    if (r.plan !== undefined && given.length === 0 && (wantPresence || planHasRedis)) {
-      planSources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
-      const old = ownersNotRecordedWarning(r.plan, r.planPath!);
-      if (old !== undefined) onWarning(`warning: ${old}`);
-    }
+    planSources = await planSourcesToCheck(given, wantPresence, sourceOptions, r, onWarning);
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
     // Files of a non-root owner while the plan knows no PHP user: maybe PHP's sessions, not copied.
     const ownerUnknown = filesOfUnknownPhpUser(given.length > 0 ? given : planSources);

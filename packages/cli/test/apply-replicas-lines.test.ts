@@ -52,3 +52,19 @@ describe('apply replicas lines', () => {
     ).toEqual([]);
   });
 });
+
+describe('apply FAILED lines', () => {
+  it('lists the failures the report keeps and says how many more failed (the report keeps the first 100)', async () => {
+    const { failedLines } = await import('../src/commands/apply.ts');
+    const failures = Array.from({ length: 100 }, (_, i) => ({
+      key: `smsess:{${i}}`,
+      file: `/s/sess_${i}`,
+      reason: 'the connection to Redis is down',
+    }));
+    const lines = failedLines({ failures, counts: { failed: 4000 } as never });
+    expect(lines).toHaveLength(101);
+    expect(lines[0]).toBe('  FAILED      smsess:{0} (/s/sess_0): the connection to Redis is down');
+    expect(lines[100]).toBe("  FAILED      ... and 3900 more session(s), not listed (counted in 'failed')");
+    expect(failedLines({ failures: failures.slice(0, 2), counts: { failed: 2 } as never })).toHaveLength(2);
+  });
+});

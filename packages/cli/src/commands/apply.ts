@@ -209,6 +209,23 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
   return lines;
 }
 
+/**
+ * apply's `FAILED` lines: one per session the report lists (its first 100: MAX_LISTED in
+ * packages/migrate/src/apply.ts), then, when more failed, one line saying how many are not listed.
+ */
+export function failedLines(s: Pick<ApplyResult['sessions'], 'failures' | 'counts'>): string[] {
+  const lines = s.failures.map((p) => `  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
+  const more = s.counts.failed - s.failures.length;
+  if (more > 0) lines.push(`  FAILED      ... and ${more} more session(s), not listed (counted in 'failed')`);
+  return lines;
+}
+
+/**
+ * Said after "run apply again" where Redis failed: a Redis that was restarted meanwhile (and lost what
+ * it held) makes apply refuse the plan (its run ID changed), and asks for plan first.
+ */
+const AFTER_RESTART = ' (if Redis was restarted meanwhile: plan, then apply)';
+
 /** @param ok applyPlan's verdict (exit 0) */
 function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
   const c = r.sessions.counts;
@@ -238,14 +255,15 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
         : `  MISSING     ${c.missingAfterWrite} session(s) written or found by apply are not in Redis any more (lost, e.g. in a failover): run apply again to write them`,
     );
   for (const k of r.sessions.missing.slice(0, 20)) print(`  MISSING     ${k}`);
-  if (c.unverified > 0) print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again`);
+  if (c.unverified > 0)
+    print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again${AFTER_RESTART}`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
   // A permanent error (OOM, NOPERM, ...) is not retried: the STOPPED line above says it and what to do.
   if (c.notDone > 0 || r.sessions.aborted)
     print(
       r.sessions.stopped !== undefined
         ? `  NOT DONE    ${c.notDone} session(s) not written: apply stopped at the error above`
-        : `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)`,
+        : `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)${AFTER_RESTART}`,
     );
   if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
   for (const u of r.sessions.unstable) print(`  UNSTABLE    ${printable(u)}`);
@@ -261,7 +279,7 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
     `  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`,
   );
   for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
-  for (const p of r.sessions.failures) print(`  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
+  for (const line of failedLines(r.sessions)) print(line);
   if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
   else if (!r.dryRun && ok) print('  next        deploy the artifacts to PHP, then run session-migrate verify');
 }

@@ -1,7 +1,7 @@
 /**
  * Session files PHP's files handler refuses for their owner are not migrated (php-src
  * ext/session/mod_files.c, ps_files_open: a file owned by neither root nor the uid PHP runs as is
- * "not created by your uid" and is not read). In a shared, world-writable session directory (Debian's
+ * "not created by your uid" and is not read). In a world-writable session directory (Debian's
  * /var/lib/php/sessions, mode 1733) any local user can plant `sess_<id>` holding `admin|b:1;`: PHP
  * ignores it, and before this fix apply copied it into Redis as a valid, encrypted session.
  *
@@ -92,13 +92,13 @@ interface PlanJson {
 describe.skipIf(!isRoot)("session files PHP's files handler refuses for their owner", () => {
   it("plan infers the PHP user from the files and says so; apply, verify and purge leave the other owners' files alone", async () => {
     await client.flushall();
-    const dir = sessionDir('shared');
+    const dir = sessionDir('www-dir');
     const www = owned(dir, 'www', 5, WWW);
     const byRoot = writeSessionFiles(dir, 'root', 2); // root's: PHP takes them too
     const planted = [sid('plant', 1), sid('plant', 2)];
     const plantedFiles = [plant(dir, planted[0]!, NOBODY), plant(dir, planted[1]!, OTHER, PLANTED, 0o000)];
-    const planFile = join(root, 'shared-plan.json');
-    const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'shared-art') }));
+    const planFile = join(root, 'www-plan.json');
+    const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'www-art') }));
     expect(p.status, p.stdout + p.stderr).toBe(0);
     expect(p.stdout).toMatch(
       /^ {2}owners {6}session files owned by uid 33 \(www-data\) are taken \(the owner of most of them: check it, or give --php-user\), and root's; 2 file\(s\) owned by other users are not: PHP's files handler refuses them/m,

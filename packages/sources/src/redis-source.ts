@@ -68,65 +68,13 @@ export interface ParsedRedisSource {
  * @throws UserFacingError for anything else; the message never contains the password.
  */
 export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = process.env, tls: TlsFiles = {}): ParsedRedisSource {
-  const sentinel = /^rediss?\+sentinel:\/\//i.test(spec);
-  const phpredis = /^(tcp|tls):\/\//.test(spec);
-  const servers = sentinel ? [spec] : phpredis ? splitRedisSavePath(spec) : spec.split(',');
   // Reports and the plan name the source with `<redacted len=N>` (BUG-17 report_redaction); an error
   // about the spec names it as every Redis address error does (redactUrl: `***`, neither the
   // password nor its length).
   const redacted = redactRedisAddress(spec);
   const named = redactUrl(spec);
-  if (servers.length > 1) {
-    throw new UserFacingError(
-      `source redis:${named} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`,
-    );
-  }
-  const notUnderstood = () =>
-    new UserFacingError(
-      `source redis:${named} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`,
-    );
-  // The server, as phpredis reads it (tcp://, tls://) or as a Redis URL (redis://, rediss://).
-  let server: {
-    tls: boolean;
-    userinfo: string | null;
-    host: string;
-    port: number | null;
-    path: string | null;
-    params: Record<string, string | string[]>;
-  } | null = null;
-  let params: Record<string, string | string[]>;
-  if (sentinel) {
-    params = parseRedisQuery(spec.includes('?') ? spec.slice(spec.indexOf('?') + 1) : '');
-  } else if (phpredis) {
-    const h = parseRedisServer(servers[0] ?? '');
-    if (h.invalid || h.host === null || (h.scheme !== 'tcp' && h.scheme !== 'tls') || !/^(\/\d*)?$/.test(h.path ?? ''))
-      throw notUnderstood();
-    server = { tls: h.scheme === 'tls', userinfo: h.userinfo, host: h.host, port: h.port, path: h.path, params: h.params };
-    params = h.params;
-  } else {
-    const m = /^(redis|rediss):\/\/(?:([^@/?]*)@)?(\[[^\]]+\]|[^:/?[\]]+)(?::(\d+))?(\/\d*)?(?:\?(.*))?$/s.exec(servers[0] ?? '');
-    if (m === null) throw notUnderstood();
-    params = parseRedisQuery(m[6] ?? '');
-    server = {
-      tls: m[1] === 'rediss',
-      userinfo: m[2] ?? null,
-      host: m[3]!,
-      port: m[4] !== undefined ? Number(m[4]) : null,
-      path: m[5] ?? null,
-      params,
-    };
-  }
-  // A redis:// or redis+sentinel:// URL is session-migrate's own form: a parameter phpredis's session
-  // handler does not read (redis_session.c, PS_OPEN_FUNC; PHPREDIS_SESSION_PARAMS) is most likely a
-  // typo (`prefx=`) that would silently read the default prefix instead, so it is refused, by name
-  // only. A tcp:// or tls:// save_path is read exactly as phpredis reads it, which ignores unknown
-  // parameters: there, the default prefix is where PHP really keeps the sessions.
-  const unknown = phpredis ? [] : Object.keys(params).filter((name) => !PHPREDIS_SESSION_PARAMS.has(name));
-  if (unknown.length > 0) {
-    throw new UserFacingError(
-      `source redis:${named}: unknown parameter ${unknown.map((n) => `"${printable(n)}"`).join(', ')} (known: ${[...PHPREDIS_SESSION_PARAMS].join(', ')})`,
-    );
-  }
+  const { server, params, phpredis } = splitSourceSpec(spec, named);
+  refuseUnknownParams(params, phpredis, named);
   const last = (name: string): string | undefined => {
     const v = params[name];
     return Array.isArray(v) ? undefined : v;
@@ -136,17 +84,7 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
   const prefix = last('prefix') ?? PHPREDIS_DEFAULT_PREFIX;
   if (prefix === '')
     throw new UserFacingError(`source redis:${named}: an empty prefix would take every key of the database as a session; give prefix=`);
-  let url: string;
-  if (server === null) {
-    url = spec.replace(/\?.*$/s, '');
-  } else {
-    const port = server.port ?? 6379;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${named}: port must be 1 to 65535`);
-    const pathDb = server.path?.slice(1) ?? '';
-    const dbText = last('database') ?? (pathDb !== '' ? pathDb : '0');
-    if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${named}: database "${dbText}" is not a number`);
-    url = `${server.tls ? 'rediss' : 'redis'}://${server.userinfo !== null ? `${server.userinfo}@` : ''}${server.host}:${port}/${Number(dbText)}`;
-  }
+  const url = server === null ? spec.replace(/\?.*$/s, '') : serverUrl(server, last('database'), named);
   let address;
   try {
     address = parseRedisUrl(url, 'source');
@@ -179,6 +117,94 @@ export function parseRedisSourceSpec(spec: string, env: NodeJS.ProcessEnv = proc
     ...(credentials.username !== undefined ? { username: credentials.username } : {}),
     ...(credentials.password !== undefined ? { password: credentials.password } : {}),
   };
+}
+
+/** The one server of a source spec, as phpredis reads it (tcp://, tls://) or as a Redis URL (redis://, rediss://). */
+interface SourceServer {
+  tls: boolean;
+  userinfo: string | null;
+  host: string;
+  port: number | null;
+  path: string | null;
+}
+
+/**
+ * Splits a source spec into its one server (null for a Sentinel URL, whose hosts ioredis reads) and its
+ * query parameters (parse_str form-decoded: parseRedisQuery / parseRedisServer).
+ * @param named the spec as errors name it (redactUrl)
+ * @throws UserFacingError when the spec names several servers or has none of the accepted forms
+ */
+function splitSourceSpec(
+  spec: string,
+  named: string,
+): { server: SourceServer | null; params: Record<string, string | string[]>; phpredis: boolean } {
+  const sentinel = /^rediss?\+sentinel:\/\//i.test(spec);
+  const phpredis = /^(tcp|tls):\/\//.test(spec);
+  const servers = sentinel ? [spec] : phpredis ? splitRedisSavePath(spec) : spec.split(',');
+  if (servers.length > 1) {
+    throw new UserFacingError(
+      `source redis:${named} names ${servers.length} servers (a "," separates servers in a save_path; write a "," inside auth as %2C): give one server`,
+    );
+  }
+  const notUnderstood = () =>
+    new UserFacingError(
+      `source redis:${named} is not understood: expected redis://host:port/db?prefix=P, redis+sentinel://host:port/MASTER/db?prefix=P or phpredis's tcp://host:port?auth=..&prefix=..&database=..`,
+    );
+  if (sentinel) return { server: null, params: parseRedisQuery(spec.includes('?') ? spec.slice(spec.indexOf('?') + 1) : ''), phpredis };
+  if (phpredis) {
+    const h = parseRedisServer(servers[0] ?? '');
+    if (h.invalid || h.host === null || (h.scheme !== 'tcp' && h.scheme !== 'tls') || !/^(\/\d*)?$/.test(h.path ?? ''))
+      throw notUnderstood();
+    return {
+      server: { tls: h.scheme === 'tls', userinfo: h.userinfo, host: h.host, port: h.port, path: h.path },
+      params: h.params,
+      phpredis,
+    };
+  }
+  const m = /^(redis|rediss):\/\/(?:([^@/?]*)@)?(\[[^\]]+\]|[^:/?[\]]+)(?::(\d+))?(\/\d*)?(?:\?(.*))?$/s.exec(servers[0] ?? '');
+  if (m === null) throw notUnderstood();
+  return {
+    server: {
+      tls: m[1] === 'rediss',
+      userinfo: m[2] ?? null,
+      host: m[3]!,
+      port: m[4] !== undefined ? Number(m[4]) : null,
+      path: m[5] ?? null,
+    },
+    params: parseRedisQuery(m[6] ?? ''),
+    phpredis,
+  };
+}
+
+/**
+ * A redis:// or redis+sentinel:// URL is session-migrate's own form: a parameter phpredis's session
+ * handler does not read (redis_session.c, PS_OPEN_FUNC; PHPREDIS_SESSION_PARAMS) is most likely a
+ * typo (`prefx=`) that would silently read the default prefix instead, so it is refused, by name
+ * only. A tcp:// or tls:// save_path is read exactly as phpredis reads it, which ignores unknown
+ * parameters: there, the default prefix is where PHP really keeps the sessions.
+ * @throws UserFacingError naming the unknown parameters (never their values)
+ */
+function refuseUnknownParams(params: Record<string, string | string[]>, phpredis: boolean, named: string): void {
+  const unknown = phpredis ? [] : Object.keys(params).filter((name) => !PHPREDIS_SESSION_PARAMS.has(name));
+  if (unknown.length > 0) {
+    throw new UserFacingError(
+      `source redis:${named}: unknown parameter ${unknown.map((n) => `"${printable(n)}"`).join(', ')} (known: ${[...PHPREDIS_SESSION_PARAMS].join(', ')})`,
+    );
+  }
+}
+
+/**
+ * The redis:// or rediss:// URL of a source's one server: port 6379 by default, the database from
+ * `database=` over the path's `/N` (as phpredis's save_path), else 0.
+ * @throws UserFacingError for a port outside 1-65535 or a database that is not a number
+ */
+function serverUrl(server: SourceServer, database: string | undefined, named: string): string {
+  const port = server.port ?? 6379;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserFacingError(`source redis:${named}: port must be 1 to 65535`);
+  const pathDb = server.path?.slice(1) ?? '';
+  const dbText = database ?? (pathDb !== '' ? pathDb : '0');
+  if (!/^\d{1,5}$/.test(dbText)) throw new UserFacingError(`source redis:${named}: database "${dbText}" is not a number`);
+  return `${server.tls ? 'rediss' : 'redis'}://${server.userinfo !== null ? `${server.userinfo}@` : ''}${server.host}:${port}/${Number(dbText)}`;
 }
 
 /** The session ID shortened for reports: a full ID is a replayable credential. */

@@ -150,26 +150,14 @@ export async function resolveDuplicates(sources: readonly Source[], options: Res
   };
   if (sources.length < 2) return { report, superseded };
   if (sources.length > 255) throw new RangeError('at most 255 sources');
-  const index = new IdIndex();
-  /** Candidate IDs seen in more than one source (by hash; confirmed by reading). */
-  const candidates = new Set<string>();
-  for (const [s, source] of sources.entries()) {
-    for await (const ids of source.ids()) {
-      for (const id of ids) {
-        const first = index.add(id, s);
-        // Seen in another source (SCAN may return a key of the same source twice: not a duplicate).
-        if (first !== -1 && first !== s) candidates.add(id);
-      }
-    }
-  }
+  const list = await idsInSeveralSources(sources);
   const now = options.nowSeconds ?? Date.now() / 1000;
   const read: StableReadOptions = { looksComplete: looksCompleteFor(options.serializeHandler) };
-  const list = [...candidates];
   for (let start = 0; start < list.length; start += 500) {
     const ids = list.slice(start, start + 500);
     const copies = await Promise.all(sources.map((source) => source.readIds(ids, { read })));
     ids.forEach((id, k) => {
-      const found: Array<{ source: number; item: SourceItem; ttlMs?: number; data?: Buffer }> = [];
+      const found: Copy[] = [];
       for (let s = 0; s < sources.length; s++) {
         const item = copies[s]![k];
         if (item === undefined) continue;
@@ -181,55 +169,92 @@ export async function resolveDuplicates(sources: readonly Source[], options: Res
         found.push(d.action === 'migrate' ? { source: s, item, ttlMs: d.ttlMs, data: item.data } : { source: s, item });
       }
       if (found.length < 2) return; // a hash collision, or gone meanwhile
-      report.ids++;
-      const live = found.filter((f) => f.ttlMs !== undefined);
-      let winner: number;
-      let reason: DuplicatesReport['sample'][number]['reason'];
-      if (live.length < 2) {
-        // At most one copy would be copied at all: nothing to choose.
-        report.identical++;
-        winner = live[0]?.source ?? found[0]!.source;
-        reason = live.length === 1 ? 'only-live-copy' : 'identical';
-      } else if (live.every((f) => f.data!.equals(live[0]!.data!))) {
-        report.identical++;
-        winner = live.reduce((a, b) => (b.ttlMs! > a.ttlMs! ? b : a)).source;
-        reason = 'identical';
-      } else {
-        const sorted = [...live].sort((a, b) => b.ttlMs! - a.ttlMs! || a.source - b.source);
-        const best = sorted[0]!;
-        // Written within the margin of the best: cannot be ordered; the source given first wins.
-        const tied = sorted.filter((f) => best.ttlMs! - f.ttlMs! < NEWER_MARGIN_MS && !f.data!.equals(best.data!));
-        if (tied.length > 0) {
-          report.ties++;
-          winner = Math.min(best.source, ...tied.map((f) => f.source));
-          reason = 'tie';
-        } else {
-          report.newerWins++;
-          winner = best.source;
-          reason = 'newer';
-        }
-      }
-      for (const f of live) {
-        if (f.source === winner) continue;
-        superseded[f.source]!.add(id);
-        report.superseded[f.source]!++;
-        report.supersededBytes[f.source]! += f.data!.length;
-      }
-      if (report.sample.length < SAMPLE) {
-        report.sample.push({
-          id: shortId(id),
-          winner,
-          reason,
-          copies: found.map((f) => ({
-            source: f.source,
-            location: redactSessionPath(f.item.location),
-            ...(f.ttlMs !== undefined ? { ttlSeconds: Math.round(f.ttlMs / 1000) } : {}),
-          })),
-        });
-      }
+      recordDuplicate(id, found, report, superseded);
     });
   }
   return { report, superseded };
+}
+
+/** One source's copy of a session ID: `ttlMs` and `data` only for a copy apply would copy (live). */
+interface Copy {
+  source: number;
+  item: SourceItem;
+  ttlMs?: number;
+  data?: Buffer;
+}
+
+/**
+ * The candidate IDs seen in more than one source (by a 64-bit hash of each ID, IdIndex; confirmed
+ * afterwards by reading them). SCAN may return a key of the same source twice: not a duplicate.
+ */
+async function idsInSeveralSources(sources: readonly Source[]): Promise<string[]> {
+  const index = new IdIndex();
+  const candidates = new Set<string>();
+  for (const [s, source] of sources.entries()) {
+    for await (const ids of source.ids()) {
+      for (const id of ids) {
+        const first = index.add(id, s);
+        if (first !== -1 && first !== s) candidates.add(id);
+      }
+    }
+  }
+  return [...candidates];
+}
+
+/**
+ * Decides which copy of a session ID found in several sources wins (see the module comment: the only
+ * live copy, identical copies, the newer by its TTL, or a tie within NEWER_MARGIN_MS where the source
+ * given first wins) and records it: the losers' IDs in `superseded`, counts and a sample in `report`.
+ */
+function recordDuplicate(id: string, found: readonly Copy[], report: DuplicatesReport, superseded: Array<Set<string>>): void {
+  report.ids++;
+  const live = found.filter((f) => f.ttlMs !== undefined);
+  const { winner, reason } = chooseWinner(live, found, report);
+  for (const f of live) {
+    if (f.source === winner) continue;
+    superseded[f.source]!.add(id);
+    report.superseded[f.source]!++;
+    report.supersededBytes[f.source]! += f.data!.length;
+  }
+  if (report.sample.length < SAMPLE) {
+    report.sample.push({
+      id: shortId(id),
+      winner,
+      reason,
+      copies: found.map((f) => ({
+        source: f.source,
+        location: redactSessionPath(f.item.location),
+        ...(f.ttlMs !== undefined ? { ttlSeconds: Math.round(f.ttlMs / 1000) } : {}),
+      })),
+    });
+  }
+}
+
+/** The winning copy among `live` (copies apply would copy) and why; counts the kind of decision in `report`. */
+function chooseWinner(
+  live: readonly Copy[],
+  found: readonly Copy[],
+  report: DuplicatesReport,
+): { winner: number; reason: DuplicatesReport['sample'][number]['reason'] } {
+  if (live.length < 2) {
+    // At most one copy would be copied at all: nothing to choose.
+    report.identical++;
+    return { winner: live[0]?.source ?? found[0]!.source, reason: live.length === 1 ? 'only-live-copy' : 'identical' };
+  }
+  if (live.every((f) => f.data!.equals(live[0]!.data!))) {
+    report.identical++;
+    return { winner: live.reduce((a, b) => (b.ttlMs! > a.ttlMs! ? b : a)).source, reason: 'identical' };
+  }
+  const sorted = [...live].sort((a, b) => b.ttlMs! - a.ttlMs! || a.source - b.source);
+  const best = sorted[0]!;
+  // Written within the margin of the best: cannot be ordered; the source given first wins.
+  const tied = sorted.filter((f) => best.ttlMs! - f.ttlMs! < NEWER_MARGIN_MS && !f.data!.equals(best.data!));
+  if (tied.length > 0) {
+    report.ties++;
+    return { winner: Math.min(best.source, ...tied.map((f) => f.source)), reason: 'tie' };
+  }
+  report.newerWins++;
+  return { winner: best.source, reason: 'newer' };
 }
 
 /**

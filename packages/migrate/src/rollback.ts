@@ -460,61 +460,17 @@ async function readSessions(
 
 /** Restores the listed IDs into one directory; adds the key names found in Redis to `found`. */
 async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>): Promise<RollbackToFilesReport> {
-  const { client, codec, prefix, layout, dryRun } = options;
-  const base = checkBaseDir(layout);
+  const base = checkBaseDir(options.layout);
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
   const dirMode = base.mode & 0o777;
-  const report = emptyRollbackReport(dryRun);
-  const fail = (key: string, file: string, reason: string) => {
-    report.counts.failed++;
-    if (report.failures.length < 100) report.failures.push({ key, file: redactSessionPath(file), reason });
-  };
-
+  const report = emptyRollbackReport(options.dryRun);
   const handle = async (ids: string[]) => {
-    const read = await readSessions(client, codec, prefix, ids);
+    const read = await readSessions(options.client, options.codec, options.prefix, ids);
     const now = options.nowMs ?? Date.now();
-    // Write times inferred with a too small gc_maxlifetime are late: an older Redis copy would
-    // overwrite a newer file. Refused for the whole batch before any of it is written.
-    for (const { key, pttl, tombPttl } of read) {
-      const over = [pttl, tombPttl].find((t) => typeof t === 'number' && isTtlAboveGcMaxlifetime(t, options.gcMaxlifetime));
-      if (over !== undefined)
-        throw new UserFacingError(
-          `rollback refused: ${ttlAboveGcMaxlifetimeMessage(key, over as number, options.gcMaxlifetime)}; ${report.counts.written + report.counts['destroyed-file-removed'] > 0 ? 'files written so far hold the Redis copy; re-run with the right value' : 'nothing was written'}`,
-          report.counts.written + report.counts['destroyed-file-removed'] > 0 ? 1 : 2,
-        );
-    }
-    ids.forEach((id, i) => {
-      report.idsChecked++;
-      const { key, err, value, pttl, tombPttl } = read[i]!;
-      const path = sessionFilePath(layout, id);
-      if (err) {
-        const c = client.classify(err);
-        if (c.kind === 'permanent' && c.code !== 'WRONGTYPE')
-          throw new UserFacingError(
-            `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
-            report.counts.written > 0 ? 1 : 2,
-          );
-        return fail(key, path, c.message.slice(0, 120));
-      }
-      try {
-        if (value === null) {
-          report.counts[withoutKey(path, tombPttl, { ...options, now })]++;
-          return;
-        }
-        found.add(key);
-        const opened = codec.open(key, value as Buffer);
-        if (!opened.ok) return fail(key, path, `value does not open (${opened.reason}); left alone`);
-        const outcome = fromRedisCopy(path, id, opened.plaintext, pttl, { ...options, now, owner, dirMode });
-        if (typeof outcome === 'object') return fail(key, path, outcome.failed);
-        report.counts[outcome]++;
-      } catch (e) {
-        if (e instanceof UserFacingError) return fail(key, path, e.message);
-        fail(key, path, describeFsError(e));
-      }
-    });
+    refuseTtlsAboveGcMaxlifetime(read, options.gcMaxlifetime, report);
+    ids.forEach((id, i) => restoreOne(id, read[i]!, { ...options, now, owner, dirMode }, report, found));
   };
-
   let batch: string[] = [];
   for (const id of options.ids) {
     if (!SESSION_ID_PATTERN.test(id)) continue;
@@ -526,6 +482,73 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
   }
   if (batch.length > 0) await handle(batch);
   return report;
+}
+
+/**
+ * Write times inferred with a too small gc_maxlifetime are late: an older Redis copy would overwrite
+ * a newer file (the lifecycle rule, isTtlAboveGcMaxlifetime). Refused for the whole batch before any
+ * of it is written.
+ * @throws UserFacingError (exit 1 when files were written by earlier batches, else 2)
+ */
+function refuseTtlsAboveGcMaxlifetime(
+  read: ReadonlyArray<{ key: string; pttl: unknown; tombPttl: unknown }>,
+  gcMaxlifetime: number,
+  report: RollbackToFilesReport,
+): void {
+  for (const { key, pttl, tombPttl } of read) {
+    const over = [pttl, tombPttl].find((t) => typeof t === 'number' && isTtlAboveGcMaxlifetime(t, gcMaxlifetime));
+    if (over === undefined) continue;
+    const written = report.counts.written + report.counts['destroyed-file-removed'] > 0;
+    throw new UserFacingError(
+      `rollback refused: ${ttlAboveGcMaxlifetimeMessage(key, over as number, gcMaxlifetime)}; ${written ? 'files written so far hold the Redis copy; re-run with the right value' : 'nothing was written'}`,
+      written ? 1 : 2,
+    );
+  }
+}
+
+/**
+ * Restores one session ID from what Redis holds for it (readSessions) and counts the outcome in
+ * `report`; a failure of this session is recorded (at most 100 named), never thrown.
+ * @throws UserFacingError for a permanent Redis error other than WRONGTYPE (re-running is safe)
+ */
+function restoreOne(
+  id: string,
+  read: { key: string; err: Error | null; value: unknown; pttl: unknown; tombPttl: unknown },
+  options: RollbackToFilesOptions & { now: number; owner: { uid: number; gid: number } | undefined; dirMode: number },
+  report: RollbackToFilesReport,
+  found: Set<string>,
+): void {
+  const { key, err, value, pttl, tombPttl } = read;
+  const path = sessionFilePath(options.layout, id);
+  const fail = (reason: string) => {
+    report.counts.failed++;
+    if (report.failures.length < 100) report.failures.push({ key, file: redactSessionPath(path), reason });
+  };
+  report.idsChecked++;
+  if (err) {
+    const c = options.client.classify(err);
+    if (c.kind === 'permanent' && c.code !== 'WRONGTYPE')
+      throw new UserFacingError(
+        `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
+        report.counts.written > 0 ? 1 : 2,
+      );
+    return fail(c.message.slice(0, 120));
+  }
+  try {
+    if (value === null) {
+      report.counts[withoutKey(path, tombPttl, options)]++;
+      return;
+    }
+    found.add(key);
+    const opened = options.codec.open(key, value as Buffer);
+    if (!opened.ok) return fail(`value does not open (${opened.reason}); left alone`);
+    const outcome = fromRedisCopy(path, id, opened.plaintext, pttl, options);
+    if (typeof outcome === 'object') return fail(outcome.failed);
+    report.counts[outcome]++;
+  } catch (e) {
+    if (e instanceof UserFacingError) return fail(e.message);
+    fail(describeFsError(e));
+  }
 }
 
 export interface RemoveKeysReport {

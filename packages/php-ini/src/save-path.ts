@@ -85,61 +85,8 @@ export function parseFilesSavePath(value: string, sidLength: number = DEFAULT_SI
     rest = rest.slice(at + 1);
   }
   fields.push(rest);
-  let depth = 0;
-  let mode = 0o600;
-  if (fields.length > 1) {
-    const first = fields[0] ?? '';
-    depth = strtol(first, 10);
-    if (!/^\s*[+-]?\d/.test(first)) {
-      findings.push({
-        id: 'save-path-non-numeric-depth',
-        severity: 'medium',
-        message: `the depth field "${first}" is not a number: PHP silently uses depth 0`,
-      });
-    } else if (strtolOverflows(first)) {
-      findings.push({
-        id: 'save-path-invalid-depth',
-        severity: 'high',
-        message: `depth ${first.trim()} is out of range: PHP fails every session_start ('The first parameter in session.save_path is invalid')`,
-      });
-    } else if (depth < 0) {
-      findings.push({
-        id: 'save-path-invalid-depth',
-        severity: 'high',
-        message: `depth ${depth} is invalid: PHP fails every session_start`,
-      });
-    } else if (fields.length === 2 && /^\s*0\d{3}\s*$/.test(first)) {
-      findings.push({
-        id: 'save-path-depth-looks-like-mode',
-        severity: 'high',
-        message: `the first field is the DEPTH (${depth}), not a mode; PHP fails every session_start ('Failed to create session data file path')`,
-      });
-    } else if (depth >= sidLength) {
-      findings.push({
-        id: 'save-path-invalid-depth',
-        severity: 'high',
-        message: `depth ${first.trim()} is not below the session ID length (${sidLength}): PHP fails every session_start ('Failed to create session data file path')`,
-      });
-    }
-  }
-  if (fields.length > 2) {
-    mode = strtol(fields[1] ?? '', 8);
-    if (mode < 0 || mode > 0o7777) {
-      findings.push({
-        id: 'save-path-invalid-mode',
-        severity: 'high',
-        message: `mode ${fields[1]} is out of range: PHP fails every session_start`,
-      });
-    } else if ((mode & 0o600) !== 0o600) {
-      // ps_files_open creates the file with this mode (O_CREAT): the first request writes it, every
-      // later open(O_RDWR) of it by the (non-root) PHP user fails with EACCES
-      findings.push({
-        id: 'save-path-mode-unreadable',
-        severity: 'medium',
-        message: `the mode field ${JSON.stringify(fields[1] ?? '')} reads as 0${mode.toString(8)}: PHP creates session files its own user cannot read and write again, so every session is lost after its first request`,
-      });
-    }
-  }
+  const depth = fields.length > 1 ? parseDepthField(fields[0] ?? '', fields.length, sidLength, findings) : 0;
+  const mode = fields.length > 2 ? parseModeField(fields[1] ?? '', findings) : 0o600;
   const path = fields[fields.length - 1] ?? '';
   if (path === '') {
     findings.push({
@@ -149,4 +96,71 @@ export function parseFilesSavePath(value: string, sidLength: number = DEFAULT_SI
     });
   }
   return { depth, mode, path, findings };
+}
+
+/**
+ * The depth field (`N;...`) as mod_files.c reads it (ps_files_open / PS_OPEN_FUNC(files): ZEND_STRTOL
+ * base 10, so "abc" is 0), with a finding for each value PHP mishandles.
+ * @param fieldCount how many `;`-separated fields the save_path has (2: `N;path`, 3: `N;MODE;path`)
+ * @returns the depth PHP uses
+ */
+function parseDepthField(first: string, fieldCount: number, sidLength: number, findings: SavePathFinding[]): number {
+  const depth = strtol(first, 10);
+  if (!/^\s*[+-]?\d/.test(first)) {
+    findings.push({
+      id: 'save-path-non-numeric-depth',
+      severity: 'medium',
+      message: `the depth field "${first}" is not a number: PHP silently uses depth 0`,
+    });
+  } else if (strtolOverflows(first)) {
+    findings.push({
+      id: 'save-path-invalid-depth',
+      severity: 'high',
+      message: `depth ${first.trim()} is out of range: PHP fails every session_start ('The first parameter in session.save_path is invalid')`,
+    });
+  } else if (depth < 0) {
+    findings.push({
+      id: 'save-path-invalid-depth',
+      severity: 'high',
+      message: `depth ${depth} is invalid: PHP fails every session_start`,
+    });
+  } else if (fieldCount === 2 && /^\s*0\d{3}\s*$/.test(first)) {
+    findings.push({
+      id: 'save-path-depth-looks-like-mode',
+      severity: 'high',
+      message: `the first field is the DEPTH (${depth}), not a mode; PHP fails every session_start ('Failed to create session data file path')`,
+    });
+  } else if (depth >= sidLength) {
+    findings.push({
+      id: 'save-path-invalid-depth',
+      severity: 'high',
+      message: `depth ${first.trim()} is not below the session ID length (${sidLength}): PHP fails every session_start ('Failed to create session data file path')`,
+    });
+  }
+  return depth;
+}
+
+/**
+ * The mode field (`N;MODE;path`) as mod_files.c reads it (ZEND_STRTOL base 8), with a finding for a
+ * mode out of range or one that leaves PHP's own user unable to read and write its files.
+ * @returns the mode PHP uses (e.g. 0o600)
+ */
+function parseModeField(field: string, findings: SavePathFinding[]): number {
+  const mode = strtol(field, 8);
+  if (mode < 0 || mode > 0o7777) {
+    findings.push({
+      id: 'save-path-invalid-mode',
+      severity: 'high',
+      message: `mode ${field} is out of range: PHP fails every session_start`,
+    });
+  } else if ((mode & 0o600) !== 0o600) {
+    // ps_files_open creates the file with this mode (O_CREAT): the first request writes it, every
+    // later open(O_RDWR) of it by the (non-root) PHP user fails with EACCES
+    findings.push({
+      id: 'save-path-mode-unreadable',
+      severity: 'medium',
+      message: `the mode field ${JSON.stringify(field)} reads as 0${mode.toString(8)}: PHP creates session files its own user cannot read and write again, so every session is lost after its first request`,
+    });
+  }
+  return mode;
 }

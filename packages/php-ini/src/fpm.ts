@@ -11,7 +11,7 @@
  * `$pool` in php values is replaced by the pool name (fpm_conf_expand_pool_name).
  */
 import { posix } from 'node:path';
-import { parseIni, type IniError } from './parser.ts';
+import { parseIni, type IniEntry, type IniError } from './parser.ts';
 import { isFsError, type IniFileSystem } from './fs.ts';
 import type { FpmPool, PoolValue } from './layers.ts';
 
@@ -145,105 +145,131 @@ const MAX_INCLUDE_DEPTH = 5;
  * `kind: 'io'` errors and make the result partial.
  */
 export function parseFpmConfig(opts: FpmConfigOptions): FpmConfig {
-  const cfg: FpmConfig = { global: new Map(), pools: [], files: [], errors: [], partial: false, fatal: false, invalidFlags: [] };
-  const pools = new Map<string, FpmPool>();
-  const active = new Set<string>();
-  let current: string | null = null;
-  let seq = 0;
   const first = typeof opts.file === 'string' ? opts.file : (opts.file[0] ?? '/');
-  const prefix = opts.prefix ?? defaultFpmPrefix(first);
+  const reader = new FpmReader(opts, opts.prefix ?? defaultFpmPrefix(first));
+  // depth 0 is php-fpm.conf itself; files given as a list are read as if included by it.
+  if (typeof opts.file === 'string') reader.readOne(opts.file, 0);
+  else for (const f of opts.file) reader.readOne(f, 1);
+  if (reader.cfg.fatal) reader.cfg.partial = true;
+  return reader.cfg;
+}
 
-  const readOne = (file: string, depth: number): void => {
+/** The state of one parseFpmConfig run: the result so far, the pools by name, the files open now. */
+class FpmReader {
+  readonly cfg: FpmConfig = { global: new Map(), pools: [], files: [], errors: [], partial: false, fatal: false, invalidFlags: [] };
+  private readonly pools = new Map<string, FpmPool>();
+  /** Files being read (an include of one of them is a loop). */
+  private readonly active = new Set<string>();
+  /** The section the last entry was in ([global] or a pool); it carries over into an included file, as in php-fpm. */
+  private current: string | null = null;
+  /** Order of php_value / php_admin_value entries across files (the later one wins). */
+  private seq = 0;
+
+  constructor(
+    private readonly opts: FpmConfigOptions,
+    private readonly prefix: string,
+  ) {}
+
+  /** Reads one file and, where it says `include`, the files it names (depth: files open at once, minus one). */
+  readOne(file: string, depth: number): void {
+    const data = this.readable(file, depth);
+    if (data === undefined) return;
+    this.active.add(file);
+    this.cfg.files.push(file);
+    const r = parseIni(data, {
+      file,
+      mode: 'fpm',
+      env: this.opts.env,
+      lookup: this.opts.lookup,
+      ...(this.opts.phpVersion !== undefined ? { phpVersion: this.opts.phpVersion } : {}),
+    });
+    if (r.errors.some((x) => x.kind === 'syntax')) this.cfg.fatal = true;
+    this.cfg.errors.push(...r.errors);
+    let lastSection: string | null = null;
+    for (const e of r.entries) {
+      if (e.section !== lastSection) {
+        lastSection = e.section;
+        if (e.section !== null) this.current = e.section;
+      }
+      if (e.key === 'include' && e.offset === undefined) {
+        const pattern = posix.isAbsolute(e.value) ? e.value : posix.join(this.prefix, e.value);
+        for (const f of expandGlob(this.opts.fs, pattern)) this.readOne(f, depth + 1);
+        continue;
+      }
+      this.addEntry(e, this.current);
+    }
+    this.active.delete(file);
+  }
+
+  /** The file's bytes, or undefined (an error recorded) when it is nested too deep, a loop, unreadable or binary. */
+  private readable(file: string, depth: number): Uint8Array | undefined {
     // depth 0 is php-fpm.conf itself: depth 5 would be the sixth file open at once.
     if (depth >= MAX_INCLUDE_DEPTH) {
-      cfg.errors.push({
+      this.cfg.errors.push({
         file,
         line: 0,
         kind: 'io',
         message: `${file}: include nested more than ${MAX_INCLUDE_DEPTH} levels (php-fpm refuses it); not read`,
       });
-      cfg.partial = cfg.fatal = true;
-      return;
+      this.cfg.partial = this.cfg.fatal = true;
+      return undefined;
     }
-    if (active.has(file)) {
-      cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: include loop; not read again` });
-      cfg.partial = cfg.fatal = true;
-      return;
+    if (this.active.has(file)) {
+      this.cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: include loop; not read again` });
+      this.cfg.partial = this.cfg.fatal = true;
+      return undefined;
     }
-    const data = opts.fs.readFile(file);
+    const data = this.opts.fs.readFile(file);
     if (isFsError(data)) {
-      cfg.errors.push({ file, line: 0, kind: 'io', message: data.error });
-      cfg.partial = true;
-      return;
+      this.cfg.errors.push({ file, line: 0, kind: 'io', message: data.error });
+      this.cfg.partial = true;
+      return undefined;
     }
     if (data.includes(0)) {
-      cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: binary data (NUL bytes); not an FPM configuration, not read` });
-      cfg.partial = true;
+      this.cfg.errors.push({ file, line: 0, kind: 'io', message: `${file}: binary data (NUL bytes); not an FPM configuration, not read` });
+      this.cfg.partial = true;
+      return undefined;
+    }
+    return data;
+  }
+
+  /** One entry of the [global] section or of a pool: a php_value / php_admin_value (flag) or a pool setting. */
+  private addEntry(e: IniEntry, section: string | null): void {
+    if (section === null || section.toLowerCase() === 'global') {
+      this.cfg.global.set(e.offset !== undefined ? `${e.key}[${e.offset}]` : e.key, { value: e.value, file: e.file, line: e.line });
       return;
     }
-    active.add(file);
-    cfg.files.push(file);
-    const r = parseIni(data, {
-      file,
-      mode: 'fpm',
-      env: opts.env,
-      lookup: opts.lookup,
-      ...(opts.phpVersion !== undefined ? { phpVersion: opts.phpVersion } : {}),
-    });
-    if (r.errors.some((x) => x.kind === 'syntax')) cfg.fatal = true;
-    cfg.errors.push(...r.errors);
-    let lastSection: string | null = null;
-    for (const e of r.entries) {
-      if (e.section !== lastSection) {
-        lastSection = e.section;
-        if (e.section !== null) current = e.section;
-      }
-      if (e.key === 'include' && e.offset === undefined) {
-        const pattern = posix.isAbsolute(e.value) ? e.value : posix.join(prefix, e.value);
-        for (const f of expandGlob(opts.fs, pattern)) readOne(f, depth + 1);
-        continue;
-      }
-      if (current === null || current.toLowerCase() === 'global') {
-        cfg.global.set(e.offset !== undefined ? `${e.key}[${e.offset}]` : e.key, { value: e.value, file: e.file, line: e.line });
-        continue;
-      }
-      let pool = pools.get(current);
-      if (!pool) {
-        pool = { name: current, file: e.file, line: e.line, phpValues: [], phpAdminValues: [], settings: new Map() };
-        pools.set(current, pool);
-        cfg.pools.push(pool);
-      }
-      const kind = e.offset !== undefined ? POOL_VALUE_KINDS[e.key] : undefined;
-      if (kind && e.offset !== undefined) {
-        const [admin, flag] = kind;
-        let value = e.value;
-        if (flag) {
-          const lv = value.toLowerCase();
-          if (FLAG_TRUE.has(lv)) value = '1';
-          else if (FLAG_FALSE.has(lv)) value = '0';
-          else {
-            cfg.errors.push({
-              file: e.file,
-              line: e.line,
-              kind: 'syntax',
-              message: `${e.key}[${e.offset}]: invalid boolean value (php-fpm refuses to start)`,
-            });
-            cfg.invalidFlags.push({ key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: seq++, pool: current });
-            cfg.fatal = true;
-            continue;
-          }
-        }
-        value = value.split('$pool').join(current);
-        const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: seq++ };
-        (admin ? pool.phpAdminValues : pool.phpValues).push(pv);
-      } else {
-        pool.settings.set(e.offset !== undefined ? `${e.key}[${e.offset}]` : e.key, { value: e.value, file: e.file, line: e.line });
+    let pool = this.pools.get(section);
+    if (!pool) {
+      pool = { name: section, file: e.file, line: e.line, phpValues: [], phpAdminValues: [], settings: new Map() };
+      this.pools.set(section, pool);
+      this.cfg.pools.push(pool);
+    }
+    const kind = e.offset !== undefined ? POOL_VALUE_KINDS[e.key] : undefined;
+    if (kind === undefined || e.offset === undefined) {
+      pool.settings.set(e.offset !== undefined ? `${e.key}[${e.offset}]` : e.key, { value: e.value, file: e.file, line: e.line });
+      return;
+    }
+    const [admin, flag] = kind;
+    let value = e.value;
+    if (flag) {
+      const lv = value.toLowerCase();
+      if (FLAG_TRUE.has(lv)) value = '1';
+      else if (FLAG_FALSE.has(lv)) value = '0';
+      else {
+        this.cfg.errors.push({
+          file: e.file,
+          line: e.line,
+          kind: 'syntax',
+          message: `${e.key}[${e.offset}]: invalid boolean value (php-fpm refuses to start)`,
+        });
+        this.cfg.invalidFlags.push({ key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: this.seq++, pool: section });
+        this.cfg.fatal = true;
+        return;
       }
     }
-    active.delete(file);
-  };
-  if (typeof opts.file === 'string') readOne(opts.file, 0);
-  else for (const f of opts.file) readOne(f, 1);
-  if (cfg.fatal) cfg.partial = true;
-  return cfg;
+    value = value.split('$pool').join(section);
+    const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: this.seq++ };
+    (admin ? pool.phpAdminValues : pool.phpValues).push(pv);
+  }
 }

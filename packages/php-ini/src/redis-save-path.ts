@@ -250,58 +250,75 @@ export function parseRedisServer(entry: string): RedisHost {
     query = rest.slice(q + 1); // the fragment is appended back to the query by phpredis (#1631)
     rest = rest.slice(0, q);
   }
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/.exec(rest);
-  if (m) {
-    const scheme = m[1]!.toLowerCase();
-    if (scheme === 'unix' || scheme === 'file') {
-      h.scheme = 'unix';
-      h.socket = m[2]!.startsWith('/') ? m[2]! : '/' + m[2]!;
-    } else {
-      h.scheme = scheme === 'tls' || scheme === 'ssl' ? 'tls' : 'tcp';
-      let authority = m[2]!;
-      const slash = authority.indexOf('/');
-      if (slash >= 0) {
-        h.path = authority.slice(slash);
-        authority = authority.slice(0, slash);
-      }
-      const at = authority.lastIndexOf('@');
-      if (at >= 0) {
-        h.userinfo = authority.slice(0, at);
-        authority = authority.slice(at + 1);
-      }
-      const hp = /^(\[[^\]]+\]|[^:/]*)(?::(\d*))?/.exec(authority)!;
-      h.host = hp[1] || null;
-      h.port = hp[2] ? Number(hp[2]) : 6379;
-      if (!h.host) h.invalid = true;
-    }
-  } else if (rest.startsWith('/')) {
-    h.scheme = 'unix';
-    h.socket = rest;
-  } else {
-    const hp = /^([^:/]+):(\d+)$/.exec(rest);
-    if (hp) {
-      h.scheme = 'tcp';
-      h.host = hp[1]!;
-      h.port = Number(hp[2]);
-    } else {
-      h.invalid = true;
-    }
-  }
-  if (query !== null) {
-    h.params = parseRedisQuery(query);
-    for (const [k, v] of Object.entries(h.params)) {
-      if (!PHPREDIS_SESSION_PARAMS.has(k)) h.unknownParams.push(k);
-      const s = Array.isArray(v) ? (v[0] ?? '') : v;
-      if (k === 'database') h.database = Number.parseInt(s, 10) || 0;
-      else if (k === 'prefix') h.prefix = s;
-      else if (k === 'timeout') h.timeout = Number.parseFloat(s) || 0;
-      else if (k === 'read_timeout') h.readTimeout = Number.parseFloat(s) || 0;
-      else if (k === 'weight') h.weight = Number.parseInt(s, 10) || 0;
-      else if (k === 'persistent') h.persistent = ['1', 'yes', 'true'].includes(s.toLowerCase());
-      else if (k === 'auth') h.auth = authOf(v);
-    }
-  }
+  readServerAddress(rest, h);
+  if (query !== null) readServerParams(query, h);
   return h;
+}
+
+/**
+ * Sets the scheme, host and port (or socket), userinfo and path of `h` from a server entry without
+ * its query, as php_url_parse_ex reads it for phpredis; marks `h.invalid` when phpredis cannot.
+ */
+function readServerAddress(rest: string, h: RedisHost): void {
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/.exec(rest);
+  if (m === null) {
+    if (rest.startsWith('/')) {
+      h.scheme = 'unix';
+      h.socket = rest;
+      return;
+    }
+    const hp = /^([^:/]+):(\d+)$/.exec(rest);
+    if (hp === null) {
+      h.invalid = true;
+      return;
+    }
+    h.scheme = 'tcp';
+    h.host = hp[1]!;
+    h.port = Number(hp[2]);
+    return;
+  }
+  const scheme = m[1]!.toLowerCase();
+  if (scheme === 'unix' || scheme === 'file') {
+    h.scheme = 'unix';
+    h.socket = m[2]!.startsWith('/') ? m[2]! : '/' + m[2]!;
+    return;
+  }
+  h.scheme = scheme === 'tls' || scheme === 'ssl' ? 'tls' : 'tcp';
+  let authority = m[2]!;
+  const slash = authority.indexOf('/');
+  if (slash >= 0) {
+    h.path = authority.slice(slash);
+    authority = authority.slice(0, slash);
+  }
+  const at = authority.lastIndexOf('@');
+  if (at >= 0) {
+    h.userinfo = authority.slice(0, at);
+    authority = authority.slice(at + 1);
+  }
+  const hp = /^(\[[^\]]+\]|[^:/]*)(?::(\d*))?/.exec(authority)!;
+  h.host = hp[1] || null;
+  h.port = hp[2] ? Number(hp[2]) : 6379;
+  if (!h.host) h.invalid = true;
+}
+
+/**
+ * Sets the session parameters of `h` from a server entry's query (parse_str form decoding:
+ * parseRedisQuery), as phpredis's PS_OPEN_FUNC(redis) reads them (redis_session.c); names it does not
+ * read go to `h.unknownParams`.
+ */
+function readServerParams(query: string, h: RedisHost): void {
+  h.params = parseRedisQuery(query);
+  for (const [k, v] of Object.entries(h.params)) {
+    if (!PHPREDIS_SESSION_PARAMS.has(k)) h.unknownParams.push(k);
+    const s = Array.isArray(v) ? (v[0] ?? '') : v;
+    if (k === 'database') h.database = Number.parseInt(s, 10) || 0;
+    else if (k === 'prefix') h.prefix = s;
+    else if (k === 'timeout') h.timeout = Number.parseFloat(s) || 0;
+    else if (k === 'read_timeout') h.readTimeout = Number.parseFloat(s) || 0;
+    else if (k === 'weight') h.weight = Number.parseInt(s, 10) || 0;
+    else if (k === 'persistent') h.persistent = ['1', 'yes', 'true'].includes(s.toLowerCase());
+    else if (k === 'auth') h.auth = authOf(v);
+  }
 }
 
 /**
@@ -387,40 +404,66 @@ const CLUSTER_KNOWN = new Set(['seed', 'timeout', 'read_timeout', 'persistent', 
  *   as parseRedisSavePath (`host` = seed index, or 0 for whole-value findings).
  */
 export function parseRedisClusterSavePath(value: string): RedisSavePath {
-  const findings: RedisSavePathFinding[] = [];
   const params = parseRedisQuery(value.trim());
   const auth = authOf(params.auth);
   const one = (k: string): string | undefined => {
     const v = params[k];
     return Array.isArray(v) ? v[0] : v;
   };
-  const prefix = one('prefix') ?? 'PHPREDIS_CLUSTER_SESSION:';
-  const unknown = Object.keys(params).filter((k) => !CLUSTER_KNOWN.has(k));
+  const common = {
+    params,
+    auth,
+    prefix: one('prefix') ?? 'PHPREDIS_CLUSTER_SESSION:',
+    timeout: Number.parseFloat(one('timeout') ?? '0') || 0,
+    readTimeout: one('read_timeout') !== undefined ? Number.parseFloat(one('read_timeout')!) || 0 : null,
+    persistent: ['1', 'yes', 'true'].includes((one('persistent') ?? '').toLowerCase()),
+    unknownParams: Object.keys(params).filter((k) => !CLUSTER_KNOWN.has(k)),
+  };
   const rawSeeds = params.seed === undefined ? [] : Array.isArray(params.seed) ? params.seed : [];
-  const hosts: RedisHost[] = rawSeeds.map((seed) => {
-    const m = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):\/\/)?(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(seed.trim());
-    const scheme = m?.[1]?.toLowerCase();
-    const tls = scheme === 'tls' || scheme === 'ssl';
-    return {
-      redacted: m ? `${tls ? 'tls' : 'tcp'}://${m[2]}:${m[3]}` : '(invalid seed)',
-      userinfo: null,
-      path: null,
-      scheme: m ? (tls ? 'tls' : 'tcp') : null,
-      host: m?.[2] ?? null,
-      port: m ? Number(m[3]) : null,
-      socket: null,
-      params,
-      auth,
-      database: null,
-      prefix,
-      timeout: Number.parseFloat(one('timeout') ?? '0') || 0,
-      readTimeout: one('read_timeout') !== undefined ? Number.parseFloat(one('read_timeout')!) || 0 : null,
-      persistent: ['1', 'yes', 'true'].includes((one('persistent') ?? '').toLowerCase()),
-      weight: 1,
-      unknownParams: unknown,
-      invalid: m === null || (scheme !== undefined && !['tcp', 'tls', 'ssl'].includes(scheme)),
-    };
-  });
+  const hosts = rawSeeds.map((seed) => clusterSeedHost(seed, common));
+  return { hosts, findings: clusterSavePathFindings(value, hosts, auth, common.unknownParams) };
+}
+
+/**
+ * One `seed[]` of a rediscluster save_path as a RedisHost: `host:port`, or `tls://` / `ssl://`
+ * `host:port` (TLS), with the parameters every seed shares (`common`).
+ */
+function clusterSeedHost(
+  seed: string,
+  common: Pick<RedisHost, 'params' | 'auth' | 'prefix' | 'timeout' | 'readTimeout' | 'persistent' | 'unknownParams'>,
+): RedisHost {
+  const m = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):\/\/)?(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(seed.trim());
+  const scheme = m?.[1]?.toLowerCase();
+  const tls = scheme === 'tls' || scheme === 'ssl';
+  return {
+    redacted: m ? `${tls ? 'tls' : 'tcp'}://${m[2]}:${m[3]}` : '(invalid seed)',
+    userinfo: null,
+    path: null,
+    scheme: m ? (tls ? 'tls' : 'tcp') : null,
+    host: m?.[2] ?? null,
+    port: m ? Number(m[3]) : null,
+    socket: null,
+    params: common.params,
+    auth: common.auth,
+    database: null,
+    prefix: common.prefix,
+    timeout: common.timeout,
+    readTimeout: common.readTimeout,
+    persistent: common.persistent,
+    weight: 1,
+    unknownParams: common.unknownParams,
+    invalid: m === null || (scheme !== undefined && !['tcp', 'tls', 'ssl'].includes(scheme)),
+  };
+}
+
+/** The findings of a rediscluster save_path (same IDs as parseRedisSavePath's; `host` 0 for the whole value). */
+function clusterSavePathFindings(
+  value: string,
+  hosts: readonly RedisHost[],
+  auth: RedisHost['auth'],
+  unknown: readonly string[],
+): RedisSavePathFinding[] {
+  const findings: RedisSavePathFinding[] = [];
   if (hosts.length === 0 || hosts.every((h) => h.invalid)) {
     findings.push({
       id: 'save-path-unparsable-host',
@@ -470,5 +513,5 @@ export function parseRedisClusterSavePath(value: string): RedisSavePath {
         message: 'a host:port seed sends session data unencrypted; use tls://host:port seeds',
       });
   });
-  return { hosts, findings };
+  return findings;
 }

@@ -359,69 +359,9 @@ function phpNodes(nodes: RedisNode[]): string {
  * @throws GenerateOptionsError for a value that cannot work or cannot be rendered safely.
  */
 function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string; prefix: string } {
-  const topology = redis.topology ?? 'standalone';
-  if (!['standalone', 'cluster', 'sentinel'].includes(topology))
-    throw new GenerateOptionsError('redis.topology: must be standalone, cluster or sentinel');
-  const host = checkText('redis.host', redis.host);
-  if (host === '') throw new GenerateOptionsError('redis.host: empty');
-  if (/^[a-z]+:\/\//i.test(host))
-    throw new GenerateOptionsError('redis.host: a host name, IP address or socket path, without a scheme (TLS is redis.tls)');
-  const port = checkInt('redis.port', redis.port ?? DEFAULT_REDIS_PORT, 1, 65535);
-  const db = checkInt('redis.db', redis.db ?? 0, 0, 1_000_000);
-  if (topology === 'cluster' && db !== 0) throw new GenerateOptionsError('redis.db: a Redis Cluster has only database 0');
-  const prefix = checkText('redis.prefix', redis.prefix ?? DEFAULT_PREFIX);
-  if (/[{}]/.test(prefix))
-    throw new GenerateOptionsError('redis.prefix: must not contain "{" or "}" (key layout 2 puts a hash tag after it)');
-  const username = checkText('redis.username', redis.username ?? '');
-  const timeout = redis.timeoutSeconds ?? DEFAULT_REDIS_TIMEOUT;
-  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
-    throw new GenerateOptionsError('redis.timeoutSeconds: must be more than 0 and at most 3600 seconds');
-  }
-  const persistent = redis.persistent ?? true;
-  if (typeof persistent !== 'boolean') throw new GenerateOptionsError('redis.persistent: must be true or false');
-  const nodes = (what: string, list: RedisNode[] | undefined): RedisNode[] =>
-    (list ?? []).map((n, i) => {
-      const h = checkText(`${what}[${i}].host`, n.host);
-      if (h === '' || /[\s/]/.test(h)) throw new GenerateOptionsError(`${what}[${i}].host: must be a host name or IP address`);
-      return { host: h, port: checkInt(`${what}[${i}].port`, n.port, 1, 65535) };
-    });
-  const seeds = topology === 'cluster' ? (redis.seeds !== undefined ? nodes('redis.seeds', redis.seeds) : [{ host, port }]) : [];
-  if (topology === 'cluster' && seeds.length === 0) throw new GenerateOptionsError('redis.seeds: a cluster needs at least one seed');
-  const sentinels = topology === 'sentinel' ? nodes('redis.sentinels', redis.sentinels) : [];
-  const masterName = topology === 'sentinel' ? checkText('redis.masterName', redis.masterName ?? '') : '';
-  if (topology === 'sentinel' && (sentinels.length === 0 || masterName === '')) {
-    throw new GenerateOptionsError('redis.sentinels, redis.masterName: Sentinel needs at least one sentinel and the master name');
-  }
-  if (topology !== 'cluster' && redis.seeds !== undefined && redis.seeds.length > 0)
-    throw new GenerateOptionsError('redis.seeds: only for topology cluster');
-  if (topology !== 'sentinel' && (redis.sentinels?.length ?? 0) > 0)
-    throw new GenerateOptionsError('redis.sentinels: only for topology sentinel');
-
-  let tls = 'null';
-  let tlsNote = 'off';
-  if (redis.tls !== undefined) {
-    const entries: string[] = [];
-    const notes: string[] = [];
-    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
-      const value = redis.tls[key];
-      if (value === undefined || value === '') continue;
-      entries.push(`            ${phpString(key)} => ${phpString(checkIniPath(`redis.tls.${key}`, value))},`);
-      notes.push(`${key} ${value}`);
-    }
-    if ((redis.tls.certFile === undefined) !== (redis.tls.keyFile === undefined)) {
-      throw new GenerateOptionsError('redis.tls: certFile and keyFile go together (a client certificate and its key)');
-    }
-    if (redis.tls.serverName !== undefined && redis.tls.serverName !== '') {
-      const name = checkText('redis.tls.serverName', redis.tls.serverName);
-      if (/[\s/]/.test(name)) throw new GenerateOptionsError('redis.tls.serverName: must be a host name');
-      entries.push(`            'serverName' => ${phpString(name)},`);
-      notes.push(`server name ${name}`);
-    }
-    if (host.startsWith('/')) throw new GenerateOptionsError('redis.tls: not for a unix socket');
-    tls = entries.length === 0 ? '[]' : `[\n${entries.join('\n')}\n        ]`;
-    tlsNote = `on, server certificate verified (${notes.length > 0 ? notes.join(', ') : 'system CA store'})`;
-  }
-
+  const { topology, host, port, db, prefix, username, timeout, persistent } = checkRedisConnection(redis);
+  const { seeds, sentinels, masterName } = checkRedisNodes(redis, topology, host, port);
+  const { tls, tlsNote } = renderTls(redis.tls, host);
   const php = phpLines([
     ['topology', phpString(topology), "'standalone', 'cluster' (RedisCluster) or 'sentinel' (RedisSentinel)"],
     ['host', phpString(host), 'host name, IP, or a unix socket path (starts with "/")'],
@@ -450,6 +390,106 @@ function renderRedis(redis: RedisTargetOptions): { php: string; iniNote: string;
     `;   connections  ${persistent ? 'persistent (one per PHP worker, with a persistent ID for this configuration)' : 'one per request'}; timeout ${timeout} s`,
   ].join('\n');
   return { php, iniNote, prefix };
+}
+
+/**
+ * The connection settings of `redis`, checked, with their defaults.
+ * @throws GenerateOptionsError for a value that cannot work or cannot be rendered safely.
+ */
+function checkRedisConnection(redis: RedisTargetOptions): {
+  topology: string;
+  host: string;
+  port: number;
+  db: number;
+  prefix: string;
+  username: string;
+  timeout: number;
+  persistent: boolean;
+} {
+  const topology = redis.topology ?? 'standalone';
+  if (!['standalone', 'cluster', 'sentinel'].includes(topology))
+    throw new GenerateOptionsError('redis.topology: must be standalone, cluster or sentinel');
+  const host = checkText('redis.host', redis.host);
+  if (host === '') throw new GenerateOptionsError('redis.host: empty');
+  if (/^[a-z]+:\/\//i.test(host))
+    throw new GenerateOptionsError('redis.host: a host name, IP address or socket path, without a scheme (TLS is redis.tls)');
+  const port = checkInt('redis.port', redis.port ?? DEFAULT_REDIS_PORT, 1, 65535);
+  const db = checkInt('redis.db', redis.db ?? 0, 0, 1_000_000);
+  if (topology === 'cluster' && db !== 0) throw new GenerateOptionsError('redis.db: a Redis Cluster has only database 0');
+  const prefix = checkText('redis.prefix', redis.prefix ?? DEFAULT_PREFIX);
+  if (/[{}]/.test(prefix))
+    throw new GenerateOptionsError('redis.prefix: must not contain "{" or "}" (key layout 2 puts a hash tag after it)');
+  const username = checkText('redis.username', redis.username ?? '');
+  const timeout = redis.timeoutSeconds ?? DEFAULT_REDIS_TIMEOUT;
+  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
+    throw new GenerateOptionsError('redis.timeoutSeconds: must be more than 0 and at most 3600 seconds');
+  }
+  const persistent = redis.persistent ?? true;
+  if (typeof persistent !== 'boolean') throw new GenerateOptionsError('redis.persistent: must be true or false');
+  return { topology, host, port, db, prefix, username, timeout, persistent };
+}
+
+/**
+ * A cluster's seeds (default: host:port) or Sentinel's sentinels and master name, checked; each only
+ * for its topology.
+ * @throws GenerateOptionsError for a missing or misplaced list, or a node that is not host and port
+ */
+function checkRedisNodes(
+  redis: RedisTargetOptions,
+  topology: string,
+  host: string,
+  port: number,
+): { seeds: RedisNode[]; sentinels: RedisNode[]; masterName: string } {
+  const nodes = (what: string, list: RedisNode[] | undefined): RedisNode[] =>
+    (list ?? []).map((n, i) => {
+      const h = checkText(`${what}[${i}].host`, n.host);
+      if (h === '' || /[\s/]/.test(h)) throw new GenerateOptionsError(`${what}[${i}].host: must be a host name or IP address`);
+      return { host: h, port: checkInt(`${what}[${i}].port`, n.port, 1, 65535) };
+    });
+  const seeds = topology === 'cluster' ? (redis.seeds !== undefined ? nodes('redis.seeds', redis.seeds) : [{ host, port }]) : [];
+  if (topology === 'cluster' && seeds.length === 0) throw new GenerateOptionsError('redis.seeds: a cluster needs at least one seed');
+  const sentinels = topology === 'sentinel' ? nodes('redis.sentinels', redis.sentinels) : [];
+  const masterName = topology === 'sentinel' ? checkText('redis.masterName', redis.masterName ?? '') : '';
+  if (topology === 'sentinel' && (sentinels.length === 0 || masterName === '')) {
+    throw new GenerateOptionsError('redis.sentinels, redis.masterName: Sentinel needs at least one sentinel and the master name');
+  }
+  if (topology !== 'cluster' && redis.seeds !== undefined && redis.seeds.length > 0)
+    throw new GenerateOptionsError('redis.seeds: only for topology cluster');
+  if (topology !== 'sentinel' && (redis.sentinels?.length ?? 0) > 0)
+    throw new GenerateOptionsError('redis.sentinels: only for topology sentinel');
+  return { seeds, sentinels, masterName };
+}
+
+/**
+ * The bootstrap's `tls` value (`null`, `[]` for the system CA store, or the files and server name)
+ * and the ini fragment's TLS note. Paths only: the files are read by PHP, never here.
+ * @throws GenerateOptionsError for a certificate without its key (or the reverse), a bad server name,
+ *   or TLS on a unix socket
+ */
+function renderTls(options: RedisTargetOptions['tls'], host: string): { tls: string; tlsNote: string } {
+  if (options === undefined) return { tls: 'null', tlsNote: 'off' };
+  const entries: string[] = [];
+  const notes: string[] = [];
+  for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+    const value = options[key];
+    if (value === undefined || value === '') continue;
+    entries.push(`            ${phpString(key)} => ${phpString(checkIniPath(`redis.tls.${key}`, value))},`);
+    notes.push(`${key} ${value}`);
+  }
+  if ((options.certFile === undefined) !== (options.keyFile === undefined)) {
+    throw new GenerateOptionsError('redis.tls: certFile and keyFile go together (a client certificate and its key)');
+  }
+  if (options.serverName !== undefined && options.serverName !== '') {
+    const name = checkText('redis.tls.serverName', options.serverName);
+    if (/[\s/]/.test(name)) throw new GenerateOptionsError('redis.tls.serverName: must be a host name');
+    entries.push(`            'serverName' => ${phpString(name)},`);
+    notes.push(`server name ${name}`);
+  }
+  if (host.startsWith('/')) throw new GenerateOptionsError('redis.tls: not for a unix socket');
+  return {
+    tls: entries.length === 0 ? '[]' : `[\n${entries.join('\n')}\n        ]`,
+    tlsNote: `on, server certificate verified (${notes.length > 0 ? notes.join(', ') : 'system CA store'})`,
+  };
 }
 
 /**

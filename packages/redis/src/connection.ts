@@ -269,53 +269,76 @@ export class RedisConnection {
    */
   async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {
     const masters = await this.masters();
-    const slotsBefore = this.topology === 'cluster' ? await slotMapsOf(masters) : undefined;
-    if (this.topology === 'cluster') await this.refuseMigratingSlots(masters);
-    for (const node of masters) {
-      const name = this.nodeName(node);
-      onNode?.(name);
-      let closed = false;
-      const onClose = (): void => {
-        closed = true;
-      };
-      node.on('close', onClose);
-      try {
-        let cursor = '0';
-        do {
-          const [next, keys] =
-            prefix === ''
-              ? await node.scanBuffer(cursor, 'COUNT', count)
-              : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
-          if (closed) throw new Error(`${SCAN_INTERRUPTED} ${name} (a restart or fail-over?): keys may have been skipped; run again`);
-          cursor = next.toString('latin1');
-          if (keys.length > 0) yield keys;
-        } while (cursor !== '0');
-      } finally {
-        node.off('close', onClose);
+    const slotsBefore = this.topology === 'cluster' ? await this.slotMaps(masters) : undefined;
+    // A master whose connection closes at any time of a cluster scan (kill -9, a restart): its next
+    // command would wait for a reconnection; it is named at once instead (transient: run again).
+    const gone = new Set<Redis>();
+    const leaves = masters.map((node) => {
+      const onGone = (): void => void gone.add(node);
+      node.on('close', onGone);
+      return () => node.off('close', onGone);
+    });
+    const refuseGone = (): void => {
+      const node = [...gone][0];
+      if (node !== undefined)
+        throw new Error(
+          `${SCAN_INTERRUPTED} the Redis Cluster: master ${this.nodeName(node)} went away (a crash or fail-over?): keys may have been skipped; run again`,
+        );
+    };
+    try {
+      for (const node of masters) {
+        refuseGone();
+        const name = this.nodeName(node);
+        onNode?.(name);
+        let closed = false;
+        const onClose = (): void => {
+          closed = true;
+        };
+        node.on('close', onClose);
+        try {
+          let cursor = '0';
+          do {
+            const [next, keys] =
+              prefix === ''
+                ? await node.scanBuffer(cursor, 'COUNT', count)
+                : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+            if (closed) throw new Error(`${SCAN_INTERRUPTED} ${name} (a restart or fail-over?): keys may have been skipped; run again`);
+            cursor = next.toString('latin1');
+            if (keys.length > 0) yield keys;
+          } while (cursor !== '0');
+        } finally {
+          node.off('close', onClose);
+        }
       }
-    }
-    if (slotsBefore !== undefined) {
-      if (slotsMoved(slotsBefore, await slotMapsOf(masters))) throw new Error(SCAN_RESHARDED);
-      await this.refuseMigratingSlots(masters);
+      if (slotsBefore !== undefined) {
+        refuseGone();
+        if (slotsMoved(slotsBefore, await this.slotMaps(masters))) throw new Error(SCAN_RESHARDED);
+      }
+    } finally {
+      for (const leave of leaves) leave();
     }
   }
 
   /**
-   * Throws SCAN_RESHARDING when a master reports a slot being migrated or imported (CLUSTER NODES);
-   * on NOPERM for CLUSTER NODES warns once and returns (the scan relies on CLUSTER SLOTS alone).
+   * Every master's view of the slot map (range -> IDs of the master and replicas serving it): from
+   * CLUSTER NODES, which lists every replica (CLUSTER SLOTS of redis 7.0 leaves out replicas it deems
+   * not yet available, so a failover looked like a move); throws SCAN_RESHARDING when a master reports
+   * a slot being migrated or imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS, with a warning once.
    */
-  private async refuseMigratingSlots(masters: readonly Redis[]): Promise<void> {
-    if (this.noClusterNodes) return;
-    let moves: SlotMove[];
+  private async slotMaps(masters: readonly Redis[]): Promise<Array<Map<string, Set<string>>>> {
+    if (this.noClusterNodes) return slotMapsOf(masters);
+    let texts: string[];
     try {
-      moves = (await Promise.all(masters.map(async (node) => slotMovesOf(String(await node.call('CLUSTER', 'NODES')))))).flat();
+      texts = await Promise.all(masters.map(async (node) => String(await node.call('CLUSTER', 'NODES'))));
     } catch (err) {
       if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
       this.noClusterNodes = true;
       this.onWarning(CLUSTER_NODES_DENIED);
-      return;
+      return slotMapsOf(masters);
     }
+    const moves = texts.flatMap(slotMovesOf);
     if (moves.length > 0) throw new Error(resharding(moves));
+    return texts.map(slotMapOfNodes);
   }
 
   /**
@@ -653,6 +676,24 @@ export function slotMovesOf(clusterNodes: string): SlotMove[] {
     }
   }
   return moves;
+}
+
+/**
+ * The slot map of a CLUSTER NODES reply: each slot range of a master (`0-5460`, `5461`) -> the IDs of
+ * that master and of the nodes listed as its replicas (failed ones too).
+ */
+export function slotMapOfNodes(clusterNodes: string): Map<string, Set<string>> {
+  const lines = clusterNodes
+    .split('\n')
+    .map((l) => l.trim().split(' '))
+    .filter((f) => f.length >= 8);
+  const map = new Map<string, Set<string>>();
+  for (const f of lines) {
+    if (!f[2]!.split(',').includes('master')) continue;
+    const ids = new Set([f[0]!, ...lines.filter((r) => r[3] === f[0]).map((r) => r[0]!)]);
+    for (const range of f.slice(8)) if (!range.startsWith('[')) map.set(range, ids);
+  }
+  return map;
 }
 
 /** The SCAN_RESHARDING message for the moves found (each slot once, at most 5 named). */

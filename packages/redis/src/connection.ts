@@ -249,9 +249,9 @@ export class RedisConnection {
    * Keys of a slot that moves from master A to master B are missed when B is scanned before A and keys
    * move (MIGRATE) after B's SCAN went past them and before A's SCAN reached them. Two checks, each
    * before the first SCAN and after the last, on every master:
-   * - CLUSTER SLOTS (which slots its nodes serve, by node ID: a failover that swaps a master and its
-   *   replica, or a replica that left, is no move): a slot whose move ended meanwhile (`SETSLOT NODE`)
-   *   throws SCAN_RESHARDED.
+   * - the slot map (which slots each master and its replicas serve, by node ID, from CLUSTER NODES; a
+   *   failover that swaps a master and its replica, or a replica that left, is no move): a slot whose
+   *   move ended meanwhile (`SETSLOT NODE`) throws SCAN_RESHARDED.
    * - CLUSTER NODES, whose `myself` line lists the node's slots being migrated (`[slot->-dst]`) or
    *   imported (`[slot-<-src]`), a state CLUSTER SLOTS does not show
    *   (https://redis.io/docs/latest/commands/cluster-nodes/, "Special slot entries"): a slot being moved

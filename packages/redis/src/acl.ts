@@ -8,7 +8,9 @@
  * script every command is checked against the user's ACL too, so the commands the scripts run are
  * listed. AUTH and HELLO are always allowed.
  *
- * In redis 7.0 INFO is in @dangerous, CLUSTER SLOTS/INFO/MYID in @slow, WAIT in @connection: a
+ * On a cluster the commands that SCAN add CLUSTER NODES (RedisConnection.scan's resharding check).
+ *
+ * In redis 7.0 INFO is in @dangerous, CLUSTER SLOTS/INFO/MYID/NODES in @slow, WAIT in @connection: a
  * `~PREFIX* +@all -@dangerous +info` access string (common on ElastiCache, which offers no CONFIG)
  * covers every rule here.
  */
@@ -33,6 +35,12 @@ export type AclCommand =
 const BASE = ['ping', 'info'];
 /** What a Redis Cluster adds (ioredis's cluster client and our node-ID check). */
 const CLUSTER = ['cluster|slots', 'cluster|info', 'cluster|myid'];
+/**
+ * What a Redis Cluster adds to a command that SCANs: CLUSTER NODES, whose migrating/importing slot
+ * entries let RedisConnection.scan refuse to end as if complete during a resharding (without it the
+ * scan compares CLUSTER SLOTS only, and warns).
+ */
+const CLUSTER_SCAN = ['cluster|nodes'];
 
 /** Commands per session-migrate command, beyond BASE (data nodes). */
 export const ACL_COMMANDS: Record<AclCommand, string[]> = {
@@ -76,7 +84,13 @@ const ALL_KEYS: ReadonlySet<AclCommand> = new Set(['verify']);
  * @param db add SELECT when the database is not 0
  */
 export function aclRuleFor(command: AclCommand, prefix: string, topology: Topology = 'standalone', db = 0): string {
-  const cmds = [...BASE, ...(db !== 0 ? ['select'] : []), ...ACL_COMMANDS[command], ...(topology === 'cluster' ? CLUSTER : [])];
+  const cmds = [
+    ...BASE,
+    ...(db !== 0 ? ['select'] : []),
+    ...ACL_COMMANDS[command],
+    ...(topology === 'cluster' ? CLUSTER : []),
+    ...(topology === 'cluster' && ACL_COMMANDS[command].includes('scan') ? CLUSTER_SCAN : []),
+  ];
   const pattern = ALL_KEYS.has(command) ? '*' : prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
   return `resetkeys ~${pattern} -@all ${[...new Set(cmds)].map((c) => `+${c}`).join(' ')}`;
 }

@@ -25,7 +25,15 @@ import {
   SENTINEL_USERNAME_ENV,
 } from './url.ts';
 import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, type TlsFiles } from './tls.ts';
-import { classifyRedisError, redactedMessage, SCAN_INTERRUPTED, SCAN_RESHARDED, type ClassifiedError } from './errors.ts';
+import {
+  classifyRedisError,
+  CLUSTER_NODES_DENIED,
+  redactedMessage,
+  SCAN_INTERRUPTED,
+  SCAN_RESHARDED,
+  SCAN_RESHARDING,
+  type ClassifiedError,
+} from './errors.ts';
 
 /** Everything needed to connect: where (URL), how (TLS files), as whom (credentials), and for what. */
 export interface RedisSpec {
@@ -45,6 +53,12 @@ export interface OpenOptions {
   write?: boolean;
   /** The documented minimal ACL rule of the command (for NOPERM advice). */
   aclRule?: string;
+  /**
+   * Where a warning line goes (no trailing newline; default: stderr as `session-migrate: LINE`, each
+   * text once per process). Today only the note that an ACL user without CLUSTER NODES makes a cluster
+   * SCAN blind to slots still being migrated (see `scan`).
+   */
+  onWarning?: (line: string) => void;
 }
 
 /** What the connection found; safe to print and to store in a plan (no password, no file contents). */
@@ -132,6 +146,11 @@ export class RedisConnection {
     private readonly aclRule?: string,
   ) {}
 
+  /** Where warning lines go (OpenOptions.onWarning). */
+  onWarning: (line: string) => void = warnOnceOnStderr;
+  /** The ACL user got NOPERM for CLUSTER NODES: scans compare CLUSTER SLOTS only (said once). */
+  private noClusterNodes = false;
+
   get topology(): Topology {
     return this.description.topology;
   }
@@ -167,7 +186,9 @@ export class RedisConnection {
         );
       }
       if (a.db !== 0) throw new UserFacingError(`${a.url} is a Redis Cluster, which has only database 0: use /0 in the URL`);
-      return openCluster(spec, options, common);
+      const conn = await openCluster(spec, options, common);
+      if (options.onWarning !== undefined) conn.onWarning = options.onWarning;
+      return conn;
     }
     // A single node: a master for commands that write; then the connection on the database asked for.
     if (options.write === true && info.get('role') === 'slave') {
@@ -223,44 +244,101 @@ export class RedisConnection {
    * master's connection closes during its scan (a restart, a fail-over; ioredis reconnects and would
    * go on with the old cursor over a rebuilt table, skipping keys without a sign), the scan throws
    * (SCAN_INTERRUPTED, a transient connection error) instead of ending as if complete; run again.
-   * In a Redis Cluster SCAN runs master by master, so a slot moved meanwhile (a resharding) from a
-   * master not scanned yet to one already scanned takes its keys past the scan: each master's CLUSTER
-   * SLOTS (which slots its nodes serve, by node ID: a failover that swaps a master and its replica, or
-   * a replica that left, is no move) is read before the first SCAN and after the last, and a move throws
-   * SCAN_RESHARDED (transient: run again). A slot still being migrated at both ends (MIGRATING/IMPORTING;
-   * CLUSTER SLOTS does not show it) is not seen.
+   * In a Redis Cluster SCAN runs master by master, and SCAN on a node returns only that node's keys
+   * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Live resharding").
+   * Keys of a slot that moves from master A to master B are missed when B is scanned before A and keys
+   * move (MIGRATE) after B's SCAN went past them and before A's SCAN reached them. Two checks, each
+   * before the first SCAN and after the last, on every master:
+   * - the slot map (which slots each master and its replicas serve, by node ID, from CLUSTER NODES; a
+   *   failover that swaps a master and its replica, or a replica that left, is no move): a slot whose
+   *   move ended meanwhile (`SETSLOT NODE`) throws SCAN_RESHARDED.
+   * - CLUSTER NODES, whose `myself` line lists the node's slots being migrated (`[slot->-dst]`) or
+   *   imported (`[slot-<-src]`), a state CLUSTER SLOTS does not show
+   *   (https://redis.io/docs/latest/commands/cluster-nodes/, "Special slot entries"): a slot being moved
+   *   at either moment throws SCAN_RESHARDING (a move still running at both checks, or started during
+   *   the scan). Without `+cluster|nodes` in the ACL rule (NOPERM) only CLUSTER SLOTS is compared, and
+   *   onWarning says so once per connection.
+   * Both are transient: run again (once the resharding has finished). Not seen by either: a move
+   * aborted meanwhile (`SETSLOT STABLE`; its keys already moved stay on B, where no client reads them
+   * either, until `redis-cli --cluster fix`), and a slot moved away and back between the two checks.
    * @param count SCAN COUNT hint
    * @param onNode called before each master is scanned, with its `host:port`
    * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed
-   *   meanwhile; Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile
+   *   meanwhile; Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile; Error starting with
+   *   SCAN_RESHARDING when a slot was being migrated before or after the scan
    */
   async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {
     const masters = await this.masters();
-    const slotsBefore = this.topology === 'cluster' ? await slotMapsOf(masters) : undefined;
-    for (const node of masters) {
-      const name = this.nodeName(node);
-      onNode?.(name);
-      let closed = false;
-      const onClose = (): void => {
-        closed = true;
-      };
-      node.on('close', onClose);
-      try {
-        let cursor = '0';
-        do {
-          const [next, keys] =
-            prefix === ''
-              ? await node.scanBuffer(cursor, 'COUNT', count)
-              : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
-          if (closed) throw new Error(`${SCAN_INTERRUPTED} ${name} (a restart or fail-over?): keys may have been skipped; run again`);
-          cursor = next.toString('latin1');
-          if (keys.length > 0) yield keys;
-        } while (cursor !== '0');
-      } finally {
-        node.off('close', onClose);
+    const slotsBefore = this.topology === 'cluster' ? await this.slotMaps(masters) : undefined;
+    // A master whose connection closes at any time of a cluster scan (kill -9, a restart): its next
+    // command would wait for a reconnection; it is named at once instead (transient: run again).
+    const gone = new Set<Redis>();
+    const leaves = masters.map((node) => {
+      const onGone = (): void => void gone.add(node);
+      node.on('close', onGone);
+      return () => node.off('close', onGone);
+    });
+    const refuseGone = (): void => {
+      const node = [...gone][0];
+      if (node !== undefined)
+        throw new Error(
+          `${SCAN_INTERRUPTED} the Redis Cluster: master ${this.nodeName(node)} went away (a crash or fail-over?): keys may have been skipped; run again`,
+        );
+    };
+    try {
+      for (const node of masters) {
+        refuseGone();
+        const name = this.nodeName(node);
+        onNode?.(name);
+        let closed = false;
+        const onClose = (): void => {
+          closed = true;
+        };
+        node.on('close', onClose);
+        try {
+          let cursor = '0';
+          do {
+            const [next, keys] =
+              prefix === ''
+                ? await node.scanBuffer(cursor, 'COUNT', count)
+                : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+            if (closed) throw new Error(`${SCAN_INTERRUPTED} ${name} (a restart or fail-over?): keys may have been skipped; run again`);
+            cursor = next.toString('latin1');
+            if (keys.length > 0) yield keys;
+          } while (cursor !== '0');
+        } finally {
+          node.off('close', onClose);
+        }
       }
+      if (slotsBefore !== undefined) {
+        refuseGone();
+        if (slotsMoved(slotsBefore, await this.slotMaps(masters))) throw new Error(SCAN_RESHARDED);
+      }
+    } finally {
+      for (const leave of leaves) leave();
     }
-    if (slotsBefore !== undefined && slotsMoved(slotsBefore, await slotMapsOf(masters))) throw new Error(SCAN_RESHARDED);
+  }
+
+  /**
+   * Every master's view of the slot map (range -> IDs of the master and replicas serving it): from
+   * CLUSTER NODES, which lists every replica (CLUSTER SLOTS of redis 7.0 leaves out replicas it deems
+   * not yet available, so a failover looked like a move); throws SCAN_RESHARDING when a master reports
+   * a slot being migrated or imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS, with a warning once.
+   */
+  private async slotMaps(masters: readonly Redis[]): Promise<Array<Map<string, Set<string>>>> {
+    if (this.noClusterNodes) return slotMapsOf(masters);
+    let texts: string[];
+    try {
+      texts = await Promise.all(masters.map(async (node) => String(await node.call('CLUSTER', 'NODES'))));
+    } catch (err) {
+      if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
+      this.noClusterNodes = true;
+      this.onWarning(CLUSTER_NODES_DENIED);
+      return slotMapsOf(masters);
+    }
+    const moves = texts.flatMap(slotMovesOf);
+    if (moves.length > 0) throw new Error(resharding(moves));
+    return texts.map(slotMapOfNodes);
   }
 
   /**
@@ -569,6 +647,68 @@ async function slotMapsOf(nodes: readonly Redis[]): Promise<Array<Map<string, Se
       return new Map(ranges.map(([start, end, ...served]) => [`${start}-${end}`, new Set(served.map((n) => n[2] ?? `${n[0]}:${n[1]}`))]));
     }),
   );
+}
+
+/** A slot being moved, as the `myself` line of CLUSTER NODES shows it on the source (`->-`) or the destination (`-<-`). */
+export interface SlotMove {
+  slot: number;
+  /** Node IDs. */
+  from: string;
+  to: string;
+}
+
+/**
+ * The slots a node is migrating or importing, from its CLUSTER NODES reply: the `myself` line's
+ * special slot entries `[SLOT->-DST_ID]` (migrating) and `[SLOT-<-SRC_ID]` (importing)
+ * (https://redis.io/docs/latest/commands/cluster-nodes/, "Special slot entries"; only the node's own
+ * line carries them, so every master must be asked).
+ */
+export function slotMovesOf(clusterNodes: string): SlotMove[] {
+  const moves: SlotMove[] = [];
+  for (const line of clusterNodes.split('\n')) {
+    const fields = line.trim().split(' ');
+    if (fields.length < 3 || !fields[2]!.split(',').includes('myself')) continue;
+    const me = fields[0]!;
+    for (const f of fields.slice(8)) {
+      const m = /^\[(\d+)-([<>])-([0-9a-f]+)\]$/.exec(f);
+      if (m === null) continue;
+      moves.push(m[2] === '>' ? { slot: Number(m[1]), from: me, to: m[3]! } : { slot: Number(m[1]), from: m[3]!, to: me });
+    }
+  }
+  return moves;
+}
+
+/**
+ * The slot map of a CLUSTER NODES reply: each slot range of a master (`0-5460`, `5461`) -> the IDs of
+ * that master and of the nodes listed as its replicas (failed ones too).
+ */
+export function slotMapOfNodes(clusterNodes: string): Map<string, Set<string>> {
+  const lines = clusterNodes
+    .split('\n')
+    .map((l) => l.trim().split(' '))
+    .filter((f) => f.length >= 8);
+  const map = new Map<string, Set<string>>();
+  for (const f of lines) {
+    if (!f[2]!.split(',').includes('master')) continue;
+    const ids = new Set([f[0]!, ...lines.filter((r) => r[3] === f[0]).map((r) => r[0]!)]);
+    for (const range of f.slice(8)) if (!range.startsWith('[')) map.set(range, ids);
+  }
+  return map;
+}
+
+/** The SCAN_RESHARDING message for the moves found (each slot once, at most 5 named). */
+function resharding(moves: readonly SlotMove[]): string {
+  const slots = [...new Set(moves.map((m) => m.slot))].sort((a, b) => a - b);
+  const named = slots.slice(0, 5).join(', ') + (slots.length > 5 ? ` and ${slots.length - 5} more` : '');
+  return `${SCAN_RESHARDING} (slot${slots.length === 1 ? '' : 's'} ${named} being migrated between masters): SCAN may miss keys already moved; run again when the resharding has finished`;
+}
+
+const toldOnStderr = new Set<string>();
+/** Default OpenOptions.onWarning: `session-migrate: LINE` on stderr, each text once per process. */
+function warnOnceOnStderr(line: string): void {
+  if (toldOnStderr.has(line)) return;
+  toldOnStderr.add(line);
+  process.stderr.write(`session-migrate: ${line}\n`);
 }
 
 /**

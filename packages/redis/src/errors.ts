@@ -47,9 +47,20 @@ export const SCAN_INTERRUPTED = 'the connection closed during SCAN of';
 export const SCAN_RESHARDED =
   'the slot map of the Redis Cluster changed during SCAN (a resharding?): keys may have been skipped; run again';
 
+/**
+ * Start of the error RedisConnection.scan() throws when a master of a Redis Cluster reports a slot
+ * being migrated or imported (CLUSTER NODES) before or after the scan: keys already moved to a master
+ * scanned earlier may have been seen by neither SCAN.
+ */
+export const SCAN_RESHARDING = 'the Redis Cluster is resharding';
+
+/** The warning of a cluster SCAN whose ACL user may not run CLUSTER NODES. */
+export const CLUSTER_NODES_DENIED =
+  'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN checks the Redis Cluster for a resharding with CLUSTER SLOTS only, which does not show a slot still being migrated (keys may be missed then); add +cluster|nodes to the user';
+
 /** Node / ioredis errors of a connection that is gone or not answering. */
 const CONNECTION_PATTERNS =
-  /the connection closed during SCAN|the slot map of the Redis Cluster changed during SCAN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
+  /the connection closed during SCAN|the slot map of the Redis Cluster changed during SCAN|the Redis Cluster is resharding|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
 
 /**
  * Whether a classified error says the connection is gone or not answering (a socket error, a

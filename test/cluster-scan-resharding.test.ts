@@ -3,8 +3,8 @@
  * IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE). SCAN runs master by master, so a slot moved from a
  * master not scanned yet to one already scanned takes its keys past the scan: the scan must not end
  * as if complete (every SCAN user would then miss those sessions: apply's Redis source, rotate,
- * rollback, verify). It throws SCAN_INTERRUPTED (transient: run again) when the slot map changed
- * while it ran.
+ * rollback, verify). It throws SCAN_RESHARDED (transient: run again) when the slot map changed
+ * while it ran, and SCAN_RESHARDING when a slot is being migrated before or after the scan.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import calculateSlot from 'cluster-key-slot';

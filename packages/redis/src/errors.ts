@@ -110,36 +110,33 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
   const line = redactedMessage(raw, ctx.password);
   const message = line.length > MESSAGE_MAX ? `${line.slice(0, MESSAGE_MAX - 1)}…` : line;
   const first = /^([A-Z][A-Z0-9_-]*)\b/.exec(raw)?.[1];
-  const user = ctx.username !== undefined ? `user "${ctx.username}"` : 'the default user';
-  const rule =
-    ctx.aclRule !== undefined
-      ? `; the minimal rule is ${ctx.aclRule} (docs/redis.md)`
-      : ' (docs/redis.md lists the minimal rule of each command)';
-  if (e !== undefined && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && first === undefined) {
-    return { kind: 'transient', code: e.code, message };
+  if (first === undefined) {
+    // Not a reply of the server: a socket error (ECONNRESET...), a timeout, ioredis's own errors.
+    if (e !== undefined && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return { kind: 'transient', code: e.code, message };
+    if (/can't run this command or subcommand/.test(raw)) return accessError(raw, message, ctx);
+    if (/invalid password|invalid username-password/i.test(raw)) return authError('WRONGPASS', message, ctx);
+    if (CONNECTION_PATTERNS.test(raw)) return { kind: 'transient', code: 'CONNECTION', message };
+    return { kind: 'transient', code: e?.name ?? 'ERROR', message };
   }
-  if (first === 'NOPERM') {
-    const cmd = /run the '([^']+)' command/.exec(raw)?.[1];
-    const fix =
-      cmd !== undefined
-        ? `the ACL rule of ${user} lacks ${cmd.toUpperCase()} (+${cmd.toLowerCase()})${rule}`
-        : /keys/.test(raw)
-          ? `the ACL rule of ${user} does not allow keys under the prefix (add ~PREFIX*)${rule}`
-          : `the ACL rule of ${user} does not allow this${rule}`;
-    return { kind: 'permanent', code: 'NOPERM', message, fix };
-  }
-  if (/can't run this command or subcommand/.test(raw)) {
-    return {
-      kind: 'permanent',
-      code: 'NOPERM',
-      message,
-      fix: `the ACL rule of ${user} lacks a command that session-migrate's Lua script runs (SET, GET, EXISTS, TYPE, PTTL, DEL)${rule}`,
-    };
-  }
-  if (first === 'WRONGPASS' || first === 'NOAUTH' || /invalid password|invalid username-password/i.test(raw)) {
-    const env = PASSWORD_ENV[ctx.role ?? 'target'];
-    return { kind: 'permanent', code: first ?? 'WRONGPASS', message, fix: `check the user name in the URL and the password in ${env}` };
-  }
+  return replyError(first, raw, message, ctx);
+}
+
+/** The fix of an error reply that is the same whatever the context (its code -> what to do). */
+const PERMANENT_FIXES: Readonly<Record<string, string>> = {
+  OOM: 'Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again',
+  CROSSSLOT: 'keys of one command are in different hash slots: the prefix must not contain "{" or "}"',
+  WRONGTYPE: 'a key under the prefix holds another Redis type: choose a prefix no other application uses',
+  MISCONF: 'Redis refuses writes because it cannot save its RDB snapshot: fix its disk or persistence settings',
+};
+
+/**
+ * An error reply of the server (`CODE message`): permanent with its fix, or transient (TRANSIENT_CODES,
+ * NOSCRIPT, READONLY behind Sentinel or in a cluster).
+ */
+function replyError(first: string, raw: string, message: string, ctx: ClassifyContext): ClassifiedError {
+  if (first === 'NOPERM' || /can't run this command or subcommand/.test(raw)) return accessError(raw, message, ctx);
+  if (first === 'WRONGPASS' || first === 'NOAUTH' || /invalid password|invalid username-password/i.test(raw))
+    return authError(first, message, ctx);
   if (first === 'READONLY') {
     if (ctx.topology === 'sentinel' || ctx.topology === 'cluster') return { kind: 'transient', code: first, message };
     return {
@@ -149,38 +146,8 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
       fix: 'this node is a replica: give the master (the primary endpoint); after a failover, run the command again',
     };
   }
-  if (first === 'OOM') {
-    return {
-      kind: 'permanent',
-      code: first,
-      message,
-      fix: 'Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again',
-    };
-  }
-  if (first === 'CROSSSLOT') {
-    return {
-      kind: 'permanent',
-      code: first,
-      message,
-      fix: 'keys of one command are in different hash slots: the prefix must not contain "{" or "}"',
-    };
-  }
-  if (first === 'WRONGTYPE') {
-    return {
-      kind: 'permanent',
-      code: first,
-      message,
-      fix: 'a key under the prefix holds another Redis type: choose a prefix no other application uses',
-    };
-  }
-  if (first === 'MISCONF') {
-    return {
-      kind: 'permanent',
-      code: first,
-      message,
-      fix: 'Redis refuses writes because it cannot save its RDB snapshot: fix its disk or persistence settings',
-    };
-  }
+  const fix = PERMANENT_FIXES[first];
+  if (fix !== undefined) return { kind: 'permanent', code: first, message, fix };
   if (first === 'NOSCRIPT') return { kind: 'transient', code: first, message };
   if (first === 'ERR' && /unknown command/i.test(raw)) {
     return {
@@ -201,11 +168,43 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
           : 'the database number in the URL does not exist on this server',
     };
   }
-  if (first !== undefined && TRANSIENT_CODES.has(first)) return { kind: 'transient', code: first, message };
-  if (first === undefined && CONNECTION_PATTERNS.test(raw)) return { kind: 'transient', code: 'CONNECTION', message };
-  if (first === undefined) return { kind: 'transient', code: e?.name ?? 'ERROR', message };
+  if (TRANSIENT_CODES.has(first)) return { kind: 'transient', code: first, message };
   // Any other error reply of the server: it will answer the same again.
   return { kind: 'permanent', code: first, message, fix: 'Redis refused the command' };
+}
+
+/**
+ * NOPERM (a command, or keys outside the user's patterns) and the error a script's `redis.call` of a
+ * forbidden command raises: what the user's ACL rule lacks, with the minimal rule when known.
+ */
+function accessError(raw: string, message: string, ctx: ClassifyContext): ClassifiedError {
+  const user = ctx.username !== undefined ? `user "${ctx.username}"` : 'the default user';
+  const rule =
+    ctx.aclRule !== undefined
+      ? `; the minimal rule is ${ctx.aclRule} (docs/redis.md)`
+      : ' (docs/redis.md lists the minimal rule of each command)';
+  if (!/^NOPERM\b/.test(raw)) {
+    return {
+      kind: 'permanent',
+      code: 'NOPERM',
+      message,
+      fix: `the ACL rule of ${user} lacks a command that session-migrate's Lua script runs (SET, GET, EXISTS, TYPE, PTTL, DEL)${rule}`,
+    };
+  }
+  const cmd = /run the '([^']+)' command/.exec(raw)?.[1];
+  const fix =
+    cmd !== undefined
+      ? `the ACL rule of ${user} lacks ${cmd.toUpperCase()} (+${cmd.toLowerCase()})${rule}`
+      : /keys/.test(raw)
+        ? `the ACL rule of ${user} does not allow keys under the prefix (add ~PREFIX*)${rule}`
+        : `the ACL rule of ${user} does not allow this${rule}`;
+  return { kind: 'permanent', code: 'NOPERM', message, fix };
+}
+
+/** WRONGPASS / NOAUTH: which user name and which password variable to check. */
+function authError(code: string, message: string, ctx: ClassifyContext): ClassifiedError {
+  const env = PASSWORD_ENV[ctx.role ?? 'target'];
+  return { kind: 'permanent', code, message, fix: `check the user name in the URL and the password in ${env}` };
 }
 
 /** `CODE message` plus the fix, as one line for reports. */

@@ -4,7 +4,7 @@
  * checked attribute by attribute. Both are also checked for dangling references.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -316,6 +316,17 @@ describe('generate iac: names and files', () => {
       }
     }
     expect(readFileSync(file, 'utf8')).toBe('keep\n');
+  });
+
+  it('an empty --out is one line and exit 2, and nothing lands in the working directory', () => {
+    const cwd = tmp();
+    for (const extra of [[], ['--dry-run']]) {
+      const r = cli(['generate', 'iac', '--format', 'terraform', '--out', '', ...extra], cwd);
+      expect(r.code, extra.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('session-migrate: generate iac: --out is empty: give a directory (for the working directory: --out .)\n');
+    }
+    expect(readdirSync(cwd)).toEqual([]);
   });
 
   it('--out under /proc (mkdir answers ENOENT below an existing directory): one line and exit 2, not a hang at 100% CPU', () => {

@@ -109,4 +109,3 @@ export function readHcl(text: string): HclBlock[] {
   };
   return readBody(false);
 }
-

@@ -46,6 +46,7 @@ const INTEGRATION = [
 const UNIT = [
   'test/docs.test.ts', // renders the CLI's --help in-process, reads the Markdown files
   'test/generate-iac-golden.test.ts',
+  'test/generate-iac-review.test.ts', // reads the rendered templates and aws-cdk-lib's L1 classes
   'test/global-setup.test.ts', // files in a temporary directory only
   'test/self-contained.test.ts',
   'test/unit-guard.test.ts', // checks the unit tier's guard, so it must run in the unit tier

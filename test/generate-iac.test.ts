@@ -1,16 +1,17 @@
 /**
  * `generate iac`: the CloudFormation template is parsed as YAML and checked resource by resource;
- * the Terraform file is read with a small HCL block reader (terraform itself is not installed) and
+ * the Terraform file is read with a small HCL block reader (test/support/hcl.ts; no terraform) and
  * checked attribute by attribute. Both are also checked for dangling references.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { GenerateOptionsError } from '@session-migrate/generate';
 import { ForeignFileError, isValidIacName, renderIac, writeIac } from '@session-migrate/generate/iac';
+import { readHcl } from './support/hcl.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 
@@ -156,115 +157,7 @@ describe('generate iac --format cloudformation', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Terraform: a reader for the HCL subset the template uses (blocks, attributes, strings with ${},
-// comments), enough to check structure without terraform.
-
-interface HclBlock {
-  type: string;
-  labels: string[];
-  /** Attribute name -> raw expression text (trimmed). */
-  attrs: Map<string, string>;
-  blocks: HclBlock[];
-}
-
-/** Reads blocks and attributes; throws on unbalanced braces or an unterminated string. */
-function readHcl(text: string): HclBlock[] {
-  let i = 0;
-  const skipSpace = (newlines: boolean) => {
-    for (;;) {
-      const c = text[i];
-      if (c === ' ' || c === '\t' || c === '\r' || (newlines && c === '\n')) i++;
-      else if (c === '#' || (c === '/' && text[i + 1] === '/')) {
-        while (i < text.length && text[i] !== '\n') i++;
-      } else if (c === '/' && text[i + 1] === '*') {
-        const end = text.indexOf('*/', i + 2);
-        if (end < 0) throw new Error('unterminated comment');
-        i = end + 2;
-      } else return;
-    }
-  };
-  const readString = (): string => {
-    const start = i;
-    i++; // opening quote
-    let depth = 0;
-    while (i < text.length) {
-      const c = text[i];
-      if (c === '\\') i += 2;
-      else if (c === '$' && text[i + 1] === '{') {
-        depth++;
-        i += 2;
-      } else if (c === '}' && depth > 0) {
-        depth--;
-        i++;
-      } else if (c === '"' && depth === 0) {
-        i++;
-        return text.slice(start, i);
-      } else if (c === '\n' && depth === 0) throw new Error(`newline in string at ${start}`);
-      else i++;
-    }
-    throw new Error('unterminated string');
-  };
-  /** Reads an expression up to the end of the line, balancing brackets across lines. */
-  const readExpr = (): string => {
-    const start = i;
-    let depth = 0;
-    while (i < text.length) {
-      const c = text[i];
-      if (c === '"') {
-        readString();
-        continue;
-      }
-      if (c === '{' || c === '[' || c === '(') depth++;
-      if (c === '}' || c === ']' || c === ')') {
-        if (depth === 0) break;
-        depth--;
-      }
-      if (c === '\n' && depth === 0) break;
-      if (c === '#' && depth === 0) break;
-      i++;
-    }
-    return text.slice(start, i).trim();
-  };
-  const readBody = (closing: boolean): HclBlock[] => {
-    const blocks: HclBlock[] = [];
-    for (;;) {
-      skipSpace(true);
-      if (i >= text.length) {
-        if (closing) throw new Error('unbalanced braces: missing }');
-        return blocks;
-      }
-      if (text[i] === '}') {
-        if (!closing) throw new Error(`unbalanced braces: stray } at ${i}`);
-        i++;
-        return blocks;
-      }
-      const ident = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(text.slice(i))?.[0];
-      if (ident === undefined) throw new Error(`unexpected ${JSON.stringify(text.slice(i, i + 20))}`);
-      i += ident.length;
-      skipSpace(false);
-      if (text[i] === '=') {
-        i++;
-        skipSpace(false);
-        const expr = readExpr();
-        (blocks as unknown as { attrs?: Map<string, string> }).attrs ??= new Map();
-        const attrs = (blocks as unknown as { attrs: Map<string, string> }).attrs;
-        if (attrs.has(ident)) throw new Error(`duplicate attribute ${ident}`);
-        attrs.set(ident, expr);
-        continue;
-      }
-      const labels: string[] = [];
-      while (text[i] === '"') {
-        labels.push(JSON.parse(readString()) as string);
-        skipSpace(false);
-      }
-      if (text[i] !== '{') throw new Error(`expected { after ${ident}`);
-      i++;
-      const inner = readBody(true);
-      blocks.push({ type: ident, labels, attrs: (inner as unknown as { attrs?: Map<string, string> }).attrs ?? new Map(), blocks: inner });
-    }
-  };
-  return readBody(false);
-}
+// Terraform: read with test/support/hcl.ts (the HCL subset the template uses).
 
 describe('generate iac --format terraform', () => {
   const text = renderIac({ format: 'terraform' })[0]!.contents;
@@ -423,6 +316,17 @@ describe('generate iac: names and files', () => {
       }
     }
     expect(readFileSync(file, 'utf8')).toBe('keep\n');
+  });
+
+  it('an empty --out is one line and exit 2, and nothing lands in the working directory', () => {
+    const cwd = tmp();
+    for (const extra of [[], ['--dry-run']]) {
+      const r = cli(['generate', 'iac', '--format', 'terraform', '--out', '', ...extra], cwd);
+      expect(r.code, extra.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('session-migrate: generate iac: --out is empty: give a directory (for the working directory: --out .)\n');
+    }
+    expect(readdirSync(cwd)).toEqual([]);
   });
 
   it('--out under /proc (mkdir answers ENOENT below an existing directory): one line and exit 2, not a hang at 100% CPU', () => {

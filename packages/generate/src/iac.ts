@@ -1,8 +1,10 @@
 /**
  * Renders infrastructure templates for the Redis side of a migration (`session-migrate generate iac`):
- * an ElastiCache Redis OSS replication group with encryption in transit and at rest, an AUTH token
- * kept in Secrets Manager, a private subnet group, a security group that admits only the web tier,
- * and optional Multi-AZ failover.
+ * an ElastiCache Redis OSS 7 replication group (cluster mode disabled) with encryption in transit
+ * (TLS required) and at rest, an AUTH token kept in Secrets Manager, a parameter group with
+ * maxmemory-policy noeviction (sessions all have a TTL, so any other policy can evict them: the rule
+ * of packages/redis/src/memory.ts), no automatic snapshots, a private subnet group, a security group
+ * that admits only the web tier, and optional Multi-AZ failover.
  *
  * Templates live in the repository's `templates/iac/<format>/` and use one placeholder, `{{NAME}}`
  * (uppercase only, so CloudFormation's `{{resolve:...}}` dynamic references are left alone). No
@@ -102,11 +104,13 @@ export class ForeignFileError extends UserFacingError {
  * IAC_GENERATED_MARK (the rule of packages/migrate/src/artifacts.ts), so a hand-written file of the
  * same name is never lost.
  *
- * @throws ForeignFileError (exit code 2) before writing anything when a target is not ours or `dir`
- *   is (or is below) something other than a directory, also with dryRun; ForeignFileError too for a
+ * @throws ForeignFileError (exit code 2) before writing anything when a target is not ours, `dir` is
+ *   empty, or `dir` is (or is below) something other than a directory, also with dryRun; ForeignFileError too for a
  *   file system error of the write (EACCES, ENOSPC: one line, describeFsError).
  */
 export function writeIac(dir: string, artifacts: readonly Artifact[], dryRun: boolean): IacWriteResult[] {
+  // An empty --out would resolve to the working directory: say so rather than write there unasked.
+  if (dir === '') throw new ForeignFileError('--out is empty: give a directory (for the working directory: --out .)');
   const notDir = nonDirectoryOnPath(dir);
   if (notDir !== undefined) throw new ForeignFileError(`--out ${dir}: ${notDir} is not a directory`);
   for (const a of artifacts) refuseForeign(join(dir, a.path));

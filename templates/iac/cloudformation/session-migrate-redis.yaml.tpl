@@ -9,7 +9,19 @@
 #   - private subnets only (PrivateSubnetIds), no public address;
 #   - a security group that admits TCP 6379 from the web tier's security group and nothing else
 #     (no CIDR ingress, no 0.0.0.0/0; the egress rule to 127.0.0.1/32 replaces the default allow-all);
-#   - optional Multi-AZ with automatic failover (MultiAZ: one primary and one replica).
+#   - optional Multi-AZ with automatic failover (MultiAZ: one primary and one replica; give private
+#     subnets in two or more availability zones);
+#   - TLS required (TransitEncryptionMode: required: no plaintext connection is accepted);
+#   - its own parameter group with maxmemory-policy noeviction: every session has a TTL, so the
+#     ElastiCache default (volatile-lru) would drop sessions, logging users out without an error, when
+#     memory is full; with noeviction a full node refuses writes (PHP reports "Failed to write session
+#     data"), which monitoring sees. Watch DatabaseMemoryUsagePercentage; session-migrate plan and
+#     verify warn about any other policy;
+#   - no automatic backups (SnapshotRetentionLimit: 0) and no snapshot on delete: a snapshot would
+#     keep copies of sessions (plaintext with phpredis's own handler) for its retention period, a
+#     data-retention risk for data that lives minutes to hours. Losing every node at once loses the
+#     sessions (users log in again); replicas cover the loss of one node;
+#   - Redis OSS 7 (the parameter group family is redis7), cluster mode disabled (one shard).
 #
 # Intrinsic functions are written in their long form (Ref:, Fn::Sub:) so any YAML parser reads it.
 #
@@ -50,12 +62,20 @@ Parameters:
   EngineVersion:
     Type: String
     Default: '7.1'
-    Description: Redis OSS engine version.
+    AllowedPattern: '^7\.[0-9]+$'
+    ConstraintDescription: a Redis OSS 7 version such as 7.1 (the parameter group family is redis7)
+    Description: Redis OSS engine version (7.x).
   MultiAZ:
     Type: String
     AllowedValues: ['true', 'false']
     Default: 'true'
     Description: Run a replica in another AZ with automatic failover.
+  MaintenanceWindow:
+    Type: String
+    Default: ''
+    AllowedPattern: '^$|^(mon|tue|wed|thu|fri|sat|sun):[0-2][0-9]:[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):[0-2][0-9]:[0-5][0-9]$'
+    ConstraintDescription: ddd:hh24:mi-ddd:hh24:mi in UTC, e.g. sun:04:00-sun:05:00, or empty
+    Description: Weekly maintenance window (UTC), e.g. sun:04:00-sun:05:00 at your lowest traffic; empty lets AWS choose one.
   KmsKeyId:
     Type: String
     Default: ''
@@ -66,6 +86,8 @@ Conditions:
     Fn::Equals: [Ref: MultiAZ, 'true']
   UseKmsKey:
     Fn::Not: [Fn::Equals: [Ref: KmsKeyId, '']]
+  HasMaintenanceWindow:
+    Fn::Not: [Fn::Equals: [Ref: MaintenanceWindow, '']]
 
 Resources:
   AuthTokenSecret:
@@ -90,6 +112,15 @@ Resources:
         Fn::Sub: 'Private subnets of the ${Name} session store.'
       SubnetIds:
         Ref: PrivateSubnetIds
+
+  ParameterGroup:
+    Type: AWS::ElastiCache::ParameterGroup
+    Properties:
+      CacheParameterGroupFamily: redis7
+      Description:
+        Fn::Sub: '${Name} session store: sessions are never evicted.'
+      Properties:
+        maxmemory-policy: noeviction
 
   SecurityGroup:
     Type: AWS::EC2::SecurityGroup
@@ -124,6 +155,8 @@ Resources:
       CacheNodeType:
         Ref: NodeType
       Port: 6379
+      CacheParameterGroupName:
+        Ref: ParameterGroup
       NumCacheClusters:
         Fn::If: [UseMultiAZ, 2, 1]
       AutomaticFailoverEnabled:
@@ -135,11 +168,15 @@ Resources:
       SecurityGroupIds:
         - Fn::GetAtt: [SecurityGroup, GroupId]
       TransitEncryptionEnabled: true
+      TransitEncryptionMode: required
       AtRestEncryptionEnabled: true
       KmsKeyId:
         Fn::If: [UseKmsKey, Ref: KmsKeyId, Ref: 'AWS::NoValue']
       AuthToken:
         Fn::Sub: '{{resolve:secretsmanager:${AuthTokenSecret}:SecretString}}'
+      SnapshotRetentionLimit: 0
+      PreferredMaintenanceWindow:
+        Fn::If: [HasMaintenanceWindow, Ref: MaintenanceWindow, Ref: 'AWS::NoValue']
 
 Outputs:
   PrimaryEndpointAddress:

@@ -8,7 +8,18 @@
 #   - private subnets only (var.private_subnet_ids), no public address;
 #   - a security group that admits TCP 6379 from the web tier's security group and nothing else
 #     (no CIDR rule, no 0.0.0.0/0; Terraform removes the default allow-all egress rule);
-#   - optional Multi-AZ with automatic failover (var.multi_az: one primary and one replica).
+#   - optional Multi-AZ with automatic failover (var.multi_az: one primary and one replica);
+#   - TLS required (transit_encryption_mode = "required": no plaintext connection is accepted);
+#   - its own parameter group with maxmemory-policy noeviction: every session has a TTL, so the
+#     ElastiCache default (volatile-lru) would drop sessions, logging users out without an error, when
+#     memory is full; with noeviction a full node refuses writes (PHP reports "Failed to write session
+#     data"), which monitoring sees. Watch DatabaseMemoryUsagePercentage; session-migrate plan and
+#     verify warn about any other policy;
+#   - no automatic backups (snapshot_retention_limit = 0) and no final snapshot: a snapshot would keep
+#     copies of sessions (plaintext with phpredis's own handler) for its retention period, a
+#     data-retention risk for data that lives minutes to hours. Losing every node at once loses the
+#     sessions (users log in again); replicas cover the loss of one node;
+#   - Redis OSS 7 (the parameter group family is redis7), cluster mode disabled (one shard).
 #
 # Note: the token is also in the Terraform state (random_password); keep the state encrypted and
 # access-controlled.
@@ -30,7 +41,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.47" # transit_encryption_mode
     }
     random = {
       source  = "hashicorp/random"
@@ -77,9 +88,20 @@ variable "node_type" {
 }
 
 variable "engine_version" {
-  description = "Redis OSS engine version."
+  description = "Redis OSS engine version (7.x: the parameter group family is redis7)."
   type        = string
   default     = "7.1"
+
+  validation {
+    condition     = can(regex("^7\\.[0-9]+$", var.engine_version))
+    error_message = "engine_version: a Redis OSS 7 version such as 7.1 (the parameter group family is redis7)."
+  }
+}
+
+variable "maintenance_window" {
+  description = "Weekly maintenance window (UTC, ddd:hh24:mi-ddd:hh24:mi), e.g. sun:04:00-sun:05:00 at your lowest traffic; null lets AWS choose one."
+  type        = string
+  default     = null
 }
 
 variable "multi_az" {
@@ -116,6 +138,17 @@ resource "aws_elasticache_subnet_group" "sessions" {
   subnet_ids  = var.private_subnet_ids
 }
 
+resource "aws_elasticache_parameter_group" "sessions" {
+  name        = "${var.name}-params"
+  family      = "redis7"
+  description = "${var.name} session store: sessions are never evicted."
+
+  parameter {
+    name  = "maxmemory-policy"
+    value = "noeviction"
+  }
+}
+
 resource "aws_security_group" "sessions" {
   name        = "${var.name}-redis"
   description = "${var.name} session store: Redis from the web tier only."
@@ -139,16 +172,27 @@ resource "aws_elasticache_replication_group" "sessions" {
   engine_version             = var.engine_version
   node_type                  = var.node_type
   port                       = 6379
+  parameter_group_name       = aws_elasticache_parameter_group.sessions.name
   num_cache_clusters         = var.multi_az ? 2 : 1
   automatic_failover_enabled = var.multi_az
   multi_az_enabled           = var.multi_az
   subnet_group_name          = aws_elasticache_subnet_group.sessions.name
   security_group_ids         = [aws_security_group.sessions.id]
   transit_encryption_enabled = true
+  transit_encryption_mode    = "required"
   at_rest_encryption_enabled = true
   kms_key_id                 = var.kms_key_id
   auth_token                 = aws_secretsmanager_secret_version.auth_token.secret_string
+  snapshot_retention_limit   = 0
+  maintenance_window         = var.maintenance_window
   apply_immediately          = false
+
+  lifecycle {
+    precondition {
+      condition     = !var.multi_az || length(var.private_subnet_ids) >= 2
+      error_message = "multi_az: give private subnets in two or more availability zones (or set multi_az = false)."
+    }
+  }
 }
 
 output "primary_endpoint_address" {

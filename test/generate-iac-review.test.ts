@@ -1,0 +1,248 @@
+/**
+ * `generate iac` as an ElastiCache operator reviews it before `terraform apply` or a stack deploy:
+ * property names against the CloudFormation resource schema (as aws-cdk-lib's generated L1 classes
+ * carry it), Terraform attribute names against the AWS provider's documented arguments, and the
+ * production choices: sessions never evicted (maxmemory-policy noeviction, the rule of
+ * packages/redis/src/memory.ts), TLS required, no automatic snapshots, a Redis 7 engine that matches
+ * the parameter group family, Multi-AZ only over two or more subnets, and `--out` refused when empty.
+ * Starts no server: unit tier.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { CfnSecurityGroup } from 'aws-cdk-lib/aws-ec2';
+import { CfnParameterGroup, CfnReplicationGroup, CfnSubnetGroup } from 'aws-cdk-lib/aws-elasticache';
+import { CfnSecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { ForeignFileError, renderIac, writeIac } from '@session-migrate/generate/iac';
+import { memoryWarnings } from '@session-migrate/redis';
+import { readHcl, type HclBlock } from './support/hcl.ts';
+
+type Obj = { [k: string]: unknown };
+
+const cfnText = renderIac({ format: 'cloudformation' })[0]!.contents;
+const cfn = parseYaml(cfnText, { uniqueKeys: true, strict: true }) as Obj;
+const resources = cfn.Resources as Record<string, { Type: string; Properties: Obj; DeletionPolicy?: string }>;
+const params = cfn.Parameters as Record<string, Obj>;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const rgProps = ofType('AWS::ElastiCache::ReplicationGroup')[0]![1].Properties;
+
+const tfText = renderIac({ format: 'terraform' })[0]!.contents;
+const tf = readHcl(tfText);
+const tfOne = (type: string, kind: string): HclBlock => {
+  const found = tf.filter((b) => b.type === type && b.labels[0] === kind);
+  expect(found, `${type} ${kind}`).toHaveLength(1);
+  return found[0]!;
+};
+const tfRg = tfOne('resource', 'aws_elasticache_replication_group');
+
+/** A Terraform string literal's value: "^7\\.[0-9]+$" -> ^7\.[0-9]+$ (HCL escapes as JSON does). */
+const hclString = (expr: string): string => JSON.parse(expr) as string;
+
+/** A value of the right shape for an L1 constructor: lists stay lists, maps maps, intrinsics become 'x'. */
+function placeholder(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return [];
+  const ref = (v as Obj).Ref;
+  if (typeof ref === 'string') return String(params[ref]?.Type ?? '').startsWith('List<') ? [] : 'x';
+  return Object.keys(v).some((k) => k.startsWith('Fn::')) ? 'x' : {};
+}
+
+describe('generate iac, CloudFormation: names against the resource schema', () => {
+  /** Resource type -> the CloudFormation property names of aws-cdk-lib's L1 class (its cfnPropertyNames). */
+  const stack = new Stack(new App(), 'schema');
+  const schema: Record<string, { names: Set<string>; make: (props: Obj) => unknown }> = {};
+  let n = 0;
+  const add = (type: string, make: (id: string, props: Obj) => unknown, minimal: Obj) => {
+    const build = (props: Obj) => make(`r${n++}`, props);
+    const names = (build(minimal) as { cfnPropertyNames: Record<string, string> }).cfnPropertyNames;
+    schema[type] = { names: new Set(Object.values(names)), make: build };
+  };
+  add('AWS::ElastiCache::ReplicationGroup', (id, p) => new CfnReplicationGroup(stack, id, p as never), {
+    replicationGroupDescription: 'd',
+  });
+  add('AWS::ElastiCache::SubnetGroup', (id, p) => new CfnSubnetGroup(stack, id, p as never), { description: 'd', subnetIds: [] });
+  add('AWS::ElastiCache::ParameterGroup', (id, p) => new CfnParameterGroup(stack, id, p as never), {
+    cacheParameterGroupFamily: 'redis7',
+    description: 'd',
+  });
+  add('AWS::EC2::SecurityGroup', (id, p) => new CfnSecurityGroup(stack, id, p as never), { groupDescription: 'd' });
+  add('AWS::SecretsManager::Secret', (id, p) => new CfnSecret(stack, id, p as never), {});
+
+  it('every resource has a known type, only schema property names, and its required ones', () => {
+    for (const [logical, r] of Object.entries(resources)) {
+      const s = schema[r.Type];
+      expect(s, `${logical}: ${r.Type}`).toBeDefined();
+      for (const key of Object.keys(r.Properties)) expect(s!.names, `${logical}.${key}`).toContain(key);
+      // The L1 constructor checks that the required properties are present (cdk requireProperty);
+      // camelCase names, a placeholder for each value (the values are intrinsics, checked elsewhere).
+      const camel = Object.fromEntries(Object.entries(r.Properties).map(([k, v]) => [k[0]!.toLowerCase() + k.slice(1), placeholder(v)]));
+      expect(() => s!.make(camel), logical).not.toThrow();
+    }
+    // The check can fail: a misspelt name is not in the schema.
+    expect(schema['AWS::ElastiCache::ReplicationGroup']!.names).not.toContain('TransitEncryption');
+  });
+
+  it('nested security group rules and the generated secret use documented keys', () => {
+    // AWS::EC2::SecurityGroup Ingress / Egress and AWS::SecretsManager::Secret GenerateSecretString
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-ingress.html,
+    // .../aws-properties-ec2-securitygroup-egress.html, .../aws-properties-secretsmanager-secret-generatesecretstring.html).
+    const ingress = ['CidrIp', 'CidrIpv6', 'Description', 'FromPort', 'IpProtocol', 'SourcePrefixListId', 'SourceSecurityGroupId'];
+    const egress = [
+      'CidrIp',
+      'CidrIpv6',
+      'Description',
+      'DestinationPrefixListId',
+      'DestinationSecurityGroupId',
+      'FromPort',
+      'IpProtocol',
+      'ToPort',
+    ];
+    const generate = [
+      'ExcludeCharacters',
+      'ExcludeLowercase',
+      'ExcludeNumbers',
+      'ExcludePunctuation',
+      'ExcludeUppercase',
+      'GenerateStringKey',
+    ];
+    const sg = ofType('AWS::EC2::SecurityGroup')[0]![1].Properties;
+    for (const rule of sg.SecurityGroupIngress as Obj[]) for (const k of Object.keys(rule)) expect([...ingress, 'ToPort'], k).toContain(k);
+    for (const rule of sg.SecurityGroupEgress as Obj[]) for (const k of Object.keys(rule)) expect(egress, k).toContain(k);
+    const secret = ofType('AWS::SecretsManager::Secret')[0]![1].Properties;
+    for (const k of Object.keys(secret.GenerateSecretString as Obj)) {
+      expect([...generate, 'IncludeSpace', 'PasswordLength', 'RequireEachIncludedType', 'SecretStringTemplate'], k).toContain(k);
+    }
+  });
+
+  it('every Fn::GetAtt names an attribute the resource type has', () => {
+    const attrs: Record<string, string[]> = {
+      'AWS::ElastiCache::ReplicationGroup': Object.getOwnPropertyNames(CfnReplicationGroup.prototype),
+      'AWS::EC2::SecurityGroup': Object.getOwnPropertyNames(CfnSecurityGroup.prototype),
+    };
+    const found: string[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node !== null && typeof node === 'object') {
+        for (const [k, v] of Object.entries(node)) {
+          if (k === 'Fn::GetAtt') found.push(`${String((v as string[])[0])}.${String((v as string[])[1])}`);
+          if (k === 'Fn::Sub' && typeof v === 'string') for (const m of v.matchAll(/\$\{(\w+)\.([\w.]+)\}/g)) found.push(`${m[1]}.${m[2]}`);
+          walk(v);
+        }
+      }
+    };
+    walk(cfn);
+    expect(found.length).toBeGreaterThan(3);
+    for (const ref of found) {
+      const [logical, ...attr] = ref.split('.');
+      const getter = `attr${attr.join('')}`; // PrimaryEndPoint.Address -> attrPrimaryEndPointAddress
+      expect(attrs[resources[logical!]!.Type], ref).toContain(getter);
+    }
+  });
+});
+
+describe('generate iac, Terraform: attribute names against the AWS provider', () => {
+  // https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/elasticache_replication_group
+  // (argument reference; transit_encryption_mode since provider 5.47, hashicorp/terraform-provider-aws#30403).
+  const REPLICATION_GROUP = new Set([
+    'apply_immediately', 'at_rest_encryption_enabled', 'auth_token', 'auth_token_update_strategy', 'auto_minor_version_upgrade',
+    'automatic_failover_enabled', 'cluster_mode', 'data_tiering_enabled', 'description', 'engine', 'engine_version',
+    'final_snapshot_identifier', 'global_replication_group_id', 'ip_discovery', 'kms_key_id', 'maintenance_window',
+    'multi_az_enabled', 'network_type', 'node_type', 'notification_topic_arn', 'num_cache_clusters', 'num_node_groups',
+    'parameter_group_name', 'port', 'preferred_cache_cluster_azs', 'replicas_per_node_group', 'replication_group_id',
+    'security_group_ids', 'security_group_names', 'snapshot_arns', 'snapshot_name', 'snapshot_retention_limit',
+    'snapshot_window', 'subnet_group_name', 'tags', 'transit_encryption_enabled', 'transit_encryption_mode', 'user_group_ids',
+  ]); // prettier-ignore
+  // .../resources/elasticache_parameter_group
+  const PARAMETER_GROUP = new Set(['name', 'family', 'description', 'tags']);
+
+  it('uses only documented arguments, and a provider version that has them', () => {
+    for (const k of tfRg.attrs.keys()) expect(REPLICATION_GROUP, k).toContain(k);
+    expect(tfRg.blocks.map((b) => b.type)).toEqual(['lifecycle']);
+    const pg = tfOne('resource', 'aws_elasticache_parameter_group');
+    for (const k of pg.attrs.keys()) expect(PARAMETER_GROUP, k).toContain(k);
+    expect(pg.blocks.map((b) => b.type)).toEqual(['parameter']);
+    expect([...pg.blocks[0]!.attrs.keys()].sort()).toEqual(['name', 'value']);
+    const providers = tf.find((b) => b.type === 'terraform')!.blocks.find((b) => b.type === 'required_providers')!;
+    const aws = /version\s*=\s*">= 5\.(\d+)"/.exec(providers.attrs.get('aws')!);
+    expect(aws, providers.attrs.get('aws')).not.toBeNull();
+    expect(Number(aws![1])).toBeGreaterThanOrEqual(47);
+  });
+});
+
+describe('generate iac: production shape of a session store', () => {
+  it('sessions are never evicted: own parameter group, family redis7, maxmemory-policy noeviction (plan/verify stay quiet)', () => {
+    // CloudFormation
+    const pgs = ofType('AWS::ElastiCache::ParameterGroup');
+    expect(pgs).toHaveLength(1);
+    const [pgName, pg] = pgs[0]!;
+    expect(pg.Properties.CacheParameterGroupFamily).toBe('redis7');
+    expect(pg.Properties.Properties).toEqual({ 'maxmemory-policy': 'noeviction' });
+    expect(rgProps.CacheParameterGroupName).toEqual({ Ref: pgName });
+    // Terraform
+    const tpg = tfOne('resource', 'aws_elasticache_parameter_group');
+    expect(tpg.attrs.get('family')).toBe('"redis7"');
+    expect(tpg.blocks).toHaveLength(1);
+    expect(tpg.blocks[0]!.attrs.get('name')).toBe('"maxmemory-policy"');
+    expect(tpg.blocks[0]!.attrs.get('value')).toBe('"noeviction"');
+    expect(tfRg.attrs.get('parameter_group_name')).toBe(`aws_elasticache_parameter_group.${tpg.labels[1]}.name`);
+    // The policy the templates set is the one plan and verify accept; ElastiCache's default is not.
+    const node = (policy: string) => ({ node: 'n', usedBytes: 0, maxmemory: 1 << 30, policy });
+    expect(memoryWarnings([node(hclString(tpg.blocks[0]!.attrs.get('value')!))])).toEqual([]);
+    expect(memoryWarnings([node('volatile-lru')])).toHaveLength(1);
+  });
+
+  it('TLS is required, not preferred', () => {
+    expect(rgProps.TransitEncryptionEnabled).toBe(true);
+    expect(rgProps.TransitEncryptionMode).toBe('required');
+    expect(tfRg.attrs.get('transit_encryption_enabled')).toBe('true');
+    expect(tfRg.attrs.get('transit_encryption_mode')).toBe('"required"');
+  });
+
+  it('no automatic snapshots and none on delete (sessions are not kept in backups)', () => {
+    expect(rgProps.SnapshotRetentionLimit).toBe(0);
+    expect(rgProps.SnapshotName).toBeUndefined();
+    expect(rgProps.SnapshotArns).toBeUndefined();
+    expect(ofType('AWS::ElastiCache::ReplicationGroup')[0]![1].DeletionPolicy).not.toBe('Snapshot');
+    expect(tfRg.attrs.get('snapshot_retention_limit')).toBe('0');
+    expect(tfRg.attrs.has('final_snapshot_identifier')).toBe(false);
+    expect(tfRg.attrs.has('snapshot_window')).toBe(false);
+    for (const text of [cfnText, tfText]) expect(text).toMatch(/data-retention risk/);
+  });
+
+  it('the engine version must be Redis OSS 7 (it must match the parameter group family)', () => {
+    const cfnPattern = new RegExp(params.EngineVersion!.AllowedPattern as string);
+    const tfCondition = tfOne('variable', 'engine_version').blocks[0]!.attrs.get('condition')!;
+    const tfPattern = new RegExp(hclString(/regex\(("(?:[^"\\]|\\.)*")/.exec(tfCondition)![1]!));
+    for (const re of [cfnPattern, tfPattern]) {
+      for (const good of ['7.0', '7.1', String(params.EngineVersion!.Default)]) expect(good, re.source).toMatch(re);
+      for (const bad of ['6.2', '6.x', '7', '8.0', '7.1 ', 'valkey']) expect(bad, re.source).not.toMatch(re);
+    }
+  });
+
+  it('a maintenance window can be chosen (AWS picks one otherwise)', () => {
+    expect(tfOne('variable', 'maintenance_window').attrs.get('default')).toBe('null');
+    expect(tfRg.attrs.get('maintenance_window')).toBe('var.maintenance_window');
+    const re = new RegExp(params.MaintenanceWindow!.AllowedPattern as string);
+    for (const good of ['', 'sun:04:00-sun:05:00', 'mon:23:30-tue:00:30']) expect(good).toMatch(re);
+    for (const bad of ['sunday 4am', 'sun:4:00-sun:05:00', 'sun:04:00']) expect(bad).not.toMatch(re);
+    expect(rgProps.PreferredMaintenanceWindow).toEqual({
+      'Fn::If': ['HasMaintenanceWindow', { Ref: 'MaintenanceWindow' }, { Ref: 'AWS::NoValue' }],
+    });
+  });
+
+  it('Terraform refuses Multi-AZ over a single subnet before creating anything', () => {
+    const lifecycle = tfRg.blocks.find((b) => b.type === 'lifecycle')!;
+    const pre = lifecycle.blocks.find((b) => b.type === 'precondition')!;
+    expect(pre.attrs.get('condition')).toBe('!var.multi_az || length(var.private_subnet_ids) >= 2');
+  });
+});
+
+describe('generate iac: --out', () => {
+  it('an empty --out is refused (it would resolve to the working directory); the CLI case is in generate-iac.test.ts', () => {
+    // dryRun only: without the check a real write would land in the working directory of the test run.
+    expect(() => writeIac('', renderIac({ format: 'terraform' }), true)).toThrow(ForeignFileError);
+    expect(() => writeIac('', renderIac({ format: 'terraform' }), true)).toThrow(
+      '--out is empty: give a directory (for the working directory: --out .)',
+    );
+  });
+});

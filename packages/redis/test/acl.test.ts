@@ -16,7 +16,7 @@ describe('ACL rules', () => {
       expect(doc, command).toContain(`\`${rule}\``);
     }
   });
-  it("docs/redis.md names the commands whose cluster rule has no +cluster|nodes (they do not SCAN)", () => {
+  it('docs/redis.md names the commands whose cluster rule has no +cluster|nodes (they do not SCAN)', () => {
     const noScan = (Object.keys(ACL_COMMANDS) as AclCommand[]).filter((c) => !ACL_COMMANDS[c].includes('scan'));
     expect(noScan).toEqual(['apply', 'purge']);
     for (const c of Object.keys(ACL_COMMANDS) as AclCommand[]) {

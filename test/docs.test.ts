@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI_DOC, REGENERATE, anchorOf, collectHelp, renderCliReference, subcommandsOf, type CommandHelp } from '../scripts/docs-cli.ts';
 import { DEFAULT_RETRY } from '../packages/migrate/src/apply.ts';
+import { PLAN_VERSION } from '../packages/migrate/src/plan.ts';
 import { DEFAULT_WAIT_TIMEOUT_MS } from '../packages/migrate/src/use-cases/apply.ts';
 
 const REPO = join(import.meta.dirname, '..');
@@ -239,8 +240,8 @@ describe('README.md', () => {
   });
 });
 
-describe("apply's retry and WAIT defaults in the operator docs", () => {
-  it('are the ones apply uses (DEFAULT_RETRY, DEFAULT_WAIT_TIMEOUT_MS)', () => {
+describe("apply's retry and WAIT defaults and the plan version in the operator docs", () => {
+  it('are the ones the code uses (DEFAULT_RETRY, DEFAULT_WAIT_TIMEOUT_MS, PLAN_VERSION)', () => {
     const claims: [string, string][] = [
       ['docs/operator-guide.md', `(\`--retries\`, default ${DEFAULT_RETRY.attempts};`],
       [
@@ -249,6 +250,8 @@ describe("apply's retry and WAIT defaults in the operator docs", () => {
       ],
       ['docs/redis.md', `\`--wait-timeout-ms\` (default ${DEFAULT_WAIT_TIMEOUT_MS})`],
       ['docs/runbook.md', `\`--wait-timeout-ms\`, default ${DEFAULT_WAIT_TIMEOUT_MS})`],
+      ['docs/redis.md', `## What the plan records (plan version ${PLAN_VERSION})`],
+      ['docs/runbook.md', `The plan (version ${PLAN_VERSION}) records every source`],
     ];
     // Line breaks and indentation folded into single spaces.
     const prose = (doc: string) => readFileSync(join(REPO, doc), 'utf8').replace(/\s+/g, ' ');

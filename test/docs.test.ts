@@ -11,6 +11,9 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI_DOC, REGENERATE, anchorOf, collectHelp, renderCliReference, subcommandsOf, type CommandHelp } from '../scripts/docs-cli.ts';
+import { DEFAULT_RETRY } from '../packages/migrate/src/apply.ts';
+import { PLAN_VERSION } from '../packages/migrate/src/plan.ts';
+import { DEFAULT_WAIT_TIMEOUT_MS } from '../packages/migrate/src/use-cases/apply.ts';
 
 const REPO = join(import.meta.dirname, '..');
 
@@ -234,5 +237,24 @@ describe('README.md', () => {
     ]) {
       expect(readme).toContain(`](${doc})`);
     }
+  });
+});
+
+describe("apply's retry and WAIT defaults and the plan version in the operator docs", () => {
+  it('are the ones the code uses (DEFAULT_RETRY, DEFAULT_WAIT_TIMEOUT_MS, PLAN_VERSION)', () => {
+    const claims: [string, string][] = [
+      ['docs/operator-guide.md', `(\`--retries\`, default ${DEFAULT_RETRY.attempts};`],
+      [
+        'docs/operator-guide.md',
+        `\`--retry-delay-ms\`, default ${DEFAULT_RETRY.baseDelayMs}, doubling up to ${DEFAULT_RETRY.maxDelayMs / 1000} s)`,
+      ],
+      ['docs/redis.md', `\`--wait-timeout-ms\` (default ${DEFAULT_WAIT_TIMEOUT_MS})`],
+      ['docs/runbook.md', `\`--wait-timeout-ms\`, default ${DEFAULT_WAIT_TIMEOUT_MS})`],
+      ['docs/redis.md', `## What the plan records (plan version ${PLAN_VERSION})`],
+      ['docs/runbook.md', `The plan (version ${PLAN_VERSION}) records every source`],
+    ];
+    // Line breaks and indentation folded into single spaces.
+    const prose = (doc: string) => readFileSync(join(REPO, doc), 'utf8').replace(/\s+/g, ' ');
+    expect(claims.filter(([doc, claim]) => !prose(doc).includes(claim)).map(([doc, claim]) => `${doc}: ${claim}`)).toEqual([]);
   });
 });

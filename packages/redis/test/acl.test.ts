@@ -16,6 +16,16 @@ describe('ACL rules', () => {
       expect(doc, command).toContain(`\`${rule}\``);
     }
   });
+  it('docs/redis.md names the commands whose cluster rule has no +cluster|nodes (they do not SCAN)', () => {
+    const noScan = (Object.keys(ACL_COMMANDS) as AclCommand[]).filter((c) => !ACL_COMMANDS[c].includes('scan'));
+    expect(noScan).toEqual(['apply', 'purge']);
+    for (const c of Object.keys(ACL_COMMANDS) as AclCommand[]) {
+      expect(aclRuleFor(c, 'smsess:', 'cluster').includes('+cluster|nodes'), c).toBe(!noScan.includes(c));
+    }
+    expect(doc.replace(/\s+/g, ' ')).toContain(
+      'for the commands that SCAN (all but `apply` and `purge` of the target) `+cluster|nodes` too',
+    );
+  });
   it('adds SELECT for a database other than 0 and the CLUSTER subcommands on a cluster; escapes glob characters', () => {
     expect(aclRuleFor('plan', 'a*b:', 'cluster', 3)).toBe(
       'resetkeys ~a\\*b:* -@all +ping +info +select +scan +cluster|slots +cluster|info +cluster|myid +cluster|nodes',

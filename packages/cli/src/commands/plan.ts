@@ -307,5 +307,17 @@ function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrin
   print(
     `  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)${others > 0 ? `; the other ${others} source(s) are not read through: apply copies them` : ''}` : 'strict mode: sessions only in Redis'}`,
   );
-  print(`  plan        written to ${printable(planPath)}; run 'session-migrate apply --plan ${printable(planPath)}'`);
+  print(planWrittenLine(printable(planPath), plan.artifacts.readThrough === true));
+}
+
+/**
+ * plan's last line: where the plan is and what to run next. A read-through plan's next step is the
+ * handler, not apply: an apply while a host still writes files leaves older copies in Redis, which the
+ * read-through handler then serves (docs/runbook.md, "Phase 1" and "Hosts not yet switched").
+ * @param planPath the plan file, already made printable
+ */
+export function planWrittenLine(planPath: string, readThrough: boolean): string {
+  return readThrough
+    ? `  plan        written to ${planPath}; read-through: first 'session-migrate generate php --plan ${planPath}', deploy it to every PHP host, then 'session-migrate apply --plan ${planPath}' (docs/runbook.md)`
+    : `  plan        written to ${planPath}; run 'session-migrate apply --plan ${planPath}'`;
 }

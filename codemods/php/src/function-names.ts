@@ -113,3 +113,23 @@ export function identifierName(value: unknown): string | null {
   if (isNode(value) && typeof value.name === 'string') return value.name;
   return null;
 }
+
+/**
+ * How code at `parent` must write a call of the global function `name` (lower case) so that PHP calls
+ * the global one: fully qualified (`\\ini_get`) inside a namespace, where an unqualified name is
+ * tried as `NS\\name` first and that function may be declared by any file of the app ("Using
+ * namespaces: fallback to global function", https://www.php.net/manual/en/language.namespaces.fallback.php),
+ * or when a `use function` of the file maps the name elsewhere; plain (`ini_get`) in global code,
+ * where it can name nothing else.
+ */
+export function globalCallName(name: string, parent: ParentChain | null): string {
+  let scope: PhpNode | null = null;
+  for (let c = parent; c !== null; c = c.parent) {
+    if (c.node.kind === 'namespace' || c.node.kind === 'program') {
+      scope = c.node;
+      break;
+    }
+  }
+  if (scope === null || scope.kind === 'namespace') return `\\${name}`;
+  return globalFunctionNameIn({ kind: 'name', name, resolution: 'uqn' }, scope) === name ? name : `\\${name}`;
+}

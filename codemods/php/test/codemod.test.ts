@@ -352,3 +352,26 @@ describe('first-class callables (PHP 8.1)', () => {
     expect(r.stdout).toBe('[1,2,true]');
   });
 });
+
+describe('getters written in place of a call whose value is used', () => {
+  it("are fully qualified in a namespace, so PHP calls its own ini_get(), not the namespace's; unqualified in global code", () => {
+    const code = [
+      '<?php',
+      'namespace App;',
+      "function ini_get(string $o): string { return 'app'; }",
+      "$old = \\ini_set('session.save_handler', 'files');",
+      'echo $old;',
+      '',
+    ].join('\n');
+    const dir = app({ 'lib.php': code, 'global.php': "<?php\n$old = ini_set('session.save_handler', 'files');\necho $old;\n" });
+    mkdirSync(join(dir, 'session-migrate'));
+    writeFileSync(join(dir, 'session-migrate', 'session-migrate-bootstrap.php'), '<?php\n');
+    runCodemod({ dir });
+    expect(read(dir, 'lib.php')).toContain("\\ini_get('session.save_handler');");
+    expect(read(dir, 'global.php')).toContain(" ini_get('session.save_handler');");
+    // The oracle: PHP runs the rewritten namespaced file and prints the files handler's name, not 'app'.
+    const r = spawnSync('php', ['-n', join(dir, 'lib.php')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('files');
+  });
+});

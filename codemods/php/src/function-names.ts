@@ -133,3 +133,47 @@ export function globalCallName(name: string, parent: ParentChain | null): string
   if (scope === null || scope.kind === 'namespace') return `\\${name}`;
   return globalFunctionNameIn({ kind: 'name', name, resolution: 'uqn' }, scope) === name ? name : `\\${name}`;
 }
+
+/** The functions that call a callable given as their first argument, with the others as its arguments. */
+export const CALLABLE_CALLERS: ReadonlySet<string> = new Set(['call_user_func', 'call_user_func_array']);
+
+/**
+ * The global function a `call_user_func('f', ...)` / `call_user_func_array('f', [...])` calls
+ * through a callable string, and the arguments it gets: the one home of that reading, for codemod
+ * php's rule `string-callable` and audit `--app`. A callable string is always a fully qualified name
+ * (namespaces and `use function` do not apply; a leading `\` is allowed: "Callables",
+ * https://www.php.net/manual/en/language.types.callable.php). call_user_func passes its other
+ * arguments on as they are (named ones too); call_user_func_array passes a literal array's
+ * elements, a string key as a named argument (PHP 8) and `...$x` as an unpacked argument.
+ *
+ * @param name the lower-case global function called (functionName / globalFunctionNameIn)
+ * @param args its argument nodes
+ * @returns null when `name` is neither of CALLABLE_CALLERS, or the callable is not a literal
+ *   function name (a method `'A::f'`, an array, a variable); else `name` (lower case, no leading `\`)
+ *   and `args`, null when they are not known (the array is computed).
+ */
+export function stringCallableCall(name: string, args: readonly PhpNode[]): { name: string; args: PhpNode[] | null } | null {
+  if (!CALLABLE_CALLERS.has(name)) return null;
+  const first = args[0];
+  if (first === undefined || (first.kind !== 'string' && first.kind !== 'nowdoc') || typeof first.value !== 'string') return null;
+  const fn = first.value.replace(/^\\/, '');
+  if (!/^[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*$/.test(fn)) return null;
+  const rest = args.slice(1);
+  if (name === 'call_user_func') return { name: fn.toLowerCase(), args: rest };
+  const array = rest[0];
+  if (rest.length !== 1 || array?.kind !== 'array') return { name: fn.toLowerCase(), args: null };
+  const out: PhpNode[] = [];
+  for (const item of (array.items as PhpNode[] | undefined) ?? []) {
+    if (item === null || item === undefined) return { name: fn.toLowerCase(), args: null };
+    const entry = item.kind === 'entry' ? item : { kind: 'entry', key: null, value: item, unpack: false };
+    const value = entry.value as PhpNode;
+    if (entry.unpack === true) out.push({ kind: 'variadic', what: value, loc: value.loc });
+    else if (entry.key === null || entry.key === undefined) out.push(value);
+    else {
+      const key = entry.key as PhpNode;
+      if (key.kind !== 'string' || typeof key.value !== 'string') return { name: fn.toLowerCase(), args: null };
+      out.push({ kind: 'namedargument', name: key.value, value, loc: value.loc });
+    }
+  }
+  return { name: fn.toLowerCase(), args: out };
+}

@@ -177,3 +177,56 @@ export function stringCallableCall(name: string, args: readonly PhpNode[]): { na
   }
   return { name: fn.toLowerCase(), args: out };
 }
+
+/** The name of the namespace enclosing `parent` (as written, e.g. `App\Web`); '' in global code. */
+export function enclosingNamespace(parent: ParentChain | null): string {
+  for (let c = parent; c !== null; c = c.parent) if (c.node.kind === 'namespace') return namespaceName(c.node);
+  return '';
+}
+
+/**
+ * The functions a file declares inside a namespace, as lower-cased fully qualified names
+ * (`app\ini_set`): every `function` declaration (not methods or closures), at the top of the
+ * namespace or in a block (`if (!function_exists(...)) { function ... }`, a function's body).
+ * Another file's unqualified call of `ini_set()` in namespace `App` calls `App\ini_set` once this
+ * file has been included ("Using namespaces: fallback to global function",
+ * https://www.php.net/manual/en/language.namespaces.fallback.php).
+ */
+export function namespacedFunctionDeclarations(ast: PhpNode): string[] {
+  const out: string[] = [];
+  const visit = (node: PhpNode, namespace: string): void => {
+    if (node.kind === 'namespace') namespace = namespaceName(node);
+    else if (node.kind === 'function' && namespace !== '') {
+      const n = identifierName(node.name);
+      if (n !== null) out.push(`${namespace}\\${n}`.toLowerCase());
+    }
+    for (const key of Object.keys(node)) {
+      if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
+      const value = node[key];
+      if (Array.isArray(value)) {
+        for (const child of value) if (isNode(child)) visit(child, namespace);
+      } else if (isNode(value)) visit(value, namespace);
+    }
+  };
+  visit(ast, '');
+  return out;
+}
+
+/**
+ * Whether PHP resolves the callee `what` by the global fallback: an unqualified name inside a
+ * namespace that neither a `use function` nor this file's declarations map elsewhere. PHP then calls
+ * `NS\name` if a function of that name is defined at run time (by any file), else the global one
+ * (https://www.php.net/manual/en/language.namespaces.fallback.php).
+ */
+export function resolvesByFallback(what: PhpNode, parent: ParentChain | null): boolean {
+  const name = functionName(what);
+  if (name === null || what.resolution !== 'uqn') return false;
+  for (let c = parent; c !== null; c = c.parent) {
+    if (c.node.kind === 'program') return false;
+    if (c.node.kind === 'namespace') {
+      const namespace = namespaceName(c.node);
+      return namespace !== '' && !scopeFunctions(c.node, namespace).has(name);
+    }
+  }
+  return false;
+}

@@ -13,7 +13,8 @@ import { PHP_CODEMOD_FAILS_AT, analyzeFile, applyEdits, phpString, type FileAnal
 import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
-import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf } from './source.ts';
+import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf, parsePhp } from './source.ts';
+import { namespacedFunctionDeclarations } from './function-names.ts';
 
 export {
   PHP_CODEMOD_FAILS_AT,
@@ -199,41 +200,62 @@ function checkBootstrapOption(run: CodemodRun, phpFiles: readonly string[]): str
 }
 
 /**
- * Analyses each PHP file (not the handler bootstrap, not generated files). A file that does not
- * parse or cannot be analysed is skipped with a high finding; it never stops the run.
+ * Analyses each PHP file (not the handler bootstrap, not generated files), in two passes: every file
+ * is parsed first and the functions declared inside namespaces collected (an unqualified call in that
+ * namespace, in any file, may call one of them: analyze.ts reports it and leaves it), then each is
+ * analysed. A file that does not parse or cannot be analysed is skipped with a high finding; it
+ * never stops the run.
  */
 function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): AnalysedFiles {
   const { options, rel, findings, skipped, replaceCustomHandler } = run;
   const texts = new Map<string, string>();
   const analyses = new Map<string, FileAnalysis>();
+  const parse = { shortOpenTag: options.shortOpenTag === true };
+  /** A construct the analysis does not expect costs that one file, never the run. */
+  const skip = (abs: string, err: unknown) => {
+    const syntax = err instanceof PhpSyntaxError;
+    const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
+    skipped.push({ file: rel(abs), reason });
+    findings.push({
+      file: rel(abs),
+      line: syntax ? (err.line ?? 0) : 0,
+      id: syntax ? 'parse-error' : 'analysis-failed',
+      severity: 'high',
+      message: `skipped, ${reason}`,
+    });
+  };
+  const parsed = new Map<string, { text: string; source: ReturnType<typeof parsePhp> }>();
+  const namespacedFunctions = new Map<string, string>();
   for (const abs of phpFiles) {
     if (abs === run.handlerBootstrap) continue;
     const text = readFileSync(abs).toString('latin1');
     if (text.slice(0, 4096).includes(GENERATED_MARKER)) continue;
+    try {
+      const source = parsePhp(text, rel(abs), parse);
+      parsed.set(abs, { text, source });
+      for (const fqn of namespacedFunctionDeclarations(source.ast))
+        if (!namespacedFunctions.has(fqn)) namespacedFunctions.set(fqn, rel(abs));
+    } catch (err) {
+      skip(abs, err);
+    }
+  }
+  for (const [abs, { text, source }] of parsed) {
     try {
       const a = analyzeFile({
         text,
         absPath: abs,
         rootDir: run.root,
         rel: rel(abs),
-        parse: { shortOpenTag: options.shortOpenTag === true },
+        parse,
+        parsed: source,
+        namespacedFunctions,
         ...(replaceCustomHandler !== undefined ? { replaceCustomHandler } : {}),
       });
       texts.set(abs, text);
       analyses.set(abs, a);
       findings.push(...a.findings);
     } catch (err) {
-      // A construct the analysis does not expect costs that one file, never the run.
-      const syntax = err instanceof PhpSyntaxError;
-      const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
-      skipped.push({ file: rel(abs), reason });
-      findings.push({
-        file: rel(abs),
-        line: syntax ? (err.line ?? 0) : 0,
-        id: syntax ? 'parse-error' : 'analysis-failed',
-        severity: 'high',
-        message: `skipped, ${reason}`,
-      });
+      skip(abs, err);
     }
   }
   return { texts, analyses };

@@ -375,3 +375,43 @@ describe('getters written in place of a call whose value is used', () => {
     expect(r.stdout).toBe('files');
   });
 });
+
+describe("a namespace's function declared in another file (PHP's fallback to global functions)", () => {
+  it('an unqualified call in that namespace, in any file, is reported and left alone; qualified calls and other namespaces are rewritten', () => {
+    const index = [
+      '<?php',
+      'namespace App;',
+      "require __DIR__ . '/lib/functions.php';",
+      "echo ini_set('session.save_handler', 'files');",
+      "\\ini_set('session.save_path', '/tmp');",
+      'session_start();',
+      '',
+    ].join('\n');
+    const dir = app({
+      'lib/functions.php': "<?php\nnamespace App;\nfunction ini_set(string $o, $v) { return 'app'; }\n",
+      'index.php': index,
+      'other.php': "<?php\nnamespace Other;\nini_set('session.save_handler', 'files');\nsession_start();\n",
+    });
+    // The oracle: PHP calls App\ini_set() here, declared by the other file.
+    const php = spawnSync('php', ['-n', '-d', 'error_reporting=0', join(dir, 'index.php')], { encoding: 'utf8' });
+    expect(php.stdout).toBe('app');
+
+    const report = runCodemod({ dir, handlerBootstrap: join(dir, 'boot.php') });
+    expect(report.findings.filter((f) => f.id === 'namespace-function-elsewhere')).toEqual([
+      {
+        file: 'index.php',
+        line: 4,
+        id: 'namespace-function-elsewhere',
+        severity: 'high',
+        message:
+          'ini_set() in namespace App may call App\\ini_set(), which lib/functions.php declares (PHP calls it instead of the global ini_set() once that file is loaded): not changed',
+        fix: "write \\ini_set() if PHP's function is meant (the codemod then handles it), or namespace\\ini_set() if the app's",
+      },
+    ]);
+    expect(report.incomplete).toBe(true);
+    const after = read(dir, 'index.php');
+    expect(after).toContain("echo ini_set('session.save_handler', 'files');\n");
+    expect(after).not.toContain("\\ini_set('session.save_path'");
+    expect(read(dir, 'other.php')).not.toContain('ini_set');
+  });
+});

@@ -212,9 +212,15 @@ function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): Analysed
   const analyses = new Map<string, FileAnalysis>();
   const parse = { shortOpenTag: options.shortOpenTag === true };
   /** A construct the analysis does not expect costs that one file, never the run. */
-  const skip = (abs: string, err: unknown) => {
+  const skip = (abs: string, text: string, err: unknown) => {
     const syntax = err instanceof PhpSyntaxError;
-    const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
+    // php-parser 3.7.0 refuses some valid PHP (`declare(ticks=1) statement;`): PHP itself says which.
+    const phpAccepts = syntax && phpLint(options.php ?? 'php', text, parse.shortOpenTag) === null;
+    const reason = !syntax
+      ? `could not be analysed: ${(err as Error).message ?? String(err)}`
+      : phpAccepts
+        ? `php-parser cannot read it, though php -l accepts it (${err.message}): not analysed, check its session calls by hand`
+        : `does not parse: ${err.message}`;
     skipped.push({ file: rel(abs), reason });
     findings.push({
       file: rel(abs),
@@ -236,7 +242,7 @@ function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): Analysed
       for (const fqn of namespacedFunctionDeclarations(source.ast))
         if (!namespacedFunctions.has(fqn)) namespacedFunctions.set(fqn, rel(abs));
     } catch (err) {
-      skip(abs, err);
+      skip(abs, text, err);
     }
   }
   for (const [abs, { text, source }] of parsed) {
@@ -255,7 +261,7 @@ function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): Analysed
       analyses.set(abs, a);
       findings.push(...a.findings);
     } catch (err) {
-      skip(abs, err);
+      skip(abs, text, err);
     }
   }
   return { texts, analyses };

@@ -415,3 +415,25 @@ describe("a namespace's function declared in another file (PHP's fallback to glo
     expect(read(dir, 'other.php')).not.toContain('ini_set');
   });
 });
+
+describe('valid PHP that php-parser 3.7.0 cannot read: declare(ticks=1) with one statement', () => {
+  it('is skipped in one line naming the file and saying PHP accepts it; the other files are rewritten', () => {
+    const ticks = "<?php\ndeclare(ticks=1) echo \"tick\";\nini_set('session.save_handler', 'files');\nsession_start();\n";
+    const dir = app({ 'a.php': ticks, 'b.php': "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n" });
+    // The oracle: PHP accepts the file.
+    expect(spawnSync('php', ['-n', '-l', join(dir, 'a.php')], { encoding: 'utf8' }).status).toBe(0);
+    const report = runCodemod({ dir, handlerBootstrap: join(dir, 'boot.php') });
+    expect(report.skipped).toEqual([
+      {
+        file: 'a.php',
+        reason:
+          "php-parser cannot read it, though php -l accepts it (Parse Error : syntax error, unexpected 'echo' (T_ECHO), expecting ';' on line 2): not analysed, check its session calls by hand",
+      },
+    ]);
+    expect(report.findings.find((f) => f.file === 'a.php' && f.id === 'parse-error')).toMatchObject({ severity: 'high', line: 2 });
+    expect(report.incomplete).toBe(true);
+    expect(read(dir, 'a.php')).toBe(ticks);
+    expect(report.changes.map((c) => c.file)).toEqual(['b.php']);
+    expect(read(dir, 'b.php')).not.toContain('ini_set');
+  });
+});

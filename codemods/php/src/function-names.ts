@@ -15,6 +15,17 @@ function isNode(value: unknown): value is PhpNode {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
 }
 
+/** Calls `fn` with each child node of `node`, in source order (not its comments). */
+function forEachChild(node: PhpNode, fn: (child: PhpNode) => void): void {
+  for (const key of Object.keys(node)) {
+    if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
+    const value = node[key];
+    if (Array.isArray(value)) {
+      for (const child of value) if (isNode(child)) fn(child);
+    } else if (isNode(value)) fn(value);
+  }
+}
+
 /** Lower-cased global function name of a callee, or null when it is not a plain (global) name. */
 export function functionName(what: PhpNode): string | null {
   if (what.kind !== 'name' || typeof what.name !== 'string') return null;
@@ -93,13 +104,7 @@ function scopeFunctions(scope: PhpNode, namespace: string): Map<string, string> 
       if (n !== null) declared.set(n.toLowerCase(), `${namespace}\\${n}`.toLowerCase());
     }
     if (node.kind === 'class' || node.kind === 'interface' || node.kind === 'trait' || node.kind === 'enum') return;
-    for (const key of Object.keys(node)) {
-      if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
-      const value = node[key];
-      if (Array.isArray(value)) {
-        for (const child of value) if (isNode(child)) visit(child, false);
-      } else if (isNode(value)) visit(value, false);
-    }
+    forEachChild(node, (child) => visit(child, false));
   };
   visit(scope, true);
   for (const [n, full] of declared) if (!map.has(n)) map.set(n, full);
@@ -200,13 +205,7 @@ export function namespacedFunctionDeclarations(ast: PhpNode): string[] {
       const n = identifierName(node.name);
       if (n !== null) out.push(`${namespace}\\${n}`.toLowerCase());
     }
-    for (const key of Object.keys(node)) {
-      if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
-      const value = node[key];
-      if (Array.isArray(value)) {
-        for (const child of value) if (isNode(child)) visit(child, namespace);
-      } else if (isNode(value)) visit(value, namespace);
-    }
+    forEachChild(node, (child) => visit(child, namespace));
   };
   visit(ast, '');
   return out;

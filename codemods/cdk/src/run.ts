@@ -4,13 +4,17 @@
  *
  * Safety rules: symbolic links are never followed (neither directories nor files: a link could lead
  * out of the directory); `node_modules`, `cdk.out` and `.git` are skipped; files are opened with
- * O_NOFOLLOW; a file that changed on disk while the codemod ran, that has several hard links, is not
- * UTF-8 or is larger than MAX_FILE_BYTES is reported and left alone.
+ * O_NOFOLLOW; a file that is not UTF-8 or is larger than MAX_FILE_BYTES is reported and left alone.
+ * Every file's new text is computed before any file is written; then the files are written by the
+ * codemods' one rewrite rule (@session-migrate/common rewrite-files.ts, shared with codemod php): a
+ * file that is read-only, in a directory that is not writable, gone, or has several hard links
+ * refuses the whole run before anything is written; a file that changed on disk meanwhile is left
+ * alone and reported.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import { UserFacingError, describeFsError, writeFileAtomic } from '@session-migrate/common';
+import { UserFacingError, describeFsError, writeRewrites, type FileRewrite } from '@session-migrate/common';
 import { mayContainElastiCache, transformSource, type Change, type Finding, type TransformOptions } from './transform.ts';
 
 /** Files larger than this (bytes) are reported and skipped: CDK stacks are far smaller. */
@@ -62,8 +66,10 @@ export { isBlocking } from './names.ts';
 /**
  * Runs the codemod over every `.ts`, `.mts` and `.cts` file below `dir` (not `.d.ts`).
  *
- * @throws UserFacingError when `dir` is not a directory or the secret name is invalid. Per-file
- *   problems (unreadable, not UTF-8, changed meanwhile) are reported in the file's `skipped`.
+ * @throws UserFacingError when `dir` is not a directory or the secret name is invalid, or (nothing
+ *   written then) a file to change cannot be rewritten: read-only, its directory not writable, gone,
+ *   several hard links. Per-file problems (unreadable, not UTF-8, changed meanwhile) are reported in
+ *   the file's `skipped`.
  */
 export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodReport {
   if (options.authSecretName !== undefined && !isValidSecretName(options.authSecretName)) {
@@ -78,12 +84,26 @@ export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodRep
     throw new UserFacingError(`${dir}: ${describeFsError(err)}`);
   }
   const report: CodemodReport = { dryRun: options.dryRun === true, scanned: 0, constructs: 0, files: [], incomplete: false };
+  const rewrites: FileRewrite[] = [];
   for (const file of walk(root)) {
     const rel = relative(root, file).split(sep).join('/');
     report.scanned++;
     const fr = processFile(file, rel, options);
     if (fr.report !== undefined) report.files.push(fr.report);
+    if (fr.rewrite !== undefined) rewrites.push(fr.rewrite);
     report.constructs += fr.constructs;
+  }
+  if (options.dryRun !== true) {
+    // All new texts are known: check every file, then write (throws before any write).
+    const result = writeRewrites(rewrites);
+    for (const failed of result.notWritten) {
+      const fr = report.files.find((f) => f.path === failed.label)!;
+      fr.changed = false;
+      fr.skipped =
+        failed.code === 'ECHANGED'
+          ? 'changed on disk while the codemod ran; not rewritten (run it again)'
+          : `not rewritten: ${failed.reason}`;
+    }
   }
   report.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   report.incomplete = report.files.some((f) => f.skipped !== undefined || f.findings.some(isBlocking));
@@ -109,7 +129,7 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
-function readNoFollow(path: string): { bytes: Buffer; mode: number; nlink: number } {
+function readNoFollow(path: string): { bytes: Buffer; mode: number } {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const st = fstatSync(fd);
@@ -122,13 +142,14 @@ function readNoFollow(path: string): { bytes: Buffer; mode: number; nlink: numbe
       if (n === 0) break;
       off += n;
     }
-    return { bytes: bytes.subarray(0, off), mode: st.mode & 0o7777, nlink: st.nlink };
+    return { bytes: bytes.subarray(0, off), mode: st.mode & 0o7777 };
   } finally {
     closeSync(fd);
   }
 }
 
-function processFile(path: string, rel: string, options: RunOptions): { report?: FileReport; constructs: number } {
+/** Reads and transforms one file: its report, and the rewrite to make when it changed. Writes nothing. */
+function processFile(path: string, rel: string, options: RunOptions): { report?: FileReport; rewrite?: FileRewrite; constructs: number } {
   const skip = (why: string) => ({ report: { path: rel, changed: false, changes: [], findings: [], skipped: why }, constructs: 0 });
   let read;
   try {
@@ -154,36 +175,14 @@ function processFile(path: string, rel: string, options: RunOptions): { report?:
   }
   if (!result.changed && result.findings.length === 0) return { constructs: result.constructs };
   const fr: FileReport = { path: rel, changed: result.changed, changes: result.changes, findings: result.findings };
-  if (result.changed) {
-    fr.diff = createTwoFilesPatch(`a/${rel}`, `b/${rel}`, text, result.output, undefined, undefined, {
-      context: 3,
-      headerOptions: FILE_HEADERS_ONLY,
-    });
-    if (options.dryRun !== true) {
-      if (read.nlink > 1)
-        return {
-          report: { ...fr, changed: false, skipped: 'has several hard links; not rewritten (rewriting would split them)' },
-          constructs: result.constructs,
-        };
-      try {
-        writeAtomically(path, read.bytes, Buffer.from(result.output, 'utf8'), read.mode);
-      } catch (err) {
-        const why =
-          (err as NodeJS.ErrnoException).code === 'ECHANGED'
-            ? 'changed on disk while the codemod ran; not rewritten (run it again)'
-            : `not rewritten: ${describeFsError(err)}`;
-        return { report: { ...fr, changed: false, skipped: why }, constructs: result.constructs };
-      }
-    }
-  }
-  return { report: fr, constructs: result.constructs };
-}
-
-/**
- * Replaces `path` with `contents` through the one atomic write (writeFileAtomic: a temporary file in
- * the same directory, fsynced, same permission bits, renamed over), after checking the file still
- * holds `expected` (else code ECHANGED, nothing written).
- */
-function writeAtomically(path: string, expected: Buffer, contents: Buffer, mode: number): void {
-  writeFileAtomic(path, contents, { mode, expected });
+  if (!result.changed) return { report: fr, constructs: result.constructs };
+  fr.diff = createTwoFilesPatch(`a/${rel}`, `b/${rel}`, text, result.output, undefined, undefined, {
+    context: 3,
+    headerOptions: FILE_HEADERS_ONLY,
+  });
+  return {
+    report: fr,
+    rewrite: { path, label: rel, before: read.bytes, after: Buffer.from(result.output, 'utf8'), mode: read.mode },
+    constructs: result.constructs,
+  };
 }

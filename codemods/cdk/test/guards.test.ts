@@ -4,7 +4,18 @@
  * transformSource works on the first (as an editor or a `git checkout` would), and fails when the
  * guard is removed (checked by dropping `expected` from writeAtomically in src/run.ts).
  */
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -23,6 +34,7 @@ vi.mock('../src/transform.ts', async (importOriginal) => {
 });
 
 const { runCdkCodemod } = await import('../src/run.ts');
+const { UserFacingError } = await import('@session-migrate/common');
 
 const STACK = `import * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import { Stack } from 'aws-cdk-lib';
@@ -70,5 +82,53 @@ describe('codemod cdk: a file changed on disk while the codemod ran', () => {
     expect(again.files[0]).toMatchObject({ path: 'stack.ts', changed: true });
     expect(readFileSync(file, 'utf8')).toContain('numCacheClusters: 3, // scaled up by a colleague meanwhile');
     expect(readFileSync(file, 'utf8')).toContain('transitEncryptionEnabled: true');
+  });
+});
+
+describe('codemod cdk: all files or none (the rule of @session-migrate/common rewrite-files.ts, shared with codemod php)', () => {
+  /** An app with two stacks to change, a/ before z/ in walk order. */
+  function twoStacks(): { a: string; z: string } {
+    dir = mkdtempSync(join(tmpdir(), 'codemod-cdk-guards-'));
+    for (const d of ['a', 'z']) mkdirSync(join(dir, d));
+    const a = join(dir, 'a', 'stack.ts');
+    const z = join(dir, 'z', 'stack.ts');
+    writeFileSync(a, STACK);
+    writeFileSync(z, STACK);
+    return { a, z };
+  }
+
+  it('a file with several hard links refuses the run in one line naming it, and no file is written, not even the earlier ones', () => {
+    const { a, z } = twoStacks();
+    linkSync(z, join(dir, 'z-copy.ts.txt'));
+    let error: unknown;
+    try {
+      runCdkCodemod(dir);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(UserFacingError);
+    expect((error as Error).message).toBe(
+      'cannot write z/stack.ts: has 2 hard links (rewriting it would split them; make it a file of its own first): nothing was changed',
+    );
+    expect(readFileSync(a, 'utf8')).toBe(STACK);
+    expect(readFileSync(z, 'utf8')).toBe(STACK);
+    expect(statSync(z).nlink).toBe(2);
+    // A dry run writes nothing, so it still shows both diffs.
+    expect(
+      runCdkCodemod(dir, { dryRun: true })
+        .files.filter((f) => f.changed)
+        .map((f) => f.path),
+    ).toEqual(['a/stack.ts', 'z/stack.ts']);
+  });
+
+  it('a file that vanished after its new text was computed refuses the run before anything is written', () => {
+    const { a, z } = twoStacks();
+    // While the later file is transformed, the earlier one (already read and transformed) is removed.
+    meanwhile.edit = (path) => {
+      if (path === z) unlinkSync(a);
+    };
+    expect(() => runCdkCodemod(dir)).toThrow('cannot write a/stack.ts: no such file or directory: nothing was changed');
+    expect(readFileSync(z, 'utf8')).toBe(STACK);
+    expect(readdirSync(join(dir, 'z'))).toEqual(['stack.ts']);
   });
 });

@@ -11,7 +11,7 @@
  */
 import { posix } from 'node:path';
 import type { FileAnalysis, AnalyzeInput, IncludeEvent } from './model.ts';
-import { evalPath, exprEndOf, globalFunctionName, walk, type WalkContext } from './php-ast.ts';
+import { enclosingNamespace, resolvesByFallback, evalPath, exprEndOf, globalFunctionName, walk, type WalkContext } from './php-ast.ts';
 import { declarationsOnly, insertPoint } from './insert-point.ts';
 import { RULES } from './rules/index.ts';
 import { FileContext, type Rule } from './rules/rule.ts';
@@ -31,7 +31,7 @@ const BY_NODE_KIND = groupBy(RULES, (r) => r.nodeKinds ?? []);
  * @throws PhpSyntaxError (from parsePhp) when the file does not parse; the caller reports it as skipped.
  */
 export function analyzeFile(input: AnalyzeInput): FileAnalysis {
-  const { ast, tokens } = parsePhp(input.text, input.rel, input.parse);
+  const { ast, tokens } = input.parsed ?? parsePhp(input.text, input.rel, input.parse);
   const file = new FileContext(input, tokens);
   walk(ast, null, (node, parent) => {
     if (node.kind === 'include') file.event(includeEvent(node, file));
@@ -57,7 +57,8 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
 function visitCall(node: PhpNode, parent: WalkContext | null, file: FileContext): void {
   const what = node.what as PhpNode;
   const name = globalFunctionName(what, parent);
-  if (name === null) return;
+  if (name === null || !BY_FUNCTION.has(name)) return;
+  if (resolvesByFallback(what, parent) && mayCallNamespaceFunction(name, what, parent, file)) return;
   const call = {
     name,
     node,
@@ -68,6 +69,30 @@ function visitCall(node: PhpNode, parent: WalkContext | null, file: FileContext)
     parent,
   };
   for (const rule of BY_FUNCTION.get(name) ?? []) if (rule.visitCall!(call, file)) return;
+}
+
+/**
+ * Whether the unqualified call of `name` at `what` may call a function of its namespace that another
+ * file of the app declares (input.namespacedFunctions): PHP calls `NS\name` when it is defined at run
+ * time, else the global function ("Using namespaces: fallback to global function",
+ * https://www.php.net/manual/en/language.namespaces.fallback.php), which the codemod cannot know.
+ * Such a call is reported (high: what it does is not known, and it may switch sessions back to
+ * files) and no rule sees it.
+ */
+function mayCallNamespaceFunction(name: string, what: PhpNode, parent: WalkContext | null, file: FileContext): boolean {
+  const namespace = enclosingNamespace(parent);
+  if (namespace === '') return false;
+  const fqn = `${namespace}\\${name}`;
+  const declaredIn = file.input.namespacedFunctions?.get(fqn.toLowerCase());
+  if (declaredIn === undefined) return false;
+  file.find(
+    what.loc!.start.offset,
+    'namespace-function-elsewhere',
+    'high',
+    `${name}() in namespace ${namespace} may call ${fqn}(), which ${declaredIn} declares (PHP calls it instead of the global ${name}() once that file is loaded): not changed`,
+    `write \\${name}() if PHP's function is meant (the codemod then handles it), or namespace\\${name}() if the app's`,
+  );
+  return true;
 }
 
 /**

@@ -15,6 +15,17 @@ function isNode(value: unknown): value is PhpNode {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
 }
 
+/** Calls `fn` with each child node of `node`, in source order (not its comments). */
+function forEachChild(node: PhpNode, fn: (child: PhpNode) => void): void {
+  for (const key of Object.keys(node)) {
+    if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
+    const value = node[key];
+    if (Array.isArray(value)) {
+      for (const child of value) if (isNode(child)) fn(child);
+    } else if (isNode(value)) fn(value);
+  }
+}
+
 /** Lower-cased global function name of a callee, or null when it is not a plain (global) name. */
 export function functionName(what: PhpNode): string | null {
   if (what.kind !== 'name' || typeof what.name !== 'string') return null;
@@ -93,13 +104,7 @@ function scopeFunctions(scope: PhpNode, namespace: string): Map<string, string> 
       if (n !== null) declared.set(n.toLowerCase(), `${namespace}\\${n}`.toLowerCase());
     }
     if (node.kind === 'class' || node.kind === 'interface' || node.kind === 'trait' || node.kind === 'enum') return;
-    for (const key of Object.keys(node)) {
-      if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
-      const value = node[key];
-      if (Array.isArray(value)) {
-        for (const child of value) if (isNode(child)) visit(child, false);
-      } else if (isNode(value)) visit(value, false);
-    }
+    forEachChild(node, (child) => visit(child, false));
   };
   visit(scope, true);
   for (const [n, full] of declared) if (!map.has(n)) map.set(n, full);
@@ -112,4 +117,115 @@ export function identifierName(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (isNode(value) && typeof value.name === 'string') return value.name;
   return null;
+}
+
+/**
+ * How code at `parent` must write a call of the global function `name` (lower case) so that PHP calls
+ * the global one: fully qualified (`\\ini_get`) inside a namespace, where an unqualified name is
+ * tried as `NS\\name` first and that function may be declared by any file of the app ("Using
+ * namespaces: fallback to global function", https://www.php.net/manual/en/language.namespaces.fallback.php),
+ * or when a `use function` of the file maps the name elsewhere; plain (`ini_get`) in global code,
+ * where it can name nothing else.
+ */
+export function globalCallName(name: string, parent: ParentChain | null): string {
+  let scope: PhpNode | null = null;
+  for (let c = parent; c !== null; c = c.parent) {
+    if (c.node.kind === 'namespace' || c.node.kind === 'program') {
+      scope = c.node;
+      break;
+    }
+  }
+  if (scope === null || scope.kind === 'namespace') return `\\${name}`;
+  return globalFunctionNameIn({ kind: 'name', name, resolution: 'uqn' }, scope) === name ? name : `\\${name}`;
+}
+
+/** The functions that call a callable given as their first argument, with the others as its arguments. */
+export const CALLABLE_CALLERS: ReadonlySet<string> = new Set(['call_user_func', 'call_user_func_array']);
+
+/**
+ * The global function a `call_user_func('f', ...)` / `call_user_func_array('f', [...])` calls
+ * through a callable string, and the arguments it gets: the one home of that reading, for codemod
+ * php's rule `string-callable` and audit `--app`. A callable string is always a fully qualified name
+ * (namespaces and `use function` do not apply; a leading `\` is allowed: "Callables",
+ * https://www.php.net/manual/en/language.types.callable.php). call_user_func passes its other
+ * arguments on as they are (named ones too); call_user_func_array passes a literal array's
+ * elements, a string key as a named argument (PHP 8) and `...$x` as an unpacked argument.
+ *
+ * @param name the lower-case global function called (functionName / globalFunctionNameIn)
+ * @param args its argument nodes
+ * @returns null when `name` is neither of CALLABLE_CALLERS, or the callable is not a literal
+ *   function name (a method `'A::f'`, an array, a variable); else `name` (lower case, no leading `\`)
+ *   and `args`, null when they are not known (the array is computed).
+ */
+export function stringCallableCall(name: string, args: readonly PhpNode[]): { name: string; args: PhpNode[] | null } | null {
+  if (!CALLABLE_CALLERS.has(name)) return null;
+  const first = args[0];
+  if (first === undefined || (first.kind !== 'string' && first.kind !== 'nowdoc') || typeof first.value !== 'string') return null;
+  const fn = first.value.replace(/^\\/, '');
+  if (!/^[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*$/.test(fn)) return null;
+  const rest = args.slice(1);
+  if (name === 'call_user_func') return { name: fn.toLowerCase(), args: rest };
+  const array = rest[0];
+  if (rest.length !== 1 || array?.kind !== 'array') return { name: fn.toLowerCase(), args: null };
+  const out: PhpNode[] = [];
+  for (const item of (array.items as PhpNode[] | undefined) ?? []) {
+    if (item === null || item === undefined) return { name: fn.toLowerCase(), args: null };
+    const entry = item.kind === 'entry' ? item : { kind: 'entry', key: null, value: item, unpack: false };
+    const value = entry.value as PhpNode;
+    if (entry.unpack === true) out.push({ kind: 'variadic', what: value, loc: value.loc });
+    else if (entry.key === null || entry.key === undefined) out.push(value);
+    else {
+      const key = entry.key as PhpNode;
+      if (key.kind !== 'string' || typeof key.value !== 'string') return { name: fn.toLowerCase(), args: null };
+      out.push({ kind: 'namedargument', name: key.value, value, loc: value.loc });
+    }
+  }
+  return { name: fn.toLowerCase(), args: out };
+}
+
+/** The name of the namespace enclosing `parent` (as written, e.g. `App\Web`); '' in global code. */
+export function enclosingNamespace(parent: ParentChain | null): string {
+  for (let c = parent; c !== null; c = c.parent) if (c.node.kind === 'namespace') return namespaceName(c.node);
+  return '';
+}
+
+/**
+ * The functions a file declares inside a namespace, as lower-cased fully qualified names
+ * (`app\ini_set`): every `function` declaration (not methods or closures), at the top of the
+ * namespace or in a block (`if (!function_exists(...)) { function ... }`, a function's body).
+ * Another file's unqualified call of `ini_set()` in namespace `App` calls `App\ini_set` once this
+ * file has been included ("Using namespaces: fallback to global function",
+ * https://www.php.net/manual/en/language.namespaces.fallback.php).
+ */
+export function namespacedFunctionDeclarations(ast: PhpNode): string[] {
+  const out: string[] = [];
+  const visit = (node: PhpNode, namespace: string): void => {
+    if (node.kind === 'namespace') namespace = namespaceName(node);
+    else if (node.kind === 'function' && namespace !== '') {
+      const n = identifierName(node.name);
+      if (n !== null) out.push(`${namespace}\\${n}`.toLowerCase());
+    }
+    forEachChild(node, (child) => visit(child, namespace));
+  };
+  visit(ast, '');
+  return out;
+}
+
+/**
+ * Whether PHP resolves the callee `what` by the global fallback: an unqualified name inside a
+ * namespace that neither a `use function` nor this file's declarations map elsewhere. PHP then calls
+ * `NS\name` if a function of that name is defined at run time (by any file), else the global one
+ * (https://www.php.net/manual/en/language.namespaces.fallback.php).
+ */
+export function resolvesByFallback(what: PhpNode, parent: ParentChain | null): boolean {
+  const name = functionName(what);
+  if (name === null || what.resolution !== 'uqn') return false;
+  for (let c = parent; c !== null; c = c.parent) {
+    if (c.node.kind === 'program') return false;
+    if (c.node.kind === 'namespace') {
+      const namespace = namespaceName(c.node);
+      return namespace !== '' && !scopeFunctions(c.node, namespace).has(name);
+    }
+  }
+  return false;
 }

@@ -5,15 +5,16 @@
  * hold the pure logic, this module the file system and `php -l`.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
-import { UserFacingError, describeFsError, isAtLeast, writeFileAtomic } from '@session-migrate/common';
+import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { UserFacingError, isAtLeast, writeRewrites, type RewriteResult } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { PHP_CODEMOD_FAILS_AT, analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
 import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
-import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf } from './source.ts';
+import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf, parsePhp } from './source.ts';
+import { namespacedFunctionDeclarations } from './function-names.ts';
 
 export {
   PHP_CODEMOD_FAILS_AT,
@@ -199,41 +200,68 @@ function checkBootstrapOption(run: CodemodRun, phpFiles: readonly string[]): str
 }
 
 /**
- * Analyses each PHP file (not the handler bootstrap, not generated files). A file that does not
- * parse or cannot be analysed is skipped with a high finding; it never stops the run.
+ * Analyses each PHP file (not the handler bootstrap, not generated files), in two passes: every file
+ * is parsed first and the functions declared inside namespaces collected (an unqualified call in that
+ * namespace, in any file, may call one of them: analyze.ts reports it and leaves it), then each is
+ * analysed. A file that does not parse or cannot be analysed is skipped with a high finding; it
+ * never stops the run.
  */
 function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): AnalysedFiles {
   const { options, rel, findings, skipped, replaceCustomHandler } = run;
   const texts = new Map<string, string>();
   const analyses = new Map<string, FileAnalysis>();
+  const parse = { shortOpenTag: options.shortOpenTag === true };
+  /** A construct the analysis does not expect costs that one file, never the run. */
+  const skip = (abs: string, text: string, err: unknown) => {
+    const syntax = err instanceof PhpSyntaxError;
+    // php-parser 3.7.0 refuses some valid PHP (`declare(ticks=1) statement;`): PHP itself says which.
+    const phpAccepts = syntax && phpLint(options.php ?? 'php', text, parse.shortOpenTag) === null;
+    const reason = !syntax
+      ? `could not be analysed: ${(err as Error).message ?? String(err)}`
+      : phpAccepts
+        ? `php-parser cannot read it, though php -l accepts it (${err.message}): not analysed, check its session calls by hand`
+        : `does not parse: ${err.message}`;
+    skipped.push({ file: rel(abs), reason });
+    findings.push({
+      file: rel(abs),
+      line: syntax ? (err.line ?? 0) : 0,
+      id: syntax ? 'parse-error' : 'analysis-failed',
+      severity: 'high',
+      message: `skipped, ${reason}`,
+    });
+  };
+  const parsed = new Map<string, { text: string; source: ReturnType<typeof parsePhp> }>();
+  const namespacedFunctions = new Map<string, string>();
   for (const abs of phpFiles) {
     if (abs === run.handlerBootstrap) continue;
     const text = readFileSync(abs).toString('latin1');
     if (text.slice(0, 4096).includes(GENERATED_MARKER)) continue;
+    try {
+      const source = parsePhp(text, rel(abs), parse);
+      parsed.set(abs, { text, source });
+      for (const fqn of namespacedFunctionDeclarations(source.ast))
+        if (!namespacedFunctions.has(fqn)) namespacedFunctions.set(fqn, rel(abs));
+    } catch (err) {
+      skip(abs, text, err);
+    }
+  }
+  for (const [abs, { text, source }] of parsed) {
     try {
       const a = analyzeFile({
         text,
         absPath: abs,
         rootDir: run.root,
         rel: rel(abs),
-        parse: { shortOpenTag: options.shortOpenTag === true },
+        parse,
+        parsed: source,
+        namespacedFunctions,
         ...(replaceCustomHandler !== undefined ? { replaceCustomHandler } : {}),
       });
       texts.set(abs, text);
       analyses.set(abs, a);
       findings.push(...a.findings);
     } catch (err) {
-      // A construct the analysis does not expect costs that one file, never the run.
-      const syntax = err instanceof PhpSyntaxError;
-      const reason = syntax ? `does not parse: ${err.message}` : `could not be analysed: ${(err as Error).message ?? String(err)}`;
-      skipped.push({ file: rel(abs), reason });
-      findings.push({
-        file: rel(abs),
-        line: syntax ? (err.line ?? 0) : 0,
-        id: syntax ? 'parse-error' : 'analysis-failed',
-        severity: 'high',
-        message: `skipped, ${reason}`,
-      });
+      skip(abs, text, err);
     }
   }
   return { texts, analyses };
@@ -325,8 +353,11 @@ function placeRegistration(run: CodemodRun, files: AnalysedFiles, bootstrap: str
 
 /**
  * Applies the edits of each file, checks the result with `php -l`, diffs it and (unless dryRun)
- * writes it atomically. A file that fails lint or changed on disk meanwhile is left unchanged: its
- * change findings become one high finding and it leaves `registeredIn`.
+ * writes them (writeRewrites, @session-migrate/common rewrite-files.ts: all files checked before any is
+ * written; a read-only file or directory, or a file with several hard links, refuses the run). A file
+ * that fails lint or changed on disk meanwhile is left unchanged: its change findings become one high
+ * finding and it leaves `registeredIn`.
+ * @throws CodemodInputError naming the first file that cannot be written, before anything is written.
  */
 function rewriteFiles(
   run: CodemodRun,
@@ -374,18 +405,29 @@ function rewriteFiles(
     planned.push({ abs, before, after, change: { file: r, diff: diffBytes.toString('utf8'), diffBytes, written: false } });
   }
   if (options.dryRun !== true) {
-    checkWritable(
-      planned.map((p) => p.abs),
-      rel,
-    );
-    for (const { abs, before, after, change } of planned) {
-      const failed = writeAtomically(abs, before, after);
-      if (failed !== null) {
-        unmade(change.file, failed.id, failed.reason);
-        continue;
-      }
+    const byLabel = new Map(planned.map((p) => [p.change.file, p.change]));
+    let result;
+    try {
+      result = writeRewrites(
+        planned.map((p) => ({
+          path: p.abs,
+          label: p.change.file,
+          before: Buffer.from(p.before, 'latin1'),
+          after: Buffer.from(p.after, 'latin1'),
+        })),
+      );
+    } catch (err) {
+      if (err instanceof UserFacingError) throw new CodemodInputError(err.message);
+      throw err;
+    }
+    for (const label of result.written) {
+      const change = byLabel.get(label)!;
       change.written = true;
       changes.push(change);
+    }
+    for (const failed of result.notWritten) {
+      const { id, reason } = writeFailure(failed);
+      unmade(failed.label, id, reason);
     }
   } else changes.push(...planned.map((p) => p.change));
   return changes;
@@ -397,11 +439,14 @@ function rewriteFiles(
  * Files are read as bytes and changed only at the spliced ranges. Every new text passes `php -l`
  * before it is written; a file that fails is left unchanged and listed in `skipped`. Each file is
  * written to a temporary file in its directory with the original mode, then renamed over it; a file
- * that changed on disk since it was read is not overwritten. Symbolic links are never followed.
+ * that changed on disk since it was read is not overwritten. Symbolic links are never followed. Every
+ * file to change is checked before any is written: one that is read-only, in a directory that is not
+ * writable, or has several hard links (a rename would split them) refuses the run.
  *
  * Stages: check the input (startRun), collect and analyse files, plan the registration, rewrite.
  *
- * @throws CodemodInputError when `dir` is not a directory, or `bootstrap` is not a PHP file inside it.
+ * @throws CodemodInputError when `dir` is not a directory, or `bootstrap` is not a PHP file inside it,
+ *   or a file to change cannot be rewritten (nothing is written then).
  */
 export function runCodemod(options: CodemodOptions): CodemodReport {
   // 1. Check the input and collect files without following symlinks.
@@ -507,48 +552,12 @@ export function phpLint(php: string, text: string, shortOpenTag: boolean): strin
 }
 
 /**
- * Before anything is written: every file to change must be writable by this user, and so must its
- * directory (the temporary file is created there and renamed over it). A read-only file or directory
- * stops the whole run, so that it writes nothing rather than a part of the change (access(2), which
- * root passes unless the file system is read-only).
- * @throws CodemodInputError naming the first such file and how many there are.
+ * The finding ID and reason of a file writeRewrites left as it was: changed on disk meanwhile (or gone,
+ * or no longer a regular file), or a write error (ENOSPC, EIO ...).
  */
-function checkWritable(files: readonly string[], rel: (abs: string) => string): void {
-  const refused: string[] = [];
-  for (const abs of files) {
-    for (const [path, what] of [
-      [abs, 'the file is read-only'],
-      [posix.dirname(abs), 'its directory is not writable'],
-    ] as const) {
-      try {
-        accessSync(path, fsConstants.W_OK | (path === abs ? 0 : fsConstants.X_OK));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        refused.push(`${rel(abs)}: ${code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? what : describeFsError(err)}`);
-        break;
-      }
-    }
-  }
-  if (refused.length > 0) {
-    const more = refused.length > 1 ? ` (and ${refused.length - 1} more file(s))` : '';
-    throw new CodemodInputError(`cannot write ${refused[0]}${more}: nothing was changed`);
-  }
-}
-
-/**
- * Writes `after` over `abs` with the one atomic write (writeFileAtomic: temporary file, same mode,
- * rename), unless the file no longer holds `before`. @returns null on success, else the finding ID and why not.
- */
-function writeAtomically(abs: string, before: string, after: string): { id: string; reason: string } | null {
-  try {
-    writeFileAtomic(abs, Buffer.from(after, 'latin1'), { expected: Buffer.from(before, 'latin1') });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const id = 'file-changed-meanwhile';
-    if (code === 'ECHANGED') return { id, reason: 'changed on disk while the codemod ran: not changed, run it again' };
-    if (code === 'ELOOP' || code === 'ENOTREG') return { id, reason: 'is no longer a regular file: not changed' };
-    // ENOSPC, EIO, a permission changed since checkWritable: this file is left as it was, and said so
-    return { id: 'write-failed', reason: `cannot write it (${describeFsError(err)}): not changed` };
-  }
-  return null;
+function writeFailure(failed: RewriteResult['notWritten'][number]): { id: string; reason: string } {
+  const id = 'file-changed-meanwhile';
+  if (failed.code === 'ECHANGED') return { id, reason: 'changed on disk while the codemod ran: not changed, run it again' };
+  if (failed.code === 'ELOOP' || failed.code === 'ENOTREG') return { id, reason: 'is no longer a regular file: not changed' };
+  return { id: 'write-failed', reason: `cannot write it (${failed.reason}): not changed` };
 }

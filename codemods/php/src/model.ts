@@ -4,7 +4,7 @@
  * takes. Pure data; analyze.ts and the rules (rules/) fill them in.
  */
 import type { Finding as CommonFinding, Severity, TextEdit } from '@session-migrate/common';
-import type { ParseOptions } from './source.ts';
+import type { ParseOptions, ParsedSource } from './source.ts';
 
 /**
  * One thing the codemod found: @session-migrate/common's Finding, always with a file and a line.
@@ -16,6 +16,7 @@ import type { ParseOptions } from './source.ts';
  * session-callable (a first-class callable `session_start(...)`, `ini_set(...)`: a Closure, no call),
  * session-string-callable (`call_user_func('ini_set', ...)`: a session function called through a string),
  * pool-save-path-locked,
+ * namespace-function-elsewhere (`ini_set()` in namespace App, where another file declares App\ini_set()),
  * include-unresolved, parse-error, lint-failed, symlink-skipped, overlapping-edit, handler-registered,
  * handler-already-registered, no-session-start, bootstrap-not-reached, handler-bootstrap-missing,
  * insert-impossible, file-changed-meanwhile, write-failed.
@@ -110,4 +111,13 @@ export interface AnalyzeInput {
    * EncryptedRedisSessionHandler class (e.g. `SessionMigrate`). Absent: they are only reported.
    */
   replaceCustomHandler?: { namespace: string };
+  /**
+   * Functions declared inside a namespace by the app's files: lower-cased fully qualified name
+   * (function-names.ts namespacedFunctionDeclarations) → the file declaring it (relative path). An
+   * unqualified call in that namespace may call one of them rather than PHP's function: it is
+   * reported and not changed.
+   */
+  namespacedFunctions?: ReadonlyMap<string, string>;
+  /** The file already parsed (parsePhp of `text` with `parse`), so it is not parsed twice. */
+  parsed?: ParsedSource;
 }

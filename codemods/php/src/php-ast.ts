@@ -7,7 +7,16 @@ import { isTrivia, tokenAt, type PhpNode, type Token } from './source.ts';
 
 /** A PHP single-quoted string literal (its one home is @session-migrate/common). */
 export { phpString } from '@session-migrate/common';
-export { functionName, globalFunctionName, globalFunctionNameIn, identifierName } from './function-names.ts';
+export {
+  enclosingNamespace,
+  functionName,
+  globalCallName,
+  namespacedFunctionDeclarations,
+  resolvesByFallback,
+  globalFunctionName,
+  globalFunctionNameIn,
+  identifierName,
+} from './function-names.ts';
 
 /** Where a node sits: its parent chain, and whether it is an element of a list (a statement list). */
 export interface WalkContext {

@@ -352,3 +352,88 @@ describe('first-class callables (PHP 8.1)', () => {
     expect(r.stdout).toBe('[1,2,true]');
   });
 });
+
+describe('getters written in place of a call whose value is used', () => {
+  it("are fully qualified in a namespace, so PHP calls its own ini_get(), not the namespace's; unqualified in global code", () => {
+    const code = [
+      '<?php',
+      'namespace App;',
+      "function ini_get(string $o): string { return 'app'; }",
+      "$old = \\ini_set('session.save_handler', 'files');",
+      'echo $old;',
+      '',
+    ].join('\n');
+    const dir = app({ 'lib.php': code, 'global.php': "<?php\n$old = ini_set('session.save_handler', 'files');\necho $old;\n" });
+    mkdirSync(join(dir, 'session-migrate'));
+    writeFileSync(join(dir, 'session-migrate', 'session-migrate-bootstrap.php'), '<?php\n');
+    runCodemod({ dir });
+    expect(read(dir, 'lib.php')).toContain("\\ini_get('session.save_handler');");
+    expect(read(dir, 'global.php')).toContain(" ini_get('session.save_handler');");
+    // The oracle: PHP runs the rewritten namespaced file and prints the files handler's name, not 'app'.
+    const r = spawnSync('php', ['-n', join(dir, 'lib.php')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('files');
+  });
+});
+
+describe("a namespace's function declared in another file (PHP's fallback to global functions)", () => {
+  it('an unqualified call in that namespace, in any file, is reported and left alone; qualified calls and other namespaces are rewritten', () => {
+    const index = [
+      '<?php',
+      'namespace App;',
+      "require __DIR__ . '/lib/functions.php';",
+      "echo ini_set('session.save_handler', 'files');",
+      "\\ini_set('session.save_path', '/tmp');",
+      'session_start();',
+      '',
+    ].join('\n');
+    const dir = app({
+      'lib/functions.php': "<?php\nnamespace App;\nfunction ini_set(string $o, $v) { return 'app'; }\n",
+      'index.php': index,
+      'other.php': "<?php\nnamespace Other;\nini_set('session.save_handler', 'files');\nsession_start();\n",
+    });
+    // The oracle: PHP calls App\ini_set() here, declared by the other file.
+    const php = spawnSync('php', ['-n', '-d', 'error_reporting=0', join(dir, 'index.php')], { encoding: 'utf8' });
+    expect(php.stdout).toBe('app');
+
+    const report = runCodemod({ dir, handlerBootstrap: join(dir, 'boot.php') });
+    expect(report.findings.filter((f) => f.id === 'namespace-function-elsewhere')).toEqual([
+      {
+        file: 'index.php',
+        line: 4,
+        id: 'namespace-function-elsewhere',
+        severity: 'high',
+        message:
+          'ini_set() in namespace App may call App\\ini_set(), which lib/functions.php declares (PHP calls it instead of the global ini_set() once that file is loaded): not changed',
+        fix: "write \\ini_set() if PHP's function is meant (the codemod then handles it), or namespace\\ini_set() if the app's",
+      },
+    ]);
+    expect(report.incomplete).toBe(true);
+    const after = read(dir, 'index.php');
+    expect(after).toContain("echo ini_set('session.save_handler', 'files');\n");
+    expect(after).not.toContain("\\ini_set('session.save_path'");
+    expect(read(dir, 'other.php')).not.toContain('ini_set');
+  });
+});
+
+describe('valid PHP that php-parser 3.7.0 cannot read: declare(ticks=1) with one statement', () => {
+  it('is skipped in one line naming the file and saying PHP accepts it; the other files are rewritten', () => {
+    const ticks = "<?php\ndeclare(ticks=1) echo \"tick\";\nini_set('session.save_handler', 'files');\nsession_start();\n";
+    const dir = app({ 'a.php': ticks, 'b.php': "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n" });
+    // The oracle: PHP accepts the file.
+    expect(spawnSync('php', ['-n', '-l', join(dir, 'a.php')], { encoding: 'utf8' }).status).toBe(0);
+    const report = runCodemod({ dir, handlerBootstrap: join(dir, 'boot.php') });
+    expect(report.skipped).toEqual([
+      {
+        file: 'a.php',
+        reason:
+          "php-parser cannot read it, though php -l accepts it (Parse Error : syntax error, unexpected 'echo' (T_ECHO), expecting ';' on line 2): not analysed, check its session calls by hand",
+      },
+    ]);
+    expect(report.findings.find((f) => f.file === 'a.php' && f.id === 'parse-error')).toMatchObject({ severity: 'high', line: 2 });
+    expect(report.incomplete).toBe(true);
+    expect(read(dir, 'a.php')).toBe(ticks);
+    expect(report.changes.map((c) => c.file)).toEqual(['b.php']);
+    expect(read(dir, 'b.php')).not.toContain('ini_set');
+  });
+});

@@ -26,6 +26,8 @@ import {
 import { caseFile } from '../../../test/support/fixtures.ts';
 
 const NAMES = [...CASES.keys()];
+/** Skipped cases that are valid PHP php-parser 3.7.0 cannot read (the others fail php -l too). */
+const PARSER_CANNOT_READ = ['declare-ticks-statement'];
 
 function read(name: string, file: string): Buffer {
   return file === 'input.php' ? fixtureInput(name) : readFixture(name, file);
@@ -86,7 +88,8 @@ describe('codemod php fixtures', () => {
         );
         if (expected.skipped) {
           expect(hasOutput(name)).toBe(false);
-          expect(lint.ok).toBe(false);
+          // Valid PHP that php-parser 3.7.0 cannot read: PHP accepts it, the codemod skips it.
+          expect(lint.ok, lint.out).toBe(PARSER_CANNOT_READ.includes(name));
         } else {
           expect(lint.ok, lint.out).toBe(true);
         }

@@ -7,7 +7,7 @@
  * anything is written (it wrote the files before it, then died with "unexpected error: EACCES").
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -138,6 +138,31 @@ describe('a file this user cannot write', () => {
     const dry = cli(root, ['codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php'), '--dry-run']);
     expect(dry.stdout).toContain('+++ b/a/x.php');
     expect(dry.stdout).toContain('+++ b/z/y.php');
+  });
+});
+
+describe('a file with several hard links (the rule codemod cdk follows too: @session-migrate/common rewrite-files.ts)', () => {
+  it('refuses the run in one line naming it, exit 2, and no file is changed: the link is not split', () => {
+    const root = tmp();
+    const app = join(root, 'app');
+    const original = "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n";
+    for (const d of [app, join(app, 'a'), join(app, 'z')]) mkdirSync(d);
+    writeFileSync(join(app, 'a', 'x.php'), original);
+    writeFileSync(join(app, 'z', 'y.php'), original);
+    // The same file under another name outside the app (a deploy tool's hard-linked release copy).
+    linkSync(join(app, 'z', 'y.php'), join(root, 'release-y.php'));
+    const bin = join(import.meta.dirname, '../../../packages/cli/bin/session-migrate.js');
+    const r = spawnSync(process.execPath, [bin, 'codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toBe(
+      'session-migrate: cannot write z/y.php: has 2 hard links (rewriting it would split them; make it a file of its own first): nothing was changed\n',
+    );
+    expect(readFileSync(join(app, 'a', 'x.php'), 'utf8')).toBe(original);
+    expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
+    expect(statSync(join(app, 'z', 'y.php')).ino).toBe(statSync(join(root, 'release-y.php')).ino);
   });
 });
 

@@ -15,12 +15,15 @@
  *   httponly)` and `(array options)` with the keys lifetime, path, domain, secure, httponly, samesite
  *   (any case; other keys are ignored with a warning);
  * - `session_start(array options)`: each key is `session.<key>` (read_and_close excepted).
- * A first-class callable (`ini_set(...)`) creates a Closure and sets nothing; it is not read.
+ * A first-class callable (`ini_set(...)`) creates a Closure and sets nothing; it is not read. The same
+ * calls through a callable string, `call_user_func('ini_set', ...)` and `call_user_func_array('ini_set',
+ * [...])`, are read as the direct call (codemod php's stringCallableCall, function-names.ts), `via`
+ * the function called (`ini_set`), at the line of the call_user_func().
  */
 import { printable } from '@session-migrate/common';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from '@session-migrate/codemod-php/php-files';
 import type { PhpNode } from '@session-migrate/codemod-php/source';
-import { globalFunctionNameIn } from '@session-migrate/codemod-php/function-names';
+import { CALLABLE_CALLERS, globalFunctionNameIn, stringCallableCall } from '@session-migrate/codemod-php/function-names';
 import { phpParser } from './php-parser.ts';
 import {
   PhpSymbols,
@@ -153,11 +156,15 @@ function sourceOf(source: string, node: PhpNode | undefined): string {
   return t.length > 100 ? `${t.slice(0, 97)}...` : t;
 }
 
-/** A call of one of FUNCTIONS: its node, scope and the global function it calls (lower case). */
+/** A call of one of FUNCTIONS (directly or through a callable string): its node, scope, the global function it calls (lower case) and its arguments. */
 interface SessionCall {
   node: PhpNode;
   scope: PhpScope;
   name: string;
+  /** The arguments the function gets; null when not known (call_user_func_array of a computed array). */
+  args: PhpNode[] | null;
+  /** How reports name the call: the function called (`name`). */
+  via: string;
 }
 
 /** The calls of one parsed file that may set session configuration, with their scope. */
@@ -171,11 +178,16 @@ function callsOf(ast: PhpNode, file: string): SessionCall[] {
     const what = node.what as PhpNode;
     if (what?.kind !== 'name' || typeof what.name !== 'string') return;
     // App\ini_set() declared in the file's namespace, `use function Foo\ini_set`, namespace\ini_set(): not PHP's
-    const name = globalFunctionNameIn(what, namespaceNode);
-    if (name === null || !FUNCTIONS.has(name)) return;
+    const called = globalFunctionNameIn(what, namespaceNode);
+    if (called === null) return;
     const args = (node.arguments as PhpNode[] | undefined) ?? [];
     if (args.length === 1 && args[0]!.kind === 'variadicplaceholder') return; // a Closure, no call
-    out.push({ node, scope, name });
+    if (CALLABLE_CALLERS.has(called)) {
+      const target = stringCallableCall(called, args);
+      if (target !== null && FUNCTIONS.has(target.name)) out.push({ node, scope, name: target.name, args: target.args, via: target.name });
+      return;
+    }
+    if (FUNCTIONS.has(called)) out.push({ node, scope, name: called, args, via: called });
   });
   return out;
 }
@@ -184,6 +196,8 @@ function callsOf(ast: PhpNode, file: string): SessionCall[] {
 interface CallSite {
   /** Function name, lower case, without a leading `\`. */
   name: string;
+  /** How reports name the call (SessionCall.via). */
+  via: string;
   args: PhpNode[];
   file: string;
   line: number;
@@ -246,7 +260,7 @@ function saveHandlerSettings(c: CallSite): void {
   else if (first?.kind === 'new' && (first.what as PhpNode)?.kind === 'name')
     handler = resolveClassName(String((first.what as PhpNode).name), (first.what as PhpNode).resolution as string | undefined, scope);
   else if (first !== undefined) handler = sourceOf(c.source, first);
-  c.out.push({ directive: 'session.save_handler', value: 'user', via: c.name, file: c.file, line: c.line, handler: text(handler) });
+  c.out.push({ directive: 'session.save_handler', value: 'user', via: c.via, file: c.file, line: c.line, handler: text(handler) });
 }
 
 /** session_set_cookie_params(): the options-array form, or the positional (lifetime, path, domain, secure, httponly) form. */
@@ -317,14 +331,20 @@ const CALL_SETTINGS: Readonly<Record<string, (c: CallSite) => void>> = {
 /** The run-time settings of one file's calls (callsOf), evaluated with every file's constants. */
 function settingsOf(calls: SessionCall[], file: string, source: string, symbols: PhpSymbols): RuntimeSetting[] {
   const out: RuntimeSetting[] = [];
-  for (const { node, scope, name } of calls) {
+  for (const { node, scope, name, args: known, via } of calls) {
     const what = node.what as PhpNode;
     const reader = Object.hasOwn(CALL_SETTINGS, name) ? CALL_SETTINGS[name] : undefined;
     if (reader === undefined) continue;
-    const args = (node.arguments as PhpNode[] | undefined) ?? [];
     const line = node.loc?.start.line ?? what.loc?.start.line ?? 0;
+    if (known === null) {
+      // call_user_func_array() of a computed array: what it sets is not known statically.
+      out.push({ directive: null, value: null, via, file, line, expression: sourceOf(source, (node.arguments as PhpNode[])[1]) });
+      continue;
+    }
+    const args = known;
     reader({
       name,
+      via,
       args,
       file,
       line,
@@ -337,7 +357,7 @@ function settingsOf(calls: SessionCall[], file: string, source: string, symbols:
         out.push({
           directive,
           value: s === null ? null : text(s),
-          via: name,
+          via,
           file,
           line,
           ...(s === null ? { expression: sourceOf(source, expr) } : {}),
@@ -345,7 +365,7 @@ function settingsOf(calls: SessionCall[], file: string, source: string, symbols:
         });
       },
       addComputed: (expr) => {
-        out.push({ directive: null, value: null, via: name, file, line, expression: sourceOf(source, expr) });
+        out.push({ directive: null, value: null, via, file, line, expression: sourceOf(source, expr) });
       },
       evaluate: (n) => (n === undefined ? undefined : n === UNRESOLVED ? UNRESOLVED : symbols.evaluate(n, scope)),
       argNode: (i, ...names) => {

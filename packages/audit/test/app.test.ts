@@ -172,6 +172,43 @@ echo json_encode($r);
   });
 });
 
+describe('calls through a callable string (codemod php reads them the same way: stringCallableCall), with PHP as the oracle', () => {
+  it("call_user_func('ini_set', ...) and call_user_func_array('session_save_path', [...]) are settings; a computed array is reported as such", () => {
+    const app = join(work, 'callables/app');
+    write(app, {
+      'index.php': `<?php
+namespace Callables;
+function ini_set(string $k, $v) { return 'mine'; }
+$r = []; ${REC}
+call_user_func('ini_set', 'session.gc_maxlifetime', 1234); ${REC}
+call_user_func_array('\\session_save_path', ['/srv/sess']); ${REC}
+\\call_user_func_array('ini_set', ['option' => 'session.name', 'value' => 'CUFSESSID']); ${REC}
+call_user_func('ini_set', 'memory_limit', '256M'); ${REC}
+call_user_func('session_id'); ${REC}
+$args = ['session.cache_expire', '7'];
+call_user_func_array('ini_set', $args); ${REC}
+echo json_encode($r);
+`,
+    });
+    const php = spawnSync('php', ['-n', '-d', 'error_reporting=0', join(app, 'index.php')], { encoding: 'utf8' });
+    expect(php.status, php.stderr + php.stdout).toBe(0);
+    const stored = JSON.parse(php.stdout) as Record<string, Record<string, string>>;
+    // PHP: a callable string names the global function, not Callables\ini_set
+    expect(stored['5']!['session.gc_maxlifetime']).toBe('1234');
+    expect(stored['7']!['session.name']).toBe('CUFSESSID');
+    expect(stored['11']!['session.cache_expire']).toBe('7');
+    const report = readApp(new RootFs('/'), app);
+    expect(report.settings.map((s) => [s.line, s.via, s.directive, s.value])).toEqual([
+      [5, 'ini_set', 'session.gc_maxlifetime', '1234'],
+      [6, 'session_save_path', 'session.save_path', '/srv/sess'],
+      [7, 'ini_set', 'session.name', 'CUFSESSID'],
+      [11, 'ini_set', null, null],
+    ]);
+    expect(report.settings[3]!.expression).toBe('$args');
+    for (const s of report.settings.slice(0, 3)) expect(stored[String(s.line)]?.[s.directive!]).toBe(s.value);
+  });
+});
+
 describe('bad input is classified, never a crash', () => {
   const app = join(work, 'bad/app');
   const huge = Buffer.alloc(MAX_APP_FILE_BYTES + 10, 0x20);

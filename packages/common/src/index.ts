@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './assets.ts';
 export * from './version.ts';
 export * from './atomic-write.ts';
+export * from './rewrite-files.ts';
 export * from './flock.ts';
 export * from './finding.ts';
 export * from './defaults.ts';

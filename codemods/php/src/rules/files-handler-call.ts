@@ -8,12 +8,14 @@
  * not; statement-removal.ts); as the only body of a brace-less if/else/loop it becomes `{}`; when its
  * value is used it is replaced by the matching getter, which returns a string like a successful call
  * (`ini_get('session.save_handler')`, `session_save_path()`, `session_module_name()`), behind a
- * comment. Reported and left alone: computed values and option names, another save handler
+ * comment; the getter is written fully qualified (`\\ini_get(...)`) inside a namespace, so that a function
+ * of the same name in the app's namespace is never called instead (function-names.ts globalCallName).
+ * Reported and left alone: computed values and option names, another save handler
  * (`'redis'`, `'memcached'`: its sessions are not migrated) and a URL save_path that belongs to one.
  * Other `ini_set('session.*')` calls and the getters are kept (info).
  */
 import type { Severity } from '@session-migrate/common';
-import { argument, literal, phpString, type WalkContext } from '../php-ast.ts';
+import { argument, globalCallName, literal, phpString, type WalkContext } from '../php-ast.ts';
 import { statementEnd } from '../source.ts';
 import { removal } from '../statement-removal.ts';
 import type { FileContext, FunctionCall, Rule } from './rule.ts';
@@ -88,7 +90,7 @@ function iniSet(call: FunctionCall, file: FileContext): void {
     return;
   // A save_path can carry a Redis password (`tcp://host?auth=...`): never shown in reports.
   const shownValue = key === 'session.save_path' ? '...' : `'${value}'`;
-  change(file, call.parent, start, end, `ini_get(${phpString(key)})`, `${name}('${key}', ${shownValue})`);
+  change(file, call.parent, start, end, `${globalCallName('ini_get', call.parent)}(${phpString(key)})`, `${name}('${key}', ${shownValue})`);
 }
 
 /** `session_save_path()` / `session_module_name()`. */
@@ -117,7 +119,14 @@ function sessionSetter(call: FunctionCall, file: FileContext): void {
       : otherSavePath(file, start, `${name}(...)`, value)
   )
     return;
-  change(file, call.parent, start, end, `${name}()`, name === 'session_save_path' ? `${name}(...)` : `${name}('${value}')`);
+  change(
+    file,
+    call.parent,
+    start,
+    end,
+    `${globalCallName(name, call.parent)}()`,
+    name === 'session_save_path' ? `${name}(...)` : `${name}('${value}')`,
+  );
 }
 
 /**

@@ -5,10 +5,12 @@
  * https://www.php.net/manual/en/language.types.callable.php). The rules of those functions never see
  * such a call, so without this rule it would switch the storage back to files after the bootstrap, or
  * start a session before it, unreported. Never rewritten (a dynamic call is reported, not guessed);
- * a `session_start` through a string is a session start for the registration plan.
+ * a `session_start` through a string is a session start for the registration plan. Which function and
+ * arguments such a call has is read by function-names.ts stringCallableCall (shared with audit --app).
  */
 import type { Severity } from '@session-migrate/common';
-import { literal } from '../php-ast.ts';
+import { argument, literal } from '../php-ast.ts';
+import { stringCallableCall } from '../function-names.ts';
 import type { PhpNode } from '../source.ts';
 import type { Rule } from './rule.ts';
 
@@ -21,23 +23,11 @@ const SEVERITY: Record<string, Severity> = {
   session_save_path: 'medium',
 };
 
-/** A callable string's function name, lower case without a leading `\`; null when it names a method or is computed. */
-function calledName(node: PhpNode | undefined): string | null {
-  const v = node === undefined || node.kind === 'namedargument' ? null : literal(node);
-  if (v === null || v.includes(':')) return null;
-  return v.replace(/^\\/, '').toLowerCase();
-}
-
 /** The option an `ini_set` called through a string sets: its first argument, if literal; undefined when not known. */
-function iniOption(call: { name: string; args: PhpNode[] }): string | undefined {
-  const first =
-    call.name === 'call_user_func'
-      ? call.args[1]
-      : call.args[1]?.kind === 'array'
-        ? ((call.args[1].items as PhpNode[] | undefined)?.[0] as PhpNode | undefined)
-        : undefined;
-  if (first === undefined || first.kind === 'namedargument' || first.kind === 'variadic') return undefined;
-  const value = first.kind === 'entry' ? (first.key === null ? literal(first.value as PhpNode) : null) : literal(first);
+function iniOption(args: readonly PhpNode[] | null): string | undefined {
+  if (args === null) return undefined;
+  const first = argument(args, 0, 'option', 'varname');
+  const value = first === undefined || first.kind === 'variadic' ? null : literal(first);
   return value === null ? undefined : value.toLowerCase();
 }
 
@@ -48,8 +38,9 @@ export const stringCallable: Rule = {
   findings: ['session-string-callable', 'session-start'],
   functions: ['call_user_func', 'call_user_func_array'],
   visitCall(call, file) {
-    const fn = calledName(call.args[0]);
-    if (fn === null) return true;
+    const target = stringCallableCall(call.name, call.args);
+    if (target === null) return true;
+    const fn = target.name;
     const { start, name } = call;
     if (fn === 'session_start') {
       file.event({ kind: 'session_start', offset: start, line: file.line(start) });
@@ -64,7 +55,7 @@ export const stringCallable: Rule = {
     const severity = SEVERITY[fn];
     if (severity === undefined) return true;
     if (fn === 'ini_set' || fn === 'ini_alter') {
-      const option = iniOption(call);
+      const option = iniOption(target.args);
       if (option !== undefined && option !== 'session.save_handler' && option !== 'session.save_path') return true;
     }
     file.find(

@@ -217,6 +217,7 @@ export function renderIac(options: IacOptions, templatesDir: string = IAC_TEMPLA
     REPLICAS: String(options.replicasPerShard ?? 1),
     PREFIX: options.prefix ?? DEFAULT_PREFIX,
     ENDPOINT: cluster ? 'configuration_endpoint_address' : 'primary_endpoint_address',
+    CFN_ENDPOINT: cluster ? 'ConfigurationEndPoint' : 'PrimaryEndPoint',
   };
   if (rbac) {
     for (const u of iacUsers(options.prefix ?? DEFAULT_PREFIX, cluster ? 'cluster' : 'standalone')) {

@@ -411,6 +411,13 @@ resource "aws_elasticache_replication_group" "sessions" {
       condition     = !var.multi_az || length(var.private_subnet_ids) >= 2
       error_message = "multi_az: give private subnets in two or more availability zones (or set multi_az = false)."
     }
+{{#CLUSTER}}
+
+    precondition {
+      condition     = var.cluster_shards * (var.replicas_per_shard + 1) <= 500
+      error_message = "cluster_shards * (replicas_per_shard + 1): ElastiCache allows at most 500 nodes."
+    }
+{{/CLUSTER}}
   }
 }
 

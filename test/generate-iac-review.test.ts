@@ -262,7 +262,8 @@ describe('generate iac --auth rbac --cluster-shards: ElastiCache RBAC users and 
     const cfnV = parseYaml(renderIac({ format: 'cloudformation', ...v.options })[0]!.contents, { uniqueKeys: true, strict: true }) as Obj;
     const resV = cfnV.Resources as Record<string, { Type: string; Properties: Obj }>;
     const tfV = readHcl(renderIac({ format: 'terraform', ...v.options })[0]!.contents);
-    const tfUser = (label: string) => tfV.find((b) => b.type === 'resource' && b.labels[0] === 'aws_elasticache_user' && b.labels[1] === label)!;
+    const tfUser = (label: string) =>
+      tfV.find((b) => b.type === 'resource' && b.labels[0] === 'aws_elasticache_user' && b.labels[1] === label)!;
     const cfnAccess = (logical: string) => resV[logical]!.Properties.AccessString as string;
 
     it(`${v.topology}: the access strings are aclRuleFor's / handlerAclRule's, so they cannot drift`, () => {
@@ -280,7 +281,8 @@ describe('generate iac --auth rbac --cluster-shards: ElastiCache RBAC users and 
         expect(access, role).not.toMatch(/resetkeys|\breset\b|[<>]/); // ElastiCache refuses reset and passwords in the string
       }
       // Every command a migration command's rule has is in the migration user's string, no more.
-      for (const c of migrate) for (const cmd of cmdsOf(aclRuleFor(c, v.prefix, v.topology))) expect(expected.migrate, `${c} ${cmd}`).toContain(` ${cmd}`);
+      for (const c of migrate)
+        for (const cmd of cmdsOf(aclRuleFor(c, v.prefix, v.topology))) expect(expected.migrate, `${c} ${cmd}`).toContain(` ${cmd}`);
       expect(expected.verify).toMatch(/^on ~\* -@all /);
       expect(expected.migrate).not.toMatch(/~\*/); // the user that writes stays under the prefix
       if (v.topology === 'cluster') {
@@ -362,7 +364,16 @@ describe('generate iac --auth rbac --cluster-shards: ElastiCache RBAC users and 
 
     it(`${v.topology}: Terraform arguments of the users and the group are documented ones`, () => {
       // https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/elasticache_user, .../elasticache_user_group
-      const USER = new Set(['access_string', 'authentication_mode', 'engine', 'no_password_required', 'passwords', 'tags', 'user_id', 'user_name']);
+      const USER = new Set([
+        'access_string',
+        'authentication_mode',
+        'engine',
+        'no_password_required',
+        'passwords',
+        'tags',
+        'user_id',
+        'user_name',
+      ]);
       const MODE = new Set(['type', 'passwords']);
       const GROUP = new Set(['engine', 'tags', 'user_group_id', 'user_ids']);
       for (const b of tfV.filter((x) => x.labels[0] === 'aws_elasticache_user')) {

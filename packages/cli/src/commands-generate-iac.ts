@@ -72,7 +72,9 @@ export function generateIacCommand(args: GenerateIacArgs, print: (line: string) 
   if (args.auth === 'rbac') {
     const n = printable(args.name);
     print(`fill in the ${inputs}; each ACL user's password is generated into the secret ${n}/redis-user-{php,migrate,verify}`);
-    print(`session-migrate connects as ${n}-migrate (verify as ${n}-verify), PHP as ${n}-php, with TLS: rediss://USER@<${endpoint}>:6379/0 (see the notes at the top of the file)`);
+    print(
+      `session-migrate connects as ${n}-migrate (verify as ${n}-verify), PHP as ${n}-php, with TLS: rediss://USER@<${endpoint}>:6379/0 (see the notes at the top of the file)`,
+    );
   } else {
     print(`fill in the ${inputs}; the AUTH token is generated into the secret ${printable(args.name)}/redis-auth-token`);
     print(`PHP connects with TLS: session-migrate plan --target rediss://<${endpoint}>:6379/0 (see the notes at the top of the file)`);

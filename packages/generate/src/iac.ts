@@ -127,7 +127,10 @@ export function iacUsers(prefix: string, topology: 'standalone' | 'cluster'): Ia
   const make = (role: IacUser['role'], rules: string[]): IacUser => ({ role, rules, accessString: elastiCacheAccessString(rules) });
   return [
     make('php', [handlerAclRule(prefix, topology)]),
-    make('migrate', IAC_MIGRATE_COMMANDS.map((c) => aclRuleFor(c, prefix, topology))),
+    make(
+      'migrate',
+      IAC_MIGRATE_COMMANDS.map((c) => aclRuleFor(c, prefix, topology)),
+    ),
     make('verify', [aclRuleFor('verify', prefix, topology)]),
   ];
 }
@@ -140,7 +143,8 @@ function checkOptions(o: IacOptions): void {
   const bad = (m: string): never => {
     throw new GenerateOptionsError(m);
   };
-  if (o.auth !== undefined && !(IAC_AUTH_MODES as readonly string[]).includes(o.auth)) bad(`auth: must be one of ${IAC_AUTH_MODES.join(', ')}`);
+  if (o.auth !== undefined && !(IAC_AUTH_MODES as readonly string[]).includes(o.auth))
+    bad(`auth: must be one of ${IAC_AUTH_MODES.join(', ')}`);
   if (o.prefix !== undefined) {
     if (o.auth !== 'rbac') bad('--prefix is used only with --auth rbac (the key pattern of the ACL users)');
     if (!PREFIX_RE.test(o.prefix)) bad('--prefix: 1-64 letters, digits and : _ . - (the key pattern of the ACL users)');
@@ -155,13 +159,13 @@ function checkOptions(o: IacOptions): void {
   if (!intIn(o.clusterShards, 1, IAC_MAX_SHARDS)) bad(`--cluster-shards: a whole number of shards from 1 to ${IAC_MAX_SHARDS}`);
   const replicas = o.replicasPerShard ?? 1;
   if (!intIn(replicas, 1, IAC_MAX_REPLICAS)) {
-    bad(
-      `--replicas-per-shard: 1 to ${IAC_MAX_REPLICAS} (a cluster needs automatic failover, and failover needs a replica in every shard)`,
-    );
+    bad(`--replicas-per-shard: 1 to ${IAC_MAX_REPLICAS} (a cluster needs automatic failover, and failover needs a replica in every shard)`);
   }
   const nodes = o.clusterShards * (replicas + 1);
   if (nodes > IAC_MAX_NODES) {
-    bad(`--cluster-shards ${o.clusterShards} with --replicas-per-shard ${replicas} makes ${nodes} nodes; ElastiCache allows ${IAC_MAX_NODES}`);
+    bad(
+      `--cluster-shards ${o.clusterShards} with --replicas-per-shard ${replicas} makes ${nodes} nodes; ElastiCache allows ${IAC_MAX_NODES}`,
+    );
   }
 }
 

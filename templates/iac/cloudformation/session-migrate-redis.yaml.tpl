@@ -438,7 +438,7 @@ Outputs:
     Value:
       Fn::Sub: 'rediss://${Name}-verify@${ReplicationGroup.{{CFN_ENDPOINT}}.Address}:${ReplicationGroup.{{CFN_ENDPOINT}}.Port}/0'
   PhpTarget:
-    Description: Redis URL of the PHP handler's user, the target of the plan the PHP artifacts are generated from.
+    Description: Redis URL as the PHP handler's user.
     Value:
       Fn::Sub: 'rediss://${Name}-php@${ReplicationGroup.{{CFN_ENDPOINT}}.Address}:${ReplicationGroup.{{CFN_ENDPOINT}}.Port}/0'
 {{/RBAC}}

@@ -53,8 +53,14 @@ export function generateIacModule(
           default: 'token',
           describe: 'token: one AUTH token; rbac: ElastiCache users with the minimal ACL rules (PHP handler, migration, verify)',
         })
-        .option('prefix', { type: 'string', describe: `session key prefix of the ACL users' key patterns (--auth rbac; default ${DEFAULT_PREFIX})` })
-        .option('cluster-shards', { type: 'number', describe: 'cluster mode enabled with this many shards (1-500); without it one shard, cluster mode disabled' })
+        .option('prefix', {
+          type: 'string',
+          describe: `session key prefix of the ACL users' key patterns (--auth rbac; default ${DEFAULT_PREFIX})`,
+        })
+        .option('cluster-shards', {
+          type: 'number',
+          describe: 'cluster mode enabled with this many shards (1-500); without it one shard, cluster mode disabled',
+        })
         .option('replicas-per-shard', { type: 'number', describe: 'replicas in each shard (1-5; with --cluster-shards; default 1)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'say what would be written, write nothing' })
         .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as never,

@@ -337,6 +337,6 @@ output "verify_target" {
 }
 
 output "php_target" {
-  description = "Redis URL of the PHP handler (user ${var.name}-php): the target of the plan the PHP artifacts are generated from."
+  description = "Redis URL as the PHP handler's user ${var.name}-php."
   value       = "rediss://${aws_elasticache_user.php.user_name}@${aws_elasticache_replication_group.sessions.primary_endpoint_address}:6379/0"
 }

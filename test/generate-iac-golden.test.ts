@@ -18,6 +18,12 @@ const CASES: Array<{ dir: string; options: IacOptions }> = [
   { dir: 'terraform-named', options: { format: 'terraform', name: 'shop-sessions' } },
   { dir: 'cloudformation-default', options: { format: 'cloudformation' } },
   { dir: 'cloudformation-named', options: { format: 'cloudformation', name: 'shop-sessions' } },
+  // Cluster mode (3 shards, 2 replicas each) with ElastiCache RBAC users.
+  { dir: 'terraform-cluster-rbac', options: { format: 'terraform', auth: 'rbac', clusterShards: 3, replicasPerShard: 2 } },
+  { dir: 'cloudformation-cluster-rbac', options: { format: 'cloudformation', auth: 'rbac', clusterShards: 3, replicasPerShard: 2 } },
+  // Each on its own: RBAC on one shard (another prefix), cluster mode with the AUTH token.
+  { dir: 'terraform-rbac', options: { format: 'terraform', auth: 'rbac', prefix: 'shop:sess:' } },
+  { dir: 'cloudformation-cluster', options: { format: 'cloudformation', clusterShards: 2 } },
 ];
 
 describe('generate iac: golden files (UPDATE_GOLDEN=1 rewrites them)', () => {

@@ -9,12 +9,14 @@
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { CfnSecurityGroup } from 'aws-cdk-lib/aws-ec2';
-import { CfnParameterGroup, CfnReplicationGroup, CfnSubnetGroup } from 'aws-cdk-lib/aws-elasticache';
+import { CfnParameterGroup, CfnReplicationGroup, CfnSubnetGroup, CfnUser, CfnUserGroup } from 'aws-cdk-lib/aws-elasticache';
 import { CfnSecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ForeignFileError, renderIac, writeIac } from '@session-migrate/generate/iac';
-import { memoryWarnings } from '@session-migrate/redis';
+import { DEFAULT_PREFIX } from '@session-migrate/common';
+import { GenerateOptionsError } from '@session-migrate/generate';
+import { ForeignFileError, elastiCacheAccessString, renderIac, writeIac, type IacOptions } from '@session-migrate/generate/iac';
+import { aclRuleFor, handlerAclRule, memoryWarnings } from '@session-migrate/redis';
 import { readHcl, type HclBlock } from './support/hcl.ts';
 
 type Obj = { [k: string]: unknown };
@@ -244,5 +246,221 @@ describe('generate iac: --out', () => {
     expect(() => writeIac('', renderIac({ format: 'terraform' }), true)).toThrow(
       '--out is empty: give a directory (for the working directory: --out .)',
     );
+  });
+});
+
+describe('generate iac --auth rbac --cluster-shards: ElastiCache RBAC users and cluster mode', () => {
+  const variants = [
+    { topology: 'cluster' as const, prefix: DEFAULT_PREFIX, options: { auth: 'rbac' as const, clusterShards: 3, replicasPerShard: 2 } },
+    { topology: 'standalone' as const, prefix: 'shop:sess:', options: { auth: 'rbac' as const, prefix: 'shop:sess:' } },
+  ];
+  /** The rule written as ElastiCache wants it: `on` instead of aclRuleFor's `resetkeys` (which ElastiCache does not need). */
+  const onFor = (rule: string) => rule.replace(/^resetkeys /, 'on ');
+  const cmdsOf = (access: string) => access.split(' ').filter((w) => w.startsWith('+'));
+
+  for (const v of variants) {
+    const cfnV = parseYaml(renderIac({ format: 'cloudformation', ...v.options })[0]!.contents, { uniqueKeys: true, strict: true }) as Obj;
+    const resV = cfnV.Resources as Record<string, { Type: string; Properties: Obj }>;
+    const tfV = readHcl(renderIac({ format: 'terraform', ...v.options })[0]!.contents);
+    const tfUser = (label: string) =>
+      tfV.find((b) => b.type === 'resource' && b.labels[0] === 'aws_elasticache_user' && b.labels[1] === label)!;
+    const cfnAccess = (logical: string) => resV[logical]!.Properties.AccessString as string;
+
+    it(`${v.topology}: the access strings are aclRuleFor's / handlerAclRule's, so they cannot drift`, () => {
+      // The migration user: the union of these commands' rules (all on the prefix); verify its own user.
+      const migrate = ['plan', 'apply', 'verify-prefix-only', 'purge', 'rollback-to-files', 'rollback-remove-keys', 'rotate'] as const;
+      const union = [...new Set(migrate.flatMap((c) => cmdsOf(aclRuleFor(c, v.prefix, v.topology))))];
+      const expected = {
+        php: onFor(handlerAclRule(v.prefix, v.topology)),
+        migrate: `on ~${v.prefix}* -@all ${union.join(' ')}`,
+        verify: onFor(aclRuleFor('verify', v.prefix, v.topology)),
+      };
+      for (const [role, access] of Object.entries(expected)) {
+        expect(hclString(tfUser(role).attrs.get('access_string')!), `terraform ${role}`).toBe(access);
+        expect(cfnAccess(`${role[0]!.toUpperCase()}${role.slice(1)}User`), `cloudformation ${role}`).toBe(access);
+        expect(access, role).not.toMatch(/resetkeys|\breset\b|[<>]/); // ElastiCache refuses reset and passwords in the string
+      }
+      // Every command a migration command's rule has is in the migration user's string, no more.
+      for (const c of migrate)
+        for (const cmd of cmdsOf(aclRuleFor(c, v.prefix, v.topology))) expect(expected.migrate, `${c} ${cmd}`).toContain(` ${cmd}`);
+      expect(expected.verify).toMatch(/^on ~\* -@all /);
+      expect(expected.migrate).not.toMatch(/~\*/); // the user that writes stays under the prefix
+      if (v.topology === 'cluster') {
+        for (const s of [expected.migrate, expected.verify]) expect(s).toContain('+cluster|nodes'); // SCAN's resharding check
+        expect(expected.php).toContain('+cluster|slots');
+      } else {
+        for (const s of Object.values(expected)) expect(s).not.toContain('cluster|');
+      }
+    });
+
+    it(`${v.topology}: a disabled default user in the group, the group replaces the AUTH token, one secret per user`, () => {
+      // Terraform
+      const def = tfUser('default');
+      expect(def.attrs.get('user_name')).toBe('"default"');
+      expect(def.attrs.get('access_string')).toBe('"off -@all"');
+      const group = tfV.find((b) => b.labels[0] === 'aws_elasticache_user_group')!;
+      const ids = group.attrs.get('user_ids')!;
+      for (const u of ['default', 'php', 'migrate', 'verify']) expect(ids).toContain(`aws_elasticache_user.${u}.user_id`);
+      const rg = tfV.find((b) => b.labels[0] === 'aws_elasticache_replication_group')!;
+      expect(rg.attrs.get('user_group_ids')).toBe(`[aws_elasticache_user_group.${group.labels[1]}.user_group_id]`);
+      expect(rg.attrs.has('auth_token')).toBe(false);
+      for (const u of ['php', 'migrate', 'verify']) {
+        const mode = tfUser(u).blocks.find((b) => b.type === 'authentication_mode')!;
+        expect(mode.attrs.get('type')).toBe('"password"');
+        expect(mode.attrs.get('passwords')).toBe(`[random_password.${u}.result]`); // by reference only
+        const version = tfV.find((b) => b.labels[0] === 'aws_secretsmanager_secret_version' && b.labels[1] === u)!;
+        expect(version.attrs.get('secret_string')).toBe(`random_password.${u}.result`);
+      }
+      // CloudFormation
+      expect(resV.DefaultUser!.Properties.UserName).toBe('default');
+      expect(resV.DefaultUser!.Properties.AccessString).toBe('off -@all');
+      expect(resV.UserGroup!.Properties.UserIds).toEqual(['DefaultUser', 'PhpUser', 'MigrateUser', 'VerifyUser'].map((r) => ({ Ref: r })));
+      const rgV = Object.values(resV).find((r) => r.Type === 'AWS::ElastiCache::ReplicationGroup')!.Properties;
+      expect(rgV.UserGroupIds).toEqual([{ Ref: 'UserGroup' }]);
+      expect(rgV.AuthToken).toBeUndefined();
+      for (const u of ['Php', 'Migrate', 'Verify']) {
+        expect((resV[`${u}User`]!.Properties.AuthenticationMode as Obj).Passwords).toEqual([
+          { 'Fn::Sub': `{{resolve:secretsmanager:\${${u}UserSecret}:SecretString}}` },
+        ]);
+        expect(resV[`${u}UserSecret`]!.Type).toBe('AWS::SecretsManager::Secret');
+      }
+    });
+
+    it(`${v.topology}: CloudFormation names against the schema of CfnUser, CfnUserGroup and the rest`, () => {
+      const stack = new Stack(new App(), 'rbac');
+      let n = 0;
+      const classes: Record<string, (props: Obj) => { cfnPropertyNames: Record<string, string> }> = {
+        'AWS::ElastiCache::User': (p) => new CfnUser(stack, `u${n++}`, p as never) as never,
+        'AWS::ElastiCache::UserGroup': (p) => new CfnUserGroup(stack, `u${n++}`, p as never) as never,
+        'AWS::ElastiCache::ReplicationGroup': (p) => new CfnReplicationGroup(stack, `u${n++}`, p as never) as never,
+        'AWS::ElastiCache::SubnetGroup': (p) => new CfnSubnetGroup(stack, `u${n++}`, p as never) as never,
+        'AWS::ElastiCache::ParameterGroup': (p) => new CfnParameterGroup(stack, `u${n++}`, p as never) as never,
+        'AWS::EC2::SecurityGroup': (p) => new CfnSecurityGroup(stack, `u${n++}`, p as never) as never,
+        'AWS::SecretsManager::Secret': (p) => new CfnSecret(stack, `u${n++}`, p as never) as never,
+      };
+      const paramsV = cfnV.Parameters as Record<string, Obj>;
+      const ph = (x: unknown): unknown => {
+        if (x === null || typeof x !== 'object') return x;
+        if (Array.isArray(x)) return [];
+        const ref = (x as Obj).Ref;
+        if (typeof ref === 'string') return String(paramsV[ref]?.Type ?? '').startsWith('List<') ? [] : 'x';
+        return Object.keys(x).some((k) => k.startsWith('Fn::')) ? 'x' : {};
+      };
+      for (const [logical, r] of Object.entries(resV)) {
+        const make = classes[r.Type];
+        expect(make, `${logical}: ${r.Type}`).toBeDefined();
+        const camel = Object.fromEntries(Object.entries(r.Properties).map(([k, x]) => [k[0]!.toLowerCase() + k.slice(1), ph(x)]));
+        const built = make!(camel); // throws on a missing required property
+        const names = new Set(Object.values(built.cfnPropertyNames));
+        for (const key of Object.keys(r.Properties)) expect(names, `${logical}.${key}`).toContain(key);
+      }
+      // AuthenticationMode (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticache-user-authenticationmode.html)
+      for (const u of ['PhpUser', 'MigrateUser', 'VerifyUser', 'DefaultUser']) {
+        const mode = resV[u]!.Properties.AuthenticationMode as Obj;
+        for (const k of Object.keys(mode)) expect(['Type', 'Passwords'], `${u}.${k}`).toContain(k);
+        expect(['password', 'no-password-required', 'iam']).toContain(mode.Type);
+      }
+    });
+
+    it(`${v.topology}: Terraform arguments of the users and the group are documented ones`, () => {
+      // https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/elasticache_user, .../elasticache_user_group
+      const USER = new Set([
+        'access_string',
+        'authentication_mode',
+        'engine',
+        'no_password_required',
+        'passwords',
+        'tags',
+        'user_id',
+        'user_name',
+      ]);
+      const MODE = new Set(['type', 'passwords']);
+      const GROUP = new Set(['engine', 'tags', 'user_group_id', 'user_ids']);
+      for (const b of tfV.filter((x) => x.labels[0] === 'aws_elasticache_user')) {
+        for (const k of b.attrs.keys()) expect(USER, `${b.labels[1]}.${k}`).toContain(k);
+        for (const blk of b.blocks) {
+          expect(blk.type).toBe('authentication_mode');
+          for (const k of blk.attrs.keys()) expect(MODE, k).toContain(k);
+        }
+      }
+      const group = tfV.find((b) => b.labels[0] === 'aws_elasticache_user_group')!;
+      for (const k of group.attrs.keys()) expect(GROUP, k).toContain(k);
+    });
+  }
+
+  it('cluster mode: shards and replicas, failover always on, cluster-enabled yes with noeviction, the configuration endpoint', () => {
+    const o = { clusterShards: 3, replicasPerShard: 2 };
+    const t = parseYaml(renderIac({ format: 'cloudformation', ...o })[0]!.contents) as Obj;
+    const r = t.Resources as Record<string, { Type: string; Properties: Obj }>;
+    const rg = r.ReplicationGroup!.Properties;
+    expect(rg.NumNodeGroups).toEqual({ Ref: 'ClusterShards' });
+    expect(rg.ReplicasPerNodeGroup).toEqual({ Ref: 'ReplicasPerShard' });
+    expect(rg.AutomaticFailoverEnabled).toBe(true);
+    expect(rg.NumCacheClusters).toBeUndefined();
+    const p = t.Parameters as Record<string, Obj>;
+    expect(p.ClusterShards).toMatchObject({ Type: 'Number', Default: 3, MinValue: 1, MaxValue: 500 });
+    expect(p.ReplicasPerShard).toMatchObject({ Type: 'Number', Default: 2, MinValue: 1, MaxValue: 5 });
+    expect(r.ParameterGroup!.Properties.Properties).toEqual({ 'maxmemory-policy': 'noeviction', 'cluster-enabled': 'yes' });
+    expect(r.ParameterGroup!.Properties.CacheParameterGroupFamily).toBe('redis7');
+    const outputs = t.Outputs as Record<string, Obj>;
+    expect(outputs.ConfigurationEndpointAddress!.Value).toEqual({ 'Fn::GetAtt': ['ReplicationGroup', 'ConfigurationEndPoint.Address'] });
+    expect(outputs.PrimaryEndpointAddress).toBeUndefined();
+    expect(Object.getOwnPropertyNames(CfnReplicationGroup.prototype)).toContain('attrConfigurationEndPointAddress');
+    expect(Object.getOwnPropertyNames(CfnReplicationGroup.prototype)).toContain('attrConfigurationEndPointPort');
+
+    const h = readHcl(renderIac({ format: 'terraform', ...o })[0]!.contents);
+    const trg = h.find((b) => b.labels[0] === 'aws_elasticache_replication_group')!.attrs;
+    expect(trg.get('num_node_groups')).toBe('var.cluster_shards');
+    expect(trg.get('replicas_per_node_group')).toBe('var.replicas_per_shard');
+    expect(trg.get('automatic_failover_enabled')).toBe('true');
+    expect(trg.get('multi_az_enabled')).toBe('var.multi_az');
+    expect(trg.has('num_cache_clusters')).toBe(false);
+    const pg = h.find((b) => b.labels[0] === 'aws_elasticache_parameter_group')!;
+    expect(pg.attrs.get('family')).toBe('"redis7"');
+    expect(Object.fromEntries(pg.blocks.map((b) => [hclString(b.attrs.get('name')!), hclString(b.attrs.get('value')!)]))).toEqual({
+      'maxmemory-policy': 'noeviction',
+      'cluster-enabled': 'yes',
+    });
+    expect(h.find((b) => b.type === 'variable' && b.labels[0] === 'cluster_shards')!.attrs.get('default')).toBe('3');
+    expect(h.find((b) => b.type === 'variable' && b.labels[0] === 'replicas_per_shard')!.attrs.get('default')).toBe('2');
+    expect(h.find((b) => b.type === 'output' && b.labels[0] === 'configuration_endpoint_address')!.attrs.get('value')).toBe(
+      'aws_elasticache_replication_group.sessions.configuration_endpoint_address',
+    );
+    expect(h.find((b) => b.type === 'output' && b.labels[0] === 'session_migrate_target')!.attrs.get('value')).toContain(
+      'configuration_endpoint_address',
+    );
+  });
+
+  it('impossible shapes are refused with one line (GenerateOptionsError)', () => {
+    const bad: Array<[Partial<IacOptions>, RegExp]> = [
+      [{ clusterShards: 0 }, /--cluster-shards: a whole number of shards from 1 to 500/],
+      [{ clusterShards: 501 }, /--cluster-shards/],
+      [{ clusterShards: 1.5 }, /--cluster-shards/],
+      [{ clusterShards: Number.NaN }, /--cluster-shards/],
+      [{ clusterShards: 2, replicasPerShard: 6 }, /--replicas-per-shard: 1 to 5/],
+      [{ clusterShards: 2, replicasPerShard: 0 }, /failover needs a replica in every shard/],
+      [{ replicasPerShard: 2 }, /--replicas-per-shard needs --cluster-shards/],
+      [{ clusterShards: 100, replicasPerShard: 5 }, /makes 600 nodes; ElastiCache allows 500/],
+      [{ prefix: 'x:' }, /--prefix is used only with --auth rbac/],
+      [{ auth: 'rbac', prefix: 'a b' }, /--prefix: 1-64/],
+      [{ auth: 'rbac', prefix: '' }, /--prefix: 1-64/],
+      [{ auth: 'acl' as never }, /auth: must be one of token, rbac/],
+    ];
+    for (const [o, re] of bad) {
+      for (const format of ['terraform', 'cloudformation'] as const) {
+        expect(() => renderIac({ format, ...o }), JSON.stringify(o)).toThrow(GenerateOptionsError);
+        expect(() => renderIac({ format, ...o }), JSON.stringify(o)).toThrow(re);
+      }
+    }
+    expect(renderIac({ format: 'terraform', clusterShards: 250 })[0]!.contents).toContain('default     = 250'); // 500 nodes
+    expect(() => renderIac({ format: 'terraform', clusterShards: 251 })).toThrow(/makes 502 nodes/);
+    expect(renderIac({ format: 'terraform', clusterShards: 83, replicasPerShard: 5 })[0]!.contents).toContain('default     = 83');
+  });
+
+  it('elastiCacheAccessString refuses what is not one of our rules (it cannot pass garbage to ElastiCache)', () => {
+    expect(elastiCacheAccessString(['resetkeys ~a:* -@all +get', 'resetkeys ~a:* -@all +get +set'])).toBe('on ~a:* -@all +get +set');
+    expect(() => elastiCacheAccessString(['resetkeys ~a:* -@all +get', 'resetkeys ~* -@all +get'])).toThrow(/different key patterns/);
+    expect(() => elastiCacheAccessString(['on >secret ~* +@all'])).toThrow(/not an ACL rule/);
+    expect(() => elastiCacheAccessString([])).toThrow();
   });
 });

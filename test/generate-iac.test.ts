@@ -365,3 +365,45 @@ describe('generate iac: names and files', () => {
     expect(existsSync(join(dir, 'x'))).toBe(false);
   });
 });
+
+describe('generate iac: cluster mode and RBAC options on the command line', () => {
+  it('an impossible shape is one line and exit 2, also with --dry-run, and nothing is written', () => {
+    const dir = join(tmp(), 'out');
+    const cases: Array<[string[], string]> = [
+      [['--cluster-shards', '0'], '--cluster-shards: a whole number of shards from 1 to 500'],
+      [['--cluster-shards', '501'], '--cluster-shards: a whole number of shards from 1 to 500'],
+      [['--cluster-shards', '3', '--replicas-per-shard', '6'], '--replicas-per-shard: 1 to 5'],
+      [['--cluster-shards', '3', '--replicas-per-shard', '0'], '--replicas-per-shard: 1 to 5'],
+      [['--replicas-per-shard', '2'], '--replicas-per-shard needs --cluster-shards'],
+      [['--cluster-shards', '200', '--replicas-per-shard', '2'], 'makes 600 nodes; ElastiCache allows 500'],
+      [['--prefix', 'shop:'], '--prefix is used only with --auth rbac'],
+    ];
+    for (const [args, message] of cases) {
+      for (const extra of [[], ['--dry-run']]) {
+        const r = cli(['generate', 'iac', '--format', 'terraform', '--out', dir, ...args, ...extra]);
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stdout).toBe('');
+        expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+        expect(r.stderr).toContain(message);
+      }
+    }
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('--auth rbac --cluster-shards writes the users and the cluster, and names the users and the endpoint', () => {
+    const dir = tmp();
+    const r = cli(['generate', 'iac', '--format', 'cloudformation', '--out', dir, '--auth', 'rbac', '--cluster-shards', '3']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('session-migrate-migrate');
+    expect(r.stdout).toContain('configuration endpoint');
+    const t = parseYaml(readFileSync(join(dir, 'session-migrate-redis.yaml'), 'utf8')) as Obj;
+    expect(resourcesOfType(t, 'AWS::ElastiCache::User')).toHaveLength(4);
+    expect(((t.Parameters as Obj).ClusterShards as Obj).Default).toBe(3);
+    expect(((t.Parameters as Obj).ReplicasPerShard as Obj).Default).toBe(1);
+    // No dangling reference in the variant either.
+    const names = new Set([...Object.keys(t.Parameters as Obj), ...Object.keys(t.Resources as Obj)]);
+    for (const ref of references(t))
+      if (ref.kind !== 'Condition' && !ref.target.startsWith('AWS::')) expect([...names], ref.target).toContain(ref.target);
+  });
+});

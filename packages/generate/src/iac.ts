@@ -15,6 +15,7 @@ import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DEFAULT_IAC_NAME,
+  DEFAULT_PREFIX,
   IAC_FORMATS,
   UserFacingError,
   assetPath,
@@ -22,6 +23,7 @@ import {
   makeDirectories,
   writeFileAtomic,
 } from '@session-migrate/common';
+import { aclRuleFor, handlerAclRule, type AclCommand } from '@session-migrate/redis/acl';
 import { ARTIFACT_MODE, GenerateOptionsError, nonDirectoryOnPath, type Artifact } from './index.ts';
 
 /** Output formats of generate iac (IAC_FORMATS' one home is @session-migrate/common's defaults). */
@@ -39,6 +41,15 @@ const FILES: Readonly<Record<IacFormat, { template: string; output: string }>> =
   cloudformation: { template: 'cloudformation/session-migrate-redis.yaml.tpl', output: 'session-migrate-redis.yaml' },
 };
 
+/** How clients authenticate: one AUTH token for the default user, or ElastiCache RBAC users. */
+export const IAC_AUTH_MODES = ['token', 'rbac'] as const;
+export type IacAuth = (typeof IAC_AUTH_MODES)[number];
+
+/** ElastiCache limits (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Shards.html, .../Replication.html). */
+export const IAC_MAX_SHARDS = 500;
+export const IAC_MAX_REPLICAS = 5;
+export const IAC_MAX_NODES = 500;
+
 /** Options of renderIac. */
 export interface IacOptions {
   format: IacFormat;
@@ -48,12 +59,149 @@ export interface IacOptions {
    * DEFAULT_IAC_NAME.
    */
   name?: string;
+  /** 'token' (default): one AUTH token in Secrets Manager; 'rbac': ElastiCache users (iacUsers). */
+  auth?: IacAuth;
+  /** Session key prefix the RBAC users' key patterns cover (rbac only; default DEFAULT_PREFIX). */
+  prefix?: string;
+  /** Cluster mode enabled with this many shards (node groups), 1 to 500; absent: cluster mode disabled. */
+  clusterShards?: number;
+  /** Replicas in each shard, 1 to 5 (cluster mode only; default 1). */
+  replicasPerShard?: number;
+}
+
+/** One ElastiCache RBAC user of the generated templates. */
+export interface IacUser {
+  /** Key of the user in resource names: `php`, `migrate`, `verify`. */
+  role: 'php' | 'migrate' | 'verify';
+  /** The session-migrate rules the access string is made of (aclRuleFor / handlerAclRule). */
+  rules: string[];
+  /** The ElastiCache access string: `on` and the rules' key pattern and commands. */
+  accessString: string;
+}
+
+/**
+ * Commands run as the `migrate` user: every command of a migration on the target but the
+ * whole-database verify (which reads every key and gets its own read-only `verify` user, as
+ * docs/redis.md suggests), so the user that writes is confined to the prefix.
+ */
+export const IAC_MIGRATE_COMMANDS: readonly AclCommand[] = [
+  'plan',
+  'apply',
+  'verify-prefix-only',
+  'purge',
+  'rollback-to-files',
+  'rollback-remove-keys',
+  'rotate',
+];
+
+/**
+ * A session-migrate ACL rule (`resetkeys ~PATTERN -@all +cmd ...`, aclRuleFor's form) as an
+ * ElastiCache access string: `on ~PATTERN -@all +cmd ...`. ElastiCache wants `on` or `off` in the
+ * string (a user without either is off) and refuses `reset` and passwords in it
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html); `resetkeys` is
+ * dropped: a new ElastiCache user has no key pattern to reset, and each apply of the template sets
+ * the whole access string.
+ * @throws Error when the rule is not of that form (a programming error).
+ */
+export function elastiCacheAccessString(rules: readonly string[]): string {
+  let pattern: string | undefined;
+  const cmds: string[] = [];
+  for (const rule of rules) {
+    const m = /^resetkeys (~\S+) -@all((?: \+[a-z|]+)+)$/.exec(rule);
+    if (m === null) throw new Error(`not an ACL rule of session-migrate: ${rule}`);
+    if (pattern !== undefined && pattern !== m[1]) throw new Error(`rules with different key patterns: ${pattern}, ${m[1]}`);
+    pattern = m[1];
+    for (const c of m[2]!.trim().split(' ')) if (!cmds.includes(c)) cmds.push(c);
+  }
+  if (pattern === undefined) throw new Error('no rule');
+  return `on ${pattern} -@all ${cmds.join(' ')}`;
+}
+
+/**
+ * The RBAC users of the templates, their access strings taken from aclRuleFor and handlerAclRule
+ * (packages/redis/src/acl.ts) at generation time: `php` (the generated PHP handler), `migrate` (the
+ * union of IAC_MIGRATE_COMMANDS' rules, all on the prefix) and `verify` (verify's whole-database,
+ * read-only rule). Database 0 (a cluster has no other).
+ */
+export function iacUsers(prefix: string, topology: 'standalone' | 'cluster'): IacUser[] {
+  const make = (role: IacUser['role'], rules: string[]): IacUser => ({ role, rules, accessString: elastiCacheAccessString(rules) });
+  return [
+    make('php', [handlerAclRule(prefix, topology)]),
+    make(
+      'migrate',
+      IAC_MIGRATE_COMMANDS.map((c) => aclRuleFor(c, prefix, topology)),
+    ),
+    make('verify', [aclRuleFor('verify', prefix, topology)]),
+  ];
+}
+
+/** A prefix that can stand in an access string and in both template languages unescaped. */
+const PREFIX_RE = /^[A-Za-z0-9:_.-]{1,64}$/;
+
+/** Checks the options; the first problem as one line (GenerateOptionsError). */
+function checkOptions(o: IacOptions): void {
+  const bad = (m: string): never => {
+    throw new GenerateOptionsError(m);
+  };
+  if (o.auth !== undefined && !(IAC_AUTH_MODES as readonly string[]).includes(o.auth))
+    bad(`auth: must be one of ${IAC_AUTH_MODES.join(', ')}`);
+  if (o.prefix !== undefined) {
+    if (o.auth !== 'rbac') bad('--prefix is used only with --auth rbac (the key pattern of the ACL users)');
+    if (!PREFIX_RE.test(o.prefix)) bad('--prefix: 1-64 letters, digits and : _ . - (the key pattern of the ACL users)');
+  }
+  const intIn = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
+  if (o.clusterShards === undefined) {
+    if (o.replicasPerShard !== undefined) {
+      bad('--replicas-per-shard needs --cluster-shards (without cluster mode the multi_az setting gives one replica)');
+    }
+    return;
+  }
+  if (!intIn(o.clusterShards, 1, IAC_MAX_SHARDS)) bad(`--cluster-shards: a whole number of shards from 1 to ${IAC_MAX_SHARDS}`);
+  const replicas = o.replicasPerShard ?? 1;
+  if (!intIn(replicas, 1, IAC_MAX_REPLICAS)) {
+    bad(`--replicas-per-shard: 1 to ${IAC_MAX_REPLICAS} (a cluster needs automatic failover, and failover needs a replica in every shard)`);
+  }
+  const nodes = o.clusterShards * (replicas + 1);
+  if (nodes > IAC_MAX_NODES) {
+    bad(
+      `--cluster-shards ${o.clusterShards} with --replicas-per-shard ${replicas} makes ${nodes} nodes; ElastiCache allows ${IAC_MAX_NODES}`,
+    );
+  }
+}
+
+/**
+ * Renders a template: `{{#FLAG}}...{{/FLAG}}` keeps its lines when FLAG is on, `{{^FLAG}}...{{/FLAG}}`
+ * when it is off (a line holding only a section tag is dropped), then `{{NAME}}`-style placeholders
+ * (uppercase only, so CloudFormation's `{{resolve:...}}` is left alone).
+ */
+function renderTemplate(template: string, file: string, flags: Record<string, boolean>, values: Record<string, string>): string {
+  const out: string[] = [];
+  const stack: boolean[] = [];
+  for (const line of template.split('\n')) {
+    const tag = /^\s*\{\{([#^/])([A-Z_]+)\}\}\s*$/.exec(line);
+    if (tag !== null) {
+      const [, kind, flag] = tag;
+      if (!(flag! in flags)) throw new Error(`template ${file}: unknown section ${flag}`);
+      if (kind === '/') {
+        if (stack.pop() === undefined) throw new Error(`template ${file}: unbalanced {{/${flag}}}`);
+      } else stack.push(kind === '#' ? flags[flag!]! : !flags[flag!]);
+      continue;
+    }
+    if (stack.every(Boolean)) out.push(line);
+  }
+  if (stack.length !== 0) throw new Error(`template ${file}: unclosed section`);
+  return out.join('\n').replace(/\{\{([A-Z0-9_]+)\}\}/g, (_m, key: string) => {
+    const v = values[key];
+    if (v === undefined) throw new Error(`template ${file}: unknown placeholder {{${key}}}`);
+    return v;
+  });
 }
 
 /**
  * Renders the template of one format (pure apart from reading the template file).
  * @returns one artifact (mode 0o644) named `session-migrate-redis.tf` or `session-migrate-redis.yaml`.
- * @throws GenerateOptionsError on an unknown format or an invalid name.
+ * @throws GenerateOptionsError on an unknown format, an invalid name, prefix or cluster shape
+ *   (shards 1-500, replicas 1-5 per shard, at most 500 nodes; replicas only with shards).
  */
 export function renderIac(options: IacOptions, templatesDir: string = IAC_TEMPLATES_DIR): Artifact[] {
   const file = (FILES as Record<string, { template: string; output: string } | undefined>)[options.format];
@@ -64,11 +212,24 @@ export function renderIac(options: IacOptions, templatesDir: string = IAC_TEMPLA
       'name: 1-40 lowercase letters, digits and single hyphens, starting with a letter (an ElastiCache replication group ID)',
     );
   }
+  checkOptions(options);
+  const cluster = options.clusterShards !== undefined;
+  const rbac = options.auth === 'rbac';
+  const values: Record<string, string> = {
+    NAME: name,
+    SHARDS: String(options.clusterShards ?? 0),
+    REPLICAS: String(options.replicasPerShard ?? 1),
+    PREFIX: options.prefix ?? DEFAULT_PREFIX,
+    ENDPOINT: cluster ? 'configuration_endpoint_address' : 'primary_endpoint_address',
+    CFN_ENDPOINT: cluster ? 'ConfigurationEndPoint' : 'PrimaryEndPoint',
+  };
+  if (rbac) {
+    for (const u of iacUsers(options.prefix ?? DEFAULT_PREFIX, cluster ? 'cluster' : 'standalone')) {
+      values[`${u.role.toUpperCase()}_ACCESS_STRING`] = u.accessString;
+    }
+  }
   const template = readFileSync(join(templatesDir, file.template), 'utf8');
-  const contents = template.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_m, key: string) => {
-    if (key !== 'NAME') throw new Error(`template ${file.template}: unknown placeholder {{${key}}}`);
-    return name;
-  });
+  const contents = renderTemplate(template, file.template, { CLUSTER: cluster, RBAC: rbac }, values);
   if (!contents.includes(IAC_GENERATED_MARK)) throw new Error(`template ${file.template}: lacks the "${IAC_GENERATED_MARK}" mark`);
   return [{ path: file.output, contents, mode: ARTIFACT_MODE }];
 }

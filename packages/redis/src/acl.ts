@@ -102,3 +102,23 @@ export function aclRuleFor(command: AclCommand, prefix: string, topology: Topolo
  */
 export const SENTINEL_ACL =
   '+ping +sentinel|get-master-addr-by-name +sentinel|sentinels +sentinel|replicas +sentinel|slaves +subscribe &+switch-master';
+
+/**
+ * Commands the generated PHP handler sends (php/src/SessionStore.php): its scripts through EVALSHA,
+ * and EVAL when the server answers NOSCRIPT; inside them GET, SET, DEL, EXISTS, EXPIRE. On a cluster
+ * phpredis's RedisCluster maps the keyspace with CLUSTER SLOTS (test/php-handler-topologies.test.ts).
+ */
+export const HANDLER_ACL_COMMANDS = ['eval', 'evalsha', 'get', 'set', 'del', 'exists', 'expire'];
+
+/**
+ * The minimal ACL rule of the generated PHP handler's user on a prefix, in aclRuleFor's form:
+ * `resetkeys ~PREFIX* -@all +eval +evalsha +get +set +del +exists +expire` (docs/redis.md), with
+ * `+select` for a database other than 0 and `+cluster|slots` on a cluster. A handler whose ini
+ * fragment's `redis.pconnect.pool_pattern` was removed also needs `+echo +select` (docs/handler.md),
+ * which this rule does not add.
+ */
+export function handlerAclRule(prefix: string, topology: Topology = 'standalone', db = 0): string {
+  const cmds = [...HANDLER_ACL_COMMANDS, ...(db !== 0 ? ['select'] : []), ...(topology === 'cluster' ? ['cluster|slots'] : [])];
+  const pattern = prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
+  return `resetkeys ~${pattern} -@all ${cmds.map((c) => `+${c}`).join(' ')}`;
+}

@@ -3,12 +3,38 @@
 #
 # An ElastiCache (Redis OSS) replication group for PHP sessions:
 #   - encryption in transit (TLS) and at rest (AWS-managed key, or var.kms_key_id);
+{{^RBAC}}
 #   - AUTH: a random 64-character token (letters and digits only: it may end up in a URL such as a
 #     phpredis save_path, where & # $ would need escaping), stored in Secrets Manager;
+{{/RBAC}}
+{{#RBAC}}
+#   - ElastiCache RBAC users instead of one AUTH token (with which every client may run every
+#     command), each with the minimal ACL rule of session-migrate (packages/redis/src/acl.ts) for the
+#     session key prefix {{PREFIX}}, and its own random 64-character password (letters and digits
+#     only) in Secrets Manager:
+#       <name>-php      the generated PHP handler
+#                       {{PHP_ACCESS_STRING}}
+#       <name>-migrate  plan, apply, verify --prefix-only, purge, rollback, rotate (writes only under
+#                       the prefix)
+#                       {{MIGRATE_ACCESS_STRING}}
+#       <name>-verify   verify, which reads every key to find plaintext sessions anywhere (read-only
+#                       commands only)
+#                       {{VERIFY_ACCESS_STRING}}
+#     and the user named "default" that every user group must hold, off and with no commands
+#     ("off -@all"): a client that names no user can run nothing;
+{{/RBAC}}
 #   - private subnets only (var.private_subnet_ids), no public address;
 #   - a security group that admits TCP 6379 from the web tier's security group and nothing else
 #     (no CIDR rule, no 0.0.0.0/0; Terraform removes the default allow-all egress rule);
+{{^CLUSTER}}
 #   - optional Multi-AZ with automatic failover (var.multi_az: one primary and one replica);
+{{/CLUSTER}}
+{{#CLUSTER}}
+#   - cluster mode enabled: var.cluster_shards shards (node groups, default {{SHARDS}}), each a primary and
+#     var.replicas_per_shard replicas (default {{REPLICAS}}), automatic failover always on (a shard whose
+#     primary fails without a replica loses its hash slots' sessions); var.multi_az places the
+#     replicas in other availability zones;
+{{/CLUSTER}}
 #   - TLS required (transit_encryption_mode = "required": no plaintext connection is accepted);
 #   - its own parameter group with maxmemory-policy noeviction: every session has a TTL, so the
 #     ElastiCache default (volatile-lru) would drop sessions, logging users out without an error, when
@@ -19,11 +45,24 @@
 #     copies of sessions (plaintext with phpredis's own handler) for its retention period, a
 #     data-retention risk for data that lives minutes to hours. Losing every node at once loses the
 #     sessions (users log in again); replicas cover the loss of one node;
+{{^CLUSTER}}
 #   - Redis OSS 7 (the parameter group family is redis7), cluster mode disabled (one shard).
+{{/CLUSTER}}
+{{#CLUSTER}}
+#   - Redis OSS 7 (the parameter group family is redis7, with cluster-enabled yes).
+{{/CLUSTER}}
 #
+{{^RBAC}}
 # Note: the token is also in the Terraform state (random_password); keep the state encrypted and
 # access-controlled.
+{{/RBAC}}
+{{#RBAC}}
+# Note: the passwords are also in the Terraform state (random_password); keep the state encrypted
+# and access-controlled.
+{{/RBAC}}
 #
+{{^RBAC}}
+{{^CLUSTER}}
 # PHP side, after `terraform apply`:
 #   - with session-migrate's encrypted handler: plan with
 #       --target rediss://<primary_endpoint_address>:6379/0
@@ -35,6 +74,27 @@
 #     The tls:// scheme is required (a tcp:// connection is refused once transit encryption is on);
 #     keep certificate verification on (never stream[verify_peer]=0). The token then sits in php.ini,
 #     readable by whoever can read that file.
+{{/CLUSTER}}
+{{#CLUSTER}}
+# PHP side, after `terraform apply`: plan with the session_migrate_target output
+#   --target rediss://<configuration_endpoint_address>:6379/0
+# (a cluster is detected; the generated handler then uses phpredis's RedisCluster with TLS) and give
+# the PHP processes the token (read from the secret at boot) in SESSION_MIGRATE_REDIS_PASSWORD.
+# phpredis's own session handler on a cluster needs session.save_handler = rediscluster (seeds in
+# save_path; see phpredis's cluster documentation), with certificate verification kept on.
+{{/CLUSTER}}
+{{/RBAC}}
+{{#RBAC}}
+# After `terraform apply` (outputs session_migrate_target, verify_target, php_target):
+#   - session-migrate commands: --target rediss://<name>-migrate@<endpoint>:6379/0, that user's
+#     password (secret of output migrate_password_secret_arn) in SESSION_MIGRATE_REDIS_PASSWORD where
+#     they run; verify of the whole database as <name>-verify:
+#       verify --plan PLAN --target rediss://<name>-verify@<endpoint>:6379/0
+#   - the PHP handler: user <name>-php, its password (secret of output php_password_secret_arn, read
+#     at boot) in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts. The generated bootstrap connects as
+#     the user of the plan's target; see docs/codemods.md ("generate iac") for the order of steps.
+#   - give each host's role secretsmanager:GetSecretValue on its own secret only.
+{{/RBAC}}
 
 terraform {
   required_version = ">= 1.3"
@@ -104,8 +164,37 @@ variable "maintenance_window" {
   default     = null
 }
 
+{{#CLUSTER}}
+variable "cluster_shards" {
+  description = "Shards (node groups) of the cluster, 1-500."
+  type        = number
+  default     = {{SHARDS}}
+
+  validation {
+    condition     = var.cluster_shards >= 1 && var.cluster_shards <= 500 && floor(var.cluster_shards) == var.cluster_shards
+    error_message = "cluster_shards: a whole number from 1 to 500."
+  }
+}
+
+variable "replicas_per_shard" {
+  description = "Replicas in each shard, 1-5 (automatic failover needs one)."
+  type        = number
+  default     = {{REPLICAS}}
+
+  validation {
+    condition     = var.replicas_per_shard >= 1 && var.replicas_per_shard <= 5 && floor(var.replicas_per_shard) == var.replicas_per_shard
+    error_message = "replicas_per_shard: a whole number from 1 to 5 (automatic failover needs a replica in every shard)."
+  }
+}
+
+{{/CLUSTER}}
 variable "multi_az" {
+{{^CLUSTER}}
   description = "Run a replica in another AZ with automatic failover."
+{{/CLUSTER}}
+{{#CLUSTER}}
+  description = "Place the replicas in other AZs than their primary (Multi-AZ)."
+{{/CLUSTER}}
   type        = bool
   default     = true
 }
@@ -116,6 +205,7 @@ variable "kms_key_id" {
   default     = null
 }
 
+{{^RBAC}}
 resource "random_password" "auth_token" {
   length  = 64
   special = false
@@ -132,6 +222,116 @@ resource "aws_secretsmanager_secret_version" "auth_token" {
   secret_string = random_password.auth_token.result
 }
 
+{{/RBAC}}
+{{#RBAC}}
+resource "random_password" "php" {
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "php" {
+  name        = "${var.name}/redis-user-php"
+  description = "Password of the ElastiCache user ${var.name}-php (the PHP session handler)."
+  kms_key_id  = var.kms_key_id
+}
+
+resource "aws_secretsmanager_secret_version" "php" {
+  secret_id     = aws_secretsmanager_secret.php.id
+  secret_string = random_password.php.result
+}
+
+resource "aws_elasticache_user" "php" {
+  user_id       = "${var.name}-php"
+  user_name     = "${var.name}-php"
+  engine        = "redis"
+  access_string = "{{PHP_ACCESS_STRING}}"
+
+  authentication_mode {
+    type      = "password"
+    passwords = [random_password.php.result]
+  }
+}
+
+resource "random_password" "migrate" {
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "migrate" {
+  name        = "${var.name}/redis-user-migrate"
+  description = "Password of the ElastiCache user ${var.name}-migrate (the session-migrate commands)."
+  kms_key_id  = var.kms_key_id
+}
+
+resource "aws_secretsmanager_secret_version" "migrate" {
+  secret_id     = aws_secretsmanager_secret.migrate.id
+  secret_string = random_password.migrate.result
+}
+
+resource "aws_elasticache_user" "migrate" {
+  user_id       = "${var.name}-migrate"
+  user_name     = "${var.name}-migrate"
+  engine        = "redis"
+  access_string = "{{MIGRATE_ACCESS_STRING}}"
+
+  authentication_mode {
+    type      = "password"
+    passwords = [random_password.migrate.result]
+  }
+}
+
+resource "random_password" "verify" {
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "verify" {
+  name        = "${var.name}/redis-user-verify"
+  description = "Password of the ElastiCache user ${var.name}-verify (session-migrate verify)."
+  kms_key_id  = var.kms_key_id
+}
+
+resource "aws_secretsmanager_secret_version" "verify" {
+  secret_id     = aws_secretsmanager_secret.verify.id
+  secret_string = random_password.verify.result
+}
+
+resource "aws_elasticache_user" "verify" {
+  user_id       = "${var.name}-verify"
+  user_name     = "${var.name}-verify"
+  engine        = "redis"
+  access_string = "{{VERIFY_ACCESS_STRING}}"
+
+  authentication_mode {
+    type      = "password"
+    passwords = [random_password.verify.result]
+  }
+}
+
+# Every user group must hold a user named "default": this one is off and may run nothing.
+resource "aws_elasticache_user" "default" {
+  user_id       = "${var.name}-default"
+  user_name     = "default"
+  engine        = "redis"
+  access_string = "off -@all"
+
+  authentication_mode {
+    type = "no-password-required"
+  }
+}
+
+resource "aws_elasticache_user_group" "sessions" {
+  user_group_id = "${var.name}-users"
+  engine        = "redis"
+  user_ids = [
+    aws_elasticache_user.default.user_id,
+    aws_elasticache_user.php.user_id,
+    aws_elasticache_user.migrate.user_id,
+    aws_elasticache_user.verify.user_id,
+  ]
+}
+
+{{/RBAC}}
 resource "aws_elasticache_subnet_group" "sessions" {
   name        = "${var.name}-subnets"
   description = "Private subnets of the ${var.name} session store."
@@ -147,6 +347,13 @@ resource "aws_elasticache_parameter_group" "sessions" {
     name  = "maxmemory-policy"
     value = "noeviction"
   }
+{{#CLUSTER}}
+
+  parameter {
+    name  = "cluster-enabled"
+    value = "yes"
+  }
+{{/CLUSTER}}
 }
 
 resource "aws_security_group" "sessions" {
@@ -173,8 +380,15 @@ resource "aws_elasticache_replication_group" "sessions" {
   node_type                  = var.node_type
   port                       = 6379
   parameter_group_name       = aws_elasticache_parameter_group.sessions.name
+{{^CLUSTER}}
   num_cache_clusters         = var.multi_az ? 2 : 1
   automatic_failover_enabled = var.multi_az
+{{/CLUSTER}}
+{{#CLUSTER}}
+  num_node_groups            = var.cluster_shards
+  replicas_per_node_group    = var.replicas_per_shard
+  automatic_failover_enabled = true
+{{/CLUSTER}}
   multi_az_enabled           = var.multi_az
   subnet_group_name          = aws_elasticache_subnet_group.sessions.name
   security_group_ids         = [aws_security_group.sessions.id]
@@ -182,7 +396,12 @@ resource "aws_elasticache_replication_group" "sessions" {
   transit_encryption_mode    = "required"
   at_rest_encryption_enabled = true
   kms_key_id                 = var.kms_key_id
+{{^RBAC}}
   auth_token                 = aws_secretsmanager_secret_version.auth_token.secret_string
+{{/RBAC}}
+{{#RBAC}}
+  user_group_ids             = [aws_elasticache_user_group.sessions.user_group_id]
+{{/RBAC}}
   snapshot_retention_limit   = 0
   maintenance_window         = var.maintenance_window
   apply_immediately          = false
@@ -192,30 +411,86 @@ resource "aws_elasticache_replication_group" "sessions" {
       condition     = !var.multi_az || length(var.private_subnet_ids) >= 2
       error_message = "multi_az: give private subnets in two or more availability zones (or set multi_az = false)."
     }
+{{#CLUSTER}}
+
+    precondition {
+      condition     = var.cluster_shards * (var.replicas_per_shard + 1) <= 500
+      error_message = "cluster_shards * (replicas_per_shard + 1): ElastiCache allows at most 500 nodes."
+    }
+{{/CLUSTER}}
   }
 }
 
+{{^CLUSTER}}
 output "primary_endpoint_address" {
   description = "Host name PHP connects to (with TLS)."
   value       = aws_elasticache_replication_group.sessions.primary_endpoint_address
 }
+{{/CLUSTER}}
+{{#CLUSTER}}
+output "configuration_endpoint_address" {
+  description = "Configuration endpoint of the cluster: the seed PHP and session-migrate connect to (with TLS)."
+  value       = aws_elasticache_replication_group.sessions.configuration_endpoint_address
+}
+{{/CLUSTER}}
 
 output "port" {
   description = "Redis port."
   value       = aws_elasticache_replication_group.sessions.port
 }
 
+{{^RBAC}}
 output "auth_token_secret_arn" {
   description = "Secrets Manager secret holding the AUTH token (give the PHP hosts' role secretsmanager:GetSecretValue on it)."
   value       = aws_secretsmanager_secret.auth_token.arn
 }
+{{/RBAC}}
+{{#RBAC}}
+output "php_password_secret_arn" {
+  description = "Secret holding the password of ${var.name}-php: SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts."
+  value       = aws_secretsmanager_secret.php.arn
+}
+
+output "migrate_password_secret_arn" {
+  description = "Secret holding the password of ${var.name}-migrate: SESSION_MIGRATE_REDIS_PASSWORD where session-migrate runs."
+  value       = aws_secretsmanager_secret.migrate.arn
+}
+
+output "verify_password_secret_arn" {
+  description = "Secret holding the password of ${var.name}-verify: SESSION_MIGRATE_REDIS_PASSWORD for session-migrate verify."
+  value       = aws_secretsmanager_secret.verify.arn
+}
+{{/RBAC}}
 
 output "security_group_id" {
   description = "Security group of the cache nodes."
   value       = aws_security_group.sessions.id
 }
 
+{{^RBAC}}
 output "session_migrate_target" {
   description = "Value for session-migrate plan --target."
+{{^CLUSTER}}
   value       = "rediss://${aws_elasticache_replication_group.sessions.primary_endpoint_address}:6379/0"
+{{/CLUSTER}}
+{{#CLUSTER}}
+  value       = "rediss://${aws_elasticache_replication_group.sessions.configuration_endpoint_address}:6379/0"
+{{/CLUSTER}}
 }
+{{/RBAC}}
+{{#RBAC}}
+output "session_migrate_target" {
+  description = "--target of the session-migrate commands (user ${var.name}-migrate)."
+  value       = "rediss://${aws_elasticache_user.migrate.user_name}@${aws_elasticache_replication_group.sessions.{{ENDPOINT}}}:6379/0"
+}
+
+output "verify_target" {
+  description = "--target of session-migrate verify (user ${var.name}-verify)."
+  value       = "rediss://${aws_elasticache_user.verify.user_name}@${aws_elasticache_replication_group.sessions.{{ENDPOINT}}}:6379/0"
+}
+
+output "php_target" {
+  description = "Redis URL as the PHP handler's user ${var.name}-php."
+  value       = "rediss://${aws_elasticache_user.php.user_name}@${aws_elasticache_replication_group.sessions.{{ENDPOINT}}}:6379/0"
+}
+{{/RBAC}}

@@ -4,7 +4,7 @@
  * ../commands-generate-iac.ts) only when they run.
  */
 import type { CommandModule } from 'yargs';
-import { DEFAULT_IAC_NAME, IAC_FORMATS } from '@session-migrate/common';
+import { DEFAULT_IAC_NAME, DEFAULT_PREFIX, IAC_FORMATS } from '@session-migrate/common';
 import { DEFAULT_PLAN_FILE } from '../defaults.ts';
 import { handlerChoicesFromArgs, handlerOptions } from '../handler-options.ts';
 import { defineCommand, type CommandFactory, type Print } from './context.ts';
@@ -20,11 +20,24 @@ export const DEFAULT_IAC_OUT = 'session-migrate-iac';
 export function generateIacModule(
   run: (fn: () => number | Promise<number>) => () => Promise<void>,
   print: Print,
-): CommandModule<object, { format: string; out: string; name: string; 'dry-run': boolean; json: boolean }> {
+): CommandModule<
+  object,
+  {
+    format: string;
+    out: string;
+    name: string;
+    auth: string;
+    prefix: string | undefined;
+    'cluster-shards': number | undefined;
+    'replicas-per-shard': number | undefined;
+    'dry-run': boolean;
+    json: boolean;
+  }
+> {
   return {
     command: 'iac',
     describe:
-      'write a Terraform or CloudFormation template: ElastiCache Redis with TLS, encryption at rest, AUTH in Secrets Manager, web-tier-only access',
+      'write a Terraform or CloudFormation template: ElastiCache Redis with TLS, encryption at rest, AUTH token or ACL users (passwords in Secrets Manager), optional cluster mode, web-tier-only access',
     builder: (y) =>
       y
         .option('format', { type: 'string', choices: IAC_FORMATS, demandOption: true, describe: 'template language' })
@@ -34,13 +47,38 @@ export function generateIacModule(
           default: DEFAULT_IAC_NAME,
           describe: 'resource name prefix and replication group ID (lowercase, digits, hyphens; at most 40)',
         })
+        .option('auth', {
+          type: 'string',
+          choices: ['token', 'rbac'],
+          default: 'token',
+          describe: 'token: one AUTH token; rbac: ElastiCache users with the minimal ACL rules (PHP handler, migration, verify)',
+        })
+        .option('prefix', {
+          type: 'string',
+          describe: `session key prefix of the ACL users' key patterns (--auth rbac; default ${DEFAULT_PREFIX})`,
+        })
+        .option('cluster-shards', {
+          type: 'number',
+          describe: 'cluster mode enabled with this many shards (1-500); without it one shard, cluster mode disabled',
+        })
+        .option('replicas-per-shard', { type: 'number', describe: 'replicas in each shard (1-5; with --cluster-shards; default 1)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'say what would be written, write nothing' })
         .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as never,
     handler: (a) =>
       run(async () => {
         const { generateIacCommand } = await import('../commands-generate-iac.ts');
         return generateIacCommand(
-          { format: a.format as (typeof IAC_FORMATS)[number], out: a.out, name: a.name, dryRun: a['dry-run'], json: a.json },
+          {
+            format: a.format as (typeof IAC_FORMATS)[number],
+            out: a.out,
+            name: a.name,
+            auth: a.auth as 'token' | 'rbac',
+            ...(a.prefix !== undefined ? { prefix: a.prefix } : {}),
+            ...(a['cluster-shards'] !== undefined ? { clusterShards: a['cluster-shards'] } : {}),
+            ...(a['replicas-per-shard'] !== undefined ? { replicasPerShard: a['replicas-per-shard'] } : {}),
+            dryRun: a['dry-run'],
+            json: a.json,
+          },
           print,
         );
       })(),

@@ -10,7 +10,15 @@ import type { DuplicatesReport, PurgeReport, PurgeUseCaseOptions } from '@sessio
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
-import { JSON_REPORT_OPTION, planTargetOptions, given, defineCommand, type CommandFactory, type Print } from './context.ts';
+import {
+  JSON_REPORT_OPTION,
+  PHP_USER_GIVEN_NOW_OPTION,
+  planTargetOptions,
+  given,
+  defineCommand,
+  type CommandFactory,
+  type Print,
+} from './context.ts';
 
 /** purge's arguments: the use case's options (no callbacks), and `--json`. */
 export interface PurgeArgs extends Omit<PurgeUseCaseOptions, 'onWarning'> {
@@ -32,7 +40,8 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
             array: true,
             describe:
               "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions') or redis:URL, repeatable (default: every source of the plan)",
-          }),
+          })
+          .option('php-user', PHP_USER_GIVEN_NOW_OPTION),
       )
         .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
         .option('allow-partial', {
@@ -49,6 +58,7 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
               ...given('key', keyProviderFromArgs(a, false)),
               ...given('plan', a.plan as string | undefined),
               ...given('source', a.source as string[] | undefined),
+              ...given('phpUsers', a['php-user'] as string[] | undefined),
               ...given('target', a.target as string | undefined),
               ...given('prefix', a.prefix as string | undefined),
               ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),

@@ -186,4 +186,34 @@ describe.skipIf(!isRoot)('verify and purge with --source files: and no plan: the
     }
     for (const id of a) expect(existsSync(join(dir, `sess_${id}`))).toBe(true);
   });
+
+  it("a plan that saw no session file: files of an unknown PHP user hold back purge's deletes, as sessions not proven do, unless --allow-partial", async () => {
+    await client.flushall();
+    const dir = sessionDir('np-unknown');
+    const planFile = join(root, 'np-unknown-plan.json');
+    const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'np-unknown-art') }));
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/owners {6}no session file yet/);
+    const byRoot = writeSessionFiles(dir, 'root', 3); // root's: taken and copied
+    const www = owned(dir, 'www', 2, WWW); // PHP's (www-data) since the plan: not taken
+    expect(cli(['apply', '--plan', planFile]).status).toBe(1);
+    expect(await present(byRoot)).toBe(3);
+    expect(await present(www)).toBe(0);
+    const all = [...byRoot, ...www].map((id) => join(dir, `sess_${id}`));
+
+    for (const dry of [['--dry-run'], []]) {
+      const g = cli(['purge', '--plan', planFile, ...dry]);
+      expect(g.status, g.stdout + g.stderr).toBe(1);
+      expect(g.stdout).toMatch(/^ {2}KEPT {8}2 file\(s\) owned by another user than root while the plan knows no user PHP runs as/m);
+      expect(g.stdout).toContain(
+        `  REFUSED     nothing ${dry.length > 0 ? 'would be' : 'was'} deleted: 2 file(s) of an unknown PHP user are kept (KEPT above); run plan again with --php-user NAME, then apply and purge, or --allow-partial to delete only the proven ones`,
+      );
+      for (const f of all) expect(existsSync(f), f).toBe(true);
+    }
+    const partial = cli(['purge', '--plan', planFile, '--allow-partial']);
+    expect(partial.status, partial.stdout + partial.stderr).toBe(1);
+    expect(partial.stdout).toMatch(/^ {2}deleted {5}3 file\(s\)/m);
+    for (const id of byRoot) expect(existsSync(join(dir, `sess_${id}`))).toBe(false);
+    for (const id of www) expect(existsSync(join(dir, `sess_${id}`))).toBe(true);
+  });
 });

@@ -3,7 +3,8 @@
  * the purge use case (packages/migrate/src/use-cases/purge.ts, the rule in packages/migrate/src/purge.ts);
  * this module parses, calls, prints. Exit 0 when every session was proven (and, unless --dry-run,
  * deleted); 1 when some are not proven or changed meanwhile, or files of a non-root owner are kept
- * while the plan knows no user PHP runs as.
+ * while the plan knows no user PHP runs as (then, as for sessions not proven, nothing is deleted
+ * without --allow-partial).
  */
 import { printable } from '@session-migrate/common';
 import type { DuplicatesReport, PurgeReport, PurgeUseCaseOptions } from '@session-migrate/migrate';
@@ -108,7 +109,7 @@ function printReport(
   if (perSource !== undefined) printSourcesTable(r, perSource, duplicates, print);
   const unit = perSource !== undefined ? 'session' : r.sourceKind === 'redis' ? 'key' : 'file';
   printFindings(r, unit, perSource !== undefined, ownerUnknown, print);
-  printOutcome(r, unit, perSource !== undefined, print);
+  printOutcome(r, unit, perSource !== undefined, ownerUnknown, print);
 }
 
 /** One row per source and a total: sessions, proven, superseded, not proven, deleted, remaining; then the duplicates. */
@@ -168,11 +169,18 @@ function printFindings(r: PurgeReport, unit: string, several: boolean, ownerUnkn
   }
 }
 
-/** What purge did (or would do): refused, would delete, or deleted; and what remains. */
-function printOutcome(r: PurgeReport, unit: string, several: boolean, print: Print): void {
-  if (!r.deleting) {
+/**
+ * What purge did (or would do): refused, would delete, or deleted; and what remains. `ownerUnknown`:
+ * files of an unknown PHP user kept, which hold back every delete without --allow-partial.
+ */
+function printOutcome(r: PurgeReport, unit: string, several: boolean, ownerUnknown: number, print: Print): void {
+  if (!r.deleting && total(r.blocked) === 0 && ownerUnknown > 0) {
     print(
-      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${total(r.blocked)} session(s) are not in Redis same or newer; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`,
+      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${ownerUnknown} file(s) of an unknown PHP user are kept (KEPT above); run plan again with --php-user NAME, then apply and purge, or --allow-partial to delete only the proven ones`,
+    );
+  } else if (!r.deleting) {
+    print(
+      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${total(r.blocked)} session(s) are not in Redis same or newer${ownerUnknown > 0 ? ` and ${ownerUnknown} file(s) of an unknown PHP user are kept` : ''}; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`,
     );
   } else if (r.dryRun) {
     print(`  would delete ${total(r.deletable)} ${unit}(s) (${formatBytes(r.deletableBytes)})`);

@@ -135,7 +135,9 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
         serializeHandler: r.plan?.php.serializeHandler ?? 'php',
       });
       duplicates = sources.length > 1 ? resolution.report : undefined;
-      reports = await purgeAll(sources, resolution.superseded, {
+      // Files of an unknown PHP user are most likely PHP's own live sessions, never copied: like a
+      // session not proven, they hold back every delete unless allowPartial.
+      reports = await purgeAll(sources, resolution.superseded, ownerUnknown > 0, {
         client,
         codec,
         prefix: r.prefix,
@@ -230,12 +232,14 @@ function purgeResult(
 /**
  * Purges every source at once: each is judged (in parallel), and only when all of them are judged
  * does any delete (purgeSessions' beforeDelete): nothing anywhere while a session of any source is
- * not proven, unless allowPartial.
+ * not proven, or while `holdBack` (files of an unknown PHP user are kept: filesOfUnknownPhpUser),
+ * unless allowPartial.
  * @throws the first error of any source (then nothing was deleted anywhere, if it came while judging)
  */
 async function purgeAll(
   sources: readonly Source[],
   superseded: ReadonlyArray<ReadonlySet<string>>,
+  holdBack: boolean,
   common: Omit<PurgeOptions, 'source'>,
 ): Promise<PurgeReport[]> {
   const judged: Array<PurgeReport | undefined> = new Array(sources.length).fill(undefined);
@@ -248,7 +252,8 @@ async function purgeAll(
   const arrive = (i: number): void => {
     if (arrived[i]) return;
     arrived[i] = true;
-    if (--waiting === 0) release(judged.every((r) => r !== undefined) && (judged.every((r) => r!.complete) || common.allowPartial));
+    if (--waiting === 0)
+      release(judged.every((r) => r !== undefined) && ((!holdBack && judged.every((r) => r!.complete)) || common.allowPartial));
   };
   const runs = sources.map((source, i) =>
     purgeSessions({

@@ -418,8 +418,8 @@ export function phpUidsGivenNow(phpUsers: readonly string[] | undefined, specs: 
  * another local user planted in a shared session directory (Debian's 1733 /var/lib/php/sessions) is
  * `foreign-owner` there too: verify does not look for it in Redis, purge never deletes it (php-src
  * ext/session/mod_files.c, ps_files_open, refuses a file owned by neither root nor PHP's uid).
- * Says on `onWarning` which user was taken for a source the plan does not record, and how many files
- * other users own (counts and uids only, nothing read).
+ * When files are left alone for their owner, says on `onWarning` which user was taken and how many
+ * files other users own (counts and uids only, nothing read).
  * @param owners session files per owner of a source (default FilesSource.countOwners: lstat, names only)
  * @throws UserFacingError as decidePhpUids: owners in similar numbers and no --php-user, or users
  *   given that own none of the session files while others do
@@ -447,18 +447,16 @@ export function decideOwnersGivenNow(
   }
 }
 
-/** decideOwnersGivenNow's note: which user PHP is taken to run as, and the files it refuses; undefined: nothing to say. */
+/**
+ * decideOwnersGivenNow's note when files are left alone for their owner: which user PHP is taken to
+ * run as, and how many files other users own; undefined when every file is PHP's (one owner, root's
+ * only, or none: nothing to say).
+ */
 function ownersDecisionNote(decision: ReturnType<typeof decidePhpUids>): string | undefined {
-  const refused =
-    decision.refused > 0
-      ? `; ${decision.refused} file(s) owned by other users are left alone: PHP's files handler refuses them, so they are no sessions of this application`
-      : '';
-  if (decision.uids.length === 0) return undefined; // no session file: nothing to say
-  if (decision.uids.includes(0))
-    return decision.inferred ? "PHP runs as root (every session file is root's): session files of every owner are PHP's" : undefined;
+  if (decision.refused === 0) return undefined;
   const users = decision.uids.map((u) => `uid ${describeUid(u)}`).join(', ');
-  if (!decision.inferred) return refused === '' ? undefined : `session files owned by ${users} (--php-user) and root's are PHP's${refused}`;
-  return `session files owned by ${users} (the owner of most of them: check it, or give --php-user) and root's are PHP's${refused}`;
+  const from = decision.inferred ? 'the owner of most of them: check it, or give --php-user' : '--php-user';
+  return `session files owned by ${users} (${from}) and root's are PHP's; ${decision.refused} file(s) owned by other users are left alone: PHP's files handler refuses them, so they are no sessions of this application`;
 }
 
 /**

@@ -65,6 +65,12 @@ export const RULES: readonly Rule[] = [
     'Use MODE 0600 in save_path (`N;0600;/path`) and a umask of 077 for the PHP process.',
   ),
   R(
+    'session-file-foreign-owner',
+    'medium',
+    "session files owned by another user than the one PHP runs as (and root): PHP's files handler does not read them, and session-migrate does not migrate them (another user planted them, or several pools share the directory)",
+    'Find out who wrote them (a local user planting session files, or another pool sharing the directory); remove the planted ones, give each pool its own session directory (0700, owned by its user), and tell session-migrate plan the user PHP runs as (--php-user).',
+  ),
+  R(
     'strict-mode-off',
     'medium',
     'session.use_strict_mode is off: PHP accepts uninitialised session IDs chosen by an attacker (session fixation)',

@@ -5,6 +5,7 @@
 import { posix } from 'node:path';
 import { isAtLeast, redactSessionPath } from '@session-migrate/common';
 import { SAVE_PATH_FAILS_AT } from '@session-migrate/php-ini';
+import { decidePhpUids, type PhpOwnerDecision } from '@session-migrate/sources/files';
 import { rule } from './catalog.ts';
 import type { AuditedConfig, Finding, Location, Origin } from './model.ts';
 import type { AuditFs } from './vfs.ts';
@@ -22,7 +23,7 @@ export interface RuleContext {
   savePathFindings: ValueFinding[];
   /** The raw text of a file's line (1-based), or null. */
   lineText(file: string, line: number): string | null;
-  /** Session file sampling: how many files to lstat at most. */
+  /** Session file sampling: how many files to check for their mode (their owners: up to OWNER_COUNT_LIMIT). */
   sampleSize: number;
   /** Modules the configuration loads (built-in and `extension=` lines), when known. */
   extensions?: readonly string[];
@@ -507,17 +508,20 @@ function checkSaveDir(
     out.push(
       make('save-path-world-writable', cfg, `session directory ${path} has mode ${mode} (world-writable, no sticky bit)`, at(origin)),
     );
-  // Sample session files: walk `depth` levels, lstat only.
+  // Session files: walk `depth` levels, lstat only (a symbolic link is neither followed nor counted);
+  // the first `sampleSize` by name for their mode, up to OWNER_COUNT_LIMIT for their owner.
   let others = 0;
   let group = 0;
   let sampled = 0;
+  let counted = 0;
+  const owners = new Map<number, number>();
   let exampleOthers = '';
   let exampleGroup = '';
   const visit = (dir: string, level: number) => {
     const names = ctx.fs.readdir(dir);
     if (names === null) return;
     for (const n of names.sort()) {
-      if (sampled >= ctx.sampleSize) return;
+      if (counted >= OWNER_COUNT_LIMIT) return;
       const p = posix.join(dir, n);
       if (level < depth) {
         if (n.length === 1 && ctx.fs.lstat(p)?.type === 'dir') visit(p, level + 1);
@@ -526,6 +530,9 @@ function checkSaveDir(
       if (!n.startsWith('sess_')) continue;
       const fst = ctx.fs.lstat(p);
       if (fst === null || fst.type !== 'file') continue;
+      counted++;
+      if (fst.uid >= 0) owners.set(fst.uid, (owners.get(fst.uid) ?? 0) + 1);
+      if (sampled >= ctx.sampleSize) continue;
       sampled++;
       if (fst.mode >= 0 && otherReadable(fst.mode)) {
         others++;
@@ -555,5 +562,42 @@ function checkSaveDir(
         at(origin),
       ),
     );
+  const foreign = foreignOwnerMessage(path, owners, counted >= OWNER_COUNT_LIMIT);
+  if (foreign !== undefined) out.push(make('session-file-foreign-owner', cfg, foreign, at(origin)));
   return out;
+}
+
+/** How many session files of a directory the audit lstats for their owner, at most (sessionFileOwners). */
+export const OWNER_COUNT_LIMIT = 50_000;
+
+/**
+ * The message of `session-file-foreign-owner` for a session directory's files per owning uid, or
+ * undefined when PHP reads them all. PHP's files handler refuses a session file owned by neither root
+ * nor the uid it runs as (php-src ext/session/mod_files.c, ps_files_open), and session-migrate skips
+ * it (`foreign-owner`). The audit does not know the uid PHP runs as (an FPM pool's `user` is not read,
+ * and a collected host's user names are not ours), so it takes the owner of most files, as plan does
+ * without --php-user (packages/sources files.ts decidePhpUids: owners in similar numbers are reported
+ * as such). Names uids and counts, never a file's contents.
+ * @param capped the walk stopped at OWNER_COUNT_LIMIT files: the counts are of those
+ */
+export function foreignOwnerMessage(path: string, owners: ReadonlyMap<number, number>, capped: boolean): string | undefined {
+  const total = [...owners.values()].reduce((a, b) => a + b, 0);
+  const of = capped ? `of the first ${total} session files` : `of the ${total} session files`;
+  const list = (entries: ReadonlyArray<[number, number]>): string =>
+    `${entries
+      .slice(0, 4)
+      .map(([uid, n]) => `uid ${uid}: ${n}`)
+      .join(', ')}${entries.length > 4 ? ', ...' : ''}`;
+  const ranked = [...owners].filter(([uid]) => uid !== 0).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  let decision: PhpOwnerDecision;
+  try {
+    decision = decidePhpUids(owners, undefined, path);
+  } catch {
+    // Owners in similar numbers: which one is PHP's is not known; the others' files are not PHP's.
+    return `session files in ${path} belong to several users (${list(ranked)}; counts ${of}): PHP's files handler reads only those of the user it runs as (and root's), the others are no sessions of it and session-migrate does not migrate them (plan asks for --php-user)`;
+  }
+  if (decision.refused === 0) return undefined;
+  const [php] = decision.uids;
+  const foreign = ranked.filter(([uid]) => uid !== php);
+  return `${decision.refused} ${of} in ${path} are owned by another user than uid ${php} (the owner of most of them, taken as the user PHP runs as) and root: ${list(foreign)}; PHP's files handler does not read them, and session-migrate does not migrate them (foreign-owner)`;
 }

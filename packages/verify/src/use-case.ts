@@ -14,12 +14,13 @@ import {
   checkTargetGivenNow,
   closeSources,
   codecForPlan,
+  decideOwnersGivenNow,
   filesOfUnknownPhpUser,
   openPlanSources,
   openSources,
   ownersNotRecordedWarning,
-  takePlanOwners,
   openTarget,
+  phpUidsGivenNow,
   redisFailure,
   resolvePlanDefaults,
   sourceList,
@@ -43,6 +44,12 @@ export interface VerifyMigrationOptions {
   prefix?: string;
   /** Sources to compare byte for byte: files:DIR or redis:URL. */
   source?: string | readonly string[];
+  /**
+   * The user(s) PHP runs as (--php-user, a name or a uid), for the files sources given now: only
+   * their session files and root's are PHP's (migrate's decideOwnersGivenNow). Absent: the plan's
+   * record for that directory, else the owner of most session files, as plan decides it.
+   */
+  phpUsers?: readonly string[];
   /** Fail when any value is sealed under another key ID (16 lowercase hex characters; after a rotation). */
   requireKeyId?: string;
   /** Seconds. */
@@ -76,11 +83,13 @@ export interface VerifyMigrationReport {
 }
 
 /**
- * Opens the sources given with --source (repeatable: compared byte for byte, each on its own; with the
- * plan's PHP users) and the target. @throws what opening throws (the opened sources closed).
+ * Opens the sources given with --source (repeatable: compared byte for byte, each on its own; a files
+ * source with the uids PHP runs as: --php-user, the plan's, else the owner of most session files:
+ * decideOwnersGivenNow) and the target. @throws what opening throws (the opened sources closed).
  */
 async function openGivenAndTarget(
   specs: string[],
+  phpUids: readonly number[] | undefined,
   sourceOptions: Parameters<typeof openSources>[1],
   r: ReturnType<typeof resolveVerifyDefaults>,
   options: VerifyMigrationOptions,
@@ -89,7 +98,7 @@ async function openGivenAndTarget(
   let given: Source[] = [];
   try {
     given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
-    takePlanOwners(given, r.plan);
+    decideOwnersGivenNow(given, r.plan, phpUids, onWarning);
     const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command: options.prefixOnly === true ? 'verify-prefix-only' : 'verify',
       prefix: r.prefix,
@@ -131,6 +140,8 @@ async function planSourcesToCheck(
  *   Redis failure.
  */
 export async function verifyMigration(options: VerifyMigrationOptions): Promise<VerifyMigrationReport> {
+  const specs = sourceList(options.source);
+  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'verify'); // an unknown user: exit 2 before anything is read
   const r = resolveVerifyDefaults(options);
   const { notes, onWarning } = keepingNotes(options.onWarning);
   // Options that contradict the plan are allowed (e.g. another target), but never silently.
@@ -139,7 +150,6 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   if (options.plaintextPrefix !== undefined) checkPrefix(options.plaintextPrefix, false);
   const maxValueBytes = Math.max(r.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES);
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
-  const specs = sourceList(options.source);
   const sourceOptions = {
     maxSessionBytes: r.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
@@ -148,7 +158,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   let given: Source[];
   let client: RedisConnection;
   try {
-    ({ given, client } = await openGivenAndTarget(specs, sourceOptions, r, options, onWarning));
+    ({ given, client } = await openGivenAndTarget(specs, phpUids, sourceOptions, r, options, onWarning));
   } catch (err) {
     codec.wipe();
     throw err;

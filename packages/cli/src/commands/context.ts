@@ -55,6 +55,17 @@ export const TARGET_OPTION = { type: 'string', describe: TARGET_DESCRIBE } as co
 /** `--prefix` of a command that takes the plan's by default (verify, purge, rollback); the default is resolved by the use case. */
 export const PREFIX_OVERRIDE_OPTION = { type: 'string', describe: `Redis key prefix (default ${DEFAULT_PREFIX})` } as const;
 
+/**
+ * `--php-user` of verify and purge: the user PHP runs as, for the files sources given now (plan has
+ * its own, recorded in the plan). Resolved as plan's (packages/sources resolvePhpUser).
+ */
+export const PHP_USER_GIVEN_NOW_OPTION = {
+  type: 'string',
+  array: true,
+  describe:
+    "with --source files:DIR: the user PHP runs as, a name or a uid (repeatable: several pools); only its session files and root's are PHP's (files of other owners are left alone, as PHP's files handler refuses them); default: the plan's, else the owner of most session files",
+} as const;
+
 /** `--gc-maxlifetime` of a command that takes the plan's by default (verify, purge, rollback). */
 export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
   type: 'number',

@@ -3,14 +3,23 @@
  * the purge use case (packages/migrate/src/use-cases/purge.ts, the rule in packages/migrate/src/purge.ts);
  * this module parses, calls, prints. Exit 0 when every session was proven (and, unless --dry-run,
  * deleted); 1 when some are not proven or changed meanwhile, or files of a non-root owner are kept
- * while the plan knows no user PHP runs as.
+ * while the plan knows no user PHP runs as (then, as for sessions not proven, nothing is deleted
+ * without --allow-partial).
  */
 import { printable } from '@session-migrate/common';
 import type { DuplicatesReport, PurgeReport, PurgeUseCaseOptions } from '@session-migrate/migrate';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
-import { JSON_REPORT_OPTION, planTargetOptions, given, defineCommand, type CommandFactory, type Print } from './context.ts';
+import {
+  JSON_REPORT_OPTION,
+  PHP_USER_GIVEN_NOW_OPTION,
+  planTargetOptions,
+  given,
+  defineCommand,
+  type CommandFactory,
+  type Print,
+} from './context.ts';
 
 /** purge's arguments: the use case's options (no callbacks), and `--json`. */
 export interface PurgeArgs extends Omit<PurgeUseCaseOptions, 'onWarning'> {
@@ -32,7 +41,8 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
             array: true,
             describe:
               "files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions') or redis:URL, repeatable (default: every source of the plan)",
-          }),
+          })
+          .option('php-user', PHP_USER_GIVEN_NOW_OPTION),
       )
         .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted, delete nothing' })
         .option('allow-partial', {
@@ -49,6 +59,7 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
               ...given('key', keyProviderFromArgs(a, false)),
               ...given('plan', a.plan as string | undefined),
               ...given('source', a.source as string[] | undefined),
+              ...given('phpUsers', a['php-user'] as string[] | undefined),
               ...given('target', a.target as string | undefined),
               ...given('prefix', a.prefix as string | undefined),
               ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
@@ -98,7 +109,7 @@ function printReport(
   if (perSource !== undefined) printSourcesTable(r, perSource, duplicates, print);
   const unit = perSource !== undefined ? 'session' : r.sourceKind === 'redis' ? 'key' : 'file';
   printFindings(r, unit, perSource !== undefined, ownerUnknown, print);
-  printOutcome(r, unit, perSource !== undefined, print);
+  printOutcome(r, unit, perSource !== undefined, ownerUnknown, print);
 }
 
 /** One row per source and a total: sessions, proven, superseded, not proven, deleted, remaining; then the duplicates. */
@@ -158,11 +169,18 @@ function printFindings(r: PurgeReport, unit: string, several: boolean, ownerUnkn
   }
 }
 
-/** What purge did (or would do): refused, would delete, or deleted; and what remains. */
-function printOutcome(r: PurgeReport, unit: string, several: boolean, print: Print): void {
-  if (!r.deleting) {
+/**
+ * What purge did (or would do): refused, would delete, or deleted; and what remains. `ownerUnknown`:
+ * files of an unknown PHP user kept, which hold back every delete without --allow-partial.
+ */
+function printOutcome(r: PurgeReport, unit: string, several: boolean, ownerUnknown: number, print: Print): void {
+  if (!r.deleting && total(r.blocked) === 0 && ownerUnknown > 0) {
     print(
-      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${total(r.blocked)} session(s) are not in Redis same or newer; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`,
+      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${ownerUnknown} file(s) of an unknown PHP user are kept (KEPT above); run plan again with --php-user NAME, then apply and purge, or --allow-partial to delete only the proven ones`,
+    );
+  } else if (!r.deleting) {
+    print(
+      `  REFUSED     nothing ${r.dryRun ? 'would be' : 'was'} deleted: ${total(r.blocked)} session(s) are not in Redis same or newer${ownerUnknown > 0 ? ` and ${ownerUnknown} file(s) of an unknown PHP user are kept` : ''}; run apply (or let the read-through handler take them over) and purge again, or --allow-partial to delete only the proven ones`,
     );
   } else if (r.dryRun) {
     print(`  would delete ${total(r.deletable)} ${unit}(s) (${formatBytes(r.deletableBytes)})`);

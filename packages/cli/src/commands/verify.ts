@@ -12,6 +12,7 @@ import {
   GC_MAXLIFETIME_OVERRIDE_OPTION,
   HANDLERS,
   JSON_REPORT_OPTION,
+  PHP_USER_GIVEN_NOW_OPTION,
   PREFIX_OVERRIDE_OPTION,
   TARGET_OPTION,
   given,
@@ -44,6 +45,7 @@ export const verifyModule: CommandFactory = ({ run, print }) =>
           describe:
             'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix',
         })
+        .option('php-user', PHP_USER_GIVEN_NOW_OPTION)
         .option('plaintext-prefix', {
           type: 'string',
           describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)',
@@ -77,6 +79,7 @@ export const verifyModule: CommandFactory = ({ run, print }) =>
             ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
             ...given('serializeHandler', a['serialize-handler'] as SerializeHandler | undefined),
             ...given('source', a.source as string[] | undefined),
+            ...given('phpUsers', a['php-user'] as string[] | undefined),
             ...given('plaintextPrefix', a['plaintext-prefix'] as string | undefined),
             json: a.json,
           },

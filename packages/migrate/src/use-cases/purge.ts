@@ -15,11 +15,12 @@ import {
   checkTargetGivenNow,
   closeSources,
   codecForPlan,
+  decideOwnersGivenNow,
   filesOfUnknownPhpUser,
   openPlanSources,
   ownersNotRecordedWarning,
-  takePlanOwners,
   openSources,
+  phpUidsGivenNow,
   openTarget,
   resolvePlanDefaults,
   sourceList,
@@ -33,6 +34,12 @@ export interface PurgeUseCaseOptions {
   plan?: string;
   /** Sources to purge: files:DIR or redis:URL; default: every source of the plan. */
   source?: string | readonly string[];
+  /**
+   * The user(s) PHP runs as (--php-user, a name or a uid), for the files sources given now: files of
+   * other owners (root aside) are never deleted (decideOwnersGivenNow). Absent: the plan's record for
+   * that directory, else the owner of most session files, as plan decides it.
+   */
+  phpUsers?: readonly string[];
   target?: string;
   /** Where the key comes from; default: the plan's provider. */
   key?: KeyProvider;
@@ -88,6 +95,7 @@ export interface PurgeUseCaseReport {
  */
 export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
   const specs = sourceList(options.source);
+  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'purge'); // an unknown user: exit 2 before anything is read
   const r = resolvePlanDefaults(options, {
     missing:
       'purge needs --source (files:DIR or redis:URL), --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
@@ -100,7 +108,14 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
   });
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   const { codec } = await codecForPlan(r);
-  const { sources, ownerUnknown } = await openPurgeSources(specs, r, options);
+  let opened: Awaited<ReturnType<typeof openPurgeSources>>;
+  try {
+    opened = await openPurgeSources(specs, phpUids, r, options);
+  } catch (err) {
+    codec.wipe();
+    throw err;
+  }
+  const { sources, ownerUnknown } = opened;
   const labels = sources.map((s, i) =>
     specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`,
   );
@@ -120,7 +135,9 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
         serializeHandler: r.plan?.php.serializeHandler ?? 'php',
       });
       duplicates = sources.length > 1 ? resolution.report : undefined;
-      reports = await purgeAll(sources, resolution.superseded, {
+      // Files of an unknown PHP user are most likely PHP's own live sessions, never copied: like a
+      // session not proven, they hold back every delete unless allowPartial.
+      reports = await purgeAll(sources, resolution.superseded, ownerUnknown > 0, {
         client,
         codec,
         prefix: r.prefix,
@@ -145,14 +162,17 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
 }
 
 /**
- * Opens the sources to purge: the given ones (with the plan's PHP users: takePlanOwners), else every
- * source of the plan (warning when it predates the record of PHP users), and counts the files of an
- * unknown PHP user (filesOfUnknownPhpUser) before anything is deleted; they are foreign-owner to
- * purgeSessions, so kept anyway.
- * @throws UserFacingError when a source cannot be opened or listed (the opened ones are closed)
+ * Opens the sources to purge: the given ones (a files source with the uids PHP runs as: --php-user,
+ * the plan's, else the owner of most session files: decideOwnersGivenNow), else every source of the
+ * plan (warning when it predates the record of PHP users), and counts the files of an unknown PHP
+ * user (filesOfUnknownPhpUser) before anything is deleted; they are foreign-owner to purgeSessions,
+ * so kept anyway, as every file of another owner.
+ * @throws UserFacingError when a source cannot be opened or listed, or its owners are ambiguous
+ *   (decidePhpUids; the opened ones are closed)
  */
 async function openPurgeSources(
   specs: string[],
+  phpUids: readonly number[] | undefined,
   r: ResolvedPlanDefaults,
   options: PurgeUseCaseOptions,
 ): Promise<{ sources: Source[]; ownerUnknown: number }> {
@@ -165,13 +185,13 @@ async function openPurgeSources(
   // Given sources (repeatable), else every source of the plan, in its order.
   const sources: Source[] =
     specs.length > 0 ? await openSources(specs, sourceOptions) : await openPlanSources(r.plan!, r.planPath!, sourceOptions);
-  // Files PHP's files handler refuses for their owner are kept (files.ts phpAcceptsOwner).
-  if (specs.length > 0) takePlanOwners(sources, r.plan);
-  else {
-    const old = ownersNotRecordedWarning(r.plan!, r.planPath!);
-    if (old !== undefined) options.onWarning?.(`warning: ${old}`);
-  }
   try {
+    // Files PHP's files handler refuses for their owner are kept (files.ts phpAcceptsOwner).
+    if (specs.length > 0) decideOwnersGivenNow(sources, r.plan, phpUids, options.onWarning);
+    else {
+      const old = ownersNotRecordedWarning(r.plan!, r.planPath!);
+      if (old !== undefined) options.onWarning?.(`warning: ${old}`);
+    }
     return { sources, ownerUnknown: filesOfUnknownPhpUser(sources) };
   } catch (err) {
     await closeSources(sources);
@@ -212,12 +232,14 @@ function purgeResult(
 /**
  * Purges every source at once: each is judged (in parallel), and only when all of them are judged
  * does any delete (purgeSessions' beforeDelete): nothing anywhere while a session of any source is
- * not proven, unless allowPartial.
+ * not proven, or while `holdBack` (files of an unknown PHP user are kept: filesOfUnknownPhpUser),
+ * unless allowPartial.
  * @throws the first error of any source (then nothing was deleted anywhere, if it came while judging)
  */
 async function purgeAll(
   sources: readonly Source[],
   superseded: ReadonlyArray<ReadonlySet<string>>,
+  holdBack: boolean,
   common: Omit<PurgeOptions, 'source'>,
 ): Promise<PurgeReport[]> {
   const judged: Array<PurgeReport | undefined> = new Array(sources.length).fill(undefined);
@@ -230,7 +252,8 @@ async function purgeAll(
   const arrive = (i: number): void => {
     if (arrived[i]) return;
     arrived[i] = true;
-    if (--waiting === 0) release(judged.every((r) => r !== undefined) && (judged.every((r) => r!.complete) || common.allowPartial));
+    if (--waiting === 0)
+      release(judged.every((r) => r !== undefined) && ((!holdBack && judged.every((r) => r!.complete)) || common.allowPartial));
   };
   const runs = sources.map((source, i) =>
     purgeSessions({

@@ -23,9 +23,12 @@ import {
   FilesSource,
   checkDistinctSources,
   checkSourceTargetPrefixes,
+  decidePhpUids,
+  describeUid,
   openAnySource,
   openRecordedRedisSource,
   openSource,
+  resolvePhpUser,
   sourceLabel,
   type RedisSourceDescription,
   type Source,
@@ -391,6 +394,69 @@ export function takePlanOwners(sources: readonly Source[], plan: Pick<Plan, 'sou
       d.phpUidsFrom = recorded.phpUidsFrom ?? 'files';
     }
   }
+}
+
+/**
+ * The uids of `--php-user NAME|UID` (repeatable) of verify and purge, resolved before anything is
+ * opened (packages/sources resolvePhpUser, the resolver of plan --php-user); undefined when none.
+ * @throws UserFacingError for an unknown user or a bad uid, or when no source is given now (the
+ *   plan records the user PHP runs as for its own sources: plan --php-user changes it)
+ */
+export function phpUidsGivenNow(phpUsers: readonly string[] | undefined, specs: readonly string[], command: string): number[] | undefined {
+  if (phpUsers === undefined || phpUsers.length === 0) return undefined;
+  if (!specs.some((s) => s.trim().startsWith('files:')))
+    throw new UserFacingError(
+      `${command} --php-user applies to a --source files:DIR given now; the plan records the user PHP runs as for its own sources (run plan again with --php-user to change it)`,
+    );
+  return phpUsers.map(resolvePhpUser);
+}
+
+/**
+ * The uids PHP runs as for the files sources given now (--source files:DIR) of verify and purge, the
+ * same rule as plan's: `--php-user` (`given`) when given, else the plan's record for that directory
+ * (takePlanOwners), else the owner of most session files, root aside (decidePhpUids). So a file
+ * another local user planted in a shared session directory (Debian's 1733 /var/lib/php/sessions) is
+ * `foreign-owner` there too: verify does not look for it in Redis, purge never deletes it (php-src
+ * ext/session/mod_files.c, ps_files_open, refuses a file owned by neither root nor PHP's uid).
+ * When files are left alone for their owner, says on `onWarning` which user was taken and how many
+ * files other users own (counts and uids only, nothing read).
+ * @param owners session files per owner of a source (default FilesSource.countOwners: lstat, names only)
+ * @throws UserFacingError as decidePhpUids: owners in similar numbers and no --php-user, or users
+ *   given that own none of the session files while others do
+ */
+export function decideOwnersGivenNow(
+  sources: readonly Source[],
+  plan: Pick<Plan, 'sources'> | undefined,
+  given: readonly number[] | undefined,
+  onWarning: OnWarning | undefined,
+  owners: (s: FilesSource) => ReadonlyMap<number, number> = (s) => s.countOwners(),
+): void {
+  takePlanOwners(sources, plan);
+  for (const s of sources) {
+    if (!(s instanceof FilesSource)) continue;
+    const d = s.describe();
+    if (given === undefined && d.phpUids !== undefined) continue; // the plan's record
+    const where = `source files:${d.savePath}`;
+    const decision = decidePhpUids(owners(s), given, where, describeUid);
+    if (given !== undefined && d.phpUids !== undefined && d.phpUids.join() !== decision.uids.join())
+      onWarning?.(`note: --php-user overrides the plan's user for ${where} (uid ${d.phpUids.map(describeUid).join(', uid ')})`);
+    s.acceptOwners(decision.uids);
+    d.phpUidsFrom = decision.inferred ? 'files' : 'php-user';
+    const line = ownersDecisionNote(decision);
+    if (line !== undefined) onWarning?.(`note: ${where}: ${line}`);
+  }
+}
+
+/**
+ * decideOwnersGivenNow's note when files are left alone for their owner: which user PHP is taken to
+ * run as, and how many files other users own; undefined when every file is PHP's (one owner, root's
+ * only, or none: nothing to say).
+ */
+function ownersDecisionNote(decision: ReturnType<typeof decidePhpUids>): string | undefined {
+  if (decision.refused === 0) return undefined;
+  const users = decision.uids.map((u) => `uid ${describeUid(u)}`).join(', ');
+  const from = decision.inferred ? 'the owner of most of them: check it, or give --php-user' : '--php-user';
+  return `session files owned by ${users} (${from}) and root's are PHP's; ${decision.refused} file(s) owned by other users are left alone: PHP's files handler refuses them, so they are no sessions of this application`;
 }
 
 /**

@@ -8,17 +8,27 @@ import { UserFacingError, describeFsError, printable } from '@session-migrate/co
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { FilesSource, decidePhpUids, describeUid, resolvePhpUser, type Source, type SourceDescription } from '@session-migrate/sources';
+import {
+  FilesSource,
+  decidePhpUids,
+  describeUid,
+  resolvePhpUser,
+  type PhpOwnerDecision,
+  type Source,
+  type SourceDescription,
+} from '@session-migrate/sources';
 import { RedisConnection, aclRuleFor, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import {
   PLAN_FORMAT,
   PLAN_VERSION,
   expectedMemoryBytes,
+  summarizeFilesByOwner,
   summarizeSource,
   writePlanFile,
   type Plan,
   type PlanMemory,
   type SourceSummary,
+  type SummaryOptions,
 } from '../plan.ts';
 import { GENERATE_CHOICES_FILE, artifactsForPlan, describeChoices, readGenerateChoices } from '../artifacts.ts';
 import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
@@ -132,10 +142,14 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
     ...warning,
   });
   try {
-    for (const s of sources) if (s instanceof FilesSource) decideOwners(s, phpUids);
     const descriptions = sources.map((s) => s.describe());
-    // The handler reads through one legacy save_path: say so before anything is connected.
+    // The handler reads through one legacy save_path: say so before anything is read or connected.
     const primary = options.readThrough === true ? readThroughSource(descriptions) : descriptions[0]!;
+    const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
+    // Files sources are read now, before the target is connected, as their owners decide errors
+    // (decidePhpUids) that come before any Redis error.
+    const filesSummaries = new Map<Source, SourceSummary>();
+    for (const s of sources) if (s instanceof FilesSource) filesSummaries.set(s, await decideOwnersAndSummarize(s, phpUids, php));
     // write: the plan is for writing; a replica is refused now rather than by apply.
     const conn = await RedisConnection.open(targetSpec, {
       write: true,
@@ -143,7 +157,7 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
     });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
-      const plan = await buildPlan(options, { sources, descriptions, primary, conn, prefix, outDir, ids });
+      const plan = await buildPlan(options, { sources, descriptions, primary, conn, prefix, outDir, ids, filesSummaries });
       writePlanFile(options.out, plan);
       return plan;
     } finally {
@@ -158,14 +172,26 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
  * Settles which uids PHP runs as for a files source (--php-user, else the owner of most of its
  * session files: decidePhpUids) and restricts the source to them, so the plan's counts, and apply,
  * verify and purge after it, take only the files PHP's files handler would (packages/sources
- * phpAcceptsOwner). Recorded in the source's description (`phpUids`, `phpUidsFrom`).
+ * phpAcceptsOwner). Recorded in the source's description (`phpUids`, `phpUidsFrom`). The owners are
+ * counted in the same walk that reads and counts the sessions (summarizeFilesByOwner): one walk of
+ * the directory, not one to count owners and one to read.
+ * @returns the source's summary, with the owner rule applied
  * @throws UserFacingError when the owners are ambiguous and no --php-user was given
  */
-function decideOwners(files: FilesSource, given: readonly number[] | undefined): void {
+async function decideOwnersAndSummarize(
+  files: FilesSource,
+  given: readonly number[] | undefined,
+  php: SummaryOptions,
+): Promise<SourceSummary> {
   const d = files.describe();
-  const decision = decidePhpUids(files.countOwners(), given, `source files:${d.savePath}`, describeUid);
-  files.acceptOwners(decision.uids);
-  d.phpUidsFrom = decision.inferred ? 'files' : 'php-user';
+  let decision: PhpOwnerDecision | undefined;
+  const { summary } = await summarizeFilesByOwner(files, php, (owners) => {
+    decision = decidePhpUids(owners, given, `source files:${d.savePath}`, describeUid);
+    return decision.uids;
+  });
+  files.acceptOwners(decision!.uids);
+  d.phpUidsFrom = decision!.inferred ? 'files' : 'php-user';
+  return summary;
 }
 
 /** The option checks of createPlan, before anything is read. @returns the prefix. */
@@ -193,12 +219,14 @@ async function buildPlan(
     prefix: string;
     outDir: string;
     ids: { currentKeyId: string; lookupId: string };
+    /** Summaries of the sources read already (files sources: decideOwnersAndSummarize). */
+    filesSummaries: ReadonlyMap<Source, SourceSummary>;
   },
 ): Promise<Plan> {
   const { sources, descriptions, conn, prefix } = open;
   const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
   const parts: SourceSummary[] = [];
-  for (const source of sources) parts.push(await summarizeSource(source, php));
+  for (const source of sources) parts.push(open.filesSummaries.get(source) ?? (await summarizeSource(source, php)));
   const { report: duplicates } = await resolveDuplicates(sources, php);
   const summary = sumSummaries(parts);
   // A superseded copy is not copied: the total counts each session once.

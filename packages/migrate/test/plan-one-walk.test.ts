@@ -131,7 +131,7 @@ describe.skipIf(!isRoot)('summarizeFilesByOwner: one walk, the summary of two', 
       return real(...args);
     }) as typeof fs.lstatSync;
     const src = openFilesSource(dir);
-    fs.lstatSync = counting;
+    (fs as { lstatSync: typeof fs.lstatSync }).lstatSync = counting;
     module.syncBuiltinESMExports();
     try {
       // The two-walk way lstats every candidate (countOwners): the counter sees it.
@@ -143,7 +143,7 @@ describe.skipIf(!isRoot)('summarizeFilesByOwner: one walk, the summary of two', 
       expect(summary.live).toBe(27);
       expect(summary.skipped['foreign-owner']).toBe(3);
     } finally {
-      fs.lstatSync = real;
+      (fs as { lstatSync: typeof fs.lstatSync }).lstatSync = real;
       module.syncBuiltinESMExports();
     }
   });

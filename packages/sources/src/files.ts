@@ -332,8 +332,10 @@ export class FilesSource implements SessionSource, Source {
   }
 
   /**
-   * How many session candidates each uid owns (lstat, names only, nothing read): what plan infers
-   * PHP's user from (decidePhpUids). Entries gone meanwhile are not counted.
+   * How many session candidates each uid owns (lstat, names only, nothing read): what PHP's user is
+   * inferred from (decidePhpUids). Entries gone meanwhile are not counted. A walk of its own: plan
+   * counts owners in the walk that reads the sessions instead (sessionsWithOwners); verify and purge
+   * use this before they read (packages/migrate use-cases/shared.ts filesOfUnknownPhpUser).
    */
   countOwners(): Map<number, number> {
     const owners = new Map<number, number>();

@@ -185,6 +185,18 @@ export function emptySourceSummary(): SourceSummary {
   };
 }
 
+/** Adds the plain counts of `from` (found, live, bytes, expired, empty, corrupt, mismatches, noTtl) to `into`. */
+export function addSummaryNumbers(into: SourceSummary, from: SourceSummary): void {
+  into.found += from.found;
+  into.live += from.live;
+  into.liveBytes += from.liveBytes;
+  into.expired += from.expired;
+  into.empty += from.empty;
+  into.corrupt += from.corrupt;
+  into.serializerMismatch += from.serializerMismatch;
+  into.noTtl = (into.noTtl ?? 0) + (from.noTtl ?? 0);
+}
+
 /**
  * Scans a source once and counts what `apply` would do.
  * Reads each session's bytes only to classify its format; never prints them.
@@ -327,14 +339,7 @@ class SummaryTally {
     const samples: SummaryTally['samples'] = [];
     for (const t of parts) {
       const s = t.s;
-      out.found += s.found;
-      out.live += s.live;
-      out.liveBytes += s.liveBytes;
-      out.expired += s.expired;
-      out.empty += s.empty;
-      out.corrupt += s.corrupt;
-      out.serializerMismatch += s.serializerMismatch;
-      out.noTtl = (out.noTtl ?? 0) + (s.noTtl ?? 0);
+      addSummaryNumbers(out, s);
       for (const field of ['skipped', 'formats', 'warnings'] as const)
         for (const [key, n] of Object.entries(s[field])) keys.push({ field, key, n, seq: t.first.get(`${field}:${key}`)! });
       samples.push(...t.samples);

@@ -6,7 +6,16 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SERIALIZE_HANDLERS, classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
 import { UserFacingError, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
-import type { SkipReason, Source, SourceDescription, SourceSession } from '@session-migrate/sources';
+import {
+  foreignOwner,
+  phpAcceptsOwner,
+  type FilesSource,
+  type SkipReason,
+  type Source,
+  type SourceDescription,
+  type SourceItem,
+  type SourceSession,
+} from '@session-migrate/sources';
 import { MIN_ENVELOPE_BYTES } from '@session-migrate/envelope';
 import { parseRedisUrl, type ConnectionDescription, type NodeMemory } from '@session-migrate/redis';
 import type { LockingOptions } from '@session-migrate/generate';
@@ -176,54 +185,171 @@ export function emptySourceSummary(): SourceSummary {
   };
 }
 
+/** Adds the plain counts of `from` (found, live, bytes, expired, empty, corrupt, mismatches, noTtl) to `into`. */
+export function addSummaryNumbers(into: SourceSummary, from: SourceSummary): void {
+  into.found += from.found;
+  into.live += from.live;
+  into.liveBytes += from.liveBytes;
+  into.expired += from.expired;
+  into.empty += from.empty;
+  into.corrupt += from.corrupt;
+  into.serializerMismatch += from.serializerMismatch;
+  into.noTtl = (into.noTtl ?? 0) + (from.noTtl ?? 0);
+}
+
 /**
  * Scans a source once and counts what `apply` would do.
  * Reads each session's bytes only to classify its format; never prints them.
  */
 export async function summarizeSource(source: Source, options: SummaryOptions): Promise<SourceSummary> {
-  const now = options.nowSeconds ?? Date.now() / 1000;
-  const s = emptySourceSummary();
-  const skip = (location: string, reason: SkipReason | 'corrupt', detail?: string) => {
-    s.skipped[reason] = (s.skipped[reason] ?? 0) + 1;
-    if (s.skippedSample.length < SKIPPED_SAMPLE)
-      s.skippedSample.push({ location: redactSessionPath(location), reason, ...(detail !== undefined ? { detail } : {}) });
-  };
+  const tally = new SummaryTally({ ...options, nowSeconds: options.nowSeconds ?? Date.now() / 1000 });
+  let seq = 0;
   for await (const batch of source.sessions({ read: { looksComplete: looksCompleteFor(options.serializeHandler) } }))
-    for (const item of batch) {
-      if (item.kind === 'skipped') {
-        skip(item.location, item.reason, item.detail);
+    for (const item of batch) tally.add(item, seq++);
+  return SummaryTally.merge([tally]);
+}
+
+/** How long past gc_maxlifetime a session file outlives any cleanup that runs (summarizeFilesByOwner's `pastCleanup`), seconds. */
+export const CLEANUP_MARGIN_SECONDS = 3600;
+
+/** summarizeFilesByOwner's result: the summary, and the evidence plan's gc_maxlifetime check reads. */
+export interface FilesSummary {
+  summary: SourceSummary;
+  /**
+   * Session files taken (owner accepted) whose mtime is more than gc_maxlifetime plus
+   * CLEANUP_MARGIN_SECONDS old: counted in `summary.expired`, yet still there (use-cases/plan.ts
+   * gcMaxlifetimeEvidence reads it).
+   */
+  pastCleanup: number;
+}
+
+/**
+ * summarizeSource for a files source whose PHP user is decided from the same walk: every session file
+ * is read once whatever its owner (FilesSource.sessionsWithOwners), counted per owner, then
+ * `decideUids` gets the session files per uid (what FilesSource.countOwners would give) and the
+ * files of the owners it refuses (phpAcceptsOwner) count as `foreign-owner`: the summary is the one
+ * summarizeSource gives after FilesSource.acceptOwners(uids), counts, sample and key order alike,
+ * with one walk instead of two (docs/performance.md).
+ * @param decideUids the uids PHP runs as (decidePhpUids); what it throws, this throws
+ */
+export async function summarizeFilesByOwner(
+  source: FilesSource,
+  options: SummaryOptions,
+  decideUids: (owners: ReadonlyMap<number, number>) => readonly number[],
+): Promise<FilesSummary> {
+  const opts = { ...options, nowSeconds: options.nowSeconds ?? Date.now() / 1000 };
+  // Entries the owner rule does not decide, then per uid: as read, and as `foreign-owner`.
+  const common = new SummaryTally(opts);
+  const byUid = new Map<number, { read: SummaryTally; foreign: SummaryTally }>();
+  const owners = new Map<number, number>();
+  let seq = 0;
+  for await (const batch of source.sessionsWithOwners({ read: { looksComplete: looksCompleteFor(options.serializeHandler) } }))
+    for (const { item, uid, ownerDecides } of batch) {
+      const n = seq++;
+      if (uid !== undefined) owners.set(uid, (owners.get(uid) ?? 0) + 1);
+      if (uid === undefined || !ownerDecides) {
+        common.add(item, n);
         continue;
       }
-      s.found++;
-      if (item.noTtl === true) s.noTtl = (s.noTtl ?? 0) + 1;
-      const decision = decideSourceSession(item, { ...options, nowSeconds: now });
-      if (decision.action === 'expired') {
-        s.expired++;
-        continue;
-      }
-      if (decision.action === 'empty') {
-        s.empty++;
-        continue;
-      }
-      const c = decision.classification;
-      if (c.serializerMismatch) s.serializerMismatch++;
-      for (const w of c.warnings) s.warnings[w] = (s.warnings[w] ?? 0) + 1;
-      if (decision.action === 'corrupt') {
-        s.corrupt++;
-        skip(
-          item.location,
-          'corrupt',
-          c.serializerMismatch
-            ? `looks like ${c.format}, configured ${options.serializeHandler}`
-            : `not loadable as ${options.serializeHandler}`,
-        );
-        continue;
-      }
-      s.live++;
-      s.liveBytes += item.data.length;
-      s.formats[c.format] = (s.formats[c.format] ?? 0) + 1;
+      let t = byUid.get(uid);
+      if (t === undefined) byUid.set(uid, (t = { read: new SummaryTally(opts), foreign: new SummaryTally(opts) }));
+      t.read.add(item, n);
+      t.foreign.addSkip(item.location, 'foreign-owner', n, () => foreignOwner(item.location, uid).detail);
     }
-  return s;
+  const uids = decideUids(owners);
+  const parts = [common];
+  for (const [uid, t] of byUid) parts.push(phpAcceptsOwner(uid, uids) ? t.read : t.foreign);
+  return { summary: SummaryTally.merge(parts), pastCleanup: parts.reduce((a, t) => a + t.pastCleanup, 0) };
+}
+
+/**
+ * The counts of summarizeSource, item by item, with the scan position (`seq`) where each count key
+ * first appeared and of each sampled skip, so tallies of parts of one scan merge into the summary
+ * of the whole scan in scan order (SummaryTally.merge).
+ */
+class SummaryTally {
+  private readonly s = emptySourceSummary();
+  /** `field:key` (skipped, formats, warnings) -> seq of its first count. */
+  private readonly first = new Map<string, number>();
+  private readonly samples: Array<{ seq: number; entry: SourceSummary['skippedSample'][number] }> = [];
+  /** Files sessions more than gc_maxlifetime + CLEANUP_MARGIN_SECONDS old (FilesSummary.pastCleanup). */
+  pastCleanup = 0;
+
+  constructor(private readonly options: SummaryOptions & { nowSeconds: number }) {}
+
+  private bump(field: 'skipped' | 'formats' | 'warnings', key: string, seq: number): void {
+    const rec = this.s[field];
+    if (rec[key] === undefined) this.first.set(`${field}:${key}`, seq);
+    rec[key] = (rec[key] ?? 0) + 1;
+  }
+
+  /** Counts a skipped entry; its detail is made only while the sample has room. */
+  addSkip(location: string, reason: SkipReason | 'corrupt', seq: number, detail: () => string | undefined): void {
+    this.bump('skipped', reason, seq);
+    if (this.samples.length >= SKIPPED_SAMPLE) return;
+    const d = detail();
+    this.samples.push({ seq, entry: { location: redactSessionPath(location), reason, ...(d !== undefined ? { detail: d } : {}) } });
+  }
+
+  add(item: SourceItem, seq: number): void {
+    const s = this.s;
+    const options = this.options;
+    if (item.kind === 'skipped') {
+      this.addSkip(item.location, item.reason, seq, () => item.detail);
+      return;
+    }
+    s.found++;
+    if (item.noTtl === true) s.noTtl = (s.noTtl ?? 0) + 1;
+    const decision = decideSourceSession(item, options);
+    if (decision.action === 'expired') {
+      s.expired++;
+      if (
+        item.ttlMs === undefined &&
+        item.noTtl !== true &&
+        options.nowSeconds - item.mtimeMs / 1000 > options.gcMaxlifetime + CLEANUP_MARGIN_SECONDS
+      )
+        this.pastCleanup++;
+      return;
+    }
+    if (decision.action === 'empty') {
+      s.empty++;
+      return;
+    }
+    const c = decision.classification;
+    if (c.serializerMismatch) s.serializerMismatch++;
+    for (const w of c.warnings) this.bump('warnings', w, seq);
+    if (decision.action === 'corrupt') {
+      s.corrupt++;
+      this.addSkip(item.location, 'corrupt', seq, () =>
+        c.serializerMismatch
+          ? `looks like ${c.format}, configured ${options.serializeHandler}`
+          : `not loadable as ${options.serializeHandler}`,
+      );
+      return;
+    }
+    s.live++;
+    s.liveBytes += item.data.length;
+    this.bump('formats', c.format, seq);
+  }
+
+  /** The summary of the parts together: sums, count keys in order of first appearance, the first SKIPPED_SAMPLE skips. */
+  static merge(parts: readonly SummaryTally[]): SourceSummary {
+    const out = emptySourceSummary();
+    const keys: Array<{ field: 'skipped' | 'formats' | 'warnings'; key: string; seq: number; n: number }> = [];
+    const samples: SummaryTally['samples'] = [];
+    for (const t of parts) {
+      const s = t.s;
+      addSummaryNumbers(out, s);
+      for (const field of ['skipped', 'formats', 'warnings'] as const)
+        for (const [key, n] of Object.entries(s[field])) keys.push({ field, key, n, seq: t.first.get(`${field}:${key}`)! });
+      samples.push(...t.samples);
+    }
+    keys.sort((a, b) => a.seq - b.seq);
+    for (const { field, key, n } of keys) out[field][key] = (out[field][key] ?? 0) + n;
+    samples.sort((a, b) => a.seq - b.seq);
+    out.skippedSample = samples.slice(0, SKIPPED_SAMPLE).map((x) => x.entry);
+    return out;
+  }
 }
 
 export type SessionDecision =

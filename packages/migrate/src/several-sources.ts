@@ -25,7 +25,7 @@ import type { SerializeHandler } from '@session-migrate/php-session';
 import type { SessionCandidate, SessionSource, SkippedEntry, Source, SourceItem, StableReadOptions } from '@session-migrate/sources';
 import { sourceLabel } from '@session-migrate/sources';
 import { addShortfall, emptySessionCounts, type ApplySessionsReport, type SessionCounts } from './apply.ts';
-import { decideSourceSession, emptySourceSummary, looksCompleteFor, type SourceSummary } from './plan.ts';
+import { addSummaryNumbers, decideSourceSession, emptySourceSummary, looksCompleteFor, type SourceSummary } from './plan.ts';
 
 /** What happened to the session IDs found in more than one source. */
 export interface DuplicatesReport {
@@ -304,17 +304,10 @@ export function sumSummaries(parts: readonly SourceSummary[]): SourceSummary {
   };
   const total = emptySourceSummary();
   for (const p of parts) {
-    total.found += p.found;
-    total.live += p.live;
-    total.liveBytes += p.liveBytes;
-    total.expired += p.expired;
-    total.empty += p.empty;
-    total.corrupt += p.corrupt;
-    total.serializerMismatch += p.serializerMismatch;
+    addSummaryNumbers(total, p);
     total.formats = add(total.formats, p.formats);
     total.warnings = add(total.warnings, p.warnings);
     total.skipped = add(total.skipped, p.skipped);
-    total.noTtl = (total.noTtl ?? 0) + (p.noTtl ?? 0);
     for (const s of p.skippedSample) if (total.skippedSample.length < 50) total.skippedSample.push(s);
   }
   return total;

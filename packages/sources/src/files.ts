@@ -169,8 +169,41 @@ export function decidePhpUids(
 }
 
 /** The skipped entry of a file PHP's files handler would refuse for its owner (phpAcceptsOwner). */
-function foreignOwner(location: string, uid: number): SkippedEntry {
+export function foreignOwner(location: string, uid: number): SkippedEntry {
   return { kind: 'skipped', location, reason: 'foreign-owner', detail: `owned by uid ${uid}, which PHP's files handler refuses` };
+}
+
+/**
+ * The owner of one scanned entry as the read saw it (FilesSource.sessionsWithOwners), so plan can
+ * count owners and read in one walk and apply the owner rule afterwards.
+ */
+export interface OwnedItem {
+  item: SourceItem;
+  /**
+   * The owning uid (fstat of the open file, or lstat when it could not be opened or was no regular
+   * file), as FilesSource.countOwners counts it; undefined for entries that are no candidate (found
+   * by name and type alone) or that were gone.
+   */
+  uid?: number;
+  /**
+   * True when the owner rule decides this entry: read with phpUids set, a file of a refused owner
+   * would have come back as `foreign-owner` instead of `item` (an open regular file, or one that
+   * could not be opened for EACCES); false when `item` is the same under any rule.
+   */
+  ownerDecides: boolean;
+}
+
+/** What readOnce saw of a file's owner (first sight wins; see OwnedItem). */
+interface OwnerSeen {
+  uid?: number;
+  decides: boolean;
+}
+
+/** Records the owner of `location` by lstat (never followed) when nothing was seen yet; `decides` false. */
+function seeOwnerByName(seen: OwnerSeen | undefined, location: string): void {
+  if (seen === undefined || seen.uid !== undefined) return;
+  const uid = ownerOf(location);
+  if (uid !== undefined) seen.uid = uid;
 }
 
 /** A directory entry that looked like a session but is not migrated. */
@@ -299,8 +332,10 @@ export class FilesSource implements SessionSource, Source {
   }
 
   /**
-   * How many session candidates each uid owns (lstat, names only, nothing read): what plan infers
-   * PHP's user from (decidePhpUids). Entries gone meanwhile are not counted.
+   * How many session candidates each uid owns (lstat, names only, nothing read): what PHP's user is
+   * inferred from (decidePhpUids). Entries gone meanwhile are not counted. A walk of its own: plan
+   * counts owners in the walk that reads the sessions instead (sessionsWithOwners); verify and purge
+   * use this before they read (packages/migrate use-cases/shared.ts filesOfUnknownPhpUser).
    */
   countOwners(): Map<number, number> {
     const owners = new Map<number, number>();
@@ -343,6 +378,32 @@ export class FilesSource implements SessionSource, Source {
     let batch: SourceItem[] = [];
     for (const c of this.candidates()) {
       batch.push(c.kind === 'candidate' ? readSessionFile(c, this.maxSessionBytes, this.readOptions(options.read)) : c);
+      if (batch.length >= size) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * Every entry read once, whatever its owner (no owner rule, even after acceptOwners), each with the
+   * owner the read saw (OwnedItem), in batches, in the order of scan(): what plan counts owners and
+   * sessions from in one walk (countOwners and a scan would walk and stat every file twice). A
+   * caller applies the owner rule itself: an item with `ownerDecides` and a uid phpAcceptsOwner
+   * refuses is the `foreign-owner` skip (foreignOwner) a read with that rule gives.
+   */
+  async *sessionsWithOwners(options: { batchSize?: number; read?: StableReadOptions } = {}): AsyncGenerator<OwnedItem[]> {
+    const size = options.batchSize ?? 1000;
+    const read: StableReadOptions = { ...options.read };
+    delete read.phpUids;
+    let batch: OwnedItem[] = [];
+    for (const c of this.candidates()) {
+      if (c.kind === 'candidate') {
+        const seen: OwnerSeen = { decides: false };
+        const item = readSessionFile(c, this.maxSessionBytes, read, seen);
+        batch.push(seen.uid !== undefined ? { item, uid: seen.uid, ownerDecides: seen.decides } : { item, ownerDecides: false });
+      } else batch.push({ item: c, ownerDecides: false });
       if (batch.length >= size) {
         yield batch;
         batch = [];
@@ -540,7 +601,13 @@ const nonEmpty = (data: Buffer): boolean => data.length > 0;
  * corrupt session.
  * @param maxBytes larger files come back as skipped `oversized`.
  */
-export function readSessionFile(candidate: SessionCandidate, maxBytes: number, options: StableReadOptions = {}): SourceItem {
+export function readSessionFile(
+  candidate: SessionCandidate,
+  maxBytes: number,
+  options: StableReadOptions = {},
+  /** Filled with the owner the read saw (sessionsWithOwners). */
+  seen?: OwnerSeen,
+): SourceItem {
   const attempts = options.attempts ?? 6;
   const rule = {
     looksComplete: options.looksComplete ?? nonEmpty,
@@ -554,7 +621,7 @@ export function readSessionFile(candidate: SessionCandidate, maxBytes: number, o
       sleepSync(delay);
       delay *= 2;
     }
-    const r = readOnce(candidate, maxBytes, rule);
+    const r = readOnce(candidate, maxBytes, rule, seen);
     if (typeof r !== 'string') return r;
     why = r;
   }
@@ -699,6 +766,7 @@ function readOnce(
   candidate: SessionCandidate,
   maxBytes: number,
   rule: { looksComplete: (data: Buffer) => boolean; settleMs: number; phpUids: readonly number[] | undefined },
+  seen: OwnerSeen | undefined,
 ): SourceItem | Retry {
   const { id, location } = candidate;
   let fd: number;
@@ -708,11 +776,19 @@ function readOnce(
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ELOOP') return { kind: 'skipped', location, reason: 'symlink' };
     if (e.code === 'ENOENT') return { kind: 'skipped', location, reason: 'changed-while-reading', detail: 'deleted' };
-    if (e.code === 'ENXIO') return { kind: 'skipped', location, reason: 'not-regular-file', detail: 'a socket' };
+    if (e.code === 'ENXIO') {
+      seeOwnerByName(seen, location);
+      return { kind: 'skipped', location, reason: 'not-regular-file', detail: 'a socket' };
+    }
     // A file another user planted with mode 0600 is not this application's session: not `unreadable`
     // (which fails apply), whoever may open it.
     const uid = e.code === 'EACCES' ? ownerOf(location) : undefined;
+    if (seen !== undefined && seen.uid === undefined && uid !== undefined) {
+      seen.uid = uid;
+      seen.decides = true;
+    }
     if (uid !== undefined && !phpAcceptsOwner(uid, rule.phpUids)) return foreignOwner(location, uid);
+    seeOwnerByName(seen, location);
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   }
   try {
@@ -730,6 +806,10 @@ function readOnce(
     const session = (st: Stats, data: Buffer): SourceSession => ({ kind: 'session', id, location, mtimeMs: Math.floor(st.mtimeMs), data });
     const nowMs = Date.now();
     const before = fstatSync(fd);
+    if (seen !== undefined && seen.uid === undefined) {
+      seen.uid = before.uid;
+      seen.decides = before.isFile();
+    }
     if (!before.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
     // The owner of the file opened (not of a name looked up before): as PHP checks it.
     if (!phpAcceptsOwner(before.uid, rule.phpUids)) return foreignOwner(location, before.uid);
@@ -756,6 +836,7 @@ function readOnce(
     const settled = readStable(fd, locked, nowLocked);
     return settled === undefined ? 'changing' : session(locked, settled);
   } catch (err) {
+    seeOwnerByName(seen, location);
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   } finally {
     closeSync(fd);

@@ -8,17 +8,29 @@ import { UserFacingError, describeFsError, printable } from '@session-migrate/co
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
-import { FilesSource, decidePhpUids, describeUid, resolvePhpUser, type Source, type SourceDescription } from '@session-migrate/sources';
+import {
+  FilesSource,
+  decidePhpUids,
+  describeUid,
+  resolvePhpUser,
+  type PhpOwnerDecision,
+  type Source,
+  type SourceDescription,
+} from '@session-migrate/sources';
 import { RedisConnection, aclRuleFor, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import {
+  CLEANUP_MARGIN_SECONDS,
   PLAN_FORMAT,
   PLAN_VERSION,
   expectedMemoryBytes,
+  summarizeFilesByOwner,
   summarizeSource,
   writePlanFile,
+  type FilesSummary,
   type Plan,
   type PlanMemory,
   type SourceSummary,
+  type SummaryOptions,
 } from '../plan.ts';
 import { GENERATE_CHOICES_FILE, artifactsForPlan, describeChoices, readGenerateChoices } from '../artifacts.ts';
 import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
@@ -132,10 +144,20 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
     ...warning,
   });
   try {
-    for (const s of sources) if (s instanceof FilesSource) decideOwners(s, phpUids);
     const descriptions = sources.map((s) => s.describe());
-    // The handler reads through one legacy save_path: say so before anything is connected.
+    // The handler reads through one legacy save_path: say so before anything is read or connected.
     const primary = options.readThrough === true ? readThroughSource(descriptions) : descriptions[0]!;
+    const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
+    // Files sources are read now, before the target is connected, as their owners decide errors
+    // (decidePhpUids) that come before any Redis error.
+    const filesSummaries = new Map<Source, SourceSummary>();
+    for (const s of sources) {
+      if (!(s instanceof FilesSource)) continue;
+      const { summary, pastCleanup } = await decideOwnersAndSummarize(s, phpUids, php);
+      filesSummaries.set(s, summary);
+      const evidence = gcMaxlifetimeEvidence(s.describe().savePath, summary.found, pastCleanup, options.gcMaxlifetime);
+      if (evidence !== undefined) options.onWarning?.(evidence);
+    }
     // write: the plan is for writing; a replica is refused now rather than by apply.
     const conn = await RedisConnection.open(targetSpec, {
       write: true,
@@ -143,7 +165,7 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
     });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
-      const plan = await buildPlan(options, { sources, descriptions, primary, conn, prefix, outDir, ids });
+      const plan = await buildPlan(options, { sources, descriptions, primary, conn, prefix, outDir, ids, filesSummaries });
       writePlanFile(options.out, plan);
       return plan;
     } finally {
@@ -158,14 +180,57 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
  * Settles which uids PHP runs as for a files source (--php-user, else the owner of most of its
  * session files: decidePhpUids) and restricts the source to them, so the plan's counts, and apply,
  * verify and purge after it, take only the files PHP's files handler would (packages/sources
- * phpAcceptsOwner). Recorded in the source's description (`phpUids`, `phpUidsFrom`).
+ * phpAcceptsOwner). Recorded in the source's description (`phpUids`, `phpUidsFrom`). The owners are
+ * counted in the same walk that reads and counts the sessions (summarizeFilesByOwner): one walk of
+ * the directory, not one to count owners and one to read.
+ * @returns the source's summary, with the owner rule applied
  * @throws UserFacingError when the owners are ambiguous and no --php-user was given
  */
-function decideOwners(files: FilesSource, given: readonly number[] | undefined): void {
+async function decideOwnersAndSummarize(
+  files: FilesSource,
+  given: readonly number[] | undefined,
+  php: SummaryOptions,
+): Promise<FilesSummary> {
   const d = files.describe();
-  const decision = decidePhpUids(files.countOwners(), given, `source files:${d.savePath}`, describeUid);
-  files.acceptOwners(decision.uids);
-  d.phpUidsFrom = decision.inferred ? 'files' : 'php-user';
+  let decision: PhpOwnerDecision | undefined;
+  const result = await summarizeFilesByOwner(files, php, (owners) => {
+    decision = decidePhpUids(owners, given, `source files:${d.savePath}`, describeUid);
+    return decision.uids;
+  });
+  files.acceptOwners(decision!.uids);
+  d.phpUidsFrom = decision!.inferred ? 'files' : 'php-user';
+  return result;
+}
+
+/**
+ * Session files older than gc_maxlifetime plus CLEANUP_MARGIN_SECONDS, as a share of those found,
+ * from which plan warns that --gc-maxlifetime may be too small (gcMaxlifetimeEvidence).
+ */
+export const PAST_CLEANUP_WARN_SHARE = 0.1;
+
+/**
+ * plan's check of --gc-maxlifetime against the session files themselves: a warning when at least
+ * PAST_CLEANUP_WARN_SHARE of them (and at least one) last changed more than gc_maxlifetime +
+ * CLEANUP_MARGIN_SECONDS ago. Where PHP's sessions are cleaned, no such file is left:
+ * - PHP's own GC deletes every session file whose mtime is more than gc_maxlifetime old (php-src
+ *   ext/session/mod_files.c, ps_files_cleanup_dir: `(now - sbuf.st_mtime) > maxlifetime`);
+ * - Debian's sessionclean (package php-common, built from https://salsa.debian.org/php-team/php-defaults,
+ *   run at :09 and :39 by /etc/cron.d/php or phpsessionclean.timer) deletes `sess_*` files whose
+ *   ctime is more than the largest session.gc_maxlifetime of the SAPIs' php.ini files for that
+ *   save_path old, in whole minutes (`find -cmin +N`): at most 30 minutes and a run's duration late.
+ * So many files past gc_maxlifetime + 1 h mean PHP runs with a longer session.gc_maxlifetime than
+ * the plan's (apply would skip live sessions as expired and give the others too short TTLs: only
+ * verify would tell, afterwards), or nothing cleans the directory (then PHP still serves those files:
+ * its files handler reads a session file whatever its age, mod_files.c ps_files_read). Either way
+ * the operator checks the value; a warning, not a refusal: a directory nobody cleans is legitimate,
+ * and plan cannot tell the two apart from the files. A few stale files are not worth a line.
+ * @param found session files the plan took (summary.found); pastCleanup: FilesSummary.pastCleanup
+ * @returns the warning (one line), or undefined
+ */
+export function gcMaxlifetimeEvidence(savePath: string, found: number, pastCleanup: number, gcMaxlifetime: number): string | undefined {
+  if (pastCleanup === 0 || pastCleanup < found * PAST_CLEANUP_WARN_SHARE) return undefined;
+  const share = Math.round((pastCleanup / found) * 100);
+  return `warning: source files:${printable(savePath)}: ${pastCleanup} of ${found} session files (${share} %) last changed more than --gc-maxlifetime ${gcMaxlifetime} s + ${CLEANUP_MARGIN_SECONDS / 3600} h ago and are still there, which PHP's GC and Debian's sessionclean do not leave: PHP runs with a longer session.gc_maxlifetime (apply would skip these as expired and give the others too short TTLs), or nothing cleans this directory; check session.gc_maxlifetime (php -i, the FPM pool's php_admin_value) and run plan again with --gc-maxlifetime SECONDS if it is longer`;
 }
 
 /** The option checks of createPlan, before anything is read. @returns the prefix. */
@@ -193,12 +258,14 @@ async function buildPlan(
     prefix: string;
     outDir: string;
     ids: { currentKeyId: string; lookupId: string };
+    /** Summaries of the sources read already (files sources: decideOwnersAndSummarize). */
+    filesSummaries: ReadonlyMap<Source, SourceSummary>;
   },
 ): Promise<Plan> {
   const { sources, descriptions, conn, prefix } = open;
   const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
   const parts: SourceSummary[] = [];
-  for (const source of sources) parts.push(await summarizeSource(source, php));
+  for (const source of sources) parts.push(open.filesSummaries.get(source) ?? (await summarizeSource(source, php)));
   const { report: duplicates } = await resolveDuplicates(sources, php);
   const summary = sumSummaries(parts);
   // A superseded copy is not copied: the total counts each session once.

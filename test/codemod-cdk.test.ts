@@ -185,13 +185,12 @@ describe('codemod cdk (CLI start-up)', () => {
 });
 
 describe('codemod cdk (runner)', () => {
-  it('leaves a hard-linked file alone and says why', () => {
+  it('refuses a hard-linked file: the run stops naming it, and nothing is written (the one rewrite rule, common/rewrite-files.ts)', () => {
     const { root, app } = makeApp();
     linkSync(join(app, 'lib', 'session-stack.ts'), join(root, 'hardlink.ts'));
-    const report = runCdkCodemod(app);
-    const f = report.files.find((x) => x.path === 'lib/session-stack.ts')!;
-    expect(f.changed).toBe(false);
-    expect(f.skipped).toMatch(/hard links/);
+    const before = snapshot(root);
+    expect(() => runCdkCodemod(app)).toThrow(/^cannot write lib\/session-stack\.ts: has 2 hard links .*: nothing was changed$/);
+    expect(snapshot(root)).toEqual(before);
     expect(readFileSync(join(root, 'hardlink.ts'), 'utf8')).toBe(fixture('namespace-import', 'input.ts'));
   });
 

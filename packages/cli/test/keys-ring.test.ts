@@ -340,7 +340,9 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
     ]) {
       const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
       expect(r.status, `${argv.join(' ')}: ${r.stderr}`).toBe(2);
-      expect(r.stderr).toMatch(/^session-migrate: word \d of the command line looks like key material \(not shown\); keys never come from the command line/);
+      expect(r.stderr).toMatch(
+        /^session-migrate: word \d of the command line looks like key material \(not shown\); keys never come from the command line/,
+      );
       expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(r.stdout + r.stderr).not.toContain(hex.slice(10, 30));
       expect((r.stdout + r.stderr).toLowerCase()).not.toContain(hex.slice(40, 60));

@@ -966,10 +966,7 @@ export class PresenceLedger {
     yield* this.chunksOf({ digests: this.digests, deadlines: this.deadlines, n: this.inBlock }, size);
   }
 
-  private *chunksOf(
-    block: { digests: Buffer; deadlines: Float64Array; n: number },
-    size: number,
-  ): Generator<LedgerEntry[]> {
+  private *chunksOf(block: { digests: Buffer; deadlines: Float64Array; n: number }, size: number): Generator<LedgerEntry[]> {
     for (let start = 0; start < block.n; start += size) {
       const out: LedgerEntry[] = [];
       for (let i = start; i < Math.min(block.n, start + size); i++) {

@@ -310,7 +310,6 @@ class ApplyRun {
   private readonly unstable: string[] = [];
   private readonly foreignOwned: string[] = [];
   private handled = 0;
-  private aborted = false;
   private readonly filesSource: SessionSource | undefined;
   private readonly pool: PreparePool | undefined;
   /** Without workers, this thread reuses its own pack buffers the same way. */
@@ -377,7 +376,7 @@ class ApplyRun {
       failures: this.failures,
       unstable: this.unstable,
       foreignOwned: this.foreignOwned,
-      aborted: this.aborted,
+      aborted: this.gone.writesStopped,
       ...(this.stopped !== undefined ? { stopped: this.stopped } : {}),
       missing,
       replicaShortfalls: this.replicaShortfalls,
@@ -482,7 +481,7 @@ class ApplyRun {
     // replicas fall short leaves only its own sessions unconfirmed.
     const writtenByMaster = this.waitWanted && !this.dryRun && client.topology === 'cluster' ? new Map<string, number>() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (this.aborted) {
+      if (this.gone.writesStopped) {
         counts.notDone += pending.length;
         return answered;
       }
@@ -511,7 +510,7 @@ class ApplyRun {
       if (permanent !== undefined) {
         // Retrying cannot help: stop the run, say what to fix.
         this.stopped ??= permanent;
-        this.aborted = true;
+        this.gone.markGone('stopped');
         counts.notDone += again.length;
         break;
       }
@@ -519,7 +518,6 @@ class ApplyRun {
       if (attempt >= retry.attempts) {
         // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
         for (const i of again) this.record(items, i, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
-        this.aborted = true;
         this.gone.markGone('writes');
         break;
       }
@@ -576,7 +574,7 @@ class ApplyRun {
       const c = client.classify(err);
       if (c.kind === 'permanent') {
         this.stopped ??= c;
-        this.aborted = true;
+        this.gone.markGone('stopped');
       }
       short = [{ node: '?', wanted: 1, acked: 0 }];
     }
@@ -730,7 +728,8 @@ class ApplyRun {
  * "Redis is gone": the one state apply's write phase, its end check and its read-back share about a
  * target that stopped answering, so none of them spends again what another has just spent.
  *
- * It is set when the write phase spends its retry budget (`writes`), when the end check waits for
+ * It is set when the write phase spends its retry budget (`writes`) or meets a permanent error
+ * (`stopped`: Redis answers, but the run is not ok whatever follows), when the end check waits for
  * the master the sentinels report and none is reachable as master (`no master`; cleared when the
  * read-back finds one again), and when a read on one server (or Sentinel's master) finds the
  * connection lost with no retries left, or still no Sentinel master (`no answer`).
@@ -749,7 +748,7 @@ class ApplyRun {
  */
 export class RedisGone {
   /** Why, by cause: several may hold (the write phase gave up, then the end check found no master). */
-  private readonly causes = new Set<'writes' | 'no master' | 'no answer'>();
+  private readonly causes = new Set<'writes' | 'stopped' | 'no master' | 'no answer'>();
 
   /** @param topology the target's (a cluster's nodes fail one by one; one server fails whole). */
   constructor(private readonly topology: Topology | undefined) {}
@@ -759,9 +758,18 @@ export class RedisGone {
     return this.causes.size > 0;
   }
 
-  /** The write phase spent its retry budget (`writes`), or the end check found no Sentinel master. */
-  markGone(why: 'writes' | 'no master'): void {
+  /**
+   * The write phase spent its retry budget (`writes`) or met a permanent error (`stopped`: Redis
+   * answers, but the run is not ok whatever follows, so nothing is retried either), or the end check
+   * found no Sentinel master (`no master`).
+   */
+  markGone(why: 'writes' | 'stopped' | 'no master'): void {
     this.causes.add(why);
+  }
+
+  /** Whether the write phase stopped (`writes`, `stopped`): what it has left is notDone (the report's `aborted`). */
+  get writesStopped(): boolean {
+    return this.causes.has('writes') || this.causes.has('stopped');
   }
 
   /**

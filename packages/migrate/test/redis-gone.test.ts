@@ -18,12 +18,22 @@ describe('RedisGone', () => {
   it('after the write phase gave up: no retry, but one more question (Redis may be back)', () => {
     const g = new RedisGone('standalone');
     g.markGone('writes');
+    expect(g.writesStopped).toBe(true);
     expect(g.retryPolicy(DEFAULT_RETRY)).toEqual({ ...DEFAULT_RETRY, attempts: 0 });
     expect(g.askable).toBe(true);
     expect(g.sentinelWaitMs).toBeUndefined();
     // The question finds the connection still lost: ask no more.
     g.connectionLost();
     expect(g.askable).toBe(false);
+  });
+
+  it('the write phase stopped at a permanent error: it writes no more and nothing retries; the read-back still asks', () => {
+    const g = new RedisGone('standalone');
+    expect(g.writesStopped).toBe(false);
+    g.markGone('stopped');
+    expect(g.writesStopped).toBe(true);
+    expect(g.retryPolicy(DEFAULT_RETRY).attempts).toBe(0);
+    expect(g.askable).toBe(true);
   });
 
   it('a lost connection in a cluster speaks for one node: the others are still asked', () => {
@@ -39,6 +49,7 @@ describe('RedisGone', () => {
   it('no Sentinel master at the end check: the read-back looks once without waiting; still none: asks no more', () => {
     const g = new RedisGone('sentinel');
     g.markGone('no master');
+    expect(g.writesStopped).toBe(false);
     expect(g.sentinelWaitMs).toBe(0);
     expect(g.retryPolicy(DEFAULT_RETRY).attempts).toBe(0);
     g.sentinelMasterLooked(false);

@@ -41,6 +41,9 @@ function isKeyWord(word: string): boolean {
   return upper > 0 && lower > 0 && (/[0-9]/.test(word) || (upper >= 5 && lower >= 5));
 }
 
+/** The options whose value is a path or a variable name instead of the key (keyProviderOptions). */
+export const PATH_OR_NAME_KEY_OPTIONS: ReadonlySet<string> = new Set(['--key-file', '--key-ring', '--key-env']);
+
 /** A whole word of exactly a key's length in base64 (standard, unpadded or URL-safe). */
 const KEY_SHAPED_WORD = /^(?:[A-Za-z0-9+/]{43}=?|[A-Za-z0-9_-]{43})$/;
 
@@ -59,24 +62,27 @@ const EMBEDDED_PADDED_KEY = /(?<!sha(?:256|384|512)-)[A-Za-z0-9+/]{43}=(?!=)/;
  *   it and `generate iac` made directories named after it);
  * - unpadded or URL-safe base64 (KEY_WORD, isKeyWord), as a word or as a path component of 43 characters;
  * - 64 hex digits standing alone (HEX_KEY_WORD);
- * - a whole word of a key's length in base64 that is not an existing file (KEY_SHAPED_WORD).
+ * - with `keyOptionValue` (the value of --key-file, --key-ring or --key-env: a path or a name, where a
+ *   pasted key goes), also a whole word of a key's length in base64 that is not an existing file
+ *   (KEY_SHAPED_WORD).
  * An unpadded standard-base64 key holds '/' and reads as a path when it is a component of one: that
  * one spelling is found as a word or an option's value only.
  * The CLI refuses every word of the command line this finds before any command runs (main.ts), and
  * keyProviderFromArgs refuses key option values with it for callers that skip main().
  */
-export function containsKeyText(text: string): boolean {
+export function containsKeyText(text: string, keyOptionValue = false): boolean {
   if (text.includes('session-migrate-keyring')) return true;
   // `--option=VALUE`: the value on its own (an unpadded key holding '/' follows a '=' there).
-  const option = /^--?[A-Za-z][A-Za-z0-9-]*=/.exec(text);
-  if (option !== null && containsKeyText(text.slice(option[0].length))) return true;
+  const option = /^(--?[A-Za-z][A-Za-z0-9-]*)=/.exec(text);
+  if (option !== null && containsKeyText(text.slice(option[0].length), PATH_OR_NAME_KEY_OPTIONS.has(option[1]!))) return true;
   if ([...text.matchAll(KEY_WORD)].some((m) => isKeyWord(m[0]))) return true;
   if (EMBEDDED_PADDED_KEY.test(text)) return true;
   if (text.split(/[^A-Za-z0-9_-]/).some((part) => part.length === 43 && isKeyWord(part))) return true;
   if (text.search(HEX_KEY_WORD) >= 0) return true;
-  // A whole word shaped like a key, whatever its letters (a key made by hand, such as 32 equal bytes),
-  // unless it names an existing file (then it is a path).
-  return KEY_SHAPED_WORD.test(text.trim()) && !existsSync(text);
+  // Where a key file's path or a variable's name belongs: a whole word shaped like a key, whatever its
+  // letters (a key made by hand, such as 32 equal bytes), unless it names an existing file. Not for
+  // every word: a 43-character directory name for --out is no key.
+  return keyOptionValue && KEY_SHAPED_WORD.test(text.trim()) && !existsSync(text);
 }
 
 /**
@@ -120,7 +126,7 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
     // command modules' other callers. A key written into the command itself (`--key-command 'echo
     // KEY'`) is a key on the command line: visible in ps, /proc/PID/cmdline and shell history. A key
     // pasted where a path or a name belongs must not be echoed back in an error message.
-    if (containsKeyText(v)) {
+    if (containsKeyText(v, name !== 'key-command')) {
       throw new UserFacingError(
         name === 'key-command'
           ? '--key-command contains what looks like key material (not shown); keys never come from the command line: give a command that fetches the key (a secrets manager CLI), or use --key-file or --key-env'

@@ -327,6 +327,16 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
       '/var/lib/php/sessions',
     ])
       expect(containsKeyText(w), w).toBe(false);
+    // A key made by hand (32 equal bytes, no upper case letter) counts where a key's path or name
+    // belongs; elsewhere a word of a key's length without a key's mix of letters is a name.
+    const handMade = Buffer.alloc(32, 0xfa).toString('base64url');
+    const dirName = 'php-sessions-of-shop-2026-12-05-production1';
+    expect(dirName).toHaveLength(43);
+    expect(containsKeyText(handMade, true)).toBe(true);
+    expect(containsKeyText(`--key-ring=${handMade}`)).toBe(true);
+    expect(containsKeyText(dirName, true)).toBe(true);
+    expect(containsKeyText(dirName)).toBe(false);
+    expect(containsKeyText(`--out=${dirName}`)).toBe(false);
   });
 
   it('the CLI refuses a hex key as a word, as --out, and inside --key-command, exit 2, one line that does not hold it', () => {
@@ -347,6 +357,17 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
       expect(r.stdout + r.stderr).not.toContain(hex.slice(10, 30));
       expect((r.stdout + r.stderr).toLowerCase()).not.toContain(hex.slice(40, 60));
     }
+    // A directory name of a key's length is no key: --out takes it.
+    const named = spawnSync(
+      process.execPath,
+      [BIN, 'keys', 'generate', '--out', join(dir, 'php-sessions-of-shop-2026-12-05-production1')],
+      {
+        cwd: dir,
+        encoding: 'latin1',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    expect(named.status, named.stderr).toBe(0);
     // Nothing was written under a name made of the key.
     expect(existsSync(join(dir, hex))).toBe(false);
     expect(existsSync(out)).toBe(false);

@@ -18,17 +18,6 @@ export interface KeyProviderArgs {
 }
 
 /**
- * Whether an option value looks like a 32-byte key (standard or URL-safe base64, hex) or key ring
- * text rather than a path or a variable name. An existing file is always a path.
- */
-export function looksLikeKeyText(value: string): boolean {
-  if (value.includes('session-migrate-keyring')) return true;
-  const v = value.trim();
-  if (!/^(?:[A-Za-z0-9+/]{43}=?|[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64})$/.test(v)) return false;
-  return !existsSync(value);
-}
-
-/**
  * A word that may be a 32-byte key in one of the spellings people paste: 44 characters of standard
  * padded base64, 43 unpadded, or URL-safe base64 (RFC 4648 sections 4 and 5), bounded by anything
  * that is not a base64 character (so `sha256-<44>` or a longer token is not one). Unpadded and URL-safe
@@ -36,8 +25,12 @@ export function looksLikeKeyText(value: string): boolean {
  * at least five letters of each case), as random base64 does and a path or a word seldom does.
  */
 const KEY_WORD = /(?<![A-Za-z0-9+/=_-])(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/_-]{43}=?)(?![A-Za-z0-9+/=_-])/g;
-/** 64 hex digits (a hex key) standing alone; not inside braces (`prefix{<64 hex>}` is a Redis key name's digest). */
-const HEX_KEY_WORD = /(?<=^|[\s"'=(,])[0-9a-fA-F]{64}(?=$|[\s"'),.;])/g;
+/**
+ * 64 hex digits (a 32-byte key as `openssl rand -hex 32` prints it) standing alone: as a word, an
+ * option's `=value`, a quoted word or a path component; not inside braces (`prefix{<64 hex>}` is a
+ * Redis key name's digest), nor after ':' or '@' (a digest such as `sha256:<hex>`).
+ */
+const HEX_KEY_WORD = /(?<=^|[\s"'=(,/])[0-9a-fA-F]{64}(?=$|[\s"'),.;/])/g;
 
 function isKeyWord(word: string): boolean {
   if (word.endsWith('=') && /^[A-Za-z0-9+/]{43}=$/.test(word)) return true;
@@ -48,28 +41,48 @@ function isKeyWord(word: string): boolean {
   return upper > 0 && lower > 0 && (/[0-9]/.test(word) || (upper >= 5 && lower >= 5));
 }
 
-/**
- * Whether `text` (a command line, a message) contains a word that may be key material: a key
- * (KEY_WORD) or a key ring's header line. Hex is not counted here (checksums and digests are hex).
- */
-export function containsKeyText(text: string): boolean {
-  if (text.includes('session-migrate-keyring')) return true;
-  return [...text.matchAll(KEY_WORD)].some((m) => isKeyWord(m[0]));
-}
+/** The options whose value is a path or a variable name instead of the key (keyProviderOptions). */
+export const PATH_OR_NAME_KEY_OPTIONS: ReadonlySet<string> = new Set(['--key-file', '--key-ring', '--key-env']);
+
+/** A whole word of exactly a key's length in base64 (standard, unpadded or URL-safe). */
+const KEY_SHAPED_WORD = /^(?:[A-Za-z0-9+/]{43}=?|[A-Za-z0-9_-]{43})$/;
 
 /** A padded standard-base64 key anywhere in a word, also after path characters (`/tmp/<key>`); not a `sha256-` digest. */
 const EMBEDDED_PADDED_KEY = /(?<!sha(?:256|384|512)-)[A-Za-z0-9+/]{43}=(?!=)/;
 
 /**
- * Whether a word of the command line holds key material anywhere in it: what containsKeyText finds,
- * or a key inside a longer word, such as a path made of a pasted key (`--out "$KEY"`: a standard
- * base64 key holds '/', so its first part reads as a directory and an error naming that directory
- * printed 22 characters of the key; `--out "/tmp/$KEY"` printed all of it and `generate iac` made
- * directories named after it). URL-safe keys are found as a path component of 43 characters.
+ * The one rule for key text on the command line (docs/keys.md, "Where keys come from"): whether
+ * `text` (a word of the command line, an option's value, a `--key-command`) holds key material
+ * anywhere in it, in every spelling of a 32-byte key people paste, not only the one key files accept
+ * (standard padded base64, packages/envelope/src/keyring.ts):
+ * - a key ring's header line (`session-migrate-keyring`);
+ * - standard padded base64 anywhere, also inside a longer word such as a path made of a pasted key
+ *   (`--out "$KEY"`: a standard base64 key holds '/', so its first part reads as a directory and an
+ *   error naming that directory printed 22 characters of the key; `--out "/tmp/$KEY"` printed all of
+ *   it and `generate iac` made directories named after it);
+ * - unpadded or URL-safe base64 (KEY_WORD, isKeyWord), as a word or as a path component of 43 characters;
+ * - 64 hex digits standing alone (HEX_KEY_WORD);
+ * - with `keyOptionValue` (the value of --key-file, --key-ring or --key-env: a path or a name, where a
+ *   pasted key goes), also a whole word of a key's length in base64 that is not an existing file
+ *   (KEY_SHAPED_WORD).
+ * An unpadded standard-base64 key holds '/' and reads as a path when it is a component of one: that
+ * one spelling is found as a word or an option's value only.
+ * The CLI refuses every word of the command line this finds before any command runs (main.ts), and
+ * keyProviderFromArgs refuses key option values with it for callers that skip main().
  */
-export function argHoldsKeyText(word: string): boolean {
-  if (containsKeyText(word) || EMBEDDED_PADDED_KEY.test(word)) return true;
-  return word.split(/[^A-Za-z0-9_-]/).some((part) => part.length === 43 && isKeyWord(part));
+export function containsKeyText(text: string, keyOptionValue = false): boolean {
+  if (text.includes('session-migrate-keyring')) return true;
+  // `--option=VALUE`: the value on its own (an unpadded key holding '/' follows a '=' there).
+  const option = /^(--?[A-Za-z][A-Za-z0-9-]*)=/.exec(text);
+  if (option !== null && containsKeyText(text.slice(option[0].length), PATH_OR_NAME_KEY_OPTIONS.has(option[1]!))) return true;
+  if ([...text.matchAll(KEY_WORD)].some((m) => isKeyWord(m[0]))) return true;
+  if (EMBEDDED_PADDED_KEY.test(text)) return true;
+  if (text.split(/[^A-Za-z0-9_-]/).some((part) => part.length === 43 && isKeyWord(part))) return true;
+  if (text.search(HEX_KEY_WORD) >= 0) return true;
+  // Where a key file's path or a variable's name belongs: a whole word shaped like a key, whatever its
+  // letters (a key made by hand, such as 32 equal bytes), unless it names an existing file. Not for
+  // every word: a 43-character directory name for --out is no key.
+  return keyOptionValue && KEY_SHAPED_WORD.test(text.trim()) && !existsSync(text);
 }
 
 /**
@@ -109,17 +122,15 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
   const nonEmpty = (name: string, v: string | undefined): string | undefined => {
     if (v === undefined) return undefined;
     if (v === '') throw new UserFacingError(`--${name} cannot be empty`);
-    // A key written into the command itself (`--key-command 'echo KEY'`) is a key on the command
-    // line: visible in ps, /proc/PID/cmdline and shell history.
-    if (name === 'key-command' && containsKeyText(v)) {
+    // The CLI has refused these already (main.ts: every word of the command line); this guards the
+    // command modules' other callers. A key written into the command itself (`--key-command 'echo
+    // KEY'`) is a key on the command line: visible in ps, /proc/PID/cmdline and shell history. A key
+    // pasted where a path or a name belongs must not be echoed back in an error message.
+    if (containsKeyText(v, name !== 'key-command')) {
       throw new UserFacingError(
-        '--key-command contains what looks like key material (not shown); keys never come from the command line: give a command that fetches the key (a secrets manager CLI), or use --key-file or --key-env',
-      );
-    }
-    // A key pasted where a path or a name belongs must not be echoed back in an error message.
-    if (name !== 'key-command' && looksLikeKeyText(v)) {
-      throw new UserFacingError(
-        `--${name} takes a ${name === 'key-env' ? 'variable name' : 'file path'}, and this value looks like key material (not shown); keys never come from the command line`,
+        name === 'key-command'
+          ? '--key-command contains what looks like key material (not shown); keys never come from the command line: give a command that fetches the key (a secrets manager CLI), or use --key-file or --key-env'
+          : `--${name} takes a ${name === 'key-env' ? 'variable name' : 'file path'}, and this value looks like key material (not shown); keys never come from the command line`,
       );
     }
     return v;

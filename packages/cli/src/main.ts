@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import { UserFacingError, VERSION, printable } from '@session-migrate/common';
 import { checkSpellings, checkValues, describeUsageFailure, notDecimal, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
 import type { CommandFactory, Print, Run } from './commands/context.ts';
-import { argHoldsKeyText, redactKeyText } from './key-options.ts';
+import { PATH_OR_NAME_KEY_OPTIONS, containsKeyText, redactKeyText } from './key-options.ts';
 import { keysModule } from './commands/keys.ts';
 import { planModule } from './commands/plan.ts';
 import { applyModule } from './commands/apply.ts';
@@ -115,8 +115,9 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     // its result (--dry-run=yes, an option given twice, --no-<string>) is refused from the words as
     // typed, against yargs' own option table of the command (argv.ts).
     .middleware((a: Record<string, unknown>, y?: unknown) => {
-      // Keys never come from the command line: a word holding one is refused, never repeated.
-      const at = argv.findIndex(argHoldsKeyText);
+      // Keys never come from the command line: a word holding one (containsKeyText, the rule's one
+      // home) is refused, never repeated.
+      const at = argv.findIndex((word, i) => containsKeyText(word, PATH_OR_NAME_KEY_OPTIONS.has(argv[i - 1] ?? '')));
       if (at >= 0)
         throw new UserFacingError(
           `word ${at + 1} of the command line looks like key material (not shown); keys never come from the command line: use --key-file, --key-env or --key-command`,

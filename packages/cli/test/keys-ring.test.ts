@@ -281,3 +281,95 @@ describe('a key on the command line is refused and never repeated (docs/keys.md,
     }
   });
 });
+
+describe('one rule for key text on the command line (containsKeyText), hex keys included', async () => {
+  const { containsKeyText, keyProviderFromArgs } = await import('../src/key-options.ts');
+  const { spawnSync } = await import('node:child_process');
+  const BIN = join(import.meta.dirname, '../bin/session-migrate.js');
+  const key = Buffer.from('fb'.repeat(4) + '3f'.repeat(20) + 'c0'.repeat(8), 'hex');
+  const hex = key.toString('hex');
+  // Every spelling of a 32-byte key the rule covers: what key files accept (standard padded base64)
+  // and what people paste (unpadded, URL-safe with and without a digit, hex in both cases).
+  const spellings = [
+    key.toString('base64'),
+    key.toString('base64').slice(0, 43),
+    key.toString('base64url'),
+    'vAHQwJdzvlCYxQbcGEVtFmYNzBtZgHwjhVotTolWbIE',
+    hex,
+    hex.toUpperCase(),
+  ];
+
+  it('finds each spelling as a word, an =value, a path component and inside a command; leaves digests and names alone', () => {
+    for (const k of spellings) {
+      for (const w of [k, `--out=${k}`, `echo ${k}`, `printf '%s' "${k}"`]) expect(containsKeyText(w), w).toBe(true);
+      // An unpadded standard-base64 key holds '/': inside a path it is a path (documented).
+      if (!k.includes('/') || k.endsWith('='))
+        for (const w of [`/tmp/${k}`, `/tmp/${k}/plan.json`]) expect(containsKeyText(w), w).toBe(true);
+      for (const option of ['key-file', 'key-ring', 'key-env', 'key-command'] as const) {
+        let message = '';
+        try {
+          keyProviderFromArgs({ [option]: option === 'key-command' ? `echo ${k}` : k }, true);
+        } catch (err) {
+          message = (err as Error).message;
+        }
+        expect(message, `${option} ${k}`).toMatch(/looks like key material \(not shown\)/);
+        expect(message).not.toContain(k.slice(0, 12));
+      }
+    }
+    for (const w of [
+      `smsess:{${hex}}`,
+      `sha256:${hex}`,
+      `rediss://default:${hex}@127.0.0.1:6379/0`,
+      hex.slice(0, 63),
+      hex + 'ab',
+      '0123456789abcdef',
+      'vault kv get -field=ring secret/session-migrate',
+      '/var/lib/php/sessions',
+    ])
+      expect(containsKeyText(w), w).toBe(false);
+    // A key made by hand (32 equal bytes, no upper case letter) counts where a key's path or name
+    // belongs; elsewhere a word of a key's length without a key's mix of letters is a name.
+    const handMade = Buffer.alloc(32, 0xfa).toString('base64url');
+    const dirName = 'php-sessions-of-shop-2026-12-05-production1';
+    expect(dirName).toHaveLength(43);
+    expect(containsKeyText(handMade, true)).toBe(true);
+    expect(containsKeyText(`--key-ring=${handMade}`)).toBe(true);
+    expect(containsKeyText(dirName, true)).toBe(true);
+    expect(containsKeyText(dirName)).toBe(false);
+    expect(containsKeyText(`--out=${dirName}`)).toBe(false);
+  });
+
+  it('the CLI refuses a hex key as a word, as --out, and inside --key-command, exit 2, one line that does not hold it', () => {
+    const out = join(dir, 'hex-out');
+    for (const argv of [
+      ['keys', 'id', hex, '--key-file', '/nonexistent/k'],
+      ['keys', 'generate', '--out', hex],
+      ['keys', 'generate', `--out=${join(out, hex.toUpperCase())}`],
+      ['keys', 'id', '--key-command', `echo ${hex}`],
+      ['keys', 'id', '--key-env', hex],
+    ]) {
+      const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(r.status, `${argv.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(
+        /^session-migrate: word \d of the command line looks like key material \(not shown\); keys never come from the command line/,
+      );
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stdout + r.stderr).not.toContain(hex.slice(10, 30));
+      expect((r.stdout + r.stderr).toLowerCase()).not.toContain(hex.slice(40, 60));
+    }
+    // A directory name of a key's length is no key: --out takes it.
+    const named = spawnSync(
+      process.execPath,
+      [BIN, 'keys', 'generate', '--out', join(dir, 'php-sessions-of-shop-2026-12-05-production1')],
+      {
+        cwd: dir,
+        encoding: 'latin1',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    expect(named.status, named.stderr).toBe(0);
+    // Nothing was written under a name made of the key.
+    expect(existsSync(join(dir, hex))).toBe(false);
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
+});

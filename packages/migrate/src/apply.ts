@@ -135,6 +135,14 @@ export interface SessionCounts {
   missingAfterWrite: number;
   /** Sessions whose read-back failed (Redis errors): their presence is not proven (re-run apply). */
   unverified: number;
+  /**
+   * Of `migrated` (written by this run), those the read-back did not find (also in `missingAfterWrite`):
+   * written, then lost. `migrated` counts writes Redis acknowledged; `migrated - migratedMissing -
+   * migratedUnverified` of them were seen in Redis at the end.
+   */
+  migratedMissing: number;
+  /** Of `migrated`, those the read-back could not read (also in `unverified`). */
+  migratedUnverified: number;
   /** Files that kept changing while read: not copied (re-run apply). */
   unstable: number;
   /** Redis source keys without a TTL, given gc_maxlifetime. */
@@ -170,6 +178,8 @@ export function emptySessionCounts(): SessionCounts {
     unconfirmed: 0,
     missingAfterWrite: 0,
     unverified: 0,
+    migratedMissing: 0,
+    migratedUnverified: 0,
     unstable: 0,
     noTtl: 0,
     expired: 0,
@@ -290,11 +300,8 @@ class ApplyRun {
   /** Cluster, with WAIT wanted: sessions found already present, by the master (`host:port`) serving their slot then ('?': unknown). */
   private readonly presentByMaster = new Map<string, number>();
   private stopped: ClassifiedError | undefined;
-  /**
-   * Behind Sentinel: the end check waited for the master the sentinels report (followSentinelMaster)
-   * and none was reachable as master; the read-back then looks once more instead of waiting again.
-   */
-  private noMaster = false;
+  /** Whether Redis is gone: set and read by the write phase, the end check and the read-back. */
+  private readonly gone: RedisGone;
   private readonly retry: RetryPolicy;
   private readonly ctx: PrepareContext;
   private readonly counts = emptySessionCounts();
@@ -303,7 +310,6 @@ class ApplyRun {
   private readonly unstable: string[] = [];
   private readonly foreignOwned: string[] = [];
   private handled = 0;
-  private aborted = false;
   private readonly filesSource: SessionSource | undefined;
   private readonly pool: PreparePool | undefined;
   /** Without workers, this thread reuses its own pack buffers the same way. */
@@ -323,6 +329,7 @@ class ApplyRun {
     this.waitWanted = [...this.confirm.minReplicas.values()].some((n) => n > 0);
     this.ledger = new PresenceLedger(plan.target.prefix);
     this.retry = options.retry ?? DEFAULT_RETRY;
+    this.gone = new RedisGone(options.target?.topology);
     this.ctx = {
       prefix: plan.target.prefix,
       gcMaxlifetime: plan.php.gcMaxlifetime,
@@ -357,13 +364,8 @@ class ApplyRun {
     try {
       const client = this.client;
       if (!this.dryRun && client !== undefined && this.waitWanted && this.counts.alreadyPresent > 0) await this.confirmPresent(client);
-      if (!this.dryRun && client !== undefined && this.confirm.readBack !== false && this.ledger.size > 0) {
-        // After an abort the run is not ok whatever the read-back finds, and Redis has just failed the
-        // whole retry budget: one attempt per group, not the budget again (with Redis dead for good the
-        // read-back added about a minute at 100k sessions after the write phase gave up).
-        const retry = this.aborted ? { ...this.retry, attempts: 0 } : this.retry;
-        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, retry, this.noMaster);
-      }
+      if (!this.dryRun && client !== undefined && this.confirm.readBack !== false && this.ledger.size > 0)
+        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, this.retry, this.gone);
     } finally {
       this.ledger.close();
     }
@@ -374,7 +376,7 @@ class ApplyRun {
       failures: this.failures,
       unstable: this.unstable,
       foreignOwned: this.foreignOwned,
-      aborted: this.aborted,
+      aborted: this.gone.writesStopped,
       ...(this.stopped !== undefined ? { stopped: this.stopped } : {}),
       missing,
       replicaShortfalls: this.replicaShortfalls,
@@ -479,7 +481,7 @@ class ApplyRun {
     // replicas fall short leaves only its own sessions unconfirmed.
     const writtenByMaster = this.waitWanted && !this.dryRun && client.topology === 'cluster' ? new Map<string, number>() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (this.aborted) {
+      if (this.gone.writesStopped) {
         counts.notDone += pending.length;
         return answered;
       }
@@ -508,7 +510,7 @@ class ApplyRun {
       if (permanent !== undefined) {
         // Retrying cannot help: stop the run, say what to fix.
         this.stopped ??= permanent;
-        this.aborted = true;
+        this.gone.markGone('stopped');
         counts.notDone += again.length;
         break;
       }
@@ -516,7 +518,7 @@ class ApplyRun {
       if (attempt >= retry.attempts) {
         // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
         for (const i of again) this.record(items, i, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
-        this.aborted = true;
+        this.gone.markGone('writes');
         break;
       }
       counts.retries++;
@@ -572,7 +574,7 @@ class ApplyRun {
       const c = client.classify(err);
       if (c.kind === 'permanent') {
         this.stopped ??= c;
-        this.aborted = true;
+        this.gone.markGone('stopped');
       }
       short = [{ node: '?', wanted: 1, acked: 0 }];
     }
@@ -621,11 +623,12 @@ class ApplyRun {
     try {
       // Behind Sentinel: check the master the sentinels report now (else its replica answers role:slave: short).
       // None reachable as master within the wait: every present session is unconfirmed (one master).
-      this.noMaster = await client.followSentinelMaster().then(
+      const noMaster = await client.followSentinelMaster().then(
         () => false,
         () => true,
       );
-      short = this.noMaster
+      if (noMaster) this.gone.markGone('no master');
+      short = noMaster
         ? [{ node: '?', wanted: 1, acked: 0 }]
         : await client.replicasCaughtUp(this.confirm.minReplicas, this.confirm.waitTimeoutMs);
       if (client.topology === 'cluster') {
@@ -653,7 +656,7 @@ class ApplyRun {
         counts.migratedBytes += items.plaintextLength(i);
         if (this.dryRun) break; // nothing written, nothing to read back
         const [bytes, at] = items.keyAt(i);
-        this.ledger.addFrom(bytes, at, items.ttlMs(i));
+        this.ledger.addFrom(bytes, at, items.ttlMs(i)); // written by this run
         break;
       }
       case 'destroyed':
@@ -722,17 +725,95 @@ class ApplyRun {
 }
 
 /**
+ * "Redis is gone": the one state apply's write phase, its end check and its read-back share about a
+ * target that stopped answering, so none of them spends again what another has just spent.
+ *
+ * It is set when the write phase spends its retry budget (`writes`) or meets a permanent error
+ * (`stopped`: Redis answers, but the run is not ok whatever follows), when the end check waits for
+ * the master the sentinels report and none is reachable as master (`no master`; cleared when the
+ * read-back finds one again), and when a read on one server (or Sentinel's master) finds the
+ * connection lost with no retries left, or still no Sentinel master (`no answer`).
+ * Once set:
+ * - the write phase stops: the sessions it had left are counted notDone (`aborted`);
+ * - nothing retries (retryPolicy): the run is not ok whatever the read-back finds, and each attempt
+ *   against a dead server waits for ioredis's reconnects (with Redis dead for good the read-back's
+ *   retries added about a minute at 100k sessions after the write phase gave up);
+ * - the read-back does not wait for a Sentinel master again after the end check waited for one
+ *   (sentinelWaitMs), and when there is still none, it asks no more;
+ * - `no answer`: the read-back asks no more (askable), every session left is counted unverified (it
+ *   asked group after group before, each attempt waiting for ioredis's reconnects: about 5 minutes
+ *   for 17,000 sessions written, when one answer already said the server was gone).
+ * In a cluster a lost connection speaks for one node only: the others are still asked, once each
+ * after the write phase gave up, with retries otherwise.
+ */
+export class RedisGone {
+  /** Why, by cause: several may hold (the write phase gave up, then the end check found no master). */
+  private readonly causes = new Set<'writes' | 'stopped' | 'no master' | 'no answer'>();
+
+  /** @param topology the target's (a cluster's nodes fail one by one; one server fails whole). */
+  constructor(private readonly topology: Topology | undefined) {}
+
+  /** Whether Redis is gone (any cause). */
+  get isGone(): boolean {
+    return this.causes.size > 0;
+  }
+
+  /**
+   * The write phase spent its retry budget (`writes`) or met a permanent error (`stopped`: Redis
+   * answers, but the run is not ok whatever follows, so nothing is retried either), or the end check
+   * found no Sentinel master (`no master`).
+   */
+  markGone(why: 'writes' | 'stopped' | 'no master'): void {
+    this.causes.add(why);
+  }
+
+  /** Whether the write phase stopped (`writes`, `stopped`): what it has left is notDone (the report's `aborted`). */
+  get writesStopped(): boolean {
+    return this.causes.has('writes') || this.causes.has('stopped');
+  }
+
+  /**
+   * A read found the connection lost and had no retries left: on one server (or Sentinel's master)
+   * Redis is gone and the read-back asks no more; in a cluster, only that node's sessions are lost.
+   */
+  connectionLost(): void {
+    if (this.topology !== 'cluster') this.causes.add('no answer');
+  }
+
+  /**
+   * The read-back's look for a Sentinel master: one reachable again (`found`) is read as usual; still
+   * none after the end check's wait: nothing to read from, ask no more.
+   */
+  sentinelMasterLooked(found: boolean): void {
+    if (!this.causes.has('no master')) return;
+    if (found) this.causes.delete('no master');
+    else this.causes.add('no answer');
+  }
+
+  /** Whether to ask Redis at all. */
+  get askable(): boolean {
+    return !this.causes.has('no answer');
+  }
+
+  /** How long the read-back waits for a Sentinel master: not again (0) after the end check found none. */
+  get sentinelWaitMs(): number | undefined {
+    return this.causes.has('no master') ? 0 : undefined;
+  }
+
+  /** The backoff to use now: `policy`, or no retry at all once Redis is gone. */
+  retryPolicy(policy: RetryPolicy): RetryPolicy {
+    return this.isGone ? { ...policy, attempts: 0 } : policy;
+  }
+}
+
+/**
  * Reads back the presence of every session in the ledger (EXISTS of the key and its tombstone,
  * grouped by slot). Behind Sentinel it first makes sure the connection is on the master the sentinels
  * report now, so a write lost in a failover is seen as missing. Sessions whose TTL ran out since are
- * not counted; transient errors are retried with the same backoff. When a group's retries are spent
- * on a connection that stays down (the server is gone; not in a cluster, where one node may be down
- * and the others are still read), every later session is counted unverified without asking: each attempt against a dead server waits for ioredis's reconnects, and asking group
- * after group made a run whose Redis had died for good take minutes (about 5 for 17,000 sessions
- * written) to report what it already knew. Nothing is counted present that was not read.
- * @param noMaster the end check already waited for a Sentinel master and found none reachable: look
- *   once more (one that came back since is read as usual), and when there is still none, count every
- *   session unverified at once rather than wait and retry again (apply exits 1 either way).
+ * not counted; transient errors are retried with the same backoff until Redis is gone (RedisGone,
+ * shared with the write phase and the end check, says when to stop asking or retrying). Nothing is
+ * counted present that was not read. Each session not found, or not read, is also counted against
+ * `migrated` when this run wrote it (migratedMissing, migratedUnverified).
  */
 async function readBack(
   client: RedisConnection,
@@ -741,22 +822,27 @@ async function readBack(
   counts: SessionCounts,
   missing: string[],
   retry: RetryPolicy,
-  noMaster = false,
+  gone: RedisGone,
 ): Promise<void> {
-  let unreachable = false;
-  try {
-    await client.followSentinelMaster(noMaster ? 0 : undefined);
-  } catch {
-    // The read-back below then fails or finds what this master has; either way nothing is hidden.
-    // Still no master after the end check's wait: nothing to read from; nothing is proven present.
-    unreachable = noMaster;
-  }
+  // The read-back below then fails or finds what this master has; either way nothing is hidden.
+  // Still no master after the end check's wait: nothing to read from; nothing is proven present.
+  gone.sentinelMasterLooked(
+    await client.followSentinelMaster(gone.sentinelWaitMs).then(
+      () => true,
+      () => false,
+    ),
+  );
+  const unverified = (e: LedgerEntry): void => {
+    counts.unverified++;
+    if (e.written) counts.migratedUnverified++;
+  };
   for (const chunk of ledger.chunks(BATCH_SIZE)) {
-    if (unreachable) {
+    if (!gone.askable) {
       const now = Date.now();
-      for (const e of chunk) if (e.deadlineMs - 1000 > now) counts.unverified++;
+      for (const e of chunk) if (e.deadlineMs - 1000 > now) unverified(e);
       continue;
     }
+    const policy = gone.retryPolicy(retry);
     let pending = chunk;
     for (let attempt = 0; pending.length > 0; attempt++) {
       const presence = await readBackPresence(
@@ -772,21 +858,27 @@ async function readBack(
         if (e.deadlineMs - 1000 <= now) return; // expired meanwhile, as it should
         if (p === 'missing') {
           counts.missingAfterWrite++;
+          if (e.written) counts.migratedMissing++;
           if (missing.length < MAX_LISTED) missing.push(e.key);
           return;
         }
-        if (p.error.kind === 'transient' && attempt < retry.attempts) again.push(e);
+        if (p.error.kind === 'transient' && attempt < policy.attempts) again.push(e);
         else {
-          counts.unverified++;
-          // One server (or Sentinel's master): it is down. In a cluster only one node may be, and the
-          // sessions of the others are still read.
-          if (isConnectionLost(p.error) && client.topology !== 'cluster') unreachable = true;
+          unverified(e);
+          if (isConnectionLost(p.error)) gone.connectionLost();
         }
       });
-      if (again.length > 0) await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
+      if (again.length > 0) await sleep(Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt));
       pending = again;
     }
   }
+}
+
+/** A session of the ledger: its key name, the time its TTL ends (ms since the epoch), whether this run wrote it. */
+export interface LedgerEntry {
+  key: string;
+  deadlineMs: number;
+  written: boolean;
 }
 
 /**
@@ -818,7 +910,7 @@ export class PresenceLedger {
     return this.blocks.length * PresenceLedger.BLOCK + this.inBlock;
   }
 
-  /** add() of the key name at `offset` in `bytes` (no view or string made). */
+  /** add() of the key name at `offset` in `bytes` (no view or string made) of a session this run wrote. */
   addFrom(bytes: Buffer, offset: number, ttlMs: number): void {
     const hex = offset + this.prefixBytes + 1;
     const out = this.digests;
@@ -828,14 +920,18 @@ export class PresenceLedger {
     if (++this.inBlock === PresenceLedger.BLOCK) this.spill();
   }
 
-  /** Adds a session key `<prefix>{<64 hex>}` (text or bytes) whose TTL is `ttlMs` from now. */
-  add(key: string | Buffer, ttlMs: number): void {
+  /**
+   * Adds a session key `<prefix>{<64 hex>}` (text or bytes) whose TTL is `ttlMs` from now.
+   * @param written true: this run wrote it (migrated); false (default): found present.
+   */
+  add(key: string | Buffer, ttlMs: number, written = false): void {
     const hex =
       typeof key === 'string'
         ? key.slice(this.prefix.length + 1, this.prefix.length + 65)
         : key.toString('latin1', this.prefixBytes + 1, this.prefixBytes + 65);
     this.digests.write(hex, this.inBlock * 32, 32, 'hex');
-    this.deadlines[this.inBlock] = Date.now() + ttlMs;
+    // Found present: the deadline is kept negative (deadlines are positive ms since the epoch).
+    this.deadlines[this.inBlock] = written ? Date.now() + ttlMs : -(Date.now() + ttlMs);
     if (++this.inBlock === PresenceLedger.BLOCK) this.spill();
   }
 
@@ -863,8 +959,8 @@ export class PresenceLedger {
     this.inBlock = 0;
   }
 
-  /** The entries in chunks of at most `size`, in the order added: key name and TTL deadline. */
-  *chunks(size: number): Generator<Array<{ key: string; deadlineMs: number }>> {
+  /** The entries in chunks of at most `size`, in the order added: key name, TTL deadline, whether this run wrote it. */
+  *chunks(size: number): Generator<LedgerEntry[]> {
     const B = PresenceLedger.BLOCK;
     const digests = Buffer.alloc(32 * B);
     const deadlines = new Float64Array(B);
@@ -878,14 +974,12 @@ export class PresenceLedger {
     yield* this.chunksOf({ digests: this.digests, deadlines: this.deadlines, n: this.inBlock }, size);
   }
 
-  private *chunksOf(
-    block: { digests: Buffer; deadlines: Float64Array; n: number },
-    size: number,
-  ): Generator<Array<{ key: string; deadlineMs: number }>> {
+  private *chunksOf(block: { digests: Buffer; deadlines: Float64Array; n: number }, size: number): Generator<LedgerEntry[]> {
     for (let start = 0; start < block.n; start += size) {
-      const out: Array<{ key: string; deadlineMs: number }> = [];
+      const out: LedgerEntry[] = [];
       for (let i = start; i < Math.min(block.n, start + size); i++) {
-        out.push({ key: `${this.prefix}{${block.digests.toString('hex', i * 32, i * 32 + 32)}}`, deadlineMs: block.deadlines[i]! });
+        const d = block.deadlines[i]!;
+        out.push({ key: `${this.prefix}{${block.digests.toString('hex', i * 32, i * 32 + 32)}}`, deadlineMs: Math.abs(d), written: d > 0 });
       }
       yield out;
     }

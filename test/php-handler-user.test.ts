@@ -223,6 +223,23 @@ describe('the PHP handler with its own ACL user', () => {
     );
     expect(ok.stdout).toContain(`  redis user  the PHP handler connects as ACL user "${HANDLER.name}"`);
 
+    // generate php --json names the user, whether it is the handler's own, and its rule
+    const json = cli(['generate', 'php', '--plan', planFile, '--json', '--dry-run']);
+    expect(json.status, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { handlerUser: unknown }).handlerUser).toEqual({
+      user: HANDLER.name,
+      own: true,
+      aclRule: handlerAclRule(PREFIX),
+    });
+    // a plan whose handler user was edited into one Redis cannot take is refused before anything is written
+    const edited = JSON.parse(readFileSync(planFile, 'utf8')) as { artifacts: { handlerUser: string } };
+    edited.artifacts.handlerUser = 'two words';
+    writeFileSync(planFile, JSON.stringify(edited));
+    const refused = cli(['generate', 'php', '--plan', planFile]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/artifacts\.handlerUser is not a Redis ACL user name \(edited by hand\?\); re-run plan\n$/);
+    expect(existsSync(join(root, 'art2'))).toBe(false);
+
     const bootstrap = readFileSync(artifacts().bootstrapFile, 'utf8');
     for (const bad of ['', 'two words', 'tab\there', 'nl\nx']) {
       const planFile3 = join(root, 'plan3.json');

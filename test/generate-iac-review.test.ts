@@ -7,7 +7,7 @@
  * the parameter group family, Multi-AZ only over two or more subnets, and `--out` refused when empty.
  * Starts no server: unit tier.
  */
-import { App, Stack } from 'aws-cdk-lib';
+import { App, CfnDeletionPolicy, Stack } from 'aws-cdk-lib';
 import { CfnSecurityGroup } from 'aws-cdk-lib/aws-ec2';
 import { CfnParameterGroup, CfnReplicationGroup, CfnSubnetGroup, CfnUser, CfnUserGroup } from 'aws-cdk-lib/aws-elasticache';
 import { CfnSecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -23,7 +23,7 @@ type Obj = { [k: string]: unknown };
 
 const cfnText = renderIac({ format: 'cloudformation' })[0]!.contents;
 const cfn = parseYaml(cfnText, { uniqueKeys: true, strict: true }) as Obj;
-const resources = cfn.Resources as Record<string, { Type: string; Properties: Obj; DeletionPolicy?: string }>;
+const resources = cfn.Resources as Record<string, { Type: string; Properties: Obj; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
 const params = cfn.Parameters as Record<string, Obj>;
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 const rgProps = ofType('AWS::ElastiCache::ReplicationGroup')[0]![1].Properties;
@@ -236,6 +236,51 @@ describe('generate iac: production shape of a session store', () => {
     const lifecycle = tfRg.blocks.find((b) => b.type === 'lifecycle')!;
     const pre = lifecycle.blocks.find((b) => b.type === 'precondition')!;
     expect(pre.attrs.get('condition')).toBe('!var.multi_az || length(var.private_subnet_ids) >= 2');
+  });
+});
+
+describe('generate iac: replacement protection (a new replication group starts empty: every user logged out)', () => {
+  for (const options of [{}, { auth: 'rbac' as const }, { auth: 'rbac' as const, clusterShards: 3 }]) {
+    const what = JSON.stringify(options);
+    it(`${what}: Terraform prevent_destroy on the replication group; CloudFormation keeps it on replacement, no snapshot`, () => {
+      const tfV = readHcl(renderIac({ format: 'terraform', ...options })[0]!.contents);
+      const rg = tfV.find((b) => b.type === 'resource' && b.labels[0] === 'aws_elasticache_replication_group')!;
+      const lifecycle = rg.blocks.find((b) => b.type === 'lifecycle')!;
+      expect(lifecycle.attrs.get('prevent_destroy')).toBe('true'); // a literal: Terraform allows no variable here
+      // Only the replication group holds sessions; the other resources can be replaced freely.
+      for (const b of tfV.filter((x) => x.type === 'resource' && x !== rg))
+        expect(b.blocks.find((x) => x.type === 'lifecycle')?.attrs.get('prevent_destroy'), b.labels.join('.')).toBeUndefined();
+
+      const cfnV = parseYaml(renderIac({ format: 'cloudformation', ...options })[0]!.contents, { uniqueKeys: true, strict: true }) as Obj;
+      const resV = cfnV.Resources as Record<string, Obj>;
+      const policies = Object.values(CfnDeletionPolicy) as string[];
+      for (const [logical, r] of Object.entries(resV)) {
+        for (const k of Object.keys(r))
+          expect(
+            ['Type', 'Properties', 'Condition', 'DependsOn', 'DeletionPolicy', 'UpdateReplacePolicy', 'Metadata'],
+            `${logical}.${k}`,
+          ).toContain(k);
+        for (const k of ['DeletionPolicy', 'UpdateReplacePolicy'] as const)
+          if (r[k] !== undefined) expect(policies, `${logical}.${k}`).toContain(r[k]);
+      }
+      const [, rgV] = Object.entries(resV).find(([, r]) => r.Type === 'AWS::ElastiCache::ReplicationGroup')!;
+      expect(rgV.UpdateReplacePolicy).toBe(CfnDeletionPolicy.RETAIN);
+      expect(rgV.DeletionPolicy).toBe(CfnDeletionPolicy.DELETE); // never Snapshot: sessions are not kept in backups
+    });
+  }
+
+  it('the PHP handler is pointed at <name>-php with --handler-user (rbac), in the header and an output', () => {
+    const tfV = renderIac({ format: 'terraform', auth: 'rbac', name: 'shop' })[0]!.contents;
+    const cfnV = renderIac({ format: 'cloudformation', auth: 'rbac', name: 'shop' })[0]!.contents;
+    expect(tfV).toContain('session-migrate plan ... --handler-user <name>-php');
+    expect(cfnV).toContain('session-migrate plan ... --handler-user <Name>-php');
+    const out = readHcl(tfV).find((b) => b.type === 'output' && b.labels[0] === 'php_handler_user')!;
+    expect(out.attrs.get('value')).toBe('aws_elasticache_user.php.user_name');
+    const outputs = (parseYaml(cfnV) as Obj).Outputs as Record<string, Obj>;
+    expect(outputs.PhpHandlerUser!.Value).toEqual({ 'Fn::Sub': '${Name}-php' });
+    expect((((parseYaml(cfnV) as Obj).Resources as Record<string, Obj>).PhpUser!.Properties as Obj).UserName).toEqual({
+      'Fn::Sub': '${Name}-php',
+    });
   });
 });
 

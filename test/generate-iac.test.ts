@@ -397,6 +397,7 @@ describe('generate iac: cluster mode and RBAC options on the command line', () =
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('session-migrate-migrate');
     expect(r.stdout).toContain('configuration endpoint');
+    expect(r.stdout).toContain('--handler-user session-migrate-php');
     const t = parseYaml(readFileSync(join(dir, 'session-migrate-redis.yaml'), 'utf8')) as Obj;
     expect(resourcesOfType(t, 'AWS::ElastiCache::User')).toHaveLength(4);
     expect(((t.Parameters as Obj).ClusterShards as Obj).Default).toBe(3);

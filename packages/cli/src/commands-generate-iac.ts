@@ -75,6 +75,9 @@ export function generateIacCommand(args: GenerateIacArgs, print: (line: string) 
     print(
       `session-migrate connects as ${n}-migrate (verify as ${n}-verify), PHP as ${n}-php, with TLS: rediss://USER@<${endpoint}>:6379/0 (see the notes at the top of the file)`,
     );
+    print(
+      `give the PHP handler its own user: session-migrate plan (or generate php) --handler-user ${n}-php, and ${n}-php's password in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts`,
+    );
   } else {
     print(`fill in the ${inputs}; the AUTH token is generated into the secret ${printable(args.name)}/redis-auth-token`);
     print(`PHP connects with TLS: session-migrate plan --target rediss://<${endpoint}>:6379/0 (see the notes at the top of the file)`);

@@ -5,7 +5,7 @@
  * the switch to strict mode regenerates them without read-through (docs/runbook.md).
  */
 import { printable } from '@session-migrate/common';
-import { describeArtifactResults, generatePhp } from '@session-migrate/migrate';
+import { describeArtifactResults, describeHandlerUser, generatePhp } from '@session-migrate/migrate';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { Print } from './commands/context.ts';
 
@@ -17,6 +17,8 @@ export interface GenerateArgs {
   locking?: LockingOptions;
   /** Overrides the plan's persistent connections (--persistent / --no-persistent). */
   persistent?: boolean;
+  /** The Redis ACL user the handler connects as (--handler-user); undefined = as the plan says. */
+  handlerUser?: string;
   dryRun: boolean;
   json: boolean;
 }
@@ -29,11 +31,23 @@ export async function generateCommand(args: GenerateArgs, print: Print): Promise
   const { json, ...options } = args;
   const report = generatePhp(options);
   if (json) {
-    print(JSON.stringify({ mode: report.mode, dryRun: report.dryRun, artifacts: report.artifacts }, null, 2));
+    print(
+      JSON.stringify(
+        {
+          mode: report.mode,
+          dryRun: report.dryRun,
+          artifacts: report.artifacts,
+          handlerUser: { user: report.handlerUser.user ?? null, own: report.handlerUser.own, aclRule: report.handlerUser.rule },
+        },
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   print(`session-migrate generate: ${report.mode} mode${report.dryRun ? ' (dry run: nothing written)' : ''}`);
   for (const line of describeArtifactResults(report.artifacts, report.outDir)) print(`  artifact    ${printable(line)}`);
+  print(`  redis user  ${describeHandlerUser(report.handlerUser)}`);
   print(
     report.mode === 'read-through'
       ? '  next        deploy these to EVERY PHP host and reload PHP, then run apply on each host (docs/runbook.md)'

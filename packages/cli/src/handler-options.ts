@@ -1,12 +1,12 @@
 /**
  * The options of `plan` and `generate php` that choose how the generated PHP handler locks sessions and
  * connects (php/src/SessionLock.php, php/src/ConnectionFactory.php). `plan` stores them in the plan
- * (`artifacts.locking`, `artifacts.persistent`); `generate php` overrides the plan's and records its
+ * (`artifacts.locking`, `artifacts.persistent`, `artifacts.handlerUser`); `generate php` overrides the plan's and records its
  * choices for a later apply to keep (packages/migrate/src/artifacts.ts GENERATE_CHOICES_FILE).
  * Register with handlerOptions(), read with handlerChoicesFromArgs().
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_LOCKING, UserFacingError } from '@session-migrate/common';
+import { DEFAULT_LOCKING, UserFacingError, checkAclUserName } from '@session-migrate/common';
 import type { LockingOptions } from '@session-migrate/generate';
 
 /** The parsed option values (yargs names). */
@@ -17,6 +17,7 @@ export interface HandlerOptionArgs {
   'lock-ttl'?: number | undefined;
   'lock-failure'?: string | undefined;
   persistent?: boolean | undefined;
+  'handler-user'?: string | undefined;
 }
 
 /** Adds the handler options to a yargs command; none has a default here (absent: the plan's, or the handler's default). */
@@ -46,14 +47,20 @@ export function handlerOptions<T>(y: Argv<T>) {
     .option('persistent', {
       type: 'boolean',
       describe: 'persistent Redis connections, one per PHP worker (default on; --no-persistent: one per request)',
+    })
+    .option('handler-user', {
+      type: 'string',
+      describe:
+        "the Redis ACL user the PHP handler connects as, with only the handler's rule (docs/redis.md); its password in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts (default: the plan's user, the migration's)",
     });
 }
 
 /**
  * The handler choices given on the command line (only those given).
- * @throws UserFacingError for a value out of range (the same ranges the generator enforces).
+ * @throws UserFacingError for a value out of range (the same ranges the generator enforces), or a
+ *   --handler-user Redis cannot take as a user name (checkAclUserName).
  */
-export function handlerChoicesFromArgs(a: HandlerOptionArgs): { locking?: LockingOptions; persistent?: boolean } {
+export function handlerChoicesFromArgs(a: HandlerOptionArgs): { locking?: LockingOptions; persistent?: boolean; handlerUser?: string } {
   const locking: LockingOptions = {};
   const whole = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
     if (value === undefined) return undefined;
@@ -76,5 +83,6 @@ export function handlerChoicesFromArgs(a: HandlerOptionArgs): { locking?: Lockin
   return {
     ...(Object.keys(locking).length > 0 ? { locking } : {}),
     ...(a.persistent !== undefined ? { persistent: a.persistent } : {}),
+    ...(a['handler-user'] !== undefined ? { handlerUser: checkAclUserName(String(a['handler-user']), '--handler-user') } : {}),
   };
 }

@@ -71,6 +71,7 @@ export {
   type AtomicWriteOptions,
   type Finding,
   type Severity,
+  checkAclUserName,
 } from '@session-migrate/common';
 
 // ------------------------------------------------------------------ keys and the envelope (docs/keys.md, docs/envelope.md)
@@ -189,6 +190,7 @@ export {
   memoryWarnings,
   MEMORY_HEADROOM,
   aclRuleFor,
+  handlerAclRule,
   ACL_COMMANDS,
   SENTINEL_ACL,
   PASSWORD_ENV,
@@ -242,6 +244,9 @@ export {
   applyArtifacts,
   describeArtifactResults,
   describeChoices,
+  describeHandlerUser,
+  handlerUserFor,
+  type HandlerUser,
   readGenerateChoices,
   GENERATE_CHOICES_FILE,
   redisForArtifacts,

@@ -9,3 +9,4 @@ export * from './defaults.ts';
 export * from './text-edits.ts';
 export * from './lifecycle.ts';
 export * from './php-literal.ts';
+export * from './acl-user.ts';

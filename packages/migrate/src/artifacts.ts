@@ -3,7 +3,8 @@
  * written by apply into the plan's artifacts directory.
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
-import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
+import { handlerAclRule } from '@session-migrate/redis/acl';
 import { join } from 'node:path';
 import {
   ARTIFACT_MODE,
@@ -34,14 +35,17 @@ export interface ArtifactOverrides {
   locking?: LockingOptions;
   /** Persistent connections. */
   persistent?: boolean;
+  /** The Redis ACL user the handler connects as (generate php --handler-user), over the plan's. */
+  handlerUser?: string;
 }
 
 /**
  * Renders the bootstrap, the ini fragment and the handler's sources for a plan (pure: no file is
  * touched). With `plan.artifacts.readThrough` (plan --read-through), or `mode` given explicitly, the
  * handler runs in read-through (migrating) mode over the plan's source directory (docs/runbook.md).
- * Locking and persistence come from `plan.artifacts.locking` / `plan.artifacts.persistent`, with
- * `overrides` (generate php options) over them.
+ * Locking, persistence and the handler's ACL user come from `plan.artifacts.locking` /
+ * `plan.artifacts.persistent` / `plan.artifacts.handlerUser` (handlerUserFor), with `overrides`
+ * (generate php options) over them.
  */
 export function artifactsForPlan(
   plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source'] },
@@ -53,11 +57,16 @@ export function artifactsForPlan(
     throw new UserFacingError("read-through mode needs the plan's source directory (a files: source)");
   const locking = { ...(plan.artifacts.locking ?? {}), ...(o.locking ?? {}) };
   const persistent = o.persistent ?? plan.artifacts.persistent;
+  const { user } = handlerUserFor(plan, o);
+  // The target's user is the migration's; the handler's is handlerUserFor's (the same when none is chosen).
+  const redis = redisForArtifacts(plan.target);
+  delete redis.username;
+  if (user !== undefined) redis.username = user;
   try {
     return renderArtifacts({
       ...(readThrough && plan.source?.kind === 'files' ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}` } } : {}),
       installDir: plan.artifacts.installDir,
-      redis: { ...redisForArtifacts(plan.target), ...(persistent !== undefined ? { persistent } : {}) },
+      redis: { ...redis, ...(persistent !== undefined ? { persistent } : {}) },
       ...(Object.keys(locking).length > 0 ? { locking } : {}),
       // The lookup ID survives key rotation; a plan from before key rings has none (apply fills it in).
       expectedLookupIds: plan.key.lookupId !== undefined ? [plan.key.lookupId] : [],
@@ -66,6 +75,42 @@ export function artifactsForPlan(
     if (err instanceof GenerateOptionsError) throw new UserFacingError(`cannot generate the PHP artifacts: ${err.message}`);
     throw err;
   }
+}
+
+/** The Redis ACL user the generated handler connects as, and the rule that user needs. */
+export interface HandlerUser {
+  /** The user name; undefined: Redis's `default` user (the target has no ACL user). */
+  user: string | undefined;
+  /** True when it is a user of its own (--handler-user), not the one plan and apply connect as. */
+  own: boolean;
+  /** The minimal ACL rule of the handler on the plan's prefix, topology and database (handlerAclRule). */
+  rule: string;
+}
+
+/**
+ * The ACL user the generated PHP handler connects as: generate php's --handler-user, else plan's
+ * (`plan.artifacts.handlerUser`), else the target's user, the migration's (whose rule reaches far
+ * beyond the handler's: SCAN, INFO, apply's scripts; docs/redis.md "Minimal ACL rules").
+ */
+export function handlerUserFor(plan: Pick<Plan, 'target' | 'artifacts'>, overrides: ArtifactOverrides = {}): HandlerUser {
+  const chosen = overrides.handlerUser ?? plan.artifacts.handlerUser;
+  return {
+    user: chosen ?? plan.target.username,
+    own: chosen !== undefined,
+    rule: handlerAclRule(plan.target.prefix, plan.target.topology, plan.target.db),
+  };
+}
+
+/**
+ * One line (without a label) on the user the handler connects as, for plan's and generate php's
+ * output: with its own user, that user, its rule and where its password goes; without, a note that
+ * it connects as the migration's user and how to give it its own. Names no password.
+ */
+export function describeHandlerUser(h: HandlerUser): string {
+  if (h.own)
+    return `the PHP handler connects as ACL user "${printable(h.user ?? '')}" (rule: ${h.rule}); its password in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts`;
+  const who = h.user !== undefined ? `the migration's ACL user "${printable(h.user)}"` : "Redis's default user, as the migration does";
+  return `note: the PHP handler connects as ${who}; give it a user of its own with --handler-user NAME (rule: ${h.rule}; docs/redis.md), its password in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts`;
 }
 
 /**
@@ -143,7 +188,7 @@ function sameOnDisk(path: string, a: Artifact): boolean {
 
 /**
  * The file in a plan's artifacts directory where `generate php` records the choices it made over the
- * plan's (its mode, and --lock-* / --persistent when given). apply run again later (to finish a
+ * plan's (its mode, and --lock-* / --persistent / --handler-user when given). apply run again later (to finish a
  * source, or after the switch to strict mode) renders the artifacts with the same choices, so it
  * never undoes generate php: e.g. takes PHP back from strict to read-through, or turns persistent
  * connections on again.
@@ -154,6 +199,7 @@ export const GENERATE_CHOICES_FILE = '.session-migrate-generate.json';
 export function describeChoices(c: ArtifactOverrides): string {
   const parts = [c.mode !== undefined ? `${c.mode} mode` : "the plan's mode"];
   if (c.persistent !== undefined) parts.push(`persistent connections ${c.persistent ? 'on' : 'off'}`);
+  if (c.handlerUser !== undefined) parts.push(`handler user "${printable(c.handlerUser)}"`);
   if (c.locking !== undefined)
     parts.push(
       `locking ${Object.entries(c.locking)
@@ -195,14 +241,22 @@ export function readGenerateChoices(dir: string): ArtifactOverrides | undefined 
     throw bad();
   }
   if (typeof parsed !== 'object' || parsed === null) throw bad();
-  const { mode, locking, persistent } = parsed as Record<string, unknown>;
+  const { mode, locking, persistent, handlerUser } = parsed as Record<string, unknown>;
   if (mode !== undefined && mode !== 'read-through' && mode !== 'strict') throw bad();
   if (locking !== undefined && (typeof locking !== 'object' || locking === null || Array.isArray(locking))) throw bad();
   if (persistent !== undefined && typeof persistent !== 'boolean') throw bad();
+  if (handlerUser !== undefined) {
+    try {
+      checkAclUserName(typeof handlerUser === 'string' ? handlerUser : '', 'handlerUser');
+    } catch {
+      throw bad();
+    }
+  }
   return {
     ...(mode !== undefined ? { mode } : {}),
     ...(locking !== undefined ? { locking: locking as LockingOptions } : {}),
     ...(persistent !== undefined ? { persistent } : {}),
+    ...(typeof handlerUser === 'string' ? { handlerUser } : {}),
   };
 }
 

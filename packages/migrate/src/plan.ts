@@ -5,7 +5,7 @@
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SERIALIZE_HANDLERS, classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
-import { UserFacingError, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
+import { UserFacingError, checkAclUserName, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
 import {
   foreignOwner,
   phpAcceptsOwner,
@@ -155,9 +155,19 @@ export interface Plan {
   /**
    * readThrough: the handler is generated in read-through (migrating) mode (plan --read-through);
    * locking: its session locking options (plan --lock-*; absent: the defaults of LockingOptions);
-   * persistent: persistent Redis connections (plan --no-persistent; absent: true).
+   * persistent: persistent Redis connections (plan --no-persistent; absent: true);
+   * handlerUser: the Redis ACL user the handler connects as (plan --handler-user; absent: the target's
+   * user, the one plan and apply connect as).
    */
-  artifacts: { outDir: string; installDir: string; files: string[]; readThrough?: boolean; locking?: LockingOptions; persistent?: boolean };
+  artifacts: {
+    outDir: string;
+    installDir: string;
+    files: string[];
+    readThrough?: boolean;
+    locking?: LockingOptions;
+    persistent?: boolean;
+    handlerUser?: string;
+  };
 }
 
 export interface SummaryOptions {
@@ -548,6 +558,14 @@ export function readPlanFile(path: string): Plan {
     p.limits!.maxSessionBytes > 0 &&
     typeof p.summary?.found === 'number';
   if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
+  const handlerUser: unknown = p.artifacts!.handlerUser;
+  if (handlerUser !== undefined) {
+    try {
+      checkAclUserName(typeof handlerUser === 'string' ? handlerUser : '', 'artifacts.handlerUser');
+    } catch {
+      throw new UserFacingError(`plan ${path}: artifacts.handlerUser is not a Redis ACL user name (edited by hand?); re-run plan`);
+    }
+  }
   // The URL is what apply connects to; the fields beside it are what the PHP bootstrap is built from.
   checkRecordedRedis(p.target as unknown as Record<string, unknown>, `plan ${path}`, 'target');
   for (const src of sources as PlanSource[])

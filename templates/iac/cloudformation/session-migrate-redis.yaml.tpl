@@ -47,6 +47,12 @@
 #     keep copies of sessions (plaintext with phpredis's own handler) for its retention period, a
 #     data-retention risk for data that lives minutes to hours. Losing every node at once loses the
 #     sessions (users log in again); replicas cover the loss of one node;
+#   - replacement protection: changing Name (the replication group ID) replaces the replication
+#     group, and a new group starts empty: every user would be logged out. UpdateReplacePolicy: Retain
+#     keeps the old group (and its sessions, still served at its old endpoint) when an update replaces
+#     it, for you to delete once PHP has moved; DeletionPolicy: Delete, since deleting the stack is a
+#     deliberate act (turn on termination protection for the stack, and a stack policy denying
+#     Update:Replace on ReplicationGroup refuses the replacement outright: docs/codemods.md);
 {{^CLUSTER}}
 #   - Redis OSS 7 (the parameter group family is redis7), cluster mode disabled (one shard).
 {{/CLUSTER}}
@@ -78,14 +84,16 @@
 {{/CLUSTER}}
 {{/RBAC}}
 {{#RBAC}}
-# After the stack is created (outputs SessionMigrateTarget, VerifyTarget, PhpTarget):
+# After the stack is created (outputs SessionMigrateTarget, VerifyTarget, PhpHandlerUser):
 #   - session-migrate commands: --target rediss://<Name>-migrate@<endpoint>:6379/0, that user's
 #     password (secret of output MigratePasswordSecretArn) in SESSION_MIGRATE_REDIS_PASSWORD where
 #     they run; verify of the whole database as <Name>-verify:
 #       verify --plan PLAN --target rediss://<Name>-verify@<endpoint>:6379/0
-#   - the PHP handler: user <Name>-php, its password (secret of output PhpPasswordSecretArn, read at
-#     boot) in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts. The generated bootstrap connects as
-#     the user of the plan's target; see docs/codemods.md ("generate iac") for the order of steps.
+#   - the PHP handler connects as <Name>-php, not as the migration user: give it that user with
+#       session-migrate plan ... --handler-user <Name>-php     (or generate php --handler-user <Name>-php)
+#     and put <Name>-php's password (secret of output PhpPasswordSecretArn, read at boot) in
+#     SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts; the migration user's password never goes there.
+#     Without --handler-user the bootstrap connects as the plan's user, <Name>-migrate.
 #   - give each host's role secretsmanager:GetSecretValue on its own secret only.
 {{/RBAC}}
 AWSTemplateFormatVersion: '2010-09-09'
@@ -97,7 +105,7 @@ Parameters:
     Default: '{{NAME}}'
     AllowedPattern: '^[a-z][a-z0-9]*(-[a-z0-9]+)*$'
     MaxLength: 40
-    Description: Prefix of every resource name; also the replication group ID.
+    Description: Prefix of every resource name; also the replication group ID (changing it replaces the replication group; the old one is retained with its sessions).
   VpcId:
     Type: AWS::EC2::VPC::Id
     Description: VPC of the web tier.
@@ -329,6 +337,10 @@ Resources:
 
   ReplicationGroup:
     Type: AWS::ElastiCache::ReplicationGroup
+    # A replacement (a new Name) keeps the old group and its sessions; deleting the stack deletes it,
+    # with no snapshot (see the header).
+    UpdateReplacePolicy: Retain
+    DeletionPolicy: Delete
     Properties:
       ReplicationGroupId:
         Ref: Name
@@ -437,8 +449,12 @@ Outputs:
     Description: --target of session-migrate verify (the verify user).
     Value:
       Fn::Sub: 'rediss://${Name}-verify@${ReplicationGroup.{{CFN_ENDPOINT}}.Address}:${ReplicationGroup.{{CFN_ENDPOINT}}.Port}/0'
+  PhpHandlerUser:
+    Description: ACL user of the PHP handler (session-migrate plan / generate php --handler-user); its password (PhpPasswordSecretArn) in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts.
+    Value:
+      Fn::Sub: '${Name}-php'
   PhpTarget:
-    Description: Redis URL as the PHP handler's user.
+    Description: Redis URL as the PHP handler's user (redis-cli checks, phpredis's own handler); session-migrate's handler gets the user from --handler-user.
     Value:
       Fn::Sub: 'rediss://${Name}-php@${ReplicationGroup.{{CFN_ENDPOINT}}.Address}:${ReplicationGroup.{{CFN_ENDPOINT}}.Port}/0'
 {{/RBAC}}

@@ -90,16 +90,24 @@ export const planModule: CommandFactory = ({ run, print }) =>
  * @returns 0. @throws UserFacingError from createPlan.
  */
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
-  const [{ createPlan }, { formatHostPort }, { DEFAULT_LOCKING }, { describeUid }] = await Promise.all([
-    import('@session-migrate/migrate'),
-    import('@session-migrate/redis'),
-    import('@session-migrate/generate'),
-    import('@session-migrate/sources'),
-  ]);
+  const [{ createPlan, describeHandlerUser, handlerUserFor }, { formatHostPort }, { DEFAULT_LOCKING }, { describeUid }] = await Promise.all(
+    [
+      import('@session-migrate/migrate'),
+      import('@session-migrate/redis'),
+      import('@session-migrate/generate'),
+      import('@session-migrate/sources'),
+    ],
+  );
   const { json, ...options } = args;
   const plan = await createPlan({ ...options, onWarning: warn });
   if (json) print(JSON.stringify(plan, null, 2));
-  else printPlanSummary(plan, args.out, print, { formatHostPort, locking: DEFAULT_LOCKING, describeUid });
+  else
+    printPlanSummary(plan, args.out, print, {
+      formatHostPort,
+      locking: DEFAULT_LOCKING,
+      describeUid,
+      handlerUserLine: (p) => describeHandlerUser(handlerUserFor(p)),
+    });
   return 0;
 }
 
@@ -109,6 +117,8 @@ interface PlanPrintHelpers {
   locking: Readonly<Required<LockingOptions>>;
   /** `33 (www-data)` for a uid (packages/sources users.ts). */
   describeUid: (uid: number) => string;
+  /** The line on the ACL user the handler connects as (packages/migrate artifacts.ts describeHandlerUser). */
+  handlerUserLine: (plan: Plan) => string;
 }
 
 /** How a plan's target (or Redis source) is named in reports: URL, topology, user, TLS, nodes. */
@@ -307,6 +317,7 @@ function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrin
   print(
     `  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)${others > 0 ? `; the other ${others} source(s) are not read through: apply copies them` : ''}` : 'strict mode: sessions only in Redis'}`,
   );
+  print(`  redis user  ${h.handlerUserLine(plan)}`);
   print(planWrittenLine(printable(planPath), plan.artifacts.readThrough === true));
 }
 

@@ -4,9 +4,9 @@
  * phase deploys them in read-through mode before apply runs; the switch to strict mode regenerates
  * them without read-through (docs/runbook.md). Prints nothing.
  */
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, checkAclUserName } from '@session-migrate/common';
 import type { LockingOptions } from '@session-migrate/generate';
-import { applyArtifacts, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
+import { applyArtifacts, handlerUserFor, type ArtifactOverrides, type ArtifactResult, type HandlerUser } from '../artifacts.ts';
 import { readPlanFile, type Plan } from '../plan.ts';
 import { readThroughSource } from './shared.ts';
 
@@ -19,6 +19,11 @@ export interface GeneratePhpOptions {
   locking?: LockingOptions;
   /** Overrides the plan's persistent connections; undefined = as the plan says. */
   persistent?: boolean;
+  /**
+   * The Redis ACL user the handler connects as (checked by checkAclUserName); undefined = as the plan
+   * says (plan --handler-user, else the target's user, the migration's).
+   */
+  handlerUser?: string;
   /** List what would change, write nothing. */
   dryRun: boolean;
 }
@@ -31,6 +36,8 @@ export interface GeneratePhpReport {
   outDir: string;
   /** One entry per artifact file: written, unchanged or (dry run) would be written. */
   artifacts: ArtifactResult[];
+  /** The ACL user the handler connects as, whether it is its own, and the rule it needs. */
+  handlerUser: HandlerUser;
 }
 
 /**
@@ -61,9 +68,10 @@ export function generatePhp(options: GeneratePhpOptions): GeneratePhpReport {
       mode,
       ...(options.locking !== undefined ? { locking: options.locking } : {}),
       ...(options.persistent !== undefined ? { persistent: options.persistent } : {}),
+      ...(options.handlerUser !== undefined ? { handlerUser: checkAclUserName(options.handlerUser, '--handler-user') } : {}),
     };
     const artifacts = writePlanArtifacts(plan, options.dryRun, choices, true);
-    return { mode, dryRun: options.dryRun, outDir: plan.artifacts.outDir, artifacts };
+    return { mode, dryRun: options.dryRun, outDir: plan.artifacts.outDir, artifacts, handlerUser: handlerUserFor(plan, choices) };
   } catch (err) {
     if (err instanceof UserFacingError || (err as { exitCode?: unknown }).exitCode !== undefined) throw err;
     throw new UserFacingError(`cannot write the PHP artifacts to ${plan.artifacts.outDir}: ${(err as Error).message.split('\n')[0]}`);

@@ -4,7 +4,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UserFacingError, describeFsError, printable } from '@session-migrate/common';
+import { UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -69,8 +69,11 @@ export interface CreatePlanOptions {
   installDir?: string;
   /** Generate the handler in read-through (migrating) mode over the one files source (docs/runbook.md). */
   readThrough?: boolean;
-  /** Locking and connection choices of the generated handler; absent: its defaults. */
-  handler?: { locking?: LockingOptions; persistent?: boolean };
+  /**
+   * Locking and connection choices of the generated handler, and the Redis ACL user it connects as
+   * (handlerUser, checked by checkAclUserName); absent: its defaults, and the target's user.
+   */
+  handler?: { locking?: LockingOptions; persistent?: boolean; handlerUser?: string };
   /** TLS files of the target and of a Redis source. */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
@@ -240,6 +243,7 @@ function checkPlanOptions(options: CreatePlanOptions): string {
   if (!Number.isInteger(options.maxSessionBytes) || options.maxSessionBytes < 1 || options.maxSessionBytes > 2 ** 31 - 1) {
     throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
   }
+  if (options.handler?.handlerUser !== undefined) checkAclUserName(options.handler.handlerUser, '--handler-user');
   if (options.artifactsDir === '' || options.installDir === '')
     throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');
   if (sourceList(options.source).length === 0)
@@ -292,6 +296,7 @@ async function buildPlan(
       ...(options.readThrough === true ? { readThrough: true } : {}),
       ...(options.handler?.locking !== undefined ? { locking: options.handler.locking } : {}),
       ...(options.handler?.persistent !== undefined ? { persistent: options.handler.persistent } : {}),
+      ...(options.handler?.handlerUser !== undefined ? { handlerUser: options.handler.handlerUser } : {}),
     },
   };
   plan.artifacts.files = artifactsForPlan(plan).map((a) => a.path);

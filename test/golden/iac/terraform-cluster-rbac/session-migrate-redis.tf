@@ -34,19 +34,26 @@
 #     copies of sessions (plaintext with phpredis's own handler) for its retention period, a
 #     data-retention risk for data that lives minutes to hours. Losing every node at once loses the
 #     sessions (users log in again); replicas cover the loss of one node;
+#   - replacement protection: lifecycle { prevent_destroy = true } on the replication group. Changing
+#     var.name (the replication group ID) or another argument that forces a new group would destroy
+#     it with every session in it (a new group starts empty: every user logged out); Terraform now
+#     refuses such a plan, and terraform destroy, with an error instead. To remove the store on
+#     purpose, set prevent_destroy = false in this file first (docs/codemods.md);
 #   - Redis OSS 7 (the parameter group family is redis7, with cluster-enabled yes).
 #
 # Note: the passwords are also in the Terraform state (random_password); keep the state encrypted
 # and access-controlled.
 #
-# After `terraform apply` (outputs session_migrate_target, verify_target, php_target):
+# After `terraform apply` (outputs session_migrate_target, verify_target, php_handler_user):
 #   - session-migrate commands: --target rediss://<name>-migrate@<endpoint>:6379/0, that user's
 #     password (secret of output migrate_password_secret_arn) in SESSION_MIGRATE_REDIS_PASSWORD where
 #     they run; verify of the whole database as <name>-verify:
 #       verify --plan PLAN --target rediss://<name>-verify@<endpoint>:6379/0
-#   - the PHP handler: user <name>-php, its password (secret of output php_password_secret_arn, read
-#     at boot) in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts. The generated bootstrap connects as
-#     the user of the plan's target; see docs/codemods.md ("generate iac") for the order of steps.
+#   - the PHP handler connects as <name>-php, not as the migration user: give it that user with
+#       session-migrate plan ... --handler-user <name>-php     (or generate php --handler-user <name>-php)
+#     and put <name>-php's password (secret of output php_password_secret_arn, read at boot) in
+#     SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts; the migration user's password never goes there.
+#     Without --handler-user the bootstrap connects as the plan's user, <name>-migrate.
 #   - give each host's role secretsmanager:GetSecretValue on its own secret only.
 
 terraform {
@@ -64,7 +71,7 @@ terraform {
 }
 
 variable "name" {
-  description = "Prefix of every resource name; also the replication group ID (1-40 lowercase letters, digits and single hyphens, starting with a letter)."
+  description = "Prefix of every resource name; also the replication group ID (1-40 lowercase letters, digits and single hyphens, starting with a letter). Changing it would replace the replication group: prevent_destroy refuses that."
   type        = string
   default     = "session-migrate"
 
@@ -320,6 +327,9 @@ resource "aws_elasticache_replication_group" "sessions" {
   apply_immediately          = false
 
   lifecycle {
+    # Destroying (or replacing) the group loses every session: refused (see the header).
+    prevent_destroy = true
+
     precondition {
       condition     = !var.multi_az || length(var.private_subnet_ids) >= 2
       error_message = "multi_az: give private subnets in two or more availability zones (or set multi_az = false)."
@@ -372,7 +382,12 @@ output "verify_target" {
   value       = "rediss://${aws_elasticache_user.verify.user_name}@${aws_elasticache_replication_group.sessions.configuration_endpoint_address}:6379/0"
 }
 
+output "php_handler_user" {
+  description = "ACL user of the PHP handler: session-migrate plan / generate php --handler-user; its password (php_password_secret_arn) in SESSION_MIGRATE_REDIS_PASSWORD on the PHP hosts."
+  value       = aws_elasticache_user.php.user_name
+}
+
 output "php_target" {
-  description = "Redis URL as the PHP handler's user ${var.name}-php."
+  description = "Redis URL as the PHP handler's user ${var.name}-php (redis-cli checks, phpredis's own handler); session-migrate's handler gets the user from --handler-user."
   value       = "rediss://${aws_elasticache_user.php.user_name}@${aws_elasticache_replication_group.sessions.configuration_endpoint_address}:6379/0"
 }

@@ -19,6 +19,11 @@
 #     copies of sessions (plaintext with phpredis's own handler) for its retention period, a
 #     data-retention risk for data that lives minutes to hours. Losing every node at once loses the
 #     sessions (users log in again); replicas cover the loss of one node;
+#   - replacement protection: lifecycle { prevent_destroy = true } on the replication group. Changing
+#     var.name (the replication group ID) or another argument that forces a new group would destroy
+#     it with every session in it (a new group starts empty: every user logged out); Terraform now
+#     refuses such a plan, and terraform destroy, with an error instead. To remove the store on
+#     purpose, set prevent_destroy = false in this file first (docs/codemods.md);
 #   - Redis OSS 7 (the parameter group family is redis7), cluster mode disabled (one shard).
 #
 # Note: the token is also in the Terraform state (random_password); keep the state encrypted and
@@ -51,7 +56,7 @@ terraform {
 }
 
 variable "name" {
-  description = "Prefix of every resource name; also the replication group ID (1-40 lowercase letters, digits and single hyphens, starting with a letter)."
+  description = "Prefix of every resource name; also the replication group ID (1-40 lowercase letters, digits and single hyphens, starting with a letter). Changing it would replace the replication group: prevent_destroy refuses that."
   type        = string
   default     = "session-migrate"
 
@@ -188,6 +193,9 @@ resource "aws_elasticache_replication_group" "sessions" {
   apply_immediately          = false
 
   lifecycle {
+    # Destroying (or replacing) the group loses every session: refused (see the header).
+    prevent_destroy = true
+
     precondition {
       condition     = !var.multi_az || length(var.private_subnet_ids) >= 2
       error_message = "multi_az: give private subnets in two or more availability zones (or set multi_az = false)."

@@ -282,7 +282,7 @@ describe('Redis Cluster', () => {
       const r = cli(args, env);
       expect(r.status, `${command}: ${r.stderr}${r.stdout}`).toBe(0);
     }
-    expect(aclRuleFor('apply', PREFIX, 'cluster')).toMatch(/\+cluster\|slots \+cluster\|info \+cluster\|myid$/);
+    expect(aclRuleFor('apply', PREFIX, 'cluster')).toMatch(/\+cluster\|slots \+cluster\|info \+cluster\|myid \+client\|setname$/);
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
   });
 

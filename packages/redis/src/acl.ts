@@ -33,8 +33,12 @@ export type AclCommand =
 
 /** Commands every connection sends: PING and INFO (connect and topology check). */
 const BASE = ['ping', 'info'];
-/** What a Redis Cluster adds (ioredis's cluster client and our node-ID check). */
-const CLUSTER = ['cluster|slots', 'cluster|info', 'cluster|myid'];
+/**
+ * What a Redis Cluster adds: ioredis's cluster client (CLUSTER SLOTS, CLUSTER INFO; its slot-map
+ * refresher's connection names itself with CLIENT SETNAME `ioredis-cluster(refresher)`: lib/cluster/index.ts
+ * of https://github.com/redis/ioredis, getInfoFromNode) and our node-ID check (CLUSTER MYID).
+ */
+const CLUSTER = ['cluster|slots', 'cluster|info', 'cluster|myid', 'client|setname'];
 /**
  * What a Redis Cluster adds to a command that SCANs: CLUSTER NODES, whose migrating/importing slot
  * entries let RedisConnection.scan refuse to end as if complete during a resharding (without it the
@@ -111,14 +115,22 @@ export const SENTINEL_ACL =
 export const HANDLER_ACL_COMMANDS = ['eval', 'evalsha', 'get', 'set', 'del', 'exists', 'expire'];
 
 /**
+ * What the handler adds on a Redis Cluster: phpredis's RedisCluster maps the slots with CLUSTER SLOTS,
+ * and checks a pooled persistent connection with an ECHO round trip (redis.pconnect.echo_check_liveness,
+ * on by default: library.c redis_sock_check_liveness in https://github.com/phpredis/phpredis), which
+ * the handler turns off for a single node only (php/src/ConnectionFactory.php).
+ */
+const HANDLER_CLUSTER = ['cluster|slots', 'echo'];
+
+/**
  * The minimal ACL rule of the generated PHP handler's user on a prefix, in aclRuleFor's form:
  * `resetkeys ~PREFIX* -@all +eval +evalsha +get +set +del +exists +expire` (docs/redis.md), with
- * `+select` for a database other than 0 and `+cluster|slots` on a cluster. A handler whose ini
+ * `+select` for a database other than 0 and HANDLER_CLUSTER on a cluster. A handler whose ini
  * fragment's `redis.pconnect.pool_pattern` was removed also needs `+echo +select` (docs/handler.md),
  * which this rule does not add.
  */
 export function handlerAclRule(prefix: string, topology: Topology = 'standalone', db = 0): string {
-  const cmds = [...HANDLER_ACL_COMMANDS, ...(db !== 0 ? ['select'] : []), ...(topology === 'cluster' ? ['cluster|slots'] : [])];
+  const cmds = [...HANDLER_ACL_COMMANDS, ...(db !== 0 ? ['select'] : []), ...(topology === 'cluster' ? HANDLER_CLUSTER : [])];
   const pattern = prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
   return `resetkeys ~${pattern} -@all ${cmds.map((c) => `+${c}`).join(' ')}`;
 }

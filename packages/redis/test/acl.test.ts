@@ -28,7 +28,7 @@ describe('ACL rules', () => {
   });
   it('adds SELECT for a database other than 0 and the CLUSTER subcommands on a cluster; escapes glob characters', () => {
     expect(aclRuleFor('plan', 'a*b:', 'cluster', 3)).toBe(
-      'resetkeys ~a\\*b:* -@all +ping +info +select +scan +cluster|slots +cluster|info +cluster|myid +cluster|nodes',
+      'resetkeys ~a\\*b:* -@all +ping +info +select +scan +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes',
     );
   });
 });

@@ -14,7 +14,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import { UserFacingError, describeFsError, writeRewrites, type FileRewrite } from '@session-migrate/common';
+import { UserFacingError, codemodIncomplete, describeFsError, rewriteRefusal, writeRewrites, type FileRewrite } from '@session-migrate/common';
 import { mayContainElastiCache, transformSource, type Change, type Finding, type TransformOptions } from './transform.ts';
 
 /** Files larger than this (bytes) are reported and skipped: CDK stacks are far smaller. */
@@ -48,9 +48,16 @@ export interface CodemodReport {
   files: FileReport[];
   /**
    * Whether something is left to a person: a high or medium finding (names.ts `isBlocking`), or a
-   * file that was skipped. The CLI exits 1 when it is.
+   * file that was skipped: the codemods' one rule, codemodIncomplete in @session-migrate/common
+   * codemod-outcome.ts. The CLI exits 1 when it is.
    */
   incomplete: boolean;
+  /**
+   * Dry run only: the refusal the real run would stop with (a file to change that is read-only, in a
+   * directory that is not writable, gone, or has several hard links: rewriteRefusal), as the real
+   * run words it; the CLI prints it and exits 2, as the real run does.
+   */
+  refused?: string;
 }
 
 /** Options of runCdkCodemod. */
@@ -59,7 +66,7 @@ export interface RunOptions extends TransformOptions {
   dryRun?: boolean;
 }
 
-import { isBlocking, isValidSecretName } from './names.ts';
+import { isValidSecretName } from './names.ts';
 
 export { isBlocking } from './names.ts';
 
@@ -104,9 +111,16 @@ export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodRep
           ? 'changed on disk while the codemod ran; not rewritten (run it again)'
           : `not rewritten: ${failed.reason}`;
     }
+  } else {
+    // The dry run checks what the real run checks first, so it refuses as the real run would.
+    const refused = rewriteRefusal(rewrites);
+    if (refused !== undefined) report.refused = refused;
   }
   report.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  report.incomplete = report.files.some((f) => f.skipped !== undefined || f.findings.some(isBlocking));
+  report.incomplete = codemodIncomplete(
+    report.files.flatMap((f) => f.findings),
+    report.files.filter((f) => f.skipped !== undefined).length,
+  );
   return report;
 }
 

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
-import { UserFacingError, isAtLeast, writeRewrites, type RewriteResult } from '@session-migrate/common';
+import { UserFacingError, codemodIncomplete, rewriteRefusal, writeRewrites, type RewriteResult } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { PHP_CODEMOD_FAILS_AT, analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
@@ -98,8 +98,18 @@ export interface CodemodReport {
   /** Files not analysed or not changed, with the reason (parse error, php -l failure, symlink...). */
   skipped: { file: string; reason: string }[];
   findings: Finding[];
-  /** True when an error finding or a skipped file leaves the migration incomplete (CLI exit 1). */
+  /**
+   * True when something is left for a person: a high or medium finding or a skipped file (a symbolic
+   * link not followed too): the codemods' one rule, codemodIncomplete in @session-migrate/common
+   * codemod-outcome.ts (CLI exit 1).
+   */
   incomplete: boolean;
+  /**
+   * Dry run only: the refusal the real run would stop with (a file to change that is read-only, in a
+   * directory that is not writable, or has several hard links: rewriteRefusal), as the real run
+   * words it; the CLI prints it and exits 2, as the real run does.
+   */
+  refused?: string;
 }
 
 /** Bad input to the codemod (missing directory, bootstrap outside it): a UserFacingError, exit code 2. */
@@ -354,7 +364,8 @@ function placeRegistration(run: CodemodRun, files: AnalysedFiles, bootstrap: str
 /**
  * Applies the edits of each file, checks the result with `php -l`, diffs it and (unless dryRun)
  * writes them (writeRewrites, @session-migrate/common rewrite-files.ts: all files checked before any is
- * written; a read-only file or directory, or a file with several hard links, refuses the run). A file
+ * written; a read-only file or directory, or a file with several hard links, refuses the run; a dry
+ * run returns that refusal in `refused`, rewriteRefusal). A file
  * that fails lint or changed on disk meanwhile is left unchanged: its change findings become one high
  * finding and it leaves `registeredIn`.
  * @throws CodemodInputError naming the first file that cannot be written, before anything is written.
@@ -364,7 +375,7 @@ function rewriteFiles(
   texts: ReadonlyMap<string, string>,
   edits: ReadonlyMap<string, FileAnalysis['edits']>,
   registeredIn: string[],
-): FileChange[] {
+): { changes: FileChange[]; refused?: string } {
   const { options, rel, findings, skipped } = run;
   /** A file whose changes were not made: its change findings become one error. */
   const unmade = (r: string, id: string, reason: string) => {
@@ -430,7 +441,9 @@ function rewriteFiles(
       unmade(failed.label, id, reason);
     }
   } else changes.push(...planned.map((p) => p.change));
-  return changes;
+  // The dry run checks what the real run would check first, so it refuses as the real run would.
+  const refused = options.dryRun === true ? rewriteRefusal(planned.map((p) => ({ path: p.abs, label: p.change.file }))) : undefined;
+  return { changes, ...(refused !== undefined ? { refused } : {}) };
 }
 
 /**
@@ -462,7 +475,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   // 3. Decide where the handler is registered.
   const { plan, edits, registeredIn } = placeRegistration(run, files, bootstrap);
   // 4. Rewrite: lint, diff, write.
-  const changes = rewriteFiles(run, files.texts, edits, registeredIn);
+  const { changes, refused } = rewriteFiles(run, files.texts, edits, registeredIn);
 
   const { root, rel, findings, skipped } = run;
   findings.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
@@ -476,8 +489,8 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
     changes,
     skipped,
     findings,
-    incomplete:
-      skipped.some((s) => !s.reason.startsWith('symbolic link')) || findings.some((f) => isAtLeast(f.severity, PHP_CODEMOD_FAILS_AT)),
+    incomplete: codemodIncomplete(findings, skipped.length),
+    ...(refused !== undefined ? { refused } : {}),
   };
 }
 

@@ -3,13 +3,13 @@
  * the include/session events the registration plan reads, where a require could go) and what it
  * takes. Pure data; analyze.ts and the rules (rules/) fill them in.
  */
-import type { Finding as CommonFinding, Severity, TextEdit } from '@session-migrate/common';
+import { CODEMOD_FAILS_AT, type Finding as CommonFinding, type Severity, type TextEdit } from '@session-migrate/common';
 import type { ParseOptions, ParsedSource } from './source.ts';
 
 /**
  * One thing the codemod found: @session-migrate/common's Finding, always with a file and a line.
  * Severities (the one scale of common/finding.ts): `high`: the migration is not complete until
- * someone acts (exit 1, PHP_CODEMOD_FAILS_AT); `medium`: review; `info`: nothing to do. `id` values:
+ * someone acts; `medium`: a person must review it; both exit 1 (PHP_CODEMOD_FAILS_AT); `info`: nothing to do. `id` values:
  * session-start, files-handler-call-removed, files-handler-call-neutralized, session-ini-kept,
  * session-getter, dynamic-value, dynamic-ini-option, other-save-handler, other-save-path,
  * custom-handler-registered, custom-handler-replaced, generated-handler-registration, framework-config, session-start-unreached, codemod-target-locked,
@@ -30,8 +30,11 @@ export interface Finding extends CommonFinding {
 
 export type { Severity };
 
-/** From this severity on, a finding leaves the codemod's work incomplete (CodemodReport.incomplete, exit 1). */
-export const PHP_CODEMOD_FAILS_AT: Severity = 'high';
+/**
+ * From this severity on, a finding leaves the codemod's work incomplete (CodemodReport.incomplete,
+ * exit 1): the codemods' one rule, CODEMOD_FAILS_AT (@session-migrate/common codemod-outcome.ts).
+ */
+export const PHP_CODEMOD_FAILS_AT: Severity = CODEMOD_FAILS_AT;
 
 /** Replace bytes [start, end) of the file with `text` (binary string): common's TextEdit. */
 export type Edit = TextEdit;

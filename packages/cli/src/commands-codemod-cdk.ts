@@ -3,7 +3,7 @@
  * AWS CDK TypeScript code (issue 6). Only wiring: the work is in @session-migrate/codemod-cdk.
  */
 import type { CommandModule } from 'yargs';
-import { UserFacingError, printable, terminalSafe } from '@session-migrate/common';
+import { UserFacingError, finishCodemod, printable, terminalSafe } from '@session-migrate/common';
 // The codemod itself (ts-morph, hence the TypeScript compiler: seconds to load) is imported only
 // when the command runs, not on every start of the CLI.
 import { DEFAULT_AUTH_SECRET_NAME, isValidSecretName } from '@session-migrate/codemod-cdk/names';
@@ -18,8 +18,10 @@ export interface CodemodCdkArgs {
 /**
  * Runs the codemod and prints the diffs (with --dry-run) and a report, or the report as JSON.
  * @returns 0 when every ElastiCache construct found is (or, in a dry run, would be) compliant;
- *   1 when something is left to a person.
- * @throws UserFacingError (exit 2) when DIR is not a directory or the secret name is invalid.
+ *   1 when something is left to a person (a high or medium finding or a skipped file): the codemods'
+ *   one rule, finishCodemod (@session-migrate/common codemod-outcome.ts).
+ * @throws UserFacingError (exit 2) when DIR is not a directory, the secret name is invalid, or a file
+ *   to change cannot be rewritten (with --dry-run too, after the diff and report).
  */
 export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: string) => void): Promise<number> {
   // Checked here too, before the codemod (seconds to load) is imported, so a typo fails at once
@@ -29,11 +31,9 @@ export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: stri
   }
   const { runCdkCodemod } = await import('@session-migrate/codemod-cdk');
   const report = runCdkCodemod(args.dir, { dryRun: args.dryRun, authSecretName: args.authSecretName });
-  const { incomplete } = report;
-  const code = incomplete ? 1 : 0;
   if (args.json) {
     print(JSON.stringify(report, null, 2));
-    return code;
+    return finishCodemod(report, null);
   }
   const changed = report.files.filter((f) => f.changed);
   if (args.dryRun) for (const f of changed) print(terminalSafe(f.diff ?? '').replace(/\n$/, ''));
@@ -53,8 +53,7 @@ export async function codemodCdkCommand(args: CodemodCdkArgs, print: (line: stri
   print(
     `${report.constructs} ElastiCache construct(s) in ${report.scanned} TypeScript file(s); ${args.dryRun ? 'would change' : 'changed'} ${changed.length} file(s)`,
   );
-  print(incomplete ? 'incomplete: review the high and medium findings above' : 'complete: nothing left to decide by hand');
-  return code;
+  return finishCodemod(report, print);
 }
 
 /**

@@ -3,7 +3,7 @@
  * Only wiring: the work is in @session-migrate/codemod-php (codemods/php).
  */
 import type { CommandModule } from 'yargs';
-import { printable, terminalSafe } from '@session-migrate/common';
+import { finishCodemod, printable, terminalSafe } from '@session-migrate/common';
 // Types only: the codemod (php-parser, ~0.3 s to load) is imported when `codemod php` runs, not on every start.
 import type { CodemodReport } from '@session-migrate/codemod-php';
 
@@ -22,9 +22,11 @@ export interface CodemodPhpArgs {
 
 /**
  * Runs the codemod and prints the diff (with --dry-run) and a report, or the report as JSON.
- * @returns 0 when the migration of the code is complete, 1 when something is left to a person
- *   (an error finding or a skipped file).
- * @throws CodemodInputError, a UserFacingError (exit 2), on bad input: DIR not a directory, --bootstrap outside DIR.
+ * @returns 0 when the migration of the code is complete, 1 when something is left to a person (a
+ *   high or medium finding or a skipped file): the codemods' one rule, finishCodemod
+ *   (@session-migrate/common codemod-outcome.ts).
+ * @throws CodemodInputError, a UserFacingError (exit 2), on bad input: DIR not a directory, --bootstrap
+ *   outside DIR, a file to change that cannot be rewritten (with --dry-run too, after the diff and report).
  */
 export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: string) => void): Promise<number> {
   const { runCodemod } = await import('@session-migrate/codemod-php');
@@ -39,7 +41,6 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
     ...(args.replaceCustomHandler === true ? { replaceCustomHandler: true } : {}),
     ...(args.handlerNamespace !== undefined ? { handlerNamespace: args.handlerNamespace } : {}),
   });
-  const code = report.incomplete ? 1 : 0;
   if (args.json) {
     print(
       JSON.stringify(
@@ -51,7 +52,7 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
         2,
       ),
     );
-    return code;
+    return finishCodemod(report, null);
   }
   if (args.dryRun) for (const c of report.changes) print(terminalSafe(c.diff).replace(/\n$/, ''));
   const verb = args.dryRun ? 'would change' : 'changed';
@@ -84,8 +85,7 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
     print(`${f.severity}: ${printable(where)}: ${f.id}: ${printable(f.message)}`);
     if (f.fix !== undefined) print(`  suggestion: ${printable(f.fix)}`);
   }
-  print(code === 0 ? 'complete: nothing left to decide by hand' : 'incomplete: review the errors above');
-  return code;
+  return finishCodemod(report, print);
 }
 
 /**

@@ -10,3 +10,4 @@ export * from './text-edits.ts';
 export * from './lifecycle.ts';
 export * from './php-literal.ts';
 export * from './acl-user.ts';
+export * from './codemod-outcome.ts';

@@ -37,8 +37,9 @@ export interface RewriteResult {
 
 /**
  * Why `path` cannot be rewritten in place by the atomic write, or null when it can: gone, not a
- * regular file (a symbolic link too), several hard links, the file or its directory not writable by
- * this user (access(2), which root passes unless the file system is read-only).
+ * regular file (a symbolic link too), several hard links, the file without any write bit (mode &
+ * 0o222 === 0: refused for root too, though access(2) lets root write it), the file or its directory
+ * not writable by this user (access(2), which root passes unless the file system is read-only).
  */
 export function rewriteProblem(path: string): string | null {
   let st;
@@ -49,6 +50,9 @@ export function rewriteProblem(path: string): string | null {
   }
   if (!st.isFile()) return st.isSymbolicLink() ? 'is a symbolic link (refused)' : 'not a regular file';
   if (st.nlink > 1) return `has ${st.nlink} hard links (rewriting it would split them; make it a file of its own first)`;
+  // access(2) lets root write a file without any write bit; a file nobody may write was made
+  // read-only on purpose, so it is refused for root too (the rename would otherwise replace it).
+  if ((st.mode & 0o222) === 0) return 'the file is read-only';
   for (const [p, what, mode] of [
     [path, 'the file is read-only', constants.W_OK],
     [dirname(path), 'its directory is not writable', constants.W_OK | constants.X_OK],
@@ -64,20 +68,30 @@ export function rewriteProblem(path: string): string | null {
 }
 
 /**
- * Checks every file before anything is written (rewriteProblem).
- * @throws UserFacingError (exit 2) `cannot write <label>: <why> (and N more file(s)): nothing was
- *   changed`, naming the first file in the given order.
+ * The refusal of checkRewritable without throwing it, for a dry run that must report what the real
+ * run would refuse (codemod-outcome.ts finishCodemod).
+ * @returns `cannot write <label>: <why> (and N more file(s)): nothing was changed`, naming the first
+ *   file in the given order, or undefined when every file can be rewritten.
  */
-export function checkRewritable(files: readonly Pick<FileRewrite, 'path' | 'label'>[]): void {
+export function rewriteRefusal(files: readonly Pick<FileRewrite, 'path' | 'label'>[]): string | undefined {
   const refused: string[] = [];
   for (const f of files) {
     const problem = rewriteProblem(f.path);
     if (problem !== null) refused.push(`${f.label}: ${problem}`);
   }
-  if (refused.length > 0) {
-    const more = refused.length > 1 ? ` (and ${refused.length - 1} more file(s))` : '';
-    throw new UserFacingError(`cannot write ${refused[0]}${more}: nothing was changed`);
-  }
+  if (refused.length === 0) return undefined;
+  const more = refused.length > 1 ? ` (and ${refused.length - 1} more file(s))` : '';
+  return `cannot write ${refused[0]}${more}: nothing was changed`;
+}
+
+/**
+ * Checks every file before anything is written (rewriteProblem).
+ * @throws UserFacingError (exit 2) `cannot write <label>: <why> (and N more file(s)): nothing was
+ *   changed`, naming the first file in the given order (rewriteRefusal).
+ */
+export function checkRewritable(files: readonly Pick<FileRewrite, 'path' | 'label'>[]): void {
+  const refusal = rewriteRefusal(files);
+  if (refusal !== undefined) throw new UserFacingError(refusal);
 }
 
 /**

@@ -126,7 +126,8 @@ describe('codemod php --replace-custom-handler, end to end (BUG-20)', () => {
       expect(readFileSync(join(app, 'index.php')).equals(before)).toBe(true);
 
       const on = cli(['codemod', 'php', app, '--replace-custom-handler', '--json']);
-      expect(on.status, on.stderr + on.stdout).toBe(0);
+      // custom-handler-replaced is medium (the old storage is not migrated): left for a person, exit 1.
+      expect(on.status, on.stderr + on.stdout).toBe(1);
       const report = JSON.parse(on.stdout) as { findings: { id: string; message: string }[]; registeredIn: string[] };
       // The require goes into the first file index.php enters before the call (the planner's rule).
       expect(report.registeredIn).toEqual(['callbacks.php']);

@@ -192,6 +192,16 @@ describe('codemod cdk (runner)', () => {
     expect(() => runCdkCodemod(app)).toThrow(/^cannot write lib\/session-stack\.ts: has 2 hard links .*: nothing was changed$/);
     expect(snapshot(root)).toEqual(before);
     expect(readFileSync(join(root, 'hardlink.ts'), 'utf8')).toBe(fixture('namespace-import', 'input.ts'));
+    // --dry-run shows the diff, then refuses as the real run does: the same line, exit 2
+    const real = cli(['codemod', 'cdk', app]);
+    expect(real.code, real.stderr).toBe(2);
+    const dry = cli(['codemod', 'cdk', app, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(2);
+    expect(dry.stderr).toBe(real.stderr);
+    expect(dry.stderr).toMatch(/^session-migrate: cannot write lib\/session-stack\.ts: has 2 hard links .*: nothing was changed\n$/);
+    expect(dry.stdout).toContain('+++ b/lib/session-stack.ts');
+    expect(dry.stdout).not.toContain('complete: nothing left to decide by hand');
+    expect(snapshot(root)).toEqual(before);
   });
 
   it('rejects a bad secret name before touching any file', () => {

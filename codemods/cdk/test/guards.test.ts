@@ -113,12 +113,12 @@ describe('codemod cdk: all files or none (the rule of @session-migrate/common re
     expect(readFileSync(a, 'utf8')).toBe(STACK);
     expect(readFileSync(z, 'utf8')).toBe(STACK);
     expect(statSync(z).nlink).toBe(2);
-    // A dry run writes nothing, so it still shows both diffs.
-    expect(
-      runCdkCodemod(dir, { dryRun: true })
-        .files.filter((f) => f.changed)
-        .map((f) => f.path),
-    ).toEqual(['a/stack.ts', 'z/stack.ts']);
+    // A dry run writes nothing, so it still shows both diffs, and it carries the real run's refusal
+    // (the CLI prints it and exits 2, as the real run does).
+    const dry = runCdkCodemod(dir, { dryRun: true });
+    expect(dry.files.filter((f) => f.changed).map((f) => f.path)).toEqual(['a/stack.ts', 'z/stack.ts']);
+    expect(dry.refused).toBe((error as Error).message);
+    expect(readFileSync(z, 'utf8')).toBe(STACK);
   });
 
   it('a file that vanished after its new text was computed refuses the run before anything is written', () => {

@@ -133,11 +133,14 @@ describe('a file this user cannot write', () => {
     expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
     chmodSync(join(app, 'z'), 0o755);
 
-    // --dry-run writes nothing, so it does not need to write: it shows both diffs
+    // --dry-run shows both diffs, then refuses as the real run would: the same line, exit 2
     chmodSync(join(app, 'z', 'y.php'), 0o444);
     const dry = cli(root, ['codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php'), '--dry-run']);
     expect(dry.stdout).toContain('+++ b/a/x.php');
     expect(dry.stdout).toContain('+++ b/z/y.php');
+    expect(dry.stdout).not.toContain('complete: nothing left to decide by hand');
+    expect(dry.status, dry.stderr).toBe(2);
+    expect(dry.stderr).toBe('session-migrate: cannot write z/y.php: the file is read-only: nothing was changed\n');
   });
 });
 
@@ -163,6 +166,45 @@ describe('a file with several hard links (the rule codemod cdk follows too: @ses
     expect(readFileSync(join(app, 'a', 'x.php'), 'utf8')).toBe(original);
     expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
     expect(statSync(join(app, 'z', 'y.php')).ino).toBe(statSync(join(root, 'release-y.php')).ino);
+
+    // --dry-run reports the same refusal, with the same line and exit code, after the diff
+    const dry = spawnSync(process.execPath, [bin, 'codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php'), '--dry-run'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(dry.status, dry.stderr).toBe(2);
+    expect(dry.stderr).toBe(r.stderr);
+    expect(dry.stdout).toContain('+++ b/z/y.php');
+    expect(dry.stdout).toContain('refused: the real run would change nothing (the reason follows)');
+    expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
+    // the library: the report carries the refusal
+    expect(runCodemod({ dir: app, handlerBootstrap: join(app, 'boot.php'), dryRun: true }).refused).toBe(
+      'cannot write z/y.php: has 2 hard links (rewriting it would split them; make it a file of its own first): nothing was changed',
+    );
+  });
+});
+
+describe('a read-only file (no write bit) when the codemod runs as root', () => {
+  it.skipIf(process.getuid?.() !== 0)('is refused like for any user (access(2) would let root write it): exit 2, nothing changed, --dry-run too', () => {
+    const root = tmp();
+    const app = join(root, 'app');
+    const original = "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n";
+    for (const d of [app, join(app, 'a'), join(app, 'z')]) mkdirSync(d);
+    writeFileSync(join(app, 'a', 'x.php'), original);
+    writeFileSync(join(app, 'z', 'y.php'), original, { mode: 0o444 });
+    chmodSync(join(app, 'z', 'y.php'), 0o444);
+    const bin = join(import.meta.dirname, '../../../packages/cli/bin/session-migrate.js');
+    for (const extra of [[], ['--dry-run']]) {
+      const r = spawnSync(process.execPath, [bin, 'codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php'), ...extra], {
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toBe('session-migrate: cannot write z/y.php: the file is read-only: nothing was changed\n');
+    }
+    expect(readFileSync(join(app, 'a', 'x.php'), 'utf8')).toBe(original);
+    expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
+    expect(statSync(join(app, 'z', 'y.php')).mode & 0o777).toBe(0o444);
   });
 });
 

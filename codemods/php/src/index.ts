@@ -9,7 +9,7 @@ import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { UserFacingError, codemodIncomplete, rewriteRefusal, writeRewrites, type RewriteResult } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { PHP_CODEMOD_FAILS_AT, analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
+import { analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
 import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';

@@ -14,7 +14,14 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import { UserFacingError, codemodIncomplete, describeFsError, rewriteRefusal, writeRewrites, type FileRewrite } from '@session-migrate/common';
+import {
+  UserFacingError,
+  codemodIncomplete,
+  describeFsError,
+  rewriteRefusal,
+  writeRewrites,
+  type FileRewrite,
+} from '@session-migrate/common';
 import { mayContainElastiCache, transformSource, type Change, type Finding, type TransformOptions } from './transform.ts';
 
 /** Files larger than this (bytes) are reported and skipped: CDK stacks are far smaller. */

@@ -185,27 +185,30 @@ describe('a file with several hard links (the rule codemod cdk follows too: @ses
 });
 
 describe('a read-only file (no write bit) when the codemod runs as root', () => {
-  it.skipIf(process.getuid?.() !== 0)('is refused like for any user (access(2) would let root write it): exit 2, nothing changed, --dry-run too', () => {
-    const root = tmp();
-    const app = join(root, 'app');
-    const original = "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n";
-    for (const d of [app, join(app, 'a'), join(app, 'z')]) mkdirSync(d);
-    writeFileSync(join(app, 'a', 'x.php'), original);
-    writeFileSync(join(app, 'z', 'y.php'), original, { mode: 0o444 });
-    chmodSync(join(app, 'z', 'y.php'), 0o444);
-    const bin = join(import.meta.dirname, '../../../packages/cli/bin/session-migrate.js');
-    for (const extra of [[], ['--dry-run']]) {
-      const r = spawnSync(process.execPath, [bin, 'codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php'), ...extra], {
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
-      expect(r.status, r.stderr).toBe(2);
-      expect(r.stderr).toBe('session-migrate: cannot write z/y.php: the file is read-only: nothing was changed\n');
-    }
-    expect(readFileSync(join(app, 'a', 'x.php'), 'utf8')).toBe(original);
-    expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
-    expect(statSync(join(app, 'z', 'y.php')).mode & 0o777).toBe(0o444);
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    'is refused like for any user (access(2) would let root write it): exit 2, nothing changed, --dry-run too',
+    () => {
+      const root = tmp();
+      const app = join(root, 'app');
+      const original = "<?php\nini_set('session.save_handler', 'files');\nsession_start();\n";
+      for (const d of [app, join(app, 'a'), join(app, 'z')]) mkdirSync(d);
+      writeFileSync(join(app, 'a', 'x.php'), original);
+      writeFileSync(join(app, 'z', 'y.php'), original, { mode: 0o444 });
+      chmodSync(join(app, 'z', 'y.php'), 0o444);
+      const bin = join(import.meta.dirname, '../../../packages/cli/bin/session-migrate.js');
+      for (const extra of [[], ['--dry-run']]) {
+        const r = spawnSync(process.execPath, [bin, 'codemod', 'php', app, '--handler-bootstrap', join(app, 'boot.php'), ...extra], {
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+        expect(r.status, r.stderr).toBe(2);
+        expect(r.stderr).toBe('session-migrate: cannot write z/y.php: the file is read-only: nothing was changed\n');
+      }
+      expect(readFileSync(join(app, 'a', 'x.php'), 'utf8')).toBe(original);
+      expect(readFileSync(join(app, 'z', 'y.php'), 'utf8')).toBe(original);
+      expect(statSync(join(app, 'z', 'y.php')).mode & 0o777).toBe(0o444);
+    },
+  );
 });
 
 function shellQuote(s: string): string {

@@ -41,7 +41,10 @@ export const CODEMOD_COMPLETE_LINE = 'complete: nothing left to decide by hand';
  *   dry run found a file the real run refuses (rewriteRefusal).
  * @throws UserFacingError (exit 2) with `refused`, the line the real run prints, after the last line.
  */
-export function finishCodemod(report: { incomplete: boolean; refused?: string | undefined }, print: ((line: string) => void) | null): 0 | 1 {
+export function finishCodemod(
+  report: { incomplete: boolean; refused?: string | undefined },
+  print: ((line: string) => void) | null,
+): 0 | 1 {
   if (report.refused !== undefined) {
     print?.('refused: the real run would change nothing (the reason follows)');
     throw new UserFacingError(report.refused);

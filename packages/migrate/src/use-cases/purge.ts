@@ -95,7 +95,7 @@ export interface PurgeUseCaseReport {
  */
 export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
   const specs = sourceList(options.source);
-  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'purge'); // an unknown user: exit 2 before anything is read
+  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'purge', options.plan !== undefined); // an unknown user: exit 2 before anything is read
   const r = resolvePlanDefaults(options, {
     missing:
       'purge needs --source (files:DIR or redis:URL), --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',

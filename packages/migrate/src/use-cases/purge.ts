@@ -296,7 +296,14 @@ export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
     total.changed += r.changed;
     total.lost += r.lost;
     total.skipped = add(total.skipped, r.skipped);
-    total.remaining = { files: total.remaining.files + r.remaining.files, bytes: total.remaining.bytes + r.remaining.bytes };
+    const others = total.remaining.otherUsers ?? { files: 0, bytes: 0 };
+    const othersNow = r.remaining.otherUsers ?? { files: 0, bytes: 0 };
+    const otherUsers = { files: others.files + othersNow.files, bytes: others.bytes + othersNow.bytes };
+    total.remaining = {
+      files: total.remaining.files + r.remaining.files,
+      bytes: total.remaining.bytes + r.remaining.bytes,
+      ...(otherUsers.files > 0 ? { otherUsers } : {}),
+    };
     for (const b of r.blockers) if (total.blockers.length < 1000) total.blockers.push(b);
     for (const w of r.wouldDelete) if (total.wouldDelete.length < 1000) total.wouldDelete.push(w);
   }

@@ -379,9 +379,18 @@ describe('crash safety', () => {
     // ioredis's own wording ("max retries per request limit ... maxRetriesPerRequest option") is not shown.
     expect(r.stderr).toContain('the connection to Redis is down');
     expect(r.stderr).not.toContain('maxRetriesPerRequest');
-    const out = JSON.parse(r.stdout) as { sessions: { aborted: boolean; counts: Counts } };
+    const out = JSON.parse(r.stdout) as {
+      sessions: { aborted: boolean; counts: Counts; failureGroups: Array<{ reason: string; count: number; keys: string[] }> };
+    };
     expect(out.sessions.aborted).toBe(true);
     expect(out.sessions.counts.retries).toBeGreaterThanOrEqual(2);
+    // Each retry is one stderr line, not one per batch in flight (each was printed twice).
+    const retryLines = r.stderr.match(/; retry \d+ of 6$/gm) ?? [];
+    expect(retryLines.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(retryLines).size, r.stderr).toBe(retryLines.length);
+    // Every failed session is in a group by reason (the FAILED lines), with at most 3 key names each.
+    expect(out.sessions.failureGroups.reduce((n, g) => n + g.count, 0)).toBe(out.sessions.counts.failed);
+    for (const g of out.sessions.failureGroups) expect(g.keys.length).toBe(Math.min(3, g.count));
     expect(out.sessions.counts.notDone + out.sessions.counts.failed).toBeGreaterThan(0);
     expect(out.sessions.counts.migrated + out.sessions.counts.notDone + out.sessions.counts.failed).toBe(total);
 

@@ -181,8 +181,13 @@ describe.skipIf(!isRoot)('verify and purge with --source files: and no plan: the
       );
       // --php-user without a files source given now: the plan records its own.
       expect(usageLine(cli([command, '--plan', join(root, 'nonexistent-plan.json'), '--php-user', 'www-data']))).toMatch(
-        /--php-user applies to a --source files:DIR given now/,
+        /--php-user applies to a --source files:DIR given now; the plan records the user PHP runs as/,
       );
+      // No plan at all: nothing about a plan.
+      expect(usageLine(cli([command, '--target', redis.url, '--key-file', keyFile, '--php-user', 'www-data']))).toBe(
+        `session-migrate: ${command} --php-user applies to a --source files:DIR given now`,
+      );
+      expect(usageLine(noPlan(command, dir, '--php-user', ''))).toMatch(/: --php-user is empty: give the user PHP runs as/);
     }
     for (const id of a) expect(existsSync(join(dir, `sess_${id}`))).toBe(true);
   });

@@ -136,6 +136,12 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
     // purge: deletes what is proven in Redis, keeps the planted files and says so.
     const g = cli(['purge', '--plan', planFile]);
     expect(g.stdout + g.stderr).toMatch(/^ {2}kept {8}2 file\(s\) owned by another user than root or PHP's/m);
+    // What remains: no session of this application; the 2 other users' files counted apart.
+    expect(g.stdout).toMatch(/^ {2}remaining {3}0 plaintext session file\(s\), 0 B; 2 file\(s\) of other users left alone \(\d+ B\)$/m);
+    const gj = JSON.parse(cli(['purge', '--plan', planFile, '--json']).stdout) as {
+      remaining: { files: number; otherUsers?: { files: number } };
+    };
+    expect(gj.remaining).toMatchObject({ files: 2, otherUsers: { files: 2 } });
     expect(g.stdout + g.stderr).not.toContain('admin');
     for (const f of plantedFiles) expect(existsSync(f)).toBe(true);
   });
@@ -257,6 +263,9 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
       );
       expect(g.stdout).not.toContain('no sessions of this application');
       expect(g.stdout).not.toContain('remove them by hand');
+      // Maybe PHP's sessions: counted among the plaintext sessions that remain.
+      expect(g.stdout).toMatch(/^ {2}remaining {3}\d+ plaintext session file\(s\), [^;]*$/m);
+      expect(g.stdout).not.toContain('of other users left alone');
       for (const f of files) expect(existsSync(f)).toBe(true);
     }
     const gj = JSON.parse(cli(['purge', '--plan', planFile, '--json']).stdout) as { ownerUnknown?: number };

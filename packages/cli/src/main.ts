@@ -66,6 +66,14 @@ export interface MainHooks {
   beforeValidation?: boolean;
 }
 
+/**
+ * The index of the first word of `argv` that holds key text (containsKeyText; a whole key-shaped word
+ * also counts as the value of --key-file, --key-ring or --key-env), or -1.
+ */
+function keyWordAt(argv: readonly string[]): number {
+  return argv.findIndex((word, i) => containsKeyText(word, PATH_OR_NAME_KEY_OPTIONS.has(argv[i - 1] ?? '')));
+}
+
 /** Thrown by the inspect hook's middleware to stop before the command runs. */
 class Inspected extends Error {}
 
@@ -106,6 +114,16 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
       throw err;
     });
   }
+  // Keys never come from the command line: a word holding one (containsKeyText, the rule's one home)
+  // is refused, never repeated, before yargs sees the words: yargs answers --help and --version
+  // itself (printing help, then the refusal from a middleware, or exiting 0 with no refusal at all).
+  const keyWord = keyWordAt(argv);
+  if (keyWord >= 0) {
+    process.stderr.write(
+      `session-migrate: word ${keyWord + 1} of the command line looks like key material (not shown); keys never come from the command line: use --key-file, --key-env or --key-command\n`,
+    );
+    return 2;
+  }
   const run: Run = (fn, interrupted) => async () => {
     exitCode = await whileSaying(interrupted, fn);
   };
@@ -115,13 +133,6 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
     // its result (--dry-run=yes, an option given twice, --no-<string>) is refused from the words as
     // typed, against yargs' own option table of the command (argv.ts).
     .middleware((a: Record<string, unknown>, y?: unknown) => {
-      // Keys never come from the command line: a word holding one (containsKeyText, the rule's one
-      // home) is refused, never repeated.
-      const at = argv.findIndex((word, i) => containsKeyText(word, PATH_OR_NAME_KEY_OPTIONS.has(argv[i - 1] ?? '')));
-      if (at >= 0)
-        throw new UserFacingError(
-          `word ${at + 1} of the command line looks like key material (not shown); keys never come from the command line: use --key-file, --key-env or --key-command`,
-        );
       const table = optionTableOf(y);
       const written = checkSpellings(argv, table, positionalsOf(y));
       notDecimal(a, table, written);

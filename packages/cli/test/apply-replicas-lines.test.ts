@@ -54,17 +54,30 @@ describe('apply replicas lines', () => {
 });
 
 describe('apply FAILED lines', () => {
-  it('lists the failures the report keeps and says how many more failed (the report keeps the first 100)', async () => {
+  it('one line per reason with its count and the first key names, for every failed session (not only the 100 listed)', async () => {
     const { failedLines } = await import('../src/commands/apply.ts');
-    const failures = Array.from({ length: 100 }, (_, i) => ({
-      key: `smsess:{${i}}`,
-      file: `/s/sess_${i}`,
-      reason: 'the connection to Redis is down',
-    }));
-    const lines = failedLines({ failures, counts: { failed: 4000 } as never });
-    expect(lines).toHaveLength(101);
-    expect(lines[0]).toBe('  FAILED      smsess:{0} (/s/sess_0): the connection to Redis is down');
-    expect(lines[100]).toBe("  FAILED      ... and 3900 more session(s), not listed (counted in 'failed')");
-    expect(failedLines({ failures: failures.slice(0, 2), counts: { failed: 2 } as never })).toHaveLength(2);
+    const { addFailure, OTHER_FAILURE_REASONS } = await import('@session-migrate/migrate');
+    const down = 'the connection to Redis is down: no answer after 2 reconnects (after 2 retries)';
+    const groups: Parameters<typeof addFailure>[0] = [];
+    for (let i = 0; i < 1872; i++) addFailure(groups, down, [`smsess:${String(i).padStart(4, '0')}`]);
+    addFailure(groups, 'OOM command not allowed', ['smsess:oom1']);
+    const lines = failedLines({ failureGroups: groups, counts: { failed: 1873 } as never });
+    expect(lines).toEqual([
+      `  FAILED      1872 session(s): ${down} (smsess:0000, smsess:0001, smsess:0002 and 1869 more)`,
+      '  FAILED      1 session(s): OOM command not allowed (smsess:oom1)',
+    ]);
+    // Failed sessions in no group (a report made before groups existed): counted, not listed.
+    expect(failedLines({ counts: { failed: 4000 } as never })).toEqual([
+      "  FAILED      ... and 4000 more session(s), not listed (counted in 'failed')",
+    ]);
+    expect(failedLines({ failureGroups: [], counts: { failed: 0 } as never })).toEqual([]);
+    // At most 20 distinct reasons are kept; the rest share one last group.
+    const many: typeof groups = [];
+    for (let i = 0; i < 25; i++) addFailure(many, `reason ${i}`, [`k${i}`]);
+    addFailure(many, 'reason 3', ['k3b']);
+    expect(many).toHaveLength(21);
+    expect(many[3]).toEqual({ reason: 'reason 3', count: 2, keys: ['k3', 'k3b'] });
+    expect(many[20]).toEqual({ reason: OTHER_FAILURE_REASONS, count: 5, keys: ['k20', 'k21', 'k22'] });
+    expect(failedLines({ failureGroups: many, counts: { failed: 26 } as never })).toHaveLength(21);
   });
 });

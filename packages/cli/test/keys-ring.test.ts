@@ -372,4 +372,32 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
     expect(existsSync(join(dir, hex))).toBe(false);
     expect(existsSync(out)).toBe(false);
   }, 60_000);
+
+  it('refuses a key beside --help or --version before yargs answers them: the one-line refusal only, exit 2', () => {
+    for (const argv of [
+      ['--version', hex],
+      ['--help', hex],
+      ['-h', hex],
+      [hex, '--version'],
+      ['plan', '--help', hex],
+      ['keys', '--version', hex],
+      ['keys', 'id', '--help', `--key-file=${key.toString('base64url')}`],
+    ]) {
+      const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(r.status, `${argv.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stdout, argv.join(' ')).toBe('');
+      expect(r.stderr, argv.join(' ')).toMatch(
+        /^session-migrate: word \d of the command line looks like key material \(not shown\); keys never come from the command line[^\n]*\n$/,
+      );
+      expect(r.stderr).not.toContain(hex.slice(10, 30));
+      expect(r.stderr).not.toContain(key.toString('base64url').slice(10, 30));
+    }
+    // Without a key, --help and --version still answer on stdout, exit 0.
+    for (const argv of [['--version'], ['plan', '--help']]) {
+      const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(r.status, argv.join(' ')).toBe(0);
+      expect(r.stdout).not.toBe('');
+      expect(r.stderr).toBe('');
+    }
+  }, 60_000);
 });

@@ -155,6 +155,35 @@ export interface SessionCounts {
   migratedBytes: number;
 }
 
+/** Failed sessions with one reason: how many, and the key names (never values) of the first FAILURE_GROUP_KEYS. */
+export interface FailureGroup {
+  reason: string;
+  count: number;
+  keys: string[];
+}
+
+/** Key names kept per failure reason. */
+export const FAILURE_GROUP_KEYS = 3;
+/** Distinct failure reasons kept; failures for any further reason are counted under OTHER_FAILURE_REASONS. */
+const MAX_FAILURE_GROUPS = 20;
+/** The group of failures beyond MAX_FAILURE_GROUPS distinct reasons. */
+export const OTHER_FAILURE_REASONS = 'other errors (not listed)';
+
+/**
+ * Counts `count` failed sessions under `reason` in `groups` (in place): the group of that reason, or
+ * a new one (at most MAX_FAILURE_GROUPS distinct reasons; failures for any further reason go to one
+ * last group, OTHER_FAILURE_REASONS), keeping the first FAILURE_GROUP_KEYS key names. Used by apply
+ * per session and to add several sources' reports up.
+ */
+export function addFailure(groups: FailureGroup[], reason: string, keys: readonly string[], count = keys.length): void {
+  const named = groups.filter((g) => g.reason !== OTHER_FAILURE_REASONS).length;
+  const as = groups.some((g) => g.reason === reason) || named < MAX_FAILURE_GROUPS ? reason : OTHER_FAILURE_REASONS;
+  let group = groups.find((g) => g.reason === as);
+  if (group === undefined) groups.push((group = { reason: as, count: 0, keys: [] }));
+  group.count += count;
+  for (const k of keys) if (group.keys.length < FAILURE_GROUP_KEYS) group.keys.push(k);
+}
+
 /**
  * Lists a replica shortfall once: the same master, wanted and acknowledged count is listed once
  * however many batches it cost (at most MAX_LISTED entries).
@@ -203,6 +232,12 @@ export interface ApplySessionsReport {
   counts: SessionCounts;
   conflicts: KeyProblem[];
   failures: KeyProblem[];
+  /**
+   * Every failed session (all of `counts.failed`, not only the `failures` listed), grouped by reason:
+   * how many, and the key names of the first few (FailureGroup, addFailure). Absent in reports made
+   * before it existed.
+   */
+  failureGroups?: FailureGroup[];
   /** Files that never gave a stable read (paths with the session ID shortened). */
   unstable: string[];
   /**
@@ -307,6 +342,11 @@ class ApplyRun {
   private readonly counts = emptySessionCounts();
   private readonly conflicts: KeyProblem[] = [];
   private readonly failures: KeyProblem[] = [];
+  private readonly failureGroups: FailureGroup[] = [];
+  /** Batches now between their first failed write and their end (writeWithRetry). */
+  private retryingBatches = 0;
+  /** The highest retry announced (onRetry) since a batch last began retrying with none other retrying. */
+  private announcedRetry = 0;
   private readonly unstable: string[] = [];
   private readonly foreignOwned: string[] = [];
   private handled = 0;
@@ -374,6 +414,7 @@ class ApplyRun {
       counts: this.counts,
       conflicts: this.conflicts,
       failures: this.failures,
+      failureGroups: this.failureGroups,
       unstable: this.unstable,
       foreignOwned: this.foreignOwned,
       aborted: this.gone.writesStopped,
@@ -468,6 +509,18 @@ class ApplyRun {
    *   may be reused.
    */
   private async writeWithRetry(items: PreparedSessions): Promise<boolean> {
+    // A retry is announced once for the run, not once per batch in flight (at least 2 are: a Redis
+    // restart printed each "retry N of M" line once per batch).
+    const retrying = { now: false };
+    try {
+      return await this.writeAttempts(items, retrying);
+    } finally {
+      if (retrying.now) this.retryingBatches--;
+    }
+  }
+
+  /** writeWithRetry's attempts; `retrying` is the batch's state for announceRetry. */
+  private async writeAttempts(items: PreparedSessions, retrying: { now: boolean }): Promise<boolean> {
     const client = this.client;
     if (client === undefined) throw new Error('no Redis client');
     const counts = this.counts;
@@ -522,12 +575,28 @@ class ApplyRun {
         break;
       }
       counts.retries++;
-      this.options.onRetry?.(attempt + 1, lastError);
+      this.announceRetry(retrying, attempt + 1, lastError);
       await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
       pending = again;
     }
     if (this.waitWanted && written > 0 && !this.dryRun) await this.waitForReplicas(client, written, generation, writtenByMaster);
     return answered;
+  }
+
+  /**
+   * Calls onRetry for retry `retry` of a batch unless another batch retrying at the same time has
+   * announced it already: batches in flight meet the same Redis failure, and the operator wants one
+   * line per retry of the run. The count starts again once no batch is retrying.
+   * @param batch the batch's state: `now` is set on its first retry (writeWithRetry counts the batch out at its end).
+   */
+  private announceRetry(batch: { now: boolean }, retry: number, error: string): void {
+    if (!batch.now) {
+      batch.now = true;
+      if (this.retryingBatches++ === 0) this.announcedRetry = 0;
+    }
+    if (retry <= this.announcedRetry) return;
+    this.announcedRetry = retry;
+    this.options.onRetry?.(retry, error);
   }
 
   /** One attempt at writing the `pending` sessions of a batch: their outcomes, in the same order. */
@@ -672,6 +741,7 @@ class ApplyRun {
       case 'failed':
         counts.failed++;
         if (this.failures.length < MAX_LISTED) this.failures.push(this.problem(items, i, o.error));
+        addFailure(this.failureGroups, o.error, [items.keyName(i)]);
         break;
     }
   }

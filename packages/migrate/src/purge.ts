@@ -165,8 +165,13 @@ export interface PurgeReport {
   lost: number;
   /** Directory entries that are not sessions PHP reads (symlinks, bad names...) or could not be read, by reason: never touched. */
   skipped: Record<string, number>;
-  /** Plaintext left in the directory afterwards (in a dry run: what would be left). */
-  remaining: { files: number; bytes: number };
+  /**
+   * Plaintext left in the directory afterwards (in a dry run: what would be left). `otherUsers`: of
+   * these, the files skipped as `foreign-owner` (owned by another user than root or PHP's: PHP's files
+   * handler refuses them, packages/sources/src/files.ts phpAcceptsOwner), counted in `files` and
+   * `bytes` too; absent when there is none.
+   */
+  remaining: { files: number; bytes: number; otherUsers?: { files: number; bytes: number } };
   /** Blocking sessions, listed (at most maxListed). */
   blockers: PurgeEntry[];
   /** In a dry run: the files that would be deleted (at most maxListed). */
@@ -259,6 +264,8 @@ class PurgeRun {
   readonly pending: Pending[] = [];
   /** Plaintext session files present (regular files named sess_*), to report what remains. */
   readonly present = { files: 0, bytes: 0 };
+  /** Of `present`, the files skipped as `foreign-owner`. */
+  readonly otherUsers = { files: 0, bytes: 0 };
   readonly maxListed: number;
   readonly redisSource: Source | undefined;
   /**
@@ -288,6 +295,10 @@ class PurgeRun {
     if (size !== undefined && isSessionName(s.location)) {
       present.files++;
       present.bytes += size;
+      if (s.reason === 'foreign-owner') {
+        this.otherUsers.files++;
+        this.otherUsers.bytes += size;
+      }
     }
     if (NOT_COPIED_SKIPS.has(s.reason))
       this.block({ file: redactSessionPath(s.location), key: '', reason: 'unreadable-file', bytes: size ?? 0 });
@@ -521,7 +532,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
   if (run.ttlAboveGc !== undefined) throw new UserFacingError(`purge refused: ${run.ttlAboveGc}; nothing was deleted`);
 
   report.deleting = options.beforeDelete !== undefined ? await options.beforeDelete(report) : report.complete || options.allowPartial;
-  report.remaining = { ...run.present };
+  report.remaining = { ...run.present, ...(run.otherUsers.files > 0 ? { otherUsers: { ...run.otherUsers } } : {}) };
   if (report.deleting && options.dryRun) {
     report.remaining.files -= run.pending.length;
     report.remaining.bytes -= report.deletableBytes;

@@ -24,7 +24,7 @@ import { NEWER_MARGIN_MS, redactSessionPath } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import type { SessionCandidate, SessionSource, SkippedEntry, Source, SourceItem, StableReadOptions } from '@session-migrate/sources';
 import { sourceLabel } from '@session-migrate/sources';
-import { addShortfall, emptySessionCounts, type ApplySessionsReport, type SessionCounts } from './apply.ts';
+import { addFailure, addShortfall, emptySessionCounts, type ApplySessionsReport, type SessionCounts } from './apply.ts';
 import { addSummaryNumbers, decideSourceSession, emptySourceSummary, looksCompleteFor, type SourceSummary } from './plan.ts';
 
 /** What happened to the session IDs found in more than one source. */
@@ -329,6 +329,7 @@ export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplyS
     counts,
     conflicts: [],
     failures: [],
+    failureGroups: [],
     unstable: [],
     foreignOwned: [],
     aborted: false,
@@ -346,6 +347,7 @@ export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplyS
     }
     join(total.conflicts, r.conflicts);
     join(total.failures, r.failures);
+    for (const g of r.failureGroups ?? []) addFailure(total.failureGroups!, g.reason, g.keys, g.count);
     join(total.unstable, r.unstable);
     join(total.foreignOwned!, r.foreignOwned ?? []);
     join(total.missing, r.missing);

@@ -45,7 +45,7 @@ const MAX_UID = 2 ** 32 - 2;
 /**
  * The uid of `plan --php-user`: a number is taken as a uid (also one without a passwd entry, as in
  * many containers), a name is looked up (lookupUser).
- * @throws UserFacingError for an unknown name or a number out of range
+ * @throws UserFacingError for an empty value, an unknown name or a number out of range
  */
 export function resolvePhpUser(user: string): number {
   const given = user.trim();
@@ -54,7 +54,8 @@ export function resolvePhpUser(user: string): number {
     if (!Number.isSafeInteger(uid) || uid > MAX_UID) throw new UserFacingError(`--php-user ${given}: not a valid uid`);
     return uid;
   }
-  const found = given === '' ? undefined : lookupUser(given);
+  if (given === '') throw new UserFacingError('--php-user is empty: give the user PHP runs as (e.g. www-data) or its uid');
+  const found = lookupUser(given);
   if (found === undefined)
     throw new UserFacingError(
       `--php-user ${printable(given)}: no such user in the system's user database (getent passwd); give the user PHP runs as (e.g. www-data) or its uid`,

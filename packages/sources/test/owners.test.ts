@@ -156,7 +156,8 @@ describe('--php-user', () => {
     expect(resolvePhpUser('nobody')).toBe(65534);
     expect(resolvePhpUser('4242')).toBe(4242);
     expect(() => resolvePhpUser('no-such-user-x')).toThrow(/^--php-user no-such-user-x: no such user/);
-    expect(() => resolvePhpUser('')).toThrow(UserFacingError);
+    expect(() => resolvePhpUser('')).toThrow(/^--php-user is empty: give the user PHP runs as/);
+    expect(() => resolvePhpUser('  ')).toThrow(/^--php-user is empty: give the user PHP runs as/);
     expect(() => resolvePhpUser('99999999999')).toThrow(/not a valid uid/);
     expect(describeUid(0)).toBe('0 (root)');
     expect(describeUid(4242)).toBe('4242');

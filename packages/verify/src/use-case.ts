@@ -141,7 +141,7 @@ async function planSourcesToCheck(
  */
 export async function verifyMigration(options: VerifyMigrationOptions): Promise<VerifyMigrationReport> {
   const specs = sourceList(options.source);
-  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'verify'); // an unknown user: exit 2 before anything is read
+  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'verify', options.plan !== undefined); // an unknown user: exit 2 before anything is read
   const r = resolveVerifyDefaults(options);
   const { notes, onWarning } = keepingNotes(options.onWarning);
   // Options that contradict the plan are allowed (e.g. another target), but never silently.

@@ -226,12 +226,20 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
 }
 
 /**
- * apply's `FAILED` lines: one per session the report lists (its first 100: MAX_LISTED in
- * packages/migrate/src/apply.ts), then, when more failed, one line saying how many are not listed.
+ * apply's `FAILED` lines: one per distinct reason (the report's failureGroups, which cover every
+ * failed session: addFailure in packages/migrate/src/apply.ts), with how many sessions failed for it
+ * and the names of the first few keys (never a value), then, when some failed sessions are in no
+ * group, one line saying how many. (One line per listed session printed 100 identical lines, then
+ * "and 1772 more", for a Redis that died.) The report's `failures` keep listing sessions one by one.
  */
-export function failedLines(s: Pick<ApplyResult['sessions'], 'failures' | 'counts'>): string[] {
-  const lines = s.failures.map((p) => `  FAILED      ${p.key} (${printable(p.file)}): ${printable(p.reason)}`);
-  const more = s.counts.failed - s.failures.length;
+export function failedLines(s: Pick<ApplyResult['sessions'], 'failureGroups' | 'counts'>): string[] {
+  const groups = s.failureGroups ?? [];
+  const lines = groups.map((g) => {
+    const more = g.count - g.keys.length;
+    const keys = `${g.keys.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+    return `  FAILED      ${g.count} session(s): ${printable(g.reason)} (${keys})`;
+  });
+  const more = s.counts.failed - groups.reduce((n, g) => n + g.count, 0);
   if (more > 0) lines.push(`  FAILED      ... and ${more} more session(s), not listed (counted in 'failed')`);
   return lines;
 }

@@ -193,8 +193,12 @@ function printOutcome(r: PurgeReport, unit: string, several: boolean, ownerUnkno
         `  KEPT        ${r.lost} session(s) proven at the check were no longer in Redis right before their delete (listed NOT PROVEN above; a Redis restart without persistence, a flush, an eviction or a failover): find out why, run apply again, then purge`,
       );
   }
+  // Files of other users are no sessions of this application (the `kept` line): counted apart. With an
+  // unknown PHP user (KEPT) they may be PHP's sessions: counted as sessions.
+  const others = ownerUnknown === 0 ? (r.remaining.otherUsers ?? { files: 0, bytes: 0 }) : { files: 0, bytes: 0 };
+  const sessions = { files: r.remaining.files - others.files, bytes: r.remaining.bytes - others.bytes };
   print(
-    `  remaining   ${r.remaining.files} plaintext session ${several ? 'file(s) and key(s)' : r.sourceKind === 'redis' ? 'key(s)' : 'file(s)'}, ${formatBytes(r.remaining.bytes)}${r.dryRun ? ' would remain' : ''}`,
+    `  remaining   ${sessions.files} plaintext session ${several ? 'file(s) and key(s)' : r.sourceKind === 'redis' ? 'key(s)' : 'file(s)'}, ${formatBytes(sessions.bytes)}${r.dryRun ? ' would remain' : ''}${others.files > 0 ? `; ${others.files} file(s) of other users left alone (${formatBytes(others.bytes)})` : ''}`,
   );
 }
 

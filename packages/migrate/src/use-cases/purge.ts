@@ -95,7 +95,7 @@ export interface PurgeUseCaseReport {
  */
 export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
   const specs = sourceList(options.source);
-  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'purge'); // an unknown user: exit 2 before anything is read
+  const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'purge', options.plan !== undefined); // an unknown user: exit 2 before anything is read
   const r = resolvePlanDefaults(options, {
     missing:
       'purge needs --source (files:DIR or redis:URL), --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
@@ -296,7 +296,14 @@ export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
     total.changed += r.changed;
     total.lost += r.lost;
     total.skipped = add(total.skipped, r.skipped);
-    total.remaining = { files: total.remaining.files + r.remaining.files, bytes: total.remaining.bytes + r.remaining.bytes };
+    const others = total.remaining.otherUsers ?? { files: 0, bytes: 0 };
+    const othersNow = r.remaining.otherUsers ?? { files: 0, bytes: 0 };
+    const otherUsers = { files: others.files + othersNow.files, bytes: others.bytes + othersNow.bytes };
+    total.remaining = {
+      files: total.remaining.files + r.remaining.files,
+      bytes: total.remaining.bytes + r.remaining.bytes,
+      ...(otherUsers.files > 0 ? { otherUsers } : {}),
+    };
     for (const b of r.blockers) if (total.blockers.length < 1000) total.blockers.push(b);
     for (const w of r.wouldDelete) if (total.wouldDelete.length < 1000) total.wouldDelete.push(w);
   }

@@ -399,14 +399,22 @@ export function takePlanOwners(sources: readonly Source[], plan: Pick<Plan, 'sou
 /**
  * The uids of `--php-user NAME|UID` (repeatable) of verify and purge, resolved before anything is
  * opened (packages/sources resolvePhpUser, the resolver of plan --php-user); undefined when none.
- * @throws UserFacingError for an unknown user or a bad uid, or when no source is given now (the
- *   plan records the user PHP runs as for its own sources: plan --php-user changes it)
+ * @param planGiven whether a plan is given (`--plan`): only then does the refusal add that the plan
+ *   records the user PHP runs as for its own sources.
+ * @throws UserFacingError for an unknown user or a bad uid, or when no files source is given now
+ *   (with a plan: the plan records the user PHP runs as for its own sources, plan --php-user changes it)
  */
-export function phpUidsGivenNow(phpUsers: readonly string[] | undefined, specs: readonly string[], command: string): number[] | undefined {
+export function phpUidsGivenNow(
+  phpUsers: readonly string[] | undefined,
+  specs: readonly string[],
+  command: string,
+  planGiven: boolean,
+): number[] | undefined {
   if (phpUsers === undefined || phpUsers.length === 0) return undefined;
   if (!specs.some((s) => s.trim().startsWith('files:')))
     throw new UserFacingError(
-      `${command} --php-user applies to a --source files:DIR given now; the plan records the user PHP runs as for its own sources (run plan again with --php-user to change it)`,
+      `${command} --php-user applies to a --source files:DIR given now` +
+        (planGiven ? '; the plan records the user PHP runs as for its own sources (run plan again with --php-user to change it)' : ''),
     );
   return phpUsers.map(resolvePhpUser);
 }

@@ -74,8 +74,11 @@ describe('SCAN of a Redis Cluster during a failover', () => {
       let victim: RedisNode | undefined;
       try {
         const r = await scanWith(conn, at === 1 ? 1 : 3, async (scanned, current) => {
-          const masters = (await cluster.roles()).masters;
-          victim = at === 1 ? masters.find((m) => m !== current)! : scanned[0]!;
+          const { masters, replicasOf } = await cluster.roles();
+          // A master with a live replica, so the cluster can fail over (the first kill left one shard
+          // without its replica: killing that shard's master would fail its slots for good).
+          const canFailOver = (m: RedisNode) => (replicasOf.get(m) ?? []).some((r) => !dead.has(r));
+          victim = at === 1 ? masters.find((m) => m !== current && canFailOver(m))! : scanned.find(canFailOver)!;
           dead.add(victim);
           await victim.kill();
         });
@@ -94,7 +97,12 @@ describe('SCAN of a Redis Cluster during a failover', () => {
       } finally {
         conn.close();
       }
-      // The replica takes over (cluster-node-timeout 3 s): the next run is complete.
+      // The replica takes over (cluster-node-timeout 3 s): the next run is complete. Until the other
+      // nodes flag the victim as failed they still report cluster_state:ok, so that comes first.
+      await waitFailed(
+        cluster.nodes.find((n) => !dead.has(n))!,
+        victim!,
+      );
       await cluster.waitForSync(cluster.nodes.filter((n) => !dead.has(n)));
       const again = await RedisConnection.open(specFromUrl(liveUrl(), {}, 'target', { env: {} }));
       try {
@@ -113,4 +121,15 @@ async function waitRole(node: RedisNode, role: string): Promise<void> {
     if ((await node.admin.info('replication')).includes(`role:${role}`)) return;
   }
   throw new Error(`${node.port} did not become ${role}`);
+}
+
+/** Waits until `via` flags `node` as failed (`fail`, not `fail?`) in CLUSTER NODES. */
+async function waitFailed(via: RedisNode, node: RedisNode): Promise<void> {
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    const line = String(await via.admin.call('CLUSTER', 'NODES'))
+      .split('\n')
+      .find((l) => l.includes(`:${node.port}@`));
+    if (line !== undefined && line.split(' ')[2]!.split(',').includes('fail')) return;
+  }
+  throw new Error(`${node.port} was not flagged as failed`);
 }

@@ -470,6 +470,8 @@ export {
 
 // ------------------------------------------------------------------ codemods (parsers loaded on first call)
 export { DEFAULT_AUTH_SECRET_NAME, isValidSecretName, isBlocking as isBlockingCdkFinding } from '@session-migrate/codemod-cdk/names';
+/** The codemods' one outcome rule (exit 1 when a high or medium finding or a skipped file is left for a person) and its last line. */
+export { codemodIncomplete, finishCodemod } from '@session-migrate/common';
 export type {
   CodemodOptions as PhpCodemodOptions,
   CodemodReport as PhpCodemodReport,

@@ -8,19 +8,19 @@
  * Real files chowned to other uids (the suite runs as root) and a real redis-server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { cli, newKey, planArgs, sid, usageLine, writeSessionFiles } from './support/migrate-cli.ts';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { owned, plant } from './support/owners.ts';
 
 const isRoot = process.getuid?.() === 0;
 const WWW = 33; // www-data on Debian
 const NOBODY = 65534;
 const OTHER = 4242; // a uid without a passwd entry
-const PLANTED = 'admin|b:1;';
 const GC = 1440;
 
 let root: string;
@@ -41,23 +41,6 @@ afterAll(async () => {
   await redis?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
-
-/** Writes a session file owned by `uid`, `ageSeconds` old. */
-function plant(dir: string, id: string, uid: number, data = PLANTED, ageSeconds = 60): string {
-  const path = join(dir, `sess_${id}`);
-  writeFileSync(path, data, { mode: 0o600 });
-  chownSync(path, uid, uid);
-  const t = Date.now() / 1000 - ageSeconds;
-  utimesSync(path, t, t);
-  return path;
-}
-
-/** `n` session files owned by `uid` (writeSessionFiles, then chown). */
-function owned(dir: string, tag: string, n: number, uid: number): string[] {
-  const ids = writeSessionFiles(dir, tag, n);
-  for (const id of ids) chownSync(join(dir, `sess_${id}`), uid, uid);
-  return ids;
-}
 
 /** A session directory as Debian ships it: 1733, owned by root. */
 function sessionDir(name: string): string {
@@ -102,8 +85,8 @@ describe.skipIf(!isRoot)('verify and purge with --source files: and no plan: the
     // gc_maxlifetime and an empty one: purge deletes expired and empty files of PHP's own without
     // asking Redis, so without the owner rule it would delete these two.
     const live = plant(dir, sid('plant', 1), NOBODY);
-    const expired = plant(dir, sid('plant', 2), OTHER, PLANTED, GC + 3600);
-    const empty = plant(dir, sid('plant', 3), NOBODY, '');
+    const expired = plant(dir, sid('plant', 2), OTHER, { ageSeconds: GC + 3600 });
+    const empty = plant(dir, sid('plant', 3), NOBODY, { data: '' });
     const planted = [live, expired, empty];
 
     const v = noPlan('verify', dir);

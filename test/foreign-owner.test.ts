@@ -11,19 +11,19 @@
  * Real files chowned to other uids (the suite runs as root) and a real redis-server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { cli, newKey, planArgs, sid, usageLine, writeSessionFiles } from './support/migrate-cli.ts';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { owned, plant } from './support/owners.ts';
 
 const isRoot = process.getuid?.() === 0;
 const WWW = 33; // www-data on Debian
 const NOBODY = 65534;
 const OTHER = 4242; // a uid without a passwd entry
-const PLANTED = 'admin|b:1;';
 
 let root: string;
 let redis: RedisServer;
@@ -43,23 +43,6 @@ afterAll(async () => {
   await redis?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
-
-/** Writes a session file owned by `uid`, 60 s old, with `mode`. */
-function plant(dir: string, id: string, uid: number, data = PLANTED, mode = 0o600): string {
-  const path = join(dir, `sess_${id}`);
-  writeFileSync(path, data, { mode });
-  chownSync(path, uid, uid);
-  const t = Date.now() / 1000 - 60;
-  utimesSync(path, t, t);
-  return path;
-}
-
-/** `n` session files owned by `uid` (writeSessionFiles, then chown). */
-function owned(dir: string, tag: string, n: number, uid: number): string[] {
-  const ids = writeSessionFiles(dir, tag, n);
-  for (const id of ids) chownSync(join(dir, `sess_${id}`), uid, uid);
-  return ids;
-}
 
 async function present(ids: readonly string[]): Promise<number> {
   let n = 0;
@@ -96,7 +79,7 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
     const www = owned(dir, 'www', 5, WWW);
     const byRoot = writeSessionFiles(dir, 'root', 2); // root's: PHP takes them too
     const planted = [sid('plant', 1), sid('plant', 2)];
-    const plantedFiles = [plant(dir, planted[0]!, NOBODY), plant(dir, planted[1]!, OTHER, PLANTED, 0o000)];
+    const plantedFiles = [plant(dir, planted[0]!, NOBODY), plant(dir, planted[1]!, OTHER, { mode: 0o000 })];
     const planFile = join(root, 'www-plan.json');
     const p = cli(planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, 'www-art') }));
     expect(p.status, p.stdout + p.stderr).toBe(0);
@@ -151,9 +134,9 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
     const dir = sessionDir('by-option');
     const www = owned(dir, 'www', 3, WWW);
     const nob = [sid('nob', 1)];
-    plant(dir, nob[0]!, NOBODY, 'user|s:1:"n";');
+    plant(dir, nob[0]!, NOBODY, { data: 'user|s:1:"n";' });
     const other = [sid('oth', 1)];
-    plant(dir, other[0]!, OTHER, 'user|s:1:"o";');
+    plant(dir, other[0]!, OTHER, { data: 'user|s:1:"o";' });
     const art = join(root, 'by-option-art');
 
     const byName = join(root, 'by-name.json');

@@ -325,10 +325,13 @@ export class FilesSource implements SessionSource, Source {
 
   /**
    * From now on reads only files owned by root or by one of `uids` (phpAcceptsOwner), and records
-   * them in describe() (plan decides them after opening the source: decidePhpUids).
+   * them in describe() with where they came from (plan decides them after opening the source:
+   * decidePhpUids).
+   * @param from `php-user` (given), `files` (inferred from the owners); absent: not recorded
    */
-  acceptOwners(uids: readonly number[]): void {
+  acceptOwners(uids: readonly number[], from?: 'files' | 'php-user'): void {
     this.description.phpUids = [...new Set(uids)].sort((a, b) => a - b);
+    if (from !== undefined) this.description.phpUidsFrom = from;
   }
 
   /**

@@ -200,8 +200,7 @@ async function decideOwnersAndSummarize(
     decision = decidePhpUids(owners, given, `source files:${d.savePath}`, describeUid);
     return decision.uids;
   });
-  files.acceptOwners(decision!.uids);
-  d.phpUidsFrom = decision!.inferred ? 'files' : 'php-user';
+  files.acceptOwners(decision!.uids, decision!.inferred ? 'files' : 'php-user');
   return result;
 }
 

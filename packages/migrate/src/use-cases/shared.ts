@@ -390,8 +390,7 @@ export function takePlanOwners(sources: readonly Source[], plan: Pick<Plan, 'sou
     const d = s.describe();
     const recorded = plan.sources.find((p) => p.kind === 'files' && p.dir === d.dir && p.depth === d.depth);
     if (recorded?.kind === 'files' && Array.isArray(recorded.phpUids)) {
-      s.acceptOwners(recorded.phpUids);
-      d.phpUidsFrom = recorded.phpUidsFrom ?? 'files';
+      s.acceptOwners(recorded.phpUids, recorded.phpUidsFrom ?? 'files');
     }
   }
 }
@@ -448,8 +447,7 @@ export function decideOwnersGivenNow(
     const decision = decidePhpUids(owners(s), given, where, describeUid);
     if (given !== undefined && d.phpUids !== undefined && d.phpUids.join() !== decision.uids.join())
       onWarning?.(`note: --php-user overrides the plan's user for ${where} (uid ${d.phpUids.map(describeUid).join(', uid ')})`);
-    s.acceptOwners(decision.uids);
-    d.phpUidsFrom = decision.inferred ? 'files' : 'php-user';
+    s.acceptOwners(decision.uids, decision.inferred ? 'files' : 'php-user');
     const line = ownersDecisionNote(decision);
     if (line !== undefined) onWarning?.(`note: ${where}: ${line}`);
   }

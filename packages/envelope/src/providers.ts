@@ -10,7 +10,8 @@
  * Never from the command line itself. Errors never contain the key text, the command's output or its
  * stderr (either could hold key material).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { UserFacingError } from '@session-migrate/common';
 import { readSecretFile } from './key-file.ts';
 import { parseKeyText, type KeyRing } from './keyring.ts';
@@ -110,81 +111,110 @@ export function runKeyCommand(command: string, timeoutSeconds: number): Promise<
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) {
     return Promise.reject(new UserFacingError('--key-command-timeout must be more than 0 and at most 3600 seconds'));
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
-    const stdout = child.stdout!;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    let grace: NodeJS.Timeout | undefined;
-    const wipe = () => {
-      for (const c of chunks) c.fill(0);
-    };
-    const killGroup = () => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    /** Ends the run once: stops timers, closes our end of stdout (never waits for EOF again). */
-    const finish = () => {
-      if (settled) return false;
-      settled = true;
-      clearTimeout(timer);
-      if (grace !== undefined) clearTimeout(grace);
-      stdout.removeAllListeners('data');
-      stdout.on('error', () => undefined);
-      stdout.destroy();
-      return true;
-    };
-    const fail = (why: string) => {
-      if (!finish()) return;
-      killGroup();
-      wipe();
-      reject(new UserFacingError(`--key-command ${why} (its output is not shown: it may hold key material)`));
-    };
-    const succeed = (lingering: boolean) => {
-      if (!finish()) return;
-      if (lingering) killGroup(); // what the command left running in its group holds our stdout
-      const out = Buffer.concat(chunks);
-      wipe();
-      if (out.toString('latin1').trim() === '') {
-        out.fill(0);
-        reject(new UserFacingError('--key-command printed nothing; it must print the key or key ring on stdout'));
-        return;
-      }
-      resolve(out);
-    };
-    const timer = setTimeout(() => {
-      fail(`did not finish within ${timeoutSeconds} s (killed; raise --key-command-timeout if it is just slow)`);
+  return new Promise((resolve, reject) => new KeyCommandRun(command, timeoutSeconds, resolve, reject));
+}
+
+/**
+ * One run of a key command (runKeyCommand): the child process, its collected stdout and the two timers
+ * (the hard timeout, the grace after a successful exit). It settles its promise exactly once; every
+ * way out stops the timers, closes our end of stdout and zeroes the collected chunks.
+ */
+class KeyCommandRun {
+  private readonly child: ChildProcess;
+  private readonly stdout: Readable;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private settled = false;
+  private grace: NodeJS.Timeout | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    command: string,
+    timeoutSeconds: number,
+    private readonly resolve: (out: Buffer) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    this.stdout = this.child.stdout!;
+    this.timer = setTimeout(() => {
+      this.fail(`did not finish within ${timeoutSeconds} s (killed; raise --key-command-timeout if it is just slow)`);
     }, timeoutSeconds * 1000);
-    stdout.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      chunks.push(chunk);
-      if (size > MAX_KEY_TEXT_BYTES) fail(`printed more than ${MAX_KEY_TEXT_BYTES} bytes; it must print only the key or key ring`);
+    this.stdout.on('data', (chunk: Buffer) => this.collect(chunk));
+    this.child.once('error', (err: NodeJS.ErrnoException) => {
+      if (!this.finish()) return;
+      this.wipe();
+      this.reject(new UserFacingError(`--key-command: cannot run /bin/sh: ${err.code ?? 'error'}`));
     });
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      if (!finish()) return;
-      wipe();
-      reject(new UserFacingError(`--key-command: cannot run /bin/sh: ${err.code ?? 'error'}`));
-    });
-    const judge = (code: number | null, signal: NodeJS.Signals | null): boolean => {
-      if (signal !== null) fail(`was killed by ${signal}`);
-      else if (code !== 0) fail(`exited with status ${code}`);
-      else return true;
-      return false;
-    };
     // 'exit': /bin/sh is done. A failure is final at once; on success stdout gets a short grace to
     // drain, then what it printed counts even if a lingering process still holds the pipe.
-    child.once('exit', (code, signal) => {
-      if (settled || !judge(code, signal)) return;
-      grace = setTimeout(() => succeed(true), KEY_COMMAND_EXIT_GRACE_MS);
+    this.child.once('exit', (code, signal) => {
+      if (this.settled || !this.judge(code, signal)) return;
+      this.grace = setTimeout(() => this.succeed(true), KEY_COMMAND_EXIT_GRACE_MS);
     });
     // 'close': stdout reached EOF and the process exited: the usual end.
-    child.once('close', (code, signal) => {
-      if (settled || !judge(code, signal)) return;
-      succeed(false);
+    this.child.once('close', (code, signal) => {
+      if (this.settled || !this.judge(code, signal)) return;
+      this.succeed(false);
     });
-  });
+  }
+
+  private collect(chunk: Buffer): void {
+    this.size += chunk.length;
+    this.chunks.push(chunk);
+    if (this.size > MAX_KEY_TEXT_BYTES) {
+      this.fail(`printed more than ${MAX_KEY_TEXT_BYTES} bytes; it must print only the key or key ring`);
+    }
+  }
+
+  private wipe(): void {
+    for (const c of this.chunks) c.fill(0);
+  }
+
+  private killGroup(): void {
+    try {
+      if (this.child.pid !== undefined) process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Ends the run once: stops timers, closes our end of stdout (never waits for EOF again). */
+  private finish(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    clearTimeout(this.timer);
+    if (this.grace !== undefined) clearTimeout(this.grace);
+    this.stdout.removeAllListeners('data');
+    this.stdout.on('error', () => undefined);
+    this.stdout.destroy();
+    return true;
+  }
+
+  private fail(why: string): void {
+    if (!this.finish()) return;
+    this.killGroup();
+    this.wipe();
+    this.reject(new UserFacingError(`--key-command ${why} (its output is not shown: it may hold key material)`));
+  }
+
+  private succeed(lingering: boolean): void {
+    if (!this.finish()) return;
+    if (lingering) this.killGroup(); // what the command left running in its group holds our stdout
+    const out = Buffer.concat(this.chunks);
+    this.wipe();
+    if (out.toString('latin1').trim() === '') {
+      out.fill(0);
+      this.reject(new UserFacingError('--key-command printed nothing; it must print the key or key ring on stdout'));
+      return;
+    }
+    this.resolve(out);
+  }
+
+  /** true when /bin/sh exited with status 0; otherwise fails the run and returns false. */
+  private judge(code: number | null, signal: NodeJS.Signals | null): boolean {
+    if (signal !== null) this.fail(`was killed by ${signal}`);
+    else if (code !== 0) this.fail(`exited with status ${code}`);
+    else return true;
+    return false;
+  }
 }

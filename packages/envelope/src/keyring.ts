@@ -144,80 +144,111 @@ export function isCanonicalBase64(bytes: Buffer, text: string): boolean {
  *   or repeated `lookup`/`current`, an unknown line, text after `end`, or two keys with the same key ID.
  */
 export function parseKeyText(sodium: Sodium, text: string, source: string): KeyRing {
-  if (!looksLikeKeyRing(text)) {
-    const trimmed = text.trim();
-    if (trimmed === '')
-      throw new UserFacingError(
-        `${source}: empty; expected a session-migrate key or key ring (create one with 'session-migrate keys generate --out FILE')`,
-      );
-    if (trimmed.includes('\n')) {
-      throw new UserFacingError(`${source}: not a session-migrate key (several lines, but no '${KEYRING_HEADER}' header line)`);
-    }
-    const current = decodeKey(trimmed, source);
-    return { form: 'key', lookupKey: deriveLookupKey(sodium, current), current, previous: [] };
+  return looksLikeKeyRing(text) ? parseRingText(sodium, text, source) : parseSingleKey(sodium, text, source);
+}
+
+/** A single master key (44 characters of standard base64, one line); parseKeyText's first form. */
+function parseSingleKey(sodium: Sodium, text: string, source: string): KeyRing {
+  const trimmed = text.trim();
+  if (trimmed === '')
+    throw new UserFacingError(
+      `${source}: empty; expected a session-migrate key or key ring (create one with 'session-migrate keys generate --out FILE')`,
+    );
+  if (trimmed.includes('\n')) {
+    throw new UserFacingError(`${source}: not a session-migrate key (several lines, but no '${KEYRING_HEADER}' header line)`);
   }
-  const keys: Buffer[] = [];
-  const fail = (message: string): never => {
-    for (const k of keys) k.fill(0);
-    throw new UserFacingError(`${source}: ${message}`);
-  };
-  let sawHeader = false;
-  let ended = false;
-  let lookup: Buffer | undefined;
-  let current: Buffer | undefined;
-  let currentLine = 0;
-  const previous: Array<{ key: Buffer; line: number }> = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const n = i + 1;
-    const line = (lines[i] ?? '').replace(/\r$/, '').trim();
-    if (line === '' || line.startsWith('#')) continue;
-    if (ended) fail(`line ${n}: text after the 'end' line`);
-    if (!sawHeader) {
-      if (line !== KEYRING_HEADER) fail(`line ${n}: unsupported key ring version (expected '${KEYRING_HEADER}')`);
-      sawHeader = true;
-      continue;
+  const current = decodeKey(trimmed, source);
+  return { form: 'key', lookupKey: deriveLookupKey(sodium, current), current, previous: [] };
+}
+
+/**
+ * What a key ring file's lines hold while they are read (parseRingText). Every decoded key is kept in
+ * `keys` so that a failure zeroes all of them before it throws.
+ */
+class RingLines {
+  readonly keys: Buffer[] = [];
+  sawHeader = false;
+  ended = false;
+  lookup: Buffer | undefined;
+  current: Buffer | undefined;
+  currentLine = 0;
+  readonly previous: Array<{ key: Buffer; line: number }> = [];
+
+  constructor(private readonly source: string) {}
+
+  fail(message: string): never {
+    for (const k of this.keys) k.fill(0);
+    throw new UserFacingError(`${this.source}: ${message}`);
+  }
+
+  /** One non-blank, non-comment line, numbered `n` from 1. */
+  take(line: string, n: number): void {
+    if (this.ended) this.fail(`line ${n}: text after the 'end' line`);
+    if (!this.sawHeader) {
+      if (line !== KEYRING_HEADER) this.fail(`line ${n}: unsupported key ring version (expected '${KEYRING_HEADER}')`);
+      this.sawHeader = true;
+      return;
     }
     if (line === 'end') {
-      ended = true;
-      continue;
+      this.ended = true;
+      return;
     }
     const parts = line.split(/[ \t]+/);
     const entry = parts[0];
     if (parts.length !== 2 || (entry !== 'lookup' && entry !== 'current' && entry !== 'previous')) {
-      fail(`line ${n}: expected 'lookup', 'current' or 'previous' followed by one key, or 'end'`);
+      this.fail(`line ${n}: expected 'lookup', 'current' or 'previous' followed by one key, or 'end'`);
     }
     let key: Buffer;
     try {
       key = decodeKey(parts[1]!, `line ${n} (${entry})`);
     } catch (err) {
-      fail((err as Error).message);
-      throw err;
+      this.fail((err as Error).message);
     }
-    keys.push(key);
+    this.keys.push(key);
+    this.place(entry, key, n);
+  }
+
+  private place(entry: 'lookup' | 'current' | 'previous', key: Buffer, n: number): void {
     if (entry === 'lookup') {
-      if (lookup !== undefined) fail(`line ${n}: a second 'lookup' line (a ring has exactly one lookup key)`);
-      lookup = key;
+      if (this.lookup !== undefined) this.fail(`line ${n}: a second 'lookup' line (a ring has exactly one lookup key)`);
+      this.lookup = key;
     } else if (entry === 'current') {
-      if (current !== undefined) fail(`line ${n}: a second 'current' line (a ring has exactly one current key; older ones are 'previous')`);
-      current = key;
-      currentLine = n;
+      if (this.current !== undefined)
+        this.fail(`line ${n}: a second 'current' line (a ring has exactly one current key; older ones are 'previous')`);
+      this.current = key;
+      this.currentLine = n;
     } else {
-      previous.push({ key, line: n });
+      this.previous.push({ key, line: n });
     }
   }
-  if (!sawHeader) fail(`no '${KEYRING_HEADER}' header line`);
-  if (!ended) fail(`truncated: no 'end' line (restore the ring from its backup)`);
-  if (lookup === undefined) fail(`no 'lookup' line`);
-  if (current === undefined) fail(`no 'current' line`);
-  const seen = new Map<string, number>();
-  for (const { key, line } of [{ key: current!, line: currentLine }, ...previous]) {
-    const id = keyIdOf(sodium, key);
-    const first = seen.get(id);
-    if (first !== undefined) fail(`key ID ${id} appears twice (lines ${first} and ${line}); remove the duplicate line`);
-    seen.set(id, line);
+
+  /** The ring, once every line is read: complete, and no key ID twice. */
+  finish(sodium: Sodium): KeyRing {
+    if (!this.sawHeader) this.fail(`no '${KEYRING_HEADER}' header line`);
+    if (!this.ended) this.fail(`truncated: no 'end' line (restore the ring from its backup)`);
+    if (this.lookup === undefined) this.fail(`no 'lookup' line`);
+    if (this.current === undefined) this.fail(`no 'current' line`);
+    const seen = new Map<string, number>();
+    for (const { key, line } of [{ key: this.current, line: this.currentLine }, ...this.previous]) {
+      const id = keyIdOf(sodium, key);
+      const first = seen.get(id);
+      if (first !== undefined) this.fail(`key ID ${id} appears twice (lines ${first} and ${line}); remove the duplicate line`);
+      seen.set(id, line);
+    }
+    return { form: 'ring', lookupKey: this.lookup, current: this.current, previous: this.previous.map((p) => p.key) };
   }
-  return { form: 'ring', lookupKey: lookup!, current: current!, previous: previous.map((p) => p.key) };
+}
+
+/** A key ring file (see the module comment); parseKeyText's second form. */
+function parseRingText(sodium: Sodium, text: string, source: string): KeyRing {
+  const ring = new RingLines(source);
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    ring.take(line, i + 1);
+  }
+  return ring.finish(sodium);
 }
 
 /**

@@ -334,70 +334,10 @@ export class IgbinaryDecoder {
   private parseZval(holder: PhpEntry[], index: number, wantRef: boolean, stack: Frame[]): boolean {
     if (!this.need(1)) return this.fail('unexpected end of data');
     const start = this.pos;
-    let t = this.buf[this.pos++]!;
-    if (t === T.ref) {
-      // A chain of 0x25 behaves like one: the inner levels find the value already a reference.
-      while (t === T.ref) {
-        if (!this.need(1)) return this.fail('unexpected end of data');
-        t = this.buf[this.pos++]!;
-      }
-      this.pos--;
-      if (!this.parseZval(holder, index, true, stack)) return false;
-      const v = holder[index]![1];
-      if (v.type !== 'reference') {
-        const node: PhpReferenceNode = { type: 'reference', target: { value: v } };
-        holder[index]![1] = node;
-        // scalars are added to the reference table here; arrays and objects already were
-        if (v.type !== 'array' && v.type !== 'object' && v.type !== 'serializable' && v.type !== 'enum') {
-          this.refs.push({ kind: 'ref', node });
-        }
-      }
-      return true;
-    }
-    const set = (v: PhpValue): true => {
-      holder[index]![1] = v;
-      return true;
-    };
+    const t = this.buf[this.pos++]!;
     switch (t) {
-      case T.null:
-        return set(NULL_VALUE);
-      case T.false:
-        return set({ type: 'bool', value: false });
-      case T.true:
-        return set({ type: 'bool', value: true });
-      case T.long8p:
-      case T.long8n:
-      case T.long16p:
-      case T.long16n:
-      case T.long32p:
-      case T.long32n:
-      case T.long64p:
-      case T.long64n: {
-        const v = this.readLong(t);
-        if (v === null) return false;
-        return set({ type: 'int', value: intValue(v) });
-      }
-      case T.double:
-        if (!this.need(8)) return this.fail('truncated float');
-        this.pos += 8;
-        return set({ type: 'float', value: this.buf.readDoubleBE(this.pos - 8) });
-      case T.stringEmpty:
-        return set({ type: 'string', bytes: Buffer.alloc(0) });
-      case T.stringId8:
-      case T.stringId16:
-      case T.stringId32: {
-        const s = this.readStringId(t);
-        if (s === null) return false;
-        return set({ type: 'string', bytes: s });
-      }
-      case T.string8:
-      case T.string16:
-      case T.string32:
-      case T.string64: {
-        const s = this.readCharArray(t);
-        if (s === null) return false;
-        return set({ type: 'string', bytes: s });
-      }
+      case T.ref:
+        return this.parseRefPrefix(holder, index, stack);
       case T.array8:
       case T.array16:
       case T.array32:
@@ -416,9 +356,89 @@ export class IgbinaryDecoder {
       case T.objref16:
       case T.objref32:
         return this.parseRef(t, holder, index, wantRef);
-      default:
-        return this.fail('unknown value type', start);
     }
+    const v = this.parseScalar(t);
+    if (v === undefined) return this.fail('unknown value type', start);
+    if (v === null) return false;
+    holder[index]![1] = v;
+    return true;
+  }
+
+  /**
+   * The value after a 0x25 (reference) prefix, made a reference in holder[index][1]. A chain of 0x25
+   * behaves like one: the inner levels find the value already a reference.
+   */
+  private parseRefPrefix(holder: PhpEntry[], index: number, stack: Frame[]): boolean {
+    let t: number = T.ref;
+    while (t === T.ref) {
+      if (!this.need(1)) return this.fail('unexpected end of data');
+      t = this.buf[this.pos++]!;
+    }
+    this.pos--;
+    if (!this.parseZval(holder, index, true, stack)) return false;
+    const v = holder[index]![1];
+    if (v.type !== 'reference') {
+      const node: PhpReferenceNode = { type: 'reference', target: { value: v } };
+      holder[index]![1] = node;
+      // scalars are added to the reference table here; arrays and objects already were
+      if (v.type !== 'array' && v.type !== 'object' && v.type !== 'serializable' && v.type !== 'enum') {
+        this.refs.push({ kind: 'ref', node });
+      }
+    }
+    return true;
+  }
+
+  /**
+   * A scalar of type byte `t` (its type byte already read): the value, null after a failure (already
+   * recorded by fail), or undefined when `t` is no scalar type.
+   */
+  private parseScalar(t: number): PhpValue | null | undefined {
+    switch (t) {
+      case T.null:
+        return NULL_VALUE;
+      case T.false:
+        return { type: 'bool', value: false };
+      case T.true:
+        return { type: 'bool', value: true };
+      case T.long8p:
+      case T.long8n:
+      case T.long16p:
+      case T.long16n:
+      case T.long32p:
+      case T.long32n:
+      case T.long64p:
+      case T.long64n: {
+        const v = this.readLong(t);
+        return v === null ? null : { type: 'int', value: intValue(v) };
+      }
+      case T.double:
+        if (!this.need(8)) return this.failed('truncated float');
+        this.pos += 8;
+        return { type: 'float', value: this.buf.readDoubleBE(this.pos - 8) };
+      case T.stringEmpty:
+        return { type: 'string', bytes: Buffer.alloc(0) };
+      case T.stringId8:
+      case T.stringId16:
+      case T.stringId32: {
+        const s = this.readStringId(t);
+        return s === null ? null : { type: 'string', bytes: s };
+      }
+      case T.string8:
+      case T.string16:
+      case T.string32:
+      case T.string64: {
+        const s = this.readCharArray(t);
+        return s === null ? null : { type: 'string', bytes: s };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** fail() for a helper that returns a value: records the failure, returns null. */
+  private failed(why: string): null {
+    this.fail(why);
+    return null;
   }
 
   private readCount(t: number, array8: number): number | null {

@@ -612,7 +612,7 @@ export function readSessionFile(
   seen?: OwnerSeen,
 ): SourceItem {
   const attempts = options.attempts ?? 6;
-  const rule = {
+  const rule: ReadRule = {
     looksComplete: options.looksComplete ?? nonEmpty,
     settleMs: options.settleMs ?? DEFAULT_SETTLE_MS,
     phpUids: options.phpUids,
@@ -765,16 +765,53 @@ function inodeLocked(ino: bigint, changedMs: number): boolean | undefined {
   return lockSnapshot.inodes?.has(String(ino));
 }
 
-function readOnce(
-  candidate: SessionCandidate,
-  maxBytes: number,
-  rule: { looksComplete: (data: Buffer) => boolean; settleMs: number; phpUids: readonly number[] | undefined },
-  seen: OwnerSeen | undefined,
-): SourceItem | Retry {
+/** What readOnce checks a file's bytes against: the session format, the settle time, PHP's uids. */
+interface ReadRule {
+  looksComplete: (data: Buffer) => boolean;
+  settleMs: number;
+  phpUids: readonly number[] | undefined;
+}
+
+/**
+ * One attempt at the stable read of a session file: opened without following a symlink, checked
+ * (regular file, owner, size), read with readStable; a file that looks incomplete is confirmed under a
+ * shared lock unless it has settled (readUnsettled). `Retry` asks the caller to try again later.
+ */
+function readOnce(candidate: SessionCandidate, maxBytes: number, rule: ReadRule, seen: OwnerSeen | undefined): SourceItem | Retry {
   const { id, location } = candidate;
-  let fd: number;
+  const fd = openSession(location, rule, seen);
+  if (typeof fd !== 'number') return fd;
   try {
-    fd = openSync(location, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const nowMs = Date.now();
+    const before = fstatSync(fd);
+    if (seen !== undefined && seen.uid === undefined) {
+      seen.uid = before.uid;
+      seen.decides = before.isFile();
+    }
+    if (!before.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
+    // The owner of the file opened (not of a name looked up before): as PHP checks it.
+    if (!phpAcceptsOwner(before.uid, rule.phpUids)) return foreignOwner(location, before.uid);
+    const tooBig = oversized(location, before, maxBytes);
+    if (tooBig !== undefined) return tooBig;
+    const data = readStable(fd, before, nowMs);
+    if (data === undefined) return 'changing';
+    if (rule.looksComplete(data)) return sessionRead(id, location, before, data);
+    return readUnsettled(fd, candidate, maxBytes, rule, before, data);
+  } catch (err) {
+    seeOwnerByName(seen, location);
+    return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Opens a session file for readOnce (O_NOFOLLOW, O_NONBLOCK): the descriptor, or what the failure
+ * means for this file (a symlink, deleted, a socket, another user's file, unreadable).
+ */
+function openSession(location: string, rule: ReadRule, seen: OwnerSeen | undefined): number | SourceItem {
+  try {
+    return openSync(location, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ELOOP') return { kind: 'skipped', location, reason: 'symlink' };
@@ -794,54 +831,51 @@ function readOnce(
     seeOwnerByName(seen, location);
     return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
   }
-  try {
-    const oversized = (st: Stats): SkippedEntry | undefined =>
-      st.size > maxBytes
-        ? {
-            kind: 'skipped',
-            location,
-            reason: 'oversized',
-            detail: `${st.size} bytes > cap ${maxBytes}`,
-            size: { bytes: st.size, maxBytes },
-          }
-        : undefined;
-    // Whole milliseconds, as PHP's files handler counts age in whole seconds (mod_files.c, st_mtime).
-    const session = (st: Stats, data: Buffer): SourceSession => ({ kind: 'session', id, location, mtimeMs: Math.floor(st.mtimeMs), data });
-    const nowMs = Date.now();
-    const before = fstatSync(fd);
-    if (seen !== undefined && seen.uid === undefined) {
-      seen.uid = before.uid;
-      seen.decides = before.isFile();
-    }
-    if (!before.isFile()) return { kind: 'skipped', location, reason: 'not-regular-file' };
-    // The owner of the file opened (not of a name looked up before): as PHP checks it.
-    if (!phpAcceptsOwner(before.uid, rule.phpUids)) return foreignOwner(location, before.uid);
-    const tooBig = oversized(before);
-    if (tooBig !== undefined) return tooBig;
-    const data = readStable(fd, before, nowMs);
-    if (data === undefined) return 'changing';
-    if (rule.looksComplete(data)) return session(before, data);
+}
 
-    // Empty or not loadable: really so, or PHP is between its ftruncate and the end of its pwrite.
-    const changedMs = Math.floor(changedMsOf(before));
-    // The inode number as a BigInt (a plain number loses digits above 2^53: XFS, btrfs), for /proc/locks.
-    if (Date.now() - changedMs >= rule.settleMs && inodeLocked(fstatSync(fd, { bigint: true }).ino, changedMs) !== true) {
-      // Settled and nobody holds its lock: a write that ended after the read moved the ctime.
-      if (!sameStat(before, fstatSync(fd))) return 'changing';
-      return session(before, data);
-    }
-    const lock = lockFd(fd, 'shared');
-    if (lock !== 'ok') return lock === 'held' ? 'held' : 'unconfirmed';
-    const nowLocked = Date.now();
-    const locked = fstatSync(fd);
-    const tooBigNow = oversized(locked);
-    if (tooBigNow !== undefined) return tooBigNow;
-    const settled = readStable(fd, locked, nowLocked);
-    return settled === undefined ? 'changing' : session(locked, settled);
-  } catch (err) {
-    seeOwnerByName(seen, location);
-    return { kind: 'skipped', location, reason: 'unreadable', detail: describeFsError(err) };
-  } finally {
-    closeSync(fd);
+/**
+ * A file whose bytes do not look complete (empty or not loadable): really so, or PHP is between its
+ * ftruncate and the end of its pwrite. A settled file that nobody holds a lock on is taken as it is;
+ * otherwise it is read again under a shared lock (lockFd), as PHP's files handler would see it.
+ */
+function readUnsettled(
+  fd: number,
+  { id, location }: SessionCandidate,
+  maxBytes: number,
+  rule: ReadRule,
+  before: Stats,
+  data: Buffer,
+): SourceItem | Retry {
+  const changedMs = Math.floor(changedMsOf(before));
+  // The inode number as a BigInt (a plain number loses digits above 2^53: XFS, btrfs), for /proc/locks.
+  if (Date.now() - changedMs >= rule.settleMs && inodeLocked(fstatSync(fd, { bigint: true }).ino, changedMs) !== true) {
+    // Settled and nobody holds its lock: a write that ended after the read moved the ctime.
+    if (!sameStat(before, fstatSync(fd))) return 'changing';
+    return sessionRead(id, location, before, data);
   }
+  const lock = lockFd(fd, 'shared');
+  if (lock !== 'ok') return lock === 'held' ? 'held' : 'unconfirmed';
+  const nowLocked = Date.now();
+  const locked = fstatSync(fd);
+  const tooBigNow = oversized(location, locked, maxBytes);
+  if (tooBigNow !== undefined) return tooBigNow;
+  const settled = readStable(fd, locked, nowLocked);
+  return settled === undefined ? 'changing' : sessionRead(id, location, locked, settled);
+}
+
+/** The skip of a file larger than the cap, or undefined when it fits. */
+function oversized(location: string, st: Stats, maxBytes: number): SkippedEntry | undefined {
+  if (st.size <= maxBytes) return undefined;
+  return {
+    kind: 'skipped',
+    location,
+    reason: 'oversized',
+    detail: `${st.size} bytes > cap ${maxBytes}`,
+    size: { bytes: st.size, maxBytes },
+  };
+}
+
+/** A session read; its mtime in whole milliseconds, as PHP's files handler counts age in whole seconds (mod_files.c, st_mtime). */
+function sessionRead(id: string, location: string, st: Stats, data: Buffer): SourceSession {
+  return { kind: 'session', id, location, mtimeMs: Math.floor(st.mtimeMs), data };
 }

@@ -761,9 +761,25 @@ class FileContext {
     return this.secretValueRef?.edits ?? [];
   }
 
+  /**
+   * How the file can name SecretValue: an existing top-level binding (1.), else, when the name is free
+   * (2.), SecretValue with the edits that import it (3.); null when the name is taken or nothing anchors an import.
+   */
   private planSecretValue(): { expr: string; edits: Edit[] } | null {
+    const existing = this.existingSecretValue();
+    if (existing !== undefined) return { expr: existing, edits: [] };
+    // 2. The name SecretValue must be free.
+    if (this.sf.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getText() === 'SecretValue')) return null;
+    const edits = this.secretValueImport();
+    return edits === null ? null : { expr: 'SecretValue', edits };
+  }
+
+  /**
+   * 1. An existing binding: `import { SecretValue as SV } from 'aws-cdk-lib'`, `import * as cdk from
+   * 'aws-cdk-lib'`, or the require forms. The expression that names SecretValue, or undefined.
+   */
+  private existingSecretValue(): string | undefined {
     const root = this.rootModule;
-    // 1. An existing binding: `import { SecretValue as SV } from 'aws-cdk-lib'`, `import * as cdk from 'aws-cdk-lib'`, or the require forms.
     let namespace: string | undefined;
     for (const id of this.sf.getDescendantsOfKind(SyntaxKind.Identifier)) {
       const parent = id.getParent();
@@ -783,44 +799,39 @@ class FileContext {
       const decl = id.getSymbol()?.getDeclarations()[0];
       if (decl === undefined) continue;
       const r = this.resolveDeclaration(decl, 0);
-      if (r?.kind === 'secret-value' && isTopLevel(decl)) return { expr: id.getText(), edits: [] };
+      if (r?.kind === 'secret-value' && isTopLevel(decl)) return id.getText();
       if (r?.kind === 'root-ns' && r.module === root && isTopLevel(decl)) namespace ??= id.getText();
     }
-    if (namespace !== undefined) return { expr: `${namespace}.SecretValue`, edits: [] };
-    // 2. The name SecretValue must be free.
-    if (this.sf.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getText() === 'SecretValue')) return null;
-    // 3. Add it to a named import from the root module, or add an import (or require) line.
+    return namespace === undefined ? undefined : `${namespace}.SecretValue`;
+  }
+
+  /**
+   * 3. The edits that add SecretValue to a named import from the root module, or an import (or
+   * require) line; null when the file has neither imports nor CDK requires to anchor it.
+   */
+  private secretValueImport(): Edit[] | null {
+    const root = this.rootModule;
+    // Add it to a named import from the root module, or add an import (or require) line.
     const rootImport = this.sf
       .getImportDeclarations()
       .find((d) => d.getModuleSpecifierValue() === root && d.getNamedImports().length > 0 && !d.isTypeOnly());
     if (rootImport !== undefined) {
       const named = rootImport.getImportClauseOrThrow().getNamedBindingsOrThrow();
-      return {
-        expr: 'SecretValue',
-        edits: listInsertion(
-          this.text,
-          named.getStart() + 1,
-          rootImport.getNamedImports(),
-          named.getEnd() - 1,
-          ['SecretValue'],
-          this.newline,
-        ),
-      };
+      return listInsertion(
+        this.text,
+        named.getStart() + 1,
+        rootImport.getNamedImports(),
+        named.getEnd() - 1,
+        ['SecretValue'],
+        this.newline,
+      );
     }
     const imports = this.sf.getImportDeclarations();
     const q = this.quote;
     const last = imports[imports.length - 1];
     if (last !== undefined) {
-      return {
-        expr: 'SecretValue',
-        edits: [
-          {
-            start: endOfLine(this.text, last.getEnd()),
-            end: endOfLine(this.text, last.getEnd()),
-            text: `${this.newline}import { SecretValue } from ${q}${root}${q};`,
-          },
-        ],
-      };
+      const at = endOfLine(this.text, last.getEnd());
+      return [{ start: at, end: at, text: `${this.newline}import { SecretValue } from ${q}${root}${q};` }];
     }
     // CommonJS style: after the last top-level statement that requires a CDK module.
     const requires = this.sf.getStatements().filter(
@@ -833,16 +844,8 @@ class FileContext {
     );
     const anchor = requires[requires.length - 1];
     if (anchor === undefined) return null;
-    return {
-      expr: 'SecretValue',
-      edits: [
-        {
-          start: endOfLine(this.text, anchor.getEnd()),
-          end: endOfLine(this.text, anchor.getEnd()),
-          text: `${this.newline}const { SecretValue } = require(${q}${root}${q});`,
-        },
-      ],
-    };
+    const at = endOfLine(this.text, anchor.getEnd());
+    return [{ start: at, end: at, text: `${this.newline}const { SecretValue } = require(${q}${root}${q});` }];
   }
 }
 

@@ -272,7 +272,7 @@ export class RedisConnection {
    *   the scan). Without `+cluster|nodes` in the ACL rule (NOPERM) only CLUSTER SLOTS is compared (no
    *   epochs), and onWarning says so once per connection.
    * Both are transient: run again (once the resharding has finished).
-   * Only keys of slots the master served at the first check are listed: keys a master holds in a slot
+   * With CLUSTER NODES, only keys of slots the master served at the first check are listed: keys a master holds in a slot
    * it does not serve were left by a move aborted with `SETSLOT STABLE` after some MIGRATEs (they stay
    * on the destination until moved back; a GET goes to the slot's master and does not find them), so
    * no client reads them; they are counted, and onWarning names the master and the slots (never the
@@ -329,7 +329,14 @@ export class RedisConnection {
       if (before !== undefined) {
         refuseGone();
         const after = await this.clusterViews(masters);
-        if (slotsMoved(before.map((v) => v.map), after.map((v) => v.map)) || epochsMoved(before, after)) throw new Error(SCAN_RESHARDED);
+        if (
+          slotsMoved(
+            before.map((v) => v.map),
+            after.map((v) => v.map),
+          ) ||
+          epochsMoved(before, after)
+        )
+          throw new Error(SCAN_RESHARDED);
         for (const [node, slots] of strays) this.onWarning(strayKeysWarning(names.get(node)!, slots));
       }
     } finally {
@@ -341,8 +348,8 @@ export class RedisConnection {
    * Every master's view of the cluster (see ClusterView): from CLUSTER NODES, which lists every
    * replica (CLUSTER SLOTS of redis 7.0 leaves out replicas it deems not yet available, so a failover
    * looked like a move); throws SCAN_RESHARDING when a master reports a slot being migrated or
-   * imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS and CLUSTER MYID (no config epoch), with a
-   * warning once.
+   * imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS only (no config epoch, no slots served), with
+   * a warning once.
    */
   private async clusterViews(masters: readonly Redis[]): Promise<ClusterView[]> {
     if (!this.noClusterNodes) {
@@ -364,9 +371,8 @@ export class RedisConnection {
         });
       }
     }
-    const maps = await slotMapsOf(masters);
-    const ids = await Promise.all(masters.map(async (node) => String(await node.call('CLUSTER', 'MYID'))));
-    return maps.map((map, i) => ({ map, served: servedBy(map, ids[i]!) }));
+    // No `served`: without the migrating/importing entries a slot still being imported looks the same.
+    return (await slotMapsOf(masters)).map((map) => ({ map }));
   }
 
   /**
@@ -794,7 +800,9 @@ function servedKeys(keys: Buffer[], served: Uint8Array, strays: Map<Redis, Map<n
 function epochsMoved(before: readonly ClusterView[], after: readonly ClusterView[]): boolean {
   return before.some((b, i) => {
     const a = after[i]!.self;
-    return b.self !== undefined && a !== undefined && b.self.id === a.id && b.self.master && a.master && b.self.configEpoch !== a.configEpoch;
+    return (
+      b.self !== undefined && a !== undefined && b.self.id === a.id && b.self.master && a.master && b.self.configEpoch !== a.configEpoch
+    );
   });
 }
 

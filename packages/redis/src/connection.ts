@@ -54,9 +54,10 @@ export interface OpenOptions {
   /** The documented minimal ACL rule of the command (for NOPERM advice). */
   aclRule?: string;
   /**
-   * Where a warning line goes (no trailing newline; default: stderr as `session-migrate: LINE`, each
-   * text once per process). Today only the note that an ACL user without CLUSTER NODES makes a cluster
-   * SCAN blind to slots still being migrated (see `scan`).
+   * Where a warning line goes (no trailing newline; default: kept in the connection's `warnings`, each
+   * text once; nothing is written to stderr). Today the note that an ACL user without CLUSTER NODES
+   * makes a cluster SCAN blind to slots still being migrated, and the note of keys a master holds in
+   * slots it does not serve (see `scan`).
    */
   onWarning?: (line: string) => void;
 }
@@ -146,8 +147,15 @@ export class RedisConnection {
     private readonly aclRule?: string,
   ) {}
 
-  /** Where warning lines go (OpenOptions.onWarning). */
-  onWarning: (line: string) => void = warnOnceOnStderr;
+  /**
+   * Warning lines of this connection nobody took (OpenOptions.onWarning not given), each text once.
+   * A library does not write to stderr: the CLI passes onWarning and prints them.
+   */
+  readonly warnings: string[] = [];
+  /** Where warning lines go (OpenOptions.onWarning; default: kept in `warnings`, each text once). */
+  onWarning: (line: string) => void = (line) => {
+    if (!this.warnings.includes(line)) this.warnings.push(line);
+  };
   /** The ACL user got NOPERM for CLUSTER NODES: scans compare CLUSTER SLOTS only (said once). */
   private noClusterNodes = false;
 
@@ -247,20 +255,29 @@ export class RedisConnection {
    * In a Redis Cluster SCAN runs master by master, and SCAN on a node returns only that node's keys
    * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Live resharding").
    * Keys of a slot that moves from master A to master B are missed when B is scanned before A and keys
-   * move (MIGRATE) after B's SCAN went past them and before A's SCAN reached them. Two checks, each
-   * before the first SCAN and after the last, on every master:
+   * move (MIGRATE) after B's SCAN went past them and before A's SCAN reached them. Checks, each before
+   * the first SCAN and after the last, on every master:
    * - the slot map (which slots each master and its replicas serve, by node ID, from CLUSTER NODES; a
    *   failover that swaps a master and its replica, or a replica that left, is no move): a slot whose
    *   move ended meanwhile (`SETSLOT NODE`) throws SCAN_RESHARDED.
+   * - each master's own config epoch (the `myself` line of CLUSTER NODES, column 7): `SETSLOT NODE`
+   *   on the node importing a slot bumps it (src/cluster.c clusterBumpConfigEpochWithoutConsensus,
+   *   https://github.com/redis/redis), so a slot moved away and back meanwhile (the slot map the same
+   *   at both checks) throws SCAN_RESHARDED too; a node that was not a master at both checks (a
+   *   failover) is left out.
    * - CLUSTER NODES, whose `myself` line lists the node's slots being migrated (`[slot->-dst]`) or
    *   imported (`[slot-<-src]`), a state CLUSTER SLOTS does not show
    *   (https://redis.io/docs/latest/commands/cluster-nodes/, "Special slot entries"): a slot being moved
    *   at either moment throws SCAN_RESHARDING (a move still running at both checks, or started during
-   *   the scan). Without `+cluster|nodes` in the ACL rule (NOPERM) only CLUSTER SLOTS is compared, and
-   *   onWarning says so once per connection.
-   * Both are transient: run again (once the resharding has finished). Not seen by either: a move
-   * aborted meanwhile (`SETSLOT STABLE`; its keys already moved stay on B, where no client reads them
-   * either, until `redis-cli --cluster fix`), and a slot moved away and back between the two checks.
+   *   the scan). Without `+cluster|nodes` in the ACL rule (NOPERM) only CLUSTER SLOTS is compared (no
+   *   epochs), and onWarning says so once per connection.
+   * Both are transient: run again (once the resharding has finished).
+   * With CLUSTER NODES, only keys of slots the master served at the first check are listed: keys a master holds in a slot
+   * it does not serve were left by a move aborted with `SETSLOT STABLE` after some MIGRATEs (they stay
+   * on the destination until moved back; a GET goes to the slot's master and does not find them), so
+   * no client reads them; they are counted, and onWarning names the master and the slots (never the
+   * keys) once the scan ended. Such an aborted move loses no key a client can read: keys only leave
+   * the slot's master, which is scanned whole.
    * @param count SCAN COUNT hint
    * @param onNode called before each master is scanned, with its `host:port`
    * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed
@@ -269,9 +286,11 @@ export class RedisConnection {
    */
   async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {
     const masters = await this.masters();
-    const slotsBefore = this.topology === 'cluster' ? await this.slotMaps(masters) : undefined;
-    // A master whose connection closes at any time of a cluster scan (kill -9, a restart): its next
-    // command would wait for a reconnection; it is named at once instead (transient: run again).
+    const cluster = this.topology === 'cluster';
+    const before = cluster ? await this.clusterViews(masters) : undefined;
+    const names = new Map(masters.map((node) => [node, this.nodeName(node)]));
+    // The one close detector: a master whose connection closes at any time of the scan (kill -9, a
+    // restart, a fail-over) is named at once (its cursor is lost; transient: run again).
     const gone = new Set<Redis>();
     const leaves = masters.map((node) => {
       const onGone = (): void => void gone.add(node);
@@ -280,39 +299,45 @@ export class RedisConnection {
     });
     const refuseGone = (): void => {
       const node = [...gone][0];
-      if (node !== undefined)
-        throw new Error(
-          `${SCAN_INTERRUPTED} the Redis Cluster: master ${this.nodeName(node)} went away (a crash or fail-over?): keys may have been skipped; run again`,
-        );
+      if (node === undefined) return;
+      throw new Error(
+        cluster
+          ? `${SCAN_INTERRUPTED} the Redis Cluster: master ${names.get(node)} went away (a crash or fail-over?): keys may have been skipped; run again`
+          : `${SCAN_INTERRUPTED} ${names.get(node)} (a restart or fail-over?): keys may have been skipped; run again`,
+      );
     };
+    // Keys a master holds in slots it does not serve (left by a move aborted with SETSLOT STABLE
+    // after MIGRATE): no client reads them (a GET goes to the slot's master); counted per slot, not listed.
+    const strays = new Map<Redis, Map<number, number>>();
     try {
-      for (const node of masters) {
+      for (const [i, node] of masters.entries()) {
         refuseGone();
-        const name = this.nodeName(node);
-        onNode?.(name);
-        let closed = false;
-        const onClose = (): void => {
-          closed = true;
-        };
-        node.on('close', onClose);
-        try {
-          let cursor = '0';
-          do {
-            const [next, keys] =
-              prefix === ''
-                ? await node.scanBuffer(cursor, 'COUNT', count)
-                : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
-            if (closed) throw new Error(`${SCAN_INTERRUPTED} ${name} (a restart or fail-over?): keys may have been skipped; run again`);
-            cursor = next.toString('latin1');
-            if (keys.length > 0) yield keys;
-          } while (cursor !== '0');
-        } finally {
-          node.off('close', onClose);
-        }
+        onNode?.(names.get(node)!);
+        const served = before?.[i]!.served;
+        let cursor = '0';
+        do {
+          const [next, keys] =
+            prefix === ''
+              ? await node.scanBuffer(cursor, 'COUNT', count)
+              : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+          refuseGone();
+          cursor = next.toString('latin1');
+          const listed = served === undefined ? keys : servedKeys(keys, served, strays, node);
+          if (listed.length > 0) yield listed;
+        } while (cursor !== '0');
       }
-      if (slotsBefore !== undefined) {
+      if (before !== undefined) {
         refuseGone();
-        if (slotsMoved(slotsBefore, await this.slotMaps(masters))) throw new Error(SCAN_RESHARDED);
+        const after = await this.clusterViews(masters);
+        if (
+          slotsMoved(
+            before.map((v) => v.map),
+            after.map((v) => v.map),
+          ) ||
+          epochsMoved(before, after)
+        )
+          throw new Error(SCAN_RESHARDED);
+        for (const [node, slots] of strays) this.onWarning(strayKeysWarning(names.get(node)!, slots));
       }
     } finally {
       for (const leave of leaves) leave();
@@ -320,25 +345,34 @@ export class RedisConnection {
   }
 
   /**
-   * Every master's view of the slot map (range -> IDs of the master and replicas serving it): from
-   * CLUSTER NODES, which lists every replica (CLUSTER SLOTS of redis 7.0 leaves out replicas it deems
-   * not yet available, so a failover looked like a move); throws SCAN_RESHARDING when a master reports
-   * a slot being migrated or imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS, with a warning once.
+   * Every master's view of the cluster (see ClusterView): from CLUSTER NODES, which lists every
+   * replica (CLUSTER SLOTS of redis 7.0 leaves out replicas it deems not yet available, so a failover
+   * looked like a move); throws SCAN_RESHARDING when a master reports a slot being migrated or
+   * imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS only (no config epoch, no slots served), with
+   * a warning once.
    */
-  private async slotMaps(masters: readonly Redis[]): Promise<Array<Map<string, Set<string>>>> {
-    if (this.noClusterNodes) return slotMapsOf(masters);
-    let texts: string[];
-    try {
-      texts = await Promise.all(masters.map(async (node) => String(await node.call('CLUSTER', 'NODES'))));
-    } catch (err) {
-      if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
-      this.noClusterNodes = true;
-      this.onWarning(CLUSTER_NODES_DENIED);
-      return slotMapsOf(masters);
+  private async clusterViews(masters: readonly Redis[]): Promise<ClusterView[]> {
+    if (!this.noClusterNodes) {
+      let texts: string[] | undefined;
+      try {
+        texts = await Promise.all(masters.map(async (node) => String(await node.call('CLUSTER', 'NODES'))));
+      } catch (err) {
+        if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
+        this.noClusterNodes = true;
+        this.onWarning(CLUSTER_NODES_DENIED);
+      }
+      if (texts !== undefined) {
+        const moves = texts.flatMap(slotMovesOf);
+        if (moves.length > 0) throw new Error(resharding(moves));
+        return texts.map((t) => {
+          const self = selfOfNodes(t);
+          const map = slotMapOfNodes(t);
+          return { map, ...(self !== undefined ? { self, served: servedBy(map, self.id) } : {}) };
+        });
+      }
     }
-    const moves = texts.flatMap(slotMovesOf);
-    if (moves.length > 0) throw new Error(resharding(moves));
-    return texts.map(slotMapOfNodes);
+    // No `served`: without the migrating/importing entries a slot still being imported looks the same.
+    return (await slotMapsOf(masters)).map((map) => ({ map }));
   }
 
   /**
@@ -696,19 +730,95 @@ export function slotMapOfNodes(clusterNodes: string): Map<string, Set<string>> {
   return map;
 }
 
+/**
+ * One master's view of a Redis Cluster at one moment of a scan: the slot map (range -> IDs of the
+ * master and replicas serving it), the node itself from the `myself` line of CLUSTER NODES (absent
+ * without CLUSTER NODES), and which slots it serves (1 per slot, by slot number).
+ */
+interface ClusterView {
+  map: Map<string, Set<string>>;
+  self?: NodeSelf;
+  served?: Uint8Array;
+}
+
+/** The `myself` line of CLUSTER NODES: node ID, whether a master, and its config epoch (column 7). */
+export interface NodeSelf {
+  id: string;
+  master: boolean;
+  configEpoch: string;
+}
+
+/**
+ * The node answering a CLUSTER NODES reply (its `myself` line; https://redis.io/docs/latest/commands/cluster-nodes/,
+ * fields `id ip:port@bus flags master ping-sent pong-recv config-epoch link-state slot...`); undefined
+ * when there is none.
+ */
+export function selfOfNodes(clusterNodes: string): NodeSelf | undefined {
+  for (const line of clusterNodes.split('\n')) {
+    const f = line.trim().split(' ');
+    if (f.length < 8) continue;
+    const flags = f[2]!.split(',');
+    if (flags.includes('myself')) return { id: f[0]!, master: flags.includes('master'), configEpoch: f[6]! };
+  }
+  return undefined;
+}
+
+/** The slots served by node `id` (as master or replica) in a slot map: 1 per slot served. */
+function servedBy(map: ReadonlyMap<string, ReadonlySet<string>>, id: string): Uint8Array {
+  const served = new Uint8Array(16384);
+  for (const [range, ids] of map) {
+    if (!ids.has(id)) continue;
+    const [start, end = start] = range.split('-').map(Number);
+    served.fill(1, start, end! + 1);
+  }
+  return served;
+}
+
+/** The keys of a SCAN reply in slots `served`; the others are counted in `strays` (per node, per slot). */
+function servedKeys(keys: Buffer[], served: Uint8Array, strays: Map<Redis, Map<number, number>>, node: Redis): Buffer[] {
+  const listed: Buffer[] = [];
+  for (const k of keys) {
+    const slot = hashSlot(k);
+    if (served[slot] === 1) {
+      listed.push(k);
+      continue;
+    }
+    const bySlot = strays.get(node) ?? new Map<number, number>();
+    strays.set(node, bySlot.set(slot, (bySlot.get(slot) ?? 0) + 1));
+  }
+  return listed;
+}
+
+/**
+ * Whether a master's config epoch changed between two checks (same nodes asked, each about itself):
+ * `CLUSTER SETSLOT <slot> NODE <myself>` on a node importing the slot bumps its config epoch unless it
+ * already has the greatest one (clusterBumpConfigEpochWithoutConsensus in src/cluster.c of
+ * https://github.com/redis/redis), so a slot moved away and back between the checks leaves the slot
+ * map as it was but a master's epoch greater. A node that was not a master at both checks (a failover
+ * promotes a replica with a new epoch) is left out: a failover is no move.
+ */
+function epochsMoved(before: readonly ClusterView[], after: readonly ClusterView[]): boolean {
+  return before.some((b, i) => {
+    const a = after[i]!.self;
+    return (
+      b.self !== undefined && a !== undefined && b.self.id === a.id && b.self.master && a.master && b.self.configEpoch !== a.configEpoch
+    );
+  });
+}
+
+/** The warning of keys a master holds in slots it does not serve (counts and slots, never key names). */
+function strayKeysWarning(node: string, slots: ReadonlyMap<number, number>): string {
+  const sorted = [...slots.keys()].sort((a, b) => a - b);
+  const keys = [...slots.values()].reduce((a, b) => a + b, 0);
+  const named = sorted.slice(0, 5).join(', ') + (sorted.length > 5 ? ` and ${sorted.length - 5} more` : '');
+  return `warning: master ${node} holds ${keys} key${keys === 1 ? '' : 's'} of slot${sorted.length === 1 ? '' : 's'} ${named} that it does not serve (a slot move aborted with CLUSTER SETSLOT STABLE after MIGRATE?): no client can read them, and SCAN left them out; finish the move or MIGRATE them back to the slot's master (redis-cli --cluster check shows the slot map)`;
+}
+
 /** The SCAN_RESHARDING message for the moves found (each slot once, at most 5 named). */
 function resharding(moves: readonly SlotMove[]): string {
   const slots = [...new Set(moves.map((m) => m.slot))].sort((a, b) => a - b);
   const named = slots.slice(0, 5).join(', ') + (slots.length > 5 ? ` and ${slots.length - 5} more` : '');
   return `${SCAN_RESHARDING} (slot${slots.length === 1 ? '' : 's'} ${named} being migrated between masters): SCAN may miss keys already moved; run again when the resharding has finished`;
-}
-
-const toldOnStderr = new Set<string>();
-/** Default OpenOptions.onWarning: `session-migrate: LINE` on stderr, each text once per process. */
-function warnOnceOnStderr(line: string): void {
-  if (toldOnStderr.has(line)) return;
-  toldOnStderr.add(line);
-  process.stderr.write(`session-migrate: ${line}\n`);
 }
 
 /**

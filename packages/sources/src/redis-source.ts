@@ -396,7 +396,7 @@ export interface OpenRedisSourceOptions {
   env?: NodeJS.ProcessEnv;
   /** `--source-tls-*` options. */
   tls?: TlsFiles;
-  /** Called with a one-line warning (a password written in the spec). */
+  /** Called with a one-line warning (a password written in the spec; the connection's, see OpenOptions.onWarning). */
   onWarning?: (line: string) => void;
   /** What the command does with the source, for the ACL rule named in NOPERM advice (default source-read). */
   aclCommand?: 'source-read' | 'source-purge';
@@ -413,6 +413,7 @@ async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOpt
       parsed.spec.address.db,
     ),
     ...(options.write === true ? { write: true } : {}),
+    ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
   });
   const d: RedisSourceDescription = { ...conn.description, kind: 'redis', prefix: parsed.prefix, spec: parsed.redactedSpec };
   return new RedisSource(d, conn, options);

@@ -200,6 +200,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     sources = await openPlanSources(plan, options.plan, {
       maxSessionBytes: plan.limits.maxSessionBytes,
       ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
     checkSourcesAgainstTarget(sources, { ...client.description, prefix: plan.target.prefix });
     await refuseDrift(options.plan, keys, client, sources);

@@ -165,6 +165,7 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
     const conn = await RedisConnection.open(targetSpec, {
       write: true,
       aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db),
+      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });

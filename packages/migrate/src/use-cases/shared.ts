@@ -272,7 +272,11 @@ export async function openTarget(
       ? specFromUrl(from.url, tls, 'target', onWarning !== undefined ? { onWarning } : {})
       : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
   const topology = 'recorded' in from ? from.recorded.topology : spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone';
-  return RedisConnection.open(spec, { ...open, aclRule: aclRuleFor(command, prefix, topology, spec.address.db) });
+  return RedisConnection.open(spec, {
+    ...open,
+    aclRule: aclRuleFor(command, prefix, topology, spec.address.db),
+    ...(onWarning !== undefined ? { onWarning } : {}),
+  });
 }
 
 // ---------------------------------------------------------------- sources
@@ -339,6 +343,7 @@ export async function openPlanSources(plan: Plan, planPath: string, options: Ope
           await openRecordedRedisSource(recorded, {
             maxSessionBytes: options.maxSessionBytes,
             ...(options.tls !== undefined ? { tls: options.tls } : {}),
+            ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
             ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
           }),
         );

@@ -53,7 +53,14 @@ export function tlsFilesFromArgs(a: Record<string, unknown>, role: RedisRole): T
   };
 }
 
-/** Writes a warning line on stderr (the password-in-URL note). */
+const warned = new Set<string>();
+
+/**
+ * Writes a warning line on stderr, each text once per process: a command that opens two connections
+ * to the same cluster gets, e.g., the CLUSTER NODES NOPERM warning of packages/redis once, not twice.
+ */
 export function warn(line: string): void {
+  if (warned.has(line)) return;
+  warned.add(line);
   process.stderr.write(`session-migrate: ${line}\n`);
 }

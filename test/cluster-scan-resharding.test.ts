@@ -9,6 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import calculateSlot from 'cluster-key-slot';
 import { aclRuleFor, RedisConnection, specFromUrl } from '@session-migrate/redis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, newKey } from './support/migrate-cli.ts';
 import { addAclUser, migrateSlots, startCluster, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
 
 let cluster: ClusterTopology;
@@ -150,6 +154,28 @@ describe('SCAN of a Redis Cluster during a resharding', () => {
       expect(limitedWarnings).toEqual([
         'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN checks the Redis Cluster for a resharding with CLUSTER SLOTS only, which does not show a slot still being migrated (keys may be missed then); add +cluster|nodes to the user',
       ]);
+      // The CLI prints it, once, on stderr (packages/redis hands warnings to the CLI; it writes none).
+      await addAclUser(cluster, {
+        name: 'scanner',
+        password: 'scan-secret-1',
+        rule: aclRuleFor('verify', 'mg:', 'cluster').replace(' +cluster|nodes', ''),
+      });
+      const keyDir = mkdtempSync(join(tmpdir(), 'sm-noperm-'));
+      try {
+        const { keyFile } = await newKey(keyDir);
+        const r = cli(
+          ['verify', '--target', cluster.url.replace('redis://', 'redis://scanner@'), '--key-file', keyFile, '--prefix', 'mg:'],
+          {
+            SESSION_MIGRATE_REDIS_PASSWORD: 'scan-secret-1',
+          },
+        );
+        expect(r.stderr.split('\n').filter((l) => l.includes('may not run CLUSTER NODES (NOPERM)'))).toEqual([
+          'session-migrate: warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN checks the Redis Cluster for a resharding with CLUSTER SLOTS only, which does not show a slot still being migrated (keys may be missed then); add +cluster|nodes to the user',
+        ]);
+        expect(r.stderr).not.toContain('scan-secret-1');
+      } finally {
+        rmSync(keyDir, { recursive: true, force: true });
+      }
       // The documented rule has it: the same user with aclRuleFor's rule is refused as the default user.
       await addAclUser(cluster, { name: 'scanner', password: 'scan-secret-1', rule: aclRuleFor('plan', 'mg:', 'cluster') });
       const full = await RedisConnection.open(

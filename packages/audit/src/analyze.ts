@@ -14,7 +14,7 @@ import type { HashEntry, IniEngine, IniSyntaxError, LoadedConfiguration, ValueFi
 import { discoverLayouts, parsePhpIniOutput, type SapiLayout } from './layouts.ts';
 import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
-import { checkConfig, finding } from './rules.ts';
+import { checkConfig, finding, type SessionFileWalk } from './rules.ts';
 import { redactValue } from './output.ts';
 import { readApps } from './app.ts';
 import { NO_CLEANERS, appFindings, appRunsUnder, readCleaners, runtimeFindings, runtimeValues, type Cleaners } from './runtime.ts';
@@ -161,6 +161,7 @@ function finish(
   sampleSize: number,
   lineText: (f: string, l: number) => string | null,
   rt: RuntimeInput,
+  walks?: Map<string, SessionFileWalk>,
 ): Finding[] {
   const { resolved, findings } = resolveSavePath(engine, d.cfg.values, sysTemp);
   d.cfg.savePath = resolved;
@@ -173,6 +174,7 @@ function finish(
     lineText,
     sampleSize,
     extensions: d.extensions,
+    ...(walks !== undefined ? { walks } : {}),
   });
   // Each application is its own requests: its settings are worked out on their own.
   const apps = rt.apps.filter((a) => appRunsUnder(d.cfg, a, rt.webConfigs) && a.settings.length > 0);
@@ -605,8 +607,10 @@ class HostAudit {
       problems.push(...a.problems);
     }
     const configs: AuditedConfig[] = [];
+    // One walk of each session directory for every configuration that names it (rules.ts sessionFileWalk).
+    const walks = new Map<string, SessionFileWalk>();
     for (const d of drafts) {
-      findings.push(...finish(this.engine, fs, d, this.sysTemp, this.sampleSize, this.lineText, rt));
+      findings.push(...finish(this.engine, fs, d, this.sysTemp, this.sampleSize, this.lineText, rt, walks));
       for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
       configs.push(d.cfg);
     }

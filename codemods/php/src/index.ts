@@ -14,7 +14,7 @@ import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf, parsePhp } from './source.ts';
-import { namespacedFunctionDeclarations } from './function-names.ts';
+import { addNamespacedFunctions } from './function-names.ts';
 
 export {
   PHP_CODEMOD_FAILS_AT,
@@ -249,8 +249,7 @@ function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): Analysed
     try {
       const source = parsePhp(text, rel(abs), parse);
       parsed.set(abs, { text, source });
-      for (const fqn of namespacedFunctionDeclarations(source.ast))
-        if (!namespacedFunctions.has(fqn)) namespacedFunctions.set(fqn, rel(abs));
+      addNamespacedFunctions(namespacedFunctions, source.ast, rel(abs));
     } catch (err) {
       skip(abs, text, err);
     }

@@ -172,6 +172,39 @@ echo json_encode($r);
   });
 });
 
+describe('a function of the namespace declared by another file (PHP\'s fallback rule, shared with codemod php)', () => {
+  it('an unqualified session call in namespace App, where another file declares App\\ini_set(), is not read as PHP\'s and is named as a problem', () => {
+    const app = join(work, 'crossfile/app');
+    write(app, {
+      'src/compat.php': '<?php\nnamespace Cross;\nfunction ini_set(string $k, $v) { return \'mine\'; }\n',
+      'public/index.php': `<?php
+namespace Cross;
+require __DIR__ . '/../src/compat.php';
+$r = []; ${REC}
+ini_set('session.save_path', '/app/own'); ${REC}
+\\ini_set('session.gc_maxlifetime', 99); ${REC}
+session_name('CROSSSESSID'); ${REC}
+echo json_encode($r);
+`,
+    });
+    const php = spawnSync('php', ['-n', '-d', 'error_reporting=0', join(app, 'public/index.php')], { encoding: 'utf8' });
+    expect(php.status, php.stderr + php.stdout).toBe(0);
+    const stored = JSON.parse(php.stdout) as Record<string, Record<string, string>>;
+    // PHP: line 5 called Cross\ini_set (declared by compat.php), not PHP's; lines 6 and 7 are PHP's.
+    expect(stored['5']!['session.save_path']).toBe(stored['4']!['session.save_path']);
+    expect(stored['6']!['session.gc_maxlifetime']).toBe('99');
+    expect(stored['7']!['session.name']).toBe('CROSSSESSID');
+    const report = readApp(new RootFs('/'), app);
+    expect(report.settings.map((s) => [s.line, s.directive, s.value])).toEqual([
+      [6, 'session.gc_maxlifetime', '99'],
+      [7, 'session.name', 'CROSSSESSID'],
+    ]);
+    expect(report.problems).toEqual([
+      `${join(app, 'public/index.php')}:5: ini_set() in namespace Cross may call Cross\\ini_set(), which ${join(app, 'src/compat.php')} declares (PHP calls it instead of the global ini_set() once that file is loaded): not read as a session setting`,
+    ]);
+  });
+});
+
 describe('calls through a callable string (codemod php reads them the same way: stringCallableCall), with PHP as the oracle', () => {
   it("call_user_func('ini_set', ...) and call_user_func_array('session_save_path', [...]) are settings; a computed array is reported as such", () => {
     const app = join(work, 'callables/app');

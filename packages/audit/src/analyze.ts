@@ -16,7 +16,7 @@ import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
 import { checkConfig, finding, type SessionFileWalk } from './rules.ts';
 import { redactValue } from './output.ts';
-import { readApps } from './app.ts';
+import { readApps, type PhpLint } from './app.ts';
 import { NO_CLEANERS, appFindings, appRunsUnder, readCleaners, runtimeFindings, runtimeValues, type Cleaners } from './runtime.ts';
 import type { AppReport } from './model.ts';
 
@@ -53,6 +53,8 @@ export interface HostAuditOptions {
   apps?: string[];
   /** Also read the PHP code below each document root (default true; false for collected documents, which hold no code). */
   appsFromDocroots?: boolean;
+  /** `php -l` for application files php-parser refuses (app.ts PhpLint); absent: not asked. */
+  phpLint?: PhpLint;
 }
 
 const DEFAULT_VERSION = '8.2';
@@ -204,6 +206,8 @@ export function auditIniFile(opts: {
   defaults?: Record<string, string>;
   extensionProbe?: ExtensionProbe;
   apps?: string[];
+  /** `php -l` for application files php-parser refuses (app.ts PhpLint). */
+  phpLint?: PhpLint;
 }): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
   const loaded = opts.engine.load(opts.fs, {
@@ -231,6 +235,7 @@ export function auditIniFile(opts: {
   const apps = readApps(
     opts.fs,
     (opts.apps ?? []).map((dir) => ({ dir, implied: false })),
+    opts.phpLint,
   );
   const findings = finish(
     opts.engine,
@@ -593,10 +598,14 @@ class HostAudit {
   /** Application code (--app directories and, unless told otherwise, the document roots), the rules, the report. */
   finish(): HostReport {
     const { opts, fs, findings, problems, drafts } = this;
-    const apps = readApps(fs, [
-      ...(opts.apps ?? []).map((dir) => ({ dir, implied: false })),
-      ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true }))),
-    ]);
+    const apps = readApps(
+      fs,
+      [
+        ...(opts.apps ?? []).map((dir) => ({ dir, implied: false })),
+        ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true }))),
+      ],
+      opts.phpLint,
+    );
     const rt: RuntimeInput = {
       apps,
       cleaners: apps.length > 0 ? readCleaners(fs, this.iniSavePaths) : NO_CLEANERS,

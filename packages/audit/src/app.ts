@@ -84,8 +84,10 @@ const binary = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
  * Reads the PHP files below `dir` (none of vendor/, node_modules/, .git/; symbolic links not followed)
  * and returns the run-time session settings they make. Never throws for bad input: unreadable,
  * binary, too large or unparsable files and a looping directory are `problems`.
+ * @param lint PHP's verdict on a file php-parser refuses (`php -l`), so valid PHP the parser cannot
+ *   read is reported as such; absent: every refused file "does not parse"
  */
-export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
+export function readApp(fs: AuditFs, dir: string, implied = false, lint?: PhpLint): AppReport {
   const report: AppReport = { dir, realDir: null, implied, files: 0, settings: [], problems: [], notFollowed: [] };
   const st = fs.lstat(dir);
   const real = fs.realpath(dir);
@@ -143,10 +145,7 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
     try {
       ast = parse(source, file);
     } catch (err) {
-      const e = err instanceof PhpSyntaxError ? err : new PhpSyntaxError(String((err as Error).message ?? err), undefined);
-      report.problems.push(
-        `${file}${e.line !== undefined ? `:${e.line}` : ''}: does not parse (${printable(e.message)}); its session settings were not read`,
-      );
+      report.problems.push(unparsed(file, source, err, lint));
       continue;
     }
     // __FILE__ / __DIR__ are the real path, as binary strings like the source.
@@ -161,6 +160,25 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
     report.settings.push(...settingsOf(global, file, source, symbols));
   }
   return report;
+}
+
+/**
+ * PHP's own verdict on a text php-parser refused (`php -l`, codemod php's php-files.ts lintPhpText):
+ * null when PHP accepts it, PHP's error line when not, undefined when no php could be asked.
+ */
+export type PhpLint = (source: string) => string | null | undefined;
+
+/**
+ * The problem of a file php-parser refused. php-parser 3.7.0 (the newest; no option changes it)
+ * rejects some valid PHP, e.g. `declare(ticks=1) statement;`: when `php -l` accepts the file, the
+ * report says so (its calls must be checked by hand), instead of calling valid PHP unparsable.
+ */
+function unparsed(file: string, source: string, err: unknown, lint: PhpLint | undefined): string {
+  const e = err instanceof PhpSyntaxError ? err : new PhpSyntaxError(String((err as Error).message ?? err), undefined);
+  const at = `${file}${e.line !== undefined ? `:${e.line}` : ''}`;
+  if (err instanceof PhpSyntaxError && lint?.(source) === null)
+    return `${at}: php-parser cannot read it, though php -l accepts it (${printable(e.message)}); its session settings were not read, check its session calls by hand`;
+  return `${at}: does not parse (${printable(e.message)}); its session settings were not read`;
 }
 
 /** The source text of a node, on one line and shortened (for unresolved values). */
@@ -438,9 +456,9 @@ export function isInside(path: string, dir: string): boolean {
 /**
  * Reads several application directories: `--app` ones first, then those implied by `--docroot`
  * (skipped when missing: the document root is reported already). A directory inside another one
- * read (after symbolic links) is not read twice.
+ * read (after symbolic links) is not read twice. `lint` checks a file php-parser refused (readApp).
  */
-export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolean }>): AppReport[] {
+export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolean }>, lint?: PhpLint): AppReport[] {
   const out: AppReport[] = [];
   const candidates = dirs.map((d) => ({ ...d, real: fs.realpath(d.dir) }));
   for (const c of candidates) {
@@ -454,7 +472,7 @@ export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolea
     )
       continue;
     if (c.real !== null && out.some((r) => r.realDir === c.real)) continue;
-    out.push(readApp(fs, c.dir, c.implied));
+    out.push(readApp(fs, c.dir, c.implied, lint));
   }
   return out;
 }

@@ -11,7 +11,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UserFacingError, describeFsError, printable, severityRank, type Severity } from '@session-migrate/common';
+import { PhpLintUnavailable, lintPhpText } from '@session-migrate/codemod-php/php-files';
 import { auditHost, auditIniFile, type ExtensionProbe, type PhpProbe } from './analyze.ts';
+import type { PhpLint } from './app.ts';
 import { MAX_COLLECTED_BYTES, parseCollected } from './collected.ts';
 import { defaultEngine } from './engine-impl.ts';
 import type { HostReport } from './model.ts';
@@ -80,6 +82,21 @@ export function phpDefaults(php: string): { version: string; defaults: Record<st
   } catch {
     return null;
   }
+}
+
+/**
+ * PhpLint backed by the local php (`php -n -l`, codemod php's lintPhpText, short_open_tag off as the
+ * audit's parser reads): undefined when php cannot be run.
+ */
+export function localPhpLint(php: string): PhpLint {
+  return (source) => {
+    try {
+      return lintPhpText(php, source, false);
+    } catch (err) {
+      if (err instanceof PhpLintUnavailable) return undefined;
+      throw err;
+    }
+  };
 }
 
 /**
@@ -268,6 +285,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
           : {}),
         env,
         apps: o.app.map((d) => resolve(d)),
+        phpLint: localPhpLint(o.php),
       }),
     );
   } else if (o.fromCollected.length > 0) {
@@ -312,6 +330,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
         docroots: o.docroot.map(hostPath),
         apps: o.app.map(hostPath),
         probe,
+        phpLint: localPhpLint(o.php),
         ...(o.host !== undefined ? { serverName: o.host } : {}),
       }),
     );

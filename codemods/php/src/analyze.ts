@@ -11,7 +11,16 @@
  */
 import { posix } from 'node:path';
 import type { FileAnalysis, AnalyzeInput, IncludeEvent } from './model.ts';
-import { declaringFile, enclosingScope, fallbackFunction, evalPath, exprEndOf, globalFunctionName, walk, type WalkContext } from './php-ast.ts';
+import {
+  declaringFile,
+  enclosingScope,
+  fallbackFunction,
+  evalPath,
+  exprEndOf,
+  globalFunctionName,
+  walk,
+  type WalkContext,
+} from './php-ast.ts';
 import { declarationsOnly, insertPoint } from './insert-point.ts';
 import { RULES } from './rules/index.ts';
 import { FileContext, type Rule } from './rules/rule.ts';

@@ -43,7 +43,8 @@ export function lintPhpText(php: string, text: string, shortOpenTag: boolean): s
     encoding: 'utf8',
     timeout: 60_000,
   });
-  if (r.error !== undefined) throw new PhpLintUnavailable(`cannot run ${php} -l: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
+  if (r.error !== undefined)
+    throw new PhpLintUnavailable(`cannot run ${php} -l: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
   if (r.status === 0) return null;
   const out = `${r.stderr}\n${r.stdout}`
     .split('\n')

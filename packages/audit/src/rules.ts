@@ -597,7 +597,13 @@ function sampleMode(w: SessionFileWalk, p: string, mode: number): void {
 }
 
 /** The session-file findings of one configuration from its directory's walk. */
-function sessionFileFindings(cfg: AuditedConfig, ctx: RuleContext, path: string, w: SessionFileWalk, origin: Origin | undefined): Finding[] {
+function sessionFileFindings(
+  cfg: AuditedConfig,
+  ctx: RuleContext,
+  path: string,
+  w: SessionFileWalk,
+  origin: Origin | undefined,
+): Finding[] {
   const out: Finding[] = [];
   if (w.others > 0)
     out.push(

@@ -174,11 +174,11 @@ echo json_encode($r);
   });
 });
 
-describe('a function of the namespace declared by another file (PHP\'s fallback rule, shared with codemod php)', () => {
-  it('an unqualified session call in namespace App, where another file declares App\\ini_set(), is not read as PHP\'s and is named as a problem', () => {
+describe("a function of the namespace declared by another file (PHP's fallback rule, shared with codemod php)", () => {
+  it("an unqualified session call in namespace App, where another file declares App\\ini_set(), is not read as PHP's and is named as a problem", () => {
     const app = join(work, 'crossfile/app');
     write(app, {
-      'src/compat.php': '<?php\nnamespace Cross;\nfunction ini_set(string $k, $v) { return \'mine\'; }\n',
+      'src/compat.php': "<?php\nnamespace Cross;\nfunction ini_set(string $k, $v) { return 'mine'; }\n",
       'public/index.php': `<?php
 namespace Cross;
 require __DIR__ . '/../src/compat.php';
@@ -231,7 +231,14 @@ describe('valid PHP that php-parser 3.7.0 refuses: `declare(ticks=1) statement;`
 
   it('runAudit --app asks the php binary given', async () => {
     writeFileSync(join(work, 'ticks.ini'), 'session.save_handler = files\n');
-    const { reports } = await runAudit({ docroot: [], app: [app], fromCollected: [], fleet: false, php: 'php', ini: join(work, 'ticks.ini') });
+    const { reports } = await runAudit({
+      docroot: [],
+      app: [app],
+      fromCollected: [],
+      fleet: false,
+      php: 'php',
+      ini: join(work, 'ticks.ini'),
+    });
     const text = reports.flatMap((h) => [...h.findings.map((f) => f.message), ...h.problems]).join('\n');
     expect(text).toMatch(/ticks\.php:2: php-parser cannot read it, though php -l accepts it/);
   });

@@ -11,7 +11,16 @@
  */
 import { posix } from 'node:path';
 import type { FileAnalysis, AnalyzeInput, IncludeEvent } from './model.ts';
-import { enclosingNamespace, resolvesByFallback, evalPath, exprEndOf, globalFunctionName, walk, type WalkContext } from './php-ast.ts';
+import {
+  declaringFile,
+  enclosingScope,
+  fallbackFunction,
+  evalPath,
+  exprEndOf,
+  globalFunctionName,
+  walk,
+  type WalkContext,
+} from './php-ast.ts';
 import { declarationsOnly, insertPoint } from './insert-point.ts';
 import { RULES } from './rules/index.ts';
 import { FileContext, type Rule } from './rules/rule.ts';
@@ -58,7 +67,7 @@ function visitCall(node: PhpNode, parent: WalkContext | null, file: FileContext)
   const what = node.what as PhpNode;
   const name = globalFunctionName(what, parent);
   if (name === null || !BY_FUNCTION.has(name)) return;
-  if (resolvesByFallback(what, parent) && mayCallNamespaceFunction(name, what, parent, file)) return;
+  if (mayCallNamespaceFunction(name, what, parent, file)) return;
   const call = {
     name,
     node,
@@ -80,11 +89,10 @@ function visitCall(node: PhpNode, parent: WalkContext | null, file: FileContext)
  * files) and no rule sees it.
  */
 function mayCallNamespaceFunction(name: string, what: PhpNode, parent: WalkContext | null, file: FileContext): boolean {
-  const namespace = enclosingNamespace(parent);
-  if (namespace === '') return false;
-  const fqn = `${namespace}\\${name}`;
-  const declaredIn = file.input.namespacedFunctions?.get(fqn.toLowerCase());
-  if (declaredIn === undefined) return false;
+  const fallback = fallbackFunction(what, enclosingScope(parent));
+  const declaredIn = declaringFile(fallback, file.input.namespacedFunctions);
+  if (fallback === null || declaredIn === undefined) return false;
+  const { namespace, fqn } = fallback;
   file.find(
     what.loc!.start.offset,
     'namespace-function-elsewhere',

@@ -218,14 +218,55 @@ export function namespacedFunctionDeclarations(ast: PhpNode): string[] {
  * (https://www.php.net/manual/en/language.namespaces.fallback.php).
  */
 export function resolvesByFallback(what: PhpNode, parent: ParentChain | null): boolean {
+  return fallbackFunction(what, enclosingScope(parent)) !== null;
+}
+
+/** The enclosing `namespace` node of `parent`, or the `program` node of a file without one; null when neither is in the chain. */
+export function enclosingScope(parent: ParentChain | null): PhpNode | null {
+  for (let c = parent; c !== null; c = c.parent) if (c.node.kind === 'namespace' || c.node.kind === 'program') return c.node;
+  return null;
+}
+
+/** The namespace function PHP tries before the global one for a call resolved by fallback (fallbackFunction). */
+export interface FallbackFunction {
+  /** The namespace as written (`App\Web`). */
+  namespace: string;
+  /** The function name, lower case (`ini_set`). */
+  name: string;
+  /** `namespace\name`: the function PHP calls instead of the global `name` when it is defined. */
+  fqn: string;
+}
+
+/**
+ * The function of its namespace that an unqualified call resolved by the global fallback (see
+ * resolvesByFallback) calls instead of the global one once some file has defined it ("Using
+ * namespaces: fallback to global function",
+ * https://www.php.net/manual/en/language.namespaces.fallback.php); null when the call is resolved
+ * otherwise (qualified, global code, `use function`, declared in this file).
+ * @param scope the enclosing `namespace` node, or the `program` node of a file without one
+ */
+export function fallbackFunction(what: PhpNode, scope: PhpNode | null): FallbackFunction | null {
   const name = functionName(what);
-  if (name === null || what.resolution !== 'uqn') return false;
-  for (let c = parent; c !== null; c = c.parent) {
-    if (c.node.kind === 'program') return false;
-    if (c.node.kind === 'namespace') {
-      const namespace = namespaceName(c.node);
-      return namespace !== '' && !scopeFunctions(c.node, namespace).has(name);
-    }
-  }
-  return false;
+  if (name === null || what.resolution !== 'uqn' || scope === null || scope.kind !== 'namespace') return null;
+  const namespace = namespaceName(scope);
+  if (namespace === '' || scopeFunctions(scope, namespace).has(name)) return null;
+  return { namespace, name, fqn: `${namespace}\\${name}` };
+}
+
+/**
+ * Records the functions `file` declares inside a namespace (namespacedFunctionDeclarations) in
+ * `declared` (lower-cased fully qualified name → the first file declaring it), for declaringFile.
+ */
+export function addNamespacedFunctions(declared: Map<string, string>, ast: PhpNode, file: string): void {
+  for (const fqn of namespacedFunctionDeclarations(ast)) if (!declared.has(fqn)) declared.set(fqn, file);
+}
+
+/**
+ * The one cross-file rule of the fallback (codemod php's namespace-function-elsewhere, audit --app):
+ * the file of the app that declares the function a fallback call may call instead of the global
+ * one, or undefined when no file does (then PHP calls the global function).
+ * @param declared every file's namespaced functions (addNamespacedFunctions)
+ */
+export function declaringFile(fallback: FallbackFunction | null, declared: ReadonlyMap<string, string> | undefined): string | undefined {
+  return fallback === null ? undefined : declared?.get(fallback.fqn.toLowerCase());
 }

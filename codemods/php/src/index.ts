@@ -4,7 +4,6 @@
  * reviewed, format-preserving diff. See docs/codemods.md ("codemod php") for the rules; analyze.ts and plan.ts
  * hold the pure logic, this module the file system and `php -l`.
  */
-import { spawnSync } from 'node:child_process';
 import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { UserFacingError, codemodIncomplete, rewriteRefusal, writeRewrites, type RewriteResult } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
@@ -14,7 +13,8 @@ import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
 import { analyzeFpmPool } from './pool.ts';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf, parsePhp } from './source.ts';
-import { namespacedFunctionDeclarations } from './function-names.ts';
+import { addNamespacedFunctions } from './function-names.ts';
+import { PhpLintUnavailable, lintPhpText } from './php-files.ts';
 
 export {
   PHP_CODEMOD_FAILS_AT,
@@ -249,8 +249,7 @@ function analyzePhpFiles(run: CodemodRun, phpFiles: readonly string[]): Analysed
     try {
       const source = parsePhp(text, rel(abs), parse);
       parsed.set(abs, { text, source });
-      for (const fqn of namespacedFunctionDeclarations(source.ast))
-        if (!namespacedFunctions.has(fqn)) namespacedFunctions.set(fqn, rel(abs));
+      addNamespacedFunctions(namespacedFunctions, source.ast, rel(abs));
     } catch (err) {
       skip(abs, text, err);
     }
@@ -545,23 +544,16 @@ export function requireExpression(root: string, target: string, handlerBootstrap
 }
 
 /**
- * `php -l` on a text (binary string) through stdin, with `-n` so no ini file or extension changes
- * the result. @returns null when the syntax is valid, else the first error line.
+ * `php -l` on a text (php-files.ts lintPhpText). @returns null when the syntax is valid, else the
+ * first error line. @throws CodemodInputError when php cannot be run
  */
 export function phpLint(php: string, text: string, shortOpenTag: boolean): string | null {
-  const r = spawnSync(php, ['-n', '-d', `short_open_tag=${shortOpenTag ? 1 : 0}`, '-d', 'display_errors=stderr', '-l'], {
-    input: Buffer.from(text, 'latin1'),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  if (r.error !== undefined)
-    throw new CodemodInputError(`cannot run ${php} -l: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
-  if (r.status === 0) return null;
-  const out = `${r.stderr}\n${r.stdout}`
-    .split('\n')
-    .map((l) => l.trim())
-    .find((l) => /error/i.test(l));
-  return (out ?? `exit status ${r.status}`).replace(/^PHP\s+/, '').replace(/ in Standard input code/, '');
+  try {
+    return lintPhpText(php, text, shortOpenTag);
+  } catch (err) {
+    if (err instanceof PhpLintUnavailable) throw new CodemodInputError(err.message);
+    throw err;
+  }
 }
 
 /**

@@ -14,9 +14,9 @@ import type { HashEntry, IniEngine, IniSyntaxError, LoadedConfiguration, ValueFi
 import { discoverLayouts, parsePhpIniOutput, type SapiLayout } from './layouts.ts';
 import { effectivePoolDefines, readFpmConfig } from './pools.ts';
 import { mergeApacheDefines, parseApacheText, readApacheConfigs, walkFiles, type ApacheDefine } from './perdir.ts';
-import { checkConfig, finding } from './rules.ts';
+import { checkConfig, finding, type SessionFileWalk } from './rules.ts';
 import { redactValue } from './output.ts';
-import { readApps } from './app.ts';
+import { readApps, type PhpLint } from './app.ts';
 import { NO_CLEANERS, appFindings, appRunsUnder, readCleaners, runtimeFindings, runtimeValues, type Cleaners } from './runtime.ts';
 import type { AppReport } from './model.ts';
 
@@ -53,6 +53,8 @@ export interface HostAuditOptions {
   apps?: string[];
   /** Also read the PHP code below each document root (default true; false for collected documents, which hold no code). */
   appsFromDocroots?: boolean;
+  /** `php -l` for application files php-parser refuses (app.ts PhpLint); absent: not asked. */
+  phpLint?: PhpLint;
 }
 
 const DEFAULT_VERSION = '8.2';
@@ -161,6 +163,7 @@ function finish(
   sampleSize: number,
   lineText: (f: string, l: number) => string | null,
   rt: RuntimeInput,
+  walks?: Map<string, SessionFileWalk>,
 ): Finding[] {
   const { resolved, findings } = resolveSavePath(engine, d.cfg.values, sysTemp);
   d.cfg.savePath = resolved;
@@ -173,6 +176,7 @@ function finish(
     lineText,
     sampleSize,
     extensions: d.extensions,
+    ...(walks !== undefined ? { walks } : {}),
   });
   // Each application is its own requests: its settings are worked out on their own.
   const apps = rt.apps.filter((a) => appRunsUnder(d.cfg, a, rt.webConfigs) && a.settings.length > 0);
@@ -202,6 +206,8 @@ export function auditIniFile(opts: {
   defaults?: Record<string, string>;
   extensionProbe?: ExtensionProbe;
   apps?: string[];
+  /** `php -l` for application files php-parser refuses (app.ts PhpLint). */
+  phpLint?: PhpLint;
 }): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
   const loaded = opts.engine.load(opts.fs, {
@@ -229,6 +235,7 @@ export function auditIniFile(opts: {
   const apps = readApps(
     opts.fs,
     (opts.apps ?? []).map((dir) => ({ dir, implied: false })),
+    opts.phpLint,
   );
   const findings = finish(
     opts.engine,
@@ -591,10 +598,14 @@ class HostAudit {
   /** Application code (--app directories and, unless told otherwise, the document roots), the rules, the report. */
   finish(): HostReport {
     const { opts, fs, findings, problems, drafts } = this;
-    const apps = readApps(fs, [
-      ...(opts.apps ?? []).map((dir) => ({ dir, implied: false })),
-      ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true }))),
-    ]);
+    const apps = readApps(
+      fs,
+      [
+        ...(opts.apps ?? []).map((dir) => ({ dir, implied: false })),
+        ...(opts.appsFromDocroots === false ? [] : opts.docroots.map((dir) => ({ dir, implied: true }))),
+      ],
+      opts.phpLint,
+    );
     const rt: RuntimeInput = {
       apps,
       cleaners: apps.length > 0 ? readCleaners(fs, this.iniSavePaths) : NO_CLEANERS,
@@ -605,8 +616,10 @@ class HostAudit {
       problems.push(...a.problems);
     }
     const configs: AuditedConfig[] = [];
+    // One walk of each session directory for every configuration that names it (rules.ts sessionFileWalk).
+    const walks = new Map<string, SessionFileWalk>();
     for (const d of drafts) {
-      findings.push(...finish(this.engine, fs, d, this.sysTemp, this.sampleSize, this.lineText, rt));
+      findings.push(...finish(this.engine, fs, d, this.sysTemp, this.sampleSize, this.lineText, rt, walks));
       for (const p of d.cfg.problems) findings.push(incomplete(d.cfg.id, p));
       configs.push(d.cfg);
     }

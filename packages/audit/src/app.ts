@@ -7,7 +7,8 @@
  * symbolic links inside DIR are never followed.
  *
  * Calls read (global functions, any case, a leading `\` allowed; PHP 8.2 ext/session/session.c and
- * ext/standard/basic_functions.c):
+ * ext/standard/basic_functions.c; an unqualified call that may call a function of its namespace that
+ * another file declares is a problem instead, see mayCallNamespaceFunction):
  * - `ini_set()`/`ini_alter()` of a name containing `session`;
  * - `session_save_path(PATH)` (session.save_path), `session_module_name(M)` (session.save_handler),
  *   `session_name(N)` (session.name), `session_set_save_handler(...)` (a user handler);
@@ -23,7 +24,15 @@
 import { printable } from '@session-migrate/common';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError } from '@session-migrate/codemod-php/php-files';
 import type { PhpNode } from '@session-migrate/codemod-php/source';
-import { CALLABLE_CALLERS, globalFunctionNameIn, stringCallableCall } from '@session-migrate/codemod-php/function-names';
+import {
+  CALLABLE_CALLERS,
+  addNamespacedFunctions,
+  declaringFile,
+  fallbackFunction,
+  globalFunctionNameIn,
+  stringCallableCall,
+  type FallbackFunction,
+} from '@session-migrate/codemod-php/function-names';
 import { phpParser } from './php-parser.ts';
 import {
   PhpSymbols,
@@ -75,8 +84,10 @@ const binary = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
  * Reads the PHP files below `dir` (none of vendor/, node_modules/, .git/; symbolic links not followed)
  * and returns the run-time session settings they make. Never throws for bad input: unreadable,
  * binary, too large or unparsable files and a looping directory are `problems`.
+ * @param lint PHP's verdict on a file php-parser refuses (`php -l`), so valid PHP the parser cannot
+ *   read is reported as such; absent: every refused file "does not parse"
  */
-export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
+export function readApp(fs: AuditFs, dir: string, implied = false, lint?: PhpLint): AppReport {
   const report: AppReport = { dir, realDir: null, implied, files: 0, settings: [], problems: [], notFollowed: [] };
   const st = fs.lstat(dir);
   const real = fs.realpath(dir);
@@ -106,8 +117,10 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
   if (walked.files.length > MAX_APP_FILES) report.problems.push(`${real}: more than ${MAX_APP_FILES} PHP files; the rest were not read`);
 
   const symbols = new PhpSymbols();
-  // One pass keeps only the calls of interest (and the files' constants in `symbols`), not whole
-  // syntax trees: the settings are evaluated once every file's constants are known.
+  // One pass keeps only the calls of interest (and the files' constants in `symbols`, their
+  // namespaced functions in `declared`), not whole syntax trees: the settings are evaluated once
+  // every file's constants and functions are known.
+  const declared = new Map<string, string>();
   const pending: Array<{ file: string; source: string; calls: SessionCall[] }> = [];
   for (const file of files) {
     const fst = fs.lstat(file);
@@ -132,20 +145,40 @@ export function readApp(fs: AuditFs, dir: string, implied = false): AppReport {
     try {
       ast = parse(source, file);
     } catch (err) {
-      const e = err instanceof PhpSyntaxError ? err : new PhpSyntaxError(String((err as Error).message ?? err), undefined);
-      report.problems.push(
-        `${file}${e.line !== undefined ? `:${e.line}` : ''}: does not parse (${printable(e.message)}); its session settings were not read`,
-      );
+      report.problems.push(unparsed(file, source, err, lint));
       continue;
     }
     // __FILE__ / __DIR__ are the real path, as binary strings like the source.
     symbols.addFile(ast, binary(file));
+    addNamespacedFunctions(declared, ast, file);
     const calls = callsOf(ast, file);
     if (calls.length > 0) pending.push({ file, source, calls });
     report.files++;
   }
-  for (const { file, source, calls } of pending) report.settings.push(...settingsOf(calls, file, source, symbols));
+  for (const { file, source, calls } of pending) {
+    const global = calls.filter((c) => !mayCallNamespaceFunction(c, file, declared, report));
+    report.settings.push(...settingsOf(global, file, source, symbols));
+  }
   return report;
+}
+
+/**
+ * PHP's own verdict on a text php-parser refused (`php -l`, codemod php's php-files.ts lintPhpText):
+ * null when PHP accepts it, PHP's error line when not, undefined when no php could be asked.
+ */
+export type PhpLint = (source: string) => string | null | undefined;
+
+/**
+ * The problem of a file php-parser refused. php-parser 3.7.0 (the newest; no option changes it)
+ * rejects some valid PHP, e.g. `declare(ticks=1) statement;`: when `php -l` accepts the file, the
+ * report says so (its calls must be checked by hand), instead of calling valid PHP unparsable.
+ */
+function unparsed(file: string, source: string, err: unknown, lint: PhpLint | undefined): string {
+  const e = err instanceof PhpSyntaxError ? err : new PhpSyntaxError(String((err as Error).message ?? err), undefined);
+  const at = `${file}${e.line !== undefined ? `:${e.line}` : ''}`;
+  if (err instanceof PhpSyntaxError && lint?.(source) === null)
+    return `${at}: php-parser cannot read it, though php -l accepts it (${printable(e.message)}); its session settings were not read, check its session calls by hand`;
+  return `${at}: does not parse (${printable(e.message)}); its session settings were not read`;
 }
 
 /** The source text of a node, on one line and shortened (for unresolved values). */
@@ -165,6 +198,27 @@ interface SessionCall {
   args: PhpNode[] | null;
   /** How reports name the call: the function called (`name`). */
   via: string;
+  /** The namespace function PHP calls instead when some file defines it (codemod php fallbackFunction), or null. */
+  fallback: FallbackFunction | null;
+}
+
+/**
+ * Whether an unqualified call in a namespace may call a function of that namespace which another
+ * file of the application declares rather than PHP's (PHP's fallback rule, "Using namespaces:
+ * fallback to global function", https://www.php.net/manual/en/language.namespaces.fallback.php; its
+ * home is codemod php's function-names.ts, whose namespace-function-elsewhere reports the same
+ * calls). Which one runs depends on whether that file was loaded first, so the call is not read as a
+ * session setting and is named in the report's problems (the result is partial).
+ */
+function mayCallNamespaceFunction(call: SessionCall, file: string, declared: ReadonlyMap<string, string>, report: AppReport): boolean {
+  const declaredIn = declaringFile(call.fallback, declared);
+  if (call.fallback === null || declaredIn === undefined) return false;
+  const { namespace, name, fqn } = call.fallback;
+  const line = call.node.loc?.start.line ?? 0;
+  report.problems.push(
+    `${file}:${line}: ${name}() in namespace ${text(namespace)} may call ${text(fqn)}(), which ${declaredIn} declares (PHP calls it instead of the global ${name}() once that file is loaded): not read as a session setting`,
+  );
+  return true;
 }
 
 /** The calls of one parsed file that may set session configuration, with their scope. */
@@ -182,12 +236,14 @@ function callsOf(ast: PhpNode, file: string): SessionCall[] {
     if (called === null) return;
     const args = (node.arguments as PhpNode[] | undefined) ?? [];
     if (args.length === 1 && args[0]!.kind === 'variadicplaceholder') return; // a Closure, no call
+    const fallback = fallbackFunction(what, namespaceNode);
     if (CALLABLE_CALLERS.has(called)) {
       const target = stringCallableCall(called, args);
-      if (target !== null && FUNCTIONS.has(target.name)) out.push({ node, scope, name: target.name, args: target.args, via: target.name });
+      if (target !== null && FUNCTIONS.has(target.name))
+        out.push({ node, scope, name: target.name, args: target.args, via: target.name, fallback });
       return;
     }
-    if (FUNCTIONS.has(called)) out.push({ node, scope, name: called, args, via: called });
+    if (FUNCTIONS.has(called)) out.push({ node, scope, name: called, args, via: called, fallback });
   });
   return out;
 }
@@ -400,9 +456,9 @@ export function isInside(path: string, dir: string): boolean {
 /**
  * Reads several application directories: `--app` ones first, then those implied by `--docroot`
  * (skipped when missing: the document root is reported already). A directory inside another one
- * read (after symbolic links) is not read twice.
+ * read (after symbolic links) is not read twice. `lint` checks a file php-parser refused (readApp).
  */
-export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolean }>): AppReport[] {
+export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolean }>, lint?: PhpLint): AppReport[] {
   const out: AppReport[] = [];
   const candidates = dirs.map((d) => ({ ...d, real: fs.realpath(d.dir) }));
   for (const c of candidates) {
@@ -416,7 +472,7 @@ export function readApps(fs: AuditFs, dirs: Array<{ dir: string; implied: boolea
     )
       continue;
     if (c.real !== null && out.some((r) => r.realDir === c.real)) continue;
-    out.push(readApp(fs, c.dir, c.implied));
+    out.push(readApp(fs, c.dir, c.implied, lint));
   }
   return out;
 }

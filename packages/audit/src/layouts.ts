@@ -71,7 +71,12 @@ function versionFromApiDir(fs: AuditFs, dir: string): string | null {
  */
 export function discoverLayouts(fs: AuditFs): SapiLayout[] {
   const out: SapiLayout[] = [];
-  // Debian / Ubuntu: /etc/php/<ver>/<sapi>/php.ini + conf.d; compiled save_path /var/lib/php/sessions.
+  for (const family of [debianLayouts, rhelLayouts, remiLayouts, alpineLayouts, dockerLayouts]) family(fs, out);
+  return out;
+}
+
+/** Debian / Ubuntu: /etc/php/<ver>/<sapi>/php.ini + conf.d; compiled save_path /var/lib/php/sessions. */
+function debianLayouts(fs: AuditFs, out: SapiLayout[]): void {
   for (const ver of (fs.readdir('/etc/php') ?? []).filter((v) => /^\d+\.\d+$/.test(v)).sort()) {
     for (const sapi of ['cli', 'fpm', 'apache2', 'cgi'] as const) {
       const dir = `/etc/php/${ver}/${sapi}`;
@@ -89,7 +94,10 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
       });
     }
   }
-  // RHEL family: /etc/php.ini + /etc/php.d, php-fpm.conf + php-fpm.d; mod_php reads the same files.
+}
+
+/** RHEL family: /etc/php.ini + /etc/php.d, php-fpm.conf + php-fpm.d; mod_php reads the same files. */
+function rhelLayouts(fs: AuditFs, out: SapiLayout[]): void {
   if (isFile(fs, '/etc/php.ini') || isDir(fs, '/etc/php.d')) {
     const version: string | null = null;
     const sapis: SapiLayout['sapi'][] = ['cli'];
@@ -109,7 +117,10 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
       });
     }
   }
-  // Remi SCL: /etc/opt/remi/phpXY/{php.ini,php.d,php-fpm.conf,php-fpm.d}.
+}
+
+/** Remi SCL: /etc/opt/remi/phpXY/{php.ini,php.d,php-fpm.conf,php-fpm.d}. */
+function remiLayouts(fs: AuditFs, out: SapiLayout[]): void {
   for (const d of (fs.readdir('/etc/opt/remi') ?? []).filter((v) => /^php\d\d+$/.test(v)).sort()) {
     const base = `/etc/opt/remi/${d}`;
     const digits = d.slice(3);
@@ -130,7 +141,10 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
       });
     }
   }
-  // Alpine: /etc/php<digits>/php.ini + conf.d, php-fpm.conf + php-fpm.d.
+}
+
+/** Alpine: /etc/php<digits>/php.ini + conf.d, php-fpm.conf + php-fpm.d. */
+function alpineLayouts(fs: AuditFs, out: SapiLayout[]): void {
   for (const d of (fs.readdir('/etc') ?? []).filter((v) => /^php\d+$/.test(v)).sort()) {
     const base = `/etc/${d}`;
     if (!isDir(fs, base)) continue;
@@ -152,7 +166,10 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
       });
     }
   }
-  // Official Docker image: PHP_INI_DIR=/usr/local/etc/php, no php.ini by default.
+}
+
+/** Official Docker image: PHP_INI_DIR=/usr/local/etc/php, no php.ini by default. */
+function dockerLayouts(fs: AuditFs, out: SapiLayout[]): void {
   if (isDir(fs, '/usr/local/etc/php')) {
     const base = '/usr/local/etc/php';
     const version = versionFromApiDir(fs, '/usr/local/lib/php/extensions');
@@ -173,7 +190,6 @@ export function discoverLayouts(fs: AuditFs): SapiLayout[] {
       });
     }
   }
-  return out;
 }
 
 /** The php --ini report of a binary (`php --ini` output, php-src sapi/cli/php_cli.c). */

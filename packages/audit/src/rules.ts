@@ -27,6 +27,11 @@ export interface RuleContext {
   sampleSize: number;
   /** Modules the configuration loads (built-in and `extension=` lines), when known. */
   extensions?: readonly string[];
+  /**
+   * The session-file walks done so far in this audit run, by depth and directory (sessionFileWalk),
+   * shared by every configuration of one filesystem. Absent: each configuration walks on its own.
+   */
+  walks?: Map<string, SessionFileWalk>;
 }
 
 /**
@@ -477,92 +482,149 @@ function checkSaveDir(
   origin: Origin | undefined,
   sharedTemp: boolean,
 ): Finding[] {
-  const out: Finding[] = [];
-  if (!path.startsWith('/')) {
-    out.push(
+  if (!path.startsWith('/'))
+    return [
       make(
         'save-path-missing',
         cfg,
         `save_path directory "${path}" is relative: PHP resolves it against the working directory of each request`,
         at(origin),
       ),
-    );
-    return out;
-  }
+    ];
   const st = ctx.fs.lstat(path);
   // A copied /etc has no /tmp: the shared temp dir is already save-path-shared-temp.
-  if (st === null && sharedTemp) return out;
+  if (st === null && sharedTemp) return [];
   if (st === null || st.type !== 'dir') {
     const what =
       st === null ? 'does not exist' : st.type === 'symlink' ? 'is a symbolic link (not followed by the audit)' : 'is not a directory';
-    out.push(make('save-path-missing', cfg, `session directory ${path} ${what} on ${ctx.fs.label}`, at(origin)));
-    return out;
+    return [make('save-path-missing', cfg, `session directory ${path} ${what} on ${ctx.fs.label}`, at(origin))];
   }
-  const mode = st.mode.toString(8).padStart(4, '0');
-  // A shared temp dir (1777) is reported once, as save-path-shared-temp.
-  if (!sharedTemp && st.mode >= 0 && otherReadable(st.mode))
+  return [
+    ...checkSaveDirMode(cfg, path, st.mode, origin, sharedTemp),
+    ...sessionFileFindings(cfg, ctx, path, sessionFileWalk(ctx, path, depth), origin),
+  ];
+}
+
+/** save-path-world-readable / -writable for a session directory's mode (a shared temp dir is save-path-shared-temp instead). */
+function checkSaveDirMode(cfg: AuditedConfig, path: string, dirMode: number, origin: Origin | undefined, sharedTemp: boolean): Finding[] {
+  const out: Finding[] = [];
+  if (sharedTemp || dirMode < 0) return out;
+  const mode = dirMode.toString(8).padStart(4, '0');
+  if (otherReadable(dirMode))
     out.push(
       make('save-path-world-readable', cfg, `session directory ${path} has mode ${mode}: other users can list session IDs`, at(origin)),
     );
-  if (!sharedTemp && st.mode >= 0 && (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0)
+  if ((dirMode & 0o002) !== 0 && (dirMode & 0o1000) === 0)
     out.push(
       make('save-path-world-writable', cfg, `session directory ${path} has mode ${mode} (world-writable, no sticky bit)`, at(origin)),
     );
-  // Session files: walk `depth` levels, lstat only (a symbolic link is neither followed nor counted);
-  // the first `sampleSize` by name for their mode, up to OWNER_COUNT_LIMIT for their owner.
-  let others = 0;
-  let group = 0;
-  let sampled = 0;
-  let counted = 0;
-  const owners = new Map<number, number>();
-  let exampleOthers = '';
-  let exampleGroup = '';
+  return out;
+}
+
+/**
+ * What one walk of a session directory's files saw (sessionFileWalk): the modes of the first
+ * `sampled` files by name, and the owners of up to OWNER_COUNT_LIMIT files.
+ */
+export interface SessionFileWalk {
+  sampled: number;
+  /** Sampled files readable by other users, and the first of them (redacted path and mode). */
+  others: number;
+  exampleOthers: string;
+  /** Sampled files readable by their group (and not by others), and the first of them. */
+  group: number;
+  exampleGroup: string;
+  /** Session files lstat'ed for their owner (at most OWNER_COUNT_LIMIT). */
+  counted: number;
+  /** Session files per owning uid. */
+  owners: Map<number, number>;
+}
+
+/**
+ * The walk of a session directory's files, done once per directory, depth and audit run: several
+ * configurations naming the same directory (the CLI, FPM and its pools, document-root variants) share
+ * it through RuleContext.walks instead of lstat'ing up to OWNER_COUNT_LIMIT files each.
+ */
+function sessionFileWalk(ctx: RuleContext, path: string, depth: number): SessionFileWalk {
+  const key = `${depth}:${path}`;
+  const known = ctx.walks?.get(key);
+  if (known !== undefined) return known;
+  const walk = walkSessionFiles(ctx.fs, path, depth, ctx.sampleSize);
+  ctx.walks?.set(key, walk);
+  return walk;
+}
+
+/**
+ * Walks `depth` levels of a session directory (the files handler's `N;` subdirectories, one
+ * character each), lstat only: a symbolic link is neither followed nor counted. The first
+ * `sampleSize` session files by name are checked for their mode, up to OWNER_COUNT_LIMIT for their owner.
+ */
+export function walkSessionFiles(fs: AuditFs, path: string, depth: number, sampleSize: number): SessionFileWalk {
+  const w: SessionFileWalk = { sampled: 0, others: 0, exampleOthers: '', group: 0, exampleGroup: '', counted: 0, owners: new Map() };
   const visit = (dir: string, level: number) => {
-    const names = ctx.fs.readdir(dir);
+    const names = fs.readdir(dir);
     if (names === null) return;
     for (const n of names.sort()) {
-      if (counted >= OWNER_COUNT_LIMIT) return;
+      if (w.counted >= OWNER_COUNT_LIMIT) return;
       const p = posix.join(dir, n);
       if (level < depth) {
-        if (n.length === 1 && ctx.fs.lstat(p)?.type === 'dir') visit(p, level + 1);
+        if (n.length === 1 && fs.lstat(p)?.type === 'dir') visit(p, level + 1);
         continue;
       }
       if (!n.startsWith('sess_')) continue;
-      const fst = ctx.fs.lstat(p);
+      const fst = fs.lstat(p);
       if (fst === null || fst.type !== 'file') continue;
-      counted++;
-      if (fst.uid >= 0) owners.set(fst.uid, (owners.get(fst.uid) ?? 0) + 1);
-      if (sampled >= ctx.sampleSize) continue;
-      sampled++;
-      if (fst.mode >= 0 && otherReadable(fst.mode)) {
-        others++;
-        exampleOthers ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`;
-      } else if (fst.mode >= 0 && (fst.mode & 0o040) !== 0) {
-        group++;
-        exampleGroup ||= `${redactSessionPath(p)} (mode ${fst.mode.toString(8).padStart(4, '0')})`;
-      }
+      w.counted++;
+      if (fst.uid >= 0) w.owners.set(fst.uid, (w.owners.get(fst.uid) ?? 0) + 1);
+      if (w.sampled >= sampleSize) continue;
+      w.sampled++;
+      sampleMode(w, p, fst.mode);
     }
   };
   visit(path, 0);
-  if (others > 0)
+  return w;
+}
+
+/** Counts one sampled session file's mode into the walk (others-readable first, else group-readable). */
+function sampleMode(w: SessionFileWalk, p: string, mode: number): void {
+  if (mode < 0) return;
+  if (otherReadable(mode)) {
+    w.others++;
+    w.exampleOthers ||= `${redactSessionPath(p)} (mode ${mode.toString(8).padStart(4, '0')})`;
+  } else if ((mode & 0o040) !== 0) {
+    w.group++;
+    w.exampleGroup ||= `${redactSessionPath(p)} (mode ${mode.toString(8).padStart(4, '0')})`;
+  }
+}
+
+/** The session-file findings of one configuration from its directory's walk. */
+function sessionFileFindings(
+  cfg: AuditedConfig,
+  ctx: RuleContext,
+  path: string,
+  w: SessionFileWalk,
+  origin: Origin | undefined,
+): Finding[] {
+  const out: Finding[] = [];
+  if (w.others > 0)
     out.push(
       make(
         'session-file-readable-by-others',
         cfg,
-        `${others} of ${sampled} sampled session files in ${path} are readable by other users, e.g. ${exampleOthers}`,
+        `${w.others} of ${w.sampled} sampled session files in ${path} are readable by other users, e.g. ${w.exampleOthers}`,
         at(origin),
       ),
     );
-  if (group > 0)
+  if (w.group > 0)
     out.push(
       make(
         'session-file-group-readable',
         cfg,
-        `${group} of ${sampled} sampled session files in ${path} are group-readable, e.g. ${exampleGroup}`,
+        `${w.group} of ${w.sampled} sampled session files in ${path} are group-readable, e.g. ${w.exampleGroup}`,
         at(origin),
       ),
     );
-  const foreign = foreignOwnerMessage(path, owners, counted >= OWNER_COUNT_LIMIT);
+  const describe = (uid: number): string => ctx.fs.describeUid?.(uid) ?? String(uid);
+  const foreign = foreignOwnerMessage(path, w.owners, w.counted >= OWNER_COUNT_LIMIT, describe);
   if (foreign !== undefined) out.push(make('session-file-foreign-owner', cfg, foreign, at(origin)));
   return out;
 }
@@ -579,19 +641,25 @@ export const OWNER_COUNT_LIMIT = 50_000;
  * without --php-user (packages/sources files.ts decidePhpUids: owners in similar numbers are reported
  * as such). Names uids and counts, never a file's contents.
  * @param capped the walk stopped at OWNER_COUNT_LIMIT files: the counts are of those
+ * @param describe names a uid (AuditFs.describeUid: `33 (www-data)` on the live host); default the bare uid
  */
-export function foreignOwnerMessage(path: string, owners: ReadonlyMap<number, number>, capped: boolean): string | undefined {
+export function foreignOwnerMessage(
+  path: string,
+  owners: ReadonlyMap<number, number>,
+  capped: boolean,
+  describe: (uid: number) => string = String,
+): string | undefined {
   const total = [...owners.values()].reduce((a, b) => a + b, 0);
   const of = capped ? `of the first ${total} session files` : `of the ${total} session files`;
   const list = (entries: ReadonlyArray<[number, number]>): string =>
     `${entries
       .slice(0, 4)
-      .map(([uid, n]) => `uid ${uid}: ${n}`)
+      .map(([uid, n]) => `uid ${describe(uid)}: ${n}`)
       .join(', ')}${entries.length > 4 ? ', ...' : ''}`;
   const ranked = [...owners].filter(([uid]) => uid !== 0).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   let decision: PhpOwnerDecision;
   try {
-    decision = decidePhpUids(owners, undefined, path);
+    decision = decidePhpUids(owners, undefined, path, describe);
   } catch {
     // Owners in similar numbers: which one is PHP's is not known; the others' files are not PHP's.
     return `session files in ${path} belong to several users (${list(ranked)}; counts ${of}): PHP's files handler reads only those of the user it runs as (and root's), the others are no sessions of it and session-migrate does not migrate them (plan asks for --php-user)`;
@@ -599,5 +667,5 @@ export function foreignOwnerMessage(path: string, owners: ReadonlyMap<number, nu
   if (decision.refused === 0) return undefined;
   const [php] = decision.uids;
   const foreign = ranked.filter(([uid]) => uid !== php);
-  return `${decision.refused} ${of} in ${path} are owned by another user than uid ${php} (the owner of most of them, taken as the user PHP runs as) and root: ${list(foreign)}; PHP's files handler does not read them, and session-migrate does not migrate them (foreign-owner)`;
+  return `${decision.refused} ${of} in ${path} are owned by another user than uid ${describe(php!)} (the owner of most of them, taken as the user PHP runs as) and root: ${list(foreign)}; PHP's files handler does not read them, and session-migrate does not migrate them (foreign-owner)`;
 }

@@ -158,22 +158,55 @@ function seconds(v: string | false | undefined): number | null {
   return m === null ? null : parseInt(m[0], 10);
 }
 
+/** One configuration's run-time values as the runtimeFindings checks read them. */
+interface RuntimeView {
+  cfg: AuditedConfig;
+  runtime: RuntimeValue[];
+  cleaners: Cleaners;
+  out: Finding[];
+  /** Records a finding of the configuration, at the setting's file:line when given. */
+  make: (rule: string, message: string, s?: RuntimeSetting) => void;
+  /** The run-time settings of `key` PHP takes (differs or same, with a static value). */
+  applied: (key: string) => RuntimeValue[];
+  /** The configuration's own value of `key`. */
+  configured: (key: string) => string | false | undefined;
+  /** Where the configuration's value of `key` comes from (file:line, or compiled default). */
+  originOf: (key: string) => string;
+}
+
 /**
  * Findings of one configuration about its run-time values (runtimeValues) and the effective
  * cookie lifetime. `cleaners` tells who removes files from a save path PHP's GC does not clean.
  */
 export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cleaners: Cleaners): Finding[] {
   const out: Finding[] = [];
-  const make = (rule: string, message: string, s?: RuntimeSetting) =>
-    out.push(finding(rule, cfg.id, message, s !== undefined ? loc(s) : undefined));
-  const applied = (key: string) =>
-    runtime.filter((r) => r.directive === key && (r.status === 'differs' || r.status === 'same') && r.value !== null);
-  const configured = (key: string) => cfg.values[key]?.value;
-  const originOf = (key: string) => {
-    const o = cfg.values[key]?.origin;
-    return o === undefined || o === 'default' ? 'compiled default' : `${o.file}:${o.line}`;
+  const v: RuntimeView = {
+    cfg,
+    runtime,
+    cleaners,
+    out,
+    make: (rule, message, s) => out.push(finding(rule, cfg.id, message, s !== undefined ? loc(s) : undefined)),
+    applied: (key) => runtime.filter((r) => r.directive === key && (r.status === 'differs' || r.status === 'same') && r.value !== null),
+    configured: (key) => cfg.values[key]?.value,
+    originOf: (key) => {
+      const o = cfg.values[key]?.origin;
+      return o === undefined || o === 'default' ? 'compiled default' : `${o.file}:${o.line}`;
+    },
   };
+  differingOrRefused(v);
+  weakenedHardening(v);
+  // (A user save handler registered elsewhere in the code is reported on its own: requests that do
+  // not run it still store sessions with the files handler.)
+  const handlers = v.applied('session.save_handler').map((r) => r.value);
+  const handler = handlers.length > 0 ? handlers[handlers.length - 1] : v.configured('session.save_handler');
+  if (handler === 'files') saveDirWithoutGc(v);
+  if (handler === 'files' && cleaners.sessionclean !== null) gcCutByCleaner(v, cleaners.sessionclean);
+  cookieOutlivesGc(v);
+  return out;
+}
 
+/** runtime-setting-differs and runtime-setting-ignored, one per run-time setting. */
+function differingOrRefused({ runtime, make, originOf }: RuntimeView): void {
   for (const r of runtime) {
     if (r.status === 'differs') {
       make(
@@ -189,8 +222,10 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
       );
     }
   }
+}
 
-  // Hardening turned off at run time where the configuration has it on.
+/** Hardening turned off at run time where the configuration has it on. */
+function weakenedHardening({ make, applied, configured }: RuntimeView): void {
   for (const w of WEAK) {
     const conf = configured(w.key);
     if (conf === undefined || conf === false || w.weak(conf)) continue;
@@ -198,67 +233,67 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
       if (w.weak(r.value!)) make(w.rule, `${w.key} is ${w.what} at run time by ${where(r)} (the configuration has ${shown(conf)})`, r);
     }
   }
+}
 
-  // A run-time save path no garbage collection cleans.
-  // (A user save handler registered elsewhere in the code is reported on its own: requests that do
-  // not run it still store sessions with the files handler.)
-  const handlers = applied('session.save_handler').map((r) => r.value);
-  const handler = handlers.length > 0 ? handlers[handlers.length - 1] : configured('session.save_handler');
-  if (handler === 'files') {
-    const prob = applied('session.gc_probability')
-      .map((r) => seconds(r.value!))
-      .concat(applied('session.gc_probability').length === 0 ? [seconds(configured('session.gc_probability'))] : []);
-    const div = applied('session.gc_divisor')
-      .map((r) => seconds(r.value!))
-      .concat(applied('session.gc_divisor').length === 0 ? [seconds(configured('session.gc_divisor'))] : []);
-    const gcOn = prob.every((p) => p !== null && p > 0) && div.every((d) => d !== null && d > 0);
-    for (const r of runtime.filter((x) => x.directive === 'session.save_path' && x.status === 'differs' && x.value !== null)) {
-      const sp = parseFilesSavePath(r.value!);
-      if (sp.findings.some((f) => f.severity === 'high')) continue;
-      const dir = posix.normalize(sp.path);
-      if (gcOn && sp.depth === 0) continue;
-      const cron = cleaners.cronText.includes(dir) || cleaners.cronText.includes(sp.path);
-      const byClean = cleaners.sessionclean?.has(dir) === true;
-      if (cron || byClean) continue;
-      const why =
-        sp.depth > 0
-          ? `PHP never garbage-collects below a depth of ${sp.depth}`
-          : `PHP's own garbage collection is off here (session.gc_probability=${prob.map(String).join('/')}, from ${applied('session.gc_probability').length > 0 ? 'the code' : originOf('session.gc_probability')})`;
-      const who = !cleaners.known
-        ? "no cleaner is known to an audit of one ini file (a cron job that reads php.ini, such as Debian's sessionclean, cleans only its session.save_path)"
-        : cleaners.sessionclean !== null
-          ? `/usr/lib/php/sessionclean cleans only php.ini's session.save_path (${[...cleaners.sessionclean.keys()].join(', ') || 'none'})${cleaners.cronFiles.length > 0 ? ', and no cron job names it' : ''}`
-          : `no cron job names it (${cleaners.cronFiles.length} cron file(s) read)`;
+/** A run-time save path no garbage collection cleans (runtime-save-path-no-gc), for the files handler. */
+function saveDirWithoutGc({ runtime, cleaners, make, applied, configured, originOf }: RuntimeView): void {
+  const prob = applied('session.gc_probability')
+    .map((r) => seconds(r.value!))
+    .concat(applied('session.gc_probability').length === 0 ? [seconds(configured('session.gc_probability'))] : []);
+  const div = applied('session.gc_divisor')
+    .map((r) => seconds(r.value!))
+    .concat(applied('session.gc_divisor').length === 0 ? [seconds(configured('session.gc_divisor'))] : []);
+  const gcOn = prob.every((p) => p !== null && p > 0) && div.every((d) => d !== null && d > 0);
+  for (const r of runtime.filter((x) => x.directive === 'session.save_path' && x.status === 'differs' && x.value !== null)) {
+    const sp = parseFilesSavePath(r.value!);
+    if (sp.findings.some((f) => f.severity === 'high')) continue;
+    const dir = posix.normalize(sp.path);
+    if (gcOn && sp.depth === 0) continue;
+    const cron = cleaners.cronText.includes(dir) || cleaners.cronText.includes(sp.path);
+    const byClean = cleaners.sessionclean?.has(dir) === true;
+    if (cron || byClean) continue;
+    const why =
+      sp.depth > 0
+        ? `PHP never garbage-collects below a depth of ${sp.depth}`
+        : `PHP's own garbage collection is off here (session.gc_probability=${prob.map(String).join('/')}, from ${applied('session.gc_probability').length > 0 ? 'the code' : originOf('session.gc_probability')})`;
+    const who = !cleaners.known
+      ? "no cleaner is known to an audit of one ini file (a cron job that reads php.ini, such as Debian's sessionclean, cleans only its session.save_path)"
+      : cleaners.sessionclean !== null
+        ? `/usr/lib/php/sessionclean cleans only php.ini's session.save_path (${[...cleaners.sessionclean.keys()].join(', ') || 'none'})${cleaners.cronFiles.length > 0 ? ', and no cron job names it' : ''}`
+        : `no cron job names it (${cleaners.cronFiles.length} cron file(s) read)`;
+    make(
+      'runtime-save-path-no-gc',
+      `session.save_path is ${shown(r.value!, 'session.save_path')} at run time (${where(r)}), not the configured ${shown(configured('session.save_path'), 'session.save_path')}; ${why}, and ${who}: session files there are never deleted, and expired session IDs stay valid`,
+      r,
+    );
+  }
+}
+
+/**
+ * A longer gc_maxlifetime set at run time, in a directory Debian's sessionclean cleans with
+ * php.ini's gc_maxlifetime: the files go after php.ini's lifetime, whatever the code says.
+ */
+function gcCutByCleaner({ make, applied, configured }: RuntimeView, sessionclean: ReadonlyMap<string, number>): void {
+  const paths = applied('session.save_path').map((r) => r.value!);
+  const dirs = (paths.length > 0 ? paths : [String(configured('session.save_path') ?? '')])
+    .filter((p) => p !== '')
+    .map((p) => posix.normalize(parseFilesSavePath(p).path));
+  for (const dir of new Set(dirs)) {
+    const limit = sessionclean.get(dir);
+    if (limit === undefined) continue;
+    const longer = applied('session.gc_maxlifetime').filter((r) => (seconds(r.value!) ?? 0) > limit + 60);
+    for (const r of longer) {
       make(
-        'runtime-save-path-no-gc',
-        `session.save_path is ${shown(r.value!, 'session.save_path')} at run time (${where(r)}), not the configured ${shown(configured('session.save_path'), 'session.save_path')}; ${why}, and ${who}: session files there are never deleted, and expired session IDs stay valid`,
+        'runtime-gc-maxlifetime-cut-by-cleaner',
+        `session.gc_maxlifetime is ${seconds(r.value!)} s at run time (${where(r)}), but /usr/lib/php/sessionclean deletes session files in ${dir} after ${limit / 60} minutes without change (php.ini's session.gc_maxlifetime): sessions end after ${limit / 60} minutes of inactivity`,
         r,
       );
     }
   }
+}
 
-  // A longer gc_maxlifetime set at run time, in a directory Debian's sessionclean cleans with
-  // php.ini's gc_maxlifetime: the files go after php.ini's lifetime, whatever the code says.
-  if (handler === 'files' && cleaners.sessionclean !== null) {
-    const paths = applied('session.save_path').map((r) => r.value!);
-    const dirs = (paths.length > 0 ? paths : [String(configured('session.save_path') ?? '')])
-      .filter((p) => p !== '')
-      .map((p) => posix.normalize(parseFilesSavePath(p).path));
-    for (const dir of new Set(dirs)) {
-      const limit = cleaners.sessionclean.get(dir);
-      if (limit === undefined) continue;
-      const longer = applied('session.gc_maxlifetime').filter((r) => (seconds(r.value!) ?? 0) > limit + 60);
-      for (const r of longer) {
-        make(
-          'runtime-gc-maxlifetime-cut-by-cleaner',
-          `session.gc_maxlifetime is ${seconds(r.value!)} s at run time (${where(r)}), but /usr/lib/php/sessionclean deletes session files in ${dir} after ${limit / 60} minutes without change (php.ini's session.gc_maxlifetime): sessions end after ${limit / 60} minutes of inactivity`,
-          r,
-        );
-      }
-    }
-  }
-
-  // The cookie outlives the session: gc_maxlifetime (or the Redis TTL derived from it) ends it first.
+/** The cookie outlives the session: gc_maxlifetime (or the Redis TTL derived from it) ends it first. */
+function cookieOutlivesGc({ cfg, out, applied, configured, originOf }: RuntimeView): void {
   const lifetimes = applied('session.cookie_lifetime');
   const gcs = applied('session.gc_maxlifetime');
   const gc = gcs.length > 0 ? Math.max(...gcs.map((r) => seconds(r.value!) ?? 0)) : seconds(configured('session.gc_maxlifetime'));
@@ -280,7 +315,6 @@ export function runtimeFindings(cfg: AuditedConfig, runtime: RuntimeValue[], cle
       ),
     );
   }
-  return out;
 }
 
 /** Host-wide findings about one application: settings whose value or name is not static, user save handlers. */

@@ -11,9 +11,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UserFacingError, describeFsError, printable, severityRank, type Severity } from '@session-migrate/common';
+import { PhpLintUnavailable, lintPhpText } from '@session-migrate/codemod-php/php-files';
 import { auditHost, auditIniFile, type ExtensionProbe, type PhpProbe } from './analyze.ts';
+import type { PhpLint } from './app.ts';
 import { MAX_COLLECTED_BYTES, parseCollected } from './collected.ts';
 import { defaultEngine } from './engine-impl.ts';
+import type { IniEngine } from './engine.ts';
 import type { HostReport } from './model.ts';
 import { loadPhpParser } from './php-parser.ts';
 import { RootFs } from './vfs.ts';
@@ -80,6 +83,21 @@ export function phpDefaults(php: string): { version: string; defaults: Record<st
   } catch {
     return null;
   }
+}
+
+/**
+ * PhpLint backed by the local php (`php -n -l`, codemod php's lintPhpText, short_open_tag off as the
+ * audit's parser reads): undefined when php cannot be run.
+ */
+export function localPhpLint(php: string): PhpLint {
+  return (source) => {
+    try {
+      return lintPhpText(php, source, false);
+    } catch (err) {
+      if (err instanceof PhpLintUnavailable) return undefined;
+      throw err;
+    }
+  };
 }
 
 /**
@@ -218,6 +236,23 @@ export interface AuditReport {
 export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   // Application code (--app, document roots) is read with codemod php's parser, loaded only for audit.
   if (o.fromCollected.length === 0) await loadPhpParser();
+  checkOptions(o);
+  const engine = defaultEngine();
+  const env = Object.fromEntries(Object.entries(o.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  const reports: HostReport[] =
+    o.ini !== undefined
+      ? [auditIni(o, o.ini, engine, env)]
+      : o.fromCollected.length > 0
+        ? auditCollected(o, engine)
+        : [auditThisHost(o, engine, env)];
+  const failOn = o.failOn ?? 'none';
+  if (failOn === 'none') return { reports, failed: false };
+  const threshold = severityRank(failOn);
+  return { reports, failed: reports.some((r) => r.findings.some((f) => severityRank(f.severity) >= threshold)) };
+}
+
+/** Refuses conflicting options (runAudit's @throws). */
+function checkOptions(o: AuditOptions): void {
   const modes = [o.ini !== undefined, o.fromCollected.length > 0, o.root !== undefined].filter(Boolean).length;
   if (modes > 1) throw new UserFacingError('use only one of --ini, --from-collected and --root');
   if (o.scanDir !== undefined && o.ini === undefined) throw new UserFacingError('--scan-dir needs --ini');
@@ -228,96 +263,93 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     throw new UserFacingError(
       '--docroot reads .user.ini and .htaccess of a host (this one, or below --root), which --ini does not audit; give the application code with --app',
     );
-  const engine = defaultEngine();
-  const env = Object.fromEntries(Object.entries(o.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined));
-  const reports: HostReport[] = [];
-  if (o.ini !== undefined) {
-    const path = resolve(o.ini);
+}
+
+/** `--ini FILE`: exactly what `php -n -c FILE` (with --scan-dir, `php -c FILE`) loads, on this host. */
+function auditIni(o: AuditOptions, ini: string, engine: IniEngine, env: Record<string, string>): HostReport {
+  const path = resolve(ini);
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw new UserFacingError(`--ini ${printable(ini)}: ${statError(err)}`);
+  }
+  if (!st.isFile()) throw new UserFacingError(`--ini ${printable(ini)}: not a regular file`);
+  // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
+  // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
+  // the values equal what `php -n -c FILE` prints on this machine.
+  requireDirectories('app', o.app, null, undefined);
+  const local = phpDefaults(o.php);
+  return auditIniFile({
+    fs: new RootFs('/'),
+    engine,
+    iniFile: path,
+    ...(local !== null
+      ? {
+          phpVersion: local.version,
+          defaults: local.defaults,
+          sysTempDir: local.sysTempDir,
+          extensionProbe: localExtensionProbe(o.php),
+        }
+      : {}),
+    ...(o.scanDir !== undefined
+      ? {
+          scanDirs: o.scanDir
+            .split(':')
+            .map((d) => (d === '' ? d : resolve(d)))
+            .join(':'),
+        }
+      : {}),
+    env,
+    apps: o.app.map((d) => resolve(d)),
+    phpLint: localPhpLint(o.php),
+  });
+}
+
+/** `--from-collected FILE...`: one report per document written by the collect script. */
+function auditCollected(o: AuditOptions, engine: IniEngine): HostReport[] {
+  return o.fromCollected.map((file) => {
+    const c = parseCollected(readCollected(file), file);
+    return auditHost({
+      fs: c.fs,
+      engine,
+      host: c.host,
+      env: {},
+      docroots: [...c.docroots, ...o.docroot],
+      probe: c.probe,
+      appsFromDocroots: false,
+      ...(o.host !== undefined ? { serverName: o.host } : {}),
+    });
+  });
+}
+
+/** This host, or the filesystem below `--root` (then no php is asked about its configuration). */
+function auditThisHost(o: AuditOptions, engine: IniEngine, env: Record<string, string>): HostReport {
+  let fs: RootFs;
+  if (o.root !== undefined) {
     let st;
     try {
-      st = statSync(path);
+      st = statSync(o.root);
     } catch (err) {
-      throw new UserFacingError(`--ini ${printable(o.ini)}: ${statError(err)}`);
+      throw new UserFacingError(`--root ${printable(o.root)}: ${statError(err)}`);
     }
-    if (!st.isFile()) throw new UserFacingError(`--ini ${printable(o.ini)}: not a regular file`);
-    // A file that cannot be read (too large, permissions) is reported as audit-incomplete, result partial.
-    // The local php (if any) tells its version and compiled defaults (Debian patches save_path), so
-    // the values equal what `php -n -c FILE` prints on this machine.
-    requireDirectories('app', o.app, null, undefined);
-    const local = phpDefaults(o.php);
-    reports.push(
-      auditIniFile({
-        fs: new RootFs('/'),
-        engine,
-        iniFile: path,
-        ...(local !== null
-          ? {
-              phpVersion: local.version,
-              defaults: local.defaults,
-              sysTempDir: local.sysTempDir,
-              extensionProbe: localExtensionProbe(o.php),
-            }
-          : {}),
-        ...(o.scanDir !== undefined
-          ? {
-              scanDirs: o.scanDir
-                .split(':')
-                .map((d) => (d === '' ? d : resolve(d)))
-                .join(':'),
-            }
-          : {}),
-        env,
-        apps: o.app.map((d) => resolve(d)),
-      }),
-    );
-  } else if (o.fromCollected.length > 0) {
-    for (const file of o.fromCollected) {
-      const c = parseCollected(readCollected(file), file);
-      reports.push(
-        auditHost({
-          fs: c.fs,
-          engine,
-          host: c.host,
-          env: {},
-          docroots: [...c.docroots, ...o.docroot],
-          probe: c.probe,
-          appsFromDocroots: false,
-          ...(o.host !== undefined ? { serverName: o.host } : {}),
-        }),
-      );
-    }
-  } else {
-    let fs: RootFs;
-    if (o.root !== undefined) {
-      let st;
-      try {
-        st = statSync(o.root);
-      } catch (err) {
-        throw new UserFacingError(`--root ${printable(o.root)}: ${statError(err)}`);
-      }
-      if (!st.isDirectory()) throw new UserFacingError(`--root ${printable(o.root)}: not a directory`);
-      fs = new RootFs(o.root);
-    } else fs = new RootFs('/');
-    requireDirectories('app', o.app, o.root !== undefined ? fs : null, o.root);
-    requireDirectories('docroot', o.docroot, o.root !== undefined ? fs : null, o.root);
-    const probe = o.root === undefined ? probePhp(o.php) : null;
-    // Live host: relative --app and --docroot paths are relative to the working directory; below --root they are host paths.
-    const hostPath = (d: string) => (o.root === undefined ? resolve(d) : d);
-    reports.push(
-      auditHost({
-        fs,
-        engine,
-        host: o.root === undefined ? hostname() : 'root',
-        env: o.root === undefined ? env : {},
-        docroots: o.docroot.map(hostPath),
-        apps: o.app.map(hostPath),
-        probe,
-        ...(o.host !== undefined ? { serverName: o.host } : {}),
-      }),
-    );
-  }
-  const failOn = o.failOn ?? 'none';
-  if (failOn === 'none') return { reports, failed: false };
-  const threshold = severityRank(failOn);
-  return { reports, failed: reports.some((r) => r.findings.some((f) => severityRank(f.severity) >= threshold)) };
+    if (!st.isDirectory()) throw new UserFacingError(`--root ${printable(o.root)}: not a directory`);
+    fs = new RootFs(o.root);
+  } else fs = new RootFs('/');
+  requireDirectories('app', o.app, o.root !== undefined ? fs : null, o.root);
+  requireDirectories('docroot', o.docroot, o.root !== undefined ? fs : null, o.root);
+  const probe = o.root === undefined ? probePhp(o.php) : null;
+  // Live host: relative --app and --docroot paths are relative to the working directory; below --root they are host paths.
+  const hostPath = (d: string) => (o.root === undefined ? resolve(d) : d);
+  return auditHost({
+    fs,
+    engine,
+    host: o.root === undefined ? hostname() : 'root',
+    env: o.root === undefined ? env : {},
+    docroots: o.docroot.map(hostPath),
+    apps: o.app.map(hostPath),
+    probe,
+    phpLint: localPhpLint(o.php),
+    ...(o.host !== undefined ? { serverName: o.host } : {}),
+  });
 }

@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 import { createRootFs, expandGlob, isFsError, type FsError, type FsStat, type IniFileSystem } from '@session-migrate/php-ini';
+import { describeUid } from '@session-migrate/sources/users';
 
 /** Default cap on a file the audit reads: 8 MiB. A larger ini file is refused as too large (partial result). */
 export const MAX_READ_BYTES = 8 * 1024 * 1024;
@@ -40,6 +41,13 @@ export interface AuditFs {
   readlink(path: string): string | null;
   /** The path with every symbolic link resolved (inside the root), or null when missing or looping. */
   realpath(path: string): string | null;
+  /**
+   * Names a file owner's uid for messages: `33 (www-data)` where the audited host's user database is
+   * the one we can ask (the live host: packages/sources users.ts describeUid, as plan and verify
+   * print it), the bare uid (`33`) elsewhere (a copied root or a collected host: their users are not
+   * this machine's). Absent: the bare uid.
+   */
+  describeUid?(uid: number): string;
 }
 
 const FS_ERROR_TEXT: Record<string, string> = {
@@ -68,12 +76,19 @@ export class RootFs implements AuditFs {
   readonly label: string;
   /** The same filesystem as php-ini's IniFileSystem (what the ini loader reads through). */
   readonly ini: IniFileSystem;
+  private readonly live: boolean;
 
   /** @param root an existing directory; "/" for the live host. */
   constructor(root: string) {
     const resolved = posix.resolve(root);
-    this.label = resolved === '/' ? 'host' : `root ${resolved}`;
+    this.live = resolved === '/';
+    this.label = this.live ? 'host' : `root ${resolved}`;
     this.ini = createRootFs({ root: resolved, maxFileBytes: MAX_READ_BYTES });
+  }
+
+  /** The live host's user name with the uid (describeUid); below another root, the bare uid. */
+  describeUid(uid: number): string {
+    return this.live ? describeUid(uid) : String(uid);
   }
 
   realpath(path: string): string | null {

@@ -18,6 +18,8 @@ import {
   renderJson,
   renderSarif,
   loadPhpParser,
+  localPhpLint,
+  runAudit,
 } from '@session-migrate/audit';
 
 // Audits that read application code (--app, document roots) need codemod php's parser loaded.
@@ -169,6 +171,76 @@ echo json_encode($r);
       [11, 'session.save_path', '/tmp'],
     ]);
     for (const s of report.settings) expect(stored[String(s.line)]?.[s.directive!]).toBe(s.value);
+  });
+});
+
+describe("a function of the namespace declared by another file (PHP's fallback rule, shared with codemod php)", () => {
+  it("an unqualified session call in namespace App, where another file declares App\\ini_set(), is not read as PHP's and is named as a problem", () => {
+    const app = join(work, 'crossfile/app');
+    write(app, {
+      'src/compat.php': "<?php\nnamespace Cross;\nfunction ini_set(string $k, $v) { return 'mine'; }\n",
+      'public/index.php': `<?php
+namespace Cross;
+require __DIR__ . '/../src/compat.php';
+$r = []; ${REC}
+ini_set('session.save_path', '/app/own'); ${REC}
+\\ini_set('session.gc_maxlifetime', 99); ${REC}
+session_name('CROSSSESSID'); ${REC}
+echo json_encode($r);
+`,
+    });
+    const php = spawnSync('php', ['-n', '-d', 'error_reporting=0', join(app, 'public/index.php')], { encoding: 'utf8' });
+    expect(php.status, php.stderr + php.stdout).toBe(0);
+    const stored = JSON.parse(php.stdout) as Record<string, Record<string, string>>;
+    // PHP: line 5 called Cross\ini_set (declared by compat.php), not PHP's; lines 6 and 7 are PHP's.
+    expect(stored['5']!['session.save_path']).toBe(stored['4']!['session.save_path']);
+    expect(stored['6']!['session.gc_maxlifetime']).toBe('99');
+    expect(stored['7']!['session.name']).toBe('CROSSSESSID');
+    const report = readApp(new RootFs('/'), app);
+    expect(report.settings.map((s) => [s.line, s.directive, s.value])).toEqual([
+      [6, 'session.gc_maxlifetime', '99'],
+      [7, 'session.name', 'CROSSSESSID'],
+    ]);
+    expect(report.problems).toEqual([
+      `${join(app, 'public/index.php')}:5: ini_set() in namespace Cross may call Cross\\ini_set(), which ${join(app, 'src/compat.php')} declares (PHP calls it instead of the global ini_set() once that file is loaded): not read as a session setting`,
+    ]);
+  });
+});
+
+describe('valid PHP that php-parser 3.7.0 refuses: `declare(ticks=1) statement;`', () => {
+  const app = join(work, 'ticks/app');
+  write(app, {
+    'ticks.php': "<?php\ndeclare(ticks=1) ini_set('session.name', 'TICKSESSID');\n",
+    'broken.php': "<?php\nini_set('session.name', 'X'\n",
+  });
+
+  it('php -l accepts it: the report says php-parser cannot read it, not that it does not parse', () => {
+    const lint = spawnSync('php', ['-n', '-l', join(app, 'ticks.php')], { encoding: 'utf8' });
+    expect(lint.status, lint.stdout + lint.stderr).toBe(0);
+    const r = readApp(new RootFs('/'), app, false, localPhpLint('php'));
+    expect(r.problems.sort()).toEqual([
+      expect.stringMatching(/broken\.php:\d+: does not parse \(.+\); its session settings were not read$/),
+      expect.stringMatching(
+        /ticks\.php:2: php-parser cannot read it, though php -l accepts it \(.+\); its session settings were not read, check its session calls by hand$/,
+      ),
+    ]);
+    // Without php to ask, both are what the parser says.
+    const none = readApp(new RootFs('/'), app, false, localPhpLint(join(work, 'no-such-php')));
+    expect(none.problems.filter((p) => p.includes('does not parse'))).toHaveLength(2);
+  });
+
+  it('runAudit --app asks the php binary given', async () => {
+    writeFileSync(join(work, 'ticks.ini'), 'session.save_handler = files\n');
+    const { reports } = await runAudit({
+      docroot: [],
+      app: [app],
+      fromCollected: [],
+      fleet: false,
+      php: 'php',
+      ini: join(work, 'ticks.ini'),
+    });
+    const text = reports.flatMap((h) => [...h.findings.map((f) => f.message), ...h.problems]).join('\n');
+    expect(text).toMatch(/ticks\.php:2: php-parser cannot read it, though php -l accepts it/);
   });
 });
 

@@ -86,7 +86,9 @@ describe('codemod cdk (CLI)', () => {
     expect(r.stdout).toContain('would change lib/session-stack.ts');
     expect(r.stdout).toContain('would change lib/crlf-stack.ts');
     expect(r.stdout).not.toMatch(/node_modules|cdk\.out|[ab]\/lib\/linked|change lib\/linked|types\.d\.ts|compliant-stack/);
-    expect(r.stdout).toContain('skipped lib/linked-dir: symbolic link: not followed\nskipped lib/linked-stack.ts: symbolic link: not followed\n');
+    expect(r.stdout).toContain(
+      'skipped lib/linked-dir: symbolic link: not followed\nskipped lib/linked-stack.ts: symbolic link: not followed\n',
+    );
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('incomplete: review the high and medium findings above, and any skipped file');
     expect(snapshot(root)).toEqual(before);
   });

@@ -15,7 +15,7 @@
  * WAIT: https://redis.io/commands/wait/ ; manual failover: https://redis.io/commands/cluster-failover/
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
@@ -344,6 +344,61 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     expect(doneText.stdout).not.toMatch(/UNCONFIRMED/);
     expect(await cluster.dbsize()).toBe(dbsizeBefore + 600);
     await expectOnEveryReplica(ids);
+  });
+
+  it('plan records replicas by cluster node ID: a CLUSTER FAILOVER between plan and apply, then the demoted master moved to another shard: apply names the new master, 0 of 1; an older plan (host:port) is still read', async () => {
+    // Not the node the CLI connects to first (cluster.url), neither as master nor as replica.
+    const { masters, replicasOf } = await cluster.roles();
+    const old = masters.find(
+      (m) => m !== cluster.nodes[0] && (replicasOf.get(m) ?? []).length === 1 && replicasOf.get(m)![0] !== cluster.nodes[0],
+    )!;
+    const promoted = replicasOf.get(old)![0]!;
+    const idOf = async (n: RedisNode): Promise<string> => String(await n.admin.call('CLUSTER', 'MYID'));
+    const oldId = await idOf(old);
+    const { planFile } = plan('failover-between', 50);
+    const recorded = JSON.parse(readFileSync(planFile, 'utf8')) as {
+      target: { replicasAtPlan: Record<string, number>; mastersAtPlan: Record<string, { node: string; replicaIds: string[] }> };
+    };
+    expect(Object.keys(recorded.target.replicasAtPlan).every((k) => /^[0-9a-f]{40}$/.test(k))).toBe(true);
+    expect(recorded.target.replicasAtPlan[oldId]).toBe(1);
+    expect(recorded.target.mastersAtPlan[oldId]).toEqual({ node: name(old), replicaIds: [await idOf(promoted)] });
+    // The same plan as an older version wrote it: by host:port, without mastersAtPlan.
+    const oldFormat = join(root, 'failover-between-old-plan.json');
+    const { mastersAtPlan, ...target } = recorded.target;
+    writeFileSync(
+      oldFormat,
+      JSON.stringify({
+        ...(JSON.parse(readFileSync(planFile, 'utf8')) as object),
+        target: {
+          ...target,
+          replicasAtPlan: Object.fromEntries(Object.entries(recorded.target.replicasAtPlan).map(([id, n]) => [mastersAtPlan[id]!.node, n])),
+        },
+      }),
+    );
+
+    await promoted.admin.call('CLUSTER', 'FAILOVER');
+    const connected = async (n: RedisNode): Promise<string | undefined> =>
+      parseInfo(await n.admin.info('replication')).get('connected_slaves');
+    await waitUntil('the failover', async () => parseInfo(await promoted.admin.info('replication')).get('role') === 'master');
+    await waitUntil('the demoted master following', async () => (await connected(promoted)) === '1');
+    // The demoted master moves to another shard (put back below, for the next test): the shard's
+    // master now has none of the replica the plan saw.
+    const other = masters.find((m) => m !== old)!;
+    await old.admin.call('CLUSTER', 'REPLICATE', await idOf(other));
+    await waitUntil('the new master sees its replica gone', async () => (await connected(promoted)) === '0');
+
+    const a = cli(['apply', '--plan', planFile]);
+    expect(a.status, a.stderr).toBe(0);
+    // Before: host:port keys; the shard's master now (another host:port) was "new", not compared.
+    expect(a.stdout).toMatch(new RegExp(`replicas +fewer than when the plan was made: [^\\n]*${name(promoted)} 0 of 1`));
+    const o = cli(['apply', '--plan', oldFormat]);
+    expect(o.status, o.stderr).toBe(0);
+    expect(o.stdout).not.toContain('fewer than when the plan was made');
+    await old.admin.call('CLUSTER', 'REPLICATE', await idOf(promoted));
+    await waitUntil(
+      'every master with its replica again',
+      async () => (await connected(promoted)) === '1' && (await connected(other)) === '1',
+    );
   });
 
   it('a replica killed (kill -9): by default a line names the master without replica; with --min-replicas 1 UNCONFIRMED naming it, exit 1; every session in the cluster', async () => {

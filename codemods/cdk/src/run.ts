@@ -3,7 +3,8 @@
  * each file, and writes the results atomically (or, in a dry run, returns unified diffs).
  *
  * Safety rules: symbolic links are never followed (neither directories nor files: a link could lead
- * out of the directory); `node_modules`, `cdk.out` and `.git` are skipped; files are opened with
+ * out of the directory) and are reported as skipped, as codemod php does (@session-migrate/common
+ * walk-tree.ts); `node_modules`, `cdk.out` and `.git` are skipped; files are opened with
  * O_NOFOLLOW; a file that is not UTF-8 or is larger than MAX_FILE_BYTES is reported and left alone.
  * Every file's new text is computed before any file is written; then the files are written by the
  * codemods' one rewrite rule (@session-migrate/common rewrite-files.ts, shared with codemod php): a
@@ -11,14 +12,16 @@
  * refuses the whole run before anything is written; a file that changed on disk meanwhile is left
  * alone and reported.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, realpathSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { relative, sep } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import {
+  SYMLINK_NOT_FOLLOWED,
   UserFacingError,
   codemodIncomplete,
   describeFsError,
   rewriteRefusal,
+  walkTree,
   writeRewrites,
   type FileRewrite,
 } from '@session-migrate/common';
@@ -99,8 +102,15 @@ export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodRep
   }
   const report: CodemodReport = { dryRun: options.dryRun === true, scanned: 0, constructs: 0, files: [], incomplete: false };
   const rewrites: FileRewrite[] = [];
-  for (const file of walk(root)) {
-    const rel = relative(root, file).split(sep).join('/');
+  // The codemods' one walk rule (@session-migrate/common walk-tree.ts): a symbolic link is reported
+  // as skipped, never followed; an unreadable directory holds nothing we may change.
+  const walked = walkTree(root, { enterDir: (name) => !SKIPPED_DIRS.has(name), takeFile: isCdkSource, unreadableDirs: 'skip' });
+  const relOf = (abs: string) => relative(root, abs).split(sep).join('/');
+  for (const link of walked.links) {
+    report.files.push({ path: relOf(link), changed: false, changes: [], findings: [], skipped: SYMLINK_NOT_FOLLOWED });
+  }
+  for (const file of walked.files) {
+    const rel = relOf(file);
     report.scanned++;
     const fr = processFile(file, rel, options);
     if (fr.report !== undefined) report.files.push(fr.report);
@@ -131,23 +141,9 @@ export function runCdkCodemod(dir: string, options: RunOptions = {}): CodemodRep
   return report;
 }
 
-function* walk(dir: string): Generator<string> {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return; // unreadable directory: nothing we may change there
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const e of entries) {
-    const path = join(dir, e.name);
-    if (e.isSymbolicLink()) continue;
-    if (e.isDirectory()) {
-      if (!SKIPPED_DIRS.has(e.name)) yield* walk(path);
-    } else if (e.isFile() && /\.(ts|mts|cts)$/.test(e.name) && !/\.d\.(ts|mts|cts)$/.test(e.name)) {
-      yield path;
-    }
-  }
+/** Whether the codemod reads this file: TypeScript source, not a declaration file. */
+function isCdkSource(name: string): boolean {
+  return /\.(ts|mts|cts)$/.test(name) && !/\.d\.(ts|mts|cts)$/.test(name);
 }
 
 function readNoFollow(path: string): { bytes: Buffer; mode: number } {

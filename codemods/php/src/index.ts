@@ -4,8 +4,16 @@
  * reviewed, format-preserving diff. See docs/codemods.md ("codemod php") for the rules; analyze.ts and plan.ts
  * hold the pure logic, this module the file system and `php -l`.
  */
-import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
-import { UserFacingError, codemodIncomplete, rewriteRefusal, writeRewrites, type RewriteResult } from '@session-migrate/common';
+import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import {
+  SYMLINK_NOT_FOLLOWED,
+  UserFacingError,
+  codemodIncomplete,
+  rewriteRefusal,
+  walkTree,
+  writeRewrites,
+  type RewriteResult,
+} from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
@@ -164,28 +172,21 @@ function startRun(options: CodemodOptions): CodemodRun {
   return { options, root, rel, handlerBootstrap, replaceCustomHandler, findings: [], skipped: [] };
 }
 
-/** The PHP and config files under root, in name order, without following symlinks (listed as skipped). */
+/**
+ * The PHP and config files under root, in name order, without following symlinks (listed as
+ * skipped): the codemods' one walk rule, walkTree in @session-migrate/common walk-tree.ts.
+ */
 function collectFiles(run: CodemodRun): { phpFiles: string[]; configFiles: string[] } {
   const { rel, skipped } = run;
   const excluded = new Set(run.options.excludeDirs ?? DEFAULT_EXCLUDED_DIRS);
-  const phpFiles: string[] = [];
-  const configFiles: string[] = [];
-  const visitDir = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const abs = posix.join(dir, entry.name);
-      if (entry.isSymbolicLink()) {
-        if (isPhpName(entry.name) || !entry.name.includes('.')) skipped.push({ file: rel(abs), reason: 'symbolic link: not followed' });
-        continue;
-      }
-      if (entry.isDirectory()) {
-        if (!excluded.has(entry.name)) visitDir(abs);
-      } else if (entry.isFile()) {
-        if (isPhpName(entry.name)) phpFiles.push(abs);
-        else if (CONFIG_FILE_RULES.some((r) => r.matches(rel(abs)))) configFiles.push(abs);
-      }
-    }
-  };
-  visitDir(run.root);
+  const isConfig = (abs: string) => CONFIG_FILE_RULES.some((r) => r.matches(rel(abs)));
+  const walked = walkTree(run.root, {
+    enterDir: (name) => !excluded.has(name),
+    takeFile: (name, abs) => isPhpName(name) || isConfig(abs),
+  });
+  for (const link of walked.links) skipped.push({ file: rel(link), reason: SYMLINK_NOT_FOLLOWED });
+  const phpFiles = walked.files.filter((abs) => isPhpName(posix.basename(abs)));
+  const configFiles = walked.files.filter((abs) => !isPhpName(posix.basename(abs)));
   return { phpFiles, configFiles };
 }
 

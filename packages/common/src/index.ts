@@ -11,3 +11,4 @@ export * from './lifecycle.ts';
 export * from './php-literal.ts';
 export * from './acl-user.ts';
 export * from './codemod-outcome.ts';
+export * from './walk-tree.ts';

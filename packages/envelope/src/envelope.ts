@@ -142,8 +142,20 @@ export class EnvelopeCodec {
     return EnvelopeCodec.create([ring.current, ...ring.previous], ring.lookupKey);
   }
 
-  /** Zeroes every derived key this codec holds; the codec is unusable afterwards. */
+  /** Whether wipe() was called: the keys are zeroes now. */
+  get wiped(): boolean {
+    return this.wipedAlready;
+  }
+
+  private wipedAlready = false;
+
+  /**
+   * Zeroes every derived key this codec holds; the codec is unusable afterwards. Calling it again
+   * does nothing (the heap copies are freed once).
+   */
   wipe(): void {
+    if (this.wipedAlready) return;
+    this.wipedAlready = true;
     this.direct?.sodium.wipe();
     for (const k of this.byKeyId.values()) {
       k.encryptionKey.fill(0);

@@ -105,10 +105,19 @@ export interface PlanTarget extends ConnectionDescription {
   prefix: string;
   existingKeysUnderPrefix: number;
   /**
-   * Replicas connected to each master (`host:port`) when the plan was made (INFO replication
-   * `connected_slaves`); apply names a master that has fewer now. Absent in plans made before it.
+   * Replicas connected to each master when the plan was made (INFO replication `connected_slaves`);
+   * apply names a master that has fewer now. Keyed by `*` (the one master of a single node or
+   * Sentinel), by the master's node ID in a cluster (a failover changes a master's `host:port`;
+   * mastersAtPlan says which node is which), or by `host:port` in cluster plans made before node
+   * IDs were recorded. Absent in plans made before it.
    */
   replicasAtPlan?: Record<string, number>;
+  /**
+   * A cluster: each master at plan by node ID, with its `host:port` and the node IDs of its replicas
+   * (RedisConnection.clusterMasters), so apply finds the shard's master after a failover promoted
+   * one of them. Absent for a single node or Sentinel, and in older plans.
+   */
+  mastersAtPlan?: Record<string, { node: string; replicaIds: string[] }>;
   memory?: PlanMemory;
 }
 

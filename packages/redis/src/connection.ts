@@ -449,6 +449,36 @@ export class RedisConnection {
   }
 
   /**
+   * A Redis Cluster's masters now, for matching them with a plan's record across a failover (a
+   * failover gives the shard another master, at another `host:port`, with another node ID): each
+   * master's node ID (CLUSTER MYID), `host:port`, replicas connected (INFO replication
+   * `connected_slaves`), and the IDs of the nodes CLUSTER NODES lists as its replicas, failed ones too
+   * (none when this ACL user may not run CLUSTER NODES). Empty for a single node or Sentinel.
+   * redis.io/commands/cluster-nodes (fields: id, address, flags, master ID, ...).
+   */
+  async clusterMasters(): Promise<Array<{ id: string; node: string; replicas: number; replicaIds: string[] }>> {
+    if (!(this.client instanceof Cluster)) return [];
+    const masters = await this.masters();
+    let nodesText = '';
+    try {
+      if (masters[0] !== undefined) nodesText = String(await masters[0].call('CLUSTER', 'NODES'));
+    } catch (err) {
+      if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
+    }
+    const replicaLines = nodesText
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((f) => f.length > 3 && /(^|,)(slave|replica)(,|$)/.test(f[2]!));
+    const out: Array<{ id: string; node: string; replicas: number; replicaIds: string[] }> = [];
+    for (const node of masters) {
+      const id = String(await node.call('CLUSTER', 'MYID'));
+      const replicas = Number(parseInfo(await node.info('replication')).get('connected_slaves') ?? '0');
+      out.push({ id, node: this.nodeName(node), replicas, replicaIds: replicaLines.filter((f) => f[3] === id).map((f) => f[0]!) });
+    }
+    return out;
+  }
+
+  /**
    * Sends `WAIT numreplicas timeout` to every master that has `min` > 0 (redis.io/commands/wait): it
    * blocks until that many replicas acknowledged every earlier write of this client's connection to
    * that master, or the timeout passes. WAIT only speaks for writes sent on the same connection: when

@@ -7,13 +7,13 @@
  * and codec in, a VerifyReport out), exported by this package since before the use cases.
  */
 import { UserFacingError } from '@session-migrate/common';
-import type { KeyProvider } from '@session-migrate/envelope';
+import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
 import {
   checkPrefix,
   checkSourcesAgainstTarget,
   checkTargetGivenNow,
   closeSources,
-  codecForPlan,
+  withCodecForPlan,
   decideOwnersGivenNow,
   filesOfUnknownPhpUser,
   openPlanSources,
@@ -146,7 +146,20 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   const { notes, onWarning } = keepingNotes(options.onWarning);
   // Options that contradict the plan are allowed (e.g. another target), but never silently.
   if (r.overrides.length > 0) onWarning(`note: verify overrides the plan: ${r.overrides.join(', ')}`);
-  const { codec } = await codecForPlan(r);
+  // The key's codec is wiped when verify ends, however it ends (withCodecForPlan).
+  return withCodecForPlan(r, ({ codec }) => verifyWithCodec(options, r, specs, phpUids, notes, onWarning, codec));
+}
+
+/** verifyMigration once the defaults are resolved, with the key's codec (wiped by the caller). */
+async function verifyWithCodec(
+  options: VerifyMigrationOptions,
+  r: ReturnType<typeof resolveVerifyDefaults>,
+  specs: string[],
+  phpUids: readonly number[] | undefined,
+  notes: string[],
+  onWarning: (line: string) => void,
+  codec: EnvelopeCodec,
+): Promise<VerifyMigrationReport> {
   if (options.plaintextPrefix !== undefined) checkPrefix(options.plaintextPrefix, false);
   const maxValueBytes = Math.max(r.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES);
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
@@ -155,14 +168,7 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
     onWarning,
   };
-  let given: Source[];
-  let client: RedisConnection;
-  try {
-    ({ given, client } = await openGivenAndTarget(specs, phpUids, sourceOptions, r, options, onWarning));
-  } catch (err) {
-    codec.wipe();
-    throw err;
-  }
+  const { given, client } = await openGivenAndTarget(specs, phpUids, sourceOptions, r, options, onWarning);
   let planSources: Source[] = [];
   try {
     checkSourcesAgainstTarget(given, { ...client.description, prefix: r.prefix });
@@ -207,7 +213,6 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
     throw redisFailure(err, client, 'verify');
   } finally {
     client.close();
-    codec.wipe();
     await closeSources(given);
     await closeSources(planSources);
   }

@@ -269,13 +269,20 @@ export function ownerLines(plan: Pick<Plan, 'sources'>, describeUid: (uid: numbe
 
 /**
  * plan's `replicas` line: the replicas connected to each master (`host:port`, or `*` for the one
- * master of a single server or Sentinel) that the plan recorded as target.replicasAtPlan, fewest
+ * master of a single server or Sentinel; a cluster's, recorded by node ID, named by their
+ * `host:port` in target.mastersAtPlan) that the plan recorded as target.replicasAtPlan, fewest
  * first (a master without replica is never hidden in "and N more"); undefined when the plan has no
  * record. apply compares with it and names a master that has fewer then.
  */
-export function replicasAtPlanLine(replicasAtPlan: Readonly<Record<string, number>> | undefined): string | undefined {
+export function replicasAtPlanLine(
+  replicasAtPlan: Readonly<Record<string, number>> | undefined,
+  mastersAtPlan?: Readonly<Record<string, { node: string }>>,
+): string | undefined {
   if (replicasAtPlan === undefined) return undefined;
-  const entries = Object.entries(replicasAtPlan).sort((a, b) => a[1] - b[1]);
+  // A cluster's masters are recorded by node ID: shown by their host:port at plan.
+  const entries = Object.entries(replicasAtPlan)
+    .map(([key, n]): [string, number] => [mastersAtPlan?.[key]?.node ?? key, n])
+    .sort((a, b) => a[1] - b[1]);
   if (entries.length === 0) return undefined;
   return `  replicas    connected now: ${firstFew(entries.map(([node, n]) => `${node === '*' ? 'the master' : node}: ${n}`))} (apply names a master that has fewer when it runs)`;
 }
@@ -285,7 +292,7 @@ function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrin
   const s = plan.summary;
   print(`  target      ${describeRedisForPrint(plan.target, h.formatHostPort)}`);
   print(`  prefix      "${plan.target.prefix}", ${plan.target.existingKeysUnderPrefix} key(s) under it now`);
-  const replicas = replicasAtPlanLine(plan.target.replicasAtPlan);
+  const replicas = replicasAtPlanLine(plan.target.replicasAtPlan, plan.target.mastersAtPlan);
   if (replicas !== undefined) print(replicas);
   const m = plan.target.memory;
   if (m !== undefined) {

@@ -206,8 +206,11 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     await refuseDrift(options.plan, keys, client, sources);
     // WAIT after each batch: for as many replicas as each master has now, unless --min-replicas says.
     let minReplicas: Map<string, number>;
+    let mastersNow: ClusterMastersNow | undefined;
     try {
       minReplicas = options.minReplicas !== undefined ? new Map([['*', options.minReplicas]]) : await client.replicasPerMaster();
+      // A plan that keys a cluster's masters by node ID: compare shard by shard, across a failover.
+      if (options.minReplicas === undefined && plan.target.mastersAtPlan !== undefined) mastersNow = await client.clusterMasters();
     } catch (err) {
       throw redisFailure(err, client, 'apply');
     }
@@ -236,7 +239,9 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
       confirm: {
         minReplicas: Object.fromEntries(minReplicas),
         waitTimeoutMs: checked.waitTimeoutMs,
-        ...fewerReplicasThanPlanned(plan.target.replicasAtPlan, options.minReplicas === undefined ? minReplicas : undefined),
+        ...(mastersNow !== undefined
+          ? fewerReplicasThanPlannedInCluster(plan.target, mastersNow)
+          : fewerReplicasThanPlanned(plan.target.replicasAtPlan, options.minReplicas === undefined ? minReplicas : undefined)),
       },
       several: sources.length > 1,
     });
@@ -285,7 +290,8 @@ async function restartedDuringApply(plan: Plan, client: RedisConnection, perSour
 
 /**
  * Masters with fewer replicas connected now (`now`, replicasPerMaster) than the plan recorded
- * (`planned`), matched by `host:port`; nothing when --min-replicas was given (`now` undefined) or the
+ * (`planned`), matched by `host:port` (`*`: the one master of a single node or Sentinel; cluster
+ * plans made before node IDs were recorded; newer ones: fewerReplicasThanPlannedInCluster); nothing when --min-replicas was given (`now` undefined) or the
  * plan recorded none (made before replicasAtPlan). A master that is new since (a failover) is not
  * compared.
  */
@@ -295,6 +301,32 @@ function fewerReplicasThanPlanned(
 ): { fewerThanPlanned?: Array<{ node: string; planned: number; now: number }> } {
   if (planned === undefined || now === undefined) return {};
   const fewer = [...now].filter(([node, n]) => (planned[node] ?? 0) > n).map(([node, n]) => ({ node, planned: planned[node]!, now: n }));
+  return fewer.length > 0 ? { fewerThanPlanned: fewer } : {};
+}
+
+/** RedisConnection.clusterMasters' answer. */
+type ClusterMastersNow = Awaited<ReturnType<RedisConnection['clusterMasters']>>;
+
+/**
+ * fewerReplicasThanPlanned for a cluster plan that keys its masters by node ID (mastersAtPlan): each
+ * planned master is matched with the master of its shard now: itself; else the replica of it at
+ * plan that is a master now (a failover promoted it); else the master it is a replica of now (a
+ * failover demoted it, its replicas unknown at plan: CLUSTER NODES denied). Named by that master's `host:port` now. A planned
+ * master with none of these is not compared (its shard's nodes were all replaced).
+ */
+function fewerReplicasThanPlannedInCluster(
+  target: Pick<Plan['target'], 'replicasAtPlan' | 'mastersAtPlan'>,
+  now: ClusterMastersNow,
+): { fewerThanPlanned?: Array<{ node: string; planned: number; now: number }> } {
+  const fewer: Array<{ node: string; planned: number; now: number }> = [];
+  for (const [id, planned] of Object.entries(target.replicasAtPlan ?? {})) {
+    const atPlan = target.mastersAtPlan?.[id];
+    const master =
+      now.find((m) => m.id === id) ??
+      now.find((m) => atPlan?.replicaIds.includes(m.id) === true) ??
+      now.find((m) => m.replicaIds.includes(id));
+    if (master !== undefined && master.replicas < planned) fewer.push({ node: master.node, planned, now: master.replicas });
+  }
   return fewer.length > 0 ? { fewerThanPlanned: fewer } : {};
 }
 

@@ -28,7 +28,7 @@ import {
   writePlanFile,
   type FilesSummary,
   type Plan,
-  type PlanMemory,
+  type PlanTarget,
   type SourceSummary,
   type SummaryOptions,
 } from '../plan.ts';
@@ -341,16 +341,23 @@ async function targetState(
   conn: RedisConnection,
   prefix: string,
   expectedBytes: number,
-): Promise<{ existingKeysUnderPrefix: number; memory: PlanMemory; replicasAtPlan: Record<string, number> }> {
+): Promise<Pick<PlanTarget, 'existingKeysUnderPrefix' | 'memory' | 'replicasAtPlan' | 'mastersAtPlan'>> {
   try {
     const nodes = await readMemory(conn);
     let existingKeysUnderPrefix = 0;
     for await (const keys of conn.scan(prefix)) existingKeysUnderPrefix += keys.length;
-    return {
-      existingKeysUnderPrefix,
-      memory: { expectedBytes, nodes, warnings: memoryWarnings(nodes, expectedBytes) },
-      replicasAtPlan: Object.fromEntries(await conn.replicasPerMaster()),
-    };
+    const memory = { expectedBytes, nodes, warnings: memoryWarnings(nodes, expectedBytes) };
+    if (conn.topology === 'cluster') {
+      // By node ID: a failover before apply changes the shard's master and its host:port.
+      const masters = await conn.clusterMasters();
+      return {
+        existingKeysUnderPrefix,
+        memory,
+        replicasAtPlan: Object.fromEntries(masters.map((m) => [m.id, m.replicas])),
+        mastersAtPlan: Object.fromEntries(masters.map((m) => [m.id, { node: m.node, replicaIds: m.replicaIds }])),
+      };
+    }
+    return { existingKeysUnderPrefix, memory, replicasAtPlan: Object.fromEntries(await conn.replicasPerMaster()) };
   } catch (err) {
     throw redisFailure(err, conn, 'plan');
   }

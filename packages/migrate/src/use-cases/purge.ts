@@ -5,7 +5,7 @@
  * sources (a plan's, or given now) are judged together. The rule: ../purge.ts. Prints nothing.
  */
 import { UserFacingError } from '@session-migrate/common';
-import type { KeyProvider } from '@session-migrate/envelope';
+import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
 import { sourceLabel, type Source } from '@session-migrate/sources';
 import type { TlsFiles } from '@session-migrate/redis';
 import { emptyPurgeReport, purgeSessions, type PurgeOptions, type PurgeReport } from '../purge.ts';
@@ -14,7 +14,6 @@ import {
   checkSourcesAgainstTarget,
   checkTargetGivenNow,
   closeSources,
-  codecForPlan,
   decideOwnersGivenNow,
   filesOfUnknownPhpUser,
   openPlanSources,
@@ -27,6 +26,7 @@ import {
   sourceRowLabel,
   type OnWarning,
   type ResolvedPlanDefaults,
+  withCodecForPlan,
 } from './shared.ts';
 
 export interface PurgeUseCaseOptions {
@@ -107,15 +107,18 @@ export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseR
     },
   });
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
-  const { codec } = await codecForPlan(r);
-  let opened: Awaited<ReturnType<typeof openPurgeSources>>;
-  try {
-    opened = await openPurgeSources(specs, phpUids, r, options);
-  } catch (err) {
-    codec.wipe();
-    throw err;
-  }
-  const { sources, ownerUnknown } = opened;
+  return withCodecForPlan(r, ({ codec }) => purgeWithCodec(specs, phpUids, r, options, codec));
+}
+
+/** purge once its options are checked, with the key's codec (wiped by the caller, withCodecForPlan). */
+async function purgeWithCodec(
+  specs: string[],
+  phpUids: readonly number[] | undefined,
+  r: ResolvedPlanDefaults,
+  options: PurgeUseCaseOptions,
+  codec: EnvelopeCodec,
+): Promise<PurgeUseCaseReport> {
+  const { sources, ownerUnknown } = await openPurgeSources(specs, phpUids, r, options);
   const labels = sources.map((s, i) =>
     specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`,
   );

@@ -22,7 +22,7 @@ import {
 } from '../rollback.ts';
 import {
   checkTargetGivenNow,
-  codecForPlan,
+  withCodecForPlan,
   openTarget,
   resolvePlanDefaults,
   sourceRowLabel,
@@ -106,8 +106,19 @@ export async function rollback(options: RollbackOptions): Promise<RollbackReport
       write: command === 'rollback-remove-keys',
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
-  const { codec } = await codecForPlan(r);
   const notice = options.onNotice ?? (() => {});
+  // The key's codec is wiped when the rollback ends, however it ends (withCodecForPlan).
+  return withCodecForPlan(r, ({ codec }) => rollbackWithCodec(options, r, connect, codec, notice));
+}
+
+/** rollback once its options are checked, in its mode, with the key's codec (wiped by the caller). */
+async function rollbackWithCodec(
+  options: RollbackOptions,
+  r: ResolvedPlanDefaults,
+  connect: Connect,
+  codec: EnvelopeCodec,
+  notice: (line: string) => void,
+): Promise<RollbackReport> {
   if (options.removeKeys) {
     // Bad input first (a failed connect is one line), the warning after, before anything is deleted.
     const client = await connect('rollback-remove-keys');

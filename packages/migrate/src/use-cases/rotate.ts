@@ -6,7 +6,7 @@ import { UserFacingError } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import { rotateTarget, type RotateReport } from '../rotate.ts';
-import { checkTargetGivenNow, codecForPlan, openTarget, redisFailure, resolvePlanDefaults, type OnWarning } from './shared.ts';
+import { checkTargetGivenNow, openTarget, redisFailure, resolvePlanDefaults, withCodecForPlan, type OnWarning } from './shared.ts';
 
 /** Default SCAN COUNT hint and batch size of rotate. */
 export const DEFAULT_ROTATE_SCAN_COUNT = 500;
@@ -59,8 +59,7 @@ export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCa
   if (!Number.isInteger(scanCount) || scanCount < 1 || scanCount > 100_000)
     throw new UserFacingError('--scan-count must be a whole number from 1 to 100000');
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
-  const { codec, ids } = await codecForPlan(r);
-  try {
+  return withCodecForPlan(r, async ({ codec, ids }) => {
     const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command: 'rotate',
       prefix,
@@ -87,9 +86,7 @@ export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCa
     } finally {
       client.close();
     }
-  } finally {
-    codec.wipe();
-  }
+  });
 }
 
 /**

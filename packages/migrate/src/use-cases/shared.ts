@@ -163,6 +163,24 @@ export async function codecForPlan(
   return opened;
 }
 
+/**
+ * Runs `use` with codecForPlan's codec and wipes the codec (its derived keys, EnvelopeCodec.wipe)
+ * when `use` returns or throws: the one place the use cases that read a plan's key (verify, purge,
+ * rollback, rotate) let go of key material, so that no path keeps it.
+ * @throws UserFacingError as codecForPlan (nothing to wipe then), and whatever `use` throws
+ */
+export async function withCodecForPlan<T>(
+  r: Pick<ResolvedPlanDefaults, 'plan' | 'planPath' | 'provider'>,
+  use: (opened: { codec: EnvelopeCodec; ids: KeyRingIds }) => Promise<T>,
+): Promise<T> {
+  const opened = await codecForPlan(r);
+  try {
+    return await use(opened);
+  } finally {
+    opened.codec.wipe();
+  }
+}
+
 // ---------------------------------------------------------------- plan defaults, options override
 
 /** The options verify, purge and rollback take either from a plan or given now (given now wins). */

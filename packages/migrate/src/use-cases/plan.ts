@@ -154,7 +154,7 @@ export function gcMaxlifetimeFromIni(
       `session.gc_maxlifetime "${printable(v.value)}" (${from}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
     );
   if (given === undefined) {
-    options.onWarning?.(`note: --gc-maxlifetime ${php}: session.gc_maxlifetime from ${from}`);
+    options.onWarning?.(`note: TTL of migrated sessions ${php} s: session.gc_maxlifetime from ${from}`);
     return { gcMaxlifetime: php, ini };
   }
   if (given < php) {

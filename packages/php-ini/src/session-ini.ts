@@ -13,7 +13,12 @@ import { parseFpmConfig } from './fpm.ts';
 import { effectiveForPool, type EffectiveSetting, type FpmPool } from './layers.ts';
 
 /** The session directives readSessionIni reports. */
-export const SESSION_INI_KEYS = ['session.gc_maxlifetime', 'session.save_handler', 'session.save_path', 'session.serialize_handler'] as const;
+export const SESSION_INI_KEYS = [
+  'session.gc_maxlifetime',
+  'session.save_handler',
+  'session.save_path',
+  'session.serialize_handler',
+] as const;
 export type SessionIniKey = (typeof SESSION_INI_KEYS)[number];
 
 export interface SessionIniOptions {

@@ -76,7 +76,8 @@ export const planModule: CommandFactory = ({ run, print }) =>
         })
         .option('fpm-pool', {
           type: 'string',
-          describe: 'with --php-ini: a php-fpm pool file or php-fpm.conf (include= followed) whose php_value / php_admin_value apply over the php.ini',
+          describe:
+            'with --php-ini: a php-fpm pool file or php-fpm.conf (include= followed) whose php_value / php_admin_value apply over the php.ini',
         })
         .option('fpm-pool-name', { type: 'string', describe: 'with --fpm-pool: the pool, when the file defines several' })
         .option('allow-shorter-ttl', {

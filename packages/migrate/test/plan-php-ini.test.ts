@@ -106,3 +106,18 @@ describe('gcMaxlifetimeFromIni', () => {
     expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'a' } }).gcMaxlifetime).toBe(10);
   });
 });
+
+describe('per-directory values', () => {
+  it('a [PATH=] or [HOST=] section setting session.gc_maxlifetime is named in a warning (PHP-CGI/FPM apply it per request)', () => {
+    const file = ini(
+      'g.ini',
+      'session.gc_maxlifetime = 7200\n[PATH=/var/www/admin]\nsession.gc_maxlifetime = 86400\n[HOST=shop.example]\nsession.name = S\n',
+    );
+    const said: string[] = [];
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(7200);
+    expect(said).toEqual([
+      `warning: [PATH=/var/www/admin] in ${file}:3 sets session.gc_maxlifetime 86400 for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
+      `note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:1; --php-ini ${file}`,
+    ]);
+  });
+});

@@ -58,6 +58,12 @@ export type SessionIni =
       scanDirs: string[];
       /** The FPM pool applied, if any. */
       pool?: string;
+      /**
+       * session.gc_maxlifetime set in [PATH=dir] / [HOST=name] sections of the files read: PHP-CGI
+       * and FPM apply them per request (main/php_ini.c php_ini_activate_config), so they are not in
+       * `values`; the caller says they exist. .user.ini files and ini_set() are not read at all.
+       */
+      perDirectory: Array<{ section: string; value: string; file: string; line: number }>;
     }
   /** One line naming the file: missing, unreadable, not a regular file, or not parseable. */
   | { ok: false; error: string };
@@ -123,7 +129,14 @@ export function readSessionIni(opts: SessionIniOptions): SessionIni {
     const v = eff.values[k];
     values[k] = { value: typeof v === 'string' ? v : '', file: s?.file ?? null, line: s?.line ?? null, origin: s?.origin ?? 'default' };
   }
-  return { ok: true, values, files, scanDirs: config.scanDirs, ...(pool !== null ? { pool: pool.name } : {}) };
+  const perDirectory = [
+    ...[...config.pathSections].map(([name, m]) => [`PATH=${name}`, m] as const),
+    ...[...config.hostSections].map(([name, m]) => [`HOST=${name}`, m] as const),
+  ].flatMap(([section, m]) => {
+    const set = m.get('session.gc_maxlifetime');
+    return set !== undefined ? [{ section, value: set.value, file: set.file, line: set.line }] : [];
+  });
+  return { ok: true, values, files, scanDirs: config.scanDirs, ...(pool !== null ? { pool: pool.name } : {}), perDirectory };
 }
 
 function iniErrorLine(e: { file: string; line: number; message: string }): string {

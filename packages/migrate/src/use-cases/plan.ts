@@ -153,6 +153,10 @@ export function gcMaxlifetimeFromIni(
     throw new UserFacingError(
       `session.gc_maxlifetime "${printable(v.value)}" (${from}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
     );
+  for (const d of ini.perDirectory)
+    options.onWarning?.(
+      `warning: [${printable(d.section)}] in ${printable(d.file)}:${d.line} sets session.gc_maxlifetime ${printable(d.value)} for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
+    );
   if (given === undefined) {
     options.onWarning?.(`note: TTL of migrated sessions ${php} s: session.gc_maxlifetime from ${from}`);
     return { gcMaxlifetime: php, ini };

@@ -8,6 +8,7 @@
  * - iniGetValues(config, keys?) -> {name: string | false}                     (loader.ts)
  * - directiveInfo(name, ctx) / rejectReason(name, value)                       (directives.ts)
  * - createRootFs({root}) / IniFileSystem                                       (fs.ts)
+ * - readSessionIni({iniFile, scanDir, fpmConf, fpmPool}) -> session.* values   (session-ini.ts)
  */
 export * from './save-path.ts';
 export * from './parser.ts';
@@ -18,3 +19,4 @@ export * from './loader.ts';
 export * from './layers.ts';
 export * from './fpm.ts';
 export * from './redis-save-path.ts';
+export * from './session-ini.ts';

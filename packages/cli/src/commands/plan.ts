@@ -3,8 +3,8 @@
  * createPlan use case (packages/migrate/src/use-cases/plan.ts); this module parses, calls, prints.
  */
 import { resolve } from 'node:path';
-import { printable } from '@session-migrate/common';
-import type { CreatePlanOptions, Plan } from '@session-migrate/migrate';
+import { UserFacingError, printable } from '@session-migrate/common';
+import type { CreatePlanOptions, Plan, PlanPhpIni } from '@session-migrate/migrate';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import type { HostPort } from '@session-migrate/redis';
@@ -58,6 +58,33 @@ export const planModule: CommandFactory = ({ run, print }) =>
           describe:
             "the user PHP runs as, a name or a uid (repeatable: several pools): only its session files and root's are taken, as PHP's files handler does; default: the owner of most session files (plan prints it)",
         })
+        .option('gc-maxlifetime', {
+          type: 'number',
+          // phpOptions' default is dropped: plan must tell a value given from none (gcMaxlifetimeFromIni).
+          default: undefined,
+          describe:
+            "session.gc_maxlifetime in seconds: the TTL migrated sessions get (default: the --php-ini value, else 1440); with --php-ini, a shorter value than PHP's is refused (it logs users out early) unless --allow-shorter-ttl",
+        })
+        .option('php-ini', {
+          type: 'string',
+          describe:
+            "the php.ini of the PHP that writes these sessions (e.g. /etc/php/8.2/fpm/php.ini): plan reads the session.gc_maxlifetime PHP runs with from it, its scan directory and --fpm-pool, and warns when its serialize_handler or files save_path differ from the plan's",
+        })
+        .option('php-ini-scan-dir', {
+          type: 'string',
+          describe: "with --php-ini: PHP_INI_SCAN_DIR, ':'-separated, '' for none (default: conf.d beside the php.ini, when it exists)",
+        })
+        .option('fpm-pool', {
+          type: 'string',
+          describe:
+            'with --php-ini: a php-fpm pool file or php-fpm.conf (include= followed) whose php_value / php_admin_value apply over the php.ini',
+        })
+        .option('fpm-pool-name', { type: 'string', describe: 'with --fpm-pool: the pool, when the file defines several' })
+        .option('allow-shorter-ttl', {
+          type: 'boolean',
+          default: false,
+          describe: "with --php-ini: accept a --gc-maxlifetime shorter than PHP's session.gc_maxlifetime (sessions expire early in Redis)",
+        })
         .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
     handler: (a) =>
       run(() =>
@@ -68,7 +95,9 @@ export const planModule: CommandFactory = ({ run, print }) =>
             key: keyProviderFromArgs(a, true)!,
             prefix: a.prefix,
             out: a.out,
-            gcMaxlifetime: a['gc-maxlifetime'],
+            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+            ...given('phpIni', phpIniFromArgs(a)),
+            allowShorterTtl: a['allow-shorter-ttl'],
             serializeHandler: a['serialize-handler'] as SerializeHandler,
             maxSessionBytes: a['max-session-bytes'],
             artifactsDir: a['artifacts-dir'],
@@ -84,6 +113,25 @@ export const planModule: CommandFactory = ({ run, print }) =>
         ),
       )(),
   });
+
+/**
+ * plan's --php-ini, --php-ini-scan-dir, --fpm-pool and --fpm-pool-name as the use case's phpIni.
+ * @returns undefined without --php-ini. @throws UserFacingError when the others come without it.
+ */
+export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefined {
+  const file = a['php-ini'] as string | undefined;
+  const scanDir = a['php-ini-scan-dir'] as string | undefined;
+  const fpmConf = a['fpm-pool'] as string | undefined;
+  const fpmPool = a['fpm-pool-name'] as string | undefined;
+  if (file === undefined) {
+    if (scanDir !== undefined || fpmConf !== undefined || fpmPool !== undefined)
+      throw new UserFacingError('--php-ini-scan-dir, --fpm-pool and --fpm-pool-name need --php-ini FILE');
+    if (a['allow-shorter-ttl'] === true) throw new UserFacingError('--allow-shorter-ttl needs --php-ini FILE');
+    return undefined;
+  }
+  if (fpmPool !== undefined && fpmConf === undefined) throw new UserFacingError('--fpm-pool-name needs --fpm-pool FILE');
+  return { file, ...given('scanDir', scanDir), ...given('fpmConf', fpmConf), ...given('fpmPool', fpmPool) };
+}
 
 /**
  * Runs createPlan and prints the plan (a summary, or the plan as JSON).

@@ -4,7 +4,8 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
+import { parseFilesSavePath, readSessionIni, type SessionIniValue } from '@session-migrate/php-ini';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -58,8 +59,19 @@ export interface CreatePlanOptions {
   prefix: string;
   /** Plan file to write (atomically). */
   out: string;
-  /** session.gc_maxlifetime, seconds. */
-  gcMaxlifetime: number;
+  /**
+   * session.gc_maxlifetime, seconds: the TTL migrated sessions get. Absent: the value PHP runs with
+   * per `phpIni`, else DEFAULT_GC_MAXLIFETIME. With `phpIni`, a value shorter than PHP's is refused
+   * unless `allowShorterTtl` (gcMaxlifetimeFromIni).
+   */
+  gcMaxlifetime?: number;
+  /**
+   * The PHP configuration the sessions were written under (plan --php-ini, --php-ini-scan-dir,
+   * --fpm-pool, --fpm-pool-name): its effective session.gc_maxlifetime is read (readSessionIni).
+   */
+  phpIni?: PlanPhpIni;
+  /** Accept a --gc-maxlifetime shorter than phpIni's session.gc_maxlifetime (plan --allow-shorter-ttl). */
+  allowShorterTtl?: boolean;
   serializeHandler: SerializeHandler;
   /** Bytes; larger sessions are reported, not migrated. */
   maxSessionBytes: number;
@@ -84,6 +96,108 @@ export interface CreatePlanOptions {
   phpUsers?: readonly string[];
   /** Warnings (a password in a URL) as they arise. */
   onWarning?: OnWarning;
+}
+
+/** Where plan reads the PHP configuration from (see readSessionIni in packages/php-ini). */
+export interface PlanPhpIni {
+  /** The php.ini of the SAPI that writes the sessions, e.g. /etc/php/8.2/fpm/php.ini. */
+  file: string;
+  /** PHP_INI_SCAN_DIR (':'-separated, '' for none); default: conf.d beside `file` when it exists. */
+  scanDir?: string;
+  /** A php-fpm.conf or pool file whose pool's php_value / php_admin_value apply. */
+  fpmConf?: string;
+  /** The pool, when fpmConf defines several. */
+  fpmPool?: string;
+}
+
+/** `FILE:LINE` of an effective value, or where PHP's default comes from. */
+function whereSet(v: SessionIniValue): string {
+  if (v.file === null) return "PHP's default, set in no file read";
+  return `${printable(v.file)}${v.line !== null && v.line > 0 ? `:${v.line}` : ''}${v.origin === 'pool php_admin_value' || v.origin === 'pool php_value' ? ` (${v.origin})` : ''}`;
+}
+
+/**
+ * The TTL plan gives migrated sessions, from --gc-maxlifetime and the effective session.gc_maxlifetime
+ * of the PHP configuration given (readSessionIni: php.ini + scan dir + FPM pool, as php-src
+ * main/php_ini.c and sapi/fpm/fpm/fpm_php.c apply them). Sessions live in Redis for the TTL; PHP's
+ * files GC keeps them gc_maxlifetime after their last write (ext/session/mod_files.c
+ * ps_files_cleanup_dir), so a shorter TTL logs users out before PHP would have:
+ * - no --gc-maxlifetime: PHP's value (a note says where it was set);
+ * - --gc-maxlifetime shorter: refused, unless allowShorterTtl (then a warning);
+ * - equal or longer: taken (longer: a note; sessions live longer in Redis than PHP would keep them).
+ * Without phpIni: --gc-maxlifetime, else DEFAULT_GC_MAXLIFETIME, as before.
+ * @returns seconds, and the values readSessionIni read (for the consistency notes), if any
+ * @throws UserFacingError (one line) for a file that cannot be read or parsed, a session.gc_maxlifetime
+ *   that is not a whole number of seconds from 1 to 2^31-1, or a shorter --gc-maxlifetime
+ */
+export function gcMaxlifetimeFromIni(
+  options: Pick<CreatePlanOptions, 'gcMaxlifetime' | 'phpIni' | 'allowShorterTtl' | 'onWarning'>,
+  env: Record<string, string | undefined> = process.env,
+): { gcMaxlifetime: number; ini?: Extract<ReturnType<typeof readSessionIni>, { ok: true }> } {
+  const given = options.gcMaxlifetime;
+  if (options.phpIni === undefined) return { gcMaxlifetime: given ?? DEFAULT_GC_MAXLIFETIME };
+  if (given !== undefined) checkGcMaxlifetime(given);
+  const p = options.phpIni;
+  const ini = readSessionIni({
+    iniFile: p.file,
+    ...(p.scanDir !== undefined ? { scanDir: p.scanDir } : {}),
+    ...(p.fpmConf !== undefined ? { fpmConf: p.fpmConf } : {}),
+    ...(p.fpmPool !== undefined ? { fpmPool: p.fpmPool } : {}),
+    env,
+  });
+  if (!ini.ok) throw new UserFacingError(printable(ini.error));
+  const v = ini.values['session.gc_maxlifetime'];
+  const from = `${whereSet(v)}; --php-ini ${printable(p.file)}${ini.pool !== undefined ? `, pool ${printable(ini.pool)}` : ''}`;
+  const php = /^\s*\d+\s*$/.test(v.value) ? Number(v.value.trim()) : NaN;
+  if (!Number.isInteger(php) || php < 1 || php > 2 ** 31 - 1)
+    throw new UserFacingError(
+      `session.gc_maxlifetime "${printable(v.value)}" (${from}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
+    );
+  for (const d of ini.perDirectory)
+    options.onWarning?.(
+      `warning: [${printable(d.section)}] in ${printable(d.file)}:${d.line} sets session.gc_maxlifetime ${printable(d.value)} for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
+    );
+  if (given === undefined) {
+    options.onWarning?.(`note: TTL of migrated sessions ${php} s: session.gc_maxlifetime from ${from}`);
+    return { gcMaxlifetime: php, ini };
+  }
+  if (given < php) {
+    const why = `--gc-maxlifetime ${given} is shorter than session.gc_maxlifetime ${php} that PHP runs with (${from}): migrated sessions would expire in Redis up to ${php - given} s before PHP would have removed them, logging their users out early`;
+    if (options.allowShorterTtl !== true)
+      throw new UserFacingError(`${why}; leave out --gc-maxlifetime to take ${php}, or give --allow-shorter-ttl`);
+    options.onWarning?.(`warning: ${why} (--allow-shorter-ttl)`);
+  } else if (given > php)
+    options.onWarning?.(
+      `note: --gc-maxlifetime ${given} is longer than session.gc_maxlifetime ${php} (${from}): migrated sessions stay in Redis up to ${given - php} s longer than PHP would have kept them; nobody is logged out early`,
+    );
+  return { gcMaxlifetime: given, ini };
+}
+
+/**
+ * Warnings when the PHP configuration read for gc_maxlifetime disagrees with the plan's other inputs:
+ * its session.serialize_handler is not --serialize-handler (apply would decode with the wrong one), or
+ * its save handler is `files` and its save_path directory (mod_files.c syntax, parseFilesSavePath) is
+ * none of the files sources (the php.ini may be another pool's).
+ */
+function iniConsistency(
+  ini: NonNullable<ReturnType<typeof gcMaxlifetimeFromIni>['ini']>,
+  serializeHandler: string,
+  sources: readonly SourceDescription[],
+  onWarning: OnWarning | undefined,
+): void {
+  const ser = ini.values['session.serialize_handler'];
+  if (ser.value !== serializeHandler)
+    onWarning?.(
+      `warning: session.serialize_handler is ${printable(ser.value)} in the PHP configuration (${whereSet(ser)}), but --serialize-handler is ${serializeHandler}: sessions in the other format would not be migrated; check which is right`,
+    );
+  const files = sources.filter((d) => d.kind === 'files');
+  if (ini.values['session.save_handler'].value !== 'files' || files.length === 0) return;
+  const sp = ini.values['session.save_path'];
+  const dir = resolve(parseFilesSavePath(sp.value).path);
+  if (!files.some((d) => d.kind === 'files' && resolve(d.dir) === dir))
+    onWarning?.(
+      `warning: session.save_path in the PHP configuration is ${printable(sp.value)} (${whereSet(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
+    );
 }
 
 /**
@@ -129,8 +243,11 @@ function noteUnwritable(outDir: string, existing: string, onWarning: OnWarning |
  * @throws UserFacingError for a bad option, key, source or target, or a Redis failure; no plan file
  *   is written then.
  */
-export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
-  const prefix = checkPlanOptions(options);
+export async function createPlan(input: CreatePlanOptions): Promise<Plan> {
+  const prefix = checkPlanOptions(input);
+  // Before anything is read or connected: a refused --gc-maxlifetime writes nothing.
+  const { gcMaxlifetime, ini } = gcMaxlifetimeFromIni(input);
+  const options: ResolvedPlanOptions = { ...input, gcMaxlifetime };
   const specs = sourceList(options.source);
   const outDir = resolve(options.artifactsDir);
   noteUnwritable(outDir, checkCanCreateDir(outDir, '--artifacts-dir'), options.onWarning);
@@ -150,6 +267,7 @@ export async function createPlan(options: CreatePlanOptions): Promise<Plan> {
     const descriptions = sources.map((s) => s.describe());
     // The handler reads through one legacy save_path: say so before anything is read or connected.
     const primary = options.readThrough === true ? readThroughSource(descriptions) : descriptions[0]!;
+    if (ini !== undefined) iniConsistency(ini, options.serializeHandler, descriptions, options.onWarning);
     const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
     // Files sources are read now, before the target is connected, as their owners decide errors
     // (decidePhpUids) that come before any Redis error.
@@ -233,13 +351,16 @@ export const PAST_CLEANUP_WARN_SHARE = 0.1;
 export function gcMaxlifetimeEvidence(savePath: string, found: number, pastCleanup: number, gcMaxlifetime: number): string | undefined {
   if (pastCleanup === 0 || pastCleanup < found * PAST_CLEANUP_WARN_SHARE) return undefined;
   const share = Math.round((pastCleanup / found) * 100);
-  return `warning: source files:${printable(savePath)}: ${pastCleanup} of ${found} session files (${share} %) last changed more than --gc-maxlifetime ${gcMaxlifetime} s + ${CLEANUP_MARGIN_SECONDS / 3600} h ago and are still there, which PHP's GC and Debian's sessionclean do not leave: PHP runs with a longer session.gc_maxlifetime (apply would skip these as expired and give the others too short TTLs), or nothing cleans this directory; check session.gc_maxlifetime (php -i, the FPM pool's php_admin_value) and run plan again with --gc-maxlifetime SECONDS if it is longer`;
+  return `warning: source files:${printable(savePath)}: ${pastCleanup} of ${found} session files (${share} %) last changed more than --gc-maxlifetime ${gcMaxlifetime} s + ${CLEANUP_MARGIN_SECONDS / 3600} h ago and are still there, which PHP's GC and Debian's sessionclean do not leave: PHP runs with a longer session.gc_maxlifetime (apply would skip these as expired and give the others too short TTLs), or nothing cleans this directory; check session.gc_maxlifetime (php -i, the FPM pool's php_admin_value) and run plan again with --gc-maxlifetime SECONDS if it is longer (or with --php-ini FILE, which reads it)`;
 }
+
+/** CreatePlanOptions with the TTL settled (gcMaxlifetimeFromIni). */
+type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number };
 
 /** The option checks of createPlan, before anything is read. @returns the prefix. */
 function checkPlanOptions(options: CreatePlanOptions): string {
   const prefix = checkPrefix(options.prefix);
-  checkGcMaxlifetime(options.gcMaxlifetime);
+  if (options.gcMaxlifetime !== undefined) checkGcMaxlifetime(options.gcMaxlifetime);
   if (!Number.isInteger(options.maxSessionBytes) || options.maxSessionBytes < 1 || options.maxSessionBytes > 2 ** 31 - 1) {
     throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
   }
@@ -253,7 +374,7 @@ function checkPlanOptions(options: CreatePlanOptions): string {
 
 /** What the sources and the target are now, made into a Plan (artifacts' file list included). */
 async function buildPlan(
-  options: CreatePlanOptions,
+  options: ResolvedPlanOptions,
   open: {
     sources: Source[];
     descriptions: SourceDescription[];

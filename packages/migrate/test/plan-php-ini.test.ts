@@ -1,0 +1,123 @@
+/**
+ * gcMaxlifetimeFromIni, plan's choice of TTL against the session.gc_maxlifetime of the PHP
+ * configuration given (--php-ini): the default, the refusal of a shorter value, --allow-shorter-ttl,
+ * a longer value, values plan cannot take, and nothing read without --php-ini. No PHP is started
+ * here: what readSessionIni reads is checked against real php and php-fpm in test/plan-php-ini.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserFacingError } from '@session-migrate/common';
+import { gcMaxlifetimeFromIni } from '../src/index.ts';
+
+let dir: string;
+const ini = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sm-plan-gc-ini-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('gcMaxlifetimeFromIni', () => {
+  it('without --php-ini: --gc-maxlifetime, else 1440, and nothing is said', () => {
+    const said: string[] = [];
+    expect(gcMaxlifetimeFromIni({ onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 1440 });
+    expect(gcMaxlifetimeFromIni({ gcMaxlifetime: 60, onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 60 });
+    expect(said).toEqual([]);
+  });
+
+  it("no --gc-maxlifetime: PHP's value, with where it was set; PHP's default when no file sets it", () => {
+    const file = ini('a.ini', '; comment\nsession.gc_maxlifetime = 7200\n');
+    const said: string[] = [];
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) });
+    expect(r.gcMaxlifetime).toBe(7200);
+    expect(said).toEqual([`note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:2; --php-ini ${file}`]);
+    const none = ini('none.ini', 'display_errors = Off\n');
+    said.length = 0;
+    expect(gcMaxlifetimeFromIni({ phpIni: { file: none, scanDir: '' }, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(1440);
+    expect(said[0]).toContain("PHP's default, set in no file read");
+  });
+
+  it('a shorter --gc-maxlifetime is refused naming both values and the file, unless allowShorterTtl', () => {
+    const file = ini('b.ini', 'session.gc_maxlifetime = 7200\n');
+    const phpIni = { file, scanDir: '' };
+    expect(() => gcMaxlifetimeFromIni({ phpIni, gcMaxlifetime: 7199 })).toThrow(
+      new UserFacingError(
+        `--gc-maxlifetime 7199 is shorter than session.gc_maxlifetime 7200 that PHP runs with (${file}:1; --php-ini ${file}): migrated sessions would expire in Redis up to 1 s before PHP would have removed them, logging their users out early; leave out --gc-maxlifetime to take 7200, or give --allow-shorter-ttl`,
+      ),
+    );
+    const said: string[] = [];
+    expect(gcMaxlifetimeFromIni({ phpIni, gcMaxlifetime: 60, allowShorterTtl: true, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(
+      60,
+    );
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/^warning: --gc-maxlifetime 60 is shorter .* \(--allow-shorter-ttl\)$/);
+  });
+
+  it('an equal value is taken silently, a longer one with a note', () => {
+    const file = ini('c.ini', 'session.gc_maxlifetime = 7200\n');
+    const said: string[] = [];
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 7200, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(
+      7200,
+    );
+    expect(said).toEqual([]);
+    gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 9000, onWarning: (w) => said.push(w) });
+    expect(said).toEqual([
+      `note: --gc-maxlifetime 9000 is longer than session.gc_maxlifetime 7200 (${file}:1; --php-ini ${file}): migrated sessions stay in Redis up to 1800 s longer than PHP would have kept them; nobody is logged out early`,
+    ]);
+  });
+
+  it('a value plan cannot take as a TTL is one line: a quantity suffix, 0, too large, a bad --gc-maxlifetime first', () => {
+    for (const [v, shown] of [
+      ['2h', '2h'],
+      ['1k', '1k'],
+      ['0', '0'],
+      ['"  "', '  '],
+      ['4294967296', '4294967296'],
+    ] as const) {
+      const file = ini('d.ini', `session.gc_maxlifetime = ${v}\n`);
+      expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' } })).toThrow(
+        `session.gc_maxlifetime "${shown}" (${file}:1; --php-ini ${file}) is not a whole number of seconds from 1 to 2147483647`,
+      );
+    }
+    const file = ini('e.ini', 'session.gc_maxlifetime = 7200\n');
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 0 })).toThrow(
+      '--gc-maxlifetime must be a whole number',
+    );
+  });
+
+  it('a pool file without a pool, or with several and none named, is one line', () => {
+    const file = ini('f.ini', 'session.gc_maxlifetime = 7200\n');
+    const empty = ini('empty.conf', '[global]\npid = /run/x.pid\n');
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: empty } })).toThrow(
+      `--fpm-pool ${empty}: defines no pool ([name] section)`,
+    );
+    const two = ini('two.conf', '[a]\nphp_admin_value[session.gc_maxlifetime] = 10\n[b]\nphp_value[session.gc_maxlifetime] = 99999\n');
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two } })).toThrow(
+      `--fpm-pool ${two}: defines 2 pools (a, b): name one with --fpm-pool-name`,
+    );
+    // php_value applies over the php.ini too (the pool's value, whichever way it goes)
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' } }).gcMaxlifetime).toBe(99999);
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'a' } }).gcMaxlifetime).toBe(10);
+  });
+});
+
+describe('per-directory values', () => {
+  it('a [PATH=] or [HOST=] section setting session.gc_maxlifetime is named in a warning (PHP-CGI/FPM apply it per request)', () => {
+    const file = ini(
+      'g.ini',
+      'session.gc_maxlifetime = 7200\n[PATH=/var/www/admin]\nsession.gc_maxlifetime = 86400\n[HOST=shop.example]\nsession.name = S\n',
+    );
+    const said: string[] = [];
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(7200);
+    expect(said).toEqual([
+      `warning: [PATH=/var/www/admin] in ${file}:3 sets session.gc_maxlifetime 86400 for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
+      `note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:1; --php-ini ${file}`,
+    ]);
+  });
+});

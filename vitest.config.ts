@@ -52,6 +52,27 @@ const UNIT = [
   'test/unit-guard.test.ts', // checks the unit tier's guard, so it must run in the unit tier
 ];
 
+/**
+ * Integration tests that run alone, one file at a time after the others (project `integration-alone`):
+ * the ones whose timing is part of what they check (a failover or resharding while a scan or the
+ * handler runs, a writer stalled or racing a rollback, traffic during a cutover), where a second test
+ * file sharing the two cores would make them miss a window they wait for. Every other integration
+ * file may run two at a time (`integration`, its maxWorkers below): most of their time is spent waiting on servers (apply's
+ * retry budget, Sentinel's down-after and failover timers), and their ports come from
+ * test/support/ports.ts, which keeps parallel workers apart.
+ */
+const ALONE = [
+  'test/apply-live.test.ts', // its afterAll removes ~100,000 files: timed out (60 s) beside another file on a loaded machine
+  'test/cluster-scan-failover.test.ts',
+  'test/cluster-scan-resharding.test.ts',
+  'test/cutover-under-load.test.ts',
+  'test/live-cutover.test.ts',
+  'test/php-handler-stall.test.ts',
+  'test/prod-redis-sentinel.test.ts', // verify right after a failover saw the old master once, beside another file under load
+  'test/rollback-race.test.ts',
+  'test/stable-read-live.test.ts',
+];
+
 const UNIT_FILES = [...ALL.filter((g) => !g.startsWith('test/')), ...UNIT];
 const INTEGRATION_FILES = ['test/**/*.test.ts', ...INTEGRATION];
 
@@ -76,7 +97,24 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: INTEGRATION_FILES,
-          exclude: [...configDefaults.exclude, ...UNIT],
+          exclude: [...configDefaults.exclude, ...UNIT, ...ALONE],
+          // Meant to be 2 (two files at a time; this machine and CI have 2 cores, vitest's default is
+          // cores - 1). Left at 1 until a full run with 2 passes on a quiet machine: the one full run
+          // with 2, on a machine loaded by other work (load average 13-17), failed apply-live and
+          // prod-redis-sentinel (since moved to ALONE). Raising it is this one line.
+          // A project's own maxWorkers needs its own sequence.groupOrder (vitest 4.1): unit runs
+          // first (order 0), then this, then integration-alone (maxWorkers 1 puts it in vitest's
+          // sequential group, which runs last).
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration-alone',
+          include: ALONE,
+          maxWorkers: 1,
         },
       },
     ],

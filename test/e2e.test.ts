@@ -7,15 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
-import {
-  CookieClient,
-  createSandbox,
-  removeSandbox,
-  startPhpServer,
-  startRedis,
-  type RedisServer,
-  type SandboxLayout,
-} from '../packages/cli/src/sandbox.ts';
+import { createSandbox, removeSandbox, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
+import { CookieClient, startPhpServer, startRedis, type RedisServer } from './support/servers.ts';
 import { planArgs } from './support/migrate-cli.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');

@@ -28,16 +28,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
-import {
-  CookieClient,
-  createSandbox,
-  removeSandbox,
-  startPhpServer,
-  startRedis,
-  type PhpServer,
-  type RedisServer,
-  type SandboxLayout,
-} from '../packages/cli/src/sandbox.ts';
+import { createSandbox, removeSandbox, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
+import { CookieClient, startPhpServer, startRedis, type PhpServer, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, type Rendered } from './php/harness.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyFile } from '@session-migrate/envelope';
-import { startRedis, type RedisServer } from '../packages/cli/src/sandbox.ts';
+import { startRedis, type RedisServer } from './support/servers.ts';
 
 const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const NOBODY = 65534;

@@ -132,15 +132,17 @@ export interface PhpServer {
 /**
  * Starts `php -S 127.0.0.1:PORT -t DOCROOT -c PHP_INI` with PHP_INI_SCAN_DIR=":<scanDir>" (the leading
  * `:` keeps the system's scan dir, which loads the installed extensions, and adds ours after it).
+ * @param options.port the port to listen on; default a free one.
  */
 export async function startPhpServer(options: {
   docroot: string;
   phpIni: string;
   scanDir?: string;
   env?: Record<string, string>;
+  port?: number;
 }): Promise<PhpServer> {
   requireProgram('php', ['-v'], 'php-cli php-redis');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   if (options.scanDir !== undefined) env.PHP_INI_SCAN_DIR = `:${options.scanDir}`;
   else delete env.PHP_INI_SCAN_DIR;

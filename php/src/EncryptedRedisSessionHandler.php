@@ -461,19 +461,27 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
 
             return ['id' => $id, 'value' => $found['value'], 'destroyed' => $found['destroyed']];
         }
+        $waited = sprintf(
+            ' (waited %d ms, configured at most %d ms; a lock whose holder died or hangs ends with its TTL of %d s)',
+            $this->lock->waitedMillis(),
+            $this->lock->maxWaitMillis(),
+            intdiv($ttl, 1000)
+        );
         if ($this->lock->onFailure() === SessionLock::FAIL) {
             $this->log(sprintf(
-                'the lock %s is held by another request; not taken after %d attempts: session_start() fails',
+                'the lock %s is held by another request; not taken after %d attempts: session_start() fails%s',
                 $lockKey,
-                $this->lock->retries() + 1
+                $this->lock->attempts(),
+                $waited
             ));
 
             return null;
         }
         $this->log(sprintf(
-            'the lock %s is held by another request; not taken after %d attempts: the session opens read-only',
+            'the lock %s is held by another request; not taken after %d attempts: the session opens read-only%s',
             $lockKey,
-            $this->lock->retries() + 1
+            $this->lock->attempts(),
+            $waited
         ));
         $this->lock->markReadOnly();
         [$value, $destroyed] = $this->store->read($key, $tombstone, $readThrough);

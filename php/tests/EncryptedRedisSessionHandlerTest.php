@@ -142,6 +142,30 @@ final class EncryptedRedisSessionHandlerTest extends RedisTestCase
         self::assertSame([], $this->logs);
     }
 
+    public function testStrictModeRefusesANewSessionWhoseLockAnotherRequestHoldsAsPhpredisDoes(): void
+    {
+        // Request A, a new visitor, read() the ID PHP created for it (lock taken, nothing stored yet);
+        // request B arrives with that ID before A wrote (A flushed its Set-Cookie early). phpredis
+        // (PS_VALIDATE_SID_FUNC: EXISTS) answers "no such session", and so do we: PHP gives B a new ID.
+        // The files handler answers "exists" (A's read created the file: ps_files_open O_CREAT, and
+        // ps_files_key_exists is a stat) and B waits for A's flock: documented in docs/handler.md.
+        $a = $this->handler();
+        $a->open('', 'PHPSESSID');
+        self::assertSame('', $a->read(self::ID));
+        $b = $this->handler();
+        $b->open('', 'PHPSESSID');
+        self::assertFalse($b->validateId(self::ID));
+        self::assertTrue($b->close());
+        self::assertSame(1, $this->admin->exists($this->names()->lockName(self::ID)), 'A still holds its lock');
+        self::assertTrue($a->write(self::ID, 'uid|i:7;'));
+        self::assertTrue($a->close());
+        $c = $this->handler();
+        $c->open('', 'PHPSESSID');
+        self::assertTrue($c->validateId(self::ID), 'once A stored it, the ID is valid');
+        self::assertSame('uid|i:7;', $c->read(self::ID));
+        self::assertTrue($c->close());
+    }
+
     public function testTheReadOfAnotherIdDropsTheLockValidateIdTook(): void
     {
         $this->handler(['enabled' => false])->write(self::ID, 'a|i:1;');

@@ -205,7 +205,9 @@ describe('the lock of the generated handler (php-fpm + nginx)', () => {
       .split('\n')
       .filter((l) => l.includes('session-migrate'));
     expect(log).toHaveLength(1);
-    expect(log[0]).toMatch(/not taken after \d attempts: session_start\(\) fails \(waited \d+ ms, configured at most 125 ms; a lock whose holder died or hangs ends with its TTL of 3 s\)/);
+    expect(log[0]).toMatch(
+      /not taken after \d attempts: session_start\(\) fails \(waited \d+ ms, configured at most 125 ms; a lock whose holder died or hangs ends with its TTL of 3 s\)/,
+    );
     expect((await redis.client.getBuffer(codec.keyName(PREFIX, id)))!.equals(before!)).toBe(true); // nothing lost, nothing half-written
     await sleep((await redis.client.pttl(lockOf(id))) + 50);
     expect((await s.get('/index.php?a=get', id)).session).toEqual({ a: '1' });

@@ -61,6 +61,14 @@ async function stack(
   return { stack: s, http, get };
 }
 
+/** Starts the session (taking its lock), tells its worker's PID through a file, then hangs: to be killed -9. */
+const HOLD = `<?php
+session_start();
+$_SESSION['held'] = 1;
+file_put_contents((string) $_GET['pidfile'], (string) getmypid());
+sleep(60);
+`;
+
 const lockOf = (id: string): string => lockKeyFor(PREFIX, codec.keyName(PREFIX, id));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -76,7 +84,7 @@ async function pttlWhileHeld(client: Redis, lockKey: string): Promise<number> {
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'sm-locking-'));
-  docroot = makeDocroot({ 'index.php': readFileSync(join(PHP_DIR, 'parity-app.php'), 'utf8') });
+  docroot = makeDocroot({ 'index.php': readFileSync(join(PHP_DIR, 'parity-app.php'), 'utf8'), 'hold.php': HOLD });
   redis = await startRedis();
   codec = await EnvelopeCodec.create([Buffer.from(vectors.master_key_base64, 'base64')]);
 }, 60_000);
@@ -157,6 +165,52 @@ describe('the lock of the generated handler (php-fpm + nginx)', () => {
     expect(s.stack.fpm.readErrorLog()).toContain(
       `the lock of ${codec.keyName(PREFIX, id)} expired or was taken over before this request wrote`,
     );
+    s.http.close();
+  });
+
+  it('a lock holder killed -9 mid-request: waiters fail within the configured wait (503, PHP warning, one line), nothing is lost, the lock TTL ends it', async () => {
+    // phpredis 5.3.7 with the same settings (redis.session.lock_retries=5, lock_wait_time=20000) waits
+    // as long, then opens the session read-only (a notice; its write fails); with locking_enabled and
+    // no lock_expire the lock lives max_execution_time (here 3 s), as ours.
+    const s = await stack({ retries: 5, waitMicros: 20_000 }, { max_execution_time: 3 });
+    const id = (await s.get('/index.php?a=set&k=a&v=1')).setCookie!;
+    const before = await redis.client.getBuffer(codec.keyName(PREFIX, id));
+    const pidfile = join(scratch, `holder-${process.pid}.pid`);
+    const held = s.http.get(`/hold.php?pidfile=${encodeURIComponent(pidfile)}`, id).catch(() => null);
+    let pid = 0;
+    for (let i = 0; i < 400 && pid === 0; i++) {
+      await sleep(10);
+      try {
+        pid = Number(readFileSync(pidfile, 'utf8'));
+      } catch {
+        // not yet
+      }
+    }
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    await held;
+    expect(await redis.client.pttl(lockOf(id))).toBeGreaterThan(1000); // the dead worker's lock stays
+    s.stack.fpm.clearErrorLog();
+    const t0 = Date.now();
+    const v = await s.get('/index.php?a=incr', id);
+    const waited = Date.now() - t0;
+    expect(v).toMatchObject({ started: false, httpStatus: 503 });
+    expect(String(v.error)).toContain('Failed to read session data'); // PHP's warning of session_start()
+    expect(v.setCookie).toBeUndefined();
+    // 5 x (20 + 5) ms at most after the first attempt, plus the request itself (generous: a shared machine)
+    expect(waited).toBeGreaterThanOrEqual(100);
+    expect(waited).toBeLessThan(125 + 1000);
+    const log = s.stack.fpm
+      .readErrorLog()
+      .split('\n')
+      .filter((l) => l.includes('session-migrate'));
+    expect(log).toHaveLength(1);
+    expect(log[0]).toMatch(
+      /not taken after \d attempts: session_start\(\) fails \(waited \d+ ms, configured at most 125 ms; a lock whose holder died or hangs ends with its TTL of 3 s\)/,
+    );
+    expect((await redis.client.getBuffer(codec.keyName(PREFIX, id)))!.equals(before!)).toBe(true); // nothing lost, nothing half-written
+    await sleep((await redis.client.pttl(lockOf(id))) + 50);
+    expect((await s.get('/index.php?a=get', id)).session).toEqual({ a: '1' });
     s.http.close();
   });
 

@@ -308,6 +308,34 @@ describe("parity with phpredis's native handler (php-fpm behind nginx)", () => {
     expect(await lockKeys()).toEqual([]);
   });
 
+  it('with locking off, a destroy is not undone by a request that read the session before it and writes after (phpredis undoes it)', async () => {
+    const n = await nativeStack(redis.port, false);
+    const g = await generatedStack(redis.port, { enabled: false });
+    const handlers: Handler[] = [
+      { name: 'phpredis', stack: n, http: new SessionHttp(n.base) },
+      { name: 'generated', stack: g, http: new SessionHttp(g.base) },
+    ];
+    const after: Record<string, unknown> = {};
+    try {
+      for (const h of handlers) {
+        const id = await newSession(h);
+        const slow = view(h, '/index.php?a=incr&sleep=600', id); // reads {a: 1}, writes {a: 1, n: 1} 600 ms later
+        await new Promise((r) => setTimeout(r, 200));
+        const logout = await view(h, '/index.php?a=destroy', id);
+        expect({ result: logout.result, keyExists: logout.keyExists }, h.name).toEqual({ result: true, keyExists: 0 });
+        expect((await slow).httpStatus, h.name).toBe(200);
+        const next = await view(h, '/index.php?a=get', id);
+        after[h.name] = { session: next.session, sameId: next.setCookie === undefined };
+      }
+    } finally {
+      for (const h of handlers) h.http.close();
+    }
+    // phpredis: the slow request's SETEX brings the session back, the logout is undone.
+    expect(after['phpredis']).toEqual({ session: { a: '1', n: 1 }, sameId: true });
+    // generated: the tombstone stands; strict mode refuses the ID, a new empty session starts.
+    expect(after['generated']).toEqual({ session: [], sameId: false });
+  });
+
   it('with locking off, concurrent requests overwrite each other: the last write wins (documented)', async () => {
     const n = await nativeStack(redis.port, false);
     const g = await generatedStack(redis.port, { enabled: false });

@@ -71,6 +71,101 @@ final class EncryptedRedisSessionHandlerTest extends RedisTestCase
         self::assertStringNotContainsString(self::ID, $this->logs[0]);
     }
 
+    /**
+     * Locking off: request A read the session, request B destroyed it (session_destroy(), a logout),
+     * then A's write or lazy_write refresh comes. phpredis (PS_WRITE_FUNC: an unconditional SETEX)
+     * brings the session back: the logout is undone. Ours takes B's tombstone as the last word: A's
+     * write is dropped (one log line), as if it had come before the destroy.
+     *
+     * @return array<string, array{0: bool}>
+     */
+    public function lockingModes(): array
+    {
+        return ['locking off' => [false], 'locking on' => [true]];
+    }
+
+    /** @dataProvider lockingModes */
+    public function testAConcurrentDestroyIsNotUndoneByALaterWrite(bool $locking): void
+    {
+        $key = $this->names()->keyName(self::ID);
+        $this->handler(['enabled' => false])->write(self::ID, 'uid|i:7;');
+        foreach (['write', 'updateTimestamp'] as $step) {
+            $this->handler(['enabled' => false])->write(self::ID, 'uid|i:7;');
+            $a = $this->handler(['enabled' => $locking]);
+            $a->open('', 'PHPSESSID');
+            self::assertSame('uid|i:7;', $a->read(self::ID));
+            $b = $this->handler(['enabled' => false]);
+            $b->open('', 'PHPSESSID');
+            self::assertTrue($b->destroy(self::ID), 'B logs out (without the lock: locking off, or a read-only request)');
+            $this->logs = [];
+            self::assertTrue($a->{$step}(self::ID, $step === 'write' ? 'uid|i:7;n|i:1;' : 'uid|i:7;'), $step);
+            self::assertSame(0, $this->admin->exists($key), $step . ' must not bring the destroyed session back');
+            self::assertSame(0, $this->admin->exists($this->names()->lockName(self::ID)), $step . ' released the lock');
+            self::assertCount(1, $this->logs, $step);
+            self::assertStringContainsString($key . ' was destroyed by another request', $this->logs[0]);
+            $a->close();
+        }
+    }
+
+    /** @dataProvider lockingModes */
+    public function testARequestThatDestroysAndStartsAgainUnderTheSameIdStoresItsNewSession(bool $locking): void
+    {
+        // session_destroy(); session_start(); without strict mode PHP keeps the cookie's ID: phpredis
+        // and the files handler store the new session under it, and so do we. session_regenerate_id(true)
+        // destroys the old ID and writes the new one.
+        $key = $this->names()->keyName(self::ID);
+        $new = 'newid000000000000000000000000001';
+        $this->handler(['enabled' => false])->write(self::ID, 'uid|i:7;');
+        $h = $this->handler(['enabled' => $locking]);
+        $h->open('', 'PHPSESSID');
+        self::assertSame('uid|i:7;', $h->read(self::ID));
+        self::assertTrue($h->destroy(self::ID));
+        self::assertTrue($h->close());
+        $h->open('', 'PHPSESSID');
+        self::assertSame('', $h->read(self::ID));
+        self::assertTrue($h->write(self::ID, 'guest|b:1;'));
+        self::assertTrue($h->close());
+        self::assertSame(1, $this->admin->exists($key));
+
+        $h->open('', 'PHPSESSID');
+        self::assertSame('guest|b:1;', $h->read(self::ID));
+        // session_regenerate_id(true) (php-src ext/session/session.c): destroy the old ID, close,
+        // open, read the new ID, and at the end of the request write it.
+        self::assertTrue($h->destroy(self::ID));
+        self::assertTrue($h->close());
+        $h->open('', 'PHPSESSID');
+        self::assertSame('', $h->read($new));
+        self::assertTrue($h->write($new, 'guest|b:1;uid|i:8;'));
+        self::assertTrue($h->close());
+        self::assertSame(0, $this->admin->exists($key));
+        self::assertSame(1, $this->admin->exists($this->names()->keyName($new)));
+        self::assertSame([], $this->logs);
+    }
+
+    public function testStrictModeRefusesANewSessionWhoseLockAnotherRequestHoldsAsPhpredisDoes(): void
+    {
+        // Request A, a new visitor, read() the ID PHP created for it (lock taken, nothing stored yet);
+        // request B arrives with that ID before A wrote (A flushed its Set-Cookie early). phpredis
+        // (PS_VALIDATE_SID_FUNC: EXISTS) answers "no such session", and so do we: PHP gives B a new ID.
+        // The files handler answers "exists" (A's read created the file: ps_files_open O_CREAT, and
+        // ps_files_key_exists is a stat) and B waits for A's flock: documented in docs/handler.md.
+        $a = $this->handler();
+        $a->open('', 'PHPSESSID');
+        self::assertSame('', $a->read(self::ID));
+        $b = $this->handler();
+        $b->open('', 'PHPSESSID');
+        self::assertFalse($b->validateId(self::ID));
+        self::assertTrue($b->close());
+        self::assertSame(1, $this->admin->exists($this->names()->lockName(self::ID)), 'A still holds its lock');
+        self::assertTrue($a->write(self::ID, 'uid|i:7;'));
+        self::assertTrue($a->close());
+        $c = $this->handler();
+        $c->open('', 'PHPSESSID');
+        self::assertTrue($c->validateId(self::ID), 'once A stored it, the ID is valid');
+        self::assertSame('uid|i:7;', $c->read(self::ID));
+        self::assertTrue($c->close());
+    }
+
     public function testTheReadOfAnotherIdDropsTheLockValidateIdTook(): void
     {
         $this->handler(['enabled' => false])->write(self::ID, 'a|i:1;');

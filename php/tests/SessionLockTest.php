@@ -64,6 +64,26 @@ final class SessionLockTest extends TestCase
         self::assertSame(2, $calls);
     }
 
+    public function testSlowAttemptsNeverStretchTheWaitBeyondRetriesTimesWait(): void
+    {
+        // A loaded Redis: each attempt takes 30 ms. Counting attempts only (phpredis's lock_acquire),
+        // 11 attempts and 10 pauses of 10 ms would take 430 ms; the budget after the first attempt is
+        // 10 x (10 + 5) ms = 150 ms, then one last attempt.
+        $lock = new SessionLock(['retries' => 10, 'waitMicros' => 10000]);
+        $start = microtime(true);
+        $result = $lock->acquire(static function (): array {
+            usleep(30000);
+            return ['locked' => false];
+        });
+        $elapsed = (microtime(true) - $start) * 1000;
+        self::assertFalse($result['locked']);
+        self::assertSame(150, $lock->maxWaitMillis());
+        self::assertGreaterThanOrEqual(30 + 150, $elapsed, 'the whole budget is used');
+        self::assertLessThan(30 + 150 + 30 + 80, $elapsed, 'at most the budget plus the last attempt (and slack)');
+        self::assertLessThan(11, $lock->attempts());
+        self::assertGreaterThanOrEqual(180, $lock->waitedMillis());
+    }
+
     public function testStateFollowsHeldReadOnlyAndReset(): void
     {
         $lock = new SessionLock();

@@ -100,6 +100,19 @@ final class SessionStoreTest extends RedisTestCase
         self::assertSame('a', $this->admin->get(self::KEY), 'NX: a newer write wins');
     }
 
+    public function testAWriteAskedToHonourATombstoneWritesNothingForADestroyedSession(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->set(self::TOMB, '1');
+        $this->admin->set(self::LOCK, 'mine');
+        self::assertSame(SessionStore::DESTROYED, $store->write(self::KEY, self::LOCK, 'mine', 'a', 100, false, self::TOMB, true));
+        self::assertSame([0, 0], [$this->admin->exists(self::KEY), $this->admin->exists(self::LOCK)], 'nothing written, lock released');
+        self::assertSame(SessionStore::DESTROYED, $store->write(self::KEY, self::LOCK, '', 'a', 100, true, self::TOMB, true));
+        self::assertSame(SessionStore::DONE, $store->write(self::KEY, self::LOCK, '', 'a', 100), 'not asked: written');
+        self::assertSame(SessionStore::DONE, $store->write(self::KEY, self::LOCK, '', 'b', 100, false, self::TOMB, true), 'the key is there: written');
+        self::assertSame('b', $this->admin->get(self::KEY));
+    }
+
     public function testDestroyLeavesATombstoneOnlyWhenAskedAndReleasesItsOwnLock(): void
     {
         $store = new SessionStore($this->factory());

@@ -73,6 +73,13 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     private ?string $failedId = null;
 
     /**
+     * The ID whose read() in this request found a session (in Redis, or in read-through mode its legacy
+     * file) that this request has not destroyed itself: its write is dropped if another request
+     * destroyed the session meanwhile (see write()).
+     */
+    private ?string $readFound = null;
+
+    /**
      * @param SessionStore            $store    the handler's own Redis connection
      * @param Envelope                $envelope key names and sealing
      * @param SessionLock|null        $lock     locking policy; default: on, with the defaults of SessionLock
@@ -156,6 +163,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     {
         $ok = true;
         $this->dropPending();
+        $this->readFound = null;
         $held = $this->lock->held();
         if ($held !== '') {
             try {
@@ -202,8 +210,10 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
                 return false;
             }
         }
+        $session = $this->sessionFrom($id, $key, $found, true);
+        $this->readFound = $found['value'] !== false || (is_string($session) && $session !== '') ? $id : null;
 
-        return $this->sessionFrom($id, $key, $found, true);
+        return $session;
     }
 
     /**
@@ -244,6 +254,14 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
     /**
      * Encrypts and stores a session with TTL = session.gc_maxlifetime, then releases its lock. With
      * locking on, it writes only while the lock still holds this request's token.
+     *
+     * A session that this request read and that another request destroyed since (its key gone, its
+     * tombstone there: session_destroy() without the lock, with locking off or from a read-only
+     * request) is not stored again: the write is dropped with one log line, and true is returned, as if
+     * it had come before the destroy. phpredis's SETEX would bring the session back and undo the
+     * logout. A request that destroys a session itself and starts it again under the same ID
+     * (session_destroy(); session_start(); without strict mode) stores it, as phpredis and the files
+     * handler do. The same holds for updateTimestamp().
      *
      * @param string $id   session ID
      * @param string $data session payload as PHP's serializer wrote it
@@ -326,6 +344,9 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             return false;
         }
         $this->releasedIfHeld($id);
+        if ($this->readFound === $id) {
+            $this->readFound = null;
+        }
         if ($this->legacy !== null && LegacySessionFiles::validId($id)) {
             $this->legacy->delete($id, $key);
         }
@@ -440,19 +461,27 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
 
             return ['id' => $id, 'value' => $found['value'], 'destroyed' => $found['destroyed']];
         }
+        $waited = sprintf(
+            ' (waited %d ms, configured at most %d ms; a lock whose holder died or hangs ends with its TTL of %d s)',
+            $this->lock->waitedMillis(),
+            $this->lock->maxWaitMillis(),
+            intdiv($ttl, 1000)
+        );
         if ($this->lock->onFailure() === SessionLock::FAIL) {
             $this->log(sprintf(
-                'the lock %s is held by another request; not taken after %d attempts: session_start() fails',
+                'the lock %s is held by another request; not taken after %d attempts: session_start() fails%s',
                 $lockKey,
-                $this->lock->retries() + 1
+                $this->lock->attempts(),
+                $waited
             ));
 
             return null;
         }
         $this->log(sprintf(
-            'the lock %s is held by another request; not taken after %d attempts: the session opens read-only',
+            'the lock %s is held by another request; not taken after %d attempts: the session opens read-only%s',
             $lockKey,
-            $this->lock->retries() + 1
+            $this->lock->attempts(),
+            $waited
         ));
         $this->lock->markReadOnly();
         [$value, $destroyed] = $this->store->read($key, $tombstone, $readThrough);
@@ -489,7 +518,9 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
                 $this->lock->token(),
                 $this->envelope->seal($key, $data),
                 self::ttl(),
-                $onlyIfMissing
+                $onlyIfMissing,
+                $this->envelope->tombstoneName($id),
+                $this->readFound === $id
             );
         } catch (StorageException $e) {
             $this->log($e->getMessage());
@@ -499,6 +530,13 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             return $this->lockLost($key);
         }
         $this->releasedIfHeld($id);
+        if ($result === SessionStore::DESTROYED) {
+            $this->log(sprintf(
+                '%s was destroyed by another request after this one read it: this request\'s write is dropped'
+                . ' (the destroy stands)',
+                $key
+            ));
+        }
 
         return true;
     }

@@ -22,7 +22,11 @@ namespace Acme\Session;
  *   waitMicros      pause between two attempts, microseconds (default 20000: phpredis 6's
  *                   redis.session.lock_wait_time)
  *   retries         attempts after the first (default 100: phpredis 6's redis.session.lock_retries;
- *                   phpredis's -1, "forever", is refused: waiting is always bounded)
+ *                   phpredis's -1, "forever", is refused: waiting is always bounded). The wait is also
+ *                   bounded in time: after the first attempt, retries x (waitMicros + 5 ms), the pauses
+ *                   plus 5 ms of round trip per attempt (2.5 s by default), then one last attempt,
+ *                   however slow each attempt is (phpredis counts attempts only, so slow round trips
+ *                   add up)
  *   ttlSeconds      lock TTL when max_execution_time is 0 (the CLI default), seconds (default 30);
  *                   otherwise the TTL is max_execution_time, as phpredis's lock_expire=0 does
  *   onFailure       'fail': read() fails, so session_start() fails (phpredis 6); 'readonly': the
@@ -57,6 +61,12 @@ final class SessionLock
 
     /** The session opened without its lock (onFailure 'readonly'): writes are refused. */
     private bool $readOnly = false;
+
+    /** Attempts the last acquire() made. */
+    private int $attempts = 0;
+
+    /** Microseconds the last acquire() took. */
+    private int $waitedMicros = 0;
 
     /**
      * @param array{enabled?: bool, waitMicros?: int, retries?: int, ttlSeconds?: int, onFailure?: string} $options
@@ -134,7 +144,10 @@ final class SessionLock
     }
 
     /**
-     * Tries $attempt until it takes the lock: at most 1 + retries attempts, waitMicros apart.
+     * Tries $attempt until it takes the lock: at most 1 + retries attempts, waitMicros apart, and no
+     * new attempt once maxWaitMillis() have passed since the first ended (the last pause is shortened
+     * to end there): a waiter never waits longer than configured plus one attempt, even when each
+     * attempt is slow (a loaded Redis). attempts() and waitedMillis() tell what it did.
      *
      * @param callable(): array{locked: bool} $attempt one try (SessionStore::lockAndRead())
      *
@@ -142,13 +155,41 @@ final class SessionLock
      */
     public function acquire(callable $attempt): array
     {
+        $start = hrtime(true);
+        $deadline = null;
         for ($i = 0;; $i++) {
             $result = $attempt();
-            if ($result['locked'] || $i >= $this->retries) {
+            $now = hrtime(true);
+            $deadline = $deadline ?? $now + $this->maxWaitMillis() * 1000000;
+            $this->attempts = $i + 1;
+            $this->waitedMicros = intdiv($now - $start, 1000);
+            if ($result['locked'] || $i >= $this->retries || $now >= $deadline) {
                 return $result;
             }
-            usleep($this->waitMicros);
+            usleep(max(1, min($this->waitMicros, intdiv($deadline - $now, 1000))));
         }
+    }
+
+    /** Attempts the last acquire() made. */
+    public function attempts(): int
+    {
+        return $this->attempts;
+    }
+
+    /** Milliseconds the last acquire() took. */
+    public function waitedMillis(): int
+    {
+        return intdiv($this->waitedMicros, 1000);
+    }
+
+    /**
+     * The longest acquire() waits between its first attempt and its last, milliseconds:
+     * retries x (waitMicros + 5 ms), the pauses plus 5 ms of round trip per attempt (a healthy Redis
+     * answers well within it, so the attempts, not the clock, end a normal wait).
+     */
+    public function maxWaitMillis(): int
+    {
+        return intdiv($this->retries * ($this->waitMicros + 5000), 1000);
     }
 
     /** The lock key this request holds, '' for none. */

@@ -17,7 +17,8 @@ namespace Acme\Session;
  *   read          GET the session (and whether its tombstone exists)
  *   lockAndRead   SET lock NX PX, then GET the session, atomically; a lock already holding our token
  *                 counts as taken (a retry after a lost reply)
- *   write         SET session EX, only while the lock holds our token, then DEL the lock
+ *   write         SET session EX, only while the lock holds our token, then DEL the lock; asked to,
+ *                 not when the session is gone and its tombstone is there (a destroy since the read)
  *   touch         EXPIRE session, only while the lock holds our token, then DEL the lock
  *   unlock        DEL the lock if it holds our token (compare-and-delete, as phpredis's
  *                 LOCK_RELEASE_LUA_STR in redis_session.c)
@@ -66,6 +67,12 @@ LUA;
     private const WRITE = <<<'LUA'
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
+end
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  if ARGV[1] ~= '' then
+    redis.call('DEL', KEYS[2])
+  end
+  return 3
 end
 if ARGV[4] == 'nx' then
   redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2], 'NX')
@@ -116,7 +123,7 @@ LUA;
     public const SCRIPT_SHAS = [
         'READ' => '6ec5371eca1d46a829c96a5be3fbee7c566014db',
         'LOCK+GET' => 'ff6e6efbb44604fbcc3c0b3690ada89258870789',
-        'SET' => 'f2d5cb84c11e686ef10c56dc2fe12ad3f006e462',
+        'SET' => 'f72de7896be4a1c5a1fca860c5cf5ecc32ac9ecf',
         'EXPIRE' => '451754e7f63a051bb5f0d71b0acd263aea63588a',
         'UNLOCK' => 'b6a796aa8d73bb4ce6e26afe648196d086a8d1f1',
         'DEL' => '9b7fa104aa4cd97ae9a69fc583c9ae2b7d8190a2',
@@ -141,6 +148,12 @@ LUA;
 
     /** Result of touch(): the session key no longer exists; nothing was changed, the lock is still held. */
     public const MISSING = 2;
+
+    /**
+     * Result of write() with $unlessDestroyed: the session key is gone and its tombstone is there (another
+     * request destroyed the session); nothing was written, and the lock, if ours, was released.
+     */
+    public const DESTROYED = 3;
 
     private ConnectionFactory $factory;
 
@@ -250,8 +263,11 @@ LUA;
      * @param string $token '' without locking; otherwise written only while the lock holds it, then
      *                      the lock is released
      * @param bool   $onlyIfMissing SET NX (a concurrent newer write wins)
+     * @param string $tombstoneKey  with $unlessDestroyed: the session's tombstone (same hash tag)
+     * @param bool   $unlessDestroyed write nothing when the session key is gone and $tombstoneKey exists
+     *                                (the session this request read was destroyed meanwhile)
      *
-     * @return int DONE or LOCK_LOST
+     * @return int DONE, LOCK_LOST, or (only with $unlessDestroyed) DESTROYED
      *
      * @throws StorageException
      */
@@ -261,16 +277,19 @@ LUA;
         string $token,
         string $value,
         int $ttl,
-        bool $onlyIfMissing = false
+        bool $onlyIfMissing = false,
+        string $tombstoneKey = '',
+        bool $unlessDestroyed = false
     ): int {
+        $unlessDestroyed = $unlessDestroyed && $tombstoneKey !== '';
         $reply = $this->script(
             'SET',
             self::WRITE,
-            [$key, $lockKey],
-            [$token, (string) $ttl, $value, $onlyIfMissing ? 'nx' : ''],
+            $unlessDestroyed ? [$key, $lockKey, $tombstoneKey] : [$key, $lockKey],
+            [$token, (string) $ttl, $value, $onlyIfMissing ? 'nx' : '', $unlessDestroyed ? '1' : '0'],
             $key
         );
-        if (!in_array($reply, [self::LOCK_LOST, self::DONE], true)) {
+        if (!in_array($reply, [self::LOCK_LOST, self::DONE, self::DESTROYED], true)) {
             throw $this->shapeError('SET', $key);
         }
 

@@ -510,10 +510,12 @@ function renderLocking(options: LockingOptions): { php: string; iniNote: string 
     ['ttlSeconds', String(o.ttlSeconds), 'lock TTL when max_execution_time is 0'],
     ['onFailure', phpString(o.onFailure), "'fail' session_start(), or open 'readonly'"],
   ]);
-  const waitMs = (o.waitMicros * o.retries) / 1000;
+  // SessionLock::maxWaitMillis (php/src/SessionLock.php): each attempt's round trip is allowed 5 ms.
+  const waitMs = Math.floor((o.retries * (o.waitMicros + 5000)) / 1000);
   const iniNote = o.enabled
     ? [
-        `;   locking      on: a request waits for the lock at most ${o.retries} times ${o.waitMicros} microseconds (${waitMs} ms)`,
+        `;   locking      on: a request waits for the lock ${o.retries} times ${o.waitMicros} microseconds, at most ${waitMs} ms`,
+        ';                (round trips included), then tries once more',
         ';   lock TTL     max_execution_time, or ' + `${o.ttlSeconds} s when that is 0; never a lock without a TTL. A request`,
         ';                that runs longer loses its lock: its write is refused and logged, never overwriting another',
         `;   on failure   ${

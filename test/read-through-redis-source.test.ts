@@ -25,6 +25,9 @@ import { PHP_EXTENSIONS, sessionRequest, type Rendered } from './php/harness.ts'
 
 const PREFIX = 'smsess:';
 const LEGACY = 'PHPREDIS_SESSION:';
+/** The handler's own ACL user (plan --handler-user), created with the rule plan prints. */
+const HANDLER_USER = 'rthandler';
+const HANDLER_PASSWORD = 'rt-handler-pw';
 
 let redis: RedisServer;
 let client: Redis;
@@ -65,7 +68,10 @@ interface Out {
 /** One request of the app through the generated bootstrap in `art`. */
 function request(art: string, args: string[]): Out {
   const r = { iniFile: join(art, '99-session-migrate.ini') } as Rendered;
-  const res = sessionRequest<Out>(r, args, { dir: root, env: { SESSION_MIGRATE_KEY_FILE: keyFile } });
+  const res = sessionRequest<Out>(r, args, {
+    dir: root,
+    env: { SESSION_MIGRATE_KEY_FILE: keyFile, SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD },
+  });
   expect(res.stderr).toBe('');
   return res.out;
 }
@@ -124,12 +130,17 @@ describe('read-through over a files source and phpredis keys in the same Redis',
         '--gc-maxlifetime',
         '1440',
         '--read-through',
+        '--handler-user',
+        HANDLER_USER,
       ],
       {},
     );
     expect(plan.status, plan.stderr).toBe(0);
     expect(plan.stdout).toContain(`then the old phpredis keys ${LEGACY}<ID> in the target's Redis`);
-    expect(plan.stdout).toContain(`%R~${LEGACY}*`); // the handler's ACL rule reads them
+    // The handler runs as its own ACL user with exactly the rule plan prints, which reaches the old keys.
+    const rule = /\(rule: ([^)]*)\)/.exec(plan.stdout)?.[1] ?? '';
+    expect(rule).toContain(`~${PREFIX}* ~${LEGACY}* -@all`);
+    await client.call('ACL', 'SETUSER', HANDLER_USER, 'on', `>${HANDLER_PASSWORD}`, ...rule.split(' '));
     const gen = cli(['generate', 'php', '--plan', planFile]);
     expect(gen.status, gen.stderr).toBe(0);
 

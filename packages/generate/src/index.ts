@@ -309,7 +309,10 @@ export function renderArtifacts(
     chain = `// The auto_prepend_file this bootstrap replaced, run in the global scope as before.\nrequire_once ${phpString(previous)};`;
   }
 
-  const readThrough = options.readThrough !== undefined ? renderReadThrough(options.readThrough.savePath, options.readThrough.redisPrefixes ?? []) : undefined;
+  const readThrough =
+    options.readThrough !== undefined
+      ? renderReadThrough(options.readThrough.savePath, options.readThrough.redisPrefixes ?? [])
+      : undefined;
 
   const expectedLookupIds = options.expectedLookupIds ?? [];
   for (const id of expectedLookupIds) {

@@ -88,7 +88,12 @@ export function artifactsForPlan(
   try {
     return renderArtifacts({
       ...(readThrough && plan.source?.kind === 'files'
-        ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}`, redisPrefixes: readThroughRedisPrefixes(plan.sources ?? [], plan.target) } }
+        ? {
+            readThrough: {
+              savePath: `${plan.source.depth};${plan.source.dir}`,
+              redisPrefixes: readThroughRedisPrefixes(plan.sources ?? [], plan.target),
+            },
+          }
         : {}),
       installDir: plan.artifacts.installDir,
       redis: { ...redis, ...(persistent !== undefined ? { persistent } : {}) },
@@ -124,7 +129,9 @@ export function handlerUserFor(
   const chosen = overrides.handlerUser ?? plan.artifacts.handlerUser;
   const readThrough = overrides.mode !== undefined ? overrides.mode === 'read-through' : plan.artifacts.readThrough === true;
   // A read-through handler also reads the old phpredis keys of the target's Redis (never writes them).
-  const legacy = readThrough ? (plan.sources ?? []).flatMap((d) => (d.kind === 'redis' && sameRedisData(d, plan.target) ? [d.prefix] : [])) : [];
+  const legacy = readThrough
+    ? (plan.sources ?? []).flatMap((d) => (d.kind === 'redis' && sameRedisData(d, plan.target) ? [d.prefix] : []))
+    : [];
   return {
     user: chosen ?? plan.target.username,
     own: chosen !== undefined,

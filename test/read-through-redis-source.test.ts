@@ -37,16 +37,18 @@ let codec: EnvelopeCodec;
 let filesDir: string;
 
 /** Writes a session through PHP's own save handler (`redis`: phpredis's native one, `files`: PHP's). */
-function phpWrite(handler: 'redis' | 'files', savePath: string, id: string, data: Record<string, unknown>): void {
+function phpWrite(handler: 'redis' | 'files', savePath: string, id: string, data: Record<string, unknown>, serializer = 'php'): void {
   const r = spawnSync(
     'php',
     [
       '-n',
       ...PHP_EXTENSIONS,
       '-d',
+      `session.serialize_handler=${serializer}`,
+      '-d',
       `session.save_handler=${handler}`,
       '-d',
-      `session.save_path=${savePath}`,
+      `session.save_path="${savePath}"`,
       '-d',
       'session.gc_maxlifetime=1440',
       '-r',
@@ -66,13 +68,12 @@ interface Out {
 }
 
 /** One request of the app through the generated bootstrap in `art`. */
-function request(art: string, args: string[]): Out {
+function request(art: string, args: string[], ini: string[] = []): Out {
   const r = { iniFile: join(art, '99-session-migrate.ini') } as Rendered;
-  const res = sessionRequest<Out>(r, args, {
-    dir: root,
-    env: { SESSION_MIGRATE_KEY_FILE: keyFile, SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD },
-  });
-  expect(res.stderr).toBe('');
+  // The main plan's handler connects as its own ACL user (HANDLER_USER); the igbinary plan's as default.
+  const password: Record<string, string> = art.endsWith('igb-art') ? {} : { SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD };
+  const res = sessionRequest<Out>(r, args, { ini, dir: root, env: { SESSION_MIGRATE_KEY_FILE: keyFile, ...password } });
+  expect(res.stderr, res.logs.join('\n')).toBe('');
   return res.out;
 }
 
@@ -180,6 +181,45 @@ describe('read-through over a files source and phpredis keys in the same Redis',
     expect(cli(['generate', 'php', '--plan', planFile, '--strict']).status).toBe(0);
     expect(request(art, [`--id=${untouched}`]).session).toEqual({ user: 'uma', n: 3 });
     expect(request(art, [`--id=${changed}`]).session).toEqual({ user: 'carol', cart: [1, 2], step: 'before-apply' });
+  });
+
+  it("hands PHP the old key's bytes as phpredis does: an igbinary session (session.serialize_handler=igbinary) reads back whole", async () => {
+    const id = sid('igb', 0);
+    const legacyKey = `IGB_SESSION:${id}`;
+    phpWrite('redis', `tcp://127.0.0.1:${redis.port}?prefix=IGB_SESSION:`, id, { user: 'iggy', list: [1, 'two', 3.5] }, 'igbinary');
+    const stored = await client.getBuffer(legacyKey);
+    expect(stored?.subarray(0, 4)).toEqual(Buffer.from([0, 0, 0, 2])); // igbinary's header: not the php serializer
+    const dir = join(root, 'igb-files');
+    mkdirSync(dir, { mode: 0o700 });
+    const planFile = join(root, 'igb.json');
+    const art = join(root, 'igb-art');
+    const plan = cli([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--source',
+      `redis:redis://127.0.0.1:${redis.port}/0?prefix=IGB_SESSION%3A`,
+      '--target',
+      redis.url,
+      '--prefix',
+      'igbenc:',
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      art,
+      '--serialize-handler',
+      'igbinary',
+      '--read-through',
+    ]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(cli(['generate', 'php', '--plan', planFile]).status).toBe(0);
+    const ini = ['session.serialize_handler=igbinary'];
+    const r = request(art, [`--id=${id}`, `--set=${JSON.stringify({ seen: true })}`], ini);
+    expect(r.session).toEqual({ user: 'iggy', list: [1, 'two', 3.5] });
+    expect(await client.getBuffer(legacyKey)).toEqual(stored); // never written
+    expect(request(art, [`--id=${id}`], ini).session).toEqual({ user: 'iggy', list: [1, 'two', 3.5], seen: true });
   });
 
   it('refuses --read-through with a Redis source in another database: one line, exit 2, no plan', async () => {

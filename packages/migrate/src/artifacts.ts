@@ -42,14 +42,6 @@ export interface ArtifactOverrides {
 }
 
 /**
- * Renders the bootstrap, the ini fragment and the handler's sources for a plan (pure: no file is
- * touched). With `plan.artifacts.readThrough` (plan --read-through), or `mode` given explicitly, the
- * handler runs in read-through (migrating) mode over the plan's source directory (docs/runbook.md).
- * Locking, persistence and the handler's ACL user come from `plan.artifacts.locking` /
- * `plan.artifacts.persistent` / `plan.artifacts.handlerUser` (handlerUserFor), with `overrides`
- * (generate php options) over them.
- */
-/**
  * The key prefixes of a read-through plan's Redis sources (plaintext phpredis keys), which the
  * generated handler reads over its own connection when a session has no live legacy file: possible
  * only for a source in the same Redis data as the target (sameRedisData: the same server and
@@ -70,6 +62,14 @@ export function readThroughRedisPrefixes(sources: readonly SourceDescription[], 
   return prefixes;
 }
 
+/**
+ * Renders the bootstrap, the ini fragment and the handler's sources for a plan (pure: no file is
+ * touched). With `plan.artifacts.readThrough` (plan --read-through), or `mode` given explicitly, the
+ * handler runs in read-through (migrating) mode over the plan's source directory (docs/runbook.md).
+ * Locking, persistence and the handler's ACL user come from `plan.artifacts.locking` /
+ * `plan.artifacts.persistent` / `plan.artifacts.handlerUser` (handlerUserFor), with `overrides`
+ * (generate php options) over them.
+ */
 export function artifactsForPlan(
   plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source']; sources?: readonly SourceDescription[] },
   overrides: ArtifactOverrides | 'read-through' | 'strict' = {},

@@ -341,15 +341,23 @@ describe('several sources: bad input', () => {
     expect(existsSync(join(root, 'bad.json'))).toBe(false);
   });
 
-  it('--read-through says what the handler can read through: one files source (plus Redis sources copied by apply), never two', () => {
+  it('--read-through says what the handler can read through: one files source (plus phpredis keys of the target database), never two', () => {
     const two = plan(['--source', `files:1;${dirA}`, '--source', `files:${dirB}`, '--read-through']);
     expect(usageLine(two)).toMatch(
       /--read-through: the generated handler reads through one legacy save_path, and 2 sources are files: sources .*plan without --read-through/,
     );
-    const one = plan(['--source', srcUrl(), '--source', `files:${dirB}`, '--read-through']);
+    // The phpredis keys in database 1 cannot be read over the handler's connection (database 0), and
+    // cannot wait for apply after the switch either: refused, with the two plans to make instead.
+    const elsewhere = plan(['--source', srcUrl(), '--source', `files:${dirB}`, '--read-through']);
+    expect(usageLine(elsewhere)).toMatch(
+      /--read-through: the handler reads old phpredis keys only in the target's own Redis database, and redis:.* is elsewhere; make one plan for that Redis source without --read-through and apply it before the handler switch, and one plan for the files source with --read-through/,
+    );
+    expect(existsSync(join(root, 'bad.json'))).toBe(false);
+    const sameDb = `redis:redis://127.0.0.1:${node.port}/0?prefix=${encodeURIComponent(SRC)}`;
+    const one = plan(['--source', sameDb, '--source', `files:${dirB}`, '--read-through']);
     expect(one.status, one.stderr).toBe(0);
     expect(one.stdout).toMatch(
-      /read-through \(migrating\) mode: a Redis miss falls back to the files in .*\/b .*the other 1 source\(s\) are not read through: apply copies them/,
+      /read-through \(migrating\) mode: a Redis miss falls back to the files in .*\/b .*, then the old phpredis keys PHPREDIS_SESSION:<ID> in the target's Redis \(read, never written; apply copies them too\)/,
     );
     // The handler's legacy directory is the files source, whatever the order given.
     const written = JSON.parse(readFileSync(join(root, 'bad.json'), 'utf8')) as PlanJson;

@@ -38,14 +38,18 @@ final class LegacySessionFiles
     /** @var callable(string): void */
     private $logger;
 
+    private ?LegacyRedisSessions $redis;
+
     /**
-     * @param string        $dir    absolute base directory of the old save_path (the path of 'N;MODE;/path')
-     * @param int           $depth  directory levels N of 'N;/path', 0 to 64
-     * @param callable|null $logger receives one line per problem, naming the Redis key, never the ID
+     * @param string                   $dir    absolute base directory of the old save_path (the path of 'N;MODE;/path')
+     * @param int                      $depth  directory levels N of 'N;/path', 0 to 64
+     * @param callable|null            $logger receives one line per problem, naming the Redis key, never the ID
+     * @param LegacyRedisSessions|null $redis  the old phpredis keys in the same Redis, read when there is
+     *                                         no live file (a plan with a files and a Redis source)
      *
      * @throws \InvalidArgumentException when $dir is not absolute or $depth is out of range
      */
-    public function __construct(string $dir, int $depth, ?callable $logger = null)
+    public function __construct(string $dir, int $depth, ?callable $logger = null, ?LegacyRedisSessions $redis = null)
     {
         if ($dir === '' || $dir[0] !== '/' || strpos($dir, "\0") !== false) {
             throw new \InvalidArgumentException('session-migrate: the read-through directory must be an absolute path');
@@ -55,6 +59,7 @@ final class LegacySessionFiles
         }
         $this->dir = rtrim($dir, '/') === '' ? '/' : rtrim($dir, '/');
         $this->depth = $depth;
+        $this->redis = $redis;
         $this->logger = $logger ?? static function (string $message): void {
             error_log($message);
         };
@@ -67,13 +72,16 @@ final class LegacySessionFiles
     }
 
     /**
-     * Whether a live legacy file exists for the session.
+     * Whether a live legacy file exists for the session (or, with legacy Redis keys, a legacy key).
      *
      * @param string $redisKey names the session in log lines (a file of another user is logged)
+     *
+     * @throws StorageException when a legacy Redis key cannot be read
      */
     public function exists(string $id, string $redisKey): bool
     {
-        return $this->stat($id, $redisKey) !== null;
+        return $this->stat($id, $redisKey) !== null
+            || ($this->redis !== null && $this->redis->exists($id, $redisKey));
     }
 
     /**
@@ -89,14 +97,16 @@ final class LegacySessionFiles
      *                           meanwhile, expired, a symbolic link, another user's); false when a live
      *                           file is there but cannot be read whole (not readable, not lockable,
      *                           replaced while opening, short read; logged): as PHP's files handler
-     *                           (ps_files_read), the read fails rather than start an empty session
+     *                           (ps_files_read), the read fails rather than start an empty session.
+     *                           With legacy Redis keys, a session without a live file is read from
+     *                           its legacy key (LegacyRedisSessions::read(): bytes, null or false)
      */
     public function read(string $id, string $redisKey)
     {
         $seen = $this->stat($id, $redisKey);
         $path = $this->path($id);
         if ($seen === null || $path === null) {
-            return null;
+            return $this->redis !== null ? $this->redis->read($id, $redisKey) : null;
         }
         $handle = @fopen($path, 'rbn');
         if ($handle === false) {

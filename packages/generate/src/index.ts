@@ -169,6 +169,12 @@ export interface ReadThroughOptions {
    * session.gc_maxlifetime at run time, as PHP's files GC does.
    */
   savePath: string;
+  /**
+   * Key prefixes of old phpredis sessions (plaintext `<prefix><session ID>`, phpredis default
+   * `PHPREDIS_SESSION:`) in the same Redis data as the target: a session with no live file is read
+   * from such a key (never written), over the handler's own connection. Default: none.
+   */
+  redisPrefixes?: readonly string[];
 }
 
 /** The two template texts, as read by loadTemplates(). */
@@ -303,7 +309,10 @@ export function renderArtifacts(
     chain = `// The auto_prepend_file this bootstrap replaced, run in the global scope as before.\nrequire_once ${phpString(previous)};`;
   }
 
-  const readThrough = options.readThrough !== undefined ? renderReadThrough(options.readThrough.savePath) : undefined;
+  const readThrough =
+    options.readThrough !== undefined
+      ? renderReadThrough(options.readThrough.savePath, options.readThrough.redisPrefixes ?? [])
+      : undefined;
 
   const expectedLookupIds = options.expectedLookupIds ?? [];
   for (const id of expectedLookupIds) {
@@ -628,7 +637,7 @@ export function writeArtifacts(dir: string, artifacts: readonly Artifact[]): Wri
  * @throws GenerateOptionsError when the save_path has an error PHP would fail on, or its path is not
  *   an absolute path that renders safely.
  */
-function renderReadThrough(savePath: string): { php: string; iniNote: string } {
+function renderReadThrough(savePath: string, redisPrefixes: readonly string[]): { php: string; iniNote: string } {
   checkText('readThrough.savePath', savePath);
   const parsed = parseFilesSavePath(savePath);
   const fatal = parsed.findings.find((f) => isAtLeast(f.severity, SAVE_PATH_FAILS_AT));
@@ -636,11 +645,21 @@ function renderReadThrough(savePath: string): { php: string; iniNote: string } {
   if (savePath === '') throw new GenerateOptionsError('readThrough.savePath: empty; give the directory explicitly');
   const dir = checkIniPath('readThrough.savePath', parsed.path);
   const depth = checkInt('readThrough depth', parsed.depth, 0, 64);
+  for (const p of redisPrefixes) {
+    checkText('readThrough.redisPrefixes', p);
+    if (p === '') throw new GenerateOptionsError('readThrough.redisPrefixes: a prefix must not be empty');
+  }
+  const prefixes = redisPrefixes.length > 0 ? `, 'redisPrefixes' => [${redisPrefixes.map(phpString).join(', ')}]` : '';
   return {
-    php: `['dir' => ${phpString(dir)}, 'depth' => ${depth}]`,
+    php: `['dir' => ${phpString(dir)}, 'depth' => ${depth}${prefixes}]`,
     iniNote: [
       `; Read-through (migrating) mode: on a Redis miss the handler reads the old plaintext session file`,
-      `; below ${dir} (depth ${depth}); PHP then stores the session encrypted in Redis. No file is written.`,
+      ...(redisPrefixes.length > 0
+        ? [
+            `; below ${dir} (depth ${depth}), else the old phpredis key (${redisPrefixes.join(', ')}<ID>) in the`,
+            '; same Redis; PHP then stores the session encrypted in Redis. No file or old key is written.',
+          ]
+        : [`; below ${dir} (depth ${depth}); PHP then stores the session encrypted in Redis. No file is written.`]),
       '; Regenerate without read-through (strict mode) once every host has migrated and verify passes.',
     ].join('\n'),
   };

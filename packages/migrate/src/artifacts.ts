@@ -18,6 +18,8 @@ import {
   type LockingOptions,
   type RedisTargetOptions,
 } from '@session-migrate/generate';
+import { sameRedisData, sourceLabel, type SourceDescription } from '@session-migrate/sources';
+import type { ConnectionDescription } from '@session-migrate/redis';
 import type { Plan } from './plan.ts';
 
 /** What apply did (or, in a dry run, would do) with one artifact. */
@@ -40,6 +42,27 @@ export interface ArtifactOverrides {
 }
 
 /**
+ * The key prefixes of a read-through plan's Redis sources (plaintext phpredis keys), which the
+ * generated handler reads over its own connection when a session has no live legacy file: possible
+ * only for a source in the same Redis data as the target (sameRedisData: the same server and
+ * database, or the same cluster; the in-place case). A Redis source elsewhere cannot be read through
+ * and cannot wait either (its sessions would be lost between the handler switch and apply).
+ * @throws UserFacingError naming the first Redis source on another server, and the two plans to make.
+ */
+export function readThroughRedisPrefixes(sources: readonly SourceDescription[], target: ConnectionDescription): string[] {
+  const prefixes: string[] = [];
+  for (const d of sources) {
+    if (d.kind !== 'redis') continue;
+    if (!sameRedisData(d, target))
+      throw new UserFacingError(
+        `--read-through: the handler reads old phpredis keys only in the target's own Redis database, and ${sourceLabel(d)} is elsewhere; make one plan for that Redis source without --read-through and apply it before the handler switch, and one plan for the files source with --read-through`,
+      );
+    if (!prefixes.includes(d.prefix)) prefixes.push(d.prefix);
+  }
+  return prefixes;
+}
+
+/**
  * Renders the bootstrap, the ini fragment and the handler's sources for a plan (pure: no file is
  * touched). With `plan.artifacts.readThrough` (plan --read-through), or `mode` given explicitly, the
  * handler runs in read-through (migrating) mode over the plan's source directory (docs/runbook.md).
@@ -48,7 +71,7 @@ export interface ArtifactOverrides {
  * (generate php options) over them.
  */
 export function artifactsForPlan(
-  plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source'] },
+  plan: Pick<Plan, 'target' | 'artifacts' | 'key'> & { source?: Plan['source']; sources?: readonly SourceDescription[] },
   overrides: ArtifactOverrides | 'read-through' | 'strict' = {},
 ): Artifact[] {
   const o: ArtifactOverrides = typeof overrides === 'string' ? { mode: overrides } : overrides;
@@ -64,7 +87,14 @@ export function artifactsForPlan(
   if (user !== undefined) redis.username = user;
   try {
     return renderArtifacts({
-      ...(readThrough && plan.source?.kind === 'files' ? { readThrough: { savePath: `${plan.source.depth};${plan.source.dir}` } } : {}),
+      ...(readThrough && plan.source?.kind === 'files'
+        ? {
+            readThrough: {
+              savePath: `${plan.source.depth};${plan.source.dir}`,
+              redisPrefixes: readThroughRedisPrefixes(plan.sources ?? [], plan.target),
+            },
+          }
+        : {}),
       installDir: plan.artifacts.installDir,
       redis: { ...redis, ...(persistent !== undefined ? { persistent } : {}) },
       ...(Object.keys(locking).length > 0 ? { locking } : {}),
@@ -92,12 +122,20 @@ export interface HandlerUser {
  * (`plan.artifacts.handlerUser`), else the target's user, the migration's (whose rule reaches far
  * beyond the handler's: SCAN, INFO, apply's scripts; docs/redis.md "Minimal ACL rules").
  */
-export function handlerUserFor(plan: Pick<Plan, 'target' | 'artifacts'>, overrides: ArtifactOverrides = {}): HandlerUser {
+export function handlerUserFor(
+  plan: Pick<Plan, 'target' | 'artifacts'> & { sources?: readonly SourceDescription[] },
+  overrides: ArtifactOverrides = {},
+): HandlerUser {
   const chosen = overrides.handlerUser ?? plan.artifacts.handlerUser;
+  const readThrough = overrides.mode !== undefined ? overrides.mode === 'read-through' : plan.artifacts.readThrough === true;
+  // A read-through handler also reads the old phpredis keys of the target's Redis (never writes them).
+  const legacy = readThrough
+    ? (plan.sources ?? []).flatMap((d) => (d.kind === 'redis' && sameRedisData(d, plan.target) ? [d.prefix] : []))
+    : [];
   return {
     user: chosen ?? plan.target.username,
     own: chosen !== undefined,
-    rule: handlerAclRule(plan.target.prefix, plan.target.topology, plan.target.db),
+    rule: handlerAclRule(plan.target.prefix, plan.target.topology, plan.target.db, [...new Set(legacy)]),
   };
 }
 

@@ -127,10 +127,14 @@ const HANDLER_CLUSTER = ['cluster|slots', 'echo'];
  * `resetkeys ~PREFIX* -@all +eval +evalsha +get +set +del +exists +expire` (docs/redis.md), with
  * `+select` for a database other than 0 and HANDLER_CLUSTER on a cluster. A handler whose ini
  * fragment's `redis.pconnect.pool_pattern` was removed also needs `+echo +select` (docs/handler.md),
- * which this rule does not add.
+ * which this rule does not add. A read-through handler that also reads old phpredis keys in the same
+ * Redis gets their prefixes too (`~PHPREDIS_SESSION:*`; it only reads them, through EVALSHA).
  */
-export function handlerAclRule(prefix: string, topology: Topology = 'standalone', db = 0): string {
+export function handlerAclRule(prefix: string, topology: Topology = 'standalone', db = 0, legacyPrefixes: readonly string[] = []): string {
   const cmds = [...HANDLER_ACL_COMMANDS, ...(db !== 0 ? ['select'] : []), ...(topology === 'cluster' ? HANDLER_CLUSTER : [])];
-  const pattern = prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
-  return `resetkeys ~${pattern} -@all ${cmds.map((c) => `+${c}`).join(' ')}`;
+  const glob = (p: string): string => p.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
+  // The handler only GETs these keys, but in a Lua script, whose declared keys Redis checks as
+  // read-write (EVAL's key specs), so `%R~` would refuse it (NOPERM): plain `~` patterns.
+  const legacy = legacyPrefixes.map((p) => ` ~${glob(p)}`).join('');
+  return `resetkeys ~${glob(prefix)}${legacy} -@all ${cmds.map((c) => `+${c}`).join(' ')}`;
 }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACL_COMMANDS, aclRuleFor, type AclCommand } from '../src/index.ts';
+import { ACL_COMMANDS, aclRuleFor, handlerAclRule, type AclCommand } from '../src/index.ts';
 
 const doc = readFileSync(join(import.meta.dirname, '../../../docs/redis.md'), 'utf8');
 
@@ -30,5 +30,11 @@ describe('ACL rules', () => {
     expect(aclRuleFor('plan', 'a*b:', 'cluster', 3)).toBe(
       'resetkeys ~a\\*b:* -@all +ping +info +select +scan +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes',
     );
+  });
+  it("the handler's rule reaches the old phpredis keys a read-through handler reads (escaped, full ~: a script's keys are checked read-write)", () => {
+    expect(handlerAclRule('smsess:', 'standalone', 0, ['PHPREDIS_SESSION:', 'old*'])).toBe(
+      'resetkeys ~smsess:* ~PHPREDIS_SESSION:* ~old\\** -@all +eval +evalsha +get +set +del +exists +expire',
+    );
+    expect(handlerAclRule('smsess:')).toBe('resetkeys ~smsess:* -@all +eval +evalsha +get +set +del +exists +expire');
   });
 });

@@ -28,6 +28,7 @@ spl_autoload_register(static function (string $class): void {
         'KeyRing' => true,
         'KeyRingLoader' => true,
         'LazySessionHandler' => true,
+        'LegacyRedisSessions' => true,
         'LegacySessionFiles' => true,
         'SentinelMasterLocator' => true,
         'SessionLock' => true,

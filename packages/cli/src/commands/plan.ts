@@ -369,8 +369,9 @@ function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrin
     `  locking     ${lock.enabled ? `on: up to ${lock.retries} retries ${lock.waitMicros} µs apart, lock TTL max_execution_time or ${lock.ttlSeconds} s, on failure ${lock.onFailure}` : 'off: the last write wins (--locking to turn it on)'}; ${plan.artifacts.persistent === false ? 'one Redis connection per request' : 'persistent Redis connections'}`,
   );
   const others = plan.sources.length - 1;
+  const legacyPrefixes = plan.artifacts.readThrough === true ? plan.sources.flatMap((d) => (d.kind === 'redis' ? [d.prefix] : [])) : [];
   print(
-    `  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)${others > 0 ? `; the other ${others} source(s) are not read through: apply copies them` : ''}` : 'strict mode: sessions only in Redis'}`,
+    `  handler     ${plan.artifacts.readThrough === true ? `read-through (migrating) mode: a Redis miss falls back to the files in ${plan.source.kind === 'files' ? printable(plan.source.dir) : '?'} (docs/runbook.md)${legacyPrefixes.length > 0 ? `, then the old phpredis keys ${legacyPrefixes.map((p) => `${printable(p)}<ID>`).join(', ')} in the target's Redis (read, never written; apply copies them too)` : ''}${others > legacyPrefixes.length ? `; the other source(s) are not read through: apply copies them` : ''}` : 'strict mode: sessions only in Redis'}`,
   );
   print(`  redis user  ${h.handlerUserLine(plan)}`);
   print(planWrittenLine(printable(planPath), plan.artifacts.readThrough === true));

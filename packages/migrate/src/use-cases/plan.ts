@@ -33,7 +33,7 @@ import {
   type SourceSummary,
   type SummaryOptions,
 } from '../plan.ts';
-import { GENERATE_CHOICES_FILE, artifactsForPlan, describeChoices, readGenerateChoices } from '../artifacts.ts';
+import { GENERATE_CHOICES_FILE, artifactsForPlan, describeChoices, readGenerateChoices, readThroughRedisPrefixes } from '../artifacts.ts';
 import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
 import {
   checkGcMaxlifetime,
@@ -287,6 +287,8 @@ export async function createPlan(input: CreatePlanOptions): Promise<Plan> {
     });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
+      // The handler reads through a Redis source only over its own connection: the target's data.
+      if (options.readThrough === true) readThroughRedisPrefixes(descriptions, conn.description);
       const plan = await buildPlan(options, { sources, descriptions, primary, conn, prefix, outDir, ids, filesSummaries });
       writePlanFile(options.out, plan);
       return plan;

@@ -22,8 +22,10 @@ namespace Acme\Session;
  *   expectedLookupIds  lookup IDs the key ring must have ([] accepts any): key names derive from the
  *                      lookup key, so a wrong key would find no session and log everyone out silently;
  *                      with this set, it fails session_start() and logs both IDs instead
- *   readThrough        null, or ['dir' => ..., 'depth' => ...]: the legacy files save_path a Redis miss
- *                      falls back to while sessions move (docs/runbook.md)
+ *   readThrough        null, or ['dir' => ..., 'depth' => ..., 'redisPrefixes' => [...]]: the legacy
+ *                      files save_path a Redis miss falls back to while sessions move, and the key
+ *                      prefixes of old phpredis sessions in the same Redis read when there is no
+ *                      file (optional; docs/runbook.md)
  *   locking            SessionLock's options (enabled, waitMicros, retries, ttlSeconds, onFailure)
  *
  * Keys and passwords come from the environment of the PHP process (KeyRingLoader,
@@ -97,13 +99,21 @@ final class Bootstrap
                 implode(' or ', $expected)
             ));
         }
+        $store = new SessionStore(new ConnectionFactory($config['redis'] ?? [], $keys, $logger));
         $readThrough = $config['readThrough'] ?? null;
-        $legacy = is_array($readThrough)
-            ? new LegacySessionFiles((string) $readThrough['dir'], (int) $readThrough['depth'], $logger)
-            : null;
+        $legacy = null;
+        if (is_array($readThrough)) {
+            $prefixes = $readThrough['redisPrefixes'] ?? [];
+            $legacy = new LegacySessionFiles(
+                (string) $readThrough['dir'],
+                (int) $readThrough['depth'],
+                $logger,
+                $prefixes !== [] ? new LegacyRedisSessions($store, (array) $prefixes, $logger) : null
+            );
+        }
 
         return new EncryptedRedisSessionHandler(
-            new SessionStore(new ConnectionFactory($config['redis'] ?? [], $keys, $logger)),
+            $store,
             new Envelope($keys, (string) ($config['prefix'] ?? Envelope::DEFAULT_PREFIX)),
             new SessionLock($config['locking'] ?? []),
             $legacy,

@@ -1,0 +1,257 @@
+/**
+ * Read-through with a files source AND a Redis source (plaintext phpredis keys), with real PHP,
+ * phpredis and redis-server, through the CLI (plan --read-through, generate php, apply):
+ *
+ * - in the in-place case (the phpredis keys live in the target's own Redis database), the generated
+ *   handler reads a session it does not find encrypted from its old `PHPREDIS_SESSION:<id>` key,
+ *   written by phpredis's native handler, byte for byte as phpredis would hand it to PHP, before
+ *   apply and after it; it never writes or deletes that key, and nothing is lost: a session changed
+ *   before apply keeps the change (apply's SET NX), one untouched until after apply is copied, a
+ *   destroyed one stays destroyed (its tombstone);
+ * - a Redis source elsewhere (another database here) cannot be read through: plan --read-through
+ *   refuses it in one line (exit 2, no plan written) naming the two plans to make, and so does
+ *   generate php --read-through.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { startRedis, type RedisServer } from './support/servers.ts';
+import { cli, newKey, sid, usageLine } from './support/migrate-cli.ts';
+import { PHP_EXTENSIONS, sessionRequest, type Rendered } from './php/harness.ts';
+
+const PREFIX = 'smsess:';
+const LEGACY = 'PHPREDIS_SESSION:';
+/** The handler's own ACL user (plan --handler-user), created with the rule plan prints. */
+const HANDLER_USER = 'rthandler';
+const HANDLER_PASSWORD = 'rt-handler-pw';
+
+let redis: RedisServer;
+let client: Redis;
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+let filesDir: string;
+
+/** Writes a session through PHP's own save handler (`redis`: phpredis's native one, `files`: PHP's). */
+function phpWrite(handler: 'redis' | 'files', savePath: string, id: string, data: Record<string, unknown>, serializer = 'php'): void {
+  const r = spawnSync(
+    'php',
+    [
+      '-n',
+      ...PHP_EXTENSIONS,
+      '-d',
+      `session.serialize_handler=${serializer}`,
+      '-d',
+      `session.save_handler=${handler}`,
+      '-d',
+      `session.save_path="${savePath}"`,
+      '-d',
+      'session.gc_maxlifetime=1440',
+      '-r',
+      'session_id($argv[1]); session_start(); foreach (json_decode($argv[2], true) as $k => $v) { $_SESSION[$k] = $v; } echo session_write_close() ? "ok" : "failed";',
+      id,
+      JSON.stringify(data),
+    ],
+    { encoding: 'utf8' },
+  );
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toBe('ok');
+}
+
+interface Out {
+  started: boolean;
+  session: Record<string, unknown> | null;
+}
+
+/** One request of the app through the generated bootstrap in `art`. */
+function request(art: string, args: string[], ini: string[] = []): Out {
+  const r = { iniFile: join(art, '99-session-migrate.ini') } as Rendered;
+  // The main plan's handler connects as its own ACL user (HANDLER_USER); the igbinary plan's as default.
+  const password: Record<string, string> = art.endsWith('igb-art') ? {} : { SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD };
+  const res = sessionRequest<Out>(r, args, { ini, dir: root, env: { SESSION_MIGRATE_KEY_FILE: keyFile, ...password } });
+  expect(res.stderr, res.logs.join('\n')).toBe('');
+  return res.out;
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sm-rt-redis-'));
+  ({ keyFile, codec } = await newKey(root));
+  redis = await startRedis();
+  client = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+  await client.connect();
+  filesDir = join(root, 'files');
+  mkdirSync(filesDir, { mode: 0o700 });
+});
+
+afterAll(async () => {
+  client?.disconnect();
+  await redis?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('read-through over a files source and phpredis keys in the same Redis', () => {
+  it('reads the phpredis session before apply and after it, never writes it, and loses nothing', async () => {
+    const saved = `tcp://127.0.0.1:${redis.port}`;
+    const changed = sid('rch', 0); // read and changed by the new handler before apply
+    const untouched = sid('run', 0); // first seen by the new handler after apply
+    const destroyed = sid('rde', 0); // logged out through the new handler before apply
+    const fromFile = sid('fil', 0);
+    phpWrite('redis', saved, changed, { user: 'carol', cart: [1, 2] });
+    phpWrite('redis', saved, untouched, { user: 'uma', n: 3 });
+    phpWrite('redis', saved, destroyed, { user: 'dan' });
+    phpWrite('files', filesDir, fromFile, { user: 'fay' });
+    const legacyBefore = spawnSync('redis-cli', ['-p', String(redis.port), '--raw', 'GET', `${LEGACY}${changed}`], {
+      encoding: 'utf8',
+    }).stdout;
+    expect(legacyBefore).toContain('carol');
+
+    const planFile = join(root, 'plan.json');
+    const art = join(root, 'art');
+    const plan = cli(
+      [
+        'plan',
+        '--source',
+        `files:${filesDir}`,
+        '--source',
+        `redis:redis://127.0.0.1:${redis.port}/0?prefix=${encodeURIComponent(LEGACY)}`,
+        '--target',
+        redis.url,
+        '--prefix',
+        PREFIX,
+        '--key-file',
+        keyFile,
+        '--out',
+        planFile,
+        '--artifacts-dir',
+        art,
+        '--gc-maxlifetime',
+        '1440',
+        '--read-through',
+        '--handler-user',
+        HANDLER_USER,
+      ],
+      {},
+    );
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`then the old phpredis keys ${LEGACY}<ID> in the target's Redis`);
+    // The handler runs as its own ACL user with exactly the rule plan prints, which reaches the old keys.
+    const rule = /\(rule: ([^)]*)\)/.exec(plan.stdout)?.[1] ?? '';
+    expect(rule).toContain(`~${PREFIX}* ~${LEGACY}* -@all`);
+    await client.call('ACL', 'SETUSER', HANDLER_USER, 'on', `>${HANDLER_PASSWORD}`, ...rule.split(' '));
+    const gen = cli(['generate', 'php', '--plan', planFile]);
+    expect(gen.status, gen.stderr).toBe(0);
+
+    // Phase 1: the read-through handler is deployed; apply has not run.
+    const keyOf = (id: string) => codec.keyName(PREFIX, id);
+    const a = request(art, [`--id=${changed}`, `--set=${JSON.stringify({ step: 'before-apply' })}`]);
+    expect(a.started).toBe(true);
+    expect(a.session).toEqual({ user: 'carol', cart: [1, 2] });
+    const f = request(art, [`--id=${fromFile}`]);
+    expect(f.session).toEqual({ user: 'fay' });
+    const d = request(art, [`--id=${destroyed}`, '--destroy']);
+    expect(d.session).toEqual({ user: 'dan' });
+    const u = request(art, [`--id=${untouched}`]); // read, not changed: lazy write or not, still there
+    expect(u.session).toEqual({ user: 'uma', n: 3 });
+    expect(request(art, [`--id=${sid('new', 0)}`]).session).toEqual([]); // no legacy copy anywhere (an empty PHP array in JSON)
+    expect(await client.exists(keyOf(changed))).toBe(1);
+    // The old key is read, never written or deleted (destroy leaves a tombstone instead).
+    expect(await client.get(`${LEGACY}${changed}`)).toBe(legacyBefore.replace(/\n$/, ''));
+    expect(await client.exists(`${LEGACY}${destroyed}`)).toBe(1);
+    expect(await client.ttl(`${LEGACY}${changed}`)).toBeGreaterThan(1000);
+
+    // Phase 2: apply copies both sources while the read-through handler serves.
+    const apply = cli(['apply', '--plan', planFile, '--json']);
+    expect(apply.status, apply.stderr).toBe(0);
+    const counts = (JSON.parse(apply.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts;
+    expect(counts.failed).toBe(0);
+    expect(counts.destroyed).toBe(1);
+
+    expect(request(art, [`--id=${changed}`]).session).toEqual({ user: 'carol', cart: [1, 2], step: 'before-apply' });
+    expect(request(art, [`--id=${untouched}`]).session).toEqual({ user: 'uma', n: 3 });
+    expect(request(art, [`--id=${fromFile}`]).session).toEqual({ user: 'fay' });
+    expect(request(art, [`--id=${destroyed}`]).session).toEqual([]); // stays logged out
+    expect(await client.exists(keyOf(untouched))).toBe(1);
+    expect(await client.get(`${LEGACY}${changed}`)).toBe(legacyBefore.replace(/\n$/, ''));
+
+    // Strict mode afterwards: every session is in encrypted Redis.
+    expect(cli(['generate', 'php', '--plan', planFile, '--strict']).status).toBe(0);
+    expect(request(art, [`--id=${untouched}`]).session).toEqual({ user: 'uma', n: 3 });
+    expect(request(art, [`--id=${changed}`]).session).toEqual({ user: 'carol', cart: [1, 2], step: 'before-apply' });
+  });
+
+  it("hands PHP the old key's bytes as phpredis does: an igbinary session (session.serialize_handler=igbinary) reads back whole", async () => {
+    const id = sid('igb', 0);
+    const legacyKey = `IGB_SESSION:${id}`;
+    phpWrite('redis', `tcp://127.0.0.1:${redis.port}?prefix=IGB_SESSION:`, id, { user: 'iggy', list: [1, 'two', 3.5] }, 'igbinary');
+    const stored = await client.getBuffer(legacyKey);
+    expect(stored?.subarray(0, 4)).toEqual(Buffer.from([0, 0, 0, 2])); // igbinary's header: not the php serializer
+    const dir = join(root, 'igb-files');
+    mkdirSync(dir, { mode: 0o700 });
+    const planFile = join(root, 'igb.json');
+    const art = join(root, 'igb-art');
+    const plan = cli([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--source',
+      `redis:redis://127.0.0.1:${redis.port}/0?prefix=IGB_SESSION%3A`,
+      '--target',
+      redis.url,
+      '--prefix',
+      'igbenc:',
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      art,
+      '--serialize-handler',
+      'igbinary',
+      '--read-through',
+    ]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(cli(['generate', 'php', '--plan', planFile]).status).toBe(0);
+    const ini = ['session.serialize_handler=igbinary'];
+    const r = request(art, [`--id=${id}`, `--set=${JSON.stringify({ seen: true })}`], ini);
+    expect(r.session).toEqual({ user: 'iggy', list: [1, 'two', 3.5] });
+    expect(await client.getBuffer(legacyKey)).toEqual(stored); // never written
+    expect(request(art, [`--id=${id}`], ini).session).toEqual({ user: 'iggy', list: [1, 'two', 3.5], seen: true });
+  });
+
+  it('refuses --read-through with a Redis source in another database: one line, exit 2, no plan', async () => {
+    const planFile = join(root, 'elsewhere.json');
+    const args = (extra: string[]) => [
+      'plan',
+      '--source',
+      `redis:redis://127.0.0.1:${redis.port}/1?prefix=${encodeURIComponent(LEGACY)}`,
+      '--source',
+      `files:${filesDir}`,
+      '--target',
+      redis.url,
+      '--prefix',
+      PREFIX,
+      '--key-file',
+      keyFile,
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, 'art-elsewhere'),
+      ...extra,
+    ];
+    expect(usageLine(cli(args(['--read-through'])))).toMatch(
+      /--read-through: the handler reads old phpredis keys only in the target's own Redis database, and redis:.*\/1.* is elsewhere; make one plan for that Redis source without --read-through and apply it before the handler switch, and one plan for the files source with --read-through/,
+    );
+    expect(existsSync(planFile)).toBe(false);
+    // The same plan without read-through is fine; generate php --read-through on it is refused alike.
+    const made = cli(args([]));
+    expect(made.status, made.stderr).toBe(0);
+    expect(usageLine(cli(['generate', 'php', '--plan', planFile, '--read-through']))).toMatch(
+      /--read-through: the handler reads old phpredis keys only in the target's own Redis database/,
+    );
+    expect(existsSync(join(root, 'art-elsewhere', '99-session-migrate.ini'))).toBe(false);
+  });
+});

@@ -5,11 +5,11 @@
  * here: what readSessionIni reads is checked against real php and php-fpm in test/plan-php-ini.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserFacingError } from '@session-migrate/common';
-import { gcMaxlifetimeFromIni } from '../src/index.ts';
+import { gcMaxlifetimeFromIni, iniConsistency } from '../src/index.ts';
 
 let dir: string;
 const ini = (name: string, text: string): string => {
@@ -119,5 +119,29 @@ describe('per-directory values', () => {
       `warning: [PATH=/var/www/admin] in ${file}:3 sets session.gc_maxlifetime 86400 for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
       `note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:1; --php-ini ${file}`,
     ]);
+  });
+});
+
+describe('iniConsistency', () => {
+  it('a save_path through a symbolic link names the same directory as the source given by its target: no warning', () => {
+    const real = join(dir, 'sessions-real');
+    const link = join(dir, 'sessions-link');
+    mkdirSync(real);
+    symlinkSync(real, link);
+    const said: string[] = [];
+    const read = (path: string) =>
+      gcMaxlifetimeFromIni({
+        phpIni: { file: ini('sp.ini', `session.save_handler = files\nsession.save_path = "${path}"\n`), scanDir: '' },
+        gcMaxlifetime: 1440,
+      }).ini!;
+    const { dev, ino } = statSync(real);
+    const source = { kind: 'files' as const, dir: real, savePath: real, depth: 0, dev, ino };
+    iniConsistency(read(link), 'php', [source], (w) => said.push(w));
+    iniConsistency(read(`1;0600;${link}`), 'php', [source], (w) => said.push(w));
+    expect(said).toEqual([]);
+    // Another directory is still named.
+    iniConsistency(read(join(dir, 'elsewhere')), 'php', [source], (w) => said.push(w));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/^warning: session.save_path in the PHP configuration is .*elsewhere.*which no files source reads/);
   });
 });

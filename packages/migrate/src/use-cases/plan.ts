@@ -177,9 +177,12 @@ export function gcMaxlifetimeFromIni(
  * Warnings when the PHP configuration read for gc_maxlifetime disagrees with the plan's other inputs:
  * its session.serialize_handler is not --serialize-handler (apply would decode with the wrong one), or
  * its save handler is `files` and its save_path directory (mod_files.c syntax, parseFilesSavePath) is
- * none of the files sources (the php.ini may be another pool's).
+ * none of the files sources (the php.ini may be another pool's). Directories are compared as the
+ * sources' own duplicate check does (packages/sources distinct.ts): by device and inode where the
+ * save_path exists, so a save_path through a symbolic link (/var/lib/php/sessions -> /srv/sessions)
+ * names the same directory as a source given by its target; by absolute path where it does not.
  */
-function iniConsistency(
+export function iniConsistency(
   ini: NonNullable<ReturnType<typeof gcMaxlifetimeFromIni>['ini']>,
   serializeHandler: string,
   sources: readonly SourceDescription[],
@@ -193,11 +196,23 @@ function iniConsistency(
   const files = sources.filter((d) => d.kind === 'files');
   if (ini.values['session.save_handler'].value !== 'files' || files.length === 0) return;
   const sp = ini.values['session.save_path'];
-  const dir = resolve(parseFilesSavePath(sp.value).path);
-  if (!files.some((d) => d.kind === 'files' && resolve(d.dir) === dir))
+  const path = parseFilesSavePath(sp.value).path;
+  const st = statOrUndefined(path);
+  const same = (d: SourceDescription): boolean =>
+    d.kind === 'files' && (st !== undefined ? d.dev === st.dev && d.ino === st.ino : resolve(d.dir) === resolve(path));
+  if (!files.some(same))
     onWarning?.(
       `warning: session.save_path in the PHP configuration is ${printable(sp.value)} (${whereSet(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
     );
+}
+
+/** stat(2) of a path (symbolic links followed), or undefined when it cannot be read. */
+function statOrUndefined(path: string): { dev: number; ino: number } | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -510,63 +510,11 @@ function refuseToReplaceNonPlan(path: string): void {
  * @throws UserFacingError when it is missing, not JSON, or not a session-migrate plan of this version.
  */
 export function readPlanFile(path: string): Plan {
-  let text: string;
-  try {
-    if (!statSync(path).isFile()) throw new UserFacingError(`plan ${path}: not a regular file`);
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if (err instanceof UserFacingError) throw err;
-    throw new UserFacingError(`plan ${path}: ${describeFsError(err)}; create one with 'session-migrate plan'`);
-  }
-  let plan: unknown;
-  try {
-    plan = JSON.parse(text);
-  } catch {
-    throw new UserFacingError(`plan ${path}: not valid JSON`);
-  }
-  if (typeof plan !== 'object' || plan === null || Array.isArray(plan))
-    throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
-  const p = plan as Partial<Plan>;
-  if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
-  if (!READABLE_VERSIONS.includes(p.version as number))
-    throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
+  const p = readPlanJson(path);
   // Version 2: one source, counted in `summary`.
   const sources = ((p.version as number) === 2 ? [{ ...(p.source as SourceDescription), summary: p.summary }] : p.sources) as unknown;
-  const validSource = (src: Partial<SourceDescription> | undefined): boolean =>
-    src?.kind === 'redis'
-      ? typeof src.url === 'string' &&
-        typeof src.prefix === 'string' &&
-        src.prefix !== '' &&
-        typeof src.spec === 'string' &&
-        Number.isInteger(src.port) &&
-        Number.isInteger(src.db)
-      : src?.kind === 'files' &&
-        typeof src.dir === 'string' &&
-        typeof src.savePath === 'string' &&
-        Number.isInteger(src.depth) &&
-        (src.phpUids === undefined ||
-          (Array.isArray(src.phpUids) && src.phpUids.every((u) => Number.isInteger(u) && u >= 0 && u < 2 ** 32)));
-  const sourceOk =
-    Array.isArray(sources) &&
-    sources.length > 0 &&
-    sources.every((x) => validSource(x as Partial<SourceDescription>) && typeof (x as PlanSource).summary?.found === 'number') &&
-    validSource(p.source as Partial<SourceDescription> | undefined);
-  const ok =
-    sourceOk &&
-    typeof p.target?.url === 'string' &&
-    typeof p.target.prefix === 'string' &&
-    validPlanKey(p.key) &&
-    Number.isInteger(p.php?.gcMaxlifetime) &&
-    p.php!.gcMaxlifetime > 0 &&
-    p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
-    /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) &&
-    SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
-    typeof p.artifacts?.outDir === 'string' &&
-    typeof p.artifacts.installDir === 'string' &&
-    Number.isInteger(p.limits?.maxSessionBytes) &&
-    p.limits!.maxSessionBytes > 0 &&
-    typeof p.summary?.found === 'number';
-  if (!ok) throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
+  if (!planSourcesOk(sources, p.source) || !planFieldsOk(p))
+    throw new UserFacingError(`plan ${path}: missing or malformed fields; re-run plan`);
   const handlerUser: unknown = p.artifacts!.handlerUser;
   if (handlerUser !== undefined) {
     try {
@@ -587,6 +535,81 @@ export function readPlanFile(path: string): Plan {
     key,
     artifacts: { ...p.artifacts!, outDir: resolve(p.artifacts!.outDir) },
   };
+}
+
+/**
+ * A plan file's JSON object, of this format and a version this build reads (READABLE_VERSIONS); its
+ * fields are not checked yet.
+ * @throws UserFacingError when the file is missing or not regular, not JSON, not a plan, or of another version.
+ */
+function readPlanJson(path: string): Partial<Plan> {
+  let text: string;
+  try {
+    if (!statSync(path).isFile()) throw new UserFacingError(`plan ${path}: not a regular file`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof UserFacingError) throw err;
+    throw new UserFacingError(`plan ${path}: ${describeFsError(err)}; create one with 'session-migrate plan'`);
+  }
+  let plan: unknown;
+  try {
+    plan = JSON.parse(text);
+  } catch {
+    throw new UserFacingError(`plan ${path}: not valid JSON`);
+  }
+  if (typeof plan !== 'object' || plan === null || Array.isArray(plan))
+    throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
+  const p = plan as Partial<Plan>;
+  if (p.format !== PLAN_FORMAT) throw new UserFacingError(`plan ${path}: not a session-migrate plan`);
+  if (!READABLE_VERSIONS.includes(p.version as number))
+    throw new UserFacingError(`plan ${path}: plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION}); re-run plan`);
+  return p;
+}
+
+/** Whether a recorded source has the fields its kind needs (files: a uid list, if any, of valid uids). */
+function validPlanSource(src: Partial<SourceDescription> | undefined): boolean {
+  return src?.kind === 'redis'
+    ? typeof src.url === 'string' &&
+        typeof src.prefix === 'string' &&
+        src.prefix !== '' &&
+        typeof src.spec === 'string' &&
+        Number.isInteger(src.port) &&
+        Number.isInteger(src.db)
+    : src?.kind === 'files' &&
+        typeof src.dir === 'string' &&
+        typeof src.savePath === 'string' &&
+        Number.isInteger(src.depth) &&
+        (src.phpUids === undefined ||
+          (Array.isArray(src.phpUids) && src.phpUids.every((u) => Number.isInteger(u) && u >= 0 && u < 2 ** 32)));
+}
+
+/** Whether the plan's sources (at least one, each counted) and its first `source` are well formed. */
+function planSourcesOk(sources: unknown, first: unknown): boolean {
+  return (
+    Array.isArray(sources) &&
+    sources.length > 0 &&
+    sources.every((x) => validPlanSource(x as Partial<SourceDescription>) && typeof (x as PlanSource).summary?.found === 'number') &&
+    validPlanSource(first as Partial<SourceDescription> | undefined)
+  );
+}
+
+/** Whether the plan's target, key, PHP settings, artifacts, limits and summary are well formed. */
+function planFieldsOk(p: Partial<Plan>): boolean {
+  return (
+    typeof p.target?.url === 'string' &&
+    typeof p.target.prefix === 'string' &&
+    validPlanKey(p.key) &&
+    Number.isInteger(p.php?.gcMaxlifetime) &&
+    p.php!.gcMaxlifetime > 0 &&
+    p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
+    /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) &&
+    SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
+    typeof p.artifacts?.outDir === 'string' &&
+    typeof p.artifacts.installDir === 'string' &&
+    Number.isInteger(p.limits?.maxSessionBytes) &&
+    p.limits!.maxSessionBytes > 0 &&
+    typeof p.summary?.found === 'number'
+  );
 }
 
 const HOST_PORT_LIST = (v: unknown): boolean =>

@@ -5,7 +5,7 @@
  * named by the PID and port it prints.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,32 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Running, not a zombie (a killed child waits to be reaped: kill(pid, 0) still succeeds then); proc(5) stat. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The PIDs of `parent`'s children whose command is `comm` (proc(5): /proc/PID/task/TID/children). */
+function childrenNamed(parent: number, comm: string): number[] {
+  try {
+    const kids = readFileSync(`/proc/${parent}/task/${parent}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+    return kids.filter((k) => {
+      try {
+        return readFileSync(`/proc/${k}/comm`, 'latin1').trim() === comm;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection({ port, host: '127.0.0.1' }, () => {
@@ -52,6 +78,27 @@ function listening(port: number): Promise<boolean> {
 }
 
 describe('session-migrate demo', () => {
+  it('SIGTERM while redis-server is still starting (spawned, not yet answering): the server is killed too, nothing is left', async () => {
+    const tmp = mkdtempSync(join(scratchRoot, 'early-'));
+    const child = spawn(process.execPath, [BIN, 'demo', '--users', '2'], { env: { ...process.env, TMPDIR: tmp } });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    // The moment redis-server is spawned: before startRedis returned it to the demo.
+    let redisPid: number | undefined;
+    for (let i = 0; i < 20_000 && redisPid === undefined && child.exitCode === null; i++) {
+      redisPid = childrenNamed(child.pid!, 'redis-server')[0];
+      if (redisPid === undefined) await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(redisPid).toBeDefined();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    expect(err).toBe('session-migrate: interrupted: demo stopped its servers and removed the sandbox\n');
+    for (let i = 0; i < 50 && running(redisPid!); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(running(redisPid!)).toBe(false);
+    expect(leftovers(tmp)).toEqual([]);
+  });
+
   it("passes in a shell with a deployment's SESSION_MIGRATE_* variables exported, and prints none of them", () => {
     const tmp = mkdtempSync(join(scratchRoot, 'env-'));
     const env = deploymentEnv(tmp);

@@ -17,6 +17,7 @@ import { verifyCommand } from './commands/verify.ts';
 import {
   CookieClient,
   createSandbox,
+  killSpawnedNow,
   removeSandbox,
   startPhpServer,
   startRedis,
@@ -229,6 +230,7 @@ function onSignalsCleanUp(
 ): () => void {
   const handler = (signal: keyof typeof SIGNAL_EXIT): void => {
     for (const s of servers) s.killNow();
+    killSpawnedNow(); // a server still starting when the signal came (not in `servers` yet)
     const layout = sandbox();
     if (layout !== undefined && !keep) removeSandbox(layout);
     const left = layout === undefined ? '' : keep ? `; sandbox kept in ${layout.root}` : ' and removed the sandbox';

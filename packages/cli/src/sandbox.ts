@@ -39,6 +39,31 @@ function killChildNow(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
+/**
+ * Every server this module spawned that has not exited, from the moment of its spawn, with the
+ * directory it owns (removed when it is killed). A signal that arrives while a server starts (before
+ * startRedis or startPhpServer returned it to its caller) still finds it here: killSpawnedNow.
+ */
+const spawned = new Map<ChildProcess, string | undefined>();
+
+function tracked(child: ChildProcess, dir?: string): ChildProcess {
+  spawned.set(child, dir);
+  child.once('exit', () => spawned.delete(child));
+  return child;
+}
+
+/**
+ * Ends at once (SIGKILL, without waiting) every server startRedis or startPhpServer spawned that is
+ * still running, started or still starting, and removes their directories: for a signal handler
+ * about to exit the process.
+ */
+export function killSpawnedNow(): void {
+  for (const [child, dir] of spawned) {
+    killChildNow(child);
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -88,10 +113,11 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
   requireProgram('redis-server', ['--version'], 'redis-server');
   port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sm-redis-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
-    { stdio: 'ignore' },
+  const child = tracked(
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
+      stdio: 'ignore',
+    }),
+    dir,
   );
   try {
     await waitForPort(port, child, 'redis-server');
@@ -146,7 +172,7 @@ export async function startPhpServer(options: {
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   if (options.scanDir !== undefined) env.PHP_INI_SCAN_DIR = `:${options.scanDir}`;
   else delete env.PHP_INI_SCAN_DIR;
-  const child = spawn('php', ['-c', options.phpIni, '-S', `127.0.0.1:${port}`, '-t', options.docroot], { stdio: 'ignore', env });
+  const child = tracked(spawn('php', ['-c', options.phpIni, '-S', `127.0.0.1:${port}`, '-t', options.docroot], { stdio: 'ignore', env }));
   try {
     await waitForPort(port, child, 'php -S');
   } catch (err) {

@@ -51,13 +51,16 @@ function running(pid: number): boolean {
   }
 }
 
-/** The PIDs of `parent`'s children whose command is `comm` (proc(5): /proc/PID/task/TID/children). */
-function childrenNamed(parent: number, comm: string): number[] {
+/**
+ * The PIDs of `parent`'s children whose command line contains `word` (proc(5):
+ * /proc/PID/task/TID/children, /proc/PID/cmdline).
+ */
+function childrenWith(parent: number, word: string): number[] {
   try {
     const kids = readFileSync(`/proc/${parent}/task/${parent}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
     return kids.filter((k) => {
       try {
-        return readFileSync(`/proc/${k}/comm`, 'latin1').trim() === comm;
+        return readFileSync(`/proc/${k}/cmdline`, 'latin1').split('\0').includes(word);
       } catch {
         return false;
       }
@@ -84,10 +87,11 @@ describe('session-migrate demo', () => {
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    // The moment redis-server is spawned: before startRedis returned it to the demo.
+    // The moment redis-server is spawned (the server, with --port; not the `redis-server --version`
+    // probe before it): before startRedis returned it to the demo.
     let redisPid: number | undefined;
     for (let i = 0; i < 20_000 && redisPid === undefined && child.exitCode === null; i++) {
-      redisPid = childrenNamed(child.pid!, 'redis-server')[0];
+      redisPid = childrenWith(child.pid!, '--port')[0];
       if (redisPid === undefined) await new Promise((r) => setTimeout(r, 1));
     }
     expect(redisPid).toBeDefined();

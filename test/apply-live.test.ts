@@ -79,10 +79,12 @@ beforeAll(async () => {
   expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
   codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);
 });
-// ~100,000 session files: removed here, not left to the run's TMPDIR teardown (test/support/global-setup.ts)
+// ~100,000 session files: removed here, not left to the run's TMPDIR teardown (test/support/global-setup.ts).
+// Its own timeout: on a loaded machine the removal took more than the default 60 s hook timeout and
+// failed the file after every test had passed.
 afterAll(() => {
   if (root) rmSync(root, { recursive: true, force: true });
-});
+}, 600_000);
 
 /** n session files with distinct contents; returns their IDs. */
 function makeSessions(dir: string, n: number, tag: string): string[] {

@@ -144,4 +144,17 @@ describe('iniConsistency', () => {
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(/^warning: session.save_path in the PHP configuration is .*elsewhere.*which no files source reads/);
   });
+
+  it('a configuration whose save handler is not files, for a plan of session files: a warning naming the handler and where it is set', () => {
+    const real = join(dir, 'sessions-real-2');
+    mkdirSync(real);
+    const { dev, ino } = statSync(real);
+    const source = { kind: 'files' as const, dir: real, savePath: real, depth: 0, dev, ino };
+    const file = ini('redis.ini', 'session.save_handler = redis\nsession.save_path = "tcp://127.0.0.1:6379"\n');
+    const said: string[] = [];
+    iniConsistency(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 1440 }).ini!, 'php', [source], (w) => said.push(w));
+    expect(said).toEqual([
+      `warning: session.save_handler is redis in the PHP configuration (${file}:1), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
+    ]);
+  });
 });

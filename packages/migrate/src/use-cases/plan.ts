@@ -176,8 +176,9 @@ export function gcMaxlifetimeFromIni(
 /**
  * Warnings when the PHP configuration read for gc_maxlifetime disagrees with the plan's other inputs:
  * its session.serialize_handler is not --serialize-handler (apply would decode with the wrong one), or
- * its save handler is `files` and its save_path directory (mod_files.c syntax, parseFilesSavePath) is
- * none of the files sources (the php.ini may be another pool's). Directories are compared as the
+ * the plan has files sources while its save handler is not `files`, or its save_path directory
+ * (mod_files.c syntax, parseFilesSavePath) is none of the files sources (the php.ini may be another
+ * pool's). Directories are compared as the
  * sources' own duplicate check does (packages/sources distinct.ts): by device and inode where the
  * save_path exists, so a save_path through a symbolic link (/var/lib/php/sessions -> /srv/sessions)
  * names the same directory as a source given by its target; by absolute path where it does not.
@@ -194,7 +195,14 @@ export function iniConsistency(
       `warning: session.serialize_handler is ${printable(ser.value)} in the PHP configuration (${whereSet(ser)}), but --serialize-handler is ${serializeHandler}: sessions in the other format would not be migrated; check which is right`,
     );
   const files = sources.filter((d) => d.kind === 'files');
-  if (ini.values['session.save_handler'].value !== 'files' || files.length === 0) return;
+  if (files.length === 0) return;
+  const handler = ini.values['session.save_handler'];
+  if (handler.value !== 'files') {
+    onWarning?.(
+      `warning: session.save_handler is ${printable(handler.value)} in the PHP configuration (${whereSet(handler)}), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
+    );
+    return;
+  }
   const sp = ini.values['session.save_path'];
   const path = parseFilesSavePath(sp.value).path;
   const st = statOrUndefined(path);

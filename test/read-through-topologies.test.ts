@@ -8,7 +8,9 @@
  *   generated handler, as its own ACL user with exactly the rule plan prints, reads each old key
  *   (whose hash slot differs from its encrypted key's, often on another master) before apply, and
  *   after apply everything is in encrypted Redis; nothing is lost, the old keys are never written, and
- *   no command is refused (empty ACL LOG on every node).
+ *   no command is refused (empty ACL LOG on every node). With locking off (every read is one READ
+ *   script, which RedisCluster answers with null for a missing key, \Redis with false), a new session
+ *   ID starts empty and is stored, in read-through and in strict mode.
  * - Sentinel: phpredis's native `redis` handler writes to the master; the plan's target is the
  *   Sentinel URL and its Redis source the master by address, or the same Sentinel master by a URL
  *   written differently: both are the same data; the handler (RedisSentinel) reads the old keys.
@@ -62,6 +64,7 @@ function phpWrite(handler: 'redis' | 'rediscluster' | 'files', savePath: string,
 
 interface Out {
   started: boolean;
+  idAfter: string;
   session: Record<string, unknown> | unknown[] | null;
 }
 
@@ -258,6 +261,30 @@ describe('read-through of phpredis keys on a Redis Cluster (3 masters)', () => {
     });
     expect(await refusals(cluster.nodes)).toEqual([]);
   }, 180_000);
+
+  it('with locking off (each read one READ script: RedisCluster hands a missing key as null), a new session ID starts empty and is stored', async () => {
+    const filesDir = join(root, 'cluster-nolock-files');
+    mkdirSync(filesDir, { mode: 0o700 });
+    const { planFile, art, rule } = plan(
+      'cluster-nolock',
+      `redis://127.0.0.1:${cluster.nodes[2]!.port}/0?prefix=PHPREDIS_CLUSTER_SESSION%3A`,
+      `redis://127.0.0.1:${cluster.nodes[0]!.port}/0`,
+      filesDir,
+    );
+    for (const n of cluster.nodes) {
+      await n.admin.call('ACL', 'SETUSER', HANDLER_USER, 'reset', 'on', `>${HANDLER_PASSWORD}`, ...rule.split(' '));
+    }
+    for (const mode of [[], ['--strict']]) {
+      const gen = cli(['generate', 'php', '--plan', planFile, '--no-locking', ...mode]);
+      expect(gen.status, gen.stderr).toBe(0);
+      const id = sid(mode.length === 0 ? 'clnolock' : 'clnostr', 0);
+      const first = request(art, [`--id=${id}`, `--set=${JSON.stringify({ fresh: 1 })}`]).out;
+      expect(first).toMatchObject({ started: true, session: [] });
+      // Strict mode (the generated ini's session.use_strict_mode=1) gives an unknown ID a new one.
+      expect(first.idAfter).toMatch(/^[\w,-]{22,}$/);
+      expect(request(art, [`--id=${first.idAfter}`]).out.session).toEqual({ fresh: 1 });
+    }
+  }, 60_000);
 });
 
 describe('read-through of phpredis keys behind Sentinel', () => {

@@ -197,11 +197,17 @@ LUA;
     public function read(string $key, string $tombstoneKey, bool $readThrough): array
     {
         $reply = $this->script('READ', self::READ, [$key, $tombstoneKey], [$readThrough ? '1' : '0'], $key);
-        if (!is_array($reply) || count($reply) !== 2 || !(is_string($reply[0]) || $reply[0] === false)) {
+        if (!is_array($reply) || count($reply) !== 2) {
+            throw $this->shapeError('READ', $key);
+        }
+        // A missing key (Lua false, a nil bulk in the reply) comes as false from \Redis and as null
+        // from \RedisCluster (phpredis library.c vs cluster_library.c multi-bulk replies).
+        $value = $reply[0] ?? false;
+        if (!is_string($value) && $value !== false) {
             throw $this->shapeError('READ', $key);
         }
 
-        return [$reply[0], (int) $reply[1] === 1];
+        return [$value, (int) $reply[1] === 1];
     }
 
     /**

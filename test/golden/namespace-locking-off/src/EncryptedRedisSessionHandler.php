@@ -379,6 +379,7 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         $id = (string) $id;
         $key = $this->envelope->keyName($id);
         $this->dropPending();
+        $taken = false; // this call took the session's lock
         try {
             if (!$this->lock->enabled() || $this->lock->held() !== '') {
                 // No locking, or a collision check of session_create_id()/session_regenerate_id()
@@ -413,13 +414,16 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
 
                 return $value !== false || $this->legacyExists($id, $key, $destroyed);
             }
+            // Held from here: a failure below (the legacy key's GET) releases it in the catch.
+            $this->lock->markHeld($lockKey);
+            $taken = true;
             if ($found['value'] === false && !$this->legacyExists($id, $key, $found['destroyed'])) {
                 if ($this->legacy !== null) {
                     $this->store->unlock($lockKey, $this->lock->token());
                 }
+                $this->lock->markReleased();
                 return false;
             }
-            $this->lock->markHeld($lockKey);
             $this->pending = ['id' => $id, 'value' => $found['value'], 'destroyed' => $found['destroyed']];
 
             return true;
@@ -427,6 +431,12 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
             // Never a new session ID because of an error: PHP goes on to read(), which fails.
             $this->log($e->getMessage());
             $this->failedId = $id;
+            if ($taken) {
+                // The lock this call took before the legacy key's GET failed is given back now, so
+                // the failed read leaves none (phpredis's PS_CLOSE_FUNC releases its lock after a
+                // failed PS_READ_FUNC; redis_session.c).
+                $this->dropLock($id);
+            }
 
             return true;
         }

@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { cli, newKey, sid, usageLine } from './support/migrate-cli.ts';
-import { PHP_EXTENSIONS, sessionRequest, type Rendered } from './php/harness.ts';
+import { phpNativeWrite, sessionRequest, type Rendered } from './php/harness.ts';
 
 const PREFIX = 'smsess:';
 const LEGACY = 'PHPREDIS_SESSION:';
@@ -35,32 +35,6 @@ let root: string;
 let keyFile: string;
 let codec: EnvelopeCodec;
 let filesDir: string;
-
-/** Writes a session through PHP's own save handler (`redis`: phpredis's native one, `files`: PHP's). */
-function phpWrite(handler: 'redis' | 'files', savePath: string, id: string, data: Record<string, unknown>, serializer = 'php'): void {
-  const r = spawnSync(
-    'php',
-    [
-      '-n',
-      ...PHP_EXTENSIONS,
-      '-d',
-      `session.serialize_handler=${serializer}`,
-      '-d',
-      `session.save_handler=${handler}`,
-      '-d',
-      `session.save_path="${savePath}"`,
-      '-d',
-      'session.gc_maxlifetime=1440',
-      '-r',
-      'session_id($argv[1]); session_start(); foreach (json_decode($argv[2], true) as $k => $v) { $_SESSION[$k] = $v; } echo session_write_close() ? "ok" : "failed";',
-      id,
-      JSON.stringify(data),
-    ],
-    { encoding: 'utf8' },
-  );
-  expect(r.stderr).toBe('');
-  expect(r.stdout).toBe('ok');
-}
 
 interface Out {
   started: boolean;
@@ -100,10 +74,10 @@ describe('read-through over a files source and phpredis keys in the same Redis',
     const untouched = sid('run', 0); // first seen by the new handler after apply
     const destroyed = sid('rde', 0); // logged out through the new handler before apply
     const fromFile = sid('fil', 0);
-    phpWrite('redis', saved, changed, { user: 'carol', cart: [1, 2] });
-    phpWrite('redis', saved, untouched, { user: 'uma', n: 3 });
-    phpWrite('redis', saved, destroyed, { user: 'dan' });
-    phpWrite('files', filesDir, fromFile, { user: 'fay' });
+    phpNativeWrite('redis', saved, changed, { user: 'carol', cart: [1, 2] });
+    phpNativeWrite('redis', saved, untouched, { user: 'uma', n: 3 });
+    phpNativeWrite('redis', saved, destroyed, { user: 'dan' });
+    phpNativeWrite('files', filesDir, fromFile, { user: 'fay' });
     const legacyBefore = spawnSync('redis-cli', ['-p', String(redis.port), '--raw', 'GET', `${LEGACY}${changed}`], {
       encoding: 'utf8',
     }).stdout;
@@ -186,7 +160,7 @@ describe('read-through over a files source and phpredis keys in the same Redis',
   it("hands PHP the old key's bytes as phpredis does: an igbinary session (session.serialize_handler=igbinary) reads back whole", async () => {
     const id = sid('igb', 0);
     const legacyKey = `IGB_SESSION:${id}`;
-    phpWrite('redis', `tcp://127.0.0.1:${redis.port}?prefix=IGB_SESSION:`, id, { user: 'iggy', list: [1, 'two', 3.5] }, 'igbinary');
+    phpNativeWrite('redis', `tcp://127.0.0.1:${redis.port}?prefix=IGB_SESSION:`, id, { user: 'iggy', list: [1, 'two', 3.5] }, 'igbinary');
     const stored = await client.getBuffer(legacyKey);
     expect(stored?.subarray(0, 4)).toEqual(Buffer.from([0, 0, 0, 2])); // igbinary's header: not the php serializer
     const dir = join(root, 'igb-files');

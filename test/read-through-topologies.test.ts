@@ -16,14 +16,13 @@
  *   written differently: both are the same data; the handler (RedisSentinel) reads the old keys.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startCluster, startSentinel, type ClusterTopology, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, newKey, sid } from './support/migrate-cli.ts';
-import { PHP_EXTENSIONS, sessionRequest, type Rendered } from './php/harness.ts';
+import { phpNativeWrite, sessionRequest, type Rendered } from './php/harness.ts';
 
 const PREFIX = 'smsess:';
 const HANDLER_USER = 'rthandler';
@@ -37,30 +36,6 @@ const LEGACY_TTL = 1300;
 let root: string;
 let keyFile: string;
 let codec: EnvelopeCodec;
-
-/** Writes a session through phpredis's native save handler (`redis` or `rediscluster`). */
-function phpWrite(handler: 'redis' | 'rediscluster' | 'files', savePath: string, id: string, data: Record<string, unknown>): void {
-  const r = spawnSync(
-    'php',
-    [
-      '-n',
-      ...PHP_EXTENSIONS,
-      '-d',
-      `session.save_handler=${handler}`,
-      '-d',
-      `session.save_path="${savePath}"`,
-      '-d',
-      'session.gc_maxlifetime=1440',
-      '-r',
-      'session_id($argv[1]); session_start(); foreach (json_decode($argv[2], true) as $k => $v) { $_SESSION[$k] = $v; } echo session_write_close() ? "ok" : "failed";',
-      id,
-      JSON.stringify(data),
-    ],
-    { encoding: 'utf8' },
-  );
-  expect(r.stderr).toBe('');
-  expect(r.stdout).toBe('ok');
-}
 
 interface Out {
   started: boolean;
@@ -146,7 +121,7 @@ async function readThroughCycle(o: {
   o.write(changed, { user: 'carol', cart: [1, 2] });
   o.write(untouched, { user: 'uma', n: 3 });
   o.write(destroyed, { user: 'dan' });
-  phpWrite('files', o.filesDir, fromFile, { user: 'fay' });
+  phpNativeWrite('files', o.filesDir, fromFile, { user: 'fay' });
   const before = new Map<string, string | null>();
   for (const id of [changed, untouched, destroyed]) {
     await o.expire(`${o.legacy}${id}`, LEGACY_TTL);
@@ -254,7 +229,7 @@ describe('read-through of phpredis keys on a Redis Cluster (3 masters)', () => {
       ttl: (k) => c.ttl(k),
       exists: (k) => c.exists(k),
       expire: (k, s) => c.expire(k, s),
-      write: (id, data) => phpWrite('rediscluster', seeds, id, data),
+      write: (id, data) => phpNativeWrite('rediscluster', seeds, id, data),
       filesDir,
       planned,
       ids: { changed: ids[0]!, untouched: ids[1]!, destroyed: ids[2]! },
@@ -338,7 +313,7 @@ describe('read-through of phpredis keys behind Sentinel', () => {
       ttl: (k) => m.ttl(k),
       exists: (k) => m.exists(k),
       expire: (k, s) => m.expire(k, s),
-      write: (id, data) => phpWrite('redis', `tcp://127.0.0.1:${master.port}`, id, data),
+      write: (id, data) => phpNativeWrite('redis', `tcp://127.0.0.1:${master.port}`, id, data),
       filesDir,
       planned,
       ids: { changed: sid('sec', 0), untouched: sid('seu', 0), destroyed: sid('sed', 0) },

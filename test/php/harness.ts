@@ -4,6 +4,7 @@
  * envelope vectors.
  */
 import { spawnSync } from 'node:child_process';
+import { expect } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,3 +157,40 @@ export const vectors = JSON.parse(readFileSync(join(REPO, 'docs/envelope-vectors
 
 /** Lines PHP prints for deprecations, warnings and notices (display_errors=1 format). */
 export const PHP_DIAGNOSTIC = /(Deprecated|Warning|Notice|Fatal error|Parse error):/;
+
+/**
+ * Writes a session through one of PHP's own save handlers (`redis`/`rediscluster`: phpredis's native
+ * ones; `files`: PHP's), as the application did before the migration: `session_id(ID)`,
+ * `session_start()`, the entries of `data`, `session_write_close()`. Fails the test on any PHP output
+ * on stderr or a failed write.
+ */
+export function phpNativeWrite(
+  handler: 'redis' | 'rediscluster' | 'files',
+  savePath: string,
+  id: string,
+  data: Record<string, unknown>,
+  serializer = 'php',
+): void {
+  const r = spawnSync(
+    'php',
+    [
+      '-n',
+      ...PHP_EXTENSIONS,
+      '-d',
+      `session.serialize_handler=${serializer}`,
+      '-d',
+      `session.save_handler=${handler}`,
+      '-d',
+      `session.save_path="${savePath}"`,
+      '-d',
+      'session.gc_maxlifetime=1440',
+      '-r',
+      'session_id($argv[1]); session_start(); foreach (json_decode($argv[2], true) as $k => $v) { $_SESSION[$k] = $v; } echo session_write_close() ? "ok" : "failed";',
+      id,
+      JSON.stringify(data),
+    ],
+    { encoding: 'utf8' },
+  );
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toBe('ok');
+}

@@ -376,74 +376,129 @@ function rewriteFiles(
   edits: ReadonlyMap<string, FileAnalysis['edits']>,
   registeredIn: string[],
 ): { changes: FileChange[]; refused?: string } {
-  const { options, rel, findings, skipped } = run;
-  /** A file whose changes were not made: its change findings become one error. */
-  const unmade = (r: string, id: string, reason: string) => {
-    const made = new Set(['handler-registered', 'files-handler-call-removed', 'files-handler-call-neutralized', 'custom-handler-replaced']);
-    const dropped = findings.filter((f) => f.file === r && made.has(f.id));
-    for (const f of dropped) findings.splice(findings.indexOf(f), 1);
-    skipped.push({ file: r, reason });
-    findings.push({ file: r, line: 0, id, severity: 'high', message: `${reason} (${dropped.length} change(s) not made)` });
-    if (registeredIn.includes(r)) registeredIn.splice(registeredIn.indexOf(r), 1);
-  };
-  const changes: FileChange[] = [];
-  const planned: Array<{ abs: string; before: string; after: string; change: FileChange }> = [];
+  const planned = planRewrites(run, texts, edits, registeredIn);
+  if (run.options.dryRun !== true) return { changes: writePlanned(run, planned, registeredIn) };
+  // The dry run checks what the real run would check first, so it refuses as the real run would.
+  const refused = rewriteRefusal(planned.map((p) => ({ path: p.abs, label: p.change.file })));
+  return { changes: planned.map((p) => p.change), ...(refused !== undefined ? { refused } : {}) };
+}
+
+/** The finding IDs of changes made in a file: withdrawn when that file is left unchanged. */
+const CHANGE_FINDING_IDS: ReadonlySet<string> = new Set([
+  'handler-registered',
+  'files-handler-call-removed',
+  'files-handler-call-neutralized',
+  'custom-handler-replaced',
+]);
+
+/** One file's new text, passed by `php -l` and diffed, not written yet. */
+interface PlannedRewrite {
+  /** Absolute path. */
+  abs: string;
+  /** The texts as read and as rewritten (latin1 strings: one char per byte). */
+  before: string;
+  after: string;
+  /** `written` false until writeRewrites reports it written. */
+  change: FileChange;
+}
+
+/**
+ * A file whose changes were not made: its change findings (CHANGE_FINDING_IDS) are withdrawn and
+ * become one high finding `id` saying how many, the file is listed in `skipped` with `reason`, and
+ * it leaves `registeredIn`.
+ */
+function withdrawChanges(run: CodemodRun, registeredIn: string[], file: string, id: string, reason: string): void {
+  const { findings, skipped } = run;
+  const dropped = findings.filter((f) => f.file === file && CHANGE_FINDING_IDS.has(f.id));
+  for (const f of dropped) findings.splice(findings.indexOf(f), 1);
+  skipped.push({ file, reason });
+  findings.push({ file, line: 0, id, severity: 'high', message: `${reason} (${dropped.length} change(s) not made)` });
+  if (registeredIn.includes(file)) registeredIn.splice(registeredIn.indexOf(file), 1);
+}
+
+/**
+ * Why `php -l` refuses the rewritten text, or null when it passes. When it fails, the original is
+ * linted too, so the reason says whether the file was already broken.
+ */
+function lintRefusal(options: CodemodOptions, before: string, after: string): string | null {
+  const lint = phpLint(options.php ?? 'php', after, options.shortOpenTag === true);
+  if (lint === null) return null;
+  const original = phpLint(options.php ?? 'php', before, options.shortOpenTag === true);
+  return original !== null
+    ? `php -l already fails on the original (${original}): not changed`
+    : `php -l fails on the rewritten file (${lint}): not changed`;
+}
+
+/**
+ * The change record of `file` (relative path): a unified diff (3 lines of context, `a/`/`b/`
+ * prefixes) of the latin1 texts, as UTF-8 text and as the exact bytes; not written yet.
+ */
+function fileChange(file: string, before: string, after: string): FileChange {
+  const name = Buffer.from(file, 'utf8').toString('latin1');
+  const patch = createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, undefined, undefined, { context: 3 });
+  const diffBytes = Buffer.from(patch, 'latin1');
+  return { file, diff: diffBytes.toString('utf8'), diffBytes, written: false };
+}
+
+/**
+ * Applies each file's edits (files in path order), keeps those whose text changes and passes
+ * `php -l`; a file that fails lint is withdrawn (withdrawChanges, `lint-failed`).
+ */
+function planRewrites(
+  run: CodemodRun,
+  texts: ReadonlyMap<string, string>,
+  edits: ReadonlyMap<string, FileAnalysis['edits']>,
+  registeredIn: string[],
+): PlannedRewrite[] {
+  const planned: PlannedRewrite[] = [];
   for (const [abs, fileEdits] of [...edits].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const before = texts.get(abs)!;
     const after = applyEdits(before, fileEdits);
     if (after === before) continue;
-    const r = rel(abs);
-    const lint = phpLint(options.php ?? 'php', after, options.shortOpenTag === true);
-    if (lint !== null) {
-      const original = phpLint(options.php ?? 'php', before, options.shortOpenTag === true);
-      const reason =
-        original !== null
-          ? `php -l already fails on the original (${original}): not changed`
-          : `php -l fails on the rewritten file (${lint}): not changed`;
-      unmade(r, 'lint-failed', reason);
+    const r = run.rel(abs);
+    const refusal = lintRefusal(run.options, before, after);
+    if (refusal !== null) {
+      withdrawChanges(run, registeredIn, r, 'lint-failed', refusal);
       continue;
     }
-    const patch = createTwoFilesPatch(
-      `a/${Buffer.from(r, 'utf8').toString('latin1')}`,
-      `b/${Buffer.from(r, 'utf8').toString('latin1')}`,
-      before,
-      after,
-      undefined,
-      undefined,
-      { context: 3 },
-    );
-    const diffBytes = Buffer.from(patch, 'latin1');
-    planned.push({ abs, before, after, change: { file: r, diff: diffBytes.toString('utf8'), diffBytes, written: false } });
+    planned.push({ abs, before, after, change: fileChange(r, before, after) });
   }
-  if (options.dryRun !== true) {
-    const byLabel = new Map(planned.map((p) => [p.change.file, p.change]));
-    let result;
-    try {
-      result = writeRewrites(
-        planned.map((p) => ({
-          path: p.abs,
-          label: p.change.file,
-          before: Buffer.from(p.before, 'latin1'),
-          after: Buffer.from(p.after, 'latin1'),
-        })),
-      );
-    } catch (err) {
-      if (err instanceof UserFacingError) throw new CodemodInputError(err.message);
-      throw err;
-    }
-    for (const label of result.written) {
-      const change = byLabel.get(label)!;
-      change.written = true;
-      changes.push(change);
-    }
-    for (const failed of result.notWritten) {
-      const { id, reason } = writeFailure(failed);
-      unmade(failed.label, id, reason);
-    }
-  } else changes.push(...planned.map((p) => p.change));
-  // The dry run checks what the real run would check first, so it refuses as the real run would.
-  const refused = options.dryRun === true ? rewriteRefusal(planned.map((p) => ({ path: p.abs, label: p.change.file }))) : undefined;
-  return { changes, ...(refused !== undefined ? { refused } : {}) };
+  return planned;
+}
+
+/**
+ * Writes the planned files (writeRewrites: all checked before any is written) and returns the
+ * changes written, in the order writeRewrites reports them; a file it left alone is withdrawn
+ * (writeFailure's id and reason).
+ * @throws CodemodInputError when writeRewrites refuses the run (nothing written).
+ */
+function writePlanned(run: CodemodRun, planned: readonly PlannedRewrite[], registeredIn: string[]): FileChange[] {
+  const byLabel = new Map(planned.map((p) => [p.change.file, p.change]));
+  let result;
+  try {
+    result = writeRewrites(
+      planned.map((p) => ({
+        path: p.abs,
+        label: p.change.file,
+        before: Buffer.from(p.before, 'latin1'),
+        after: Buffer.from(p.after, 'latin1'),
+      })),
+    );
+  } catch (err) {
+    if (err instanceof UserFacingError) throw new CodemodInputError(err.message);
+    throw err;
+  }
+  const changes: FileChange[] = [];
+  for (const label of result.written) {
+    const change = byLabel.get(label)!;
+    change.written = true;
+    changes.push(change);
+  }
+  for (const failed of result.notWritten) {
+    const { id, reason } = writeFailure(failed);
+    withdrawChanges(run, registeredIn, failed.label, id, reason);
+  }
+  return changes;
 }
 
 /**

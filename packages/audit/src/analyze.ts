@@ -189,48 +189,37 @@ function finish(
   return out;
 }
 
+/** What auditIniFile audits: one ini file (and scan dirs), as `php -c FILE` would load it. */
+export interface IniFileAuditOptions {
+  fs: AuditFs;
+  engine: IniEngine;
+  iniFile: string;
+  /** PHP_INI_SCAN_DIR (':'-joined, "" = none); undefined: `-n`, no scanning. */
+  scanDirs?: string;
+  env: Record<string, string>;
+  /** "8.2": picks the version-dependent rules (default 8.2, then reported as assumed). */
+  phpVersion?: string;
+  /** sys_get_temp_dir() of the host (default /tmp). */
+  sysTempDir?: string;
+  /** Compiled defaults of the PHP build (`php -n -r` ini_get_all), when known. */
+  defaults?: Record<string, string>;
+  extensionProbe?: ExtensionProbe;
+  /** Application directories to read too (--app). */
+  apps?: string[];
+  /** `php -l` for application files php-parser refuses (app.ts PhpLint). */
+  phpLint?: PhpLint;
+}
+
 /**
  * Audits exactly what `php -n -c FILE` (or, with scanDirs, `php -c FILE` with PHP_INI_SCAN_DIR) loads.
  * `scanDirs` is the PHP_INI_SCAN_DIR string (':'-joined, "" = none) or undefined for none; `defaults`
  * are the compiled defaults of the PHP build to compare with (`php -n -r` ini_get_all), when known;
  * `phpVersion` "8.2" picks the version-dependent rules (default 8.2).
  */
-export function auditIniFile(opts: {
-  fs: AuditFs;
-  engine: IniEngine;
-  iniFile: string;
-  scanDirs?: string;
-  env: Record<string, string>;
-  phpVersion?: string;
-  sysTempDir?: string;
-  defaults?: Record<string, string>;
-  extensionProbe?: ExtensionProbe;
-  apps?: string[];
-  /** `php -l` for application files php-parser refuses (app.ts PhpLint). */
-  phpLint?: PhpLint;
-}): HostReport {
+export function auditIniFile(opts: IniFileAuditOptions): HostReport {
   const version = opts.phpVersion ?? DEFAULT_VERSION;
-  const loaded = opts.engine.load(opts.fs, {
-    sapi: 'cli',
-    iniFile: opts.iniFile,
-    noIni: opts.scanDirs === undefined,
-    ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
-    env: opts.env,
-    phpVersion: version,
-    defaults: opts.defaults ?? {},
-  });
-  const cfg: AuditedConfig = {
-    id: 'ini',
-    sapi: 'cli',
-    phpVersion: version,
-    phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
-    loadedFile: loaded.loadedFile,
-    scannedFiles: loaded.scannedFiles,
-    values: baseValues(loaded),
-    savePath: { kind: 'other', handler: '', value: '' },
-    partial: loaded.problems.length > 0,
-    problems: [...loaded.problems],
-  };
+  const loaded = loadIniFile(opts, version);
+  const cfg = iniFileConfig(opts, loaded, version);
   if (opts.extensionProbe !== undefined && (loaded.extensionLines ?? []).length > 0) applyExtensionProbe(cfg, loaded, opts.extensionProbe);
   const apps = readApps(
     opts.fs,
@@ -255,13 +244,7 @@ export function auditIniFile(opts: {
   );
   for (const p of loaded.problems) findings.push(incomplete(cfg.id, p));
   const problems = [...cfg.problems];
-  for (const a of apps) {
-    findings.push(...appFindings(a));
-    for (const p of a.problems) {
-      findings.push(incomplete(null, p));
-      problems.push(p);
-    }
-  }
+  addAppResults(apps, findings, problems);
   return {
     host: 'ini',
     source: opts.iniFile,
@@ -271,6 +254,52 @@ export function auditIniFile(opts: {
     problems,
     ...(apps.length > 0 ? { apps } : {}),
   };
+}
+
+/** The CLI SAPI's startup from exactly `opts.iniFile` (`-n` unless scan dirs are given). Never throws for bad input. */
+function loadIniFile(opts: IniFileAuditOptions, version: string): LoadedConfiguration {
+  return opts.engine.load(opts.fs, {
+    sapi: 'cli',
+    iniFile: opts.iniFile,
+    noIni: opts.scanDirs === undefined,
+    ...(opts.scanDirs !== undefined ? { scanDir: opts.scanDirs } : {}),
+    env: opts.env,
+    phpVersion: version,
+    defaults: opts.defaults ?? {},
+  });
+}
+
+/**
+ * The one configuration of an ini-file audit (id `ini`, CLI SAPI): its values, files and read
+ * problems (partial when any); the save_path is resolved later (finish).
+ */
+function iniFileConfig(opts: IniFileAuditOptions, loaded: LoadedConfiguration, version: string): AuditedConfig {
+  return {
+    id: 'ini',
+    sapi: 'cli',
+    phpVersion: version,
+    phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
+    loadedFile: loaded.loadedFile,
+    scannedFiles: loaded.scannedFiles,
+    values: baseValues(loaded),
+    savePath: { kind: 'other', handler: '', value: '' },
+    partial: loaded.problems.length > 0,
+    problems: [...loaded.problems],
+  };
+}
+
+/**
+ * Appends each application's findings, then one `incomplete` finding per problem reading it (also
+ * added to `problems`), application by application.
+ */
+function addAppResults(apps: readonly AppReport[], findings: Finding[], problems: string[]): void {
+  for (const a of apps) {
+    findings.push(...appFindings(a));
+    for (const p of a.problems) {
+      findings.push(incomplete(null, p));
+      problems.push(p);
+    }
+  }
 }
 
 /**

@@ -89,21 +89,41 @@ const binary = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
  */
 export function readApp(fs: AuditFs, dir: string, implied = false, lint?: PhpLint): AppReport {
   const report: AppReport = { dir, realDir: null, implied, files: 0, settings: [], problems: [], notFollowed: [] };
+  const where = resolveAppDir(fs, dir);
+  if ('problem' in where) {
+    report.problems.push(where.problem);
+    return report;
+  }
+  report.realDir = where.real;
+  const scan = scanPhpFiles(fs, appPhpFiles(fs, where.real, report), report, lint);
+  for (const { file, source, calls } of scan.pending) {
+    const global = calls.filter((c) => !mayCallNamespaceFunction(c, file, scan.declared, report));
+    report.settings.push(...settingsOf(global, file, source, scan.symbols));
+  }
+  return report;
+}
+
+/**
+ * The real path of an application directory, or the one problem line that stops reading it: no
+ * such directory, a symlink loop or link out of the audited filesystem, or not a directory.
+ */
+function resolveAppDir(fs: AuditFs, dir: string): { real: string } | { problem: string } {
   const st = fs.lstat(dir);
   const real = fs.realpath(dir);
-  if (st === null) {
-    report.problems.push(`application directory ${dir}: no such directory on ${fs.label}`);
-    return report;
-  }
+  if (st === null) return { problem: `application directory ${dir}: no such directory on ${fs.label}` };
   if (real === null) {
-    report.problems.push(`application directory ${dir}: symlink loop (too many levels of symbolic links), or a link out of ${fs.label}`);
-    return report;
+    return { problem: `application directory ${dir}: symlink loop (too many levels of symbolic links), or a link out of ${fs.label}` };
   }
-  if (fs.stat(real)?.type !== 'dir') {
-    report.problems.push(`application directory ${dir}: not a directory`);
-    return report;
-  }
-  report.realDir = real;
+  if (fs.stat(real)?.type !== 'dir') return { problem: `application directory ${dir}: not a directory` };
+  return { real };
+}
+
+/**
+ * The PHP files below `real` (PHP_EXTENSIONS; DEFAULT_EXCLUDED_DIRS skipped; symbolic links not
+ * followed but listed in `report.notFollowed`), at most MAX_APP_FILES; a truncated walk, unreadable
+ * directories and files beyond the limit are added to `report.problems`.
+ */
+function appPhpFiles(fs: AuditFs, real: string, report: AppReport): string[] {
   const walked = walkFiles(
     fs,
     real,
@@ -115,31 +135,52 @@ export function readApp(fs: AuditFs, dir: string, implied = false, lint?: PhpLin
   report.notFollowed = walked.symlinks;
   const files = walked.files.slice(0, MAX_APP_FILES);
   if (walked.files.length > MAX_APP_FILES) report.problems.push(`${real}: more than ${MAX_APP_FILES} PHP files; the rest were not read`);
+  return files;
+}
 
-  const symbols = new PhpSymbols();
-  // One pass keeps only the calls of interest (and the files' constants in `symbols`, their
-  // namespaced functions in `declared`), not whole syntax trees: the settings are evaluated once
-  // every file's constants and functions are known.
-  const declared = new Map<string, string>();
-  const pending: Array<{ file: string; source: string; calls: SessionCall[] }> = [];
+/**
+ * One PHP file's source as a binary string (one char per byte), or the problem line that skips it:
+ * larger than MAX_APP_FILE_BYTES, unreadable, or binary (a NUL byte before any __halt_compiler()).
+ */
+function readPhpSource(fs: AuditFs, file: string): { source: string } | { problem: string } {
+  const fst = fs.lstat(file);
+  if (fst !== null && fst.size > MAX_APP_FILE_BYTES) return { problem: `${file}: too large (${fst.size} bytes); not read` };
+  const r = fs.readFile(file);
+  if (!r.ok) return { problem: `${file}: ${r.error}` };
+  const source = r.data.toString('latin1');
+  const nul = source.indexOf('\0');
+  // NUL bytes are legal only after __halt_compiler() (phar stubs); anywhere else this is no PHP source.
+  if (nul >= 0 && !/__halt_compiler\s*\(\s*\)/i.test(source.slice(0, nul)))
+    return { problem: `${file}: binary data (NUL bytes); not read` };
+  return { source };
+}
+
+/** What one pass over an application's files keeps (scanPhpFiles). */
+interface AppScan {
+  /** Every file's constants (PhpSymbols.addFile), for evaluating the calls' arguments. */
+  symbols: PhpSymbols;
+  /** Namespaced functions declared: lower-cased fully qualified name -> the first file declaring it (addNamespacedFunctions). */
+  declared: Map<string, string>;
+  /** Files with session calls, in order, with their sources (binary strings) and calls. */
+  pending: Array<{ file: string; source: string; calls: SessionCall[] }>;
+}
+
+/**
+ * Parses each file once and keeps only the calls of interest (and the files' constants in
+ * `symbols`, their namespaced functions in `declared`), not whole syntax trees: the settings are
+ * evaluated once every file's constants and functions are known. Files read count in
+ * `report.files`; files skipped or refused by the parser add one line to `report.problems`.
+ * @throws when php-parser is not loaded (loadPhpParser): the caller's error, not a file's.
+ */
+function scanPhpFiles(fs: AuditFs, files: readonly string[], report: AppReport, lint: PhpLint | undefined): AppScan {
+  const scan: AppScan = { symbols: new PhpSymbols(), declared: new Map(), pending: [] };
   for (const file of files) {
-    const fst = fs.lstat(file);
-    if (fst !== null && fst.size > MAX_APP_FILE_BYTES) {
-      report.problems.push(`${file}: too large (${fst.size} bytes); not read`);
+    const read = readPhpSource(fs, file);
+    if ('problem' in read) {
+      report.problems.push(read.problem);
       continue;
     }
-    const r = fs.readFile(file);
-    if (!r.ok) {
-      report.problems.push(`${file}: ${r.error}`);
-      continue;
-    }
-    const source = r.data.toString('latin1');
-    const nul = source.indexOf('\0');
-    // NUL bytes are legal only after __halt_compiler() (phar stubs); anywhere else this is no PHP source.
-    if (nul >= 0 && !/__halt_compiler\s*\(\s*\)/i.test(source.slice(0, nul))) {
-      report.problems.push(`${file}: binary data (NUL bytes); not read`);
-      continue;
-    }
+    const { source } = read;
     const parse = phpParser(); // outside the try: a parser not loaded is the caller's error, not a file's
     let ast: PhpNode;
     try {
@@ -149,17 +190,13 @@ export function readApp(fs: AuditFs, dir: string, implied = false, lint?: PhpLin
       continue;
     }
     // __FILE__ / __DIR__ are the real path, as binary strings like the source.
-    symbols.addFile(ast, binary(file));
-    addNamespacedFunctions(declared, ast, file);
+    scan.symbols.addFile(ast, binary(file));
+    addNamespacedFunctions(scan.declared, ast, file);
     const calls = callsOf(ast, file);
-    if (calls.length > 0) pending.push({ file, source, calls });
+    if (calls.length > 0) scan.pending.push({ file, source, calls });
     report.files++;
   }
-  for (const { file, source, calls } of pending) {
-    const global = calls.filter((c) => !mayCallNamespaceFunction(c, file, declared, report));
-    report.settings.push(...settingsOf(global, file, source, symbols));
-  }
-  return report;
+  return scan;
 }
 
 /**

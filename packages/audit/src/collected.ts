@@ -52,6 +52,27 @@ const str = (source: string, field: string, v: unknown) => decode(source, field,
  * @throws UserFacingError (exit 2) with one line naming the file and what is wrong.
  */
 export function parseCollected(text: string, source: string): CollectedHost {
+  const d = collectedObject(text, source);
+  const host = printable(str(source, 'host', d.host)) || source;
+  if (!Array.isArray(d.files)) bad(source, 'files is not an array');
+  const entries = d.files.map((f: unknown, i: number) => collectedEntry(f, i, source));
+  const probe = d.php !== null && d.php !== undefined ? collectedProbe(d.php, source) : null;
+  const docroots = Array.isArray(d.docroots) ? d.docroots.map((x, i) => str(source, `docroots[${i}]`, x)) : [];
+  return {
+    host,
+    collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '',
+    fs: new CollectedFs(`collected ${host} from ${printable(source)}`, entries),
+    probe,
+    docroots,
+  };
+}
+
+/**
+ * The document's top-level object, checked to be JSON, an object and format
+ * `session-migrate-collect/1`.
+ * @throws UserFacingError (bad) naming the first of these that fails.
+ */
+function collectedObject(text: string, source: string): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -62,58 +83,58 @@ export function parseCollected(text: string, source: string): CollectedHost {
   const d = doc as Record<string, unknown>;
   if (d.format !== 'session-migrate-collect/1')
     bad(source, `format is ${JSON.stringify(d.format) ?? 'missing'}, expected "session-migrate-collect/1"`);
-  const host = printable(str(source, 'host', d.host)) || source;
-  if (!Array.isArray(d.files)) bad(source, 'files is not an array');
-  const entries: CollectedEntry[] = [];
-  d.files.forEach((f: unknown, i: number) => {
-    if (typeof f !== 'object' || f === null) bad(source, `files[${i}] is not an object`);
-    const e = f as Record<string, unknown>;
-    const path = str(source, `files[${i}].path`, e.path);
-    if (!path.startsWith('/')) bad(source, `files[${i}].path is not absolute`);
-    const type = e.type;
-    if (type !== 'file' && type !== 'dir' && type !== 'symlink' && type !== 'other')
-      bad(source, `files[${i}].type is ${JSON.stringify(type)}`);
-    const mode =
-      typeof e.mode === 'string' && /^[0-7]{1,5}$/.test(e.mode)
-        ? parseInt(e.mode, 8)
-        : bad(source, `files[${i}].mode is not an octal string`);
-    const num = (k: string) =>
-      typeof e[k] === 'number' && Number.isInteger(e[k]) ? (e[k] as number) : bad(source, `files[${i}].${k} is not an integer`);
-    const entry: CollectedEntry = { path, type, mode, uid: num('uid'), gid: num('gid'), size: num('size') };
-    if (e.content !== undefined) entry.content = decode(source, `files[${i}].content`, e.content);
-    if (e.skipped !== undefined) entry.skipped = str(source, `files[${i}].skipped`, e.skipped);
-    if (e.target !== undefined) entry.target = str(source, `files[${i}].target`, e.target);
-    entries.push(entry);
-  });
-  let probe: PhpProbe | null = null;
-  if (d.php !== null && d.php !== undefined) {
-    if (typeof d.php !== 'object') bad(source, 'php is not an object');
-    const p = d.php as Record<string, unknown>;
-    const iniOutput = str(source, 'php.ini_output', p.ini_output ?? '');
-    const valuesText = str(source, 'php.values', p.values ?? '');
-    let parsed: unknown = null;
-    try {
-      parsed = valuesText === '' ? null : JSON.parse(valuesText);
-    } catch {
-      parsed = null;
-    }
-    if (parsed !== null && typeof parsed === 'object') {
-      const pv = parsed as { version?: unknown; sys_temp_dir?: unknown; values?: unknown };
-      const values: Record<string, string | null> = {};
-      if (typeof pv.values === 'object' && pv.values !== null) {
-        for (const [k, v] of Object.entries(pv.values)) values[k] = typeof v === 'string' ? v : v === null ? null : String(v);
-      }
-      if (typeof pv.version === 'string') {
-        probe = { version: pv.version, iniOutput, values, ...(typeof pv.sys_temp_dir === 'string' ? { sysTempDir: pv.sys_temp_dir } : {}) };
-      }
-    }
+  return d;
+}
+
+/**
+ * `files[i]`: an absolute path, a type (file, dir, symlink, other), an octal mode string, integer
+ * uid/gid/size (bytes), and optional content (encoded bytes, decode), skipped reason and link target.
+ * @throws UserFacingError (bad) naming `files[i].<field>` and what is wrong, fields in that order.
+ */
+function collectedEntry(f: unknown, i: number, source: string): CollectedEntry {
+  if (typeof f !== 'object' || f === null) bad(source, `files[${i}] is not an object`);
+  const e = f as Record<string, unknown>;
+  const path = str(source, `files[${i}].path`, e.path);
+  if (!path.startsWith('/')) bad(source, `files[${i}].path is not absolute`);
+  const type = e.type;
+  if (type !== 'file' && type !== 'dir' && type !== 'symlink' && type !== 'other')
+    bad(source, `files[${i}].type is ${JSON.stringify(type)}`);
+  const mode =
+    typeof e.mode === 'string' && /^[0-7]{1,5}$/.test(e.mode)
+      ? parseInt(e.mode, 8)
+      : bad(source, `files[${i}].mode is not an octal string`);
+  const num = (k: string) =>
+    typeof e[k] === 'number' && Number.isInteger(e[k]) ? (e[k] as number) : bad(source, `files[${i}].${k} is not an integer`);
+  const entry: CollectedEntry = { path, type, mode, uid: num('uid'), gid: num('gid'), size: num('size') };
+  if (e.content !== undefined) entry.content = decode(source, `files[${i}].content`, e.content);
+  if (e.skipped !== undefined) entry.skipped = str(source, `files[${i}].skipped`, e.skipped);
+  if (e.target !== undefined) entry.target = str(source, `files[${i}].target`, e.target);
+  return entry;
+}
+
+/**
+ * What the collector's php reported (`php`: `ini_output`, the `php --ini` text, and `values`, a JSON
+ * text of version, sys_temp_dir and ini_get_all values), or null when `values` is missing, not JSON
+ * or has no version string: the audit then models PHP without asking it.
+ * @throws UserFacingError (bad) when `php` is not an object or a field is not an encoded string.
+ */
+function collectedProbe(php: unknown, source: string): PhpProbe | null {
+  if (typeof php !== 'object') bad(source, 'php is not an object');
+  const p = php as Record<string, unknown>;
+  const iniOutput = str(source, 'php.ini_output', p.ini_output ?? '');
+  const valuesText = str(source, 'php.values', p.values ?? '');
+  let parsed: unknown = null;
+  try {
+    parsed = valuesText === '' ? null : JSON.parse(valuesText);
+  } catch {
+    parsed = null;
   }
-  const docroots = Array.isArray(d.docroots) ? d.docroots.map((x, i) => str(source, `docroots[${i}]`, x)) : [];
-  return {
-    host,
-    collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '',
-    fs: new CollectedFs(`collected ${host} from ${printable(source)}`, entries),
-    probe,
-    docroots,
-  };
+  if (parsed === null || typeof parsed !== 'object') return null;
+  const pv = parsed as { version?: unknown; sys_temp_dir?: unknown; values?: unknown };
+  const values: Record<string, string | null> = {};
+  if (typeof pv.values === 'object' && pv.values !== null) {
+    for (const [k, v] of Object.entries(pv.values)) values[k] = typeof v === 'string' ? v : v === null ? null : String(v);
+  }
+  if (typeof pv.version !== 'string') return null;
+  return { version: pv.version, iniOutput, values, ...(typeof pv.sys_temp_dir === 'string' ? { sysTempDir: pv.sys_temp_dir } : {}) };
 }

@@ -108,70 +108,130 @@ export function apacheWords(line: string): string[] {
 export function parseApacheText(text: string, file: string, htaccess: boolean): ApacheDefine[] {
   const out: ApacheDefine[] = [];
   const lines = text.split(/\r?\n/);
-  // Open containers (httpd core.c section directives). <IfModule>/<IfDefine>/<IfVersion> etc. do not
-  // narrow where a line applies and are not tracked.
-  const stack: Array<{ tag: string; scope: ApacheDefine['scope']; pending: ApacheDefine[]; docRoot: string | null }> = [];
-  const current = (): ApacheDefine['scope'] => (stack.length === 0 ? { kind: 'server' } : stack[stack.length - 1]!.scope);
+  const containers = new ApacheContainers();
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i] as string;
     const start = i;
     while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i];
     const tag = /^<\s*(\/?)\s*([A-Za-z]+)\s*([^>]*)>/.exec(line.trim());
     if (tag !== null && !htaccess) {
-      const name = tag[2]!.toLowerCase();
-      if (!['directory', 'directorymatch', 'location', 'locationmatch', 'files', 'filesmatch', 'virtualhost'].includes(name)) continue;
-      if (tag[1] === '/') {
-        const idx = stack.map((x) => x.tag).lastIndexOf(name);
-        if (idx < 0) continue;
-        const closed = stack.splice(idx);
-        // A <VirtualHost> line applies below its DocumentRoot, wherever in the block that stands.
-        for (const c of closed)
-          if (c.tag === 'virtualhost')
-            for (const d of c.pending)
-              d.scope =
-                c.docRoot !== null
-                  ? { kind: 'directory', path: c.docRoot }
-                  : { kind: 'other', container: '<VirtualHost> without DocumentRoot' };
-        continue;
-      }
-      const args = apacheWords(tag[3]!.trim());
-      const outer = current();
-      let scope: ApacheDefine['scope'];
-      if (outer?.kind === 'other' && outer.container !== '<VirtualHost>') scope = outer;
-      else if (name === 'directory' && args.length === 1 && args[0]!.startsWith('/') && !/[*?[]/.test(args[0]!)) {
-        scope = { kind: 'directory', path: args[0]!.length > 1 ? args[0]!.replace(/\/+$/, '') : '/' };
-      } else if (name === 'virtualhost') scope = { kind: 'other', container: '<VirtualHost>' };
-      else scope = { kind: 'other', container: `<${tag[2]}${tag[3] ? ' ' + tag[3].trim() : ''}>` };
-      stack.push({ tag: name, scope, pending: [], docRoot: null });
+      containers.tagLine(tag[1] === '/', tag[2]!, tag[3]!);
       continue;
     }
     const words = apacheWords(line.trim());
     const dir = words[0]?.toLowerCase();
     if (dir === undefined || dir.startsWith('#')) continue;
-    if (
-      dir === 'documentroot' &&
-      stack.length > 0 &&
-      stack[stack.length - 1]!.tag === 'virtualhost' &&
-      words[1]?.startsWith('/') === true
-    ) {
-      stack[stack.length - 1]!.docRoot = words[1].length > 1 ? words[1].replace(/\/+$/, '') : '/';
-      continue;
-    }
-    if (!['php_value', 'php_flag', 'php_admin_value', 'php_admin_flag'].includes(dir)) continue;
-    if (htaccess && dir.startsWith('php_admin')) continue;
-    const key = words[1];
-    const raw = words[2];
-    if (key === undefined || raw === undefined) continue;
-    const kind = dir as ApacheDefine['kind'];
-    let value: string;
-    if (kind.endsWith('flag')) value = raw.toLowerCase() === 'on' || raw === '1' ? '1' : '0';
-    else value = raw.toLowerCase() === 'none' ? '' : raw;
-    const def: ApacheDefine = { kind, key, value, file, line: start + 1, scope: current() };
-    // Directly inside a <VirtualHost>: the scope is known once its DocumentRoot has been read.
-    if (stack.length > 0 && stack[stack.length - 1]!.tag === 'virtualhost') stack[stack.length - 1]!.pending.push(def);
+    if (dir === 'documentroot' && containers.documentRoot(words[1])) continue;
+    const def = phpDefine(dir, words, htaccess, file, start + 1, containers.scope());
+    if (def === null) continue;
+    containers.track(def);
     out.push(def);
   }
   return out;
+}
+
+/** The containers that narrow where a line applies (httpd core.c section directives). */
+const SCOPING_CONTAINERS = ['directory', 'directorymatch', 'location', 'locationmatch', 'files', 'filesmatch', 'virtualhost'];
+
+/**
+ * The open containers while reading one Apache config text, and the scope a line has at each
+ * point. <IfModule>/<IfDefine>/<IfVersion> etc. do not narrow where a line applies and are not
+ * tracked. Lines directly inside a `<VirtualHost>` get their scope when it closes (its
+ * DocumentRoot may stand anywhere in the block).
+ */
+class ApacheContainers {
+  private readonly stack: Array<{ tag: string; scope: ApacheDefine['scope']; pending: ApacheDefine[]; docRoot: string | null }> = [];
+
+  /** Where a line read now applies: the innermost container's scope, else the server level. */
+  scope(): ApacheDefine['scope'] {
+    return this.stack.length === 0 ? { kind: 'server' } : this.stack[this.stack.length - 1]!.scope;
+  }
+
+  /**
+   * A `<Name args>` or `</Name>` line (`name` as written, `args` the text before `>`); containers
+   * not in SCOPING_CONTAINERS, and a close tag with no open container of that name, are ignored.
+   */
+  tagLine(closing: boolean, name: string, args: string): void {
+    const tag = name.toLowerCase();
+    if (!SCOPING_CONTAINERS.includes(tag)) return;
+    if (closing) this.close(tag);
+    else this.stack.push({ tag, scope: this.openedScope(tag, name, args), pending: [], docRoot: null });
+  }
+
+  /**
+   * The scope inside a container opening now: an `other` outer scope (except <VirtualHost>) stays;
+   * a literal absolute `<Directory /path>` (no wildcard) is that directory (trailing '/' removed);
+   * anything else is `other`, named by its opening tag.
+   */
+  private openedScope(tag: string, name: string, rawArgs: string): ApacheDefine['scope'] {
+    const args = apacheWords(rawArgs.trim());
+    const outer = this.scope();
+    if (outer?.kind === 'other' && outer.container !== '<VirtualHost>') return outer;
+    if (tag === 'directory' && args.length === 1 && args[0]!.startsWith('/') && !/[*?[]/.test(args[0]!)) {
+      return { kind: 'directory', path: args[0]!.length > 1 ? args[0]!.replace(/\/+$/, '') : '/' };
+    }
+    if (tag === 'virtualhost') return { kind: 'other', container: '<VirtualHost>' };
+    return { kind: 'other', container: `<${name}${rawArgs ? ' ' + rawArgs.trim() : ''}>` };
+  }
+
+  /**
+   * Closes the innermost open container named `tag` and every one inside it. A <VirtualHost>
+   * line applies below its DocumentRoot, wherever in the block that stands; without one, nowhere.
+   */
+  private close(tag: string): void {
+    const idx = this.stack.map((x) => x.tag).lastIndexOf(tag);
+    if (idx < 0) return;
+    for (const c of this.stack.splice(idx)) {
+      if (c.tag !== 'virtualhost') continue;
+      for (const d of c.pending) {
+        d.scope =
+          c.docRoot !== null ? { kind: 'directory', path: c.docRoot } : { kind: 'other', container: '<VirtualHost> without DocumentRoot' };
+      }
+    }
+  }
+
+  /**
+   * A `DocumentRoot path` line: recorded (trailing '/' removed) when directly inside a
+   * <VirtualHost> and the path is absolute. @returns whether it was recorded.
+   */
+  documentRoot(path: string | undefined): boolean {
+    const top = this.stack[this.stack.length - 1];
+    if (top === undefined || top.tag !== 'virtualhost' || path?.startsWith('/') !== true) return false;
+    top.docRoot = path.length > 1 ? path.replace(/\/+$/, '') : '/';
+    return true;
+  }
+
+  /** A php_* line read now: directly inside a <VirtualHost>, its scope is set when that closes. */
+  track(def: ApacheDefine): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top !== undefined && top.tag === 'virtualhost') top.pending.push(def);
+  }
+}
+
+/**
+ * One `php_value`/`php_flag`/`php_admin_value`/`php_admin_flag KEY VALUE` line (mod_php
+ * sapi/apache2handler/apache_config.c), or null for any other directive, a line without key or
+ * value, or php_admin_* in .htaccess. Flags become '1' (`on`, `1`) or '0'; a value `none` is ''.
+ * @param dir the directive, lower-cased; `line` 1-based.
+ */
+function phpDefine(
+  dir: string,
+  words: readonly string[],
+  htaccess: boolean,
+  file: string,
+  line: number,
+  scope: ApacheDefine['scope'],
+): ApacheDefine | null {
+  if (!['php_value', 'php_flag', 'php_admin_value', 'php_admin_flag'].includes(dir)) return null;
+  if (htaccess && dir.startsWith('php_admin')) return null;
+  const key = words[1];
+  const raw = words[2];
+  if (key === undefined || raw === undefined) return null;
+  const kind = dir as ApacheDefine['kind'];
+  let value: string;
+  if (kind.endsWith('flag')) value = raw.toLowerCase() === 'on' || raw === '1' ? '1' : '0';
+  else value = raw.toLowerCase() === 'none' ? '' : raw;
+  return { kind, key, value, file, line, scope };
 }
 
 /** Apache configuration files on the host: everything below /etc/apache2 and /etc/httpd that mentions php_. */

@@ -99,6 +99,102 @@ async function whileSaying(interrupted: string | undefined, fn: () => Promise<nu
 }
 
 /**
+ * Once per process: output piped into `head` and closed early is not an error of ours, so EPIPE on
+ * stdout ends the process quietly with the exit code so far; any other stdout error is re-thrown.
+ */
+function stopQuietlyOnEpipe(): void {
+  if (epipeHandled) return;
+  epipeHandled = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(exitCode);
+    throw err;
+  });
+}
+
+/**
+ * Keys never come from the command line: a word holding one (containsKeyText, the rule's one home)
+ * is refused, never repeated, before yargs sees the words: yargs answers --help and --version
+ * itself (printing help, then the refusal from a middleware, or exiting 0 with no refusal at all).
+ * @returns true (and one line on stderr naming the word's position) when `argv` is refused.
+ */
+function refusedForKeyText(argv: readonly string[]): boolean {
+  const keyWord = keyWordAt(argv);
+  if (keyWord < 0) return false;
+  process.stderr.write(
+    `session-migrate: word ${keyWord + 1} of the command line looks like key material (not shown); keys never come from the command line: use --key-file, --key-env or --key-command\n`,
+  );
+  return true;
+}
+
+/**
+ * The test hooks as two yargs middlewares (before and after yargs' validation): the one matching
+ * `hooks.beforeValidation` hands the parsed words and option table to `hooks.inspect`, then throws
+ * Inspected so no command runs. Both do nothing without `hooks.inspect`.
+ */
+function inspectMiddleware(hooks: MainHooks, beforeValidation: boolean) {
+  return (a: Record<string, unknown>, y?: unknown) => {
+    if (hooks.inspect === undefined || (hooks.beforeValidation === true) !== beforeValidation) return;
+    hooks.inspect(a, optionTableOf(y));
+    throw new Inspected();
+  };
+}
+
+/**
+ * The yargs parser for `argv`: every command module (COMMANDS), strict names, help and version,
+ * no process exit; usage failures throw UserFacingError (exit 2).
+ * @param run how commands run (sets the module's exit code).
+ */
+function buildParser(argv: string[], hooks: MainHooks, run: Run) {
+  return (
+    yargs(argv)
+      .scriptName('session-migrate')
+      // yargs is the only parser: its result is what commands read. What it accepts but cannot show in
+      // its result (--dry-run=yes, an option given twice, --no-<string>) is refused from the words as
+      // typed, against yargs' own option table of the command (argv.ts).
+      .middleware((a: Record<string, unknown>, y?: unknown) => {
+        const table = optionTableOf(y);
+        const written = checkSpellings(argv, table, positionalsOf(y));
+        notDecimal(a, table, written);
+        checkValues(a, table, written);
+      }, true)
+      .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
+      .command(COMMANDS.map((module) => module({ run, print })))
+      .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, purge, rollback, rotate, codemod, generate or demo')
+      .epilog(
+        'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate), or a codemod left something to decide by hand; 2 usage, input or connection error.',
+      )
+      .strict()
+      .help()
+      .version(VERSION)
+      .wrap(Math.min(110, process.stdout.columns ?? 110))
+      .exitProcess(false)
+      .middleware(inspectMiddleware(hooks, true), true)
+      .middleware(inspectMiddleware(hooks, false), false)
+      .fail((msg, err, y) => {
+        if (err) throw err;
+        throw new UserFacingError(`${describeUsageFailure(msg, y)} (see --help)`);
+      })
+  );
+}
+
+/**
+ * What a thrown error ends the run with: 0 for the inspect hook; for a UserFacingError or an Error
+ * carrying a numeric `exitCode`, one line on stderr and that code (2 when none); anything else is
+ * reported as `unexpected error` with exit 2. Messages pass through oneLine (one line, key text redacted).
+ */
+function exitCodeForError(err: unknown): number {
+  if (err instanceof Inspected) return 0;
+  const exitCode = (err as { exitCode?: unknown }).exitCode;
+  if (err instanceof UserFacingError || (err instanceof Error && typeof exitCode === 'number')) {
+    process.stderr.write(`session-migrate: ${oneLine(err.message)}\n`);
+    return typeof exitCode === 'number' ? exitCode : 2;
+  }
+  const e = err as Error;
+  process.stderr.write(`session-migrate: unexpected error: ${oneLine(e.message ?? String(e))}\n`);
+  return 2;
+}
+
+/**
  * Runs the CLI.
  * @param argv arguments without `node` and the script path.
  * @param hooks tests only: `inspect` receives what yargs parsed, and no command runs (returns 0).
@@ -106,75 +202,15 @@ async function whileSaying(interrupted: string | undefined, fn: () => Promise<nu
  */
 export async function main(argv: string[], hooks: MainHooks = {}): Promise<number> {
   exitCode = 0;
-  // Output piped into `head` and closed early is not an error of ours: stop quietly.
-  if (!epipeHandled) {
-    epipeHandled = true;
-    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(exitCode);
-      throw err;
-    });
-  }
-  // Keys never come from the command line: a word holding one (containsKeyText, the rule's one home)
-  // is refused, never repeated, before yargs sees the words: yargs answers --help and --version
-  // itself (printing help, then the refusal from a middleware, or exiting 0 with no refusal at all).
-  const keyWord = keyWordAt(argv);
-  if (keyWord >= 0) {
-    process.stderr.write(
-      `session-migrate: word ${keyWord + 1} of the command line looks like key material (not shown); keys never come from the command line: use --key-file, --key-env or --key-command\n`,
-    );
-    return 2;
-  }
+  stopQuietlyOnEpipe();
+  if (refusedForKeyText(argv)) return 2;
   const run: Run = (fn, interrupted) => async () => {
     exitCode = await whileSaying(interrupted, fn);
   };
-  const parser = yargs(argv)
-    .scriptName('session-migrate')
-    // yargs is the only parser: its result is what commands read. What it accepts but cannot show in
-    // its result (--dry-run=yes, an option given twice, --no-<string>) is refused from the words as
-    // typed, against yargs' own option table of the command (argv.ts).
-    .middleware((a: Record<string, unknown>, y?: unknown) => {
-      const table = optionTableOf(y);
-      const written = checkSpellings(argv, table, positionalsOf(y));
-      notDecimal(a, table, written);
-      checkValues(a, table, written);
-    }, true)
-    .usage('$0 <command> [options]\n\nMove PHP sessions from plaintext files into encrypted Redis.')
-    .command(COMMANDS.map((module) => module({ run, print })))
-    .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, purge, rollback, rotate, codemod, generate or demo')
-    .epilog(
-      'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate), or a codemod left something to decide by hand; 2 usage, input or connection error.',
-    )
-    .strict()
-    .help()
-    .version(VERSION)
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
-    .exitProcess(false)
-    .middleware((a: Record<string, unknown>, y?: unknown) => {
-      if (hooks.inspect === undefined || hooks.beforeValidation !== true) return;
-      hooks.inspect(a, optionTableOf(y));
-      throw new Inspected();
-    }, true)
-    .middleware((a: Record<string, unknown>, y?: unknown) => {
-      if (hooks.inspect === undefined || hooks.beforeValidation === true) return;
-      hooks.inspect(a, optionTableOf(y));
-      throw new Inspected();
-    }, false)
-    .fail((msg, err, y) => {
-      if (err) throw err;
-      throw new UserFacingError(`${describeUsageFailure(msg, y)} (see --help)`);
-    });
   try {
-    await parser.parseAsync();
+    await buildParser(argv, hooks, run).parseAsync();
     return exitCode;
   } catch (err) {
-    if (err instanceof Inspected) return 0;
-    const exitCode = (err as { exitCode?: unknown }).exitCode;
-    if (err instanceof UserFacingError || (err instanceof Error && typeof exitCode === 'number')) {
-      process.stderr.write(`session-migrate: ${oneLine(err.message)}\n`);
-      return typeof exitCode === 'number' ? exitCode : 2;
-    }
-    const e = err as Error;
-    process.stderr.write(`session-migrate: unexpected error: ${oneLine(e.message ?? String(e))}\n`);
-    return 2;
+    return exitCodeForError(err);
   }
 }

@@ -322,6 +322,18 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
   return new ApplyRun(options).run();
 }
 
+/** What one write attempt of a batch left (ApplyRun.sortOutcomes). */
+interface AttemptTally {
+  /** Indexes (into the batch) of the sessions that failed, to send again. */
+  again: number[];
+  /** The last failure's message ('' when none failed). */
+  lastError: string;
+  /** The first permanent error (retrying cannot help), if any. */
+  permanent: ClassifiedError | undefined;
+  /** Sessions written (status `written`). */
+  written: number;
+}
+
 /** One run of applySessions: the state its steps share (counts, ledger, problems, pool, options). */
 class ApplyRun {
   private readonly plan: Plan;
@@ -519,11 +531,16 @@ class ApplyRun {
     }
   }
 
-  /** writeWithRetry's attempts; `retrying` is the batch's state for announceRetry. */
+  /**
+   * writeWithRetry's attempts: sends the pending sessions, records each answer (sortOutcomes), and
+   * retries the failed ones with exponential backoff (baseDelayMs * 2^attempt, at most maxDelayMs)
+   * until none fail or shouldRetry says stop; then WAITs for replicas when asked.
+   * @param retrying the batch's state for announceRetry.
+   * @returns true when every write got its answer from Redis (see writeWithRetry).
+   */
   private async writeAttempts(items: PreparedSessions, retrying: { now: boolean }): Promise<boolean> {
     const client = this.client;
     if (client === undefined) throw new Error('no Redis client');
-    const counts = this.counts;
     const retry = this.retry;
     let pending = Array.from({ length: items.length }, (_, i) => i);
     let written = 0;
@@ -535,52 +552,80 @@ class ApplyRun {
     const writtenByMaster = this.waitWanted && !this.dryRun && client.topology === 'cluster' ? new Map<string, number>() : undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (this.gone.writesStopped) {
-        counts.notDone += pending.length;
+        this.counts.notDone += pending.length;
         return answered;
       }
-      const outcomes = await this.send(client, items, pending, attempt);
-      const again: number[] = [];
-      let lastError = '';
-      let permanent: ClassifiedError | undefined;
-      outcomes.forEach((o, idx) => {
-        const i = pending[idx]!;
-        if (o.status === 'failed') {
-          answered = false;
-          if (o.classified.kind === 'permanent') permanent ??= o.classified;
-          again.push(i);
-          lastError = o.error;
-        } else {
-          if (o.status === 'written') {
-            written++;
-            if (writtenByMaster !== undefined) {
-              const m = client.masterNameOfKey(items.key(i)) ?? '?';
-              writtenByMaster.set(m, (writtenByMaster.get(m) ?? 0) + 1);
-            }
-          }
-          this.record(items, i, o);
-        }
-      });
-      if (permanent !== undefined) {
-        // Retrying cannot help: stop the run, say what to fix.
-        this.stopped ??= permanent;
-        this.gone.markGone('stopped');
-        counts.notDone += again.length;
-        break;
-      }
-      if (again.length === 0) break;
-      if (attempt >= retry.attempts) {
-        // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
-        for (const i of again) this.record(items, i, { status: 'failed', error: `${lastError} (after ${retry.attempts} retries)` });
-        this.gone.markGone('writes');
-        break;
-      }
-      counts.retries++;
-      this.announceRetry(retrying, attempt + 1, lastError);
+      const tally = this.sortOutcomes(client, items, pending, await this.send(client, items, pending, attempt), writtenByMaster);
+      written += tally.written;
+      if (tally.again.length > 0) answered = false;
+      if (!this.shouldRetry(items, tally, attempt)) break;
+      this.counts.retries++;
+      this.announceRetry(retrying, attempt + 1, tally.lastError);
       await sleep(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
-      pending = again;
+      pending = tally.again;
     }
     if (this.waitWanted && written > 0 && !this.dryRun) await this.waitForReplicas(client, written, generation, writtenByMaster);
     return answered;
+  }
+
+  /**
+   * One attempt's answers, in `pending` order: a failed session goes to `again` (the last error
+   * kept, the first permanent one noted); any other answer is recorded (record), and a `written` one
+   * counted, per master too when `writtenByMaster` is given. One tally per attempt; nothing is
+   * allocated per session beyond `again`'s entries.
+   */
+  private sortOutcomes(
+    client: RedisConnection,
+    items: PreparedSessions,
+    pending: readonly number[],
+    outcomes: readonly GuardedWriteOutcome[],
+    writtenByMaster: Map<string, number> | undefined,
+  ): AttemptTally {
+    const tally: AttemptTally = { again: [], lastError: '', permanent: undefined, written: 0 };
+    for (let idx = 0; idx < outcomes.length; idx++) {
+      const o = outcomes[idx]!;
+      const i = pending[idx]!;
+      if (o.status === 'failed') {
+        if (o.classified.kind === 'permanent') tally.permanent ??= o.classified;
+        tally.again.push(i);
+        tally.lastError = o.error;
+        continue;
+      }
+      if (o.status === 'written') {
+        tally.written++;
+        if (writtenByMaster !== undefined) {
+          const m = client.masterNameOfKey(items.key(i)) ?? '?';
+          writtenByMaster.set(m, (writtenByMaster.get(m) ?? 0) + 1);
+        }
+      }
+      this.record(items, i, o);
+    }
+    return tally;
+  }
+
+  /**
+   * Whether the failed sessions of an attempt are sent again. Not when none failed; not after a
+   * permanent error (the run stops: `stopped`, RedisGone 'stopped', the failed ones counted not
+   * done); not when the retry budget is spent (each failed one recorded as failed, by key name,
+   * with the last error, and RedisGone 'writes' stops the rest of the run).
+   */
+  private shouldRetry(items: PreparedSessions, tally: AttemptTally, attempt: number): boolean {
+    if (tally.permanent !== undefined) {
+      // Retrying cannot help: stop the run, say what to fix.
+      this.stopped ??= tally.permanent;
+      this.gone.markGone('stopped');
+      this.counts.notDone += tally.again.length;
+      return false;
+    }
+    if (tally.again.length === 0) return false;
+    if (attempt >= this.retry.attempts) {
+      // Budget spent: these are reported as failed (by key name) and the rest of the run stops.
+      const error = `${tally.lastError} (after ${this.retry.attempts} retries)`;
+      for (const i of tally.again) this.record(items, i, { status: 'failed', error });
+      this.gone.markGone('writes');
+      return false;
+    }
+    return true;
   }
 
   /**

@@ -32,7 +32,7 @@ import {
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { DEFAULT_MAX_SESSION_BYTES, RedisSource, sameRedisData, sourceLabel, type Source } from '@session-migrate/sources';
 import { memoryWarnings, readMemory, type RedisConnection, type TlsFiles } from '@session-migrate/redis';
-import { verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyReport } from './verify.ts';
+import { verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyOptions, type VerifyReport } from './verify.ts';
 
 export interface VerifyMigrationOptions {
   /** A plan file whose target, key provider, prefix, gc_maxlifetime and serialize_handler are the defaults. */
@@ -163,11 +163,7 @@ async function verifyWithCodec(
   if (options.plaintextPrefix !== undefined) checkPrefix(options.plaintextPrefix, false);
   const maxValueBytes = Math.max(r.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES);
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
-  const sourceOptions = {
-    maxSessionBytes: r.maxSessionBytes,
-    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
-    onWarning,
-  };
+  const sourceOptions = sourceOptionsFor(r, options, onWarning);
   const { given, client } = await openGivenAndTarget(specs, phpUids, sourceOptions, r, options, onWarning);
   let planSources: Source[] = [];
   try {
@@ -181,34 +177,11 @@ async function verifyWithCodec(
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
     // Files of a non-root owner while the plan knows no PHP user: maybe PHP's sessions, not copied.
     const ownerUnknown = filesOfUnknownPhpUser(given.length > 0 ? given : planSources);
-    const report = await verifyTarget({
-      client,
-      codec,
-      prefix: r.prefix,
-      scope: options.prefixOnly === true ? 'prefix' : 'database',
-      maxValueBytes,
-      sources: sourceChecks(given, wantPresence ? planSources : [], r.plan),
-      gcMaxlifetime: r.gcMaxlifetime,
-      serializeHandler: r.serializeHandler,
-      ...(plaintext.length > 0 ? { plaintext } : {}),
-      ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
-      ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
-    });
-    if (ownerUnknown > 0) {
-      report.ok = false;
-      report.ownerUnknown = ownerUnknown;
-      report.failureCounts['owner-unknown'] = ownerUnknown;
-    }
+    const sources = sourceChecks(given, wantPresence ? planSources : [], r.plan);
+    const report = await verifyTarget(targetVerifyOptions(client, codec, r, options, maxValueBytes, sources, plaintext));
+    failOwnerUnknown(report, ownerUnknown);
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
-    const memory = memoryWarnings(await readMemory(client));
-    return {
-      report: { ...report, notes: [...notes, ...memory.map((w) => `warning: ${w}`)] },
-      prefix: r.prefix,
-      gcMaxlifetime: r.gcMaxlifetime,
-      serializeHandler: r.serializeHandler,
-      maxValueBytes,
-      memoryWarnings: memory,
-    };
+    return migrationReport(report, notes, memoryWarnings(await readMemory(client)), r, maxValueBytes);
   } catch (err) {
     throw redisFailure(err, client, 'verify');
   } finally {
@@ -216,6 +189,86 @@ async function verifyWithCodec(
     await closeSources(given);
     await closeSources(planSources);
   }
+}
+
+/**
+ * How verify opens its sources (given now or the plan's): the resolved size limit (bytes) of one
+ * session, --source-tls when given, and warnings to `onWarning`.
+ */
+function sourceOptionsFor(
+  r: ReturnType<typeof resolveVerifyDefaults>,
+  options: VerifyMigrationOptions,
+  onWarning: (line: string) => void,
+): Parameters<typeof openPlanSources>[2] & Parameters<typeof openSources>[1] {
+  return {
+    maxSessionBytes: r.maxSessionBytes,
+    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    onWarning,
+  };
+}
+
+/**
+ * verifyTarget's options from the resolved defaults and the options given now: the scope
+ * (--prefix-only: the prefix, else the whole database), the sources to compare or find, plaintext
+ * prefixes that must be empty, --require-key-id, and the plan's live count (an empty prefix then fails).
+ * @param maxValueBytes longest value read, bytes.
+ */
+function targetVerifyOptions(
+  client: RedisConnection,
+  codec: EnvelopeCodec,
+  r: ReturnType<typeof resolveVerifyDefaults>,
+  options: VerifyMigrationOptions,
+  maxValueBytes: number,
+  sources: SourceCheck[],
+  plaintext: PlaintextCheck[],
+): VerifyOptions {
+  return {
+    client,
+    codec,
+    prefix: r.prefix,
+    scope: options.prefixOnly === true ? 'prefix' : 'database',
+    maxValueBytes,
+    sources,
+    gcMaxlifetime: r.gcMaxlifetime,
+    serializeHandler: r.serializeHandler,
+    ...(plaintext.length > 0 ? { plaintext } : {}),
+    ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
+    ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
+  };
+}
+
+/**
+ * Session files of an owner the plan does not know as PHP's (`ownerUnknown`, a count of files) fail
+ * the report: `ok` false, `ownerUnknown` and the `owner-unknown` failure count set. None: unchanged.
+ */
+function failOwnerUnknown(report: VerifyReport, ownerUnknown: number): void {
+  if (ownerUnknown > 0) {
+    report.ok = false;
+    report.ownerUnknown = ownerUnknown;
+    report.failureCounts['owner-unknown'] = ownerUnknown;
+  }
+}
+
+/**
+ * The use case's answer: the report with every warning line kept so far plus the memory warnings
+ * (as `warning: ...` notes), and what was checked against (prefix, gc_maxlifetime in s,
+ * serialize_handler, size limit in bytes).
+ */
+function migrationReport(
+  report: VerifyReport,
+  notes: readonly string[],
+  memory: string[],
+  r: ReturnType<typeof resolveVerifyDefaults>,
+  maxValueBytes: number,
+): VerifyMigrationReport {
+  return {
+    report: { ...report, notes: [...notes, ...memory.map((w) => `warning: ${w}`)] },
+    prefix: r.prefix,
+    gcMaxlifetime: r.gcMaxlifetime,
+    serializeHandler: r.serializeHandler,
+    maxValueBytes,
+    memoryWarnings: memory,
+  };
 }
 
 /** The plan's defaults and the options given now (resolvePlanDefaults), with verify's own check. */

@@ -139,7 +139,7 @@ describe('read-through over a files source and phpredis keys in the same Redis',
 
     // Phase 2: apply copies both sources while the read-through handler serves.
     const apply = cli(['apply', '--plan', planFile, '--json']);
-    expect(apply.status, apply.stderr).toBe(0);
+    expect(apply.status, `${apply.stderr}\n${apply.stdout.slice(0, 3000)}`).toBe(0);
     const counts = (JSON.parse(apply.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts;
     expect(counts.failed).toBe(0);
     expect(counts.destroyed).toBe(1);

@@ -399,6 +399,12 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
       'every master with its replica again',
       async () => (await connected(promoted)) === '1' && (await connected(other)) === '1',
     );
+    // And the cluster's own view (CLUSTER NODES, which the next test reads through roles()): it lagged
+    // behind INFO once, and the next test found no master with one replica.
+    await waitUntil('CLUSTER NODES with one replica per master', async () => {
+      const { masters: now, replicasOf } = await cluster.roles();
+      return now.length === 3 && now.every((m) => (replicasOf.get(m) ?? []).length === 1);
+    });
   });
 
   it('a replica killed (kill -9): by default a line names the master without replica; with --min-replicas 1 UNCONFIRMED naming it, exit 1; every session in the cluster', async () => {

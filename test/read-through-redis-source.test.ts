@@ -119,7 +119,11 @@ describe('read-through over a files source and phpredis keys in the same Redis',
     const gen = cli(['generate', 'php', '--plan', planFile]);
     expect(gen.status, gen.stderr).toBe(0);
 
-    // Phase 1: the read-through handler is deployed; apply has not run.
+    // Phase 1: the read-through handler is deployed; apply has not run. A write through it must come
+    // at least NEWER_MARGIN_MS (1 s, packages/common lifecycle.ts) after the old handler's last write
+    // for apply to tell it is newer (by TTL): closer writes are a conflict, reported and left alone,
+    // which is what apply exited 1 for when plan and generate took under a second.
+    await new Promise((r) => setTimeout(r, 1100));
     const keyOf = (id: string) => codec.keyName(PREFIX, id);
     const a = request(art, [`--id=${changed}`, `--set=${JSON.stringify({ step: 'before-apply' })}`]);
     expect(a.started).toBe(true);

@@ -274,11 +274,25 @@ function loadIniFile(opts: IniFileAuditOptions, version: string): LoadedConfigur
  * problems (partial when any); the save_path is resolved later (finish).
  */
 function iniFileConfig(opts: IniFileAuditOptions, loaded: LoadedConfiguration, version: string): AuditedConfig {
+  return configOf('ini', 'cli', version, opts.phpVersion !== undefined ? 'php-binary' : 'assumed', loaded);
+}
+
+/**
+ * A configuration as a SAPI's ini files make it (id, SAPI, PHP version and where it came from): its
+ * values, files and read problems (partial when any); the save_path is resolved later.
+ */
+function configOf(
+  id: string,
+  sapi: string,
+  version: string,
+  vsource: AuditedConfig['phpVersionSource'],
+  loaded: LoadedConfiguration,
+): AuditedConfig {
   return {
-    id: 'ini',
-    sapi: 'cli',
+    id,
+    sapi,
     phpVersion: version,
-    phpVersionSource: opts.phpVersion !== undefined ? 'php-binary' : 'assumed',
+    phpVersionSource: vsource,
     loadedFile: loaded.loadedFile,
     scannedFiles: loaded.scannedFiles,
     values: baseValues(loaded),
@@ -683,18 +697,7 @@ function newDraft(
   loaded: LoadedConfiguration,
 ): Draft {
   return {
-    cfg: {
-      id,
-      sapi,
-      phpVersion: version,
-      phpVersionSource: vsource,
-      loadedFile: loaded.loadedFile,
-      scannedFiles: loaded.scannedFiles,
-      values: baseValues(loaded),
-      savePath: { kind: 'other', handler: '', value: '' },
-      partial: loaded.problems.length > 0,
-      problems: [...loaded.problems],
-    },
+    cfg: configOf(id, sapi, version, vsource, loaded),
     entries: [...loaded.entries],
     errors: [...loaded.errors],
     extensions: loaded.extensions,

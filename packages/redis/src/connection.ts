@@ -465,15 +465,12 @@ export class RedisConnection {
     } catch (err) {
       if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
     }
-    const replicaLines = nodesText
-      .split('\n')
-      .map((line) => line.split(' '))
-      .filter((f) => f.length > 3 && /(^|,)(slave|replica)(,|$)/.test(f[2]!));
+    const lines = nodeLines(nodesText);
     const out: Array<{ id: string; node: string; replicas: number; replicaIds: string[] }> = [];
     for (const node of masters) {
       const id = String(await node.call('CLUSTER', 'MYID'));
       const replicas = Number(parseInfo(await node.info('replication')).get('connected_slaves') ?? '0');
-      out.push({ id, node: this.nodeName(node), replicas, replicaIds: replicaLines.filter((f) => f[3] === id).map((f) => f[0]!) });
+      out.push({ id, node: this.nodeName(node), replicas, replicaIds: replicasIn(lines, id) });
     }
     return out;
   }
@@ -743,18 +740,31 @@ export function slotMovesOf(clusterNodes: string): SlotMove[] {
 }
 
 /**
+ * CLUSTER NODES as the fields of each node's line (https://redis.io/commands/cluster-nodes/: id,
+ * ip:port@cport, flags, master ID or `-`, ping-sent, pong-recv, config epoch, link state, slots...).
+ */
+function nodeLines(clusterNodes: string): string[][] {
+  return clusterNodes
+    .split('\n')
+    .map((l) => l.trim().split(' '))
+    .filter((f) => f.length >= 8);
+}
+
+/** The IDs of the nodes whose master is `id` (its replicas, failed ones too), from nodeLines. */
+function replicasIn(lines: readonly string[][], id: string): string[] {
+  return lines.filter((f) => f[3] === id).map((f) => f[0]!);
+}
+
+/**
  * The slot map of a CLUSTER NODES reply: each slot range of a master (`0-5460`, `5461`) -> the IDs of
  * that master and of the nodes listed as its replicas (failed ones too).
  */
 export function slotMapOfNodes(clusterNodes: string): Map<string, Set<string>> {
-  const lines = clusterNodes
-    .split('\n')
-    .map((l) => l.trim().split(' '))
-    .filter((f) => f.length >= 8);
+  const lines = nodeLines(clusterNodes);
   const map = new Map<string, Set<string>>();
   for (const f of lines) {
     if (!f[2]!.split(',').includes('master')) continue;
-    const ids = new Set([f[0]!, ...lines.filter((r) => r[3] === f[0]).map((r) => r[0]!)]);
+    const ids = new Set([f[0]!, ...replicasIn(lines, f[0]!)]);
     for (const range of f.slice(8)) if (!range.startsWith('[')) map.set(range, ids);
   }
   return map;

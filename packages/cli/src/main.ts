@@ -18,6 +18,7 @@ import { purgeModule } from './commands/purge.ts';
 import { rollbackModule } from './commands/rollback.ts';
 import { auditModule } from './commands/audit.ts';
 import { demoModule } from './commands/demo.ts';
+import { commandProceeds, dropHeldWarnings, holdWarnings } from './redis-options.ts';
 
 /**
  * The commands, in the order `--help` lists them: one module per command (commands/*.ts), each
@@ -37,7 +38,11 @@ const COMMANDS: readonly CommandFactory[] = [
   demoModule,
 ];
 
-const print: Print = (line: string) => process.stdout.write(line + '\n');
+/** A command's output line on stdout; the first one means the command proceeds (commandProceeds). */
+const print: Print = (line: string) => {
+  commandProceeds();
+  process.stdout.write(line + '\n');
+};
 
 /**
  * Joins a multi-line message (yargs writes some on several lines) into one printable line, with any
@@ -87,6 +92,7 @@ let epipeHandled = false;
  */
 async function whileSaying(interrupted: string | undefined, fn: () => Promise<number> | number): Promise<number> {
   const onSigint = () => {
+    commandProceeds();
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: ${interrupted}\n`);
     process.exit(130);
   };
@@ -184,6 +190,7 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
  */
 function exitCodeForError(err: unknown): number {
   if (err instanceof Inspected) return 0;
+  dropHeldWarnings();
   const exitCode = (err as { exitCode?: unknown }).exitCode;
   if (err instanceof UserFacingError || (err instanceof Error && typeof exitCode === 'number')) {
     process.stderr.write(`session-migrate: ${oneLine(err.message)}\n`);
@@ -204,8 +211,10 @@ export async function main(argv: string[], hooks: MainHooks = {}): Promise<numbe
   exitCode = 0;
   stopQuietlyOnEpipe();
   if (refusedForKeyText(argv)) return 2;
+  holdWarnings();
   const run: Run = (fn, interrupted) => async () => {
     exitCode = await whileSaying(interrupted, fn);
+    commandProceeds();
   };
   try {
     await buildParser(argv, hooks, run).parseAsync();

@@ -4,7 +4,7 @@
  * source (`--source-tls-*`). Opening a target is the use cases' (migrate's openTarget).
  */
 import type { Argv } from 'yargs';
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, isPasswordVisibleWarning } from '@session-migrate/common';
 import type { RedisRole, TlsFiles } from '@session-migrate/redis';
 
 /** Adds the TLS options of a role to a yargs command. */
@@ -54,13 +54,38 @@ export function tlsFilesFromArgs(a: Record<string, unknown>, role: RedisRole): T
 }
 
 const warned = new Set<string>();
+/** Warnings held until the command proceeds (heldUntilProceeding); null once it has. */
+let held: string[] | null = [];
 
 /**
  * Writes a warning line on stderr, each text once per process: a command that opens two connections
  * to the same cluster gets, e.g., the CLUSTER NODES NOPERM warning of packages/redis once, not twice.
+ * The password-in-a-URL warning (isPasswordVisibleWarning) is held until the command proceeds
+ * (commandProceeds): a command refused for bad input prints only its one-line error (dropHeldWarnings).
  */
 export function warn(line: string): void {
   if (warned.has(line)) return;
   warned.add(line);
-  process.stderr.write(`session-migrate: ${line}\n`);
+  if (held !== null && isPasswordVisibleWarning(line)) held.push(line);
+  else process.stderr.write(`session-migrate: ${line}\n`);
+}
+
+/**
+ * The command proceeds (its first line of output, its end with exit 0 or 1, or an interruption):
+ * writes the warnings warn held, and any later one at once.
+ */
+export function commandProceeds(): void {
+  const lines = held ?? [];
+  held = null;
+  for (const line of lines) process.stderr.write(`session-migrate: ${line}\n`);
+}
+
+/** The command failed with its one-line error: the warnings warn held are dropped, never written. */
+export function dropHeldWarnings(): void {
+  if (held !== null) held = [];
+}
+
+/** A command starts (main): warnings are held again until it proceeds. */
+export function holdWarnings(): void {
+  held = [];
 }

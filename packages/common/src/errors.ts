@@ -71,3 +71,24 @@ const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u0
 export function terminalSafe(text: string): string {
   return text.replace(TERMINAL_UNSAFE, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
+
+/**
+ * The warning for a password written in a URL or source spec on the command line: other users of the
+ * host see it in `ps` and /proc/PID/cmdline, and it stays in the shell history. Names the variable
+ * to give it in instead, never the password.
+ * @param where what holds it, e.g. `target URL`, `source spec`
+ * @param variable the environment variable that takes the password instead
+ */
+export function passwordVisibleWarning(where: string, variable: string): string {
+  return `${PASSWORD_VISIBLE} ${where} is visible to other users of this host (ps, shell history); give it in ${variable} instead`;
+}
+
+const PASSWORD_VISIBLE = 'warning: the password in the';
+
+/**
+ * Whether a warning line is passwordVisibleWarning's: the CLI holds it until the command proceeds,
+ * so a command refused for bad input prints only its one-line error.
+ */
+export function isPasswordVisibleWarning(line: string): boolean {
+  return line.startsWith(PASSWORD_VISIBLE) && line.includes(' is visible to other users of this host ');
+}

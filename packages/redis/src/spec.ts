@@ -2,8 +2,8 @@
  * From what the user gave (a URL and TLS options) or what a plan recorded to a connection spec:
  * the one place where URLs, TLS files and credentials are put together.
  */
-import { UserFacingError } from '@session-migrate/common';
-import { credentialsFor, parseRedisUrl, type RedisRole } from './url.ts';
+import { UserFacingError, passwordVisibleWarning } from '@session-migrate/common';
+import { PASSWORD_ENV, credentialsFor, parseRedisUrl, type RedisRole } from './url.ts';
 import { normalizeTlsFiles, type TlsFiles } from './tls.ts';
 import type { ConnectionDescription, RedisSpec } from './connection.ts';
 
@@ -21,11 +21,7 @@ export function specFromUrl(
   const address = parseRedisUrl(url, role);
   const files = normalizeTlsFiles(tls, address.tls, role);
   const credentials = credentialsFor(address, role, options.env ?? process.env);
-  if (credentials.passwordInUrl) {
-    options.onWarning?.(
-      `warning: the password in the ${role} URL is visible to other users of this host (ps, shell history); give it in ${role === 'source' ? 'SESSION_MIGRATE_SOURCE_REDIS_PASSWORD' : 'SESSION_MIGRATE_REDIS_PASSWORD'} instead`,
-    );
-  }
+  if (credentials.passwordInUrl) options.onWarning?.(passwordVisibleWarning(`${role} URL`, PASSWORD_ENV[role]));
   return { address, ...(files !== undefined ? { tls: files } : {}), credentials, role };
 }
 

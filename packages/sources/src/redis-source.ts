@@ -7,7 +7,7 @@
  * (`--source-tls-*`) and an ACL user.
  */
 import type { ChainableCommander } from 'ioredis';
-import { PHPREDIS_DEFAULT_PREFIX, UserFacingError, printable } from '@session-migrate/common';
+import { PHPREDIS_DEFAULT_PREFIX, UserFacingError, passwordVisibleWarning, printable } from '@session-migrate/common';
 import {
   PHPREDIS_SESSION_PARAMS,
   parseRedisQuery,
@@ -16,6 +16,7 @@ import {
   splitRedisSavePath,
 } from '@session-migrate/php-ini';
 import {
+  PASSWORD_ENV,
   RedisConnection,
   aclRuleFor,
   credentialsFor,
@@ -427,9 +428,7 @@ async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOpt
 export async function openRedisSource(spec: string, options: OpenRedisSourceOptions = {}): Promise<RedisSource> {
   const parsed = parseRedisSourceSpec(spec, options.env ?? process.env, options.tls ?? {});
   if (parsed.passwordInSpec)
-    options.onWarning?.(
-      'warning: the password in the source spec is visible to other users of this host (ps, shell history); give it in SESSION_MIGRATE_SOURCE_REDIS_PASSWORD instead',
-    );
+    options.onWarning?.(passwordVisibleWarning('source spec', PASSWORD_ENV.source));
   return openParsed(parsed, options);
 }
 

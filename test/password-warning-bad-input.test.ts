@@ -1,0 +1,89 @@
+/**
+ * A Redis password in a URL together with bad input (operator review): `plan --target
+ * redis://:pw@127.0.0.1:1` with a missing source directory, or a server that does not answer, printed
+ * two lines, the "password ... is visible" warning and the error. Bad input gets one line: a command
+ * that fails prints only its error; the warning is written when the command proceeds (its output, its
+ * end with exit 0 or 1). The password is printed nowhere.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { freePort, startRedis, type RedisServer } from './support/servers.ts';
+
+const PASSWORD = 'Visible7pw';
+const WARNING = /^session-migrate: warning: the password in the (target URL|source spec) is visible to other users/m;
+
+let redis: RedisServer;
+let root: string;
+let keyFile: string;
+let dir: string;
+
+/** Exit 2, exactly one stderr line (no warning), the password nowhere, no plan written. */
+function oneLine(r: CliResult, pattern: RegExp): void {
+  const lines = r.stderr.trim().split('\n');
+  expect(r.status, r.stderr + r.stdout).toBe(2);
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr + r.stdout).not.toContain(PASSWORD);
+  expect(existsSync(join(root, 'plan.json'))).toBe(false);
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  await redis.client.call('ACL', 'SETUSER', 'app', 'on', `>${PASSWORD}`, '~*', '+@all');
+  root = mkdtempSync(join(tmpdir(), 'sm-pw-warning-'));
+  ({ keyFile } = await newKey(root));
+  dir = join(root, 'sessions');
+  writeSessionFiles(dir, 'pw', 3);
+});
+afterAll(async () => {
+  await redis?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+const withPassword = (url: string): string => url.replace('redis://', `redis://app:${PASSWORD}@`);
+const plan = (source: string, target: string): CliResult =>
+  cli(planArgs({ dir: source, target, keyFile, planFile: join(root, 'plan.json'), artifactsDir: join(root, 'art') }));
+
+describe('a password in the URL with bad input', () => {
+  it('plan with a missing source directory: only the error', () => {
+    oneLine(plan(join(root, 'missing'), withPassword(redis.url)), /source directory .*missing: no such file or directory/);
+  });
+
+  it('plan against a port nothing listens on: only the error', async () => {
+    const closed = `redis://:${PASSWORD}@127.0.0.1:${await freePort()}/0`;
+    oneLine(plan(dir, closed), /cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+\/0/);
+  });
+
+  it('a Redis source spec with a password and a closed port: only the error', async () => {
+    const r = cli([
+      'plan',
+      '--source',
+      `redis://:${PASSWORD}@127.0.0.1:${await freePort()}/0`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--out',
+      join(root, 'plan.json'),
+      '--artifacts-dir',
+      join(root, 'art'),
+    ]);
+    oneLine(r, /cannot connect|source/);
+  });
+
+  it('verify with a wrong --key-file: only the error', () => {
+    oneLine(cli(['verify', '--target', withPassword(redis.url), '--key-file', join(root, 'no.key')]), /no\.key: no such file/);
+  });
+
+  it('a command that proceeds keeps the warning, without the password', () => {
+    const r = plan(dir, withPassword(redis.url));
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stderr).toMatch(WARNING);
+    expect(r.stderr.match(new RegExp(WARNING.source, 'gm'))).toHaveLength(1);
+    expect(r.stderr + r.stdout).not.toContain(PASSWORD);
+    rmSync(join(root, 'plan.json'));
+  });
+});

@@ -7,7 +7,7 @@
 import { renameSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { DEFAULT_GC_MAXLIFETIME, UserFacingError } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, UserFacingError, describeFsError } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
 import type { Print } from './commands/context.ts';
 import { keysGenerate } from './commands-keys.ts';
@@ -52,7 +52,7 @@ interface DemoRun {
   /** Prints ok or FAIL and counts failures. */
   check: (ok: boolean, text: string) => void;
   /** Records a server the demo started, for the signal handler to end (DemoSignals). */
-  started: <T extends { killNow(): void }>(server: T) => T;
+  started: <T extends StartedServer>(server: T) => T;
 }
 
 /** The users' sessions before the migration, seen by PHP on the files handler. */
@@ -216,32 +216,58 @@ function hideDeploymentEnvironment(): () => void {
 /** Exit codes of the signals the demo handles (128 + the signal number, the shells' convention). */
 const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
+/** A server the demo started: its PID, and how a signal handler ends it at once. */
+interface StartedServer {
+  pid: number;
+  killNow(): void;
+}
+
 /**
  * While the demo runs, SIGINT (Ctrl-C), SIGTERM and SIGHUP end its servers at once (killNow), remove
  * the sandbox (unless --keep), say so in one stderr line and exit 128 + the signal. Node's default
  * would exit at once and leave redis-server and `php -S` running, and the sandbox's key and plaintext
- * sessions on disk.
- * @returns a function that removes the handlers.
+ * sessions on disk, or, during the clean-up after the last step, end the process without a word.
+ * Once `cleaningUp()` is called (the demo's own clean-up has begun), the line says the demo was
+ * interrupted during clean-up, which server PIDs are stopped and what is left (the sandbox kept, or a
+ * directory that could not be removed). The handlers stay until the process ends: the CLI exits after
+ * the demo, and a signal while it winds down (connections closing) still gets its line.
+ * @returns `cleaningUp`, to call when the clean-up begins.
  */
 function onSignalsCleanUp(
-  servers: ReadonlyArray<{ killNow(): void }>,
+  servers: readonly StartedServer[],
   sandbox: () => SandboxLayout | undefined,
   keep: boolean,
-): () => void {
+): { cleaningUp(): void } {
+  let cleaning = false;
   const handler = (signal: keyof typeof SIGNAL_EXIT): void => {
     for (const s of servers) s.killNow();
     killSpawnedNow(); // a server still starting when the signal came (not in `servers` yet)
     const layout = sandbox();
-    if (layout !== undefined && !keep) removeSandbox(layout);
-    const left = layout === undefined ? '' : keep ? `; sandbox kept in ${layout.root}` : ' and removed the sandbox';
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: demo stopped its servers${left}\n`);
+    const left = layout === undefined ? undefined : keep ? `sandbox kept in ${layout.root}` : removedOrLeft(layout);
+    const line = cleaning
+      ? `interrupted during the demo's clean-up: its servers are stopped (pid ${servers.map((s) => s.pid).join(', ')}); ${left ?? 'nothing is left'}`
+      : `interrupted: demo stopped its servers${left === undefined ? '' : left === REMOVED ? ' and removed the sandbox' : `; ${left}`}`;
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: ${line}\n`);
     process.exit(SIGNAL_EXIT[signal]);
   };
-  const names = Object.keys(SIGNAL_EXIT) as Array<keyof typeof SIGNAL_EXIT>;
-  for (const name of names) process.once(name, handler);
-  return () => {
-    for (const name of names) process.removeListener(name, handler);
+  for (const name of Object.keys(SIGNAL_EXIT) as Array<keyof typeof SIGNAL_EXIT>) process.once(name, handler);
+  return {
+    cleaningUp: () => {
+      cleaning = true;
+    },
   };
+}
+
+const REMOVED = 'the sandbox is removed, nothing is left';
+
+/** Removes the sandbox for a signal handler: REMOVED, or `left DIR (why: remove it by hand)` when it cannot. */
+function removedOrLeft(layout: SandboxLayout): string {
+  try {
+    removeSandbox(layout);
+    return REMOVED;
+  } catch (err) {
+    return `left ${layout.root} (${describeFsError(err)}: remove it by hand)`;
+  }
 }
 
 /** Runs the demo; returns 0 when every step and check passed. */
@@ -252,13 +278,13 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
   let redis: RedisServer | undefined;
   let layout: SandboxLayout | undefined;
   let failures = 0;
-  const servers: Array<{ killNow(): void }> = [];
-  const started = <T extends { killNow(): void }>(server: T): T => {
+  const servers: StartedServer[] = [];
+  const started = <T extends StartedServer>(server: T): T => {
     servers.push(server);
     return server;
   };
   const restoreEnvironment = hideDeploymentEnvironment();
-  const removeSignalHandlers = onSignalsCleanUp(servers, () => layout, options.keep);
+  const signals = onSignalsCleanUp(servers, () => layout, options.keep);
   try {
     layout = createSandbox({ gcMaxlifetime: GC_MAXLIFETIME });
     redis = started(await startRedis());
@@ -286,12 +312,12 @@ export async function demoCommand(options: { users: number; keep: boolean }, pri
     );
     return failures === 0 ? 0 : 1;
   } finally {
+    signals.cleaningUp();
     await redis?.stop();
     if (layout !== undefined) {
       if (options.keep) print(`sandbox kept in ${layout.root} (files to read; its redis-server is stopped)`);
       else removeSandbox(layout);
     }
-    removeSignalHandlers();
     restoreEnvironment();
   }
 }

@@ -50,6 +50,24 @@ export function progressLine(label: string, total: number): { update(done: numbe
 }
 
 /**
+ * When stderr is not a terminal (a log file, a CI job), a progress line is a new line each time: this
+ * decides which ones to write. A line is written when `intervalMs` have passed since the last one
+ * written AND its text (its counts) differs from that one: while Redis stalls, the log does not fill
+ * with the same counts every interval.
+ * @returns `shouldWrite(line, nowMs)`, which records the line as written when it answers true.
+ */
+export function changedProgressLines(intervalMs: number): (line: string, nowMs?: number) => boolean {
+  let lastAt = Date.now();
+  let last: string | undefined;
+  return (line, nowMs = Date.now()) => {
+    if (nowMs - lastAt < intervalMs || line === last) return false;
+    lastAt = nowMs;
+    last = line;
+    return true;
+  };
+}
+
+/**
  * A table with one row per source and a total row: column headers, right-aligned numbers. Lines
  * start with `indent`.
  */

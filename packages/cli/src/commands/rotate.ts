@@ -8,7 +8,7 @@ import { printable } from '@session-migrate/common';
 import type { RotateUseCaseOptions, RotateUseCaseReport } from '@session-migrate/migrate';
 import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
-import { formatCounts } from '../output.ts';
+import { changedProgressLines, formatCounts } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
 import { JSON_REPORT_OPTION, TARGET_OPTION, defineCommand, given, type CommandFactory, type Print } from './context.ts';
 
@@ -57,7 +57,7 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
   const { rotate } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
   const tty = process.stderr.isTTY === true;
-  let lastLine = Date.now();
+  const shouldWrite = changedProgressLines(2000);
   let r: RotateUseCaseReport;
   try {
     r = await rotate({
@@ -66,10 +66,7 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
       onProgress: (c) => {
         const line = `rotate: ${c.sessionKeys} session keys scanned, ${c.reEncrypted} re-encrypted, ${c.alreadyCurrent} already current, ${c.changedByPhp} changed by PHP`;
         if (tty) process.stderr.write(`\r${line}`);
-        else if (Date.now() - lastLine >= 2000) {
-          process.stderr.write(`${line}\n`);
-          lastLine = Date.now();
-        }
+        else if (shouldWrite(line)) process.stderr.write(`${line}\n`);
       },
     });
   } finally {

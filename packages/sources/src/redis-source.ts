@@ -427,8 +427,7 @@ async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOpt
  */
 export async function openRedisSource(spec: string, options: OpenRedisSourceOptions = {}): Promise<RedisSource> {
   const parsed = parseRedisSourceSpec(spec, options.env ?? process.env, options.tls ?? {});
-  if (parsed.passwordInSpec)
-    options.onWarning?.(passwordVisibleWarning('source spec', PASSWORD_ENV.source));
+  if (parsed.passwordInSpec) options.onWarning?.(passwordVisibleWarning('source spec', PASSWORD_ENV.source));
   return openParsed(parsed, options);
 }
 

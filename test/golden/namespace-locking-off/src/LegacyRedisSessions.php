@@ -95,10 +95,9 @@ final class LegacyRedisSessions
         foreach ($this->prefixes as $prefix) {
             $legacyKey = $prefix . $id;
             try {
-                // SessionStore::read() without read-through is one GET of its first key, with the
-                // store's retry on fail-over; the second key is the same, so a cluster routes it to
-                // the legacy key's slot.
-                [$value] = $this->store->read($legacyKey, $legacyKey, false);
+                // One GET of the old key alone, with the store's retry on fail-over; on a cluster it
+                // goes to the old key's own slot.
+                $value = $this->store->get($legacyKey);
             } catch (StorageException $e) {
                 throw new StorageException(sprintf(
                     'read-through: reading the legacy phpredis key of %s failed: %s',

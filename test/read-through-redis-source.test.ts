@@ -41,6 +41,9 @@ interface Out {
   session: Record<string, unknown> | null;
 }
 
+/** The handler's log lines of every request() so far. */
+const handlerLogs: string[] = [];
+
 /** One request of the app through the generated bootstrap in `art`. */
 function request(art: string, args: string[], ini: string[] = []): Out {
   const r = { iniFile: join(art, '99-session-migrate.ini') } as Rendered;
@@ -48,6 +51,7 @@ function request(art: string, args: string[], ini: string[] = []): Out {
   const password: Record<string, string> = art.endsWith('igb-art') ? {} : { SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD };
   const res = sessionRequest<Out>(r, args, { ini, dir: root, env: { SESSION_MIGRATE_KEY_FILE: keyFile, ...password } });
   expect(res.stderr, res.logs.join('\n')).toBe('');
+  handlerLogs.push(...res.logs);
   return res.out;
 }
 
@@ -135,6 +139,14 @@ describe('read-through over a files source and phpredis keys in the same Redis',
     const u = request(art, [`--id=${untouched}`]); // read, not changed: lazy write or not, still there
     expect(u.session).toEqual({ user: 'uma', n: 3 });
     expect(request(art, [`--id=${sid('new', 0)}`]).session).toEqual([]); // no legacy copy anywhere (an empty PHP array in JSON)
+    // Each take-over names its source (the old key by its prefix, "<ID>" as such) and the encrypted
+    // key; never a session ID or a value.
+    expect(handlerLogs).toEqual([
+      `session-migrate: read-through: took over the old phpredis key ${LEGACY}<ID> of ${keyOf(changed)}`,
+      `session-migrate: read-through: took over the legacy session file of ${keyOf(fromFile)}`,
+      `session-migrate: read-through: took over the old phpredis key ${LEGACY}<ID> of ${keyOf(destroyed)}`,
+      `session-migrate: read-through: took over the old phpredis key ${LEGACY}<ID> of ${keyOf(untouched)}`,
+    ]);
     expect(await client.exists(keyOf(changed))).toBe(1);
     // The old key is read, never written or deleted (destroy leaves a tombstone instead).
     expect(await client.get(`${LEGACY}${changed}`)).toBe(legacyBefore.replace(/\n$/, ''));

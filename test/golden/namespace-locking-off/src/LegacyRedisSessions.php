@@ -69,14 +69,17 @@ final class LegacyRedisSessions
     /**
      * Reads the session's legacy value (the first prefix that has one).
      *
+     * @param string|null $prefix set to the prefix of the key that held the session (when bytes
+     *                            come back; the prefix alone names no session, the key would)
+     *
      * @return string|false|null the bytes; null when no legacy key holds the session; false when
      *                           Redis fails (logged): the read fails, as phpredis's does, rather than
      *                           start an empty session
      */
-    public function read(string $id, string $redisKey)
+    public function read(string $id, string $redisKey, ?string &$prefix = null)
     {
         try {
-            return $this->get($id, $redisKey);
+            return $this->get($id, $redisKey, $prefix);
         } catch (StorageException $e) {
             ($this->logger)('session-migrate: ' . $e->getMessage());
 
@@ -85,9 +88,11 @@ final class LegacyRedisSessions
     }
 
     /**
+     * @param string|null $found set to the prefix of the key that held the session
+     *
      * @throws StorageException
      */
-    private function get(string $id, string $redisKey): ?string
+    private function get(string $id, string $redisKey, ?string &$found = null): ?string
     {
         if (!LegacySessionFiles::validId($id)) {
             return null;
@@ -106,6 +111,8 @@ final class LegacyRedisSessions
                 ), $e->getCode());
             }
             if (is_string($value)) {
+                $found = $prefix;
+
                 return $value;
             }
         }

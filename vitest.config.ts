@@ -69,6 +69,7 @@ const ALONE = [
   'test/live-cutover.test.ts',
   'test/php-handler-stall.test.ts',
   'test/prod-redis-sentinel.test.ts', // verify right after a failover saw the old master once, beside another file under load
+  'test/read-through-sentinel-failover.test.ts',
   'test/rollback-race.test.ts',
   'test/stable-read-live.test.ts',
 ];

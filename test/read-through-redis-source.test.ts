@@ -10,7 +10,11 @@
  *   destroyed one stays destroyed (its tombstone);
  * - a Redis source elsewhere (another database here) cannot be read through: plan --read-through
  *   refuses it in one line (exit 2, no plan written) naming the two plans to make, and so does
- *   generate php --read-through.
+ *   generate php --read-through;
+ * - a Redis source given by the address of a replica of the target's master is the target's data
+ *   (the same replication ID): read through like the master's own keys, and apply copies them from
+ *   the replica; a replica of another master is refused, the line saying it is a replica of which
+ *   server and what to give instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -41,13 +45,19 @@ interface Out {
   session: Record<string, unknown> | null;
 }
 
-/** One request of the app through the generated bootstrap in `art`. */
-function request(art: string, args: string[], ini: string[] = []): Out {
+/** The handler's log lines of every request() so far. */
+const handlerLogs: string[] = [];
+
+/**
+ * One request of the app through the generated bootstrap in `art`. The main plan's handler connects
+ * as its own ACL user (HANDLER_USER, `asHandlerUser`); the igbinary and replica plans' as default.
+ */
+function request(art: string, args: string[], ini: string[] = [], asHandlerUser = !art.endsWith('igb-art')): Out {
   const r = { iniFile: join(art, '99-session-migrate.ini') } as Rendered;
-  // The main plan's handler connects as its own ACL user (HANDLER_USER); the igbinary plan's as default.
-  const password: Record<string, string> = art.endsWith('igb-art') ? {} : { SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD };
+  const password: Record<string, string> = asHandlerUser ? { SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD } : {};
   const res = sessionRequest<Out>(r, args, { ini, dir: root, env: { SESSION_MIGRATE_KEY_FILE: keyFile, ...password } });
   expect(res.stderr, res.logs.join('\n')).toBe('');
+  handlerLogs.push(...res.logs);
   return res.out;
 }
 
@@ -135,6 +145,14 @@ describe('read-through over a files source and phpredis keys in the same Redis',
     const u = request(art, [`--id=${untouched}`]); // read, not changed: lazy write or not, still there
     expect(u.session).toEqual({ user: 'uma', n: 3 });
     expect(request(art, [`--id=${sid('new', 0)}`]).session).toEqual([]); // no legacy copy anywhere (an empty PHP array in JSON)
+    // Each take-over names its source (the old key by its prefix, "<ID>" as such) and the encrypted
+    // key; never a session ID or a value.
+    expect(handlerLogs).toEqual([
+      `session-migrate: read-through: took over the old phpredis key ${LEGACY}<ID> of ${keyOf(changed)}`,
+      `session-migrate: read-through: took over the legacy session file of ${keyOf(fromFile)}`,
+      `session-migrate: read-through: took over the old phpredis key ${LEGACY}<ID> of ${keyOf(destroyed)}`,
+      `session-migrate: read-through: took over the old phpredis key ${LEGACY}<ID> of ${keyOf(untouched)}`,
+    ]);
     expect(await client.exists(keyOf(changed))).toBe(1);
     // The old key is read, never written or deleted (destroy leaves a tombstone instead).
     expect(await client.get(`${LEGACY}${changed}`)).toBe(legacyBefore.replace(/\n$/, ''));
@@ -231,5 +249,99 @@ describe('read-through over a files source and phpredis keys in the same Redis',
       /--read-through: the handler reads old phpredis keys only in the target's own Redis database/,
     );
     expect(existsSync(join(root, 'art-elsewhere', '99-session-migrate.ini'))).toBe(false);
+  });
+});
+
+describe('a Redis source given by a replica address', () => {
+  let replica: RedisServer;
+  let other: RedisServer;
+  let otherReplica: RedisServer;
+  /** Waits until a replica's link to its master is up (INFO replication). */
+  const inSync = async (node: RedisServer): Promise<void> => {
+    const c = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true });
+    await c.connect();
+    try {
+      for (let i = 0; !/master_link_status:up/.test(await c.info('replication')); i++) {
+        if (i > 200) throw new Error(`replica ${node.port} not in sync`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      c.disconnect();
+    }
+  };
+  beforeAll(async () => {
+    replica = await startRedis(['--replicaof', '127.0.0.1', String(redis.port)]);
+    other = await startRedis();
+    otherReplica = await startRedis(['--replicaof', '127.0.0.1', String(other.port)]);
+    await inSync(replica);
+    await inSync(otherReplica);
+  });
+  afterAll(async () => {
+    await replica?.stop();
+    await otherReplica?.stop();
+    await other?.stop();
+  });
+
+  const planArgs = (source: RedisServer, name: string) => [
+    'plan',
+    '--source',
+    `files:${filesDir}`,
+    '--source',
+    `redis:redis://127.0.0.1:${source.port}/0?prefix=REPL_SESSION%3A`,
+    '--target',
+    redis.url,
+    '--prefix',
+    'replenc:',
+    '--key-file',
+    keyFile,
+    '--out',
+    join(root, `${name}.json`),
+    '--artifacts-dir',
+    join(root, `${name}-art`),
+    '--read-through',
+  ];
+
+  it("a replica of the target's master is the target's data: the handler reads the old key (on the master), apply copies it from the replica", async () => {
+    const id = sid('rep', 0);
+    phpNativeWrite('redis', `tcp://127.0.0.1:${redis.port}?prefix=REPL_SESSION:`, id, { user: 'rita' });
+    const onReplica = new Redis({ host: '127.0.0.1', port: replica.port, lazyConnect: true });
+    await onReplica.connect();
+    try {
+      for (let i = 0; (await onReplica.exists(`REPL_SESSION:${id}`)) === 0; i++) {
+        if (i > 200) throw new Error('the old key never reached the replica');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      onReplica.disconnect();
+    }
+    const made = cli(planArgs(replica, 'replica'));
+    expect(made.status, made.stderr).toBe(0);
+    expect(made.stdout).toContain("then the old phpredis keys REPL_SESSION:<ID> in the target's Redis");
+    const art = join(root, 'replica-art');
+    const planFile = join(root, 'replica.json');
+    const gen = cli(['generate', 'php', '--plan', planFile]);
+    expect(gen.status, gen.stderr).toBe(0);
+    handlerLogs.length = 0;
+    expect(request(art, [`--id=${id}`], [], false).session).toEqual({ user: 'rita' });
+    expect(handlerLogs).toEqual([
+      `session-migrate: read-through: took over the old phpredis key REPL_SESSION:<ID> of ${codec.keyName('replenc:', id)}`,
+    ]);
+    const untouched = sid('rep', 1); // first read after apply: copied by apply from the replica
+    phpNativeWrite('redis', `tcp://127.0.0.1:${redis.port}?prefix=REPL_SESSION:`, untouched, { user: 'ursula' });
+    await new Promise((r) => setTimeout(r, 1100)); // apply's 1 s margin for the session changed above
+    const apply = cli(['apply', '--plan', planFile, '--json']);
+    expect(apply.status, `${apply.stderr}\n${apply.stdout.slice(0, 3000)}`).toBe(0);
+    expect(await client.exists(codec.keyName('replenc:', untouched))).toBe(1);
+    expect(cli(['generate', 'php', '--plan', planFile, '--strict']).status).toBe(0);
+    expect(request(art, [`--id=${untouched}`], [], false).session).toEqual({ user: 'ursula' });
+    expect(request(art, [`--id=${id}`], [], false).session).toEqual({ user: 'rita' });
+  });
+
+  it('a replica of another master is refused in one line naming what it replicates and what to give instead; no plan', () => {
+    const line = usageLine(cli(planArgs(otherReplica, 'other-replica')));
+    expect(line).toContain(
+      `is elsewhere (a replica of 127.0.0.1:${other.port} whose replication ID is not the target's: not in sync with the target's master (INFO replication master_link_status), or the replica of another master; if it replicates the target, re-run plan once it is in sync, or give the target's own address with the source's prefix as the source); make one plan for that Redis source without --read-through`,
+    );
+    expect(existsSync(join(root, 'other-replica.json'))).toBe(false);
   });
 });

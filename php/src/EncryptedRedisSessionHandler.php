@@ -661,9 +661,11 @@ final class EncryptedRedisSessionHandler implements \SessionHandlerInterface, \S
         if ($this->legacy === null || !LegacySessionFiles::validId($id)) {
             return '';
         }
-        $data = $this->legacy->read($id, $key);
+        $from = null;
+        $data = $this->legacy->read($id, $key, $from);
         if (is_string($data)) {
-            $this->log(sprintf('read-through: took over the legacy session file of %s', $key));
+            // Which source: the old file, or the old phpredis key (its prefix; never the ID or the value).
+            $this->log(sprintf('read-through: took over %s of %s', (string) $from, $key));
         }
 
         return $data ?? '';

@@ -79,7 +79,14 @@ final class ReadThroughLegacyRedisTest extends RedisTestCase
         self::assertLessThanOrEqual(1300, $this->admin->ttl(self::LEGACY_PREFIX . self::ID));
         self::assertSame(0, $this->admin->exists($this->lockName()));
         self::assertCount(1, $this->logs, implode("\n", $this->logs));
-        self::assertStringContainsString('read-through: took over the legacy session', $this->logs[0]);
+        // Names the source it came from (the old key's prefix, "<ID>" as such) and the encrypted key,
+        // never the session ID or the value.
+        self::assertSame(
+            'session-migrate: read-through: took over the old phpredis key ' . self::LEGACY_PREFIX . '<ID> of '
+            . (new Envelope($this->keys()))->keyName(self::ID),
+            $this->logs[0]
+        );
+        self::assertStringNotContainsString('uid', $this->logs[0]);
     }
 
     public function testAFailedReadOfTheOldKeyInValidateIdLeavesNoLock(): void

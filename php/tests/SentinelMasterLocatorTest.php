@@ -102,6 +102,17 @@ final class SentinelMasterLocatorTest extends TestCase
         self::assertSame(['10.0.0.9', 6390], $locator->master());
     }
 
+    public function testACacheOlderThanItsMaxAgeIsNotTaken(): void
+    {
+        // After a fail-over the old master may still answer as a master: an old answer is asked again.
+        $this->plant('10.0.0.9', 6390);
+        touch($this->cacheFile(), time() - SentinelMasterLocator::CACHE_MAX_AGE - 1);
+        clearstatcache();
+        $this->expectException(StorageException::class);
+        $this->expectExceptionMessageMatches('/^Sentinel: no master for "sessions" \(127\.0\.0\.1:1 /');
+        (new SentinelMasterLocator($this->config, null, $this->keys))->master();
+    }
+
     public function testACacheGotWithOtherSentinelCredentialsIsNotTaken(): void
     {
         $this->plant('10.0.0.9', 6390, null, ['sentinel-user', 'the-right-one']);

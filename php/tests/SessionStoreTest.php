@@ -22,7 +22,7 @@ final class SessionStoreTest extends RedisTestCase
     public function testTheWrittenOutShasAreThoseOfTheScriptsAndEachRunsInOneRoundTrip(): void
     {
         $class = new \ReflectionClass(SessionStore::class);
-        $scripts = ['READ' => 'READ', 'LOCK+GET' => 'LOCK_AND_READ', 'SET' => 'WRITE', 'EXPIRE' => 'TOUCH', 'UNLOCK' => 'UNLOCK', 'DEL' => 'DESTROY'];
+        $scripts = ['READ' => 'READ', 'GET' => 'GET', 'LOCK+GET' => 'LOCK_AND_READ', 'SET' => 'WRITE', 'EXPIRE' => 'TOUCH', 'UNLOCK' => 'UNLOCK', 'DEL' => 'DESTROY'];
         self::assertSame(array_keys($scripts), array_keys(SessionStore::SCRIPT_SHAS));
         foreach ($scripts as $step => $constant) {
             self::assertSame(sha1((string) $class->getConstant($constant)), SessionStore::SCRIPT_SHAS[$step], $step);
@@ -62,6 +62,23 @@ final class SessionStoreTest extends RedisTestCase
         self::assertSame(0, $this->admin->exists(self::LOCK));
         self::assertSame([false, true], $store->read(self::KEY, self::TOMB, true));
         self::assertSame([false, false], $store->read(self::KEY, self::TOMB, false), 'strict mode never asks');
+    }
+
+    public function testGetReadsOneKeyAloneInOneRoundTripAndAnErrorIsNeverAMiss(): void
+    {
+        $store = new SessionStore($this->factory());
+        $this->admin->set('PHPREDIS_SESSION:x', 'uid|i:7;');
+        $store->connect();
+        $before = $store->roundTrips();
+        self::assertSame('uid|i:7;', $store->get('PHPREDIS_SESSION:x'));
+        self::assertFalse($store->get('PHPREDIS_SESSION:none'));
+        self::assertContains($store->roundTrips() - $before, [2, 3], 'one EVALSHA each (plus EVAL once on NOSCRIPT)');
+        $this->admin->rawCommand('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+        self::assertSame('uid|i:7;', $store->get('PHPREDIS_SESSION:x'), 'retried on a new connection');
+        $this->admin->hSet('PHPREDIS_SESSION:h', 'f', 'v');
+        $this->expectException(StorageException::class);
+        $this->expectExceptionMessageMatches('/^Redis GET of PHPREDIS_SESSION:h failed: WRONGTYPE/');
+        $store->get('PHPREDIS_SESSION:h');
     }
 
     public function testWriteAndTouchOnlyWhileTheTokenHoldsTheLockThenRelease(): void

@@ -55,11 +55,22 @@ export function readThroughRedisPrefixes(sources: readonly SourceDescription[], 
     if (d.kind !== 'redis') continue;
     if (!sameRedisData(d, target))
       throw new UserFacingError(
-        `--read-through: the handler reads old phpredis keys only in the target's own Redis database, and ${sourceLabel(d)} is elsewhere; make one plan for that Redis source without --read-through and apply it before the handler switch, and one plan for the files source with --read-through`,
+        `--read-through: the handler reads old phpredis keys only in the target's own Redis database, and ${sourceLabel(d)} is elsewhere${replicaNote(d, target)}; make one plan for that Redis source without --read-through and apply it before the handler switch, and one plan for the files source with --read-through`,
       );
     if (!prefixes.includes(d.prefix)) prefixes.push(d.prefix);
   }
   return prefixes;
+}
+
+/**
+ * Why a Redis source that is a replica, in the target's database, is not the target's data, for
+ * readThroughRedisPrefixes' refusal: a replica of the target's own master is the same data
+ * (sameRedisData: the same replication ID), so this one is not in sync with it, or follows another
+ * master. '' for a source that is no replica or is in another database (the refusal says enough).
+ */
+function replicaNote(d: SourceDescription & { kind: 'redis' }, target: ConnectionDescription): string {
+  if (d.replicaOf === undefined || d.db !== target.db) return '';
+  return ` (a replica of ${d.replicaOf} whose replication ID is not the target's: not in sync with the target's master (INFO replication master_link_status), or the replica of another master; if it replicates the target, re-run plan once it is in sync, or give the target's own address with the source's prefix as the source)`;
 }
 
 /**

@@ -85,6 +85,17 @@ export interface ConnectionDescription {
   masterName?: string;
   /** Standalone and Sentinel: run_id of the node serving (INFO server). */
   runId?: string;
+  /**
+   * Standalone and Sentinel: the replication ID of the data set the node serves (INFO replication
+   * `master_replid`). A master's own, which every replica that follows it (directly or through
+   * another replica) reports too, so a master and its replicas share it; a replica that is not in
+   * sync yet, or was detached (REPLICAOF NO ONE), or a restarted master without persistence has
+   * another (https://redis.io/docs/latest/operate/oss_and_stack/management/replication/,
+   * "Replication ID explained").
+   */
+  replicationId?: string;
+  /** Standalone: the node is a replica (INFO replication `role:slave`) of this `host:port`. */
+  replicaOf?: string;
 }
 
 /** One entry of a grouped pipeline: a key (it decides the slot) and the commands for it. */
@@ -205,7 +216,7 @@ export class RedisConnection {
         `Redis at ${a.url} is a replica${master} (READONLY): give the master (the primary endpoint); nothing was written`,
       );
     }
-    return openStandalone(spec, options, common, info.get('run_id'));
+    return openStandalone(spec, options, common, info);
   }
 
   /** Classifies an error of this connection (see errors.ts). */
@@ -1105,12 +1116,29 @@ async function probeNode(
   }
 }
 
+/**
+ * What INFO (server and replication sections) says of a node's identity and data set: `runId`,
+ * `replicationId`, and `replicaOf` for a replica (see ConnectionDescription).
+ */
+function nodeIdentity(info: Map<string, string>): Pick<ConnectionDescription, 'runId' | 'replicationId' | 'replicaOf'> {
+  const runId = info.get('run_id');
+  const replicationId = info.get('master_replid');
+  const masterHost = info.get('master_host');
+  return {
+    ...(runId !== undefined ? { runId } : {}),
+    ...(replicationId !== undefined ? { replicationId } : {}),
+    ...(info.get('role') === 'slave' && masterHost !== undefined
+      ? { replicaOf: formatHostPort({ host: masterHost, port: Number(info.get('master_port')) }) }
+      : {}),
+  };
+}
+
 /** The connection to a single node on the URL's database (SELECT checked), kept connected when asked. */
 async function openStandalone(
   spec: RedisSpec,
   options: OpenOptions,
   common: RedisOptions,
-  runId: string | undefined,
+  info: Map<string, string>,
 ): Promise<RedisConnection> {
   const a = spec.address;
   const client = new Redis({ ...common, host: a.host, port: a.port, db: a.db, lazyConnect: true });
@@ -1131,7 +1159,7 @@ async function openStandalone(
     topology: 'standalone',
     host: a.host,
     port: a.port,
-    ...(runId !== undefined ? { runId } : {}),
+    ...nodeIdentity(info),
   };
   const conn = new RedisConnection(spec, client, description, options.aclRule);
   if (options.keepReconnecting === true) conn.keepConnected();
@@ -1290,7 +1318,7 @@ async function openSentinel(
   try {
     await client.connect();
     await client.ping();
-    info = parseInfo(await client.info('server'));
+    info = parseInfo(`${await client.info('server')}\n${await client.info('replication')}`);
   } catch (err) {
     client.disconnect();
     throw connectFailure(spec, lastError ?? err, options.aclRule, `the master ${formatHostPort(found.master)} of ${a.url}`);
@@ -1303,7 +1331,7 @@ async function openSentinel(
     port: found.master.port,
     sentinels: a.sentinels ?? [],
     masterName: a.masterName!,
-    ...(info.get('run_id') !== undefined ? { runId: info.get('run_id')! } : {}),
+    ...nodeIdentity(info),
   };
   const conn = newConnection(spec, client, desc, options.aclRule);
   if (options.keepReconnecting === true) conn.keepConnected();

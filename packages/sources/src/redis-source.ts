@@ -454,13 +454,18 @@ export async function openRecordedRedisSource(d: RedisSourceDescription, options
 
 /**
  * Whether two Redis descriptions name the same data: the same URL, the same server (run_id) and
- * database, a cluster sharing a node ID, or the same Sentinel master name with a sentinel in common.
+ * database, a master and its replica (the same replication ID) and the same database, a cluster
+ * sharing a node ID, or the same Sentinel master name with a sentinel in common.
  */
 export function sameRedisData(a: ConnectionDescription, b: ConnectionDescription): boolean {
   if (a.url === b.url) return true;
   if (a.db !== b.db) return false;
   // One server reached by two names (localhost, 127.0.0.1, a DNS alias): the same run_id.
   if (a.runId !== undefined && a.runId === b.runId) return true;
+  // A replica of the other (or both of one master, a Sentinel master included): the same replication
+  // ID, so the same data set (redis.io replication docs, "Replication ID explained"); reads of one see
+  // the writes of the other's master, a replica's a moment later.
+  if (a.replicationId !== undefined && a.replicationId === b.replicationId) return true;
   if (a.topology === 'cluster' && b.topology === 'cluster') return (a.nodeIds ?? []).some((id) => (b.nodeIds ?? []).includes(id));
   if (a.topology === 'sentinel' && b.topology === 'sentinel' && a.masterName === b.masterName) {
     return (a.sentinels ?? []).some((s) => (b.sentinels ?? []).some((t) => t.host === s.host && t.port === s.port));

@@ -15,6 +15,7 @@ namespace SessionMigrate;
  * round trip and works unchanged on Redis Cluster (a script is routed by its first key):
  *
  *   read          GET the session (and whether its tombstone exists)
+ *   get           GET one key, nothing else (read-through's old phpredis keys, LegacyRedisSessions)
  *   lockAndRead   SET lock NX PX, then GET the session, atomically; a lock already holding our token
  *                 counts as taken (a retry after a lost reply)
  *   write         SET session EX, only while the lock holds our token, then DEL the lock; asked to,
@@ -42,6 +43,12 @@ if not value and ARGV[1] == '1' then
   destroyed = redis.call('EXISTS', KEYS[2])
 end
 return {value, destroyed}
+LUA;
+
+    // A one-element table: a missing key (Lua false) must not make the whole reply a nil bulk, which
+    // \Redis::evalSha() hands back as false, like a failed call (evalOnce() would take it for an error).
+    private const GET = <<<'LUA'
+return {redis.call('GET', KEYS[1])}
 LUA;
 
     private const LOCK_AND_READ = <<<'LUA'
@@ -122,6 +129,7 @@ LUA;
      */
     public const SCRIPT_SHAS = [
         'READ' => '6ec5371eca1d46a829c96a5be3fbee7c566014db',
+        'GET' => '2ca09548f5032afef767c386656397a4db231a85',
         'LOCK+GET' => 'ff6e6efbb44604fbcc3c0b3690ada89258870789',
         'SET' => 'f72de7896be4a1c5a1fca860c5cf5ecc32ac9ecf',
         'EXPIRE' => '451754e7f63a051bb5f0d71b0acd263aea63588a',
@@ -208,6 +216,31 @@ LUA;
         }
 
         return [$value, (int) $reply[1] === 1];
+    }
+
+    /**
+     * GET one key and nothing else: no lock, no tombstone (read-through reads the old phpredis
+     * session keys with it, LegacyRedisSessions). One script like every other step, so it has the
+     * same fail-over retry, SELECT and TRYAGAIN handling, and on a Redis Cluster it is routed by
+     * this key's own slot.
+     *
+     * @return string|false the value; false when there is no such key
+     *
+     * @throws StorageException when Redis fails or the key holds another type (WRONGTYPE)
+     */
+    public function get(string $key)
+    {
+        $reply = $this->script('GET', self::GET, [$key], [], $key);
+        if (!is_array($reply) || count($reply) !== 1) {
+            throw $this->shapeError('GET', $key);
+        }
+        // A missing key is false from \Redis and null from \RedisCluster, as in read().
+        $value = $reply[0] ?? false;
+        if (!is_string($value) && $value !== false) {
+            throw $this->shapeError('GET', $key);
+        }
+
+        return $value;
     }
 
     /**

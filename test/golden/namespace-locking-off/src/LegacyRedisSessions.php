@@ -69,14 +69,17 @@ final class LegacyRedisSessions
     /**
      * Reads the session's legacy value (the first prefix that has one).
      *
+     * @param string|null $prefix set to the prefix of the key that held the session (when bytes
+     *                            come back; the prefix alone names no session, the key would)
+     *
      * @return string|false|null the bytes; null when no legacy key holds the session; false when
      *                           Redis fails (logged): the read fails, as phpredis's does, rather than
      *                           start an empty session
      */
-    public function read(string $id, string $redisKey)
+    public function read(string $id, string $redisKey, ?string &$prefix = null)
     {
         try {
-            return $this->get($id, $redisKey);
+            return $this->get($id, $redisKey, $prefix);
         } catch (StorageException $e) {
             ($this->logger)('session-migrate: ' . $e->getMessage());
 
@@ -85,9 +88,11 @@ final class LegacyRedisSessions
     }
 
     /**
+     * @param string|null $found set to the prefix of the key that held the session
+     *
      * @throws StorageException
      */
-    private function get(string $id, string $redisKey): ?string
+    private function get(string $id, string $redisKey, ?string &$found = null): ?string
     {
         if (!LegacySessionFiles::validId($id)) {
             return null;
@@ -95,10 +100,9 @@ final class LegacyRedisSessions
         foreach ($this->prefixes as $prefix) {
             $legacyKey = $prefix . $id;
             try {
-                // SessionStore::read() without read-through is one GET of its first key, with the
-                // store's retry on fail-over; the second key is the same, so a cluster routes it to
-                // the legacy key's slot.
-                [$value] = $this->store->read($legacyKey, $legacyKey, false);
+                // One GET of the old key alone, with the store's retry on fail-over; on a cluster it
+                // goes to the old key's own slot.
+                $value = $this->store->get($legacyKey);
             } catch (StorageException $e) {
                 throw new StorageException(sprintf(
                     'read-through: reading the legacy phpredis key of %s failed: %s',
@@ -107,6 +111,8 @@ final class LegacyRedisSessions
                 ), $e->getCode());
             }
             if (is_string($value)) {
+                $found = $prefix;
+
                 return $value;
             }
         }

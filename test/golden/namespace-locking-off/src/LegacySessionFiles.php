@@ -91,7 +91,10 @@ final class LegacySessionFiles
      * opened with O_NONBLOCK (fopen mode 'n'), so a FIFO swapped in cannot block the PHP worker in
      * open(2).
      *
-     * @param string $redisKey names the session in log lines
+     * @param string      $redisKey names the session in log lines
+     * @param string|null $from     set, when bytes come back, to where they came from, for a log
+     *                              line: 'the legacy session file', or 'the old phpredis key
+     *                              <prefix><ID>' (the prefix, and "<ID>" written as such: never the ID)
      *
      * @return string|false|null the file's bytes; null when there is no live regular file (none, gone
      *                           meanwhile, expired, a symbolic link, another user's); false when a live
@@ -101,12 +104,21 @@ final class LegacySessionFiles
      *                           With legacy Redis keys, a session without a live file is read from
      *                           its legacy key (LegacyRedisSessions::read(): bytes, null or false)
      */
-    public function read(string $id, string $redisKey)
+    public function read(string $id, string $redisKey, ?string &$from = null)
     {
         $seen = $this->stat($id, $redisKey);
         $path = $this->path($id);
         if ($seen === null || $path === null) {
-            return $this->redis !== null ? $this->redis->read($id, $redisKey) : null;
+            if ($this->redis === null) {
+                return null;
+            }
+            $prefix = null;
+            $data = $this->redis->read($id, $redisKey, $prefix);
+            if (is_string($data)) {
+                $from = sprintf('the old phpredis key %s<ID>', (string) $prefix);
+            }
+
+            return $data;
         }
         $handle = @fopen($path, 'rbn');
         if ($handle === false) {
@@ -141,6 +153,7 @@ final class LegacySessionFiles
                 $this->log(sprintf('read-through: short read of the legacy session file of %s', $redisKey));
                 return false;
             }
+            $from = 'the legacy session file';
 
             return $data;
         } finally {

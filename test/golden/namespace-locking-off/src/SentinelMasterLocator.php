@@ -17,10 +17,13 @@ namespace Acme\Session;
  *   - in the object, for the rest of the request;
  *   - in a small file in the system temporary directory, shared by the PHP workers of the host, until
  *     a connection error or a READONLY reply says the master moved (ConnectionFactory::forgetServer(),
- *     then one retry). PHP keeps no user state from one request to the next, so this file is what lets
- *     a worker keep the master "for its lifetime". Its contents are authenticated with a key derived
- *     from the lookup key (KeyRing::purposeKey()), so a file planted by another local user is ignored
- *     rather than followed to the planter's server.
+ *     then one retry), and for CACHE_MAX_AGE seconds at most: after a fail-over the old master may
+ *     still answer as a master (until the sentinels reconfigure it, or for as long as a network
+ *     partition keeps them from it), so no READONLY comes, and a cache without an age would keep the
+ *     host's requests on it, their writes lost when it is turned into a replica. PHP keeps no user
+ *     state from one request to the next, so this file is what lets the workers share the answer. Its
+ *     contents are authenticated with a key derived from the lookup key (KeyRing::purposeKey()), so a
+ *     file planted by another local user is ignored rather than followed to the planter's server.
  *
  * RedisSentinel takes positional arguments in phpredis 5.x (host, port, timeout, persistent,
  * retry_interval, read_timeout, auth) and one options array in 6.x (redis_sentinel.c of each
@@ -31,6 +34,14 @@ final class SentinelMasterLocator
 {
     /** KeyRing::purposeKey() ID of the cache authentication key. */
     private const CACHE_KEY_PURPOSE = 100;
+
+    /**
+     * Whole seconds a cached answer is taken after it was written (its file's mtime, in seconds: so
+     * for 1 to 2 s); then the next request asks a sentinel again (one sentinel round trip per host
+     * and about 2 s). Sentinel publishes a new master's address at once (+switch-master), so this
+     * bounds how long a host keeps writing to a demoted master that still answers as one.
+     */
+    public const CACHE_MAX_AGE = 1;
 
     /** @var array<int, array{host: string, port: int}> */
     private array $sentinels;
@@ -326,12 +337,16 @@ final class SentinelMasterLocator
     /**
      * @param string|array{0: string, 1: string}|null $auth the credentials this worker would ask with
      *
-     * @return array{0: string, 1: int}|null the cached master; null when none, not authentic, or got
-     *                                       with other credentials
+     * @return array{0: string, 1: int}|null the cached master; null when none, older than
+     *                                       CACHE_MAX_AGE, not authentic, or got with other credentials
      */
     private function readCache($auth): ?array
     {
         if ($this->keys === null) {
+            return null;
+        }
+        $written = @filemtime($this->cacheFile);
+        if ($written === false || time() - $written > self::CACHE_MAX_AGE) {
             return null;
         }
         $text = @file_get_contents($this->cacheFile, false, null, 0, 512);

@@ -466,28 +466,38 @@ export class RedisConnection {
   /**
    * A Redis Cluster's masters now, for matching them with a plan's record across a failover (a
    * failover gives the shard another master, at another `host:port`, with another node ID): each
-   * master's node ID (CLUSTER MYID), `host:port`, replicas connected (INFO replication
-   * `connected_slaves`), and the IDs of the nodes CLUSTER NODES lists as its replicas, failed ones too
-   * (none when this ACL user may not run CLUSTER NODES). Empty for a single node or Sentinel.
+   * master's node ID, `host:port`, replicas connected (INFO replication `connected_slaves`, the same
+   * count replicasPerMaster gives), and the IDs of the nodes its CLUSTER NODES lists as its replicas,
+   * failed ones too. One CLUSTER NODES and one INFO replication per master: the ID is that answer's
+   * `myself` line (selfOfNodes); when this ACL user may not run CLUSTER NODES (NOPERM), CLUSTER MYID
+   * gives the ID and no replica IDs are known. Empty for a single node or Sentinel.
    * redis.io/commands/cluster-nodes (fields: id, address, flags, master ID, ...).
    */
   async clusterMasters(): Promise<Array<{ id: string; node: string; replicas: number; replicaIds: string[] }>> {
     if (!(this.client instanceof Cluster)) return [];
-    const masters = await this.masters();
-    let nodesText = '';
-    try {
-      if (masters[0] !== undefined) nodesText = String(await masters[0].call('CLUSTER', 'NODES'));
-    } catch (err) {
-      if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
+    return Promise.all(
+      (await this.masters()).map(async (node) => {
+        const [self, info] = await Promise.all([this.selfInCluster(node), node.info('replication')]);
+        return { ...self, node: this.nodeName(node), replicas: Number(parseInfo(info).get('connected_slaves') ?? '0') };
+      }),
+    );
+  }
+
+  /**
+   * A cluster node's ID and the IDs of its replicas, from its own CLUSTER NODES; on NOPERM (or a scan
+   * of this connection already met NOPERM) its CLUSTER MYID, with no replica IDs.
+   */
+  private async selfInCluster(node: Redis): Promise<{ id: string; replicaIds: string[] }> {
+    if (!this.noClusterNodes) {
+      try {
+        const text = String(await node.call('CLUSTER', 'NODES'));
+        const id = selfOfNodes(text)?.id;
+        if (id !== undefined) return { id, replicaIds: replicasIn(nodeLines(text), id) };
+      } catch (err) {
+        if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
+      }
     }
-    const lines = nodeLines(nodesText);
-    const out: Array<{ id: string; node: string; replicas: number; replicaIds: string[] }> = [];
-    for (const node of masters) {
-      const id = String(await node.call('CLUSTER', 'MYID'));
-      const replicas = Number(parseInfo(await node.info('replication')).get('connected_slaves') ?? '0');
-      out.push({ id, node: this.nodeName(node), replicas, replicaIds: replicasIn(lines, id) });
-    }
-    return out;
+    return { id: String(await node.call('CLUSTER', 'MYID')), replicaIds: [] };
   }
 
   /**

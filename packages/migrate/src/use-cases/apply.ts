@@ -208,9 +208,13 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     let minReplicas: Map<string, number>;
     let mastersNow: ClusterMastersNow | undefined;
     try {
-      minReplicas = options.minReplicas !== undefined ? new Map([['*', options.minReplicas]]) : await client.replicasPerMaster();
-      // A plan that keys a cluster's masters by node ID: compare shard by shard, across a failover.
-      if (options.minReplicas === undefined && plan.target.mastersAtPlan !== undefined) mastersNow = await client.clusterMasters();
+      if (options.minReplicas !== undefined) minReplicas = new Map([['*', options.minReplicas]]);
+      else if (plan.target.mastersAtPlan !== undefined && client.topology === 'cluster') {
+        // A plan that keys a cluster's masters by node ID: compare shard by shard, across a failover;
+        // the same INFO replication gives each master's count (one reading per master).
+        mastersNow = await client.clusterMasters();
+        minReplicas = new Map(mastersNow.map((m) => [m.node, m.replicas]));
+      } else minReplicas = await client.replicasPerMaster();
     } catch (err) {
       throw redisFailure(err, client, 'apply');
     }

@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { RedisConnection, specFromUrl } from '@session-migrate/redis';
-import { parseInfo, startCluster, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
+import { aclRuleFor, RedisConnection, specFromUrl } from '@session-migrate/redis';
+import { addAclUser, parseInfo, startCluster, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
 import { cli, cliChild, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
@@ -391,9 +391,12 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     expect(a.status, a.stderr).toBe(0);
     // Before: host:port keys; the shard's master now (another host:port) was "new", not compared.
     expect(a.stdout).toMatch(new RegExp(`replicas +fewer than when the plan was made: [^\\n]*${name(promoted)} 0 of 1`));
+    expect(a.stderr).not.toContain('not compared');
     const o = cli(['apply', '--plan', oldFormat]);
     expect(o.status, o.stderr).toBe(0);
     expect(o.stdout).not.toContain('fewer than when the plan was made');
+    // ...but not silently: the planned master's host:port is no master now, one warning names it.
+    expect(o.stderr).toContain(`replicas not compared with the plan for the shard of master ${name(old)} (1 replica(s) at plan)`);
     await old.admin.call('CLUSTER', 'REPLICATE', await idOf(promoted));
     await waitUntil(
       'every master with its replica again',
@@ -405,6 +408,67 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
       const { masters: now, replicasOf } = await cluster.roles();
       return now.length === 3 && now.every((m) => (replicasOf.get(m) ?? []).length === 1);
     });
+  });
+
+  it('an ACL user without +cluster|nodes at plan and apply, and a CLUSTER FAILOVER between them: apply cannot match the planned master, and says so in one warning naming its address (not silent); exit 0', async () => {
+    // plan's and apply's documented rules in one user, without CLUSTER NODES: plan records node IDs
+    // (CLUSTER MYID) but no replica IDs, and apply cannot ask which master a demoted node follows.
+    const tokens = [...aclRuleFor('plan', PREFIX, 'cluster').split(' '), ...aclRuleFor('apply', PREFIX, 'cluster').split(' ')];
+    await addAclUser(cluster, {
+      name: 'nonodes',
+      password: 'nonodes-secret-1',
+      rule: [...new Set(tokens)].filter((t) => t !== '+cluster|nodes').join(' '),
+    });
+    const url = cluster.url.replace('redis://', 'redis://nonodes@');
+    const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'nonodes-secret-1' };
+    const { masters, replicasOf } = await cluster.roles();
+    // Not the node the CLI connects to first (cluster.url), neither as master nor as replica.
+    const old = masters.find(
+      (m) => m !== cluster.nodes[0] && (replicasOf.get(m) ?? []).length === 1 && replicasOf.get(m)![0] !== cluster.nodes[0],
+    )!;
+    const promoted = replicasOf.get(old)![0]!;
+    const dir = join(root, 'nonodes');
+    writeSessionFiles(dir, 'nonodes', 50);
+    const planFile = join(root, 'nonodes-plan.json');
+    const p = cli(planArgs({ dir, target: url, keyFile, planFile, artifactsDir: join(root, 'nonodes-art') }), env);
+    expect(p.status, p.stderr + p.stdout).toBe(0);
+    const recorded = JSON.parse(readFileSync(planFile, 'utf8')) as {
+      target: { replicasAtPlan: Record<string, number>; mastersAtPlan: Record<string, { node: string; replicaIds: string[] }> };
+    };
+    const oldId = String(await old.admin.call('CLUSTER', 'MYID'));
+    expect(recorded.target.mastersAtPlan[oldId]).toEqual({ node: name(old), replicaIds: [] });
+    expect(recorded.target.replicasAtPlan[oldId]).toBe(1);
+
+    await promoted.admin.call('CLUSTER', 'FAILOVER');
+    const connected = async (n: RedisNode): Promise<string | undefined> =>
+      parseInfo(await n.admin.info('replication')).get('connected_slaves');
+    try {
+      await waitUntil('the failover', async () => parseInfo(await promoted.admin.info('replication')).get('role') === 'master');
+      await waitUntil('the demoted master following', async () => (await connected(promoted)) === '1');
+      const warning = `session-migrate: warning: replicas not compared with the plan for the shard of master ${name(old)} (1 replica(s) at plan): no master now is that node, one of its replicas at plan or its master (a failover, and CLUSTER NODES denied to this ACL user?); apply waits only for the replicas each master has now; --min-replicas 1 makes it wait for 1 on every master`;
+      for (const extra of [[], ['--json']]) {
+        const a = cli(['apply', '--plan', planFile, ...extra], env);
+        expect(a.status, a.stderr + a.stdout).toBe(0);
+        expect(a.stderr.split('\n').filter((l) => l.includes('not compared'))).toEqual([warning]);
+        expect(a.stderr).not.toContain('nonodes-secret-1');
+        if (extra.length > 0)
+          expect((JSON.parse(a.stdout) as { confirm: { notCompared?: unknown } }).confirm.notCompared).toEqual([
+            { node: name(old), planned: 1 },
+          ]);
+      }
+      // With --min-replicas nothing is compared with the plan: no warning.
+      const m = cli(['apply', '--plan', planFile, '--min-replicas', '1'], env);
+      expect(m.status, m.stderr + m.stdout).toBe(0);
+      expect(m.stderr).not.toContain('not compared');
+    } finally {
+      // Roles as before, for the next test.
+      await old.admin.call('CLUSTER', 'FAILOVER');
+      await waitUntil('the failback', async () => parseInfo(await old.admin.info('replication')).get('role') === 'master');
+      await waitUntil('CLUSTER NODES with one replica per master', async () => {
+        const { masters: now, replicasOf: r } = await cluster.roles();
+        return now.length === 3 && now.every((x) => (r.get(x) ?? []).length === 1) && (await connected(old)) === '1';
+      });
+    }
   });
 
   it('a replica killed (kill -9): by default a line names the master without replica; with --min-replicas 1 UNCONFIRMED naming it, exit 1; every session in the cluster', async () => {

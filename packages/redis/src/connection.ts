@@ -276,19 +276,26 @@ export class RedisConnection {
    *   https://github.com/redis/redis), so a slot moved away and back meanwhile (the slot map the same
    *   at both checks) throws SCAN_RESHARDED too; a node that was not a master at both checks (a
    *   failover) is left out.
+   * - each master's count of slot-assigning commands run (CLUSTER SETSLOT, ADDSLOTS, DELSLOTS, ...;
+   *   INFO commandstats, slotCommandCalls): `SETSLOT NODE` sent without IMPORTING first, or
+   *   DELSLOTS + ADDSLOTS, bump no epoch, so a slot handed away and back that way is seen only here;
+   *   any such command run on a master meanwhile (an aborted move too) throws SCAN_RESHARDED (redis
+   *   7.0 and later; not on a node that joined during the scan).
    * - CLUSTER NODES, whose `myself` line lists the node's slots being migrated (`[slot->-dst]`) or
    *   imported (`[slot-<-src]`), a state CLUSTER SLOTS does not show
    *   (https://redis.io/docs/latest/commands/cluster-nodes/, "Special slot entries"): a slot being moved
    *   at either moment throws SCAN_RESHARDING (a move still running at both checks, or started during
-   *   the scan). Without `+cluster|nodes` in the ACL rule (NOPERM) only CLUSTER SLOTS is compared (no
-   *   epochs), and onWarning says so once per connection.
+   *   the scan). Without `+cluster|nodes` in the ACL rule (NOPERM) CLUSTER SLOTS is compared instead
+   *   (no epochs, no migrating entries, no slots served: CLUSTER_NODES_DENIED says what that misses),
+   *   and onWarning says so once per connection.
    * Both are transient: run again (once the resharding has finished).
    * With CLUSTER NODES, only keys of slots the master served at the first check are listed: keys a master holds in a slot
    * it does not serve were left by a move aborted with `SETSLOT STABLE` after some MIGRATEs (they stay
    * on the destination until moved back; a GET goes to the slot's master and does not find them), so
    * no client reads them; they are counted, and onWarning names the master and the slots (never the
-   * keys) once the scan ended. Such an aborted move loses no key a client can read: keys only leave
-   * the slot's master, which is scanned whole.
+   * keys) once the scan ended. A move aborted before the scan loses no key a client can read: keys
+   * only left the slot's master, which is scanned whole (one aborted during the scan ran SETSLOT:
+   * SCAN_RESHARDED, run again).
    * @param count SCAN COUNT hint
    * @param onNode called before each master is scanned, with its `host:port`
    * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed
@@ -345,7 +352,8 @@ export class RedisConnection {
             before.map((v) => v.map),
             after.map((v) => v.map),
           ) ||
-          epochsMoved(before, after)
+          epochsMoved(before, after) ||
+          before.some((b, i) => b.slotCommands !== after[i]!.slotCommands)
         )
           throw new Error(SCAN_RESHARDED);
         for (const [node, slots] of strays) this.onWarning(strayKeysWarning(names.get(node)!, slots));
@@ -358,11 +366,18 @@ export class RedisConnection {
   /**
    * Every master's view of the cluster (see ClusterView): from CLUSTER NODES, which lists every
    * replica (CLUSTER SLOTS of redis 7.0 leaves out replicas it deems not yet available, so a failover
-   * looked like a move); throws SCAN_RESHARDING when a master reports a slot being migrated or
-   * imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS only (no config epoch, no slots served), with
-   * a warning once.
+   * looked like a move), and the calls of the slot-assigning commands so far (INFO commandstats,
+   * slotCommandCalls); throws SCAN_RESHARDING when a master reports a slot being migrated or
+   * imported. On NOPERM for CLUSTER NODES: CLUSTER SLOTS instead (no config epoch, no slots served),
+   * with a warning once.
    */
   private async clusterViews(masters: readonly Redis[]): Promise<ClusterView[]> {
+    const calls = await Promise.all(masters.map(async (node) => slotCommandCalls(await node.info('commandstats'))));
+    return (await this.slotViews(masters)).map((view, i) => ({ ...view, slotCommands: calls[i]! }));
+  }
+
+  /** clusterViews without the slot commands' count: CLUSTER NODES, or CLUSTER SLOTS on NOPERM. */
+  private async slotViews(masters: readonly Redis[]): Promise<Array<Omit<ClusterView, 'slotCommands'>>> {
     if (!this.noClusterNodes) {
       let texts: string[] | undefined;
       try {
@@ -462,28 +477,38 @@ export class RedisConnection {
   /**
    * A Redis Cluster's masters now, for matching them with a plan's record across a failover (a
    * failover gives the shard another master, at another `host:port`, with another node ID): each
-   * master's node ID (CLUSTER MYID), `host:port`, replicas connected (INFO replication
-   * `connected_slaves`), and the IDs of the nodes CLUSTER NODES lists as its replicas, failed ones too
-   * (none when this ACL user may not run CLUSTER NODES). Empty for a single node or Sentinel.
+   * master's node ID, `host:port`, replicas connected (INFO replication `connected_slaves`, the same
+   * count replicasPerMaster gives), and the IDs of the nodes its CLUSTER NODES lists as its replicas,
+   * failed ones too. One CLUSTER NODES and one INFO replication per master: the ID is that answer's
+   * `myself` line (selfOfNodes); when this ACL user may not run CLUSTER NODES (NOPERM), CLUSTER MYID
+   * gives the ID and no replica IDs are known. Empty for a single node or Sentinel.
    * redis.io/commands/cluster-nodes (fields: id, address, flags, master ID, ...).
    */
   async clusterMasters(): Promise<Array<{ id: string; node: string; replicas: number; replicaIds: string[] }>> {
     if (!(this.client instanceof Cluster)) return [];
-    const masters = await this.masters();
-    let nodesText = '';
-    try {
-      if (masters[0] !== undefined) nodesText = String(await masters[0].call('CLUSTER', 'NODES'));
-    } catch (err) {
-      if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
+    return Promise.all(
+      (await this.masters()).map(async (node) => {
+        const [self, info] = await Promise.all([this.selfInCluster(node), node.info('replication')]);
+        return { ...self, node: this.nodeName(node), replicas: Number(parseInfo(info).get('connected_slaves') ?? '0') };
+      }),
+    );
+  }
+
+  /**
+   * A cluster node's ID and the IDs of its replicas, from its own CLUSTER NODES; on NOPERM (or a scan
+   * of this connection already met NOPERM) its CLUSTER MYID, with no replica IDs.
+   */
+  private async selfInCluster(node: Redis): Promise<{ id: string; replicaIds: string[] }> {
+    if (!this.noClusterNodes) {
+      try {
+        const text = String(await node.call('CLUSTER', 'NODES'));
+        const id = selfOfNodes(text)?.id;
+        if (id !== undefined) return { id, replicaIds: replicasIn(nodeLines(text), id) };
+      } catch (err) {
+        if (!/^NOPERM\b/.test(err instanceof Error ? err.message : String(err))) throw err;
+      }
     }
-    const lines = nodeLines(nodesText);
-    const out: Array<{ id: string; node: string; replicas: number; replicaIds: string[] }> = [];
-    for (const node of masters) {
-      const id = String(await node.call('CLUSTER', 'MYID'));
-      const replicas = Number(parseInfo(await node.info('replication')).get('connected_slaves') ?? '0');
-      out.push({ id, node: this.nodeName(node), replicas, replicaIds: replicasIn(lines, id) });
-    }
-    return out;
+    return { id: String(await node.call('CLUSTER', 'MYID')), replicaIds: [] };
   }
 
   /**
@@ -790,6 +815,41 @@ interface ClusterView {
   map: Map<string, Set<string>>;
   self?: NodeSelf;
   served?: Uint8Array;
+  /** Calls of the slot-assigning CLUSTER subcommands on this master so far (slotCommandCalls). */
+  slotCommands: number;
+}
+
+/**
+ * The CLUSTER subcommands that change which node serves a slot, or its migrating/importing state
+ * (https://redis.io/docs/latest/commands/cluster-setslot/, cluster-addslots, cluster-delslots, ...).
+ */
+const SLOT_COMMANDS = [
+  'cluster|setslot',
+  'cluster|addslots',
+  'cluster|addslotsrange',
+  'cluster|delslots',
+  'cluster|delslotsrange',
+  'cluster|flushslots',
+];
+
+/**
+ * How many times the node ran a command of SLOT_COMMANDS since its start (or CONFIG RESETSTAT), from
+ * its INFO commandstats text (`cmdstat_cluster|setslot:calls=N,usec=...`: one line per subcommand
+ * since redis 7.0, https://redis.io/docs/latest/commands/info/; a command never run has no line).
+ * A scan compares it before and after: `CLUSTER SETSLOT <slot> NODE <id>` sent without IMPORTING
+ * first bumps no config epoch (src/cluster.c clusterCommandSetSlot, https://github.com/redis/redis),
+ * nor do ADDSLOTS/DELSLOTS, so a slot handed away and back that way leaves the slot map and every
+ * epoch as they were; only these counts show it. Redis 6 counts every CLUSTER subcommand in one
+ * `cmdstat_cluster` line (which the scan's own CLUSTER NODES moves): 0 there, no check.
+ */
+export function slotCommandCalls(commandstats: string): number {
+  const info = parseInfo(commandstats);
+  let calls = 0;
+  for (const command of SLOT_COMMANDS) {
+    const m = /(?:^|,)calls=(\d+)/.exec(info.get(`cmdstat_${command}`) ?? '');
+    if (m !== null) calls += Number(m[1]);
+  }
+  return calls;
 }
 
 /** The `myself` line of CLUSTER NODES: node ID, whether a master, and its config epoch (column 7). */

@@ -54,9 +54,13 @@ export const SCAN_RESHARDED =
  */
 export const SCAN_RESHARDING = 'the Redis Cluster is resharding';
 
-/** The warning of a cluster SCAN whose ACL user may not run CLUSTER NODES. */
+/**
+ * The warning of a cluster SCAN whose ACL user may not run CLUSTER NODES (RedisConnection.scan): what
+ * its checks then leave out (a slot being migrated, config epochs, keys stranded by an aborted move)
+ * and what to add to the user.
+ */
 export const CLUSTER_NODES_DENIED =
-  'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN checks the Redis Cluster for a resharding with CLUSTER SLOTS only, which does not show a slot still being migrated (keys may be missed then); add +cluster|nodes to the user';
+  'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands run (INFO commandstats) only, so it sees no slot being migrated (keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user';
 
 /** Node / ioredis errors of a connection that is gone or not answering. */
 const CONNECTION_PATTERNS =

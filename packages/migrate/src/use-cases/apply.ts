@@ -110,6 +110,12 @@ export interface ApplyResult {
     minReplicas: Record<string, number>;
     waitTimeoutMs: number;
     fewerThanPlanned?: Array<{ node: string; planned: number; now: number }>;
+    /**
+     * Masters of the plan that had replicas (`host:port` at plan, replicas then) whose shard has no
+     * master apply can match now (a failover, with CLUSTER NODES denied to plan's or apply's user),
+     * so their replicas were not compared with the plan; when --min-replicas was not given.
+     */
+    notCompared?: Array<{ node: string; planned: number }>;
   };
 }
 
@@ -208,9 +214,13 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     let minReplicas: Map<string, number>;
     let mastersNow: ClusterMastersNow | undefined;
     try {
-      minReplicas = options.minReplicas !== undefined ? new Map([['*', options.minReplicas]]) : await client.replicasPerMaster();
-      // A plan that keys a cluster's masters by node ID: compare shard by shard, across a failover.
-      if (options.minReplicas === undefined && plan.target.mastersAtPlan !== undefined) mastersNow = await client.clusterMasters();
+      if (options.minReplicas !== undefined) minReplicas = new Map([['*', options.minReplicas]]);
+      else if (plan.target.mastersAtPlan !== undefined && client.topology === 'cluster') {
+        // A plan that keys a cluster's masters by node ID: compare shard by shard, across a failover;
+        // the same INFO replication gives each master's count (one reading per master).
+        mastersNow = await client.clusterMasters();
+        minReplicas = new Map(mastersNow.map((m) => [m.node, m.replicas]));
+      } else minReplicas = await client.replicasPerMaster();
     } catch (err) {
       throw redisFailure(err, client, 'apply');
     }
@@ -288,20 +298,23 @@ async function restartedDuringApply(plan: Plan, client: RedisConnection, perSour
   return now !== undefined && now !== plan.target.runId;
 }
 
+/** What apply's report says of replicas against the plan (ApplyResult's `confirm`, beside WAIT's settings). */
+type AgainstPlan = Pick<ApplyResult['confirm'], 'fewerThanPlanned' | 'notCompared'>;
+
 /**
  * Masters with fewer replicas connected now (`now`, replicasPerMaster) than the plan recorded
  * (`planned`), matched by `host:port` (`*`: the one master of a single node or Sentinel; cluster
  * plans made before node IDs were recorded; newer ones: fewerReplicasThanPlannedInCluster); nothing when --min-replicas was given (`now` undefined) or the
  * plan recorded none (made before replicasAtPlan). A master that is new since (a failover) is not
- * compared.
+ * compared; a planned master with replicas whose `host:port` is no master now is `notCompared`.
  */
-function fewerReplicasThanPlanned(
-  planned: Record<string, number> | undefined,
-  now: ReadonlyMap<string, number> | undefined,
-): { fewerThanPlanned?: Array<{ node: string; planned: number; now: number }> } {
+function fewerReplicasThanPlanned(planned: Record<string, number> | undefined, now: ReadonlyMap<string, number> | undefined): AgainstPlan {
   if (planned === undefined || now === undefined) return {};
   const fewer = [...now].filter(([node, n]) => (planned[node] ?? 0) > n).map(([node, n]) => ({ node, planned: planned[node]!, now: n }));
-  return fewer.length > 0 ? { fewerThanPlanned: fewer } : {};
+  const gone = Object.entries(planned)
+    .filter(([node, n]) => n > 0 && !now.has(node))
+    .map(([node, n]) => ({ node, planned: n }));
+  return { ...(fewer.length > 0 ? { fewerThanPlanned: fewer } : {}), ...(gone.length > 0 ? { notCompared: gone } : {}) };
 }
 
 /** RedisConnection.clusterMasters' answer. */
@@ -312,22 +325,26 @@ type ClusterMastersNow = Awaited<ReturnType<RedisConnection['clusterMasters']>>;
  * planned master is matched with the master of its shard now: itself; else the replica of it at
  * plan that is a master now (a failover promoted it); else the master it is a replica of now (a
  * failover demoted it, its replicas unknown at plan: CLUSTER NODES denied). Named by that master's `host:port` now. A planned
- * master with none of these is not compared (its shard's nodes were all replaced).
+ * master with replicas and none of these (a failover while CLUSTER NODES was denied to plan's and
+ * apply's users, or its shard's nodes all replaced) is `notCompared`, by its `host:port` at plan.
  */
 function fewerReplicasThanPlannedInCluster(
   target: Pick<Plan['target'], 'replicasAtPlan' | 'mastersAtPlan'>,
   now: ClusterMastersNow,
-): { fewerThanPlanned?: Array<{ node: string; planned: number; now: number }> } {
+): AgainstPlan {
   const fewer: Array<{ node: string; planned: number; now: number }> = [];
+  const notCompared: Array<{ node: string; planned: number }> = [];
   for (const [id, planned] of Object.entries(target.replicasAtPlan ?? {})) {
     const atPlan = target.mastersAtPlan?.[id];
     const master =
       now.find((m) => m.id === id) ??
       now.find((m) => atPlan?.replicaIds.includes(m.id) === true) ??
       now.find((m) => m.replicaIds.includes(id));
-    if (master !== undefined && master.replicas < planned) fewer.push({ node: master.node, planned, now: master.replicas });
+    if (master === undefined) {
+      if (planned > 0) notCompared.push({ node: atPlan?.node ?? id, planned });
+    } else if (master.replicas < planned) fewer.push({ node: master.node, planned, now: master.replicas });
   }
-  return fewer.length > 0 ? { fewerThanPlanned: fewer } : {};
+  return { ...(fewer.length > 0 ? { fewerThanPlanned: fewer } : {}), ...(notCompared.length > 0 ? { notCompared } : {}) };
 }
 
 /** Refuses (nothing written) when the key, the target or a files source's directory is not what the plan recorded. */

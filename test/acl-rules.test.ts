@@ -7,7 +7,7 @@
  * memory (no CONFIG) and warn with the fix.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
@@ -261,6 +261,35 @@ describe('minimal ACL rules', () => {
     expect(text.status).toBe(1);
     expect(text.stdout).toMatch(/^ {2}STOPPED +.*can't run this command.*Lua script runs/m);
     expect(text.stderr).not.toMatch(/nothing was written/);
+  });
+
+  it('rollback as a user lacking SCAN, EVAL or DEL: one line naming what to add, never "unexpected error"', async () => {
+    await master.admin.flushall();
+    const dir = join(root, 'rbacl');
+    writeSessionFiles(dir, 'rba', 4);
+    const planFile = join(root, 'rbacl-plan.json');
+    await appRule('plan');
+    expect(cli(planArgs({ dir, target: target(), keyFile, planFile, artifactsDir: join(root, 'rba-art') }), ENV).status).toBe(0);
+    await appRule('apply');
+    expect(cli(['apply', '--plan', planFile], ENV).status).toBe(0);
+    const minimal = (c: AclCommand) => aclRuleFor(c, PREFIX, 'standalone', DB);
+    // --remove-keys: SCAN refused at the start, EVAL (the compare-and-delete) and DEL (inside it) at the first key.
+    for (const drop of [' +scan', ' +eval', ' +del']) {
+      await appRule('rollback-remove-keys', minimal('rollback-remove-keys').replace(drop, ''));
+      const r = cli(['rollback', '--plan', planFile, '--remove-keys'], ENV);
+      expect(usageLine(r)).toMatch(/^session-migrate: rollback stopped: .*the minimal rule is resetkeys ~smsess:\* .*; re-running is safe$/);
+      expect(r.stderr).not.toMatch(/unexpected error/);
+      expect(Number(await master.admin.dbsize())).toBe(4);
+    }
+    // --to: the files are written, then SCAN (counting the keys no listed ID names) is refused: exit 1, not 2.
+    await appRule('rollback-to-files', minimal('rollback-to-files').replace(' +scan', ''));
+    const back = join(root, 'rbacl-back');
+    mkdirSync(back, { mode: 0o700 });
+    const to = cli(['rollback', '--plan', planFile, '--to', `files:${back}`, '--ids-from', `files:${dir}`], ENV);
+    expect(to.status, to.stderr + to.stdout).toBe(1);
+    expect(to.stderr).toMatch(/^session-migrate: rollback stopped: .*lacks SCAN \(\+scan\).*; re-running is safe$/m);
+    expect(to.stderr).not.toMatch(/unexpected error/);
+    expect(readdirSync(back)).toHaveLength(4);
   });
 
   it('a replica given as the target is refused before anything is written (this node is a replica)', async () => {

@@ -214,6 +214,16 @@ describe('Sentinel', () => {
         }),
       ),
     ).toMatch(/is a sentinel, not a data node: use redis\+sentinel:\/\//);
+    // The reverse: a data node's address given as the sentinel (it answers SENTINEL with "unknown command").
+    const node = s.nodes[0]!;
+    const asSentinel = `redis+sentinel://127.0.0.1:${node.port}/sessions/0`;
+    expect(
+      usageLine(cli(['plan', '--source', `files:${dir}`, '--target', asSentinel, '--key-file', keyFile, '--out', join(root, 'bad.json')])),
+    ).toMatch(
+      new RegExp(
+        `^session-migrate: no sentinel answers at redis\\+sentinel://127\\.0\\.0\\.1:${node.port}/sessions/0: 127\\.0\\.0\\.1:${node.port} is a Redis data node, not a sentinel \\(it does not know SENTINEL\\); give the sentinels' addresses \\(port 26379 by default\\), or redis://127\\.0\\.0\\.1:${node.port}/0 for that node itself$`,
+      ),
+    );
     expect(Number(await (await s.currentMaster()).admin.dbsize())).toBe(0);
   });
 });

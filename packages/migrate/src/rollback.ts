@@ -332,18 +332,29 @@ export async function rollbackToFilesMany(
   const found = new Set<string>();
   for (const t of options.targets) checkBaseDir(t.layout);
   const targets: RollbackToFilesReport[] = [];
-  for (const t of options.targets) targets.push(await restoreTarget({ ...options, layout: t.layout, ids: t.ids }, found));
   // What is in Redis but was not in any listing: counted (key names only).
   let keysInRedis = 0;
   let keysWithoutKnownId = 0;
   const prefixBytes = Buffer.from(options.prefix);
-  for await (const keys of options.client.scan(options.prefix)) {
-    for (const k of keys) {
-      const kind = classifyKeyName(prefixBytes, k).kind;
-      if (kind === 'tombstone' || kind === 'lock') continue;
-      keysInRedis++;
-      if (!found.has(keyNameForDisplay(k))) keysWithoutKnownId++;
+  try {
+    for (const t of options.targets) targets.push(await restoreTarget({ ...options, layout: t.layout, ids: t.ids }, found));
+    for await (const keys of options.client.scan(options.prefix)) {
+      for (const k of keys) {
+        const kind = classifyKeyName(prefixBytes, k).kind;
+        if (kind === 'tombstone' || kind === 'lock') continue;
+        keysInRedis++;
+        if (!found.has(keyNameForDisplay(k))) keysWithoutKnownId++;
+      }
     }
+  } catch (err) {
+    // A directory's restore may have stopped midway: its own counts are lost with it, so "written"
+    // is known only from the directories done; a later directory that wrote files before a Redis
+    // error reports itself (restoreOne's rollbackStopped).
+    throw rollbackStopped(
+      options.client,
+      err,
+      targets.some((t) => t.counts.written + t.counts['destroyed-file-removed'] > 0),
+    );
   }
   for (const t of targets) {
     t.keysInRedis = keysInRedis;
@@ -527,11 +538,7 @@ function restoreOne(
   report.idsChecked++;
   if (err) {
     const c = options.client.classify(err);
-    if (c.kind === 'permanent' && c.code !== 'WRONGTYPE')
-      throw new UserFacingError(
-        `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
-        report.counts.written > 0 ? 1 : 2,
-      );
+    if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rollbackStopped(options.client, err, report.counts.written > 0);
     return fail(c.message.slice(0, 120));
   }
   try {
@@ -582,6 +589,23 @@ export async function rollbackRemoveKeys(options: {
   const { client, codec, prefix, dryRun } = options;
   const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, tombstones: 0 };
   const prefixBytes = Buffer.from(prefix);
+  try {
+    await removeKeysUnderPrefix(client, codec, prefixBytes, prefix, dryRun, report);
+  } catch (err) {
+    throw rollbackStopped(client, err, report.removed > 0);
+  }
+  return report;
+}
+
+/** rollbackRemoveKeys's scan and compare-and-delete, counting in `report` as it goes. */
+async function removeKeysUnderPrefix(
+  client: RedisConnection,
+  codec: EnvelopeCodec,
+  prefixBytes: Buffer,
+  prefix: string,
+  dryRun: boolean,
+  report: RemoveKeysReport,
+): Promise<void> {
   for await (const keys of client.scan(prefix)) {
     const sessions = keys.filter((k) => {
       const kind = classifyKeyName(prefixBytes, k).kind;
@@ -605,11 +629,7 @@ export async function rollbackRemoveKeys(options: {
       if (err || value === null) {
         if (err) {
           const c = client.classify(err);
-          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE')
-            throw new UserFacingError(
-              `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
-              report.removed > 0 ? 1 : 2,
-            );
+          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rollbackStopped(client, err, report.removed > 0);
           report.leftNotOpening++;
         }
         continue;
@@ -628,5 +648,17 @@ export async function rollbackRemoveKeys(options: {
       else report.leftChanged++;
     }
   }
-  return report;
+}
+
+/**
+ * The one line that stops a rollback on a Redis error (a command the ACL rule lacks, a lost
+ * connection): the classified message with its fix (the command to add and the minimal rule).
+ * Re-running is safe: files are replaced only by the Redis copy, keys deleted only if unchanged.
+ * @param wrote something was already written or deleted (exit 1), else exit 2
+ * @returns a UserFacingError (`err` itself when it already is one)
+ */
+function rollbackStopped(client: RedisConnection, err: unknown, wrote: boolean): UserFacingError {
+  if (err instanceof UserFacingError) return err;
+  const c = client.classify(err);
+  return new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`, wrote ? 1 : 2);
 }

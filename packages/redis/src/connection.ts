@@ -1287,9 +1287,10 @@ function sentinelAuthHint(spec: RedisSpec): string {
 async function askSentinels(
   spec: RedisSpec,
   tls: RedisOptions['tls'] | undefined,
-): Promise<{ master?: HostPort; unknownName: boolean; errors: string[] }> {
+): Promise<{ master?: HostPort; unknownName: boolean; errors: string[]; dataNodes: HostPort[] }> {
   const a = spec.address;
   const errors: string[] = [];
+  const dataNodes: HostPort[] = [];
   let unknownName = false;
   for (const s of a.sentinels ?? []) {
     const client = new Redis({
@@ -1320,9 +1321,14 @@ async function askSentinels(
         unknownName = true;
         continue;
       }
-      return { master: { host: r[0], port: Number(r[1]) }, unknownName, errors };
+      return { master: { host: r[0], port: Number(r[1]) }, unknownName, errors, dataNodes };
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
+      if (NOT_A_SENTINEL.test((err as Error).message ?? '')) {
+        dataNodes.push(s);
+        errors.push(`${formatHostPort(s)} is a Redis data node, not a sentinel (it does not know SENTINEL)`);
+        continue;
+      }
       const e = (isPlaintextServer(err) ? err : (lastError ?? err)) as NodeJS.ErrnoException;
       const why =
         describeTlsError(e, spec.role, spec.tls) ??
@@ -1334,8 +1340,14 @@ async function askSentinels(
       client.disconnect();
     }
   }
-  return { unknownName, errors };
+  return { unknownName, errors, dataNodes };
 }
+
+/**
+ * A data node's reply to SENTINEL GET-MASTER-ADDR-BY-NAME: SENTINEL is a command of sentinel mode only
+ * (src/server.c processCommand of https://github.com/redis/redis: "ERR unknown command 'SENTINEL'...").
+ */
+const NOT_A_SENTINEL = /^ERR unknown command .?sentinel/i;
 
 async function openSentinel(
   spec: RedisSpec,
@@ -1350,6 +1362,12 @@ async function openSentinel(
       throw new UserFacingError(
         `no sentinel of ${a.url} knows a master named "${a.masterName}" (SENTINEL GET-MASTER-ADDR-BY-NAME); check the name in the URL`,
       );
+    if (found.dataNodes.length > 0) {
+      const d = found.dataNodes[0]!;
+      throw new UserFacingError(
+        `no sentinel answers at ${a.url}: ${found.errors.join('; ')}; give the sentinels' addresses (port 26379 by default), or ${a.tls ? 'rediss' : 'redis'}://${formatHostPort(d)}/${a.db} for that node itself`,
+      );
+    }
     throw new UserFacingError(`cannot reach any sentinel of ${a.url}: ${found.errors.join('; ')}`);
   }
   await refuseUnneededPassword(spec, common, found.master, `the master ${formatHostPort(found.master)} of ${a.url}`);

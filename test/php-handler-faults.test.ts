@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import type { RedisTargetOptions } from '@session-migrate/generate';
-import { parseInfo, startCluster, startSentinel, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
+import { parseInfo, startCluster, startNode, startSentinel, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
@@ -210,6 +210,105 @@ describe('Sentinel fail-over while a request holds its session', () => {
       await s.stop();
     }
   });
+});
+
+describe('Sentinel fail-over: the demoted master still answers as a master, with min-replicas-to-write', () => {
+  // After SENTINEL FAILOVER the old master stays a master until the sentinel reconfigures it (seconds
+  // later; longer when a partition keeps the sentinels from it). With min-replicas-to-write on it, it
+  // has no replica left and refuses writes with NOREPLICAS (Redis replication.c checkGoodReplicasStatus;
+  // in a script, at its first write, so nothing ran). The request that holds its session there must ask
+  // the sentinel again and write to the new master, as after READONLY, not fail the write.
+  it('a write that gets NOREPLICAS from the old master lands on the new master (ask again, retry under the same lock)', async () => {
+    const s = await startSentinel();
+    try {
+      const r = render({
+        topology: 'sentinel',
+        host: '127.0.0.1',
+        port: s.sentinel.port,
+        sentinels: [{ host: '127.0.0.1', port: s.sentinel.port }],
+        masterName: s.masterName,
+      });
+      const first = request(r, ['--set={"n":1}']);
+      expect(first.out.started, first.logs.join('\n')).toBe(true);
+      const id = first.out.idAfter;
+      const key = codec.keyName(PREFIX, id);
+      const lockKey = key.replace(PREFIX, `${PREFIX}lock:`);
+      const before = await s.currentMaster();
+      await before.admin.call('CONFIG', 'SET', 'min-replicas-to-write', '1');
+      await s.waitForSync(20_000, { sentinelView: false });
+      let after = before;
+      const res = await pausedRequest(r, [`--id=${id}`, '--set={"n":2}'], {}, async () => {
+        const replica = s.nodes.find((x) => x !== before)!;
+        for (let i = 0; i < 400 && (await replica.admin.exists(lockKey)) !== 1; i++) await new Promise((res) => setTimeout(res, 10));
+        expect(await replica.admin.exists(lockKey)).toBe(1);
+        after = await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+        // The old master is still a master and refuses writes: what the paused request's write meets.
+        await expect(before.admin.set('probe', '1')).rejects.toThrow(/^NOREPLICAS/);
+      });
+      expect(after).not.toBe(before);
+      // The handler's write met NOREPLICAS there (and the probe above): phpredis throws it as a
+      // RedisException (library.c redis_error_throw), which SessionStore retries like a lost connection.
+      expect(parseInfo(await before.admin.info('errorstats')).get('errorstat_NOREPLICAS')).toBe('count=2');
+      expect(res.logs).toEqual([]);
+      expect(res.out, res.logs.join('\n') + res.stderr).toMatchObject({ started: true, idAfter: id, session: { n: 1 }, closed: true });
+      expect(res.stderr).not.toMatch(/Failed to write session data/);
+      expect(await after.admin.exists(key)).toBe(1);
+      expect(await after.admin.exists(lockKey)).toBe(0);
+      const next = request(r, [`--id=${id}`]);
+      expect(next.out, next.logs.join('\n')).toMatchObject({ started: true, session: { n: 2 } });
+    } finally {
+      await s.stop();
+    }
+  }, 60_000);
+});
+
+describe('a master that refuses writes while a request holds its session', () => {
+  // maxmemory reached (noeviction: OOM) or min-replicas-to-write not met (NOREPLICAS): the write must
+  // fail visibly (PHP's "Failed to write session data", one log line with the server's reply), never
+  // succeed silently, and the line never carries the session's data; the stored session is kept.
+  it.each([
+    ['OOM', ['maxmemory', '1']],
+    ['NOREPLICAS', ['min-replicas-to-write', '1']],
+  ])(
+    "%s: the write fails with PHP's warning and a line naming the reply, never the data; the session stays",
+    async (reply, [name, value]) => {
+      const node = await startNode();
+      try {
+        const r = render({ host: '127.0.0.1', port: node.port });
+        const first = request(r, ['--set={"n":"first-secret"}']);
+        expect(first.out.started, first.logs.join('\n')).toBe(true);
+        const id = first.out.idAfter;
+        const key = codec.keyName(PREFIX, id);
+        const res = await pausedRequest(r, [`--id=${id}`, '--set={"n":"second-secret"}'], {}, async () => {
+          await node.admin.call('CONFIG', 'SET', name!, value!);
+        });
+        await node.admin.call('CONFIG', 'SET', 'maxmemory', '0');
+        await node.admin.call('CONFIG', 'SET', 'min-replicas-to-write', '0');
+        // session_write_close() answers true all the same (php-src ext/session/session.c, php_session_flush()).
+        expect(res.out).toMatchObject({ started: true, session: { n: 'first-secret' } });
+        expect(res.stderr).toMatch(/session_write_close\(\): Failed to write session data/);
+        expect(res.logs[0]).toContain(`Redis SET of ${key} failed: ${reply} `);
+        const lockKey = key.replace(PREFIX, `${PREFIX}lock:`);
+        if (reply === 'OOM') {
+          // DEL is allowed under OOM: the lock was released.
+          expect(res.logs, res.logs.join('\n')).toHaveLength(1);
+          expect(await node.admin.exists(lockKey)).toBe(0);
+        } else {
+          // NOREPLICAS refuses the unlock too: the lock stays until its TTL ends (said in the line).
+          expect(res.logs, res.logs.join('\n')).toHaveLength(2);
+          expect(res.logs[1]).toMatch(/^session-migrate: Redis UNLOCK of \S+ failed: NOREPLICAS .*\(the lock expires by its TTL\)$/);
+          expect(await node.admin.pttl(lockKey)).toBeGreaterThan(0);
+          await node.admin.del(lockKey); // as its TTL would
+        }
+        expect(res.logs.join('\n') + res.stderr).not.toContain('secret');
+        expect(res.logs.join('\n') + res.stderr).not.toContain(id);
+        const next = request(r, [`--id=${id}`]);
+        expect(next.out, next.logs.join('\n')).toMatchObject({ started: true, idAfter: id, session: { n: 'first-secret' } });
+      } finally {
+        await node.stop();
+      }
+    },
+  );
 });
 
 /** CLUSTER FAILOVER (manual, no FORCE) of `old` to `promoted`; waits until every node sees `promoted` as master. */

@@ -154,6 +154,18 @@ describe('SCAN of a Redis Cluster during a resharding', () => {
       expect(limitedWarnings).toEqual([
         'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN checks the Redis Cluster for a resharding with CLUSTER SLOTS only, which does not show a slot still being migrated (keys may be missed then); add +cluster|nodes to the user',
       ]);
+      // A library user who passes no onWarning finds it in the connection's `warnings`, also once.
+      const unheard = await RedisConnection.open(
+        specFromUrl(cluster.url.replace('redis://', 'redis://scanner@'), {}, 'target', {
+          env: { SESSION_MIGRATE_REDIS_PASSWORD: 'scan-secret-1' },
+        }),
+      );
+      try {
+        for (let round = 0; round < 2; round++) for await (const batch of unheard.scan('mg:')) void batch;
+      } finally {
+        unheard.close();
+      }
+      expect(unheard.warnings).toEqual(limitedWarnings);
       // The CLI prints it, once, on stderr (packages/redis hands warnings to the CLI; it writes none).
       await addAclUser(cluster, {
         name: 'scanner',

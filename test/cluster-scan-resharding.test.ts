@@ -154,6 +154,18 @@ describe('SCAN of a Redis Cluster during a resharding', () => {
       expect(limitedWarnings).toEqual([
         'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands run (INFO commandstats) only, so it sees no slot being migrated (keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user',
       ]);
+      // A library user who passes no onWarning finds it in the connection's `warnings`, also once.
+      const unheard = await RedisConnection.open(
+        specFromUrl(cluster.url.replace('redis://', 'redis://scanner@'), {}, 'target', {
+          env: { SESSION_MIGRATE_REDIS_PASSWORD: 'scan-secret-1' },
+        }),
+      );
+      try {
+        for (let round = 0; round < 2; round++) for await (const batch of unheard.scan('mg:')) void batch;
+      } finally {
+        unheard.close();
+      }
+      expect(unheard.warnings).toEqual(limitedWarnings);
       // The CLI prints it, once, on stderr (packages/redis hands warnings to the CLI; it writes none).
       await addAclUser(cluster, {
         name: 'scanner',

@@ -631,44 +631,68 @@ class FileContext {
     inserts: string[],
     added: Prop[],
   ): void {
-    const construct: ConstructKind = 'CfnReplicationGroup';
-    const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
     // RBAC user groups replace the AUTH token (ElastiCache takes one or the other).
     const usesRbac = members.values.has('userGroupIds') || members.unknown.has('userGroupIds');
-    const noToken = auth.kind === 'missing' || auth.kind === 'empty';
-    if (noToken && usesRbac) {
+    if (auth.kind === 'missing' || auth.kind === 'empty') {
+      if (usesRbac) this.reportRbacInsteadOfToken(expr);
+      else this.addAuthToken(expr, line, transit, auth, inserts, added);
+    } else {
+      this.reportTokenSource(auth);
+    }
+  }
+
+  /** No authToken added where RBAC user groups authenticate: an info finding says why. */
+  private reportRbacInsteadOfToken(expr: Node): void {
+    this.report(expr, {
+      id: 'rbac-user-groups',
+      severity: 'info',
+      construct: 'CfnReplicationGroup',
+      property: 'authToken',
+      message:
+        'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token',
+    });
+  }
+
+  /**
+   * A missing authToken is inserted, an empty one replaced, as a Secrets Manager reference; when
+   * transit encryption is computed at run time (AUTH needs it) nothing is added and that is reported.
+   */
+  private addAuthToken(
+    expr: Node,
+    line: number,
+    transit: PropState,
+    auth: { kind: 'missing' } | { kind: 'empty'; value: Node },
+    inserts: string[],
+    added: Prop[],
+  ): void {
+    const transitWillBeTrue = transit.kind === 'true' || transit.kind === 'false' || transit.kind === 'missing';
+    if (!transitWillBeTrue) {
       this.report(expr, {
-        id: 'rbac-user-groups',
-        severity: 'info',
-        construct,
+        id: 'computed-value',
+        severity: 'medium',
+        construct: 'CfnReplicationGroup',
         property: 'authToken',
-        message:
-          'no authToken added: this replication group authenticates with RBAC user groups (userGroupIds), which replace the AUTH token',
+        message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here',
       });
-    } else if (noToken) {
-      if (!transitWillBeTrue) {
-        this.report(expr, {
-          id: 'computed-value',
-          severity: 'medium',
-          construct,
-          property: 'authToken',
-          message: 'authToken not added: AUTH needs transit encryption, which is computed at run time here',
-        });
-        return;
-      }
-      const ref = this.secretValue(expr);
-      if (ref !== undefined && auth.kind === 'empty') {
-        this.edits.push({ start: auth.value.getStart(), end: auth.value.getEnd(), text: ref });
-        this.changes.push({ line, construct, property: 'authToken', action: 'replaced' });
-      } else if (ref !== undefined) {
-        inserts.push(`authToken: ${ref}`);
-        added.push('authToken');
-      }
-    } else if (auth.kind === 'literal-secret') {
+      return;
+    }
+    const ref = this.secretValue(expr);
+    if (ref !== undefined && auth.kind === 'empty') {
+      this.edits.push({ start: auth.value.getStart(), end: auth.value.getEnd(), text: ref });
+      this.changes.push({ line, construct: 'CfnReplicationGroup', property: 'authToken', action: 'replaced' });
+    } else if (ref !== undefined) {
+      inserts.push(`authToken: ${ref}`);
+      added.push('authToken');
+    }
+  }
+
+  /** An authToken given as a string in the source, or read from the environment at synth time: reported. */
+  private reportTokenSource(auth: PropState): void {
+    if (auth.kind === 'literal-secret') {
       this.report(auth.node, {
         id: 'auth-token-in-code',
         severity: 'high',
-        construct,
+        construct: 'CfnReplicationGroup',
         property: 'authToken',
         message:
           'authToken is a string in source code (a secret in the repository and in the synthesized template); rotate it and read it from Secrets Manager, e.g. SecretValue.secretsManager(name).unsafeUnwrap()',
@@ -677,7 +701,7 @@ class FileContext {
       this.report(auth.node, {
         id: 'auth-token-plaintext',
         severity: 'medium',
-        construct,
+        construct: 'CfnReplicationGroup',
         property: 'authToken',
         message:
           'authToken comes from the environment at synth time and is written into the template in plain text; read it from Secrets Manager instead',

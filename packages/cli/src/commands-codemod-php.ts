@@ -2,7 +2,7 @@
  * `session-migrate codemod php DIR`: wires the generated handler into a PHP application (issue 6).
  * Only wiring: the work is in @session-migrate/codemod-php (codemods/php).
  */
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { finishCodemod, printable, terminalSafe } from '@session-migrate/common';
 // Types only: the codemod (php-parser, ~0.3 s to load) is imported when `codemod php` runs, not on every start.
 import type { CodemodReport } from '@session-migrate/codemod-php';
@@ -88,68 +88,71 @@ export async function codemodPhpCommand(args: CodemodPhpArgs, print: (line: stri
   return finishCodemod(report, print);
 }
 
+/** The parsed option values of `codemod php` (yargs names where they differ from CodemodPhpArgs). */
+export type CodemodPhpOptionArgs = Omit<CodemodPhpArgs, 'fpmPool'> & {
+  'dry-run': boolean;
+  'handler-bootstrap'?: string;
+  'short-open-tag': boolean;
+  'fpm-pool'?: string[];
+  'replace-custom-handler': boolean;
+  'handler-namespace'?: string;
+};
+
+/** Adds the positional DIR and the options of `codemod php` to a yargs command. */
+function codemodPhpOptions<T>(y: Argv<T>) {
+  return y
+    .positional('dir', { type: 'string', demandOption: true, describe: 'application directory' })
+    .option('bootstrap', { type: 'string', describe: 'PHP file that gets the require_once (default: detected from the include graph)' })
+    .option('handler-bootstrap', {
+      type: 'string',
+      describe: 'path of the generated session-migrate-bootstrap.php (default DIR/session-migrate/session-migrate-bootstrap.php)',
+    })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
+    .option('short-open-tag', { type: 'boolean', default: false, describe: 'the app runs with short_open_tag=On (<? opens PHP)' })
+    .option('fpm-pool', {
+      type: 'string',
+      array: true,
+      describe: 'PHP-FPM pool file(s) to check for php_admin_value pins of session keys',
+    })
+    .option('replace-custom-handler', {
+      type: 'boolean',
+      default: false,
+      describe: 'rewrite session_set_save_handler() of a custom handler to register the generated one (its sessions are NOT migrated)',
+    })
+    .option('handler-namespace', {
+      type: 'string',
+      describe: 'PHP namespace of the generated handler class (default: read from --handler-bootstrap, else SessionMigrate)',
+    })
+    .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' });
+}
+
+/** The arguments of codemodPhpCommand from the parsed options; an option not given stays absent. */
+function codemodPhpArgsFromOptions(a: CodemodPhpOptionArgs): CodemodPhpArgs {
+  return {
+    dir: a.dir,
+    dryRun: a['dry-run'],
+    json: a.json,
+    shortOpenTag: a['short-open-tag'],
+    ...(a.bootstrap !== undefined ? { bootstrap: a.bootstrap } : {}),
+    ...(a['handler-bootstrap'] !== undefined ? { handlerBootstrap: a['handler-bootstrap'] } : {}),
+    ...(a['fpm-pool'] !== undefined ? { fpmPool: a['fpm-pool'].map(String) } : {}),
+    ...(a['replace-custom-handler'] ? { replaceCustomHandler: true } : {}),
+    ...(a['handler-namespace'] !== undefined ? { handlerNamespace: a['handler-namespace'] } : {}),
+  };
+}
+
 /**
- * The yargs module for `codemod php`, for main.ts.
+ * The yargs module for `codemod php`, for main.ts (options: {@link codemodPhpOptions}).
  * @param run main.ts's wrapper that records the exit code of a handler.
  */
 export function codemodPhpModule(
   run: (fn: () => number | Promise<number>) => () => Promise<void>,
   print: (line: string) => void,
-): CommandModule<
-  object,
-  Omit<CodemodPhpArgs, 'fpmPool'> & {
-    'dry-run': boolean;
-    'handler-bootstrap'?: string;
-    'short-open-tag': boolean;
-    'fpm-pool'?: string[];
-    'replace-custom-handler': boolean;
-    'handler-namespace'?: string;
-  }
-> {
+): CommandModule<object, CodemodPhpOptionArgs> {
   return {
     command: 'php <dir>',
     describe: 'register the encrypted handler in a PHP app and remove code that switches back to files (diff with --dry-run)',
-    builder: (y) =>
-      y
-        .positional('dir', { type: 'string', demandOption: true, describe: 'application directory' })
-        .option('bootstrap', { type: 'string', describe: 'PHP file that gets the require_once (default: detected from the include graph)' })
-        .option('handler-bootstrap', {
-          type: 'string',
-          describe: 'path of the generated session-migrate-bootstrap.php (default DIR/session-migrate/session-migrate-bootstrap.php)',
-        })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'print a unified diff, write nothing' })
-        .option('short-open-tag', { type: 'boolean', default: false, describe: 'the app runs with short_open_tag=On (<? opens PHP)' })
-        .option('fpm-pool', {
-          type: 'string',
-          array: true,
-          describe: 'PHP-FPM pool file(s) to check for php_admin_value pins of session keys',
-        })
-        .option('replace-custom-handler', {
-          type: 'boolean',
-          default: false,
-          describe: 'rewrite session_set_save_handler() of a custom handler to register the generated one (its sessions are NOT migrated)',
-        })
-        .option('handler-namespace', {
-          type: 'string',
-          describe: 'PHP namespace of the generated handler class (default: read from --handler-bootstrap, else SessionMigrate)',
-        })
-        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as never,
-    handler: (a) =>
-      run(() =>
-        codemodPhpCommand(
-          {
-            dir: a.dir,
-            dryRun: a['dry-run'],
-            json: a.json,
-            shortOpenTag: a['short-open-tag'],
-            ...(a.bootstrap !== undefined ? { bootstrap: a.bootstrap } : {}),
-            ...(a['handler-bootstrap'] !== undefined ? { handlerBootstrap: a['handler-bootstrap'] } : {}),
-            ...(a['fpm-pool'] !== undefined ? { fpmPool: a['fpm-pool'].map(String) } : {}),
-            ...(a['replace-custom-handler'] ? { replaceCustomHandler: true } : {}),
-            ...(a['handler-namespace'] !== undefined ? { handlerNamespace: a['handler-namespace'] } : {}),
-          },
-          print,
-        ),
-      )(),
+    builder: (y) => codemodPhpOptions(y) as never,
+    handler: (a) => run(() => codemodPhpCommand(codemodPhpArgsFromOptions(a), print))(),
   };
 }

@@ -480,22 +480,63 @@ export class IgbinaryDecoder {
     return true;
   }
 
+  /**
+   * An object (igbinary_unserialize_object): its class name, then one of three bodies after the inner
+   * type byte: properties (an array), a Serializable payload (object_ser) or an enum case.
+   */
   private parseObject(t: number, holder: PhpEntry[], index: number, wantRef: boolean, stack: Frame[]): boolean {
     const nameStart = this.pos;
-    const nameBytes = t <= T.object32 ? this.readCharArray(t) : this.readStringId(t);
-    if (nameBytes === null) return false;
-    let className = bytesToName(nameBytes);
-    const isStdClass = asciiLower(className) === 'stdclass';
-    if (isStdClass) className = 'stdClass';
-    // IGBINARY_IS_NOT_UNSERIALIZABLE: "Unserialization of 'X' is not allowed"
-    if (NOT_SERIALIZABLE_CLASSES.has(asciiLower(className))) {
-      return this.fail('class that does not allow unserialization', nameStart);
-    }
+    const name = this.readClassName(t, nameStart);
+    if (name === null) return false;
     if (!this.need(1)) return this.fail('unexpected end of data');
+    const place = this.objectPlacer(holder, index, wantRef);
+    const inner = this.buf[this.pos++]!;
+    switch (inner) {
+      case T.array8:
+      case T.array16:
+      case T.array32:
+        return this.parseObjectProps(inner, name.className, place, stack);
+      case T.objectSer8:
+      case T.objectSer16:
+      case T.objectSer32:
+        // igbinary_unserialize_object_ser: needs the class's unserialize() (PHP fails when the class
+        // is missing); the payload is kept opaque here.
+        if (name.isStdClass) return this.fail('stdClass cannot hold Serializable data', nameStart);
+        return this.parseObjectSer(inner, name.className, place);
+      case T.enumCase:
+        if (name.isStdClass) return this.fail('stdClass is not an enum', nameStart);
+        return this.parseEnumCase(name.className, place);
+      default:
+        return this.fail('unknown object type', this.pos - 1);
+    }
+  }
+
+  /**
+   * The class name of an object (a char array or a string ID), `stdClass` in its canonical case; null
+   * after a failure, also for a class PHP refuses to unserialize (IGBINARY_IS_NOT_UNSERIALIZABLE:
+   * "Unserialization of 'X' is not allowed").
+   */
+  private readClassName(t: number, nameStart: number): { className: string; isStdClass: boolean } | null {
+    const nameBytes = t <= T.object32 ? this.readCharArray(t) : this.readStringId(t);
+    if (nameBytes === null) return null;
+    const className = bytesToName(nameBytes);
+    const isStdClass = asciiLower(className) === 'stdclass';
+    if (NOT_SERIALIZABLE_CLASSES.has(asciiLower(className))) {
+      this.fail('class that does not allow unserialization', nameStart);
+      return null;
+    }
+    return { className: isStdClass ? 'stdClass' : className, isStdClass };
+  }
+
+  /**
+   * Reserves the object's slot in the reference table now (references inside the object may not point
+   * at it until it is placed) and returns the function that places the object, in the holder and in
+   * that slot, as a reference when `wantRef`.
+   */
+  private objectPlacer(holder: PhpEntry[], index: number, wantRef: boolean): (node: PhpValue) => void {
     const refN = this.refs.length;
     this.refs.push({ kind: 'pending' });
-    const inner = this.buf[this.pos++]!;
-    const place = (node: PhpValue): void => {
+    return (node) => {
       if (wantRef) {
         const r: PhpReferenceNode = { type: 'reference', target: { value: node } };
         this.refs[refN] = { kind: 'ref', node: r };
@@ -505,48 +546,42 @@ export class IgbinaryDecoder {
         holder[index]![1] = node;
       }
     };
-    switch (inner) {
-      case T.array8:
-      case T.array16:
-      case T.array32: {
-        const obj: PhpObject = { type: 'object', className, props: [] };
-        place(obj);
-        const n = this.readCount(inner, T.array8);
-        if (n === null) return false;
-        if (!this.need(n)) return this.fail('property count exceeds the data');
-        if (n > 0) stack.push({ entries: obj.props, remaining: n, isObject: true, seen: null });
-        return true;
-      }
-      case T.objectSer8:
-      case T.objectSer16:
-      case T.objectSer32: {
-        // igbinary_unserialize_object_ser: needs the class's unserialize() (PHP fails when the class
-        // is missing); the payload is kept opaque here.
-        if (isStdClass) return this.fail('stdClass cannot hold Serializable data', nameStart);
-        const n = this.readCount(inner, T.objectSer8);
-        if (n === null) return false;
-        if (!this.need(n)) return this.fail('Serializable payload length exceeds the data');
-        const payload = this.buf.subarray(this.pos, this.pos + n);
-        this.pos += n;
-        this.warn('serializable-object');
-        place({ type: 'serializable', className, payload });
-        return true;
-      }
-      case T.enumCase: {
-        if (isStdClass) return this.fail('stdClass is not an enum', nameStart);
-        if (!this.need(1)) return this.fail('unexpected end of data');
-        const st = this.buf[this.pos++]!;
-        const caseBytes =
-          st === T.string8 || st === T.string16 || st === T.string32 || st === T.string64 ? this.readCharArray(st) : this.readStringId(st);
-        if (caseBytes === null) return false;
-        if (caseBytes.length === 0) return this.fail('empty enum case name');
-        this.warn('enum-requires-class');
-        place({ type: 'enum', className, caseName: bytesToName(caseBytes) });
-        return true;
-      }
-      default:
-        return this.fail('unknown object type', this.pos - 1);
-    }
+  }
+
+  /** An object with properties: placed at once, its properties read as the frame pushed on `stack`. */
+  private parseObjectProps(inner: number, className: string, place: (node: PhpValue) => void, stack: Frame[]): boolean {
+    const obj: PhpObject = { type: 'object', className, props: [] };
+    place(obj);
+    const n = this.readCount(inner, T.array8);
+    if (n === null) return false;
+    if (!this.need(n)) return this.fail('property count exceeds the data');
+    if (n > 0) stack.push({ entries: obj.props, remaining: n, isObject: true, seen: null });
+    return true;
+  }
+
+  /** A Serializable object's payload (object_ser8/16/32), kept opaque. */
+  private parseObjectSer(inner: number, className: string, place: (node: PhpValue) => void): boolean {
+    const n = this.readCount(inner, T.objectSer8);
+    if (n === null) return false;
+    if (!this.need(n)) return this.fail('Serializable payload length exceeds the data');
+    const payload = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    this.warn('serializable-object');
+    place({ type: 'serializable', className, payload });
+    return true;
+  }
+
+  /** An enum case: its name as a char array or a string ID, never empty. */
+  private parseEnumCase(className: string, place: (node: PhpValue) => void): boolean {
+    if (!this.need(1)) return this.fail('unexpected end of data');
+    const st = this.buf[this.pos++]!;
+    const caseBytes =
+      st === T.string8 || st === T.string16 || st === T.string32 || st === T.string64 ? this.readCharArray(st) : this.readStringId(st);
+    if (caseBytes === null) return false;
+    if (caseBytes.length === 0) return this.fail('empty enum case name');
+    this.warn('enum-requires-class');
+    place({ type: 'enum', className, caseName: bytesToName(caseBytes) });
+    return true;
   }
 
   private parseRef(t: number, holder: PhpEntry[], index: number, wantRef: boolean): boolean {

@@ -18,7 +18,7 @@
  * a `zval *`.
  */
 import { bytesToName, asciiLower } from './bytes.ts';
-import { type PhpEntry, type PhpKey, type PhpObject, type PhpReferenceNode, NULL_VALUE, intValue } from './model.ts';
+import { type PhpEntry, type PhpKey, type PhpObject, type PhpReferenceNode, type PhpValue, NULL_VALUE, intValue } from './model.ts';
 
 /** PHP's default `unserialize_max_depth` (main/main.c / ext/standard/basic_functions.c). */
 export const DEFAULT_MAX_DEPTH = 4096;
@@ -309,46 +309,7 @@ export class VarUnserializer {
       this.slotHolders.push(holder);
       this.slotIndexes.push(index);
     }
-    const entry = holder[index]!;
-
     switch (c) {
-      case 0x4e: // N;
-        if (this.at(start + 1) !== CH.semi) return this.fail('invalid null');
-        this.pos = start + 2;
-        entry[1] = NULL_VALUE;
-        return true;
-      case 0x62: {
-        // b:0; b:1;
-        const v = this.at(start + 2);
-        if (this.at(start + 1) !== CH.colon || (v !== 0x30 && v !== 0x31) || this.at(start + 3) !== CH.semi) {
-          return this.fail('invalid bool');
-        }
-        this.pos = start + 4;
-        entry[1] = { type: 'bool', value: v === 0x31 };
-        return true;
-      }
-      case 0x69: {
-        // i: iv ;
-        const v = this.parseIntToken();
-        if (v === null) return this.fail('invalid int');
-        entry[1] = { type: 'int', value: v };
-        return true;
-      }
-      case 0x64: {
-        // d:
-        const v = this.parseDoubleToken();
-        if (v === null) return this.fail('invalid float');
-        entry[1] = { type: 'float', value: v };
-        return true;
-      }
-      case 0x73:
-      case 0x53: {
-        // s: S:
-        const bytes = this.parseStringToken(c === 0x53);
-        if (bytes === null) return this.fail('invalid string (length or quotes do not match)');
-        entry[1] = { type: 'string', bytes };
-        return true;
-      }
       case 0x61:
         return this.parseArray(holder, index, stack);
       case 0x4f:
@@ -361,9 +322,59 @@ export class VarUnserializer {
         return this.parseBackRef(holder, index, c === 0x52);
       case CH.rbrace:
         return this.fail('unexpected "}" (fewer elements than declared)');
-      default:
-        return this.fail('unknown value type');
     }
+    const value = this.parseScalar(c, start);
+    if (value === undefined) return this.fail('unknown value type');
+    if (value === null) return false;
+    holder[index]![1] = value;
+    return true;
+  }
+
+  /**
+   * A scalar starting with type byte `c` at `start` (`N;`, `b:`, `i:`, `d:`, `s:`, `S:`): the value,
+   * null after a failure (recorded by fail, with the type's message), or undefined when `c` starts no
+   * scalar.
+   */
+  private parseScalar(c: number, start: number): PhpValue | null | undefined {
+    switch (c) {
+      case 0x4e: // N;
+        if (this.at(start + 1) !== CH.semi) return this.failed('invalid null');
+        this.pos = start + 2;
+        return NULL_VALUE;
+      case 0x62: {
+        // b:0; b:1;
+        const v = this.at(start + 2);
+        if (this.at(start + 1) !== CH.colon || (v !== 0x30 && v !== 0x31) || this.at(start + 3) !== CH.semi) {
+          return this.failed('invalid bool');
+        }
+        this.pos = start + 4;
+        return { type: 'bool', value: v === 0x31 };
+      }
+      case 0x69: {
+        // i: iv ;
+        const v = this.parseIntToken();
+        return v === null ? this.failed('invalid int') : { type: 'int', value: v };
+      }
+      case 0x64: {
+        // d:
+        const v = this.parseDoubleToken();
+        return v === null ? this.failed('invalid float') : { type: 'float', value: v };
+      }
+      case 0x73:
+      case 0x53: {
+        // s: S:
+        const bytes = this.parseStringToken(c === 0x53);
+        return bytes === null ? this.failed('invalid string (length or quotes do not match)') : { type: 'string', bytes };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** fail() for a helper that returns a value: records the failure, returns null. */
+  private failed(message: string): null {
+    this.fail(message);
+    return null;
   }
 
   /**

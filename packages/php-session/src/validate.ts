@@ -1056,18 +1056,52 @@ class IgValidator {
   /** parseZval: the value's kind, K_FAIL on failure. */
   private zval(): number {
     if (!this.need(1)) return K_FAIL;
-    let t = this.buf[this.pos++]!;
-    if (t === 0x25) {
-      while (t === 0x25) {
-        if (!this.need(1)) return K_FAIL;
-        t = this.buf[this.pos++]!;
-      }
-      this.pos--;
-      const k = this.zval();
-      if (k === K_FAIL) return K_FAIL;
-      if (k === K_SCALAR) this.refs++; // a scalar becomes a reference here; containers counted themselves
-      return K_REF;
+    const t = this.buf[this.pos++]!;
+    switch (t) {
+      case 0x25:
+        return this.referenced();
+      case 0x14:
+      case 0x15:
+      case 0x16:
+        return this.array(t);
+      case 0x17:
+      case 0x18:
+      case 0x19:
+      case 0x1a:
+      case 0x1b:
+      case 0x1c:
+        return this.object(t);
+      case 0x01:
+      case 0x02:
+      case 0x03:
+      case 0x22:
+      case 0x23:
+      case 0x24:
+        return this.ref(t);
+      default:
+        return this.scalar(t);
     }
+  }
+
+  /**
+   * The value after a `reference` type byte (0x25, any number of them; the first already read): K_REF,
+   * or K_FAIL. A scalar becomes a back-reference target here; containers counted themselves.
+   */
+  private referenced(): number {
+    let t = 0x25;
+    while (t === 0x25) {
+      if (!this.need(1)) return K_FAIL;
+      t = this.buf[this.pos++]!;
+    }
+    this.pos--;
+    const k = this.zval();
+    if (k === K_FAIL) return K_FAIL;
+    if (k === K_SCALAR) this.refs++;
+    return K_REF;
+  }
+
+  /** A scalar of type byte `t` (already read): K_SCALAR, or K_FAIL when it is bad or `t` is no type. */
+  private scalar(t: number): number {
     switch (t) {
       case 0x00:
       case 0x04:
@@ -1096,24 +1130,6 @@ class IgValidator {
       case 0x13:
       case 0x26:
         return this.charArray(t) ? K_SCALAR : K_FAIL;
-      case 0x14:
-      case 0x15:
-      case 0x16:
-        return this.array(t);
-      case 0x17:
-      case 0x18:
-      case 0x19:
-      case 0x1a:
-      case 0x1b:
-      case 0x1c:
-        return this.object(t);
-      case 0x01:
-      case 0x02:
-      case 0x03:
-      case 0x22:
-      case 0x23:
-      case 0x24:
-        return this.ref(t);
       default:
         return K_FAIL;
     }

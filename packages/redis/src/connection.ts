@@ -54,8 +54,8 @@ export interface OpenOptions {
   /** The documented minimal ACL rule of the command (for NOPERM advice). */
   aclRule?: string;
   /**
-   * Where a warning line goes (no trailing newline; default: kept in the connection's `warnings`, each
-   * text once; nothing is written to stderr). Today the note that an ACL user without CLUSTER NODES
+   * Where a warning line goes (no trailing newline; default: kept in the connection's `warnings`;
+   * nothing is written to stderr). Today the note that an ACL user without CLUSTER NODES
    * makes a cluster SCAN blind to slots still being migrated, and the note of keys a master holds in
    * slots it does not serve (see `scan`).
    */
@@ -159,13 +159,14 @@ export class RedisConnection {
   ) {}
 
   /**
-   * Warning lines of this connection nobody took (OpenOptions.onWarning not given), each text once.
-   * A library does not write to stderr: the CLI passes onWarning and prints them.
+   * Warning lines of this connection nobody took (OpenOptions.onWarning not given), in order. A
+   * library does not write to stderr, nor decide about repeats: the CLI passes onWarning and prints
+   * each text once per process (packages/cli/src/redis-options.ts `warn`, the one home of that rule).
    */
   readonly warnings: string[] = [];
-  /** Where warning lines go (OpenOptions.onWarning; default: kept in `warnings`, each text once). */
+  /** Where warning lines go (OpenOptions.onWarning; default: kept in `warnings`). */
   onWarning: (line: string) => void = (line) => {
-    if (!this.warnings.includes(line)) this.warnings.push(line);
+    this.warnings.push(line);
   };
   /** The ACL user got NOPERM for CLUSTER NODES: scans compare CLUSTER SLOTS only (said once). */
   private noClusterNodes = false;

@@ -277,7 +277,9 @@ describe('minimal ACL rules', () => {
     for (const drop of [' +scan', ' +eval', ' +del']) {
       await appRule('rollback-remove-keys', minimal('rollback-remove-keys').replace(drop, ''));
       const r = cli(['rollback', '--plan', planFile, '--remove-keys'], ENV);
-      expect(usageLine(r)).toMatch(/^session-migrate: rollback stopped: .*the minimal rule is resetkeys ~smsess:\* .*; re-running is safe$/);
+      expect(usageLine(r)).toMatch(
+        /^session-migrate: rollback stopped: .*the minimal rule is resetkeys ~smsess:\* .*; re-running is safe$/,
+      );
       expect(r.stderr).not.toMatch(/unexpected error/);
       expect(Number(await master.admin.dbsize())).toBe(4);
     }

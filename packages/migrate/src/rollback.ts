@@ -660,5 +660,8 @@ async function removeKeysUnderPrefix(
 function rollbackStopped(client: RedisConnection, err: unknown, wrote: boolean): UserFacingError {
   if (err instanceof UserFacingError) return err;
   const c = client.classify(err);
-  return new UserFacingError(`rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`, wrote ? 1 : 2);
+  return new UserFacingError(
+    `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
+    wrote ? 1 : 2,
+  );
 }

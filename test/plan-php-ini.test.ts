@@ -206,6 +206,46 @@ describe('with a php-fpm pool (real php-fpm behind nginx as the oracle)', () => 
     // the pool's serialize_handler is not --serialize-handler's default: said
     expect(r.stderr).toContain('warning: session.serialize_handler is php_serialize in the PHP configuration');
   });
+  it('the plan records where its TTL came from and prints it; a plan without the record (older) still applies', () => {
+    const fromOf = (r: CliResult): unknown => (JSON.parse(r.stdout) as { php: { gcMaxlifetimeFrom?: unknown } }).php.gcMaxlifetimeFrom;
+    const r = run(...iniArgs());
+    expect(r.status, r.stderr).toBe(0);
+    expect(fromOf(r)).toEqual({
+      kind: 'php-ini',
+      phpIni: layout.ini,
+      pool: 'www',
+      file: layout.poolFile,
+      line: 6,
+      origin: 'pool php_admin_value',
+    });
+    expect(fromOf(run(...iniArgs(), '--gc-maxlifetime', '90000'))).toEqual({ kind: 'option' });
+    expect(fromOf(run())).toEqual({ kind: 'default' });
+    // the text output names it beside the TTL policy
+    const text = cli(
+      planArgs({
+        dir: join(root, 'sessions'),
+        target: redis.url,
+        keyFile,
+        planFile: planFile(),
+        artifactsDir: join(root, 'artifacts'),
+      }).concat(iniArgs()),
+    );
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toContain(
+      `  TTL from    gc_maxlifetime 86400 s, from session.gc_maxlifetime from ${layout.poolFile}:6 (pool php_admin_value); --php-ini ${layout.ini}, pool www\n`,
+    );
+    // an older plan (no gcMaxlifetimeFrom) loads and applies; a malformed record is refused
+    const plan = JSON.parse(readFileSync(planFile(), 'utf8')) as { php: Record<string, unknown> };
+    delete plan.php.gcMaxlifetimeFrom;
+    writeFileSync(planFile(), JSON.stringify(plan));
+    const applied = cli(['apply', '--plan', planFile()]);
+    expect(applied.status, applied.stderr).toBe(0);
+    plan.php.gcMaxlifetimeFrom = { kind: 'php-ini', phpIni: 7 };
+    writeFileSync(planFile(), JSON.stringify(plan));
+    expect(usageLine(cli(['apply', '--plan', planFile()]))).toBe(
+      `session-migrate: plan ${planFile()}: missing or malformed fields; re-run plan`,
+    );
+  });
   it('a shorter --gc-maxlifetime is refused: exit 2, one line naming both values and the file, no plan written', () => {
     const r = run(...iniArgs(), '--gc-maxlifetime', '1440');
     const line = usageLine(r);

@@ -26,8 +26,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('gcMaxlifetimeFromIni', () => {
   it('without --php-ini: --gc-maxlifetime, else 1440, and nothing is said', () => {
     const said: string[] = [];
-    expect(gcMaxlifetimeFromIni({ onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 1440 });
-    expect(gcMaxlifetimeFromIni({ gcMaxlifetime: 60, onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 60 });
+    expect(gcMaxlifetimeFromIni({ onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 1440, from: { kind: 'default' } });
+    expect(gcMaxlifetimeFromIni({ gcMaxlifetime: 60, onWarning: (w) => said.push(w) })).toEqual({
+      gcMaxlifetime: 60,
+      from: { kind: 'option' },
+    });
     expect(said).toEqual([]);
   });
 
@@ -36,10 +39,13 @@ describe('gcMaxlifetimeFromIni', () => {
     const said: string[] = [];
     const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) });
     expect(r.gcMaxlifetime).toBe(7200);
+    expect(r.from).toEqual({ kind: 'php-ini', phpIni: file, file, line: 2, origin: 'php.ini' });
     expect(said).toEqual([`note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:2; --php-ini ${file}`]);
     const none = ini('none.ini', 'display_errors = Off\n');
     said.length = 0;
-    expect(gcMaxlifetimeFromIni({ phpIni: { file: none, scanDir: '' }, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(1440);
+    const d = gcMaxlifetimeFromIni({ phpIni: { file: none, scanDir: '' }, onWarning: (w) => said.push(w) });
+    expect(d.gcMaxlifetime).toBe(1440);
+    expect(d.from).toEqual({ kind: 'php-ini', phpIni: none, file: null, line: null, origin: 'default' });
     expect(said[0]).toContain("PHP's default, set in no file read");
   });
 
@@ -102,7 +108,14 @@ describe('gcMaxlifetimeFromIni', () => {
       `--fpm-pool ${two}: defines 2 pools (a, b): name one with --fpm-pool-name`,
     );
     // php_value applies over the php.ini too (the pool's value, whichever way it goes)
-    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' } }).gcMaxlifetime).toBe(99999);
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' } })).toMatchObject({
+      gcMaxlifetime: 99999,
+      from: { kind: 'php-ini', phpIni: file, pool: 'b', file: two, line: 4, origin: 'pool php_value' },
+    });
+    // a --gc-maxlifetime taken (equal or longer) is the option's, even with --php-ini read
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' }, gcMaxlifetime: 99999 }).from).toEqual({
+      kind: 'option',
+    });
     expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'a' } }).gcMaxlifetime).toBe(10);
   });
 });

@@ -5,7 +5,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
-import { parseFilesSavePath, readSessionIni, type SessionIniValue } from '@session-migrate/php-ini';
+import { parseFilesSavePath, readSessionIni } from '@session-migrate/php-ini';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -23,11 +23,13 @@ import {
   CLEANUP_MARGIN_SECONDS,
   PLAN_FORMAT,
   PLAN_VERSION,
+  describeIniSetting,
   expectedMemoryBytes,
   summarizeFilesByOwner,
   summarizeSource,
   writePlanFile,
   type FilesSummary,
+  type GcMaxlifetimeFrom,
   type Plan,
   type PlanTarget,
   type SourceSummary,
@@ -110,12 +112,6 @@ export interface PlanPhpIni {
   fpmPool?: string;
 }
 
-/** `FILE:LINE` of an effective value, or where PHP's default comes from. */
-function whereSet(v: SessionIniValue): string {
-  if (v.file === null) return "PHP's default, set in no file read";
-  return `${printable(v.file)}${v.line !== null && v.line > 0 ? `:${v.line}` : ''}${v.origin === 'pool php_admin_value' || v.origin === 'pool php_value' ? ` (${v.origin})` : ''}`;
-}
-
 /**
  * The TTL plan gives migrated sessions, from --gc-maxlifetime and the effective session.gc_maxlifetime
  * of the PHP configuration given (readSessionIni: php.ini + scan dir + FPM pool, as php-src
@@ -126,16 +122,20 @@ function whereSet(v: SessionIniValue): string {
  * - --gc-maxlifetime shorter: refused, unless allowShorterTtl (then a warning);
  * - equal or longer: taken (longer: a note; sessions live longer in Redis than PHP would keep them).
  * Without phpIni: --gc-maxlifetime, else DEFAULT_GC_MAXLIFETIME, as before.
- * @returns seconds, and the values readSessionIni read (for the consistency notes), if any
+ * @returns seconds, where they came from (recorded in the plan: Plan php.gcMaxlifetimeFrom), and the
+ *   values readSessionIni read (for the consistency notes), if any
  * @throws UserFacingError (one line) for a file that cannot be read or parsed, a session.gc_maxlifetime
  *   that is not a whole number of seconds from 1 to 2^31-1, or a shorter --gc-maxlifetime
  */
 export function gcMaxlifetimeFromIni(
   options: Pick<CreatePlanOptions, 'gcMaxlifetime' | 'phpIni' | 'allowShorterTtl' | 'onWarning'>,
   env: Record<string, string | undefined> = process.env,
-): { gcMaxlifetime: number; ini?: Extract<ReturnType<typeof readSessionIni>, { ok: true }> } {
+): { gcMaxlifetime: number; from: GcMaxlifetimeFrom; ini?: Extract<ReturnType<typeof readSessionIni>, { ok: true }> } {
   const given = options.gcMaxlifetime;
-  if (options.phpIni === undefined) return { gcMaxlifetime: given ?? DEFAULT_GC_MAXLIFETIME };
+  if (options.phpIni === undefined)
+    return given !== undefined
+      ? { gcMaxlifetime: given, from: { kind: 'option' } }
+      : { gcMaxlifetime: DEFAULT_GC_MAXLIFETIME, from: { kind: 'default' } };
   if (given !== undefined) checkGcMaxlifetime(given);
   const p = options.phpIni;
   const ini = readSessionIni({
@@ -147,7 +147,15 @@ export function gcMaxlifetimeFromIni(
   });
   if (!ini.ok) throw new UserFacingError(printable(ini.error));
   const v = ini.values['session.gc_maxlifetime'];
-  const from = `${whereSet(v)}; --php-ini ${printable(p.file)}${ini.pool !== undefined ? `, pool ${printable(ini.pool)}` : ''}`;
+  const fromIni: GcMaxlifetimeFrom = {
+    kind: 'php-ini',
+    phpIni: resolve(p.file),
+    ...(ini.pool !== undefined ? { pool: ini.pool } : {}),
+    file: v.file,
+    line: v.line,
+    origin: v.origin,
+  };
+  const from = `${describeIniSetting(v)}; --php-ini ${printable(p.file)}${ini.pool !== undefined ? `, pool ${printable(ini.pool)}` : ''}`;
   const php = /^\s*\d+\s*$/.test(v.value) ? Number(v.value.trim()) : NaN;
   if (!Number.isInteger(php) || php < 1 || php > 2 ** 31 - 1)
     throw new UserFacingError(
@@ -159,7 +167,7 @@ export function gcMaxlifetimeFromIni(
     );
   if (given === undefined) {
     options.onWarning?.(`note: TTL of migrated sessions ${php} s: session.gc_maxlifetime from ${from}`);
-    return { gcMaxlifetime: php, ini };
+    return { gcMaxlifetime: php, from: fromIni, ini };
   }
   if (given < php) {
     const why = `--gc-maxlifetime ${given} is shorter than session.gc_maxlifetime ${php} that PHP runs with (${from}): migrated sessions would expire in Redis up to ${php - given} s before PHP would have removed them, logging their users out early`;
@@ -170,7 +178,7 @@ export function gcMaxlifetimeFromIni(
     options.onWarning?.(
       `note: --gc-maxlifetime ${given} is longer than session.gc_maxlifetime ${php} (${from}): migrated sessions stay in Redis up to ${given - php} s longer than PHP would have kept them; nobody is logged out early`,
     );
-  return { gcMaxlifetime: given, ini };
+  return { gcMaxlifetime: given, from: { kind: 'option' }, ini };
 }
 
 /**
@@ -192,14 +200,14 @@ export function iniConsistency(
   const ser = ini.values['session.serialize_handler'];
   if (ser.value !== serializeHandler)
     onWarning?.(
-      `warning: session.serialize_handler is ${printable(ser.value)} in the PHP configuration (${whereSet(ser)}), but --serialize-handler is ${serializeHandler}: sessions in the other format would not be migrated; check which is right`,
+      `warning: session.serialize_handler is ${printable(ser.value)} in the PHP configuration (${describeIniSetting(ser)}), but --serialize-handler is ${serializeHandler}: sessions in the other format would not be migrated; check which is right`,
     );
   const files = sources.filter((d) => d.kind === 'files');
   if (files.length === 0) return;
   const handler = ini.values['session.save_handler'];
   if (handler.value !== 'files') {
     onWarning?.(
-      `warning: session.save_handler is ${printable(handler.value)} in the PHP configuration (${whereSet(handler)}), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
+      `warning: session.save_handler is ${printable(handler.value)} in the PHP configuration (${describeIniSetting(handler)}), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
     );
     return;
   }
@@ -210,7 +218,7 @@ export function iniConsistency(
     d.kind === 'files' && (st !== undefined ? d.dev === st.dev && d.ino === st.ino : resolve(d.dir) === resolve(path));
   if (!files.some(same))
     onWarning?.(
-      `warning: session.save_path in the PHP configuration is ${printable(sp.value)} (${whereSet(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
+      `warning: session.save_path in the PHP configuration is ${printable(sp.value)} (${describeIniSetting(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
     );
 }
 
@@ -269,8 +277,8 @@ function noteUnwritable(outDir: string, existing: string, onWarning: OnWarning |
 export async function createPlan(input: CreatePlanOptions): Promise<Plan> {
   const prefix = checkPlanOptions(input);
   // Before anything is read or connected: a refused --gc-maxlifetime writes nothing.
-  const { gcMaxlifetime, ini } = gcMaxlifetimeFromIni(input);
-  const options: ResolvedPlanOptions = { ...input, gcMaxlifetime };
+  const { gcMaxlifetime, from, ini } = gcMaxlifetimeFromIni(input);
+  const options: ResolvedPlanOptions = { ...input, gcMaxlifetime, gcMaxlifetimeFrom: from };
   const specs = sourceList(options.source);
   const outDir = resolve(options.artifactsDir);
   noteUnwritable(outDir, checkCanCreateDir(outDir, '--artifacts-dir'), options.onWarning);
@@ -379,8 +387,8 @@ export function gcMaxlifetimeEvidence(savePath: string, found: number, pastClean
   return `warning: source files:${printable(savePath)}: ${pastCleanup} of ${found} session files (${share} %) last changed more than --gc-maxlifetime ${gcMaxlifetime} s + ${CLEANUP_MARGIN_SECONDS / 3600} h ago and are still there, which PHP's GC and Debian's sessionclean do not leave: PHP runs with a longer session.gc_maxlifetime (apply would skip these as expired and give the others too short TTLs), or nothing cleans this directory; check session.gc_maxlifetime (php -i, the FPM pool's php_admin_value) and run plan again with --gc-maxlifetime SECONDS if it is longer (or with --php-ini FILE, which reads it)`;
 }
 
-/** CreatePlanOptions with the TTL settled (gcMaxlifetimeFromIni). */
-type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number };
+/** CreatePlanOptions with the TTL settled, and where it came from (gcMaxlifetimeFromIni). */
+type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number; gcMaxlifetimeFrom: GcMaxlifetimeFrom };
 
 /** The option checks of createPlan, before anything is read. @returns the prefix. */
 function checkPlanOptions(options: CreatePlanOptions): string {
@@ -431,7 +439,7 @@ async function buildPlan(
     ...(sources.length > 1 ? { duplicates } : {}),
     target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
     key: planKeyFor(options.key, { keyId: open.ids.currentKeyId, lookupId: open.ids.lookupId }),
-    php,
+    php: { ...php, gcMaxlifetimeFrom: options.gcMaxlifetimeFrom },
     limits: { maxSessionBytes: options.maxSessionBytes },
     summary,
     ttlPolicy: ttlPolicy(descriptions, options.gcMaxlifetime),

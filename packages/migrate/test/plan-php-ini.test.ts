@@ -171,3 +171,65 @@ describe('iniConsistency', () => {
     ]);
   });
 });
+
+describe('${VAR} in the PHP configuration: read from plan environment, PHP reads its own', () => {
+  it('session.gc_maxlifetime from ${VAR}: one warning naming the variable, the file:line and the number; a key set earlier is no variable', () => {
+    const file = ini('env.ini', 'x.base = 60\nsession.gc_maxlifetime = ${SM_GC}\nsession.serialize_handler = php\n');
+    const said: string[] = [];
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) }, { SM_GC: '7200', SM_OTHER: 'x' });
+    expect(r.gcMaxlifetime).toBe(7200);
+    expect(r.ini!.values['session.gc_maxlifetime'].envVars).toEqual(['SM_GC']);
+    expect(r.ini!.values['session.serialize_handler'].envVars).toBeUndefined();
+    expect(said).toEqual([
+      `warning: session.gc_maxlifetime 7200 (${file}:2) is expanded from \${SM_GC}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+      `note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:2; --php-ini ${file}`,
+    ]);
+    // ${x.base} is the configuration's own key (zend_ini_get_var looks there first): not the environment
+    const own = ini('own.ini', 'x.base = 60\nsession.gc_maxlifetime = ${x.base}0\n');
+    said.length = 0;
+    const o = gcMaxlifetimeFromIni({ phpIni: { file: own, scanDir: '' }, onWarning: (w) => said.push(w) }, { 'x.base': '9' });
+    expect(o.gcMaxlifetime).toBe(600);
+    expect(o.ini!.values['session.gc_maxlifetime'].envVars).toBeUndefined();
+    expect(said.filter((w) => w.includes('expanded from'))).toEqual([]);
+  });
+
+  it('unset in plan environment: the refusal names the variable', () => {
+    const file = ini('unset.ini', 'session.gc_maxlifetime = ${SM_UNSET_GC}\n');
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' } }, {})).toThrow(
+      `session.gc_maxlifetime "" (${file}:1; --php-ini ${file}, expanded from \${SM_UNSET_GC} of plan's environment) is not a whole number`,
+    );
+  });
+
+  it('a pool line from ${VAR} (php-fpm expands it from its environment); a pool line without one clears it', () => {
+    const file = ini('pool-env.ini', 'session.gc_maxlifetime = ${SM_GC}\n');
+    const pool = ini('pool-env.conf', '[www]\nphp_admin_value[session.gc_maxlifetime] = ${SM_POOL_GC}\n');
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: pool } }, { SM_GC: '60', SM_POOL_GC: '86400' });
+    expect(r.gcMaxlifetime).toBe(86400);
+    expect(r.ini!.values['session.gc_maxlifetime']).toMatchObject({ file: pool, line: 2, envVars: ['SM_POOL_GC'] });
+    const plain = ini('pool-plain.conf', '[www]\nphp_admin_value[session.gc_maxlifetime] = 3600\n');
+    const p = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: plain } }, { SM_GC: '60' });
+    expect(p.ini!.values['session.gc_maxlifetime'].envVars).toBeUndefined();
+  });
+
+  it('serialize_handler, save_handler, save_path from ${VAR}: a warning each, naming the variables, never their values', () => {
+    const real = join(dir, 'sessions-env');
+    mkdirSync(real);
+    const { dev, ino } = statSync(real);
+    const source = { kind: 'files' as const, dir: real, savePath: real, depth: 0, dev, ino };
+    const file = ini(
+      'env-all.ini',
+      'session.serialize_handler = ${SM_SER}\nsession.save_handler = ${SM_HANDLER}\nsession.save_path = "${SM_ROOT}/${SM_DIR}"\n',
+    );
+    const env = { SM_SER: 'php', SM_HANDLER: 'files', SM_ROOT: dir, SM_DIR: 'sessions-env' };
+    const said: string[] = [];
+    iniConsistency(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 1440 }, env).ini!, 'php', [source], (w) =>
+      said.push(w),
+    );
+    expect(said).toEqual([
+      `warning: session.serialize_handler (${file}:1) is expanded from \${SM_SER}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+      `warning: session.save_handler (${file}:2) is expanded from \${SM_HANDLER}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+      `warning: session.save_path (${file}:3) is expanded from \${SM_ROOT}, \${SM_DIR}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+    ]);
+    for (const w of said) expect(w).not.toContain('sessions-env');
+  });
+});

@@ -5,7 +5,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
-import { parseFilesSavePath, readSessionIni } from '@session-migrate/php-ini';
+import { parseFilesSavePath, readSessionIni, type SessionIniValue } from '@session-migrate/php-ini';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -112,6 +112,25 @@ export interface PlanPhpIni {
   fpmPool?: string;
 }
 
+/** `${A}, ${B}` for a list of variable names (printable). */
+function namesOfVars(names: readonly string[]): string {
+  return names.map((n) => `\${${printable(n)}}`).join(', ');
+}
+
+/**
+ * A warning when a setting plan uses was expanded from `${NAME}` read from plan's own environment
+ * (SessionIniValue.envVars): PHP expands it from its own process's environment (php-fpm's when it
+ * starts: php-src Zend/zend_ini_parser.y zend_ini_get_var, getenv), which may hold another value.
+ * `shown` is the value to name (gc_maxlifetime's number), or undefined to name none: the values of
+ * other variables are never printed.
+ */
+export function noteEnvExpansion(key: string, v: SessionIniValue, shown: string | undefined, onWarning: OnWarning | undefined): void {
+  if (v.envVars === undefined) return;
+  onWarning?.(
+    `warning: ${key}${shown !== undefined ? ` ${shown}` : ''} (${describeIniSetting(v)}) is expanded from ${namesOfVars(v.envVars)}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+  );
+}
+
 /**
  * The TTL plan gives migrated sessions, from --gc-maxlifetime and the effective session.gc_maxlifetime
  * of the PHP configuration given (readSessionIni: php.ini + scan dir + FPM pool, as php-src
@@ -159,8 +178,9 @@ export function gcMaxlifetimeFromIni(
   const php = /^\s*\d+\s*$/.test(v.value) ? Number(v.value.trim()) : NaN;
   if (!Number.isInteger(php) || php < 1 || php > 2 ** 31 - 1)
     throw new UserFacingError(
-      `session.gc_maxlifetime "${printable(v.value)}" (${from}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
+      `session.gc_maxlifetime "${printable(v.value)}" (${from}${v.envVars !== undefined ? `, expanded from ${namesOfVars(v.envVars)} of plan's environment` : ''}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
     );
+  noteEnvExpansion('session.gc_maxlifetime', v, String(php), options.onWarning);
   for (const d of ini.perDirectory)
     options.onWarning?.(
       `warning: [${printable(d.section)}] in ${printable(d.file)}:${d.line} sets session.gc_maxlifetime ${printable(d.value)} for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
@@ -198,6 +218,7 @@ export function iniConsistency(
   onWarning: OnWarning | undefined,
 ): void {
   const ser = ini.values['session.serialize_handler'];
+  noteEnvExpansion('session.serialize_handler', ser, undefined, onWarning);
   if (ser.value !== serializeHandler)
     onWarning?.(
       `warning: session.serialize_handler is ${printable(ser.value)} in the PHP configuration (${describeIniSetting(ser)}), but --serialize-handler is ${serializeHandler}: sessions in the other format would not be migrated; check which is right`,
@@ -205,6 +226,7 @@ export function iniConsistency(
   const files = sources.filter((d) => d.kind === 'files');
   if (files.length === 0) return;
   const handler = ini.values['session.save_handler'];
+  noteEnvExpansion('session.save_handler', handler, undefined, onWarning);
   if (handler.value !== 'files') {
     onWarning?.(
       `warning: session.save_handler is ${printable(handler.value)} in the PHP configuration (${describeIniSetting(handler)}), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
@@ -212,6 +234,7 @@ export function iniConsistency(
     return;
   }
   const sp = ini.values['session.save_path'];
+  noteEnvExpansion('session.save_path', sp, undefined, onWarning);
   const path = parseFilesSavePath(sp.value).path;
   const st = statOrUndefined(path);
   const same = (d: SourceDescription): boolean =>

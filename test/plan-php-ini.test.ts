@@ -252,7 +252,7 @@ describe('with a php-fpm pool (real php-fpm behind nginx as the oracle)', () => 
     );
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toContain(
-      `  TTL from    gc_maxlifetime 86400 s, from session.gc_maxlifetime from ${layout.poolFile}:6 (pool php_admin_value); --php-ini ${layout.ini}, pool www\n`,
+      `  TTL from    86400 s: session.gc_maxlifetime from ${layout.poolFile}:6 (pool php_admin_value); --php-ini ${layout.ini}, pool www\n`,
     );
     // an older plan (no gcMaxlifetimeFrom) loads and applies; a malformed record is refused
     const plan = JSON.parse(readFileSync(planFile(), 'utf8')) as { php: Record<string, unknown> };

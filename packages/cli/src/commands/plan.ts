@@ -158,7 +158,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       locking: DEFAULT_LOCKING,
       describeUid,
       handlerUserLine: (p) => describeHandlerUser(handlerUserFor(p)),
-      ttlFromLine: (p) => `gc_maxlifetime ${p.php.gcMaxlifetime} s, from ${describeGcMaxlifetimeFrom(p.php.gcMaxlifetimeFrom)}`,
+      ttlFromLine: (p) => `${p.php.gcMaxlifetime} s: ${describeGcMaxlifetimeFrom(p.php.gcMaxlifetimeFrom)}`,
     });
   return 0;
 }

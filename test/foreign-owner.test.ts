@@ -236,7 +236,9 @@ describe.skipIf(!isRoot)("session files PHP's files handler refuses for their ow
     const vj = JSON.parse(cli(['verify', '--plan', planFile, '--json']).stdout) as { ok: boolean; ownerUnknown?: number };
     expect(vj).toMatchObject({ ok: false, ownerUnknown: 4 });
     // The same with the directory given now: it takes the plan's (unknown) PHP user.
-    expect(cli(['verify', '--plan', planFile, '--source', `files:${dir}`]).status).toBe(1);
+    const given = cli(['verify', '--plan', planFile, '--source', `files:${dir}`, '--json']);
+    expect(given.status).toBe(1);
+    expect(JSON.parse(given.stdout)).toMatchObject({ ok: false, ownerUnknown: 4, failureCounts: { 'owner-unknown': 4 } });
 
     for (const dry of [['--dry-run'], []]) {
       const g = cli(['purge', '--plan', planFile, ...dry]);

@@ -96,6 +96,26 @@ describe('readSessionIni gives what php -c FILE gives (php.ini + scan directory)
     })();
     expect(expected['session.gc_maxlifetime']).toBe('4321');
     expect(ours({ iniFile: ini, scanDir: scan, env: { SM_TEST_GC: '4321' } })).toEqual(expected);
+    // the value names the variable it was expanded from (plan warns: PHP reads its own environment)
+    const r = readSessionIni({ iniFile: ini, scanDir: scan, env: { SM_TEST_GC: '4321' } });
+    expect(r.ok && r.values['session.gc_maxlifetime']).toMatchObject({ file: join(d, 'a/50.ini'), line: 1, envVars: ['SM_TEST_GC'] });
+    expect(r.ok && r.values['session.serialize_handler'].envVars).toBeUndefined();
+  });
+  it('${VAR} is expanded from the environment of the PHP that reads the file: another environment, another value', () => {
+    const d = tree('cli-env', { 'php.ini': 'session.gc_maxlifetime = ${SM_TEST_GC}\nsession.serialize_handler = "${SM_TEST_SER}"\n' });
+    const ini = join(d, 'php.ini');
+    for (const [gc, ser] of [
+      ['7200', 'php_serialize'],
+      ['60', 'php_binary'],
+    ] as const) {
+      const r = spawnSync('php', ['-c', ini, '-r', PRINT], {
+        encoding: 'utf8',
+        env: { ...process.env, PHP_INI_SCAN_DIR: '', SM_TEST_GC: gc, SM_TEST_SER: ser },
+      });
+      const expected = JSON.parse(r.stdout.trim()) as Record<string, string>;
+      expect(expected).toMatchObject({ 'session.gc_maxlifetime': gc, 'session.serialize_handler': ser });
+      expect(ours({ iniFile: ini, scanDir: '', env: { SM_TEST_GC: gc, SM_TEST_SER: ser } })).toEqual(expected);
+    }
   });
 });
 
@@ -205,6 +225,65 @@ describe('with a php-fpm pool (real php-fpm behind nginx as the oracle)', () => 
     );
     // the pool's serialize_handler is not --serialize-handler's default: said
     expect(r.stderr).toContain('warning: session.serialize_handler is php_serialize in the PHP configuration');
+  });
+  it('the plan records where its TTL came from and prints it; a plan without the record (older) still applies', () => {
+    const fromOf = (r: CliResult): unknown => (JSON.parse(r.stdout) as { php: { gcMaxlifetimeFrom?: unknown } }).php.gcMaxlifetimeFrom;
+    const r = run(...iniArgs());
+    expect(r.status, r.stderr).toBe(0);
+    expect(fromOf(r)).toEqual({
+      kind: 'php-ini',
+      phpIni: layout.ini,
+      pool: 'www',
+      file: layout.poolFile,
+      line: 6,
+      origin: 'pool php_admin_value',
+    });
+    expect(fromOf(run(...iniArgs(), '--gc-maxlifetime', '90000'))).toEqual({ kind: 'option' });
+    expect(fromOf(run())).toEqual({ kind: 'default' });
+    // the text output names it beside the TTL policy
+    const text = cli(
+      planArgs({
+        dir: join(root, 'sessions'),
+        target: redis.url,
+        keyFile,
+        planFile: planFile(),
+        artifactsDir: join(root, 'artifacts'),
+      }).concat(iniArgs()),
+    );
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toContain(
+      `  TTL from    86400 s: session.gc_maxlifetime from ${layout.poolFile}:6 (pool php_admin_value); --php-ini ${layout.ini}, pool www\n`,
+    );
+    // an older plan (no gcMaxlifetimeFrom) loads and applies; a malformed record is refused
+    const plan = JSON.parse(readFileSync(planFile(), 'utf8')) as { php: Record<string, unknown> };
+    delete plan.php.gcMaxlifetimeFrom;
+    writeFileSync(planFile(), JSON.stringify(plan));
+    const applied = cli(['apply', '--plan', planFile()]);
+    expect(applied.status, applied.stderr).toBe(0);
+    plan.php.gcMaxlifetimeFrom = { kind: 'php-ini', phpIni: 7 };
+    writeFileSync(planFile(), JSON.stringify(plan));
+    expect(usageLine(cli(['apply', '--plan', planFile()]))).toBe(
+      `session-migrate: plan ${planFile()}: missing or malformed fields; re-run plan`,
+    );
+  });
+  it('a session.gc_maxlifetime from ${VAR} of plan environment: one warning with the variable, file:line and number', () => {
+    const d = tree('cli-env-plan', { 'php.ini': 'session.gc_maxlifetime = ${SM_TEST_PLAN_GC}\n' });
+    const ini = join(d, 'php.ini');
+    const r = cli(
+      planArgs({
+        dir: join(root, 'sessions'),
+        target: redis.url,
+        keyFile,
+        planFile: planFile(),
+        artifactsDir: join(root, 'artifacts'),
+      }).concat(['--php-ini', ini, '--php-ini-scan-dir', '']),
+      { SM_TEST_PLAN_GC: '5400' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('SM_TEST_PLAN_GC'));
+    expect(lines).toEqual([
+      `session-migrate: warning: session.gc_maxlifetime 5400 (${ini}:1) is expanded from \${SM_TEST_PLAN_GC}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+    ]);
   });
   it('a shorter --gc-maxlifetime is refused: exit 2, one line naming both values and the file, no plan written', () => {
     const r = run(...iniArgs(), '--gc-maxlifetime', '1440');

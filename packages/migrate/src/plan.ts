@@ -5,7 +5,8 @@
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SERIALIZE_HANDLERS, classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
-import { UserFacingError, checkAclUserName, describeFsError, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
+import { UserFacingError, checkAclUserName, describeFsError, printable, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
+import type { EffectiveSetting } from '@session-migrate/php-ini';
 import {
   foreignOwner,
   phpAcceptsOwner,
@@ -136,6 +137,64 @@ export function expectedMemoryBytes(summary: Pick<SourceSummary, 'live' | 'liveB
 /** One source of a plan, with what plan counted in it. */
 export type PlanSource = SourceDescription & { summary: SourceSummary };
 
+/**
+ * Where a plan's TTL (php.gcMaxlifetime) came from: plan --gc-maxlifetime (`option`, also when
+ * --php-ini was read and its value compared), DEFAULT_GC_MAXLIFETIME (`default`: neither option), or
+ * the effective session.gc_maxlifetime of the PHP configuration given (`php-ini`: phpIni is the
+ * --php-ini file, pool the FPM pool applied if any, file/line/origin the line that set the value as
+ * readSessionIni reports it, file and line null for PHP's compiled default).
+ */
+export type GcMaxlifetimeFrom =
+  | { kind: 'option' }
+  | { kind: 'default' }
+  | {
+      kind: 'php-ini';
+      phpIni: string;
+      pool?: string;
+      file: string | null;
+      line: number | null;
+      origin: EffectiveSetting['origin'];
+    };
+
+/**
+ * Where an effective PHP setting was set, in words: `FILE:LINE`, with `(pool php_value)` or
+ * `(pool php_admin_value)` for a pool's line, or PHP's default when no file read sets it.
+ */
+export function describeIniSetting(v: { file: string | null; line: number | null; origin: EffectiveSetting['origin'] }): string {
+  if (v.file === null) return "PHP's default, set in no file read";
+  return `${printable(v.file)}${v.line !== null && v.line > 0 ? `:${v.line}` : ''}${v.origin === 'pool php_admin_value' || v.origin === 'pool php_value' ? ` (${v.origin})` : ''}`;
+}
+
+/** A plan's GcMaxlifetimeFrom in words, for plan's and apply's output ('unknown' for an older plan). */
+export function describeGcMaxlifetimeFrom(from: GcMaxlifetimeFrom | undefined): string {
+  switch (from?.kind) {
+    case 'option':
+      return '--gc-maxlifetime';
+    case 'default':
+      return 'the default (no --gc-maxlifetime or --php-ini)';
+    case 'php-ini':
+      return `session.gc_maxlifetime from ${describeIniSetting(from)}; --php-ini ${printable(from.phpIni)}${from.pool !== undefined ? `, pool ${printable(from.pool)}` : ''}`;
+    default:
+      return 'not recorded (plan made by an older version)';
+  }
+}
+
+/** Whether a recorded GcMaxlifetimeFrom is well formed (absent is: plans made before it). */
+function validGcMaxlifetimeFrom(f: unknown): boolean {
+  if (f === undefined) return true;
+  if (typeof f !== 'object' || f === null) return false;
+  const o = f as Record<string, unknown>;
+  if (o.kind === 'option' || o.kind === 'default') return true;
+  return (
+    o.kind === 'php-ini' &&
+    typeof o.phpIni === 'string' &&
+    (o.pool === undefined || typeof o.pool === 'string') &&
+    (o.file === null || typeof o.file === 'string') &&
+    (o.line === null || Number.isInteger(o.line)) &&
+    typeof o.origin === 'string'
+  );
+}
+
 /** The plan file (JSON). */
 export interface Plan {
   format: typeof PLAN_FORMAT;
@@ -153,7 +212,11 @@ export interface Plan {
   duplicates?: DuplicatesReport;
   target: PlanTarget;
   key: PlanKey;
-  php: { gcMaxlifetime: number; serializeHandler: SerializeHandler };
+  /**
+   * gcMaxlifetime: seconds, the TTL migrated sessions get; gcMaxlifetimeFrom: where that value came
+   * from (absent in plans made before it was recorded).
+   */
+  php: { gcMaxlifetime: number; serializeHandler: SerializeHandler; gcMaxlifetimeFrom?: GcMaxlifetimeFrom };
   limits: { maxSessionBytes: number };
   /**
    * Summary at plan time, over every source (superseded copies of a session in several sources not
@@ -604,6 +667,7 @@ function planFieldsOk(p: Partial<Plan>): boolean {
     p.php!.gcMaxlifetime <= 2 ** 31 - 1 &&
     /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) &&
     SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
+    validGcMaxlifetimeFrom(p.php?.gcMaxlifetimeFrom) &&
     typeof p.artifacts?.outDir === 'string' &&
     typeof p.artifacts.installDir === 'string' &&
     Number.isInteger(p.limits?.maxSessionBytes) &&

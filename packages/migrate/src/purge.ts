@@ -210,6 +210,12 @@ export interface PurgeOptions {
    * judged, so that nothing is deleted anywhere while a session of any source is not proven.
    */
   beforeDelete?: (report: PurgeReport) => Promise<boolean>;
+  /**
+   * A files source: counts its session files of a non-root owner in the walk that judges them (the
+   * lstat taken before each read, as FilesSource.countOwners counts), before beforeDelete is called.
+   * Given by the purge use case when the plan knows no PHP user for the source (phpUserUnknown).
+   */
+  nonRootFiles?: { count: number };
 }
 
 /** A report with nothing judged yet (complete until a session is found not proven). */
@@ -431,8 +437,11 @@ async function judgeRedisSource(run: PurgeRun, redisSource: Source): Promise<voi
   }
 }
 
-/** Judges every session file of a files source, in batches of 500, recording each file's identity. */
-async function judgeFilesSource(run: PurgeRun, files: FilesSource): Promise<void> {
+/**
+ * Judges every session file of a files source, in batches of 500, recording each file's identity;
+ * counts the files of a non-root owner into `nonRoot` when given (PurgeOptions.nonRootFiles).
+ */
+async function judgeFilesSource(run: PurgeRun, files: FilesSource, nonRoot: { count: number } | undefined): Promise<void> {
   let batch: Judged[] = [];
   for (const c of files.candidates()) {
     if (c.kind === 'skipped') {
@@ -446,6 +455,7 @@ async function judgeFilesSource(run: PurgeRun, files: FilesSource): Promise<void
     } catch {
       continue; // gone meanwhile
     }
+    if (nonRoot !== undefined && stat.uid !== 0n) nonRoot.count++;
     const item = files.read(c);
     if (item.kind === 'skipped') {
       if (item.reason === 'changed-while-reading') continue; // deleted meanwhile
@@ -527,7 +537,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
   const run = new PurgeRun(options);
   const { report, redisSource } = run;
   if (redisSource !== undefined) await judgeRedisSource(run, redisSource);
-  else await judgeFilesSource(run, options.source as FilesSource);
+  else await judgeFilesSource(run, options.source as FilesSource, options.nonRootFiles);
   // Write times inferred with a too small gc_maxlifetime are wrong: refuse before deleting anything.
   if (run.ttlAboveGc !== undefined) throw new UserFacingError(`purge refused: ${run.ttlAboveGc}; nothing was deleted`);
 

@@ -26,8 +26,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('gcMaxlifetimeFromIni', () => {
   it('without --php-ini: --gc-maxlifetime, else 1440, and nothing is said', () => {
     const said: string[] = [];
-    expect(gcMaxlifetimeFromIni({ onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 1440 });
-    expect(gcMaxlifetimeFromIni({ gcMaxlifetime: 60, onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 60 });
+    expect(gcMaxlifetimeFromIni({ onWarning: (w) => said.push(w) })).toEqual({ gcMaxlifetime: 1440, from: { kind: 'default' } });
+    expect(gcMaxlifetimeFromIni({ gcMaxlifetime: 60, onWarning: (w) => said.push(w) })).toEqual({
+      gcMaxlifetime: 60,
+      from: { kind: 'option' },
+    });
     expect(said).toEqual([]);
   });
 
@@ -36,10 +39,13 @@ describe('gcMaxlifetimeFromIni', () => {
     const said: string[] = [];
     const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) });
     expect(r.gcMaxlifetime).toBe(7200);
+    expect(r.from).toEqual({ kind: 'php-ini', phpIni: file, file, line: 2, origin: 'php.ini' });
     expect(said).toEqual([`note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:2; --php-ini ${file}`]);
     const none = ini('none.ini', 'display_errors = Off\n');
     said.length = 0;
-    expect(gcMaxlifetimeFromIni({ phpIni: { file: none, scanDir: '' }, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(1440);
+    const d = gcMaxlifetimeFromIni({ phpIni: { file: none, scanDir: '' }, onWarning: (w) => said.push(w) });
+    expect(d.gcMaxlifetime).toBe(1440);
+    expect(d.from).toEqual({ kind: 'php-ini', phpIni: none, file: null, line: null, origin: 'default' });
     expect(said[0]).toContain("PHP's default, set in no file read");
   });
 
@@ -102,7 +108,14 @@ describe('gcMaxlifetimeFromIni', () => {
       `--fpm-pool ${two}: defines 2 pools (a, b): name one with --fpm-pool-name`,
     );
     // php_value applies over the php.ini too (the pool's value, whichever way it goes)
-    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' } }).gcMaxlifetime).toBe(99999);
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' } })).toMatchObject({
+      gcMaxlifetime: 99999,
+      from: { kind: 'php-ini', phpIni: file, pool: 'b', file: two, line: 4, origin: 'pool php_value' },
+    });
+    // a --gc-maxlifetime taken (equal or longer) is the option's, even with --php-ini read
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' }, gcMaxlifetime: 99999 }).from).toEqual({
+      kind: 'option',
+    });
     expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'a' } }).gcMaxlifetime).toBe(10);
   });
 });
@@ -156,5 +169,67 @@ describe('iniConsistency', () => {
     expect(said).toEqual([
       `warning: session.save_handler is redis in the PHP configuration (${file}:1), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
     ]);
+  });
+});
+
+describe('${VAR} in the PHP configuration: read from plan environment, PHP reads its own', () => {
+  it('session.gc_maxlifetime from ${VAR}: one warning naming the variable, the file:line and the number; a key set earlier is no variable', () => {
+    const file = ini('env.ini', 'x.base = 60\nsession.gc_maxlifetime = ${SM_GC}\nsession.serialize_handler = php\n');
+    const said: string[] = [];
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) }, { SM_GC: '7200', SM_OTHER: 'x' });
+    expect(r.gcMaxlifetime).toBe(7200);
+    expect(r.ini!.values['session.gc_maxlifetime'].envVars).toEqual(['SM_GC']);
+    expect(r.ini!.values['session.serialize_handler'].envVars).toBeUndefined();
+    expect(said).toEqual([
+      `warning: session.gc_maxlifetime 7200 (${file}:2) is expanded from \${SM_GC}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+      `note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:2; --php-ini ${file}`,
+    ]);
+    // ${x.base} is the configuration's own key (zend_ini_get_var looks there first): not the environment
+    const own = ini('own.ini', 'x.base = 60\nsession.gc_maxlifetime = ${x.base}0\n');
+    said.length = 0;
+    const o = gcMaxlifetimeFromIni({ phpIni: { file: own, scanDir: '' }, onWarning: (w) => said.push(w) }, { 'x.base': '9' });
+    expect(o.gcMaxlifetime).toBe(600);
+    expect(o.ini!.values['session.gc_maxlifetime'].envVars).toBeUndefined();
+    expect(said.filter((w) => w.includes('expanded from'))).toEqual([]);
+  });
+
+  it('unset in plan environment: the refusal names the variable', () => {
+    const file = ini('unset.ini', 'session.gc_maxlifetime = ${SM_UNSET_GC}\n');
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' } }, {})).toThrow(
+      `session.gc_maxlifetime "" (${file}:1; --php-ini ${file}, expanded from \${SM_UNSET_GC} of plan's environment) is not a whole number`,
+    );
+  });
+
+  it('a pool line from ${VAR} (php-fpm expands it from its environment); a pool line without one clears it', () => {
+    const file = ini('pool-env.ini', 'session.gc_maxlifetime = ${SM_GC}\n');
+    const pool = ini('pool-env.conf', '[www]\nphp_admin_value[session.gc_maxlifetime] = ${SM_POOL_GC}\n');
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: pool } }, { SM_GC: '60', SM_POOL_GC: '86400' });
+    expect(r.gcMaxlifetime).toBe(86400);
+    expect(r.ini!.values['session.gc_maxlifetime']).toMatchObject({ file: pool, line: 2, envVars: ['SM_POOL_GC'] });
+    const plain = ini('pool-plain.conf', '[www]\nphp_admin_value[session.gc_maxlifetime] = 3600\n');
+    const p = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: plain } }, { SM_GC: '60' });
+    expect(p.ini!.values['session.gc_maxlifetime'].envVars).toBeUndefined();
+  });
+
+  it('serialize_handler, save_handler, save_path from ${VAR}: a warning each, naming the variables, never their values', () => {
+    const real = join(dir, 'sessions-env');
+    mkdirSync(real);
+    const { dev, ino } = statSync(real);
+    const source = { kind: 'files' as const, dir: real, savePath: real, depth: 0, dev, ino };
+    const file = ini(
+      'env-all.ini',
+      'session.serialize_handler = ${SM_SER}\nsession.save_handler = ${SM_HANDLER}\nsession.save_path = "${SM_ROOT}/${SM_DIR}"\n',
+    );
+    const env = { SM_SER: 'php', SM_HANDLER: 'files', SM_ROOT: dir, SM_DIR: 'sessions-env' };
+    const said: string[] = [];
+    iniConsistency(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 1440 }, env).ini!, 'php', [source], (w) =>
+      said.push(w),
+    );
+    expect(said).toEqual([
+      `warning: session.serialize_handler (${file}:1) is expanded from \${SM_SER}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+      `warning: session.save_handler (${file}:2) is expanded from \${SM_HANDLER}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+      `warning: session.save_path (${file}:3) is expanded from \${SM_ROOT}, \${SM_DIR}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+    ]);
+    for (const w of said) expect(w).not.toContain('sessions-env');
   });
 });

@@ -270,6 +270,7 @@ class FpmReader {
     }
     value = value.split('$pool').join(section);
     const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: this.seq++ };
+    if (e.envVars !== undefined) pv.envVars = e.envVars;
     (admin ? pool.phpAdminValues : pool.phpValues).push(pv);
   }
 }

@@ -46,6 +46,11 @@ export interface EffectiveSetting {
   origin: Origin;
   file: string | null;
   line: number | null;
+  /**
+   * The environment variables (`${NAME}`) the line that set the value read, from the environment the
+   * files were parsed with (IniEntry.envVars): php.ini / conf.d and pool lines only. Absent when none.
+   */
+  envVars?: string[];
   /** True when lowered to PHP_INI_SYSTEM for the request (php_admin_*, [PATH=]/[HOST=]). */
   locked: boolean;
 }
@@ -59,6 +64,8 @@ export interface PoolValue {
   flag: boolean;
   file: string;
   line: number;
+  /** The environment variables its value was built from (IniEntry.envVars); absent when none. */
+  envVars?: string[];
   /**
    * Position among all php_value/php_flag/php_admin_* lines of the configuration, in the order
    * php-fpm read them (parseFpmConfig sets it): interleaves phpValues and phpAdminValues as written.
@@ -182,6 +189,7 @@ class RequestIniState {
       line: fromFile ? raw!.line : null,
       locked: false,
       access: info.access ?? 7,
+      ...(fromFile && raw!.envVars !== undefined ? { envVars: raw!.envVars } : {}),
     };
     this.state.set(key, s);
     return s;
@@ -269,9 +277,16 @@ class RequestIniState {
       if (perRequest && this.displaysErrors()) this.headersSent = true;
       return false;
     }
-    Object.assign(s, { value, origin, file, line });
+    setFrom(s, { value, origin, file, line });
     return true;
   }
+}
+
+/** A layer's value replacing a setting's, with where it was set (and its envVars, or none). */
+function setFrom(s: Setting, v: Pick<EffectiveSetting, 'value' | 'origin' | 'file' | 'line' | 'envVars'>): void {
+  Object.assign(s, { value: v.value, origin: v.origin, file: v.file, line: v.line });
+  if (v.envVars !== undefined) s.envVars = v.envVars;
+  else delete s.envVars;
 }
 
 /** fpm_php_apply_defines: every php_value first, then every php_admin_value (admin locks); first occurrence wins. */
@@ -288,7 +303,7 @@ function applyPool(st: RequestIniState, pool: FpmPool): void {
       } else if (rejectReason(v.key, v.value, st.config.phpVersion) !== null) {
         st.ignore(v.key, origin, v.file, v.line, 'rejected by the directive');
       } else {
-        Object.assign(s, { value: v.value, origin, file: v.file, line: v.line });
+        setFrom(s, { value: v.value, origin, file: v.file, line: v.line, envVars: v.envVars });
         if (origin === 'pool php_admin_value') s.locked = true;
       }
     }
@@ -313,7 +328,7 @@ function applyFastcgiParams(st: RequestIniState, params: NonNullable<RequestLaye
         st.ignore(e.key, origin, e.file, e.line, 'rejected by the directive');
         continue;
       }
-      Object.assign(s, { value: e.value, origin, file: e.file, line: e.line });
+      setFrom(s, { value: e.value, origin, file: e.file, line: e.line });
       if (param === 'PHP_ADMIN_VALUE') s.locked = true;
     }
   }

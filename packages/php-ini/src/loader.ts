@@ -41,6 +41,8 @@ export interface Setting {
   /** File path as PHP sees it, or '(cli built-in)' / '(-d)' / '(sapi default)'. */
   file: string;
   line: number;
+  /** The environment variables its value was built from (IniEntry.envVars); absent when none. */
+  envVars?: string[];
 }
 
 export interface LoadedExtension {
@@ -354,7 +356,7 @@ class Startup {
         cfg.extensions.push({ kind: e.extension, value: e.value, name: extensionModuleName(e.value), file: e.file, line: e.line });
         continue;
       }
-      const setting: Setting = { value: e.value, file: e.file, line: e.line };
+      const setting: Setting = { value: e.value, file: e.file, line: e.line, ...(e.envVars !== undefined ? { envVars: e.envVars } : {}) };
       if (e.scope.kind !== 'global') {
         const table = e.scope.kind === 'path' ? cfg.pathSections : cfg.hostSections;
         let m = table.get(e.scope.name);

@@ -41,6 +41,13 @@ export interface IniEntry {
   file: string;
   /** PHP's own line counter at the key (what PHP would print in a message). */
   line: number;
+  /**
+   * The `${NAME}` references of the statement that were read from the environment given
+   * (ParseIniOptions.env; not set earlier in the configuration), set or not, each once, in order.
+   * PHP reads them from its own process's environment (php-fpm's when it starts), which may differ.
+   * Absent when there are none.
+   */
+  envVars?: string[];
 }
 
 /** A problem found while reading or parsing a file. */
@@ -813,6 +820,7 @@ class IniTextParser {
 
   /** statement: `[section]`, `key = value`, `key[offset] = value` (a bare key without `=` is ignored by every callback). */
   private statement(t: Tok): void {
+    this.entryEnvVars = [];
     if (t.t === 'SECTION') {
       let name = '';
       if (this.peek().t !== ']') name = this.varStringList(false);
@@ -869,6 +877,7 @@ class IniTextParser {
     if (mode === 'php.ini' && local.has(name)) return local.get(name)!;
     const v = this.opts.lookup?.(name);
     if (v !== undefined) return v;
+    if (!this.entryEnvVars.includes(name)) this.entryEnvVars.push(name);
     const e = this.env[name];
     if (e !== undefined) return e;
     if (fb === null && !this.unsetVars.has(name)) {
@@ -884,6 +893,9 @@ class IniTextParser {
     }
     return fb ?? '';
   }
+
+  /** The environment variables the statement being parsed read (IniEntry.envVars). */
+  private entryEnvVars: string[] = [];
 
   /** The names of `${NAME}` references already reported as unset (one notice per name and file). */
   private readonly unsetVars = new Set<string>();
@@ -999,6 +1011,7 @@ class IniTextParser {
     const { st, mode } = this;
     const e: IniEntry = { section: st.section, scope: st.scope, key, value, file: this.file, line };
     if (offset !== undefined) e.offset = offset;
+    if (this.entryEnvVars.length > 0) e.envVars = this.entryEnvVars;
     if (offset === undefined && !st.special && mode !== 'fpm') {
       const lk = key.toLowerCase();
       if (lk === 'extension' || lk === 'zend_extension') e.extension = lk;

@@ -46,6 +46,11 @@ export interface SessionIniValue {
   file: string | null;
   line: number | null;
   origin: EffectiveSetting['origin'];
+  /**
+   * The `${NAME}` environment variables the value was expanded from, read from `env` (absent when
+   * none): PHP expands them from its own environment (php-fpm's when it starts), which may differ.
+   */
+  envVars?: string[];
 }
 
 export type SessionIni =
@@ -127,7 +132,13 @@ export function readSessionIni(opts: SessionIniOptions): SessionIni {
   for (const k of SESSION_INI_KEYS) {
     const s = eff.settings[k];
     const v = eff.values[k];
-    values[k] = { value: typeof v === 'string' ? v : '', file: s?.file ?? null, line: s?.line ?? null, origin: s?.origin ?? 'default' };
+    values[k] = {
+      value: typeof v === 'string' ? v : '',
+      file: s?.file ?? null,
+      line: s?.line ?? null,
+      origin: s?.origin ?? 'default',
+      ...(s?.envVars !== undefined ? { envVars: s.envVars } : {}),
+    };
   }
   const perDirectory = [
     ...[...config.pathSections].map(([name, m]) => [`PATH=${name}`, m] as const),

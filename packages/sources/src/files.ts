@@ -337,19 +337,16 @@ export class FilesSource implements SessionSource, Source {
   /**
    * How many session candidates each uid owns (lstat, names only, nothing read): what PHP's user is
    * inferred from (decidePhpUids). Entries gone meanwhile are not counted. A walk of its own: plan
-   * counts owners in the walk that reads the sessions instead (sessionsWithOwners); verify and purge
-   * use this before they read (packages/migrate use-cases/shared.ts filesOfUnknownPhpUser).
+   * counts owners in the walk that reads the sessions instead (sessionsWithOwners), verify and purge in
+   * theirs (sessions' onOwner, ownerOfCandidate, purge's lstat); filesOfUnknownPhpUser (packages/migrate
+   * use-cases/shared.ts) uses this for a source verify does not walk.
    */
   countOwners(): Map<number, number> {
     const owners = new Map<number, number>();
     for (const c of this.candidates()) {
       if (c.kind !== 'candidate') continue;
-      try {
-        const uid = lstatSync(c.location).uid;
-        owners.set(uid, (owners.get(uid) ?? 0) + 1);
-      } catch {
-        // gone meanwhile
-      }
+      const uid = ownerOfCandidate(c);
+      if (uid !== undefined) owners.set(uid, (owners.get(uid) ?? 0) + 1);
     }
     return owners;
   }
@@ -375,12 +372,26 @@ export class FilesSource implements SessionSource, Source {
     return readSessionFile(candidate, this.maxSessionBytes, this.readOptions(undefined));
   }
 
-  /** Source interface: every session read (stable reads, see readSessionFile), in batches. */
-  async *sessions(options: { batchSize?: number; read?: StableReadOptions } = {}): AsyncGenerator<SourceItem[]> {
+  /**
+   * Source interface: every session read (stable reads, see readSessionFile), in batches. `onOwner`
+   * gets each candidate's owner as its read saw it (the open file's fstat, else lstat of the name;
+   * none for a file gone meanwhile), whatever the owner rule made of the file: what verify counts
+   * owners from in the walk that reads the sessions.
+   */
+  async *sessions(
+    options: { batchSize?: number; read?: StableReadOptions; onOwner?: (uid: number) => void } = {},
+  ): AsyncGenerator<SourceItem[]> {
     const size = options.batchSize ?? 1000;
+    const read = this.readOptions(options.read);
+    const { onOwner } = options;
     let batch: SourceItem[] = [];
     for (const c of this.candidates()) {
-      batch.push(c.kind === 'candidate' ? readSessionFile(c, this.maxSessionBytes, this.readOptions(options.read)) : c);
+      if (c.kind === 'candidate' && onOwner !== undefined) {
+        const seen: OwnerSeen = { decides: false };
+        const item = readSessionFile(c, this.maxSessionBytes, read, seen);
+        if (seen.uid !== undefined) onOwner(seen.uid);
+        batch.push(item);
+      } else batch.push(c.kind === 'candidate' ? readSessionFile(c, this.maxSessionBytes, read) : c);
       if (batch.length >= size) {
         yield batch;
         batch = [];
@@ -537,6 +548,18 @@ export class FilesSource implements SessionSource, Source {
     if (!id.startsWith(idPrefix))
       return { kind: 'skipped', location, reason: 'wrong-depth', detail: 'the directory names do not match the ID' };
     return { kind: 'candidate', id, location };
+  }
+}
+
+/**
+ * The owner (uid) of a session candidate now: lstat of its name (a symbolic link's own owner), nothing
+ * read; undefined when it is gone. What FilesSource.countOwners counts, and verify's presence walk.
+ */
+export function ownerOfCandidate(candidate: SessionCandidate): number | undefined {
+  try {
+    return lstatSync(candidate.location).uid;
+  } catch {
+    return undefined; // gone meanwhile
   }
 }
 

@@ -44,7 +44,12 @@ export interface Source {
   /** A files source's uids PHP runs as: other owners' files (root aside) are skipped as `foreign-owner` (files.ts phpAcceptsOwner). */
   readonly phpUids?: readonly number[] | undefined;
   describe(): SourceDescription;
-  sessions(options?: { batchSize?: number; read?: StableReadOptions }): AsyncIterable<SourceItem[]>;
+  /**
+   * onOwner (files sources; others never call it): called once per session file with the owner
+   * (uid) its read saw, before the file's item is yielded, so a caller can count owners in this walk
+   * (FilesSource.sessions).
+   */
+  sessions(options?: { batchSize?: number; read?: StableReadOptions; onOwner?: (uid: number) => void }): AsyncIterable<SourceItem[]>;
   ids(): AsyncIterable<string[]>;
   readIds(ids: readonly string[], options?: { read?: StableReadOptions }): Promise<Array<SourceItem | undefined>>;
   removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome>;

@@ -32,7 +32,7 @@ import {
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { DEFAULT_MAX_SESSION_BYTES, RedisSource, sameRedisData, sourceLabel, type Source } from '@session-migrate/sources';
 import { memoryWarnings, readMemory, type RedisConnection, type TlsFiles } from '@session-migrate/redis';
-import { verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { failOwnerUnknown, verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyOptions, type VerifyReport } from './verify.ts';
 
 export interface VerifyMigrationOptions {
   /** A plan file whose target, key provider, prefix, gc_maxlifetime and serialize_handler are the defaults. */
@@ -175,9 +175,12 @@ async function verifyWithCodec(
     const wantPresence = given.length === 0 && r.plan !== undefined && options.presence !== false;
     planSources = await planSourcesToCheck(given, wantPresence, sourceOptions, r, onWarning);
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
-    // Files of a non-root owner while the plan knows no PHP user: maybe PHP's sessions, not copied.
-    const ownerUnknown = filesOfUnknownPhpUser(given.length > 0 ? given : planSources);
     const sources = sourceChecks(given, wantPresence ? planSources : [], r.plan);
+    // Files of a non-root owner while the plan knows no PHP user: maybe PHP's sessions, not copied.
+    // verifyTarget counts them in the sources it walks; a files source it does not walk (a plan's,
+    // with --no-presence) is counted here (countOwners: a walk of its own).
+    const walked = new Set(sources.map((c) => c.source));
+    const ownerUnknown = filesOfUnknownPhpUser((given.length > 0 ? given : planSources).filter((s) => !walked.has(s)));
     const report = await verifyTarget(targetVerifyOptions(client, codec, r, options, maxValueBytes, sources, plaintext));
     failOwnerUnknown(report, ownerUnknown);
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
@@ -235,18 +238,6 @@ function targetVerifyOptions(
     ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
     ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
   };
-}
-
-/**
- * Session files of an owner the plan does not know as PHP's (`ownerUnknown`, a count of files) fail
- * the report: `ok` false, `ownerUnknown` and the `owner-unknown` failure count set. None: unchanged.
- */
-function failOwnerUnknown(report: VerifyReport, ownerUnknown: number): void {
-  if (ownerUnknown > 0) {
-    report.ok = false;
-    report.ownerUnknown = ownerUnknown;
-    report.failureCounts['owner-unknown'] = ownerUnknown;
-  }
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 } from '@session-migrate/common';
 import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession } from '@session-migrate/sources';
 import { readBackPresence, type Presence } from '@session-migrate/target';
-import { NOT_COPIED_SKIPS, SESSION_ID_PATTERN, sameRedisData, sourceLabel } from '@session-migrate/sources';
+import { NOT_COPIED_SKIPS, SESSION_ID_PATTERN, ownerOfCandidate, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
 import {
@@ -30,6 +30,7 @@ import {
   emptyPresenceBatch,
   looksCompleteFor,
   namesBatch,
+  phpUserUnknown,
   presenceBatch,
   resolveDuplicates,
   type DuplicatesReport,
@@ -286,6 +287,26 @@ export interface PlaintextCheck {
 }
 
 /**
+ * Session files of a non-root owner counted in a source whose plan knows no PHP user
+ * (migrate's phpUserUnknown / filesOfUnknownPhpUser), as checkSources walks it.
+ */
+interface OwnerCount {
+  unknown: number;
+}
+
+/**
+ * Session files of an owner the plan does not know as PHP's (`ownerUnknown`, a count of files) fail
+ * the report: `ok` false, `ownerUnknown` and the `owner-unknown` failure count added to. None: unchanged.
+ */
+export function failOwnerUnknown(report: VerifyReport, ownerUnknown: number): void {
+  if (ownerUnknown > 0) {
+    report.ok = false;
+    report.ownerUnknown = (report.ownerUnknown ?? 0) + ownerUnknown;
+    report.failureCounts['owner-unknown'] = (report.failureCounts['owner-unknown'] ?? 0) + ownerUnknown;
+  }
+}
+
+/**
  * Verifies a target. Never throws for bad values; throws only when Redis itself fails, and with a
  * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule).
  */
@@ -297,6 +318,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   const check = new TargetCheck(options, report, scope);
   await check.scan();
   await check.finishPlaintext();
+  failOwnerUnknown(report, check.owners.unknown);
   return report;
 }
 
@@ -341,6 +363,8 @@ class TargetCheck {
   private readonly plaintexts: PlaintextTally[];
   private readonly merged: PlaintextTally[];
   private readonly ctx: KeyContext;
+  /** Session files of a non-root owner in sources whose plan knows no PHP user, counted in the sources' walks. */
+  readonly owners: OwnerCount = { unknown: 0 };
   /**
    * gc_maxlifetime (s) when a presence check runs beside the scan: it counts a session file missing
    * from Redis as expired by it. A key under the prefix whose TTL is longer (isTtlAboveGcMaxlifetime:
@@ -405,7 +429,7 @@ class TargetCheck {
     // scan's, in the order they came, as when the two ran one after the other.
     const held = new HeldFailures(this.maxListed);
     const run = { stopped: false };
-    const sourcesDone = checkSources(options, report, (f) => held.add(f), run);
+    const sourcesDone = checkSources(options, report, (f) => held.add(f), run, this.owners);
     sourcesDone.catch(() => undefined); // awaited after the scan
     const scan = stopsOnThrow(
       run,
@@ -574,6 +598,7 @@ async function checkSources(
   report: VerifyReport,
   fail: (f: VerifyFailure) => void,
   run: { stopped: boolean },
+  owners: OwnerCount,
 ): Promise<void> {
   const checks: SourceCheck[] = [
     ...(options.sources ?? []),
@@ -589,9 +614,12 @@ async function checkSources(
   for (const [i, c] of checks.entries()) {
     const superseded = resolution.superseded[i]!;
     const label = c.label ?? `#${i + 1} ${sourceLabel(c.source.describe())}`;
+    // The plan knows no PHP user for this directory: its files of a non-root owner are counted as
+    // they are walked (one walk of the directory, not a countOwners walk before it).
+    const onOwner = phpUserUnknown(c.source.describe()) ? (uid: number) => void (uid !== 0 && owners.unknown++) : undefined;
     if (c.check === 'compare')
-      each.push({ source: label, check: 'compare', compare: await verifySource(options, c.source, superseded, fail) });
-    else each.push({ source: label, check: 'presence', presence: await verifyPresence(options, c.source, superseded, fail, run) });
+      each.push({ source: label, check: 'compare', compare: await verifySource(options, c.source, superseded, fail, onOwner) });
+    else each.push({ source: label, check: 'presence', presence: await verifyPresence(options, c.source, superseded, fail, run, onOwner) });
   }
   const sum = <T extends object>(parts: T[]): T | undefined => {
     if (parts.length === 0) return undefined;
@@ -691,6 +719,8 @@ abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
     private readonly superseded: ReadonlySet<string>,
     protected readonly fail: (f: VerifyFailure) => void,
     protected readonly counts: Counts,
+    /** Called with each session file's owner as it is read (OwnerCount; FilesSource.sessions onOwner). */
+    private readonly onOwner?: (uid: number) => void,
   ) {
     this.client = options.client;
     this.codec = options.codec;
@@ -704,7 +734,8 @@ abstract class LiveSessionsCheck<Entry, Counts extends NotLookedFor> {
     let batch: Entry[] = [];
     // The stable-read rule of plan and apply: a file PHP is rewriting is never taken for an empty or
     // corrupt session (which would not be looked for in Redis); it is read whole or reported unstable.
-    for await (const items of this.source.sessions({ read: { looksComplete: looksCompleteFor(this.handler) } }))
+    const read = { looksComplete: looksCompleteFor(this.handler) };
+    for await (const items of this.source.sessions({ read, ...(this.onOwner !== undefined ? { onOwner: this.onOwner } : {}) }))
       for (const item of items) {
         if (item.kind === 'skipped') {
           if (NOT_COPIED_SKIPS.has(item.reason)) this.fail(notRead(item));
@@ -754,9 +785,10 @@ async function verifyPresence(
   superseded: ReadonlySet<string>,
   fail: (f: VerifyFailure) => void,
   run: { stopped: boolean },
+  onOwner?: (uid: number) => void,
 ): Promise<PresenceCounts> {
-  if ('candidates' in source) return verifyFilesPresence(options, source as FilesSource, superseded, fail, run);
-  return new SourcePresence(options, source, superseded, fail, presenceCounts(superseded)).run();
+  if ('candidates' in source) return verifyFilesPresence(options, source as FilesSource, superseded, fail, run, onOwner);
+  return new SourcePresence(options, source, superseded, fail, presenceCounts(superseded), onOwner).run();
 }
 
 /** Presence counts with nothing counted yet (`superseded` only when some session is). */
@@ -845,8 +877,9 @@ async function verifyFilesPresence(
   superseded: ReadonlySet<string>,
   fail: (f: VerifyFailure) => void,
   run: { stopped: boolean },
+  onOwner: ((uid: number) => void) | undefined,
 ): Promise<PresenceCounts> {
-  return new FilesPresence(options, source, superseded, fail, run).run();
+  return new FilesPresence(options, source, superseded, fail, run, onOwner).run();
 }
 
 /**
@@ -907,6 +940,8 @@ class FilesPresence {
     private readonly superseded: ReadonlySet<string>,
     private readonly fail: (f: VerifyFailure) => void,
     private readonly scan: { stopped: boolean },
+    /** Called with each session file's owner as it is listed (lstat: ownerOfCandidate); most files are never opened here. */
+    private readonly onOwner: ((uid: number) => void) | undefined,
   ) {
     this.client = options.client;
     this.prefix = options.prefix;
@@ -952,6 +987,10 @@ class FilesPresence {
     let candidates = 0;
     for (const e of this.source.candidates()) {
       if (this.scan.stopped) break;
+      if (this.onOwner !== undefined && e.kind === 'candidate') {
+        const uid = ownerOfCandidate(e);
+        if (uid !== undefined) this.onOwner(uid);
+      }
       entries.push(e);
       if (e.kind === 'candidate' && ++candidates >= PRESENCE_BATCH) {
         this.start(entries);
@@ -1147,8 +1186,9 @@ async function verifySource(
   source: Source,
   superseded: ReadonlySet<string>,
   fail: (f: VerifyFailure) => void,
+  onOwner?: (uid: number) => void,
 ): Promise<CompareCounts> {
-  return new SourceCompare(options, source, superseded, fail).run();
+  return new SourceCompare(options, source, superseded, fail, onOwner).run();
 }
 
 /** A live session verifySource compares: its key name, its bytes, its file, its remaining lifetime (ms). */
@@ -1164,7 +1204,13 @@ type CompareTally = CompareCounts & { newer: number; destroyed: number };
 
 /** verifySource: per live session GET of its key, EXISTS of its tombstone and PTTL, in pipelines grouped by slot. */
 class SourceCompare extends LiveSessionsCheck<CompareEntry, CompareTally> {
-  constructor(options: VerifyOptions, source: Source, superseded: ReadonlySet<string>, fail: (f: VerifyFailure) => void) {
+  constructor(
+    options: VerifyOptions,
+    source: Source,
+    superseded: ReadonlySet<string>,
+    fail: (f: VerifyFailure) => void,
+    onOwner: ((uid: number) => void) | undefined,
+  ) {
     const counts: CompareTally = {
       checked: 0,
       matching: 0,
@@ -1175,7 +1221,7 @@ class SourceCompare extends LiveSessionsCheck<CompareEntry, CompareTally> {
       destroyed: 0,
       ...(superseded.size > 0 ? { superseded: 0 } : {}),
     };
-    super(options, source, superseded, fail, counts);
+    super(options, source, superseded, fail, counts, onOwner);
   }
 
   protected entry(item: SourceSession, ttlMs: number): CompareEntry {

@@ -138,14 +138,17 @@ export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefin
  * @returns 0. @throws UserFacingError from createPlan.
  */
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
-  const [{ createPlan, describeHandlerUser, handlerUserFor }, { formatHostPort }, { DEFAULT_LOCKING }, { describeUid }] = await Promise.all(
-    [
-      import('@session-migrate/migrate'),
-      import('@session-migrate/redis'),
-      import('@session-migrate/generate'),
-      import('@session-migrate/sources'),
-    ],
-  );
+  const [
+    { createPlan, describeGcMaxlifetimeFrom, describeHandlerUser, handlerUserFor },
+    { formatHostPort },
+    { DEFAULT_LOCKING },
+    { describeUid },
+  ] = await Promise.all([
+    import('@session-migrate/migrate'),
+    import('@session-migrate/redis'),
+    import('@session-migrate/generate'),
+    import('@session-migrate/sources'),
+  ]);
   const { json, ...options } = args;
   const plan = await createPlan({ ...options, onWarning: warn });
   if (json) print(JSON.stringify(plan, null, 2));
@@ -155,6 +158,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       locking: DEFAULT_LOCKING,
       describeUid,
       handlerUserLine: (p) => describeHandlerUser(handlerUserFor(p)),
+      ttlFromLine: (p) => `${p.php.gcMaxlifetime} s: ${describeGcMaxlifetimeFrom(p.php.gcMaxlifetimeFrom)}`,
     });
   return 0;
 }
@@ -167,6 +171,8 @@ interface PlanPrintHelpers {
   describeUid: (uid: number) => string;
   /** The line on the ACL user the handler connects as (packages/migrate artifacts.ts describeHandlerUser). */
   handlerUserLine: (plan: Plan) => string;
+  /** Where the plan's TTL came from (packages/migrate plan.ts describeGcMaxlifetimeFrom). */
+  ttlFromLine: (plan: Plan) => string;
 }
 
 /** How a plan's target (or Redis source) is named in reports: URL, topology, user, TLS, nodes. */
@@ -359,6 +365,7 @@ function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrin
     `  key         lookup ID ${plan.key.lookupId ?? 'unknown'} (checked by the PHP bootstrap), current key ID ${plan.key.keyId} (from ${from})`,
   );
   print(`  TTL         ${plan.ttlPolicy}`);
+  print(`  TTL from    ${h.ttlFromLine(plan)}`);
   const generated = plan.artifacts.files.filter((f) => f !== 'autoload.php' && !f.startsWith('src/'));
   print(
     `  artifacts   ${generated.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}, and the handler's classes in ${resolve(plan.artifacts.outDir, 'src')}/ (${plan.artifacts.files.length - generated.length} files with autoload.php)`,

@@ -23,11 +23,13 @@ import {
   CLEANUP_MARGIN_SECONDS,
   PLAN_FORMAT,
   PLAN_VERSION,
+  describeIniSetting,
   expectedMemoryBytes,
   summarizeFilesByOwner,
   summarizeSource,
   writePlanFile,
   type FilesSummary,
+  type GcMaxlifetimeFrom,
   type Plan,
   type PlanTarget,
   type SourceSummary,
@@ -110,10 +112,23 @@ export interface PlanPhpIni {
   fpmPool?: string;
 }
 
-/** `FILE:LINE` of an effective value, or where PHP's default comes from. */
-function whereSet(v: SessionIniValue): string {
-  if (v.file === null) return "PHP's default, set in no file read";
-  return `${printable(v.file)}${v.line !== null && v.line > 0 ? `:${v.line}` : ''}${v.origin === 'pool php_admin_value' || v.origin === 'pool php_value' ? ` (${v.origin})` : ''}`;
+/** `${A}, ${B}` for a list of variable names (printable). */
+function namesOfVars(names: readonly string[]): string {
+  return names.map((n) => `\${${printable(n)}}`).join(', ');
+}
+
+/**
+ * A warning when a setting plan uses was expanded from `${NAME}` read from plan's own environment
+ * (SessionIniValue.envVars): PHP expands it from its own process's environment (php-fpm's when it
+ * starts: php-src Zend/zend_ini_parser.y zend_ini_get_var, getenv), which may hold another value.
+ * `shown` is the value to name (gc_maxlifetime's number), or undefined to name none: the values of
+ * other variables are never printed.
+ */
+export function noteEnvExpansion(key: string, v: SessionIniValue, shown: string | undefined, onWarning: OnWarning | undefined): void {
+  if (v.envVars === undefined) return;
+  onWarning?.(
+    `warning: ${key}${shown !== undefined ? ` ${shown}` : ''} (${describeIniSetting(v)}) is expanded from ${namesOfVars(v.envVars)}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+  );
 }
 
 /**
@@ -126,16 +141,20 @@ function whereSet(v: SessionIniValue): string {
  * - --gc-maxlifetime shorter: refused, unless allowShorterTtl (then a warning);
  * - equal or longer: taken (longer: a note; sessions live longer in Redis than PHP would keep them).
  * Without phpIni: --gc-maxlifetime, else DEFAULT_GC_MAXLIFETIME, as before.
- * @returns seconds, and the values readSessionIni read (for the consistency notes), if any
+ * @returns seconds, where they came from (recorded in the plan: Plan php.gcMaxlifetimeFrom), and the
+ *   values readSessionIni read (for the consistency notes), if any
  * @throws UserFacingError (one line) for a file that cannot be read or parsed, a session.gc_maxlifetime
  *   that is not a whole number of seconds from 1 to 2^31-1, or a shorter --gc-maxlifetime
  */
 export function gcMaxlifetimeFromIni(
   options: Pick<CreatePlanOptions, 'gcMaxlifetime' | 'phpIni' | 'allowShorterTtl' | 'onWarning'>,
   env: Record<string, string | undefined> = process.env,
-): { gcMaxlifetime: number; ini?: Extract<ReturnType<typeof readSessionIni>, { ok: true }> } {
+): { gcMaxlifetime: number; from: GcMaxlifetimeFrom; ini?: Extract<ReturnType<typeof readSessionIni>, { ok: true }> } {
   const given = options.gcMaxlifetime;
-  if (options.phpIni === undefined) return { gcMaxlifetime: given ?? DEFAULT_GC_MAXLIFETIME };
+  if (options.phpIni === undefined)
+    return given !== undefined
+      ? { gcMaxlifetime: given, from: { kind: 'option' } }
+      : { gcMaxlifetime: DEFAULT_GC_MAXLIFETIME, from: { kind: 'default' } };
   if (given !== undefined) checkGcMaxlifetime(given);
   const p = options.phpIni;
   const ini = readSessionIni({
@@ -147,19 +166,28 @@ export function gcMaxlifetimeFromIni(
   });
   if (!ini.ok) throw new UserFacingError(printable(ini.error));
   const v = ini.values['session.gc_maxlifetime'];
-  const from = `${whereSet(v)}; --php-ini ${printable(p.file)}${ini.pool !== undefined ? `, pool ${printable(ini.pool)}` : ''}`;
+  const fromIni: GcMaxlifetimeFrom = {
+    kind: 'php-ini',
+    phpIni: resolve(p.file),
+    ...(ini.pool !== undefined ? { pool: ini.pool } : {}),
+    file: v.file,
+    line: v.line,
+    origin: v.origin,
+  };
+  const from = `${describeIniSetting(v)}; --php-ini ${printable(p.file)}${ini.pool !== undefined ? `, pool ${printable(ini.pool)}` : ''}`;
   const php = /^\s*\d+\s*$/.test(v.value) ? Number(v.value.trim()) : NaN;
   if (!Number.isInteger(php) || php < 1 || php > 2 ** 31 - 1)
     throw new UserFacingError(
-      `session.gc_maxlifetime "${printable(v.value)}" (${from}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
+      `session.gc_maxlifetime "${printable(v.value)}" (${from}${v.envVars !== undefined ? `, expanded from ${namesOfVars(v.envVars)} of plan's environment` : ''}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
     );
+  noteEnvExpansion('session.gc_maxlifetime', v, String(php), options.onWarning);
   for (const d of ini.perDirectory)
     options.onWarning?.(
       `warning: [${printable(d.section)}] in ${printable(d.file)}:${d.line} sets session.gc_maxlifetime ${printable(d.value)} for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
     );
   if (given === undefined) {
     options.onWarning?.(`note: TTL of migrated sessions ${php} s: session.gc_maxlifetime from ${from}`);
-    return { gcMaxlifetime: php, ini };
+    return { gcMaxlifetime: php, from: fromIni, ini };
   }
   if (given < php) {
     const why = `--gc-maxlifetime ${given} is shorter than session.gc_maxlifetime ${php} that PHP runs with (${from}): migrated sessions would expire in Redis up to ${php - given} s before PHP would have removed them, logging their users out early`;
@@ -170,7 +198,7 @@ export function gcMaxlifetimeFromIni(
     options.onWarning?.(
       `note: --gc-maxlifetime ${given} is longer than session.gc_maxlifetime ${php} (${from}): migrated sessions stay in Redis up to ${given - php} s longer than PHP would have kept them; nobody is logged out early`,
     );
-  return { gcMaxlifetime: given, ini };
+  return { gcMaxlifetime: given, from: { kind: 'option' }, ini };
 }
 
 /**
@@ -190,27 +218,30 @@ export function iniConsistency(
   onWarning: OnWarning | undefined,
 ): void {
   const ser = ini.values['session.serialize_handler'];
+  noteEnvExpansion('session.serialize_handler', ser, undefined, onWarning);
   if (ser.value !== serializeHandler)
     onWarning?.(
-      `warning: session.serialize_handler is ${printable(ser.value)} in the PHP configuration (${whereSet(ser)}), but --serialize-handler is ${serializeHandler}: sessions in the other format would not be migrated; check which is right`,
+      `warning: session.serialize_handler is ${printable(ser.value)} in the PHP configuration (${describeIniSetting(ser)}), but --serialize-handler is ${serializeHandler}: sessions in the other format would not be migrated; check which is right`,
     );
   const files = sources.filter((d) => d.kind === 'files');
   if (files.length === 0) return;
   const handler = ini.values['session.save_handler'];
+  noteEnvExpansion('session.save_handler', handler, undefined, onWarning);
   if (handler.value !== 'files') {
     onWarning?.(
-      `warning: session.save_handler is ${printable(handler.value)} in the PHP configuration (${whereSet(handler)}), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
+      `warning: session.save_handler is ${printable(handler.value)} in the PHP configuration (${describeIniSetting(handler)}), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
     );
     return;
   }
   const sp = ini.values['session.save_path'];
+  noteEnvExpansion('session.save_path', sp, undefined, onWarning);
   const path = parseFilesSavePath(sp.value).path;
   const st = statOrUndefined(path);
   const same = (d: SourceDescription): boolean =>
     d.kind === 'files' && (st !== undefined ? d.dev === st.dev && d.ino === st.ino : resolve(d.dir) === resolve(path));
   if (!files.some(same))
     onWarning?.(
-      `warning: session.save_path in the PHP configuration is ${printable(sp.value)} (${whereSet(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
+      `warning: session.save_path in the PHP configuration is ${printable(sp.value)} (${describeIniSetting(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
     );
 }
 
@@ -269,8 +300,8 @@ function noteUnwritable(outDir: string, existing: string, onWarning: OnWarning |
 export async function createPlan(input: CreatePlanOptions): Promise<Plan> {
   const prefix = checkPlanOptions(input);
   // Before anything is read or connected: a refused --gc-maxlifetime writes nothing.
-  const { gcMaxlifetime, ini } = gcMaxlifetimeFromIni(input);
-  const options: ResolvedPlanOptions = { ...input, gcMaxlifetime };
+  const { gcMaxlifetime, from, ini } = gcMaxlifetimeFromIni(input);
+  const options: ResolvedPlanOptions = { ...input, gcMaxlifetime, gcMaxlifetimeFrom: from };
   const specs = sourceList(options.source);
   const outDir = resolve(options.artifactsDir);
   noteUnwritable(outDir, checkCanCreateDir(outDir, '--artifacts-dir'), options.onWarning);
@@ -379,8 +410,8 @@ export function gcMaxlifetimeEvidence(savePath: string, found: number, pastClean
   return `warning: source files:${printable(savePath)}: ${pastCleanup} of ${found} session files (${share} %) last changed more than --gc-maxlifetime ${gcMaxlifetime} s + ${CLEANUP_MARGIN_SECONDS / 3600} h ago and are still there, which PHP's GC and Debian's sessionclean do not leave: PHP runs with a longer session.gc_maxlifetime (apply would skip these as expired and give the others too short TTLs), or nothing cleans this directory; check session.gc_maxlifetime (php -i, the FPM pool's php_admin_value) and run plan again with --gc-maxlifetime SECONDS if it is longer (or with --php-ini FILE, which reads it)`;
 }
 
-/** CreatePlanOptions with the TTL settled (gcMaxlifetimeFromIni). */
-type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number };
+/** CreatePlanOptions with the TTL settled, and where it came from (gcMaxlifetimeFromIni). */
+type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number; gcMaxlifetimeFrom: GcMaxlifetimeFrom };
 
 /** The option checks of createPlan, before anything is read. @returns the prefix. */
 function checkPlanOptions(options: CreatePlanOptions): string {
@@ -431,7 +462,7 @@ async function buildPlan(
     ...(sources.length > 1 ? { duplicates } : {}),
     target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
     key: planKeyFor(options.key, { keyId: open.ids.currentKeyId, lookupId: open.ids.lookupId }),
-    php,
+    php: { ...php, gcMaxlifetimeFrom: options.gcMaxlifetimeFrom },
     limits: { maxSessionBytes: options.maxSessionBytes },
     summary,
     ttlPolicy: ttlPolicy(descriptions, options.gcMaxlifetime),

@@ -15,7 +15,7 @@ import {
   checkTargetGivenNow,
   closeSources,
   decideOwnersGivenNow,
-  filesOfUnknownPhpUser,
+  phpUserUnknown,
   openPlanSources,
   ownersNotRecordedWarning,
   openSources,
@@ -118,7 +118,8 @@ async function purgeWithCodec(
   options: PurgeUseCaseOptions,
   codec: EnvelopeCodec,
 ): Promise<PurgeUseCaseReport> {
-  const { sources, ownerUnknown } = await openPurgeSources(specs, phpUids, r, options);
+  const sources = await openPurgeSources(specs, phpUids, r, options);
+  let ownerUnknown = 0;
   const labels = sources.map((s, i) =>
     specs.length === 0 ? sourceRowLabel(r.plan!.sources[i]!, i) : `#${i + 1} ${sourceLabel(s.describe())}`,
   );
@@ -139,15 +140,15 @@ async function purgeWithCodec(
       });
       duplicates = sources.length > 1 ? resolution.report : undefined;
       // Files of an unknown PHP user are most likely PHP's own live sessions, never copied: like a
-      // session not proven, they hold back every delete unless allowPartial.
-      reports = await purgeAll(sources, resolution.superseded, ownerUnknown > 0, {
+      // session not proven, they hold back every delete unless allowPartial (purgeAll counts them).
+      ({ reports, ownerUnknown } = await purgeAll(sources, resolution.superseded, {
         client,
         codec,
         prefix: r.prefix,
         gcMaxlifetime: r.gcMaxlifetime,
         dryRun: options.dryRun,
         allowPartial: options.allowPartial,
-      });
+      }));
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       throw new UserFacingError(
@@ -167,9 +168,7 @@ async function purgeWithCodec(
 /**
  * Opens the sources to purge: the given ones (a files source with the uids PHP runs as: --php-user,
  * the plan's, else the owner of most session files: decideOwnersGivenNow), else every source of the
- * plan (warning when it predates the record of PHP users), and counts the files of an unknown PHP
- * user (filesOfUnknownPhpUser) before anything is deleted; they are foreign-owner to purgeSessions,
- * so kept anyway, as every file of another owner.
+ * plan (warning when it predates the record of PHP users).
  * @throws UserFacingError when a source cannot be opened or listed, or its owners are ambiguous
  *   (decidePhpUids; the opened ones are closed)
  */
@@ -178,7 +177,7 @@ async function openPurgeSources(
   phpUids: readonly number[] | undefined,
   r: ResolvedPlanDefaults,
   options: PurgeUseCaseOptions,
-): Promise<{ sources: Source[]; ownerUnknown: number }> {
+): Promise<Source[]> {
   const sourceOptions = {
     maxSessionBytes: r.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
@@ -195,7 +194,7 @@ async function openPurgeSources(
       const old = ownersNotRecordedWarning(r.plan!, r.planPath!);
       if (old !== undefined) options.onWarning?.(`warning: ${old}`);
     }
-    return { sources, ownerUnknown: filesOfUnknownPhpUser(sources) };
+    return sources;
   } catch (err) {
     await closeSources(sources);
     throw err;
@@ -235,16 +234,21 @@ function purgeResult(
 /**
  * Purges every source at once: each is judged (in parallel), and only when all of them are judged
  * does any delete (purgeSessions' beforeDelete): nothing anywhere while a session of any source is
- * not proven, or while `holdBack` (files of an unknown PHP user are kept: filesOfUnknownPhpUser),
- * unless allowPartial.
+ * not proven, or while a source whose plan knows no PHP user (phpUserUnknown) has session files of a
+ * non-root owner (the rule of filesOfUnknownPhpUser: maybe PHP's sessions, never copied; they are
+ * foreign-owner to purgeSessions, so kept anyway), unless allowPartial. Those files are counted in
+ * the walk that judges each source (PurgeOptions.nonRootFiles), which ends before the gate opens: one
+ * walk of the directory, and the count is complete before anything is deleted.
+ * @returns each source's report, and the files of an unknown PHP user (ownerUnknown)
  * @throws the first error of any source (then nothing was deleted anywhere, if it came while judging)
  */
 async function purgeAll(
   sources: readonly Source[],
   superseded: ReadonlyArray<ReadonlySet<string>>,
-  holdBack: boolean,
   common: Omit<PurgeOptions, 'source'>,
-): Promise<PurgeReport[]> {
+): Promise<{ reports: PurgeReport[]; ownerUnknown: number }> {
+  const nonRoot = sources.map((s) => (phpUserUnknown(s.describe()) ? { count: 0 } : undefined));
+  const ownerUnknown = (): number => nonRoot.reduce((n, c) => n + (c?.count ?? 0), 0);
   const judged: Array<PurgeReport | undefined> = new Array(sources.length).fill(undefined);
   const arrived: boolean[] = new Array(sources.length).fill(false);
   let waiting = sources.length;
@@ -256,13 +260,14 @@ async function purgeAll(
     if (arrived[i]) return;
     arrived[i] = true;
     if (--waiting === 0)
-      release(judged.every((r) => r !== undefined) && ((!holdBack && judged.every((r) => r!.complete)) || common.allowPartial));
+      release(judged.every((r) => r !== undefined) && ((ownerUnknown() === 0 && judged.every((r) => r!.complete)) || common.allowPartial));
   };
   const runs = sources.map((source, i) =>
     purgeSessions({
       ...common,
       source,
       superseded: superseded[i]!,
+      ...(nonRoot[i] !== undefined ? { nonRootFiles: nonRoot[i] } : {}),
       beforeDelete: (r) => {
         judged[i] = r;
         arrive(i);
@@ -273,7 +278,7 @@ async function purgeAll(
   const settled = await Promise.allSettled(runs);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<PurgeReport>).value);
+  return { reports: settled.map((r) => (r as PromiseFulfilledResult<PurgeReport>).value), ownerUnknown: ownerUnknown() };
 }
 
 /** The sum of several sources' purge reports (lists joined, at most 1000 entries each). */

@@ -501,7 +501,9 @@ export function phpUserUnknown(d: { readonly kind: string; readonly phpUids?: re
  * (phpUserUnknown): most likely PHP's own sessions, written since the plan under a user it could not
  * know. The one home of this rule: apply fails on them (ApplyResult.ownerUnknown), verify fails
  * (`owner-unknown`), purge keeps them and fails; the fix is plan --php-user NAME, then apply.
- * Counts by owner (FilesSource.countOwners: lstat, nothing read).
+ * Counts by owner (FilesSource.countOwners: lstat, nothing read), a walk of its own: verify and purge
+ * count the sources they walk anyway in that walk (verify.ts checkSources, purge's purgeAll with
+ * PurgeOptions.nonRootFiles), and call this only for a source they do not walk.
  * @returns how many such files (0: none, or every source's PHP user is known)
  */
 export function filesOfUnknownPhpUser(sources: readonly Source[]): number {

@@ -72,6 +72,8 @@ export {
   type Finding,
   type Severity,
   checkAclUserName,
+  firstFew,
+  isPasswordVisibleWarning,
 } from '@session-migrate/common';
 
 // ------------------------------------------------------------------ keys and the envelope (docs/keys.md, docs/envelope.md)

@@ -323,6 +323,8 @@ export {
   DEFAULT_ROTATE_SCAN_COUNT,
   WARNING_TO_FILES,
   WARNING_REMOVE_KEYS,
+  WARNING_TYPE,
+  warnToProcess,
   type CreatePlanOptions,
   type ApplyPlanOptions,
   type ApplyPlanReport,

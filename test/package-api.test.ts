@@ -156,3 +156,59 @@ describe('writeArtifacts (library API) and directories inside the artifacts dire
     }
   });
 });
+
+describe('warnings of a use case called without onWarning (library API)', () => {
+  /** Runs `call` and returns the SessionMigrateWarning process warnings it emitted (texts), and its error. */
+  async function processWarnings(call: () => Promise<unknown>): Promise<{ warnings: string[]; error: unknown }> {
+    const warnings: string[] = [];
+    const listener = (w: Error): void => {
+      if (w.name === api.WARNING_TYPE) warnings.push(w.message);
+    };
+    process.on('warning', listener);
+    let error: unknown;
+    try {
+      await call();
+    } catch (err) {
+      error = err;
+    } finally {
+      // process.emitWarning emits on the next tick: let it.
+      await new Promise((r) => setImmediate(r));
+      process.off('warning', listener);
+    }
+    return { warnings, error };
+  }
+
+  it('go to process.emitWarning (type SessionMigrateWarning); with onWarning given, there only, once', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sm-api-warnings-'));
+    try {
+      const keyFile = join(root, 'master.key');
+      api.generateKeyFile(keyFile);
+      // The password-in-URL warning comes before the sources are opened; the missing source then
+      // stops plan (no server needed).
+      const options = {
+        source: `files:${join(root, 'no-such-dir')}`,
+        target: 'redis://:url-secret-7@127.0.0.1:6379/0',
+        key: { kind: 'file', path: keyFile } as const,
+        prefix: 'smsess:',
+        out: join(root, 'plan.json'),
+        gcMaxlifetime: 1440,
+        serializeHandler: 'php' as const,
+        maxSessionBytes: 1 << 20,
+        artifactsDir: join(root, 'art'),
+      };
+      const alone = await processWarnings(() => api.createPlan(options));
+      expect(alone.error).toBeInstanceOf(api.UserFacingError);
+      expect(alone.warnings).toHaveLength(1);
+      expect(alone.warnings[0]).toMatch(/^warning: .*password.*target URL/);
+      expect(alone.warnings[0]).not.toContain('url-secret-7');
+
+      const taken: string[] = [];
+      const given = await processWarnings(() => api.createPlan({ ...options, onWarning: (line) => taken.push(line) }));
+      expect(given.error).toBeInstanceOf(api.UserFacingError);
+      expect(taken).toEqual(alone.warnings);
+      expect(given.warnings).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -41,6 +41,13 @@
  * client.close(); codec.wipe(); wipeKeyRing(ring); await source.close();
  * ```
  *
+ * Warnings: each use case gives every warning or note line the CLI prints (`warning: ...`, `note:
+ * ...`; a password in a URL, a connection's notes, apply's shard not compared with the plan, verify's
+ * memory warnings, ...) to its `onWarning` option; without one, to `process.emitWarning(line, { type:
+ * 'SessionMigrateWarning' })` (warnToProcess, WARNING_TYPE), Node's channel for library warnings:
+ * printed on stderr by Node unless the program listens to `process.on('warning')` or runs with
+ * `--no-warnings`. A RedisConnection opened directly keeps them in its `warnings` instead.
+ *
  * Errors meant for an operator are `UserFacingError` (one printable line, `exitCode` 2); nothing
  * here prints or logs session contents, key material or passwords. The codemods load their parsers
  * (php-parser, the TypeScript compiler through ts-morph) only when called, so importing this module
@@ -72,6 +79,8 @@ export {
   type Finding,
   type Severity,
   checkAclUserName,
+  firstFew,
+  isPasswordVisibleWarning,
 } from '@session-migrate/common';
 
 // ------------------------------------------------------------------ keys and the envelope (docs/keys.md, docs/envelope.md)
@@ -321,6 +330,8 @@ export {
   DEFAULT_ROTATE_SCAN_COUNT,
   WARNING_TO_FILES,
   WARNING_REMOVE_KEYS,
+  WARNING_TYPE,
+  warnToProcess,
   type CreatePlanOptions,
   type ApplyPlanOptions,
   type ApplyPlanReport,

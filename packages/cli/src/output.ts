@@ -1,5 +1,6 @@
 /** Small output helpers: sizes, one-line tables, the per-source table and a progress line on a TTY. */
 import { printable } from '@session-migrate/common';
+export { firstFew } from '@session-migrate/common';
 
 /** Formats a byte count for humans (KiB, MiB; 1024-based). */
 export function formatBytes(bytes: number): string {
@@ -15,11 +16,6 @@ export function formatCounts(counts: Record<string, number>): string {
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1]);
   return entries.length === 0 ? 'none' : entries.map(([k, n]) => `${k} ${n}`).join(', ');
-}
-
-/** The first three of `items`, joined by ', ', and how many more there are ("a, b, c and 2 more"). */
-export function firstFew(items: readonly string[]): string {
-  return `${items.slice(0, 3).join(', ')}${items.length > 3 ? ` and ${items.length - 3} more` : ''}`;
 }
 
 /**

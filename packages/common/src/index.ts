@@ -12,3 +12,4 @@ export * from './php-literal.ts';
 export * from './acl-user.ts';
 export * from './codemod-outcome.ts';
 export * from './walk-tree.ts';
+export * from './first-few.ts';

@@ -6,7 +6,7 @@
  * Named verifyMigration because `verifyTarget` is the lower-level check it runs (an open connection
  * and codec in, a VerifyReport out), exported by this package since before the use cases.
  */
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, printable } from '@session-migrate/common';
 import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
 import {
   checkPrefix,
@@ -25,6 +25,7 @@ import {
   resolvePlanDefaults,
   sourceList,
   sourceRowLabel,
+  withWarnings,
   type OnWarning,
   type Plan,
   type PlanTarget,
@@ -67,7 +68,12 @@ export interface VerifyMigrationOptions {
   /** TLS files of the target (replace the plan's) and of a Redis source. */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
-  /** Called before anything is opened: options that override the plan (`verify overrides the plan: ...`), a password in a URL. */
+  /**
+   * Warning and note lines as they arise (OnWarning): options that override the plan (`verify
+   * overrides the plan: ...`, before anything is opened), a password in a URL, the connections'
+   * notes, another server than the plan's, the memory warnings, phpredis locks without a TTL
+   * (staleLockWarning). Every line but the last is also kept in `report.notes`. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead.
+   */
   onWarning?: OnWarning;
 }
 
@@ -143,11 +149,25 @@ export async function verifyMigration(options: VerifyMigrationOptions): Promise<
   const specs = sourceList(options.source);
   const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'verify', options.plan !== undefined); // an unknown user: exit 2 before anything is read
   const r = resolveVerifyDefaults(options);
-  const { notes, onWarning } = keepingNotes(options.onWarning);
+  const warning = withWarnings(options).onWarning;
+  const { notes, onWarning } = keepingNotes(warning);
   // Options that contradict the plan are allowed (e.g. another target), but never silently.
   if (r.overrides.length > 0) onWarning(`note: verify overrides the plan: ${r.overrides.join(', ')}`);
   // The key's codec is wiped when verify ends, however it ends (withCodecForPlan).
-  return withCodecForPlan(r, ({ codec }) => verifyWithCodec(options, r, specs, phpUids, notes, onWarning, codec));
+  const v = await withCodecForPlan(r, ({ codec }) => verifyWithCodec(options, r, specs, phpUids, notes, onWarning, codec));
+  const stale = staleLockWarning(v.report);
+  if (stale !== undefined) warning(stale); // not in report.notes: report.staleLocks says it
+  return v;
+}
+
+/**
+ * verify's warning for phpredis session locks without a TTL (`report.staleLocks`, key names with the
+ * session ID shortened); undefined when there are none.
+ */
+export function staleLockWarning(report: Pick<VerifyReport, 'staleLocks'>): string | undefined {
+  const stale = report.staleLocks;
+  if (stale === undefined || stale.count === 0) return undefined;
+  return `warning: ${stale.count} phpredis session lock(s) without a TTL (stale-lock: ${stale.keys.slice(0, 5).map(printable).join(', ')}${stale.count > 5 ? ', ...' : ''}): one never expires if the request holding it died, and blocks its session until deleted; set redis.session.lock_expire (or a max_execution_time above 0) on the PHP hosts, then DEL the locks no request holds`;
 }
 
 /** verifyMigration once the defaults are resolved, with the key's codec (wiped by the caller). */
@@ -184,7 +204,9 @@ async function verifyWithCodec(
     const report = await verifyTarget(targetVerifyOptions(client, codec, r, options, maxValueBytes, sources, plaintext));
     failOwnerUnknown(report, ownerUnknown);
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
-    return migrationReport(report, notes, memoryWarnings(await readMemory(client)), r, maxValueBytes);
+    const memory = memoryWarnings(await readMemory(client));
+    for (const w of memory) onWarning(`warning: ${w}`);
+    return migrationReport(report, notes, memory, r, maxValueBytes);
   } catch (err) {
     throw redisFailure(err, client, 'verify');
   } finally {
@@ -241,8 +263,8 @@ function targetVerifyOptions(
 }
 
 /**
- * The use case's answer: the report with every warning line kept so far plus the memory warnings
- * (as `warning: ...` notes), and what was checked against (prefix, gc_maxlifetime in s,
+ * The use case's answer: the report with every warning line kept (the memory warnings last, as
+ * `warning: ...` notes), and what was checked against (prefix, gc_maxlifetime in s,
  * serialize_handler, size limit in bytes).
  */
 function migrationReport(
@@ -253,7 +275,7 @@ function migrationReport(
   maxValueBytes: number,
 ): VerifyMigrationReport {
   return {
-    report: { ...report, notes: [...notes, ...memory.map((w) => `warning: ${w}`)] },
+    report: { ...report, notes: [...notes] },
     prefix: r.prefix,
     gcMaxlifetime: r.gcMaxlifetime,
     serializeHandler: r.serializeHandler,

@@ -87,8 +87,6 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
       process.stderr.write(`session-migrate: Redis at ${r.url} failed (${printable(r.error)}); retry ${r.attempt} of ${r.retries}\n`),
   });
   progress?.done();
-  const unchecked = notComparedWarning(applied.result);
-  if (unchecked !== undefined) warn(unchecked);
   if (json) print(JSON.stringify(applied.result, null, 2));
   else {
     const kept = applied.result.generateChoices;
@@ -225,18 +223,6 @@ export function replicasLines(r: Pick<ApplyResult, 'dryRun' | 'confirm'>): strin
       );
   }
   return lines;
-}
-
-/**
- * apply's one warning (stderr, text and --json) for the masters of the plan whose shard it found no
- * master of now (`confirm.notCompared`): their replicas were not compared with the plan, so a shard
- * that lost replicas since would pass unnoticed. Undefined when there are none.
- */
-export function notComparedWarning(r: Pick<ApplyResult, 'confirm'>): string | undefined {
-  const gone = r.confirm.notCompared ?? [];
-  if (gone.length === 0) return undefined;
-  const most = Math.max(...gone.map((g) => g.planned));
-  return `warning: replicas not compared with the plan for the shard of ${firstFew(gone.map((g) => `master ${g.node} (${g.planned} replica(s) at plan)`))}: no master now is that node, one of its replicas at plan or its master (a failover, and CLUSTER NODES denied to this ACL user?); apply waits only for the replicas each master has now; --min-replicas ${most} makes it wait for ${most} on every master`;
 }
 
 /**

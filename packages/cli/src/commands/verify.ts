@@ -96,13 +96,6 @@ export async function verifyCommand(args: VerifyArgs, print: Print): Promise<num
   const { verifyMigration } = await import('@session-migrate/verify');
   const { json, ...options } = args;
   const v = await verifyMigration({ ...options, onWarning: warn });
-  for (const w of v.memoryWarnings) warn(`warning: ${w}`);
-  const stale = v.report.staleLocks;
-  if (stale !== undefined && stale.count > 0) {
-    warn(
-      `warning: ${stale.count} phpredis session lock(s) without a TTL (stale-lock: ${stale.keys.slice(0, 5).map(printable).join(', ')}${stale.count > 5 ? ', ...' : ''}): one never expires if the request holding it died, and blocks its session until deleted; set redis.session.lock_expire (or a max_execution_time above 0) on the PHP hosts, then DEL the locks no request holds`,
-    );
-  }
   if (json) print(JSON.stringify(v.report, null, 2));
   else printVerifyReport(v, print);
   return v.report.ok ? 0 : 1;

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { UserFacingError, describeFsError, firstFew } from '@session-migrate/common';
 import { EnvelopeCodec, describeKeyProvider, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import type { Source } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
@@ -24,6 +24,7 @@ import {
   providerFromPlan,
   redisFailure,
   sourceRowLabel,
+  withWarnings,
   type OnWarning,
 } from './shared.ts';
 
@@ -57,6 +58,11 @@ export interface ApplyPlanOptions {
   onProgress?: (handled: number, total: number) => void;
   /** A failed Redis batch about to be retried: attempt (1-based) of `retries`; `error` is one printable line. */
   onRetry?: (retry: { attempt: number; retries: number; error: string; url: string }) => void;
+  /**
+   * Warning lines as they arise (OnWarning): a password in a source URL, the target's and the
+   * sources' connection notes, the shard whose replicas could not be compared with the plan
+   * (notComparedWarning, also `confirm.notCompared`). Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead.
+   */
   onWarning?: OnWarning;
 }
 
@@ -141,7 +147,8 @@ export interface ApplyPlanReport {
  * @throws UserFacingError for a bad option, a plan that no longer matches (drift: nothing written),
  *   unwritable artifacts (nothing written to Redis), a Redis failure before anything was written.
  */
-export async function applyPlan(options: ApplyPlanOptions): Promise<ApplyPlanReport> {
+export async function applyPlan(given: ApplyPlanOptions): Promise<ApplyPlanReport> {
+  const options = withWarnings(given);
   const plan = readPlanFile(options.plan);
   const noOwners = filesSourcesWithoutOwners(plan);
   if (noOwners.length > 0)
@@ -191,7 +198,7 @@ interface Keys {
   keyDescription: string;
 }
 
-async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<ApplyPlanReport> {
+async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning }, keys: Keys): Promise<ApplyPlanReport> {
   const { plan, codec } = keys;
   const checked = checkApplyOptions(options);
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
@@ -200,6 +207,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     write: true,
     command: 'apply',
     prefix: plan.target.prefix,
+    onWarning: options.onWarning,
   });
   let sources: Source[] = [];
   try {
@@ -226,6 +234,12 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
     }
     // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
     if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
+    const againstPlan =
+      mastersNow !== undefined
+        ? fewerReplicasThanPlannedInCluster(plan.target, mastersNow)
+        : fewerReplicasThanPlanned(plan.target.replicasAtPlan, options.minReplicas === undefined ? minReplicas : undefined);
+    const unchecked = notComparedWarning(againstPlan);
+    if (unchecked !== undefined) options.onWarning(unchecked);
     const { artifacts, kept } = writeArtifactsKeepingChoices(plan, options.dryRun);
     const copyStart = performance.now();
     const workers = options.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
@@ -249,9 +263,7 @@ async function applyWithCodec(options: ApplyPlanOptions, keys: Keys): Promise<Ap
       confirm: {
         minReplicas: Object.fromEntries(minReplicas),
         waitTimeoutMs: checked.waitTimeoutMs,
-        ...(mastersNow !== undefined
-          ? fewerReplicasThanPlannedInCluster(plan.target, mastersNow)
-          : fewerReplicasThanPlanned(plan.target.replicasAtPlan, options.minReplicas === undefined ? minReplicas : undefined)),
+        ...againstPlan,
       },
       several: sources.length > 1,
     });
@@ -315,6 +327,19 @@ function fewerReplicasThanPlanned(planned: Record<string, number> | undefined, n
     .filter(([node, n]) => n > 0 && !now.has(node))
     .map(([node, n]) => ({ node, planned: n }));
   return { ...(fewer.length > 0 ? { fewerThanPlanned: fewer } : {}), ...(gone.length > 0 ? { notCompared: gone } : {}) };
+}
+
+/**
+ * apply's one warning for the masters of the plan whose shard it found no master of now
+ * (`confirm.notCompared`): their replicas were not compared with the plan, so a shard that lost
+ * replicas since would pass unnoticed. Given to onWarning before the copy starts (the CLI prints it
+ * on stderr, text and --json). Undefined when there are none.
+ */
+export function notComparedWarning(r: AgainstPlan): string | undefined {
+  const gone = r.notCompared ?? [];
+  if (gone.length === 0) return undefined;
+  const most = Math.max(...gone.map((g) => g.planned));
+  return `warning: replicas not compared with the plan for the shard of ${firstFew(gone.map((g) => `master ${g.node} (${g.planned} replica(s) at plan)`))}: no master now is that node, one of its replicas at plan or its master (a failover, and CLUSTER NODES denied to this ACL user?); apply waits only for the replicas each master has now; --min-replicas ${most} makes it wait for ${most} on every master`;
 }
 
 /** RedisConnection.clusterMasters' answer. */

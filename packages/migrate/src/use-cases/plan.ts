@@ -48,6 +48,7 @@ import {
   readThroughSource,
   redisFailure,
   sourceList,
+  withWarnings,
   type OnWarning,
 } from './shared.ts';
 
@@ -96,7 +97,11 @@ export interface CreatePlanOptions {
    * are taken, as PHP's files handler does. Absent: the owner of most session files (decidePhpUids).
    */
   phpUsers?: readonly string[];
-  /** Warnings (a password in a URL) as they arise. */
+  /**
+   * Warning and note lines as they arise (OnWarning): a password in a URL, where the TTL comes from,
+   * a PHP configuration that disagrees with the options, an artifacts directory this user cannot
+   * write, the connections' notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead.
+   */
   onWarning?: OnWarning;
 }
 
@@ -297,7 +302,8 @@ function noteUnwritable(outDir: string, existing: string, onWarning: OnWarning |
  * @throws UserFacingError for a bad option, key, source or target, or a Redis failure; no plan file
  *   is written then.
  */
-export async function createPlan(input: CreatePlanOptions): Promise<Plan> {
+export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
+  const input = withWarnings(given);
   const prefix = checkPlanOptions(input);
   // Before anything is read or connected: a refused --gc-maxlifetime writes nothing.
   const { gcMaxlifetime, from, ini } = gcMaxlifetimeFromIni(input);

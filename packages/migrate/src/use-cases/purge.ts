@@ -24,6 +24,7 @@ import {
   resolvePlanDefaults,
   sourceList,
   sourceRowLabel,
+  withWarnings,
   type OnWarning,
   type ResolvedPlanDefaults,
   withCodecForPlan,
@@ -53,6 +54,10 @@ export interface PurgeUseCaseOptions {
   /** TLS files of the target (replace the plan's) and of a Redis source. */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
+  /**
+   * Warning lines as they arise (OnWarning): a password in a URL, the PHP user taken for a directory,
+   * a plan that predates the record of PHP users, the connections' notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead.
+   */
   onWarning?: OnWarning;
 }
 
@@ -93,7 +98,8 @@ export interface PurgeUseCaseReport {
  * @throws UserFacingError for bad options (no source, target or key; a source that is not files: or
  *   redis:), an unreadable key file or source, or a Redis failure (nothing deleted then).
  */
-export async function purge(options: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
+export async function purge(given: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
+  const options = withWarnings(given);
   const specs = sourceList(options.source);
   const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'purge', options.plan !== undefined); // an unknown user: exit 2 before anything is read
   const r = resolvePlanDefaults(options, {

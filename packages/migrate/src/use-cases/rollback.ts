@@ -26,6 +26,8 @@ import {
   openTarget,
   resolvePlanDefaults,
   sourceRowLabel,
+  warnToProcess,
+  withWarnings,
   type OnWarning,
   type ResolvedPlanDefaults,
 } from './shared.ts';
@@ -58,8 +60,12 @@ export interface RollbackOptions {
   dryRun: boolean;
   /** TLS files of the target (replace the plan's). */
   tls?: TlsFiles;
+  /** Warning lines as they arise (OnWarning): the target connection's notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead. */
   onWarning?: OnWarning;
-  /** The warnings to read before anything is done (WARNING_TO_FILES, WARNING_REMOVE_KEYS, Redis sources not written back). */
+  /**
+   * The warnings to read before anything is done (WARNING_TO_FILES, WARNING_REMOVE_KEYS, Redis sources
+   * not written back). Default: warnToProcess, as onWarning's.
+   */
   onNotice?: (line: string) => void;
 }
 
@@ -84,7 +90,8 @@ type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promis
  * @throws UserFacingError for bad options, an unreadable key, a bad save_path, a plan with no files
  *   source (toSources), or a failed connect.
  */
-export async function rollback(options: RollbackOptions): Promise<RollbackReport> {
+export async function rollback(given: RollbackOptions): Promise<RollbackReport> {
+  const options = withWarnings(given);
   if ([options.to !== undefined, options.removeKeys, options.toSources === true].filter(Boolean).length !== 1) {
     throw new UserFacingError(
       'rollback needs exactly one of --to files:SAVE_PATH, --to-sources (with --plan) or --remove-keys (see --help)',
@@ -106,7 +113,7 @@ export async function rollback(options: RollbackOptions): Promise<RollbackReport
       write: command === 'rollback-remove-keys',
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
-  const notice = options.onNotice ?? (() => {});
+  const notice = options.onNotice ?? warnToProcess;
   // The key's codec is wiped when the rollback ends, however it ends (withCodecForPlan).
   return withCodecForPlan(r, ({ codec }) => rollbackWithCodec(options, r, connect, codec, notice));
 }

@@ -6,7 +6,15 @@ import { UserFacingError } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import { rotateTarget, type RotateReport } from '../rotate.ts';
-import { checkTargetGivenNow, openTarget, redisFailure, resolvePlanDefaults, withCodecForPlan, type OnWarning } from './shared.ts';
+import {
+  checkTargetGivenNow,
+  openTarget,
+  redisFailure,
+  resolvePlanDefaults,
+  withCodecForPlan,
+  withWarnings,
+  type OnWarning,
+} from './shared.ts';
 
 /** Default SCAN COUNT hint and batch size of rotate. */
 export const DEFAULT_ROTATE_SCAN_COUNT = 500;
@@ -25,6 +33,7 @@ export interface RotateUseCaseOptions {
   tls?: TlsFiles;
   /** Counts so far, called after each batch. */
   onProgress?: (counts: RotateReport['counts']) => void;
+  /** Warning lines as they arise (OnWarning): a password in the URL, the target connection's notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead. */
   onWarning?: OnWarning;
 }
 
@@ -44,7 +53,8 @@ export interface RotateUseCaseReport {
  * @throws UserFacingError for a bad option, URL, key, or a Redis failure (values already rotated are
  *   complete and valid).
  */
-export async function rotate(options: RotateUseCaseOptions): Promise<RotateUseCaseReport> {
+export async function rotate(given: RotateUseCaseOptions): Promise<RotateUseCaseReport> {
+  const options = withWarnings(given);
   const r = resolvePlanDefaults(
     {
       ...(options.plan !== undefined ? { plan: options.plan } : {}),

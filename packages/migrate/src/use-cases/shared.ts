@@ -47,8 +47,36 @@ import {
 } from '@session-migrate/redis';
 import { keyMismatch, readPlanFile, type Plan, type PlanKey, type PlanSource } from '../plan.ts';
 
-/** Receives one warning line (no `session-migrate:` prefix): the password-in-URL note, overrides of a plan. */
+/**
+ * Receives one warning line (no `session-migrate:` prefix, no newline): a password in a URL, options
+ * that override a plan, a connection's notes (an ACL user without CLUSTER NODES, keys in slots a
+ * master does not serve), a shard whose replicas apply could not compare with the plan, ... Lines
+ * name files, servers and counts, never a session's contents, a key or a password. A use case given
+ * none sends each line to warnToProcess.
+ */
 export type OnWarning = (line: string) => void;
+
+/** The `type` (the Error's `name`) of the process warnings warnToProcess emits. */
+export const WARNING_TYPE = 'SessionMigrateWarning';
+
+/**
+ * The use cases' default OnWarning: `process.emitWarning(line, { type: 'SessionMigrateWarning' })`,
+ * Node's channel for a library's warnings (https://nodejs.org/api/process.html#processemitwarningwarning-options).
+ * Node prints each on stderr as `(node:PID) SessionMigrateWarning: LINE` unless the program listens
+ * to `process.on('warning')` (the warning's `name` is WARNING_TYPE) or runs with `--no-warnings`.
+ * A caller who passes `onWarning` (the CLI does) gets every line there instead, and none here.
+ */
+export function warnToProcess(line: string): void {
+  process.emitWarning(line, { type: WARNING_TYPE });
+}
+
+/**
+ * The options of a use case with its warnings routed: `onWarning` as given, else warnToProcess (the
+ * one home of that default, so no warning of a use case is dropped for want of a listener).
+ */
+export function withWarnings<T extends { onWarning?: OnWarning }>(options: T): T & { onWarning: OnWarning } {
+  return { ...options, onWarning: options.onWarning ?? warnToProcess };
+}
 
 // ---------------------------------------------------------------- checks
 

@@ -254,6 +254,8 @@ export {
   describeArtifactResults,
   describeChoices,
   describeHandlerUser,
+  describeGcMaxlifetimeFrom,
+  type GcMaxlifetimeFrom,
   handlerUserFor,
   type HandlerUser,
   readGenerateChoices,

@@ -13,7 +13,14 @@ import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor } from '@session-migrate/redis';
-import { addAclUser, migrateSlots, startCluster, startFailedClusterNode, type ClusterTopology } from './support/redis-topologies.ts';
+import {
+  addAclUser,
+  migrateSlots,
+  parseInfo,
+  startCluster,
+  startFailedClusterNode,
+  type ClusterTopology,
+} from './support/redis-topologies.ts';
 import {
   cli,
   cliChild,
@@ -91,8 +98,14 @@ describe('Redis Cluster', () => {
     // Sessions spread over every master (a hash tag per session, never one for all).
     for (const n of await keysPerNode(PREFIX)) expect(n).toBeGreaterThan(100);
     // The artifacts get the cluster: topology and seeds (no tls:// glued to a host).
+    // apply asks each master for its node ID once (at connect; the drift check reuses that answer).
+    await Promise.all(cluster.nodes.map((n) => n.admin.call('CONFIG', 'RESETSTAT')));
     const again = cli(['apply', '--plan', planFile, '--json']);
     expect(again.status, again.stderr).toBe(0);
+    for (const n of cluster.nodes) {
+      const stats = parseInfo(await n.admin.info('commandstats'));
+      expect(Number(/calls=(\d+)/.exec(stats.get('cmdstat_cluster|myid') ?? '')?.[1] ?? 0), `CLUSTER MYID on ${n.port}`).toBe(1);
+    }
     expect((JSON.parse(again.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({
       migrated: 0,
       alreadyPresent: 600,

@@ -333,6 +333,7 @@ describe('generate iac --auth rbac --cluster-shards: ElastiCache RBAC users and 
       if (v.topology === 'cluster') {
         for (const s of [expected.migrate, expected.verify]) expect(s).toContain('+cluster|nodes'); // SCAN's resharding check
         expect(expected.php).toContain('+cluster|slots');
+        for (const s of Object.values(expected)) expect(s).toContain(' +asking'); // ioredis and phpredis follow ASK with ASKING
       } else {
         for (const s of Object.values(expected)) expect(s).not.toContain('cluster|');
       }

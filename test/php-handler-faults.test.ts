@@ -8,6 +8,10 @@
  *   session, its lock and its tombstone (usually missing), so every session in that slot got TRYAGAIN
  *   until the slot finished moving; phpredis's native handler (single-key commands) follows ASK and
  *   keeps working. The handler now waits and retries TRYAGAIN (the command was not run).
+ * - The same with the handler's ACL user restricted to exactly its documented cluster rule
+ *   (handlerAclRule): phpredis follows ASK with ASKING (cluster_library.c cluster_send_asking in
+ *   https://github.com/phpredis/phpredis), which the rule lacked: NOPERM, and session_start() failed
+ *   at once with "Can't communicate with any node in the cluster".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -16,7 +20,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import type { RedisTargetOptions } from '@session-migrate/generate';
-import { parseInfo, startCluster, startNode, startSentinel, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
+import { handlerAclRule } from '@session-migrate/redis';
+import {
+  addAclUser,
+  parseInfo,
+  startCluster,
+  startNode,
+  startSentinel,
+  type ClusterTopology,
+  type RedisNode,
+} from './support/redis-topologies.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
@@ -154,6 +167,67 @@ describe('Redis Cluster resharding while sessions are used', () => {
       const after = request(r, [`--id=${id}`]);
       expect(after.out, after.logs.join('\n')).toMatchObject({ started: true, session: { n: 2 } });
       expect(await dst.admin.exists(key)).toBe(1);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
+describe('Redis Cluster resharding, as the ACL user of the documented cluster rule', () => {
+  it('a session whose key was already MIGRATEd to the importing node: ASK is followed (ASKING allowed), the start waits and the write lands', async () => {
+    const cluster = await startCluster();
+    try {
+      await addAclUser(cluster, { name: 'sessions', password: 'pw-sessions', rule: handlerAclRule(PREFIX, 'cluster') });
+      const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-sessions' };
+      const r = render({
+        topology: 'cluster',
+        host: '127.0.0.1',
+        port: cluster.nodes[0]!.port,
+        seeds: cluster.nodes.map((x) => ({ host: '127.0.0.1', port: x.port })),
+        username: 'sessions',
+      });
+      const first = request(r, ['--set={"n":1}'], env);
+      expect(first.out.started, first.logs.join('\n')).toBe(true);
+      const id = first.out.idAfter;
+      const key = codec.keyName(PREFIX, id);
+      const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', key));
+      const src = await cluster.ownerOf(slot);
+      const dst = cluster.nodes.find((x) => x !== src)!;
+      const dstId = cluster.ids.get(dst.port)!;
+      await dst.admin.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', cluster.ids.get(src.port)!);
+      await src.admin.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dstId);
+      await src.admin.call('MIGRATE', '127.0.0.1', String(dst.port), key, '0', '5000');
+      await dst.admin.call('ASKING');
+      expect(await dst.admin.exists(key)).toBe(1);
+
+      // Without +asking (the rule as it was): refused at once, and the line names what to check.
+      await addAclUser(cluster, {
+        name: 'sessions',
+        password: 'pw-sessions',
+        rule: handlerAclRule(PREFIX, 'cluster').replace(' +asking', ''),
+      });
+      const refused = request(r, [`--id=${id}`], env);
+      expect(refused.out.started).toBe(false);
+      expect(refused.logs, refused.logs.join('\n')).toHaveLength(1);
+      expect(refused.logs[0]).toMatch(/Can't communicate with any node in the cluster \(.*the ACL user may run ASKING \(\+asking, /);
+      await addAclUser(cluster, { name: 'sessions', password: 'pw-sessions', rule: handlerAclRule(PREFIX, 'cluster') });
+
+      // The source has none of the session's keys: ASK to the importing node, where ASKING then the
+      // script (session there, lock and tombstone not) gets TRYAGAIN until the slot finishes moving
+      // 400 ms later (redis-cli, so it runs while PHP blocks this process).
+      const finish = [
+        `sleep 0.4`,
+        ...[dst, src, ...cluster.nodes.filter((n) => n !== src && n !== dst)].map(
+          (n) => `redis-cli -p ${n.port} CLUSTER SETSLOT ${slot} NODE ${dstId} >/dev/null`,
+        ),
+      ].join(' && ');
+      const bg = spawn('sh', ['-c', finish], { stdio: 'ignore' });
+      const during = request(r, [`--id=${id}`, '--set={"n":2}'], env);
+      await new Promise((res) => bg.once('exit', res));
+      expect(during.out, during.logs.join('\n')).toMatchObject({ started: true, idAfter: id, session: { n: 1 }, closed: true });
+      expect(during.logs).toEqual([]);
+      const after = request(r, [`--id=${id}`], env);
+      expect(after.out, after.logs.join('\n')).toMatchObject({ started: true, session: { n: 2 } });
     } finally {
       await cluster.stop();
     }

@@ -163,7 +163,7 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
       expectVisibleFailure(
         res,
         id,
-        /NOPERM.*\(the ACL user needs \+eval \+evalsha \+get \+set \+del \+exists \+expire on the session keys; \+select for a database other than 0; docs\/redis\.md\)/,
+        /NOPERM.*\(the ACL user needs \+eval \+evalsha \+get \+set \+del \+exists \+expire on the session keys; \+select for a database other than 0; on a Redis Cluster also \+cluster\|slots \+echo \+asking; docs\/redis\.md\)/,
       );
     } finally {
       await node.stop();

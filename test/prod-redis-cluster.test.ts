@@ -7,13 +7,20 @@
  * a cluster in state `fail` is refused; an ACL user with `+@all -@dangerous +info` works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor } from '@session-migrate/redis';
-import { addAclUser, migrateSlots, startCluster, startFailedClusterNode, type ClusterTopology } from './support/redis-topologies.ts';
+import {
+  addAclUser,
+  migrateSlots,
+  parseInfo,
+  startCluster,
+  startFailedClusterNode,
+  type ClusterTopology,
+} from './support/redis-topologies.ts';
 import {
   cli,
   cliChild,
@@ -91,8 +98,14 @@ describe('Redis Cluster', () => {
     // Sessions spread over every master (a hash tag per session, never one for all).
     for (const n of await keysPerNode(PREFIX)) expect(n).toBeGreaterThan(100);
     // The artifacts get the cluster: topology and seeds (no tls:// glued to a host).
+    // apply asks each master for its node ID once (at connect; the drift check reuses that answer).
+    await Promise.all(cluster.nodes.map((n) => n.admin.call('CONFIG', 'RESETSTAT')));
     const again = cli(['apply', '--plan', planFile, '--json']);
     expect(again.status, again.stderr).toBe(0);
+    for (const n of cluster.nodes) {
+      const stats = parseInfo(await n.admin.info('commandstats'));
+      expect(Number(/calls=(\d+)/.exec(stats.get('cmdstat_cluster|myid') ?? '')?.[1] ?? 0), `CLUSTER MYID on ${n.port}`).toBe(1);
+    }
     expect((JSON.parse(again.stdout) as { sessions: { counts: Record<string, number> } }).sessions.counts).toMatchObject({
       migrated: 0,
       alreadyPresent: 600,
@@ -282,7 +295,37 @@ describe('Redis Cluster', () => {
       const r = cli(args, env);
       expect(r.status, `${command}: ${r.stderr}${r.stdout}`).toBe(0);
     }
-    expect(aclRuleFor('apply', PREFIX, 'cluster')).toMatch(/\+cluster\|slots \+cluster\|info \+cluster\|myid \+client\|setname$/);
+    expect(aclRuleFor('apply', PREFIX, 'cluster')).toMatch(/\+cluster\|slots \+cluster\|info \+cluster\|myid \+client\|setname \+asking$/);
+    await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
+  });
+
+  it('a CLI command under exactly its documented rule follows ASK (a session key already MIGRATEd to the importing node): ioredis sends ASKING, which the rule allows', async () => {
+    const dir = join(root, 'ask');
+    const ids = writeSessionFiles(dir, 'ask', 5);
+    const planFile = join(root, 'ask-plan.json');
+    expect(cli(planArgs({ dir, target: cluster.url, keyFile, planFile, artifactsDir: join(root, 'ask-art') })).status).toBe(0);
+    expect(cli(['apply', '--plan', planFile]).status).toBe(0);
+    // Leave the slot of the first session mid-migration, its key already on the importing node: a
+    // read on the source answers ASK (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#ask-redirection).
+    const key = codec.keyName(PREFIX, ids[0]!);
+    const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', key));
+    const src = await cluster.ownerOf(slot);
+    const dst = cluster.nodes.find((x) => x !== src)!;
+    const dstId = cluster.ids.get(dst.port)!;
+    await dst.admin.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', cluster.ids.get(src.port)!);
+    await src.admin.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dstId);
+    await src.admin.call('MIGRATE', '127.0.0.1', String(dst.port), key, '0', '5000');
+    try {
+      await addAclUser(cluster, { name: 'app', password: 'app-secret-1', rule: aclRuleFor('purge', PREFIX, 'cluster') });
+      const pu = cli(['purge', '--plan', planFile, '--target', cluster.url.replace('redis://', 'redis://app@'), '--json'], {
+        SESSION_MIGRATE_REDIS_PASSWORD: 'app-secret-1',
+      });
+      expect(pu.status, pu.stderr + pu.stdout).toBe(0);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      for (const n of [dst, src, ...cluster.nodes.filter((x) => x !== src && x !== dst)])
+        await n.admin.call('CLUSTER', 'SETSLOT', String(slot), 'NODE', dstId);
+    }
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
   });
 

@@ -68,10 +68,12 @@ describe('handlerUserFor and the artifacts', () => {
     );
   });
 
-  it('the cluster rule adds +cluster|slots and +echo (RedisCluster checks a pooled connection with ECHO)', () => {
+  it('the cluster rule adds +cluster|slots, +echo (RedisCluster checks a pooled connection with ECHO) and +asking (it follows ASK with ASKING)', () => {
     const p = plan('m');
     p.target = { ...p.target, topology: 'cluster', db: 0 };
-    expect(handlerUserFor(p).rule).toBe('resetkeys ~shop:* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots +echo');
+    expect(handlerUserFor(p).rule).toBe(
+      'resetkeys ~shop:* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots +echo +asking',
+    );
   });
 });
 

@@ -8,7 +8,8 @@
  * script every command is checked against the user's ACL too, so the commands the scripts run are
  * listed. AUTH and HELLO are always allowed.
  *
- * On a cluster the commands that SCAN add CLUSTER NODES (RedisConnection.scan's resharding check).
+ * On a cluster the commands that SCAN add CLUSTER NODES (RedisConnection.scan's resharding check), and
+ * those that read or write keys add ASKING (ioredis follows an ASK redirection with it).
  *
  * In redis 7.0 INFO is in @dangerous, CLUSTER SLOTS/INFO/MYID/NODES in @slow, WAIT in @connection: a
  * `~PREFIX* +@all -@dangerous +info` access string (common on ElastiCache, which offers no CONFIG)
@@ -39,6 +40,16 @@ const BASE = ['ping', 'info'];
  * of https://github.com/redis/ioredis, getInfoFromNode) and our node-ID check (CLUSTER MYID).
  */
 const CLUSTER = ['cluster|slots', 'cluster|info', 'cluster|myid', 'client|setname'];
+/**
+ * What a Redis Cluster adds to a command that reads or writes keys: ioredis follows an ASK redirection
+ * (a slot being migrated, its key already on the importing node) by sending ASKING before the command
+ * (lib/cluster/index.ts of https://github.com/redis/ioredis: sendCommand's handleError `ask`, then `redis.asking()`; Redis cluster spec,
+ * "ASK redirection"). Refused, the command goes without it, gets MOVED back to the migrating node and
+ * ASK again, until ioredis gives up: the command fails for as long as the resharding lasts.
+ */
+const CLUSTER_KEYED = ['asking'];
+/** Commands of ACL_COMMANDS that name no key (SCAN walks a node, WAIT counts replicas): never redirected. */
+const KEYLESS: ReadonlySet<string> = new Set(['scan', 'wait']);
 /**
  * What a Redis Cluster adds to a command that SCANs: CLUSTER NODES, whose migrating/importing slot
  * entries let RedisConnection.scan refuse to end as if complete during a resharding (without it the
@@ -93,6 +104,7 @@ export function aclRuleFor(command: AclCommand, prefix: string, topology: Topolo
     ...(db !== 0 ? ['select'] : []),
     ...ACL_COMMANDS[command],
     ...(topology === 'cluster' ? CLUSTER : []),
+    ...(topology === 'cluster' && ACL_COMMANDS[command].some((c) => !KEYLESS.has(c)) ? CLUSTER_KEYED : []),
     ...(topology === 'cluster' && ACL_COMMANDS[command].includes('scan') ? CLUSTER_SCAN : []),
   ];
   const pattern = ALL_KEYS.has(command) ? '*' : prefix.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
@@ -116,11 +128,13 @@ export const HANDLER_ACL_COMMANDS = ['eval', 'evalsha', 'get', 'set', 'del', 'ex
 
 /**
  * What the handler adds on a Redis Cluster: phpredis's RedisCluster maps the slots with CLUSTER SLOTS,
- * and checks a pooled persistent connection with an ECHO round trip (redis.pconnect.echo_check_liveness,
+ * checks a pooled persistent connection with an ECHO round trip (redis.pconnect.echo_check_liveness,
  * on by default: library.c redis_sock_check_liveness in https://github.com/phpredis/phpredis), which
- * the handler turns off for a single node only (php/src/ConnectionFactory.php).
+ * the handler turns off for a single node only (php/src/ConnectionFactory.php), and follows an ASK
+ * redirection of a slot being migrated with ASKING (cluster_library.c cluster_send_asking; Redis
+ * cluster spec, "ASK redirection"): without it every session of that slot fails during a resharding.
  */
-const HANDLER_CLUSTER = ['cluster|slots', 'echo'];
+const HANDLER_CLUSTER = ['cluster|slots', 'echo', 'asking'];
 
 /**
  * The minimal ACL rule of the generated PHP handler's user on a prefix, in aclRuleFor's form:

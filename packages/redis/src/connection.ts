@@ -1259,18 +1259,70 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
   });
   const desc: ConnectionDescription = { ...baseDescription(spec), topology: 'cluster', host: a.host, port: a.port };
   const conn = newConnection(spec, cluster, desc, options.aclRule);
+  // Every master is asked for its node ID as soon as the slot map is known, while ioredis's ready
+  // check (CLUSTER INFO of one master picked at random, lib/cluster/index.ts readyCheck) runs: a hung
+  // master would hold that check for the commands' timeout, then ioredis reconnects and may pick it
+  // again; a master that does not answer fails the connect at once, named.
+  const atRefresh = new Promise<{ masters: Redis[]; ids: string[] }>((resolve, reject) => {
+    cluster.once('refresh', () => {
+      const masters = cluster.nodes('master');
+      masterIds(spec, options, masters).then((ids) => resolve({ masters, ids }), reject);
+    });
+  });
+  atRefresh.catch(() => undefined);
   try {
-    await cluster.connect();
+    await Promise.race([cluster.connect(), atRefresh.then(() => new Promise<void>(() => undefined))]);
+    const early = await atRefresh;
     const masters = await conn.masters();
     desc.nodes = masters.map((m) => ({ host: m.options.host ?? a.host, port: m.options.port ?? a.port }));
-    desc.nodeIds = [];
-    for (const m of masters) desc.nodeIds.push(String(await m.call('CLUSTER', 'MYID')));
+    // The same connections as at the first slot map (no reconnect since): those answers stand.
+    desc.nodeIds =
+      early.masters.length === masters.length && early.masters.every((m, i) => m === masters[i])
+        ? early.ids
+        : await masterIds(spec, options, masters);
   } catch (err) {
     cluster.disconnect();
+    if (err instanceof UserFacingError) throw err;
     throw connectFailure(spec, lastError ?? err, options.aclRule);
   }
   if (options.keepReconnecting === true) conn.keepConnected();
   return conn;
+}
+
+/**
+ * The node ID of each master (CLUSTER MYID), asked of every master at once, each reply awaited
+ * PROBE_REPLY_TIMEOUT_MS at most (OpenOptions.commandTimeoutMs when shorter): this is the first
+ * contact with masters other than the seed, and a hung master (its port accepts connections, it
+ * answers nothing; SIGSTOP, a stuck host) would otherwise hold the command for the commands' 30 s
+ * and ioredis's retries, and be reported against the seed.
+ * @returns the IDs, in the order of `masters`
+ * @throws UserFacingError naming the master that did not answer (or failed), and what to do
+ */
+async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]): Promise<string[]> {
+  const replyTimeoutMs = Math.min(options.commandTimeoutMs ?? PROBE_REPLY_TIMEOUT_MS, PROBE_REPLY_TIMEOUT_MS);
+  return Promise.all(
+    masters.map(async (m) => {
+      const name = formatHostPort({ host: m.options.host ?? spec.address.host, port: m.options.port ?? spec.address.port });
+      const what = `${spec.role === 'source' ? 'the source ' : ''}Redis Cluster master ${name} (of ${spec.address.url})`;
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('no reply')), replyTimeoutMs);
+      });
+      const reply = m.call('CLUSTER', 'MYID');
+      reply.catch(() => undefined); // a late failure after the timeout: the client is disconnected then
+      try {
+        return String(await Promise.race([reply, silent]));
+      } catch (err) {
+        if (err instanceof Error && err.message === 'no reply')
+          throw new UserFacingError(
+            `cannot connect to ${what}: connected, but no reply within ${replyTimeoutMs / 1000} s (hung or overloaded): check that node, and run the command again once it answers or the cluster has failed it over to its replica; nothing was written`,
+          );
+        throw connectFailure(spec, err, options.aclRule, what);
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
 }
 
 /**

@@ -26,6 +26,16 @@ describe('ACL rules', () => {
       'for the commands that SCAN (all but `apply` and `purge` of the target) `+cluster|nodes` too',
     );
   });
+  it('docs/redis.md names the commands whose cluster rule has +asking (they read or write keys: ioredis follows ASK with ASKING)', () => {
+    const keyless = (Object.keys(ACL_COMMANDS) as AclCommand[]).filter((c) => !aclRuleFor(c, 'smsess:', 'cluster').includes('+asking'));
+    expect(keyless).toEqual(['plan']);
+    expect(aclRuleFor('apply', 'smsess:', 'cluster')).toMatch(/ \+asking$/);
+    expect(aclRuleFor('plan', 'smsess:')).not.toContain('+asking');
+    expect(doc.replace(/\s+/g, ' ')).toContain('for every command but `plan` of the target `+asking`');
+    expect(handlerAclRule('smsess:', 'cluster')).toBe(
+      'resetkeys ~smsess:* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots +echo +asking',
+    );
+  });
   it('adds SELECT for a database other than 0 and the CLUSTER subcommands on a cluster; escapes glob characters', () => {
     expect(aclRuleFor('plan', 'a*b:', 'cluster', 3)).toBe(
       'resetkeys ~a\\*b:* -@all +ping +info +select +scan +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes',

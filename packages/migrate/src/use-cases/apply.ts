@@ -380,7 +380,9 @@ async function refuseDrift(planPath: string, keys: Keys, client: RedisConnection
     state = {
       topology: client.topology,
       ...(client.topology === 'standalone' ? { runId: (await client.runId()) ?? 'unknown' } : {}),
-      ...(client.topology === 'cluster' ? { nodeIds: await client.clusterNodeIds() } : {}),
+      // The masters' node IDs this connection read when it connected (CLUSTER MYID), as plan records
+      // them: asking again moments later would say the same.
+      ...(client.topology === 'cluster' ? { nodeIds: client.description.nodeIds ?? (await client.clusterNodeIds()) } : {}),
     };
   } catch (err) {
     throw redisFailure(err, client, 'apply');

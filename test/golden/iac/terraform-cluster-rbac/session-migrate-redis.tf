@@ -8,13 +8,13 @@
 #     session key prefix smsess:, and its own random 64-character password (letters and digits
 #     only) in Secrets Manager:
 #       <name>-php      the generated PHP handler
-#                       on ~smsess:* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots +echo
+#                       on ~smsess:* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots +echo +asking
 #       <name>-migrate  plan, apply, verify --prefix-only, purge, rollback, rotate (writes only under
 #                       the prefix)
-#                       on ~smsess:* -@all +ping +info +scan +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes +eval +evalsha +exists +set +type +get +pttl +wait +getrange +strlen +mget +del
+#                       on ~smsess:* -@all +ping +info +scan +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes +eval +evalsha +exists +set +type +get +pttl +wait +asking +getrange +strlen +mget +del
 #       <name>-verify   verify, which reads every key to find plaintext sessions anywhere (read-only
 #                       commands only)
-#                       on ~* -@all +ping +info +scan +pttl +getrange +type +strlen +get +mget +exists +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes
+#                       on ~* -@all +ping +info +scan +pttl +getrange +type +strlen +get +mget +exists +cluster|slots +cluster|info +cluster|myid +client|setname +asking +cluster|nodes
 #     and the user named "default" that every user group must hold, off and with no commands
 #     ("off -@all"): a client that names no user can run nothing;
 #   - private subnets only (var.private_subnet_ids), no public address;
@@ -178,7 +178,7 @@ resource "aws_elasticache_user" "php" {
   user_id       = "${var.name}-php"
   user_name     = "${var.name}-php"
   engine        = "redis"
-  access_string = "on ~smsess:* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots +echo"
+  access_string = "on ~smsess:* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots +echo +asking"
 
   authentication_mode {
     type      = "password"
@@ -206,7 +206,7 @@ resource "aws_elasticache_user" "migrate" {
   user_id       = "${var.name}-migrate"
   user_name     = "${var.name}-migrate"
   engine        = "redis"
-  access_string = "on ~smsess:* -@all +ping +info +scan +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes +eval +evalsha +exists +set +type +get +pttl +wait +getrange +strlen +mget +del"
+  access_string = "on ~smsess:* -@all +ping +info +scan +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes +eval +evalsha +exists +set +type +get +pttl +wait +asking +getrange +strlen +mget +del"
 
   authentication_mode {
     type      = "password"
@@ -234,7 +234,7 @@ resource "aws_elasticache_user" "verify" {
   user_id       = "${var.name}-verify"
   user_name     = "${var.name}-verify"
   engine        = "redis"
-  access_string = "on ~* -@all +ping +info +scan +pttl +getrange +type +strlen +get +mget +exists +cluster|slots +cluster|info +cluster|myid +client|setname +cluster|nodes"
+  access_string = "on ~* -@all +ping +info +scan +pttl +getrange +type +strlen +get +mget +exists +cluster|slots +cluster|info +cluster|myid +client|setname +asking +cluster|nodes"
 
   authentication_mode {
     type      = "password"

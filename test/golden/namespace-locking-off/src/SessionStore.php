@@ -573,7 +573,14 @@ LUA;
         }
         if (strncmp($message, 'NOPERM', 6) === 0) {
             return ' (the ACL user needs +eval +evalsha +get +set +del +exists +expire on the session keys;'
-                . ' +select for a database other than 0; docs/redis.md)';
+                . ' +select for a database other than 0; on a Redis Cluster also +cluster|slots +echo +asking;'
+                . ' docs/redis.md)';
+        }
+        if (strpos($message, "Can't communicate with any node in the cluster") !== false) {
+            // phpredis says only this when a node refuses the ASKING it sends to follow an ASK
+            // redirection of a slot being migrated (cluster_library.c, cluster_send_asking()).
+            return ' (check that the masters are reachable, and that the ACL user may run ASKING'
+                . ' (+asking, used while a slot is being migrated; docs/redis.md))';
         }
 
         return '';

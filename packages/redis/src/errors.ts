@@ -191,7 +191,9 @@ function accessError(raw: string, message: string, ctx: ClassifyContext): Classi
     return {
       kind: 'permanent',
       code: 'NOPERM',
-      message,
+      // Without Redis's "script: <sha>, on @user_script:<line>." (Lua's position in our own script
+      // tells an operator nothing; the fix names what the rule lacks).
+      message: message.replace(/\s*script: [0-9a-f]+, on @user_script:\d+\.?$/, ''),
       fix: `the ACL rule of ${user} lacks a command that session-migrate's Lua script runs (SET, GET, EXISTS, TYPE, PTTL, DEL)${rule}`,
     };
   }

@@ -29,10 +29,12 @@ describe('classifyRedisError', () => {
     expect(classifyRedisError(err('NOPERM this user has no permissions to access one of the keys used as arguments')).fix).toMatch(
       /does not allow keys under the prefix/,
     );
+    // The script's error: NOPERM, without Redis's script SHA and Lua line (they tell an operator nothing).
     expect(
-      classifyRedisError(err("ERR The user executing the script can't run this command or subcommand script: 872b, on @user_script:1."))
-        .code,
-    ).toBe('NOPERM');
+      classifyRedisError(
+        err("ERR The user executing the script can't run this command or subcommand script: 872b0e5f, on @user_script:4."),
+      ),
+    ).toMatchObject({ code: 'NOPERM', message: "ERR The user executing the script can't run this command or subcommand" });
     expect(classifyRedisError(err("READONLY You can't write against a read only replica."), { topology: 'standalone' })).toMatchObject({
       kind: 'permanent',
       fix: expect.stringMatching(/this node is a replica/),

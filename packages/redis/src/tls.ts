@@ -196,7 +196,13 @@ export function describeTlsError(err: NodeJS.ErrnoException, role: RedisRole, tl
     return `certificate problem: the server's certificate is not valid for this host name or IP (${code})${issued}; connect by the name it was issued for, or give that name with ${tlsOptionName('serverName', role)} NAME`;
   }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
-    return `certificate problem: the server's certificate is not valid now (${code})`;
+    // OpenSSL checks every certificate of the chain against this host's clock (X509_V_ERR_CERT_HAS_EXPIRED,
+    // X509_V_ERR_CERT_NOT_YET_VALID: https://docs.openssl.org/3.0/man1/openssl-verification-options/);
+    // Node's error carries no certificate here, so the clock is what can be shown.
+    const clock = `this host's clock says ${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
+    return code === 'CERT_HAS_EXPIRED'
+      ? `certificate problem: the server's certificate, or a CA certificate of its chain, has expired (${code}; ${clock}): renew it on the server, or set this host's clock right if it is wrong`
+      : `certificate problem: the server's certificate, or a CA certificate of its chain, is not valid yet (${code}; ${clock}): set this host's clock right if it is wrong, or check the certificate's start date`;
   }
   if (/certificate required|alert number 116|CERTIFICATE_REQUIRED|peer did not return a certificate/i.test(msg + code)) {
     return `certificate problem: the server requires a client certificate; give ${tlsOptionName('certFile', role)} and ${tlsOptionName('keyFile', role)}`;

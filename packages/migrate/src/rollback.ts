@@ -47,7 +47,7 @@ import {
 } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
-import { keyNameForDisplay, type RedisConnection } from '@session-migrate/redis';
+import { keyNameForDisplay, scanPatternForPrefix, type RedisConnection } from '@session-migrate/redis';
 
 /** Where and how rollback writes files: a parsed `files` save_path. */
 export interface RollbackFilesLayout {
@@ -337,6 +337,7 @@ export async function rollbackToFilesMany(
   let keysWithoutKnownId = 0;
   const prefixBytes = Buffer.from(options.prefix);
   try {
+    await checkScanAllowed(options.client, options.prefix);
     for (const t of options.targets) targets.push(await restoreTarget({ ...options, layout: t.layout, ids: t.ids }, found));
     for await (const keys of options.client.scan(options.prefix)) {
       for (const k of keys) {
@@ -361,6 +362,17 @@ export async function rollbackToFilesMany(
     t.keysWithoutKnownId = keysWithoutKnownId;
   }
   return { targets, keysInRedis, keysWithoutKnownId };
+}
+
+/**
+ * SCAN allowed by the user's ACL rule, checked before anything is written: one `SCAN 0 MATCH
+ * <prefix>* COUNT 1` per master (a few keys looked at, whatever the database holds). The keys no
+ * listed ID names are counted with SCAN after the files are written; without this check a rule
+ * lacking +scan stopped rollback there, its files written (exit 1).
+ * @throws the Redis error (NOPERM) as the client raises it; the caller words it (rollbackStopped)
+ */
+async function checkScanAllowed(client: RedisConnection, prefix: string): Promise<void> {
+  for (const m of await client.masters()) await m.scanBuffer('0', 'MATCH', scanPatternForPrefix(prefix), 'COUNT', 1);
 }
 
 /**

@@ -152,7 +152,7 @@ describe('SCAN of a Redis Cluster during a resharding', () => {
         limited.close();
       }
       expect(limitedWarnings).toEqual([
-        'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands run (INFO commandstats) only, so it sees no slot being migrated (keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user',
+        'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands and MIGRATEs run (INFO commandstats) only, so it sees no slot being migrated (on redis 6 keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user',
       ]);
       // A library user who passes no onWarning finds it in the connection's `warnings`, also once.
       const unheard = await RedisConnection.open(
@@ -182,7 +182,7 @@ describe('SCAN of a Redis Cluster during a resharding', () => {
           },
         );
         expect(r.stderr.split('\n').filter((l) => l.includes('may not run CLUSTER NODES (NOPERM)'))).toEqual([
-          'session-migrate: warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands run (INFO commandstats) only, so it sees no slot being migrated (keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user',
+          'session-migrate: warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands and MIGRATEs run (INFO commandstats) only, so it sees no slot being migrated (on redis 6 keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user',
         ]);
         expect(r.stderr).not.toContain('scan-secret-1');
       } finally {
@@ -203,6 +203,44 @@ describe('SCAN of a Redis Cluster during a resharding', () => {
         ).rejects.toThrow(message);
       } finally {
         full.close();
+      }
+
+      // Without +cluster|nodes the migration stays unseen, but a MIGRATE during the scan is counted
+      // (INFO commandstats): the rest of the slot's keys moved from the master not scanned yet to one
+      // already scanned makes the scan throw, not end 20 keys short.
+      await addAclUser(cluster, {
+        name: 'scanner',
+        password: 'scan-secret-1',
+        rule: aclRuleFor('plan', 'mg:', 'cluster').replace(' +cluster|nodes', ''),
+      });
+      const blind = await RedisConnection.open(
+        specFromUrl(cluster.url.replace('redis://', 'redis://scanner@'), {}, 'target', {
+          env: { SESSION_MIGRATE_REDIS_PASSWORD: 'scan-secret-1' },
+        }),
+      );
+      blind.onWarning = () => {};
+      let rest = 0;
+      try {
+        const order: string[] = [];
+        const got = new Set<string>();
+        const blindOutcome = await (async () => {
+          for await (const batch of blind.scan('mg:', 20, (n) => order.push(n))) {
+            for (const k of batch) got.add(k.toString());
+            if (rest === 0 && order.some((n) => n.endsWith(`:${dst!.port}`)) && !order.some((n) => n.endsWith(`:${src!.port}`))) {
+              const left = (await src!.admin.call('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')) as string[];
+              await src!.admin.call('MIGRATE', '127.0.0.1', String(dst!.port), '', '0', '5000', 'REPLACE', 'KEYS', ...left);
+              rest = left.length;
+            }
+          }
+        })().then(
+          () => undefined,
+          (err: unknown) => err as Error,
+        );
+        expect(rest).toBe(20);
+        expect(blindOutcome === undefined ? `complete with ${got.size} of ${keys.length} keys` : 'threw').toBe('threw');
+        expect(blindOutcome!.message).toMatch(/changed during SCAN/);
+      } finally {
+        blind.close();
       }
 
       // The resharding finishes (the rest of the slot moved, SETSLOT NODE everywhere): a complete scan.

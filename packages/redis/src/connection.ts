@@ -822,7 +822,8 @@ interface ClusterView {
 
 /**
  * The CLUSTER subcommands that change which node serves a slot, or its migrating/importing state
- * (https://redis.io/docs/latest/commands/cluster-setslot/, cluster-addslots, cluster-delslots, ...).
+ * (https://redis.io/docs/latest/commands/cluster-setslot/, cluster-addslots, cluster-delslots, ...),
+ * and MIGRATE, which moves a slot's keys.
  */
 const SLOT_COMMANDS = [
   'cluster|setslot',
@@ -831,6 +832,10 @@ const SLOT_COMMANDS = [
   'cluster|delslots',
   'cluster|delslotsrange',
   'cluster|flushslots',
+  // MIGRATE moves keys from this node to another (a resharding's step, https://redis.io/docs/latest/commands/migrate/):
+  // one during the scan may carry keys from a master not scanned yet to one already scanned. CLUSTER
+  // NODES shows a migration running at either check; without +cluster|nodes only this count does.
+  'migrate',
 ];
 
 /**

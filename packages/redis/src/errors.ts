@@ -60,7 +60,7 @@ export const SCAN_RESHARDING = 'the Redis Cluster is resharding';
  * and what to add to the user.
  */
 export const CLUSTER_NODES_DENIED =
-  'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands run (INFO commandstats) only, so it sees no slot being migrated (keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user';
+  'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands and MIGRATEs run (INFO commandstats) only, so it sees no slot being migrated (on redis 6 keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user';
 
 /** Node / ioredis errors of a connection that is gone or not answering. */
 const CONNECTION_PATTERNS =

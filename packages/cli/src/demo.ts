@@ -230,7 +230,9 @@ interface StartedServer {
  * Once `cleaningUp()` is called (the demo's own clean-up has begun), the line says the demo was
  * interrupted during clean-up, which server PIDs are stopped and what is left (the sandbox kept, or a
  * directory that could not be removed). The handlers stay until the process ends: the CLI exits after
- * the demo, and a signal while it winds down (connections closing) still gets its line.
+ * the demo, and a signal while it winds down (connections closing) still gets its line, except in
+ * the last moments of Node's exit, once no handler runs any more: the process then ends with exit 0
+ * and no line (the demo passed and its clean-up was done: nothing is left).
  * @returns `cleaningUp`, to call when the clean-up begins.
  */
 function onSignalsCleanUp(

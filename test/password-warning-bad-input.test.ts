@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { cli, newKey, planArgs, usageLine, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
 
 const PASSWORD = 'Visible7pw';
@@ -85,5 +85,28 @@ describe('a password in the URL with bad input', () => {
     expect(r.stderr.match(new RegExp(WARNING.source, 'gm'))).toHaveLength(1);
     expect(r.stderr + r.stdout).not.toContain(PASSWORD);
     rmSync(join(root, 'plan.json'));
+  });
+});
+
+describe('a password refused or missing (fresh-clone review: the hint said "give the password" when one was given)', () => {
+  const userUrl = (): string => redis.url.replace('redis://', 'redis://app@');
+  it('none given: where to give it', () => {
+    oneLine(plan(dir, userUrl()), /WRONGPASS|NOAUTH/);
+    expect(usageLine(plan(dir, userUrl()))).toMatch(/\(user "app"; give the password in SESSION_MIGRATE_REDIS_PASSWORD\)$/);
+  });
+
+  it('a wrong one in the environment: check it there (never its value)', () => {
+    const r = cli(planArgs({ dir, target: userUrl(), keyFile, planFile: join(root, 'plan.json'), artifactsDir: join(root, 'art') }), {
+      SESSION_MIGRATE_REDIS_PASSWORD: 'Wr0ngOne9',
+    });
+    oneLine(r, /WRONGPASS .*\(user "app"; check the user name and the password given in SESSION_MIGRATE_REDIS_PASSWORD\)$/);
+    expect(r.stderr).not.toContain('Wr0ngOne9');
+  });
+
+  it('a wrong one in the URL: check the URL', () => {
+    const r = plan(dir, redis.url.replace('redis://', 'redis://app:Wr0ngOne9@'));
+    expect(r.status).toBe(2);
+    expect(usageLine(r)).toMatch(/WRONGPASS .*\(user "app"; check the user name and the password given in the URL\)$/);
+    expect(r.stderr + r.stdout).not.toContain('Wr0ngOne9');
   });
 });

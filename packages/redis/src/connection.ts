@@ -1562,9 +1562,13 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
     ...(aclRule !== undefined ? { aclRule } : {}),
   });
   if (c.code === 'NOAUTH' || c.code === 'WRONGPASS') {
-    return new UserFacingError(
-      `cannot connect to ${where}: ${c.message} (${spec.credentials.username !== undefined ? `user "${spec.credentials.username}"; ` : ''}give the password in ${PASSWORD_ENV[spec.role]})`,
-    );
+    const { username, password, passwordInUrl } = spec.credentials;
+    // None given: say where it goes; one given and refused: say which to check (never its value).
+    const fix =
+      password === undefined
+        ? `give the password in ${PASSWORD_ENV[spec.role]}`
+        : `check the user name and the password given ${passwordInUrl ? 'in the URL' : `in ${PASSWORD_ENV[spec.role]}`}`;
+    return new UserFacingError(`cannot connect to ${where}: ${c.message} (${username !== undefined ? `user "${username}"; ` : ''}${fix})`);
   }
   if (c.kind === 'permanent')
     return new UserFacingError(`cannot connect to ${where}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);

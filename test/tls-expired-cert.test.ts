@@ -6,23 +6,25 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './support/ports.ts';
+import { makeTlsMaterial, type TlsMaterial } from './support/redis-topologies.ts';
 import { cliChild, newKey, usageLine, writeSessionFiles } from './support/migrate-cli.ts';
 
 let root: string;
 let keyFile: string;
+let tls: TlsMaterial;
 
-const openssl = (args: string[]): void => void execFileSync('openssl', args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+const openssl = (args: string[]): void => void execFileSync('openssl', args, { cwd: tls.dir, stdio: ['ignore', 'ignore', 'pipe'] });
 const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 /** A leaf for IP 127.0.0.1 signed by ca.crt, valid for `days` days from now (0: it expires at once). */
 function leaf(name: string, days: number): void {
   openssl(['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=127.0.0.1']);
-  writeFileSync(join(root, `${name}.ext`), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  writeFileSync(join(tls.dir, `${name}.ext`), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   openssl([
     'x509',
     '-req',
@@ -44,7 +46,7 @@ function leaf(name: string, days: number): void {
 
 /** A TLS listener presenting `name`.crt on a free loopback port; closes every connection it gets. */
 async function listen(name: string): Promise<{ server: Server; port: number }> {
-  const server = createServer({ cert: readFileSync(join(root, `${name}.crt`)), key: readFileSync(join(root, `${name}.key`)) }, (s) =>
+  const server = createServer({ cert: readFileSync(join(tls.dir, `${name}.crt`)), key: readFileSync(join(tls.dir, `${name}.key`)) }, (s) =>
     s.destroy(),
   );
   server.on('tlsClientError', () => {});
@@ -56,23 +58,9 @@ async function listen(name: string): Promise<{ server: Server; port: number }> {
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-tls-expired-'));
   ({ keyFile } = await newKey(root));
-  openssl([
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
+  // The CA of the other TLS tests (makeTlsMaterial: ca.crt and ca.key in its directory).
+  mkdirSync(join(root, 'tls'));
+  tls = makeTlsMaterial(join(root, 'tls'));
   leaf('expired', 0); // notAfter = notBefore = now: expired one second later
   await new Promise((r) => setTimeout(r, 1_100));
 });
@@ -94,7 +82,7 @@ describe('an expired server certificate', () => {
         '--target',
         `rediss://127.0.0.1:${port}/0`,
         '--tls-ca-file',
-        join(root, 'ca.crt'),
+        tls.caFile,
         '--key-file',
         keyFile,
         '--out',

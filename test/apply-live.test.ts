@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from './support/servers.ts';
-import { planArgs } from './support/migrate-cli.ts';
+import { BIN, planArgs } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
 interface CliResult {

@@ -36,6 +36,7 @@ import {
 import { phpDefaults } from '../packages/cli/src/commands-audit.ts';
 import { main } from '../packages/cli/src/main.ts';
 import { FIXTURES_DIR } from './support/fixtures.ts';
+import { BIN } from './support/migrate-cli.ts';
 
 // Audits that read application code (--app, document roots) need codemod php's parser loaded.
 await loadPhpParser();
@@ -43,7 +44,6 @@ await loadPhpParser();
 /** CLI runs spawn node + tsx: seconds each on a loaded machine, so these tests get a generous limit. */
 const SLOW = 600_000;
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const FIXTURES = join(import.meta.dirname, '../packages/audit/test/fixtures');
 const SHARED = FIXTURES_DIR; // test/fixtures: cases/BUG-XX
 const work = mkdtempSync(join(tmpdir(), 'audit-cli-'));

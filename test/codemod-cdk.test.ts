@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCdkCodemod } from '@session-migrate/codemod-cdk';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const FIXTURES = join(import.meta.dirname, '../codemods/cdk/test/fixtures');
 
 function cli(args: string[]) {

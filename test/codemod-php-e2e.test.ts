@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { renderArtifacts, writeArtifacts } from '@session-migrate/generate';
 import { CookieClient, startPhpServer, startRedis, type RedisServer } from './support/servers.ts';
+import { BIN } from './support/migrate-cli.ts';
 
 /** Each test starts the CLI (tsx) several times; on a loaded machine one start can take 10 s. */
 const CLI_TIMEOUT_MS = 240_000;
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const LEGACY_APP = join(import.meta.dirname, '../codemods/php/test/legacy-app');
 
 function cli(args: string[]): { status: number; stdout: string; stderr: string } {

@@ -16,9 +16,9 @@ import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { renderArtifacts, writeArtifacts } from '@session-migrate/generate';
 import { CookieClient, startPhpServer, startRedis, type RedisServer } from './support/servers.ts';
 import { caseFile } from './support/fixtures.ts';
+import { BIN } from './support/migrate-cli.ts';
 
 const CLI_TIMEOUT_MS = 240_000;
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const BUG20 = caseFile('BUG-20', 'legacy_callbacks_registration.php');
 
 function cli(args: string[]): { status: number; stdout: string; stderr: string } {

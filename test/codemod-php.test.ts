@@ -7,10 +7,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BIN } from './support/migrate-cli.ts';
 
 /** Each test starts the CLI (tsx) several times; on a loaded machine one start can take 10 s. */
 const CLI_TIMEOUT_MS = 240_000;
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const root = mkdtempSync(join(tmpdir(), 'codemod-php-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

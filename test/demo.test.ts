@@ -10,8 +10,8 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SOURCE_BIN as BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const scratchRoot = mkdtempSync(join(tmpdir(), 'sm-demo-test-'));
 afterAll(() => rmSync(scratchRoot, { recursive: true, force: true }));
 

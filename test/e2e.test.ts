@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { createSandbox, removeSandbox, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
 import { CookieClient, startPhpServer, startRedis, type RedisServer } from './support/servers.ts';
-import { planArgs } from './support/migrate-cli.ts';
-
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+import { BIN, planArgs } from './support/migrate-cli.ts';
 
 interface CliResult {
   status: number;

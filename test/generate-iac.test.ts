@@ -12,8 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { GenerateOptionsError } from '@session-migrate/generate';
 import { ForeignFileError, isValidIacName, renderIac, writeIac } from '@session-migrate/generate/iac';
 import { readHcl } from './support/hcl.ts';
-
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+import { BIN } from './support/migrate-cli.ts';
 
 function cli(args: string[], cwd?: string) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, ...(cwd !== undefined ? { cwd } : {}) });

@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveKeys, loadSodium, parseKeyText } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
-
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+import { BIN } from './support/migrate-cli.ts';
 
 interface Run {
   args: string[];

@@ -31,8 +31,8 @@ import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { createSandbox, removeSandbox, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
 import { CookieClient, startPhpServer, startRedis, type PhpServer, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, type Rendered } from './php/harness.ts';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
 interface CliResult {

@@ -17,7 +17,7 @@ import { generateKeyFile } from '@session-migrate/envelope';
 import { readSessionIni } from '@session-migrate/php-ini';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
 import { findPhpFpm, makeDocroot, startNginx, type Nginx } from './support/http.ts';
-import { cli, planArgs, usageLine, type CliResult } from './support/migrate-cli.ts';
+import { BIN, cli, planArgs, usageLine, type CliResult } from './support/migrate-cli.ts';
 
 const KEYS = ['session.gc_maxlifetime', 'session.save_handler', 'session.save_path', 'session.serialize_handler'] as const;
 const PRINT = `echo json_encode(array_combine(${JSON.stringify(KEYS).replace(/"/g, "'")}, array_map('ini_get', ${JSON.stringify(KEYS).replace(/"/g, "'")})));`;
@@ -323,7 +323,7 @@ describe('plan --php-ini with a file it cannot use: one line, exit 2, nothing wr
     let r: CliResult;
     if (asUser === undefined) r = cli(args);
     else {
-      const s = spawnSync(process.execPath, [join(import.meta.dirname, '../packages/cli/bin/session-migrate.js'), ...args], {
+      const s = spawnSync(process.execPath, [BIN, ...args], {
         encoding: 'utf8',
         uid: asUser,
         gid: asUser,

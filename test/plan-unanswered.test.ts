@@ -9,8 +9,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const scratch = mkdtempSync(join(tmpdir(), 'sm-plan-unanswered-'));
 const sockets: Socket[] = [];
 let server: Server | undefined;

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { EnvelopeCodec, generateKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import { judgeSession, removeFileIfUnchanged, PURGE_NEWER_MARGIN_MS, type RedisState } from '@session-migrate/migrate';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 const MAX = 1440;
 

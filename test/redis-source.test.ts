@@ -14,8 +14,7 @@ import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { openRedisSource, parseRedisSourceSpec, type SourceSession } from '@session-migrate/sources';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { caseFile } from './support/fixtures.ts';
-
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
+import { BIN } from './support/migrate-cli.ts';
 
 interface CliResult {
   status: number;

@@ -29,8 +29,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
 interface CliResult {

@@ -19,8 +19,8 @@ import { rotateTarget } from '@session-migrate/migrate';
 import { RedisConnection, specFromUrl } from '@session-migrate/redis';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, type Rendered } from './php/harness.ts';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
 function cli(args: string[]): { status: number; stdout: string; stderr: string } {

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { stallPhpWrite, type StalledWriter } from './support/stalled-writer.ts';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const PREFIX = 'smsess:';
 
 interface CliResult {

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyFile } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
+import { BIN } from './support/migrate-cli.ts';
 
-const BIN = join(import.meta.dirname, '../packages/cli/bin/session-migrate.js');
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 

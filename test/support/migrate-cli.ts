@@ -8,7 +8,18 @@ import { join } from 'node:path';
 import type { Redis, Cluster } from 'ioredis';
 import { EnvelopeCodec, generateKeyFile } from '@session-migrate/envelope';
 
-export const BIN = join(import.meta.dirname, '../../packages/cli/bin/session-migrate.js');
+/**
+ * The clone's own bin, which runs the TypeScript sources through tsx (the README's `npx
+ * session-migrate` in a clone): about 1 s of CPU a start. Tests of that path use it.
+ */
+export const SOURCE_BIN = join(import.meta.dirname, '../../packages/cli/bin/session-migrate.js');
+
+/**
+ * The CLI the tests start: the built bundle of the same sources (test/support/cli-build.ts, a global
+ * setup of the integration projects; about 0.15 s a start), or SOURCE_BIN in a process without that
+ * setup.
+ */
+export const BIN = process.env.SESSION_MIGRATE_TEST_CLI ?? SOURCE_BIN;
 
 export interface CliResult {
   status: number;

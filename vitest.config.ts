@@ -62,7 +62,7 @@ const UNIT = [
  * test/support/ports.ts, which keeps parallel workers apart.
  */
 const ALONE = [
-  'test/apply-live.test.ts', // its afterAll removes ~100,000 files: timed out (60 s) beside another file on a loaded machine
+  'test/apply-live.test.ts', // its afterAll removes ~40,000 files: timed out (60 s) beside another file on a loaded machine
   'test/cluster-scan-failover.test.ts',
   'test/cluster-scan-resharding.test.ts',
   'test/cutover-under-load.test.ts',

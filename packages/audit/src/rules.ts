@@ -641,7 +641,8 @@ export const OWNER_COUNT_LIMIT = 50_000;
  * without --php-user (packages/sources files.ts decidePhpUids: owners in similar numbers are reported
  * as such). Names uids and counts, never a file's contents.
  * @param capped the walk stopped at OWNER_COUNT_LIMIT files: the counts are of those
- * @param describe names a uid (AuditFs.describeUid: `33 (www-data)` on the live host); default the bare uid
+ * @param describe names a uid (AuditFs.describeUid: `33 (www-data)` from the live host's or the --root's
+ *   user database); default the bare uid
  */
 export function foreignOwnerMessage(
   path: string,

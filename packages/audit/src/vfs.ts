@@ -6,7 +6,7 @@
  */
 import { posix } from 'node:path';
 import { createRootFs, expandGlob, isFsError, type FsError, type FsStat, type IniFileSystem } from '@session-migrate/php-ini';
-import { describeUid } from '@session-migrate/sources/users';
+import { describeUid, describeUidFrom, passwdNames } from '@session-migrate/sources/users';
 
 /** Default cap on a file the audit reads: 8 MiB. A larger ini file is refused as too large (partial result). */
 export const MAX_READ_BYTES = 8 * 1024 * 1024;
@@ -42,10 +42,10 @@ export interface AuditFs {
   /** The path with every symbolic link resolved (inside the root), or null when missing or looping. */
   realpath(path: string): string | null;
   /**
-   * Names a file owner's uid for messages: `33 (www-data)` where the audited host's user database is
-   * the one we can ask (the live host: packages/sources users.ts describeUid, as plan and verify
-   * print it), the bare uid (`33`) elsewhere (a copied root or a collected host: their users are not
-   * this machine's). Absent: the bare uid.
+   * Names a file owner's uid for messages, `33 (www-data)` as plan and verify print it (packages/sources
+   * users.ts), from the audited system's user database: the live host's (getent passwd), a --root's
+   * own /etc/passwd; the bare uid (`33`) when that database has no name for it, or when there is none
+   * to read (a collected host: the collect script does not gather users). Absent: the bare uid.
    */
   describeUid?(uid: number): string;
 }
@@ -77,6 +77,10 @@ export class RootFs implements AuditFs {
   /** The same filesystem as php-ini's IniFileSystem (what the ini loader reads through). */
   readonly ini: IniFileSystem;
   private readonly live: boolean;
+  /** Below another root: its /etc/passwd's names by uid, read once (rootUsers). */
+  private users: ReadonlyMap<number, string> | undefined;
+  /** describeUid's answers by uid: the live host's database is asked once per uid, not once per file or message. */
+  private readonly described = new Map<number, string>();
 
   /** @param root an existing directory; "/" for the live host. */
   constructor(root: string) {
@@ -86,9 +90,32 @@ export class RootFs implements AuditFs {
     this.ini = createRootFs({ root: resolved, maxFileBytes: MAX_READ_BYTES });
   }
 
-  /** The live host's user name with the uid (describeUid); below another root, the bare uid. */
+  /**
+   * The uid with its user name, as `ls -l` would name the owner on the audited system: on the live
+   * host from its user database (packages/sources describeUid: getent passwd, so LDAP or sssd users
+   * too); below another root from that root's own /etc/passwd (a mounted system image's users are
+   * not this machine's: the same uid can be another user here), read once. A uid without a name
+   * there (or a root without /etc/passwd, e.g. a copy of /etc/php only) is the bare uid. Cached per uid.
+   */
   describeUid(uid: number): string {
-    return this.live ? describeUid(uid) : String(uid);
+    let named = this.described.get(uid);
+    if (named === undefined) {
+      named = this.live ? describeUid(uid) : describeUidFrom(uid, this.rootUsers());
+      this.described.set(uid, named);
+    }
+    return named;
+  }
+
+  /**
+   * The root's /etc/passwd (passwd(5)) names by uid, read through the root once (a symbolic link in it
+   * resolved inside the root, at most MAX_READ_BYTES); none when it is missing or unreadable.
+   */
+  private rootUsers(): ReadonlyMap<number, string> {
+    if (this.users === undefined) {
+      const passwd = this.readFile('/etc/passwd');
+      this.users = passwd.ok ? passwdNames(passwd.data.toString('utf8')) : new Map();
+    }
+    return this.users;
   }
 
   realpath(path: string): string | null {

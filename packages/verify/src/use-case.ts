@@ -21,6 +21,7 @@ import {
   ownersNotRecordedWarning,
   openTarget,
   phpUidsGivenNow,
+  phpUserUnknown,
   redisFailure,
   resolvePlanDefaults,
   sourceList,
@@ -197,12 +198,15 @@ async function verifyWithCodec(
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
     const sources = sourceChecks(given, wantPresence ? planSources : [], r.plan);
     // Files of a non-root owner while the plan knows no PHP user: maybe PHP's sessions, not copied.
-    // verifyTarget counts them in the sources it walks; a files source it does not walk (a plan's,
-    // with --no-presence) is counted here (countOwners: a walk of its own).
+    // verifyTarget counts them in the sources it walks; a files source it does not walk (a plan's
+    // with --no-presence, opened because the plan also has a Redis source) is counted here
+    // (countOwners: a walk of its own); one not opened at all is named as not checked (ownerCheckNotMade).
     const walked = new Set(sources.map((c) => c.source));
     const ownerUnknown = filesOfUnknownPhpUser((given.length > 0 ? given : planSources).filter((s) => !walked.has(s)));
     const report = await verifyTarget(targetVerifyOptions(client, codec, r, options, maxValueBytes, sources, plaintext));
     failOwnerUnknown(report, ownerUnknown);
+    const notChecked = ownerCheckNotMade(r.plan, given, planSources);
+    if (notChecked.length > 0) report.ownerUnknownNotChecked = notChecked;
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
     const memory = memoryWarnings(await readMemory(client));
     for (const w of memory) onWarning(`warning: ${w}`);
@@ -214,6 +218,18 @@ async function verifyWithCodec(
     await closeSources(given);
     await closeSources(planSources);
   }
+}
+
+/**
+ * The plan's files sources whose PHP user is unknown (phpUserUnknown: the `owner-unknown` check
+ * applies) that verify did not open, as `files:DIR` labels: with --plan, no --source and
+ * --no-presence, a plan without a Redis source opens none (planSourcesToCheck), so no session file
+ * is read, also where the directory is not mounted. A plan with a Redis source opens them all, and
+ * filesOfUnknownPhpUser counts them: none then.
+ */
+function ownerCheckNotMade(plan: Plan | undefined, given: readonly Source[], opened: readonly Source[]): string[] {
+  if (plan === undefined || given.length > 0 || opened.length > 0) return [];
+  return plan.sources.filter(phpUserUnknown).map((d) => sourceLabel(d));
 }
 
 /**

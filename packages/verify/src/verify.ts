@@ -143,6 +143,13 @@ export interface VerifyReport {
    * knows no user PHP runs as (`owner-unknown`, a failure): re-run plan with --php-user, then apply.
    */
   ownerUnknown?: number;
+  /**
+   * Set by verifyMigration: the plan's files sources (`files:DIR`) that know no user PHP runs as
+   * (the `owner-unknown` check applies to them) but were not looked at, because --no-presence
+   * (`presence: false`) reads no source file: files of a non-root owner there were not counted.
+   * Not a failure; absent when every such source was checked or there is none.
+   */
+  ownerUnknownNotChecked?: string[];
   /** Failures by reason (complete counts). */
   failureCounts: Record<string, number>;
   /** Failures listed by key name (at most `maxListed`). */

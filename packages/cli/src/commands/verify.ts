@@ -60,7 +60,7 @@ export const verifyModule: CommandFactory = ({ run, print }) =>
           type: 'boolean',
           default: true,
           describe:
-            "with --plan and no --source: every live session of the plan's source must be in Redis, or destroyed through the handler (its tombstone)",
+            "with --plan and no --source: every live session of the plan's source must be in Redis, or destroyed through the handler (its tombstone); --no-presence reads no session file, so a files source whose plan knows no PHP user is reported as not checked for files of another owner",
         })
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
@@ -145,6 +145,10 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
   if ((report.ownerUnknown ?? 0) > 0)
     print(
       `  NOT TAKEN   ${report.ownerUnknown} session file(s) owned by another user than root while the plan knows no user PHP runs as (it saw no session file): maybe PHP's sessions, not copied; run plan again with --php-user NAME, then apply`,
+    );
+  for (const label of report.ownerUnknownNotChecked ?? [])
+    print(
+      `  NOT CHECKED ${label}: the plan knows no user PHP runs as there (it saw no session file), and --no-presence reads no session file: files of another owner than root (maybe PHP's sessions, not copied) were not looked for; run verify without --no-presence to check`,
     );
   if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
   for (const f of report.failures) print(`  FAIL        ${failureText(f)}`);

@@ -93,9 +93,35 @@ async function waitForEveryViewRestored(): Promise<void> {
 const json = (r: CliResult): ApplyJson => JSON.parse(r.stdout) as ApplyJson;
 const name = (n: RedisNode): string => `${n.host}:${n.port}`;
 
-/** The master now of each session key (by CLUSTER KEYSLOT and CLUSTER SLOTS). */
-async function masterOfKey(key: string): Promise<RedisNode> {
-  return cluster.ownerOf(Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', key)));
+/**
+ * The master now of each key, in order: CLUSTER KEYSLOT of each key (500 at a time, pipelined on one
+ * connection) and CLUSTER SLOTS read once, as cluster.ownerOf() reads it. One CLUSTER SLOTS per call
+ * instead of one per key, and no round trip waited for per key (20,000 keys: 40,000 sequential round
+ * trips before).
+ */
+async function mastersOfKeys(keys: string[]): Promise<RedisNode[]> {
+  const admin = cluster.nodes[0]!.admin;
+  const ranges = (await admin.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]]]>;
+  const owner = (slot: number): RedisNode => {
+    for (const [from, to, master] of ranges) {
+      if (slot >= from && slot <= to) {
+        const node = cluster.nodes.find((n) => n.port === Number(master[1]));
+        if (node !== undefined) return node;
+      }
+    }
+    throw new Error(`no owner for slot ${slot}`);
+  };
+  const out: RedisNode[] = [];
+  for (let i = 0; i < keys.length; i += 500) {
+    const slots = await Promise.all(keys.slice(i, i + 500).map((k) => admin.call('CLUSTER', 'KEYSLOT', k)));
+    for (const s of slots) out.push(owner(Number(s)));
+  }
+  return out;
+}
+
+/** How many of the sessions `ids` have their key on `master` now. */
+async function countOn(master: RedisNode, ids: string[]): Promise<number> {
+  return (await mastersOfKeys(ids.map((id) => codec.keyName(PREFIX, id)))).filter((m) => m === master).length;
 }
 
 /** Keys of `ids` missing on `node` itself (a replica answers EXISTS from its own data after READONLY). */
@@ -114,9 +140,10 @@ async function missingOn(node: RedisNode, keys: string[]): Promise<number> {
 async function expectOnEveryReplica(ids: string[]): Promise<void> {
   const { replicasOf } = await cluster.roles();
   const byMaster = new Map<RedisNode, string[]>();
-  for (const id of ids) {
-    const key = codec.keyName(PREFIX, id);
-    const m = await masterOfKey(key);
+  const keys = ids.map((id) => codec.keyName(PREFIX, id));
+  const owners = await mastersOfKeys(keys);
+  for (const [i, key] of keys.entries()) {
+    const m = owners[i]!;
     let list = byMaster.get(m);
     if (list === undefined) byMaster.set(m, (list = []));
     list.push(key);
@@ -178,11 +205,9 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     const { replicasOf } = await cluster.roles();
     const master = [...replicasOf].find(([, reps]) => reps.includes(replica))![0];
     // Sessions of each run that land on the master whose replica hangs.
-    let onHungMaster = 0;
-    for (const id of jsonIds) if ((await masterOfKey(codec.keyName(PREFIX, id))) === master) onHungMaster++;
+    const onHungMaster = await countOn(master, jsonIds);
     expect(onHungMaster).toBeGreaterThan(50);
-    let textOnHungMaster = 0;
-    for (const id of textIds) if ((await masterOfKey(codec.keyName(PREFIX, id))) === master) textOnHungMaster++;
+    const textOnHungMaster = await countOn(master, textIds);
 
     replica.pause();
     let text: CliResult;
@@ -308,8 +333,7 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     // Not the node the CLI connects to first (cluster.url): a failover above may have made it a replica.
     const master = masters.find((m) => (replicasOf.get(m) ?? []).length === 1 && replicasOf.get(m)![0] !== cluster.nodes[0])!;
     const replica = replicasOf.get(master)![0]!;
-    let onHungMaster = 0;
-    for (const id of ids) if ((await masterOfKey(codec.keyName(PREFIX, id))) === master) onHungMaster++;
+    const onHungMaster = await countOn(master, ids);
     expect(onHungMaster).toBeGreaterThan(50);
     expect(onHungMaster).toBeLessThan(600);
     const dbsizeBefore = await cluster.dbsize();
@@ -518,8 +542,7 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
     const out = json(a);
     expect(out.confirm.minReplicas).toEqual({ '*': 1 });
     // Exactly the sessions on the master without replica are unconfirmed; the others' replicas confirmed theirs.
-    let onMaster = 0;
-    for (const id of ids) if ((await masterOfKey(codec.keyName(PREFIX, id))) === master) onMaster++;
+    const onMaster = await countOn(master, ids);
     expect(onMaster).toBeGreaterThan(20);
     expect(out.sessions.counts).toMatchObject({ migrated: 300, unconfirmed: onMaster, missingAfterWrite: 0 });
     expect(out.sessions.replicaShortfalls).toEqual([{ node: name(master), wanted: 1, acked: 0 }]);

@@ -21,10 +21,11 @@ export interface ReadThroughPlan {
 /**
  * Runs `plan --source files:FILES --source redis:SOURCE?prefix=LEGACY --target TARGET --prefix PREFIX
  * --key-file KEY --out ROOT/NAME.json --artifacts-dir ROOT/NAME-art --gc-maxlifetime 1440
- * --read-through` (and `--handler-user USER`), and expects exit 0 and plan's line saying the handler
- * reads the old keys `LEGACY<ID>` in the target's Redis.
+ * --read-through` (and `--handler-user USER`, then `extra`), and expects exit 0 and plan's line saying
+ * the handler reads the old keys `LEGACY<ID>` in the target's Redis.
  * @param o.source the Redis source's URL, without its `?prefix=` (added from `o.legacy`)
  * @param o.handlerUser the handler's own ACL user: the rule plan prints for it is returned
+ * @param o.extra more options of plan (`--serialize-handler igbinary`, ...)
  */
 export function planReadThrough(o: {
   root: string;
@@ -36,6 +37,7 @@ export function planReadThrough(o: {
   prefix: string;
   keyFile: string;
   handlerUser?: string;
+  extra?: string[];
 }): ReadThroughPlan {
   const planFile = join(o.root, `${o.name}.json`);
   const art = join(o.root, `${o.name}-art`);
@@ -45,6 +47,7 @@ export function planReadThrough(o: {
       ...['--source', `redis:${o.source}?prefix=${encodeURIComponent(o.legacy)}`, '--prefix', o.prefix],
       ...['--gc-maxlifetime', '1440', '--read-through'],
       ...(o.handlerUser !== undefined ? ['--handler-user', o.handlerUser] : []),
+      ...(o.extra ?? []),
     ),
   );
   expect(r.status, r.stderr).toBe(0);

@@ -30,6 +30,7 @@ import {
   type ClusterTopology,
   type RedisNode,
 } from './support/redis-topologies.ts';
+import { startSlotMigration } from './support/slot-migration.ts';
 import { PHP_DIR, PHP_EXTENSIONS, renderInto, sessionRequest, vectors, type Rendered } from './php/harness.ts';
 
 const MASTER = vectors.master_key_base64;
@@ -134,13 +135,8 @@ describe('Redis Cluster resharding while sessions are used', () => {
       expect(first.out.started, first.logs.join('\n')).toBe(true);
       const id = first.out.idAfter;
       const key = codec.keyName(PREFIX, id);
-      const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', key));
-      const src = await cluster.ownerOf(slot);
-      const dst = cluster.nodes.find((x) => x !== src)!;
-      const srcId = cluster.ids.get(src.port)!;
-      const dstId = cluster.ids.get(dst.port)!;
-      await dst.admin.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', srcId);
-      await src.admin.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dstId);
+      const moving = await startSlotMigration(cluster, key);
+      const { src, dst } = moving;
 
       // A slot left half-moved (the session on the source, its lock and tombstone nowhere: ASK, then
       // TRYAGAIN) fails the start after the retries, with one line naming the key and the cause.
@@ -155,9 +151,7 @@ describe('Redis Cluster resharding while sessions are used', () => {
       const finish = [
         `sleep 0.4`,
         `redis-cli -p ${src.port} MIGRATE 127.0.0.1 ${dst.port} "" 0 5000 KEYS ${key} >/dev/null`,
-        ...[dst, src, ...cluster.nodes.filter((n) => n !== src && n !== dst)].map(
-          (n) => `redis-cli -p ${n.port} CLUSTER SETSLOT ${slot} NODE ${dstId} >/dev/null`,
-        ),
+        ...moving.finishCommands(),
       ].join(' && ');
       const bg = spawn('sh', ['-c', finish], { stdio: 'ignore' });
       const during = request(r, [`--id=${id}`, '--set={"n":2}']);
@@ -190,13 +184,8 @@ describe('Redis Cluster resharding, as the ACL user of the documented cluster ru
       expect(first.out.started, first.logs.join('\n')).toBe(true);
       const id = first.out.idAfter;
       const key = codec.keyName(PREFIX, id);
-      const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', key));
-      const src = await cluster.ownerOf(slot);
-      const dst = cluster.nodes.find((x) => x !== src)!;
-      const dstId = cluster.ids.get(dst.port)!;
-      await dst.admin.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', cluster.ids.get(src.port)!);
-      await src.admin.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dstId);
-      await src.admin.call('MIGRATE', '127.0.0.1', String(dst.port), key, '0', '5000');
+      const moving = await startSlotMigration(cluster, key, { moveKey: true });
+      const { dst } = moving;
       await dst.admin.call('ASKING');
       expect(await dst.admin.exists(key)).toBe(1);
 
@@ -215,12 +204,7 @@ describe('Redis Cluster resharding, as the ACL user of the documented cluster ru
       // The source has none of the session's keys: ASK to the importing node, where ASKING then the
       // script (session there, lock and tombstone not) gets TRYAGAIN until the slot finishes moving
       // 400 ms later (redis-cli, so it runs while PHP blocks this process).
-      const finish = [
-        `sleep 0.4`,
-        ...[dst, src, ...cluster.nodes.filter((n) => n !== src && n !== dst)].map(
-          (n) => `redis-cli -p ${n.port} CLUSTER SETSLOT ${slot} NODE ${dstId} >/dev/null`,
-        ),
-      ].join(' && ');
+      const finish = [`sleep 0.4`, ...moving.finishCommands()].join(' && ');
       const bg = spawn('sh', ['-c', finish], { stdio: 'ignore' });
       const during = request(r, [`--id=${id}`, '--set={"n":2}'], env);
       await new Promise((res) => bg.once('exit', res));

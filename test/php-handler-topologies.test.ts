@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec } from '@session-migrate/envelope';
 import type { RedisTargetOptions } from '@session-migrate/generate';
+import { handlerAclRule } from '@session-migrate/redis';
 import {
   addAclUser,
   makeTlsMaterial,
@@ -89,11 +90,7 @@ describe('TLS (mutual, private CA) and an ACL user', () => {
     const node = await startTlsRedis(tls, { mutual: true });
     try {
       // exactly the handler's rule of docs/redis.md (database 0, with the ini fragment's pool pattern)
-      await addAclUser(node, {
-        name: 'sessions',
-        password: 'pw-sessions',
-        rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire`,
-      });
+      await addAclUser(node, { name: 'sessions', password: 'pw-sessions', rule: handlerAclRule(PREFIX) });
       const base = { host: '127.0.0.1', port: node.port, username: 'sessions' };
       const good = render({ ...base, tls: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
       const env = { SESSION_MIGRATE_REDIS_PASSWORD: 'pw-sessions' };
@@ -242,12 +239,8 @@ describe('Redis Cluster over mutual TLS with an ACL user', () => {
   it('RedisCluster gets the seeds, [user, password] and the TLS context; a wrong password or CA fails visibly', async () => {
     const cluster = await startCluster({ tls: { material: tls, mutual: true } });
     try {
-      await addAclUser(cluster, {
-        name: 'sessions',
-        password: 'pw-cluster',
-        // the handler's rule plus +cluster|slots, which RedisCluster maps the keyspace with (docs/redis.md)
-        rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire +cluster|slots`,
-      });
+      // exactly the handler's cluster rule of docs/redis.md (with +cluster|slots +echo +asking)
+      await addAclUser(cluster, { name: 'sessions', password: 'pw-cluster', rule: handlerAclRule(PREFIX, 'cluster') });
       const base: RedisTargetOptions = {
         topology: 'cluster',
         host: '127.0.0.1',
@@ -289,13 +282,11 @@ describe('Redis Cluster over mutual TLS with an ACL user', () => {
         ids[0]!,
         /sessions are unavailable: Redis Cluster rediss:\/\/sessions@127\.0\.0\.1:\d+.*(certificate|SSL|TLS|keyspace)/i,
       );
-      // A rule without +cluster|slots: phpredis says only that it could not map the keyspace; the
-      // handler adds what to check.
-      await addAclUser(cluster, {
-        name: 'sessions',
-        password: 'pw-cluster',
-        rule: `resetkeys ~${PREFIX}* -@all +eval +evalsha +get +set +del +exists +expire`,
-      });
+      // The documented rule without +cluster|slots: phpredis says only that it could not map the
+      // keyspace; the handler adds what to check.
+      const noSlots = handlerAclRule(PREFIX, 'cluster').replace(' +cluster|slots', '');
+      expect(noSlots).not.toContain('cluster|slots');
+      await addAclUser(cluster, { name: 'sessions', password: 'pw-cluster', rule: noSlots });
       expectVisibleFailure(
         request(good, [`--id=${ids[0]}`], env),
         ids[0]!,

@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startSentinel, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, newKey, sid } from './support/migrate-cli.ts';
-import { phpNativeWrite, sessionRequest, type Rendered } from './php/harness.ts';
+import { planReadThrough, readThroughRequest } from './support/read-through.ts';
+import { phpNativeWrite } from './php/harness.ts';
 
 const PREFIX = 'smsess:';
 const LEGACY = 'PHPREDIS_SESSION:';
@@ -68,40 +69,22 @@ describe('read-through of phpredis keys behind Sentinel, across a failover', () 
 
     const filesDir = join(root, 'files');
     mkdirSync(filesDir, { mode: 0o700 });
-    const planFile = join(root, 'plan.json');
-    const art = join(root, 'art');
-    const plan = cli([
-      'plan',
-      '--source',
-      `files:${filesDir}`,
-      '--source',
-      `redis:redis://127.0.0.1:${replica.port}/0?prefix=${encodeURIComponent(LEGACY)}`,
-      '--target',
-      sentinel.url,
-      '--prefix',
-      PREFIX,
-      '--key-file',
+    const { planFile, art } = planReadThrough({
+      root,
+      name: 'plan',
+      filesDir,
+      source: `redis://127.0.0.1:${replica.port}/0`,
+      legacy: LEGACY,
+      target: sentinel.url,
+      prefix: PREFIX,
       keyFile,
-      '--out',
-      planFile,
-      '--artifacts-dir',
-      art,
-      '--gc-maxlifetime',
-      '1440',
-      '--read-through',
-    ]);
-    expect(plan.status, plan.stderr).toBe(0);
-    expect(plan.stdout).toContain(`then the old phpredis keys ${LEGACY}<ID> in the target's Redis`);
+    });
     const gen = cli(['generate', 'php', '--plan', planFile]);
     expect(gen.status, gen.stderr).toBe(0);
 
     const logs: string[] = [];
     const req = (args: string[]): Out => {
-      const r = sessionRequest<Out>({ iniFile: join(art, '99-session-migrate.ini') } as Rendered, args, {
-        dir: root,
-        env: { SESSION_MIGRATE_KEY_FILE: keyFile },
-      });
-      expect(r.stderr, r.logs.join('\n')).toBe('');
+      const r = readThroughRequest<Out>(art, args, { dir: root, keyFile });
       logs.push(...r.logs);
       return r.out;
     };

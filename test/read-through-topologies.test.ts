@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startCluster, startSentinel, type ClusterTopology, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, newKey, sid } from './support/migrate-cli.ts';
-import { phpNativeWrite, sessionRequest, type Rendered } from './php/harness.ts';
+import { planReadThrough, readThroughRequest, type ReadThroughPlan } from './support/read-through.ts';
+import { phpNativeWrite } from './php/harness.ts';
 
 const PREFIX = 'smsess:';
 const HANDLER_USER = 'rthandler';
@@ -45,13 +46,7 @@ interface Out {
 
 /** One request of the app through the generated bootstrap in `art`, as the handler's ACL user. */
 function request(art: string, args: string[]): { out: Out; logs: string[] } {
-  const r = { iniFile: join(art, '99-session-migrate.ini') } as Rendered;
-  const res = sessionRequest<Out>(r, args, {
-    dir: root,
-    env: { SESSION_MIGRATE_KEY_FILE: keyFile, SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD },
-  });
-  expect(res.stderr, res.logs.join('\n')).toBe('');
-  return { out: res.out, logs: res.logs };
+  return readThroughRequest<Out>(art, args, { dir: root, keyFile, password: HANDLER_PASSWORD });
 }
 
 /** Every ACL LOG entry of the nodes, as user:reason:object. */
@@ -67,36 +62,9 @@ async function refusals(nodes: RedisNode[]): Promise<string[]> {
   return refused;
 }
 
-/** plan --read-through with a files source and a Redis source; returns the ACL rule plan printed. */
-function plan(name: string, source: string, target: string, filesDir: string): { planFile: string; art: string; rule: string } {
-  const planFile = join(root, `${name}.json`);
-  const art = join(root, `${name}-art`);
-  const r = cli([
-    'plan',
-    '--source',
-    `files:${filesDir}`,
-    '--source',
-    `redis:${source}`,
-    '--target',
-    target,
-    '--prefix',
-    PREFIX,
-    '--key-file',
-    keyFile,
-    '--out',
-    planFile,
-    '--artifacts-dir',
-    art,
-    '--gc-maxlifetime',
-    '1440',
-    '--read-through',
-    '--handler-user',
-    HANDLER_USER,
-  ]);
-  expect(r.status, r.stderr).toBe(0);
-  const rule = /\(rule: ([^)]*)\)/.exec(r.stdout)?.[1] ?? '';
-  expect(rule).not.toBe('');
-  return { planFile, art, rule };
+/** plan --read-through as the handler's own ACL user; returns the ACL rule plan printed. */
+function plan(name: string, source: string, legacy: string, target: string, filesDir: string): ReadThroughPlan {
+  return planReadThrough({ root, name, filesDir, source, legacy, target, prefix: PREFIX, keyFile, handlerUser: HANDLER_USER });
 }
 
 /**
@@ -213,7 +181,8 @@ describe('read-through of phpredis keys on a Redis Cluster (3 masters)', () => {
     // The source names the cluster by its second node, the target by its first: one cluster.
     const planned = plan(
       'cluster',
-      `redis://127.0.0.1:${cluster.nodes[1]!.port}/0?prefix=${encodeURIComponent(legacy)}`,
+      `redis://127.0.0.1:${cluster.nodes[1]!.port}/0`,
+      legacy,
       `redis://127.0.0.1:${cluster.nodes[0]!.port}/0`,
       filesDir,
     );
@@ -242,7 +211,8 @@ describe('read-through of phpredis keys on a Redis Cluster (3 masters)', () => {
     mkdirSync(filesDir, { mode: 0o700 });
     const { planFile, art, rule } = plan(
       'cluster-nolock',
-      `redis://127.0.0.1:${cluster.nodes[2]!.port}/0?prefix=PHPREDIS_CLUSTER_SESSION%3A`,
+      `redis://127.0.0.1:${cluster.nodes[2]!.port}/0`,
+      'PHPREDIS_CLUSTER_SESSION:',
       `redis://127.0.0.1:${cluster.nodes[0]!.port}/0`,
       filesDir,
     );
@@ -278,28 +248,9 @@ describe('read-through of phpredis keys behind Sentinel', () => {
     const filesDir = join(root, 'sentinel-files');
     mkdirSync(filesDir, { mode: 0o700 });
     // The same master as a Sentinel URL with its database written out: the same data.
-    const other = cli([
-      'plan',
-      '--source',
-      `files:${filesDir}`,
-      '--source',
-      `redis:${target}/0?prefix=${encodeURIComponent(legacy)}`,
-      '--target',
-      target,
-      '--prefix',
-      PREFIX,
-      '--key-file',
-      keyFile,
-      '--out',
-      join(root, 'sentinel-url.json'),
-      '--artifacts-dir',
-      join(root, 'sentinel-url-art'),
-      '--read-through',
-    ]);
-    expect(other.status, other.stderr).toBe(0);
-    expect(other.stdout).toContain(`then the old phpredis keys ${legacy}<ID> in the target's Redis`);
+    planReadThrough({ root, name: 'sentinel-url', filesDir, source: `${target}/0`, legacy, target, prefix: PREFIX, keyFile });
 
-    const planned = plan('sentinel', `redis://127.0.0.1:${master.port}/0?prefix=${encodeURIComponent(legacy)}`, target, filesDir);
+    const planned = plan('sentinel', `redis://127.0.0.1:${master.port}/0`, legacy, target, filesDir);
     expect(planned.rule).toContain(`~${legacy}*`);
     for (const n of sentinel.nodes) {
       await n.admin.call('ACL', 'SETUSER', HANDLER_USER, 'reset', 'on', `>${HANDLER_PASSWORD}`, ...planned.rule.split(' '));

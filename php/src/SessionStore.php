@@ -10,12 +10,11 @@ declare(strict_types=1);
 namespace SessionMigrate;
 
 /**
- * Every Redis command of the handler, each one Lua script in the session's hash slot (the session,
- * its lock and its tombstone share one hash tag, docs/envelope.md), so each handler step costs one
+ * Every Redis command of the handler. Each step on a session is one Lua script in the session's hash
+ * slot (the session, its lock and its tombstone share one hash tag, docs/envelope.md), so it costs one
  * round trip and works unchanged on Redis Cluster (a script is routed by its first key):
  *
  *   read          GET the session (and whether its tombstone exists)
- *   get           GET one key, nothing else (read-through's old phpredis keys, LegacyRedisSessions)
  *   lockAndRead   SET lock NX PX, then GET the session, atomically; a lock already holding our token
  *                 counts as taken (a retry after a lost reply)
  *   write         SET session EX, only while the lock holds our token, then DEL the lock; asked to,
@@ -25,14 +24,18 @@ namespace SessionMigrate;
  *                 LOCK_RELEASE_LUA_STR in redis_session.c)
  *   destroy       SET tombstone EX, DEL session, DEL the lock if ours
  *
+ * and one plain command, no script:
+ *
+ *   get           GET one key, nothing else (read-through's old phpredis keys, LegacyRedisSessions)
+ *
  * Scripts run with EVALSHA, and with EVAL once when the server answers NOSCRIPT (which loads them).
  * When the connection needs SELECT (ConnectionFactory::needsSelect()), the SELECT travels in one
- * pipeline with the first script of the request.
+ * pipeline with the first command of the request.
  *
  * Errors are never a miss: a connection error or an error reply throws StorageException. A
  * connection error, READONLY or LOADING reply (a fail-over, a restarted server, a stale persistent
  * connection) closes the connection, lets the factory forget the server (Sentinel asks for the new
- * master) and retries the script once on a new connection.
+ * master) and retries the command once on a new connection.
  */
 final class SessionStore
 {
@@ -43,12 +46,6 @@ if not value and ARGV[1] == '1' then
   destroyed = redis.call('EXISTS', KEYS[2])
 end
 return {value, destroyed}
-LUA;
-
-    // A one-element table: a missing key (Lua false) must not make the whole reply a nil bulk, which
-    // \Redis::evalSha() hands back as false, like a failed call (evalOnce() would take it for an error).
-    private const GET = <<<'LUA'
-return {redis.call('GET', KEYS[1])}
 LUA;
 
     private const LOCK_AND_READ = <<<'LUA'
@@ -129,7 +126,6 @@ LUA;
      */
     public const SCRIPT_SHAS = [
         'READ' => '6ec5371eca1d46a829c96a5be3fbee7c566014db',
-        'GET' => '2ca09548f5032afef767c386656397a4db231a85',
         'LOCK+GET' => 'ff6e6efbb44604fbcc3c0b3690ada89258870789',
         'SET' => 'f72de7896be4a1c5a1fca860c5cf5ecc32ac9ecf',
         'EXPIRE' => '451754e7f63a051bb5f0d71b0acd263aea63588a',
@@ -138,7 +134,7 @@ LUA;
     ];
 
     /**
-     * TRYAGAIN (a Redis Cluster slot is being moved and this script's keys are not all on one node:
+     * TRYAGAIN (a Redis Cluster slot is being moved and a script's keys are not all on one node:
      * the session on one, its lock or tombstone on neither; Redis cluster.c getNodeByQuery()) means the
      * script did not run: it is sent again after TRY_AGAIN_WAIT_MICROS, at most TRY_AGAIN_ATTEMPTS
      * times (ioredis's retryDelayOnTryAgain, 100 ms, and maxRedirections, 16: lib/cluster/ClusterOptions.ts).
@@ -220,9 +216,11 @@ LUA;
 
     /**
      * GET one key and nothing else: no lock, no tombstone (read-through reads the old phpredis
-     * session keys with it, LegacyRedisSessions). One script like every other step, so it has the
-     * same fail-over retry, SELECT and TRYAGAIN handling, and on a Redis Cluster it is routed by
-     * this key's own slot.
+     * session keys with it, LegacyRedisSessions). A plain GET, as phpredis's own handler reads a
+     * session (redis_session.c, PS_READ_FUNC), through the same retry as the scripts (fail-over,
+     * SELECT, TRYAGAIN; errors with their hint); on a Redis Cluster \RedisCluster routes it by this
+     * key's own slot and follows MOVED and ASK itself. Being no script, it needs only read access to
+     * the key (`%R~` works; Redis checks a script's declared keys as read-write).
      *
      * @return string|false the value; false when there is no such key
      *
@@ -230,12 +228,21 @@ LUA;
      */
     public function get(string $key)
     {
-        $reply = $this->script('GET', self::GET, [$key], [], $key);
-        if (!is_array($reply) || count($reply) !== 1) {
-            throw $this->shapeError('GET', $key);
-        }
-        // A missing key is false from \Redis and null from \RedisCluster, as in read().
-        $value = $reply[0] ?? false;
+        $value = $this->attempt('GET', $key, function () use ($key) {
+            // \Redis and \RedisCluster both answer false for a missing key and for an error reply;
+            // only the error sets the last error (send() clears it first).
+            $value = $this->send(static function ($client) use ($key) {
+                return $client->get($key);
+            });
+            if ($value === false) {
+                $error = ltrim($this->lastError(), ': ');
+                if ($error !== '') {
+                    throw new StorageException($error);
+                }
+            }
+
+            return $value;
+        });
         if (!is_string($value) && $value !== false) {
             throw $this->shapeError('GET', $key);
         }
@@ -403,8 +410,7 @@ LUA;
     }
 
     /**
-     * Runs a script: EVALSHA, EVAL on NOSCRIPT, one retry on a new connection after a connection
-     * error or a READONLY/LOADING reply.
+     * Runs a script: EVALSHA, EVAL on NOSCRIPT, with attempt()'s retries.
      *
      * @param string   $name   names the step in error messages
      * @param string[] $keys
@@ -418,10 +424,31 @@ LUA;
     private function script(string $name, string $script, array $keys, array $args, string $key)
     {
         $sha = self::SCRIPT_SHAS[$name] ?? self::sha($script);
+
+        return $this->attempt($name, $key, function () use ($script, $sha, $keys, $args) {
+            return $this->evalOnce($script, $sha, $keys, $args);
+        });
+    }
+
+    /**
+     * Runs one step with the store's failure handling: TRYAGAIN is sent again (TRY_AGAIN_ATTEMPTS);
+     * a connection error or a READONLY/LOADING/MASTERDOWN reply gets one retry on a new connection
+     * (retryable()); anything else throws, with a hint for a wrong configuration (hint()).
+     *
+     * @param string            $name names the step in error messages
+     * @param string            $key  the key named in error messages
+     * @param callable(): mixed $once one attempt; throws StorageException for an error reply
+     *
+     * @return mixed what $once returned
+     *
+     * @throws StorageException
+     */
+    private function attempt(string $name, string $key, callable $once)
+    {
         $tryAgain = 0;
         for ($attempt = 1;;) {
             try {
-                return $this->evalOnce($script, $sha, $keys, $args);
+                return $once();
             } catch (\RedisException | \RedisClusterException | StorageException $e) {
                 $message = ConnectionFactory::redact($e->getMessage());
                 if ($e instanceof StorageException && strncmp($message, 'TRYAGAIN', 8) === 0) {
@@ -464,30 +491,16 @@ LUA;
      */
     private function evalOnce(string $script, string $sha, array $keys, array $args)
     {
-        $this->connect();
-        $client = $this->client;
         $params = array_merge($keys, $args);
-        if ($this->selectPending && $client instanceof \Redis) {
-            $this->roundTrips++;
-            $client->multi(\Redis::PIPELINE);
-            $client->select($this->factory->database());
-            $client->evalSha($sha, $params, count($keys));
-            $replies = $client->exec();
-            if (!is_array($replies) || ($replies[0] ?? null) !== true) {
-                throw new StorageException('SELECT ' . $this->factory->database() . ' failed' . $this->lastError());
-            }
-            $this->selectPending = false;
-            $reply = $replies[1] ?? false;
-        } else {
-            $this->roundTrips++;
-            $client->clearLastError();
-            $reply = $client->evalSha($sha, $params, count($keys));
-        }
+        $reply = $this->send(static function ($client) use ($sha, $params, $keys) {
+            return $client->evalSha($sha, $params, count($keys));
+        });
         if ($reply === false) {
             $error = $this->lastError();
             if (strpos($error, 'NOSCRIPT') === false) {
                 throw new StorageException(ltrim($error, ': ') !== '' ? ltrim($error, ': ') : 'no reply');
             }
+            $client = $this->client;
             $this->roundTrips++;
             $client->clearLastError();
             $reply = $client->eval($script, $params, count($keys));
@@ -498,6 +511,38 @@ LUA;
         }
 
         return $reply;
+    }
+
+    /**
+     * Sends one command on the connection (opened if needed) in one round trip, in one pipeline with
+     * the SELECT a new connection still needs (ConnectionFactory::needsSelect()). The last error is
+     * cleared first, so after a false reply it tells an error reply from a miss.
+     *
+     * @param callable(\Redis|\RedisCluster): mixed $command sends the command on the client given
+     *
+     * @return mixed the command's reply (false: an error reply, or whatever false means for it)
+     *
+     * @throws \RedisException|\RedisClusterException|StorageException StorageException when SELECT fails
+     */
+    private function send(callable $command)
+    {
+        $this->connect();
+        $client = $this->client;
+        $this->roundTrips++;
+        $client->clearLastError();
+        if (!$this->selectPending || !$client instanceof \Redis) {
+            return $command($client);
+        }
+        $client->multi(\Redis::PIPELINE);
+        $client->select($this->factory->database());
+        $command($client);
+        $replies = $client->exec();
+        if (!is_array($replies) || ($replies[0] ?? null) !== true) {
+            throw new StorageException('SELECT ' . $this->factory->database() . ' failed' . $this->lastError());
+        }
+        $this->selectPending = false;
+
+        return $replies[1] ?? false;
     }
 
     /**

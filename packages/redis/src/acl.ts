@@ -121,7 +121,8 @@ export const SENTINEL_ACL =
 
 /**
  * Commands the generated PHP handler sends (php/src/SessionStore.php): its scripts through EVALSHA,
- * and EVAL when the server answers NOSCRIPT; inside them GET, SET, DEL, EXISTS, EXPIRE. On a cluster
+ * and EVAL when the server answers NOSCRIPT; inside them GET, SET, DEL, EXISTS, EXPIRE; and a plain
+ * GET of an old phpredis key in read-through mode (SessionStore::get()). On a cluster
  * phpredis's RedisCluster maps the keyspace with CLUSTER SLOTS (test/php-handler-topologies.test.ts).
  */
 export const HANDLER_ACL_COMMANDS = ['eval', 'evalsha', 'get', 'set', 'del', 'exists', 'expire'];
@@ -142,13 +143,14 @@ const HANDLER_CLUSTER = ['cluster|slots', 'echo', 'asking'];
  * `+select` for a database other than 0 and HANDLER_CLUSTER on a cluster. A handler whose ini
  * fragment's `redis.pconnect.pool_pattern` was removed also needs `+echo +select` (docs/handler.md),
  * which this rule does not add. A read-through handler that also reads old phpredis keys in the same
- * Redis gets their prefixes too (`~PHPREDIS_SESSION:*`; it only reads them, through EVALSHA).
+ * Redis gets their prefixes too (`~PHPREDIS_SESSION:*`; it only reads them, with a plain GET).
  */
 export function handlerAclRule(prefix: string, topology: Topology = 'standalone', db = 0, legacyPrefixes: readonly string[] = []): string {
   const cmds = [...HANDLER_ACL_COMMANDS, ...(db !== 0 ? ['select'] : []), ...(topology === 'cluster' ? HANDLER_CLUSTER : [])];
   const glob = (p: string): string => p.replace(/[*?[\]\\]/g, (c) => '\\' + c) + '*';
-  // The handler only GETs these keys, but in a Lua script, whose declared keys Redis checks as
-  // read-write (EVAL's key specs), so `%R~` would refuse it (NOPERM): plain `~` patterns.
+  // The handler only GETs these keys, with a plain GET (no script), so on redis 7 `%R~` (read-only)
+  // works as well (php/tests/SessionStoreTest.php); plain `~` keeps the rule valid on redis 6, which
+  // has no `%R~` (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/).
   const legacy = legacyPrefixes.map((p) => ` ~${glob(p)}`).join('');
   return `resetkeys ~${glob(prefix)}${legacy} -@all ${cmds.map((c) => `+${c}`).join(' ')}`;
 }

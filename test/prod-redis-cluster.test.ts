@@ -21,6 +21,7 @@ import {
   startFailedClusterNode,
   type ClusterTopology,
 } from './support/redis-topologies.ts';
+import { startSlotMigration } from './support/slot-migration.ts';
 import {
   cli,
   cliChild,
@@ -307,14 +308,7 @@ describe('Redis Cluster', () => {
     expect(cli(['apply', '--plan', planFile]).status).toBe(0);
     // Leave the slot of the first session mid-migration, its key already on the importing node: a
     // read on the source answers ASK (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#ask-redirection).
-    const key = codec.keyName(PREFIX, ids[0]!);
-    const slot = Number(await cluster.nodes[0]!.admin.call('CLUSTER', 'KEYSLOT', key));
-    const src = await cluster.ownerOf(slot);
-    const dst = cluster.nodes.find((x) => x !== src)!;
-    const dstId = cluster.ids.get(dst.port)!;
-    await dst.admin.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', cluster.ids.get(src.port)!);
-    await src.admin.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dstId);
-    await src.admin.call('MIGRATE', '127.0.0.1', String(dst.port), key, '0', '5000');
+    const moving = await startSlotMigration(cluster, codec.keyName(PREFIX, ids[0]!), { moveKey: true });
     try {
       await addAclUser(cluster, { name: 'app', password: 'app-secret-1', rule: aclRuleFor('purge', PREFIX, 'cluster') });
       const pu = cli(['purge', '--plan', planFile, '--target', cluster.url.replace('redis://', 'redis://app@'), '--json'], {
@@ -323,8 +317,7 @@ describe('Redis Cluster', () => {
       expect(pu.status, pu.stderr + pu.stdout).toBe(0);
       expect(readdirSync(dir)).toEqual([]);
     } finally {
-      for (const n of [dst, src, ...cluster.nodes.filter((x) => x !== src && x !== dst)])
-        await n.admin.call('CLUSTER', 'SETSLOT', String(slot), 'NODE', dstId);
+      await moving.finish();
     }
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
   });

@@ -25,7 +25,8 @@ import { Redis } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { cli, newKey, sid, usageLine } from './support/migrate-cli.ts';
-import { phpNativeWrite, sessionRequest, type Rendered } from './php/harness.ts';
+import { planReadThrough, readThroughRequest } from './support/read-through.ts';
+import { phpNativeWrite } from './php/harness.ts';
 
 const PREFIX = 'smsess:';
 const LEGACY = 'PHPREDIS_SESSION:';
@@ -53,10 +54,7 @@ const handlerLogs: string[] = [];
  * as its own ACL user (HANDLER_USER, `asHandlerUser`); the igbinary and replica plans' as default.
  */
 function request(art: string, args: string[], ini: string[] = [], asHandlerUser = !art.endsWith('igb-art')): Out {
-  const r = { iniFile: join(art, '99-session-migrate.ini') } as Rendered;
-  const password: Record<string, string> = asHandlerUser ? { SESSION_MIGRATE_REDIS_PASSWORD: HANDLER_PASSWORD } : {};
-  const res = sessionRequest<Out>(r, args, { ini, dir: root, env: { SESSION_MIGRATE_KEY_FILE: keyFile, ...password } });
-  expect(res.stderr, res.logs.join('\n')).toBe('');
+  const res = readThroughRequest<Out>(art, args, { dir: root, keyFile, ini, ...(asHandlerUser ? { password: HANDLER_PASSWORD } : {}) });
   handlerLogs.push(...res.logs);
   return res.out;
 }
@@ -93,37 +91,18 @@ describe('read-through over a files source and phpredis keys in the same Redis',
     }).stdout;
     expect(legacyBefore).toContain('carol');
 
-    const planFile = join(root, 'plan.json');
-    const art = join(root, 'art');
-    const plan = cli(
-      [
-        'plan',
-        '--source',
-        `files:${filesDir}`,
-        '--source',
-        `redis:redis://127.0.0.1:${redis.port}/0?prefix=${encodeURIComponent(LEGACY)}`,
-        '--target',
-        redis.url,
-        '--prefix',
-        PREFIX,
-        '--key-file',
-        keyFile,
-        '--out',
-        planFile,
-        '--artifacts-dir',
-        art,
-        '--gc-maxlifetime',
-        '1440',
-        '--read-through',
-        '--handler-user',
-        HANDLER_USER,
-      ],
-      {},
-    );
-    expect(plan.status, plan.stderr).toBe(0);
-    expect(plan.stdout).toContain(`then the old phpredis keys ${LEGACY}<ID> in the target's Redis`);
+    const { planFile, art, rule } = planReadThrough({
+      root,
+      name: 'plan',
+      filesDir,
+      source: `redis://127.0.0.1:${redis.port}/0`,
+      legacy: LEGACY,
+      target: redis.url,
+      prefix: PREFIX,
+      keyFile,
+      handlerUser: HANDLER_USER,
+    });
     // The handler runs as its own ACL user with exactly the rule plan prints, which reaches the old keys.
-    const rule = /\(rule: ([^)]*)\)/.exec(plan.stdout)?.[1] ?? '';
     expect(rule).toContain(`~${PREFIX}* ~${LEGACY}* -@all`);
     await client.call('ACL', 'SETUSER', HANDLER_USER, 'on', `>${HANDLER_PASSWORD}`, ...rule.split(' '));
     const gen = cli(['generate', 'php', '--plan', planFile]);
@@ -187,29 +166,17 @@ describe('read-through over a files source and phpredis keys in the same Redis',
     expect(stored?.subarray(0, 4)).toEqual(Buffer.from([0, 0, 0, 2])); // igbinary's header: not the php serializer
     const dir = join(root, 'igb-files');
     mkdirSync(dir, { mode: 0o700 });
-    const planFile = join(root, 'igb.json');
-    const art = join(root, 'igb-art');
-    const plan = cli([
-      'plan',
-      '--source',
-      `files:${dir}`,
-      '--source',
-      `redis:redis://127.0.0.1:${redis.port}/0?prefix=IGB_SESSION%3A`,
-      '--target',
-      redis.url,
-      '--prefix',
-      'igbenc:',
-      '--key-file',
+    const { planFile, art } = planReadThrough({
+      root,
+      name: 'igb',
+      filesDir: dir,
+      source: `redis://127.0.0.1:${redis.port}/0`,
+      legacy: 'IGB_SESSION:',
+      target: redis.url,
+      prefix: 'igbenc:',
       keyFile,
-      '--out',
-      planFile,
-      '--artifacts-dir',
-      art,
-      '--serialize-handler',
-      'igbinary',
-      '--read-through',
-    ]);
-    expect(plan.status, plan.stderr).toBe(0);
+      extra: ['--serialize-handler', 'igbinary'],
+    });
     expect(cli(['generate', 'php', '--plan', planFile]).status).toBe(0);
     const ini = ['session.serialize_handler=igbinary'];
     const r = request(art, [`--id=${id}`, `--set=${JSON.stringify({ seen: true })}`], ini);

@@ -256,6 +256,8 @@ export {
   describeHandlerUser,
   describeGcMaxlifetimeFrom,
   type GcMaxlifetimeFrom,
+  describePhpIniRules,
+  type PhpIniRules,
   handlerUserFor,
   type HandlerUser,
   readGenerateChoices,

@@ -142,7 +142,10 @@ export type PlanSource = SourceDescription & { summary: SourceSummary };
  * --php-ini was read and its value compared), DEFAULT_GC_MAXLIFETIME (`default`: neither option), or
  * the effective session.gc_maxlifetime of the PHP configuration given (`php-ini`: phpIni is the
  * --php-ini file, pool the FPM pool applied if any, file/line/origin the line that set the value as
- * readSessionIni reports it, file and line null for PHP's compiled default).
+ * readSessionIni reports it, file and line null for PHP's compiled default; envVars the `${NAME}`
+ * environment variables the value was expanded from in plan's environment, which PHP takes from its
+ * own, and envVarsVia the earlier ini keys they came through; both absent when none, and in plans
+ * made before they were recorded).
  */
 export type GcMaxlifetimeFrom =
   | { kind: 'option' }
@@ -154,7 +157,43 @@ export type GcMaxlifetimeFrom =
       file: string | null;
       line: number | null;
       origin: EffectiveSetting['origin'];
+      envVars?: string[];
+      envVarsVia?: Array<{ key: string; file: string; line: number }>;
     };
+
+/**
+ * The PHP version whose ini rules plan read --php-ini (and --fpm-pool) by (readSessionIni
+ * phpVersion: from 8.3 on, `${NAME:-fallback}`), as major.minor, and how plan knew it: `option`
+ * (--php-version), `php-binary` (the `php` on plan's PATH), `assumed` (neither: 8.2).
+ */
+export interface PhpIniRules {
+  phpVersion: string;
+  from: 'option' | 'php-binary' | 'assumed';
+}
+
+/** PhpIniRules in words, for plan's output. */
+export function describePhpIniRules(r: PhpIniRules): string {
+  const how =
+    r.from === 'option'
+      ? '--php-version'
+      : r.from === 'php-binary'
+        ? 'the version of php on the PATH'
+        : 'assumed: no --php-version and no php on the PATH; give --php-version if PHP runs another version';
+  return `read by PHP ${r.phpVersion}'s ini rules (${how})`;
+}
+
+/**
+ * `${A}, ${B}` for a list of environment variable names, and the earlier ini keys they came
+ * through (`through ${key} (FILE:LINE)`), as plan's warnings and the TTL line name them.
+ */
+export function describeEnvVars(
+  envVars: readonly string[],
+  via: ReadonlyArray<{ key: string; file: string; line: number }> | undefined,
+): string {
+  const names = envVars.map((n) => `\${${printable(n)}}`).join(', ');
+  if (via === undefined || via.length === 0) return names;
+  return `${names} through ${via.map((v) => `\${${printable(v.key)}} (${printable(v.file)}:${v.line})`).join(', ')}`;
+}
 
 /**
  * Where an effective PHP setting was set, in words: `FILE:LINE`, with `(pool php_value)` or
@@ -173,7 +212,7 @@ export function describeGcMaxlifetimeFrom(from: GcMaxlifetimeFrom | undefined): 
     case 'default':
       return 'the default (no --gc-maxlifetime or --php-ini)';
     case 'php-ini':
-      return `session.gc_maxlifetime from ${describeIniSetting(from)}; --php-ini ${printable(from.phpIni)}${from.pool !== undefined ? `, pool ${printable(from.pool)}` : ''}`;
+      return `session.gc_maxlifetime from ${describeIniSetting(from)}; --php-ini ${printable(from.phpIni)}${from.pool !== undefined ? `, pool ${printable(from.pool)}` : ''}${from.envVars !== undefined && from.envVars.length > 0 ? `; expanded from ${describeEnvVars(from.envVars, from.envVarsVia)} of plan's environment (PHP takes them from its own: check the value PHP runs with)` : ''}`;
     default:
       return 'not recorded (plan made by an older version)';
   }
@@ -191,7 +230,30 @@ function validGcMaxlifetimeFrom(f: unknown): boolean {
     (o.pool === undefined || typeof o.pool === 'string') &&
     (o.file === null || typeof o.file === 'string') &&
     (o.line === null || Number.isInteger(o.line)) &&
-    typeof o.origin === 'string'
+    typeof o.origin === 'string' &&
+    (o.envVars === undefined || (Array.isArray(o.envVars) && o.envVars.every((n) => typeof n === 'string'))) &&
+    (o.envVarsVia === undefined ||
+      (Array.isArray(o.envVarsVia) &&
+        o.envVarsVia.every(
+          (v: unknown) =>
+            typeof v === 'object' &&
+            v !== null &&
+            typeof (v as Record<string, unknown>).key === 'string' &&
+            typeof (v as Record<string, unknown>).file === 'string' &&
+            Number.isInteger((v as Record<string, unknown>).line),
+        )))
+  );
+}
+
+/** Whether a recorded PhpIniRules is well formed (absent is: plans without --php-ini, or made before it). */
+function validPhpIniRules(r: unknown): boolean {
+  if (r === undefined) return true;
+  if (typeof r !== 'object' || r === null) return false;
+  const o = r as Record<string, unknown>;
+  return (
+    typeof o.phpVersion === 'string' &&
+    /^\d+\.\d+$/.test(o.phpVersion) &&
+    (o.from === 'option' || o.from === 'php-binary' || o.from === 'assumed')
   );
 }
 
@@ -214,9 +276,10 @@ export interface Plan {
   key: PlanKey;
   /**
    * gcMaxlifetime: seconds, the TTL migrated sessions get; gcMaxlifetimeFrom: where that value came
-   * from (absent in plans made before it was recorded).
+   * from (absent in plans made before it was recorded); iniRules: the PHP version whose ini rules
+   * --php-ini was read by (absent without --php-ini, and in plans made before it was recorded).
    */
-  php: { gcMaxlifetime: number; serializeHandler: SerializeHandler; gcMaxlifetimeFrom?: GcMaxlifetimeFrom };
+  php: { gcMaxlifetime: number; serializeHandler: SerializeHandler; gcMaxlifetimeFrom?: GcMaxlifetimeFrom; iniRules?: PhpIniRules };
   limits: { maxSessionBytes: number };
   /**
    * Summary at plan time, over every source (superseded copies of a session in several sources not
@@ -668,6 +731,7 @@ function planFieldsOk(p: Partial<Plan>): boolean {
     /^[\x21-\x7e]{1,128}$/.test(p.target.prefix) &&
     SERIALIZE_HANDLERS.includes(p.php?.serializeHandler as SerializeHandler) &&
     validGcMaxlifetimeFrom(p.php?.gcMaxlifetimeFrom) &&
+    validPhpIniRules(p.php?.iniRules) &&
     typeof p.artifacts?.outDir === 'string' &&
     typeof p.artifacts.installDir === 'string' &&
     Number.isInteger(p.limits?.maxSessionBytes) &&

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserFacingError } from '@session-migrate/common';
-import { gcMaxlifetimeFromIni, iniConsistency } from '../src/index.ts';
+import { describeGcMaxlifetimeFrom, gcMaxlifetimeFromIni, iniConsistency, phpIniRulesFor } from '../src/index.ts';
 
 let dir: string;
 const ini = (name: string, text: string): string => {
@@ -37,13 +37,13 @@ describe('gcMaxlifetimeFromIni', () => {
   it("no --gc-maxlifetime: PHP's value, with where it was set; PHP's default when no file sets it", () => {
     const file = ini('a.ini', '; comment\nsession.gc_maxlifetime = 7200\n');
     const said: string[] = [];
-    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) });
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, onWarning: (w) => said.push(w) });
     expect(r.gcMaxlifetime).toBe(7200);
     expect(r.from).toEqual({ kind: 'php-ini', phpIni: file, file, line: 2, origin: 'php.ini' });
     expect(said).toEqual([`note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:2; --php-ini ${file}`]);
     const none = ini('none.ini', 'display_errors = Off\n');
     said.length = 0;
-    const d = gcMaxlifetimeFromIni({ phpIni: { file: none, scanDir: '' }, onWarning: (w) => said.push(w) });
+    const d = gcMaxlifetimeFromIni({ phpIni: { file: none, scanDir: '', phpVersion: '8.2' }, onWarning: (w) => said.push(w) });
     expect(d.gcMaxlifetime).toBe(1440);
     expect(d.from).toEqual({ kind: 'php-ini', phpIni: none, file: null, line: null, origin: 'default' });
     expect(said[0]).toContain("PHP's default, set in no file read");
@@ -51,7 +51,7 @@ describe('gcMaxlifetimeFromIni', () => {
 
   it('a shorter --gc-maxlifetime is refused naming both values and the file, unless allowShorterTtl', () => {
     const file = ini('b.ini', 'session.gc_maxlifetime = 7200\n');
-    const phpIni = { file, scanDir: '' };
+    const phpIni = { file, scanDir: '', phpVersion: '8.2' };
     expect(() => gcMaxlifetimeFromIni({ phpIni, gcMaxlifetime: 7199 })).toThrow(
       new UserFacingError(
         `--gc-maxlifetime 7199 is shorter than session.gc_maxlifetime 7200 that PHP runs with (${file}:1; --php-ini ${file}): migrated sessions would expire in Redis up to 1 s before PHP would have removed them, logging their users out early; leave out --gc-maxlifetime to take 7200, or give --allow-shorter-ttl`,
@@ -68,11 +68,12 @@ describe('gcMaxlifetimeFromIni', () => {
   it('an equal value is taken silently, a longer one with a note', () => {
     const file = ini('c.ini', 'session.gc_maxlifetime = 7200\n');
     const said: string[] = [];
-    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 7200, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(
-      7200,
-    );
+    expect(
+      gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, gcMaxlifetime: 7200, onWarning: (w) => said.push(w) })
+        .gcMaxlifetime,
+    ).toBe(7200);
     expect(said).toEqual([]);
-    gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 9000, onWarning: (w) => said.push(w) });
+    gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, gcMaxlifetime: 9000, onWarning: (w) => said.push(w) });
     expect(said).toEqual([
       `note: --gc-maxlifetime 9000 is longer than session.gc_maxlifetime 7200 (${file}:1; --php-ini ${file}): migrated sessions stay in Redis up to 1800 s longer than PHP would have kept them; nobody is logged out early`,
     ]);
@@ -87,12 +88,12 @@ describe('gcMaxlifetimeFromIni', () => {
       ['4294967296', '4294967296'],
     ] as const) {
       const file = ini('d.ini', `session.gc_maxlifetime = ${v}\n`);
-      expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' } })).toThrow(
+      expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' } })).toThrow(
         `session.gc_maxlifetime "${shown}" (${file}:1; --php-ini ${file}) is not a whole number of seconds from 1 to 2147483647`,
       );
     }
     const file = ini('e.ini', 'session.gc_maxlifetime = 7200\n');
-    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 0 })).toThrow(
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, gcMaxlifetime: 0 })).toThrow(
       '--gc-maxlifetime must be a whole number',
     );
   });
@@ -100,23 +101,25 @@ describe('gcMaxlifetimeFromIni', () => {
   it('a pool file without a pool, or with several and none named, is one line', () => {
     const file = ini('f.ini', 'session.gc_maxlifetime = 7200\n');
     const empty = ini('empty.conf', '[global]\npid = /run/x.pid\n');
-    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: empty } })).toThrow(
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2', fpmConf: empty } })).toThrow(
       `--fpm-pool ${empty}: defines no pool ([name] section)`,
     );
     const two = ini('two.conf', '[a]\nphp_admin_value[session.gc_maxlifetime] = 10\n[b]\nphp_value[session.gc_maxlifetime] = 99999\n');
-    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two } })).toThrow(
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2', fpmConf: two } })).toThrow(
       `--fpm-pool ${two}: defines 2 pools (a, b): name one with --fpm-pool-name`,
     );
     // php_value applies over the php.ini too (the pool's value, whichever way it goes)
-    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' } })).toMatchObject({
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2', fpmConf: two, fpmPool: 'b' } })).toMatchObject({
       gcMaxlifetime: 99999,
       from: { kind: 'php-ini', phpIni: file, pool: 'b', file: two, line: 4, origin: 'pool php_value' },
     });
     // a --gc-maxlifetime taken (equal or longer) is the option's, even with --php-ini read
-    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'b' }, gcMaxlifetime: 99999 }).from).toEqual({
+    expect(
+      gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2', fpmConf: two, fpmPool: 'b' }, gcMaxlifetime: 99999 }).from,
+    ).toEqual({
       kind: 'option',
     });
-    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: two, fpmPool: 'a' } }).gcMaxlifetime).toBe(10);
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2', fpmConf: two, fpmPool: 'a' } }).gcMaxlifetime).toBe(10);
   });
 });
 
@@ -127,7 +130,9 @@ describe('per-directory values', () => {
       'session.gc_maxlifetime = 7200\n[PATH=/var/www/admin]\nsession.gc_maxlifetime = 86400\n[HOST=shop.example]\nsession.name = S\n',
     );
     const said: string[] = [];
-    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(7200);
+    expect(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, onWarning: (w) => said.push(w) }).gcMaxlifetime).toBe(
+      7200,
+    );
     expect(said).toEqual([
       `warning: [PATH=/var/www/admin] in ${file}:3 sets session.gc_maxlifetime 86400 for the scripts it covers; plan gives every session one TTL: check it is not longer than the TTL taken`,
       `note: TTL of migrated sessions 7200 s: session.gc_maxlifetime from ${file}:1; --php-ini ${file}`,
@@ -144,7 +149,7 @@ describe('iniConsistency', () => {
     const said: string[] = [];
     const read = (path: string) =>
       gcMaxlifetimeFromIni({
-        phpIni: { file: ini('sp.ini', `session.save_handler = files\nsession.save_path = "${path}"\n`), scanDir: '' },
+        phpIni: { file: ini('sp.ini', `session.save_handler = files\nsession.save_path = "${path}"\n`), scanDir: '', phpVersion: '8.2' },
         gcMaxlifetime: 1440,
       }).ini!;
     const { dev, ino } = statSync(real);
@@ -165,7 +170,12 @@ describe('iniConsistency', () => {
     const source = { kind: 'files' as const, dir: real, savePath: real, depth: 0, dev, ino };
     const file = ini('redis.ini', 'session.save_handler = redis\nsession.save_path = "tcp://127.0.0.1:6379"\n');
     const said: string[] = [];
-    iniConsistency(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 1440 }).ini!, 'php', [source], (w) => said.push(w));
+    iniConsistency(
+      gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, gcMaxlifetime: 1440 }).ini!,
+      'php',
+      [source],
+      (w) => said.push(w),
+    );
     expect(said).toEqual([
       `warning: session.save_handler is redis in the PHP configuration (${file}:1), not files, but the plan reads session files: is --php-ini the configuration of the PHP that writes these sessions?`,
     ]);
@@ -176,7 +186,10 @@ describe('${VAR} in the PHP configuration: read from plan environment, PHP reads
   it('session.gc_maxlifetime from ${VAR}: one warning naming the variable, the file:line and the number; a key set earlier is no variable', () => {
     const file = ini('env.ini', 'x.base = 60\nsession.gc_maxlifetime = ${SM_GC}\nsession.serialize_handler = php\n');
     const said: string[] = [];
-    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, onWarning: (w) => said.push(w) }, { SM_GC: '7200', SM_OTHER: 'x' });
+    const r = gcMaxlifetimeFromIni(
+      { phpIni: { file, scanDir: '', phpVersion: '8.2' }, onWarning: (w) => said.push(w) },
+      { SM_GC: '7200', SM_OTHER: 'x' },
+    );
     expect(r.gcMaxlifetime).toBe(7200);
     expect(r.ini!.values['session.gc_maxlifetime'].envVars).toEqual(['SM_GC']);
     expect(r.ini!.values['session.serialize_handler'].envVars).toBeUndefined();
@@ -187,7 +200,10 @@ describe('${VAR} in the PHP configuration: read from plan environment, PHP reads
     // ${x.base} is the configuration's own key (zend_ini_get_var looks there first): not the environment
     const own = ini('own.ini', 'x.base = 60\nsession.gc_maxlifetime = ${x.base}0\n');
     said.length = 0;
-    const o = gcMaxlifetimeFromIni({ phpIni: { file: own, scanDir: '' }, onWarning: (w) => said.push(w) }, { 'x.base': '9' });
+    const o = gcMaxlifetimeFromIni(
+      { phpIni: { file: own, scanDir: '', phpVersion: '8.2' }, onWarning: (w) => said.push(w) },
+      { 'x.base': '9' },
+    );
     expect(o.gcMaxlifetime).toBe(600);
     expect(o.ini!.values['session.gc_maxlifetime'].envVars).toBeUndefined();
     expect(said.filter((w) => w.includes('expanded from'))).toEqual([]);
@@ -195,7 +211,7 @@ describe('${VAR} in the PHP configuration: read from plan environment, PHP reads
 
   it('unset in plan environment: the refusal names the variable', () => {
     const file = ini('unset.ini', 'session.gc_maxlifetime = ${SM_UNSET_GC}\n');
-    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' } }, {})).toThrow(
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' } }, {})).toThrow(
       `session.gc_maxlifetime "" (${file}:1; --php-ini ${file}, expanded from \${SM_UNSET_GC} of plan's environment) is not a whole number`,
     );
   });
@@ -203,11 +219,14 @@ describe('${VAR} in the PHP configuration: read from plan environment, PHP reads
   it('a pool line from ${VAR} (php-fpm expands it from its environment); a pool line without one clears it', () => {
     const file = ini('pool-env.ini', 'session.gc_maxlifetime = ${SM_GC}\n');
     const pool = ini('pool-env.conf', '[www]\nphp_admin_value[session.gc_maxlifetime] = ${SM_POOL_GC}\n');
-    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: pool } }, { SM_GC: '60', SM_POOL_GC: '86400' });
+    const r = gcMaxlifetimeFromIni(
+      { phpIni: { file, scanDir: '', phpVersion: '8.2', fpmConf: pool } },
+      { SM_GC: '60', SM_POOL_GC: '86400' },
+    );
     expect(r.gcMaxlifetime).toBe(86400);
     expect(r.ini!.values['session.gc_maxlifetime']).toMatchObject({ file: pool, line: 2, envVars: ['SM_POOL_GC'] });
     const plain = ini('pool-plain.conf', '[www]\nphp_admin_value[session.gc_maxlifetime] = 3600\n');
-    const p = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', fpmConf: plain } }, { SM_GC: '60' });
+    const p = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2', fpmConf: plain } }, { SM_GC: '60' });
     expect(p.ini!.values['session.gc_maxlifetime'].envVars).toBeUndefined();
   });
 
@@ -222,8 +241,11 @@ describe('${VAR} in the PHP configuration: read from plan environment, PHP reads
     );
     const env = { SM_SER: 'php', SM_HANDLER: 'files', SM_ROOT: dir, SM_DIR: 'sessions-env' };
     const said: string[] = [];
-    iniConsistency(gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '' }, gcMaxlifetime: 1440 }, env).ini!, 'php', [source], (w) =>
-      said.push(w),
+    iniConsistency(
+      gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, gcMaxlifetime: 1440 }, env).ini!,
+      'php',
+      [source],
+      (w) => said.push(w),
     );
     expect(said).toEqual([
       `warning: session.serialize_handler (${file}:1) is expanded from \${SM_SER}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
@@ -231,5 +253,54 @@ describe('${VAR} in the PHP configuration: read from plan environment, PHP reads
       `warning: session.save_path (${file}:3) is expanded from \${SM_ROOT}, \${SM_DIR}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
     ]);
     for (const w of said) expect(w).not.toContain('sessions-env');
+  });
+});
+
+describe('the PHP version whose ini rules apply (phpIniRulesFor)', () => {
+  it('--php-version as major.minor (a release number is cut), refused when it is no 7.x or 8.x version', () => {
+    expect(phpIniRulesFor('8.3')).toEqual({ phpVersion: '8.3', from: 'option' });
+    expect(phpIniRulesFor(' 8.3.4 ')).toEqual({ phpVersion: '8.3', from: 'option' });
+    expect(phpIniRulesFor('7.04')).toEqual({ phpVersion: '7.4', from: 'option' });
+    for (const bad of ['8', 'eight', '8.x', '9.0', '5.6', '8.3-dev', ''])
+      expect(() => phpIniRulesFor(bad)).toThrow(
+        new UserFacingError(`--php-version ${bad}: not a PHP version (give major.minor, e.g. 8.3)`),
+      );
+  });
+  it('no php to ask: 8.2, assumed', () => {
+    expect(phpIniRulesFor(undefined, join(dir, 'no-such-dir', 'no-php-here'))).toEqual({ phpVersion: '8.2', from: 'assumed' });
+  });
+  it('the version given is the one the files are read by: ${VAR:-default} is 8.3+', () => {
+    const file = ini('fallback.ini', 'session.gc_maxlifetime = ${SM_UNSET_GC:-7200}\n');
+    const said: string[] = [];
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.3' }, onWarning: (w) => said.push(w) }, {});
+    expect(r.gcMaxlifetime).toBe(7200);
+    expect(r.iniRules).toEqual({ phpVersion: '8.3', from: 'option' });
+    expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' } }, {})).toThrow(
+      `is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (read by PHP 8.2's ini rules (--php-version))`,
+    );
+  });
+});
+
+describe('${ENV} through an earlier key', () => {
+  it('the warning names the variable and the key it came through; the TTL record and its words say a variable gave it', () => {
+    const file = ini('chain.ini', 'gc_base = ${SM_GC}\nsession.gc_maxlifetime = ${gc_base}0\n');
+    const said: string[] = [];
+    const r = gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' }, onWarning: (w) => said.push(w) }, { SM_GC: '720' });
+    expect(r.gcMaxlifetime).toBe(7200);
+    expect(said[0]).toBe(
+      `warning: session.gc_maxlifetime 7200 (${file}:2) is expanded from \${SM_GC} through \${gc_base} (${file}:1), read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+    );
+    expect(r.from).toEqual({
+      kind: 'php-ini',
+      phpIni: file,
+      file,
+      line: 2,
+      origin: 'php.ini',
+      envVars: ['SM_GC'],
+      envVarsVia: [{ key: 'gc_base', file, line: 1 }],
+    });
+    expect(describeGcMaxlifetimeFrom(r.from)).toBe(
+      `session.gc_maxlifetime from ${file}:2; --php-ini ${file}; expanded from \${SM_GC} through \${gc_base} (${file}:1) of plan's environment (PHP takes them from its own: check the value PHP runs with)`,
+    );
   });
 });

@@ -11,7 +11,7 @@
  * `$pool` in php values is replaced by the pool name (fpm_conf_expand_pool_name).
  */
 import { posix } from 'node:path';
-import { parseIni, type IniEntry, type IniError } from './parser.ts';
+import { parseIni, type IniEntry, type IniError, type IniValueOrigin } from './parser.ts';
 import { isFsError, type IniFileSystem } from './fs.ts';
 import type { FpmPool, PoolValue } from './layers.ts';
 
@@ -45,6 +45,8 @@ export interface FpmConfigOptions {
   env?: Record<string, string | undefined>;
   /** `${NAME}` resolution from php.ini keys first (pass config.settings lookup). */
   lookup?: (name: string) => string | undefined;
+  /** Where those php.ini keys were set and their environment variables (parseIni lookupOrigin; pass config.settings.get). */
+  lookupOrigin?: (name: string) => IniValueOrigin | undefined;
   /**
    * php-fpm's install prefix, which a relative `include=` is joined to (fpm_evaluate_full_path in
    * fpm_conf.c: `php-fpm --prefix`, else the compiled PHP_PREFIX). Default: defaultFpmPrefix(file),
@@ -181,6 +183,7 @@ class FpmReader {
       mode: 'fpm',
       env: this.opts.env,
       lookup: this.opts.lookup,
+      ...(this.opts.lookupOrigin !== undefined ? { lookupOrigin: this.opts.lookupOrigin } : {}),
       ...(this.opts.phpVersion !== undefined ? { phpVersion: this.opts.phpVersion } : {}),
     });
     if (r.errors.some((x) => x.kind === 'syntax')) this.cfg.fatal = true;
@@ -271,6 +274,7 @@ class FpmReader {
     value = value.split('$pool').join(section);
     const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: this.seq++ };
     if (e.envVars !== undefined) pv.envVars = e.envVars;
+    if (e.envVarsVia !== undefined) pv.envVarsVia = e.envVarsVia;
     (admin ? pool.phpAdminValues : pool.phpValues).push(pv);
   }
 }

@@ -16,7 +16,7 @@
  * A value the directive's validator rejects leaves the previous value (rejectReason()).
  */
 import { posix } from 'node:path';
-import { parseIni, type IniEntry, type IniError } from './parser.ts';
+import { parseIni, type EnvVarVia, type IniEntry, type IniError } from './parser.ts';
 import {
   directiveInfo,
   iniGetFor,
@@ -51,6 +51,8 @@ export interface EffectiveSetting {
    * files were parsed with (IniEntry.envVars): php.ini / conf.d and pool lines only. Absent when none.
    */
   envVars?: string[];
+  /** The earlier ini keys those variables came through (`${KEY}`, IniEntry.envVarsVia). Absent when none. */
+  envVarsVia?: EnvVarVia[];
   /** True when lowered to PHP_INI_SYSTEM for the request (php_admin_*, [PATH=]/[HOST=]). */
   locked: boolean;
 }
@@ -66,6 +68,8 @@ export interface PoolValue {
   line: number;
   /** The environment variables its value was built from (IniEntry.envVars); absent when none. */
   envVars?: string[];
+  /** The earlier keys they came through (IniEntry.envVarsVia); absent when none. */
+  envVarsVia?: EnvVarVia[];
   /**
    * Position among all php_value/php_flag/php_admin_* lines of the configuration, in the order
    * php-fpm read them (parseFpmConfig sets it): interleaves phpValues and phpAdminValues as written.
@@ -190,6 +194,7 @@ class RequestIniState {
       locked: false,
       access: info.access ?? 7,
       ...(fromFile && raw!.envVars !== undefined ? { envVars: raw!.envVars } : {}),
+      ...(fromFile && raw!.envVarsVia !== undefined ? { envVarsVia: raw!.envVarsVia } : {}),
     };
     this.state.set(key, s);
     return s;
@@ -282,11 +287,13 @@ class RequestIniState {
   }
 }
 
-/** A layer's value replacing a setting's, with where it was set (and its envVars, or none). */
-function setFrom(s: Setting, v: Pick<EffectiveSetting, 'value' | 'origin' | 'file' | 'line' | 'envVars'>): void {
+/** A layer's value replacing a setting's, with where it was set (and its envVars and envVarsVia, or none). */
+function setFrom(s: Setting, v: Pick<EffectiveSetting, 'value' | 'origin' | 'file' | 'line' | 'envVars' | 'envVarsVia'>): void {
   Object.assign(s, { value: v.value, origin: v.origin, file: v.file, line: v.line });
   if (v.envVars !== undefined) s.envVars = v.envVars;
   else delete s.envVars;
+  if (v.envVarsVia !== undefined) s.envVarsVia = v.envVarsVia;
+  else delete s.envVarsVia;
 }
 
 /** fpm_php_apply_defines: every php_value first, then every php_admin_value (admin locks); first occurrence wins. */
@@ -303,7 +310,7 @@ function applyPool(st: RequestIniState, pool: FpmPool): void {
       } else if (rejectReason(v.key, v.value, st.config.phpVersion) !== null) {
         st.ignore(v.key, origin, v.file, v.line, 'rejected by the directive');
       } else {
-        setFrom(s, { value: v.value, origin, file: v.file, line: v.line, envVars: v.envVars });
+        setFrom(s, { value: v.value, origin, file: v.file, line: v.line, envVars: v.envVars, envVarsVia: v.envVarsVia });
         if (origin === 'pool php_admin_value') s.locked = true;
       }
     }

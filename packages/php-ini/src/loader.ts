@@ -18,7 +18,7 @@
  * Later assignments win (case 26). `extension=` lines are queued, not stored (case 44).
  */
 import { posix } from 'node:path';
-import { parseIni, type IniEntry, type IniError } from './parser.ts';
+import { parseIni, type EnvVarVia, type IniEntry, type IniError, type IniValueOrigin } from './parser.ts';
 import { SAPI_MODULE_NAMES, startupConstants, type Sapi } from './constants.ts';
 import { createRootFs, isFsError, rootExists, type IniFileSystem } from './fs.ts';
 import {
@@ -43,6 +43,8 @@ export interface Setting {
   line: number;
   /** The environment variables its value was built from (IniEntry.envVars); absent when none. */
   envVars?: string[];
+  /** The earlier keys they came through (IniEntry.envVarsVia); absent when none. */
+  envVarsVia?: EnvVarVia[];
 }
 
 export interface LoadedExtension {
@@ -307,13 +309,13 @@ class Startup {
   /** 4. The CLI's hard-coded entries, then the `-d` options, each parsed like a file. */
   builtinsAndDefines(): void {
     const { opts, env, constants, phpVersion, cfg } = this;
-    const lookup = this.lookup;
+    const { lookup, lookupOrigin } = this;
     if (this.sapi === 'cli') {
-      this.apply(parseIni(CLI_HARDCODED_INI, { file: '(cli built-in)', env, lookup, constants }).entries);
+      this.apply(parseIni(CLI_HARDCODED_INI, { file: '(cli built-in)', env, lookup, lookupOrigin, constants }).entries);
     }
     const defines = Array.isArray(opts.defines) ? opts.defines : Object.entries(opts.defines ?? {}).map(([k, v]) => `${k}=${v}`);
     if (defines.length > 0) {
-      const r = parseIni(defines.map(defineToIniLine).join(''), { file: '(-d)', env, lookup, constants, phpVersion });
+      const r = parseIni(defines.map(defineToIniLine).join(''), { file: '(-d)', env, lookup, lookupOrigin, constants, phpVersion });
       this.apply(r.entries);
       cfg.errors.push(...r.errors);
     }
@@ -347,6 +349,9 @@ class Startup {
     return cfg.settings.get(name)?.value;
   };
 
+  /** Where a key of the configuration so far was set and the environment variables of its value (ParseIniOptions.lookupOrigin). */
+  private readonly lookupOrigin = (name: string): IniValueOrigin | undefined => this.cfg.settings.get(name);
+
   /** php_ini_parser_cb: entries into the configuration hash, the [PATH=]/[HOST=] tables or the extension queue; later ones win. */
   private apply(entries: IniEntry[]): void {
     const { cfg } = this;
@@ -356,7 +361,13 @@ class Startup {
         cfg.extensions.push({ kind: e.extension, value: e.value, name: extensionModuleName(e.value), file: e.file, line: e.line });
         continue;
       }
-      const setting: Setting = { value: e.value, file: e.file, line: e.line, ...(e.envVars !== undefined ? { envVars: e.envVars } : {}) };
+      const setting: Setting = {
+        value: e.value,
+        file: e.file,
+        line: e.line,
+        ...(e.envVars !== undefined ? { envVars: e.envVars } : {}),
+        ...(e.envVarsVia !== undefined ? { envVarsVia: e.envVarsVia } : {}),
+      };
       if (e.scope.kind !== 'global') {
         const table = e.scope.kind === 'path' ? cfg.pathSections : cfg.hostSections;
         let m = table.get(e.scope.name);
@@ -403,6 +414,7 @@ class Startup {
       mode: 'php.ini',
       env: this.env,
       lookup: this.lookup,
+      lookupOrigin: this.lookupOrigin,
       constants: this.constants,
       phpVersion: this.phpVersion,
     });

@@ -45,9 +45,35 @@ export interface IniEntry {
    * The `${NAME}` references of the statement that were read from the environment given
    * (ParseIniOptions.env; not set earlier in the configuration), set or not, each once, in order.
    * PHP reads them from its own process's environment (php-fpm's when it starts), which may differ.
-   * Absent when there are none.
+   * Absent when there are none. Also the variables a `${KEY}` of an earlier key brought in (that
+   * key's own envVars: `a = ${ENV}` then `b = ${a}` gives b `['ENV']`), named in `envVarsVia`.
    */
   envVars?: string[];
+  /**
+   * The earlier keys whose values, themselves expanded from environment variables, this statement
+   * took through `${KEY}` (zend_ini_get_var reads the configuration hash first), the nearest first
+   * and then the keys they took theirs from. Absent when none.
+   */
+  envVarsVia?: EnvVarVia[];
+}
+
+/** An earlier ini key through which environment variables reached a value (IniEntry.envVarsVia). */
+export interface EnvVarVia {
+  /** The key named in `${KEY}`. */
+  key: string;
+  /** Where that key was set. */
+  file: string;
+  line: number;
+  /** The environment variables its value was built from. */
+  envVars: string[];
+}
+
+/** What `${NAME}` of an earlier key carries besides its value: where it was set and its variables. */
+export interface IniValueOrigin {
+  file: string;
+  line: number;
+  envVars?: string[];
+  envVarsVia?: EnvVarVia[];
 }
 
 /** A problem found while reading or parsing a file. */
@@ -76,6 +102,11 @@ export interface ParseIniOptions {
    * (`zend_ini_get_var`). In php.ini mode keys parsed earlier in this text are consulted first.
    */
   lookup?: (name: string) => string | undefined;
+  /**
+   * Where a key `lookup` answers for was set and the environment variables its value came from, so
+   * a `${NAME}` naming it passes them on (IniEntry.envVarsVia). Default: none.
+   */
+  lookupOrigin?: (name: string) => IniValueOrigin | undefined;
   /**
    * Constants defined when PHP parses ini files (E_ALL, PHP_OS, ...). Default: `startupConstants()`
    * for PHP 8.2 CLI on Linux.
@@ -773,6 +804,8 @@ class IniTextParser {
   private readonly fallback: boolean;
   /** php.ini mode: keys set earlier in this text (global scope), which `${NAME}` sees first. */
   private readonly local = new Map<string, string>();
+  /** ...and, for those whose values came from environment variables, where they were set (IniEntry.envVarsVia). */
+  private readonly localOrigin = new Map<string, IniValueOrigin>();
   /** ...and the keys that became arrays (`NAME[] = ...`). */
   private readonly localArrays = new Set<string>();
   private readonly sc: Scanner;
@@ -821,6 +854,7 @@ class IniTextParser {
   /** statement: `[section]`, `key = value`, `key[offset] = value` (a bare key without `=` is ignored by every callback). */
   private statement(t: Tok): void {
     this.entryEnvVars = [];
+    this.entryVia = [];
     if (t.t === 'SECTION') {
       let name = '';
       if (this.peek().t !== ']') name = this.varStringList(false);
@@ -874,9 +908,15 @@ class IniTextParser {
       });
       return '';
     }
-    if (mode === 'php.ini' && local.has(name)) return local.get(name)!;
+    if (mode === 'php.ini' && local.has(name)) {
+      this.takeOrigin(name, this.localOrigin.get(name));
+      return local.get(name)!;
+    }
     const v = this.opts.lookup?.(name);
-    if (v !== undefined) return v;
+    if (v !== undefined) {
+      this.takeOrigin(name, this.opts.lookupOrigin?.(name));
+      return v;
+    }
     if (!this.entryEnvVars.includes(name)) this.entryEnvVars.push(name);
     const e = this.env[name];
     if (e !== undefined) return e;
@@ -896,6 +936,17 @@ class IniTextParser {
 
   /** The environment variables the statement being parsed read (IniEntry.envVars). */
   private entryEnvVars: string[] = [];
+
+  /** The earlier keys that brought environment variables into the statement being parsed (IniEntry.envVarsVia). */
+  private entryVia: EnvVarVia[] = [];
+
+  /** `${key}` took an earlier key's value: its environment variables (if any) become the statement's too, through it. */
+  private takeOrigin(key: string, o: IniValueOrigin | undefined): void {
+    if (o?.envVars === undefined || o.envVars.length === 0) return;
+    for (const n of o.envVars) if (!this.entryEnvVars.includes(n)) this.entryEnvVars.push(n);
+    for (const via of [{ key, file: o.file, line: o.line, envVars: o.envVars }, ...(o.envVarsVia ?? [])])
+      if (!this.entryVia.some((x) => x.key === via.key && x.file === via.file && x.line === via.line)) this.entryVia.push(via);
+  }
 
   /** The names of `${NAME}` references already reported as unset (one notice per name and file). */
   private readonly unsetVars = new Set<string>();
@@ -917,7 +968,9 @@ class IniTextParser {
       for (;;) {
         const p = this.peek();
         if (p.t === '}') break;
-        if (['DOLLAR_CURLY', 'CONSTANT', 'RAW', 'NUMBER', 'STRING', 'WS', '"'].includes(p.t)) fb += this.varStringList(false, true);
+        // `fallback: var_string_list` (zend_ini_parser.y, PHP 8.3+): its TC_CONSTANT goes through
+        // constant_string, so a constant resolves as in a value (`${X:-E_ALL}` is 32767), unlike a section name
+        if (['DOLLAR_CURLY', 'CONSTANT', 'RAW', 'NUMBER', 'STRING', 'WS', '"'].includes(p.t)) fb += this.varStringList(true, true);
         else this.fail(p);
       }
       t = this.next();
@@ -1012,6 +1065,7 @@ class IniTextParser {
     const e: IniEntry = { section: st.section, scope: st.scope, key, value, file: this.file, line };
     if (offset !== undefined) e.offset = offset;
     if (this.entryEnvVars.length > 0) e.envVars = this.entryEnvVars;
+    if (this.entryVia.length > 0) e.envVarsVia = this.entryVia;
     if (offset === undefined && !st.special && mode !== 'fpm') {
       const lk = key.toLowerCase();
       if (lk === 'extension' || lk === 'zend_extension') e.extension = lk;
@@ -1019,10 +1073,19 @@ class IniTextParser {
     this.entries.push(e);
     if (offset === undefined && st.scope.kind === 'global' && !e.extension) {
       this.local.set(key, value);
+      if (e.envVars !== undefined)
+        this.localOrigin.set(key, {
+          file: e.file,
+          line,
+          envVars: e.envVars,
+          ...(e.envVarsVia !== undefined ? { envVarsVia: e.envVarsVia } : {}),
+        });
+      else this.localOrigin.delete(key);
       this.localArrays.delete(key);
     } else if (offset !== undefined && st.scope.kind === 'global') {
       this.localArrays.add(key);
       this.local.delete(key);
+      this.localOrigin.delete(key);
     }
   }
 

@@ -11,6 +11,7 @@ import { createRootFs, isFsError, type IniFileSystem } from './fs.ts';
 import { loadConfiguration } from './loader.ts';
 import { parseFpmConfig } from './fpm.ts';
 import { effectiveForPool, type EffectiveSetting, type FpmPool } from './layers.ts';
+import type { EnvVarVia, IniValueOrigin } from './parser.ts';
 
 /** The session directives readSessionIni reports. */
 export const SESSION_INI_KEYS = [
@@ -37,6 +38,11 @@ export interface SessionIniOptions {
   env?: Record<string, string | undefined>;
   /** File access (default: the real filesystem). */
   fs?: IniFileSystem;
+  /**
+   * The PHP version whose ini rules apply ("8.2", "8.3.4"; parseIni phpVersion): from 8.3 on,
+   * `${NAME:-fallback}` (php-src Zend/zend_ini_scanner.l ST_VAR_FALLBACK). Default '8.2'.
+   */
+  phpVersion?: string;
 }
 
 /** One effective directive and the line that set it (file null: PHP's compiled default). */
@@ -51,6 +57,11 @@ export interface SessionIniValue {
    * none): PHP expands them from its own environment (php-fpm's when it starts), which may differ.
    */
   envVars?: string[];
+  /**
+   * The earlier ini keys through which some of envVars came (`b = ${a}` where `a = ${ENV}`:
+   * IniEntry.envVarsVia), nearest first; absent when none.
+   */
+  envVarsVia?: EnvVarVia[];
 }
 
 export type SessionIni =
@@ -116,13 +127,19 @@ export function readSessionIni(opts: SessionIniOptions): SessionIni {
     }
   const sapi = opts.fpmConf !== undefined ? 'fpm' : 'cli';
   const env = opts.env ?? {};
-  const config = loadConfiguration({ sapi, iniPath: iniFile, scanDir, defaultScanDir: '', configFilePath: '', env, fs });
+  const phpVersion = opts.phpVersion ?? '8.2';
+  const config = loadConfiguration({ sapi, iniPath: iniFile, scanDir, defaultScanDir: '', configFilePath: '', env, fs, phpVersion });
   const broken = config.errors.find((e) => e.kind !== 'notice');
   if (broken !== undefined) return { ok: false, error: `--php-ini ${iniErrorLine(broken)}` };
   let pool: FpmPool | null = null;
   const files = [...config.parsedFiles];
   if (opts.fpmConf !== undefined) {
-    const picked = readPool(fs, posix.resolve(opts.fpmConf), opts.fpmPool, env, (n) => config.settings.get(n)?.value);
+    const picked = readPool(fs, posix.resolve(opts.fpmConf), opts.fpmPool, {
+      env,
+      phpVersion,
+      lookup: (n) => config.settings.get(n)?.value,
+      lookupOrigin: (n) => config.settings.get(n),
+    });
     if (!picked.ok) return picked;
     pool = picked.pool;
     files.push(...picked.files);
@@ -138,6 +155,7 @@ export function readSessionIni(opts: SessionIniOptions): SessionIni {
       line: s?.line ?? null,
       origin: s?.origin ?? 'default',
       ...(s?.envVars !== undefined ? { envVars: s.envVars } : {}),
+      ...(s?.envVarsVia !== undefined ? { envVarsVia: s.envVarsVia } : {}),
     };
   }
   const perDirectory = [
@@ -160,12 +178,16 @@ function readPool(
   fs: IniFileSystem,
   conf: string,
   name: string | undefined,
-  env: Record<string, string | undefined>,
-  lookup: (n: string) => string | undefined,
+  parse: {
+    env: Record<string, string | undefined>;
+    phpVersion: string;
+    lookup: (n: string) => string | undefined;
+    lookupOrigin: (n: string) => IniValueOrigin | undefined;
+  },
 ): { ok: true; pool: FpmPool; files: string[] } | { ok: false; error: string } {
   const bad = checkFile(fs, conf, '--fpm-pool');
   if (bad !== undefined) return { ok: false, error: bad };
-  const fpm = parseFpmConfig({ file: conf, fs, env, lookup });
+  const fpm = parseFpmConfig({ file: conf, fs, ...parse });
   const broken = fpm.errors.find((e) => e.kind !== 'notice');
   if (broken !== undefined) return { ok: false, error: `--fpm-pool ${iniErrorLine(broken)}` };
   const names = fpm.pools.map((p) => p.name);

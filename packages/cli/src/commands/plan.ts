@@ -80,6 +80,11 @@ export const planModule: CommandFactory = ({ run, print }) =>
             'with --php-ini: a php-fpm pool file or php-fpm.conf (include= followed) whose php_value / php_admin_value apply over the php.ini',
         })
         .option('fpm-pool-name', { type: 'string', describe: 'with --fpm-pool: the pool, when the file defines several' })
+        .option('php-version', {
+          type: 'string',
+          describe:
+            'with --php-ini: the PHP version (major.minor, e.g. 8.3) whose ini rules the files are read by (8.3 added ${VAR:-default}); default: the version of the php on the PATH, else 8.2 (plan says which)',
+        })
         .option('allow-shorter-ttl', {
           type: 'boolean',
           default: false,
@@ -123,14 +128,21 @@ export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefin
   const scanDir = a['php-ini-scan-dir'] as string | undefined;
   const fpmConf = a['fpm-pool'] as string | undefined;
   const fpmPool = a['fpm-pool-name'] as string | undefined;
+  const phpVersion = a['php-version'] as string | undefined;
   if (file === undefined) {
-    if (scanDir !== undefined || fpmConf !== undefined || fpmPool !== undefined)
-      throw new UserFacingError('--php-ini-scan-dir, --fpm-pool and --fpm-pool-name need --php-ini FILE');
+    if (scanDir !== undefined || fpmConf !== undefined || fpmPool !== undefined || phpVersion !== undefined)
+      throw new UserFacingError('--php-ini-scan-dir, --fpm-pool, --fpm-pool-name and --php-version need --php-ini FILE');
     if (a['allow-shorter-ttl'] === true) throw new UserFacingError('--allow-shorter-ttl needs --php-ini FILE');
     return undefined;
   }
   if (fpmPool !== undefined && fpmConf === undefined) throw new UserFacingError('--fpm-pool-name needs --fpm-pool FILE');
-  return { file, ...given('scanDir', scanDir), ...given('fpmConf', fpmConf), ...given('fpmPool', fpmPool) };
+  return {
+    file,
+    ...given('scanDir', scanDir),
+    ...given('fpmConf', fpmConf),
+    ...given('fpmPool', fpmPool),
+    ...given('phpVersion', phpVersion),
+  };
 }
 
 /**
@@ -139,7 +151,7 @@ export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefin
  */
 export async function planCommand(args: PlanArgs, print: Print): Promise<number> {
   const [
-    { createPlan, describeGcMaxlifetimeFrom, describeHandlerUser, handlerUserFor },
+    { createPlan, describeGcMaxlifetimeFrom, describeHandlerUser, describePhpIniRules, handlerUserFor },
     { formatHostPort },
     { DEFAULT_LOCKING },
     { describeUid },
@@ -159,6 +171,7 @@ export async function planCommand(args: PlanArgs, print: Print): Promise<number>
       describeUid,
       handlerUserLine: (p) => describeHandlerUser(handlerUserFor(p)),
       ttlFromLine: (p) => `${p.php.gcMaxlifetime} s: ${describeGcMaxlifetimeFrom(p.php.gcMaxlifetimeFrom)}`,
+      iniRulesLine: (p) => (p.php.iniRules !== undefined ? `--php-ini ${describePhpIniRules(p.php.iniRules)}` : undefined),
     });
   return 0;
 }
@@ -173,6 +186,8 @@ interface PlanPrintHelpers {
   handlerUserLine: (plan: Plan) => string;
   /** Where the plan's TTL came from (packages/migrate plan.ts describeGcMaxlifetimeFrom). */
   ttlFromLine: (plan: Plan) => string;
+  /** The PHP version whose ini rules --php-ini was read by (describePhpIniRules), undefined without --php-ini. */
+  iniRulesLine: (plan: Plan) => string | undefined;
 }
 
 /** How a plan's target (or Redis source) is named in reports: URL, topology, user, TLS, nodes. */
@@ -366,6 +381,8 @@ function printPlanTarget(plan: Plan, planPath: string, print: Print, h: PlanPrin
   );
   print(`  TTL         ${plan.ttlPolicy}`);
   print(`  TTL from    ${h.ttlFromLine(plan)}`);
+  const rules = h.iniRulesLine(plan);
+  if (rules !== undefined) print(`  PHP rules   ${rules}`);
   const generated = plan.artifacts.files.filter((f) => f !== 'autoload.php' && !f.startsWith('src/'));
   print(
     `  artifacts   ${generated.map((f) => resolve(plan.artifacts.outDir, f)).join(', ')}, and the handler's classes in ${resolve(plan.artifacts.outDir, 'src')}/ (${plan.artifacts.files.length - generated.length} files with autoload.php)`,

@@ -2,10 +2,11 @@
  * The plan use case: scan every source and the target, build a Plan and write it (packages/migrate
  * plan.ts has the Plan file format). Prints nothing; returns the plan.
  */
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
-import { parseFilesSavePath, readSessionIni, type SessionIniValue } from '@session-migrate/php-ini';
+import { parseFilesSavePath, readSessionIni, redactRedisSavePath, type SessionIniValue } from '@session-migrate/php-ini';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -23,13 +24,16 @@ import {
   CLEANUP_MARGIN_SECONDS,
   PLAN_FORMAT,
   PLAN_VERSION,
+  describeEnvVars,
   describeIniSetting,
+  describePhpIniRules,
   expectedMemoryBytes,
   summarizeFilesByOwner,
   summarizeSource,
   writePlanFile,
   type FilesSummary,
   type GcMaxlifetimeFrom,
+  type PhpIniRules,
   type Plan,
   type PlanTarget,
   type SourceSummary,
@@ -115,11 +119,44 @@ export interface PlanPhpIni {
   fpmConf?: string;
   /** The pool, when fpmConf defines several. */
   fpmPool?: string;
+  /**
+   * The PHP version whose ini rules apply (plan --php-version: "8.3", major.minor): from 8.3 on,
+   * `${NAME:-fallback}`. Default: the version of the `php` on the PATH, else 8.2 (phpIniRulesFor).
+   */
+  phpVersion?: string;
 }
 
-/** `${A}, ${B}` for a list of variable names (printable). */
-function namesOfVars(names: readonly string[]): string {
-  return names.map((n) => `\${${printable(n)}}`).join(', ');
+/** The PHP versions --php-version takes: the ini rules this package knows (7.x and 8.x). */
+const PHP_VERSION_RE = /^([78])\.(\d{1,2})(?:\.\d+)?$/;
+
+/**
+ * The PHP version whose ini rules --php-ini is read by, as an operator expects: the one given
+ * (--php-version), else that of the `php` on the PATH (`php -n -r 'echo PHP_VERSION;'`, asked once,
+ * 10 s at most), else 8.2, the version this package's rules are checked against (said as assumed).
+ * A php on the PATH need not be the PHP that writes the sessions (another version's php-fpm):
+ * plan prints the version and how it was chosen.
+ * @param php the binary to ask (default `php`, looked up in PATH)
+ * @returns major.minor and how it was chosen
+ * @throws UserFacingError for a --php-version that is not a 7.x or 8.x version (`8.3`, `8.3.4`)
+ */
+export function phpIniRulesFor(given: string | undefined, php = 'php'): PhpIniRules {
+  if (given !== undefined) {
+    const m = PHP_VERSION_RE.exec(given.trim());
+    if (m === null) throw new UserFacingError(`--php-version ${printable(given)}: not a PHP version (give major.minor, e.g. 8.3)`);
+    return { phpVersion: `${m[1]}.${Number(m[2])}`, from: 'option' };
+  }
+  let out: string;
+  try {
+    out = execFileSync(php, ['-n', '-r', 'echo PHP_VERSION;'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (err) {
+    // no php (ENOENT, EACCES), or one that fails or hangs (an exit status, a signal): assumed
+    const e = err as NodeJS.ErrnoException & { status?: number | null; signal?: string | null };
+    if (e.code === 'ENOENT' || e.code === 'EACCES' || typeof e.status === 'number' || typeof e.signal === 'string')
+      return { phpVersion: '8.2', from: 'assumed' };
+    throw err;
+  }
+  const m = PHP_VERSION_RE.exec(out.trim());
+  return m !== null ? { phpVersion: `${m[1]}.${Number(m[2])}`, from: 'php-binary' } : { phpVersion: '8.2', from: 'assumed' };
 }
 
 /**
@@ -132,7 +169,7 @@ function namesOfVars(names: readonly string[]): string {
 export function noteEnvExpansion(key: string, v: SessionIniValue, shown: string | undefined, onWarning: OnWarning | undefined): void {
   if (v.envVars === undefined) return;
   onWarning?.(
-    `warning: ${key}${shown !== undefined ? ` ${shown}` : ''} (${describeIniSetting(v)}) is expanded from ${namesOfVars(v.envVars)}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+    `warning: ${key}${shown !== undefined ? ` ${shown}` : ''} (${describeIniSetting(v)}) is expanded from ${describeEnvVars(v.envVars, v.envVarsVia)}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
   );
 }
 
@@ -146,15 +183,26 @@ export function noteEnvExpansion(key: string, v: SessionIniValue, shown: string 
  * - --gc-maxlifetime shorter: refused, unless allowShorterTtl (then a warning);
  * - equal or longer: taken (longer: a note; sessions live longer in Redis than PHP would keep them).
  * Without phpIni: --gc-maxlifetime, else DEFAULT_GC_MAXLIFETIME, as before.
- * @returns seconds, where they came from (recorded in the plan: Plan php.gcMaxlifetimeFrom), and the
- *   values readSessionIni read (for the consistency notes), if any
+ * The files are read by the ini rules of the PHP version phpIniRulesFor picks (phpIni.phpVersion,
+ * else `phpBinary` on the PATH, else 8.2), said in a note.
+ * @param env the environment `${NAME}` is expanded from (plan's; PHP uses its own)
+ * @param phpBinary the php asked for its version when phpIni.phpVersion is not given
+ * @returns seconds, where they came from (recorded in the plan: Plan php.gcMaxlifetimeFrom), the
+ *   values readSessionIni read (for the consistency notes) and the version whose rules read them
+ *   (Plan php.iniRules), if any
  * @throws UserFacingError (one line) for a file that cannot be read or parsed, a session.gc_maxlifetime
  *   that is not a whole number of seconds from 1 to 2^31-1, or a shorter --gc-maxlifetime
  */
 export function gcMaxlifetimeFromIni(
   options: Pick<CreatePlanOptions, 'gcMaxlifetime' | 'phpIni' | 'allowShorterTtl' | 'onWarning'>,
   env: Record<string, string | undefined> = process.env,
-): { gcMaxlifetime: number; from: GcMaxlifetimeFrom; ini?: Extract<ReturnType<typeof readSessionIni>, { ok: true }> } {
+  phpBinary = 'php',
+): {
+  gcMaxlifetime: number;
+  from: GcMaxlifetimeFrom;
+  ini?: Extract<ReturnType<typeof readSessionIni>, { ok: true }>;
+  iniRules?: PhpIniRules;
+} {
   const given = options.gcMaxlifetime;
   if (options.phpIni === undefined)
     return given !== undefined
@@ -162,14 +210,18 @@ export function gcMaxlifetimeFromIni(
       : { gcMaxlifetime: DEFAULT_GC_MAXLIFETIME, from: { kind: 'default' } };
   if (given !== undefined) checkGcMaxlifetime(given);
   const p = options.phpIni;
+  const iniRules = phpIniRulesFor(p.phpVersion, phpBinary);
+  const rules = describePhpIniRules(iniRules);
   const ini = readSessionIni({
+    phpVersion: iniRules.phpVersion,
     iniFile: p.file,
     ...(p.scanDir !== undefined ? { scanDir: p.scanDir } : {}),
     ...(p.fpmConf !== undefined ? { fpmConf: p.fpmConf } : {}),
     ...(p.fpmPool !== undefined ? { fpmPool: p.fpmPool } : {}),
     env,
   });
-  if (!ini.ok) throw new UserFacingError(printable(ini.error));
+  // a syntax error may be one in another PHP version's rules only (${VAR:-default} is 8.3+): say whose
+  if (!ini.ok) throw new UserFacingError(`${printable(ini.error)}${ini.error.includes('syntax error') ? ` (${rules})` : ''}`);
   const v = ini.values['session.gc_maxlifetime'];
   const fromIni: GcMaxlifetimeFrom = {
     kind: 'php-ini',
@@ -178,13 +230,20 @@ export function gcMaxlifetimeFromIni(
     file: v.file,
     line: v.line,
     origin: v.origin,
+    ...(v.envVars !== undefined ? { envVars: v.envVars } : {}),
+    ...(v.envVarsVia !== undefined ? { envVarsVia: v.envVarsVia.map(({ key, file, line }) => ({ key, file, line })) } : {}),
   };
   const from = `${describeIniSetting(v)}; --php-ini ${printable(p.file)}${ini.pool !== undefined ? `, pool ${printable(ini.pool)}` : ''}`;
   const php = /^\s*\d+\s*$/.test(v.value) ? Number(v.value.trim()) : NaN;
   if (!Number.isInteger(php) || php < 1 || php > 2 ** 31 - 1)
     throw new UserFacingError(
-      `session.gc_maxlifetime "${printable(v.value)}" (${from}${v.envVars !== undefined ? `, expanded from ${namesOfVars(v.envVars)} of plan's environment` : ''}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL`,
+      `session.gc_maxlifetime "${printable(v.value)}" (${from}${v.envVars !== undefined ? `, expanded from ${describeEnvVars(v.envVars, v.envVarsVia)} of plan's environment` : ''}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (${rules})`,
     );
+  // Said once the value is taken (a refusal is one line); not for --php-version (the operator chose;
+  // the summary's PHP rules line says it again)
+  const noteRules = (): void => {
+    if (iniRules.from !== 'option') options.onWarning?.(`note: --php-ini ${printable(p.file)} ${rules}`);
+  };
   noteEnvExpansion('session.gc_maxlifetime', v, String(php), options.onWarning);
   for (const d of ini.perDirectory)
     options.onWarning?.(
@@ -192,7 +251,8 @@ export function gcMaxlifetimeFromIni(
     );
   if (given === undefined) {
     options.onWarning?.(`note: TTL of migrated sessions ${php} s: session.gc_maxlifetime from ${from}`);
-    return { gcMaxlifetime: php, from: fromIni, ini };
+    noteRules();
+    return { gcMaxlifetime: php, from: fromIni, ini, iniRules };
   }
   if (given < php) {
     const why = `--gc-maxlifetime ${given} is shorter than session.gc_maxlifetime ${php} that PHP runs with (${from}): migrated sessions would expire in Redis up to ${php - given} s before PHP would have removed them, logging their users out early`;
@@ -203,7 +263,8 @@ export function gcMaxlifetimeFromIni(
     options.onWarning?.(
       `note: --gc-maxlifetime ${given} is longer than session.gc_maxlifetime ${php} (${from}): migrated sessions stay in Redis up to ${given - php} s longer than PHP would have kept them; nobody is logged out early`,
     );
-  return { gcMaxlifetime: given, from: { kind: 'option' }, ini };
+  noteRules();
+  return { gcMaxlifetime: given, from: { kind: 'option' }, ini, iniRules };
 }
 
 /**
@@ -246,7 +307,7 @@ export function iniConsistency(
     d.kind === 'files' && (st !== undefined ? d.dev === st.dev && d.ino === st.ino : resolve(d.dir) === resolve(path));
   if (!files.some(same))
     onWarning?.(
-      `warning: session.save_path in the PHP configuration is ${printable(sp.value)} (${describeIniSetting(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
+      `warning: session.save_path in the PHP configuration is ${printable(redactRedisSavePath(sp.value))} (${describeIniSetting(sp)}), which no files source reads: is --php-ini the configuration of the PHP that writes these sessions?`,
     );
 }
 
@@ -306,8 +367,13 @@ export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
   const input = withWarnings(given);
   const prefix = checkPlanOptions(input);
   // Before anything is read or connected: a refused --gc-maxlifetime writes nothing.
-  const { gcMaxlifetime, from, ini } = gcMaxlifetimeFromIni(input);
-  const options: ResolvedPlanOptions = { ...input, gcMaxlifetime, gcMaxlifetimeFrom: from };
+  const { gcMaxlifetime, from, ini, iniRules } = gcMaxlifetimeFromIni(input);
+  const options: ResolvedPlanOptions = {
+    ...input,
+    gcMaxlifetime,
+    gcMaxlifetimeFrom: from,
+    ...(iniRules !== undefined ? { iniRules } : {}),
+  };
   const specs = sourceList(options.source);
   const outDir = resolve(options.artifactsDir);
   noteUnwritable(outDir, checkCanCreateDir(outDir, '--artifacts-dir'), options.onWarning);
@@ -417,7 +483,7 @@ export function gcMaxlifetimeEvidence(savePath: string, found: number, pastClean
 }
 
 /** CreatePlanOptions with the TTL settled, and where it came from (gcMaxlifetimeFromIni). */
-type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number; gcMaxlifetimeFrom: GcMaxlifetimeFrom };
+type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number; gcMaxlifetimeFrom: GcMaxlifetimeFrom; iniRules?: PhpIniRules };
 
 /** The option checks of createPlan, before anything is read. @returns the prefix. */
 function checkPlanOptions(options: CreatePlanOptions): string {
@@ -468,7 +534,11 @@ async function buildPlan(
     ...(sources.length > 1 ? { duplicates } : {}),
     target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
     key: planKeyFor(options.key, { keyId: open.ids.currentKeyId, lookupId: open.ids.lookupId }),
-    php: { ...php, gcMaxlifetimeFrom: options.gcMaxlifetimeFrom },
+    php: {
+      ...php,
+      gcMaxlifetimeFrom: options.gcMaxlifetimeFrom,
+      ...(options.iniRules !== undefined ? { iniRules: options.iniRules } : {}),
+    },
     limits: { maxSessionBytes: options.maxSessionBytes },
     summary,
     ttlPolicy: ttlPolicy(descriptions, options.gcMaxlifetime),

@@ -282,43 +282,57 @@ export function renderArtifacts(
   templates: Templates = loadTemplates(),
   sources: PhpSource[] = loadPhpSources(),
 ): Artifact[] {
-  if ((options.fileNames as { handler?: unknown } | undefined)?.handler !== undefined) {
+  const names = artifactFileNames(options.fileNames);
+  const { values, namespace } = templateValues(options, names);
+  return [
+    { path: names.bootstrap, contents: fill(TEMPLATE_FILES.bootstrap, templates.bootstrap, values), mode: ARTIFACT_MODE },
+    { path: names.ini, contents: fill(TEMPLATE_FILES.ini, templates.ini, values), mode: ARTIFACT_MODE },
+    ...sources.map((source) => ({ path: source.path, contents: withNamespace(source.contents, namespace), mode: ARTIFACT_MODE })),
+  ];
+}
+
+/**
+ * The bootstrap's and the ini fragment's file names: DEFAULT_FILE_NAMES with `given`'s defined ones.
+ * @throws GenerateOptionsError for a handler name (fixed by PSR-4: HANDLER_FILE), a name that is not
+ *   a plain file name that renders safely (checkFileName), two equal names, or a name the handler's
+ *   sources take (AUTOLOAD_FILE, SOURCE_DIR).
+ */
+function artifactFileNames(given: GenerateOptions['fileNames']): ArtifactFileNames {
+  if ((given as { handler?: unknown } | undefined)?.handler !== undefined) {
     throw new GenerateOptionsError(
       `fileNames.handler: the handler is ${HANDLER_FILE} (PSR-4); only the bootstrap and ini names can change`,
     );
   }
-  const names: ArtifactFileNames = { ...DEFAULT_FILE_NAMES, ...definedOnly(options.fileNames ?? {}) };
+  const names: ArtifactFileNames = { ...DEFAULT_FILE_NAMES, ...definedOnly(given ?? {}) };
   for (const [what, name] of Object.entries(names)) checkFileName(`fileNames.${what}`, name);
   if (names.bootstrap === names.ini) throw new GenerateOptionsError('fileNames: the two file names must differ');
   for (const name of Object.values(names)) {
     if (name === AUTOLOAD_FILE || name === SOURCE_DIR)
       throw new GenerateOptionsError(`fileNames: ${name} is taken by the handler's sources`);
   }
+  return names;
+}
 
+/**
+ * The templates' placeholder values (`{{NAME}}` → PHP or ini text, rendered safely), and the PHP
+ * root namespace the sources are renamed to. Checks the options in a fixed order, so the first bad
+ * one is the one named: installDir, filesHandlerTrapPath, namespace, redis, locking,
+ * previousAutoPrependFile, readThrough, expectedLookupIds.
+ * @throws GenerateOptionsError for a value out of range or that cannot be rendered safely.
+ */
+function templateValues(options: GenerateOptions, names: ArtifactFileNames): { values: Record<string, string>; namespace: string } {
   const installDir = checkIniPath('installDir', options.installDir);
   const bootstrapPath = posix.join(installDir, names.bootstrap);
   const trapPath = checkIniPath('filesHandlerTrapPath', options.filesHandlerTrapPath ?? DEFAULT_FILES_HANDLER_TRAP_PATH);
   const namespace = checkNamespace(options.namespace ?? DEFAULT_NAMESPACE);
   const redis = renderRedis(options.redis);
   const locking = renderLocking(options.locking ?? {});
-
-  let chain = '// No previous auto_prepend_file to chain.';
-  if (options.previousAutoPrependFile !== undefined && options.previousAutoPrependFile !== '') {
-    const previous = checkIniPath('previousAutoPrependFile', options.previousAutoPrependFile);
-    if (previous === bootstrapPath) throw new GenerateOptionsError('previousAutoPrependFile: is the bootstrap itself');
-    chain = `// The auto_prepend_file this bootstrap replaced, run in the global scope as before.\nrequire_once ${phpString(previous)};`;
-  }
-
+  const chain = renderChain(options.previousAutoPrependFile, bootstrapPath);
   const readThrough =
     options.readThrough !== undefined
       ? renderReadThrough(options.readThrough.savePath, options.readThrough.redisPrefixes ?? [])
       : undefined;
-
-  const expectedLookupIds = options.expectedLookupIds ?? [];
-  for (const id of expectedLookupIds) {
-    if (!/^[0-9a-f]{16}$/.test(id)) throw new GenerateOptionsError('expectedLookupIds: each must be 16 lowercase hex characters');
-  }
-
+  const expectedLookupIds = checkLookupIds(options.expectedLookupIds ?? []);
   const values: Record<string, string> = {
     EXPECTED_LOOKUP_IDS: `[${expectedLookupIds.map(phpString).join(', ')}]`,
     NAMESPACE: namespace,
@@ -334,11 +348,31 @@ export function renderArtifacts(
     CONNECTION_NOTE: redis.iniNote,
     LOCKING_NOTE: locking.iniNote,
   };
-  return [
-    { path: names.bootstrap, contents: fill(TEMPLATE_FILES.bootstrap, templates.bootstrap, values), mode: ARTIFACT_MODE },
-    { path: names.ini, contents: fill(TEMPLATE_FILES.ini, templates.ini, values), mode: ARTIFACT_MODE },
-    ...sources.map((source) => ({ path: source.path, contents: withNamespace(source.contents, namespace), mode: ARTIFACT_MODE })),
-  ];
+  return { values, namespace };
+}
+
+/**
+ * The bootstrap's PHP that runs the auto_prepend_file it replaced (`previous`, absolute), or a
+ * comment saying there is none (undefined or '').
+ * @throws GenerateOptionsError for a path that cannot be rendered safely, or the bootstrap itself
+ *   (`bootstrapPath`: it would include itself).
+ */
+function renderChain(previous: string | undefined, bootstrapPath: string): string {
+  if (previous === undefined || previous === '') return '// No previous auto_prepend_file to chain.';
+  const path = checkIniPath('previousAutoPrependFile', previous);
+  if (path === bootstrapPath) throw new GenerateOptionsError('previousAutoPrependFile: is the bootstrap itself');
+  return `// The auto_prepend_file this bootstrap replaced, run in the global scope as before.\nrequire_once ${phpString(path)};`;
+}
+
+/**
+ * The key ring lookup IDs the bootstrap expects, as given.
+ * @throws GenerateOptionsError when one is not 16 lowercase hex characters (a lookup ID's form, docs/keys.md).
+ */
+function checkLookupIds(ids: readonly string[]): readonly string[] {
+  for (const id of ids) {
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new GenerateOptionsError('expectedLookupIds: each must be 16 lowercase hex characters');
+  }
+  return ids;
 }
 
 /**

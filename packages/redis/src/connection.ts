@@ -1232,10 +1232,53 @@ async function openStandalone(
   return conn;
 }
 
+/**
+ * The connection to a Redis Cluster from the seed `spec.address` (ioredis's Cluster on every master,
+ * database 0), with `description.nodes` (the masters' `host:port`) and `description.nodeIds` (their
+ * CLUSTER MYID, in the same order), kept connected when asked.
+ * @throws UserFacingError naming a master that did not answer its node ID (masterIds), or the connect
+ *   failure (connectFailure) otherwise; the cluster client is disconnected then
+ */
 async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions): Promise<RedisConnection> {
   const a = spec.address;
+  const cluster = newCluster(spec, options, common);
+  let lastError: Error | undefined;
+  cluster.on('error', (err: Error) => {
+    lastError = err;
+  });
+  cluster.on('node error', (err: Error) => {
+    lastError = err;
+  });
+  const desc: ConnectionDescription = { ...baseDescription(spec), topology: 'cluster', host: a.host, port: a.port };
+  const conn = newConnection(spec, cluster, desc, options.aclRule);
+  try {
+    const early = await connectAskingMasterIds(cluster, (masters) => masterIds(spec, options, masters));
+    const masters = await conn.masters();
+    desc.nodes = masters.map((m) => ({ host: m.options.host ?? a.host, port: m.options.port ?? a.port }));
+    // The same connections as at the first slot map (no reconnect since): those answers stand.
+    desc.nodeIds =
+      early.masters.length === masters.length && early.masters.every((m, i) => m === masters[i])
+        ? early.ids
+        : await masterIds(spec, options, masters);
+  } catch (err) {
+    cluster.disconnect();
+    if (err instanceof UserFacingError) throw err;
+    throw connectFailure(spec, lastError ?? err, options.aclRule);
+  }
+  if (options.keepReconnecting === true) conn.keepConnected();
+  return conn;
+}
+
+/**
+ * ioredis's Cluster client for `spec` (lazyConnect: not connected yet), with `common`'s options for
+ * each node (its retryStrategy and reconnectOnError left out: the cluster's own retry rules apply,
+ * bounded unless `options.keepReconnecting`), retries of MOVED, TRYAGAIN, CLUSTERDOWN and failovers,
+ * and with TLS the host names as the nodes announce them.
+ */
+function newCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions): Cluster {
+  const a = spec.address;
   const { retryStrategy: _r, reconnectOnError: _e, ...redisOptions } = common;
-  const cluster = new Cluster([{ host: a.host, port: a.port }], {
+  return new Cluster([{ host: a.host, port: a.port }], {
     redisOptions: { ...redisOptions, ...(common.tls !== undefined ? { tls: common.tls } : {}) },
     lazyConnect: true,
     enableOfflineQueue: true,
@@ -1255,43 +1298,38 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
         ? (times: number) => Math.min(times * 100, 2000)
         : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
   });
-  let lastError: Error | undefined;
-  cluster.on('error', (err: Error) => {
-    lastError = err;
-  });
-  cluster.on('node error', (err: Error) => {
-    lastError = err;
-  });
-  const desc: ConnectionDescription = { ...baseDescription(spec), topology: 'cluster', host: a.host, port: a.port };
-  const conn = newConnection(spec, cluster, desc, options.aclRule);
-  // Every master is asked for its node ID as soon as the slot map is known, while ioredis's ready
-  // check (CLUSTER INFO of one master picked at random, lib/cluster/index.ts readyCheck) runs: a hung
-  // master would hold that check for the commands' timeout, then ioredis reconnects and may pick it
-  // again; a master that does not answer fails the connect at once, named.
+}
+
+/**
+ * Connects `cluster` (made with lazyConnect) while every master is asked its node ID (`ask`, i.e.
+ * masterIds) as soon as the first slot map is known, so that a master that does not answer fails the
+ * connect at once, named, instead of holding ioredis's ready check (CLUSTER INFO of one master picked
+ * at random) for the commands' timeout, after which ioredis reconnects and may pick it again.
+ *
+ * This relies on the order of ioredis's Cluster (v6, lib/cluster/index.ts,
+ * https://github.com/redis/ioredis/blob/main/lib/cluster/index.ts; node_modules/ioredis/built/cluster/index.js
+ * is the copy installed): refreshSlotsCache() emits 'refresh' once a node has given the slot map, and
+ * connect() resolves only from its own 'refresh' listener, after that listener's readyCheck() passes
+ * (readyHandler). So 'refresh' always comes before connect() resolves, and the listener added here,
+ * before connect() adds its own, runs first, on the masters of that first slot map.
+ *
+ * @returns the masters of the first slot map (ioredis's node clients) and their IDs, in the same order
+ * @throws what `ask` throws (without waiting for connect()), or connect()'s error
+ */
+async function connectAskingMasterIds(
+  cluster: Cluster,
+  ask: (masters: Redis[]) => Promise<string[]>,
+): Promise<{ masters: Redis[]; ids: string[] }> {
   const atRefresh = new Promise<{ masters: Redis[]; ids: string[] }>((resolve, reject) => {
     cluster.once('refresh', () => {
       const masters = cluster.nodes('master');
-      masterIds(spec, options, masters).then((ids) => resolve({ masters, ids }), reject);
+      ask(masters).then((ids) => resolve({ masters, ids }), reject);
     });
   });
-  atRefresh.catch(() => undefined);
-  try {
-    await Promise.race([cluster.connect(), atRefresh.then(() => new Promise<void>(() => undefined))]);
-    const early = await atRefresh;
-    const masters = await conn.masters();
-    desc.nodes = masters.map((m) => ({ host: m.options.host ?? a.host, port: m.options.port ?? a.port }));
-    // The same connections as at the first slot map (no reconnect since): those answers stand.
-    desc.nodeIds =
-      early.masters.length === masters.length && early.masters.every((m, i) => m === masters[i])
-        ? early.ids
-        : await masterIds(spec, options, masters);
-  } catch (err) {
-    cluster.disconnect();
-    if (err instanceof UserFacingError) throw err;
-    throw connectFailure(spec, lastError ?? err, options.aclRule);
-  }
-  if (options.keepReconnecting === true) conn.keepConnected();
-  return conn;
+  atRefresh.catch(() => undefined); // connect() may fail first: then nothing awaits it
+  // A failed answer ends the wait at once; answers wait for connect(), which resolves after 'refresh'.
+  await Promise.race([cluster.connect(), atRefresh.then(() => new Promise<void>(() => undefined))]);
+  return atRefresh;
 }
 
 /**

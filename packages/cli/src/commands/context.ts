@@ -42,6 +42,13 @@ export function defineCommand<U>(module: {
   return module as CommandModule<object, U>;
 }
 
+/**
+ * The parsed arguments a handler gets from the options builder `B` declares (a function such as
+ * planOptions: `(y: Argv) => Argv<U>`), so a command's handler can turn them into its use case's
+ * options in a function of its own, apart from the declarations.
+ */
+export type OptionArgs<B> = B extends (y: Argv) => Argv<infer U> ? ArgumentsCamelCase<U> : never;
+
 /** session.serialize_handler values the tools read and write (their one home: common's SERIALIZE_HANDLERS). */
 export const HANDLERS = SERIALIZE_HANDLERS;
 

@@ -3,6 +3,7 @@
  * createPlan use case (packages/migrate/src/use-cases/plan.ts); this module parses, calls, prints.
  */
 import { resolve } from 'node:path';
+import type { Argv } from 'yargs';
 import { UserFacingError, printable } from '@session-migrate/common';
 import type { CreatePlanOptions, Plan, PlanPhpIni } from '@session-migrate/migrate';
 import type { LockingOptions } from '@session-migrate/generate';
@@ -13,114 +14,140 @@ import { handlerChoicesFromArgs, handlerOptions } from '../handler-options.ts';
 import { keyProviderFromArgs } from '../key-options.ts';
 import { firstFew, formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
-import { TARGET_OPTION, given, keyOptions, phpOptions, defineCommand, type CommandFactory, type Print } from './context.ts';
+import {
+  TARGET_OPTION,
+  given,
+  keyOptions,
+  phpOptions,
+  defineCommand,
+  type CommandFactory,
+  type OptionArgs,
+  type Print,
+} from './context.ts';
 
 /** plan's arguments: the use case's options, and `--json`. */
 export interface PlanArgs extends Omit<CreatePlanOptions, 'onWarning'> {
   json: boolean;
 }
 
+/**
+ * plan's options, in --help's order: the key provider and --prefix (keyOptions), --gc-maxlifetime and
+ * --serialize-handler (phpOptions), both roles' TLS files, the handler's choices, then plan's own.
+ */
+function planOptions(y: Argv) {
+  const options = handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
+    .option('source', {
+      type: 'string',
+      array: true,
+      demandOption: true,
+      describe:
+        "repeatable: several directories, or files plus a Redis source. files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)",
+    })
+    .option('target', { ...TARGET_OPTION, demandOption: true })
+    .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
+    .option('artifacts-dir', {
+      type: 'string',
+      default: DEFAULT_ARTIFACTS_DIR,
+      describe: 'where apply writes the PHP class and ini fragment',
+    })
+    .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
+    .option('max-session-bytes', {
+      type: 'number',
+      default: DEFAULT_MAX_SESSION_BYTES,
+      describe:
+        'larger sessions are not migrated, and apply and verify fail on them (their users would be logged out): raise it to copy them',
+    })
+    .option('read-through', {
+      type: 'boolean',
+      default: false,
+      describe: 'generate the handler in read-through (migrating) mode: a Redis miss reads the old session file (docs/runbook.md)',
+    })
+    .option('php-user', {
+      type: 'string',
+      array: true,
+      describe:
+        "the user PHP runs as, a name or a uid (repeatable: several pools): only its session files and root's are taken, as PHP's files handler does; default: the owner of most session files (plan prints it)",
+    })
+    .option('gc-maxlifetime', {
+      type: 'number',
+      // phpOptions' default is dropped: plan must tell a value given from none (gcMaxlifetimeFromIni).
+      default: undefined,
+      describe:
+        "session.gc_maxlifetime in seconds: the TTL migrated sessions get (default: the --php-ini value, else 1440); with --php-ini, a shorter value than PHP's is refused (it logs users out early) unless --allow-shorter-ttl",
+    });
+  return phpIniOptions(options).option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' });
+}
+
+/**
+ * plan's options that say which php.ini PHP runs with (--php-ini and what goes with it); read with
+ * phpIniFromArgs.
+ */
+function phpIniOptions<T>(y: Argv<T>) {
+  return y
+    .option('php-ini', {
+      type: 'string',
+      describe:
+        "the php.ini of the PHP that writes these sessions (e.g. /etc/php/8.2/fpm/php.ini): plan reads the session.gc_maxlifetime PHP runs with from it, its scan directory and --fpm-pool, and warns when its serialize_handler or files save_path differ from the plan's",
+    })
+    .option('php-ini-scan-dir', {
+      type: 'string',
+      describe: "with --php-ini: PHP_INI_SCAN_DIR, ':'-separated, '' for none (default: conf.d beside the php.ini, when it exists)",
+    })
+    .option('fpm-pool', {
+      type: 'string',
+      describe:
+        'with --php-ini: a php-fpm pool file or php-fpm.conf (include= followed) whose php_value / php_admin_value apply over the php.ini',
+    })
+    .option('fpm-pool-name', { type: 'string', describe: 'with --fpm-pool: the pool, when the file defines several' })
+    .option('php-version', {
+      type: 'string',
+      describe:
+        'with --php-ini: the PHP version (major.minor, e.g. 8.3) whose ini rules the files are read by (8.3 added ${VAR:-default}); default: the version of the php on the PATH, else 8.2 (plan says which)',
+    })
+    .option('allow-shorter-ttl', {
+      type: 'boolean',
+      default: false,
+      describe: "with --php-ini: accept a --gc-maxlifetime shorter than PHP's session.gc_maxlifetime (sessions expire early in Redis)",
+    });
+}
+
+/**
+ * plan's arguments from its parsed options; an option not given stays absent (the use case's default).
+ * @throws UserFacingError for a key option, --php-ini group, TLS file or handler choice given wrong
+ */
+function planArgsFromOptions(a: OptionArgs<typeof planOptions>): PlanArgs {
+  return {
+    source: a.source,
+    target: a.target,
+    key: keyProviderFromArgs(a, true)!,
+    prefix: a.prefix,
+    out: a.out,
+    ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+    ...given('phpIni', phpIniFromArgs(a)),
+    allowShorterTtl: a['allow-shorter-ttl'],
+    serializeHandler: a['serialize-handler'] as SerializeHandler,
+    maxSessionBytes: a['max-session-bytes'],
+    artifactsDir: a['artifacts-dir'],
+    ...given('installDir', a['install-dir'] as string | undefined),
+    readThrough: a['read-through'],
+    ...given('phpUsers', a['php-user'] as string[] | undefined),
+    json: a.json,
+    tls: tlsFilesFromArgs(a, 'target'),
+    sourceTls: tlsFilesFromArgs(a, 'source'),
+    handler: handlerChoicesFromArgs(a),
+  };
+}
+
 export const planModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'plan',
     describe: 'scan the source and target and write a plan file',
-    builder: (y) =>
-      handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
-        .option('source', {
-          type: 'string',
-          array: true,
-          demandOption: true,
-          describe:
-            "repeatable: several directories, or files plus a Redis source. files:DIR (DIR may be a save_path like '2;/var/lib/php/sessions'), or redis:URL for plaintext phpredis sessions (redis[s]://[USER@]host:port/db?prefix=P, redis[s]+sentinel://host:port/MASTER/db?prefix=P, or tcp://host:port?auth=..&prefix=..&database=..; a cluster is detected; TLS: --source-tls-*; password: SESSION_MIGRATE_SOURCE_REDIS_PASSWORD)",
-        })
-        .option('target', { ...TARGET_OPTION, demandOption: true })
-        .option('out', { type: 'string', default: DEFAULT_PLAN_FILE, describe: 'plan file to write' })
-        .option('artifacts-dir', {
-          type: 'string',
-          default: DEFAULT_ARTIFACTS_DIR,
-          describe: 'where apply writes the PHP class and ini fragment',
-        })
-        .option('install-dir', { type: 'string', describe: 'where the PHP files will live on the PHP hosts (default: the artifacts dir)' })
-        .option('max-session-bytes', {
-          type: 'number',
-          default: DEFAULT_MAX_SESSION_BYTES,
-          describe:
-            'larger sessions are not migrated, and apply and verify fail on them (their users would be logged out): raise it to copy them',
-        })
-        .option('read-through', {
-          type: 'boolean',
-          default: false,
-          describe: 'generate the handler in read-through (migrating) mode: a Redis miss reads the old session file (docs/runbook.md)',
-        })
-        .option('php-user', {
-          type: 'string',
-          array: true,
-          describe:
-            "the user PHP runs as, a name or a uid (repeatable: several pools): only its session files and root's are taken, as PHP's files handler does; default: the owner of most session files (plan prints it)",
-        })
-        .option('gc-maxlifetime', {
-          type: 'number',
-          // phpOptions' default is dropped: plan must tell a value given from none (gcMaxlifetimeFromIni).
-          default: undefined,
-          describe:
-            "session.gc_maxlifetime in seconds: the TTL migrated sessions get (default: the --php-ini value, else 1440); with --php-ini, a shorter value than PHP's is refused (it logs users out early) unless --allow-shorter-ttl",
-        })
-        .option('php-ini', {
-          type: 'string',
-          describe:
-            "the php.ini of the PHP that writes these sessions (e.g. /etc/php/8.2/fpm/php.ini): plan reads the session.gc_maxlifetime PHP runs with from it, its scan directory and --fpm-pool, and warns when its serialize_handler or files save_path differ from the plan's",
-        })
-        .option('php-ini-scan-dir', {
-          type: 'string',
-          describe: "with --php-ini: PHP_INI_SCAN_DIR, ':'-separated, '' for none (default: conf.d beside the php.ini, when it exists)",
-        })
-        .option('fpm-pool', {
-          type: 'string',
-          describe:
-            'with --php-ini: a php-fpm pool file or php-fpm.conf (include= followed) whose php_value / php_admin_value apply over the php.ini',
-        })
-        .option('fpm-pool-name', { type: 'string', describe: 'with --fpm-pool: the pool, when the file defines several' })
-        .option('php-version', {
-          type: 'string',
-          describe:
-            'with --php-ini: the PHP version (major.minor, e.g. 8.3) whose ini rules the files are read by (8.3 added ${VAR:-default}); default: the version of the php on the PATH, else 8.2 (plan says which)',
-        })
-        .option('allow-shorter-ttl', {
-          type: 'boolean',
-          default: false,
-          describe: "with --php-ini: accept a --gc-maxlifetime shorter than PHP's session.gc_maxlifetime (sessions expire early in Redis)",
-        })
-        .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
-    handler: (a) =>
-      run(() =>
-        planCommand(
-          {
-            source: a.source,
-            target: a.target,
-            key: keyProviderFromArgs(a, true)!,
-            prefix: a.prefix,
-            out: a.out,
-            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
-            ...given('phpIni', phpIniFromArgs(a)),
-            allowShorterTtl: a['allow-shorter-ttl'],
-            serializeHandler: a['serialize-handler'] as SerializeHandler,
-            maxSessionBytes: a['max-session-bytes'],
-            artifactsDir: a['artifacts-dir'],
-            ...given('installDir', a['install-dir'] as string | undefined),
-            readThrough: a['read-through'],
-            ...given('phpUsers', a['php-user'] as string[] | undefined),
-            json: a.json,
-            tls: tlsFilesFromArgs(a, 'target'),
-            sourceTls: tlsFilesFromArgs(a, 'source'),
-            handler: handlerChoicesFromArgs(a),
-          },
-          print,
-        ),
-      )(),
+    builder: planOptions,
+    handler: (a) => run(() => planCommand(planArgsFromOptions(a), print))(),
   });
 
 /**
- * plan's --php-ini, --php-ini-scan-dir, --fpm-pool and --fpm-pool-name as the use case's phpIni.
+ * plan's --php-ini, --php-ini-scan-dir, --fpm-pool, --fpm-pool-name and --php-version as the use case's phpIni.
  * @returns undefined without --php-ini. @throws UserFacingError when the others come without it.
  */
 export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefined {

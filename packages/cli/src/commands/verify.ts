@@ -2,6 +2,7 @@
  * `session-migrate verify`: check the target (and the sources). The work is the verifyMigration use
  * case (packages/verify/src/use-case.ts); this module parses, calls, prints.
  */
+import type { Argv } from 'yargs';
 import { printable } from '@session-migrate/common';
 import type { VerifyFailure, VerifyMigrationOptions, VerifyMigrationReport } from '@session-migrate/verify';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -18,6 +19,7 @@ import {
   given,
   defineCommand,
   type CommandFactory,
+  type OptionArgs,
   type Print,
 } from './context.ts';
 
@@ -26,66 +28,76 @@ export interface VerifyArgs extends Omit<VerifyMigrationOptions, 'onWarning'> {
   json: boolean;
 }
 
+/**
+ * verify's options, in --help's order: the key provider, both roles' TLS files, then verify's own;
+ * those that default to the plan's have no default here (the use case resolves them).
+ */
+function verifyOptions(y: Argv) {
+  return allTlsOptions(keyProviderOptions(y))
+    .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
+    .option('target', TARGET_OPTION)
+    .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
+    .option('prefix', PREFIX_OVERRIDE_OPTION)
+    .option('gc-maxlifetime', GC_MAXLIFETIME_OVERRIDE_OPTION)
+    .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
+    .option('source', {
+      type: 'string',
+      array: true,
+      describe:
+        'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix',
+    })
+    .option('php-user', PHP_USER_GIVEN_NOW_OPTION)
+    .option('plaintext-prefix', {
+      type: 'string',
+      describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)',
+    })
+    .option('prefix-only', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails',
+    })
+    .option('presence', {
+      type: 'boolean',
+      default: true,
+      describe:
+        "with --plan and no --source: every live session of the plan's source must be in Redis, or destroyed through the handler (its tombstone); --no-presence reads no session file, so a files source whose plan knows no PHP user is reported as not checked for files of another owner",
+    })
+    .option('json', JSON_REPORT_OPTION);
+}
+
+/**
+ * verify's arguments from its parsed options; an option not given stays absent (the plan's value, or
+ * the use case's default).
+ * @throws UserFacingError for a TLS file option given twice or a key option given wrong
+ */
+function verifyArgsFromOptions(a: OptionArgs<typeof verifyOptions>): VerifyArgs {
+  return {
+    presence: a.presence,
+    prefixOnly: a['prefix-only'],
+    tls: tlsFilesFromArgs(a, 'target'),
+    sourceTls: tlsFilesFromArgs(a, 'source'),
+    ...given('plan', a.plan as string | undefined),
+    ...given('target', a.target as string | undefined),
+    ...given('key', keyProviderFromArgs(a, false)),
+    ...given('requireKeyId', a['require-key-id'] as string | undefined),
+    ...given('prefix', a.prefix as string | undefined),
+    ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+    ...given('serializeHandler', a['serialize-handler'] as SerializeHandler | undefined),
+    ...given('source', a.source as string[] | undefined),
+    ...given('phpUsers', a['php-user'] as string[] | undefined),
+    ...given('plaintextPrefix', a['plaintext-prefix'] as string | undefined),
+    json: a.json,
+  };
+}
+
 export const verifyModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'verify',
     describe:
       'check no plaintext session is left anywhere in the database and every value under the prefix (on every master) is an authentic envelope with a TTL',
-    builder: (y) =>
-      allTlsOptions(keyProviderOptions(y))
-        .option('plan', { type: 'string', describe: 'take target, key file, prefix, gc_maxlifetime and serialize_handler from this plan' })
-        .option('target', TARGET_OPTION)
-        .option('require-key-id', { type: 'string', describe: 'fail when any value is sealed under another key ID (after rotate)' })
-        .option('prefix', PREFIX_OVERRIDE_OPTION)
-        .option('gc-maxlifetime', GC_MAXLIFETIME_OVERRIDE_OPTION)
-        .option('serialize-handler', { type: 'string', choices: HANDLERS, describe: 'session.serialize_handler (default php)' })
-        .option('source', {
-          type: 'string',
-          array: true,
-          describe:
-            'files:DIR or redis:URL (repeatable): also check every live session of each is in Redis, byte for byte (default with --plan: the presence of every source of the plan); a redis: source also fails while plaintext keys remain under its prefix',
-        })
-        .option('php-user', PHP_USER_GIVEN_NOW_OPTION)
-        .option('plaintext-prefix', {
-          type: 'string',
-          describe: 'fail while keys remain under this prefix on the target server (plaintext phpredis sessions, e.g. PHPREDIS_SESSION:)',
-        })
-        .option('prefix-only', {
-          type: 'boolean',
-          default: false,
-          describe:
-            'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails',
-        })
-        .option('presence', {
-          type: 'boolean',
-          default: true,
-          describe:
-            "with --plan and no --source: every live session of the plan's source must be in Redis, or destroyed through the handler (its tombstone); --no-presence reads no session file, so a files source whose plan knows no PHP user is reported as not checked for files of another owner",
-        })
-        .option('json', JSON_REPORT_OPTION),
-    handler: (a) =>
-      run(() =>
-        verifyCommand(
-          {
-            presence: a.presence,
-            prefixOnly: a['prefix-only'],
-            tls: tlsFilesFromArgs(a, 'target'),
-            sourceTls: tlsFilesFromArgs(a, 'source'),
-            ...given('plan', a.plan as string | undefined),
-            ...given('target', a.target as string | undefined),
-            ...given('key', keyProviderFromArgs(a, false)),
-            ...given('requireKeyId', a['require-key-id'] as string | undefined),
-            ...given('prefix', a.prefix as string | undefined),
-            ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
-            ...given('serializeHandler', a['serialize-handler'] as SerializeHandler | undefined),
-            ...given('source', a.source as string[] | undefined),
-            ...given('phpUsers', a['php-user'] as string[] | undefined),
-            ...given('plaintextPrefix', a['plaintext-prefix'] as string | undefined),
-            json: a.json,
-          },
-          print,
-        ),
-      )(),
+    builder: verifyOptions,
+    handler: (a) => run(() => verifyCommand(verifyArgsFromOptions(a), print))(),
   });
 
 /**

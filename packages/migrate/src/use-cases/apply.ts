@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { UserFacingError, describeFsError, firstFew } from '@session-migrate/common';
+import { UserFacingError, describeFsError } from '@session-migrate/common';
 import { EnvelopeCodec, describeKeyProvider, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import type { Source } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
@@ -13,6 +13,7 @@ import { readPlanFile, type Plan } from '../plan.ts';
 import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
 import { GENERATE_CHOICES_FILE, readGenerateChoices, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
 import { writePlanArtifacts } from './generate.ts';
+import { replicasAgainstPlan } from './replicas-against-plan.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
 import {
   filesSourcesWithoutOwners,
@@ -30,6 +31,8 @@ import {
 
 /** Default WAIT timeout of apply, ms. */
 export const DEFAULT_WAIT_TIMEOUT_MS = 2000;
+
+export { notComparedWarning } from './replicas-against-plan.ts';
 
 /** Below this many planned sessions, worker threads (about 2 s to start: each loads the TypeScript sources) cost more than they save. */
 const WORKERS_FROM_SESSIONS = 100_000;
@@ -190,6 +193,31 @@ function checkApplyOptions(options: ApplyPlanOptions): { retries: number; retryD
   return { retries, retryDelayMs, waitTimeoutMs };
 }
 
+/**
+ * The worker threads apply reads and seals with: `given` (--workers), else 4 at most (the cores
+ * there are) from WORKERS_FROM_SESSIONS sessions found at plan, else 0 (the main thread).
+ * @throws UserFacingError when `given` is not a whole number from 0 to 64
+ */
+function workerThreads(given: number | undefined, plan: Plan): number {
+  const workers = given ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
+  return workers;
+}
+
+/**
+ * Opens the plan's sources in its order, as apply reads them: the plan's maxSessionBytes, the TLS
+ * files given now for a Redis source, connection notes to onWarning.
+ * @throws UserFacingError when a source cannot be opened (openPlanSources)
+ */
+function openApplySources(options: ApplyPlanOptions & { onWarning: OnWarning }, plan: Plan): Promise<Source[]> {
+  return openPlanSources(plan, options.plan, {
+    maxSessionBytes: plan.limits.maxSessionBytes,
+    ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    onWarning: options.onWarning,
+  });
+}
+
+/** The plan and its key material, loaded once by applyPlan (which wipes the keys afterwards). */
 interface Keys {
   plan: Plan;
   codec: EnvelopeCodec;
@@ -198,6 +226,13 @@ interface Keys {
   keyDescription: string;
 }
 
+/**
+ * applyPlan once the key ring is open: opens the target and the sources, refuses drift (nothing
+ * written), reads the replicas to wait for (replicasAgainstPlan), writes the artifacts, copies every
+ * source (copySources), then sums the report (summarize). Closes the target and the sources, also on
+ * error.
+ * @throws UserFacingError as applyPlan says (bad option, drift, artifacts, Redis before any write)
+ */
 async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning }, keys: Keys): Promise<ApplyPlanReport> {
   const { plan, codec } = keys;
   const checked = checkApplyOptions(options);
@@ -211,40 +246,15 @@ async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning
   });
   let sources: Source[] = [];
   try {
-    sources = await openPlanSources(plan, options.plan, {
-      maxSessionBytes: plan.limits.maxSessionBytes,
-      ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
-      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
-    });
+    sources = await openApplySources(options, plan);
     checkSourcesAgainstTarget(sources, { ...client.description, prefix: plan.target.prefix });
     await refuseDrift(options.plan, keys, client, sources);
-    // WAIT after each batch: for as many replicas as each master has now, unless --min-replicas says.
-    let minReplicas: Map<string, number>;
-    let mastersNow: ClusterMastersNow | undefined;
-    try {
-      if (options.minReplicas !== undefined) minReplicas = new Map([['*', options.minReplicas]]);
-      else if (plan.target.mastersAtPlan !== undefined && client.topology === 'cluster') {
-        // A plan that keys a cluster's masters by node ID: compare shard by shard, across a failover;
-        // the same INFO replication gives each master's count (one reading per master).
-        mastersNow = await client.clusterMasters();
-        minReplicas = new Map(mastersNow.map((m) => [m.node, m.replicas]));
-      } else minReplicas = await client.replicasPerMaster();
-    } catch (err) {
-      throw redisFailure(err, client, 'apply');
-    }
+    const { minReplicas, againstPlan } = await replicasAgainstPlan(options.minReplicas, plan.target, client, options.onWarning);
     // A plan from before key rings: the key matched by key ID, so its lookup ID is this ring's.
     if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
-    const againstPlan =
-      mastersNow !== undefined
-        ? fewerReplicasThanPlannedInCluster(plan.target, mastersNow)
-        : fewerReplicasThanPlanned(plan.target.replicasAtPlan, options.minReplicas === undefined ? minReplicas : undefined);
-    const unchecked = notComparedWarning(againstPlan);
-    if (unchecked !== undefined) options.onWarning(unchecked);
     const { artifacts, kept } = writeArtifactsKeepingChoices(plan, options.dryRun);
     const copyStart = performance.now();
-    const workers = options.workers ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
-    if (!Number.isInteger(workers) || workers < 0 || workers > 64)
-      throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
+    const workers = workerThreads(options.workers, plan);
     const copied = await copySources(
       options,
       keys,
@@ -308,68 +318,6 @@ async function restartedDuringApply(plan: Plan, client: RedisConnection, perSour
   if (missing === 0 || plan.target.topology !== 'standalone' || plan.target.runId === undefined) return false;
   const now = await client.runId().catch(() => undefined);
   return now !== undefined && now !== plan.target.runId;
-}
-
-/** What apply's report says of replicas against the plan (ApplyResult's `confirm`, beside WAIT's settings). */
-type AgainstPlan = Pick<ApplyResult['confirm'], 'fewerThanPlanned' | 'notCompared'>;
-
-/**
- * Masters with fewer replicas connected now (`now`, replicasPerMaster) than the plan recorded
- * (`planned`), matched by `host:port` (`*`: the one master of a single node or Sentinel; cluster
- * plans made before node IDs were recorded; newer ones: fewerReplicasThanPlannedInCluster); nothing when --min-replicas was given (`now` undefined) or the
- * plan recorded none (made before replicasAtPlan). A master that is new since (a failover) is not
- * compared; a planned master with replicas whose `host:port` is no master now is `notCompared`.
- */
-function fewerReplicasThanPlanned(planned: Record<string, number> | undefined, now: ReadonlyMap<string, number> | undefined): AgainstPlan {
-  if (planned === undefined || now === undefined) return {};
-  const fewer = [...now].filter(([node, n]) => (planned[node] ?? 0) > n).map(([node, n]) => ({ node, planned: planned[node]!, now: n }));
-  const gone = Object.entries(planned)
-    .filter(([node, n]) => n > 0 && !now.has(node))
-    .map(([node, n]) => ({ node, planned: n }));
-  return { ...(fewer.length > 0 ? { fewerThanPlanned: fewer } : {}), ...(gone.length > 0 ? { notCompared: gone } : {}) };
-}
-
-/**
- * apply's one warning for the masters of the plan whose shard it found no master of now
- * (`confirm.notCompared`): their replicas were not compared with the plan, so a shard that lost
- * replicas since would pass unnoticed. Given to onWarning before the copy starts (the CLI prints it
- * on stderr, text and --json). Undefined when there are none.
- */
-export function notComparedWarning(r: AgainstPlan): string | undefined {
-  const gone = r.notCompared ?? [];
-  if (gone.length === 0) return undefined;
-  const most = Math.max(...gone.map((g) => g.planned));
-  return `warning: replicas not compared with the plan for the shard of ${firstFew(gone.map((g) => `master ${g.node} (${g.planned} replica(s) at plan)`))}: no master now is that node, one of its replicas at plan or its master (a failover, and CLUSTER NODES denied to this ACL user?); apply waits only for the replicas each master has now; --min-replicas ${most} makes it wait for ${most} on every master`;
-}
-
-/** RedisConnection.clusterMasters' answer. */
-type ClusterMastersNow = Awaited<ReturnType<RedisConnection['clusterMasters']>>;
-
-/**
- * fewerReplicasThanPlanned for a cluster plan that keys its masters by node ID (mastersAtPlan): each
- * planned master is matched with the master of its shard now: itself; else the replica of it at
- * plan that is a master now (a failover promoted it); else the master it is a replica of now (a
- * failover demoted it, its replicas unknown at plan: CLUSTER NODES denied). Named by that master's `host:port` now. A planned
- * master with replicas and none of these (a failover while CLUSTER NODES was denied to plan's and
- * apply's users, or its shard's nodes all replaced) is `notCompared`, by its `host:port` at plan.
- */
-function fewerReplicasThanPlannedInCluster(
-  target: Pick<Plan['target'], 'replicasAtPlan' | 'mastersAtPlan'>,
-  now: ClusterMastersNow,
-): AgainstPlan {
-  const fewer: Array<{ node: string; planned: number; now: number }> = [];
-  const notCompared: Array<{ node: string; planned: number }> = [];
-  for (const [id, planned] of Object.entries(target.replicasAtPlan ?? {})) {
-    const atPlan = target.mastersAtPlan?.[id];
-    const master =
-      now.find((m) => m.id === id) ??
-      now.find((m) => atPlan?.replicaIds.includes(m.id) === true) ??
-      now.find((m) => m.replicaIds.includes(id));
-    if (master === undefined) {
-      if (planned > 0) notCompared.push({ node: atPlan?.node ?? id, planned });
-    } else if (master.replicas < planned) fewer.push({ node: master.node, planned, now: master.replicas });
-  }
-  return { ...(fewer.length > 0 ? { fewerThanPlanned: fewer } : {}), ...(notCompared.length > 0 ? { notCompared } : {}) };
 }
 
 /** Refuses (nothing written) when the key, the target or a files source's directory is not what the plan recorded. */

@@ -98,6 +98,12 @@ describe('use cases, called directly', () => {
     expect(v).toMatchObject({ prefix: PREFIX, gcMaxlifetime: 1440, serializeHandler: 'php' });
   });
 
+  it('applyPlan with a bad worker count writes nothing: no artifact, no key (the option is checked before any write)', async () => {
+    await expect(applyPlan({ plan: planFile, dryRun: false, workers: 100 })).rejects.toThrow('--workers must be a whole number from 0 to 64');
+    expect(existsSync(join(root, 'artifacts'))).toBe(false);
+    expect(await redis.client.dbsize()).toBe(0);
+  });
+
   it('applyPlan: a dry run writes nothing; then every live session is copied once; again, nothing to do', async () => {
     const dry = await applyPlan({ plan: planFile, dryRun: true, workers: 0 });
     expect(dry.result.dryRun).toBe(true);

@@ -236,6 +236,8 @@ interface Keys {
 async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning }, keys: Keys): Promise<ApplyPlanReport> {
   const { plan, codec } = keys;
   const checked = checkApplyOptions(options);
+  // Checked here, before anything is written (the artifacts, a key): bad input writes nothing.
+  const workers = workerThreads(options.workers, plan);
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
   const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, {
     keepReconnecting: true,
@@ -254,7 +256,6 @@ async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning
     if (plan.key.lookupId === undefined) plan.key.lookupId = codec.lookupId;
     const { artifacts, kept } = writeArtifactsKeepingChoices(plan, options.dryRun);
     const copyStart = performance.now();
-    const workers = workerThreads(options.workers, plan);
     const copied = await copySources(
       options,
       keys,

@@ -99,7 +99,9 @@ describe('use cases, called directly', () => {
   });
 
   it('applyPlan with a bad worker count writes nothing: no artifact, no key (the option is checked before any write)', async () => {
-    await expect(applyPlan({ plan: planFile, dryRun: false, workers: 100 })).rejects.toThrow('--workers must be a whole number from 0 to 64');
+    await expect(applyPlan({ plan: planFile, dryRun: false, workers: 100 })).rejects.toThrow(
+      '--workers must be a whole number from 0 to 64',
+    );
     expect(existsSync(join(root, 'artifacts'))).toBe(false);
     expect(await redis.client.dbsize()).toBe(0);
   });

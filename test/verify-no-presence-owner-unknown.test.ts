@@ -5,6 +5,9 @@
  * --no-presence reads no source file (verify may run where the session directory is not mounted),
  * so that check is not made: the report says so plainly, naming the source (text line `NOT CHECKED`,
  * JSON `ownerUnknownNotChecked`), instead of an OK that looks like the files were looked for.
+ * A plan that also has a Redis source is no different for its files sources: --no-presence opens the
+ * Redis source only (its plaintext prefix must still be empty), so the directory is neither walked
+ * nor needed, and the files source gets the same NOT CHECKED line.
  * Real redis-server, the CLI as a process; files chowned to www-data when run as root.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +45,8 @@ function planOn(dir: string, name: string, ...extra: string[]): string {
 }
 
 const NOT_CHECKED = /^ {2}NOT CHECKED /m;
+const notCheckedLine = (dir: string) =>
+  `  NOT CHECKED files:${dir}: the plan knows no user PHP runs as there (it saw no session file), and --no-presence reads no session file: files of another owner than root (maybe PHP's sessions, not copied) were not looked for; run verify without --no-presence to check`;
 
 describe('verify --plan --no-presence, plan that knows no PHP user', () => {
   it('says the unknown-owner check was not made, naming the source; exit 0, without reading the directory', () => {
@@ -87,5 +92,67 @@ describe('verify --plan --no-presence, plan that knows no PHP user', () => {
     expect(v.status, v.stdout + v.stderr).toBe(0);
     // The text line is printed for each entry of ownerUnknownNotChecked (commands/verify.ts).
     expect((JSON.parse(v.stdout) as { ownerUnknownNotChecked?: string[] }).ownerUnknownNotChecked).toBeUndefined();
+  });
+});
+
+describe('verify --plan --no-presence, a plan with a files source (no PHP user known) and a Redis source', () => {
+  const SRC = 'PHPREDIS_SESSION:';
+  const srcUrl = () => `redis:redis://127.0.0.1:${redis.port}/1?prefix=${encodeURIComponent(SRC)}`;
+
+  it('the files source gets the same NOT CHECKED line, without a walk: exit 0, also with the directory gone', () => {
+    const dir = join(root, 'mixed', 'sessions');
+    const planFile = planOn(dir, 'mixed', '--source', srcUrl());
+    if (isRoot) owned(dir, 'since', 3, 33);
+    else writeSessionFiles(dir, 'since', 3);
+
+    const v = cli(['verify', '--plan', planFile, '--no-presence']);
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout.split('\n').filter((l) => NOT_CHECKED.test(l))).toEqual([notCheckedLine(dir)]);
+    // The plan records the user PHP runs as (none known: []): no warning of a plan that predates it.
+    expect(v.stderr).not.toMatch(/does not record the user PHP runs as/);
+    const j = cli(['verify', '--plan', planFile, '--no-presence', '--json']);
+    expect(j.status, j.stderr).toBe(0);
+    const report = JSON.parse(j.stdout) as { ok: boolean; ownerUnknown?: number; ownerUnknownNotChecked?: string[] };
+    expect(report).toMatchObject({ ok: true, ownerUnknownNotChecked: [`files:${dir}`] });
+    expect(report.ownerUnknown).toBeUndefined();
+
+    renameSync(join(root, 'mixed'), join(root, 'mixed-moved'));
+    try {
+      const moved = cli(['verify', '--plan', planFile, '--no-presence', '--json']);
+      expect(moved.status, moved.stdout + moved.stderr).toBe(0);
+      expect(JSON.parse(moved.stdout)).toMatchObject({ ok: true, ownerUnknownNotChecked: [`files:${dir}`] });
+    } finally {
+      renameSync(join(root, 'mixed-moved'), join(root, 'mixed'));
+    }
+
+    // Without --no-presence the files are looked for, as for a files-only plan.
+    const presence = cli(['verify', '--plan', planFile, '--json']);
+    expect(presence.status, presence.stderr).toBe(1);
+    const p = JSON.parse(presence.stdout) as { ownerUnknown?: number; ownerUnknownNotChecked?: string[] };
+    expect(p.ownerUnknown).toBe(3);
+    expect(p.ownerUnknownNotChecked).toBeUndefined();
+  });
+
+  it('the Redis source is still opened: a plaintext key left under its prefix fails', async () => {
+    const planFile = join(root, 'mixed.json');
+    const db1 = redis.client.duplicate({ db: 1 });
+    try {
+      await db1.set(`${SRC}leftover`, 'n|i:1;');
+      const v = cli(['verify', '--plan', planFile, '--no-presence', '--json']);
+      expect(v.status, v.stdout + v.stderr).toBe(1);
+      const report = JSON.parse(v.stdout) as {
+        ok: boolean;
+        plaintext?: { prefix: string; remaining: number };
+        failureCounts: Record<string, number>;
+        ownerUnknownNotChecked?: string[];
+      };
+      expect(report.ok).toBe(false);
+      expect(report.plaintext).toMatchObject({ prefix: SRC, remaining: 1 });
+      expect(report.failureCounts['plaintext-remains']).toBe(1);
+      expect(report.ownerUnknownNotChecked).toEqual([`files:${join(root, 'mixed', 'sessions')}`]);
+    } finally {
+      await db1.del(`${SRC}leftover`);
+      db1.disconnect();
+    }
   });
 });

@@ -4,8 +4,10 @@
 # Reads ini files, conf.d, FPM pool files, Apache php_* config, .user.ini/.htaccess below the document
 # roots given as arguments, `php --ini` and the effective ini values (when php exists). It never opens
 # a session file: session directories are only stat()ed, and at most SAMPLE file names below them.
-# Every string from the host (paths, contents, command output) is base64-encoded, so the JSON is
-# always valid whatever bytes it holds.
+# Every string from the host (paths, contents, command output, user names) is base64-encoded, so the
+# JSON is always valid whatever bytes it holds. The owners of the recorded paths are named (users: uid
+# and name only, never another passwd field): `getent passwd UID` on the live host, else the passwd
+# file (AUDIT_ROOT's own /etc/passwd for an image, as `ls -l` inside it would name them).
 #   sh collect.sh [DOCROOT...] > host.json
 # Environment: AUDIT_ROOT (default empty: the live host; a directory to collect a mounted image),
 #              AUDIT_MAX_BYTES (default 8388608: larger files are recorded without contents),
@@ -18,6 +20,7 @@ MAX=${AUDIT_MAX_BYTES:-8388608}
 SAMPLE=${AUDIT_SAMPLE:-20}
 PHPBIN=${PHP:-php}
 SEEN=" "
+UIDS=" "
 OLDIFS=$IFS
 
 b64() {
@@ -61,6 +64,7 @@ entry() {
   info=$(st "$R$p") || return 0
   [ -n "$info" ] || return 0
   t=${info%%|*}; r1=${info#*|}; mode=${r1%%|*}; r2=${r1#*|}; uid=${r2%%|*}; r3=${r2#*|}; gid=${r3%%|*}; size=${r3#*|}
+  case $uid in ''|*[!0-9]*) ;; *) case "$UIDS" in *" $uid "*) ;; *) UIDS="$UIDS$uid " ;; esac ;; esac
   sep
   printf '{"path":"%s","type":"%s","mode":"%s","uid":%s,"gid":%s,"size":%s' "$(s64 "$p")" "$t" "$mode" "${uid:-0}" "${gid:-0}" "${size:-0}"
   if [ "$t" = symlink ]; then
@@ -120,7 +124,21 @@ sessiondir() {
   done
 }
 
-printf '{"format":"session-migrate-collect/1","collector_version":1'
+# username UID: prints the user name of UID (nothing when it has none). getent passwd (NSS: files,
+# LDAP, sssd) on the live host; else the first entry of the passwd file with that uid, as getpwuid(3)
+# reads the files database (passwd(5): name:password:UID:...; NIS compat +/- lines name nobody). Below
+# AUDIT_ROOT only a passwd file that is no symbolic link (nor its /etc) is read: a link could lead to
+# this machine's users. Only fields 1 and 3 leave getent or awk.
+username() {
+  if [ -z "$R" ] && command -v getent >/dev/null 2>&1; then
+    line=$(getent passwd "$1" 2>/dev/null | head -n 1 | cut -d: -f1,3)
+    [ "${line#*:}" = "$1" ] && printf '%s' "${line%%:*}"
+  elif [ -f "$R/etc/passwd" ] && [ ! -L "$R/etc/passwd" ] && [ ! -L "$R/etc" ]; then
+    awk -F: -v u="$1" '$3 ~ /^[0-9]+$/ && $3 + 0 == u + 0 && $1 != "" && $1 !~ /^[+-]/ { printf "%s", $1; exit }' "$R/etc/passwd" 2>/dev/null
+  fi
+}
+
+printf '{"format":"session-migrate-collect/1","collector_version":2'
 printf ',"host":"%s"' "$(s64 "$(hostname 2>/dev/null || uname -n)")"
 printf ',"collected_at":"%s"' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 printf ',"root":"%s"' "$(s64 "$R")"
@@ -172,5 +190,13 @@ for d in /var/lib/php/sessions /var/lib/php/session /tmp /var/tmp $(
   sed -n 's/^[[:space:]]*[a-z_]*\[\{0,1\}session\.save_path\]\{0,1\}[[:space:]]*=[[:space:]]*//p' |
   tr -d "\"'" | sed 's/.*;//; s/[[:space:]].*//' | grep '^/' | sort -u | head -n 20); do
   sessiondir "$d"
+done
+# users: the name of every uid recorded above (those only), for `uid 33 (www-data)` in the audit
+printf '],"users":['
+FIRST=1
+for u in $UIDS; do
+  name=$(username "$u")
+  [ -n "$name" ] || continue
+  sep; printf '{"uid":%s,"name":"%s"}' "$u" "$(s64 "$name")"
 done
 printf ']}\n'

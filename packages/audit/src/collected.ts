@@ -2,9 +2,11 @@
  * The collect script (collect-script.sh, printed by `session-migrate audit collect-script`) and the
  * reader for the JSON documents it writes. Document format `session-migrate-collect/1`:
  * `{format, collector_version, host, collected_at, root, php: null | {binary, ini_output, values},
- *   docroots: [b64...], files: [{path, type, mode (octal string), uid, gid, size, content?, skipped?, target?}]}`
- * where every host string (host, root, paths, contents, targets, php output) is base64 (or `hex:…` when
- * the host had no base64 tool). `php.values` decodes to PHP's JSON
+ *   docroots: [b64...], files: [{path, type, mode (octal string), uid, gid, size, content?, skipped?, target?}],
+ *   users?: [{uid, name}]}`
+ * where every host string (host, root, paths, contents, targets, php output, user names) is base64 (or
+ * `hex:…` when the host had no base64 tool). `users` (collector_version 2) names the uids of `files`
+ * from the host's user database; a document without it (collector_version 1) leaves them bare uids. `php.values` decodes to PHP's JSON
  * `{version, sys_temp_dir, loaded, values: ini_get_all(null, false)}`.
  */
 import { readFileSync } from 'node:fs';
@@ -58,10 +60,11 @@ export function parseCollected(text: string, source: string): CollectedHost {
   const entries = d.files.map((f: unknown, i: number) => collectedEntry(f, i, source));
   const probe = d.php !== null && d.php !== undefined ? collectedProbe(d.php, source) : null;
   const docroots = Array.isArray(d.docroots) ? d.docroots.map((x, i) => str(source, `docroots[${i}]`, x)) : [];
+  const users = collectedUsers(d.users, source);
   return {
     host,
     collectedAt: typeof d.collected_at === 'string' ? d.collected_at : '',
-    fs: new CollectedFs(`collected ${host} from ${printable(source)}`, entries),
+    fs: new CollectedFs(`collected ${host} from ${printable(source)}`, entries, users),
     probe,
     docroots,
   };
@@ -110,6 +113,28 @@ function collectedEntry(f: unknown, i: number, source: string): CollectedEntry {
   if (e.skipped !== undefined) entry.skipped = str(source, `files[${i}].skipped`, e.skipped);
   if (e.target !== undefined) entry.target = str(source, `files[${i}].target`, e.target);
   return entry;
+}
+
+/**
+ * `users`: the host's names of the uids the script recorded, as `[{uid, name}]` (uid a non-negative
+ * integer, name encoded), into a map by uid for describeUidFrom (packages/sources users.ts); the first
+ * entry of a uid wins and an empty name is no name. Missing (a document of collector_version 1): an
+ * empty map, so every owner stays a bare uid. Names are kept as the host wrote them; describeUidFrom
+ * makes them printable.
+ * @throws UserFacingError (bad) naming `users` or `users[i].<field>` when it is not of that shape.
+ */
+function collectedUsers(users: unknown, source: string): Map<number, string> {
+  const names = new Map<number, string>();
+  if (users === undefined) return names;
+  if (!Array.isArray(users)) bad(source, 'users is not an array');
+  users.forEach((u: unknown, i: number) => {
+    if (typeof u !== 'object' || u === null) bad(source, `users[${i}] is not an object`);
+    const e = u as Record<string, unknown>;
+    if (typeof e.uid !== 'number' || !Number.isSafeInteger(e.uid) || e.uid < 0) bad(source, `users[${i}].uid is not a uid`);
+    const name = str(source, `users[${i}].name`, e.name);
+    if (name !== '' && !names.has(e.uid)) names.set(e.uid, name);
+  });
+  return names;
 }
 
 /**

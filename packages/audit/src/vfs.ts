@@ -44,8 +44,9 @@ export interface AuditFs {
   /**
    * Names a file owner's uid for messages, `33 (www-data)` as plan and verify print it (packages/sources
    * users.ts), from the audited system's user database: the live host's (getent passwd), a --root's
-   * own /etc/passwd; the bare uid (`33`) when that database has no name for it, or when there is none
-   * to read (a collected host: the collect script does not gather users). Absent: the bare uid.
+   * own /etc/passwd, a collected host's `users` (the collect script's getent or passwd lookups); the
+   * bare uid (`33`) when that database has no name for it, or when there is none to read (a document of
+   * an older collect script). Absent: the bare uid.
    */
   describeUid?(uid: number): string;
 }
@@ -169,15 +170,18 @@ export interface CollectedEntry {
 
 /**
  * The filesystem as the collect script recorded it: only the paths it captured exist; directories list
- * the captured paths directly below them.
+ * the captured paths directly below them. `users` are the host's user names by uid as the script
+ * gathered them (collected.ts; empty for a document without them).
  */
 export class CollectedFs implements AuditFs {
   readonly label: string;
   private readonly entries = new Map<string, CollectedEntry>();
   private readonly children = new Map<string, Set<string>>();
+  private readonly users: ReadonlyMap<number, string>;
 
-  constructor(label: string, entries: CollectedEntry[]) {
+  constructor(label: string, entries: CollectedEntry[], users: ReadonlyMap<number, string> = new Map()) {
     this.label = label;
+    this.users = users;
     for (const e of entries) {
       const p = posix.normalize(e.path);
       this.entries.set(p, { ...e, path: p });
@@ -236,6 +240,11 @@ export class CollectedFs implements AuditFs {
 
   readlink(path: string): string | null {
     return this.find(path, false)?.target ?? null;
+  }
+
+  /** `33 (www-data)` from the collected host's names (describeUidFrom), the bare uid when it has none. */
+  describeUid(uid: number): string {
+    return describeUidFrom(uid, this.users);
   }
 
   readFile(path: string): ReadResult {

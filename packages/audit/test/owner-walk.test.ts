@@ -44,15 +44,18 @@ function entries(): CollectedEntry[] {
   ];
 }
 
-/** CollectedFs counting lstat calls on session files, and naming uids as `uid (user<uid>)`. */
+/** The collected host's user names (the document's `users`): `user<uid>`. */
+const users = new Map([
+  [33, 'user33'],
+  [4242, 'user4242'],
+]);
+
+/** CollectedFs counting lstat calls on session files. */
 class CountingFs extends CollectedFs {
   sessionLstats = 0;
   override lstat(path: string) {
     if (path.startsWith(`${DIR}/sess_`)) this.sessionLstats++;
     return super.lstat(path);
-  }
-  describeUid(uid: number): string {
-    return `${uid} (user${uid})`;
   }
 }
 
@@ -66,8 +69,8 @@ describe('session directory owner walk', () => {
     expect(fs.sessionLstats).toBe(6);
   });
 
-  it("names the owners through the filesystem's describeUid", () => {
-    const fs = new CountingFs('web-1', entries());
+  it("names the owners through the filesystem's describeUid (a collected host's users)", () => {
+    const fs = new CountingFs('web-1', entries(), users);
     const r = auditHost({ fs, engine, host: 'web-1', env: {}, docroots: [] });
     const m = r.findings.find((f) => f.id === 'session-file-foreign-owner')?.message;
     expect(m).toBe(

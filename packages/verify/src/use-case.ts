@@ -15,7 +15,6 @@ import {
   closeSources,
   withCodecForPlan,
   decideOwnersGivenNow,
-  filesOfUnknownPhpUser,
   openPlanSources,
   openSources,
   ownersNotRecordedWarning,
@@ -34,7 +33,7 @@ import {
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { DEFAULT_MAX_SESSION_BYTES, RedisSource, sameRedisData, sourceLabel, type Source } from '@session-migrate/sources';
 import { memoryWarnings, readMemory, type RedisConnection, type TlsFiles } from '@session-migrate/redis';
-import { failOwnerUnknown, verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { verifyTarget, type PlaintextCheck, type SourceCheck, type VerifyOptions, type VerifyReport } from './verify.ts';
 
 export interface VerifyMigrationOptions {
   /** A plan file whose target, key provider, prefix, gc_maxlifetime and serialize_handler are the defaults. */
@@ -120,9 +119,11 @@ async function openGivenAndTarget(
 
 /**
  * The plan's sources verify reads when no --source is given: every live session of every source
- * must be present (`wantPresence`), and a plan's plaintext Redis sources are checked too (their
- * prefixes must be empty in the end). Warns when the plan predates the record of PHP users. None
- * with --source or without a plan.
+ * must be present (`wantPresence`: all of them, in the plan's order), and a plan's plaintext Redis
+ * sources are checked too (their prefixes must be empty in the end: with --no-presence only those
+ * are opened, so no session directory is read, nor needed: --no-presence's promise, docs/operator-guide.md).
+ * Warns when the plan predates the record of PHP users and its files sources are opened. None with
+ * --source or without a plan.
  */
 async function planSourcesToCheck(
   given: Source[],
@@ -131,8 +132,11 @@ async function planSourcesToCheck(
   r: ReturnType<typeof resolveVerifyDefaults>,
   onWarning: (line: string) => void,
 ): Promise<Source[]> {
-  const planHasRedis = r.plan?.sources.some((d) => d.kind === 'redis') === true;
-  if (r.plan === undefined || given.length > 0 || !(wantPresence || planHasRedis)) return [];
+  if (r.plan === undefined || given.length > 0) return [];
+  if (!wantPresence) {
+    const redis = r.plan.sources.filter((d) => d.kind === 'redis');
+    return redis.length === 0 ? [] : openPlanSources({ ...r.plan, sources: redis }, r.planPath!, sourceOptions);
+  }
   const sources = await openPlanSources(r.plan, r.planPath!, sourceOptions);
   const old = ownersNotRecordedWarning(r.plan, r.planPath!);
   if (old !== undefined) onWarning(`warning: ${old}`);
@@ -198,14 +202,10 @@ async function verifyWithCodec(
     const plaintext = plaintextChecks(client, options.plaintextPrefix, given.length > 0 ? given : planSources);
     const sources = sourceChecks(given, wantPresence ? planSources : [], r.plan);
     // Files of a non-root owner while the plan knows no PHP user: maybe PHP's sessions, not copied.
-    // verifyTarget counts them in the sources it walks; a files source it does not walk (a plan's
-    // with --no-presence, opened because the plan also has a Redis source) is counted here
-    // (countOwners: a walk of its own); one not opened at all is named as not checked (ownerCheckNotMade).
-    const walked = new Set(sources.map((c) => c.source));
-    const ownerUnknown = filesOfUnknownPhpUser((given.length > 0 ? given : planSources).filter((s) => !walked.has(s)));
+    // verifyTarget counts them in the sources it walks, which are every files source verify opens;
+    // a plan's files source with --no-presence is not opened, and is named as not checked (ownerCheckNotMade).
     const report = await verifyTarget(targetVerifyOptions(client, codec, r, options, maxValueBytes, sources, plaintext));
-    failOwnerUnknown(report, ownerUnknown);
-    const notChecked = ownerCheckNotMade(r.plan, given, planSources);
+    const notChecked = ownerCheckNotMade(r.plan, given, wantPresence);
     if (notChecked.length > 0) report.ownerUnknownNotChecked = notChecked;
     // Memory: an eviction policy that can drop sessions, or too little headroom (INFO memory, never CONFIG).
     const memory = memoryWarnings(await readMemory(client));
@@ -223,12 +223,12 @@ async function verifyWithCodec(
 /**
  * The plan's files sources whose PHP user is unknown (phpUserUnknown: the `owner-unknown` check
  * applies) that verify did not open, as `files:DIR` labels: with --plan, no --source and
- * --no-presence, a plan without a Redis source opens none (planSourcesToCheck), so no session file
- * is read, also where the directory is not mounted. A plan with a Redis source opens them all, and
- * filesOfUnknownPhpUser counts them: none then.
+ * --no-presence, no files source of the plan is opened (planSourcesToCheck opens its Redis sources
+ * only), so no session file is read, also where the directory is not mounted. With presence every
+ * source is opened and walked (verifyTarget counts them): none then.
  */
-function ownerCheckNotMade(plan: Plan | undefined, given: readonly Source[], opened: readonly Source[]): string[] {
-  if (plan === undefined || given.length > 0 || opened.length > 0) return [];
+function ownerCheckNotMade(plan: Plan | undefined, given: readonly Source[], wantPresence: boolean): string[] {
+  if (plan === undefined || given.length > 0 || wantPresence) return [];
   return plan.sources.filter(phpUserUnknown).map((d) => sourceLabel(d));
 }
 

@@ -531,7 +531,8 @@ export function phpUserUnknown(d: { readonly kind: string; readonly phpUids?: re
  * (`owner-unknown`), purge keeps them and fails; the fix is plan --php-user NAME, then apply.
  * Counts by owner (FilesSource.countOwners: lstat, nothing read), a walk of its own: verify and purge
  * count the sources they walk anyway in that walk (verify.ts checkSources, purge's purgeAll with
- * PurgeOptions.nonRootFiles), and call this only for a source they do not walk.
+ * PurgeOptions.nonRootFiles), and neither calls this now (verify --no-presence opens no files source
+ * and reports the check as not made: ownerUnknownNotChecked); for a caller with a source it does not walk.
  * @returns how many such files (0: none, or every source's PHP user is known)
  */
 export function filesOfUnknownPhpUser(sources: readonly Source[]): number {

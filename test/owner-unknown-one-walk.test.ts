@@ -1,6 +1,6 @@
 /**
  * A plan that knows no PHP user (it saw no session file: `phpUids: []`): verify and purge count the
- * session files of a non-root owner written since (filesOfUnknownPhpUser's rule) in the walk they make
+ * session files of a non-root owner written since (phpUserUnknown's rule) in the walk they make
  * anyway, not in a walk of their own before it. Counted here: FilesSource.candidates() (one call is
  * one walk of the directory) and lstat(2) calls on session files, with the same counts and verdicts
  * as before (test/foreign-owner.test.ts has the CLI's lines). Use cases called directly; real

@@ -338,8 +338,9 @@ export class FilesSource implements SessionSource, Source {
    * How many session candidates each uid owns (lstat, names only, nothing read): what PHP's user is
    * inferred from (decidePhpUids). Entries gone meanwhile are not counted. A walk of its own: plan
    * counts owners in the walk that reads the sessions instead (sessionsWithOwners), verify and purge in
-   * theirs (sessions' onOwner, ownerOfCandidate, purge's lstat); filesOfUnknownPhpUser (packages/migrate
-   * use-cases/shared.ts) uses this for a source verify does not walk.
+   * theirs (sessions' onOwner, ownerOfCandidate, purge's lstat); verify and purge given `--source
+   * files:DIR` without a plan's record decide PHP's user from it (packages/migrate use-cases/shared.ts
+   * decideOwnersGivenNow).
    */
   countOwners(): Map<number, number> {
     const owners = new Map<number, number>();

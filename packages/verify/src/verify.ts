@@ -68,7 +68,7 @@ export type VerifyFailureReason =
   | 'no-keys'
   /**
    * Session files of a non-root owner while the plan knows no user PHP runs as (it saw no session
-   * file): maybe PHP's own sessions, not copied (migrate's filesOfUnknownPhpUser). Counted per file.
+   * file): maybe PHP's own sessions, not copied (migrate's phpUserUnknown). Counted per file.
    */
   | 'owner-unknown';
 
@@ -295,7 +295,7 @@ export interface PlaintextCheck {
 
 /**
  * Session files of a non-root owner counted in a source whose plan knows no PHP user
- * (migrate's phpUserUnknown / filesOfUnknownPhpUser), as checkSources walks it.
+ * (migrate's phpUserUnknown), as checkSources walks it.
  */
 interface OwnerCount {
   unknown: number;

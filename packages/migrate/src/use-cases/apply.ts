@@ -436,7 +436,7 @@ function summarize(
   const oversized = c.skipped.oversized ?? 0;
   // Files of a non-root owner while the plan saw no session file (phpUids []): most likely PHP's own
   // sessions written since, under a user the plan could not know; not copied, so not a success.
-  // (shared.ts filesOfUnknownPhpUser: the rule verify and purge apply, counting in their walks.)
+  // (shared.ts phpUserUnknown: the rule verify and purge apply, counting in their walks.)
   const ownerUnknown = (c.skipped['foreign-owner'] ?? 0) > 0 && plan.sources.some(phpUserUnknown);
   const ok = !(
     ownerUnknown ||

@@ -80,7 +80,7 @@ export interface PurgeUseCaseReport {
   heading: string;
   /**
    * Session files of a non-root owner in a source whose plan knows no user PHP runs as (it saw no
-   * session file: filesOfUnknownPhpUser): maybe PHP's sessions, never copied, so kept, and purge is
+   * session file: phpUserUnknown): maybe PHP's sessions, never copied, so kept, and purge is
    * not ok; the fix is plan --php-user NAME, then apply and purge. 0: none.
    */
   ownerUnknown: number;
@@ -241,7 +241,7 @@ function purgeResult(
  * Purges every source at once: each is judged (in parallel), and only when all of them are judged
  * does any delete (purgeSessions' beforeDelete): nothing anywhere while a session of any source is
  * not proven, or while a source whose plan knows no PHP user (phpUserUnknown) has session files of a
- * non-root owner (the rule of filesOfUnknownPhpUser: maybe PHP's sessions, never copied; they are
+ * non-root owner (phpUserUnknown's rule: maybe PHP's sessions, never copied; they are
  * foreign-owner to purgeSessions, so kept anyway), unless allowPartial. Those files are counted in
  * the walk that judges each source (PurgeOptions.nonRootFiles), which ends before the gate opens: one
  * walk of the directory, and the count is complete before anything is deleted.

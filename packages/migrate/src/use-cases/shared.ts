@@ -519,29 +519,16 @@ function ownersDecisionNote(decision: ReturnType<typeof decidePhpUids>): string 
 /**
  * Whether the plan knows no user PHP runs as for this source: a files source whose plan saw no
  * session file (`phpUids: []`), so only root's files are taken (packages/sources decidePhpUids).
+ *
+ * The one home of the owner-unknown rule: in such a source, session files of a non-root owner are
+ * most likely PHP's own sessions, written since the plan under a user it could not know. apply fails
+ * on them (ApplyResult.ownerUnknown), verify fails (`owner-unknown`), purge keeps them and fails;
+ * the fix is plan --php-user NAME, then apply. Each counts them in the walk it makes anyway (verify.ts
+ * checkSources, purge's purgeAll with PurgeOptions.nonRootFiles); verify --no-presence walks nothing
+ * and reports the check as not made (ownerUnknownNotChecked).
  */
 export function phpUserUnknown(d: { readonly kind: string; readonly phpUids?: readonly number[] | undefined }): boolean {
   return d.kind === 'files' && Array.isArray(d.phpUids) && d.phpUids.length === 0;
-}
-
-/**
- * Session files of a non-root owner in the files sources whose plan knows no PHP user
- * (phpUserUnknown): most likely PHP's own sessions, written since the plan under a user it could not
- * know. The one home of this rule: apply fails on them (ApplyResult.ownerUnknown), verify fails
- * (`owner-unknown`), purge keeps them and fails; the fix is plan --php-user NAME, then apply.
- * Counts by owner (FilesSource.countOwners: lstat, nothing read), a walk of its own: verify and purge
- * count the sources they walk anyway in that walk (verify.ts checkSources, purge's purgeAll with
- * PurgeOptions.nonRootFiles), and neither calls this now (verify --no-presence opens no files source
- * and reports the check as not made: ownerUnknownNotChecked); for a caller with a source it does not walk.
- * @returns how many such files (0: none, or every source's PHP user is known)
- */
-export function filesOfUnknownPhpUser(sources: readonly Source[]): number {
-  let n = 0;
-  for (const s of sources) {
-    if (!(s instanceof FilesSource) || !phpUserUnknown(s.describe())) continue;
-    for (const [uid, count] of s.countOwners()) if (uid !== 0) n += count;
-  }
-  return n;
 }
 
 /** Refuses a Redis source whose keys overlap the target's prefix on the same data. @throws UserFacingError. */

@@ -419,35 +419,44 @@ describe('Redis Cluster with replicas: apply confirms writes with WAIT', () => {
       }),
     );
 
-    await promoted.admin.call('CLUSTER', 'FAILOVER');
     const connected = async (n: RedisNode): Promise<string | undefined> =>
       parseInfo(await n.admin.info('replication')).get('connected_slaves');
-    await waitUntil('the failover', async () => parseInfo(await promoted.admin.info('replication')).get('role') === 'master');
-    await waitUntil('the demoted master following', async () => (await connected(promoted)) === '1');
-    // The demoted master moves to another shard (put back below, for the next test): the shard's
-    // master now has none of the replica the plan saw.
     const other = masters.find((m) => m !== old)!;
-    await old.admin.call('CLUSTER', 'REPLICATE', await idOf(other));
-    await waitUntil('the new master sees its replica gone', async () => (await connected(promoted)) === '0');
+    await promoted.admin.call('CLUSTER', 'FAILOVER');
+    try {
+      await waitUntil('the failover', async () => parseInfo(await promoted.admin.info('replication')).get('role') === 'master');
+      await waitUntil('the demoted master following', async () => (await connected(promoted)) === '1');
+      // The demoted master moves to another shard (put back below, for the next test): the shard's
+      // master now has none of the replica the plan saw.
+      await old.admin.call('CLUSTER', 'REPLICATE', await idOf(other));
+      await waitUntil('the new master sees its replica gone', async () => (await connected(promoted)) === '0');
 
-    const a = cli(['apply', '--plan', planFile]);
-    expect(a.status, a.stderr).toBe(0);
-    // Before: host:port keys; the shard's master now (another host:port) was "new", not compared.
-    expect(a.stdout).toMatch(new RegExp(`replicas +fewer than when the plan was made: [^\\n]*${name(promoted)} 0 of 1`));
-    expect(a.stderr).not.toContain('not compared');
-    const o = cli(['apply', '--plan', oldFormat]);
-    expect(o.status, o.stderr).toBe(0);
-    expect(o.stdout).not.toContain('fewer than when the plan was made');
-    // ...but not silently: the planned master's host:port is no master now, one warning names it.
-    expect(o.stderr).toContain(`replicas not compared with the plan for the shard of master ${name(old)} (1 replica(s) at plan)`);
-    await old.admin.call('CLUSTER', 'REPLICATE', await idOf(promoted));
-    await waitUntil(
-      'every master with its replica again',
-      async () => (await connected(promoted)) === '1' && (await connected(other)) === '1',
-    );
-    // And the cluster's own view (CLUSTER NODES, which the next test reads through roles()): it lagged
-    // behind INFO once, and the next test found no master with one replica.
-    await waitForEveryViewRestored();
+      const a = cli(['apply', '--plan', planFile]);
+      expect(a.status, a.stderr).toBe(0);
+      // Before: host:port keys; the shard's master now (another host:port) was "new", not compared.
+      expect(a.stdout).toMatch(new RegExp(`replicas +fewer than when the plan was made: [^\\n]*${name(promoted)} 0 of 1`));
+      expect(a.stderr).not.toContain('not compared');
+      const o = cli(['apply', '--plan', oldFormat]);
+      expect(o.status, o.stderr).toBe(0);
+      expect(o.stdout).not.toContain('fewer than when the plan was made');
+      // ...but not silently: the planned master's host:port is no master now, one warning names it.
+      expect(o.stderr).toContain(`replicas not compared with the plan for the shard of master ${name(old)} (1 replica(s) at plan)`);
+    } finally {
+      // Every master with one replica again, for the next tests, whichever step above failed: the
+      // demoted master back under the promoted one if it follows another master (moved above); still
+      // a master (the failover did not happen), or already there, it needs nothing.
+      const info = parseInfo(await old.admin.info('replication'));
+      if (info.get('role') === 'slave' && info.get('master_port') !== String(promoted.port)) {
+        await old.admin.call('CLUSTER', 'REPLICATE', await idOf(promoted));
+        await waitUntil(
+          'every master with its replica again',
+          async () => (await connected(promoted)) === '1' && (await connected(other)) === '1',
+        );
+      }
+      // And the cluster's own view (CLUSTER NODES, which the next test reads through roles()): it lagged
+      // behind INFO once, and the next test found no master with one replica.
+      await waitForEveryViewRestored();
+    }
   });
 
   it('an ACL user without +cluster|nodes at plan and apply, and a CLUSTER FAILOVER between them: apply cannot match the planned master, and says so in one warning naming its address (not silent); exit 0', async () => {

@@ -428,6 +428,10 @@ describe('Sentinel (RedisSentinel)', () => {
 
       // A standalone handler pointed at a replica (the old master): READONLY, retried once on a new
       // connection, still READONLY: a visible failure that keeps the ID, never a new session.
+      // The premise, checked as the step runs: the old master is still a replica, and the sentinel
+      // still names the new one (no fail-over back of its own: SENTINEL_DOWN_AFTER_MS).
+      expect(((await before.admin.call('ROLE')) as unknown[])[0]).toBe('slave');
+      expect((await s.currentMaster()).port).toBe(after.port);
       const toReplica = render({ host: '127.0.0.1', port: before.port });
       expectVisibleFailure(request(toReplica, [`--id=${id}`]), id, /READONLY/);
 

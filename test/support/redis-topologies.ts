@@ -792,9 +792,24 @@ export interface SentinelTopology {
 }
 
 /**
+ * The sentinel's `down-after-milliseconds`: how long a node may leave a PING unanswered before the
+ * sentinel calls it down (SDOWN) and, for a master, starts a fail-over of its own. Every fail-over of
+ * the tests is asked for (`failover()`: SENTINEL FAILOVER, which does not wait for it), so this only
+ * has to be long enough that a loaded machine never triggers one: with 1000 ms, a sentinel that got
+ * no PONG from the new master within 1 s of `+switch-master` (2 cores shared by two test files and
+ * the PHP they start) failed over a second time, back to the old master, in about 1 run in 5 of
+ * php-handler-topologies' fail-over test (its log: `+sdown master ... +try-failover`); a test then
+ * found the old master writable again. A killed master is never waited for here: the tests that kill
+ * one do not need the sentinel to notice (GET-MASTER-ADDR-BY-NAME still names it).
+ * Source: https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/ ("down-after-milliseconds",
+ * "SENTINEL FAILOVER").
+ */
+const SENTINEL_DOWN_AFTER_MS = 30_000;
+
+/**
  * Starts master + replica (`--replicaof`) + a sentinel (`redis-server sentinel.conf --sentinel`) with
- * `down-after-milliseconds 1000` and `failover-timeout 10000`, and waits until the sentinel knows the
- * replica and it is in sync, so that `failover()` can run at once.
+ * `down-after-milliseconds` SENTINEL_DOWN_AFTER_MS and `failover-timeout 10000`, and waits until the
+ * sentinel knows the replica and it is in sync, so that `failover()` can run at once.
  * @param options.sentinelPassword `requirepass` of the sentinel (for SESSION_MIGRATE_SENTINEL_PASSWORD)
  * @param options.tls data nodes and the sentinel listen on TLS only (the sentinel talks TLS to them)
  */
@@ -819,7 +834,7 @@ export async function startSentinel(
     );
     const conf = [
       `sentinel monitor ${masterName} ${HOST} ${master.port} 1`,
-      `sentinel down-after-milliseconds ${masterName} 1000`,
+      `sentinel down-after-milliseconds ${masterName} ${SENTINEL_DOWN_AFTER_MS}`,
       `sentinel failover-timeout ${masterName} 10000`,
       `sentinel parallel-syncs ${masterName} 1`,
       ...(options.sentinelPassword !== undefined ? [`requirepass "${options.sentinelPassword}"`] : []),

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCdkCodemod } from '@session-migrate/codemod-cdk';
-import { BIN } from './support/migrate-cli.ts';
+import { BIN, SOURCE_BIN } from './support/migrate-cli.ts';
 
 const FIXTURES = join(import.meta.dirname, '../codemods/cdk/test/fixtures');
 
@@ -176,8 +176,10 @@ describe('codemod cdk (CLI)', () => {
 
 describe('codemod cdk (CLI start-up)', () => {
   it('other commands do not load ts-morph (the TypeScript compiler takes seconds to load)', () => {
-    // ts-morph is CommonJS: NODE_DEBUG=module lists every CommonJS module the process loads.
-    const r = spawnSync(process.execPath, [BIN, '--version'], {
+    // ts-morph is CommonJS: NODE_DEBUG=module lists every CommonJS module the process loads. The
+    // clone's tsx bin (SOURCE_BIN): the built one bundles every module (the build checks its start-up
+    // chunks for heavy packages itself: scripts/package/build.ts checkBundle).
+    const r = spawnSync(process.execPath, [SOURCE_BIN, '--version'], {
       encoding: 'utf8',
       env: { ...process.env, NODE_DEBUG: 'module' },
       timeout: 120_000,

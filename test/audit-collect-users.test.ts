@@ -8,16 +8,17 @@
  * Root only for the chowned session files.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collectScript } from '@session-migrate/audit';
 import { BIN } from './support/migrate-cli.ts';
+import { AUDIT_ROOT_SESSION_DIR, makeAuditRoot } from './support/audit-root.ts';
 
 const SLOW = 120_000;
 const isRoot = process.getuid?.() === 0;
-const DIR = '/var/lib/php/sessions';
+const DIR = AUDIT_ROOT_SESSION_DIR;
 const work = mkdtempSync(join(tmpdir(), 'audit-collect-users-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const script = join(work, 'collect.sh');
@@ -40,21 +41,7 @@ const PASSWD = [
 
 /** A root with a CLI php.ini on DIR and session files of uid 33 (5), 65534 (1) and 4242 (1). */
 function makeRoot(name: string, passwd: string | undefined): string {
-  const root = join(work, name);
-  const put = (path: string, text: string) => {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  };
-  put('/etc/php/8.2/cli/php.ini', `[Session]\nsession.save_handler = files\nsession.save_path = "${DIR}"\n`);
-  if (passwd !== undefined) put('/etc/passwd', passwd);
-  mkdirSync(join(root, DIR), { recursive: true });
-  chmodSync(join(root, DIR), 0o1733);
-  [33, 33, 33, 33, 33, 65534, 4242].forEach((uid, i) => {
-    const p = join(root, DIR, `sess_owner${String(i).padStart(20, '0')}`);
-    writeFileSync(p, 'n|i:1;', { mode: 0o600 });
-    chownSync(p, uid, uid);
-  });
-  return root;
+  return makeAuditRoot(work, name, passwd, [33, 33, 33, 33, 33, 65534, 4242]);
 }
 
 interface Collected {

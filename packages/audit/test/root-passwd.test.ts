@@ -4,15 +4,16 @@
  * name there stays a number (vfs.ts RootFs.describeUid, packages/sources users.ts passwdNames).
  * Real files in a temporary root, chowned (root only).
  */
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { RootFs, auditHost, defaultEngine, renderJson, renderTable, runAudit } from '@session-migrate/audit';
 import { describeUidFrom, passwdNames } from '@session-migrate/sources';
+import { AUDIT_ROOT_SESSION_DIR, makeAuditRoot } from '../../../test/support/audit-root.ts';
 
 const isRoot = process.getuid?.() === 0;
-const DIR = '/var/lib/php/sessions';
+const DIR = AUDIT_ROOT_SESSION_DIR;
 const work = mkdtempSync(join(tmpdir(), 'audit-root-passwd-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -31,22 +32,7 @@ const PASSWD = [
 
 /** A root with a CLI php.ini on DIR and session files of uid 33 (5), 65534 (1), 4242 (1) and root (1). */
 function makeRoot(name: string, passwd: string | undefined): string {
-  const root = join(work, name);
-  const put = (path: string, text: string) => {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  };
-  put('/etc/php/8.2/cli/php.ini', `[Session]\nsession.save_handler = files\nsession.save_path = "${DIR}"\n`);
-  if (passwd !== undefined) put('/etc/passwd', passwd);
-  mkdirSync(join(root, DIR), { recursive: true });
-  chmodSync(join(root, DIR), 0o1733);
-  const owners = [33, 33, 33, 33, 33, 65534, 4242, 0];
-  owners.forEach((uid, i) => {
-    const p = join(root, DIR, `sess_owner${String(i).padStart(20, '0')}`);
-    writeFileSync(p, 'n|i:1;', { mode: 0o600 });
-    chownSync(p, uid, uid);
-  });
-  return root;
+  return makeAuditRoot(work, name, passwd, [33, 33, 33, 33, 33, 65534, 4242, 0]);
 }
 
 function audit(fs: RootFs) {

@@ -363,7 +363,10 @@ describe('plan --php-ini with a file it cannot use: one line, exit 2, nothing wr
     expect(attempt(['--php-ini', join(d, 'good.ini'), '--fpm-pool', join(d, 'pool.conf'), '--fpm-pool-name', 'api']).line).toBe(
       `session-migrate: --fpm-pool ${join(d, 'pool.conf')}: no pool [api] (pools: www)`,
     );
-    expect(attempt(['--fpm-pool', join(d, 'pool.conf')]).line).toContain('need --php-ini FILE');
+    expect(attempt(['--fpm-pool', join(d, 'pool.conf')]).line).toBe('session-migrate: --fpm-pool needs --php-ini FILE');
+    expect(attempt(['--fpm-pool', join(d, 'pool.conf'), '--php-version', '8.3']).line).toBe(
+      'session-migrate: --fpm-pool and --php-version need --php-ini FILE',
+    );
   });
 
   it('unreadable by the user plan runs as', () => {

@@ -113,9 +113,9 @@ describe('the PHP version whose ini rules apply', () => {
   it('a bad --php-version, or one without --php-ini: one line, exit 2, no plan', () => {
     const ini = iniFile('session.gc_maxlifetime = 3600\n');
     expect(usageLine(plan(['--php-ini', ini, '--php-version', 'eight']))).toBe(
-      'session-migrate: --php-version eight: not a PHP version (give major.minor, e.g. 8.3)',
+      'session-migrate: --php-version eight: not a PHP version whose ini rules plan knows (give 7.x or 8.x as major.minor, e.g. 8.3)',
     );
-    expect(usageLine(plan(['--php-version', '8.3']))).toContain('--php-version need --php-ini FILE');
+    expect(usageLine(plan(['--php-version', '8.3']))).toContain('--php-version needs --php-ini FILE');
     expect(existsSync(planFile())).toBe(false);
   });
   it('a plan made before iniRules and envVars were recorded still applies; a malformed record is refused', () => {

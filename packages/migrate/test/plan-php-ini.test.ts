@@ -263,7 +263,9 @@ describe('the PHP version whose ini rules apply (phpIniRulesFor)', () => {
     expect(phpIniRulesFor('7.04')).toEqual({ phpVersion: '7.4', from: 'option' });
     for (const bad of ['8', 'eight', '8.x', '9.0', '5.6', '8.3-dev', ''])
       expect(() => phpIniRulesFor(bad)).toThrow(
-        new UserFacingError(`--php-version ${bad}: not a PHP version (give major.minor, e.g. 8.3)`),
+        new UserFacingError(
+          `--php-version ${bad}: not a PHP version whose ini rules plan knows (give 7.x or 8.x as major.minor, e.g. 8.3)`,
+        ),
       );
   });
   it('no php to ask: 8.2, assumed', () => {

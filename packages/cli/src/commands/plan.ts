@@ -157,8 +157,21 @@ export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefin
   const fpmPool = a['fpm-pool-name'] as string | undefined;
   const phpVersion = a['php-version'] as string | undefined;
   if (file === undefined) {
-    if (scanDir !== undefined || fpmConf !== undefined || fpmPool !== undefined || phpVersion !== undefined)
-      throw new UserFacingError('--php-ini-scan-dir, --fpm-pool, --fpm-pool-name and --php-version need --php-ini FILE');
+    const without = (
+      [
+        ['--php-ini-scan-dir', scanDir],
+        ['--fpm-pool', fpmConf],
+        ['--fpm-pool-name', fpmPool],
+        ['--php-version', phpVersion],
+      ] as const
+    )
+      .filter(([, v]) => v !== undefined)
+      .map(([name]) => name);
+    // Names what was given: "--php-version needs --php-ini FILE", "--fpm-pool and --php-version need ..."
+    if (without.length > 0)
+      throw new UserFacingError(
+        `${without.length === 1 ? without[0] : `${without.slice(0, -1).join(', ')} and ${without.at(-1)}`} ${without.length === 1 ? 'needs' : 'need'} --php-ini FILE`,
+      );
     if (a['allow-shorter-ttl'] === true) throw new UserFacingError('--allow-shorter-ttl needs --php-ini FILE');
     return undefined;
   }

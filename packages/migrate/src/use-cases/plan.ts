@@ -142,7 +142,10 @@ const PHP_VERSION_RE = /^([78])\.(\d{1,2})(?:\.\d+)?$/;
 export function phpIniRulesFor(given: string | undefined, php = 'php'): PhpIniRules {
   if (given !== undefined) {
     const m = PHP_VERSION_RE.exec(given.trim());
-    if (m === null) throw new UserFacingError(`--php-version ${printable(given)}: not a PHP version (give major.minor, e.g. 8.3)`);
+    if (m === null)
+      throw new UserFacingError(
+        `--php-version ${printable(given)}: not a PHP version whose ini rules plan knows (give 7.x or 8.x as major.minor, e.g. 8.3)`,
+      );
     return { phpVersion: `${m[1]}.${Number(m[2])}`, from: 'option' };
   }
   let out: string;

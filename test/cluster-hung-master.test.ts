@@ -8,13 +8,21 @@
  * gave, which answered fine: `cannot connect to Redis at redis://<seed>/0: Command timed out`. Now it
  * waits PROBE_REPLY_TIMEOUT_MS at most, and the one line names the master that did not answer and
  * what to do; exit 2, nothing written.
+ *
+ * A master other than the seed that refuses the ready check (here its ACL user lacks
+ * `+cluster|info`, so CLUSTER INFO answers NOPERM; a master reporting cluster_state:fail did the
+ * same): ioredis's Cluster ran its ready check on one master at random, and when it failed only
+ * reconnected; the promise of the first connect() never settled, and plan / apply / verify hung
+ * (2 runs in 3, the seed passing the probe). Now every master is asked CLUSTER INFO at first
+ * contact, and the refusal is one line naming that master.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROBE_REPLY_TIMEOUT_MS } from '@session-migrate/redis';
-import { startCluster, type ClusterTopology } from './support/redis-topologies.ts';
+import { existsSync } from 'node:fs';
+import { addAclUser, startCluster, type ClusterTopology } from './support/redis-topologies.ts';
 import { cli, newKey, planArgs, usageLine, writeSessionFiles } from './support/migrate-cli.ts';
 
 let cluster: ClusterTopology;
@@ -63,4 +71,46 @@ describe('a hung cluster master when a command connects', () => {
     expect(await cluster.dbsize()).toBe(before);
     await cluster.waitForSync();
   }, 120_000);
+});
+
+describe('a cluster master that refuses the ready check (CLUSTER INFO) when a command connects', () => {
+  it('plan, apply and verify: one line naming that master and the rule it lacks, at once; exit 2, nothing written', async () => {
+    const seedPort = Number(new URL(cluster.url).port);
+    const password = 'pw-ready-check';
+    const env = { SESSION_MIGRATE_REDIS_PASSWORD: password };
+    const full = '~* +@all';
+    await addAclUser(cluster, { name: 'rc', password, rule: full });
+    const target = cluster.url.replace('redis://', 'redis://rc@');
+    const dir = join(root, 'files-rc');
+    writeSessionFiles(dir, 'rdyck', 20);
+    const planFile = join(root, 'plan-rc.json');
+    const p = cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, 'art-rc') }), env);
+    expect(p.status, p.stderr + p.stdout).toBe(0);
+    // Every node but the seed refuses CLUSTER INFO: ioredis's ready check picked one of them 2 times in 3.
+    const others = cluster.nodes.filter((n) => n.port !== seedPort);
+    await addAclUser(others, { name: 'rc', password, rule: `${full} -cluster|info` });
+    const before = await cluster.dbsize();
+    const planFile2 = join(root, 'plan-rc2.json');
+    const runs: Array<[string, string[]]> = [
+      ['plan', planArgs({ dir, target, keyFile, planFile: planFile2, artifactsDir: join(root, 'art-rc2') })],
+      ['apply', ['apply', '--plan', planFile]],
+      ['verify', ['verify', '--plan', planFile]],
+    ];
+    for (const [name, args] of runs) {
+      const started = Date.now();
+      const r = cli(args, env, 40_000);
+      const seconds = (Date.now() - started) / 1000;
+      const line = usageLine(r);
+      expect(line, name).toMatch(
+        new RegExp(
+          `^session-migrate: cannot connect to Redis Cluster master 127\\.0\\.0\\.1:(\\d+) \\(of ${cluster.url.replace(/[.]/g, '\\.')}\\): NOPERM .*cluster\\|info.*\\(the ACL rule of user "rc" lacks CLUSTER\\|INFO \\(\\+cluster\\|info\\)`,
+        ),
+      );
+      expect(line, name).not.toContain(password);
+      expect(Number(/master 127\.0\.0\.1:(\d+)/.exec(line)![1]), name).not.toBe(seedPort);
+      expect(seconds, name).toBeLessThan(10);
+    }
+    expect(existsSync(planFile2)).toBe(false);
+    expect(await cluster.dbsize()).toBe(before);
+  }, 180_000);
 });

@@ -1281,6 +1281,8 @@ function newCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions)
   return new Cluster([{ host: a.host, port: a.port }], {
     redisOptions: { ...redisOptions, ...(common.tls !== undefined ? { tls: common.tls } : {}) },
     lazyConnect: true,
+    // Off: masterIds checks every master instead (see connectAskingMasterIds for why).
+    enableReadyCheck: false,
     enableOfflineQueue: true,
     maxRedirections: 32,
     retryDelayOnMoved: 0,
@@ -1301,17 +1303,20 @@ function newCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions)
 }
 
 /**
- * Connects `cluster` (made with lazyConnect) while every master is asked its node ID (`ask`, i.e.
- * masterIds) as soon as the first slot map is known, so that a master that does not answer fails the
- * connect at once, named, instead of holding ioredis's ready check (CLUSTER INFO of one master picked
- * at random) for the commands' timeout, after which ioredis reconnects and may pick it again.
+ * Connects `cluster` (made with lazyConnect and enableReadyCheck off, newCluster) while every master
+ * is asked its node ID and state (`ask`, i.e. masterIds) as soon as the first slot map is known, so
+ * that a master that does not answer, refuses, or reports a failed cluster fails the connect at once,
+ * named. ioredis's own ready check (CLUSTER INFO of one master picked at random) is off: when it
+ * failed (NOPERM, cluster_state:fail, a timeout) ioredis only reconnected, and the promise of the
+ * first connect() never settled (its 'close' listener is removed once 'refresh' came; a later
+ * connect resolves a promise of its own), so the command hung.
  *
  * This relies on the order of ioredis's Cluster (v6, lib/cluster/index.ts,
  * https://github.com/redis/ioredis/blob/main/lib/cluster/index.ts; node_modules/ioredis/built/cluster/index.js
  * is the copy installed): refreshSlotsCache() emits 'refresh' once a node has given the slot map, and
- * connect() resolves only from its own 'refresh' listener, after that listener's readyCheck() passes
- * (readyHandler). So 'refresh' always comes before connect() resolves, and the listener added here,
- * before connect() adds its own, runs first, on the masters of that first slot map.
+ * connect() resolves only from its own 'refresh' listener (readyHandler). So 'refresh' always comes
+ * before connect() resolves, and the listener added here, before connect() adds its own, runs first,
+ * on the masters of that first slot map.
  *
  * @returns the masters of the first slot map (ioredis's node clients) and their IDs, in the same order
  * @throws what `ask` throws (without waiting for connect()), or connect()'s error
@@ -1333,13 +1338,15 @@ async function connectAskingMasterIds(
 }
 
 /**
- * The node ID of each master (CLUSTER MYID), asked of every master at once, each reply awaited
- * PROBE_REPLY_TIMEOUT_MS at most (OpenOptions.commandTimeoutMs when shorter): this is the first
- * contact with masters other than the seed, and a hung master (its port accepts connections, it
- * answers nothing; SIGSTOP, a stuck host) would otherwise hold the command for the commands' 30 s
- * and ioredis's retries, and be reported against the seed.
+ * The node ID of each master (CLUSTER MYID) and its `cluster_state` (CLUSTER INFO: this is the ready
+ * check, on every master rather than ioredis's one at random), asked of every master at once, each
+ * reply awaited PROBE_REPLY_TIMEOUT_MS at most (OpenOptions.commandTimeoutMs when shorter): this is
+ * the first contact with masters other than the seed, and a hung master (its port accepts
+ * connections, it answers nothing; SIGSTOP, a stuck host) would otherwise hold the command for the
+ * commands' 30 s and ioredis's retries, and be reported against the seed.
  * @returns the IDs, in the order of `masters`
- * @throws UserFacingError naming the master that did not answer (or failed), and what to do
+ * @throws UserFacingError naming the master that did not answer, failed (NOPERM, LOADING, ...) or
+ *   reports a cluster_state other than ok, and what to do
  */
 async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]): Promise<string[]> {
   const replyTimeoutMs = Math.min(options.commandTimeoutMs ?? PROBE_REPLY_TIMEOUT_MS, PROBE_REPLY_TIMEOUT_MS);
@@ -1351,10 +1358,14 @@ async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]
       const silent = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => reject(new Error('no reply')), replyTimeoutMs);
       });
-      const reply = m.call('CLUSTER', 'MYID');
+      const reply = Promise.all([m.call('CLUSTER', 'MYID'), m.call('CLUSTER', 'INFO')]);
       reply.catch(() => undefined); // a late failure after the timeout: the client is disconnected then
+      let id: string;
+      let state: string | undefined;
       try {
-        return String(await Promise.race([reply, silent]));
+        const [myid, info] = await Promise.race([reply, silent]);
+        id = String(myid);
+        state = parseInfo(String(info)).get('cluster_state');
       } catch (err) {
         if (err instanceof Error && err.message === 'no reply')
           throw new UserFacingError(
@@ -1364,6 +1375,11 @@ async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]
       } finally {
         clearTimeout(timer);
       }
+      if (state !== 'ok')
+        throw new UserFacingError(
+          `${what} reports cluster_state:${state ?? 'unknown'}: fix the cluster first (or run the command again once it has recovered); nothing was written`,
+        );
+      return id;
     }),
   );
 }

@@ -1171,6 +1171,7 @@ async function probeNode(
         );
       throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule);
     }
+    refuseLoading(info, `${spec.role === 'source' ? 'the source ' : ''}Redis at ${a.url}`);
     if (info.get('cluster_enabled') !== '1' || info.get('redis_mode') === 'sentinel') return { info };
     try {
       return { info, clusterState: parseInfo(String(await probe.call('CLUSTER', 'INFO'))) };
@@ -1180,6 +1181,24 @@ async function probeNode(
   } finally {
     probe.disconnect();
   }
+}
+
+/**
+ * Refuses a node that is still loading its data set (INFO persistence `loading:1`, after a restart
+ * or a full sync: https://redis.io/docs/latest/commands/info/). It answers INFO but LOADING to almost
+ * every other command, and ioredis's ready check waits, silently, until the load has finished
+ * (lib/redis/index.ts _readyCheck of https://github.com/redis/ioredis: INFO again every
+ * `loading_eta_seconds`), which on a large data set is minutes.
+ * @param where what to name: `Redis at URL`, `the source Redis at URL`, `the master H:P of URL`
+ * @throws UserFacingError naming `where` and the load's estimated time left, when loading
+ */
+function refuseLoading(info: Map<string, string>, where: string): void {
+  if (info.get('loading') !== '1') return;
+  const eta = Number(info.get('loading_eta_seconds'));
+  const left = Number.isFinite(eta) && eta > 0 ? `, about ${eta} s left` : '';
+  throw new UserFacingError(
+    `${where} is loading its data set into memory (INFO loading:1${left}): run the command again once it has loaded; nothing was written`,
+  );
 }
 
 /**

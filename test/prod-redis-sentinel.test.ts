@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { startSentinel, type SentinelTopology } from './support/redis-topologies.ts';
+import { addAclUser, startSentinel, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, cliChild, countPresent, newKey, usageLine, writePlaintextSessions, writeSessionFiles } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
@@ -225,5 +225,27 @@ describe('Sentinel', () => {
       ),
     );
     expect(Number(await (await s.currentMaster()).admin.dbsize())).toBe(0);
+  });
+
+  it("the master's ACL user lacks +info: one line naming the master (no ioredis console warning besides), exit 2, nothing written", async () => {
+    // The master behind Sentinel had no probe: ioredis's ready check met NOPERM for INFO, printed its
+    // own "Skipping the ready check..." line on stderr and went on; our INFO then failed (two lines).
+    const dir = join(root, 'noinfo');
+    writeSessionFiles(dir, 'noinf', 3);
+    const password = 'pw-no-info';
+    await addAclUser(s, { name: 'noinfo', password, rule: '~* +@all -info' });
+    const target = s.url.replace('redis+sentinel://', 'redis+sentinel://noinfo@');
+    const master = await s.currentMaster();
+    const r = cli(['plan', '--source', `files:${dir}`, '--target', target, '--key-file', keyFile, '--out', join(root, 'noinfo.json')], {
+      ...ENV,
+      SESSION_MIGRATE_REDIS_PASSWORD: password,
+    });
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(
+      usageLine(r).startsWith(
+        `session-migrate: cannot connect to the master 127.0.0.1:${master.port} of ${s.url}: NOPERM this user has no permissions to run the 'info' command (the ACL rule of user "noinfo" lacks INFO (+info); the minimal rule is `,
+      ),
+    ).toBe(true);
+    expect(Number(await master.admin.dbsize())).toBe(0);
   });
 });

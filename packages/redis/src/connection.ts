@@ -1125,10 +1125,13 @@ function unneededPassword(spec: RedisSpec, where: string, sentinel = false): Use
 export const PROBE_REPLY_TIMEOUT_MS = 10_000;
 
 /**
- * One plain connection to the node a URL gives, to learn what it is: its INFO and, when cluster mode
- * is on, its CLUSTER INFO. The connection is closed before this returns. No ready check: that is
- * INFO, which the probe sends itself (a rule without INFO must fail with our message, not with
- * ioredis's console warning).
+ * One plain connection to the node a URL gives (or `node`: the master a sentinel named), to learn
+ * what it is: its INFO and, when cluster mode is on, its CLUSTER INFO. The connection is closed
+ * before this returns. No ready check: that is INFO, which the probe sends itself (a rule without
+ * INFO must fail with our message, not with ioredis's console warning), each reply awaited
+ * PROBE_REPLY_TIMEOUT_MS at most, and a node still loading is refused (refuseLoading), so the ready
+ * check of the connection opened next passes at once.
+ * @param node the node to probe instead of the URL's, and how to name it (`the master H:P of URL`)
  * @throws UserFacingError (connectFailure) for an unreachable node, a certificate problem, a wrong
  *   password or a rule without INFO / CLUSTER INFO
  */
@@ -1136,13 +1139,16 @@ async function probeNode(
   spec: RedisSpec,
   options: OpenOptions,
   common: RedisOptions,
+  node?: { at: HostPort; where: string },
 ): Promise<{ info: Map<string, string>; clusterState?: Map<string, string> }> {
   const a = spec.address;
+  const at: HostPort = node?.at ?? a;
+  const where = node?.where ?? `${spec.role === 'source' ? 'the source ' : ''}Redis at ${a.url}`;
   const replyTimeoutMs = Math.min(options.commandTimeoutMs ?? PROBE_REPLY_TIMEOUT_MS, PROBE_REPLY_TIMEOUT_MS);
   const probe = new Redis({
     ...common,
-    host: a.host,
-    port: a.port,
+    host: at.host,
+    port: at.port,
     db: 0,
     commandTimeout: replyTimeoutMs,
     lazyConnect: true,
@@ -1157,21 +1163,19 @@ async function probeNode(
   try {
     let info: Map<string, string>;
     try {
-      await connectWatchingForPlaintext(probe, a.tls, a);
-      await confirmPasswordNeeded(probe, spec.credentials.password, spec.credentials.username, () =>
-        unneededPassword(spec, `${spec.role === 'source' ? 'the source ' : ''}Redis at ${a.url}`),
-      );
+      await connectWatchingForPlaintext(probe, a.tls, at);
+      await confirmPasswordNeeded(probe, spec.credentials.password, spec.credentials.username, () => unneededPassword(spec, where));
       info = parseInfo(await probe.info());
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       // ioredis ends the INFO with "Connection is closed." after its timeout error (lastError).
       if ([err, lastError].some((e) => /^Command timed out/.test((e as Error | undefined)?.message ?? '')))
         throw new UserFacingError(
-          `cannot connect to ${spec.role === 'source' ? 'the source ' : ''}Redis at ${a.url}: connected, but no Redis reply within ${replyTimeoutMs / 1000} s: check that ${formatHostPort(a)} is a Redis server`,
+          `cannot connect to ${where}: connected, but no Redis reply within ${replyTimeoutMs / 1000} s: check that ${formatHostPort(at)} is a Redis server`,
         );
-      throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule);
+      throw connectFailure(spec, isPlaintextServer(err) ? err : (lastError ?? err), options.aclRule, where);
     }
-    refuseLoading(info, `${spec.role === 'source' ? 'the source ' : ''}Redis at ${a.url}`);
+    refuseLoading(info, where);
     if (info.get('cluster_enabled') !== '1' || info.get('redis_mode') === 'sentinel') return { info };
     try {
       return { info, clusterState: parseInfo(String(await probe.call('CLUSTER', 'INFO'))) };
@@ -1501,7 +1505,10 @@ async function openSentinel(
     }
     throw new UserFacingError(`cannot reach any sentinel of ${a.url}: ${found.errors.join('; ')}`);
   }
-  await refuseUnneededPassword(spec, common, found.master, `the master ${formatHostPort(found.master)} of ${a.url}`);
+  // The master first, as a single node's URL is (probeNode): a password it does not use, a rule
+  // without INFO, a node still loading or one that never answers fail here in one line; ioredis's
+  // ready check would warn on the console, or wait out the load or the commands' timeout.
+  await probeNode(spec, options, common, { at: found.master, where: `the master ${formatHostPort(found.master)} of ${a.url}` });
   const client = new Redis({
     ...common,
     sentinels: (a.sentinels ?? []).map((s) => ({ host: s.host, port: s.port })),
@@ -1545,34 +1552,6 @@ async function openSentinel(
   const conn = newConnection(spec, client, desc, options.aclRule);
   if (options.keepReconnecting === true) conn.keepConnected();
   return conn;
-}
-
-/**
- * The master a sentinel named, asked once (confirmPasswordNeeded): a password it does not use is
- * refused (unneededPassword) before ioredis's Sentinel client connects with it. Any other failure is
- * left to that client's connect, which reports it.
- */
-async function refuseUnneededPassword(spec: RedisSpec, common: RedisOptions, at: HostPort, where: string): Promise<void> {
-  if (spec.credentials.password === undefined) return;
-  const client = new Redis({
-    ...common,
-    host: at.host,
-    port: at.port,
-    db: 0,
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableReadyCheck: false,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await confirmPasswordNeeded(client, spec.credentials.password, spec.credentials.username, () => unneededPassword(spec, where));
-  } catch (err) {
-    if (err instanceof UserFacingError) throw err;
-  } finally {
-    client.disconnect();
-  }
 }
 
 /** After this long without a finished TLS handshake, connectWatchingForPlaintext() asks the port in plaintext. */

@@ -301,6 +301,8 @@ describe('${ENV} through an earlier key', () => {
       envVars: ['SM_GC'],
       envVarsVia: [{ key: 'gc_base', file, line: 1 }],
     });
+    // the plan file's JSON keeps its shape: EnvOrigin's two fields flat in the record, in this order
+    expect(Object.keys(r.from)).toEqual(['kind', 'phpIni', 'file', 'line', 'origin', 'envVars', 'envVarsVia']);
     expect(describeGcMaxlifetimeFrom(r.from)).toBe(
       `session.gc_maxlifetime from ${file}:2; --php-ini ${file}; expanded from \${SM_GC} through \${gc_base} (${file}:1) of plan's environment (PHP takes them from its own: check the value PHP runs with)`,
     );

@@ -169,15 +169,19 @@ export interface PhpIniRules {
   from: 'option' | 'php-binary' | 'assumed';
 }
 
-/** PhpIniRules in words, for plan's output. */
+/**
+ * PhpIniRules in words, for plan's output and inside the parentheses of its errors, so without
+ * brackets of its own: "read by PHP 8.2's ini rules; 8.2 is the version of php on the PATH".
+ */
 export function describePhpIniRules(r: PhpIniRules): string {
+  const v = r.phpVersion;
   const how =
     r.from === 'option'
-      ? '--php-version'
+      ? 'the --php-version given'
       : r.from === 'php-binary'
         ? 'the version of php on the PATH'
-        : 'assumed: no --php-version and no php on the PATH; give --php-version if PHP runs another version';
-  return `read by PHP ${r.phpVersion}'s ini rules (${how})`;
+        : 'assumed, as there is no --php-version and no php on the PATH: give --php-version if PHP runs another version';
+  return `read by PHP ${v}'s ini rules; ${v} is ${how}`;
 }
 
 /**

@@ -110,6 +110,12 @@ describe('session-migrate demo', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('demo passed');
     expect(r.status).toBe(0);
+    // step 9's FAIL line is announced as expected before it, and judged after it
+    const tamper = r.stdout.slice(r.stdout.indexOf('[9] tamper check'));
+    const told = tamper.indexOf('next: verify must flag the planted plaintext key smsess:planted, so the FAILED report below is expected');
+    const fail = tamper.indexOf('FAIL        smsess:planted: plaintext-session');
+    const caught = tamper.indexOf('ok   verify caught it: exit 1, and its FAIL line names smsess:planted');
+    expect([told > 0, fail > told, caught > fail]).toEqual([true, true, true]);
     for (const secret of [env.SESSION_MIGRATE_REDIS_PASSWORD!, env.SESSION_MIGRATE_SENTINEL_PASSWORD!, env.SESSION_MIGRATE_KEY!])
       expect(r.stdout + r.stderr).not.toContain(secret);
     expect(leftovers(tmp)).toEqual([]);

@@ -367,6 +367,14 @@ describe('plan --php-ini with a file it cannot use: one line, exit 2, nothing wr
     expect(attempt(['--fpm-pool', join(d, 'pool.conf'), '--php-version', '8.3']).line).toBe(
       'session-migrate: --fpm-pool and --php-version need --php-ini FILE',
     );
+    // one rule, one format (packages/cli option-needs.ts): every option given is named
+    expect(attempt(['--allow-shorter-ttl']).line).toBe('session-migrate: --allow-shorter-ttl needs --php-ini FILE');
+    expect(attempt(['--fpm-pool-name', 'www', '--allow-shorter-ttl']).line).toBe(
+      'session-migrate: --fpm-pool-name and --allow-shorter-ttl need --php-ini FILE',
+    );
+    expect(attempt(['--php-ini', join(d, 'good.ini'), '--fpm-pool-name', 'www']).line).toBe(
+      'session-migrate: --fpm-pool-name needs --fpm-pool FILE',
+    );
   });
 
   it('unreadable by the user plan runs as', () => {

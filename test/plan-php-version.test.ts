@@ -66,7 +66,7 @@ describe('the PHP version whose ini rules apply', () => {
     const ini = iniFile('session.gc_maxlifetime = ${SM_TEST_GC_83:-7200}\n');
     const byPath = plan(['--php-ini', ini, '--json']);
     expect(usageLine(byPath)).toBe(
-      `session-migrate: session.gc_maxlifetime "" (${ini}:1; --php-ini ${ini}, expanded from \${SM_TEST_GC_83:-7200} of plan's environment) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (read by PHP 8.2's ini rules (the version of php on the PATH))`,
+      `session-migrate: session.gc_maxlifetime "" (${ini}:1; --php-ini ${ini}, expanded from \${SM_TEST_GC_83:-7200} of plan's environment) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (read by PHP 8.2's ini rules; 8.2 is the version of php on the PATH)`,
     );
     expect(existsSync(planFile())).toBe(false);
 
@@ -89,7 +89,7 @@ describe('the PHP version whose ini rules apply', () => {
     expect(text.stdout).toContain(
       `  TTL from    7200 s: session.gc_maxlifetime from ${ini}:1; --php-ini ${ini}; expanded from \${SM_TEST_GC_83} of plan's environment (PHP takes them from its own: check the value PHP runs with)\n`,
     );
-    expect(text.stdout).toContain(`  PHP rules   --php-ini read by PHP 8.3's ini rules (--php-version)\n`);
+    expect(text.stdout).toContain(`  PHP rules   --php-ini read by PHP 8.3's ini rules; 8.3 is the --php-version given\n`);
   });
   it('the php on the PATH gives the version (recorded as php-binary); without one, 8.2 is assumed and said so', () => {
     const ini = iniFile('session.gc_maxlifetime = 3600\n');
@@ -100,10 +100,10 @@ describe('the PHP version whose ini rules apply', () => {
     expect(none.status, none.stderr).toBe(0);
     expect(phpOf(none).iniRules).toEqual({ phpVersion: '8.2', from: 'assumed' });
     expect(none.stderr).toContain(
-      "read by PHP 8.2's ini rules (assumed: no --php-version and no php on the PATH; give --php-version if PHP runs another version)",
+      "read by PHP 8.2's ini rules; 8.2 is assumed, as there is no --php-version and no php on the PATH: give --php-version if PHP runs another version",
     );
     const text = plan(['--php-ini', ini], { PATH: join(root, 'no-bin') });
-    expect(text.stdout).toContain("  PHP rules   --php-ini read by PHP 8.2's ini rules (assumed:");
+    expect(text.stdout).toContain("  PHP rules   --php-ini read by PHP 8.2's ini rules; 8.2 is assumed,");
     // without --php-ini nothing is read, and nothing recorded
     const plain = plan(['--json']);
     expect(plain.status, plain.stderr).toBe(0);

@@ -190,11 +190,24 @@ async function sessionsOnRedis(run: DemoRun, before: Before): Promise<void> {
   check((await verifyCommand(verifyArgs(run), indent)) === 0, 'verify after PHP wrote through the handler');
 }
 
-/** Step 9: a plaintext value planted under the prefix must make verify fail. */
+/**
+ * Step 9: a plaintext value planted under the prefix must make verify fail. The demo says first that
+ * verify's FAILED report and its FAIL line are expected, so a first reader is not startled by them.
+ */
 async function tamperCheck(run: DemoRun): Promise<void> {
+  const planted = `${DEFAULT_PREFIX}planted`;
   run.step(9, 'tamper check: a plaintext value planted under the prefix');
-  await run.redis.client.set(`${DEFAULT_PREFIX}planted`, 'user|s:5:"admin";', 'EX', 60);
-  run.check((await verifyCommand(verifyArgs(run), run.indent)) === 1, `verify exits 1 and names ${DEFAULT_PREFIX}planted`);
+  await run.redis.client.set(planted, 'user|s:5:"admin";', 'EX', 60);
+  run.indent(`next: verify must flag the planted plaintext key ${planted}, so the FAILED report below is expected`);
+  const said: string[] = [];
+  const code = await verifyCommand(verifyArgs(run), (line) => {
+    said.push(line);
+    run.indent(line);
+  });
+  run.check(
+    code === 1 && said.some((l) => /^\s*FAIL\s/.test(l) && l.includes(`${planted}: plaintext-session`)),
+    `verify caught it: exit 1, and its FAIL line names ${planted}`,
+  );
 }
 
 /**

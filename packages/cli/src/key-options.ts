@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UserFacingError } from '@session-migrate/common';
 import { DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS, type KeyProvider } from '@session-migrate/envelope';
+import { checkOptionNeeds } from './option-needs.ts';
 
 /** The parsed option values (yargs names). */
 export interface KeyProviderArgs {
@@ -146,9 +147,7 @@ export function keyProviderFromArgs(a: KeyProviderArgs, required: boolean): KeyP
     given.push({ kind: 'command', command, timeoutSeconds: a['key-command-timeout'] ?? DEFAULT_KEY_COMMAND_TIMEOUT_SECONDS });
   if (given.length > 1) throw new UserFacingError('give only one of --key-file, --key-ring, --key-env and --key-command');
   // A timeout only means something for a command: silently ignoring it would hide a mistyped option.
-  if (a['key-command-timeout'] !== undefined && command === undefined) {
-    throw new UserFacingError('--key-command-timeout applies only to --key-command; remove it or give the key with --key-command');
-  }
+  checkOptionNeeds(a, ['key-command-timeout'], 'key-command');
   if (given.length === 0 && required)
     throw new UserFacingError('give the key with one of --key-file, --key-ring, --key-env or --key-command (see --help)');
   return given[0];

@@ -173,9 +173,7 @@ describe('key provider options', async () => {
         error = err;
       }
       expect(error, JSON.stringify(a)).toBeInstanceOf(UserFacingError);
-      expect((error as UserFacingError).message).toBe(
-        '--key-command-timeout applies only to --key-command; remove it or give the key with --key-command',
-      );
+      expect((error as UserFacingError).message).toBe('--key-command-timeout needs --key-command');
       expect((error as UserFacingError).exitCode).toBe(2);
     }
     expect(keyProviderFromArgs({ 'key-command': 'vault read x' }, true)).toEqual({

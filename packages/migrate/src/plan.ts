@@ -6,7 +6,7 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SERIALIZE_HANDLERS, classifySession, type SerializeHandler, type SessionClassification } from '@session-migrate/php-session';
 import { UserFacingError, checkAclUserName, describeFsError, printable, redactSessionPath, writeFileAtomic } from '@session-migrate/common';
-import type { EffectiveSetting } from '@session-migrate/php-ini';
+import type { EffectiveSetting, EnvOrigin, EnvVarSite } from '@session-migrate/php-ini';
 import {
   foreignOwner,
   phpAcceptsOwner,
@@ -142,24 +142,22 @@ export type PlanSource = SourceDescription & { summary: SourceSummary };
  * --php-ini was read and its value compared), DEFAULT_GC_MAXLIFETIME (`default`: neither option), or
  * the effective session.gc_maxlifetime of the PHP configuration given (`php-ini`: phpIni is the
  * --php-ini file, pool the FPM pool applied if any, file/line/origin the line that set the value as
- * readSessionIni reports it, file and line null for PHP's compiled default; envVars the `${NAME}`
+ * readSessionIni reports it, file and line null for PHP's compiled default; its EnvOrigin the `${NAME}`
  * environment variables the value was expanded from in plan's environment, which PHP takes from its
- * own, and envVarsVia the earlier ini keys they came through; both absent when none, and in plans
- * made before they were recorded).
+ * own, and the earlier ini keys they came through (each key's file and line, not its variables);
+ * envVars and envVarsVia are absent when none, and in plans made before they were recorded).
  */
 export type GcMaxlifetimeFrom =
   | { kind: 'option' }
   | { kind: 'default' }
-  | {
+  | ({
       kind: 'php-ini';
       phpIni: string;
       pool?: string;
       file: string | null;
       line: number | null;
       origin: EffectiveSetting['origin'];
-      envVars?: string[];
-      envVarsVia?: Array<{ key: string; file: string; line: number }>;
-    };
+    } & EnvOrigin<EnvVarSite>);
 
 /**
  * The PHP version whose ini rules plan read --php-ini (and --fpm-pool) by (readSessionIni
@@ -171,25 +169,27 @@ export interface PhpIniRules {
   from: 'option' | 'php-binary' | 'assumed';
 }
 
-/** PhpIniRules in words, for plan's output. */
+/**
+ * PhpIniRules in words, for plan's output and inside the parentheses of its errors, so without
+ * brackets of its own: "read by PHP 8.2's ini rules; 8.2 is the version of php on the PATH".
+ */
 export function describePhpIniRules(r: PhpIniRules): string {
+  const v = r.phpVersion;
   const how =
     r.from === 'option'
-      ? '--php-version'
+      ? 'the --php-version given'
       : r.from === 'php-binary'
         ? 'the version of php on the PATH'
-        : 'assumed: no --php-version and no php on the PATH; give --php-version if PHP runs another version';
-  return `read by PHP ${r.phpVersion}'s ini rules (${how})`;
+        : 'assumed, as there is no --php-version and no php on the PATH: give --php-version if PHP runs another version';
+  return `read by PHP ${v}'s ini rules; ${v} is ${how}`;
 }
 
 /**
- * `${A}, ${B}` for a list of environment variable names, and the earlier ini keys they came
- * through (`through ${key} (FILE:LINE)`), as plan's warnings and the TTL line name them.
+ * An EnvOrigin in words: `${A}, ${B}` for its environment variable names, and the earlier ini keys
+ * they came through (`through ${key} (FILE:LINE)`), as plan's warnings and the TTL line name them;
+ * '' when it has no envVars.
  */
-export function describeEnvVars(
-  envVars: readonly string[],
-  via: ReadonlyArray<{ key: string; file: string; line: number }> | undefined,
-): string {
+export function describeEnvVars({ envVars = [], envVarsVia: via }: EnvOrigin<EnvVarSite>): string {
   const names = envVars.map((n) => `\${${printable(n)}}`).join(', ');
   if (via === undefined || via.length === 0) return names;
   return `${names} through ${via.map((v) => `\${${printable(v.key)}} (${printable(v.file)}:${v.line})`).join(', ')}`;
@@ -212,7 +212,7 @@ export function describeGcMaxlifetimeFrom(from: GcMaxlifetimeFrom | undefined): 
     case 'default':
       return 'the default (no --gc-maxlifetime or --php-ini)';
     case 'php-ini':
-      return `session.gc_maxlifetime from ${describeIniSetting(from)}; --php-ini ${printable(from.phpIni)}${from.pool !== undefined ? `, pool ${printable(from.pool)}` : ''}${from.envVars !== undefined && from.envVars.length > 0 ? `; expanded from ${describeEnvVars(from.envVars, from.envVarsVia)} of plan's environment (PHP takes them from its own: check the value PHP runs with)` : ''}`;
+      return `session.gc_maxlifetime from ${describeIniSetting(from)}; --php-ini ${printable(from.phpIni)}${from.pool !== undefined ? `, pool ${printable(from.pool)}` : ''}${from.envVars !== undefined && from.envVars.length > 0 ? `; expanded from ${describeEnvVars(from)} of plan's environment (PHP takes them from its own: check the value PHP runs with)` : ''}`;
     default:
       return 'not recorded (plan made by an older version)';
   }

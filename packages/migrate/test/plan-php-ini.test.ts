@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserFacingError } from '@session-migrate/common';
-import { describeGcMaxlifetimeFrom, gcMaxlifetimeFromIni, iniConsistency, phpIniRulesFor } from '../src/index.ts';
+import { describeGcMaxlifetimeFrom, describePhpIniRules, gcMaxlifetimeFromIni, iniConsistency, phpIniRulesFor } from '../src/index.ts';
 
 let dir: string;
 const ini = (name: string, text: string): string => {
@@ -268,6 +268,15 @@ describe('the PHP version whose ini rules apply (phpIniRulesFor)', () => {
         ),
       );
   });
+  it('in words, without brackets of their own (they go inside the parentheses of an error)', () => {
+    expect(describePhpIniRules({ phpVersion: '8.3', from: 'option' })).toBe("read by PHP 8.3's ini rules; 8.3 is the --php-version given");
+    expect(describePhpIniRules({ phpVersion: '8.2', from: 'php-binary' })).toBe(
+      "read by PHP 8.2's ini rules; 8.2 is the version of php on the PATH",
+    );
+    expect(describePhpIniRules({ phpVersion: '8.2', from: 'assumed' })).toBe(
+      "read by PHP 8.2's ini rules; 8.2 is assumed, as there is no --php-version and no php on the PATH: give --php-version if PHP runs another version",
+    );
+  });
   it('no php to ask: 8.2, assumed', () => {
     expect(phpIniRulesFor(undefined, join(dir, 'no-such-dir', 'no-php-here'))).toEqual({ phpVersion: '8.2', from: 'assumed' });
   });
@@ -278,7 +287,7 @@ describe('the PHP version whose ini rules apply (phpIniRulesFor)', () => {
     expect(r.gcMaxlifetime).toBe(7200);
     expect(r.iniRules).toEqual({ phpVersion: '8.3', from: 'option' });
     expect(() => gcMaxlifetimeFromIni({ phpIni: { file, scanDir: '', phpVersion: '8.2' } }, {})).toThrow(
-      `is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (read by PHP 8.2's ini rules (--php-version))`,
+      `is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (read by PHP 8.2's ini rules; 8.2 is the --php-version given)`,
     );
   });
 });
@@ -301,6 +310,8 @@ describe('${ENV} through an earlier key', () => {
       envVars: ['SM_GC'],
       envVarsVia: [{ key: 'gc_base', file, line: 1 }],
     });
+    // the plan file's JSON keeps its shape: EnvOrigin's two fields flat in the record, in this order
+    expect(Object.keys(r.from)).toEqual(['kind', 'phpIni', 'file', 'line', 'origin', 'envVars', 'envVarsVia']);
     expect(describeGcMaxlifetimeFrom(r.from)).toBe(
       `session.gc_maxlifetime from ${file}:2; --php-ini ${file}; expanded from \${SM_GC} through \${gc_base} (${file}:1) of plan's environment (PHP takes them from its own: check the value PHP runs with)`,
     );

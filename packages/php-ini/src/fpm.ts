@@ -11,7 +11,7 @@
  * `$pool` in php values is replaced by the pool name (fpm_conf_expand_pool_name).
  */
 import { posix } from 'node:path';
-import { parseIni, type IniEntry, type IniError, type IniValueOrigin } from './parser.ts';
+import { envOriginOf, parseIni, type IniEntry, type IniError, type IniValueOrigin } from './parser.ts';
 import { isFsError, type IniFileSystem } from './fs.ts';
 import type { FpmPool, PoolValue } from './layers.ts';
 
@@ -272,9 +272,7 @@ class FpmReader {
       }
     }
     value = value.split('$pool').join(section);
-    const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: this.seq++ };
-    if (e.envVars !== undefined) pv.envVars = e.envVars;
-    if (e.envVarsVia !== undefined) pv.envVarsVia = e.envVarsVia;
+    const pv: PoolValue = { key: e.offset, value, admin, flag, file: e.file, line: e.line, seq: this.seq++, ...envOriginOf(e) };
     (admin ? pool.phpAdminValues : pool.phpValues).push(pv);
   }
 }

@@ -16,7 +16,7 @@
  * A value the directive's validator rejects leaves the previous value (rejectReason()).
  */
 import { posix } from 'node:path';
-import { parseIni, type EnvVarVia, type IniEntry, type IniError } from './parser.ts';
+import { envOriginOf, parseIni, type EnvOrigin, type IniEntry, type IniError } from './parser.ts';
 import {
   directiveInfo,
   iniGetFor,
@@ -41,24 +41,21 @@ export type Origin =
   | '.user.ini'
   | 'ini_set';
 
-export interface EffectiveSetting {
+/**
+ * A directive's value for the request and the line that set it; its EnvOrigin is that line's
+ * (php.ini / conf.d and pool lines only; none for .user.ini, ini_set() and defaults).
+ */
+export interface EffectiveSetting extends EnvOrigin {
   value: string;
   origin: Origin;
   file: string | null;
   line: number | null;
-  /**
-   * The environment variables (`${NAME}`) the line that set the value read, from the environment the
-   * files were parsed with (IniEntry.envVars): php.ini / conf.d and pool lines only. Absent when none.
-   */
-  envVars?: string[];
-  /** The earlier ini keys those variables came through (`${KEY}`, IniEntry.envVarsVia). Absent when none. */
-  envVarsVia?: EnvVarVia[];
   /** True when lowered to PHP_INI_SYSTEM for the request (php_admin_*, [PATH=]/[HOST=]). */
   locked: boolean;
 }
 
-/** A php_value/php_flag/php_admin_value/php_admin_flag line of an FPM pool. */
-export interface PoolValue {
+/** A php_value/php_flag/php_admin_value/php_admin_flag line of an FPM pool, with its value's EnvOrigin. */
+export interface PoolValue extends EnvOrigin {
   key: string;
   /** After ini parsing and, for flags, normalisation to '1'/'0'. */
   value: string;
@@ -66,10 +63,6 @@ export interface PoolValue {
   flag: boolean;
   file: string;
   line: number;
-  /** The environment variables its value was built from (IniEntry.envVars); absent when none. */
-  envVars?: string[];
-  /** The earlier keys they came through (IniEntry.envVarsVia); absent when none. */
-  envVarsVia?: EnvVarVia[];
   /**
    * Position among all php_value/php_flag/php_admin_* lines of the configuration, in the order
    * php-fpm read them (parseFpmConfig sets it): interleaves phpValues and phpAdminValues as written.
@@ -193,8 +186,7 @@ class RequestIniState {
       line: fromFile ? raw!.line : null,
       locked: false,
       access: info.access ?? 7,
-      ...(fromFile && raw!.envVars !== undefined ? { envVars: raw!.envVars } : {}),
-      ...(fromFile && raw!.envVarsVia !== undefined ? { envVarsVia: raw!.envVarsVia } : {}),
+      ...(fromFile ? envOriginOf(raw!) : {}),
     };
     this.state.set(key, s);
     return s;
@@ -287,8 +279,8 @@ class RequestIniState {
   }
 }
 
-/** A layer's value replacing a setting's, with where it was set (and its envVars and envVarsVia, or none). */
-function setFrom(s: Setting, v: Pick<EffectiveSetting, 'value' | 'origin' | 'file' | 'line' | 'envVars' | 'envVarsVia'>): void {
+/** A layer's value replacing a setting's, with where it was set (and its EnvOrigin, or none). */
+function setFrom(s: Setting, v: Pick<EffectiveSetting, 'value' | 'origin' | 'file' | 'line'> & EnvOrigin): void {
   Object.assign(s, { value: v.value, origin: v.origin, file: v.file, line: v.line });
   if (v.envVars !== undefined) s.envVars = v.envVars;
   else delete s.envVars;
@@ -310,7 +302,7 @@ function applyPool(st: RequestIniState, pool: FpmPool): void {
       } else if (rejectReason(v.key, v.value, st.config.phpVersion) !== null) {
         st.ignore(v.key, origin, v.file, v.line, 'rejected by the directive');
       } else {
-        setFrom(s, { value: v.value, origin, file: v.file, line: v.line, envVars: v.envVars, envVarsVia: v.envVarsVia });
+        setFrom(s, { value: v.value, origin, file: v.file, line: v.line, ...envOriginOf(v) });
         if (origin === 'pool php_admin_value') s.locked = true;
       }
     }

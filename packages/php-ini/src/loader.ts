@@ -18,7 +18,7 @@
  * Later assignments win (case 26). `extension=` lines are queued, not stored (case 44).
  */
 import { posix } from 'node:path';
-import { parseIni, type EnvVarVia, type IniEntry, type IniError, type IniValueOrigin } from './parser.ts';
+import { envOriginOf, parseIni, type EnvOrigin, type IniEntry, type IniError, type IniValueOrigin } from './parser.ts';
 import { SAPI_MODULE_NAMES, startupConstants, type Sapi } from './constants.ts';
 import { createRootFs, isFsError, rootExists, type IniFileSystem } from './fs.ts';
 import {
@@ -32,8 +32,8 @@ import {
   type DirectiveContext,
 } from './directives.ts';
 
-/** One value in the configuration hash and where it was set. */
-export interface Setting {
+/** One value in the configuration hash, where it was set and its EnvOrigin. */
+export interface Setting extends EnvOrigin {
   /** The string value ('' when `array` is set). */
   value: string;
   /** `key[x] = v` inside a [PATH=]/[HOST=] section: the array PHP stores there, in order. */
@@ -41,10 +41,6 @@ export interface Setting {
   /** File path as PHP sees it, or '(cli built-in)' / '(-d)' / '(sapi default)'. */
   file: string;
   line: number;
-  /** The environment variables its value was built from (IniEntry.envVars); absent when none. */
-  envVars?: string[];
-  /** The earlier keys they came through (IniEntry.envVarsVia); absent when none. */
-  envVarsVia?: EnvVarVia[];
 }
 
 export interface LoadedExtension {
@@ -365,8 +361,7 @@ class Startup {
         value: e.value,
         file: e.file,
         line: e.line,
-        ...(e.envVars !== undefined ? { envVars: e.envVars } : {}),
-        ...(e.envVarsVia !== undefined ? { envVarsVia: e.envVarsVia } : {}),
+        ...envOriginOf(e),
       };
       if (e.scope.kind !== 'global') {
         const table = e.scope.kind === 'path' ? cfg.pathSections : cfg.hostSections;

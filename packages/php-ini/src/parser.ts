@@ -20,8 +20,11 @@ export type IniMode = 'php.ini' | 'fpm' | 'user.ini';
 /** Where an entry goes in PHP's configuration hash (php.ini and .user.ini modes). */
 export type IniScope = { kind: 'global' } | { kind: 'path'; name: string } | { kind: 'host'; name: string };
 
-/** One `key = value` (or `key[offset] = value`) statement as PHP's parser delivered it. */
-export interface IniEntry {
+/**
+ * One `key = value` (or `key[offset] = value`) statement as PHP's parser delivered it, with the
+ * environment variables its `${NAME}` references read (EnvOrigin).
+ */
+export interface IniEntry extends EnvOrigin {
   /**
    * The raw text of the last `[section]` header above the entry (null before the first one). In
    * php.ini/.user.ini mode ordinary sections are NOT scopes (see `scope`); in `fpm` mode this is
@@ -41,39 +44,62 @@ export interface IniEntry {
   file: string;
   /** PHP's own line counter at the key (what PHP would print in a message). */
   line: number;
-  /**
-   * The `${NAME}` references of the statement that were read from the environment given
-   * (ParseIniOptions.env; not set earlier in the configuration), set or not, each once, in order.
-   * PHP reads them from its own process's environment (php-fpm's when it starts), which may differ.
-   * Absent when there are none. Also the variables a `${KEY}` of an earlier key brought in (that
-   * key's own envVars: `a = ${ENV}` then `b = ${a}` gives b `['ENV']`), named in `envVarsVia`.
-   */
-  envVars?: string[];
-  /**
-   * The earlier keys whose values, themselves expanded from environment variables, this statement
-   * took through `${KEY}` (zend_ini_get_var reads the configuration hash first), the nearest first
-   * and then the keys they took theirs from. Absent when none.
-   */
-  envVarsVia?: EnvVarVia[];
 }
 
-/** An earlier ini key through which environment variables reached a value (IniEntry.envVarsVia). */
-export interface EnvVarVia {
+/**
+ * Which environment variables a value was built from, and through which earlier ini keys: the one
+ * record of it that IniEntry, Setting, EffectiveSetting, PoolValue, SessionIniValue, IniValueOrigin
+ * and the plan's GcMaxlifetimeFrom (packages/migrate) carry, as two optional fields beside their own.
+ *
+ * The rule (php-src Zend/zend_ini_scanner.l: `${` is TC_DOLLAR_CURLY in values, and from PHP 8.3 on
+ * `${NAME:-fallback}`, ST_VAR_FALLBACK; Zend/zend_ini_parser.y cfg_var_ref -> zend_ini_get_var): a
+ * `${NAME}` in a value takes the key NAME of the configuration hash when an earlier line set it, else
+ * the environment variable NAME of the process that parses the file (php-fpm's when it starts, the web
+ * server's for php-cgi), which may differ from the environment this package was given
+ * (ParseIniOptions.env).
+ *
+ * - `envVars`: the `${NAME}` references that were read from the environment given (not set earlier
+ *   in the configuration), set or not, each once, in order; also the variables a `${KEY}` of an
+ *   earlier key brought in (that key's own envVars: `a = ${ENV}` then `b = ${a}` gives b `['ENV']`).
+ * - `envVarsVia`: the earlier keys whose values, themselves expanded from environment variables,
+ *   the value took through `${KEY}`, the nearest first and then the keys they took theirs from.
+ *
+ * Each is absent when empty (never `[]`), so records without environment variables, and plans made
+ * before these were recorded, have neither. `Via` is the shape of one envVarsVia entry: EnvVarVia,
+ * or (in a plan) EnvVarSite, without its variables. envOriginOf copies both fields.
+ */
+export interface EnvOrigin<Via extends EnvVarSite = EnvVarVia> {
+  envVars?: string[];
+  envVarsVia?: Via[];
+}
+
+/** Where an ini key named in `${KEY}` was set (the part of EnvVarVia a plan records). */
+export interface EnvVarSite {
   /** The key named in `${KEY}`. */
   key: string;
   /** Where that key was set. */
   file: string;
   line: number;
+}
+
+/** An earlier ini key through which environment variables reached a value (EnvOrigin.envVarsVia). */
+export interface EnvVarVia extends EnvVarSite {
   /** The environment variables its value was built from. */
   envVars: string[];
 }
 
+/** The EnvOrigin fields of `x` that are present (envVars, then envVarsVia), to spread into another record. */
+export function envOriginOf<Via extends EnvVarSite>(x: EnvOrigin<Via>): EnvOrigin<Via> {
+  return {
+    ...(x.envVars !== undefined ? { envVars: x.envVars } : {}),
+    ...(x.envVarsVia !== undefined ? { envVarsVia: x.envVarsVia } : {}),
+  };
+}
+
 /** What `${NAME}` of an earlier key carries besides its value: where it was set and its variables. */
-export interface IniValueOrigin {
+export interface IniValueOrigin extends EnvOrigin {
   file: string;
   line: number;
-  envVars?: string[];
-  envVarsVia?: EnvVarVia[];
 }
 
 /** A problem found while reading or parsing a file. */
@@ -104,7 +130,7 @@ export interface ParseIniOptions {
   lookup?: (name: string) => string | undefined;
   /**
    * Where a key `lookup` answers for was set and the environment variables its value came from, so
-   * a `${NAME}` naming it passes them on (IniEntry.envVarsVia). Default: none.
+   * a `${NAME}` naming it passes them on (EnvOrigin.envVarsVia). Default: none.
    */
   lookupOrigin?: (name: string) => IniValueOrigin | undefined;
   /**
@@ -804,7 +830,7 @@ class IniTextParser {
   private readonly fallback: boolean;
   /** php.ini mode: keys set earlier in this text (global scope), which `${NAME}` sees first. */
   private readonly local = new Map<string, string>();
-  /** ...and, for those whose values came from environment variables, where they were set (IniEntry.envVarsVia). */
+  /** ...and, for those whose values came from environment variables, where they were set (EnvOrigin.envVarsVia). */
   private readonly localOrigin = new Map<string, IniValueOrigin>();
   /** ...and the keys that became arrays (`NAME[] = ...`). */
   private readonly localArrays = new Set<string>();
@@ -934,10 +960,10 @@ class IniTextParser {
     return fb ?? '';
   }
 
-  /** The environment variables the statement being parsed read (IniEntry.envVars). */
+  /** The environment variables the statement being parsed read (EnvOrigin.envVars). */
   private entryEnvVars: string[] = [];
 
-  /** The earlier keys that brought environment variables into the statement being parsed (IniEntry.envVarsVia). */
+  /** The earlier keys that brought environment variables into the statement being parsed (EnvOrigin.envVarsVia). */
   private entryVia: EnvVarVia[] = [];
 
   /** `${key}` took an earlier key's value: its environment variables (if any) become the statement's too, through it. */
@@ -1073,13 +1099,7 @@ class IniTextParser {
     this.entries.push(e);
     if (offset === undefined && st.scope.kind === 'global' && !e.extension) {
       this.local.set(key, value);
-      if (e.envVars !== undefined)
-        this.localOrigin.set(key, {
-          file: e.file,
-          line,
-          envVars: e.envVars,
-          ...(e.envVarsVia !== undefined ? { envVarsVia: e.envVarsVia } : {}),
-        });
+      if (e.envVars !== undefined) this.localOrigin.set(key, { file: e.file, line, ...envOriginOf(e) });
       else this.localOrigin.delete(key);
       this.localArrays.delete(key);
     } else if (offset !== undefined && st.scope.kind === 'global') {

@@ -11,7 +11,7 @@ import { createRootFs, isFsError, type IniFileSystem } from './fs.ts';
 import { loadConfiguration } from './loader.ts';
 import { parseFpmConfig } from './fpm.ts';
 import { effectiveForPool, type EffectiveSetting, type FpmPool } from './layers.ts';
-import type { EnvVarVia, IniValueOrigin } from './parser.ts';
+import { envOriginOf, type EnvOrigin, type IniValueOrigin } from './parser.ts';
 
 /** The session directives readSessionIni reports. */
 export const SESSION_INI_KEYS = [
@@ -45,23 +45,16 @@ export interface SessionIniOptions {
   phpVersion?: string;
 }
 
-/** One effective directive and the line that set it (file null: PHP's compiled default). */
-export interface SessionIniValue {
+/**
+ * One effective directive and the line that set it (file null: PHP's compiled default), with that
+ * line's EnvOrigin: variables read from `env`, which PHP expands from its own environment.
+ */
+export interface SessionIniValue extends EnvOrigin {
   /** What ini_get() returns. */
   value: string;
   file: string | null;
   line: number | null;
   origin: EffectiveSetting['origin'];
-  /**
-   * The `${NAME}` environment variables the value was expanded from, read from `env` (absent when
-   * none): PHP expands them from its own environment (php-fpm's when it starts), which may differ.
-   */
-  envVars?: string[];
-  /**
-   * The earlier ini keys through which some of envVars came (`b = ${a}` where `a = ${ENV}`:
-   * IniEntry.envVarsVia), nearest first; absent when none.
-   */
-  envVarsVia?: EnvVarVia[];
 }
 
 export type SessionIni =
@@ -154,8 +147,7 @@ export function readSessionIni(opts: SessionIniOptions): SessionIni {
       file: s?.file ?? null,
       line: s?.line ?? null,
       origin: s?.origin ?? 'default',
-      ...(s?.envVars !== undefined ? { envVars: s.envVars } : {}),
-      ...(s?.envVarsVia !== undefined ? { envVarsVia: s.envVarsVia } : {}),
+      ...(s !== undefined ? envOriginOf(s) : {}),
     };
   }
   const perDirectory = [

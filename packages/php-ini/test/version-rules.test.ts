@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfiguration, parseIni, readSessionIni } from '../src/index.ts';
+import { envOriginOf, loadConfiguration, parseIni, readSessionIni } from '../src/index.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -125,5 +125,17 @@ describe('${KEY} of an earlier key whose value came from ${ENV}: the variable co
         { key: 'redis_host', file: join(d, 'php.ini'), line: 1, envVars: ['SM_REDIS_HOST'] },
       ],
     });
+  });
+});
+
+describe('envOriginOf: the one copy of an EnvOrigin', () => {
+  it('copies envVars and envVarsVia when present, in that order, and nothing else', () => {
+    const via = [{ key: 'base', file: '/etc/php.ini', line: 1, envVars: ['SM_DIR'] }];
+    const setting = { value: 'x', file: 'f', line: 2, envVarsVia: via, envVars: ['SM_DIR'] };
+    expect(envOriginOf(setting)).toEqual({ envVars: ['SM_DIR'], envVarsVia: via });
+    expect(Object.keys(envOriginOf({ envVarsVia: via, envVars: ['SM_DIR'] }))).toEqual(['envVars', 'envVarsVia']);
+    expect(envOriginOf({ envVars: ['A'] })).toEqual({ envVars: ['A'] });
+    expect(envOriginOf({})).toEqual({});
+    expect(Object.keys(envOriginOf({ envVars: undefined, envVarsVia: undefined }))).toEqual([]);
   });
 });

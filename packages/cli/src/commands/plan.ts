@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { printable } from '@session-migrate/common';
 import type { CreatePlanOptions, Plan, PlanPhpIni } from '@session-migrate/migrate';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -12,6 +12,7 @@ import type { HostPort } from '@session-migrate/redis';
 import { DEFAULT_ARTIFACTS_DIR, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PLAN_FILE } from '../defaults.ts';
 import { handlerChoicesFromArgs, handlerOptions } from '../handler-options.ts';
 import { keyProviderFromArgs } from '../key-options.ts';
+import { checkOptionNeeds } from '../option-needs.ts';
 import { firstFew, formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import {
@@ -148,7 +149,8 @@ export const planModule: CommandFactory = ({ run, print }) =>
 
 /**
  * plan's --php-ini, --php-ini-scan-dir, --fpm-pool, --fpm-pool-name and --php-version as the use case's phpIni.
- * @returns undefined without --php-ini. @throws UserFacingError when the others come without it.
+ * @returns undefined without --php-ini. @throws UserFacingError (checkOptionNeeds) when the others, or
+ *   --allow-shorter-ttl, come without it, or --fpm-pool-name without --fpm-pool.
  */
 export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefined {
   const file = a['php-ini'] as string | undefined;
@@ -156,26 +158,10 @@ export function phpIniFromArgs(a: Record<string, unknown>): PlanPhpIni | undefin
   const fpmConf = a['fpm-pool'] as string | undefined;
   const fpmPool = a['fpm-pool-name'] as string | undefined;
   const phpVersion = a['php-version'] as string | undefined;
-  if (file === undefined) {
-    const without = (
-      [
-        ['--php-ini-scan-dir', scanDir],
-        ['--fpm-pool', fpmConf],
-        ['--fpm-pool-name', fpmPool],
-        ['--php-version', phpVersion],
-      ] as const
-    )
-      .filter(([, v]) => v !== undefined)
-      .map(([name]) => name);
-    // Names what was given: "--php-version needs --php-ini FILE", "--fpm-pool and --php-version need ..."
-    if (without.length > 0)
-      throw new UserFacingError(
-        `${without.length === 1 ? without[0] : `${without.slice(0, -1).join(', ')} and ${without.at(-1)}`} ${without.length === 1 ? 'needs' : 'need'} --php-ini FILE`,
-      );
-    if (a['allow-shorter-ttl'] === true) throw new UserFacingError('--allow-shorter-ttl needs --php-ini FILE');
-    return undefined;
-  }
-  if (fpmPool !== undefined && fpmConf === undefined) throw new UserFacingError('--fpm-pool-name needs --fpm-pool FILE');
+  // "--php-version needs --php-ini FILE", "--fpm-pool and --php-version need --php-ini FILE": what was given
+  checkOptionNeeds(a, ['php-ini-scan-dir', 'fpm-pool', 'fpm-pool-name', 'php-version', 'allow-shorter-ttl'], 'php-ini', '--php-ini FILE');
+  if (file === undefined) return undefined;
+  checkOptionNeeds(a, ['fpm-pool-name'], 'fpm-pool', '--fpm-pool FILE');
   return {
     file,
     ...given('scanDir', scanDir),

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_GC_MAXLIFETIME, UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
-import { parseFilesSavePath, readSessionIni, redactRedisSavePath, type SessionIniValue } from '@session-migrate/php-ini';
+import { envOriginOf, parseFilesSavePath, readSessionIni, redactRedisSavePath, type SessionIniValue } from '@session-migrate/php-ini';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
 import type { SerializeHandler } from '@session-migrate/php-session';
@@ -164,7 +164,7 @@ export function phpIniRulesFor(given: string | undefined, php = 'php'): PhpIniRu
 
 /**
  * A warning when a setting plan uses was expanded from `${NAME}` read from plan's own environment
- * (SessionIniValue.envVars): PHP expands it from its own process's environment (php-fpm's when it
+ * (EnvOrigin.envVars of the SessionIniValue): PHP expands it from its own process's environment (php-fpm's when it
  * starts: php-src Zend/zend_ini_parser.y zend_ini_get_var, getenv), which may hold another value.
  * `shown` is the value to name (gc_maxlifetime's number), or undefined to name none: the values of
  * other variables are never printed.
@@ -172,7 +172,7 @@ export function phpIniRulesFor(given: string | undefined, php = 'php'): PhpIniRu
 export function noteEnvExpansion(key: string, v: SessionIniValue, shown: string | undefined, onWarning: OnWarning | undefined): void {
   if (v.envVars === undefined) return;
   onWarning?.(
-    `warning: ${key}${shown !== undefined ? ` ${shown}` : ''} (${describeIniSetting(v)}) is expanded from ${describeEnvVars(v.envVars, v.envVarsVia)}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
+    `warning: ${key}${shown !== undefined ? ` ${shown}` : ''} (${describeIniSetting(v)}) is expanded from ${describeEnvVars(v)}, read from plan's environment; PHP (php-fpm) expands it from its own environment when it starts, which may give another value: check the value PHP runs with (php -i, or phpinfo() under php-fpm)`,
   );
 }
 
@@ -233,14 +233,14 @@ export function gcMaxlifetimeFromIni(
     file: v.file,
     line: v.line,
     origin: v.origin,
-    ...(v.envVars !== undefined ? { envVars: v.envVars } : {}),
-    ...(v.envVarsVia !== undefined ? { envVarsVia: v.envVarsVia.map(({ key, file, line }) => ({ key, file, line })) } : {}),
+    // the plan records where each key of envVarsVia was set, not its variables (EnvOrigin<EnvVarSite>)
+    ...envOriginOf({ envVars: v.envVars, envVarsVia: v.envVarsVia?.map(({ key, file, line }) => ({ key, file, line })) }),
   };
   const from = `${describeIniSetting(v)}; --php-ini ${printable(p.file)}${ini.pool !== undefined ? `, pool ${printable(ini.pool)}` : ''}`;
   const php = /^\s*\d+\s*$/.test(v.value) ? Number(v.value.trim()) : NaN;
   if (!Number.isInteger(php) || php < 1 || php > 2 ** 31 - 1)
     throw new UserFacingError(
-      `session.gc_maxlifetime "${printable(v.value)}" (${from}${v.envVars !== undefined ? `, expanded from ${describeEnvVars(v.envVars, v.envVarsVia)} of plan's environment` : ''}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (${rules})`,
+      `session.gc_maxlifetime "${printable(v.value)}" (${from}${v.envVars !== undefined ? `, expanded from ${describeEnvVars(v)} of plan's environment` : ''}) is not a whole number of seconds from 1 to 2147483647; plan cannot take it as a TTL (${rules})`,
     );
   // Said once the value is taken (a refusal is one line); not for --php-version (the operator chose;
   // the summary's PHP rules line says it again)

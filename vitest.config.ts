@@ -104,6 +104,12 @@ export default defineConfig({
           include: UNIT_FILES,
           exclude: [...configDefaults.exclude, ...INTEGRATION],
           setupFiles: ['test/support/unit-guard.ts'],
+          // Two files at a time: vitest's default is cores - 1, one file at a time on this machine and
+          // CI (2 cores). They start no server and wait on no timer window (a unit test's time bounds
+          // are 30 times what they check: keyring.test.ts's 1 s --key-command timeout against 30 s).
+          // Its own groupOrder (see integration's maxWorkers): first.
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
         },
       },
       {

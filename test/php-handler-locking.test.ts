@@ -218,7 +218,12 @@ describe('the lock of the generated handler (php-fpm + nginx)', () => {
     const s = await stack({});
     const id = (await s.get('/index.php?a=set&k=a&v=1')).setCookie!;
     await s.get('/index.php?a=set&k=a&v=2', id); // scripts loaded, persistent connection open
-    const monitor = await redis.client.duplicate().monitor();
+    // monitor() makes its own connection (ioredis duplicates the client), closed below. Not
+    // `duplicate().monitor()`: that left the duplicate connected, without an 'error' listener, and
+    // when the server stopped in afterAll its reconnects printed "[ioredis] Unhandled error event:
+    // ... ECONNREFUSED" with a stack trace into the run's output.
+    const monitor = await redis.client.monitor();
+    monitor.on('error', () => undefined);
     const seen: Array<{ cmd: string; source: string }> = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ cmd: String(args[0]).toUpperCase(), source }));
     try {

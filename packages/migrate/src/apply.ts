@@ -261,6 +261,12 @@ export interface ConfirmOptions {
   minReplicas: Map<string, number>;
   /** WAIT timeout in ms; also how long the end check waits for replicas to reach their master's offset. */
   waitTimeoutMs: number;
+  /**
+   * Behind Sentinel: how long, in ms, the end check waits for the master the sentinels report to be
+   * reachable as master, and the read-back when the end check did not wait
+   * (RedisConnection.followSentinelMaster; absent: its default, 30 s). 0: look once, no wait.
+   */
+  masterWaitMs?: number;
   /** Read back the presence of every session at the end (default true). */
   readBack?: boolean;
 }
@@ -417,7 +423,16 @@ class ApplyRun {
       const client = this.client;
       if (!this.dryRun && client !== undefined && this.waitWanted && this.counts.alreadyPresent > 0) await this.confirmPresent(client);
       if (!this.dryRun && client !== undefined && this.confirm.readBack !== false && this.ledger.size > 0)
-        await readBack(client, this.plan.target.prefix, this.ledger, this.counts, missing, this.retry, this.gone);
+        await readBack(
+          client,
+          this.plan.target.prefix,
+          this.ledger,
+          this.counts,
+          missing,
+          this.retry,
+          this.gone,
+          this.confirm.masterWaitMs,
+        );
     } finally {
       this.ledger.close();
     }
@@ -737,7 +752,7 @@ class ApplyRun {
     try {
       // Behind Sentinel: check the master the sentinels report now (else its replica answers role:slave: short).
       // None reachable as master within the wait: every present session is unconfirmed (one master).
-      const noMaster = await client.followSentinelMaster().then(
+      const noMaster = await client.followSentinelMaster(this.confirm.masterWaitMs).then(
         () => false,
         () => true,
       );
@@ -924,7 +939,8 @@ export class RedisGone {
 /**
  * Reads back the presence of every session in the ledger (EXISTS of the key and its tombstone,
  * grouped by slot). Behind Sentinel it first makes sure the connection is on the master the sentinels
- * report now, so a write lost in a failover is seen as missing. Sessions whose TTL ran out since are
+ * report now, so a write lost in a failover is seen as missing (waiting up to `masterWaitMs`,
+ * ConfirmOptions; not again after the end check found none). Sessions whose TTL ran out since are
  * not counted; transient errors are retried with the same backoff until Redis is gone (RedisGone,
  * shared with the write phase and the end check, says when to stop asking or retrying). Nothing is
  * counted present that was not read. Each session not found, or not read, is also counted against
@@ -938,11 +954,12 @@ async function readBack(
   missing: string[],
   retry: RetryPolicy,
   gone: RedisGone,
+  masterWaitMs: number | undefined,
 ): Promise<void> {
   // The read-back below then fails or finds what this master has; either way nothing is hidden.
   // Still no master after the end check's wait: nothing to read from; nothing is proven present.
   gone.sentinelMasterLooked(
-    await client.followSentinelMaster(gone.sentinelWaitMs).then(
+    await client.followSentinelMaster(gone.sentinelWaitMs ?? masterWaitMs).then(
       () => true,
       () => false,
     ),

@@ -46,6 +46,11 @@ export const applyModule: CommandFactory = ({ run, print }) =>
             'replicas that must acknowledge each batch (WAIT); fewer in time exits 1 (default: the replicas each master has now, from INFO replication)',
         })
         .option('wait-timeout-ms', { type: 'number', describe: 'WAIT timeout per batch in ms (default 2000)' })
+        .option('master-wait-ms', {
+          type: 'number',
+          describe:
+            'behind Sentinel: how long the end check waits for the master the sentinels report, in ms; none in time exits 1 (default 30000)',
+        })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
     handler: (a) =>
       run(() => {
@@ -60,6 +65,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
             ...given('retryDelayMs', a['retry-delay-ms'] as number | undefined),
             ...given('minReplicas', a['min-replicas'] as number | undefined),
             ...given('waitTimeoutMs', a['wait-timeout-ms'] as number | undefined),
+            ...given('masterWaitMs', a['master-wait-ms'] as number | undefined),
             tls: tlsFilesFromArgs(a, 'target'),
             sourceTls: tlsFilesFromArgs(a, 'source'),
             ...given('key', key),

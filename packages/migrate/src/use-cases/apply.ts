@@ -54,6 +54,12 @@ export interface ApplyPlanOptions {
   minReplicas?: number;
   /** WAIT timeout in ms, 1 to 600000 (default 2000). */
   waitTimeoutMs?: number;
+  /**
+   * Behind Sentinel: how long the end check (and the read-back, when the end check did not wait)
+   * waits for the master the sentinels report, in ms, 0 to 600000 (default 30000: the one of
+   * RedisConnection.followSentinelMaster); 0 looks once.
+   */
+  masterWaitMs?: number;
   /** TLS files given now, replacing the plan's (e.g. other paths on this host). */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
@@ -177,7 +183,12 @@ export async function applyPlan(given: ApplyPlanOptions): Promise<ApplyPlanRepor
 }
 
 /** The checked numeric options of apply. @throws UserFacingError naming the option. */
-function checkApplyOptions(options: ApplyPlanOptions): { retries: number; retryDelayMs: number; waitTimeoutMs: number } {
+function checkApplyOptions(options: ApplyPlanOptions): {
+  retries: number;
+  retryDelayMs: number;
+  waitTimeoutMs: number;
+  masterWaitMs: number | undefined;
+} {
   const retries = options.retries ?? DEFAULT_RETRY.attempts;
   const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
   if (!Number.isInteger(retries) || retries < 0 || retries > 100)
@@ -190,7 +201,10 @@ function checkApplyOptions(options: ApplyPlanOptions): { retries: number; retryD
   const waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
   if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000)
     throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
-  return { retries, retryDelayMs, waitTimeoutMs };
+  const masterWaitMs = options.masterWaitMs;
+  if (masterWaitMs !== undefined && (!Number.isInteger(masterWaitMs) || masterWaitMs < 0 || masterWaitMs > 600_000))
+    throw new UserFacingError('--master-wait-ms must be a whole number from 0 to 600000');
+  return { retries, retryDelayMs, waitTimeoutMs, masterWaitMs };
 }
 
 /**
@@ -261,8 +275,12 @@ async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning
       keys,
       client,
       sources,
-      { minReplicas, waitTimeoutMs: checked.waitTimeoutMs },
-      { ...checked, workers },
+      {
+        minReplicas,
+        waitTimeoutMs: checked.waitTimeoutMs,
+        ...(checked.masterWaitMs !== undefined ? { masterWaitMs: checked.masterWaitMs } : {}),
+      },
+      { retries: checked.retries, retryDelayMs: checked.retryDelayMs, workers },
     );
     const targetRestarted = await restartedDuringApply(plan, client, copied.perSource);
     return summarize(options, plan, {

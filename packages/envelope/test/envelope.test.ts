@@ -126,6 +126,12 @@ describe('direct libsodium calls (sodium-direct.ts) give the bytes of libsodium-
     const enc = deriveKeys(sodium, key).encryptionKey;
     const find = (needle: Uint8Array) => Buffer.from(heap.HEAPU8.buffer, heap.HEAPU8.byteOffset, heap.HEAPU8.byteLength).indexOf(needle);
     expect(find(enc)).toBeGreaterThanOrEqual(0);
+    // Sealed in place: no plaintext is left in the heap after a seal (nor after an open).
+    const secret = randomBytes(1000);
+    const sealed = c.seal('k', secret);
+    expect(find(secret)).toBe(-1);
+    expect(c.open('k', sealed)).toMatchObject({ ok: true });
+    expect(find(secret)).toBe(-1);
     c.wipe();
     expect(find(enc)).toBe(-1);
   });

@@ -197,9 +197,8 @@ export class EnvelopeCodec {
    * @param sessionId PHP session ID (the part after `sess_` in a file name).
    */
   sessionDigestBytes(sessionId: string): Uint8Array {
-    const id = Buffer.from(sessionId, 'utf8');
-    if (this.direct !== undefined) return this.direct.sodium.hash(id, this.direct.lookup);
-    return this.sodium.crypto_generichash(32, id, this.lookupKey);
+    if (this.direct !== undefined) return this.direct.sodium.hash(sessionId, this.direct.lookup);
+    return this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.lookupKey);
   }
 
   /**

@@ -195,15 +195,33 @@ export class DirectSodium {
 
   /**
    * crypto_generichash(32, input, key), the 32-byte keyed BLAKE2b digest: a view of this instance's
-   * heap, valid until its next call (copy it to keep it).
+   * heap, valid until its next call (copy it to keep it). A string input is hashed as its UTF-8 bytes.
    */
-  hash(input: Uint8Array, key: number): Uint8Array {
+  hash(input: Uint8Array | string, key: number): Uint8Array {
+    if (typeof input === 'string') {
+      // An ASCII string (every PHP session ID: [A-Za-z0-9,-]) is its own UTF-8: copied into the heap
+      // as it is, without a Buffer in between; anything else goes through Buffer.from.
+      const inp = this.input.reserve(input.length + 1);
+      const heap = this.lib.HEAPU8;
+      let i = 0;
+      for (; i < input.length; i++) {
+        const c = input.charCodeAt(i);
+        if (c > 0x7f) break;
+        heap[inp + i] = c;
+      }
+      if (i < input.length) return this.hash(Buffer.from(input, 'utf8'), key);
+      return this.digestAt(inp, input.length, key);
+    }
     const inp = this.input.reserve(input.length + 1);
-    const heap = this.lib.HEAPU8;
-    heap.set(input, inp);
+    this.lib.HEAPU8.set(input, inp);
+    return this.digestAt(inp, input.length, key);
+  }
+
+  /** crypto_generichash(32) of `length` heap bytes at `inp`, as a view of the heap. */
+  private digestAt(inp: number, length: number, key: number): Uint8Array {
     const out = this.small + NONCE_BYTES;
-    if (this.lib._crypto_generichash(out, 32, inp, input.length, 0, key, 32) !== 0) throw new Error('crypto_generichash failed');
-    return heap.subarray(out, out + 32);
+    if (this.lib._crypto_generichash(out, 32, inp, length, 0, key, 32) !== 0) throw new Error('crypto_generichash failed');
+    return this.lib.HEAPU8.subarray(out, out + 32);
   }
 
   /** Zeroes and frees every key and buffer in the heap; the instance is unusable afterwards. */

@@ -187,9 +187,18 @@ export class EnvelopeCodec {
    * @param sessionId PHP session ID (the part after `sess_` in a file name).
    */
   sessionDigest(sessionId: string): string {
-    const id = Buffer.from(sessionId, 'utf8');
-    if (this.direct !== undefined) return this.direct.sodium.hashHex(id, this.direct.lookup);
-    return Buffer.from(this.sodium.crypto_generichash(32, id, this.lookupKey)).toString('hex');
+    return Buffer.from(this.sessionDigestBytes(sessionId)).toString('hex');
+  }
+
+  /**
+   * The 32 bytes of sessionDigest (its hex is the digest in key names), for writers that put the
+   * names into a buffer themselves (writeSessionKeyNames): no string is made. The result may be a
+   * view of this codec's own memory, overwritten by its next call: use it (or copy it) at once.
+   * @param sessionId PHP session ID (the part after `sess_` in a file name).
+   */
+  sessionDigestBytes(sessionId: string): Uint8Array {
+    if (this.direct !== undefined) return this.direct.sodium.hash(sessionId, this.direct.lookup);
+    return this.sodium.crypto_generichash(32, Buffer.from(sessionId, 'utf8'), this.lookupKey);
   }
 
   /**

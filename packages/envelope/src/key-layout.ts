@@ -91,13 +91,35 @@ export function lockKeyFor(prefix: string, sessionKey: string): string {
   return lockKeyName(prefix, digestOfSessionKey(prefix, sessionKey));
 }
 
+/** TOMBSTONE_INFIX as bytes. */
+const TOMBSTONE_INFIX_BYTES = Buffer.from(TOMBSTONE_INFIX, 'latin1');
+/** Lowercase hex digits, by value (0-15), as bytes. */
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+
+/** Writes `{<64 hex>}` of a digest given as 64 hex characters or as its 32 bytes; returns the end offset. */
+function writeDigestTag(out: Buffer, at: number, digest: string | Uint8Array): number {
+  out[at++] = 0x7b; // {
+  if (typeof digest === 'string') {
+    at += out.write(digest, at, 'latin1');
+  } else {
+    for (let i = 0; i < 32; i++) {
+      const b = digest[i]!;
+      out[at++] = HEX[b >> 4]!;
+      out[at++] = HEX[b & 15]!;
+    }
+  }
+  out[at] = 0x7d; // }
+  return at + 1;
+}
+
 /**
  * Writes a session's key name and its tombstone's name as bytes, back to back, into `out` at
  * `offset`: `<prefix>{<digest>}` then `<prefix>destroyed:{<digest>}` (the same names as
  * sessionKeyName and tombstoneKeyName), for writers that pack a batch of sessions into one buffer.
  * @param prefixBytes the prefix as UTF-8 bytes
- * @param digestHex EnvelopeCodec.sessionDigest's output (64 lowercase hex characters; only its length
- *   is checked here, in the hot path)
+ * @param digest EnvelopeCodec.sessionDigest's output (64 lowercase hex characters; only its length
+ *   is checked here, in the hot path), or its 32 bytes (EnvelopeCodec.sessionDigestBytes), written
+ *   as lowercase hex without a string in between
  * @returns the byte lengths of the two names
  * @throws RangeError for a digest of another length or a buffer too small
  */
@@ -105,19 +127,20 @@ export function writeSessionKeyNames(
   out: Buffer,
   offset: number,
   prefixBytes: Uint8Array,
-  digestHex: string,
+  digest: string | Uint8Array,
 ): [keyBytes: number, tombstoneBytes: number] {
-  if (digestHex.length !== 64) throw new RangeError('a session digest is 64 lowercase hex characters');
+  if (digest.length !== (typeof digest === 'string' ? 64 : 32))
+    throw new RangeError('a session digest is 64 lowercase hex characters (or its 32 bytes)');
   const keyBytes = prefixBytes.length + 66;
   const tombstoneBytes = prefixBytes.length + TOMBSTONE_INFIX.length + 66;
   if (offset < 0 || offset + keyBytes + tombstoneBytes > out.length)
     throw new RangeError('the output buffer is too small for the key names');
   let at = offset;
   out.set(prefixBytes, at);
-  at += prefixBytes.length;
-  at += out.write(`{${digestHex}}`, at, 'latin1');
+  at = writeDigestTag(out, at + prefixBytes.length, digest);
   out.set(prefixBytes, at);
   at += prefixBytes.length;
-  out.write(`${TOMBSTONE_INFIX}{${digestHex}}`, at, 'latin1');
+  out.set(TOMBSTONE_INFIX_BYTES, at);
+  writeDigestTag(out, at + TOMBSTONE_INFIX_BYTES.length, digest);
   return [keyBytes, tombstoneBytes];
 }

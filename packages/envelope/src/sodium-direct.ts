@@ -141,24 +141,25 @@ export class DirectSodium {
     const mlen = plaintext.length;
     let adlen = 0;
     for (const p of adParts) adlen += p.length;
-    const m = this.input.reserve(mlen + 1);
+    // In place: the ciphertext overwrites the plaintext (the stream cipher XORs each word after
+    // reading it; libsodium's crypto_aead_xchacha20poly1305_ietf_encrypt_detached reads `m` only
+    // there), and the tag follows it. So the plaintext does not stay in the heap, with no wipe.
     const c = this.output.reserve(mlen + TAG_BYTES);
     const ad = this.ad.reserve(adlen + 1);
     // After any malloc the heap may have grown: take the view now.
     const heap = this.lib.HEAPU8;
-    heap.set(plaintext, m);
+    heap.set(plaintext, c);
     let at = ad;
     for (const p of adParts) {
       heap.set(p, at);
       at += p.length;
     }
     heap.set(nonce, this.small);
-    if (this.lib._crypto_aead_xchacha20poly1305_ietf_encrypt(c, 0, m, mlen, 0, ad, adlen, 0, 0, this.small, key) !== 0) {
+    if (this.lib._crypto_aead_xchacha20poly1305_ietf_encrypt(c, 0, c, mlen, 0, ad, adlen, 0, 0, this.small, key) !== 0) {
+      heap.fill(0, c, c + mlen);
       throw new Error('crypto_aead_xchacha20poly1305_ietf_encrypt failed');
     }
     out.set(heap.subarray(c, c + mlen + TAG_BYTES), offset);
-    // The plaintext does not stay in the heap.
-    heap.fill(0, m, m + mlen);
   }
 
   /**
@@ -189,12 +190,38 @@ export class DirectSodium {
 
   /** crypto_generichash(32, input, key): the 32-byte keyed BLAKE2b digest, as 64 lowercase hex characters. */
   hashHex(input: Uint8Array, key: number): string {
+    return Buffer.from(this.hash(input, key)).toString('hex');
+  }
+
+  /**
+   * crypto_generichash(32, input, key), the 32-byte keyed BLAKE2b digest: a view of this instance's
+   * heap, valid until its next call (copy it to keep it). A string input is hashed as its UTF-8 bytes.
+   */
+  hash(input: Uint8Array | string, key: number): Uint8Array {
+    if (typeof input === 'string') {
+      // An ASCII string (every PHP session ID: [A-Za-z0-9,-]) is its own UTF-8: copied into the heap
+      // as it is, without a Buffer in between; anything else goes through Buffer.from.
+      const inp = this.input.reserve(input.length + 1);
+      const heap = this.lib.HEAPU8;
+      let i = 0;
+      for (; i < input.length; i++) {
+        const c = input.charCodeAt(i);
+        if (c > 0x7f) break;
+        heap[inp + i] = c;
+      }
+      if (i < input.length) return this.hash(Buffer.from(input, 'utf8'), key);
+      return this.digestAt(inp, input.length, key);
+    }
     const inp = this.input.reserve(input.length + 1);
-    const heap = this.lib.HEAPU8;
-    heap.set(input, inp);
+    this.lib.HEAPU8.set(input, inp);
+    return this.digestAt(inp, input.length, key);
+  }
+
+  /** crypto_generichash(32) of `length` heap bytes at `inp`, as a view of the heap. */
+  private digestAt(inp: number, length: number, key: number): Uint8Array {
     const out = this.small + NONCE_BYTES;
-    if (this.lib._crypto_generichash(out, 32, inp, input.length, 0, key, 32) !== 0) throw new Error('crypto_generichash failed');
-    return Buffer.from(heap.buffer, heap.byteOffset + out, 32).toString('hex');
+    if (this.lib._crypto_generichash(out, 32, inp, length, 0, key, 32) !== 0) throw new Error('crypto_generichash failed');
+    return this.lib.HEAPU8.subarray(out, out + 32);
   }
 
   /** Zeroes and frees every key and buffer in the heap; the instance is unusable afterwards. */

@@ -112,7 +112,8 @@ describe('direct libsodium calls (sodium-direct.ts) give the bytes of libsodium-
       expect(out[5 + sealed.length]).toBe(0xaa);
     }
     expect(() => codec.sealTo(Buffer.alloc(MIN_ENVELOPE_BYTES), 1, 'k', Buffer.alloc(0))).toThrow(RangeError);
-    for (const id of ['a', 'abcdef0123456789abcdef0123', 'x'.repeat(256), 'MIpn8u1nzgP98t,UbBeLw6y-zB3qS9H']) {
+    // Session IDs, and strings beyond ASCII (hashed as UTF-8: not copied into the heap char by char).
+    for (const id of ['a', 'abcdef0123456789abcdef0123', 'x'.repeat(256), 'MIpn8u1nzgP98t,UbBeLw6y-zB3qS9H', 'é', 'ab\u0080', 'x'.repeat(5000) + '€', '']) {
       expect(codec.sessionDigest(id)).toBe(Buffer.from(sodium.crypto_generichash(32, Buffer.from(id), derived.lookupKey)).toString('hex'));
     }
   });
@@ -126,6 +127,12 @@ describe('direct libsodium calls (sodium-direct.ts) give the bytes of libsodium-
     const enc = deriveKeys(sodium, key).encryptionKey;
     const find = (needle: Uint8Array) => Buffer.from(heap.HEAPU8.buffer, heap.HEAPU8.byteOffset, heap.HEAPU8.byteLength).indexOf(needle);
     expect(find(enc)).toBeGreaterThanOrEqual(0);
+    // Sealed in place: no plaintext is left in the heap after a seal (nor after an open).
+    const secret = randomBytes(1000);
+    const sealed = c.seal('k', secret);
+    expect(find(secret)).toBe(-1);
+    expect(c.open('k', sealed)).toMatchObject({ ok: true });
+    expect(find(secret)).toBe(-1);
     c.wipe();
     expect(find(enc)).toBe(-1);
   });

@@ -33,7 +33,23 @@ describe('key layout 2 (docs/envelope.md)', () => {
       expect(out.subarray(3 + k, 3 + k + t).toString('utf8')).toBe(v.tombstone_key);
       expect(out[2]).toBe(0x2e);
       expect(out[3 + k + t]).toBe(0x2e);
+      // The digest as its 32 bytes (apply's workers): the same bytes, no string in between.
+      const raw = Buffer.alloc(300, 0x2e);
+      const digestBytes = codec.sessionDigestBytes(v.session_id);
+      expect(Buffer.from(digestBytes).toString('hex')).toBe(codec.sessionDigest(v.session_id));
+      expect(writeSessionKeyNames(raw, 3, prefix, codec.sessionDigestBytes(v.session_id))).toEqual([k, t]);
+      expect(raw.equals(out)).toBe(true);
     }
+    // Every byte value in every digest position, against Node's hex.
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 167) & 255));
+    for (let at = 0; at < 256; at += 32) {
+      const bytes = all.subarray(at, at + 32);
+      const [a, b] = [Buffer.alloc(200), Buffer.alloc(200)];
+      writeSessionKeyNames(a, 0, Buffer.from('p:'), bytes);
+      writeSessionKeyNames(b, 0, Buffer.from('p:'), bytes.toString('hex'));
+      expect(a.equals(b)).toBe(true);
+    }
+    expect(() => writeSessionKeyNames(Buffer.alloc(200), 0, Buffer.from('p:'), new Uint8Array(31))).toThrow(RangeError);
     // A prefix in UTF-8 beyond ASCII.
     const out = Buffer.alloc(200);
     const [k] = writeSessionKeyNames(out, 0, Buffer.from('sé:', 'utf8'), 'ab'.repeat(32));

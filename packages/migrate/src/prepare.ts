@@ -311,7 +311,7 @@ class Packer {
       callScratch = grown;
     }
     const at = this.used;
-    const [keyLength, tombstoneLength] = writeSessionKeyNames(callScratch, at, this.prefixBytes, this.codec.sessionDigest(id));
+    const [keyLength, tombstoneLength] = writeSessionKeyNames(callScratch, at, this.prefixBytes, this.codec.sessionDigestBytes(id));
     const dataAt = at + keyLength + tombstoneLength;
     callScratch.set(data, dataAt);
     this.used = dataAt + data.length;
@@ -476,7 +476,7 @@ export function namesBatch(
       out.superseded++;
       continue;
     }
-    writeSessionKeyNames(names, out.count * (keyBytes + tombstoneBytes), prefixBytes, codec.sessionDigest(candidates[i]!.id));
+    writeSessionKeyNames(names, out.count * (keyBytes + tombstoneBytes), prefixBytes, codec.sessionDigestBytes(candidates[i]!.id));
     index[out.count++] = i;
   }
   return out;
@@ -523,7 +523,7 @@ export function presenceBatch(
     else if (decision.action === 'empty') out.empty++;
     else if (decision.action === 'corrupt') out.corrupt++;
     else {
-      writeSessionKeyNames(names, out.count * (keyBytes + tombstoneBytes), prefixBytes, codec.sessionDigest(item.id));
+      writeSessionKeyNames(names, out.count * (keyBytes + tombstoneBytes), prefixBytes, codec.sessionDigestBytes(item.id));
       index[out.count++] = i;
     }
   }

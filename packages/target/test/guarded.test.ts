@@ -207,6 +207,38 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
     expect(() => encodeGuardedWrite(Buffer.alloc(10), 0, sessions)).toThrow(RangeError);
   });
 
+  it('writes the same bytes as the RESP spec spelled out with strings, at every digit-count boundary', () => {
+    // The reference: the command as text (https://redis.io/docs/latest/develop/reference/protocol-spec/).
+    const bulk = (b: Buffer): Buffer => Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]);
+    const reference = (list: Array<{ k: string; value: Buffer; ttlMs: number }>): Buffer =>
+      Buffer.concat([
+        Buffer.from(`*${3 + 4 * list.length}\r\n`),
+        ...[Buffer.from('EVALSHA'), Buffer.from(GUARDED_WRITE_SHA1), Buffer.from(String(2 * list.length))].map(bulk),
+        ...list.map((s) => bulk(Buffer.from(s.k))),
+        ...list.map((s) => bulk(Buffer.from(tombstoneKeyFor(P, s.k)))),
+        ...list.map((s) => bulk(s.value)),
+        ...list.map((s) => bulk(Buffer.from(String(s.ttlMs)))),
+      ]);
+    const ttls = [1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 86_400_000, 999_999_999_999, 2 ** 53 - 1];
+    const lengths = [0, 1, 9, 10, 99, 100, 999, 1000, 10_000];
+    for (const n of [1, 2, 3, 4, 9, 10, 11, 49, 50, 128]) {
+      const list = Array.from({ length: n }, (_, i) => ({
+        k: key("0123456789abcdef"[i % 16]!),
+        value: Buffer.alloc(lengths[i % lengths.length]!, i),
+        ttlMs: ttls[(i * 7 + n) % ttls.length]!,
+      }));
+      const out = Buffer.alloc(encodedGuardedWriteSize(list.map((s) => encodable(s.k, s.value, s.ttlMs))) + 6, 0x2e);
+      const { end } = encodeGuardedWrite(
+        out,
+        3,
+        list.map((s) => encodable(s.k, s.value, s.ttlMs)),
+      );
+      expect(out.subarray(3, end).equals(reference(list))).toBe(true);
+      expect(out.subarray(0, 3).toString()).toBe('...');
+      expect(out.subarray(end).toString()).toBe('...');
+    }
+  });
+
   it('sends encoded calls as they are: every outcome, in order; after NOSCRIPT once more as EVAL', async () => {
     const client = await connect(redis.url);
     try {

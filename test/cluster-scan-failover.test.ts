@@ -68,7 +68,10 @@ async function canFailOver(): Promise<(m: RedisNode) => boolean> {
 /** Waits until the cluster failed `victim` over, and then checks a new scan lists every key. */
 async function afterFailover(victim: RedisNode): Promise<void> {
   // Until the other nodes flag the victim as failed they still report cluster_state:ok, so that comes first.
-  await waitFailed(cluster.nodes.find((n) => !dead.has(n))!, victim);
+  await waitFailed(
+    cluster.nodes.find((n) => !dead.has(n))!,
+    victim,
+  );
   await cluster.waitForSync(cluster.nodes.filter((n) => !dead.has(n)));
   const again = await RedisConnection.open(specFromUrl(liveUrl(), {}, 'target', { env: {} }));
   try {

@@ -270,6 +270,13 @@ export class RedisConnection {
    * master's connection closes during its scan (a restart, a fail-over; ioredis reconnects and would
    * go on with the old cursor over a rebuilt table, skipping keys without a sign), the scan throws
    * (SCAN_INTERRUPTED, a transient connection error) instead of ending as if complete; run again.
+   * In a Redis Cluster a master lost during the scan (kill -9, a crash: a routine failover) is
+   * replaced instead when a node of its shard takes over exactly its slots within failoverWaitMs
+   * (takeOver): a master not scanned yet is scanned there; one scanned whole is not scanned again (SCAN
+   * lists only keys present for the whole scan, and its replica holds no others); one lost mid-scan is
+   * scanned there from cursor 0, listing only keys not listed from it (kept for REPLAY_KEYS keys at
+   * most). SCAN_INTERRUPTED still when it had no replica, none took over in time, it had listed more
+   * than REPLAY_KEYS keys, its replacement went away too, or CLUSTER NODES was refused (NOPERM).
    * In a Redis Cluster SCAN runs master by master, and SCAN on a node returns only that node's keys
    * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Live resharding").
    * Keys of a slot that moves from master A to master B are missed when B is scanned before A and keys
@@ -306,7 +313,7 @@ export class RedisConnection {
    * @param count SCAN COUNT hint
    * @param onNode called before each master is scanned, with its `host:port`
    * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed
-   *   meanwhile; Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile; Error starting with
+   *   meanwhile and it could not be replaced (see above); Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile; Error starting with
    *   SCAN_RESHARDING when a slot was being migrated before or after the scan
    */
   async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {

@@ -131,6 +131,10 @@ describe('SCAN of a Redis Cluster during a failover', () => {
         expect(victim).toBeDefined();
         expect(r.outcome?.message).toBeUndefined();
         expectEachKeyOnce(r.counts);
+        // onNode names each node scanned: the replacement of a master lost mid-scan too.
+        expect(r.nodes.length).toBe(when === 'being scanned (mid-node)' ? 4 : 3);
+        // A master lost before its turn is not scanned at all: the node that took over its slots is.
+        if (when === 'not scanned yet') expect(r.nodes).not.toContain(`127.0.0.1:${victim!.port}`);
         // The failover (cluster-node-timeout 3 s, then an election), not the 30 s of a command timeout.
         expect(Date.now() - started).toBeLessThan(15_000);
       } finally {

@@ -311,7 +311,8 @@ export class RedisConnection {
    * only left the slot's master, which is scanned whole (one aborted during the scan ran SETSLOT:
    * SCAN_RESHARDED, run again).
    * @param count SCAN COUNT hint
-   * @param onNode called before each master is scanned, with its `host:port`
+   * @param onNode called before each master is scanned, with its `host:port` (and before the node
+   *   that took over a master lost mid-scan is scanned)
    * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed
    *   meanwhile and it could not be replaced (see above); Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile; Error starting with
    *   SCAN_RESHARDING when a slot was being migrated before or after the scan
@@ -380,6 +381,7 @@ export class RedisConnection {
             if (tooMany) throw interrupted(node, ` after more than ${REPLAY_KEYS} of its keys were listed`);
             // Throws unless a replica took over (a second loss, or no replica: throws too).
             node = await live(i);
+            onNode?.(names.get(node)!);
             skip = listedHere ?? new Set();
             listedHere = undefined;
             cursor = '0';

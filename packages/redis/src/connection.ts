@@ -60,6 +60,11 @@ export interface OpenOptions {
    * slots it does not serve (see `scan`).
    */
   onWarning?: (line: string) => void;
+  /**
+   * Redis Cluster: how long a SCAN waits for a replica to take over the slots of a master that went
+   * away during it, ms (default DEFAULT_FAILOVER_WAIT_MS); see RedisConnection.scan.
+   */
+  failoverWaitMs?: number;
 }
 
 /** What the connection found; safe to print and to store in a plan (no password, no file contents). */
@@ -208,6 +213,7 @@ export class RedisConnection {
       if (a.db !== 0) throw new UserFacingError(`${a.url} is a Redis Cluster, which has only database 0: use /0 in the URL`);
       const conn = await openCluster(spec, options, common);
       if (options.onWarning !== undefined) conn.onWarning = options.onWarning;
+      if (options.failoverWaitMs !== undefined) conn.failoverWaitMs = options.failoverWaitMs;
       return conn;
     }
     // A single node: a master for commands that write; then the connection on the database asked for.
@@ -264,6 +270,13 @@ export class RedisConnection {
    * master's connection closes during its scan (a restart, a fail-over; ioredis reconnects and would
    * go on with the old cursor over a rebuilt table, skipping keys without a sign), the scan throws
    * (SCAN_INTERRUPTED, a transient connection error) instead of ending as if complete; run again.
+   * In a Redis Cluster a master lost during the scan (kill -9, a crash: a routine failover) is
+   * replaced instead when a node of its shard takes over exactly its slots within failoverWaitMs
+   * (takeOver): a master not scanned yet is scanned there; one scanned whole is not scanned again (SCAN
+   * lists only keys present for the whole scan, and its replica holds no others); one lost mid-scan is
+   * scanned there from cursor 0, listing only keys not listed from it (kept for REPLAY_KEYS keys at
+   * most). SCAN_INTERRUPTED still when it had no replica, none took over in time, it had listed more
+   * than REPLAY_KEYS keys, its replacement went away too, or CLUSTER NODES was refused (NOPERM).
    * In a Redis Cluster SCAN runs master by master, and SCAN on a node returns only that node's keys
    * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Live resharding").
    * Keys of a slot that moves from master A to master B are missed when B is scanned before A and keys
@@ -298,9 +311,10 @@ export class RedisConnection {
    * only left the slot's master, which is scanned whole (one aborted during the scan ran SETSLOT:
    * SCAN_RESHARDED, run again).
    * @param count SCAN COUNT hint
-   * @param onNode called before each master is scanned, with its `host:port`
+   * @param onNode called before each master is scanned, with its `host:port` (and before the node
+   *   that took over a master lost mid-scan is scanned)
    * @throws Error whose message starts with SCAN_INTERRUPTED when a master's connection closed
-   *   meanwhile; Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile; Error starting with
+   *   meanwhile and it could not be replaced (see above); Error(SCAN_RESHARDED) when a cluster's slots moved meanwhile; Error starting with
    *   SCAN_RESHARDING when a slot was being migrated before or after the scan
    */
   async *scan(prefix: string, count = 1000, onNode?: (node: string) => void): AsyncGenerator<Buffer[]> {
@@ -309,59 +323,157 @@ export class RedisConnection {
     const before = cluster ? await this.clusterViews(masters) : undefined;
     const names = new Map(masters.map((node) => [node, this.nodeName(node)]));
     // The one close detector: a master whose connection closes at any time of the scan (kill -9, a
-    // restart, a fail-over) is named at once (its cursor is lost; transient: run again).
+    // restart, a fail-over) is noted at once (its cursor is lost). A cluster master is then replaced
+    // by the replica that took over its slots (live), or the scan throws (transient: run again).
     const gone = new Set<Redis>();
-    const leaves = masters.map((node) => {
+    const leaves: Array<() => void> = [];
+    const watch = (node: Redis): void => {
       const onGone = (): void => void gone.add(node);
       node.on('close', onGone);
-      return () => node.off('close', onGone);
-    });
-    const refuseGone = (): void => {
-      const node = [...gone][0];
-      if (node === undefined) return;
-      throw new Error(
+      leaves.push(() => node.off('close', onGone));
+    };
+    masters.forEach(watch);
+    const interrupted = (node: Redis, why = ''): Error =>
+      new Error(
         cluster
-          ? `${SCAN_INTERRUPTED} the Redis Cluster: master ${names.get(node)} went away (a crash or fail-over?): keys may have been skipped; run again`
+          ? `${SCAN_INTERRUPTED} the Redis Cluster: master ${names.get(node)} went away (a crash or fail-over?)${why}: keys may have been skipped; run again`
           : `${SCAN_INTERRUPTED} ${names.get(node)} (a restart or fail-over?): keys may have been skipped; run again`,
       );
+    // The node scanned (and checked after) for each master: the master, or the node that took over
+    // its slots once it went away (each master replaced once at most), with that node's count of
+    // slot commands when it was taken (compared after the scan instead of the lost master's).
+    const current = [...masters];
+    const slotCommandsAt = before?.map((v) => v.slotCommands);
+    const replaced = new Set<number>();
+    const live = async (i: number, why = ''): Promise<Redis> => {
+      const node = current[i]!;
+      if (!gone.has(node)) return node;
+      const lost = before?.[i];
+      if (lost === undefined || replaced.has(i)) throw interrupted(node, why);
+      if (!replaceable(lost)) throw interrupted(node, `${why} and no replica can take over its slots`);
+      const next = await this.takeOver(lost);
+      if (next === undefined)
+        throw interrupted(node, `${why} and no replica took over its slots within ${Math.round(this.failoverWaitMs / 1000)} s`);
+      replaced.add(i);
+      current[i] = next.node;
+      names.set(next.node, this.nodeName(next.node));
+      watch(next.node);
+      slotCommandsAt![i] = next.view.slotCommands;
+      return next.node;
     };
     // Keys a master holds in slots it does not serve (left by a move aborted with SETSLOT STABLE
     // after MIGRATE): no client reads them (a GET goes to the slot's master); counted per slot, not listed.
     const strays = new Map<Redis, Map<number, number>>();
     try {
-      for (const [i, node] of masters.entries()) {
-        refuseGone();
+      for (let i = 0; i < current.length; i++) {
+        let node = await live(i);
         onNode?.(names.get(node)!);
         const served = before?.[i]!.served;
+        // The keys listed from this master so far (latin1 names), so that if it goes away mid-scan
+        // its replacement, scanned from cursor 0, lists only the others: kept only when the master
+        // can be replaced, and for REPLAY_KEYS keys at most (memory); past that a loss mid-scan throws.
+        let listedHere: Set<string> | undefined = before !== undefined && replaceable(before[i]!) ? new Set() : undefined;
+        let tooMany = false;
+        let skip: Set<string> | undefined;
         let cursor = '0';
-        do {
-          const [next, keys] =
-            prefix === ''
-              ? await node.scanBuffer(cursor, 'COUNT', count)
-              : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
-          refuseGone();
-          cursor = next.toString('latin1');
-          const listed = served === undefined ? keys : servedKeys(keys, served, strays, node);
+        for (;;) {
+          if (gone.has(node)) {
+            if (tooMany) throw interrupted(node, ` after more than ${REPLAY_KEYS} of its keys were listed`);
+            // Throws unless a replica took over (a second loss, or no replica: throws too).
+            node = await live(i);
+            onNode?.(names.get(node)!);
+            skip = listedHere ?? new Set();
+            listedHere = undefined;
+            cursor = '0';
+          }
+          let reply: [Buffer, Buffer[]];
+          try {
+            reply =
+              prefix === ''
+                ? await node.scanBuffer(cursor, 'COUNT', count)
+                : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
+          } catch (err) {
+            // A cluster node's client does not reconnect (ioredis ConnectionPool: retryStrategy null):
+            // the connection ended; the replacement, if any, is scanned instead.
+            if (!cluster || !(gone.has(node) || node.status === 'end')) throw err;
+            gone.add(node);
+            continue;
+          }
+          // A reply after a close may come from a reconnected client, with the old cursor over a rebuilt table.
+          if (gone.has(node)) continue;
+          cursor = reply[0].toString('latin1');
+          let listed = served === undefined ? reply[1] : servedKeys(reply[1], served, strays, node);
+          if (skip !== undefined) listed = listed.filter((k) => !skip!.has(k.toString('latin1')));
+          if (listedHere !== undefined) {
+            for (const k of listed) listedHere.add(k.toString('latin1'));
+            if (listedHere.size > REPLAY_KEYS) {
+              listedHere = undefined;
+              tooMany = true;
+            }
+          }
           if (listed.length > 0) yield listed;
-        } while (cursor !== '0');
+          if (cursor === '0') break;
+        }
       }
       if (before !== undefined) {
-        refuseGone();
-        const after = await this.clusterViews(masters);
+        // A master scanned whole and lost since needs no second scan (SCAN lists only keys present
+        // for the whole scan; its replica holds no other): its replacement is only checked.
+        const nodes: Redis[] = [];
+        for (let i = 0; i < current.length; i++) nodes.push(await live(i));
+        const after = await this.clusterViews(nodes);
         if (
           slotsMoved(
             before.map((v) => v.map),
             after.map((v) => v.map),
           ) ||
           epochsMoved(before, after) ||
-          before.some((b, i) => b.slotCommands !== after[i]!.slotCommands)
+          slotCommandsAt!.some((calls, i) => calls !== after[i]!.slotCommands)
         )
           throw new Error(SCAN_RESHARDED);
+        // A node lost after these checks: its answers above were read before it went away.
         for (const [node, slots] of strays) this.onWarning(strayKeysWarning(names.get(node)!, slots));
       }
     } finally {
       for (const leave of leaves) leave();
     }
+  }
+
+  /** How long a cluster SCAN waits for a lost master's replica to take over its slots, ms (OpenOptions.failoverWaitMs). */
+  failoverWaitMs = DEFAULT_FAILOVER_WAIT_MS;
+
+  /**
+   * The node that took over the slots of a master lost during a scan (`lost`: that master's view
+   * before the scan, with CLUSTER NODES): polls ioredis's slot map (refreshed) for up to
+   * failoverWaitMs until one master serves every slot `lost` served, then asks that node's own
+   * CLUSTER NODES: it must be a master, of `lost`'s shard (the lost master or one of the nodes listed
+   * as its replicas before the scan, so it holds the same keys), serving exactly those slots.
+   * @returns the node and its view now, or undefined when none did within the wait
+   * @throws Error starting with SCAN_RESHARDING when that node reports a slot being migrated
+   */
+  private async takeOver(lost: ClusterView): Promise<{ node: Redis; view: ClusterView } | undefined> {
+    const cluster = this.client as Cluster;
+    const shard = shardOf(lost);
+    const slots: number[] = [];
+    lost.served!.forEach((v, slot) => void (v === 1 && slots.push(slot)));
+    const deadline = Date.now() + this.failoverWaitMs;
+    while (Date.now() < deadline) {
+      await refreshSlots(cluster);
+      const keys = new Set(slots.map((slot) => cluster.slots[slot]?.[0]));
+      const key = keys.size === 1 ? [...keys][0] : undefined;
+      const node = key === undefined ? undefined : cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === key);
+      if (node !== undefined && node.status !== 'end') {
+        const view = await this.clusterViews([node]).then(
+          ([v]) => v!,
+          (err: unknown) => {
+            if (err instanceof Error && err.message.startsWith(SCAN_RESHARDING)) throw err;
+            return undefined;
+          },
+        );
+        if (view?.self?.master === true && shard.has(view.self.id) && sameSlots(view.served!, lost.served!)) return { node, view };
+      }
+      await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+    }
+    return undefined;
   }
 
   /**
@@ -889,6 +1001,43 @@ function servedBy(map: ReadonlyMap<string, ReadonlySet<string>>, id: string): Ui
     served.fill(1, start, end! + 1);
   }
   return served;
+}
+
+/**
+ * Keys of one master a cluster SCAN keeps (their names, in a Set) so that, if that master goes away
+ * mid-scan, the node that took over its slots is scanned from cursor 0 and lists only the others: about
+ * 100 bytes each for a session key, so some 50 MB at most. A master that goes away after listing more
+ * fails the scan (SCAN_INTERRUPTED, run again), as any loss did before.
+ */
+export const REPLAY_KEYS = 500_000;
+
+/**
+ * How long a cluster SCAN waits for a replica to take over the slots of a master that went away, ms
+ * (OpenOptions.failoverWaitMs): a failover needs the cluster's node timeout to flag the master as failed
+ * (cluster-node-timeout, 15 s by default in redis.conf) plus an election
+ * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Replica election and promotion").
+ */
+export const DEFAULT_FAILOVER_WAIT_MS = 30_000;
+
+/** The IDs of a master's shard (itself and the nodes its CLUSTER NODES lists as its replicas, failed ones too). */
+function shardOf(view: ClusterView): Set<string> {
+  const ids = new Set<string>();
+  if (view.self === undefined) return ids;
+  for (const shard of view.map.values()) if (shard.has(view.self.id)) for (const id of shard) ids.add(id);
+  return ids;
+}
+
+/**
+ * Whether a master lost during a scan can be replaced (RedisConnection.takeOver): its view came from
+ * CLUSTER NODES (which slots it served, which nodes are its replicas), and it had a replica.
+ */
+function replaceable(view: ClusterView): boolean {
+  return view.self?.master === true && view.served !== undefined && shardOf(view).size > 1;
+}
+
+/** Whether two slot sets (servedBy) are the same. */
+function sameSlots(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /** The keys of a SCAN reply in slots `served`; the others are counted in `strays` (per node, per slot). */

@@ -113,7 +113,16 @@ describe('direct libsodium calls (sodium-direct.ts) give the bytes of libsodium-
     }
     expect(() => codec.sealTo(Buffer.alloc(MIN_ENVELOPE_BYTES), 1, 'k', Buffer.alloc(0))).toThrow(RangeError);
     // Session IDs, and strings beyond ASCII (hashed as UTF-8: not copied into the heap char by char).
-    for (const id of ['a', 'abcdef0123456789abcdef0123', 'x'.repeat(256), 'MIpn8u1nzgP98t,UbBeLw6y-zB3qS9H', 'é', 'ab\u0080', 'x'.repeat(5000) + '€', '']) {
+    for (const id of [
+      'a',
+      'abcdef0123456789abcdef0123',
+      'x'.repeat(256),
+      'MIpn8u1nzgP98t,UbBeLw6y-zB3qS9H',
+      'é',
+      'ab\u0080',
+      'x'.repeat(5000) + '€',
+      '',
+    ]) {
       expect(codec.sessionDigest(id)).toBe(Buffer.from(sodium.crypto_generichash(32, Buffer.from(id), derived.lookupKey)).toString('hex'));
     }
   });

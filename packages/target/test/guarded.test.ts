@@ -223,7 +223,7 @@ describe('encoded calls (encode.ts) and writeEncodedGuarded', () => {
     const lengths = [0, 1, 9, 10, 99, 100, 999, 1000, 10_000];
     for (const n of [1, 2, 3, 4, 9, 10, 11, 49, 50, 128]) {
       const list = Array.from({ length: n }, (_, i) => ({
-        k: key("0123456789abcdef"[i % 16]!),
+        k: key('0123456789abcdef'[i % 16]!),
         value: Buffer.alloc(lengths[i % lengths.length]!, i),
         ttlMs: ttls[(i * 7 + n) % ttls.length]!,
       }));

@@ -150,6 +150,39 @@ describe('codemod cdk (CLI)', () => {
     expect(readFileSync(join(app, 'lib', 'computed.ts'), 'utf8')).toBe(fixture('computed-values', 'input.ts'));
   });
 
+  it('an AUTH token written as a string is never printed: the diff shows it redacted (context lines, --dry-run and --json)', () => {
+    // The auth-token-literal fixture: a literal token two lines below the changed line; and a const
+    // token right above a construct the codemod changes: both in the diff's context. The files keep them.
+    const { app } = makeApp();
+    writeFileSync(join(app, 'lib', 'token.ts'), fixture('auth-token-literal', 'input.ts'));
+    writeFileSync(
+      join(app, 'lib', 'const-token.ts'),
+      [
+        "import * as cdk from 'aws-cdk-lib';",
+        "import * as ec from 'aws-cdk-lib/aws-elasticache';",
+        'export class S extends cdk.Stack {',
+        '  constructor(scope: cdk.App, id: string) {',
+        '    super(scope, id);',
+        "    const TOKEN = 'correct-horse-battery-staple';",
+        "    new ec.CfnReplicationGroup(this, 'A', { replicationGroupDescription: 'a', transitEncryptionEnabled: false, atRestEncryptionEnabled: true, authToken: TOKEN });",
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const dry = cli(['codemod', 'cdk', app, '--dry-run']);
+    const json = cli(['codemod', 'cdk', app, '--dry-run', '--json']);
+    for (const r of [dry, json]) {
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).not.toMatch(/hunter2|correct-horse/);
+    }
+    expect(dry.stdout).toContain("      authToken: '<redacted len=21>',");
+    expect(dry.stdout).toContain("    const TOKEN = '<redacted len=28>';");
+    expect(dry.stdout).toContain('high: lib/token.ts:13:7: auth-token-in-code: ');
+    expect(readFileSync(join(app, 'lib', 'token.ts'), 'utf8')).toBe(fixture('auth-token-literal', 'input.ts'));
+    expect(readFileSync(join(app, 'lib', 'const-token.ts'), 'utf8')).toContain('correct-horse-battery-staple');
+  });
+
   it('--auth-secret-name names the secret; a name that is not a secret name is exit 2 and writes nothing', () => {
     const { root, app } = makeApp();
     const before = snapshot(root);

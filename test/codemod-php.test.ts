@@ -112,6 +112,33 @@ describe('session-migrate codemod php', () => {
   );
 
   it(
+    'a Redis password in the code is never printed: the diff shows it redacted (context lines, --dry-run and --json)',
+    () => {
+      // Redis save_paths left alone (other-save-path findings, which name no value) sit in the context
+      // of the require_once the codemod adds; the file itself keeps them.
+      const text = [
+        '<?php',
+        "ini_set('session.save_handler', 'redis');",
+        "ini_set('session.save_path', 'tcp://10.0.0.9:6379?auth=hunter2-secret');",
+        'session_save_path("tcp://10.0.0.9:6379?auth[]=app&auth[]=swordfish-secret");',
+        'session_start();',
+        '',
+      ].join('\n');
+      const dir = app('secret-in-code', { 'index.php': text });
+      const dry = cli(['codemod', 'php', dir, '--dry-run']);
+      const json = cli(['codemod', 'php', dir, '--dry-run', '--json']);
+      for (const r of [dry, json]) {
+        expect(r.status, r.stderr).toBe(1);
+        expect(r.stdout + r.stderr).not.toMatch(/hunter2|swordfish/);
+      }
+      expect(dry.stdout).toContain(" ini_set('session.save_path', 'tcp://10.0.0.9:6379?auth=<redacted len=14>');");
+      expect(dry.stdout).toContain('other-save-path');
+      expect(readFileSync(join(dir, 'index.php'), 'utf8')).toBe(text);
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
     'bad input is one line on stderr and exit 2',
     () => {
       for (const args of [

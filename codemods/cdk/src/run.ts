@@ -193,13 +193,30 @@ function processFile(path: string, rel: string, options: RunOptions): { report?:
   if (!result.changed && result.findings.length === 0) return { constructs: result.constructs };
   const fr: FileReport = { path: rel, changed: result.changed, changes: result.changes, findings: result.findings };
   if (!result.changed) return { report: fr, constructs: result.constructs };
-  fr.diff = createTwoFilesPatch(`a/${rel}`, `b/${rel}`, text, result.output, undefined, undefined, {
-    context: 3,
-    headerOptions: FILE_HEADERS_ONLY,
-  });
+  fr.diff = redactSecrets(
+    createTwoFilesPatch(`a/${rel}`, `b/${rel}`, text, result.output, undefined, undefined, {
+      context: 3,
+      headerOptions: FILE_HEADERS_ONLY,
+    }),
+    result.secrets,
+  );
   return {
     report: fr,
     rewrite: { path, label: rel, before: read.bytes, after: Buffer.from(result.output, 'utf8'), mode: read.mode },
     constructs: result.constructs,
   };
+}
+
+/**
+ * A diff for people to read, with every AUTH token the file holds as a string (an
+ * `auth-token-in-code` finding: transformSource's `secrets`) replaced by `<redacted len=N>`, the
+ * product's one form of a hidden password (php-ini redactRedisSecrets): a context line next to an
+ * inserted property would print it. Longest first, so a token that contains another is hidden whole.
+ */
+function redactSecrets(diff: string, secrets: string[]): string {
+  let out = diff;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    out = out.split(secret).join(`<redacted len=${secret.length}>`);
+  }
+  return out;
 }

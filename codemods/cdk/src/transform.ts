@@ -90,6 +90,11 @@ export interface TransformResult {
   findings: Finding[];
   /** Number of ElastiCache L1 constructs found. */
   constructs: number;
+  /**
+   * The AUTH tokens written as strings in this file (`auth-token-in-code`), as they appear in its
+   * text (the literal between its quotes, and its value): what a printed diff must not show.
+   */
+  secrets: string[];
 }
 
 /** Options of transformSource. */
@@ -135,7 +140,7 @@ export function transformSource(text: string, fileName: string, options: Transfo
     const inner = transformSource(text.slice(1), fileName, options);
     return { ...inner, output: '\ufeff' + inner.output };
   }
-  const result: TransformResult = { output: text, changed: false, changes: [], findings: [], constructs: 0 };
+  const result: TransformResult = { output: text, changed: false, changes: [], findings: [], constructs: 0, secrets: [] };
   if (!mayContainElastiCache(text)) return result;
 
   const sf = parse(text, fileName);
@@ -160,6 +165,7 @@ export function transformSource(text: string, fileName: string, options: Transfo
   if (result.constructs > 0) ctx.visitLaterChanges();
   result.findings.push(...ctx.findings);
   result.changes.push(...ctx.changes);
+  result.secrets.push(...new Set(ctx.secrets));
   if (ctx.edits.length > 0) {
     const output = applyEdits(text, [...ctx.edits, ...ctx.importEdits()]);
     const check = syntaxErrors(parse(output, fileName));
@@ -271,6 +277,8 @@ type PropState =
 /** Per-file state: findings, edits, and how to name SecretValue. */
 class FileContext {
   readonly findings: Finding[] = [];
+  /** The string AUTH tokens met (TransformResult.secrets). */
+  readonly secrets: string[] = [];
   readonly changes: Change[] = [];
   readonly edits: Edit[] = [];
   private readonly newline: string;
@@ -689,6 +697,7 @@ class FileContext {
   /** An authToken given as a string in the source, or read from the environment at synth time: reported. */
   private reportTokenSource(auth: PropState): void {
     if (auth.kind === 'literal-secret') {
+      this.secrets.push(...this.literalTexts(unwrap((auth.node as Node & { getInitializerOrThrow(): Node }).getInitializerOrThrow())));
       this.report(auth.node, {
         id: 'auth-token-in-code',
         severity: 'high',
@@ -748,6 +757,21 @@ class FileContext {
           'if this replication group is already deployed, turning on transit encryption in place needs Valkey or Redis OSS 7.0.5+ (via transitEncryptionMode preferred) and TLS-capable clients first; review `cdk diff`',
       });
     }
+  }
+
+  /**
+   * The texts of a string literal (or of the const it names) as the file holds them: its source
+   * text between the quotes and its value (they differ when it has escapes). Empty ones are left out.
+   */
+  private literalTexts(v: Node): string[] {
+    let lit: Node | undefined = v;
+    if (Node.isIdentifier(v)) {
+      const decl = v.getSymbol()?.getDeclarations()[0];
+      const init = decl !== undefined && Node.isVariableDeclaration(decl) ? decl.getInitializer() : undefined;
+      lit = init === undefined ? undefined : unwrap(init);
+    }
+    if (lit === undefined || !(Node.isStringLiteral(lit) || Node.isNoSubstitutionTemplateLiteral(lit))) return [];
+    return [lit.getText().slice(1, -1), lit.getLiteralValue()].filter((t) => t !== '');
   }
 
   private isConstStringLiteral(v: Node): boolean {

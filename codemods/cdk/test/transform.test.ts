@@ -36,7 +36,7 @@ describe('transformSource', () => {
 
   it('does not parse files that cannot import ElastiCache', () => {
     const text = "new CfnReplicationGroup(this, 'R', {});\n";
-    expect(transformSource(text, 'a.ts')).toEqual({ output: text, changed: false, changes: [], findings: [], constructs: 0 });
+    expect(transformSource(text, 'a.ts')).toEqual({ output: text, changed: false, changes: [], findings: [], constructs: 0, secrets: [] });
   });
 
   it('fills an empty props object inline', () => {

@@ -16,6 +16,7 @@ import {
 } from '@session-migrate/common';
 import { posix, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
+import { redactRedisSecrets } from '@session-migrate/php-ini';
 import { analyzeFile, applyEdits, phpString, type FileAnalysis, type Finding } from './analyze.ts';
 import { CONFIG_FILE_RULES } from './rules/index.ts';
 import { planRegistration } from './plan.ts';
@@ -431,11 +432,14 @@ function lintRefusal(options: CodemodOptions, before: string, after: string): st
 
 /**
  * The change record of `file` (relative path): a unified diff (3 lines of context, `a/`/`b/`
- * prefixes) of the latin1 texts, as UTF-8 text and as the exact bytes; not written yet.
+ * prefixes) of the latin1 texts, as UTF-8 text and as the exact bytes; not written yet. The diff is
+ * for people to read: a Redis password in it (a save_path's `auth=` left in the context of an edit)
+ * is printed as `<redacted len=N>`, by the one redaction rule of @session-migrate/php-ini
+ * (redactRedisSecrets); the file written is the edited text itself.
  */
 function fileChange(file: string, before: string, after: string): FileChange {
   const name = Buffer.from(file, 'utf8').toString('latin1');
-  const patch = createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, undefined, undefined, { context: 3 });
+  const patch = redactRedisSecrets(createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, undefined, undefined, { context: 3 }));
   const diffBytes = Buffer.from(patch, 'latin1');
   return { file, diff: diffBytes.toString('utf8'), diffBytes, written: false };
 }

@@ -35,11 +35,20 @@ export function redactValue(directive: string | null, value: string): string {
   return directive === 'session.save_path' ? redactRedisSavePath(value) : redactRedisSecrets(value);
 }
 
+/**
+ * The save path as the reports show it, secrets redacted: a files path goes through the save_path
+ * rule too, since a Redis save_path left under `save_handler = files` (`tcp://h:6379?auth=PW`) is a
+ * directory name to PHP (php-src ext/session/mod_files.c) and still holds the password.
+ */
+function redactedSavePath(sp: ResolvedSavePath): ResolvedSavePath {
+  return sp.kind === 'files' ? { ...sp, path: redactValue('session.save_path', sp.path) } : sp;
+}
+
 /** The save path as one printable line, secrets redacted. */
 export function describeSavePath(sp: ResolvedSavePath): string {
   switch (sp.kind) {
     case 'files':
-      return `${sp.systemTemp ? '(system temp) ' : ''}${sp.path}${sp.depth > 0 ? ` depth=${sp.depth}` : ''} mode=${sp.mode}`;
+      return `${sp.systemTemp ? '(system temp) ' : ''}${redactValue('session.save_path', sp.path)}${sp.depth > 0 ? ` depth=${sp.depth}` : ''} mode=${sp.mode}`;
     case 'redis':
       return (
         sp.servers
@@ -187,7 +196,7 @@ export function configJson(c: AuditedConfig): Record<string, unknown> {
     scanned_files: c.scannedFiles,
     partial: c.partial,
     problems: c.problems,
-    save_path: c.savePath,
+    save_path: redactedSavePath(c.savePath),
     session,
     values,
     origins,

@@ -15,8 +15,10 @@ import {
   auditIniFile,
   defaultEngine,
   readApp,
+  renderFleet,
   renderJson,
   renderSarif,
+  renderTable,
   loadPhpParser,
   localPhpLint,
   runAudit,
@@ -386,5 +388,21 @@ describe('secrets', () => {
     expect(out).toContain('auth=<redacted len=14>');
     expect(out).not.toContain('hunter2');
     expect(readFileSync(join(app, 'index.php'), 'utf8')).toContain('hunter2');
+  });
+
+  it('a Redis save_path left under the files handler is a directory to PHP, and its password is still never printed', () => {
+    // save_handler switched back to files while save_path still names Redis: PHP takes the whole value
+    // as a directory (php-src ext/session/mod_files.c), and the audit prints it in the table's
+    // save_path row, the JSON report's save_path and the fleet summary.
+    mkdirSync(join(work, 'secret-files'));
+    writeFileSync(
+      join(work, 'secret-files/php.ini'),
+      'session.save_handler = files\nsession.save_path = "tcp://10.0.0.9:6379?auth=hunter2-secret&database=2"\n',
+    );
+    const r = auditIniFile({ fs: new RootFs('/'), engine: defaultEngine(), iniFile: join(work, 'secret-files/php.ini'), env: {}, apps: [] });
+    expect(r.configs[0]?.savePath.kind).toBe('files');
+    const out = renderTable([r]) + renderJson([r]) + renderSarif([r], '0') + renderFleet([r]);
+    expect(out).toContain('auth=<redacted len=14>');
+    expect(out).not.toContain('hunter2');
   });
 });

@@ -1,4 +1,5 @@
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, printable } from '@session-migrate/common';
+import { redactUrl } from '@session-migrate/redis';
 import { openFilesSource, type FilesSource, type FilesSourceOptions } from './files.ts';
 import { openRedisSource, type OpenRedisSourceOptions } from './redis-source.ts';
 import type { Source } from './source.ts';
@@ -13,7 +14,7 @@ export function openSource(spec: string, options: FilesSourceOptions = {}): File
   const scheme = colon < 0 ? '' : spec.slice(0, colon);
   const rest = spec.slice(colon + 1);
   if (scheme === 'files' && rest !== '') return openFilesSource(rest, options);
-  throw new UserFacingError(`unsupported source "${spec.split('?')[0]}": expected files:DIR (for example files:/var/lib/php/sessions)`);
+  throw new UserFacingError(`unsupported source "${namedSpec(spec)}": expected files:DIR (for example files:/var/lib/php/sessions)`);
 }
 
 /**
@@ -29,6 +30,16 @@ export async function openAnySource(spec: string, options: FilesSourceOptions & 
   if (spec.startsWith('redis:')) return openRedisSource(spec.slice('redis:'.length), options);
   if (spec.startsWith('files:')) return openSource(spec, options);
   throw new UserFacingError(
-    `unsupported source "${spec.replace(/[?].*$/s, '')}": expected files:DIR or redis:redis://host:port/db?prefix=P`,
+    `unsupported source "${namedSpec(spec)}": expected files:DIR or redis:redis://host:port/db?prefix=P`,
   );
+}
+
+/**
+ * A source spec this module does not understand, as its error names it: without its query, and with
+ * the password of a Redis address in it replaced by `***` (redactUrl, the one redaction rule of
+ * Redis addresses): phpredis's save_path pasted without its `redis:` prefix, `tcp://:PW@host:6379`,
+ * is such a spec.
+ */
+function namedSpec(spec: string): string {
+  return printable(redactUrl(spec.replace(/[?].*$/s, '')));
 }

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { redactRedisSecrets } from '@session-migrate/php-ini';
 import { parseRedisUrl, redactUrl, specFromUrl } from '@session-migrate/redis';
-import { parseRedisSourceSpec } from '../src/index.ts';
+import { openAnySource, openSource, parseRedisSourceSpec } from '../src/index.ts';
 
 /** Each piece between the special characters is distinctive, so a partial leak is caught too. */
 const PIECES = ['Kq7zd', 'Wv3xd', 'Jm9pd', 'Tb2nd', 'zzHcd'];
@@ -89,5 +89,22 @@ describe("a password with '#', '@', ':' and '%' in a Redis address", () => {
     const s = parseRedisSourceSpec(`tcp://127.0.0.1:6379?auth=${ENCODED}&prefix=P:`, {});
     expect(s.password).toBe(PASSWORD);
     expect(leaks(s.redactedSpec)).toEqual([]);
+  });
+
+  it('never appears when the address is given as a source without its redis: prefix (openAnySource, openSource)', async () => {
+    // `--source tcp://:PW@host:6379`, phpredis's save_path pasted as is: not a source form, refused
+    // by name. Only the addresses that open no connection (no redis:// or redis: prefix) are tried.
+    const offline = ADDRESSES.filter((a) => !a.startsWith('redis'));
+    expect(offline.length).toBeGreaterThan(3);
+    for (const address of offline) {
+      const message = await openAnySource(address).then(
+        () => undefined,
+        (err: unknown) => (err as Error).message,
+      );
+      expect(message, address).toMatch(/unsupported source/);
+      expect(leaks(message ?? ''), `openAnySource(${address}): ${message}`).toEqual([]);
+      const files = messageOf(() => openSource(address));
+      expect(leaks(files ?? ''), `openSource(${address}): ${files}`).toEqual([]);
+    }
   });
 });

@@ -780,9 +780,10 @@ export class RedisConnection {
   /**
    * Sentinel: makes sure the client talks to the master the sentinels report now; reconnects (ioredis
    * asks the sentinels again) when it does not, and waits until it does.
+   * @param timeoutMs how long to wait, ms (default DEFAULT_FAILOVER_WAIT_MS); 0 looks once
    * @throws Error when it still does not after `timeoutMs`.
    */
-  async followSentinelMaster(timeoutMs = 30_000): Promise<void> {
+  async followSentinelMaster(timeoutMs = DEFAULT_FAILOVER_WAIT_MS): Promise<void> {
     if (this.topology !== 'sentinel' || !(this.client instanceof Redis)) return;
     const client = this.client;
     const deadline = Date.now() + timeoutMs;
@@ -1012,9 +1013,11 @@ function servedBy(map: ReadonlyMap<string, ReadonlySet<string>>, id: string): Ui
 export const REPLAY_KEYS = 500_000;
 
 /**
- * How long a cluster SCAN waits for a replica to take over the slots of a master that went away, ms
- * (OpenOptions.failoverWaitMs): a failover needs the cluster's node timeout to flag the master as failed
- * (cluster-node-timeout, 15 s by default in redis.conf) plus an election
+ * How long a command waits for a failover to finish, ms, by default: a cluster SCAN for a replica to
+ * take over the slots of a master that went away (OpenOptions.failoverWaitMs), and followSentinelMaster
+ * for the master the sentinels report (the CLI's --master-wait-ms sets both). A cluster failover needs
+ * the cluster's node timeout to flag the master as failed (cluster-node-timeout, 15 s by default in
+ * redis.conf) plus an election
  * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Replica election and promotion").
  */
 export const DEFAULT_FAILOVER_WAIT_MS = 30_000;

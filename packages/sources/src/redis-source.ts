@@ -403,6 +403,8 @@ export interface OpenRedisSourceOptions {
   aclCommand?: 'source-read' | 'source-purge';
   /** The command deletes source keys (purge): a replica is refused. */
   write?: boolean;
+  /** A Redis Cluster: how long a SCAN waits for a replica to take over a master lost mid-scan, ms (OpenOptions.failoverWaitMs). */
+  failoverWaitMs?: number;
 }
 
 async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOptions): Promise<RedisSource> {
@@ -415,6 +417,7 @@ async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOpt
     ),
     ...(options.write === true ? { write: true } : {}),
     ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+    ...(options.failoverWaitMs !== undefined ? { failoverWaitMs: options.failoverWaitMs } : {}),
   });
   const d: RedisSourceDescription = { ...conn.description, kind: 'redis', prefix: parsed.prefix, spec: parsed.redactedSpec };
   return new RedisSource(d, conn, options);

@@ -9,6 +9,7 @@
 import { UserFacingError, printable } from '@session-migrate/common';
 import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
 import {
+  checkMasterWaitMs,
   checkPrefix,
   checkSourcesAgainstTarget,
   checkTargetGivenNow,
@@ -69,6 +70,13 @@ export interface VerifyMigrationOptions {
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
   /**
+   * How long to wait for a failover to finish, ms, 0 to 600000 (migrate's checkMasterWaitMs; default
+   * 30000, DEFAULT_FAILOVER_WAIT_MS; 0 looks once): behind Sentinel, for the master the sentinels
+   * report before the scan; in a Redis Cluster (the target or a Redis source), for a replica to take
+   * over the slots of a master lost mid-scan. None in time: Redis failed, exit 2 (run again).
+   */
+  masterWaitMs?: number;
+  /**
    * Warning and note lines as they arise (OnWarning): options that override the plan (`verify
    * overrides the plan: ...`, before anything is opened), a password in a URL, the connections'
    * notes, another server than the plan's, the memory warnings, phpredis locks without a TTL
@@ -109,6 +117,7 @@ async function openGivenAndTarget(
       command: options.prefixOnly === true ? 'verify-prefix-only' : 'verify',
       prefix: r.prefix,
       onWarning,
+      ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),
     });
     return { given, client };
   } catch (err) {
@@ -153,6 +162,7 @@ async function planSourcesToCheck(
 export async function verifyMigration(options: VerifyMigrationOptions): Promise<VerifyMigrationReport> {
   const specs = sourceList(options.source);
   const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'verify', options.plan !== undefined); // an unknown user: exit 2 before anything is read
+  checkMasterWaitMs(options.masterWaitMs); // bad input: exit 2 before anything is read
   const r = resolveVerifyDefaults(options);
   const warning = withWarnings(options).onWarning;
   const { notes, onWarning } = keepingNotes(warning);
@@ -234,7 +244,8 @@ function ownerCheckNotMade(plan: Plan | undefined, given: readonly Source[], wan
 
 /**
  * How verify opens its sources (given now or the plan's): the resolved size limit (bytes) of one
- * session, --source-tls when given, and warnings to `onWarning`.
+ * session, --source-tls when given, --master-wait-ms as a cluster SCAN's failover wait, and warnings
+ * to `onWarning`.
  */
 function sourceOptionsFor(
   r: ReturnType<typeof resolveVerifyDefaults>,
@@ -244,6 +255,7 @@ function sourceOptionsFor(
   return {
     maxSessionBytes: r.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),
     onWarning,
   };
 }
@@ -274,6 +286,7 @@ function targetVerifyOptions(
     serializeHandler: r.serializeHandler,
     ...(plaintext.length > 0 ? { plaintext } : {}),
     ...(options.requireKeyId !== undefined ? { requireKeyId: options.requireKeyId } : {}),
+    ...(options.masterWaitMs !== undefined ? { masterWaitMs: options.masterWaitMs } : {}),
     ...(r.plan !== undefined ? { expectedSessions: r.plan.summary.live } : {}),
   };
 }

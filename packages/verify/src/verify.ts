@@ -258,6 +258,12 @@ export interface VerifyOptions {
   /** SCAN COUNT hint. */
   scanCount?: number;
   /**
+   * Behind Sentinel: how long to wait for the master the sentinels report before the scan, ms
+   * (RedisConnection.followSentinelMaster; default DEFAULT_FAILOVER_WAIT_MS, 30 s; 0 looks once). A
+   * cluster's SCAN failover wait is the connection's (OpenOptions.failoverWaitMs), set when it is opened.
+   */
+  masterWaitMs?: number;
+  /**
    * Key ID (16 hex characters) every value must be sealed under, e.g. the current key after
    * `rotate`: a value that opens under another key of the ring fails with `other-key-id`, so a key
    * can be retired from the ring only once nothing uses it.
@@ -321,7 +327,7 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
   const scope = options.scope ?? 'database';
   const report = emptyVerifyReport(options.prefix, scope, options.client.topology);
   // Behind Sentinel: read the master the sentinels report now, never a demoted one.
-  await options.client.followSentinelMaster();
+  await options.client.followSentinelMaster(options.masterWaitMs);
   const check = new TargetCheck(options, report, scope);
   await check.scan();
   await check.finishPlaintext();

@@ -79,6 +79,17 @@ export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
   describe: `session.gc_maxlifetime in seconds (default ${DEFAULT_GC_MAXLIFETIME})`,
 } as const;
 
+/**
+ * `--master-wait-ms` of apply and verify: how long to wait for a failover to finish, behind Sentinel
+ * and in a Redis Cluster alike (one operator concept: its value and bounds are checked by migrate's
+ * checkMasterWaitMs; the default is DEFAULT_FAILOVER_WAIT_MS of packages/redis).
+ */
+export const MASTER_WAIT_OPTION = {
+  type: 'number',
+  describe:
+    'how long to wait for a failover to finish, in ms: behind Sentinel for the master the sentinels report, in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; none in time fails, run again (default 30000; 0: no wait)',
+} as const;
+
 /** `--json` of the commands that print a report (verify, purge, rollback, rotate). */
 export const JSON_REPORT_OPTION = { type: 'boolean', default: false, describe: 'print a JSON report' } as const;
 

@@ -13,6 +13,7 @@ import {
   GC_MAXLIFETIME_OVERRIDE_OPTION,
   HANDLERS,
   JSON_REPORT_OPTION,
+  MASTER_WAIT_OPTION,
   PHP_USER_GIVEN_NOW_OPTION,
   PREFIX_OVERRIDE_OPTION,
   TARGET_OPTION,
@@ -57,6 +58,7 @@ function verifyOptions(y: Argv) {
       describe:
         'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails',
     })
+    .option('master-wait-ms', MASTER_WAIT_OPTION)
     .option('presence', {
       type: 'boolean',
       default: true,
@@ -87,6 +89,7 @@ function verifyArgsFromOptions(a: OptionArgs<typeof verifyOptions>): VerifyArgs 
     ...given('source', a.source as string[] | undefined),
     ...given('phpUsers', a['php-user'] as string[] | undefined),
     ...given('plaintextPrefix', a['plaintext-prefix'] as string | undefined),
+    ...given('masterWaitMs', a['master-wait-ms'] as number | undefined),
     json: a.json,
   };
 }

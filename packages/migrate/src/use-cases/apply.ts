@@ -22,6 +22,7 @@ import {
   openPlanSources,
   openTarget,
   phpUserUnknown,
+  checkMasterWaitMs,
   providerFromPlan,
   redisFailure,
   sourceRowLabel,
@@ -55,9 +56,10 @@ export interface ApplyPlanOptions {
   /** WAIT timeout in ms, 1 to 600000 (default 2000). */
   waitTimeoutMs?: number;
   /**
-   * Behind Sentinel: how long the end check (and the read-back, when the end check did not wait)
-   * waits for the master the sentinels report, in ms, 0 to 600000 (default 30000: the one of
-   * RedisConnection.followSentinelMaster); 0 looks once.
+   * How long to wait for a failover to finish, in ms, 0 to 600000 (checkMasterWaitMs; default 30000,
+   * DEFAULT_FAILOVER_WAIT_MS); 0 looks once. Behind Sentinel: the end check (and the read-back, when
+   * the end check did not wait) waits this long for the master the sentinels report. A Redis source
+   * in a Redis Cluster: its SCAN waits this long for a replica to take over a master lost mid-scan.
    */
   masterWaitMs?: number;
   /** TLS files given now, replacing the plan's (e.g. other paths on this host). */
@@ -201,9 +203,7 @@ function checkApplyOptions(options: ApplyPlanOptions): {
   const waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
   if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000)
     throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
-  const masterWaitMs = options.masterWaitMs;
-  if (masterWaitMs !== undefined && (!Number.isInteger(masterWaitMs) || masterWaitMs < 0 || masterWaitMs > 600_000))
-    throw new UserFacingError('--master-wait-ms must be a whole number from 0 to 600000');
+  const masterWaitMs = checkMasterWaitMs(options.masterWaitMs);
   return { retries, retryDelayMs, waitTimeoutMs, masterWaitMs };
 }
 
@@ -220,12 +220,14 @@ function workerThreads(given: number | undefined, plan: Plan): number {
 
 /**
  * Opens the plan's sources in its order, as apply reads them: the plan's maxSessionBytes, the TLS
- * files given now for a Redis source, connection notes to onWarning.
+ * files given now for a Redis source, --master-wait-ms (checked) as a cluster SCAN's failover wait,
+ * connection notes to onWarning.
  * @throws UserFacingError when a source cannot be opened (openPlanSources)
  */
 function openApplySources(options: ApplyPlanOptions & { onWarning: OnWarning }, plan: Plan): Promise<Source[]> {
   return openPlanSources(plan, options.plan, {
     maxSessionBytes: plan.limits.maxSessionBytes,
+    ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
     onWarning: options.onWarning,
   });

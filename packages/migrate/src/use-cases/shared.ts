@@ -106,6 +106,24 @@ export function checkGcMaxlifetime(seconds: number): number {
   return seconds;
 }
 
+/** The longest `--master-wait-ms` a command takes, ms (10 minutes). */
+export const MAX_MASTER_WAIT_MS = 600_000;
+
+/**
+ * `--master-wait-ms` of apply and verify: how long a command waits for a failover to finish, ms. One
+ * operator concept, one value for both topologies that fail over by themselves: behind Sentinel, the
+ * wait for the master the sentinels report (RedisConnection.followSentinelMaster); in a Redis
+ * Cluster, the wait for a replica to take over the slots of a master lost during a SCAN
+ * (OpenOptions.failoverWaitMs, RedisConnection.scan). Absent: their default, DEFAULT_FAILOVER_WAIT_MS
+ * (30 s); 0: look once, no wait.
+ * @returns the value (undefined when not given). @throws UserFacingError naming the option.
+ */
+export function checkMasterWaitMs(ms: number | undefined): number | undefined {
+  if (ms !== undefined && (!Number.isInteger(ms) || ms < 0 || ms > MAX_MASTER_WAIT_MS))
+    throw new UserFacingError(`--master-wait-ms must be a whole number from 0 to ${MAX_MASTER_WAIT_MS}`);
+  return ms;
+}
+
 /** Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix. */
 export function redisFailure(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
   if (err instanceof UserFacingError) return err;
@@ -335,6 +353,8 @@ export interface OpenSourcesOptions {
   /** purge deletes source keys: write access, the source-purge ACL rule. */
   write?: boolean;
   onWarning?: OnWarning;
+  /** A Redis source in a Redis Cluster: how long its SCAN waits for a failover, ms (--master-wait-ms; OpenOptions.failoverWaitMs). */
+  failoverWaitMs?: number;
 }
 
 /** Closes every source (errors of one do not keep the others open). */
@@ -363,6 +383,7 @@ export async function openSources(specs: readonly string[], options: OpenSources
           maxSessionBytes: options.maxSessionBytes,
           tls: options.tls ?? {},
           ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+          ...(options.failoverWaitMs !== undefined ? { failoverWaitMs: options.failoverWaitMs } : {}),
           ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
         }),
       );
@@ -390,6 +411,7 @@ export async function openPlanSources(plan: Plan, planPath: string, options: Ope
             maxSessionBytes: options.maxSessionBytes,
             ...(options.tls !== undefined ? { tls: options.tls } : {}),
             ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+            ...(options.failoverWaitMs !== undefined ? { failoverWaitMs: options.failoverWaitMs } : {}),
             ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
           }),
         );

@@ -399,7 +399,13 @@ describe('secrets', () => {
       join(work, 'secret-files/php.ini'),
       'session.save_handler = files\nsession.save_path = "tcp://10.0.0.9:6379?auth=hunter2-secret&database=2"\n',
     );
-    const r = auditIniFile({ fs: new RootFs('/'), engine: defaultEngine(), iniFile: join(work, 'secret-files/php.ini'), env: {}, apps: [] });
+    const r = auditIniFile({
+      fs: new RootFs('/'),
+      engine: defaultEngine(),
+      iniFile: join(work, 'secret-files/php.ini'),
+      env: {},
+      apps: [],
+    });
     expect(r.configs[0]?.savePath.kind).toBe('files');
     const out = renderTable([r]) + renderJson([r]) + renderSarif([r], '0') + renderFleet([r]);
     expect(out).toContain('auth=<redacted len=14>');

@@ -29,9 +29,7 @@ export async function openAnySource(spec: string, options: FilesSourceOptions & 
   if (/^rediss?(\+sentinel)?:\/\//.test(spec)) return openRedisSource(spec, options);
   if (spec.startsWith('redis:')) return openRedisSource(spec.slice('redis:'.length), options);
   if (spec.startsWith('files:')) return openSource(spec, options);
-  throw new UserFacingError(
-    `unsupported source "${namedSpec(spec)}": expected files:DIR or redis:redis://host:port/db?prefix=P`,
-  );
+  throw new UserFacingError(`unsupported source "${namedSpec(spec)}": expected files:DIR or redis:redis://host:port/db?prefix=P`);
 }
 
 /**

@@ -92,7 +92,16 @@ describe('a password refused or missing (fresh-clone review: the hint said "give
   const userUrl = (): string => redis.url.replace('redis://', 'redis://app@');
   it('none given: where to give it', () => {
     oneLine(plan(dir, userUrl()), /WRONGPASS|NOAUTH/);
-    expect(usageLine(plan(dir, userUrl()))).toMatch(/\(user "app"; give the password in SESSION_MIGRATE_REDIS_PASSWORD\)$/);
+    expect(usageLine(plan(dir, userUrl()))).toMatch(
+      /\(a user name but no password given: if that name was the password, write the URL as redis:\/\/:PASSWORD@host, or rather give the password in SESSION_MIGRATE_REDIS_PASSWORD\)$/,
+    );
+  });
+
+  it('a password written where the user name goes (redis://SECRET@host, no password given): never echoed as the user', () => {
+    const r = plan(dir, redis.url.replace('redis://', `redis://${PASSWORD}@`));
+    expect(r.status).toBe(2);
+    expect(usageLine(r)).toMatch(/WRONGPASS|NOAUTH/);
+    expect(r.stderr + r.stdout).not.toContain(PASSWORD);
   });
 
   it('a wrong one in the environment: check it there (never its value)', () => {

@@ -4,7 +4,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { EnvelopeCodec, readKeyFile } from '@session-migrate/envelope';
 import { createSandbox, removeSandbox, type SandboxLayout } from '../packages/cli/src/sandbox.ts';
@@ -589,6 +600,39 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
       expect(r.stdout).not.toContain('alice');
     } finally {
       await redis.client.del(name);
+    }
+  });
+
+  it('apply over a plan whose session files all became symlinks says nothing was left to copy, not "already applied"', async () => {
+    const b = createSandbox({ gcMaxlifetime: 1440 });
+    try {
+      const outside = join(b.root, 'outside');
+      writeFileSync(outside, 'n|i:1;');
+      for (const id of ['a1b2c3d4e5f6a7b8c9d0e1f2a3', 'b1b2c3d4e5f6a7b8c9d0e1f2a3'])
+        writeFileSync(join(b.sessions, `sess_${id}`), 'n|i:1;');
+      expect(cli(['keys', 'generate', '--out', b.keyFile]).status).toBe(0);
+      const t = redis.url.replace(/\/0$/, '/6');
+      const plan = cli(planArgs({ dir: b.sessions, target: t, keyFile: b.keyFile, planFile: b.planFile, artifactsDir: b.artifactsDir }));
+      expect(plan.status, plan.stderr).toBe(0);
+      // Applied once (the artifacts written, the sessions copied), then Redis emptied and every
+      // file replaced by a symlink, which apply never follows: nothing left to copy.
+      expect(cli(['apply', '--plan', b.planFile]).status).toBe(0);
+      await redis.client.select(6);
+      await redis.client.flushdb();
+      await redis.client.select(0);
+      for (const f of readdirSync(b.sessions)) {
+        rmSync(join(b.sessions, f));
+        symlinkSync(outside, join(b.sessions, f));
+      }
+      const r = cli(['apply', '--plan', b.planFile]);
+      expect(r.stdout, r.stderr).toMatch(/nothing to do: no session of the plan was left to copy/);
+      expect(r.stdout).not.toMatch(/already applied/);
+      expect(r.stdout).toMatch(/symlink/);
+    } finally {
+      await redis.client.select(6);
+      await redis.client.flushdb();
+      await redis.client.select(0);
+      removeSandbox(b);
     }
   });
 

@@ -306,6 +306,13 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
   );
   for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
   for (const line of failedLines(r.sessions)) print(line);
-  if (r.nothingToDo) print('  nothing to do: the plan was already applied; nothing changed');
+  // "Already applied" only when something of the plan is in Redis already; files that are all gone,
+  // skipped (symlinks, FIFOs) or expired since the plan leave nothing to copy, which is not the same.
+  if (r.nothingToDo)
+    print(
+      c.alreadyPresent + c.newerInRedis + c.destroyed > 0
+        ? '  nothing to do: the plan was already applied; nothing changed'
+        : '  nothing to do: no session of the plan was left to copy (see the counts above); nothing changed',
+    );
   else if (!r.dryRun && ok) print('  next        deploy the artifacts to PHP, then run session-migrate verify');
 }

@@ -18,6 +18,7 @@ const INTEGRATION = [
   'codemods/php/test/codemod.test.ts', // php -l (runCodemod)
   'codemods/php/test/fixtures.test.ts', // php -l
   'codemods/php/test/guards.test.ts', // php -l
+  'codemods/php/test/redis-secrets.test.ts', // php -l (runCodemod)
   'codemods/php/test/static-value.test.ts', // php as the oracle
   'packages/audit/test/app.test.ts', // php as the oracle
   'packages/migrate/test/apply.test.ts', // redis-server

@@ -139,6 +139,34 @@ describe('session-migrate codemod php', () => {
   );
 
   it(
+    'a phpredis password in the code (auth(), RedisCluster, RedisSentinel) is never printed: redacted in the diff context (--dry-run and --json)',
+    () => {
+      // phpredis credentials (codemods/php/src/redis-secrets.ts) within the context of the require_once
+      // the codemod adds; the file itself keeps them.
+      const text = [
+        '<?php',
+        "$redis->auth(['app', 'hunter2-secret']);",
+        "$c = new RedisCluster(null, ['h:6379'], 1.5, 1.5, true, 'swordfish-secret');",
+        "$s = new RedisSentinel(['host' => '127.0.0.1', 'auth' => 'tuna-secret']);",
+        'session_start();',
+        '',
+      ].join('\n');
+      const dir = app('phpredis-secret-in-code', { 'index.php': text });
+      const dry = cli(['codemod', 'php', dir, '--dry-run']);
+      const json = cli(['codemod', 'php', dir, '--dry-run', '--json']);
+      for (const r of [dry, json]) {
+        expect(r.status, r.stderr).toBe(1);
+        expect(r.stdout + r.stderr).not.toMatch(/hunter2|swordfish|tuna/);
+      }
+      expect(dry.stdout).toContain(" $redis->auth(['app', '<redacted len=14>']);");
+      expect(dry.stdout).toContain(" $c = new RedisCluster(null, ['h:6379'], 1.5, 1.5, true, '<redacted len=16>');");
+      expect(dry.stdout).toContain(" $s = new RedisSentinel(['host' => '127.0.0.1', 'auth' => '<redacted len=11>']);");
+      expect(readFileSync(join(dir, 'index.php'), 'utf8')).toBe(text);
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
     'bad input is one line on stderr and exit 2',
     () => {
       for (const args of [

@@ -25,6 +25,7 @@ import { declarationsOnly, insertPoint } from './insert-point.ts';
 import { RULES } from './rules/index.ts';
 import { FileContext, type Rule } from './rules/rule.ts';
 import { callEnd, parsePhp, type PhpNode } from './source.ts';
+import { redisSecretRanges } from './redis-secrets.ts';
 
 export * from './model.ts';
 export { applyEdits } from '@session-migrate/common';
@@ -59,6 +60,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
     insertPoint: typeof ip === 'string' ? null : ip,
     ...(typeof ip === 'string' ? { insertProblem: ip } : {}),
     eol: input.text.includes('\r\n') ? '\r\n' : '\n',
+    secrets: redisSecretRanges(ast, input.text),
   };
 }
 

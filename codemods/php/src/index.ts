@@ -24,6 +24,7 @@ import { analyzeFpmPool } from './pool.ts';
 import { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS, PhpSyntaxError, lineOf, parsePhp } from './source.ts';
 import { addNamespacedFunctions } from './function-names.ts';
 import { PhpLintUnavailable, lintPhpText } from './php-files.ts';
+import { redactedTexts, type SecretRange } from './redis-secrets.ts';
 
 export {
   PHP_CODEMOD_FAILS_AT,
@@ -39,6 +40,7 @@ export { planRegistration } from './plan.ts';
 export { RULES, CONFIG_FILE_RULES, SESSION_FUNCTIONS, type Rule, type ConfigFileRule } from './rules/index.ts';
 export { analyzeFpmPool } from './pool.ts';
 export { parsePhp, PhpSyntaxError } from './source.ts';
+export { redisSecretRanges, type SecretRange } from './redis-secrets.ts';
 
 export { DEFAULT_EXCLUDED_DIRS, PHP_EXTENSIONS } from './source.ts';
 /** The comment after the inserted require_once; also how a reviewer recognises it. */
@@ -373,11 +375,11 @@ function placeRegistration(run: CodemodRun, files: AnalysedFiles, bootstrap: str
  */
 function rewriteFiles(
   run: CodemodRun,
-  texts: ReadonlyMap<string, string>,
+  files: AnalysedFiles,
   edits: ReadonlyMap<string, FileAnalysis['edits']>,
   registeredIn: string[],
 ): { changes: FileChange[]; refused?: string } {
-  const planned = planRewrites(run, texts, edits, registeredIn);
+  const planned = planRewrites(run, files, edits, registeredIn);
   if (run.options.dryRun !== true) return { changes: writePlanned(run, planned, registeredIn) };
   // The dry run checks what the real run would check first, so it refuses as the real run would.
   const refused = rewriteRefusal(planned.map((p) => ({ path: p.abs, label: p.change.file })));
@@ -432,14 +434,26 @@ function lintRefusal(options: CodemodOptions, before: string, after: string): st
 
 /**
  * The change record of `file` (relative path): a unified diff (3 lines of context, `a/`/`b/`
- * prefixes) of the latin1 texts, as UTF-8 text and as the exact bytes; not written yet. The diff is
- * for people to read: a Redis password in it (a save_path's `auth=` left in the context of an edit)
- * is printed as `<redacted len=N>`, by the one redaction rule of @session-migrate/php-ini
- * (redactRedisSecrets); the file written is the edited text itself.
+ * prefixes) of the latin1 texts `before` and `after` (`edits` applied to it), as UTF-8 text and as
+ * the exact bytes; not written yet. The diff is for people to read: a Redis password in it is
+ * printed as `<redacted len=N>`, whether a literal phpredis takes as credentials (`secrets`, ranges
+ * of `before`: redis-secrets.ts, the one rule of which PHP literals are Redis passwords, shown the
+ * way codemod cdk shows its AUTH tokens) or a save_path's `auth=` / `user:pw@` (the one redaction
+ * rule of @session-migrate/php-ini, redactRedisSecrets), in the context of an edit or in a line
+ * removed. The file written is the edited text itself.
  */
-function fileChange(file: string, before: string, after: string): FileChange {
+function fileChange(
+  file: string,
+  before: string,
+  after: string,
+  secrets: readonly SecretRange[],
+  edits: FileAnalysis['edits'],
+): FileChange {
   const name = Buffer.from(file, 'utf8').toString('latin1');
-  const patch = redactRedisSecrets(createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, undefined, undefined, { context: 3 }));
+  const shown = redactedTexts(before, after, secrets, edits);
+  const patch = redactRedisSecrets(
+    createTwoFilesPatch(`a/${name}`, `b/${name}`, shown.before, shown.after, undefined, undefined, { context: 3 }),
+  );
   const diffBytes = Buffer.from(patch, 'latin1');
   return { file, diff: diffBytes.toString('utf8'), diffBytes, written: false };
 }
@@ -450,13 +464,13 @@ function fileChange(file: string, before: string, after: string): FileChange {
  */
 function planRewrites(
   run: CodemodRun,
-  texts: ReadonlyMap<string, string>,
+  files: AnalysedFiles,
   edits: ReadonlyMap<string, FileAnalysis['edits']>,
   registeredIn: string[],
 ): PlannedRewrite[] {
   const planned: PlannedRewrite[] = [];
   for (const [abs, fileEdits] of [...edits].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    const before = texts.get(abs)!;
+    const before = files.texts.get(abs)!;
     const after = applyEdits(before, fileEdits);
     if (after === before) continue;
     const r = run.rel(abs);
@@ -465,7 +479,8 @@ function planRewrites(
       withdrawChanges(run, registeredIn, r, 'lint-failed', refusal);
       continue;
     }
-    planned.push({ abs, before, after, change: fileChange(r, before, after) });
+    const secrets = files.analyses.get(abs)?.secrets ?? [];
+    planned.push({ abs, before, after, change: fileChange(r, before, after, secrets, fileEdits) });
   }
   return planned;
 }
@@ -534,7 +549,7 @@ export function runCodemod(options: CodemodOptions): CodemodReport {
   // 3. Decide where the handler is registered.
   const { plan, edits, registeredIn } = placeRegistration(run, files, bootstrap);
   // 4. Rewrite: lint, diff, write.
-  const { changes, refused } = rewriteFiles(run, files.texts, edits, registeredIn);
+  const { changes, refused } = rewriteFiles(run, files, edits, registeredIn);
 
   const { root, rel, findings, skipped } = run;
   findings.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));

@@ -5,6 +5,7 @@
  */
 import { CODEMOD_FAILS_AT, type Finding as CommonFinding, type Severity, type TextEdit } from '@session-migrate/common';
 import type { ParseOptions, ParsedSource } from './source.ts';
+import type { SecretRange } from './redis-secrets.ts';
 
 /**
  * One thing the codemod found: @session-migrate/common's Finding, always with a file and a line.
@@ -96,6 +97,11 @@ export interface FileAnalysis {
   /** Reason when insertPoint is null. */
   insertProblem?: string;
   eol: '\n' | '\r\n';
+  /**
+   * Byte ranges of the text that hold a Redis password (redis-secrets.ts redisSecretRanges): hidden
+   * in the printed diff, never in the file.
+   */
+  secrets: SecretRange[];
 }
 
 /** Inputs of analyzeFile. */

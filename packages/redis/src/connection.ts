@@ -307,7 +307,8 @@ export class RedisConnection {
    * it does not serve were left by a move aborted with `SETSLOT STABLE` after some MIGRATEs (they stay
    * on the destination until moved back; a GET goes to the slot's master and does not find them), so
    * no client reads them; they are counted, and onWarning names the master and the slots (never the
-   * keys) once the scan ended. A move aborted before the scan loses no key a client can read: keys
+   * keys) once the scan ended (for a master lost during the scan: the node that took over its slots,
+   * which holds the same keys, each counted once). A move aborted before the scan loses no key a client can read: keys
    * only left the slot's master, which is scanned whole (one aborted during the scan ran SETSLOT:
    * SCAN_RESHARDED, run again).
    * @param count SCAN COUNT hint
@@ -362,8 +363,11 @@ export class RedisConnection {
       return next.node;
     };
     // Keys a master holds in slots it does not serve (left by a move aborted with SETSLOT STABLE
-    // after MIGRATE): no client reads them (a GET goes to the slot's master); counted per slot, not listed.
-    const strays = new Map<Redis, Map<number, number>>();
+    // after MIGRATE): no client reads them (a GET goes to the slot's master); counted per slot, not
+    // listed. Counted per master (index in `current`), so that a master lost mid-scan, whose
+    // replacement is scanned from cursor 0 and holds the same keys (a replica copies every key, in
+    // any slot), is not counted twice; the warning names the node scanned last for it (current[i]).
+    const strays = new Map<number, Map<number, number>>();
     try {
       for (let i = 0; i < current.length; i++) {
         let node = await live(i);
@@ -384,6 +388,7 @@ export class RedisConnection {
             onNode?.(names.get(node)!);
             skip = listedHere ?? new Set();
             listedHere = undefined;
+            strays.delete(i);
             cursor = '0';
           }
           let reply: [Buffer, Buffer[]];
@@ -402,7 +407,7 @@ export class RedisConnection {
           // A reply after a close may come from a reconnected client, with the old cursor over a rebuilt table.
           if (gone.has(node)) continue;
           cursor = reply[0].toString('latin1');
-          let listed = served === undefined ? reply[1] : servedKeys(reply[1], served, strays, node);
+          let listed = served === undefined ? reply[1] : servedKeys(reply[1], served, strays, i);
           if (skip !== undefined) listed = listed.filter((k) => !skip!.has(k.toString('latin1')));
           if (listedHere !== undefined) {
             for (const k of listed) listedHere.add(k.toString('latin1'));
@@ -431,7 +436,7 @@ export class RedisConnection {
         )
           throw new Error(SCAN_RESHARDED);
         // A node lost after these checks: its answers above were read before it went away.
-        for (const [node, slots] of strays) this.onWarning(strayKeysWarning(names.get(node)!, slots));
+        for (const [m, slots] of strays) this.onWarning(strayKeysWarning(names.get(current[m]!)!, slots));
       }
     } finally {
       for (const leave of leaves) leave();
@@ -1043,8 +1048,11 @@ function sameSlots(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** The keys of a SCAN reply in slots `served`; the others are counted in `strays` (per node, per slot). */
-function servedKeys(keys: Buffer[], served: Uint8Array, strays: Map<Redis, Map<number, number>>, node: Redis): Buffer[] {
+/**
+ * The keys of a SCAN reply in slots `served`; the others are counted in `strays` (per master, by its
+ * index `master` in the scan's list of masters, then per slot).
+ */
+function servedKeys(keys: Buffer[], served: Uint8Array, strays: Map<number, Map<number, number>>, master: number): Buffer[] {
   const listed: Buffer[] = [];
   for (const k of keys) {
     const slot = hashSlot(k);
@@ -1052,8 +1060,8 @@ function servedKeys(keys: Buffer[], served: Uint8Array, strays: Map<Redis, Map<n
       listed.push(k);
       continue;
     }
-    const bySlot = strays.get(node) ?? new Map<number, number>();
-    strays.set(node, bySlot.set(slot, (bySlot.get(slot) ?? 0) + 1));
+    const bySlot = strays.get(master) ?? new Map<number, number>();
+    strays.set(master, bySlot.set(slot, (bySlot.get(slot) ?? 0) + 1));
   }
   return listed;
 }

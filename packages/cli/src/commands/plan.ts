@@ -16,6 +16,7 @@ import { checkOptionNeeds } from '../option-needs.ts';
 import { firstFew, formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import {
+  MASTER_WAIT_OPTION,
   TARGET_OPTION,
   given,
   keyOptions,
@@ -33,7 +34,8 @@ export interface PlanArgs extends Omit<CreatePlanOptions, 'onWarning'> {
 
 /**
  * plan's options, in --help's order: the key provider and --prefix (keyOptions), --gc-maxlifetime and
- * --serialize-handler (phpOptions), both roles' TLS files, the handler's choices, then plan's own.
+ * --serialize-handler (phpOptions), both roles' TLS files, the handler's choices, then plan's own
+ * (--master-wait-ms: MASTER_WAIT_OPTION, shared with apply and verify).
  */
 function planOptions(y: Argv) {
   const options = handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
@@ -75,7 +77,8 @@ function planOptions(y: Argv) {
       default: undefined,
       describe:
         "session.gc_maxlifetime in seconds: the TTL migrated sessions get (default: the --php-ini value, else 1440); with --php-ini, a shorter value than PHP's is refused (it logs users out early) unless --allow-shorter-ttl",
-    });
+    })
+    .option('master-wait-ms', MASTER_WAIT_OPTION);
   return phpIniOptions(options).option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' });
 }
 
@@ -132,6 +135,7 @@ function planArgsFromOptions(a: OptionArgs<typeof planOptions>): PlanArgs {
     ...given('installDir', a['install-dir'] as string | undefined),
     readThrough: a['read-through'],
     ...given('phpUsers', a['php-user'] as string[] | undefined),
+    ...given('masterWaitMs', a['master-wait-ms'] as number | undefined),
     json: a.json,
     tls: tlsFilesFromArgs(a, 'target'),
     sourceTls: tlsFilesFromArgs(a, 'source'),

@@ -43,6 +43,7 @@ import { GENERATE_CHOICES_FILE, artifactsForPlan, describeChoices, readGenerateC
 import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
 import {
   checkGcMaxlifetime,
+  checkMasterWaitMs,
   checkPrefix,
   checkSourcesAgainstTarget,
   closeSources,
@@ -101,6 +102,13 @@ export interface CreatePlanOptions {
    * are taken, as PHP's files handler does. Absent: the owner of most session files (decidePhpUids).
    */
   phpUsers?: readonly string[];
+  /**
+   * How long a SCAN of a Redis Cluster (the target, a Redis source) waits for a replica to take over
+   * the slots of a master lost mid-scan, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
+   * DEFAULT_FAILOVER_WAIT_MS; 0 looks once). None in time: Redis failed, no plan written, exit 2 (run
+   * again). plan does not wait for a Sentinel master: it connects to the one the sentinels report.
+   */
+  masterWaitMs?: number;
   /**
    * Warning and note lines as they arise (OnWarning): a password in a URL, where the TTL comes from,
    * a PHP configuration that disagrees with the options, an artifacts directory this user cannot
@@ -387,9 +395,11 @@ export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
   // The target URL and TLS options are checked before anything is opened.
   const targetSpec = specFromUrl(options.target, options.tls ?? {}, 'target', warning);
   const phpUids = options.phpUsers !== undefined && options.phpUsers.length > 0 ? options.phpUsers.map(resolvePhpUser) : undefined;
+  const failoverWait = options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {};
   const sources = await openSources(specs, {
     maxSessionBytes: options.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
+    ...failoverWait,
     ...warning,
   });
   try {
@@ -412,6 +422,7 @@ export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
     const conn = await RedisConnection.open(targetSpec, {
       write: true,
       aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db),
+      ...failoverWait,
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
     try {
@@ -492,6 +503,7 @@ type ResolvedPlanOptions = CreatePlanOptions & { gcMaxlifetime: number; gcMaxlif
 function checkPlanOptions(options: CreatePlanOptions): string {
   const prefix = checkPrefix(options.prefix);
   if (options.gcMaxlifetime !== undefined) checkGcMaxlifetime(options.gcMaxlifetime);
+  checkMasterWaitMs(options.masterWaitMs);
   if (!Number.isInteger(options.maxSessionBytes) || options.maxSessionBytes < 1 || options.maxSessionBytes > 2 ** 31 - 1) {
     throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
   }

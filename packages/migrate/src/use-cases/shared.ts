@@ -110,7 +110,7 @@ export function checkGcMaxlifetime(seconds: number): number {
 export const MAX_MASTER_WAIT_MS = 600_000;
 
 /**
- * `--master-wait-ms` of apply and verify: how long a command waits for a failover to finish, ms. One
+ * `--master-wait-ms` of apply, verify and plan: how long a command waits for a failover to finish, ms. One
  * operator concept, one value for both topologies that fail over by themselves: behind Sentinel, the
  * wait for the master the sentinels report (RedisConnection.followSentinelMaster); in a Redis
  * Cluster, the wait for a replica to take over the slots of a master lost during a SCAN

@@ -153,10 +153,11 @@ describe('SCAN of a Redis Cluster during a failover', () => {
       const r = await scanWith(conn, async (scanned, current) => {
         const { masters } = await cluster.roles();
         const ok = await canFailOver();
-        // A master not scanned yet, else the one being scanned (at its first batch): which masters
-        // are left without a replica depends on the earlier kills, and a scan that met them all
-        // before any other found no victim (flaked once).
-        victim = masters.find((m) => m !== current && !scanned.includes(m) && !ok(m)) ?? (ok(current) ? undefined : current);
+        // A live master (CLUSTER NODES still lists a killed one as `master,fail`) without a replica:
+        // one not scanned yet, else the one being scanned (at its first batch). Which masters are
+        // left without a replica depends on the earlier kills; picking a dead one made this flake.
+        const alive = masters.filter((m) => !dead.has(m));
+        victim = alive.find((m) => m !== current && !scanned.includes(m) && !ok(m)) ?? (ok(current) ? undefined : current);
         if (victim === undefined) return false;
         dead.add(victim);
         await victim.kill();

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, parseInfo, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
-import { cli, cliChild, newKey, planArgs, writeSessionFiles } from './support/migrate-cli.ts';
+import { startCluster, scanCalls, type ClusterTopology } from './support/redis-topologies.ts';
+import { cli, cliChild, newKey, planArgs, writeSessionFiles, BAD_MASTER_WAIT_MS } from './support/migrate-cli.ts';
 
 let root: string;
 let keyFile: string;
@@ -30,11 +30,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** SCAN calls a node ran so far (INFO commandstats). */
-async function scanCalls(n: RedisNode): Promise<number> {
-  const line = parseInfo(String(await n.admin.info('commandstats'))).get('cmdstat_scan');
-  return Number(/calls=(\d+)/.exec(line ?? '')?.[1] ?? 0);
-}
 const paths = (name: string, target = cluster.url) => ({
   dir: join(root, 'sessions'),
   target,
@@ -45,13 +40,7 @@ const paths = (name: string, target = cluster.url) => ({
 
 describe('plan --master-wait-ms', () => {
   it('a bad --master-wait-ms: one line naming the option, exit 2, nothing written', () => {
-    const range = 'a whole number from 0 to 600000';
-    for (const [bad, says] of [
-      ['-1', range],
-      ['1.5', range],
-      ['600001', range],
-      ['soon', 'a number'],
-    ] as const) {
+    for (const [bad, says] of BAD_MASTER_WAIT_MS) {
       const p = paths('bad');
       const r = cli([...planArgs(p), '--master-wait-ms', bad]);
       expect(r.status, r.stderr + r.stdout).toBe(2);

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, parseInfo, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
-import { cli, cliChild, newKey } from './support/migrate-cli.ts';
+import { startCluster, scanCalls, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
+import { cli, cliChild, newKey, BAD_MASTER_WAIT_MS } from './support/migrate-cli.ts';
 
 let root: string;
 let keyFile: string;
@@ -30,21 +30,10 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** SCAN calls a node ran so far (INFO commandstats). */
-async function scanCalls(n: RedisNode): Promise<number> {
-  const line = parseInfo(String(await n.admin.info('commandstats'))).get('cmdstat_scan');
-  return Number(/calls=(\d+)/.exec(line ?? '')?.[1] ?? 0);
-}
 
 describe('verify on a Redis Cluster', () => {
   it('a bad --master-wait-ms: one line naming the option, exit 2, nothing read', () => {
-    const range = 'a whole number from 0 to 600000';
-    for (const [bad, says] of [
-      ['-1', range],
-      ['1.5', range],
-      ['600001', range],
-      ['soon', 'a number'],
-    ] as const) {
+    for (const [bad, says] of BAD_MASTER_WAIT_MS) {
       const r = cli(['verify', '--target', cluster.url, '--key-file', keyFile, '--master-wait-ms', bad]);
       expect(r.status, r.stderr + r.stdout).toBe(2);
       expect(r.stderr).toBe(`session-migrate: --master-wait-ms must be ${says}\n`);

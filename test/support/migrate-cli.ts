@@ -144,3 +144,14 @@ export async function countPresent(client: Redis | Cluster, codec: EnvelopeCodec
   }
   return n;
 }
+
+/**
+ * Values `--master-wait-ms` refuses (apply, verify, plan: checkMasterWaitMs), each with the end of
+ * the one line that names the option: `session-migrate: --master-wait-ms must be <end>`.
+ */
+export const BAD_MASTER_WAIT_MS: ReadonlyArray<readonly [value: string, end: string]> = [
+  ['-1', 'a whole number from 0 to 600000'],
+  ['1.5', 'a whole number from 0 to 600000'],
+  ['600001', 'a whole number from 0 to 600000'],
+  ['soon', 'a number'],
+];

@@ -420,6 +420,12 @@ export function startTlsRedis(
   });
 }
 
+/** SCAN calls a node ran so far (INFO commandstats `cmdstat_scan`; 0 before the first). */
+export async function scanCalls(n: RedisNode): Promise<number> {
+  const line = parseInfo(String(await n.admin.info('commandstats'))).get('cmdstat_scan');
+  return Number(/calls=(\d+)/.exec(line ?? '')?.[1] ?? 0);
+}
+
 /** Parses `INFO` text into a map of field -> value. */
 export function parseInfo(text: string): Map<string, string> {
   const out = new Map<string, string>();

@@ -1776,14 +1776,14 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
   if (c.code === 'NOAUTH' || c.code === 'WRONGPASS') {
     const { username, password, passwordInUrl } = spec.credentials;
     // None given: say where it goes; one given and refused: say which to check (never its value).
-    // A user name with no password is not echoed: `redis://SECRET@host` puts a password where the
-    // user name goes (RFC 3986 userinfo without ':'; ioredis reads it as the user name).
+    // The user name is never echoed either: `redis://SECRET@host` puts a password where the user
+    // name goes (RFC 3986 userinfo without ':'; ioredis reads it as the user name), with or without
+    // a password in the environment besides.
     const fix =
       password === undefined
         ? `${username !== undefined ? 'a user name but no password given: if that name was the password, write the URL as redis://:PASSWORD@host, or rather ' : ''}give the password in ${PASSWORD_ENV[spec.role]}`
-        : `check the user name and the password given ${passwordInUrl ? 'in the URL' : `in ${PASSWORD_ENV[spec.role]}`}`;
-    const user = username !== undefined && password !== undefined ? `user "${username}"; ` : '';
-    return new UserFacingError(`cannot connect to ${where}: ${c.message} (${user}${fix})`);
+        : `check the user name${username !== undefined && !passwordInUrl ? ' in the URL' : ''} and the password given ${passwordInUrl ? 'in the URL' : `in ${PASSWORD_ENV[spec.role]}`}`;
+    return new UserFacingError(`cannot connect to ${where}: ${c.message} (${fix})`);
   }
   if (c.kind === 'permanent')
     return new UserFacingError(`cannot connect to ${where}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);

@@ -72,11 +72,20 @@ export function positionalsOf(y: unknown): string[] {
  * least 1", yargs lib/validation.js positionalCount) names no argument; this names the ones missing,
  * from the usage line yargs set for the command being parsed (`$0 codemod php <dir>`, yargs
  * lib/command.js), in the words of yargs' message for a missing option ("Missing required argument:
- * out"). Any other message is returned as it is.
+ * out"). yargs' "Unknown argument(s): a, b" (strict mode) gets the dashes of each name typed as an
+ * option (namedAsTyped). Any other message is returned as it is.
  * @param usage the third argument of yargs' fail handler (its usage instance; getUsage() lists
  *   [usage line, description] pairs, untyped in @types/yargs)
+ * @param argv the words of the command line, as typed
  */
-export function describeUsageFailure(message: string, usage: unknown): string {
+export function describeUsageFailure(message: string, usage: unknown, argv: readonly string[] = []): string {
+  const unknown = /^Unknown arguments?: (.+)$/.exec(message);
+  if (unknown !== null) {
+    // yargs lists a kebab-case name and its camelCase expansion both (`from-collectd, fromCollectd`).
+    const names = unknown[1]!.split(', ');
+    const shown = names.filter((n) => !names.some((o) => o !== n && Parser.camelCase(o) === n));
+    return `Unknown argument${shown.length > 1 ? 's' : ''}: ${namedAsTyped(shown, argv)}`;
+  }
   const m = /^Not enough non-option arguments: got (\d+), need at least \d+$/.exec(message);
   if (m === null) return message;
   const lines = (usage as { getUsage?: () => unknown } | undefined)?.getUsage?.();
@@ -86,6 +95,20 @@ export function describeUsageFailure(message: string, usage: unknown): string {
   const missing = [...words.matchAll(/<([A-Za-z][\w-]*)(?:\.\.)?>/g)].map((r) => `<${r[1]!}>`).slice(Number(m[1]));
   if (missing.length === 0) return message;
   return `Missing required argument${missing.length > 1 ? 's' : ''}: ${missing.join(', ')} (session-migrate ${words})`;
+}
+
+/**
+ * yargs names an unknown option without its dashes (`Unknown argument: plan` for a mistyped
+ * `--plan`), which reads as if a command word were refused: each name given as an option in `argv`
+ * (`--name`, `--name=...`, `-n`) is written with its dashes; a stray word stays as it is.
+ */
+function namedAsTyped(names: readonly string[], argv: readonly string[]): string {
+  return names
+    .map((name) => {
+      const dashed = argv.find((w) => w === `--${name}` || w.startsWith(`--${name}=`) || w === `-${name}` || w.startsWith(`-${name}=`));
+      return dashed === undefined ? name : dashed.replace(/=.*$/s, '');
+    })
+    .join(', ');
 }
 
 /**

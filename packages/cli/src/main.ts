@@ -178,7 +178,7 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
       .middleware(inspectMiddleware(hooks, false), false)
       .fail((msg, err, y) => {
         if (err) throw err;
-        throw new UserFacingError(`${describeUsageFailure(msg, y)} (see --help)`);
+        throw new UserFacingError(`${describeUsageFailure(msg, y, argv)} (see --help)`);
       })
   );
 }

@@ -253,7 +253,13 @@ describe('option spellings', () => {
     expect((await parse(['apply', '--workers', '-1'])).code).toBe(0);
     expect((await parse(['audit', '--docroot'])).stderr).toMatch(/--docroot needs a value/);
     expect((await parse(['audit', '--from_collected', 'x'])).stderr).toMatch(/--from_collected is not an option: write --from-collected/);
-    expect((await parse(['audit', '--from-collectd', 'x'])).stderr).toMatch(/Unknown argument/);
+    expect((await parse(['audit', '--from-collectd', 'x'])).stderr).toMatch(/Unknown argument: --from-collectd \(see --help\)/);
+    // yargs names an unknown option without its dashes ("Unknown argument: plan" for --plan given to
+    // plan reads as the command refused): written as typed; a stray word stays a word.
+    expect((await parse(['plan', '--source', 'files:x', '--target', 'redis://127.0.0.1:1/0', '--plan', 'p.json'])).stderr).toMatch(
+      /^session-migrate: Unknown argument: --plan \(see --help\)$/m,
+    );
+    expect((await parse(['apply', '--bogus=1', 'stray'])).stderr).toMatch(/Unknown arguments: --bogus, stray \(see --help\)/);
     expect((await parse(['apply', '--DRY-RUN'])).stderr).toMatch(/--DRY-RUN is not an option: write --dry-run/);
     expect((await parse(['codemod', 'php', 'x', '--dir', 'y'])).stderr).toMatch(/<dir> is a word of the command, not an option/);
     // Words after `--` would be passed on unread.

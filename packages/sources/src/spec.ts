@@ -29,7 +29,11 @@ export async function openAnySource(spec: string, options: FilesSourceOptions & 
   if (/^rediss?(\+sentinel)?:\/\//.test(spec)) return openRedisSource(spec, options);
   if (spec.startsWith('redis:')) return openRedisSource(spec.slice('redis:'.length), options);
   if (spec.startsWith('files:')) return openSource(spec, options);
-  throw new UserFacingError(`unsupported source "${namedSpec(spec)}": expected files:DIR or redis:redis://host:port/db?prefix=P`);
+  // phpredis's save_path pasted as it is (tcp://, tls://): its form is read, with redis: before it.
+  const savePath = /^(tcp|tls):\/\//i.exec(spec)?.[1]?.toLowerCase();
+  throw new UserFacingError(
+    `unsupported source "${namedSpec(spec)}": expected files:DIR or redis:redis://host:port/db?prefix=P${savePath !== undefined ? `; a phpredis save_path is read with redis: before it (redis:${savePath}://host:port?...)` : ''}`,
+  );
 }
 
 /**

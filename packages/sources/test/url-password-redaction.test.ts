@@ -102,6 +102,9 @@ describe("a password with '#', '@', ':' and '%' in a Redis address", () => {
         (err: unknown) => (err as Error).message,
       );
       expect(message, address).toMatch(/unsupported source/);
+      // phpredis's own form is read with redis: before it: the refusal says so.
+      if (/^(tcp|tls):\/\//.test(address))
+        expect(message, address).toMatch(/a phpredis save_path is read with redis: before it \(redis:(tcp|tls):\/\/host:port\?\.\.\.\)$/);
       expect(leaks(message ?? ''), `openAnySource(${address}): ${message}`).toEqual([]);
       const files = messageOf(() => openSource(address));
       expect(leaks(files ?? ''), `openSource(${address}): ${files}`).toEqual([]);

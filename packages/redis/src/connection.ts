@@ -353,8 +353,7 @@ export class RedisConnection {
       if (lost === undefined || replaced.has(i)) throw interrupted(node, why);
       if (!replaceable(lost)) throw interrupted(node, `${why} and no replica can take over its slots`);
       const next = await this.takeOver(lost);
-      if (next === undefined)
-        throw interrupted(node, `${why} and no replica took over its slots within ${Math.round(this.failoverWaitMs / 1000)} s`);
+      if (next === undefined) throw interrupted(node, `${why} and no replica took over its slots within ${this.failoverWaitMs / 1000} s`);
       replaced.add(i);
       current[i] = next.node;
       names.set(next.node, this.nodeName(next.node));

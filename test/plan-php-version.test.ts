@@ -113,7 +113,7 @@ describe('the PHP version whose ini rules apply', () => {
   it('a bad --php-version, or one without --php-ini: one line, exit 2, no plan', () => {
     const ini = iniFile('session.gc_maxlifetime = 3600\n');
     expect(usageLine(plan(['--php-ini', ini, '--php-version', 'eight']))).toBe(
-      'session-migrate: --php-version eight: not a PHP version whose ini rules plan knows (give 7.x or 8.x as major.minor, e.g. 8.3)',
+      'session-migrate: --php-version eight: not a PHP version whose ini rules plan knows (give 7.0 to 7.4 or 8.x as major.minor, e.g. 8.3)',
     );
     expect(usageLine(plan(['--php-version', '8.3']))).toContain('--php-version needs --php-ini FILE');
     expect(existsSync(planFile())).toBe(false);

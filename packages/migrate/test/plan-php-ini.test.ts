@@ -257,14 +257,14 @@ describe('${VAR} in the PHP configuration: read from plan environment, PHP reads
 });
 
 describe('the PHP version whose ini rules apply (phpIniRulesFor)', () => {
-  it('--php-version as major.minor (a release number is cut), refused when it is no 7.x or 8.x version', () => {
+  it('--php-version as major.minor (a release number is cut), refused when it is no 7.0-7.4 or 8.x version (8.99, 7.9: no PHP version, refused, not guessed)', () => {
     expect(phpIniRulesFor('8.3')).toEqual({ phpVersion: '8.3', from: 'option' });
     expect(phpIniRulesFor(' 8.3.4 ')).toEqual({ phpVersion: '8.3', from: 'option' });
     expect(phpIniRulesFor('7.04')).toEqual({ phpVersion: '7.4', from: 'option' });
-    for (const bad of ['8', 'eight', '8.x', '9.0', '5.6', '8.3-dev', ''])
+    for (const bad of ['8', 'eight', '8.x', '9.0', '5.6', '8.3-dev', '', '8.99', '7.9', '8.10'])
       expect(() => phpIniRulesFor(bad)).toThrow(
         new UserFacingError(
-          `--php-version ${bad}: not a PHP version whose ini rules plan knows (give 7.x or 8.x as major.minor, e.g. 8.3)`,
+          `--php-version ${bad}: not a PHP version whose ini rules plan knows (give 7.0 to 7.4 or 8.x as major.minor, e.g. 8.3)`,
         ),
       );
   });

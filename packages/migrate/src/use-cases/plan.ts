@@ -134,8 +134,15 @@ export interface PlanPhpIni {
   phpVersion?: string;
 }
 
-/** The PHP versions --php-version takes: the ini rules this package knows (7.x and 8.x). */
-const PHP_VERSION_RE = /^([78])\.(\d{1,2})(?:\.\d+)?$/;
+/**
+ * The PHP versions --php-version takes: the ini rules this package knows, 7.0 to 7.4 (7.4 was the
+ * last 7.x, https://www.php.net/releases/) and 8.x with a one-digit minor (8.5 is the newest today;
+ * a later 8.x is read by the 8.3+ rules). `8.99` or `7.9` is no PHP version: refused, not guessed.
+ */
+const PHP_VERSION_RE = /^(?:(7)\.0?([0-4])|(8)\.0?(\d))(?:\.\d+)?$/;
+
+/** major.minor of a PHP_VERSION_RE match. */
+const majorMinor = (m: RegExpExecArray): string => `${m[1] ?? m[3]}.${Number(m[2] ?? m[4])}`;
 
 /**
  * The PHP version whose ini rules --php-ini is read by, as an operator expects: the one given
@@ -145,16 +152,16 @@ const PHP_VERSION_RE = /^([78])\.(\d{1,2})(?:\.\d+)?$/;
  * plan prints the version and how it was chosen.
  * @param php the binary to ask (default `php`, looked up in PATH)
  * @returns major.minor and how it was chosen
- * @throws UserFacingError for a --php-version that is not a 7.x or 8.x version (`8.3`, `8.3.4`)
+ * @throws UserFacingError for a --php-version that is not 7.0-7.4 or 8.x (`8.3`, `8.3.4`)
  */
 export function phpIniRulesFor(given: string | undefined, php = 'php'): PhpIniRules {
   if (given !== undefined) {
     const m = PHP_VERSION_RE.exec(given.trim());
     if (m === null)
       throw new UserFacingError(
-        `--php-version ${printable(given)}: not a PHP version whose ini rules plan knows (give 7.x or 8.x as major.minor, e.g. 8.3)`,
+        `--php-version ${printable(given)}: not a PHP version whose ini rules plan knows (give 7.0 to 7.4 or 8.x as major.minor, e.g. 8.3)`,
       );
-    return { phpVersion: `${m[1]}.${Number(m[2])}`, from: 'option' };
+    return { phpVersion: majorMinor(m), from: 'option' };
   }
   let out: string;
   try {
@@ -167,7 +174,7 @@ export function phpIniRulesFor(given: string | undefined, php = 'php'): PhpIniRu
     throw err;
   }
   const m = PHP_VERSION_RE.exec(out.trim());
-  return m !== null ? { phpVersion: `${m[1]}.${Number(m[2])}`, from: 'php-binary' } : { phpVersion: '8.2', from: 'assumed' };
+  return m !== null ? { phpVersion: majorMinor(m), from: 'php-binary' } : { phpVersion: '8.2', from: 'assumed' };
 }
 
 /**

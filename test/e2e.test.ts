@@ -585,6 +585,10 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     const emptyTarget = cli(['verify', '--plan', planFile, '--gc-maxlifetime', '1440']);
     expect(emptyTarget.status).toBe(1);
     expect(emptyTarget.stdout).toMatch(/no-keys 1/);
+    // Its FAIL line says what it means (fresh-clone review: a bare "no-keys" was explained nowhere).
+    expect(emptyTarget.stdout).toMatch(
+      /FAIL +smsess:\*: no-keys \(the plan found live sessions, but the target holds no key at all: check the target URL, its database number and the prefix, or run apply\)$/m,
+    );
     expect(emptyTarget.stderr).toMatch(/note: verify overrides the plan: --gc-maxlifetime 1440 \(plan: 86400\)/);
     const withoutPlan = cli(['verify', '--target', t, '--key-file', box.keyFile, '--source', `files:${dir}`]);
     expect(withoutPlan.stdout).toMatch(/NOTE +not checked: 3 past gc_maxlifetime \(1440 s\)/);

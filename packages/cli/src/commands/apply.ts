@@ -312,7 +312,7 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
     print(
       c.alreadyPresent + c.newerInRedis + c.destroyed > 0
         ? '  nothing to do: the plan was already applied; nothing changed'
-        : '  nothing to do: no session of the plan was left to copy (see the counts above); nothing changed',
+        : '  nothing to do: no session of the plan was left to copy (its files are gone, skipped or expired since the plan: see the counts above); nothing changed',
     );
   else if (!r.dryRun && ok) print('  next        deploy the artifacts to PHP, then run session-migrate verify');
 }

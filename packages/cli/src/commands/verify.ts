@@ -178,6 +178,8 @@ function failureText(f: VerifyFailure): string {
   if (f.oversized !== undefined) {
     return `${printable(f.file ?? f.key)}: ${f.oversized.bytes} bytes, larger than the plan's limit (${f.oversized.maxBytes} bytes): not copied, its user would be logged out; run plan again with a larger --max-session-bytes, then apply`;
   }
+  if (f.reason === 'no-keys')
+    return `${printable(f.key)}: no-keys (the plan found live sessions, but the target holds no key at all: check the target URL, its database number and the prefix, or run apply)`;
   return `${printable(f.key)}${file}: ${f.reason}`;
 }
 

@@ -640,6 +640,16 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     }
   });
 
+  it('verify --target on a database with no key under the prefix says nothing was verified (a wrong database number passed silently)', () => {
+    const r = cli(['verify', '--target', redis.url.replace(/\/0$/, '/7'), '--key-file', box.keyFile]);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(
+      /^ {2}NOTE {8}no key under the prefix: nothing was verified; if sessions were migrated, check the target URL's database number and the prefix \(verify --plan fails here\)$/m,
+    );
+    // Not said where keys were checked.
+    expect(cli(['verify', '--target', redis.url, '--key-file', box.keyFile]).stdout).not.toMatch(/nothing was verified/);
+  });
+
   it('keys generate refuses to overwrite', async () => {
     const before = readFileSync(box.keyFile);
     expectUsageError(cli(['keys', 'generate', '--out', box.keyFile]), /already exists/);

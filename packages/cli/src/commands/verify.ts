@@ -129,6 +129,11 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
   print(
     `  keys        ${report.keysScanned} under prefix "${printable(v.prefix)}", ${report.keysValid} valid; by key ID: ${formatCounts(report.keyIds)}`,
   );
+  // OK over nothing: a wrong database number or prefix passes too (with --plan it fails: no-keys).
+  if (report.keysScanned === 0 && report.presence === undefined && report.failures.length === 0)
+    print(
+      `  NOTE        no key under the prefix: nothing was verified; if sessions were migrated, check the target URL's database number and the prefix (verify --plan fails here)`,
+    );
   if (report.classes !== undefined) print(`  classes     ${formatCounts(report.classes)}`);
   if ((report.classes?.other ?? 0) > 0) {
     print(

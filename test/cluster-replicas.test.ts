@@ -133,21 +133,6 @@ async function restoreReplica(master: RedisNode, replica: RedisNode): Promise<vo
     console.warn(
       `cluster-replicas: ${name(replica)} did not follow ${name(master)} within 10 s of the failback (${state}); CLUSTER REPLICATE`,
     );
-    // Seen once: the replica still a master owning the shard's slots, and to it `master` still a
-    // replica (REPLICATE: "I can only replicate a master"): the failback's new config epoch had not
-    // reached it. CLUSTER BUMPEPOCH gives `master` the cluster's highest epoch, so its claim on the
-    // slots wins, and a master left without slots becomes the replica of the node that took them
-    // (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Configuration
-    // handling, propagation, and failovers"; https://redis.io/docs/latest/commands/cluster-bumpepoch/).
-    const seenAsMaster = String(await replica.admin.call('CLUSTER', 'NODES'))
-      .split('\n')
-      .some((l) => l.startsWith(`${masterId} `) && l.split(' ')[2]!.split(',').includes('master'));
-    if (!seenAsMaster) {
-      console.warn(`cluster-replicas: ${name(replica)} still sees ${name(master)} as a replica; CLUSTER BUMPEPOCH on ${name(master)}`);
-      await master.admin.call('CLUSTER', 'BUMPEPOCH');
-      await waitUntil(`${name(replica)} following ${name(master)} after CLUSTER BUMPEPOCH`, following, 20_000);
-      return;
-    }
     await replica.admin.call('CLUSTER', 'REPLICATE', masterId).catch((err: Error) => {
       throw new Error(
         `${name(replica)} did not follow ${name(master)} after the failback (${state}), and CLUSTER REPLICATE failed: ${err.message}`,

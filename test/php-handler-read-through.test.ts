@@ -659,3 +659,102 @@ describe('generate: readThrough option', () => {
     expect(cs.status).toBe(0);
   });
 });
+
+describe("read-through of an old phpredis key of another type (phpredis's own handler is the oracle)", () => {
+  // A key named like an old session that holds a hash, a list... (another application's key, a
+  // corrupted one): phpredis's PS_READ_FUNC (redis_session.c) GETs it, Redis answers WRONGTYPE,
+  // redis_sock_read() returns NULL with a length that is not -1, and the read is FAILURE: PHP's
+  // php_session_initialize() (php-src ext/session/session.c) aborts the session and warns "Failed to
+  // read session data"; session_start() is false, nothing is written, the key is left as it was.
+  // Ours must fail the same way, log one line naming the encrypted key (never the old key, which holds
+  // the session ID, nor the key's contents), and never write over the other type's key.
+  const OLD = 'PHPREDIS_SESSION:';
+  const SECRET = 'another-apps-secret-value';
+  let rt: Rendered;
+
+  beforeAll(() => {
+    rt = renderInto({
+      redis: { host: '127.0.0.1', port: redis.port, timeoutSeconds: 2 },
+      readThrough: { savePath: `0;${legacyDir()}`, redisPrefixes: [OLD] },
+    });
+  });
+  afterAll(() => {
+    if (rt) rmSync(rt.dir, { recursive: true, force: true });
+  });
+
+  const plant: Record<string, (key: string) => Promise<unknown>> = {
+    hash: (key) => redis.client.hset(key, 'field', SECRET),
+    list: (key) => redis.client.rpush(key, SECRET),
+    set: (key) => redis.client.sadd(key, SECRET),
+  };
+  const dump = async (key: string) => ({ type: await redis.client.type(key), dump: hex((await redis.client.dumpBuffer(key)) ?? '') });
+
+  /** One request of phpredis's own handler (session.save_handler=redis) on this Redis. */
+  function nativeRequest(id: string, strict: boolean): { out: { started: boolean; session: unknown }; stderr: string } {
+    const run = runPhp([
+      ...PHP_EXTENSIONS,
+      ...['-d', 'session.save_handler=redis', '-d', `session.save_path=tcp://127.0.0.1:${redis.port}`],
+      ...['-d', `session.use_strict_mode=${strict ? 1 : 0}`, '-d', 'redis.session.locking_enabled=1'],
+      ...[
+        '-d',
+        'session.use_cookies=0',
+        '-d',
+        'session.cache_limiter=',
+        '-d',
+        'error_reporting=-1',
+        '-d',
+        'display_errors=stderr',
+        '-d',
+        'log_errors=0',
+      ],
+      join(PHP_DIR, 'session-request.php'),
+      `--id=${id}`,
+      '--set={"n":1}',
+    ]);
+    expect(run.status).toBe(0);
+    return { out: lastJson(run), stderr: run.stderr };
+  }
+
+  // Strict mode: validateId() answers "exists" (EXISTS is 1, as phpredis's PS_VALIDATE_SID_FUNC
+  // finds), read() fails. Without it, PHP calls read() alone.
+  for (const [type, strict] of Object.keys(plant).flatMap((t) => [[t, true] as const, [t, false] as const])) {
+    it(`a ${type} (${strict ? 'strict' : 'no strict'} mode): session_start() fails as phpredis's does, one log line naming the encrypted key, the ${type} untouched`, async () => {
+      const id = `0dd${type}${strict ? 's' : 'n'}`.padEnd(32, '7');
+      const ini = [`session.use_strict_mode=${strict ? 1 : 0}`];
+      const old = OLD + id;
+      await plant[type]!(old);
+      const before = await dump(old);
+
+      const native = nativeRequest(id, strict);
+      expect(native.out).toMatchObject({ started: false, session: null });
+      expect(native.stderr).toContain('session_start(): Failed to read session data: redis');
+      expect(await dump(old)).toEqual(before);
+
+      const ours = sessionRequest<{ started: boolean; idAfter: string; session: unknown }>(rt, [`--id=${id}`, '--set={"n":1}'], {
+        dir: tmp,
+        env: { SESSION_MIGRATE_KEY: MASTER, TMPDIR: tmpdir() },
+        ini,
+      });
+      expect(ours.out).toMatchObject({ started: false, session: null });
+      expect(ours.stderr).toContain('session_start(): Failed to read session data: user');
+      expect(ours.logs).toHaveLength(1);
+      expect(ours.logs[0]).toContain(keyOf(id));
+      expect(ours.logs[0]).toContain('WRONGTYPE');
+      for (const secret of [id, SECRET, hex(SECRET)]) {
+        expect(ours.logs[0]).not.toContain(secret);
+        expect(ours.stderr).not.toContain(secret);
+      }
+      expect(await dump(old)).toEqual(before);
+      expect(await redis.client.exists(keyOf(id), lockOf(id), tombstoneOf(id))).toBe(0);
+      // The next request fails the same way at once (no leftover lock to wait for).
+      const again = sessionRequest<{ started: boolean }>(rt, [`--id=${id}`], {
+        dir: tmp,
+        env: { SESSION_MIGRATE_KEY: MASTER, TMPDIR: tmpdir() },
+        ini,
+      });
+      expect(again.out.started).toBe(false);
+      expect(await dump(old)).toEqual(before);
+      await redis.client.del(old);
+    });
+  }
+});

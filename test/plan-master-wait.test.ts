@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, scanCalls, type ClusterTopology } from './support/redis-topologies.ts';
+import { fillOtherKeys, startCluster, scanCalls, type ClusterTopology } from './support/redis-topologies.ts';
 import { cli, cliChild, newKey, planArgs, writeSessionFiles, BAD_MASTER_WAIT_MS } from './support/migrate-cli.ts';
 
 let root: string;
@@ -21,8 +21,7 @@ beforeAll(async () => {
   ({ keyFile } = await newKey(root));
   writeSessionFiles(join(root, 'sessions'), 'pm', 5);
   cluster = await startCluster({ replicas: 1 });
-  const c = cluster.client();
-  for (let i = 0; i < KEYS; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => c.set(`app:${i + j}`, 'x')));
+  await fillOtherKeys(cluster, KEYS);
 }, 120_000);
 afterAll(async () => {
   await cluster?.stop();

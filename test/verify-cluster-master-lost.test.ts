@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, scanCalls, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
+import { fillOtherKeys, startCluster, scanCalls, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
 import { cli, cliChild, newKey, BAD_MASTER_WAIT_MS } from './support/migrate-cli.ts';
 
 let root: string;
@@ -21,8 +21,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-verify-cluster-lost-'));
   ({ keyFile } = await newKey(root));
   cluster = await startCluster();
-  const c = cluster.client();
-  for (let i = 0; i < KEYS; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => c.set(`app:${i + j}`, 'x')));
+  await fillOtherKeys(cluster, KEYS);
 }, 120_000);
 afterAll(async () => {
   await cluster?.stop();

@@ -420,6 +420,16 @@ export function startTlsRedis(
   });
 }
 
+/**
+ * Writes `n` keys of another application (`app:0` .. `app:<n-1>`, value `x`) into a cluster, 1,000
+ * pipelined at a time: enough keys that each master takes many SCAN calls (a scan can be caught in
+ * the middle of a node).
+ */
+export async function fillOtherKeys(cluster: ClusterTopology, n: number): Promise<void> {
+  const c = cluster.client();
+  for (let i = 0; i < n; i += 1000) await Promise.all(Array.from({ length: Math.min(1000, n - i) }, (_, j) => c.set(`app:${i + j}`, 'x')));
+}
+
 /** SCAN calls a node ran so far (INFO commandstats `cmdstat_scan`; 0 before the first). */
 export async function scanCalls(n: RedisNode): Promise<number> {
   const line = parseInfo(String(await n.admin.info('commandstats'))).get('cmdstat_scan');

@@ -1203,12 +1203,28 @@ function baseDescription(spec: RedisSpec): Pick<ConnectionDescription, 'url' | '
   };
 }
 
-/** ioredis options shared by every connection of a spec. */
+/**
+ * ioredis options shared by every connection of a spec (a single node, each node of a cluster, a
+ * Sentinel master; the probe too).
+ *
+ * A user named in the URL without any password (none in the URL nor in the role's variable) is sent
+ * as `AUTH <user> ""` (in ioredis's `HELLO 3 AUTH <user> ""`): a `nopass` ACL user accepts any
+ * password and the connection runs as that user; any other user, or a name that is really a password
+ * (`redis://SECRET@host`), is refused with WRONGPASS (connectFailure, which never echoes the name).
+ * So the user recorded in a plan is always the one that authenticated, never a name recorded
+ * while the connection ran as `default` (https://redis.io/docs/latest/commands/auth/,
+ * https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/ "nopass"). ioredis 6
+ * would send the same for an absent password (https://github.com/redis/ioredis lib/Redis.ts _connect:
+ * `auth: [username, password]`; lib/utils toArg writes undefined as ""); it is explicit here so it
+ * does not depend on that. Redis < 6 has no ACL users: there ioredis only warns on the refused
+ * two-argument AUTH and goes on as if no user were named (not handled here).
+ * test/redis-url-user-without-password.test.ts.
+ */
 function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions['tls'] | undefined): RedisOptions {
   const c = spec.credentials;
   return {
-    ...(c.username !== undefined ? { username: c.username } : {}),
-    ...(c.password !== undefined ? { password: c.password } : {}),
+    ...(c.username !== undefined ? { username: c.username, password: c.password ?? '' } : {}),
+    ...(c.username === undefined && c.password !== undefined ? { password: c.password } : {}),
     ...(tls !== undefined ? { tls } : {}),
     connectTimeout: 5000,
     commandTimeout: options.commandTimeoutMs ?? 30_000,

@@ -418,6 +418,9 @@ describe('audit bad input: one line, exit 2, or partial results marked partial',
       expectUsageError(cli(['audit', '--ini', 'x', '--json', '--sarif']), /exclude each other/);
       expectUsageError(cli(['audit', '--scan-dir', '/x']), /--scan-dir needs --ini/);
       expectUsageError(cli(['audit', '--fleet']), /--fleet needs --from-collected/);
+      // The CLI's rule (checkOptionNeeds, packages/cli/src/option-needs.ts), checked before any file is read.
+      const fleet = cli(['audit', '--fleet', '--ini', join(work, 'nope.ini')]);
+      expectUsageError(fleet, /^session-migrate: --fleet needs --from-collected FILE\.\.\.\n$/);
     },
     SLOW,
   );

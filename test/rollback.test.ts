@@ -290,6 +290,16 @@ describe('rollback: bad input is checked before the WARNING (one line on stderr,
         args: ['--to-sources', '--plan', planFile, '--target', dead],
         error: /^session-migrate: cannot connect to Redis at .*ECONNREFUSED/,
       },
+      // --ids-from means something only with --to: with --remove-keys it was ignored, and every
+      // migrated key removed, not only the sessions it lists.
+      {
+        args: ['--remove-keys', '--ids-from', `files:${sessions}`, '--target', dead, '--key-file', keyFile],
+        error: /^session-migrate: --ids-from needs --to files:SAVE_PATH; --remove-keys removes every migrated key\n$/,
+      },
+      {
+        args: ['--to-sources', '--ids-from', `files:${sessions}`, '--plan', planFile, '--target', dead],
+        error: /^session-migrate: --ids-from needs --to files:SAVE_PATH; --to-sources takes the IDs of each source directory\n$/,
+      },
     ];
     for (const { args, error } of cases) {
       for (const json of [[], ['--json']]) {

@@ -207,8 +207,6 @@ export interface AuditOptions {
   host?: string;
   /** Files written by the collect script (collectScript()). */
   fromCollected: string[];
-  /** With `fromCollected`: the caller means to print one fleet summary (only checked here). */
-  fleet: boolean;
   /** The php binary asked on the live host and for `ini` (its version and compiled defaults). */
   php: string;
   /** Findings at or above this severity make `failed` true; 'none' (default): never. */
@@ -226,17 +224,17 @@ export interface AuditReport {
 
 /**
  * Runs the audit. Loads codemod php's parser for application code unless only collected documents
- * are read.
+ * are read (after the options are checked, so bad input fails at once).
  * @throws UserFacingError (one line) on conflicting options (more than one of ini/fromCollected/root;
- *   scanDir without ini; fleet without fromCollected; app with fromCollected; docroot with ini), on a
+ *   scanDir without ini; app with fromCollected; docroot with ini), on a
  *   missing or wrong-type ini/root/app/docroot path, an unreadable or oversized collected document, or
  *   a php binary that runs but answers nonsense. A file that exists but cannot be read inside the
  *   audit is a finding (audit-incomplete), not an error.
  */
 export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   // Application code (--app, document roots) is read with codemod php's parser, loaded only for audit.
-  if (o.fromCollected.length === 0) await loadPhpParser();
   checkOptions(o);
+  if (o.fromCollected.length === 0) await loadPhpParser();
   const engine = defaultEngine();
   const env = Object.fromEntries(Object.entries(o.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const reports: HostReport[] =
@@ -251,12 +249,16 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   return { reports, failed: reports.some((r) => r.findings.some((f) => severityRank(f.severity) >= threshold)) };
 }
 
-/** Refuses conflicting options (runAudit's @throws). */
+/**
+ * Refuses conflicting options (runAudit's @throws). These rules are the library's, not the CLI's
+ * (packages/cli/src/option-needs.ts): a caller of runAudit would otherwise get `scanDir` ignored
+ * without `ini`, so "--scan-dir needs --ini" lives here only. (`--fleet needs --from-collected` is the
+ * CLI's: the fleet summary is printed by the CLI with renderFleet, runAudit has no such option.)
+ */
 function checkOptions(o: AuditOptions): void {
   const modes = [o.ini !== undefined, o.fromCollected.length > 0, o.root !== undefined].filter(Boolean).length;
   if (modes > 1) throw new UserFacingError('use only one of --ini, --from-collected and --root');
   if (o.scanDir !== undefined && o.ini === undefined) throw new UserFacingError('--scan-dir needs --ini');
-  if (o.fleet && o.fromCollected.length === 0) throw new UserFacingError('--fleet needs --from-collected FILE...');
   if (o.app.length > 0 && o.fromCollected.length > 0)
     throw new UserFacingError('--app reads application code on this host or below --root; collected documents hold no application code');
   if (o.docroot.length > 0 && o.ini !== undefined)

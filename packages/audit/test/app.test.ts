@@ -237,7 +237,6 @@ describe('valid PHP that php-parser 3.7.0 refuses: `declare(ticks=1) statement;`
       docroot: [],
       app: [app],
       fromCollected: [],
-      fleet: false,
       php: 'php',
       ini: join(work, 'ticks.ini'),
     });

@@ -60,7 +60,6 @@ describe.skipIf(!isRoot)('audit --root names owners from the root /etc/passwd', 
       docroot: [],
       app: [],
       fromCollected: [],
-      fleet: false,
       php: 'php',
     });
     const doc = JSON.parse(renderJson(reports)) as { hosts: { findings: { rule_id: string; message: string }[] }[] };

@@ -29,11 +29,11 @@ const docs = ['web-2.json', 'web-3.json', 'img2.json'].map((f) => join(fleet, f)
 const tmp = mkdtempSync(join(tmpdir(), 'sm-audit-use-case-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const NO_PHP = join(tmp, 'no-such-php');
-const base: AuditOptions = { docroot: [], app: [], fromCollected: [], fleet: false, php: NO_PHP };
+const base: AuditOptions = { docroot: [], app: [], fromCollected: [], php: NO_PHP };
 
 describe('runAudit', () => {
   it('audits collected documents: one report per document, equal to auditHost on each', async () => {
-    const { reports, failed } = await runAudit({ ...base, fromCollected: docs, fleet: true, failOn: 'none' });
+    const { reports, failed } = await runAudit({ ...base, fromCollected: docs, failOn: 'none' });
     expect(failed).toBe(false);
     expect(reports).toHaveLength(3);
     await loadPhpParser();
@@ -74,7 +74,6 @@ describe('runAudit', () => {
     const cases: Array<[Partial<AuditOptions>, RegExp]> = [
       [{ ini, root: tmp }, /use only one of --ini, --from-collected and --root/],
       [{ scanDir: tmp }, /--scan-dir needs --ini/],
-      [{ fleet: true }, /--fleet needs --from-collected/],
       [{ fromCollected: docs, app: [tmp] }, /--app reads application code/],
       [{ ini, docroot: [tmp] }, /--docroot reads .user.ini/],
       [{ ini: join(tmp, 'missing.ini') }, /--ini .*missing\.ini: /],

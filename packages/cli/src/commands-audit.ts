@@ -32,6 +32,7 @@ export interface AuditArgs {
   /** SERVER_NAME of the requests docroot variants stand for ([HOST=] sections). */
   host?: string;
   fromCollected: string[];
+  /** Print the fleet summary (renderFleet) of the collected documents; needs them (commands/audit.ts). */
   fleet: boolean;
   json: boolean;
   sarif: boolean;
@@ -53,10 +54,10 @@ export function auditCollectScript(print: Print): number {
  * @throws UserFacingError on conflicting options or unreadable input.
  */
 export async function auditCommand(o: AuditArgs, print: Print): Promise<number> {
-  const { json, sarif, version, failOn, ...options } = o;
+  const { json, sarif, version, failOn, fleet, ...options } = o;
   if (json && sarif) throw new UserFacingError('--json and --sarif exclude each other');
   const { reports, failed } = await runAudit({ ...options, failOn: failOn as Severity | 'none' });
-  if (o.fleet) {
+  if (fleet) {
     print(json ? JSON.stringify(fleetJson(reports), null, 2) : renderFleet(reports).trimEnd());
   } else if (json) print(renderJson(reports));
   else if (sarif) print(renderSarif(reports, version));

@@ -3,6 +3,13 @@
  * something only with another one (plan's --fpm-pool-name without --fpm-pool, --php-version without
  * --php-ini, --key-command-timeout without --key-command, ...) is a usage error, not silently ignored:
  * ignoring it would hide a mistyped or forgotten option.
+ *
+ * A rule that also guards a library function (a use case called without the CLI) lives in that
+ * function only, and the CLI does not repeat it: --tls-cert-file / --tls-key-file (normalizeTlsFiles,
+ * packages/redis/src/tls.ts), audit's --scan-dir needs --ini (runAudit, packages/audit/src/use-case.ts),
+ * generate iac's --replicas-per-shard needs --cluster-shards and --prefix only with --auth rbac
+ * (renderIac, packages/generate/src/iac.ts), rollback's --ids-from needs --to and --to-sources needs
+ * --plan (packages/migrate/src/use-cases/rollback.ts).
  */
 import { UserFacingError } from '@session-migrate/common';
 

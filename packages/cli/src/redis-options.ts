@@ -32,7 +32,12 @@ export function allTlsOptions<T>(y: Argv<T>) {
   return tlsOptions(tlsOptions(y, 'target'), 'source');
 }
 
-/** The TLS files given for a role (undefined fields left out). */
+/**
+ * The TLS files given for a role (undefined fields left out). Not checked here: "--tls-cert-file needs
+ * --tls-key-file" (and the reverse) is normalizeTlsFiles' rule (packages/redis/src/tls.ts), which every
+ * use case applies, for library callers too, after its "TLS options on a redis:// URL" check; so it is
+ * not repeated with checkOptionNeeds.
+ */
 export function tlsFilesFromArgs(a: Record<string, unknown>, role: RedisRole): TlsFiles {
   const p = role === 'source' ? 'source-' : '';
   const get = (name: string): string | undefined => {

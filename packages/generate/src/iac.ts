@@ -138,7 +138,12 @@ export function iacUsers(prefix: string, topology: 'standalone' | 'cluster'): Ia
 /** A prefix that can stand in an access string and in both template languages unescaped. */
 const PREFIX_RE = /^[A-Za-z0-9:_.-]{1,64}$/;
 
-/** Checks the options; the first problem as one line (GenerateOptionsError). */
+/**
+ * Checks the options; the first problem as one line (GenerateOptionsError). Which options need others
+ * ("--replicas-per-shard needs --cluster-shards", "--prefix is used only with --auth rbac") is this
+ * function's rule, not the CLI's checkOptionNeeds (packages/cli/src/option-needs.ts): renderIac's
+ * library callers would otherwise get `replicasPerShard` or `prefix` silently ignored.
+ */
 function checkOptions(o: IacOptions): void {
   const bad = (m: string): never => {
     throw new GenerateOptionsError(m);

@@ -5,6 +5,7 @@
 import { SEVERITIES, VERSION } from '@session-migrate/common';
 import type { Argv } from 'yargs';
 import type { AuditArgs } from '../commands-audit.ts';
+import { checkOptionNeeds } from '../option-needs.ts';
 import { defineCommand, type CommandFactory, type OptionArgs } from './context.ts';
 
 /** --fail-on values: the one severity scale (common/src/finding.ts), and none. */
@@ -49,8 +50,15 @@ function auditOptions(y: Argv) {
     });
 }
 
-/** audit's arguments from its parsed options (a list not given is empty; the others stay absent). */
+/**
+ * audit's arguments from its parsed options (a list not given is empty; the others stay absent).
+ * @throws UserFacingError (checkOptionNeeds) for --fleet without --from-collected: the CLI's rule (the
+ *   fleet summary is the CLI's way of printing). The audit's other option rules (--scan-dir needs
+ *   --ini, one of --ini/--from-collected/--root, ...) protect runAudit's library callers too, so they
+ *   live in runAudit only (packages/audit/src/use-case.ts checkOptions), not here.
+ */
 function auditArgsFromOptions(a: OptionArgs<typeof auditOptions>): AuditArgs {
+  checkOptionNeeds(a, ['fleet'], 'from-collected', '--from-collected FILE...');
   return {
     ...(a.ini !== undefined ? { ini: a.ini } : {}),
     ...(a['scan-dir'] !== undefined ? { scanDir: a['scan-dir'] } : {}),

@@ -60,7 +60,9 @@ function iacOptions<T>(y: Argv<T>) {
 
 /**
  * The arguments of generateIacCommand (../commands-generate-iac.ts) from the parsed options; an option
- * not given stays absent, so the generator's default applies. Values are checked by the generator.
+ * not given stays absent, so the generator's default applies. Values, and which options need others
+ * (--replicas-per-shard needs --cluster-shards, --prefix only with --auth rbac), are checked by the
+ * generator (renderIac, for its library callers too), not here with checkOptionNeeds.
  */
 function iacArgsFromOptions(a: IacOptionArgs): GenerateIacArgs {
   return {

@@ -35,7 +35,7 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
         })
         .option('ids-from', {
           type: 'string',
-          describe: 'files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)',
+          describe: 'with --to: files:DIR whose sess_<id> names give the session IDs to restore (default: the --to directory)',
         })
         .option('to-sources', {
           type: 'boolean',

@@ -51,7 +51,7 @@ export interface RollbackOptions {
   gcMaxlifetime?: number;
   /** `files:SAVE_PATH` to write the sessions back to (layout and mode from the save_path). */
   to?: string;
-  /** `files:DIR` whose `sess_<id>` names give the session IDs (default: the `to` directory). */
+  /** With `to` only: `files:DIR` whose `sess_<id>` names give the session IDs (default: the `to` directory). */
   idsFrom?: string;
   /** Write back to every files source of the plan, each to its own save_path with the IDs it lists. */
   toSources?: boolean;
@@ -87,8 +87,9 @@ type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promis
 
 /**
  * Runs a rollback in one of three modes (exactly one of `to`, `toSources`, `removeKeys`).
- * @throws UserFacingError for bad options, an unreadable key, a bad save_path, a plan with no files
- *   source (toSources), or a failed connect.
+ * @throws UserFacingError for bad options (not exactly one mode, toSources without plan, idsFrom
+ *   without to), an unreadable key, a bad save_path, a plan with no files source (toSources), or a
+ *   failed connect.
  */
 export async function rollback(given: RollbackOptions): Promise<RollbackReport> {
   const options = withWarnings(given);
@@ -99,8 +100,14 @@ export async function rollback(given: RollbackOptions): Promise<RollbackReport> 
   }
   if (options.toSources === true && options.plan === undefined)
     throw new UserFacingError('--to-sources writes the sessions back to the sources of a plan: give --plan');
-  if (options.toSources === true && options.idsFrom !== undefined)
-    throw new UserFacingError('--ids-from goes with --to; --to-sources takes the IDs of each source directory');
+  // "--ids-from needs --to" is this use case's rule, not the CLI's (packages/cli/src/option-needs.ts):
+  // a library caller's idsFrom must not be ignored either (with removeKeys every migrated key would go,
+  // not only the sessions it lists). The CLI does not check it again.
+  if (options.idsFrom !== undefined && options.to === undefined) {
+    throw new UserFacingError(
+      `--ids-from needs --to files:SAVE_PATH; ${options.removeKeys ? '--remove-keys removes every migrated key' : '--to-sources takes the IDs of each source directory'}`,
+    );
+  }
   const r = resolvePlanDefaults(options, {
     missing: 'rollback needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
   });

@@ -133,7 +133,10 @@ async function promote(replica: RedisNode, former: RedisNode, what: string): Pro
   const why = undone ? 'its promotion was undone by its former master' : 'not promoted within 8 s';
   console.warn(`cluster-replicas: CLUSTER FAILOVER of ${name(replica)} (${what}): ${why}; CLUSTER FAILOVER TAKEOVER`);
   // TAKEOVER only once it is a replica again (a stale promotion is undone within a second or two).
-  await waitUntil(`${name(replica)} a replica again before TAKEOVER`, async () => (await won()) || (await role(replica)).get('role') === 'slave');
+  await waitUntil(
+    `${name(replica)} a replica again before TAKEOVER`,
+    async () => (await won()) || (await role(replica)).get('role') === 'slave',
+  );
   if (await won()) return;
   await replica.admin.call('CLUSTER', 'FAILOVER', 'TAKEOVER');
   await waitUntil(`${what} (TAKEOVER)`, won);

@@ -65,6 +65,14 @@ export interface OpenOptions {
    * away during it, ms (default DEFAULT_FAILOVER_WAIT_MS); see RedisConnection.scan.
    */
   failoverWaitMs?: number;
+  /**
+   * Sentinel: before connecting, wait until the master the sentinels report answers as master (a
+   * failover in progress: the old master down or demoted, no replica promoted yet), for
+   * `failoverWaitMs` ms (default DEFAULT_FAILOVER_WAIT_MS; waitForSentinelMaster, the wait of
+   * followSentinelMaster). Without it a master that does not answer fails the open at once. A name
+   * no sentinel knows, or no sentinel answering, fails at once either way.
+   */
+  waitForSentinelMaster?: boolean;
 }
 
 /** What the connection found; safe to print and to store in a plan (no password, no file contents). */
@@ -783,32 +791,29 @@ export class RedisConnection {
 
   /**
    * Sentinel: makes sure the client talks to the master the sentinels report now; reconnects (ioredis
-   * asks the sentinels again) when it does not, and waits until it does.
+   * asks the sentinels again) when it does not, and waits until it does (waitForSentinelMaster, the
+   * one wait of every command).
    * @param timeoutMs how long to wait, ms (default DEFAULT_FAILOVER_WAIT_MS); 0 looks once
-   * @throws Error when it still does not after `timeoutMs`.
+   * @throws UserFacingError (waitForSentinelMaster's line) when it still does not after `timeoutMs`.
    */
   async followSentinelMaster(timeoutMs = DEFAULT_FAILOVER_WAIT_MS): Promise<void> {
     if (this.topology !== 'sentinel' || !(this.client instanceof Redis)) return;
     const client = this.client;
-    const deadline = Date.now() + timeoutMs;
-    for (let attempt = 0; ; attempt++) {
+    let attempt = 0;
+    await waitForSentinelMaster(this.spec.address, timeoutMs, async () => {
       const master = await this.sentinelMaster();
       const role = await client.info('replication').then(
         (t) => parseInfo(t).get('role'),
         () => undefined,
       );
       const here = this.nodeName(client);
-      if (master !== undefined && role === 'master' && here === formatHostPort(master)) return;
-      if (Date.now() > deadline)
-        throw new Error(
-          `the Sentinel master ${master !== undefined ? formatHostPort(master) : '?'} is not reachable as master (connected to ${here}, role ${role ?? 'unknown'})`,
-        );
-      if (attempt > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
+      const ok = master !== undefined && role === 'master' && here === formatHostPort(master);
+      if (!ok && attempt++ > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
         // Reconnect: ioredis asks the sentinels for the master again.
         client.disconnect(true);
       }
-      await sleep(250);
-    }
+      return { ...(master !== undefined ? { master } : {}), ok, why: `connected to ${here}, role ${role ?? 'unknown'}` };
+    });
   }
 
   private closing = false;
@@ -1593,6 +1598,41 @@ function sentinelAuthHint(spec: RedisSpec): string {
   return `give the sentinel password in ${pw}, and the user in ${SENTINEL_USERNAME_ENV[spec.role]} if the sentinels' default user is off`;
 }
 
+/** One look of waitForSentinelMaster: the master the sentinels report (none: no sentinel answered), whether it serves as master, and what was seen when not. */
+interface SentinelMasterLook {
+  master?: HostPort;
+  ok: boolean;
+  why: string;
+}
+
+/**
+ * The one wait for a Sentinel master, behind followSentinelMaster (apply's end check and read-back,
+ * verify before its scan) and openSentinel (with OpenOptions.waitForSentinelMaster: plan): calls
+ * `look` (at once, then every 250 ms) until it says the master the sentinels report serves as master,
+ * for at most `timeoutMs` (0: one look). During a failover the sentinels report the old master until
+ * one of them promotes a replica and announces it (+switch-master), and a demoted master answers
+ * `role:slave` until it is reconfigured
+ * (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/, "Sentinel API",
+ * SENTINEL GET-MASTER-ADDR-BY-NAME).
+ * @throws UserFacingError, one line naming the master name, the URL, the wait and the last look
+ *   (an address and a connection error or role, never a password), when none served in time.
+ */
+async function waitForSentinelMaster(address: RedisAddress, timeoutMs: number, look: () => Promise<SentinelMasterLook>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = await look();
+    if (seen.ok) return;
+    if (Date.now() >= deadline) {
+      const reported =
+        seen.master !== undefined ? `the sentinels report ${formatHostPort(seen.master)} (${seen.why})` : 'no sentinel answers';
+      throw new UserFacingError(
+        `no master of "${address.masterName ?? ''}" at ${address.url} within ${timeoutMs / 1000} s: ${reported}; a failover still in progress, or no replica left to promote: run again once the sentinels report a master that answers`,
+      );
+    }
+    await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+  }
+}
+
 /** Sentinel answers: the master address, or why there is none. */
 async function askSentinels(
   spec: RedisSpec,
@@ -1666,7 +1706,7 @@ async function openSentinel(
   tls: RedisOptions['tls'] | undefined,
 ): Promise<RedisConnection> {
   const a = spec.address;
-  const found = await askSentinels(spec, tls);
+  let found = await askSentinels(spec, tls);
   if (found.master === undefined) {
     if (found.unknownName)
       throw new UserFacingError(
@@ -1679,6 +1719,24 @@ async function openSentinel(
       );
     }
     throw new UserFacingError(`cannot reach any sentinel of ${a.url}: ${found.errors.join('; ')}`);
+  }
+  if (options.waitForSentinelMaster === true) {
+    let first = true;
+    await waitForSentinelMaster(a, options.failoverWaitMs ?? DEFAULT_FAILOVER_WAIT_MS, async () => {
+      const now = first ? found : await askSentinels(spec, tls);
+      first = false;
+      if (now.master === undefined) return { ok: false, why: now.errors.join('; ') };
+      found = now;
+      const where = `the master ${formatHostPort(now.master)} of ${a.url}`;
+      try {
+        const role = (await probeNode(spec, options, common, { at: now.master, where })).info.get('role');
+        return { master: now.master, ok: role === 'master', why: `role ${role ?? 'unknown'}` };
+      } catch (err) {
+        // Not answering (refused, reset, timed out): wait. A password refused, TLS, NOPERM: fail now.
+        if (err instanceof NodeUnreachable) return { master: now.master, ok: false, why: err.why };
+        throw err;
+      }
+    });
   }
   // The master first, as a single node's URL is (probeNode): a password it does not use, a rule
   // without INFO, a node still loading or one that never answers fail here in one line; ioredis's
@@ -1807,7 +1865,21 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
   if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls) why += ' (a TLS-only server? use rediss://)';
   if (code === 'ETIMEDOUT' && spec.address.tls)
     why += ' (no TLS handshake: the server may not speak TLS on this port; use redis:// for a plaintext server, or check the port)';
-  return new UserFacingError(`cannot connect to ${where}: ${why}`);
+  return new NodeUnreachable(`cannot connect to ${where}: ${why}`, why);
+}
+
+/**
+ * connectFailure's error for a node that did not answer (a transient cause: refused, reset, timed
+ * out), as opposed to one that answered and refused (password, ACL, TLS): openSentinel's wait for the
+ * master (OpenOptions.waitForSentinelMaster) waits on the first kind only. `why`: the cause alone.
+ */
+class NodeUnreachable extends UserFacingError {
+  constructor(
+    message: string,
+    readonly why: string,
+  ) {
+    super(message);
+  }
 }
 
 /**

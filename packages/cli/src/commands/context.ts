@@ -83,14 +83,14 @@ export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
  * `--master-wait-ms` of apply, verify and plan: how long to wait for a failover to finish, behind
  * Sentinel and in a Redis Cluster alike (one operator concept: its value and bounds are checked by
  * migrate's checkMasterWaitMs; the default is DEFAULT_FAILOVER_WAIT_MS of packages/redis). What a
- * wait that ends with no master does, per command: a cluster SCAN (all three) and verify's Sentinel
- * wait throw, one line, exit 2 (plan writes no plan); apply's end check behind Sentinel counts the
- * sessions it could not confirm (UNCONFIRMED, UNVERIFIED: exit 1). plan waits for no Sentinel master.
+ * wait that ends with no master does, per command: a cluster SCAN (all three) and the Sentinel wait
+ * of plan (before it connects) and verify throw, one line, exit 2 (plan writes no plan); apply's end
+ * check behind Sentinel counts the sessions it could not confirm (UNCONFIRMED, UNVERIFIED: exit 1).
  */
 export const MASTER_WAIT_OPTION = {
   type: 'number',
   describe:
-    'how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel (apply, verify) for the master the sentinels report; none in time: exit 2 (apply behind Sentinel: exit 1, its sessions counted unconfirmed), run again once the failover is over (default 30000; 0: no wait)',
+    'how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel (plan, apply, verify) for the master the sentinels report; none in time: exit 2 (apply behind Sentinel: exit 1, its sessions counted unconfirmed), run again once the failover is over (default 30000; 0: no wait)',
 } as const;
 
 /** `--json` of the commands that print a report (verify, purge, rollback, rotate). */

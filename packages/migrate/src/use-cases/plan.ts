@@ -103,10 +103,12 @@ export interface CreatePlanOptions {
    */
   phpUsers?: readonly string[];
   /**
-   * How long a SCAN of a Redis Cluster (the target, a Redis source) waits for a replica to take over
-   * the slots of a master lost mid-scan, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
-   * DEFAULT_FAILOVER_WAIT_MS; 0 looks once). None in time: Redis failed, no plan written, exit 2 (run
-   * again). plan does not wait for a Sentinel master: it connects to the one the sentinels report.
+   * How long to wait for a failover to finish, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
+   * DEFAULT_FAILOVER_WAIT_MS; 0 looks once): a SCAN of a Redis Cluster (the target, a Redis source)
+   * for a replica to take over the slots of a master lost mid-scan; a Sentinel target, before plan
+   * connects, for the master the sentinels report to answer as master (OpenOptions.waitForSentinelMaster,
+   * the wait apply and verify make with followSentinelMaster), so the plan records the master after
+   * the failover. None in time: one line, no plan written, exit 2 (run again).
    */
   masterWaitMs?: number;
   /**
@@ -426,8 +428,10 @@ export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
       if (evidence !== undefined) options.onWarning?.(evidence);
     }
     // write: the plan is for writing; a replica is refused now rather than by apply.
+    // Behind Sentinel: the master after a failover in progress, not the one going away.
     const conn = await RedisConnection.open(targetSpec, {
       write: true,
+      waitForSentinelMaster: true,
       aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db),
       ...failoverWait,
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),

@@ -63,12 +63,35 @@ function plan(tag: string, n: number): { ids: string[]; planFile: string; stdout
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Polls `check` every 50 ms for up to `timeoutMs`. On a timeout the error carries every node's
+ * replication state and its own CLUSTER NODES line (clusterState), so that a failure in a CI log says
+ * what the cluster looked like.
+ */
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${await clusterState()}`);
     await sleep(50);
   }
+}
+
+/** One line per node: INFO replication's role, master_port, master_link_status, connected_slaves, and its `myself` line of CLUSTER NODES. */
+async function clusterState(): Promise<string> {
+  const lines = await Promise.all(
+    cluster.nodes.map(async (n) => {
+      try {
+        const i = parseInfo(await n.admin.info('replication'));
+        const myself = String(await n.admin.call('CLUSTER', 'NODES'))
+          .split('\n')
+          .find((l) => l.includes('myself'));
+        return `${name(n)}: ${i.get('role')} master_port=${i.get('master_port')} link=${i.get('master_link_status')} slaves=${i.get('connected_slaves')} | ${myself}`;
+      } catch (err) {
+        return `${name(n)}: ${(err as Error).message}`;
+      }
+    }),
+  );
+  return `cluster now:\n${lines.join('\n')}`;
 }
 
 /**

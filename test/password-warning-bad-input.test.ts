@@ -9,7 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, newKey, planArgs, usageLine, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import {
+  cli,
+  cliTimed,
+  EXIT_AFTER_ERROR_MS,
+  newKey,
+  planArgs,
+  usageLine,
+  writeSessionFiles,
+  type CliResult,
+} from './support/migrate-cli.ts';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
 
 const PASSWORD = 'Visible7pw';
@@ -55,6 +64,15 @@ describe('a password in the URL with bad input', () => {
   it('plan against a port nothing listens on: only the error', async () => {
     const closed = `redis://:${PASSWORD}@127.0.0.1:${await freePort()}/0`;
     oneLine(plan(dir, closed), /cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+\/0/);
+  });
+
+  it('plan against a port nothing listens on: the process exits at once after its error line (no ioredis timer left)', async () => {
+    const closed = `redis://:${PASSWORD}@127.0.0.1:${await freePort()}/0`;
+    const r = await cliTimed(
+      planArgs({ dir, target: closed, keyFile, planFile: join(root, 'plan.json'), artifactsDir: join(root, 'art') }),
+    );
+    oneLine(r, /cannot connect to Redis at .*ECONNREFUSED/);
+    expect(r.lingerMs).toBeLessThan(EXIT_AFTER_ERROR_MS);
   });
 
   it('a Redis source spec with a password and a closed port: only the error', async () => {

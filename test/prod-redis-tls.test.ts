@@ -21,7 +21,16 @@ import {
   type RedisNode,
   type TlsMaterial,
 } from './support/redis-topologies.ts';
-import { cli, countPresent, newKey, usageLine, writePlaintextSessions, writeSessionFiles } from './support/migrate-cli.ts';
+import {
+  cli,
+  cliTimed,
+  countPresent,
+  EXIT_AFTER_ERROR_MS,
+  newKey,
+  usageLine,
+  writePlaintextSessions,
+  writeSessionFiles,
+} from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 const SRC = 'PHPREDIS_SESSION:';
@@ -157,6 +166,29 @@ describe('TLS with a private CA, mutual TLS, ACL users', () => {
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stderr).toMatch(/warning: the password in the target URL is visible .*SESSION_MIGRATE_REDIS_PASSWORD/);
     expect(r.stdout + r.stderr).not.toContain('app-pw-1');
+  });
+
+  it('a certificate problem: the process exits at once after its error line (no ioredis timer left)', async () => {
+    const dir = join(root, 'untrusted');
+    writeSessionFiles(dir, 'unt', 3);
+    const r = await cliTimed(
+      [
+        'plan',
+        '--source',
+        `files:${dir}`,
+        '--target',
+        url('app'),
+        '--key-file',
+        keyFile,
+        '--out',
+        join(root, 'untrusted.json'),
+        '--tls-ca-file',
+        tls.otherCaFile,
+      ],
+      ENV,
+    );
+    expect(usageLine(r)).toMatch(/certificate problem.*--tls-ca-file/);
+    expect(r.lingerMs).toBeLessThan(EXIT_AFTER_ERROR_MS);
   });
 
   it('bad input: one line naming the option, exit 2, nothing written', async () => {

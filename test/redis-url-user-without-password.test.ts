@@ -16,7 +16,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, newKey, planArgs, usageLine, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import {
+  cli,
+  cliTimed,
+  EXIT_AFTER_ERROR_MS,
+  newKey,
+  planArgs,
+  usageLine,
+  writeSessionFiles,
+  type CliResult,
+} from './support/migrate-cli.ts';
 import {
   addAclUser,
   startCluster,
@@ -96,6 +105,21 @@ describe.each(topologies)('%s: an ACL user name without a password', (_name, top
     expect(usageLine(r)).toMatch(/WRONGPASS/);
     expect(r.stdout + r.stderr).not.toContain(SECRET);
     expect(readdirSync(r.out)).toEqual([]);
+  });
+
+  it('redis://SECRET@host refused: the process exits at once after its error line (no ioredis timer left)', async () => {
+    const out = join(root, `run-${++run}`);
+    const r = await cliTimed(
+      planArgs({
+        dir,
+        target: withUser(topology().url, SECRET),
+        keyFile,
+        planFile: join(out, 'plan.json'),
+        artifactsDir: join(out, 'art'),
+      }),
+    );
+    expect(usageLine(r)).toMatch(/WRONGPASS/);
+    expect(r.lingerMs).toBeLessThan(EXIT_AFTER_ERROR_MS);
   });
 
   it('a nopass ACL user given by name only: connects as that user (AUTH user with an empty password) and records it', async () => {

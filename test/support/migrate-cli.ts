@@ -77,6 +77,45 @@ export function cliChild(args: string[], env: Record<string, string> = {}): { pi
   return { pid: child.pid ?? -1, done };
 }
 
+/**
+ * How long the CLI may live after its last output when it fails to connect. A refused connection
+ * (WRONGPASS, ECONNREFUSED, a TLS certificate problem) used to keep the process 2 s after its error
+ * line: ioredis armed its disconnectTimeout (2000 ms) timer on the already closed socket
+ * (packages/redis/src/connection.ts disconnectClient). Now it exits within tens of milliseconds;
+ * 1000 ms leaves room for a loaded machine and still fails with the old 2 s.
+ */
+export const EXIT_AFTER_ERROR_MS = 1000;
+
+/**
+ * Runs the CLI to completion (asynchronously) like cli(), and measures `lingerMs`: milliseconds from
+ * its last output (stdout or stderr, as received here) to the exit of its process; negative when
+ * output was still arriving through the pipes after the exit.
+ */
+export function cliTimed(args: string[], env: Record<string, string> = {}): Promise<CliResult & { lingerMs: number }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_MIGRATE_')));
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
+  let stdout = '';
+  let stderr = '';
+  let lastOutputAt = performance.now();
+  let exitAt = 0;
+  let status = -1;
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    lastOutputAt = performance.now();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    lastOutputAt = performance.now();
+  });
+  child.on('exit', (code) => {
+    exitAt = performance.now();
+    status = code ?? -1;
+  });
+  return new Promise((resolve) =>
+    child.on('close', () => resolve({ status, stdout, stderr, lingerMs: Math.round(exitAt - lastOutputAt) })),
+  );
+}
+
 /** Asserts a usage error: exit 2 and exactly one line on stderr. Returns that line. */
 export function usageLine(r: CliResult): string {
   const lines = r.stderr

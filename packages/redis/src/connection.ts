@@ -848,11 +848,34 @@ export class RedisConnection {
     client.on('end', again);
   }
 
-  /** Closes every connection of this client. */
+  /** Closes every connection of this client (disconnectClient). */
   close(): void {
     this.closing = true;
-    this.client.disconnect();
+    disconnectClient(this.client);
   }
+}
+
+/**
+ * Closes an ioredis client for good, leaving nothing that keeps the process running: the one way
+ * every client this module creates is closed (probe, single node, Cluster, sentinel clients, on
+ * failure as on success).
+ *
+ * A client whose socket is closed already and that will not reconnect (status `end`: the server
+ * refused AUTH and closed, the connection was refused, TLS verification failed; retryStrategy gave
+ * up) is left alone: ioredis's disconnect() would call `socket.end()` on that closed socket and arm
+ * a `disconnectTimeout` (2 s by default) timer that only the socket's 'close' event clears, which has
+ * fired already, so the process stayed 2 s after its one-line error
+ * (lib/connectors/AbstractConnector.ts disconnect() of https://github.com/redis/ioredis; the
+ * installed copy is node_modules/ioredis/built/connectors/AbstractConnector.js). A Sentinel client
+ * (`sentinels` option) is disconnected even then: only its disconnect() closes the connections of
+ * its failover detector to the sentinels (lib/connectors/SentinelConnector/index.ts), which outlive
+ * the end of the master connection; the 2 s timer comes with it. A Cluster's node that ended has
+ * left its pool already (on its own 'end'), so Cluster.disconnect() does not reach it.
+ * test/redis-url-user-without-password.test.ts ("exits at once").
+ */
+function disconnectClient(client: Redis | Cluster): void {
+  if (client instanceof Redis && client.status === 'end' && (client.options.sentinels ?? []).length === 0) return;
+  client.disconnect();
 }
 
 /**
@@ -1363,7 +1386,7 @@ async function probeNode(
       throw connectFailure(spec, err, options.aclRule);
     }
   } finally {
-    probe.disconnect();
+    disconnectClient(probe);
   }
 }
 
@@ -1419,7 +1442,7 @@ async function openStandalone(
     await client.connect();
     await client.ping();
   } catch (err) {
-    client.disconnect();
+    disconnectClient(client);
     throw connectFailure(spec, lastError ?? err, options.aclRule);
   }
   await selectChecked(client, a, spec);
@@ -1464,7 +1487,7 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
         ? early.ids
         : await masterIds(spec, options, masters);
   } catch (err) {
-    cluster.disconnect();
+    disconnectClient(cluster);
     if (err instanceof UserFacingError) throw err;
     throw connectFailure(spec, lastError ?? err, options.aclRule);
   }
@@ -1687,7 +1710,7 @@ async function askSentinels(
           : (e.code ?? redactedMessage(e.message, spec.credentials.sentinelPassword)));
       errors.push(`${formatHostPort(s)}: ${why}`);
     } finally {
-      client.disconnect();
+      disconnectClient(client);
     }
   }
   return { unknownName, errors, dataNodes };
@@ -1769,7 +1792,7 @@ async function openSentinel(
     await client.ping();
     info = parseInfo(`${await client.info('server')}\n${await client.info('replication')}`);
   } catch (err) {
-    client.disconnect();
+    disconnectClient(client);
     throw connectFailure(spec, lastError ?? err, options.aclRule, `the master ${formatHostPort(found.master)} of ${a.url}`);
   }
   await selectChecked(client, a, spec);
@@ -1892,7 +1915,7 @@ async function selectChecked(client: Redis, a: { url: string; db: number }, spec
   try {
     await client.select(a.db);
   } catch (err) {
-    client.disconnect();
+    disconnectClient(client);
     throw new UserFacingError(
       `Redis at ${a.url} refused SELECT ${a.db}: ${redactedMessage((err as Error).message, spec.credentials.password)}`,
     );

@@ -70,7 +70,8 @@ export interface OpenOptions {
    * failover in progress: the old master down or demoted, no replica promoted yet), for
    * `failoverWaitMs` ms (default DEFAULT_FAILOVER_WAIT_MS; waitForSentinelMaster, the wait of
    * followSentinelMaster). Without it a master that does not answer fails the open at once. A name
-   * no sentinel knows, or no sentinel answering, fails at once either way.
+   * no sentinel knows, or no sentinel answering, fails at once either way. Every command opens its
+   * target with it (migrate's openTarget); a Redis source is opened without.
    */
   waitForSentinelMaster?: boolean;
 }
@@ -1630,7 +1631,8 @@ interface SentinelMasterLook {
 
 /**
  * The one wait for a Sentinel master, behind followSentinelMaster (apply's end check and read-back,
- * verify before its scan) and openSentinel (with OpenOptions.waitForSentinelMaster: plan): calls
+ * verify before its scan) and openSentinel (with OpenOptions.waitForSentinelMaster: the target of
+ * every command, migrate's openTarget): calls
  * `look` (at once, then every 250 ms) until it says the master the sentinels report serves as master,
  * for at most `timeoutMs` (0: one look). During a failover the sentinels report the old master until
  * one of them promotes a replica and announces it (+switch-master), and a demoted master answers

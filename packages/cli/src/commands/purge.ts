@@ -13,6 +13,7 @@ import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import {
   JSON_REPORT_OPTION,
+  MASTER_WAIT_OPTION,
   PHP_USER_GIVEN_NOW_OPTION,
   planTargetOptions,
   given,
@@ -50,6 +51,7 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
           default: false,
           describe: 'delete the proven files even while others are not proven (still exits 1)',
         })
+        .option('master-wait-ms', MASTER_WAIT_OPTION)
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(
@@ -63,6 +65,7 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
               ...given('target', a.target as string | undefined),
               ...given('prefix', a.prefix as string | undefined),
               ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
+              ...given('masterWaitMs', a['master-wait-ms'] as number | undefined),
               dryRun: a['dry-run'],
               allowPartial: a['allow-partial'],
               json: a.json,

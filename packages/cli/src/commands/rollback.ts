@@ -8,7 +8,15 @@ import type { RollbackOptions, RollbackReport, RollbackToFilesReport } from '@se
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { sourcesTable } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
-import { JSON_REPORT_OPTION, planTargetOptions, given, defineCommand, type CommandFactory, type Print } from './context.ts';
+import {
+  JSON_REPORT_OPTION,
+  MASTER_WAIT_OPTION,
+  planTargetOptions,
+  given,
+  defineCommand,
+  type CommandFactory,
+  type Print,
+} from './context.ts';
 
 /** rollback's arguments: the use case's options (no callbacks), and `--json`. */
 export interface RollbackArgs extends Omit<RollbackOptions, 'onNotice' | 'onWarning'> {
@@ -49,6 +57,7 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
           describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)',
         })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
+        .option('master-wait-ms', MASTER_WAIT_OPTION)
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(
@@ -62,6 +71,7 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
               ...given('gcMaxlifetime', a['gc-maxlifetime'] as number | undefined),
               ...given('to', a.to as string | undefined),
               ...given('idsFrom', a['ids-from'] as string | undefined),
+              ...given('masterWaitMs', a['master-wait-ms'] as number | undefined),
               removeKeys: a['remove-keys'],
               toSources: a['to-sources'],
               dryRun: a['dry-run'],

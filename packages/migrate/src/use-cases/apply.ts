@@ -57,8 +57,10 @@ export interface ApplyPlanOptions {
   waitTimeoutMs?: number;
   /**
    * How long to wait for a failover to finish, in ms, 0 to 600000 (checkMasterWaitMs; default 30000,
-   * DEFAULT_FAILOVER_WAIT_MS); 0 looks once. Behind Sentinel: the end check (and the read-back, when
-   * the end check did not wait) waits this long for the master the sentinels report. A Redis source
+   * DEFAULT_FAILOVER_WAIT_MS); 0 looks once. Behind Sentinel: the open of the target (a failover in
+   * progress at the start: openTarget; none in time: one line naming the master name, nothing
+   * written, exit 2) and the end check (and the read-back, when the end check did not wait) wait
+   * this long for the master the sentinels report. A Redis source
    * in a Redis Cluster: its SCAN waits this long for a replica to take over a master lost mid-scan.
    */
   masterWaitMs?: number;
@@ -255,8 +257,10 @@ async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning
   // Checked here, before anything is written (the artifacts, a key): bad input writes nothing.
   const workers = workerThreads(options.workers, plan);
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
+  // Behind Sentinel, a failover in progress at the start is waited for (openTarget, --master-wait-ms).
   const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, {
     keepReconnecting: true,
+    ...(checked.masterWaitMs !== undefined ? { failoverWaitMs: checked.masterWaitMs } : {}),
     write: true,
     command: 'apply',
     prefix: plan.target.prefix,

@@ -19,7 +19,7 @@ import {
   type Source,
   type SourceDescription,
 } from '@session-migrate/sources';
-import { RedisConnection, aclRuleFor, memoryWarnings, readMemory, specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import { memoryWarnings, readMemory, specFromUrl, type RedisConnection, type TlsFiles } from '@session-migrate/redis';
 import {
   CLEANUP_MARGIN_SECONDS,
   PLAN_FORMAT,
@@ -49,6 +49,7 @@ import {
   closeSources,
   codecFromProvider,
   openSources,
+  openTarget,
   planKeyFor,
   readThroughSource,
   redisFailure,
@@ -106,8 +107,8 @@ export interface CreatePlanOptions {
    * How long to wait for a failover to finish, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
    * DEFAULT_FAILOVER_WAIT_MS; 0 looks once): a SCAN of a Redis Cluster (the target, a Redis source)
    * for a replica to take over the slots of a master lost mid-scan; a Sentinel target, before plan
-   * connects, for the master the sentinels report to answer as master (OpenOptions.waitForSentinelMaster,
-   * the wait apply and verify make with followSentinelMaster), so the plan records the master after
+   * connects, for the master the sentinels report to answer as master (openTarget, as every command
+   * opens its target: OpenOptions.waitForSentinelMaster), so the plan records the master after
    * the failover. None in time: one line, no plan written, exit 2 (run again).
    */
   masterWaitMs?: number;
@@ -428,13 +429,13 @@ export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
       if (evidence !== undefined) options.onWarning?.(evidence);
     }
     // write: the plan is for writing; a replica is refused now rather than by apply.
-    // Behind Sentinel: the master after a failover in progress, not the one going away.
-    const conn = await RedisConnection.open(targetSpec, {
+    // Behind Sentinel: the master after a failover in progress, not the one going away (openTarget).
+    const conn = await openTarget({ spec: targetSpec }, options.tls ?? {}, {
       write: true,
-      waitForSentinelMaster: true,
-      aclRule: aclRuleFor('plan', prefix, targetSpec.address.kind === 'sentinel' ? 'sentinel' : 'standalone', targetSpec.address.db),
+      command: 'plan',
+      prefix,
       ...failoverWait,
-      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+      ...warning,
     });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });

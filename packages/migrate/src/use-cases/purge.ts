@@ -12,6 +12,7 @@ import { emptyPurgeReport, purgeSessions, type PurgeOptions, type PurgeReport } 
 import { resolveDuplicates, type DuplicatesReport } from '../several-sources.ts';
 import {
   checkSourcesAgainstTarget,
+  checkMasterWaitMs,
   checkTargetGivenNow,
   closeSources,
   decideOwnersGivenNow,
@@ -54,6 +55,13 @@ export interface PurgeUseCaseOptions {
   /** TLS files of the target (replace the plan's) and of a Redis source. */
   tls?: TlsFiles;
   sourceTls?: TlsFiles;
+  /**
+   * How long to wait for a failover to finish, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
+   * DEFAULT_FAILOVER_WAIT_MS; 0 looks once): behind Sentinel, for the master the sentinels report
+   * when the target is opened (openTarget); in a Redis Cluster (the target or a Redis source), for a replica to take
+   * over the slots of a master lost mid-scan. None in time: one line, nothing deleted, exit 2 (run again).
+   */
+  masterWaitMs?: number;
   /**
    * Warning lines as they arise (OnWarning): a password in a URL, the PHP user taken for a directory,
    * a plan that predates the record of PHP users, the connections' notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead.
@@ -102,6 +110,7 @@ export async function purge(given: PurgeUseCaseOptions): Promise<PurgeUseCaseRep
   const options = withWarnings(given);
   const specs = sourceList(options.source);
   const phpUids = phpUidsGivenNow(options.phpUsers, specs, 'purge', options.plan !== undefined); // an unknown user: exit 2 before anything is read
+  checkMasterWaitMs(options.masterWaitMs); // bad input: exit 2 before anything is read
   const r = resolvePlanDefaults(options, {
     missing:
       'purge needs --source (files:DIR or redis:URL), --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
@@ -136,6 +145,7 @@ async function purgeWithCodec(
     const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command: 'purge',
       prefix: r.prefix,
+      ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
     try {
@@ -188,6 +198,7 @@ async function openPurgeSources(
     maxSessionBytes: r.maxSessionBytes,
     ...(options.sourceTls !== undefined ? { tls: options.sourceTls } : {}),
     write: true,
+    ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),
     ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
   };
   // Given sources (repeatable), else every source of the plan, in its order.

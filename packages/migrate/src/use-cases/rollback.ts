@@ -21,6 +21,7 @@ import {
   type RollbackToFilesReport,
 } from '../rollback.ts';
 import {
+  checkMasterWaitMs,
   checkTargetGivenNow,
   withCodecForPlan,
   openTarget,
@@ -60,6 +61,13 @@ export interface RollbackOptions {
   dryRun: boolean;
   /** TLS files of the target (replace the plan's). */
   tls?: TlsFiles;
+  /**
+   * How long to wait for a failover to finish, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
+   * DEFAULT_FAILOVER_WAIT_MS; 0 looks once): behind Sentinel, for the master the sentinels report
+   * when the target is opened (openTarget); in a Redis Cluster (the target), for a replica to take
+   * over the slots of a master lost mid-scan. None in time: one line, nothing written or deleted, exit 2 (run again).
+   */
+  masterWaitMs?: number;
   /** Warning lines as they arise (OnWarning): the target connection's notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead. */
   onWarning?: OnWarning;
   /**
@@ -108,6 +116,7 @@ export async function rollback(given: RollbackOptions): Promise<RollbackReport> 
       `--ids-from needs --to files:SAVE_PATH; ${options.removeKeys ? '--remove-keys removes every migrated key' : '--to-sources takes the IDs of each source directory'}`,
     );
   }
+  checkMasterWaitMs(options.masterWaitMs); // bad input: exit 2 before anything is read
   const r = resolvePlanDefaults(options, {
     missing: 'rollback needs --target and a key (--key-file, --key-ring, --key-env or --key-command), or --plan (see --help)',
   });
@@ -118,6 +127,7 @@ export async function rollback(given: RollbackOptions): Promise<RollbackReport> 
       prefix: r.prefix,
       // A dry run is refused where the real run is (a replica), not counted as if it could delete.
       write: command === 'rollback-remove-keys',
+      ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
   const notice = options.onNotice ?? warnToProcess;

@@ -7,6 +7,7 @@ import type { KeyProvider } from '@session-migrate/envelope';
 import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import { rotateTarget, type RotateReport } from '../rotate.ts';
 import {
+  checkMasterWaitMs,
   checkTargetGivenNow,
   openTarget,
   redisFailure,
@@ -31,6 +32,13 @@ export interface RotateUseCaseOptions {
   /** SCAN COUNT hint and batch size, 1 to 100000 (default 500). */
   scanCount?: number;
   tls?: TlsFiles;
+  /**
+   * How long to wait for a failover to finish, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
+   * DEFAULT_FAILOVER_WAIT_MS; 0 looks once): behind Sentinel, for the master the sentinels report
+   * when the target is opened (openTarget); in a Redis Cluster (the target), for a replica to take
+   * over the slots of a master lost mid-scan. None in time: one line, nothing rotated, exit 2 (run again).
+   */
+  masterWaitMs?: number;
   /** Counts so far, called after each batch. */
   onProgress?: (counts: RotateReport['counts']) => void;
   /** Warning lines as they arise (OnWarning): a password in the URL, the target connection's notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead. */
@@ -68,12 +76,14 @@ export async function rotate(given: RotateUseCaseOptions): Promise<RotateUseCase
   const scanCount = options.scanCount ?? DEFAULT_ROTATE_SCAN_COUNT;
   if (!Number.isInteger(scanCount) || scanCount < 1 || scanCount > 100_000)
     throw new UserFacingError('--scan-count must be a whole number from 1 to 100000');
+  checkMasterWaitMs(options.masterWaitMs); // bad input: exit 2 before anything is opened
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   return withCodecForPlan(r, async ({ codec, ids }) => {
     const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
       command: 'rotate',
       prefix,
       write: true,
+      ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),
       ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
     try {

@@ -43,6 +43,7 @@ import {
   type AclCommand,
   type ConnectionDescription,
   type OpenOptions,
+  type RedisSpec,
   type TlsFiles,
 } from '@session-migrate/redis';
 import { keyMismatch, readPlanFile, type Plan, type PlanKey, type PlanSource } from '../plan.ts';
@@ -110,9 +111,11 @@ export function checkGcMaxlifetime(seconds: number): number {
 export const MAX_MASTER_WAIT_MS = 600_000;
 
 /**
- * `--master-wait-ms` of apply, verify and plan: how long a command waits for a failover to finish, ms. One
- * operator concept, one value for both topologies that fail over by themselves: behind Sentinel, the
- * wait for the master the sentinels report (RedisConnection.followSentinelMaster); in a Redis
+ * `--master-wait-ms` of every command with a target (plan, apply, verify, purge, rollback, rotate):
+ * how long a command waits for a failover to finish, ms. One operator concept, one value for both
+ * topologies that fail over by themselves: behind Sentinel, the wait for the master the sentinels
+ * report (when the target is opened: openTarget; apply's end check and verify's scan:
+ * RedisConnection.followSentinelMaster); in a Redis
  * Cluster, the wait for a replica to take over the slots of a master lost during a SCAN
  * (OpenOptions.failoverWaitMs, RedisConnection.scan). Absent: their default, DEFAULT_FAILOVER_WAIT_MS
  * (30 s); 0: look once, no wait.
@@ -320,24 +323,39 @@ export function checkTargetGivenNow(r: Pick<ResolvedPlanDefaults, 'fromPlan' | '
 // ---------------------------------------------------------------- the target
 
 /**
- * Opens the target of a use case: from a URL given now (with TLS options given now), or from what a
- * plan recorded (TLS options given now replace the recorded ones).
+ * Opens the target of a use case: from a URL given now (with TLS options given now), from a spec
+ * already parsed from one (plan checks its URL before it opens anything), or from what a plan
+ * recorded (TLS options given now replace the recorded ones).
+ *
+ * Behind Sentinel every command waits here for a master during a failover in progress (the old
+ * master down or demoted, no replica promoted yet): OpenOptions.waitForSentinelMaster, for
+ * `failoverWaitMs` ms (the command's --master-wait-ms, checkMasterWaitMs; default
+ * DEFAULT_FAILOVER_WAIT_MS, 30 s). The choice lives here, not at each call site nor as the default
+ * of RedisConnection.open: every command's target (plan, apply, verify, purge, rollback, rotate) is
+ * opened through this function, so none can forget it, while the Redis layer keeps its documented
+ * fail-at-once open for its other callers (Redis sources, library users) that do not take a wait.
+ * A host that answers and refuses (password, ACL, TLS) still fails at once.
  * @param options.command the ACL rule of this command is named in NOPERM advice.
- * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect.
+ * @param options.failoverWaitMs the command's --master-wait-ms, ms (also a cluster SCAN's wait).
+ * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect, and (one line
+ *   naming the master name) when no Sentinel master answers within the wait.
  */
 export async function openTarget(
-  from: { url: string } | { recorded: ConnectionDescription },
+  from: { url: string } | { spec: RedisSpec } | { recorded: ConnectionDescription },
   tls: TlsFiles,
-  options: OpenOptions & { command: AclCommand; prefix: string; onWarning?: OnWarning },
+  options: Omit<OpenOptions, 'aclRule' | 'waitForSentinelMaster'> & { command: AclCommand; prefix: string; onWarning?: OnWarning },
 ): Promise<RedisConnection> {
   const { command, prefix, onWarning, ...open } = options;
   const spec =
-    'url' in from
-      ? specFromUrl(from.url, tls, 'target', onWarning !== undefined ? { onWarning } : {})
-      : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
+    'spec' in from
+      ? from.spec
+      : 'url' in from
+        ? specFromUrl(from.url, tls, 'target', onWarning !== undefined ? { onWarning } : {})
+        : specFromRecorded(from.recorded, 'target', tlsFilesEmpty(tls) ? {} : { override: tls });
   const topology = 'recorded' in from ? from.recorded.topology : spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone';
   return RedisConnection.open(spec, {
     ...open,
+    waitForSentinelMaster: true,
     aclRule: aclRuleFor(command, prefix, topology, spec.address.db),
     ...(onWarning !== undefined ? { onWarning } : {}),
   });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parsePhp, redisSecretRanges, runCodemod } from '../src/index.ts';
+import { secretLookingName } from '../src/redis-secrets.ts';
 
 let apps: string[] = [];
 afterEach(() => {
@@ -130,7 +131,10 @@ function diffAndWritten(lines: string[]): { diff: string; text: string } {
   expect(dry.changes.map((c) => c.file)).toEqual(['index.php']);
   const diff = dry.changes[0]!.diff;
   expect(readFileSync(join(dir, 'index.php'), 'utf8')).toBe(text);
-  const require = diff.split('\n').find((l) => l.startsWith('+require_once'))!.slice(1);
+  const require = diff
+    .split('\n')
+    .find((l) => l.startsWith('+require_once'))!
+    .slice(1);
   const written = runCodemod({ dir });
   expect(written.changes[0]!.written).toBe(true);
   expect(written.changes[0]!.diff).toBe(diff);
@@ -149,20 +153,27 @@ describe('codemod php: passwords held in variables and constants are redacted in
     },
     {
       name: "define('RK', 'PW') and const RK2 = 'PW', then auth(RK) and auth(\\RK2)",
-      lines: ["define('RK', 'hunter2-pw');", "const RK2 = 'swordfish';", ...PADDING, '$redis->auth(RK);', '$redis->auth(\\RK2);', 'session_start();'],
+      lines: [
+        "define('RK', 'hunter2-pw');",
+        "const RK2 = 'swordfish';",
+        ...PADDING,
+        '$redis->auth(RK);',
+        '$redis->auth(\\RK2);',
+        'session_start();',
+      ],
       shown: [" define('RK', '<redacted len=10>');", " const RK2 = '<redacted len=9>';"],
       hidden: ['hunter2-pw', 'swordfish'],
     },
     {
-      name: "a class constant and a property: auth(self::RK), auth(Conf::RK2), auth($this->rk)",
+      name: 'a class constant and a property: auth(self::RK), auth(Conf::RK2), auth($this->rk)',
       lines: [
         "class Conf { const RK = 'hunter2-pw'; const RK2 = 'swordfish';",
         "  private $rk = 'opensesame';",
-        ...PADDING,
+        ...PADDING.map((l) => `  public ${l}`),
         '  function c($r) { $r->auth(self::RK); $r->auth(Conf::RK2); $r->auth($this->rk); } }',
         'session_start();',
       ],
-      shown: [" class Conf { const RK = '<redacted len=10>'; const RK2 = '<redacted len=9>';", " private $rk = '<redacted len=10>';".replace(' private', '   private')],
+      shown: [" class Conf { const RK = '<redacted len=10>'; const RK2 = '<redacted len=9>';", "   private $rk = '<redacted len=10>';"],
       hidden: ['hunter2-pw', 'swordfish', 'opensesame'],
     },
     {
@@ -195,7 +206,14 @@ describe('codemod php: passwords held in variables and constants are redacted in
     },
     {
       name: 'the assignment after the auth() that reads it (second hunk)',
-      lines: ['function connect($r) { global $rk; $r->auth($rk); }', ...PADDING, ...PADDING, "$rk = 'hunter2-pw';", REMOVED, 'session_start();'],
+      lines: [
+        'function connect($r) { global $rk; $r->auth($rk); }',
+        ...PADDING,
+        ...PADDING,
+        "$rk = 'hunter2-pw';",
+        REMOVED,
+        'session_start();',
+      ],
       shown: [" $rk = '<redacted len=10>';", `-${REMOVED}`],
       hidden: ['hunter2-pw'],
     },
@@ -249,5 +267,39 @@ describe('codemod php: passwords held in variables and constants are redacted in
     const { diff } = diffAndWritten(lines);
     for (const l of lines.slice(0, 3)) expect(diff.split('\n')).toContain(` ${l}`);
     expect(diff).not.toContain('redacted');
+  });
+});
+
+describe('redis-secrets: the name rule and the data flow, on ranges', () => {
+  it('secretLookingName: the fragments in any case and inside words; author, passenger and host are no secrets', () => {
+    const secret = [
+      'redis_pass',
+      'Password',
+      'REDIS_AUTH',
+      'apiToken',
+      'DBPASSWD',
+      'redispwd',
+      'clientSecret',
+      'credentials',
+      'authorization',
+      'coauthorPassword',
+    ];
+    const plain = ['author', 'authors', 'certAuthority', 'passengers', 'host', 'prefix', 'cacheKey'];
+    expect(secret.filter((n) => !secretLookingName(n))).toEqual([]);
+    expect(plain.filter((n) => secretLookingName(n))).toEqual([]);
+  });
+
+  it('redisSecretRanges: a default given alongside a secret (getenv, $_ENV) is one, and what it is passed on from; interpolation and promoted properties', () => {
+    const text = [
+      '<?php',
+      "$rk = getenv('REDIS_PASSWORD') ?: 'dev-1';",
+      "$k2 = $_ENV['REDIS_AUTH'] ?? $fallback; $fallback = 'dev-2';",
+      '$r->auth("x{$part}"); $part = \'dev-3\';',
+      "class A { function __construct(private $rk3 = 'dev-4') {} function c($r) { $r->auth($this->rk3); } }",
+      "$host = '127.0.0.1'; $r->connect($host);",
+      '',
+    ].join('\n');
+    const ranges = redisSecretRanges(parsePhp(text, 'x.php').ast, text);
+    expect(ranges.map((r) => text.slice(r.start, r.end))).toEqual(['dev-1', 'dev-2', 'x{$part}', 'dev-3', 'dev-4']);
   });
 });

@@ -5,7 +5,9 @@
  * rules that read it (rules/, one module per rule, listed in rules/index.ts): calls of global
  * functions (names are case-insensitive, as PHP function names are; a leading `\` is allowed) go to
  * the rules in order until one handles the call, other nodes to every rule of their kind. Static
- * include/require expressions become the events the registration plan (plan.ts) follows. Then the
+ * include/require expressions become the events the registration plan (plan.ts) follows. Every
+ * node also goes to the file's RedisSecretFinder (redis-secrets.ts: the Redis passwords the printed
+ * diff hides), so the file is walked once for both. Then the
  * edits are checked for overlaps and the place of the handler's `require_once` is worked out
  * (insert-point.ts). docs/codemods.md ("codemod php") describes the rules.
  */
@@ -25,7 +27,7 @@ import { declarationsOnly, insertPoint } from './insert-point.ts';
 import { RULES } from './rules/index.ts';
 import { FileContext, type Rule } from './rules/rule.ts';
 import { callEnd, parsePhp, type PhpNode } from './source.ts';
-import { redisSecretRanges } from './redis-secrets.ts';
+import { RedisSecretFinder } from './redis-secrets.ts';
 
 export * from './model.ts';
 export { applyEdits } from '@session-migrate/common';
@@ -43,7 +45,9 @@ const BY_NODE_KIND = groupBy(RULES, (r) => r.nodeKinds ?? []);
 export function analyzeFile(input: AnalyzeInput): FileAnalysis {
   const { ast, tokens } = input.parsed ?? parsePhp(input.text, input.rel, input.parse);
   const file = new FileContext(input, tokens);
+  const secrets = new RedisSecretFinder();
   walk(ast, null, (node, parent) => {
+    secrets.visit(node);
     if (node.kind === 'include') file.event(includeEvent(node, file));
     else if (node.kind === 'call') visitCall(node, parent, file);
     else for (const rule of BY_NODE_KIND.get(node.kind) ?? []) rule.visitNode!(node, parent, file);
@@ -60,7 +64,7 @@ export function analyzeFile(input: AnalyzeInput): FileAnalysis {
     insertPoint: typeof ip === 'string' ? null : ip,
     ...(typeof ip === 'string' ? { insertProblem: ip } : {}),
     eol: input.text.includes('\r\n') ? '\r\n' : '\n',
-    secrets: redisSecretRanges(ast, input.text),
+    secrets: secrets.ranges(input.text),
   };
 }
 

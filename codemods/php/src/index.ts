@@ -436,7 +436,8 @@ function lintRefusal(options: CodemodOptions, before: string, after: string): st
  * The change record of `file` (relative path): a unified diff (3 lines of context, `a/`/`b/`
  * prefixes) of the latin1 texts `before` and `after` (`edits` applied to it), as UTF-8 text and as
  * the exact bytes; not written yet. The diff is for people to read: a Redis password in it is
- * printed as `<redacted len=N>`, whether a literal phpredis takes as credentials (`secrets`, ranges
+ * printed as `<redacted len=N>`, whether a literal phpredis takes as credentials, directly or
+ * through a variable or constant, or one given a name that looks like a secret (`secrets`, ranges
  * of `before`: redis-secrets.ts, the one rule of which PHP literals are Redis passwords, shown the
  * way codemod cdk shows its AUTH tokens) or a save_path's `auth=` / `user:pw@` (the one redaction
  * rule of @session-migrate/php-ini, redactRedisSecrets), in the context of an edit or in a line

@@ -98,7 +98,8 @@ export interface FileAnalysis {
   insertProblem?: string;
   eol: '\n' | '\r\n';
   /**
-   * Byte ranges of the text that hold a Redis password (redis-secrets.ts redisSecretRanges): hidden
+   * Byte ranges of the text that hold a Redis password (redis-secrets.ts RedisSecretFinder: phpredis
+   * credentials, the variables and constants that hold them, names that look like a secret): hidden
    * in the printed diff, never in the file.
    */
   secrets: SecretRange[];

@@ -10,7 +10,7 @@
  * Start-up time is printed, not asserted (the lead measures on a quiet machine); the bounds below
  * only catch a CLI that hangs or loads the TypeScript compiler on every start.
  */
-import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
   appendFileSync,
   existsSync,
@@ -27,7 +27,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ASSETS, VERSION } from '@session-migrate/common';
 import { buildPackage } from '../scripts/package/build.ts';
@@ -383,7 +382,7 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
    * clone's packages (the workspace links point at the copy's own sources), and its lock file is
    * older than node_modules, so setup.sh never runs `npm ci` there (which would empty a linked tree).
    */
-  async function brokenCopy(breakIt: (root: string) => void): Promise<string> {
+  function brokenCopy(breakIt: (root: string) => void): string {
     const root = mkdtempSync(join(tmpdir(), 'sm-setup-'));
     for (const p of [
       'scripts',
@@ -398,7 +397,7 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
     ]) {
       if (existsSync(join(root, p))) continue;
       mkdirSync(dirname(join(root, p)), { recursive: true });
-      await promisify(execFile)('cp', ['-a', join(REPO, p), join(root, p)]);
+      execFileSync('cp', ['-a', join(REPO, p), join(root, p)]);
     }
     const modules = join(root, 'node_modules');
     mkdirSync(join(modules, '@session-migrate'), { recursive: true });
@@ -437,35 +436,27 @@ describe('scripts/setup.sh builds the package and stops on a failed build', () =
       /^setup: the npm package did not build: packages\/common\/src\/version\.ts:1:\d+: ERROR: /,
     ],
   ] as const) {
-    // Concurrent: each case builds its own copy (its own build/ and dist/), and they spend most of
-    // their time in one process each (the type error's one in tsc, about half the file's time before).
-    it.concurrent(
-      `${what}: one line on stderr, exit 1, no tarball`,
-      async ({ expect }) => {
-        const root = await brokenCopy(breakIt);
-        try {
-          // A tarball of an earlier build: a failed build removes it (it is not this source's).
-          mkdirSync(join(root, 'dist'), { recursive: true });
-          writeFileSync(join(root, 'dist', `session-migrate-${VERSION}.tgz`), 'an earlier build');
-          const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-            execFile(
-              'bash',
-              ['scripts/setup.sh', '--then', 'true'],
-              { cwd: root, encoding: 'utf8', env: NPM_ENV, timeout: 180_000 },
-              (err, _stdout, stderr) => resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr }),
-            );
-          });
-          expect(r.status, r.stderr).toBe(1);
-          const lines = r.stderr.trim().split('\n');
-          expect(lines, r.stderr).toHaveLength(1);
-          expect(lines[0]).toMatch(/^setup: the npm package did not build: /);
-          expect(lines[0]).toMatch(message);
-          expect(existsSync(join(root, 'dist', `session-migrate-${VERSION}.tgz`))).toBe(false);
-        } finally {
-          rmSync(root, { recursive: true, force: true });
-        }
-      },
-      200_000,
-    );
+    it(`${what}: one line on stderr, exit 1, no tarball`, () => {
+      const root = brokenCopy(breakIt);
+      try {
+        // A tarball of an earlier build: a failed build removes it (it is not this source's).
+        mkdirSync(join(root, 'dist'), { recursive: true });
+        writeFileSync(join(root, 'dist', `session-migrate-${VERSION}.tgz`), 'an earlier build');
+        const r = spawnSync('bash', ['scripts/setup.sh', '--then', 'true'], {
+          cwd: root,
+          encoding: 'utf8',
+          env: NPM_ENV,
+          timeout: 180_000,
+        });
+        expect(r.status, r.stderr).toBe(1);
+        const lines = r.stderr.trim().split('\n');
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(/^setup: the npm package did not build: /);
+        expect(lines[0]).toMatch(message);
+        expect(existsSync(join(root, 'dist', `session-migrate-${VERSION}.tgz`))).toBe(false);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    }, 200_000);
   }
 });

@@ -21,9 +21,18 @@ interface CliResult {
   stdout: string;
   stderr: string;
 }
-function cli(args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env }, timeout: 300_000 });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Runs the CLI to its end. A child awaited, not spawnSync: the crash-safety tests run at the same
+ * time, and a spawnSync in one would block the event loop that another's waits and time bounds use.
+ */
+async function cli(args: string[]): Promise<CliResult> {
+  const { child, done } = cliChild(args);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs the CLI as a child we can kill; resolves with its result. `stderr()` is what it printed so far. */
@@ -89,7 +98,7 @@ let codec: EnvelopeCodec;
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-apply-live-'));
   keyFile = join(root, 'master.key');
-  expect(cli(['keys', 'generate', '--out', keyFile]).status).toBe(0);
+  expect((await cli(['keys', 'generate', '--out', keyFile])).status).toBe(0);
   codec = await EnvelopeCodec.create([readKeyFile(keyFile)]);
 });
 // ~40,000 session files: removed here, not left to the run's TMPDIR teardown (test/support/global-setup.ts),
@@ -116,9 +125,9 @@ function makeSessions(dir: string, n: number, tag: string): string[] {
   return ids;
 }
 
-function plan(dir: string, target: string, name: string): string {
+async function plan(dir: string, target: string, name: string): Promise<string> {
   const planFile = join(root, `${name}.plan.json`);
-  const r = cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, `${name}-art`) }));
+  const r = await cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, `${name}-art`) }));
   expect(r.status, r.stderr).toBe(0);
   return planFile;
 }
@@ -178,12 +187,12 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
       }
       expect(torn, 'the PHP writer must produce torn states for this test to mean anything').toBeGreaterThan(0);
 
-      const planFile = plan(dir, redis.url, 'torn');
+      const planFile = await plan(dir, redis.url, 'torn');
       let stored = 0;
       let unstable = 0;
       for (let run = 0; run < 5; run++) {
         await redis.client.flushdb();
-        const r = cli(['apply', '--plan', planFile, '--json']);
+        const r = await cli(['apply', '--plan', planFile, '--json']);
         expect([0, 1], r.stderr).toContain(r.status);
         const out = JSON.parse(r.stdout) as {
           sessions: { counts: { migrated: number; unstable: number; failed: number; conflicts: number; empty: number; corrupt: number } };
@@ -215,7 +224,11 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
   }, 300_000);
 });
 
-describe('crash safety', () => {
+// The tests here run at the same time (vitest's concurrent suite): each writes to its own
+// redis-server and only reads the shared source, and their windows are counted in keys written or
+// wait for apply's own output. Most of the file's time was one after the other waiting: "Redis gone
+// for good" spends about 29 s waiting for ioredis's reconnects, no CPU.
+describe('crash safety', { concurrent: true }, () => {
   let redis: RedisServer;
   // One source of 30,000 files for every test here: apply only reads the files (each test plans it
   // against its own redis-server), and making and removing a directory per test (150,000 files) took
@@ -234,7 +247,7 @@ describe('crash safety', () => {
   });
 
   it('kill -9 mid-run, then a re-run: every session present and byte-identical, none changed', async () => {
-    const planFile = plan(dir, redis.url, 'crash');
+    const planFile = await plan(dir, redis.url, 'crash');
     const run = cliChild(['apply', '--plan', planFile, '--workers', '0']);
     const seen = await waitForKeys(redis.client, 2000);
     run.child.kill('SIGKILL');
@@ -248,7 +261,7 @@ describe('crash safety', () => {
     for (const k of await redis.client.keys(`${PREFIX}*`)) before.set(k, (await redis.client.getBuffer(k))!);
     expect(before.size).toBe(partial);
 
-    const again = cli(['apply', '--plan', planFile, '--json']);
+    const again = await cli(['apply', '--plan', planFile, '--json']);
     expect(again.status, again.stderr).toBe(0);
     const counts = (JSON.parse(again.stdout) as { sessions: { counts: Counts } }).sessions.counts;
     expect(counts.migrated + counts.alreadyPresent).toBe(total);
@@ -262,7 +275,7 @@ describe('crash safety', () => {
   it('SIGINT (Ctrl-C) mid-run: one line on stderr saying what stays and how to finish, exit 130; a re-run finishes', async () => {
     const target = await startRedis();
     try {
-      const planFile = plan(dir, target.url, 'sigint');
+      const planFile = await plan(dir, target.url, 'sigint');
       const run = cliChild(['apply', '--plan', planFile, '--workers', '0']);
       await waitForKeys(target.client, 2000);
       run.child.kill('SIGINT');
@@ -273,7 +286,7 @@ describe('crash safety', () => {
       );
       const partial = await target.client.dbsize();
       expect(partial, 'apply finished before the SIGINT: make the source bigger').toBeLessThan(total);
-      const again = cli(['apply', '--plan', planFile, '--json']);
+      const again = await cli(['apply', '--plan', planFile, '--json']);
       expect(again.status, again.stderr).toBe(0);
       expect(await expectAllCopied(target.client, dir, ids)).toBe(total);
     } finally {
@@ -286,7 +299,7 @@ describe('crash safety', () => {
     const port = first.port;
     let server: RedisServer = first;
     try {
-      const planFile = plan(dir, first.url, 'restart');
+      const planFile = await plan(dir, first.url, 'restart');
       const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '40', '--retry-delay-ms', '100', '--json']);
       await waitForKeys(first.client, 2000);
       // A dropped connection: the server closes every client connection (the data stays).
@@ -319,8 +332,8 @@ describe('crash safety', () => {
       expect(r.status, r.stderr).toBe(1);
 
       // ...so, as documented, plan again (another server) and apply: it completes the copy.
-      const replan = plan(dir, server.url, 'restart2');
-      const again = cli(['apply', '--plan', replan, '--json']);
+      const replan = await plan(dir, server.url, 'restart2');
+      const again = await cli(['apply', '--plan', replan, '--json']);
       expect(again.status, again.stderr).toBe(0);
       const c2 = (JSON.parse(again.stdout) as { sessions: { counts: Counts } }).sessions.counts;
       expect(c2.alreadyPresent).toBe(afterRestart);
@@ -336,7 +349,7 @@ describe('crash safety', () => {
     const port = first.port;
     let server: RedisServer = first;
     try {
-      const planFile = plan(dir, first.url, 'restart-advice');
+      const planFile = await plan(dir, first.url, 'restart-advice');
       const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '40', '--retry-delay-ms', '100']);
       await waitForKeys(first.client, 2000);
       await first.stop();
@@ -364,7 +377,7 @@ describe('crash safety', () => {
       expect(lost).toBeGreaterThanOrEqual(missingTotal - present);
       expect(await server.client.dbsize()).toBe(total - missingTotal);
       // Following the advice half-way (apply again) is refused, saying the same.
-      const again = cli(['apply', '--plan', planFile]);
+      const again = await cli(['apply', '--plan', planFile]);
       expect(again.status).toBe(2);
       expect(again.stderr).toMatch(
         /not the server the plan was made against \(restarted or replaced\); nothing was written; re-run plan, then apply\n$/,
@@ -379,7 +392,7 @@ describe('crash safety', () => {
     // written before the stop (the read-back's groups), not on the total, and 22,000 stay not done.
     const first = await startRedis();
     const port = first.port;
-    const planFile = plan(dir, first.url, 'gone');
+    const planFile = await plan(dir, first.url, 'gone');
     const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '6', '--retry-delay-ms', '50', '--json']);
     await waitForKeys(first.client, 8000);
     await first.stop();
@@ -412,8 +425,8 @@ describe('crash safety', () => {
 
     const second = await startRedis([], port);
     try {
-      const replan = plan(dir, second.url, 'gone2');
-      const again = cli(['apply', '--plan', replan, '--json']);
+      const replan = await plan(dir, second.url, 'gone2');
+      const again = await cli(['apply', '--plan', replan, '--json']);
       expect(again.status, again.stderr).toBe(0);
       expect(await expectAllCopied(second.client, dir, ids)).toBe(total);
     } finally {
@@ -434,7 +447,7 @@ describe('several hosts at once', () => {
   it('two applies run at the same time, each on its own directory, into one Redis: all copied, no conflict', async () => {
     const dirs = [join(root, 'host-a'), join(root, 'host-b')];
     const ids = [makeSessions(dirs[0]!, 5000, 'hosta'), makeSessions(dirs[1]!, 5000, 'hostb')];
-    const plans = [plan(dirs[0]!, redis.url, 'host-a'), plan(dirs[1]!, redis.url, 'host-b')];
+    const plans = await Promise.all([plan(dirs[0]!, redis.url, 'host-a'), plan(dirs[1]!, redis.url, 'host-b')]);
     const runs = plans.map((p) => cliChild(['apply', '--plan', p, '--json']));
     const results = await Promise.all(runs.map((r) => r.done));
     for (const r of results) {
@@ -460,21 +473,21 @@ describe('ordering rule: a tombstone left by the handler blocks the copy', () =>
   it('apply counts it as destroyed and writes nothing for it; verify accepts well-formed tombstones only', async () => {
     const dir = join(root, 'tomb');
     const ids = makeSessions(dir, 5, 'tomb');
-    const planFile = plan(dir, redis.url, 'tomb');
+    const planFile = await plan(dir, redis.url, 'tomb');
     const destroyedKey = codec.keyName(PREFIX, ids[2]!);
     const tombstone = tombstoneKeyFor(PREFIX, destroyedKey);
     await redis.client.set(tombstone, '1', 'EX', 1440);
-    const r = cli(['apply', '--plan', planFile, '--json']);
+    const r = await cli(['apply', '--plan', planFile, '--json']);
     expect(r.status, r.stderr).toBe(0);
     const counts = (JSON.parse(r.stdout) as { sessions: { counts: Counts } }).sessions.counts;
     expect(counts).toMatchObject({ migrated: 4, destroyed: 1, conflicts: 0, failed: 0 });
     expect(await redis.client.exists(destroyedKey)).toBe(0);
     // A re-run still does not bring it back.
-    const again = JSON.parse(cli(['apply', '--plan', planFile, '--json']).stdout) as { sessions: { counts: Counts } };
+    const again = JSON.parse((await cli(['apply', '--plan', planFile, '--json'])).stdout) as { sessions: { counts: Counts } };
     expect(again.sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 4, destroyed: 1 });
     expect(await redis.client.exists(destroyedKey)).toBe(0);
 
-    const verify = cli(['verify', '--plan', planFile, '--source', `files:${dir}`, '--json']);
+    const verify = await cli(['verify', '--plan', planFile, '--source', `files:${dir}`, '--json']);
     expect(verify.status, verify.stdout).toBe(0);
     const report = JSON.parse(verify.stdout) as { tombstones: number; source: { destroyed: number; matching: number } };
     expect(report.tombstones).toBe(1);
@@ -484,7 +497,7 @@ describe('ordering rule: a tombstone left by the handler blocks the copy', () =>
     await redis.client.set(`${PREFIX}destroyed:{${'0'.repeat(64)}}`, '2', 'EX', 60);
     await redis.client.set(`${PREFIX}destroyed:{${'1'.repeat(64)}}`, '1');
     await redis.client.set(`${PREFIX}destroyed:not-hex`, '1', 'EX', 60);
-    const bad = cli(['verify', '--plan', planFile, '--json']);
+    const bad = await cli(['verify', '--plan', planFile, '--json']);
     expect(bad.status).toBe(1);
     const badReport = JSON.parse(bad.stdout) as { failureCounts: Record<string, number>; tombstones: number };
     expect(badReport.failureCounts).toEqual({ 'bad-tombstone': 3 });

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor } from '@session-migrate/redis';
 import { addAclUser, parseInfo, startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cli, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { cliChild, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 const ENV = { SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw' };
@@ -33,6 +33,11 @@ interface ApplyJson {
   sessions: { counts: Record<string, number>; replicaShortfalls: Array<{ node: string; wanted: number; acked: number }> };
 }
 const json = (r: CliResult): ApplyJson => JSON.parse(r.stdout) as ApplyJson;
+/**
+ * The CLI as a child process, awaited: the two topologies' tests run at the same time (their own
+ * servers), which spawnSync would serialize by blocking this worker's event loop.
+ */
+const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => cliChild(args, env).done;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Until every replica of `m` reports master_repl_offset of `m` (INFO replication of the master). */
@@ -65,7 +70,7 @@ afterAll(async () => {
 });
 
 /** Gives user `app` exactly the rule of `plan` or `apply` (on both nodes: ACLs are per node); nothing for Sentinel (default user). */
-let asUser: ((command: 'plan' | 'apply') => Promise<void>) | undefined;
+type AsUser = ((command: 'plan' | 'apply') => Promise<void>) | undefined;
 const appRule = async (command: 'plan' | 'apply'): Promise<void> =>
   addAclUser([master, replica], { name: 'app', password: 'app-pw', rule: aclRuleFor(command, PREFIX, 'standalone', 0) });
 
@@ -74,12 +79,13 @@ async function plan(
   n: number,
   target: string,
   env: Record<string, string> = {},
+  asUser: AsUser = undefined,
 ): Promise<{ ids: string[]; planFile: string; stdout: string }> {
   await asUser?.('plan');
   const dir = join(root, tag);
   const ids = writeSessionFiles(dir, tag, n);
   const planFile = join(root, `${tag}-plan.json`);
-  const p = cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, `${tag}-art`) }), env);
+  const p = await cli(planArgs({ dir, target, keyFile, planFile, artifactsDir: join(root, `${tag}-art`) }), env);
   expect(p.status, p.stderr + p.stdout).toBe(0);
   await asUser?.('apply');
   return { ids, planFile, stdout: p.stdout };
@@ -89,15 +95,22 @@ async function plan(
  * The same scenario on any topology with one master: the normal path, then a replica hung through a
  * first run and a re-run, then the re-run once it is back.
  */
-async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode, env: Record<string, string>): Promise<void> {
+async function scenario(
+  tag: string,
+  target: string,
+  m: RedisNode,
+  r: RedisNode,
+  env: Record<string, string>,
+  asUser: AsUser,
+): Promise<void> {
   // Normal path: figures as ever, and a re-run (all already present, replica in step) exits 0.
-  const { ids: okIds, planFile: okPlan } = await plan(`${tag}ok`, 1500, target, env);
-  const a = cli(['apply', '--plan', okPlan, '--json'], env);
+  const { ids: okIds, planFile: okPlan } = await plan(`${tag}ok`, 1500, target, env, asUser);
+  const a = await cli(['apply', '--plan', okPlan, '--json'], env);
   expect(a.status, a.stderr + a.stdout).toBe(0);
   expect(json(a).confirm.minReplicas).toEqual({ '*': 1 });
   expect(json(a).sessions.counts).toMatchObject({ migrated: 1500, alreadyPresent: 0, unconfirmed: 0, missingAfterWrite: 0, failed: 0 });
   expect(json(a).sessions.replicaShortfalls).toEqual([]);
-  const ok2 = cli(['apply', '--plan', okPlan], env);
+  const ok2 = await cli(['apply', '--plan', okPlan], env);
   expect(ok2.status, ok2.stderr + ok2.stdout).toBe(0);
   expect(ok2.stdout).toMatch(/already present 1500/);
   expect(ok2.stdout).toMatch(/nothing to do/);
@@ -105,7 +118,7 @@ async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode,
   expect(await countPresent(r.admin, codec, PREFIX, okIds)).toBe(1500);
 
   // A replica hung through a first run and a re-run.
-  const { ids, planFile } = await plan(`${tag}hung`, 1200, target, env);
+  const { ids, planFile } = await plan(`${tag}hung`, 1200, target, env, asUser);
   await inStep(m);
   const before = Number(await m.admin.dbsize());
   r.pause();
@@ -113,9 +126,13 @@ async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode,
   let again: CliResult;
   let againText: CliResult;
   try {
-    first = cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300'], env);
-    again = cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300'], env);
-    againText = cli(['apply', '--plan', planFile, '--wait-timeout-ms', '300'], env);
+    first = await cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300'], env);
+    // Two re-runs (JSON and text) at once: each finds every session present and waits for the hung
+    // replica's offset on its own (at least REPLCONF_ACK_WINDOW_MS, packages/redis/src/connection.ts).
+    [again, againText] = await Promise.all([
+      cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300'], env),
+      cli(['apply', '--plan', planFile, '--wait-timeout-ms', '300'], env),
+    ]);
   } finally {
     r.resume();
   }
@@ -145,7 +162,7 @@ async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode,
 
   // Back and caught up: exit 0, nothing unconfirmed, every session on the replica.
   await inStep(m);
-  const done = cli(['apply', '--plan', planFile, '--json'], env);
+  const done = await cli(['apply', '--plan', planFile, '--json'], env);
   expect(done.status, done.stderr + done.stdout).toBe(0);
   expect(json(done).sessions.counts).toMatchObject({ migrated: 0, alreadyPresent: 1200, unconfirmed: 0, missingAfterWrite: 0 });
   expect(json(done).sessions.replicaShortfalls).toEqual([]);
@@ -153,44 +170,56 @@ async function scenario(tag: string, target: string, m: RedisNode, r: RedisNode,
   expect(Number(await m.admin.dbsize())).toBe(before + 1200);
 }
 
+// Two groups at once, each on its own servers: the single node with its replica (two tests, one
+// after the other: the second detaches the replica), and the Sentinel topology.
 describe('a re-run confirms the sessions it found present on the replicas', () => {
-  it("single node with a replica, as a user with exactly apply's ACL rule", async () => {
-    asUser = appRule;
-    await scenario('single', `redis://app@127.0.0.1:${master.port}/0`, master, replica, ENV);
-  }, 60_000);
+  describe('single node', { concurrent: true }, () => {
+    it.sequential(
+      "single node with a replica, as a user with exactly apply's ACL rule",
+      async () => {
+        await scenario('single', `redis://app@127.0.0.1:${master.port}/0`, master, replica, ENV, appRule);
+      },
+      60_000,
+    );
 
-  it('a master with fewer replicas than when the plan was made is named (default --min-replicas), and --min-replicas makes apply wait', async () => {
-    asUser = undefined;
-    const target = `redis://127.0.0.1:${master.port}/0`;
-    const { planFile, stdout } = await plan('fewer', 50, target);
-    expect(stdout).toContain('  replicas    connected now: the master: 1 (apply names a master that has fewer when it runs)');
-    // One master: counted under '*' (replicasPerMaster), as --min-replicas applies.
-    expect((JSON.parse(readFileSync(planFile, 'utf8')) as { target: { replicasAtPlan: unknown } }).target.replicasAtPlan).toEqual({
-      '*': 1,
-    });
-    await replica.admin.call('REPLICAOF', 'NO', 'ONE');
-    try {
-      for (let i = 0; i < 400 && parseInfo(await master.admin.info('replication')).get('connected_slaves') !== '0'; i++) await sleep(25);
-      const a = cli(['apply', '--plan', planFile]);
-      expect(a.status, a.stderr + a.stdout).toBe(0);
-      expect(a.stdout).toContain('replicas    fewer than when the plan was made: the master 0 of 1;');
-      expect(a.stdout).toMatch(/--min-replicas 1 makes it wait for them/);
-      const j = cli(['apply', '--plan', planFile, '--json']);
-      expect(json(j).confirm).toMatchObject({ fewerThanPlanned: [{ node: '*', planned: 1, now: 0 }] });
-      const strict = cli(['apply', '--plan', planFile, '--json', '--min-replicas', '1', '--wait-timeout-ms', '300']);
-      expect(strict.status).toBe(1);
-      expect(json(strict).confirm.fewerThanPlanned).toBeUndefined();
-    } finally {
-      await replica.admin.call('REPLICAOF', '127.0.0.1', String(master.port));
-      for (let i = 0; i < 400 && parseInfo(await replica.admin.info('replication')).get('master_link_status') !== 'up'; i++)
-        await sleep(25);
-    }
-  }, 60_000);
+    it.sequential(
+      'a master with fewer replicas than when the plan was made is named (default --min-replicas), and --min-replicas makes apply wait',
+      async () => {
+        const target = `redis://127.0.0.1:${master.port}/0`;
+        const { planFile, stdout } = await plan('fewer', 50, target);
+        expect(stdout).toContain('  replicas    connected now: the master: 1 (apply names a master that has fewer when it runs)');
+        // One master: counted under '*' (replicasPerMaster), as --min-replicas applies.
+        expect((JSON.parse(readFileSync(planFile, 'utf8')) as { target: { replicasAtPlan: unknown } }).target.replicasAtPlan).toEqual({
+          '*': 1,
+        });
+        await replica.admin.call('REPLICAOF', 'NO', 'ONE');
+        try {
+          for (let i = 0; i < 400 && parseInfo(await master.admin.info('replication')).get('connected_slaves') !== '0'; i++)
+            await sleep(25);
+          const a = await cli(['apply', '--plan', planFile]);
+          expect(a.status, a.stderr + a.stdout).toBe(0);
+          expect(a.stdout).toContain('replicas    fewer than when the plan was made: the master 0 of 1;');
+          expect(a.stdout).toMatch(/--min-replicas 1 makes it wait for them/);
+          const j = await cli(['apply', '--plan', planFile, '--json']);
+          expect(json(j).confirm).toMatchObject({ fewerThanPlanned: [{ node: '*', planned: 1, now: 0 }] });
+          const strict = await cli(['apply', '--plan', planFile, '--json', '--min-replicas', '1', '--wait-timeout-ms', '300']);
+          expect(strict.status).toBe(1);
+          expect(json(strict).confirm.fewerThanPlanned).toBeUndefined();
+        } finally {
+          await replica.admin.call('REPLICAOF', '127.0.0.1', String(master.port));
+          for (let i = 0; i < 400 && parseInfo(await replica.admin.info('replication')).get('master_link_status') !== 'up'; i++)
+            await sleep(25);
+        }
+      },
+      60_000,
+    );
+  });
 
-  it('behind Sentinel', async () => {
-    asUser = undefined;
-    const m = await s.currentMaster();
-    const r = s.nodes.find((n) => n !== m)!;
-    await scenario('snt', s.url, m, r, {});
-  }, 60_000);
+  describe('Sentinel', { concurrent: true }, () => {
+    it('behind Sentinel', async () => {
+      const m = await s.currentMaster();
+      const r = s.nodes.find((n) => n !== m)!;
+      await scenario('snt', s.url, m, r, {}, undefined);
+    }, 60_000);
+  });
 });

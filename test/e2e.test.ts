@@ -3,7 +3,7 @@
  * a throwaway redis-server, then PHP again on the generated handler and ini fragment.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -31,6 +31,19 @@ interface CliResult {
 function cli(args: string[], env: Record<string, string> = {}): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** cli() as a child process, awaited: for independent runs started at the same time. */
+function cliAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env }, timeout: 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
 }
 
 /** A one-line error on stderr, exit 2, nothing on stdout. */
@@ -272,19 +285,22 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
   });
 
   it('Redis unreachable', async () => {
-    const r = cli([
-      'plan',
-      '--source',
-      `files:${box.sessions}.old`,
-      '--target',
-      'redis://127.0.0.1:1/0',
-      '--key-file',
-      box.keyFile,
-      '--out',
-      join(box.root, 'p2.json'),
+    // plan and verify at once: each spends its time in the connection's reconnect attempts.
+    const [r, v] = await Promise.all([
+      cliAsync([
+        'plan',
+        '--source',
+        `files:${box.sessions}.old`,
+        '--target',
+        'redis://127.0.0.1:1/0',
+        '--key-file',
+        box.keyFile,
+        '--out',
+        join(box.root, 'p2.json'),
+      ]),
+      cliAsync(['verify', '--target', 'redis://127.0.0.1:1/0', '--key-file', box.keyFile]),
     ]);
     expectUsageError(r, /cannot connect to Redis at redis:\/\/127\.0\.0\.1:1\/0: ECONNREFUSED/);
-    const v = cli(['verify', '--target', 'redis://127.0.0.1:1/0', '--key-file', box.keyFile]);
     expectUsageError(v, /cannot connect to Redis/);
   });
 

@@ -115,7 +115,7 @@ export const MAX_MASTER_WAIT_MS = 600_000;
  * `--master-wait-ms` of every command with a target (plan, apply, verify, purge, rollback, rotate):
  * how long a command waits for a failover to finish, ms. One operator concept, one value for both
  * topologies that fail over by themselves: behind Sentinel, the wait for the master the sentinels
- * report (when the target is opened: openTarget; apply's end check and verify's scan:
+ * report (when the target or a Redis source is opened: commandRedisWait; apply's end check and verify's scan:
  * RedisConnection.followSentinelMaster); in a Redis
  * Cluster, the wait for a replica to take over the slots of a master lost during a SCAN
  * (OpenOptions.failoverWaitMs, RedisConnection.scan). Absent: their default, DEFAULT_FAILOVER_WAIT_MS

@@ -71,7 +71,8 @@ export interface OpenOptions {
    * `failoverWaitMs` ms (default DEFAULT_FAILOVER_WAIT_MS; waitForSentinelMaster, the wait of
    * followSentinelMaster). Without it a master that does not answer fails the open at once. A name
    * no sentinel knows, or no sentinel answering, fails at once either way. Every command opens its
-   * target with it (migrate's openTarget); a Redis source is opened without.
+   * target and its Redis sources with it (migrate's commandRedisWait: openTarget, openSources,
+   * openPlanSources); a library caller that does not ask for it gets the fail-at-once open.
    */
   waitForSentinelMaster?: boolean;
 }
@@ -1631,8 +1632,8 @@ interface SentinelMasterLook {
 
 /**
  * The one wait for a Sentinel master, behind followSentinelMaster (apply's end check and read-back,
- * verify before its scan) and openSentinel (with OpenOptions.waitForSentinelMaster: the target of
- * every command, migrate's openTarget): calls
+ * verify before its scan) and openSentinel (with OpenOptions.waitForSentinelMaster: the target and
+ * the Redis sources of every command, migrate's commandRedisWait): calls
  * `look` (at once, then every 250 ms) until it says the master the sentinels report serves as master,
  * for at most `timeoutMs` (0: one look). During a failover the sentinels report the old master until
  * one of them promotes a replica and announces it (+switch-master), and a demoted master answers

@@ -403,8 +403,18 @@ export interface OpenRedisSourceOptions {
   aclCommand?: 'source-read' | 'source-purge';
   /** The command deletes source keys (purge): a replica is refused. */
   write?: boolean;
-  /** A Redis Cluster: how long a SCAN waits for a replica to take over a master lost mid-scan, ms (OpenOptions.failoverWaitMs). */
+  /**
+   * How long a failover is waited for, ms (OpenOptions.failoverWaitMs): a Redis Cluster's SCAN for a
+   * replica to take over a master lost mid-scan; behind Sentinel with `waitForSentinelMaster`, the
+   * open for the master the sentinels report to answer.
+   */
   failoverWaitMs?: number;
+  /**
+   * Behind Sentinel, wait at open for a master during a failover in progress, up to `failoverWaitMs`
+   * (OpenOptions.waitForSentinelMaster). Every command opens its Redis sources with it (migrate's
+   * openSources and openPlanSources); without it (a library caller's default) the open fails at once.
+   */
+  waitForSentinelMaster?: boolean;
 }
 
 async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOptions): Promise<RedisSource> {
@@ -418,6 +428,7 @@ async function openParsed(parsed: ParsedRedisSource, options: OpenRedisSourceOpt
     ...(options.write === true ? { write: true } : {}),
     ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     ...(options.failoverWaitMs !== undefined ? { failoverWaitMs: options.failoverWaitMs } : {}),
+    ...(options.waitForSentinelMaster === true ? { waitForSentinelMaster: true } : {}),
   });
   const d: RedisSourceDescription = { ...conn.description, kind: 'redis', prefix: parsed.prefix, spec: parsed.redactedSpec };
   return new RedisSource(d, conn, options);

@@ -72,7 +72,7 @@ export interface VerifyMigrationOptions {
   /**
    * How long to wait for a failover to finish, ms, 0 to 600000 (migrate's checkMasterWaitMs; default
    * 30000, DEFAULT_FAILOVER_WAIT_MS; 0 looks once): behind Sentinel, for the master the sentinels
-   * report when the target is opened (migrate's openTarget) and before the scan; in a Redis Cluster (the target or a Redis source), for a replica to take
+   * report when the target or a Redis source is opened (migrate's commandRedisWait) and before the scan; in a Redis Cluster (the target or a Redis source), for a replica to take
    * over the slots of a master lost mid-scan. None in time: Redis failed, exit 2 (run again).
    */
   masterWaitMs?: number;

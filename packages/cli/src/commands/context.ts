@@ -84,14 +84,14 @@ export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
  * how long to wait for a failover to finish, behind Sentinel and in a Redis Cluster alike (one
  * operator concept: its value and bounds are checked by migrate's checkMasterWaitMs; the default is
  * DEFAULT_FAILOVER_WAIT_MS of packages/redis). What a wait that ends with no master does: a cluster
- * SCAN, and behind Sentinel the wait when the target is opened (every command: migrate's openTarget)
+ * SCAN, and behind Sentinel the wait when the target or a Redis source is opened (every command: migrate's commandRedisWait)
  * and verify's before its scan, throw one line, exit 2, nothing written; apply's end check behind
  * Sentinel counts the sessions it could not confirm (UNCONFIRMED, UNVERIFIED: exit 1).
  */
 export const MASTER_WAIT_OPTION = {
   type: 'number',
   describe:
-    'how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target is opened (apply and verify also later); none in time: exit 2, nothing written (the end check of apply behind Sentinel: exit 1, its sessions counted unconfirmed), run again once the failover is over (default 30000; 0: no wait)',
+    'how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target or a redis: source is opened (apply and verify also later); none in time: exit 2, nothing written (the end check of apply behind Sentinel: exit 1, its sessions counted unconfirmed), run again once the failover is over (default 30000; 0: no wait)',
 } as const;
 
 /** `--json` of the commands that print a report (verify, purge, rollback, rotate). */

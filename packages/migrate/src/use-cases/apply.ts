@@ -60,8 +60,8 @@ export interface ApplyPlanOptions {
    * DEFAULT_FAILOVER_WAIT_MS); 0 looks once. Behind Sentinel: the open of the target (a failover in
    * progress at the start: openTarget; none in time: one line naming the master name, nothing
    * written, exit 2) and the end check (and the read-back, when the end check did not wait) wait
-   * this long for the master the sentinels report. A Redis source
-   * in a Redis Cluster: its SCAN waits this long for a replica to take over a master lost mid-scan.
+   * this long for the master the sentinels report; so does the open of a Redis source behind
+   * Sentinel (commandRedisWait). A Redis source in a Redis Cluster: its SCAN waits this long for a replica to take over a master lost mid-scan.
    */
   masterWaitMs?: number;
   /** TLS files given now, replacing the plan's (e.g. other paths on this host). */

@@ -106,9 +106,9 @@ export interface CreatePlanOptions {
   /**
    * How long to wait for a failover to finish, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
    * DEFAULT_FAILOVER_WAIT_MS; 0 looks once): a SCAN of a Redis Cluster (the target, a Redis source)
-   * for a replica to take over the slots of a master lost mid-scan; a Sentinel target, before plan
-   * connects, for the master the sentinels report to answer as master (openTarget, as every command
-   * opens its target: OpenOptions.waitForSentinelMaster), so the plan records the master after
+   * for a replica to take over the slots of a master lost mid-scan; a Sentinel target or Redis
+   * source, before plan connects, for the master the sentinels report to answer as master
+   * (commandRedisWait, as every command opens its target and sources: OpenOptions.waitForSentinelMaster), so the plan records the master after
    * the failover. None in time: one line, no plan written, exit 2 (run again).
    */
   masterWaitMs?: number;

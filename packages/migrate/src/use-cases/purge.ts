@@ -58,7 +58,7 @@ export interface PurgeUseCaseOptions {
   /**
    * How long to wait for a failover to finish, ms, 0 to 600000 (checkMasterWaitMs; default 30000,
    * DEFAULT_FAILOVER_WAIT_MS; 0 looks once): behind Sentinel, for the master the sentinels report
-   * when the target is opened (openTarget); in a Redis Cluster (the target or a Redis source), for a replica to take
+   * when the target or a Redis source is opened (commandRedisWait); in a Redis Cluster (the target or a Redis source), for a replica to take
    * over the slots of a master lost mid-scan. None in time: one line, nothing deleted, exit 2 (run again).
    */
   masterWaitMs?: number;

@@ -30,6 +30,7 @@ import {
   openSource,
   resolvePhpUser,
   sourceLabel,
+  type OpenRedisSourceOptions,
   type RedisSourceDescription,
   type Source,
   type SourceDescription,
@@ -114,7 +115,7 @@ export const MAX_MASTER_WAIT_MS = 600_000;
  * `--master-wait-ms` of every command with a target (plan, apply, verify, purge, rollback, rotate):
  * how long a command waits for a failover to finish, ms. One operator concept, one value for both
  * topologies that fail over by themselves: behind Sentinel, the wait for the master the sentinels
- * report (when the target is opened: openTarget; apply's end check and verify's scan:
+ * report (when the target or a Redis source is opened: commandRedisWait; apply's end check and verify's scan:
  * RedisConnection.followSentinelMaster); in a Redis
  * Cluster, the wait for a replica to take over the slots of a master lost during a SCAN
  * (OpenOptions.failoverWaitMs, RedisConnection.scan). Absent: their default, DEFAULT_FAILOVER_WAIT_MS
@@ -323,18 +324,27 @@ export function checkTargetGivenNow(r: Pick<ResolvedPlanDefaults, 'fromPlan' | '
 // ---------------------------------------------------------------- the target
 
 /**
+ * How every command opens a Redis server, its target (openTarget) and its Redis sources (openSources,
+ * openPlanSources): behind Sentinel it waits for a master during a failover in progress (the old
+ * master down or demoted, no replica promoted yet): OpenOptions.waitForSentinelMaster, for
+ * `failoverWaitMs` ms (the command's --master-wait-ms, checkMasterWaitMs; absent: the default,
+ * DEFAULT_FAILOVER_WAIT_MS, 30 s), the same value that is a Redis Cluster SCAN's failover wait. The
+ * choice lives here, not at each call site nor as the default of RedisConnection.open or of the
+ * sources package: every command opens its servers through these three functions, so none can
+ * forget it, while library callers keep the documented fail-at-once open. A host that answers and
+ * refuses (password, ACL, TLS) still fails at once.
+ * @param failoverWaitMs the command's --master-wait-ms, ms (checked), or undefined
+ * @returns the open options to spread into RedisConnection.open's or a Redis source's options
+ */
+export function commandRedisWait(failoverWaitMs: number | undefined): { waitForSentinelMaster: true; failoverWaitMs?: number } {
+  return { waitForSentinelMaster: true, ...(failoverWaitMs !== undefined ? { failoverWaitMs } : {}) };
+}
+
+/**
  * Opens the target of a use case: from a URL given now (with TLS options given now), from a spec
  * already parsed from one (plan checks its URL before it opens anything), or from what a plan
- * recorded (TLS options given now replace the recorded ones).
- *
- * Behind Sentinel every command waits here for a master during a failover in progress (the old
- * master down or demoted, no replica promoted yet): OpenOptions.waitForSentinelMaster, for
- * `failoverWaitMs` ms (the command's --master-wait-ms, checkMasterWaitMs; default
- * DEFAULT_FAILOVER_WAIT_MS, 30 s). The choice lives here, not at each call site nor as the default
- * of RedisConnection.open: every command's target (plan, apply, verify, purge, rollback, rotate) is
- * opened through this function, so none can forget it, while the Redis layer keeps its documented
- * fail-at-once open for its other callers (Redis sources, library users) that do not take a wait.
- * A host that answers and refuses (password, ACL, TLS) still fails at once.
+ * recorded (TLS options given now replace the recorded ones). Behind Sentinel it waits for a master
+ * during a failover, up to `failoverWaitMs` (commandRedisWait).
  * @param options.command the ACL rule of this command is named in NOPERM advice.
  * @param options.failoverWaitMs the command's --master-wait-ms, ms (also a cluster SCAN's wait).
  * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect, and (one line
@@ -345,7 +355,7 @@ export async function openTarget(
   tls: TlsFiles,
   options: Omit<OpenOptions, 'aclRule' | 'waitForSentinelMaster'> & { command: AclCommand; prefix: string; onWarning?: OnWarning },
 ): Promise<RedisConnection> {
-  const { command, prefix, onWarning, ...open } = options;
+  const { command, prefix, onWarning, failoverWaitMs, ...open } = options;
   const spec =
     'spec' in from
       ? from.spec
@@ -355,7 +365,7 @@ export async function openTarget(
   const topology = 'recorded' in from ? from.recorded.topology : spec.address.kind === 'sentinel' ? 'sentinel' : 'standalone';
   return RedisConnection.open(spec, {
     ...open,
-    waitForSentinelMaster: true,
+    ...commandRedisWait(failoverWaitMs),
     aclRule: aclRuleFor(command, prefix, topology, spec.address.db),
     ...(onWarning !== undefined ? { onWarning } : {}),
   });
@@ -371,8 +381,22 @@ export interface OpenSourcesOptions {
   /** purge deletes source keys: write access, the source-purge ACL rule. */
   write?: boolean;
   onWarning?: OnWarning;
-  /** A Redis source in a Redis Cluster: how long its SCAN waits for a failover, ms (--master-wait-ms; OpenOptions.failoverWaitMs). */
+  /**
+   * The command's --master-wait-ms, ms: how long a Redis source waits for a failover, behind Sentinel
+   * at open (commandRedisWait), in a Redis Cluster during its SCAN (OpenOptions.failoverWaitMs).
+   */
   failoverWaitMs?: number;
+}
+
+/** The options every Redis source of a command is opened with (openSources, openPlanSources). */
+function redisSourceOptions(options: OpenSourcesOptions): OpenRedisSourceOptions & { maxSessionBytes: number } {
+  return {
+    maxSessionBytes: options.maxSessionBytes,
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+    ...commandRedisWait(options.failoverWaitMs),
+    ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
+  };
 }
 
 /** Closes every source (errors of one do not keep the others open). */
@@ -396,15 +420,7 @@ export async function openSources(specs: readonly string[], options: OpenSources
   const opened: Source[] = [];
   try {
     for (const spec of specs) {
-      opened.push(
-        await openAnySource(spec, {
-          maxSessionBytes: options.maxSessionBytes,
-          tls: options.tls ?? {},
-          ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
-          ...(options.failoverWaitMs !== undefined ? { failoverWaitMs: options.failoverWaitMs } : {}),
-          ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
-        }),
-      );
+      opened.push(await openAnySource(spec, redisSourceOptions(options)));
     }
     checkDistinctSources(opened.map((s) => s.describe()));
     return opened;
@@ -424,15 +440,7 @@ export async function openPlanSources(plan: Plan, planPath: string, options: Ope
   try {
     for (const recorded of plan.sources) {
       if (recorded.kind === 'redis') {
-        opened.push(
-          await openRecordedRedisSource(recorded, {
-            maxSessionBytes: options.maxSessionBytes,
-            ...(options.tls !== undefined ? { tls: options.tls } : {}),
-            ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
-            ...(options.failoverWaitMs !== undefined ? { failoverWaitMs: options.failoverWaitMs } : {}),
-            ...(options.write === true ? { write: true, aclCommand: 'source-purge' as const } : {}),
-          }),
-        );
+        opened.push(await openRecordedRedisSource(recorded, redisSourceOptions(options)));
         continue;
       }
       const files = openSource(`files:${recorded.savePath}`, {

@@ -1,0 +1,170 @@
+/**
+ * A Redis SOURCE behind Sentinel (`--source redis:redis+sentinel://...`, plaintext phpredis keys),
+ * opened during a failover (its master killed, no replica promoted yet): like a target
+ * (test/sentinel-open-failover.test.ts) every command waits, when it opens the source (migrate's
+ * openSources and openPlanSources: commandRedisWait, OpenOptions.waitForSentinelMaster), for the
+ * master the sentinels report to answer as master, up to --master-wait-ms. A replica promoted within
+ * the wait: the command reads the source from the new master. None in time: one line naming the
+ * master name, exit 2, nothing written. Before the fix each failed at once (`cannot connect to the
+ * master ...: ECONNREFUSED`).
+ *
+ * One topology for the file (source: master A, replica B, one sentinel; target: one standalone
+ * node), in order: A killed, plan waits, B promoted; A back as B's replica; B killed, apply waits,
+ * A promoted; A killed too, plan, apply, verify and purge find no source master.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
+import { cliChild, countPresent, newKey, writePlaintextSessions, type CliResult } from './support/migrate-cli.ts';
+
+const N = 20;
+const SOURCE_PREFIX = 'PHPREDIS_SESSION:'; // phpredis's default, a Redis source's default
+const PREFIX = 'smsess:'; // plan's default target prefix (DEFAULT_PREFIX)
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+let ids: string[];
+let s: SentinelTopology | undefined;
+let target: RedisNode | undefined;
+let restarted: RedisNode | undefined;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sm-sentinel-source-failover-'));
+  ({ keyFile, codec } = await newKey(root));
+  [s, target] = await Promise.all([startSentinel(), startNode()]);
+  ids = await writePlaintextSessions((await s.currentMaster()).admin, SOURCE_PREFIX, 'ssf', N);
+  await s.waitForSync(30_000, { sentinelView: false });
+}, 60_000);
+afterAll(async () => {
+  await s?.stop();
+  await target?.stop();
+  await restarted?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const source = (): string => `redis:${s!.url}`;
+const planFile = (name: string): string => join(root, `${name}.json`);
+const artifactsDir = (name: string): string => join(root, `${name}-artifacts`);
+const planArgs = (name: string): string[] => [
+  'plan',
+  '--source',
+  source(),
+  '--target',
+  target!.url,
+  '--key-file',
+  keyFile,
+  '--out',
+  planFile(name),
+  '--artifacts-dir',
+  artifactsDir(name),
+];
+
+/**
+ * Runs the commands at once in the background, each stopped (by its PID) should it hang (its
+ * assertions then fail); `meanwhile` runs while they wait.
+ */
+async function runAll(
+  commands: readonly string[][],
+  masterWaitMs: number,
+  meanwhile: (exited: () => boolean[]) => Promise<void> = async () => {},
+): Promise<Array<CliResult & { elapsed: number }>> {
+  const started = Date.now();
+  const runs = commands.map((args) => {
+    const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
+    const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
+    const state = { exited: false };
+    const done = run.done.then((r) => {
+      clearTimeout(timer);
+      state.exited = true;
+      return { ...r, elapsed: Date.now() - started };
+    });
+    return { state, done };
+  });
+  await meanwhile(() => runs.map((r) => r.state.exited));
+  return Promise.all(runs.map((r) => r.done));
+}
+
+/** The source's master down: kills it, runs `commands`, promotes the replica after 1.5 s. */
+async function duringFailover(commands: readonly string[][]) {
+  const old = await s!.currentMaster();
+  const next = s!.nodes.find((n) => n !== old)!;
+  await old.kill();
+  let exitedEarly: boolean[] = [];
+  const results = await runAll(commands, 20_000, async (exited) => {
+    // Every command is waiting (the sentinel still names the killed master) when the failover starts.
+    await sleep(1500);
+    exitedEarly = exited();
+    await s!.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+  });
+  return { results, exitedEarly, next };
+}
+
+describe('a Redis source behind Sentinel waits for a master when a command opens it', () => {
+  it('plan: the source master killed, a replica promoted within --master-wait-ms: plan waits and reads every session from the new master', async () => {
+    const { results, exitedEarly, next } = await duringFailover([planArgs('failover')]);
+    const [p] = results;
+    expect(p!.status, p!.stderr + p!.stdout).toBe(0);
+    expect(exitedEarly).toEqual([false]);
+    const written = JSON.parse(readFileSync(planFile('failover'), 'utf8')) as {
+      sources: Array<{ kind: string; masterName?: string; port: number; summary: { found: number } }>;
+    };
+    expect(written.sources).toHaveLength(1);
+    expect(written.sources[0]).toMatchObject({ kind: 'redis', masterName: s!.masterName, port: next.port, summary: { found: N } });
+  }, 90_000);
+
+  it("apply: the plan's source master killed, a replica promoted within the wait: apply waits and migrates every session", async () => {
+    // The killed master back on its port, as a replica of the new one, so a second failover can come.
+    const master = await s!.currentMaster();
+    const gone = s!.nodes.find((n) => n !== master)!;
+    restarted = await startNode({
+      port: gone.port,
+      args: ['--replicaof', '127.0.0.1', String(master.port), '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'],
+    });
+    s!.nodes[s!.nodes.indexOf(gone)] = restarted;
+    await s!.waitForSync();
+    const { results, exitedEarly, next } = await duringFailover([['apply', '--plan', planFile('failover')]]);
+    expect(next).toBe(restarted);
+    const [a] = results;
+    expect(a!.status, a!.stderr + a!.stdout).toBe(0);
+    expect(exitedEarly).toEqual([false]);
+    expect(a!.stdout).toContain(`  sessions    migrated ${N} (`);
+    expect(await countPresent(target!.admin, codec, PREFIX, ids)).toBe(N);
+  }, 120_000);
+
+  it('no source master within --master-wait-ms: plan, apply, verify and purge each say one line naming the master name, exit 2, nothing written', async () => {
+    // The promoted master killed too: the sentinel names it, and no replica is left to promote.
+    const master = await s!.currentMaster();
+    await master.kill();
+    const before = await target!.admin.dbsize();
+    rmSync(artifactsDir('failover'), { recursive: true, force: true });
+    const WAIT_MS = 2000;
+    const results = await runAll(
+      [
+        planArgs('none'),
+        ['apply', '--plan', planFile('failover')],
+        ['verify', '--plan', planFile('failover')],
+        ['purge', '--plan', planFile('failover')],
+      ],
+      WAIT_MS,
+    );
+    for (const r of results) {
+      expect(r.status, r.stderr + r.stdout).toBe(2);
+      expect(r.stderr).toBe(
+        `session-migrate: no master of "${s!.masterName}" at ${s!.url} within 2 s: the sentinels report 127.0.0.1:${master.port} (ECONNREFUSED); a failover still in progress, or no replica left to promote: run again once the sentinels report a master that answers\n`,
+      );
+      expect(r.stdout).toBe('');
+      // It waited as long as asked, not much longer (CLI start, the sentinel asked).
+      expect(r.elapsed, `${r.elapsed} ms`).toBeGreaterThanOrEqual(WAIT_MS);
+      expect(r.elapsed, `${r.elapsed} ms`).toBeLessThan(WAIT_MS + 15_000);
+    }
+    // No plan, no artifact, nothing written to the target.
+    expect(existsSync(planFile('none'))).toBe(false);
+    expect(existsSync(artifactsDir('none'))).toBe(false);
+    expect(existsSync(artifactsDir('failover'))).toBe(false);
+    expect(await target!.admin.dbsize()).toBe(before);
+  }, 60_000);
+});

@@ -94,5 +94,11 @@ describe('plan behind Sentinel during a failover', () => {
     // It waited as long as asked, not much longer (CLI start, the sessions read, the sentinels asked).
     expect(r.elapsed, `${r.elapsed} ms`).toBeGreaterThanOrEqual(WAIT_MS);
     expect(r.elapsed, `${r.elapsed} ms`).toBeLessThan(WAIT_MS + 10_000);
+    // --master-wait-ms 0 looks once: the line says so, not "within 0 s" (fresh-clone review).
+    const once = await plan(paths('none-0'), 0);
+    expect(once.status, once.stderr + once.stdout).toBe(2);
+    expect(once.stderr).toBe(
+      `session-migrate: no master of "${s!.masterName}" at ${s!.url} (--master-wait-ms 0: looked once, no wait): the sentinels report 127.0.0.1:${master.port} (ECONNREFUSED); a failover still in progress, or no replica left to promote: run again once the sentinels report a master that answers\n`,
+    );
   }, 60_000);
 });

@@ -1652,7 +1652,7 @@ async function waitForSentinelMaster(address: RedisAddress, timeoutMs: number, l
       const reported =
         seen.master !== undefined ? `the sentinels report ${formatHostPort(seen.master)} (${seen.why})` : 'no sentinel answers';
       throw new UserFacingError(
-        `no master of "${address.masterName ?? ''}" at ${address.url} within ${timeoutMs / 1000} s: ${reported}; a failover still in progress, or no replica left to promote: run again once the sentinels report a master that answers`,
+        `no master of "${address.masterName ?? ''}" at ${address.url} ${timeoutMs === 0 ? '(--master-wait-ms 0: looked once, no wait)' : `within ${timeoutMs / 1000} s`}: ${reported}; a failover still in progress, or no replica left to promote: run again once the sentinels report a master that answers`,
       );
     }
     await sleep(Math.min(250, Math.max(0, deadline - Date.now())));

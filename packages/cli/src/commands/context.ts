@@ -91,7 +91,7 @@ export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
 export const MASTER_WAIT_OPTION = {
   type: 'number',
   describe:
-    'how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target or a redis: source is opened (apply and verify also later); none in time: exit 2, nothing written (the end check of apply behind Sentinel: exit 1, its sessions counted unconfirmed), run again once the failover is over (default 30000; 0: no wait)',
+    'how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target or a redis: source is opened (apply and verify also later); none in time: exit 2, nothing written (the end check of apply behind Sentinel: exit 1, its sessions counted unconfirmed or unverified), run again once the failover is over; sentinels that cannot be reached at all fail at once (0 to 600000, default 30000; 0: look once, no wait)',
 } as const;
 
 /** `--json` of the commands that print a report (verify, purge, rollback, rotate). */

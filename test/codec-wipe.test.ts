@@ -95,7 +95,10 @@ describe('the key is wiped on every path', () => {
   it('verify: on success, with a bad --plaintext-prefix, and when Redis is not there', async () => {
     await expectWiped(() => verifyMigration({ plan: planFile }), null);
     await expectWiped(() => verifyMigration({ plan: planFile, plaintextPrefix: '' }), /prefix/i);
-    await expectWiped(() => verifyMigration({ plan: planFile, target: closedUrl }), /./);
+    // The target override's note goes to onWarning (not to process warnings, which would print in the run's log).
+    const notes: string[] = [];
+    await expectWiped(() => verifyMigration({ plan: planFile, target: closedUrl, onWarning: (l) => notes.push(l) }), /./);
+    expect(notes).toEqual([expect.stringMatching(/^note: verify overrides the plan: --target/)]);
   });
 
   it('purge: on success (dry run) and when Redis is not there', async () => {
@@ -104,7 +107,10 @@ describe('the key is wiped on every path', () => {
   });
 
   it('rollback: on success (dry run), with a bad --to directory, and when Redis is not there', async () => {
-    await expectWiped(() => rollback({ plan: planFile, removeKeys: true, dryRun: true }), null);
+    // The --remove-keys WARNING goes to onNotice (not to process warnings, which would print in the run's log).
+    const notices: string[] = [];
+    await expectWiped(() => rollback({ plan: planFile, removeKeys: true, dryRun: true, onNotice: (l) => notices.push(l) }), null);
+    expect(notices).toEqual([expect.stringMatching(/^WARNING: --remove-keys deletes the migrated sessions/)]);
     await expectWiped(
       () => rollback({ plan: planFile, to: `files:${join(root, 'no', 'such', 'dir')}`, removeKeys: false, dryRun: true }),
       /./,

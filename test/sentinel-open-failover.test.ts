@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cli, cliChild, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { duringSentinelFailover, runAllWaiting } from './support/sentinel-failover.ts';
+import { cli, countPresent, newKey, planArgs, writeSessionFiles } from './support/migrate-cli.ts';
 
 const N = 20;
 const PREFIX = 'smsess:'; // plan's default (DEFAULT_PREFIX)
@@ -48,48 +49,6 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Runs the commands at once in the background, each stopped (by its PID) should it hang (its
- * assertions then fail); `meanwhile` runs while they wait.
- */
-async function runAll(
-  commands: readonly string[][],
-  masterWaitMs: number,
-  meanwhile: (exited: () => boolean[]) => Promise<void> = async () => {},
-): Promise<Array<CliResult & { elapsed: number }>> {
-  const started = Date.now();
-  const runs = commands.map((args) => {
-    const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
-    const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
-    const state = { exited: false };
-    const done = run.done.then((r) => {
-      clearTimeout(timer);
-      state.exited = true;
-      return { ...r, elapsed: Date.now() - started };
-    });
-    return { state, done };
-  });
-  await meanwhile(() => runs.map((r) => r.state.exited));
-  return Promise.all(runs.map((r) => r.done));
-}
-
-/** The first master down: kills it, runs `commands`, promotes the replica after 1.5 s. */
-async function duringFailover(commands: readonly string[][]) {
-  const old = await s!.currentMaster();
-  const next = s!.nodes.find((n) => n !== old)!;
-  await old.kill();
-  let exitedEarly: boolean[] = [];
-  const results = await runAll(commands, 20_000, async (exited) => {
-    // Every command is waiting (the sentinel still names the killed master) when the failover starts.
-    await sleep(1500);
-    exitedEarly = exited();
-    await s!.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
-  });
-  return { results, exitedEarly, old, next };
-}
-
 describe('every command behind Sentinel waits for a master when it opens the target', () => {
   it('purge, rollback and rotate take --master-wait-ms: a bad value is one line naming the option, exit 2', () => {
     for (const command of [['purge', '--dry-run'], ['rollback', '--remove-keys', '--dry-run'], ['rotate']]) {
@@ -101,7 +60,7 @@ describe('every command behind Sentinel waits for a master when it opens the tar
   });
 
   it('apply: the master killed, a replica promoted within --master-wait-ms: apply waits and migrates everything to the new master', async () => {
-    const { results, exitedEarly, next } = await duringFailover([['apply', '--plan', planFile]]);
+    const { results, exitedEarly, next } = await duringSentinelFailover(s!, [['apply', '--plan', planFile]]);
     const [a] = results;
     expect(a!.status, a!.stderr + a!.stdout).toBe(0);
     expect(exitedEarly).toEqual([false]);
@@ -119,7 +78,7 @@ describe('every command behind Sentinel waits for a master when it opens the tar
     });
     s!.nodes[s!.nodes.indexOf(gone)] = restarted;
     await s!.waitForSync();
-    const { results, exitedEarly, next } = await duringFailover([
+    const { results, exitedEarly, next } = await duringSentinelFailover(s!, [
       ['verify', '--plan', planFile],
       ['purge', '--plan', planFile, '--dry-run', '--json'],
       ['rollback', '--plan', planFile, '--remove-keys', '--dry-run', '--json'],
@@ -144,7 +103,7 @@ describe('every command behind Sentinel waits for a master when it opens the tar
     await master.kill();
     rmSync(artifactsDir, { recursive: true, force: true });
     const WAIT_MS = 2000;
-    const results = await runAll(
+    const results = await runAllWaiting(
       [
         ['apply', '--plan', planFile],
         ['verify', '--plan', planFile],

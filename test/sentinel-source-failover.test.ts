@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cliChild, countPresent, newKey, writePlaintextSessions, type CliResult } from './support/migrate-cli.ts';
+import { duringSentinelFailover, runAllWaiting } from './support/sentinel-failover.ts';
+import { countPresent, newKey, writePlaintextSessions } from './support/migrate-cli.ts';
 
 const N = 20;
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:'; // phpredis's default, a Redis source's default
@@ -35,8 +36,13 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-sentinel-source-failover-'));
   ({ keyFile, codec } = await newKey(root));
   [s, target] = await Promise.all([startSentinel(), startNode()]);
-  ids = await writePlaintextSessions((await s.currentMaster()).admin, SOURCE_PREFIX, 'ssf', N);
+  const master = await s.currentMaster();
+  ids = await writePlaintextSessions(master.admin, SOURCE_PREFIX, 'ssf', N);
   await s.waitForSync(30_000, { sentinelView: false });
+  // The sessions on the replica before its master is killed: master_link_status:up alone does not say
+  // the writes reached it (replication is asynchronous); the first test once found 0 sessions on the
+  // promoted replica. WAIT 1 returns once one replica acknowledged them (https://redis.io/commands/wait/).
+  expect(await master.admin.call('WAIT', '1', '10000')).toBe(1);
 }, 60_000);
 afterAll(async () => {
   await s?.stop();
@@ -45,7 +51,6 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const source = (): string => `redis:${s!.url}`;
 const planFile = (name: string): string => join(root, `${name}.json`);
 const artifactsDir = (name: string): string => join(root, `${name}-artifacts`);
@@ -63,49 +68,9 @@ const planArgs = (name: string): string[] => [
   artifactsDir(name),
 ];
 
-/**
- * Runs the commands at once in the background, each stopped (by its PID) should it hang (its
- * assertions then fail); `meanwhile` runs while they wait.
- */
-async function runAll(
-  commands: readonly string[][],
-  masterWaitMs: number,
-  meanwhile: (exited: () => boolean[]) => Promise<void> = async () => {},
-): Promise<Array<CliResult & { elapsed: number }>> {
-  const started = Date.now();
-  const runs = commands.map((args) => {
-    const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
-    const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
-    const state = { exited: false };
-    const done = run.done.then((r) => {
-      clearTimeout(timer);
-      state.exited = true;
-      return { ...r, elapsed: Date.now() - started };
-    });
-    return { state, done };
-  });
-  await meanwhile(() => runs.map((r) => r.state.exited));
-  return Promise.all(runs.map((r) => r.done));
-}
-
-/** The source's master down: kills it, runs `commands`, promotes the replica after 1.5 s. */
-async function duringFailover(commands: readonly string[][]) {
-  const old = await s!.currentMaster();
-  const next = s!.nodes.find((n) => n !== old)!;
-  await old.kill();
-  let exitedEarly: boolean[] = [];
-  const results = await runAll(commands, 20_000, async (exited) => {
-    // Every command is waiting (the sentinel still names the killed master) when the failover starts.
-    await sleep(1500);
-    exitedEarly = exited();
-    await s!.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
-  });
-  return { results, exitedEarly, next };
-}
-
 describe('a Redis source behind Sentinel waits for a master when a command opens it', () => {
   it('plan: the source master killed, a replica promoted within --master-wait-ms: plan waits and reads every session from the new master', async () => {
-    const { results, exitedEarly, next } = await duringFailover([planArgs('failover')]);
+    const { results, exitedEarly, next } = await duringSentinelFailover(s!, [planArgs('failover')]);
     const [p] = results;
     expect(p!.status, p!.stderr + p!.stdout).toBe(0);
     expect(exitedEarly).toEqual([false]);
@@ -126,7 +91,7 @@ describe('a Redis source behind Sentinel waits for a master when a command opens
     });
     s!.nodes[s!.nodes.indexOf(gone)] = restarted;
     await s!.waitForSync();
-    const { results, exitedEarly, next } = await duringFailover([['apply', '--plan', planFile('failover')]]);
+    const { results, exitedEarly, next } = await duringSentinelFailover(s!, [['apply', '--plan', planFile('failover')]]);
     expect(next).toBe(restarted);
     const [a] = results;
     expect(a!.status, a!.stderr + a!.stdout).toBe(0);
@@ -142,7 +107,7 @@ describe('a Redis source behind Sentinel waits for a master when a command opens
     const before = await target!.admin.dbsize();
     rmSync(artifactsDir('failover'), { recursive: true, force: true });
     const WAIT_MS = 2000;
-    const results = await runAll(
+    const results = await runAllWaiting(
       [
         planArgs('none'),
         ['apply', '--plan', planFile('failover')],

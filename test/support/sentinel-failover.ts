@@ -1,0 +1,59 @@
+/**
+ * CLI runs during a Sentinel failover, for the tests of the wait for a master at open
+ * (--master-wait-ms; test/sentinel-open-failover.test.ts for targets, test/sentinel-source-failover.test.ts
+ * for Redis sources): the commands started while the master is down, the replica promoted meanwhile.
+ */
+import { cliChild, type CliResult } from './migrate-cli.ts';
+import type { RedisNode, SentinelTopology } from './redis-topologies.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs the commands at once in the background, each with `--master-wait-ms masterWaitMs`, each
+ * stopped (SIGTERM by its PID) should it hang (its assertions then fail); `meanwhile` runs while they
+ * wait, and can ask which have exited so far.
+ * @returns each command's result with `elapsed`, ms from the start of all of them to its exit
+ */
+export async function runAllWaiting(
+  commands: readonly string[][],
+  masterWaitMs: number,
+  meanwhile: (exited: () => boolean[]) => Promise<void> = async () => {},
+): Promise<Array<CliResult & { elapsed: number }>> {
+  const started = Date.now();
+  const runs = commands.map((args) => {
+    const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
+    const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
+    const state = { exited: false };
+    const done = run.done.then((r) => {
+      clearTimeout(timer);
+      state.exited = true;
+      return { ...r, elapsed: Date.now() - started };
+    });
+    return { state, done };
+  });
+  await meanwhile(() => runs.map((r) => r.state.exited));
+  return Promise.all(runs.map((r) => r.done));
+}
+
+/**
+ * The master of `s` down: kills it, runs `commands` (runAllWaiting, a 20 s wait), and 1.5 s later,
+ * while every command is still waiting (the sentinel still names the killed master), promotes the
+ * replica (SENTINEL FAILOVER).
+ * @returns the results, which commands had exited before the failover started (all should be false),
+ *   the killed master and the promoted node
+ */
+export async function duringSentinelFailover(
+  s: SentinelTopology,
+  commands: readonly string[][],
+): Promise<{ results: Array<CliResult & { elapsed: number }>; exitedEarly: boolean[]; old: RedisNode; next: RedisNode }> {
+  const old = await s.currentMaster();
+  const next = s.nodes.find((n) => n !== old)!;
+  await old.kill();
+  let exitedEarly: boolean[] = [];
+  const results = await runAllWaiting(commands, 20_000, async (exited) => {
+    await sleep(1500);
+    exitedEarly = exited();
+    await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+  });
+  return { results, exitedEarly, old, next };
+}

@@ -3,6 +3,7 @@
  * (--master-wait-ms; test/sentinel-open-failover.test.ts for targets, test/sentinel-source-failover.test.ts
  * for Redis sources): the commands started while the master is down, the replica promoted meanwhile.
  */
+import { expect } from 'vitest';
 import { cliChild, type CliResult } from './migrate-cli.ts';
 import type { RedisNode, SentinelTopology } from './redis-topologies.ts';
 
@@ -56,4 +57,27 @@ export async function duringSentinelFailover(
     await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
   });
   return { results, exitedEarly, old, next };
+}
+
+/**
+ * Asserts that each of `results` (runAllWaiting with `waitMs`, no master of `s` answering, the
+ * sentinel naming `deadMaster`) said exactly the one no-master line of packages/redis
+ * waitForSentinelMaster, exit 2, nothing on stdout, after waiting at least `waitMs` and not much
+ * longer (CLI start, the sentinel asked).
+ */
+export function expectNoMasterLine(
+  results: ReadonlyArray<CliResult & { elapsed: number }>,
+  s: SentinelTopology,
+  deadMaster: RedisNode,
+  waitMs: number,
+): void {
+  for (const r of results) {
+    expect(r.status, r.stderr + r.stdout).toBe(2);
+    expect(r.stderr).toBe(
+      `session-migrate: no master of "${s.masterName}" at ${s.url} within ${waitMs / 1000} s: the sentinels report 127.0.0.1:${deadMaster.port} (ECONNREFUSED); a failover still in progress, or no replica left to promote: run again once the sentinels report a master that answers\n`,
+    );
+    expect(r.stdout).toBe('');
+    expect(r.elapsed, `${r.elapsed} ms`).toBeGreaterThanOrEqual(waitMs);
+    expect(r.elapsed, `${r.elapsed} ms`).toBeLessThan(waitMs + 15_000);
+  }
 }

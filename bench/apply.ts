@@ -4,6 +4,7 @@
  *   npm run bench:apply                                   # 100k and 1M sessions of about 1 KB, 3 rounds
  *   npm run bench:apply -- --sizes 10000,100000 --rounds 2 --workers 2 --timeout-min 20 --no-build
  *   npm run bench:apply -- --cli /path/to/other/build/package/bin/session-migrate.js   # another build, e.g. before a change
+ *   npm run bench:apply -- --sizes 100000 --native-bound   # also time bench/native-bound.c (needs gcc and libsodium23)
  *
  * For each size N it writes N PHP-serialized session files (`php` serialize_handler, about 1 KB each:
  * a user, a cart of objects, a CSRF token, flash messages, a browsing history) and the same payloads
@@ -13,6 +14,9 @@
  * round, on an emptied database:
  *   1. `redis-cli --pipe` of the RESP stream (the baseline: the fastest way to load these bytes);
  *   2. `session-migrate apply --plan` (read, check, seal, guarded write, read-back);
+ *   3. with --native-bound, bench/native-bound.c: apply's per-session work and Redis commands written
+ *      in C (openat, no plan checks, no artifacts): an upper bound for any implementation of apply
+ *      on this machine, its ratio printed beside apply's;
  * and after the last round `session-migrate verify --plan` over the sessions apply wrote (SCAN, GET,
  * PTTL and open of every key, plus the presence of every source session).
  *
@@ -36,6 +40,7 @@ import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFil
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../packages/cli/src/sandbox.ts';
+import { GUARDED_WRITE_LUA } from '../packages/target/src/script.ts';
 import { buildPackage, PACKAGE_DIR } from '../scripts/package/build.ts';
 
 interface Options {
@@ -45,10 +50,12 @@ interface Options {
   build: boolean;
   timeoutMin: number;
   cli?: string;
+  /** Also time bench/native-bound.c each round (compiled with gcc first). */
+  nativeBound: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizes: [100_000, 1_000_000], rounds: 3, build: true, timeoutMin: 60 };
+  const o: Options = { sizes: [100_000, 1_000_000], rounds: 3, build: true, timeoutMin: 60, nativeBound: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -70,12 +77,16 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--workers') o.workers = whole(value(), 0);
     else if (a === '--timeout-min') o.timeoutMin = whole(value(), 1);
     else if (a === '--no-build') o.build = false;
+    else if (a === '--native-bound') o.nativeBound = true;
     else if (a === '--cli') {
       o.cli = value();
       o.build = false;
     } else if (/^\d+$/.test(a))
       o.sizes = [whole(a, 1)]; // the old form: `bench/apply.ts N`
-    else throw new Error(`unknown option ${a} (options: --sizes N,M  --rounds R  --workers W  --timeout-min M  --no-build  --cli PATH)`);
+    else
+      throw new Error(
+        `unknown option ${a} (options: --sizes N,M  --rounds R  --workers W  --timeout-min M  --no-build  --cli PATH  --native-bound)`,
+      );
   }
   return o;
 }
@@ -228,10 +239,12 @@ interface SizeResult {
   n: number;
   pipeMs: number[];
   apply: Array<{ ms: number; copyMs: number; rssKiB: number; cpuS: number; redisCpuS: number }>;
+  /** bench/native-bound.c, per round (--native-bound). */
+  native: Array<{ ms: number; cpuS: number; redisCpuS: number }>;
   verify?: { ms: number; rssKiB: number; cpuS: number };
 }
 
-async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult> {
+async function benchSize(n: number, o: Options, cli: string, nativeBin: string | undefined): Promise<SizeResult> {
   const dir = join(root!, `sessions-${n}`);
   const resp = join(root!, `pipe-${n}.resp`);
   process.stderr.write(`bench/apply: N=${n}: writing ${n} session files and the RESP stream...\n`);
@@ -240,7 +253,7 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
   execFileSync('sync');
   const redis = await startRedis();
   servers.add(redis);
-  const result: SizeResult = { n, pipeMs: [], apply: [] };
+  const result: SizeResult = { n, pipeMs: [], apply: [], native: [] };
   try {
     const key = join(root!, `key-${n}`);
     const run = (args: string[]): string =>
@@ -277,6 +290,12 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
       if (loaded !== n) throw new Error(`redis-cli --pipe loaded ${loaded} of ${n}`);
       result.pipeMs.push(pipe.ms);
 
+      // Before apply, so that verify (after the last round) reads what apply wrote.
+      if (nativeBin !== undefined) {
+        await redis.client.flushall();
+        result.native.push(await timeNativeBound(nativeBin, dir, redis, n));
+      }
+
       await redis.client.flushall();
       const redisCpu0 = cpuSeconds(redis.pid);
       const apply = await timed(process.execPath, [
@@ -297,8 +316,9 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
       if (c.migrated !== n || c.missingAfterWrite !== 0 || c.unverified !== 0)
         throw new Error(`apply migrated ${c.migrated} of ${n} (missing after write ${c.missingAfterWrite}, unverified ${c.unverified})`);
       result.apply.push({ ms: apply.ms, copyMs: report.copyMs, rssKiB: apply.rssKiB, cpuS: apply.cpuS, redisCpuS });
+      const native = result.native[r - 1];
       process.stderr.write(
-        `bench/apply: N=${n} round ${r}: --pipe ${(pipe.ms / 1000).toFixed(2)} s, apply ${(apply.ms / 1000).toFixed(2)} s (copy ${(report.copyMs / 1000).toFixed(2)} s), ratio ${(pipe.ms / apply.ms).toFixed(2)}, RSS ${(apply.rssKiB / 1024).toFixed(0)} MiB\n`,
+        `bench/apply: N=${n} round ${r}: --pipe ${(pipe.ms / 1000).toFixed(2)} s, apply ${(apply.ms / 1000).toFixed(2)} s (copy ${(report.copyMs / 1000).toFixed(2)} s), ratio ${(pipe.ms / apply.ms).toFixed(2)}, RSS ${(apply.rssKiB / 1024).toFixed(0)} MiB${native !== undefined ? `; native bound ${(native.ms / 1000).toFixed(2)} s, ratio ${(pipe.ms / native.ms).toFixed(2)}` : ''}\n`,
       );
     }
     const verify = await timed(process.execPath, [cli, 'verify', '--plan', plan, '--json']);
@@ -315,6 +335,48 @@ async function benchSize(n: number, o: Options, cli: string): Promise<SizeResult
     rmSync(resp, { force: true });
   }
   return result;
+}
+
+// ---------------------------------------------------------------- the native bound (--native-bound)
+
+/** Worker threads of bench/native-bound.c: every core but the one redis-server needs (at least 1). */
+const NATIVE_THREADS = Math.max(1, availableParallelism() - 1);
+
+/**
+ * Compiles bench/native-bound.c into the run's directory with gcc, against libsodium's shared library.
+ * @returns the executable's path
+ * @throws Error in one line when gcc or libsodium23 is missing
+ */
+function buildNativeBound(): string {
+  const out = join(root!, 'native-bound');
+  const source = new URL('./native-bound.c', import.meta.url).pathname;
+  try {
+    execFileSync('gcc', ['-O2', '-o', out, source, '-l:libsodium.so.23', '-lpthread'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const why = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message)
+      .trim()
+      .split('\n')[0];
+    throw new Error(`--native-bound needs gcc and libsodium23 (Debian: apt-get install gcc libsodium23): ${why}`);
+  }
+  return out;
+}
+
+/** One timed run of the native bound over `dir` into an emptied `redis`, checked: every session written and read back. */
+async function timeNativeBound(
+  bin: string,
+  dir: string,
+  redis: RedisServer,
+  n: number,
+): Promise<{ ms: number; cpuS: number; redisCpuS: number }> {
+  const sha = String(await redis.client.script('LOAD', GUARDED_WRITE_LUA));
+  const cpu0 = cpuSeconds(redis.pid);
+  const run = await timed(bin, [dir, String(redis.port), sha, String(NATIVE_THREADS)]);
+  const redisCpuS = cpuSeconds(redis.pid) - cpu0;
+  if (run.code !== 0 || Number(run.out.trim()) !== n)
+    throw new Error(`native-bound exited ${run.code} after writing ${run.out.trim() || 0} of ${n} sessions`);
+  const stored = await redis.client.dbsize();
+  if (stored !== n) throw new Error(`native-bound left ${stored} keys of ${n}`);
+  return { ms: run.ms, cpuS: run.cpuS, redisCpuS };
 }
 
 // ---------------------------------------------------------------- report
@@ -352,6 +414,22 @@ function report(results: SizeResult[], o: Options, loadBefore: number[]): void {
       `| ${r.n.toLocaleString('en-US')} | ${rate(r.n, median(r.pipeMs))} | ${rate(r.n, applyMs)} | ${rate(r.n, median(r.apply.map((a) => a.copyMs)))} | ${median(ratios).toFixed(2)} | ${median(copyRatios).toFixed(2)} | ${mib(Math.max(...r.apply.map((a) => a.rssKiB)))} | ${median(r.apply.map((a) => a.cpuS)).toFixed(2)} | ${median(r.apply.map((a) => a.redisCpuS)).toFixed(2)} | ${verifyRate !== undefined ? Math.round(verifyRate).toLocaleString('en-US') : '-'} | ${verifyRate !== undefined ? (verifyRate / (r.n / (applyMs / 1000))).toFixed(2) : '-'} |`,
     );
   }
+  if (results.some((r) => r.native.length > 0)) {
+    console.log('');
+    console.log(
+      `bench/native-bound.c (${NATIVE_THREADS} thread(s)): apply's per-session work and Redis commands in C, an upper bound for apply here`,
+    );
+    console.log('');
+    console.log('| sessions | --pipe /s | native bound /s | ratio native bound | native CPU s | redis CPU s | apply rate / native rate |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of results) {
+      if (r.native.length === 0) continue;
+      const nativeMs = median(r.native.map((x) => x.ms));
+      console.log(
+        `| ${r.n.toLocaleString('en-US')} | ${rate(r.n, median(r.pipeMs))} | ${rate(r.n, nativeMs)} | ${median(r.native.map((x, i) => r.pipeMs[i]! / x.ms)).toFixed(2)} | ${median(r.native.map((x) => x.cpuS)).toFixed(2)} | ${median(r.native.map((x) => x.redisCpuS)).toFixed(2)} | ${median(r.native.map((x, i) => x.ms / r.apply[i]!.ms)).toFixed(2)} |`,
+      );
+    }
+  }
   console.log('');
   console.log(
     'goals (issue 12): ratio whole >= 0.50; verify / apply >= 1; apply peak RSS <= 256 MiB at 100k and at 1M, and flat between them',
@@ -385,7 +463,8 @@ const loadBefore = loadavg();
 root = mkdtempSync(join(tmpdir(), 'sm-bench-'));
 try {
   const results: SizeResult[] = [];
-  for (const n of options.sizes) results.push(await benchSize(n, options, cli));
+  const nativeBin = options.nativeBound ? buildNativeBound() : undefined;
+  for (const n of options.sizes) results.push(await benchSize(n, options, cli, nativeBin));
   report(results, options, loadBefore);
 } catch (err) {
   console.error(`bench/apply: ${(err as Error).message.split('\n')[0]}`);

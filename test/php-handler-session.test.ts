@@ -528,36 +528,7 @@ describe('Redis password from SESSION_MIGRATE_REDIS_PASSWORD, never baked in', (
   });
 });
 
-describe('an ACL user without SESSION_MIGRATE_REDIS_PASSWORD', () => {
-  it('fails session_start() with one line naming the user and the variable; never runs as the default user', async () => {
-    const server = await startRedis(); // the default user needs no password here: the fallback would work
-    const r = renderInto({ redis: { host: '127.0.0.1', port: server.port, username: 'app' } });
-    try {
-      await server.client.call('ACL', 'SETUSER', 'app', 'on', '>app-pw', `~${PREFIX}*`, '+@all');
-      const id = 'acluser000000000000000000000001';
-      const envs: Array<Record<string, string>> = [
-        { SESSION_MIGRATE_KEY: MASTER },
-        { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: '' },
-      ];
-      for (const env of envs) {
-        const res = request(r, [`--id=${id}`, '--set={"a":1}'], env);
-        expect(res.out).toMatchObject({ started: false, session: null });
-        expect(res.stderr).toContain('session_start(): Failed to initialize storage module: user');
-        expect(res.logs).toHaveLength(1);
-        expect(res.logs[0]).toMatch(
-          /session-migrate: sessions are unavailable: Redis at redis:\/\/app@127\.0\.0\.1:\d+\/0: the password for user app is not set \(SESSION_MIGRATE_REDIS_PASSWORD\)$/,
-        );
-      }
-      expect(await server.client.dbsize()).toBe(0);
-      const ok = request(r, ['--set={"a":1}'], { SESSION_MIGRATE_KEY: MASTER, SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw' });
-      expect(ok.out.started, ok.logs.join('\n')).toBe(true);
-      expect(await server.client.exists(codec.keyName(PREFIX, ok.out.idAfter))).toBe(1);
-    } finally {
-      await server.stop();
-      rmSync(r.dir, { recursive: true, force: true });
-    }
-  });
-});
+// An ACL user without SESSION_MIGRATE_REDIS_PASSWORD (AUTH <user> ""): test/php-handler-nopass.test.ts.
 
 describe('over CGI with cookies (php-cgi)', () => {
   const script = () => {

@@ -6,7 +6,8 @@
  * handler (real php, phpredis, sodium; RedisSentinel with `[user, password]`) reads and writes a
  * session through it; the sentinel's ACL LOG stays empty, so the rule is enough. A wrong password, a
  * missing user and a user without a password fail with one line naming the variable, never the
- * password. Over TLS too (phpredis 5 asks through \Redis with the context `auth`). One topology
+ * password (the CLI refuses a user without a password before connecting; the handler sends it an
+ * empty one, AUTH <user> "", which a `nopass` sentinel user takes: SentinelMasterLocator::auth()). Over TLS too (phpredis 5 asks through \Redis with the context `auth`). One topology
  * (master, replica, sentinel) for the file, and one TLS topology for the TLS case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,8 @@ const PREFIX = 'smsess:';
 const SENTINEL_USER = 'sm-sentinel';
 const SENTINEL_PW = 'sentinel-acl-secret';
 const WRONG_PW = 'not-the-sentinel-pw';
+/** A `nopass` sentinel ACL user (any password, the empty one too) with the same rule. */
+const NOPASS_SENTINEL_USER = 'sm-sentinel-nopass';
 /** The minimal sentinel rule of docs/redis.md ("Sentinels"). */
 const SENTINEL_RULE = ['+sentinel|get-master-addr-by-name', '+sentinel|sentinels', '+subscribe', '&+switch-master'];
 const ENV = { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER, SESSION_MIGRATE_SENTINEL_PASSWORD: SENTINEL_PW };
@@ -159,6 +162,29 @@ describe('generated PHP handler through a sentinel with an ACL user', () => {
     expect(await aclLog()).toEqual([]);
   });
 
+  it('a nopass sentinel user without SESSION_MIGRATE_SENTINEL_PASSWORD (AUTH <user> ""): found and used; the sentinel denies nothing', async () => {
+    await s.sentinel.admin.call('ACL', 'SETUSER', NOPASS_SENTINEL_USER, 'reset', 'on', 'nopass', ...SENTINEL_RULE);
+    try {
+      await s.sentinel.admin.call('ACL', 'LOG', 'RESET');
+      const phpCodec = await EnvelopeCodec.create([Buffer.from(vectors.master_key_base64, 'base64')]);
+      const envs: Array<Record<string, string>> = [
+        { SESSION_MIGRATE_SENTINEL_USERNAME: NOPASS_SENTINEL_USER },
+        { SESSION_MIGRATE_SENTINEL_USERNAME: NOPASS_SENTINEL_USER, SESSION_MIGRATE_SENTINEL_PASSWORD: '' },
+      ];
+      for (const env of envs) {
+        forgetMaster();
+        const res = request(['--set={"np":1}'], env);
+        expect(res.out.started, res.logs.join('\n') + res.stderr).toBe(true);
+        expect(res.logs).toEqual([]);
+        expect(await (await s.currentMaster()).admin.exists(phpCodec.keyName(PREFIX, res.out.idAfter))).toBe(1);
+      }
+      expect(await aclLog()).toEqual([]);
+    } finally {
+      forgetMaster();
+      await s.sentinel.admin.call('ACL', 'DELUSER', NOPASS_SENTINEL_USER);
+    }
+  });
+
   it('over TLS (rediss+sentinel://, mutual): the CLI plans and the handler (phpredis 5: \\Redis with the context auth) reads and writes', async () => {
     const tls = makeTlsMaterial();
     const t = await startSentinel({ tls: { material: tls, mutual: true } });
@@ -243,9 +269,15 @@ describe('generated PHP handler through a sentinel with an ACL user', () => {
         /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the password in SESSION_MIGRATE_SENTINEL_PASSWORD \((WRONGPASS|ERR AUTH) [^)]*\)\)$/,
         SENTINEL_PW,
       ],
+      // a user without its password is sent an empty one (AUTH <user> ""), which only a nopass user takes
       [
         { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER },
-        /^session-migrate: sessions are unavailable: Sentinel: SESSION_MIGRATE_SENTINEL_USERNAME is set but SESSION_MIGRATE_SENTINEL_PASSWORD is not: a sentinel ACL user needs its password$/,
+        /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the user sm-sentinel in SESSION_MIGRATE_SENTINEL_USERNAME without a password: SESSION_MIGRATE_SENTINEL_PASSWORD is not set \(WRONGPASS [^)]*\)\)$/,
+        SENTINEL_PW,
+      ],
+      [
+        { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER, SESSION_MIGRATE_SENTINEL_PASSWORD: '' },
+        /^session-migrate: sessions are unavailable: Sentinel: no master for "sessions" \(127\.0\.0\.1:\d+ refused the user sm-sentinel in SESSION_MIGRATE_SENTINEL_USERNAME without a password: SESSION_MIGRATE_SENTINEL_PASSWORD is empty \(WRONGPASS [^)]*\)\)$/,
         SENTINEL_PW,
       ],
     ];

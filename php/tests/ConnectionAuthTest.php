@@ -22,6 +22,8 @@ final class ConnectionAuthTest extends RedisTestCase
 
     private const PASSWORD = 'the-auth-test-password';
 
+    private const NOPASS_USER = 'session-migrate-nopass-test';
+
     protected function setUp(): void
     {
         parent::setUp();
@@ -32,7 +34,7 @@ final class ConnectionAuthTest extends RedisTestCase
     {
         putenv(ConnectionFactory::PASSWORD_ENV);
         if (isset($this->admin)) {
-            $this->admin->rawCommand('ACL', 'DELUSER', self::USER);
+            $this->admin->rawCommand('ACL', 'DELUSER', self::USER, self::NOPASS_USER);
         }
         parent::tearDown();
     }
@@ -82,10 +84,53 @@ final class ConnectionAuthTest extends RedisTestCase
         }
     }
 
-    private function versionedFactory(string $version): ConnectionFactory
+    /**
+     * An ACL user without SESSION_MIGRATE_REDIS_PASSWORD (unset or empty) is sent an empty password,
+     * AUTH <user> "" (ConnectionFactory::auth(), as the CLI): a nopass user is the user the commands
+     * run as, never `default` (whose rule here would let them run too).
+     *
+     * @dataProvider versions
+     */
+    public function testANopassUserWithoutThePasswordVariableIsTheUserTheCommandsRunAs(string $version): void
+    {
+        $this->admin->rawCommand('ACL', 'SETUSER', self::NOPASS_USER, 'reset', 'on', 'nopass', '~*', '+@all');
+        foreach ([null, ''] as $password) {
+            putenv(ConnectionFactory::PASSWORD_ENV . ($password === null ? '' : '=' . $password));
+            $redis = $this->versionedFactory($version, self::NOPASS_USER)->connect();
+            $this->assertSame(self::NOPASS_USER, $redis->rawCommand('ACL', 'WHOAMI'));
+            $redis->close();
+        }
+    }
+
+    /**
+     * A user with a password and the variable unset or empty: Redis refuses AUTH <user> "" (WRONGPASS),
+     * and the message names the server, the user and the variable.
+     *
+     * @dataProvider versions
+     */
+    public function testAUserWithAPasswordAndTheVariableUnsetIsRefusedNamingTheVariable(string $version): void
+    {
+        foreach (['' => 'is empty', 'unset' => 'is not set'] as $password => $why) {
+            putenv(ConnectionFactory::PASSWORD_ENV . ($password === 'unset' ? '' : '=' . $password));
+            try {
+                $this->versionedFactory($version)->connect();
+                $this->fail('connect() succeeded without the password');
+            } catch (StorageException $e) {
+                $this->assertMatchesRegularExpression(
+                    '/^Redis at redis:\/\/' . self::USER . '@127\.0\.0\.1:\d+\/0: authentication failed '
+                    . '\(WRONGPASS [^)]*\): SESSION_MIGRATE_REDIS_PASSWORD ' . $why . ', and ACL user ' . self::USER
+                    . ' needs a password \(only a nopass user connects without one\)$/',
+                    $e->getMessage()
+                );
+                $this->assertNotSame(ConnectionFactory::CONNECT_FAILED, $e->getCode());
+            }
+        }
+    }
+
+    private function versionedFactory(string $version, string $user = self::USER): ConnectionFactory
     {
         $config = ['host' => '127.0.0.1', 'port' => $this->port, 'persistent' => false];
-        $config['username'] = self::USER;
+        $config['username'] = $user;
 
         return new ConnectionFactory($config, null, $this->logger(), $version);
     }

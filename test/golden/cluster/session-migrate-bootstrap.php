@@ -21,10 +21,12 @@
  *   SESSION_MIGRATE_KEY_PROVIDER      or the path of a PHP file returning a callable that returns the
  *                                     text (a secrets manager client; see docs/keys.md)
  *                                     Exactly one of the four may be set.
- *   SESSION_MIGRATE_REDIS_PASSWORD    Redis password (AUTH, as the ACL user below if one is set)
+ *   SESSION_MIGRATE_REDIS_PASSWORD    Redis password (AUTH, as the ACL user below if one is set;
+ *                                     unset with a user: AUTH <user> "", for a `nopass` ACL user)
  *   SESSION_MIGRATE_SENTINEL_PASSWORD password of the sentinels (Sentinel only)
  *   SESSION_MIGRATE_SENTINEL_USERNAME ACL user of the sentinels, with the password above (Sentinel
- *                                     only; unset: their `default` user)
+ *                                     only; unset: their `default` user; without the password: an
+ *                                     empty one, for a `nopass` ACL user)
  *
  * Application code that must call session_set_save_handler() itself registers this handler:
  *   session_set_save_handler(\SessionMigrate\EncryptedRedisSessionHandler::registeredHandler(), true);

@@ -16,8 +16,10 @@ namespace SessionMigrate;
  *               finds the master, then \Redis to it; see SentinelMasterLocator)
  *   host, port  the node (standalone; a host starting with '/' is a unix socket)
  *   database    SELECT index (standalone and sentinel; a cluster has database 0 only)
- *   username    Redis 6 ACL user; the password comes from SESSION_MIGRATE_REDIS_PASSWORD, which must
- *               then be set (connecting without it would run as the `default` user)
+ *   username    Redis 6 ACL user; the password comes from SESSION_MIGRATE_REDIS_PASSWORD. Unset or
+ *               empty, the user is sent an empty password (AUTH <user> ""), as the CLI does: a `nopass`
+ *               ACL user connects, any other user is refused (WRONGPASS) and the connection fails;
+ *               it never runs as the `default` user (see auth())
  *   timeout     connect and read timeout in seconds
  *   persistent  pconnect (default): one connection per PHP-FPM worker, reused by its requests
  *   tls         null, or ['caFile' => ?, 'certFile' => ?, 'keyFile' => ?, 'serverName' => ?]: TLS through
@@ -25,7 +27,8 @@ namespace SessionMigrate;
  *   seeds       cluster: list of ['host' => ..., 'port' => ...]
  *   sentinels   sentinel: list of ['host' => ..., 'port' => ...]; masterName: the monitored master;
  *               the sentinels' password comes from SESSION_MIGRATE_SENTINEL_PASSWORD, and their ACL
- *               user, if they have one, from SESSION_MIGRATE_SENTINEL_USERNAME
+ *               user, if they have one, from SESSION_MIGRATE_SENTINEL_USERNAME (without a password:
+ *               an empty one, as for the Redis user)
  *
  * Persistent connections carry a persistent ID that covers everything that makes a connection
  * different (host, port, database, user, TLS settings), so two configurations never share one; see
@@ -45,6 +48,18 @@ final class ConnectionFactory
 
     /** StorageException code: the connection could not be made (as opposed to a failed command). */
     public const CONNECT_FAILED = 1;
+
+    /**
+     * The password \RedisCluster is given for an ACL user whose SESSION_MIGRATE_REDIS_PASSWORD is unset
+     * or empty, in place of the empty password \Redis and \RedisSentinel send. RedisCluster drops an
+     * empty password and then sends no AUTH at all, so its connections would run as the `default` user
+     * (phpredis redis_cluster.c, redis_cluster_init(): `if (pass && ZSTR_LEN(pass))`, in 5.3.7 to 6.2;
+     * library.c redis_sock_auth_cmd(): no AUTH without a password). A `nopass` user accepts any
+     * password, this one as well as the empty one; any other user is refused it (WRONGPASS), as it
+     * is refused the empty one (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/,
+     * "nopass"). Not a secret: it stands for "no password".
+     */
+    public const CLUSTER_NO_PASSWORD = 'nopass';
 
     private const TOPOLOGIES = ['standalone', 'cluster', 'sentinel'];
 
@@ -268,7 +283,7 @@ final class ConnectionFactory
     {
         $c = $this->config;
         $isSocket = $host !== '' && $host[0] === '/';
-        $auth = $this->auth(self::PASSWORD_ENV);
+        $auth = $this->auth();
         $ssl = $c['tls'] !== null ? $this->sslOptions() : null;
         [$context, $authAfterConnect] = self::nodeConnectArguments($ssl, $auth, $this->phpredisVersion);
         $address = $c['tls'] !== null && !$isSocket ? 'tls://' . $host : $host;
@@ -415,7 +430,10 @@ final class ConnectionFactory
             $format = strpos((string) $seed['host'], ':') !== false ? '[%s]:%d' : '%s:%d'; // IPv6 in brackets
             $seeds[] = sprintf($format, $seed['host'], (int) $seed['port']);
         }
-        $auth = $this->auth(self::PASSWORD_ENV);
+        $auth = $this->auth();
+        if ($auth !== null && count($auth) === 2 && $auth[1] === '') {
+            $auth[1] = self::CLUSTER_NO_PASSWORD;
+        }
         // redis.clusters.cache_slots is left as php.ini sets it (phpredis's default: off), as phpredis's own
         // session handler does. Off, each request asks a seed for CLUSTER SLOTS (one round trip more); on,
         // the worker keeps the slot map, and after a fail-over the stale map's MOVED to the old master's
@@ -462,40 +480,73 @@ final class ConnectionFactory
     }
 
     /**
-     * phpredis credentials from the environment: [user, password], [password], or null without one.
+     * phpredis credentials from the environment (SESSION_MIGRATE_REDIS_PASSWORD) and the configured
+     * ACL user: [user, password] with a user, [password] without one, null with neither (no AUTH).
+     *
+     * A user whose variable is unset or empty gets [user, '']: AUTH <user> "", as the CLI sends for a
+     * user named without a password (packages/redis/src/connection.ts, commonOptions()). A `nopass`
+     * ACL user accepts it and the connection runs as that user; any other user is refused
+     * (WRONGPASS, reported by authFailed()), so the connection never runs as the `default` user
+     * (https://redis.io/docs/latest/commands/auth/). phpredis 5.3.7 and 6.x send an empty password
+     * given in an array (\Redis::auth(), the connect() context 'auth', \RedisSentinel's auth:
+     * library.c redis_extract_auth_info() keeps "", only null and false are dropped); \RedisCluster
+     * does not (see CLUSTER_NO_PASSWORD).
      *
      * @return string[]|null
-     *
-     * @throws StorageException when an ACL user is configured and its password is not set: connecting
-     *                          without it would silently run as the `default` user
      */
-    private function auth(string $env): ?array
+    private function auth(): ?array
     {
-        $password = getenv($env);
-        $user = $env === self::PASSWORD_ENV ? $this->config['username'] : '';
-        if (!is_string($password) || $password === '') {
-            if ($user !== '') {
-                throw new StorageException(sprintf(
-                    '%s: the password for user %s is not set (%s)',
-                    $this->describe(),
-                    $user,
-                    $env
-                ));
-            }
-            return null;
+        $password = self::environmentPassword(self::PASSWORD_ENV);
+        $user = $this->config['username'];
+        if ($user !== '') {
+            return [$user, $password ?? ''];
         }
 
-        return $user !== '' ? [$user, $password] : [$password];
+        return $password !== null ? [$password] : null;
     }
 
-    /** The one-line reason of a refused AUTH: the server's reply, and the setting to check. */
+    /**
+     * A password variable's value; null when it is unset or empty (an empty variable counts as unset,
+     * as in the CLI).
+     */
+    public static function environmentPassword(string $env): ?string
+    {
+        $password = getenv($env);
+
+        return is_string($password) && $password !== '' ? $password : null;
+    }
+
+    /**
+     * Why a password variable gives no password, for error messages: "SESSION_MIGRATE_REDIS_PASSWORD
+     * is not set" or "... is empty". Only called when environmentPassword() is null.
+     */
+    public static function passwordMissing(string $env): string
+    {
+        return $env . (getenv($env) === '' ? ' is empty' : ' is not set');
+    }
+
+    /**
+     * The one-line reason of a refused AUTH: the server's reply, and the setting to check. With an
+     * ACL user and no password in the environment (AUTH <user> "", see auth()) it says so: the user
+     * is not a `nopass` one and needs its password in SESSION_MIGRATE_REDIS_PASSWORD.
+     */
     private function authFailed(string $reply): string
     {
         $user = $this->config['username'];
+        $reply = self::redact(trim($reply));
+        if ($user !== '' && self::environmentPassword(self::PASSWORD_ENV) === null) {
+            return sprintf(
+                'authentication failed (%s): %s, and ACL user %s needs a password (only a nopass user'
+                . ' connects without one)',
+                $reply,
+                self::passwordMissing(self::PASSWORD_ENV),
+                $user
+            );
+        }
 
         return sprintf(
             'authentication failed (%s): check %s%s',
-            self::redact(trim($reply)),
+            $reply,
             self::PASSWORD_ENV,
             $user !== '' ? ' and the ACL user ' . $user : ''
         );

@@ -96,8 +96,7 @@ final class SentinelMasterLocator
      *
      * @return array{0: string, 1: int} host and port
      *
-     * @throws StorageException when no sentinel answers, none knows a master of that name, or the
-     *                          sentinel credentials are incomplete (checked before the cache is read)
+     * @throws StorageException when no sentinel answers or none knows a master of that name
      */
     public function master(): array
     {
@@ -172,31 +171,24 @@ final class SentinelMasterLocator
      * The sentinels' credentials from the environment: null (none), the password (their `default`
      * user), or [user, password] for an ACL user. phpredis takes either form wherever it takes `auth`
      * (redis_sock_set_auth_zval() in library.c, used by RedisSentinel::__construct in 5.3.7 and 6.x and
-     * by the connect() context). An empty variable counts as unset.
+     * by the connect() context). An empty variable counts as unset. A user without a password gets
+     * [user, '']: AUTH <user> "", which phpredis sends as it is (library.c redis_extract_auth_info()
+     * keeps ""), as ConnectionFactory::auth() does for the Redis user: a `nopass` sentinel user
+     * connects, any other is refused (WRONGPASS; diagnose() says the password is not set), and the
+     * sentinels' `default` user is never used in its place.
      *
      * @return string|array{0: string, 1: string}|null
-     *
-     * @throws StorageException when a user is set without a password (AUTH needs both; connecting
-     *                          without would run as the sentinels' `default` user)
      */
     private static function auth()
     {
-        $password = getenv(ConnectionFactory::SENTINEL_PASSWORD_ENV);
-        $password = is_string($password) && $password !== '' ? $password : null;
+        $password = ConnectionFactory::environmentPassword(ConnectionFactory::SENTINEL_PASSWORD_ENV);
         $user = getenv(ConnectionFactory::SENTINEL_USERNAME_ENV);
         $user = is_string($user) && $user !== '' ? $user : null;
         if ($user === null) {
             return $password;
         }
-        if ($password === null) {
-            throw new StorageException(sprintf(
-                'Sentinel: %s is set but %s is not: a sentinel ACL user needs its password',
-                ConnectionFactory::SENTINEL_USERNAME_ENV,
-                ConnectionFactory::SENTINEL_PASSWORD_ENV
-            ));
-        }
 
-        return [$user, $password];
+        return [$user, $password ?? ''];
     }
 
     /**
@@ -291,6 +283,15 @@ final class SentinelMasterLocator
             $refused = ConnectionFactory::authFailure($address, $port, $this->timeout, $context, $credentials);
             if ($refused === null) {
                 return null;
+            }
+            if (is_array($auth) && $auth[1] === '') {
+                return sprintf(
+                    'refused the user %s in %s without a password: %s (%s)',
+                    $auth[0],
+                    ConnectionFactory::SENTINEL_USERNAME_ENV,
+                    ConnectionFactory::passwordMissing(ConnectionFactory::SENTINEL_PASSWORD_ENV),
+                    trim($refused)
+                );
             }
 
             return is_array($auth)

@@ -5,7 +5,7 @@
  * in one place. Nothing here prints: warnings go to the caller's `onWarning`.
  */
 import { resolve } from 'node:path';
-import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, UserFacingError, printable } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, UserFacingError, printable, checkWholeNumber } from '@session-migrate/common';
 import {
   EnvelopeCodec,
   describeKeyProvider,
@@ -102,10 +102,7 @@ export function checkPrefix(prefix: string, layout = true): string {
  * @returns the seconds. @throws UserFacingError.
  */
 export function checkGcMaxlifetime(seconds: number): number {
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 2 ** 31 - 1) {
-    throw new UserFacingError('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
-  }
-  return seconds;
+  return checkWholeNumber('gc-maxlifetime', seconds, 1, 2 ** 31 - 1, 'seconds');
 }
 
 /** The longest `--master-wait-ms` a command takes, ms (10 minutes). */
@@ -123,9 +120,7 @@ export const MAX_MASTER_WAIT_MS = 600_000;
  * @returns the value (undefined when not given). @throws UserFacingError naming the option.
  */
 export function checkMasterWaitMs(ms: number | undefined): number | undefined {
-  if (ms !== undefined && (!Number.isInteger(ms) || ms < 0 || ms > MAX_MASTER_WAIT_MS))
-    throw new UserFacingError(`--master-wait-ms must be a whole number from 0 to ${MAX_MASTER_WAIT_MS}`);
-  return ms;
+  return ms === undefined ? undefined : checkWholeNumber('master-wait-ms', ms, 0, MAX_MASTER_WAIT_MS, 'milliseconds');
 }
 
 /** Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix. */

@@ -252,7 +252,8 @@ async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning
   const workers = workerThreads(options.workers, plan);
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
   // Behind Sentinel, a failover in progress at the start is waited for (openTarget, --master-wait-ms).
-  const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, {
+  const target = { recorded: plan.target, tls: options.tls ?? {} };
+  const client = await openTarget(target, {
     keepReconnecting: true,
     ...(checked.masterWaitMs !== undefined ? { failoverWaitMs: checked.masterWaitMs } : {}),
     write: true,

@@ -437,13 +437,7 @@ export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
     }
     // write: the plan is for writing; a replica is refused now rather than by apply.
     // Behind Sentinel: the master after a failover in progress, not the one going away (openTarget).
-    const conn = await openTarget({ spec: targetSpec }, options.tls ?? {}, {
-      write: true,
-      command: 'plan',
-      prefix,
-      ...failoverWait,
-      ...warning,
-    });
+    const conn = await openTarget({ spec: targetSpec }, { write: true, command: 'plan', prefix, ...failoverWait, ...warning });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
       // The handler reads through a Redis source only over its own connection: the target's data.

@@ -10,6 +10,7 @@ import {
   checkMasterWaitMs,
   checkTargetGivenNow,
   openTarget,
+  targetFrom,
   redisFailure,
   resolvePlanDefaults,
   withCodecForPlan,
@@ -78,7 +79,7 @@ export async function rotate(given: RotateUseCaseOptions): Promise<RotateUseCase
   checkMasterWaitMs(options.masterWaitMs); // bad input: exit 2 before anything is opened
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   return withCodecForPlan(r, async ({ codec, ids }) => {
-    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+    const client = await openTarget(targetFrom(r, options.tls), {
       command: 'rotate',
       prefix,
       write: true,

@@ -336,21 +336,37 @@ export function commandRedisWait(failoverWaitMs: number | undefined): { waitForS
 }
 
 /**
- * Opens the target of a use case: from a URL given now (with TLS options given now), from a spec
- * already parsed from one (plan checks its URL before it opens anything), or from what a plan
- * recorded (TLS options given now replace the recorded ones). Behind Sentinel it waits for a master
- * during a failover, up to `failoverWaitMs` (commandRedisWait).
+ * Where openTarget opens the target: a URL given now with the TLS files given now (`--tls-*`; absent:
+ * none); what a plan recorded, with the TLS files given now replacing the recorded ones (absent or
+ * empty: the recorded ones); or a spec already parsed from a URL (plan checks its URL before it
+ * opens anything), which holds its TLS files already, so this form takes none (`tls?: never`).
+ */
+export type TargetFrom =
+  { url: string; tls?: TlsFiles } | { recorded: ConnectionDescription; tls?: TlsFiles } | { spec: RedisSpec; tls?: never };
+
+/**
+ * The target of a command that takes `--target` or `--plan` (resolvePlanDefaults): the URL given now,
+ * else what the plan recorded; with the TLS files given now (`--tls-*`).
+ */
+export function targetFrom(r: Pick<ResolvedPlanDefaults, 'fromPlan' | 'target' | 'plan'>, tls: TlsFiles | undefined): TargetFrom {
+  return r.fromPlan ? { recorded: r.plan!.target, tls: tls ?? {} } : { url: r.target, tls: tls ?? {} };
+}
+
+/**
+ * Opens the target of a use case (TargetFrom: a URL given now, a spec parsed from one, or what a plan
+ * recorded). Behind Sentinel it waits for a master during a failover, up to `failoverWaitMs`
+ * (commandRedisWait).
  * @param options.command the ACL rule of this command is named in NOPERM advice.
  * @param options.failoverWaitMs the command's --master-wait-ms, ms (also a cluster SCAN's wait).
  * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect, and (one line
  *   naming the master name) when no Sentinel master answers within the wait.
  */
 export async function openTarget(
-  from: { url: string } | { spec: RedisSpec } | { recorded: ConnectionDescription },
-  tls: TlsFiles,
+  from: TargetFrom,
   options: Omit<OpenOptions, 'aclRule' | 'waitForSentinelMaster'> & { command: AclCommand; prefix: string; onWarning?: OnWarning },
 ): Promise<RedisConnection> {
   const { command, prefix, onWarning, failoverWaitMs, ...open } = options;
+  const tls = from.tls ?? {};
   const spec =
     'spec' in from
       ? from.spec

@@ -6,8 +6,9 @@
 #   php/tests), php-fpm and nginx (the HTTP tests and
 #   benchmarks, test/support/http.ts), wrk (bench/http.ts), openssl (the TLS tests' and benchmark's private CA), util-linux (flock, for stable reads)
 #   npm: the locked dependencies (npm ci), when node_modules is missing or older than the lock file
-#   the npm package: dist/session-migrate-<version>.tgz (npm run pack), when its sources changed since
-#   it was built; a failed build stops here with one line on stderr and exit 1
+# It does not build the npm package: the clone runs the TypeScript sources (packages/cli/bin/session-migrate.js),
+# the integration tests build the bundle they start (test/support/cli-build.ts) and test/package.test.ts
+# builds the tarball it installs; `npm run pack` builds dist/session-migrate-<version>.tgz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,21 +46,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund >/dev/null
 fi
-
-# The npm package (scripts/package/build.ts): rebuilt only when its inputs changed. The clone itself
-# runs the TypeScript sources (packages/cli/bin/session-migrate.js) and does not need it.
-if ! build_log=$(node_modules/.bin/tsx scripts/package/build.ts --if-stale 2>&1); then
-  # A tarball of an earlier build is not this source's: never leave it installable.
-  rm -f dist/session-migrate-*.tgz dist/session-migrate-*.tgz.inputs-sha256
-  # The build's own one line; else the first compiler error (a source the build script itself
-  # loads); else the last line.
-  reason=$(grep -m1 '^session-migrate build: ' <<<"$build_log" ||
-    grep -m1 -o '[^ ]*: ERROR: .*' <<<"$build_log" | sed "s#^$PWD/##" ||
-    tail -n1 <<<"$build_log")
-  echo "setup: the npm package did not build: ${reason:-no output}" >&2
-  exit 1
-fi
-grep -v ' is up to date$' <<<"$build_log" | sed 's/^session-migrate build: /setup: /' >&2 || true
 
 if [ "${1:-}" = "--then" ]; then
   shift

@@ -54,7 +54,7 @@ describe('every command behind Sentinel waits for a master when it opens the tar
     for (const command of [['purge', '--dry-run'], ['rollback', '--remove-keys', '--dry-run'], ['rotate']]) {
       const r = cli([...command, '--plan', planFile, '--master-wait-ms', '1.5']);
       expect(r.status, r.stderr + r.stdout).toBe(2);
-      expect(r.stderr).toBe('session-migrate: --master-wait-ms must be a whole number from 0 to 600000\n');
+      expect(r.stderr).toBe('session-migrate: --master-wait-ms must be a whole number of milliseconds from 0 to 600000, digits only\n');
       expect(r.stdout).toBe('');
     }
   });

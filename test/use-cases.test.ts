@@ -83,7 +83,7 @@ describe('use cases, called directly', () => {
   it('createPlan refuses bad options before anything is written', async () => {
     const out = join(root, 'never.json');
     await expect(createPlan(planOptions({ out, gcMaxlifetime: 0 }))).rejects.toThrow(
-      '--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647',
+      '--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647, digits only',
     );
     await expect(createPlan(planOptions({ out, source: [] }))).rejects.toThrow('plan needs --source');
     await expect(createPlan(planOptions({ out, maxSessionBytes: 0 }))).rejects.toThrow(UserFacingError);
@@ -100,7 +100,7 @@ describe('use cases, called directly', () => {
 
   it('applyPlan with a bad worker count writes nothing: no artifact, no key (the option is checked before any write)', async () => {
     await expect(applyPlan({ plan: planFile, dryRun: false, workers: 100 })).rejects.toThrow(
-      '--workers must be a whole number from 0 to 64',
+      '--workers must be a whole number from 0 to 64, digits only',
     );
     expect(existsSync(join(root, 'artifacts'))).toBe(false);
     expect(await redis.client.dbsize()).toBe(0);
@@ -147,7 +147,7 @@ describe('use cases, called directly', () => {
       /no longer matches: .*nothing was written; re-run plan/,
     );
     await expect(applyPlan({ plan: planFile, dryRun: false, retries: 101 })).rejects.toThrow(
-      '--retries must be a whole number from 0 to 100',
+      '--retries must be a whole number from 0 to 100, digits only',
     );
   });
 

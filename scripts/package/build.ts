@@ -17,7 +17,9 @@
  * - `bin/session-migrate.js`, a generated package.json (no dependencies), README.md and
  *   THIRD-PARTY-LICENSES.txt (the licenses of the bundled packages).
  *
- * Any failure exits 1 with one line on stderr, `session-migrate build: ...` (scripts/setup.sh relies on it).
+ * Any failure exits 1 with one line on stderr, `session-migrate build: ...` (test/package.test.ts), and
+ * leaves no tarball. A source the script itself loads (common's assets.ts and version.ts) that does
+ * not compile stops it before that, with tsx's own report.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -126,7 +128,8 @@ async function bundle(packageDir: string): Promise<Metafile> {
     minify: true,
     keepNames: true,
     metafile: true,
-    logLevel: 'error',
+    // bundleOrFail reports the first error in one line; esbuild's own multi-line report would come first.
+    logLevel: 'silent',
   });
   return result.metafile;
 }

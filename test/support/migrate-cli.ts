@@ -189,8 +189,9 @@ export async function countPresent(client: Redis | Cluster, codec: EnvelopeCodec
  * the one line that names the option: `session-migrate: --master-wait-ms must be <end>`.
  */
 export const BAD_MASTER_WAIT_MS: ReadonlyArray<readonly [value: string, end: string]> = [
-  ['-1', 'a whole number from 0 to 600000'],
-  ['1.5', 'a whole number from 0 to 600000'],
-  ['600001', 'a whole number from 0 to 600000'],
+  ['-1', 'a whole number of milliseconds from 0 to 600000, digits only'],
+  ['1.5', 'a whole number of milliseconds from 0 to 600000, digits only'],
+  ['600001', 'a whole number of milliseconds from 0 to 600000, digits only'],
+  ['1e3', 'a whole number of milliseconds from 0 to 600000, digits only'],
   ['soon', 'a number'],
 ];

@@ -19,7 +19,8 @@
  * - a number option whose value is not a number (yargs gives NaN), an array option with no value;
  * - a number option written other than in plain decimal (`0x10`, `1e3`, `0b10`, ` 16`, `+16`): yargs
  *   gives it to Number() (`--retries 0x10` is 16); it is made NaN, so the command's own range check
- *   refuses it with the option's one-line error ("--retries must be a whole number from 0 to 100");
+ *   refuses it with the option's one-line error ("--retries must be a whole number from 0 to 100, digits
+ *   only": checkWholeNumber of @session-migrate/common);
  * - words after `--`, which yargs' strict mode lets through and no command reads;
  * - another case (`--DRY-RUN`): yargs sets the camelCase key but not the kebab-case one;
  * - a positional argument spelled as an option (`codemod php --dir x`): yargs ignores it when the
@@ -202,8 +203,8 @@ export function checkSpellings(tokens: readonly string[], table: OptionTable, po
 /**
  * Makes the number options `keys` NaN in yargs' result, in every spelling it set (the key, its
  * camelCase form and aliases): a value written in hex, binary or with an exponent is not taken as the
- * number Number() reads, and the command's own check ("--retries must be a whole number from 0 to
- * 100") refuses it. checkValues lets these NaN through to that check.
+ * number Number() reads, and the command's own check (checkWholeNumber: "--retries must be a whole
+ * number from 0 to 100, digits only") refuses it. checkValues lets these NaN through to that check.
  */
 export function notDecimal(args: Record<string, unknown>, table: OptionTable, keys: ReadonlySet<string>): void {
   for (const key of keys) {

@@ -7,7 +7,7 @@
 import { renameSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { DEFAULT_GC_MAXLIFETIME, UserFacingError, describeFsError } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, describeFsError, checkWholeNumber } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
 import type { Print } from './commands/context.ts';
 import { keysGenerate } from './commands-keys.ts';
@@ -287,9 +287,7 @@ function removedOrLeft(layout: SandboxLayout): string {
 
 /** Runs the demo; returns 0 when every step and check passed. */
 export async function demoCommand(options: { users: number; keep: boolean }, print: Print): Promise<number> {
-  if (!Number.isInteger(options.users) || options.users < 1 || options.users > 200) {
-    throw new UserFacingError('--users must be a whole number from 1 to 200');
-  }
+  checkWholeNumber('users', options.users, 1, 200);
   let redis: RedisServer | undefined;
   let layout: SandboxLayout | undefined;
   let failures = 0;

@@ -6,7 +6,7 @@
  * Register with handlerOptions(), read with handlerChoicesFromArgs().
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_LOCKING, UserFacingError, checkAclUserName } from '@session-migrate/common';
+import { DEFAULT_LOCKING, UserFacingError, checkAclUserName, checkWholeNumber } from '@session-migrate/common';
 import type { LockingOptions } from '@session-migrate/generate';
 
 /** The parsed option values (yargs names). */
@@ -62,18 +62,14 @@ export function handlerOptions<T>(y: Argv<T>) {
  */
 export function handlerChoicesFromArgs(a: HandlerOptionArgs): { locking?: LockingOptions; persistent?: boolean; handlerUser?: string } {
   const locking: LockingOptions = {};
-  const whole = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
-    if (value === undefined) return undefined;
-    if (!Number.isInteger(value) || value < min || value > max)
-      throw new UserFacingError(`--${name} must be a whole number from ${min} to ${max}`);
-    return value;
-  };
+  const whole = (name: string, value: number | undefined, min: number, max: number, unit?: string): number | undefined =>
+    value === undefined ? undefined : checkWholeNumber(name, value, min, max, unit);
   if (a.locking !== undefined) locking.enabled = a.locking;
-  const wait = whole('lock-wait-micros', a['lock-wait-micros'], 1, 10_000_000);
+  const wait = whole('lock-wait-micros', a['lock-wait-micros'], 1, 10_000_000, 'microseconds');
   if (wait !== undefined) locking.waitMicros = wait;
   const retries = whole('lock-retries', a['lock-retries'], 0, 100_000);
   if (retries !== undefined) locking.retries = retries;
-  const ttl = whole('lock-ttl', a['lock-ttl'], 1, 86_400);
+  const ttl = whole('lock-ttl', a['lock-ttl'], 1, 86_400, 'seconds');
   if (ttl !== undefined) locking.ttlSeconds = ttl;
   if (a['lock-failure'] !== undefined) {
     if (a['lock-failure'] !== 'fail' && a['lock-failure'] !== 'readonly')

@@ -333,7 +333,7 @@ describe('a number option written other than in plain decimal', () => {
   it("the command refuses it with the option's one-line error, exit 2 (demo --users, plan --gc-maxlifetime, --key-command-timeout)", async () => {
     stderr = '';
     expect(await main(['demo', '--users', '0x5'])).toBe(2);
-    expect(stderr).toBe('session-migrate: --users must be a whole number from 1 to 200\n');
+    expect(stderr).toBe('session-migrate: --users must be a whole number from 1 to 200, digits only\n');
     stderr = '';
     expect(
       await main([
@@ -348,7 +348,7 @@ describe('a number option written other than in plain decimal', () => {
         '1e3',
       ]),
     ).toBe(2);
-    expect(stderr).toBe('session-migrate: --gc-maxlifetime must be a whole number of seconds from 1 to 2147483647\n');
+    expect(stderr).toBe('session-migrate: --gc-maxlifetime must be a whole number of seconds from 1 to 2147483647, digits only\n');
     stderr = '';
     expect(await main(['keys', 'id', '--key-command', 'true', '--keyCommandTimeout=0x10'])).toBe(2);
     expect(stderr).toBe('session-migrate: --key-command-timeout must be more than 0 and at most 3600 seconds\n');

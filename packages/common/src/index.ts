@@ -13,3 +13,4 @@ export * from './acl-user.ts';
 export * from './codemod-outcome.ts';
 export * from './walk-tree.ts';
 export * from './first-few.ts';
+export * from './whole-number.ts';

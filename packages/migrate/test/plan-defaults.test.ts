@@ -171,7 +171,7 @@ describe('resolvePlanDefaults: plan defaults, options override', () => {
     for (const gc of [0, -1, 1.5, 2 ** 31]) {
       expect(() =>
         resolvePlanDefaults({ target: 'redis://h:1/0', key: { kind: 'env', name: 'K' }, gcMaxlifetime: gc }, { missing: MISSING }),
-      ).toThrow('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
+      ).toThrow('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647, digits only');
     }
     expect(() =>
       resolvePlanDefaults({ target: 'redis://h:1/0', key: { kind: 'env', name: 'K' }, prefix: 'a{b}:' }, { missing: MISSING }),

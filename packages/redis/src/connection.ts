@@ -819,20 +819,26 @@ export class RedisConnection {
   }
 
   private closing = false;
+  /** keepConnected's pending reconnect (100 ms to 2 s), cancelled by close(). */
+  private reconnectTimer: NodeJS.Timeout | undefined;
 
   /**
    * Keeps the client connected for as long as this connection lives: ioredis ends a client for good
    * when a reconnect races with a disconnect (e.g. its Sentinel failover detector firing while the
    * client reconnects after a CLIENT KILL), after which every command fails with "Connection is
-   * closed". Such an end is followed by a new connect (with backoff) unless close() was called.
+   * closed". Such an end is followed by a new connect (with backoff: 100 ms doubling up to 2 s)
+   * unless close() was called; close() cancels a pending one, so a closed connection never
+   * reconnects nor keeps the process running (packages/redis/test/connection.test.ts "keepConnected").
    */
   keepConnected(): void {
     let attempt = 0;
     const client = this.client;
     const again = (): void => {
       if (this.closing) return;
-      setTimeout(
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = setTimeout(
         () => {
+          this.reconnectTimer = undefined;
           if (this.closing || client.status !== 'end') return;
           client.connect().then(
             () => {
@@ -853,6 +859,8 @@ export class RedisConnection {
   /** Closes every connection of this client (disconnectClient). */
   close(): void {
     this.closing = true;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     disconnectClient(this.client);
   }
 }

@@ -226,3 +226,27 @@ describe('scan', () => {
     }
   });
 });
+
+describe('keepConnected', () => {
+  const pendingTimers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('close() right after an end that armed the reconnect timer cancels it: nothing keeps the process, the client is never re-created', async () => {
+    const conn = await RedisConnection.open(
+      specFromUrl(`redis://127.0.0.1:${redis.port}/0`, {}, 'target', { env: { SESSION_MIGRATE_REDIS_PASSWORD: 'pa,ss+w&rd' } }),
+      { keepReconnecting: true },
+    );
+    const client = conn.client;
+    const before = pendingTimers();
+    // The client ended for good, as ioredis ends it when a reconnect races with a disconnect: status
+    // `end`, one 'end' event, on which keepConnected arms its reconnect timer (listeners run in order,
+    // so it is armed once this one runs).
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    client.disconnect();
+    await ended;
+    expect(pendingTimers()).toBe(before + 1);
+    conn.close();
+    expect(pendingTimers()).toBe(before);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(client.status).toBe('end');
+  });
+});

@@ -20,6 +20,7 @@ import {
   openSources,
   ownersNotRecordedWarning,
   openTarget,
+  targetFrom,
   phpUidsGivenNow,
   phpUserUnknown,
   redisFailure,
@@ -113,7 +114,7 @@ async function openGivenAndTarget(
   try {
     given = specs.length > 0 ? await openSources(specs, sourceOptions) : [];
     decideOwnersGivenNow(given, r.plan, phpUids, onWarning);
-    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+    const client = await openTarget(targetFrom(r, options.tls), {
       command: options.prefixOnly === true ? 'verify-prefix-only' : 'verify',
       prefix: r.prefix,
       onWarning,

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { UserFacingError, describeFsError } from '@session-migrate/common';
+import { UserFacingError, describeFsError, checkWholeNumber } from '@session-migrate/common';
 import { EnvelopeCodec, describeKeyProvider, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import type { Source } from '@session-migrate/sources';
 import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
@@ -195,16 +195,11 @@ function checkApplyOptions(options: ApplyPlanOptions): {
 } {
   const retries = options.retries ?? DEFAULT_RETRY.attempts;
   const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
-  if (!Number.isInteger(retries) || retries < 0 || retries > 100)
-    throw new UserFacingError('--retries must be a whole number from 0 to 100');
-  if (!Number.isInteger(retryDelayMs) || retryDelayMs < 1 || retryDelayMs > 60_000)
-    throw new UserFacingError('--retry-delay-ms must be a whole number from 1 to 60000');
-  const m = options.minReplicas;
-  if (m !== undefined && (!Number.isInteger(m) || m < 0 || m > 100))
-    throw new UserFacingError('--min-replicas must be a whole number from 0 to 100');
+  checkWholeNumber('retries', retries, 0, 100);
+  checkWholeNumber('retry-delay-ms', retryDelayMs, 1, 60_000, 'milliseconds');
+  if (options.minReplicas !== undefined) checkWholeNumber('min-replicas', options.minReplicas, 0, 100);
   const waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
-  if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 || waitTimeoutMs > 600_000)
-    throw new UserFacingError('--wait-timeout-ms must be a whole number from 1 to 600000');
+  checkWholeNumber('wait-timeout-ms', waitTimeoutMs, 1, 600_000, 'milliseconds');
   const masterWaitMs = checkMasterWaitMs(options.masterWaitMs);
   return { retries, retryDelayMs, waitTimeoutMs, masterWaitMs };
 }
@@ -212,12 +207,11 @@ function checkApplyOptions(options: ApplyPlanOptions): {
 /**
  * The worker threads apply reads and seals with: `given` (--workers), else 4 at most (the cores
  * there are) from WORKERS_FROM_SESSIONS sessions found at plan, else 0 (the main thread).
- * @throws UserFacingError when `given` is not a whole number from 0 to 64
+ * @throws UserFacingError when `given` is not a whole number from 0 to 64 (checkWholeNumber)
  */
 function workerThreads(given: number | undefined, plan: Plan): number {
   const workers = given ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
-  if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new UserFacingError(`--workers must be a whole number from 0 to 64`);
-  return workers;
+  return checkWholeNumber('workers', workers, 0, 64);
 }
 
 /**
@@ -258,7 +252,8 @@ async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning
   const workers = workerThreads(options.workers, plan);
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
   // Behind Sentinel, a failover in progress at the start is waited for (openTarget, --master-wait-ms).
-  const client = await openTarget({ recorded: plan.target }, options.tls ?? {}, {
+  const target = { recorded: plan.target, tls: options.tls ?? {} };
+  const client = await openTarget(target, {
     keepReconnecting: true,
     ...(checked.masterWaitMs !== undefined ? { failoverWaitMs: checked.masterWaitMs } : {}),
     write: true,

@@ -5,7 +5,14 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_GC_MAXLIFETIME, UserFacingError, checkAclUserName, describeFsError, printable } from '@session-migrate/common';
+import {
+  DEFAULT_GC_MAXLIFETIME,
+  UserFacingError,
+  checkAclUserName,
+  describeFsError,
+  printable,
+  checkWholeNumber,
+} from '@session-migrate/common';
 import { envOriginOf, parseFilesSavePath, readSessionIni, redactRedisSavePath, type SessionIniValue } from '@session-migrate/php-ini';
 import type { KeyProvider } from '@session-migrate/envelope';
 import type { LockingOptions } from '@session-migrate/generate';
@@ -430,13 +437,7 @@ export async function createPlan(given: CreatePlanOptions): Promise<Plan> {
     }
     // write: the plan is for writing; a replica is refused now rather than by apply.
     // Behind Sentinel: the master after a failover in progress, not the one going away (openTarget).
-    const conn = await openTarget({ spec: targetSpec }, options.tls ?? {}, {
-      write: true,
-      command: 'plan',
-      prefix,
-      ...failoverWait,
-      ...warning,
-    });
+    const conn = await openTarget({ spec: targetSpec }, { write: true, command: 'plan', prefix, ...failoverWait, ...warning });
     try {
       checkSourcesAgainstTarget(sources, { ...conn.description, prefix });
       // The handler reads through a Redis source only over its own connection: the target's data.
@@ -516,9 +517,7 @@ function checkPlanOptions(options: CreatePlanOptions): string {
   const prefix = checkPrefix(options.prefix);
   if (options.gcMaxlifetime !== undefined) checkGcMaxlifetime(options.gcMaxlifetime);
   checkMasterWaitMs(options.masterWaitMs);
-  if (!Number.isInteger(options.maxSessionBytes) || options.maxSessionBytes < 1 || options.maxSessionBytes > 2 ** 31 - 1) {
-    throw new UserFacingError('--max-session-bytes must be a whole number of bytes from 1 to 2147483647');
-  }
+  checkWholeNumber('max-session-bytes', options.maxSessionBytes, 1, 2 ** 31 - 1, 'bytes');
   if (options.handler?.handlerUser !== undefined) checkAclUserName(options.handler.handlerUser, '--handler-user');
   if (options.artifactsDir === '' || options.installDir === '')
     throw new UserFacingError('--artifacts-dir and --install-dir cannot be empty');

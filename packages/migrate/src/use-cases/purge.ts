@@ -22,6 +22,7 @@ import {
   openSources,
   phpUidsGivenNow,
   openTarget,
+  targetFrom,
   resolvePlanDefaults,
   sourceList,
   sourceRowLabel,
@@ -142,7 +143,7 @@ async function purgeWithCodec(
   let duplicates: DuplicatesReport | undefined;
   let heading: string;
   try {
-    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+    const client = await openTarget(targetFrom(r, options.tls), {
       command: 'purge',
       prefix: r.prefix,
       ...(options.masterWaitMs !== undefined ? { failoverWaitMs: options.masterWaitMs } : {}),

@@ -25,6 +25,7 @@ import {
   checkTargetGivenNow,
   withCodecForPlan,
   openTarget,
+  targetFrom,
   resolvePlanDefaults,
   sourceRowLabel,
   warnToProcess,
@@ -122,7 +123,7 @@ export async function rollback(given: RollbackOptions): Promise<RollbackReport> 
   });
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   const connect: Connect = (command) =>
-    openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+    openTarget(targetFrom(r, options.tls), {
       command,
       prefix: r.prefix,
       // A dry run is refused where the real run is (a replica), not counted as if it could delete.

@@ -2,7 +2,7 @@
  * The rotate use case: re-encrypt every session under the key ring's current key, online
  * (compare-and-set, TTLs kept; ../rotate.ts, docs/keys.md). Prints nothing.
  */
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, checkWholeNumber } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
 import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
 import { rotateTarget, type RotateReport } from '../rotate.ts';
@@ -10,6 +10,7 @@ import {
   checkMasterWaitMs,
   checkTargetGivenNow,
   openTarget,
+  targetFrom,
   redisFailure,
   resolvePlanDefaults,
   withCodecForPlan,
@@ -74,12 +75,11 @@ export async function rotate(given: RotateUseCaseOptions): Promise<RotateUseCase
   );
   const prefix = r.prefix;
   const scanCount = options.scanCount ?? DEFAULT_ROTATE_SCAN_COUNT;
-  if (!Number.isInteger(scanCount) || scanCount < 1 || scanCount > 100_000)
-    throw new UserFacingError('--scan-count must be a whole number from 1 to 100000');
+  checkWholeNumber('scan-count', scanCount, 1, 100_000);
   checkMasterWaitMs(options.masterWaitMs); // bad input: exit 2 before anything is opened
   checkTargetGivenNow(r, options.tls); // bad URL or TLS options: exit 2 before anything is opened
   return withCodecForPlan(r, async ({ codec, ids }) => {
-    const client = await openTarget(r.fromPlan ? { recorded: r.plan!.target } : { url: r.target }, options.tls ?? {}, {
+    const client = await openTarget(targetFrom(r, options.tls), {
       command: 'rotate',
       prefix,
       write: true,

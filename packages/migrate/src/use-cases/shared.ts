@@ -5,7 +5,7 @@
  * in one place. Nothing here prints: warnings go to the caller's `onWarning`.
  */
 import { resolve } from 'node:path';
-import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, UserFacingError, printable } from '@session-migrate/common';
+import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, UserFacingError, printable, checkWholeNumber } from '@session-migrate/common';
 import {
   EnvelopeCodec,
   describeKeyProvider,
@@ -102,10 +102,7 @@ export function checkPrefix(prefix: string, layout = true): string {
  * @returns the seconds. @throws UserFacingError.
  */
 export function checkGcMaxlifetime(seconds: number): number {
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 2 ** 31 - 1) {
-    throw new UserFacingError('--gc-maxlifetime must be a whole number of seconds from 1 to 2147483647');
-  }
-  return seconds;
+  return checkWholeNumber('gc-maxlifetime', seconds, 1, 2 ** 31 - 1, 'seconds');
 }
 
 /** The longest `--master-wait-ms` a command takes, ms (10 minutes). */
@@ -123,9 +120,7 @@ export const MAX_MASTER_WAIT_MS = 600_000;
  * @returns the value (undefined when not given). @throws UserFacingError naming the option.
  */
 export function checkMasterWaitMs(ms: number | undefined): number | undefined {
-  if (ms !== undefined && (!Number.isInteger(ms) || ms < 0 || ms > MAX_MASTER_WAIT_MS))
-    throw new UserFacingError(`--master-wait-ms must be a whole number from 0 to ${MAX_MASTER_WAIT_MS}`);
-  return ms;
+  return ms === undefined ? undefined : checkWholeNumber('master-wait-ms', ms, 0, MAX_MASTER_WAIT_MS, 'milliseconds');
 }
 
 /** Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix. */
@@ -341,21 +336,37 @@ export function commandRedisWait(failoverWaitMs: number | undefined): { waitForS
 }
 
 /**
- * Opens the target of a use case: from a URL given now (with TLS options given now), from a spec
- * already parsed from one (plan checks its URL before it opens anything), or from what a plan
- * recorded (TLS options given now replace the recorded ones). Behind Sentinel it waits for a master
- * during a failover, up to `failoverWaitMs` (commandRedisWait).
+ * Where openTarget opens the target: a URL given now with the TLS files given now (`--tls-*`; absent:
+ * none); what a plan recorded, with the TLS files given now replacing the recorded ones (absent or
+ * empty: the recorded ones); or a spec already parsed from a URL (plan checks its URL before it
+ * opens anything), which holds its TLS files already, so this form takes none (`tls?: never`).
+ */
+export type TargetFrom =
+  { url: string; tls?: TlsFiles } | { recorded: ConnectionDescription; tls?: TlsFiles } | { spec: RedisSpec; tls?: never };
+
+/**
+ * The target of a command that takes `--target` or `--plan` (resolvePlanDefaults): the URL given now,
+ * else what the plan recorded; with the TLS files given now (`--tls-*`).
+ */
+export function targetFrom(r: Pick<ResolvedPlanDefaults, 'fromPlan' | 'target' | 'plan'>, tls: TlsFiles | undefined): TargetFrom {
+  return r.fromPlan ? { recorded: r.plan!.target, tls: tls ?? {} } : { url: r.target, tls: tls ?? {} };
+}
+
+/**
+ * Opens the target of a use case (TargetFrom: a URL given now, a spec parsed from one, or what a plan
+ * recorded). Behind Sentinel it waits for a master during a failover, up to `failoverWaitMs`
+ * (commandRedisWait).
  * @param options.command the ACL rule of this command is named in NOPERM advice.
  * @param options.failoverWaitMs the command's --master-wait-ms, ms (also a cluster SCAN's wait).
  * @throws UserFacingError (exit 2) for a bad URL, bad TLS files or a failed connect, and (one line
  *   naming the master name) when no Sentinel master answers within the wait.
  */
 export async function openTarget(
-  from: { url: string } | { spec: RedisSpec } | { recorded: ConnectionDescription },
-  tls: TlsFiles,
+  from: TargetFrom,
   options: Omit<OpenOptions, 'aclRule' | 'waitForSentinelMaster'> & { command: AclCommand; prefix: string; onWarning?: OnWarning },
 ): Promise<RedisConnection> {
   const { command, prefix, onWarning, failoverWaitMs, ...open } = options;
+  const tls = from.tls ?? {};
   const spec =
     'spec' in from
       ? from.spec

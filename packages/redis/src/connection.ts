@@ -28,6 +28,7 @@ import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, t
 import {
   classifyRedisError,
   CLUSTER_NODES_DENIED,
+  isConnectionLost,
   redactedMessage,
   SCAN_INTERRUPTED,
   SCAN_RESHARDED,
@@ -280,6 +281,9 @@ export class RedisConnection {
    * master's connection closes during its scan (a restart, a fail-over; ioredis reconnects and would
    * go on with the old cursor over a rebuilt table, skipping keys without a sign), the scan throws
    * (SCAN_INTERRUPTED, a transient connection error) instead of ending as if complete; run again.
+   * On one server (or Sentinel's master) so too when the SCAN itself fails with the connection lost
+   * (a kill -9 while it was in flight: ioredis's reconnects spent), not the bare connection error
+   * (test/sentinel-midrun-failover.test.ts, test/sentinel-source-midrun-failover.test.ts).
    * In a Redis Cluster a master lost during the scan (kill -9, a crash: a routine failover) is
    * replaced instead when a node of its shard takes over exactly its slots within failoverWaitMs
    * (takeOver): a master not scanned yet is scanned there; one scanned whole is not scanned again (SCAN
@@ -407,9 +411,12 @@ export class RedisConnection {
                 ? await node.scanBuffer(cursor, 'COUNT', count)
                 : await node.scanBuffer(cursor, 'MATCH', scanPatternForPrefix(prefix), 'COUNT', count);
           } catch (err) {
+            // One server (or Sentinel's master): a lost connection lost the cursor too (a kill -9 of
+            // the master while its SCAN was in flight, before the close was seen): the interruption.
+            if (!cluster) throw isConnectionLost(this.classify(err)) ? interrupted(node) : err;
             // A cluster node's client does not reconnect (ioredis ConnectionPool: retryStrategy null):
             // the connection ended; the replacement, if any, is scanned instead.
-            if (!cluster || !(gone.has(node) || node.status === 'end')) throw err;
+            if (!(gone.has(node) || node.status === 'end')) throw err;
             gone.add(node);
             continue;
           }

@@ -1,0 +1,96 @@
+/**
+ * A Redis SOURCE behind Sentinel whose master is killed (kill -9) WHILE apply reads it (mid-SCAN),
+ * the replica promoted meanwhile. A SCAN cursor is a position in one server's hash table, valid on
+ * no other (RedisConnection.scan): apply must not go on with it on the new master, nor end as if the
+ * source had been read whole. It fails with one line saying the read was cut short (run again), and
+ * a re-run, after the failover, copies every session.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
+import { cli, cliChild, countPresent, newKey, sid } from './support/migrate-cli.ts';
+
+const N = 20_000;
+const SOURCE_PREFIX = 'PHPREDIS_SESSION:'; // phpredis's default, a Redis source's default
+const PREFIX = 'smsess:'; // plan's default target prefix (DEFAULT_PREFIX)
+const MASTER_WAIT_MS = 30_000;
+let root: string;
+let keyFile: string;
+let codec: EnvelopeCodec;
+let ids: string[];
+let s: SentinelTopology | undefined;
+let target: RedisNode | undefined;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sm-sentinel-source-midrun-'));
+  ({ keyFile, codec } = await newKey(root));
+  [s, target] = await Promise.all([startSentinel(), startNode()]);
+  const master = await s.currentMaster();
+  ids = Array.from({ length: N }, (_, i) => sid('ssm', i));
+  for (let i = 0; i < N; i += 1000) {
+    const pipe = master.admin.pipeline();
+    for (const id of ids.slice(i, i + 1000)) pipe.set(`${SOURCE_PREFIX}${id}`, `user|s:2:"${id.slice(3, 5)}";`, 'EX', 3600);
+    await pipe.exec();
+  }
+  await s.waitForSync(30_000, { sentinelView: false });
+  // Every session on the replica before its master is killed (WAIT, https://redis.io/commands/wait/).
+  expect(await master.admin.call('WAIT', '1', '10000')).toBe(1);
+  const p = cli([
+    'plan',
+    '--source',
+    `redis:${s.url}`,
+    '--target',
+    target.url,
+    '--key-file',
+    keyFile,
+    '--out',
+    join(root, 'plan.json'),
+    '--artifacts-dir',
+    join(root, 'artifacts'),
+  ]);
+  expect(p.status, p.stderr + p.stdout).toBe(0);
+}, 60_000);
+afterAll(async () => {
+  await s?.stop();
+  await target?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('a Redis source behind Sentinel, its master killed while apply reads it', () => {
+  it('apply fails with one line (the read cut short, run again), never a partial copy reported done; a re-run copies every session', async () => {
+    const old = await s!.currentMaster();
+    const next = s!.nodes.find((n) => n !== old)!;
+    const run = cliChild(['apply', '--plan', join(root, 'plan.json'), '--master-wait-ms', String(MASTER_WAIT_MS)]);
+    const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), MASTER_WAIT_MS + 60_000);
+    let exited = false;
+    void run.done.then(() => (exited = true));
+    const deadline = Date.now() + 20_000;
+    let copied = 0;
+    while (!exited && Date.now() < deadline && (copied = Number(await target!.admin.dbsize())) < 2000) await sleep(2);
+    const exitedBeforeKill = exited;
+    await old.kill();
+    await sleep(1000);
+    await s!.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+    const r = await run.done;
+    clearTimeout(timer);
+    expect(exitedBeforeKill).toBe(false);
+    expect(copied).toBeLessThan(N);
+    // One line (a UserFacingError: exit 2), naming the source and the cut; no summary of a run done.
+    expect(r.status, r.stderr + r.stdout).toBe(2);
+    expect(r.stderr).toBe(
+      `session-migrate: source Redis at ${s!.url} failed while reading: the connection closed during SCAN of 127.0.0.1:${old.port} (a restart or fail-over?): keys may have been skipped; run again\n`,
+    );
+    expect(r.stdout).not.toMatch(/sessions {4}migrated/);
+    expect(await countPresent(target!.admin, codec, PREFIX, ids)).toBeLessThan(N);
+    // After the failover a re-run reads the source whole from the new master.
+    const again = cli(['apply', '--plan', join(root, 'plan.json'), '--master-wait-ms', String(MASTER_WAIT_MS)]);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(await countPresent(target!.admin, codec, PREFIX, ids)).toBe(N);
+    expect(await next.admin.dbsize()).toBe(N);
+  }, 60_000);
+});

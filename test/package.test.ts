@@ -427,6 +427,12 @@ describe('npm run pack stops on a failed build (scripts/setup.sh does not build:
       (root: string) => appendFileSync(join(root, 'packages/cli/src/main.ts'), 'export const broken: number = "str";\n'),
       /^session-migrate build: declarations: packages\/cli\/src\/main\.ts:\d+: Type 'string' is not assignable to type 'number'\./,
     ],
+    [
+      // Loaded by build.ts itself, before esbuild runs: scripts/package/pack.ts keeps tsx's first error.
+      'a source the build script itself loads does not compile',
+      (root: string) => writeFileSync(join(root, 'packages/common/src/version.ts'), 'export const VERSION = ;\n'),
+      /^session-migrate build: packages\/common\/src\/version\.ts:1:\d+: ERROR: /,
+    ],
   ] as const) {
     it(`${what}: one line on stderr, exit 1, no tarball`, () => {
       const root = brokenCopy(breakIt);
@@ -434,11 +440,12 @@ describe('npm run pack stops on a failed build (scripts/setup.sh does not build:
         // A tarball of an earlier build: a failed build removes it (it is not this source's).
         mkdirSync(join(root, 'dist'), { recursive: true });
         writeFileSync(join(root, 'dist', `session-migrate-${VERSION}.tgz`), 'an earlier build');
-        // What `npm run pack` runs (package.json scripts.pack).
-        const r = spawnSync(join(root, 'node_modules/.bin/tsx'), ['scripts/package/build.ts'], {
+        // What `npm run pack` runs: package.json's scripts.pack, with node_modules/.bin on the PATH as npm puts it.
+        const pack = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { pack: string } }).scripts.pack;
+        const r = spawnSync('sh', ['-c', pack], {
           cwd: root,
           encoding: 'utf8',
-          env: NPM_ENV,
+          env: { ...NPM_ENV, PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH ?? ''}` },
           timeout: 180_000,
         });
         expect(r.status, r.stderr).toBe(1);

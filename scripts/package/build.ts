@@ -2,8 +2,8 @@
  * Builds the publishable `session-migrate` npm package and packs it:
  *
  *   npm run pack                      # build/package/ (the package tree), then dist/session-migrate-<version>.tgz
- *   npx tsx scripts/package/build.ts --if-stale   # the same, unless the tarball already matches its inputs
- *   npx tsx scripts/package/build.ts --no-pack    # only build/package/ (e.g. to run build/package/bin/session-migrate.js)
+ *   npm run build                     # only build/package/ (e.g. to run build/package/bin/session-migrate.js)
+ * (the command line is scripts/package/pack.ts; bench/apply.ts and the tests call buildPackage).
  *
  * What goes in (README "Install from npm"):
  * - `dist/`: JavaScript bundled by esbuild from the TypeScript sources, with every runtime dependency
@@ -17,9 +17,8 @@
  * - `bin/session-migrate.js`, a generated package.json (no dependencies), README.md and
  *   THIRD-PARTY-LICENSES.txt (the licenses of the bundled packages).
  *
- * Any failure exits 1 with one line on stderr, `session-migrate build: ...` (test/package.test.ts), and
- * leaves no tarball. A source the script itself loads (common's assets.ts and version.ts) that does
- * not compile stops it before that, with tsx's own report.
+ * A failure throws the one line pack.ts prints (isBuildFailure) and leaves no tarball; a source this
+ * script itself loads (common's assets.ts and version.ts) that does not compile is reported by pack.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -72,6 +71,11 @@ const INPUT_ROOTS = [
 ];
 
 class BuildError extends Error {}
+
+/** Whether `err` is a failure of the build itself (BuildError, TypesError): its message is the one line to print. */
+export function isBuildFailure(err: unknown): err is Error {
+  return err instanceof BuildError || err instanceof TypesError;
+}
 
 function fail(message: string): never {
   throw new BuildError(message);
@@ -390,20 +394,4 @@ export async function buildTestCli(): Promise<string> {
     if (name !== fingerprint && statSync(path).mtimeMs < old) rmSync(path, { recursive: true, force: true });
   }
   return bin;
-}
-
-if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
-  const args = process.argv.slice(2);
-  const unknown = args.filter((a) => a !== '--if-stale' && a !== '--no-pack' && a !== '--quiet');
-  try {
-    if (unknown.length > 0) fail(`unknown option ${unknown[0]} (options: --if-stale, --no-pack, --quiet)`);
-    await buildPackage({ ifStale: args.includes('--if-stale'), noPack: args.includes('--no-pack'), quiet: args.includes('--quiet') });
-  } catch (err) {
-    const message =
-      err instanceof BuildError || err instanceof TypesError
-        ? err.message
-        : `unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`;
-    process.stderr.write(`session-migrate build: ${message}\n`);
-    process.exitCode = 1;
-  }
 }

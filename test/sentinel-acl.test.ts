@@ -4,10 +4,13 @@
  * in is the user `SENTINEL_USER` with the minimal rule of docs/redis.md. The CLI (ioredis
  * `sentinelUsername`/`sentinelPassword`) plans, applies and verifies through it, and the generated PHP
  * handler (real php, phpredis, sodium; RedisSentinel with `[user, password]`) reads and writes a
- * session through it; the sentinel's ACL LOG stays empty, so the rule is enough. A wrong password, a
- * missing user and a user without a password fail with one line naming the variable, never the
- * password (the CLI refuses a user without a password before connecting; the handler sends it an
- * empty one, AUTH <user> "", which a `nopass` sentinel user takes: SentinelMasterLocator::auth()). Over TLS too (phpredis 5 asks through \Redis with the context `auth`). One topology
+ * session through it; the sentinel's ACL LOG stays empty, so the rule is enough. A wrong password and
+ * a missing user fail with one line naming the variable, never the password. A user without a
+ * password is sent an empty one, AUTH <user> "", by the CLI (ioredis, askSentinels and
+ * SentinelConnector) and the handler (SentinelMasterLocator::auth()) alike: a `nopass` sentinel user
+ * connects (plan and apply, the handler's requests), a user with a password is refused in one line
+ * naming the sentinel, the user and the unset variable; the ACL LOG shows the AUTH was that user's.
+ * Over TLS too (phpredis 5 asks through \Redis with the context `auth`). One topology
  * (master, replica, sentinel) for the file, and one TLS topology for the TLS case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,7 +78,7 @@ describe('CLI through a sentinel with an ACL user', () => {
     expect(await aclLog()).toEqual([]);
   }, 120_000);
 
-  it('a wrong password, a password without the user, a user without a password: one line, exit 2, the variable named, never the password', async () => {
+  it('a wrong password, a password without the user: one line, exit 2, the variable named, never the password', async () => {
     const dir = join(root, 'bad');
     writeSessionFiles(dir, 'bad', 3);
     const planFile = join(root, 'bad.json');
@@ -96,21 +99,113 @@ describe('CLI through a sentinel with an ACL user', () => {
       new RegExp(`${where}: WRONGPASS .*SESSION_MIGRATE_SENTINEL_PASSWORD.*SESSION_MIGRATE_SENTINEL_USERNAME`),
     );
     expect(noUser.stderr + noUser.stdout).not.toContain(SENTINEL_PW);
-
-    const noPassword = plan({ SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER });
-    expect(usageLine(noPassword)).toBe(
-      'session-migrate: SESSION_MIGRATE_SENTINEL_USERNAME is set but SESSION_MIGRATE_SENTINEL_PASSWORD is not: a sentinel ACL user needs its password',
-    );
-    // the source role has its own pair of variables
-    const source = cli(['plan', '--source', `redis:${s.url}`, '--target', s.url, '--key-file', keyFile, '--out', planFile], {
-      ...ENV,
-      SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME: SENTINEL_USER,
-    });
-    expect(usageLine(source)).toMatch(
-      /SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME is set but SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD is not/,
-    );
     expect(existsSync(planFile)).toBe(false);
   }, 60_000);
+
+  it('a nopass sentinel user without SESSION_MIGRATE_SENTINEL_PASSWORD (unset or empty): plan and apply through it (AUTH <user> ""); the sentinel denies nothing', async () => {
+    await s.sentinel.admin.call('ACL', 'SETUSER', NOPASS_SENTINEL_USER, 'reset', 'on', 'nopass', ...SENTINEL_RULE);
+    try {
+      const envs: Array<Record<string, string>> = [
+        { SESSION_MIGRATE_SENTINEL_USERNAME: NOPASS_SENTINEL_USER },
+        { SESSION_MIGRATE_SENTINEL_USERNAME: NOPASS_SENTINEL_USER, SESSION_MIGRATE_SENTINEL_PASSWORD: '' },
+      ];
+      for (const [i, env] of envs.entries()) {
+        await s.sentinel.admin.call('ACL', 'LOG', 'RESET');
+        const dir = join(root, `nopass-${i}`);
+        const ids = writeSessionFiles(dir, `snp${i}`, 10);
+        const planFile = join(root, `nopass-${i}.json`);
+        const p = cli(
+          [
+            'plan',
+            '--source',
+            `files:${dir}`,
+            '--target',
+            s.url,
+            '--key-file',
+            keyFile,
+            '--out',
+            planFile,
+            '--artifacts-dir',
+            join(root, `nopass-art-${i}`),
+          ],
+          env,
+        );
+        expect(p.status, p.stderr).toBe(0);
+        const a = cli(['apply', '--plan', planFile, '--json'], env);
+        expect(a.status, a.stderr + a.stdout).toBe(0);
+        expect(await countPresent((await s.currentMaster()).admin, codec, PREFIX, ids)).toBe(10);
+        // The sentinels' `default` user is off: only AUTH as the nopass user gets in, and nothing is denied.
+        expect(await aclLog()).toEqual([]);
+      }
+    } finally {
+      await s.sentinel.admin.call('ACL', 'DELUSER', NOPASS_SENTINEL_USER);
+    }
+  }, 120_000);
+
+  it('a sentinel user with a password and SESSION_MIGRATE_SENTINEL_PASSWORD unset: one line naming the sentinel, the user and the unset variable, exit 2, nothing written', async () => {
+    const dir = join(root, 'nopw');
+    const ids = writeSessionFiles(dir, 'nopw', 3);
+    const planFile = join(root, 'nopw.json');
+    const artifacts = join(root, 'nopw-art');
+    const where = `127\\.0\\.0\\.1:${s.sentinel.port}`;
+    const refused = (userEnv: string, pwEnv: string) =>
+      new RegExp(
+        `^session-migrate: cannot reach any sentinel of .*: ${where}: WRONGPASS .*the sentinel user ${SENTINEL_USER} in ${userEnv} was sent no password.*: ${pwEnv} is not set`,
+      );
+    await s.sentinel.admin.call('ACL', 'LOG', 'RESET');
+    const envs: Array<Record<string, string>> = [
+      { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER },
+      { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER, SESSION_MIGRATE_SENTINEL_PASSWORD: '' },
+    ];
+    for (const env of envs) {
+      const r = cli(
+        ['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', artifacts],
+        env,
+      );
+      expect(usageLine(r)).toMatch(refused('SESSION_MIGRATE_SENTINEL_USERNAME', 'SESSION_MIGRATE_SENTINEL_PASSWORD'));
+      expect(r.stdout + r.stderr).not.toContain(SENTINEL_PW);
+      expect(existsSync(planFile)).toBe(false);
+      expect(existsSync(artifacts)).toBe(false);
+    }
+    // What was sent: AUTH as that user (refused), never as `default`.
+    const log = (await s.sentinel.admin.call('ACL', 'LOG')) as unknown[][];
+    expect(log.length).toBeGreaterThan(0);
+    for (const e of log) {
+      const entry = new Map<string, unknown>();
+      for (let i = 0; i + 1 < e.length; i += 2) entry.set(String(e[i]), e[i + 1]);
+      expect(entry.get('reason')).toBe('auth');
+      expect(entry.get('username')).toBe(SENTINEL_USER);
+    }
+
+    // apply of a plan made with the password, run without it: refused the same way, no session written
+    const p = cli(
+      ['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', artifacts],
+      ENV,
+    );
+    expect(p.status, p.stderr).toBe(0);
+    const a = cli(['apply', '--plan', planFile], { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER });
+    expect(a.status).not.toBe(0);
+    expect(
+      a.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !/^session-migrate: warning:/.test(l)),
+    ).toEqual([expect.stringMatching(refused('SESSION_MIGRATE_SENTINEL_USERNAME', 'SESSION_MIGRATE_SENTINEL_PASSWORD'))]);
+    expect(a.stdout + a.stderr).not.toContain(SENTINEL_PW);
+    expect(await countPresent((await s.currentMaster()).admin, codec, PREFIX, ids)).toBe(0);
+
+    // the source role has its own pair of variables
+    const source = cli(
+      ['plan', '--source', `redis:${s.url}`, '--target', s.url, '--key-file', keyFile, '--out', join(root, 'nopw-src.json')],
+      {
+        ...ENV,
+        SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME: SENTINEL_USER,
+      },
+    );
+    expect(usageLine(source)).toMatch(refused('SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME', 'SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD'));
+    expect(source.stdout + source.stderr).not.toContain(SENTINEL_PW);
+    expect(existsSync(join(root, 'nopw-src.json'))).toBe(false);
+  }, 120_000);
 });
 
 describe('generated PHP handler through a sentinel with an ACL user', () => {

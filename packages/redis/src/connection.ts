@@ -1629,12 +1629,17 @@ async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]
 
 /**
  * What to check after a sentinel refused AUTH or asked for it: the password variable, and with a
- * sentinel ACL user the user variable too (names only, never values).
+ * sentinel ACL user the user variable too (names only, never the password). A sentinel user without
+ * a password was sent `AUTH <user> ""` (askSentinels), which only a `nopass` user accepts: then the
+ * user is named (a user name, not a secret: url.ts SENTINEL_USERNAME_ENV) with the unset variable, as
+ * the PHP handler's log line does (php/src/SentinelMasterLocator.php).
  */
 function sentinelAuthHint(spec: RedisSpec): string {
   const pw = SENTINEL_PASSWORD_ENV[spec.role];
-  if (spec.credentials.sentinelUsername !== undefined)
-    return `check the sentinel user in ${SENTINEL_USERNAME_ENV[spec.role]} and its password in ${pw}`;
+  const { sentinelUsername, sentinelPassword } = spec.credentials;
+  if (sentinelUsername !== undefined && sentinelPassword === undefined)
+    return `the sentinel user ${sentinelUsername} in ${SENTINEL_USERNAME_ENV[spec.role]} was sent no password, which only a nopass user accepts: ${pw} is not set`;
+  if (sentinelUsername !== undefined) return `check the sentinel user in ${SENTINEL_USERNAME_ENV[spec.role]} and its password in ${pw}`;
   return `give the sentinel password in ${pw}, and the user in ${SENTINEL_USERNAME_ENV[spec.role]} if the sentinels' default user is off`;
 }
 
@@ -1694,8 +1699,13 @@ async function askSentinels(
       connectTimeout: 3000,
       commandTimeout: 5000,
       disableClientInfo: true,
-      ...(spec.credentials.sentinelPassword !== undefined ? { password: spec.credentials.sentinelPassword } : {}),
-      ...(spec.credentials.sentinelUsername !== undefined ? { username: spec.credentials.sentinelUsername } : {}),
+      // A user without a password: AUTH <user> "" (ioredis's HELLO 3 AUTH <user> ""), as commonOptions.
+      ...(spec.credentials.sentinelUsername !== undefined
+        ? { username: spec.credentials.sentinelUsername, password: spec.credentials.sentinelPassword ?? '' }
+        : {}),
+      ...(spec.credentials.sentinelUsername === undefined && spec.credentials.sentinelPassword !== undefined
+        ? { password: spec.credentials.sentinelPassword }
+        : {}),
       ...(tls !== undefined ? { tls } : {}),
     });
     let lastError: Error | undefined;
@@ -1790,6 +1800,10 @@ async function openSentinel(
     role: 'master',
     db: a.db,
     lazyConnect: true,
+    // A sentinel user without a password: ioredis's sentinel connections send HELLO 3 AUTH <user> ""
+    // (https://github.com/redis/ioredis lib/connectors/SentinelConnector connectToSentinel:
+    // `password: sentinelPassword || null`, lib/utils toArg writes null as ""), as askSentinels does;
+    // test/sentinel-acl.test.ts checks it against a sentinel's ACL LOG.
     ...(spec.credentials.sentinelPassword !== undefined ? { sentinelPassword: spec.credentials.sentinelPassword } : {}),
     ...(spec.credentials.sentinelUsername !== undefined ? { sentinelUsername: spec.credentials.sentinelUsername } : {}),
     ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),

@@ -193,8 +193,9 @@ export const SENTINEL_PASSWORD_ENV: Record<RedisRole, string> = {
 /**
  * Environment variables of the sentinels' ACL user (Redis >= 6.2 sentinels: `user` lines in
  * sentinel.conf or ACL SETUSER; https://redis.io/docs/management/sentinel/), per
- * role. Not a secret, but it goes with SENTINEL_PASSWORD_ENV: without it the sentinels' `default`
- * user is used.
+ * role. Not a secret (errors name it), and it goes with SENTINEL_PASSWORD_ENV: without a user the
+ * sentinels' `default` user is used; a user without a password is sent an empty one (see
+ * credentialsFor).
  */
 export const SENTINEL_USERNAME_ENV: Record<RedisRole, string> = {
   target: 'SESSION_MIGRATE_SENTINEL_USERNAME',
@@ -206,7 +207,10 @@ export interface RedisCredentials {
   username?: string;
   password?: string;
   sentinelPassword?: string;
-  /** ACL user of the sentinels (AUTH user password); absent: the sentinels' `default` user. */
+  /**
+   * ACL user of the sentinels (AUTH user password, AUTH user "" without sentinelPassword); absent:
+   * the sentinels' `default` user.
+   */
   sentinelUsername?: string;
   /** The password came from the URL (the caller warns: it shows in `ps`). */
   passwordInUrl: boolean;
@@ -215,9 +219,10 @@ export interface RedisCredentials {
 /**
  * The credentials for an address: the user from the URL; the password from the URL (if any, with
  * `passwordInUrl`) or else the role's environment variable; the sentinel user and password from
- * their variables (an empty variable counts as unset).
- * @throws UserFacingError for a Sentinel address with a sentinel user but no sentinel password
- *   (AUTH needs both; connecting without would run as the sentinels' `default` user).
+ * their variables (an empty variable counts as unset). A sentinel user without a sentinel password
+ * is kept: the connection sends it `AUTH <user> ""`, which a `nopass` sentinel user accepts and any
+ * other refuses (WRONGPASS, reported by packages/redis/src/connection.ts askSentinels), as the
+ * generated PHP handler does (php/src/SentinelMasterLocator.php; https://redis.io/docs/latest/commands/auth/).
  */
 export function credentialsFor(address: RedisAddress, role: RedisRole, env: NodeJS.ProcessEnv = process.env): RedisCredentials {
   const fromEnv = env[PASSWORD_ENV[role]];
@@ -226,10 +231,6 @@ export function credentialsFor(address: RedisAddress, role: RedisRole, env: Node
   const sentinelUser = env[SENTINEL_USERNAME_ENV[role]];
   const hasSentinelPassword = sentinel !== undefined && sentinel !== '';
   const hasSentinelUser = sentinelUser !== undefined && sentinelUser !== '';
-  if (address.kind === 'sentinel' && hasSentinelUser && !hasSentinelPassword)
-    throw new UserFacingError(
-      `${SENTINEL_USERNAME_ENV[role]} is set but ${SENTINEL_PASSWORD_ENV[role]} is not: a sentinel ACL user needs its password`,
-    );
   return {
     ...(address.username !== undefined ? { username: address.username } : {}),
     ...(password !== undefined ? { password } : {}),

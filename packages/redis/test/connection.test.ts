@@ -82,7 +82,7 @@ describe('parseRedisUrl', () => {
     );
     expect(credentialsFor(parseRedisUrl('redis://:p@h'), 'target', {})).toMatchObject({ password: 'p', passwordInUrl: true });
   });
-  it('takes the sentinel ACL user from the environment, by role; a user without a password is refused for a Sentinel URL', () => {
+  it('takes the sentinel ACL user from the environment, by role; a user without a password is kept (sent AUTH <user> "")', () => {
     const sentinel = parseRedisUrl('redis+sentinel://h:26379/mymaster');
     expect(
       credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: 'sp' }),
@@ -96,12 +96,15 @@ describe('parseRedisUrl', () => {
     ).toMatchObject({ sentinelUsername: 'su2', sentinelPassword: 'sp2' });
     // an empty variable counts as unset
     expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: '' })).toEqual({ passwordInUrl: false });
-    expect(() => credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su' })).toThrow(
-      /^SESSION_MIGRATE_SENTINEL_USERNAME is set but SESSION_MIGRATE_SENTINEL_PASSWORD is not/,
-    );
-    expect(() =>
+    for (const pw of [{}, { SESSION_MIGRATE_SENTINEL_PASSWORD: '' }])
+      expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su', ...pw })).toEqual({
+        sentinelUsername: 'su',
+        passwordInUrl: false,
+      });
+    // the target's sentinel password is not the source's
+    expect(
       credentialsFor(sentinel, 'source', { SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: 'sp' }),
-    ).toThrow(/^SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME is set but SESSION_MIGRATE_SOURCE_SENTINEL_PASSWORD is not/);
+    ).toEqual({ sentinelUsername: 'su', passwordInUrl: false });
     // a node URL does not use the sentinels: the variable is not an error there
     expect(credentialsFor(parseRedisUrl('redis://h'), 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su' })).toEqual({
       sentinelUsername: 'su',

@@ -43,7 +43,10 @@ final class ConnectionFactory
 {
     public const PASSWORD_ENV = 'SESSION_MIGRATE_REDIS_PASSWORD';
     public const SENTINEL_PASSWORD_ENV = 'SESSION_MIGRATE_SENTINEL_PASSWORD';
-    /** The sentinels' ACL user (Redis >= 6.2 sentinels); needs SENTINEL_PASSWORD_ENV too. */
+    /**
+     * The sentinels' ACL user (Redis >= 6.2 sentinels); without SENTINEL_PASSWORD_ENV it is sent an empty
+     * password, which only a nopass user accepts.
+     */
     public const SENTINEL_USERNAME_ENV = 'SESSION_MIGRATE_SENTINEL_USERNAME';
 
     /** StorageException code: the connection could not be made (as opposed to a failed command). */

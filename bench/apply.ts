@@ -14,9 +14,10 @@
  * round, on an emptied database:
  *   1. `redis-cli --pipe` of the RESP stream (the baseline: the fastest way to load these bytes);
  *   2. `session-migrate apply --plan` (read, check, seal, guarded write, read-back);
- *   3. with --native-bound, bench/native-bound.c: apply's per-session work and Redis commands written
- *      in C (openat, no plan checks, no artifacts): an upper bound for any implementation of apply
- *      on this machine, its ratio printed beside apply's;
+ *   3. with --native-bound, bench/native-bound.c twice: apply's per-session work and Redis commands
+ *      written in C (openat, no plan checks, no artifacts), an upper bound for any implementation of
+ *      apply on this machine; then the same with one `SET key value PX ttl NX` per session instead of
+ *      the guarded-write script (the bound of a key layout with the tombstone in the session's key);
  * and after the last round `session-migrate verify --plan` over the sessions apply wrote (SCAN, GET,
  * PTTL and open of every key, plus the presence of every source session).
  *
@@ -239,8 +240,8 @@ interface SizeResult {
   n: number;
   pipeMs: number[];
   apply: Array<{ ms: number; copyMs: number; rssKiB: number; cpuS: number; redisCpuS: number }>;
-  /** bench/native-bound.c, per round (--native-bound). */
-  native: Array<{ ms: number; cpuS: number; redisCpuS: number }>;
+  /** bench/native-bound.c per round (--native-bound): with the script, and with SET NX. */
+  native: Record<NativeVariant, NativeRun[]>;
   verify?: { ms: number; rssKiB: number; cpuS: number };
 }
 
@@ -253,7 +254,7 @@ async function benchSize(n: number, o: Options, cli: string, nativeBin: string |
   execFileSync('sync');
   const redis = await startRedis();
   servers.add(redis);
-  const result: SizeResult = { n, pipeMs: [], apply: [], native: [] };
+  const result: SizeResult = { n, pipeMs: [], apply: [], native: { script: [], 'set-nx': [] } };
   try {
     const key = join(root!, `key-${n}`);
     const run = (args: string[]): string =>
@@ -291,10 +292,11 @@ async function benchSize(n: number, o: Options, cli: string, nativeBin: string |
       result.pipeMs.push(pipe.ms);
 
       // Before apply, so that verify (after the last round) reads what apply wrote.
-      if (nativeBin !== undefined) {
-        await redis.client.flushall();
-        result.native.push(await timeNativeBound(nativeBin, dir, redis, n));
-      }
+      if (nativeBin !== undefined)
+        for (const variant of NATIVE_VARIANTS) {
+          await redis.client.flushall();
+          result.native[variant].push(await timeNativeBound(nativeBin, variant, dir, redis, n));
+        }
 
       await redis.client.flushall();
       const redisCpu0 = cpuSeconds(redis.pid);
@@ -316,9 +318,10 @@ async function benchSize(n: number, o: Options, cli: string, nativeBin: string |
       if (c.migrated !== n || c.missingAfterWrite !== 0 || c.unverified !== 0)
         throw new Error(`apply migrated ${c.migrated} of ${n} (missing after write ${c.missingAfterWrite}, unverified ${c.unverified})`);
       result.apply.push({ ms: apply.ms, copyMs: report.copyMs, rssKiB: apply.rssKiB, cpuS: apply.cpuS, redisCpuS });
-      const native = result.native[r - 1];
+      const native = result.native.script[r - 1];
+      const setNx = result.native['set-nx'][r - 1];
       process.stderr.write(
-        `bench/apply: N=${n} round ${r}: --pipe ${(pipe.ms / 1000).toFixed(2)} s, apply ${(apply.ms / 1000).toFixed(2)} s (copy ${(report.copyMs / 1000).toFixed(2)} s), ratio ${(pipe.ms / apply.ms).toFixed(2)}, RSS ${(apply.rssKiB / 1024).toFixed(0)} MiB${native !== undefined ? `; native bound ${(native.ms / 1000).toFixed(2)} s, ratio ${(pipe.ms / native.ms).toFixed(2)}` : ''}\n`,
+        `bench/apply: N=${n} round ${r}: --pipe ${(pipe.ms / 1000).toFixed(2)} s, apply ${(apply.ms / 1000).toFixed(2)} s (copy ${(report.copyMs / 1000).toFixed(2)} s), ratio ${(pipe.ms / apply.ms).toFixed(2)}, RSS ${(apply.rssKiB / 1024).toFixed(0)} MiB${native !== undefined && setNx !== undefined ? `; native bound ${(native.ms / 1000).toFixed(2)} s, ratio ${(pipe.ms / native.ms).toFixed(2)}; with SET NX ${(setNx.ms / 1000).toFixed(2)} s, ratio ${(pipe.ms / setNx.ms).toFixed(2)}` : ''}\n`,
       );
     }
     const verify = await timed(process.execPath, [cli, 'verify', '--plan', plan, '--json']);
@@ -338,6 +341,15 @@ async function benchSize(n: number, o: Options, cli: string, nativeBin: string |
 }
 
 // ---------------------------------------------------------------- the native bound (--native-bound)
+
+/** What bench/native-bound.c sends: apply's guarded-write script, or one SET NX per session. */
+type NativeVariant = 'script' | 'set-nx';
+const NATIVE_VARIANTS: readonly NativeVariant[] = ['script', 'set-nx'];
+interface NativeRun {
+  ms: number;
+  cpuS: number;
+  redisCpuS: number;
+}
 
 /** Worker threads of bench/native-bound.c: every core but the one redis-server needs (at least 1). */
 const NATIVE_THREADS = Math.max(1, availableParallelism() - 1);
@@ -362,15 +374,10 @@ function buildNativeBound(): string {
 }
 
 /** One timed run of the native bound over `dir` into an emptied `redis`, checked: every session written and read back. */
-async function timeNativeBound(
-  bin: string,
-  dir: string,
-  redis: RedisServer,
-  n: number,
-): Promise<{ ms: number; cpuS: number; redisCpuS: number }> {
+async function timeNativeBound(bin: string, variant: NativeVariant, dir: string, redis: RedisServer, n: number): Promise<NativeRun> {
   const sha = String(await redis.client.script('LOAD', GUARDED_WRITE_LUA));
   const cpu0 = cpuSeconds(redis.pid);
-  const run = await timed(bin, [dir, String(redis.port), sha, String(NATIVE_THREADS)]);
+  const run = await timed(bin, [dir, String(redis.port), sha, String(NATIVE_THREADS), variant]);
   const redisCpuS = cpuSeconds(redis.pid) - cpu0;
   if (run.code !== 0 || Number(run.out.trim()) !== n)
     throw new Error(`native-bound exited ${run.code} after writing ${run.out.trim() || 0} of ${n} sessions`);
@@ -414,21 +421,24 @@ function report(results: SizeResult[], o: Options, loadBefore: number[]): void {
       `| ${r.n.toLocaleString('en-US')} | ${rate(r.n, median(r.pipeMs))} | ${rate(r.n, applyMs)} | ${rate(r.n, median(r.apply.map((a) => a.copyMs)))} | ${median(ratios).toFixed(2)} | ${median(copyRatios).toFixed(2)} | ${mib(Math.max(...r.apply.map((a) => a.rssKiB)))} | ${median(r.apply.map((a) => a.cpuS)).toFixed(2)} | ${median(r.apply.map((a) => a.redisCpuS)).toFixed(2)} | ${verifyRate !== undefined ? Math.round(verifyRate).toLocaleString('en-US') : '-'} | ${verifyRate !== undefined ? (verifyRate / (r.n / (applyMs / 1000))).toFixed(2) : '-'} |`,
     );
   }
-  if (results.some((r) => r.native.length > 0)) {
+  if (results.some((r) => r.native.script.length > 0)) {
     console.log('');
     console.log(
-      `bench/native-bound.c (${NATIVE_THREADS} thread(s)): apply's per-session work and Redis commands in C, an upper bound for apply here`,
+      `bench/native-bound.c (${NATIVE_THREADS} thread(s)): apply's per-session work in C, with apply's Redis commands (script) and with one SET NX per session (set-nx, another key layout)`,
     );
     console.log('');
-    console.log('| sessions | --pipe /s | native bound /s | ratio native bound | native CPU s | redis CPU s | apply rate / native rate |');
-    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const r of results) {
-      if (r.native.length === 0) continue;
-      const nativeMs = median(r.native.map((x) => x.ms));
-      console.log(
-        `| ${r.n.toLocaleString('en-US')} | ${rate(r.n, median(r.pipeMs))} | ${rate(r.n, nativeMs)} | ${median(r.native.map((x, i) => r.pipeMs[i]! / x.ms)).toFixed(2)} | ${median(r.native.map((x) => x.cpuS)).toFixed(2)} | ${median(r.native.map((x) => x.redisCpuS)).toFixed(2)} | ${median(r.native.map((x, i) => x.ms / r.apply[i]!.ms)).toFixed(2)} |`,
-      );
-    }
+    console.log(
+      '| sessions | Redis writes | --pipe /s | native bound /s | ratio to --pipe | native CPU s | redis CPU s | apply rate / native rate |',
+    );
+    console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of results)
+      for (const variant of NATIVE_VARIANTS) {
+        const runs = r.native[variant];
+        if (runs.length === 0) continue;
+        console.log(
+          `| ${r.n.toLocaleString('en-US')} | ${variant} | ${rate(r.n, median(r.pipeMs))} | ${rate(r.n, median(runs.map((x) => x.ms)))} | ${median(runs.map((x, i) => r.pipeMs[i]! / x.ms)).toFixed(2)} | ${median(runs.map((x) => x.cpuS)).toFixed(2)} | ${median(runs.map((x) => x.redisCpuS)).toFixed(2)} | ${median(runs.map((x, i) => x.ms / r.apply[i]!.ms)).toFixed(2)} |`,
+        );
+      }
   }
   console.log('');
   console.log(

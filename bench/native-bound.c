@@ -21,8 +21,11 @@
 // Build: gcc -O2 -o native-bound bench/native-bound.c -l:libsodium.so.23 -lpthread
 //   (libsodium's shared library is enough: the few prototypes are declared below, from
 //   https://doc.libsodium.org/, so no -dev package is needed.)
-// Usage: native-bound DIR PORT SHA1 [THREADS]   (prints the number of sessions written; exit 1 when
-//   a session was not written or not found at the read-back, 2 on a system error)
+// Usage: native-bound DIR PORT SHA1 [THREADS [set-nx]]   (prints the number of sessions written; exit 1
+//   when a session was not written or not found at the read-back, 2 on a system error)
+// With `set-nx`, each session is one pipelined `SET key value PX ttl NX` instead of the script: the
+// bound of a key layout whose tombstone lives in the session's own key (so that SET NX alone refuses a
+// destroyed session), which is not the layout apply uses; the envelope and read-back are the same.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -58,6 +61,7 @@ static size_t nnames;
 static const char *dir;
 static const char *sha;
 static int port;
+static int set_nx;
 
 static void die(const char *m) { fprintf(stderr, "native-bound: %s (%s)\n", m, strerror(errno)); exit(2); }
 
@@ -107,7 +111,7 @@ static long long reply(Reader *r, long long *ones, int *err) {
   long long v = strtoll(l + 1, NULL, 10);
   if (t == '-') { *err = 1; fprintf(stderr, "native-bound: error reply %.*s\n", (int)(n > 80 ? 80 : n), l); return 0; }
   if (t == ':') { if (v == 1 && ones) (*ones)++; return v; }
-  if (t == '+') return 0;
+  if (t == '+') { if (ones && n == 3 && memcmp(l, "+OK", 3) == 0) (*ones)++; return 0; }
   if (t == '$') {
     if (v < 0) return 0;
     while (r->len - r->pos < (size_t)v + 2) fill(r);
@@ -232,7 +236,21 @@ static void *copy_thread(void *p) {
       g++;
       w->sessions++;
     }
-    if (g == GROUP || (i == w->to && g > 0)) {
+    if (set_nx && (g == GROUP || (i == w->to && g > 0))) {
+      char *o = out;
+      for (int k = 0; k < g; k++) {
+        o += sprintf(o, "*6\r\n$3\r\nSET\r\n");
+        o += put_bulk(o, key[k], strlen(key[k]));
+        o += put_bulk(o, val[k], vlen[k]);
+        o += put_bulk(o, "PX", 2);
+        o += put_bulk(o, "86400000", 8);
+        o += put_bulk(o, "NX", 2);
+      }
+      write_all(s, out, (size_t)(o - out));
+      __atomic_add_fetch(&st.calls_sent, g, __ATOMIC_SEQ_CST);
+      w->calls += g;
+      g = 0;
+    } else if (g == GROUP || (i == w->to && g > 0)) {
       char *o = out;
       o += sprintf(o, "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n", 3 + 4 * g, sha);
       char nk[16];
@@ -274,6 +292,7 @@ int main(int argc, char **argv) {
   sha = argv[3];
   int threads = argc > 4 ? atoi(argv[4]) : 1;
   if (threads < 1 || threads > 64) { fprintf(stderr, "native-bound: THREADS from 1 to 64\n"); return 2; }
+  set_nx = argc > 5 && strcmp(argv[5], "set-nx") == 0;
   randombytes_buf(master, 32);
   randombytes_buf(aead_key, 32);
   randombytes_buf(key_id, 8);

@@ -167,7 +167,7 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
       .command(COMMANDS.map((module) => module({ run, print })))
       .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, purge, rollback, rotate, codemod, generate or demo')
       .epilog(
-        'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate, rollback), files not proven in Redis (purge), or a codemod left something to decide by hand; 2 usage, input or connection error.',
+        'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate, rollback), apply cut short after it wrote sessions (re-run it), files not proven in Redis (purge), or a codemod left something to decide by hand; 2 usage, input or connection error.',
       )
       .strict()
       .help()

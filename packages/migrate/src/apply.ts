@@ -32,7 +32,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { isConnectionLost, type ClassifiedError, type RedisConnection, type Topology } from '@session-migrate/redis';
-import { isNewerInRedis, isTtlAboveGcMaxlifetime, redactSessionPath, ttlAboveGcMaxlifetimeMessage } from '@session-migrate/common';
+import {
+  UserFacingError,
+  isNewerInRedis,
+  isTtlAboveGcMaxlifetime,
+  redactSessionPath,
+  ttlAboveGcMaxlifetimeMessage,
+} from '@session-migrate/common';
 import type { SessionSource } from '@session-migrate/sources';
 import type { SessionCandidate } from '@session-migrate/sources';
 import type { Source } from '@session-migrate/sources';
@@ -249,10 +255,33 @@ export interface ApplySessionsReport {
   aborted: boolean;
   /** The permanent error that stopped apply, with its fix. */
   stopped?: ClassifiedError;
+  /**
+   * The source failed while apply read it (a Redis source's master lost mid-SCAN, ...), after this
+   * run had started copying: what it said (one printable line, never a value) and how many sessions
+   * this run had written when it stopped (`counts.migrated` then). apply reads the source no further,
+   * finishes the batches in flight, reads back what it wrote, and reports; the run is not ok (exit 1
+   * when it wrote any session, else the error alone, exit 2: use-cases/apply.ts summarize). One per
+   * source that failed (the sum of several sources' reports keeps each). Absent when none failed.
+   */
+  sourceFailures?: SourceFailure[];
+  /**
+   * Why the entries a Redis source (any source read on this thread) counted `unreadable` in
+   * `counts.skipped` could not be read, by the source's detail (RedisSource unreadableDetail: the
+   * connection lost, or the error's code; never a value), with how many each. Absent when none.
+   */
+  unreadableReasons?: Record<string, number>;
   /** Key names the read-back did not find (at most 100). */
   missing: string[];
   /** Masters that acknowledged fewer replicas than asked, with counts (at most 100 lines). */
   replicaShortfalls: Array<{ node: string; wanted: number; acked: number }>;
+}
+
+/** A source that failed while apply read it (ApplySessionsReport.sourceFailures). */
+export interface SourceFailure {
+  /** The source's one-line error (a UserFacingError's message: names the source, never a value). */
+  message: string;
+  /** Sessions this run wrote from that source before it failed (its `counts.migrated`). */
+  written: number;
 }
 
 /** How apply confirms writes. */
@@ -315,12 +344,59 @@ export interface ApplySessionsOptions {
   onRetry?: (attempt: number, error: string) => void;
 }
 
+/**
+ * A source's own UserFacingError, met while apply walked it (not a write's): ApplyRun.run tells it
+ * apart from any other error by this wrapper, set where the source is read (readingSource).
+ */
+class SourceReadFailed extends Error {
+  constructor(readonly error: UserFacingError) {
+    super(error.message);
+  }
+}
+
+/** `items` as they come, a UserFacingError the source throws while read wrapped in SourceReadFailed. */
+function* readingSource<T>(items: Iterable<T>): Generator<T> {
+  const it = items[Symbol.iterator]();
+  for (;;) {
+    let next: IteratorResult<T>;
+    try {
+      next = it.next();
+    } catch (err) {
+      throw err instanceof UserFacingError ? new SourceReadFailed(err) : err;
+    }
+    if (next.done === true) return;
+    yield next.value;
+  }
+}
+
+/** readingSource for an asynchronous source (a Redis source's batches). */
+async function* readingSourceAsync<T>(items: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = items[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<T>;
+      try {
+        next = await it.next();
+      } catch (err) {
+        throw err instanceof UserFacingError ? new SourceReadFailed(err) : err;
+      }
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
 /** Lists reported per kind of problem; counts are always complete. */
 const MAX_LISTED = 100;
 
 /**
  * Copies every live session of the source into Redis (or, with dryRun, counts what the copy would
  * do, looking up each session in Redis without writing: no WAIT, no read-back).
+ * A source that fails while read (its UserFacingError) does not throw: the report's sourceFailures
+ * says so, with the sessions written before (everything written so far stays valid, and a re-run
+ * continues where it stopped).
  * @throws UserFacingError from the target when the connection is lost; everything written so far stays
  *   valid, and a re-run continues where it stopped.
  */
@@ -367,6 +443,8 @@ class ApplyRun {
   private announcedRetry = 0;
   private readonly unstable: string[] = [];
   private readonly foreignOwned: string[] = [];
+  /** ApplySessionsReport.unreadableReasons, as counted (walkSource). */
+  private readonly unreadableReasons = new Map<string, number>();
   private handled = 0;
   private readonly filesSource: SessionSource | undefined;
   private readonly pool: PreparePool | undefined;
@@ -406,11 +484,21 @@ class ApplyRun {
     this.maxInFlight = Math.max(2, workers * 2);
   }
 
-  /** Walks the source writing every batch, reads back what was written, and reports. */
+  /**
+   * Walks the source writing every batch, reads back what was written, and reports. A source that
+   * fails while read (a UserFacingError from its walk, not from a write) ends the walk: the batches in
+   * flight are finished and read back as usual, and the report says so (sourceFailures).
+   */
   async run(): Promise<ApplySessionsReport> {
+    let sourceFailed: string | undefined;
     try {
-      if (this.filesSource !== undefined) await this.walkFiles(this.filesSource);
-      else await this.walkSource(this.options.source as Source);
+      try {
+        if (this.filesSource !== undefined) await this.walkFiles(this.filesSource);
+        else await this.walkSource(this.options.source as Source);
+      } catch (err) {
+        if (!(err instanceof SourceReadFailed)) throw err;
+        sourceFailed = err.error.message;
+      }
       await Promise.all(this.inFlight);
     } catch (err) {
       this.ledger.close();
@@ -446,6 +534,8 @@ class ApplyRun {
       foreignOwned: this.foreignOwned,
       aborted: this.gone.writesStopped,
       ...(this.stopped !== undefined ? { stopped: this.stopped } : {}),
+      ...(sourceFailed !== undefined ? { sourceFailures: [{ message: sourceFailed, written: this.counts.migrated }] } : {}),
+      ...(this.unreadableReasons.size > 0 ? { unreadableReasons: Object.fromEntries(this.unreadableReasons) } : {}),
       missing,
       replicaShortfalls: this.replicaShortfalls,
     };
@@ -459,7 +549,7 @@ class ApplyRun {
       chunk = [];
       await this.dispatch(this.prepare(candidates), (i) => candidates[i]?.location ?? '?');
     };
-    for (const c of filesSource.candidates()) {
+    for (const c of readingSource(filesSource.candidates())) {
       if (c.kind === 'skipped') {
         this.counts.skipped[c.reason] = (this.counts.skipped[c.reason] ?? 0) + 1;
         continue;
@@ -472,8 +562,14 @@ class ApplyRun {
 
   /** Sends any other source's sessions batch by batch, prepared on this thread. */
   private async walkSource(source: Source): Promise<void> {
-    for await (const items of source.sessions({ batchSize: BATCH_SIZE })) {
-      for (const i of items) if (i.kind === 'session' && i.noTtl === true) this.counts.noTtl++;
+    for await (const items of readingSourceAsync(source.sessions({ batchSize: BATCH_SIZE }))) {
+      for (const i of items) {
+        if (i.kind === 'session' && i.noTtl === true) this.counts.noTtl++;
+        else if (i.kind === 'skipped' && i.reason === 'unreadable') {
+          const why = i.detail ?? 'unknown';
+          this.unreadableReasons.set(why, (this.unreadableReasons.get(why) ?? 0) + 1);
+        }
+      }
       await this.dispatch(
         Promise.resolve(prepareSessions(items, this.codec, this.ctx, this.inlineBuffers.allocate)),
         (i) => items[i]?.location ?? '?',

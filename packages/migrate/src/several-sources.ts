@@ -354,6 +354,9 @@ export function sumApplyReports(reports: readonly ApplySessionsReport[]): ApplyS
     for (const x of r.replicaShortfalls) addShortfall(total.replicaShortfalls, x);
     total.aborted ||= r.aborted;
     if (total.stopped === undefined && r.stopped !== undefined) total.stopped = r.stopped;
+    if (r.sourceFailures !== undefined) (total.sourceFailures ??= []).push(...r.sourceFailures);
+    for (const [why, n] of Object.entries(r.unreadableReasons ?? {}))
+      (total.unreadableReasons ??= {})[why] = (total.unreadableReasons?.[why] ?? 0) + n;
   }
   return total;
 }

@@ -24,6 +24,8 @@ import {
   redactUrl,
   normalizeTlsFiles,
   specFromRecorded,
+  isConnectionLost,
+  type ClassifiedError,
   type ConnectionDescription,
   type RedisSpec,
   type Reply,
@@ -213,6 +215,16 @@ function shortKey(prefix: string, id: string): string {
   return `${prefix}${id.slice(0, 6)}…`;
 }
 
+/**
+ * Why a GET of a Redis source failed, as a skipped entry's `detail` apply groups and prints
+ * (ApplySessionsReport.unreadableReasons): the connection lost (isConnectionLost: the master died or
+ * restarted between SCAN and GET), else the error's code (its first word: LOADING, BUSY, ERR...).
+ * Never Redis's own message, which may quote the command's arguments (a key: a session ID).
+ */
+export function unreadableDetail(c: ClassifiedError): string {
+  return isConnectionLost(c) ? 'the connection to Redis was lost' : `Redis answered ${c.code}`;
+}
+
 /** Compare-and-delete: KEYS[1] session key, ARGV[1] the value verified. 1 removed, 0 changed, -1 gone. */
 const REMOVE_IF_UNCHANGED_LUA = `
 local v = redis.call('GET', KEYS[1])
@@ -354,7 +366,7 @@ export class RedisSource implements Source {
       const c = this.conn.classify(getErr);
       if (c.code === 'WRONGTYPE') return { kind: 'skipped', location, reason: 'wrong-type', detail: 'not a string key' };
       if (c.code === 'NOPERM') throw new UserFacingError(`source Redis at ${this.desc.url} refused GET: ${c.message} (${c.fix ?? ''})`);
-      return { kind: 'skipped', location, reason: 'unreadable', detail: c.message.slice(0, 120) };
+      return { kind: 'skipped', location, reason: 'unreadable', detail: unreadableDetail(c) };
     }
     if (value === null || pttl === -2) return undefined;
     const data = value as Buffer;

@@ -103,10 +103,20 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
     print(
       `  FAIL        ${applied.oversized} session(s) larger than the plan's limit (${applied.plan.limits.maxSessionBytes} bytes): not copied, their users would be logged out; run plan again with a larger --max-session-bytes, then apply`,
     );
+  // Why a session was not read, and what to do, depend on the source: a file's permissions, or a
+  // Redis source that failed between SCAN and GET (its reasons: the connection lost, an error code).
   if (applied.unreadable > 0 && !json)
     print(
       `  FAIL        ${applied.unreadable} session file(s) could not be read (permissions?): not copied; run apply as the PHP user or root`,
     );
+  const fromRedis = applied.redisUnreadable;
+  if (fromRedis !== undefined && !json) {
+    const reasons = Object.entries(fromRedis.reasons);
+    const why = reasons.length === 1 ? reasons[0]![0] : reasons.map(([r, n]) => `${r}: ${n}`).join(', ');
+    print(
+      `  FAIL        ${fromRedis.count} session(s) could not be read from the source Redis at ${fromRedis.urls.join(', ')} (${printable(why)}): not copied; run apply again once the source Redis answers`,
+    );
+  }
   return applied.ok ? 0 : 1;
 }
 
@@ -266,6 +276,11 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
           : `: ${printable(fix)}; fix it and run apply again`;
     print(`  STOPPED     ${printable(r.sessions.stopped.message)}${advice}`);
   }
+  // A source that failed while read after sessions were written (before any: one line, exit 2).
+  for (const f of r.sessions.sourceFailures ?? [])
+    print(
+      `  NOT DONE    ${f.written} session(s) written, then the source failed: ${printable(f.message.replace(/;\s*run again$/, ''))}; the sessions written are complete and valid: run apply again to copy the rest (it writes only what is missing)`,
+    );
   if (c.unconfirmed > 0) {
     print(
       `  UNCONFIRMED ${c.unconfirmed} session(s) not confirmed on enough replicas in time (${r.sessions.replicaShortfalls

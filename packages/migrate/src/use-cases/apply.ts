@@ -145,6 +145,12 @@ export interface ApplyPlanReport {
   plan: Plan;
   /** Session files this user could not read (not copied: their users would be logged out). */
   unreadable: number;
+  /**
+   * Sessions a Redis source could not read (a GET that failed: the connection lost, an error reply;
+   * not copied, their users would be logged out): how many, the sources' URLs, and why, by reason
+   * (ApplySessionsReport.unreadableReasons). Absent when none.
+   */
+  redisUnreadable?: { count: number; urls: string[]; reasons: Record<string, number> };
   /** Sessions larger than the plan's maxSessionBytes (not copied: their users would be logged out). */
   oversized: number;
   /**
@@ -424,7 +430,11 @@ async function copySources(
   return { perSource, duplicates: resolution.report };
 }
 
-/** Sums the sources, decides nothingToDo and ok. @throws UserFacingError when apply stopped before anything was written. */
+/**
+ * Sums the sources, decides nothingToDo and ok: the one home of apply's verdict (the CLI exits 0 when
+ * ok, else 1). @throws UserFacingError (exit 2) when apply stopped, or a source failed while read,
+ * before anything was written to Redis.
+ */
 function summarize(
   options: ApplyPlanOptions,
   plan: Plan,
@@ -448,10 +458,20 @@ function summarize(
       `apply stopped, nothing was written to Redis at ${plan.target.url}: ${sessions.stopped.message}${sessions.stopped.fix !== undefined ? ` (${sessions.stopped.fix})` : ''}`,
     );
   }
-  const incomplete = c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0 || notStarted > 0;
+  const sourceFailures = sessions.sourceFailures ?? [];
+  if (sourceFailures.length > 0 && (c.migrated === 0 || options.dryRun)) {
+    // A source failed while read before this run wrote any session (or in a dry run, which writes
+    // none): its one line, exit 2, as a source that fails at open (nothing written to Redis).
+    throw new UserFacingError(sourceFailures[0]!.message);
+  }
+  // A source failed after sessions were written: not bad input but a copy cut short (exit 1, the
+  // CLI's NOT DONE line says how many were written first); a re-run writes what is missing.
+  const incomplete =
+    c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0 || notStarted > 0 || sourceFailures.length > 0;
   // A session file this user cannot read, or one over the plan's size limit, is a session not
   // copied: its user would be logged out (NOT_COPIED_SKIPS; unstable ones are counted on their own).
-  const unreadable = c.skipped.unreadable ?? 0;
+  const redisUnreadable = unreadableFromRedis(plan, r.perSource);
+  const unreadable = (c.skipped.unreadable ?? 0) - (redisUnreadable?.count ?? 0);
   const oversized = c.skipped.oversized ?? 0;
   // Files of a non-root owner while the plan saw no session file (phpUids []): most likely PHP's own
   // sessions written since, under a user the plan could not know; not copied, so not a success.
@@ -464,6 +484,7 @@ function summarize(
     incomplete ||
     c.unstable > 0 ||
     unreadable > 0 ||
+    redisUnreadable !== undefined ||
     oversized > 0 ||
     sessions.stopped !== undefined
   );
@@ -480,5 +501,25 @@ function summarize(
     confirm: r.confirm,
     ...(r.several ? { sources: r.perSource, duplicates: r.duplicates } : {}),
   };
-  return { result, plan, unreadable, oversized, ok };
+  return { result, plan, unreadable, ...(redisUnreadable !== undefined ? { redisUnreadable } : {}), oversized, ok };
+}
+
+/**
+ * The sessions the plan's Redis sources could not read (`unreadable`: a GET that failed, e.g. the
+ * connection lost between SCAN and GET), with the sources' URLs and why (unreadableReasons);
+ * undefined when none.
+ */
+function unreadableFromRedis(plan: Plan, perSource: readonly ApplySourceResult[]): ApplyPlanReport['redisUnreadable'] {
+  let count = 0;
+  const urls: string[] = [];
+  const reasons: Record<string, number> = {};
+  perSource.forEach((s, i) => {
+    const planned = plan.sources[i]!;
+    const n = s.sessions?.counts.skipped.unreadable ?? 0;
+    if (planned.kind !== 'redis' || n === 0) return;
+    count += n;
+    if (!urls.includes(planned.url)) urls.push(planned.url);
+    for (const [why, k] of Object.entries(s.sessions?.unreadableReasons ?? {})) reasons[why] = (reasons[why] ?? 0) + k;
+  });
+  return count > 0 ? { count, urls, reasons } : undefined;
 }

@@ -9,56 +9,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './support/ports.ts';
 import { startNode, type RedisNode } from './support/redis-topologies.ts';
 import { cliChild, newKey, sid } from './support/migrate-cli.ts';
+import { startRelay, type Relay } from './support/relay.ts';
 
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
 let root: string;
 let source: RedisNode | undefined;
 let target: RedisNode | undefined;
-let relay: Server | undefined;
-let relayPort = 0;
-/** Once set, the relay cuts the connection that sends this command and accepts no connection after. */
-let cutAt: RegExp | undefined;
-const sockets = new Set<Socket>();
-
-/** A relay on 127.0.0.1:relayPort to the source (see the module comment). */
-async function startRelay(to: number): Promise<void> {
-  relayPort = await freePort();
-  const own = createServer((client) => {
-    const server = createConnection({ host: '127.0.0.1', port: to });
-    sockets.add(client).add(server);
-    const cut = (): void => {
-      client.destroy();
-      server.destroy();
-    };
-    client.on('data', (d: Buffer) => {
-      if (cutAt?.test(d.toString('latin1')) === true) {
-        own.close(); // no connection after: ECONNREFUSED, as from a dead server
-        cut();
-        return;
-      }
-      server.write(d);
-    });
-    server.on('data', (d: Buffer) => client.write(d));
-    client.on('error', cut).on('close', cut);
-    server.on('error', cut).on('close', cut);
-  });
-  relay = own;
-  await new Promise<void>((r) => own.listen(relayPort, '127.0.0.1', r));
-}
+let relay: Relay | undefined;
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-source-get-lost-'));
   [source, target] = await Promise.all([startNode(), startNode()]);
 }, 30_000);
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  relay?.close();
+  relay?.stop();
   await source?.stop();
   await target?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
@@ -66,8 +34,8 @@ afterAll(async () => {
 
 /** 20 sessions on the source, a new relay to it (cutting nothing yet), and a plan read through it. */
 async function planThroughRelay(tag: string): Promise<{ planFile: string; sourceUrl: string }> {
-  cutAt = undefined;
-  await startRelay(source!.port);
+  relay?.stop();
+  relay = await startRelay(source!.port);
   const { keyFile } = await newKey(mkdtempSync(join(root, `${tag}-`)));
   await source!.admin.flushall();
   await target!.admin.flushall();
@@ -75,7 +43,7 @@ async function planThroughRelay(tag: string): Promise<{ planFile: string; source
   for (let i = 0; i < 20; i++) pipe.set(`${SOURCE_PREFIX}${sid(tag, i)}`, `user|s:1:"${i % 10}";`, 'EX', 3600);
   await pipe.exec();
   const planFile = join(root, `plan-${tag}.json`);
-  const sourceUrl = `redis://127.0.0.1:${relayPort}/0`;
+  const sourceUrl = `redis://127.0.0.1:${relay.port}/0`;
   // cliChild, not cli: the relay runs in this process, whose event loop spawnSync would block.
   const p = await cliChild([
     'plan',
@@ -97,7 +65,7 @@ async function planThroughRelay(tag: string): Promise<{ planFile: string; source
 describe('a Redis source whose connection is lost at the GETs after SCAN', () => {
   it('apply exits 1 naming the lost connection and advising a re-run once the source answers, not the files wording', async () => {
     const { planFile, sourceUrl } = await planThroughRelay('gl');
-    cutAt = /\r\nget\r\n/i;
+    relay!.cutAt('\r\nget\r\n');
     const r = await cliChild(['apply', '--plan', planFile]).done;
     expect(r.status, r.stderr + r.stdout).toBe(1);
     expect(r.stdout).not.toMatch(/permissions\?|as the PHP user or root/);
@@ -110,7 +78,7 @@ describe('a Redis source whose connection is lost at the GETs after SCAN', () =>
 
   it('a source lost at its first SCAN, before any write: one line, exit 2, nothing written', async () => {
     const { planFile, sourceUrl } = await planThroughRelay('gs');
-    cutAt = /\r\nscan\r\n/i;
+    relay!.cutAt('\r\nscan\r\n');
     const r = await cliChild(['apply', '--plan', planFile]).done;
     expect(r.status, r.stderr + r.stdout).toBe(2);
     expect(r.stderr).toMatch(

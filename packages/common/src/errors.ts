@@ -13,6 +13,43 @@ export class UserFacingError extends Error {
   }
 }
 
+/** What a run that changes things one at a time had done when a failure stopped it (stoppedRun). */
+export interface StoppedRun {
+  /** The command, as the operator typed it: `purge`, `rotate`, `rollback`. */
+  command: string;
+  /** The failure's one-line reason (a UserFacingError's message or a classified Redis error; never a value). */
+  reason: string;
+  /** Changes this run made (and saw confirmed) before it stopped. */
+  done: number;
+  /** What `done` counts, with its verb: `file(s) deleted`, `value(s) re-encrypted`. */
+  what: string;
+  /**
+   * A change was sent whose outcome is unknown (a Redis command whose reply the failure lost: it may
+   * have run). Then the run is not "nothing changed" even with `done` 0.
+   */
+  inFlight?: boolean;
+  /** Why what was done is sound, and how to finish: `run purge again to delete the rest`. */
+  rerun: string;
+  /** What the exit-2 line says after `<command> stopped: <reason>`: why nothing changed and re-running is safe. */
+  nothing: string;
+}
+
+/**
+ * The one line, and the exit code, of a run stopped by a failure part-way (purge's deletes, rotate's
+ * rewrites, rollback's files and key deletes): the one home of the rule that lets a script tell
+ * "nothing changed" from "stopped half-way" (docs/operator-guide.md, Exit codes; apply's NOT DONE
+ * line is the same rule in its report).
+ * - Nothing changed (`done` 0, nothing in flight): `<command> stopped: <reason>; <nothing>`, exit 2
+ *   (as bad input: nothing changed).
+ * - Else: `<command> NOT DONE: <done> <what> before it stopped: <reason>; <rerun>`, exit 1 (an
+ *   incomplete run, as apply's).
+ */
+export function stoppedRun(s: StoppedRun): UserFacingError {
+  if (s.done === 0 && s.inFlight !== true) return new UserFacingError(`${s.command} stopped: ${s.reason}; ${s.nothing}`, 2);
+  const maybe = s.inFlight === true ? ' (and maybe the one in flight when it failed)' : '';
+  return new UserFacingError(`${s.command} NOT DONE: ${s.done} ${s.what}${maybe} before it stopped: ${s.reason}; ${s.rerun}`, 1);
+}
+
 /** One-line description of a filesystem error, without the stack. */
 export function describeFsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;

@@ -274,6 +274,8 @@ class PurgeRun {
   readonly otherUsers = { files: 0, bytes: 0 };
   readonly maxListed: number;
   readonly redisSource: Source | undefined;
+  /** A Redis source's compare-and-delete is awaiting its reply (PurgeStopped.inFlight when it fails). */
+  deleteInFlight = false;
   /**
    * Set when a TTL read is longer than gc_maxlifetime (isTtlAboveGcMaxlifetime): the gc_maxlifetime
    * given is too small to infer write times, and purge deletes nothing (purgeSessions throws).
@@ -510,8 +512,11 @@ async function deleteBatch(run: PurgeRun, batch: Pending[]): Promise<void> {
         run.lose(p, key, verdict.reason);
         continue;
       }
-      outcome =
-        p.session !== undefined ? await redisSource!.removeIfUnchanged(p.session) : removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
+      if (p.session !== undefined) {
+        run.deleteInFlight = true;
+        outcome = await redisSource!.removeIfUnchanged(p.session);
+        run.deleteInFlight = false;
+      } else outcome = removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
     }
     if (outcome === 'changed') {
       report.changed++;
@@ -527,11 +532,31 @@ async function deleteBatch(run: PurgeRun, batch: Pending[]): Promise<void> {
 }
 
 /**
+ * purgeSessions (or purge of several sources) stopped by a failure once deleting had begun: a
+ * re-check in Redis right before a batch, the source's compare-and-delete, an unlink. `deleted`:
+ * files or keys deleted until then (each proven, and checked again right before); `inFlight`: a
+ * Redis source's compare-and-delete was sent and its reply lost (it may have run). The use case
+ * turns it into one line, exit 1 when anything may have been deleted (stoppedRun).
+ */
+export class PurgeStopped extends Error {
+  constructor(
+    /** The failure as thrown (a UserFacingError of the source, a Redis error of the target...). */
+    readonly failure: unknown,
+    readonly deleted: number,
+    readonly inFlight: boolean,
+  ) {
+    super(failure instanceof Error ? failure.message : String(failure));
+    this.name = 'PurgeStopped';
+  }
+}
+
+/**
  * Runs purge over a files source (see the module comment).
  * @throws UserFacingError when a TTL read is longer than gc_maxlifetime (isTtlAboveGcMaxlifetime:
  *   the gc_maxlifetime given is too small to tell newer from older); nothing is deleted then.
- * @throws when Redis fails (nothing has been deleted yet when the check itself fails: deleting starts
- *   only after every session was judged).
+ * @throws when Redis fails while judging (nothing has been deleted yet: deleting starts only after
+ *   every session was judged); PurgeStopped when anything fails once deleting began (with the count
+ *   deleted until then).
  */
 export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport> {
   const run = new PurgeRun(options);
@@ -547,7 +572,11 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     report.remaining.files -= run.pending.length;
     report.remaining.bytes -= report.deletableBytes;
   } else if (report.deleting) {
-    await deletePending(run);
+    try {
+      await deletePending(run);
+    } catch (err) {
+      throw new PurgeStopped(err, report.deleted, run.deleteInFlight);
+    }
   }
   return report;
 }

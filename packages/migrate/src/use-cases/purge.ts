@@ -4,11 +4,11 @@
  * is deleted in any source while any live session is not proven, unless allowPartial. Several
  * sources (a plan's, or given now) are judged together. The rule: ../purge.ts. Prints nothing.
  */
-import { UserFacingError } from '@session-migrate/common';
+import { UserFacingError, stoppedRun } from '@session-migrate/common';
 import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
 import { sourceLabel, type Source } from '@session-migrate/sources';
 import type { TlsFiles } from '@session-migrate/redis';
-import { emptyPurgeReport, purgeSessions, type PurgeOptions, type PurgeReport } from '../purge.ts';
+import { PurgeStopped, emptyPurgeReport, purgeSessions, type PurgeOptions, type PurgeReport } from '../purge.ts';
 import { resolveDuplicates, type DuplicatesReport } from '../several-sources.ts';
 import {
   checkSourcesAgainstTarget,
@@ -103,9 +103,12 @@ export interface PurgeUseCaseReport {
 }
 
 /**
- * Runs purge. Re-running is safe: nothing is deleted before every session was checked.
+ * Runs purge. Re-running is safe: nothing is deleted before every session was checked, and each
+ * delete follows a check of that session in Redis again.
  * @throws UserFacingError for bad options (no source, target or key; a source that is not files: or
- *   redis:), an unreadable key file or source, or a Redis failure (nothing deleted then).
+ *   redis:), an unreadable key file or source, or a Redis failure before any delete (exit 2, nothing
+ *   deleted); a failure once deleting began (the target at a re-check, the source at a delete) is
+ *   one line with how many were deleted, exitCode 1 (stoppedRun: `purge NOT DONE: N ...`).
  */
 export async function purge(given: PurgeUseCaseOptions): Promise<PurgeUseCaseReport> {
   const options = withWarnings(given);
@@ -167,10 +170,25 @@ async function purgeWithCodec(
         allowPartial: options.allowPartial,
       }));
     } catch (err) {
-      if (err instanceof UserFacingError) throw err;
-      throw new UserFacingError(
-        `purge stopped: ${((err as Error).message ?? String(err)).split('\n')[0]} (Redis at ${client.url}); a file is deleted only after every session was checked and its own was checked again right before, and re-running is safe`,
-      );
+      // Before any delete: the failure's own line (a source's, a refusal), or the target's, exit 2.
+      // Once deleting began: how many were deleted, exit 1 (stoppedRun, the one home of that rule).
+      const stopped = err instanceof PurgeStopped ? err : undefined;
+      const failure = stopped?.failure ?? err;
+      if (stopped === undefined && failure instanceof UserFacingError) throw failure;
+      const unit = sources.length > 1 ? 'session' : sources[0]!.kind === 'redis' ? 'key' : 'file';
+      throw stoppedRun({
+        command: 'purge',
+        reason:
+          failure instanceof UserFacingError
+            ? failure.message
+            : `${((failure as Error).message ?? String(failure)).split('\n')[0]} (Redis at ${client.url})`,
+        done: stopped?.deleted ?? 0,
+        inFlight: stopped?.inFlight ?? false,
+        what: `${unit}(s) deleted`,
+        rerun: `each was proven in Redis and checked again right before its delete; run purge again to finish (it judges every ${unit} left again)`,
+        nothing:
+          'nothing was deleted (a file is deleted only after every session was checked and its own was checked again right before), and re-running is safe',
+      });
     } finally {
       client.close();
     }
@@ -258,7 +276,9 @@ function purgeResult(
  * the walk that judges each source (PurgeOptions.nonRootFiles), which ends before the gate opens: one
  * walk of the directory, and the count is complete before anything is deleted.
  * @returns each source's report, and the files of an unknown PHP user (ownerUnknown)
- * @throws the first error of any source (then nothing was deleted anywhere, if it came while judging)
+ * @throws the first error of any source when it came while judging (then nothing was deleted
+ *   anywhere); PurgeStopped when any source failed once deleting began, with the deletes of every
+ *   source summed (the others finish theirs first)
  */
 async function purgeAll(
   sources: readonly Source[],
@@ -294,8 +314,17 @@ async function purgeAll(
     }).finally(() => arrive(i)),
   );
   const settled = await Promise.allSettled(runs);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
+  const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length > 0) {
+    const stopped = failed.map((r) => r.reason as unknown).filter((e): e is PurgeStopped => e instanceof PurgeStopped);
+    if (stopped.length === 0) throw failed[0]!.reason;
+    const deleted = settled.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value.deleted : 0), 0);
+    throw new PurgeStopped(
+      stopped[0]!.failure,
+      deleted + stopped.reduce((n, e) => n + e.deleted, 0),
+      stopped.some((e) => e.inFlight),
+    );
+  }
   return { reports: settled.map((r) => (r as PromiseFulfilledResult<PurgeReport>).value), ownerUnknown: ownerUnknown() };
 }
 

@@ -1,0 +1,149 @@
+/**
+ * purge, rotate and rollback stopped by a lost connection after they changed something exit 1 with
+ * one line that says how many they changed first and that a re-run finishes (`<command> NOT DONE:
+ * N ...`, stoppedRun in packages/common/src/errors.ts; docs/operator-guide.md Exit codes), not exit
+ * 2, which says nothing changed; stopped before any change, they stay one line, exit 2. The loss is
+ * made deterministic by a TCP relay (test/support/relay.ts) in front of a real redis-server that cuts
+ * the connection at a chosen command (the nth compare-and-delete, the nth GET of a re-check) and
+ * refuses connections after, as a dead server does; a re-run through the relay reopened finishes.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { startNode, type RedisNode } from './support/redis-topologies.ts';
+import { cliChild, newKey, writePlaintextSessions, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { startRelay, type Relay } from './support/relay.ts';
+
+const PREFIX = 'smsess:';
+const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
+const MAX = 1440;
+let root: string;
+let source: RedisNode;
+let target: RedisNode;
+let relay: Relay | undefined;
+let keyFile: string;
+let codec: EnvelopeCodec;
+let n = 0;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sm-stopped-part-way-'));
+  [source, target] = await Promise.all([startNode(), startNode()]);
+  ({ keyFile, codec } = await newKey(root));
+}, 30_000);
+afterAll(async () => {
+  relay?.stop();
+  await source?.stop();
+  await target?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  relay?.stop();
+  relay = undefined;
+  await Promise.all([source.admin.flushall(), target.admin.flushall()]);
+});
+
+/** A relay to `node`, cutting nothing yet. */
+async function relayTo(node: RedisNode): Promise<string> {
+  relay = await startRelay(node.port);
+  return `redis://127.0.0.1:${relay.port}/0`;
+}
+
+/** What apply leaves for each session: its bytes sealed under its key, with a TTL. */
+async function copied(sessions: ReadonlyArray<{ id: string; data: string }>): Promise<void> {
+  const pipe = target.admin.pipeline();
+  for (const { id, data } of sessions) {
+    const key = codec.keyName(PREFIX, id);
+    pipe.set(key, codec.seal(key, Buffer.from(data)), 'EX', MAX - 100);
+  }
+  await pipe.exec();
+}
+
+/** The one stderr line of a run that failed (the CLI's `session-migrate: ...`). */
+function oneLine(r: CliResult): string {
+  const lines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('(node:'));
+  expect(lines, r.stderr).toHaveLength(1);
+  return lines[0]!;
+}
+
+// cliChild, not cli: the relay runs in this process, whose event loop spawnSync would block.
+const run = async (args: string[]): Promise<CliResult> => cliChild(args).done;
+
+describe('purge stopped part-way', () => {
+  it('a Redis source lost at its 6th compare-and-delete: exit 1, 5 keys deleted, one line; a re-run finishes', async () => {
+    const ids = await writePlaintextSessions(source.admin, SOURCE_PREFIX, 'pr', 20, MAX);
+    await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";` })));
+    const sourceUrl = await relayTo(source);
+    relay!.cutAt('\r\neval\r\n', 6);
+    const args = [
+      'purge',
+      '--source',
+      `redis:${sourceUrl}`,
+      '--target',
+      target.url,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+    ];
+    const r = await run(args);
+    // Before: exit 2, "purge stopped: source Redis ... failed while removing ...", as if nothing was deleted.
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(oneLine(r)).toMatch(
+      /^session-migrate: purge NOT DONE: 5 key\(s\) deleted \(and maybe the one in flight when it failed\) before it stopped: source Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed while removing PHPREDIS_SESSION:pr0000…: .*; each was proven in Redis and checked again right before its delete; run purge again to finish/,
+    );
+    expect(r.stderr).not.toMatch(/user\|s:/); // never a value
+    expect(await source.admin.dbsize()).toBe(15);
+    await relay!.reopen();
+    const again = await run(args);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(again.stdout).toMatch(/deleted {5}15 key\(s\)/);
+    expect(await source.admin.dbsize()).toBe(0);
+    expect(await target.admin.dbsize()).toBe(20); // the Redis copies are untouched
+  }, 20_000);
+
+  it('the target lost at the re-check of the second batch of 500: exit 1, 500 files deleted; a re-run finishes', async () => {
+    const dir = join(root, `files-${++n}`);
+    const ids = writeSessionFiles(dir, 'pt', 600);
+    await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";cart|a:0:{}` })));
+    const targetUrl = await relayTo(target);
+    // 600 GETs judge, 500 re-check the first batch, 1101 to 1200 the second: cut in the middle.
+    relay!.cutAt('\r\nget\r\n', 1150);
+    const args = ['purge', '--source', `files:${dir}`, '--target', targetUrl, '--key-file', keyFile, '--gc-maxlifetime', String(MAX)];
+    const r = await run(args);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(oneLine(r)).toMatch(
+      /^session-migrate: purge NOT DONE: 500 file\(s\) deleted before it stopped: .*\(Redis at redis:\/\/127\.0\.0\.1:\d+\/0\); each was proven in Redis and checked again right before its delete; run purge again to finish/,
+    );
+    expect(readdirSync(dir)).toHaveLength(100);
+    await relay!.reopen();
+    const again = await run(args);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(again.stdout).toMatch(/deleted {5}100 file\(s\)/);
+    expect(readdirSync(dir)).toHaveLength(0);
+  }, 20_000);
+
+  it('the target lost at the re-check of the first batch, before any delete: exit 2, nothing deleted', async () => {
+    const dir = join(root, `files-${++n}`);
+    mkdirSync(dir);
+    const ids = writeSessionFiles(dir, 'p0', 20);
+    await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";cart|a:0:{}` })));
+    const targetUrl = await relayTo(target);
+    relay!.cutAt('\r\nget\r\n', 21); // 20 GETs judge; the 21st is the re-check's first
+    const r = await run([
+      'purge',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      targetUrl,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+    ]);
+    expect(r.status, r.stderr + r.stdout).toBe(2);
+    expect(oneLine(r)).toMatch(/^session-migrate: purge stopped: .*; nothing was deleted .*re-running is safe$/);
+    expect(readdirSync(dir)).toHaveLength(20);
+  }, 20_000);
+});

@@ -1,0 +1,92 @@
+/**
+ * A TCP relay in front of a real redis-server that cuts a connection at a chosen command, to lose a
+ * connection mid-run deterministically: `cutAt(pattern, nth)` makes it destroy the connection whose
+ * bytes carry the nth occurrence of `pattern` (counted over every connection since cutAt, across
+ * chunk boundaries; that chunk is not forwarded) and refuse every connection after (ECONNREFUSED,
+ * as from a dead server) until `reopen()`. A pattern is a command as RESP sends it, e.g.
+ * `\r\nget\r\n` (matched without regard to case).
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { freePort } from './ports.ts';
+
+export interface Relay {
+  /** 127.0.0.1 port the relay listens on (the same after reopen). */
+  port: number;
+  /** Cuts at the `nth` (1 = first) occurrence of `pattern` from now on; undefined: cut nothing. */
+  cutAt(pattern: string | undefined, nth?: number): void;
+  /** Whether a cut happened (the relay refuses connections then). */
+  readonly cut: boolean;
+  /** Listens again after a cut (nothing cut until the next cutAt). */
+  reopen(): Promise<void>;
+  stop(): void;
+}
+
+/** Starts a relay to 127.0.0.1:`to` on a free port (see the module comment). */
+export async function startRelay(to: number): Promise<Relay> {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let pattern: string | undefined;
+  let nth = 1;
+  let seen = 0;
+  let didCut = false;
+  let server: Server | undefined;
+  /** Occurrences of `pattern` ending in `chunk`, given the `tail` of the same connection before it. */
+  const count = (tail: string, chunk: string): number => {
+    const text = (tail + chunk).toLowerCase();
+    let n = 0;
+    for (let at = text.indexOf(pattern!); at >= 0; at = text.indexOf(pattern!, at + 1)) if (at + pattern!.length > tail.length) n++;
+    return n;
+  };
+  const listen = async (): Promise<void> => {
+    const own = createServer((client) => {
+      const upstream = createConnection({ host: '127.0.0.1', port: to });
+      sockets.add(client).add(upstream);
+      let tail = '';
+      const cutBoth = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('data', (d: Buffer) => {
+        const chunk = d.toString('latin1');
+        if (pattern !== undefined && !didCut) {
+          seen += count(tail, chunk);
+          tail = (tail + chunk).slice(-pattern.length);
+          if (seen >= nth) {
+            didCut = true;
+            own.close(); // no connection after: ECONNREFUSED, as from a dead server
+            cutBoth();
+            return;
+          }
+        }
+        upstream.write(d);
+      });
+      upstream.on('data', (d: Buffer) => client.write(d));
+      client.on('error', cutBoth).on('close', cutBoth);
+      upstream.on('error', cutBoth).on('close', cutBoth);
+    });
+    server = own;
+    await new Promise<void>((r) => own.listen(port, '127.0.0.1', r));
+  };
+  await listen();
+  return {
+    port,
+    cutAt(p, n = 1) {
+      pattern = p?.toLowerCase();
+      nth = n;
+      seen = 0;
+    },
+    get cut() {
+      return didCut;
+    },
+    async reopen() {
+      pattern = undefined;
+      didCut = false;
+      server?.close();
+      await listen();
+    },
+    stop() {
+      for (const s of sockets) s.destroy();
+      server?.close();
+    },
+  };
+}

@@ -8,10 +8,11 @@
  * refuses connections after, as a dead server does; a re-run through the relay reopened finishes.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { EnvelopeCodec, deriveLookupKey, formatKeyRing, loadSodium } from '@session-migrate/envelope';
 import { startNode, type RedisNode } from './support/redis-topologies.ts';
 import { cliChild, newKey, writePlaintextSessions, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
 import { startRelay, type Relay } from './support/relay.ts';
@@ -91,7 +92,7 @@ describe('purge stopped part-way', () => {
     // Before: exit 2, "purge stopped: source Redis ... failed while removing ...", as if nothing was deleted.
     expect(r.status, r.stderr + r.stdout).toBe(1);
     expect(oneLine(r)).toMatch(
-      /^session-migrate: purge NOT DONE: 5 key\(s\) deleted \(and maybe the one in flight when it failed\) before it stopped: source Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed while removing PHPREDIS_SESSION:pr0000…: .*; each was proven in Redis and checked again right before its delete; run purge again to finish/,
+      /^session-migrate: purge NOT DONE: 5 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: source Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed while removing PHPREDIS_SESSION:pr0000…: .*; each was proven in Redis and checked again right before its delete; run purge again to finish/,
     );
     expect(r.stderr).not.toMatch(/user\|s:/); // never a value
     expect(await source.admin.dbsize()).toBe(15);
@@ -145,5 +146,132 @@ describe('purge stopped part-way', () => {
     expect(r.status, r.stderr + r.stdout).toBe(2);
     expect(oneLine(r)).toMatch(/^session-migrate: purge stopped: .*; nothing was deleted .*re-running is safe$/);
     expect(readdirSync(dir)).toHaveLength(20);
+  }, 20_000);
+});
+
+describe('rotate stopped part-way', () => {
+  it('the target lost in the second batch of compare-and-sets: exit 1 with the count re-encrypted; a re-run finishes', async () => {
+    const sodium = await loadSodium();
+    const [k0, k1] = [randomBytes(32), randomBytes(32)];
+    const lookup = deriveLookupKey(sodium, k0);
+    const oldCodec = await EnvelopeCodec.create([k0]);
+    const ringCodec = await EnvelopeCodec.fromRing({ lookupKey: lookup, current: k1, previous: [k0] });
+    const ring = join(root, `ring-${++n}`);
+    writeFileSync(ring, formatKeyRing(sodium, { lookupKey: lookup, current: k1, previous: [k0] }));
+    chmodSync(ring, 0o600);
+    const keys: string[] = [];
+    const pipe = target.admin.pipeline();
+    for (let i = 0; i < 300; i++) {
+      const key = oldCodec.keyName(PREFIX, `rot${String(i).padStart(10, '0')}abcdefghijklmn`);
+      keys.push(key);
+      pipe.set(key, oldCodec.seal(key, Buffer.from(`n|i:${i};`)), 'EX', 3600);
+    }
+    await pipe.exec();
+    const underK1 = async (): Promise<number> => {
+      const values = await target.admin.mgetBuffer(...keys);
+      return values.filter((v, i) => {
+        const o = v === null ? undefined : ringCodec.open(keys[i]!, v);
+        return o?.ok === true && o.keyId === ringCodec.keyId;
+      }).length;
+    };
+    const targetUrl = await relayTo(target);
+    relay!.cutAt('\r\neval\r\n', 150); // SCAN COUNT 100: the first batch's are through
+    const args = ['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100'];
+    const r = await run(args);
+    // Before: exit 2, "Redis at ... failed during rotate ...", as if nothing was rewritten.
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    const m =
+      /^session-migrate: rotate NOT DONE: (\d+) value\(s\) re-encrypted(?: \(and maybe those in flight when it failed\))? before it stopped: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed: .*; every value is under the old key or the new one, each valid; run rotate again to finish$/.exec(
+        r.stderr.trim().split('\n').at(-1)!,
+      );
+    expect(m, r.stderr).not.toBeNull();
+    const reported = Number(m![1]);
+    expect(reported).toBeGreaterThan(0);
+    expect(await underK1()).toBeGreaterThanOrEqual(reported);
+    expect(await underK1()).toBeLessThan(300);
+    await relay!.reopen();
+    const again = await run(args);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(await underK1()).toBe(300);
+  }, 20_000);
+});
+
+describe('rollback stopped part-way', () => {
+  it('--to: the target lost in the second batch of 500 reads: exit 1, 500 files written; a re-run finishes', async () => {
+    const ids = writeSessionFiles(join(root, `ids-${++n}`), 'rb', 600);
+    await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";` })));
+    const to = join(root, `to-${n}`);
+    mkdirSync(to);
+    const targetUrl = await relayTo(target);
+    relay!.cutAt('\r\nget\r\n', 550); // 500 GETs read the first batch (written), 501 to 600 the second
+    const args = [
+      'rollback',
+      '--to',
+      `files:${to}`,
+      '--ids-from',
+      `files:${join(root, `ids-${n}`)}`,
+      '--target',
+      targetUrl,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+    ];
+    const r = await run(args);
+    // Before: exit 2 (the directory being restored was not counted), as if nothing was written.
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      /^session-migrate: rollback NOT DONE: 500 file\(s\) written or removed before it stopped: .*; each change follows what Redis holds; run rollback again to finish \(re-running is safe\)$/,
+    );
+    expect(readdirSync(to)).toHaveLength(500);
+    await relay!.reopen();
+    const again = await run(args);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(readdirSync(to)).toHaveLength(600);
+  }, 20_000);
+
+  it('--to --dry-run: the target lost in the second batch: exit 2, nothing written (it wrote nothing)', async () => {
+    const ids = writeSessionFiles(join(root, `ids-${++n}`), 'rd', 600);
+    await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";` })));
+    const to = join(root, `to-${n}`);
+    mkdirSync(to);
+    const targetUrl = await relayTo(target);
+    relay!.cutAt('\r\nget\r\n', 550);
+    const r = await run([
+      'rollback',
+      '--dry-run',
+      '--to',
+      `files:${to}`,
+      '--ids-from',
+      `files:${join(root, `ids-${n}`)}`,
+      '--target',
+      targetUrl,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+    ]);
+    // Before: exit 1, the 500 files a dry run would write counted as written.
+    expect(r.status, r.stderr + r.stdout).toBe(2);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^session-migrate: rollback stopped: .*; re-running is safe$/);
+    expect(readdirSync(to)).toHaveLength(0);
+  }, 20_000);
+
+  it('--remove-keys: the target lost at its 6th compare-and-delete: exit 1, 5 keys deleted; a re-run finishes', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `rk${String(i).padStart(10, '0')}abcdefghijklmn`);
+    await copied(ids.map((id) => ({ id, data: 'a|i:1;' })));
+    const targetUrl = await relayTo(target);
+    relay!.cutAt('\r\neval\r\n', 6);
+    const args = ['rollback', '--remove-keys', '--target', targetUrl, '--key-file', keyFile];
+    const r = await run(args);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      /^session-migrate: rollback NOT DONE: 5 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: .*; run rollback again to finish \(re-running is safe\)$/,
+    );
+    expect(await target.admin.dbsize()).toBe(15);
+    await relay!.reopen();
+    const again = await run(args);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(await target.admin.dbsize()).toBe(0);
   }, 20_000);
 });

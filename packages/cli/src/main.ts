@@ -1,6 +1,7 @@
 /**
  * Entry point of the `session-migrate` CLI: parses arguments with yargs and runs one command.
- * Exit codes: 0 success, 1 a check failed, 2 usage, input or connection error (one line on stderr).
+ * Exit codes: 0 success, 1 a check failed or a run cut short after it changed something, 2 usage,
+ * input or connection error, nothing changed (one line on stderr).
  */
 import yargs from 'yargs';
 import { UserFacingError, VERSION, printable } from '@session-migrate/common';
@@ -167,7 +168,7 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
       .command(COMMANDS.map((module) => module({ run, print })))
       .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, purge, rollback, rotate, codemod, generate or demo')
       .epilog(
-        'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate, rollback), apply cut short after it wrote sessions (re-run it), files not proven in Redis (purge), or a codemod left something to decide by hand; 2 usage, input or connection error.',
+        'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate, rollback), apply, purge, rotate or rollback cut short after it wrote or deleted something (NOT DONE with the count; re-run it), files not proven in Redis (purge), or a codemod left something to decide by hand; 2 usage, input or connection error, nothing written or deleted.',
       )
       .strict()
       .help()

@@ -6,8 +6,9 @@ export class UserFacingError extends Error {
   /** Process exit code the CLI uses for this error (2 = usage, input or connection error). */
   readonly exitCode: number;
 
-  constructor(message: string, exitCode = 2) {
-    super(message);
+  /** `options.cause`: the error it words (kept for callers that tell failures apart, e.g. mayHaveRun). */
+  constructor(message: string, exitCode = 2, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'UserFacingError';
     this.exitCode = exitCode;
   }
@@ -46,7 +47,7 @@ export interface StoppedRun {
  */
 export function stoppedRun(s: StoppedRun): UserFacingError {
   if (s.done === 0 && s.inFlight !== true) return new UserFacingError(`${s.command} stopped: ${s.reason}; ${s.nothing}`, 2);
-  const maybe = s.inFlight === true ? ' (and maybe the one in flight when it failed)' : '';
+  const maybe = s.inFlight === true ? ' (and maybe those in flight when it failed)' : '';
   return new UserFacingError(`${s.command} NOT DONE: ${s.done} ${s.what}${maybe} before it stopped: ${s.reason}; ${s.rerun}`, 1);
 }
 

@@ -40,7 +40,7 @@
 import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
-import type { RedisConnection } from '@session-migrate/redis';
+import { mayHaveRun, type RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import {
   NEWER_MARGIN_MS,
@@ -274,7 +274,7 @@ class PurgeRun {
   readonly otherUsers = { files: 0, bytes: 0 };
   readonly maxListed: number;
   readonly redisSource: Source | undefined;
-  /** A Redis source's compare-and-delete is awaiting its reply (PurgeStopped.inFlight when it fails). */
+  /** A Redis source's compare-and-delete failed without a reply and may have run (PurgeStopped.inFlight). */
   deleteInFlight = false;
   /**
    * Set when a TTL read is longer than gc_maxlifetime (isTtlAboveGcMaxlifetime): the gc_maxlifetime
@@ -513,9 +513,12 @@ async function deleteBatch(run: PurgeRun, batch: Pending[]): Promise<void> {
         continue;
       }
       if (p.session !== undefined) {
-        run.deleteInFlight = true;
-        outcome = await redisSource!.removeIfUnchanged(p.session);
-        run.deleteInFlight = false;
+        try {
+          outcome = await redisSource!.removeIfUnchanged(p.session);
+        } catch (err) {
+          run.deleteInFlight = mayHaveRun(err); // an error reply: it did not run
+          throw err;
+        }
       } else outcome = removeFileIfUnchanged(p.location, p.stat!, p.sha256!);
     }
     if (outcome === 'changed') {

@@ -34,6 +34,7 @@ import type { EnvelopeCodec } from '@session-migrate/envelope';
 import {
   UserFacingError,
   describeFsError,
+  stoppedRun,
   fileMtimeForRedisCopy,
   isDestroyedAfterFile,
   isFileNewerThanRedis,
@@ -47,7 +48,7 @@ import {
 } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
-import { keyNameForDisplay, scanPatternForPrefix, type RedisConnection } from '@session-migrate/redis';
+import { keyNameForDisplay, mayHaveRun, scanPatternForPrefix, type RedisConnection } from '@session-migrate/redis';
 
 /** Where and how rollback writes files: a parsed `files` save_path. */
 export interface RollbackFilesLayout {
@@ -336,9 +337,16 @@ export async function rollbackToFilesMany(
   let keysInRedis = 0;
   let keysWithoutKnownId = 0;
   const prefixBytes = Buffer.from(options.prefix);
+  // Files written or removed so far in every directory, the one being restored included (dry run: none).
+  const changed = (): number =>
+    options.dryRun ? 0 : targets.reduce((n, t) => n + t.counts.written + t.counts['destroyed-file-removed'], 0);
   try {
     await checkScanAllowed(options.client, options.prefix);
-    for (const t of options.targets) targets.push(await restoreTarget({ ...options, layout: t.layout, ids: t.ids }, found));
+    for (const t of options.targets) {
+      const report = emptyRollbackReport(options.dryRun);
+      targets.push(report); // counted by changed() while it is restored
+      await restoreTarget({ ...options, layout: t.layout, ids: t.ids }, found, report, changed);
+    }
     for await (const keys of options.client.scan(options.prefix)) {
       for (const k of keys) {
         const kind = classifyKeyName(prefixBytes, k).kind;
@@ -348,14 +356,9 @@ export async function rollbackToFilesMany(
       }
     }
   } catch (err) {
-    // A directory's restore may have stopped midway: its own counts are lost with it, so "written"
-    // is known only from the directories done; a later directory that wrote files before a Redis
-    // error reports itself (restoreOne's rollbackStopped).
-    throw rollbackStopped(
-      options.client,
-      err,
-      targets.some((t) => t.counts.written + t.counts['destroyed-file-removed'] > 0),
-    );
+    // A directory's restore may have stopped midway: its report is in `targets` from its start, so
+    // the files it wrote before the failure are counted.
+    throw rollbackStopped(options.client, err, { count: changed(), what: 'file(s) written or removed' }, false);
   }
   for (const t of targets) {
     t.keysInRedis = keysInRedis;
@@ -481,17 +484,24 @@ async function readSessions(
   });
 }
 
-/** Restores the listed IDs into one directory; adds the key names found in Redis to `found`. */
-async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>): Promise<RollbackToFilesReport> {
+/**
+ * Restores the listed IDs into one directory, counting in `report`; adds the key names found in Redis
+ * to `found`. `changed`: files written or removed so far by the whole rollback (this directory too).
+ */
+async function restoreTarget(
+  options: RollbackToFilesOptions,
+  found: Set<string>,
+  report: RollbackToFilesReport,
+  changed: () => number,
+): Promise<void> {
   const base = checkBaseDir(options.layout);
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const owner = options.owner ?? (asRoot ? { uid: base.uid, gid: base.gid } : undefined);
   const dirMode = base.mode & 0o777;
-  const report = emptyRollbackReport(options.dryRun);
   const handle = async (ids: string[]) => {
     const read = await readSessions(options.client, options.codec, options.prefix, ids);
     const now = options.nowMs ?? Date.now();
-    refuseTtlsAboveGcMaxlifetime(read, options.gcMaxlifetime, report);
+    refuseTtlsAboveGcMaxlifetime(read, options.gcMaxlifetime, changed());
     ids.forEach((id, i) => restoreOne(id, read[i]!, { ...options, now, owner, dirMode }, report, found));
   };
   let batch: string[] = [];
@@ -504,24 +514,24 @@ async function restoreTarget(options: RollbackToFilesOptions, found: Set<string>
     }
   }
   if (batch.length > 0) await handle(batch);
-  return report;
 }
 
 /**
  * Write times inferred with a too small gc_maxlifetime are late: an older Redis copy would overwrite
  * a newer file (the lifecycle rule, isTtlAboveGcMaxlifetime). Refused for the whole batch before any
  * of it is written.
+ * @param changed files written or removed so far by this rollback (earlier batches and directories)
  * @throws UserFacingError (exit 1 when files were written by earlier batches, else 2)
  */
 function refuseTtlsAboveGcMaxlifetime(
   read: ReadonlyArray<{ key: string; pttl: unknown; tombPttl: unknown }>,
   gcMaxlifetime: number,
-  report: RollbackToFilesReport,
+  changed: number,
 ): void {
   for (const { key, pttl, tombPttl } of read) {
     const over = [pttl, tombPttl].find((t) => typeof t === 'number' && isTtlAboveGcMaxlifetime(t, gcMaxlifetime));
     if (over === undefined) continue;
-    const written = report.counts.written + report.counts['destroyed-file-removed'] > 0;
+    const written = changed > 0;
     throw new UserFacingError(
       `rollback refused: ${ttlAboveGcMaxlifetimeMessage(key, over as number, gcMaxlifetime)}; ${written ? 'files written so far hold the Redis copy; re-run with the right value' : 'nothing was written'}`,
       written ? 1 : 2,
@@ -532,7 +542,8 @@ function refuseTtlsAboveGcMaxlifetime(
 /**
  * Restores one session ID from what Redis holds for it (readSessions) and counts the outcome in
  * `report`; a failure of this session is recorded (at most 100 named), never thrown.
- * @throws UserFacingError for a permanent Redis error other than WRONGTYPE (re-running is safe)
+ * @throws the Redis error itself when it is permanent, other than WRONGTYPE (the caller words it
+ *   with the files changed so far: rollbackStopped)
  */
 function restoreOne(
   id: string,
@@ -550,7 +561,7 @@ function restoreOne(
   report.idsChecked++;
   if (err) {
     const c = options.client.classify(err);
-    if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rollbackStopped(options.client, err, report.counts.written > 0);
+    if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw err;
     return fail(c.message.slice(0, 120));
   }
   try {
@@ -601,15 +612,20 @@ export async function rollbackRemoveKeys(options: {
   const { client, codec, prefix, dryRun } = options;
   const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, tombstones: 0 };
   const prefixBytes = Buffer.from(prefix);
+  const inFlight = { eval: false };
   try {
-    await removeKeysUnderPrefix(client, codec, prefixBytes, prefix, dryRun, report);
+    await removeKeysUnderPrefix(client, codec, prefixBytes, prefix, dryRun, report, inFlight);
   } catch (err) {
-    throw rollbackStopped(client, err, report.removed > 0);
+    // A dry run deletes nothing: its `removed` counts what would be.
+    throw rollbackStopped(client, err, { count: dryRun ? 0 : report.removed, what: 'key(s) deleted' }, inFlight.eval);
   }
   return report;
 }
 
-/** rollbackRemoveKeys's scan and compare-and-delete, counting in `report` as it goes. */
+/**
+ * rollbackRemoveKeys's scan and compare-and-delete, counting in `report` as it goes; `inFlight.eval`
+ * is set when a compare-and-delete failed without a reply (mayHaveRun).
+ */
 async function removeKeysUnderPrefix(
   client: RedisConnection,
   codec: EnvelopeCodec,
@@ -617,6 +633,7 @@ async function removeKeysUnderPrefix(
   prefix: string,
   dryRun: boolean,
   report: RemoveKeysReport,
+  inFlight: { eval: boolean },
 ): Promise<void> {
   for await (const keys of client.scan(prefix)) {
     const sessions = keys.filter((k) => {
@@ -641,7 +658,7 @@ async function removeKeysUnderPrefix(
       if (err || value === null) {
         if (err) {
           const c = client.classify(err);
-          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rollbackStopped(client, err, report.removed > 0);
+          if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw err;
           report.leftNotOpening++;
         }
         continue;
@@ -655,7 +672,13 @@ async function removeKeysUnderPrefix(
         report.removed++;
         continue;
       }
-      const n = await client.client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
+      let n: unknown;
+      try {
+        n = await client.client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
+      } catch (err) {
+        inFlight.eval = mayHaveRun(err); // an error reply: it did not run
+        throw err;
+      }
       if (n === 1) report.removed++;
       else report.leftChanged++;
     }
@@ -664,16 +687,24 @@ async function removeKeysUnderPrefix(
 
 /**
  * The one line that stops a rollback on a Redis error (a command the ACL rule lacks, a lost
- * connection): the classified message with its fix (the command to add and the minimal rule).
- * Re-running is safe: files are replaced only by the Redis copy, keys deleted only if unchanged.
- * @param wrote something was already written or deleted (exit 1), else exit 2
+ * connection): the classified message with its fix (the command to add and the minimal rule), and
+ * (stoppedRun, the one home of the rule) exit 1 with how many files were written or removed, or
+ * keys deleted, before it stopped, else exit 2. Re-running is safe: files are replaced only by the
+ * Redis copy, keys deleted only if unchanged.
+ * @param done files written or removed (`what`: `file(s) written or removed`), or keys deleted, so far (0 in a dry run)
+ * @param inFlight a key's compare-and-delete was sent and its reply lost (it may have run)
  * @returns a UserFacingError (`err` itself when it already is one)
  */
-function rollbackStopped(client: RedisConnection, err: unknown, wrote: boolean): UserFacingError {
+function rollbackStopped(client: RedisConnection, err: unknown, done: { count: number; what: string }, inFlight: boolean): UserFacingError {
   if (err instanceof UserFacingError) return err;
   const c = client.classify(err);
-  return new UserFacingError(
-    `rollback stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; re-running is safe`,
-    wrote ? 1 : 2,
-  );
+  return stoppedRun({
+    command: 'rollback',
+    reason: `${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+    done: done.count,
+    inFlight,
+    what: done.what,
+    rerun: 'each change follows what Redis holds; run rollback again to finish (re-running is safe)',
+    nothing: 're-running is safe',
+  });
 }

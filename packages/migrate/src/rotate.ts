@@ -19,8 +19,8 @@
 import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { classifyKeyName } from '@session-migrate/envelope';
-import { UserFacingError } from '@session-migrate/common';
-import { keyNameForDisplay, type RedisConnection } from '@session-migrate/redis';
+import { UserFacingError, stoppedRun } from '@session-migrate/common';
+import { keyNameForDisplay, mayHaveRun, type RedisConnection } from '@session-migrate/redis';
 
 /**
  * KEYS[1] = key name, ARGV[1] = the value read, ARGV[2] = the new value.
@@ -42,19 +42,37 @@ return 1
 `;
 
 /**
+ * A run of rotate stopped by a failure, as one line (stoppedRun, the one home of the rule): exit 1
+ * with how many values this run re-encrypted when it re-encrypted any (or a compare-and-set was in
+ * flight), else exit 2, nothing rewritten. Every value is under the old key or the new one, each
+ * valid, so a re-run finishes.
+ */
+function rotateStopped(reason: string, reEncrypted: number, inFlight: boolean): UserFacingError {
+  return stoppedRun({
+    command: 'rotate',
+    reason,
+    done: reEncrypted,
+    inFlight,
+    what: 'value(s) re-encrypted',
+    rerun: 'every value is under the old key or the new one, each valid; run rotate again to finish',
+    nothing: 'nothing was rewritten; run rotate again once Redis answers',
+  });
+}
+
+/** A classified Redis error in one line: its message and fix. */
+function redisReason(client: RedisConnection, err: unknown): string {
+  const c = client.classify(err);
+  return `${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`;
+}
+
+/**
  * A permanent Redis error (an ACL rule without EVAL, a replica, OOM) is the same for every key: stop
  * the run with what to fix instead of counting it key by key.
- * @throws UserFacingError for a permanent error other than WRONGTYPE (counted per key).
+ * @throws UserFacingError for a permanent error other than WRONGTYPE (counted per key): rotateStopped
  */
 function stopOnPermanent(client: RedisConnection, err: Error, rotatedSoFar: number): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') {
-    // Exit 2 when nothing was rewritten yet, else 1.
-    throw new UserFacingError(
-      `rotate stopped: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}; ${rotatedSoFar > 0 ? 'values already rotated are complete and valid' : 'nothing was rewritten'}`,
-      rotatedSoFar > 0 ? 1 : 2,
-    );
-  }
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rotateStopped(redisReason(client, err), rotatedSoFar, false);
 }
 
 /** Counts of one rotation run (complete, whatever the number of keys). */
@@ -131,8 +149,9 @@ export interface RotateOptions {
 
 /**
  * Rotates every session under the prefix to the ring's current key (see the module comment).
- * @throws when Redis fails as a whole (connection lost); everything written so far is complete and
- *   valid, and a re-run continues.
+ * @throws UserFacingError when Redis fails as a whole (connection lost) or with a permanent error:
+ *   one line (rotateStopped), exitCode 1 with how many values were re-encrypted before, 2 when none
+ *   was; everything written so far is complete and valid, and a re-run continues.
  */
 export async function rotateTarget(options: RotateOptions): Promise<RotateReport> {
   return new RotateRun(options).run();
@@ -178,8 +197,22 @@ class RotateRun {
     this.prefixBytes = Buffer.from(options.prefix, 'utf8');
   }
 
-  /** SCANs the prefix (every master) and rotates each batch's session keys, retrying those PHP rewrote. */
+  /** A compare-and-set pipeline failed without its replies and may have run (rotateStopped's inFlight). */
+  private casInFlight = false;
+
+  /** walk, its failure (a lost connection...) in one line with the count re-encrypted (rotateStopped). */
   async run(): Promise<RotateReport> {
+    try {
+      return await this.walk();
+    } catch (err) {
+      if (err instanceof UserFacingError) throw err;
+      const { client } = this.options;
+      throw rotateStopped(`Redis at ${client.url} failed: ${redisReason(client, err)}`, this.counts.reEncrypted, this.casInFlight);
+    }
+  }
+
+  /** SCANs the prefix (every master) and rotates each batch's session keys, retrying those PHP rewrote. */
+  private async walk(): Promise<RotateReport> {
     const { client, codec, prefix } = this.options;
     const counts = this.counts;
     const generation = await client.generation();
@@ -278,14 +311,20 @@ class RotateRun {
   private async compareAndSet(writes: RotateWrite[]): Promise<string[]> {
     const { client } = this.options;
     const counts = this.counts;
-    const results = await client.runGrouped(
-      writes.map((w) => ({
-        key: w.key,
-        build: (p: ChainableCommander) => {
-          p.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed);
-        },
-      })),
-    );
+    let results: Awaited<ReturnType<RedisConnection['runGrouped']>>;
+    try {
+      results = await client.runGrouped(
+        writes.map((w) => ({
+          key: w.key,
+          build: (p: ChainableCommander) => {
+            p.eval(ROTATE_CAS_SCRIPT, 1, w.key, w.old, w.sealed);
+          },
+        })),
+      );
+    } catch (err) {
+      this.casInFlight = mayHaveRun(err); // an error reply: none ran
+      throw err;
+    }
     const retry: string[] = [];
     writes.forEach((w, i) => {
       const [err, result] = results[i]?.[0] ?? [new Error('no reply'), null];

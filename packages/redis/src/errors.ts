@@ -75,6 +75,18 @@ export function isConnectionLost(error: ClassifiedError): boolean {
 }
 
 /**
+ * Whether a write command that failed with `err` may still have run: anything but an error reply
+ * from Redis (ioredis's ReplyError, https://github.com/redis/ioredis lib/index.ts: the server
+ * answered, refusing or failing the command) may have been a command sent whose reply was lost. The
+ * tools' scripts run their one write last, so an error reply means it did not happen.
+ * `err`: as thrown, or a UserFacingError whose `cause` is.
+ */
+export function mayHaveRun(err: unknown): boolean {
+  const e = err instanceof Error && err.name === 'UserFacingError' && err.cause !== undefined ? err.cause : err;
+  return !(e instanceof Error && e.name === 'ReplyError');
+}
+
+/**
  * ioredis's text when a command's connection failed and its reconnects did too
  * (lib/redis/index.ts of https://github.com/redis/ioredis, `maxRetriesPerRequest`): an operator
  * needs what happened, not the option's name.

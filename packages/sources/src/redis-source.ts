@@ -394,6 +394,8 @@ export class RedisSource implements Source {
       if (c.code === 'WRONGTYPE') return 'changed';
       throw new UserFacingError(
         `source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+        2,
+        { cause: err },
       );
     }
   }

@@ -4,7 +4,8 @@
  * this module parses, calls, prints. Exit 0 when every session was proven (and, unless --dry-run,
  * deleted); 1 when some are not proven or changed meanwhile, or files of a non-root owner are kept
  * while the plan knows no user PHP runs as (then, as for sessions not proven, nothing is deleted
- * without --allow-partial).
+ * without --allow-partial), or when a failure stopped it after it deleted any (one line, `purge NOT
+ * DONE: N ...`: the use case's stoppedRun); 2 for bad input, or a failure before any delete.
  */
 import { printable } from '@session-migrate/common';
 import type { DuplicatesReport, PurgeReport, PurgeUseCaseOptions } from '@session-migrate/migrate';

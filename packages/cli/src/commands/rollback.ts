@@ -1,7 +1,9 @@
 /**
  * `session-migrate rollback`: the way back. The work is the rollback use case
  * (packages/migrate/src/use-cases/rollback.ts); this module parses, calls, prints. Exit 0 when done,
- * 1 when some session failed, 2 for usage, input or connection errors.
+ * 1 when some session failed, or a failure stopped it after it wrote or removed a file or deleted a
+ * key (one line, `rollback NOT DONE: N ...`: packages/migrate/src/rollback.ts rollbackStopped), 2 for
+ * usage, input or connection errors before anything changed.
  */
 import { printable } from '@session-migrate/common';
 import type { RollbackOptions, RollbackReport, RollbackToFilesReport } from '@session-migrate/migrate';

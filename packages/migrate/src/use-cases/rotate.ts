@@ -60,7 +60,7 @@ export interface RotateUseCaseReport {
  * Rotates every session under `prefix` to the current key. `report.ok` is false when any value could
  * not be rotated (the CLI's exit 1); re-running continues.
  * @throws UserFacingError for a bad option, URL, key, or a Redis failure (values already rotated are
- *   complete and valid).
+ *   complete and valid; exitCode 1 with their count when there are any: rotateTarget).
  */
 export async function rotate(given: RotateUseCaseOptions): Promise<RotateUseCaseReport> {
   const options = withWarnings(given);

@@ -4,7 +4,8 @@
  *   npm run bench:apply                                   # 100k and 1M sessions of about 1 KB, 3 rounds
  *   npm run bench:apply -- --sizes 10000,100000 --rounds 2 --workers 2 --timeout-min 20 --no-build
  *   npm run bench:apply -- --cli /path/to/other/build/package/bin/session-migrate.js   # another build, e.g. before a change
- *   npm run bench:apply -- --sizes 100000 --native-bound   # also time bench/native-bound.c (needs gcc and libsodium23)
+ *   npm run bench:apply -- --sizes 100000 --native-bound   # also time bench/native-bound.c (needs gcc and libsodium23;
+ *                                                          # --native-threads T: its threads, default every core but one)
  *
  * For each size N it writes N PHP-serialized session files (`php` serialize_handler, about 1 KB each:
  * a user, a cart of objects, a CSRF token, flash messages, a browsing history) and the same payloads
@@ -53,10 +54,19 @@ interface Options {
   cli?: string;
   /** Also time bench/native-bound.c each round (compiled with gcc first). */
   nativeBound: boolean;
+  /** Its threads (--native-threads; default: every core but one). */
+  nativeThreads: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizes: [100_000, 1_000_000], rounds: 3, build: true, timeoutMin: 60, nativeBound: false };
+  const o: Options = {
+    sizes: [100_000, 1_000_000],
+    rounds: 3,
+    build: true,
+    timeoutMin: 60,
+    nativeBound: false,
+    nativeThreads: Math.max(1, availableParallelism() - 1),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -79,14 +89,17 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--timeout-min') o.timeoutMin = whole(value(), 1);
     else if (a === '--no-build') o.build = false;
     else if (a === '--native-bound') o.nativeBound = true;
-    else if (a === '--cli') {
+    else if (a === '--native-threads') {
+      o.nativeThreads = whole(value(), 1);
+      o.nativeBound = true;
+    } else if (a === '--cli') {
       o.cli = value();
       o.build = false;
     } else if (/^\d+$/.test(a))
       o.sizes = [whole(a, 1)]; // the old form: `bench/apply.ts N`
     else
       throw new Error(
-        `unknown option ${a} (options: --sizes N,M  --rounds R  --workers W  --timeout-min M  --no-build  --cli PATH  --native-bound)`,
+        `unknown option ${a} (options: --sizes N,M  --rounds R  --workers W  --timeout-min M  --no-build  --cli PATH  --native-bound  --native-threads T)`,
       );
   }
   return o;
@@ -295,7 +308,7 @@ async function benchSize(n: number, o: Options, cli: string, nativeBin: string |
       if (nativeBin !== undefined)
         for (const variant of NATIVE_VARIANTS) {
           await redis.client.flushall();
-          result.native[variant].push(await timeNativeBound(nativeBin, variant, dir, redis, n));
+          result.native[variant].push(await timeNativeBound(nativeBin, variant, o.nativeThreads, dir, redis, n));
         }
 
       await redis.client.flushall();
@@ -351,9 +364,6 @@ interface NativeRun {
   redisCpuS: number;
 }
 
-/** Worker threads of bench/native-bound.c: every core but the one redis-server needs (at least 1). */
-const NATIVE_THREADS = Math.max(1, availableParallelism() - 1);
-
 /**
  * Compiles bench/native-bound.c into the run's directory with gcc, against libsodium's shared library.
  * @returns the executable's path
@@ -374,10 +384,17 @@ function buildNativeBound(): string {
 }
 
 /** One timed run of the native bound over `dir` into an emptied `redis`, checked: every session written and read back. */
-async function timeNativeBound(bin: string, variant: NativeVariant, dir: string, redis: RedisServer, n: number): Promise<NativeRun> {
+async function timeNativeBound(
+  bin: string,
+  variant: NativeVariant,
+  threads: number,
+  dir: string,
+  redis: RedisServer,
+  n: number,
+): Promise<NativeRun> {
   const sha = String(await redis.client.script('LOAD', GUARDED_WRITE_LUA));
   const cpu0 = cpuSeconds(redis.pid);
-  const run = await timed(bin, [dir, String(redis.port), sha, String(NATIVE_THREADS), variant]);
+  const run = await timed(bin, [dir, String(redis.port), sha, String(threads), variant]);
   const redisCpuS = cpuSeconds(redis.pid) - cpu0;
   if (run.code !== 0 || Number(run.out.trim()) !== n)
     throw new Error(`native-bound exited ${run.code} after writing ${run.out.trim() || 0} of ${n} sessions`);
@@ -424,7 +441,7 @@ function report(results: SizeResult[], o: Options, loadBefore: number[]): void {
   if (results.some((r) => r.native.script.length > 0)) {
     console.log('');
     console.log(
-      `bench/native-bound.c (${NATIVE_THREADS} thread(s)): apply's per-session work in C, with apply's Redis commands (script) and with one SET NX per session (set-nx, another key layout)`,
+      `bench/native-bound.c (${o.nativeThreads} thread(s)): apply's per-session work in C, with apply's Redis commands (script) and with one SET NX per session (set-nx, another key layout)`,
     );
     console.log('');
     console.log(

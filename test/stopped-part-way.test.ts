@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +148,55 @@ describe('purge stopped part-way', () => {
     expect(oneLine(r)).toMatch(/^session-migrate: purge stopped: .*; nothing was deleted .*re-running is safe$/);
     expect(readdirSync(dir)).toHaveLength(20);
   }, 20_000);
+});
+
+/**
+ * Whether this file system lets root make a file immutable (chattr +i: unlink then fails with EPERM,
+ * even for root, which the tests run as): ext4, xfs, btrfs; not overlayfs or tmpfs.
+ */
+function immutableFiles(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'sm-chattr-'));
+  const probe = join(dir, 'probe');
+  writeFileSync(probe, '');
+  const ok = spawnSync('chattr', ['+i', probe]).status === 0;
+  if (ok) spawnSync('chattr', ['-i', probe]);
+  rmSync(dir, { recursive: true, force: true });
+  return ok;
+}
+
+describe('purge stopped by a session file it may not delete', () => {
+  it.skipIf(!immutableFiles())(
+    'names the file with its session ID shortened, not the full ID nor a Redis address; a re-run finishes once it can',
+    async () => {
+      const dir = join(root, `files-${++n}`);
+      const ids = writeSessionFiles(dir, 'pi', 30);
+      await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";cart|a:0:{}` })));
+      const stuck = join(dir, `sess_${ids[12]!}`);
+      expect(spawnSync('chattr', ['+i', stuck]).status).toBe(0);
+      const args = ['purge', '--source', `files:${dir}`, '--target', target.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX)];
+      try {
+        const r = await run(args);
+        const line = oneLine(r);
+        const left = readdirSync(dir).length;
+        // Before: "EPERM: operation not permitted, unlink '<dir>/sess_<the whole ID>' (Redis at redis://...)".
+        expect(line).toContain(`could not delete the session file ${dir}/sess_${ids[12]!.slice(0, 6)}…: permission denied`);
+        expect(line).not.toContain(ids[12]!);
+        expect(line).not.toContain('Redis at');
+        if (left === 30)
+          expect([r.status, line]).toEqual([2, expect.stringMatching(/^session-migrate: purge stopped: .*nothing was deleted/)]);
+        else {
+          expect(r.status, r.stderr + r.stdout).toBe(1);
+          expect(line).toMatch(new RegExp(`^session-migrate: purge NOT DONE: ${30 - left} file\\(s\\) deleted before it stopped: `));
+        }
+      } finally {
+        spawnSync('chattr', ['-i', stuck]);
+      }
+      const again = await run(args);
+      expect(again.status, again.stderr + again.stdout).toBe(0);
+      expect(readdirSync(dir)).toHaveLength(0);
+    },
+    20_000,
+  );
 });
 
 describe('rotate stopped part-way', () => {

@@ -45,10 +45,12 @@ import type { EnvelopeCodec } from '@session-migrate/envelope';
 import {
   NEWER_MARGIN_MS,
   UserFacingError,
+  describeFsError,
   isExpired,
   isRedisNewerThanFile,
   isTtlAboveGcMaxlifetime,
   lastWriteMs,
+  printable,
   redactSessionPath,
   ttlAboveGcMaxlifetimeMessage,
 } from '@session-migrate/common';
@@ -598,7 +600,8 @@ export function removeFileIfUnchanged(location: string, seen: BigIntStats, sha25
     return 'removed';
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    throw err;
+    // Node's message quotes the whole path, whose name carries the session ID (a credential).
+    throw new UserFacingError(`could not delete the session file ${printable(redactSessionPath(location))}: ${describeFsError(err)}`);
   }
 }
 

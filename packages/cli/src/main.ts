@@ -4,7 +4,7 @@
  * input or connection error, nothing changed (one line on stderr).
  */
 import yargs from 'yargs';
-import { UserFacingError, VERSION, printable } from '@session-migrate/common';
+import { UserFacingError, VERSION, printable, redactSessionFileNames } from '@session-migrate/common';
 import { checkSpellings, checkValues, describeUsageFailure, notDecimal, optionTableOf, positionalsOf, type OptionTable } from './argv.ts';
 import type { CommandFactory, Print, Run } from './commands/context.ts';
 import { PATH_OR_NAME_KEY_OPTIONS, containsKeyText, redactKeyText } from './key-options.ts';
@@ -48,16 +48,19 @@ const print: Print = (line: string) => {
 /**
  * Joins a multi-line message (yargs writes some on several lines) into one printable line, with any
  * word that may be key material replaced (redactKeyText: yargs repeats what was typed, e.g.
- * `Unknown argument: <a key pasted on the command line>`).
+ * `Unknown argument: <a key pasted on the command line>`) and every session file name's ID shortened
+ * (redactSessionFileNames: a system error quotes the whole path).
  */
 function oneLine(message: string): string {
   return printable(
-    redactKeyText(
-      message
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== '')
-        .join(' '),
+    redactSessionFileNames(
+      redactKeyText(
+        message
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l !== '')
+          .join(' '),
+      ),
     ),
   );
 }

@@ -85,6 +85,17 @@ export function redactSessionPath(path: string): string {
 }
 
 /**
+ * redactSessionPath for free text: every session file name in it (`sess_` and a run of session-ID
+ * characters, `[A-Za-z0-9,-]`, PHP's rule in php-src ext/session/session.c) keeps 6 characters of
+ * its ID. The CLI passes every error line through it: a system error's message quotes the whole
+ * path (`EPERM: operation not permitted, unlink '/var/lib/php/sessions/sess_<ID>'`), and a message
+ * built without redactSessionPath must still not print a replayable ID.
+ */
+export function redactSessionFileNames(text: string): string {
+  return text.replace(/(^|[^A-Za-z0-9_])sess_([A-Za-z0-9,-]{6})[A-Za-z0-9,-]+/g, '$1sess_$2…');
+}
+
+/**
  * Makes text safe to print on a terminal: control characters (which a hostile file name can carry to
  * move the cursor, retitle the window or fake report lines) become `\xNN`, bidirectional overrides
  * (which reorder what is shown) become `\u{NNNN}`, and a backslash is doubled so escapes stay unambiguous.

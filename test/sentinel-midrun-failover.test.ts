@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cli, cliChild, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { cli, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { killMasterDuring } from './support/sentinel-failover.ts';
 
 const N = 5000;
 const PREFIX = 'smsess:'; // plan's default (DEFAULT_PREFIX)
@@ -51,32 +52,6 @@ afterAll(async () => {
   await restarted?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
-
-/**
- * Runs the CLI in the background; once `ready` says the command is under way on the master (polled
- * every 2 ms), kills the master (SIGKILL) and 1 s later promotes the replica (SENTINEL FAILOVER).
- * @returns the result, and whether the command had exited before the kill (it should not have)
- */
-async function killMasterDuring(
-  args: string[],
-  ready: (master: RedisNode) => Promise<boolean>,
-): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode }> {
-  const old = await s!.currentMaster();
-  const next = s!.nodes.find((n) => n !== old)!;
-  const run = cliChild([...args, '--master-wait-ms', String(MASTER_WAIT_MS)]);
-  const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), MASTER_WAIT_MS + 60_000);
-  let exited = false;
-  void run.done.then(() => (exited = true));
-  const deadline = Date.now() + 20_000;
-  while (!exited && Date.now() < deadline && !(await ready(old))) await sleep(2);
-  const exitedBeforeKill = exited;
-  await old.kill();
-  await sleep(1000);
-  await s!.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
-  const r = await run.done;
-  clearTimeout(timer);
-  return { r, exitedBeforeKill, old, next };
-}
 
 /**
  * What apply's summary line says of the sessions it wrote: `migrated N (BYTES; M of them not in
@@ -112,6 +87,8 @@ async function expectRiddenThroughOrHonest(r: CliResult, planPath: string, maste
 describe('Sentinel: the master killed while a command runs, a replica promoted', () => {
   it('apply mid-copy (WAIT for the replica after each batch): rides through, or exits 1 saying so and a re-run completes', async () => {
     const { r, exitedBeforeKill, next } = await killMasterDuring(
+      s!,
+      MASTER_WAIT_MS,
       ['apply', '--plan', planFile],
       async (m) => Number(await m.admin.dbsize()) >= 1000,
     );
@@ -132,20 +109,25 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
     // TYPE replica), so what the master acknowledges from then on reaches no replica; 1500 later the
     // master is killed, the replica resumed, then promoted: those writes are lost.
     let cut: RedisNode | undefined;
-    const { r, exitedBeforeKill, next } = await killMasterDuring(['apply', '--plan', plan2, '--min-replicas', '0'], async (m) => {
-      const n = Number(await m.admin.dbsize()) - N; // the first test's N sessions are there too
-      if (cut === undefined && n >= 1000) {
-        cut = s!.nodes.find((x) => x !== m)!;
-        cut.pause();
-        await m.admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
+    const { r, exitedBeforeKill, next } = await killMasterDuring(
+      s!,
+      MASTER_WAIT_MS,
+      ['apply', '--plan', plan2, '--min-replicas', '0'],
+      async (m) => {
+        const n = Number(await m.admin.dbsize()) - N; // the first test's N sessions are there too
+        if (cut === undefined && n >= 1000) {
+          cut = s!.nodes.find((x) => x !== m)!;
+          cut.pause();
+          await m.admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
+          return false;
+        }
+        if (cut !== undefined && n >= 2500) {
+          cut.resume();
+          return true;
+        }
         return false;
-      }
-      if (cut !== undefined && n >= 2500) {
-        cut.resume();
-        return true;
-      }
-      return false;
-    });
+      },
+    );
     expect(exitedBeforeKill).toBe(false);
     expect(await countPresent(next.admin, codec, PREFIX, ids2)).toBeLessThan(N); // the scene: writes were lost
     expect(r.status, r.stderr + r.stdout).toBe(1);
@@ -162,7 +144,7 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
     const base = await mgets(await s!.currentMaster());
     // Once verify has read a batch's values (one MGET a batch): the master frozen (SIGSTOP) a moment,
     // so that verify's next SCAN waits on it when it is killed.
-    const { r, exitedBeforeKill, old } = await killMasterDuring(['verify', '--plan', planFile], async (m) => {
+    const { r, exitedBeforeKill, old } = await killMasterDuring(s!, MASTER_WAIT_MS, ['verify', '--plan', planFile], async (m) => {
       if ((await mgets(m)) <= base + 1) return false;
       m.pause();
       await sleep(200);

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cli, cliChild, countPresent, newKey, sid } from './support/migrate-cli.ts';
+import { cli, countPresent, newKey, sid } from './support/migrate-cli.ts';
+import { killMasterDuring } from './support/sentinel-failover.ts';
 
 const N = 20_000;
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:'; // phpredis's default, a Redis source's default
@@ -25,8 +26,6 @@ let codec: EnvelopeCodec;
 let ids: string[];
 let s: SentinelTopology | undefined;
 let target: RedisNode | undefined;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-sentinel-source-midrun-'));
@@ -65,21 +64,13 @@ afterAll(async () => {
 
 describe('a Redis source behind Sentinel, its master killed while apply reads it', () => {
   it('apply exits 1 saying how many sessions it wrote before the source failed (run again), never a partial copy reported done; a re-run copies every session', async () => {
-    const old = await s!.currentMaster();
-    const next = s!.nodes.find((n) => n !== old)!;
-    const run = cliChild(['apply', '--plan', join(root, 'plan.json'), '--master-wait-ms', String(MASTER_WAIT_MS)]);
-    const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), MASTER_WAIT_MS + 60_000);
-    let exited = false;
-    void run.done.then(() => (exited = true));
-    const deadline = Date.now() + 20_000;
     let copied = 0;
-    while (!exited && Date.now() < deadline && (copied = Number(await target!.admin.dbsize())) < 2000) await sleep(2);
-    const exitedBeforeKill = exited;
-    await old.kill();
-    await sleep(1000);
-    await s!.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
-    const r = await run.done;
-    clearTimeout(timer);
+    const { r, exitedBeforeKill, old, next } = await killMasterDuring(
+      s!,
+      MASTER_WAIT_MS,
+      ['apply', '--plan', join(root, 'plan.json')],
+      async () => (copied = Number(await target!.admin.dbsize())) >= 2000,
+    );
     expect(exitedBeforeKill).toBe(false);
     expect(copied).toBeLessThan(N);
     // Sessions were written before the source failed: not bad input (exit 2 says nothing was

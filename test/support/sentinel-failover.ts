@@ -1,7 +1,9 @@
 /**
  * CLI runs during a Sentinel failover, for the tests of the wait for a master at open
  * (--master-wait-ms; test/sentinel-open-failover.test.ts for targets, test/sentinel-source-failover.test.ts
- * for Redis sources): the commands started while the master is down, the replica promoted meanwhile.
+ * for Redis sources): the commands started while the master is down, the replica promoted meanwhile;
+ * and of a failover while a command runs (killMasterDuring: test/sentinel-midrun-failover.test.ts,
+ * test/sentinel-source-midrun-failover.test.ts).
  */
 import { expect } from 'vitest';
 import { cliChild, type CliResult } from './migrate-cli.ts';
@@ -80,4 +82,34 @@ export function expectNoMasterLine(
     expect(r.elapsed, `${r.elapsed} ms`).toBeGreaterThanOrEqual(waitMs);
     expect(r.elapsed, `${r.elapsed} ms`).toBeLessThan(waitMs + 15_000);
   }
+}
+
+/**
+ * Runs the CLI (`args`) in the background with `--master-wait-ms masterWaitMs`; once `ready` says the command
+ * is under way (polled every 2 ms, at most 20 s), kills the master of `s` (SIGKILL) and 1 s later
+ * promotes the replica (SENTINEL FAILOVER). The command is stopped (SIGTERM by its PID) should it hang.
+ * @returns the result, whether the command had exited before the kill (it should not have), the
+ *   killed master and the promoted node
+ */
+export async function killMasterDuring(
+  s: SentinelTopology,
+  masterWaitMs: number,
+  args: string[],
+  ready: (master: RedisNode) => Promise<boolean>,
+): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode }> {
+  const old = await s.currentMaster();
+  const next = s.nodes.find((n) => n !== old)!;
+  const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
+  const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
+  let exited = false;
+  void run.done.then(() => (exited = true));
+  const deadline = Date.now() + 20_000;
+  while (!exited && Date.now() < deadline && !(await ready(old))) await sleep(2);
+  const exitedBeforeKill = exited;
+  await old.kill();
+  await sleep(1000);
+  await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+  const r = await run.done;
+  clearTimeout(timer);
+  return { r, exitedBeforeKill, old, next };
 }

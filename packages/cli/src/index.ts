@@ -63,6 +63,8 @@ export {
   printable,
   terminalSafe,
   redactSessionPath,
+  redactSessionFileNames,
+  checkWholeNumber,
   VERSION,
   assetPath,
   workerEntryUrl,

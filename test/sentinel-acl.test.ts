@@ -89,7 +89,7 @@ describe('CLI through a sentinel with an ACL user', () => {
     const wrong = plan({ ...ENV, SESSION_MIGRATE_SENTINEL_PASSWORD: WRONG_PW });
     expect(usageLine(wrong)).toMatch(
       new RegExp(
-        `^session-migrate: cannot reach any sentinel of .*: ${where}: WRONGPASS .*SESSION_MIGRATE_SENTINEL_USERNAME.*SESSION_MIGRATE_SENTINEL_PASSWORD`,
+        `^session-migrate: every sentinel of .* refused the login: ${where}: WRONGPASS .*SESSION_MIGRATE_SENTINEL_USERNAME.*SESSION_MIGRATE_SENTINEL_PASSWORD`,
       ),
     );
     expect(wrong.stderr + wrong.stdout).not.toContain(WRONG_PW);
@@ -150,7 +150,7 @@ describe('CLI through a sentinel with an ACL user', () => {
     const where = `127\\.0\\.0\\.1:${s.sentinel.port}`;
     const refused = (userEnv: string, pwEnv: string) =>
       new RegExp(
-        `^session-migrate: cannot reach any sentinel of .*: ${where}: WRONGPASS .*the sentinel user ${SENTINEL_USER} in ${userEnv} was sent no password.*: ${pwEnv} is not set`,
+        `^session-migrate: every sentinel of .* refused the login: ${where}: WRONGPASS .*the sentinel user ${SENTINEL_USER} in ${userEnv} was sent no password.*: ${pwEnv} is not set`,
       );
     await s.sentinel.admin.call('ACL', 'LOG', 'RESET');
     const envs: Array<Record<string, string>> = [

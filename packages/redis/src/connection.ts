@@ -1750,6 +1750,13 @@ async function askSentinels(
  */
 const NOT_A_SENTINEL = /^ERR unknown command .?sentinel/i;
 
+/**
+ * A sentinel's refusal of the login, as askSentinels records it (`host:port: <reply>`): WRONGPASS
+ * (a wrong password or user), NOAUTH (a password needed), NOPERM (a user without the commands);
+ * https://redis.io/docs/latest/commands/auth/.
+ */
+const AUTH_REFUSED = /: (WRONGPASS|NOAUTH|NOPERM)\b/;
+
 async function openSentinel(
   spec: RedisSpec,
   options: OpenOptions,
@@ -1769,7 +1776,11 @@ async function openSentinel(
         `no sentinel answers at ${a.url}: ${found.errors.join('; ')}; give the sentinels' addresses (port 26379 by default), or ${a.tls ? 'rediss' : 'redis'}://${formatHostPort(d)}/${a.db} for that node itself`,
       );
     }
-    throw new UserFacingError(`cannot reach any sentinel of ${a.url}: ${found.errors.join('; ')}`);
+    // Every sentinel answered and refused the login: reached, not unreachable.
+    const refused = found.errors.length > 0 && found.errors.every((e) => AUTH_REFUSED.test(e));
+    throw new UserFacingError(
+      `${refused ? 'every sentinel of' : 'cannot reach any sentinel of'} ${a.url}${refused ? ' refused the login' : ''}: ${found.errors.join('; ')}`,
+    );
   }
   if (options.waitForSentinelMaster === true) {
     let first = true;

@@ -58,8 +58,11 @@ export function describeFsError(err: unknown): string {
     case 'ENOENT':
       return 'no such file or directory';
     case 'EACCES':
-    case 'EPERM':
       return 'permission denied';
+    case 'EPERM':
+      // Not the file's mode (EACCES): an immutable or append-only file (chattr(1)), or another user's
+      // file in a sticky directory (unlink(2) and open(2), ERRORS); root meets it too.
+      return 'operation not permitted (EPERM: an immutable or append-only file, or a sticky directory?)';
     case 'ELOOP':
       return 'is a symbolic link (refused)';
     case 'EISDIR':

@@ -1,5 +1,5 @@
 /**
- * plan's --master-wait-ms (the one of apply and verify: MASTER_WAIT_OPTION, checkMasterWaitMs): a bad
+ * plan's --master-wait-ms (the one of apply and verify: masterWaitOption, checkMasterWaitMs): a bad
  * value is one line naming the option, exit 2, nothing written; and it bounds how long plan's SCAN of
  * a Redis Cluster target waits for a replica to take over a master lost mid-scan (30 s before, fixed).
  */

@@ -8,7 +8,7 @@ import { DEFAULT_PLAN_FILE } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { firstFew, formatBytes, formatCounts, progressLine, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
-import { MASTER_WAIT_OPTION, given, defineCommand, type CommandFactory, type Print } from './context.ts';
+import { masterWaitOption, given, defineCommand, type CommandFactory, type Print } from './context.ts';
 
 /** apply's arguments: the use case's options (no callbacks), and `--json`. */
 export interface ApplyArgs extends Omit<ApplyPlanOptions, 'onProgress' | 'onRetry' | 'onWarning'> {
@@ -46,7 +46,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
             'replicas that must acknowledge each batch (WAIT); fewer in time exits 1 (default: the replicas each master has now, from INFO replication)',
         })
         .option('wait-timeout-ms', { type: 'number', describe: 'WAIT timeout per batch in ms (default 2000)' })
-        .option('master-wait-ms', MASTER_WAIT_OPTION)
+        .option('master-wait-ms', masterWaitOption('apply'))
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary' }),
     handler: (a) =>
       run(() => {

@@ -86,13 +86,21 @@ export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
  * DEFAULT_FAILOVER_WAIT_MS of packages/redis). What a wait that ends with no master does: a cluster
  * SCAN, and behind Sentinel the wait when the target or a Redis source is opened (every command: migrate's commandRedisWait)
  * and verify's before its scan, throw one line, exit 2, nothing written; apply's end check behind
- * Sentinel counts the sessions it could not confirm (UNCONFIRMED, UNVERIFIED: exit 1).
+ * Sentinel counts the sessions it could not confirm (UNCONFIRMED, UNVERIFIED: exit 1). Its help names
+ * only what `command` does.
  */
-export const MASTER_WAIT_OPTION = {
-  type: 'number',
-  describe:
-    'how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target or a redis: source is opened (apply and verify also later); none in time: exit 2, nothing written (the end check of apply behind Sentinel: exit 1, its sessions counted unconfirmed or unverified), run again once the failover is over; sentinels that cannot be reached at all fail at once (0 to 600000, default 30000; 0: look once, no wait)',
-} as const;
+export function masterWaitOption(command: 'plan' | 'apply' | 'verify' | 'purge' | 'rollback' | 'rotate') {
+  const later =
+    command === 'apply'
+      ? '; apply waits again at its end check behind Sentinel, where sessions not confirmed in time count as UNCONFIRMED or UNVERIFIED (exit 1)'
+      : command === 'verify'
+        ? '; verify waits again before its scan'
+        : '';
+  return {
+    type: 'number',
+    describe: `how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target or a redis: source is opened${later}; none in time: exit 2, nothing written, run again once the failover is over; sentinels that cannot be reached at all fail at once (0 to 600000, default 30000; 0: look once, no wait)`,
+  } as const;
+}
 
 /** `--json` of the commands that print a report (verify, purge, rollback, rotate). */
 export const JSON_REPORT_OPTION = { type: 'boolean', default: false, describe: 'print a JSON report' } as const;

@@ -16,7 +16,7 @@ import { checkOptionNeeds } from '../option-needs.ts';
 import { firstFew, formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import {
-  MASTER_WAIT_OPTION,
+  masterWaitOption,
   TARGET_OPTION,
   given,
   keyOptions,
@@ -35,7 +35,7 @@ export interface PlanArgs extends Omit<CreatePlanOptions, 'onWarning'> {
 /**
  * plan's options, in --help's order: the key provider and --prefix (keyOptions), --gc-maxlifetime and
  * --serialize-handler (phpOptions), both roles' TLS files, the handler's choices, then plan's own
- * (--master-wait-ms: MASTER_WAIT_OPTION, shared with apply and verify).
+ * (--master-wait-ms: masterWaitOption, shared by every command with a target).
  */
 function planOptions(y: Argv) {
   const options = handlerOptions(allTlsOptions(phpOptions(keyOptions(y))))
@@ -78,7 +78,7 @@ function planOptions(y: Argv) {
       describe:
         "session.gc_maxlifetime in seconds: the TTL migrated sessions get (default: the --php-ini value, else 1440); with --php-ini, a shorter value than PHP's is refused (it logs users out early) unless --allow-shorter-ttl",
     })
-    .option('master-wait-ms', MASTER_WAIT_OPTION);
+    .option('master-wait-ms', masterWaitOption('plan'));
   return phpIniOptions(options).option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' });
 }
 

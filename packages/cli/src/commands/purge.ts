@@ -14,7 +14,7 @@ import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import {
   JSON_REPORT_OPTION,
-  MASTER_WAIT_OPTION,
+  masterWaitOption,
   PHP_USER_GIVEN_NOW_OPTION,
   planTargetOptions,
   given,
@@ -52,7 +52,7 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
           default: false,
           describe: 'delete the proven files even while others are not proven (still exits 1)',
         })
-        .option('master-wait-ms', MASTER_WAIT_OPTION)
+        .option('master-wait-ms', masterWaitOption('purge'))
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(

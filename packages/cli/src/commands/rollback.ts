@@ -12,7 +12,7 @@ import { sourcesTable } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
 import {
   JSON_REPORT_OPTION,
-  MASTER_WAIT_OPTION,
+  masterWaitOption,
   planTargetOptions,
   given,
   defineCommand,
@@ -59,7 +59,7 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
           describe: 'delete the migrated keys instead (users with sessions only in Redis are logged out)',
         })
         .option('dry-run', { type: 'boolean', default: false, describe: 'count and show, change nothing' })
-        .option('master-wait-ms', MASTER_WAIT_OPTION)
+        .option('master-wait-ms', masterWaitOption('rollback'))
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(

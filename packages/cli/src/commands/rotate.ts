@@ -11,7 +11,7 @@ import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { changedProgressLines, formatCounts } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
-import { JSON_REPORT_OPTION, MASTER_WAIT_OPTION, TARGET_OPTION, defineCommand, given, type CommandFactory, type Print } from './context.ts';
+import { JSON_REPORT_OPTION, masterWaitOption, TARGET_OPTION, defineCommand, given, type CommandFactory, type Print } from './context.ts';
 
 /** rotate's arguments: the use case's options (no callbacks), and `--json`. */
 export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'onWarning'> {
@@ -30,7 +30,7 @@ export const rotateModule: CommandFactory = ({ run, print }) =>
         .option('target', TARGET_OPTION)
         .option('prefix', { type: 'string', describe: `Redis key prefix (default: the plan's, else ${DEFAULT_PREFIX})` })
         .option('scan-count', { type: 'number', default: 500, describe: 'SCAN COUNT hint and batch size' })
-        .option('master-wait-ms', MASTER_WAIT_OPTION)
+        .option('master-wait-ms', masterWaitOption('rotate'))
         .option('json', JSON_REPORT_OPTION),
     handler: (a) =>
       run(

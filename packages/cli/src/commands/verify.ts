@@ -13,7 +13,7 @@ import {
   GC_MAXLIFETIME_OVERRIDE_OPTION,
   HANDLERS,
   JSON_REPORT_OPTION,
-  MASTER_WAIT_OPTION,
+  masterWaitOption,
   PHP_USER_GIVEN_NOW_OPTION,
   PREFIX_OVERRIDE_OPTION,
   TARGET_OPTION,
@@ -58,7 +58,7 @@ function verifyOptions(y: Argv) {
       describe:
         'classify only the keys under the prefix (a database shared with other applications); default: every key of the database, so a plaintext session anywhere fails',
     })
-    .option('master-wait-ms', MASTER_WAIT_OPTION)
+    .option('master-wait-ms', masterWaitOption('verify'))
     .option('presence', {
       type: 'boolean',
       default: true,

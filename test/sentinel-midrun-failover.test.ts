@@ -17,9 +17,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
+import { startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
-import { killMasterDuring } from './support/sentinel-failover.ts';
+import { killMasterDuring, restartKilledMaster } from './support/sentinel-failover.ts';
 
 const N = 5000;
 const PREFIX = 'smsess:'; // plan's default (DEFAULT_PREFIX)
@@ -99,7 +99,7 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
   }, 60_000);
 
   it('apply mid-copy without WAIT: writes the killed master acknowledged but never replicated are read back MISSING, not reported migrated', async () => {
-    await restartOldMaster();
+    restarted = await restartKilledMaster(s!);
     const dir2 = join(root, 'sessions-lost');
     const ids2 = writeSessionFiles(dir2, 'lost', N);
     const plan2 = join(root, 'plan-lost.json');
@@ -138,7 +138,7 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
   }, 60_000);
 
   it('verify --plan mid-scan: one line saying the scan was cut short (run again), never OK; after the failover verify is OK', async () => {
-    await restartOldMaster();
+    restarted = await restartKilledMaster(s!);
     const mgets = async (m: RedisNode): Promise<number> =>
       Number(/cmdstat_mget:calls=(\d+)/.exec(await m.admin.info('commandstats'))?.[1] ?? 0);
     const base = await mgets(await s!.currentMaster());
@@ -164,15 +164,3 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
     expect(again.stdout).toContain(`presence    ${N} live session(s) of the plan's source checked: ${N} present`);
   }, 60_000);
 });
-
-/** The master killed by the last test back on its port, as a replica of the current master, so a second failover can come. */
-async function restartOldMaster(): Promise<void> {
-  const master = await s!.currentMaster();
-  const gone = s!.nodes.find((n) => n !== master)!;
-  restarted = await startNode({
-    port: gone.port,
-    args: ['--replicaof', '127.0.0.1', String(master.port), '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'],
-  });
-  s!.nodes[s!.nodes.indexOf(gone)] = restarted;
-  await s!.waitForSync();
-}

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { duringSentinelFailover, expectNoMasterLine, runAllWaiting } from './support/sentinel-failover.ts';
+import { duringSentinelFailover, expectNoMasterLine, restartKilledMaster, runAllWaiting } from './support/sentinel-failover.ts';
 import { countPresent, newKey, writePlaintextSessions } from './support/migrate-cli.ts';
 
 const N = 20;
@@ -83,14 +83,7 @@ describe('a Redis source behind Sentinel waits for a master when a command opens
 
   it("apply: the plan's source master killed, a replica promoted within the wait: apply waits and migrates every session", async () => {
     // The killed master back on its port, as a replica of the new one, so a second failover can come.
-    const master = await s!.currentMaster();
-    const gone = s!.nodes.find((n) => n !== master)!;
-    restarted = await startNode({
-      port: gone.port,
-      args: ['--replicaof', '127.0.0.1', String(master.port), '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'],
-    });
-    s!.nodes[s!.nodes.indexOf(gone)] = restarted;
-    await s!.waitForSync();
+    restarted = await restartKilledMaster(s!);
     const { results, exitedEarly, next } = await duringSentinelFailover(s!, [['apply', '--plan', planFile('failover')]]);
     expect(next).toBe(restarted);
     const [a] = results;

@@ -7,7 +7,7 @@
  */
 import { expect } from 'vitest';
 import { cliChild, type CliResult } from './migrate-cli.ts';
-import type { RedisNode, SentinelTopology } from './redis-topologies.ts';
+import { startNode, type RedisNode, type SentinelTopology } from './redis-topologies.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -112,4 +112,21 @@ export async function killMasterDuring(
   const r = await run.done;
   clearTimeout(timer);
   return { r, exitedBeforeKill, old, next };
+}
+
+/**
+ * The master a test killed back on its port, as a replica of the current master of `s`, so that a
+ * second failover can come; it takes the killed node's place in `s.nodes` (so `s.stop()` stops it).
+ * @returns the restarted node, once in sync
+ */
+export async function restartKilledMaster(s: SentinelTopology): Promise<RedisNode> {
+  const master = await s.currentMaster();
+  const gone = s.nodes.find((n) => n !== master)!;
+  const restarted = await startNode({
+    port: gone.port,
+    args: ['--replicaof', '127.0.0.1', String(master.port), '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'],
+  });
+  s.nodes[s.nodes.indexOf(gone)] = restarted;
+  await s.waitForSync();
+  return restarted;
 }

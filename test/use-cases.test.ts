@@ -104,6 +104,11 @@ describe('use cases, called directly', () => {
     );
     expect(existsSync(join(root, 'artifacts'))).toBe(false);
     expect(await redis.client.dbsize()).toBe(0);
+    // Checked before the plan is read: the bad number is the line, not the missing plan (fresh-clone review).
+    await expect(applyPlan({ plan: join(root, 'no-such-plan.json'), dryRun: false, workers: 1000 })).rejects.toThrow(
+      '--workers must be a whole number from 0 to 64, digits only',
+    );
+    await expect(applyPlan({ plan: join(root, 'no-such-plan.json'), dryRun: false, retries: -1 })).rejects.toThrow(/^--retries must be/);
   });
 
   it('applyPlan: a dry run writes nothing; then every live session is copied once; again, nothing to do', async () => {

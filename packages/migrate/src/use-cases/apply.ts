@@ -168,6 +168,8 @@ export interface ApplyPlanReport {
  */
 export async function applyPlan(given: ApplyPlanOptions): Promise<ApplyPlanReport> {
   const options = withWarnings(given);
+  // The options first: a bad number is its own one line, whatever else is wrong (the plan file).
+  const checked = checkApplyOptions(options);
   const plan = readPlanFile(options.plan);
   const noOwners = filesSourcesWithoutOwners(plan);
   if (noOwners.length > 0)
@@ -179,7 +181,7 @@ export async function applyPlan(given: ApplyPlanOptions): Promise<ApplyPlanRepor
   let codec: EnvelopeCodec | undefined;
   try {
     codec = await EnvelopeCodec.fromRing(ring);
-    return await applyWithCodec(options, {
+    return await applyWithCodec(options, checked, {
       plan,
       codec,
       masterKeys: [ring.current, ...ring.previous],
@@ -192,13 +194,20 @@ export async function applyPlan(given: ApplyPlanOptions): Promise<ApplyPlanRepor
   }
 }
 
-/** The checked numeric options of apply. @throws UserFacingError naming the option. */
-function checkApplyOptions(options: ApplyPlanOptions): {
+/** apply's numeric options, checked (checkApplyOptions). */
+interface CheckedApplyOptions {
   retries: number;
   retryDelayMs: number;
   waitTimeoutMs: number;
   masterWaitMs: number | undefined;
-} {
+}
+
+/**
+ * The checked numeric options of apply, --workers too when given (workerThreads picks the default).
+ * @throws UserFacingError naming the option
+ */
+function checkApplyOptions(options: ApplyPlanOptions): CheckedApplyOptions {
+  if (options.workers !== undefined) checkWholeNumber('workers', options.workers, 0, 64);
   const retries = options.retries ?? DEFAULT_RETRY.attempts;
   const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs;
   checkWholeNumber('retries', retries, 0, 100);
@@ -213,11 +222,10 @@ function checkApplyOptions(options: ApplyPlanOptions): {
 /**
  * The worker threads apply reads and seals with: `given` (--workers), else 4 at most (the cores
  * there are) from WORKERS_FROM_SESSIONS sessions found at plan, else 0 (the main thread).
- * @throws UserFacingError when `given` is not a whole number from 0 to 64 (checkWholeNumber)
+ * `given` was checked by checkApplyOptions.
  */
 function workerThreads(given: number | undefined, plan: Plan): number {
-  const workers = given ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
-  return checkWholeNumber('workers', workers, 0, 64);
+  return given ?? (plan.summary.found >= WORKERS_FROM_SESSIONS ? Math.min(4, availableParallelism()) : 0);
 }
 
 /**
@@ -251,10 +259,12 @@ interface Keys {
  * error.
  * @throws UserFacingError as applyPlan says (bad option, drift, artifacts, Redis before any write)
  */
-async function applyWithCodec(options: ApplyPlanOptions & { onWarning: OnWarning }, keys: Keys): Promise<ApplyPlanReport> {
+async function applyWithCodec(
+  options: ApplyPlanOptions & { onWarning: OnWarning },
+  checked: CheckedApplyOptions,
+  keys: Keys,
+): Promise<ApplyPlanReport> {
   const { plan, codec } = keys;
-  const checked = checkApplyOptions(options);
-  // Checked here, before anything is written (the artifacts, a key): bad input writes nothing.
   const workers = workerThreads(options.workers, plan);
   // keepReconnecting: a Redis restart or failover mid-run is retried (bounded by --retries), not fatal.
   // Behind Sentinel, a failover in progress at the start is waited for (openTarget, --master-wait-ms).

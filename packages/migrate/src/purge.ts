@@ -40,7 +40,7 @@
 import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
-import { mayHaveRun, type RedisConnection } from '@session-migrate/redis';
+import { classifiedLine, mayHaveRun, type RedisConnection } from '@session-migrate/redis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import {
   NEWER_MARGIN_MS,
@@ -361,7 +361,7 @@ class PurgeRun {
       const failure = (wrongType ? null : getErr) ?? pttlErr ?? tombErr;
       if (failure) {
         const c = client.classify(failure);
-        throw new Error(`Redis failed while checking ${key}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+        throw new Error(`Redis failed while checking ${key}: ${classifiedLine(c)}`);
       }
       return { value: wrongType ? 'wrong-type' : (value as Buffer | null), pttlMs: Number(pttl), tombstone: Number(tomb) > 0 };
     });

@@ -48,7 +48,7 @@ import {
 } from '@session-migrate/common';
 import { SESSION_ID_PATTERN } from '@session-migrate/sources';
 import { classifyKeyName, tombstoneKeyFor } from '@session-migrate/envelope';
-import { keyNameForDisplay, mayHaveRun, scanPatternForPrefix, type RedisConnection } from '@session-migrate/redis';
+import { classifiedLine, keyNameForDisplay, mayHaveRun, scanPatternForPrefix, type RedisConnection } from '@session-migrate/redis';
 
 /** Where and how rollback writes files: a parsed `files` save_path. */
 export interface RollbackFilesLayout {
@@ -700,7 +700,7 @@ function rollbackStopped(client: RedisConnection, err: unknown, done: { count: n
   const c = client.classify(err);
   return stoppedRun({
     command: 'rollback',
-    reason: `${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+    reason: `${classifiedLine(c)}`,
     done: done.count,
     inFlight,
     what: done.what,

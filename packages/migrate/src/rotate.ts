@@ -20,7 +20,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { EnvelopeCodec, OpenFailure } from '@session-migrate/envelope';
 import { classifyKeyName } from '@session-migrate/envelope';
 import { UserFacingError, stoppedRun } from '@session-migrate/common';
-import { keyNameForDisplay, mayHaveRun, type RedisConnection } from '@session-migrate/redis';
+import { classifiedLine, keyNameForDisplay, mayHaveRun, type RedisConnection } from '@session-migrate/redis';
 
 /**
  * KEYS[1] = key name, ARGV[1] = the value read, ARGV[2] = the new value.
@@ -59,10 +59,9 @@ function rotateStopped(reason: string, reEncrypted: number, inFlight: boolean): 
   });
 }
 
-/** A classified Redis error in one line: its message and fix. */
+/** A Redis error in one line: its message and fix (classifiedLine). */
 function redisReason(client: RedisConnection, err: unknown): string {
-  const c = client.classify(err);
-  return `${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`;
+  return classifiedLine(client.classify(err));
 }
 
 /**

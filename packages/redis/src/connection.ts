@@ -26,6 +26,7 @@ import {
 } from './url.ts';
 import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, type TlsFiles } from './tls.ts';
 import {
+  classifiedLine,
   classifyRedisError,
   CLUSTER_NODES_DENIED,
   isConnectionLost,
@@ -1924,8 +1925,7 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
         : `check the user name${username !== undefined && !passwordInUrl ? ' in the URL' : ''} and the password given ${passwordInUrl ? 'in the URL' : `in ${PASSWORD_ENV[spec.role]}`}`;
     return new UserFacingError(`cannot connect to ${where}: ${c.message} (${fix})`);
   }
-  if (c.kind === 'permanent')
-    return new UserFacingError(`cannot connect to ${where}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  if (c.kind === 'permanent') return new UserFacingError(`cannot connect to ${where}: ${classifiedLine(c)}`);
   const code = e?.code;
   let why = typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : c.message;
   if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls) why += ' (a TLS-only server? use rediss://)';

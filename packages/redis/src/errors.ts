@@ -20,6 +20,11 @@ export interface ClassifiedError {
   fix?: string;
 }
 
+/** A classified error as one line: its message, then its fix in parentheses when it has one. */
+export function classifiedLine(c: Pick<ClassifiedError, 'message' | 'fix'>): string {
+  return c.fix !== undefined ? `${c.message} (${c.fix})` : c.message;
+}
+
 /** Context that changes a verdict or the advice. */
 export interface ClassifyContext {
   topology?: Topology;

@@ -16,6 +16,7 @@ import {
   splitRedisSavePath,
 } from '@session-migrate/php-ini';
 import {
+  classifiedLine,
   PASSWORD_ENV,
   RedisConnection,
   aclRuleFor,
@@ -299,9 +300,7 @@ export class RedisSource implements Source {
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       const c = this.conn.classify(err);
-      throw new UserFacingError(
-        `source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
-      );
+      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(c)}`);
     }
   }
 
@@ -321,9 +320,7 @@ export class RedisSource implements Source {
       }
     } catch (err) {
       const c = this.conn.classify(err);
-      throw new UserFacingError(
-        `source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
-      );
+      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(c)}`);
     }
   }
 
@@ -345,9 +342,7 @@ export class RedisSource implements Source {
       );
     } catch (err) {
       const c = this.conn.classify(err);
-      throw new UserFacingError(
-        `source Redis at ${this.desc.url} failed while reading: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
-      );
+      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(c)}`);
     }
     const now = Date.now();
     return ids.map((id, i) => this.itemOf(id, replies[i], now));
@@ -393,7 +388,7 @@ export class RedisSource implements Source {
       const c = this.conn.classify(err);
       if (c.code === 'WRONGTYPE') return 'changed';
       throw new UserFacingError(
-        `source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
+        `source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${classifiedLine(c)}`,
         2,
         { cause: err },
       );

@@ -23,7 +23,7 @@ import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession
 import { readBackPresence, type Presence } from '@session-migrate/target';
 import { NOT_COPIED_SKIPS, SESSION_ID_PATTERN, ownerOfCandidate, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
-import { aclRuleFor, keyNameForDisplay } from '@session-migrate/redis';
+import { aclRuleFor, classifiedLine, keyNameForDisplay } from '@session-migrate/redis';
 import {
   PreparePool,
   decideSourceSession,
@@ -680,9 +680,7 @@ function stopOnPermanent(
       `Redis at ${client.url} refused to read a key outside the prefix (${c.message}): verify reads every key of the database; allow the user to read every key (${aclRuleFor('verify', prefix, client.topology, client.description.db)}, docs/redis.md), or run verify --prefix-only on a database shared with other applications`,
     );
   }
-  throw new UserFacingError(
-    `Redis at ${client.url} refused a command verify needs: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`,
-  );
+  throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${classifiedLine(c)}`);
 }
 
 /** Live sessions of a source sent to Redis in one batch (one pipeline per slot group). */

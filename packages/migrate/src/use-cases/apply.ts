@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { UserFacingError, describeFsError, checkWholeNumber } from '@session-migrate/common';
 import { EnvelopeCodec, describeKeyProvider, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import type { Source } from '@session-migrate/sources';
-import type { RedisConnection, TlsFiles } from '@session-migrate/redis';
+import { classifiedLine, type RedisConnection, type TlsFiles } from '@session-migrate/redis';
 import { readPlanFile, type Plan } from '../plan.ts';
 import { DEFAULT_RETRY, applySessions, detectDrift, type ApplySessionsReport, type ConfirmOptions } from '../apply.ts';
 import { GENERATE_CHOICES_FILE, readGenerateChoices, type ArtifactOverrides, type ArtifactResult } from '../artifacts.ts';
@@ -464,9 +464,7 @@ function summarize(
   const c = sessions.counts;
   if (sessions.stopped !== undefined && c.migrated === 0) {
     // A permanent error before anything was written: exit 2 with what to fix.
-    throw new UserFacingError(
-      `apply stopped, nothing was written to Redis at ${plan.target.url}: ${sessions.stopped.message}${sessions.stopped.fix !== undefined ? ` (${sessions.stopped.fix})` : ''}`,
-    );
+    throw new UserFacingError(`apply stopped, nothing was written to Redis at ${plan.target.url}: ${classifiedLine(sessions.stopped)}`);
   }
   const sourceFailures = sessions.sourceFailures ?? [];
   if (sourceFailures.length > 0 && (c.migrated === 0 || options.dryRun)) {

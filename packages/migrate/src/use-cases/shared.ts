@@ -36,6 +36,7 @@ import {
   type SourceDescription,
 } from '@session-migrate/sources';
 import {
+  classifiedLine,
   RedisConnection,
   aclRuleFor,
   specFromRecorded,
@@ -131,7 +132,7 @@ export function redisFailure(err: unknown, conn: RedisConnection | string, durin
     typeof conn === 'string'
       ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined }
       : conn.classify(err);
-  return new UserFacingError(`Redis at ${url} failed during ${during}: ${c.message}${c.fix !== undefined ? ` (${c.fix})` : ''}`);
+  return new UserFacingError(`Redis at ${url} failed during ${during}: ${classifiedLine(c)}`);
 }
 
 // ---------------------------------------------------------------- keys

@@ -700,7 +700,7 @@ function rollbackStopped(client: RedisConnection, err: unknown, done: { count: n
   const c = client.classify(err);
   return stoppedRun({
     command: 'rollback',
-    reason: `${classifiedLine(c)}`,
+    reason: classifiedLine(c),
     done: done.count,
     inFlight,
     what: done.what,

@@ -239,6 +239,11 @@ return 0
  * `openRecordedRedisSource`. The connection is opened once and closed by close().
  */
 export class RedisSource implements Source {
+  /** A Redis error met while reading this source, as its one line (never a value). */
+  private readFailed(err: unknown): UserFacingError {
+    return new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(this.conn.classify(err))}`);
+  }
+
   readonly kind = 'redis' as const;
   readonly maxSessionBytes: number;
 
@@ -299,8 +304,7 @@ export class RedisSource implements Source {
       }
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
-      const c = this.conn.classify(err);
-      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(c)}`);
+      throw this.readFailed(err);
     }
   }
 
@@ -319,8 +323,7 @@ export class RedisSource implements Source {
         if (ids.length > 0) yield ids;
       }
     } catch (err) {
-      const c = this.conn.classify(err);
-      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(c)}`);
+      throw this.readFailed(err);
     }
   }
 
@@ -341,8 +344,7 @@ export class RedisSource implements Source {
         })),
       );
     } catch (err) {
-      const c = this.conn.classify(err);
-      throw new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(c)}`);
+      throw this.readFailed(err);
     }
     const now = Date.now();
     return ids.map((id, i) => this.itemOf(id, replies[i], now));

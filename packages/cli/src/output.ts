@@ -50,10 +50,11 @@ export function progressLine(label: string, total: number): { update(done: numbe
  * decides which ones to write. A line is written when `intervalMs` have passed since the last one
  * written AND its text (its counts) differs from that one: while Redis stalls, the log does not fill
  * with the same counts every interval.
+ * @param startMs when the run started, ms since the epoch (default now): the first line waits `intervalMs` from it
  * @returns `shouldWrite(line, nowMs)`, which records the line as written when it answers true.
  */
-export function changedProgressLines(intervalMs: number): (line: string, nowMs?: number) => boolean {
-  let lastAt = Date.now();
+export function changedProgressLines(intervalMs: number, startMs = Date.now()): (line: string, nowMs?: number) => boolean {
+  let lastAt = startMs;
   let last: string | undefined;
   return (line, nowMs = Date.now()) => {
     if (nowMs - lastAt < intervalMs || line === last) return false;

@@ -113,11 +113,24 @@ describe('purge stopped part-way', () => {
     // 600 GETs judge, 500 re-check the first batch, 1101 to 1200 the second: cut in the middle.
     relay!.cutAt('\r\nget\r\n', 1150);
     const args = ['purge', '--source', `files:${dir}`, '--target', targetUrl, '--key-file', keyFile, '--gc-maxlifetime', String(MAX)];
-    const r = await run(args);
+    const r = await run([...args, '--json']);
     expect(r.status, r.stderr + r.stdout).toBe(1);
     expect(oneLine(r)).toMatch(
       /^session-migrate: purge NOT DONE: 500 file\(s\) deleted before it stopped: .*\(Redis at redis:\/\/127\.0\.0\.1:\d+\/0\); each was proven in Redis and checked again right before its delete; run purge again to finish/,
     );
+    // --json: the document a script reads on stdout (before: nothing on stdout, the line alone).
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: false,
+      stopped: {
+        command: 'purge',
+        reason: expect.stringMatching(/\(Redis at redis:\/\/127\.0\.0\.1:\d+\/0\)$/),
+        done: 500,
+        what: 'file(s) deleted',
+        inFlight: false,
+        rerun: expect.stringMatching(/; run purge again to finish/),
+      },
+      counts: { sessions: 600, deleted: 500, deletedBytes: expect.any(Number), changed: 0, lost: 0 },
+    });
     expect(readdirSync(dir)).toHaveLength(100);
     await relay!.reopen();
     const again = await run(args);
@@ -200,7 +213,8 @@ describe('purge stopped by a session file it may not delete', () => {
 });
 
 describe('rotate stopped part-way', () => {
-  it('the target lost in the second batch of compare-and-sets: exit 1 with the count re-encrypted; a re-run finishes', async () => {
+  /** 300 sessions under an old key, and a ring whose current key is new; underK1 counts those under the new one. */
+  async function oldValues(): Promise<{ ring: string; underK1: () => Promise<number> }> {
     const sodium = await loadSodium();
     const [k0, k1] = [randomBytes(32), randomBytes(32)];
     const lookup = deriveLookupKey(sodium, k0);
@@ -224,6 +238,11 @@ describe('rotate stopped part-way', () => {
         return o?.ok === true && o.keyId === ringCodec.keyId;
       }).length;
     };
+    return { ring, underK1 };
+  }
+
+  it('the target lost in the second batch of compare-and-sets: exit 1 with the count re-encrypted; a re-run finishes', async () => {
+    const { ring, underK1 } = await oldValues();
     const targetUrl = await relayTo(target);
     relay!.cutAt('\r\neval\r\n', 150); // SCAN COUNT 100: the first batch's are through
     const args = ['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100'];
@@ -239,6 +258,33 @@ describe('rotate stopped part-way', () => {
     expect(reported).toBeGreaterThan(0);
     expect(await underK1()).toBeGreaterThanOrEqual(reported);
     expect(await underK1()).toBeLessThan(300);
+    await relay!.reopen();
+    const again = await run(args);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(await underK1()).toBe(300);
+  }, 20_000);
+
+  it('the connection lost at the second SCAN: "run again" said once, not Redis\'s own too; --json prints the counts and the reason', async () => {
+    const { ring, underK1 } = await oldValues();
+    const targetUrl = await relayTo(target);
+    relay!.cutAt('\r\nscan\r\n', 2); // the first SCAN batch (COUNT 100) is rotated, the next SCAN is cut
+    const args = ['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100'];
+    const r = await run([...args, '--json']);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    const line = r.stderr.trim().split('\n').at(-1)!;
+    // Before: "...: keys may have been skipped; run again; every value is under ...; run rotate again to finish".
+    expect(line).toMatch(
+      /^session-migrate: rotate NOT DONE: \d+ value\(s\) re-encrypted before it stopped: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed: the connection closed during SCAN of 127\.0\.0\.1:\d+ \(a restart or fail-over\?\): keys may have been skipped; every value is under the old key or the new one, each valid; run rotate again to finish$/,
+    );
+    expect(line.match(/run (rotate )?again/g)).toHaveLength(1);
+    // --json: the document a script reads on stdout (before: nothing on stdout, the line alone).
+    const doc = JSON.parse(r.stdout) as { ok: boolean; stopped: Record<string, unknown>; counts: Record<string, number> };
+    expect(doc.ok).toBe(false);
+    expect(doc.stopped).toMatchObject({ command: 'rotate', what: 'value(s) re-encrypted', inFlight: false });
+    expect(doc.stopped.reason).toMatch(/keys may have been skipped$/);
+    expect(doc.stopped.done).toBe(doc.counts.reEncrypted);
+    expect(doc.counts.reEncrypted).toBeGreaterThan(0);
+    expect(await underK1()).toBe(doc.counts.reEncrypted);
     await relay!.reopen();
     const again = await run(args);
     expect(again.status, again.stderr + again.stdout).toBe(0);
@@ -267,9 +313,12 @@ describe('rollback stopped part-way', () => {
       '--gc-maxlifetime',
       String(MAX),
     ];
-    const r = await run(args);
+    const r = await run([...args, '--json']);
     // Before: exit 2 (the directory being restored was not counted), as if nothing was written.
     expect(r.status, r.stderr + r.stdout).toBe(1);
+    const doc = JSON.parse(r.stdout) as { stopped: Record<string, unknown>; counts: Record<string, number> };
+    expect(doc.stopped).toMatchObject({ command: 'rollback', done: 500, what: 'file(s) written or removed', inFlight: false });
+    expect(doc.counts).toMatchObject({ written: 500 }); // the batch that failed is counted too, as its report would
     expect(r.stderr.trim().split('\n').at(-1)).toMatch(
       /^session-migrate: rollback NOT DONE: 500 file\(s\) written or removed before it stopped: .*; each change follows what Redis holds; run rollback again to finish \(re-running is safe\)$/,
     );
@@ -313,11 +362,16 @@ describe('rollback stopped part-way', () => {
     const targetUrl = await relayTo(target);
     relay!.cutAt('\r\neval\r\n', 6);
     const args = ['rollback', '--remove-keys', '--target', targetUrl, '--key-file', keyFile];
-    const r = await run(args);
+    const r = await run([...args, '--json']);
     expect(r.status, r.stderr + r.stdout).toBe(1);
     expect(r.stderr.trim().split('\n').at(-1)).toMatch(
       /^session-migrate: rollback NOT DONE: 5 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: .*; run rollback again to finish \(re-running is safe\)$/,
     );
+    // --json: the document a script reads on stdout (before: nothing on stdout, the line alone).
+    const doc = JSON.parse(r.stdout) as { ok: boolean; stopped: Record<string, unknown>; counts: Record<string, number> };
+    expect(doc.ok).toBe(false);
+    expect(doc.stopped).toMatchObject({ command: 'rollback', done: 5, what: 'key(s) deleted', inFlight: true });
+    expect(doc.counts).toEqual({ removed: 5, leftNotOpening: 0, leftChanged: 0, tombstones: 0 });
     expect(await target.admin.dbsize()).toBe(15);
     await relay!.reopen();
     const again = await run(args);

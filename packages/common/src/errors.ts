@@ -16,7 +16,7 @@ export class UserFacingError extends Error {
 
 /** What a run that changes things one at a time had done when a failure stopped it (stoppedRun). */
 export interface StoppedRun {
-  /** The command, as the operator typed it: `purge`, `rotate`, `rollback`. */
+  /** The command, as the operator typed it: `purge`, `rotate`, `rollback`, `apply`. */
   command: string;
   /** The failure's one-line reason (a UserFacingError's message or a classified Redis error; never a value). */
   reason: string;
@@ -33,22 +33,106 @@ export interface StoppedRun {
   rerun: string;
   /** What the exit-2 line says after `<command> stopped: <reason>`: why nothing changed and re-running is safe. */
   nothing: string;
+  /**
+   * What comes between the count and the reason in the NOT DONE sentence (default ` before it
+   * stopped`); apply's: `, then the source failed`.
+   */
+  stoppedBy?: string;
+  /**
+   * The run's counts when it stopped, named as its report names them (rotate's `counts`, rollback's
+   * `counts` or key counts, purge's deleted files): the `counts` of the `--json` document
+   * (StoppedRunError.report). Numbers only, never a key, file name or value.
+   */
+  counts?: Record<string, number>;
+}
+
+/**
+ * The `--json` document of a run stopped after it changed something (exit 1): what a script reads
+ * on stdout instead of the report the run did not get to print (docs/operator-guide.md, Exit codes).
+ */
+export interface StoppedRunReport {
+  ok: false;
+  stopped: {
+    command: string;
+    /** The reason as the line says it (its own trailing `run again` dropped: the line says how to finish). */
+    reason: string;
+    done: number;
+    what: string;
+    inFlight: boolean;
+    /** How to finish (StoppedRun.rerun). */
+    rerun: string;
+  };
+  /** StoppedRun.counts, `{}` when the command has none beyond `done`. */
+  counts: Record<string, number>;
+}
+
+/**
+ * stoppedRun's error when the run changed something (exit 1): the one line, and `report`, the
+ * `--json` document the CLI prints on stdout before it (the exit code and the line stay the same).
+ */
+export class StoppedRunError extends UserFacingError {
+  readonly report: StoppedRunReport;
+
+  constructor(message: string, report: StoppedRunReport) {
+    super(message, 1);
+    this.report = report;
+  }
+}
+
+/**
+ * The reason without its own closing instruction to run again (`...: keys may have been skipped; run
+ * again`: RedisConnection.scan's SCAN_INTERRUPTED, SCAN_RESHARDED, a source's failure): the line that
+ * quotes it ends with how to finish, which names the command, so "run again" is said once.
+ */
+function reasonOnce(reason: string): string {
+  return reason.replace(/[;:,]\s*run again\s*$/, '');
+}
+
+/**
+ * Whether a run stopped part-way changed anything (`done` > 0, or a change in flight): the one test
+ * of "nothing changed" (exit 2) against "stopped half-way" (exit 1, NOT DONE) of stoppedRun and
+ * apply's source failures (packages/migrate/src/use-cases/apply.ts).
+ */
+export function changedSomething(s: Pick<StoppedRun, 'done' | 'inFlight'>): boolean {
+  return s.done > 0 || s.inFlight === true;
+}
+
+/**
+ * The NOT DONE sentence of a run stopped after it changed something: `<done> <what>[ (and maybe those
+ * in flight when it failed)] before it stopped: <reason>; <rerun>` (`stoppedBy` replaces ` before it
+ * stopped`), the reason's own trailing "run again" dropped. stoppedRun's exit-1 line is
+ * `<command> NOT DONE: ` and this; apply's report prints it after its `NOT DONE` label.
+ */
+export function notDoneSentence(s: Omit<StoppedRun, 'command' | 'nothing' | 'counts'>): string {
+  const maybe = s.inFlight === true ? ' (and maybe those in flight when it failed)' : '';
+  return `${s.done} ${s.what}${maybe}${s.stoppedBy ?? ' before it stopped'}: ${reasonOnce(s.reason)}; ${s.rerun}`;
 }
 
 /**
  * The one line, and the exit code, of a run stopped by a failure part-way (purge's deletes, rotate's
- * rewrites, rollback's files and key deletes): the one home of the rule that lets a script tell
- * "nothing changed" from "stopped half-way" (docs/operator-guide.md, Exit codes; apply's NOT DONE
- * line is the same rule in its report).
- * - Nothing changed (`done` 0, nothing in flight): `<command> stopped: <reason>; <nothing>`, exit 2
- *   (as bad input: nothing changed).
- * - Else: `<command> NOT DONE: <done> <what> before it stopped: <reason>; <rerun>`, exit 1 (an
- *   incomplete run, as apply's).
+ * rewrites, rollback's files and key deletes; apply's source failures use changedSomething and
+ * notDoneSentence in its report): the one home of the rule that lets a script tell "nothing changed"
+ * from "stopped half-way" (docs/operator-guide.md, Exit codes).
+ * - Nothing changed (changedSomething false): `<command> stopped: <reason>; <nothing>`, exit 2 (as
+ *   bad input: nothing changed), a plain UserFacingError.
+ * - Else: `<command> NOT DONE: ` and notDoneSentence, exit 1 (an incomplete run, as apply's), a
+ *   StoppedRunError carrying the `--json` document.
+ * Either way the reason's own trailing "run again" is dropped: the line ends with how to finish.
  */
 export function stoppedRun(s: StoppedRun): UserFacingError {
-  if (s.done === 0 && s.inFlight !== true) return new UserFacingError(`${s.command} stopped: ${s.reason}; ${s.nothing}`, 2);
-  const maybe = s.inFlight === true ? ' (and maybe those in flight when it failed)' : '';
-  return new UserFacingError(`${s.command} NOT DONE: ${s.done} ${s.what}${maybe} before it stopped: ${s.reason}; ${s.rerun}`, 1);
+  if (!changedSomething(s)) return new UserFacingError(`${s.command} stopped: ${reasonOnce(s.reason)}; ${s.nothing}`, 2);
+  return new StoppedRunError(`${s.command} NOT DONE: ${notDoneSentence(s)}`, {
+    ok: false,
+    stopped: {
+      command: s.command,
+      reason: reasonOnce(s.reason),
+      done: s.done,
+      what: s.what,
+      inFlight: s.inFlight === true,
+      rerun: s.rerun,
+    },
+    counts: s.counts ?? {},
+  });
 }
 
 /** One-line description of a filesystem error, without the stack. */

@@ -27,6 +27,18 @@ describe('one home', () => {
     expect(migrate.remainingTtlSeconds).toBe(common.remainingTtlSeconds);
   });
 
+  it("the NOT DONE sentence: apply's source failure says it as purge, rotate and rollback do (stoppedRun)", () => {
+    const reason =
+      'source Redis at redis://127.0.0.1:1/0 failed while reading: the connection closed during SCAN of 127.0.0.1:1 (a restart or fail-over?): keys may have been skipped; run again';
+    const rerun = 'the sessions written are complete and valid: run apply again to copy the rest (it writes only what is missing)';
+    const sentence = migrate.sourceFailureNotDone({ message: reason, written: 7 });
+    // apply's wording kept, the source's own "run again" dropped (the sentence ends with how to finish).
+    expect(sentence).toBe(`7 session(s) written, then the source failed: ${reason.replace(/; run again$/, '')}; ${rerun}`);
+    const same = { reason, done: 7, what: 'session(s) written', stoppedBy: ', then the source failed', rerun };
+    expect(sentence).toBe(common.notDoneSentence(same));
+    expect(common.stoppedRun({ command: 'apply', nothing: '', ...same }).message).toBe(`apply NOT DONE: ${sentence}`);
+  });
+
   it('phpString: one PHP single-quoted literal for the generator and codemod php', () => {
     expect(codemodPhpString).toBe(common.phpString);
     const table: Array<[string, string]> = [

@@ -36,6 +36,7 @@ import {
   UserFacingError,
   isNewerInRedis,
   isTtlAboveGcMaxlifetime,
+  notDoneSentence,
   redactSessionPath,
   ttlAboveGcMaxlifetimeMessage,
 } from '@session-migrate/common';
@@ -282,6 +283,24 @@ export interface SourceFailure {
   message: string;
   /** Sessions this run wrote from that source before it failed (its `counts.migrated`). */
   written: number;
+}
+
+/**
+ * apply's NOT DONE sentence for a source that failed after sessions were written (the report's line
+ * after its `NOT DONE` label): `<written> session(s) written, then the source failed: <reason>; the
+ * sessions written are complete and valid: run apply again ...`. Built by notDoneSentence, the one
+ * home of purge's, rotate's and rollback's NOT DONE lines (packages/common/src/errors.ts), which
+ * drops the source's own trailing "run again". Whether it is said at all (exit 1) or the source's
+ * line alone (exit 2, nothing written) is use-cases/apply.ts summarize's, by changedSomething.
+ */
+export function sourceFailureNotDone(f: SourceFailure): string {
+  return notDoneSentence({
+    reason: f.message,
+    done: f.written,
+    what: 'session(s) written',
+    stoppedBy: ', then the source failed',
+    rerun: 'the sessions written are complete and valid: run apply again to copy the rest (it writes only what is missing)',
+  });
 }
 
 /** How apply confirms writes. */

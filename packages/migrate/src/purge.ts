@@ -540,7 +540,8 @@ async function deleteBatch(run: PurgeRun, batch: Pending[]): Promise<void> {
  * purgeSessions (or purge of several sources) stopped by a failure once deleting had begun: a
  * re-check in Redis right before a batch, the source's compare-and-delete, an unlink. `deleted`:
  * files or keys deleted until then (each proven, and checked again right before); `inFlight`: a
- * Redis source's compare-and-delete was sent and its reply lost (it may have run). The use case
+ * Redis source's compare-and-delete was sent and its reply lost (it may have run); `reports`: the
+ * reports as they stood (the stopped source's, and those of sources that finished). The use case
  * turns it into one line, exit 1 when anything may have been deleted (stoppedRun).
  */
 export class PurgeStopped extends Error {
@@ -549,6 +550,7 @@ export class PurgeStopped extends Error {
     readonly failure: unknown,
     readonly deleted: number,
     readonly inFlight: boolean,
+    readonly reports: readonly PurgeReport[],
   ) {
     super(failure instanceof Error ? failure.message : String(failure));
     this.name = 'PurgeStopped';
@@ -580,7 +582,7 @@ export async function purgeSessions(options: PurgeOptions): Promise<PurgeReport>
     try {
       await deletePending(run);
     } catch (err) {
-      throw new PurgeStopped(err, report.deleted, run.deleteInFlight);
+      throw new PurgeStopped(err, report.deleted, run.deleteInFlight, [report]);
     }
   }
   return report;

@@ -358,7 +358,10 @@ export async function rollbackToFilesMany(
   } catch (err) {
     // A directory's restore may have stopped midway: its report is in `targets` from its start, so
     // the files it wrote before the failure are counted.
-    throw rollbackStopped(options.client, err, { count: changed(), what: 'file(s) written or removed' }, false);
+    // The `--json` document's counts: every directory's so far, summed by outcome.
+    const counts: Record<string, number> = {};
+    for (const t of targets) for (const [k, v] of Object.entries(t.counts)) counts[k] = (counts[k] ?? 0) + v;
+    throw rollbackStopped(options.client, err, { count: changed(), what: 'file(s) written or removed', counts }, false);
   }
   for (const t of targets) {
     t.keysInRedis = keysInRedis;
@@ -617,7 +620,8 @@ export async function rollbackRemoveKeys(options: {
     await removeKeysUnderPrefix(client, codec, prefixBytes, prefix, dryRun, report, inFlight);
   } catch (err) {
     // A dry run deletes nothing: its `removed` counts what would be.
-    throw rollbackStopped(client, err, { count: dryRun ? 0 : report.removed, what: 'key(s) deleted' }, inFlight.eval);
+    const { dryRun: _dryRun, ...counts } = report;
+    throw rollbackStopped(client, err, { count: dryRun ? 0 : report.removed, what: 'key(s) deleted', counts }, inFlight.eval);
   }
   return report;
 }
@@ -691,11 +695,17 @@ async function removeKeysUnderPrefix(
  * (stoppedRun, the one home of the rule) exit 1 with how many files were written or removed, or
  * keys deleted, before it stopped, else exit 2. Re-running is safe: files are replaced only by the
  * Redis copy, keys deleted only if unchanged.
- * @param done files written or removed (`what`: `file(s) written or removed`), or keys deleted, so far (0 in a dry run)
+ * @param done files written or removed (`what`: `file(s) written or removed`), or keys deleted, so far (0 in a dry run);
+ *   `counts`: the report's counts so far (the `--json` document's, StoppedRunError.report)
  * @param inFlight a key's compare-and-delete was sent and its reply lost (it may have run)
  * @returns a UserFacingError (`err` itself when it already is one)
  */
-function rollbackStopped(client: RedisConnection, err: unknown, done: { count: number; what: string }, inFlight: boolean): UserFacingError {
+function rollbackStopped(
+  client: RedisConnection,
+  err: unknown,
+  done: { count: number; what: string; counts: Record<string, number> },
+  inFlight: boolean,
+): UserFacingError {
   if (err instanceof UserFacingError) return err;
   const c = client.classify(err);
   return stoppedRun({
@@ -704,6 +714,7 @@ function rollbackStopped(client: RedisConnection, err: unknown, done: { count: n
     done: done.count,
     inFlight,
     what: done.what,
+    counts: done.counts,
     rerun: 'each change follows what Redis holds; run rollback again to finish (re-running is safe)',
     nothing: 're-running is safe',
   });

@@ -45,18 +45,24 @@ return 1
  * A run of rotate stopped by a failure, as one line (stoppedRun, the one home of the rule): exit 1
  * with how many values this run re-encrypted when it re-encrypted any (or a compare-and-set was in
  * flight), else exit 2, nothing rewritten. Every value is under the old key or the new one, each
- * valid, so a re-run finishes.
+ * valid, so a re-run finishes. `counts`: the run's so far (the `--json` document's, numbers only).
  */
-function rotateStopped(reason: string, reEncrypted: number, inFlight: boolean): UserFacingError {
+function rotateStopped(reason: string, counts: RotateCounts, inFlight: boolean): UserFacingError {
   return stoppedRun({
     command: 'rotate',
     reason,
-    done: reEncrypted,
+    done: counts.reEncrypted,
     inFlight,
+    counts: numbersOf(counts),
     what: 'value(s) re-encrypted',
     rerun: 'every value is under the old key or the new one, each valid; run rotate again to finish',
     nothing: 'nothing was rewritten; run rotate again once Redis answers',
   });
+}
+
+/** The number-valued counts of a run (RotateCounts without its per-reason and per-key-ID maps). */
+function numbersOf(counts: RotateCounts): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter((e): e is [string, number] => typeof e[1] === 'number'));
 }
 
 /** A Redis error in one line: its message and fix (classifiedLine). */
@@ -69,9 +75,9 @@ function redisReason(client: RedisConnection, err: unknown): string {
  * the run with what to fix instead of counting it key by key.
  * @throws UserFacingError for a permanent error other than WRONGTYPE (counted per key): rotateStopped
  */
-function stopOnPermanent(client: RedisConnection, err: Error, rotatedSoFar: number): void {
+function stopOnPermanent(client: RedisConnection, err: Error, counts: RotateCounts): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rotateStopped(redisReason(client, err), rotatedSoFar, false);
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rotateStopped(redisReason(client, err), counts, false);
 }
 
 /** Counts of one rotation run (complete, whatever the number of keys). */
@@ -206,7 +212,7 @@ class RotateRun {
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
       const { client } = this.options;
-      throw rotateStopped(`Redis at ${client.url} failed: ${redisReason(client, err)}`, this.counts.reEncrypted, this.casInFlight);
+      throw rotateStopped(`Redis at ${client.url} failed: ${redisReason(client, err)}`, this.counts, this.casInFlight);
     }
   }
 
@@ -267,7 +273,7 @@ class RotateRun {
     const { client, codec } = this.options;
     const counts = this.counts;
     if (err) {
-      stopOnPermanent(client, err, counts.reEncrypted);
+      stopOnPermanent(client, err, counts);
       if (/WRONGTYPE/.test(err.message)) {
         counts.wrongType++;
         this.problem(key, 'wrong-type');
@@ -328,7 +334,7 @@ class RotateRun {
     writes.forEach((w, i) => {
       const [err, result] = results[i]?.[0] ?? [new Error('no reply'), null];
       if (err) {
-        stopOnPermanent(client, err, counts.reEncrypted);
+        stopOnPermanent(client, err, counts);
         counts.failed++;
         this.problem(w.key, 'redis-error');
       } else if (result === 1) counts.reEncrypted++;

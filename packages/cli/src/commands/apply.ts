@@ -77,7 +77,7 @@ export const applyModule: CommandFactory = ({ run, print }) =>
  * @returns 0 when everything was done, 1 otherwise (re-run apply). @throws UserFacingError from applyPlan.
  */
 export async function applyCommand(args: ApplyArgs, print: Print): Promise<number> {
-  const { applyPlan, describeArtifactResults, describeChoices } = await import('@session-migrate/migrate');
+  const { applyPlan, describeArtifactResults, describeChoices, sourceFailureNotDone } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
   let progress: ReturnType<typeof progressLine> | undefined;
   const applied = await applyPlan({
@@ -96,7 +96,8 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
       ...describeArtifactResults(applied.result.artifacts, applied.plan.artifacts.outDir),
       ...(kept !== undefined ? [`as generate php made them: ${describeChoices(kept)} (generate php --plan PLAN changes them)`] : []),
     ];
-    printApplySummary(applied.result, artifacts, print, applied.ok);
+    const notDone = (applied.result.sessions.sourceFailures ?? []).map(sourceFailureNotDone);
+    printApplySummary(applied.result, artifacts, notDone, print, applied.ok);
   }
   // A session file this user cannot read is a session not copied: its user would be logged out.
   if (applied.oversized > 0 && !json)
@@ -120,10 +121,14 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
   return applied.ok ? 0 : 1;
 }
 
-/** The summary: `artifacts` are describeArtifactResults' lines and the kept choices' (loaded with the use case). */
-function printApplySummary(r: ApplyResult, artifacts: readonly string[], print: Print, ok: boolean): void {
+/**
+ * The summary: `artifacts` are describeArtifactResults' lines and the kept choices'; `notDone`,
+ * sourceFailureNotDone's sentence of each source that failed after sessions were written (both
+ * loaded with the use case).
+ */
+function printApplySummary(r: ApplyResult, artifacts: readonly string[], notDone: readonly string[], print: Print, ok: boolean): void {
   printApplyHead(r, artifacts, print);
-  printApplyProblems(r, print, ok);
+  printApplyProblems(r, notDone, print, ok);
 }
 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
@@ -262,8 +267,8 @@ export function failedLines(s: Pick<ApplyResult['sessions'], 'failureGroups' | '
  */
 const AFTER_RESTART = ' (if Redis was restarted meanwhile: plan, then apply)';
 
-/** @param ok applyPlan's verdict (exit 0) */
-function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
+/** @param notDone sourceFailureNotDone's sentences @param ok applyPlan's verdict (exit 0) */
+function printApplyProblems(r: ApplyResult, notDone: readonly string[], print: Print, ok: boolean): void {
   const c = r.sessions.counts;
   if (r.sessions.stopped !== undefined) {
     // One instruction: a fix that already ends in "run the command again" (OOM, READONLY) names apply.
@@ -277,10 +282,7 @@ function printApplyProblems(r: ApplyResult, print: Print, ok: boolean): void {
     print(`  STOPPED     ${printable(r.sessions.stopped.message)}${advice}`);
   }
   // A source that failed while read after sessions were written (before any: one line, exit 2).
-  for (const f of r.sessions.sourceFailures ?? [])
-    print(
-      `  NOT DONE    ${f.written} session(s) written, then the source failed: ${printable(f.message.replace(/;\s*run again$/, ''))}; the sessions written are complete and valid: run apply again to copy the rest (it writes only what is missing)`,
-    );
+  for (const line of notDone) print(`  NOT DONE    ${printable(line)}`);
   if (c.unconfirmed > 0) {
     print(
       `  UNCONFIRMED ${c.unconfirmed} session(s) not confirmed on enough replicas in time (${r.sessions.replicaShortfalls

@@ -5,7 +5,13 @@
  * `await import()`, so `--help` and `--version` stay fast (scripts/package/build.ts checks it).
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_GC_MAXLIFETIME, DEFAULT_PREFIX, SERIALIZE_HANDLERS } from '@session-migrate/common';
+import {
+  DEFAULT_GC_MAXLIFETIME,
+  DEFAULT_PREFIX,
+  SERIALIZE_HANDLERS,
+  StoppedRunError,
+  redactSessionFileNames,
+} from '@session-migrate/common';
 import { keyProviderOptions } from '../key-options.ts';
 
 /** Writes one line of a command's output on stdout. */
@@ -100,6 +106,23 @@ export function masterWaitOption(command: 'plan' | 'apply' | 'verify' | 'purge' 
     type: 'number',
     describe: `how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target or a redis: source is opened${later}; none in time: exit 2, nothing written, run again once the failover is over; sentinels that cannot be reached at all fail at once (0 to 600000, default 30000; 0: look once, no wait)`,
   } as const;
+}
+
+/**
+ * Calls a use case that may stop part-way (purge, rotate, rollback): with `--json`, a run stopped
+ * after it changed something (StoppedRunError, exit 1) prints its JSON document (counts so far and
+ * the stop reason: StoppedRunError.report, docs/operator-guide.md Exit codes) on stdout, where the
+ * report would have been, then the error goes on to main(): its one line on stderr, exit 1. A run
+ * stopped before any change stays one line on stderr, exit 2, as apply's. Session file names in the
+ * reason are shortened as on the error line (redactSessionFileNames: a system error quotes the path).
+ */
+export async function jsonWhenStopped<T>(json: boolean, print: Print, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (json && err instanceof StoppedRunError) print(redactSessionFileNames(JSON.stringify(err.report, null, 2)));
+    throw err;
+  }
 }
 
 /** `--json` of the commands that print a report (verify, purge, rollback, rotate). */

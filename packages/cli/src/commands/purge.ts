@@ -14,6 +14,7 @@ import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import {
   JSON_REPORT_OPTION,
+  jsonWhenStopped,
   masterWaitOption,
   PHP_USER_GIVEN_NOW_OPTION,
   planTargetOptions,
@@ -87,7 +88,7 @@ export const purgeModule: CommandFactory = ({ run, print }) =>
 export async function purgeCommand(args: PurgeArgs, print: Print): Promise<number> {
   const { purge } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
-  const r = await purge({ ...options, onWarning: warn });
+  const r = await jsonWhenStopped(json, print, () => purge({ ...options, onWarning: warn }));
   if (json) print(JSON.stringify(r.json, null, 2));
   else if (r.sources.length === 1) printReport(r.total, r.heading, r.ownerUnknown, print);
   else printReport(r.total, r.heading, r.ownerUnknown, print, r.sources, r.duplicates);

@@ -16,6 +16,7 @@ import {
   planTargetOptions,
   given,
   defineCommand,
+  jsonWhenStopped,
   type CommandFactory,
   type Print,
 } from './context.ts';
@@ -94,11 +95,13 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
 export async function rollbackCommand(args: RollbackArgs, print: Print): Promise<number> {
   const { rollback } = await import('@session-migrate/migrate');
   const { json, ...options } = args;
-  const r = await rollback({
-    ...options,
-    onWarning: warn,
-    onNotice: (w) => (json ? process.stderr.write(`session-migrate: ${w}\n`) : print(w)),
-  });
+  const r = await jsonWhenStopped(json, print, () =>
+    rollback({
+      ...options,
+      onWarning: warn,
+      onNotice: (w) => (json ? process.stderr.write(`session-migrate: ${w}\n`) : print(w)),
+    }),
+  );
   if (json)
     print(
       JSON.stringify(

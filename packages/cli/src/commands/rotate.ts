@@ -11,7 +11,16 @@ import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { changedProgressLines, formatCounts } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
-import { JSON_REPORT_OPTION, masterWaitOption, TARGET_OPTION, defineCommand, given, type CommandFactory, type Print } from './context.ts';
+import {
+  JSON_REPORT_OPTION,
+  jsonWhenStopped,
+  masterWaitOption,
+  TARGET_OPTION,
+  defineCommand,
+  given,
+  type CommandFactory,
+  type Print,
+} from './context.ts';
 
 /** rotate's arguments: the use case's options (no callbacks), and `--json`. */
 export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'onWarning'> {
@@ -63,15 +72,17 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
   const shouldWrite = changedProgressLines(2000);
   let r: RotateUseCaseReport;
   try {
-    r = await rotate({
-      ...options,
-      onWarning: warn,
-      onProgress: (c) => {
-        const line = `rotate: ${c.sessionKeys} session keys scanned, ${c.reEncrypted} re-encrypted, ${c.alreadyCurrent} already current, ${c.changedByPhp} changed by PHP`;
-        if (tty) process.stderr.write(`\r${line}`);
-        else if (shouldWrite(line)) process.stderr.write(`${line}\n`);
-      },
-    });
+    r = await jsonWhenStopped(json, print, () =>
+      rotate({
+        ...options,
+        onWarning: warn,
+        onProgress: (c) => {
+          const line = `rotate: ${c.sessionKeys} session keys scanned, ${c.reEncrypted} re-encrypted, ${c.alreadyCurrent} already current, ${c.changedByPhp} changed by PHP`;
+          if (tty) process.stderr.write(`\r${line}`);
+          else if (shouldWrite(line)) process.stderr.write(`${line}\n`);
+        },
+      }),
+    );
   } finally {
     if (tty) process.stderr.write('\r\x1b[K');
   }

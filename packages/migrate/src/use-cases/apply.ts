@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { UserFacingError, describeFsError, checkWholeNumber } from '@session-migrate/common';
+import { UserFacingError, changedSomething, describeFsError, checkWholeNumber } from '@session-migrate/common';
 import { EnvelopeCodec, describeKeyProvider, loadKeyRing, wipeKeyRing, type KeyProvider } from '@session-migrate/envelope';
 import type { Source } from '@session-migrate/sources';
 import { classifiedLine, type RedisConnection, type TlsFiles } from '@session-migrate/redis';
@@ -467,13 +467,15 @@ function summarize(
     throw new UserFacingError(`apply stopped, nothing was written to Redis at ${plan.target.url}: ${classifiedLine(sessions.stopped)}`);
   }
   const sourceFailures = sessions.sourceFailures ?? [];
-  if (sourceFailures.length > 0 && (c.migrated === 0 || options.dryRun)) {
+  if (sourceFailures.length > 0 && !changedSomething({ done: options.dryRun ? 0 : c.migrated })) {
     // A source failed while read before this run wrote any session (or in a dry run, which writes
-    // none): its one line, exit 2, as a source that fails at open (nothing written to Redis).
+    // none): its one line, exit 2, as a source that fails at open (nothing written to Redis). The
+    // rule of stoppedRun (packages/common/src/errors.ts), with the source's own line.
     throw new UserFacingError(sourceFailures[0]!.message);
   }
   // A source failed after sessions were written: not bad input but a copy cut short (exit 1, the
-  // CLI's NOT DONE line says how many were written first); a re-run writes what is missing.
+  // report's NOT DONE line, sourceFailureNotDone, says how many were written first); a re-run
+  // writes what is missing.
   const incomplete =
     c.notDone > 0 || c.unconfirmed > 0 || c.missingAfterWrite > 0 || c.unverified > 0 || notStarted > 0 || sourceFailures.length > 0;
   // A session file this user cannot read, or one over the plan's size limit, is a session not

@@ -184,6 +184,7 @@ async function purgeWithCodec(
             : `${((failure as Error).message ?? String(failure)).split('\n')[0]} (Redis at ${client.url})`,
         done: stopped?.deleted ?? 0,
         inFlight: stopped?.inFlight ?? false,
+        ...(stopped !== undefined ? { counts: stoppedCounts(stopped.reports) } : {}),
         what: `${unit}(s) deleted`,
         rerun: `each was proven in Redis and checked again right before its delete; run purge again to finish (it judges every ${unit} left again)`,
         nothing:
@@ -323,9 +324,26 @@ async function purgeAll(
       stopped[0]!.failure,
       deleted + stopped.reduce((n, e) => n + e.deleted, 0),
       stopped.some((e) => e.inFlight),
+      [...settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])), ...stopped.flatMap((e) => e.reports)],
     );
   }
   return { reports: settled.map((r) => (r as PromiseFulfilledResult<PurgeReport>).value), ownerUnknown: ownerUnknown() };
+}
+
+/**
+ * The `--json` counts of a purge stopped once deleting began (StoppedRunError.report), summed over
+ * its sources' reports as they stood: sessions judged, deleted (and bytes), kept because changed
+ * meanwhile, and no longer proven at the re-check (PurgeReport's fields of those names).
+ */
+function stoppedCounts(reports: readonly PurgeReport[]): Record<string, number> {
+  const sum = (f: (r: PurgeReport) => number): number => reports.reduce((n, r) => n + f(r), 0);
+  return {
+    sessions: sum((r) => r.sessions),
+    deleted: sum((r) => r.deleted),
+    deletedBytes: sum((r) => r.deletedBytes),
+    changed: sum((r) => r.changed),
+    lost: sum((r) => r.lost),
+  };
 }
 
 /** The sum of several sources' purge reports (lists joined, at most 1000 entries each). */

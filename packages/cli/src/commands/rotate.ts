@@ -2,7 +2,8 @@
  * `session-migrate rotate`: re-encrypt every session under the key ring's current key, online. The
  * work is the rotate use case (packages/migrate/src/use-cases/rotate.ts); this module parses, calls,
  * prints: progress on stderr, a summary (or `--json`) on stdout; exit 1 when any value could not be
- * rotated, or a failure stopped it after it re-encrypted any (one line, `rotate NOT DONE: N ...`,
+ * rotated, or a failure stopped it after it re-encrypted any (one line, `rotate NOT DONE: N ...`, with
+ * --json its document on stdout: jsonWhenStopped;
  * packages/migrate/src/rotate.ts rotateStopped); 2 for bad input, or a failure before any rewrite.
  */
 import { printable } from '@session-migrate/common';

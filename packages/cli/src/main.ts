@@ -171,7 +171,15 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
       .command(COMMANDS.map((module) => module({ run, print })))
       .demandCommand(1, 'name a command: audit, keys, plan, apply, verify, purge, rollback, rotate, codemod, generate or demo')
       .epilog(
-        'Exit codes: 0 success; 1 a check failed (verify, audit), sessions conflicted or failed (apply, rotate, rollback), apply, purge, rotate or rollback cut short after it wrote or deleted something (NOT DONE with the count; re-run it), files not proven in Redis (purge), or a codemod left something to decide by hand; 2 usage, input or connection error, nothing written or deleted.',
+        [
+          'Exit codes (docs/operator-guide.md, "Exit codes"):',
+          '  0    success',
+          '  1    a check failed (verify, audit); sessions conflicted or failed (apply, rotate, rollback);',
+          '       files not proven in Redis (purge); a codemod left something to decide by hand;',
+          '       a run cut short after it wrote or deleted something (NOT DONE with the count: run it again)',
+          '  2    usage, input or connection error: nothing written or deleted',
+          '  130  interrupted (Ctrl-C)',
+        ].join('\n'),
       )
       .strict()
       .help()

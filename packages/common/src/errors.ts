@@ -81,11 +81,13 @@ export class StoppedRunError extends UserFacingError {
 
 /**
  * The reason without its own closing instruction to run again (`...: keys may have been skipped; run
- * again`: RedisConnection.scan's SCAN_INTERRUPTED, SCAN_RESHARDED, a source's failure): the line that
- * quotes it ends with how to finish, which names the command, so "run again" is said once.
+ * again`: RedisConnection.scan's SCAN_INTERRUPTED, SCAN_RESHARDED, a source's failure; or a
+ * classified Redis error's fix in parentheses, `(raise maxmemory ..., then run the command again)`:
+ * packages/redis classifiedLine): the line that quotes it ends with how to finish, which names the
+ * command, so "run again" is said once.
  */
 function reasonOnce(reason: string): string {
-  return reason.replace(/[;:,]\s*run again\s*$/, '');
+  return reason.replace(/[;:,]\s*run again\s*$/, '').replace(/,?\s*then run the command again(\)?)\s*$/, '$1');
 }
 
 /**

@@ -34,6 +34,18 @@ describe('stoppedRun', () => {
     expect(none.message.match(/run (rotate )?again/g)).toHaveLength(1);
   });
 
+  it('says "run again" once when the reason is a Redis error whose fix ends in "then run the command again" (rotate stopped by OOM)', () => {
+    // classifiedLine of an OOM reply (packages/redis/src/errors.ts: message, then the fix in parentheses).
+    const reason =
+      "OOM command not allowed when used memory > 'maxmemory'. (Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again)";
+    const part = stoppedRun({ ...ROTATE, reason, done: 7 });
+    expect(part.message).toBe(
+      "rotate NOT DONE: 7 value(s) re-encrypted before it stopped: OOM command not allowed when used memory > 'maxmemory'. (Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory); every value is under the old key or the new one, each valid; run rotate again to finish",
+    );
+    expect(part.message.match(/run (rotate |the command )?again/g)).toHaveLength(1);
+    expect(stoppedRun({ ...ROTATE, reason, done: 0 }).message.match(/run (rotate |the command )?again/g)).toHaveLength(1);
+  });
+
   it('keeps a "run again" that is not the reason\'s last words (a condition follows it)', () => {
     const reason =
       'the Redis Cluster is resharding (slot 1 being migrated between masters): SCAN may miss keys already moved; run again when the resharding has finished';

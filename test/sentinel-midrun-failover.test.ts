@@ -139,7 +139,8 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
 
   // Once verify has read a batch's values (one MGET a batch): the master frozen (SIGSTOP) a moment,
   // so that verify's next SCAN waits on it when it is killed.
-  const mgets = async (m: RedisNode): Promise<number> => Number(/cmdstat_mget:calls=(\d+)/.exec(await m.admin.info('commandstats'))?.[1] ?? 0);
+  const mgets = async (m: RedisNode): Promise<number> =>
+    Number(/cmdstat_mget:calls=(\d+)/.exec(await m.admin.info('commandstats'))?.[1] ?? 0);
   const midScan = async (): Promise<(m: RedisNode) => Promise<boolean>> => {
     const base = await mgets(await s!.currentMaster());
     return async (m) => {
@@ -210,7 +211,9 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
     restarted = await restartKilledMaster(s!);
     const waitMs = 3000;
     const started = Date.now();
-    const { r, exitedBeforeKill, old } = await killMasterDuring(s!, waitMs, ['verify', '--plan', planFile], await midScan(), { failover: false });
+    const { r, exitedBeforeKill, old } = await killMasterDuring(s!, waitMs, ['verify', '--plan', planFile], await midScan(), {
+      failover: false,
+    });
     const elapsed = Date.now() - started;
     expect(exitedBeforeKill).toBe(false);
     expect(r.status, r.stderr + r.stdout).toBe(2);

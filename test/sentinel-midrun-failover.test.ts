@@ -162,7 +162,11 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
   it('verify --plan mid-scan, every key replicated (WAIT): waits for the new master, scans again from the start, OK with the whole report', async () => {
     restarted = await restartKilledMaster(s!);
     expect(await (await s!.currentMaster()).admin.call('WAIT', '1', '10000')).toBe(1);
-    const { r, exitedBeforeKill, old, next } = await killMasterDuring(s!, MASTER_WAIT_MS, ['verify', '--plan', planFile], await midScan());
+    // The failover 5 s after the kill: verify's client has spent its few reconnects (about 3 s, the
+    // old code's line came then) and ended; waiting for the master connects it again.
+    const { r, exitedBeforeKill, old, next } = await killMasterDuring(s!, MASTER_WAIT_MS, ['verify', '--plan', planFile], await midScan(), {
+      failoverAfterMs: 5000,
+    });
     expect(exitedBeforeKill).toBe(false);
     // Before: exit 2 with the one line of a scan cut short (run again).
     expect(r.status, r.stderr + r.stdout).toBe(0);
@@ -209,17 +213,26 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
 
   it('verify mid-scan, no master within --master-wait-ms: the one line of a scan cut short, exit 2, after the wait', async () => {
     restarted = await restartKilledMaster(s!);
-    const waitMs = 3000;
-    const started = Date.now();
-    const { r, exitedBeforeKill, old } = await killMasterDuring(s!, waitMs, ['verify', '--plan', planFile], await midScan(), {
-      failover: false,
-    });
-    const elapsed = Date.now() - started;
+    const waitMs = 5000;
+    const ready = await midScan();
+    let killed = 0; // when the master was killed (just after `ready` says so)
+    const { r, exitedBeforeKill, old } = await killMasterDuring(
+      s!,
+      waitMs,
+      ['verify', '--plan', planFile],
+      async (m) => {
+        const go = await ready(m);
+        if (go) killed = Date.now();
+        return go;
+      },
+      { failover: false },
+    );
+    const elapsed = Date.now() - killed;
     expect(exitedBeforeKill).toBe(false);
     expect(r.status, r.stderr + r.stdout).toBe(2);
     expect(r.stdout).not.toMatch(/verify: OK/);
     expect(r.stderr).toMatch(interruptedLine(old));
-    // It waited for a master first (before: the line at once).
+    // It waited for a master first (before: the line once ioredis's few reconnects were spent, about 2 s).
     expect(elapsed, `${elapsed} ms`).toBeGreaterThanOrEqual(waitMs);
     expect(elapsed, `${elapsed} ms`).toBeLessThan(waitMs + 15_000);
   }, 90_000);

@@ -825,17 +825,25 @@ export class RedisConnection {
       // A client whose reconnects were spent while the master was down (no keepReconnecting: a few
       // tries, commonOptions' retryStrategy) has ended for good: connect it again, which asks the
       // sentinels for the master anew (https://github.com/redis/ioredis lib/Redis.ts connect(), from
-      // status `end`); a failed connect is the look's failure below, and the next look tries again.
-      if (client.status === 'end' && !this.closing) await client.connect().catch(() => undefined);
+      // status `end`), not awaited: the next looks see it connecting, then ready.
+      if (client.status === 'end' && !this.closing) client.connect().catch(() => undefined);
       const master = await this.sentinelMaster();
-      const role = await client.info('replication').then(
-        (t) => parseInfo(t).get('role'),
-        () => undefined,
-      );
+      // Only a ready client is asked: a command to one still connecting waits in its offline queue
+      // (up to its reconnects or the command timeout), which would stretch the wait past timeoutMs.
+      const role =
+        client.status === 'ready'
+          ? await client.info('replication').then(
+              (t) => parseInfo(t).get('role'),
+              () => undefined,
+            )
+          : undefined;
       const here = this.nodeName(client);
       const ok = master !== undefined && role === 'master' && here === formatHostPort(master);
-      if (!ok && attempt++ > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
-        // Reconnect: ioredis asks the sentinels for the master again.
+      if (!ok && client.status === 'ready' && attempt++ > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
+        // Reconnect: ioredis asks the sentinels for the master again. Only a ready client: each
+        // disconnect adds a 'close' listener to its socket (https://github.com/redis/ioredis
+        // lib/connectors/AbstractConnector.ts disconnect()), so calling it every look while the socket
+        // is closed or still connecting piled them up (MaxListenersExceededWarning after 11 looks).
         client.disconnect(true);
       }
       return { ...(master !== undefined ? { master } : {}), ok, why: `connected to ${here}, role ${role ?? 'unknown'}` };

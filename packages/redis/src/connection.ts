@@ -445,9 +445,6 @@ export class RedisConnection {
           if (cursor === '0') break;
         }
       }
-      // One server (or Sentinel's master) lost after its last SCAN reply, while the caller read that
-      // batch: those reads went to a dead or another server, so the scan is not whole either.
-      if (!cluster && gone.has(current[0]!)) throw interrupted(current[0]!);
       if (before !== undefined) {
         // A master scanned whole and lost since needs no second scan (SCAN lists only keys present
         // for the whole scan; its replica holds no other): its replacement is only checked.

@@ -4,13 +4,14 @@
  * ioredis asking the sentinels again) or fails honestly; either way a session the killed master
  * acknowledged but did not replicate is never reported as migrated (the read-back reads the new
  * master: RedisConnection.followSentinelMaster), and a re-run finishes the copy. verify's scan cut
- * short by the kill never reports OK, and says so in one line (SCAN_INTERRUPTED: run again). Before
- * the fix, a kill while verify's SCAN was in flight said only `the connection to Redis is down: no
- * answer after 2 reconnects` (RedisConnection.scan rethrew a lost connection of one server as it was).
+ * short by the kill waits for the new master (--master-wait-ms), says so once and starts again with a
+ * new report (RedisConnection.scanAgainAfterFailover): OK when every key was replicated, a session
+ * the killed master never replicated reported missing (exit 1); with no master in time, one line
+ * (SCAN_INTERRUPTED: run again), exit 2. Before, verify stopped with that line at once.
  * apply needed no fix: these tests are the proof that it rides through or fails honestly.
  *
  * One topology (master A, replica B, one sentinel) for the file, in order: A killed mid-apply, B
- * promoted; A back as B's replica; B killed mid-verify, A promoted.
+ * promoted; A back as B's replica; the master killed mid-verify three times (the other promoted, then none).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';

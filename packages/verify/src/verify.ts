@@ -258,7 +258,8 @@ export interface VerifyOptions {
   /** SCAN COUNT hint. */
   scanCount?: number;
   /**
-   * Behind Sentinel: how long to wait for the master the sentinels report before the scan, ms
+   * Behind Sentinel: how long to wait for the master the sentinels report before the scan, and after
+   * a failover that cut the scan short (verify then starts again: scanAgainAfterFailover), ms
    * (RedisConnection.followSentinelMaster; default DEFAULT_FAILOVER_WAIT_MS, 30 s; 0 looks once). A
    * cluster's SCAN failover wait is the connection's (OpenOptions.failoverWaitMs), set when it is opened.
    */
@@ -321,7 +322,9 @@ export function failOwnerUnknown(report: VerifyReport, ownerUnknown: number): vo
 
 /**
  * Verifies a target. Never throws for bad values; throws only when Redis itself fails, and with a
- * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule).
+ * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule). Behind Sentinel a
+ * scan cut short by a failover is run again from the start, with a new report, once the new master
+ * answers (scanAgainAfterFailover); with none within `masterWaitMs` it throws the SCAN_INTERRUPTED error.
  */
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
   const scope = options.scope ?? 'database';

@@ -87,7 +87,8 @@ export function expectNoMasterLine(
 /**
  * Runs the CLI (`args`) in the background with `--master-wait-ms masterWaitMs`; once `ready` says the command
  * is under way (polled every 2 ms, at most 20 s), kills the master of `s` (SIGKILL) and 1 s later
- * promotes the replica (SENTINEL FAILOVER). The command is stopped (SIGTERM by its PID) should it hang.
+ * (`options.failoverAfterMs`) promotes the replica (SENTINEL FAILOVER; not with `options.failover` false: the sentinel then names
+ * the killed master for SENTINEL_DOWN_AFTER_MS). The command is stopped (SIGTERM by its PID) should it hang.
  * @returns the result, whether the command had exited before the kill (it should not have), the
  *   killed master and the promoted node
  */
@@ -96,6 +97,7 @@ export async function killMasterDuring(
   masterWaitMs: number,
   args: string[],
   ready: (master: RedisNode) => Promise<boolean>,
+  options: { failover?: boolean; failoverAfterMs?: number } = {},
 ): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode }> {
   const old = await s.currentMaster();
   const next = s.nodes.find((n) => n !== old)!;
@@ -107,8 +109,10 @@ export async function killMasterDuring(
   while (!exited && Date.now() < deadline && !(await ready(old))) await sleep(2);
   const exitedBeforeKill = exited;
   await old.kill();
-  await sleep(1000);
-  await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+  if (options.failover !== false) {
+    await sleep(options.failoverAfterMs ?? 1000);
+    await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+  }
   const r = await run.done;
   clearTimeout(timer);
   return { r, exitedBeforeKill, old, next };

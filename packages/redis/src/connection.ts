@@ -209,7 +209,12 @@ export class RedisConnection {
     const a = spec.address;
     const tls = a.tls ? loadTlsOptions(spec.tls, spec.role) : undefined;
     const common = commonOptions(spec, options, tls);
-    if (a.kind === 'sentinel') return openSentinel(spec, options, common, tls);
+    if (a.kind === 'sentinel') {
+      const conn = await openSentinel(spec, options, common, tls);
+      // Its notes (scanAgainAfterFailover) go where the caller's warnings go.
+      if (options.onWarning !== undefined) conn.onWarning = options.onWarning;
+      return conn;
+    }
     const { info, clusterState } = await probeNode(spec, options, common);
     if (info.get('redis_mode') === 'sentinel') {
       throw new UserFacingError(
@@ -349,12 +354,15 @@ export class RedisConnection {
       leaves.push(() => node.off('close', onGone));
     };
     masters.forEach(watch);
-    const interrupted = (node: Redis, why = ''): Error =>
-      new Error(
+    const interrupted = (node: Redis, why = ''): Error => {
+      const err = new Error(
         cluster
           ? `${SCAN_INTERRUPTED} the Redis Cluster: master ${names.get(node)} went away (a crash or fail-over?)${why}: keys may have been skipped; run again`
           : `${SCAN_INTERRUPTED} ${names.get(node)} (a restart or fail-over?): keys may have been skipped; run again`,
       );
+      this.scanInterruptions.add(err); // scanAgainAfterFailover knows it as this connection's
+      return err;
+    };
     // The node scanned (and checked after) for each master: the master, or the node that took over
     // its slots once it went away (each master replaced once at most), with that node's count of
     // slot commands when it was taken (compared after the scan instead of the lost master's).
@@ -811,19 +819,62 @@ export class RedisConnection {
     const client = this.client;
     let attempt = 0;
     await waitForSentinelMaster(this.spec.address, timeoutMs, async () => {
+      // A client whose reconnects were spent while the master was down (no keepReconnecting: a few
+      // tries, commonOptions' retryStrategy) has ended for good: connect it again, which asks the
+      // sentinels for the master anew (https://github.com/redis/ioredis lib/Redis.ts connect(), from
+      // status `end`), not awaited: the next looks see it connecting, then ready.
+      if (client.status === 'end' && !this.closing) client.connect().catch(() => undefined);
       const master = await this.sentinelMaster();
-      const role = await client.info('replication').then(
-        (t) => parseInfo(t).get('role'),
-        () => undefined,
-      );
+      // Only a ready client is asked: a command to one still connecting waits in its offline queue
+      // (up to its reconnects or the command timeout), which would stretch the wait past timeoutMs.
+      const role =
+        client.status === 'ready'
+          ? await client.info('replication').then(
+              (t) => parseInfo(t).get('role'),
+              () => undefined,
+            )
+          : undefined;
       const here = this.nodeName(client);
       const ok = master !== undefined && role === 'master' && here === formatHostPort(master);
-      if (!ok && attempt++ > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
-        // Reconnect: ioredis asks the sentinels for the master again.
+      if (!ok && client.status === 'ready' && attempt++ > 0 && here !== (master !== undefined ? formatHostPort(master) : '')) {
+        // Reconnect: ioredis asks the sentinels for the master again. Only a ready client: each
+        // disconnect adds a 'close' listener to its socket (https://github.com/redis/ioredis
+        // lib/connectors/AbstractConnector.ts disconnect()), so calling it every look while the socket
+        // is closed or still connecting piled them up (MaxListenersExceededWarning after 11 looks).
         client.disconnect(true);
       }
       return { ...(master !== undefined ? { master } : {}), ok, why: `connected to ${here}, role ${role ?? 'unknown'}` };
     });
+  }
+
+  /** The SCAN_INTERRUPTED errors this connection's scan() threw (scanAgainAfterFailover). */
+  private readonly scanInterruptions = new WeakSet<Error>();
+
+  /**
+   * Sentinel: whether a scan of this connection that a failover cut short may be run again from the
+   * beginning, on the new master. `err` is what the caller's scan threw: an error with SCAN_INTERRUPTED
+   * that this connection's scan() made (or an error whose `cause` is one, as a source's one line
+   * wraps it). A SCAN cursor is valid on one server only (scan()), so the caller must start its scan
+   * over, and rebuild from nothing whatever it had counted (never merge what the cut-short scan saw).
+   * Waits for the master the sentinels report (followSentinelMaster, the one wait of every command),
+   * then says on onWarning, once per restart, that `what` starts again there.
+   * @param what the command, as the operator typed it (`verify`, `plan`), for the note
+   * @param timeoutMs how long to wait for the master, ms (--master-wait-ms; default DEFAULT_FAILOVER_WAIT_MS)
+   * @returns true: scan again; false: `err` is not this connection's interruption, the topology is
+   *   not Sentinel, or no master served within `timeoutMs` (the caller throws `err`, its one line)
+   */
+  async scanAgainAfterFailover(err: unknown, what: string, timeoutMs = DEFAULT_FAILOVER_WAIT_MS): Promise<boolean> {
+    const e = err instanceof Error && !this.scanInterruptions.has(err) && err.cause instanceof Error ? err.cause : err;
+    if (this.topology !== 'sentinel' || !(e instanceof Error) || !this.scanInterruptions.has(e) || this.closing) return false;
+    try {
+      await this.followSentinelMaster(timeoutMs);
+    } catch {
+      return false;
+    }
+    this.onWarning(
+      `note: the master of ${this.url} went away during ${what}'s SCAN (a restart or fail-over); the sentinels now report ${this.nodeName(this.client as Redis)}: ${what} started again from the beginning there`,
+    );
+    return true;
   }
 
   private closing = false;

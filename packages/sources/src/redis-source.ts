@@ -241,7 +241,10 @@ return 0
 export class RedisSource implements Source {
   /** A Redis error met while reading this source, as its one line (never a value). */
   private readFailed(err: unknown): UserFacingError {
-    return new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(this.conn.classify(err))}`);
+    // `cause`: a scan cut short by a failover stays recognisable (RedisConnection.scanAgainAfterFailover).
+    return new UserFacingError(`source Redis at ${this.desc.url} failed while reading: ${classifiedLine(this.conn.classify(err))}`, 2, {
+      cause: err,
+    });
   }
 
   readonly kind = 'redis' as const;

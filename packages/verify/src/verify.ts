@@ -21,7 +21,7 @@ import {
 } from '@session-migrate/common';
 import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession } from '@session-migrate/sources';
 import { readBackPresence, type Presence } from '@session-migrate/target';
-import { NOT_COPIED_SKIPS, SESSION_ID_PATTERN, ownerOfCandidate, sameRedisData, sourceLabel } from '@session-migrate/sources';
+import { NOT_COPIED_SKIPS, RedisSource, SESSION_ID_PATTERN, ownerOfCandidate, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
 import { aclRuleFor, classifiedLine, keyNameForDisplay } from '@session-migrate/redis';
 import {
@@ -258,7 +258,8 @@ export interface VerifyOptions {
   /** SCAN COUNT hint. */
   scanCount?: number;
   /**
-   * Behind Sentinel: how long to wait for the master the sentinels report before the scan, ms
+   * Behind Sentinel: how long to wait for the master the sentinels report before the scan, and after
+   * a failover that cut the scan short (verify then starts again: scanAgainAfterFailover), ms
    * (RedisConnection.followSentinelMaster; default DEFAULT_FAILOVER_WAIT_MS, 30 s; 0 looks once). A
    * cluster's SCAN failover wait is the connection's (OpenOptions.failoverWaitMs), set when it is opened.
    */
@@ -321,18 +322,50 @@ export function failOwnerUnknown(report: VerifyReport, ownerUnknown: number): vo
 
 /**
  * Verifies a target. Never throws for bad values; throws only when Redis itself fails, and with a
- * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule).
+ * UserFacingError (exit 2) when Redis refuses a command verify needs (an ACL rule). Behind Sentinel a
+ * scan cut short by a failover is run again from the start, with a new report, once the new master
+ * answers (scanAgainAfterFailover); with none within `masterWaitMs` it throws the SCAN_INTERRUPTED error.
  */
 export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport> {
   const scope = options.scope ?? 'database';
-  const report = emptyVerifyReport(options.prefix, scope, options.client.topology);
   // Behind Sentinel: read the master the sentinels report now, never a demoted one.
   await options.client.followSentinelMaster(options.masterWaitMs);
-  const check = new TargetCheck(options, report, scope);
-  await check.scan();
-  await check.finishPlaintext();
-  failOwnerUnknown(report, check.owners.unknown);
-  return report;
+  for (let restarts = 0; ; restarts++) {
+    // A new report for each run: one restarted after a failover counts nothing of the one cut short
+    // (whose keys were read on the old master, and whose SCAN cursor means nothing on the new one).
+    const report = emptyVerifyReport(options.prefix, scope, options.client.topology);
+    const check = new TargetCheck(options, report, scope);
+    try {
+      await check.scan();
+      await check.finishPlaintext();
+    } catch (err) {
+      await check.sourcesStopped(); // the cut-short run's source checks have ended before another starts
+      if (restarts >= SCAN_RESTARTS || !(await scanAgainAfterFailover(options, err))) throw err;
+      continue;
+    }
+    failOwnerUnknown(report, check.owners.unknown);
+    return report;
+  }
+}
+
+/** How often verify starts again after a Sentinel failover cut its scan short (a master that keeps failing over: its one line then). */
+const SCAN_RESTARTS = 3;
+
+/**
+ * Whether verify may start again after `err`: a SCAN of one of its Sentinel connections (the target,
+ * a plaintext prefix's server, a Redis source) cut short by a failover, and the sentinels named a
+ * master that serves within masterWaitMs (RedisConnection.scanAgainAfterFailover, which says so).
+ */
+async function scanAgainAfterFailover(options: VerifyOptions, err: unknown): Promise<boolean> {
+  const plaintext = options.plaintext === undefined ? [] : Array.isArray(options.plaintext) ? options.plaintext : [options.plaintext];
+  const sources = [...(options.sources ?? []).map((c) => c.source), options.source, options.presence];
+  const connections = new Set([
+    options.client,
+    ...plaintext.map((p) => p.client),
+    ...sources.flatMap((x) => (x instanceof RedisSource ? [x.connection] : [])),
+  ]);
+  for (const c of connections) if (await c.scanAgainAfterFailover(err, 'verify', options.masterWaitMs)) return true;
+  return false;
 }
 
 /** A report with nothing counted yet. */
@@ -434,6 +467,14 @@ class TargetCheck {
     if (report.failures.length < this.maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
   }
 
+  /** The source checks scan() started beside the database scan. */
+  private sourcesDone: Promise<void> | undefined;
+
+  /** Settles once the source checks scan() started have ended (they stop soon once the scan failed: `run.stopped`). */
+  async sourcesStopped(): Promise<void> {
+    await this.sourcesDone?.catch(() => undefined);
+  }
+
   /** Scans the database (or prefix) while the sources are checked, then reports the sources' failures. */
   async scan(): Promise<void> {
     const { options, report, client, prefix } = this;
@@ -444,6 +485,7 @@ class TargetCheck {
     const run = { stopped: false };
     const sourcesDone = checkSources(options, report, (f) => held.add(f), run, this.owners);
     sourcesDone.catch(() => undefined); // awaited after the scan
+    this.sourcesDone = sourcesDone;
     const scan = stopsOnThrow(
       run,
       scanKeys(client, {

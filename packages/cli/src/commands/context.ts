@@ -91,7 +91,7 @@ export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
  * operator concept: its value and bounds are checked by migrate's checkMasterWaitMs; the default is
  * DEFAULT_FAILOVER_WAIT_MS of packages/redis). What a wait that ends with no master does: a cluster
  * SCAN, and behind Sentinel the wait when the target or a Redis source is opened (every command: migrate's commandRedisWait)
- * and verify's before its scan, throw one line, exit 2, nothing written; apply's end check behind
+ * and verify's before its scan and after a failover mid-scan, throw one line, exit 2, nothing written; apply's end check behind
  * Sentinel counts the sessions it could not confirm (UNCONFIRMED, UNVERIFIED: exit 1). Its help names
  * only what `command` does.
  */
@@ -100,7 +100,7 @@ export function masterWaitOption(command: 'plan' | 'apply' | 'verify' | 'purge' 
     command === 'apply'
       ? '; apply waits again at its end check behind Sentinel, where sessions not confirmed in time count as UNCONFIRMED or UNVERIFIED (exit 1)'
       : command === 'verify'
-        ? '; verify waits again before its scan'
+        ? '; verify waits again before its scan, and when a failover cuts its scan short (then starts again from the beginning on the new master)'
         : '';
   return {
     type: 'number',

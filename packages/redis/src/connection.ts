@@ -28,6 +28,7 @@ import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, t
 import {
   classifiedLine,
   classifyRedisError,
+  CLOSED_UNDER_COMMANDS,
   CLUSTER_NODES_DENIED,
   isConnectionLost,
   redactedMessage,
@@ -173,7 +174,9 @@ export class RedisConnection {
     readonly client: Redis | Cluster,
     readonly description: ConnectionDescription,
     private readonly aclRule?: string,
-  ) {}
+  ) {
+    if (client instanceof Redis) failRepeatedResends(client);
+  }
 
   /**
    * Warning lines of this connection nobody took (OpenOptions.onWarning not given), in order. A
@@ -414,7 +417,11 @@ export class RedisConnection {
           } catch (err) {
             // One server (or Sentinel's master): a lost connection lost the cursor too (a kill -9 of
             // the master while its SCAN was in flight, before the close was seen): the interruption.
-            if (!cluster) throw isConnectionLost(this.classify(err)) ? interrupted(node) : err;
+            // Not a close Redis makes at every SCAN (CLOSED_UNDER_COMMANDS, permanent): that one says why.
+            if (!cluster) {
+              const c = this.classify(err);
+              throw isConnectionLost(c) && c.kind === 'transient' ? interrupted(node) : err;
+            }
             // A cluster node's client does not reconnect (ioredis ConnectionPool: retryStrategy null):
             // the connection ended; the replacement, if any, is scanned instead.
             if (!(gone.has(node) || node.status === 'end')) throw err;
@@ -1288,6 +1295,52 @@ function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions[
     // client asks the sentinels for the new master; the command itself fails and is classified.
     reconnectOnError: (err: Error) => (/^READONLY\b/.test(err.message) && spec.address.kind === 'sentinel' ? 1 : false),
   };
+}
+
+/**
+ * Bounds ioredis's re-sending of unanswered commands (`autoResendUnfulfilledCommands`, on by
+ * default): a command whose connection the server closed before its reply is sent again after each
+ * reconnect, and ioredis's `maxRetriesPerRequest` does not count those re-sends, since every
+ * successful reconnect sets its counter back to 0 (lib/redis/event_handler.ts of
+ * https://github.com/redis/ioredis: closeHandler flushes the queue only after maxRetriesPerRequest + 1
+ * closes in a row without 'ready', and readyHandler sets `retryAttempts = 0`; installed copy
+ * node_modules/ioredis/built/redis/event_handler.js). A server that closes the connection each time
+ * the command runs (a reply over client-output-buffer-limit, a client evicted by maxmemory-clients)
+ * made the command loop until its 30 s timeout; apply's retries of a batch made that minutes.
+ *
+ * Here a command (the same Command object, re-sent) that was waiting for its reply when a connection
+ * that had been ready closed more than `client.options.maxRetriesPerRequest` times fails with
+ * CLOSED_UNDER_COMMANDS's error, and so does every other command still waiting on that connection
+ * (Redis dropped their replies with it). Closes of connections that never got ready (a restarted
+ * server refusing, a failed handshake) are left to ioredis's own limit, as before. The error is not
+ * a reply of Redis, so a write that failed so may have run (mayHaveRun).
+ * packages/redis/test/connection.test.ts "a server that closes the connection at every reply",
+ * test/reconnect-bound.test.ts.
+ */
+function failRepeatedResends(client: Redis): void {
+  const limit = client.options.maxRetriesPerRequest;
+  if (typeof limit !== 'number' || limit < 0) return;
+  const closesUnder = new WeakMap<object, number>();
+  let wasReady = client.status === 'ready';
+  client.on('ready', () => {
+    wasReady = true;
+  });
+  // 'close' is emitted on the next tick after ioredis's closeHandler ran: the queue is still the
+  // closed connection's, i.e. the commands it will re-send once reconnected (prevCommandQueue).
+  client.on('close', () => {
+    if (!wasReady) return;
+    wasReady = false;
+    const queue = client.commandQueue;
+    let most = 0;
+    for (const item of queue.toArray()) {
+      const n = (closesUnder.get(item.command) ?? 0) + 1;
+      closesUnder.set(item.command, n);
+      most = Math.max(most, n);
+    }
+    if (most <= limit) return;
+    const error = new Error(`${CLOSED_UNDER_COMMANDS} ${most} times while the same commands waited for their replies`);
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) item.command.reject(error);
+  });
 }
 
 /**

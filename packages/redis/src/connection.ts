@@ -1685,14 +1685,15 @@ async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]
  * What to check after a sentinel refused AUTH or asked for it: the password variable, and with a
  * sentinel ACL user the user variable too (names only, never the password). A sentinel user without
  * a password was sent `AUTH <user> ""` (askSentinels), which only a `nopass` user accepts: then the
- * user is named (a user name, not a secret: url.ts SENTINEL_USERNAME_ENV) with the unset variable, as
- * the PHP handler's log line does (php/src/SentinelMasterLocator.php).
+ * user is named (a user name, not a secret: url.ts SENTINEL_USERNAME_ENV) with the unset variable
+ * ("is empty" when it is set to "": RedisCredentials.sentinelPasswordEmpty), as the PHP handler's
+ * log line does (php/src/SentinelMasterLocator.php, php/src/ConnectionFactory.php).
  */
 function sentinelAuthHint(spec: RedisSpec): string {
   const pw = SENTINEL_PASSWORD_ENV[spec.role];
-  const { sentinelUsername, sentinelPassword } = spec.credentials;
+  const { sentinelUsername, sentinelPassword, sentinelPasswordEmpty } = spec.credentials;
   if (sentinelUsername !== undefined && sentinelPassword === undefined)
-    return `the sentinel user ${sentinelUsername} in ${SENTINEL_USERNAME_ENV[spec.role]} was sent no password, which only a nopass user accepts: ${pw} is not set`;
+    return `the sentinel user ${sentinelUsername} in ${SENTINEL_USERNAME_ENV[spec.role]} was sent no password, which only a nopass user accepts: ${pw} ${sentinelPasswordEmpty === true ? 'is empty' : 'is not set'}`;
   if (sentinelUsername !== undefined) return `check the sentinel user in ${SENTINEL_USERNAME_ENV[spec.role]} and its password in ${pw}`;
   return `give the sentinel password in ${pw}, and the user in ${SENTINEL_USERNAME_ENV[spec.role]} if the sentinels' default user is off`;
 }

@@ -96,11 +96,16 @@ describe('parseRedisUrl', () => {
     ).toMatchObject({ sentinelUsername: 'su2', sentinelPassword: 'sp2' });
     // an empty variable counts as unset
     expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: '' })).toEqual({ passwordInUrl: false });
-    for (const pw of [{}, { SESSION_MIGRATE_SENTINEL_PASSWORD: '' }])
-      expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su', ...pw })).toEqual({
-        sentinelUsername: 'su',
-        passwordInUrl: false,
-      });
+    expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su' })).toEqual({
+      sentinelUsername: 'su',
+      passwordInUrl: false,
+    });
+    // ... and is remembered as empty, for the wording of a refused login ("is empty", not "is not set")
+    expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: '' })).toEqual({
+      sentinelUsername: 'su',
+      sentinelPasswordEmpty: true,
+      passwordInUrl: false,
+    });
     // the target's sentinel password is not the source's
     expect(
       credentialsFor(sentinel, 'source', { SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: 'sp' }),

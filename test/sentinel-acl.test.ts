@@ -148,21 +148,22 @@ describe('CLI through a sentinel with an ACL user', () => {
     const planFile = join(root, 'nopw.json');
     const artifacts = join(root, 'nopw-art');
     const where = `127\\.0\\.0\\.1:${s.sentinel.port}`;
-    const refused = (userEnv: string, pwEnv: string) =>
+    const refused = (userEnv: string, pwEnv: string, state = 'is not set') =>
       new RegExp(
-        `^session-migrate: every sentinel of .* refused the login: ${where}: WRONGPASS .*the sentinel user ${SENTINEL_USER} in ${userEnv} was sent no password.*: ${pwEnv} is not set`,
+        `^session-migrate: every sentinel of .* refused the login: ${where}: WRONGPASS .*the sentinel user ${SENTINEL_USER} in ${userEnv} was sent no password.*: ${pwEnv} ${state}`,
       );
     await s.sentinel.admin.call('ACL', 'LOG', 'RESET');
-    const envs: Array<Record<string, string>> = [
-      { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER },
-      { SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER, SESSION_MIGRATE_SENTINEL_PASSWORD: '' },
+    // An empty variable counts as unset, and is named as empty (as the PHP handler's log line does).
+    const envs: Array<[Record<string, string>, string]> = [
+      [{ SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER }, 'is not set'],
+      [{ SESSION_MIGRATE_SENTINEL_USERNAME: SENTINEL_USER, SESSION_MIGRATE_SENTINEL_PASSWORD: '' }, 'is empty'],
     ];
-    for (const env of envs) {
+    for (const [env, state] of envs) {
       const r = cli(
         ['plan', '--source', `files:${dir}`, '--target', s.url, '--key-file', keyFile, '--out', planFile, '--artifacts-dir', artifacts],
         env,
       );
-      expect(usageLine(r)).toMatch(refused('SESSION_MIGRATE_SENTINEL_USERNAME', 'SESSION_MIGRATE_SENTINEL_PASSWORD'));
+      expect(usageLine(r)).toMatch(refused('SESSION_MIGRATE_SENTINEL_USERNAME', 'SESSION_MIGRATE_SENTINEL_PASSWORD', state));
       expect(r.stdout + r.stderr).not.toContain(SENTINEL_PW);
       expect(existsSync(planFile)).toBe(false);
       expect(existsSync(artifacts)).toBe(false);

@@ -736,7 +736,7 @@ class ApplyRun {
   /**
    * Whether the failed sessions of an attempt are sent again. Not when none failed; not after a
    * permanent error (the run stops: `stopped`, RedisGone 'stopped', the failed ones counted not
-   * done); not when the retry budget is spent (each failed one recorded as failed, by key name,
+   * done, or failed when the error is a connection Redis closed under them: they may have run); not when the retry budget is spent (each failed one recorded as failed, by key name,
    * with the last error, and RedisGone 'writes' stops the rest of the run).
    */
   private shouldRetry(items: PreparedSessions, tally: AttemptTally, attempt: number): boolean {
@@ -744,7 +744,11 @@ class ApplyRun {
       // Retrying cannot help: stop the run, say what to fix.
       this.stopped ??= tally.permanent;
       this.gone.markGone('stopped');
-      this.counts.notDone += tally.again.length;
+      // An answer of Redis refused the writes: not written. A connection Redis closed under them at
+      // every re-send (CLOSED_UNDER_COMMANDS) lost their replies: they may have run, so failed (by key).
+      if (isConnectionLost(tally.permanent))
+        for (const i of tally.again) this.record(items, i, { status: 'failed', error: tally.lastError });
+      else this.counts.notDone += tally.again.length;
       return false;
     }
     if (tally.again.length === 0) return false;

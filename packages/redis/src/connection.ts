@@ -28,6 +28,7 @@ import { PLAINTEXT_SERVER, describeTlsError, loadTlsOptions, speaksPlainRedis, t
 import {
   classifiedLine,
   classifyRedisError,
+  CLOSED_UNDER_COMMANDS,
   CLUSTER_NODES_DENIED,
   isConnectionLost,
   redactedMessage,
@@ -173,7 +174,9 @@ export class RedisConnection {
     readonly client: Redis | Cluster,
     readonly description: ConnectionDescription,
     private readonly aclRule?: string,
-  ) {}
+  ) {
+    if (client instanceof Redis) failRepeatedResends(client);
+  }
 
   /**
    * Warning lines of this connection nobody took (OpenOptions.onWarning not given), in order. A
@@ -422,7 +425,11 @@ export class RedisConnection {
           } catch (err) {
             // One server (or Sentinel's master): a lost connection lost the cursor too (a kill -9 of
             // the master while its SCAN was in flight, before the close was seen): the interruption.
-            if (!cluster) throw isConnectionLost(this.classify(err)) ? interrupted(node) : err;
+            // Not a close Redis makes at every SCAN (CLOSED_UNDER_COMMANDS, permanent): that one says why.
+            if (!cluster) {
+              const c = this.classify(err);
+              throw isConnectionLost(c) && c.kind === 'transient' ? interrupted(node) : err;
+            }
             // A cluster node's client does not reconnect (ioredis ConnectionPool: retryStrategy null):
             // the connection ended; the replacement, if any, is scanned instead.
             if (!(gone.has(node) || node.status === 'end')) throw err;
@@ -1342,6 +1349,52 @@ function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions[
 }
 
 /**
+ * Bounds ioredis's re-sending of unanswered commands (`autoResendUnfulfilledCommands`, on by
+ * default): a command whose connection the server closed before its reply is sent again after each
+ * reconnect, and ioredis's `maxRetriesPerRequest` does not count those re-sends, since every
+ * successful reconnect sets its counter back to 0 (lib/redis/event_handler.ts of
+ * https://github.com/redis/ioredis: closeHandler flushes the queue only after maxRetriesPerRequest + 1
+ * closes in a row without 'ready', and readyHandler sets `retryAttempts = 0`; installed copy
+ * node_modules/ioredis/built/redis/event_handler.js). A server that closes the connection each time
+ * the command runs (a reply over client-output-buffer-limit, a client evicted by maxmemory-clients)
+ * made the command loop until its 30 s timeout; apply's retries of a batch made that minutes.
+ *
+ * Here a command (the same Command object, re-sent) that was waiting for its reply when a connection
+ * that had been ready closed more than `client.options.maxRetriesPerRequest` times fails with
+ * CLOSED_UNDER_COMMANDS's error, and so does every other command still waiting on that connection
+ * (Redis dropped their replies with it). Closes of connections that never got ready (a restarted
+ * server refusing, a failed handshake) are left to ioredis's own limit, as before. The error is not
+ * a reply of Redis, so a write that failed so may have run (mayHaveRun).
+ * packages/redis/test/connection.test.ts "a server that closes the connection at every reply",
+ * test/reconnect-bound.test.ts.
+ */
+function failRepeatedResends(client: Redis): void {
+  const limit = client.options.maxRetriesPerRequest;
+  if (typeof limit !== 'number' || limit < 0) return;
+  const closesUnder = new WeakMap<object, number>();
+  let wasReady = client.status === 'ready';
+  client.on('ready', () => {
+    wasReady = true;
+  });
+  // 'close' is emitted on the next tick after ioredis's closeHandler ran: the queue is still the
+  // closed connection's, i.e. the commands it will re-send once reconnected (prevCommandQueue).
+  client.on('close', () => {
+    if (!wasReady) return;
+    wasReady = false;
+    const queue = client.commandQueue;
+    let most = 0;
+    for (const item of queue.toArray()) {
+      const n = (closesUnder.get(item.command) ?? 0) + 1;
+      closesUnder.set(item.command, n);
+      most = Math.max(most, n);
+    }
+    if (most <= limit) return;
+    const error = new Error(`${CLOSED_UNDER_COMMANDS} ${most} times while the same commands waited for their replies`);
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) item.command.reject(error);
+  });
+}
+
+/**
  * Redis's reply to AUTH with a password alone when its default user has none (src/acl.c authCommand
  * of https://github.com/redis/redis: "AUTH <password> called without any password configured for
  * the default user"; before Redis 6 "Client sent AUTH, but no password is set"). ioredis accepts
@@ -1683,14 +1736,15 @@ async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]
  * What to check after a sentinel refused AUTH or asked for it: the password variable, and with a
  * sentinel ACL user the user variable too (names only, never the password). A sentinel user without
  * a password was sent `AUTH <user> ""` (askSentinels), which only a `nopass` user accepts: then the
- * user is named (a user name, not a secret: url.ts SENTINEL_USERNAME_ENV) with the unset variable, as
- * the PHP handler's log line does (php/src/SentinelMasterLocator.php).
+ * user is named (a user name, not a secret: url.ts SENTINEL_USERNAME_ENV) with the unset variable
+ * ("is empty" when it is set to "": RedisCredentials.sentinelPasswordEmpty), as the PHP handler's
+ * log line does (php/src/SentinelMasterLocator.php, php/src/ConnectionFactory.php).
  */
 function sentinelAuthHint(spec: RedisSpec): string {
   const pw = SENTINEL_PASSWORD_ENV[spec.role];
-  const { sentinelUsername, sentinelPassword } = spec.credentials;
+  const { sentinelUsername, sentinelPassword, sentinelPasswordEmpty } = spec.credentials;
   if (sentinelUsername !== undefined && sentinelPassword === undefined)
-    return `the sentinel user ${sentinelUsername} in ${SENTINEL_USERNAME_ENV[spec.role]} was sent no password, which only a nopass user accepts: ${pw} is not set`;
+    return `the sentinel user ${sentinelUsername} in ${SENTINEL_USERNAME_ENV[spec.role]} was sent no password, which only a nopass user accepts: ${pw} ${sentinelPasswordEmpty === true ? 'is empty' : 'is not set'}`;
   if (sentinelUsername !== undefined) return `check the sentinel user in ${SENTINEL_USERNAME_ENV[spec.role]} and its password in ${pw}`;
   return `give the sentinel password in ${pw}, and the user in ${SENTINEL_USERNAME_ENV[spec.role]} if the sentinels' default user is off`;
 }

@@ -67,6 +67,25 @@ export const SCAN_RESHARDING = 'the Redis Cluster is resharding';
 export const CLUSTER_NODES_DENIED =
   'warning: this ACL user may not run CLUSTER NODES (NOPERM): SCAN of the Redis Cluster compares CLUSTER SLOTS and the slot commands and MIGRATEs run (INFO commandstats) only, so it sees no slot being migrated (on redis 6 keys MIGRATEd while it runs may be missed), no config epoch (on redis 6 a slot moved away and back goes unseen), and no keys a master holds in a slot it does not serve (left by an aborted move: listed, though no client reads them); add +cluster|nodes to the user';
 
+/**
+ * Start of the error of commands whose connection Redis closed, after each reconnect, while they
+ * waited for their replies, more often than maxRetriesPerRequest (connection.ts failRepeatedResends):
+ * the server closes it on these very commands, so sending them again cannot help.
+ */
+export const CLOSED_UNDER_COMMANDS = 'Redis closed the connection';
+
+/**
+ * Why a server closes a connection at the same commands each time, as the fix of CLOSED_UNDER_COMMANDS's
+ * error: the client sees only the close, the server's log says why. A reply larger than
+ * client-output-buffer-limit's `normal` class (Redis logs "scheduled to be closed ASAP for overcoming
+ * of output buffer limits", src/networking.c of https://github.com/redis/redis;
+ * https://redis.io/docs/latest/develop/reference/clients/#output-buffer-limits) is the usual cause;
+ * maxmemory-clients evicts the client using the most memory (Redis 7,
+ * https://redis.io/docs/latest/develop/reference/clients/#client-eviction).
+ */
+const CLOSED_UNDER_COMMANDS_FIX =
+  'the server\'s log says why: "overcoming of output buffer limits" means a reply exceeded client-output-buffer-limit for normal clients, whose default 0 0 0 sets none: raise it above the largest session; else check maxmemory-clients and any proxy in between';
+
 /** Node / ioredis errors of a connection that is gone or not answering. */
 const CONNECTION_PATTERNS =
   /the connection closed during SCAN|the slot map of the Redis Cluster changed during SCAN|the Redis Cluster is resharding|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
@@ -128,6 +147,8 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
     const message = `the connection to Redis is down: no answer after ${gaveUp[1]} reconnects`;
     return { kind: 'transient', code: 'CONNECTION', message };
   }
+  if (e?.name !== 'ReplyError' && raw.startsWith(`${CLOSED_UNDER_COMMANDS} `))
+    return { kind: 'permanent', code: 'CONNECTION', message: raw, fix: CLOSED_UNDER_COMMANDS_FIX };
   const line = redactedMessage(raw, ctx.password);
   const message = line.length > MESSAGE_MAX ? `${line.slice(0, MESSAGE_MAX - 1)}…` : line;
   const first = /^([A-Z][A-Z0-9_-]*)\b/.exec(raw)?.[1];

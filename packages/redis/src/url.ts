@@ -212,6 +212,12 @@ export interface RedisCredentials {
    * the sentinels' `default` user.
    */
   sentinelUsername?: string;
+  /**
+   * The sentinel password's variable is set to the empty string (counted as unset): reports say it
+   * "is empty" rather than "is not set", as the PHP handler's do (php/src/ConnectionFactory.php
+   * missingPasswordWhy).
+   */
+  sentinelPasswordEmpty?: true;
   /** The password came from the URL (the caller warns: it shows in `ps`). */
   passwordInUrl: boolean;
 }
@@ -236,6 +242,7 @@ export function credentialsFor(address: RedisAddress, role: RedisRole, env: Node
     ...(password !== undefined ? { password } : {}),
     ...(hasSentinelPassword ? { sentinelPassword: sentinel } : {}),
     ...(hasSentinelUser ? { sentinelUsername: sentinelUser } : {}),
+    ...(sentinel === '' ? { sentinelPasswordEmpty: true as const } : {}),
     passwordInUrl: address.urlPassword !== undefined,
   };
 }

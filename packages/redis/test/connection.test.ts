@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
 import { writeBatchGuarded } from '../../target/src/index.ts';
-import { RedisConnection, parseRedisUrl, scanPatternForPrefix, specFromUrl, credentialsFor, redactUrl } from '../src/index.ts';
+import { RedisConnection, mayHaveRun, parseRedisUrl, scanPatternForPrefix, specFromUrl, credentialsFor, redactUrl } from '../src/index.ts';
 
 const connectTarget = (url: string, env: NodeJS.ProcessEnv = {}, options: { commandTimeoutMs?: number } = {}) =>
   RedisConnection.open(specFromUrl(url, {}, 'target', { env }), options);
@@ -96,11 +96,16 @@ describe('parseRedisUrl', () => {
     ).toMatchObject({ sentinelUsername: 'su2', sentinelPassword: 'sp2' });
     // an empty variable counts as unset
     expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: '' })).toEqual({ passwordInUrl: false });
-    for (const pw of [{}, { SESSION_MIGRATE_SENTINEL_PASSWORD: '' }])
-      expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su', ...pw })).toEqual({
-        sentinelUsername: 'su',
-        passwordInUrl: false,
-      });
+    expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su' })).toEqual({
+      sentinelUsername: 'su',
+      passwordInUrl: false,
+    });
+    // ... and is remembered as empty, for the wording of a refused login ("is empty", not "is not set")
+    expect(credentialsFor(sentinel, 'target', { SESSION_MIGRATE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: '' })).toEqual({
+      sentinelUsername: 'su',
+      sentinelPasswordEmpty: true,
+      passwordInUrl: false,
+    });
     // the target's sentinel password is not the source's
     expect(
       credentialsFor(sentinel, 'source', { SESSION_MIGRATE_SOURCE_SENTINEL_USERNAME: 'su', SESSION_MIGRATE_SENTINEL_PASSWORD: 'sp' }),
@@ -252,4 +257,82 @@ describe('keepConnected', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(client.status).toBe('end');
   });
+});
+
+describe('a server that closes the connection at every reply', () => {
+  // Redis closes a client whose pending replies exceed client-output-buffer-limit (its `normal`
+  // class: here 1 KiB, a GET of 64 KiB exceeds it; src/networking.c, "scheduled to be closed ASAP
+  // for overcoming of output buffer limits"). ioredis reconnects and sends the unanswered command
+  // again, and again: before failRepeatedResends it looped until the 30 s command timeout.
+  let server: RedisServer;
+  const BIG = 'x'.repeat(64 * 1024);
+  beforeAll(async () => {
+    server = await startRedis();
+    await server.client.set('big', BIG);
+    await server.client.config('SET', 'client-output-buffer-limit', 'normal 1024 1024 0');
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  for (const keepReconnecting of [false, true]) {
+    it(`fails the command after maxRetriesPerRequest re-sends, in well under the command timeout${keepReconnecting ? ' (keepReconnecting, as apply opens it)' : ''}`, async () => {
+      const conn = await RedisConnection.open(specFromUrl(`redis://127.0.0.1:${server.port}/0`, {}, 'target', { env: {} }), {
+        keepReconnecting,
+      });
+      try {
+        const started = performance.now();
+        const err = await conn.client.get('big').then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        const ms = performance.now() - started;
+        expect(err?.message).toMatch(/^Redis closed the connection 3 times while the same commands waited for their replies$/);
+        expect(ms).toBeLessThan(5000);
+        expect(conn.classify(err)).toMatchObject({
+          kind: 'permanent',
+          code: 'CONNECTION',
+          fix: expect.stringMatching(/overcoming of output buffer limits.*client-output-buffer-limit/),
+        });
+        // Not an answer of Redis: a write failed so may have run.
+        expect(mayHaveRun(err)).toBe(true);
+        // The connection itself goes on: a command whose reply fits is answered.
+        expect(await conn.client.ping()).toBe('PONG');
+      } finally {
+        conn.close();
+      }
+    }, 20_000);
+  }
+
+  it('a write whose reply is lost so is reported as one that may have run, and it did run', async () => {
+    const conn = await RedisConnection.open(specFromUrl(`redis://127.0.0.1:${server.port}/0`, {}, 'target', { env: {} }), {});
+    try {
+      await conn.client.del('written');
+      // SET, then a reply over the limit: Redis ran the write and closed the connection.
+      const err = await conn.client.eval("redis.call('SET', KEYS[1], '1') return redis.call('GET', KEYS[2])", 2, 'written', 'big').then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toMatch(/^Redis closed the connection/);
+      expect(mayHaveRun(err)).toBe(true);
+      expect(await server.client.get('written')).toBe('1');
+    } finally {
+      conn.close();
+    }
+  }, 20_000);
+
+  it('a connection closed once under a pending command: the command is still sent again and answered', async () => {
+    const conn = await RedisConnection.open(specFromUrl(`redis://127.0.0.1:${server.port}/0`, {}, 'target', { env: {} }), {
+      keepReconnecting: true,
+    });
+    try {
+      // One close under a pending command (CLIENT KILL of this very connection from another), then answered.
+      const id = await conn.client.client('ID');
+      const blocked = conn.client.blpop('never-pushed', 1);
+      await server.client.client('KILL', 'ID', String(id));
+      await expect(blocked).resolves.toBeNull();
+    } finally {
+      conn.close();
+    }
+  }, 20_000);
 });

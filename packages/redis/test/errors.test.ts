@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyRedisError, isConnectionLost, redactedMessage } from '../src/index.ts';
+import { classifyRedisError, CLOSED_UNDER_COMMANDS, isConnectionLost, redactedMessage } from '../src/index.ts';
 
 describe('redactedMessage', () => {
   it('masks the password where it stands alone, on the first line only', () => {
@@ -73,6 +73,13 @@ describe('classifyRedisError', () => {
     expect(isConnectionLost(gaveUp)).toBe(true);
     expect(isConnectionLost(classifyRedisError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })))).toBe(true);
     expect(isConnectionLost(classifyRedisError(err('LOADING Redis is loading the dataset in memory')))).toBe(false);
+    // A connection Redis closed at the same commands each time (connection.ts failRepeatedResends):
+    // permanent, a lost connection, and the fix says where the cause is written.
+    const closedUnder = classifyRedisError(new Error(`${CLOSED_UNDER_COMMANDS} 3 times while the same commands waited for their replies`));
+    expect(closedUnder).toMatchObject({ kind: 'permanent', code: 'CONNECTION', fix: expect.stringMatching(/client-output-buffer-limit/) });
+    expect(isConnectionLost(closedUnder)).toBe(true);
+    // A reply of the server is never that (ReplyError: it answered).
+    expect(classifyRedisError(Object.assign(new Error(`${CLOSED_UNDER_COMMANDS} x`), { name: 'ReplyError' })).code).not.toBe('CONNECTION');
     // READONLY behind Sentinel or in a cluster: the client follows the new master.
     expect(classifyRedisError(err("READONLY You can't write against a read only replica."), { topology: 'sentinel' }).kind).toBe(
       'transient',

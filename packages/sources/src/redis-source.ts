@@ -366,6 +366,9 @@ export class RedisSource implements Source {
       const c = this.conn.classify(getErr);
       if (c.code === 'WRONGTYPE') return { kind: 'skipped', location, reason: 'wrong-type', detail: 'not a string key' };
       if (c.code === 'NOPERM') throw new UserFacingError(`source Redis at ${this.desc.url} refused GET: ${c.message} (${c.fix ?? ''})`);
+      // Redis closes the connection at these GETs each time (CLOSED_UNDER_COMMANDS): the whole
+      // pipeline's replies were lost, not this key's alone, and reading again fails the same way.
+      if (c.kind === 'permanent' && isConnectionLost(c)) throw this.readFailed(getErr);
       return { kind: 'skipped', location, reason: 'unreadable', detail: unreadableDetail(c) };
     }
     if (value === null || pttl === -2) return undefined;

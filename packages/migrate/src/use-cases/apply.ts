@@ -462,8 +462,9 @@ function summarize(
   const sessions = sumApplyReports(r.perSource.flatMap((s) => (s.sessions !== undefined ? [s.sessions] : [])));
   const notStarted = r.perSource.filter((s) => !s.started).length;
   const c = sessions.counts;
-  if (sessions.stopped !== undefined && c.migrated === 0) {
-    // A permanent error before anything was written: exit 2 with what to fix.
+  if (sessions.stopped !== undefined && c.migrated === 0 && c.failed === 0) {
+    // A permanent error before anything was written: exit 2 with what to fix. Not when a write
+    // failed: one whose reply was lost may have run (the report says so, exit 1).
     throw new UserFacingError(`apply stopped, nothing was written to Redis at ${plan.target.url}: ${classifiedLine(sessions.stopped)}`);
   }
   const sourceFailures = sessions.sourceFailures ?? [];

@@ -1,0 +1,130 @@
+/**
+ * A Redis that closes the connection at every reply of a command (a reply over its
+ * client-output-buffer-limit: Redis logs "scheduled to be closed ASAP for overcoming of output
+ * buffer limits", src/networking.c of https://github.com/redis/redis). ioredis reconnected and sent
+ * the command again after each close, and its maxRetriesPerRequest does not count those re-sends, so
+ * a source read or a target write looped until the 30 s command timeout: plan took 34 s to write a
+ * plan with no session, apply with a target so limited about 5 minutes (its batch retries, each
+ * 30 s). Now the connection fails such commands after maxRetriesPerRequest re-sends
+ * (packages/redis/src/connection.ts failRepeatedResends): the CLI fails within seconds, in one line
+ * naming the server and the reason, and reports nothing done that was not done.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startNode, type RedisNode } from './support/redis-topologies.ts';
+import { cliChild, newKey, sid, type CliResult } from './support/migrate-cli.ts';
+
+const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
+/** Well under the 30 s command timeout the loop used to run into. */
+const BOUND_MS = 10_000;
+/** Redis's `normal` class limit set for the test: 1 KiB hard, no soft limit (0 0 0 is Redis's default: none). */
+const LIMIT = 'normal 1024 1024 0';
+const REASON =
+  /Redis closed the connection 3 times while the same commands waited for their replies \(the server's log says why: "overcoming of output buffer limits" means a reply exceeded client-output-buffer-limit/;
+
+let root: string;
+let source: RedisNode | undefined;
+let target: RedisNode | undefined;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sm-reconnect-bound-'));
+  [source, target] = await Promise.all([startNode(), startNode()]);
+}, 30_000);
+afterAll(async () => {
+  await source?.stop();
+  await target?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+/** Runs the CLI and its wall time; ends it (by its PID) after 3 × BOUND_MS so a loop fails the test rather than hanging it. */
+async function timedCli(args: string[]): Promise<CliResult & { ms: number }> {
+  const started = performance.now();
+  const child = cliChild(args);
+  const stop = setTimeout(() => process.kill(child.pid, 'SIGKILL'), 3 * BOUND_MS);
+  const r = await child.done;
+  clearTimeout(stop);
+  return { ...r, ms: performance.now() - started };
+}
+
+/** 3 small sessions and one of 64 KiB on the source (valid php-serialized data), an empty target, and a plan made while no limit is set. */
+async function setUp(tag: string): Promise<{ planFile: string; sourceUrl: string; keyFile: string }> {
+  for (const n of [source!, target!]) {
+    await n.admin.config('SET', 'client-output-buffer-limit', 'normal 0 0 0');
+    await n.admin.flushall();
+  }
+  const { keyFile } = await newKey(mkdtempSync(join(root, `${tag}-`)));
+  const pipe = source!.admin.pipeline();
+  for (let i = 0; i < 3; i++) pipe.set(`${SOURCE_PREFIX}${sid(tag, i)}`, `user|s:1:"${i}";`, 'EX', 3600);
+  const big = 'x'.repeat(64 * 1024);
+  pipe.set(`${SOURCE_PREFIX}${sid(tag, 3)}`, `user|s:${big.length}:"${big}";`, 'EX', 3600);
+  await pipe.exec();
+  const sourceUrl = `redis://127.0.0.1:${source!.port}/0`;
+  const planFile = join(root, `plan-${tag}.json`);
+  const p = await timedCli(planCommand(sourceUrl, keyFile, planFile, tag));
+  expect(p.status, p.stderr + p.stdout).toBe(0);
+  return { planFile, sourceUrl, keyFile };
+}
+
+function planCommand(sourceUrl: string, keyFile: string, planFile: string, tag: string): string[] {
+  return [
+    'plan',
+    '--source',
+    `redis:${sourceUrl}`,
+    '--target',
+    target!.url,
+    '--key-file',
+    keyFile,
+    '--out',
+    planFile,
+    '--artifacts-dir',
+    join(root, `artifacts-${tag}`),
+  ];
+}
+
+describe('a Redis that closes the connection at every reply of a command fails the CLI within seconds', () => {
+  it('a source whose GET replies exceed its client-output-buffer-limit: plan and apply fail in one line naming the source and the reason, nothing written', async () => {
+    const { planFile, sourceUrl, keyFile } = await setUp('src');
+    await source!.admin.config('SET', 'client-output-buffer-limit', LIMIT);
+    const line = new RegExp(`^session-migrate: source Redis at ${sourceUrl.replace(/[.]/g, '\\.')} failed while reading: ${REASON.source}`);
+
+    const newPlan = join(root, 'plan-src-limited.json');
+    const p = await timedCli(planCommand(sourceUrl, keyFile, newPlan, 'src-limited'));
+    expect(p.status, p.stderr + p.stdout).toBe(2);
+    expect(p.stderr).toMatch(line);
+    expect(p.stderr.trim().split('\n')).toHaveLength(1);
+    expect(p.stdout).toBe('');
+    expect(existsSync(newPlan)).toBe(false);
+    expect(p.ms).toBeLessThan(BOUND_MS);
+
+    const a = await timedCli(['apply', '--plan', planFile]);
+    expect(a.status, a.stderr + a.stdout).toBe(2);
+    expect(a.stderr).toMatch(line);
+    expect(a.stderr.trim().split('\n')).toHaveLength(1);
+    expect(a.stdout).not.toMatch(/migrated [1-9]|^ {2}next/m);
+    expect(await target!.admin.dbsize()).toBe(0);
+    expect(a.ms).toBeLessThan(BOUND_MS);
+    // The cause the hint names is the one Redis logged.
+    expect(readFileSync(join(source!.dir, 'redis.log'), 'utf8')).toContain(
+      'scheduled to be closed ASAP for overcoming of output buffer limits',
+    );
+  }, 120_000);
+
+  it('a target whose reply to the guarded write exceeds its limit: apply exits 1 at once, the writes reported failed (they may have run, and did), never "nothing was written"', async () => {
+    const { planFile } = await setUp('tgt');
+    await target!.admin.config('SET', 'client-output-buffer-limit', LIMIT);
+    const a = await timedCli(['apply', '--plan', planFile]);
+    expect(a.status, a.stderr + a.stdout).toBe(1);
+    expect(a.ms).toBeLessThan(BOUND_MS);
+    expect(a.stderr).not.toMatch(/nothing was written/);
+    expect(a.stdout).toMatch(new RegExp(`^ {2}STOPPED {5}${REASON.source.replace(' \\(the', ': the')}`, 'm'));
+    expect(a.stdout).toMatch(/^ {2}sessions {4}migrated 0 \(0 B\), .*failed 4$/m);
+    expect(a.stdout).toMatch(/^ {2}FAILED {6}4 session\(s\): Redis closed the connection 3 times/m);
+    // They were written: the write ran and only its reply was lost.
+    expect(await target!.admin.dbsize()).toBe(4);
+    expect(readFileSync(join(target!.dir, 'redis.log'), 'utf8')).toContain(
+      'scheduled to be closed ASAP for overcoming of output buffer limits',
+    );
+  }, 120_000);
+});

@@ -125,7 +125,10 @@ export default defineConfig({
           // against 837 s for 147 files with 1. Files whose timing is part of what they check are in
           // ALONE. A project's own maxWorkers needs its own sequence.groupOrder (vitest 4.1): unit runs
           // first (order 0), then this, then integration-alone (maxWorkers 1 puts it in vitest's
-          // sequential group, which runs last).
+          // sequential group, which runs last). Not 3: the project is mostly CPU, not waiting (1,104 s of
+          // CPU for its 107 files, measured: a floor of about 550 s of wall on 2 cores, against about
+          // 600 s with 2), and a run with 3 beside other test runs (load 10) failed two files on their
+          // time bounds (audit-collect-users' live collects past 120 s; apply-live's torn reads).
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
         },

@@ -172,7 +172,10 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
       return m !== null && Number(m[2]) === m[3]!.length && m[3]!.length === 50 + (Number(m[1]) % 7) * 400;
     };
     try {
-      await sleep(300);
+      // Until PHP has written every file once, not a fixed 300 ms: with php not started yet, the 400
+      // rounds below read an empty directory in a moment and find no torn state. (This test failed
+      // after 1.4 s, before any apply, in an integration run at load 10 on 2 cores.)
+      expect(await until(() => readdirSync(dir).filter((f) => f.startsWith('sess_')).length === count, 60_000)).toBe(true);
       // The race is real: a naive reader (readFileSync) sees torn files (empty or partial).
       let torn = 0;
       for (let round = 0; round < 400 && torn === 0; round++) {

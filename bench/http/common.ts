@@ -16,7 +16,12 @@ import type { Redis } from 'ioredis';
 
 export const HERE = fileURLToPath(new URL('./', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = join(REPO, 'packages/cli/bin/session-migrate.js');
+/**
+ * The CLI the scenarios run: in a test run the built one the integration projects' global setup
+ * made (test/support/cli-build.ts hands its path in SESSION_MIGRATE_TEST_CLI; about 0.15 s a start),
+ * else the clone's bin (TypeScript through tsx: 1 s or more a start).
+ */
+export const CLI = process.env.SESSION_MIGRATE_TEST_CLI ?? join(REPO, 'packages/cli/bin/session-migrate.js');
 /** The benchmark's application (bench/http/app.php): new / hit / peek. */
 export const APP_PHP = readFileSync(join(HERE, 'app.php'), 'utf8');
 export const WRK_SCRIPT = join(HERE, 'sessions.lua');

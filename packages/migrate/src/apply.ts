@@ -303,6 +303,22 @@ export function sourceFailureNotDone(f: SourceFailure): string {
   });
 }
 
+/**
+ * The failure reason of writes whose replies Redis never sent: it closed the connection under them
+ * at every re-send (CLOSED_UNDER_COMMANDS of packages/redis/src/errors.ts, a permanent error that
+ * stops apply). The guarded write (one Lua script per session) may have run before the close, so
+ * each may be in Redis (mayHaveRun); a re-run's guarded write finds those as the same session
+ * (`already present`: recordExisting) and writes the others, as test/reconnect-bound.test.ts sees
+ * with a real Redis. Said on apply's FAILED line and in the report's failures.
+ * @param error the connection's one-line error, e.g. `Redis closed the connection 3 times while the
+ *   same commands waited for their replies`
+ * @returns `<error>: the replies were lost, so they may have been written; once the cause is fixed,
+ *   run apply again: it counts those written as already present and writes the others`
+ */
+export function lostReplyFailure(error: string): string {
+  return `${error}: the replies were lost, so they may have been written; once the cause is fixed, run apply again: it counts those written as already present and writes the others`;
+}
+
 /** How apply confirms writes. */
 export interface ConfirmOptions {
   /** Replicas that must acknowledge each batch, per master `host:port` (`*`: every master); 0 or absent: no WAIT. */
@@ -736,8 +752,9 @@ class ApplyRun {
   /**
    * Whether the failed sessions of an attempt are sent again. Not when none failed; not after a
    * permanent error (the run stops: `stopped`, RedisGone 'stopped', the failed ones counted not
-   * done, or failed when the error is a connection Redis closed under them: they may have run); not when the retry budget is spent (each failed one recorded as failed, by key name,
-   * with the last error, and RedisGone 'writes' stops the rest of the run).
+   * done, or failed when the error is a connection Redis closed under them: they may have run,
+   * lostReplyFailure); not when the retry budget is spent (each failed one recorded as failed, by
+   * key name, with the last error, and RedisGone 'writes' stops the rest of the run).
    */
   private shouldRetry(items: PreparedSessions, tally: AttemptTally, attempt: number): boolean {
     if (tally.permanent !== undefined) {
@@ -746,9 +763,10 @@ class ApplyRun {
       this.gone.markGone('stopped');
       // An answer of Redis refused the writes: not written. A connection Redis closed under them at
       // every re-send (CLOSED_UNDER_COMMANDS) lost their replies: they may have run, so failed (by key).
-      if (isConnectionLost(tally.permanent))
-        for (const i of tally.again) this.record(items, i, { status: 'failed', error: tally.lastError });
-      else this.counts.notDone += tally.again.length;
+      if (isConnectionLost(tally.permanent)) {
+        const error = lostReplyFailure(tally.lastError);
+        for (const i of tally.again) this.record(items, i, { status: 'failed', error });
+      } else this.counts.notDone += tally.again.length;
       return false;
     }
     if (tally.again.length === 0) return false;

@@ -23,7 +23,7 @@ import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession
 import { readBackPresence, type Presence } from '@session-migrate/target';
 import { NOT_COPIED_SKIPS, RedisSource, SESSION_ID_PATTERN, ownerOfCandidate, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
-import { aclRuleFor, classifiedLine, keyNameForDisplay } from '@session-migrate/redis';
+import { aclRuleFor, classifiedLine, isConnectionLost, keyNameForDisplay } from '@session-migrate/redis';
 import {
   PreparePool,
   decideSourceSession,
@@ -32,6 +32,7 @@ import {
   namesBatch,
   phpUserUnknown,
   presenceBatch,
+  redisFailure,
   resolveDuplicates,
   type DuplicatesReport,
   type PrepareContext,
@@ -706,7 +707,9 @@ function startsWith(key: Buffer, prefix: Buffer): boolean {
 
 /**
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
- * @throws UserFacingError (exit 2) naming the server and the fix.
+ * @throws UserFacingError (exit 2) naming the server and the fix: `Redis at URL refused a command
+ *   verify needs: ...` for an answer of Redis, `Redis at URL failed during verify: ...` (redisFailure)
+ *   for a connection it kept closing under the commands.
  */
 function stopOnPermanent(
   client: RedisConnection,
@@ -722,6 +725,10 @@ function stopOnPermanent(
       `Redis at ${client.url} refused to read a key outside the prefix (${c.message}): verify reads every key of the database; allow the user to read every key (${aclRuleFor('verify', prefix, client.topology, client.description.db)}, docs/redis.md), or run verify --prefix-only on a database shared with other applications`,
     );
   }
+  // Redis refused nothing when it closed the connection under these commands at every re-send
+  // (CLOSED_UNDER_COMMANDS of packages/redis/src/errors.ts, a lost connection classified permanent):
+  // it failed, and the classified line says why.
+  if (isConnectionLost(c)) throw redisFailure(c, client, 'verify');
   throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${classifiedLine(c)}`);
 }
 

@@ -302,7 +302,9 @@ function printApplyProblems(r: ApplyResult, notDone: readonly string[], print: P
     print(`  UNVERIFIED  ${c.unverified} session(s) could not be read back (Redis errors): run apply again${AFTER_RESTART}`);
   if (c.noTtl > 0) print(`  NOTE        ${c.noTtl} source key(s) had no TTL: given gc_maxlifetime`);
   // A permanent error (OOM, NOPERM, ...) is not retried: the STOPPED line above says it and what to do.
-  if (c.notDone > 0 || r.sessions.aborted)
+  // Said only when sessions were left: a stop with none left (the writes of its last batch failed,
+  // listed by FAILED) printed "NOT DONE 0 session(s) not written".
+  if (c.notDone > 0)
     print(
       r.sessions.stopped !== undefined
         ? `  NOT DONE    ${c.notDone} session(s) not written: apply stopped at the error above`

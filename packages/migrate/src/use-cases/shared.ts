@@ -43,6 +43,7 @@ import {
   specFromUrl,
   tlsFilesEmpty,
   type AclCommand,
+  type ClassifiedError,
   type ConnectionDescription,
   type OpenOptions,
   type RedisSpec,
@@ -124,15 +125,25 @@ export function checkMasterWaitMs(ms: number | undefined): number | undefined {
   return ms === undefined ? undefined : checkWholeNumber('master-wait-ms', ms, 0, MAX_MASTER_WAIT_MS, 'milliseconds');
 }
 
-/** Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix. */
+/**
+ * Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix:
+ * `Redis at <url> failed during <during>: <message> (<fix>)`. `err`: as thrown, or already classified
+ * (a ClassifiedError, taken as it is); a UserFacingError is returned unchanged.
+ */
 export function redisFailure(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
   if (err instanceof UserFacingError) return err;
   const url = typeof conn === 'string' ? conn : conn.url;
-  const c =
-    typeof conn === 'string'
+  const c = isClassified(err)
+    ? err
+    : typeof conn === 'string'
       ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined }
       : conn.classify(err);
   return new UserFacingError(`Redis at ${url} failed during ${during}: ${classifiedLine(c)}`);
+}
+
+/** Whether `err` is a ClassifiedError already (classifyRedisError's result), not an error as thrown. */
+function isClassified(err: unknown): err is ClassifiedError {
+  return !(err instanceof Error) && typeof err === 'object' && err !== null && 'kind' in err && 'code' in err && 'message' in err;
 }
 
 // ---------------------------------------------------------------- keys

@@ -81,3 +81,36 @@ describe('apply FAILED lines', () => {
     expect(failedLines({ failureGroups: many, counts: { failed: 26 } as never })).toHaveLength(21);
   });
 });
+
+describe('apply NOT DONE line', () => {
+  /** A report of a run whose write phase gave up (aborted) with `notDone` left and `failed` listed. */
+  async function linesOf(notDone: number, failed: number): Promise<string[]> {
+    const { printApplyProblems } = await import('../src/commands/apply.ts');
+    const { addFailure, emptySessionCounts } = await import('@session-migrate/migrate');
+    const groups: Parameters<typeof addFailure>[0] = [];
+    const down = 'the connection to Redis is down: no answer after 2 reconnects (after 2 retries)';
+    for (let i = 0; i < failed; i++) addFailure(groups, down, [`smsess:${i}`]);
+    const counts = { ...emptySessionCounts(), migrated: 10, failed, notDone };
+    const r = {
+      dryRun: false,
+      nothingToDo: false,
+      sessions: { counts, aborted: true, failureGroups: groups, unstable: [], missing: [], conflicts: [], replicaShortfalls: [] },
+    };
+    const lines: string[] = [];
+    printApplyProblems(r as never, [], (l: string) => lines.push(l), false);
+    return lines.filter((l) => l.startsWith('  NOT DONE'));
+  }
+
+  it('sessions left: the count and how to finish', async () => {
+    expect(await linesOf(7, 3)).toEqual([
+      '  NOT DONE    7 session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites) (if Redis was restarted meanwhile: plan, then apply)',
+    ]);
+  });
+
+  it('the retries ran out in the last batch (none left, some FAILED): no "0 session(s)" line, but still how to finish', async () => {
+    expect(await linesOf(0, 3)).toEqual([
+      '  NOT DONE    the FAILED session(s) below: Redis kept failing after the retries; run apply again to finish (it never overwrites) (if Redis was restarted meanwhile: plan, then apply)',
+    ]);
+    expect(await linesOf(0, 0)).toEqual([]);
+  });
+});

@@ -267,8 +267,12 @@ export function failedLines(s: Pick<ApplyResult['sessions'], 'failureGroups' | '
  */
 const AFTER_RESTART = ' (if Redis was restarted meanwhile: plan, then apply)';
 
-/** @param notDone sourceFailureNotDone's sentences @param ok applyPlan's verdict (exit 0) */
-function printApplyProblems(r: ApplyResult, notDone: readonly string[], print: Print, ok: boolean): void {
+/**
+ * apply's problem lines (STOPPED, NOT DONE, UNCONFIRMED, MISSING, ..., FAILED), each printed only
+ * when it has something to say. Exported for its unit test (packages/cli/test/apply-replicas-lines.test.ts).
+ * @param notDone sourceFailureNotDone's sentences @param ok applyPlan's verdict (exit 0)
+ */
+export function printApplyProblems(r: ApplyResult, notDone: readonly string[], print: Print, ok: boolean): void {
   const c = r.sessions.counts;
   if (r.sessions.stopped !== undefined) {
     // One instruction: a fix that already ends in "run the command again" (OOM, READONLY) names apply.
@@ -309,6 +313,12 @@ function printApplyProblems(r: ApplyResult, notDone: readonly string[], print: P
       r.sessions.stopped !== undefined
         ? `  NOT DONE    ${c.notDone} session(s) not written: apply stopped at the error above`
         : `  NOT DONE    ${c.notDone} session(s) not written: Redis kept failing after the retries; run apply again to finish (it never overwrites)${AFTER_RESTART}`,
+    );
+  else if (r.sessions.aborted && r.sessions.stopped === undefined && c.failed > 0)
+    // The retries ran out in the last batch: nothing was left, but its sessions are FAILED (listed
+    // below) and only a re-run writes them; the run's one instruction must not go with the 0 line.
+    print(
+      `  NOT DONE    the FAILED session(s) below: Redis kept failing after the retries; run apply again to finish (it never overwrites)${AFTER_RESTART}`,
     );
   if (c.unstable > 0) print(`  UNSTABLE    ${c.unstable} file(s) kept changing while read and were not copied; run apply again`);
   for (const u of r.sessions.unstable) print(`  UNSTABLE    ${printable(u)}`);

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNode, type RedisNode } from './support/redis-topologies.ts';
-import { cliChild, newKey, sid, type CliResult } from './support/migrate-cli.ts';
+import { cliTimed, EXIT_AFTER_ERROR_MS, newKey, sid, type CliResult } from './support/migrate-cli.ts';
 
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
 /** Well under the 30 s command timeout the loop used to run into. */
@@ -38,14 +38,9 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-/** Runs the CLI and its wall time; ends it (by its PID) after 3 × BOUND_MS so a loop fails the test rather than hanging it. */
-async function timedCli(args: string[]): Promise<CliResult & { ms: number }> {
-  const started = performance.now();
-  const child = cliChild(args);
-  const stop = setTimeout(() => process.kill(child.pid, 'SIGKILL'), 3 * BOUND_MS);
-  const r = await child.done;
-  clearTimeout(stop);
-  return { ...r, ms: performance.now() - started };
+/** Runs the CLI: its wall time (`ms`) and `lingerMs` (cliTimed); ends it after 3 × BOUND_MS so a loop fails the test rather than hanging it. */
+function timedCli(args: string[]): Promise<CliResult & { ms: number; lingerMs: number }> {
+  return cliTimed(args, {}, 3 * BOUND_MS);
 }
 
 /** 3 small sessions and one of 64 KiB on the source (valid php-serialized data), an empty target, and a plan made while no limit is set. */
@@ -153,4 +148,53 @@ describe('a Redis that closes the connection at every reply of a command fails t
     expect(v.stderr.trim().split('\n')).toHaveLength(1);
     expect(v.ms).toBeLessThan(BOUND_MS);
   }, 120_000);
+});
+
+/**
+ * The CLI ends once it has said its last word, even when its connections were closed while ioredis
+ * was waiting to reconnect: a closed connection used to keep the process 2 s (ioredis's
+ * disconnectTimeout timer armed on the socket already closed) and, 1 run in 3 of verify with both
+ * servers limited, 30 s (the commands queued for the reconnect never failed: their command timers
+ * ran out). packages/redis/src/connection.ts disconnectClient. Several runs each: the 30 s case
+ * depends on where the close catches the client.
+ */
+describe('the CLI exits promptly after its last line when Redis keeps closing the connection', () => {
+  const RUNS = 4;
+  /** Each run's linger, checked at the end of the test so a failure shows them all. */
+  let runs: string[] = [];
+  const lingers = (r: CliResult & { lingerMs: number }, what: string): void => {
+    expect(r.status, `${what}: ${r.stderr}${r.stdout}`).toBeGreaterThan(0);
+    runs.push(`${what}: ${r.lingerMs} ms`);
+  };
+  const noneLingered = (): void => {
+    expect(runs.filter((r) => Number(/(-?\d+) ms$/.exec(r)![1]) >= EXIT_AFTER_ERROR_MS)).toEqual([]);
+    runs = [];
+  };
+
+  it('plan and apply with a limited source, apply with a limited target', async () => {
+    const { planFile, sourceUrl, keyFile } = await setUp('exit');
+    await source!.admin.config('SET', 'client-output-buffer-limit', LIMIT);
+    for (let i = 0; i < RUNS; i++) {
+      lingers(await timedCli(planCommand(sourceUrl, keyFile, join(root, `plan-exit-${i}.json`), `exit-${i}`)), `plan ${i}`);
+      lingers(await timedCli(['apply', '--plan', planFile]), `apply ${i}`);
+    }
+    await source!.admin.config('SET', 'client-output-buffer-limit', 'normal 0 0 0');
+    await target!.admin.config('SET', 'client-output-buffer-limit', LIMIT);
+    for (let i = 0; i < RUNS; i++) lingers(await timedCli(['apply', '--plan', planFile]), `apply, target limited, ${i}`);
+    noneLingered();
+  }, 300_000);
+
+  it('verify with a limited source, a limited target, and both', async () => {
+    const { planFile, sourceUrl } = await setUp('exit-verify');
+    const a = await timedCli(['apply', '--plan', planFile]);
+    expect(a.status, a.stderr + a.stdout).toBe(0);
+    const verify = ['verify', '--plan', planFile, '--source', `redis:${sourceUrl}`];
+    for (const limited of [[source!], [target!], [source!, target!]]) {
+      for (const n of [source!, target!])
+        await n.admin.config('SET', 'client-output-buffer-limit', limited.includes(n) ? LIMIT : 'normal 0 0 0');
+      const which = limited.map((n) => (n === source ? 'source' : 'target')).join('+');
+      for (let i = 0; i < RUNS; i++) lingers(await timedCli(verify), `verify, ${which} limited, ${i}`);
+    }
+    noneLingered();
+  }, 300_000);
 });

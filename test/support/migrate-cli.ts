@@ -89,11 +89,19 @@ export const EXIT_AFTER_ERROR_MS = 1000;
 /**
  * Runs the CLI to completion (asynchronously) like cli(), and measures `lingerMs`: milliseconds from
  * its last output (stdout or stderr, as received here) to the exit of its process; negative when
- * output was still arriving through the pipes after the exit.
+ * output was still arriving through the pipes after the exit; and `ms`, from its start to its exit.
+ * @param killAfterMs ends the process (SIGKILL, by its PID) after this long, so a run that hangs fails
+ *   its test rather than hanging it (status -1)
  */
-export function cliTimed(args: string[], env: Record<string, string> = {}): Promise<CliResult & { lingerMs: number }> {
+export function cliTimed(
+  args: string[],
+  env: Record<string, string> = {},
+  killAfterMs?: number,
+): Promise<CliResult & { lingerMs: number; ms: number }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_MIGRATE_')));
+  const started = performance.now();
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
+  const stop = killAfterMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), killAfterMs) : undefined;
   let stdout = '';
   let stderr = '';
   let lastOutputAt = performance.now();
@@ -110,9 +118,12 @@ export function cliTimed(args: string[], env: Record<string, string> = {}): Prom
   child.on('exit', (code) => {
     exitAt = performance.now();
     status = code ?? -1;
+    clearTimeout(stop);
   });
   return new Promise((resolve) =>
-    child.on('close', () => resolve({ status, stdout, stderr, lingerMs: Math.round(exitAt - lastOutputAt) })),
+    child.on('close', () =>
+      resolve({ status, stdout, stderr, lingerMs: Math.round(exitAt - lastOutputAt), ms: Math.round(exitAt - started) }),
+    ),
   );
 }
 

@@ -215,6 +215,23 @@ function exitCodeForError(err: unknown): number {
 
 /**
  * Runs the CLI.
+ *
+ * The bins (packages/cli/bin/session-migrate.js, and the built one: scripts/package/build.ts
+ * writeBin) set `process.exitCode` to what this returns and let the process end on its own, with no
+ * process.exit() once the command settled as a net against something left running. Decided so:
+ * - the process ends promptly because every command closes what it opened, and the one close of a
+ *   Redis connection leaves nothing running in any client state (packages/redis/src/connection.ts
+ *   disconnectClient); the library API does the same for its callers, who have no such net;
+ * - the tests that measure the time from the last line to the exit run the bin
+ *   (test/support/migrate-cli.ts cliTimed: test/reconnect-bound.test.ts "exits promptly",
+ *   test/redis-url-user-without-password.test.ts): with a net they would pass over a leak that
+ *   every library caller still has;
+ * - stdout and stderr on a pipe are asynchronous on POSIX (https://nodejs.org/api/process.html,
+ *   "A note on process I/O"): process.exit() can cut an operator's piped report short, so a net
+ *   would have to wait for write callbacks, and would still cut short, silently, any work a
+ *   command left un-awaited (a file being written). A late exit is visible and tested; lost output
+ *   would not be.
+ * The exits that stay are deliberate: Ctrl-C (130, whileSaying) and EPIPE (stopQuietlyOnEpipe).
  * @param argv arguments without `node` and the script path.
  * @param hooks tests only: `inspect` receives what yargs parsed, and no command runs (returns 0).
  * @returns the exit code.

@@ -932,26 +932,91 @@ export class RedisConnection {
 }
 
 /**
- * Closes an ioredis client for good, leaving nothing that keeps the process running: the one way
- * every client this module creates is closed (probe, single node, Cluster, sentinel clients, on
- * failure as on success).
- *
- * A client whose socket is closed already and that will not reconnect (status `end`: the server
- * refused AUTH and closed, the connection was refused, TLS verification failed; retryStrategy gave
- * up) is left alone: ioredis's disconnect() would call `socket.end()` on that closed socket and arm
- * a `disconnectTimeout` (2 s by default) timer that only the socket's 'close' event clears, which has
- * fired already, so the process stayed 2 s after its one-line error
- * (lib/connectors/AbstractConnector.ts disconnect() of https://github.com/redis/ioredis; the
- * installed copy is node_modules/ioredis/built/connectors/AbstractConnector.js). A Sentinel client
- * (`sentinels` option) is disconnected even then: only its disconnect() closes the connections of
- * its failover detector to the sentinels (lib/connectors/SentinelConnector/index.ts), which outlive
- * the end of the master connection; the 2 s timer comes with it. A Cluster's node that ended has
- * left its pool already (on its own 'end'), so Cluster.disconnect() does not reach it.
- * test/redis-url-user-without-password.test.ts ("exits at once").
+ * Closes an ioredis client for good, whatever its state, leaving nothing that keeps the process
+ * running: the one way every client this module creates is closed (probe, single node, Cluster,
+ * sentinel clients, on failure as on success; RedisConnection.close). Afterwards every command the
+ * client held (waiting for its reply, queued for a reconnect) has failed with ioredis's "Connection
+ * is closed." (isConnectionLost), a command sent later fails so at once, no reconnect is pending and
+ * no socket open. ioredis's `disconnect()` alone does that only for a client whose socket is open
+ * (lib/Redis.ts disconnect, lib/redis/event_handler.ts closeHandler of https://github.com/redis/ioredis;
+ * installed copy node_modules/ioredis/built/):
+ * - its socket is closed already (status `reconnecting`: the server closed it and a reconnect is
+ *   pending; `end`: it will not reconnect), so ioredis's close handler, which ends the client and
+ *   fails its queues, never runs again: `disconnect()` only cleared the reconnect timer and left the
+ *   client `reconnecting` for ever, its commands pending until their 30 s command timeout (the CLI
+ *   stayed 30 s after its error line, 1 run in 3 of verify against a Redis that closed the
+ *   connection at every reply, test/reconnect-bound.test.ts); endStranded ends it;
+ * - `disconnect()` calls `socket.end()` and arms a timer of `disconnectTimeout` (2 s by default)
+ *   that only the socket's 'close' event clears, which a closed socket has emitted already
+ *   (lib/connectors/AbstractConnector.ts disconnect): the process stayed 2 s after its one-line
+ *   error. Such a socket is not disconnected again; a Sentinel client (`sentinels` option) still is,
+ *   as only its disconnect() closes the connections of its failover detector to the sentinels
+ *   (lib/connectors/SentinelConnector/index.ts), which outlive the master connection: commonOptions'
+ *   DISCONNECT_TIMEOUT_MS makes that timer (and a connect still in progress) end at once.
+ * A Cluster's nodes do not reconnect (ioredis gives them no retryStrategy; one that ended left the
+ * pool on its own 'end'), and Cluster.disconnect() disconnects those in its pool.
+ * packages/redis/test/connection.test.ts "close() of a client waiting to reconnect",
+ * test/reconnect-bound.test.ts ("exits promptly"), test/redis-url-user-without-password.test.ts
+ * ("exits at once").
  */
 function disconnectClient(client: Redis | Cluster): void {
-  if (client instanceof Redis && client.status === 'end' && (client.options.sentinels ?? []).length === 0) return;
-  client.disconnect();
+  if (client instanceof Cluster) {
+    client.disconnect();
+    return;
+  }
+  const socketClosed = client.status === 'reconnecting' || client.status === 'end';
+  if (socketClosed) endStranded(client);
+  if (!socketClosed || (client.options.sentinels ?? []).length > 0) client.disconnect();
+  // A client that had reconnected and closed again before it was ready keeps the commands of the
+  // connection before (see endStranded): failed once its close handler has run.
+  if (client.status === 'end') endStranded(client);
+  else client.once('end', () => endStranded(client));
+}
+
+/**
+ * The fields of an ioredis 6 `Redis` client that endStranded reads and writes (not in its typings
+ * but `status`): lib/Redis.ts and lib/redis/event_handler.ts of https://github.com/redis/ioredis.
+ */
+interface RedisInternals {
+  status: Redis['status'];
+  /** Commands sent while no connection was ready, for the next one (Redis.sendCommand). */
+  offlineQueue: { shift(): { command: { reject(err: Error): void } } | undefined };
+  /** Commands sent on the connection that closed, waiting for their replies (public). */
+  commandQueue: Redis['commandQueue'];
+  /** The commandQueue of a connection that closed while ready, sent again once a new one is (closeHandler, readyHandler). */
+  prevCommandQueue?: Redis['commandQueue'] | null;
+}
+
+/**
+ * The part of disconnectClient that reaches into ioredis (6.0.0), kept here alone: ends a client
+ * whose socket is closed already and fails every command it still holds.
+ *
+ * A `reconnecting` client (a reconnect timer pending, no socket) is ended by ioredis's own close
+ * handler, run the one way ioredis runs it without a socket: `disconnect()` of a client whose status
+ * is `wait` (never connected) calls closeHandler itself, which, the close being manual, sets the
+ * status `end` (emitting 'end') and fails the offline queue and the command queue with "Connection
+ * is closed." (lib/Redis.ts disconnect, lib/redis/event_handler.ts closeHandler and its close(),
+ * Redis.flushQueue, of https://github.com/redis/ioredis). `disconnect()` clears the reconnect timer
+ * first.
+ *
+ * Then the commands no ioredis path fails, with the same error: the `prevCommandQueue` of a
+ * connection that closed while ready, when a reconnect got as far as connecting (connectHandler
+ * starts a new commandQueue) and closed again before ready: closeHandler keeps it for a ready
+ * that never comes, and flushQueue does not look at it; and whatever the queues still hold.
+ * packages/redis/test/connection.test.ts "close() of a client waiting to reconnect" fails if
+ * ioredis stops doing so (the commands left pending, the client not `end`).
+ */
+function endStranded(client: Redis): void {
+  const c = client as unknown as RedisInternals;
+  if (c.status === 'reconnecting') {
+    c.status = 'wait';
+    client.disconnect();
+  }
+  const closed = new Error('Connection is closed.');
+  for (const queue of [c.offlineQueue, c.commandQueue, c.prevCommandQueue]) {
+    for (let item = queue?.shift(); item !== undefined; item = queue?.shift()) item.command.reject(closed);
+  }
+  c.prevCommandQueue = null;
 }
 
 /**
@@ -1308,6 +1373,15 @@ function baseDescription(spec: RedisSpec): Pick<ConnectionDescription, 'url' | '
 }
 
 /**
+ * How long ioredis's disconnect() lets a socket it ended (`socket.end()`) close on its own before it
+ * destroys it, ms (ioredis's `disconnectTimeout`, 2000 by default: lib/connectors/AbstractConnector.ts
+ * of https://github.com/redis/ioredis). Nothing here waits for a graceful close: a disconnect
+ * abandons the connection, its pending replies included. With 0 a socket already closed (a Sentinel
+ * client's, see disconnectClient) or still connecting no longer holds the process for 2 s.
+ */
+const DISCONNECT_TIMEOUT_MS = 0;
+
+/**
  * ioredis options shared by every connection of a spec (a single node, each node of a cluster, a
  * Sentinel master; the probe too).
  *
@@ -1331,6 +1405,7 @@ function commonOptions(spec: RedisSpec, options: OpenOptions, tls: RedisOptions[
     ...(c.username === undefined && c.password !== undefined ? { password: c.password } : {}),
     ...(tls !== undefined ? { tls } : {}),
     connectTimeout: 5000,
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     commandTimeout: options.commandTimeoutMs ?? 30_000,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,

@@ -336,3 +336,45 @@ describe('a server that closes the connection at every reply', () => {
     }
   }, 20_000);
 });
+
+describe('close() of a client waiting to reconnect', () => {
+  // What keeps a process alive: timers (reconnect, command timeouts, ioredis's disconnectTimeout) and sockets.
+  const alive = (): string[] =>
+    process
+      .getActiveResourcesInfo()
+      .filter((r) => /Timeout|TCP|TLS|Pipe/.test(r))
+      .sort();
+  const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'still pending'> =>
+    Promise.race([p, new Promise<'still pending'>((r) => setTimeout(() => r('still pending'), ms).unref())]);
+
+  for (const keepReconnecting of [false, true]) {
+    it(`fails the command waiting for its reply and the one queued for the reconnect at once, ends the client, and leaves no timer nor socket${keepReconnecting ? ' (keepReconnecting, as apply opens it)' : ''}`, async () => {
+      const before = alive();
+      const conn = await RedisConnection.open(
+        specFromUrl(`redis://127.0.0.1:${redis.port}/0`, {}, 'target', { env: { SESSION_MIGRATE_REDIS_PASSWORD: 'pa,ss+w&rd' } }),
+        { keepReconnecting },
+      );
+      const client = conn.client;
+      const id = await client.client('ID');
+      const reconnecting = new Promise((r) => client.once('reconnecting', r));
+      // Waiting for its reply when the connection closes: ioredis keeps it to send again after the reconnect.
+      const inFlight = client.blpop('never-pushed', 0);
+      await redis.client.client('KILL', 'ID', String(id));
+      await reconnecting;
+      expect(client.status).toBe('reconnecting');
+      // Sent while reconnecting: queued for the reconnect (ioredis's offline queue).
+      const queued = client.get('any');
+      conn.close();
+      const results = await settledWithin(Promise.allSettled([inFlight, queued]), 1000);
+      expect(results).toEqual([
+        { status: 'rejected', reason: expect.objectContaining({ message: 'Connection is closed.' }) },
+        { status: 'rejected', reason: expect.objectContaining({ message: 'Connection is closed.' }) },
+      ]);
+      expect(client.status).toBe('end');
+      // A command sent after the close fails at once rather than waiting in a queue.
+      await expect(settledWithin(client.get('any'), 1000)).rejects.toThrow('Connection is closed.');
+      await new Promise((r) => setImmediate(r));
+      expect(alive()).toEqual(before);
+    }, 10_000);
+  }
+});

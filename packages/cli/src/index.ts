@@ -65,6 +65,8 @@ export {
   redactSessionPath,
   redactSessionFileNames,
   checkWholeNumber,
+  StoppedRunError,
+  type StoppedRunReport,
   VERSION,
   assetPath,
   workerEntryUrl,
@@ -304,6 +306,7 @@ export {
   type RollbackToFilesOptions,
   type RollbackToFilesReport,
   type RemoveKeysReport,
+  sourceFailureNotDone,
 } from '@session-migrate/migrate';
 
 // ------------------------------------------------------------------ the use cases (one per command; reports, no printing)

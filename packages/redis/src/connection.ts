@@ -954,14 +954,20 @@ export class RedisConnection {
  *   (lib/connectors/SentinelConnector/index.ts), which outlive the master connection: commonOptions'
  *   DISCONNECT_TIMEOUT_MS makes that timer (and a connect still in progress) end at once.
  * A Cluster's nodes do not reconnect (ioredis gives them no retryStrategy; one that ended left the
- * pool on its own 'end'), and Cluster.disconnect() disconnects those in its pool.
- * packages/redis/test/connection.test.ts "close() of a client waiting to reconnect",
- * test/reconnect-bound.test.ts ("exits promptly"), test/redis-url-user-without-password.test.ts
- * ("exits at once").
+ * pool on its own 'end'), and Cluster.disconnect() disconnects those in its pool; the Cluster client
+ * ends once the last of them has (its pool's 'drain'). A Cluster client with no node in its pool
+ * (every node gone: it waits to connect again) never would: endStrandedCluster ends it. One that
+ * ended already is left so (a disconnect() would make it `disconnecting` again, where a command sent
+ * later waits in its offline queue for ever instead of failing).
+ * packages/redis/test/connection.test.ts "close() of a client waiting to reconnect" and "close() of
+ * a Redis Cluster connection waiting to reconnect", test/reconnect-bound.test.ts ("exits promptly"),
+ * test/redis-url-user-without-password.test.ts ("exits at once").
  */
 function disconnectClient(client: Redis | Cluster): void {
   if (client instanceof Cluster) {
-    client.disconnect();
+    if (client.status === 'end') return;
+    if (client.status !== 'wait' && client.nodes('all').length === 0) endStrandedCluster(client);
+    else client.disconnect();
     return;
   }
   const socketClosed = client.status === 'reconnecting' || client.status === 'end';
@@ -1017,6 +1023,32 @@ function endStranded(client: Redis): void {
     for (let item = queue?.shift(); item !== undefined; item = queue?.shift()) item.command.reject(closed);
   }
   c.prevCommandQueue = null;
+}
+
+/**
+ * The part of disconnectClient that reaches into ioredis's Cluster (6.0.0), kept here alone: ends a
+ * Cluster client whose node pool is empty, and fails the commands it queued.
+ *
+ * A Cluster client whose every node went away (each node client ends on its socket's close, as
+ * ioredis gives it no retryStrategy, and leaves the pool; the empty pool's 'drain' makes the client
+ * `close`, and its handleCloseEvent `reconnecting`) holds the commands sent since in its offline
+ * queue, with no timer (a Cluster starts a command's timeout only when it hands it to a node).
+ * `disconnect()` of such a client clears the reconnect timer, sets it `disconnecting` and empties a
+ * pool that is empty already: no 'drain' comes, so handleCloseEvent never runs again, the client
+ * stays `disconnecting` and its queued commands pending for ever (lib/cluster/index.ts `disconnect`,
+ * `handleCloseEvent`, `flushQueue` and lib/cluster/ConnectionPool.ts `reset` of
+ * https://github.com/redis/ioredis). `disconnect()` of a client whose status is `wait` (never
+ * connected) runs handleCloseEvent itself: the close being manual, it sets the status `end`
+ * (emitting 'end') and fails the offline queue with "None of startup nodes is available", the way
+ * it ends a cluster whose reconnects ran out. So the status is set to `wait` first, as endStranded
+ * does for a single node. The same holds for a client `connecting` again before its pool is filled
+ * (resolving the startup nodes' names): its connect then stops there ("Connection is aborted").
+ * packages/redis/test/connection.test.ts "close() of a Redis Cluster connection waiting to
+ * reconnect" fails if ioredis stops doing so (the command left pending, the client not `end`).
+ */
+function endStrandedCluster(cluster: Cluster): void {
+  cluster.status = 'wait';
+  cluster.disconnect();
 }
 
 /**

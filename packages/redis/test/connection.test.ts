@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from 'ioredis';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
+import { startCluster, type ClusterTopology } from '../../../test/support/redis-topologies.ts';
 import { writeBatchGuarded } from '../../target/src/index.ts';
 import { RedisConnection, mayHaveRun, parseRedisUrl, scanPatternForPrefix, specFromUrl, credentialsFor, redactUrl } from '../src/index.ts';
 
@@ -376,5 +378,55 @@ describe('close() of a client waiting to reconnect', () => {
       await new Promise((r) => setImmediate(r));
       expect(alive()).toEqual(before);
     }, 10_000);
+  }
+});
+
+describe('close() of a Redis Cluster connection waiting to reconnect', () => {
+  // What keeps a process alive: timers (reconnect, command timeouts, ioredis's disconnectTimeout) and sockets.
+  const alive = (): string[] =>
+    process
+      .getActiveResourcesInfo()
+      .filter((r) => /Timeout|TCP|TLS|Pipe/.test(r))
+      .sort();
+  const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'still pending'> =>
+    Promise.race([p, new Promise<'still pending'>((r) => setTimeout(() => r('still pending'), ms).unref())]);
+
+  let cluster: ClusterTopology | undefined;
+  afterEach(async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  for (const keepReconnecting of [false, true]) {
+    it(`every master killed: close() ends the Cluster client at once, fails the command it queued, and leaves no timer nor socket${keepReconnecting ? ' (keepReconnecting, as apply opens it)' : ''}`, async () => {
+      const c = await startCluster();
+      cluster = c;
+      // The nodes' own admin clients would reconnect to the killed nodes: closed first, for good.
+      await Promise.all(c.nodes.map((n) => n.admin.quit()));
+      await Promise.all(c.nodes.map((n) => (n.admin.status === 'end' ? undefined : new Promise((r) => n.admin.once('end', r)))));
+      const before = alive();
+      const conn = await RedisConnection.open(specFromUrl(c.url, {}, 'target'), { keepReconnecting });
+      const client = conn.client as Cluster;
+      expect(client).toBeInstanceOf(Cluster);
+      const reconnecting = new Promise((r) => client.once('reconnecting', r));
+      // The whole cluster goes away (a crash of every master, a network cut): its node pool drains
+      // and ioredis's Cluster waits to connect again, with no node.
+      for (const n of c.nodes) process.kill(n.pid, 'SIGKILL');
+      await reconnecting;
+      expect(client.status).toBe('reconnecting');
+      expect(client.nodes('all')).toEqual([]);
+      // Sent while reconnecting: queued for the reconnect (the Cluster's offline queue; no timer).
+      const queued = client.get('any');
+      conn.close();
+      const results = await settledWithin(Promise.allSettled([queued]), 1000);
+      // ioredis's error for a cluster it gave up on (handleCloseEvent): a lost connection, to the classifier.
+      expect(results).toEqual([{ status: 'rejected', reason: expect.objectContaining({ message: 'None of startup nodes is available' }) }]);
+      expect(conn.classify((results as PromiseRejectedResult[])[0]!.reason).code).toBe('CONNECTION');
+      expect(client.status).toBe('end');
+      // A command sent after the close fails at once rather than waiting in a queue.
+      await expect(settledWithin(client.get('any'), 1000)).rejects.toThrow();
+      await new Promise((r) => setImmediate(r));
+      expect(alive()).toEqual(before);
+    }, 30_000);
   }
 });

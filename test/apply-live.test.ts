@@ -275,27 +275,34 @@ describe('crash safety', { concurrent: true }, () => {
     for (const [k, v] of before) expect((await redis.client.getBuffer(k))!.equals(v)).toBe(true);
   }, 300_000);
 
-  it('SIGINT (Ctrl-C) mid-run: one line on stderr saying what stays and how to finish, exit 130; a re-run finishes', async () => {
-    const target = await startRedis();
-    try {
-      const planFile = await plan(dir, target.url, 'sigint');
-      const run = cliChild(['apply', '--plan', planFile, '--workers', '0']);
-      await waitForKeys(target.client, 2000);
-      run.child.kill('SIGINT');
-      const r = await run.done;
-      expect(r.status, r.stderr).toBe(130);
-      expect(r.stderr).toBe(
-        'session-migrate: interrupted: the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)\n',
-      );
-      const partial = await target.client.dbsize();
-      expect(partial, 'apply finished before the SIGINT: make the source bigger').toBeLessThan(total);
-      const again = await cli(['apply', '--plan', planFile, '--json']);
-      expect(again.status, again.stderr).toBe(0);
-      expect(await expectAllCopied(target.client, dir, ids)).toBe(total);
-    } finally {
-      await target.stop();
-    }
-  }, 300_000);
+  // SIGTERM is how systemd, Kubernetes and timeout(1) stop a process: the same line as Ctrl-C, and
+  // 128 + the signal's number (packages/cli/src/main.ts whileSaying).
+  for (const [signal, exit] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    it(`${signal}${signal === 'SIGINT' ? ' (Ctrl-C)' : ''} mid-run: one line on stderr saying what stays and how to finish, exit ${exit}; a re-run finishes`, async () => {
+      const target = await startRedis();
+      try {
+        const planFile = await plan(dir, target.url, signal.toLowerCase());
+        const run = cliChild(['apply', '--plan', planFile, '--workers', '0']);
+        await waitForKeys(target.client, 2000);
+        run.child.kill(signal);
+        const r = await run.done;
+        expect(r.status, `${r.stderr} (signal ${r.signal})`).toBe(exit);
+        expect(r.stderr).toBe(
+          'session-migrate: interrupted: the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)\n',
+        );
+        const partial = await target.client.dbsize();
+        expect(partial, `apply finished before the ${signal}: make the source bigger`).toBeLessThan(total);
+        const again = await cli(['apply', '--plan', planFile, '--json']);
+        expect(again.status, again.stderr).toBe(0);
+        expect(await expectAllCopied(target.client, dir, ids)).toBe(total);
+      } finally {
+        await target.stop();
+      }
+    }, 300_000);
+  }
 
   it('Redis restarted and a connection dropped mid-run: retried with backoff, reported, nothing skipped', async () => {
     const first = await startRedis();

@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { DEFAULT_GC_MAXLIFETIME, describeFsError, checkWholeNumber } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
 import type { Print } from './commands/context.ts';
+import { signalExitCode } from './signal-exit.ts';
 import { keysGenerate } from './commands-keys.ts';
 import { planCommand } from './commands/plan.ts';
 import { applyCommand } from './commands/apply.ts';
@@ -226,8 +227,8 @@ function hideDeploymentEnvironment(): () => void {
   return () => Object.assign(process.env, hidden);
 }
 
-/** Exit codes of the signals the demo handles (128 + the signal number, the shells' convention). */
-const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+/** The signals the demo handles; each exits 128 + its number (signalExitCode: 130, 143, 129). */
+const DEMO_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** A server the demo started: its PID, and how a signal handler ends it at once. */
 interface StartedServer {
@@ -254,7 +255,7 @@ function onSignalsCleanUp(
   keep: boolean,
 ): { cleaningUp(): void } {
   let cleaning = false;
-  const handler = (signal: keyof typeof SIGNAL_EXIT): void => {
+  const handler = (signal: NodeJS.Signals): void => {
     for (const s of servers) s.killNow();
     killSpawnedNow(); // a server still starting when the signal came (not in `servers` yet)
     const layout = sandbox();
@@ -263,9 +264,9 @@ function onSignalsCleanUp(
       ? `interrupted during the demo's clean-up: its servers are stopped (pid ${servers.map((s) => s.pid).join(', ')}); ${left ?? 'nothing is left'}`
       : `interrupted: demo stopped its servers${left === undefined ? '' : left === REMOVED ? ' and removed the sandbox' : `; ${left}`}`;
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: ${line}\n`);
-    process.exit(SIGNAL_EXIT[signal]);
+    process.exit(signalExitCode(signal));
   };
-  for (const name of Object.keys(SIGNAL_EXIT) as Array<keyof typeof SIGNAL_EXIT>) process.once(name, handler);
+  for (const name of DEMO_SIGNALS) process.once(name, handler);
   return {
     cleaningUp: () => {
       cleaning = true;

@@ -20,6 +20,7 @@ import { rollbackModule } from './commands/rollback.ts';
 import { auditModule } from './commands/audit.ts';
 import { demoModule } from './commands/demo.ts';
 import { commandProceeds, dropHeldWarnings, holdWarnings } from './redis-options.ts';
+import { signalExitCode } from './signal-exit.ts';
 
 /**
  * The commands, in the order `--help` lists them: one module per command (commands/*.ts), each
@@ -90,21 +91,28 @@ let exitCode = 0;
 let epipeHandled = false;
 
 /**
- * Runs a command; while it runs, SIGINT (Ctrl-C) prints `interrupted` as one stderr line and exits
- * 130 (Node's own handling ends the process silently; a command that writes says what it leaves).
- * @param interrupted undefined: Node's default handling
+ * The signals that stop a command that writes with its `interrupted` line: SIGINT (Ctrl-C) and
+ * SIGTERM (how systemd, Kubernetes and timeout(1) stop a process).
+ */
+const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * Runs a command; while it runs, SIGINT (Ctrl-C) or SIGTERM prints `interrupted` as one stderr line
+ * and exits 128 + the signal (130, 143: signalExitCode). Node's own handling ends the process
+ * silently; a command that writes says what it leaves.
+ * @param interrupted undefined: Node's default handling (the demo handles its signals itself: demo.ts onSignalsCleanUp)
  */
 async function whileSaying(interrupted: string | undefined, fn: () => Promise<number> | number): Promise<number> {
-  const onSigint = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     commandProceeds();
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: ${interrupted}\n`);
-    process.exit(130);
+    process.exit(signalExitCode(signal));
   };
-  if (interrupted !== undefined) process.once('SIGINT', onSigint);
+  if (interrupted !== undefined) for (const signal of INTERRUPTING_SIGNALS) process.once(signal, onSignal);
   try {
     return await fn();
   } finally {
-    if (interrupted !== undefined) process.removeListener('SIGINT', onSigint);
+    if (interrupted !== undefined) for (const signal of INTERRUPTING_SIGNALS) process.removeListener(signal, onSignal);
   }
 }
 
@@ -178,7 +186,8 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
           '       files not proven in Redis (purge); a codemod left something to decide by hand;',
           '       a run cut short after it wrote or deleted something (NOT DONE with the count: run it again)',
           '  2    usage, input or connection error: nothing written or deleted',
-          '  130  interrupted (Ctrl-C)',
+          '  130  interrupted (Ctrl-C, SIGINT): a command that writes says in one line what it leaves',
+          '  143  stopped by SIGTERM (systemd, Kubernetes, timeout): the same line',
         ].join('\n'),
       )
       .strict()
@@ -231,7 +240,7 @@ function exitCodeForError(err: unknown): number {
  *   would have to wait for write callbacks, and would still cut short, silently, any work a
  *   command left un-awaited (a file being written). A late exit is visible and tested; lost output
  *   would not be.
- * The exits that stay are deliberate: Ctrl-C (130, whileSaying) and EPIPE (stopQuietlyOnEpipe).
+ * The exits that stay are deliberate: Ctrl-C and SIGTERM (130, 143: whileSaying) and EPIPE (stopQuietlyOnEpipe).
  * @param argv arguments without `node` and the script path.
  * @param hooks tests only: `inspect` receives what yargs parsed, and no command runs (returns 0).
  * @returns the exit code.

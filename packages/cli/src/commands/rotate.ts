@@ -28,7 +28,7 @@ export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'o
   json: boolean;
 }
 
-/** What rotate says on SIGINT (Ctrl-C), before exit 130. */
+/** What rotate says on SIGINT (Ctrl-C) or SIGTERM, before exit 130 or 143 (main.ts whileSaying). */
 const INTERRUPTED = 'every value is under the old key or the new one, each valid; run rotate again to finish';
 export const rotateModule: CommandFactory = ({ run, print }) =>
   defineCommand({

@@ -51,8 +51,15 @@ describe('apply stopped by OOM', () => {
     const written = await redis.client.dbsize();
     expect(written).toBeGreaterThan(0);
     expect(written).toBeLessThan(TOTAL);
+    // The line names the server, as plan and verify do (`Redis at URL failed during ...`).
+    const at = `Redis at ${redis.url.replace(/[.]/g, '\\.')} failed during apply: `;
     expect(r.stdout).toMatch(
-      /^ {2}STOPPED {5}OOM command not allowed when used memory > 'maxmemory'\.: Redis reached maxmemory and refuses writes: raise maxmemory \(a larger node\) or free memory, then run apply again$/m,
+      new RegExp(
+        `^ {2}STOPPED {5}${at}` +
+          /OOM command not allowed when used memory > 'maxmemory'\.: Redis reached maxmemory and refuses writes: raise maxmemory \(a larger node\) or free memory, then run apply again$/
+            .source,
+        'm',
+      ),
     );
     expect(r.stdout).toMatch(/^ {2}NOT DONE {4}\d+ session\(s\) not written: apply stopped at the error above$/m);
     expect(r.stdout).not.toMatch(/kept failing/);

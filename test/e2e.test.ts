@@ -126,11 +126,16 @@ describe('main job: files -> plan -> apply -> PHP on the generated handler -> ve
     const apply = cli(['apply', '--plan', box.planFile, '--json']);
     expect(apply.status, apply.stderr).toBe(0);
     const applied = JSON.parse(apply.stdout) as {
+      ok: boolean;
+      target: string;
       sessions: { counts: { migrated: number } };
       nothingToDo: boolean;
       artifacts: Array<{ status: string }>;
     };
     expect(applied.sessions.counts.migrated).toBe(4);
+    // The verdict and the server, as verify's, purge's, rotate's and rollback's documents have them.
+    expect(applied.ok).toBe(true);
+    expect(applied.target).toMatch(/^redis:\/\/127\.0\.0\.1:\d+/);
     expect(applied.artifacts.length).toBeGreaterThan(10); // bootstrap, ini fragment, autoload.php, src/*.php
     expect(applied.artifacts.every((a) => a.status === 'written')).toBe(true);
 

@@ -100,6 +100,7 @@ describe('purge (CLI)', () => {
 
     const json = JSON.parse(purge('--json').stdout);
     expect(json).toMatchObject({
+      ok: false, // every --json document has the verdict, as a stopped run's (ok: false)
       complete: false,
       deleting: false,
       deleted: 0,
@@ -138,6 +139,7 @@ describe('purge (CLI)', () => {
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({
+      ok: true, // a script tests .ok on success too, as on a stopped run's document (ok: false)
       complete: true,
       deleted: 5,
       changed: 0,

@@ -113,7 +113,13 @@ describe('a Redis that closes the connection at every reply of a command fails t
     expect(a.status, a.stderr + a.stdout).toBe(1);
     expect(a.ms).toBeLessThan(BOUND_MS);
     expect(a.stderr).not.toMatch(/nothing was written/);
-    expect(a.stdout).toMatch(new RegExp(`^ {2}STOPPED {5}${REASON.source.replace(' \\(the', ': the')}`, 'm'));
+    // Named as verify names it below: `Redis at URL failed during ...`.
+    expect(a.stdout).toMatch(
+      new RegExp(
+        `^ {2}STOPPED {5}Redis at ${target!.url.replace(/[.]/g, '\\.')} failed during apply: ${REASON.source.replace(' \\(the', ': the')}`,
+        'm',
+      ),
+    );
     expect(a.stdout).toMatch(/^ {2}sessions {4}migrated 0 \(0 B\), .*failed 4$/m);
     // Redis lost the replies, not the writes: the FAILED line says they may have been written and
     // what a re-run finds (checked below), and no NOT DONE line counts 0 sessions left.

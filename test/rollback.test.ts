@@ -210,7 +210,12 @@ describe('rollback --to files', () => {
     }
     expect(readdirSync(join(sessions, ids[0]![0]!, ids[0]![1]!)).filter((f) => !f.startsWith('sess_'))).toEqual([]);
     expect(r.status).toBe(1); // the symlink
-    const report = JSON.parse(r.stdout) as { counts: Record<string, number>; failures: Array<{ reason: string; file: string }> };
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      counts: Record<string, number>;
+      failures: Array<{ reason: string; file: string }>;
+    };
+    expect(report.ok).toBe(false); // the exit 1 verdict, in the document as in a stopped run's
     expect(report.counts).toMatchObject({ written: 1, 'newer-file-kept': 1, 'destroyed-file-removed': 1, failed: 1, unchanged: 1 });
     expect(report.failures[0]!.reason).toMatch(/symbolic link/);
     expect(report.failures[0]!.file).not.toContain(ids[3]);
@@ -252,7 +257,7 @@ describe('rollback --remove-keys', () => {
     const dry = cli(['rollback', '--plan', planFile, '--remove-keys', '--dry-run', '--json']);
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stderr).toMatch(/WARNING: --remove-keys deletes the migrated sessions from Redis/);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ removed: 4, leftNotOpening: 1, tombstones: 1 });
+    expect(JSON.parse(dry.stdout)).toMatchObject({ ok: true, removed: 4, leftNotOpening: 1, tombstones: 1 });
     expect((await redis.client.keys(`${PREFIX}*`)).length).toBe(keysBefore);
 
     const r = cli(['rollback', '--plan', planFile, '--remove-keys']);

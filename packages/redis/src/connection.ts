@@ -1612,7 +1612,7 @@ async function probeNode(
     try {
       return { info, clusterState: parseInfo(String(await probe.call('CLUSTER', 'INFO'))) };
     } catch (err) {
-      throw connectFailure(spec, err, options.aclRule);
+      throw connectFailure(spec, err, options.aclRule, undefined, true);
     }
   } finally {
     disconnectClient(probe);
@@ -1672,7 +1672,8 @@ async function openStandalone(
     await client.ping();
   } catch (err) {
     disconnectClient(client);
-    throw connectFailure(spec, lastError ?? err, options.aclRule);
+    // The probe's INFO answered in plaintext a moment ago (probeNode).
+    throw connectFailure(spec, lastError ?? err, options.aclRule, undefined, true);
   }
   await selectChecked(client, a, spec);
   const description: ConnectionDescription = {
@@ -1718,7 +1719,8 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
   } catch (err) {
     disconnectClient(cluster);
     if (err instanceof UserFacingError) throw err;
-    throw connectFailure(spec, lastError ?? err, options.aclRule);
+    // The seed answered the probe in plaintext, and the nodes it maps are announced for plaintext.
+    throw connectFailure(spec, lastError ?? err, options.aclRule, undefined, true);
   }
   if (options.keepReconnecting === true) conn.keepConnected();
   return conn;
@@ -1826,7 +1828,7 @@ async function masterIds(spec: RedisSpec, options: OpenOptions, masters: Redis[]
           throw new UserFacingError(
             `cannot connect to ${what}: connected, but no reply within ${replyTimeoutMs / 1000} s (hung or overloaded): check that node, and run the command again once it answers or the cluster has failed it over to its replica; nothing was written`,
           );
-        throw connectFailure(spec, err, options.aclRule, what);
+        throw connectFailure(spec, err, options.aclRule, what, true);
       } finally {
         clearTimeout(timer);
       }
@@ -2113,8 +2115,21 @@ function newConnection(
   return new RedisConnection(spec, client, desc, aclRule);
 }
 
-/** A one-line UserFacingError for a failed connect, with the fix when one is known. */
-function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefined, what?: string): UserFacingError {
+/**
+ * A one-line UserFacingError for a failed connect, with the fix when one is known. Exported for its
+ * unit test (packages/redis/test/connect-failure.test.ts).
+ * @param answeredBefore the server (or the cluster, through its seed) already answered this open in
+ *   plaintext (the probe's INFO): a connection it closes now is a node gone or restarting, not a
+ *   TLS-only server, so the line gives no "use rediss://" hint. A TLS-only server closes a plaintext
+ *   connection before any reply (it reads the bytes as a TLS handshake and fails it).
+ */
+export function connectFailure(
+  spec: RedisSpec,
+  err: unknown,
+  aclRule: string | undefined,
+  what?: string,
+  answeredBefore = false,
+): UserFacingError {
   const e = err as NodeJS.ErrnoException;
   const where = what ?? `${spec.role === 'source' ? 'the source ' : ''}Redis at ${spec.address.url}`;
   const tlsWhy = describeTlsError(e, spec.role, spec.tls);
@@ -2140,7 +2155,8 @@ function connectFailure(spec: RedisSpec, err: unknown, aclRule: string | undefin
   if (c.kind === 'permanent') return new UserFacingError(`cannot connect to ${where}: ${classifiedLine(c)}`);
   const code = e?.code;
   let why = typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : c.message;
-  if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls) why += ' (a TLS-only server? use rediss://)';
+  if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls && !answeredBefore)
+    why += ' (a TLS-only server? use rediss://)';
   if (code === 'ETIMEDOUT' && spec.address.tls)
     why += ' (no TLS handshake: the server may not speak TLS on this port; use redis:// for a plaintext server, or check the port)';
   return new NodeUnreachable(`cannot connect to ${where}: ${why}`, why);

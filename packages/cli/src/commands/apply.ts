@@ -283,7 +283,8 @@ export function printApplyProblems(r: ApplyResult, notDone: readonly string[], p
         : /run the command again/.test(fix)
           ? `: ${printable(fix.replace('run the command again', 'run apply again'))}`
           : `: ${printable(fix)}; fix it and run apply again`;
-    print(`  STOPPED     ${printable(r.sessions.stopped.message)}${advice}`);
+    // Named as plan and verify name a Redis that failed under their commands (redisFailure's form).
+    print(`  STOPPED     Redis at ${printable(r.target)} failed during apply: ${printable(r.sessions.stopped.message)}${advice}`);
   }
   // A source that failed while read after sessions were written (before any: one line, exit 2).
   for (const line of notDone) print(`  NOT DONE    ${printable(line)}`);

@@ -105,7 +105,10 @@ export async function rollbackCommand(args: RollbackArgs, print: Print): Promise
   if (json)
     print(
       JSON.stringify(
-        r.mode === 'to-sources' ? { ...r.report, targets: r.report.targets.map((t, k) => ({ source: r.labels[k]!, ...t })) } : r.report,
+        // `ok` (the exit 0 verdict) in every document, as a stopped run's has `ok: false` (StoppedRunReport).
+        r.mode === 'to-sources'
+          ? { ok: r.ok, ...r.report, targets: r.report.targets.map((t, k) => ({ source: r.labels[k]!, ...t })) }
+          : { ok: r.ok, ...r.report },
         null,
         2,
       ),

@@ -93,6 +93,16 @@ export interface ApplySourceResult {
 /** What apply did (the CLI's `--json` output). */
 export interface ApplyResult {
   dryRun: boolean;
+  /**
+   * The target's URL as the plan records it (never a password: PlanTarget), which the report's
+   * STOPPED line names, as `Redis at URL failed during apply: ...` (redisFailure's form).
+   */
+  target: string;
+  /**
+   * The run's verdict (ApplyPlanReport.ok: exit 0 when true), so a script reads `.ok` from every
+   * `--json` document, as from verify's and purge's.
+   */
+  ok: boolean;
   artifacts: ArtifactResult[];
   /**
    * The choices `generate php` recorded (its mode, locking, persistent connections), which apply
@@ -502,6 +512,8 @@ function summarize(
   const nothingToDo = ok && !options.dryRun && c.migrated === 0 && r.artifacts.every((a) => a.status === 'unchanged');
   const result: ApplyResult = {
     dryRun: options.dryRun,
+    target: plan.target.url,
+    ok,
     artifacts: r.artifacts,
     ...(r.generateChoices !== undefined ? { generateChoices: r.generateChoices } : {}),
     sessions,

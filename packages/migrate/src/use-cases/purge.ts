@@ -72,6 +72,11 @@ export interface PurgeUseCaseOptions {
 
 /** purge's JSON with several sources: each source's report, their sum, and the session IDs in more than one. */
 export interface PurgeResult extends PurgeReport {
+  /**
+   * The run's verdict (PurgeUseCaseReport.ok, exit 0), so a script reads `.ok` from every `--json`
+   * document: a stopped run's (StoppedRunReport, packages/common/src/errors.ts) has `ok: false`.
+   */
+  ok: boolean;
   /** Files kept because the plan knows no user PHP runs as (PurgeUseCaseReport.ownerUnknown); absent: none. */
   ownerUnknown?: number;
   sources?: Array<PurgeReport & { source: string }>;
@@ -248,10 +253,12 @@ function purgeResult(
 ): PurgeUseCaseReport {
   const total = reports.length === 1 ? reports[0]! : sumPurgeReports(reports);
   const unknown = ownerUnknown > 0 ? { ownerUnknown } : {};
+  const ok = total.complete && total.changed === 0 && ownerUnknown === 0;
   const json: PurgeResult =
     reports.length === 1
-      ? { ...total, ...unknown }
+      ? { ok, ...total, ...unknown }
       : {
+          ok,
           ...total,
           ...unknown,
           sources: reports.map((x, i) => ({ source: labels[i]!, ...x })),
@@ -263,7 +270,7 @@ function purgeResult(
     ...(duplicates !== undefined ? { duplicates } : {}),
     heading,
     ownerUnknown,
-    ok: total.complete && total.changed === 0 && ownerUnknown === 0,
+    ok,
     json,
   };
 }

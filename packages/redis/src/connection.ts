@@ -1729,7 +1729,7 @@ async function openCluster(spec: RedisSpec, options: OpenOptions, common: RedisO
 /**
  * ioredis's Cluster client for `spec` (lazyConnect: not connected yet), with `common`'s options for
  * each node (its retryStrategy and reconnectOnError left out: the cluster's own retry rules apply,
- * bounded unless `options.keepReconnecting`), retries of MOVED, TRYAGAIN, CLUSTERDOWN and failovers,
+ * bounded: see clusterRetryStrategy), retries of MOVED, TRYAGAIN, CLUSTERDOWN and failovers,
  * and with TLS the host names as the nodes announce them.
  */
 function newCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions): Cluster {
@@ -1752,10 +1752,15 @@ function newCluster(spec: RedisSpec, options: OpenOptions, common: RedisOptions)
     ...(common.tls !== undefined
       ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) }
       : {}),
-    clusterRetryStrategy:
-      options.keepReconnecting === true
-        ? (times: number) => Math.min(times * 100, 2000)
-        : (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
+    // Bounded even with keepReconnecting: a Cluster client whose every node went away holds the
+    // commands sent meanwhile in its offline queue, where no command timeout runs (it starts once a
+    // node takes the command), until the client is ready again or ends (handleCloseEvent, flushQueue
+    // of https://github.com/redis/ioredis lib/cluster/index.ts). Reconnecting for ever held them for
+    // ever: apply printed nothing and never ended against a cluster whose every node died
+    // (test/cluster-gone.test.ts). After 3 attempts it ends, failing them with "None of startup nodes
+    // is available" (a lost connection: apply's own retries decide), and keepConnected connects it
+    // again; meanwhile a command fails at once ("Cluster is ended.").
+    clusterRetryStrategy: (times: number) => (times > 3 ? null : Math.min(times * 200, 1000)),
   });
 }
 

@@ -88,7 +88,7 @@ const CLOSED_UNDER_COMMANDS_FIX =
 
 /** Node / ioredis errors of a connection that is gone or not answering. */
 const CONNECTION_PATTERNS =
-  /the connection closed during SCAN|the slot map of the Redis Cluster changed during SCAN|the Redis Cluster is resharding|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|socket hang up|write after end/i;
+  /the connection closed during SCAN|the slot map of the Redis Cluster changed during SCAN|the Redis Cluster is resharding|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN|EAI_AGAIN|Connection is closed|Stream isn't writeable|Command timed out|max retries per request|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Cluster is ended|Cluster isn't ready|socket hang up|write after end/i;
 
 /**
  * Whether a classified error says the connection is gone or not answering (a socket error, a

@@ -73,6 +73,14 @@ describe('classifyRedisError', () => {
     expect(isConnectionLost(gaveUp)).toBe(true);
     expect(isConnectionLost(classifyRedisError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })))).toBe(true);
     expect(isConnectionLost(classifyRedisError(err('LOADING Redis is loading the dataset in memory')))).toBe(false);
+    // ioredis's Cluster client that ended (every node gone; keepConnected connects it again): a lost
+    // connection, as its "None of startup nodes is available" (https://github.com/redis/ioredis
+    // lib/cluster/index.ts sendCommand, handleCloseEvent).
+    for (const m of ['Cluster is ended.', 'None of startup nodes is available'])
+      expect(classifyRedisError(Object.assign(new Error(m), { name: 'AbortError' })), m).toMatchObject({
+        kind: 'transient',
+        code: 'CONNECTION',
+      });
     // A connection Redis closed at the same commands each time (connection.ts failRepeatedResends):
     // permanent, a lost connection, and the fix says where the cause is written.
     const closedUnder = classifyRedisError(new Error(`${CLOSED_UNDER_COMMANDS} 3 times while the same commands waited for their replies`));

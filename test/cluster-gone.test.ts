@@ -1,0 +1,133 @@
+/**
+ * The CLI against a Redis Cluster whose every node dies (kill -9) during the run, for good: a real
+ * cluster of 3 masters without replicas (test/support/redis-topologies.ts startCluster).
+ * - apply spends its retry budget and exits 1 with its report (NOT DONE / FAILED with counts), as it
+ *   does against a single Redis that died (test/apply-live.test.ts "Redis gone for good"): it printed
+ *   nothing and never ended, as ioredis's Cluster client, reconnecting for ever (keepReconnecting),
+ *   held every command in its offline queue, where no command timeout runs
+ *   (packages/redis/src/connection.ts newCluster's clusterRetryStrategy). Nothing the report counts
+ *   migrated is claimed to be in Redis (its nodes lost every key: all MISSING or UNVERIFIED). A
+ *   re-run against a new cluster (planned again) completes.
+ * - verify and purge end with one line.
+ * Every run has a kill-after, so a hang fails its test (status -1) instead of hanging the suite.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EnvelopeCodec } from '@session-migrate/envelope';
+import { startCluster, type ClusterTopology } from './support/redis-topologies.ts';
+import { cli, cliTimed, countPresent, newKey, planArgs, writeSessionFiles } from './support/migrate-cli.ts';
+
+const PREFIX = 'smsess:';
+let clusters: ClusterTopology[] = [];
+let root: string | undefined;
+afterEach(async () => {
+  await Promise.all(clusters.map((c) => c.stop()));
+  clusters = [];
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = undefined;
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** How long a run may take after every node died (a hang guard, not a speed goal; measured below). */
+const BOUND_MS = 60_000;
+/** The kill-after of each run: past BOUND_MS, so an old hanging CLI fails the bound, then ends. */
+const KILL_AFTER_MS = BOUND_MS + 15_000;
+
+/** A cluster, a key, `n` session files and a plan against the cluster. */
+async function planned(
+  tag: string,
+  n: number,
+): Promise<{ cluster: ClusterTopology; planFile: string; ids: string[]; keyFile: string; dir: string; codec: EnvelopeCodec }> {
+  root ??= mkdtempSync(join(tmpdir(), 'sm-cluster-gone-'));
+  const { keyFile, codec } = await newKey(root);
+  const cluster = await startCluster();
+  clusters.push(cluster);
+  const dir = join(root, tag);
+  const ids = writeSessionFiles(dir, tag, n);
+  const planFile = join(root, `${tag}-plan.json`);
+  const p = cli(planArgs({ dir, target: cluster.url, keyFile, planFile, artifactsDir: join(root, `${tag}-art`) }));
+  expect(p.status, p.stderr + p.stdout).toBe(0);
+  return { cluster, planFile, ids, keyFile, dir, codec };
+}
+
+/** Kills every node (SIGKILL) once `ready` says so (polled every 5 ms, through the test's own connections). */
+async function killAllWhen(cluster: ClusterTopology, ready: () => Promise<boolean>): Promise<number> {
+  while (!(await ready())) await sleep(5);
+  await Promise.all(cluster.nodes.map((n) => n.kill()));
+  return Date.now();
+}
+
+/** Whether the CLI's cluster client is connected: every node lists a client besides the test's admin one. */
+async function cliConnected(cluster: ClusterTopology): Promise<boolean> {
+  const counts = await Promise.all(
+    cluster.nodes.map(
+      async (n) =>
+        String(await n.admin.client('LIST'))
+          .split('\n')
+          .filter((l) => l.trim() !== '').length,
+    ),
+  );
+  return counts.every((k) => k > 1);
+}
+
+describe('a Redis Cluster whose every node died', () => {
+  it('apply spends its retries and exits 1 with its report, in bounded time; a re-run on a new cluster completes', async () => {
+    const total = 20_000;
+    const { cluster, planFile, ids, keyFile, dir, codec } = await planned('gone', total);
+    const run = cliTimed(['apply', '--plan', planFile, '--workers', '0'], {}, KILL_AFTER_MS);
+    const killedAt = await killAllWhen(
+      cluster,
+      async () => (await Promise.all(cluster.nodes.map((n) => n.admin.dbsize()))).reduce((a, b) => a + b, 0) >= 2000,
+    );
+    const r = await run;
+    const afterKill = Date.now() - killedAt;
+    expect(r.status, `${afterKill} ms after the kill; ${r.stderr.slice(-2000)}`).toBe(1);
+    // About 26 s with the default retries (8, 250 ms doubling up to 5 s); it never ended before.
+    expect(afterKill).toBeLessThan(BOUND_MS);
+    // It ends with its last line (ioredis keeps nothing running).
+    expect(r.lingerMs).toBeLessThan(2000);
+    // One line per retry, the budget spent.
+    expect(r.stderr).toMatch(/; retry 8 of 8$/m);
+    const count = (re: RegExp): number => Number(re.exec(r.stdout)?.[1] ?? 0);
+    const migrated = count(/^ {2}sessions {4}migrated (\d+) /m);
+    const failed = count(/, failed (\d+)$/m);
+    const notDone = count(/^ {2}NOT DONE {4}(\d+) session\(s\) not written: Redis kept failing after the retries/m);
+    expect(notDone, r.stdout).toBeGreaterThan(0);
+    expect(migrated + failed + notDone, r.stdout).toBe(total);
+    if (failed > 0) expect(r.stdout).toMatch(/^ {2}FAILED {6}\d+ session\(s\): .*\(after 8 retries\)/m);
+    // Every node lost its keys (no persistence): nothing counted migrated is claimed in Redis.
+    const missing = count(/; (\d+) of them not in Redis at the read-back: MISSING/);
+    const unread = count(/(\d+)(?: of them)? not read back: UNVERIFIED/);
+    expect(missing + unread, r.stdout).toBe(migrated);
+
+    // A new cluster (planned again): the re-run completes.
+    const second = await startCluster();
+    clusters.push(second);
+    const replan = join(root!, 'gone2-plan.json');
+    const p = cli(planArgs({ dir, target: second.url, keyFile, planFile: replan, artifactsDir: join(root!, 'gone2-art') }));
+    expect(p.status, p.stderr + p.stdout).toBe(0);
+    const again = cli(['apply', '--plan', replan]);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(await countPresent(second.client(), codec, PREFIX, ids)).toBe(total);
+  }, 240_000);
+
+  for (const cmd of ['verify', 'purge'] as const) {
+    it(`${cmd} ends with one line`, async () => {
+      const { cluster, planFile } = await planned(cmd, 20_000);
+      const a = cli(['apply', '--plan', planFile]);
+      expect(a.status, a.stderr + a.stdout).toBe(0);
+      const args = cmd === 'verify' ? ['verify', '--plan', planFile] : ['purge', '--plan', planFile];
+      const run = cliTimed(args, {}, KILL_AFTER_MS);
+      const killedAt = await killAllWhen(cluster, () => cliConnected(cluster));
+      const r = await run;
+      const afterKill = Date.now() - killedAt;
+      expect(r.status, `${afterKill} ms after the kill; ${r.stderr.slice(-2000)}`).toBeGreaterThan(0);
+      expect(afterKill).toBeLessThan(BOUND_MS);
+      expect(r.lingerMs).toBeLessThan(2000);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    }, 180_000);
+  }
+});

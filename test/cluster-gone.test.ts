@@ -75,9 +75,10 @@ async function cliConnected(cluster: ClusterTopology): Promise<boolean> {
 
 describe('a Redis Cluster whose every node died', () => {
   it('apply spends its retries and exits 1 with its report, in bounded time; a re-run on a new cluster completes', async () => {
-    const total = 20_000;
+    const total = 10_000;
     const { cluster, planFile, ids, keyFile, dir, codec } = await planned('gone', total);
-    const run = cliTimed(['apply', '--plan', planFile, '--workers', '0'], {}, KILL_AFTER_MS);
+    // A small retry budget: what is checked is that apply spends it and ends, not how long it is.
+    const run = cliTimed(['apply', '--plan', planFile, '--workers', '0', '--retries', '3', '--retry-delay-ms', '50'], {}, KILL_AFTER_MS);
     const killedAt = await killAllWhen(
       cluster,
       async () => (await Promise.all(cluster.nodes.map((n) => n.admin.dbsize()))).reduce((a, b) => a + b, 0) >= 2000,
@@ -85,19 +86,19 @@ describe('a Redis Cluster whose every node died', () => {
     const r = await run;
     const afterKill = Date.now() - killedAt;
     expect(r.status, `${afterKill} ms after the kill; ${r.stderr.slice(-2000)}`).toBe(1);
-    // About 26 s with the default retries (8, 250 ms doubling up to 5 s); it never ended before.
+    // About 26 s with the default retries (8, 250 ms doubling up to 5 s), less with these; it never ended before.
     expect(afterKill).toBeLessThan(BOUND_MS);
     // It ends with its last line (ioredis keeps nothing running).
     expect(r.lingerMs).toBeLessThan(2000);
     // One line per retry, the budget spent.
-    expect(r.stderr).toMatch(/; retry 8 of 8$/m);
+    expect(r.stderr).toMatch(/; retry 3 of 3$/m);
     const count = (re: RegExp): number => Number(re.exec(r.stdout)?.[1] ?? 0);
     const migrated = count(/^ {2}sessions {4}migrated (\d+) /m);
     const failed = count(/, failed (\d+)$/m);
     const notDone = count(/^ {2}NOT DONE {4}(\d+) session\(s\) not written: Redis kept failing after the retries/m);
     expect(notDone, r.stdout).toBeGreaterThan(0);
     expect(migrated + failed + notDone, r.stdout).toBe(total);
-    if (failed > 0) expect(r.stdout).toMatch(/^ {2}FAILED {6}\d+ session\(s\): .*\(after 8 retries\)/m);
+    if (failed > 0) expect(r.stdout).toMatch(/^ {2}FAILED {6}\d+ session\(s\): .*\(after 3 retries\)/m);
     // Every node lost its keys (no persistence): nothing counted migrated is claimed in Redis.
     const missing = count(/; (\d+) of them not in Redis at the read-back: MISSING/);
     const unread = count(/(\d+)(?: of them)? not read back: UNVERIFIED/);

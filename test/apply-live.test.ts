@@ -233,11 +233,11 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
 // for good" spends about 29 s waiting for ioredis's reconnects, no CPU.
 describe('crash safety', { concurrent: true }, () => {
   let redis: RedisServer;
-  // One source of 30,000 files for every test here: apply only reads the files (each test plans it
+  // One source of 20,000 files for every test here: apply only reads the files (each test plans it
   // against its own redis-server), and making and removing a directory per test (150,000 files) took
-  // longer than the tests. 30,000 keeps each interrupted run far from done when it is stopped (2,000
-  // or 8,000 keys written).
-  const total = 30_000;
+  // longer than the tests. 20,000 keeps each interrupted run far from done when it is stopped (2,000
+  // or 8,000 keys written; 30,000 before, for the suite's CPU: each test copies the whole source).
+  const total = 20_000;
   let dir: string;
   let ids: string[];
   beforeAll(async () => {
@@ -401,8 +401,8 @@ describe('crash safety', { concurrent: true }, () => {
   }, 300_000);
 
   it('Redis gone for good: stops after the retry budget, exit 1 with what is not done; a re-run finishes', async () => {
-    // The shared 30,000 (60,000 of its own before): the hang guard below depends on the 8,000 sessions
-    // written before the stop (the read-back's groups), not on the total, and 22,000 stay not done.
+    // The shared 20,000 (60,000 of its own before): the hang guard below depends on the 8,000 sessions
+    // written before the stop (the read-back's groups), not on the total, and 12,000 stay not done.
     const first = await startRedis();
     const port = first.port;
     const planFile = await plan(dir, first.url, 'gone');

@@ -339,16 +339,17 @@ describe('a server that closes the connection at every reply', () => {
   }, 20_000);
 });
 
-describe('close() of a client waiting to reconnect', () => {
-  // What keeps a process alive: timers (reconnect, command timeouts, ioredis's disconnectTimeout) and sockets.
-  const alive = (): string[] =>
-    process
-      .getActiveResourcesInfo()
-      .filter((r) => /Timeout|TCP|TLS|Pipe/.test(r))
-      .sort();
-  const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'still pending'> =>
-    Promise.race([p, new Promise<'still pending'>((r) => setTimeout(() => r('still pending'), ms).unref())]);
+/** What keeps a process alive: timers (reconnect, command timeouts, ioredis's disconnectTimeout) and sockets. */
+const alive = (): string[] =>
+  process
+    .getActiveResourcesInfo()
+    .filter((r) => /Timeout|TCP|TLS|Pipe/.test(r))
+    .sort();
+/** `p`, or 'still pending' after `ms`. */
+const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'still pending'> =>
+  Promise.race([p, new Promise<'still pending'>((r) => setTimeout(() => r('still pending'), ms).unref())]);
 
+describe('close() of a client waiting to reconnect', () => {
   for (const keepReconnecting of [false, true]) {
     it(`fails the command waiting for its reply and the one queued for the reconnect at once, ends the client, and leaves no timer nor socket${keepReconnecting ? ' (keepReconnecting, as apply opens it)' : ''}`, async () => {
       const before = alive();
@@ -382,15 +383,6 @@ describe('close() of a client waiting to reconnect', () => {
 });
 
 describe('close() of a Redis Cluster connection waiting to reconnect', () => {
-  // What keeps a process alive: timers (reconnect, command timeouts, ioredis's disconnectTimeout) and sockets.
-  const alive = (): string[] =>
-    process
-      .getActiveResourcesInfo()
-      .filter((r) => /Timeout|TCP|TLS|Pipe/.test(r))
-      .sort();
-  const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'still pending'> =>
-    Promise.race([p, new Promise<'still pending'>((r) => setTimeout(() => r('still pending'), ms).unref())]);
-
   let cluster: ClusterTopology | undefined;
   afterEach(async () => {
     await cluster?.stop();

@@ -13,4 +13,5 @@ export * from './acl-user.ts';
 export * from './codemod-outcome.ts';
 export * from './walk-tree.ts';
 export * from './first-few.ts';
+export * from './add-counts.ts';
 export * from './whole-number.ts';

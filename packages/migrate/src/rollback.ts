@@ -37,6 +37,7 @@ import {
   stoppedRun,
   fileMtimeForRedisCopy,
   isDestroyedAfterFile,
+  addCounts,
   isFileNewerThanRedis,
   isSameFileVersion,
   isTtlAboveGcMaxlifetime,
@@ -359,8 +360,7 @@ export async function rollbackToFilesMany(
     // A directory's restore may have stopped midway: its report is in `targets` from its start, so
     // the files it wrote before the failure are counted.
     // The `--json` document's counts: every directory's so far, summed by outcome.
-    const counts: Record<string, number> = {};
-    for (const t of targets) for (const [k, v] of Object.entries(t.counts)) counts[k] = (counts[k] ?? 0) + v;
+    const counts = targets.reduce<Record<string, number>>((sum, t) => addCounts(sum, t.counts), {});
     throw rollbackStopped(options.client, err, { count: changed(), what: 'file(s) written or removed', counts }, false);
   }
   for (const t of targets) {

@@ -20,7 +20,7 @@
  * Finding the IDs in several sources reads names only (a directory walk, a SCAN) into a compact
  * table of 64-bit hashes (9 bytes per session); only the IDs found more than once are read.
  */
-import { NEWER_MARGIN_MS, redactSessionPath } from '@session-migrate/common';
+import { NEWER_MARGIN_MS, addCounts, redactSessionPath } from '@session-migrate/common';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import type { SessionCandidate, SessionSource, SkippedEntry, Source, SourceItem, StableReadOptions } from '@session-migrate/sources';
 import { sourceLabel } from '@session-migrate/sources';
@@ -297,17 +297,12 @@ export function withoutSuperseded<T extends Source>(source: T, ids: ReadonlySet<
 
 /** Adds up per-source summaries (the plan's total). Samples keep the first entries. */
 export function sumSummaries(parts: readonly SourceSummary[]): SourceSummary {
-  const add = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
-    const out = { ...a };
-    for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-    return out;
-  };
   const total = emptySourceSummary();
   for (const p of parts) {
     addSummaryNumbers(total, p);
-    total.formats = add(total.formats, p.formats);
-    total.warnings = add(total.warnings, p.warnings);
-    total.skipped = add(total.skipped, p.skipped);
+    total.formats = addCounts(total.formats, p.formats);
+    total.warnings = addCounts(total.warnings, p.warnings);
+    total.skipped = addCounts(total.skipped, p.skipped);
     for (const s of p.skippedSample) if (total.skippedSample.length < 50) total.skippedSample.push(s);
   }
   return total;

@@ -4,7 +4,7 @@
  * is deleted in any source while any live session is not proven, unless allowPartial. Several
  * sources (a plan's, or given now) are judged together. The rule: ../purge.ts. Prints nothing.
  */
-import { UserFacingError, stoppedRun } from '@session-migrate/common';
+import { UserFacingError, addCounts, stoppedRun } from '@session-migrate/common';
 import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
 import { sourceLabel, type Source } from '@session-migrate/sources';
 import type { TlsFiles } from '@session-migrate/redis';
@@ -355,11 +355,6 @@ function stoppedCounts(reports: readonly PurgeReport[]): Record<string, number> 
 
 /** The sum of several sources' purge reports (lists joined, at most 1000 entries each). */
 export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
-  const add = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
-    const out = { ...a };
-    for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-    return out;
-  };
   const kinds = new Set(reports.map((r) => r.sourceKind));
   const total: PurgeReport = {
     ...emptyPurgeReport(kinds.size === 1 ? reports[0]!.sourceKind : 'files', reports[0]!.dryRun, reports[0]!.allowPartial),
@@ -368,14 +363,14 @@ export function sumPurgeReports(reports: readonly PurgeReport[]): PurgeReport {
   };
   for (const r of reports) {
     total.sessions += r.sessions;
-    total.deletable = add(total.deletable, r.deletable);
+    total.deletable = addCounts(total.deletable, r.deletable);
     total.deletableBytes += r.deletableBytes;
-    total.blocked = add(total.blocked, r.blocked);
+    total.blocked = addCounts(total.blocked, r.blocked);
     total.deleted += r.deleted;
     total.deletedBytes += r.deletedBytes;
     total.changed += r.changed;
     total.lost += r.lost;
-    total.skipped = add(total.skipped, r.skipped);
+    total.skipped = addCounts(total.skipped, r.skipped);
     const others = total.remaining.otherUsers ?? { files: 0, bytes: 0 };
     const othersNow = r.remaining.otherUsers ?? { files: 0, bytes: 0 };
     const otherUsers = { files: others.files + othersNow.files, bytes: others.bytes + othersNow.bytes };

@@ -151,11 +151,13 @@ describe('the installed tarball', () => {
     ]);
     expect(viaCli.status, viaCli.stderr).toBe(0);
     expect(r.stdout).toBe(viaCli.stdout);
-    const viaNpx = medianMs(5, 'npx', ['session-migrate', '--version']);
-    const bin = medianMs(5, join(project, 'node_modules/.bin/session-migrate'), ['--version']);
-    const node = medianMs(5, process.execPath, ['-e', '']);
+    // Median of 3, not 5: printed for the lead, not asserted, and each npx start costs about 0.8 s of
+    // the suite's CPU (the run beside it is CPU-bound).
+    const viaNpx = medianMs(3, 'npx', ['session-migrate', '--version']);
+    const bin = medianMs(3, join(project, 'node_modules/.bin/session-migrate'), ['--version']);
+    const node = medianMs(3, process.execPath, ['-e', '']);
     process.stdout.write(
-      `package: --version start-up, median of 5: npx session-migrate ${viaNpx.toFixed(0)} ms, node_modules/.bin/session-migrate ${bin.toFixed(0)} ms (node -e '' ${node.toFixed(0)} ms)\n`,
+      `package: --version start-up, median of 3: npx session-migrate ${viaNpx.toFixed(0)} ms, node_modules/.bin/session-migrate ${bin.toFixed(0)} ms (node -e '' ${node.toFixed(0)} ms)\n`,
     );
     // A sanity bound, not the goal (0.3 s, measured on a quiet machine): loading the TypeScript
     // compiler or tsx at start-up takes longer than this even on a busy one.

@@ -1,20 +1,27 @@
 /**
- * A Redis SOURCE behind Sentinel whose master is killed (kill -9) WHILE apply reads it (mid-SCAN),
- * the replica promoted meanwhile. A SCAN cursor is a position in one server's hash table, valid on
- * no other (RedisConnection.scan): apply must not go on with it on the new master, nor end as if the
- * source had been read whole. Having written sessions already, it exits 1 (a copy cut short, not bad
- * input: exit 2 would say nothing was written) with a NOT DONE line saying how many it wrote before
- * the source failed and that a re-run completes the copy; a re-run, after the failover, copies every
- * session.
+ * A Redis SOURCE behind Sentinel whose master is killed (kill -9) WHILE plan or apply reads it
+ * (mid-SCAN), the replica promoted meanwhile. A SCAN cursor is a position in one server's hash table,
+ * valid on no other (RedisConnection.scan): neither goes on with it on the new master, nor merges what
+ * the scan cut short saw. As verify does (test/sentinel-midrun-failover.test.ts), they wait for the
+ * new master (--master-wait-ms), say so once (RedisConnection.scanAgainAfterFailover's note) and read
+ * the source again from the beginning (packages/migrate/src/source-failover.ts): plan counts every
+ * replicated session once; apply copies every one, counting what it wrote before the failover as
+ * already present (applySessions). A session only the killed master had (never replicated) is never
+ * counted. With no master in time: the source's one line, as before. Before, both stopped with that
+ * line at once (apply: NOT DONE, exit 1, a re-run needed).
+ *
+ * One topology (master A, replica B, one sentinel; a separate target) for the file, in order: A
+ * killed mid-plan, B promoted; A back as B's replica; B killed mid-apply, A promoted; B back; the
+ * master killed mid-plan with no failover.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cli, countPresent, newKey, sid } from './support/migrate-cli.ts';
-import { killMasterDuring } from './support/sentinel-failover.ts';
+import { countPresent, newKey, sid } from './support/migrate-cli.ts';
+import { killMasterDuring, restartKilledMaster } from './support/sentinel-failover.ts';
 
 const N = 20_000;
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:'; // phpredis's default, a Redis source's default
@@ -26,6 +33,24 @@ let codec: EnvelopeCodec;
 let ids: string[];
 let s: SentinelTopology | undefined;
 let target: RedisNode | undefined;
+let restarted: RedisNode | undefined;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** plan's arguments for the Redis source into the target, its plan file `planFile`. */
+const planArgs = (planFile: string): string[] => [
+  'plan',
+  '--source',
+  `redis:${s!.url}`,
+  '--target',
+  target!.url,
+  '--key-file',
+  keyFile,
+  '--out',
+  planFile,
+  '--artifacts-dir',
+  join(root, 'artifacts'),
+];
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-sentinel-source-midrun-'));
@@ -41,59 +66,124 @@ beforeAll(async () => {
   await s.waitForSync(30_000, { sentinelView: false });
   // Every session on the replica before its master is killed (WAIT, https://redis.io/commands/wait/).
   expect(await master.admin.call('WAIT', '1', '10000')).toBe(1);
-  const p = cli([
-    'plan',
-    '--source',
-    `redis:${s.url}`,
-    '--target',
-    target.url,
-    '--key-file',
-    keyFile,
-    '--out',
-    join(root, 'plan.json'),
-    '--artifacts-dir',
-    join(root, 'artifacts'),
-  ]);
-  expect(p.status, p.stderr + p.stdout).toBe(0);
 }, 60_000);
 afterAll(async () => {
   await s?.stop();
   await target?.stop();
+  await restarted?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-describe('a Redis source behind Sentinel, its master killed while apply reads it', () => {
-  it('apply exits 1 saying how many sessions it wrote before the source failed (run again), never a partial copy reported done; a re-run copies every session', async () => {
+/**
+ * For killMasterDuring: once the command has sent SCAN to the master `scans` times more than when
+ * this was called (it is mid-scan), the master frozen (SIGSTOP) a moment, so that the command's next
+ * SCAN waits on it when it is killed; then `then` (e.g. let the replica go).
+ */
+async function midScan(scans: number, then: () => void = () => {}): Promise<(m: RedisNode) => Promise<boolean>> {
+  const scanCalls = async (m: RedisNode): Promise<number> =>
+    Number(/cmdstat_scan:calls=(\d+)/.exec(await m.admin.info('commandstats'))?.[1] ?? 0);
+  const base = await scanCalls(await s!.currentMaster());
+  return async (m) => {
+    if ((await scanCalls(m)) < base + scans) return false;
+    m.pause();
+    await sleep(200);
+    then();
+    return true;
+  };
+}
+
+/**
+ * The scene of a session only the master has: the replica frozen (SIGSTOP) and cut off (CLIENT KILL
+ * TYPE replica), then one more session written on the master alone. Its ID, and `ready` for
+ * killMasterDuring (midScan), which lets the replica go once the master is frozen, so that the
+ * sentinel can promote it.
+ */
+async function masterOnlySessionAndMidScan(scans: number): Promise<{ lostId: string; ready: (m: RedisNode) => Promise<boolean> }> {
+  const master = await s!.currentMaster();
+  const replica = s!.nodes.find((n) => n !== master)!;
+  expect(await master.admin.call('WAIT', '1', '10000')).toBe(1);
+  replica.pause();
+  await master.admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
+  const lostId = sid('lost', 0);
+  await master.admin.set(`${SOURCE_PREFIX}${lostId}`, 'user|s:4:"lost";', 'EX', 3600);
+  return { lostId, ready: await midScan(scans, () => replica.resume()) };
+}
+
+/** The note of a source's SCAN cut short on the killed master, the command started again on `next` (scanAgainAfterFailover). */
+const restartedNote = (what: string, next: RedisNode, then = ''): string =>
+  `note: the master of ${s!.url} went away during ${what}'s SCAN (a restart or fail-over); the sentinels now report 127.0.0.1:${next.port}: ${what} started again from the beginning there${then}`;
+
+describe('a Redis source behind Sentinel, its master killed while plan or apply reads it', () => {
+  it('plan mid-scan: waits for the new master, counts again from the beginning, every replicated session once, exit 0 (not the never-replicated one)', async () => {
+    const { lostId, ready } = await masterOnlySessionAndMidScan(2);
+    const planFile = join(root, 'plan.json');
+    const { r, exitedBeforeKill, old, next } = await killMasterDuring(s!, MASTER_WAIT_MS, planArgs(planFile), ready);
+    expect(exitedBeforeKill).toBe(false);
+    expect(await next.admin.exists(`${SOURCE_PREFIX}${lostId}`)).toBe(0); // lost in the failover
+    // Before: exit 2, "source Redis at ... failed while reading: the connection closed during SCAN of ...".
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stderr.split(restartedNote('plan', next)).length - 1, r.stderr).toBe(1);
+    expect(r.stderr).not.toMatch(/SCAN of/);
+    expect(old.port).not.toBe(next.port);
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { summary: { found: number; live: number } };
+    // Counted once each, on the new master only: the session the killed master alone had is not there.
+    expect(plan.summary).toMatchObject({ found: N, live: N });
+  }, 60_000);
+
+  it('apply mid-scan: reads the source again from the beginning, what it wrote before counted already present, every session copied, exit 0', async () => {
+    restarted = await restartKilledMaster(s!);
+    const { lostId, ready } = await masterOnlySessionAndMidScan(1);
     let copied = 0;
-    const { r, exitedBeforeKill, old, next } = await killMasterDuring(
+    const { r, exitedBeforeKill, next } = await killMasterDuring(
       s!,
       MASTER_WAIT_MS,
       ['apply', '--plan', join(root, 'plan.json')],
-      async () => (copied = Number(await target!.admin.dbsize())) >= 2000,
+      async (m) => (copied = Number(await target!.admin.dbsize())) >= 2000 && (await ready(m)),
     );
     expect(exitedBeforeKill).toBe(false);
     expect(copied).toBeLessThan(N);
-    // Sessions were written before the source failed: not bad input (exit 2 says nothing was
-    // written) but a copy cut short: exit 1, the count written, a re-run to complete it, no success.
-    expect(r.status, r.stderr + r.stdout).toBe(1);
-    expect(r.stderr).not.toMatch(/^session-migrate: /m);
-    const url = s!.url.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
-    const line = new RegExp(
-      `^  NOT DONE    (\\d+) session\\(s\\) written, then the source failed: source Redis at ${url} failed while reading: the connection closed during SCAN of 127\\.0\\.0\\.1:${old.port} \\(a restart or fail-over\\?\\): keys may have been skipped; the sessions written are complete and valid: run apply again to copy the rest \\(it writes only what is missing\\)$`,
-      'm',
-    ).exec(r.stdout);
-    expect(line, r.stdout).not.toBeNull();
-    const written = Number(line![1]);
-    expect(written).toBeGreaterThanOrEqual(copied);
-    expect(written).toBeLessThan(N);
-    expect(r.stdout).toContain(`  sessions    migrated ${written} (`);
-    expect(r.stdout).not.toMatch(/^ {2}next/m);
-    expect(Number(await target!.admin.dbsize())).toBe(written);
-    expect(await countPresent(target!.admin, codec, PREFIX, ids)).toBeLessThan(N);
-    // After the failover a re-run reads the source whole from the new master.
-    const again = cli(['apply', '--plan', join(root, 'plan.json'), '--master-wait-ms', String(MASTER_WAIT_MS)]);
-    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(await next.admin.exists(`${SOURCE_PREFIX}${lostId}`)).toBe(0); // lost in the failover
+    // Before: exit 1, "NOT DONE  N session(s) written, then the source failed: ...; run apply again".
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).not.toMatch(/NOT DONE/);
+    const note = restartedNote('apply', next, '; the sessions it wrote before are counted as already present');
+    expect(r.stderr.split(note).length - 1, r.stderr).toBe(1);
+    // Each session of the source once: the second pass's writes, and the first's found already present.
+    const m = /^ {2}sessions {4}migrated (\d+) \([^)]*\), already present (\d+), /m.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const [migrated, present] = [Number(m![1]), Number(m![2])];
+    expect(present).toBeGreaterThanOrEqual(copied);
+    expect(migrated + present).toBe(N);
     expect(await countPresent(target!.admin, codec, PREFIX, ids)).toBe(N);
-    expect(await next.admin.dbsize()).toBe(N);
+  }, 60_000);
+
+  it("plan mid-scan, no master within --master-wait-ms: the source's one line, exit 2, after the wait; no plan file", async () => {
+    restarted = await restartKilledMaster(s!);
+    const waitMs = 3000;
+    const planFile = join(root, 'plan-no-master.json');
+    const ready = await midScan(2);
+    let killed = 0;
+    const { r, exitedBeforeKill, old } = await killMasterDuring(
+      s!,
+      waitMs,
+      planArgs(planFile),
+      async (m) => {
+        const go = await ready(m);
+        if (go) killed = Date.now();
+        return go;
+      },
+      { failover: false },
+    );
+    const elapsed = Date.now() - killed;
+    expect(exitedBeforeKill).toBe(false);
+    expect(r.status, r.stderr + r.stdout).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `session-migrate: source Redis at ${s!.url} failed while reading: the connection closed during SCAN of 127.0.0.1:${old.port} (a restart or fail-over?): keys may have been skipped; run again\n`,
+    );
+    // It waited for a master first (before: the line at once).
+    expect(elapsed, `${elapsed} ms`).toBeGreaterThanOrEqual(waitMs);
+    expect(elapsed, `${elapsed} ms`).toBeLessThan(waitMs + 15_000);
+    expect(() => readFileSync(planFile)).toThrow();
   }, 60_000);
 });

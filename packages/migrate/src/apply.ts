@@ -31,7 +31,13 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { isConnectionLost, type ClassifiedError, type RedisConnection, type Topology } from '@session-migrate/redis';
+import {
+  SCAN_RESTARTS_AFTER_FAILOVER,
+  isConnectionLost,
+  type ClassifiedError,
+  type RedisConnection,
+  type Topology,
+} from '@session-migrate/redis';
 import {
   UserFacingError,
   isNewerInRedis,
@@ -377,6 +383,13 @@ export interface ApplySessionsOptions {
   retry?: RetryPolicy;
   /** Called before each retry with the attempt number and the error (one line, no values). */
   onRetry?: (attempt: number, error: string) => void;
+  /**
+   * Asked when the source failed while read (its UserFacingError, `err`) and the run's writes did not
+   * stop: true runs apply over the source again from the beginning, with a new report (a Redis source
+   * behind Sentinel whose SCAN a failover cut short: sourceScanAgain, which waits for the new master
+   * and says so). Absent: never (the report's sourceFailures says the source failed).
+   */
+  scanAgainAfterFailover?: (err: UserFacingError) => Promise<boolean>;
 }
 
 /**
@@ -436,7 +449,27 @@ const MAX_LISTED = 100;
  *   valid, and a re-run continues where it stopped.
  */
 export async function applySessions(options: ApplySessionsOptions): Promise<ApplySessionsReport> {
-  return new ApplyRun(options).run();
+  for (let restarts = 0; ; restarts++) {
+    const run = new ApplyRun(options);
+    const report = await run.run();
+    // The source's SCAN cut short by a failover (scanAgainAfterFailover), the target still writing:
+    // the pass cut short has ended whole (its batches written, WAITed for, read back), and a new one
+    // reads the source from the beginning on the new master with a report of its own. What the first
+    // wrote, the second's guarded write finds with the same bytes: counted `alreadyPresent` (as a
+    // re-run counts it: recordExisting) and read back again; nothing is counted twice, and no Set of
+    // IDs is kept (memory stays flat). A session only the lost master had (written by the first pass,
+    // absent from the second) is no longer a session of the source: neither counted nor claimed.
+    const err = run.sourceError;
+    if (
+      err === undefined ||
+      report.aborted ||
+      report.stopped !== undefined ||
+      restarts >= SCAN_RESTARTS_AFTER_FAILOVER ||
+      options.scanAgainAfterFailover === undefined ||
+      !(await options.scanAgainAfterFailover(err))
+    )
+      return report;
+  }
 }
 
 /** What one write attempt of a batch left (ApplyRun.sortOutcomes). */
@@ -488,6 +521,8 @@ class ApplyRun {
   /** Batches being written; at most maxInFlight, so memory stays flat whatever the number of sessions. */
   private readonly inFlight: Promise<void>[] = [];
   private readonly maxInFlight: number;
+  /** The source's error when it failed while read (run(); applySessions asks whether to start again). */
+  sourceError: UserFacingError | undefined;
 
   /** Sets up the run's state and, with workers, the pool that prepares batches. */
   constructor(private readonly options: ApplySessionsOptions) {
@@ -533,6 +568,7 @@ class ApplyRun {
       } catch (err) {
         if (!(err instanceof SourceReadFailed)) throw err;
         sourceFailed = err.error.message;
+        this.sourceError = err.error;
       }
       await Promise.all(this.inFlight);
     } catch (err) {

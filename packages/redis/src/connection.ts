@@ -865,12 +865,16 @@ export class RedisConnection {
    * over, and rebuild from nothing whatever it had counted (never merge what the cut-short scan saw).
    * Waits for the master the sentinels report (followSentinelMaster, the one wait of every command),
    * then says on onWarning, once per restart, that `what` starts again there.
-   * @param what the command, as the operator typed it (`verify`, `plan`), for the note
+   * A caller bounds its restarts by SCAN_RESTARTS_AFTER_FAILOVER (a master that keeps failing over:
+   * its one line then).
+   * @param what the command, as the operator typed it (`verify`, `plan`, `apply`), for the note
    * @param timeoutMs how long to wait for the master, ms (--master-wait-ms; default DEFAULT_FAILOVER_WAIT_MS)
+   * @param then what the new start means for the counts, appended to the note after `; ` (apply:
+   *   what it wrote before is counted as already present); none: the note ends at `there`
    * @returns true: scan again; false: `err` is not this connection's interruption, the topology is
    *   not Sentinel, or no master served within `timeoutMs` (the caller throws `err`, its one line)
    */
-  async scanAgainAfterFailover(err: unknown, what: string, timeoutMs = DEFAULT_FAILOVER_WAIT_MS): Promise<boolean> {
+  async scanAgainAfterFailover(err: unknown, what: string, timeoutMs = DEFAULT_FAILOVER_WAIT_MS, then?: string): Promise<boolean> {
     const e = err instanceof Error && !this.scanInterruptions.has(err) && err.cause instanceof Error ? err.cause : err;
     if (this.topology !== 'sentinel' || !(e instanceof Error) || !this.scanInterruptions.has(e) || this.closing) return false;
     try {
@@ -879,7 +883,7 @@ export class RedisConnection {
       return false;
     }
     this.onWarning(
-      `note: the master of ${this.url} went away during ${what}'s SCAN (a restart or fail-over); the sentinels now report ${this.nodeName(this.client as Redis)}: ${what} started again from the beginning there`,
+      `note: the master of ${this.url} went away during ${what}'s SCAN (a restart or fail-over); the sentinels now report ${this.nodeName(this.client as Redis)}: ${what} started again from the beginning there${then !== undefined ? `; ${then}` : ''}`,
     );
     return true;
   }
@@ -1226,6 +1230,13 @@ export const REPLAY_KEYS = 500_000;
  * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/, "Replica election and promotion").
  */
 export const DEFAULT_FAILOVER_WAIT_MS = 30_000;
+
+/**
+ * How often a command whose SCAN a Sentinel failover cut short starts again from the beginning
+ * (RedisConnection.scanAgainAfterFailover): verify over its target and sources, plan and apply over a
+ * Redis source. Past it, a master that keeps failing over gets the scan's one line (run again).
+ */
+export const SCAN_RESTARTS_AFTER_FAILOVER = 3;
 
 /** The IDs of a master's shard (itself and the nodes its CLUSTER NODES lists as its replicas, failed ones too). */
 function shardOf(view: ClusterView): Set<string> {

@@ -23,7 +23,7 @@ import type { FilesSource, SessionCandidate, SkippedEntry, Source, SourceSession
 import { readBackPresence, type Presence } from '@session-migrate/target';
 import { NOT_COPIED_SKIPS, RedisSource, SESSION_ID_PATTERN, ownerOfCandidate, sameRedisData, sourceLabel } from '@session-migrate/sources';
 import { tombstoneKeyFor } from '@session-migrate/envelope';
-import { aclRuleFor, classifiedLine, isConnectionLost, keyNameForDisplay } from '@session-migrate/redis';
+import { SCAN_RESTARTS_AFTER_FAILOVER, aclRuleFor, classifiedLine, isConnectionLost, keyNameForDisplay } from '@session-migrate/redis';
 import {
   PreparePool,
   decideSourceSession,
@@ -341,16 +341,13 @@ export async function verifyTarget(options: VerifyOptions): Promise<VerifyReport
       await check.finishPlaintext();
     } catch (err) {
       await check.sourcesStopped(); // the cut-short run's source checks have ended before another starts
-      if (restarts >= SCAN_RESTARTS || !(await scanAgainAfterFailover(options, err))) throw err;
+      if (restarts >= SCAN_RESTARTS_AFTER_FAILOVER || !(await scanAgainAfterFailover(options, err))) throw err;
       continue;
     }
     failOwnerUnknown(report, check.owners.unknown);
     return report;
   }
 }
-
-/** How often verify starts again after a Sentinel failover cut its scan short (a master that keeps failing over: its one line then). */
-const SCAN_RESTARTS = 3;
 
 /**
  * Whether verify may start again after `err`: a SCAN of one of its Sentinel connections (the target,

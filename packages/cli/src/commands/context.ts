@@ -96,12 +96,15 @@ export const GC_MAXLIFETIME_OVERRIDE_OPTION = {
  * only what `command` does.
  */
 export function masterWaitOption(command: 'plan' | 'apply' | 'verify' | 'purge' | 'rollback' | 'rotate') {
+  const source = ' when a failover cuts the SCAN of a redis: source short (then reads it again from the beginning on the new master)';
   const later =
     command === 'apply'
-      ? '; apply waits again at its end check behind Sentinel, where sessions not confirmed in time count as UNCONFIRMED or UNVERIFIED (exit 1)'
+      ? `; apply waits again${source}, and at its end check behind Sentinel, where sessions not confirmed in time count as UNCONFIRMED or UNVERIFIED (exit 1)`
       : command === 'verify'
         ? '; verify waits again before its scan, and when a failover cuts its scan short (then starts again from the beginning on the new master)'
-        : '';
+        : command === 'plan'
+          ? `; plan waits again${source}`
+          : '';
   return {
     type: 'number',
     describe: `how long to wait for a failover to finish, in ms: in a Redis Cluster (the target or a redis: source) for a replica to take over a master lost mid-scan; behind Sentinel for the master the sentinels report, when the target or a redis: source is opened${later}; none in time: exit 2, nothing written, run again once the failover is over; sentinels that cannot be reached at all fail at once (0 to 600000, default 30000; 0: look once, no wait)`,

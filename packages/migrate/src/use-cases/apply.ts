@@ -15,6 +15,7 @@ import { GENERATE_CHOICES_FILE, readGenerateChoices, type ArtifactOverrides, typ
 import { writePlanArtifacts } from './generate.ts';
 import { replicasAgainstPlan } from './replicas-against-plan.ts';
 import { resolveDuplicates, sumApplyReports, withoutSuperseded, type DuplicatesReport } from '../several-sources.ts';
+import { readAgainAfterFailover, sourceScanAgain } from '../source-failover.ts';
 import {
   filesSourcesWithoutOwners,
   checkSourcesAgainstTarget,
@@ -402,6 +403,12 @@ async function refuseDrift(planPath: string, keys: Keys, client: RedisConnection
   }
 }
 
+/**
+ * What apply's note after a failover of a Redis source's master adds (scanAgainAfterFailover's `then`):
+ * the new pass counts what the one cut short wrote as already present (applySessions).
+ */
+const APPLY_RESTART_NOTE = 'the sessions it wrote before are counted as already present';
+
 /** One run of applySessions per source, in the plan's order, each counted on its own; a session ID in several sources is copied once (several-sources.ts). */
 async function copySources(
   options: ApplyPlanOptions,
@@ -415,7 +422,7 @@ async function copySources(
   const total = plan.summary.live + plan.summary.expired + plan.summary.empty + plan.summary.corrupt;
   let resolution;
   try {
-    resolution = await resolveDuplicates(sources, plan.php);
+    resolution = await readAgainAfterFailover(sources, 'apply', confirm.masterWaitMs, () => resolveDuplicates(sources, plan.php));
   } catch (err) {
     throw redisFailure(err, client, 'apply');
   }
@@ -441,6 +448,8 @@ async function copySources(
       onProgress: (n) => options.onProgress?.(handledBefore + n, total),
       retry: { ...DEFAULT_RETRY, attempts: run.retries, baseDelayMs: run.retryDelayMs },
       onRetry: (attempt, error) => options.onRetry?.({ attempt, retries: run.retries, error, url: plan.target.url }),
+      // Behind Sentinel, the source's SCAN cut short by a failover: read again from the beginning.
+      scanAgainAfterFailover: (err) => sourceScanAgain([source], err, 'apply', confirm.masterWaitMs, APPLY_RESTART_NOTE),
     });
     const c = report.counts;
     handledBefore +=

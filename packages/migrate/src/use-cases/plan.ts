@@ -48,6 +48,7 @@ import {
 } from '../plan.ts';
 import { GENERATE_CHOICES_FILE, artifactsForPlan, describeChoices, readGenerateChoices, readThroughRedisPrefixes } from '../artifacts.ts';
 import { resolveDuplicates, sumSummaries } from '../several-sources.ts';
+import { readAgainAfterFailover } from '../source-failover.ts';
 import {
   checkGcMaxlifetime,
   checkMasterWaitMs,
@@ -543,9 +544,13 @@ async function buildPlan(
 ): Promise<Plan> {
   const { sources, descriptions, conn, prefix } = open;
   const php = { gcMaxlifetime: options.gcMaxlifetime, serializeHandler: options.serializeHandler };
-  const parts: SourceSummary[] = [];
-  for (const source of sources) parts.push(open.filesSummaries.get(source) ?? (await summarizeSource(source, php)));
-  const { report: duplicates } = await resolveDuplicates(sources, php);
+  // Behind Sentinel, a Redis source's SCAN cut short by a failover: counted again from the beginning
+  // on the new master (readAgainAfterFailover), never merged with the counts of the pass cut short.
+  const { parts, duplicates } = await readAgainAfterFailover(sources, 'plan', options.masterWaitMs, async () => {
+    const counted: SourceSummary[] = [];
+    for (const source of sources) counted.push(open.filesSummaries.get(source) ?? (await summarizeSource(source, php)));
+    return { parts: counted, duplicates: (await resolveDuplicates(sources, php)).report };
+  });
   const summary = sumSummaries(parts);
   // A superseded copy is not copied: the total counts each session once.
   summary.live -= duplicates.superseded.reduce((a, b) => a + b, 0);

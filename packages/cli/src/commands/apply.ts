@@ -15,7 +15,7 @@ export interface ApplyArgs extends Omit<ApplyPlanOptions, 'onProgress' | 'onRetr
   json: boolean;
 }
 
-/** What apply says on SIGINT (Ctrl-C) or SIGTERM, before exit 130 or 143 (main.ts whileSaying). */
+/** What apply says on SIGINT (Ctrl-C), SIGTERM or SIGHUP, before exit 130, 143 or 129 (main.ts whileSaying). */
 const INTERRUPTED =
   'the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)';
 export const applyModule: CommandFactory = ({ run, print }) =>

@@ -7,6 +7,7 @@
  * Error prefixes: https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors and the
  * server sources (src/server.c `shared.*err`, src/acl.c, src/cluster.c, src/script.c of redis 7.0).
  */
+import { RUN_THE_COMMAND_AGAIN } from '@session-migrate/common';
 import type { RedisRole, Topology } from './url.ts';
 import { PASSWORD_ENV } from './url.ts';
 
@@ -186,7 +187,7 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
 
 /** The fix of an error reply that is the same whatever the context (its code -> what to do). */
 const PERMANENT_FIXES: Readonly<Record<string, string>> = {
-  OOM: 'Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again',
+  OOM: `Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then ${RUN_THE_COMMAND_AGAIN}`,
   CROSSSLOT: 'keys of one command are in different hash slots: the prefix must not contain "{" or "}"',
   WRONGTYPE: 'a key under the prefix holds another Redis type: choose a prefix no other application uses',
   MISCONF: 'Redis refuses writes because it cannot save its RDB snapshot: fix its disk or persistence settings',
@@ -206,7 +207,7 @@ function replyError(first: string, raw: string, message: string, ctx: ClassifyCo
       kind: 'permanent',
       code: first,
       message,
-      fix: 'this node is a replica: give the master (the primary endpoint); after a failover, run the command again',
+      fix: `this node is a replica: give the master (the primary endpoint; after a failover, once it points at the new master), then ${RUN_THE_COMMAND_AGAIN}`,
     };
   }
   const fix = PERMANENT_FIXES[first];

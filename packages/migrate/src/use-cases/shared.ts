@@ -42,6 +42,7 @@ import {
   specFromRecorded,
   specFromUrl,
   tlsFilesEmpty,
+  urlWithUser,
   type AclCommand,
   type ClassifiedError,
   type ConnectionDescription,
@@ -305,7 +306,7 @@ export function resolvePlanDefaults(
             ? `--serialize-handler ${input.serializeHandler} (plan: ${plan.php.serializeHandler})`
             : '',
           input.prefix !== undefined && input.prefix !== plan.target.prefix ? `--prefix (plan: ${printable(plan.target.prefix)})` : '',
-          input.target !== undefined && input.target !== plan.target.url ? `--target (plan: ${plan.target.url})` : '',
+          targetOverride(input.target, plan.target),
         ].filter((d) => d !== '');
   return {
     ...(plan !== undefined ? { plan, planPath: input.plan! } : {}),
@@ -318,6 +319,22 @@ export function resolvePlanDefaults(
     maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES,
     overrides,
   };
+}
+
+/**
+ * resolvePlanDefaults' note of a --target other than the plan's, or '' when it names the same server
+ * and user. Both sides in one form (urlWithUser: canonical, with the user name, never a password):
+ * the plan records its URL without the user name and the user beside it, so `redis://app@h:6379/0`
+ * (or with a password) against a plan made with it was taken for another target. Only the plan's
+ * URL is printed: the operator typed the other, and a user part written as `redis://SECRET@host`
+ * (a password where the user name goes, RFC 3986 userinfo without ':') would be echoed (the rule of
+ * packages/redis/src/connection.ts connectFailure); the plan's user is the one plan connected as.
+ * @throws UserFacingError for a --target that does not parse (parseRedisUrl's line, as checkTargetGivenNow's)
+ */
+function targetOverride(given: string | undefined, planned: Plan['target']): string {
+  if (given === undefined) return '';
+  const plan = urlWithUser(planned.url, planned.username);
+  return urlWithUser(given) === plan ? '' : `--target (plan: ${plan})`;
 }
 
 /**

@@ -128,23 +128,22 @@ export function checkMasterWaitMs(ms: number | undefined): number | undefined {
 
 /**
  * Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix:
- * `Redis at <url> failed during <during>: <message> (<fix>)`. `err`: as thrown, or already classified
- * (a ClassifiedError, taken as it is); a UserFacingError is returned unchanged.
+ * `Redis at <url> failed during <during>: <message> (<fix>)` (classifiedFailure). `err`: as thrown,
+ * classified by `conn` (or, given only a URL, its first line without a fix); a UserFacingError is
+ * returned unchanged.
  */
 export function redisFailure(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
   if (err instanceof UserFacingError) return err;
-  const url = typeof conn === 'string' ? conn : conn.url;
-  const c = isClassified(err)
-    ? err
-    : typeof conn === 'string'
-      ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined }
-      : conn.classify(err);
-  return new UserFacingError(`Redis at ${url} failed during ${during}: ${classifiedLine(c)}`);
+  if (typeof conn !== 'string') return classifiedFailure(conn.classify(err), conn.url, during);
+  return classifiedFailure({ message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined }, conn, during);
 }
 
-/** Whether `err` is a ClassifiedError already (classifyRedisError's result), not an error as thrown. */
-function isClassified(err: unknown): err is ClassifiedError {
-  return !(err instanceof Error) && typeof err === 'object' && err !== null && 'kind' in err && 'code' in err && 'message' in err;
+/**
+ * redisFailure's line for an error classified already (classifyRedisError's result, e.g. verify's
+ * refusedCommand): `Redis at <url> failed during <during>: <message> (<fix>)`.
+ */
+export function classifiedFailure(c: Pick<ClassifiedError, 'message' | 'fix'>, url: string, during: string): UserFacingError {
+  return new UserFacingError(`Redis at ${url} failed during ${during}: ${classifiedLine(c)}`);
 }
 
 // ---------------------------------------------------------------- keys

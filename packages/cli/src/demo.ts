@@ -10,7 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { DEFAULT_GC_MAXLIFETIME, describeFsError, checkWholeNumber } from '@session-migrate/common';
 import { DEFAULT_PREFIX } from '@session-migrate/envelope';
 import type { Print } from './commands/context.ts';
-import { signalExitCode } from './signal-exit.ts';
+import { signalExitCode, STOPPING_SIGNALS } from './signal-exit.ts';
 import { keysGenerate } from './commands-keys.ts';
 import { planCommand } from './commands/plan.ts';
 import { applyCommand } from './commands/apply.ts';
@@ -227,9 +227,6 @@ function hideDeploymentEnvironment(): () => void {
   return () => Object.assign(process.env, hidden);
 }
 
-/** The signals the demo handles; each exits 128 + its number (signalExitCode: 130, 143, 129). */
-const DEMO_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
 /** A server the demo started: its PID, and how a signal handler ends it at once. */
 interface StartedServer {
   pid: number;
@@ -266,7 +263,7 @@ function onSignalsCleanUp(
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: ${line}\n`);
     process.exit(signalExitCode(signal));
   };
-  for (const name of DEMO_SIGNALS) process.once(name, handler);
+  for (const name of STOPPING_SIGNALS) process.once(name, handler);
   return {
     cleaningUp: () => {
       cleaning = true;

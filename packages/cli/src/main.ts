@@ -20,7 +20,7 @@ import { rollbackModule } from './commands/rollback.ts';
 import { auditModule } from './commands/audit.ts';
 import { demoModule } from './commands/demo.ts';
 import { commandProceeds, dropHeldWarnings, holdWarnings } from './redis-options.ts';
-import { signalExitCode } from './signal-exit.ts';
+import { signalExitCode, STOPPING_SIGNALS } from './signal-exit.ts';
 
 /**
  * The commands, in the order `--help` lists them: one module per command (commands/*.ts), each
@@ -91,14 +91,8 @@ let exitCode = 0;
 let epipeHandled = false;
 
 /**
- * The signals that stop a command that writes with its `interrupted` line: SIGINT (Ctrl-C) and
- * SIGTERM (how systemd, Kubernetes and timeout(1) stop a process).
- */
-const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
-
-/**
- * Runs a command; while it runs, SIGINT (Ctrl-C) or SIGTERM prints `interrupted` as one stderr line
- * and exits 128 + the signal (130, 143: signalExitCode). Node's own handling ends the process
+ * Runs a command; while it runs, SIGINT (Ctrl-C), SIGTERM or SIGHUP (STOPPING_SIGNALS) prints
+ * `interrupted` as one stderr line and exits 128 + the signal (130, 143, 129: signalExitCode). Node's own handling ends the process
  * silently; a command that writes says what it leaves.
  * @param interrupted undefined: Node's default handling (the demo handles its signals itself: demo.ts onSignalsCleanUp)
  */
@@ -108,11 +102,11 @@ async function whileSaying(interrupted: string | undefined, fn: () => Promise<nu
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}session-migrate: interrupted: ${interrupted}\n`);
     process.exit(signalExitCode(signal));
   };
-  if (interrupted !== undefined) for (const signal of INTERRUPTING_SIGNALS) process.once(signal, onSignal);
+  if (interrupted !== undefined) for (const signal of STOPPING_SIGNALS) process.once(signal, onSignal);
   try {
     return await fn();
   } finally {
-    if (interrupted !== undefined) for (const signal of INTERRUPTING_SIGNALS) process.removeListener(signal, onSignal);
+    if (interrupted !== undefined) for (const signal of STOPPING_SIGNALS) process.removeListener(signal, onSignal);
   }
 }
 
@@ -188,6 +182,7 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
           '  2    usage, input or connection error: nothing written or deleted',
           '  130  interrupted (Ctrl-C, SIGINT): a command that writes says in one line what it leaves',
           '  143  stopped by SIGTERM (systemd, Kubernetes, timeout): the same line',
+          '  129  stopped by SIGHUP (terminal closed, ssh session lost, kill -HUP): the same line',
         ].join('\n'),
       )
       .strict()
@@ -240,7 +235,7 @@ function exitCodeForError(err: unknown): number {
  *   would have to wait for write callbacks, and would still cut short, silently, any work a
  *   command left un-awaited (a file being written). A late exit is visible and tested; lost output
  *   would not be.
- * The exits that stay are deliberate: Ctrl-C and SIGTERM (130, 143: whileSaying) and EPIPE (stopQuietlyOnEpipe).
+ * The exits that stay are deliberate: Ctrl-C, SIGTERM and SIGHUP (130, 143, 129: whileSaying) and EPIPE (stopQuietlyOnEpipe).
  * @param argv arguments without `node` and the script path.
  * @param hooks tests only: `inspect` receives what yargs parsed, and no command runs (returns 0).
  * @returns the exit code.

@@ -114,3 +114,53 @@ describe('apply NOT DONE line', () => {
     expect(await linesOf(0, 0)).toEqual([]);
   });
 });
+
+describe('a Redis fix that ends in "then run the command again" (OOM, READONLY on a single node)', () => {
+  // One treatment of those words (packages/common withoutRunAgain): a line that ends with its own way
+  // to finish says "run again" once, naming its command: apply's STOPPED line, and stoppedRun's lines
+  // of purge, rotate and rollback (rotate's here). READONLY's fix was left whole by stoppedRun.
+  it('apply STOPPED and rotate NOT DONE / stopped each say "run <command> again" once, never "run the command again"', async () => {
+    const { printApplyProblems } = await import('../src/commands/apply.ts');
+    const { emptySessionCounts } = await import('@session-migrate/migrate');
+    const { classifyRedisError, classifiedLine } = await import('@session-migrate/redis');
+    const { stoppedRun } = await import('@session-migrate/common');
+    const replies = ["OOM command not allowed when used memory > 'maxmemory'.", "READONLY You can't write against a read only replica."];
+    for (const reply of replies) {
+      const stopped = classifyRedisError(Object.assign(new Error(reply), { name: 'ReplyError' }));
+      expect(stopped.fix, reply).toMatch(/, then run the command again$/);
+      const r = {
+        target: 'redis://127.0.0.1:6379/0',
+        dryRun: false,
+        nothingToDo: false,
+        sessions: {
+          counts: emptySessionCounts(),
+          stopped,
+          aborted: true,
+          failureGroups: [],
+          unstable: [],
+          missing: [],
+          conflicts: [],
+          replicaShortfalls: [],
+        },
+      };
+      const lines: string[] = [];
+      printApplyProblems(r as never, [], (l: string) => lines.push(l), false);
+      const line = lines.find((l) => l.startsWith('  STOPPED'))!;
+      expect(line, reply).toBe(
+        `  STOPPED     Redis at redis://127.0.0.1:6379/0 failed during apply: ${stopped.message}: ${stopped.fix!.replace(/run the command again$/, 'run apply again')}`,
+      );
+      const rotate = {
+        command: 'rotate',
+        reason: classifiedLine(stopped),
+        what: 'value(s) re-encrypted',
+        rerun: 'run rotate again to finish',
+      };
+      for (const done of [0, 3]) {
+        const message = stoppedRun({ ...rotate, done, nothing: 'nothing was rewritten; run rotate again once Redis answers' }).message;
+        expect(message, `${reply} ${done}`).not.toMatch(/run the command again/);
+        expect(message.match(/run (rotate )?again/g), message).toHaveLength(1);
+        expect(message, reply).toContain(`${stopped.message} (${stopped.fix!.replace(/, then run the command again$/, '')});`);
+      }
+    }
+  });
+});

@@ -80,14 +80,28 @@ export class StoppedRunError extends UserFacingError {
 }
 
 /**
- * The reason without its own closing instruction to run again (`...: keys may have been skipped; run
- * again`: RedisConnection.scan's SCAN_INTERRUPTED, SCAN_RESHARDED, a source's failure; or a
- * classified Redis error's fix in parentheses, `(raise maxmemory ..., then run the command again)`:
- * packages/redis classifiedLine): the line that quotes it ends with how to finish, which names the
- * command, so "run again" is said once.
+ * How a fix that holds whatever the command ends (packages/redis/src/errors.ts: OOM's and READONLY's
+ * fixes end in `, then run the command again`). A line that ends with nothing after the fix (an
+ * exit-2 error of verify or of a connect) says it as it is; a line that ends with its own way to
+ * finish, naming its command (stoppedRun's, apply's STOPPED), drops it with withoutRunAgain, so that
+ * "run again" is said once, naming the command.
  */
-function reasonOnce(reason: string): string {
-  return reason.replace(/[;:,]\s*run again\s*$/, '').replace(/,?\s*then run the command again(\)?)\s*$/, '$1');
+export const RUN_THE_COMMAND_AGAIN = 'run the command again';
+
+/** RUN_THE_COMMAND_AGAIN closing a text (before the `)` of a classified line's fix, or at its end). */
+const CLOSING_RUN_THE_COMMAND_AGAIN = new RegExp(`,?\\s*then ${RUN_THE_COMMAND_AGAIN}(\\)?)\\s*$`);
+
+/**
+ * `text` without its own closing instruction to run again, for a line that ends with how to finish,
+ * naming the command: the one treatment of those words (stoppedRun's reason, apply's STOPPED line,
+ * packages/cli/src/commands/apply.ts printApplyProblems). Dropped: a closing `; run again`
+ * (RedisConnection.scan's SCAN_INTERRUPTED, SCAN_RESHARDED, a source's failure) and a fix's closing
+ * `, then run the command again` (RUN_THE_COMMAND_AGAIN), also inside the parentheses of a
+ * classified Redis error's line (packages/redis classifiedLine). A "run again" followed by a
+ * condition (`run again when the resharding has finished`) stays: the condition is the advice.
+ */
+export function withoutRunAgain(text: string): string {
+  return text.replace(/[;:,]\s*run again\s*$/, '').replace(CLOSING_RUN_THE_COMMAND_AGAIN, '$1');
 }
 
 /**
@@ -107,7 +121,7 @@ export function changedSomething(s: Pick<StoppedRun, 'done' | 'inFlight'>): bool
  */
 export function notDoneSentence(s: Omit<StoppedRun, 'command' | 'nothing' | 'counts'>): string {
   const maybe = s.inFlight === true ? ' (and maybe those in flight when it failed)' : '';
-  return `${s.done} ${s.what}${maybe}${s.stoppedBy ?? ' before it stopped'}: ${reasonOnce(s.reason)}; ${s.rerun}`;
+  return `${s.done} ${s.what}${maybe}${s.stoppedBy ?? ' before it stopped'}: ${withoutRunAgain(s.reason)}; ${s.rerun}`;
 }
 
 /**
@@ -122,12 +136,12 @@ export function notDoneSentence(s: Omit<StoppedRun, 'command' | 'nothing' | 'cou
  * Either way the reason's own trailing "run again" is dropped: the line ends with how to finish.
  */
 export function stoppedRun(s: StoppedRun): UserFacingError {
-  if (!changedSomething(s)) return new UserFacingError(`${s.command} stopped: ${reasonOnce(s.reason)}; ${s.nothing}`, 2);
+  if (!changedSomething(s)) return new UserFacingError(`${s.command} stopped: ${withoutRunAgain(s.reason)}; ${s.nothing}`, 2);
   return new StoppedRunError(`${s.command} NOT DONE: ${notDoneSentence(s)}`, {
     ok: false,
     stopped: {
       command: s.command,
-      reason: reasonOnce(s.reason),
+      reason: withoutRunAgain(s.reason),
       done: s.done,
       what: s.what,
       inFlight: s.inFlight === true,

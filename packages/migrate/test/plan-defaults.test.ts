@@ -16,7 +16,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MISSING = 'needs --target and a key, or --plan';
 
 function planWith(
-  over: { key?: Plan['key']; prefix?: string; gc?: number; handler?: Plan['php']['serializeHandler']; maxSessionBytes?: number } = {},
+  over: {
+    key?: Plan['key'];
+    prefix?: string;
+    gc?: number;
+    handler?: Plan['php']['serializeHandler'];
+    maxSessionBytes?: number;
+    username?: string;
+  } = {},
 ): string {
   const summary = {
     found: 0,
@@ -47,6 +54,7 @@ function planWith(
       db: 2,
       tls: false,
       auth: false,
+      ...(over.username !== undefined ? { username: over.username } : {}),
       prefix: over.prefix ?? 'app1:',
       runId: 'r',
       existingKeysUnderPrefix: 0,
@@ -128,6 +136,22 @@ describe('resolvePlanDefaults: plan defaults, options override', () => {
         { missing: MISSING },
       ).overrides,
     ).toEqual([]);
+  });
+
+  it("--target: compared with the plan's URL and user in one form (the user name kept, never a password); only the plan's is printed", () => {
+    // A plan records its URL without the user name, and the user beside it.
+    const withUser = planWith({ username: 'app' });
+    const overrides = (target: string, plan = withUser) => resolvePlanDefaults({ plan, target }, { missing: MISSING }).overrides;
+    // The same server and user, as typed: with the user, with a password too, the default port written out or not.
+    for (const same of ['redis://app@10.0.0.5:6379/2', 'redis://app:s3cret@10.0.0.5:6379/2', 'redis://app@10.0.0.5/2'])
+      expect(overrides(same), same).toEqual([]);
+    expect(overrides('redis://10.0.0.5/2', planWith())).toEqual([]);
+    // Another user (or none: the default user), another database: the plan's URL with its user.
+    for (const other of ['redis://10.0.0.5:6379/2', 'redis://ops:s3cret@10.0.0.5:6379/2', 'redis://app@10.0.0.5:6379/0'])
+      expect(overrides(other), other).toEqual(['--target (plan: redis://app@10.0.0.5:6379/2)']);
+    // A password given in the plan-less form is no override either, and never printed.
+    expect(overrides('redis://:s3cret@10.0.0.5:6379/2', planWith())).toEqual([]);
+    expect(overrides('redis://u:s3cret@10.0.0.6:6379/2', planWith()).join()).not.toContain('s3cret');
   });
 
   it("refuses without a target or a key (and no plan), with the caller's message", () => {

@@ -30,6 +30,7 @@ import {
   classifyRedisError,
   CLOSED_UNDER_COMMANDS,
   CLUSTER_NODES_DENIED,
+  CONNECTION_CLOSED,
   isConnectionLost,
   redactedMessage,
   SCAN_INTERRUPTED,
@@ -2171,7 +2172,7 @@ export function connectFailure(
   if (c.kind === 'permanent') return new UserFacingError(`cannot connect to ${where}: ${classifiedLine(c)}`);
   const code = e?.code;
   let why = typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : c.message;
-  if ((code === 'ECONNRESET' || /Connection is closed/.test(c.message)) && !spec.address.tls && !answeredBefore)
+  if ((code === 'ECONNRESET' || c.message === CONNECTION_CLOSED) && !spec.address.tls && !answeredBefore)
     why += ' (a TLS-only server? use rediss://)';
   if (code === 'ETIMEDOUT' && spec.address.tls)
     why += ' (no TLS handshake: the server may not speak TLS on this port; use redis:// for a plaintext server, or check the port)';

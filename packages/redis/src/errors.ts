@@ -7,6 +7,7 @@
  * Error prefixes: https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors and the
  * server sources (src/server.c `shared.*err`, src/acl.c, src/cluster.c, src/script.c of redis 7.0).
  */
+import { RUN_THE_COMMAND_AGAIN } from '@session-migrate/common';
 import type { RedisRole, Topology } from './url.ts';
 import { PASSWORD_ENV } from './url.ts';
 
@@ -111,11 +112,31 @@ export function mayHaveRun(err: unknown): boolean {
 }
 
 /**
- * ioredis's text when a command's connection failed and its reconnects did too
- * (lib/redis/index.ts of https://github.com/redis/ioredis, `maxRetriesPerRequest`): an operator
- * needs what happened, not the option's name.
+ * The one wording of a lost connection, whatever the topology: the start of the message of every
+ * error classifyRedisError finds in IOREDIS_LOST. ioredis words the same condition by client: a
+ * single node's (or Sentinel's master's) `Redis` gives up after its reconnects, a Redis Cluster's
+ * `Cluster` fails a node's commands at that node's close, or all of them once no node answers. An
+ * operator reading apply's FAILED line or a retry line needs one sentence for one condition.
  */
-const IOREDIS_GAVE_UP = /^Reached the max retries per request limit \(which is (\d+)\)/;
+export const CONNECTION_DOWN = 'the connection to Redis is down';
+
+/** classifyRedisError's message for ioredis's "Connection is closed." (connectFailure's TLS hint looks for it). */
+export const CONNECTION_CLOSED = `${CONNECTION_DOWN}: it closed`;
+
+/**
+ * ioredis's own texts of a lost connection (https://github.com/redis/ioredis), each with what it
+ * says after CONNECTION_DOWN: a command's connection failed and its reconnects did too
+ * (lib/redis/index.ts, `maxRetriesPerRequest`: the option's name tells an operator nothing); a
+ * connection closed under its commands or before them (lib/redis/event_handler.ts closeHandler,
+ * Redis.flushQueue; a Redis Cluster's node clients have no reconnects: every close says so); a
+ * Redis Cluster client with no node left, which ended after its reconnects (lib/cluster/index.ts
+ * handleCloseEvent, sendCommand; packages/redis/src/connection.ts newCluster's clusterRetryStrategy).
+ */
+const IOREDIS_LOST: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray) => string]> = [
+  [/^Reached the max retries per request limit \(which is (\d+)\)/, (m) => `no answer after ${m[1]} reconnects`],
+  [/^Connection is closed\.?$/, () => 'it closed'],
+  [/^(?:None of startup nodes is available|Cluster is ended\.?)$/, () => 'no node of the Redis Cluster answers'],
+];
 
 /**
  * First line of a Redis error, with the password masked wherever it stands as a token of its own
@@ -142,10 +163,11 @@ const MESSAGE_MAX = 300;
 export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): ClassifiedError {
   const e = err as (Error & { code?: string; command?: { name?: string } }) | undefined;
   const raw = e?.message ?? String(err);
-  const gaveUp = IOREDIS_GAVE_UP.exec(raw);
-  if (gaveUp !== null) {
-    const message = `the connection to Redis is down: no answer after ${gaveUp[1]} reconnects`;
-    return { kind: 'transient', code: 'CONNECTION', message };
+  if (e?.name !== 'ReplyError') {
+    for (const [pattern, what] of IOREDIS_LOST) {
+      const m = pattern.exec(raw);
+      if (m !== null) return { kind: 'transient', code: 'CONNECTION', message: `${CONNECTION_DOWN}: ${what(m)}` };
+    }
   }
   if (e?.name !== 'ReplyError' && raw.startsWith(`${CLOSED_UNDER_COMMANDS} `))
     return { kind: 'permanent', code: 'CONNECTION', message: raw, fix: CLOSED_UNDER_COMMANDS_FIX };
@@ -165,7 +187,7 @@ export function classifyRedisError(err: unknown, ctx: ClassifyContext = {}): Cla
 
 /** The fix of an error reply that is the same whatever the context (its code -> what to do). */
 const PERMANENT_FIXES: Readonly<Record<string, string>> = {
-  OOM: 'Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then run the command again',
+  OOM: `Redis reached maxmemory and refuses writes: raise maxmemory (a larger node) or free memory, then ${RUN_THE_COMMAND_AGAIN}`,
   CROSSSLOT: 'keys of one command are in different hash slots: the prefix must not contain "{" or "}"',
   WRONGTYPE: 'a key under the prefix holds another Redis type: choose a prefix no other application uses',
   MISCONF: 'Redis refuses writes because it cannot save its RDB snapshot: fix its disk or persistence settings',
@@ -185,7 +207,7 @@ function replyError(first: string, raw: string, message: string, ctx: ClassifyCo
       kind: 'permanent',
       code: first,
       message,
-      fix: 'this node is a replica: give the master (the primary endpoint); after a failover, run the command again',
+      fix: `this node is a replica: give the master (the primary endpoint; after a failover, once it points at the new master), then ${RUN_THE_COMMAND_AGAIN}`,
     };
   }
   const fix = PERMANENT_FIXES[first];

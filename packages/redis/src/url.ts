@@ -172,6 +172,24 @@ function parseSentinelUrl(text: string, tls: boolean, what: string): RedisAddres
 }
 
 /**
+ * A Redis URL as a command names it to the operator, and as two URLs of one server are compared: the
+ * canonical form (RedisAddress.url: `redis://host:port/db`, the default port and database written
+ * out) with the ACL user name, the password never (it comes from the environment). A plan records
+ * its URL without the user name and the user beside it (ConnectionDescription): `recordedUser` puts
+ * it back when the URL has none. rotate's report prints it as the URL the next command must be
+ * given (else that command connects as the default user); verify's note of a --target that
+ * overrides the plan compares the two in this form.
+ * @param text a URL as typed, or a plan's recorded one
+ * @throws UserFacingError as parseRedisUrl, for a URL that does not parse
+ */
+export function urlWithUser(text: string, recordedUser?: string, what: RedisRole = 'target'): string {
+  const address = parseRedisUrl(text, what);
+  const username = address.username ?? recordedUser;
+  if (username === undefined) return address.url;
+  return address.url.replace(/^([a-z+]+:\/\/)/, `$1${encodeURIComponent(username)}@`);
+}
+
+/**
  * A Redis URL, as typed, with any password replaced by `***`, for error messages: the one redaction
  * rule of Redis addresses (php-ini's redactRedisAddress / redactRedisSecrets: a URL's
  * `user:password@` up to the last '@', `auth=` parameters, and of a text without `scheme://`

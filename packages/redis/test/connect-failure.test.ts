@@ -28,7 +28,7 @@ describe('connectFailure: the TLS hint', () => {
   it('after the server answered in plaintext (a cluster master gone while connecting): no hint, only the cause', () => {
     const what = 'Redis Cluster master 127.0.0.1:7001 (of redis://127.0.0.1:7000/0)';
     expect(connectFailure(spec('redis://127.0.0.1:7000'), closed, undefined, what, true).message).toBe(
-      `cannot connect to ${what}: Connection is closed.`,
+      `cannot connect to ${what}: the connection to Redis is down: it closed`,
     );
     expect(connectFailure(spec('redis://127.0.0.1:7000'), reset, undefined, undefined, true).message).toBe(
       'cannot connect to Redis at redis://127.0.0.1:7000/0: ECONNRESET',

@@ -77,10 +77,18 @@ describe('classifyRedisError', () => {
     // connection, as its "None of startup nodes is available" (https://github.com/redis/ioredis
     // lib/cluster/index.ts sendCommand, handleCloseEvent).
     for (const m of ['Cluster is ended.', 'None of startup nodes is available'])
-      expect(classifyRedisError(Object.assign(new Error(m), { name: 'AbortError' })), m).toMatchObject({
+      expect(classifyRedisError(Object.assign(new Error(m), { name: 'AbortError' })), m).toEqual({
         kind: 'transient',
         code: 'CONNECTION',
+        message: 'the connection to Redis is down: no node of the Redis Cluster answers',
       });
+    // One wording of a lost connection on every topology: a Redis Cluster's node client fails its
+    // commands at a close with "Connection is closed." where a single node's reconnects ran out.
+    expect(classifyRedisError(new Error('Connection is closed.'))).toEqual({
+      kind: 'transient',
+      code: 'CONNECTION',
+      message: 'the connection to Redis is down: it closed',
+    });
     // A connection Redis closed at the same commands each time (connection.ts failRepeatedResends):
     // permanent, a lost connection, and the fix says where the cause is written.
     const closedUnder = classifyRedisError(new Error(`${CLOSED_UNDER_COMMANDS} 3 times while the same commands waited for their replies`));

@@ -32,7 +32,7 @@ import {
   namesBatch,
   phpUserUnknown,
   presenceBatch,
-  redisFailure,
+  classifiedFailure,
   resolveDuplicates,
   type DuplicatesReport,
   type PrepareContext,
@@ -705,7 +705,7 @@ function startsWith(key: Buffer, prefix: Buffer): boolean {
 /**
  * A permanent error (an ACL rule without GET, say) is the same for every key: stop with what to fix.
  * @throws UserFacingError (exit 2) naming the server and the fix: `Redis at URL refused a command
- *   verify needs: ...` for an answer of Redis, `Redis at URL failed during verify: ...` (redisFailure)
+ *   verify needs: ...` for an answer of Redis, `Redis at URL failed during verify: ...` (classifiedFailure)
  *   for a connection it kept closing under the commands.
  */
 function stopOnPermanent(
@@ -725,7 +725,7 @@ function stopOnPermanent(
   // Redis refused nothing when it closed the connection under these commands at every re-send
   // (CLOSED_UNDER_COMMANDS of packages/redis/src/errors.ts, a lost connection classified permanent):
   // it failed, and the classified line says why.
-  if (isConnectionLost(c)) throw redisFailure(c, client, 'verify');
+  if (isConnectionLost(c)) throw classifiedFailure(c, client.url, 'verify');
   throw new UserFacingError(`Redis at ${client.url} refused a command verify needs: ${classifiedLine(c)}`);
 }
 

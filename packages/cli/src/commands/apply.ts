@@ -2,7 +2,7 @@
  * `session-migrate apply`: carry out a plan. The work is the applyPlan use case
  * (packages/migrate/src/use-cases/apply.ts); this module parses, calls, prints.
  */
-import { printable } from '@session-migrate/common';
+import { printable, withoutRunAgain } from '@session-migrate/common';
 import type { ApplyPlanOptions, ApplyResult, ApplySessionsReport } from '@session-migrate/migrate';
 import { DEFAULT_PLAN_FILE } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
@@ -15,7 +15,7 @@ export interface ApplyArgs extends Omit<ApplyPlanOptions, 'onProgress' | 'onRetr
   json: boolean;
 }
 
-/** What apply says on SIGINT (Ctrl-C) or SIGTERM, before exit 130 or 143 (main.ts whileSaying). */
+/** What apply says on SIGINT (Ctrl-C), SIGTERM or SIGHUP, before exit 130, 143 or 129 (main.ts whileSaying). */
 const INTERRUPTED =
   'the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)';
 export const applyModule: CommandFactory = ({ run, print }) =>
@@ -275,14 +275,16 @@ const AFTER_RESTART = ' (if Redis was restarted meanwhile: plan, then apply)';
 export function printApplyProblems(r: ApplyResult, notDone: readonly string[], print: Print, ok: boolean): void {
   const c = r.sessions.counts;
   if (r.sessions.stopped !== undefined) {
-    // One instruction: a fix that already ends in "run the command again" (OOM, READONLY) names apply.
+    // One instruction, naming apply: a fix's own closing "then run the command again" (OOM,
+    // READONLY) is dropped as stoppedRun drops it (withoutRunAgain), and said here as "run apply again".
     const fix = r.sessions.stopped.fix;
+    const own = fix === undefined ? undefined : withoutRunAgain(fix);
     const advice =
-      fix === undefined
+      own === undefined
         ? '; fix it and run apply again'
-        : /run the command again/.test(fix)
-          ? `: ${printable(fix.replace('run the command again', 'run apply again'))}`
-          : `: ${printable(fix)}; fix it and run apply again`;
+        : own !== fix
+          ? `: ${printable(own)}, then run apply again`
+          : `: ${printable(own)}; fix it and run apply again`;
     // Named as plan and verify name a Redis that failed under their commands (redisFailure's form).
     print(`  STOPPED     Redis at ${printable(r.target)} failed during apply: ${printable(r.sessions.stopped.message)}${advice}`);
   }

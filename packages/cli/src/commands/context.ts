@@ -20,8 +20,8 @@ export type Print = (line: string) => void;
 /**
  * Runs a command's body and records its exit code (0 success, 1 a check failed); errors propagate to
  * main(). `interrupted`: a command that writes for a long time (apply, purge, rollback, rotate) says
- * on SIGINT (Ctrl-C) or SIGTERM what state it leaves and how to finish, in one stderr line, and
- * exits 130 or 143 (128 + the signal, the shells' convention: main.ts whileSaying).
+ * on SIGINT (Ctrl-C), SIGTERM or SIGHUP what state it leaves and how to finish, in one stderr line,
+ * and exits 130, 143 or 129 (128 + the signal, the shells' convention: main.ts whileSaying).
  */
 export type Run = (fn: () => Promise<number> | number, interrupted?: string) => () => Promise<void>;
 

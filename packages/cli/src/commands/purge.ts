@@ -29,7 +29,7 @@ export interface PurgeArgs extends Omit<PurgeUseCaseOptions, 'onWarning'> {
   json: boolean;
 }
 
-/** What purge says on SIGINT (Ctrl-C) or SIGTERM, before exit 130 or 143 (main.ts whileSaying). */
+/** What purge says on SIGINT (Ctrl-C), SIGTERM or SIGHUP, before exit 130, 143 or 129 (main.ts whileSaying). */
 const INTERRUPTED = 'only sessions proven in Redis were deleted; run purge again to finish';
 export const purgeModule: CommandFactory = ({ run, print }) =>
   defineCommand({

@@ -26,7 +26,7 @@ export interface RollbackArgs extends Omit<RollbackOptions, 'onNotice' | 'onWarn
   json: boolean;
 }
 
-/** What rollback says on SIGINT (Ctrl-C) or SIGTERM, before exit 130 or 143 (main.ts whileSaying). */
+/** What rollback says on SIGINT (Ctrl-C), SIGTERM or SIGHUP, before exit 130, 143 or 129 (main.ts whileSaying). */
 const INTERRUPTED = 'each file written or key removed so far is complete; run rollback again to finish';
 export const rollbackModule: CommandFactory = ({ run, print }) =>
   defineCommand({

@@ -28,7 +28,7 @@ export interface RotateArgs extends Omit<RotateUseCaseOptions, 'onProgress' | 'o
   json: boolean;
 }
 
-/** What rotate says on SIGINT (Ctrl-C) or SIGTERM, before exit 130 or 143 (main.ts whileSaying). */
+/** What rotate says on SIGINT (Ctrl-C), SIGTERM or SIGHUP, before exit 130, 143 or 129 (main.ts whileSaying). */
 const INTERRUPTED = 'every value is under the old key or the new one, each valid; run rotate again to finish';
 export const rotateModule: CommandFactory = ({ run, print }) =>
   defineCommand({

@@ -4,7 +4,7 @@
  */
 import { UserFacingError, checkWholeNumber } from '@session-migrate/common';
 import type { KeyProvider } from '@session-migrate/envelope';
-import { specFromUrl, type TlsFiles } from '@session-migrate/redis';
+import { urlWithUser, type TlsFiles } from '@session-migrate/redis';
 import { rotateTarget, type RotateReport } from '../rotate.ts';
 import {
   checkMasterWaitMs,
@@ -98,7 +98,7 @@ export async function rotate(given: RotateUseCaseOptions): Promise<RotateUseCase
         report,
         lookupId: ids.lookupId,
         prefix,
-        targetUrl: r.fromPlan ? urlWithUser(r.plan!.target.url, r.plan!.target.username) : urlWithUser(r.target, undefined),
+        targetUrl: r.fromPlan ? urlWithUser(r.plan!.target.url, r.plan!.target.username) : urlWithUser(r.target),
       };
     } catch (err) {
       if (err instanceof UserFacingError) throw err;
@@ -107,16 +107,4 @@ export async function rotate(given: RotateUseCaseOptions): Promise<RotateUseCase
       client.close();
     }
   });
-}
-
-/**
- * The target's URL as the next command must be given it: the ACL user name kept (else that command
- * would connect as the default user), the password never (it comes from the environment).
- */
-function urlWithUser(url: string, recordedUser: string | undefined): string {
-  const address = specFromUrl(url, {}, 'target').address;
-  // A plan records its URL without the user name, and the user beside it.
-  const username = address.username ?? recordedUser;
-  if (username === undefined) return address.url;
-  return address.url.replace(/^([a-z+]+:\/\/)/, `$1${encodeURIComponent(username)}@`);
 }

@@ -42,6 +42,7 @@ import {
   specFromRecorded,
   specFromUrl,
   tlsFilesEmpty,
+  urlWithUser,
   type AclCommand,
   type ClassifiedError,
   type ConnectionDescription,
@@ -127,23 +128,22 @@ export function checkMasterWaitMs(ms: number | undefined): number | undefined {
 
 /**
  * Wraps an error from Redis in the middle of a use case into a one-line UserFacingError with its fix:
- * `Redis at <url> failed during <during>: <message> (<fix>)`. `err`: as thrown, or already classified
- * (a ClassifiedError, taken as it is); a UserFacingError is returned unchanged.
+ * `Redis at <url> failed during <during>: <message> (<fix>)` (classifiedFailure). `err`: as thrown,
+ * classified by `conn` (or, given only a URL, its first line without a fix); a UserFacingError is
+ * returned unchanged.
  */
 export function redisFailure(err: unknown, conn: RedisConnection | string, during: string): UserFacingError {
   if (err instanceof UserFacingError) return err;
-  const url = typeof conn === 'string' ? conn : conn.url;
-  const c = isClassified(err)
-    ? err
-    : typeof conn === 'string'
-      ? { message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined }
-      : conn.classify(err);
-  return new UserFacingError(`Redis at ${url} failed during ${during}: ${classifiedLine(c)}`);
+  if (typeof conn !== 'string') return classifiedFailure(conn.classify(err), conn.url, during);
+  return classifiedFailure({ message: ((err as Error).message ?? String(err)).split('\n')[0] ?? '', fix: undefined }, conn, during);
 }
 
-/** Whether `err` is a ClassifiedError already (classifyRedisError's result), not an error as thrown. */
-function isClassified(err: unknown): err is ClassifiedError {
-  return !(err instanceof Error) && typeof err === 'object' && err !== null && 'kind' in err && 'code' in err && 'message' in err;
+/**
+ * redisFailure's line for an error classified already (classifyRedisError's result, e.g. verify's
+ * refusedCommand): `Redis at <url> failed during <during>: <message> (<fix>)`.
+ */
+export function classifiedFailure(c: Pick<ClassifiedError, 'message' | 'fix'>, url: string, during: string): UserFacingError {
+  return new UserFacingError(`Redis at ${url} failed during ${during}: ${classifiedLine(c)}`);
 }
 
 // ---------------------------------------------------------------- keys
@@ -305,7 +305,7 @@ export function resolvePlanDefaults(
             ? `--serialize-handler ${input.serializeHandler} (plan: ${plan.php.serializeHandler})`
             : '',
           input.prefix !== undefined && input.prefix !== plan.target.prefix ? `--prefix (plan: ${printable(plan.target.prefix)})` : '',
-          input.target !== undefined && input.target !== plan.target.url ? `--target (plan: ${plan.target.url})` : '',
+          targetOverride(input.target, plan.target),
         ].filter((d) => d !== '');
   return {
     ...(plan !== undefined ? { plan, planPath: input.plan! } : {}),
@@ -318,6 +318,22 @@ export function resolvePlanDefaults(
     maxSessionBytes: plan?.limits.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES,
     overrides,
   };
+}
+
+/**
+ * resolvePlanDefaults' note of a --target other than the plan's, or '' when it names the same server
+ * and user. Both sides in one form (urlWithUser: canonical, with the user name, never a password):
+ * the plan records its URL without the user name and the user beside it, so `redis://app@h:6379/0`
+ * (or with a password) against a plan made with it was taken for another target. Only the plan's
+ * URL is printed: the operator typed the other, and a user part written as `redis://SECRET@host`
+ * (a password where the user name goes, RFC 3986 userinfo without ':') would be echoed (the rule of
+ * packages/redis/src/connection.ts connectFailure); the plan's user is the one plan connected as.
+ * @throws UserFacingError for a --target that does not parse (parseRedisUrl's line, as checkTargetGivenNow's)
+ */
+function targetOverride(given: string | undefined, planned: Plan['target']): string {
+  if (given === undefined) return '';
+  const plan = urlWithUser(planned.url, planned.username);
+  return urlWithUser(given) === plan ? '' : `--target (plan: ${plan})`;
 }
 
 /**

@@ -958,7 +958,9 @@ export class RedisConnection {
  * ends once the last of them has (its pool's 'drain'). A Cluster client with no node in its pool
  * (every node gone: it waits to connect again) never would: endStrandedCluster ends it. One that
  * ended already is left so (a disconnect() would make it `disconnecting` again, where a command sent
- * later waits in its offline queue for ever instead of failing).
+ * later waits in its offline queue for ever instead of failing). Either way the commands waiting in
+ * a Cluster's retry queue (a master killed under them, CLUSTERDOWN) are failed at once and its timers
+ * cleared: failDelayedRetries.
  * packages/redis/test/connection.test.ts "close() of a client waiting to reconnect" and "close() of
  * a Redis Cluster connection waiting to reconnect", test/reconnect-bound.test.ts ("exits promptly"),
  * test/redis-url-user-without-password.test.ts ("exits at once").

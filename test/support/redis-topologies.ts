@@ -232,6 +232,15 @@ export interface RedisNode {
   /** SIGKILL by PID (a crash); the directory stays until `stop()`. */
   kill(): Promise<void>;
   /**
+   * Starts the node again after `kill()` (a crash and a restart by a supervisor, a maintenance
+   * reboot): the same redis-server arguments, port, directory and log file, so a cluster node reads
+   * its own nodes.conf again (same node ID, slots, epochs and peers) and rejoins its cluster on its
+   * own. With `--save ''` it starts with no key: every key it held is lost, as on a node without
+   * persistence. Sets a new `pid` and connects `admin` again (once it answers PING).
+   * @throws Error when the node is still running or was stopped, or does not start (its log's last lines).
+   */
+  restart(): Promise<void>;
+  /**
    * SIGSTOP by PID: the process hangs without closing its connections (a frozen VM, a long GC pause),
    * so peers see it connected but it answers nothing; `resume()` (SIGCONT) lets it go on; `stop()`
    * works on a paused node. Do not use `admin` or `cli` while it is paused (they would wait).
@@ -328,7 +337,7 @@ export async function startNode(
       ...(options.args ?? []),
     ];
   }
-  const child = spawn('redis-server', argv, { stdio: 'ignore' });
+  let child = spawn('redis-server', argv, { stdio: 'ignore' });
   try {
     await waitForListen(port, child, 'redis-server', logFile);
   } catch (err) {
@@ -345,7 +354,7 @@ export async function startNode(
     ...(options.tls !== undefined ? { tls: adminTls(options.tls) } : {}),
   });
   admin.on('error', () => undefined);
-  try {
+  const connectAdmin = async (): Promise<void> => {
     await admin.connect();
     // A server that is still LOADING answers PING with an error: wait until it answers.
     for (let i = 0; ; i++) {
@@ -357,6 +366,9 @@ export async function startNode(
         await sleep(20);
       }
     }
+  };
+  try {
+    await connectAdmin();
   } catch (err) {
     admin.disconnect();
     await stopChild(child, 'SIGKILL');
@@ -390,6 +402,15 @@ export async function startNode(
     async kill() {
       admin.disconnect();
       await stopChild(child, 'SIGKILL');
+    },
+    async restart() {
+      if (stopped) throw new Error(`restart() of node ${port}, which was stopped`);
+      if (child.exitCode === null && child.signalCode === null)
+        throw new Error(`restart() of node ${port}, which is still running: kill() it first`);
+      child = spawn('redis-server', argv, { stdio: 'ignore' });
+      node.pid = child.pid ?? -1;
+      await waitForListen(port, child, 'redis-server (restarted)', logFile);
+      await connectAdmin();
     },
     pause() {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGSTOP');

@@ -963,16 +963,20 @@ export class RedisConnection {
  * ends once the last of them has (its pool's 'drain'). A Cluster client with no node in its pool
  * (every node gone: it waits to connect again) never would: endStrandedCluster ends it. One that
  * ended already is left so (a disconnect() would make it `disconnecting` again, where a command sent
- * later waits in its offline queue for ever instead of failing).
+ * later waits in its offline queue for ever instead of failing). Either way the commands waiting in
+ * a Cluster's retry queue (a master killed under them, CLUSTERDOWN) are failed at once and its timers
+ * cleared: failDelayedRetries.
  * packages/redis/test/connection.test.ts "close() of a client waiting to reconnect" and "close() of
  * a Redis Cluster connection waiting to reconnect", test/reconnect-bound.test.ts ("exits promptly"),
  * test/redis-url-user-without-password.test.ts ("exits at once").
  */
 function disconnectClient(client: Redis | Cluster): void {
   if (client instanceof Cluster) {
-    if (client.status === 'end') return;
-    if (client.status !== 'wait' && client.nodes('all').length === 0) endStrandedCluster(client);
-    else client.disconnect();
+    if (client.status !== 'end') {
+      if (client.status !== 'wait' && client.nodes('all').length === 0) endStrandedCluster(client);
+      else client.disconnect();
+    }
+    failDelayedRetries(client);
     return;
   }
   const socketClosed = client.status === 'reconnecting' || client.status === 'end';
@@ -1054,6 +1058,48 @@ function endStranded(client: Redis): void {
 function endStrandedCluster(cluster: Cluster): void {
   cluster.status = 'wait';
   cluster.disconnect();
+}
+
+/** The retry queue of an ioredis 6 Cluster client (`delayQueue`, lib/cluster/DelayQueue.ts; not in its typings). */
+interface ClusterDelayQueue {
+  /** Per bucket (`failover`, `clusterdown`, `tryagain`, `moved`): the retries waiting for its timer. */
+  queues: Record<string, { shift(): (() => void) | undefined } | null>;
+  /** Per bucket: the timer that runs them (retryDelayOnFailover, retryDelayOnClusterDown, ...). */
+  timeouts: Record<string, NodeJS.Timeout | null>;
+}
+
+/**
+ * The part of disconnectClient that reaches into ioredis's Cluster retry queue (6.0.0), kept here
+ * alone: fails at once the commands waiting in it, and clears its timers.
+ *
+ * A command whose node connection closed under it ("Connection is closed.": a master killed, a
+ * failover) while the Cluster client was ready, or that got CLUSTERDOWN or TRYAGAIN, waits in the
+ * client's DelayQueue for a timer (retryDelayOnFailover, retryDelayOnClusterDown,
+ * retryDelayOnTryAgain: newCluster), which then refreshes the slot map and sends it again
+ * (lib/cluster/index.ts handleError, lib/cluster/DelayQueue.ts of https://github.com/redis/ioredis).
+ * `disconnect()` clears neither. After a close the timer still fired; the command was sent again into
+ * a client whose status its pool's late 'drain' events had set back from `end` to `close` (each node
+ * ending after the pool was emptied emits one: lib/cluster/ConnectionPool.ts), so it went to the
+ * offline queue, where nothing fails it, and its command timer (commandTimeout, 30 s) kept the
+ * process running that long. Running the waiting retries now, before that, hands each command to the
+ * client while it ends: a client that has ended fails it ("Cluster is ended."); one still ending
+ * (`disconnecting`) queues it offline, which its end fails ("None of startup nodes is available").
+ * Either is a lost connection (isConnectionLost).
+ * packages/redis/test/connection.test.ts "close() of a Redis Cluster connection with a command in
+ * ioredis's retry queue" fails if ioredis stops doing so (the command left pending, a timer left).
+ */
+function failDelayedRetries(cluster: Cluster): void {
+  const queue = (cluster as unknown as { delayQueue?: ClusterDelayQueue }).delayQueue;
+  if (queue === undefined) return;
+  for (const bucket of Object.keys(queue.timeouts)) {
+    clearTimeout(queue.timeouts[bucket] ?? undefined);
+    queue.timeouts[bucket] = null;
+  }
+  for (const bucket of Object.keys(queue.queues)) {
+    const retries = queue.queues[bucket];
+    queue.queues[bucket] = null;
+    for (let retry = retries?.shift(); retry !== undefined; retry = retries?.shift()) retry();
+  }
 }
 
 /**

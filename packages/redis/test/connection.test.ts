@@ -3,7 +3,16 @@ import { Cluster } from 'ioredis';
 import { startRedis, type RedisServer } from '../../../test/support/servers.ts';
 import { startCluster, type ClusterTopology } from '../../../test/support/redis-topologies.ts';
 import { writeBatchGuarded } from '../../target/src/index.ts';
-import { RedisConnection, mayHaveRun, parseRedisUrl, scanPatternForPrefix, specFromUrl, credentialsFor, redactUrl } from '../src/index.ts';
+import {
+  RedisConnection,
+  hashSlot,
+  mayHaveRun,
+  parseRedisUrl,
+  scanPatternForPrefix,
+  specFromUrl,
+  credentialsFor,
+  redactUrl,
+} from '../src/index.ts';
 
 const connectTarget = (url: string, env: NodeJS.ProcessEnv = {}, options: { commandTimeoutMs?: number } = {}) =>
   RedisConnection.open(specFromUrl(url, {}, 'target', { env }), options);
@@ -421,4 +430,46 @@ describe('close() of a Redis Cluster connection waiting to reconnect', () => {
       expect(alive()).toEqual(before);
     }, 30_000);
   }
+});
+
+describe("close() of a Redis Cluster connection with a command in ioredis's retry queue", () => {
+  let cluster: ClusterTopology | undefined;
+  afterEach(async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  it('a master killed under a command: close() fails the command waiting to be sent again at once, and leaves no timer nor socket', async () => {
+    const c = await startCluster();
+    cluster = c;
+    const victim = c.nodes[1]!;
+    // A key of the victim's slots, found while the admin clients still answer.
+    let key = '';
+    for (let i = 0; key === ''; i++) if ((await c.ownerOf(hashSlot(`k${i}`))) === victim) key = `k${i}`;
+    // The nodes' own admin clients would reconnect to the killed node: closed first, for good.
+    await Promise.all(c.nodes.map((n) => n.admin.quit()));
+    await Promise.all(c.nodes.map((n) => (n.admin.status === 'end' ? undefined : new Promise((r) => n.admin.once('end', r)))));
+    const before = alive();
+    const conn = await RedisConnection.open(specFromUrl(c.url, {}, 'target'), { keepReconnecting: true });
+    const client = conn.client as Cluster;
+    // Waiting for its reply on the victim (BLPOP of a key nobody pushes) when the victim dies.
+    const inFlight = client.blpop(key, 0);
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(victim.pid, 'SIGKILL');
+    // ioredis's Cluster, still ready (two masters answer), puts it in its retry queue for
+    // retryDelayOnFailover (200 ms): a timer to refresh the slot map and send it again.
+    const retryTimers = (client as unknown as { delayQueue: { timeouts: Record<string, unknown> } }).delayQueue.timeouts;
+    for (const t0 = performance.now(); !retryTimers.failover && performance.now() - t0 < 2000;) await new Promise((r) => setTimeout(r, 1));
+    expect(retryTimers.failover, 'the command is in the failover retry queue').toBeTruthy();
+    conn.close();
+    // Failed before the retry timer would have fired (it was sent again into the closed client, where
+    // it waited for its 30 s command timeout, which kept the process running that long).
+    const results = await settledWithin(Promise.allSettled([inFlight]), 100);
+    expect(results).toEqual([{ status: 'rejected', reason: expect.any(Error) }]);
+    expect(conn.classify((results as PromiseRejectedResult[])[0]!.reason).code).toBe('CONNECTION');
+    // The live masters' sockets close once they answered the client's FIN (a few ms); nothing else is left.
+    for (const t0 = performance.now(); alive().join() !== before.join() && performance.now() - t0 < 1000;)
+      await new Promise((r) => setTimeout(r, 5).unref());
+    expect(alive()).toEqual(before);
+  }, 30_000);
 });

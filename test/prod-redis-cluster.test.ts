@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
-import { aclRuleFor } from '@session-migrate/redis';
+import { RedisConnection, aclRuleFor, specFromUrl } from '@session-migrate/redis';
+import { writeBatchGuarded } from '@session-migrate/target';
 import {
   addAclUser,
   migrateSlots,
@@ -320,6 +321,32 @@ describe('Redis Cluster', () => {
       await moving.finish();
     }
     await Promise.all(cluster.nodes.map((n) => n.admin.flushall()));
+  });
+
+  it('the guarded write after a node refused its first EVAL (CLUSTERDOWN, as after a restart): NOSCRIPT answered with EVAL, the session written', async () => {
+    // ioredis's script command marks the script loaded on a connection once it has sent an EVAL, even
+    // one refused; its retry of the call is then an EVALSHA the node answers NOSCRIPT, which a
+    // pipeline reported as the call's reply (apply: a FAILED retry line after a cluster restart).
+    const conn = await RedisConnection.open(specFromUrl(cluster.url, {}, 'target', { env: {} }));
+    const key = `${PREFIX}{${'7'.repeat(64)}}`;
+    const slot = Number(await client.cluster('KEYSLOT', key));
+    const owner = await cluster.ownerOf(slot);
+    // Another slot of the owner's, taken away then given back: meanwhile the owner answers CLUSTERDOWN
+    // (cluster-require-full-coverage), and ioredis retries the call every 200 ms.
+    const range = (await owner.admin.cluster('SLOTS')).find((r) => r[2]![1] === owner.port)!;
+    const spare = Number(range[0]) === slot ? Number(range[0]) + 1 : Number(range[0]);
+    try {
+      await owner.admin.cluster('DELSLOTS', spare);
+      const written = writeBatchGuarded(conn, PREFIX, [{ key, value: Buffer.from('v'), ttlMs: 60_000 }]);
+      await new Promise((r) => setTimeout(r, 300));
+      await owner.admin.cluster('ADDSLOTS', spare);
+      expect(await written).toEqual([{ status: 'written' }]);
+      expect(await client.get(key)).toBe('v');
+    } finally {
+      conn.close();
+      await owner.admin.cluster('ADDSLOTS', spare).catch(() => undefined);
+      await client.del(key);
+    }
   });
 
   it('bad input: a cluster in state fail, a database other than 0: one line, exit 2, nothing written', async () => {

@@ -54,7 +54,8 @@ export {
   type EncodedSessionPositions,
 } from './encode.ts';
 
-type GuardedWriteCommander = ChainableCommander & { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): ChainableCommander };
+/** ioredis's callBuffer on a pipeline (a command by name, bulk replies as Buffers; not in its typings). */
+type BufferCaller = ChainableCommander & { callBuffer(command: string, ...args: Array<string | Buffer | number>): ChainableCommander };
 
 /**
  * Registers the guarded-write script on a client (ioredis defineCommand: EVAL once per connection,
@@ -123,7 +124,6 @@ export async function writeBatchGuarded(
     if (!Number.isInteger(r.ttlMs) || r.ttlMs <= 0) throw new RangeError(`TTL must be a positive integer for ${String(r.key)}`);
   }
   const tombstones = batch.map((r) => r.tombstone ?? tombstoneKeyFor(prefix, typeof r.key === 'string' ? r.key : r.key.toString('utf8')));
-  ensureGuardedWrite(conn);
   const groups = groupForScript(conn, batch);
   const argsOf = (idx: number[]): Array<string | Buffer | number> => {
     const args: Array<string | Buffer | number> = [idx.length * 2];
@@ -135,19 +135,42 @@ export async function writeBatchGuarded(
   };
   let replies: Array<[Error | null, unknown]>;
   if (conn.topology === 'cluster') {
-    // Each call to the node that owns its slot; redirections followed by runGrouped.
-    replies = (
-      await conn.runGrouped(
-        groups.map((idx) => ({
-          key: batch[idx[0]!]!.key,
-          build: (pipe: ChainableCommander) => {
-            (pipe as GuardedWriteCommander).smGuardedWriteBuffer(...argsOf(idx));
-          },
-        })),
-      )
-    ).map((r) => r[0] ?? [new Error('no reply'), null]);
+    // Each call to the node that owns its slot; redirections followed by runGrouped. EVALSHA, then EVAL
+    // for the calls a node refused with NOSCRIPT (a node restarted, a new master, or one that refused
+    // the connection's first EVAL, e.g. with CLUSTERDOWN), as writeEncodedGuarded does. Not ioredis's
+    // script command: inside a pipeline it marks the script loaded on a connection once it has sent an
+    // EVAL, even one the node refused, and then reports its EVALSHA's NOSCRIPT as the call's reply
+    // (https://github.com/redis/ioredis lib/Script.ts), which cost apply a retry and a stderr line after
+    // a cluster restart (test/prod-redis-cluster.test.ts "NOSCRIPT").
+    const send = (which: number[], command: 'EVALSHA' | 'EVAL'): Promise<Array<[Error | null, unknown]>> =>
+      conn
+        .runGrouped(
+          which.map((g) => ({
+            key: batch[groups[g]![0]!]!.key,
+            build: (pipe: ChainableCommander) => {
+              (pipe as BufferCaller).callBuffer(
+                command,
+                command === 'EVAL' ? GUARDED_WRITE_LUA : GUARDED_WRITE_SHA1,
+                ...argsOf(groups[g]!),
+              );
+            },
+          })),
+        )
+        .then((rs) => rs.map((r) => r[0] ?? [new Error('no reply'), null]));
+    replies = await send(
+      groups.map((_, g) => g),
+      'EVALSHA',
+    );
+    const refused = replies.flatMap(([err], g) => (err !== null && /^NOSCRIPT\b/.test(err.message) ? [g] : []));
+    if (refused.length > 0) {
+      const again = await send(refused, 'EVAL');
+      refused.forEach((g, k) => {
+        replies[g] = again[k]!;
+      });
+    }
   } else {
     // One node: each call is one large command, sent as it is (a pipeline would copy its bytes once more).
+    ensureGuardedWrite(conn);
     const client = conn.client as unknown as { smGuardedWriteBuffer(...args: Array<string | Buffer | number>): Promise<unknown> };
     const settled = await Promise.allSettled(groups.map((idx) => client.smGuardedWriteBuffer(...argsOf(idx))));
     replies = settled.map((r) =>

@@ -33,6 +33,10 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # flock(1): the stable read of session files confirms an incomplete-looking file under a shared lock.
 command -v flock >/dev/null 2>&1 || need+=(util-linux)
+# busybox sh and applets, strace: the collect script's equality and process-count tests
+# (packages/audit/test/collect-script.test.ts; skipped without them).
+command -v busybox >/dev/null 2>&1 || need+=(busybox)
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need[*]}" >&2

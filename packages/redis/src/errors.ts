@@ -273,7 +273,8 @@ function authError(code: string, message: string, ctx: ClassifyContext): Classif
   return { kind: 'permanent', code, message, fix: `check the user name in the URL and the password in ${env}` };
 }
 
-/** `CODE message` plus the fix, as one line for reports. */
-export function describeClassified(c: ClassifiedError): string {
-  return c.fix !== undefined ? `${c.message} (${c.fix})` : c.message;
-}
+/**
+ * The library API's name of classifiedLine (exported by the package since its first release): the
+ * same function, one home.
+ */
+export const describeClassified: (c: ClassifiedError) => string = classifiedLine;

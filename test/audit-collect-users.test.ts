@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collectScript } from '@session-migrate/audit';
 import { BIN } from './support/migrate-cli.ts';
-import { AUDIT_ROOT_SESSION_DIR, makeAuditRoot } from './support/audit-root.ts';
+import { AUDIT_ROOT_SESSION_DIR, collectToolsDir, makeAuditRoot } from './support/audit-root.ts';
 
 const SLOW = 120_000;
 const isRoot = process.getuid?.() === 0;
@@ -118,30 +118,7 @@ describe.skipIf(!isRoot)('collect script: user names of the recorded uids', () =
       const bin = join(work, 'bin');
       mkdirSync(bin, { recursive: true });
       writeFileSync(join(bin, 'getent'), '#!/bin/sh\n[ "$2" = 0 ] && echo "fromgetent:x:0:0:SECRETGECOS:/root:/bin/sh"\n', { mode: 0o755 });
-      const tools = join(work, 'tools');
-      mkdirSync(tools, { recursive: true });
-      for (const t of [
-        'base64',
-        'tr',
-        'od',
-        'sed',
-        'stat',
-        'awk',
-        'ls',
-        'readlink',
-        'find',
-        'head',
-        'hostname',
-        'uname',
-        'date',
-        'cat',
-        'sort',
-        'grep',
-        'cut',
-      ]) {
-        const where = spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
-        if (where !== '') symlinkSync(where, join(tools, t));
-      }
+      const tools = collectToolsDir(join(work, 'tools'));
       const viaGetent = collect({ PATH: `${bin}:${tools}` });
       expect(users(viaGetent).find(([uid]) => uid === 0)).toEqual([0, 'fromgetent']);
       expect(viaGetent).not.toContain('SECRETGECOS');

@@ -3,7 +3,8 @@
  * files save_path is `dir`, an optional /etc/passwd, and session files in `dir` (mode 1733, as
  * Debian's /var/lib/php/sessions) owned by the uids given, one file each. Needs root (chown).
  */
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** The session directory of the images (the Debian default). */
@@ -31,4 +32,44 @@ export function makeAuditRoot(work: string, name: string, passwd: string | undef
     chownSync(p, uid, uid);
   });
   return root;
+}
+
+/** The programs the collect script runs (packages/audit/src/collect-script.sh), base64 aside. */
+export const COLLECT_SCRIPT_TOOLS = [
+  'tr',
+  'od',
+  'sed',
+  'stat',
+  'awk',
+  'ls',
+  'readlink',
+  'find',
+  'head',
+  'hostname',
+  'uname',
+  'date',
+  'cat',
+  'sort',
+  'grep',
+  'cut',
+] as const;
+
+/** Where this machine has `tool` (`command -v`), '' when it has none. */
+export function whichTool(tool: string): string {
+  return spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+}
+
+/**
+ * A directory `dir` (created) of links to this machine's COLLECT_SCRIPT_TOOLS and base64, `skip`
+ * left out, plus `extra` scripts by name: a PATH for the collect script with chosen tools missing or
+ * replaced. Returns `dir`.
+ */
+export function collectToolsDir(dir: string, skip: readonly string[] = [], extra: Record<string, string> = {}): string {
+  mkdirSync(dir, { recursive: true });
+  for (const t of [...COLLECT_SCRIPT_TOOLS, 'base64']) {
+    const where = whichTool(t);
+    if (!skip.includes(t) && where !== '') symlinkSync(where, join(dir, t));
+  }
+  for (const [t, text] of Object.entries(extra)) writeFileSync(join(dir, t), text, { mode: 0o755 });
+  return dir;
 }

@@ -18,33 +18,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collectScript, parseCollected } from '@session-migrate/audit';
+import { COLLECT_SCRIPT_TOOLS, collectToolsDir, whichTool } from '../../../test/support/audit-root.ts';
 
 const SLOW = 60_000;
 const here = dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'audit-collect-script-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const which = (t: string) => spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
+const which = whichTool;
 const DASH = which('dash');
 const BUSYBOX = which('busybox');
-const TOOLS = [
-  'tr',
-  'od',
-  'sed',
-  'stat',
-  'awk',
-  'ls',
-  'readlink',
-  'find',
-  'head',
-  'hostname',
-  'uname',
-  'date',
-  'cat',
-  'sort',
-  'grep',
-  'cut',
-];
 
 const oldScript = join(here, 'fixtures-collect/collect-script-v2-reference.sh');
 const newScript = join(work, 'collect.sh');
@@ -52,14 +35,7 @@ writeFileSync(newScript, collectScript());
 
 /** A directory of links to this machine's tools (`skip` left out), plus `extra` scripts by name. */
 function toolsDir(name: string, skip: string[], extra: Record<string, string> = {}): string {
-  const dir = join(work, name);
-  mkdirSync(dir);
-  for (const t of [...TOOLS, 'base64']) {
-    const where = which(t);
-    if (!skip.includes(t) && where !== '') symlinkSync(where, join(dir, t));
-  }
-  for (const [t, text] of Object.entries(extra)) writeFileSync(join(dir, t), text, { mode: 0o755 });
-  return dir;
+  return collectToolsDir(join(work, name), skip, extra);
 }
 
 /**
@@ -203,7 +179,7 @@ describe('collect script: the same document as the reference, with far fewer pro
       const dir = join(work, 'busybox');
       mkdirSync(dir);
       const applets = new Set(spawnSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).stdout.split('\n'));
-      for (const t of [...TOOLS, 'base64']) if (applets.has(t)) symlinkSync(BUSYBOX, join(dir, t));
+      for (const t of [...COLLECT_SCRIPT_TOOLS, 'base64']) if (applets.has(t)) symlinkSync(BUSYBOX, join(dir, t));
       same([BUSYBOX, 'sh'], dir, small);
     },
     SLOW,

@@ -216,19 +216,10 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
     restarted = await restartKilledMaster(s!);
     const waitMs = 5000;
     const ready = await midScan();
-    let killed = 0; // when the master was killed (just after `ready` says so)
-    const { r, exitedBeforeKill, old } = await killMasterDuring(
-      s!,
-      waitMs,
-      ['verify', '--plan', planFile],
-      async (m) => {
-        const go = await ready(m);
-        if (go) killed = Date.now();
-        return go;
-      },
-      { failover: false },
-    );
-    const elapsed = Date.now() - killed;
+    const { r, exitedBeforeKill, old, killedAt } = await killMasterDuring(s!, waitMs, ['verify', '--plan', planFile], ready, {
+      failover: false,
+    });
+    const elapsed = Date.now() - killedAt;
     expect(exitedBeforeKill).toBe(false);
     expect(r.status, r.stderr + r.stdout).toBe(2);
     expect(r.stdout).not.toMatch(/verify: OK/);

@@ -162,19 +162,8 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
     const waitMs = 3000;
     const planFile = join(root, 'plan-no-master.json');
     const ready = await midScan(2);
-    let killed = 0;
-    const { r, exitedBeforeKill, old } = await killMasterDuring(
-      s!,
-      waitMs,
-      planArgs(planFile),
-      async (m) => {
-        const go = await ready(m);
-        if (go) killed = Date.now();
-        return go;
-      },
-      { failover: false },
-    );
-    const elapsed = Date.now() - killed;
+    const { r, exitedBeforeKill, old, killedAt } = await killMasterDuring(s!, waitMs, planArgs(planFile), ready, { failover: false });
+    const elapsed = Date.now() - killedAt;
     expect(exitedBeforeKill).toBe(false);
     expect(r.status, r.stderr + r.stdout).toBe(2);
     expect(r.stdout).toBe('');

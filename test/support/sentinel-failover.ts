@@ -90,7 +90,7 @@ export function expectNoMasterLine(
  * (`options.failoverAfterMs`) promotes the replica (SENTINEL FAILOVER; not with `options.failover` false: the sentinel then names
  * the killed master for SENTINEL_DOWN_AFTER_MS). The command is stopped (SIGTERM by its PID) should it hang.
  * @returns the result, whether the command had exited before the kill (it should not have), the
- *   killed master and the promoted node
+ *   killed master, the promoted node, and when the master was killed (Date.now(), ms)
  */
 export async function killMasterDuring(
   s: SentinelTopology,
@@ -98,7 +98,7 @@ export async function killMasterDuring(
   args: string[],
   ready: (master: RedisNode) => Promise<boolean>,
   options: { failover?: boolean; failoverAfterMs?: number } = {},
-): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode }> {
+): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode; killedAt: number }> {
   const old = await s.currentMaster();
   const next = s.nodes.find((n) => n !== old)!;
   const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
@@ -108,6 +108,7 @@ export async function killMasterDuring(
   const deadline = Date.now() + 20_000;
   while (!exited && Date.now() < deadline && !(await ready(old))) await sleep(2);
   const exitedBeforeKill = exited;
+  const killedAt = Date.now();
   await old.kill();
   if (options.failover !== false) {
     await sleep(options.failoverAfterMs ?? 1000);
@@ -115,7 +116,7 @@ export async function killMasterDuring(
   }
   const r = await run.done;
   clearTimeout(timer);
-  return { r, exitedBeforeKill, old, next };
+  return { r, exitedBeforeKill, old, next, killedAt };
 }
 
 /**

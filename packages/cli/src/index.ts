@@ -67,6 +67,7 @@ export {
   checkWholeNumber,
   StoppedRunError,
   type StoppedRunReport,
+  withoutRunAgain,
   VERSION,
   assetPath,
   workerEntryUrl,

@@ -125,9 +125,18 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
     expect(r.stderr.split(restartedNote('plan', next)).length - 1, r.stderr).toBe(1);
     expect(r.stderr).not.toMatch(/SCAN of/);
     expect(old.port).not.toBe(next.port);
-    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { summary: { found: number; live: number } };
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as {
+      summary: { found: number; live: number };
+      source: { port: number; runId?: string };
+      sources: Array<{ port: number; runId?: string }>;
+    };
     // Counted once each, on the new master only: the session the killed master alone had is not there.
     expect(plan.summary).toMatchObject({ found: N, live: N });
+    // The plan records the server it read: the new master, not the killed one (before: the killed one's
+    // port and run_id, and stdout's "source" line said "now at" the killed master).
+    const nextRunId = /^run_id:(\w+)/m.exec(String(await next.admin.info('server')))![1];
+    for (const recorded of [plan.source, plan.sources[0]!]) expect(recorded).toMatchObject({ port: next.port, runId: nextRunId });
+    expect(r.stdout).toContain(`now at 127.0.0.1:${next.port}`);
   }, 60_000);
 
   it('apply mid-scan: reads the source again from the beginning, what it wrote before counted already present, every session copied, exit 0', async () => {

@@ -173,10 +173,24 @@ export class RedisConnection {
     readonly spec: RedisSpec,
     /** ioredis client: a `Redis` (single node or Sentinel) or a `Cluster`; routes keyed commands itself. */
     readonly client: Redis | Cluster,
-    readonly description: ConnectionDescription,
+    description: ConnectionDescription,
     private readonly aclRule?: string,
   ) {
+    this.described = description;
     if (client instanceof Redis) failRepeatedResends(client);
+  }
+
+  /** What `description` returns (replaced when a scan follows a new Sentinel master: scanAgainAfterFailover). */
+  private described: ConnectionDescription;
+
+  /**
+   * What this connection is connected to: the description made at open, except that behind Sentinel,
+   * after a scan started again on a new master (scanAgainAfterFailover), `host`, `port`, `runId` and
+   * `replicationId` are the new master's (the server the command's reads then came from, which a plan
+   * records).
+   */
+  get description(): ConnectionDescription {
+    return this.described;
   }
 
   /**
@@ -880,6 +894,7 @@ export class RedisConnection {
     if (this.topology !== 'sentinel' || !(e instanceof Error) || !this.scanInterruptions.has(e) || this.closing) return false;
     try {
       await this.followSentinelMaster(timeoutMs);
+      await this.describeServingMaster();
     } catch {
       return false;
     }
@@ -887,6 +902,22 @@ export class RedisConnection {
       `note: the master of ${this.url} went away during ${what}'s SCAN (a restart or fail-over); the sentinels now report ${this.nodeName(this.client as Redis)}: ${what} started again from the beginning there${then !== undefined ? `; ${then}` : ''}`,
     );
     return true;
+  }
+
+  /**
+   * Behind Sentinel: the description's `host`, `port`, `runId` and `replicationId` made those of the
+   * master the client is connected to now (after followSentinelMaster), from its INFO server and
+   * replication sections, as openSentinel made them at open.
+   * @throws the INFO command's error (the caller treats it as no master)
+   */
+  private async describeServingMaster(): Promise<void> {
+    const client = this.client as Redis;
+    const info = parseInfo(`${await client.info('server')}\n${await client.info('replication')}`);
+    const { runId: _runId, replicationId: _replicationId, replicaOf: _replicaOf, ...kept } = this.described;
+    // Where the socket is connected: the master the sentinels reported when the client reconnected.
+    const at = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+    const moved = at?.remoteAddress !== undefined && at.remotePort !== undefined ? { host: at.remoteAddress, port: at.remotePort } : {};
+    this.described = { ...kept, ...moved, ...nodeIdentity(info) };
   }
 
   private closing = false;

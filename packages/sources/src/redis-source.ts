@@ -258,8 +258,24 @@ export class RedisSource implements Source {
     this.maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
   }
 
+  /**
+   * The source as opened, with the server its reads come from now: behind Sentinel, after a failover
+   * that cut a scan short, the new master (`host`, `port`, `runId`, `replicationId`: the
+   * connection's description, which RedisConnection.scanAgainAfterFailover renews), so that a plan
+   * records the server it read, not the one that died.
+   */
   describe(): RedisSourceDescription {
-    return this.desc;
+    const now = this.conn.description;
+    if (now.host === this.desc.host && now.port === this.desc.port && now.runId === this.desc.runId) return this.desc;
+    const { runId: _runId, replicationId: _replicationId, replicaOf: _replicaOf, ...kept } = this.desc;
+    return {
+      ...kept,
+      host: now.host,
+      port: now.port,
+      ...(now.runId !== undefined ? { runId: now.runId } : {}),
+      ...(now.replicationId !== undefined ? { replicationId: now.replicationId } : {}),
+      ...(now.replicaOf !== undefined ? { replicaOf: now.replicaOf } : {}),
+    };
   }
 
   /** The connection (for a caller that compares servers or counts keys); do not close it directly. */

@@ -551,6 +551,9 @@ async function buildPlan(
     for (const source of sources) counted.push(open.filesSummaries.get(source) ?? (await summarizeSource(source, php)));
     return { parts: counted, duplicates: (await resolveDuplicates(sources, php)).report };
   });
+  // The sources as read: behind Sentinel, after such a new start, the master the counts came from.
+  const read = sources.map((s) => s.describe());
+  const primary = read[descriptions.indexOf(open.primary)] ?? open.primary;
   const summary = sumSummaries(parts);
   // A superseded copy is not copied: the total counts each session once.
   summary.live -= duplicates.superseded.reduce((a, b) => a + b, 0);
@@ -560,8 +563,8 @@ async function buildPlan(
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
     createdAt: new Date().toISOString(),
-    source: open.primary,
-    sources: descriptions.map((d, i) => ({ ...d, summary: parts[i]! })),
+    source: primary,
+    sources: read.map((d, i) => ({ ...d, summary: parts[i]! })),
     ...(sources.length > 1 ? { duplicates } : {}),
     target: { ...conn.description, prefix, ...(await targetState(conn, prefix, expectedMemoryBytes(summary, prefix))) },
     key: planKeyFor(options.key, { keyId: open.ids.currentKeyId, lookupId: open.ids.lookupId }),

@@ -4,7 +4,7 @@
  */
 import type { Argv } from 'yargs';
 import { printable } from '@session-migrate/common';
-import type { VerifyFailure, VerifyMigrationOptions, VerifyMigrationReport } from '@session-migrate/verify';
+import type { VerifyFailure, VerifyMigrationOptions, VerifyMigrationReport, VerifyReport } from '@session-migrate/verify';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
@@ -171,7 +171,21 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
       `  NOT CHECKED ${label}: the plan knows no user PHP runs as there (it saw no session file), and --no-presence reads no session file: files of another owner than root (maybe PHP's sessions, not copied) were not looked for; run verify without --no-presence to check`,
     );
   if (!report.ok) print(`  failures    ${formatCounts(report.failureCounts)}`);
-  for (const f of report.failures) print(`  FAIL        ${failureText(f)}`);
+  for (const line of failLines(report)) print(line);
+}
+
+/**
+ * verify's FAIL lines: one per failure the report lists (at most VerifyOptions.maxListed, 1,000 by
+ * default), then, when it counted more, how many are not listed (the `failures` counts line has
+ * them all). Files of an unknown owner are never listed one by one (their NOT TAKEN line counts
+ * them), so they are not "more".
+ */
+export function failLines(report: Pick<VerifyReport, 'failures' | 'failureCounts'>): string[] {
+  const lines = report.failures.map((f) => `  FAIL        ${failureText(f)}`);
+  const counted = Object.entries(report.failureCounts).reduce((a, [reason, n]) => a + (reason === 'owner-unknown' ? 0 : n), 0);
+  const more = counted - report.failures.length;
+  if (more > 0) lines.push(`  FAIL        ... and ${more} more, not listed (counted in 'failures')`);
+  return lines;
 }
 
 /**

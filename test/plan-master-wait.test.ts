@@ -13,8 +13,12 @@ import { cli, cliChild, newKey, planArgs, writeSessionFiles, BAD_MASTER_WAIT_MS 
 let root: string;
 let keyFile: string;
 let cluster: ClusterTopology;
-/** Keys of other applications: enough that each master takes many SCAN calls. */
-const KEYS = 30_000;
+/**
+ * Keys of other applications: enough that each master takes many SCAN calls (about 30 at COUNT 1000),
+ * so that the kill lands mid-scan even when the test reacts late on a loaded machine (with 30,000 a
+ * full run once saw the scan of the victim end first, and plan fail on a later command instead).
+ */
+const KEYS = 90_000;
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-plan-master-wait-'));
@@ -61,13 +65,14 @@ describe('plan --master-wait-ms', () => {
     const p = paths('lost', cluster.nodes.find((n) => n !== victim && n !== replica)!.url);
     const started = Date.now();
     const run = cliChild([...planArgs(p), '--master-wait-ms', '1500']);
-    // Killed once it answered its first SCAN of plan's: about 10,000 keys at COUNT 1000 each, its scan is still running.
+    // Killed once it answered its first SCAN of plan's: about 30,000 keys at COUNT 1000 each, its scan is still running.
     let scanned = false;
     for (let i = 0; i < 6000 && !scanned; i++) {
       scanned = (await scanCalls(victim)) > before;
       if (!scanned) await sleep(5);
     }
     expect(scanned, 'the master was not scanned').toBe(true);
+    victim.pause(); // SIGSTOP at once: its scan goes no further while the kill is under way
     await victim.kill();
     // Stopped (by its PID) should it hang: the assertions below then fail.
     const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), 120_000);

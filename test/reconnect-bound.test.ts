@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNode, type RedisNode } from './support/redis-topologies.ts';
-import { cliTimed, EXIT_AFTER_ERROR_MS, newKey, sid, type CliResult } from './support/migrate-cli.ts';
+import { cliTimed, EXIT_AFTER_ERROR_MS, newKey, planArgs, sid, type CliResult } from './support/migrate-cli.ts';
 
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
 /** Well under the 30 s command timeout the loop used to run into. */
@@ -63,19 +63,7 @@ async function setUp(tag: string): Promise<{ planFile: string; sourceUrl: string
 }
 
 function planCommand(sourceUrl: string, keyFile: string, planFile: string, tag: string): string[] {
-  return [
-    'plan',
-    '--source',
-    `redis:${sourceUrl}`,
-    '--target',
-    target!.url,
-    '--key-file',
-    keyFile,
-    '--out',
-    planFile,
-    '--artifacts-dir',
-    join(root, `artifacts-${tag}`),
-  ];
+  return planArgs({ source: `redis:${sourceUrl}`, target: target!.url, keyFile, planFile, artifactsDir: join(root, `artifacts-${tag}`) });
 }
 
 describe('a Redis that closes the connection at every reply of a command fails the CLI within seconds', () => {

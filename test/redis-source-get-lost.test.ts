@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNode, type RedisNode } from './support/redis-topologies.ts';
-import { cliChild, newKey, sid } from './support/migrate-cli.ts';
+import { cliChild, newKey, planArgs, sid } from './support/migrate-cli.ts';
 import { startRelay, type Relay } from './support/relay.ts';
 
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
@@ -45,19 +45,9 @@ async function planThroughRelay(tag: string): Promise<{ planFile: string; source
   const planFile = join(root, `plan-${tag}.json`);
   const sourceUrl = `redis://127.0.0.1:${relay.port}/0`;
   // cliChild, not cli: the relay runs in this process, whose event loop spawnSync would block.
-  const p = await cliChild([
-    'plan',
-    '--source',
-    `redis:${sourceUrl}`,
-    '--target',
-    target!.url,
-    '--key-file',
-    keyFile,
-    '--out',
-    planFile,
-    '--artifacts-dir',
-    join(root, `artifacts-${tag}`),
-  ]).done;
+  const p = await cliChild(
+    planArgs({ source: `redis:${sourceUrl}`, target: target!.url, keyFile, planFile, artifactsDir: join(root, `artifacts-${tag}`) }),
+  ).done;
   expect(p.status, p.stderr + p.stdout).toBe(0);
   return { planFile, sourceUrl };
 }

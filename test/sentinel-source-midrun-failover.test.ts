@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { countPresent, newKey, sid } from './support/migrate-cli.ts';
+import { countPresent, newKey, planArgs as planArgsFor, sid } from './support/migrate-cli.ts';
 import { killMasterDuring, restartKilledMaster } from './support/sentinel-failover.ts';
 
 const N = 20_000;
@@ -38,19 +38,8 @@ let restarted: RedisNode | undefined;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** plan's arguments for the Redis source into the target, its plan file `planFile`. */
-const planArgs = (planFile: string): string[] => [
-  'plan',
-  '--source',
-  `redis:${s!.url}`,
-  '--target',
-  target!.url,
-  '--key-file',
-  keyFile,
-  '--out',
-  planFile,
-  '--artifacts-dir',
-  join(root, 'artifacts'),
-];
+const planArgs = (planFile: string): string[] =>
+  planArgsFor({ source: `redis:${s!.url}`, target: target!.url, keyFile, planFile, artifactsDir: join(root, 'artifacts') });
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-sentinel-source-midrun-'));

@@ -38,17 +38,18 @@ export function cli(args: string[], env: Record<string, string> = {}, timeoutMs 
 }
 
 /**
- * The arguments of `plan` for one files source: `plan --source files:DIR --target TARGET --key-file
- * KEY --out PLAN --artifacts-dir ART`, then `extra` (TLS options, --gc-maxlifetime, ...).
+ * The arguments of `plan` for one source: `plan --source files:DIR --target TARGET --key-file KEY
+ * --out PLAN --artifacts-dir ART` (or `--source SOURCE` as given, e.g. `redis:URL`), then `extra`
+ * (TLS options, --gc-maxlifetime, ...).
  */
 export function planArgs(
-  p: { dir: string; target: string; keyFile: string; planFile: string; artifactsDir: string },
+  p: ({ dir: string } | { source: string }) & { target: string; keyFile: string; planFile: string; artifactsDir: string },
   ...extra: string[]
 ): string[] {
   return [
     'plan',
     '--source',
-    `files:${p.dir}`,
+    'source' in p ? p.source : `files:${p.dir}`,
     '--target',
     p.target,
     '--key-file',

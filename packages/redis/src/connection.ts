@@ -287,12 +287,8 @@ export class RedisConnection {
   /** `host:port` of a master connection (what it connected to). */
   nodeName(node: Redis): string {
     const o = node.options;
-    if (this.topology === 'sentinel') {
-      const s = node.stream as { remoteAddress?: string; remotePort?: number } | undefined;
-      if (s?.remoteAddress !== undefined && s.remotePort !== undefined)
-        return formatHostPort({ host: s.remoteAddress, port: s.remotePort });
-    }
-    return formatHostPort({ host: o.host ?? '127.0.0.1', port: o.port ?? 6379 });
+    const at = this.topology === 'sentinel' ? socketPeer(node) : undefined;
+    return formatHostPort(at ?? { host: o.host ?? '127.0.0.1', port: o.port ?? 6379 });
   }
 
   /**
@@ -915,9 +911,7 @@ export class RedisConnection {
     const info = parseInfo(`${await client.info('server')}\n${await client.info('replication')}`);
     const { runId: _runId, replicationId: _replicationId, replicaOf: _replicaOf, ...kept } = this.described;
     // Where the socket is connected: the master the sentinels reported when the client reconnected.
-    const at = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
-    const moved = at?.remoteAddress !== undefined && at.remotePort !== undefined ? { host: at.remoteAddress, port: at.remotePort } : {};
-    this.described = { ...kept, ...moved, ...nodeIdentity(info) };
+    this.described = { ...kept, ...socketPeer(client), ...nodeIdentity(info) };
   }
 
   private closing = false;
@@ -1724,6 +1718,15 @@ function refuseLoading(info: Map<string, string>, where: string): void {
   throw new UserFacingError(
     `${where} is loading its data set into memory (INFO loading:1${left}): run the command again once it has loaded; nothing was written`,
   );
+}
+
+/**
+ * The address a client's socket is connected to (behind Sentinel, the master the sentinels named when
+ * it last connected; its options keep the sentinels' addresses), or undefined while it has none.
+ */
+function socketPeer(node: Redis): HostPort | undefined {
+  const s = node.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+  return s?.remoteAddress !== undefined && s.remotePort !== undefined ? { host: s.remoteAddress, port: s.remotePort } : undefined;
 }
 
 /**

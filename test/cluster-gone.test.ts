@@ -163,8 +163,16 @@ describe('a Redis Cluster whose every node died', () => {
     const unread = count(/(\d+)(?: of them)? not read back: UNVERIFIED/);
     expect(migrated + failed + notDone, r.stdout).toBe(total);
     expect(total - present, r.stdout).toBeLessThanOrEqual(missing + unread + failed + notDone);
-    // What the cluster lost was written before the outage: the report says so.
-    expect(missing + unread, r.stdout).toBeGreaterThanOrEqual(500);
+    // What the cluster lost was written before the outage (at least 500 keys were in it at the kill):
+    // the report says so. Not "at least 500": a call whose reply the kill cut off is sent again after
+    // the restart, which writes its sessions anew (CI once: 352 of 500+ reported MISSING, the rest
+    // rewritten and present).
+    expect(missing + unread, r.stdout).toBeGreaterThan(0);
+    // Each key the report lists MISSING is absent from the cluster: the report is the cluster's state.
+    const listed = [...r.stdout.matchAll(/^ {2}MISSING {5}(smsess:\S+)$/gm)].map((m) => m[1]!);
+    expect(listed.length, r.stdout).toBeGreaterThan(0);
+    const reader = cluster.client();
+    expect(await Promise.all(listed.map((k) => reader.exists(k))), r.stdout).toEqual(listed.map(() => 0));
     expect(r.stdout).toMatch(/^ {2}(MISSING|UNVERIFIED|NOT DONE) .*run apply again/m);
     // The operator runs apply again (same plan: the node IDs did not change): it completes.
     const again = cli(['apply', '--plan', planFile]);

@@ -12,7 +12,8 @@
  *
  * One topology (master A, replica B, one sentinel; a separate target) for the file, in order: A
  * killed mid-plan, B promoted; A back as B's replica; B killed mid-apply, A promoted; B back; the
- * master killed mid-plan with no failover.
+ * master (A) killed mid-plan with no failover; B promoted, A back; the master (B) killed mid-apply with
+ * no failover (apply: NOT DONE, exit 1, after the wait).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -172,5 +173,36 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
     expect(elapsed, `${elapsed} ms`).toBeGreaterThanOrEqual(waitMs);
     expect(elapsed, `${elapsed} ms`).toBeLessThan(waitMs + 15_000);
     expect(() => readFileSync(planFile)).toThrow();
+  }, 60_000);
+
+  it('apply mid-scan, no master within --master-wait-ms: NOT DONE for what it did not read, exit 1, after the wait; never success', async () => {
+    // The killed master's replica promoted (it has every session: WAIT above), the killed one back as its replica.
+    await s!.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
+    restarted = await restartKilledMaster(s!);
+    await target!.admin.flushall();
+    const waitMs = 3000;
+    let copied = 0;
+    const ready = await midScan(1);
+    const { r, exitedBeforeKill, killedAt } = await killMasterDuring(
+      s!,
+      waitMs,
+      ['apply', '--plan', join(root, 'plan.json')],
+      async (m) => (copied = Number(await target!.admin.dbsize())) >= 2000 && (await ready(m)),
+      { failover: false },
+    );
+    const elapsed = Date.now() - killedAt;
+    expect(exitedBeforeKill).toBe(false);
+    expect(copied).toBeLessThan(N);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(elapsed, `${elapsed} ms`).toBeGreaterThanOrEqual(waitMs);
+    expect(elapsed, `${elapsed} ms`).toBeLessThan(waitMs + 15_000);
+    // What it wrote is counted, and what it could not read is NOT DONE with what to do, never OK.
+    const m = /^ {2}sessions {4}migrated (\d+) /m.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const migrated = Number(m![1]);
+    expect(migrated).toBeGreaterThanOrEqual(copied);
+    expect(migrated).toBeLessThan(N);
+    expect(Number(await target!.admin.dbsize())).toBe(migrated);
+    expect(r.stdout).toMatch(/^ {2}NOT DONE {4}\d+ session\(s\) .*the source failed.*run apply again/m);
   }, 60_000);
 });

@@ -10,6 +10,9 @@
  * counted. With no master in time: the source's one line, as before. Before, both stopped with that
  * line at once (apply: NOT DONE, exit 1, a re-run needed).
  *
+ * Each plan has a files source besides (several sources): the new pass reads it again too, and
+ * counts each of its sessions once.
+ *
  * One topology (master A, replica B, one sentinel; a separate target) for the file, in order: A
  * killed mid-plan, B promoted; A back as B's replica; B killed mid-apply, A promoted; B back; the
  * master (A) killed mid-plan with no failover; B promoted, A back; the master (B) killed mid-apply with
@@ -21,10 +24,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { countPresent, newKey, planArgs as planArgsFor, sid } from './support/migrate-cli.ts';
+import { countPresent, newKey, planArgs as planArgsFor, sid, writeSessionFiles } from './support/migrate-cli.ts';
 import { killMasterDuring, restartKilledMaster } from './support/sentinel-failover.ts';
 
 const N = 20_000;
+/** Session files of a second source in the same plan (several sources): read again with the Redis source's new pass. */
+const F = 300;
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:'; // phpredis's default, a Redis source's default
 const PREFIX = 'smsess:'; // plan's default target prefix (DEFAULT_PREFIX)
 const MASTER_WAIT_MS = 30_000;
@@ -32,19 +37,25 @@ let root: string;
 let keyFile: string;
 let codec: EnvelopeCodec;
 let ids: string[];
+let fileIds: string[];
 let s: SentinelTopology | undefined;
 let target: RedisNode | undefined;
 let restarted: RedisNode | undefined;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** plan's arguments for the Redis source into the target, its plan file `planFile`. */
+/** plan's arguments for the Redis source and the files source into the target, its plan file `planFile`. */
 const planArgs = (planFile: string): string[] =>
-  planArgsFor({ source: `redis:${s!.url}`, target: target!.url, keyFile, planFile, artifactsDir: join(root, 'artifacts') });
+  planArgsFor(
+    { source: `redis:${s!.url}`, target: target!.url, keyFile, planFile, artifactsDir: join(root, 'artifacts') },
+    '--source',
+    `files:${join(root, 'files')}`,
+  );
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-sentinel-source-midrun-'));
   ({ keyFile, codec } = await newKey(root));
+  fileIds = writeSessionFiles(join(root, 'files'), 'ssf', F);
   [s, target] = await Promise.all([startSentinel(), startNode()]);
   const master = await s.currentMaster();
   ids = Array.from({ length: N }, (_, i) => sid('ssm', i));
@@ -121,7 +132,8 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
       sources: Array<{ port: number; runId?: string }>;
     };
     // Counted once each, on the new master only: the session the killed master alone had is not there.
-    expect(plan.summary).toMatchObject({ found: N, live: N });
+    // The files source too: read again in the new pass, never counted twice.
+    expect(plan.summary).toMatchObject({ found: N + F, live: N + F });
     // The plan records the server it read: the new master, not the killed one (before: the killed one's
     // port and run_id, and stdout's "source" line said "now at" the killed master).
     const nextRunId = /^run_id:(\w+)/m.exec(String(await next.admin.info('server')))![1];
@@ -152,8 +164,9 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
     expect(m, r.stdout).not.toBeNull();
     const [migrated, present] = [Number(m![1]), Number(m![2])];
     expect(present).toBeGreaterThanOrEqual(copied);
-    expect(migrated + present).toBe(N);
+    expect(migrated + present).toBe(N + F);
     expect(await countPresent(target!.admin, codec, PREFIX, ids)).toBe(N);
+    expect(await countPresent(target!.admin, codec, PREFIX, fileIds)).toBe(F);
   }, 60_000);
 
   it("plan mid-scan, no master within --master-wait-ms: the source's one line, exit 2, after the wait; no plan file", async () => {
@@ -201,7 +214,7 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
     expect(m, r.stdout).not.toBeNull();
     const migrated = Number(m![1]);
     expect(migrated).toBeGreaterThanOrEqual(copied);
-    expect(migrated).toBeLessThan(N);
+    expect(migrated).toBeLessThan(N + F);
     expect(Number(await target!.admin.dbsize())).toBe(migrated);
     expect(r.stdout).toMatch(/^ {2}NOT DONE {4}\d+ session\(s\) .*the source failed.*run apply again/m);
   }, 60_000);

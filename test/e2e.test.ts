@@ -53,6 +53,18 @@ function expectUsageError(r: CliResult, pattern: RegExp): void {
   expect(r.stderr).toMatch(pattern);
 }
 
+/**
+ * expectUsageError over several command lines that write nothing and do not depend on each other,
+ * started at once (each start is mostly Node's and the CLI's load, about 0.25 s of CPU).
+ */
+async function expectUsageErrors(cases: Array<[args: string[], pattern: RegExp]>): Promise<void> {
+  const results = await Promise.all(cases.map(([args]) => cliAsync(args)));
+  results.forEach((r, i) => {
+    expect(r.status, `${cases[i]![0].join(' ')}: ${r.stderr}${r.stdout}`).toBe(2);
+    expectUsageError(r, cases[i]![1]);
+  });
+}
+
 interface View {
   handler: string;
   session: Record<string, unknown>;
@@ -358,16 +370,14 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
     );
     // verify, purge, rollback and rotate refuse it the same way (before: verify called every session
     // missing and said to run apply again, which refuses).
-    for (const args of [
-      ['verify', '--plan', planFile],
-      ['purge', '--plan', planFile, '--dry-run'],
-      ['rollback', '--plan', planFile, '--remove-keys', '--dry-run'],
-      ['rotate', '--plan', planFile],
-    ])
-      expectUsageError(
-        cli(args),
-        /no longer matches: key file .* now has lookup ID [0-9a-f]{16}, the plan was made for lookup ID [0-9a-f]{16}; give the key the plan was made with, or re-run plan\n$/,
-      );
+    const drifted =
+      /no longer matches: key file .* now has lookup ID [0-9a-f]{16}, the plan was made for lookup ID [0-9a-f]{16}; give the key the plan was made with, or re-run plan\n$/;
+    await expectUsageErrors([
+      [['verify', '--plan', planFile], drifted],
+      [['purge', '--plan', planFile, '--dry-run'], drifted],
+      [['rollback', '--plan', planFile, '--remove-keys', '--dry-run'], drifted],
+      [['rotate', '--plan', planFile], drifted],
+    ]);
     renameSync(keyFile + '.orig', keyFile);
 
     // The source directory is replaced.
@@ -412,44 +422,39 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
 
   it('bad plan file, unknown command and missing options', async () => {
     writeFileSync(join(box.root, 'garbage.json'), '{"not": "a plan"');
-    expectUsageError(cli(['apply', '--plan', join(box.root, 'garbage.json')]), /not valid JSON/);
-    expectUsageError(cli(['apply', '--plan', join(box.root, 'none.json')]), /no such file/);
-    expectUsageError(cli(['frobnicate']), /Unknown argument|Unknown command/i);
-    expectUsageError(cli(['plan']), /Missing required argument/);
+    await expectUsageErrors([
+      [['apply', '--plan', join(box.root, 'garbage.json')], /not valid JSON/],
+      [['apply', '--plan', join(box.root, 'none.json')], /no such file/],
+      [['frobnicate'], /Unknown argument|Unknown command/i],
+      [['plan'], /Missing required argument/],
+    ]);
   });
 
   it('flags that take no value, numbers out of range, hand-edited plans', async () => {
-    expectUsageError(cli(['apply', '--dry-run=yes']), /--dry-run takes no value/);
-    // An option given twice is refused, not resolved by guessing (a real purge instead of a dry run).
-    expectUsageError(cli(['purge', '--plan', 'p.json', '--dry-run', '--dry-run=false']), /--dry-run given more than once/);
-    expectUsageError(
-      cli(['verify', '--target', target(), '--key-file', box.keyFile, '--key-file', box.keyFile]),
-      /--key-file given more than once/,
-    );
-    expectUsageError(cli(['apply', '--plan', 'a.json', '--no-json', '--json']), /--json given more than once/);
-    // yargs also takes camelCase spellings: they are the same option, checked the same way.
-    expectUsageError(cli(['purge', '--plan', 'p.json', '--dry-run', '--dryRun=false']), /--dry-run given more than once/);
-    expectUsageError(cli(['purge', '--plan', 'p.json', '--dryRun=yes']), /--dry-run takes no value/);
-    expectUsageError(cli(['apply', '--plan', 'a.json', '--dry-run', '--no-dryRun']), /--dry-run given more than once/);
-    expectUsageError(cli(['keys', 'id', '--key-file', 'a', '--keyFile', 'b']), /--key-file given more than once/);
     const src = `files:${join(box.root, 'drift-sessions')}`;
-    expectUsageError(
-      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', 'abc']),
-      /--gc-maxlifetime must be a number/,
-    );
-    expectUsageError(
-      cli(['verify', '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', '-1']),
-      /--gc-maxlifetime must be a whole number/,
-    );
-    expectUsageError(
-      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--serialize-handler', 'wddx']),
-      /Invalid values: .*Choices: "php"/,
-    );
-    expectUsageError(
-      cli(['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--prefix', 'a b']),
-      /prefix "a b" must be/,
-    );
-    expectUsageError(cli(['plan', '--source', 'files:;;', '--target', target(), '--key-file', box.keyFile]), /no directory after the last/);
+    await expectUsageErrors([
+      [['apply', '--dry-run=yes'], /--dry-run takes no value/],
+      // An option given twice is refused, not resolved by guessing (a real purge instead of a dry run).
+      [['purge', '--plan', 'p.json', '--dry-run', '--dry-run=false'], /--dry-run given more than once/],
+      [['verify', '--target', target(), '--key-file', box.keyFile, '--key-file', box.keyFile], /--key-file given more than once/],
+      [['apply', '--plan', 'a.json', '--no-json', '--json'], /--json given more than once/],
+      // yargs also takes camelCase spellings: they are the same option, checked the same way.
+      [['purge', '--plan', 'p.json', '--dry-run', '--dryRun=false'], /--dry-run given more than once/],
+      [['purge', '--plan', 'p.json', '--dryRun=yes'], /--dry-run takes no value/],
+      [['apply', '--plan', 'a.json', '--dry-run', '--no-dryRun'], /--dry-run given more than once/],
+      [['keys', 'id', '--key-file', 'a', '--keyFile', 'b'], /--key-file given more than once/],
+      [
+        ['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', 'abc'],
+        /--gc-maxlifetime must be a number/,
+      ],
+      [['verify', '--target', target(), '--key-file', box.keyFile, '--gc-maxlifetime', '-1'], /--gc-maxlifetime must be a whole number/],
+      [
+        ['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--serialize-handler', 'wddx'],
+        /Invalid values: .*Choices: "php"/,
+      ],
+      [['plan', '--source', src, '--target', target(), '--key-file', box.keyFile, '--prefix', 'a b'], /prefix "a b" must be/],
+      [['plan', '--source', 'files:;;', '--target', target(), '--key-file', box.keyFile], /no directory after the last/],
+    ]);
     writeFileSync(join(box.root, 'null.json'), 'null');
     expectUsageError(cli(['apply', '--plan', join(box.root, 'null.json')]), /not a session-migrate plan/);
     const planFile = join(box.root, 'edit.plan.json');
@@ -550,18 +555,15 @@ describe('bad input: one line, exit 2, nothing written to Redis', () => {
         mkdirSync(art, { recursive: true });
         writeFileSync(join(art, 'src'), 'not a directory');
       }
-      for (const args of [
-        ['apply', '--plan', planFile, '--dry-run'],
-        ['apply', '--plan', planFile],
-        ['generate', 'php', '--plan', planFile],
-      ]) {
-        expectUsageError(
-          cli(args),
-          linked === 'src'
-            ? /linked-art-src\/src is a symbolic link; refusing to write the artifacts through it/
-            : /linked-art-src-nested\/src exists and is not a directory; refusing to write the artifacts through it/,
-        );
-      }
+      const refused =
+        linked === 'src'
+          ? /linked-art-src\/src is a symbolic link; refusing to write the artifacts through it/
+          : /linked-art-src-nested\/src exists and is not a directory; refusing to write the artifacts through it/;
+      await expectUsageErrors([
+        [['apply', '--plan', planFile, '--dry-run'], refused],
+        [['apply', '--plan', planFile], refused],
+        [['generate', 'php', '--plan', planFile], refused],
+      ]);
       expect(readdirSync(elsewhere)).toEqual([]);
       expect(readdirSync(art).sort()).toEqual(['src']);
     }

@@ -282,8 +282,44 @@ describe('a key on the command line is refused and never repeated (docs/keys.md,
 
 describe('one rule for key text on the command line (containsKeyText), hex keys included', async () => {
   const { containsKeyText, keyProviderFromArgs } = await import('../src/key-options.ts');
+  const { main } = await import('../src/main.ts');
+  const { vi } = await import('vitest');
   const { spawnSync } = await import('node:child_process');
   const BIN = join(import.meta.dirname, '../bin/session-migrate.js');
+  /**
+   * The CLI as a process (the tsx bin: about 1 s of CPU a start), for the first command line of each
+   * case below; the others go through the same main() in-process (inProcess), which is all the bin runs.
+   */
+  const spawned = (argv: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  /** main() in-process, run in `dir` as the bin would be: its exit code and what it wrote to stdout and stderr. */
+  const inProcess = async (argv: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const cwd = process.cwd();
+    const spies = [
+      vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)),
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)),
+      vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (stdout += a.join(' ') + '\n')),
+      vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (stderr += a.join(' ') + '\n')),
+    ];
+    process.chdir(dir);
+    try {
+      const status = await main(argv);
+      return { status, stdout, stderr };
+    } finally {
+      process.chdir(cwd);
+      for (const s of spies) s.mockRestore();
+    }
+  };
+  /** The first command line as a process, the rest in-process. */
+  const runAll = async (argvs: string[][]) => {
+    const out = [];
+    for (const [i, argv] of argvs.entries()) out.push({ argv, ...(i === 0 ? spawned(argv) : await inProcess(argv)) });
+    return out;
+  };
   const key = Buffer.from('fb'.repeat(4) + '3f'.repeat(20) + 'c0'.repeat(8), 'hex');
   const hex = key.toString('hex');
   // Every spelling of a 32-byte key the rule covers: what key files accept (standard padded base64)
@@ -337,16 +373,16 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
     expect(containsKeyText(`--out=${dirName}`)).toBe(false);
   });
 
-  it('the CLI refuses a hex key as a word, as --out, and inside --key-command, exit 2, one line that does not hold it', () => {
+  it('the CLI refuses a hex key as a word, as --out, and inside --key-command, exit 2, one line that does not hold it', async () => {
     const out = join(dir, 'hex-out');
-    for (const argv of [
-      ['keys', 'id', hex, '--key-file', '/nonexistent/k'],
+    for (const { argv, ...r } of await runAll([
+      // First, as a process: a relative --out that, if it were taken, would write in the process's cwd.
       ['keys', 'generate', '--out', hex],
+      ['keys', 'id', hex, '--key-file', '/nonexistent/k'],
       ['keys', 'generate', `--out=${join(out, hex.toUpperCase())}`],
       ['keys', 'id', '--key-command', `echo ${hex}`],
       ['keys', 'id', '--key-env', hex],
-    ]) {
-      const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+    ])) {
       expect(r.status, `${argv.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(
         /^session-migrate: word \d of the command line looks like key material \(not shown\); keys never come from the command line/,
@@ -356,23 +392,15 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
       expect((r.stdout + r.stderr).toLowerCase()).not.toContain(hex.slice(40, 60));
     }
     // A directory name of a key's length is no key: --out takes it.
-    const named = spawnSync(
-      process.execPath,
-      [BIN, 'keys', 'generate', '--out', join(dir, 'php-sessions-of-shop-2026-12-05-production1')],
-      {
-        cwd: dir,
-        encoding: 'latin1',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const named = await inProcess(['keys', 'generate', '--out', join(dir, 'php-sessions-of-shop-2026-12-05-production1')]);
     expect(named.status, named.stderr).toBe(0);
     // Nothing was written under a name made of the key.
     expect(existsSync(join(dir, hex))).toBe(false);
     expect(existsSync(out)).toBe(false);
   }, 60_000);
 
-  it('refuses a key beside --help or --version before yargs answers them: the one-line refusal only, exit 2', () => {
-    for (const argv of [
+  it('refuses a key beside --help or --version before yargs answers them: the one-line refusal only, exit 2', async () => {
+    for (const { argv, ...r } of await runAll([
       ['--version', hex],
       ['--help', hex],
       ['-h', hex],
@@ -380,8 +408,7 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
       ['plan', '--help', hex],
       ['keys', '--version', hex],
       ['keys', 'id', '--help', `--key-file=${key.toString('base64url')}`],
-    ]) {
-      const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+    ])) {
       expect(r.status, `${argv.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2);
       expect(r.stdout, argv.join(' ')).toBe('');
       expect(r.stderr, argv.join(' ')).toMatch(
@@ -391,8 +418,7 @@ describe('one rule for key text on the command line (containsKeyText), hex keys 
       expect(r.stderr).not.toContain(key.toString('base64url').slice(10, 30));
     }
     // Without a key, --help and --version still answer on stdout, exit 0.
-    for (const argv of [['--version'], ['plan', '--help']]) {
-      const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const { argv, ...r } of await runAll([['--version'], ['plan', '--help']])) {
       expect(r.status, argv.join(' ')).toBe(0);
       expect(r.stdout).not.toBe('');
       expect(r.stderr).toBe('');

@@ -80,6 +80,19 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
+/**
+ * Freezes `child` (SIGSTOP) once the database holds at least `n` keys; returns the count seen. A
+ * frozen apply sends nothing more (at most its batches in flight, 2 x 1,000 with --workers 0:
+ * packages/migrate/src/apply.ts maxInFlight, BATCH_SIZE, land), so whatever the test does next (a
+ * signal, a kill, a server stopped) happens with the run far from done, however fast it writes: the
+ * window is made, not won by a large source. The caller sends SIGCONT (or SIGKILL).
+ */
+async function freezeAtKeys(child: ReturnType<typeof spawn>, client: Redis, n: number): Promise<number> {
+  const seen = await waitForKeys(client, n);
+  child.kill('SIGSTOP');
+  return seen;
+}
+
 /** Waits until the database holds at least `n` keys; fails the test after `ms`. */
 async function waitForKeys(client: Redis, n: number, ms = 120_000): Promise<number> {
   const deadline = Date.now() + ms;
@@ -135,8 +148,10 @@ async function plan(dir: string, target: string, name: string): Promise<string> 
 /** Every source session is in Redis and opens to the file's bytes; returns how many were checked. */
 async function expectAllCopied(client: Redis, dir: string, ids: string[]): Promise<number> {
   let checked = 0;
-  for (let i = 0; i < ids.length; i += 1000) {
-    const chunk = ids.slice(i, i + 1000);
+  // 250 at a time: the decryption and file reads of a chunk run without a pause, and the crash
+  // tests' windows (freezeAtKeys) wait on this process's event loop.
+  for (let i = 0; i < ids.length; i += 250) {
+    const chunk = ids.slice(i, i + 250);
     const pipe = client.pipeline();
     for (const id of chunk) pipe.getBuffer(codec.keyName(PREFIX, id));
     const replies = (await pipe.exec())!;
@@ -228,21 +243,31 @@ describe('torn reads: PHP rewrites files (ftruncate when shorter, then one write
 });
 
 // The tests here run at the same time (vitest's concurrent suite): each writes to its own
-// redis-server and only reads the shared source, and their windows are counted in keys written or
-// wait for apply's own output. Most of the file's time was one after the other waiting: "Redis gone
+// redis-server and only reads the shared source, and their windows are counted in keys written (the
+// run frozen there: freezeAtKeys) or wait for apply's own output. Most of the file's time was one after the other waiting: "Redis gone
 // for good" spends about 29 s waiting for ioredis's reconnects, no CPU.
 describe('crash safety', { concurrent: true }, () => {
   let redis: RedisServer;
-  // One source of 20,000 files for every test here: apply only reads the files (each test plans it
-  // against its own redis-server), and making and removing a directory per test (150,000 files) took
-  // longer than the tests. 20,000 keeps each interrupted run far from done when it is stopped (2,000
-  // or 8,000 keys written; 30,000 before, for the suite's CPU: each test copies the whole source).
-  const total = 20_000;
+  // One source of 8,000 files for every test here but "gone for good": apply only reads the files
+  // (each test plans it against its own redis-server), and making and removing a directory per test
+  // took longer than the tests. Each interrupted run is frozen (SIGSTOP) once 1,000 keys are written,
+  // before its signal, kill or Redis stop: at most its 2 batches in flight land after that. The rest
+  // is margin for this process's event loop, which the concurrent tests here can hold up while the
+  // run writes on (5,000 was not enough once in a full run of the file: a run ended before its
+  // SIGHUP). 20,000 and no freeze before: each test copies the whole source, some twice, which was
+  // most of the file's CPU.
+  const total = 8000;
   let dir: string;
   let ids: string[];
+  // "Redis gone for good" needs 8,000 written before the stop (see there), and some not done.
+  const goneTotal = 14_000;
+  let goneDir: string;
+  let goneIds: string[];
   beforeAll(async () => {
     dir = join(root, 'crash-source');
     ids = makeSessions(dir, total, 'crash');
+    goneDir = join(root, 'gone-source');
+    goneIds = makeSessions(goneDir, goneTotal, 'gone');
     redis = await startRedis();
   });
   afterAll(async () => {
@@ -252,7 +277,7 @@ describe('crash safety', { concurrent: true }, () => {
   it('kill -9 mid-run, then a re-run: every session present and byte-identical, none changed', async () => {
     const planFile = await plan(dir, redis.url, 'crash');
     const run = cliChild(['apply', '--plan', planFile, '--workers', '0']);
-    const seen = await waitForKeys(redis.client, 2000);
+    const seen = await freezeAtKeys(run.child, redis.client, 1000);
     run.child.kill('SIGKILL');
     const killed = await run.done;
     expect(killed.signal).toBe('SIGKILL');
@@ -278,13 +303,17 @@ describe('crash safety', { concurrent: true }, () => {
   // SIGTERM is how systemd, Kubernetes and timeout(1) stop a process, SIGHUP comes when the terminal
   // closes or the ssh session is lost: the same line as Ctrl-C, and 128 + the signal's number
   // (packages/cli/src/main.ts whileSaying, signal-exit.ts STOPPING_SIGNALS).
-  /** Runs apply of `planFile`, sends `signal` once 2,000 keys are written, and checks its exit and line. */
+  /**
+   * Runs apply of `planFile`, sends `signal` once 1,000 keys are written (to the frozen run, then
+   * SIGCONT: it gets the signal as it goes on), and checks its exit and line.
+   */
   async function applyStoppedBy(target: RedisServer, planFile: string, signal: NodeJS.Signals, exit: number): Promise<void> {
     const run = cliChild(['apply', '--plan', planFile, '--workers', '0']);
-    await waitForKeys(target.client, 2000);
+    await freezeAtKeys(run.child, target.client, 1000);
     run.child.kill(signal);
+    run.child.kill('SIGCONT');
     const r = await run.done;
-    expect(r.status, `${r.stderr} (signal ${r.signal})`).toBe(exit);
+    expect(r.status, `${r.stderr} (signal ${r.signal}) ${r.stdout.slice(-1500)}`).toBe(exit);
     expect(r.stderr).toBe(
       'session-migrate: interrupted: the sessions written so far are complete and valid, and nothing was overwritten; run apply again to finish (it writes only what is missing)\n',
     );
@@ -327,11 +356,12 @@ describe('crash safety', { concurrent: true }, () => {
     try {
       const planFile = await plan(dir, first.url, 'restart');
       const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '40', '--retry-delay-ms', '100', '--json']);
-      await waitForKeys(first.client, 2000);
+      await freezeAtKeys(run.child, first.client, 1000);
       // A dropped connection: the server closes every client connection (the data stays).
       await first.client.call('CLIENT', 'KILL', 'TYPE', 'normal');
       // A restart on the same port (no persistence: what was written before is gone with it).
       await first.stop();
+      run.child.kill('SIGCONT');
       // Down long enough that ioredis gives up on the queued commands and apply's own retries run:
       // until apply prints its first retry (asserted below), instead of a fixed 2.5 s.
       await until(() => / retry 1 of 40$/m.test(run.stderr()), 30_000);
@@ -377,8 +407,9 @@ describe('crash safety', { concurrent: true }, () => {
     try {
       const planFile = await plan(dir, first.url, 'restart-advice');
       const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '40', '--retry-delay-ms', '100']);
-      await waitForKeys(first.client, 2000);
+      await freezeAtKeys(run.child, first.client, 1000);
       await first.stop();
+      run.child.kill('SIGCONT');
       // Down until apply retried once (as in the test above), 1.5 s at most.
       await until(() => / retry 1 of 40$/m.test(run.stderr()), 1500);
       server = await startRedis([], port);
@@ -414,14 +445,19 @@ describe('crash safety', { concurrent: true }, () => {
   }, 300_000);
 
   it('Redis gone for good: stops after the retry budget, exit 1 with what is not done; a re-run finishes', async () => {
-    // The shared 20,000 (60,000 of its own before): the hang guard below depends on the 8,000 sessions
-    // written before the stop (the read-back's groups), not on the total, and 12,000 stay not done.
+    // Its own 14,000 (the shared 20,000 before): the hang guard below depends on the 8,000 sessions
+    // written before the stop (the read-back's groups), not on the total; the run is frozen from 8,000
+    // keys until Redis is stopped, so at most its 2 batches in flight land and some stay not done.
+    const total = goneTotal;
+    const dir = goneDir;
+    const ids = goneIds;
     const first = await startRedis();
     const port = first.port;
     const planFile = await plan(dir, first.url, 'gone');
     const run = cliChild(['apply', '--plan', planFile, '--workers', '0', '--retries', '6', '--retry-delay-ms', '50', '--json']);
-    await waitForKeys(first.client, 8000);
+    await freezeAtKeys(run.child, first.client, 8000);
     await first.stop();
+    run.child.kill('SIGCONT');
     const stoppedAt = Date.now();
     const r = await run.done;
     expect(r.status, r.stderr).toBe(1);

@@ -93,15 +93,18 @@ export const EXIT_AFTER_ERROR_MS = 1000;
  * output was still arriving through the pipes after the exit; and `ms`, from its start to its exit.
  * @param killAfterMs ends the process (SIGKILL, by its PID) after this long, so a run that hangs fails
  *   its test rather than hanging it (status -1)
+ * @param onStart called with the process's PID once started (a test that freezes it: SIGSTOP, SIGCONT)
  */
 export function cliTimed(
   args: string[],
   env: Record<string, string> = {},
   killAfterMs?: number,
+  onStart?: (pid: number) => void,
 ): Promise<CliResult & { lingerMs: number; ms: number }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_MIGRATE_')));
   const started = performance.now();
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
+  if (child.pid !== undefined) onStart?.(child.pid);
   const stop = killAfterMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), killAfterMs) : undefined;
   let stdout = '';
   let stderr = '';

@@ -56,8 +56,11 @@ async function inStep(m: RedisNode, timeoutMs = 20_000): Promise<void> {
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sm-recheck-'));
   ({ keyFile, codec } = await newKey(root));
-  master = await startNode();
-  replica = await startNode({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  // A full sync at once (diskless, no delay; Redis waits 5 s by default, repl-diskless-sync-delay):
+  // at the start and after the replica is detached and attached again (REPLICAOF NO ONE, below).
+  const replArgs = ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'];
+  master = await startNode({ args: replArgs });
+  replica = await startNode({ args: ['--replicaof', '127.0.0.1', String(master.port), ...replArgs] });
   for (let i = 0; i < 400 && parseInfo(await replica.admin.info('replication')).get('master_link_status') !== 'up'; i++) await sleep(25);
   s = await startSentinel();
 }, 60_000);

@@ -162,6 +162,15 @@ describe('the CLI exits promptly after its last line when Redis keeps closing th
     expect(r.status, `${what}: ${r.stderr}${r.stdout}`).toBeGreaterThan(0);
     runs.push(`${what}: ${r.lingerMs} ms`);
   };
+  /**
+   * The RUNS runs of each command at once (their time is mostly spent waiting for reconnects, and
+   * each process's linger is its own), then `lingers` of each.
+   */
+  const runsAtOnce = async (start: (i: number) => Array<[Promise<CliResult & { lingerMs: number }>, string]>): Promise<void> => {
+    const started = Array.from({ length: RUNS }, (_, i) => start(i)).flat();
+    const results = await Promise.all(started.map(([run]) => run));
+    results.forEach((r, k) => lingers(r, started[k]![1]));
+  };
   const noneLingered = (): void => {
     expect(runs.filter((r) => Number(/(-?\d+) ms$/.exec(r)![1]) >= EXIT_AFTER_ERROR_MS)).toEqual([]);
     runs = [];
@@ -170,13 +179,13 @@ describe('the CLI exits promptly after its last line when Redis keeps closing th
   it('plan and apply with a limited source, apply with a limited target', async () => {
     const { planFile, sourceUrl, keyFile } = await setUp('exit');
     await source!.admin.config('SET', 'client-output-buffer-limit', LIMIT);
-    for (let i = 0; i < RUNS; i++) {
-      lingers(await timedCli(planCommand(sourceUrl, keyFile, join(root, `plan-exit-${i}.json`), `exit-${i}`)), `plan ${i}`);
-      lingers(await timedCli(['apply', '--plan', planFile]), `apply ${i}`);
-    }
+    await runsAtOnce((i) => [
+      [timedCli(planCommand(sourceUrl, keyFile, join(root, `plan-exit-${i}.json`), `exit-${i}`)), `plan ${i}`],
+      [timedCli(['apply', '--plan', planFile]), `apply ${i}`],
+    ]);
     await source!.admin.config('SET', 'client-output-buffer-limit', 'normal 0 0 0');
     await target!.admin.config('SET', 'client-output-buffer-limit', LIMIT);
-    for (let i = 0; i < RUNS; i++) lingers(await timedCli(['apply', '--plan', planFile]), `apply, target limited, ${i}`);
+    await runsAtOnce((i) => [[timedCli(['apply', '--plan', planFile]), `apply, target limited, ${i}`]]);
     noneLingered();
   }, 300_000);
 
@@ -189,7 +198,7 @@ describe('the CLI exits promptly after its last line when Redis keeps closing th
       for (const n of [source!, target!])
         await n.admin.config('SET', 'client-output-buffer-limit', limited.includes(n) ? LIMIT : 'normal 0 0 0');
       const which = limited.map((n) => (n === source ? 'source' : 'target')).join('+');
-      for (let i = 0; i < RUNS; i++) lingers(await timedCli(verify), `verify, ${which} limited, ${i}`);
+      await runsAtOnce((i) => [[timedCli(verify), `verify, ${which} limited, ${i}`]]);
     }
     noneLingered();
   }, 300_000);

@@ -20,9 +20,15 @@ import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
 import { cli, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
-import { killMasterDuring, restartKilledMaster } from './support/sentinel-failover.ts';
+import { killMasterDuring, restartKilledMaster, signal } from './support/sentinel-failover.ts';
 
-const N = 5000;
+/**
+ * Sessions per plan: three of apply's batches of 1,000 (packages/migrate/src/apply.ts BATCH_SIZE).
+ * The kill comes with apply frozen (killMasterDuring's freezeCommand) after its first batch, so at
+ * least its last batch is written after the failover whatever the machine's speed (it was 5,000 and
+ * luck).
+ */
+const N = 3000;
 const PREFIX = 'smsess:'; // plan's default (DEFAULT_PREFIX)
 const MASTER_WAIT_MS = 30_000;
 let root: string;
@@ -90,8 +96,11 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
     const { r, exitedBeforeKill, next } = await killMasterDuring(
       s!,
       MASTER_WAIT_MS,
-      ['apply', '--plan', planFile],
+      // A WAIT timeout shorter than the default 2 s: the promoted replica has no replica of its own,
+      // so each batch after the failover waits for it in vain.
+      ['apply', '--plan', planFile, '--wait-timeout-ms', '500'],
       async (m) => Number(await m.admin.dbsize()) >= 1000,
+      { freezeCommand: true },
     );
     expect(exitedBeforeKill).toBe(false);
     // The retries are announced, one line each, naming the URL and never a key or a password.
@@ -102,27 +111,38 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
   it('apply mid-copy without WAIT: writes the killed master acknowledged but never replicated are read back MISSING, not reported migrated', async () => {
     restarted = await restartKilledMaster(s!);
     const dir2 = join(root, 'sessions-lost');
-    const ids2 = writeSessionFiles(dir2, 'lost', N);
+    const ids2 = writeSessionFiles(dir2, 'lost', N + 1000);
     const plan2 = join(root, 'plan-lost.json');
     const p = cli(planArgs({ dir: dir2, target: s!.url, keyFile, planFile: plan2, artifactsDir: join(root, 'artifacts-lost') }));
     expect(p.status, p.stderr + p.stdout).toBe(0);
-    // Once 1000 sessions are on the master: the replica frozen (SIGSTOP) and cut off (CLIENT KILL
-    // TYPE replica), so what the master acknowledges from then on reaches no replica; 1500 later the
-    // master is killed, the replica resumed, then promoted: those writes are lost.
+    // Once 1000 sessions are on the master: apply frozen (SIGSTOP) a moment while the replica is
+    // frozen and cut off (CLIENT KILL TYPE replica), so what the master acknowledges from then on
+    // reaches no replica; a batch later the master is killed, the replica resumed, then promoted:
+    // those writes are lost. Apply is not frozen at this kill (no freezeCommand): it must have read
+    // the master's replies, which a frozen apply might not have (it then rightly writes the batch
+    // again), so this plan has a batch more than the others, still to write at the kill.
     let cut: RedisNode | undefined;
+    let cutAt = 0;
     const { r, exitedBeforeKill, next } = await killMasterDuring(
       s!,
       MASTER_WAIT_MS,
       ['apply', '--plan', plan2, '--min-replicas', '0'],
-      async (m) => {
+      async (m, pid) => {
         const n = Number(await m.admin.dbsize()) - N; // the first test's N sessions are there too
         if (cut === undefined && n >= 1000) {
-          cut = s!.nodes.find((x) => x !== m)!;
-          cut.pause();
-          await m.admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
+          signal(pid, 'SIGSTOP');
+          try {
+            cut = s!.nodes.find((x) => x !== m)!;
+            cut.pause();
+            await m.admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
+            cutAt = Number(await m.admin.dbsize()) - N;
+          } finally {
+            signal(pid, 'SIGCONT');
+          }
           return false;
         }
-        if (cut !== undefined && n >= 2500) {
+        // A batch after the cut (which came after the first or the second).
+        if (cut !== undefined && n >= cutAt + 1000) {
           cut.resume();
           return true;
         }
@@ -130,7 +150,7 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
       },
     );
     expect(exitedBeforeKill).toBe(false);
-    expect(await countPresent(next.admin, codec, PREFIX, ids2)).toBeLessThan(N); // the scene: writes were lost
+    expect(await countPresent(next.admin, codec, PREFIX, ids2)).toBeLessThan(ids2.length); // the scene: writes were lost
     expect(r.status, r.stderr + r.stdout).toBe(1);
     expect(r.stdout).toMatch(
       /^ {2}MISSING {5}\d+ session\(s\) written or found by apply are not in Redis any more \(lost, e\.g\. in a failover\): run apply again to write them$/m,

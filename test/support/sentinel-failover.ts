@@ -11,6 +11,15 @@ import { startNode, type RedisNode, type SentinelTopology } from './redis-topolo
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Sends `sig` to the process `pid`; one that has exited meanwhile (ESRCH) is left alone. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 /**
  * Runs the commands at once in the background, each with `--master-wait-ms masterWaitMs`, each
  * stopped (SIGTERM by its PID) should it hang (its assertions then fail); `meanwhile` runs while they
@@ -89,6 +98,10 @@ export function expectNoMasterLine(
  * is under way (polled every 2 ms, at most 20 s), kills the master of `s` (SIGKILL) and 1 s later
  * (`options.failoverAfterMs`) promotes the replica (SENTINEL FAILOVER; not with `options.failover` false: the sentinel then names
  * the killed master for SENTINEL_DOWN_AFTER_MS). The command is stopped (SIGTERM by its PID) should it hang.
+ * With `options.freezeCommand`, the command is frozen (SIGSTOP by its PID) as soon as `ready` says so
+ * and let go (SIGCONT) right after the kill, so that it is still mid-run at the kill whatever the
+ * machine's speed (a window made certain rather than large: less data to copy). `ready` gets the
+ * command's PID too, to freeze it itself at an earlier step of its own.
  * @returns the result, whether the command had exited before the kill (it should not have), the
  *   killed master, the promoted node, and when the master was killed (Date.now(), ms)
  */
@@ -96,8 +109,8 @@ export async function killMasterDuring(
   s: SentinelTopology,
   masterWaitMs: number,
   args: string[],
-  ready: (master: RedisNode) => Promise<boolean>,
-  options: { failover?: boolean; failoverAfterMs?: number } = {},
+  ready: (master: RedisNode, commandPid: number) => Promise<boolean>,
+  options: { failover?: boolean; failoverAfterMs?: number; freezeCommand?: boolean } = {},
 ): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode; killedAt: number }> {
   const old = await s.currentMaster();
   const next = s.nodes.find((n) => n !== old)!;
@@ -106,10 +119,16 @@ export async function killMasterDuring(
   let exited = false;
   void run.done.then(() => (exited = true));
   const deadline = Date.now() + 20_000;
-  while (!exited && Date.now() < deadline && !(await ready(old))) await sleep(2);
+  while (!exited && Date.now() < deadline && !(await ready(old, run.pid))) await sleep(2);
+  const frozen = options.freezeCommand === true && !exited;
+  if (frozen) signal(run.pid, 'SIGSTOP');
   const exitedBeforeKill = exited;
   const killedAt = Date.now();
-  await old.kill();
+  try {
+    await old.kill();
+  } finally {
+    if (frozen) signal(run.pid, 'SIGCONT');
+  }
   if (options.failover !== false) {
     await sleep(options.failoverAfterMs ?? 1000);
     await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });

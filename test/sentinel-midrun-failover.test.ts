@@ -111,16 +111,20 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
   it('apply mid-copy without WAIT: writes the killed master acknowledged but never replicated are read back MISSING, not reported migrated', async () => {
     restarted = await restartKilledMaster(s!);
     const dir2 = join(root, 'sessions-lost');
-    const ids2 = writeSessionFiles(dir2, 'lost', N + 1000);
+    const ids2 = writeSessionFiles(dir2, 'lost', N + 5000);
     const plan2 = join(root, 'plan-lost.json');
     const p = cli(planArgs({ dir: dir2, target: s!.url, keyFile, planFile: plan2, artifactsDir: join(root, 'artifacts-lost') }));
     expect(p.status, p.stderr + p.stdout).toBe(0);
-    // Once 1000 sessions are on the master: apply frozen (SIGSTOP) a moment while the replica is
-    // frozen and cut off (CLIENT KILL TYPE replica), so what the master acknowledges from then on
-    // reaches no replica; a batch later the master is killed, the replica resumed, then promoted:
-    // those writes are lost. Apply is not frozen at this kill (no freezeCommand): it must have read
-    // the master's replies, which a frozen apply might not have (it then rightly writes the batch
-    // again), so this plan has a batch more than the others, still to write at the kill.
+    // The scene needs sessions the master acknowledged AND apply read the reply of, after the replica
+    // was cut off. Once 1000 sessions are on the master: apply frozen (SIGSTOP); the replica frozen
+    // and cut off (CLIENT KILL TYPE replica), so nothing the master writes from then on reaches it;
+    // the master left to run what apply had sent (at most 2 batches of 1,000 in flight:
+    // packages/migrate/src/apply.ts BATCH_SIZE, maxInFlight), so that `cutAt` ends a batch; apply let
+    // go. Every batch after `cutAt` is written after the cut, and apply sends its third one only once
+    // it has read the replies of the first (2 in flight): the master is killed once that third batch
+    // runs (n > cutAt + 2000), then the replica let go and promoted. The first batch's sessions are
+    // lost and were acknowledged: never rewritten by apply's retries (which a kill right after a
+    // batch ran, its replies unread, gives: CI once had all 4,000 present and no scene).
     let cut: RedisNode | undefined;
     let cutAt = 0;
     const { r, exitedBeforeKill, next } = await killMasterDuring(
@@ -135,19 +139,23 @@ describe('Sentinel: the master killed while a command runs, a replica promoted',
             cut = s!.nodes.find((x) => x !== m)!;
             cut.pause();
             await m.admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
-            cutAt = Number(await m.admin.dbsize()) - N;
+            // What apply sent before it was frozen, run (the count still for 100 ms).
+            let last = -1;
+            for (let size = Number(await m.admin.dbsize()); size !== last; size = Number(await m.admin.dbsize())) {
+              last = size;
+              await sleep(100);
+            }
+            cutAt = last - N;
           } finally {
             signal(pid, 'SIGCONT');
           }
           return false;
         }
-        // A batch after the cut (which came after the first or the second).
-        if (cut !== undefined && n >= cutAt + 1000) {
-          cut.resume();
-          return true;
-        }
-        return false;
+        return cut !== undefined && n >= cutAt + 2200;
       },
+      // The replica let go only once the master is dead: let go before, it would reconnect and
+      // resynchronize (PSYNC) the writes it missed.
+      { afterKill: () => cut?.resume() },
     );
     expect(exitedBeforeKill).toBe(false);
     expect(await countPresent(next.admin, codec, PREFIX, ids2)).toBeLessThan(ids2.length); // the scene: writes were lost

@@ -101,7 +101,9 @@ export function expectNoMasterLine(
  * With `options.freezeCommand`, the command is frozen (SIGSTOP by its PID) as soon as `ready` says so
  * and let go (SIGCONT) right after the kill, so that it is still mid-run at the kill whatever the
  * machine's speed (a window made certain rather than large: less data to copy). `ready` gets the
- * command's PID too, to freeze it itself at an earlier step of its own.
+ * command's PID too, to freeze it itself at an earlier step of its own. `options.afterKill` runs once
+ * the master is dead, before the failover (e.g. let a frozen replica go: before the kill it would
+ * resynchronize from the master it was cut off from).
  * @returns the result, whether the command had exited before the kill (it should not have), the
  *   killed master, the promoted node, and when the master was killed (Date.now(), ms)
  */
@@ -110,7 +112,7 @@ export async function killMasterDuring(
   masterWaitMs: number,
   args: string[],
   ready: (master: RedisNode, commandPid: number) => Promise<boolean>,
-  options: { failover?: boolean; failoverAfterMs?: number; freezeCommand?: boolean } = {},
+  options: { failover?: boolean; failoverAfterMs?: number; freezeCommand?: boolean; afterKill?: () => void } = {},
 ): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode; killedAt: number }> {
   const old = await s.currentMaster();
   const next = s.nodes.find((n) => n !== old)!;
@@ -129,6 +131,7 @@ export async function killMasterDuring(
   } finally {
     if (frozen) signal(run.pid, 'SIGCONT');
   }
+  options.afterKill?.();
   if (options.failover !== false) {
     await sleep(options.failoverAfterMs ?? 1000);
     await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });

@@ -21,6 +21,7 @@ import { auditModule } from './commands/audit.ts';
 import { demoModule } from './commands/demo.ts';
 import { commandProceeds, dropHeldWarnings, holdWarnings } from './redis-options.ts';
 import { signalExitCode, STOPPING_SIGNALS } from './signal-exit.ts';
+import { skipHelpCaching } from './help-cache.ts';
 
 /**
  * The commands, in the order `--help` lists them: one module per command (commands/*.ts), each
@@ -153,12 +154,15 @@ function inspectMiddleware(hooks: MainHooks, beforeValidation: boolean) {
 
 /**
  * The yargs parser for `argv`: every command module (COMMANDS), strict names, help and version,
- * no process exit; usage failures throw UserFacingError (exit 2).
+ * no process exit; usage failures throw UserFacingError (exit 2). It does not render the running
+ * command's help text unasked (help-cache.ts skipHelpCaching).
  * @param run how commands run (sets the module's exit code).
  */
 function buildParser(argv: string[], hooks: MainHooks, run: Run) {
+  const parser = yargs(argv);
+  skipHelpCaching(parser);
   return (
-    yargs(argv)
+    parser
       .scriptName('session-migrate')
       // yargs is the only parser: its result is what commands read. What it accepts but cannot show in
       // its result (--dry-run=yes, an option given twice, --no-<string>) is refused from the words as

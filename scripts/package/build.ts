@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { builtinModules } from 'node:module';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 // The two modules it needs, not @session-migrate/common's index: a source error elsewhere in common
 // must reach esbuild (one line, no tarball left), not stop this script while it loads.
 import { PACKAGE_ASSETS, WORKER_ENTRIES } from '../../packages/common/src/assets.ts';
@@ -100,6 +100,42 @@ export function inputsFingerprint(): string {
   return hash.digest('hex');
 }
 
+/** The esbuild namespace of lazyHelpRendering's modules (the metafile names them `<namespace>:<package>`). */
+const LAZY_HELP_NAMESPACE = 'lazy-help-rendering';
+
+/** What yargs' ESM platform shim imports (node_modules/yargs/lib/platform-shims/esm.mjs). */
+const YARGS_SHIM = /[\\/]node_modules[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/;
+
+/**
+ * yargs' ESM shim imports cliui and string-width (node_modules/yargs/lib/platform-shims/esm.mjs) only
+ * to render help and usage text (yargs build/lib/usage.js: shim.cliui(), shim.stringWidth()), but
+ * their modules do work as they load: each of the three copies of string-width (yargs', cliui's,
+ * wrap-ansi's) builds an Intl.Segmenter and regular expressions of Unicode properties at its top level,
+ * about 30 ms of CPU on every CLI start that renders no help. This plugin gives the shim, for each of
+ * the two, a module that loads the real one (esbuild's require() of a bundled ES module: initialised on
+ * the first call) when yargs first calls it. The same code renders the help; only when its modules
+ * load changes. Resolved from yargs' own directory, so the copies are those yargs would import.
+ */
+const lazyHelpRendering: Plugin = {
+  name: LAZY_HELP_NAMESPACE,
+  setup(b) {
+    b.onResolve({ filter: /^(cliui|string-width)$/ }, (args) =>
+      YARGS_SHIM.test(args.importer) ? { path: args.path, namespace: LAZY_HELP_NAMESPACE, pluginData: args.resolveDir } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: LAZY_HELP_NAMESPACE }, (args) => ({
+      contents: [
+        'let loaded;',
+        `export default function ${args.path === 'cliui' ? 'cliui' : 'stringWidth'}(...args) {`,
+        `  loaded ??= require(${JSON.stringify(args.path)}).default;`,
+        '  return loaded(...args);',
+        '}',
+      ].join('\n'),
+      resolveDir: args.pluginData as string,
+      loader: 'js',
+    }));
+  },
+};
+
 /** The JavaScript: three entries (API, CLI, workers) and their shared chunks, all in `<packageDir>/dist/`. */
 async function bundle(packageDir: string): Promise<Metafile> {
   const workers = Object.fromEntries(Object.entries(WORKER_ENTRIES).map(([name, w]) => [name, join(REPO, w.source)]));
@@ -131,6 +167,7 @@ async function bundle(packageDir: string): Promise<Metafile> {
     minify: true,
     keepNames: true,
     metafile: true,
+    plugins: [lazyHelpRendering],
     // bundleOrFail reports the first error in one line; esbuild's own multi-line report would come first.
     logLevel: 'silent',
   });
@@ -164,6 +201,12 @@ function checkBundle(meta: Metafile): void {
     }
   }
   if (unbundled.size > 0) fail(`not bundled, and the package has no dependencies: ${[...unbundled].join('; ')}`);
+  // A yargs that no longer imports them from that file would load them on every start again, unnoticed.
+  for (const name of ['cliui', 'string-width']) {
+    if (meta.inputs[`${LAZY_HELP_NAMESPACE}:${name}`] === undefined) {
+      fail(`yargs' lib/platform-shims/esm.mjs no longer imports ${name}: update lazyHelpRendering (scripts/package/build.ts)`);
+    }
+  }
   // The CLI and the API; workers load what sealing needs (libsodium) once per thread.
   for (const name of ['dist/cli.js', 'dist/index.js']) {
     const file = Object.keys(outputs).find((f) => relative(PACKAGE_DIR, f) === name);

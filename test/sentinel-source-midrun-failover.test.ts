@@ -163,7 +163,11 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
     const m = /^ {2}sessions {4}migrated (\d+) \([^)]*\), already present (\d+), /m.exec(r.stdout);
     expect(m, r.stdout).not.toBeNull();
     const [migrated, present] = [Number(m![1]), Number(m![2])];
-    expect(present).toBeGreaterThanOrEqual(copied);
+    // Every session in the target at the kill is found again, but the never-replicated one: the
+    // first pass may have copied it from the killed master (it stays in the target), and the second
+    // pass does not list it (a full run once: 1,999 already present of 2,000 in the target).
+    const lostCopied = await target!.admin.exists(codec.keyName(PREFIX, lostId));
+    expect(present).toBeGreaterThanOrEqual(copied - lostCopied);
     expect(migrated + present).toBe(N + F);
     expect(await countPresent(target!.admin, codec, PREFIX, ids)).toBe(N);
     expect(await countPresent(target!.admin, codec, PREFIX, fileIds)).toBe(F);

@@ -183,7 +183,7 @@ function buildParser(argv: string[], hooks: MainHooks, run: Run) {
           '  1    a check failed (verify, audit); sessions conflicted or failed (apply, rotate, rollback);',
           '       files not proven in Redis (purge); a codemod left something to decide by hand;',
           '       a run cut short after it wrote or deleted something (NOT DONE with the count: run it again)',
-          '  2    usage, input or connection error: nothing written or deleted',
+          '  2    usage, input or connection error: nothing written to Redis, nothing deleted',
           '  129  stopped by SIGHUP (terminal closed, kill -HUP): a command that writes says in one line what it leaves',
           '  130  interrupted (Ctrl-C, SIGINT): the same line',
           '  143  stopped by SIGTERM (systemd, Kubernetes, timeout): the same line',

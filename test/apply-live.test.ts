@@ -162,10 +162,8 @@ async function plan(dir: string, target: string, name: string): Promise<string> 
 /** Every source session is in Redis and opens to the file's bytes; returns how many were checked. */
 async function expectAllCopied(client: Redis, dir: string, ids: string[]): Promise<number> {
   let checked = 0;
-  // 250 at a time: the decryption and file reads of a chunk run without a pause, and the crash
-  // tests' windows (freezeAtKeys) wait on this process's event loop.
-  for (let i = 0; i < ids.length; i += 250) {
-    const chunk = ids.slice(i, i + 250);
+  for (let i = 0; i < ids.length; i += 1000) {
+    const chunk = ids.slice(i, i + 1000);
     const pipe = client.pipeline();
     for (const id of chunk) pipe.getBuffer(codec.keyName(PREFIX, id));
     const replies = (await pipe.exec())!;
@@ -265,11 +263,9 @@ describe('crash safety', { concurrent: true }, () => {
   // One source of 8,000 files for every test here but "gone for good": apply only reads the files
   // (each test plans it against its own redis-server), and making and removing a directory per test
   // took longer than the tests. Each interrupted run is frozen (SIGSTOP) once 1,000 keys are written,
-  // before its signal, kill or Redis stop: at most its 2 batches in flight land after that. The rest
-  // is margin for this process's event loop, which the concurrent tests here can hold up while the
-  // run writes on (5,000 was not enough once in a full run of the file: a run ended before its
-  // SIGHUP). 20,000 and no freeze before: each test copies the whole source, some twice, which was
-  // most of the file's CPU.
+  // before its signal, kill or Redis stop: at most its 2 batches in flight land after that (the count
+  // is watched by a process of its own: freezeAtKeys). 20,000 and no freeze before: each test copies
+  // the whole source, some twice, which was most of the file's CPU.
   const total = 8000;
   let dir: string;
   let ids: string[];

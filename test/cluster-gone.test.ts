@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startCluster, type ClusterTopology } from './support/redis-topologies.ts';
-import { cli, cliTimed, countPresent, newKey, planArgs, writeSessionFiles } from './support/migrate-cli.ts';
+import { cli, cliTimed, countPresent, newKey, planArgs, signal, writeSessionFiles } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 let clusters: ClusterTopology[] = [];
@@ -66,12 +66,12 @@ async function planned(
  */
 async function killAllWhen(cluster: ClusterTopology, ready: () => Promise<boolean>, frozen: number): Promise<number> {
   while (!(await ready())) await sleep(5);
-  process.kill(frozen, 'SIGSTOP');
+  signal(frozen, 'SIGSTOP');
   try {
     await Promise.all(cluster.nodes.map((n) => n.kill()));
     return Date.now();
   } finally {
-    process.kill(frozen, 'SIGCONT');
+    signal(frozen, 'SIGCONT');
   }
 }
 

@@ -22,8 +22,7 @@ import type { Cluster } from 'ioredis';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor, RedisConnection, specFromUrl } from '@session-migrate/redis';
 import { addAclUser, parseInfo, startCluster, type ClusterTopology, type RedisNode } from './support/redis-topologies.ts';
-import { cli, cliChild, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
-import { signal } from './support/sentinel-failover.ts';
+import { cli, cliChild, countPresent, newKey, planArgs, signal, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 let cluster: ClusterTopology;

@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
-import { cli, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
-import { killMasterDuring, restartKilledMaster, signal } from './support/sentinel-failover.ts';
+import { cli, countPresent, newKey, planArgs, signal, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { killMasterDuring, restartKilledMaster } from './support/sentinel-failover.ts';
 
 /**
  * Sessions per plan: three of apply's batches of 1,000 (packages/migrate/src/apply.ts BATCH_SIZE).

@@ -62,6 +62,15 @@ export function planArgs(
   ];
 }
 
+/** Sends `sig` to the process `pid` (a CLI a test freezes: SIGSTOP, SIGCONT); one that has exited meanwhile (ESRCH) is left alone. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 /** Starts the CLI in the background; `done` resolves with its exit status and output. */
 export function cliChild(args: string[], env: Record<string, string> = {}): { pid: number; done: Promise<CliResult> } {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_MIGRATE_')));

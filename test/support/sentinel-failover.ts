@@ -6,19 +6,10 @@
  * test/sentinel-source-midrun-failover.test.ts).
  */
 import { expect } from 'vitest';
-import { cliChild, type CliResult } from './migrate-cli.ts';
+import { cliChild, signal, type CliResult } from './migrate-cli.ts';
 import { startNode, type RedisNode, type SentinelTopology } from './redis-topologies.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Sends `sig` to the process `pid`; one that has exited meanwhile (ESRCH) is left alone. */
-export function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
-}
 
 /**
  * Runs the commands at once in the background, each with `--master-wait-ms masterWaitMs`, each

@@ -15,7 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec, deriveLookupKey, formatKeyRing, loadSodium } from '@session-migrate/envelope';
 import { startNode, type RedisNode } from './support/redis-topologies.ts';
-import { cliChild, newKey, writePlaintextSessions, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import {
+  cliChild,
+  countPresent,
+  newKey,
+  planArgs,
+  writePlaintextSessions,
+  writeSessionFiles,
+  type CliResult,
+} from './support/migrate-cli.ts';
 import { startRelay, type Relay } from './support/relay.ts';
 
 const PREFIX = 'smsess:';
@@ -378,4 +386,37 @@ describe('rollback stopped part-way', () => {
     expect(again.status, again.stderr + again.stdout).toBe(0);
     expect(await target.admin.dbsize()).toBe(0);
   }, 20_000);
+});
+
+describe('apply whose write ran but whose reply was lost', () => {
+  it('the connection cut after Redis ran the guarded write: ioredis sends it again, and the sessions count as migrated, not already present', async () => {
+    // ioredis sends a command again after a reconnect when its reply never came
+    // (autoResendUnfulfilledCommands); the second run finds the key holding the very bytes the first
+    // wrote. A SENTINEL FAILOVER does this (ioredis reconnects at +switch-master): CI saw a first apply
+    // report "migrated 0 ..., already present 20" for the 20 sessions it had just written
+    // (test/sentinel-open-failover.test.ts).
+    const N = 20;
+    const dir = join(root, 'lost-reply-sessions');
+    const ids = writeSessionFiles(dir, 'lrp', N);
+    const targetUrl = await relayTo(target);
+    const planFile = join(root, 'lost-reply-plan.json');
+    const p = await run(planArgs({ dir, target: targetUrl, keyFile, planFile, artifactsDir: join(root, 'lost-reply-artifacts') }));
+    expect(p.status, p.stderr + p.stdout).toBe(0);
+    // The first EVAL (EVALSHA's NOSCRIPT on a fresh target comes first): the write that carries the 20 sessions.
+    relay!.loseReplyTo('\r\neval\r\n', 1);
+    const a = await run(['apply', '--plan', planFile]);
+    expect(relay!.cut).toBe(true);
+    expect(a.status, a.stderr + a.stdout).toBe(0);
+    expect(a.stdout).toMatch(
+      new RegExp(
+        `^ {2}sessions {4}migrated ${N} \\([^)]*\\), already present 0, newer in Redis 0, destroyed 0, conflicts 0, failed 0$`,
+        'm',
+      ),
+    );
+    expect(await countPresent(target.admin, codec, PREFIX, ids)).toBe(N);
+    // A re-run: every session is one this run did not write.
+    const again = await run(['apply', '--plan', planFile]);
+    expect(again.status, again.stderr + again.stdout).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^ {2}sessions {4}migrated 0 \\(0 B\\), already present ${N},`, 'm'));
+  }, 30_000);
 });

@@ -3,8 +3,11 @@
  * connection mid-run deterministically: `cutAt(pattern, nth)` makes it destroy the connection whose
  * bytes carry the nth occurrence of `pattern` (counted over every connection since cutAt, across
  * chunk boundaries; that chunk is not forwarded) and refuse every connection after (ECONNREFUSED,
- * as from a dead server) until `reopen()`. A pattern is a command as RESP sends it, e.g.
- * `\r\nget\r\n` (matched without regard to case).
+ * as from a dead server) until `reopen()`. `loseReplyTo(pattern, nth)` instead lets that chunk
+ * through and cuts the connection at the next bytes Redis sends on it (not forwarded): the command
+ * ran, its reply is lost, and the next connection is accepted, as after a reset of an established
+ * connection. A pattern is a command as RESP sends it, e.g. `\r\nget\r\n` (matched without regard
+ * to case).
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { freePort } from './ports.ts';
@@ -14,6 +17,8 @@ export interface Relay {
   port: number;
   /** Cuts at the `nth` (1 = first) occurrence of `pattern` from now on; undefined: cut nothing. */
   cutAt(pattern: string | undefined, nth?: number): void;
+  /** Lets the `nth` (1 = first) occurrence of `pattern` from now on through and cuts at its reply (see the module comment). */
+  loseReplyTo(pattern: string, nth?: number): void;
   /** Whether a cut happened (the relay refuses connections then). */
   readonly cut: boolean;
   /** Listens again after a cut (nothing cut until the next cutAt). */
@@ -29,6 +34,8 @@ export async function startRelay(to: number): Promise<Relay> {
   let nth = 1;
   let seen = 0;
   let didCut = false;
+  /** loseReplyTo: forward the matching chunk, cut at the reply, keep listening. */
+  let atReply = false;
   let server: Server | undefined;
   /** Occurrences of `pattern` ending in `chunk`, given the `tail` of the same connection before it. */
   const count = (tail: string, chunk: string): number => {
@@ -42,6 +49,8 @@ export async function startRelay(to: number): Promise<Relay> {
       const upstream = createConnection({ host: '127.0.0.1', port: to });
       sockets.add(client).add(upstream);
       let tail = '';
+      // loseReplyTo: the command went through on this connection; what Redis answers next is dropped with the connection.
+      let replyLost = false;
       const cutBoth = (): void => {
         client.destroy();
         upstream.destroy();
@@ -51,7 +60,10 @@ export async function startRelay(to: number): Promise<Relay> {
         if (pattern !== undefined && !didCut) {
           seen += count(tail, chunk);
           tail = (tail + chunk).slice(-pattern.length);
-          if (seen >= nth) {
+          if (seen >= nth && atReply) {
+            didCut = true;
+            replyLost = true;
+          } else if (seen >= nth) {
             didCut = true;
             own.close(); // no connection after: ECONNREFUSED, as from a dead server
             cutBoth();
@@ -60,7 +72,7 @@ export async function startRelay(to: number): Promise<Relay> {
         }
         upstream.write(d);
       });
-      upstream.on('data', (d: Buffer) => client.write(d));
+      upstream.on('data', (d: Buffer) => (replyLost ? cutBoth() : client.write(d)));
       client.on('error', cutBoth).on('close', cutBoth);
       upstream.on('error', cutBoth).on('close', cutBoth);
     });
@@ -74,12 +86,20 @@ export async function startRelay(to: number): Promise<Relay> {
       pattern = p?.toLowerCase();
       nth = n;
       seen = 0;
+      atReply = false;
+    },
+    loseReplyTo(p, n = 1) {
+      pattern = p.toLowerCase();
+      nth = n;
+      seen = 0;
+      atReply = true;
     },
     get cut() {
       return didCut;
     },
     async reopen() {
       pattern = undefined;
+      atReply = false;
       didCut = false;
       server?.close();
       await listen();

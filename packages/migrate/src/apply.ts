@@ -455,7 +455,7 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
     // The source's SCAN cut short by a failover (scanAgainAfterFailover), the target still writing:
     // the pass cut short has ended whole (its batches written, WAITed for, read back), and a new one
     // reads the source from the beginning on the new master with a report of its own. What the first
-    // wrote, the second's guarded write finds with the same bytes: counted `alreadyPresent` (as a
+    // wrote, the second's guarded write finds holding the same session: counted `alreadyPresent` (as a
     // re-run counts it: recordExisting) and read back again; nothing is counted twice, and no Set of
     // IDs is kept (memory stays flat). A session only the lost master had (written by the first pass,
     // absent from the second) is no longer a session of the source: neither counted nor claimed.
@@ -471,6 +471,9 @@ export async function applySessions(options: ApplySessionsOptions): Promise<Appl
       return report;
   }
 }
+
+/** A write sent again whose key holds the envelope this run sealed (ApplyRun.sortOutcomes). */
+const WRITTEN_AGAIN: GuardedWriteOutcome = Object.freeze({ status: 'written' });
 
 /** What one write attempt of a batch left (ApplyRun.sortOutcomes). */
 interface AttemptTally {
@@ -765,8 +768,16 @@ class ApplyRun {
   ): AttemptTally {
     const tally: AttemptTally = { again: [], lastError: '', permanent: undefined, written: 0 };
     for (let idx = 0; idx < outcomes.length; idx++) {
-      const o = outcomes[idx]!;
+      let o = outcomes[idx]!;
       const i = pending[idx]!;
+      // The key holds the very envelope this run sealed for the session (its nonce drawn at random
+      // for this run: no other writer has these bytes): this run's own write, whose reply was lost
+      // and which was sent again, by ioredis after a reconnect (autoResendUnfulfilledCommands; a
+      // SENTINEL FAILOVER's +switch-master reconnects) or by a retry of the batch. It is counted
+      // written: WAIT on the connection noted before the batch then says `(reconnected)` and leaves
+      // it unconfirmed, and a re-run still counts it already present (a new seal, a new nonce).
+      // test/stopped-part-way.test.ts "apply whose write ran but whose reply was lost".
+      if (o.status === 'exists' && !this.dryRun && o.existing.equals(items.value(i))) o = WRITTEN_AGAIN;
       if (o.status === 'failed') {
         if (o.classified.kind === 'permanent') tally.permanent ??= o.classified;
         tally.again.push(i);

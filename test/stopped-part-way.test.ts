@@ -272,6 +272,26 @@ describe('rotate stopped part-way', () => {
     expect(await underK1()).toBe(300);
   }, 20_000);
 
+  it('a compare-and-set whose reply was lost, sent again by ioredis: counted re-encrypted, and the stop says so (exit 1, not 2)', async () => {
+    const { ring, underK1 } = await oldValues();
+    const targetUrl = await relayTo(target);
+    // The first batch's compare-and-sets run; their replies are cut and ioredis sends them again on
+    // the new connection, where each finds the value it wrote itself. Before: -1 ("PHP wrote
+    // meanwhile"), re-read and counted changedByPhp, and the stop at the next SCAN said exit 2,
+    // "nothing was rewritten", with 100 values rewritten.
+    relay!.loseReplyTo('\r\neval\r\n', 1);
+    const r = await run(['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100', '--json']);
+    expect(relay!.cut).toBe(true);
+    // The connection closed during the run: SCAN may have skipped keys, so rotate stops at the next SCAN.
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      /^session-migrate: rotate NOT DONE: 100 value\(s\) re-encrypted before it stopped: /,
+    );
+    const doc = JSON.parse(r.stdout) as { counts: Record<string, number> };
+    expect(doc.counts).toMatchObject({ sessionKeys: 100, reEncrypted: 100, changedByPhp: 0, alreadyCurrent: 0 });
+    expect(await underK1()).toBe(100);
+  }, 20_000);
+
   it('the connection lost at the second SCAN: "run again" said once, not Redis\'s own too; --json prints the counts and the reason', async () => {
     const { ring, underK1 } = await oldValues();
     const targetUrl = await relayTo(target);
@@ -364,6 +384,28 @@ describe('rollback stopped part-way', () => {
     expect(readdirSync(to)).toHaveLength(0);
   }, 20_000);
 
+  it('--remove-keys: a compare-and-delete whose reply was lost, sent again by ioredis: the key is not reported left', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `rl${String(i).padStart(10, '0')}abcdefghijklmn`);
+    await copied(ids.map((id) => ({ id, data: 'a|i:1;' })));
+    const targetUrl = await relayTo(target);
+    // The first compare-and-delete runs, its reply is cut; sent again, it finds the key gone (before:
+    // counted leftChanged, "1 rewritten meanwhile", for a key no longer there).
+    relay!.loseReplyTo('\r\neval\r\n', 1);
+    const r = await run(['rollback', '--remove-keys', '--target', targetUrl, '--key-file', keyFile, '--json']);
+    expect(relay!.cut).toBe(true);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: true,
+      dryRun: false,
+      removed: 19,
+      leftNotOpening: 0,
+      leftChanged: 0,
+      goneMeanwhile: 1,
+      tombstones: 0,
+    });
+    expect(await target.admin.dbsize()).toBe(0);
+  }, 20_000);
+
   it('--remove-keys: the target lost at its 6th compare-and-delete: exit 1, 5 keys deleted; a re-run finishes', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => `rk${String(i).padStart(10, '0')}abcdefghijklmn`);
     await copied(ids.map((id) => ({ id, data: 'a|i:1;' })));
@@ -379,7 +421,7 @@ describe('rollback stopped part-way', () => {
     const doc = JSON.parse(r.stdout) as { ok: boolean; stopped: Record<string, unknown>; counts: Record<string, number> };
     expect(doc.ok).toBe(false);
     expect(doc.stopped).toMatchObject({ command: 'rollback', done: 5, what: 'key(s) deleted', inFlight: true });
-    expect(doc.counts).toEqual({ removed: 5, leftNotOpening: 0, leftChanged: 0, tombstones: 0 });
+    expect(doc.counts).toEqual({ removed: 5, leftNotOpening: 0, leftChanged: 0, goneMeanwhile: 0, tombstones: 0 });
     expect(await target.admin.dbsize()).toBe(15);
     await relay!.reopen();
     const again = await run(args);

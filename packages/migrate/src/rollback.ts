@@ -591,13 +591,21 @@ export interface RemoveKeysReport {
   /** Keys left: their value does not open with the key (not ours), or changed meanwhile. */
   leftNotOpening: number;
   leftChanged: number;
+  /**
+   * Keys gone by the compare-and-delete (expired, or deleted by PHP's session_destroy(), meanwhile; or
+   * deleted by this very call, run once before its reply was lost and sent again by ioredis after a
+   * reconnect): not left, and not counted removed.
+   */
+  goneMeanwhile: number;
   /** Tombstones (left to expire: harmless). */
   tombstones: number;
 }
 
-/** DEL only if the value is still the one checked (KEYS[1], ARGV[1]); 1 deleted, 0 not. */
+/** DEL only if the value is still the one checked (KEYS[1], ARGV[1]); 1 deleted, 0 not (another value), -1 the key is gone. */
 const DELETE_IF_SAME_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local v = redis.call('GET', KEYS[1])
+if v == false then return -1 end
+if v == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
 
@@ -613,7 +621,7 @@ export async function rollbackRemoveKeys(options: {
   dryRun: boolean;
 }): Promise<RemoveKeysReport> {
   const { client, codec, prefix, dryRun } = options;
-  const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, tombstones: 0 };
+  const report: RemoveKeysReport = { dryRun, removed: 0, leftNotOpening: 0, leftChanged: 0, goneMeanwhile: 0, tombstones: 0 };
   const prefixBytes = Buffer.from(prefix);
   const inFlight = { eval: false };
   try {
@@ -684,6 +692,7 @@ async function removeKeysUnderPrefix(
         throw err;
       }
       if (n === 1) report.removed++;
+      else if (n === -1) report.goneMeanwhile++;
       else report.leftChanged++;
     }
   }

@@ -24,11 +24,15 @@ import { classifiedLine, keyNameForDisplay, mayHaveRun, type RedisConnection } f
 
 /**
  * KEYS[1] = key name, ARGV[1] = the value read, ARGV[2] = the new value.
- * Returns 1 replaced (TTL kept), 0 the key is gone, -1 the key holds another value now.
+ * Returns 1 replaced (TTL kept), or already holding the new value: this very call run before, its
+ * reply lost and the call sent again (ioredis re-sends unanswered commands after a reconnect); the
+ * new value's nonce is this call's own, so no other writer has those bytes. 0 the key is gone, -1
+ * the key holds another value now. test/stopped-part-way.test.ts "a compare-and-set whose reply was lost".
  */
 export const ROTATE_CAS_SCRIPT = `
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
+if v == ARGV[2] then return 1 end
 if v ~= ARGV[1] then return -1 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then

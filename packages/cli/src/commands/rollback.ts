@@ -122,7 +122,7 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
     const k = r.report;
     print(`session-migrate rollback --remove-keys${dryRun ? ' (dry run: nothing deleted)' : ''}`);
     print(
-      `  keys        ${dryRun ? 'would remove' : 'removed'} ${k.removed} envelope(s) under "${printable(r.prefix)}"; left ${k.leftNotOpening} that do not open with the key, ${k.leftChanged} rewritten meanwhile; ${k.tombstones} tombstone(s) left to expire`,
+      `  keys        ${dryRun ? 'would remove' : 'removed'} ${k.removed} envelope(s) under "${printable(r.prefix)}"; left ${k.leftNotOpening} that do not open with the key, ${k.leftChanged} rewritten meanwhile${k.goneMeanwhile > 0 ? `; ${k.goneMeanwhile} gone meanwhile (expired or deleted)` : ''}; ${k.tombstones} tombstone(s) left to expire`,
     );
     return;
   }

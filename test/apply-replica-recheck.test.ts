@@ -18,6 +18,7 @@ import type { EnvelopeCodec } from '@session-migrate/envelope';
 import { aclRuleFor } from '@session-migrate/redis';
 import { addAclUser, parseInfo, startNode, startSentinel, type RedisNode, type SentinelTopology } from './support/redis-topologies.ts';
 import { cliChild, countPresent, newKey, planArgs, writeSessionFiles, type CliResult } from './support/migrate-cli.ts';
+import { startRelay } from './support/relay.ts';
 
 const PREFIX = 'smsess:';
 const ENV = { SESSION_MIGRATE_REDIS_PASSWORD: 'app-pw' };
@@ -181,6 +182,48 @@ describe('a re-run confirms the sessions it found present on the replicas', () =
       "single node with a replica, as a user with exactly apply's ACL rule",
       async () => {
         await scenario('single', `redis://app@127.0.0.1:${master.port}/0`, master, replica, ENV, appRule);
+      },
+      60_000,
+    );
+
+    it.sequential(
+      "a write whose reply was lost, sent again on a new connection: confirmed by the replicas' offsets, not UNCONFIRMED; a hung replica still is",
+      async () => {
+        // ioredis re-sends a command whose reply the closed connection lost, and the batch's WAIT on
+        // the new connection speaks only for that connection's writes (none: the re-sent write found
+        // its own envelope). Before, every session of the batch was UNCONFIRMED "((reconnected): 0 of
+        // 1)", exit 1, with the replica in step. A relay in front of the master cuts the first guarded
+        // write's reply (test/support/relay.ts loseReplyTo).
+        for (const hung of [false, true]) {
+          const relay = await startRelay(master.port);
+          try {
+            const { ids, planFile } = await plan(`lost-${hung ? 'hung' : 'ok'}`, 20, `redis://127.0.0.1:${relay.port}/0`);
+            // The guarded write's first send as EVAL (EVALSHA's NOSCRIPT first): the pattern cut at.
+            await master.admin.script('FLUSH');
+            await inStep(master);
+            relay.loseReplyTo('\r\neval\r\n', 1);
+            if (hung) replica.pause();
+            let a: CliResult;
+            try {
+              a = await cli(['apply', '--plan', planFile, '--json', '--wait-timeout-ms', '300']);
+            } finally {
+              if (hung) replica.resume();
+            }
+            expect(relay.cut).toBe(true);
+            expect(a.status, a.stderr + a.stdout).toBe(hung ? 1 : 0);
+            expect(json(a).sessions.counts).toMatchObject({
+              migrated: 20,
+              alreadyPresent: 0,
+              unconfirmed: hung ? 20 : 0,
+              missingAfterWrite: 0,
+            });
+            expect(json(a).sessions.replicaShortfalls).toEqual(hung ? [{ node: `127.0.0.1:${relay.port}`, wanted: 1, acked: 0 }] : []);
+            await inStep(master);
+            expect(await countPresent(replica.admin, codec, PREFIX, ids)).toBe(20);
+          } finally {
+            relay.stop();
+          }
+        }
       },
       60_000,
     );

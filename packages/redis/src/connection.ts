@@ -676,10 +676,15 @@ export class RedisConnection {
    * Sends `WAIT numreplicas timeout` to every master that has `min` > 0 (redis.io/commands/wait): it
    * blocks until that many replicas acknowledged every earlier write of this client's connection to
    * that master, or the timeout passes. WAIT only speaks for writes sent on the same connection: when
-   * a master connection closed since `since` (a generation()), ioredis may have re-sent WAIT on a new
-   * connection (another master after a failover), where it proves nothing; then that master counts as
-   * short (acked 0). A master demoted by a failover that answers WAIT with an error (it is a replica
-   * now) counts as short too, not as a reason to stop.
+   * a master connection closed since `since` (a generation()), some writes went over a connection
+   * now gone (ioredis re-sends a command whose reply was lost on the new one, which finds its own
+   * write done), and WAIT on the new connection (another master after a failover) proves nothing of
+   * them; then the masters are asked as replicasCaughtUp asks (their replicas at the master's
+   * `master_repl_offset`), which speaks for every write a master holds now, whoever sent it (a write
+   * lost with a failed master is not there: the end's read-back finds it missing). Before, every
+   * session of such a batch was UNCONFIRMED with replicas in step (test/apply-replica-recheck.test.ts
+   * "a write whose reply was lost"). A master demoted by a failover that answers WAIT with an error
+   * (it is a replica now) counts as short, not as a reason to stop.
    * @param min replicas wanted per master (`host:port` -> n, or `*` for any master)
    * @returns the masters that acknowledged fewer than asked, with how many did
    */
@@ -696,9 +701,7 @@ export class RedisConnection {
         return 0;
       }
     });
-    if (since !== undefined && short.length === 0 && (await this.generation()) !== since) {
-      short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
-    }
+    if (since !== undefined && short.length === 0 && (await this.generation()) !== since) return this.replicasCaughtUp(min, timeoutMs);
     return short;
   }
 

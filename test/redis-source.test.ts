@@ -176,6 +176,12 @@ describe('plaintext phpredis sessions as the source', () => {
     expect(apply.status, apply.stderr).toBe(0);
     const counts = (JSON.parse(apply.stdout) as { sessions: { counts: { migrated: number; noTtl: number } } }).sessions.counts;
     expect(counts).toMatchObject({ migrated: 6, noTtl: 1 });
+    // The list key and the _LOCK key are keys of the source, not files (before: "skipped files").
+    const again = cli(['apply', '--plan', planFile], applyEnv);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(
+      /^ {2}not copied {2}0 expired, 0 empty, 0 that PHP would reject; skipped keys: (wrong-type 1, bad-session-id 1|bad-session-id 1, wrong-type 1)$/m,
+    );
     for (const id of ids) {
       const key = codec.keyName('smsess:', id);
       const opened = codec.open(key, (await redis.client.getBuffer(key))!);

@@ -226,6 +226,14 @@ describe('plaintext phpredis sessions as the source', () => {
     const v2b = cli(['verify', '--plan', planFile], applyEnv);
     expect(v2b.status).toBe(1);
     expect(v2b.stdout).toMatch(/plaintext-remains 6/);
+    // Right after apply (apply, deploy, verify, purge) the plaintext keys are the expected state: one
+    // FAIL line with their count, three keys and the next step, not one line per key.
+    const fails = v2b.stdout.split('\n').filter((l) => l.startsWith('  FAIL '));
+    expect(fails, v2b.stdout).toHaveLength(1);
+    expect(fails[0]).toMatch(
+      /^ {2}FAIL {8}plaintext-remains: 6 plaintext session key\(s\) left \((shop:sess:[0-9a-z]{6}…, ){2}shop:sess:[0-9a-z]{6}… and 3 more\): expected after apply, until purge deletes them; every other check passed: run session-migrate purge \(it deletes each key proven in Redis\), then verify again$/,
+    );
+    for (const id of ids) expect(v2b.stdout).not.toContain(id);
 
     // The purge primitive: deletes a plaintext key only while it still holds what was verified.
     const source = await openRedisSource(sourceSpec(redis.port).slice('redis:'.length));

@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   RULES,
   RootFs,
@@ -239,6 +239,38 @@ describe('audit --ini --scan-dir: every value equals real PHP, extension directi
 });
 
 describe('audit options', () => {
+  it('--help says how to run the collect script on a host and audit what it printed', async () => {
+    let out = '';
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out += String(chunk);
+      return true;
+    });
+    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+      out += a.join(' ') + '\n';
+    });
+    // The width docs/cli.md is rendered at (scripts/docs-cli.ts COLUMNS): no line wrapped.
+    const stdout = process.stdout as NodeJS.WriteStream & { columns?: number };
+    const columns = Object.getOwnPropertyDescriptor(stdout, 'columns');
+    stdout.columns = 110;
+    try {
+      expect(await main(['audit', '--help'])).toBe(0);
+    } finally {
+      write.mockRestore();
+      log.mockRestore();
+      if (columns !== undefined) Object.defineProperty(stdout, 'columns', columns);
+      else delete (stdout as { columns?: number }).columns;
+    }
+    const lines = out.split('\n').map((l) => l.trimEnd());
+    const at = lines.indexOf('A host without Node (docs/audit.md, "A fleet: the collect script and --from-collected"):');
+    expect(at, out).toBeGreaterThan(0);
+    expect(lines.slice(at + 1, at + 5)).toEqual([
+      '  session-migrate audit collect-script > collect.sh         # the collect script (POSIX sh)',
+      '  sh collect.sh /var/www/html > host.json                   # on each host; arguments: its document roots',
+      "  ssh web-1 'sh -s /var/www/html' < collect.sh > web-1.json # the same over ssh",
+      '  session-migrate audit --from-collected host.json web-1.json [--fleet]',
+    ]);
+    expect(out).toMatch(/AUDIT_ROOT=\/mnt\/img sh collect\.sh collects a mounted image/);
+  });
   it('--docroot and --from-collected may be repeated and take several values, in any spelling', async () => {
     const parsed = async (argv: string[]) => {
       let got: Record<string, unknown> = {};

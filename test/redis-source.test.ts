@@ -176,6 +176,12 @@ describe('plaintext phpredis sessions as the source', () => {
     expect(apply.status, apply.stderr).toBe(0);
     const counts = (JSON.parse(apply.stdout) as { sessions: { counts: { migrated: number; noTtl: number } } }).sessions.counts;
     expect(counts).toMatchObject({ migrated: 6, noTtl: 1 });
+    // The list key and the _LOCK key are keys of the source, not files (before: "skipped files").
+    const again = cli(['apply', '--plan', planFile], applyEnv);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(
+      /^ {2}not copied {2}0 expired, 0 empty, 0 that PHP would reject; skipped keys: (wrong-type 1, bad-session-id 1|bad-session-id 1, wrong-type 1)$/m,
+    );
     for (const id of ids) {
       const key = codec.keyName('smsess:', id);
       const opened = codec.open(key, (await redis.client.getBuffer(key))!);
@@ -220,6 +226,14 @@ describe('plaintext phpredis sessions as the source', () => {
     const v2b = cli(['verify', '--plan', planFile], applyEnv);
     expect(v2b.status).toBe(1);
     expect(v2b.stdout).toMatch(/plaintext-remains 6/);
+    // Right after apply (apply, deploy, verify, purge) the plaintext keys are the expected state: one
+    // FAIL line with their count, three keys and the next step, not one line per key.
+    const fails = v2b.stdout.split('\n').filter((l) => l.startsWith('  FAIL '));
+    expect(fails, v2b.stdout).toHaveLength(1);
+    expect(fails[0]).toMatch(
+      /^ {2}FAIL {8}plaintext-remains: 6 plaintext session key\(s\) left \((shop:sess:[0-9a-z]{6}…, ){2}shop:sess:[0-9a-z]{6}… and 3 more\): expected after apply, until purge deletes them; every other check passed: run session-migrate purge \(it deletes each key proven in Redis\), then verify again$/,
+    );
+    for (const id of ids) expect(v2b.stdout).not.toContain(id);
 
     // The purge primitive: deletes a plaintext key only while it still holds what was verified.
     const source = await openRedisSource(sourceSpec(redis.port).slice('redis:'.length));

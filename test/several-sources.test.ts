@@ -196,6 +196,10 @@ describe('several sources', () => {
     expect(human.status).toBe(0);
     expect(human.stdout).toMatch(/sources +3, each copied on its own/);
     expect(human.stdout).toMatch(/total +0 +18 +0 +0 +0 +0 +0 +5/);
+    // Each kind of source with its own noun: the files sources' superseded copies, the Redis source's keys.
+    expect(human.stdout).toMatch(
+      /^ {2}not copied {2}0 expired, 0 empty, 0 that PHP would reject; skipped files: superseded 5; skipped keys: none$/m,
+    );
 
     // verify --plan: presence of every source's sessions, each on its own; the Redis source's keys
     // are plaintext left until purge.

@@ -97,7 +97,7 @@ describe('apply NOT DONE line', () => {
       sessions: { counts, aborted: true, failureGroups: groups, unstable: [], missing: [], conflicts: [], replicaShortfalls: [] },
     };
     const lines: string[] = [];
-    printApplyProblems(r as never, [], (l: string) => lines.push(l), false);
+    printApplyProblems(r as never, [], (l: string) => lines.push(l), false, ['files']);
     return lines.filter((l) => l.startsWith('  NOT DONE'));
   }
 
@@ -144,7 +144,7 @@ describe('a Redis fix that ends in "then run the command again" (OOM, READONLY o
         },
       };
       const lines: string[] = [];
-      printApplyProblems(r as never, [], (l: string) => lines.push(l), false);
+      printApplyProblems(r as never, [], (l: string) => lines.push(l), false, ['files']);
       const line = lines.find((l) => l.startsWith('  STOPPED'))!;
       expect(line, reply).toBe(
         `  STOPPED     Redis at redis://127.0.0.1:6379/0 failed during apply: ${stopped.message}: ${stopped.fix!.replace(/run the command again$/, 'run apply again')}`,
@@ -162,5 +162,35 @@ describe('a Redis fix that ends in "then run the command again" (OOM, READONLY o
         expect(message, reply).toContain(`${stopped.message} (${stopped.fix!.replace(/, then run the command again$/, '')});`);
       }
     }
+  });
+});
+
+describe('apply "not copied" line: skipped files of a files source, skipped keys of a Redis source', () => {
+  // The end-to-end checks against a real redis-server: test/redis-source.test.ts (one Redis source)
+  // and test/several-sources.test.ts (two files sources and a Redis source).
+  it('names what each kind of source skipped with its own noun, the files sources first', async () => {
+    const { skippedByKind } = await import('../src/commands/apply.ts');
+    const { emptySessionCounts } = await import('@session-migrate/migrate');
+    const one = (skipped: Record<string, number>) => ({ sessions: { counts: { ...emptySessionCounts(), skipped } } });
+    expect(skippedByKind(one({ unreadable: 2 }) as never, ['redis'])).toBe('skipped keys: unreadable 2');
+    expect(skippedByKind(one({ unreadable: 2 }) as never, ['files'])).toBe('skipped files: unreadable 2');
+    expect(skippedByKind(one({}) as never, ['redis'])).toBe('skipped keys: none');
+    const several = {
+      sessions: { counts: emptySessionCounts() },
+      sources: [
+        {
+          source: '#1 redis:redis://127.0.0.1:6379/1',
+          started: true,
+          superseded: 0,
+          sessions: one({ 'wrong-type': 1, unreadable: 3 }).sessions,
+        },
+        { source: '#2 files:/a', started: true, superseded: 2, sessions: one({ superseded: 2 }).sessions },
+        { source: '#3 files:/b', started: true, superseded: 1, sessions: one({ superseded: 1, symlink: 1 }).sessions },
+        { source: '#4 redis:redis://127.0.0.1:6379/2', started: false, superseded: 0 },
+      ],
+    };
+    expect(skippedByKind(several as never, ['redis', 'files', 'files', 'redis'])).toBe(
+      'skipped files: superseded 3, symlink 1; skipped keys: unreadable 3, wrong-type 1',
+    );
   });
 });

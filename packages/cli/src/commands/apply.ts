@@ -3,7 +3,7 @@
  * (packages/migrate/src/use-cases/apply.ts); this module parses, calls, prints.
  */
 import { printable, withoutRunAgain } from '@session-migrate/common';
-import type { ApplyPlanOptions, ApplyResult, ApplySessionsReport } from '@session-migrate/migrate';
+import type { ApplyPlanOptions, ApplyResult, ApplySessionsReport, PlanSource } from '@session-migrate/migrate';
 import { DEFAULT_PLAN_FILE } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
 import { firstFew, formatBytes, formatCounts, progressLine, sourcesTable } from '../output.ts';
@@ -97,7 +97,8 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
       ...(kept !== undefined ? [`as generate php made them: ${describeChoices(kept)} (generate php --plan PLAN changes them)`] : []),
     ];
     const notDone = (applied.result.sessions.sourceFailures ?? []).map(sourceFailureNotDone);
-    printApplySummary(applied.result, artifacts, notDone, print, applied.ok);
+    const kinds = applied.plan.sources.map((src) => src.kind);
+    printApplySummary(applied.result, artifacts, notDone, print, applied.ok, kinds);
   }
   // A session file this user cannot read is a session not copied: its user would be logged out.
   if (applied.oversized > 0 && !json)
@@ -126,9 +127,16 @@ export async function applyCommand(args: ApplyArgs, print: Print): Promise<numbe
  * sourceFailureNotDone's sentence of each source that failed after sessions were written (both
  * loaded with the use case).
  */
-function printApplySummary(r: ApplyResult, artifacts: readonly string[], notDone: readonly string[], print: Print, ok: boolean): void {
+function printApplySummary(
+  r: ApplyResult,
+  artifacts: readonly string[],
+  notDone: readonly string[],
+  print: Print,
+  ok: boolean,
+  kinds: ReadonlyArray<PlanSource['kind']>,
+): void {
   printApplyHead(r, artifacts, print);
-  printApplyProblems(r, notDone, print, ok);
+  printApplyProblems(r, notDone, print, ok, kinds);
 }
 
 function printApplyHead(r: ApplyResult, artifacts: readonly string[], print: Print): void {
@@ -262,6 +270,31 @@ export function failedLines(s: Pick<ApplyResult['sessions'], 'failureGroups' | '
 }
 
 /**
+ * The `skipped ...` part of apply's `not copied` line: what the sources skipped (`counts.skipped`, by
+ * reason), named as each kind of source holds sessions: `skipped files: ...` for files: sources,
+ * `skipped keys: ...` for redis: sources; with sources of both kinds, one part for each (the files
+ * sources' counts together, then the Redis sources'), e.g.
+ * `skipped files: superseded 5; skipped keys: wrong-type 1, bad-session-id 1`. A kind with nothing
+ * skipped says `none`. (Before, a Redis source's keys were called "skipped files".)
+ * @param r the result: `sources` (several sources, in the plan's order) or `sessions` (one source)
+ * @param kinds the kind of each of the plan's sources, in the plan's order (Plan.sources)
+ */
+export function skippedByKind(r: Pick<ApplyResult, 'sessions' | 'sources'>, kinds: ReadonlyArray<PlanSource['kind']>): string {
+  const perSource = r.sources !== undefined ? r.sources.map((s) => s.sessions?.counts.skipped ?? {}) : [r.sessions.counts.skipped];
+  const byKind = new Map<PlanSource['kind'], Record<string, number>>();
+  perSource.forEach((skipped, i) => {
+    const kind = kinds[i] ?? 'files';
+    const sum = byKind.get(kind) ?? {};
+    for (const [reason, n] of Object.entries(skipped)) sum[reason] = (sum[reason] ?? 0) + n;
+    byKind.set(kind, sum);
+  });
+  return [...byKind]
+    .sort(([a], [b]) => (a === b ? 0 : a === 'files' ? -1 : 1))
+    .map(([kind, counts]) => `skipped ${kind === 'redis' ? 'keys' : 'files'}: ${formatCounts(counts)}`)
+    .join('; ');
+}
+
+/**
  * Said after "run apply again" where Redis failed: a Redis that was restarted meanwhile (and lost what
  * it held) makes apply refuse the plan (its run ID changed), and asks for plan first.
  */
@@ -271,8 +304,15 @@ const AFTER_RESTART = ' (if Redis was restarted meanwhile: plan, then apply)';
  * apply's problem lines (STOPPED, NOT DONE, UNCONFIRMED, MISSING, ..., FAILED), each printed only
  * when it has something to say. Exported for its unit test (packages/cli/test/apply-replicas-lines.test.ts).
  * @param notDone sourceFailureNotDone's sentences @param ok applyPlan's verdict (exit 0)
+ * @param kinds the kind of each of the plan's sources, in its order (skippedByKind)
  */
-export function printApplyProblems(r: ApplyResult, notDone: readonly string[], print: Print, ok: boolean): void {
+export function printApplyProblems(
+  r: ApplyResult,
+  notDone: readonly string[],
+  print: Print,
+  ok: boolean,
+  kinds: ReadonlyArray<PlanSource['kind']>,
+): void {
   const c = r.sessions.counts;
   if (r.sessions.stopped !== undefined) {
     // One instruction, naming apply: a fix's own closing "then run the command again" (OOM,
@@ -333,9 +373,7 @@ export function printApplyProblems(r: ApplyResult, notDone: readonly string[], p
         : `  NOT TAKEN   ${foreign} file(s) owned by another user than root or PHP's (plan's owners line): PHP's files handler refuses them, so they are no sessions of this application; not copied`,
     );
   for (const u of (r.sessions.foreignOwned ?? []).slice(0, 20)) print(`  NOT TAKEN   ${printable(u)}`);
-  print(
-    `  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; skipped files: ${formatCounts(c.skipped)}`,
-  );
+  print(`  not copied  ${c.expired} expired, ${c.empty} empty, ${c.corrupt} that PHP would reject; ${skippedByKind(r, kinds)}`);
   for (const p of r.sessions.conflicts) print(`  CONFLICT    ${p.key} (${printable(p.file)}): ${p.reason}`);
   for (const line of failedLines(r.sessions)) print(line);
   // "Already applied" only when something of the plan is in Redis already; files that are all gone,

@@ -51,6 +51,21 @@ function auditOptions(y: Argv) {
 }
 
 /**
+ * The end of `audit --help`: how to audit a host without Node, with the collect script (its source:
+ * packages/audit/src/collect-script.sh, printed by `audit collect-script`; docs/audit.md, "A fleet").
+ * The script takes the document roots as arguments and prints one JSON document on stdout.
+ */
+export const AUDIT_EPILOG = [
+  'A host without Node (docs/audit.md, "A fleet: the collect script and --from-collected"):',
+  '  session-migrate audit collect-script > collect.sh         # the collect script (POSIX sh)',
+  '  sh collect.sh /var/www/html > host.json                   # on each host; arguments: its document roots',
+  "  ssh web-1 'sh -s /var/www/html' < collect.sh > web-1.json # the same over ssh",
+  '  session-migrate audit --from-collected host.json web-1.json [--fleet]',
+  'AUDIT_ROOT=/mnt/img sh collect.sh collects a mounted image instead of the live host. A collected document',
+  "holds the host's ini files as they are (Redis passwords in session.save_path too): keep it like a secret.",
+].join('\n');
+
+/**
  * audit's arguments from its parsed options (a list not given is empty; the others stay absent).
  * @throws UserFacingError (checkOptionNeeds) for --fleet without --from-collected: the CLI's rule (the
  *   fleet summary is the CLI's way of printing). The audit's other option rules (--scan-dir needs
@@ -80,7 +95,7 @@ export const auditModule: CommandFactory = ({ run, print }) =>
   defineCommand({
     command: 'audit [action]',
     describe: 'find the effective PHP session configuration (per SAPI, FPM pool, docroot) and what is unsafe',
-    builder: auditOptions,
+    builder: (y) => auditOptions(y).epilog(AUDIT_EPILOG),
     handler: (a) =>
       run(async () => {
         const { auditCollectScript, auditCommand } = await import('../commands-audit.ts');

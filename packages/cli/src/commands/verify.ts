@@ -174,16 +174,46 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
   for (const line of failLines(report)) print(line);
 }
 
+/** Keys named as examples on verify's one `plaintext-remains` line. */
+const PLAINTEXT_EXAMPLES = 3;
+
 /**
- * verify's FAIL lines: one per failure the report lists (at most VerifyOptions.maxListed, 1,000 by
- * default), then, when it counted more, how many are not listed (the `failures` counts line has
- * them all). Files of an unknown owner are never listed one by one (their NOT TAKEN line counts
- * them), so they are not "more".
+ * verify's FAIL lines. Plaintext session keys left under a Redis source's prefix (`plaintext-remains`)
+ * are the expected state after apply until purge deletes them (docs/runbook.md, phase 4): verify
+ * fails (exit 1, as docs/operator-guide.md says), and says so on one line, with their count, the
+ * first few keys (ID shortened) and the next step, instead of one line per key (1,000 of them, for a
+ * Redis source checked right after apply). Every other failure gets one line each, as the report
+ * lists them (at most VerifyOptions.maxListed, 1,000 by default), then, when it counted more, how
+ * many are not listed (the `failures` counts line has them all). Files of an unknown owner are never
+ * listed one by one (their NOT TAKEN line counts them), so they are not "more".
  */
 export function failLines(report: Pick<VerifyReport, 'failures' | 'failureCounts'>): string[] {
-  const lines = report.failures.map((f) => `  FAIL        ${failureText(f)}`);
-  const counted = Object.entries(report.failureCounts).reduce((a, [reason, n]) => a + (reason === 'owner-unknown' ? 0 : n), 0);
-  const more = counted - report.failures.length;
+  const lines: string[] = [];
+  const plaintext = report.failureCounts['plaintext-remains'] ?? 0;
+  const others = Object.entries(report.failureCounts).reduce(
+    (a, [reason, n]) => a + (reason === 'owner-unknown' || reason === 'plaintext-remains' ? 0 : n),
+    0,
+  );
+  if (plaintext > 0) {
+    const examples = report.failures
+      .filter((f) => f.reason === 'plaintext-remains')
+      .slice(0, PLAINTEXT_EXAMPLES)
+      .map((f) => printable(f.key));
+    const named =
+      examples.length > 0
+        ? ` (${examples.join(', ')}${plaintext > examples.length ? ` and ${plaintext - examples.length} more` : ''})`
+        : '';
+    const next =
+      others > 0 || (report.failureCounts['owner-unknown'] ?? 0) > 0
+        ? 'fix the other failures first (purge deletes nothing while a session is not proven in Redis), then run session-migrate purge and verify again'
+        : 'every other check passed: run session-migrate purge (it deletes each key proven in Redis), then verify again';
+    lines.push(
+      `  FAIL        plaintext-remains: ${plaintext} plaintext session key(s) left${named}: expected after apply, until purge deletes them; ${next}`,
+    );
+  }
+  const listed = report.failures.filter((f) => f.reason !== 'plaintext-remains');
+  for (const f of listed) lines.push(`  FAIL        ${failureText(f)}`);
+  const more = others - listed.length;
   if (more > 0) lines.push(`  FAIL        ... and ${more} more, not listed (counted in 'failures')`);
   return lines;
 }

@@ -25,6 +25,7 @@ import {
   type CliResult,
 } from './support/migrate-cli.ts';
 import { startRelay, type Relay } from './support/relay.ts';
+import { freePort } from './support/ports.ts';
 
 const PREFIX = 'smsess:';
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
@@ -111,6 +112,70 @@ describe('purge stopped part-way', () => {
     expect(again.stdout).toMatch(/deleted {5}15 key\(s\)/);
     expect(await source.admin.dbsize()).toBe(0);
     expect(await target.admin.dbsize()).toBe(20); // the Redis copies are untouched
+  }, 20_000);
+
+  /** purge of the plaintext keys of `source` through the relay, and the 20 sessions there, copied to the target. */
+  const lostReplyPurge = async (tag: string): Promise<string[]> => {
+    const ids = await writePlaintextSessions(source.admin, SOURCE_PREFIX, tag, 20, MAX);
+    await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";` })));
+    const sourceUrl = await relayTo(source);
+    return ['purge', '--source', `redis:${sourceUrl}`, '--target', target.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX)];
+  };
+
+  it('a compare-and-delete whose reply was lost, sent again by ioredis: the key it deleted counts as deleted', async () => {
+    const args = await lostReplyPurge('lr');
+    // The first compare-and-delete runs, its reply is cut; sent again, it finds the key gone. Before:
+    // counted neither deleted nor kept ("deleted 19" for the 20 keys this run deleted).
+    relay!.loseReplyTo('\r\neval\r\n', 1);
+    const r = await run([...args, '--json']);
+    expect(relay!.cut).toBe(true);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      sessions: 20,
+      deleted: 20,
+      deletedBytes: 10 * 'user|s:1:"0";'.length + 10 * 'user|s:2:"10";'.length,
+      changed: 0,
+      lost: 0,
+      remaining: { files: 0, bytes: 0 },
+    });
+    expect(await source.admin.dbsize()).toBe(0);
+  }, 20_000);
+
+  it('a lost reply, then the source stops taking deletes (a replica now): exit 1, 1 key deleted, not exit 2 "nothing was deleted"', async () => {
+    const args = await lostReplyPurge('lq');
+    // While ioredis reconnects, the source becomes a read-only replica (of a master that does not
+    // answer: it keeps its data). The compare-and-delete sent again finds its key gone; the next one
+    // gets READONLY, an error reply (it did not run). Before: exit 2, "nothing was deleted".
+    const nowhere = await freePort();
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => source.admin.replicaof('127.0.0.1', nowhere));
+    try {
+      const r = await run(args);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(oneLine(r)).toMatch(
+        /^session-migrate: purge NOT DONE: 1 key\(s\) deleted before it stopped: source Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed while removing PHPREDIS_SESSION:lq0000…: .*READONLY.*; each was proven in Redis and checked again right before its delete; run purge again to finish/,
+      );
+      expect(await source.admin.dbsize()).toBe(19);
+    } finally {
+      await source.admin.replicaof('NO', 'ONE');
+    }
+  }, 20_000);
+
+  it('a lost reply, then an error reply to the compare-and-delete sent again: exit 1, its first send may have deleted the key', async () => {
+    const args = await lostReplyPurge('lp');
+    // While ioredis reconnects, EVAL is taken from the user: the second send gets NOPERM, an error
+    // reply, which says nothing of the first send (it ran). Before: exit 2, "nothing was deleted".
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => source.admin.acl('SETUSER', 'default', '-eval'));
+    try {
+      const r = await run(args);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(oneLine(r)).toMatch(
+        /^session-migrate: purge NOT DONE: 0 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: source Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed while removing PHPREDIS_SESSION:lp0000…: .*NOPERM.*; each was proven in Redis and checked again right before its delete; run purge again to finish/,
+      );
+      expect(await source.admin.dbsize()).toBe(19);
+    } finally {
+      await source.admin.acl('SETUSER', 'default', '+@all');
+    }
   }, 20_000);
 
   it('the target lost at the re-check of the second batch of 500: exit 1, 500 files deleted; a re-run finishes', async () => {

@@ -471,6 +471,30 @@ describe('rollback stopped part-way', () => {
     expect(await target.admin.dbsize()).toBe(0);
   }, 20_000);
 
+  it('--remove-keys: a lost reply, then the target stops taking deletes (a replica now): exit 1, not exit 2 "nothing changed"', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `rq${String(i).padStart(10, '0')}abcdefghijklmn`);
+    await copied(ids.map((id) => ({ id, data: 'a|i:1;' })));
+    const targetUrl = await relayTo(target);
+    // The first compare-and-delete runs, its reply is cut; while ioredis reconnects, the target becomes
+    // a read-only replica (of a master that does not answer: it keeps its data). Sent again, it finds
+    // the key gone; the next one gets READONLY, an error reply. Before: exit 2, as if nothing was deleted.
+    const nowhere = await freePort();
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => target.admin.replicaof('127.0.0.1', nowhere));
+    try {
+      const r = await run(['rollback', '--remove-keys', '--target', targetUrl, '--key-file', keyFile, '--json']);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+        /^session-migrate: rollback NOT DONE: 0 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: .*READONLY.*; run rollback again to finish \(re-running is safe\)$/,
+      );
+      const doc = JSON.parse(r.stdout) as { stopped: Record<string, unknown>; counts: Record<string, number> };
+      expect(doc.stopped).toMatchObject({ command: 'rollback', done: 0, inFlight: true });
+      expect(doc.counts).toEqual({ removed: 0, leftNotOpening: 0, leftChanged: 0, goneMeanwhile: 1, tombstones: 0 });
+      expect(await target.admin.dbsize()).toBe(19);
+    } finally {
+      await target.admin.replicaof('NO', 'ONE');
+    }
+  }, 20_000);
+
   it('--remove-keys: the target lost at its 6th compare-and-delete: exit 1, 5 keys deleted; a re-run finishes', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => `rk${String(i).padStart(10, '0')}abcdefghijklmn`);
     await copied(ids.map((id) => ({ id, data: 'a|i:1;' })));

@@ -357,6 +357,26 @@ describe('rotate stopped part-way', () => {
     expect(await underK1()).toBe(100);
   }, 20_000);
 
+  it('a compare-and-set whose reply was lost, then an error reply to it sent again: exit 1, not exit 2 "nothing was rewritten"', async () => {
+    const { ring, underK1 } = await oldValues();
+    const targetUrl = await relayTo(target);
+    // The first batch's compare-and-sets run, their replies are cut; while ioredis reconnects, EVAL is
+    // taken from the user, so the second send gets NOPERM, error replies that say nothing of the first
+    // (it ran). Before: exit 2, "nothing was rewritten", with the first batch rewritten.
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => target.admin.acl('SETUSER', 'default', '-eval'));
+    try {
+      const r = await run(['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100']);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+        /^session-migrate: rotate NOT DONE: 0 value\(s\) re-encrypted \(and maybe those in flight when it failed\) before it stopped: .*NOPERM/,
+      );
+      // The first SCAN's batch (COUNT 100 is a hint: about 100 keys).
+      expect(await underK1()).toBeGreaterThan(0);
+    } finally {
+      await target.admin.acl('SETUSER', 'default', '+@all');
+    }
+  }, 20_000);
+
   it('the connection lost at the second SCAN: "run again" said once, not Redis\'s own too; --json prints the counts and the reason', async () => {
     const { ring, underK1 } = await oldValues();
     const targetUrl = await relayTo(target);

@@ -349,12 +349,15 @@ describe('rotate stopped part-way', () => {
     expect(relay!.cut).toBe(true);
     // The connection closed during the run: SCAN may have skipped keys, so rotate stops at the next SCAN.
     expect(r.status, r.stderr + r.stdout).toBe(1);
-    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
-      /^session-migrate: rotate NOT DONE: 100 value\(s\) re-encrypted before it stopped: /,
-    );
+    // The first SCAN's batch: COUNT 100 is a hint, SCAN returns at least 100 keys, at times a few more (102 seen).
     const doc = JSON.parse(r.stdout) as { counts: Record<string, number> };
-    expect(doc.counts).toMatchObject({ sessionKeys: 100, reEncrypted: 100, changedByPhp: 0, alreadyCurrent: 0 });
-    expect(await underK1()).toBe(100);
+    const first = doc.counts.sessionKeys!;
+    expect(first).toBeGreaterThanOrEqual(100);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      new RegExp(`^session-migrate: rotate NOT DONE: ${first} value\\(s\\) re-encrypted before it stopped: `),
+    );
+    expect(doc.counts).toMatchObject({ sessionKeys: first, reEncrypted: first, changedByPhp: 0, alreadyCurrent: 0 });
+    expect(await underK1()).toBe(first);
   }, 20_000);
 
   it('a compare-and-set whose reply was lost, then an error reply to it sent again: exit 1, not exit 2 "nothing was rewritten"', async () => {

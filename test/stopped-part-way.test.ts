@@ -368,13 +368,16 @@ describe('rotate stopped part-way', () => {
     // (it ran). Before: exit 2, "nothing was rewritten", with the first batch rewritten.
     relay!.loseReplyTo('\r\neval\r\n', 1, () => target.admin.acl('SETUSER', 'default', '-eval'));
     try {
-      const r = await run(['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100']);
+      const r = await run(['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100', '--json']);
       expect(r.status, r.stderr + r.stdout).toBe(1);
       expect(r.stderr.trim().split('\n').at(-1)).toMatch(
         /^session-migrate: rotate NOT DONE: 0 value\(s\) re-encrypted \(and maybe those in flight when it failed\) before it stopped: .*NOPERM/,
       );
-      // The first SCAN's batch (COUNT 100 is a hint: about 100 keys).
-      expect(await underK1()).toBeGreaterThan(0);
+      const doc = JSON.parse(r.stdout) as { stopped: Record<string, unknown>; counts: Record<string, number> };
+      expect(doc.stopped).toMatchObject({ command: 'rotate', done: 0, inFlight: true });
+      // The first SCAN's batch (COUNT 100 is a hint: at least 100 keys), rewritten by the first send.
+      expect(doc.counts.sessionKeys).toBeGreaterThanOrEqual(100);
+      expect(await underK1()).toBe(doc.counts.sessionKeys);
     } finally {
       await target.admin.acl('SETUSER', 'default', '+@all');
     }

@@ -25,6 +25,7 @@ import {
   type CliResult,
 } from './support/migrate-cli.ts';
 import { startRelay, type Relay } from './support/relay.ts';
+import { freePort } from './support/ports.ts';
 
 const PREFIX = 'smsess:';
 const SOURCE_PREFIX = 'PHPREDIS_SESSION:';
@@ -111,6 +112,70 @@ describe('purge stopped part-way', () => {
     expect(again.stdout).toMatch(/deleted {5}15 key\(s\)/);
     expect(await source.admin.dbsize()).toBe(0);
     expect(await target.admin.dbsize()).toBe(20); // the Redis copies are untouched
+  }, 20_000);
+
+  /** purge of the plaintext keys of `source` through the relay, and the 20 sessions there, copied to the target. */
+  const lostReplyPurge = async (tag: string): Promise<string[]> => {
+    const ids = await writePlaintextSessions(source.admin, SOURCE_PREFIX, tag, 20, MAX);
+    await copied(ids.map((id, i) => ({ id, data: `user|s:${String(i).length}:"${i}";` })));
+    const sourceUrl = await relayTo(source);
+    return ['purge', '--source', `redis:${sourceUrl}`, '--target', target.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX)];
+  };
+
+  it('a compare-and-delete whose reply was lost, sent again by ioredis: the key it deleted counts as deleted', async () => {
+    const args = await lostReplyPurge('lr');
+    // The first compare-and-delete runs, its reply is cut; sent again, it finds the key gone. Before:
+    // counted neither deleted nor kept ("deleted 19" for the 20 keys this run deleted).
+    relay!.loseReplyTo('\r\neval\r\n', 1);
+    const r = await run([...args, '--json']);
+    expect(relay!.cut).toBe(true);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      sessions: 20,
+      deleted: 20,
+      deletedBytes: 10 * 'user|s:1:"0";'.length + 10 * 'user|s:2:"10";'.length,
+      changed: 0,
+      lost: 0,
+      remaining: { files: 0, bytes: 0 },
+    });
+    expect(await source.admin.dbsize()).toBe(0);
+  }, 20_000);
+
+  it('a lost reply, then the source stops taking deletes (a replica now): exit 1, 1 key deleted, not exit 2 "nothing was deleted"', async () => {
+    const args = await lostReplyPurge('lq');
+    // While ioredis reconnects, the source becomes a read-only replica (of a master that does not
+    // answer: it keeps its data). The compare-and-delete sent again finds its key gone; the next one
+    // gets READONLY, an error reply (it did not run). Before: exit 2, "nothing was deleted".
+    const nowhere = await freePort();
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => source.admin.replicaof('127.0.0.1', nowhere));
+    try {
+      const r = await run(args);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(oneLine(r)).toMatch(
+        /^session-migrate: purge NOT DONE: 1 key\(s\) deleted before it stopped: source Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed while removing PHPREDIS_SESSION:lq0000…: .*READONLY.*; each was proven in Redis and checked again right before its delete; run purge again to finish/,
+      );
+      expect(await source.admin.dbsize()).toBe(19);
+    } finally {
+      await source.admin.replicaof('NO', 'ONE');
+    }
+  }, 20_000);
+
+  it('a lost reply, then an error reply to the compare-and-delete sent again: exit 1, its first send may have deleted the key', async () => {
+    const args = await lostReplyPurge('lp');
+    // While ioredis reconnects, EVAL is taken from the user: the second send gets NOPERM, an error
+    // reply, which says nothing of the first send (it ran). Before: exit 2, "nothing was deleted".
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => source.admin.acl('SETUSER', 'default', '-eval'));
+    try {
+      const r = await run(args);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(oneLine(r)).toMatch(
+        /^session-migrate: purge NOT DONE: 0 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: source Redis at redis:\/\/127\.0\.0\.1:\d+\/0 failed while removing PHPREDIS_SESSION:lp0000…: .*NOPERM.*; each was proven in Redis and checked again right before its delete; run purge again to finish/,
+      );
+      expect(await source.admin.dbsize()).toBe(19);
+    } finally {
+      await source.admin.acl('SETUSER', 'default', '+@all');
+    }
   }, 20_000);
 
   it('the target lost at the re-check of the second batch of 500: exit 1, 500 files deleted; a re-run finishes', async () => {
@@ -284,12 +349,38 @@ describe('rotate stopped part-way', () => {
     expect(relay!.cut).toBe(true);
     // The connection closed during the run: SCAN may have skipped keys, so rotate stops at the next SCAN.
     expect(r.status, r.stderr + r.stdout).toBe(1);
-    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
-      /^session-migrate: rotate NOT DONE: 100 value\(s\) re-encrypted before it stopped: /,
-    );
+    // The first SCAN's batch: COUNT 100 is a hint, SCAN returns at least 100 keys, at times a few more (102 seen).
     const doc = JSON.parse(r.stdout) as { counts: Record<string, number> };
-    expect(doc.counts).toMatchObject({ sessionKeys: 100, reEncrypted: 100, changedByPhp: 0, alreadyCurrent: 0 });
-    expect(await underK1()).toBe(100);
+    const first = doc.counts.sessionKeys!;
+    expect(first).toBeGreaterThanOrEqual(100);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      new RegExp(`^session-migrate: rotate NOT DONE: ${first} value\\(s\\) re-encrypted before it stopped: `),
+    );
+    expect(doc.counts).toMatchObject({ sessionKeys: first, reEncrypted: first, changedByPhp: 0, alreadyCurrent: 0 });
+    expect(await underK1()).toBe(first);
+  }, 20_000);
+
+  it('a compare-and-set whose reply was lost, then an error reply to it sent again: exit 1, not exit 2 "nothing was rewritten"', async () => {
+    const { ring, underK1 } = await oldValues();
+    const targetUrl = await relayTo(target);
+    // The first batch's compare-and-sets run, their replies are cut; while ioredis reconnects, EVAL is
+    // taken from the user, so the second send gets NOPERM, error replies that say nothing of the first
+    // (it ran). Before: exit 2, "nothing was rewritten", with the first batch rewritten.
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => target.admin.acl('SETUSER', 'default', '-eval'));
+    try {
+      const r = await run(['rotate', '--target', targetUrl, '--key-ring', ring, '--scan-count', '100', '--json']);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+        /^session-migrate: rotate NOT DONE: 0 value\(s\) re-encrypted \(and maybe those in flight when it failed\) before it stopped: .*NOPERM/,
+      );
+      const doc = JSON.parse(r.stdout) as { stopped: Record<string, unknown>; counts: Record<string, number> };
+      expect(doc.stopped).toMatchObject({ command: 'rotate', done: 0, inFlight: true });
+      // The first SCAN's batch (COUNT 100 is a hint: at least 100 keys), rewritten by the first send.
+      expect(doc.counts.sessionKeys).toBeGreaterThanOrEqual(100);
+      expect(await underK1()).toBe(doc.counts.sessionKeys);
+    } finally {
+      await target.admin.acl('SETUSER', 'default', '+@all');
+    }
   }, 20_000);
 
   it('the connection lost at the second SCAN: "run again" said once, not Redis\'s own too; --json prints the counts and the reason', async () => {
@@ -404,6 +495,30 @@ describe('rollback stopped part-way', () => {
       tombstones: 0,
     });
     expect(await target.admin.dbsize()).toBe(0);
+  }, 20_000);
+
+  it('--remove-keys: a lost reply, then the target stops taking deletes (a replica now): exit 1, not exit 2 "nothing changed"', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `rq${String(i).padStart(10, '0')}abcdefghijklmn`);
+    await copied(ids.map((id) => ({ id, data: 'a|i:1;' })));
+    const targetUrl = await relayTo(target);
+    // The first compare-and-delete runs, its reply is cut; while ioredis reconnects, the target becomes
+    // a read-only replica (of a master that does not answer: it keeps its data). Sent again, it finds
+    // the key gone; the next one gets READONLY, an error reply. Before: exit 2, as if nothing was deleted.
+    const nowhere = await freePort();
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => target.admin.replicaof('127.0.0.1', nowhere));
+    try {
+      const r = await run(['rollback', '--remove-keys', '--target', targetUrl, '--key-file', keyFile, '--json']);
+      expect(r.status, r.stderr + r.stdout).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+        /^session-migrate: rollback NOT DONE: 0 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: .*READONLY.*; run rollback again to finish \(re-running is safe\)$/,
+      );
+      const doc = JSON.parse(r.stdout) as { stopped: Record<string, unknown>; counts: Record<string, number> };
+      expect(doc.stopped).toMatchObject({ command: 'rollback', done: 0, inFlight: true });
+      expect(doc.counts).toEqual({ removed: 0, leftNotOpening: 0, leftChanged: 0, goneMeanwhile: 1, tombstones: 0 });
+      expect(await target.admin.dbsize()).toBe(19);
+    } finally {
+      await target.admin.replicaof('NO', 'ONE');
+    }
   }, 20_000);
 
   it('--remove-keys: the target lost at its 6th compare-and-delete: exit 1, 5 keys deleted; a re-run finishes', async () => {

@@ -6,7 +6,8 @@
  * as from a dead server) until `reopen()`. `loseReplyTo(pattern, nth)` instead lets that chunk
  * through and cuts the connection at the next bytes Redis sends on it (not forwarded): the command
  * ran, its reply is lost, and the next connection is accepted, as after a reset of an established
- * connection. A pattern is a command as RESP sends it, e.g. `\r\nget\r\n` (matched without regard
+ * connection; with `meanwhile`, a reconnect waits until it has run (it changes the server between
+ * the first run and ioredis's second send: an ACL, a role). A pattern is a command as RESP sends it, e.g. `\r\nget\r\n` (matched without regard
  * to case).
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -17,8 +18,12 @@ export interface Relay {
   port: number;
   /** Cuts at the `nth` (1 = first) occurrence of `pattern` from now on; undefined: cut nothing. */
   cutAt(pattern: string | undefined, nth?: number): void;
-  /** Lets the `nth` (1 = first) occurrence of `pattern` from now on through and cuts at its reply (see the module comment). */
-  loseReplyTo(pattern: string, nth?: number): void;
+  /**
+   * Lets the `nth` (1 = first) occurrence of `pattern` from now on through and cuts at its reply (see
+   * the module comment); `meanwhile` runs at the cut, and connections accepted before it settles are
+   * piped to Redis only once it has (its failure is thrown by stop()).
+   */
+  loseReplyTo(pattern: string, nth?: number, meanwhile?: () => Promise<unknown>): void;
   /** Whether a cut happened (the relay refuses connections then). */
   readonly cut: boolean;
   /** Listens again after a cut (nothing cut until the next cutAt). */
@@ -37,6 +42,10 @@ export async function startRelay(to: number): Promise<Relay> {
   /** loseReplyTo: forward the matching chunk, cut at the reply, keep listening. */
   let atReply = false;
   let server: Server | undefined;
+  /** loseReplyTo's `meanwhile`, and its run once started (new connections wait for it). */
+  let meanwhileFn: (() => Promise<unknown>) | undefined;
+  let held: Promise<void> | undefined;
+  let meanwhileError: unknown;
   /** Occurrences of `pattern` ending in `chunk`, given the `tail` of the same connection before it. */
   const count = (tail: string, chunk: string): number => {
     const text = (tail + chunk).toLowerCase();
@@ -46,6 +55,25 @@ export async function startRelay(to: number): Promise<Relay> {
   };
   const listen = async (): Promise<void> => {
     const own = createServer((client) => {
+      if (held !== undefined) {
+        // A loseReplyTo's `meanwhile` still runs: this connection reaches Redis once it has.
+        const gate = held;
+        client.pause();
+        sockets.add(client);
+        client.on('error', () => client.destroy());
+        void gate.then(() => {
+          if (client.destroyed) return;
+          pipe(client);
+          client.resume();
+        });
+        return;
+      }
+      pipe(client);
+    });
+    server = own;
+    await new Promise<void>((r) => own.listen(port, '127.0.0.1', r));
+    /** Pipes one accepted connection to Redis, counting `pattern` and cutting as told. */
+    function pipe(client: Socket): void {
       const upstream = createConnection({ host: '127.0.0.1', port: to });
       sockets.add(client).add(upstream);
       let tail = '';
@@ -72,12 +100,30 @@ export async function startRelay(to: number): Promise<Relay> {
         }
         upstream.write(d);
       });
-      upstream.on('data', (d: Buffer) => (replyLost ? cutBoth() : client.write(d)));
+      upstream.on('data', (d: Buffer) => {
+        if (!replyLost) {
+          client.write(d);
+          return;
+        }
+        if (meanwhileFn !== undefined) {
+          const fn = meanwhileFn;
+          meanwhileFn = undefined;
+          held = fn()
+            .then(
+              () => undefined,
+              (err: unknown) => {
+                meanwhileError = err;
+              },
+            )
+            .finally(() => {
+              held = undefined;
+            });
+        }
+        cutBoth();
+      });
       client.on('error', cutBoth).on('close', cutBoth);
       upstream.on('error', cutBoth).on('close', cutBoth);
-    });
-    server = own;
-    await new Promise<void>((r) => own.listen(port, '127.0.0.1', r));
+    }
   };
   await listen();
   return {
@@ -88,7 +134,8 @@ export async function startRelay(to: number): Promise<Relay> {
       seen = 0;
       atReply = false;
     },
-    loseReplyTo(p, n = 1) {
+    loseReplyTo(p, n = 1, meanwhile) {
+      meanwhileFn = meanwhile;
       pattern = p.toLowerCase();
       nth = n;
       seen = 0;
@@ -107,6 +154,7 @@ export async function startRelay(to: number): Promise<Relay> {
     stop() {
       for (const s of sockets) s.destroy();
       server?.close();
+      if (meanwhileError !== undefined) throw meanwhileError;
     },
   };
 }

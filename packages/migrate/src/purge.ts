@@ -518,7 +518,7 @@ async function deleteBatch(run: PurgeRun, batch: Pending[]): Promise<void> {
         try {
           outcome = await redisSource!.removeIfUnchanged(p.session);
         } catch (err) {
-          run.deleteInFlight = mayHaveRun(err); // an error reply: it did not run
+          run.deleteInFlight = mayHaveRun(err); // an error reply to its one send: it did not run (RedisSource.removeIfUnchanged)
           throw err;
         }
       } else outcome = removeFileIfUnchanged(p.location, p.stat!, p.sha256!);

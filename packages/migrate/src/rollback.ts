@@ -636,7 +636,12 @@ export async function rollbackRemoveKeys(options: {
 
 /**
  * rollbackRemoveKeys's scan and compare-and-delete, counting in `report` as it goes; `inFlight.eval`
- * is set when a compare-and-delete failed without a reply (mayHaveRun).
+ * is set when a compare-and-delete failed without a reply (mayHaveRun), and when one was sent again
+ * by ioredis after its connection closed (RedisConnection.generation changed during the call:
+ * autoResendUnfulfilledCommands, packages/redis/src/connection.ts failRepeatedResends): its first
+ * send may have deleted the key, which the second finds gone (counted goneMeanwhile) or answers
+ * with an error reply that says nothing of the first. A stop after it then says exit 1, not "nothing
+ * changed". test/stopped-part-way.test.ts "--remove-keys: a lost reply, then".
  */
 async function removeKeysUnderPrefix(
   client: RedisConnection,
@@ -685,15 +690,20 @@ async function removeKeysUnderPrefix(
         continue;
       }
       let n: unknown;
+      const generation = await client.generation();
+      const sentAgain = async (): Promise<boolean> => (await client.generation().catch(() => undefined)) !== generation;
       try {
         n = await client.client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
       } catch (err) {
-        inFlight.eval = mayHaveRun(err); // an error reply: it did not run
+        // An error reply to its one send: it did not run.
+        inFlight.eval ||= mayHaveRun(err) || (await sentAgain());
         throw err;
       }
       if (n === 1) report.removed++;
-      else if (n === -1) report.goneMeanwhile++;
-      else report.leftChanged++;
+      else if (n === -1) {
+        report.goneMeanwhile++;
+        if (await sentAgain()) inFlight.eval = true;
+      } else report.leftChanged++;
     }
   }
 }
@@ -706,7 +716,8 @@ async function removeKeysUnderPrefix(
  * Redis copy, keys deleted only if unchanged.
  * @param done files written or removed (`what`: `file(s) written or removed`), or keys deleted, so far (0 in a dry run);
  *   `counts`: the report's counts so far (the `--json` document's, StoppedRunError.report)
- * @param inFlight a key's compare-and-delete was sent and its reply lost (it may have run)
+ * @param inFlight a key's compare-and-delete was sent and its reply lost (it may have run), or was
+ *   sent again after its connection closed (removeKeysUnderPrefix: its first send may have deleted)
  * @returns a UserFacingError (`err` itself when it already is one)
  */
 function rollbackStopped(

@@ -77,11 +77,12 @@ function redisReason(client: RedisConnection, err: unknown): string {
 /**
  * A permanent Redis error (an ACL rule without EVAL, a replica, OOM) is the same for every key: stop
  * the run with what to fix instead of counting it key by key.
+ * @param inFlight compare-and-sets may have run whose outcome is unknown (rotateStopped's)
  * @throws UserFacingError for a permanent error other than WRONGTYPE (counted per key): rotateStopped
  */
-function stopOnPermanent(client: RedisConnection, err: Error, counts: RotateCounts): void {
+function stopOnPermanent(client: RedisConnection, err: Error, counts: RotateCounts, inFlight = false): void {
   const c = client.classify(err);
-  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rotateStopped(redisReason(client, err), counts, false);
+  if (c.kind === 'permanent' && c.code !== 'WRONGTYPE') throw rotateStopped(redisReason(client, err), counts, inFlight);
 }
 
 /** Counts of one rotation run (complete, whatever the number of keys). */
@@ -316,10 +317,19 @@ class RotateRun {
     }
   }
 
-  /** Sends the compare-and-set of each write (ROTATE_CAS_SCRIPT); returns the keys PHP rewrote meanwhile. */
+  /**
+   * Sends the compare-and-set of each write (ROTATE_CAS_SCRIPT); returns the keys PHP rewrote meanwhile.
+   * A pipeline sent again by ioredis after its connection closed (RedisConnection.generation changed
+   * during the call: autoResendUnfulfilledCommands, packages/redis/src/connection.ts
+   * failRepeatedResends) ran once before: an error reply to its second send says nothing of the
+   * first, so a stop then counts the compare-and-sets in flight (casInFlight).
+   * test/stopped-part-way.test.ts "a compare-and-set whose reply was lost, then an error reply".
+   */
   private async compareAndSet(writes: RotateWrite[]): Promise<string[]> {
     const { client } = this.options;
     const counts = this.counts;
+    const generation = await client.generation();
+    const sentAgain = async (): Promise<boolean> => (await client.generation().catch(() => undefined)) !== generation;
     let results: Awaited<ReturnType<RedisConnection['runGrouped']>>;
     try {
       results = await client.runGrouped(
@@ -331,14 +341,17 @@ class RotateRun {
         })),
       );
     } catch (err) {
-      this.casInFlight = mayHaveRun(err); // an error reply: none ran
+      // An error reply to its one send: none ran.
+      this.casInFlight ||= mayHaveRun(err) || (await sentAgain());
       throw err;
     }
+    const resent = await sentAgain();
     const retry: string[] = [];
     writes.forEach((w, i) => {
       const [err, result] = results[i]?.[0] ?? [new Error('no reply'), null];
       if (err) {
-        stopOnPermanent(client, err, counts);
+        if (resent) this.casInFlight = true;
+        stopOnPermanent(client, err, counts, this.casInFlight);
         counts.failed++;
         this.problem(w.key, 'redis-error');
       } else if (result === 1) counts.reEncrypted++;

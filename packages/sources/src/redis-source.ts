@@ -403,18 +403,42 @@ export class RedisSource implements Source {
     return session;
   }
 
-  /** Deletes `<prefix><id>` only if it still holds exactly `session.data` (atomic, in Lua). */
+  /**
+   * Deletes `<prefix><id>` only if it still holds exactly `session.data` (atomic, in Lua): `removed`,
+   * `changed` (another value, or another type: kept), `gone` (no such key).
+   *
+   * A call whose connection closed before its reply came was sent again by ioredis after the
+   * reconnect (`autoResendUnfulfilledCommands`, on by default; packages/redis/src/connection.ts
+   * failRepeatedResends bounds it): its first run may have deleted the key. So when the connection
+   * closed during the call (RedisConnection.generation changed), a `gone` counts as this very call's
+   * own delete, `removed` (a key that expired or that PHP destroyed in that moment is gone for PHP
+   * too: counting it deleted never makes a stopped purge claim "nothing was deleted" falsely); and an
+   * error reply to the second send does not say the first did not run: the error thrown then has as
+   * `cause` an error saying so, which mayHaveRun takes as "may have run". A generation that cannot be
+   * read counts as changed. test/stopped-part-way.test.ts "a compare-and-delete whose reply was lost"
+   * and "a lost reply, then ...".
+   * @throws UserFacingError (exit 2) naming the key shortened, with the Redis error as `cause`
+   */
   async removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome> {
+    const generation = await this.conn.generation();
+    const sentAgain = async (): Promise<boolean> => (await this.conn.generation().catch(() => undefined)) !== generation;
     try {
       const r = await this.conn.client.eval(REMOVE_IF_UNCHANGED_LUA, 1, this.desc.prefix + session.id, session.data);
-      return r === 1 ? 'removed' : r === -1 ? 'gone' : 'changed';
+      if (r === -1) return (await sentAgain()) ? 'removed' : 'gone';
+      return r === 1 ? 'removed' : 'changed';
     } catch (err) {
       const c = this.conn.classify(err);
       if (c.code === 'WRONGTYPE') return 'changed';
+      const again = await sentAgain();
       throw new UserFacingError(
         `source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${classifiedLine(c)}`,
         2,
-        { cause: err },
+        // Not a ReplyError (mayHaveRun): the reply answered the second send; the first may have run.
+        {
+          cause: again
+            ? new Error('the command was sent again after its connection closed; its first send may have run', { cause: err })
+            : err,
+        },
       );
     }
   }

@@ -479,8 +479,8 @@ describe('rollback stopped part-way', () => {
     const ids = Array.from({ length: 20 }, (_, i) => `rl${String(i).padStart(10, '0')}abcdefghijklmn`);
     await copied(ids.map((id) => ({ id, data: 'a|i:1;' })));
     const targetUrl = await relayTo(target);
-    // The first compare-and-delete runs, its reply is cut; sent again, it finds the key gone (before:
-    // counted leftChanged, "1 rewritten meanwhile", for a key no longer there).
+    // The first compare-and-delete runs, its reply is cut; sent again, it finds the key gone: its own
+    // delete (before: counted leftChanged, "1 rewritten meanwhile", for a key no longer there).
     relay!.loseReplyTo('\r\neval\r\n', 1);
     const r = await run(['rollback', '--remove-keys', '--target', targetUrl, '--key-file', keyFile, '--json']);
     expect(relay!.cut).toBe(true);
@@ -488,10 +488,10 @@ describe('rollback stopped part-way', () => {
     expect(JSON.parse(r.stdout)).toEqual({
       ok: true,
       dryRun: false,
-      removed: 19,
+      removed: 20,
       leftNotOpening: 0,
       leftChanged: 0,
-      goneMeanwhile: 1,
+      goneMeanwhile: 0,
       tombstones: 0,
     });
     expect(await target.admin.dbsize()).toBe(0);
@@ -503,18 +503,19 @@ describe('rollback stopped part-way', () => {
     const targetUrl = await relayTo(target);
     // The first compare-and-delete runs, its reply is cut; while ioredis reconnects, the target becomes
     // a read-only replica (of a master that does not answer: it keeps its data). Sent again, it finds
-    // the key gone; the next one gets READONLY, an error reply. Before: exit 2, as if nothing was deleted.
+    // the key gone (its own delete); the next one gets READONLY, an error reply. Before: exit 2, as if
+    // nothing was deleted.
     const nowhere = await freePort();
     relay!.loseReplyTo('\r\neval\r\n', 1, () => target.admin.replicaof('127.0.0.1', nowhere));
     try {
       const r = await run(['rollback', '--remove-keys', '--target', targetUrl, '--key-file', keyFile, '--json']);
       expect(r.status, r.stderr + r.stdout).toBe(1);
       expect(r.stderr.trim().split('\n').at(-1)).toMatch(
-        /^session-migrate: rollback NOT DONE: 0 key\(s\) deleted \(and maybe those in flight when it failed\) before it stopped: .*READONLY.*; run rollback again to finish \(re-running is safe\)$/,
+        /^session-migrate: rollback NOT DONE: 1 key\(s\) deleted before it stopped: .*READONLY.*; run rollback again to finish \(re-running is safe\)$/,
       );
       const doc = JSON.parse(r.stdout) as { stopped: Record<string, unknown>; counts: Record<string, number> };
-      expect(doc.stopped).toMatchObject({ command: 'rollback', done: 0, inFlight: true });
-      expect(doc.counts).toEqual({ removed: 0, leftNotOpening: 0, leftChanged: 0, goneMeanwhile: 1, tombstones: 0 });
+      expect(doc.stopped).toMatchObject({ command: 'rollback', done: 1, inFlight: false });
+      expect(doc.counts).toEqual({ removed: 1, leftNotOpening: 0, leftChanged: 0, goneMeanwhile: 0, tombstones: 0 });
       expect(await target.admin.dbsize()).toBe(19);
     } finally {
       await target.admin.replicaof('NO', 'ONE');

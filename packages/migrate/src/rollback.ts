@@ -592,9 +592,9 @@ export interface RemoveKeysReport {
   leftNotOpening: number;
   leftChanged: number;
   /**
-   * Keys gone by the compare-and-delete (expired, or deleted by PHP's session_destroy(), meanwhile; or
-   * deleted by this very call, run once before its reply was lost and sent again by ioredis after a
-   * reconnect): not left, and not counted removed.
+   * Keys gone by the compare-and-delete (expired, or deleted by PHP's session_destroy(), meanwhile):
+   * not left, and not counted removed. One the call's second send (after a reconnect) finds gone was
+   * deleted by its first: counted removed.
    */
   goneMeanwhile: number;
   /** Tombstones (left to expire: harmless). */
@@ -635,13 +635,13 @@ export async function rollbackRemoveKeys(options: {
 }
 
 /**
- * rollbackRemoveKeys's scan and compare-and-delete, counting in `report` as it goes; `inFlight.eval`
- * is set when a compare-and-delete failed without a reply (mayHaveRun), and when one was sent again
- * by ioredis after its connection closed (RedisConnection.generation changed during the call:
- * autoResendUnfulfilledCommands, packages/redis/src/connection.ts failRepeatedResends): its first
- * send may have deleted the key, which the second finds gone (counted goneMeanwhile) or answers
- * with an error reply that says nothing of the first. A stop after it then says exit 1, not "nothing
- * changed". test/stopped-part-way.test.ts "--remove-keys: a lost reply, then".
+ * rollbackRemoveKeys's scan and compare-and-delete, counting in `report` as it goes. A
+ * compare-and-delete sent again by ioredis after its connection closed (RedisConnection.closedSince)
+ * may have deleted the key at its first send: a key the second finds gone is counted `removed` (this
+ * call's own delete, as purge counts it), and an error reply to the second says nothing of the first,
+ * so `inFlight.eval` is set then, as when a compare-and-delete failed without a reply (mayHaveRun). A
+ * stop after either says exit 1, not "nothing changed". test/stopped-part-way.test.ts "--remove-keys:
+ * a compare-and-delete whose reply was lost", "--remove-keys: a lost reply, then".
  */
 async function removeKeysUnderPrefix(
   client: RedisConnection,
@@ -691,19 +691,18 @@ async function removeKeysUnderPrefix(
       }
       let n: unknown;
       const generation = await client.generation();
-      const sentAgain = async (): Promise<boolean> => (await client.generation().catch(() => undefined)) !== generation;
       try {
         n = await client.client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
       } catch (err) {
         // An error reply to its one send: it did not run.
-        inFlight.eval ||= mayHaveRun(err) || (await sentAgain());
+        inFlight.eval ||= mayHaveRun(err) || (await client.closedSince(generation));
         throw err;
       }
-      if (n === 1) report.removed++;
-      else if (n === -1) {
-        report.goneMeanwhile++;
-        if (await sentAgain()) inFlight.eval = true;
-      } else report.leftChanged++;
+      // Gone after a second send: this call's own first send deleted it (as purge counts it:
+      // RedisSource.removeIfUnchanged).
+      if (n === 1 || (n === -1 && (await client.closedSince(generation)))) report.removed++;
+      else if (n === -1) report.goneMeanwhile++;
+      else report.leftChanged++;
     }
   }
 }

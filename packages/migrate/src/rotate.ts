@@ -329,7 +329,6 @@ class RotateRun {
     const { client } = this.options;
     const counts = this.counts;
     const generation = await client.generation();
-    const sentAgain = async (): Promise<boolean> => (await client.generation().catch(() => undefined)) !== generation;
     let results: Awaited<ReturnType<RedisConnection['runGrouped']>>;
     try {
       results = await client.runGrouped(
@@ -342,10 +341,10 @@ class RotateRun {
       );
     } catch (err) {
       // An error reply to its one send: none ran.
-      this.casInFlight ||= mayHaveRun(err) || (await sentAgain());
+      this.casInFlight ||= mayHaveRun(err) || (await client.closedSince(generation));
       throw err;
     }
-    const resent = await sentAgain();
+    const resent = await client.closedSince(generation);
     const retry: string[] = [];
     writes.forEach((w, i) => {
       const [err, result] = results[i]?.[0] ?? [new Error('no reply'), null];

@@ -803,6 +803,18 @@ export class RedisConnection {
   }
 
   /**
+   * Whether a master connection closed since `generation` (generation() taken before a command): then
+   * ioredis may have sent the command again on the new connection (autoResendUnfulfilledCommands; see
+   * failRepeatedResends), so its reply may answer a second send whose first one ran, and an error
+   * reply says nothing of the first. A generation that cannot be read counts as closed. The one home
+   * of that question for purge's, rollback's and rotate's compare-and-delete / compare-and-set
+   * (test/stopped-part-way.test.ts "lost reply").
+   */
+  async closedSince(generation: string): Promise<boolean> {
+    return (await this.generation().catch(() => undefined)) !== generation;
+  }
+
+  /**
    * Cluster node IDs of the masters now (CLUSTER MYID), to recognise the same cluster after a
    * resharding or failover; empty for other topologies.
    */

@@ -421,15 +421,14 @@ export class RedisSource implements Source {
    */
   async removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome> {
     const generation = await this.conn.generation();
-    const sentAgain = async (): Promise<boolean> => (await this.conn.generation().catch(() => undefined)) !== generation;
     try {
       const r = await this.conn.client.eval(REMOVE_IF_UNCHANGED_LUA, 1, this.desc.prefix + session.id, session.data);
-      if (r === -1) return (await sentAgain()) ? 'removed' : 'gone';
+      if (r === -1) return (await this.conn.closedSince(generation)) ? 'removed' : 'gone';
       return r === 1 ? 'removed' : 'changed';
     } catch (err) {
       const c = this.conn.classify(err);
       if (c.code === 'WRONGTYPE') return 'changed';
-      const again = await sentAgain();
+      const again = await this.conn.closedSince(generation);
       throw new UserFacingError(
         `source Redis at ${this.desc.url} failed while removing ${shortKey(this.desc.prefix, session.id)}: ${classifiedLine(c)}`,
         2,

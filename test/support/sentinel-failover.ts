@@ -6,7 +6,7 @@
  * test/sentinel-source-midrun-failover.test.ts).
  */
 import { expect } from 'vitest';
-import { cliChild, signal, type CliResult } from './migrate-cli.ts';
+import { cliChild, cliTimed, signal, type CliResult } from './migrate-cli.ts';
 import { startNode, type RedisNode, type SentinelTopology } from './redis-topologies.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -95,8 +95,9 @@ export function expectNoMasterLine(
  * command's PID too, to freeze it itself at an earlier step of its own. `options.afterKill` runs once
  * the master is dead, before the failover (e.g. let a frozen replica go: before the kill it would
  * resynchronize from the master it was cut off from).
- * @returns the result, whether the command had exited before the kill (it should not have), the
- *   killed master, the promoted node, and when the master was killed (Date.now(), ms)
+ * @returns the result (with cliTimed's `lingerMs`), whether the command had exited before the kill
+ *   (it should not have), the killed master, the promoted node, and when the master was killed
+ *   (Date.now(), ms)
  */
 export async function killMasterDuring(
   s: SentinelTopology,
@@ -104,11 +105,19 @@ export async function killMasterDuring(
   args: string[],
   ready: (master: RedisNode, commandPid: number) => Promise<boolean>,
   options: { failover?: boolean; failoverAfterMs?: number; freezeCommand?: boolean; afterKill?: () => void } = {},
-): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode; killedAt: number }> {
+): Promise<{
+  r: CliResult & { lingerMs: number };
+  exitedBeforeKill: boolean;
+  old: RedisNode;
+  next: RedisNode;
+  killedAt: number;
+}> {
   const old = await s.currentMaster();
   const next = s.nodes.find((n) => n !== old)!;
-  const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
-  const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
+  let pid = -1;
+  const done = cliTimed([...args, '--master-wait-ms', String(masterWaitMs)], {}, undefined, (p) => (pid = p));
+  const run = { pid, done };
+  const timer = setTimeout(() => signal(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
   let exited = false;
   void run.done.then(() => (exited = true));
   const deadline = Date.now() + 20_000;

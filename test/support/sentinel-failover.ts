@@ -88,7 +88,7 @@ export function expectNoMasterLine(
  * Runs the CLI (`args`) in the background with `--master-wait-ms masterWaitMs`; once `ready` says the command
  * is under way (polled every 2 ms, at most 20 s), kills the master of `s` (SIGKILL) and 1 s later
  * (`options.failoverAfterMs`) promotes the replica (SENTINEL FAILOVER; not with `options.failover` false: the sentinel then names
- * the killed master for SENTINEL_DOWN_AFTER_MS). The command is stopped (SIGTERM by its PID) should it hang.
+ * the killed master for SENTINEL_DOWN_AFTER_MS). The command is stopped (SIGKILL, cliTimed) should it hang.
  * With `options.freezeCommand`, the command is frozen (SIGSTOP by its PID) as soon as `ready` says so
  * and let go (SIGCONT) right after the kill, so that it is still mid-run at the kill whatever the
  * machine's speed (a window made certain rather than large: less data to copy). `ready` gets the
@@ -115,9 +115,9 @@ export async function killMasterDuring(
   const old = await s.currentMaster();
   const next = s.nodes.find((n) => n !== old)!;
   let pid = -1;
-  const done = cliTimed([...args, '--master-wait-ms', String(masterWaitMs)], {}, undefined, (p) => (pid = p));
+  const done = cliTimed([...args, '--master-wait-ms', String(masterWaitMs)], {}, masterWaitMs + 60_000, (p) => (pid = p));
+  if (pid <= 0) throw new Error(`the CLI did not start: ${(await done).stderr}`);
   const run = { pid, done };
-  const timer = setTimeout(() => signal(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
   let exited = false;
   void run.done.then(() => (exited = true));
   const deadline = Date.now() + 20_000;
@@ -137,7 +137,6 @@ export async function killMasterDuring(
     await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
   }
   const r = await run.done;
-  clearTimeout(timer);
   return { r, exitedBeforeKill, old, next, killedAt };
 }
 

@@ -6,7 +6,7 @@
  * test/sentinel-source-midrun-failover.test.ts).
  */
 import { expect } from 'vitest';
-import { cliChild, signal, type CliResult } from './migrate-cli.ts';
+import { cliChild, cliTimed, signal, type CliResult } from './migrate-cli.ts';
 import { startNode, type RedisNode, type SentinelTopology } from './redis-topologies.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -88,15 +88,16 @@ export function expectNoMasterLine(
  * Runs the CLI (`args`) in the background with `--master-wait-ms masterWaitMs`; once `ready` says the command
  * is under way (polled every 2 ms, at most 20 s), kills the master of `s` (SIGKILL) and 1 s later
  * (`options.failoverAfterMs`) promotes the replica (SENTINEL FAILOVER; not with `options.failover` false: the sentinel then names
- * the killed master for SENTINEL_DOWN_AFTER_MS). The command is stopped (SIGTERM by its PID) should it hang.
+ * the killed master for SENTINEL_DOWN_AFTER_MS). The command is stopped (SIGKILL, cliTimed) should it hang.
  * With `options.freezeCommand`, the command is frozen (SIGSTOP by its PID) as soon as `ready` says so
  * and let go (SIGCONT) right after the kill, so that it is still mid-run at the kill whatever the
  * machine's speed (a window made certain rather than large: less data to copy). `ready` gets the
  * command's PID too, to freeze it itself at an earlier step of its own. `options.afterKill` runs once
  * the master is dead, before the failover (e.g. let a frozen replica go: before the kill it would
  * resynchronize from the master it was cut off from).
- * @returns the result, whether the command had exited before the kill (it should not have), the
- *   killed master, the promoted node, and when the master was killed (Date.now(), ms)
+ * @returns the result (with cliTimed's `lingerMs`), whether the command had exited before the kill
+ *   (it should not have), the killed master, the promoted node, and when the master was killed
+ *   (Date.now(), ms)
  */
 export async function killMasterDuring(
   s: SentinelTopology,
@@ -104,11 +105,19 @@ export async function killMasterDuring(
   args: string[],
   ready: (master: RedisNode, commandPid: number) => Promise<boolean>,
   options: { failover?: boolean; failoverAfterMs?: number; freezeCommand?: boolean; afterKill?: () => void } = {},
-): Promise<{ r: CliResult; exitedBeforeKill: boolean; old: RedisNode; next: RedisNode; killedAt: number }> {
+): Promise<{
+  r: CliResult & { lingerMs: number };
+  exitedBeforeKill: boolean;
+  old: RedisNode;
+  next: RedisNode;
+  killedAt: number;
+}> {
   const old = await s.currentMaster();
   const next = s.nodes.find((n) => n !== old)!;
-  const run = cliChild([...args, '--master-wait-ms', String(masterWaitMs)]);
-  const timer = setTimeout(() => process.kill(run.pid, 'SIGTERM'), masterWaitMs + 60_000);
+  let pid = -1;
+  const done = cliTimed([...args, '--master-wait-ms', String(masterWaitMs)], {}, masterWaitMs + 60_000, (p) => (pid = p));
+  if (pid <= 0) throw new Error(`the CLI did not start: ${(await done).stderr}`);
+  const run = { pid, done };
   let exited = false;
   void run.done.then(() => (exited = true));
   const deadline = Date.now() + 20_000;
@@ -128,7 +137,6 @@ export async function killMasterDuring(
     await s.failover({ reconfigureOldMaster: 'sentinel', waitForReplica: false });
   }
   const r = await run.done;
-  clearTimeout(timer);
   return { r, exitedBeforeKill, old, next, killedAt };
 }
 

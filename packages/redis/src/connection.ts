@@ -361,9 +361,14 @@ export class RedisConnection {
     // restart, a fail-over) is noted at once (its cursor is lost). A cluster master is then replaced
     // by the replica that took over its slots (live), or the scan throws (transient: run again).
     const gone = new Set<Redis>();
+    /** When each master of `gone` closed (performance.now()): scanAgainAfterFailover's wait counts from there. */
+    const goneAt = new Map<Redis, number>();
     const leaves: Array<() => void> = [];
     const watch = (node: Redis): void => {
-      const onGone = (): void => void gone.add(node);
+      const onGone = (): void => {
+        gone.add(node);
+        if (!goneAt.has(node)) goneAt.set(node, performance.now());
+      };
       node.on('close', onGone);
       leaves.push(() => node.off('close', onGone));
     };
@@ -374,7 +379,8 @@ export class RedisConnection {
           ? `${SCAN_INTERRUPTED} the Redis Cluster: master ${names.get(node)} went away (a crash or fail-over?)${why}: keys may have been skipped; run again`
           : `${SCAN_INTERRUPTED} ${names.get(node)} (a restart or fail-over?): keys may have been skipped; run again`,
       );
-      this.scanInterruptions.add(err); // scanAgainAfterFailover knows it as this connection's
+      // scanAgainAfterFailover knows it as this connection's, and when the master was lost.
+      this.scanInterruptions.set(err, goneAt.get(node) ?? performance.now());
       return err;
     };
     // The node scanned (and checked after) for each master: the master, or the node that took over
@@ -880,8 +886,11 @@ export class RedisConnection {
     });
   }
 
-  /** The SCAN_INTERRUPTED errors this connection's scan() threw (scanAgainAfterFailover). */
-  private readonly scanInterruptions = new WeakSet<Error>();
+  /**
+   * The SCAN_INTERRUPTED errors this connection's scan() threw (scanAgainAfterFailover), each with
+   * when the master's connection closed (performance.now(), ms).
+   */
+  private readonly scanInterruptions = new WeakMap<Error, number>();
 
   /**
    * Sentinel: whether a scan of this connection that a failover cut short may be run again from the
@@ -894,7 +903,12 @@ export class RedisConnection {
    * A caller bounds its restarts by SCAN_RESTARTS_AFTER_FAILOVER (a master that keeps failing over:
    * its one line then).
    * @param what the command, as the operator typed it (`verify`, `plan`, `apply`), for the note
-   * @param timeoutMs how long to wait for the master, ms (--master-wait-ms; default DEFAULT_FAILOVER_WAIT_MS)
+   * @param timeoutMs how long to wait for the master, ms (--master-wait-ms; default DEFAULT_FAILOVER_WAIT_MS),
+   *   counted from the close of the master's connection that cut the scan short: ioredis reports
+   *   that close to the caller's commands only once its reconnects ran out (seconds later when no
+   *   sentinel answers either: openSentinel's sentinelRetryStrategy), which before started the
+   *   wait that much late (apply ended seconds past --master-wait-ms). Once that much has passed,
+   *   one look (followSentinelMaster with 0).
    * @param then what the new start means for the counts, appended to the note after `; ` (apply:
    *   what it wrote before is counted as already present); none: the note ends at `there`
    * @returns true: scan again; false: `err` is not this connection's interruption, the topology is
@@ -902,9 +916,10 @@ export class RedisConnection {
    */
   async scanAgainAfterFailover(err: unknown, what: string, timeoutMs = DEFAULT_FAILOVER_WAIT_MS, then?: string): Promise<boolean> {
     const e = err instanceof Error && !this.scanInterruptions.has(err) && err.cause instanceof Error ? err.cause : err;
-    if (this.topology !== 'sentinel' || !(e instanceof Error) || !this.scanInterruptions.has(e) || this.closing) return false;
+    const lostAt = e instanceof Error ? this.scanInterruptions.get(e) : undefined;
+    if (this.topology !== 'sentinel' || lostAt === undefined || this.closing) return false;
     try {
-      await this.followSentinelMaster(timeoutMs);
+      await this.followSentinelMaster(Math.max(0, Math.round(timeoutMs - (performance.now() - lostAt))));
       await this.describeServingMaster();
     } catch {
       return false;
@@ -2152,6 +2167,7 @@ async function openSentinel(
         ? (times: number) => Math.min(times * 100, 2000)
         : (times: number) => (times > 5 ? null : Math.min(times * 200, 1000)),
   });
+  sentinelClientsDisconnectAtOnce(client);
   let lastError: Error | undefined;
   client.on('error', (err: Error) => {
     lastError = err;
@@ -2178,6 +2194,31 @@ async function openSentinel(
   const conn = newConnection(spec, client, desc, options.aclRule);
   if (options.keepReconnecting === true) conn.keepConnected();
   return conn;
+}
+
+/** The part of an ioredis 6 SentinelConnector that sentinelClientsDisconnectAtOnce replaces (not in its typings). */
+interface SentinelConnectorInternals {
+  connectToSentinel(endpoint: unknown, options?: RedisOptions): Redis;
+}
+
+/**
+ * The part of openSentinel that reaches into ioredis (6.0.0), kept here alone: gives the clients a
+ * Sentinel client opens to its sentinels (one per round to ask for the master, and the failover
+ * detector's subscribers) commonOptions' disconnectTimeout (DISCONNECT_TIMEOUT_MS). ioredis makes
+ * them with its default of 2000 ms (SentinelConnector connectToSentinel passes only some of the
+ * client's options: lib/connectors/SentinelConnector/index.ts of https://github.com/redis/ioredis)
+ * and disconnects each once done with it, also after its connection was refused: its socket had
+ * closed already, so the 2 s timer of lib/connectors/AbstractConnector.ts disconnect() ran out in
+ * full, and with the sentinels gone apply stayed 2 s after its last line
+ * (test/sentinel-source-midrun-failover.test.ts, "the master and the sentinel killed", fails without
+ * this). Nothing here waits for a sentinel's graceful close.
+ */
+function sentinelClientsDisconnectAtOnce(client: Redis): void {
+  const connector = (client as unknown as { connector?: Partial<SentinelConnectorInternals> }).connector;
+  const original = connector?.connectToSentinel;
+  if (connector === undefined || typeof original !== 'function') return;
+  connector.connectToSentinel = (endpoint, options) =>
+    original.call(connector, endpoint, { disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...options });
 }
 
 /** After this long without a finished TLS handshake, connectWatchingForPlaintext() asks the port in plaintext. */

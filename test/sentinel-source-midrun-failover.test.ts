@@ -253,9 +253,10 @@ describe('a Redis source behind Sentinel, its master killed while plan or apply 
     // failed (ioredis's 3 s of sentinelRetryStrategy rounds later: the wait began that late), and no
     // client ioredis opened to the sentinels holds the process after the report (disconnectTimeout).
     // Measured on 2 cores: 5.1 to 5.3 s after the kill, 10 to 260 ms after the last line; before,
-    // 10.3 s and 2.0 s (8.3 s with the late wait alone).
+    // 10.3 s and 2.0 s (8.3 s with the late wait alone). The bound leaves room for ioredis's sleep
+    // between sentinel rounds (up to 1 s, a timer a disconnect does not cancel) on a loaded machine.
     expect(elapsed, `${elapsed} ms`).toBeGreaterThanOrEqual(waitMs);
-    expect(elapsed, `${elapsed} ms`).toBeLessThan(waitMs + 2000);
+    expect(elapsed, `${elapsed} ms`).toBeLessThan(waitMs + 2500);
     expect(r.lingerMs, `${r.lingerMs} ms`).toBeLessThan(1500);
   }, 60_000);
 });

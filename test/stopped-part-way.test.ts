@@ -375,9 +375,13 @@ describe('rotate stopped part-way', () => {
       );
       const doc = JSON.parse(r.stdout) as { stopped: Record<string, unknown>; counts: Record<string, number> };
       expect(doc.stopped).toMatchObject({ command: 'rotate', done: 0, inFlight: true });
-      // The first SCAN's batch (COUNT 100 is a hint: at least 100 keys), rewritten by the first send.
+      // The first SCAN's batch (COUNT 100 is a hint: at least 100 keys), rewritten by the first send:
+      // all of it, or the part the relay let through before the first replies came back (the
+      // pipeline may reach it in several chunks; a full run saw 72 of 100).
       expect(doc.counts.sessionKeys).toBeGreaterThanOrEqual(100);
-      expect(await underK1()).toBe(doc.counts.sessionKeys);
+      const rewritten = await underK1();
+      expect(rewritten).toBeGreaterThan(0);
+      expect(rewritten).toBeLessThanOrEqual(doc.counts.sessionKeys);
     } finally {
       await target.admin.acl('SETUSER', 'default', '+@all');
     }
@@ -576,5 +580,32 @@ describe('apply whose write ran but whose reply was lost', () => {
     const again = await run(['apply', '--plan', planFile]);
     expect(again.status, again.stderr + again.stdout).toBe(0);
     expect(again.stdout).toMatch(new RegExp(`^ {2}sessions {4}migrated 0 \\(0 B\\), already present ${N},`, 'm'));
+  }, 30_000);
+
+  it('the write sent again gets an error reply (EVAL no longer allowed: NOPERM): exit 1, the sessions failed as maybe written, never exit 2 "nothing was written"', async () => {
+    const N = 20;
+    const dir = join(root, 'lost-reply-noperm-sessions');
+    writeSessionFiles(dir, 'lrn', N);
+    const targetUrl = await relayTo(target);
+    const planFile = join(root, 'lost-reply-noperm-plan.json');
+    const p = await run(planArgs({ dir, target: targetUrl, keyFile, planFile, artifactsDir: join(root, 'lost-reply-noperm-artifacts') }));
+    expect(p.status, p.stderr + p.stdout).toBe(0);
+    // The first EVAL writes the 20 sessions; its reply is cut, and EVAL is taken from the user before
+    // ioredis sends it again: the second send's NOPERM says nothing of the first. Before: exit 2,
+    // "apply stopped, nothing was written to Redis", with the 20 sessions in Redis.
+    await target.admin.script('FLUSH'); // the guarded write's first send is then EVAL (after EVALSHA's NOSCRIPT)
+    relay!.loseReplyTo('\r\neval\r\n', 1, () => target.admin.acl('SETUSER', 'default', '-eval'));
+    let a: CliResult;
+    try {
+      a = await run(['apply', '--plan', planFile, '--json']);
+    } finally {
+      await target.admin.acl('SETUSER', 'default', '+@all');
+    }
+    expect(relay!.cut).toBe(true);
+    expect(a.status, a.stderr + a.stdout).toBe(1);
+    const doc = JSON.parse(a.stdout) as { sessions: { counts: Record<string, number>; failures: Array<{ reason: string }> } };
+    expect(doc.sessions.counts).toMatchObject({ migrated: 0, failed: N, notDone: 0 });
+    expect(doc.sessions.failures[0]!.reason).toMatch(/NOPERM.*: the replies were lost, so they may have been written; .*run apply again/);
+    expect(Number(await target.admin.dbsize())).toBe(N);
   }, 30_000);
 });

@@ -485,6 +485,8 @@ interface AttemptTally {
   permanent: ClassifiedError | undefined;
   /** Sessions written (status `written`). */
   written: number;
+  /** The connection closed during the attempt: ioredis may have sent its calls twice (set by writeAttempts). */
+  sentAgain?: boolean;
 }
 
 /** One run of applySessions: the state its steps share (counts, ledger, problems, pool, options). */
@@ -740,9 +742,13 @@ class ApplyRun {
         this.counts.notDone += pending.length;
         return answered;
       }
+      const sentOn = await client.generation();
       const tally = this.sortOutcomes(client, items, pending, await this.send(client, items, pending, attempt), writtenByMaster);
       written += tally.written;
       if (tally.again.length > 0) answered = false;
+      // An error reply to a send that ioredis made again after the connection closed says nothing of
+      // the first send, which may have written (RedisConnection.closedSince).
+      if (tally.permanent !== undefined && (await client.closedSince(sentOn))) tally.sentAgain = true;
       if (!this.shouldRetry(items, tally, attempt)) break;
       this.counts.retries++;
       this.announceRetry(retrying, attempt + 1, tally.lastError);
@@ -800,8 +806,8 @@ class ApplyRun {
   /**
    * Whether the failed sessions of an attempt are sent again. Not when none failed; not after a
    * permanent error (the run stops: `stopped`, RedisGone 'stopped', the failed ones counted not
-   * done, or failed when the error is a connection Redis closed under them: they may have run,
-   * lostReplyFailure); not when the retry budget is spent (each failed one recorded as failed, by
+   * done, or failed when the error is a connection Redis closed under them or answered a second
+   * send: they may have run, lostReplyFailure); not when the retry budget is spent (each failed one recorded as failed, by
    * key name, with the last error, and RedisGone 'writes' stops the rest of the run).
    */
   private shouldRetry(items: PreparedSessions, tally: AttemptTally, attempt: number): boolean {
@@ -810,8 +816,11 @@ class ApplyRun {
       this.stopped ??= tally.permanent;
       this.gone.markGone('stopped');
       // An answer of Redis refused the writes: not written. A connection Redis closed under them at
-      // every re-send (CLOSED_UNDER_COMMANDS) lost their replies: they may have run, so failed (by key).
-      if (isConnectionLost(tally.permanent)) {
+      // every re-send (CLOSED_UNDER_COMMANDS) lost their replies: they may have run, so failed (by key);
+      // so may an answer to a second send, after the connection closed under the first (sentAgain:
+      // before, exit 2 "nothing was written" with the sessions in Redis; test/stopped-part-way.test.ts
+      // "the write sent again gets an error reply").
+      if (isConnectionLost(tally.permanent) || tally.sentAgain === true) {
         const error = lostReplyFailure(tally.lastError);
         for (const i of tally.again) this.record(items, i, { status: 'failed', error });
       } else this.counts.notDone += tally.again.length;

@@ -381,7 +381,7 @@ describe('rotate stopped part-way', () => {
       expect(doc.counts.sessionKeys).toBeGreaterThanOrEqual(100);
       const rewritten = await underK1();
       expect(rewritten).toBeGreaterThan(0);
-      expect(rewritten).toBeLessThanOrEqual(doc.counts.sessionKeys);
+      expect(rewritten).toBeLessThanOrEqual(doc.counts.sessionKeys!);
     } finally {
       await target.admin.acl('SETUSER', 'default', '+@all');
     }

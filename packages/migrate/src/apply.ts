@@ -780,9 +780,9 @@ class ApplyRun {
       // for this run: no other writer has these bytes): this run's own write, whose reply was lost
       // and which was sent again, by ioredis after a reconnect (autoResendUnfulfilledCommands; a
       // SENTINEL FAILOVER's +switch-master reconnects) or by a retry of the batch. It is counted
-      // written (the batch's WAIT, seeing the connection changed, asks the replicas' offsets instead:
-      // RedisConnection.waitForReplicas), and a re-run still counts it already present (a new seal,
-      // a new nonce).
+      // written (the batch's WAIT, seeing the connection changed, asks the same server's replicas'
+      // offsets instead, or counts the batch unconfirmed after a failover: RedisConnection.waitForReplicas),
+      // and a re-run still counts it already present (a new seal, a new nonce).
       // test/stopped-part-way.test.ts "apply whose write ran but whose reply was lost".
       if (o.status === 'exists' && !this.dryRun && o.existing.equals(items.value(i))) o = WRITTEN_AGAIN;
       if (o.status === 'failed') {
@@ -920,7 +920,8 @@ class ApplyRun {
     short: ReadonlyArray<{ node: string }>,
     writtenByMaster: ReadonlyMap<string, number> | undefined,
   ): Promise<number | undefined> {
-    if (writtenByMaster === undefined || writtenByMaster.has('?') || short.some((s) => s.node === '?')) return undefined;
+    if (writtenByMaster === undefined || writtenByMaster.has('?') || short.some((s) => s.node === '?' || s.node === '(reconnected)'))
+      return undefined;
     let now: Set<string>;
     try {
       now = new Set((await client.masters()).map((m) => client.nodeName(m)));

@@ -684,13 +684,14 @@ export class RedisConnection {
    * that master, or the timeout passes. WAIT only speaks for writes sent on the same connection: when
    * a master connection closed since `since` (a generation()), some writes went over a connection
    * now gone (ioredis re-sends a command whose reply was lost on the new one, which finds its own
-   * write done), and WAIT on the new connection (another master after a failover) proves nothing of
-   * them; then the masters are asked as replicasCaughtUp asks (their replicas at the master's
-   * `master_repl_offset`), which speaks for every write a master holds now, whoever sent it (a write
-   * lost with a failed master is not there: the end's read-back finds it missing). Before, every
-   * session of such a batch was UNCONFIRMED with replicas in step (test/apply-replica-recheck.test.ts
-   * "a write whose reply was lost"). A master demoted by a failover that answers WAIT with an error
-   * (it is a replica now) counts as short, not as a reason to stop.
+   * write done), and WAIT on the new connection proves nothing of them. When the masters are the
+   * servers they were at `since` (a connection to the same address opened again), they are asked as
+   * replicasCaughtUp asks (their replicas at the master's `master_repl_offset`), which speaks for every
+   * write a master holds, whoever sent it (before, every session of such a batch was UNCONFIRMED with
+   * the replica in step: test/apply-replica-recheck.test.ts "a write whose reply was lost"). When
+   * they are other servers (a failover), writes sent to the old master may be lost with it: every
+   * master counts as short (`(reconnected)`, acked 0). A master demoted by a failover that answers
+   * WAIT with an error (it is a replica now) counts as short, not as a reason to stop.
    * @param min replicas wanted per master (`host:port` -> n, or `*` for any master)
    * @returns the masters that acknowledged fewer than asked, with how many did
    */
@@ -707,7 +708,17 @@ export class RedisConnection {
         return 0;
       }
     });
-    if (since !== undefined && short.length === 0 && (await this.generation()) !== since) return this.replicasCaughtUp(min, timeoutMs);
+    if (since !== undefined && short.length === 0) {
+      const now = await this.generation();
+      if (now !== since) {
+        // The same servers, connected again: their replicas' offsets speak for the old connection's
+        // writes too. Other servers (a failover): nothing here speaks for writes sent to the old
+        // master, which may be lost with it (test/prod-redis-sentinel.test.ts "a SENTINEL FAILOVER
+        // during apply": every lost session counted unconfirmed).
+        if (RedisConnection.serversOf(now) === RedisConnection.serversOf(since)) return this.replicasCaughtUp(min, timeoutMs);
+        short.push({ node: '(reconnected)', wanted: Math.max(1, ...min.values()), acked: 0 });
+      }
+    }
     return short;
   }
 
@@ -790,6 +801,8 @@ export class RedisConnection {
   /**
    * A token that changes whenever a master connection closes or is replaced (a reconnect, a
    * failover, a new cluster node): writes and a WAIT separated by a change were not on one connection.
+   * It also names each master's address (nodeName), so that waitForReplicas can tell a connection to
+   * the same server opened again from another server (a failover).
    */
   async generation(): Promise<string> {
     const parts: string[] = [];
@@ -803,9 +816,18 @@ export class RedisConnection {
         });
         w = entry;
       }
-      parts.push(`${w.id}:${w.closes}`);
+      parts.push(`${w.id}:${w.closes}@${this.nodeName(node)}`);
     }
     return parts.sort().join(',');
+  }
+
+  /** The masters' addresses (nodeName: behind Sentinel the socket's peer) a generation() was taken with, sorted. */
+  private static serversOf(generation: string): string {
+    return generation
+      .split(',')
+      .map((part) => part.slice(part.indexOf('@') + 1))
+      .sort()
+      .join(',');
   }
 
   /**

@@ -742,7 +742,7 @@ class ApplyRun {
         this.counts.notDone += pending.length;
         return answered;
       }
-      const sentOn = await client.generation();
+      const sentOn = await client.generationBefore();
       const tally = this.sortOutcomes(client, items, pending, await this.send(client, items, pending, attempt), writtenByMaster);
       written += tally.written;
       if (tally.again.length > 0) answered = false;

@@ -690,7 +690,7 @@ async function removeKeysUnderPrefix(
         continue;
       }
       let n: unknown;
-      const generation = await client.generation();
+      const generation = await client.generationBefore();
       try {
         n = await client.client.eval(DELETE_IF_SAME_LUA, 1, k, value as Buffer);
       } catch (err) {

@@ -328,7 +328,7 @@ class RotateRun {
   private async compareAndSet(writes: RotateWrite[]): Promise<string[]> {
     const { client } = this.options;
     const counts = this.counts;
-    const generation = await client.generation();
+    const generation = await client.generationBefore();
     let results: Awaited<ReturnType<RedisConnection['runGrouped']>>;
     try {
       results = await client.runGrouped(

@@ -795,7 +795,7 @@ export class RedisConnection {
     return formatHostPort({ host: nodeKey.slice(0, i), port: Number(nodeKey.slice(i + 1)) });
   }
 
-  private closes = new WeakMap<Redis, { id: number; closes: number }>();
+  private closes = new WeakMap<Redis, { id: number; closes: number; server: string }>();
   private nextNodeId = 0;
 
   /**
@@ -809,19 +809,24 @@ export class RedisConnection {
     for (const node of await this.masters()) {
       let w = this.closes.get(node);
       if (w === undefined) {
-        const entry = { id: this.nextNodeId++, closes: 0 };
+        const entry = { id: this.nextNodeId++, closes: 0, server: this.nodeName(node) };
         this.closes.set(node, entry);
         node.on('close', () => {
           entry.closes++;
         });
+        // The server of the connection last made ready (behind Sentinel nodeName is the socket's
+        // peer): it changes only with a new connection, never while one is being made.
+        node.on('ready', () => {
+          entry.server = this.nodeName(node);
+        });
         w = entry;
       }
-      parts.push(`${w.id}:${w.closes}@${this.nodeName(node)}`);
+      parts.push(`${w.id}:${w.closes}@${w.server}`);
     }
     return parts.sort().join(',');
   }
 
-  /** The masters' addresses (nodeName: behind Sentinel the socket's peer) a generation() was taken with, sorted. */
+  /** The masters' servers (nodeName when each connection was last ready) a generation() names, sorted. */
   private static serversOf(generation: string): string {
     return generation
       .split(',')
@@ -838,8 +843,18 @@ export class RedisConnection {
    * of that question for purge's, rollback's and rotate's compare-and-delete / compare-and-set
    * (test/stopped-part-way.test.ts "lost reply").
    */
-  async closedSince(generation: string): Promise<boolean> {
-    return (await this.generation().catch(() => undefined)) !== generation;
+  async closedSince(generation: string | undefined): Promise<boolean> {
+    return generation === undefined || (await this.generation().catch(() => undefined)) !== generation;
+  }
+
+  /**
+   * generation() before a command whose second send closedSince is to tell, or undefined when the
+   * masters cannot be listed now (a cluster with no master answering: generation() throws, and the
+   * command itself then fails with its own classified error, not this one); closedSince(undefined)
+   * is true.
+   */
+  async generationBefore(): Promise<string | undefined> {
+    return this.generation().catch(() => undefined);
   }
 
   /**

@@ -420,7 +420,7 @@ export class RedisSource implements Source {
    * @throws UserFacingError (exit 2) naming the key shortened, with the Redis error as `cause`
    */
   async removeIfUnchanged(session: SourceSession): Promise<RemoveOutcome> {
-    const generation = await this.conn.generation();
+    const generation = await this.conn.generationBefore();
     try {
       const r = await this.conn.client.eval(REMOVE_IF_UNCHANGED_LUA, 1, this.desc.prefix + session.id, session.data);
       if (r === -1) return (await this.conn.closedSince(generation)) ? 'removed' : 'gone';

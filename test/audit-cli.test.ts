@@ -265,8 +265,8 @@ describe('audit options', () => {
     expect(at, out).toBeGreaterThan(0);
     expect(lines.slice(at + 1, at + 5)).toEqual([
       '  session-migrate audit collect-script > collect.sh         # the collect script (POSIX sh)',
-      '  sh collect.sh /var/www/html > host.json                   # on each host; arguments: its document roots',
-      "  ssh web-1 'sh -s /var/www/html' < collect.sh > web-1.json # the same over ssh",
+      '  umask 077; sh collect.sh /var/www/html > host.json        # on each host; arguments: its document roots',
+      "  umask 077; ssh web-1 'sh -s /var/www/html' < collect.sh > web-1.json   # the same over ssh",
       '  session-migrate audit --from-collected host.json web-1.json [--fleet]',
     ]);
     expect(out).toMatch(/AUDIT_ROOT=\/mnt\/img sh collect\.sh collects a mounted image/);

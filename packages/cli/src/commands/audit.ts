@@ -58,11 +58,11 @@ function auditOptions(y: Argv) {
 export const AUDIT_EPILOG = [
   'A host without Node (docs/audit.md, "A fleet: the collect script and --from-collected"):',
   '  session-migrate audit collect-script > collect.sh         # the collect script (POSIX sh)',
-  '  sh collect.sh /var/www/html > host.json                   # on each host; arguments: its document roots',
-  "  ssh web-1 'sh -s /var/www/html' < collect.sh > web-1.json # the same over ssh",
+  '  umask 077; sh collect.sh /var/www/html > host.json        # on each host; arguments: its document roots',
+  "  umask 077; ssh web-1 'sh -s /var/www/html' < collect.sh > web-1.json   # the same over ssh",
   '  session-migrate audit --from-collected host.json web-1.json [--fleet]',
   'AUDIT_ROOT=/mnt/img sh collect.sh collects a mounted image instead of the live host. A collected document',
-  "holds the host's ini files as they are (Redis passwords in session.save_path too): keep it like a secret.",
+  "holds the host's ini files as they are (Redis passwords in session.save_path too): keep it like a secret (umask 077: mode 0600).",
 ].join('\n');
 
 /**

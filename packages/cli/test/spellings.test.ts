@@ -351,6 +351,14 @@ describe('a number option written other than in plain decimal', () => {
     expect(stderr).toBe('session-migrate: --gc-maxlifetime must be a whole number of seconds from 1 to 2147483647, digits only\n');
     stderr = '';
     expect(await main(['keys', 'id', '--key-command', 'true', '--keyCommandTimeout=0x10'])).toBe(2);
-    expect(stderr).toBe('session-migrate: --key-command-timeout must be more than 0 and at most 3600 seconds\n');
+    // Before: "must be more than 0 and at most 3600 seconds", of a value (16, 10) that is.
+    expect(stderr).toBe(
+      'session-migrate: --key-command-timeout must be a number of seconds more than 0 and at most 3600, in decimal digits (e.g. 30 or 2.5)\n',
+    );
+    stderr = '';
+    expect(await main(['keys', 'id', '--key-command', 'true', '--key-command-timeout', '1e1'])).toBe(2);
+    expect(stderr).toBe(
+      'session-migrate: --key-command-timeout must be a number of seconds more than 0 and at most 3600, in decimal digits (e.g. 30 or 2.5)\n',
+    );
   });
 });

@@ -101,7 +101,8 @@ export const KEY_COMMAND_EXIT_GRACE_MS = 500;
  * When `/bin/sh` exits with status 0 but something it started keeps stdout open, what was printed
  * up to KEY_COMMAND_EXIT_GRACE_MS after the exit is the output: the pipe is closed on our side and
  * the rest of the process group is killed (docs/keys.md, "--key-command").
- * @param timeoutSeconds seconds, more than 0 and at most 3600.
+ * @param timeoutSeconds seconds, more than 0 and at most 3600 (NaN: the CLI's reading of a value not in
+ *   decimal digits, e.g. `1e1` or `0x10`, refused with the same line).
  * @returns stdout (the caller zeroes it).
  * @throws UserFacingError on a spawn failure, a non-zero exit, a signal, the timeout, too much or no
  *   output; the message never repeats what the command printed.
@@ -109,7 +110,11 @@ export const KEY_COMMAND_EXIT_GRACE_MS = 500;
 export function runKeyCommand(command: string, timeoutSeconds: number): Promise<Buffer> {
   if (command.trim() === '') return Promise.reject(new UserFacingError('--key-command: empty command'));
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) {
-    return Promise.reject(new UserFacingError('--key-command-timeout must be more than 0 and at most 3600 seconds'));
+    return Promise.reject(
+      new UserFacingError(
+        '--key-command-timeout must be a number of seconds more than 0 and at most 3600, in decimal digits (e.g. 30 or 2.5)',
+      ),
+    );
   }
   return new Promise((resolve, reject) => new KeyCommandRun(command, timeoutSeconds, resolve, reject));
 }

@@ -215,7 +215,7 @@ describe('key providers', () => {
       expect(message).not.toContain(master.toString('base64url').slice(0, 16));
     }
     expect(await errorOf({ kind: 'command', command: 'cat /dev/null', timeoutSeconds: 0 })).toMatch(
-      /--key-command-timeout must be more than 0/,
+      /--key-command-timeout must be a number of seconds more than 0/,
     );
   });
 

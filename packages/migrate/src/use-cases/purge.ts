@@ -171,6 +171,8 @@ async function purgeWithCodec(
         codec,
         prefix: r.prefix,
         gcMaxlifetime: r.gcMaxlifetime,
+        // Sessions PHP would reject are deletable only under the plan's serialize_handler (purgeSessions).
+        ...(r.plan !== undefined ? { serializeHandler: r.plan.php.serializeHandler } : {}),
         dryRun: options.dryRun,
         allowPartial: options.allowPartial,
       }));

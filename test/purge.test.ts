@@ -12,9 +12,11 @@ import { existsSync, lstatSync, watch, mkdirSync, mkdtempSync, readdirSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvelopeCodec, generateKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
-import { judgeSession, removeFileIfUnchanged, PURGE_NEWER_MARGIN_MS, type RedisState } from '@session-migrate/migrate';
+import { decideSession, judgeSession, removeFileIfUnchanged, PURGE_NEWER_MARGIN_MS, type RedisState } from '@session-migrate/migrate';
 import { startRedis, type RedisServer } from './support/servers.ts';
 import { BIN } from './support/migrate-cli.ts';
+import { PHP_EXTENSIONS, lastJson, runPhp } from './php/harness.ts';
+import { SERIALIZE_HANDLERS } from '@session-migrate/php-session';
 
 const PREFIX = 'smsess:';
 const MAX = 1440;
@@ -315,6 +317,130 @@ describe('purge (CLI)', () => {
     expect(JSON.parse(done.stdout)).toMatchObject({ deleted: 3, remaining: { files: 0, bytes: 0 } });
     expect(await redis.client.keys(`${src}*`)).toEqual([]);
     expect(await redis.client.keys(`${PREFIX}*`)).toHaveLength(3); // the encrypted sessions stay
+  });
+
+  it('sessions PHP would reject (never copied by apply) do not block purge: deleted as corrupt under the plan serialize_handler; one rewritten since with valid data must be proven (fresh-clone review)', async () => {
+    const ids = ['c0ffee00000000000000000000000a01', 'c0ffee00000000000000000000000a02', 'c0ffee00000000000000000000000a03'];
+    for (const id of ids) file(id, 'a|i:1;', 10);
+    const bad = 'badbad00000000000000000000000a04';
+    const rewritten = 'badbad00000000000000000000000a05';
+    file(bad, 'garbage-not-php', 10);
+    file(rewritten, 'garbage-not-php', 10);
+    const planFile = join(root, `plan-${n}.json`);
+    const plan = cli([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, `artifacts-${n}`),
+    ]);
+    expect(plan.status, plan.stderr).toBe(0);
+    const apply = cli(['apply', '--plan', planFile]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain('2 that PHP would reject');
+    expect(cli(['verify', '--plan', planFile]).status).toBe(0);
+
+    // A corrupt file PHP (or anyone) rewrote since with a valid session: judged on its bytes now.
+    file(rewritten, 'b|i:2;', 5);
+    const refused = cli(['purge', '--plan', planFile, '--json']);
+    expect(refused.status, refused.stderr).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ deleted: 0, blocked: { missing: 1 }, deletable: { same: 3, corrupt: 1 } });
+    expect(sessionFiles()).toHaveLength(5);
+
+    expect(cli(['apply', '--plan', planFile]).status).toBe(0);
+    const r = cli(['purge', '--plan', planFile]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sessions {4}5 file\(s\): 5 proven \(same 4, corrupt 1\), 0 not proven/);
+    expect(r.stdout).toMatch(
+      /corrupt {5}1 file\(s\) PHP would reject under the plan's session\.serialize_handler .*; deleted without a copy in Redis/,
+    );
+    expect(r.stdout).toMatch(/deleted {5}5 file\(s\)/);
+    expect(r.stdout).not.toContain(bad);
+    expect(sessionFiles()).toEqual([]);
+  });
+
+  it('a phpredis source key PHP would reject is deleted as corrupt under the plan (compare-and-delete); without a plan it still blocks', async () => {
+    const src = 'PHPREDIS_SESSION:';
+    await redis.client.set(`${src}c0ffee00000000000000000000000b01`, 'a|i:1;', 'EX', MAX - 10);
+    await redis.client.set(`${src}badbad00000000000000000000000b02`, 'garbage-not-php', 'EX', MAX - 10);
+    const source = `redis:${redis.url}?prefix=${src}`;
+    const planFile = join(root, `plan-${n}.json`);
+    const plan = cli([
+      'plan',
+      '--source',
+      source,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+      '--out',
+      planFile,
+      '--artifacts-dir',
+      join(root, `artifacts-${n}`),
+    ]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(cli(['apply', '--plan', planFile]).status).toBe(0);
+    // No plan: no serialize_handler known for sure, so a guess never deletes what it cannot prove.
+    const guessed = cli([
+      'purge',
+      '--source',
+      source,
+      '--target',
+      redis.url,
+      '--key-file',
+      keyFile,
+      '--gc-maxlifetime',
+      String(MAX),
+      '--dry-run',
+      '--json',
+    ]);
+    expect(guessed.status).toBe(1);
+    expect(JSON.parse(guessed.stdout)).toMatchObject({ blocked: { missing: 1 }, deletable: { same: 1 } });
+    const r = cli(['purge', '--plan', planFile, '--json']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      sourceKind: 'redis',
+      deleted: 2,
+      deletable: { same: 1, corrupt: 1 },
+      remaining: { files: 0 },
+    });
+    expect(await redis.client.keys(`${src}*`)).toEqual([]);
+  });
+});
+
+describe('a session PHP would reject (the corrupt verdict), with real PHP as the oracle', () => {
+  // What the `corrupt` verdict rests on: PHP cannot decode it, warns, and its files handler's destroy
+  // unlinks the file (php-src ext/session/session.c php_session_initialize -> php_session_cancel_decode).
+  const script = `<?php
+set_error_handler(function ($no, $str) { echo $str, "\n"; return true; });
+ini_set('session.save_path', $argv[1]);
+ini_set('session.serialize_handler', $argv[2]);
+ini_set('session.use_cookies', '0');
+ini_set('session.cache_limiter', '');
+session_id($argv[3]);
+echo json_encode(['started' => session_start(), 'exists' => file_exists($argv[1] . '/sess_' . $argv[3])]), "\n";
+`;
+  it.each(SERIALIZE_HANDLERS)('%s: decideSession says corrupt, and session_start destroys the file', (handler) => {
+    const id = 'badbad00000000000000000000000c01';
+    const path = file(id, 'garbage-not-php', 10);
+    expect(decideSession(Buffer.from('garbage-not-php'), lstatSync(path).mtimeMs, MAX, handler, Date.now() / 1000).action).toBe('corrupt');
+    const php = join(root, 'destroys.php');
+    writeFileSync(php, script);
+    const run = runPhp([...PHP_EXTENSIONS, php, dir, handler, id]);
+    expect(run.stdout).toContain('Failed to decode session object. Session has been destroyed');
+    expect(lastJson(run)).toEqual({ started: false, exists: false });
+    expect(sessionFiles()).toEqual([]);
   });
 });
 

@@ -8,6 +8,14 @@
  *   - `expired`: mtime + gc_maxlifetime is past (remainingTtlSeconds <= 0): PHP's files GC would delete
  *     it and no handler reads it (php-src ext/session/mod_files.c, ps_files_cleanup_dir). Deleted.
  *   - `empty`: a 0-byte file holds no session data; deleting it loses nothing. Deleted.
+ *   - `corrupt` (only with the plan's session.serialize_handler, PurgeOptions.serializeHandler): a
+ *     session not proven otherwise whose bytes PHP would reject (decideSession, the one rule plan and
+ *     apply use, which never copy it). PHP destroys such a session at its first read: session_start
+ *     fails to decode it, warns "Failed to decode session object. Session has been destroyed" and
+ *     calls the save handler's destroy, which unlinks the file (php-src ext/session/session.c,
+ *     php_session_initialize -> php_session_cancel_decode -> php_session_destroy). No user can have
+ *     it, so deleting it loses nothing. Deleted. Judged again on the bytes read at the delete, like
+ *     every verdict: a file rewritten since with a valid session must be proven in Redis.
  *   - `destroyed`: the session's tombstone `<prefix>destroyed:{<hash>}` exists: it was logged out
  *     through the read-through handler. Deleted.
  *   - `same`: the Redis value opens under the key and its plaintext equals the file's bytes. Deleted.
@@ -54,6 +62,8 @@ import {
   redactSessionPath,
   ttlAboveGcMaxlifetimeMessage,
 } from '@session-migrate/common';
+import type { SerializeHandler } from '@session-migrate/php-session';
+import { decideSession, looksCompleteFor } from './plan.ts';
 import {
   NOT_COPIED_SKIPS,
   readSessionFile,
@@ -70,9 +80,10 @@ export const PURGE_NEWER_MARGIN_MS = NEWER_MARGIN_MS;
 /**
  * Why a session file may be deleted. `superseded`: another source of the plan holds a later copy of
  * the same session ID (several-sources.ts), and Redis holds a value that opens (that copy, or a newer
- * one), so this older copy is not needed.
+ * one), so this older copy is not needed. `corrupt`: PHP would reject its bytes and destroys it at
+ * its first read (see the module comment).
  */
-export type PurgeDeletable = 'same' | 'newer' | 'destroyed' | 'expired' | 'empty' | 'superseded';
+export type PurgeDeletable = 'same' | 'newer' | 'destroyed' | 'expired' | 'empty' | 'superseded' | 'corrupt';
 /** Why a session file is not proven in Redis (blocks purge unless allowPartial). */
 export type PurgeBlocker =
   | 'missing'
@@ -206,6 +217,13 @@ export interface PurgeOptions {
    * opens, even if it is not the same or newer than this copy.
    */
   superseded?: ReadonlySet<string>;
+  /**
+   * PHP's session.serialize_handler as the plan recorded it: a session not proven in Redis whose bytes
+   * PHP would reject under it (decideSession's `corrupt`) is deletable as `corrupt`, and session files
+   * are read with looksCompleteFor(it), so a write in progress is never taken for one. Absent (no plan):
+   * such a session is not proven, as before (a guessed handler could take valid sessions for corrupt).
+   */
+  serializeHandler?: SerializeHandler;
   /**
    * Called once every session was judged, before anything is deleted; resolves whether to delete
    * (default: complete, or allowPartial). Purge of several sources waits there until every source is
@@ -403,6 +421,13 @@ class PurgeRun {
     // newer one) in Redis, which opens.
     if (!verdict.deletable && verdict.reason === 'older' && options.superseded?.has(s.id) === true)
       return { deletable: true, reason: 'superseded' };
+    // A session PHP would reject (the rule plan and apply skip it by): PHP destroys it at its first read.
+    if (
+      !verdict.deletable &&
+      options.serializeHandler !== undefined &&
+      decideSession(s.data, s.mtimeMs, options.gcMaxlifetime, options.serializeHandler, nowMs / 1000).action === 'corrupt'
+    )
+      return { deletable: true, reason: 'corrupt' };
     return verdict;
   }
 
@@ -446,6 +471,10 @@ async function judgeRedisSource(run: PurgeRun, redisSource: Source): Promise<voi
  * counts the files of a non-root owner into `nonRoot` when given (PurgeOptions.nonRootFiles).
  */
 async function judgeFilesSource(run: PurgeRun, files: FilesSource, nonRoot: { count: number } | undefined): Promise<void> {
+  // With the handler, bytes PHP would reject are a verdict: they must be a stable read that looks
+  // complete for it, or one proven not to be a write in progress (readSessionFile), as plan's reads.
+  const handler = run.options.serializeHandler;
+  const readOptions = handler !== undefined ? { looksComplete: looksCompleteFor(handler) } : undefined;
   let batch: Judged[] = [];
   for (const c of files.candidates()) {
     if (c.kind === 'skipped') {
@@ -460,7 +489,7 @@ async function judgeFilesSource(run: PurgeRun, files: FilesSource, nonRoot: { co
       continue; // gone meanwhile
     }
     if (nonRoot !== undefined && stat.uid !== 0n) nonRoot.count++;
-    const item = files.read(c);
+    const item = files.read(c, readOptions);
     if (item.kind === 'skipped') {
       if (item.reason === 'changed-while-reading') continue; // deleted meanwhile
       run.skip(item);

@@ -252,8 +252,11 @@ export interface SessionSource {
   scan(): Iterable<SourceItem>;
   /** Lists candidates without reading them (cheap: directory entries only). */
   candidates(): Iterable<SessionCandidate | SkippedEntry>;
-  /** Reads one candidate. Never throws: problems come back as a skipped entry. */
-  read(candidate: SessionCandidate): SourceItem;
+  /**
+   * Reads one candidate (readSessionFile; `read`: its options, e.g. looksComplete). Never throws:
+   * problems come back as a skipped entry.
+   */
+  read(candidate: SessionCandidate, read?: StableReadOptions): SourceItem;
   /** Cap on a session's size in bytes. */
   readonly maxSessionBytes: number;
   /** The uids PHP runs as (phpAcceptsOwner): other owners' files are `foreign-owner`; undefined: any owner. */
@@ -369,8 +372,8 @@ export class FilesSource implements SessionSource, Source {
     return this.walk(this.dir, '', this.parsed.depth);
   }
 
-  read(candidate: SessionCandidate): SourceItem {
-    return readSessionFile(candidate, this.maxSessionBytes, this.readOptions(undefined));
+  read(candidate: SessionCandidate, read?: StableReadOptions): SourceItem {
+    return readSessionFile(candidate, this.maxSessionBytes, this.readOptions(read));
   }
 
   /**

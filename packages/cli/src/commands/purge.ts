@@ -153,6 +153,11 @@ function printFindings(r: PurgeReport, unit: string, several: boolean, ownerUnkn
   print(
     `  sessions    ${r.sessions} ${unit}(s): ${deletable} proven (${formatCounts(r.deletable)}), ${blocked} not proven${blocked > 0 ? ` (${formatCounts(r.blocked)})` : ''}`,
   );
+  const corrupt = r.deletable.corrupt ?? 0;
+  if (corrupt > 0)
+    print(
+      `  corrupt     ${corrupt} ${unit}(s) PHP would reject under the plan's session.serialize_handler (plan and apply never copy them): PHP destroys such a session at its first read ("Failed to decode session object"), so no user has it; ${r.dryRun || !r.deleting ? 'deletable' : 'deleted'} without a copy in Redis`,
+    );
   if (Object.keys(r.skipped).length > 0)
     print(
       `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || several ? '; verify still fails a Redis key among them that holds session data (plaintext anywhere): delete such keys by hand' : ''}`,

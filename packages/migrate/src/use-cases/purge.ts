@@ -1,6 +1,7 @@
 /**
  * The purge use case: delete the plaintext session files (or keys) whose sessions are proven in Redis
- * (same or newer, destroyed, expired anyway, or superseded by a later copy in another source); nothing
+ * (same or newer, destroyed, expired anyway, superseded by a later copy in another source, or, with a
+ * plan, a session PHP would reject and destroys at its first read: `corrupt`); nothing
  * is deleted in any source while any live session is not proven, unless allowPartial. Several
  * sources (a plan's, or given now) are judged together. The rule: ../purge.ts. Prints nothing.
  */
@@ -171,6 +172,8 @@ async function purgeWithCodec(
         codec,
         prefix: r.prefix,
         gcMaxlifetime: r.gcMaxlifetime,
+        // Sessions PHP would reject are deletable only under the plan's serialize_handler (purgeSessions).
+        ...(r.plan !== undefined ? { serializeHandler: r.plan.php.serializeHandler } : {}),
         dryRun: options.dryRun,
         allowPartial: options.allowPartial,
       }));

@@ -91,7 +91,8 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
 /**
  * Runs the rollback use case; what it means is printed before it acts (on stdout, or on stderr with
  * --json), then the report.
- * @returns 0 when done, 1 when some session failed. @throws UserFacingError from rollback.
+ * @returns 0 when done, 1 when the report's `ok` is false (a session failed or was held by PHP, or no
+ *   listed ID with a stale file removed). @throws UserFacingError from rollback (exit 2 after purge: no listed ID).
  */
 export async function rollbackCommand(args: RollbackArgs, print: Print): Promise<number> {
   const { rollback } = await import('@session-migrate/migrate');

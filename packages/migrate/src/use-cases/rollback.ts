@@ -99,7 +99,10 @@ export interface RollbackOptions {
   onNotice?: (line: string) => void;
 }
 
-/** What rollback did, by mode. `ok` is false when some session failed (the CLI's exit 1). */
+/**
+ * What rollback did, by mode. `ok` is false when some session failed or a file was held by PHP, or
+ * no session in Redis had a listed ID while a stale file was removed (checkSomeIdListed): the CLI's exit 1.
+ */
 export type RollbackReport =
   | { mode: 'remove-keys'; prefix: string; report: RemoveKeysReport; ok: true }
   | {
@@ -118,8 +121,9 @@ type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promis
 /**
  * Runs a rollback in one of three modes (exactly one of `to`, `toSources`, `removeKeys`).
  * @throws UserFacingError for bad options (not exactly one mode, toSources without plan, idsFrom
- *   without to), an unreadable key, a bad save_path, a plan with no files source (toSources), or a
- *   failed connect.
+ *   without to), an unreadable key, a bad save_path, a plan with no files source (toSources), a
+ *   failed connect, or (to files, exit 2) no session in Redis with a listed ID and nothing else
+ *   changed (checkSomeIdListed).
  */
 export async function rollback(given: RollbackOptions): Promise<RollbackReport> {
   const options = withWarnings(given);

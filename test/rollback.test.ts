@@ -27,7 +27,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { Redis } from 'ioredis';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
+import { WARNING_TO_FILES } from '@session-migrate/migrate';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
 import { BIN } from './support/migrate-cli.ts';
 
@@ -257,6 +259,7 @@ describe('rollback --remove-keys', () => {
     const dry = cli(['rollback', '--plan', planFile, '--remove-keys', '--dry-run', '--json']);
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stderr).toMatch(/WARNING: --remove-keys deletes the migrated sessions from Redis/);
+    expect(dry.stderr).toContain('PHP must be back on the files handler first.'); // a plan of a files source
     expect(JSON.parse(dry.stdout)).toMatchObject({ ok: true, removed: 4, leftNotOpening: 1, tombstones: 1 });
     expect((await redis.client.keys(`${PREFIX}*`)).length).toBe(keysBefore);
 
@@ -350,5 +353,104 @@ describe('rollback --to files with a --gc-maxlifetime smaller than the sessions 
     expect((JSON.parse(right.stdout) as { counts: Record<string, number> }).counts).toMatchObject({ 'newer-file-kept': 1, written: 0 });
     expect(readFileSync(path, 'utf8')).toBe('user|s:5:"newer";');
     await redis.client.del(key);
+  });
+});
+
+describe('rollback after purge (fresh-clone review): no file is left to list the session IDs', () => {
+  it('--to-sources and --to write nothing and say so (exit 2, one line: the count and the --ids-from fix); a listing kept from before purge writes them back', () => {
+    const dir = join(root, 'purged');
+    const listing = join(root, 'listing');
+    mkdirSync(dir, { mode: 0o700 });
+    mkdirSync(listing, { mode: 0o700 });
+    const pids = ['pu0000000000000000000000001', 'pu0000000000000000000000002', 'pu0000000000000000000000003'];
+    for (const id of pids) writeFileSync(join(dir, `sess_${id}`), 'user|s:4:"pure";', { mode: 0o600 });
+    // The names of two of them, kept before purge (empty files: names only).
+    for (const id of pids.slice(0, 2)) writeFileSync(join(listing, `sess_${id}`), '');
+    const plan = join(root, 'purged.plan.json');
+    const target = redis.url.replace(/\/0$/, '/3');
+    const made = cli([
+      'plan',
+      '--source',
+      `files:${dir}`,
+      '--target',
+      target,
+      '--key-file',
+      keyFile,
+      '--out',
+      plan,
+      '--artifacts-dir',
+      join(root, 'purged-art'),
+    ]);
+    expect(made.status, made.stderr).toBe(0);
+    const applied = cli(['apply', '--plan', plan]);
+    expect(applied.status, applied.stderr).toBe(0);
+    const purged = cli(['purge', '--plan', plan]);
+    expect(purged.status, purged.stderr + purged.stdout).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+
+    const line = (listedBy: string) =>
+      `session-migrate: rollback wrote nothing: none of the 3 session(s) under "smsess:" in Redis has its session ID listed by ${listedBy} ` +
+      '(no sess_<id> file there names it: deleted by purge?), so PHP on files would log all of those users out. ' +
+      `Give the IDs from a copy of the session directory's sess_<id> names made before purge (empty files are enough): rollback --plan ${plan} --to 'files:${dir}' --ids-from files:LISTING; ` +
+      `without one, the only way back to files is rollback --plan ${plan} --remove-keys with PHP on files (every user logs in again)`;
+    for (const [args, listedBy] of [
+      [['--to-sources'], `the plan's source files:${dir}`],
+      [['--to', `files:${dir}`], `files:${dir}`],
+    ] as const) {
+      for (const json of [[], ['--json']]) {
+        const r = cli(['rollback', '--plan', plan, ...args, ...json]);
+        const where = [...args, ...json].join(' ');
+        expect(r.status, where + r.stderr).toBe(2);
+        // The PLAINTEXT warning (on stderr with --json), then the one line.
+        expect(
+          r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('session-migrate: WARNING: rollback to files')),
+          where,
+        ).toEqual([line(listedBy)]);
+        expect(r.stdout, where).toBe(json.length > 0 ? '' : `${WARNING_TO_FILES}\n`);
+      }
+    }
+    expect(readdirSync(dir)).toEqual([]);
+
+    const back = cli(['rollback', '--plan', plan, '--to', `files:${dir}`, '--ids-from', `files:${listing}`]);
+    expect(back.status, back.stderr).toBe(0);
+    expect(back.stdout).toContain('  files       wrote 2, unchanged 0,');
+    const lines = back.stdout.split('\n');
+    expect(lines).toContain('  redis       3 session key(s) under "smsess:"; 1 with no listed session ID (not written back)');
+    expect(lines).toContain(
+      '  NOT WRITTEN 1 session(s) in Redis with no listed session ID: PHP on files logs those users out (expected for sessions created since the cutover; ' +
+        'for sessions whose files purge deleted, give their IDs: --to files:SAVE_PATH --ids-from files:LISTING, a copy of the sess_<id> names from before purge)',
+    );
+    expect(readdirSync(dir).sort()).toEqual(pids.slice(0, 2).map((id) => `sess_${id}`));
+    expect(readFileSync(join(dir, `sess_${pids[0]}`), 'utf8')).toBe('user|s:4:"pure";');
+  });
+
+  it('--remove-keys on a plan whose source is phpredis keys: the warning says PHP must be back on the phpredis handler, not on files', async () => {
+    const src = new Redis(redis.url.replace(/\/0$/, '/4'));
+    try {
+      await src.set('PHPREDIS_SESSION:rk0000000000000000000000001', 'user|s:2:"rk";', 'EX', 1440);
+    } finally {
+      src.disconnect();
+    }
+    const plan = join(root, 'redis-source.plan.json');
+    const made = cli([
+      'plan',
+      '--source',
+      `redis:${redis.url.replace(/\/0$/, '/4')}?prefix=PHPREDIS_SESSION%3A`,
+      '--target',
+      redis.url.replace(/\/0$/, '/5'),
+      '--key-file',
+      keyFile,
+      '--out',
+      plan,
+      '--artifacts-dir',
+      join(root, 'redis-source-art'),
+    ]);
+    expect(made.status, made.stderr).toBe(0);
+    const r = cli(['rollback', '--plan', plan, '--remove-keys', '--dry-run']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe(
+      'WARNING: --remove-keys deletes the migrated sessions from Redis. PHP must be back on the phpredis handler (its plaintext keys) first: ' +
+        'users whose session exists only in the migrated keys (logged in or updated since the cutover, and every user once purge deleted the plaintext keys) are logged out.',
+    );
   });
 });

@@ -1,8 +1,9 @@
 /**
  * `session-migrate rollback`: the way back. The work is the rollback use case
  * (packages/migrate/src/use-cases/rollback.ts); this module parses, calls, prints. Exit 0 when done,
- * 1 when some session failed, or a failure stopped it after it wrote or removed a file or deleted a
- * key (one line, `rollback NOT DONE: N ...`: packages/migrate/src/rollback.ts rollbackStopped), 2 for
+ * 1 when some session failed, none of the sessions in Redis had a listed ID while a stale file was
+ * removed (else exit 2, one line: use-cases/rollback.ts checkSomeIdListed), or a failure stopped it
+ * after it wrote or removed a file or deleted a key (one line, `rollback NOT DONE: N ...`: packages/migrate/src/rollback.ts rollbackStopped), 2 for
  * usage, input or connection errors before anything changed.
  */
 import { printable } from '@session-migrate/common';
@@ -90,7 +91,8 @@ export const rollbackModule: CommandFactory = ({ run, print }) =>
 /**
  * Runs the rollback use case; what it means is printed before it acts (on stdout, or on stderr with
  * --json), then the report.
- * @returns 0 when done, 1 when some session failed. @throws UserFacingError from rollback.
+ * @returns 0 when done, 1 when the report's `ok` is false (a session failed or was held by PHP, or no
+ *   listed ID with a stale file removed). @throws UserFacingError from rollback (exit 2 after purge: no listed ID).
  */
 export async function rollbackCommand(args: RollbackArgs, print: Print): Promise<number> {
   const { rollback } = await import('@session-migrate/migrate');
@@ -138,6 +140,7 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
     print(
       `  redis       ${r.report.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${r.report.keysWithoutKnownId} with no listed session ID (not written back)`,
     );
+    printNotWritten(r.report.keysWithoutKnownId, print);
     printHeld(c['held-by-php'], print);
     for (const f of r.report.failures) print(`  FAILED      ${printable(f.key)} (${printable(f.file)}): ${printable(f.reason)}`);
     return;
@@ -173,9 +176,22 @@ function printRollback(r: RollbackReport, dryRun: boolean, print: Print): void {
   print(
     `  redis       ${m.keysInRedis} session key(s) under "${printable(r.prefix)}"; ${m.keysWithoutKnownId} with no session ID listed by any source (not written back)`,
   );
+  printNotWritten(m.keysWithoutKnownId, print);
   printHeld(sum('held-by-php'), print);
   for (const t of m.targets)
     for (const f of t.failures) print(`  FAILED      ${printable(f.key)} (${printable(f.file)}): ${printable(f.reason)}`);
+}
+
+/**
+ * The line for sessions in Redis whose ID no listing named (keysWithoutKnownId): not written back,
+ * so PHP on files logs those users out; expected for sessions created since the cutover, while for
+ * sessions whose files purge deleted the IDs must come from a listing kept from before (docs/rollback.md).
+ */
+function printNotWritten(n: number, print: Print): void {
+  if (n > 0)
+    print(
+      `  NOT WRITTEN ${n} session(s) in Redis with no listed session ID: PHP on files logs those users out (expected for sessions created since the cutover; for sessions whose files purge deleted, give their IDs: --to files:SAVE_PATH --ids-from files:LISTING, a copy of the sess_<id> names from before purge)`,
+    );
 }
 
 /** The line for files a PHP request held (rollback ran after PHP was switched back to files). */

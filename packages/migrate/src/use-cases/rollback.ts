@@ -5,7 +5,7 @@
  * `onNotice` first.
  */
 import { resolve } from 'node:path';
-import { UserFacingError, printable } from '@session-migrate/common';
+import { UserFacingError, addCounts, printable } from '@session-migrate/common';
 import type { EnvelopeCodec, KeyProvider } from '@session-migrate/envelope';
 import { SAVE_PATH_FAILS_AT, parseFilesSavePath } from '@session-migrate/php-ini';
 import { openSource, sourceLabel } from '@session-migrate/sources';
@@ -42,6 +42,27 @@ export const WARNING_REMOVE_KEYS =
   'WARNING: --remove-keys deletes the migrated sessions from Redis. Users whose session exists only in Redis ' +
   '(logged in or updated since the cutover) are logged out; PHP must be back on the files handler first.';
 
+/**
+ * The --remove-keys warning for a plan's sources: WARNING_REMOVE_KEYS (the files handler) without a
+ * plan or when every source is a files directory; for a plan whose sources are phpredis keys, PHP
+ * must be back on the phpredis handler (its plaintext keys, gone after purge); both kinds: the
+ * handler each source was served by.
+ * @param sources the plan's sources (undefined: no plan given)
+ */
+export function removeKeysWarning(sources: ReadonlyArray<Pick<PlanSource, 'kind'>> | undefined): string {
+  if (sources?.some((d) => d.kind === 'redis') !== true) return WARNING_REMOVE_KEYS;
+  if (sources.some((d) => d.kind === 'files'))
+    return WARNING_REMOVE_KEYS.replace(
+      'PHP must be back on the files handler first.',
+      "PHP must be back on each source's own handler first (files for the files sources, phpredis on its plaintext keys for the Redis sources).",
+    );
+  return (
+    'WARNING: --remove-keys deletes the migrated sessions from Redis. PHP must be back on the phpredis handler ' +
+    '(its plaintext keys) first: users whose session exists only in the migrated keys (logged in or updated since ' +
+    'the cutover, and every user once purge deleted the plaintext keys) are logged out.'
+  );
+}
+
 export interface RollbackOptions {
   /** A plan file whose target, key provider, prefix and gc_maxlifetime are the defaults. */
   plan?: string;
@@ -72,13 +93,16 @@ export interface RollbackOptions {
   /** Warning lines as they arise (OnWarning): the target connection's notes. Default: warnToProcess (`process.emitWarning(line, { type: 'SessionMigrateWarning' })`); pass a function to take them instead. */
   onWarning?: OnWarning;
   /**
-   * The warnings to read before anything is done (WARNING_TO_FILES, WARNING_REMOVE_KEYS, Redis sources
+   * The warnings to read before anything is done (WARNING_TO_FILES, removeKeysWarning, Redis sources
    * not written back). Default: warnToProcess, as onWarning's.
    */
   onNotice?: (line: string) => void;
 }
 
-/** What rollback did, by mode. `ok` is false when some session failed (the CLI's exit 1). */
+/**
+ * What rollback did, by mode. `ok` is false when some session failed or a file was held by PHP, or
+ * no session in Redis had a listed ID while a stale file was removed (checkSomeIdListed): the CLI's exit 1.
+ */
 export type RollbackReport =
   | { mode: 'remove-keys'; prefix: string; report: RemoveKeysReport; ok: true }
   | {
@@ -97,8 +121,9 @@ type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promis
 /**
  * Runs a rollback in one of three modes (exactly one of `to`, `toSources`, `removeKeys`).
  * @throws UserFacingError for bad options (not exactly one mode, toSources without plan, idsFrom
- *   without to), an unreadable key, a bad save_path, a plan with no files source (toSources), or a
- *   failed connect.
+ *   without to), an unreadable key, a bad save_path, a plan with no files source (toSources), a
+ *   failed connect, or (to files, exit 2) no session in Redis with a listed ID and nothing else
+ *   changed (checkSomeIdListed).
  */
 export async function rollback(given: RollbackOptions): Promise<RollbackReport> {
   const options = withWarnings(given);
@@ -148,7 +173,7 @@ async function rollbackWithCodec(
     // Bad input first (a failed connect is one line), the warning after, before anything is deleted.
     const client = await connect('rollback-remove-keys');
     try {
-      notice(WARNING_REMOVE_KEYS);
+      notice(removeKeysWarning(r.plan?.sources));
       return {
         mode: 'remove-keys',
         prefix: r.prefix,
@@ -213,6 +238,13 @@ async function rollbackToSavePath(
       gcMaxlifetime: r.gcMaxlifetime,
       dryRun: options.dryRun,
     });
+    const someListed = checkSomeIdListed(report, report.counts, {
+      dryRun: options.dryRun,
+      prefix: r.prefix,
+      listing: printable(options.idsFrom ?? to),
+      retry: `rollback ${planOrOptions(options)} --to '${printable(to)}' --ids-from files:LISTING`,
+      removeKeys: `rollback ${planOrOptions(options)} --remove-keys`,
+    });
     return {
       mode: 'to',
       prefix: r.prefix,
@@ -220,7 +252,7 @@ async function rollbackToSavePath(
       layout,
       gcMaxlifetime: r.gcMaxlifetime,
       report,
-      ok: report.counts.failed === 0 && report.counts['held-by-php'] === 0,
+      ok: report.counts.failed === 0 && report.counts['held-by-php'] === 0 && someListed,
     };
   } finally {
     client.close();
@@ -270,15 +302,60 @@ async function rollbackToSources(
       gcMaxlifetime: r.gcMaxlifetime,
       dryRun: options.dryRun,
     });
-    const failed = report.targets.reduce((a, t) => a + t.counts.failed + t.counts['held-by-php'], 0);
+    const counts = report.targets.reduce<Record<string, number>>((sum, t) => addCounts(sum, t.counts), {});
+    const one = files.length === 1 ? files[0]!.d.savePath : undefined;
+    const someListed = checkSomeIdListed(report, counts, {
+      dryRun: options.dryRun,
+      prefix: plan.target.prefix,
+      listing: one !== undefined ? `the plan's source files:${printable(one)}` : `any of the plan's ${files.length} files sources`,
+      // --ids-from goes with --to, one directory at a time.
+      retry: `${one !== undefined ? '' : 'for each files source, '}rollback ${planOrOptions(options)} --to '${one !== undefined ? `files:${printable(one)}` : 'files:SAVE_PATH'}' --ids-from files:LISTING`,
+      removeKeys: `rollback ${planOrOptions(options)} --remove-keys`,
+    });
     return {
       mode: 'to-sources',
       prefix: plan.target.prefix,
       labels: files.map(({ d, i }) => sourceRowLabel(d, i)),
       report,
-      ok: failed === 0,
+      ok: (counts.failed ?? 0) + (counts['held-by-php'] ?? 0) === 0 && someListed,
     };
   } finally {
     client.close();
   }
+}
+
+/** The plan option of a command to suggest (`--plan PLAN`), or a placeholder for the options given without one. */
+function planOrOptions(options: RollbackOptions): string {
+  return options.plan !== undefined ? `--plan ${printable(options.plan)}` : '<the same --target and key options>';
+}
+
+/**
+ * After a rollback to files: whether some session in Redis had its ID listed (or Redis holds none
+ * under the prefix). When none had (`keysWithoutKnownId` = `keysInRedis` > 0), the listing read is
+ * empty or unrelated, typically because purge deleted the session files, the only place the IDs
+ * were (the key names are a keyed hash; docs/rollback.md): nothing was written back, and PHP on
+ * files would log every one of those users out. Then, if the run changed nothing else either (no
+ * stale file of a destroyed session removed, no failure or held file to report), one line naming
+ * the count and the fix, exit 2 (docs/operator-guide.md, Exit codes: nothing changed); else false
+ * (exit 1: done in part; the report's NOT WRITTEN line says why).
+ * @param report the Redis counts; `counts` the outcome counts over every directory
+ * @param o `listing`: where the IDs were read, as the line names it; `retry` and `removeKeys`: the
+ *   commands the line suggests
+ * @throws UserFacingError (exit 2) as said
+ */
+function checkSomeIdListed(
+  report: Pick<RollbackManyReport, 'keysInRedis' | 'keysWithoutKnownId'>,
+  counts: Readonly<Record<string, number>>,
+  o: { dryRun: boolean; prefix: string; listing: string; retry: string; removeKeys: string },
+): boolean {
+  if (report.keysInRedis === 0 || report.keysWithoutKnownId < report.keysInRedis) return true;
+  const other = (counts['destroyed-file-removed'] ?? 0) + (counts.failed ?? 0) + (counts['held-by-php'] ?? 0);
+  if (other > 0) return false;
+  throw new UserFacingError(
+    `rollback ${o.dryRun ? 'would write' : 'wrote'} nothing: none of the ${report.keysInRedis} session(s) under "${printable(o.prefix)}" in Redis ` +
+      `has its session ID listed by ${o.listing} (no sess_<id> file there names it: deleted by purge?), so PHP on files would log all of those users out. ` +
+      `Give the IDs from a copy of the session directory's sess_<id> names made before purge (empty files are enough): ${o.retry}; ` +
+      `without one, the only way back to files is ${o.removeKeys} with PHP on files (every user logs in again)`,
+    2,
+  );
 }

@@ -183,7 +183,8 @@ const PLAINTEXT_EXAMPLES = 3;
  * fails (exit 1, as docs/operator-guide.md says), and says so on one line, with their count, the
  * first few keys (ID shortened) and the next step, instead of one line per key (1,000 of them, for a
  * Redis source checked right after apply). Every other failure gets one line each, as the report
- * lists them (at most VerifyOptions.maxListed, 1,000 by default), then, when it counted more, how
+ * lists them (at most VerifyOptions.maxListed, 1,000 by default; the report lists only a few
+ * plaintext-remains entries apart from those: VerifyReport.failures), then, when it counted more, how
  * many are not listed (the `failures` counts line has them all). Files of an unknown owner are never
  * listed one by one (their NOT TAKEN line counts them), so they are not "more".
  */

@@ -123,6 +123,13 @@ export interface VerifyReport {
   /** Valid keys per key ID (rotation progress). */
   keyIds: Record<string, number>;
   /**
+   * Values under the prefix sealed under a key ID the key given does not hold (`unknown-key-id`), by
+   * that key ID (from their headers: public identifiers, docs/keys.md); absent when there is none.
+   */
+  unknownKeyIds?: Record<string, number>;
+  /** With `unknownKeyIds`: the key IDs the key given holds (current first), to name beside them. */
+  keyRingIds?: string[];
+  /**
    * Tombstones of destroyed sessions (`<prefix>destroyed:{<64 hex>}` = `1` with a TTL), counted apart
    * from sessions; any other key under `<prefix>destroyed:` fails as `bad-tombstone`.
    */
@@ -155,9 +162,10 @@ export interface VerifyReport {
   failureCounts: Record<string, number>;
   /**
    * Failures listed by key name. Listing rule: the reasons of SUMMARIZED_REASONS (said on one summary
-   * line: `plaintext-remains`) are listed at most SUMMARIZED_LISTED times each, apart from every other
+   * line: `plaintext-remains`, `unknown-key-id`) are listed at most SUMMARIZED_LISTED times each, apart from every other
    * failure, which is listed up to `maxListed` (in the order met: the scan's, then the sources'). So
-   * thousands of plaintext keys left until purge never hide the one failure to fix first.
+   * thousands of plaintext keys left until purge, or every value sealed under a key not given (after
+   * a rotation), never hide the one failure to fix first.
    */
   failures: VerifyFailure[];
   /**
@@ -303,10 +311,12 @@ export interface VerifyOptions {
 /**
  * Failure reasons verify's CLI says on one summary line (count, a few keys, the next step) instead of
  * one line per key: `plaintext-remains`, a Redis source's keys left until purge (the expected state
- * after apply: docs/runbook.md, phase 4). VerifyReport.failures lists at most SUMMARIZED_LISTED of
- * each, so they never use up the `maxListed` the other failures are listed within.
+ * after apply: docs/runbook.md, phase 4), and `unknown-key-id`, values sealed under a key the key given
+ * does not hold (usually every value, after `keys ring rotate` and `rotate` while the plan still names
+ * the old key file). VerifyReport.failures lists at most SUMMARIZED_LISTED of each, so they never use
+ * up the `maxListed` the other failures are listed within.
  */
-export const SUMMARIZED_REASONS: ReadonlySet<VerifyFailureReason> = new Set<VerifyFailureReason>(['plaintext-remains']);
+export const SUMMARIZED_REASONS: ReadonlySet<VerifyFailureReason> = new Set<VerifyFailureReason>(['plaintext-remains', 'unknown-key-id']);
 
 /** Failures listed per reason of SUMMARIZED_REASONS (the CLI names 3 of them as examples). */
 export const SUMMARIZED_LISTED = 10;
@@ -580,6 +590,11 @@ class TargetCheck {
         return;
       }
       plain.counts.otherKeys++;
+    }
+    if (verdict.failure === 'unknown-key-id') {
+      const ids = (report.unknownKeyIds ??= {});
+      ids[verdict.keyId!] = (ids[verdict.keyId!] ?? 0) + 1;
+      report.keyRingIds ??= this.options.codec.keyIds;
     }
     if (verdict.failure !== undefined) this.failKey(item.key, underPrefix, verdict.failure);
   }

@@ -235,6 +235,18 @@ describe('plaintext phpredis sessions as the source', () => {
     );
     for (const id of ids) expect(v2b.stdout).not.toContain(id);
 
+    // A host still on phpredis writes a session again (new bytes, a fresh TTL): apply keeps the copy in
+    // Redis (CONFLICT) and purge does not prove it, both naming the source key, not a file.
+    await redis.client.set(`shop:sess:${ids[3]}`, 'user|s:5:"again";', 'EX', 900);
+    const conflict = cli(['apply', '--plan', planFile], applyEnv);
+    expect(conflict.stdout).toMatch(
+      /^ {2}CONFLICT {4}smsess:\{[0-9a-f]{64}\} \(shop:sess:phpred…\): key holds a different session that is not newer than the source \(was the source key changed by a host still on the phpredis handler\?\)$/m,
+    );
+    const notProven = cli(['purge', '--plan', planFile, '--dry-run'], applyEnv);
+    expect(notProven.stdout).toMatch(
+      /^ {2}NOT PROVEN {2}shop:sess:phpred… \(smsess:\{[0-9a-f]{64}\}\): Redis holds other bytes, not provably newer than the source key$/m,
+    );
+
     // The purge primitive: deletes a plaintext key only while it still holds what was verified.
     const source = await openRedisSource(sourceSpec(redis.port).slice('redis:'.length));
     try {

@@ -179,6 +179,21 @@ describe('rotate', () => {
     const post = verify(['--require-key-id', newCodec.keyId]);
     expect(post.status, post.stdout).toBe(0);
     expect(JSON.parse(post.stdout)).toMatchObject({ ok: true, keyIds: { [newCodec.keyId]: 30 } });
+    // The old key file (what the plan still names after keys ring rotate): before, one FAIL line per
+    // value (up to 1,000) and nothing naming the key IDs or the next step. Now one line.
+    const oldKeyFile = join(dir, 'old.key');
+    writeFileSync(oldKeyFile, `${k0.toString('base64')}\n`, { mode: 0o600 });
+    const old = cli(['verify', '--target', redis.url, '--key-file', oldKeyFile]);
+    expect(old.status, old.stderr).toBe(1);
+    expect(old.stdout).toContain('  failures    unknown-key-id 30\n');
+    const fails = old.stdout.split('\n').filter((l) => l.startsWith('  FAIL '));
+    expect(fails, old.stdout).toHaveLength(1);
+    const keyName = `smsess:\\{[0-9a-f]{64}\\}`;
+    expect(fails[0]).toMatch(
+      new RegExp(
+        `^ {2}FAIL {8}unknown-key-id: 30 value\\(s\\) sealed under key ID ${newCodec.keyId} \\(30\\), which the key given \\(key ID ${oldCodec.keyId}\\) does not hold \\((${keyName}, ){2}${keyName} and 27 more\\): if keys ring rotate \\(then rotate\\) made that key current, pass the key ring that holds it: --key-ring FILE \\(it overrides the plan's key\\)$`,
+      ),
+    );
     expect(verify(['--require-key-id', 'nothex']).stderr).toMatch(/--require-key-id must be a key ID/);
 
     await redis.client.set(keys[0]!, 'plain', 'EX', 60);

@@ -239,6 +239,37 @@ describe('verify scans every key of the database', () => {
     expect(report.classes).toMatchObject({ envelope: 1, invalid: 5 });
   });
 
+  // Fresh-clone review: a Redis source in the target's database before purge, and one plaintext session
+  // under a name that is no session ID. The plaintext-remains entries used up the listing cap (1,000
+  // in the CLI), so the plaintext-session failure verify says to fix first was listed nowhere.
+  it("a Redis source's plaintext keys left until purge do not use up the listing cap: every other failure is listed", async () => {
+    const c = node.admin;
+    await c.flushall();
+    const pipe = c.pipeline();
+    for (let i = 0; i < 60; i++) pipe.set(`PHPREDIS_SESSION:${sid('left', i)}`, 'user|s:5:"alice";', 'EX', 600);
+    pipe.set('PHPREDIS_SESSION:bad.id!', 'user|s:5:"alice";', 'EX', 600);
+    await pipe.exec();
+    await seal(c, sid('ok', 0), 'a|i:1;');
+    const conn = await RedisConnection.open(specFromUrl(node.url, {}, 'target'));
+    try {
+      const report = await verifyTarget({
+        client: conn,
+        codec,
+        prefix: PREFIX,
+        plaintext: { client: conn, prefix: 'PHPREDIS_SESSION:', url: node.url },
+        maxListed: 20,
+      });
+      expect(report.failureCounts).toEqual({ 'plaintext-remains': 60, 'plaintext-session': 1 });
+      // SUMMARIZED_LISTED (10) plaintext-remains entries, apart from the cap of 20 the others get.
+      expect(report.failures.filter((f) => f.reason === 'plaintext-remains')).toHaveLength(10);
+      expect(report.failures.filter((f) => f.reason !== 'plaintext-remains')).toEqual([
+        { key: 'PHPREDIS_SESSION:bad.id!', reason: 'plaintext-session' },
+      ]);
+    } finally {
+      conn.close();
+    }
+  });
+
   it('keys deleted, expiring or replaced by another type during the scan are never a failure (live traffic)', async () => {
     const c = node.admin;
     await c.flushall();

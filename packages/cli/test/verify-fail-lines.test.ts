@@ -50,4 +50,21 @@ describe("verify's FAIL lines", () => {
       "  FAIL        ... and 5 more, not listed (counted in 'failures')",
     ]);
   });
+  // After keys ring rotate and rotate, verify given the old key file: before, one line per value.
+  it('values under a key ID the key given does not hold: one line with both key IDs and the next step; plaintext waits for it', () => {
+    const unknown = (n: number): VerifyFailure[] =>
+      Array.from({ length: n }, (_, i) => ({ key: `smsess:{${String(i).padStart(64, '0')}}`, reason: 'unknown-key-id' }));
+    const lines = failLines({
+      failures: [...unknown(10), ...listed(10), ...missing(1)],
+      failureCounts: { 'unknown-key-id': 1500, 'plaintext-remains': 40, 'missing-in-redis': 1 },
+      unknownKeyIds: { '1111111111111111': 1499, '2222222222222222': 1 },
+      keyRingIds: ['0123456789abcdef'],
+    });
+    const z = '0'.repeat(63);
+    expect(lines).toEqual([
+      `  FAIL        unknown-key-id: 1500 value(s) sealed under key ID 1111111111111111 (1499), 2222222222222222 (1), which the key given (key ID 0123456789abcdef) does not hold (smsess:{${z}0}, smsess:{${z}1}, smsess:{${z}2} and 1497 more): if keys ring rotate (then rotate) made that key current, pass the key ring that holds it: --key-ring FILE (it overrides the plan's key)`,
+      '  FAIL        plaintext-remains: 40 plaintext session key(s) left (PHPREDIS_SESSION:000000…, PHPREDIS_SESSION:000001…, PHPREDIS_SESSION:000002… and 37 more): expected after apply, until purge deletes them; fix the other failures first (purge deletes nothing while a session is not proven in Redis), then run session-migrate purge and verify again',
+      '  FAIL        smsess:000000: missing-in-redis',
+    ]);
+  });
 });

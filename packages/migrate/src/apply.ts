@@ -1034,7 +1034,9 @@ class ApplyRun {
             items,
             i,
             opened.ok
-              ? 'key holds a different session that is not newer than the source (was the file changed by a host still on the files handler?)'
+              ? this.filesSource === undefined && (this.options.source as Source).kind === 'redis'
+                ? 'key holds a different session that is not newer than the source (was the source key changed by a host still on the phpredis handler?)'
+                : 'key holds a different session that is not newer than the source (was the file changed by a host still on the files handler?)'
               : `key holds a value that does not open (${opened.reason})`,
           ),
         );

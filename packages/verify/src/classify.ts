@@ -68,7 +68,10 @@ export interface KeyVerdict {
   class: KeyClass;
   /** Set when the key fails verification. */
   failure?: KeyFailureReason;
-  /** Of an envelope: the key ID it was sealed under. */
+  /**
+   * Of an envelope: the key ID it was sealed under; of a value that fails `unknown-key-id`: the key
+   * ID its header names, which the key ring given does not hold (a public identifier: docs/keys.md).
+   */
   keyId?: string;
   /** Of a plaintext session: the serialize_handler PHP would load it with. */
   format?: SerializeHandler;
@@ -146,7 +149,7 @@ function classifyUnderPrefix(key: Buffer, value: KeyValue, pttlMs: number, ctx: 
     if (data.length === 0) return { class: 'invalid', failure: 'empty-value' };
     const format = loadableSessionFormat(data);
     if (format !== undefined) return { class: 'plaintext-session', failure: 'plaintext-session', format };
-    return { class: 'invalid', failure: opened.reason };
+    return { class: 'invalid', failure: opened.reason, ...(opened.reason === 'unknown-key-id' ? { keyId: opened.keyId! } : {}) };
   }
   if (pttlMs === -1) return { class: 'invalid', failure: 'no-ttl', keyId: opened.keyId };
   if (ctx.requireKeyId !== undefined && opened.keyId !== ctx.requireKeyId)

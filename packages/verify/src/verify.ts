@@ -123,6 +123,13 @@ export interface VerifyReport {
   /** Valid keys per key ID (rotation progress). */
   keyIds: Record<string, number>;
   /**
+   * Values under the prefix sealed under a key ID the key given does not hold (`unknown-key-id`), by
+   * that key ID (from their headers: public identifiers, docs/keys.md); absent when there is none.
+   */
+  unknownKeyIds?: Record<string, number>;
+  /** With `unknownKeyIds`: the key IDs the key given holds (current first), to name beside them. */
+  keyRingIds?: string[];
+  /**
    * Tombstones of destroyed sessions (`<prefix>destroyed:{<64 hex>}` = `1` with a TTL), counted apart
    * from sessions; any other key under `<prefix>destroyed:` fails as `bad-tombstone`.
    */
@@ -153,7 +160,13 @@ export interface VerifyReport {
   ownerUnknownNotChecked?: string[];
   /** Failures by reason (complete counts). */
   failureCounts: Record<string, number>;
-  /** Failures listed by key name (at most `maxListed`). */
+  /**
+   * Failures listed by key name. Listing rule: the reasons of SUMMARIZED_REASONS (said on one summary
+   * line: `plaintext-remains`, `unknown-key-id`) are listed at most SUMMARIZED_LISTED times each, apart from every other
+   * failure, which is listed up to `maxListed` (in the order met: the scan's, then the sources'). So
+   * thousands of plaintext keys left until purge, or every value sealed under a key not given (after
+   * a rotation), never hide the one failure to fix first.
+   */
   failures: VerifyFailure[];
   /**
    * With a source: live sessions checked and found identical, and the source sessions not checked
@@ -255,6 +268,10 @@ export interface VerifyOptions {
   sources?: SourceCheck[];
   gcMaxlifetime?: number;
   serializeHandler?: SerializeHandler;
+  /**
+   * Failures listed by key name in VerifyReport.failures (default 1,000), not counting those of
+   * SUMMARIZED_REASONS (at most SUMMARIZED_LISTED each, and never more than this); the counts are complete.
+   */
   maxListed?: number;
   /** SCAN COUNT hint. */
   scanCount?: number;
@@ -290,6 +307,19 @@ export interface VerifyOptions {
    */
   workers?: number;
 }
+
+/**
+ * Failure reasons verify's CLI says on one summary line (count, a few keys, the next step) instead of
+ * one line per key: `plaintext-remains`, a Redis source's keys left until purge (the expected state
+ * after apply: docs/runbook.md, phase 4), and `unknown-key-id`, values sealed under a key the key given
+ * does not hold (usually every value, after `keys ring rotate` and `rotate` while the plan still names
+ * the old key file). VerifyReport.failures lists at most SUMMARIZED_LISTED of each, so they never use
+ * up the `maxListed` the other failures are listed within.
+ */
+export const SUMMARIZED_REASONS: ReadonlySet<VerifyFailureReason> = new Set<VerifyFailureReason>(['plaintext-remains', 'unknown-key-id']);
+
+/** Failures listed per reason of SUMMARIZED_REASONS (the CLI names 3 of them as examples). */
+export const SUMMARIZED_LISTED = 10;
 
 /** Live sessions of the plan from which verify's presence check reads files on worker threads by default (as apply). */
 export const VERIFY_WORKERS_FROM_SESSIONS = 100_000;
@@ -449,20 +479,37 @@ class TargetCheck {
     };
   }
 
-  /** Records a failure (listed while fewer than maxListed are). */
-  private fail(f: VerifyFailure): void {
+  /** Failures listed so far: of each reason of SUMMARIZED_REASONS, and of all others together. */
+  private readonly listedSummarized = new Map<VerifyFailureReason, number>();
+  private listedOthers = 0;
+
+  /**
+   * Counts a failure of `reason`; true when it is to be listed (VerifyReport.failures' listing rule:
+   * SUMMARIZED_LISTED of each summarized reason, `maxListed` of all others).
+   */
+  private count(reason: VerifyFailureReason): boolean {
     const report = this.report;
     report.ok = false;
-    report.failureCounts[f.reason] = (report.failureCounts[f.reason] ?? 0) + 1;
-    if (report.failures.length < this.maxListed) report.failures.push(f);
+    report.failureCounts[reason] = (report.failureCounts[reason] ?? 0) + 1;
+    if (SUMMARIZED_REASONS.has(reason)) {
+      const n = this.listedSummarized.get(reason) ?? 0;
+      if (n >= Math.min(SUMMARIZED_LISTED, this.maxListed)) return false;
+      this.listedSummarized.set(reason, n + 1);
+      return true;
+    }
+    if (this.listedOthers >= this.maxListed) return false;
+    this.listedOthers++;
+    return true;
+  }
+
+  /** Records a failure (listed as VerifyReport.failures says). */
+  private fail(f: VerifyFailure): void {
+    if (this.count(f.reason)) this.report.failures.push(f);
   }
 
   /** A failing key of the scan; its name is formatted only when it is listed. */
   private failKey(key: Buffer, underPrefix: boolean, reason: VerifyFailureReason): void {
-    const report = this.report;
-    report.ok = false;
-    report.failureCounts[reason] = (report.failureCounts[reason] ?? 0) + 1;
-    if (report.failures.length < this.maxListed) report.failures.push({ key: shownKey(key, underPrefix), reason });
+    if (this.count(reason)) this.report.failures.push({ key: shownKey(key, underPrefix), reason });
   }
 
   /** The source checks scan() started beside the database scan. */
@@ -543,6 +590,11 @@ class TargetCheck {
         return;
       }
       plain.counts.otherKeys++;
+    }
+    if (verdict.failure === 'unknown-key-id') {
+      const ids = (report.unknownKeyIds ??= {});
+      ids[verdict.keyId!] = (ids[verdict.keyId!] ?? 0) + 1;
+      report.keyRingIds ??= this.options.codec.keyIds;
     }
     if (verdict.failure !== undefined) this.failKey(item.key, underPrefix, verdict.failure);
   }

@@ -171,7 +171,9 @@ function printFindings(r: PurgeReport, unit: string, several: boolean, ownerUnkn
     print(
       `  kept        ${foreign} file(s) owned by another user than root or PHP's: PHP's files handler refuses them, so they are no sessions of this application; left alone (remove them by hand after checking who wrote them)`,
     );
-  for (const b of r.blockers) print(`  NOT PROVEN  ${printable(b.file)}${b.key !== '' ? ` (${b.key})` : ''}: ${describeBlocker(b.reason)}`);
+  const copy = several ? 'the source copy' : r.sourceKind === 'redis' ? 'the source key' : 'the file';
+  for (const b of r.blockers)
+    print(`  NOT PROVEN  ${printable(b.file)}${b.key !== '' ? ` (${b.key})` : ''}: ${describeBlocker(b.reason, copy)}`);
   if (blocked > r.blockers.length) print(`  ...         and ${blocked - r.blockers.length} more not proven`);
   if (r.dryRun) {
     for (const w of r.wouldDelete) print(`  would delete ${printable(w.file)}: ${w.reason}`);
@@ -212,12 +214,13 @@ function printOutcome(r: PurgeReport, unit: string, several: boolean, ownerUnkno
   );
 }
 
-function describeBlocker(reason: string): string {
+/** Why a session is not proven in Redis; `copy` names the source's copy (`the file`, `the source key`). */
+function describeBlocker(reason: string, copy: string): string {
   switch (reason) {
     case 'missing':
       return 'not in Redis';
     case 'older':
-      return 'Redis holds other bytes, not provably newer than the file';
+      return `Redis holds other bytes, not provably newer than ${copy}`;
     case 'no-ttl':
       return 'the Redis key has no TTL';
     case 'wrong-type':

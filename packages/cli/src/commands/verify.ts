@@ -174,44 +174,62 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
   for (const line of failLines(report)) print(line);
 }
 
-/** Keys named as examples on verify's one `plaintext-remains` line. */
-const PLAINTEXT_EXAMPLES = 3;
+/** Keys named as examples on verify's `plaintext-remains` and `unknown-key-id` lines. */
+const SUMMARY_EXAMPLES = 3;
+
+/** Reasons said on one summary line each (packages/verify SUMMARIZED_REASONS), never one line per key. */
+const SUMMARIZED = new Set(['plaintext-remains', 'unknown-key-id']);
 
 /**
  * verify's FAIL lines. Plaintext session keys left under a Redis source's prefix (`plaintext-remains`)
  * are the expected state after apply until purge deletes them (docs/runbook.md, phase 4): verify
  * fails (exit 1, as docs/operator-guide.md says), and says so on one line, with their count, the
  * first few keys (ID shortened) and the next step, instead of one line per key (1,000 of them, for a
- * Redis source checked right after apply). Every other failure gets one line each, as the report
- * lists them (at most VerifyOptions.maxListed, 1,000 by default), then, when it counted more, how
- * many are not listed (the `failures` counts line has them all). Files of an unknown owner are never
- * listed one by one (their NOT TAKEN line counts them), so they are not "more".
+ * Redis source checked right after apply). Values sealed under a key ID the key given does not hold
+ * (`unknown-key-id`: every value, after `keys ring rotate` and `rotate` while the plan still names the
+ * old key file) get one line too: their count, the key IDs found and the key IDs given (public
+ * identifiers: docs/keys.md), a few keys, and the next step (pass the key ring: --key-ring). Every
+ * other failure gets one line each, as the report lists them (at most VerifyOptions.maxListed, 1,000
+ * by default; the report lists only a few of the summarized reasons apart from those:
+ * VerifyReport.failures), then, when it counted more, how many are not listed (the `failures` counts
+ * line has them all). Files of an unknown owner are never listed one by one (their NOT TAKEN line
+ * counts them), so they are not "more".
  */
-export function failLines(report: Pick<VerifyReport, 'failures' | 'failureCounts'>): string[] {
+export function failLines(report: Pick<VerifyReport, 'failures' | 'failureCounts' | 'unknownKeyIds' | 'keyRingIds'>): string[] {
   const lines: string[] = [];
   const plaintext = report.failureCounts['plaintext-remains'] ?? 0;
+  const unknownKeys = report.failureCounts['unknown-key-id'] ?? 0;
   const others = Object.entries(report.failureCounts).reduce(
-    (a, [reason, n]) => a + (reason === 'owner-unknown' || reason === 'plaintext-remains' ? 0 : n),
+    (a, [reason, n]) => a + (reason === 'owner-unknown' || SUMMARIZED.has(reason) ? 0 : n),
     0,
   );
-  if (plaintext > 0) {
+  /** ` (key, key, key and N more)`: the first keys listed of `reason`, of `count` counted. */
+  const named = (reason: string, count: number): string => {
     const examples = report.failures
-      .filter((f) => f.reason === 'plaintext-remains')
-      .slice(0, PLAINTEXT_EXAMPLES)
+      .filter((f) => f.reason === reason)
+      .slice(0, SUMMARY_EXAMPLES)
       .map((f) => printable(f.key));
-    const named =
-      examples.length > 0
-        ? ` (${examples.join(', ')}${plaintext > examples.length ? ` and ${plaintext - examples.length} more` : ''})`
-        : '';
+    return examples.length > 0 ? ` (${examples.join(', ')}${count > examples.length ? ` and ${count - examples.length} more` : ''})` : '';
+  };
+  if (unknownKeys > 0) {
+    const found = Object.entries(report.unknownKeyIds ?? {})
+      .map(([id, n]) => `${id} (${n})`)
+      .join(', ');
+    const given = (report.keyRingIds ?? []).join(', ');
+    lines.push(
+      `  FAIL        unknown-key-id: ${unknownKeys} value(s) sealed under key ID ${found || '?'}, which the key given (key ID ${given || '?'}) does not hold${named('unknown-key-id', unknownKeys)}: if keys ring rotate (then rotate) made that key current, pass the key ring that holds it: --key-ring FILE (it overrides the plan's key)`,
+    );
+  }
+  if (plaintext > 0) {
     const next =
-      others > 0 || (report.failureCounts['owner-unknown'] ?? 0) > 0
+      others + unknownKeys > 0 || (report.failureCounts['owner-unknown'] ?? 0) > 0
         ? 'fix the other failures first (purge deletes nothing while a session is not proven in Redis), then run session-migrate purge and verify again'
         : 'every other check passed: run session-migrate purge (it deletes each key proven in Redis), then verify again';
     lines.push(
-      `  FAIL        plaintext-remains: ${plaintext} plaintext session key(s) left${named}: expected after apply, until purge deletes them; ${next}`,
+      `  FAIL        plaintext-remains: ${plaintext} plaintext session key(s) left${named('plaintext-remains', plaintext)}: expected after apply, until purge deletes them; ${next}`,
     );
   }
-  const listed = report.failures.filter((f) => f.reason !== 'plaintext-remains');
+  const listed = report.failures.filter((f) => !SUMMARIZED.has(f.reason));
   for (const f of listed) lines.push(`  FAIL        ${failureText(f)}`);
   const more = others - listed.length;
   if (more > 0) lines.push(`  FAIL        ... and ${more} more, not listed (counted in 'failures')`);

@@ -51,7 +51,9 @@ function cliChild(args: string[]): {
     stderr += d.toString();
   });
   const done = new Promise<CliResult & { signal: string | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ status: code ?? -1, signal, stdout, stderr }));
+    // 'close', not 'exit': 'exit' may come before the pipes' last data (a full run saw the re-run's
+    // apply --json stdout still empty at 'exit': 'Unexpected end of JSON input').
+    child.on('close', (code, signal) => resolve({ status: code ?? -1, signal, stdout, stderr }));
   });
   return { child, done, stderr: () => stderr };
 }

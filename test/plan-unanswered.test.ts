@@ -40,7 +40,10 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+    let ms = 0;
+    child.once('exit', () => (ms = Date.now() - started));
+    // Resolved at 'close', after the pipes' last data ('exit' may come first on a loaded machine).
+    child.once('close', (code) => resolve({ code, stdout, stderr, ms }));
   });
 }
 

@@ -236,7 +236,7 @@ describe('purge (CLI)', () => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve)); // after the pipes' last data
     watcher.close();
     await flushing;
     expect(flushed).toBe(true); // the race happened: Redis lost everything while purge was deleting

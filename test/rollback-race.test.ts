@@ -102,7 +102,7 @@ function phpRequest(
   let out = '';
   php.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   php.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { php, output: () => out, exited: new Promise<void>((resolve) => php.on('exit', () => resolve())) };
+  return { php, output: () => out, exited: new Promise<void>((resolve) => php.on('close', () => resolve())) }; // 'close': after the pipes' last data
 }
 
 describe('rollback --to files racing PHP', () => {

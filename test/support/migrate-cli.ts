@@ -83,7 +83,9 @@ export function cliChild(args: string[], env: Record<string, string> = {}): { pi
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const done = new Promise<CliResult>((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, stdout, stderr })));
+  // 'close', not 'exit': 'exit' may come before the pipes' last data (a loaded machine; CI saw an
+  // apply --json whose stdout was still empty at 'exit'); 'close' comes once they ended.
+  const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr })));
   return { pid: child.pid ?? -1, done };
 }
 

@@ -417,6 +417,26 @@ describe('purge (CLI)', () => {
     });
     expect(await redis.client.keys(`${src}*`)).toEqual([]);
   });
+
+  it('a phpredis source key apply could not read (larger than --max-session-bytes): NOT PROVEN says the source key, not "the file", could not be read', async () => {
+    const src = 'PHPREDIS_SESSION:';
+    const big = 'x'.repeat(200);
+    await redis.client.set(`${src}b16b16000000000000000000000000b1`, `a|s:${big.length}:"${big}";`, 'EX', MAX - 10);
+    const source = `redis:${redis.url}?prefix=${src}`;
+    const planFile = join(root, `plan-${n}.json`);
+    const plan = cli([
+      ...['plan', '--source', source, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX)],
+      ...['--max-session-bytes', '64', '--out', planFile, '--artifacts-dir', join(root, `artifacts-${n}`)],
+    ]);
+    expect(plan.status, plan.stderr).toBe(0);
+    const r = cli(['purge', '--plan', planFile, '--dry-run']);
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    // Before: "the file could not be read" of a Redis key.
+    expect(r.stdout).toMatch(
+      /^ {2}NOT PROVEN {2}PHPREDIS_SESSION:b16b16….*: the source key could not be read \(unreadable, oversized or changing\)$/m,
+    );
+    await redis.client.del(`${src}b16b16000000000000000000000000b1`);
+  });
 });
 
 describe('a session PHP would reject (the corrupt verdict), with real PHP as the oracle', () => {

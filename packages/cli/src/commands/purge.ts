@@ -226,7 +226,7 @@ function describeBlocker(reason: string, copy: string): string {
     case 'wrong-type':
       return 'the Redis key is not a string';
     case 'unreadable-file':
-      return 'the file could not be read (unreadable, oversized or changing)';
+      return `${copy} could not be read (unreadable, oversized or changing)`;
     default:
       return `the Redis value does not open (${reason})`;
   }

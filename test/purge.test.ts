@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { EnvelopeCodec, generateKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import { decideSession, judgeSession, removeFileIfUnchanged, PURGE_NEWER_MARGIN_MS, type RedisState } from '@session-migrate/migrate';
 import { startRedis, type RedisServer } from './support/servers.ts';
-import { BIN } from './support/migrate-cli.ts';
+import { BIN, planArgs } from './support/migrate-cli.ts';
 import { PHP_EXTENSIONS, lastJson, runPhp } from './php/harness.ts';
 import { SERIALIZE_HANDLERS } from '@session-migrate/php-session';
 
@@ -327,21 +327,9 @@ describe('purge (CLI)', () => {
     file(bad, 'garbage-not-php', 10);
     file(rewritten, 'garbage-not-php', 10);
     const planFile = join(root, `plan-${n}.json`);
-    const plan = cli([
-      'plan',
-      '--source',
-      `files:${dir}`,
-      '--target',
-      redis.url,
-      '--key-file',
-      keyFile,
-      '--gc-maxlifetime',
-      String(MAX),
-      '--out',
-      planFile,
-      '--artifacts-dir',
-      join(root, `artifacts-${n}`),
-    ]);
+    const plan = cli(
+      planArgs({ dir, target: redis.url, keyFile, planFile, artifactsDir: join(root, `artifacts-${n}`) }, '--gc-maxlifetime', String(MAX)),
+    );
     expect(plan.status, plan.stderr).toBe(0);
     const apply = cli(['apply', '--plan', planFile]);
     expect(apply.status, apply.stderr).toBe(0);
@@ -373,21 +361,13 @@ describe('purge (CLI)', () => {
     await redis.client.set(`${src}badbad00000000000000000000000b02`, 'garbage-not-php', 'EX', MAX - 10);
     const source = `redis:${redis.url}?prefix=${src}`;
     const planFile = join(root, `plan-${n}.json`);
-    const plan = cli([
-      'plan',
-      '--source',
-      source,
-      '--target',
-      redis.url,
-      '--key-file',
-      keyFile,
-      '--gc-maxlifetime',
-      String(MAX),
-      '--out',
-      planFile,
-      '--artifacts-dir',
-      join(root, `artifacts-${n}`),
-    ]);
+    const plan = cli(
+      planArgs(
+        { source, target: redis.url, keyFile, planFile, artifactsDir: join(root, `artifacts-${n}`) },
+        '--gc-maxlifetime',
+        String(MAX),
+      ),
+    );
     expect(plan.status, plan.stderr).toBe(0);
     expect(cli(['apply', '--plan', planFile]).status).toBe(0);
     // No plan: no serialize_handler known for sure, so a guess never deletes what it cannot prove.
@@ -424,10 +404,12 @@ describe('purge (CLI)', () => {
     await redis.client.set(`${src}b16b16000000000000000000000000b1`, `a|s:${big.length}:"${big}";`, 'EX', MAX - 10);
     const source = `redis:${redis.url}?prefix=${src}`;
     const planFile = join(root, `plan-${n}.json`);
-    const plan = cli([
-      ...['plan', '--source', source, '--target', redis.url, '--key-file', keyFile, '--gc-maxlifetime', String(MAX)],
-      ...['--max-session-bytes', '64', '--out', planFile, '--artifacts-dir', join(root, `artifacts-${n}`)],
-    ]);
+    const plan = cli(
+      planArgs(
+        { source, target: redis.url, keyFile, planFile, artifactsDir: join(root, `artifacts-${n}`) },
+        ...['--gc-maxlifetime', String(MAX), '--max-session-bytes', '64'],
+      ),
+    );
     expect(plan.status, plan.stderr).toBe(0);
     const r = cli(['purge', '--plan', planFile, '--dry-run']);
     expect(r.status, r.stdout + r.stderr).toBe(1);

@@ -31,7 +31,7 @@ import { Redis } from 'ioredis';
 import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import { WARNING_TO_FILES } from '@session-migrate/migrate';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
-import { BIN } from './support/migrate-cli.ts';
+import { BIN, planArgs } from './support/migrate-cli.ts';
 
 const PREFIX = 'smsess:';
 
@@ -368,19 +368,7 @@ describe('rollback after purge (fresh-clone review): no file is left to list the
     for (const id of pids.slice(0, 2)) writeFileSync(join(listing, `sess_${id}`), '');
     const plan = join(root, 'purged.plan.json');
     const target = redis.url.replace(/\/0$/, '/3');
-    const made = cli([
-      'plan',
-      '--source',
-      `files:${dir}`,
-      '--target',
-      target,
-      '--key-file',
-      keyFile,
-      '--out',
-      plan,
-      '--artifacts-dir',
-      join(root, 'purged-art'),
-    ]);
+    const made = cli(planArgs({ dir, target, keyFile, planFile: plan, artifactsDir: join(root, 'purged-art') }));
     expect(made.status, made.stderr).toBe(0);
     const applied = cli(['apply', '--plan', plan]);
     expect(applied.status, applied.stderr).toBe(0);

@@ -396,6 +396,12 @@ describe('purge (CLI)', () => {
       remaining: { files: 0 },
     });
     expect(await redis.client.keys(`${src}*`)).toEqual([]);
+    // apply again after the purge: nothing left to copy, said of keys (before: "its files are gone").
+    const again = cli(['apply', '--plan', planFile]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toContain(
+      '  nothing to do: no session of the plan was left to copy (its keys are gone, skipped or expired since the plan: see the counts above); nothing changed',
+    );
   });
 
   it('a phpredis source key apply could not read (larger than --max-session-bytes): NOT PROVEN says the source key, not "the file", could not be read', async () => {

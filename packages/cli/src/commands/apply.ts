@@ -294,6 +294,13 @@ export function skippedByKind(r: Pick<ApplyResult, 'sessions' | 'sources'>, kind
     .join('; ');
 }
 
+/** What the plan's sources hold sessions in: `files`, `keys` (redis: sources), or `files and keys`. */
+function sourceNoun(kinds: ReadonlyArray<PlanSource['kind']>): string {
+  const redis = kinds.includes('redis');
+  const files = kinds.some((k) => k !== 'redis');
+  return redis && files ? 'files and keys' : redis ? 'keys' : 'files';
+}
+
 /**
  * Said after "run apply again" where Redis failed: a Redis that was restarted meanwhile (and lost what
  * it held) makes apply refuse the plan (its run ID changed), and asks for plan first.
@@ -382,7 +389,7 @@ export function printApplyProblems(
     print(
       c.alreadyPresent + c.newerInRedis + c.destroyed > 0
         ? '  nothing to do: the plan was already applied; nothing changed'
-        : '  nothing to do: no session of the plan was left to copy (its files are gone, skipped or expired since the plan: see the counts above); nothing changed',
+        : `  nothing to do: no session of the plan was left to copy (its ${sourceNoun(kinds)} are gone, skipped or expired since the plan: see the counts above); nothing changed`,
     );
   else if (!r.dryRun && ok) print('  next        deploy the artifacts to PHP, then run session-migrate verify');
 }

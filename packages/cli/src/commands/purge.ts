@@ -160,7 +160,7 @@ function printFindings(r: PurgeReport, unit: string, several: boolean, ownerUnkn
     );
   if (Object.keys(r.skipped).length > 0)
     print(
-      `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || several ? '; verify still fails a Redis key among them that holds session data (plaintext anywhere): delete such keys by hand' : ''}`,
+      `  untouched   not sessions PHP reads: ${formatCounts(r.skipped)}${r.sourceKind === 'redis' || several ? "; a Redis key among them that holds session data is plaintext left behind (verify fails it when the source is in the target's database, not on another server or database): delete such keys by hand" : ''}`,
     );
   if (ownerUnknown > 0)
     print(

@@ -129,6 +129,7 @@ describe('rotate', () => {
       failed: 0,
     });
     expect(rerun.problems.map((p) => p.key).sort()).toEqual([plantedKey, strangerKey].sort());
+    expect(rerun).toMatchObject({ unknownKeyIds: { [strangerCodec.keyId]: 1 }, keyRingIds: [newCodec.keyId, oldCodec.keyId] });
     expect((await redis.client.getBuffer(strangerKey))!.equals(stranger)).toBe(true);
     expect(await redis.client.get(plantedKey)).toBe('user|s:5:"admin";');
 
@@ -200,8 +201,31 @@ describe('rotate', () => {
     const bad = cli(['rotate', '--target', redis.url, '--key-ring', ringFile]);
     expect(bad.status).toBe(1);
     expect(bad.stdout).toContain('NOT OPENED  1 value(s) open with no key of the ring (not-envelope 1); left untouched');
-    expect(bad.stdout).toContain(`FAIL        ${keys[0]}: not-envelope`);
     expect(await redis.client.get(keys[0]!)).toBe('plain');
+
+    // A ring without the key the values are sealed under (keys ring rotate to a new key, then keys
+    // ring retire of the one they are still under): before, one FAIL line per value (up to 1,000),
+    // 'before by key ID: none' and 'rotate: done' on stderr beside INCOMPLETE. Now one line per reason.
+    const retiredRing = join(dir, 'retired-ring');
+    const k2 = randomBytes(32);
+    writeFileSync(retiredRing, formatKeyRing(sodium, { lookupKey: lookup, current: k2, previous: [] }), { mode: 0o600 });
+    const k2Id = (await EnvelopeCodec.fromRing({ lookupKey: lookup, current: k2, previous: [] })).keyId;
+    const wall = cli(['rotate', '--target', redis.url, '--key-ring', retiredRing]);
+    expect(wall.status, wall.stderr).toBe(1);
+    expect(wall.stderr).toMatch(/^rotate: INCOMPLETE: 30 session keys, 0 re-encrypted, 30 not re-encrypted \(see the report\)$/m);
+    expect(wall.stderr).not.toMatch(/done/);
+    expect(wall.stdout).toContain('session-migrate rotate: INCOMPLETE\n');
+    expect(wall.stdout).toContain(`  before      by key ID: none; not in the ring: ${newCodec.keyId} 29\n`);
+    const wallFails = wall.stdout.split('\n').filter((l) => l.startsWith('  FAIL '));
+    expect(wallFails, wall.stdout).toHaveLength(2);
+    expect(wallFails[0]).toMatch(
+      new RegExp(
+        `^ {2}FAIL {8}unknown-key-id: 29 value\\(s\\) sealed under key ID ${newCodec.keyId} \\(29\\), which the key given \\(key ID ${k2Id}\\) does not hold \\((${keyName}, ){2}${keyName} and 26 more\\): left untouched; pass the key ring that holds it: --key-ring FILE \\(a ring from before keys ring retire dropped that key, or the ring PHP seals with\\), then run rotate again$`,
+      ),
+    );
+    expect(wallFails[1]).toBe(
+      `  FAIL        not-envelope: 1 value(s) are no envelope of session-migrate (${keys[0]}): left untouched; is --prefix the encrypted sessions' prefix? verify --target ... names what they are`,
+    );
   });
 
   it('rotate --plan takes the target (with its ACL user), key and prefix from the plan; its next hint keeps the user', async () => {

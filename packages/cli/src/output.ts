@@ -79,3 +79,35 @@ export function sourcesTable(
     `${indent}${label.padEnd(labelWidth)}  ${cells.map((v, c) => v.padStart(widths[c]!)).join('  ')}`.trimEnd();
   return [line('source', headers), ...rows.map((r) => line(printable(r.label), r.values.map(String)))];
 }
+
+/** Keys named as examples on a summary FAIL line (verify's, rotate's). */
+export const SUMMARY_EXAMPLES = 3;
+
+/**
+ * ` (key, key, key and N more)`: the first SUMMARY_EXAMPLES of `keys` (key names, made printable),
+ * of `count` counted; '' when `keys` is empty.
+ */
+export function namedExamples(keys: readonly string[], count: number): string {
+  const examples = keys.slice(0, SUMMARY_EXAMPLES).map((k) => printable(k));
+  return examples.length > 0 ? ` (${examples.join(', ')}${count > examples.length ? ` and ${count - examples.length} more` : ''})` : '';
+}
+
+/**
+ * The one FAIL line of verify and rotate for values sealed under a key ID the key given does not hold
+ * (`unknown-key-id`), however many: their count, the key IDs found in their headers with their counts
+ * and the key IDs given (public identifiers: docs/keys.md), a few keys (`keys`: those listed, at
+ * least the first SUMMARY_EXAMPLES), then `next`, the command's next step.
+ */
+export function unknownKeyIdLine(o: {
+  count: number;
+  unknownKeyIds: Record<string, number> | undefined;
+  keyRingIds: readonly string[] | undefined;
+  keys: readonly string[];
+  next: string;
+}): string {
+  const found = Object.entries(o.unknownKeyIds ?? {})
+    .map(([id, n]) => `${id} (${n})`)
+    .join(', ');
+  const given = (o.keyRingIds ?? []).join(', ');
+  return `  FAIL        unknown-key-id: ${o.count} value(s) sealed under key ID ${found || '?'}, which the key given (key ID ${given || '?'}) does not hold${namedExamples(o.keys, o.count)}: ${o.next}`;
+}

@@ -64,6 +64,19 @@ function rotateStopped(reason: string, counts: RotateCounts, inFlight: boolean):
   });
 }
 
+/**
+ * Problem reasons that can come by the thousand (every value, for a ring without their key, or a
+ * prefix holding another tool's values): rotate's CLI says each on one summary line, never one line
+ * per key, and RotateReport.problems lists at most ROTATE_SUMMARIZED_LISTED of each.
+ */
+export const ROTATE_SUMMARIZED_REASONS: ReadonlySet<RotateProblem['reason']> = new Set<RotateProblem['reason']>([
+  'unknown-key-id',
+  'not-envelope',
+]);
+
+/** Problems listed per reason of ROTATE_SUMMARIZED_REASONS (the CLI names 3 of them as examples). */
+export const ROTATE_SUMMARIZED_LISTED = 10;
+
 /** The number-valued counts of a run (RotateCounts without its per-reason and per-key-ID maps). */
 function numbersOf(counts: RotateCounts): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).filter((e): e is [string, number] => typeof e[1] === 'number'));
@@ -126,8 +139,19 @@ export interface RotateReport {
   /** Key ID every session should now be under. */
   currentKeyId: string;
   counts: RotateCounts;
-  /** Problems listed by key name (at most maxListed; counts are complete). */
+  /**
+   * Problems listed by key name; counts are complete. Listing rule: at most ROTATE_SUMMARIZED_LISTED
+   * of each reason of ROTATE_SUMMARIZED_REASONS (the CLI says those on one line each), at most
+   * `maxListed` of all others together, so values a ring cannot open never crowd out the rest.
+   */
   problems: RotateProblem[];
+  /**
+   * Values that failed `unknown-key-id`, by the key ID in their header (readable without the key:
+   * packages/envelope/src/envelope.ts open); absent when none did. Key IDs are public (docs/keys.md).
+   */
+  unknownKeyIds?: Record<string, number>;
+  /** With `unknownKeyIds`: the key IDs the ring given holds (current first), to name beside them. */
+  keyRingIds?: string[];
   /**
    * A master connection closed during the run (a Redis restart, a failover, a reconnect:
    * RedisConnection.generation changed). SCAN returns every key only within one run of one server
@@ -245,11 +269,27 @@ class RotateRun {
     // table) skipped keys silently: rotate reported ok with sessions still under the old key.
     const connectionLost = (await client.generation()) !== generation;
     const ok = !connectionLost && counts.notOpened === 0 && counts.wrongType === 0 && counts.remainingOld === 0 && counts.failed === 0;
-    return { ok, prefix, currentKeyId: codec.keyId, counts, problems: this.problems, connectionLost };
+    const unknown = this.unknownKeyIds !== undefined ? { unknownKeyIds: this.unknownKeyIds, keyRingIds: codec.keyIds } : {};
+    return { ok, prefix, currentKeyId: codec.keyId, counts, problems: this.problems, ...unknown, connectionLost };
   }
 
+  /** RotateReport.unknownKeyIds so far (undefined until a value fails `unknown-key-id`). */
+  private unknownKeyIds: Record<string, number> | undefined;
+  /** Problems listed so far: of each reason of ROTATE_SUMMARIZED_REASONS, and of all others together. */
+  private readonly listedSummarized = new Map<RotateProblem['reason'], number>();
+  private listedOthers = 0;
+
+  /** Lists a problem within RotateReport.problems' listing rule (the counts are the caller's). */
   private problem(key: string, reason: RotateProblem['reason']): void {
-    if (this.problems.length < this.maxListed) this.problems.push({ key, reason });
+    if (ROTATE_SUMMARIZED_REASONS.has(reason)) {
+      const n = this.listedSummarized.get(reason) ?? 0;
+      if (n >= Math.min(ROTATE_SUMMARIZED_LISTED, this.maxListed)) return;
+      this.listedSummarized.set(reason, n + 1);
+    } else {
+      if (this.listedOthers >= this.maxListed) return;
+      this.listedOthers++;
+    }
+    this.problems.push({ key, reason });
   }
 
   /** Reads `keys`, re-seals those under an old key, CASes them; returns keys to retry. */
@@ -296,6 +336,10 @@ class RotateRun {
     if (!opened.ok) {
       counts.notOpened++;
       counts.notOpenedByReason[opened.reason] = (counts.notOpenedByReason[opened.reason] ?? 0) + 1;
+      if (opened.reason === 'unknown-key-id') {
+        const ids = (this.unknownKeyIds ??= {});
+        ids[opened.keyId!] = (ids[opened.keyId!] ?? 0) + 1;
+      }
       this.problem(key, opened.reason);
       return undefined;
     }

@@ -7,10 +7,10 @@
  * packages/migrate/src/rotate.ts rotateStopped); 2 for bad input, or a failure before any rewrite.
  */
 import { printable } from '@session-migrate/common';
-import type { RotateUseCaseOptions, RotateUseCaseReport } from '@session-migrate/migrate';
+import type { RotateReport, RotateUseCaseOptions, RotateUseCaseReport } from '@session-migrate/migrate';
 import { DEFAULT_PREFIX } from '../defaults.ts';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
-import { changedProgressLines, formatCounts } from '../output.ts';
+import { changedProgressLines, formatCounts, namedExamples, unknownKeyIdLine } from '../output.ts';
 import { tlsFilesFromArgs, tlsOptions, warn } from '../redis-options.ts';
 import {
   JSON_REPORT_OPTION,
@@ -89,7 +89,12 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
   }
   const { report, lookupId } = r;
   const c = report.counts;
-  process.stderr.write(`rotate: done: ${c.sessionKeys} session keys, ${c.reEncrypted} re-encrypted\n`);
+  const notDone = c.notOpened + c.wrongType + c.remainingOld + c.failed;
+  process.stderr.write(
+    report.ok
+      ? `rotate: done: ${c.sessionKeys} session keys, ${c.reEncrypted} re-encrypted\n`
+      : `rotate: INCOMPLETE: ${c.sessionKeys} session keys, ${c.reEncrypted} re-encrypted, ${notDone} not re-encrypted${report.connectionLost ? ', connection lost' : ''} (see the report)\n`,
+  );
   if (json) {
     print(JSON.stringify({ ...report, lookupId }, null, 2));
   } else {
@@ -98,7 +103,9 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
       `  keys        ${c.scanned} under prefix "${printable(r.prefix)}": ${c.sessionKeys} sessions, ${c.otherKeys} other keys (left alone, not read: verify checks them)`,
     );
     print(`  current     key ID ${report.currentKeyId} (lookup ID ${lookupId})`);
-    print(`  before      by key ID: ${formatCounts(c.keyIdsBefore)}`);
+    print(
+      `  before      by key ID: ${formatCounts(c.keyIdsBefore)}${report.unknownKeyIds !== undefined ? `; not in the ring: ${formatCounts(report.unknownKeyIds)}` : ''}`,
+    );
     print(
       `  result      re-encrypted ${c.reEncrypted}, already current ${c.alreadyCurrent}, rewritten by PHP meanwhile ${c.changedByPhp} (kept), expired or deleted meanwhile ${c.gone}`,
     );
@@ -114,11 +121,53 @@ export async function rotateCommand(args: RotateArgs, print: Print): Promise<num
       print(
         '  INTERRUPTED the connection to Redis closed during the run (a restart, a failover or a reconnect): SCAN may have skipped keys; run rotate again',
       );
-    for (const p of report.problems) print(`  FAIL        ${printable(p.key)}: ${p.reason}`);
+    for (const line of rotateFailLines(report)) print(line);
     if (report.ok)
       print(
         `  next        session-migrate verify --target ${r.targetUrl} ... --require-key-id ${report.currentKeyId}, then keys ring retire the old key`,
       );
   }
   return report.ok ? 0 : 1;
+}
+
+/**
+ * Reasons said on one summary line each (packages/migrate ROTATE_SUMMARIZED_REASONS; a type-only import
+ * keeps @session-migrate/migrate loaded lazily), never one line per key.
+ */
+const SUMMARIZED = new Set<string>(['unknown-key-id', 'not-envelope']);
+
+/**
+ * rotate's FAIL lines. Values the ring cannot open come by the thousand (every value, for a ring
+ * without their key: after `keys ring retire` of a key values are still under, or an unrelated key),
+ * so each reason of SUMMARIZED gets one line: `unknown-key-id` with the key IDs found
+ * in the values' headers and the ring's (unknownKeyIdLine, verify's line), `not-envelope` with its
+ * count; both with a few keys and the next step. Every other problem gets one line each, as the
+ * report lists them (at most RotateOptions.maxListed, 1,000 by default), then how many more were
+ * counted, not listed.
+ */
+export function rotateFailLines(report: Pick<RotateReport, 'problems' | 'counts' | 'unknownKeyIds' | 'keyRingIds'>): string[] {
+  const lines: string[] = [];
+  const c = report.counts;
+  const keysOf = (reason: string): string[] => report.problems.filter((p) => p.reason === reason).map((p) => p.key);
+  const unknown = c.notOpenedByReason['unknown-key-id'] ?? 0;
+  if (unknown > 0)
+    lines.push(
+      unknownKeyIdLine({
+        count: unknown,
+        unknownKeyIds: report.unknownKeyIds,
+        keyRingIds: report.keyRingIds,
+        keys: keysOf('unknown-key-id'),
+        next: 'left untouched; pass the key ring that holds it: --key-ring FILE (a ring from before keys ring retire dropped that key, or the ring PHP seals with), then run rotate again',
+      }),
+    );
+  const notEnvelope = c.notOpenedByReason['not-envelope'] ?? 0;
+  if (notEnvelope > 0)
+    lines.push(
+      `  FAIL        not-envelope: ${notEnvelope} value(s) are no envelope of session-migrate${namedExamples(keysOf('not-envelope'), notEnvelope)}: left untouched; is --prefix the encrypted sessions' prefix? verify --target ... names what they are`,
+    );
+  const listed = report.problems.filter((p) => !SUMMARIZED.has(p.reason));
+  for (const p of listed) lines.push(`  FAIL        ${printable(p.key)}: ${p.reason}`);
+  const others = c.notOpened - unknown - notEnvelope + c.wrongType + c.remainingOld + c.failed;
+  if (others > listed.length) lines.push(`  FAIL        ... and ${others - listed.length} more, not listed (counted above)`);
+  return lines;
 }

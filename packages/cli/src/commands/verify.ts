@@ -7,7 +7,7 @@ import { printable } from '@session-migrate/common';
 import type { VerifyFailure, VerifyMigrationOptions, VerifyMigrationReport, VerifyReport } from '@session-migrate/verify';
 import type { SerializeHandler } from '@session-migrate/php-session';
 import { keyProviderFromArgs, keyProviderOptions } from '../key-options.ts';
-import { formatBytes, formatCounts, sourcesTable } from '../output.ts';
+import { formatBytes, formatCounts, namedExamples, sourcesTable, unknownKeyIdLine } from '../output.ts';
 import { allTlsOptions, tlsFilesFromArgs, warn } from '../redis-options.ts';
 import {
   GC_MAXLIFETIME_OVERRIDE_OPTION,
@@ -174,9 +174,6 @@ function printVerifyReport(v: VerifyMigrationReport, print: Print): void {
   for (const line of failLines(report)) print(line);
 }
 
-/** Keys named as examples on verify's `plaintext-remains` and `unknown-key-id` lines. */
-const SUMMARY_EXAMPLES = 3;
-
 /** Reasons said on one summary line each (packages/verify SUMMARIZED_REASONS), never one line per key. */
 const SUMMARIZED = new Set(['plaintext-remains', 'unknown-key-id']);
 
@@ -203,23 +200,19 @@ export function failLines(report: Pick<VerifyReport, 'failures' | 'failureCounts
     (a, [reason, n]) => a + (reason === 'owner-unknown' || SUMMARIZED.has(reason) ? 0 : n),
     0,
   );
-  /** ` (key, key, key and N more)`: the first keys listed of `reason`, of `count` counted. */
-  const named = (reason: string, count: number): string => {
-    const examples = report.failures
-      .filter((f) => f.reason === reason)
-      .slice(0, SUMMARY_EXAMPLES)
-      .map((f) => printable(f.key));
-    return examples.length > 0 ? ` (${examples.join(', ')}${count > examples.length ? ` and ${count - examples.length} more` : ''})` : '';
-  };
-  if (unknownKeys > 0) {
-    const found = Object.entries(report.unknownKeyIds ?? {})
-      .map(([id, n]) => `${id} (${n})`)
-      .join(', ');
-    const given = (report.keyRingIds ?? []).join(', ');
+  /** The keys listed of `reason`: the examples of its summary line. */
+  const keysOf = (reason: string): string[] => report.failures.filter((f) => f.reason === reason).map((f) => f.key);
+  const named = (reason: string, count: number): string => namedExamples(keysOf(reason), count);
+  if (unknownKeys > 0)
     lines.push(
-      `  FAIL        unknown-key-id: ${unknownKeys} value(s) sealed under key ID ${found || '?'}, which the key given (key ID ${given || '?'}) does not hold${named('unknown-key-id', unknownKeys)}: if keys ring rotate (then rotate) made that key current, pass the key ring that holds it: --key-ring FILE (it overrides the plan's key)`,
+      unknownKeyIdLine({
+        count: unknownKeys,
+        unknownKeyIds: report.unknownKeyIds,
+        keyRingIds: report.keyRingIds,
+        keys: keysOf('unknown-key-id'),
+        next: "if keys ring rotate (then rotate) made that key current, pass the key ring that holds it: --key-ring FILE (it overrides the plan's key)",
+      }),
     );
-  }
   if (plaintext > 0) {
     const next =
       others + unknownKeys > 0 || (report.failureCounts['owner-unknown'] ?? 0) > 0

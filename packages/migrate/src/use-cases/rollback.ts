@@ -174,18 +174,38 @@ async function rollbackWithCodec(
     const client = await connect('rollback-remove-keys');
     try {
       notice(removeKeysWarning(r.plan?.sources));
-      return {
-        mode: 'remove-keys',
-        prefix: r.prefix,
-        report: await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun }),
-        ok: true,
-      };
+      const report = await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun });
+      checkSomeKeyOpened(report, r.prefix, codec.keyIds);
+      return { mode: 'remove-keys', prefix: r.prefix, report, ok: true };
     } finally {
       client.close();
     }
   }
   if (options.toSources === true) return rollbackToSources(options, r, connect, codec, notice);
   return rollbackToSavePath(options, r, connect, codec, notice);
+}
+
+/**
+ * --remove-keys's rule for a key that opens none of the migrated values: when no value under the
+ * prefix opened with the key given (none removed, rewritten or gone meanwhile) while some are sealed
+ * under a key ID it does not hold (RemoveKeysReport.leftKeyIds), nothing was rolled back and the
+ * likely cause is the wrong key (or a ring whose key that sealed them was retired): exit 2, one line
+ * naming how many did not open, the key IDs (public, docs/keys.md) and the fix. Values left while
+ * some opened stay a success (they may not be ours: the `left N that do not open` count).
+ * test/rollback.test.ts "--remove-keys with a key that opens none".
+ * @param keyIds the key IDs of the key given (current first: EnvelopeCodec.keyIds)
+ * @throws UserFacingError (exit 2) as said
+ */
+function checkSomeKeyOpened(report: RemoveKeysReport, prefix: string, keyIds: readonly string[]): void {
+  if (report.leftKeyIds === undefined || report.removed + report.leftChanged + report.goneMeanwhile > 0) return;
+  const sealed = Object.entries(report.leftKeyIds)
+    .map(([id, n]) => `${id} (${n})`)
+    .join(', ');
+  throw new UserFacingError(
+    `rollback ${report.dryRun ? 'would remove' : 'removed'} nothing: none of the ${report.leftNotOpening} key(s) under "${printable(prefix)}" opens with the key given ` +
+      `(key ID ${keyIds.join(', ')}); sealed under key ID ${sealed}: give the key or key ring that sealed them: --key-file FILE or --key-ring FILE`,
+    2,
+  );
 }
 
 /** A `files:` save_path as a layout (absolute directory, depth, file mode). @throws UserFacingError naming `what`. */

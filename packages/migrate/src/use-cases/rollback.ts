@@ -123,7 +123,8 @@ type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promis
  * @throws UserFacingError for bad options (not exactly one mode, toSources without plan, idsFrom
  *   without to), an unreadable key, a bad save_path, a plan with no files source (toSources), a
  *   failed connect, or (to files, exit 2) no session in Redis with a listed ID and nothing else
- *   changed (checkSomeIdListed).
+ *   changed (checkSomeIdListed), or (--remove-keys, exit 2) no value under the prefix opened with the key
+ *   while some are sealed under a key ID it does not hold (checkSomeKeyOpened).
  */
 export async function rollback(given: RollbackOptions): Promise<RollbackReport> {
   const options = withWarnings(given);

@@ -415,6 +415,14 @@ describe('rollback after purge (fresh-clone review): no file is left to list the
       }
     }
     expect(readdirSync(dir)).toEqual([]);
+    // --remove-keys now logs every user out: its WARNING says so (the files source holds no session file).
+    const remove = cli(['rollback', '--plan', plan, '--remove-keys', '--dry-run']);
+    expect(remove.status, remove.stderr).toBe(0);
+    expect(remove.stdout.split('\n')[0]).toBe(
+      'WARNING: --remove-keys deletes the migrated sessions from Redis. Users whose session exists only in Redis ' +
+        '(logged in or updated since the cutover) are logged out; PHP must be back on the files handler first. ' +
+        "The plan's files source directories hold no session file now (purge ran?): every user of those sources logs in again.",
+    );
 
     const back = cli(['rollback', '--plan', plan, '--to', `files:${dir}`, '--ids-from', `files:${listing}`]);
     expect(back.status, back.stderr).toBe(0);

@@ -48,8 +48,40 @@ export const WARNING_REMOVE_KEYS =
  * must be back on the phpredis handler (its plaintext keys, gone after purge); both kinds: the
  * handler each source was served by.
  * @param sources the plan's sources (undefined: no plan given)
+ * @param filesPurged no files source of the plan holds a session file now (filesSourcesPurged): adds that
+ *   every user they served logs in again
  */
-export function removeKeysWarning(sources: ReadonlyArray<Pick<PlanSource, 'kind'>> | undefined): string {
+export function removeKeysWarning(sources: ReadonlyArray<Pick<PlanSource, 'kind'>> | undefined, filesPurged = false): string {
+  return baseRemoveKeysWarning(sources) + (filesPurged ? ` ${FILES_PURGED}` : '');
+}
+
+/** removeKeysWarning's clause when no files source of the plan holds a session file any more (filesSourcesPurged). */
+const FILES_PURGED =
+  "The plan's files source directories hold no session file now (purge ran?): every user of those sources logs in again.";
+
+/**
+ * Whether the plan has a files source and none of its files sources holds a session file (a
+ * `sess_<id>` name, a symlink so named included) now: after purge, every session exists only in
+ * Redis. False when a directory (or a subdirectory of its layout) cannot be read, or its save_path
+ * is bad: the clause is said only when known. Stops at the first session file.
+ * @param sources the plan's sources (undefined: no plan given)
+ */
+function filesSourcesPurged(sources: readonly PlanSource[] | undefined): boolean {
+  const files = (sources ?? []).filter((d): d is Extract<PlanSource, { kind: 'files' }> => d.kind === 'files');
+  const empty = (savePath: string): boolean => {
+    try {
+      for (const c of openSource(`files:${savePath}`).candidates())
+        if (c.kind === 'candidate' || c.reason === 'unreadable' || c.reason === 'symlink') return false;
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return files.length > 0 && files.every((d) => empty(d.savePath));
+}
+
+/** removeKeysWarning without its purge clause. */
+function baseRemoveKeysWarning(sources: ReadonlyArray<Pick<PlanSource, 'kind'>> | undefined): string {
   if (sources?.some((d) => d.kind === 'redis') !== true) return WARNING_REMOVE_KEYS;
   if (sources.some((d) => d.kind === 'files'))
     return WARNING_REMOVE_KEYS.replace(
@@ -174,7 +206,7 @@ async function rollbackWithCodec(
     // Bad input first (a failed connect is one line), the warning after, before anything is deleted.
     const client = await connect('rollback-remove-keys');
     try {
-      notice(removeKeysWarning(r.plan?.sources));
+      notice(removeKeysWarning(r.plan?.sources, filesSourcesPurged(r.plan?.sources)));
       const report = await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun });
       checkSomeKeyOpened(report, r.prefix, codec.keyIds);
       return { mode: 'remove-keys', prefix: r.prefix, report, ok: true };

@@ -28,7 +28,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Redis } from 'ioredis';
-import { EnvelopeCodec, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
+import { EnvelopeCodec, generateKeyFile, readKeyFile, tombstoneKeyFor } from '@session-migrate/envelope';
 import { WARNING_TO_FILES } from '@session-migrate/migrate';
 import { freePort, startRedis, type RedisServer } from './support/servers.ts';
 import { BIN, planArgs } from './support/migrate-cli.ts';
@@ -253,6 +253,23 @@ describe('rollback --to files', () => {
 });
 
 describe('rollback --remove-keys', () => {
+  it('--remove-keys with a key that opens none of the values: exit 2, one line naming the key IDs, nothing deleted (dry run alike)', async () => {
+    // Before: exit 0, "removed 0 envelope(s) ...; left 4 that do not open with the key", "ok": true.
+    const wrongKey = join(root, 'wrong.key');
+    const wrongId = (await EnvelopeCodec.create([generateKeyFile(wrongKey)])).keyId;
+    const before = (await redis.client.keys(`${PREFIX}*`)).sort();
+    // Not --plan: a plan refuses a key other than its own (its lookup ID) before anything is read.
+    const wrong = ['rollback', '--target', redis.url, '--prefix', PREFIX, '--key-file', wrongKey];
+    const line = (verb: string) =>
+      `session-migrate: rollback ${verb} nothing: none of the 4 key(s) under "smsess:" opens with the key given (key ID ${wrongId}); ` +
+      `sealed under key ID ${codec.keyId} (4): give the key or key ring that sealed them: --key-file FILE or --key-ring FILE\n`;
+    const dry = cli([...wrong, '--remove-keys', '--dry-run', '--json']);
+    expect([dry.status, dry.stdout, dry.stderr.replace(/^session-migrate: WARNING: .*\n/, '')]).toEqual([2, '', line('would remove')]);
+    const r = cli([...wrong, '--remove-keys']);
+    expect([r.status, r.stderr]).toEqual([2, line('removed')]);
+    expect((await redis.client.keys(`${PREFIX}*`)).sort()).toEqual(before);
+  });
+
   it('deletes only envelopes that open with the key; dry run deletes nothing; usage errors', async () => {
     await redis.client.set(`${PREFIX}planted`, 'user|s:5:"admin";', 'EX', 60);
     const keysBefore = (await redis.client.keys(`${PREFIX}*`)).length;
@@ -398,6 +415,14 @@ describe('rollback after purge (fresh-clone review): no file is left to list the
       }
     }
     expect(readdirSync(dir)).toEqual([]);
+    // --remove-keys now logs every user out: its WARNING says so (the files source holds no session file).
+    const remove = cli(['rollback', '--plan', plan, '--remove-keys', '--dry-run']);
+    expect(remove.status, remove.stderr).toBe(0);
+    expect(remove.stdout.split('\n')[0]).toBe(
+      'WARNING: --remove-keys deletes the migrated sessions from Redis. Users whose session exists only in Redis ' +
+        '(logged in or updated since the cutover) are logged out; PHP must be back on the files handler first. ' +
+        "The plan's files source directories hold no session file now (purge ran?): every user of those sources logs in again.",
+    );
 
     const back = cli(['rollback', '--plan', plan, '--to', `files:${dir}`, '--ids-from', `files:${listing}`]);
     expect(back.status, back.stderr).toBe(0);

@@ -599,6 +599,11 @@ export interface RemoveKeysReport {
   goneMeanwhile: number;
   /** Tombstones (left to expire: harmless). */
   tombstones: number;
+  /**
+   * Of `leftNotOpening`: the values sealed under a key ID the key given does not hold (`unknown-key-id`),
+   * by that key ID (from their headers: public identifiers, docs/keys.md); absent when there is none.
+   */
+  leftKeyIds?: Record<string, number>;
 }
 
 /** DEL only if the value is still the one checked (KEYS[1], ARGV[1]); 1 deleted, 0 not (another value), -1 the key is gone. */
@@ -628,7 +633,7 @@ export async function rollbackRemoveKeys(options: {
     await removeKeysUnderPrefix(client, codec, prefixBytes, prefix, dryRun, report, inFlight);
   } catch (err) {
     // A dry run deletes nothing: its `removed` counts what would be.
-    const { dryRun: _dryRun, ...counts } = report;
+    const { dryRun: _dryRun, leftKeyIds: _leftKeyIds, ...counts } = report;
     throw rollbackStopped(client, err, { count: dryRun ? 0 : report.removed, what: 'key(s) deleted', counts }, inFlight.eval);
   }
   return report;
@@ -681,8 +686,13 @@ async function removeKeysUnderPrefix(
         continue;
       }
       const k = sessions[i]!;
-      if (!codec.open(k, value as Buffer).ok) {
+      const opened = codec.open(k, value as Buffer);
+      if (!opened.ok) {
         report.leftNotOpening++;
+        if (opened.reason === 'unknown-key-id') {
+          const ids = (report.leftKeyIds ??= {});
+          ids[opened.keyId!] = (ids[opened.keyId!] ?? 0) + 1;
+        }
         continue;
       }
       if (dryRun) {

@@ -48,8 +48,40 @@ export const WARNING_REMOVE_KEYS =
  * must be back on the phpredis handler (its plaintext keys, gone after purge); both kinds: the
  * handler each source was served by.
  * @param sources the plan's sources (undefined: no plan given)
+ * @param filesPurged no files source of the plan holds a session file now (filesSourcesPurged): adds that
+ *   every user they served logs in again
  */
-export function removeKeysWarning(sources: ReadonlyArray<Pick<PlanSource, 'kind'>> | undefined): string {
+export function removeKeysWarning(sources: ReadonlyArray<Pick<PlanSource, 'kind'>> | undefined, filesPurged = false): string {
+  return baseRemoveKeysWarning(sources) + (filesPurged ? ` ${FILES_PURGED}` : '');
+}
+
+/** removeKeysWarning's clause when no files source of the plan holds a session file any more (filesSourcesPurged). */
+const FILES_PURGED =
+  "The plan's files source directories hold no session file now (purge ran?): every user of those sources logs in again.";
+
+/**
+ * Whether the plan has a files source and none of its files sources holds a session file (a
+ * `sess_<id>` name, a symlink so named included) now: after purge, every session exists only in
+ * Redis. False when a directory (or a subdirectory of its layout) cannot be read, or its save_path
+ * is bad: the clause is said only when known. Stops at the first session file.
+ * @param sources the plan's sources (undefined: no plan given)
+ */
+function filesSourcesPurged(sources: readonly PlanSource[] | undefined): boolean {
+  const files = (sources ?? []).filter((d): d is Extract<PlanSource, { kind: 'files' }> => d.kind === 'files');
+  const empty = (savePath: string): boolean => {
+    try {
+      for (const c of openSource(`files:${savePath}`).candidates())
+        if (c.kind === 'candidate' || c.reason === 'unreadable' || c.reason === 'symlink') return false;
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return files.length > 0 && files.every((d) => empty(d.savePath));
+}
+
+/** removeKeysWarning without its purge clause. */
+function baseRemoveKeysWarning(sources: ReadonlyArray<Pick<PlanSource, 'kind'>> | undefined): string {
   if (sources?.some((d) => d.kind === 'redis') !== true) return WARNING_REMOVE_KEYS;
   if (sources.some((d) => d.kind === 'files'))
     return WARNING_REMOVE_KEYS.replace(
@@ -123,7 +155,8 @@ type Connect = (command: 'rollback-to-files' | 'rollback-remove-keys') => Promis
  * @throws UserFacingError for bad options (not exactly one mode, toSources without plan, idsFrom
  *   without to), an unreadable key, a bad save_path, a plan with no files source (toSources), a
  *   failed connect, or (to files, exit 2) no session in Redis with a listed ID and nothing else
- *   changed (checkSomeIdListed).
+ *   changed (checkSomeIdListed), or (--remove-keys, exit 2) no value under the prefix opened with the key
+ *   while some are sealed under a key ID it does not hold (checkSomeKeyOpened).
  */
 export async function rollback(given: RollbackOptions): Promise<RollbackReport> {
   const options = withWarnings(given);
@@ -173,19 +206,39 @@ async function rollbackWithCodec(
     // Bad input first (a failed connect is one line), the warning after, before anything is deleted.
     const client = await connect('rollback-remove-keys');
     try {
-      notice(removeKeysWarning(r.plan?.sources));
-      return {
-        mode: 'remove-keys',
-        prefix: r.prefix,
-        report: await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun }),
-        ok: true,
-      };
+      notice(removeKeysWarning(r.plan?.sources, filesSourcesPurged(r.plan?.sources)));
+      const report = await rollbackRemoveKeys({ client, codec, prefix: r.prefix, dryRun: options.dryRun });
+      checkSomeKeyOpened(report, r.prefix, codec.keyIds);
+      return { mode: 'remove-keys', prefix: r.prefix, report, ok: true };
     } finally {
       client.close();
     }
   }
   if (options.toSources === true) return rollbackToSources(options, r, connect, codec, notice);
   return rollbackToSavePath(options, r, connect, codec, notice);
+}
+
+/**
+ * --remove-keys's rule for a key that opens none of the migrated values: when no value under the
+ * prefix opened with the key given (none removed, rewritten or gone meanwhile) while some are sealed
+ * under a key ID it does not hold (RemoveKeysReport.leftKeyIds), nothing was rolled back and the
+ * likely cause is the wrong key (or a ring whose key that sealed them was retired): exit 2, one line
+ * naming how many did not open, the key IDs (public, docs/keys.md) and the fix. Values left while
+ * some opened stay a success (they may not be ours: the `left N that do not open` count).
+ * test/rollback.test.ts "--remove-keys with a key that opens none".
+ * @param keyIds the key IDs of the key given (current first: EnvelopeCodec.keyIds)
+ * @throws UserFacingError (exit 2) as said
+ */
+function checkSomeKeyOpened(report: RemoveKeysReport, prefix: string, keyIds: readonly string[]): void {
+  if (report.leftKeyIds === undefined || report.removed + report.leftChanged + report.goneMeanwhile > 0) return;
+  const sealed = Object.entries(report.leftKeyIds)
+    .map(([id, n]) => `${id} (${n})`)
+    .join(', ');
+  throw new UserFacingError(
+    `rollback ${report.dryRun ? 'would remove' : 'removed'} nothing: none of the ${report.leftNotOpening} key(s) under "${printable(prefix)}" opens with the key given ` +
+      `(key ID ${keyIds.join(', ')}); sealed under key ID ${sealed}: give the key or key ring that sealed them: --key-file FILE or --key-ring FILE`,
+    2,
+  );
 }
 
 /** A `files:` save_path as a layout (absolute directory, depth, file mode). @throws UserFacingError naming `what`. */

@@ -4,7 +4,8 @@
  * 1 when some session failed, none of the sessions in Redis had a listed ID while a stale file was
  * removed (else exit 2, one line: use-cases/rollback.ts checkSomeIdListed), or a failure stopped it
  * after it wrote or removed a file or deleted a key (one line, `rollback NOT DONE: N ...`: packages/migrate/src/rollback.ts rollbackStopped), 2 for
- * usage, input or connection errors before anything changed.
+ * usage, input or connection errors before anything changed, and for --remove-keys when no value
+ * under the prefix opens with the key given (one line naming the key IDs: checkSomeKeyOpened).
  */
 import { printable } from '@session-migrate/common';
 import type { RollbackOptions, RollbackReport, RollbackToFilesReport } from '@session-migrate/migrate';
